@@ -1,17 +1,11 @@
 """The write gate: every write an assistant asks for is previewed, then executed by a token.
 
-A `preview_*` tool checks the write as the order service would send it and asks the gate for a
-token bound to that one write, usable once, for `token_ttl_s`. `execute` redeems it; a token
-that is unknown, expired or already used is refused. The budget (`agent.budget`: orders,
-contracts, dollars the orders could cost at most) is checked against what was spent of it, which
-the caller reads from the state file (agent/ledger.py): the gate keeps no count of its own, so a
-new `kalshi mcp` process starts from what the day's earlier ones placed. `execute` asks it once
-more inside the transaction that records the write (agent/tools.py), so two processes cannot
-both spend the last of it. The budget comes from
-the config: no tool raises it. The gate holds no exchange or state file; it is pure bookkeeping
-over an injected clock, so its rules are tested without a server. A token is forgotten one
-`token_ttl_s` after it expired, used or not, so a server that runs for weeks holds only the
-tokens of its last minutes.
+A `preview_*` tool checks the write and asks for a token bound to it, usable once, for
+`token_ttl_s`; `execute` redeems it, refusing one unknown, expired or used. The budget
+(`agent.budget`, from the config only) is checked against what was spent, which the caller reads
+from the state file (agent/ledger.py); `execute` asks again inside the transaction that records the
+write, so two processes cannot both spend its last. The gate is pure bookkeeping over an injected
+clock, and forgets a token one `token_ttl_s` after it expired.
 """
 
 from __future__ import annotations

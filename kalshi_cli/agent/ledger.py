@@ -1,22 +1,14 @@
-"""What the assistant spent of its budget (`agent.budget`) on a UTC day, read from the state
-file's own records of its orders: no second store of the same facts, so a new `kalshi mcp`
-process (an assistant restarted for each conversation) starts from what the day's earlier ones
-placed, not afresh.
+"""What the assistant spent of its budget (`agent.budget`) on a UTC day, read from the state file's
+own records of its orders (no second store), so a new `kalshi mcp` process starts from what the
+day's earlier ones placed.
 
-The day's orders are the assistant's (`agent.strategy`) placed that day and not refused by the
-exchange, and those placed before whose amend was sent that day (the order's own row says when
-its latest was, `orders.amend_sent_at`: no history note is read). Each placed that day is one
-order. Each counts its contracts that filled or may still fill (every one while it is pending,
-of unknown outcome or resting; those that filled once it ended) and the most they could cost:
-what its fills in the state file cost, their fees included, and the rest at the order's price
-with the taker fee on every contract at its market's fees (`most_cost`: the series' multiplier,
-an event's override), which the caller reads from the exchange for the markets `unbooked_in`
-names. An order with an amend in flight (recorded in `amends_in_flight` and not settled, by
-this process or any other on the file) counts at the worse of its row's terms and each such
-amend's, contracts and dollars each: until the amend is booked the order may fill at either,
-and its row holds the old ones. A cancel or a decrease gives back contracts that can no longer
-fill; the count of orders never goes down, so placing and cancelling does not go on for ever.
-The day is the one of the clock that stamps the state file's rows.
+The day's orders are the assistant's (`agent.strategy`) placed that day and not refused, and
+those whose amend was sent that day (`orders.amend_sent_at`). Each counts the contracts that
+filled or may still fill and the most they could cost: its fills' cost with fees, and the rest
+at the order's price with the taker fee at its market's fees (`most_cost`; the caller reads
+those for the markets `unbooked_in` names). An order with an unsettled amend in flight counts at
+the worse of its old and new terms. A cancel or decrease gives back contracts; the count of
+orders never goes down.
 """
 
 from __future__ import annotations

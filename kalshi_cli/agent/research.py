@@ -1,12 +1,9 @@
 """Research for an assistant: strategies and their params, backtests, stored runs.
 
-A backtest is `kalshi backtest`'s own library call (`backtest.command.build_request` and
-`backtest`, with the config's `strategies`, `risk` and `trade` sections), so the tool's figures
-are the command's on the same data, and the run is stored beside the command's runs. It runs in
-a child process of its own: an assistant's call is held to `agent.backtest_max_s` by ending that
-process, which a thread could not be, and a sweep's progress (runs done of runs in all) comes
-back over a pipe as it goes, for the server to send as MCP progress notifications. A data set
-larger than `agent.backtest_max_mb` is refused before anything runs.
+A backtest is `kalshi backtest`'s own library call, so the tool's figures are the command's and the
+run is stored beside the command's runs. It runs in a child process, so a call is held to
+`agent.backtest_max_s` by ending that process, and a sweep's progress comes back over a pipe for MCP
+progress notifications. A data set larger than `agent.backtest_max_mb` is refused first.
 """
 
 from __future__ import annotations

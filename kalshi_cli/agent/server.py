@@ -1,12 +1,9 @@
 """The MCP server of `kalshi mcp`: the tools of `tools.py` and `research.py` on the official SDK's
-`MCPServer`, over stdio or streamable HTTP. The only module that imports the `mcp` SDK (the
-optional extra), so no other command pays for it or needs it.
+`MCPServer`, over stdio or streamable HTTP; the only module that imports the optional `mcp` SDK.
 
-Each tool is made by the SDK from its function's signature (its input schema) and refuses in
-one line the assistant reads, `NAME CODE: what is wrong (what to do)` (`_Tool`): a `KalshiError`
-it raised, or an argument the signature does not name, past its bound or not of its form, refused
-before it runs. Over HTTP the server binds loopback only and every request must carry the
-configured bearer token (`_Bearer`).
+Each tool's input schema is its signature, and it refuses in one line the assistant reads, `NAME
+CODE: what is wrong (what to do)` (`_Tool`). Over HTTP the server binds loopback only and every
+request must carry the configured bearer token (`_Bearer`).
 """
 
 from __future__ import annotations

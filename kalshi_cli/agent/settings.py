@@ -1,8 +1,6 @@
-"""The config's `agent:` section: what an assistant connected through `kalshi mcp` may do.
-
-Every default is the safe one: no environment lets an assistant write until the config says so,
-prod has a switch of its own, and the budget a UTC day is small. The agent cannot change any of
-it: the section is read once when the server starts, and no tool writes the config.
+"""The config's `agent:` section: what an assistant connected through `kalshi mcp` may do. Every
+default is the safe one (no writes until the config says so, prod a switch of its own, a small
+daily budget), read once at start; no tool writes the config.
 """
 
 from __future__ import annotations

@@ -1,26 +1,17 @@
 """Every tool an assistant reaches through `kalshi mcp`, as a plain method returning JSON values.
 
-The tools read and write through the `Access` the command hands them: the CLI's own settings,
-client, state file and `OrderService` (cli/_services.py), so a tool does what the command of the
-same name does, through the same code. Nothing here knows the protocol: `agent/server.py`
-registers these methods on the SDK's server, and a `KalshiError` raised here reaches the
-assistant as one line, `NAME CODE: what is wrong (what to do)`, NAME the CLI's exit code's name.
+The tools work through the `Access` the command hands them (the CLI's settings, client, state
+file and `OrderService`), so a tool does what the command of the same name does, through the same
+code. `agent/server.py` registers them; a `KalshiError` reaches the assistant as one line,
+`NAME CODE: what is wrong (what to do)`.
 
-Writes are the order service's, never a second path: a `preview_*` tool brings the account's fills
-into the state file, asks the trade loop's daily circuit breaker, runs the checks `kalshi order
-place` runs before sending (`OrderService.prepare`: the order's terms, the trading state, the
-market, the tick grid, `risk:`'s size, cost and position limits, the balance), then the risk
-engine's own limit rules over the whole account (`risk:`, and `trade.budgets` under the assistant's
-name), then the day's budget (`gate.py`, spent as `ledger.py` reads it from the state file, the
-taker fee at each market's own fees as the exchange gives them), and hands back a single-use token;
-`execute` redeems it, checks everything again and sends through the same service, which writes the
-intent before the request leaves, asking the budget once more inside the transaction that writes it:
-two `kalshi mcp` processes on one state file never both spend the budget's last order. The
-assistant's orders carry the strategy name of the config's `agent.strategy`, so `kalshi status`,
-`kalshi pnl --by strategy` and a trade loop's ownership rules tell them apart; amend, decrease and
-cancel touch only those.
-The kill switch and halt are always allowed and need no preview. Every write tool call, refused
-or not, is a row of the state file's `agent_audit`.
+Writes go through the order service only: a `preview_*` tool reads the account's fills, asks the
+daily circuit breaker, runs `OrderService.prepare`, the risk engine's limit rules and the day's
+budget (`gate.py`, `ledger.py`), and hands back a single-use token; `execute` redeems it, checks
+everything again and sends, asking the budget once more in the transaction that writes the
+intent, so two `kalshi mcp` processes never both spend its last order. The assistant's orders
+carry `agent.strategy` as their strategy; amend, decrease and cancel touch only those. The kill
+switch and halt need no preview. Every write call, refused or not, is a row of `agent_audit`.
 """
 
 from __future__ import annotations
@@ -659,12 +650,10 @@ class AgentTools:
         run: Callable[[], _Written],
         opener: Callable[[], Store] | None = None,
     ) -> dict[str, Any]:
-        """Run a write tool and record the call, whatever came of it. A write that was made is
-        answered even when the audit cannot take its row (the kill switch cancels with a broken
-        state file): the answer then says so. A write whose request left and whose answer was
-        lost, or could not be recorded, is `unknown`: it may have been made, which a row
-        `refused` would deny to whoever reads the audit. `opener`: the state file the row goes
-        to, when not the tools' own (the kill switch's)."""
+        """Run a write tool and record the call, whatever came of it. A write made is answered even
+        when the audit cannot take its row (the answer says so). A write whose answer was lost or
+        not recorded is `unknown`, never `refused`. `opener`: the state file the row goes to,
+        when not the tools' own."""
         from kalshi_cli.store import OrderNotRecorded
 
         record = partial(self._record, tool, arguments, opener=opener)
@@ -1018,13 +1007,10 @@ class AgentTools:
     def _prepare_amend(
         self, arguments: Mapping[str, Any], *, previewed: Mapping[str, str] | None = None
     ) -> _CheckedAmend:
-        """The checks of an amend of the assistant's order as of a new order (the fills brought
-        in, the breaker, the order service's, the account's risk limits with the amended order
-        in place of the one resting), then the day's budget for what it adds: what the order
-        counts in the day's spending once the amend is in flight (the worse of its terms and
-        the amend's, agent/ledger.py), less what it counted before. `previewed`: the order's
-        terms as its preview read them (`_order_terms`); refused (ORDER_CHANGED) when they
-        are no longer the order's."""
+        """The checks of an amend of the assistant's order as of a new order (with the amended order
+        in place of the resting one), then the day's budget for what it adds (agent/ledger.py).
+        `previewed`: the order's terms as its preview read them; refused (ORDER_CHANGED) when
+        they are no longer the order's."""
         from kalshi_cli.agent.ledger import day_orders, order_terms, worst_share
         from kalshi_cli.vocabulary.decisions import Intent
         from kalshi_cli.vocabulary.order_terms import parse_count, parse_price
@@ -1182,13 +1168,10 @@ class AgentTools:
         fees: dict[str, FeeModel],
         write: Callable[..., _T],
     ) -> _T:
-        """`write(check=...)` (the order service's: record, then send), the day's budget asked
-        once more as it records: inside the transaction that writes the intent or the amend,
-        which holds the state file's write lock, so what another `kalshi mcp` process on the
-        file recorded a moment ago counts, and none records more until this write is in. When
-        the day's orders have come to name a market whose fees were not read (another session
-        placed there since), nothing was written: its fees are read, outside the transaction
-        (no call to the exchange holds the lock), and the write is asked again."""
+        """`write(check=...)`, the day's budget asked once more inside the transaction that writes
+        the intent or the amend, under the write lock, so another `kalshi mcp` process's write
+        counts. When the day's orders name a market whose fees were not read, nothing is written:
+        its fees are read outside the transaction and the write is asked again."""
 
         def check() -> None:
             self.gate.check(charge, spent_today(store, self.config.strategy, fees))

@@ -1,14 +1,10 @@
 """The `alerts:` section of the config file: named channels and routes from each tier to them.
 
-The section is frozen msgspec Structs decoded by the one config decoder (`vocabulary.decode`),
-so every refusal names the file and line of its key: `channels.base.ChannelConfig` holds what
-every channel takes (`type`, `timeout_s`, `max_attempts`, `deadline_s`) and each channel
-module declares its own keys as a subclass tagged with its `kind` (the `type:` a config names),
-so the channels are one tagged union and an unknown key or type is refused like any other.
-What a channel's rules need no environment for (a URL set both inline and by `_env`, a
-password without a username) is its Struct's `__post_init__`; what needs the environment (a
-`url_env` naming a variable that is not set) is checked when the router builds the channel,
-and refused at the channel's line.
+Frozen msgspec Structs decoded by the one config decoder (`vocabulary.decode`), so a refusal names
+the file and line of its key. `channels.base.ChannelConfig` holds what every channel takes; each
+channel module subclasses it tagged with its `kind` (the `type:` a config names), making one tagged
+union. A channel's own rules are its Struct's `__post_init__`; what needs the environment (a
+`url_env` not set) is checked when the router builds the channel.
 """
 
 from __future__ import annotations

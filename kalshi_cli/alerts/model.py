@@ -75,19 +75,15 @@ RUNBOOKS: Mapping[str, Runbook] = {
 
 
 class Alert(msgspec.Struct, frozen=True):
-    """The one alert record: what a check's breach, the trade loop's risk events and the
-    router's sends all are, and what every channel renders. `fingerprint` identifies it across
-    runs.
+    """The one alert record: what a check's breach, the trade loop's risk events and the router's
+    sends all are, and what every channel renders. `fingerprint` identifies it across runs.
 
-    `scope` is what the breach covers (which markets, which subaccounts), worded to stay the
-    same while the breach does (no sizes, no amounts), its items joined by ", ": while the
-    fingerprint is firing, a scope with an item the last delivered one lacked (grown or moved)
-    is sent at once, like a different severity; one that only shrank is not. None: no such
-    dimension, and only the severity and the repeat interval decide. It never reaches a
-    message.
+    `scope` is what the breach covers (markets, subaccounts), worded to stay the same while the
+    breach does: while firing, a scope with an item the last one sent lacked is sent at once; one
+    that only shrank is not. None: only severity and the repeat interval decide. Never in a message.
 
     `status` and `ts` are the router's to set when it sends: a clearing is the same record with
-    status RESOLVED, and `ts` is when it was sent (unix seconds; 0 until then)."""
+    status RESOLVED; `ts` is when it was sent (unix seconds; 0 until then)."""
 
     fingerprint: str
     severity: Severity
@@ -123,12 +119,9 @@ class AlertStateLike(Protocol):
 class AlertStateStore(Protocol):
     """Where de-duplication state lives between runs.
 
-    `record_alert(..., sent=True)` sets `last_sent_at` to now; `sent=False` leaves it as it was
-    (a failed delivery must not look like a recent one). `status` is "firing" or "resolved".
-    `first_seen_at` is when the current status began: it is set to now when the status recorded
-    differs from the one before, and kept otherwise. `scope` is stored as given, apart from
-    `summary` (None: no scope recorded).
-    """
+    `record_alert(..., sent=True)` sets `last_sent_at` to now; `sent=False` leaves it (a failed
+    delivery must not look recent). `status` is "firing" or "resolved"; `first_seen_at` is set to
+    now when the status changes. `scope` is stored as given, apart from `summary`."""
 
     def alert_state(self, fingerprint: str) -> AlertStateLike | None: ...
 

@@ -1,14 +1,11 @@
 """Routing alerts by tier to channels, de-duplicated through the alert state kept between runs.
 
 `AlertRouter.notify` and `resolve` decide from the fingerprint's last state in the state file
-(through the narrow `AlertStateStore` protocol, so the rules hold across separate cron runs)
-whether to send: a new breach, a change of tier or a scope that grew or moved is sent at once,
-an unchanged one again only after `repeat_interval_s`, an episode never delivered is retried on
-every run, and a resolution is sent only for an episode that was delivered (the table and the
-reasons: docs/alerts.md "De-duplication"). Channels are sent to concurrently, each in a daemon
-thread the caller stops waiting for at the channel's deadline, so a receiver that never answers
-cannot hold a check. Nothing here raises into the caller: the outcome is a `SendReport` whose
-`problems` (one line each, URLs masked) the caller prints, and the alert state records errors.
+(`AlertStateStore`) whether to send: a new breach, a change of tier or a scope that grew is sent at
+once, an unchanged one only after `repeat_interval_s`, one never delivered on every run, and a
+resolution only for an episode delivered (docs/alerts.md "De-duplication"). Channels are sent to
+concurrently, each waited for only until its deadline. Nothing raises into the caller: the outcome
+is a `SendReport` whose `problems` the caller prints.
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
-"""A data set as a sweep's worker holds it: opened by its path once per process, its segments'
-bytes (as on disk, not decoded) kept for the process's later runs of the same data set, so a
-sweep of hundreds of runs reads it once per worker, not once per run. Its fingerprint is taken
-again at every open, and a worker whose data set is not the one the sweep started with refuses
-the run, because runs ranked against each other must have read the same data. See
+"""A data set as a sweep's worker holds it: opened by its path once per process, its segments' bytes
+kept for the process's later runs. Its fingerprint is taken at every open, and a worker whose
+data set changed refuses the run: runs ranked together must have read the same data.
 docs/backtesting.md "Sweeps".
 """
 

@@ -1,14 +1,11 @@
-"""One backtest: recorded data through the production trade loop, on a local venue and a
-simulated clock.
+"""One backtest: recorded data through the production trade loop, on a local venue and a simulated
+clock.
 
-`runner.assembly.build_loop` builds the same `TradeLoop` a live run gets; three parts
-differ: the client is the local venue's `VenueClient` (no network), the feed is `ReplayFeed` (the
-recorded frames through the data layer's `BookReplay`, and the recorded index values), and the
-clock is `ReplayClock`, which only the driver moves. The driver ticks the loop as the live loop
-ticks, always before applying any record at or after the tick's time, so no decision sees data
-from its own time or later (`audit`; `LookAheadError` otherwise); an order's `latency_ms` is
-spent applying the records of that interval first. `run_backtest(spec)` (runs.py) is the pure
-function a sweep's executor maps (docs/backtesting.md "What runs").
+`runner.assembly.build_loop` builds the live `TradeLoop` with three parts swapped: the local venue's
+`VenueClient`, `ReplayFeed` (the recorded frames through `BookReplay`) and `ReplayClock`, which only
+the driver moves. The driver ticks the loop before applying any record at or after the tick's time,
+so no decision sees data from its own time or later (`audit`, `LookAheadError`); an order's
+`latency_ms` is spent applying that interval's records first. docs/backtesting.md "What runs".
 """
 
 from __future__ import annotations
@@ -409,12 +406,10 @@ def execute(
     strategies: Lookup | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> RunArtifacts:
-    """The run itself: the state file is written into `workdir`, the loop's event log to
-    `log_path` (none by default: formatting every event costs a busy replay a third of its
-    time). `source` is the data set as a sweep's worker holds it (dataset.py); by default
-    the records are read from `spec.data`'s files. `strategies`: the command's lookup, which
-    found the spec's strategies once (`BacktestSpec.lineup`). `progress`: told the percent of
-    the run's span replayed each time it grows (`_Replayed`)."""
+    """The run itself: the state file in `workdir`, the event log to `log_path` (none by default:
+    formatting every event is costly). `source`: the data set as a worker holds it, else
+    `spec.data`'s files. `strategies`: the command's lookup. `progress`: told the percent
+    replayed."""
     from kalshi_cli.runner.assembly import Parts, build_loop
     from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
     from kalshi_cli.services.reconcile import sync_settlements

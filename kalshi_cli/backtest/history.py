@@ -222,12 +222,9 @@ def _flatten(out: dict[str, Any], key: str, value: Any) -> None:
 
 
 def failure(run: Mapping[str, Any]) -> str | None:
-    """Why a stored run has no figures of the strategy's (None when it has them): a run that
-    failed, a sweep in which no set ran (the strategy refused every set of a search) or whose
-    every set failed (a failed set is never its best), a holdout that
-    chose no set (`none chosen: ` why: another set's figures would be a choice made on the
-    holdout), a walk-forward a window of which chose no set or whose set failed (it has no
-    out-of-sample figure)."""
+    """Why a stored run has no figures of the strategy's (None when it has them): a failed run, a
+    sweep with no set run or every set failed, a holdout or walk-forward window that chose no set
+    (or whose set failed)."""
     from kalshi_cli.backtest.report import failed, failure_line
     from kalshi_cli.backtest.research import (
         NO_SET_RAN,
@@ -251,12 +248,9 @@ def failure(run: Mapping[str, Any]) -> str | None:
 
 
 def compare(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
-    """Two runs side by side: what produced each where they differ, then every figure of
-    either with the difference (b - a) of those that are numbers in both. A run without
-    figures of the strategy's (`failed`: why) has none here: its totals are not a result,
-    and nothing is subtracted from or against them. `none_compared` says why there is no
-    figure at all (None when there is one): an empty list alone would read as a comparison
-    that matched nothing."""
+    """Two runs side by side: what produced each where they differ, then every figure of either with
+    the difference (b - a) where both are numbers. A run without figures (`failed`) has none
+    here; `none_compared` says why there is no figure at all."""
     inputs = []
     for key in ("strategy", "params", "data", "version"):
         left, right = a.get(key), b.get(key)

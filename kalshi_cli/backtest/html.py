@@ -1,11 +1,8 @@
-"""The report as one self-contained HTML file: inline CSS and inline SVG charts drawn here (the
-equity curve, the drawdown, exposure over time, P&L per market), no script, no font, no request
-of any kind, so it opens the same in any browser with no network, and can be mailed or archived
-as it is.
-
-Each line chart carries the figures it was drawn from in its `data-points` attribute
-(`time,dollars;...`, the report's own strings), so what a picture shows can be read back
-exactly, by a person extracting it or by a test."""
+"""The report as one self-contained HTML file: inline CSS and inline SVG charts (equity, drawdown,
+exposure, P&L per market), no script, font or request, so it opens the same anywhere. Each line
+chart carries the figures it was drawn from in `data-points` (`time,dollars;...`), so a picture
+can be read back exactly.
+"""
 
 from __future__ import annotations
 

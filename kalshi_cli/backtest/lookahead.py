@@ -1,8 +1,7 @@
-"""The look-ahead check: would each decision have been the same without the data after it? The
-driver already shows a decision only earlier data; this catches a strategy that reads the future
-another way (a feature file or model fitted on the whole recording) by running again on copies
-of the data cut at sampled signal times and comparing the signals up to each cut, as
-freqtrade's `lookahead-analysis` does. See docs/backtesting.md "The look-ahead check".
+"""The look-ahead check: would each decision have been the same without the data after it? It
+catches a strategy that reads the future another way (a model fitted on the whole recording) by
+running again on copies cut at sampled signal times and comparing the signals up to each cut.
+docs/backtesting.md "The look-ahead check".
 """
 
 from __future__ import annotations

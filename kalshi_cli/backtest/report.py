@@ -1,8 +1,6 @@
-"""The report of a backtest: what a trader reads to judge a strategy. It is built from the run's
-own state file with the production P&L code (`pnl.summarize`, the `PnlEngine`), so a backtest's
-P&L is computed exactly as `kalshi pnl` computes a live one; the statistics are `stats.analyse`'s.
-Money is `Decimal` throughout and printed as strings in `--json`. The figures and the `--json`
-shape: docs/backtesting.md "The report".
+"""The report of a backtest, built from the run's own state file with the production P&L code, so
+its P&L is computed as `kalshi pnl` computes a live one; the statistics are `stats.analyse`'s.
+docs/backtesting.md "The report".
 """
 
 from __future__ import annotations
@@ -73,11 +71,8 @@ def _error_text(error: Mapping[str, Any]) -> str:
 
 def stops_the_run(state: str) -> bool:
     """Whether trading moved to `state` makes the run a failed run: a state only a person lifts
-    (SAFE_MODE, HALTED). A backtest has no person to resume it, so the loop placed no order for
-    the rest of the span, for a reason that is not a rule of the strategy's (an exchange that
-    kept failing, a strategy that kept failing): the figures are not the strategy's. The
-    circuit breaker's REDUCING is a rule the trader configured, which lifts itself at the next
-    UTC day: that run stands, its report saying from when the loop could only close."""
+    (SAFE_MODE, HALTED), since no person resumes a backtest and the rest of the span placed
+    nothing. The circuit breaker's REDUCING is the trader's own rule: that run stands."""
     return TradingState(state).needs_person
 
 

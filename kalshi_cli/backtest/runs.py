@@ -1,9 +1,6 @@
-"""`run_backtest`: one backtest as a pure top-level function of its spec, returning its report.
-
-Plain data in (a `BacktestSpec`, picklable: the data set's path and fingerprint, never its
-contents), plain data out (the report's JSON-ready dict): what every executor of a sweep maps,
-a local pool of worker processes or a Dask cluster (executors.py; docs/backtesting.md,
-"On a cluster").
+"""`run_backtest`: one backtest as a pure top-level function of its spec, returning its report:
+plain, picklable data in (a `BacktestSpec` naming the data set's path and fingerprint) and out,
+which every executor of a sweep maps (executors.py).
 """
 
 from __future__ import annotations
@@ -18,12 +15,9 @@ from kalshi_cli.backtest.report import build_report
 
 
 def run_backtest(spec: BacktestSpec, strategies: Lookup | None = None) -> dict[str, Any]:
-    """Run `spec` and return its report. The state file lives in a temporary directory that
-    is gone afterwards. The data set is opened through this process's cache (dataset.py): a
-    worker reads it once for all the runs it is given; one pinned by a sweep
-    (`data_fingerprint`) and read from its files must not change before the run has read it.
-    `strategies`: in the command's own process, its lookup, which found the spec's strategies
-    once."""
+    """Run `spec` and return its report, its state file in a temporary directory. The data set is
+    opened through this process's cache (dataset.py); one pinned by a sweep (`data_fingerprint`)
+    must not change before the run has read it. `strategies`: the command's lookup."""
     source = open_dataset(spec.data, spec.data_fingerprint)
     with tempfile.TemporaryDirectory(prefix="kalshi-backtest-") as tmp:
         report = build_report(execute(spec, Path(tmp), source=source, strategies=strategies))

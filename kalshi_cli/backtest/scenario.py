@@ -1,15 +1,10 @@
-"""A data set recorded from one of the simulator's scenarios, without a network: the exchange
-core runs in-process on a manual clock, and every book change, trade and lifecycle event is
-written as the WebSocket frame the simulator would have sent a subscriber of every market
-(`orderbook_snapshot` first, then `orderbook_delta`, `trade`, `market_lifecycle_v2`, each channel
-with its own sequence), in the recording format of docs/data.md, with `reference.json` beside it
-(the markets, events and series as the REST API answers them). The scenario's reference indices
-that the markets' rules name are written as `kalshi record` keeps them: `cfbenchmarks_value`
-once a second and `cfbenchmarks_value_5hz` for the five it carries, in the simulator's messages.
+"""A data set recorded from one of the simulator's scenarios, without a network: the exchange core
+runs in-process on a manual clock, and every book change, trade and lifecycle event is written as
+the WebSocket frame the simulator would have sent (each channel with its own sequence), in the
+recording format of docs/data.md, with `reference.json` beside it and the reference indices the
+markets name as `kalshi record` keeps them.
 
-It is what the backtest's tests and benchmark replay, and a way to try `kalshi backtest` with
-no recording at hand. `settle` settles markets at given times, so a data set can hold a market
-that settles mid-run.
+The backtest's tests and benchmark replay it; `settle` settles markets at given times.
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
-"""A search over parameter ranges on Optuna: `kalshi backtest --search tpe|random|grid`. Optuna
-sees the index of each value on its `LO, LO + STEP, ... HI` ladder, so no float ever becomes a
-parameter value; the study lives in SQLite beside the stored runs, so the same command started
-again continues it, and each batch of trials runs through `sweep.run_sweep`. See
-docs/backtesting.md "Train and holdout, walk-forward, and search".
+"""A search over parameter ranges on Optuna: `kalshi backtest --search tpe|random|grid`. Optuna sees
+each value's index on its `LO, LO + STEP, ... HI` ladder, so no float becomes a parameter; the
+study lives in SQLite beside the stored runs, so the same command continues it.
 """
 
 from __future__ import annotations

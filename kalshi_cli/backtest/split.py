@@ -1,17 +1,13 @@
 """Time splits of a data set: a training part and a holdout, or walk-forward windows.
 
-A backtest's parameters chosen on the same data they are judged on look better than they are.
-So the data set's time span (from its first record to its last, or `--from`/`--to`) is cut
-in time, never shuffled: `holdout(span, share)` keeps the LAST `share` of it apart, and
-`walk_forward(span, windows, share)` rolls a window forward in time whose last `share` is the
-test part, each test part starting where the one before ended, the last ending with the data
-(the test parts tile the end of the span; the training parts overlap one another). Each part is
-a `BacktestSpec` window (`start_ns`, `end_ns`): a training run reads no record at or after
-its `end_ns`, so nothing of the part after it can reach the choice; a test run starts at its
-`start_ns` (the records before it only build the books, as with `--from`).
+Parameters chosen on the data they are judged on look better than they are, so the span is cut in
+time, never shuffled: `holdout(span, share)` keeps the LAST `share` apart; `walk_forward(span,
+windows, share)` rolls windows whose last `share` is the test part, the test parts tiling the end of
+the span. Each part is a `BacktestSpec` window: a training run reads no record at or after its
+`end_ns`; a test run starts at its `start_ns`, the records before only building the books.
 
-`gap(train, test, metric)` is how much of the training figure the holdout lost, and a gap above
-`OVERFIT_GAP` is flagged as overfitting (docs/backtesting.md, "Train and holdout").
+`gap(train, test, metric)` is how much of the training figure the holdout lost; above `OVERFIT_GAP`
+it is flagged (docs/backtesting.md, "Train and holdout").
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
-"""The statistics of a backtest, as pure functions: what its figures can and cannot tell. Returns
-are per day or per closed round trip and never annualized (a ratio of samples a few seconds
-apart, annualized, says nothing a trader can use); Sharpe, Sortino, the probabilistic and
-deflated Sharpe ratios, bootstrap intervals and calibration are null with a reason when the
-sample is too small. Money stays `Decimal`; nothing here needs numpy. See docs/backtesting.md
-"Statistics".
+"""The statistics of a backtest, as pure functions. Returns are per day or per closed round trip,
+never annualized; Sharpe, Sortino, the probabilistic and deflated Sharpe, bootstrap intervals and
+calibration are null with a reason when the sample is too small. Money stays `Decimal`.
+docs/backtesting.md "Statistics".
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """Parameter sweeps: the grid of `--param k=v1,v2` values (`grid`), mapped over an executor
-(`run_sweep`: a local pool or a Dask cluster), ranked (`rank`), and cached as JSON keyed by the
-SHA-256 of the data set's fingerprint and the spec, so a changed strategy or a grown data set is
-run again and a failed run (one that raised, whose strategy failed decisions or whose trading
-went into SAFE_MODE: `report.failed`) is not cached; a failed run has no figure and ranks after
-every other. See docs/backtesting.md "Sweeps".
+(`run_sweep`), ranked (`rank`), and cached as JSON keyed by the SHA-256 of the data set's
+fingerprint and the spec. A failed run (`report.failed`) is not cached, has no figure and ranks
+last. docs/backtesting.md "Sweeps".
 """
 
 from __future__ import annotations

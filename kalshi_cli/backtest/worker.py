@@ -4,15 +4,9 @@ another, one JSON request a line on stdin, one JSON answer a line on stdout, unt
     {"spec": {...a BacktestSpec...}}  ->  {"report": {...}} or {"error": "...", "exit_code": N}
     {"stats": true}                   ->  {"stats": {...dataset_stats()...}}
 
-The local pool (executors.py) starts its workers this way rather than through
-`multiprocessing`, whose spawned workers import the launcher's `__main__` again (so a script
-without an `if __name__ == "__main__":` guard would start the sweep once more in every worker,
-and a strategy it registered would not be there). A worker knows only the spec: the strategy it
-names (a built-in, an absolute `.py` path, an import path or an entry point) is loaded here,
-from its source, as the launcher loaded it; the data set is opened by its path, once for all
-the runs of this process (dataset.py).
-
-What a run prints (a user's strategy may) goes to stderr: stdout carries the answers only.
+Not `multiprocessing`: its spawned workers import the launcher's `__main__` again. A worker
+knows only the spec: the strategy it names is loaded here from its source, and the data set is
+opened by its path once for all runs (dataset.py). What a run prints goes to stderr.
 """
 
 from __future__ import annotations

@@ -1,15 +1,12 @@
 """`kalshi check NAME`: the checks, and the framework they share (a result, its Nagios line, its
 JSON, its alert).
 
-A check is a function that looks once and returns a `CheckResult`: `local` checks read only the
-state file (they never import httpx or cryptography, so a cron check starts fast), `remote`
-ones ask the exchange, a second guard that does not trust the state file. The CLI prints
-`format_nagios(result)` (the plugin guidelines' line and perfdata), exits with the Nagios code
-and hands the result to `dispatch()`, which turns a non-OK result into an alert (fingerprint
-`check:NAME`, with the breach's `scope`) and an OK one into its clearing. A check that cannot
-look is UNKNOWN, never OK (`guarded()`). This module is imported by every check, so it imports
-nothing heavy (the alerts package imports httpx only to send); `run` wires checks to their
-inputs, `thresholds` holds every number they compare against (docs/checks.md).
+A check looks once and returns a `CheckResult`: `local` checks read only the state file (no httpx or
+cryptography, so a cron check starts fast), `remote` ones ask the exchange. The CLI prints
+`format_nagios(result)`, exits with the Nagios code and hands the result to `dispatch()`, which
+turns a non-OK result into an alert (fingerprint `check:NAME`) and an OK one into its clearing. A
+check that cannot look is UNKNOWN, never OK (`guarded()`). This module imports nothing heavy; `run`
+wires checks to their inputs, `thresholds` holds their numbers.
 """
 
 from __future__ import annotations

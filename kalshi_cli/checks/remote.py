@@ -1,8 +1,6 @@
-"""Checks that ask the exchange: positions, exposure, api and exchange (maintenance). Positions and
-exposure are read from the exchange, not the state file, because a check that trusted the trade
-loop's books would miss exactly the failures it exists for, and they use the risk engine's
-limits on every subaccount; an exchange that does not answer makes them UNKNOWN but the api
-check CRITICAL. See docs/checks.md "What each check reads" and "The checks".
+"""Checks that ask the exchange: positions, exposure, api and exchange. Positions and exposure are
+read from the exchange, not the state file (a check trusting the loop's books would miss the
+failures it exists for), against the risk limits on every subaccount. docs/checks.md.
 """
 
 from __future__ import annotations
@@ -26,13 +24,10 @@ _MS = Decimal("0.001")
 
 
 def _books(client: KalshiClient, subaccount: int | None) -> list[tuple[int | None, list[Position]]]:
-    """Each subaccount the check covers with its positions: `subaccount` alone when named, else
-    every subaccount the exchange lists (`GET /portfolio/subaccounts/balances`, "including the
-    primary account; a key restricted to one subaccount is shown that one only, and refused any
-    other); a named one that is not listed is an error, since the exchange would answer it with
-    no positions. An account with subaccount 0 only is one book numbered None, read with today's
-    request (positions default to subaccount 0), so its output stays as it was. Each is read
-    through a handle on it (`client.on_subaccount`): `client` is never re-scoped."""
+    """Each subaccount the check covers with its positions: `subaccount` alone when named (an error
+    when the exchange does not list it), else every subaccount the exchange lists. An account
+    with subaccount 0 only is one book numbered None. Each is read through its own handle
+    (`client.on_subaccount`)."""
     listed = sorted({b.subaccount for b in client.subaccounts.subaccount_balances()})
     if subaccount is None:
         numbers = listed

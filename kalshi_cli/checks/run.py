@@ -3,14 +3,11 @@ check never builds a client), its verdict (any failure to look is UNKNOWN), and 
 (`deliver`). The alert state is the only thing a check writes, and only with an alert channel
 configured. See docs/checks.md "Alerts".
 
-A run asks the exchange under one deadline (`CheckInputs.deadline_s`, `--deadline`), the
-client's own (`clock.Deadline`): each request's reads and writes, its retries and the rate
-limiter's waits end there. Every request has its timeout, but a check makes several and `all`
-runs four that ask, so without it an exchange that holds its answers held a cron run past the
-wrapper's timeout, which reports UNKNOWN in place of every verdict and posts nothing. A check
-that asks the exchange and is still looking when the deadline passes, or has not started, is
-UNKNOWN and says so (its own verdict would be the failed request's: CRITICAL for `api`); the
-state-file checks never wait on the exchange and grade as always. See docs/checks.md "Deadline".
+A run asks the exchange under one deadline (`CheckInputs.deadline_s`, `--deadline`, a
+`clock.Deadline`) that bounds every request, retry and rate-limit wait, so an exchange that holds
+its answers cannot keep a cron run past its wrapper's timeout. A check still looking when the
+deadline passes is UNKNOWN and says so; the state-file checks never wait on the exchange.
+docs/checks.md "Deadline".
 """
 
 from __future__ import annotations
@@ -246,12 +243,9 @@ class _UnavailableStateStore:
 
 
 class _RunsAlertState:
-    """The alert state as one run of checks uses it: the time its calls take is added up
-    (`spent`, seconds: not the webhooks', whose deadline it must not use up), and another
-    writer's lock is waited for at most once a run. Once a call has waited the busy timeout for
-    it, the next ones do not wait (`impatient`: a busy timeout of 0); a record the lock refuses
-    is left unrecorded and named in one problem (`problems`), and reads, which the state file's
-    WAL lets past a writer, go on de-duplicating."""
+    """The alert state as one run of checks uses it: the time its calls take is added up (`spent`),
+    and another writer's lock is waited for at most once a run (then `impatient`); a record the
+    lock refuses is named in `problems`, and reads go on de-duplicating."""
 
     def __init__(
         self,

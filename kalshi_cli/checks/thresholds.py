@@ -1,16 +1,13 @@
 """Every number a check compares against: its default, its config key, and its flag override.
 
-The config file's `checks:` section holds one mapping per check (`checks.heartbeat.warn: 60`);
-`kalshi check NAME --warn X --crit Y` overrides that check's two main thresholds, and
-`--set KEY=VALUE` any other one (`--set heartbeat.warn=30` under `kalshi check all`). A flag beats
-the file, the file beats the default. The table `THRESHOLDS` is the schema, and docs/checks.md
-lists it; a key it does not know is a configuration error, because a misspelt threshold that is
-silently ignored is a check that never fires.
+The config's `checks:` holds one mapping per check (`checks.heartbeat.warn: 60`); `--warn X --crit
+Y` override a check's two main thresholds and `--set KEY=VALUE` any other. A flag beats the file,
+the file the default. `THRESHOLDS` is the schema (docs/checks.md); an unknown key is a configuration
+error, since a misspelt threshold would be a check that never fires.
 
-Two kinds of pair: a ceiling (warn <= crit: the value must stay below, e.g. a heartbeat's age) and
-a floor (warn >= crit: the value must stay above, e.g. today's P&L). A pair given the wrong way
-round is refused rather than guessed at. A default of None means "derived" (the P&L floors come
-from `risk.daily_loss_limit`) or "not checked" (the total P&L floors).
+A pair is a ceiling (warn <= crit, e.g. a heartbeat's age) or a floor (warn >= crit, e.g. today's
+P&L); one given the wrong way round is refused. A default of None means "derived" (the P&L floors
+from `risk.daily_loss_limit`) or "not checked".
 """
 
 from __future__ import annotations

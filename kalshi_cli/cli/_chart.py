@@ -1,10 +1,8 @@
 """A candlestick chart in plain text, for `kalshi candles --chart`.
 
-One column per candle (the latest ones that fit the width), price on the left axis. A candle
-that traded is drawn from its low to its high (`│`) with its body between open and close, solid
-(`█`) when it closed at or above its open and shaded (`░`) when it closed below; a quiet one
-shows the middle of its closing bid and ask (`·`), so the chart has no holes where nothing
-traded. Characters only: it reads the same in a pipe, a log and over SSH.
+One column per candle (the latest that fit), price on the left axis. A candle that traded runs from
+low to high (`│`) with its body solid (`█`) when it closed at or above its open, shaded (`░`) below;
+a quiet one shows its closing mid (`·`). Characters only: it reads the same anywhere.
 """
 
 from __future__ import annotations

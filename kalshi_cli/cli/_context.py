@@ -24,6 +24,7 @@ import typer
 from kalshi_cli.cli._output import Output, TableFormat
 
 if TYPE_CHECKING:
+    from kalshi_cli.cli._options import Environment
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.config import Settings
     from kalshi_cli.services.connection import ResolvedConnection
@@ -201,6 +202,23 @@ def activate(app: AppContext) -> None:
 def current() -> AppContext:
     """The AppContext of the running command."""
     return _CURRENT.get()
+
+
+def begin(
+    env: Environment | None,
+    subaccount: int | None = None,
+    *,
+    as_json: bool = False,
+    fmt: TableFormat | None = None,
+) -> tuple[AppContext, Output]:
+    """A command's start: its settings (its own `--env`), its output, and `--subaccount N`: the
+    client acts on subaccount N in every portfolio and order call (client/subaccount_scope.py);
+    without it, the exchange's defaults."""
+    app = current()
+    app.settings(env.value if env else None)
+    if subaccount is not None:
+        app.client(auth=True).subaccount = subaccount
+    return app, app.output(as_json=as_json, fmt=fmt)
 
 
 def refuse_a_missing_state_dir(flag: Path | None, environ: Mapping[str, str]) -> None:

@@ -1,9 +1,5 @@
-"""Options shared by many commands, declared once as `Annotated` aliases.
-
-A command takes `as_json: JsonOpt = False, fmt: FormatOpt = None` and gets the same flag name,
-help text and validation as every other command. The global `--env`, `--config` and `--state`
-sit on the root (`kalshi --env demo balance`); `--env` is also accepted after a command
-(`kalshi balance --env demo`), where it wins over the root one.
+"""Options shared by many commands, declared once as `Annotated` aliases. `--env` is accepted on the
+root and after a command, where it wins over the root one.
 """
 
 from __future__ import annotations
@@ -150,13 +146,9 @@ ModelOpt = Annotated[
 
 
 class FiniteFloat:
-    """A float option's parser (`typer.Option(parser=FiniteFloat(min=...))`): a finite number
-    inside [min, max], or a usage error (exit 2).
-
-    Click's FLOAT and FloatRange take `nan` and `inf` (a NaN passes every comparison of a
-    range), so `--duration nan` was a session without a time limit. Every float option of every
-    command is parsed by one of these; tests/cli/test_numeric_options.py walks the command tree
-    to hold it so."""
+    """A float option's parser (`typer.Option(parser=FiniteFloat(min=...))`): a finite number inside
+    [min, max], or a usage error (exit 2); Click's FLOAT takes `nan` and `inf`. Every float
+    option is parsed by one (tests/cli/test_numeric_options.py)."""
 
     __name__ = "float"  # Typer names the option's type after its parser
 

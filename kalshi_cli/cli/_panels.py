@@ -1,11 +1,8 @@
-"""What the two dashboards' apps share to show their panels: `PanelApp`, a Textual app that
-remembers what each panel shows (`shown`, by widget id) when it sets it (`_set`), so a panel can
-be read back as plain text at its width on screen (`panel_text`, for tests), and that lays its
-grid of panels out in one scrolling column (its `#grid` gets the class `narrow`) on a terminal
-narrower than `WIDE_COLUMNS`, where three columns of panels would cut what they show. (Two
-columns would not do: a Textual grid cell spanning both columns is clamped to one when it
-follows a single-column cell in its row, so the wide tables would be cut again.) The
-live dashboard (dashboard_app.py) and a backtest's (dashboard_backtest.py) both derive from it."""
+"""What the two dashboards' apps share: `PanelApp`, a Textual app that remembers what each panel
+shows (`shown`, set by `_set`) so it can be read back as text at its width (`panel_text`, for
+tests), and lays its panels out in one scrolling column (`narrow`) on a terminal narrower than
+`WIDE_COLUMNS` (a two-column grid would clamp the wide tables).
+"""
 
 from __future__ import annotations
 

@@ -48,12 +48,10 @@ def open_store(app: AppContext, *, for_the_account: bool = True) -> Store:
 
 
 def kill_switch_state(app: AppContext) -> Path:
-    """The state file the kill switch halts and records its cancellations in. It cancels the
-    account's orders whatever file it is given, so it halts what trades on the account: given a
-    paper session's file, the account's own named beside it (`live_state_path`), never the
-    paper file, whose session places nothing on the exchange. When the account's file cannot
-    be told, or is bound to another account, `AccountStateUnknown`: the switch cancels, records
-    nothing, and proves nothing (docs/kill-switch.md)."""
+    """The state file the kill switch halts and records in: the account's, even given a paper
+    session's file (`live_state_path`). When the account's file cannot be told, or is bound to
+    another account, `AccountStateUnknown`: the switch cancels, records nothing and proves
+    nothing."""
     from msgspec.structs import replace
 
     from kalshi_cli.services.connection import check_state_binding
@@ -148,13 +146,6 @@ def confirm_on_prod(app: AppContext, what: str, *, yes: bool) -> None:
         return
     if not typer.confirm(f"{what} on PROD (real money). Proceed?", default=False, err=True):
         raise typer.Abort
-
-
-def use_subaccount(app: AppContext, subaccount: int | None) -> None:
-    """`--subaccount N`: the command's client acts on subaccount N in every portfolio and order
-    call (client/subaccount_scope.py); without it, the exchange's defaults."""
-    if subaccount is not None:
-        app.client(auth=True).subaccount = subaccount
 
 
 class _StateFileKeys:

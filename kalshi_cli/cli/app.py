@@ -1,20 +1,14 @@
 """The root `kalshi` command: global options, lazily loaded commands, and the error policy.
 
-Commands live in modules of this package, each with a `register(app)` that adds its commands or
-sub-app to a Typer app. `COMMANDS` maps every top-level command name to its module and the
-one-line summary `kalshi --help` prints, so `--help` lists everything without importing any
-command module, and `kalshi balance` imports only the portfolio module (a cron job pays for
-nothing else). Adding a command group is one line in `COMMANDS`; a test keeps each summary equal
-to the command's own help.
+`COMMANDS` maps every top-level command to its module (each with a `register(app)`) and the
+summary `--help` prints, so `--help` imports no command module and `kalshi balance` imports only
+its own. A test keeps each summary equal to the command's help.
 
 Every failure reaches a person as one line on stderr with a distinct exit code
-(`vocabulary.exit_codes`): a `KalshiError` prints its own message, a bad flag prints Click's
-message, anything else is reported as an unexpected error. `KALSHI_DEBUG=1` adds the traceback,
-printed by the standard library without local variables (they can hold the private key), and
-Typer's pretty tracebacks keep `show_locals` off for the same reason.
+(`vocabulary.exit_codes`). `KALSHI_DEBUG=1` adds the traceback, without local variables (they
+can hold the private key); Typer's pretty tracebacks keep `show_locals` off too.
 
-The root callback's hints are evaluated with the module, as a command module's are (see
-`markets`): Typer would compile each hint left as text twice on every run.
+The root callback's hints are evaluated with the module (Typer would compile text hints twice).
 """
 
 import errno

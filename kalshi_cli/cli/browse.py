@@ -1,11 +1,8 @@
-"""Browsing market data: `events`, `event`, `series`, `trades`, `candles`,
-`search`.
+"""Browsing market data: `events`, `event`, `series`, `trades`, `candles`, `search`.
 
-Each body is parse -> one client call -> render. The `--json` documents are the stable shapes
-of docs/output.md: prices dollar strings with 4 decimals, counts strings with 2, times RFC 3339
-in UTC as the exchange sent them (candles add `end_ts`, Unix seconds). Listings that page
-(`events --all`, `trades`) show progress on stderr. Kalshi's API has no text search, so `search`
-matches the series and open events it lists (`GET /series`, `GET /events?status=open`).
+Each body is parse -> one client call -> render, into the shapes of docs/output.md. Listings that
+page show progress on stderr. Kalshi's API has no text search, so `search` matches the series and
+open events it lists.
 """
 
 from __future__ import annotations
@@ -16,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kalshi_cli.cli._context import current
+from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, TickerArg
 from kalshi_cli.cli._output import Column, Output
 
@@ -98,9 +95,7 @@ def events_command(
 
     Example: kalshi events --series KXBTCD --status open --with-markets
     """
-    app = current()
-    app.settings(env.value if env else None)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, as_json=as_json, fmt=fmt)
     progress = out.progress("fetching events")
     try:
         found = list(
@@ -173,9 +168,7 @@ def event_command(
 
     Example: kalshi event KXBTCD-SIM-H17 --json
     """
-    app = current()
-    app.settings(env.value if env else None)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, as_json=as_json, fmt=fmt)
     render_event(out, app.client().markets.get_event(event_ticker))
 
 
@@ -220,9 +213,7 @@ def series_command(
 
     Example: kalshi series --category Crypto
     """
-    app = current()
-    app.settings(env.value if env else None)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, as_json=as_json, fmt=fmt)
     render_series(out, app.client().markets.list_series(category=category))
 
 
@@ -292,9 +283,7 @@ def trades_command(
     Example: kalshi trades KXBTCD-SIM-T97000 --since 2026-01-31 --limit 50
     """
     min_ts = parse_when(since, "--since") if since else None
-    app = current()
-    app.settings(env.value if env else None)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, as_json=as_json, fmt=fmt)
     progress = out.progress("fetching trades")
     try:
         tape = list(
@@ -378,9 +367,7 @@ def candles_command(
     from_ts = parse_when(start, "--from") if start else to_ts - DEFAULT_SPAN_S[period]
     if from_ts > to_ts:
         raise typer.BadParameter("--from is after --to", param_hint="--from")
-    app = current()
-    app.settings(env.value if env else None)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, as_json=as_json, fmt=fmt)
     candles = app.client().markets.market_candles(
         ticker, start_ts=from_ts, end_ts=to_ts, period=period.value
     )
@@ -482,9 +469,7 @@ def search_command(
 
     Example: kalshi search bitcoin price
     """
-    app = current()
-    app.settings(env.value if env else None)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, as_json=as_json, fmt=fmt)
     progress = out.progress("searching events")
     try:
         matches = app.client().markets.search_listings(

@@ -1,10 +1,8 @@
 """`kalshi check NAME`: one look, one Nagios line, a Nagios exit code, and de-duplicated alerts.
 
-This command speaks the Nagios plugin protocol rather than the CLI's general exit codes: 0 OK,
-1 WARNING, 2 CRITICAL, 3 UNKNOWN, and every way of failing to run the check (a bad flag, an unknown
-check, a broken config file, an exchange that does not answer a check that needs it) is UNKNOWN,
-still printed as one `KALSHI NAME UNKNOWN - reason` line on stdout so a monitoring system shows
-the reason. `NagiosCommand` gives Click's own usage errors that exit code and line too.
+The exit codes are the Nagios plugin protocol's: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. Every way
+of failing to run the check (a bad flag, a broken config, an exchange that does not answer) is
+UNKNOWN with its one `KALSHI NAME UNKNOWN - reason` line on stdout (`NagiosCommand`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
-"""`kalshi dashboard`: a live, full-screen view of a running trade loop (kalshi_cli.dashboard).
-
-Textual is imported here, inside the command, so `kalshi --help` and the cron checks never pay
-for it. What the screen shows is gathered by `kalshi_cli.dashboard.snapshot`; the app in
-`dashboard_app` only draws it and handles the keys.
+"""`kalshi dashboard`: a live, full-screen view of a running trade loop. Textual is imported inside
+the command; `kalshi_cli.dashboard.snapshot` gathers what `dashboard_app` draws.
 """
 
 from __future__ import annotations

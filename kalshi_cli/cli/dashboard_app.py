@@ -1,11 +1,9 @@
 """The Textual app behind `kalshi dashboard`: it renders `kalshi_cli.dashboard` snapshots and
 handles the keys; it gathers nothing itself.
 
-The local panels are refreshed every `refresh_s` on the UI thread (a read-only state file and a
-log tail: milliseconds). The exchange is asked every `remote_s` on a worker thread, so a slow or
-unreachable exchange never freezes the screen; until it answers, the remote panels keep their
-last values with their age, or say why they are empty. Textual redraws only what changed, so
-refreshing never flickers, and it draws with plain terminal escapes, so it works over SSH.
+The local panels refresh every `refresh_s` on the UI thread; the exchange is asked every `remote_s`
+on a worker thread, so a slow exchange never freezes the screen (the remote panels keep their last
+values with their age, or say why they are empty).
 """
 
 from __future__ import annotations

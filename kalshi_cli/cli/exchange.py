@@ -1,10 +1,5 @@
-"""`kalshi exchange status|schedule`: is the exchange trading, and when is it down for
-maintenance (GET /exchange/status, GET /exchange/schedule).
-
-JSON shapes (docs/output.md): `exchange status` -> {exchange_active, trading_active,
-exchange_estimated_resume_time (null outside maintenance)}; `exchange schedule` ->
-{maintenance_windows: [{start, end}], standard_hours: [as the exchange sent them]}. Times are
-RFC 3339 in UTC.
+"""`kalshi exchange status|schedule`: is the exchange trading, and when is it down for maintenance.
+The JSON shapes are in docs/output.md; times are RFC 3339 in UTC.
 """
 
 from __future__ import annotations
@@ -13,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from kalshi_cli.cli._context import current
+from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt
 from kalshi_cli.cli._output import Column, Output
 
@@ -39,9 +34,7 @@ def status_command(*, as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvO
 
     Example: kalshi exchange status --json
     """
-    app = current()
-    app.settings(env.value if env else None)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, as_json=as_json, fmt=fmt)
     render_status(out, app.client().exchange.get_exchange_status())
 
 
@@ -74,9 +67,7 @@ def schedule_command(
 
     Example: kalshi exchange schedule --json
     """
-    app = current()
-    app.settings(env.value if env else None)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, as_json=as_json, fmt=fmt)
     render_schedule(out, app.client().exchange.get_exchange_schedule())
 
 

@@ -1,14 +1,10 @@
 """`kalshi health-check`: is everything needed to trade in order?
 
-Each check is a function `(HealthTarget) -> HealthResult` registered with `@health_check(name)`;
-they run in registration order, one output line each, and a failure in one never stops the
-others. The command exits CHECK_FAILED when any check fails; warnings do not fail it.
-
-Adding a check is one decorated function here. The state file's `PRAGMA integrity_check` runs
-on a read-only connection, so a check never creates the file (no file: skipped).
-
-`HealthTarget` builds the client once. If the configured key itself is broken, the network
-checks still run with an anonymous client, and the credentials check reports the key's error.
+Each check is a function `(HealthTarget) -> HealthResult` registered with `@health_check(name)`, run
+in order, one line each; a failure never stops the others. The command exits CHECK_FAILED when any
+check fails. The state file's integrity check opens it read-only (no file: skipped). `HealthTarget`
+builds the client once; with a broken key, the network checks run anonymously and the credentials
+check reports the key's error.
 """
 
 from __future__ import annotations
@@ -23,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from kalshi_cli.cli._context import AppContext, current, refuse_a_missing_state_dir
+from kalshi_cli.cli._context import AppContext, begin, refuse_a_missing_state_dir
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt
 from kalshi_cli.cli._output import Column
 from kalshi_cli.vocabulary.errors import CredentialsError, KalshiError, TransportError
@@ -293,9 +289,7 @@ def health_check_command(
 
     Example: kalshi health-check --json
     """
-    app = current()
-    app.settings(env.value if env else None)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, as_json=as_json, fmt=fmt)
     target = HealthTarget(app)
     results = run_checks(target)
     failed = any(r.status is Status.FAIL for r in results)

@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from kalshi_cli.cli._context import current
+from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, YesOpt
 from kalshi_cli.cli._output import Column, Output
 from kalshi_cli.services.key_files import generate_key_file, write_private_key
@@ -89,9 +89,7 @@ def list_command(as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvOpt = 
 
     Example: kalshi key list --json
     """
-    app = current()
-    app.settings(env.value if env else None)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, as_json=as_json, fmt=fmt)
     keys = app.client(auth=True).api_keys.list_api_keys()
     docs = [
         {
@@ -152,9 +150,7 @@ def create_command(
     if (out_path is None) == (public_key is None):
         raise typer.BadParameter("give exactly one of --out and --public-key", param_hint="--out")
     pem, kind_name, private = key_material(public_key, out_path, kind)
-    app = current()
-    app.settings(env.value if env else None)
-    out = app.output(as_json=as_json)
+    app, out = begin(env, as_json=as_json)
     client = app.client(auth=True)
     if private is not None and out_path is not None:
         # the private key is safe on disk before the exchange hears of the public one
@@ -227,9 +223,7 @@ def generate_command(
     Example: kalshi key generate --name reader --out ~/.kalshi/reader.pem --scope read
     """
     _refuse_existing(out_path)
-    app = current()
-    app.settings(env.value if env else None)
-    out = app.output(as_json=as_json)
+    app, out = begin(env, as_json=as_json)
     made = generate_key_file(
         app.client(auth=True),
         out_path,
@@ -255,9 +249,7 @@ def delete_command(
     """
     from kalshi_cli.cli._services import confirm_on_prod
 
-    app = current()
-    app.settings(env.value if env else None)
-    out = app.output(as_json=as_json)
+    app, out = begin(env, as_json=as_json)
     client = app.client(auth=True)
     if key_id == app.connection(auth=True).key_id and not yes:
         raise typer.BadParameter(

@@ -1,12 +1,9 @@
 """Market data commands: `markets`, `market`, `orderbook`.
 
-Each body is parse -> one client call -> render. The JSON documents built here are the stable
-shapes documented in docs/output.md: prices are dollar strings with 4 decimals, counts strings
-with 2, times as the exchange sent them. `kalshi market --help` imports this module, so the
-models are imported inside the functions that use them, and named in quotes where a hint needs
-them: the hints are evaluated with the module (no `from __future__ import annotations`), since
-Typer reads a command's hints twice as it builds it and compiles a hint left as text each time
-(docs/benchmarks.md, "Cold starts").
+Each body is parse -> one client call -> render, into the JSON shapes of docs/output.md. The models
+are imported inside the functions and named in quotes in hints: the hints are evaluated with the
+module (no `from __future__ import annotations`), since Typer would compile a text hint twice per
+command (docs/benchmarks.md, "Cold starts").
 """
 
 from collections.abc import Callable, Iterable
@@ -16,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kalshi_cli.cli._context import current
+from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import (
     EnvOpt,
     FiniteFloat,
@@ -112,9 +109,7 @@ def markets_command(
             f"at most {PAGE_MAX} without --all (one page)", param_hint="--limit"
         )
     filters = _market_filters(status, series, event, tickers)
-    app = current()
-    app.settings(env.value if env else None)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, as_json=as_json, fmt=fmt)
     found, cursor = _fetch(app.client().markets, out, filters, limit=limit, fetch_all=fetch_all)
     rows = select_markets(
         found,
@@ -244,9 +239,7 @@ def market_command(
 
     Example: kalshi market KXBTCD-SIM-T97000 --json
     """
-    app = current()
-    app.settings(env.value if env else None)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, as_json=as_json, fmt=fmt)
     market = app.client().markets.get_market(ticker)
     render_market(out, market)
 
@@ -355,9 +348,7 @@ def orderbook_command(
 
     Example: kalshi orderbook KXBTCD-SIM-T97000 --depth 5 --watch
     """
-    app = current()
-    app.settings(env.value if env else None)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, as_json=as_json, fmt=fmt)
     client = app.client()
     if not watch:
         render_orderbook(out, client.markets.get_orderbook(ticker, depth=depth))

@@ -1,11 +1,8 @@
-"""`kalshi order-group create|list|show|trigger|reset|limit|delete`: order groups on the
-exchange (client/order_groups.py). A group caps the contracts its orders may match in any
-rolling 15 s; hitting the cap, or `trigger`, makes the exchange cancel the group's orders and
-refuse new ones in it until `reset`. `kalshi trade` runs each session inside one
-(docs/order-groups.md). Every input is checked before anything is sent; on prod the commands
-that change a group ask for confirmation unless `--yes`. `--subaccount N` makes and reaches
-groups on subaccount N; without it, `create` and the commands that change a group act on
-subaccount 0 and `list` and `show` cover every subaccount (the exchange's defaults).
+"""`kalshi order-group create|list|show|trigger|reset|limit|delete`: order groups on the exchange. A
+group caps the contracts its orders may match in any rolling 15 s; hitting the cap, or `trigger`,
+cancels its orders and refuses new ones until `reset` (docs/order-groups.md). On prod the
+commands that change a group ask for confirmation unless `--yes`; `--subaccount N` acts on
+subaccount N, else the exchange's defaults.
 """
 
 from __future__ import annotations
@@ -15,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kalshi_cli.cli._context import current
+from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, SubaccountOpt, YesOpt
 from kalshi_cli.cli._output import Column
 
@@ -146,13 +143,10 @@ def create_command(
 
     Example: kalshi order-group create --limit 100
     """
-    from kalshi_cli.cli._services import confirm_on_prod, use_subaccount
+    from kalshi_cli.cli._services import confirm_on_prod
 
     contracts = _limit(limit)
-    app = current()
-    app.settings(env.value if env else None)
-    use_subaccount(app, subaccount)
-    out = app.output(as_json=as_json)
+    app, out = begin(env, subaccount, as_json=as_json)
     client = app.client(auth=True)
     confirm_on_prod(app, f"create an order group limited to {contracts} contracts", yes=yes)
     group_id = client.order_groups.create_order_group(contracts)
@@ -181,13 +175,8 @@ def list_command(
 
     Example: kalshi order-group list --json
     """
-    from kalshi_cli.cli._services import use_subaccount
-
-    app = current()
+    app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
     settings_env = env.value if env else None
-    app.settings(settings_env)
-    use_subaccount(app, subaccount)
-    out = app.output(as_json=as_json, fmt=fmt)
     groups = app.client(auth=True).order_groups.list_order_groups()
     session = _session_groups(app, settings_env)
     document = {"order_groups": [_group_json(g, session) for g in groups]}
@@ -214,14 +203,9 @@ def show_command(
 
     Example: kalshi order-group show 7f1c2d3e-...
     """
-    from kalshi_cli.cli._services import use_subaccount
-
     group_id = _group_id(order_group_id)
-    app = current()
+    app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
     settings_env = env.value if env else None
-    app.settings(settings_env)
-    use_subaccount(app, subaccount)
-    out = app.output(as_json=as_json, fmt=fmt)
     group = app.client(auth=True).order_groups.get_order_group(group_id)
     triggered, seen, shown = _triggered(app, settings_env, group_id)
     document = {
@@ -253,13 +237,10 @@ def _act(
     env: EnvOpt,
     limit: Decimal | None = None,
 ) -> None:
-    from kalshi_cli.cli._services import confirm_on_prod, use_subaccount
+    from kalshi_cli.cli._services import confirm_on_prod
 
     group_id = _group_id(order_group_id)
-    app = current()
-    app.settings(env.value if env else None)
-    use_subaccount(app, subaccount)
-    out = app.output(as_json=as_json)
+    app, out = begin(env, subaccount, as_json=as_json)
     client = app.client(auth=True)
     confirm_on_prod(app, f"{what} order group {group_id}", yes=yes)
     if limit is None:

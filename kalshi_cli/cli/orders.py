@@ -1,14 +1,11 @@
 """`kalshi order place|cancel|amend|decrease|list|show|cancel-all`: orders in the trader's terms.
 
-The trader says `--side no --action buy --price 0.40`; the exchange's V2 book hears `ask` at a
-YES price of 0.60. Both are shown. Every command is parse -> one `OrderService` call -> render;
-the never-twice, never-lost sequence lives in `kalshi_cli.services.orders`.
+The trader says `--side no --action buy --price 0.40`; the exchange's V2 book hears `ask` at a YES
+price of 0.60. Both are shown. Every command is parse -> one `OrderService` call -> render.
 
-Bad input is refused in two places, each with its own exit code, and nothing is sent either way:
-a value that cannot be right for any market (not a number, a count that is not positive, a price
-outside (0, 1), an expiry in the past) is a usage error (exit 2); one that is wrong for this
-market or this account (off the tick grid, market closed, over a limit, trading halted) is
-refused after reading the market (exit 9, or 13 when trading is halted).
+Nothing is sent on bad input: a value wrong for any market is a usage error (exit 2); one wrong for
+this market or account (off the tick grid, closed, over a limit) is refused after reading the market
+(exit 9, or 13 when trading is halted).
 """
 
 from __future__ import annotations
@@ -20,10 +17,10 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from kalshi_cli.cli._context import AppContext, current
+from kalshi_cli.cli._context import AppContext, begin
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, SubaccountOpt, YesOpt
 from kalshi_cli.cli._output import Column
-from kalshi_cli.cli._services import confirm_on_prod, open_store, order_service, use_subaccount
+from kalshi_cli.cli._services import confirm_on_prod, open_store, order_service
 from kalshi_cli.vocabulary.documents import order_json
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import Action, Side, fmt_count, fmt_dollars, fmt_money
@@ -51,16 +48,6 @@ order_app = typer.Typer(
 
 def register(app: typer.Typer) -> None:
     app.add_typer(order_app)
-
-
-def _begin(
-    env: EnvOpt, subaccount: SubaccountOpt, *, as_json: JsonOpt, fmt: FormatOpt
-) -> tuple[AppContext, Output]:
-    """Every order command's start: settings (its `--env`), subaccount, output."""
-    app = current()
-    app.settings(env.value if env else None)
-    use_subaccount(app, subaccount)
-    return app, app.output(as_json=as_json, fmt=fmt)
 
 
 class Tif(StrEnum):
@@ -196,7 +183,7 @@ def place_command(
         expires=expires,
         client_order_id=client_order_id,
     )
-    app, out = _begin(env, subaccount, as_json=as_json, fmt=fmt)
+    app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
     with open_store(app) as store:
         service = order_service(app, store)
         prepared = service.prepare(request)
@@ -350,7 +337,7 @@ def cancel_command(
 
     Example: kalshi order cancel 5c3e0b9e-...
     """
-    app, out = _begin(env, subaccount, as_json=as_json, fmt=fmt)
+    app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
     with open_store(app) as store:
         reduced = order_service(app, store).cancels.cancel(order_id)
     count = fmt_count(reduced)  # Kalshi's count, 2 decimals: "0.00" when nothing rested
@@ -410,7 +397,7 @@ def amend_command(
     expiration = None
     if expires is not None:
         expiration = 0 if expires.strip() == "0" else parse_expires(expires, SystemClock().wall())
-    app, out = _begin(env, subaccount, as_json=as_json, fmt=fmt)
+    app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
     confirm_on_prod(app, f"amend order {order_id}", yes=yes)
     with open_store(app) as store:
         amended = order_service(app, store).amends.amend(
@@ -448,7 +435,7 @@ def decrease_command(
         raise typer.BadParameter("give exactly one of --by and --to", param_hint="--by/--to")
     amount_by = None if by is None else parse_count(by, "--by")
     amount_to = None if to is None else parse_count(to, "--to", allow_zero=True)
-    app, out = _begin(env, subaccount, as_json=as_json, fmt=fmt)
+    app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
     with open_store(app) as store:
         decreased = order_service(app, store).cancels.decrease(order_id, by=amount_by, to=amount_to)
         order = decreased.order
@@ -547,7 +534,7 @@ def list_command(
     """
     from kalshi_cli.store import Store
 
-    app, out = _begin(env, subaccount, as_json=as_json, fmt=fmt)
+    app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
     settings = app.settings()
     orders = list(
         app.client(auth=True).orders.iter_orders(
@@ -606,7 +593,7 @@ def show_command(
     """
     from kalshi_cli.store import Store
 
-    app, out = _begin(env, subaccount, as_json=as_json, fmt=fmt)
+    app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
     settings = app.settings()
     order = app.client(auth=True).orders.get_order(order_id)
     store = Store.open_readonly(settings.state)
@@ -674,7 +661,7 @@ def order_cancel_all_command(
 
     Example: kalshi order cancel-all --ticker KXBTCD-SIM-T97000 --yes
     """
-    app, out = _begin(env, subaccount, as_json=as_json, fmt=fmt)
+    app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
     confirm_on_prod(app, f"cancel every resting order of {ticker}", yes=yes)
     with open_store(app) as store:
         cancelled = order_service(app, store).cancels.cancel_market(ticker)
@@ -743,7 +730,7 @@ def batch_command(
     """
     from kalshi_cli.services.orders.batch import place_batch
 
-    app, out = _begin(env, subaccount, as_json=as_json, fmt=fmt)
+    app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
     if not dry_run:
         confirm_on_prod(app, f"place the orders of {file}", yes=yes)
     with open_store(app) as store:

@@ -1,10 +1,6 @@
-"""`kalshi pnl`: realized P&L from the state file's fills and settlements (average cost, fees
-expensed when paid), unrealized P&L marked at the book, totals, and a cross-check against the
-exchange's own per-market figures. The report is `kalshi_cli.services.pnl_report.pnl_report()`; this
-module parses and renders. How it is computed: docs/pnl.md.
-
-The state file is opened read-only (never created). `--local` skips the exchange: no
-unrealized P&L and no cross-check, but no network either (cron, a laptop on a plane).
+"""`kalshi pnl`: realized and unrealized P&L, totals, and a cross-check against the exchange's own
+per-market figures (`services.pnl_report.pnl_report()`; docs/pnl.md). The state file is opened
+read-only. `--local` skips the exchange: no unrealized P&L or cross-check, no network.
 """
 
 from __future__ import annotations
@@ -16,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kalshi_cli.cli._context import current
+from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, SubaccountOpt
 from kalshi_cli.cli._output import Column, TableFormat
 
@@ -78,16 +74,13 @@ def pnl_command(
 
     Example: kalshi pnl --by day --format csv > daily-pnl.csv
     """
-    from kalshi_cli.cli._services import refuse_quarantined, use_subaccount
+    from kalshi_cli.cli._services import refuse_quarantined
     from kalshi_cli.cli.portfolio import parse_since
     from kalshi_cli.services.pnl_report import pnl_report
 
     since_ts = None if since is None else parse_since(since)
-    app = current()
-    settings = app.settings(env.value if env else None)
-    if not local:
-        use_subaccount(app, subaccount)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, None if local else subaccount, as_json=as_json, fmt=fmt)
+    settings = app.settings()
     report = pnl_report(
         settings.state,
         since=since,

@@ -1,12 +1,8 @@
 """Portfolio commands: `balance`, `positions`, `fills`, `settlements`.
 
-`balance`, `fills` and `settlements` show the exchange's view; `positions` combines it with the
-state file's costs and the order book's marks (`kalshi_cli.services.positions`).
-
-All need credentials; without them they stop with a one-line credentials error before any
-request. Money is shown and emitted in dollars (balances with 2 decimals, prices with 4), counts
-with 2 decimals; the JSON shapes are documented in docs/output.md. As `kalshi --help` imports
-this module, the models are imported inside the functions that use them.
+`balance`, `fills` and `settlements` show the exchange's view; `positions` adds the state file's
+costs and the books' marks (`kalshi_cli.services.positions`). All need credentials. The JSON shapes
+are in docs/output.md; the models are imported inside the functions that use them.
 """
 
 from __future__ import annotations
@@ -15,10 +11,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kalshi_cli.cli._context import current
+from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, LimitOpt, SubaccountOpt
 from kalshi_cli.cli._output import Column
-from kalshi_cli.cli._services import use_subaccount
 
 if TYPE_CHECKING:
     from kalshi_cli.services.positions import PositionRow as MarkedPosition
@@ -50,10 +45,7 @@ def balance_command(
     """
     from kalshi_cli.vocabulary.models import fmt_money
 
-    app = current()
-    app.settings(env.value if env else None)
-    use_subaccount(app, subaccount)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
     balance = app.client(auth=True).portfolio.get_balance()
     from kalshi_cli.vocabulary.documents import balance_json
 
@@ -104,10 +96,8 @@ def positions_command(
     from kalshi_cli.store.paper import paper_note
     from kalshi_cli.vocabulary.clock import SystemClock
 
-    app = current()
-    settings = app.settings(env.value if env else None)
-    use_subaccount(app, subaccount)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
+    settings = app.settings()
     client = app.client(auth=True)
     limit = load_risk_limits(settings.config_path).max_position_per_market
     state = open_caught_up(settings.state, client, now=SystemClock().wall())
@@ -237,10 +227,8 @@ def fills_command(
     from kalshi_cli.store import Store
 
     min_ts = None if since is None else parse_since(since)
-    app = current()
-    settings = app.settings(env.value if env else None)
-    use_subaccount(app, subaccount)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
+    settings = app.settings()
     from kalshi_cli.client.historical import fills_with_history
 
     client = app.client(auth=True)
@@ -316,10 +304,7 @@ def settlements_command(
     from kalshi_cli.vocabulary.documents import money_text
     from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars
 
-    app = current()
-    app.settings(env.value if env else None)
-    use_subaccount(app, subaccount)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
     settlements = list(app.client(auth=True).portfolio.iter_settlements(ticker=ticker, limit=limit))
     rows = [
         {

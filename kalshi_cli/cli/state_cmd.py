@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from kalshi_cli.cli._context import current, refuse_a_missing_state_dir
+from kalshi_cli.cli._context import begin, current, refuse_a_missing_state_dir
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, YesOpt
 from kalshi_cli.cli._output import Column
 
@@ -46,9 +46,8 @@ def path_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
     """
     from kalshi_cli.store import state_file_at
 
-    app = current()
-    settings = app.settings(env.value if env else None)
-    out = app.output(as_json=as_json)
+    app, out = begin(env, as_json=as_json)
+    settings = app.settings()
     # Before anything is printed: a link to nothing or a directory at the path is a broken state
     # file (exit 17, naming it), never a path with no state file yet.
     exists = state_file_at(settings.state)
@@ -103,9 +102,8 @@ def migrate_command(
     """
     from kalshi_cli.store import Store, StoreError, state_file_at
 
-    app = current()
-    settings = app.settings(env.value if env else None)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, as_json=as_json, fmt=fmt)
+    settings = app.settings()
     path = settings.state
     status: list[tuple[str, float | None]] = [(n, None) for n in Store.known_migrations()]
     applied_now: list[str] = []
@@ -181,9 +179,8 @@ def prune_command(
     from kalshi_cli.cli._services import retention_policy
     from kalshi_cli.store import Store
 
-    app = current()
-    settings = app.settings(env.value if env else None)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, as_json=as_json, fmt=fmt)
+    settings = app.settings()
     policy, agent_strategy = retention_policy(app)
     report = Store.prune(settings.state, policy, agent_strategy=agent_strategy, dry_run=dry_run)
     rows = [{"table": t, "removed": str(n)} for t, n in report.removed.items()]

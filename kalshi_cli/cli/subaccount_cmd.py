@@ -1,10 +1,7 @@
-"""`kalshi subaccount list|create|transfer`: the account's subaccounts (0 is the primary account,
-1-63 numbered ones; creating one needs the Advanced API tier or above).
+"""`kalshi subaccount list|create|transfer`: the account's subaccounts (0 the primary, 1-63).
 
-A transfer moves whole cents between two subaccounts. It carries a `client_transfer_id` (a new
-UUID unless `--client-transfer-id` gives one) that the exchange uses to do it once: the id is
-printed, and running the command again with the same id and terms never moves money twice.
-Every other portfolio and order command takes `--subaccount N`.
+A transfer moves whole cents and carries a `client_transfer_id` (a new UUID unless given) the
+exchange uses to do it once: the id is printed, and a rerun with it never moves money twice.
 """
 
 from __future__ import annotations
@@ -15,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from kalshi_cli.cli._context import current
+from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, YesOpt
 from kalshi_cli.cli._output import Column
 
@@ -46,9 +43,7 @@ def list_command(as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvOpt = 
     """
     from kalshi_cli.vocabulary.models import fmt_dollars
 
-    app = current()
-    app.settings(env.value if env else None)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, as_json=as_json, fmt=fmt)
     client = app.client(auth=True)
     balances = client.subaccounts.subaccount_balances()
     netting = client.subaccounts.subaccount_netting()
@@ -78,9 +73,7 @@ def create_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
 
     Example: kalshi subaccount create
     """
-    app = current()
-    app.settings(env.value if env else None)
-    out = app.output(as_json=as_json)
+    app, out = begin(env, as_json=as_json)
     number = app.client(auth=True).subaccounts.create_subaccount()
     out.record([("subaccount", str(number))], document={"subaccount": number})
 
@@ -137,9 +130,7 @@ def transfer_command(
     if source == target:
         raise typer.BadParameter("--from and --to name the same subaccount", param_hint="--to")
     transfer_id = parse_transfer_id(client_transfer_id)
-    app = current()
-    app.settings(env.value if env else None)
-    out = app.output(as_json=as_json)
+    app, out = begin(env, as_json=as_json)
     dollars = f"{Decimal(cents) / 100:.2f}"
     confirm_on_prod(app, f"transfer ${dollars} from subaccount {source} to {target}", yes=yes)
     app.client(auth=True).subaccounts.transfer_between_subaccounts(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kalshi_cli.cli._context import current
+from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import (
     EnvOpt,
     FiniteFloat,
@@ -92,17 +92,13 @@ def cancel_all_command(
         confirm_on_prod,
         open_kill_switch_store,
         tier_setting,
-        use_subaccount,
     )
     from kalshi_cli.client.pacing import pace_by_account
     from kalshi_cli.services.killswitch import run_kill_switch
     from kalshi_cli.vocabulary.clock import SystemClock
 
     scope = _kill_scope(ticker, event, subaccount)
-    app = current()
-    app.settings(env.value if env else None)
-    use_subaccount(app, subaccount)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
     confirm_on_prod(app, f"cancel every resting order ({scope})", yes=yes)
     app.tolerate_state_mismatch = True  # another account's state file: cancel, record nothing
     client = app.client(auth=True)  # missing credentials: exit 4 before anything, HALT included
@@ -231,9 +227,7 @@ def halt_command(
     from kalshi_cli.cli._services import open_store
     from kalshi_cli.risk.state import halt
 
-    app = current()
-    app.settings(env.value if env else None)
-    out = app.output(as_json=as_json)
+    app, out = begin(env, as_json=as_json)
     with open_store(app, for_the_account=False) as store:  # a paper session is halted too
         halt(store.trading, reason=reason, source="kalshi halt")
         row = store.trading.trading_state()
@@ -248,9 +242,7 @@ def resume_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
     from kalshi_cli.cli._services import open_store
     from kalshi_cli.risk.state import resume
 
-    app = current()
-    app.settings(env.value if env else None)
-    out = app.output(as_json=as_json)
+    app, out = begin(env, as_json=as_json)
     with open_store(app, for_the_account=False) as store:  # a paper session is resumed too
         before = resume(store.trading)
         row = store.trading.trading_state()
@@ -347,9 +339,7 @@ def status_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
     """
     from kalshi_cli.services.orders.status import trading_status
 
-    app = current()
-    app.settings(env.value if env else None)
-    out = app.output(as_json=as_json)
+    app, out = begin(env, as_json=as_json)
     status = trading_status(app.own_state())
     details = status.details()
     if not as_json and status.heartbeat_at is not None:  # people read dates, not epochs
@@ -394,9 +384,7 @@ def reconcile_command(
     """
     from kalshi_cli.cli._services import open_store, order_service, refuse_quarantined
 
-    app = current()
-    app.settings(env.value if env else None)
-    out = app.output(as_json=as_json)
+    app, out = begin(env, as_json=as_json)
     with open_store(app) as store:
         report = order_service(app, store).reconcile(grace_s=grace)
     render_reconcile_report(out, report)

@@ -1,8 +1,6 @@
 """API keys (openapi.yaml 3.31.0): list, create from a public key, generate, delete.
-
-`generate_api_key` returns the private key the exchange generated: it is in that one answer
-only, so the caller writes it somewhere safe at once (the CLI: a file of mode 0600) and never
-logs or prints it. Listing never carries a private key.
+`generate_api_key` returns the private key the exchange made, in that one answer only: the caller
+writes it somewhere safe at once and never logs it.
 """
 
 from __future__ import annotations

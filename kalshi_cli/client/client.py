@@ -178,16 +178,11 @@ class KalshiClient:
         self.connection.subaccount = subaccount
 
     def own_subaccount(self, *, strict: bool = False) -> int | None:
-        """The subaccount an order or read naming none acts on: `subaccount` when set; else
-        the one this API key is restricted to, 0 for an unrestricted key (GET /api_keys lists
-        each key's `subaccount`: "if set, the API key is restricted to this single
-        sub-account", openapi.yaml 3.31.0). None when it cannot be told (no key, the key not
-        listed, the read refused or failed): the caller then reads unnamed. `strict` (the trade
-        loop's start): an exchange that could not answer (unreachable, 5xx or 429 after the
-        retries) raises that error instead, and nothing is cached. Asked of the
-        exchange at most once per client, whatever the answer (a handle made after inherits
-        it), and not at all when `key_memory` recalls it; a known answer is kept there, an
-        unknown one never (the next client asks again)."""
+        """The subaccount an order or read naming none acts on: `subaccount` when set; else the one
+        this API key is restricted to (GET /api_keys), 0 for an unrestricted key. None when it
+        cannot be told: the caller then reads unnamed. `strict` (the trade loop's start): an
+        exchange that could not answer raises instead, nothing cached. Asked at most once per
+        client, not at all when `key_memory` recalls it; only a known answer is kept there."""
         if self.subaccount is not None:
             return self.subaccount
         if self._key_subaccount is None:

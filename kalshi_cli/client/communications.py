@@ -1,11 +1,8 @@
-"""RFQs and quotes (`/communications/...`, openapi.yaml tag `communications`): a requester asks for
-a price on a size, makers quote a YES and a NO bid, the requester accepts one side, the maker
-confirms, and the exchange places both orders. Every served operation has a typed method;
-values no market allows are refused here, the market's tick grid is the caller's to check, and a
-write is sent again only when the first attempt certainly did not reach the exchange: one whose
-answer was lost after sending is `OrderOutcomeUnknown`, naming the read that tells (`_write`), as
-is a cancel, accept or confirm whose success carries an `error` object. See docs/orders.md "RFQs
-and quotes".
+"""RFQs and quotes (`/communications/...`): a requester asks for a price on a size, makers quote a
+YES and a NO bid, the requester accepts one side, the maker confirms, and the exchange places
+both orders. Values no market allows are refused here (the tick grid is the caller's); a write
+whose answer was lost, or whose success carries an `error` object, is `OrderOutcomeUnknown`
+naming the read that tells (`_write`). docs/orders.md "RFQs and quotes".
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
-"""The signed connection to the exchange that every area of `KalshiClient` shares (client.py):
-each request is paced by the rate limiter, sent by httpx under one overall deadline, turned into
-a value or a typed error, and retried only as its `Resend` mode allows. A write that places,
-creates, changes or executes something goes through `Connection.write`, the one place that says
-a write whose answer was lost after it was sent is of unknown outcome (`UnknownOutcome`): it
-raises `OrderOutcomeUnknown` and is looked up, never sent again. Lists follow cursors, and
-answers are decoded from their bytes into `vocabulary.models` Structs. See docs/library.md "How a
-request travels".
+"""The signed connection every area of `KalshiClient` shares: each request paced by the rate
+limiter, sent by httpx under one overall deadline, turned into a value or a typed error, and
+retried only as its `Resend` mode allows. `Connection.write` is the one place that says a write
+whose answer was lost after sending is of unknown outcome (`UnknownOutcome`): looked up, never
+sent again. docs/library.md "How a request travels".
 """
 
 from __future__ import annotations
@@ -88,16 +85,12 @@ _PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy"})
 
 
 def _tls_for(base: httpx.URL) -> ssl.SSLContext | bool:
-    """What the client verifies TLS with: for an https base, httpx's default (the certifi CA
-    bundle, certificates and host names checked), unchanged.
+    """What the client verifies TLS with: for an https base, httpx's default, unchanged.
 
-    A plain-http base (the simulator on loopback) sends nothing over TLS, yet httpx would load
-    the CA bundle anyway: 40-70 ms of a command's cold start (docs/benchmarks.md). It gets a
-    context that trusts no certificate at all (certificates and host names still required), so
-    that if anything ever did reach TLS through this client it would fail closed, never be
-    trusted blindly. The one way TLS can still be reached from an http base is a proxy from the
-    environment (an https:// proxy URL): with any proxy variable set, the default stays.
-    """
+    A plain-http base (the simulator on loopback) would still load the CA bundle, a good part of a
+    cold start (docs/benchmarks.md); it gets a context that trusts no certificate, so anything that
+    reached TLS through it would fail closed. With a proxy variable set (an https:// proxy could
+    reach TLS), the default stays."""
     if base.scheme != "http" or any(name.lower() in _PROXY_VARIABLES for name in os.environ):
         return True
     return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -379,15 +372,11 @@ class Connection:
         items: int = 1,
         resend: Resend = Resend.NEVER,
     ) -> httpx.Response:
-        """Send a write that places, creates, changes or executes something: once
-        (`Resend.NEVER`), or again only while it certainly never left (`Resend.IF_UNSENT`). Its
-        answer lost after it was sent (a 5xx, a timeout, a dropped connection) raises
-        `unknown.error`, never the failure as it came: the exchange may have acted. A request
-        that never left is raised as it is, and so is any other answer (a refusal, a 429), and
-        an unknown outcome of the write's own kind raised below it, by code that knew better
-        what was sent. A 429 to a write sent once says it may be sent again after a wait
-        (`REFUSED_BEFORE_ACTING`): the exchange refused it before it acted, and nothing has
-        tried it again."""
+        """Send a write that places, creates, changes or executes something: once (`Resend.NEVER`),
+        or again only while it certainly never left (`Resend.IF_UNSENT`). Its answer lost after
+        sending (a 5xx, a timeout, a dropped connection) raises `unknown.error`: the exchange may
+        have acted. Anything else is raised as it came. A 429 to a write sent once says it may be
+        sent again after a wait (`REFUSED_BEFORE_ACTING`)."""
         try:
             if resend is Resend.NEVER:
                 self.require_key(f"placing {unknown.what}")
@@ -656,12 +645,9 @@ def time_window(ticker: str | None, min_ts: int | None, max_ts: int | None) -> P
 def listed_items(
     fields: Mapping[str, msgspec.Raw], key: str, *, required: bool
 ) -> list[msgspec.Raw]:
-    """The answer's list `key`, each item its bytes. A null list is none (Go encodes an empty
-    slice as null). A missing one is none only where the spec lets the answer leave it out
-    (`required` False, said at the call); where the spec requires it, the answer cannot be read:
-    `AnswerUnreadable`, as for a page that does not decode, so a caller that treats an unreadable
-    listing as unknown (the kill switch's proof, reconciliation, the checks) does so here too,
-    never reading `200 {}` as "nothing listed"."""
+    """The answer's list `key`, each item its bytes. A null list is none (Go's empty slice). A
+    missing one is none only where the spec lets the answer leave it out (`required` False);
+    where required, `AnswerUnreadable`, so no caller reads `200 {}` as "nothing listed"."""
     raw = fields.get(key)
     if raw is None:
         if required:

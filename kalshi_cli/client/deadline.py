@@ -1,9 +1,8 @@
-"""An overall deadline on each request, enforced where the bytes move: httpx's timeouts are per
-socket operation, so an answer trickled a byte at a time would never time out. httpx's own
-transport gets its network backend wrapped so that every connect, TLS handshake, read and write
-gets at most what the request's `clock.Deadline` leaves, and raises the timeout class of the
-phase it cut. It reaches into httpx and httpcore internals (`HTTPTransport._pool`), which is why
-pyproject.toml pins both. See docs/library.md "How a request travels", step 2.
+"""An overall deadline on each request, enforced where the bytes move (httpx's timeouts are per
+socket operation): httpx's transport gets its network backend wrapped so every connect,
+handshake, read and write gets at most what the request's `clock.Deadline` leaves. It reaches
+into httpx and httpcore internals, so pyproject.toml pins both. docs/library.md "How a request
+travels", step 2.
 """
 
 from __future__ import annotations

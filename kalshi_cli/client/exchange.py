@@ -69,13 +69,10 @@ class UsageLevelGrant(msgspec.Struct, frozen=True):
 
 
 class AccountLimits(msgspec.Struct, frozen=True):
-    """`GET /account/limits`: the account's usage tier and its two token buckets.
-
-    Read in either shape the exchange has used (REFERENCE.md "Limits and costs"): 3.31.0's
-    `read` and `write` BucketLimits with `grants`, as the wire was seen to answer, or 3.13's
-    `read_limit` and `write_limit`, a budget in tokens per second whose bucket then holds one
-    second of it. An answer with neither whole does not decode: nothing is paced by a guess.
-    """
+    """`GET /account/limits`: the account's usage tier and its two token buckets, in either shape
+    the exchange has used (3.31.0's `read`/`write` BucketLimits, 3.13's
+    `read_limit`/`write_limit`). An answer with neither whole does not decode: nothing is paced
+    by a guess."""
 
     usage_tier: str
     read: BucketAnswer | None = None
@@ -165,13 +162,9 @@ class ExchangeApi(Area):
         return self._conn.answer(AccountLimits, response, "account limits")
 
     def clock_skew_seconds(self) -> float:
-        """The exchange's clock minus ours, in seconds (positive: the exchange is ahead).
-
-        Read from the HTTP `Date` header of `GET /exchange/status`, which has one-second
-        resolution: the result is good to about half a second plus half the round trip, enough
-        to catch a clock far enough off to spoil signatures, not to measure latency. The
-        request goes unsigned, so a clock bad enough to be refused can still be measured.
-        """
+        """The exchange's clock minus ours, in seconds (positive: the exchange is ahead), from the
+        `Date` header of an unsigned `GET /exchange/status`: good to about half a second plus
+        half the round trip, enough to catch a clock that spoils signatures."""
         clock = self._conn.clock
         before = clock.wall()
         response = self._conn.request("GET", "/exchange/status", signed=False)

@@ -1,13 +1,10 @@
 """The historical tier: the cutoff, and the archived markets, candlesticks, trades, fills, orders
 and positions that have left the live endpoints (openapi.yaml 3.31.0, tag `historical`).
 
-Kalshi moves a record to the historical tier once it is older than its cutoff
-(`GET /historical/cutoff`): fills and trades by their time, orders when canceled or executed,
-markets when settled, settled positions by whole event. A reader that needs a whole history
-reads both tiers, as `fills_with_history` does for fills and `kalshi data download` for trades:
-live first, then the historical tier only for what is older than the cutoff, each record once
-(the cutoff can move between the two reads; reading live first finds a record that moves
-meanwhile on the second read rather than losing it).
+A record moves to the historical tier once older than its cutoff (`GET /historical/cutoff`). A
+reader of a whole history reads both tiers, as `fills_with_history` does: live first, then the
+historical tier for what is older than the cutoff, each record once (reading live first finds a
+record that moves meanwhile rather than losing it).
 """
 
 from __future__ import annotations

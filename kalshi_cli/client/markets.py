@@ -1,9 +1,6 @@
-"""Market data (openapi.yaml 3.31.0, tags `market` and `events`): markets, order books (one
-or a batch), events, series, the trades tape, candlesticks (one market, a batch, an event),
-event forecasts and a text search over series and events.
-
-Candles come back as `Candle`, prices and counts as `Decimal` parsed at the boundary; a price
-the exchange leaves out or sends as null (no trade in the period) is None.
+"""Market data (openapi.yaml 3.31.0, tags `market` and `events`): markets, order books, events,
+series, the trades tape, candlesticks, event forecasts and a search. A candle price the exchange
+leaves out (no trade in the period) is None.
 """
 
 from __future__ import annotations

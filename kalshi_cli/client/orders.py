@@ -1,10 +1,6 @@
-"""Orders (openapi.yaml 3.31.0, tag `orders`): written through the V2 endpoints (create, a batch
-of creates, cancel, cancel all, a batch of cancels, amend, decrease), read through
-`/portfolio/orders` (a listing, one order, one by its client order id), and the queue
-positions of resting orders.
-
-How each write is retried, and when its outcome is unknown rather than refused: the
-connection's docstring (client/connection.py) and `batch_orders.py` for a batch.
+"""Orders (openapi.yaml 3.31.0, tag `orders`): written through the V2 endpoints, read through
+`/portfolio/orders`, and the queue positions of resting orders. How each write is retried, and
+when its outcome is unknown: client/connection.py and `batch_orders.py`.
 """
 
 from __future__ import annotations
@@ -83,15 +79,11 @@ def _one(content: bytes) -> Decimal:
 def _each_accounted_for(
     asked: list[str], items: list[CancelResult], *, unnamed: str
 ) -> list[CancelResult]:
-    """One result per order of a batch cancel, in the order asked: the answer's item for it
-    when the answer names it once. Any other order is not proven cancelled, an error of its
-    own with nothing reduced: the answer left it out, or could not be read, or had no `orders`
-    list at all (the spec requires one), or named it twice (which item is true cannot be told,
-    as for a batch create's answer); `unnamed` says which of the first three it was
-    (`_cancel_answers`). Read as "no results", `200 {}` once said nothing went wrong. An item
-    for an order the request did not name is no answer about that order (a mix-up of
-    answers): taken as its cancel, `kalshi cancel-all` booked an order it never sent a cancel
-    for as cancelled, while it rested."""
+    """One result per order of a batch cancel, in the order asked: the answer's item for it when the
+    answer names it exactly once. Any other order is not proven cancelled (an error of its own,
+    nothing reduced): left out, unreadable, no `orders` list, or named twice; `unnamed` says
+    which (`_cancel_answers`). An item for an order the request did not name is no answer about
+    any order."""
     named: dict[str, list[CancelResult]] = {}
     for item in items:
         named.setdefault(item.order_id, []).append(item)
@@ -140,13 +132,9 @@ class OrdersApi(Area):
     """Orders: placed, changed and cancelled; listed and looked up; their places in the queue."""
 
     def create_order(self, request: CreateOrder) -> CreateOrderResult:
-        """Place one order. Never retried: see the module docstring.
-
-        A 4xx is a refusal (nothing was created) and raises its `ApiError`; a 429 raises
-        `RateLimitedError` (refused, nothing created; try again later only after checking); a
-        failure to connect raises `TransportError` (nothing reached the exchange); a timeout,
-        a dropped connection or a 5xx raises `OrderOutcomeUnknown`.
-        """
+        """Place one order, never retried. A 4xx (a 429 too) is a refusal, nothing created; a
+        failure to connect raises `TransportError`; a timeout, a dropped connection or a 5xx
+        raises `OrderOutcomeUnknown`."""
         coid = request.client_order_id
         what = f"order {coid}"
         unknown = UnknownOutcome(

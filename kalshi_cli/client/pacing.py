@@ -1,11 +1,8 @@
 """Pacing by the account's own tier. A client is built paced at the configured tier (Basic by
-default) because it cannot know better before it asks; a long run that talks to the exchange
-with a key (the trade loop, paper or live, and the kill switch) asks once at its start
-(`GET /account/limits`) and paces by the buckets the exchange states for the account from then
-on, so a Premier account is not held to Basic's tenth of its budget. A tier the config names
-explicitly (a flag, the environment, the file) wins without asking; an exchange that does not
-answer in time leaves the tier the client was built with, and the `Pacing` says why. See
-docs/library.md "How a request travels", step 1.
+default); a long run with a key (the trade loop, the kill switch) asks once at its start (`GET
+/account/limits`) and paces by the buckets the exchange states from then on. A tier named
+explicitly wins without asking; an exchange that does not answer in time leaves the tier as
+built, and the `Pacing` says why. docs/library.md "How a request travels", step 1.
 """
 
 from __future__ import annotations

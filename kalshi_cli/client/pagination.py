@@ -1,9 +1,5 @@
-"""Cursor pagination that always ends.
-
-Kalshi's list endpoints return `{items, cursor}`; an empty cursor means the last page. A server
-bug that hands back a cursor already used would make a naive loop run forever, so a repeated
-cursor is an error, and the number of pages is bounded as well. Items are yielded lazily, one
-page at a time, and `limit` stops early without fetching pages nobody will read.
+"""Cursor pagination that always ends: a repeated cursor is an error and the number of pages is
+bounded. Items are yielded lazily, a page at a time, and `limit` stops early.
 """
 
 from __future__ import annotations

@@ -123,13 +123,10 @@ class TokenBucket:
     def acquire(self, cost: float, *, withdrawn: Callable[[], bool] | None = None) -> float:
         """Take `cost` tokens, waiting until the bucket has covered them; returns the wait.
 
-        A request that will not be sent gives its tokens back, so the requests after it (a
-        stopping loop's cancels) do not wait for it: one whose turn would come after the
-        deadline it runs under (`clock.Deadline`) raises `TurnAfterDeadline` at once, and one
-        whose caller withdraws it (`withdrawn()` true, asked every `WITHDRAWN_CHECK_S` of the
-        wait and once more at its end) raises `RequestWithdrawn`. The requests already waiting
-        keep their turns; a request arriving after the give-back may go before them, within
-        what the bucket holds."""
+        A request that will not be sent gives its tokens back: one whose turn would come after its
+        deadline (`clock.Deadline`) raises `TurnAfterDeadline` at once, one withdrawn
+        (`withdrawn()`, asked every `WITHDRAWN_CHECK_S`) raises `RequestWithdrawn`. Requests already
+        waiting keep their turns."""
         with self._lock:
             self._refill()
             self._tokens -= cost

@@ -137,12 +137,10 @@ _IMMEDIATE = (TimeInForce.IOC, TimeInForce.FOK)
 
 
 def create_answer_problem(result: CreateOrderResult, request: CreateOrder) -> str | None:
-    """Why a create answer cannot settle what became of `request`, or None when it can. Its
-    counts must be counts of this order: whole hundredths, not negative, together not above the
-    order's count; and an order that may rest (good till canceled) is answered with all of its
-    count filled or resting, as only an immediate order ends with the rest cancelled. An
-    answer that fails this is an unknown outcome, looked up by client order id: read as it
-    stood, a remaining count of -5 booked a resting order as cancelled."""
+    """Why a create answer cannot settle what became of `request`, or None when it can: its counts
+    must be whole hundredths, not negative, together not above the order's count, and a GTC
+    order's must account for all of it. An answer that fails this is an unknown outcome, looked
+    up."""
     fill, rest = result.fill_count, result.remaining_count
     for name, value in (("fill_count", fill), ("remaining_count", rest)):
         if not value.is_finite() or value < 0 or value != value.quantize(Decimal("0.01")):

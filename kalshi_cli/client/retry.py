@@ -1,8 +1,6 @@
 """The one retry policy: which failures are tried again, how long to wait, when to give up. Each
-request names a `Resend` mode by what a repeat could do (reads and cancels always; amend and
-decrease only when the exchange certainly did not act; order creation never), and every retry
-is bounded by attempts and by the caller's deadline. See docs/library.md "How a request
-travels", step 4.
+request names a `Resend` mode by what a repeat could do, and every retry is bounded by attempts
+and by the caller's deadline. docs/library.md "How a request travels", step 4.
 """
 
 from __future__ import annotations

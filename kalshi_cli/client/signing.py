@@ -1,12 +1,9 @@
 """Kalshi request signing as an `httpx.Auth`: the three KALSHI-ACCESS headers on every request.
 
-What is signed and how lives in `vocabulary.keys` (shared with the simulator's verifier). The
-signature is computed from the request's own URL as it goes out: its path exactly as sent,
-percent-escapes and all, without the query (`URL.raw_path`, not the decoded `URL.path`). That is
-what Kalshi's SDK signs (`urlparse(url).path`) and what the server verifies against
-(REFERENCE.md section 2), so an id with a space, '%', '?', '#' or a non-ASCII letter in the path
-is signed as the server sees it. Each retry is signed afresh. Signing does no I/O; the clock is
-injected.
+What is signed and how lives in `vocabulary.keys` (shared with the simulator's verifier). The path
+signed is the request's as it goes out, percent-escapes and all, without the query (`URL.raw_path`),
+as Kalshi's SDK signs and the server verifies (REFERENCE.md section 2). Each retry is signed afresh.
+Signing does no I/O; the clock is injected.
 """
 
 from __future__ import annotations

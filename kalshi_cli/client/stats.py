@@ -1,8 +1,6 @@
-"""What this process's client has seen of the exchange: every request attempt's latency and
-outcome, per endpoint family, in memory for the life of the client. `kalshi trade
---metrics-port` reads it from another thread, so every change and every read holds one lock;
-nothing here does I/O. See docs/metrics.md (the `kalshi_api_*` series) and docs/library.md "How
-a request travels".
+"""What this process's client has seen of the exchange: every attempt's latency and outcome, per
+endpoint family, in memory. Read from another thread (`--metrics-port`), so it holds one lock; no
+I/O. docs/metrics.md (the `kalshi_api_*` series).
 """
 
 from __future__ import annotations

@@ -1,15 +1,12 @@
 """The subaccount a client acts on: `Connection.subaccount`, applied to each request.
 
-Set to N, every portfolio and order call acts on subaccount N: the `subaccount` query parameter
-on the balance, positions, fills, settlements, orders and queue-positions reads, the archived
-fills, orders and positions (`/historical/fills`, `/orders`, `/positions`), cancel-all and
-the single-order writes (cancel, amend, decrease), and the `subaccount` field of a created order
-and of every batch item; for order groups, the create body's `subaccount` and the query of the
-listing, the single read, delete, reset, trigger and limit. Left at None, each call gets the
-exchange's defaults (openapi.yaml 3.31.0): writes, positions (live and archived), the balance
-and the queue positions act on subaccount 0; the order and fill listings (live and archived),
-the settlements and cancel-all cover every subaccount. `GET /portfolio/orders/{id}` takes no
-subaccount: it finds an order in any of them."""
+Set to N, every portfolio and order call acts on subaccount N: the `subaccount` query parameter of
+the portfolio reads, the archived reads, cancel-all and the single-order writes, the field of a
+created order and each batch item, and the order-group calls. Left at None, each call gets the
+exchange's defaults (openapi.yaml 3.31.0): writes, positions, the balance and queue positions act on
+subaccount 0; the order and fill listings, settlements and cancel-all cover every subaccount. `GET
+/portfolio/orders/{id}` takes no subaccount.
+"""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""Subaccounts (openapi.yaml 3.31.0): create, balances, transfers, netting. Which subaccount
-a client acts on is the client's (`KalshiClient.subaccount`, `on_subaccount`, client.py).
-
-A transfer is idempotent by its `client_transfer_id` (the exchange answers a repeat with the
-same terms without moving money again), so it is safely retried with the same id; a new id is a
-new transfer.
+"""Subaccounts (openapi.yaml 3.31.0): create, balances, transfers, netting. A transfer is idempotent
+by its `client_transfer_id`, so it is safely retried with the same id.
 """
 
 from __future__ import annotations

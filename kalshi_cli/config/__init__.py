@@ -1,13 +1,10 @@
-"""Settings: what each value is, where it came from, and the YAML file that may hold it. Every
-value is resolved highest first, command-line flag > environment variable > config file >
-default, and `Settings.origins` records which won, so `kalshi config show` can say why a value
-is what it is. Everything that belongs to one exchange environment sits in its `sim:`, `demo:`
-or `prod:` section, so a demo key is never picked up by a prod run, and every value is decoded
-strictly into frozen msgspec Structs: a misspelt limit is refused, never ignored. This module is
-imported by `kalshi config show`, so it stays light, and its hints are evaluated with the module
-(no `from __future__ import annotations`): msgspec would otherwise compile each field's type
-from its text as every command decodes the file. See docs/configuration.md ("Validation", "In
-the code").
+"""Settings: what each value is, where it came from, and the YAML file that may hold it. Every value
+is resolved highest first, flag > environment variable > config file > default, and
+`Settings.origins` records which won (`kalshi config show`). Each environment's values sit in its
+`sim:`, `demo:` or `prod:` section, so a demo key never reaches a prod run, and every value is
+decoded strictly into frozen msgspec Structs: a misspelt limit is refused. The hints are
+evaluated with the module (no `from __future__ import annotations`), so msgspec does not compile
+them from text on every decode. docs/configuration.md ("Validation", "In the code").
 """
 
 import os

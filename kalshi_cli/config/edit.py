@@ -1,8 +1,6 @@
 """What `kalshi config show`, `config get KEY` and `config set KEY VALUE` read and write, by dotted
-key (`timeout`, `demo.tier`, `risk.max_orders_per_minute`). `set_value` edits the file as text,
-keeping comments, order and blank lines; the new text must pass the caller's `validate` (every
-section owner's checks) before it atomically replaces the old file, keeping its mode. See
-docs/configuration.md "`config get` and `config set`".
+key. `set_value` edits the file as text, keeping comments and order; the new text must pass
+`validate` before it atomically replaces the file, keeping its mode.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
-"""The config file's nested sections, read strictly, and the one YAML loader of the config file and
-params files (`load_yaml`). The sections other layers own (`NESTED_SECTIONS`) are read by
-`read_sections()`, which refuses a key set twice, a NaN or an infinity, a non-mapping section
-and a key that is not a plain name with file and line, because such a mistake can remove a
-safeguard without a word; its mappings remember each key's line for the one config decoder.
-See docs/configuration.md "The sections of other layers".
+"""The config file's nested sections, read strictly, and the one YAML loader (`load_yaml`).
+`read_sections()` refuses a key set twice, a NaN or infinity, a non-mapping section and a key
+that is not a plain name, with file and line, since such a mistake can remove a safeguard
+silently. docs/configuration.md "The sections of other layers".
 """
 
 from __future__ import annotations
@@ -281,15 +279,11 @@ class _AgentName(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def agent_strategy(document: Located, *, strategies: Collection[str]) -> str:
-    """The config's `agent.strategy`: the owner `kalshi mcp` places the assistant's orders
-    under and changes the orders of, which no strategy of a loop may carry and whose orders of
-    the day retention keeps. The one rule by which `kalshi mcp`, the trade loop and `kalshi
-    state prune` read it, so a name one refuses none takes: text of at most 31 letters,
-    digits, - and _ (its orders' ids carry it whole, and an order of its that reconcile
-    imports is recorded under what they carry), and no other owner's name: a person's, a
-    batch file's, an order placed elsewhere, the stop-loss's, or one of `strategies` (the
-    strategies registered in the caller's process: the config imports none), whose orders the
-    assistant would change. Absent, `agent`; refused at its line."""
+    """The config's `agent.strategy`: the owner `kalshi mcp` places and changes the assistant's
+    orders under. The one rule `kalshi mcp`, the trade loop and `kalshi state prune` read it by:
+    at most 31 letters, digits, - and _ (order ids carry it whole), and no other owner's name (a
+    person's, a batch file's, a foreign order's, the stop-loss's, or one of `strategies`).
+    Absent, `agent`; refused at its line."""
     from kalshi_cli.vocabulary.decode import decode_config
     from kalshi_cli.vocabulary.owners import NOT_STRATEGIES, OWNER_NAME, OWNER_NAME_RULE
 

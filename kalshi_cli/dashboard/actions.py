@@ -1,19 +1,14 @@
 """What the dashboard's keys do, each through the code the matching command runs.
 
-- `p`: `toggle_pause` creates or removes the trade loop's pause file (the loop reads it every
-  tick: new orders wait, stop-losses still go out), as `touch`/`rm` of that file would.
-- `h`: `halt` sets the trading state to HALTED in the state file, as `kalshi halt` does
-  (`risk.state.halt`); a running loop stops placing on its next order. It raises as that
-  command fails (a state file locked past the wait, one that is not a state file); the app runs
-  it off the screen's thread and says which.
-- `k`: `kill` runs `killswitch.KillSwitch`, the code behind `kalshi cancel-all`: HALTED first,
-  then every resting order cancelled, then listings until none is left, each waiting the
-  `read_lag` setting after the cancels as there; the report says whether that was proven. As
-  there, the state file is created if missing, and a state file that cannot be opened does not
-  stop the cancels (the report says why HALTED was not recorded).
-- `k` on a PAPER screen: `paper_kill` halts the paper loop and has it cancel the orders of its
-  own venue, through its state file (`services.paper_kill`); it holds no client, so nothing
-  reaches the exchange, where the account's real orders may be a live loop's.
+- `p`: `toggle_pause` creates or removes the trade loop's pause file (new orders wait,
+  stop-losses still go out).
+- `h`: `halt` sets HALTED in the state file as `kalshi halt` does (`risk.state.halt`); it raises
+  as that command fails, and the app runs it off the screen's thread.
+- `k`: `kill` runs `killswitch.KillSwitch`, the code of `kalshi cancel-all`: HALTED, every resting
+  order cancelled, listings until none is left; the report says whether that was proven. A state
+  file that cannot be opened does not stop the cancels.
+- `k` on a PAPER screen: `paper_kill` has the paper loop halt and cancel its own venue's orders
+  through its state file (`services.paper_kill`); nothing reaches the exchange.
 """
 
 from __future__ import annotations

@@ -1,14 +1,9 @@
 """What `kalshi dashboard --backtest RESULT` shows: a finished backtest's results, read-only.
 
-RESULT is what `kalshi backtest` leaves: the directory of `--out DIR` (its `report.json`, and the
-run's own state file `backtest.db`), or the file its `--json` output was saved to. The report is
-shown as it was written (`kalshi_cli/backtest/report.py`, docs/backtesting.md "The `--json`
-shape"): the figures are the report's own, never recomputed here. The last fills come from the
-run's state file, read as the live dashboard reads a loop's (`snapshot._fills`: price of the
-side, slippage against the order's limit, `model_fair`); a bare `--json` file has no state file,
-and the fills panel says so.
-
-Nothing here acts: there is no loop behind a backtest's results to pause, halt or kill.
+RESULT is the `--out DIR` of `kalshi backtest` (its `report.json` and `backtest.db`) or a saved
+`--json` output. The report's figures are shown as written, never recomputed; the last fills come
+from the run's state file as the live dashboard reads them (a bare `--json` file has none). Nothing
+here acts: no loop is behind a backtest's results.
 """
 
 from __future__ import annotations

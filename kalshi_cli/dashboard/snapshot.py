@@ -1,15 +1,11 @@
 """What `kalshi dashboard` shows, as plain values: the state file's side and the exchange's.
 
-Two functions, because the two sources fail and cost differently. `local_snapshot` reads the
-state file (read-only, never created), the pause file and the trade log's tail; it needs no
-network, runs every second and keeps working when the exchange is down. `remote_snapshot` asks
-the exchange (positions marked to market subaccount by subaccount, resting orders and their
-queue places, the remote checks, the feed's data ages) off the UI thread at a slower pace.
-Neither raises: what it cannot read it says in the snapshot's `error`, so the screen says why a
-panel is empty. Each subaccount is read through a handle of its own (`client.on_subaccount`),
-never by setting the shared client, which the dashboard's kill switch uses on another thread.
-Every figure comes from the module that owns it; the Textual app only formats them
-(docs/dashboard.md).
+`local_snapshot` reads the state file (read-only), the pause file and the trade log's tail: no
+network, every second, working while the exchange is down. `remote_snapshot` asks the exchange
+(positions by subaccount, resting orders and queue places, the remote checks, the feed's ages) off
+the UI thread at a slower pace. Neither raises: what it cannot read goes in `error`. Each subaccount
+is read through its own handle (`client.on_subaccount`), never by setting the shared client the kill
+switch uses. The Textual app only formats these (docs/dashboard.md).
 """
 
 from __future__ import annotations
@@ -614,13 +610,9 @@ def _positions(
     client: KalshiClient, store: Store | None, numbers: Sequence[int], limit: Decimal | None
 ) -> tuple[list[tuple[int, PositionRow]], Decimal | None]:
     """(subaccount, row) of every market held on each of `numbers`, each marked against that
-    subaccount's own book and its own resting orders (named even for 0 alone: a listing that
-    names none covers every subaccount's orders, which would count another's bids in 0's
-    exposure), and their unrealized P&L together (None when one is unknown).
-
-    Each is read through a handle on its subaccount (`on_subaccount`), never by re-scoping
-    `client`: the kill switch may be using it on another thread at this moment, and a client
-    scoped to one subaccount cancels and proves on that one only."""
+    subaccount's own book and resting orders (named even for 0), and their unrealized P&L
+    together (None when one is unknown). Each is read through its own handle (`on_subaccount`),
+    never by re-scoping `client`, which the kill switch may be using on another thread."""
     from kalshi_cli.services.positions import PositionsView, mark_to_market
 
     every = PositionsView()

@@ -1,8 +1,5 @@
-"""`kalshi data ls|info`: what data sets a directory holds, and what one of them covers.
-
-`ls` reads only manifests (fast over many data sets); `info` also reads every record, so its
-row counts and skip counts are those of the frames themselves, not of a manifest that a crash
-may have left a second behind.
+"""`kalshi data ls|info`: what data sets a directory holds, and what one covers. `ls` reads only
+manifests; `info` reads every record, so its counts are the frames' own.
 """
 
 from __future__ import annotations

@@ -1,15 +1,11 @@
 """`kalshi data download`: Kalshi's REST history (markets, public trades, candlesticks, the
 account's settlements) into a data set, from the live and the historical tier.
 
-Each market is read where its data is: trades from both tiers, each once (by trade id, as
-`client/historical.py` reads fills), candlesticks and the market itself from the tier
-that holds the market (live first; a 404 there means archived). A market's rows are staged in
-`DIR/.download/KIND/TICKER.ndjson` (renamed into place when complete), and trades and candles
-resume inside a market from a checkpoint written after each fsynced page; the data set's files
-are built from the staged rows alone, so a resumed run writes the bytes an uninterrupted one
-would. One download runs in a directory at a time: it holds the directory's lock (`lock.py`)
-while it runs, so a killed one's `downloading` manifest is resumed and a live one's refused.
-What is built, and the resume rules in full: docs/data.md "Downloads".
+Each market is read where its data is: trades from both tiers, each once, candlesticks and the
+market from the tier that holds it (a live 404 means archived). Rows are staged in
+`DIR/.download/KIND/TICKER.ndjson` with a checkpoint after each fsynced page, and the data set is
+built from the staged rows alone, so a resumed run writes the bytes an uninterrupted one would. One
+download runs in a directory at a time (its lock, `lock.py`). docs/data.md "Downloads".
 """
 
 from __future__ import annotations
@@ -318,12 +314,9 @@ def _mark_failed(root: Path, request: DownloadRequest, error: str) -> None:
 
 
 def stage_name(ticker: object) -> str:
-    """A ticker as a file name inside the staging directory. Kalshi's tickers are letters,
-    digits and `-`, but a file named after whatever an answer holds would land wherever a
-    `/`, a `..` or an absolute path sends it, outside `--out`; so every character but letters,
-    digits, `-` and `_` is percent-encoded (`.` too: `..` is `%2E%2E`), which keeps an ordinary
-    ticker's name as it was (a staged download from before resumes) and makes two tickers two
-    names."""
+    """A ticker as a file name inside the staging directory: every character but letters, digits,
+    `-` and `_` is percent-encoded (`.` too), so no answer can place a file outside `--out`, an
+    ordinary ticker keeps its name, and two tickers are two names."""
     return quote(str(ticker), safe="-_").replace(".", "%2E").replace("~", "%7E")
 
 

@@ -1,17 +1,13 @@
 """`kalshi data export`: a data set as a table for analysts, CSV or Parquet.
 
-Tables:
-- `book`: one row per level of each applied snapshot (`kind` snapshot, `size` the level's
-  size) and per applied delta (`kind` delta, `size` the signed change), with `recv_ns`,
-  `market_ticker`, `sid`, `seq`, `side` (yes/no) and `price`. Only what `replay` applied: a
-  delta on a stale book is not a row.
-- `trades`: one row per public trade: `recv_ns`, `market_ticker`, `trade_id`, `yes_price`,
-  `no_price`, `count`, `taker_outcome_side`, `ts_ms`.
+- `book`: a row per level of each applied snapshot (`kind` snapshot) and per applied delta (`kind`
+  delta, `size` the signed change), with `recv_ns`, `market_ticker`, `sid`, `seq`, `side` and
+  `price`; only what `replay` applied.
+- `trades`: a row per public trade: `recv_ns`, `market_ticker`, `trade_id`, `yes_price`, `no_price`,
+  `count`, `taker_outcome_side`, `ts_ms`.
 
-Prices and counts stay exact: CSV writes Kalshi's fixed-point strings as they came, Parquet
-stores `decimal128(38, 8)`. Parquet needs pyarrow (`pip install 'kalshi-cli[data]'`), imported
-only here, when asked for. The file is written beside its destination and renamed over it when
-complete, so a full disk never leaves a half table under the final name.
+Prices and counts stay exact (CSV keeps Kalshi's strings, Parquet `decimal128(38, 8)`; pyarrow is
+imported only here). The file is written beside its destination and renamed over it when complete.
 """
 
 from __future__ import annotations

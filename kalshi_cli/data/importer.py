@@ -1,10 +1,7 @@
 """`kalshi data import --from jsonl FILE`: frames another recorder kept, as a data set. Each line is
-a raw Kalshi WebSocket frame or a wrapper holding one with its receive time under one of the
-accepted keys; a frame with no receive time is timed by its own timestamp (`msg.ts_ms`...) when
-it has one, and the summary counts where each frame's time came from. Times are kept in order (a
-frame without any takes its neighbour's, one earlier than the line before is raised to it) so
-sequence numbers can be checked, and skipped lines are counted. See docs/data.md "Importing
-what others recorded".
+a raw WebSocket frame or a wrapper holding one with its receive time; a frame without one is
+timed by its own timestamp when it has one. Times are kept in order so sequences can be checked;
+skipped lines are counted. docs/data.md "Importing what others recorded".
 """
 
 from __future__ import annotations

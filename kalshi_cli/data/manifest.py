@@ -1,9 +1,7 @@
-"""The manifest of a data set (`manifest.json`, format `kalshi-cli-data/1`): what each market's
-recording covers and where the gaps are, replaced atomically whenever the segments are flushed so
-after a crash it is at most a second behind the frames. A market's range opens when its book
+"""The manifest of a data set (`manifest.json`, `kalshi-cli-data/1`): what each market's recording
+covers and where the gaps are, replaced atomically at every flush. A range opens when a book
 becomes exact and closes, with a gap and its reason, when it may no longer be; a restarted
-recorder keeps the earlier runs and records the time between as a `not_recording` gap. See
-docs/data.md "Recording: `kalshi record`" and "Layout and formats".
+recorder records the time between as `not_recording`. docs/data.md "Layout and formats".
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
-"""`kalshi record`: every WebSocket frame of the chosen channels, kept raw, for days. The recorder
-is the feed (`WsFeed`) with two sinks: each frame written as received to the hour's segment, and
-the feed's book freshness turned into the manifest's ranges and gaps and `local` records. It
-flushes at most a second apart, stops on a write error with the manifest marked `failed`
-(`DataWriteError`), and holds an advisory lock so one recorder runs per directory. See
-docs/data.md "Recording: `kalshi record`".
+"""`kalshi record`: every WebSocket frame of the chosen channels, kept raw. The feed (`WsFeed`) with
+two sinks: frames to the hour's segment, and book freshness to the manifest. It flushes at most a
+second apart, stops on a write error with the manifest `failed`, and holds a lock so one recorder
+runs per directory. docs/data.md "Recording: `kalshi record`".
 """
 
 from __future__ import annotations
@@ -253,12 +251,9 @@ class Recorder:
     # ---------------------------------------------------------------- internals
 
     def _resume(self, earlier: dict[str, Any] | None) -> None:
-        """A recorder started in a data set an earlier recorder wrote (systemd restarting it
-        after a crash, a reboot) adds to it: the earlier runs' segments, coverage, tickers and
-        channels stay in the manifest, the data set starts when the first run started, and
-        the outage from the last run's end to now is a gap of the feed. Without this, the new
-        manifest would list this run alone, and the earlier frames and the outage would vanish
-        from `data info` and from the backtests' view of the gaps."""
+        """A recorder started in a data set an earlier recorder wrote adds to it: the earlier runs'
+        segments, coverage, tickers and channels stay in the manifest, the data set starts when
+        the first run did, and the outage since the last run's end is a gap of the feed."""
         if earlier is None or earlier.get("source") != "record":
             return
         segments = earlier.get("segments") or {}

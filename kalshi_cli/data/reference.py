@@ -1,9 +1,6 @@
-"""The reference data a data set carries (`reference.json`): what Kalshi says of the markets it
-holds (fees and their scheduled changes, tick grids, results and rules) as Kalshi's REST bodies,
-because neither frames nor public trades say what a fill cost or how a market settled; the
-replay's venue reads it so a backtest charges and settles as Kalshi did. A failed read during
-`kalshi record` is not fatal. See docs/data.md "Recording: `kalshi record`" and
-docs/backtesting.md "Reference data".
+"""The reference data a data set carries (`reference.json`): Kalshi's REST bodies for its markets
+(fees and their changes, tick grids, results), which neither frames nor trades say, so a backtest
+charges and settles as Kalshi did. A failed read during `kalshi record` is not fatal.
 """
 
 from __future__ import annotations

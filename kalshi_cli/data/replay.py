@@ -1,25 +1,17 @@
 """Reading a data set back: records in time order, and the books they rebuild.
 
-`iter_records` yields `(recv_ns, value, is_local)` for every record of every segment in file
-order (time order); `BookReplay` applies the frames to local books exactly as the live feed
-does (`feed.book.LocalBook`), checks sequence numbers per subscription and reads the
-subscriptions the live feed reads (`feed.book.Subscriptions`). Nothing in the data is fatal: a
-line or frame it cannot use is skipped and counted under its reason (the table in docs/data.md
-"Reading: what is skipped and why"). A recorder's `connected` record starts a new
-connection, so sequence tracking restarts; in imported data without one, a snapshot restarts
-its subscription's sequence, and the subscription's other books are stale until their own
-snapshots.
+`iter_records` yields `(recv_ns, value, is_local)` for every record in file order; `BookReplay`
+applies the frames to local books as the live feed does (`feed.book.LocalBook`,
+`feed.book.Subscriptions`), checking sequence numbers per subscription. Nothing in the data is
+fatal: what cannot be used is skipped and counted under its reason (docs/data.md "Reading: what
+is skipped and why"). A `connected` record restarts sequence tracking; without one, a snapshot
+restarts its subscription's.
 
-This is where a recorded frame is decoded, once: every reader of a data set (`data info`,
-`data export`, the import's coverage, the backtest) takes its typed values. A line is decoded by
-msgspec straight into its envelope (`recv_ns`, then `frame`, `local` or `frame_text`) and its
-frame into the feed's message Structs (feed/messages.py `Message`, as the live feed decodes
-it); a `local` record into a `LocalEvent`. A line that decoding refuses (a frame of a type the
-Structs do not hold, a known type in a wrong shape, a line msgspec will not parse) is parsed
-as `json.loads` parses it (msgspec's JSON decoder, the standard library's where msgspec refuses)
-and its frame converted by `messages.convert_frame`: `UnknownMessage` and `Misshapen` are
-counted as they always were (`unknown_type`, `bad_frame`, ...), so each line gives what a
-reading with `json.loads` gives (docs/data.md "How lines are decoded").
+A recorded frame is decoded here, once, for every reader of a data set: msgspec reads a line
+into its envelope and its frame into the feed's Structs (feed/messages.py), a `local` record into
+a `LocalEvent`. A line msgspec refuses is parsed as `json.loads` would and converted by
+`messages.convert_frame`, so each line gives what `json.loads` gives (docs/data.md "How lines
+are decoded").
 """
 
 from __future__ import annotations
@@ -240,19 +232,14 @@ def iter_records(
     now_ns: int | None = None,
     blocks: Iterable[Iterable[bytes]] | None = None,
 ) -> Iterator[Record]:
-    """`parse`, when given, is the line parser every line goes through (`json.loads` for a
-    reference reading), its frames converted by `convert_frame`; by default a line is decoded
-    straight into its Structs (the module's docstring). `now_ns` (default: the system clock)
-    bounds the receive times: one more than a day past it is `future_time`, a clock set to
-    another century, skipped. `blocks` are the segments' lines when they are already at hand
-    (held in memory), in blocks as `iter_line_blocks` reads them; by default they are read
-    from `root`.
+    """`parse`, when given, is the line parser every line goes through (`json.loads` for a reference
+    reading); by default a line is decoded straight into its Structs. `now_ns` bounds the receive
+    times: one more than a day past it is `future_time`, skipped. `blocks` are the segments'
+    lines when already in memory; by default they are read from `root`.
 
-    Time order is kept with one record held back: a record earlier than the one before it is
-    `out_of_order`, unless the one before it had jumped ahead of both its neighbours (the
-    records after it go on from the one before it): then that one is skipped instead, so a
-    single bad receive time costs one record, not every record after it. (Before any record
-    is read, the first of two is the one kept.)"""
+    Time order is kept with one record held back: a record earlier than the one before is
+    `out_of_order`, unless the one before had jumped ahead of both neighbours: then that one is
+    skipped instead, so a single bad receive time costs one record."""
     latest = (time.time_ns() if now_ns is None else now_ns) + FUTURE_SLACK_NS
     last = 0  # the receive time of the last record yielded
     held: Record | None = None

@@ -143,13 +143,9 @@ def segment_paths(root: Path) -> list[Path]:
 
 
 def held_data_set(root: Path, source: str, *, hint: str) -> dict[str, Any] | None:
-    """One data set per directory, whichever command writes it (`record`, `data download`,
-    `data import`): the manifest of the data set `root` holds when its source is `source`
-    (the caller resumes it, adds to it or refuses it), None when `root` holds none. A data set
-    of another source, or segments with no manifest to say whose they are, is refused
-    (UsageError) with `hint`: a command writing there would replace that data set's manifest
-    with its own and mix its files with the other's. The commands ask this before anything is
-    asked of the exchange or written."""
+    """One data set per directory, whichever command writes it: the manifest `root` holds when its
+    source is `source`, None when it holds none. Another source's data set, or segments with no
+    manifest, is refused (UsageError, with `hint`), before anything is asked or written."""
     if not root.is_dir():
         return None
     manifest = read_manifest(root)
@@ -212,13 +208,10 @@ def iter_lines(root: Path, skipped: Counter[str]) -> Iterator[bytes]:
 def iter_line_blocks(
     root: Path, skipped: Counter[str], *, held: Sequence[tuple[str, bytes]] | None = None
 ) -> Iterator[list[bytes]]:
-    """`iter_lines` a block of lines at a time (iter_gzip_blocks); `held` are the segments'
-    names and bytes when they are already in memory (a sweep's worker), else they are read
-    from `root`. The segments are checked against the manifest's list of them as the reading
-    passes each: one it lists that is not there is `missing_segment`, one read to its end
-    (neither cut mid-line nor damaged, which are counted as such) holding fewer whole lines
-    than it lists is `short_segment`. Otherwise a data set that lost an hour (a copy
-    that missed a file, a segment cut at a line's end) would read as a shorter whole."""
+    """`iter_lines` a block of lines at a time; `held` are the segments when already in memory. The
+    segments are checked against the manifest as each is passed: one missing is
+    `missing_segment`, one read whole with fewer lines than listed `short_segment`, so a data set
+    that lost an hour never reads as a shorter whole."""
     listed = _listed_lines(root)
     present: list[tuple[str, Path | bytes]] = (
         [(path.name, path) for path in segment_paths(root)] if held is None else list(held)

@@ -1,13 +1,10 @@
 """`kalshi watch CHANNEL`: the channel's messages as NDJSON, one frame per line, as received.
 
-The feed (`WsFeed`) does the work: the signed connection, reconnects with backoff and
-resubscription, `get_snapshot` after an orderbook sequence gap. Its frame sink prints every
-frame of the watched channel exactly as it came (command replies are not printed), its event
-sink prints one line on stderr for each disconnect, reconnect and gap. Private channels (fills,
-orders, positions) and lifecycle need no market; orderbook does. The reference index channels
-(`cfbenchmarks`, `cfbenchmarks5hz`, `pyth`) take index ids instead of markets (every one, `all`,
-unless named); with `list_ids` the channel is asked which ids it offers, and its answer is
-printed first.
+The feed (`WsFeed`) does the work: the signed connection, reconnects and resubscription, snapshots
+after a sequence gap. Its frame sink prints the watched channel's frames exactly as they came; its
+event sink prints a stderr line for each disconnect, reconnect and gap. Orderbook needs markets; the
+reference index channels take index ids (`all` unless named), and with `list_ids` the ids the
+channel offers are printed first.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
-"""Local order books kept from a snapshot plus deltas (`LocalBook`, keyed by `Decimal` price so
-sizes stay exact), the per-subscription sequence check (`SeqTracker`), which subscription of a
-channel is read (`Subscriptions`), and one feed source's books behind one lock (`BookSet`). A
-book is fresh only between a full snapshot and the first sign that it may be wrong; while stale
-its deltas are ignored and the trade loop places no new order in that market. See docs/feed.md
-"Keeping books exact" and "When a market is stale".
+"""Local order books from a snapshot plus deltas (`LocalBook`, exact `Decimal` prices), the sequence
+check (`SeqTracker`), which subscription is read (`Subscriptions`), and one source's books behind
+one lock (`BookSet`). A book is fresh only between a snapshot and the first sign it may be wrong;
+while stale no new order goes to its market. docs/feed.md "Keeping books exact".
 """
 
 from __future__ import annotations
@@ -204,12 +202,9 @@ _KEPT_MAX = 1 << 16
 
 
 def sent_number(value: Any) -> Decimal:
-    """A delta's price or size as the message wrote it. REFERENCE.md: numbers come as strings
-    or as JSON numbers; a JSON number with a fraction is decoded to the binary float nearest
-    it, whose shortest text (`repr`) is the number written, for any of up to 15 significant
-    digits (a price has 4 decimals, a size 2). `Decimal(float)` would keep the float's binary
-    error (0.4 as 0.4000000000000000222...), a level of its own beside 0.40. Anything else
-    (`true`, a list, null) is no number: TypeError."""
+    """A delta's price or size as the message wrote it: a JSON number with a fraction is read
+    through its shortest text (`repr`), exact for up to 15 significant digits, never
+    `Decimal(float)`'s binary error. Anything else (`true`, a list, null) is TypeError."""
     kind = type(value)
     if kind is str or kind is int:  # not bool, an int subclass: `true` is not 1 contract
         return Decimal(value)
@@ -255,12 +250,9 @@ def convention_event(ticker: str | None, yes_priced: bool, source: str) -> FeedE
 
 
 def read_in_old_prices(books: Iterable[LocalBook], switched_by: LocalBook | None) -> list[str]:
-    """The NO levels turned out to come in the other prices (`take_snapshot`): every book but
-    the one that showed it was read in the old ones. A snapshot crosses in the wrong prices
-    only when its best YES bid is at least its best NO bid, so a book that did not cross may
-    hold its NO bids mirrored (0.55 read as 0.45), and the deltas that follow would be read
-    against it in the new prices. Each fresh one turns stale until its next snapshot; returns
-    those."""
+    """The NO levels turned out to come in the other prices (`take_snapshot`): a book that did not
+    cross may hold its NO bids mirrored, and the deltas after it would be read in the new prices.
+    Each fresh book turns stale until its next snapshot; returns those."""
     turned: list[str] = []
     for book in books:
         if book is not switched_by and book.fresh:

@@ -1,18 +1,14 @@
 """The reference indices Kalshi streams: their messages decoded, and the latest of each kept.
 
-Three channels carry them (asyncapi.yaml): `cfbenchmarks_value` about once a second, its value in
-the raw CF Benchmarks frame (`data`, a JSON text with `value` and `time`), with the trailing
-60-second average (`avg_60s_data`) and, in the final minute before a quarter-hour close, the
-running settlement average (`last_60s_windowed_average_15min`); `cfbenchmarks_value_5hz`, up to
-five raw ticks a second for five indices (`value_usd`, `source_ts_ms`), no averages; and
-`pyth_value` for other underlyings (`value_usd`, `source_ts_ms`, keyed by `underlying_ticker`).
+Three channels carry them (asyncapi.yaml): `cfbenchmarks_value` about once a second (the raw CF
+Benchmarks frame, with the 60-second average and, in the last minute before a quarter-hour
+close, the running settlement average); `cfbenchmarks_value_5hz`, up to five raw ticks a second,
+no averages; and `pyth_value` for other underlyings.
 
-`decode_tick` turns one value message (its frame decoded by feed/messages.py, live or recorded)
-into an `IndexTick`, its body read in its channel's Struct (Decimal values exactly as sent; the
-source's time, not the arrival's). `IndexBoard` keeps, per index, the latest tick, the latest
-averages of the 1 Hz channel, and the values of the last `keep_s` seconds; like the channels, it
-ignores a tick whose source time is not after the last one's (a duplicate from the other
-channel of the same index, or one out of order). `view` answers a strategy's `IndexView`.
+`decode_tick` turns one value message into an `IndexTick` (Decimal values as sent; the source's
+time). `IndexBoard` keeps, per index, the latest tick, the latest averages and the values of the
+last `keep_s` seconds, ignoring a tick not newer than the last; `view` answers a strategy's
+`IndexView`.
 """
 
 from __future__ import annotations

@@ -1,26 +1,17 @@
 """The WebSocket's server messages as types: every frame is decoded here, once, into one member
 of the tagged union `Message` (msgspec, tagged on `type`), and nothing below reads a dict.
 
-A live frame is decoded by `decode`, from its text straight into the Struct (faster than
-`json.loads` to a dict): `UnknownMessage` for a message type this module does not know (the
-feed logs and skips it: Kalshi adds channels), a `ValueError` (msgspec's `ValidationError`) for
-a known type whose shape is wrong, which the feed treats as a malformed frame (docs/feed.md). A
-recorded frame is decoded into the same Structs by the data layer (data/replay.py, straight
-from its line); one it could only parse to a dict (a line msgspec refuses, a frame kept as
-text, a type `Message` does not hold) is converted here by `convert_frame`, which never raises:
-a known type in a wrong shape is `Misshapen`, what a reader of recordings counts and skips.
-`msgspec.convert` into the whole union is slow (about 30 us a frame): a frame is converted to
-its one Struct, chosen by its `type`.
+`decode` reads a live frame's text straight into its Struct: `UnknownMessage` for a type not
+known here (the feed skips it), a `ValueError` for a known type in a wrong shape (a malformed
+frame, docs/feed.md). A recorded frame only parsed to a dict is converted by `convert_frame`,
+which never raises: a wrong shape is `Misshapen`. Each frame is converted to the one Struct its
+`type` names (converting into the whole union is slow).
 
-The Structs take what asyncapi.yaml declares and what REFERENCE.md saw on the wire where the
-two differ: prices and counts arrive as strings or as JSON numbers (both read exactly into a
-`Decimal`), a trade names its taker by `taker_outcome_side` (3.2x) or the deprecated
-`taker_side`, fields the spec marks optional are optional. A public trade's money fields are
-optional too, so a trade missing one is skipped by whoever applies it (`FeedTrade.terms`), never
-read as a zero, and never taken for a malformed frame that would resync every book.
-
-Where a new message goes: a Struct here (`tag` = its `type`), added to `Message`; the feed's
-`FeedSession.handle` dispatches on its class (CONTRIBUTING.md "A feed message").
+The Structs take what asyncapi.yaml declares and what REFERENCE.md saw on the wire: prices and
+counts as strings or numbers (read exactly into `Decimal`), `taker_outcome_side` or the
+deprecated `taker_side`, optional money fields on a public trade (a trade missing one is skipped
+by whoever applies it, `FeedTrade.terms`, never read as zero). A new message is a Struct here
+added to `Message` (CONTRIBUTING.md "A feed message").
 """
 
 from __future__ import annotations

@@ -1,14 +1,9 @@
 """REST polling fallback: whole books from `GET /markets/{ticker}/orderbook` at an interval.
 
-Used by `MarketData` when the WebSocket cannot be had. Every poll replaces the market's book, so
-there is no sequence to lose; a market is fresh while its last successful poll is younger than
-`stale_after` (three intervals by default) and stale after a failed poll or a late one. The books
-and events are the same as the WebSocket's (`BookSet`, `source="rest"`), so the trade loop does
-not care which source it is reading. Only books are polled: fills, orders and lifecycle come
-from the WebSocket, and the trade loop reconciles those through REST itself.
-
-The poller thread runs from `start()` to `stop()` but only polls while `active`, so MarketData
-can switch it on and off without starting threads from the feed thread.
+Used by `MarketData` when the WebSocket cannot be had. Every poll replaces the market's book, so no
+sequence can be lost; a market is fresh while its last good poll is younger than `stale_after`. The
+books and events are the WebSocket's (`BookSet`, `source="rest"`). Only books are polled. The thread
+runs from `start()` to `stop()` but polls only while `active`.
 """
 
 from __future__ import annotations

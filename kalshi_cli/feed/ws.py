@@ -1,9 +1,6 @@
-"""The WebSocket feed's socket: `WsFeed` runs a background thread that connects with the signed
-handshake, starts a fresh `FeedSession` (session.py: the protocol, with no I/O) on every
-connection (so a reconnect resubscribes everything), runs the watchdog and hands every raw frame
-to an optional `frame_sink` before the session sees it (`kalshi record`, `kalshi watch`). The idle
-watchdog and the reconnect backoff with full jitter are docs/feed.md's; pongs are
-websocket-client's.
+"""The WebSocket feed's socket: `WsFeed` runs a thread that connects with the signed handshake,
+starts a fresh `FeedSession` (session.py, no I/O) on every connection, runs the idle watchdog and
+hands raw frames to an optional `frame_sink`. Backoff and watchdog: docs/feed.md.
 """
 
 from __future__ import annotations

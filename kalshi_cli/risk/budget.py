@@ -1,14 +1,11 @@
-"""A strategy's own budget inside the account's limits (`trade.budgets.NAME`), and what the
-risk engine reads of it for one intent (`Owned`).
+"""A strategy's own budget inside the account's limits (`trade.budgets.NAME`), and what the risk
+engine reads of it for one intent (`Owned`).
 
-Several strategies share one account, one risk engine and one kill switch; the account's
-limits (risk.*) count the whole account. A budget bounds one strategy on top of them, counting
-only what it owns: the contracts and dollars at risk of its own part of each position and its
-own resting orders, and the P&L its own fills realized today (UTC). An order that would carry
-a strategy past its contracts or dollars is refused (`STRATEGY_BUDGET`); a strategy whose own
-realized loss today reaches its daily limit is stopped alone for the rest of the day (its
-quotes withdrawn, an alert; the others go on), while the account's breaker still stops
-everything. docs/risk.md "Budgets per strategy".
+A budget bounds one strategy on top of the account's limits, counting only what it owns: its part of
+each position, its resting orders, and today's P&L of its own fills. An order past its contracts or
+dollars is refused (`STRATEGY_BUDGET`); a strategy whose loss today reaches its daily limit is
+stopped alone for the day, while the account's breaker still stops everything. docs/risk.md "Budgets
+per strategy".
 """
 
 from __future__ import annotations

@@ -1,14 +1,10 @@
 """The risk engine: the limits, the rules built from them, and the three guards with memory.
 
-The trade loop asks `evaluate(intent, ctx)` before every submission and sends only when the list
-of denials is empty; every denial is reported to the event sink as `risk_denied` with its code.
-Each tick it also calls `check_circuit_breaker()` and, for every open position, `stop_loss()`,
-whose closing intents go through `evaluate` like any other. After each exchange call it tells
-the `api_guard` how it went, and after each order sent it calls `record_sent`.
-
-State that must survive a restart lives in the trading records (the state file), never only here:
-the circuit breaker reads today's trip row before anything else, and SAFE_MODE is a trading state
-row, so a new engine over the same records picks both up.
+The trade loop asks `evaluate(intent, ctx)` before every submission and sends only with no denial
+(each reported as `risk_denied`). Each tick it calls `check_circuit_breaker()` and `stop_loss()` per
+position, whose intents go through `evaluate` too; it tells the `api_guard` how each call went and
+calls `record_sent` after each order. What must survive a restart lives in the state file (today's
+trip row, SAFE_MODE), so a new engine picks it up.
 """
 
 from __future__ import annotations
@@ -152,14 +148,10 @@ class RiskLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
 
 
 def limit_rules(limits: RiskLimits) -> tuple[Rule, ...]:
-    """The rules that bound what one order may add to the account: its size
-    (`MAX_ORDER_SIZE`) and cost (`MAX_ORDER_COST`), its strategy's own budget
-    (`STRATEGY_BUDGET`, when the context names one), the position in its market counting
-    resting orders (`POSITION_LIMIT`) and the dollars at risk over every market
-    (`MAX_EXPOSURE`). They read only the intent and the
-    account's positions and orders in the context, so an order placed outside a loop (the
-    assistant's, `kalshi mcp`, `kalshi order`) is held to the same rules, built from the same
-    `risk:` section, as the loop's are."""
+    """The rules that bound what one order may add to the account: `MAX_ORDER_SIZE`,
+    `MAX_ORDER_COST`, `STRATEGY_BUDGET`, `POSITION_LIMIT` (counting resting orders) and
+    `MAX_EXPOSURE`. They read only the intent and the context, so an order placed outside a loop
+    is held to the same rules from the same `risk:` section."""
     return (
         MaxOrderSizeRule(limits.max_order_count),
         MaxOrderCostRule(limits.max_order_cost),
@@ -252,14 +244,11 @@ class GuardVerdict:
 
 
 class ApiErrorGuard:
-    """Consecutive 429s, 5xx and transport failures, of any call (orders, cancels, fill reads,
-    order lookups), back off exponentially; trading goes into SAFE_MODE until a person resumes
-    on the `max_consecutive_errors`-th in a row, or on a failure `api_outage_s` seconds or more
-    after the first of an unbroken run (an outage: while the loop backs off it makes few calls,
-    so the count alone climbs slowly; 5 errors at 1, 2, 4, 8 s apart plus each call's own
-    retries took longer than 30 s). A backoff never runs past that deadline, so the first call
-    after it is made and, failing, trips. A success resets both; an error that says nothing
-    about the exchange's health (a 400 rejection, a 404) neither counts nor resets."""
+    """Consecutive 429s, 5xx and transport failures, of any call, back off exponentially; trading
+    goes into SAFE_MODE until a person resumes on the `max_consecutive_errors`-th in a row, or on
+    a failure `api_outage_s` or more after the first of an unbroken run (a backoff never runs
+    past that deadline). A success resets both; an error that says nothing of the exchange's
+    health (a 400, a 404) neither counts nor resets."""
 
     RULE = "api_error_guard"
 

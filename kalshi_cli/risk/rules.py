@@ -1,16 +1,13 @@
 """The pre-trade rules: each one small, independent, and answering with a coded verdict.
 
-`check(intent, ctx) -> Verdict`. A rule reads only the intent, the context the loop built for
-this market at this moment, and the limit it was built with; the two that need memory (the order
-rate and the daily breaker) ask an object behind a one-method Protocol. The codes are stable
-strings for logs, alerts and tests.
+`check(intent, ctx) -> Verdict` reads only the intent, the context the loop built for this market at
+this moment, and the rule's limit; the order rate and the daily breaker ask an object behind a
+one-method Protocol. The codes are stable strings for logs, alerts and tests.
 
-What a rule lets through on purpose: reduce_only intents pass the circuit breaker and min-edge
-rules, and an intent that adds no exposure passes the exposure rule (closing a position is never
-the riskier choice; a reduce_only one is counted as filled against what is held, since it can
-never rest or open); nothing passes HALTED, SAFE_MODE, a stale feed or the order-rate cap.
-An announced maintenance window holds orders that add from its lead time on, and every order
-inside it (the exchange refuses creates then: each would only become an unknown outcome).
+On purpose: reduce_only intents pass the circuit breaker and min-edge rules, and an intent that adds
+no exposure passes the exposure rule (a reduce_only one counted as filled against what is held);
+nothing passes HALTED, SAFE_MODE, a stale feed or the order-rate cap. An announced maintenance
+window holds adding orders from its lead time on, and every order inside it.
 """
 
 from __future__ import annotations
@@ -217,14 +214,11 @@ class PositionLimitRule:
 
 @dataclass
 class SelfCrossRule:
-    """No order that would trade with one of the account's own resting orders in the same
-    market (except those it replaces, cancelled before it goes out): two strategies of one
-    account, or a strategy and the person at the CLI, never trade with each other. Kalshi's
-    self-trade prevention would cancel such an order at the exchange (every order carries
-    it); refusing it here keeps its rate slot and says which order it would have met. An
-    exit that only reduces (`reduce_only`: the stop-loss, a strategy's exit) is never held
-    back, as by no other rule: it trades with everyone else's better prices, and the self-trade
-    prevention it carries cancels it at the account's own order."""
+    """No order that would trade with one of the account's own resting orders in the same market
+    (except those it replaces): strategies of one account, or a strategy and a person, never
+    trade with each other. Refused here, it keeps its rate slot and names the order it would have
+    met. An exit that only reduces is never held back: the exchange's self-trade prevention
+    cancels it at the account's own order."""
 
     code: Code = Code.SELF_CROSS
 

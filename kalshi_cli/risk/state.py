@@ -1,15 +1,13 @@
 """The trading state, and the narrow view of the state file the risk layer persists through.
 
     ACTIVE      everything the other rules allow
-    REDUCING    only reduce_only orders (set by the daily circuit breaker; open positions are
-                held, and stop-loss closes still go out)
-    HALTED      nothing at all (set by `kalshi cancel-all` / `kalshi halt`)
-    SAFE_MODE   nothing at all (set by the API error guard)
+    REDUCING    only reduce_only orders (the daily circuit breaker; stop-losses still go out)
+    HALTED      nothing at all (`kalshi cancel-all` / `kalshi halt`)
+    SAFE_MODE   nothing at all (the API error guard)
 
-HALTED and SAFE_MODE are lifted only by a person (`kalshi resume`, i.e. `resume()` below);
-REDUCING set by the circuit breaker lifts itself on the next UTC day. The state is a row in the
-state file, so no restart clears it. `TradingRecords` names exactly the Store methods the risk layer
-uses, so tests pass a small fake and the store needs no import here.
+HALTED and SAFE_MODE are lifted only by a person (`kalshi resume`); the breaker's REDUCING lifts
+itself on the next UTC day. The state is a row in the state file, so no restart clears it.
+`TradingRecords` names the Store methods the risk layer uses, so tests pass a small fake.
 """
 
 from __future__ import annotations

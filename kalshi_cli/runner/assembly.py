@@ -1,12 +1,8 @@
-"""The trade loop put together, for a live run, a paper run and a backtest alike: the lineup of
-strategies (`resolve_lineup`), each strategy's budget and `--assign`ed part, the markets and
-their complements, the paper venue, and the books rebuilt from the state file (`build_loop`,
-from `Parts`); then each part built once, here, and given what it uses (`assemble_loop`: the
-constructor chain loop -> executor -> call guard -> unknown orders -> balance hold -> fills ->
-cancels -> amends -> answer book -> sender -> outbox, then the loop's own orders and the loop;
-what several of them share for one purpose is one small record, runner/execution/shared.py for
-the executor's parts and runner/loop/shared.py for the loop's). `start_loop` builds until the
-books agree with the exchange's positions. docs/trade-loop.md "Where the code lives".
+"""The trade loop put together, for a live run, a paper run and a backtest alike: the lineup
+(`resolve_lineup`), budgets and `--assign`ed parts, markets and complements, the paper venue, the
+books rebuilt from the state file (`build_loop`, from `Parts`); then each part built once and
+given what it uses (`assemble_loop`). `start_loop` builds until the books agree with the
+exchange's positions. docs/trade-loop.md "Where the code lives".
 """
 
 from __future__ import annotations

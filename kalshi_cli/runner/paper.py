@@ -1,10 +1,8 @@
-"""Paper trading: `kalshi trade --paper`, the trade loop on the exchange's live market data with
-its orders filled locally by the backtests' `venue.LocalVenue`. Only the venue differs from a
-live run: `PaperClient` takes market data from the real client and everything else from the
-venue's, holding no area of the real client that can write, so no order can reach the exchange;
+"""Paper trading: `kalshi trade --paper`, the trade loop on the exchange's live market data with its
+orders filled locally by `venue.LocalVenue`. `PaperClient` takes market data from the real client
+and everything else from the venue's, holding no area of the real client that can write;
 `PaperFeed` subscribes public channels only and feeds the venue before the loop sees each event.
-The session has a state file of its own, never the live one. See docs/backtesting.md "Paper
-trading: `kalshi trade --paper`".
+The session has its own state file. docs/backtesting.md "Paper trading".
 """
 
 from __future__ import annotations

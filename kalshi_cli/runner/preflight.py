@@ -1,9 +1,7 @@
-"""The refusals before anything is sent: a `kalshi trade` start refused on its flags (prod
-without `--live`, prod with no market selection, a strategy named as the assistant), on the
-API key's subaccount or a `--subaccount` the account lacks, on a reconcile that fails or leaves
-an order of unknown outcome, and on positions rebuilt from the state file that differ from the
-exchange's. The session (runner/lifecycle/session.py) runs them in that order; the assembly
-(runner/assembly.py) rebuilds the books with `rebuild` and compares them with `check_positions`.
+"""The refusals before anything is sent: a `kalshi trade` start refused on its flags, on the API
+key's subaccount, on a reconcile that fails or leaves an order of unknown outcome, and on
+positions rebuilt from the state file (`rebuild`) that differ from the exchange's
+(`check_positions`).
 """
 
 from __future__ import annotations
@@ -244,14 +242,11 @@ def check_subaccount(client: KalshiClient, number: int) -> None:
 
 
 def key_subaccount(client: KalshiClient, options: TradeOptions) -> tuple[int | None] | None:
-    """The subaccount the loop's API key is restricted to, asked of the exchange once at start
-    when no `--subaccount` names one (`order_subaccount`: the subaccount an unnamed order goes
-    to, `own_subaccount`, client/subaccounts.py: GET /api_keys): (N,), (0,) for an unrestricted
-    key, (None,) when it cannot be told (the key's listing refused); None when not asked. An
-    exchange that could not answer refuses the start with its error's exit code. A restricted
-    key's orders go to its subaccount and its reads are that one's, whatever the loop assumes,
-    so the loop must book what it trades there. A paper session is not asked: its orders and
-    reads are its local venue's, whose subaccounts are its own."""
+    """The subaccount the loop's API key is restricted to, asked once at start when no
+    `--subaccount` names one (`own_subaccount`): (N,), (0,) for an unrestricted key, (None,) when
+    it cannot be told; None when not asked (a paper session). An exchange that could not answer
+    refuses the start. A restricted key's orders and reads are its subaccount's, so the loop
+    books there."""
     from kalshi_cli.services.orders.context import order_subaccount
 
     if options.subaccount is not None or options.paper:

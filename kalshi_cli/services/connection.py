@@ -1,9 +1,6 @@
 """Where to connect and as whom: `resolve_connection(settings)` is the one place the endpoint, key
-id and private key are decided (the data directory's simulator for `env: sim` without
-`api_base`, otherwise the configured endpoint and key), and `check_state_binding` refuses a state
-file bound to another endpoint or account before anything is sent (exit 20). Warnings go to the
-`warn` callable; this module prints nothing. See docs/configuration.md "Environments" and
-docs/state-file.md "Where it lives".
+id and private key are decided, and `check_state_binding` refuses a state file bound to another
+endpoint or account before anything is sent (exit 20). Warnings go to `warn`; nothing is printed.
 """
 
 from __future__ import annotations
@@ -297,14 +294,11 @@ def simulator_exports(settings: Settings, data_dir: Path | None) -> str:
 def choose_state_file(settings: Settings) -> Settings:
     """The settings with the state file this exchange endpoint and account use.
 
-    The default file is keyed by endpoint and account (`config.exchange_slug`). Before that,
-    every account of an environment shared `<state dir>/<env>/state.db`; such a file is adopted
-    in place (never moved: a loop of an older version may hold it open) by the first endpoint
-    and account that binds it, and whoever opens it still unbound. One bound to another
-    endpoint or account is left to it, and this one starts its own keyed file. A legacy file
-    that cannot be read as a state file is adopted too, so that every command refuses it (exit
-    17) instead of starting an empty file beside it: an emptied file must never forget HALTED.
-    """
+    The default file is keyed by endpoint and account (`config.exchange_slug`). An environment's
+    shared `<state dir>/<env>/state.db` is adopted in place by the first endpoint and account that
+    binds it (and opened by whoever finds it unbound); one bound elsewhere is left alone. One that
+    cannot be read as a state file is adopted too, so every command refuses it (exit 17) rather than
+    starting an empty file that forgets HALTED."""
     from msgspec.structs import replace
 
     from kalshi_cli.config import Origin, Source

@@ -1,9 +1,6 @@
-"""The fees of markets, read from the exchange: series, event override and market waiver
-combined into one `models.FeeModel` per market, each event and series read once. What the trade
-loop prices its edge with (runner/books/fees.py adds the scheduled changes), what the
-assistant's budget and an order's balance check hold a taker's fill to. A fee type the model
-cannot price, or a series without its type or multiplier, raises FeeModelError naming the
-market: a fee is read, never assumed. See docs/pnl.md "Fees".
+"""The fees of markets, read from the exchange: series, event override and market waiver combined
+into one `models.FeeModel` per market, each event and series read once. A fee the model cannot
+price raises FeeModelError naming the market: a fee is read, never assumed. docs/pnl.md "Fees".
 """
 
 from __future__ import annotations

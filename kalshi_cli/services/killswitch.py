@@ -1,13 +1,11 @@
 """The kill switch: halt, cancel everything, then prove nothing is left.
 
-`KillSwitch.run` takes the steps of docs/kill-switch.md in the order they go out: record HALTED
-in the state file, trigger the trade loop's order groups, the exchange's cancel-all (or batched
-cancels under a filter), close the RFQ side, then list and cancel again until a listing taken
-after the read lag comes back empty while no order of the state file can still land, or the one
-`clock.Deadline` of the run is spent. Only such a listing is proof; the cancels go out whatever
-the state file does. docs/kill-switch.md gives each step's reason (reads lag writes, the state
-file failing, what the state file learns); the steps stay in one module because each step's
-rule rests on what the steps before it saw under that one deadline and report.
+`KillSwitch.run` takes the steps of docs/kill-switch.md in order: record HALTED, trigger the trade
+loop's order groups, the exchange's cancel-all (or batched cancels under a filter), close the RFQ
+side, then list and cancel again until a listing taken after the read lag comes back empty while no
+order of the state file can still land, or the run's one `clock.Deadline` is spent. Only such a
+listing is proof; the cancels go out whatever the state file does. The steps stay in one module
+because each rests on what the ones before it saw under that deadline.
 """
 
 from __future__ import annotations

@@ -1,14 +1,10 @@
-"""Each owner's part of the account's positions (`Owners`), and the account's positions booked
-with the parts (`PositionBook`): the one rule of whose each contract is, and of what each
-strategy's own part realized on a day, which its daily loss limit reads (risk/budget.py).
+"""Each owner's part of the account's positions (`Owners`), and the positions booked with the parts
+(`PositionBook`): the one rule of whose each contract is, and of what each strategy's part
+realized on a day (its daily loss limit, risk/budget.py, reads it).
 
-The trade loop's portfolio keeps a `PositionBook` (runner/books/portfolio.py), a restart
-rebuilds it from the state file's fills and settlements (runner/lifecycle/session.py
-`rebuild`), the assistant rebuilds its own the same way (agent/own_part.py), and `kalshi status`,
-the dashboard, `kalshi pnl --by strategy` and the metric build one from the state file for the
-markets a time range touched (`realized_by_owner`), so the figure a strategy's row shows is the
-one its limit reads. It sits below the trade loop and the dashboard, which may not import each
-other.
+The loop's portfolio, a restart, the assistant, `kalshi status`, the dashboard, `kalshi pnl --by
+strategy` and the metric all build parts through here (`realized_by_owner`), so the figure a
+strategy's row shows is the one its limit reads.
 """
 
 from __future__ import annotations
@@ -74,23 +70,17 @@ class _Replay:
 
 class Owners:
     """Each strategy's own part of the account's positions (`PositionView.own`): built by the
-    fills of its own orders (an order carries the strategy that sent it, in the state file too,
-    so a restarted loop rebuilds the same parts), and never more, all parts together, than the
-    account holds on that side. Every owner but a person and the stop-loss has a part
-    (`NO_PART`), a strategy this loop does not run and the assistant's too, so whoever reads
-    the state file (a loop of any lineup, the assistant) splits it alike: a fill that leaves
-    the account holding less (a person selling by hand, the stop-loss, another program) cuts
-    the newest parts first, and one that empties or flips the position ends every part there;
-    what the stop-loss cuts is the strategy's loss (`_cut`). A strategy then never sells what
-    it did not buy. The account's own rules never read these.
+    fills of its own orders (the state file records each order's strategy, so a restart rebuilds the
+    same parts), and never more, all parts together, than the account holds on that side. Every
+    owner but a person and the stop-loss has a part (`NO_PART`), so every reader of the state file
+    splits it alike: a fill that leaves the account holding less cuts the newest parts first, one
+    that empties or flips the position ends every part there, and what the stop-loss cuts is the
+    strategy's loss (`_cut`). A strategy never sells what it did not buy.
 
-    A fill whose order's answer was lost may be booked as nobody's before the lookup that finds
-    the order (runner/execution/unknown_orders.py): a sell then cuts the newest parts, perhaps
-    another strategy's, at no P&L, and no fill given to its owner afterwards can undo that cut.
-    So while an order of a market is of unknown outcome, the market's parts as they were when
-    it was lost are kept with every fill and settlement of the market since (`keep_replay`),
-    and a fill given to its owner replays them, by the same rule every fill follows: the parts
-    and the day's P&L come out as a restart's from the state file."""
+    A fill of an order whose answer was lost may be booked as nobody's before the lookup finds the
+    order. So while a market has an order of unknown outcome, its parts as they were then are kept
+    with every fill and settlement since (`keep_replay`), and a fill given to its owner replays
+    them: the parts and the day's P&L come out as a restart's would."""
 
     def __init__(self, since: float = -math.inf) -> None:
         self.since = since  # unix seconds: what `realized` counts from
@@ -155,14 +145,11 @@ class Owners:
         self._clip(fill, whole)
 
     def give(self, owner: str, fill_ids: Collection[str]) -> None:
-        """Fills applied as nobody's, now `owner`'s (`Portfolio.give_fills`): each market they
-        are in is replayed from the parts kept when its order became of unknown outcome
-        (`keep_replay`), its fills and settlements since in the order applied, these now
-        `owner`'s, through `_book` and `_settle` as when they were applied. What they cut from
-        another strategy's part is that part's again, and each owner's P&L of the day there is
-        what the replay realizes (a fill of an earlier day leaves today's alone): the parts a
-        restart builds from the state file. Every fill booked while an order of its market was
-        of unknown outcome is in that market's replay; any other is left as it was booked."""
+        """Fills applied as nobody's, now `owner`'s (`Portfolio.give_fills`): each market they are
+        in is replayed from the parts kept when its order became of unknown outcome
+        (`keep_replay`), with its fills and settlements since, these now `owner`'s. What they cut
+        from another's part is that part's again, and each owner's day P&L is what the replay
+        realizes: the parts a restart builds."""
         for ticker, replay in self._replays.items():
             given = [e for e in replay.events if isinstance(e, _Booked) and e.fill_id in fill_ids]
             if not given:
@@ -446,13 +433,10 @@ class PositionBook:
 
 
 def parts_since(store: Store, start: float, subaccount: int) -> Owners:
-    """The parts of every market that has a fill or a settlement at or after `start` (unix
-    seconds; -inf: all) in `subaccount`'s book, booked from the state file as a restart books
-    them (`rebuild`), counting what they realized from `start` (`Owners.realized`). Each market
-    is booked from the last moment before `start` at which the account held nothing there
-    (`FillRepository.from_flat`): every part had ended then, so nothing earlier changes what
-    was realized since, and a day's figures cost about a day's fills, not the history's. Parts
-    are per market: one market's fills never move another's."""
+    """The parts of every market with a fill or settlement at or after `start` in `subaccount`'s
+    book, booked from the state file as a restart books them, counting what they realized since
+    `start`. Each market is booked from its last flat moment before `start`
+    (`FillRepository.from_flat`), so a day's figures cost about a day's fills."""
     tickers = store.fills.fill_tickers(subaccount=subaccount, since=start)
     settled = book_settlements(store.settlements.read(since=start), subaccount)
     tickers.update(s.ticker for s in settled)

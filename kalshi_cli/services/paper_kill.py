@@ -1,13 +1,11 @@
-"""The kill switch of a paper loop: halt it and cancel its paper orders, with nothing sent to
-the exchange.
+"""The kill switch of a paper loop: halt it and cancel its paper orders, with nothing sent to the
+exchange.
 
-A paper loop's orders rest in its venue, in the memory of its process, so another process (the
-dashboard's `k`) asks the loop through the paper state file both of them open: `request` writes
-a kill request and HALTED; the loop, on each full pass while HALTED, `answer`s by running
-`killswitch.KillSwitch` on its own client, which reaches only its venue, and writes the report
-back; `kill_paper_loop` waits for it up to its deadline. When no process holds the paper state
-file's trade lock, no paper loop runs and no paper order can rest anywhere: that is proven
-without asking. The requester holds no client at all (docs/dashboard.md "A paper loop").
+A paper loop's orders rest in its process's memory, so another process (the dashboard's `k`) asks
+through the paper state file: `request` writes a kill request and HALTED; the loop `answer`s on its
+next full pass by running `killswitch.KillSwitch` on its own venue client and writes the report
+back; `kill_paper_loop` waits for it. With no process holding the file's trade lock, no paper order
+can rest: proven without asking. docs/dashboard.md "A paper loop".
 """
 
 from __future__ import annotations

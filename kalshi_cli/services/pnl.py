@@ -1,14 +1,12 @@
 """Profit and loss from fills and settlements, by average cost, exact to the last digit.
 
-Positions are netted as Kalshi nets them (a YES buy first closes NO held). A close releases the
-cost basis by average cost and keeps the exact remainder; settlement closes a position at what a
-contract paid; fees are expensed when paid (`realized_net = realized_gross - fees`); unrealized
-P&L marks open contracts at the best bid of the held side. One arithmetic serves every figure:
-`move` and `settle_holding`, written once over a number type and its `Units` (Decimal dollars,
-or exact integers of fixed units for the million-fill pass of `kalshi pnl`, which switches to
-Decimal where a value is finer). `PnlEngine` feeds events one at a time; `summarize_store`
-streams a state file a stretch of fills at a time. The method and the engine in full:
-docs/pnl.md "Method: average cost" and "The engine".
+Positions are netted as Kalshi nets them (a YES buy first closes NO held). A close releases the cost
+basis by average cost; settlement closes a position at what a contract paid; fees are expensed when
+paid (`realized_net = realized_gross - fees`); unrealized P&L marks open contracts at the held
+side's best bid. One arithmetic, `move` and `settle_holding`, serves every figure over a number type
+and its `Units` (Decimal, or exact fixed-unit integers for the million-fill pass of `kalshi pnl`).
+`PnlEngine` feeds events one at a time; `summarize_store` streams a state file. docs/pnl.md "Method:
+average cost" and "The engine".
 """
 
 from __future__ import annotations
@@ -739,19 +737,15 @@ class _Parsed(dict[str, int]):
 
 
 class _StretchPass(_Pass[int]):
-    """The summary pass over a state file, one stretch at a time: a UTC day's fills between
-    two settlements (and the `since` cutoff), each read by its own query
-    (`Store.iter_fill_moves`). Within a stretch every fill has the same day, no settlement
-    falls and all or none are counted, so no fill carries its time to Python; SQLite folds
-    the side into a signed count and the cost of the side bought; the fees, fills and volume
-    are summed per market and folded into the tallies and cells once a stretch.
-    Only the average-cost step, `move`, which depends on the order of a market's fills, runs
-    per fill. A value finer than the `FIXED` units raises `_Inexact` (the caller sums the
-    history over the text in Decimal instead).
+    """The summary pass over a state file, one stretch at a time: a UTC day's fills between two
+    settlements (and the `since` cutoff), each read by its own query (`Store.iter_fill_moves`).
+    Within a stretch SQLite folds the side into a signed count and the cost bought, and fees,
+    fills and volume are summed per market once a stretch; only the average-cost step, `move`,
+    runs per fill. A value finer than the `FIXED` units raises `_Inexact` (the caller sums in
+    Decimal).
 
-    It must equal the Decimal engine fill for fill; `tests/services/test_pnl_units.py` holds it
-    to `PnlEngine` on random histories (same-time fills, several days, settlements at a fill's
-    time, a `since` cutoff)."""
+    It must equal the Decimal engine fill for fill; tests/services/test_pnl_units.py holds it to
+    `PnlEngine` on random histories."""
 
     def __init__(self, since: float | None, subaccount: int | None = None) -> None:
         super().__init__(FIXED, since)
@@ -763,14 +757,9 @@ class _StretchPass(_Pass[int]):
     def run_store(
         self, store: Store, settlements: list[SettlementRecord], queue: SettlementQueue
     ) -> None:
-        """Apply every fill of `store` in time order, each after the settlements due before
-        it (`SettlementQueue`'s rule: those at or before its time).
-
-        Only a settlement whose market still has fills at or after it ends a stretch: one
-        whose market has none (the usual case: a market settles after its last trade) is
-        applied at the start of the first stretch at or after it, which leaves its market
-        where it stood at the settlement, so an account of many short-lived markets is not
-        cut into a stretch per settlement."""
+        """Apply every fill of `store` in time order, each after the settlements due at or before
+        it. Only a settlement whose market still has fills at or after it ends a stretch; one
+        whose market has none (the usual case) is applied at the start of the next stretch."""
         book = self.subaccount
         last: dict[str, float | None] = {}
         for s in settlements:
@@ -824,16 +813,13 @@ class _StretchPass(_Pass[int]):
 def summarize_store(
     store: Store, *, since: float | None = None, subaccount: int | None = None
 ) -> PnlSummary:
-    """The summary of a whole state file: one stretch at a time in `FIXED` units
-    (`_StretchPass`) when every fill and settlement fits them (always, for what Kalshi sends),
-    else by `summarize_rows`, which goes on in Decimal from the first value that does not.
+    """The summary of a whole state file: one stretch at a time in `FIXED` units (`_StretchPass`)
+    when every value fits them, else by `summarize_rows` in Decimal from the first that does not.
 
-    Each subaccount is its own book (Kalshi keeps a position per subaccount and market): with
-    `subaccount`, that one's fills only, and its own settlements (one copied before they were
-    kept per subaccount goes to each book that traded its market, or the primary's, 0, when
-    none did); without, each subaccount's
-    book is replayed on its own and the books added (`add_books`), so one subaccount's sale
-    never closes another's purchase."""
+    Each subaccount is its own book: with `subaccount`, that one's fills and settlements (an
+    unattributed settlement goes to each book that traded its market, else 0); without, each book is
+    replayed alone and the books added (`add_books`), so one subaccount's sale never closes
+    another's purchase."""
     if subaccount is None:
         numbers = sorted(
             set(store.fills.fill_subaccounts())
@@ -947,14 +933,11 @@ def summarize_rows(
     *,
     since: float | None = None,
 ) -> PnlSummary:
-    """One streaming pass: realized P&L (gross, fees, net) per day and market, and
-    every market's position at the end, by average cost (see the module docstring).
-
-    Positions are always built from the full history; `since` only limits which realized events
-    are counted. `rows` must be in time order (the store streams them so); settlements are few
-    and are merged in by `SettlementQueue`. The pass runs in `FIXED` units and goes on in
-    `DECIMAL` from the first value they cannot hold.
-    """
+    """One streaming pass: realized P&L (gross, fees, net) per day and market, and every market's
+    position at the end, by average cost. Positions are built from the full history; `since` only
+    limits which realized events count. `rows` must be in time order; settlements are merged by
+    `SettlementQueue`. Runs in `FIXED` units, then `DECIMAL` from the first value they cannot
+    hold."""
     pending = list(settlements)
     queue = SettlementQueue(pending)
     state: _Pass[int] | _Pass[Decimal]

@@ -1,9 +1,5 @@
-"""The `kalshi pnl` report: realized P&L from the state file grouped by market, day or strategy,
-and, when the exchange is reached, unrealized P&L and a cross-check with its own figures.
-
-`pnl_report()` is the one call the command makes; it returns the JSON document (`--json`) and
-what the text rendering needs besides. How P&L is computed is in `pnl.py` and docs/pnl.md.
-The state file is opened read-only (never created); without `mark`, no network is used.
+"""The `kalshi pnl` report: realized P&L from the state file by market, day or strategy, and, with
+the exchange, unrealized P&L and a cross-check. `pnl_report()` is the command's one call.
 """
 
 from __future__ import annotations

@@ -405,15 +405,10 @@ class CaughtUp:
 
 
 def open_caught_up(path: Path, client: KalshiClient, *, now: float) -> CaughtUp:
-    """Open the state file at `path` for a read command and bring in the fills and settlements
-    it lacks first, so what the command shows is current. A missing file stays missing; one
-    that cannot be written (a read-only copy, a read-only directory) is read as it is, and
-    `stale_because` says why. An exchange error propagates: the command needs the exchange
-    anyway.
-
-    A paper session's state file (store/paper.py) is read as it is: the account's fills and
-    settlements are another book's, and brought into it they would make its P&L the
-    account's and refuse the next paper session for an open position."""
+    """Open the state file at `path` for a read command and bring in the fills and settlements it
+    lacks first. A missing file stays missing; one that cannot be written is read as it is, and
+    `stale_because` says why. An exchange error propagates. A paper session's state file is read
+    as it is: the account's fills are another book's."""
     from kalshi_cli.services.reconcile import catch_up
     from kalshi_cli.store import Store, StoreError
     from kalshi_cli.store.paper import is_paper_state

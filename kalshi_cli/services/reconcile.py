@@ -1,14 +1,11 @@
 """Reconciliation: the exchange's truth brought into the state file, in five named steps.
 
-`resolve_unknown` looks up every intent whose fate the state file cannot be sure of (marked
-rejected only once no request sent for it can still land), `refresh_resting` brings resting
-orders up to date, `import_foreign_orders` records orders placed elsewhere, and `correct_fills`
-copies fills (both tiers) and settlements and corrects rows their fills contradict, and
-`settle_amends` reads the orders whose amend was sent and never answered. A read
-that would move a row backwards is not applied within the read lag of the row's last write:
-the order is read again once the lag has passed, and that read decides. Idempotent: a second
-run changes nothing. Each step in full: docs/orders.md "What `kalshi reconcile` does" and
-"Reads lag writes".
+`resolve_unknown` looks up every intent whose fate is not sure (rejected only once no request for it
+can still land), `refresh_resting` updates resting orders, `import_foreign_orders` records orders
+placed elsewhere, `correct_fills` copies fills and settlements and corrects rows they contradict,
+and `settle_amends` reads orders whose amend was never answered. A read that would move a row
+backwards within the read lag of its last write is not applied: the order is read again after the
+lag. Idempotent. docs/orders.md "What `kalshi reconcile` does" and "Reads lag writes".
 """
 
 from __future__ import annotations
@@ -385,12 +382,9 @@ def refresh_resting(
 
 def account_resting(client: ReconcileClient, *, numbers: Listed) -> dict[str, Order]:
     """The exchange's resting orders by order id: the client's listing when it acts on one
-    subaccount (`numbers` CLIENTS_OWN) or none is listed, else each of `numbers` listed on its
-    own through a handle on it, an order naming no subaccount given the one it was listed on.
-    An order names its subaccount to direct members only (openapi.yaml
-    `Order.subaccount_number`), and a listing on no subaccount covers every one: listed once
-    for all, subaccount 1's order naming none was imported as the primary's, and a loop on the
-    primary took it for its own."""
+    subaccount or none is listed, else each of `numbers` listed through its own handle, an order
+    naming no subaccount given the one it was listed on (an order names its subaccount to direct
+    members only)."""
     if _one_listing(client, numbers):
         return {o.order_id: o for o in client.orders.iter_orders(status="resting")}
     assert numbers is not CLIENTS_OWN
@@ -703,17 +697,12 @@ CATCH_UP_OVERLAP_S = 300.0
 
 def catch_up(client: ReconcileClient, store: Store, *, now: float) -> int:
     """What a read command (`positions`, `pnl`) brings in before it computes, quietly: every
-    subaccount's fills since its last catch-up (less `CATCH_UP_OVERLAP_S`; every fill the
-    first time), whichever subaccount the client acts on, the settlements not yet recorded,
-    and the realized P&L of what was added. Returns how many fills and settlements were added.
-
-    Only what is missing is added: no order row is changed (that is `reconcile`'s, which
-    looks orders up and reads again after the lag). Fills of orders placed here are
-    attributed to their intent and strategy, as `reconcile` does.
-
-    Each subaccount is read through a handle on it (`client.on_subaccount`): `client` stays on
-    its subaccount throughout, so another thread using it meanwhile (the dashboard's kill
-    switch) is never moved to another subaccount."""
+    subaccount's fills since its last catch-up (less `CATCH_UP_OVERLAP_S`), the settlements not
+    yet recorded, and the realized P&L of what was added; returns how many fills and settlements
+    were added. No order row is changed (that is `reconcile`'s). Fills of orders placed here go
+    to their intent and strategy. Each subaccount is read through its own handle
+    (`client.on_subaccount`), so another thread using `client` is never moved to another
+    subaccount."""
     cursor = store.events.get_kv(CATCH_UP_CURSOR)
     since = None if cursor is None else int(float(cursor) - CATCH_UP_OVERLAP_S)  # time
     # the cursor is the state file's, not a subaccount's: every subaccount's fills are read
@@ -767,12 +756,10 @@ def book_cancel(
     *,
     subaccount: int | Callable[[], int | None] | None = None,
 ) -> bool:
-    """The one rule a cancel is booked by, whoever sent it (`kalshi order cancel`, the trade
-    loop, the kill switch): answered, the order is cancelled and nothing rests
-    (`mark_cancelled`). Refused (the order no longer rests), by the order read back after it
-    (`read`): a read still showing it resting lags the write that ended it and books nothing;
-    one showing it ended is booked as any read is (`book_read`: its status, counts, price and
-    total). True when the row changed."""
+    """The one rule a cancel is booked by, whoever sent it: answered, the order is cancelled and
+    nothing rests (`mark_cancelled`). Refused, by the order read back (`read`): a read still
+    showing it resting lags the write and books nothing; one showing it ended is booked
+    (`book_read`). True when the row changed."""
     if read is None:
         return store.orders.mark_cancelled(order_id)
     if read.status == RESTING:

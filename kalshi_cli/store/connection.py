@@ -1,14 +1,12 @@
-"""The state file on disk: creating, opening and configuring it, and the connection primitives
-every repository of the store is given (`Database`).
+"""The state file on disk: creating, opening and configuring it, and the connection primitives every
+repository of the store is given (`Database`).
 
-The file runs in WAL mode with `synchronous=FULL`, so a committed write survives SIGKILL, a
-kernel crash and a power cut; `intent_durability` "normal" (`trade.state_durability`) relaxes
-only the pending intent's own commit (docs/safety.md "State durability"). The connection is in
-autocommit mode: writes that belong together use `transaction()`, which takes the write lock
-up front (`BEGIN IMMEDIATE`) and nests as savepoints, and every repository writes through the
-one `Database`, so a block over several of them is one commit. A Store is used from the thread
-that opened it. Lists are returned oldest first; a `limit` keeps the newest N
-(docs/state-file.md).
+WAL mode with `synchronous=FULL`, so a committed write survives SIGKILL and a power cut;
+`trade.state_durability` "normal" relaxes only the pending intent's own commit. The connection
+autocommits: writes that belong together use `transaction()` (`BEGIN IMMEDIATE`, nesting as
+savepoints), and every repository writes through the one `Database`, so a block over several is one
+commit. A Store is used from the thread that opened it. Lists are oldest first; a `limit` keeps the
+newest N.
 """
 
 from __future__ import annotations
@@ -191,15 +189,12 @@ _UNCHANGED = nullcontext()
 
 
 def create_state_file(path: Path, clock: Clock) -> list[str]:
-    """Make a new state file at `path`, which did not exist; return the migrations applied to
-    it (none when another process made it first).
+    """Make a new state file at `path`, which did not exist; return the migrations applied to it
+    (none when another process made it first).
 
-    It is built (migrated, in WAL mode) under a temporary name beside `path` and then hard-linked
-    into place, which fails if a file appeared there meanwhile. So `path` only ever holds a whole
-    state file: a second process opening it at the same moment never finds a half-made one (that
-    would look like the empty file every open refuses), and of two processes creating it at once,
-    one wins and the other opens the winner's file.
-    """
+    It is built under a temporary name beside `path` and hard-linked into place, which fails if a
+    file appeared there meanwhile: `path` only ever holds a whole state file, and of two processes
+    creating it at once, one wins and the other opens the winner's file."""
     import tempfile  # here, not at the top: a read-only open (a cron check) never needs it
 
     try:

@@ -67,13 +67,10 @@ class OrderNotFound(StoreError):
 
 
 class OrderNotRecorded(StoreError):
-    """An order request reached (or may have reached) the exchange, and the state file could
-    not record the answer: the order exists, or may, whatever the state file says; or an amend
-    or a decrease the exchange answered, which is made whatever the state file says. `order_id`
-    is None when the answer itself was lost too; `remaining` is what rests. A caller that
-    manages the order (the trade loop) must still withdraw it; a person must not send it again.
-    The state file failed a write: exit STATE_WRITE_FAILED, as for any command whose state file
-    cannot take one, never FAILURE (a bug)."""
+    """An order request reached (or may have reached) the exchange, or a change was made, and the
+    state file could not record the answer: the order exists, or may. `order_id` is None when the
+    answer was lost too; `remaining` is what rests. The loop must still withdraw it; a person
+    must not send it again. Exit STATE_WRITE_FAILED."""
 
     exit_code = ExitCode.STATE_WRITE_FAILED
 

@@ -181,12 +181,9 @@ class FillRepository:
     ) -> list[FillRecord]:
         """The fills of `ticker` a replay of its position from nothing may start with, in time
         order: those after the last moment before `before` at which the market's fills from
-        `since` on (from its first, when None) netted to no contracts, then every fill from
-        `before` on. `since` must be a moment the position was flat (its first fill, a
-        settlement). The net is summed here, in hundredths of a contract, and the fills read
-        back from `before` only until it is made up: a day's replay reads back to the day's
-        last flat moment, not over the market's history. A count finer than a hundredth (no
-        market trades one) cannot be summed so: the fills are read back to `since`."""
+        `since` netted to nothing, then every fill from `before` on. `since` must be a flat
+        moment. The net is summed in hundredths of a contract; a finer count reads back to
+        `since`."""
         where, params = time_range("ts", since, before)
         params.append(ticker)
         where = _and_subaccount(f"{where} AND ticker = ?", params, subaccount)

@@ -181,15 +181,9 @@ INITIAL = Migration(
 
 
 # -- 0002_fill_integer_units (`kalshi pnl` over integers) ------------------------------------
-# Each fill's price, count and fee also as an integer of a fixed unit, beside the TEXT that
-# stays the record: the price in 1e-6 dollars, the count in 1e-2 contracts, the fee in 1e-8
-# dollars (the units of `pnl.FIXED`; cents would not hold a sub-penny price or a fee to
-# $0.000001 exactly). NULL where the text does not fit exactly: more decimals than the unit has,
-# or more than 9 digits before the point. The backfill parses the canonical text as a string (no
-# REAL arithmetic, so nothing rounds); the store applied the same rule to new fills until 0006
-# dropped these columns again. The partial index holds only the fills without integers, so
-# `kalshi pnl` learned in one look-up whether the integer pass could take the whole history.
-# Part of a released migration: never edit `_text_to_units` or the statements below.
+# Each fill's price, count and fee also as an integer of a fixed unit (1e-6 dollars, 1e-2 contracts,
+# 1e-8 dollars), NULL where the text does not fit exactly, parsed from the text as a string so
+# nothing rounds. Dropped again by 0006. Never edit `_text_to_units` or the statements below.
 
 
 def _text_to_units(column: str, scale: int) -> str:
@@ -222,15 +216,10 @@ FILL_INTEGER_UNITS = Migration(
 
 
 # -- 0003_order_fill_subaccount: each subaccount is its own book ------------------------------
-# Kalshi keeps orders, fills and positions per subaccount (0 the primary, 1-63 numbered;
-# openapi.yaml 3.31.0 `subaccount_number`), so a market bought on one and sold on another is
-# two positions with their own costs. Every order and fill row says whose it is; rows written
-# before this migration are the primary's (0, the spec's default) until the exchange says
-# otherwise: forgetting the catch-up cursor makes the next `kalshi positions`, `pnl` or
-# `reconcile` read every fill again, and `Store.correct_subaccounts` gives each known fill and
-# its order the subaccount the exchange lists it under (reconcile.sync_fills). Nothing in the
-# file itself can tell (no order or fill row named its subaccount), so nothing is guessed here.
-# Settlements keep one row per market: the spec's Settlement carries no subaccount.
+# Kalshi keeps orders, fills and positions per subaccount (0 the primary, 1-63), so every order and
+# fill row says whose it is. Rows written before are the primary's until the exchange says
+# otherwise: forgetting the catch-up cursor makes the next read take every fill again, and
+# `Store.correct_subaccounts` sets each the subaccount the exchange lists. Nothing is guessed here.
 ORDER_FILL_SUBACCOUNT = Migration(
     "0003_order_fill_subaccount",
     (
@@ -246,14 +235,10 @@ ORDER_FILL_SUBACCOUNT = Migration(
 )
 
 # -- 0004_settlement_subaccount: a settlement per (market, subaccount) ------------------------
-# When two subaccounts hold a market as it settles, the exchange lists a settlement for each
-# (GET /portfolio/settlements takes `subaccount`, openapi.yaml 3.31.0; the Settlement object
-# itself names none). Keyed by ticker alone the file kept the first one copied, so the day's
-# realized P&L (the daily circuit breaker) missed the others. The import now lists once per
-# subaccount and records the subaccount the listing was made for. A row copied before this
-# migration came from the listing of every subaccount: which one it is cannot be told, so it
-# keeps NULL ("not known") and counts as before until the import, listing that market's
-# settlements per subaccount, replaces it (Store.record_settlement).
+# When two subaccounts hold a market as it settles, the exchange lists a settlement for each (the
+# Settlement object names none; the listing takes `subaccount`). A row copied before this migration
+# cannot tell whose it is: it keeps NULL and counts as before until the import, listing per
+# subaccount, replaces it (Store.record_settlement).
 SETTLEMENT_SUBACCOUNT = Migration(
     "0004_settlement_subaccount",
     (
@@ -285,13 +270,8 @@ SETTLEMENT_SUBACCOUNT = Migration(
 )
 
 # -- 0005_alert_scope: what an alert's breach covers, a column of its own ----------------------
-# The alert router sends a breach again when what it covers (its scope: markets, subaccounts)
-# grows or moves, so the alert state keeps the scope last delivered in `scope` (NULL: none recorded,
-# which the router treats as "take the next scope quietly"), a column of `alerts` and of
-# `alert_log`, apart from the summary. Only the columns are added: no summary is read or cut.
-# (Unreleased builds kept the scope at the end of a firing summary, ` [breach: ...]`; no released
-# version wrote that, so in a released file such text is the alert's own words, e.g. an exchange
-# error quoted in an UNKNOWN summary, and stays whole.) Once released, never edit these.
+# The scope last delivered (markets, subaccounts; NULL: none recorded, the next one taken quietly),
+# in `alerts` and `alert_log`, apart from the summary. No summary is read or cut.
 ALERT_SCOPE = Migration(
     "0005_alert_scope",
     (
@@ -301,13 +281,9 @@ ALERT_SCOPE = Migration(
 )
 
 # -- 0006_fill_money_text_only: a fill's money once, as its text ------------------------------
-# The integer copies of each fill's price, count and fee (0002) are dropped with their partial
-# index: `kalshi pnl` parses the text itself (a history repeats a few hundred distinct values,
-# each parsed once), so the copies only cost a second record to keep in step with the first.
-# The table is rebuilt rather than altered: `ALTER TABLE ... DROP COLUMN` needs SQLite 3.35,
-# and Python may be linked against an older one (Debian 11 ships 3.34). Every row keeps its
-# rowid, which orders fills of one moment; the constraints and indexes are those 0001 and 0003
-# made. Once released, never edit these.
+# The integer copies of 0002 are dropped with their index: `kalshi pnl` parses the text itself. The
+# table is rebuilt rather than altered (`DROP COLUMN` needs SQLite 3.35; Debian 11 ships 3.34),
+# every row keeping its rowid, with the constraints and indexes of 0001 and 0003.
 FILL_MONEY_TEXT_ONLY = Migration(
     "0006_fill_money_text_only",
     (
@@ -342,19 +318,15 @@ FILL_MONEY_TEXT_ONLY = Migration(
 )
 
 # -- 0007_fills_by_order: an order's fills found without a scan ------------------------------
-# Retention (store/retention.py) removes a finished order only once the file holds fills for
-# every contract it says filled, so a fill copied later still finds the strategy that owns it;
-# it asks that of each order it removes, so the fills need an index by order id. Once released,
-# never edit these.
+# Retention removes a finished order only once the file holds fills for every contract it says
+# filled, so it looks up each order's fills.
 FILLS_BY_ORDER = Migration(
     "0007_fills_by_order",
     ("CREATE INDEX fills_order ON fills (order_id)",),
 )
 
 # -- 0008_agent_audit: what an assistant asked and what came of it ----------------------------
-# `kalshi mcp` records every write tool call (place, amend, cancel, the kill switch, ...), its
-# arguments and its outcome, refused ones too, so a person can read after the fact what an
-# assistant did with the account. Once released, never edit these.
+# `kalshi mcp` records every write tool call, its arguments and its outcome, refused ones too.
 AGENT_AUDIT = Migration(
     "0008_agent_audit",
     (
@@ -371,19 +343,11 @@ AGENT_AUDIT = Migration(
 )
 
 # -- 0009_amends_in_flight: an amend in flight, a record of its own -----------------------------
-# An amend of a resting order is written before it is sent and must be known until something
-# settles it (its answer, its refusal, its drop unsent, a read of the order), because a loop
-# that starts while one may still land does not know the order's terms. Earlier versions kept it
-# only as a history note, "amend sent: YES price P, total T", and took an order's amend to be
-# in doubt while that note was the last of its notes beginning "amend". That missed answers
-# booked under another name ("decrease": a size lowered alone) or under none (a row that already
-# showed them), and let one amend's answer settle another out for the same order. A table of its
-# own rather than columns on `orders`: an order may have two amends out at once (the loop's and
-# one by hand), and each must be settled by its own answer. A record goes with its order
-# (retention removes finished orders; an answer may come after). The notes are parsed here, once:
-# each resting order whose last "amend%" note is a sent one gets that amend's record, at the
-# note's time, exactly the amends the earlier version would have read as in doubt. Once
-# released, never edit these.
+# An amend is written before it is sent and known until something settles it (its answer, its
+# refusal, its drop unsent, a read of the order): a loop that starts while one may still land does
+# not know the order's terms. A table rather than columns: an order may have two amends out at once,
+# each settled by its own answer; a record goes with its order. Each resting order whose last
+# "amend%" history note is a sent one gets that amend's record, at the note's time.
 AMENDS_IN_FLIGHT = Migration(
     "0009_amends_in_flight",
     (
@@ -410,14 +374,9 @@ AMENDS_IN_FLIGHT = Migration(
 )
 
 # -- 0010_orders_amend_sent_at: when an order's latest amend was sent ----------------------------
-# The assistant's day budget (agent/ledger.py) counts the orders placed before the day whose
-# amend was sent in it. Earlier versions found those by a history note beginning "amend sent: ",
-# a note written for people: retention removes a finished order's history after
-# `order_history_s` while the order stays, and the order then dropped out of the day it was
-# amended in. A column of the order's own row, set with the amend's record (`write_amend`),
-# stays as long as the order. The latest amend is enough: the day asked about is today's. The
-# notes are read here, once: each order gets the time of its latest "amend sent: " note (NULL:
-# none). Once released, never edit these.
+# The assistant's day budget (agent/ledger.py) counts the orders whose amend was sent that day; a
+# column of the order's own row stays as long as the order (retention removes history notes sooner).
+# Set from each order's latest "amend sent: " note (NULL: none).
 ORDERS_AMEND_SENT_AT = Migration(
     "0010_orders_amend_sent_at",
     (
@@ -428,15 +387,11 @@ ORDERS_AMEND_SENT_AT = Migration(
 )
 
 # -- 0011_fill_pnl_changes: a count of the changes to fills other than additions -------------
-# The day's realized P&L (`TradingStateRepository.daily_realized_pnl`) is read again on every
-# pass of the trade loop that wrote a fill, and summing every fill of the day each time costs
-# more the busier the day. A reader instead keeps its sum and adds only the fills with a rowid
-# above the last one it summed, which holds while fills are only added (a new row's rowid is
-# above every other's). These triggers count every other change that can move a day's sum: a
-# fill removed, or its time, realized P&L or rowid changed (a value written again unchanged is
-# not counted). A reader that finds the count moved sums the day again. They live in the file,
-# so every writer keeps the count, whichever process or version it is. Once released, never
-# edit these.
+# A reader of the day's realized P&L keeps its sum and adds only the fills with a rowid above the
+# last it summed, which holds while fills are only added. These triggers count every other change
+# that can move a day's sum (a fill removed, or its time, realized P&L or rowid changed); a reader
+# that finds the count moved sums the day again. They live in the file, so every writer keeps the
+# count.
 FILL_PNL_CHANGES = Migration(
     "0011_fill_pnl_changes",
     (
@@ -455,7 +410,7 @@ FILL_PNL_CHANGES = Migration(
 
 # -- 0012_assignments: the contracts no strategy bought, given to one (`kalshi trade --assign`) -
 # Kept until changed or cleared, so a restart gives them to the same strategy. One strategy per
-# market. Once released, never edit these.
+# market.
 ASSIGNMENTS = Migration(
     "0012_assignments",
     (

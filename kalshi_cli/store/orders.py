@@ -1,16 +1,12 @@
-"""Order intents and their history (tables `orders` and `order_history`), and the amends of
-orders in flight (`amends_in_flight`).
+"""Order intents and their history (tables `orders` and `order_history`), and the amends of orders
+in flight (`amends_in_flight`).
 
-An intent is written `pending` before its request is sent. While its outcome is not known
-(`pending` or `unknown`) the placing code records the answer with `mark_sent`, `mark_rejected` or
-`mark_unknown`; any other use of those is refused as a bug. Afterwards `update_order` copies what
-the exchange says, whatever it is, because the exchange is the truth (the kill switch and
-reconciliation depend on that); only a total it would leave below what filled is raised to that (an
-amend made elsewhere grew the order, and a read of it ended does not show by how much). Every
-change also appends a row to `order_history` in the same transaction. An amend of a resting order
-is recorded in flight before it is sent (`write_amend`) and is in doubt (`amends_in_doubt`) until
-whatever settles it removes its record (`settle_amend`): the history's rows about it are for
-people, and nothing reads them back.
+An intent is written `pending` before its request is sent; while its outcome is not known the
+placing code records the answer with `mark_sent`, `mark_rejected` or `mark_unknown` (any other use
+is refused as a bug). Afterwards `update_order` copies what the exchange says, because the exchange
+is the truth; only a total below what filled is raised to that. Every change appends to
+`order_history` in the same transaction. An amend is recorded in flight before it is sent
+(`write_amend`) and is in doubt (`amends_in_doubt`) until `settle_amend` removes it.
 """
 
 from __future__ import annotations
@@ -271,15 +267,11 @@ class OrderRepository:
     def write_amend(
         self, order_id: str, *, price: Decimal, rest: Decimal, post_only: bool | None
     ) -> AmendRecord | None:
-        """An amend of a resting order about to be sent, inside the caller's transaction
-        (`Store.record_amend_if_allowed`): its record in `amends_in_flight`, in doubt until
-        `settle_amend` settles it, and a row of the order's history saying what the request
-        asks (for people: nothing reads it back), while the order's own row keeps what the
-        exchange last said until its answer (`update_order`). The record names the new total
-        the request asks, what the row says filled plus `rest`. None, and nothing written,
-        when no order by that id rests here, or (with `post_only` given: a requote that must
-        keep the order's terms) none on the terms an amend keeps and the requote wants: good
-        till cancelled, not reduce only, `post_only` as given."""
+        """An amend of a resting order about to be sent, inside the caller's transaction: its record
+        in `amends_in_flight` (in doubt until `settle_amend`) and a history row, while the
+        order's row keeps what the exchange last said. The new total is what the row says filled
+        plus `rest`. None, nothing written, when no order by that id rests here, or (with
+        `post_only`: a requote) none on the terms an amend keeps."""
         if not self._db.depth:
             raise RuntimeError("write_amend runs inside a transaction")
         if not ZERO < price < ONE:

@@ -1,38 +1,25 @@
 """Retention: what leaves the state file, and when (the config's `retention:`).
 
-A loop quoting hundreds of markets writes orders and their history by the million a day, and
-nothing else ever removes them; so each family of rows that grows with time has an age past which
-it goes, and each rule keeps what something still reads:
+Each family of rows that grows with time has an age past which it goes, and each rule keeps what
+something still reads:
 
-- an order goes once it is finished (executed, canceled or rejected) and unchanged for
-  `unfilled_orders_s` (nothing filled) or `filled_orders_s` (some filled), with its history, and
-  only when the file holds fills for every contract the row says filled: a fill of it copied
-  later (a catch-up after a stop) would otherwise lose the strategy that owns it. An order that
-  may still rest (pending, unknown, resting) is never removed, nor one marked rejected only
-  because the exchange did not list it (`NOT_ON_EXCHANGE`: reconcile checks it again), nor one
-  of the assistant's (the config's `agent.strategy`, `prune`'s `agent_strategy`) placed or
-  amended since the start of the UTC day: its budget of the day counts them (agent/ledger.py),
-  and one removed would let placing and cancelling go on for ever;
-- the history rows of a finished order that stays go after `order_history_s` (the row itself
-  keeps its final state);
-- the event log after `events_s`, except a quarantined fill (the only record of a fill whose
-  money could not be read); the alert log after `alert_log_s`, with the memory of an alert that
-  has resolved; risk trips after `risk_trips_s`, except today's (the daily circuit breaker holds
-  the day on them); the trading state's history after
-  `trading_state_history_s` (the current state is one row and stays), except the states since
-  trading was last ACTIVE, which say who stopped it; the agent's audit of what
-  an assistant did through `kalshi mcp` after `agent_audit_s` (a year: it answers "who did
-  this" long after);
-- fills and settlements are never removed: `kalshi pnl` replays every fill to give each day,
-  market and strategy its realized P&L and each market its average cost, and reconciliation
-  copies fills from the exchange by id, so a fill removed here and listed again would be counted
-  twice. The heartbeats, key-value and alert state rows are one per source, key or fingerprint.
+- a finished order (executed, canceled or rejected), with its history, once unchanged for
+  `unfilled_orders_s` or `filled_orders_s` (some filled), and only when the file holds fills for
+  every contract the row says filled. Never an order that may still rest, one rejected only
+  because the exchange did not list it (`NOT_ON_EXCHANGE`), nor one of the assistant's
+  (`agent.strategy`) placed or amended today: its daily budget counts them (agent/ledger.py);
+- a finished order's history rows after `order_history_s`;
+- the event log after `events_s` (except a quarantined fill), the alert log after
+  `alert_log_s`, risk trips after `risk_trips_s` (except today's), the trading state's history
+  after `trading_state_history_s` (except the states since trading was last ACTIVE), the
+  assistant's audit after `agent_audit_s`;
+- fills and settlements never: `kalshi pnl` replays them, and reconciliation copies fills by id,
+  so a fill removed and listed again would count twice.
 
-Every rule removes at most `batch_rows` rows in one short transaction and then lets other writers
-in (`prune` sleeps `pause_s` between batches), so the trade loop pruning in the background never
-holds the state file's write lock for long. SQLite reuses the pages freed, so the file stops
-growing at the size its windows hold rather than shrinking (`VACUUM` shrinks it; not done here,
-because it rewrites the whole file under the write lock). docs/state-file.md "Retention".
+Every rule removes at most `batch_rows` rows per short transaction and sleeps `pause_s` between
+batches, so a loop pruning in the background never holds the write lock for long. SQLite reuses
+the freed pages (no `VACUUM`: it rewrites the file under the write lock). docs/state-file.md
+"Retention".
 """
 
 from __future__ import annotations

@@ -1,15 +1,11 @@
 """The state file: one SQLite database per environment, the only place sqlite3 is used.
 
-`Store` owns the one connection (opening, migrating, transactions, closing, and the errors
-SQLite's failures become) and has one repository per family of records, each a plain class
-handed the store's `Database`: `store.orders`, `store.fills`, `store.settlements`,
-`store.trading`, `store.alerts`, `store.events`, `store.audit` (what an assistant did through
-`kalshi mcp`), and `store.retention` (which prunes them
-all by the config's policy). They share the connection, so a
-`store.transaction()` block over several of them is one commit. This module keeps what
-concerns the file as a whole: opening it, its migrations, its integrity, and the one write that
-reads across families by design (`record_intent_if_allowed`); a new table group is a new
-repository. docs/state-file.md has the tables, the rules and an example.
+`Store` owns the one connection (opening, migrating, transactions, closing, and the errors SQLite's
+failures become) and has one repository per family of records: `store.orders`, `.fills`,
+`.settlements`, `.trading`, `.alerts`, `.events`, `.audit` and `.retention`. They share the
+connection, so a `store.transaction()` over several is one commit. This module keeps what concerns
+the file as a whole, and the one write that reads across families (`record_intent_if_allowed`).
+docs/state-file.md has the tables, the rules and an example.
 """
 
 from __future__ import annotations
@@ -129,26 +125,18 @@ class Store:
     ) -> Store:
         """Open (and with `create`, create) the state file and apply pending migrations.
 
-        `durable=False` is for a scratch state file whose loss costs nothing (a backtest's):
-        commits are not fsynced (`synchronous=OFF`), which makes each one about a hundred
-        times cheaper; a crash of the machine may then lose or damage it.
+        `durable=False`: a scratch file whose loss costs nothing (a backtest's); commits are not
+        fsynced (`synchronous=OFF`). `exclusive=True`: SQLite's lock is held until `close`, so any
+        other connection is refused (`StateFileLocked`) and this one never looks for their commits;
+        with `durable=False` too, there is no WAL.
 
-        `exclusive=True` is for a file no other connection needs while this one is open (a
-        backtest's scratch file): SQLite's lock on it is taken here and held until `close`, so
-        any other connection, of this process or another, is refused (`StateFileLocked`), and
-        this one never has to look for their commits (`data_version`). With `durable=False`
-        too, the file is a scratch file: no WAL (its rollback journal is kept in memory).
+        `create=False`: for commands that only read; a missing file raises StateFileMissing and
+        nothing is created. A file that exists but is not a state file raises NotAStateFile and is
+        left alone.
 
-        `create=False` is for commands that only read: a missing file raises StateFileMissing
-        and neither the file nor its directory is created. A file that exists but is not a
-        state file (empty, not SQLite, or another program's database) raises NotAStateFile and
-        is left as it is: only a path where no file exists gets a new state file.
-
-        `migrate=False` is for a writer that must not hold the write lock for a migration under
-        a trade loop of the version before (a cron check recording its alert): a file that needs
-        migrating raises StoreError, as it does for a read-only open. A new file is still made
-        whole.
-        """
+        `migrate=False`: for a writer that must not hold the write lock for a migration under a loop
+        of the version before; a file that needs migrating raises StoreError. A new file is made
+        whole."""
         path = Path(path).expanduser()
         clock = clock or SystemClock()
         if not state_file_at(path):
@@ -296,13 +284,9 @@ class Store:
         return self._db.busy_timeout(seconds)
 
     def data_version(self) -> int:
-        """`PRAGMA data_version`: a number that changes when another connection (another
-        process, or another Store in this one) commits to the file, and never for this
-        connection's own writes (those move `total_changes`). Compared only with an earlier
-        value from this same connection. Read from the file, so it fails as any read does;
-        on a file held `exclusive`, which no other connection can commit to, it is not read
-        and never changes. Inside a transaction (BEGIN IMMEDIATE: this connection holds the
-        write lock, so no other commits until it ends) it is read once, at the first ask."""
+        """`PRAGMA data_version`: changes when another connection commits to the file, never for
+        this connection's writes (those move `total_changes`). Not read on an `exclusive` file;
+        inside a transaction read once."""
         if self._exclusive:
             return 0
         db = self._db

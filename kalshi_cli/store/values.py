@@ -1,9 +1,6 @@
-"""How values are written to the state file and read back, shared by every table group.
-
-Money and counts are stored as TEXT in a canonical Decimal form (no exponent, no trailing zeros:
-"0.56", "0.005", "10", "-1.5") and come back as Decimal; a float is refused at the door. Times
-are REAL unix seconds from the injected clock. Event and heartbeat details are compact JSON with
-Decimals as strings.
+"""How values are written to the state file and read back: money and counts as TEXT in a canonical
+Decimal form ("0.56", "10"), a float refused; times as REAL unix seconds; details as compact JSON
+with Decimals as strings.
 """
 
 from __future__ import annotations

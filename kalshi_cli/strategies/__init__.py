@@ -1,10 +1,6 @@
-"""Strategies by name, by file and by import path: `get_strategy(spec)`.
-
-The six built in are ordinary users of `kalshi_cli.strategy_api` (each module's `STRATEGY`);
-`register_strategy` adds one by name in this process. `get_strategy` reads a spec the way
-`--strategy` does: a registered name, then an installed distribution's entry point (group
-`kalshi_cli.strategies`), a path to a `.py` file, or an import path `package.module:attr`
-(strategies/loader.py).
+"""Strategies by name, by file and by import path: `get_strategy(spec)` reads a spec as `--strategy`
+does: a registered name (the built-ins, `register_strategy`), an entry point (group
+`kalshi_cli.strategies`), a `.py` path, or `package.module:attr` (strategies/loader.py).
 """
 
 from __future__ import annotations

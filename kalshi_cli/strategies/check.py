@@ -1,24 +1,15 @@
 """`kalshi strategy check`: a strategy over a short synthetic replay, with no exchange.
 
-The replay is one market whose YES mid walks a fixed path (calm at 0.50, a jump to 0.62, a
-slide to 0.40, back to 0.55), a book one cent wide, one step a second. Its depth leans the way the
-mid is about to move, as order books often do: 300 contracts on the YES bid against 100 on the
-NO bid in the ten seconds before and during a rise, the other way round before and during a
-fall, 100 a side when the mid is to stay put; so a strategy that reads the book has something
-to act on.
-The strategy is handed each moment as the loop would hand it (the book, the mids of the last
-five minutes, the fee rates, its position); what it decides is recorded, and an immediate order
-is taken as filled at its price in full (into `position` and `own` alike), a resting one rests
-until it is cancelled. It proves the strategy loads, its params validate and `decide` runs and
-returns `Intent`s and `Cancel`s; it says nothing about profit (that is `kalshi backtest`). Each
-`decide` runs under the deadline the trade loop gives it (`strategies.deadline.bounded_decide`),
-and the first it misses ends the check.
+The replay is one market whose YES mid walks a fixed path (0.50, a jump to 0.62, a slide to
+0.40, back to 0.55), one step a second, with book depth leaning the way the mid is about to move
+so a strategy that reads the book has something to act on. Each moment is handed to the strategy
+as the loop would; an immediate order fills at its price in full, a resting one rests until
+cancelled. It proves the strategy loads, its params validate and `decide` returns `Intent`s and
+`Cancel`s under the loop's deadline (`strategies.deadline.bounded_decide`); it says nothing
+about profit (that is `kalshi backtest`).
 
-A synthetic market has no series to read fees from, so the check is given the fees it prices
-at (`STANDARD_FEES`, Kalshi's standard structure, unless the caller names others), hands their
-rates to every snapshot and names them in its report: a fee-aware strategy may decide
-otherwise in a market whose fees differ, and the trader is told which fees these decisions
-were made at.
+A synthetic market has no series to read fees from, so the check prices at `STANDARD_FEES`
+unless told otherwise, and its report names the fees the decisions were made at.
 """
 
 from __future__ import annotations

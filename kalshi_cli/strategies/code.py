@@ -1,15 +1,11 @@
 """What a trader's code is made of, for a backtest's cache key and a run's provenance.
 
-A strategy file (or a model's) is rarely all of its code: it imports a module kept beside it, a
-package of the trader's own, installed libraries. `code_sources(files)` follows the imports of
-the given Python files, read from their source without running them (`ast`), and resolves each
-the way Python would from that file (its own directory first, then `sys.path`): a module outside
-the installed distributions is a file of the trader's, named with the SHA-256 of its bytes and
-followed in turn; an installed one is named by its distribution's version (its code changes
-with it); the standard library and kalshi-cli itself (keyed by its own version elsewhere) are
-left out. A module imported by a name computed at run time (`importlib.import_module(x)`) is not
-seen. `code_fingerprint` is one SHA-256 over all of it, so an edit to any of those files, or
-another version of a library, gives a new key."""
+`code_sources(files)` follows the imports of the given Python files from their source (`ast`),
+resolving each as Python would from that file: a module outside the installed distributions is the
+trader's, named by the SHA-256 of its bytes and followed in turn; an installed one by its
+distribution's version; the standard library and kalshi-cli are left out. An import by a name
+computed at run time is not seen. `code_fingerprint` is one SHA-256 over all of it.
+"""
 
 from __future__ import annotations
 

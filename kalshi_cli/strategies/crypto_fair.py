@@ -1,10 +1,7 @@
-"""The fair value of a crypto market from the reference index it settles on: the probability that
-the settlement value (the trimmed mean of the 60 one-second values before the close) lands where
-the market pays YES, from the index level now, the time to the close and a volatility estimated
-from the index's recent returns, plus the index indicators (`rsi`, `macd`, `twap`) a drift can
-use. Everything is a float: these are statistics of a price path, never a price sent to the
-exchange. The model and its assumptions: docs/models.md "`builtin:crypto`: the crypto model
-shipped with the package".
+"""The fair value of a crypto market from its reference index: the probability that the settlement
+value (the trimmed mean of the 60 one-second values before the close) lands where the market pays
+YES, plus the index indicators (`rsi`, `macd`, `twap`). Floats: statistics of a price path, never
+a price sent. docs/models.md "`builtin:crypto`".
 """
 
 from __future__ import annotations

@@ -1,13 +1,8 @@
-"""A call into the trader's code with a deadline: the one rule for how long the toolkit waits
-on code it does not own. The call runs on a worker thread of its own (a daemon: a call that
-never returns must not keep the process from exiting) and is waited for `timeout_s`, or
-`start_s` for the first (an interpreter, a model loaded); a call not back by then is a missed
-deadline, and while it still runs the next call is refused rather than queued behind it.
-
-The `model` strategy's Python source asks its callable this way (`timeout_ms`, default
-`CALL_DEADLINE_MS`), and the trade loop and `kalshi strategy check` run each `decide` this way
-(`bounded_decide`): `CALL_DEADLINE_MS`, plus the deadline its params name for a call it makes
-itself (`timeout_ms`, `start_s` for the first: the model's), which so answers first.
+"""A call into the trader's code with a deadline: the one rule for how long the toolkit waits on
+code it does not own. The call runs on a daemon worker thread and is waited for `timeout_s`, or
+`start_s` for the first; a call not back by then missed its deadline, and while it still runs the
+next call is refused, not queued. The `model` strategy asks its callable this way, and the trade
+loop and `kalshi strategy check` run each `decide` this way (`bounded_decide`).
 """
 
 from __future__ import annotations

@@ -1,18 +1,15 @@
-"""Strategies from where a trader keeps them: a `.py` file, `package.module:attr`, or an entry
-point of an installed distribution (group `kalshi_cli.strategies`).
+"""Strategies from where a trader keeps them: a `.py` file, `package.module:attr`, or an entry point
+of an installed distribution (group `kalshi_cli.strategies`).
 
-A file is loaded by its path (`importlib.util.spec_from_file_location`), under a module name
-made from its contents' hash, so a worker process of a sweep loads the same file the same way
-and never needs the launcher's `__main__`. What a module exposes is a
-`kalshi_cli.strategy_api.Strategy`: its `STRATEGY` attribute, else the one `Strategy` it
-defines. Everything is checked before a loop or a backtest starts (it imports, it defines one
-strategy, its params type is a `Params` whose defaults validate, `decide` takes three
-arguments); a refusal is one line naming the file and line (exit 2).
+A file is loaded by its path under a module name made from its contents' hash, so a sweep's worker
+loads it the same way without the launcher's `__main__`. A module exposes a
+`kalshi_cli.strategy_api.Strategy`: its `STRATEGY` attribute, else the one `Strategy` it defines.
+Everything is checked before a loop or backtest starts; a refusal is one line naming the file and
+line (exit 2).
 
-Each loaded strategy carries `source`, the fingerprint a backtest cache is keyed on: for a file,
-a SHA-256 over it and every module of the trader's it imports, with the versions of the
-installed libraries it imports (code.py); an installed distribution's name and version; else
-the module's as for a file.
+Each strategy carries `source`, the fingerprint a backtest cache is keyed on: a SHA-256 over the
+file, the trader's modules it imports and the versions of the libraries it imports (code.py), or an
+installed distribution's name and version.
 """
 
 from __future__ import annotations

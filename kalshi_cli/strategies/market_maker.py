@@ -1,9 +1,7 @@
-"""Market maker: post-only quotes on both sides of the mid, skewed against inventory. The centre
-(the YES mid moved against the position) is its fair value; each side is quoted `spread` apart
-only while inventory has room and the edge after the maker fee clears `min_edge`. A resting
-quote within `requote_tolerance` of the wanted price, or at the front of its queue one tick off,
-is kept rather than replaced, so the defaults fit the default order-rate limit and keep queue
-priority. See docs/strategies.md "market-maker".
+"""Market maker: post-only quotes on both sides of a fair value (the YES mid moved against
+inventory), `spread` apart, while inventory has room and the edge after the maker fee clears
+`min_edge`. A quote within `requote_tolerance`, or at its queue's front one tick off, is kept.
+docs/strategies.md "market-maker".
 """
 
 from __future__ import annotations

@@ -1,11 +1,9 @@
 """Mean reversion: trade the z-score of the mid against its rolling mean.
 
-Over the mids of the last `window_s` seconds (at least `min_samples` of them), z is the current
-mid's distance from the mean in standard deviations. Above `entry_z` YES is rich, so the
-strategy buys NO at its ask; below -`entry_z` it buys YES. The fair value is the rolling mean
-(1 - mean for NO). A position is closed, with a reducing IOC sell at the bid, once z has come
-back inside `exit_z` on the held side. One position at a time: no entry while holding or while
-orders rest in the market.
+Over the last `window_s` seconds of mids (at least `min_samples`), above `entry_z` YES is rich and
+the strategy buys NO at its ask; below -`entry_z` it buys YES, at the rolling mean as fair value. A
+reducing IOC sell at the bid closes the position once z is back inside `exit_z`. One position at a
+time.
 """
 
 from __future__ import annotations
@@ -53,13 +51,9 @@ def zscore(
 ) -> tuple[Decimal, Decimal] | None:
     """(mean, z of `current`) over `values`; None when they do not vary.
 
-    From the exact sum S and sum of squares Q of the n values (O(1) for a `MidWindow`, which
-    keeps running sums): mean = S / n, variance = (n Q - S^2) / n^2, with the numerator exact,
-    so the variance is rounded once where summing the squared deviations from a rounded mean
-    rounded at every term. The mean is the same Decimal as `sum(values) / n`; z agrees with
-    that two-pass formula to all but its last digits (tests/strategies/test_mean_reversion.py
-    holds them to it) and is the closer of the two to the exact value.
-    """
+    From the exact sum S and sum of squares Q (O(1) for a `MidWindow`): mean = S / n, variance = (n
+    Q - S^2) / n^2 with an exact numerator, rounded once. z agrees with the two-pass formula to all
+    but its last digits (tests/strategies/test_mean_reversion.py)."""
     window = values if isinstance(values, MidWindow) else MidWindow.of([(0.0, v) for v in values])
     n = len(window)
     total = window.total()

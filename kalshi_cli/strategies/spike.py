@@ -1,13 +1,10 @@
 """Spike: fade a sharp move, expecting part of it to come back.
 
-When the YES mid has moved by more than `spike_share` of its value at the start of the window
-`window_s`, the strategy takes the other side at the ask (IOC, so nothing is left resting): a
-jump up buys NO, a drop buys YES. Its fair value assumes `reversion` of the move comes back, so
-a spike of 0.50 -> 0.60 with reversion 0.5 has a fair YES of 0.55. Once in a position it only
-manages the exit: take-profit when the bid for the held side reaches the average entry plus
-`take_profit`, or a time stop after `max_hold_s`, both a reducing IOC sell at that bid.
-`max_hold_s` is at least `window_s`, so after a time stop the spike that caused the entry has
-left the window and does not trigger the same trade again.
+When the YES mid has moved by more than `spike_share` over `window_s`, the strategy takes the other
+side at the ask (IOC): a jump up buys NO, a drop buys YES, at a fair value assuming `reversion` of
+the move comes back. In a position it only manages the exit: take-profit at the average entry plus
+`take_profit`, or a time stop after `max_hold_s` (at least `window_s`, so the same spike does not
+trigger again), both a reducing IOC sell at the bid.
 """
 
 from __future__ import annotations

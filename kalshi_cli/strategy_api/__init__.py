@@ -2,15 +2,12 @@
 
 A strategy is a pure function `decide(snapshot, position, params)`: no I/O, no clock (time is
 `snapshot.ts`), `Decimal` for every price and count. It is handed one market at one moment
-(`MarketSnapshot`: the book, whose levels are `Level(price, count)`, the recent mids, the fee
-rates, the price grid), the market's `PositionView` (the account's whole position, and `own`,
-the part this run's own orders built) and its `Params`; it returns `Intent`s (orders it would
-like placed, each with the fair value it believes in and a reason) and `Cancel`s. The trade
-loop sends every intent through the risk engine before anything is sent. A module exposes it as
-a `Strategy(name, params_type, decide)`; docs/strategies.md, "Write your own".
+(`MarketSnapshot`), the market's `PositionView` (the account's position and `own`, this run's part)
+and its `Params`, and returns `Intent`s (each with its fair value and a reason) and `Cancel`s, which
+the risk engine checks before anything is sent. A module exposes a `Strategy(name, params_type,
+decide)`; docs/strategies.md, "Write your own".
 
-`STRATEGY_API_VERSION` changes only when a strategy written for the previous version would
-break; adding a field with a default does not change it.
+`STRATEGY_API_VERSION` changes only when a strategy of the previous version would break.
 """
 
 from __future__ import annotations

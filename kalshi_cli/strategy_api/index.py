@@ -1,12 +1,10 @@
 """What a strategy sees of a market's terms and of the reference index it settles on.
 
-`MarketTerms` are the market's own fields (openapi.yaml `Market`): how one settlement value
-decides it (`strike_type`, `floor_strike`, `cap_strike`, never a title), when it closes, and the
-index its rules name. `IndexView` is that index at the snapshot's moment, as Kalshi streams it
-(asyncapi.yaml `cfbenchmarks_value`, `cfbenchmarks_value_5hz`, `pyth_value`): the latest value,
-the trailing 60-second average Kalshi computes, and in the last minute before a quarter-hour
-close the running settlement average (`last_60s_windowed_average_15min`), with the recent values
-oldest first. A backtest hands the one the recording held at the decision's time, as live.
+`MarketTerms` are the market's own fields (openapi.yaml `Market`: `strike_type`, `floor_strike`,
+`cap_strike`, the close and the index its rules name; never a title). `IndexView` is that index at
+the snapshot's moment as Kalshi streams it: the latest value, the trailing 60-second average, the
+running settlement average in the last minute before a quarter-hour close, and the recent values
+oldest first. A backtest hands the one recorded at the decision's time.
 """
 
 from __future__ import annotations

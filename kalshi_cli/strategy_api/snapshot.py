@@ -42,18 +42,13 @@ class Complement:
 
 
 class MarketSnapshot(msgspec.Struct, frozen=True):
-    """One market at one moment. `mids` is the recent (ts, YES mid) history, oldest first, and
-    includes the current mid when the book has one (the loop hands a `MidWindow`, which
-    `window` reads in O(log n); any sequence of pairs works). `complement` is set by the loop
-    for a market whose event pairs it with exactly one other, mutually exclusive market.
-    `terms` are how the market settles (its strike fields, close and the index its rules name);
-    `index` is that reference index at this moment, handed to a strategy that `reads_index`
-    when the feed has one (strategy_api/index.py). `fee_rate` and `maker_fee_rate` are the
-    market's own; their defaults, Kalshi's standard rates, are for a snapshot a trader's test
-    builds: every snapshot the package builds names them (the trade loop the market's, `kalshi
-    strategy check` the fees its report names). A frozen msgspec Struct: the loop builds one
-    per strategy call, and a dataclass's frozen `__init__` cost ten times as much
-    (`msgspec.structs.replace` makes a changed copy)."""
+    """One market at one moment. `mids` is the recent (ts, YES mid) history, oldest first, including
+    the current mid (the loop hands a `MidWindow`; any sequence of pairs works). `complement` is
+    the one other mutually exclusive market of its event, if any. `terms` are how the market
+    settles; `index` is its reference index now, for a strategy that `reads_index`. `fee_rate`
+    and `maker_fee_rate` are the market's own; their defaults (Kalshi's standard rates) are for a
+    trader's test. A frozen msgspec Struct, built per strategy call (`msgspec.structs.replace`
+    makes a changed copy)."""
 
     ticker: str
     ts: float

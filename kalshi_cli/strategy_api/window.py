@@ -1,17 +1,12 @@
 """A market's recent mids as an append-only series with running sums, read through windows.
 
-The loop records a market's (ts, YES mid) points every decision and a strategy reads the ones of
-its last `window_s` seconds, often their mean and spread. Copying the window into a tuple, then
-filtering it and summing it twice, cost O(window) per decision: with the full pass every second
-and a 300 s window, most of a backtest's time. Here a market's points live in lists that only
-grow at the end (old points are dropped by moving a start index, and the lists are rebuilt only
-when most of them is dead), next to prefix sums of the mids and of their squares. A `MidWindow`
-is an immutable view of a slice of those lists: taking one, narrowing it to a time range
-(bisection) and its count, sum and sum of squares are O(1) or O(log n), and a window handed to
-a strategy never changes afterwards, since nothing inside its slice is ever rewritten.
+A strategy reads the mids of its last `window_s` seconds, often their mean and spread; copying and
+summing the window on every decision is O(window). Here a market's points live in lists that only
+grow at the end (old points dropped by moving a start index), beside prefix sums of the mids and
+their squares. A `MidWindow` is an immutable view of a slice: narrowing it (bisection) and its
+count, sum and sum of squares are O(1) or O(log n), and it never changes once handed out.
 
-The sums are exact: they are kept under a Decimal context with no rounding (an inexact result
-would raise), so a window's sum equals `sum(values)` digit for digit, whatever the tick size.
+The sums are exact (a Decimal context with no rounding: an inexact result raises).
 """
 
 from __future__ import annotations

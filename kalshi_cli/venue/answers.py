@@ -1,9 +1,6 @@
-"""The exchange core's records as the client's models, built field by field: what
-`KalshiClient` decodes from the exchange's answer, with the values the exchange would send.
-Only what the wire rounds is rounded here (the averages of a write, to the sixth place, as the
-exchange prints them); every other figure of the core is already on its grid (prices on the
-market's ticks, counts to the hundredth, fees to $0.0001). Fields the wire carries and the
-client models do not read have no place here: an answer built in code has an empty `raw`.
+"""The exchange core's records as the client's models, built field by field with the values the
+exchange would send. Only what the wire rounds is rounded (a write's averages, to the sixth
+place); an answer built in code has an empty `raw`.
 """
 
 from __future__ import annotations

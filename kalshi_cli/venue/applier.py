@@ -1,15 +1,12 @@
 """Market data applied to a local venue: the one place a backtest and a paper session do it.
 
-A backtest's driver hands each recorded frame to a `FeedApplier`, a paper session's `PaperFeed`
-each live feed event; both hand it a book, a public trade (`feed.messages.FeedTrade`) or a market's
-lifecycle message (`feed.messages.Lifecycle`), so the two modes fill, charge and settle alike
-(tests/venue/test_applier_parity.py).
+A backtest's driver hands each recorded frame to a `FeedApplier`, a paper session's `PaperFeed` each
+live feed event: a book, a public trade or a lifecycle message, so the two modes fill, charge and
+settle alike (tests/venue/test_applier_parity.py).
 
-Settlement has one rule: a `determined` or `settled` message settles the market at the result it
-states, else at the result the market's reference data knows (`MarketInfo.result`, from
-`reference.json` or an earlier `determined` message); with neither it only stops trading. The
-reference's result of a market whose lifecycle never came settles it when the run ends
-(`settle_known`).
+A `determined` or `settled` message settles the market at the result it states, else at the one its
+reference data knows (`MarketInfo.result`); with neither it only stops trading. A known result whose
+lifecycle never came settles the market when the run ends (`settle_known`).
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
-"""The client of a local venue: what the trade loop, the order service and the start-up checks
-ask of `KalshiClient`, answered by a `LocalVenue` (venue.py), by the same areas
-(`client.markets`, `client.orders`, ...) with the same method names and signatures (pinned by
-tests/venue/test_venue.py). Orders, fills and settlements are the core's records as models
-(answers.py); markets, events and series are the bodies the exchange sends
-(sim/core/serialize.py), because what reads them reads the body (`Market.raw`: a strategy's
-market terms, the fee waiver), as it does live. There is no HTTP here: a write can only reach
-the local venue.
+"""The client of a local venue: what the trade loop, the order service and the start-up checks ask
+of `KalshiClient`, answered by a `LocalVenue` through the same areas, names and signatures
+(tests/venue/test_venue.py). Orders, fills and settlements are the core's records as models
+(answers.py); markets, events and series are the bodies the exchange sends, as read live. No
+HTTP: a write can only reach the local venue.
 """
 
 from __future__ import annotations

@@ -1,14 +1,11 @@
-"""What a local venue must know of each market (its event and series, its tick grid, its fees),
-and its listing in the venue's exchange core (`install`).
+"""What a local venue must know of each market (its event and series, its tick grid, its fees), and
+its listing in the venue's exchange core (`install`).
 
-A recording holds WebSocket frames only. The reference data comes, best first, from Kalshi's
-REST bodies kept beside the data (`reference.json`: `{"series": [...], "events": [...],
-"markets": [...], "series_fee_changes": [...], "event_fee_changes": [...]}` as `GET
-/series/{t}`, `/events/{t}`, `/markets/{t}` and the two fee-change lists answer; `kalshi
-record` and `kalshi data download` write it, data/reference.py), then from
-the recording's own `market_lifecycle_v2` `created` frames (tick grid) and `determined` frames
-(the result), and last from defaults a report names: the series taken from the ticker, a
-1-cent grid, Kalshi's standard fees (`quadratic`, multiplier 1: 0.07 taker, no maker fee).
+A recording holds WebSocket frames only. The reference data comes, best first, from the REST bodies
+kept beside the data (`reference.json`, written by `kalshi record` and `kalshi data download`,
+data/reference.py), then from the recording's `market_lifecycle_v2` frames (tick grid, result), and
+last from defaults a report names (the series from the ticker, a 1-cent grid, Kalshi's standard
+fees).
 """
 
 from __future__ import annotations
@@ -156,15 +153,11 @@ def from_rest(
     series_fee_changes: Iterable[Mapping[str, Any]],
     event_fee_changes: Iterable[Mapping[str, Any]],
 ) -> dict[str, MarketInfo]:
-    """Read from REST bodies kept as sent (reference.json, written by any earlier version, or
-    a paper session's reads of the exchange), field by field rather than as Structs: a missing
-    field takes its default (a missing series or event is named in `assumed`), so a body of an
-    older shape still describes its market. Fees are the exception: a series listed, or a
-    series fee change, without its `fee_type` or `fee_multiplier` (both required in the spec)
-    raises FeeModelError naming it, never priced at a type or multiplier made up here. The fee
-    changes scheduled for the markets' series and events are part of what a market charges (a
-    fill is priced by the change in force at its time), so they are asked for, never left
-    out."""
+    """Read from REST bodies kept as sent (reference.json, or a paper session's reads), field by
+    field: a missing field takes its default (a missing series or event named in `assumed`). Fees
+    are the exception: a series or fee change without `fee_type` or `fee_multiplier` raises
+    FeeModelError naming it. The scheduled fee changes of the markets' series and events are
+    always asked for."""
     by_series = {str(s.get("ticker")): s for s in series}
     by_event = {str(e.get("event_ticker")): e for e in events}
     out: dict[str, MarketInfo] = {}

@@ -1,17 +1,12 @@
 """A local venue: our orders matched against a book someone else recorded (or is streaming).
 
-The venue holds the simulator's exchange core as its parts (sim/core: the matching engine, the
-accounts, the order desk with Kalshi's request checks, the history, settlement, subaccounts),
-in-process and without the served exchange's journal, tick, RFQs or keys. What the core cannot
-know, the rest of the market, is the recorded book, put in for each request by a "crowd" account
-(everyone else in the recorded book) and taken off again. `LocalVenue` holds the core's parts,
-the recorded books, each resting order's place in its queue (`QueueSpot`, venue/queue.py: the
-fill model), latency, expiry, settlement and the compaction that keeps a months-long run's
-memory flat; `VenueClient` is what the trade loop calls instead of `KalshiClient`, answering
-with the same models (the core's orders, fills and settlements built as models directly,
-venue/answers.py), and has no network code at all. The fill model's assumptions, the feeder's
-interface and the memory rule: docs/backtesting.md "The venue and the fill model" and "For
-paper trading"."""
+The venue holds the simulator's exchange core as its parts, in-process, without the served
+exchange's journal, tick, RFQs or keys. The rest of the market is the recorded book, put in for each
+request by a "crowd" account and taken off again. `LocalVenue` adds each resting order's place in
+its queue (`QueueSpot`, venue/queue.py: the fill model), latency, expiry, settlement and compaction;
+`VenueClient` is what the trade loop calls instead of `KalshiClient`, answering with the same models
+and no network code. docs/backtesting.md "The venue and the fill model".
+"""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""Time, injected.
-
-Everything that depends on time (signing timestamps, rate-limit buckets, heartbeats, daily P&L,
-the simulator's price paths) takes a `Clock`, so tests move time forward instead of sleeping.
-`wall()` is Unix time in seconds; `monotonic()` only ever moves forward and is the one to measure
-intervals with.
+"""Time, injected: everything that depends on time takes a `Clock`, so tests move time instead of
+sleeping. `wall()` is Unix seconds; `monotonic()` only moves forward and measures intervals.
 """
 
 from __future__ import annotations
@@ -69,13 +65,10 @@ class ManualClock:
 class Deadline:
     """A moment on a clock by which something must be over, and the one a caller runs under.
 
-    A caller that promises an end (the kill switch's `--deadline`) runs its work `within` one,
-    and everything below reads it through `Deadline.current()` without being handed it: the
-    client's retries start no wait and no attempt past it, and each request's network reads
-    and writes are capped to the time it leaves (client/deadline.py). Scopes nest: an inner one
-    never reaches past an outer one. The scope is per thread (a context variable), as the
-    client is synchronous: a request runs on the thread that made it.
-    """
+    A caller that promises an end runs its work `within` one, and everything below reads it through
+    `Deadline.current()`: the client's retries start nothing past it, and each request's reads and
+    writes are capped to the time left (client/deadline.py). Scopes nest, an inner one never past an
+    outer one, per thread (a context variable)."""
 
     __slots__ = ("at", "clock")
 

@@ -1,9 +1,7 @@
-"""What a strategy decides and the risk engine judges, in the words both use: an `Intent` (an order
-in trader terms, with its fair value `model_fair` of its own side and a reason, and the orders
-it `replaces`), a `Cancel`, and a `PositionView` as the risk rules count it. Strategies produce
-these and the risk engine reads them; neither imports the other, so both import this module.
-`require` states a rule of a params `__post_init__`. See docs/strategies.md "What a strategy
-returns".
+"""What a strategy decides and the risk engine judges: an `Intent` (an order in trader terms, with
+its fair value `model_fair`, a reason and the orders it `replaces`), a `Cancel`, and a
+`PositionView`. Neither side imports the other, so both import this module. `require` states a
+rule of a params `__post_init__`. docs/strategies.md "What a strategy returns".
 """
 
 from __future__ import annotations

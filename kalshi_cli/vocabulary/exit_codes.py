@@ -1,9 +1,6 @@
-"""Every exit code the `kalshi` command uses, in one place.
-
-Cron jobs and scripts branch on these numbers, so they never change meaning. `docs/exit-codes.md`
-documents them and `tests/vocabulary/test_exit_codes.py` pins each value. `kalshi check ...`
-commands use the Nagios plugin codes instead (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN): see
-`kalshi_cli.checks`.
+"""Every exit code the `kalshi` command uses, in one place. Scripts branch on these, so they never
+change meaning (docs/exit-codes.md; tests/vocabulary/test_exit_codes.py pins each). `kalshi
+check` uses the Nagios codes instead (`kalshi_cli.checks`).
 """
 
 from enum import IntEnum

@@ -103,15 +103,11 @@ def load_private_key(
 ) -> tuple[PrivateKey, list[str]]:
     """Load an RSA or Ed25519 private key (PKCS#1 or PKCS#8 PEM) from a file or PEM text.
 
-    Returns the key and a list of warnings (a key file readable by group or others). With
-    `refuse_loose_permissions` (prod), such a file is refused instead. Every failure is a
-    `CredentialsError` whose message names the file and the fix, never the key material.
-
-    An RSA key is checked for consistency as it loads (50-60 ms, most of a network command's
-    cold start after the imports; docs/benchmarks.md): OpenSSL may misbehave with an invalid key,
-    so every key a user supplies is checked, once per process (`_CHECKED`: the same bytes are
-    the same key). `generated_here` skips the check for a key this program generated itself,
-    i.e. the embedded simulator's account key in its data directory.
+    Returns the key and a list of warnings (a key file readable by group or others); with
+    `refuse_loose_permissions` (prod) such a file is refused. Every failure is a `CredentialsError`
+    naming the file and the fix, never the key material. An RSA key is checked for consistency
+    (OpenSSL may misbehave on an invalid one) once per process (`_CHECKED`), but not one
+    `generated_here`.
     """
     warnings: list[str] = []
     source: str

@@ -547,13 +547,10 @@ class Order(Answer, frozen=True, kw_only=True):
 
 
 class Fill(Answer, frozen=True, kw_only=True):
-    """One fill. The spec's `ticker` and `market_ticker` are the same market (the wire has
-    sent either); a fill without `fill_id` is named by its `trade_id`.
-
-    No defaults in money: the contracts, the price, the fee, the direction (`book_side`, or the
-    older `side` and `action`), the order and the market have none, so a fill lacking one does
-    not decode. Read as zeros and as "bought YES" they went straight into the portfolio; the
-    listings quarantine such a fill instead (`client.fill_quarantine.FillQuarantine`)."""
+    """One fill. The spec's `ticker` and `market_ticker` are the same market; a fill without
+    `fill_id` is named by its `trade_id`. No defaults in money: a fill lacking its contracts,
+    price, fee, direction, order or market does not decode, and the listings quarantine it
+    (`client.fill_quarantine.FillQuarantine`)."""
 
     fill_id: str = ""
     trade_id: str = ""
@@ -739,14 +736,11 @@ class ExchangeStatus(Answer, frozen=True, kw_only=True):
 
 # --------------------------------------------------------------------------------------------
 # Fees
-#
-# The one fee model: the simulator charges it, the strategies' edge after fees and the backtest
-# venue use it, and P&L books the `fee_cost` the exchange reports (which it produces). Kalshi's
-# trade fee per fill is rate x C x P x (1 - P) rounded *up to $0.0001* (REFERENCE.md "Observed on
-# the real wire": 1 contract at $0.52 was charged "0.017500", not $0.02). The rate depends on
-# the series' `fee_type` (taker 0.07; makers pay 0.0175 only with maker fees, 0.035 with combo
-# maker fees), times the series' `fee_multiplier`; an event may override both, and a market's
-# `fee_waiver_expiration_time` in the future means no fee at all.
+# The one fee model: the simulator charges it, the strategies' edge and the backtest venue use it.
+# Kalshi's trade fee per fill is rate x C x P x (1 - P) rounded *up to $0.0001* (REFERENCE.md
+# "Observed on the real wire"). The rate depends on the series' `fee_type` (taker 0.07; makers
+# 0.0175 with maker fees, 0.035 with combo maker fees), times `fee_multiplier`; an event may
+# override both, and a market's future `fee_waiver_expiration_time` means no fee.
 
 
 FEE_QUANTUM = Decimal("0.0001")
@@ -865,16 +859,12 @@ class FeeModel(msgspec.Struct, frozen=True):
     ) -> FeeModel:
         """From a Series' `fee_type`/`fee_multiplier`, an Event's `fee_type_override`/
         `fee_multiplier_override` and a Market's `fee_waiver_expiration_time`. Raises
-        FeeModelError for what cannot be priced, a missing (None) type or multiplier among it:
-        neither is ever assumed.
+        FeeModelError for what cannot be priced, a missing type or multiplier among it: neither
+        is ever assumed.
 
-        The one rule for an event's override, which the client, the simulator, the backtest
-        and the trade loop's scheduled changes all price through: each half stands alone.
-        EventFeeChange says a null `fee_type_override` "falls back to the parent series' fee
-        structure" and a null `fee_multiplier_override` "falls back to the parent series' fee
-        multiplier"; so the type in force is the override's, else the series', and the
-        multiplier the override's, else the series'. Both null is no override at all
-        (GetEventFeeChanges: "the override is cleared")."""
+        The one rule for an event's override: each half stands alone (EventFeeChange: a null
+        override "falls back to the parent series'"), so the type in force is the override's, else
+        the series', and likewise the multiplier. Both null is no override."""
         if override_type is not None:
             fee_type = override_type
         if override_multiplier is not None:
@@ -928,14 +918,11 @@ def charge_fill(
     carried: Decimal,
     precision: Decimal,
 ) -> tuple[FeeCharge, Decimal]:
-    """One fill of an order: `revenue` is its signed cash before fees (negative for a buyer),
-    `carried` the order's accumulated rounding so far. The balance moves by
-    floor(revenue - trade fee) to `precision` (a direct member's $0.0001); what the floor took
-    is the rounding fee, added to the accumulator, and each whole cent the accumulator passes is
-    refunded. The accumulator only ever holds rounding the order paid, so an order's total net
-    fee is never negative; the fill that receives a rebate can have a negative net fee (the
-    page says net fees are ">= $0.00" without saying per fill or per order: docs/pnl.md).
-    Returns the charge and the new accumulator."""
+    """One fill of an order: `revenue` is its signed cash before fees, `carried` the order's
+    rounding so far. The balance moves by floor(revenue - trade fee) to `precision`; what the
+    floor took is the rounding fee, added to the accumulator, and each whole cent it passes is
+    refunded, so an order's total net fee is never negative (docs/pnl.md). Returns the charge and
+    the new accumulator."""
     change = revenue - trade_fee
     rounding = change - change.quantize(precision, rounding=ROUND_FLOOR)
     carried += rounding

@@ -1,17 +1,12 @@
-"""An order's terms, checked in one place: `order place`'s flags, a row of `order batch`'s file
-and `OrderService.prepare` all go through the rules here, so the three cannot come to disagree
-about what an order may say.
+"""An order's terms, checked in one place: `order place`'s flags, a row of `order batch`'s file and
+`OrderService.prepare` all go through the rules here.
 
-Two stages. `read_terms` turns text (a flag's value, a CSV cell, a JSON value) into an
-`OrderRequest`, reporting every problem of the row at once; `terms_problems` holds the rules an
-order in typed form must meet whatever the market (a count positive with at most 2 decimals, a
-price inside (0, 1) with at most 4, a time in force that allows post-only, reduce-only and an
-expiry, an expiry in the future); `read_terms` ends with it and `OrderService.prepare` starts with
-it. What depends on the market (the tick grid and the price range, `check_price`) is checked
-once the market is read.
-
-Every problem names its field in the file's words (`count`, `post_only`, `expires`); the command
-line shows the same message under the flag (`--count`, `--post-only`, `--expires`).
+`read_terms` turns text (a flag, a CSV cell, a JSON value) into an `OrderRequest`, reporting every
+problem of the row at once, and ends with `terms_problems`: the rules a typed order meets whatever
+the market (count and price precision and range, time in force, expiry). `OrderService.prepare`
+starts with it; the market's tick grid (`check_price`) is checked once the market is read. Every
+problem names its field in the file's words (`count`); the command line shows the same message under
+the flag (`--count`).
 """
 
 from __future__ import annotations

@@ -1,11 +1,7 @@
-"""The owners the state file keeps an order (and its fills) under that are no trade loop's
-strategy: `kalshi order place`'s, `kalshi order batch`'s, an order placed elsewhere that
-reconcile imported, the assistant's (`agent.strategy`'s default), and the stop-loss's closes
-(the account's floor, no strategy's exit). A strategy may not take one
-of these names (strategies/loader.py): a loop running it would own those orders, withdraw them
-at its stop and build its part from their fills (docs/strategies.md "Several strategies in one
-loop"). Kept apart from order_terms.py so that the P&L reports, which label fills of no strategy
-`manual`, import nothing heavier.
+"""The owners the state file keeps an order (and its fills) under that are no trade loop's strategy:
+`kalshi order place`'s, `kalshi order batch`'s, a foreign order's, the assistant's, and the
+stop-loss's. No strategy may take one of these names (strategies/loader.py). Kept apart from
+order_terms.py so the P&L reports import nothing heavier.
 """
 
 from __future__ import annotations

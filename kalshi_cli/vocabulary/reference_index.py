@@ -1,9 +1,7 @@
-"""How a crypto market settles on the reference index Kalshi streams (the trimmed mean of the
-index's one-second values in `[close - 60 s, close)`, YES read from the market's strike fields,
-the index from its rules text), shared by the simulator that settles such markets and the
-fair-value model that prices them, so the two can never disagree on the rule; the model's pure
-float functions are here too. See docs/models.md "`builtin:crypto`: the crypto model shipped
-with the package" and docs/simulator.md "Crypto markets".
+"""How a crypto market settles on the reference index Kalshi streams (the trimmed mean of its
+one-second values in `[close - 60 s, close)`), shared by the simulator that settles and the model
+that prices, so the two never disagree; the model's float functions are here too. docs/models.md
+"`builtin:crypto`" and docs/simulator.md "Crypto markets".
 """
 
 from __future__ import annotations
@@ -110,20 +108,15 @@ def _phi(z: float) -> float:
 
 
 class Volatility:
-    """The per-second volatility of an index's log returns, fed `(unix seconds, value)` points
-    once each, in time order, and how much evidence it rests on.
+    """The per-second volatility of an index's log returns, fed `(unix seconds, value)` points once
+    each, in time order, and how much evidence it rests on.
 
-    Each return is scaled to one second (`r2 = ln(v1 / v0)^2 / dt`) and weighted
-    `w = 1 - exp(-ln 2 x dt / halflife_s)`, every earlier weight decaying by `exp(-ln 2 x dt /
-    halflife_s)`: the variance is the weighted *mean* `sum(w r2) / sum(w)`, so its first value
-    is the mean of the returns there are, never one squared return carried for minutes (a
-    seed that the plain recursion `(1 - w) var + w r2` keeps at nearly full weight until
-    several half-lives have passed). `dof` is the number of independent returns the estimate
-    is worth, Satterthwaite's `sum(w)^2 / sum(w^2)`: the returns there are while they span much
-    less than the half-life, about `2 x halflife_s / (ln 2 x dt)` in the steady state.
-    `update` reads only the points after the last one it saw, so a source that keeps one per
-    index pays for the new values alone, and its estimate is the same as one fed the whole path
-    at once."""
+    Each return is scaled to one second (`r2 = ln(v1 / v0)^2 / dt`) and weighted `w = 1 - exp(-ln 2
+    x dt / halflife_s)`, earlier weights decaying by `exp(-ln 2 x dt / halflife_s)`; the variance is
+    the weighted mean `sum(w r2) / sum(w)`, so its first value is the mean of the returns there are,
+    not one seed carried for half-lives. `dof` is Satterthwaite's `sum(w)^2 / sum(w^2)`. `update`
+    reads only the points after the last one it saw, with the same estimate as one fed the whole
+    path."""
 
     def __init__(self, halflife_s: float) -> None:
         self.halflife_s = halflife_s
@@ -247,14 +240,10 @@ def probability_yes(
     drift: float = 0.0,
     dof: float | None = None,
 ) -> float:
-    """The probability that the market pays YES. The settlement average is normal around its
-    mean (`settlement_distribution`) when `sigma` is known; when `sigma` is an estimate worth
-    `dof` returns (`Volatility.dof`), the average's standardized distance is Student's t with
-    `dof` degrees of freedom: the predictive distribution of a normal whose variance is
-    estimated from that many returns (the posterior under the scale-invariant prior), heavy in
-    the tails while the estimate rests on few returns and the normal again as they grow. With
-    no spread left (zero volatility, or the close reached) it is 0.0 or 1.0 by the settlement
-    rule itself; at the close with the whole window printed, the exact trimmed mean decides."""
+    """The probability that the market pays YES: the settlement average is normal around its mean
+    when `sigma` is known, Student's t with `dof` degrees of freedom when `sigma` is an estimate
+    (`Volatility.dof`). With no spread left it is 0.0 or 1.0 by the settlement rule; at the close
+    with the whole window printed, the exact trimmed mean decides."""
     if seconds_to_close <= 0 and len(observed) >= WINDOW_S:
         value = settlement_value([Decimal(repr(v)) for v in observed])
         return 1.0 if settles_yes(strike_type, floor_strike, cap_strike, value) else 0.0

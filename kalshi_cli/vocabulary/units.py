@@ -1,9 +1,6 @@
-"""Money, counts and directions: parsing and formatting them, with no exchange shapes.
-
-`models` re-exports every name here (`from kalshi_cli.vocabulary.models import Side` works
-too); the state file and the local checks import from here, the part of the vocabulary they
-need. See `models` for the conventions: Decimal at the boundary, never a float, and the two
-vocabularies of direction that `to_book`/`from_book` convert between.
+"""Money, counts and directions: parsing and formatting them, with no exchange shapes. `models`
+re-exports every name here; the state file and the local checks import from here. The conventions
+are in `models`.
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """Alert channels: one module per kind of receiver.
 
-A channel module defines a `Channel` subclass (usually of `HttpChannel`) with its `kind` (the
-`type:` a config names), its `config_type` (a `ChannelConfig` Struct tagged with that kind: its
-keys and their rules) and its `build()`, and exports it as `CHANNEL`; `channel_types()` finds
-every module of this package that does. So adding a channel is one new module here, and nothing
-else changes. Shared sending (deadline, retries, masking) and config are in `base.py`.
+A channel module defines a `Channel` subclass with its `kind` (the `type:` a config names), its
+`config_type` and its `build()`, and exports it as `CHANNEL`; `channel_types()` finds every module
+here that does, so a new channel is one new module. Shared sending and config: `base.py`.
 """
 
 from __future__ import annotations

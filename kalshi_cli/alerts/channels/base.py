@@ -1,14 +1,10 @@
 """What every channel shares: its settings, its config's base, and a POST bounded by a deadline.
 
-`Channel` is any receiver (an SMTP server too); `HttpChannel` is one reached by HTTP POST.
-
-Each attempt has an httpx timeout clipped to what is left of the channel's deadline; retries
-(transport errors, 429, 5xx) are bounded by `max_attempts`, wait with exponential backoff or a
-429's Retry-After, and are dropped when the wait would pass the deadline (the channel's, or the
-caller's `clock.Deadline` if that is sooner). A send never raises:
-the outcome is a `Delivery` whose error is scrubbed of the URL and the headers.
-
-httpx is imported inside the functions that send, so importing a channel stays cheap.
+`Channel` is any receiver (an SMTP server too); `HttpChannel` is one reached by HTTP POST. Each
+attempt's timeout is clipped to what is left of the channel's deadline (or the caller's
+`clock.Deadline`); retries (transport errors, 429, 5xx) are bounded by `max_attempts` with backoff
+or a 429's Retry-After. A send never raises: the outcome is a `Delivery` whose error is scrubbed of
+the URL and headers. httpx is imported only inside the functions that send.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """Email over SMTP (stdlib smtplib): STARTTLS, implicit TLS, or none for a local relay.
 
-The subject is the alert's headline (`[CRITICAL] KALSHI POSITIONS CRITICAL`), the body the same
-plain text Telegram gets, runbook link included. Sends follow HttpChannel's contract: each
-attempt's socket timeout is clipped to what is left of the deadline (the channel's, or the
-caller's `clock.Deadline` if that is sooner), attempts are bounded by `max_attempts`, and only
-what can get better is retried (a lost connection, a timeout, an SMTP 4xx); a refused login or
-a 5xx answer is not. The password is never printed.
+The subject is the alert's headline, the body the plain text Telegram gets. Sends follow
+HttpChannel's contract (timeouts clipped to the deadline, `max_attempts`); only what can get better
+is retried (a lost connection, a timeout, an SMTP 4xx). The password is never printed.
 """
 
 from __future__ import annotations

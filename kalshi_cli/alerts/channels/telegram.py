@@ -1,9 +1,6 @@
-"""Telegram, through the Bot API's `sendMessage`.
-
-POST {api_url}/bot<token>/sendMessage with `chat_id`, `text` and `disable_web_page_preview`.
-The bot token sits in the URL path, so it is a secret twice over: the target prints only
-`https://api.telegram.org/***` and every error is scrubbed of the token. The text is plain (no
-`parse_mode`), so data in an alert cannot inject markup.
+"""Telegram, through the Bot API's `sendMessage`. The bot token sits in the URL path: the target
+prints only `https://api.telegram.org/***` and every error is scrubbed of it. The text is plain
+(no `parse_mode`), so an alert's data cannot inject markup.
 """
 
 from __future__ import annotations

@@ -1,11 +1,7 @@
-"""The loop's budgets per strategy (`trade.budgets.NAME`, risk/budget.py): what each strategy
-owns, for the risk engine's `STRATEGY_BUDGET` rule, and which strategies are stopped for the
-day by their own daily loss limit.
-
-A strategy's own part of each position is the portfolio's (`Owners`), its own orders those
-`owner` names (runner/execution/own_orders.py), and the orders it decided that are on their way (in
-the tick's batch, waiting for cancels, sent and not yet booked) or of unknown outcome count as
-resting, as they do for the account's rules.
+"""The loop's budgets per strategy (`trade.budgets.NAME`, risk/budget.py): what each strategy owns,
+for the `STRATEGY_BUDGET` rule, and which strategies their daily loss limit stopped. A strategy's
+part of each position is the portfolio's (`Owners`); its orders decided and on their way, or of
+unknown outcome, count as resting, as for the account's rules.
 """
 
 from __future__ import annotations

@@ -1,12 +1,9 @@
 """The loop's own view of its markets, positions and resting orders, kept in memory.
 
 Placing an order must not wait for REST calls, so the loop keeps what the risk engine needs:
-positions and average cost from fills (a `PnlEngine` fed every fill once), the account's resting
-orders in the traded markets (from the state file at start, then from the loop's own submissions
-and the `user_orders` channel), and a short history of each market's mid for the strategies.
-Every fill is first written to the state file, so after a restart the same view is rebuilt from
-the file (runner/lifecycle/session.py `rebuild`). Whose each contract is, and what each
-strategy's own part realized, is `PositionBook`'s rule (services/owner_parts.py).
+positions and average cost from fills (a `PnlEngine`), the resting orders of its markets, and each
+market's recent mids. Every fill is written to the state file first, so a restart rebuilds the same
+view (`rebuild`). Whose each contract is: `PositionBook` (services/owner_parts.py).
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """The risk engine's trading records during the loop: the state file, read again on a change. The
-loop asks for the trading state, today's trips and realized P&L every tick and for every
-intent, so the answers are kept, keyed on `PRAGMA data_version` (another connection's commits),
-`total_changes` (this connection's writes) and `rolled_back` (this connection's rollbacks: an
-answer read inside a transaction is kept until one), and the last gate before an order
-(`Store.record_intent_if_allowed`) never reads through this cache. See docs/trade-loop.md "How
-a halt from another process is seen".
+answers asked every tick are kept, keyed on `PRAGMA data_version`, `total_changes` and
+`rolled_back`; the last gate before an order (`Store.record_intent_if_allowed`) never reads
+through this cache. docs/trade-loop.md "How a halt from another process is seen".
 """
 
 from __future__ import annotations
@@ -68,17 +65,14 @@ class LoopTradingRecords:
             self.generation += 1
 
     def tick(self, *, full: bool) -> AbstractContextManager[None]:
-        """The tick's own questions (the loop's watch of the trading state, the circuit
-        breaker's check), answered from one comparison with the file made as the block opens:
-        what another connection committed before it is dropped; on a full pass, the day's P&L
-        and trips are also read again if this loop wrote anything (other than its heartbeat)
-        since the last full pass. Inside the block this loop's own writes still drop the
-        state at once; outside it, every trading-state question compares afresh. The loop asks
-        its questions again only when `generation` moved since it last did (or on a full pass,
-        or a new UTC day).
+        """The tick's own questions (the watch of the trading state, the circuit breaker's check),
+        answered from one comparison with the file made as the block opens; on a full pass the
+        day's P&L and trips are read again if this loop wrote anything but its heartbeat since.
+        Inside the block this loop's own writes still drop the state at once. The loop asks again
+        only when `generation` moved (or on a full pass, or a new UTC day).
 
-        First, once the file is no longer its path's (`Store.left_its_path`), no halt written
-        there can reach the loop: it puts itself in SAFE_MODE, which withdraws its quotes."""
+        First, once the file is no longer its path's (`Store.left_its_path`), no halt written there
+        can reach the loop: it puts itself in SAFE_MODE, which withdraws its quotes."""
         if self.lost_path is None:
             self.lost_path = self.store.left_its_path()
             if self.lost_path is not None:

@@ -1,17 +1,12 @@
-"""Requotes amended in place, a part of the trade loop's `LoopExecutor`
-(runner/execution/execution.py). A strategy that moves its quote names the order it replaces;
-when that is one resting order of its own, in the same market, side and terms, the order is
-amended (`POST /portfolio/events/orders/{id}/amend`): one call and one round trip instead of a
-cancel, its answer, and then the new order. The order keeps its identity (its row in the state
-file, its client order id and order id, its strategy) and takes the new price and size when the
-exchange says it did.
+"""Requotes amended in place, a part of the trade loop's `LoopExecutor`. When a strategy's quote
+replaces one resting order of its own in the same market, side and terms, the order is amended
+(`POST /portfolio/events/orders/{id}/amend`): one round trip instead of a cancel and a new order.
+The order keeps its row, ids and strategy, and takes the new terms when the exchange says so.
 
-While the amend is out the new quote counts as resting beside the order as it was (the risk
-engine sees the larger of the two and more); a refusal leaves the order as it was (a refusal
-that says it no longer rests reads it back, and fills are read); an answer lost leaves the
-order in doubt: its market takes no new non-reducing order, and it is read by its order id once
-a second until it shows the amend or the amend can no longer land (`landing_s`, as an order
-whose answer was lost). docs/trade-loop.md "Requotes amended in place".
+While the amend is out the risk engine counts the larger of old and new; a refusal leaves the order
+as it was (read back if it may no longer rest); a lost answer leaves it in doubt: its market takes
+no new non-reducing order and it is read once a second until it shows the amend or the amend can no
+longer land (`landing_s`). docs/trade-loop.md "Requotes amended in place".
 """
 
 from __future__ import annotations

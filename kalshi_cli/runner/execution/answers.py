@@ -1,12 +1,9 @@
 """The booking of an order's answer, for the trade loop's `Sender` (one order) and `Outbox` (a
-batch), parts of its `LoopExecutor` (runner/execution/execution.py): the request built for an
-intent (in the session's order group) and the intent written, the orders sent and not yet booked
-(`in_flight`: the risk engine counts them as resting), then what the exchange answered: an
-accepted order counted, remembered for its fills and resting in the view; a refusal or transport
-failure reported to the API error guard and the balance hold; an answer lost leaving the order
-unknown (never sent again, looked up: runner/execution/unknown_orders.py); an order the state
-file could not record made known to the loop; the exchange's refusal for a triggered or deleted
-order group turned into a halt; a fill at once read before the next decision in its market.
+batch): the request built and the intent written, the orders in flight (`in_flight`, counted as
+resting), then the answer: an accepted order counted and resting in the view; a refusal or
+transport failure told to the API error guard and balance hold; a lost answer leaving the order
+unknown (looked up, never resent: unknown_orders.py); a refusal for a triggered or deleted order
+group turned into a halt; a fill at once read before the market's next decision.
 """
 
 from __future__ import annotations

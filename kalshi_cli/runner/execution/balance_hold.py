@@ -1,11 +1,8 @@
 """The wait after the exchange refused a buy for insufficient balance.
 
-Without it the loop decides the same buy again on the next pass and sends it to be refused the
-same way, pass after pass, each try a slot of the order-rate cap (which the stop-loss shares)
-and a write request. After such a refusal, orders that add to a position wait until the account
-changes, as far as the loop can see (a fill applied, or one of its orders cancelled: either
-may free cash or collateral), or `BALANCE_RETRY_S` has passed, when one try goes out again.
-Orders that reduce a position never wait: they need no balance.
+Otherwise the loop would send the same refused buy pass after pass, each a slot of the order-rate
+cap and a write. After such a refusal, adding orders wait until the account changes as far as the
+loop can see (a fill, a cancel), or `BALANCE_RETRY_S` passes. Reducing orders never wait.
 """
 
 from __future__ import annotations

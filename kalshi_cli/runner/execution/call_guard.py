@@ -1,10 +1,6 @@
-"""The trade loop's side of the API error guard (`risk.api_guard`), for its `LoopExecutor`
-(runner/execution/execution.py), and the run's counters.
-
-Every exchange call the executor's parts make reports here how it went (`ok`, `failed`); the
-guard answers with a delay, while which nothing is sent (`backing_off`), and sometimes with
-SAFE_MODE, flagged for the loop (`safe_mode_tripped`), which withdraws its quotes at the end of
-the pass. `kalshi resume` lifts the backoff (`lift`).
+"""The trade loop's side of the API error guard (`risk.api_guard`), and the run's counters. Every
+exchange call reports here how it went (`ok`, `failed`); the guard answers with a delay
+(`backing_off`) and sometimes SAFE_MODE (`safe_mode_tripped`). `kalshi resume` lifts the backoff.
 """
 
 from __future__ import annotations

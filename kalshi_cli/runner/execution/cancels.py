@@ -1,10 +1,7 @@
-"""Cancels, a part of the trade loop's `LoopExecutor` (runner/execution/execution.py): one the
-strategy decided, the orders an intent replaces (all must go before it is sent), and the loop's
-withdrawals and shutdown cancels; a cancel refused because the order no longer rests reads the
-order back. A cancel that found less resting than the view held is counted (`shortfalls`): the
-rest filled unseen, so fills are due, and until a fill read lists them the limits count those
-contracts apart (`FillSync.may_have_filled`), as they do an order gone from the exchange's list
-whose fills are not read yet.
+"""Cancels, a part of the trade loop's `LoopExecutor`: one the strategy decided, the orders an
+intent replaces, withdrawals and shutdown cancels; a refusal because the order no longer rests
+reads it back. A cancel that found less resting than the view held is a `shortfall`: fills are
+due, and the limits count those contracts apart until read (`FillSync.may_have_filled`).
 """
 
 from __future__ import annotations
@@ -92,13 +89,10 @@ class Cancels:
         )
 
     def withdraw(self, ticker: str, order_id: str, reason: str) -> None:
-        """Withdraw an order (a quote pulled because trading is blocked or its market went
-        stale) off the deciding path, ahead of the calls that are not exits
-        (runner/execution/dispatch.py), so a halt's withdrawals go out side by side. A
-        withdrawal goes out whatever the backoff, and its failure neither extends the backoff
-        nor counts toward SAFE_MODE: the loop tries it again on its next pass (an order whose
-        withdrawal is still out is not sent again), and the client's rate limiter still paces
-        it."""
+        """Withdraw an order (a quote pulled while trading is blocked or its market stale) off the
+        deciding path, ahead of the calls that are not exits. It goes out whatever the backoff,
+        and its failure neither extends the backoff nor counts toward SAFE_MODE: the next pass
+        tries again."""
         if order_id in self._withdrawing:
             return
         self._withdrawing.add(order_id)

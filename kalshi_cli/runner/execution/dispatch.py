@@ -1,35 +1,21 @@
-"""Exchange calls off the trade loop's deciding path: a part of its `LoopExecutor`
-(runner/execution/execution.py).
+"""Exchange calls off the trade loop's deciding path: a part of its `LoopExecutor`.
 
-The thread that decides never waits for the exchange. What it decides to send becomes a
-`call` (the request alone: no state file, no log, no view) and a `then` (the answer booked:
-the state file, the view, the API error guard), handed to `send` with the markets it concerns.
-With workers, the call runs on one of a few threads that share the one signed client and its
-rate limiter; its `then` runs back on the deciding thread when the loop drains the answers
-(`drain`, at the start of each tick and between visits). Until its `then` has run, each market
-the call concerns is busy: the loop does not decide on it (its news waits), so every decision
-sees the outcome of the market's last action, and a market's own actions keep their order
-(a cancel before its replacement, a leg before the next). A `then` may send the market's next
-call before the market is free (a replacement after its cancels, a fill read after an order
-that filled). A slow or failed call holds only the markets it concerns. When more calls wait
-than the workers and the rate limiter let out, a free worker takes the most urgent first
-(`Urgency`: risk exits and fill reads, then a market's first order, then the rest), so a
-market is not quoted again while another waits for its first.
+The deciding thread never waits for the exchange. What it sends becomes a `call` (the request
+alone) and a `then` (the answer booked: state file, view, API error guard), handed to `send` with
+the markets it concerns. With workers, the call runs on one of a few threads sharing the one
+client; its `then` runs back on the deciding thread when the loop drains the answers (`drain`).
+Until then each market concerned is busy and not decided on, so every decision sees the outcome
+of the market's last action and a market's actions keep their order. Waiting calls go out most
+urgent first (`Urgency`).
 
-The answers of one drain are booked in one `group` (the state file's transaction: one commit,
-one fsync, however many answers came back). A call a booking sends meanwhile (a replacement
-after its cancels, and the intent written for it) waits in the dispatch until the group has
-committed, so an order never leaves before its intent is on disk; if the group fails, none of
-those calls is made (a placing one's `unmade` is told) and their markets are freed. The group
-holds the state file's write lock: a booking that must wait on the exchange (a lookup made on
-the deciding thread) ends it first (`outside_group`), so no wait holds the lock another
-process's `kalshi halt` needs; and a drain that has booked for `group_s` (0.1 s) commits and
-ends, leaving the answers it did not book to the next drain, so the lock is free while the
-loop decides in between and no hold lasts much longer.
+The answers of one drain are booked in one `group` (one transaction). A call a booking sends
+meanwhile waits until the group has committed, so an order never leaves before its intent is on
+disk; if the group fails none of them is made and their markets are freed. A booking that must
+wait on the exchange ends the group first (`outside_group`), and a drain commits after `group_s`,
+so no wait holds the write lock another process's `kalshi halt` needs.
 
-Without workers (a backtest, paper trading, a test, `trade.send_workers: 0`) a call and its
-`then` run at once, in order, on the deciding thread: the loop behaves as one that waits.
-docs/trade-loop.md "Calls off the deciding path".
+Without workers (backtest, paper, `trade.send_workers: 0`) a call and its `then` run at once on
+the deciding thread. docs/trade-loop.md "Calls off the deciding path".
 """
 
 from __future__ import annotations
@@ -406,16 +392,12 @@ class Dispatch:
                 call.unmade()
 
     def settle(self, clock: Clock, within_s: float, abandon: threading.Event | None = None) -> bool:
-        """Wait (booking answers as they come) until no call is out, `within_s` of the loop's
-        clock passed, or `abandon` is set (a second SIGINT or SIGTERM: the person will not
-        wait; what is back is still booked): the stop's first step. True when none is left
-        out.
+        """Wait (booking answers as they come) until no call is out, `within_s` of the loop's clock
+        passed, or `abandon` is set: the stop's first step. True when none is left out.
 
-        A booking that fails does not end the wait: the answers after it are booked all the
-        same, so the withdrawal that follows knows the orders they placed. The first failure
-        is kept in `failed`, for the stop to raise once it has withdrawn. A failure of the
-        state file is the exception: it is raised at once, the answers not booked yet left
-        in flight, as the stop that writes nothing needs them (runner/loop/state_fault.py)."""
+        A booking that fails does not end the wait (the first failure is kept in `failed`, raised by
+        the stop once it has withdrawn), except a failure of the state file: raised at once, the
+        answers not booked left in flight (runner/loop/state_fault.py)."""
         end = clock.monotonic() + within_s
         while self._in_flight:
             if abandon is not None and abandon.is_set():

@@ -1,11 +1,8 @@
 """From a strategy's decision to the exchange, and fills back into the loop's view. The
-`LoopExecutor` decides (the risk verdict, the hold on a market with an order of unknown outcome, a
-group's legs, the order-rate slot and the circuit breaker's last look before a batch leaves) and has
-a part for each of the rest (`guard`, `unknown`, `fills`, `cancels`, `amends`, `outbox`, and its
-`answers`),
-each a plain object with its own state built by runner/assembly.py; the methods that only hand on to
-a part are its face to the loop. See docs/trade-loop.md "From a decision to the wire, and
-fills back" and "Where the code lives".
+`LoopExecutor` decides (the risk verdict, the hold on a market with an order of unknown outcome,
+a group's legs, the order-rate slot, the circuit breaker's last look) and has a part for the rest
+(`guard`, `unknown`, `fills`, `cancels`, `amends`, `outbox`, `answers`). docs/trade-loop.md "From
+a decision to the wire, and fills back".
 """
 
 from __future__ import annotations
@@ -96,13 +93,10 @@ class LoopExecutor:
         in_sync: bool,
         batch: bool = False,
     ) -> bool:
-        """Evaluate and, when allowed, send (or hold in the tick's batch); True when an order
-        went out, waits in the batch, or is on its way (its answer not booked yet). A reducing order
-        larger than the order-size limit goes out in pieces (`RiskEngine.split`), each
-        evaluated and sent once the one before it is booked, until one does not fill in full:
-        the bid it sold into is gone, and the pieces after it would only be killed, each a
-        slot of the rate cap. `batch`: an order that adds to a position waits for `flush` with
-        the tick's others (runner/execution/outbox.py); one that reduces goes at once."""
+        """Evaluate and, when allowed, send (or hold in the tick's batch); True when an order went
+        out, waits in the batch, or is on its way. A reducing order over the size limit goes in
+        pieces (`RiskEngine.split`), each once the one before is booked, until one does not fill
+        in full. `batch`: an adding order waits for `flush`; a reducing one goes at once."""
         # priced at its market's own fee before anything reads its edge (the log, the risk rules)
         pieces = list(self._risk.split(self._risk.priced(intent)))
         went: list[bool] = []  # each piece's, as its answer is booked
@@ -204,13 +198,9 @@ class LoopExecutor:
 
     def _since_decided(self, intent: Intent) -> str | None:
         """Why a replacement whose cancels are answered may no longer go (None: it may). With
-        workers the answers come outside the visit that decided it, seconds later on a slow
-        exchange, and the loop may meanwhile have withdrawn its market's quotes (a stale book,
-        the pause, a blocking state, its strategy stopped) or begun backing off after an API
-        error: sent then, it would be a fresh quote where the loop has just withdrawn them.
-        So the loop's rule for a quote resting is asked of it (`withheld`), as if it rested.
-        Without workers they are answered within the decision: nothing to ask again (a
-        replay's requotes cost no more)."""
+        workers the answers come after the visit that decided it, and the loop may meanwhile have
+        withdrawn its market's quotes or begun backing off; so the loop's rule for a resting
+        quote is asked of it (`withheld`). Without workers there is nothing to ask again."""
         if not self._threaded:
             return None
         if self.guard.backing_off:
@@ -320,14 +310,10 @@ class LoopExecutor:
         self, intents: list[Intent], *, last_data_at: float | None, in_sync: bool
     ) -> bool:
         """Legs that only make sense together (an arbitrage pair). Every leg must pass the risk
-        engine with the legs before it counted (their order-rate slots, the exposure they add),
-        or none is sent; then each leg goes out only once the one before it filled in full, so
-        a leg denied, rejected or killed at the exchange never leaves its partner alone. Until
-        a leg goes (or the group ends) it counts as resting and holds its slot of the order-rate
-        cap: with workers the other markets are decided on while the legs before it are out,
-        and must not take the room it was allowed with (refused then, it would leave the legs
-        before it alone). The one leg risk left (the first fills, the second is then killed) is
-        the position limit's and the stop-loss's."""
+        engine with the legs before it counted, or none is sent; each leg goes out only once the
+        one before it filled in full, so a leg that fails never leaves its partner alone. Until
+        it goes a leg counts as resting and holds its order-rate slot. The one leg risk left (the
+        first fills, the second is killed) is the position limit's and the stop-loss's."""
         if self._risk.rate_cap.count() + len(intents) > self._risk.rate_cap.limit:
             return self._drop_group(intents[0], "the order-rate cap has no room for every leg")
         intents = [self._risk.priced(intent) for intent in intents]  # as `execute` prices them

@@ -1,10 +1,8 @@
 """The session's order group: a server-side stop under every order one `kalshi trade` run places
-(`--order-group`, the default). The group is created and written to the state file before the
-first order, so the kill switch from any process can trigger it even if this loop is hung or
-killed; an order refused because the group was triggered records HALTED. A clean stop deletes
-the group; any other stop keeps it listed, and the next start deletes it once it holds no
-resting order. See docs/trade-loop.md "The session's order group (`--order-group`, the
-default)".
+(`--order-group`, the default). It is created and recorded before the first order, so the kill
+switch of any process can trigger it; an order refused because the group was triggered records
+HALTED. A clean stop deletes the group; otherwise the next start does, once it holds no resting
+order. docs/trade-loop.md "The session's order group".
 """
 
 from __future__ import annotations
@@ -84,14 +82,10 @@ def open_session_group(
 def delete_idle_groups(
     client: KalshiClient, store: Store, earlier: list[tuple[str, int]], log: EventLog
 ) -> None:
-    """Delete the groups (id, subaccount) earlier sessions of this state file left on the
-    exchange (a `--once` pass, a crash, a failed delete keep theirs) that hold no resting
-    order: every start makes a group, and a user may hold at most 100,000, so a loop started
-    again and again by cron or a service manager would otherwise pile them up until the
-    exchange refused the next and the loop could not start. A delete cancels the group's
-    orders, so a group holding one stays, and so does every group of a subaccount whose
-    orders cannot be told; a delete refused leaves the group listed for the kill switch. None
-    of this holds the start back."""
+    """Delete the groups (id, subaccount) earlier sessions of this state file left that hold no
+    resting order: every start makes one, and the exchange caps a user's groups. A group holding
+    an order stays, as does every group of a subaccount whose orders cannot be told; a refused
+    delete leaves the group listed for the kill switch. Nothing here holds the start back."""
     by_subaccount: dict[int, list[str]] = {}
     for group_id, subaccount in earlier:
         by_subaccount.setdefault(subaccount, []).append(group_id)
@@ -173,13 +167,10 @@ def end_session_group(
     unknown: list[str],
     abandon: threading.Event | None = None,
 ) -> None:
-    """After a stop (not `--once`): with none of the loop's own orders resting, delete the group
-    (orders placed by hand are not in it), which also refuses an order of unknown outcome that
-    lands later. A group kept (one of the loop's cancels failed or was abandoned, or the delete
-    failed) while such an order may still land is triggered, so the exchange cancels the group's
-    orders and refuses it: a live group would take it, and it would rest with nobody to manage
-    it. The group stays listed in the state file for the kill switch. Once a second SIGINT or
-    SIGTERM (`abandon`) gave the stop up, nothing more is asked: the person will not wait."""
+    """After a stop (not `--once`): with none of the loop's orders resting, delete the group, which
+    also refuses an order of unknown outcome that lands later. A group kept while such an order
+    may still land is triggered instead, so it is refused rather than rest unmanaged. The group
+    stays listed for the kill switch. After `abandon`, nothing more is asked."""
     if own_resting == 0 and close_session_group(client, store, group_id, log, abandon):
         return
     if unknown and not (abandon is not None and abandon.is_set()):

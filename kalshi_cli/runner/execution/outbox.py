@@ -1,17 +1,12 @@
-"""The orders a tick of the trade loop decided, sent together: the outbox, a part of its
-`LoopExecutor` (runner/execution/execution.py).
+"""The orders a tick of the trade loop decided, sent together: a part of its `LoopExecutor`.
 
-Orders that add to a position, once the risk engine allows them, wait here until the tick's
-visits end, the first has waited `batch_wait_s`, or they fill a batch; then their intents are
-written in one transaction (the trading state read inside it for each), one
-`POST /portfolio/events/orders/batched` carries them, each item's answer is recorded as a single
-order's is (an answer lost leaves every order of it unknown, never resent), and their fills are
-read once. While they wait the risk engine counts them as resting, and the circuit breaker is
-checked again before they leave; so it counts a replacement waiting for the cancels of the
-orders it replaces, beside those orders until the cancels are answered. Reducing orders never
-wait. What a batch shares with a single order, the intents written and the answers booked, is
-the `AnswerBook`'s (runner/execution/answers.py); a lone order goes as the `Sender` sends one
-(runner/execution/sender.py). docs/trade-loop.md "Orders sent together".
+Orders that add to a position wait here, once allowed, until the tick's visits end, the first has
+waited `batch_wait_s`, or they fill a batch; then their intents are written in one transaction, one
+`POST /portfolio/events/orders/batched` carries them, each answer is booked as a single order's (a
+lost answer leaves every order unknown, never resent), and their fills are read once. While they
+wait the risk engine counts them as resting, and the circuit breaker is checked again before they
+leave. Reducing orders never wait. Booking is the `AnswerBook`'s (runner/execution/answers.py).
+docs/trade-loop.md "Orders sent together".
 """
 
 from __future__ import annotations
@@ -95,14 +90,10 @@ class Outbox:
 
     @property
     def pending_exposure(self) -> Decimal:
-        """The exposure the pending orders add: in each market with some, its view with all of
-        them resting less its view alone. Worked out from the views as they are now, never
-        added up order by order as each left: an order's share depends on the others of its
-        market (of two asks that each alone only close the contracts held, the second opens
-        as many), and on the position, which their fills move while the others are out. Every
-        decision asks it, with hundreds of orders out at a time: each market's share is kept,
-        and worked out again only for the markets whose view or pending orders changed since
-        (`_touch`)."""
+        """The exposure the pending orders add: in each market with some, its view with all of them
+        resting less its view alone, from the views as they are now (an order's share depends on
+        the others and on the position). Each market's share is kept, and worked out again only
+        for markets whose view or pending orders changed (`_touch`)."""
         for ticker in self._stale:
             intents = self.pending_in(ticker)
             added = ZERO

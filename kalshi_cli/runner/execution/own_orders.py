@@ -1,15 +1,12 @@
-"""Which resting orders are the trade loop's own, what a strategy's order may take of the
-account's position (`OwnPart`), and their withdrawal: a part that the loop (`TradeLoop`,
-runner/loop/trade_loop.py), its market pass, its executor and what it watches all ask.
+"""Which resting orders are the trade loop's own, what a strategy's order may take of the account's
+position (`OwnPart`), and their withdrawal.
 
-An order is the loop's when this run sent it or it rests under the name of one of the loop's
-strategies from an earlier run (in the state file, or in the client order id the exchange
-keeps, `owned_client_order_id`), and it is owned by that strategy (`owner`); one placed by hand
-or by a strategy this loop does not run is never the loop's to cancel. Quotes
-that would add to a position are withdrawn while trading is blocked, when a market is stale and
-when the strategy fails in a market (`cancel_adding`), each cancel followed by `after_each`
-(the loop's heartbeat when due: a withdrawal during an outage is slow, and must not make a
-loop doing its job look dead).
+An order is the loop's when this run sent it or it rests under one of the loop's strategies from an
+earlier run (the state file, or `owned_client_order_id`), owned by that strategy (`owner`); one
+placed by hand or by another strategy is never the loop's to cancel. Quotes that would add to a
+position are withdrawn while trading is blocked, a market is stale or the strategy fails there
+(`cancel_adding`), each cancel followed by `after_each` (the heartbeat when due, so a slow
+withdrawal does not make the loop look dead).
 """
 
 from __future__ import annotations
@@ -165,21 +162,13 @@ class OwnOrders:
         self, why: str, wanted: Callable[[OpenOrder], bool], *, owner: str | None = None
     ) -> None:
         """Cancel this loop's orders (of the markets `wanted`) that would add to a position.
-        An order the other way reduces it only as far as the position goes: once the orders
-        placed by hand, then this loop's oldest first, would close all of it, the rest would
-        open the opposite position, so they go too.
+        An order the other way reduces it only as far as the position goes: once the orders placed
+        by hand, then this loop's oldest first, would close all of it, the rest would open the
+        opposite position, so they go too.
 
-        With `owner` (a strategy stopped or failing alone), only that strategy's orders, and
-        the position is its own part (`Portfolio.owned_view`), as its budget counts it: a flat
-        strategy's order the other way from another strategy's contracts opens a position of
-        its own (its fill would cut that other part), so it goes.
-
-        The position is the one the risk checks count: with the contracts the exchange told
-        filled whose fills are not read yet (`PositionView.unbooked`). The outage that trips
-        SAFE_MODE keeps them unread; judged by the position read so far, an exit whose
-        contracts another exit already sold stayed resting (it opens the opposite position),
-        and the other side of a quote whose bid had filled (now the exit of what it bought)
-        was cancelled."""
+        With `owner` (a strategy stopped alone), only that strategy's orders, against its own part
+        (`Portfolio.owned_view`). The position is the one the risk checks count, with the contracts
+        told filled whose fills are not read yet (`PositionView.unbooked`)."""
         orders = list(self._portfolio.orders.values())
         if owner is None:
 
@@ -227,22 +216,14 @@ class OwnOrders:
 
 class OwnPart:
     """One decision's orders cut, in turn, to what each may take of the account's position, so
-    that a strategy (or the assistant, agent/own_part.py) never sells contracts another
-    strategy or a person holds:
-    - a reduce-only order, to its own part (`OwnOrders.held`: the contracts its own orders
-      were told filled and not read counted), less what its orders before it in this decision
-      take. The exchange caps a reduce-only order by the account's whole position alone, so an
-      exit for more than its own part (decided while its last sale is not read yet, or for the
-      account's whole position) would sell others' contracts;
-    - any other order that takes from the side the account holds (a YES sale or a NO buy while
-      the account holds YES), to its own part too when the account holds contracts of that
-      side that are not its own. The exchange nets YES and NO of one market, so such an order
-      first closes what the account holds: beyond its own part, the contracts of another
-      strategy or of a person, at no P&L of its own.
-    Where the account holds contracts of that side that are not its own, what its orders
-    resting or on their way already take from the side comes off its part first (but those
-    `gone`: the decision cancels or replaces them): a second sale beside one resting would
-    sell the others' contracts once both fill."""
+    that a strategy (or the assistant) never sells contracts another strategy or a person holds:
+    - a reduce-only order, to its own part (`OwnOrders.held`) less what its orders before it in
+      this decision take: the exchange caps it only by the account's whole position;
+    - any other order that takes from the side the account holds, to its own part too when the
+      account holds contracts of that side that are not its own: the exchange nets YES and NO, so
+      such an order first closes what the account holds.
+    There, what its orders resting or on their way already take comes off its part first (but those
+    `gone`: cancelled or replaced by the decision)."""
 
     def __init__(self, own: Holdings, owner: str, gone: Collection[str]) -> None:
         self._own = own

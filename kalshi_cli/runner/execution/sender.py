@@ -1,9 +1,6 @@
-"""One order to the exchange, a part of the trade loop's `LoopExecutor`
-(runner/execution/execution.py): `submit` is `OrderService.submit` (intent written, request sent
-once, answer written) split at the wire, so the request goes off the deciding path
-(runner/execution/dispatch.py) and its answer is booked when it is back. What a single order
-shares with a batch (runner/execution/outbox.py), the request, the intent written and the
-answer booked, is the `AnswerBook`'s (runner/execution/answers.py).
+"""One order to the exchange, a part of the trade loop's `LoopExecutor`: `OrderService.submit` split
+at the wire, so the request goes off the deciding path and its answer is booked when it is back.
+What it shares with a batch is the `AnswerBook`'s (runner/execution/answers.py).
 """
 
 from __future__ import annotations

@@ -1,13 +1,9 @@
-"""Settlements into the trade loop's books while it runs, a part of its `FillSync`
-(runner/execution/fills.py). A market of the loop's whose result the feed announces
-(`determined` or `settled`) is read with the fill reads from then on (`GET
-/portfolio/settlements` for that market, in the same call as the fills, after them) until its
-settlement is listed, and booked as the start's rebuild books it from the state file
-(runner/lifecycle/session.py `rebuild`): written to the state file once, then into the
-account's position and every strategy's part there (`Portfolio.apply_settlement`), after the
-market's fills. So the account's day (the daily circuit breaker), each strategy's day (its daily
-loss limit) and the exposure see a settlement when it happens, not at the next start. See
-docs/trade-loop.md "A market that settles while the loop runs".
+"""Settlements into the trade loop's books while it runs, a part of its `FillSync`. A market whose
+result the feed announces is read with the fill reads (`GET /portfolio/settlements`, after the
+fills) until its settlement is listed, then booked as a restart's rebuild books it: into the
+state file once, then into the account's position and every strategy's part
+(`Portfolio.apply_settlement`). So the day's P&L, each strategy's limit and the exposure see a
+settlement when it happens. docs/trade-loop.md "A market that settles while the loop runs".
 """
 
 from __future__ import annotations

@@ -1,16 +1,13 @@
 """What several of the executor's parts share, each for one purpose, built once by
-runner/assembly.py and handed only to the parts that use all of it (as `dispatch.Wire` is: the
-client and the dispatch, how a part reaches the exchange):
+runner/assembly.py and handed only to the parts that use all of it:
 
-- `Bookkeeping`: where a part books what the exchange answered: the state file, the trading
-  records read from it (the realized P&L, a halt), and the loop's view of positions and orders;
-- `Report`: where a part reports: the event log and the run's counters;
-- `Holds`: what holds an order back, and what an answer teaches them: the API error guard's
-  backoff, the markets with an order of unknown outcome, the wait after a refusal for balance;
+- `Bookkeeping`: where a part books the exchange's answers: the state file, the trading records read
+  from it, and the loop's view of positions and orders;
+- `Report`: the event log and the run's counters;
+- `Holds`: what holds an order back: the API error guard's backoff, the markets with an order of
+  unknown outcome, the wait after a refusal for balance.
 
-Each is a frozen record of parts that exist on their own; a part keeps the members it uses.
-(`execution.Changes`, the executor's cancels and amends, is one too; it lives beside the
-executor, as this module may not import the parts that import it.)
+Each is a frozen record of parts that exist on their own.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
-"""Orders whose answer was lost, a part of the trade loop's `LoopExecutor`
-(runner/execution/execution.py). Such an order is never sent again: it is looked up by its client
-order id once a second until the exchange lists it or it can no longer show (`landing_s`:
-`LANDING_WINDOW_S` and the read lag of a listing that would show it), and until then
-its market takes no new order except reducing ones, so a strategy that sees no position there cannot
-double it. See docs/orders.md "Orders that land late" and docs/trade-loop.md "How a halt from
-another process is seen" (its paragraph on lost answers).
+"""Orders whose answer was lost, a part of the trade loop's `LoopExecutor`. Such an order is never
+sent again: it is looked up by its client order id once a second until the exchange lists it or
+it can no longer show (`landing_s`), and until then its market takes only reducing orders.
+docs/orders.md "Orders that land late".
 """
 
 from __future__ import annotations
@@ -248,13 +245,10 @@ class UnknownOrders:
         ]
 
     def resolve(self, *, guarded: bool = True, markets: Collection[str] | None = None) -> None:
-        """Look each order of unknown outcome up by its client order id (only those in
-        `markets`, when given), waiting for the answers: found, it takes the exchange's state
-        (and counts as resting or filled); still missing `landing_s` after its failure, it
-        can no longer land and was never placed. Never sent again. `guarded=False` (a lookup
-        during the API error guard's backoff, while trading is blocked): the guard hears neither
-        its failure nor its success, so a storm of errors neither extends the backoff nor trips
-        SAFE_MODE again through these lookups."""
+        """Look each order of unknown outcome up by its client order id (only those in `markets`,
+        when given): found, it takes the exchange's state; still missing `landing_s` after its
+        failure, it was never placed. Never sent again. `guarded=False` (during the backoff): the
+        API error guard hears nothing of these lookups."""
         self._settle(self.look(self.in_markets(markets)), guarded=guarded)
 
     def in_markets(self, markets: Collection[str] | None = None) -> dict[str, LostAnswer]:
@@ -346,19 +340,13 @@ class UnknownOrders:
         after_look: Callable[[], None] = lambda: None,
         looks: Callable[[dict[str, LostAnswer]], Looked] | None = None,
     ) -> list[str]:
-        """At shutdown: look the orders of unknown outcome up once a second until each is found
-        (it then counts as resting or filled, so the shutdown's cancels reach it) or can no
-        longer show (`landing_s` after its failure). A stop that returned at once would
-        leave an order that lands afterwards resting with nobody to manage it, and without an
-        order group nothing on the exchange's side stops it. `wait=False`: one look only (the
-        session's order group, deleted or triggered after the stop, refuses what lands later).
-        Returns the client order ids still unknown, each logged: when `abandon` is set (a
-        second SIGINT or SIGTERM: the person will not wait; `shutdown_abandoned`), when the
-        window has passed with the exchange not answering the lookups, or after the one look
-        (`shutdown_unknown_left`; `kalshi reconcile` settles them). `after_look` runs after
-        each look: the stop cancels there what it found resting, at once, not once the wait
-        for the others has spent its deadline. `looks`: how the lookups are made (`look` by
-        default; the stop's give them up at a second interrupt, answering none)."""
+        """At shutdown: look the orders of unknown outcome up once a second until each is found (so
+        the shutdown's cancels reach it) or can no longer show (`landing_s` after its failure),
+        since one that landed later would rest with nobody to manage it. `wait=False`: one look
+        only. Returns the client order ids still unknown, each logged (`shutdown_abandoned` on a
+        second signal, else `shutdown_unknown_left`; `kalshi reconcile` settles them).
+        `after_look` runs after each look, so the stop cancels what it found at once. `looks`:
+        how the lookups are made."""
         make = self.look if looks is None else looks
 
         def look() -> None:

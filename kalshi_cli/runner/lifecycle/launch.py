@@ -1,13 +1,9 @@
 """`kalshi trade` around the loop: the locks, the metrics endpoint, then `session.trade`.
 
-Before anything is read, written or served, the process takes the locks of its state file and
-of its account (`lock.acquire`; a dry run sends nothing, so it locks only its file) and holds
-them until the loop ends. With a metrics port, Prometheus metrics are served from the state file,
-opened read-only on each scrape, and from what this process counted in memory (its client's
-requests, its loop's risk denials and feed ages): the scrape thread never sends a request with
-the loop's client nor uses its store connection (the exchange's balance and exposure come from
-the `kalshi metrics --textfile` cron job; the positions are those the state file's fills add up
-to).
+Before anything else the process takes the locks of its state file and of its account
+(`lock.acquire`; a dry run locks only its file) until the loop ends. With a metrics port, Prometheus
+metrics are served from the state file (opened read-only per scrape) and from this process's
+in-memory counters; the scrape thread never uses the loop's client or store connection.
 """
 
 from __future__ import annotations

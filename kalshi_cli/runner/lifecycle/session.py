@@ -1,16 +1,12 @@
 """Starting and stopping one `kalshi trade` run: the checks before the first order.
 
-Start-up, in order: refuse prod without `--live`, and prod with no market selection (every
-open market of the real exchange is thousands); read the strategy's and the risk engine's
-parameters; print the configuration in force and every risk rule with its limits; reconcile
-open orders, fills and settlements with the exchange (refusing to trade if that fails or leaves
-an order of unknown outcome); list the selected markets; rebuild positions from the state file
-and refuse if they differ from the exchange's; delete the order groups earlier sessions left
-that hold no resting order and create the session's (runner/execution/order_group.py; not with
-`--no-order-group` or `--dry-run`); then start the feed and the loop. SIGTERM and
-SIGINT stop the loop, which cancels its own resting orders and returns the final summary; SIGUSR1
-pauses or resumes new orders. Those handlers stay until the summary and the exit code are out:
-the end of the session's group and the closing after the loop are part of its stop.
+Start-up, in order: refuse prod without `--live` or without a market selection; read the strategy
+and risk parameters; print the configuration and every risk rule; reconcile orders, fills and
+settlements (refusing to trade if that fails or leaves an order of unknown outcome); list the
+markets; rebuild positions and refuse if they differ from the exchange's; replace the session's
+order group (runner/execution/order_group.py); start the feed and the loop. SIGTERM and SIGINT stop
+the loop, which cancels its own orders and returns the summary; SIGUSR1 pauses or resumes new
+orders. The handlers stay until the summary and exit code are out.
 """
 
 from __future__ import annotations
@@ -238,12 +234,9 @@ def run(
     agent_strategy: str = AGENT,
 ) -> Summary:
     """Run the loop as the options say and return the final summary (also on SIGTERM). A crash
-    inside the loop still cancels the loop's resting orders before it propagates: quotes left
-    on the book with nobody managing them are the costliest way to fail. With `retention`, the
-    state file is pruned in the background while the loop runs (runner/lifecycle/state_prune.py),
-    the day's orders of the config's `agent.strategy` (`agent_strategy`) kept.
-    SIGINT and SIGTERM set `stop`, and a second one `abandon` (`signals`), while this runs; a
-    caller whose stop goes on after it (`trade`) passes its own, which its handlers set then."""
+    inside the loop still cancels its resting orders before it propagates. With `retention`, the
+    state file is pruned in the background, keeping `agent_strategy`'s orders of the day. SIGINT
+    and SIGTERM set `stop`, a second one `abandon` (`signals`)."""
     with _pruning(loop, options, retention, agent_strategy):
         return _run(loop, options, stop=stop, abandon=abandon, fresh_timeout_s=fresh_timeout_s)
 

@@ -1,15 +1,11 @@
 """The trade loop's state file pruned in the background (the config's `retention:`).
 
-A daemon thread with its own connection to the state file applies the retention policy every
-`interval_s`, first `interval_s` after the loop starts (a start is busy: reconciliation, the first
-books), keeping the day's orders of the assistant's strategy (`agent.strategy`: the budget of
-`kalshi mcp` reads them). It never runs on the loop's thread, so a decision never waits for it
-except for SQLite's write lock, which each of its batches holds for one transaction of at most
-`batch_rows` rows, `pause_s` apart; a stop ends it between batches. What it did goes to the state
-file's event log (`state_pruned`, the counts of `kalshi state prune --json`), written on its own
-connection, because the loop's JSON log belongs to the loop's thread. A failure (the file locked
-past the busy timeout, a full disk) is kept as `problem` and tried again next interval: pruning is
-never what stops a loop. docs/trade-loop.md "State file retention".
+A daemon thread with its own connection applies the retention policy every `interval_s` (first
+`interval_s` after the start), keeping the day's orders of `agent.strategy`. A decision waits on it
+only for SQLite's write lock, held one batch of at most `batch_rows` rows at a time, `pause_s`
+apart; a stop ends it between batches. What it did goes to the state file's event log
+(`state_pruned`); a failure is kept as `problem` and tried again next interval: pruning never stops
+a loop. docs/trade-loop.md "State file retention".
 """
 
 from __future__ import annotations

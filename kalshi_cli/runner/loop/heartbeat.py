@@ -1,13 +1,8 @@
-"""What the trade loop (`TradeLoop`, runner/loop/trade_loop.py) says of itself, a part the
-loop has: the heartbeat row in the state file (with the lag figures and the feed's age) and the
-dead-man ping, each when due; the status line every `status_interval_s`; the day's realized P&L
-alerted when the UTC day turns; and the summary `kalshi trade` prints at the end.
-
-`Heartbeat` keeps when each is due next, the day, the last lag figures and whether the loop is
-behind its fairness bound. It reads the run's figures from the parts that keep them
-(`RunFigures`: the executor's counters, the watch's trading state and pause, the schedule's
-lag, the loop's tick count), and new settings and strategies from `Tuning` as the loop
-replaces them.
+"""What the trade loop says of itself: the heartbeat row (with the lag figures and the feed's age)
+and the dead-man ping, each when due; the status line every `status_interval_s`; the day's
+realized P&L when the UTC day turns; and the summary `kalshi trade` prints at the end.
+`Heartbeat` reads the run's figures from the parts that keep them (`RunFigures`) and settings
+from `Tuning`.
 """
 
 from __future__ import annotations

@@ -1,14 +1,11 @@
-"""The strategies one trade loop runs (`Lineup`), each a `Member`: the strategy, resolved once,
-its validated params, and the params file a reload (`kill -HUP`) reads again.
+"""The strategies one trade loop runs (`Lineup`), each a `Member`: the strategy, resolved once, its
+validated params, and the params file a reload (`kill -HUP`) reads again.
 
-A member's name is its strategy's name, and it is the owner its intents, orders and fills carry
-in the state file: the loop visits each market once and asks every member in turn, each
-deciding on a view of its own resting orders and of the position its own fills built
-(`PositionView.own`), while the risk engine, the stop-loss and the kill switch count the whole
-account. Two members of one name would own the same orders, so a lineup refuses them, and
-a name the client order id cannot carry whole (`OWNER_NAME`): the exchange's copy of an order
-must name the very strategy that owns it.
-docs/strategies.md "Several strategies in one loop".
+A member's name is the owner its orders and fills carry in the state file; each member decides on
+its own orders and its own part of the position (`PositionView.own`), while the risk engine,
+stop-loss and kill switch count the whole account. A lineup refuses two members of one name and a
+name the client order id cannot carry whole (`OWNER_NAME`). docs/strategies.md "Several strategies
+in one loop".
 """
 
 from __future__ import annotations

@@ -1,27 +1,17 @@
-"""One market's turn in a tick of the trade loop (`TradeLoop`, runner/loop/trade_loop.py), a part
-the loop has: its stop-loss
-(at most once per `stop_loss_retry_s` against the same book), then the strategy's call on a
-snapshot of the book, the position view (this loop's own resting orders, with their queue
-positions) and the complement's book, and what it decided sent through the `LoopExecutor` (legs
-that only pay together as a group). A quiet market (docs/trade-loop.md "Quiet markets") skips
-the call when nothing it reads has changed.
+"""One market's turn in a tick of the trade loop: its stop-loss (at most once per
+`stop_loss_retry_s` against the same book), then the strategy's call on the book, the position
+view and the complement's book, and what it decided sent through the `LoopExecutor`. A quiet
+market skips the call when nothing it reads has changed (docs/trade-loop.md "Quiet markets").
 
-Each `decide` runs on its strategy's worker thread under the deadline `kalshi strategy check`
-applies (`Member.bounded`): the stop's signals (SIGTERM, SIGINT) are handled on the loop's
-thread, and Python cannot kill a thread, so a decide that may never return must not run there.
-A strategy that misses its deadline, or fails `strategy_errors_stop` decisions in one market
-within `strategy_errors_window_s`, is stopped alone for the run (`on_stop`) and not asked again;
-the others trade on, the loop ticks and stops. SAFE_MODE is for faults of the whole account. A
-backtest decides on the loop's thread (`decide_deadline`): not by how busy the machine is.
+Each `decide` runs on its strategy's worker thread under a deadline (`Member.bounded`): the
+stop's signals are handled on the loop's thread and Python cannot kill a thread. A strategy that
+misses its deadline, or fails `strategy_errors_stop` times within `strategy_errors_window_s` in
+one market, is stopped alone for the run (`on_stop`); the others trade on. A backtest decides on
+the loop's thread (`decide_deadline`).
 
-`MarketPass` keeps what a market's turn remembers from one to the next: its mid history, the
-queue positions of the loop's orders (read each full tick), the last stop-loss fired in each
-market (`StopAttempt`), the strategy's failed decisions there, and the inputs of its last quiet
-call. It is handed what it reads (`Sight`: the feed, the portfolio, the clock;
-`Tuning`: the settings and strategies, which the loop replaces when they change), what it acts
-through (`Acting`: the risk engine's stop-loss, the executor, the loop's own orders), what it
-says (`Voice`) and the client (the queue positions of the loop's orders)
-(runner/loop/shared.py); the loop sets `paused` once a tick.
+`MarketPass` keeps what a market's turn remembers between turns: mid history, queue positions,
+the last stop-loss (`StopAttempt`), failed decisions and the inputs of the last quiet call. Its
+inputs are the parts of runner/loop/shared.py (`Sight`, `Tuning`, `Acting`, `Voice`).
 """
 
 from __future__ import annotations
@@ -352,13 +342,11 @@ class MarketPass:
         return feed.index_view(terms.index_id)
 
     def _strategy_failed(self, member: Member, ticker: str, error: Exception) -> None:
-        """Containment of a strategy (or its model) that raised, hung past its deadline or
-        answered garbage, per market: the decision is skipped and counted, and the loop's
-        quotes in that market that would add to the position are withdrawn (they were placed
-        on the view that now fails). The `strategy_errors_alert`-th failure in a row in one
-        market alerts; a missed deadline, or the `strategy_errors_stop`-th failure within
-        `strategy_errors_window_s` in one market, stops the strategy alone (module
-        docstring)."""
+        """Containment of a strategy that raised, hung past its deadline or answered garbage, per
+        market: the decision is skipped and counted, and the loop's adding quotes there are
+        withdrawn. The `strategy_errors_alert`-th failure in a row alerts; a missed deadline, or
+        the `strategy_errors_stop`-th failure within `strategy_errors_window_s`, stops the
+        strategy alone."""
         name, settings = member.name, self.settings
         key = (name, ticker)
         count = self._strategy_errors.get(key, 0) + 1
@@ -412,13 +400,9 @@ class MarketPass:
         self._stopped(ticker, self._clock.wall(), book, self._loop_view(ticker))
 
     def _keep_within_own(self, ticker: str) -> None:
-        """Withdraw the strategies' resting orders that would take contracts the account holds
-        that are not their own (`OwnOrders.beyond_own`): an order that rested before a person
-        or another strategy bought would sell their contracts once it fills. Asked when what
-        the account holds there, or whose it is, changed (a fill read or told, a settlement, a
-        part given): an order placed or amended since was cut when it was decided, so a
-        requote alone asks nothing. Asked again on each turn while a withdrawal is not booked
-        (one that failed is sent again)."""
+        """Withdraw the strategies' resting orders that would take contracts the account holds that
+        are not their own (`OwnOrders.beyond_own`). Asked when what the account holds there, or
+        whose it is, changed, and again each turn while a withdrawal is not booked."""
         view = self._portfolio.view(ticker)
         held = (view.position, view.unbooked, self._portfolio.owners.parts(ticker))
         if held == self._owns_checked.get(ticker):
@@ -500,18 +484,12 @@ class MarketPass:
         return mids == before_mids == ()
 
     def _untouched(self, member: Member, ticker: str, now: float, book: Orderbook) -> bool:
-        """A quiet market none of whose inputs was even touched since the strategy's last call
-        there (which decided nothing): the very same book object (a recorded feed builds one
-        per change and hands it out until the next; the live feeds build one per read, so a
-        live market always takes the full path), position view (the portfolio makes a new one
-        on each fill, order or settlement of the market), complement book and price ranges,
-        equal fee rates, the clock not stepped back, for a strategy that reads no mids (a mid
-        strategy's window moves with the clock: it takes the full path) and is `clock_free`
-        for that view. The rest of its turn could then only end where it ended last time: the
-        backoff and the pause only hold back a call, and `_still_quiet` would skip the call
-        (the stop-loss, which reads the account's view, ran before this). So a full pass over
-        markets whose books did not move costs a few look-ups each, not the whole chain;
-        anything not the same object takes the full path."""
+        """A quiet market none of whose inputs was even touched since the strategy's last call there
+        (which decided nothing): the very same book object (only a recorded feed reuses one),
+        position view and complement book, equal price ranges and fee rates, the clock not
+        stepped back, for a strategy that reads no mids and is `clock_free` for that view. Its
+        turn could then only end as it did last time, so a pass over unmoved markets costs a few
+        look-ups each."""
         last = self._quiet.get((member.name, ticker))
         if last is None:
             return False

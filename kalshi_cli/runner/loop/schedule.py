@@ -1,9 +1,7 @@
-"""Which markets a tick of the trade loop visits, in which order, and how far behind it runs:
-`MarketSchedule` hands out markets one at a time within a tick's time budget, markets with news
-first, then a round-robin sweep, with a fairness bound so a quiet market waits at most about
-`revisit_s`; it also measures the decision lag and the revisit times for the heartbeat. It reads
-no clock: the loop passes its monotonic time in. See docs/trade-loop.md "How the loop chooses
-its markets".
+"""Which markets a tick visits, in which order, and how far behind it runs: `MarketSchedule` hands
+out markets within a tick's time budget, news first, then a round-robin sweep, so a quiet market
+waits at most about `revisit_s`; it measures the lags for the heartbeat. It reads no clock.
+docs/trade-loop.md "How the loop chooses its markets".
 """
 
 from __future__ import annotations

@@ -1,18 +1,13 @@
-"""What the trade loop's parts share, one small record per purpose, built once by
-runner/assembly.py and handed only to the parts that use it:
+"""What the trade loop's parts share, one small record per purpose, built once by runner/assembly.py
+and handed only to the parts that use it:
 
-- `Sight`: what the loop sees: each market's book (the feed), the account (the portfolio) and
-  the time (the clock);
-- `Acting`: what a decision goes through: the risk engine, the executor, the dispatch its
-  exchange calls go out by (off the deciding path) and the loop's own orders (what it may
-  withdraw);
-- `Tuning`: what an operator changes while the loop runs: its settings (a backtest's
-  heartbeat) and its strategies with their params (a reload);
-- `Voice`: what the loop says: the event log and the alert channels (set after the start).
+- `Sight`: each market's book (the feed), the account (the portfolio) and the time (the clock);
+- `Acting`: the risk engine, the executor, the dispatch and the loop's own orders;
+- `Tuning`: what an operator changes while the loop runs (settings, strategies and params);
+- `Voice`: the event log and the alert channels (set after the start).
 
-`Tuning` and `Voice` change while the loop runs; they live only here, so the loop's setters
-change one place and no part keeps a stale copy. The others are frozen; a part keeps the
-members it uses. (runner/execution/shared.py holds the executor's own records.)
+`Tuning` and `Voice` change while the loop runs and live only here, so no part keeps a stale copy;
+the others are frozen.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
-"""The trade loop when its state file stops taking writes mid-session (disk full, file unwritable,
-write lock held past the busy timeout). An order's intent must be on disk before the order
-leaves, so a loop that cannot write cannot trade: it withdraws what it left on the exchange
-without writing first, triggers the session's order group when something may still rest, and
-ends with `StateFileFailed` (exit 21); `kalshi reconcile` later copies in what the file missed.
-See docs/trade-loop.md "When the state file fails".
+"""The trade loop when its state file stops taking writes mid-session. An intent must be on disk
+before its order leaves, so the loop withdraws what it left on the exchange without writing,
+triggers the session's order group when something may still rest, and ends with `StateFileFailed`
+(exit 21). docs/trade-loop.md "When the state file fails".
 """
 
 from __future__ import annotations
@@ -112,15 +110,11 @@ def refused_by_state_file(exc: StoreError) -> StateFileFailed:
 
 
 def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None) -> Withdrawal:
-    """Cancel on the exchange every resting order the loop placed, and look up its orders of
-    unknown outcome (an order whose answer is not booked yet among them; one whose call still
-    waits for a send worker is dropped, never sent, and neither looked up nor waited for),
-    writing nothing
-    (cancelling one found resting); trigger the session's order group when something may still
-    rest. Without a group, an order of unknown outcome is looked up once a second until it
-    shows or can no longer show (`UnknownOrders.landing_s` after its failure), as at a shutdown
-    (`unknown_orders.wait_out_unknown`). A second Ctrl-C (`abandon`) stops the cancelling and
-    the wait; what is left is reported."""
+    """Cancel on the exchange every resting order the loop placed and look up its orders of unknown
+    outcome (one still waiting for a send worker is dropped, never sent), writing nothing;
+    trigger the session's order group when something may still rest. Without a group, an order of
+    unknown outcome is looked up once a second until it shows or can no longer show, as at a
+    shutdown. A second Ctrl-C (`abandon`) stops the cancelling and the wait."""
     # a call decided before the failure and still waiting for a send worker never leaves: it
     # would go out after the lookups below, an order nobody manages (one already on a worker
     # is in flight, looked up below)

@@ -1,46 +1,21 @@
-"""The trade loop's stop: one deadline, withdraw everything at once, then what is left side by
-side, then prove it with one listing.
+"""The trade loop's stop: one deadline, withdraw everything at once, then prove it with a listing.
 
-Every exchange call of the stop runs under one `clock.Deadline` (`trade.stop_deadline_s`, 20 s
-by default, inside the shipped unit's `TimeoutStopSec=30` with room for the process to exit):
+Every exchange call of the stop runs under one `clock.Deadline` (`trade.stop_deadline_s`):
 
-1. at once: trigger the session's order group (the exchange cancels every order in it), or
-   without one cancel the loop's resting orders in batch requests;
-2. the orders of unknown outcome are looked up (waited for without a group) until the
-   deadline's withdrawal share is spent, each found resting cancelled as it is found;
-3. one listing of the resting orders; the loop's still there are cancelled side by side, each
-   cancel on a worker thread under the same deadline (the client is thread-safe; the state
-   file and the view are written only here, on the loop's thread);
-4. the proof: one listing under what the deadline leaves. An order of the loop in it is an
-   order not proven gone: the stop names them (`StopProof.left`), and `kalshi trade` exits
-   NOT_PROVEN (11) with their ids, logged (`stop_not_proven`) and alerted. No listing at all
-   (it failed, or a second signal gave the stop up first) proves nothing either, even when
-   every order the loop and its state file knew was confirmed cancelled: an order no record
-   knows (an earlier run's whose state file was lost) is found only by a listing. The stop
-   names what it believes resting and says why no listing looked (`StopProof.unlisted`), and
-   exits 11 all the same.
+1. trigger the session's order group, or without one cancel the loop's orders in batches;
+2. look up the orders of unknown outcome while the withdrawal share lasts, cancelling each
+   found resting;
+3. list the resting orders and cancel the loop's still there side by side on worker threads
+   (the state file and the view are written only on the loop's thread);
+4. the proof: one more listing. An order of the loop in it, or no listing at all, is not proven
+   gone (`StopProof.left`, `StopProof.unlisted`): `kalshi trade` exits NOT_PROVEN (11), logged
+   (`stop_not_proven`) and alerted.
 
-The proof keeps a share of the deadline for itself, so a slow exchange cannot spend it all on
-the withdrawal and leave nothing to look with. Its listing is asked again after a failure that
-may pass (`vocabulary.errors.MAY_PASS`, the kill switch's one rule: a 429, a 5xx, no answer, an
-answer that cannot be read) while that share allows, and only a listing read in full proves:
-the client tries a 5xx again itself but not an answer it cannot read, and a proxy's page or a
-body cut short ended the stop not proven at once, most of its deadline left.
-
-A second SIGINT or SIGTERM (`abandon`) gives the stop up at once, whichever of its calls is out:
-each call that waits on one answer (the trigger, a batch cancel, a listing, a lookup) is made on
-a thread of its own and waited for only until the answer comes or the person interrupts again
-(`unless_given_up`), as the cancels side by side are. A call given up is not waited for; the
-deadline it runs under still bounds it. Waited for on the loop's thread, a call an exchange was
-slow to answer held a stop interrupted twice until the deadline cut it, up to 20 s.
-
-Reads lag writes (`read_lag`; REFERENCE.md "Observed on the real wire"): a listing asked within
-that lag of an order's creation may not show it yet. So an order whose withdrawal failed (no
-trigger, no cancel answered) is taken as gone only from a listing asked a read lag after the
-stop began, when every order the loop placed was already answered: before then step 3 cancels
-it on its own, and the proof waits for that moment while its deadline allows, naming the order
-when it cannot. An order placed just before the stop once went unlisted, uncancelled and
-"proven" gone while it rested.
+The proof keeps a share of the deadline for itself and retries a listing that may pass
+(`vocabulary.errors.MAY_PASS`); only a listing read in full proves. A second SIGINT or SIGTERM
+(`abandon`) gives the stop up at once (`unless_given_up`). Reads lag writes (`read_lag`), so an
+order whose withdrawal failed counts as gone only from a listing asked a read lag after the
+stop began.
 """
 
 from __future__ import annotations
@@ -397,14 +372,10 @@ def _resting_listed(loop: StoppingLoop, abandon: threading.Event | None) -> list
 def _listed_again_if_it_may_pass(
     loop: StoppingLoop, abandon: threading.Event | None
 ) -> tuple[float, list[Order]]:
-    """When the proof's listing was asked, and what it showed: listed again after a failure
-    that may pass (`MAY_PASS`: a 429, a 5xx, no answer, an answer that cannot be read), as the
-    kill switch lists again, while the deadline the caller runs under leaves time for the wait
-    before it; the last failure is raised once it does not. The client tries a 5xx again itself,
-    but not an answer it cannot read: a proxy's page or a body cut short ended the stop not
-    proven at once, most of its deadline left. Only a listing read in full is returned, so
-    none that failed is ever proof. A second interrupt while one is out, or during a wait,
-    raises `GivenUp`."""
+    """When the proof's listing was asked, and what it showed: listed again after a failure that may
+    pass (`MAY_PASS`) while the caller's deadline leaves time for the wait; the last failure is
+    raised once it does not. Only a listing read in full is returned, so none that failed is
+    proof. A second interrupt raises `GivenUp`."""
     attempt = 0
     while True:
         asked = loop.clock.monotonic()
@@ -462,15 +433,11 @@ def _prove(
     shows_all_from: float,
     abandon: threading.Event | None = None,
 ) -> StopProof:
-    """The loop's orders one listing shows resting, or all it believes resting when no listing
-    could be had, which proves nothing even when it names none: the stop's proof. An order of
-    unknown outcome the listing does not show is not proven gone either (named by its client
-    order id: it may still land), unless the triggered order group will refuse it
-    (`refused_later`).
-    An order the loop believes resting (its cancel failed) is proven gone only by a listing
-    asked from `shows_all_from` on, which the proof waits for while its deadline allows: one
-    asked sooner may not show an order placed just before the stop. A second interrupt while
-    the listing is out raises `GivenUp`. Whole: the proof is one reading of one listing."""
+    """The loop's orders one listing shows resting, or all it believes resting when no listing could
+    be had (which proves nothing): the stop's proof. An order of unknown outcome the listing does
+    not show is not proven gone either, unless the triggered order group will refuse it
+    (`refused_later`). An order whose cancel failed is proven gone only by a listing asked from
+    `shows_all_from` on. A second interrupt raises `GivenUp`."""
     believed = {o.order_id: o for o in loop.own_resting()}
     found = loop.executor.unknown_orders.unknown  # may rest: only a listing can say
     if believed and not refused_later:

@@ -1,16 +1,10 @@
 """The trade loop: one `tick` at a time, with the clock, the feed and the client injected.
 
-A tick takes the feed's events, does the timer work that is due (lookups of orders whose answer
-was lost, fill reads, the trading state other processes wrote, the daily circuit breaker, the
-withdrawal of adding orders while trading is blocked), then visits markets: held positions whose
-book or position changed first, then the schedule's news and sweep until the tick's budget is
-spent, each visit running the stop-loss and the strategy and sending what the risk engine
-allows; the heartbeat ends it. `run` repeats ticks as news arrives and at least every
-`tick_interval_s`, waking on the feed's `wait_for_events` when it has one; nothing in a tick
-sleeps or reads the wall clock, so tests drive it with a `ManualClock`. `TradeLoop` is handed
-what its parts share (runner/loop/shared.py: what it sees, acts through, is tuned by and says,
-built by runner/assembly.py with the executor and the loop's own orders) and builds the parts
-that call back into it (market pass, watch, schedule, heartbeat), each given what it uses.
+A tick takes the feed's events, does the timer work that is due (lookups of lost answers, fill
+reads, the trading state, the circuit breaker, withdrawals while trading is blocked), then visits
+markets (held positions that changed first, then the schedule) until its budget is spent, and ends
+with the heartbeat. `run` repeats ticks as news arrives and at least every `tick_interval_s`;
+nothing in a tick sleeps or reads the wall clock, so tests drive it with a `ManualClock`.
 docs/trade-loop.md "Each tick", "How the loop waits" and "Where the code lives".
 """
 
@@ -370,22 +364,16 @@ class TradeLoop:
     # ---------------------------------------------------------------- which markets
 
     def _serve(self, until: float, *, paced: bool = True) -> None:
-        """Held positions first, whatever the budget: each whose book changed or that is due in
-        the sweep gets its whole turn (stop-loss, then the strategy: a take-profit is its
-        exit); each whose position view changed since (a fill read, an order's update) or whose
-        stop-loss waits for its retry gets its stop-loss; the others' stop-loss would answer as
-        it did (it reads only the book and the view). Then markets from the schedule, at least
-        one, until the loop's clock reaches `until`; the orders they decide go out as a batch
-        once the first has waited `batch_wait_s` (the rest at the end of the tick).
+        """Held positions first, whatever the budget: each whose book changed or that is due in the
+        sweep gets its whole turn; each whose position view changed or whose stop-loss waits for
+        its retry gets its stop-loss. Then markets from the schedule, at least one, until the
+        clock reaches `until`; their orders go out as a batch once the first has waited
+        `batch_wait_s`.
 
         The loop decides no more than the client's write budget can send soon: more than
-        `WRITE_AHEAD_S` behind, no market takes a turn (held positions take their stop-loss
-        alone), as an order decided now would wait its turn and go out on a book that has
-        moved. With less than `WRITES_SHORT_S` of writes in hand, the markets not yet quoted
-        go first, and held positions take their stop-loss alone while one of them waits, so
-        no market is quoted again while another waits for its first. A tick called on its own
-        (not `paced`: `--once`, a backtest) is not held back: it visits every market. Whole:
-        held positions and the schedule share one reading of the write budget."""
+        `WRITE_AHEAD_S` behind, no market takes a turn (held positions take their stop-loss alone);
+        with less than `WRITES_SHORT_S` in hand, markets not yet quoted go first. A tick that is not
+        `paced` (`--once`, a backtest) visits every market."""
         schedule = self.schedule
         dispatch = self.dispatch
         behind = dispatch.writes_behind_s() if paced else -math.inf

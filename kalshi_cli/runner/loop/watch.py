@@ -1,14 +1,11 @@
-"""What the trade loop (`TradeLoop`, runner/loop/trade_loop.py) watches besides the markets'
-books, a part the loop has: the feed's events (fills due, order updates, staleness, markets
-closing), the trading state in the state file (a halt, SAFE_MODE or `kalshi resume` from another
-process), the pause (file or SIGUSR1), the withdrawal of this loop's adding quotes while a blocking
-state holds or a market is stale, and positions over the limit.
+"""What the trade loop watches besides the books: the feed's events (fills due, order updates,
+staleness, markets closing), the trading state other processes write, the pause (file or
+SIGUSR1), the withdrawal of adding quotes while trading is blocked or a market is stale, and
+positions over the limit.
 
-`LoopWatch` keeps what it has seen: the trading state, the pause, the blocking state the
-quotes were last withdrawn for, the maintenance window holding now, the markets over the
-limit, and the markets closed (a set the market pass reads). A lifecycle message lost in a gap
-of its channel, which has no snapshot, or said before the loop's first subscription of it was
-granted, is made good by reading the markets' state again (`_reread_markets`).
+`LoopWatch` keeps what it has seen (trading state, pause, the maintenance window, markets over the
+limit and closed). A lifecycle message lost in a gap, or sent before the subscription was granted,
+is made good by reading the markets again (`_reread_markets`).
 """
 
 from __future__ import annotations
@@ -261,13 +258,10 @@ class LoopWatch:
             self._log.emit("market_reopened", {"ticker": ticker, "event_type": kind, **detail})
 
     def _first_grant(self) -> None:
-        """The feed's first lifecycle subscription, once granted, is a gap to the loop: what
-        the channel said between the start's listing of the markets and the grant (a pause, a
-        close) is never said on it. The feed does not report that grant as a gap, so `kalshi
-        watch` and `kalshi record` do not report one at every start; the loop reads its markets'
-        state once when it first sees the subscription (a feed without one, a test's or the
-        REST poller's, has nothing to see), by the read a gap makes. Asked each tick until
-        then, and never after: a later grant (a reconnect) is reported by the feed as a gap."""
+        """The feed's first lifecycle subscription, once granted, is a gap to the loop: what was
+        said between the start's listing and the grant is never said on it. The loop reads its
+        markets once when it first sees the subscription; a later grant is reported by the feed
+        as a gap."""
         if self._granted_once:
             return
         session = getattr(getattr(self._feed, "ws", None), "session", None)
@@ -277,15 +271,11 @@ class LoopWatch:
             self._reread_at = -math.inf
 
     def _reread_markets(self) -> None:
-        """After a lifecycle gap (or the first grant: `_first_grant`), the loop's markets'
-        state read again from the exchange (`GET /markets?tickers=`, a hundred at a time) and
-        applied as the lifecycle message that leads to it would be (`lifecycle_of_status`): a
-        resume lost in the gap trades the market again, a close or a result lost stops it, and
-        a result's settlement is read. The read is made off the deciding path
-        (runner/execution/dispatch.py), holding no market; one at a time, however many gaps
-        come while it is out (a gap then asks for another after it); not while the API error
-        guard asks for a backoff. A failed read counts with the guard, as every read does, and
-        is made again on the next gap or `REREAD_RETRY_S` later."""
+        """After a lifecycle gap (or the first grant), the loop's markets read again (`GET
+        /markets?tickers=`) and applied as the lifecycle message that leads there would be
+        (`lifecycle_of_status`). Made off the deciding path, one at a time, not during the API
+        error guard's backoff; a failed read is made again on the next gap or `REREAD_RETRY_S`
+        later."""
         if not self._reread_due or self._reread_out or self._executor.guard.backing_off:
             return
         if self._clock.monotonic() < self._reread_at:
@@ -386,14 +376,10 @@ class LoopWatch:
     # ---------------------------------------------------------------- maintenance windows
 
     def _watch_maintenance(self) -> None:
-        """Read the exchange's announced maintenance windows (`GET /exchange/schedule`) at the
-        start and every `schedule_poll_s`, not while the API error guard asks for a backoff (a
-        failed read counts, as every read does; the windows last read stay in force), and
-        note when the loop enters or leaves one, its lead time counted. While in one, the risk
-        engine's MAINTENANCE rule holds new orders, and `withdraw` pulls what
-        `risk.maintenance_withdraw` names (docs/trade-loop.md "Maintenance windows"). The
-        read is made off the deciding path (runner/execution/dispatch.py), as every exchange
-        call of the loop is: an exchange slow to answer it holds no market's decision."""
+        """Read the exchange's maintenance windows (`GET /exchange/schedule`) at the start and every
+        `schedule_poll_s` (not during the API error guard's backoff; the windows last read stay
+        in force), off the deciding path, and note when the loop enters or leaves one, its lead
+        time counted. docs/trade-loop.md "Maintenance windows"."""
         # a client whose exchange announces no schedule (the local venue's, a test's) has none
         exchange = getattr(self._client, "exchange", None)
         read = getattr(exchange, "get_exchange_schedule", None)
@@ -442,13 +428,9 @@ class LoopWatch:
         return self._feed.data_age(ticker) >= self._risk.limits.stale_after_s
 
     def withheld(self, intent: Intent) -> str | None:
-        """Why this order may not go out now by the rules the watch keeps (None: it may): its
-        market closed (the market pass decides nothing there) or stale (`withdraw` pulls every
-        quote there), whichever way it points; or, for one that is not reduce-only, a blocking
-        state (`withdraw` pulls those: the trading state and the circuit breaker as last seen,
-        the pause read now, a maintenance window). Asked of an order decided earlier that has
-        not gone yet: a replacement whose cancels were answered after its decision
-        (runner/execution/execution.py `_since_decided`)."""
+        """Why this order may not go out now by the watch's rules (None: it may): its market closed
+        or stale, or, unless reduce-only, a blocking state. Asked of an order decided earlier
+        that has not gone yet (`_since_decided`)."""
         ticker = intent.ticker
         if ticker in self._closed:
             return "market closed"
@@ -481,14 +463,10 @@ class LoopWatch:
 
     def withdraw(self, tripped: bool, *, full: bool, went_stale: set[str]) -> None:
         """While a blocking state holds (SAFE_MODE, HALTED, REDUCING, the circuit breaker, the
-        pause) no order that adds to a position may be sent, and one the loop left resting
-        would add one all the same when it fills, so it is cancelled: in the tick that first
-        sees the state, then again on each full pass for any whose cancel failed. A stale
-        market loses all of the loop's quotes there, those that reduce too (its book may be
-        wrong, and with it every price the loop set from it). The API error
-        guard's backoff does not hold these cancels back: they are what makes waiting safe.
-        Orders that only reduce stay (the stop-loss and exits may still be working), and
-        orders placed by hand are left to the person who placed them."""
+        pause), the loop's resting orders that add to a position are cancelled, in the tick that
+        first sees it and again on each full pass for any whose cancel failed. A stale market
+        loses all of the loop's quotes there. The API error guard's backoff does not hold these
+        cancels back. Reducing orders stay, and orders placed by hand are left alone."""
         self._watch_maintenance()
         self._tripped = tripped
         why = self._blocked(tripped)

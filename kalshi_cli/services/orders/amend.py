@@ -164,16 +164,12 @@ class OrderAmends:
         post_only: bool | None,
         check: Callable[[], None] | None = None,
     ) -> Amend | None:
-        """An amend's first step: recorded in flight (and in the order's history) before it
-        is sent, the trading state read in the same transaction (TradingHaltedError, and
-        nothing written, unless it allows adding exposure: a new price or size may add some),
-        and then `check`, as `record_intent` takes it.
-        The amend names the new total, what the state file says filled plus `rest`; None when
-        the state file has no resting order by that id, or (`post_only` given: a requote,
-        which must keep the order's terms) none on the terms an amend keeps (good till
-        cancelled, not reduce only, `post_only` as the new quote wants): nothing may be sent
-        then. From here the amend is in doubt until one of the `book*` calls (or a read,
-        `settle_amends`) settles it."""
+        """An amend's first step: recorded in flight (and in the order's history) before it is sent,
+        the trading state read in the same transaction (TradingHaltedError, nothing written,
+        unless it allows adding exposure), then `check`, as `record_intent` takes it. The new
+        total is what the state file says filled plus `rest`; None when there is no resting order
+        by that id, or (with `post_only`: a requote) none on the terms an amend keeps. In doubt
+        from here until a `book*` call or `settle_amends` settles it."""
         recorded = self._context.store.record_amend_if_allowed(
             order_id,
             price=yes_price,
@@ -223,16 +219,11 @@ class OrderAmends:
         self._context.store.orders.settle_amend(amend.record, note)
 
     def book(self, amend: Amend, result: AmendResult) -> AmendOutcome:
-        """An amend the exchange applied, in the state file: settled, and the order keeps its
-        row (its client order id, order id and strategy) and takes the new price and total,
-        and what rests when the answer says (it says only when the amend filled or changed
-        what rests). What the amend filled comes in with the fills read next.
-
-        The answer may be booked after other answers about the order that the exchange gave
-        after the amend landed. A row cancelled meanwhile, or executed for the whole new
-        total, stays ended (only its price and total follow). Fills booked meanwhile were
-        counted against the old total: what rests is at most the new total less what the row
-        counts filled, and a row they ended short of the new total rests again."""
+        """An amend the exchange applied, in the state file: settled; the order keeps its row and
+        ids and takes the new price and total, and what rests when the answer says. Its fills
+        come with the next fill read. A row ended meanwhile (cancelled, or executed for the whole
+        new total) stays ended; fills booked meanwhile count against the new total, and a row
+        they ended short of it rests again."""
         remaining = result.remaining_count
         filled = result.fill_count or ZERO
         orders = self._context.store.orders
@@ -384,15 +375,10 @@ class OrderAmends:
         *,
         read: bool = True,
     ) -> ChangeMade:
-        """The one rule for a change of an order the exchange made (an amend, a decrease): it is
-        made, whatever comes after. `book` books it in the state file; the order is then read
-        back and copied in (`read`; False when `answered` is a read already: an amend whose
-        answer was lost, found made). A read that fails leaves the order as the answer tells
-        it (`answered`), with a note: the change is booked, the read would only show it, and
-        `kalshi reconcile` brings the order in as it is. A state file that cannot take the
-        booking, or the read's copy, raises OrderNotRecorded saying the change WAS MADE, as an
-        order placed and not recorded does: its own error ("locked; try again") would read as
-        the change not made."""
+        """The one rule for a change the exchange made (an amend, a decrease): it is made, whatever
+        comes after. `book` books it; the order is then read back and copied in (`read`). A
+        failed read leaves the order as `answered` tells it, with a note. A state file that
+        cannot take it raises OrderNotRecorded saying the change WAS MADE."""
         from kalshi_cli.store import OrderNotRecorded, StoreError
 
         shown = answered
@@ -429,14 +415,10 @@ class OrderAmends:
         total: Decimal,
         recorded: Amend | None = None,
     ) -> ChangeMade:
-        """An amend or a decrease (`change`) without a clear answer is never sent again: the
-        order is read once. Showing the new price and total count (a decrease keeps the price
-        and takes the total down), it is done; otherwise it stays unknown (the exchange may not
-        have done it, or a read can lag a write), and the person is told what it shows now,
-        also when the state file cannot record the read.
-        An amend's record in flight is settled as reconcile's step 5 settles one
-        (`amend_settled_by`: also when the order no longer rests); otherwise it stays in doubt
-        for that step."""
+        """An amend or a decrease (`change`) without a clear answer is never sent again: the order
+        is read once. Showing the new price and total, it is done; otherwise it stays unknown and
+        the person is told what it shows now. An amend's record in flight is settled as reconcile
+        settles one (`amend_settled_by`), else stays in doubt for that step."""
         from kalshi_cli.store import StoreError
 
         try:

@@ -1,14 +1,10 @@
 """`kalshi order batch --file orders.csv|json`: many orders from one file, never one twice.
 
-Every row is read and checked locally (`read_batch`, with the rules `order place` uses) and
-every problem named as `file:line` before anything is sent; each row gets a `client_order_id`
-derived from the batch id and its terms, so a rerun gives the same ids and skips rows already
-recorded (looking up those whose outcome was never learned); the other rows are checked against
-the exchange, the position limit over the rows together; then they go out in batches the
-tier's write budget allows, each batch's intents written in one transaction before it is sent.
-A lost answer is looked up, never resent; a request refused whole before the exchange acted
-withdraws its intents so a rerun sends them. The steps in full: docs/orders.md "Many orders
-from a file".
+Every row is checked locally first (`read_batch`, `order place`'s rules), each problem named as
+`file:line`. Each row's `client_order_id` derives from the batch id and its terms, so a rerun skips
+rows already recorded (looking up those of unknown outcome). The rest are checked against the
+exchange and go out in batches the write budget allows, each batch's intents written before it is
+sent. A lost answer is looked up, never resent. docs/orders.md "Many orders from a file".
 """
 
 from __future__ import annotations
@@ -513,13 +509,10 @@ def _resolve_unknown(service: OrderService, row: BatchRow, reason: str) -> RowOu
 def _settle_earlier(
     service: OrderService, rows: list[BatchRow], say: Callable[[str], None]
 ) -> dict[str, str]:
-    """Rows an earlier run recorded without learning what became of them (`pending`: it was
-    killed mid-request; `unknown`: its answer was lost) looked up by their ids. Found, each is
-    recorded as the exchange has it. Not found, it may still land until its landing window
-    ends (`reconcile.landing_wait_s`): the run waits that out, says so, and looks again; not
-    found then, it was never placed, and is marked so (`reconcile.mark_never_placed`), which
-    makes the row's next attempt the one this run sends. A lookup that fails leaves the row
-    unknown: never sent. Returns a note for each row settled here, by id."""
+    """Rows an earlier run recorded without learning their outcome, looked up by their ids: found,
+    recorded as the exchange has it; not found, the run waits out its landing window and looks
+    again, then marks it never placed (`reconcile.mark_never_placed`) so this run sends it. A
+    failed lookup leaves the row unknown. Returns a note per row settled, by id."""
     from kalshi_cli.services.reconcile import landing_wait_s, mark_never_placed
     from kalshi_cli.store.records import PENDING, UNKNOWN
 

@@ -60,12 +60,9 @@ class OrderCancels:
     def cancel(self, order_id: str) -> Decimal:
         """Cancel one order; returns the contracts taken off the book.
 
-        A refusal (404, or 400 not resting) says only that the order no longer rests: Kalshi
-        answers it alike for an order cancelled (a retried cancel whose first attempt worked),
-        filled first, or unknown. The order itself says which, but a read can lag the write that
-        ended it: a read still showing it resting is taken again once the read lag has passed
-        since the refusal. Cancelled: done (nothing more taken off the book). Executed: it is
-        not reported as cancelled."""
+        A refusal (404, or 400 not resting) says only that the order no longer rests, so the order
+        is read; a read still showing it resting is taken again once the read lag has passed.
+        Cancelled: done. Executed: not reported as cancelled."""
         local = self._context.local(order_id)
         ticker = local.ticker if local else None
         where = self._context.subaccount_of(order_id, local)

@@ -145,13 +145,9 @@ class OrderContext:
     def subaccount_of(
         self, order_id: str, local: IntentRecord | None, order: Order | None = None
     ) -> int | None:
-        """The subaccount a cancel, amend or decrease of order `order_id` goes to, one rule for
-        the three: the one the order names (`order`, a read of it), else the one the state file
-        placed it on (`local`, its row), else the client's (None: the exchange's default).
-        The exchange reads a write naming no subaccount as subaccount 0's, and names an order's
-        subaccount to direct members only. A subaccount the client was told to act on
-        (`--subaccount N`) that is not the order's is refused here, before anything is sent:
-        the write would be refused as not found, or act where the person did not say."""
+        """The subaccount a cancel, amend or decrease of `order_id` goes to: the order's own
+        (`order`), else the one the state file placed it on (`local`), else the client's. A
+        `--subaccount N` that is not the order's is refused before anything is sent."""
         known, said = (order.subaccount, "as the exchange shows it") if order else (None, "")
         if known is None and local is not None:
             known, said = local.subaccount, "as the state file placed it"

@@ -161,13 +161,9 @@ class PreTradeChecks:
             if ticker is None or p.ticker == ticker
         ]
         listed = {order.client_order_id for order in resting}
-        # an order of this state file whose answer was lost (or whose run was killed mid-request)
-        # may still land: it counts as resting until the exchange lists it resting or `kalshi
-        # reconcile` settles it, or an order placed beside it meanwhile could pass the limit.
-        # One the exchange has ended counts on at its whole count: only resting orders are
-        # listed (not the account's every order of every day), and a read of the positions may
-        # lag the order's end (reads lag writes). Too much is counted until a reconcile, never
-        # too little.
+        # an order of this state file whose answer was lost may still land: it counts as resting, at
+        # its whole count, until the exchange lists it resting or `kalshi reconcile` settles it
+        # (reads lag writes). Too much is counted until a reconcile, never too little.
         unknown = [intent for intent in awaiting if intent.client_order_id not in listed]
         return _Holdings(positions, resting, unknown)
 
@@ -199,17 +195,12 @@ class PreTradeChecks:
         price: Decimal,
         reads: MarketReads,
     ) -> None:
-        """A buy costs count x `price` (the price of the side bought), plus the taker fee on
-        every contract for an order that takes or dies now (IOC, FOK), at the market's own fees
-        (`services.fees`: its series' type and multiplier, an event's override, its waiver;
-        read once per market); a GTC order may rest, and the exchange holds it to its cost
-        alone, so only that is checked. A fee it may owe on a later fill, or a fee the model
-        cannot price, is the exchange's to refuse, never ours to guess.
-        Over the balance the exchange reports
-        for the order's subaccount, less what the orders prepared before it (a batch's rows)
-        may cost, it is refused. Sells and reduce-only orders release money and are not held
-        to it, nor the contracts of a buy that close a position held on the other side (the
-        position read only when the whole buy does not fit)."""
+        """A buy costs count x `price` (of the side bought), plus the taker fee on every contract
+        for an order that takes or dies now (IOC, FOK), at the market's own fees
+        (`services.fees`); a GTC order is held to its cost alone. A fee the model cannot price is
+        the exchange's to refuse. Over the balance of the order's subaccount, less what orders
+        prepared before it may cost, it is refused. Sells and reduce-only orders are not held to
+        it, nor the contracts of a buy that close a position held on the other side."""
         if request.action is not Action.BUY or request.reduce_only:
             return
         fees = None
@@ -278,14 +269,11 @@ class PreTradeChecks:
         *,
         growth: Decimal | None = None,
     ) -> Decimal:
-        """The rules of `risk.limit_rules` an order meets as the loop's do: its size
-        (`risk.max_order_count`) and cost (`risk.max_order_cost`: count x the price of the side
-        it adds, the contracts that close a position held on the other side not counted), and
-        the position in its market (`risk.max_position_per_market`) with `growth` (else `count`)
-        more contracts resting on `book_side`, beside those of the orders `reads` prepared
-        before it (a batch's rows, counted together), over the market's view as the exchange
-        shows it (`account_views`). The first denial is refused, naming the key to raise;
-        returns the worst case after, toward either side."""
+        """The rules of `risk.limit_rules` an order meets as the loop's do: size, cost (contracts
+        that close the other side not counted) and the position in its market with `growth` (else
+        `count`) more resting on `book_side`, beside the orders `reads` prepared before it, over
+        the exchange's view (`account_views`). The first denial is refused, naming the key to
+        raise; returns the worst case after, toward either side."""
         from kalshi_cli.risk import Code, RiskContext, TradingState, limit_rules
         from kalshi_cli.vocabulary.decisions import Intent
 

@@ -1,10 +1,8 @@
-"""Placing orders: never twice, never lost. Every path that writes an order (place, amend,
-decrease, cancel, a batch) goes through the same steps on the same `OrderService`: validate
-locally, record the intent in the state file with the trading state checked in the same
-transaction, send once, record the answer; an answer lost leaves the order `unknown`, looked
-up by its `client_order_id` and never sent again. The service has its parts: its checks
-(`limits`), its amends (`amend`), its cancels and decreases (`cancel`); `reconcile()` runs the
-steps of `services.reconcile`. See docs/orders.md "Never twice, never lost".
+"""Placing orders: never twice, never lost. Every path that writes an order goes through the same
+steps on the same `OrderService`: validate locally, record the intent with the trading state
+checked in the same transaction, send once, record the answer; a lost answer leaves the order
+`unknown`, looked up and never sent again. Its parts: `limits`, `amend`, `cancel`; `reconcile()`
+runs `services.reconcile`. docs/orders.md "Never twice, never lost".
 """
 
 from __future__ import annotations
@@ -294,17 +292,14 @@ class OrderService:
         subaccount: int | None = None,
         check: Callable[[], None] | None = None,
     ) -> None:
-        """Step 2 of `submit`: the intent written as pending, the trading state read in the
-        same transaction (TradingHaltedError, and nothing written, unless it allows the order).
-        The one path by which a new order enters the state file: `order place`, `order batch`
-        and the trade loop's batches all record theirs here. `subaccount`: the one the request
-        names; None is the one the client's orders go to (`order_subaccount`), decided here.
+        """Step 2 of `submit`: the intent written as pending, the trading state read in the same
+        transaction (TradingHaltedError, and nothing written, unless it allows the order). The
+        one path by which a new order enters the state file. `subaccount`: the one the request
+        names; None is the client's (`order_subaccount`).
 
-        `check`: a rule of the caller's over the state file, asked after the trading state in
-        the same transaction, which holds the file's write lock: it reads `self.store` and
-        raises to refuse (nothing written). What it reads cannot change before the intent is
-        written, so a limit counted from the state file (the assistant's day budget,
-        agent/tools.py) holds against another process placing at the same moment."""
+        `check`: a rule of the caller's over `self.store`, asked after the trading state in the same
+        transaction, raising to refuse. It holds the write lock, so a limit counted from the state
+        file (the assistant's day budget) holds against another process placing at once."""
         from kalshi_cli.store import IntentRecord
 
         if subaccount is None:

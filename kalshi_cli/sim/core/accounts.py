@@ -1,9 +1,6 @@
-"""The simulated exchange's accounts: cash, positions, collateral held for resting orders, the
-maker fee reserve, and how one side of a fill moves an account. `Ledger` is a part of the
-`Exchange` (sim/core/exchange.py) over its `Reference`; the matching engine reaches it through
-the narrow `EngineAccounts` it implements. The money, fee and collateral rules, and why a
-maker's available cash never goes below zero: docs/simulator.md "Accounts: money, fees and
-collateral".
+"""The simulated exchange's accounts: cash, positions, collateral for resting orders, the maker fee
+reserve, and how one side of a fill moves an account. The matching engine reaches `Ledger`
+through `EngineAccounts`. docs/simulator.md "Accounts: money, fees and collateral".
 """
 
 from __future__ import annotations
@@ -70,12 +67,9 @@ def direction_hold(
     free: Decimal,
     extra: tuple[Decimal, Decimal] | None = None,
 ) -> Decimal:
-    """Collateral for one direction's resting `orders` (bids: buying YES), with `extra` (own
-    price, count) after them, when `free` (above zero) of them would close the opposite
-    position: the free ones are counted against the cheapest orders (worst case). One call
-    where the hot path made five (a `_fast_hold`, an `entries` closure and its maker, a
-    `_side_hold`, a `_covered_hold`); the entries are listed, sorted and walked in the same
-    order, so each hold keeps its digits."""
+    """Collateral for one direction's resting `orders` (bids: buying YES), with `extra` (own price,
+    count) after them, when `free` of them would close the opposite position: the free ones are
+    counted against the cheapest orders (worst case)."""
     # `own_price(o)` without a call: the direction says which price it is
     if bids:
         entries = [(o.price, o.remaining_count) for o in orders if o.book_side is BID]

@@ -1,16 +1,11 @@
 """One market's order book: YES bids and NO bids, price-time priority, no accounting.
 
-Kalshi's book holds bids only. A YES bid at p and a NO bid at q cross when p + q >= 1 (a NO bid
-at q is a YES ask at 1 - q). Each side here is keyed by its own price (the YES price for YES
-bids, the NO price for NO bids), so "best" is the highest price on either side and an incoming
-bid for one side meets the other side from its best level down.
+Kalshi's book holds bids only: a YES bid at p and a NO bid at q cross when p + q >= 1. Each side is
+keyed by its own price, so "best" is the highest on either side.
 
-A side is a dict of price -> FIFO queue plus an ascending list of the prices (kept with
-`bisect`), and a dict of aggregate sizes per level. The queues are `OrderedDict`s keyed by
-order id: appending, popping the head and removing any order (cancel) are all O(1), and
-iterating from the head gives time priority. Crossing reads the book without changing it
-(`crossing`), so the exchange can plan a whole order (FOK, post-only, balance checks) before it
-changes anything.
+A side is a dict of price -> FIFO queue (an `OrderedDict` by order id: append, pop and cancel O(1)),
+an ascending price list (`bisect`) and the size per level. `crossing` reads the book without
+changing it, so the exchange can plan a whole order (FOK, post-only, balance) first.
 """
 
 from __future__ import annotations

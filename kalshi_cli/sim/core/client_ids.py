@@ -1,9 +1,6 @@
-"""An account's used client order ids, a UUID as a 128-bit number. Kalshi never frees a
-`client_order_id`, so the set of used ids grows with every order for as long as the exchange
-runs and cannot be bounded; `UsedClientIds` holds a canonical UUID string as its number (any
-other id as its string), a one-to-one mapping, so membership answers exactly as a `set[str]`
-would. `IdColumn` holds archived orders' and fills' client ids in 16 bytes each. See
-docs/simulator.md "Running it" (the memory paragraphs).
+"""An account's used client order ids, a UUID as a 128-bit number: Kalshi never frees one, so the
+set only grows. `UsedClientIds` answers exactly as a `set[str]` would; `IdColumn` holds archived
+ids in 16 bytes each.
 """
 
 from __future__ import annotations

@@ -1,14 +1,10 @@
 """RFQs and quotes on the simulated exchange (openapi.yaml tag `communications`): a requester asks
 for a price on a size, makers quote, the requester accepts one side, the maker confirms, and the
-confirmation starts the execution timer (Kalshi's RFQ guide: "Upon confirmation, the platform
-begins the execution timer"; 15 s on a standard market). When it runs out, at the first
-`Exchange.tick()` at or after its end, the quote's two orders are placed on the market's public
-book through the core's ordinary order path: the maker's first, then the requester's, which
-meets the whole book in price-time priority ("After the execution timeout, orders are placed on
-the public book"). Every write, and each execution, is one journal record written through
-`Exchange.journaled`; replaying an execution places its two orders again. This module does not
-import the exchange core; `Core` names the part of `Exchange` it uses. See docs/simulator.md
-"RFQs and quotes".
+confirmation starts the execution timer (15 s on a standard market). At the first
+`Exchange.tick()` after it ends, the quote's two orders go on the public book through the core's
+ordinary order path, the maker's first. Every write and execution is one journal record
+(`Exchange.journaled`). `Core` names the part of `Exchange` used here. docs/simulator.md "RFQs
+and quotes".
 """
 
 from __future__ import annotations

@@ -1,14 +1,11 @@
 """Crypto markets shaped like Kalshi's: hourly and 15-minute events on a reference index, listed
 ahead and opened, closed and settled on schedule, quoted by a market maker around the fair value.
 
-A scenario's `crypto:` section names the series. Each lists, for its current period and the
-next, one event whose markets close at the period's end, with Kalshi's tickers (the close in New
-York time) and strikes centred on the index, read from the fields openapi `Market` defines for
-them (REFERENCE.md "Strikes"). A market settles by Kalshi's crypto rule
-(`vocabulary.reference_index`: the trimmed mean of the last minute's one-second values) when its
-index's tick of the close second arrives. The market maker is the scenario's
-`LiquidityProvider` composed with a fair value from `reference_index.probability_yes`. Each rule
-and its source: docs/simulator.md "Crypto markets".
+A scenario's `crypto:` section names the series; each lists, for its current period and the next,
+one event with Kalshi's tickers and strikes centred on the index (REFERENCE.md "Strikes"). A market
+settles by Kalshi's crypto rule (`vocabulary.reference_index`) when its index's tick of the close
+second arrives. The market maker is the scenario's `LiquidityProvider` around
+`reference_index.probability_yes`. docs/simulator.md "Crypto markets".
 """
 
 from __future__ import annotations

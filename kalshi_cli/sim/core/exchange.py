@@ -1,19 +1,12 @@
 """The simulated exchange: markets, books, matching, accounts, fees and settlement. No I/O except
 the optional journal (sim/core/journal.py); time comes from the injected clock.
 
-`Exchange` *has* its parts, each with its own state and handed only the parts it needs: `Reference`
-(series, events, markets, fees, and the clock, ids, listeners and journal they share), `Ledger`
-(accounts.py: cash, positions, collateral), `MatchingEngine` (matching.py: the books, planning and
-applying orders, reaching the accounts only through `EngineAccounts`), `OrderDesk` (order_desk.py:
-the order requests and their checks), `History` (history.py: every order, fill and trade, live and
-archived), `SettlementDesk`, `OrderGroups` and `Subaccounts`. Callers reach each part by its
-`CoreParts` name (`exchange.reference`, `.accounts`, `.engine`, `.settlement`, `.desk`, `.history`,
-`.groups`, `.subaccounts`), as the venue reaches them at its `core`; `Exchange` adds what only a
-served exchange has: the journal's snapshot and replay, the tick (expiry, the market schedule, the
-hooks of a scenario's participants), RFQs and API keys. The local venue (kalshi_cli/venue) holds the
-same parts without it. The conventions (YES prices, one book of bids and asks, netted positions),
-refusals, lifecycle and the conservation the property tests check are in docs/simulator.md
-"Conventions of the core"."""
+`Exchange` *has* its parts (`CoreParts`: `reference`, `accounts`, `engine`, `settlement`, `desk`,
+`history`, `groups`, `subaccounts`), each handed only the parts it needs; the local venue holds the
+same parts. `Exchange` adds what only a served exchange has: the journal's snapshot and replay, the
+tick (expiry, the market schedule, a scenario's participants), RFQs and API keys. Conventions,
+refusals, lifecycle and conservation: docs/simulator.md "Conventions of the core".
+"""
 
 from __future__ import annotations
 
@@ -168,14 +161,11 @@ class Exchange:
         fsync: bool = False,
         snapshot_every: int = 100_000,
     ) -> None:
-        """`fees`: what a series that sets none of its own charges (a scenario's `fees`), or
-        None for no such default, when every series must set its own; required, so no
-        exchange charges a fee nobody chose. `journal`: when given, every state change is
-        persisted there (and replayed on construction) so a restarted simulator keeps accounts,
-        orders, positions and history, even after a kill -9 (no acknowledged order may be
-        lost). `fsync` also forces each record to disk (survives a power cut; much slower).
-        After `snapshot_every` records, `tick()` compacts the journal into a snapshot so a
-        restart stays fast."""
+        """`fees`: what a series that sets none of its own charges, or None when every series must
+        set its own; required, so no exchange charges a fee nobody chose. `journal`: every state
+        change is persisted there and replayed on construction, so a restart (even after kill -9)
+        keeps every acknowledged order; `fsync` forces each record to disk. `tick()` compacts the
+        journal into a snapshot after `snapshot_every` records."""
         self._parts = parts = CoreParts.build(clock, fees)
         self.reference, self.accounts, self.engine = parts.reference, parts.accounts, parts.engine
         self.settlement, self.subaccounts = parts.settlement, parts.subaccounts

@@ -1,14 +1,10 @@
 """The historical tier: which of the exchange's records are archived, as of the cutoff.
 
-Kalshi partitions its data into a live and a historical tier (`GET /historical/cutoff`;
-REFERENCE.md section 4): four cutoff timestamps draw the line for settled markets, trades and
-fills, finished orders, and settled events' positions (handed over by whole event after a
-buffer), and a record older than its cutoff leaves the live endpoints for the historical ones.
-Every cutoff is `now - lag_seconds` on the exchange's clock. Nothing is copied: the archive is a
-view over the core's own records, so a record is in exactly one tier at any instant; a served
-exchange keeps old trades, fills and finished orders in compact archives (`attach_retention`,
-sim/core/trade_archive.py) that every listing reads by index. The table: docs/simulator.md
-"The historical tier".
+Kalshi splits its data into a live and a historical tier (`GET /historical/cutoff`; REFERENCE.md
+section 4): four cutoffs, each `now - lag_seconds` here, move settled markets, trades and fills,
+finished orders and settled events' positions to the historical endpoints. Nothing is copied: the
+archive is a view over the core's records, so a record is in exactly one tier at any instant.
+docs/simulator.md "The historical tier".
 """
 
 from __future__ import annotations
@@ -158,18 +154,11 @@ class Archive:
 
 
 def attach_retention(exchange: Exchange, policy: HistoryPolicy) -> None:
-    """On every tick, move the trades and the keyed accounts' fills made more than
-    `compact_after_seconds` ago (give or take `COMPACT_EVERY_S`; or before the cutoff,
-    `now - lag_seconds`, if that is sooner),
-    and those accounts' orders finished that long ago, out of the exchange's lists of objects
-    into its compact archives (`History.archive_trades`, `archive_fills`, `archive_orders`,
-    sim/core/trade_archive.py): each then costs `BYTES_PER_TRADE`, `BYTES_PER_FILL` or
-    `BYTES_PER_ORDER` bytes plus its distinct values, so a served simulator holds as objects
-    only the last minute's records and its resting orders, whatever the lag
-    (were only records past the cutoff moved, within the default lag of 90 days every record
-    would stay an object of ~0.4-1 KB). Only storage moves: `Archive` above still splits the
-    tiers by time, at the cutoff of each request, and the listings read either store by index
-    (`NewestFirst`, `OrdersNewestFirst`), so no answer changes."""
+    """On every tick, move the trades and the keyed accounts' fills and finished orders older than
+    `compact_after_seconds` (or the cutoff, if sooner) into the exchange's compact archives
+    (sim/core/trade_archive.py), a few bytes each, so a served simulator holds as objects only
+    recent records and its resting orders, whatever the lag. Only storage moves: `Archive` still
+    splits the tiers by time, so no answer changes."""
 
     def retain(now: float) -> None:
         # the cutoff's moves at once; the minute-old records' in steps:

@@ -89,14 +89,11 @@ class History:
         return live[::-1] + list(self.trade_archive.trades(ticker, since))[::-1]
 
     def forget_finished_orders(self, account_id: str, keep: int) -> int:
-        """Drop all but the newest `keep` finished (canceled or executed) orders of an account
-        no client can sign for: a scenario's liquidity provider or noise trader (no public key
-        and none added). Without this a long run kept every quote the provider ever replaced
-        (62 -> 124 MB over ten minutes of 200 quoted markets). No request can read
-        such an account's orders or fills, so nothing a client sees changes: its positions and
-        the public trades stay; of its fills only the newest `keep` do. An order with an expiry
-        or in an order group is kept (their indexes name it). Returns how many orders were
-        dropped."""
+        """Drop all but the newest `keep` finished orders of an account no client can sign for (a
+        scenario's liquidity provider or noise trader), so a long run does not keep every
+        replaced quote. No request can read such an account's orders, so nothing a client sees
+        changes; of its fills only the newest `keep` stay. An order with an expiry or in a group
+        is kept. Returns how many were dropped."""
         acct = self._ledger.acct(account_id)
         if not self._keyless(account_id):
             raise ValueError(f"account {account_id} has a key: its orders are readable")
@@ -156,18 +153,14 @@ class History:
 
     def archive_fills(self, before: float, *, read_in_process: Collection[str] = ()) -> int:
         """As `archive_trades`, for the fills of every account a client can read (a key): each
-        account's fills made before `before` (oldest first, up to the first that is not) move
-        into its compact `FillArchive`; `fills()` still answers with them. A keyless
-        participant's fills stay live: `forget_finished_orders` bounds them. Returns how many
-        moved. `read_in_process` names keyless users a client reads all the same, in the same
-        process (the local venue's trader, kalshi_cli/venue): theirs are archived as a keyed
-        account's.
+        account's fills made before `before` move into its `FillArchive`; `fills()` still answers
+        with them. A keyless participant's fills stay live (`forget_finished_orders` bounds
+        them), except those `read_in_process` names (the local venue's trader). Returns how many
+        moved.
 
-        A call with nothing due returns at once: each pass notes the oldest fill it left live
-        (or its own time: a later fill is newer), and until `before` passes that no account is
-        looked at, so a tick costs nothing unless a fill is due (a served exchange ticks ten
-        times a second; the pass, and its key check of each account, once a fill is due). The
-        note only delays a move: which tier serves a fill is `Archive`'s, by time."""
+        A call with nothing due returns at once: each pass notes the oldest fill it left live, and
+        no account is looked at until `before` passes it. The note only delays a move: which tier
+        serves a fill is `Archive`'s, by time."""
         if before <= self._fills_due:
             return 0
         due = self._ref.now()
@@ -198,13 +191,9 @@ class History:
         return moved_all
 
     def archive_orders(self, before: float, *, read_in_process: Collection[str] = ()) -> int:
-        """As `archive_fills`, for the finished (canceled or executed) orders of every account
-        a client can read, last updated before `before` (`orders_updated_ts`; a resting order
-        never moves): they leave the live list, the order index and nothing else (the account's
-        used client order ids keep theirs, so a reused one is still refused) for the account's
-        compact `OrderArchive`. `orders()` and `order()` still answer with them, equal, in the
-        order placed. Returns how many moved. Nothing due, nothing looked at, as above;
-        `read_in_process` as there."""
+        """As `archive_fills`, for finished orders last updated before `before`: they leave the live
+        list and the order index for the account's `OrderArchive` (their client ids stay used);
+        `orders()` and `order()` still answer with them, in order. Returns how many moved."""
         if before <= self._orders_due:
             return 0
         due = self._ref.now()

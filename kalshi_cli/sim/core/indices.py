@@ -1,15 +1,11 @@
-"""The reference indices a scenario streams: the CF Benchmarks real-time indices Kalshi settles
-its crypto markets on, and Pyth prices of other underlyings (asyncapi.yaml channels
-`cfbenchmarks_value`, `cfbenchmarks_value_5hz`, `pyth_value`; REFERENCE.md "Crypto settlement
-and the reference index").
+"""The reference indices a scenario streams: the CF Benchmarks real-time indices Kalshi settles its
+crypto markets on, and Pyth prices of other underlyings (asyncapi.yaml channels
+`cfbenchmarks_value`, `cfbenchmarks_value_5hz`, `pyth_value`).
 
-An index moves along the scenario's path (a seeded random walk, or a series replayed from CSV),
-stepped on a 200 ms grid on the exchange's tick: the 5 Hz set five times a second, every other
-index once a second, with the averages asyncapi defines on the 1 Hz CF Benchmarks ticks. A clock
-that jumps past the retained 15 minutes skips the older part, and a crypto market closing in it
-stays unsettled. The rules and their sources: docs/simulator.md "Reference indices". Index state
-lives in memory beside the exchange (`of(exchange)`), not in its journal: a restarted simulator
-starts its paths again.
+An index moves along the scenario's path (a seeded random walk, or a CSV series), stepped on a 200
+ms grid on the exchange's tick, with the averages asyncapi defines on the 1 Hz ticks. A clock that
+jumps past the retained 15 minutes skips the older part. docs/simulator.md "Reference indices".
+Index state lives in memory beside the exchange (`of(exchange)`), not in its journal.
 """
 
 from __future__ import annotations

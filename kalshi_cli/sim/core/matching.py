@@ -1,12 +1,8 @@
-"""The simulated exchange's matching: one book per market, an incoming order planned against
-it without touching anything (fills in price-time priority, self-trade prevention, reduce-only
-cuts, the account's cash and collateral afterwards), then applied: fills, trades, resting and
-taking orders off the book. `MatchingEngine` is an object of its own: it owns the books, the
-trades, the markets' volume windows, the expiry queue and the fees collected, and reaches the
-accounts only through `EngineAccounts` (what matching needs of them; `accounts.Ledger` is the
-one implementation) and the reference data through `Reference` (reference.py). The served
-`Exchange` (sim/core/exchange.py) has one, and so does the local venue (kalshi_cli/venue), each
-with its own accounts; the book itself is sim/core/book.py.
+"""The simulated exchange's matching: an incoming order planned against its market's book without
+touching anything (price-time priority, self-trade prevention, reduce-only cuts, cash and
+collateral), then applied. `MatchingEngine` owns the books, trades, volume windows, expiry queue
+and fees collected, and reaches the accounts only through `EngineAccounts` and the reference data
+through `Reference`. The served `Exchange` and the local venue each have one.
 """
 
 from __future__ import annotations
@@ -59,13 +55,9 @@ from kalshi_cli.vocabulary.models import (
 )
 
 DAY = 86_400.0
-# Fills whose fee charges print the same share one (frozen) `FeeCharge`: one object fewer kept
-# per fill, which the cyclic GC would otherwise scan again and again (the matching
-# core's figure in docs/benchmarks.md). Keyed by the trade fee
-# (`ZERO` or rounded up to $0.0001, so its value says its digits), the rounding fee's text
-# (its exponent is kept: 0.0000 and 0E-6 are two keys) and the rebate (`ZERO` or whole cents).
-# At most `_CHARGES_KEPT` are kept; a charge met after that is the fill's own.
-# Each with its net (`FeeCharge.net`), worked out once.
+# Fills whose fee charges print the same share one frozen `FeeCharge` with its net, worked out once:
+# one object fewer per fill for the cyclic GC to scan. Keyed by the trade fee, the rounding fee's
+# text (its exponent kept) and the rebate; at most `_CHARGES_KEPT` kept.
 _CHARGES: dict[tuple[Decimal | str, str, Decimal], tuple[FeeCharge, Decimal]] = {}
 _CHARGES_KEPT = 4096
 

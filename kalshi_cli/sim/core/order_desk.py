@@ -1,10 +1,8 @@
-"""The order desk: every order request the core takes (place, amend, decrease, cancel,
-cancel all), its checks in the order Kalshi makes them, and the expiry of orders past their
-expiration_time. Each call checks, journals and then changes, in that order; a raising call
-changes no state. `OrderDesk` reaches the books through the matching engine, the money through
-the accounts, and keeps each live order in the history's index; the simulator's `Exchange` and
-the local venue (kalshi_cli/venue) both hold one, so a backtest's order is refused exactly as
-the simulator refuses it. The refusals are listed in docs/simulator.md "Conventions of the core".
+"""The order desk: every order request the core takes (place, amend, decrease, cancel, cancel all),
+its checks in the order Kalshi makes them, and the expiry of orders. Each call checks, journals
+and then changes; a raising call changes nothing. The simulator's `Exchange` and the local venue
+both hold one, so a backtest's order is refused exactly as the simulator refuses it
+(docs/simulator.md "Conventions of the core").
 """
 
 from __future__ import annotations
@@ -206,15 +204,10 @@ class OrderDesk:
         """What of a reduce-only order may fill: `count`, capped by the position it reduces.
 
         API 3.31.0 (CreateOrderV2Request.reduce_only): "Specifies whether the order place count
-        should be capped by the member's current position." So an exit sent for more than is
-        held is not refused: the order keeps the count it was sent with, at most the position
-        is planned, and the rest is cancelled with its IOC remainder (reduce-only orders are
-        IOC only, `_refuse_terms`).
-
-        The spec says nothing of a cap of zero (nothing held, or a position the order would
-        add to). Such an order would be placed for no contracts, which no order may be
-        (`invalid_count`), so it is refused, with `invalid_reduce_only`: our choice where the
-        spec is silent (docs/simulator.md, "Reduce-only orders")."""
+        should be capped by the member's current position." So an exit for more than is held keeps
+        its count, at most the position is planned, and the rest is cancelled with its IOC
+        remainder. A cap of zero is refused with `invalid_reduce_only`: our choice where the spec is
+        silent (docs/simulator.md, "Reduce-only orders")."""
         position = self._ledger.position_of(acct, ticker)
         reducible = -position if buy_yes else position
         if reducible <= ZERO:
@@ -277,13 +270,10 @@ class OrderDesk:
         expiration_time: int | None = None,
     ) -> tuple[SimOrder, SimOrder, list[SimFill]]:
         """`count` is the new total (filled + to rest). Returns (old, new, fills).
-
-        `expiration_time` (API 3.31.0): None keeps the order's expiry, 0 removes it, any other
-        value is the new one and must be in the future.
-
-        The order keeps its place in the queue only when its price is unchanged and its size
-        does not grow (an amend of the expiry alone, or a decrease); otherwise it goes to the
-        back of its new level, and may cross and fill (as a taker) on the way."""
+        `expiration_time`: None keeps the expiry, 0 removes it, any other value must be in the
+        future. The order keeps its queue place only when its price is unchanged and its size
+        does not grow; otherwise it goes to the back of its new level, and may cross and fill on
+        the way."""
         order = self.owned_resting(account_id, order_id)
         acct = self._ledger.states[account_id]
         self._check_amend(

@@ -1,9 +1,6 @@
-"""Order groups on the simulated exchange: a contracts limit over a rolling 15-second window that,
-when hit, cancels the group's orders and refuses new ones until the group is reset (openapi.yaml
-3.31.0, the `order-groups` operations). A part of the `Exchange` (sim/core/exchange.py), which
-calls its hooks on the order path; it cancels through the matching engine and re-holds through
-the ledger. Every change is journaled and replayed by `OrderGroups.replay`. Each behaviour and
-what it traces to: docs/simulator.md "Order groups".
+"""Order groups on the simulated exchange: a contracts limit over a rolling 15 seconds that, when
+hit, cancels the group's orders and refuses new ones until reset. Every change is journaled and
+replayed (`OrderGroups.replay`). docs/simulator.md "Order groups".
 """
 
 from __future__ import annotations

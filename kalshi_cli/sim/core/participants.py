@@ -1,9 +1,7 @@
-"""Background participants that make the simulated markets move: price paths, a liquidity provider
-quoting around them, and noise traders. A price path is a pure function of scenario time, and
-participants trade only through the exchange's public methods (journaled like anyone's), so a
-restarted simulator picks up where it was and a `ManualClock` drives them in tests. Each keeps
-at most `FINISHED_KEPT` finished orders and fills, so its memory is bounded by count, not by
-time. See docs/simulator.md "Scenario files" and "Running it".
+"""Background participants that move the simulated markets: price paths, a liquidity provider and
+noise traders. A path is a pure function of scenario time, and participants trade only through
+the exchange's public methods, so a restart picks up where it was. Each keeps at most
+`FINISHED_KEPT` finished orders and fills.
 """
 
 from __future__ import annotations

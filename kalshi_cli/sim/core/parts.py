@@ -1,8 +1,6 @@
-"""The exchange core's parts, built and wired in one place: the reference data, the accounts,
-the matching engine, settlement, subaccounts, the history of orders, fills and trades, order
-groups and the order desk, each handed the parts it needs. The served simulator's `Exchange`
-(exchange.py) and the local venue of backtests and paper trading (kalshi_cli/venue) each hold
-one `CoreParts`, so the two cannot be wired differently.
+"""The exchange core's parts, built and wired in one place, each handed the parts it needs. The
+served `Exchange` and the local venue each hold one `CoreParts`, so the two cannot be wired
+differently.
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
-"""Views that read the exchange's records, live and archived, by position without rebuilding
-them: a market's trades oldest first (`TradeTimeline`, the candle routes bisect on
-it), trades and fills newest first (`NewestFirst`, the listing routes' pages), and an account's
-orders newest placed first (`OrdersNewestFirst`). The stores themselves are
-sim/core/trade_archive.py.
+"""Views that read the exchange's records, live and archived, by position without rebuilding them:
+`TradeTimeline` (a market's trades oldest first), `NewestFirst` (trades and fills) and
+`OrdersNewestFirst` (an account's orders).
 """
 
 from __future__ import annotations

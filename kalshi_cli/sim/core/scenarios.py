@@ -1,11 +1,7 @@
-"""Scenario files: the markets a simulator starts with and what moves them.
-
-A scenario is a YAML file of series, events and markets, each market with an optional price
-path, a liquidity provider's quote or a static book (the format: docs/simulator.md "Scenario
-files"; the builtin ones live in `sim/core/scenarios/`). `build_exchange` installs a scenario
-only into a fresh exchange: with a journal that already holds state, the exchange replays it
-instead, so a restart keeps everything and duplicates nothing. Participants are attached every
-time (they find their accounts by key).
+"""Scenario files: the markets a simulator starts with and what moves them (docs/simulator.md
+"Scenario files"; the builtin ones live in `sim/core/scenarios/`). `build_exchange` installs a
+scenario only into a fresh exchange: with a journal that holds state, the exchange replays it
+instead, so a restart duplicates nothing. Participants are attached every time.
 """
 
 from __future__ import annotations

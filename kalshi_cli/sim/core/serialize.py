@@ -1,14 +1,10 @@
 """Core objects -> the JSON shapes of the pinned openapi.yaml (3.30.0) and asyncapi.yaml.
 
-Prices go out as FixedPointDollars strings (4 decimals, up to 6 for averages; fees and costs
-always 6, as seen on the wire: a fill's `fee_cost` "0.017500", an order's `maker_fees_dollars`,
-a position's `fees_paid_dollars`, a settlement's `yes_total_cost_dollars`), counts as
-FixedPointCount strings (2 decimals), balances as integer cents beside `balance_dollars` (4
-decimals), times as RFC 3339 strings or integer Unix (milli)seconds where the spec says so. Core
-statuses map to Kalshi's market statuses (unopened -> initialized, open -> active, paused ->
-inactive, closed -> closed, settled -> finalized). Book levels are listed in ascending price
-(best bid last), as Kalshi's guide shows. One exchange shard (`exchange_index` 0) and subaccount
-0 only.
+Prices go out as FixedPointDollars strings (4 decimals, up to 6 for averages; fees and costs always
+6, as on the wire), counts as FixedPointCount strings (2 decimals), balances as integer cents beside
+`balance_dollars`, times as the spec says. Core statuses map to Kalshi's (unopened -> initialized,
+open -> active, paused -> inactive, closed, settled -> finalized). Book levels are in ascending
+price (best bid last). One shard (`exchange_index` 0) and subaccount 0 only.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
-"""The simulated exchange's market lifecycle and settlement: opening, pausing and closing a market
-(pausing cancels the orders placed with `cancel_order_on_pause`), and settling one: resting
-orders are cancelled and each contract pays its side's settlement value, $1.00 to the winning
-side or, on a market with a settlement floor, YES the floor on a NO result and NO the rest; a
-payout is paid in whole cents, what rounding leaves a settlement fee. A part of the `Exchange`
-(sim/core/exchange.py) over its reference data, ledger and matching engine (which takes the
-resting orders off the book).
+"""The simulated exchange's market lifecycle and settlement: opening, pausing (cancelling the orders
+placed with `cancel_order_on_pause`), closing, and settling: resting orders are cancelled and
+each contract pays its side's value ($1.00 to the winner, or a settlement floor's split), in
+whole cents, what rounding leaves a settlement fee.
 """
 
 from __future__ import annotations

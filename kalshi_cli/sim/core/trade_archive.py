@@ -1,9 +1,6 @@
-"""Compact column storage for the public trades, keyed accounts' fills and their finished orders a
-minute old, so a served simulator's memory does not grow by a Python object per record
-(35 bytes a trade). `Exchange.trades()`, `fills()` and `orders()` read them back equal and in
-order; which tier (live or historical) serves a record is decided by the `Archive` view by time
-against each request's cutoff, never by where it is stored. See docs/simulator.md "Running it"
-(the memory paragraphs).
+"""Compact column storage for public trades, keyed accounts' fills and finished orders a minute old,
+read back equal and in order. Which tier serves a record is the `Archive` view's, by time, never
+by where it is stored. docs/simulator.md "Running it".
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
-"""One market's trades of the last 24 hours, for `volume_24h`, in 16 bytes a distinct trade time
-(the time as a float, the count in hundredths as an int64). A trade adds its count when it is
-made and `MatchingEngine.roll_volume` takes it off at the first call with `time <= now - DAY`
-(the served exchange calls it on every tick, the local venue on every compaction); the market's
-`volume_24h` keeps its exact value and Decimal exponent. See docs/simulator.md "Running it"
-(the memory paragraphs).
+"""One market's trades of the last 24 hours, for `volume_24h`, 16 bytes a distinct trade time. A
+trade adds its count; `MatchingEngine.roll_volume` takes it off once a day old. `volume_24h`
+keeps its exact value and exponent.
 """
 
 from __future__ import annotations

@@ -1,16 +1,12 @@
 """Accounts, keys and the admin API (`/sim/v1`), outside Kalshi's paths and loopback only.
 
-An account is a core account plus a key pair, RSA (the default) or Ed25519 (API 3.31.0
-`ApiKeyType`): the public key goes into the exchange (and its journal), the private key to
-`DATA_DIR/keys/KEY_ID.pem` with mode 0600 in the PEM form Kalshi hands out (PKCS#1 for RSA,
-PKCS#8 for Ed25519), so a restarted simulator keeps every account usable. `AccountInfo` is what
-a client needs to trade as that account: exactly the five keys of `account.json`.
+An account is a core account plus an RSA (default) or Ed25519 key pair: the public key goes into the
+exchange, the private key to `DATA_DIR/keys/KEY_ID.pem` (mode 0600, Kalshi's PEM form), so a
+restarted simulator keeps every account usable. `AccountInfo` is the five keys of `account.json`.
 
-The admin API lets a test set the stage through HTTP, as a second process would: create a
-counterparty account, create a market with an empty book (with default settlement bounds, or
-floored with `settlement_floor_dollars`), settle it or change its status,
-inject faults, read request statistics, and set the historical tier's lag. Every answer uses
-Kalshi's error shape.
+The admin API lets a test set the stage over HTTP: create accounts and markets, settle or change a
+market's status, inject faults, read request statistics, set the historical tier's lag. Every answer
+uses Kalshi's error shape.
 """
 
 from __future__ import annotations

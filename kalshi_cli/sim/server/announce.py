@@ -1,10 +1,6 @@
-"""What a serving simulator announces in its data directory, in a module light enough to join it.
-
-`AccountInfo` is the default account a simulator writes to `account.json` (its endpoint and key),
-and `serving_account` reads it back once the simulator named in `server.json` answers. A process
-that only joins a simulator another process serves needs nothing else: this module imports only
-the standard library, so joining costs no starlette, uvicorn or exchange core, nor the code that
-starts a simulator (`embed.ensure_simulator`; tests/test_cold_start.py pins it).
+"""What a serving simulator announces in its data directory, in a module light enough to join it:
+`AccountInfo` (`account.json`) and `serving_account`, which reads it once the simulator named in
+`server.json` answers. Standard library only (tests/test_cold_start.py pins it).
 """
 
 from __future__ import annotations

@@ -1,11 +1,9 @@
 """The whole simulator as one ASGI app: Kalshi's REST paths, the WebSocket and the admin API.
 
-`_Outer` wraps the Starlette app as plain ASGI to do two things Starlette cannot: hand every
-finished response under /trade-api/v2 to a `response_hook` (tests validate them against
-openapi.yaml), and drop a committed write's response on purpose. For the drop it sends nothing
-and returns a non-None value from the ASGI callable, which makes uvicorn close the connection
-without an answer; the client sees a transport error, exactly as when a real connection dies
-after the exchange accepted the order.
+`_Outer` wraps the Starlette app as plain ASGI to hand every finished response under /trade-api/v2
+to a `response_hook` (tests validate them against openapi.yaml), and to drop a committed write's
+response on purpose: it sends nothing and returns non-None, so uvicorn closes the connection
+unanswered, as when a real connection dies after the exchange accepted the order.
 """
 
 from __future__ import annotations

@@ -1,15 +1,11 @@
 """Checks the three KALSHI-ACCESS headers of a request against the account's public key.
 
-The signed message is `timestamp_ms + METHOD + path` (path with `/trade-api/v2`, without the query,
-exactly as received: percent-escapes as the client sent them, `received_path`; Kalshi's SDK signs
-`urlparse(url).path` of the URL it sends and the server verifies against the request path,
-REFERENCE.md section 2), verified with the algorithm of the account's key as Kalshi does (API
-3.31.0): RSA-PSS for an RSA key (salt = digest length, or any, to be lenient like
-`verify_signature`), Ed25519 for an Ed25519 key. A signature made with a key of the other type is an
-invalid signature. The timestamp must lie less than `window_s` from the server clock either way
-(Kalshi accepted +/-5 s and refused -30 s). Refusals carry Kalshi's observed codes:
-`signature_is_missing_from_headers`, `header_timestamp_expired`, else `authentication_error`. Public
-keys are parsed once per key id and cached.
+The signed message is `timestamp_ms + METHOD + path` (with `/trade-api/v2`, without the query,
+exactly as received: `received_path`; REFERENCE.md section 2), verified as Kalshi does: RSA-PSS for
+an RSA key (any salt length, to be lenient), Ed25519 for an Ed25519 key; a signature by a key of the
+other type is invalid. The timestamp must lie within `window_s` of the server clock. Refusals carry
+Kalshi's observed codes: `signature_is_missing_from_headers`, `header_timestamp_expired`, else
+`authentication_error`. Public keys are cached per key id.
 """
 
 from __future__ import annotations

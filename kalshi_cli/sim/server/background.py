@@ -1,13 +1,9 @@
 """The background simulator: `python -m kalshi_cli.sim.server.background`, started by
 `embed.ensure_simulator` for the commands of one data directory.
 
-It is `serve.py`'s foreground server with two differences. It announces its account on the
-pipe its starter passed (`--ready-fd`) and closes it, so the starter waits on an answer, not
-on a file. And it stops by itself once no client has used it for `--idle-stop` seconds: no
-request answered or under way, no WebSocket open (0 = never). The idle clock is the host's
-monotonic clock, not the exchange's, which may run faster than real time in a scenario. It stops
-as the foreground server does on SIGTERM (`kalshi sim stop`): requests in flight finish, the
-WebSocket connections close, the journal is closed and the lock is given back.
+`serve.py`'s foreground server, except that it announces its account on the pipe its starter passed
+(`--ready-fd`), and stops by itself once no client has used it for `--idle-stop` seconds (host
+monotonic time; 0 = never). It stops as the foreground server does on SIGTERM.
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
-"""Fault injection knobs for the simulator, set through `PUT /sim/v1/faults`: HTTP faults (5xx,
-429, latency, a dropped answer after commit, a held order request, 503 before or after an order
-write, reads that lag writes) on requests under /trade-api/v2 only, never the admin API, and
-WebSocket faults (silence behind live pings, dropped connections, sequence gaps). Draws come
-from one seeded `random.Random`, so a test that sets `seed` gets the same faults each run. Each
-knob and what it traces to: docs/simulator.md "Admin API" ("Fault knobs").
+"""Fault injection knobs, set through `PUT /sim/v1/faults`: HTTP faults on /trade-api/v2 only and
+WebSocket faults (silence, drops, sequence gaps), drawn from one seeded `random.Random`.
+docs/simulator.md "Admin API" ("Fault knobs").
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
-"""What a market's candlesticks are made of, recorded as the exchange runs, and the candles
-(openapi `MarketCandlestick`). The core keeps its trades but not how its books and open interest
-moved, so `MarketHistory` listens to the core's events and keeps, per market, the top of book
-and the open interest each time either changes, in memory from the server's start. The periods,
-the nulls and the memory bound: docs/simulator.md "Market history, the schedule and
-maintenance".
+"""What a market's candlesticks are made of, recorded as the exchange runs: `MarketHistory` keeps,
+per market, the top of book and open interest each time either changes, from the server's start.
+docs/simulator.md "Market history, the schedule and maintenance".
 """
 
 from __future__ import annotations

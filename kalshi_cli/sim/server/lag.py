@@ -1,9 +1,6 @@
-"""Reads that lag writes, the `read_lag_ms` fault: while it is above 0, each account's orders and
-positions are copied before every change of the exchange, and `GET /portfolio/orders[/{id}]`
-and `GET /portfolio/positions` answer the copy current at `now - lag` (the ~360 ms lag seen on
-Kalshi after a cancel); writes always see the current state. Copies are taken only while the
-knob is set and only for accounts that made an HTTP request, and changes made before it was set
-are not lagged. See docs/simulator.md "Admin API" (`read_lag_ms`).
+"""Reads that lag writes, the `read_lag_ms` fault: while it is set, each requesting account's orders
+and positions are copied before every change, and the order and position reads answer the copy
+current at `now - lag`; writes see the current state. docs/simulator.md "Admin API".
 """
 
 from __future__ import annotations

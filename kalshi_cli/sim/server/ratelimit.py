@@ -1,11 +1,9 @@
 """Kalshi's rate limits: a read and a write token bucket per account, sized by the usage tier.
 
-Every authenticated request costs tokens (10 by default; cancels and single-order reads 2;
-batches are billed per item). GETs draw on the read bucket, everything else on the write
-bucket. A request whose cost exceeds what is left is answered 429 and takes nothing, so a
-refused request does not push the account further into debt. Each bucket holds one second of
-its tier's budget except the write bucket above the Basic tier, which holds two (the spec's
-`BucketLimit`: short write bursts are allowed). Time comes from the injected clock.
+Every authenticated request costs tokens (10 by default; cancels and single-order reads 2; batches
+per item), GETs from the read bucket, the rest from the write bucket. A request costing more than is
+left is answered 429 and takes nothing. Each bucket holds one second of its tier's budget, the write
+bucket above Basic two (the spec's `BucketLimit`).
 """
 
 from __future__ import annotations

@@ -1,11 +1,7 @@
-"""What every simulator route shares: the shapes of a refusal, the request context, the
-`Endpoint` record a route module lists, and the parsing of query parameters and bodies (every
-malformed value becomes a 400 before the exchange core is touched, in the words Kalshi's Go
-decoder uses on the wire).
-
-The routes themselves live in `sim/server/routes/` (one module per area of the API);
-`sim/server/server.py` runs the one pipeline every request goes through and assembles the route
-modules' endpoints.
+"""What every simulator route shares: the shapes of a refusal, the request context, the `Endpoint`
+record a route module lists, and the parsing of query parameters and bodies (every malformed
+value a 400 in the words Kalshi's Go decoder uses, before the core is touched). The routes live
+in `sim/server/routes/`; `sim/server/server.py` runs the one pipeline.
 """
 
 from __future__ import annotations
@@ -367,13 +363,9 @@ def query_subaccount(ctx: RequestContext) -> int | None:
 
 
 def other_shard(ctx: RequestContext, *, auto_route: bool = False) -> bool:
-    """True when the request asks for a shard the simulator does not have (the `subaccount`
-    query parameter is validated here and resolved by `sim/server/routes/subaccounts.py`).
-
-    The portfolio list filters take `exchange_index` >= 0; the single-order write paths take
-    the `ExchangeIndex` schema, where -1 asks for auto-routing. An operation that does not
-    declare the parameter ignores it, whatever its value (`SHARD_QUERY`): cancel-all cancels
-    on every shard, as the spec says."""
+    """True when the request asks for a shard the simulator does not have. The list filters take
+    `exchange_index` >= 0, the single-order writes also -1 (auto-routing); an operation that does
+    not declare the parameter ignores it (`SHARD_QUERY`)."""
     query_subaccount(ctx)
     if ctx.operation not in SHARD_QUERY:
         return False

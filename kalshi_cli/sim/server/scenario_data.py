@@ -1,15 +1,12 @@
-"""Data a scenario defines for the parts of the API the exchange core has no behaviour for:
-milestones, structured targets, incentive programs, live data, search filters, deposits and
-withdrawals, API usage volume goals, multivariate event collections, event metadata, the
-weather index. The admin API sets a kind as a whole (`PUT /sim/v1/data/{kind}` with
-`{"items": [...]}`) and reads it back (`GET`); the route modules serve it in the spec's shapes,
-with the spec's filters and paging.
+"""Data a scenario defines for the parts of the API the exchange core has no behaviour for
+(milestones, structured targets, live data, deposits, the weather index and the like). The admin
+API sets a kind as a whole (`PUT /sim/v1/data/{kind}` with `{"items": [...]}`) and reads it back;
+the route modules serve it in the spec's shapes, filters and paging.
 
-Each item is an object in the spec's schema for that kind (`KINDS` names the schema and the
-fields it requires, checked here so that a scenario cannot make the simulator answer off the
-spec); per-account kinds (deposits, withdrawals) carry the owning `account_id` besides (or, in
-the admin API, the owner's `key_id`), which is never served. Items keep the order they were
-given in. This data lives in memory beside the exchange (`of(exchange)`), not in its journal.
+Each item is an object in the spec's schema for that kind (`KINDS`, its required fields checked here
+so a scenario cannot make the simulator answer off the spec); per-account kinds carry their owner's
+`account_id`, never served. Items keep their order. The data lives in memory beside the exchange
+(`of(exchange)`), not in its journal.
 """
 
 from __future__ import annotations

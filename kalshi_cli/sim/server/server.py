@@ -1,10 +1,8 @@
-"""The simulator's HTTP server: a Starlette app served by uvicorn on loopback, every Kalshi path
-under `/trade-api/v2` going through one pipeline (`_dispatch`: held request, latency,
-authentication, scopes, statistics, injected faults, rate limit, handler) that validates input
-before the core is called and answers refusals in the shapes seen on Kalshi's wire. The core is
-not thread-safe, so it is only ever called from uvicorn's one event loop. Every operation no
-route serves answers 404 `not_implemented`. See docs/simulator.md "The request pipeline and
-the WebSocket hub".
+"""The simulator's HTTP server: Starlette on uvicorn, on loopback. Every path under `/trade-api/v2`
+goes through one pipeline (`_dispatch`: held request, latency, authentication, scopes,
+statistics, faults, rate limit, handler) and is answered in the shapes of Kalshi's wire. The core
+is called only from uvicorn's one event loop. An operation no route serves answers 404
+`not_implemented`. docs/simulator.md "The request pipeline and the WebSocket hub".
 """
 
 from __future__ import annotations
@@ -341,17 +339,11 @@ def _route_path(scope: Scope) -> str:
 
 
 class SegmentRouter(Router):
-    """Starlette's Router, except that a request is matched only against the routes whose first
-    path segment is the request's (a dict lookup), not against all of them in turn: with every
-    path of the spec routed (most to `not_implemented`) a linear scan cost `GET
-    /markets/{ticker}` about 0.1 ms of CPU per request (docs/benchmarks.md). Within
-    a segment the order is the list's (a literal segment before a parameter); no redirects.
-
-    A path that is exactly a template without parameters (`/portfolio/events/orders`) is looked
-    up first in `literal`: under `/portfolio` some twenty routes precede that one, ~10 us of
-    CPU per order placed. It is the route the scan would find first anyway (every
-    other template matching the same path has a parameter where it has a literal, so sorts
-    after it); when its method is not served, the scan runs as before."""
+    """Starlette's Router, except that a request is matched only against the routes whose first path
+    segment is its own (a dict lookup), not all of them in turn (docs/benchmarks.md). Within a
+    segment the list's order holds; no redirects. A path that is exactly a parameterless template
+    is looked up first in `literal`, the route the scan would find first anyway; when its method
+    is not served, the scan runs."""
 
     def __init__(self, routes: list[Route]) -> None:
         super().__init__(routes=list(routes), redirect_slashes=False)

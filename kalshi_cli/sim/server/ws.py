@@ -1,9 +1,7 @@
-"""Kalshi's WebSocket v2 on the simulator: the signed handshake, commands, channels, per-
-subscription sequence numbers and the WebSocket faults. The hub is an exchange listener called
-on the one event loop, so a snapshot taken on `subscribe` and the deltas after it are ordered
-without locks, and each connection's one outbound queue keeps replies and messages in the order
-they were produced. See docs/simulator.md "WebSocket (`/trade-api/ws/v2`)" and "The request
-pipeline and the WebSocket hub".
+"""Kalshi's WebSocket v2 on the simulator: handshake, commands, channels, sequence numbers and
+faults. The hub is called on the one event loop, so a snapshot and the deltas after it are
+ordered without locks, and each connection's one queue keeps replies and messages in order.
+docs/simulator.md "WebSocket (`/trade-api/ws/v2`)".
 """
 
 from __future__ import annotations

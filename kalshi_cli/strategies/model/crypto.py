@@ -1,19 +1,14 @@
 """The built-in crypto fair-value model (`builtin:crypto`, and the `crypto` strategy): the
 probability that a crypto market settles YES, from the reference index its rules name. It reads
-only the snapshot (the market's strike fields, never its title, and the index's recent values),
-answers no opinion with too few returns or outside its RSI filter, and refuses an index older
-than `max_index_age_s` (`StaleIndex`).
+only the snapshot (the market's strike fields and the index's recent values), has no opinion
+with too few returns or outside its RSI filter, and refuses an index older than
+`max_index_age_s` (`StaleIndex`).
 
-Its volatility is an estimate, and its answer says so from the first decision: the variance is
-the weighted mean of the squared returns the index history holds (`reference_index.Volatility`,
-the whole history the feed has at the first decision, then each new value once), and the
-probability is Student's t around the settlement average with as many degrees of freedom as
-the estimate is worth in returns (`Volatility.dof`), not the normal. A volatility read from 30
-returns can be a third of the index's true one; the t's tails then keep the answer off 0 and
-1 where the normal's would put it there, and they narrow to the normal's as the returns grow
-(a thousand and more in the steady state of a 1 Hz index). Below `min_returns` returns there
-is no answer at all. See docs/models.md "`builtin:crypto`: the crypto model shipped with the
-package".
+The variance is the weighted mean of the squared returns the index history holds
+(`reference_index.Volatility`), and the probability is Student's t around the settlement average
+with as many degrees of freedom as the estimate is worth (`Volatility.dof`): a volatility read
+from few returns can be far too low, and the t's tails keep the answer off 0 and 1, narrowing to
+the normal's as returns grow. Below `min_returns` there is no answer. docs/models.md.
 """
 
 from __future__ import annotations

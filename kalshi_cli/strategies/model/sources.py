@@ -1,9 +1,7 @@
-"""Where the `model` strategy's fair values come from: a Python callable, a child process speaking
-JSON lines, a file another program rewrites, or a model shipped with the package, each named by
-one string (`parse_source`). A source answers `ask(snapshot)` with a `ModelAnswer`, None for no
-opinion, or raises `ModelError` when the answer cannot be traded on, which the trade loop
-contains per market. A model runs with the trader's rights and nothing here is a sandbox. See
-docs/models.md "Sources" and "When a model (or any strategy) fails".
+"""Where the `model` strategy's fair values come from: a Python callable, a JSON-lines child
+process, a file another program rewrites, or a packaged model, each named by one string
+(`parse_source`). A source answers `ask(snapshot)` with a `ModelAnswer`, None, or raises
+`ModelError`. A model runs with the trader's rights: nothing here is a sandbox. docs/models.md.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
-"""The `model` strategy: trade a fair-value source. For each market it asks its source for the
-probability of YES and buys the side whose ask that probability clears, sized by a fraction of
-the Kelly stake, when the edge after fees reaches `min_edge`; with `quote` it rests post-only
-bids instead. What it holds it sells at the bid when that sale's edge after fees against the
-model reaches `min_edge` (`_close`). The source's errors are not caught here: `ModelError`
-leaves `decide` for the trade loop's containment (runner/loop/market_pass.py). See
-docs/models.md "The rule" and "When a model (or any strategy) fails".
+"""The `model` strategy: trade a fair-value source. It buys the side whose ask the source's
+probability clears by `min_edge` after fees, sized by a fraction of the Kelly stake (with
+`quote`, post-only bids instead), and sells what it holds at the bid when that clears `min_edge`
+(`_close`). A `ModelError` is left to the trade loop's containment. docs/models.md "The rule".
 """
 
 from __future__ import annotations

@@ -1,11 +1,7 @@
-"""RFQs and quotes on the wire (`/communications/...`, openapi.yaml tag `communications`), and
-the `communications` WebSocket channel's messages (asyncapi.yaml). The behaviour is
-sim/core/communications.py's; this module parses requests and writes the spec's shapes, showing each
-caller only what the spec lets it see: the private fields (`creator_user_id`, order ids,
-subaccounts, `post_only`) to their owner, quotes to their maker and the RFQ's creator only.
-
-The deprecated quote paths without the RFQ (`/communications/quotes/{quote_id}...`) are served
-by the same handlers as the RFQ-scoped ones.
+"""RFQs and quotes on the wire (`/communications/...`) and the `communications` WebSocket channel's
+messages. The behaviour is sim/core/communications.py's; this module parses requests and writes
+the spec's shapes, showing each caller only what the spec lets it see. The deprecated quote paths
+without the RFQ are served by the same handlers.
 """
 
 from __future__ import annotations

@@ -1,10 +1,6 @@
-"""`GET /events/{event_ticker}/metadata` (openapi.yaml 3.31.0 `GetEventMetadata`): an event's
-images, its markets' images and color codes, and its settlement sources. The event must exist
-in the exchange core (else 404, the spec's "Event not found"); what Kalshi reports about it is
-data a scenario defines (kind `event_metadata` of sim/server/scenario_data.py, a
-`GetEventMetadataResponse` plus its `event_ticker`). An event the scenario gave no metadata
-answers the spec's required fields empty (`image_url` "", no market details, no settlement
-sources), as the simulator's series report no settlement sources.
+"""`GET /events/{event_ticker}/metadata` (`GetEventMetadata`): the event must exist in the core
+(else 404); what it reports is scenario data (kind `event_metadata`). An event without any
+answers the spec's required fields empty.
 """
 
 from __future__ import annotations

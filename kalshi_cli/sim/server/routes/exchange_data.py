@@ -1,10 +1,7 @@
-"""Market data routes: event fee changes, the exchange schedule and its
-maintenance windows, the user-data timestamp, batch order books and candlesticks, and event
-candlesticks. Public like the rest of the market data (REFERENCE.md section 2), except where
-the spec asks for a signature. Every answer is built from the exchange core's own state: its
-event fee changes, books, trades and the market history the server records
-(`sim/server/history.py`), and the schedule a scenario or the admin API sets
-(`sim/server/schedule.py`).
+"""Market data routes: event fee changes, the exchange schedule and maintenance windows, the
+user-data timestamp, batch order books and candlesticks, and event candlesticks, built from the
+core's own state, the market history the server records (`sim/server/history.py`) and the
+schedule (`sim/server/schedule.py`).
 """
 
 from __future__ import annotations

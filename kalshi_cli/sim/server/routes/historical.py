@@ -1,10 +1,7 @@
-"""The historical tier's routes (openapi.yaml 3.31.0, tag `historical`): the cutoff, archived
-markets and their candlesticks, trades, and the account's archived fills, orders and positions.
-Which records are archived is `sim/core/historical.py`'s `Archive`; the live routes drop exactly
-those (`archive(state)`), so each record is served by one tier at a time.
-
-`/historical/cutoff`, markets, market, candlesticks and trades are public (the spec gives them
-no `security`); fills, orders and positions need the account's signature.
+"""The historical tier's routes (openapi.yaml 3.31.0, tag `historical`). Which records are archived
+is `sim/core/historical.py`'s `Archive`; the live routes drop exactly those, so each record is
+served by one tier at a time. Fills, orders and positions need the account's signature; the rest
+are public.
 """
 
 from __future__ import annotations

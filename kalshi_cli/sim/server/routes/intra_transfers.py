@@ -1,9 +1,6 @@
-"""Intra-exchange-instance transfers (openapi.yaml 3.31.0 `IntraExchangeInstanceTransfer` and its
-two reads). The simulator runs one instance, `event_contract`, on shard 0 only, so the one
-transfer it carries out is the one the spec treats as a subaccount transfer: it is the core's
-journaled subaccount transfer, and a transfer to or from the `margined` instance or another
-shard is refused 400 rather than moving money nowhere traceable. See docs/simulator.md
-"Intra-exchange-instance transfers".
+"""Intra-exchange-instance transfers. The simulator runs one instance, `event_contract`, on shard 0,
+so the one transfer it carries out is the core's journaled subaccount transfer; one to or from
+another instance or shard is refused 400. docs/simulator.md "Intra-exchange-instance transfers".
 """
 
 from __future__ import annotations

@@ -1,14 +1,10 @@
-"""Order groups (openapi.yaml 3.31.0, tag `order-groups`): create, list, get, delete, reset,
-trigger and a new limit, each a call into the exchange core (sim/core/order_groups.py has the
-semantics).
+"""Order groups (openapi.yaml 3.31.0, tag `order-groups`): create, list, get, delete, reset, trigger
+and a new limit, each a call into the exchange core (sim/core/order_groups.py).
 
-A group belongs to one subaccount (one ledger account of the core, sim/core/subaccounts.py), with
-the spec's defaults (sim/server/routes/subaccounts.py resolves them, a key restricted to a
-subaccount included): create acts on the body's `subaccount`, else 0 (`CreateOrderGroupRequest`);
-the listing and the single read take `SubaccountQuery` ("If omitted, defaults to all
-subaccounts"); delete, reset, trigger and limit take `SubaccountQueryDefaultPrimary`
-("Defaults to 0"), so a group on another subaccount is not found there unless the query names
-it. The simulator has shard 0 only: a request for another shard finds no group."""
+A group belongs to one subaccount, with the spec's defaults (routes/subaccounts.py): create acts on
+the body's `subaccount`, else 0; the listing and the single read default to all subaccounts; delete,
+reset, trigger and limit to 0, so a group elsewhere is not found unless named. Shard 0 only.
+"""
 
 from __future__ import annotations
 

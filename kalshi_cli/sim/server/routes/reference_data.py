@@ -1,9 +1,6 @@
-"""Milestones, structured targets, incentive programs, search filters and live data: public reads
-of data a scenario defines (sim/server/scenario_data.py, admin `PUT /sim/v1/data/{kind}`), served in
-the spec's shapes with the spec's filters and paging. Nothing here has behaviour of its own on
-Kalshi's side beyond what is listed, except an incentive program's `status`, which follows the
-simulator's clock (upcoming before `start_date`, active until `end_date`, then closed, or
-paid_out once `paid_out`).
+"""Milestones, structured targets, incentive programs, search filters and live data: public reads of
+scenario data (sim/server/scenario_data.py), in the spec's shapes, filters and paging. An
+incentive program's `status` follows the simulator's clock.
 """
 
 from __future__ import annotations

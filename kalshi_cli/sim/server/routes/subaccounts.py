@@ -1,13 +1,10 @@
-"""Subaccounts on the wire: create, balances, transfers, netting (openapi.yaml 3.31.0), and
-which subaccount (ledger account, sim/core/subaccounts.py) each portfolio and order route acts on.
+"""Subaccounts on the wire: create, balances, transfers, netting (openapi.yaml 3.31.0), and which
+subaccount each portfolio and order route acts on.
 
-The spec's defaults: a write acts on subaccount 0 unless the request names one (the body's
-`subaccount`, or the `subaccount` query parameter of the single-order paths); the order, fill
-and settlement listings and cancel-all cover every subaccount unless one is named; positions,
-the balance and the queue positions default to 0. A key restricted to a subaccount acts on
-that one: naming another is a 403 (the spec: "If supplied, `subaccount` must match the key's
-restriction"), and what it omits means its own. A subaccount the user has not created is a
-400 for a write and the balance, and an empty answer for a listing.
+The spec's defaults: a write acts on subaccount 0 unless the request names one; the order, fill and
+settlement listings and cancel-all cover every subaccount; positions, the balance and queue
+positions default to 0. A key restricted to a subaccount acts on it, and naming another is a 403. A
+subaccount not created is a 400 for a write and the balance, empty for a listing.
 """
 
 from __future__ import annotations
