@@ -143,6 +143,11 @@ def load_command(entry: LazyCommand) -> Any:
     return built
 
 
+# each command as built, once per process: Typer reads every signature's type hints to build one,
+# and a process that runs commands in turn (a test, a notebook) would pay that at every run
+_BUILT: dict[str, Any] = {}
+
+
 class LazyCommands(MutableMapping[str, Any]):
     """The root group's command table: every name is known up front, each command is built on
     first lookup. Click's own lookups, "did you mean" suggestions and help all go through it."""
@@ -153,7 +158,9 @@ class LazyCommands(MutableMapping[str, Any]):
 
     def __getitem__(self, name: str) -> Any:
         if name not in self.loaded:
-            self.loaded[name] = load_command(self.entries[name])
+            if name not in _BUILT:
+                _BUILT[name] = load_command(self.entries[name])
+            self.loaded[name] = _BUILT[name]
         return self.loaded[name]
 
     def __setitem__(self, name: str, command: Any) -> None:
