@@ -209,15 +209,18 @@ def create_state_file(path: Path, clock: Clock) -> list[str]:
     try:
         conn = connect(draft, "rw")
         try:
-            configure(conn, readonly=False)
+            # a draft no other process opens: built as a scratch file, no commit synced on its
+            # own, and the whole file synced once below, before its name is linked
+            configure(conn, readonly=False, durable=False, exclusive=True)
             applied = migrations.apply_pending(conn, clock.wall())
         except migrations.MigrationError as exc:
             raise migration_failed(exc, path, f"creating state file {path}: {exc}") from exc
         except sqlite3.Error as exc:
             raise wrap_error(exc, path) from exc
         finally:
-            conn.close()  # the last connection folds the WAL into the file and removes it
+            conn.close()
         try:
+            _fsync_file(draft)
             os.link(draft, path)
         except FileExistsError:
             return []  # another process made it first: open theirs
@@ -239,6 +242,14 @@ def file_identity(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return found.st_dev, found.st_ino
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(directory: Path) -> None:
