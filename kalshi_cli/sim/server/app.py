@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import time
 from collections.abc import AsyncIterator
 from email.utils import formatdate
@@ -101,9 +100,9 @@ class _Outer:
 
 
 class Server(uvicorn.Server):
-    """uvicorn's server, stopping as soon as `should_exit` is set (from any thread or a signal
-    handler) and once its connections are closed, where uvicorn's own waits out its 0.1 s loop
-    tick and a fixed 0.1 s after closing them. The graceful timeout still bounds the wait."""
+    """uvicorn's server, stopping as soon as `should_exit` is set (from any thread) and its
+    connections are closed, where uvicorn's own waits out its 0.1 s loop tick and a fixed 0.1 s
+    after closing them. The graceful timeout still bounds the wait."""
 
     def __init__(self, config: uvicorn.Config) -> None:
         self._exit, self._woken = False, asyncio.Event()
@@ -122,26 +121,22 @@ class Server(uvicorn.Server):
 
     async def main_loop(self) -> None:
         self._loop = asyncio.get_running_loop()
-        counter = 0
-        while not await self.on_tick(counter):  # the date header, `should_exit`
-            counter = (counter + 1) % 864000
+        while not await self.on_tick(0):  # `should_exit` (no date header to refresh)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._woken.wait(), 0.1)
 
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+    async def shutdown(self, sockets: list[Any] | None = None) -> None:
         for server in self.servers:
-            server.close()  # no new connections
-        for sock in sockets or []:
-            sock.close()
+            server.close()  # the socket itself is closed by embed.release
         for connection in list(self.server_state.connections):
             connection.shutdown()  # idle ones close now, busy ones after their answer
         deadline = time.monotonic() + (self.config.timeout_graceful_shutdown or 0)
         while self.server_state.connections or self.server_state.tasks:
             if time.monotonic() > deadline or self.force_exit:
-                for task in self.server_state.tasks:
-                    task.cancel()
                 break
             await asyncio.sleep(0.005)
+        for task in self.server_state.tasks:
+            task.cancel()
         if not self.force_exit:
             await self.lifespan.shutdown()
 
