@@ -898,7 +898,7 @@ def test_halt_goes_at_once_while_an_order_is_held_in_a_slow_network(
     tools: AgentTools, sim: SimHarness
 ) -> None:
     preview = tools.preview_order(T, side="yes", action="buy", count="1", price="0.10")
-    sim.set_faults(hold_request_s=5.0)
+    sim.set_faults(hold_request_s=600)  # until cleared below
     answers: list[object] = []
 
     def send() -> None:
@@ -915,6 +915,7 @@ def test_halt_goes_at_once_while_an_order_is_held_in_a_slow_network(
         assert tools.halt(reason="stop now")["state"] == "HALTED"
         assert sending.is_alive(), "halt waited for the held order"
     finally:
+        sim.clear_faults()  # the held order lands
         sending.join()
     assert len(answers) == 1
 
@@ -925,7 +926,7 @@ def test_the_kill_switch_halts_at_once_while_an_order_is_held_in_a_slow_network(
     # the kill switch's proof reads the state file's times: on the clock the state file keeps
     tools = AgentTools(tools.access, tools.config, clock=SystemClock())
     preview = tools.preview_order(T, side="yes", action="buy", count="1", price="0.10")
-    sim.set_faults(hold_request_s=5.0)
+    sim.set_faults(hold_request_s=600)  # until cleared below
     answers: dict[str, object] = {}
 
     def call(name: str, tool: Callable[[], object]) -> threading.Thread:
@@ -950,6 +951,7 @@ def test_the_kill_switch_halts_at_once_while_an_order_is_held_in_a_slow_network(
         )
         assert sending.is_alive(), "the kill switch waited for the held order to halt"
     finally:
+        sim.clear_faults()  # the held order lands, and the kill switch cancels it
         sending.join()
         killing.join()
     report = answers["cancel_all"]

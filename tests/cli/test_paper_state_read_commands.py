@@ -8,10 +8,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 
+from typer.testing import CliRunner
+
+from kalshi_cli.cli._context import AppContext
+from kalshi_cli.cli.app import app
 from kalshi_cli.store import Store
 from kalshi_cli.store.paper import paper_state_path
 from kalshi_cli.store.records import FillRecord
@@ -54,14 +57,10 @@ def _paper_file_beside_a_real_fill(sim: SimHarness, tmp_path: Path) -> tuple[Pat
 
 
 def _kalshi(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kalshi_cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    """`kalshi ARGS` in-process, with the `KALSHI_*` settings of `env`."""
+    context = AppContext(environ={k: v for k, v in env.items() if k.startswith("KALSHI_")})
+    done = CliRunner().invoke(app, args, obj=context, env={"COLUMNS": "80"}, prog_name="kalshi")
+    return subprocess.CompletedProcess(args, done.exit_code, done.stdout, done.stderr)
 
 
 def _fill_ids(path: Path) -> list[str]:

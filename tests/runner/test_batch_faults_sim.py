@@ -43,7 +43,7 @@ def test_orders_of_a_batch_still_in_the_network_count_in_the_total_exposure(
     with rig(
         sim, tmp_path, tickers, strategy="market-maker", params=params, risk=risk, timeout=1.0
     ) as r:
-        sim.set_faults(hold_request_s=8.0)
+        sim.set_faults(hold_request_s=600)  # until cleared below
         r.loop.tick(r.feed.drain_events(), full=True)
         executor = r.loop.executor
         held = set(executor.unknown_orders.unknown)
@@ -52,6 +52,7 @@ def test_orders_of_a_batch_still_in_the_network_count_in_the_total_exposure(
         r.loop.tick(r.feed.drain_events(), full=True)
         # the lookups ran and the batch is still in the network: the orders are unknown yet
         assert set(executor.unknown_orders.unknown) == held, executor.unknown_orders.unknown
+        sim.clear_faults()  # the held batch lands
 
         def landed() -> bool:
             coids = {o.client_order_id for o in r.client.orders.iter_orders(status="resting")}

@@ -176,7 +176,7 @@ def test_an_order_call_held_past_the_call_timeout_frees_its_worker_and_lands_as_
         sim, tmp_path, tickers, strategy="market-maker", params={}, batch_wait_s=0.0,
         timeout=60.0, send_workers=1, trade={"call_timeout_s": 0.5},
     ) as r:  # fmt: skip
-        sim.set_faults(hold_request_s=8)  # the next order request reaches the exchange 8 s late
+        sim.set_faults(hold_request_s=600)  # the next order request: held until cleared below
         r.loop.tick(r.feed.drain_events(), full=True)
         assert poll_until(lambda: r.events("order_unknown"), between=lambda: _ticking(r))
         [held] = {str(e["ticker"]) for e in r.events("order_unknown")}
@@ -186,6 +186,7 @@ def test_an_order_call_held_past_the_call_timeout_frees_its_worker_and_lands_as_
         assert list(r.client.orders.iter_orders(ticker=held)) == []
         lost = [i for i in r.store.orders.intents() if i.ticker == held]
         assert len(lost) == 2 and {i.status for i in lost} == {UNKNOWN}
+        sim.clear_faults()  # the exchange takes it late
         assert poll_until(lambda: len(r.events("order_resolved")) == 2, between=lambda: _ticking(r))
         on_exchange = list(r.client.orders.iter_orders(ticker=held))
         assert len(on_exchange) == 2  # looked up, never sent again

@@ -31,7 +31,7 @@ def test_an_order_still_in_the_network_counts_toward_the_position_limit(
     home = tmp_path / "home"
     home.mkdir(parents=True, exist_ok=True)
     (home / "config.yaml").write_text("limits:\n  max_position_per_market: 5\n")
-    prime.set_faults(hold_request_s=3.0)
+    prime.set_faults(hold_request_s=600)  # until cleared below
     first = kalshi(
         "order", "place", ticker, "--side", "yes", "--action", "buy", "--count", "4",
         "--price", "0.40", KALSHI_TIMEOUT="0.3",
@@ -45,5 +45,6 @@ def test_an_order_still_in_the_network_counts_toward_the_position_limit(
     assert second.exit_code == ExitCode.REJECTED, second.output
     assert "unknown" in second.stderr, second.stderr
 
+    prime.clear_faults()
     wait_until(lambda: _resting_contracts(client, ticker) >= 4, "the held order to land")
     assert _resting_contracts(client, ticker) <= 5

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import typing
 from pathlib import Path
 
@@ -91,3 +92,21 @@ def test_start_simulator_options_resolve_and_each_is_a_keyword_of_prepare() -> N
     (options,) = typing.get_args(hints["options"])  # Unpack[SimulatorOptions]
     assert options.__optional_keys__ == set(options.__annotations__)
     assert set(options.__annotations__) <= set(inspect.signature(prepare).parameters)
+
+
+def test_stopping_the_simulator_waits_out_no_fixed_pause(tmp_path: Path) -> None:
+    """Stop returns once the server has closed its connections and run its shutdown, not after
+    uvicorn's fixed pauses (its 0.1 s loop tick, its 0.1 s wait after closing connections),
+    which every test's simulator and every `kalshi sim` stop paid. The fastest of three stops
+    with an idle keep-alive connection open (whose closing is what shutdown waits for)."""
+    stops = []
+    for attempt in range(3):
+        running = start_simulator(tmp_path / str(attempt), scenario="empty")
+        with httpx.Client() as client:  # left open: the server closes its idle connection
+            assert client.get(running.base_url + "/trade-api/v2/exchange/status").is_success
+            started = time.perf_counter()
+            running.stop()
+            stops.append(time.perf_counter() - started)
+        assert not running._thread.is_alive()
+        assert not (running.data_dir / "server.json").exists()
+    assert min(stops) < 0.05, stops

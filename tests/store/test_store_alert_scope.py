@@ -6,7 +6,6 @@ alert's own words) and gets no scope."""
 from __future__ import annotations
 
 import sqlite3
-import tempfile
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -48,23 +47,27 @@ def test_scope_is_its_own_column_and_the_summary_is_kept_whole(tmp_path: Path) -
         ]
 
 
-def file_before_0005(path: Path, alerts: list[tuple[str, str, str]]) -> None:
-    """A state file as the code before 0005 left it: (fingerprint, status, summary) rows in
+def before_0005(conn: sqlite3.Connection, alerts: list[tuple[str, str, str]]) -> None:
+    """The schema as the code before 0005 left it: (fingerprint, status, summary) rows in
     `alerts`, and each as one attempt in `alert_log`."""
+    m.apply_pending(conn, 1.0, BEFORE)
+    for fingerprint, status, summary in alerts:
+        conn.execute(
+            "INSERT INTO alerts (fingerprint, status, severity, summary, last_sent_at, "
+            "first_seen_at, updated_at) VALUES (?, ?, 'critical', ?, 5.0, 5.0, 5.0)",
+            (fingerprint, status, summary),
+        )
+        conn.execute(
+            "INSERT INTO alert_log (fingerprint, status, severity, summary, sent, at) "
+            "VALUES (?, ?, 'critical', ?, 1, 5.0)",
+            (fingerprint, status, summary),
+        )
+
+
+def file_before_0005(path: Path, alerts: list[tuple[str, str, str]]) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     try:
-        m.apply_pending(conn, 1.0, BEFORE)
-        for fingerprint, status, summary in alerts:
-            conn.execute(
-                "INSERT INTO alerts (fingerprint, status, severity, summary, last_sent_at, "
-                "first_seen_at, updated_at) VALUES (?, ?, 'critical', ?, 5.0, 5.0, 5.0)",
-                (fingerprint, status, summary),
-            )
-            conn.execute(
-                "INSERT INTO alert_log (fingerprint, status, severity, summary, sent, at) "
-                "VALUES (?, ?, 'critical', ?, 1, 5.0)",
-                (fingerprint, status, summary),
-            )
+        before_0005(conn, alerts)
     finally:
         conn.close()
 
@@ -99,12 +102,18 @@ summaries = st.lists(piece, max_size=8).map("".join)
 @settings(max_examples=100, deadline=None)
 @given(st.lists(summaries, min_size=1, max_size=6))
 def test_the_migration_leaves_any_summary_as_it_was(texts: list[str]) -> None:
-    """Whatever a firing summary holds, markers included, 0005 keeps it byte for byte."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "state.db"
-        file_before_0005(path, [(f"fp{i}", "firing", text) for i, text in enumerate(texts)])
-        alerts, log = migrated(path)
-    assert alerts == {f"fp{i}": (text, None) for i, text in enumerate(texts)}
+    """Whatever a firing summary holds, markers included, 0005 and every migration after it keep
+    it byte for byte (the migrations in memory; a state file opened by the Store is the example
+    test's above)."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        before_0005(conn, [(f"fp{i}", "firing", text) for i, text in enumerate(texts)])
+        assert m.apply_pending(conn, 2.0)[0] == "0005_alert_scope"
+        alerts = conn.execute("SELECT fingerprint, summary, scope FROM alerts").fetchall()
+        log = conn.execute("SELECT summary, scope FROM alert_log ORDER BY id").fetchall()
+    finally:
+        conn.close()
+    assert alerts == [(f"fp{i}", text, None) for i, text in enumerate(texts)]
     assert log == [(text, None) for text in texts]
 
 

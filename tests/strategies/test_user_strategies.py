@@ -1,6 +1,8 @@
-"""A trader's own strategy, through the installed `kalshi` script: a `.py` file, an import path
-and an installed distribution's entry point; its params from a YAML file, validated with file
-and line; `kalshi strategy new|list|check`; refusals before anything runs (exit 2)."""
+"""A trader's own strategy, through `kalshi`: a `.py` file, an import path and an installed
+distribution's entry point; its params from a YAML file, validated with file and line; `kalshi
+strategy new|list|check`; refusals before anything runs (exit 2). In-process where nothing but
+the command is under test; the installed script where the process's own import path or working
+directory is (an import path, an entry point, a file beside the trader)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import pytest
 from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.vocabulary.errors import UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
+from tests.backtest import in_process
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "strategies" / "fair_value.py"
@@ -32,6 +35,8 @@ def script() -> str:
 def kalshi(
     args: list[str], home: Path, *, pythonpath: Path | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
+    if pythonpath is None and cwd is None:
+        return in_process.kalshi(args, home)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KALSHI_")}
     env.update(KALSHI_HOME=str(home), XDG_CACHE_HOME=str(home / "cache"), HOME=str(home))
     if pythonpath is not None:

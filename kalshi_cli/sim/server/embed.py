@@ -160,7 +160,7 @@ def prepare(
         import uvicorn
 
         from kalshi_cli.sim.core.scenarios import build_exchange, scenario_history
-        from kalshi_cli.sim.server.app import create_app
+        from kalshi_cli.sim.server.app import Server, create_app
         from kalshi_cli.sim.server.auth import DEFAULT_WINDOW_S, Authenticator
         from kalshi_cli.sim.server.faults import Faults
         from kalshi_cli.sim.server.ratelimit import SimRateLimiter, tier_named
@@ -208,7 +208,7 @@ def prepare(
             # the app dates each answer by the exchange's clock (sim/server/app.py)
             date_header=False,
         )
-        server = uvicorn.Server(config)
+        server = Server(config)
         (data_dir / "server.json").write_text(
             json.dumps(
                 {

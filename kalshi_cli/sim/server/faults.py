@@ -5,6 +5,8 @@ docs/simulator.md "Admin API" ("Fault knobs").
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -49,6 +51,7 @@ class Faults:
         self.settings = FaultSettings()
         self._rng = random.Random()
         self._silence_until = 0.0
+        self._cleared = asyncio.Event()  # set by `clear`: the holds under way end
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self.settings)
@@ -85,6 +88,8 @@ class Faults:
     def clear(self) -> None:
         self.settings = FaultSettings()
         self._silence_until = 0.0
+        self._cleared.set()
+        self._cleared = asyncio.Event()
 
     def _draw(self, rate: float) -> bool:
         return rate > 0 and self._rng.random() < rate
@@ -102,6 +107,11 @@ class Faults:
         """The hold for this order-creating request (then no more), in seconds."""
         hold, self.settings.hold_request_s = self.settings.hold_request_s, 0.0
         return hold
+
+    async def held(self, hold_s: float) -> None:
+        """Wait out a hold, or less if the faults are cleared meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._cleared.wait(), hold_s)
 
     def write_503(self) -> bool:
         return self._draw(self.settings.write_503_rate)

@@ -149,7 +149,7 @@ async def _network_delays(faults: Faults, request: Request, endpoint_name: str) 
             # held in the network: the body is already on its way (the client may give up and
             # close the connection meanwhile); the exchange sees the request only afterwards
             await request.body()
-            await asyncio.sleep(hold)
+            await faults.held(hold)
     if faults.latency_s > 0:
         await asyncio.sleep(faults.latency_s)
 

@@ -54,10 +54,10 @@ def _lost(log: Path) -> set[str]:
 def test_sigterm_while_an_order_is_in_the_network_leaves_nothing_resting_when_it_lands(
     sim: SimHarness, tmp_path: Path
 ) -> None:
-    """The loop's first create is held 6 s in the network (the client gives up after 1 s);
-    SIGTERM comes while it is held. On the old code the loop cancelled only the orders whose
-    answers it had, exited 0 saying `resting orders 0`, and the held order landed and rested
-    with nobody managing it."""
+    """The loop's first create is held in the network (the client gives up after 1 s) until
+    the stopping loop waits for it; SIGTERM comes while it is held. A stop that cancelled only
+    the orders whose answers it had exited 0 saying `resting orders 0`, and the held order
+    landed and rested with nobody managing it."""
     sim.create_market(TICKER)
     account = sim.new_account(balance_cents=10_000_000)
     other = client_for(sim.new_account(balance_cents=10_000_000))
@@ -69,7 +69,7 @@ def test_sigterm_while_an_order_is_in_the_network_leaves_nothing_resting_when_it
         *trade_command("market-maker", TICKER, log, "--duration", "120"),
         "--no-order-group",
     ]
-    sim.set_faults(hold_request_s=6)
+    sim.set_faults(hold_request_s=600)  # cleared once the stop waits for it
     try:
         with (
             err.open("w") as stderr,
@@ -82,12 +82,17 @@ def test_sigterm_while_an_order_is_in_the_network_leaves_nothing_resting_when_it
                     between=while_running(proc, err),
                 )
                 proc.send_signal(signal.SIGTERM)
+                wait_until(
+                    lambda: bool(_events(log, "shutdown_waits_unknown")),
+                    stderr_tail(err),
+                    between=while_running(proc, err),
+                )
+                sim.clear_faults()  # the held request reaches the exchange while it waits
                 assert proc.wait(timeout=90) == 0, err.read_text()[-2000:]
             finally:
                 if proc.poll() is None:
                     proc.kill()
         lost = _lost(log)
-        # the held request reaches the exchange (at once if the loop already waited for it)
         wait_until(
             lambda: lost <= {o.client_order_id for o in trader.orders.iter_orders(ticker=TICKER)},
             stderr_tail(err),
@@ -358,9 +363,8 @@ def test_sigterm_with_the_group_and_an_order_placed_by_hand_leaves_nothing_of_th
     env = {**trade_env(account, tmp_path / "home", tmp_path / "state.db"), "KALSHI_TIMEOUT": "1"}
     command = trade_command("market-maker", TICKER, log, "--duration", "120")
     # the loop's first create is held, set before the loop starts (a hold set once the group
-    # was created raced the loop's two quotes); long enough that the loop has exited before the
-    # held request reaches the exchange, however loaded the machine
-    sim.set_faults(hold_request_s=20)
+    # was created raced the loop's two quotes), until the loop has exited: the test clears it
+    sim.set_faults(hold_request_s=600)
     try:
         with (
             err.open("w") as stderr,
@@ -378,7 +382,7 @@ def test_sigterm_with_the_group_and_an_order_placed_by_hand_leaves_nothing_of_th
                 if proc.poll() is None:
                     proc.kill()
         creates = sim.stats()["order_create_requests"]
-        # the held request reaches the exchange after the stop
+        sim.clear_faults()  # the held request reaches the exchange after the stop
         wait_until(lambda: sim.stats()["order_create_requests"] > creates, stderr_tail(err))
         resting = list(trader.orders.iter_orders(ticker=TICKER, status="resting"))
         groups = [e["event"] for e in log_events(log) if str(e["event"]).startswith("order_group")]
