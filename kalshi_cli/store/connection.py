@@ -255,11 +255,7 @@ def _fsync_file(path: Path) -> None:
 def _fsync_dir(directory: Path) -> None:
     # the new name must outlive a power cut as surely as what is written inside the file
     with suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync_file(directory)
 
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
