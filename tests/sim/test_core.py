@@ -38,6 +38,7 @@ from kalshi_cli.vocabulary.models import (
     trading_fee,
 )
 from tests.conftest import NO_FEES, STANDARD_FEES
+from tests.sim.test_journal import state as exchange_state
 
 BID, ASK = BookSide.BID, BookSide.ASK
 GTC, IOC, FOK = TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK
@@ -118,23 +119,7 @@ class Env:
 
     def state(self) -> str:
         """Everything observable, to prove a refused call changed nothing."""
-        ex = self.ex
-        parts = [repr(ex.engine.book(t)) for t in ex.reference.markets]
-        for acct in (self.a, self.b, self.c):
-            parts += [
-                repr(ex.accounts.account(acct)),
-                repr(ex.accounts.cash_dollars(acct)),
-                repr(ex.accounts.held_dollars(acct)),
-                repr(ex.history.orders(acct)),
-                repr(ex.history.fills(acct)),
-                repr(ex.accounts.positions(acct)),
-            ]
-        parts += [
-            repr(ex.history.trades()),
-            repr(ex.engine.fees_collected),
-            repr(list(ex.reference.markets.values())),
-        ]
-        return "\n".join(parts)
+        return exchange_state(self.ex)
 
 
 def refused(env: Env, status: int, code: str, call: object) -> None:
