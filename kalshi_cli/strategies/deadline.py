@@ -91,7 +91,8 @@ class BoundedCall(Generic[T]):
 def bounded_decide(
     strategy: Strategy[Any], params: Any, name: str
 ) -> BoundedCall[Sequence[Decision]]:
-    """`strategy.decide` under its deadline (module docstring)."""
+    """`strategy.decide` under its deadline (module docstring); its first call gets `START_S`
+    more, or the params' own `start_s`."""
     timeout_s = (getattr(params, "timeout_ms", 0) + CALL_DEADLINE_MS) / 1000
-    start_s = timeout_s + getattr(params, "start_s", 0.0)
+    start_s = timeout_s + getattr(params, "start_s", START_S)
     return BoundedCall(strategy.decide, timeout_s=timeout_s, start_s=start_s, name=name)

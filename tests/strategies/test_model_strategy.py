@@ -14,6 +14,8 @@ import time
 from collections.abc import Sequence
 from decimal import Decimal as D
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
@@ -24,9 +26,15 @@ from kalshi_cli.strategies import (
     MarketSnapshot,
     PositionView,
     RestingOrder,
+    Strategy,
     get_strategy,
 )
-from kalshi_cli.strategies.deadline import BoundedCall, MissedDeadline, StillRunning
+from kalshi_cli.strategies.deadline import (
+    BoundedCall,
+    MissedDeadline,
+    StillRunning,
+    bounded_decide,
+)
 from kalshi_cli.strategies.model import ModelDown, ModelError, ModelParams, decide, kelly_share
 from kalshi_cli.strategies.model.sources import CommandSource, FileSource
 from kalshi_cli.vocabulary.decisions import Holding
@@ -239,6 +247,26 @@ def test_a_late_calls_answer_is_never_taken_for_a_later_calls() -> None:
     assert wait_until(second, "the late call returned") == 2
     assert call(3) == 3
     call.close()
+
+
+def test_a_strategys_first_decide_is_given_the_start_and_later_ones_one_calls_deadline() -> None:
+    """A first `decide` imports, warms caches, loads weights: it may take `START_S`, as a model's
+    first answer may, though the strategy's params name no `start_s`; the next gets 500 ms."""
+    calls: list[int] = []
+
+    def slow_decide(*args: object) -> list[int]:
+        calls.append(len(calls))
+        time.sleep(0.6)
+        return calls
+
+    strategy = cast("Strategy[Any]", SimpleNamespace(decide=slow_decide))
+    call = bounded_decide(strategy, object(), "decide-slow")
+    try:
+        assert call(snap(), FLAT, None) == [0]
+        with pytest.raises(MissedDeadline):
+            call(snap(), FLAT, None)
+    finally:
+        call.close()
 
 
 # -------------------------------------------------------------------------------- command

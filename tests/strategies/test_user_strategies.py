@@ -419,12 +419,13 @@ def test_a_sweep_writes_its_best_params_to_a_file_params_reads_back(
 
 
 def test_check_gives_each_decide_the_loops_deadline_and_names_the_decide(tmp_path: Path) -> None:
-    """A `decide` that takes 5 s held the check for every step of the market (minutes); it is
-    given the deadline of a model's call, and the first it misses ends the check."""
+    """A `decide` that takes a second would hold the check for every step of the market
+    (minutes); past its first call (its start) it is given the deadline of a model's call, and
+    the first it misses ends the check."""
     mine = tmp_path / "slow.py"
     text = EXAMPLE.read_text()
     marker = "    own = position.own"
-    mine.write_text(text.replace(marker, f"    import time\n\n    time.sleep(5)\n{marker}"))
+    mine.write_text(text.replace(marker, f"    import time\n\n    time.sleep(1)\n{marker}"))
     line = next(
         n for n, row in enumerate(mine.read_text().splitlines(), 1) if row.startswith("def decide")
     )
