@@ -196,6 +196,7 @@ class RunArtifacts:
     signals: list[dict[str, Any]]  # kept only with `keep_signals` (the look-ahead check)
     signal_count: int
     failures: StrategyFailures
+    idle: dict[str, str]  # a strategy that trades none of the run's markets: why
     started: float  # unix seconds
     ended: float  # unix seconds
 
@@ -496,6 +497,7 @@ def execute(
         signals=log.signals,
         signal_count=log.count,
         failures=log.failures,
+        idle=log.idle,
         started=start,
         ended=clock.wall(),
     )
@@ -763,10 +765,13 @@ class _SignalLog(EventLog):
         # memory, so they are kept only when the look-ahead check compares them
         self.signals: list[dict[str, Any]] = []
         self.failures = StrategyFailures()
+        self.idle: dict[str, str] = {}
 
     def emit(self, event: str, fields: Mapping[str, Any] | None = None) -> None:
         if event == "strategy_error" and fields is not None:
             self.failures.add(fields)
+        if event == "strategy_idle" and fields is not None:
+            self.idle[str(fields["strategy"])] = str(fields["why"])
         if event == "signal" and fields is not None:
             self.count += 1
             if self.keep:

@@ -168,6 +168,7 @@ def build_report(run: RunArtifacts) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "failed": _failure_json(run.failures, states),
+        "idle": run.idle,
         "trading_states": states,
         "spec": _plain(asdict(run.spec)),
         "data": {
@@ -488,6 +489,7 @@ def render_text(report: dict[str, Any], *, width: int = 72) -> list[str]:
         f"latency {spec['latency_ms']} ms",
         "",
         *(failure_lines(failure) if failure else []),
+        *(f"idle: {name}: {why}" for name, why in (report.get("idle") or {}).items()),
         *trading_state_lines(report),
         f"net P&L          {_money(t['net'])}   (realized {_money(t['realized'])}, settled "
         f"{_money(t['settled'])}, marked {_money(t['marked'])})",

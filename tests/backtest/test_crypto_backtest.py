@@ -17,7 +17,7 @@ import pytest
 
 from kalshi_cli.backtest import BacktestSpec, execute
 from kalshi_cli.backtest.engine import RunArtifacts
-from kalshi_cli.backtest.report import build_report
+from kalshi_cli.backtest.report import build_report, render_text
 from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.data.replay import iter_records
 from kalshi_cli.feed.index import decode_tick
@@ -179,3 +179,16 @@ def _recorded_body(data: Path, ticker: str) -> dict[str, Any]:
     reference = json.loads((data / "reference.json").read_text())
     found: dict[str, Any] = next(m for m in reference["markets"] if m["ticker"] == ticker)
     return found
+
+
+def test_a_backtest_whose_markets_the_strategy_does_not_trade_says_so(tmp_path: Path) -> None:
+    """The default scenario has no market whose rules name a reference index: crypto decides
+    nothing there, and the report says why rather than a bare "no trades"."""
+    data = record_scenario(
+        "default", tmp_path / "d", seconds=30, tickers=["KXNBAGAME-SIM-LALGSW-LAL"]
+    )
+    report = build_report(execute(BacktestSpec(data=str(data), strategy="crypto"), tmp_path))
+    assert list(report["idle"]) == ["crypto"]
+    assert "decides nothing" in report["idle"]["crypto"]
+    lines = render_text(report)
+    assert f"idle: crypto: {report['idle']['crypto']}" in lines, lines

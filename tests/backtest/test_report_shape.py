@@ -32,6 +32,7 @@ BY_DATA = {
     "$.by_strategy",
     "$.exit_reasons",
     "$.assumptions.defaults_used",
+    "$.idle",
 }
 
 
