@@ -35,9 +35,10 @@ def test_the_crypto_strategy_trades_on_paper_from_the_live_index(
     found: list[str] = []
 
     def listed() -> bool:
-        # a quarter with time left for the run: one about to close would be over before the
-        # loop starts (the simulator's quarters follow the wall clock), so the next is awaited
-        enough = time.time() + 90
+        # a quarter with time left for the run (a few seconds to its first fill on a quiet
+        # machine): one about to close would be over first (the simulator's quarters follow the
+        # wall clock), so the next is awaited, at most this long
+        enough = time.time() + 25
         found[:] = [
             m.ticker
             for m in watcher.markets.iter_markets(series_ticker="KXBTC15M", status="open")
