@@ -12,6 +12,7 @@ import ast
 import subprocess
 import sys
 from collections import defaultdict
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -103,11 +104,20 @@ def _modules() -> dict[str, Path]:
     return {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
 
 
+@cache
+def _statements(path: Path) -> list[ast.stmt]:
+    """The module's imports and class definitions, nested ones too: the package is walked once
+    for every check here."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    kinds = (ast.Import, ast.ImportFrom, ast.ClassDef)
+    return [node for node in ast.walk(tree) if isinstance(node, kinds)]
+
+
 def _imports(modules: dict[str, Path]) -> dict[str, set[tuple[str, int]]]:
     """module -> {(imported module, line)}, resolving `from pkg import submodule`."""
     found: dict[str, set[tuple[str, int]]] = defaultdict(set)
     for name, path in modules.items():
-        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        for node in _statements(path):
             if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 if not node.module.startswith("kalshi_cli"):
                     continue
@@ -330,7 +340,7 @@ def _class_definitions(modules: dict[str, Path]) -> dict[str, list[str]]:
     """class name -> the modules defining a class of that name (nested classes too)."""
     found: dict[str, list[str]] = defaultdict(list)
     for name, path in modules.items():
-        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        for node in _statements(path):
             if isinstance(node, ast.ClassDef):
                 found[node.name].append(name)
     return found
