@@ -22,8 +22,13 @@ class HangsParams(Params, frozen=True):
     pass
 
 
+CALLS = []
+
+
 def decide(snapshot, position, params):
-    time.sleep(3600)
+    CALLS.append(snapshot.ticker)
+    if len(CALLS) > 1:  # past its start (the first call may take 10 s): one deadline
+        time.sleep(3600)
     return []
 
 
@@ -60,8 +65,12 @@ def test_sigterm_cancels_the_loops_resting_orders_and_exits_0_while_a_decide_han
     )
     try:
         wait_until(
-            lambda: log.exists() and '"status":"resting"' in log.read_text(),
-            "the market maker to have a resting quote",
+            lambda: (
+                log.exists()
+                and '"status":"resting"' in (text := log.read_text())
+                and '"event":"strategy_stopped"' in text
+            ),
+            "the market maker to have a resting quote and the hung strategy to be stopped",
         )
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
