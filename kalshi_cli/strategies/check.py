@@ -15,12 +15,13 @@ unless told otherwise, and its report names the fees the decisions were made at.
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from kalshi_cli.strategies.deadline import BoundedCall, MissedDeadline, bounded_decide
+from kalshi_cli.strategies.deadline import BoundedCall, MissedDeadline, Starting, bounded_decide
 from kalshi_cli.strategy_api import (
     FLAT,
     ZERO,
@@ -227,7 +228,11 @@ def _decide(
 ) -> Sequence[Intent | Cancel]:
     at = f"synthetic market at t+{int(snapshot.ts - START_TS)}s"
     try:
-        return call(snapshot, view, params)
+        while True:
+            try:
+                return call(snapshot, view, params)
+            except Starting:  # its first call, within its start: the check waits it out
+                time.sleep(0.05)
     except MissedDeadline as late:
         raise UsageError(
             f"{strategy.decide_at}: {strategy.name}: decide did not return within "

@@ -1,14 +1,17 @@
 """A call into the trader's code with a deadline: the one rule for how long the toolkit waits on
-code it does not own. The call runs on a daemon worker thread and is waited for `timeout_s`, or
-`start_s` for the first; a call not back by then missed its deadline, and while it still runs the
-next call is refused, not queued. The `model` strategy asks its callable this way, and the trade
-loop and `kalshi strategy check` run each `decide` this way (`bounded_decide`).
+code it does not own. The call runs on a daemon worker thread and is waited for `timeout_s`; a call
+not back by then missed its deadline, and while it still runs the next call is refused, not queued.
+The first call may take `start_s` (imports, caches, weights): while it is out within that, each call
+is answered `Starting` without waiting, and only past it did the call miss. The `model` strategy
+asks its callable this way, and the trade loop and `kalshi strategy check` run each `decide` this
+way (`bounded_decide`).
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
@@ -36,6 +39,10 @@ class StillRunning(Exception):
         super().__init__("an earlier call has not returned yet")
 
 
+class Starting(StillRunning):
+    """The first call is not back yet and is still within its start: no answer, and no fault."""
+
+
 class BoundedCall(Generic[T]):
     """`fn` called on a worker thread, each call waited for at most its deadline; the call's
     own exception is raised as it is. A call and its answer each cross one queue: nothing is
@@ -51,6 +58,7 @@ class BoundedCall(Generic[T]):
         self._requests: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
         self._answers: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
         self._out = False  # a call not answered yet: its answer is the next one back
+        self._starts_until: float | None = None  # monotonic end of the first call's start
         self._worker: threading.Thread | None = None
 
     def __call__(self, *args: Any) -> T:
@@ -58,22 +66,34 @@ class BoundedCall(Generic[T]):
             try:
                 self._answers.get_nowait()  # a late call's answer, nobody's now
             except queue.Empty:
-                raise StillRunning from None
-        first = self._worker is None
+                raise self._late(StillRunning()) from None
+            self._starts_until = None
         if self._worker is None:
             self._worker = threading.Thread(target=self._serve, name=self._name, daemon=True)
             self._worker.start()
+            if self._start_s > self.timeout_s:
+                self._starts_until = time.monotonic() + self._start_s
         self._out = True
         self._requests.put(args)
-        timeout_s = max(self.timeout_s, self._start_s) if first else self.timeout_s
         try:  # a Ctrl-C while waiting is the person's: it leaves the call out
-            returned, answer = self._answers.get(timeout=timeout_s)
+            returned, answer = self._answers.get(timeout=self.timeout_s)
         except queue.Empty:
-            raise MissedDeadline(timeout_s) from None
+            raise self._late(MissedDeadline(self.timeout_s)) from None
         self._out = False
+        self._starts_until = None
         if returned:
             return cast("T", answer)
         raise answer
+
+    def _late(self, otherwise: Exception) -> Exception:
+        """What a call is answered while the last is not back: `Starting` while the first is
+        within its start, `MissedDeadline` once it is past it, else `otherwise`."""
+        if self._starts_until is None:
+            return otherwise
+        if time.monotonic() < self._starts_until:
+            return Starting()
+        self._starts_until = None
+        return MissedDeadline(self._start_s)
 
     def _serve(self) -> None:
         while (args := self._requests.get()) is not None:

@@ -289,6 +289,31 @@ def test_a_strategy_past_its_decide_deadline_is_stopped_alone_and_the_others_tra
         hanging.release.set()
 
 
+def test_a_strategy_whose_first_decide_hangs_holds_the_loop_one_calls_deadline_not_its_start(
+    tmp_path: Path,
+) -> None:
+    """Its start (10 s) is waited out without holding the loop: the other strategy quotes, and
+    the stop-loss and the other markets are served, while the first call is still out."""
+    hanging = Hanging(_order(Side.YES, Action.BUY, "0.41"))
+    hanging.hanging = True
+    rig = _rig(tmp_path, MM, MR)
+    Mover(rig.exchange).quote("0.30", "0.70")
+    steady = Recorder(_order(Side.YES, Action.BUY, "0.42"))
+    swap_decide(rig.loop, hanging, MM)
+    swap_decide(rig.loop, steady, MR)
+    try:
+        began = time.monotonic()
+        rig.step(1.0)
+        rig.step(1.0)
+        assert time.monotonic() - began < 2.5, "the loop waited for the hung first call"
+        resting = list(rig.client.iter_orders(status="resting"))
+        assert [o.yes_price for o in resting] == [Decimal("0.42")]
+        assert MM not in rig.loop.market_pass.stopped, "within its start it is starting, not hung"
+        assert rig.loop.strategy_error_count == 0
+    finally:
+        hanging.release.set()
+
+
 class Alternating(Recorder):
     """A decide that, once `alternating` is set, raises on every other call: never many
     failures in a row."""

@@ -32,6 +32,7 @@ from kalshi_cli.strategies import (
 from kalshi_cli.strategies.deadline import (
     BoundedCall,
     MissedDeadline,
+    Starting,
     StillRunning,
     bounded_decide,
 )
@@ -251,7 +252,8 @@ def test_a_late_calls_answer_is_never_taken_for_a_later_calls() -> None:
 
 def test_a_strategys_first_decide_is_given_the_start_and_later_ones_one_calls_deadline() -> None:
     """A first `decide` imports, warms caches, loads weights: it may take `START_S`, as a model's
-    first answer may, though the strategy's params name no `start_s`; the next gets 500 ms."""
+    first answer may, though the strategy's params name no `start_s`. It is not waited for past
+    one deadline: each call meanwhile is `Starting`, no fault. The next gets 500 ms."""
     calls: list[int] = []
 
     def slow_decide(*args: object) -> list[int]:
@@ -262,10 +264,46 @@ def test_a_strategys_first_decide_is_given_the_start_and_later_ones_one_calls_de
     strategy = cast("Strategy[Any]", SimpleNamespace(decide=slow_decide))
     call = bounded_decide(strategy, object(), "decide-slow")
     try:
-        assert call(snap(), FLAT, None) == [0]
-        with pytest.raises(MissedDeadline):
-            call(snap(), FLAT, None)
+        with pytest.raises(Starting):
+            call(snap(), FLAT, None)  # back after its one deadline: not waited for longer
+
+        def second() -> bool:
+            try:
+                call(snap(), FLAT, None)
+            except Starting:
+                return False  # the first call is not back yet
+            except MissedDeadline:
+                return True  # sent once the first was back: 600 ms is past 500
+            raise AssertionError("a 600 ms call answered within 500 ms")
+
+        assert wait_until(second, "the second call sent and missed")
+        assert calls == [0, 1]
     finally:
+        call.close()
+
+
+def test_a_first_call_past_its_start_missed_it_and_the_next_finds_it_still_running() -> None:
+    gate = threading.Event()
+    call = BoundedCall(lambda: gate.wait(PATIENCE_S), timeout_s=0.02, start_s=0.2)
+    try:
+        with pytest.raises(Starting):
+            call()
+
+        def past_start() -> MissedDeadline | None:
+            try:
+                call()
+            except Starting:
+                return None
+            except MissedDeadline as missed:
+                return missed
+            raise AssertionError("the gate is shut: no call can return")
+
+        assert wait_until(past_start, "the start passed").timeout_s == 0.2
+        with pytest.raises(StillRunning) as still:
+            call()
+        assert type(still.value) is StillRunning
+    finally:
+        gate.set()
         call.close()
 
 

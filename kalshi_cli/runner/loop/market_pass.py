@@ -1,17 +1,19 @@
 """One market's turn in a tick of the trade loop: its stop-loss (at most once per
-`stop_loss_retry_s` against the same book), then the strategy's call on the book, the position
-view and the complement's book, and what it decided sent through the `LoopExecutor`. A quiet
-market skips the call when nothing it reads has changed (docs/trade-loop.md "Quiet markets").
+`stop_loss_retry_s` against the same book), then the strategy's call on the book, the position view
+and the complement's book, and what it decided sent through the `LoopExecutor`. A quiet market skips
+the call when nothing it reads has changed (docs/trade-loop.md "Quiet markets").
 
-Each `decide` runs on its strategy's worker thread under a deadline (`Member.bounded`): the
-stop's signals are handled on the loop's thread and Python cannot kill a thread. A strategy that
-misses its deadline, or fails `strategy_errors_stop` times within `strategy_errors_window_s` in
-one market, is stopped alone for the run (`on_stop`); the others trade on. A backtest decides on
-the loop's thread (`decide_deadline`).
+Each `decide` runs on its strategy's worker thread under a deadline (`Member.bounded`): the stop's
+signals are handled on the loop's thread and Python cannot kill a thread. Its first call is not
+waited for past one deadline: the strategy decides nothing until it is back, for up to its start
+(`strategies/deadline.py`). A strategy that misses its deadline or its start, or fails
+`strategy_errors_stop` times within `strategy_errors_window_s` in one market, is stopped alone for
+the run (`on_stop`); the others trade on. A backtest decides on the loop's thread
+(`decide_deadline`).
 
-`MarketPass` keeps what a market's turn remembers between turns: mid history, queue positions,
-the last stop-loss (`StopAttempt`), failed decisions and the inputs of the last quiet call. Its
-inputs are the parts of runner/loop/shared.py (`Sight`, `Tuning`, `Acting`, `Voice`).
+`MarketPass` keeps what a market's turn remembers between turns: mid history, queue positions, the
+last stop-loss (`StopAttempt`), failed decisions and the inputs of the last quiet call. Its inputs
+are the parts of runner/loop/shared.py (`Sight`, `Tuning`, `Acting`, `Voice`).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from kalshi_cli.strategies import (
     MarketSnapshot,
     PositionView,
 )
-from kalshi_cli.strategies.deadline import MissedDeadline
+from kalshi_cli.strategies.deadline import MissedDeadline, Starting
 from kalshi_cli.strategy_api import Complement, IndexView, MarketTerms
 from kalshi_cli.strategy_api.strategy import raised_at
 from kalshi_cli.strategy_api.window import MidWindow
@@ -259,6 +261,8 @@ class MarketPass:
             decisions = checked(
                 decisions, ticker, market.complement, strategy.decide_at, self._terms
             )
+        except Starting:
+            return  # its first call, still within its start: no decision yet, and no fault
         except Exception as exc:  # a strategy bug must not take the loop (and its stops) down
             self._strategy_failed(member, ticker, exc)
             return
