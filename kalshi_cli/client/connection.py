@@ -38,6 +38,7 @@ from kalshi_cli.vocabulary.errors import (
     CredentialsError,
     KalshiError,
     NotFoundError,
+    NotSentPastDeadline,
     OrderOutcomeUnknown,
     RateLimitedError,
     RedirectedError,
@@ -275,10 +276,14 @@ class Connection:
         limit = self._timeout if cap is None else min(self._timeout, cap)
         outer = Deadline.current()
         limit = limit if outer is None else max(0.0, min(limit, outer.remaining()))
+        if limit <= 0:
+            self.stats.record(method, path, None, None)
+            raise NotSentPastDeadline(
+                f"{what}: no answer from {self.host}: not sent: its deadline had passed",
+                hint=REACHABILITY_HINT,
+            ) from httpx.ConnectTimeout("its deadline had passed before it was sent")
         with Deadline.after(self.clock, limit).scope():
             try:
-                if limit <= 0:
-                    raise httpx.ConnectTimeout("its deadline had passed before it was sent")
                 response = self._send(method, self._url(path), query or None, json, signed)
             except httpx.RequestError as exc:
                 self.stats.record(method, path, None, None)
@@ -314,8 +319,6 @@ class Connection:
     def _reason(exc: httpx.RequestError, limit: float) -> str:
         """Why no answer came; `limit`: the seconds the request had."""
         if isinstance(exc, httpx.ConnectTimeout):
-            if limit <= 0:
-                return "not sent: its deadline had passed"
             return f"connecting timed out after {round(limit, 2):g}s"
         if isinstance(exc, httpx.TimeoutException):
             return f"no response within {round(limit, 2):g}s"

@@ -17,11 +17,12 @@ import msgspec
 from kalshi_cli.vocabulary.clock import Backoff, Clock, Deadline
 from kalshi_cli.vocabulary.errors import (
     KalshiError,
+    NotSentPastDeadline,
     OrderOutcomeUnknown,
     RateLimitedError,
     ServerError,
     TransportError,
-    TurnPastDeadline,
+    raise_reported,
 )
 
 log = logging.getLogger("kalshi_cli.client")
@@ -46,9 +47,10 @@ def nothing_sent(exc: BaseException) -> bool:
 def is_retryable(exc: KalshiError, mode: Resend) -> bool:
     if mode is Resend.NEVER or isinstance(exc, OrderOutcomeUnknown):
         return False
-    if isinstance(exc, TurnPastDeadline):
-        # its turn from the client's own rate limiter and the deadline draw nearer together:
-        # a retry fails alike, and its backoff only spends the caller's deadline
+    if isinstance(exc, NotSentPastDeadline):
+        # the deadline passed before it left (or its turn from the client's own rate limiter
+        # comes after it, and the two draw nearer together): a retry fails alike, and its
+        # backoff only spends the caller's deadline
         return False
     if isinstance(exc, RateLimitedError):
         return True
@@ -83,19 +85,22 @@ class RetryPolicy(msgspec.Struct, frozen=True):
         what: str,
     ) -> T:
         """Run `call`, retrying the failures `mode` allows until attempts or time run out;
-        the last error is raised as is."""
+        the last error is raised, or the one before a try its deadline kept from going out
+        (`raise_reported`)."""
         backoff = Backoff(self.base_delay, self.max_delay)
         with Deadline.after(clock, self.max_seconds).scope() as deadline:
             attempt = 1
+            before: KalshiError | None = None
             while True:
                 try:
                     return call()
                 except KalshiError as exc:
                     if attempt >= self.max_attempts or not is_retryable(exc, mode):
-                        raise
+                        raise_reported(exc, before)
                     delay = backoff.next_delay(attempt, deadline, rng)
                     if delay is None:
                         raise
+                    before = exc
                     log.info(
                         "retrying %s after %s (attempt %d of %d, in %.2fs)",
                         what,

@@ -47,10 +47,10 @@ from kalshi_cli.vocabulary.clock import Backoff, Clock, utc_day
 from kalshi_cli.vocabulary.decisions import Intent, PositionView, require
 from kalshi_cli.vocabulary.decode import Range, decode_config
 from kalshi_cli.vocabulary.errors import (
+    NotSentPastDeadline,
     RateLimitedError,
     ServerError,
     TransportError,
-    TurnPastDeadline,
 )
 from kalshi_cli.vocabulary.models import Action, BookSide, Orderbook, Side, TimeInForce
 from kalshi_cli.vocabulary.owners import STOP_LOSS
@@ -265,9 +265,9 @@ class ApiErrorGuard:
 
     @staticmethod
     def counts(error: BaseException) -> bool:
-        # a request the client's own rate limiter held past its deadline never reached the
-        # exchange: the backlog is the loop's, and says nothing of the exchange's health
-        if isinstance(error, TurnPastDeadline):
+        # a request its deadline kept from going out (or the client's own rate limiter held past
+        # it) never reached the exchange, and says nothing of the exchange's health
+        if isinstance(error, NotSentPastDeadline):
             return False
         return isinstance(error, (TransportError, RateLimitedError, ServerError))
 

@@ -31,6 +31,7 @@ from kalshi_cli.vocabulary.errors import (
     ForbiddenError,
     KalshiError,
     NotFoundError,
+    NotSentPastDeadline,
     TransportError,
 )
 from kalshi_cli.vocabulary.models import ZERO
@@ -977,6 +978,10 @@ class KillSwitch:
                 report.unreachable = False
                 self._unreachable_since = None
                 return result
+            except NotSentPastDeadline:
+                # its deadline kept it from going out: it says nothing of the exchange, and the
+                # failure before it is the one the report names
+                raise _DeadlinePassed from None
             except MAY_PASS as exc:
                 # the one rule of the failures that pass (the stop's listings take it too): an
                 # answer garbled by a proxy or cut short passes as a 503 does

@@ -6,7 +6,7 @@ answers".
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 
@@ -71,11 +71,17 @@ class TransportError(KalshiError):
     exit_code = ExitCode.UNREACHABLE
 
 
-class TurnPastDeadline(TransportError):
+class NotSentPastDeadline(TransportError):
+    """Nothing was sent: the deadline the request runs under had passed before it could leave
+    (a wait that overran it on a loaded machine). A `TransportError`, so a caller's "never sent"
+    rules hold. It says nothing of the exchange: the API error guard does not count it toward
+    SAFE_MODE, it is never tried again, and a run of tries that ends with it reports the failure
+    before it (`raise_reported`)."""
+
+
+class TurnPastDeadline(NotSentPastDeadline):
     """The client's own rate limiter would let the request out only after the deadline it runs
-    under: nothing was sent (a `TransportError`, so a caller's retry and "never sent" rules
-    hold). The backlog is the client's, not the exchange's: the API error guard does not count
-    it toward SAFE_MODE."""
+    under: the backlog is the client's, not the exchange's."""
 
 
 class OrderOutcomeUnknown(TransportError):
@@ -230,6 +236,15 @@ MAY_PASS: tuple[type[KalshiError], ...] = (
     TransportError,
     AnswerUnreadable,
 )
+
+
+def raise_reported(failed: KalshiError, before: KalshiError | None) -> NoReturn:
+    """Raise what a run of tries that ended with `failed` reports: the failure `before` it when
+    `failed` is only a try its deadline kept from going out, which says nothing of the exchange
+    (a 503, a garbled page, no answer is what a person can act on)."""
+    if isinstance(failed, NotSentPastDeadline) and before is not None:
+        raise before
+    raise failed
 
 
 def _class_for_status(status: int) -> type[ApiError]:

@@ -33,7 +33,7 @@ from kalshi_cli.client import BucketLimit, CreateOrder, KalshiClient, TierLimits
 from kalshi_cli.client.retry import nothing_sent
 from kalshi_cli.services.killswitch import KillSwitch
 from kalshi_cli.vocabulary.clock import Deadline, ManualClock, SystemClock, answers_within
-from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown, TransportError
+from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown, ServerError, TransportError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import generate_private_key, private_key_pem
 from kalshi_cli.vocabulary.models import BookSide
@@ -231,6 +231,48 @@ def test_the_kill_switch_deadline_holds_under_the_clients_own_retries() -> None:
     assert transport.requests >= 2, "the switch gave up before trying"
     # one attempt already under way when the deadline comes cannot be cut on this clock
     assert spent <= 5.0 + transport.each_s, f"the 5 s deadline ran {spent:.1f}s"
+
+
+EXCHANGE = "http://exchange.invalid/trade-api/v2"
+
+
+class _WaitsOverrun(ManualClock):
+    """A machine so loaded that every wait between tries ends past the deadline it was
+    measured against: the try after it is never sent."""
+
+    def sleep(self, seconds: float) -> None:
+        deadline = Deadline.current()
+        self.advance(max(seconds, 0.0 if deadline is None else deadline.remaining() + 0.1))
+
+
+def _unavailable(sent: list[httpx.Request]) -> httpx.MockTransport:
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(503, json={"code": "service_unavailable", "message": "x"})
+
+    return httpx.MockTransport(answer)
+
+
+def test_a_retry_its_deadline_kept_from_going_out_reports_the_last_answer() -> None:
+    """The exchange answers 503, the wait before the retry overruns the caller's deadline, and
+    the retry is never sent: the error is the 503, what the exchange said, not the retry's
+    "not sent: its deadline had passed", which says nothing of it."""
+    clock, sent = _WaitsOverrun(), list[httpx.Request]()
+    client = _client(EXCHANGE, timeout=10.0, clock=clock, transport=_unavailable(sent))
+    with client, Deadline.within(clock, 5.0), pytest.raises(ServerError, match="HTTP 503"):
+        client.exchange.get_exchange_status()
+    assert len(sent) == 1
+
+
+def test_the_kill_switch_names_the_exchanges_answer_not_a_try_its_deadline_kept_back() -> None:
+    """Every answer a 503 and every wait overrunning: NOT PROVEN, naming the 503s the exchange
+    gave, never a try its deadline kept from going out, nor the exchange as out of reach."""
+    clock, sent = _WaitsOverrun(), list[httpx.Request]()
+    client = _client(EXCHANGE, timeout=10.0, clock=clock, transport=_unavailable(sent))
+    report = KillSwitch(client, None, clock, deadline_s=5.0).run()
+    assert not report.proven and sent
+    assert not report.unreachable
+    assert report.errors and all("HTTP 503" in e for e in report.errors), report.errors
 
 
 # ---------------------------------------------------------------------------------------------

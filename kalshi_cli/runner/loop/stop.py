@@ -39,7 +39,7 @@ from kalshi_cli.runner.ports import own_book
 from kalshi_cli.store.errors import StoreError
 from kalshi_cli.store.records import FINISHED_STATUSES, RESTING
 from kalshi_cli.vocabulary.clock import Backoff, Deadline
-from kalshi_cli.vocabulary.errors import MAY_PASS, KalshiError, NotFoundError
+from kalshi_cli.vocabulary.errors import MAY_PASS, KalshiError, NotFoundError, raise_reported
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 if TYPE_CHECKING:
@@ -373,10 +373,11 @@ def _listed_again_if_it_may_pass(
     loop: StoppingLoop, abandon: threading.Event | None
 ) -> tuple[float, list[Order]]:
     """When the proof's listing was asked, and what it showed: listed again after a failure that may
-    pass (`MAY_PASS`) while the caller's deadline leaves time for the wait; the last failure is
-    raised once it does not. Only a listing read in full is returned, so none that failed is
-    proof. A second interrupt raises `GivenUp`."""
+    pass (`MAY_PASS`) while the caller's deadline leaves time for the wait; once it does not, the
+    last failure is raised (`raise_reported`). Only a listing read in full is returned, so none
+    that failed is proof. A second interrupt raises `GivenUp`."""
     attempt = 0
+    before: KalshiError | None = None
     while True:
         asked = loop.clock.monotonic()
         try:
@@ -386,7 +387,8 @@ def _listed_again_if_it_may_pass(
             deadline = Deadline.current()
             wait = None if deadline is None else LIST_AGAIN.next_delay(attempt, None, _RNG)
             if wait is None:
-                raise
+                raise_reported(exc, before)
+            before = exc
             loop.log.emit("stop_listing_again", {"error": exc.one_line(), "attempt": attempt})
             _pause(loop, wait, abandon)
 

@@ -1,11 +1,14 @@
-"""A request the client's own rate limiter would let out only after its deadline is not sent
-(`TurnAfterDeadline`): the loop asked more of its write budget than the retry budget of a call
-(`kalshi trade` gives 3 s) can wait for, a pause or a SAFE_MODE withdrawing hundreds of quotes
-at once. That says nothing about the exchange's health, so the API error guard must not count
-it toward SAFE_MODE (which needs a person to lift), nor back the loop off for it."""
+"""A request the client does not send because its deadline would pass first is no failure of the
+exchange: one its own rate limiter would let out only after its deadline (`TurnAfterDeadline`:
+the loop asked more of its write budget than the retry budget of a call, 3 s in `kalshi trade`,
+can wait for, a pause or a SAFE_MODE withdrawing hundreds of quotes at once), or one whose
+caller's deadline had passed before it could leave (a loaded machine's overrun wait). That says
+nothing about the exchange's health, so the API error guard must not count it toward SAFE_MODE
+(which needs a person to lift), nor back the loop off for it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -18,7 +21,7 @@ from kalshi_cli.risk import RiskEngine, RiskLimits, TradingState
 from kalshi_cli.runner.books.records import LoopTradingRecords
 from kalshi_cli.runner.lifecycle.session import CLIENT_RETRY_BUDGET_S
 from kalshi_cli.store import Store
-from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.clock import Deadline, ManualClock
 from kalshi_cli.vocabulary.errors import TransportError
 from tests.conftest import standard_rates
 
@@ -45,12 +48,28 @@ def _behind_its_own_budget(clock: ManualClock, sent: list[httpx.Request]) -> Tra
     return info.value
 
 
-def test_a_call_not_sent_for_the_clients_own_write_backlog_is_no_api_error(
-    tmp_path: Path,
+def _past_its_deadline(clock: ManualClock, sent: list[httpx.Request]) -> TransportError:
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"orders": []})
+
+    conn = Connection(
+        api_base="http://exchange.invalid/trade-api/v2",
+        clock=clock,
+        transport=httpx.MockTransport(answer),
+    )
+    with Deadline.within(clock, 0.0), pytest.raises(TransportError) as info:
+        conn.request("GET", "/portfolio/orders")
+    return info.value
+
+
+@pytest.mark.parametrize("not_sent", [_behind_its_own_budget, _past_its_deadline])
+def test_a_call_not_sent_for_its_deadline_is_no_api_error(
+    tmp_path: Path, not_sent: Callable[[ManualClock, list[httpx.Request]], TransportError]
 ) -> None:
     clock = ManualClock(START)
     sent: list[httpx.Request] = []
-    error = _behind_its_own_budget(clock, sent)
+    error = not_sent(clock, sent)
     assert sent == [] and nothing_sent(error)  # never left: safe to send again later
     with Store.open(tmp_path / "state.db", clock=clock) as store:
         engine = RiskEngine(

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from kalshi_cli.runner.loop.stop import GIVEN_UP
+from kalshi_cli.vocabulary.clock import Clock, Deadline
 from tests.conftest import SimHarness
 from tests.runner.simproc import log_events
 from tests.runner.test_loop_order_batches_sim import rig
@@ -143,6 +144,44 @@ def test_proving_listings_that_can_never_be_read_are_not_proven_at_the_deadline(
         assert named in summary.unlisted, summary.unlisted
         assert transport.listings_garbled > 1, "listed again within the deadline"
         assert took < deadline_s + 5, f"the stop took {took:.2f}s of a {deadline_s:g}s deadline"
+
+
+class WaitsOverrunOnceGarbled:
+    """The loop's clock on a machine so loaded that, once a listing came back garbled, every
+    wait ends past the deadline it was measured against: the listing after it is never sent."""
+
+    def __init__(self, clock: Clock, transport: ListingsGarbledAfterTheCancel) -> None:
+        self._clock = clock
+        self._transport = transport
+
+    def wall(self) -> float:
+        return self._clock.wall()
+
+    def monotonic(self) -> float:
+        return self._clock.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        deadline = Deadline.current()
+        if self._transport.listings_garbled and deadline is not None:
+            seconds = max(seconds, deadline.remaining() + 0.05)
+        self._clock.sleep(seconds)
+
+
+def test_a_listing_again_its_deadline_kept_from_going_out_names_the_unreadable_answer(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The listing after the batch cancel unreadable, and the wait before the next one overruns
+    the deadline, so that one is never sent: not proven, and the reason is what the exchange's
+    answer was (not JSON), not "not sent: its deadline had passed", which says nothing of it."""
+    transport = ListingsGarbledAfterTheCancel(_a_proxys_page, times=None)
+    with rig(sim, tmp_path, [TICKER], strategy="market-maker", params={}, transport=transport) as r:
+        r.loop.settings = replace(r.loop.settings, stop_deadline_s=4.0)
+        r.loop.tick(r.feed.drain_events(), full=True)
+        r.loop.clock = WaitsOverrunOnceGarbled(r.loop.clock, transport)
+        summary = r.loop.shutdown(cancel_resting=True)
+        assert transport.listings_garbled == 1
+        assert summary.unlisted.startswith("its listing failed: "), summary.unlisted
+        assert "not JSON" in summary.unlisted, summary.unlisted
 
 
 def test_a_second_interrupt_while_the_stop_lists_again_gives_it_up_at_once(
