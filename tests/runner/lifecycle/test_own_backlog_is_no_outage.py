@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -31,17 +32,24 @@ SLOW_WRITES = TierLimits(read=BucketLimit(1000, 1000), write=BucketLimit(10, 10)
 BATCH = "/portfolio/events/orders/batched"
 
 
-def _behind_its_own_budget(clock: ManualClock, sent: list[httpx.Request]) -> TransportError:
+def _connection(clock: ManualClock, sent: list[httpx.Request], **kwargs: Any) -> Connection:
+    """A connection to an exchange that answers every request it gets, kept in `sent`."""
+
     def answer(request: httpx.Request) -> httpx.Response:
         sent.append(request)
         return httpx.Response(200, json={"orders": []})
 
-    conn = Connection(
+    return Connection(
         api_base="http://exchange.invalid/trade-api/v2",
         clock=clock,
         transport=httpx.MockTransport(answer),
-        rate_limits=SLOW_WRITES,
-        max_retry_seconds=CLIENT_RETRY_BUDGET_S,
+        **kwargs,
+    )
+
+
+def _behind_its_own_budget(clock: ManualClock, sent: list[httpx.Request]) -> TransportError:
+    conn = _connection(
+        clock, sent, rate_limits=SLOW_WRITES, max_retry_seconds=CLIENT_RETRY_BUDGET_S
     )
     with pytest.raises(TransportError) as info:
         conn.request("DELETE", BATCH, items=40, mode=Resend.IF_UNSENT)
@@ -49,15 +57,7 @@ def _behind_its_own_budget(clock: ManualClock, sent: list[httpx.Request]) -> Tra
 
 
 def _past_its_deadline(clock: ManualClock, sent: list[httpx.Request]) -> TransportError:
-    def answer(request: httpx.Request) -> httpx.Response:
-        sent.append(request)
-        return httpx.Response(200, json={"orders": []})
-
-    conn = Connection(
-        api_base="http://exchange.invalid/trade-api/v2",
-        clock=clock,
-        transport=httpx.MockTransport(answer),
-    )
+    conn = _connection(clock, sent)
     with Deadline.within(clock, 0.0), pytest.raises(TransportError) as info:
         conn.request("GET", "/portfolio/orders")
     return info.value
