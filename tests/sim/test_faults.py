@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ import pytest
 import websocket
 
 from kalshi_cli.sim.server.embed import start_simulator
+from kalshi_cli.vocabulary.keys import load_private_key, signed_headers
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
 from tests.sim.wsutil import Ws
@@ -228,6 +231,41 @@ def test_a_held_batch_of_orders_lands_when_the_faults_are_cleared(sim: SimHarnes
     wait_until(lambda: _creates(sim) == 1, "the held batch to arrive")
     wait_until(lambda: len(_orders(sim)) == 2, "the held batch to land")
     assert sorted(o["client_order_id"] for o in _orders(sim)) == ["held-batch-1", "held-batch-2"]
+
+
+def test_the_network_holds_a_request_only_once_it_was_sent_whole(sim: SimHarness) -> None:
+    """A batch create whose head has arrived but not all of its body is not yet the request
+    the network holds (the hold stays armed while a later request is answered); once the rest
+    of the body arrives it is, and it lands when the hold ends. On the old code the head alone
+    took the hold: a client killed before its body left took it with nothing to land, and a
+    test that killed a loop once the hold was taken could find its batch never landed."""
+    sim.create_market(T)
+    sim.set_faults(hold_request_s=PATIENCE_S * 2)
+    batch = [{**ORDER, "client_order_id": f"whole-{n}"} for n in (1, 2)]
+    body = json.dumps({"orders": batch}).encode()
+    path = "/trade-api/v2/portfolio/events/orders/batched"
+    key, _ = load_private_key(path=sim.account.private_key_path)
+    stamp = int(time.time() * 1000)
+    headers = {
+        **signed_headers(key, sim.account.key_id, "POST", path, stamp),
+        "Host": httpx.URL(sim.account.api_base).netloc.decode(),
+        "Content-Type": "application/json",
+        "Content-Length": str(len(body)),
+    }
+    head = f"POST {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    url = httpx.URL(sim.account.api_base)
+    with socket.create_connection((url.host, url.port or 80)) as sent:
+        sent.sendall(head.encode() + b"\r\n" + body[:10])
+        sim.signed(sim.account, "GET", "/exchange/status")  # a later request, answered
+        assert httpx.get(sim.admin_url + "/faults").json()["hold_request_s"] > 0
+        sent.sendall(body[10:])
+        wait_until(
+            lambda: httpx.get(sim.admin_url + "/faults").json()["hold_request_s"] == 0,
+            "the whole request to be held",
+        )
+        assert _orders(sim) == []  # held in the network
+        sim.clear_faults()
+        wait_until(lambda: len(_orders(sim)) == 2, "the held batch to land")
 
 
 def test_a_request_held_past_the_signature_window_is_refused_on_arrival(tmp_path: Path) -> None:

@@ -143,12 +143,13 @@ async def _dispatch(state: SimState, ep: Endpoint, request: Request) -> Response
 
 
 async def _network_delays(faults: Faults, request: Request, endpoint_name: str) -> None:
-    if endpoint_name in _HELD:
+    if endpoint_name in _HELD and faults.settings.hold_request_s > 0:
+        # the network holds a request sent whole (the client may then give up and close the
+        # connection, or die); the exchange sees it only afterwards. One whose sender closed
+        # before its body was sent never reaches the exchange, and leaves the hold armed.
+        await request.body()
         hold = faults.take_hold()
         if hold > 0:
-            # held in the network: the body is already on its way (the client may give up and
-            # close the connection meanwhile); the exchange sees the request only afterwards
-            await request.body()
             await faults.held(hold)
     if faults.latency_s > 0:
         await asyncio.sleep(faults.latency_s)
