@@ -245,32 +245,26 @@ class _WaitsOverrun(ManualClock):
         self.advance(max(seconds, 0.0 if deadline is None else deadline.remaining() + 0.1))
 
 
-def _unavailable(sent: list[httpx.Request]) -> httpx.MockTransport:
-    def answer(request: httpx.Request) -> httpx.Response:
-        sent.append(request)
-        return httpx.Response(503, json={"code": "service_unavailable", "message": "x"})
-
-    return httpx.MockTransport(answer)
-
-
 def test_a_retry_its_deadline_kept_from_going_out_reports_the_last_answer() -> None:
     """The exchange answers 503, the wait before the retry overruns the caller's deadline, and
     the retry is never sent: the error is the 503, what the exchange said, not the retry's
     "not sent: its deadline had passed", which says nothing of it."""
-    clock, sent = _WaitsOverrun(), list[httpx.Request]()
-    client = _client(EXCHANGE, timeout=10.0, clock=clock, transport=_unavailable(sent))
+    clock = _WaitsOverrun()
+    transport = _SlowFailures(clock, each_s=0.0)
+    client = _client(EXCHANGE, timeout=10.0, clock=clock, transport=transport)
     with client, Deadline.within(clock, 5.0), pytest.raises(ServerError, match="HTTP 503"):
         client.exchange.get_exchange_status()
-    assert len(sent) == 1
+    assert transport.requests == 1
 
 
 def test_the_kill_switch_names_the_exchanges_answer_not_a_try_its_deadline_kept_back() -> None:
     """Every answer a 503 and every wait overrunning: NOT PROVEN, naming the 503s the exchange
     gave, never a try its deadline kept from going out, nor the exchange as out of reach."""
-    clock, sent = _WaitsOverrun(), list[httpx.Request]()
-    client = _client(EXCHANGE, timeout=10.0, clock=clock, transport=_unavailable(sent))
+    clock = _WaitsOverrun()
+    transport = _SlowFailures(clock, each_s=0.0)
+    client = _client(EXCHANGE, timeout=10.0, clock=clock, transport=transport)
     report = KillSwitch(client, None, clock, deadline_s=5.0).run()
-    assert not report.proven and sent
+    assert not report.proven and transport.requests
     assert not report.unreachable
     assert report.errors and all("HTTP 503" in e for e in report.errors), report.errors
 
