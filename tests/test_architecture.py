@@ -37,7 +37,10 @@ LAYERS: list[tuple[str, set[str]]] = [
     ),
     ("errors and units", {"vocabulary.errors", "vocabulary.units", "vocabulary.reference_index"}),
     ("the config decoder", {"vocabulary.decode"}),
-    ("the exchange's shapes and keys", {"vocabulary.models", "vocabulary.keys"}),
+    (
+        "the exchange's shapes and keys, an event's outcomes",
+        {"vocabulary.models", "vocabulary.keys", "vocabulary.event_outcomes"},
+    ),
     (
         "decisions, order terms, documents",
         {"vocabulary.decisions", "vocabulary.order_terms", "vocabulary.documents"},
