@@ -1,6 +1,7 @@
 """The simulated exchange's accounts: cash, positions, collateral for resting orders, the maker fee
-reserve, and how one side of a fill moves an account. The matching engine reaches `Ledger`
-through `EngineAccounts`. docs/simulator.md "Accounts: money, fees and collateral".
+reserve, the collateral returned across an event to a netting subaccount, and how one side of a
+fill moves an account. The matching engine reaches `Ledger` through `EngineAccounts`.
+docs/simulator.md "Accounts: money, fees and collateral".
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from kalshi_cli.sim.core.records import (
     own_price,
 )
 from kalshi_cli.sim.core.reference import Reference
+from kalshi_cli.vocabulary.event_outcomes import EventLeg, MarketStrike, event_outcomes
 from kalshi_cli.vocabulary.models import (
     COUNT_QUANTUM,
     FEE_QUANTUM,
@@ -187,6 +189,10 @@ class Ledger:
         self._deposited = ZERO
         # ticker -> own price -> the maker fee reserve per contract (`reserve_rate`)
         self.reserve_cache: dict[str, dict[Decimal, Decimal]] = {}
+        # collateral return: the ledger ids whose subaccount has netting enabled, and ledger id
+        # -> event -> what was returned for the event (in the account's cash already)
+        self.netting: set[str] = set()
+        self.returned: dict[str, dict[str, Decimal]] = {}
 
     def open_market(self, ticker: str) -> None:
         self.holders[ticker] = set()
@@ -223,8 +229,9 @@ class Ledger:
 
     def portfolio_value_cents(self, account_id: str) -> int:
         """The open positions marked at each market's last trade price (at cost before the
-        first trade), floored to the cent."""
-        value = ZERO
+        first trade), less the collateral returned on them (help.kalshi.com "Collateral
+        return": "mark down your position value by the returned $1"), floored to the cent."""
+        value = -sum(self.returned.get(account_id, {}).values(), ZERO)
         for ticker, pos in self.acct(account_id).positions.items():
             if pos.position == 0:
                 continue
@@ -282,6 +289,84 @@ class Ledger:
     def position_of(self, acct: AccountState, ticker: str) -> Decimal:
         pos = acct.positions.get(ticker)
         return ZERO if pos is None else pos.position
+
+    # collateral return (netting) ------------------------------------------------------------
+
+    def nets(self, account_id: str) -> bool:
+        """Whether a trade of the account moves its collateral return: netting is enabled, or
+        a return made while it was is still out."""
+        return account_id in self.netting or account_id in self.returned
+
+    def event_return(
+        self, acct: AccountState, event_ticker: str, ticker: str = "", position: Decimal = ZERO
+    ) -> Decimal:
+        """What the account's positions in the event are sure to be paid at settlement, its
+        position in `ticker` read as `position` (a plan's): with netting on, the collateral
+        returned for the event, so what stays held is the event's worst-case loss (off, never
+        more than was returned already). A settled market fixes its own result."""
+        held = {t: p.position for t, p in acct.positions.items()}
+        if ticker:
+            held[ticker] = position
+        legs = []
+        for held_ticker, count in held.items():
+            market = self._ref.markets[held_ticker]
+            if market.event_ticker != event_ticker:
+                continue
+            strike = (
+                MarketStrike(market.strike_type, market.floor_strike, market.cap_strike)
+                if market.strike_type
+                else None
+            )
+            legs.append(
+                EventLeg(
+                    held_ticker,
+                    yes=count if count > ZERO else ZERO,
+                    no=-count if count < ZERO else ZERO,
+                    strike=strike,
+                    floor=market.settlement_floor or ZERO,
+                    result=market.result or None,
+                )
+            )
+        event = self._ref.events[event_ticker]
+        sure = ZERO
+        if any(leg.yes or leg.no for leg in legs):
+            sure = event_outcomes(event.collateral_return_type, legs).worst.pnl
+        if acct.account.account_id not in self.netting:
+            sure = min(sure, self.returned.get(acct.account.account_id, {}).get(event_ticker, ZERO))
+        return sure
+
+    def return_change(self, acct: AccountState, ticker: str, position: Decimal) -> Decimal:
+        """How the account's cash would move were its position in `ticker` `position`: the
+        change in the collateral returned for the market's event."""
+        event_ticker = self._ref.markets[ticker].event_ticker
+        if not self._ref.events[event_ticker].collateral_return_type:
+            return ZERO
+        returned = self.returned.get(acct.account.account_id, {}).get(event_ticker, ZERO)
+        return self.event_return(acct, event_ticker, ticker, position) - returned
+
+    def net_event(self, acct: AccountState, ticker: str) -> None:
+        """Bring the collateral returned for `ticker`'s event up to date after a change of the
+        account's positions there: the difference moves into (or out of) its cash. The caller
+        syncs the balance."""
+        event_ticker = self._ref.markets[ticker].event_ticker
+        if not self._ref.events[event_ticker].collateral_return_type:
+            return
+        account_id = acct.account.account_id
+        returned = self.returned.get(account_id, {})
+        old = returned.get(event_ticker, ZERO)
+        new = self.event_return(acct, event_ticker)
+        if new == old:
+            return
+        acct.cash += new - old
+        if new:
+            self.returned.setdefault(account_id, returned)[event_ticker] = new
+        else:
+            returned.pop(event_ticker, None)
+            if not returned:
+                self.returned.pop(account_id, None)
+
+    def returned_dollars(self, account_id: str, event_ticker: str) -> Decimal:
+        return self.returned.get(account_id, {}).get(event_ticker, ZERO)
 
     # collateral -----------------------------------------------------------------------------
 

@@ -290,6 +290,8 @@ class Exchange:
         "_expiries": ("engine", "expiries"),
         "_fees_collected": ("engine", "fees_collected"),
         "_deposited": ("accounts", "_deposited"),
+        "_netting": ("accounts", "netting"),
+        "_returned": ("accounts", "returned"),
         "_seq": ("reference", "seq"),
         "created_time": ("reference", "created_time"),
         "_users": ("subaccounts", "users"),

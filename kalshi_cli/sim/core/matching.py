@@ -134,6 +134,12 @@ class EngineAccounts(Protocol):
 
     def set_hold(self, acct: AccountState, ticker: str, hold: Decimal) -> None: ...
 
+    def nets(self, account_id: str) -> bool: ...
+
+    def return_change(self, acct: AccountState, ticker: str, position: Decimal) -> Decimal: ...
+
+    def net_event(self, acct: AccountState, ticker: str) -> None: ...
+
 
 class MatchingEngine:
     """Books, planning and applying orders (see the module docstring)."""
@@ -270,6 +276,9 @@ class MatchingEngine:
             acct, ticker, buy_yes=buy_yes, own=own, rest=rest, position=position, gone=gone
         )
         others = acct.held_total - acct.held.get(ticker, ZERO)
+        if filled and self._accounts.nets(account_id):
+            # a netting subaccount: the collateral the trade returns, or takes back
+            cash += self._accounts.return_change(acct, ticker, position)
         if cash - others - hold < ZERO:
             need = ceil_cents(others + hold - cash)
             raise ExchangeError(
@@ -392,8 +401,14 @@ class MatchingEngine:
         else:
             order.status = "executed"
         order.last_update_time = now
+        nets = self._accounts.nets
         for account_id in touched:
-            self._accounts.rehold(self._accounts.states[account_id], order.ticker)
+            state = self._accounts.states[account_id]
+            if nets(account_id):
+                self._accounts.net_event(state, order.ticker)
+            self._accounts.rehold(state, order.ticker)
+        if fills and nets(order.account_id):
+            self._accounts.net_event(acct, order.ticker)
         self._accounts.set_hold(acct, order.ticker, plan.hold)
         if self._ref.listeners:
             self._ref.emit(OrderChanged(copy_order(order)))

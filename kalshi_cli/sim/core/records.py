@@ -83,10 +83,30 @@ class SimEvent:
     sub_title: str = ""
     mutually_exclusive: bool = False
     updated_time: float = 0.0  # unix seconds; set when added (the simulator never edits one)
+    # EventData `collateral_return_type`: MECNET (mutually exclusive, and only then
+    # `mutually_exclusive`), DIRECNET (a ladder of strikes) or "": how a netting subaccount's
+    # positions in the event are netted (`accounts.Ledger.net_event`)
+    collateral_return_type: str = ""
     # EventData `fee_type_override`/`fee_multiplier_override`: each None falls back to the
     # series' own type or multiplier, both None is no override (`FeeModel.from_api`)
     fee_type_override: str | None = None
     fee_multiplier_override: str | None = None  # a decimal string (kept as text for the journal)
+
+    def __post_init__(self) -> None:
+        """`mutually_exclusive` alone still means MECNET; a conflicting pair is refused."""
+        kind = self.collateral_return_type
+        if kind not in ("", "MECNET", "DIRECNET"):
+            raise ExchangeError(
+                400,
+                "invalid_parameters",
+                f"collateral_return_type {kind!r}: MECNET, DIRECNET or ''",
+            )
+        if self.mutually_exclusive and kind == "DIRECNET":
+            raise ExchangeError(
+                400, "invalid_parameters", "a DIRECNET event is not mutually_exclusive"
+            )
+        if self.mutually_exclusive or kind == "MECNET":
+            self.mutually_exclusive, self.collateral_return_type = True, "MECNET"
 
 
 @dataclass

@@ -36,7 +36,7 @@ from kalshi_cli.sim.core.participants import (
     QuoteLadder,
     SpikePath,
 )
-from kalshi_cli.sim.core.records import PlaceRequest
+from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest
 from kalshi_cli.sim.core.reference import series_fees
 from kalshi_cli.vocabulary.clock import Clock
 from kalshi_cli.vocabulary.models import (
@@ -282,15 +282,19 @@ def _market_specs(
             events = []
             for e in s.get("events") or []:
                 multiplier = e.get("fee_multiplier_override")
-                event = SimEvent(
-                    event_ticker=e["event_ticker"],
-                    series_ticker=series.ticker,
-                    title=e["title"],
-                    sub_title=e.get("sub_title", ""),
-                    mutually_exclusive=bool(e.get("mutually_exclusive", False)),
-                    fee_type_override=e.get("fee_type_override"),
-                    fee_multiplier_override=None if multiplier is None else str(multiplier),
-                )
+                try:
+                    event = SimEvent(
+                        event_ticker=e["event_ticker"],
+                        series_ticker=series.ticker,
+                        title=e["title"],
+                        sub_title=e.get("sub_title", ""),
+                        mutually_exclusive=bool(e.get("mutually_exclusive", False)),
+                        fee_type_override=e.get("fee_type_override"),
+                        fee_multiplier_override=None if multiplier is None else str(multiplier),
+                        collateral_return_type=str(e.get("collateral_return_type", "")),
+                    )
+                except ExchangeError as exc:
+                    raise ScenarioError(f"event {e['event_ticker']}: {exc.message}") from exc
                 _event_fee_override(
                     event.event_ticker, event.fee_type_override, event.fee_multiplier_override
                 )
@@ -376,6 +380,11 @@ def _market_spec(m: dict[str, Any], event: SimEvent) -> _MarketSpec:
         rules_primary=m.get("rules_primary", ""),
         rules_secondary=m.get("rules_secondary", ""),
         fractional_trading_enabled=bool(fractional_flag(m)),
+        strike_type=str(m.get("strike_type", "")),
+        floor_strike=None
+        if m.get("floor_strike") is None
+        else _dec(m["floor_strike"], "floor_strike"),
+        cap_strike=None if m.get("cap_strike") is None else _dec(m["cap_strike"], "cap_strike"),
     )
     quote = None
     if "quote" in m:

@@ -13,6 +13,7 @@ import functools
 import json
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -174,7 +175,7 @@ def event_json(
         "series_ticker": ev.series_ticker,
         "sub_title": ev.sub_title,
         "title": ev.title,
-        "collateral_return_type": "MECNET" if ev.mutually_exclusive else "",
+        "collateral_return_type": ev.collateral_return_type,
         "mutually_exclusive": ev.mutually_exclusive,
         "category": series.category if series else "",
         "settlement_sources": [],
@@ -342,7 +343,11 @@ def position_json(p: SimPosition) -> Json:
     }
 
 
-def event_positions_json(exchange: Exchange, positions: list[SimPosition]) -> list[Json]:
+def event_positions_json(
+    exchange: Exchange, positions: list[SimPosition], ledgers: Sequence[str] = ()
+) -> list[Json]:
+    """Per event; `event_exposure_dollars` ("cost of the aggregate event position") is the
+    cost less the collateral returned on it to the `ledgers` that net (accounts.py)."""
     by_event: dict[str, list[SimPosition]] = defaultdict(list)
     for p in positions:
         m = exchange.reference.markets.get(p.ticker)
@@ -352,7 +357,16 @@ def event_positions_json(exchange: Exchange, positions: list[SimPosition]) -> li
             "event_ticker": event_ticker,
             "total_cost_dollars": _amount(sum((p.cost_basis for p in ps), ZERO)),
             "total_cost_shares_fp": fmt_count(sum((abs(p.position) for p in ps), ZERO)),
-            "event_exposure_dollars": _amount(sum((p.cost_basis for p in ps), ZERO)),
+            "event_exposure_dollars": _amount(
+                sum((p.cost_basis for p in ps), ZERO)
+                - sum(
+                    (
+                        exchange.accounts.returned_dollars(ledger, event_ticker)
+                        for ledger in ledgers
+                    ),
+                    ZERO,
+                )
+            ),
             "realized_pnl_dollars": _amount(sum((p.realized_pnl for p in ps), ZERO)),
             "fees_paid_dollars": _amount(sum((p.fees_paid for p in ps), ZERO)),
         }
@@ -539,7 +553,7 @@ def ws_event_lifecycle_msg(ev: SimEvent) -> Json:
         "exchange_index": EXCHANGE_INDEX,
         "title": ev.title,
         "subtitle": ev.sub_title,
-        "collateral_return_type": "MECNET" if ev.mutually_exclusive else "",
+        "collateral_return_type": ev.collateral_return_type,
         "series_ticker": ev.series_ticker,
     }
 

@@ -192,6 +192,8 @@ class Subaccounts:
         self.subaccount_ledger(user, subaccount)
         self._ref.log("netting", account_id=user, subaccount=subaccount, enabled=enabled)
         self._user(user).netting[subaccount] = enabled
+        netting = self._ledger.netting
+        (netting.add if enabled else netting.discard)(ledger_id(user, subaccount))
 
     def netting(self, user: str) -> dict[int, bool]:
         accounts = self._user(user)

@@ -122,6 +122,14 @@ def _str(body: Json, name: str, default: str | None = None) -> str:
     return value
 
 
+def _text(body: Json, name: str) -> str:
+    """An optional string field, "" when absent."""
+    value = body.get(name, "")
+    if not isinstance(value, str):
+        raise ExchangeError(400, "invalid_parameters", f"{name} must be a string")
+    return value
+
+
 def _floor(body: Json) -> Decimal | None:
     """`settlement_floor_dollars`: absent or null for a market with default bounds, else a
     dollar string strictly between 0 and 1 with at most 4 decimals."""
@@ -204,22 +212,23 @@ async def handle_create_market(state: SimState, request: Request) -> Response:
             "invalid_parameters",
             f"event {event_ticker} belongs to series {existing_event.series_ticker}",
         )
-    _add_series(exchange, body, series_ticker)
     waiver = body.get("fee_waiver_expiration_time")
     if waiver is not None:
         waiver = _seconds(waiver, "fee_waiver_expiration_time")
     mutually_exclusive = body.get("mutually_exclusive", False)
     if not isinstance(mutually_exclusive, bool):
         raise ExchangeError(400, "invalid_parameters", "mutually_exclusive must be a boolean")
+    event = SimEvent(  # checks the pair before anything is added
+        event_ticker=event_ticker,
+        series_ticker=series_ticker,
+        title=title,
+        mutually_exclusive=mutually_exclusive,
+        collateral_return_type=_text(body, "collateral_return_type"),
+    )
+    strike_type, floor_strike, cap_strike = _strike(body)
+    _add_series(exchange, body, series_ticker)
     if existing_event is None:
-        exchange.reference.add_event(
-            SimEvent(
-                event_ticker=event_ticker,
-                series_ticker=series_ticker,
-                title=title,
-                mutually_exclusive=mutually_exclusive,
-            )
-        )
+        exchange.reference.add_event(event)
     market = SimMarket(
         ticker=ticker,
         event_ticker=event_ticker,
@@ -239,6 +248,9 @@ async def handle_create_market(state: SimState, request: Request) -> Response:
         rules_secondary=str(body.get("rules_secondary", "")),
         settlement_floor=floor,
         fee_waiver_expiration_time=waiver,
+        strike_type=strike_type,
+        floor_strike=floor_strike,
+        cap_strike=cap_strike,
     )
     exchange.add_market(market)
     created = exchange.reference.markets[ticker]
@@ -256,6 +268,33 @@ async def handle_schedule_fee_change(state: SimState, request: Request) -> Respo
         str(request.path_params["ticker"]), fee_type, multiplier, scheduled
     )
     return JSONResponse(ser.fee_change_json(change), status_code=201)
+
+
+STRIKE_TYPES = (
+    "greater",
+    "greater_or_equal",
+    "less",
+    "less_or_equal",
+    "between",
+    "functional",
+    "custom",
+    "structured",
+)
+
+
+def _strike(body: Json) -> tuple[str, Decimal | None, Decimal | None]:
+    """A market's `strike_type` (the spec's enum, or "" for none) and its `floor_strike` and
+    `cap_strike` (JSON numbers, as the spec's Market has them)."""
+    strike_type = _text(body, "strike_type")
+    if strike_type and strike_type not in STRIKE_TYPES:
+        raise ExchangeError(400, "invalid_parameters", f"strike_type must be one of {STRIKE_TYPES}")
+    bounds = []
+    for name in ("floor_strike", "cap_strike"):
+        value = body.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ExchangeError(400, "invalid_parameters", f"{name} must be a number")
+        bounds.append(None if value is None else Decimal(str(value)))
+    return strike_type, bounds[0], bounds[1]
 
 
 def _add_series(exchange: Exchange, body: Json, series_ticker: str) -> None:

@@ -62,15 +62,8 @@ def handle_get_positions(state: SimState, ctx: RequestContext) -> tuple[int, Jso
     filters = query_list(ctx, "count_filter") or []
     if any(f not in ("position", "total_traded") for f in filters):
         raise bad_request("count_filter takes position and/or total_traded")
-    positions = (
-        []
-        if other_shard(ctx)
-        else [
-            p
-            for ledger in read_ledgers(state, ctx, all_by_default=False)
-            for p in state.lagged_positions(ledger)
-        ]
-    )
+    ledgers = [] if other_shard(ctx) else read_ledgers(state, ctx, all_by_default=False)
+    positions = [p for ledger in ledgers for p in state.lagged_positions(ledger)]
     archived = Archive(state.exchange, state.history, ctx.now).position
 
     def keep(p: Any) -> bool:
@@ -89,7 +82,7 @@ def handle_get_positions(state: SimState, ctx: RequestContext) -> tuple[int, Jso
     page, cursor = paginate(selected, lambda p: p.ticker, limit, query_str(ctx, "cursor"))
     return 200, {
         "market_positions": [ser.position_json(p) for p in page],
-        "event_positions": ser.event_positions_json(state.exchange, page),
+        "event_positions": ser.event_positions_json(state.exchange, page, ledgers),
         "cursor": cursor,
     }
 
