@@ -539,7 +539,7 @@ class VenueOrders:
 
 
 class VenueSubaccounts:
-    """The subaccounts' balances."""
+    """The subaccounts' balances and netting, the core's."""
 
     def __init__(self, client: VenueClient) -> None:
         self._c = client
@@ -556,6 +556,14 @@ class VenueSubaccounts:
             )
             for n in core.subaccounts.subaccount_numbers(user)
         ]
+
+    def subaccount_netting(self) -> dict[int, bool]:
+        return self._c.core.subaccounts.netting(self._c.venue.account)
+
+    def set_subaccount_netting(self, subaccount: int, enabled: bool) -> None:
+        """With netting on, an event's positions hold only their worst-case loss, as on Kalshi
+        (sim/core/accounts.py `Ledger.net_event`)."""
+        self._c.core.subaccounts.set_netting(self._c.venue.account, subaccount, enabled)
 
 
 class VenueHistorical:

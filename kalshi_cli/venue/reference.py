@@ -54,6 +54,12 @@ class MarketInfo:
     fee_override: tuple[str | None, str | None] | None = None
     fee_waiver_expiration_time: float | None = None  # unix seconds
     mutually_exclusive: bool = False
+    # the event's `collateral_return_type` and the market's strike, which a netting subaccount's
+    # collateral return reads (sim/core/accounts.py `Ledger.net_event`)
+    collateral_return_type: str = ""
+    strike_type: str = ""
+    floor_strike: Decimal | None = None
+    cap_strike: Decimal | None = None
     result: str = ""  # "yes" or "no" once known
     # when trading ends (the body's `close_time`, moved by a lifecycle message's `close_ts`):
     # Kalshi closes the market then, and no message says so; None: not known
@@ -193,6 +199,10 @@ def from_rest(
             fee_override=override,
             fee_waiver_expiration_time=parse_iso(str(waiver)).timestamp() if waiver else None,
             mutually_exclusive=bool(event.get("mutually_exclusive", False)),
+            collateral_return_type=str(event.get("collateral_return_type") or ""),
+            strike_type=str(m.get("strike_type") or ""),
+            floor_strike=_strike(m.get("floor_strike")),
+            cap_strike=_strike(m.get("cap_strike")),
             result=str(m.get("result") or ""),
             close_time=_unix_time(close),
             settlement_floor=parse_optional_dollars(m.get("settlement_floor_dollars")),
@@ -290,6 +300,7 @@ def install(core: CoreParts, markets: Iterable[MarketInfo], now: float) -> list[
                 series_ticker=info.series_ticker,
                 title=info.event_ticker,
                 mutually_exclusive=info.mutually_exclusive,
+                collateral_return_type=info.collateral_return_type,
                 fee_type_override=override[0],
                 fee_multiplier_override=override[1],
             )
@@ -318,6 +329,14 @@ def install(core: CoreParts, markets: Iterable[MarketInfo], now: float) -> list[
                 fractional_trading_enabled=info.fractional,
                 settlement_floor=info.settlement_floor,
                 fee_waiver_expiration_time=info.fee_waiver_expiration_time,
+                strike_type=info.strike_type,
+                floor_strike=info.floor_strike,
+                cap_strike=info.cap_strike,
             )
         )
     return infos
+
+
+def _strike(value: object) -> Decimal | None:
+    """A strike as the spec's Market sends it (a JSON number), exact as written."""
+    return None if value is None or isinstance(value, bool) else Decimal(str(value))

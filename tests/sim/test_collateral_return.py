@@ -56,9 +56,11 @@ def _order(ticker: str, side: str, price: str, count: int) -> dict[str, Any]:
     }
 
 
-def trade(sim: SimHarness, me: AccountInfo, ticker: str, side: str, price: str, n: int) -> None:
-    """`me` takes `n` at `price` from a maker resting the other side: `bid` buys YES, `ask`
-    buys NO at 1 - price."""
+def trade(sim: SimHarness, me: AccountInfo, what: str) -> None:
+    """`me` takes "TICKER SIDE PRICE COUNT" from a maker resting the other side: `bid` buys YES,
+    `ask` buys NO at 1 - price."""
+    ticker, side, price, count = what.split()
+    n = int(count)
     maker = sim.new_account(10_000_000)
     other = "ask" if side == "bid" else "bid"
     assert (
@@ -93,8 +95,8 @@ def test_kalshis_example_no_at_060_and_070_takes_030_and_settles_as_without_nett
     on, off = sim.new_account(100_000), sim.new_account(100_000)
     netting(sim, on)
     for me in (on, off):
-        trade(sim, me, "KXSOS-CLINTON", "ask", "0.40", 1)  # NO at 0.60
-        trade(sim, me, "KXSOS-KERRY", "ask", "0.30", 1)  # NO at 0.70
+        trade(sim, me, "KXSOS-CLINTON ask 0.40 1")  # NO at 0.60
+        trade(sim, me, "KXSOS-KERRY ask 0.30 1")  # NO at 0.70
     # $0.30 taken, not $1.30; the position value marked down by the $1 returned
     assert balance(sim, on) == (100_000 - 30, 30)
     assert balance(sim, off) == (100_000 - 130, 130)
@@ -113,8 +115,8 @@ def test_a_ladder_yes_on_the_lowest_strike_and_no_on_the_next_takes_070_not_270(
     on, off = sim.new_account(100_000), sim.new_account(100_000)
     netting(sim, on)
     for me in (on, off):
-        trade(sim, me, "KXBTC-T120", "bid", "0.50", 3)  # YES 3 at 0.50
-        trade(sim, me, "KXBTC-T130", "ask", "0.40", 2)  # NO 2 at 0.60
+        trade(sim, me, "KXBTC-T120 bid 0.50 3")  # YES 3 at 0.50
+        trade(sim, me, "KXBTC-T130 ask 0.40 2")  # NO 2 at 0.60
     assert balance(sim, on) == (100_000 - 70, 70)
     assert balance(sim, off) == (100_000 - 270, 270)
     assert exposure(sim, on, "KXBTC") == Decimal("0.70")
@@ -126,9 +128,9 @@ def test_a_ladder_yes_on_the_lowest_strike_and_no_on_the_next_takes_070_not_270(
 def test_selling_a_hedge_leg_takes_the_returned_collateral_back(sim: SimHarness) -> None:
     on = sim.new_account(100_000)
     netting(sim, on)
-    trade(sim, on, "KXSOS-CLINTON", "ask", "0.40", 1)
-    trade(sim, on, "KXSOS-KERRY", "ask", "0.30", 1)
-    trade(sim, on, "KXSOS-KERRY", "bid", "0.30", 1)  # the NO on Kerry sold back at 0.70
+    trade(sim, on, "KXSOS-CLINTON ask 0.40 1")
+    trade(sim, on, "KXSOS-KERRY ask 0.30 1")
+    trade(sim, on, "KXSOS-KERRY bid 0.30 1")  # the NO on Kerry sold back at 0.70
     # what is left is NO on Clinton alone: it can lose its whole cost, so all of it is held
     assert balance(sim, on)[0] == 100_000 - 60
     assert exposure(sim, on, "KXSOS") == Decimal("0.60")
