@@ -1026,6 +1026,7 @@ class AgentTools:
             self._catch_up(store)
             self._check_breaker(store)
             service = self.access.order_service(store)
+            service.amends.await_earlier(str(arguments["order_id"]))  # never two in the network
             prepared = service.amends.prepare(
                 str(arguments["order_id"]), price=new_price, count=new_count
             )

@@ -6,7 +6,9 @@ positions rebuilt from the state file (`rebuild`) that differ from the exchange'
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -92,14 +94,18 @@ def reconcile(
     store: Store,
     clock: Clock,
     read_lag_s: float = DEFAULT_READ_LAG_S,
+    *,
     waiting: Callable[[int, float], None] | None = None,
+    stop: StartStop | None = None,
 ) -> Any:
     """The start's reconcile. An order of unknown outcome (or an amend) left by a process
     killed while it was out may still land for a while (the signature window and a read lag):
     the start waits that long once, told to `waiting` (how many, the seconds), and reconciles
     again, by which time each is found or known never placed. Refused (exit 10) only if one
     is still unknown then: a start refused at once, again and again, would exhaust a
-    service manager's restarts (5 in 10 minutes for the shipped unit) within the window."""
+    service manager's restarts (5 in 10 minutes for the shipped unit) within the window.
+    A `stop` set during that wait (SIGTERM, SIGINT) ends it: the resting orders of the run's
+    strategies the state file knows are cancelled, and `StoppedWhileStarting` says so."""
     from kalshi_cli.services.orders.place import OrderService
     from kalshi_cli.services.reconcile import landing_wait_s
 
@@ -109,7 +115,10 @@ def reconcile(
         wait = landing_wait_s(read_lag_s)
         if waiting is not None:
             waiting(len(report.still_unknown), wait)
-        clock.sleep(wait)
+        if stop is None:
+            clock.sleep(wait)
+        elif _stopped_within(stop.event, clock, wait):
+            raise _stopped_while_starting(service, store, stop)
         report = _reconciled(service)
     if report.still_unknown:
         unknown = StartupRefused(
@@ -120,6 +129,57 @@ def reconcile(
         unknown.exit_code = ExitCode.OUTCOME_UNKNOWN
         raise unknown
     return report
+
+
+@dataclass(frozen=True)
+class StartStop:
+    """What ends a start's settling wait: the run's stop event (set by SIGTERM and SIGINT,
+    `session.signals`), the strategies whose resting orders it then cancels, and the
+    subaccount they trade on."""
+
+    event: threading.Event
+    strategies: frozenset[str]
+    subaccount: int = 0
+
+
+class StoppedWhileStarting(KalshiError):
+    """A stop came while the start waited for orders of unknown outcome to settle: no loop ran;
+    what the run's strategies had resting (an earlier run's quotes) was cancelled."""
+
+    exit_code = ExitCode.OUTCOME_UNKNOWN
+
+
+# how often a start's settling wait looks at the stop event (a fraction of any stop deadline)
+SETTLE_POLL_S = 0.1
+
+
+def _stopped_within(stop: threading.Event, clock: Clock, wait_s: float) -> bool:
+    """Wait `wait_s` on `clock`, or less if `stop` is set meanwhile (then True)."""
+    end = clock.monotonic() + wait_s
+    while not stop.is_set() and (left := end - clock.monotonic()) > 0:
+        clock.sleep(min(left, SETTLE_POLL_S))
+    return stop.is_set()
+
+
+def _stopped_while_starting(service: Any, store: Store, stop: StartStop) -> StoppedWhileStarting:
+    """Cancel the resting orders of the run's strategies the state file knows (one failed
+    cancel does not stop the others), and the error saying what was done."""
+    cancelled, failed = 0, []
+    for intent in store.orders.open_orders(subaccount=stop.subaccount):
+        if intent.status != "resting" or intent.strategy not in stop.strategies:
+            continue
+        assert intent.order_id is not None  # resting
+        try:
+            service.cancels.cancel(intent.order_id)
+            cancelled += 1
+        except KalshiError as exc:
+            failed.append(f"{intent.order_id}: {exc.message}")
+    return StoppedWhileStarting(
+        "stopped while the start waited for orders of unknown outcome to settle; no loop ran; "
+        f"{cancelled} resting order(s) of its strategies cancelled"
+        + (f", {len(failed)} not: {'; '.join(failed)}" if failed else ""),
+        hint="run `kalshi reconcile` (or start again) to settle the orders of unknown outcome",
+    )
 
 
 def _reconciled(service: Any) -> Any:

@@ -238,12 +238,14 @@ def test_an_amend_by_hand_answered_503_stays_in_doubt_until_a_read_shows_it(
     prime.clear_faults()
     assert _doubts(store) == [(order_id, D("0.20"), D(7))]
 
+    # another order's amend: this one's would wait for the first to be settled
+    other = _bid_of_ten(service, ticker)
     prime.set_faults(write_503_after_commit_rate=1.0)
-    service.amends.amend(order_id, count=D(6))
+    service.amends.amend(other, count=D(6))
     prime.clear_faults()
 
     assert _doubts(store) == [(order_id, D("0.20"), D(7))], "the first is still unanswered"
-    assert _notes(store, order_id)[-1] == AMEND_READ, "the history says the read settled it"
+    assert _notes(store, other)[-1] == AMEND_READ, "the history says the read settled it"
 
 
 def test_an_amend_a_start_finds_done_is_settled_by_its_read_and_its_history_says_so(

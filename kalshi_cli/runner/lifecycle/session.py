@@ -47,6 +47,7 @@ from kalshi_cli.runner.loop.summary import Summary, params_text, risk_lines
 from kalshi_cli.runner.loop.trade_loop import TradeLoop
 from kalshi_cli.runner.ports import LoopParts, MarketFeed
 from kalshi_cli.runner.preflight import (
+    StartStop,
     StartupRefused,
     check_start,
     check_subaccount,
@@ -461,7 +462,11 @@ def trade(
     with ExitStack() as stopping:
         try:
             start = _Start(options, config, client, store, clock, log, out, state_path, read_lag_s)
-            loop_client, markets, report, venue = _preflight(start, selection, restriction)
+            # a stop while the start waits for orders to settle ends that wait (`reconcile`)
+            with signals(stop, lambda: None, abandon=abandon):
+                loop_client, markets, report, venue = _preflight(
+                    start, selection, restriction, stop
+                )
             if venue is None:
                 print_lines(_write_budget_lines(pacing, options, len(markets)), out)
             feed = _market_feed(
@@ -565,7 +570,10 @@ def _open_store(
 
 
 def _preflight(
-    start: _Start, selection: Selection, restriction: tuple[int | None] | None
+    start: _Start,
+    selection: Selection,
+    restriction: tuple[int | None] | None,
+    stop: threading.Event,
 ) -> tuple[LoopParts, list[Market], Any, LocalVenue | None]:
     """The refusals that need the exchange, in order: the key's subaccount, a paper run's
     leftovers, `--subaccount`, the reconcile; the client the loop trades through (a paper
@@ -595,6 +603,13 @@ def _preflight(
         start.clock,
         start.read_lag_s,
         waiting=functools.partial(_start_waits, log, start.out),
+        stop=StartStop(
+            stop,
+            frozenset(
+                c.strategy.name if c.strategy is not None else c.spec for c in options.strategies
+            ),
+            loop_client.subaccount or 0,
+        ),
     )
     log.emit("reconciled", report.to_json())
     if venue is None:

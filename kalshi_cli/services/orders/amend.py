@@ -93,6 +93,9 @@ class ChangeMade:
     note: str | None = None
 
 
+# how often an amend waiting for an earlier one of its order reads that order
+AMEND_POLL_S = 0.25
+
 # what a change of an order is called, and what it is once made
 _MADE = {"amend": "amended", "decrease": "decreased"}
 
@@ -271,9 +274,37 @@ class OrderAmends:
         and/or new expiry (unix seconds; None keeps it, 0 removes it, else in the future):
         `prepare`'s checks, then `submit`. The order keeps its queue position only
         when the amend changes just the expiry or lowers the count at the same price (Kalshi's
-        rule, API 3.31.0)."""
+        rule, API 3.31.0). An earlier amend of the order still in doubt is waited for first
+        (`await_earlier`), and the order read afresh: two amends never race."""
+        self.await_earlier(order_id)
         prepared = self.prepare(order_id, price=price, count=count, expiration_time=expiration_time)
         return self.submit(prepared)
+
+    def await_earlier(self, order_id: str) -> None:
+        """Wait while the state file records an amend of this order in doubt (sent by another
+        process, or its answer lost): until it is answered, a read of the order shows it, or
+        it can no longer land, which reconcile's rule for amends in doubt settles
+        (`settle_amends`, every `AMEND_POLL_S`; at most the landing wait). The exchange applies
+        amends in the order they reach it, so one sent now could be overtaken by the earlier."""
+        from kalshi_cli.services.reconcile import settle_amends
+        from kalshi_cli.vocabulary.clock import SystemClock
+
+        context = self._context
+        local = context.local(order_id)
+        if local is None:
+            return
+        clock = context.clock or SystemClock()
+
+        def in_doubt() -> bool:
+            doubts = context.store.orders.amends_in_doubt()
+            return any(intent.client_order_id == local.client_order_id for intent, _ in doubts)
+
+        while in_doubt():
+            settle_amends(
+                context.client, context.store, now=clock.wall(), read_lag_s=context.read_lag_s
+            )
+            if in_doubt():
+                clock.sleep(AMEND_POLL_S)
 
     def prepare(
         self,

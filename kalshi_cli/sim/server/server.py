@@ -109,7 +109,11 @@ async def _read_json(request: Request, struct: str) -> Any:
 
 _CREATE = "POST /portfolio/events/orders"
 # a request held in the network is held whatever it carries: one order or a batch of them
-_HELD = (_CREATE, "POST /portfolio/events/orders/batched")
+_HELD = (
+    _CREATE,
+    "POST /portfolio/events/orders/batched",
+    "POST /portfolio/events/orders/{order_id}/amend",
+)
 # the order writes for which the 3.31.0 spec documents 503 ServiceUnavailableError
 _WRITES_WITH_503 = (_CREATE, "POST /portfolio/events/orders/{order_id}/amend")
 _INJECTED_503 = "service unavailable (injected fault)"

@@ -1,0 +1,61 @@
+"""A start that waits for an earlier run's orders of unknown outcome to settle (`reconcile`)
+ends that wait when the run's stop event is set (SIGTERM, SIGINT), says so, and cancels the
+resting orders of its strategies the state file knows: the killed run's quotes do not stay."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal as D
+
+import pytest
+
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.runner.preflight import StartStop, StoppedWhileStarting, reconcile
+from kalshi_cli.services.orders.place import OrderService
+from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.order_terms import OrderRequest
+from tests.conftest import SimHarness
+from tests.prime_tier import make_markets
+
+
+def test_a_stop_during_the_settling_wait_ends_it_and_cancels_the_runs_quotes(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    ids = []
+    for price in ("0.20", "0.21"):
+        request = OrderRequest(ticker, Side.YES, Action.BUY, D(2), D(price), strategy="spike")
+        placed = service.place(service.prepare(request))
+        assert placed.order_id is not None
+        ids.append(placed.order_id)
+    # an amend of the killed run's, recorded and never answered: in doubt for the landing wait
+    recorded = service.amends.record(
+        ids[0], ticker=ticker, book_side=BookSide.BID, yes_price=D("0.22"), rest=D(2),
+        post_only=None,
+    )  # fmt: skip
+    assert recorded is not None
+    stop = threading.Event()
+    waits: list[float] = []
+
+    def sigterm_while_waiting(orders: int, wait_s: float) -> None:
+        waits.append(wait_s)
+        stop.set()
+
+    with pytest.raises(StoppedWhileStarting) as stopped:
+        reconcile(
+            client,
+            store,
+            SystemClock(),
+            waiting=sigterm_while_waiting,
+            stop=StartStop(stop, frozenset({"spike"})),
+        )
+
+    assert waits and waits[0] > 10, "the start waited for the amend in doubt"
+    assert "stopped while the start waited" in stopped.value.message
+    assert "2 resting order(s) of its strategies cancelled" in stopped.value.message
+    assert stopped.value.exit_code == ExitCode.OUTCOME_UNKNOWN
+    assert [client.orders.get_order(i).status for i in ids] == ["canceled", "canceled"]

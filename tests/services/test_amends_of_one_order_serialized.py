@@ -1,0 +1,50 @@
+"""Two amends of one order never race: a person's amend waits for one still in the network
+(its record in flight in the state file) to be answered, shown by a read of the order, or past
+the time it could land, and reads the order afresh; the last amend sent is the one that stands,
+on the exchange and in the state file. The first amend is held in the network by the
+simulator's `hold_request_s` fault while its client gives up (a short timeout)."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.services.orders.place import OrderService
+from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.errors import AmendOutcomeUnknown
+from kalshi_cli.vocabulary.models import Action, Side
+from kalshi_cli.vocabulary.order_terms import OrderRequest
+from tests.conftest import SimHarness
+from tests.prime_tier import connect
+from tests.waiting import wait_until
+
+
+def test_a_second_amend_waits_for_one_still_in_the_network_and_its_price_stands(
+    prime: SimHarness, client: KalshiClient, store: Store, service: OrderService, ticker: str
+) -> None:
+    placed = service.place(
+        service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(5), D("0.03")))
+    )
+    order_id = placed.order_id
+    assert order_id is not None
+    prime.set_faults(hold_request_s=1.5)  # the first amend lands 1.5 s late
+    with connect(prime.account, timeout=0.3) as impatient, pytest.raises(AmendOutcomeUnknown):
+        OrderService(impatient, store).amends.amend(order_id, price=D("0.04"))
+    assert prime.faults()["hold_request_s"] == 0  # the first amend is the one held
+
+    made = service.amends.amend(order_id, price=D("0.05"))
+
+    assert made.order.yes_price == D("0.05")
+    amends = "POST /portfolio/events/orders/{order_id}/amend"
+
+    def both_seen() -> bool:
+        seen = prime.stats()["accounts"][prime.account.key_id]["requests"]
+        return int(seen.get(amends, 0)) == 2
+
+    wait_until(both_seen, "both amends to reach the exchange")
+    assert client.orders.get_order(order_id).yes_price == D("0.05")
+    row = store.orders.get_intent(placed.client_order_id)
+    assert row is not None and row.price == D("0.05")
+    assert store.orders.amends_in_doubt() == []
