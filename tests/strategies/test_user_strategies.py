@@ -398,6 +398,26 @@ def test_new_refuses_a_built_ins_name_and_writes_nothing(tmp_path: Path) -> None
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.parametrize("name", ["manual", "stop-loss", "agent", "batch", "external"])
+def test_new_refuses_a_name_the_state_file_keeps_for_no_strategy_and_writes_nothing(
+    name: str, tmp_path: Path
+) -> None:
+    """Every loader refuses such a strategy: its files are never written."""
+    from kalshi_cli.strategies.scaffold import scaffold
+
+    with pytest.raises(UsageError, match="without a strategy"):
+        scaffold(name, tmp_path / "s")
+    assert not (tmp_path / "s").exists()
+
+
+def test_new_refuses_a_name_its_order_ids_cannot_carry_whole(tmp_path: Path) -> None:
+    from kalshi_cli.strategies.scaffold import scaffold
+
+    with pytest.raises(UsageError, match="31"):
+        scaffold("a" * 32, tmp_path / "s")
+    assert not (tmp_path / "s").exists()
+
+
 def test_a_sweep_writes_its_best_params_to_a_file_params_reads_back(
     data: Path, tmp_path: Path
 ) -> None:
