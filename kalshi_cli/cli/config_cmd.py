@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -235,6 +234,7 @@ def init_command(
     Example: kalshi config init && kalshi config show
     """
     from kalshi_cli.config import config_file_path, example_config
+    from kalshi_cli.config.edit import write_whole
 
     app = current()
     path, _origin = config_file_path(app.config_path, app.environ)
@@ -245,9 +245,7 @@ def init_command(
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # 0600: the file may come to hold a key id or a passphrase.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(example_config())
+        write_whole(path, example_config(), mode=0o600)
     except OSError as exc:
         raise DataWriteError(f"cannot write {path}: {exc.strerror}") from None
     typer.echo(f"Wrote {path}")

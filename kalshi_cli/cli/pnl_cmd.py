@@ -15,6 +15,7 @@ import typer
 from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, SubaccountOpt
 from kalshi_cli.cli._output import Column, TableFormat
+from kalshi_cli.cli.portfolio import parse_since, since_option
 
 if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
@@ -45,8 +46,9 @@ def pnl_command(
         str | None,
         typer.Option(
             "--since",
-            help="Count realized P&L from this date or time (2026-01-31, 2026-01-31T14:00Z).",
+            help="Count realized P&L from this date or time (today, 2026-01-31, 2026-01-31T14:00Z)",
             show_default=False,
+            callback=since_option,
         ),
     ] = None,
     by: Annotated[
@@ -75,7 +77,6 @@ def pnl_command(
     Example: kalshi pnl --by day --format csv > daily-pnl.csv
     """
     from kalshi_cli.cli._services import refuse_quarantined
-    from kalshi_cli.cli.portfolio import parse_since
     from kalshi_cli.services.pnl_report import pnl_report
 
     since_ts = None if since is None else parse_since(since)

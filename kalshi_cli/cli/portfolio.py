@@ -188,14 +188,25 @@ def position_row(row: MarkedPosition) -> dict[str, str]:
 
 
 def parse_since(text: str) -> int:
-    """A date (YYYY-MM-DD, midnight UTC) or an ISO 8601 time (UTC unless it says otherwise)
-    -> unix seconds."""
+    """`today` (midnight UTC), a date (YYYY-MM-DD, midnight UTC) or an ISO 8601 time (UTC unless
+    it says otherwise) -> unix seconds."""
+    import time
+
     from kalshi_cli.vocabulary.clock import parse_time
 
+    if text.strip().lower() == "today":
+        return int(time.time()) // 86_400 * 86_400
     try:
         return int(parse_time(text))
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--since") from None
+
+
+def since_option(value: str | None) -> str | None:
+    """`--since`'s callback: refused while the line is parsed, before anything is asked."""
+    if value is not None:
+        parse_since(value)
+    return value
 
 
 def fills_command(
@@ -208,8 +219,9 @@ def fills_command(
         str | None,
         typer.Option(
             "--since",
-            help="Only fills at or after this date or time (2026-01-31, 2026-01-31T14:00Z).",
+            help="Only fills at or after this date or time (today, 2026-01-31, 2026-01-31T14:00Z).",
             show_default=False,
+            callback=since_option,
         ),
     ] = None,
     limit: LimitOpt = 100,

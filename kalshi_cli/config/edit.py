@@ -1,6 +1,6 @@
 """What `kalshi config show`, `config get KEY` and `config set KEY VALUE` read and write, by dotted
 key. `set_value` edits the file as text, keeping comments and order; the new text must pass
-`validate` before it atomically replaces the file, keeping its mode.
+`validate` before it atomically replaces the file (`write_whole`), keeping its mode.
 """
 
 from __future__ import annotations
@@ -121,33 +121,49 @@ def set_value(
     else:
         new, line = edit_text(old, keys, value_text, path)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
-    except OSError as exc:
-        raise _not_written(path, exc) from None
-    draft = Path(name)
-    try:
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(new)
-            os.chmod(draft, mode)
-        except OSError as exc:
-            raise _not_written(path, exc) from None
+
+    def checked(draft: Path) -> None:
         try:
             validate(draft)
         except KalshiError as exc:
             # the refusal names the line the value would have had, in the real file
             message = exc.message.replace(str(draft), str(path))
             raise UsageError(f"not written: {message}", hint=exc.hint) from None
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_whole(path, new, mode=mode, check=checked)
+    except OSError as exc:
+        raise _not_written(path, exc) from None
+    return line
+
+
+def write_whole(
+    path: Path, text: str, *, mode: int = 0o600, check: Callable[[Path], None] | None = None
+) -> None:
+    """Replace (or make) `path` with `text` whole or not at all: written under a hidden name
+    beside it with `mode` from the start, synced, `check`ed (which may raise), then renamed over
+    it and the directory synced. A full disk or a crash leaves the old file (or none), never a
+    short one that would read as valid. OSError when it cannot."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
+    draft = Path(name)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if check is not None:
+            check(draft)
+        os.replace(draft, path)
+        directory = os.open(path.parent, os.O_RDONLY)
         try:
-            os.replace(draft, path)
-        except OSError as exc:
-            raise _not_written(path, exc) from None
+            os.fsync(directory)
+        finally:
+            os.close(directory)
     finally:
         with contextlib.suppress(FileNotFoundError):
             draft.unlink()
-    return line
 
 
 def _not_written(path: Path, exc: OSError) -> DataWriteError:

@@ -7,7 +7,6 @@ recorder records the time between as `not_recording`. docs/data.md "Layout and f
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,10 +107,9 @@ class Coverage:
 
 def write_manifest(root: Path, manifest: dict[str, Any]) -> None:
     """Replace the manifest atomically: a reader sees the old one or the new one, never half."""
-    path = root / MANIFEST
-    tmp = root / f".{MANIFEST}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    from kalshi_cli.config.edit import write_whole
+
+    write_whole(root / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n", mode=0o644)
 
 
 def read_manifest(root: Path) -> dict[str, Any] | None:

@@ -6,7 +6,6 @@ charges and settles as Kalshi did. A failed read during `kalshi record` is not f
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
@@ -163,11 +162,11 @@ def save_reference(
 
 def write_reference(root: Path, reference: DataSetReference) -> None:
     """`root/reference.json`, written beside and renamed: whole or as it was."""
+    from kalshi_cli.config.edit import write_whole
+
     path = root / REFERENCE_FILE
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        tmp.write_text(json.dumps(reference.to_json(), indent=1, sort_keys=True), "utf-8")
-        os.replace(tmp, path)
+        write_whole(path, json.dumps(reference.to_json(), indent=1, sort_keys=True), mode=0o644)
     except OSError as exc:
         raise DataWriteError(
             f"cannot write {path}: {exc}", hint="free space or choose another directory"

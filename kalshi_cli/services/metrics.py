@@ -8,7 +8,6 @@ served on loopback by `serve_metrics`; money stays Decimal text. See docs/metric
 from __future__ import annotations
 
 import math
-import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -589,17 +588,11 @@ class LoopTelemetry:
 def write_textfile(path: Path, text: str) -> None:
     """Replace `path` atomically: a hidden temporary file in the same directory, fsynced, then
     renamed (a rename within a directory is atomic on POSIX)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    from kalshi_cli.config.edit import write_whole
+
     try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # node_exporter usually runs as another user
-        os.replace(tmp, path)
+        write_whole(Path(path), text, mode=0o644)  # node_exporter usually runs as another user
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         # the path is the person's --textfile: a usage error, not a bug
         raise UsageError(
             f"cannot write metrics to {path}: {exc.strerror or exc}",

@@ -183,6 +183,19 @@ def _line_of(obj: Any, fallback: int = 1) -> int:
         return fallback
 
 
+def name_refusal(name: str) -> str | None:
+    """Why no strategy may be called `name` (`strategy new` refuses it before writing a file,
+    every loader when it loads one); None when it may."""
+    if not OWNER_NAME.match(name):
+        return f"strategy name {name!r}: {OWNER_NAME_RULE} (its order ids carry it whole)"
+    if name in NOT_STRATEGIES:
+        return (
+            f"strategy name {name!r} is what the state file keeps orders placed without a "
+            "strategy under (by hand, a batch file, the assistant, elsewhere, or the stop-loss)"
+        )
+    return None
+
+
 def _checked(value: Any, where: str, module_name: str) -> Strategy[Any]:
     """A strategy that can run: refused here, at its line, rather than at its first tick."""
     if not isinstance(value, Strategy):
@@ -190,17 +203,9 @@ def _checked(value: Any, where: str, module_name: str) -> Strategy[Any]:
             f"{where}:1: {type(value).__name__} is not a kalshi_cli.strategy_api.Strategy"
         )
     name = value.name
-    if not OWNER_NAME.match(name):
-        raise UsageError(
-            f"{where}:1: strategy name {name!r}: {OWNER_NAME_RULE} (its order ids carry it whole)"
-        )
-    if name in NOT_STRATEGIES:
-        raise UsageError(
-            f"{where}:1: strategy name {name!r} is what the state file keeps orders placed "
-            "without a strategy under (by hand, a batch file, the assistant, elsewhere, or the "
-            "stop-loss)",
-            hint="choose another name",
-        )
+    refused = name_refusal(name)
+    if refused is not None:
+        raise UsageError(f"{where}:1: {refused}", hint="choose another name")
     from kalshi_cli.strategies import BUILT_IN
 
     if any(s.name == name and s is not value for s in BUILT_IN):

@@ -115,7 +115,11 @@ def scaffold(name: str, directory: Path) -> list[Path]:
             hint="for example: kalshi strategy new fair-value",
         )
     from kalshi_cli.strategies import BUILT_IN
+    from kalshi_cli.strategies.loader import name_refusal
 
+    refused = name_refusal(name)
+    if refused is not None:
+        raise UsageError(refused, hint="choose another name, for example my-strategy")
     if name in {s.name for s in BUILT_IN}:
         raise UsageError(
             f"strategy name {name!r} is a built-in's: a file of that name would never be loaded",

@@ -11,6 +11,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache
 from typing import Any, TypeVar
 
 import msgspec
@@ -135,7 +136,29 @@ def validate_params(cls: type[P], raw: Mapping[str, Any] | None, *, where: str) 
     """The params of `cls` from `raw` (None: every default), checked as a whole by the one
     config decoder (`vocabulary.decode`); a ConfigError naming `file:line` (or `where` alone
     for a mapping without lines) and the key otherwise."""
+    mistyped = _mistyped_default(cls)
+    if mistyped is not None:
+        raise ConfigError(f"{where}.{mistyped}")
     return decode_config(cls, raw, where=where, what="parameter")
+
+
+@cache
+def _mistyped_default(cls: type[Params]) -> str | None:
+    """`field: why` for a default that is not what its type decodes to (msgspec never checks
+    a default: a float or a string given for a Decimal would reach prices as itself)."""
+    for field in msgspec.structs.fields(cls):
+        if field.default is msgspec.NODEFAULT:
+            continue
+        try:
+            decoded = msgspec.convert(field.default, field.type, strict=True)
+        except msgspec.ValidationError as exc:
+            return f"{field.name}: default {field.default!r}: {exc}"
+        if type(decoded) is not type(field.default):
+            return (
+                f"{field.name}: default {field.default!r} is a {type(field.default).__name__}, "
+                f"not a {type(decoded).__name__}"
+            )
+    return None
 
 
 def reload_params(current: P, raw: Mapping[str, Any] | None, *, where: str) -> tuple[P, list[str]]:

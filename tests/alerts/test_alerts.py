@@ -771,8 +771,8 @@ def _kinds_the_package_posts() -> set[str]:
 
 def test_every_alert_kind_links_the_runbook_that_describes_it() -> None:
     """One table (`RUNBOOKS`) names each alert kind's runbook; each alert built links it, and
-    the runbook's opening lines (before its first step) name the kind (or the alert's title)
-    and the severity it arrives at (a check's at CRITICAL)."""
+    the runbook's opening lines (before its first step) name the kind as written (`KIND`) and
+    every severity it arrives with (a check's at each status it can end in)."""
     from kalshi_cli.checks import CHECK_NAMES, CheckResult, CheckStatus, alert_for
     from kalshi_cli.runner.loop.alerting import KINDS, TradeAlerts
 
@@ -797,23 +797,24 @@ def test_every_alert_kind_links_the_runbook_that_describes_it() -> None:
     for kind in KINDS:
         loop.post(kind, "", "x", {})
     assert loop.close()
-    built = {a.fingerprint.removeprefix("trade."): a for a in router.sent}
+    built: dict[str, list[Alert]] = {a.fingerprint.removeprefix("trade."): [a] for a in router.sent}
     for name in CHECK_NAMES:
-        alert = alert_for(CheckResult(name, CheckStatus.CRITICAL, "x"))
-        assert alert is not None
-        built[f"check:{name}"] = alert
+        alerts = [alert_for(CheckResult(name, status, "x")) for status in CheckStatus]
+        built[f"check:{name}"] = [a for a in alerts if a is not None]
     wrong = []
     for kind, runbook in RUNBOOKS.items():
-        if built[kind].runbook != runbook:
-            wrong.append(f"{kind}: links {built[kind].runbook}, not {runbook}")
+        if any(a.runbook != runbook for a in built[kind]):
+            wrong.append(f"{kind}: links {built[kind][0].runbook}, not {runbook}")
         text = (ROOT / runbook).read_text()
         opening = " ".join((text if runbook is Runbook.INDEX else text.split("\n1. ")[0]).split())
-        title = built[kind].title.split(":")[0].lower()
-        if f"`{kind}`" not in opening and title not in opening.lower():
-            wrong.append(f"{kind}: {runbook} does not name it before its first step")
-        severity = built[kind].severity
-        if not re.search(rf"\b{severity}\b", opening, re.I):
-            wrong.append(f"{kind}: {runbook} does not say {severity} before its first step")
+        if f"`{kind}`" not in opening:
+            wrong.append(f"{kind}: {runbook} does not name `{kind}` before its first step")
+        for severity in sorted({a.severity for a in built[kind]}):
+            if not re.search(rf"\b{severity}\b", opening, re.I):
+                wrong.append(f"{kind}: {runbook} does not say {severity} before its first step")
+        for status in {a.title.split()[-1] for a in built[kind] if kind.startswith("check:")}:
+            if not re.search(rf"\b{status}\b", opening):  # the title's word: UNKNOWN, ...
+                wrong.append(f"{kind}: {runbook} does not say {status} before its first step")
     assert not wrong, "\n".join(wrong)
 
 

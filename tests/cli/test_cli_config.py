@@ -86,6 +86,26 @@ def test_init_writes_the_example_privately_and_never_overwrites_unasked(tmp_path
     assert path.read_text() == example_config()
 
 
+def test_the_documented_lineup_added_to_the_starter_file_is_read(tmp_path: Path) -> None:
+    """docs/strategies.md's `trade.strategies` block, put in place of the starter's
+    `strategies: null` line, runs as written: nothing the tool wrote is in its way."""
+    import re
+
+    from kalshi_cli.runner.config import load_trade_config
+
+    assert run(["config", "init"], home=tmp_path).exit_code == 0
+    path = tmp_path / "config.yaml"
+    docs = (Path(__file__).parents[2] / "docs" / "strategies.md").read_text()
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", docs, re.S) if "- name:" in b)
+    lineup = block.removeprefix("trade:\n")
+    text = re.sub(r"^  strategies: null.*\n", lineup, path.read_text(), count=1, flags=re.M)
+    assert text != path.read_text()
+    path.write_text(text)
+    config = load_trade_config(path)
+    assert config.settings.strategies == ["market-maker", "spike"]
+    assert str(config.settings.budgets["spike"].daily_loss_limit) == "10"
+
+
 def test_init_honours_config_flag_and_the_file_loads(tmp_path: Path) -> None:
     target = tmp_path / "nested" / "kalshi.yaml"
     assert run(["--config", str(target), "config", "init"], home=tmp_path).exit_code == 0

@@ -5,6 +5,13 @@ that was dropped, costs minutes nobody has. So each inline `kalshi ...` span and
 line of a shell block is parsed here: the command path must exist (`kalshi PATH --help` exits 0)
 and every flag it uses must appear in that help (or in the root's, for the global options).
 Placeholders (`TICKER`, `[--limit N]`, `a|b` alternatives, `...`) are allowed.
+
+A line with no placeholder is one a person pastes as it stands, so it is also parsed as written,
+in-process, by the command's own parser: its values converted and checked, its required options
+present. It is parsed, not run: nearly every runbook line names `--env prod` (a key and the
+network, which no test has), and the walkthroughs that can run against the simulator do
+(tests/cli/test_docs_walkthroughs_run.py). So a value a command refuses must be refused by its
+parser (a type or a callback), never first in its body.
 """
 
 from __future__ import annotations
@@ -15,6 +22,9 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+import typer
+from typer._click.exceptions import ClickException
+from typer.core import TyperGroup
 from typer.testing import CliRunner
 
 from kalshi_cli.cli.app import app
@@ -27,6 +37,14 @@ GENERATED = {ROOT / "docs" / "cli.md"}  # rendered from --help itself
 GLOBAL_WITH_VALUE = {"--env", "--config", "--state"}
 INLINE = re.compile(r"`((?:\.venv/bin/)?kalshi [^`]+)`")
 BLOCK = re.compile(r"```(?:bash|sh|console|shell)?\n(.*?)```", re.S)
+# A placeholder: a word the docs use for "yours here" (`TICKER`, `ID`, `N`, `A,B`; a ticker such
+# as `KXBTCD` is not one), an ellipsis, an optional part or a choice between alternatives.
+PLACEHOLDER_WORDS = (
+    "A|B|E|M|N|P|R|S|T|X|ID|DIR|FILE|KEY_ID|NAME|PATH|PREFIX|RESULT|SECONDS|TICKER|TIME|UUID"
+)
+PLACEHOLDER = re.compile(
+    rf"(?:^|[\s=,])(?:{PLACEHOLDER_WORDS})(?=$|[\s,])|\.\.\.|\[|\|(?!\|)|<[a-z]"
+)
 
 
 def command_lines(text: str) -> list[str]:
@@ -46,6 +64,13 @@ def is_command_word(word: str) -> bool:
     from kalshi_cli.cli.app import COMMANDS
 
     return word in GLOBAL_WITH_VALUE or word in {c.name for c in COMMANDS}
+
+
+CAPITALS = re.compile(r"(?:^|\s)[A-Z][A-Z_]*(?=$|\s)")
+INLINE_SPANS = {
+    path.relative_to(ROOT).as_posix(): {m.group(1) for m in INLINE.finditer(path.read_text())}
+    for path in SOURCES
+}
 
 
 def invocations() -> list[tuple[str, str]]:
@@ -134,7 +159,49 @@ def check_one(line: str) -> None:
                 )
 
 
+def parse_as_written(line: str) -> None:
+    """Parse a complete command line with the commands' own parsers, down the groups: a bad
+    value or a missing required option raises; nothing is run. A bare command path (`kalshi
+    record`) is a name in prose, not a line to paste: only its existence is checked."""
+    args = words(line.split(" #", 1)[0].split(" > ", 1)[0].split(" | ", 1)[0])[1:]
+    command = typer.main.get_command(app)
+    ctx = command.make_context("kalshi", args, resilient_parsing=False)
+    while isinstance(command, TyperGroup):
+        rest = [*ctx._protected_args, *ctx.args]  # click keeps the subcommand's name apart
+        if not rest:
+            return
+        name, found, rest = command.resolve_command(ctx, rest)
+        assert found is not None, f"{line!r}: {name} is not a command"
+        if not rest:  # a command named in prose (`kalshi watch`), nothing given to it
+            return
+        command, ctx = found, found.make_context(name or "", rest, parent=ctx)
+
+
+def parse_failure(line: str) -> str | None:
+    try:
+        parse_as_written(line)
+    except ClickException as exc:
+        return exc.format_message()
+    except typer.Exit as exc:  # --help, --version: done at parsing, as a person sees
+        return None if exc.exit_code == 0 else f"exit {exc.exit_code}"
+    return None
+
+
+def pasted_as_written(line: str, inline: bool) -> bool:
+    """A line with no placeholder (nor any word in capitals: `PORT`, `RFQ_ID`), that a person
+    pastes: every line of a shell block, and an inline span unless it ends in a flag (`kalshi
+    trade --metrics-port`, `kalshi order place --json`: prose naming an option or a shape)."""
+    if PLACEHOLDER.search(line) or CAPITALS.search(line) or " && " in line:
+        return False
+    return not (inline and words(line)[-1].startswith("-"))
+
+
 CASES = invocations()
+COMPLETE = [
+    (source, line)
+    for source, line in CASES
+    if pasted_as_written(line, inline=line in INLINE_SPANS[source])
+]
 
 
 def test_the_sources_name_commands() -> None:
@@ -146,6 +213,19 @@ def test_the_sources_name_commands() -> None:
 @pytest.mark.parametrize(("source", "line"), CASES, ids=[f"{s}:{c}" for s, c in CASES])
 def test_documented_command_exists(source: str, line: str) -> None:
     check(line)
+
+
+@pytest.mark.parametrize(("source", "line"), COMPLETE, ids=[f"{s}:{c}" for s, c in COMPLETE])
+def test_a_complete_documented_command_parses_as_written(source: str, line: str) -> None:
+    assert parse_failure(line) is None, f"{source}: {line!r}: {parse_failure(line)}"
+
+
+def test_parsing_as_written_catches_a_refused_value_and_a_missing_option() -> None:
+    assert len(COMPLETE) > 100
+    assert "--limit" in (parse_failure("kalshi markets --limit many") or "")
+    assert "--name" in (parse_failure("kalshi key create --type ed25519") or "")
+    assert "--since" in (parse_failure("kalshi --env prod pnl --since yesterdayish") or "")
+    assert parse_failure("kalshi --env prod pnl --by strategy --since 2026-01-31") is None
 
 
 def test_the_checker_catches_a_renamed_command_and_a_dropped_flag() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -186,6 +187,14 @@ def test_a_fill_names_the_strategy_whose_order_it_filled(tmp_path: Path) -> None
 )
 def test_parse_since(text: str, expected: int) -> None:
     assert parse_since(text) == expected
+
+
+def test_since_today_is_midnight_utc_of_today() -> None:
+    def midnight() -> int:
+        return int(time.time()) // 86_400 * 86_400
+
+    before = midnight()
+    assert parse_since("today") in {before, midnight()}  # either side of a midnight between
 
 
 def test_fills_bad_since_is_a_usage_error(tmp_path: Path) -> None:

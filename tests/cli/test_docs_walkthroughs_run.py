@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import pytest
 
+from .test_cli_doc_commands import PLACEHOLDER
 from .test_cli_examples import invoke
 from .test_cli_sim import account_env
 
@@ -36,14 +37,6 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 GENERATED = {ROOT / "docs" / "cli.md"}
 FENCE = re.compile(r"```(bash|sh|shell|text)\n(.*?)```", re.S)
-# A placeholder: a word the docs use for "yours here" (`TICKER`, `ID`, `N`, `A,B`; a ticker such
-# as `KXBTCD` is not one), an ellipsis, an optional part or a choice between alternatives.
-PLACEHOLDER_WORDS = (
-    "A|B|E|M|N|P|R|S|T|X|ID|DIR|FILE|KEY_ID|NAME|PATH|PREFIX|RESULT|SECONDS|TICKER|TIME|UUID"
-)
-PLACEHOLDER = re.compile(
-    rf"(?:^|[\s=,])(?:{PLACEHOLDER_WORDS})(?=$|[\s,])|\.\.\.|\[|\|(?!\|)|<[a-z]"
-)
 SKIPPED_LINES = {
     # the demo and production exchanges are on the internet, which no test reaches (`config`
     # only edits the file, so its `--env demo` lines run)

@@ -152,6 +152,23 @@ def test_a_file_the_machine_will_not_let_grow_is_exit_18_not_a_bug(tmp_path: Pat
     assert "File too large" in result.stderr
 
 
+def test_config_init_on_a_full_disk_leaves_no_config_file_behind(tmp_path: Path) -> None:
+    """A starter file cut short (0 bytes, before) would read as a valid, empty config ever
+    after, and `config init` would leave it as it is."""
+    script = shutil.which("kalshi", path=str(Path(sys.executable).parent))
+    assert script is not None
+    result = subprocess.run(
+        [script, "config", "init"],
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "KALSHI_HOME": str(tmp_path),
+             "HOME": str(tmp_path), "NO_COLOR": "1", "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True, text=True, timeout=120, check=False,
+        preexec_fn=_limited_file_size(64),
+    )  # fmt: skip
+    assert result.returncode == ExitCode.DATA_WRITE_FAILED, result.stderr
+    one_line_no_traceback(result)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_a_metrics_port_another_program_holds_is_a_usage_error_before_trading(
     tmp_path: Path,
 ) -> None:

@@ -287,6 +287,30 @@ def test_a_bad_strategy_file_is_refused_with_its_file_and_line(
         assert not (tmp_path / "sim").exists()  # no simulator started, nothing sent
 
 
+@pytest.mark.parametrize("default", ["0.5", '"0.5"', "True", "Decimal('1.5')"])
+def test_a_params_default_that_does_not_validate_is_refused_at_load(
+    tmp_path: Path, default: str
+) -> None:
+    """A default is held to what a value in the config is: a float (or a string, a bool) for a
+    Decimal would reach prices as itself, since msgspec never checks a default."""
+    from kalshi_cli.strategies.loader import load
+
+    mine = tmp_path / "mine.py"
+    mine.write_text(
+        "from decimal import Decimal\n"
+        "from typing import Annotated\n"
+        "from kalshi_cli.strategy_api import Params, Range, Strategy\n"
+        "class P(Params, frozen=True):\n"
+        f"    fair: Annotated[Decimal, Range(gt=0, lt=1)] = {default}\n"
+        "def decide(snapshot, position, params):\n"
+        "    return []\n"
+        "STRATEGY = Strategy('mine', P, decide)\n"
+    )
+    refused = rf"^{mine}:4: mine: its default params are refused: .*fair"
+    with pytest.raises(UsageError, match=refused):
+        load(str(mine))
+
+
 def test_check_names_the_line_where_decide_raised(tmp_path: Path) -> None:
     mine = tmp_path / "mine.py"
     text = EXAMPLE.read_text()
@@ -395,6 +419,26 @@ def test_new_refuses_a_built_ins_name_and_writes_nothing(tmp_path: Path) -> None
 
     with pytest.raises(UsageError, match="built-in"):
         scaffold("spike", tmp_path / "s")
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("name", ["manual", "stop-loss", "agent", "batch", "external"])
+def test_new_refuses_a_name_the_state_file_keeps_for_no_strategy_and_writes_nothing(
+    name: str, tmp_path: Path
+) -> None:
+    """Every loader refuses such a strategy: its files are never written."""
+    from kalshi_cli.strategies.scaffold import scaffold
+
+    with pytest.raises(UsageError, match="without a strategy"):
+        scaffold(name, tmp_path / "s")
+    assert not (tmp_path / "s").exists()
+
+
+def test_new_refuses_a_name_its_order_ids_cannot_carry_whole(tmp_path: Path) -> None:
+    from kalshi_cli.strategies.scaffold import scaffold
+
+    with pytest.raises(UsageError, match="31"):
+        scaffold("a" * 32, tmp_path / "s")
     assert not (tmp_path / "s").exists()
 
 
