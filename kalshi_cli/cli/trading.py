@@ -249,8 +249,10 @@ def resume_command(
 ) -> None:
     """Lift HALTED or SAFE_MODE: trading is ACTIVE again.
 
+    With --strategy, take back a strategy the running trade loop stopped instead
+    (runbooks/16-strategy-stopped.md).
+
     Example: kalshi resume
-    Example: kalshi resume --strategy spike
     """
     from kalshi_cli.cli._services import open_store
     from kalshi_cli.risk.state import resume
