@@ -430,6 +430,12 @@ def test_a_stopped_strategy_is_shown_where_people_look_and_resume_brings_it_back
         drawn = Console(width=120, record=True)
         drawn.print(render_trading(local_snapshot(Sources(path), rig.clock)))
         assert f"{MM}: STOPPED" in drawn.export_text()
+        # resumed while its call is still running, it is found stuck again a deadline later
+        assert run(["resume", "--strategy", MM], home=tmp_path, environ=state).exit_code == 0
+        rig.step(0.0)
+        assert rig.loop.log.counts["strategy_resumed"] == 1 and not rig.loop.market_pass.stopped
+        rig.step(1.0)
+        assert rig.loop.log.counts["strategy_stopped"] == 2
     finally:
         hanging.hanging = False
         hanging.release.set()
@@ -439,9 +445,9 @@ def test_a_stopped_strategy_is_shown_where_people_look_and_resume_brings_it_back
     wait_until(
         lambda: _resting_of(rig, MM),
         "the resumed strategy quoting again",
-        between=lambda: _paused_step(rig, 1.0),
+        between=lambda: _paused_step(rig, 0.0),
     )
-    assert rig.loop.log.counts["strategy_resumed"] == 1
+    assert rig.loop.log.counts["strategy_resumed"] == 2
     rig.loop.heartbeat.beat()
     rows = {r["strategy"]: r for r in trading_status(path, now=rig.clock.wall()).strategies}
     assert rows[MM]["stopped"] is None

@@ -417,12 +417,14 @@ class MarketPass:
 
     def _still_running(self, member: Member, ticker: str) -> None:
         """A turn while the strategy's late call is still out: skipped, no fault, until the call
-        has been out one more deadline since it was late; then it is stuck, and stopped."""
+        has been out one more deadline since it was late (or since it was resumed with the call
+        out); then it is stuck, and stopped."""
         name = member.name
-        late = self._late.get(name)
-        if name in self.stopped or not late:
+        if name in self.stopped:
             return
-        out_s = self._clock.monotonic() - late[-1]
+        now = self._clock.monotonic()
+        late = self._late.setdefault(name, deque((now,)))
+        out_s = now - late[-1]
         if out_s >= member.bounded.timeout_s:
             why = f"its decide is still running {out_s:.1f} s past its deadline ({ticker})"
             self._stop(name, why)
