@@ -19,6 +19,7 @@ from pathlib import Path
 
 from kalshi_cli.checks import CheckResult, CheckStatus, PerfDatum
 from kalshi_cli.checks.thresholds import Thresholds
+from kalshi_cli.services.loop_strategies import stopped_strategies
 from kalshi_cli.store import Store
 from kalshi_cli.store.records import IntentRecord
 from kalshi_cli.vocabulary.clock import age_of, day_start, describe_age, utc_day
@@ -102,6 +103,12 @@ def check_heartbeat(view: LocalView, th: Thresholds) -> CheckResult:
         # trouble from a dead loop, and said first so it is not mistaken for one
         status = CheckStatus.WARNING
         summary = f"alive but behind: {'; '.join(behind)}; {summary}"
+    stopped = stopped_strategies(beat.detail)
+    if stopped and status is not CheckStatus.CRITICAL:
+        # the loop trades on without them (runbooks/16-strategy-stopped.md)
+        status = CheckStatus.WARNING
+        said = "; ".join(f"strategy {name} stopped: {why}" for name, why in stopped.items())
+        summary = f"{said}; {summary}"
     return CheckResult("heartbeat", status, summary, perfdata)
 
 

@@ -132,11 +132,14 @@ def render_trading(local: LocalSnapshot) -> RenderableType:
         Text(f"why: {t.reason}"),
         Text(f"by: {t.source} at {time_cell(t.since)}", style="dim"),
     ]
-    for row in local.health.strategies if len(local.health.strategies) > 1 else ():
+    rows = local.health.strategies
+    for row in rows if len(rows) > 1 or any(r.get("stopped") for r in rows) else ():
+        stopped = f" STOPPED ({row['stopped']})," if row.get("stopped") else ""
         lines.append(
             Text(
-                f"  {row['strategy']}: {row['open_orders']} open, own part realized today "
-                f"{fmt_money(Decimal(row['realized_today']))}"
+                f"  {row['strategy']}:{stopped} {row['open_orders']} open, own part realized "
+                f"today {fmt_money(Decimal(row['realized_today']))}",
+                style="bold yellow" if stopped else "",
             )
         )
     if t.trips:

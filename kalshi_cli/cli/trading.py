@@ -234,8 +234,23 @@ def halt_command(
     render_state(out, row.state, row.reason, row.source, row.at)
 
 
-def resume_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
+def resume_command(
+    strategy: Annotated[
+        str | None,
+        typer.Option(
+            "--strategy",
+            help="Take this strategy back into the running trade loop (one stopped for being "
+            "stuck, late or failing), at its next look at the state file; the trading state "
+            "is left as it is.",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+    env: EnvOpt = None,
+) -> None:
     """Lift HALTED or SAFE_MODE: trading is ACTIVE again.
+
+    With --strategy, take back a strategy the running trade loop stopped instead
+    (runbooks/16-strategy-stopped.md).
 
     Example: kalshi resume
     """
@@ -243,6 +258,17 @@ def resume_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
     from kalshi_cli.risk.state import resume
 
     app, out = begin(env, as_json=as_json)
+    if strategy is not None:
+        from kalshi_cli.services.loop_strategies import ask_resume
+
+        with open_store(app, for_the_account=False) as store:
+            why = ask_resume(store, strategy)
+        if as_json:
+            out.json({"strategy": strategy, "stopped": why})
+        else:
+            out.line(f"asked the trade loop to resume {strategy}")
+            out.line(f"stopped: {why}" if why else "it was not stopped at its last heartbeat")
+        return
     with open_store(app, for_the_account=False) as store:  # a paper session is resumed too
         before = resume(store.trading)
         row = store.trading.trading_state()
@@ -319,8 +345,10 @@ def status_lines(status: TradingStatus, details: dict[str, Any]) -> list[str]:
         for h in details.get("history", [])
     ]
     lines += [
-        f"  strategy {row['strategy']}: {row['open_orders']} open orders, its own part realized "
-        f"today {fmt_money(Decimal(row['realized_today']))} (as its daily loss limit counts it)"
+        f"  strategy {row['strategy']}:"
+        + (f" STOPPED ({row['stopped']})," if row.get("stopped") else "")
+        + f" {row['open_orders']} open orders, its own part realized today "
+        f"{fmt_money(Decimal(row['realized_today']))} (as its daily loss limit counts it)"
         for row in status.strategies
     ]
     lines += [

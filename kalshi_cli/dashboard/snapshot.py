@@ -18,7 +18,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from kalshi_cli.services.loop_strategies import strategy_names, strategy_rows, strategy_text
+from kalshi_cli.services.loop_strategies import (
+    stopped_strategies,
+    strategy_names,
+    strategy_rows,
+    strategy_text,
+)
 from kalshi_cli.store.paper import is_paper_state
 from kalshi_cli.vocabulary.clock import age_of, day_start
 from kalshi_cli.vocabulary.errors import KalshiError, TransportError
@@ -364,7 +369,12 @@ def _health(store: Store, now: float) -> Health:
         loop_subaccount=subaccount,
         loop_strategy=strategy_text(beat.detail),
         strategies=strategy_rows(
-            store, strategy_names(beat.detail), store.orders.open_orders(), now, subaccount or 0
+            store,
+            strategy_names(beat.detail),
+            store.orders.open_orders(),
+            now,
+            subaccount or 0,
+            stopped=stopped_strategies(beat.detail),
         ),
         heartbeat_age_unknown=beat_unknown,
         loop_feed_age_unknown=feed_unknown,

@@ -332,6 +332,7 @@ def _from_store(store: Store, now: float, *, positions: bool) -> list[Family]:
             )
         )
         families.extend(_loop_lag(beat.detail))
+        families.extend(_strategies_stopped(beat.detail))
     feed = store.events.get_kv("feed.last_message_at")
     if feed is not None:
         families.append(
@@ -400,6 +401,25 @@ def _loop_lag(detail: Mapping[str, object]) -> list[Family]:
             )
         )
     return families
+
+
+def _strategies_stopped(detail: Mapping[str, object]) -> list[Family]:
+    """1 for each strategy of the loop's last heartbeat that is stopped (its daily loss limit,
+    stuck, late or failing at a rate; runbooks/16-strategy-stopped.md), 0 for the others."""
+    from kalshi_cli.services.loop_strategies import stopped_strategies, strategy_names
+
+    names = strategy_names(detail)
+    if not names:
+        return []
+    stopped = stopped_strategies(detail)
+    return [
+        Family(
+            "kalshi_strategy_stopped",
+            "gauge",
+            "1 while the trade loop has stopped the strategy (the others trading on), else 0.",
+            [Sample(int(name in stopped), {"strategy": name}) for name in names],
+        )
+    ]
 
 
 def fill_slippage(fill: FillRecord, intent: IntentRecord | None) -> Decimal | None:

@@ -53,6 +53,7 @@ from tests.runner.fakes import (
 )
 from tests.runner.schedule.test_strategy_containment import RecordingRouter
 from tests.runner.test_strategy_scenarios import SCENARIO, TICKER, Mover
+from tests.waiting import pause, wait_until
 
 MM = "market-maker"
 MR = "mean-reversion"
@@ -246,6 +247,26 @@ class Hanging(Recorder):
             self.release.wait(5.0)
         return super().__call__(snap, pos, params)
 
+    def late_once(self, rig: Rig, mover: Mover, bid: str) -> None:
+        """One call answered past its deadline (a new book at `bid` asks it), then answering in
+        time again: the loop's clock stands still meanwhile, so no turn comes a deadline after
+        the late one."""
+        self.release.clear()
+        self.hanging = True
+        mover.quote(bid, "0.70")
+        rig.step(1.0)  # the loop waits one deadline for it
+        self.hanging = False
+        self.release.set()
+
+
+def _paused_step(rig: Rig, seconds: float, mover: Mover | None = None) -> None:
+    """A wait between two asks of a condition, then a step of `seconds` (on a new book, by
+    `mover`): what `wait_until` does between its asks."""
+    pause()
+    if mover is not None:
+        mover.quote("0.42", "0.45")
+    rig.step(seconds)
+
 
 def _two_quoting(tmp_path: Path, mm: Recorder, **kw: Any) -> tuple[Rig, Mover, Recorder]:
     """MM deciding through `mm` (a bid at 0.41), MR through a steady bid at 0.42, both resting."""
@@ -262,9 +283,12 @@ def _two_quoting(tmp_path: Path, mm: Recorder, **kw: Any) -> tuple[Rig, Mover, R
     return rig, mover, steady
 
 
-def test_a_strategy_past_its_decide_deadline_is_stopped_alone_and_the_others_trade_on(
+def test_a_strategy_whose_decide_is_still_running_at_its_next_turn_is_stopped_alone(
     tmp_path: Path,
 ) -> None:
+    """Its late call skips its turn (its quote there withdrawn, as a failed decision's is); the
+    call still running at its turn a second later, it is stuck: stopped alone, the others trade
+    on and the account stays ACTIVE."""
     log = tmp_path / "log.jsonl"
     hanging = Hanging(_order(Side.YES, Action.BUY, "0.41"))
     rig, mover, steady = _two_quoting(tmp_path, hanging, log_path=log)
@@ -273,8 +297,10 @@ def test_a_strategy_past_its_decide_deadline_is_stopped_alone_and_the_others_tra
         began = time.monotonic()
         mover.quote("0.31", "0.70")  # a new book: each strategy is asked again
         rig.step(1.0)
+        assert MM not in rig.loop.market_pass.stopped, "one late answer is no verdict"
+        assert _resting_of(rig, MM) == []
         rig.step(1.0)
-        # one deadline waited, once: the next pass does not ask the hung strategy again
+        # one deadline waited, once: the next pass does not wait for the hung strategy again
         assert time.monotonic() - began < 2.5
         asked = len(steady.views)
         mover.quote("0.32", "0.70")
@@ -284,9 +310,148 @@ def test_a_strategy_past_its_decide_deadline_is_stopped_alone_and_the_others_tra
         assert [o.yes_price for o in resting] == [Decimal("0.42")]  # only the hung one's went
         assert rig.store.trading.trading_state().state == "ACTIVE"
         (stopped,) = _log(rig, log, "strategy_stopped")
-        assert stopped["strategy"] == MM and "deadline" in stopped["reason"]
+        assert stopped["strategy"] == MM and "still running" in stopped["reason"]
     finally:
         hanging.release.set()
+
+
+def test_one_late_answer_skips_the_strategys_turn_and_three_within_the_window_stop_it(
+    tmp_path: Path,
+) -> None:
+    """A `decide` answered past its deadline (a garbage collection's pause) skips that turn and
+    withdraws its quote there; back in time, it quotes again. Its third late answer within
+    `trade.strategy_errors_window_s` stops it. On the old code the first one stopped it."""
+    log = tmp_path / "log.jsonl"
+    slow = Hanging(_order(Side.YES, Action.BUY, "0.41"))
+    rig, mover, _ = _two_quoting(tmp_path, slow, log_path=log)
+
+    def quotes_again() -> None:
+        wait_until(
+            lambda: _resting_of(rig, MM),
+            "the strategy quoting again once its late answer was back",
+            between=lambda: _paused_step(rig, 0.0),
+        )
+
+    slow.late_once(rig, mover, "0.31")
+    assert rig.loop.log.counts["strategy_error"] == 1
+    quotes_again()
+    slow.late_once(rig, mover, "0.32")
+    quotes_again()
+    assert not rig.loop.market_pass.stopped
+    slow.late_once(rig, mover, "0.33")
+    (stopped,) = _log(rig, log, "strategy_stopped")
+    assert stopped["strategy"] == MM and "3 late answers within 60 s" in stopped["reason"]
+    assert rig.loop.log.counts["strategy_error"] == 3
+    assert [o.yes_price for o in rig.client.iter_orders(status="resting")] == [Decimal("0.42")]
+
+
+def _stuck(rig: Rig, mover: Mover, hanging: Hanging) -> None:
+    """`hanging`'s call is late, and still running at its next turn a second later: stopped."""
+    hanging.release.clear()
+    hanging.hanging = True
+    mover.quote("0.31", "0.70")
+    rig.step(1.0)
+    rig.step(1.0)
+    assert MM in rig.loop.market_pass.stopped
+
+
+def test_a_stopped_strategy_still_closes_its_own_position_and_adds_nothing(
+    tmp_path: Path,
+) -> None:
+    """Stopped with 4 contracts of its own, the strategy is still asked where it holds them,
+    once its stuck call is back: its take-profit goes out and its new bid does not. On the old
+    code it was never asked again, and its 4 stayed held without their exit."""
+    selling = threading.Event()
+    bid = _order(Side.YES, Action.BUY, "0.30", "1")
+
+    class Holder(Hanging):
+        def __call__(self, snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Any]:
+            super().__call__(snap, pos, params)
+            if not selling.is_set() or not pos.position:
+                return [] if pos.resting else [bid]
+            exit_ = close_at_bid(snap, pos, fair=Decimal("0.40"), reason="take-profit",
+                                 strategy="test")  # fmt: skip
+            return [bid] if exit_ is None else [exit_, bid]
+
+    holder = Holder()
+    rig, mover = _owns_four_beside_six_by_hand(tmp_path, holder, beside=[MR])
+    rig.step(1.0)
+    assert [o.yes_price for o in _resting_of(rig, MM)] == [Decimal("0.30")]
+    _stuck(rig, mover, holder)
+    assert _resting_of(rig, MM) == []  # its bid that would add is withdrawn
+    holder.hanging = False
+    holder.release.set()
+    selling.set()
+    wait_until(
+        lambda: _sold(rig),
+        "the stopped strategy's exit",
+        between=lambda: _paused_step(rig, 1.0, mover),
+    )
+    assert _sold(rig) == [(Decimal("4"), True)]
+    assert rig.loop.portfolio.view_for(TICKER, MM).position == 0
+    assert _resting_of(rig, MM) == []
+
+
+def test_a_stopped_strategy_is_shown_where_people_look_and_resume_brings_it_back(
+    tmp_path: Path,
+) -> None:
+    """`kalshi status` (text and --json), `kalshi check heartbeat` (part of `check all`), the
+    metrics and the dashboard read the stop from the loop's heartbeat; `kalshi resume
+    --strategy NAME` brings it back in the running loop. On the old code none of them said it,
+    and nothing but a restart brought it back."""
+    from kalshi_cli.checks import CheckStatus
+    from kalshi_cli.checks.local import LocalView, check_heartbeat
+    from kalshi_cli.checks.thresholds import resolve
+    from kalshi_cli.services.metrics import Collector
+    from kalshi_cli.store import Store
+
+    hanging = Hanging(_order(Side.YES, Action.BUY, "0.41"))
+    rig, mover, _ = _two_quoting(tmp_path, hanging)
+    path = tmp_path / "state.db"
+    try:
+        _stuck(rig, mover, hanging)
+        rig.loop.heartbeat.beat()
+        status = trading_status(path, now=rig.clock.wall())
+        rows = {r["strategy"]: r for r in status.strategies}
+        assert "still running" in rows[MM]["stopped"] and rows[MR]["stopped"] is None
+        state = {"KALSHI_STATE": str(path)}
+        text = run(["status"], home=tmp_path, environ=state).stdout
+        assert f"strategy {MM}: STOPPED (" in text
+        shown = json.loads(run(["status", "--json"], home=tmp_path, environ=state).stdout)
+        assert [r["stopped"] is not None for r in shown["strategies"]] == [True, False]
+        reader = Store.open_readonly(path)
+        assert reader is not None
+        with reader:
+            check = check_heartbeat(LocalView(reader, path, rig.clock.wall()), resolve(None))
+        assert check.status is CheckStatus.WARNING and f"strategy {MM} stopped" in check.summary
+        metrics = Collector(path, clock=rig.clock).collect()
+        assert f'kalshi_strategy_stopped{{strategy="{MM}"}} 1' in metrics
+        assert f'kalshi_strategy_stopped{{strategy="{MR}"}} 0' in metrics
+        drawn = Console(width=120, record=True)
+        drawn.print(render_trading(local_snapshot(Sources(path), rig.clock)))
+        assert f"{MM}: STOPPED" in drawn.export_text()
+        # resumed while its call is still running, it is found stuck again a deadline later
+        assert run(["resume", "--strategy", MM], home=tmp_path, environ=state).exit_code == 0
+        rig.step(0.0)
+        assert rig.loop.log.counts["strategy_resumed"] == 1 and not rig.loop.market_pass.stopped
+        rig.step(1.0)
+        assert rig.loop.log.counts["strategy_stopped"] == 2
+    finally:
+        hanging.hanging = False
+        hanging.release.set()
+    resumed = run(["resume", "--strategy", MM], home=tmp_path, environ=state)
+    assert resumed.exit_code == 0, resumed.stdout
+    assert f"asked the trade loop to resume {MM}" in resumed.stdout
+    wait_until(
+        lambda: _resting_of(rig, MM),
+        "the resumed strategy quoting again",
+        between=lambda: _paused_step(rig, 0.0),
+    )
+    assert rig.loop.log.counts["strategy_resumed"] == 2
+    rig.loop.heartbeat.beat()
+    rows = {r["strategy"]: r for r in trading_status(path, now=rig.clock.wall()).strategies}
+    assert rows[MM]["stopped"] is None
+    assert run(["resume", "--strategy", "nope"], home=tmp_path, environ=state).exit_code != 0
 
 
 def test_a_strategy_whose_first_decide_hangs_holds_the_loop_one_calls_deadline_not_its_start(

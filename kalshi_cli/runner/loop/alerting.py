@@ -50,7 +50,7 @@ KINDS: dict[str, tuple[Severity, str]] = {
     "strategy_error": (Severity.WARNING, "Strategy or model failing in a market"),
     "strategy_stopped": (
         Severity.WARNING,
-        "A strategy stopped alone (its loss limit, its deadline or its failures)",
+        "A strategy stopped alone (its loss limit, stuck, late or failing)",
     ),
     "kill_switch": (Severity.CRITICAL, "Kill switch used: trading HALTED"),
     "stop_loss": (Severity.WARNING, "Stop-loss fired"),

@@ -8,7 +8,7 @@ from `Tuning`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -31,13 +31,15 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class RunFigures:
     """What the run has counted, each read where it is kept: the executor's counters and its
-    calls out, the watch's trading state and pause, the schedule's lag, the loop's ticks."""
+    calls out, the watch's trading state and pause, the schedule's lag, the loop's ticks, the
+    strategies stopped (each with why)."""
 
     counters: Counters
     dispatch: Dispatch
     watch: LoopWatch
     schedule: MarketSchedule
     ticks: Callable[[], int]
+    stopped: Callable[[], Mapping[str, str]]
 
 
 class Heartbeat:
@@ -128,9 +130,10 @@ class Heartbeat:
             # how long an order sent now would wait for the write budget (0: none; None: no
             # rate limiter, a local venue): more than a second, and no market takes a turn
             "writes_behind_s": _writes_behind(self._figures.dispatch.writes_behind_s()),
-            # what runs: `kalshi status` and the dashboard show it
+            # what runs, and which strategies are stopped and why: `kalshi status`, `check
+            # heartbeat`, the metrics and the dashboard show it
             "strategy": self._tuning.lineup.describe(),
-            "strategies": self._tuning.lineup.to_json(),
+            "strategies": self._tuning.lineup.to_json(self._figures.stopped()),
         }
         # one transaction, so one fsync of the state file per heartbeat rather than two; rows
         # the trading records do not answer from, so they leave its answers in place

@@ -10,7 +10,7 @@ in one loop".
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -117,5 +117,12 @@ class Lineup:
             for m in self.members
         )
 
-    def to_json(self) -> list[dict[str, str]]:
-        return [{"name": m.name, "spec": m.strategy.spec or m.name} for m in self.members]
+    def to_json(self, stopped: Mapping[str, str] | None = None) -> list[dict[str, str | None]]:
+        """Each member's name and spec, and with `stopped`, why it is stopped (None: it is
+        not), as the heartbeat tells it."""
+        listed: list[dict[str, str | None]] = []
+        for m in self.members:
+            listed.append({"name": m.name, "spec": m.strategy.spec or m.name})
+            if stopped is not None:
+                listed[-1]["stopped"] = stopped.get(m.name)
+        return listed

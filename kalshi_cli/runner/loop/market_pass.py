@@ -6,10 +6,14 @@ the call when nothing it reads has changed (docs/trade-loop.md "Quiet markets").
 Each `decide` runs on its strategy's worker thread under a deadline (`Member.bounded`): the stop's
 signals are handled on the loop's thread and Python cannot kill a thread. Its first call is not
 waited for past one deadline: the strategy decides nothing until it is back, for up to its start
-(`strategies/deadline.py`). A strategy that misses its deadline or its start, or fails
-`strategy_errors_stop` times within `strategy_errors_window_s` in one market, is stopped alone for
-the run (`on_stop`); the others trade on. A backtest decides on the loop's thread
-(`decide_deadline`).
+(`strategies/deadline.py`). One late answer (a call past its deadline or its start) is weather: a
+failed decision, its turn skipped, and its turns skip while the call is out. A strategy is
+stopped alone (`on_stop`), the others trading on, only on a fault that persists or repeats: its
+call still running at a turn one more deadline after it was late (stuck), `LATE_ANSWERS_STOP`
+late answers within `strategy_errors_window_s`, or `strategy_errors_stop` failed decisions within
+it in one market. A stopped strategy is still asked where its own part of a position is held, and
+only its exits go (`reduce_only` orders, cancels); `resume` brings it back. A backtest decides on
+the loop's thread (`decide_deadline`).
 
 `MarketPass` keeps what a market's turn remembers between turns: mid history, queue positions, the
 last stop-loss (`StopAttempt`), failed decisions and the inputs of the last quiet call. Its inputs
@@ -38,7 +42,7 @@ from kalshi_cli.strategies import (
     MarketSnapshot,
     PositionView,
 )
-from kalshi_cli.strategies.deadline import MissedDeadline, Starting
+from kalshi_cli.strategies.deadline import MissedDeadline, Starting, StillRunning
 from kalshi_cli.strategy_api import Complement, IndexView, MarketTerms
 from kalshi_cli.strategy_api.strategy import raised_at
 from kalshi_cli.strategy_api.window import MidWindow
@@ -51,6 +55,11 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.loop.settings import LoopSettings
     from kalshi_cli.runner.loop.shared import Acting, Sight, Tuning, Voice
     from kalshi_cli.runner.ports import LoopClient
+
+LATE_ANSWERS_STOP = 3
+"""A strategy's late answers (any market) within `strategy_errors_window_s` that stop it: one is
+a pause of the machine, three within a minute a strategy too slow for its deadline, each of whose
+calls holds the whole loop one deadline."""
 
 
 @dataclass(frozen=True)
@@ -160,7 +169,10 @@ class MarketPass:
         self._strategy_errors: dict[tuple[str, str], int] = {}
         # (strategy, ticker) -> when its failed decisions there within the window were
         self._failed_at: dict[tuple[str, str], deque[float]] = {}
-        self.stopped: dict[str, str] = {}  # strategy -> why it was stopped for the run
+        self.stopped: dict[str, str] = {}  # strategy -> why it was stopped, until resumed
+        # strategy -> when its late answers within the window were (monotonic), the last one
+        # that of the call still out, if one is
+        self._late: dict[str, deque[float]] = {}
         self.strategy_error_count = 0  # failed decisions of this run, every market
         # (strategy, ticker) -> the inputs of the strategy's last call there, when it decided
         # nothing
@@ -213,7 +225,8 @@ class MarketPass:
         members = [
             m
             for m in lineup
-            if m.name not in self.stopped and not self._untouched(m, ticker, now, book)
+            if (m.name not in self.stopped or self._portfolio.view_for(ticker, m.name).position)
+            and not self._untouched(m, ticker, now, book)
         ]
         if not members:
             return
@@ -263,9 +276,14 @@ class MarketPass:
             )
         except Starting:
             return  # its first call, still within its start: no decision yet, and no fault
+        except StillRunning:
+            self._still_running(member, ticker)
+            return
         except Exception as exc:  # a strategy bug must not take the loop (and its stops) down
             self._strategy_failed(member, ticker, exc)
             return
+        if member.name in self.stopped:  # its exits alone (module docstring)
+            decisions = [d for d in decisions if isinstance(d, Cancel) or d.reduce_only]
         key = (member.name, ticker)
         self._strategy_errors.pop(key, None)
         if decisions or strategy.clock_free is None:
@@ -346,11 +364,11 @@ class MarketPass:
         return feed.index_view(terms.index_id)
 
     def _strategy_failed(self, member: Member, ticker: str, error: Exception) -> None:
-        """Containment of a strategy that raised, hung past its deadline or answered garbage, per
-        market: the decision is skipped and counted, and the loop's adding quotes there are
-        withdrawn. The `strategy_errors_alert`-th failure in a row alerts; a missed deadline, or
-        the `strategy_errors_stop`-th failure within `strategy_errors_window_s`, stops the
-        strategy alone."""
+        """Containment of a strategy that raised, answered late or answered garbage, per market:
+        the decision is skipped and counted, and the loop's adding quotes there are withdrawn.
+        The `strategy_errors_alert`-th failure in a row alerts; the `LATE_ANSWERS_STOP`-th late
+        answer, or the `strategy_errors_stop`-th failure in one market, within
+        `strategy_errors_window_s`, stops the strategy alone."""
         name, settings = member.name, self.settings
         key = (name, ticker)
         count = self._strategy_errors.get(key, 0) + 1
@@ -380,15 +398,49 @@ class MarketPass:
             self._alert(
                 "strategy_error", f"{name}:{ticker}", summary, {"ticker": ticker, "strategy": name}
             )
+        if name in self.stopped:
+            return
+        window_s = settings.strategy_errors_window_s
         if isinstance(error, MissedDeadline):
-            why = f"decide missed its deadline in {ticker}: {text}"
+            late = self._late.setdefault(name, deque())
+            late.append(now)
+            while late[0] <= now - window_s:
+                late.popleft()
+            if len(late) < LATE_ANSWERS_STOP:
+                return
+            why = f"{len(late)} late answers within {window_s:g} s, the last in {ticker}: {text}"
         elif len(recent) >= settings.strategy_errors_stop:
-            window_s = settings.strategy_errors_window_s
             why = f"{len(recent)} failed decisions in {ticker} within {window_s:g} s, last: {text}"
         else:
             return
+        self._stop(name, why)
+
+    def _still_running(self, member: Member, ticker: str) -> None:
+        """A turn while the strategy's late call is still out: skipped, no fault, until the call
+        has been out one more deadline since it was late (or since it was resumed with the call
+        out); then it is stuck, and stopped."""
+        name = member.name
+        if name in self.stopped:
+            return
+        now = self._clock.monotonic()
+        late = self._late.setdefault(name, deque((now,)))
+        out_s = now - late[-1]
+        if out_s >= member.bounded.timeout_s:
+            why = f"its decide is still running {out_s:.1f} s past its deadline ({ticker})"
+            self._stop(name, why)
+
+    def _stop(self, name: str, why: str) -> None:
         self.stopped[name] = why
         self._on_stop(name, why)
+
+    def resume(self, name: str) -> str | None:
+        """The strategy asked again, its late answers and failures forgotten (`kalshi resume
+        --strategy`); why it was stopped (None: it was not)."""
+        self._late.pop(name, None)
+        for key in [k for k in self._failed_at if k[0] == name]:
+            del self._failed_at[key]
+            self._strategy_errors.pop(key, None)
+        return self.stopped.pop(name, None)
 
     def exit(self, ticker: str) -> None:
         """A held market's stop-loss alone: for a tick that brings it no book change but a new

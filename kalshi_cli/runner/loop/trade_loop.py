@@ -125,6 +125,8 @@ class TradeLoop:
         # asked, and the circuit breaker's answer then (`tick`)
         self._asked: tuple[int, str] | None = None
         self._tripped = False
+        # strategy -> the resume request in the state file when it was stopped (`_watch_resumes`)
+        self._resumes_seen: dict[str, str | None] = {}
         self._started = clock.monotonic()
         self._next_fill_poll = self._started + settings.fill_poll_s
         self._next_resolve = self._started
@@ -148,6 +150,7 @@ class TradeLoop:
             watch=self.watch,
             schedule=self.schedule,
             ticks=lambda: self.ticks,
+            stopped=self.stopped_strategies,
         )
         self.heartbeat = Heartbeat(
             sight=sight,
@@ -221,13 +224,33 @@ class TradeLoop:
 
     def _stop_strategy(self, name: str, why: str) -> None:
         """A strategy stops alone, the others go on: past its daily loss limit until the UTC day
-        ends (`STRATEGY_BUDGET` refuses its new orders, not its exits), or failing for the run
-        (runner/loop/market_pass.py). Its quotes that would add are withdrawn now and on
-        each full pass, as a blocking state's are (a cancel that failed is tried again)."""
+        ends (`STRATEGY_BUDGET` refuses its new orders, not its exits), or stuck or failing
+        until `kalshi resume --strategy` (runner/loop/market_pass.py; its exits still go). Its
+        quotes that would add are withdrawn now and on each full pass, as a blocking state's
+        are (a cancel that failed is tried again)."""
+        from kalshi_cli.services.loop_strategies import resume_key
+
         self.log.emit("strategy_stopped", {"strategy": name, "reason": why})
         summary = f"strategy {name} stopped: {why}"
         self._voice.alert("strategy_stopped", name, summary, {"strategy": name})
         self._withdraw_stopped((name,))
+        self._resumes_seen[name] = self.store.events.get_kv(resume_key(name))
+
+    def _watch_resumes(self) -> None:
+        """`kalshi resume --strategy NAME` since the strategy was stopped: it is asked again."""
+        from kalshi_cli.services.loop_strategies import resume_key
+
+        for name in list(self.market_pass.stopped):
+            if self.store.events.get_kv(resume_key(name)) == self._resumes_seen.get(name):
+                continue
+            why = self.market_pass.resume(name)
+            self.log.emit("strategy_resumed", {"strategy": name, "stopped_for": why})
+
+    def stopped_strategies(self) -> dict[str, str]:
+        """The strategies stopped now, each with why: for the day by its budget, or until
+        resumed (what the heartbeat tells `kalshi status`)."""
+        stopped = dict(self.budgets.stopped) if self.budgets is not None else {}
+        return stopped | self.market_pass.stopped
 
     def _stopped(self, name: str) -> bool:
         """The strategy is stopped: for the run, or for the day by its budget."""
@@ -336,6 +359,8 @@ class TradeLoop:
                 if full and self.on_halted is not None and self.watch.state == "HALTED":
                     self.on_halted()
                 self._tripped = self.risk.check_circuit_breaker()
+                if self.market_pass.stopped:
+                    self._watch_resumes()
         tripped = self._tripped
         if full:  # those stopped before: a withdrawal that failed is tried again
             self._withdraw_stopped(n for n in self.lineup.names if self._stopped(n))

@@ -6,7 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.services.loop_strategies import strategy_names, strategy_rows, strategy_text
+from kalshi_cli.services.loop_strategies import (
+    stopped_strategies,
+    strategy_names,
+    strategy_rows,
+    strategy_text,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -39,8 +44,8 @@ class TradingStatus:
     loop_lag: dict[str, Any] | None = None
     # the strategy that loop runs, and how it was named (a built-in, a file, an import path)
     loop_strategy: str | None = None
-    # a row per strategy of that loop: its name, its open orders, the P&L its fills realized
-    # today (UTC), from the state file
+    # a row per strategy of that loop: its name, why it is stopped (None: it is not), its open
+    # orders, the P&L its fills realized today (UTC), from the state file
     strategies: tuple[dict[str, Any], ...] = ()
     # the markets whose contracts no strategy bought are given to one (`kalshi trade --assign`)
     assignments: tuple[dict[str, str], ...] = ()
@@ -116,8 +121,15 @@ def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:
         )
         history = store.trading.trading_state_history(limit=5)
         wall = SystemClock().wall() if now is None else now
-        names = strategy_names(loop_beat.detail) if loop_beat is not None else []
-        rows = strategy_rows(store, names, open_orders, wall, _loop_subaccount(loop_beat) or 0)
+        detail = loop_beat.detail if loop_beat is not None else {}
+        rows = strategy_rows(
+            store,
+            strategy_names(detail),
+            open_orders,
+            wall,
+            _loop_subaccount(loop_beat) or 0,
+            stopped=stopped_strategies(detail),
+        )
         assigned = store.trading.assignments()
     shown = (
         row.state
