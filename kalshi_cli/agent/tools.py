@@ -768,25 +768,25 @@ class AgentTools:
         risk limits, then the day's budget."""
         from kalshi_cli.services.orders.limits import committed_price, most_cost
         from kalshi_cli.vocabulary.decisions import Intent
-        from kalshi_cli.vocabulary.order_terms import owned_client_order_id, read_terms
+        from kalshi_cli.vocabulary.order_terms import order_request, owned_client_order_id
 
-        cells = {
-            "ticker": str(arguments["ticker"]),
-            "side": str(arguments["side"]).lower(),
-            "action": str(arguments["action"]).lower(),
-            "count": str(arguments["count"]),
-            "price": str(arguments["price"]),
-            "tif": str(arguments["time_in_force"]).lower(),
-            "post_only": "true" if arguments["post_only"] else "",
-            "expires": arguments["expires"] or "",
+        request = order_request(
+            arguments["ticker"],
+            arguments["side"],
+            arguments["action"],
+            arguments["count"],
+            arguments["price"],
+            tif=arguments["time_in_force"],
+            post_only=arguments["post_only"],
+            expires=arguments["expires"],
             # the id the preview showed, so the order sent is the order previewed; it names
             # the assistant, as a loop's names its strategy, so a state file rebuilt from the
             # exchange (`kalshi reconcile`) still knows whose the order is
-            "client_order_id": str(
-                arguments.get("client_order_id") or owned_client_order_id(self.config.strategy)
-            ),
-        }
-        request = read_terms(cells, now=self.clock.wall(), strategy=self.config.strategy)
+            client_order_id=arguments.get("client_order_id")
+            or owned_client_order_id(self.config.strategy),
+            strategy=self.config.strategy,
+            now=self.clock.wall(),
+        )
         with self._exchange, self.access.open_store() as store:
             self._catch_up(store)
             self._check_breaker(store)
