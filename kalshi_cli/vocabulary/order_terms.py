@@ -430,16 +430,8 @@ def read_terms(
     problems = [Problem(name, "is missing", "MISSING") for name in REQUIRED if not cells.get(name)]
     if problems:
         raise TermsError(problems)
-    return order_request(
-        *(cells[name] for name in REQUIRED),
-        tif=cells.get("tif") or "gtc",
-        post_only=cells.get("post_only", ""),
-        reduce_only=cells.get("reduce_only", ""),
-        expires=cells.get("expires"),
-        client_order_id=cells.get("client_order_id") or None,
-        strategy=strategy,
-        now=now,
-    )
+    given: dict[str, Any] = {name: cells[name] for name in FIELDS if cells.get(name)}
+    return order_request(**given, strategy=strategy, now=now)
 
 
 def _ticker(text: str) -> str:
