@@ -240,11 +240,6 @@ def _typed(value: object, field: str) -> str:
     return format(value, "f")
 
 
-def _written(value: Decimal | str, field: str) -> str:
-    """A count or a price as its sender wrote it, or a `Decimal` in full (`_typed`)."""
-    return value if isinstance(value, str) else _typed(value, field)
-
-
 def _check_count(value: Decimal, field: str) -> None:
     if value != value.quantize(Decimal("0.01")):
         raise _refuse(field, f"{value} has more than 2 decimals", "COUNT_PRECISION")
@@ -400,8 +395,8 @@ def order_request(
         "ticker": lambda: _ticker(ticker),
         "side": lambda: _choice(side, {s.value: s for s in Side}, "side"),
         "action": lambda: _choice(action, {a.value: a for a in Action}, "action"),
-        "count": lambda: parse_count(_written(count, "count")),
-        "price": lambda: parse_price(_written(price, "price")),
+        "count": lambda: parse_count(count) if isinstance(count, str) else check_count(count),
+        "price": lambda: parse_price(price) if isinstance(price, str) else check_dollars(price),
         "time_in_force": lambda: _choice(tif, _TIFS, "tif"),
         "post_only": lambda: _flag(post_only, "post_only"),
         "reduce_only": lambda: _flag(reduce_only, "reduce_only"),
