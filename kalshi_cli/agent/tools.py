@@ -159,27 +159,9 @@ class _RiskChecked:
     document: dict[str, Any]
 
 
-# each risk code an assistant's order meets: the config key that sets it, and what to do
-# (a person may raise the key; the assistant cannot)
-_RISK_KEYS = {
-    "MAX_ORDER_SIZE": "risk.max_order_count",
-    "MAX_ORDER_COST": "risk.max_order_cost",
-    "POSITION_LIMIT": "risk.max_position_per_market",
-    "MAX_EXPOSURE": "risk.max_total_exposure",
-    "STRATEGY_BUDGET": "trade.budgets",
-}
-_RISK_HINTS = {
-    "MAX_ORDER_SIZE": "a smaller count",
-    "MAX_ORDER_COST": "a smaller order",
-    "POSITION_LIMIT": "a smaller count, or cancel resting orders in the market",
-    "MAX_EXPOSURE": "a smaller order, or cancel resting orders",
-    "STRATEGY_BUDGET": "a smaller order",
-}
-
-
-def _number(value: Decimal) -> str:
-    """A limit as the config writes it (`500`, `0.5`)."""
-    return format(value.normalize(), "f")
+def _number(value: Decimal | None) -> str | None:
+    """A limit as the config writes it (`500`, `0.5`; None: no limit)."""
+    return None if value is None else format(value.normalize(), "f")
 
 
 class AgentTools:
@@ -768,25 +750,25 @@ class AgentTools:
         risk limits, then the day's budget."""
         from kalshi_cli.services.orders.limits import committed_price, most_cost
         from kalshi_cli.vocabulary.decisions import Intent
-        from kalshi_cli.vocabulary.order_terms import owned_client_order_id, read_terms
+        from kalshi_cli.vocabulary.order_terms import order_request, owned_client_order_id
 
-        cells = {
-            "ticker": str(arguments["ticker"]),
-            "side": str(arguments["side"]).lower(),
-            "action": str(arguments["action"]).lower(),
-            "count": str(arguments["count"]),
-            "price": str(arguments["price"]),
-            "tif": str(arguments["time_in_force"]).lower(),
-            "post_only": "true" if arguments["post_only"] else "",
-            "expires": arguments["expires"] or "",
+        request = order_request(
+            arguments["ticker"],
+            arguments["side"],
+            arguments["action"],
+            arguments["count"],
+            arguments["price"],
+            tif=arguments["time_in_force"],
+            post_only=arguments["post_only"],
+            expires=arguments["expires"],
             # the id the preview showed, so the order sent is the order previewed; it names
             # the assistant, as a loop's names its strategy, so a state file rebuilt from the
             # exchange (`kalshi reconcile`) still knows whose the order is
-            "client_order_id": str(
-                arguments.get("client_order_id") or owned_client_order_id(self.config.strategy)
-            ),
-        }
-        request = read_terms(cells, now=self.clock.wall(), strategy=self.config.strategy)
+            client_order_id=arguments.get("client_order_id")
+            or owned_client_order_id(self.config.strategy),
+            strategy=self.config.strategy,
+            now=self.clock.wall(),
+        )
         with self._exchange, self.access.open_store() as store:
             self._catch_up(store)
             self._check_breaker(store)
@@ -900,13 +882,14 @@ class AgentTools:
             owned=None if budget is None else self._owned(books, intent, budget),
         )
         rules = limit_rules(limits)
-        denials = [v for v in (rule.check(intent, context) for rule in rules) if not v.allowed]
+        # a denial names the key that sets its limit: a person may raise it, the assistant not
+        denials = [(r, v) for r in rules if not (v := r.check(intent, context)).allowed]
         if denials:
-            first = denials[0]
+            rule, verdict = denials[0]
             raise ValidationError(
-                "; ".join(f"{v.detail} ({_RISK_KEYS[v.code]})" for v in denials),
-                code=str(first.code),
-                hint=_RISK_HINTS[first.code],
+                "; ".join(f"{v.detail} ({r.about.keys})" for r, v in denials),
+                code=str(verdict.code),
+                hint=rule.about.hint,
             )
         self._check_own_part(books, intent)
         after = view.after(intent)
@@ -917,12 +900,9 @@ class AgentTools:
             ],
             document={
                 "risk_limits": {
-                    "max_position_per_market": _number(limits.max_position_per_market),
-                    "max_total_exposure": _number(limits.max_total_exposure),
-                    "max_order_count": _number(limits.max_order_count),
-                    "max_order_cost": None
-                    if limits.max_order_cost is None
-                    else _number(limits.max_order_cost),
+                    name: _number(getattr(limits, name))
+                    for rule in rules
+                    for name in rule.about.limits
                 },
                 "strategy_budget": None if budget is None else msgspec.to_builtins(budget),
                 "account_after": {

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from kalshi_cli.services.orders.place import PlaceOutcome, PreparedOrder
     from kalshi_cli.store import IntentRecord
     from kalshi_cli.vocabulary.models import Order
-    from kalshi_cli.vocabulary.order_terms import OrderRequest, TermsError
+    from kalshi_cli.vocabulary.order_terms import TermsError
 
 T = TypeVar("T")
 
@@ -172,16 +172,26 @@ def place_command(
 
     Example: kalshi order place KXBTCD-SIM-T97000 --side yes --action buy --count 10 --price 0.55
     """
-    request = order_request(
-        ticker,
-        side,
-        action,
-        count=count,
-        price=price,
-        post_only=post_only,
-        tif=tif,
-        expires=expires,
-        client_order_id=client_order_id,
+    from kalshi_cli.vocabulary.clock import SystemClock
+    from kalshi_cli.vocabulary.order_terms import order_request
+    from kalshi_cli.vocabulary.owners import MANUAL
+
+    # read as a row of a batch file is, each flag by its field's rule: nothing is read or sent
+    # on a problem, the first one a usage error under its flag
+    request = _read(
+        lambda: order_request(
+            ticker,
+            side,
+            action,
+            count,
+            price,
+            tif=tif,
+            post_only=post_only,
+            expires=expires,
+            client_order_id=client_order_id,
+            strategy=MANUAL,
+            now=SystemClock().wall(),
+        )
     )
     app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
     with open_store(app) as store:
@@ -194,44 +204,6 @@ def place_command(
         confirm_on_prod(app, what, yes=yes)
         outcome = service.place(prepared)
     render_placed(out, prepared, outcome)
-
-
-def order_request(
-    ticker: str,
-    side: Side,
-    action: Action,
-    *,
-    count: str,
-    price: str,
-    post_only: bool,
-    tif: Tif,
-    expires: str | None,
-    client_order_id: str | None,
-) -> OrderRequest:
-    """`order place`'s flags as an order, or a usage error before anything is read or sent:
-    the same reading as a row of a batch file (`order_terms.read_terms`)."""
-    from kalshi_cli.vocabulary.clock import SystemClock
-    from kalshi_cli.vocabulary.order_terms import parse_client_order_id, read_terms
-    from kalshi_cli.vocabulary.owners import MANUAL
-
-    cells = {
-        "ticker": ticker,
-        "side": side.value,
-        "action": action.value,
-        "count": count,
-        "price": price,
-        "tif": tif.value,
-        "post_only": "true" if post_only else "",
-        "expires": expires or "",
-        "client_order_id": client_order_id or "",
-    }
-
-    def read() -> OrderRequest:
-        if client_order_id is not None:  # given empty is a mistake, not a request for a UUID
-            parse_client_order_id(client_order_id)
-        return read_terms(cells, now=SystemClock().wall(), strategy=MANUAL)
-
-    return _read(read)
 
 
 def render_placed(out: Output, prepared: PreparedOrder, outcome: PlaceOutcome) -> None:

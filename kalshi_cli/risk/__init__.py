@@ -17,11 +17,12 @@ from kalshi_cli.risk.engine import (
     limit_rules,
     log_event,
 )
-from kalshi_cli.risk.rules import Code, RiskContext, Rule, Verdict
+from kalshi_cli.risk.rules import About, Code, RiskContext, Rule, Verdict
 from kalshi_cli.risk.state import TradingRecords, TradingState, current_state, halt, resume
 from kalshi_cli.vocabulary.clock import utc_day
 
 __all__ = [
+    "About",
     "ApiErrorGuard",
     "CircuitBreaker",
     "Code",

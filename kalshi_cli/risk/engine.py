@@ -22,6 +22,7 @@ import msgspec
 
 from kalshi_cli.risk.budget import Owned
 from kalshi_cli.risk.rules import (
+    About,
     CircuitBreakerRule,
     Code,
     MaintenanceRule,
@@ -251,6 +252,11 @@ class ApiErrorGuard:
     health (a 400, a 404) neither counts nor resets."""
 
     RULE = "api_error_guard"
+    about = About(
+        "API error guard",
+        "backoff on consecutive errors, SAFE_MODE past the maximum or the outage",
+        "max_consecutive_errors, api_outage_s, backoff_base_s, backoff_max_s",
+    )
 
     def __init__(
         self, records: TradingRecords, limits: RiskLimits, sink: EventSink, clock: Clock

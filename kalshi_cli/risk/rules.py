@@ -2,7 +2,9 @@
 
 `check(intent, ctx) -> Verdict` reads only the intent, the context the loop built for this market at
 this moment, and the rule's limit; the order rate and the daily breaker ask an object behind a
-one-method Protocol. The codes are stable strings for logs, alerts and tests.
+one-method Protocol. The codes are stable strings for logs, alerts and tests. Each rule carries its
+`about`: its name, the config keys that set it and what to do about a denial, which the trade
+loop's start-up lines, a manual order's refusal and the assistant's read from it.
 
 On purpose: reduce_only intents pass the circuit breaker and min-edge rules, and an intent that adds
 no exposure passes the exposure rule (a reduce_only one counted as filled against what is held);
@@ -60,6 +62,29 @@ class Verdict:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class About:
+    """What a person reads of a rule: its name and what it holds (the trade loop's start-up
+    lines), the config keys that set it (a `risk:` limit by its `RiskLimits` name, any other
+    key in full), and what to do about a denial short of raising them (an order placed by hand
+    or by the assistant is told both)."""
+
+    name: str
+    what: str
+    names: str = ""  # `max_order_count`, `maintenance_lead_s, maintenance_withdraw`
+    hint: str = ""
+
+    @property
+    def limits(self) -> list[str]:
+        """The `risk:` limits it reads, as `RiskLimits` names them."""
+        return [name for name in self.names.split(", ") if name and "." not in name]
+
+    @property
+    def keys(self) -> str:
+        """Its keys as the config file writes them: `risk.max_order_count`."""
+        return ", ".join(n if "." in n else f"risk.{n}" for n in self.names.split(", ") if n)
+
+
 # every rule allows almost every order: one frozen verdict a code, not eleven new ones an order
 _ALLOWED = {code: Verdict(True, code) for code in Code}
 
@@ -85,6 +110,9 @@ class RiskContext:
 class Rule(Protocol):
     code: Code
 
+    @property
+    def about(self) -> About: ...
+
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict: ...
 
 
@@ -98,6 +126,7 @@ def _deny(code: Code, detail: str) -> Verdict:
 
 class TradingStateRule:
     code = Code.HALTED
+    about = About("trading state", "HALTED / SAFE_MODE stop all orders, REDUCING only closes")
 
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
         if ctx.state.allows(reduce_only=intent.reduce_only):
@@ -115,6 +144,7 @@ class DailyBreaker(Protocol):
 class CircuitBreakerRule:
     breaker: DailyBreaker
     code: Code = Code.CIRCUIT_BREAKER
+    about = About("circuit breaker", "no new orders today once P&L <= -limit", "daily_loss_limit")
 
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
         day = utc_day(ctx.now)
@@ -127,6 +157,7 @@ class CircuitBreakerRule:
 class StaleFeedRule:
     stale_after_s: float
     code: Code = Code.STALE_FEED
+    about = About("stale feed", "no orders on a market without fresh data", "stale_after_s")
 
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
         if not ctx.in_sync:
@@ -149,6 +180,7 @@ class RateWindow(Protocol):
 class OrderRateRule:
     window: RateWindow
     code: Code = Code.ORDER_RATE
+    about = About("order rate", "orders sent per minute", "max_orders_per_minute")
 
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
         sent = self.window.count()
@@ -161,6 +193,7 @@ class OrderRateRule:
 class MaxOrderSizeRule:
     max_order_count: Decimal
     code: Code = Code.MAX_ORDER_SIZE
+    about = About("max order size", "contracts per order", "max_order_count", "lower the count")
 
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
         if intent.count <= self.max_order_count:
@@ -177,6 +210,7 @@ class MaxOrderCostRule:
 
     max_order_cost: Decimal | None
     code: Code = Code.MAX_ORDER_COST
+    about = About("max order cost", "dollars an order adds", "max_order_cost", "lower the count")
 
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
         limit = self.max_order_cost
@@ -200,6 +234,12 @@ class PositionLimitRule:
 
     max_position: Decimal
     code: Code = Code.POSITION_LIMIT
+    about = About(
+        "position limit",
+        "contracts per market, resting orders included",
+        "max_position_per_market",
+        "lower the count or cancel resting orders in the market",
+    )
 
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
         worst = ctx.position.after(intent).worst_case(intent.book_side)
@@ -221,6 +261,7 @@ class SelfCrossRule:
     cancels it at the account's own order."""
 
     code: Code = Code.SELF_CROSS
+    about = About("no self-trade", "no order that meets the account's own resting order")
 
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
         if intent.reduce_only:
@@ -247,6 +288,7 @@ class StrategyBudgetRule:
     holds goes out, as under the account's limits; a strategy without a budget passes."""
 
     code: Code = Code.STRATEGY_BUDGET
+    about = About("strategy budget", "a strategy's own limits", "trade.budgets", "lower the count")
 
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
         owned = ctx.owned
@@ -281,6 +323,12 @@ class StrategyBudgetRule:
 class MaxExposureRule:
     max_total_exposure: Decimal
     code: Code = Code.MAX_EXPOSURE
+    about = About(
+        "max exposure",
+        "dollars at risk over every market",
+        "max_total_exposure",
+        "lower the count or cancel resting orders",
+    )
 
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
         before = ctx.position.exposure()
@@ -302,6 +350,7 @@ class MaxExposureRule:
 class MinEdgeRule:
     min_edge: Decimal
     code: Code = Code.MIN_EDGE
+    about = About("min edge", "expected profit per contract after fees", "min_edge")
 
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
         if intent.reduce_only:
@@ -334,6 +383,11 @@ class MaintenanceRule:
     windows: Windows
     lead_s: float
     code: Code = Code.MAINTENANCE
+    about = About(
+        "maintenance",
+        "no new orders before and during a window; withdraw",
+        "maintenance_lead_s, maintenance_withdraw",
+    )
 
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
         window = self.windows.window_at(ctx.now, self.lead_s)
@@ -358,6 +412,7 @@ class StopLossCooldownRule:
     stopped: Mapping[str, float]
     cooldown_s: float
     code: Code = Code.STOP_LOSS_COOLDOWN
+    about = About("stop-loss pause", "no new position just stopped out", "stop_loss_cooldown_s")
 
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
         at = self.stopped.get(intent.ticker)
@@ -389,6 +444,11 @@ class StopLossAtEntryRule:
 
     share: Decimal
     code: Code = Code.STOP_LOSS_AT_ENTRY
+    about = About(
+        "stop-loss",
+        "close when mark < share x entry cost; open nothing it would close at once",
+        "stop_loss_share",
+    )
 
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
         view, book = ctx.position, ctx.book

@@ -1,18 +1,19 @@
-"""An order's terms, checked in one place: `order place`'s flags, a row of `order batch`'s file and
-`OrderService.prepare` all go through the rules here.
+"""An order's terms, checked in one place: `order place`'s flags, the assistant's arguments, a row
+of `order batch`'s file and `OrderService.prepare` all go through the rules here.
 
-`read_terms` turns text (a flag, a CSV cell, a JSON value) into an `OrderRequest`, reporting every
-problem of the row at once, and ends with `terms_problems`: the rules a typed order meets whatever
-the market (count and price precision and range, time in force, expiry). `OrderService.prepare`
-starts with it; the market's tick grid (`check_price`) is checked once the market is read. Every
-problem names its field in the file's words (`count`); the command line shows the same message under
-the flag (`--count`).
+`order_request` builds an `OrderRequest` from its fields as the sender has them, typed (`order
+place`'s `Side`, a bool) or as text (a count flag, the assistant's `"0.55"`), each read by its
+field's rule and every problem reported at once; `read_terms` hands it a file's row. It ends with
+`check_terms`: the rules a typed order meets whatever the market (count and price precision and
+range, time in force, expiry), which `OrderService.prepare` starts with; the market's tick grid
+(`check_price`) is checked once the market is read. Every problem names its field in the file's
+words (`count`); the command line shows the same message under the flag (`--count`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from functools import lru_cache
@@ -262,7 +263,9 @@ def _choice(text: str, choices: Mapping[str, Any], field: str) -> Any:
     return choices[value]
 
 
-def _flag(text: str, field: str) -> bool:
+def _flag(text: bool | str, field: str) -> bool:
+    if isinstance(text, bool):
+        return text
     lowered = text.strip().lower()
     if lowered in _TRUE:
         return True
@@ -330,11 +333,12 @@ def combination_problems(
     return problems
 
 
-def check_terms(request: OrderRequest, *, now: float | None = None) -> None:
-    """`terms_problems`, raised as one `TermsError` naming them all."""
+def check_terms(request: OrderRequest, *, now: float | None = None) -> OrderRequest:
+    """`request`, or `terms_problems` raised as one `TermsError` naming them all."""
     problems = terms_problems(request, now=now)
     if problems:
         raise TermsError(problems)
+    return request
 
 
 def check_price(market: Market, price: Decimal, *, what: str = "price") -> None:
@@ -369,52 +373,60 @@ def check_whole_count(
 # ------------------------------------------------------------------------------------ reading
 
 
-def read_terms(
-    cells: Mapping[str, str], *, now: float, strategy: str | None = None
+def order_request(
+    ticker: str,
+    side: Side | str,
+    action: Action | str,
+    count: Decimal | str,
+    price: Decimal | str,
+    *,
+    tif: str = "gtc",
+    post_only: bool | str = False,
+    reduce_only: bool | str = False,
+    expires: str | None = None,
+    client_order_id: str | None = None,
+    strategy: str | None = None,
+    now: float,
 ) -> OrderRequest:
-    """An order from its fields as text (`FIELDS`; a missing or empty optional one takes its
-    default), or `TermsError` naming every problem."""
-    problems: list[Problem] = [
-        Problem(name, "is missing", "MISSING") for name in REQUIRED if not cells.get(name, "")
-    ]
-    if problems:
-        raise TermsError(problems)
-    values: dict[str, Any] = {}
-    ticker = cells["ticker"]
-    readers: dict[str, Any] = {
-        "ticker": _ticker,
-        "side": lambda t: _choice(t, {s.value: s for s in Side}, "side"),
-        "action": lambda t: _choice(t, {a.value: a for a in Action}, "action"),
-        "count": parse_count,
-        "price": parse_price,
-        "tif": lambda t: _choice(t or "gtc", _TIFS, "tif"),
-        "post_only": lambda t: _flag(t, "post_only"),
-        "reduce_only": lambda t: _flag(t, "reduce_only"),
-        "expires": lambda t: parse_expires(t, now) if t else None,
-        "client_order_id": lambda t: parse_client_order_id(t) if t else None,
+    """An order from its fields as its sender has them: typed (a `Side`, a `Decimal`, a bool) or
+    as text (a flag, a CSV cell, an assistant's `"0.55"`), each read by its field's rule; then the
+    order held to `check_terms`. A `TermsError` names every problem, in `FIELDS`' order."""
+    readers: dict[str, Callable[[], Any]] = {
+        "ticker": lambda: _ticker(ticker),
+        "side": lambda: _choice(side, {s.value: s for s in Side}, "side"),
+        "action": lambda: _choice(action, {a.value: a for a in Action}, "action"),
+        "count": lambda: parse_count(count) if isinstance(count, str) else check_count(count),
+        "price": lambda: parse_price(price) if isinstance(price, str) else check_dollars(price),
+        "time_in_force": lambda: _choice(tif, _TIFS, "tif"),
+        "post_only": lambda: _flag(post_only, "post_only"),
+        "reduce_only": lambda: _flag(reduce_only, "reduce_only"),
+        "expiration_time": lambda: parse_expires(expires, now) if expires else None,
+        "client_order_id": lambda: (
+            None if client_order_id is None else parse_client_order_id(client_order_id)
+        ),
     }
-    for name, reader in readers.items():
+    fields: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for name, read in readers.items():
         try:
-            values[name] = reader(cells.get(name, ""))
+            fields[name] = read()
         except TermsError as exc:
             problems += exc.problems
     if problems:
         raise TermsError(problems)
-    request = OrderRequest(
-        ticker=ticker,
-        side=values["side"],
-        action=values["action"],
-        count=values["count"],
-        price=values["price"],
-        time_in_force=values["tif"],
-        post_only=values["post_only"],
-        reduce_only=values["reduce_only"],
-        expiration_time=values["expires"],
-        client_order_id=values["client_order_id"],
-        strategy=strategy,
-    )
-    check_terms(request)
-    return request
+    return check_terms(OrderRequest(**fields, strategy=strategy))
+
+
+def read_terms(
+    cells: Mapping[str, str], *, now: float, strategy: str | None = None
+) -> OrderRequest:
+    """An order from a file's row, its fields as text (`FIELDS`; a missing or empty optional one
+    takes its default), or `TermsError` naming every problem."""
+    problems = [Problem(name, "is missing", "MISSING") for name in REQUIRED if not cells.get(name)]
+    if problems:
+        raise TermsError(problems)
+    given: dict[str, Any] = {name: cells[name] for name in FIELDS if cells.get(name)}
+    return order_request(**given, strategy=strategy, now=now)
 
 
 def _ticker(text: str) -> str:

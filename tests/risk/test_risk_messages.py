@@ -199,6 +199,24 @@ def test_an_engine_without_limits_uses_the_documented_defaults():
     ]
 
 
+def test_the_start_up_lines_list_every_rule_the_engine_asks_with_the_limits_it_reads():
+    """A rule carries its name, config keys and hint (`about`): the trade loop's start-up lines
+    list every rule the engine asks, each with the values of the `risk:` limits it reads."""
+    from kalshi_cli.runner.loop.summary import risk_lines
+
+    limits = RiskLimits(max_order_count=D(7), max_order_cost=D(3), min_edge=D("0.02"))
+    engine, _, _, _ = make(limits)
+    lines = risk_lines(limits)
+    for rule in engine.rules:
+        (line,) = [x for x in lines if x.startswith(f"  {rule.about.name:<16} ")]
+        assert rule.about.what in line
+        for name in rule.about.limits:
+            assert f"{name}={getattr(limits, name)}" in line
+    assert [x for x in lines if "max_order_count=7" in x and "max_order_cost" not in x]
+    assert [x for x in lines if "max_order_cost=3" in x]
+    assert engine.rules[-1].about.keys == "risk.stop_loss_share"
+
+
 def test_the_context_carries_the_clock_the_sync_flag_and_the_exposure():
     engine, _, clock, _ = make()
     clock.advance(7)

@@ -143,8 +143,8 @@ def test_a_position_limit_refusal_names_the_contracts_of_unknown_outcome_it_coun
         "of 10 (1.00 of them in orders of unknown outcome)"
     )
     assert refused.value.hint == (
-        "lower --count, cancel resting orders, or raise risk.max_position_per_market; "
-        "`kalshi reconcile` settles the orders of unknown outcome"
+        "lower the count or cancel resting orders in the market, or raise "
+        "risk.max_position_per_market; `kalshi reconcile` settles the orders of unknown outcome"
     )
 
 

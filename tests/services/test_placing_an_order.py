@@ -165,7 +165,7 @@ def test_the_order_cost_limit_says_the_cost_the_limit_and_what_to_do(
     assert isinstance(refused, ValidationError)
     assert refused.code == "MAX_ORDER_COST"
     assert refused.message == "order cost $6.00 is over the maximum order cost $5.00"
-    assert refused.hint == "lower --count or raise risk.max_order_cost"
+    assert refused.hint == "lower the count, or raise risk.max_order_cost"
     # exactly at the limit is allowed
     assert service.prepare(buy_yes(ticker, count=20, price="0.25")).cost == D(5)
 
@@ -216,9 +216,9 @@ def test_the_position_limit_says_what_it_would_reach_and_what_to_do(
     assert refused.message == (
         f"{ticker}: position plus resting orders would reach 11.00 contracts, over the limit of 10"
     )
-    assert (
-        refused.hint
-        == "lower --count, cancel resting orders, or raise risk.max_position_per_market"
+    assert refused.hint == (
+        "lower the count or cancel resting orders in the market, or raise "
+        "risk.max_position_per_market"
     )
 
 

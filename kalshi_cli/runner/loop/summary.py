@@ -7,47 +7,25 @@ from dataclasses import asdict, dataclass, fields, is_dataclass
 from decimal import Decimal
 from typing import Any
 
-from kalshi_cli.risk import RiskLimits
+from kalshi_cli.risk import ApiErrorGuard, RiskLimits, limit_rules
+from kalshi_cli.risk import rules as r
 from kalshi_cli.vocabulary.units import fmt_money
-
-# every risk rule, what it checks, and the limits it reads
-RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("trading state", "HALTED / SAFE_MODE stop all orders, REDUCING allows only closes", ()),
-    (
-        "circuit breaker",
-        "no new orders for the day once realized P&L <= -limit",
-        ("daily_loss_limit",),
-    ),
-    ("stale feed", "no orders on a market without fresh data", ("stale_after_s",)),
-    ("order rate", "orders sent per minute", ("max_orders_per_minute",)),
-    ("max order size", "contracts per order", ("max_order_count",)),
-    ("no self-trade", "no order that meets the account's own resting order", ()),
-    (
-        "position limit",
-        "contracts per market, resting orders included",
-        ("max_position_per_market",),
-    ),
-    ("max exposure", "dollars at risk over every market", ("max_total_exposure",)),
-    ("min edge", "expected profit per contract after fees", ("min_edge",)),
-    ("stop-loss", "close when mark < share x entry cost", ("stop_loss_share",)),
-    (
-        "maintenance",
-        "no new orders before and during a window; withdraw",
-        ("maintenance_lead_s", "maintenance_withdraw"),
-    ),
-    (
-        "API error guard",
-        "backoff on consecutive errors, SAFE_MODE past the maximum or the outage",
-        ("max_consecutive_errors", "api_outage_s", "backoff_base_s", "backoff_max_s"),
-    ),
-)
 
 
 def risk_lines(limits: RiskLimits) -> list[str]:
+    """A line for each rule of the risk engine, in the order `RiskEngine.rules` asks them (the
+    limit rules, `limit_rules`, in the middle), and one for its API error guard: the `risk:` limits
+    each reads and what it holds."""
     lines = []
-    for name, what, keys in RULES:
-        values = ", ".join(f"{k}={getattr(limits, k)}" for k in keys)
-        lines.append(f"  {name:<16} {values or '-':<52} {what}")
+    for about in (
+        *(r.TradingStateRule.about, r.CircuitBreakerRule.about, r.StaleFeedRule.about),
+        *(r.OrderRateRule.about, r.SelfCrossRule.about),
+        *(rule.about for rule in limit_rules(limits)),
+        *(r.MinEdgeRule.about, r.MaintenanceRule.about, r.StopLossCooldownRule.about),
+        *(r.StopLossAtEntryRule.about, ApiErrorGuard.about),
+    ):
+        values = ", ".join(f"{name}={getattr(limits, name)}" for name in about.limits)
+        lines.append(f"  {about.name:<16} {values or '-':<52} {about.what}")
     return lines
 
 

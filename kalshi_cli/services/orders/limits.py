@@ -285,7 +285,7 @@ class PreTradeChecks:
         context = RiskContext(self._context.now(), TradingState.ACTIVE, view)
         for rule in limit_rules(self.limits):
             held = rule.code is Code.POSITION_LIMIT
-            if rule.code not in _HINTS or (held and grown <= 0):
+            if rule.code not in _BY_MARKET or (held and grown <= 0):
                 continue
             n = grown if held else count
             verdict = rule.check(
@@ -293,7 +293,7 @@ class PreTradeChecks:
             )
             if verdict.allowed:
                 continue
-            text, hint = verdict.detail, _HINTS[rule.code]
+            text, hint = verdict.detail, f"{rule.about.hint}, or raise {rule.about.keys}"
             if held:
                 if ticker in reads.added:
                     text = text.replace(f"{ticker}: ", f"{ticker}: with the rows before it, ", 1)
@@ -308,12 +308,9 @@ class PreTradeChecks:
         return max(view.worst_case(BookSide.BID), view.worst_case(BookSide.ASK), ZERO)
 
 
-# what to do about each limit a manual order meets, naming the `risk:` key that sets it
-_HINTS = {
-    "MAX_ORDER_SIZE": "lower --count or raise risk.max_order_count",
-    "MAX_ORDER_COST": "lower --count or raise risk.max_order_cost",
-    "POSITION_LIMIT": "lower --count, cancel resting orders, or raise risk.max_position_per_market",
-}
+# the limit rules an order placed outside a loop is held to here, those that read its market
+# alone (docs/risk.md); the assistant's own checks count the whole account's exposure and budget
+_BY_MARKET = ("MAX_ORDER_SIZE", "MAX_ORDER_COST", "POSITION_LIMIT")
 
 
 def _unknown(view: PositionView, book_side: BookSide) -> Decimal:
