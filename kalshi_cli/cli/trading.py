@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kalshi_cli.cli._context import begin
+from kalshi_cli.cli._context import begin, refuse_a_missing_state_dir
 from kalshi_cli.cli._options import (
     EnvOpt,
     FiniteFloat,
@@ -141,6 +141,7 @@ def post_kill_alert(app: AppContext, report: KillReport, scope: str) -> list[str
         summary = f"kalshi cancel-all ({scope}): {len(report.cancelled)} cancelled; {verdict}"
         severity, title = KINDS["kill_switch"]
         alert = Alert("trade.kill_switch", severity, title, summary, RUNBOOKS["kill_switch"])
+        refuse_a_missing_state_dir(app.state, app.environ)  # no directory made for a typo
         with Store.open(app.settings().state, migrate=False) as store:
             return list(router.notify(alert, store.alerts).problems)
     except KalshiError as exc:
