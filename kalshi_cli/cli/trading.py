@@ -95,6 +95,7 @@ def cancel_all_command(
     )
     from kalshi_cli.client.pacing import pace_by_account
     from kalshi_cli.services.killswitch import run_kill_switch
+    from kalshi_cli.services.orders.context import refuse_an_unknown_scope
     from kalshi_cli.vocabulary.clock import SystemClock
 
     scope = _kill_scope(ticker, event, subaccount)
@@ -102,10 +103,12 @@ def cancel_all_command(
     confirm_on_prod(app, f"cancel every resting order ({scope})", yes=yes)
     app.tolerate_state_mismatch = True  # another account's state file: cancel, record nothing
     client = app.client(auth=True)  # missing credentials: exit 4 before anything, HALT included
+    clock = SystemClock()
+    refuse_an_unknown_scope(client.markets, clock, ticker=ticker, event_ticker=event, say=out.note)
     report = run_kill_switch(
         client,
         lambda: open_kill_switch_store(app, out.note),
-        SystemClock(),
+        clock,
         deadline_s=deadline,
         read_lag_s=app.settings().read_lag,
         ticker=ticker,
