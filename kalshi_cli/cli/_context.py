@@ -127,7 +127,9 @@ class AppContext:
         checked again once the account is known."""
         if self._connection is not None:
             key_id = self._connection.key_id
-        if self._state_checked or not self.settings().state.exists():
+        # os.path: a file that cannot be looked at (its directory unreadable) is for the
+        # command that opens it to refuse, and for the kill switch to cancel past
+        if self._state_checked or not os.path.exists(self.settings().state):
             return  # no file yet: the command that makes it binds it (`open_store`), or here
         self._state_checked = key_id is not None
         from kalshi_cli.services.connection import check_state_binding

@@ -353,7 +353,7 @@ def check_state_binding(
     file: nothing to check (the command that creates it binds it: `bind_state`)."""
     from kalshi_cli.store import Store, StoreError
 
-    if not settings.state.exists():
+    if not os.path.exists(settings.state):  # nor one that cannot be looked at: see above
         return None
     try:
         store = Store.open_readonly(settings.state)

@@ -165,6 +165,27 @@ def test_a_read_only_state_file_does_not_stop_the_cancels(
         assert store.integrity_check() == "ok"
 
 
+def test_a_state_directory_that_cannot_be_read_does_not_stop_the_cancels(
+    prime: SimHarness, client: KalshiClient, tmp_path: Path
+) -> None:
+    # looking for the file in it failed (Permission denied, exit 18) before the switch ran
+    path = make_state_file(tmp_path)
+    path.parent.chmod(0)
+    seeded = seed(prime)
+    try:
+        proc = spawn_kalshi(prime, tmp_path, "cancel-all", "--json", wrapper=WITHOUT_ROOT_OVERRIDE)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        path.parent.chmod(0o700)
+
+    assert proc.returncode == ExitCode.OK, err
+    document = json.loads(out)
+    assert document["cancelled_count"] == seeded and document["halted"] is False
+    assert "Permission denied" in document["state_error"]
+    assert cancel_all_requests(prime) == 1
+    assert resting_count(client) == 0
+
+
 # ------------------------------------------------------------------------------ locked
 
 
