@@ -540,7 +540,14 @@ class AgentTools:
             from kalshi_cli.client.pacing import pace_by_account
             from kalshi_cli.risk.state import halt
             from kalshi_cli.services.killswitch import run_kill_switch
+            from kalshi_cli.services.orders.context import refuse_an_unknown_scope
 
+            if ticker is not None or event is not None:  # aimed: a typo is refused, nothing halted
+                with self._exchange:
+                    markets = self.access.kill_switch_client().markets
+                    refuse_an_unknown_scope(
+                        markets, self.clock, ticker=ticker, event_ticker=event, say=notes.append
+                    )
             # the kill switch's first step, taken before waiting for the client another tool
             # may hold on a slow exchange: a running trade loop stops placing now. Best effort:
             # the kill switch halts again, says what the state file refused, and cancels anyway

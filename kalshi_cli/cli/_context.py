@@ -123,12 +123,15 @@ class AppContext:
 
     def _check_state(self, key_id: str | None = None) -> None:
         """Before an account's command sends anything, its state file must be its own
-        (`connection.check_state_binding`)."""
+        (`connection.check_state_binding`); with the account not known yet, its endpoint's, and
+        checked again once the account is known."""
         if self._connection is not None:
             key_id = self._connection.key_id
-        if self._state_checked or key_id is None or not self.settings().state.exists():
+        # os.path: a file that cannot be looked at (its directory unreadable) is for the
+        # command that opens it to refuse, and for the kill switch to cancel past
+        if self._state_checked or not os.path.exists(self.settings().state):
             return  # no file yet: the command that makes it binds it (`open_store`), or here
-        self._state_checked = True
+        self._state_checked = key_id is not None
         from kalshi_cli.services.connection import check_state_binding
 
         error = check_state_binding(self.settings(), key_id, bind=not self.tolerate_state_mismatch)

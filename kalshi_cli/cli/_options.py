@@ -63,7 +63,6 @@ StateOpt = Annotated[
     typer.Option(
         "--state",
         help="State file of this environment. [env: KALSHI_STATE]",
-        dir_okay=False,
         show_default=False,
     ),
 ]

@@ -85,9 +85,12 @@ def kill_switch_state(app: AppContext) -> Path:
 
 def open_kill_switch_store(app: AppContext, say: Callable[[str], None]) -> Store:
     """`kill_switch_state` opened; given a paper session's file, the account's own it opens
-    instead is said with `say`."""
+    instead is said with `say`. A --state or KALSHI_STATE whose directory does not exist is
+    refused here, not before the switch runs: its cancels go out all the same."""
+    from kalshi_cli.cli._context import refuse_a_missing_state_dir
     from kalshi_cli.store import Store
 
+    refuse_a_missing_state_dir(app.state, app.environ)
     state, given = kill_switch_state(app), app.settings().state
     if state == given:
         return open_store(app)

@@ -388,7 +388,7 @@ def root(
     app_context.root_env = env.value if env else None
     app_context.config_path = config
     app_context.state = state
-    if ctx.invoked_subcommand not in _SHOWS_SETTINGS:
+    if ctx.invoked_subcommand not in _SEES_A_MISSING_STATE_DIR:
         refuse_a_missing_state_dir(state, app_context.environ)
     activate(app_context)
     ctx.call_on_close(app_context.close)
@@ -396,5 +396,8 @@ def root(
 
 # commands that show where things are or diagnose them (health-check reports an unusable state
 # location as a failed check; `check` refuses it itself, as UNKNOWN with its Nagios line): a
-# wrong --state is what they help find, so they see it as it is
-_SHOWS_SETTINGS = frozenset({"config", "state", "health-check", "check", None})
+# wrong --state is what they help find, so they see it as it is. And the kill switch: it cancels
+# whatever the state path, and says it recorded nothing there (`open_kill_switch_store`)
+_SEES_A_MISSING_STATE_DIR = frozenset(
+    {"config", "state", "health-check", "check", "cancel-all", None}
+)

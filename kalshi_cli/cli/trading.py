@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kalshi_cli.cli._context import begin
+from kalshi_cli.cli._context import begin, refuse_a_missing_state_dir
 from kalshi_cli.cli._options import (
     EnvOpt,
     FiniteFloat,
@@ -95,6 +95,7 @@ def cancel_all_command(
     )
     from kalshi_cli.client.pacing import pace_by_account
     from kalshi_cli.services.killswitch import run_kill_switch
+    from kalshi_cli.services.orders.context import refuse_an_unknown_scope
     from kalshi_cli.vocabulary.clock import SystemClock
 
     scope = _kill_scope(ticker, event, subaccount)
@@ -102,10 +103,12 @@ def cancel_all_command(
     confirm_on_prod(app, f"cancel every resting order ({scope})", yes=yes)
     app.tolerate_state_mismatch = True  # another account's state file: cancel, record nothing
     client = app.client(auth=True)  # missing credentials: exit 4 before anything, HALT included
+    clock = SystemClock()
+    refuse_an_unknown_scope(client.markets, clock, ticker=ticker, event_ticker=event, say=out.note)
     report = run_kill_switch(
         client,
         lambda: open_kill_switch_store(app, out.note),
-        SystemClock(),
+        clock,
         deadline_s=deadline,
         read_lag_s=app.settings().read_lag,
         ticker=ticker,
@@ -141,6 +144,7 @@ def post_kill_alert(app: AppContext, report: KillReport, scope: str) -> list[str
         summary = f"kalshi cancel-all ({scope}): {len(report.cancelled)} cancelled; {verdict}"
         severity, title = KINDS["kill_switch"]
         alert = Alert("trade.kill_switch", severity, title, summary, RUNBOOKS["kill_switch"])
+        refuse_a_missing_state_dir(app.state, app.environ)  # no directory made for a typo
         with Store.open(app.settings().state, migrate=False) as store:
             return list(router.notify(alert, store.alerts).problems)
     except KalshiError as exc:

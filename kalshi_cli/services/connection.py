@@ -345,20 +345,25 @@ def check_state_binding(
     settings: Settings, key_id: str | None, *, bind: bool = True
 ) -> StoreError | None:
     """Refuse a state file bound to another exchange endpoint or account: the error to raise
-    (StateFileMismatch, exit 20), or None. A file not yet bound is bound here (unless not
-    `bind`: the kill switch only checks) when it can be written at once; a read-only one, or
-    one another process holds the write lock of, is left unbound, still used, and bound
-    another time. No file: nothing to check (the command that creates it binds it:
-    `bind_state`)."""
+    (StateFileMismatch, exit 20), or None. With no `key_id` (the embedded simulator not
+    started yet, or no key configured) the account cannot be told, but another endpoint's file
+    is refused all the same. A file not yet bound is bound here (unless not `bind`: the kill
+    switch only checks) when it can be written at once; a read-only one, or one another
+    process holds the write lock of, is left unbound, still used, and bound another time. No
+    file: nothing to check (the command that creates it binds it: `bind_state`)."""
     from kalshi_cli.store import Store, StoreError
 
-    if key_id is None or not settings.state.exists():
+    if not os.path.exists(settings.state):  # nor one that cannot be looked at: see above
         return None
     try:
         store = Store.open_readonly(settings.state)
         binding = None if store is None else _closing_binding(store)
     except StoreError:
         return None  # the command that opens it says what is wrong with it
+    if key_id is None:
+        if binding is None or binding.endpoint == settings.exchange_endpoint:
+            return None
+        return mismatch(settings, binding, None)
     if binding is None:
         if not bind:
             return None
@@ -455,7 +460,7 @@ def _backup(store: Store, path: Path) -> Path:
     return target
 
 
-def mismatch(settings: Settings, binding: ExchangeBinding, key_id: str) -> StoreError | None:
+def mismatch(settings: Settings, binding: ExchangeBinding, key_id: str | None) -> StoreError | None:
     from kalshi_cli.config import mask
     from kalshi_cli.store import StateFileMismatch
 
@@ -477,10 +482,11 @@ def mismatch(settings: Settings, binding: ExchangeBinding, key_id: str) -> Store
             "KALSHI_STATE / `state:` to use this account's default one, name its own file, or "
             "if this is a new key of that same account, `kalshi state bind`"
         )
+    ours = "an account" if key_id is None else f"account {mask(key_id, partial=True)}"
     return StateFileMismatch(
         f"the state file {settings.state} belongs to account "
-        f"{mask(binding.account, partial=True)} at {binding.endpoint}, not to account "
-        f"{mask(key_id, partial=True)} at {settings.exchange_endpoint}; nothing was sent",
+        f"{mask(binding.account, partial=True)} at {binding.endpoint}, not to {ours} at "
+        f"{settings.exchange_endpoint}; nothing was sent",
         hint=hint,
     )
 

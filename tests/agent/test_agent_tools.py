@@ -990,3 +990,15 @@ def test_an_order_previewed_to_expire_in_a_while_expires_when_its_preview_said(
     refused(partial(tools.execute, late["token"]), "REJECTED EXPIRY_IN_THE_PAST")
     account = sim.stats()["accounts"][sim.account.key_id]
     assert account["order_create_requests"] == 1
+
+
+def test_the_kill_switch_aimed_at_an_unknown_market_is_refused_before_anything_is_halted(
+    tools: AgentTools, sim: SimHarness, tmp_path: Path
+) -> None:
+    """As `kalshi cancel-all --ticker` refuses a typo one digit short (exit 6), so does the
+    assistant's `cancel_all`: the account is not halted, and the market meant is untouched."""
+    with pytest.raises(KalshiError) as refused:
+        tools.cancel_all(ticker=T[:-1])
+    assert refused.value.exit_code == 6 and f"unknown ticker {T[:-1]}" in refused.value.message
+    shown = kalshi(["status", "--json"], tmp_path, environ(sim, tmp_path))
+    assert json.loads(shown.stdout)["state"] == "ACTIVE"

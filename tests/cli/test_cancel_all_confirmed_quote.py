@@ -93,6 +93,7 @@ def test_an_event_scoped_cancel_all_names_our_confirmed_quote_in_that_event(
     confirmation, which HALTED refuses), but a confirmed one executes with no further word from
     us: in the event's scope it is named, and the run is not proven."""
     prime.create_market(T)
+    prime.create_market("KXOTHER-26JAN01-T1", event_ticker="KXOTHER-26JAN01")
     requester = as_account(prime, prime.new_account(), tmp_path / "requester")
     rfq_id = ok_json(requester("rfq", "create", T, "--count", "10", "--json"))["rfq_id"]
     quote_id = ok_json(

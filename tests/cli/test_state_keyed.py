@@ -287,3 +287,20 @@ def test_state_bind_to_the_key_it_is_bound_to_says_nothing_changed(
     assert again.exit_code == 0, again.output
     assert "already bound to this key" in again.stdout
     assert "(was" not in again.stdout
+
+
+def test_halt_and_resume_refuse_a_state_file_bound_to_another_exchange_before_it_runs(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """With the embedded simulator configured and not yet started, its account is unknown; a
+    file bound to a separate simulator's account is still another exchange's, and every
+    command that writes trading state refuses it, as `order list` does."""
+    sim.create_market(TICKER)
+    theirs = tmp_path / "theirs.db"
+    assert place(tmp_path, TICKER, **remote(sim.account), KALSHI_STATE=str(theirs)).exit_code == 0
+    before = theirs.read_bytes()
+    for args in (("halt", "--reason", "a stale --state"), ("resume",), ("order", "list")):
+        result = kalshi(tmp_path, "--state", str(theirs), *args)
+        assert result.exit_code == ExitCode.STATE_MISMATCH, (args, result.output)
+        assert "belongs to account" in result.stderr and "drop --state" in result.stderr
+    assert theirs.read_bytes() == before

@@ -17,6 +17,8 @@ from contextlib import ExitStack, contextmanager
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.requests import CancelResult
 from kalshi_cli.services.killswitch import LOCK_HELD, KillSwitch
@@ -163,6 +165,27 @@ def test_a_read_only_state_file_does_not_stop_the_cancels(
         assert store.integrity_check() == "ok"
 
 
+def test_a_state_directory_that_cannot_be_read_does_not_stop_the_cancels(
+    prime: SimHarness, client: KalshiClient, tmp_path: Path
+) -> None:
+    # looking for the file in it failed (Permission denied, exit 18) before the switch ran
+    path = make_state_file(tmp_path)
+    path.parent.chmod(0)
+    seeded = seed(prime)
+    try:
+        proc = spawn_kalshi(prime, tmp_path, "cancel-all", "--json", wrapper=WITHOUT_ROOT_OVERRIDE)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        path.parent.chmod(0o700)
+
+    assert proc.returncode == ExitCode.OK, err
+    document = json.loads(out)
+    assert document["cancelled_count"] == seeded and document["halted"] is False
+    assert "Permission denied" in document["state_error"]
+    assert cancel_all_requests(prime) == 1
+    assert resting_count(client) == 0
+
+
 # ------------------------------------------------------------------------------ locked
 
 
@@ -293,6 +316,48 @@ def test_a_state_directory_that_cannot_be_created_does_not_stop_the_cancels(
     assert cancel_all_requests(prime) == 1
     assert resting_count(client) == 0
     assert "a bug" not in result.stderr
+
+
+@pytest.mark.parametrize("named_by", ["--state", "KALSHI_STATE"])
+def test_a_missing_state_directory_named_by_flag_or_environment_does_not_stop_the_cancels(
+    prime: SimHarness, client: KalshiClient, kalshi: Kalshi, tmp_path: Path, named_by: str
+) -> None:
+    # every other command refuses a --state or KALSHI_STATE whose directory does not exist
+    # (a typo); the kill switch cancels all the same, records nothing and makes no directory
+    missing = tmp_path / "no-such-dir" / "state.db"
+    seeded = seed(prime)
+
+    if named_by == "--state":
+        result = kalshi("--state", str(missing), "cancel-all")
+    else:
+        result = kalshi("cancel-all", KALSHI_STATE=str(missing))
+
+    assert result.exit_code == ExitCode.OK, result.output
+    first = result.stdout.splitlines()[0]
+    assert first.startswith("trading state: NOT RECORDED: ")
+    assert f"{named_by} {missing}" in first and "does not exist" in first
+    assert f"cancelled: {seeded} order(s)" in result.stdout
+    assert cancel_all_requests(prime) == 1
+    assert resting_count(client) == 0
+    assert not missing.parent.exists()
+
+
+def test_a_directory_named_by_state_does_not_stop_the_cancels(
+    prime: SimHarness, client: KalshiClient, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    # refused as a usage error before the switch ran; now it is no state file (as the same
+    # path in KALSHI_STATE is) and the cancels go out
+    directory = tmp_path / "a-directory"
+    directory.mkdir()
+    seed(prime)
+
+    result = kalshi("--state", str(directory), "cancel-all")
+
+    assert result.exit_code == ExitCode.OK, result.output
+    first = result.stdout.splitlines()[0]
+    assert first.startswith("trading state: NOT RECORDED: ") and "is a directory" in first
+    assert resting_count(client) == 0
+    assert list(directory.iterdir()) == []
 
 
 # ------------------------------------------------------------------------------ empty

@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from kalshi_cli.services.orders.context import refuse_an_unknown_scope
 from kalshi_cli.services.reconcile import book_cancel
 from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING
+from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.errors import (
     AmendOutcomeUnknown,
     ApiError,
@@ -50,9 +52,11 @@ class OrderCancels:
 
     def cancel_market(self, ticker: str) -> dict[str, Decimal]:
         """Cancel each resting order of one market (of the subaccount orders go to) through
-        `cancel`: order id -> contracts taken off the book. Nothing is halted."""
-        number = self._context.subaccount()
+        `cancel`: order id -> contracts taken off the book. Nothing is halted. A market the
+        exchange does not know is refused (`refuse_an_unknown_scope`)."""
         client = self._context.client
+        refuse_an_unknown_scope(client.markets, self._context.clock or SystemClock(), ticker=ticker)
+        number = self._context.subaccount()
         own = client if number is None else client.on_subaccount(number)
         resting = own.orders.iter_orders(ticker=ticker, status="resting")
         return {order.order_id: self.cancel(order.order_id) for order in list(resting)}

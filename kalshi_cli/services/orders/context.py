@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, Protocol
 from kalshi_cli.risk.state import TradingState
 from kalshi_cli.services.fees import FeeMarketReads
 from kalshi_cli.services.reconcile import FillReads, OrderReads, ReconcileClient, apply_order
-from kalshi_cli.vocabulary.errors import NotFoundError, TradingHaltedError, ValidationError
+from kalshi_cli.vocabulary.clock import Deadline
+from kalshi_cli.vocabulary.errors import (
+    KalshiError,
+    NotFoundError,
+    TradingHaltedError,
+    ValidationError,
+)
 from kalshi_cli.vocabulary.models import BookSide, Market, Order
 
 if TYPE_CHECKING:
@@ -190,6 +196,46 @@ def open_market(client: OrderClient, ticker: str) -> Market:
             f"{market.ticker} is {market.status}, not open for trading", code="MARKET_NOT_OPEN"
         )
     return market
+
+
+# How long a cancel aimed at one market or event waits to learn whether it exists: past it, the
+# cancels go out all the same (a kill switch never waits on a read).
+SCOPE_LOOKUP_S = 3.0
+
+
+def refuse_an_unknown_scope(
+    markets: MarketRead,
+    clock: Clock,
+    *,
+    ticker: str | None = None,
+    event_ticker: str | None = None,
+    say: Callable[[str], None] | None = None,
+) -> None:
+    """Refuse a cancel aimed at a market or event the exchange does not know (NOT_FOUND), before
+    anything is halted or cancelled: a typo one digit short cancels nothing, and the kill switch
+    would halt the account and prove the typo's market empty while the orders of the market
+    meant rest on. Only the exchange's "not found" refuses; a lookup that fails any other way
+    (unreachable, 5xx, 429, more than SCOPE_LOOKUP_S) is said with `say`, and the cancels go
+    ahead (docs/kill-switch.md)."""
+    if ticker is None and event_ticker is None:
+        return
+    what, name = ("ticker", ticker) if ticker is not None else ("event", event_ticker)
+    try:
+        with Deadline.within(clock, SCOPE_LOOKUP_S):
+            if ticker is not None:
+                markets.get_market(ticker)
+            elif event_ticker is not None:
+                markets.get_event(event_ticker)
+    except NotFoundError:
+        raise NotFoundError(
+            f"unknown {what} {name}: nothing was halted or cancelled",
+            status=404,
+            code=f"UNKNOWN_{what.upper()}",
+            hint=f"`kalshi {'markets' if ticker is not None else 'events'}` lists them",
+        ) from None
+    except KalshiError as exc:
+        if say is not None:
+            say(f"could not tell whether {name} exists ({exc.one_line()}); cancelling anyway")
 
 
 def recording_allowed(
