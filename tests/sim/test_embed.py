@@ -20,6 +20,7 @@ from kalshi_cli.sim.server.embed import (
     ensure_simulator,
     prepare,
     release,
+    simulator_status,
     start_simulator,
 )
 from tests.conftest import SimHarness
@@ -128,6 +129,7 @@ def test_a_journal_that_cannot_be_replayed_names_the_recovery_that_keeps_the_acc
     why = str(refused.value)
     assert "journal record cancel at 1.0 no longer applies" in why
     assert "with the same account" in why
+    assert simulator_status(tmp_path)["start_failed"] == why  # what `kalshi sim status` says
     subprocess.run(why.rsplit("set the journal aside: ", 1)[1], shell=True, check=True)
     again = prepare(tmp_path, scenario="empty")
     try:
@@ -135,3 +137,4 @@ def test_a_journal_that_cannot_be_replayed_names_the_recovery_that_keeps_the_acc
         assert again.state.exchange.subaccounts.account_by_key(key_id) is not None
     finally:
         release(again)
+    assert "start_failed" not in simulator_status(tmp_path)
