@@ -167,6 +167,7 @@ _RISK_KEYS = {
     "POSITION_LIMIT": "risk.max_position_per_market",
     "MAX_EXPOSURE": "risk.max_total_exposure",
     "STRATEGY_BUDGET": "trade.budgets",
+    "EVENT_LOSS": "risk.max_event_loss, or trade.budgets.NAME.max_event_loss",
 }
 _RISK_HINTS = {
     "MAX_ORDER_SIZE": "a smaller count",
@@ -174,6 +175,7 @@ _RISK_HINTS = {
     "POSITION_LIMIT": "a smaller count, or cancel resting orders in the market",
     "MAX_EXPOSURE": "a smaller order, or cancel resting orders",
     "STRATEGY_BUDGET": "a smaller order",
+    "EVENT_LOSS": "a smaller order, or one that hedges the event",
 }
 
 
@@ -876,6 +878,7 @@ class AgentTools:
         from kalshi_cli.risk import RiskContext, current_state, limit_rules
         from kalshi_cli.runner.config import load_budgets, load_risk_limits
         from kalshi_cli.services.orders.context import order_subaccount
+        from kalshi_cli.services.orders.limits import MarketReads
         from kalshi_cli.vocabulary.decisions import PositionView
 
         config_path = self.access.settings().config_path
@@ -892,12 +895,19 @@ class AgentTools:
             account=views,
             ticker=None if budget is not None else intent.ticker,
         )
+        # the order's event, read only when a limit on its loss is set (risk/event_loss.py)
+        event = None
+        if limits.max_event_loss is not None or (budget and budget.max_event_loss):
+            terms = service.checks.event_terms(intent.ticker, MarketReads())
+            books.portfolio.events[intent.ticker] = terms
+            event = terms.book(lambda t: views.get(t) or PositionView(t))
         context = RiskContext(
             now=self.clock.wall(),
             state=current_state(store.trading),
             position=view,
             total_exposure=sum((v.exposure() for v in views.values()), ZERO),
             owned=None if budget is None else self._owned(books, intent, budget),
+            event=event,
         )
         rules = limit_rules(limits)
         denials = [v for v in (rule.check(intent, context) for rule in rules) if not v.allowed]
@@ -923,6 +933,9 @@ class AgentTools:
                     "max_order_cost": None
                     if limits.max_order_cost is None
                     else _number(limits.max_order_cost),
+                    "max_event_loss": None
+                    if limits.max_event_loss is None
+                    else _number(limits.max_event_loss),
                 },
                 "strategy_budget": None if budget is None else msgspec.to_builtins(budget),
                 "account_after": {

@@ -28,6 +28,7 @@ RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ("max_position_per_market",),
     ),
     ("max exposure", "dollars at risk over every market", ("max_total_exposure",)),
+    ("event loss", "an event's worst case at settlement", ("max_event_loss",)),
     ("min edge", "expected profit per contract after fees", ("min_edge",)),
     ("stop-loss", "close when mark < share x entry cost", ("stop_loss_share",)),
     (
