@@ -11,7 +11,7 @@ import threading
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
@@ -451,7 +451,7 @@ def test_the_limit_on_an_events_loss_refuses_the_assistants_order_and_passes_the
     tools = rig.session()
     try:
 
-        def no_or_yes(name: str, side: str, price: str) -> dict[str, Any]:
+        def no_or_yes(name: str, side: Literal["yes", "no"], price: str) -> dict[str, Any]:
             return tools.preview_order(
                 f"KXSOS-{name}", side=side, action="buy", count="1", price=price
             )
