@@ -16,6 +16,7 @@ from kalshi_cli.strategy_api.index import MarketTerms
 from kalshi_cli.vocabulary.event_outcomes import (
     EventLeg,
     EventOutcome,
+    EventOutcomes,
     MarketStrike,
     event_outcomes,
 )
@@ -70,6 +71,10 @@ class EventBook:
 
     def worst(self, intent: Intent | None = None) -> EventOutcome:
         """The worst outcome of the event's holdings, `intent` resting in its market too."""
+        return self.outcomes(intent).worst
+
+    def outcomes(self, intent: Intent | None = None) -> EventOutcomes:
+        """Every outcome of the event's holdings, `intent` resting in its market too."""
         legs = []
         markets = dict(self.terms.strikes)
         if intent is not None:
@@ -81,7 +86,7 @@ class EventBook:
             elif not (view.position or view.resting or view.unbooked):
                 continue
             legs.append(_leg(view, strike, self.terms.fees(ticker)))
-        return event_outcomes(self.terms.kind, legs).worst
+        return event_outcomes(self.terms.kind, legs)
 
 
 def _leg(view: PositionView, strike: MarketStrike | None, fees: FeeModel | None) -> EventLeg:
