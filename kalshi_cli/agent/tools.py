@@ -865,6 +865,7 @@ class AgentTools:
         from kalshi_cli.risk import RiskContext, current_state, limit_rules
         from kalshi_cli.runner.config import load_budgets, load_risk_limits
         from kalshi_cli.services.orders.context import order_subaccount
+        from kalshi_cli.services.orders.limits import MarketReads
         from kalshi_cli.vocabulary.decisions import PositionView
 
         config_path = self.access.settings().config_path
@@ -881,12 +882,19 @@ class AgentTools:
             account=views,
             ticker=None if budget is not None else intent.ticker,
         )
+        # the order's event, read only when a limit on its loss is set (risk/event_loss.py)
+        event = None
+        if limits.max_event_loss is not None or (budget and budget.max_event_loss):
+            terms = service.checks.event_terms(intent.ticker, MarketReads())
+            books.portfolio.events[intent.ticker] = terms
+            event = terms.book(lambda t: views.get(t) or PositionView(t))
         context = RiskContext(
             now=self.clock.wall(),
             state=current_state(store.trading),
             position=view,
             total_exposure=sum((v.exposure() for v in views.values()), ZERO),
             owned=None if budget is None else self._owned(books, intent, budget),
+            event=event,
         )
         rules = limit_rules(limits)
         # a denial names the key that sets its limit: a person may raise it, the assistant not

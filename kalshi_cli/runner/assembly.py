@@ -50,11 +50,12 @@ from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S, landing_wait_s
 from kalshi_cli.strategies import get_strategy
 from kalshi_cli.strategy_api import MarketTerms
 from kalshi_cli.vocabulary.errors import UsageError
-from kalshi_cli.vocabulary.models import FeeModelError, Market
+from kalshi_cli.vocabulary.models import FeeModel, FeeModelError, Market
 from kalshi_cli.vocabulary.units import fmt_count
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
+    from kalshi_cli.risk.event_loss import EventTerms
     from kalshi_cli.runner.books.eventlog import EventLog
     from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
     from kalshi_cli.runner.loop.alerting import TradeAlerts
@@ -273,6 +274,9 @@ def build_loop(
         )
     except FeeModelError as exc:
         raise fees_refused(exc) from exc
+    budgets = config.settings.budgets.values()
+    if limits.max_event_loss is not None or any(b.max_event_loss for b in budgets):
+        portfolio.events = load_events(parts.client, markets, portfolio.fees.get)
     # the min-edge floor, and each order's logged edge, are priced by their market's own fees
     risk = RiskEngine(records, limits, clock=parts.clock, fee_rates=portfolio.fee_rates, sink=sink)
     risk.books = parts.feed.book  # an order's entry is judged in the book the stop-loss reads
@@ -482,6 +486,26 @@ def select_markets(client: KalshiClient, selection: Selection) -> list[Market]:
     if not open_:
         raise UsageError(f"no open market in {selection.describe()}")
     return open_
+
+
+def load_events(
+    client: LoopParts, markets: list[Market], fees: Callable[[str], FeeModel | None]
+) -> dict[str, EventTerms]:
+    """Ticker -> its event as the limit on an event's loss reads it, each event read once."""
+    from kalshi_cli.risk.event_loss import event_terms
+
+    by_event: dict[str, list[Market]] = {}
+    for m in markets:
+        by_event.setdefault(m.event_ticker, []).append(m)
+    events = {
+        name: event_terms(
+            client.markets.get_event(name, with_nested_markets=False),
+            fees,
+            {m.ticker: m.raw for m in own},
+        )
+        for name, own in by_event.items()
+    }
+    return {m.ticker: events[m.event_ticker] for m in markets}
 
 
 def find_complements(client: LoopParts, markets: list[Market]) -> dict[str, str]:

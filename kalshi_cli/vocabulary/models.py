@@ -622,6 +622,14 @@ class QuarantinedFill(msgspec.Struct, frozen=True):
         return cls(key, ticker, text("order_id"), reason, dict(raw))
 
 
+class EventPosition(Answer, frozen=True, kw_only=True):
+    """An event's line of `/portfolio/positions` (`event_positions`): what the exchange holds
+    against the event's positions (`event_exposure_dollars`, less under collateral return)."""
+
+    event_ticker: str = ""
+    exposure: Decimal = field(name="event_exposure_dollars")
+
+
 class Position(Answer, frozen=True, kw_only=True):
     """A market position as the exchange lists it. No defaults in money: the size and the
     dollar figures the spec requires have none (read as $0, a position's exposure passed

@@ -11,7 +11,7 @@ import threading
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
@@ -101,6 +101,7 @@ def test_the_accounts_risk_limits_refuse_the_assistants_orders_and_amends(rig: R
         "max_total_exposure": "500",
         "max_order_count": "8",
         "max_order_cost": None,
+        "max_event_loss": None,
     }
     order_id = tools.execute(preview["token"])["order_id"]
     # an amend that grows it is an order that adds: the same rules
@@ -434,3 +435,34 @@ def test_bad_input_is_refused_before_anything_is_sent(
         getattr(tools, tool)(**arguments)
     assert getattr(caught.value, "code", "") == code or not code, caught.value
     assert rig.sim.stats()["total_requests"] == before
+
+
+def test_the_limit_on_an_events_loss_refuses_the_assistants_order_and_passes_the_hedge(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The worked example of docs/risk.md, a limit of $0.65 on three candidates, no fees."""
+    for n, name in enumerate("ABC"):  # the series' fees, set by its first market
+        free = {"fee_type": "quadratic", "fee_multiplier": "0"} if n == 0 else {}
+        sim.create_market(
+            f"KXSOS-{name}", event_ticker="KXSOS", collateral_return_type="MECNET", **free
+        )
+    rig = Rig(sim, tmp_path)
+    rig.config("risk:\n  max_event_loss: 0.65\n")
+    tools = rig.session()
+    try:
+
+        def no_or_yes(name: str, side: Literal["yes", "no"], price: str) -> dict[str, Any]:
+            return tools.preview_order(
+                f"KXSOS-{name}", side=side, action="buy", count="1", price=price
+            )
+
+        tools.execute(no_or_yes("A", "no", "0.60")["token"])
+        over = refused(partial(no_or_yes, "B", "yes", "0.10"), "REJECTED EVENT_LOSS: ")
+        assert "event KXSOS" in over and "-$0.70 (KXSOS-A yes)" in over, over
+        assert "risk.max_event_loss" in over, over
+        hedge = no_or_yes("C", "no", "0.70")
+        assert "EVENT_LOSS" in hedge["checks"]["passed"]
+        tools.execute(hedge["token"])
+    finally:
+        for app in rig.apps:
+            app.close()

@@ -43,12 +43,17 @@ class Budgets:
         if budget.max_exposure is not None:
             for ticker in self._markets(name, queued) - {intent.ticker}:
                 elsewhere += self.view(name, ticker, queued).exposure()
+        terms = self._portfolio.events.get(intent.ticker)
+        event = None
+        if budget.max_event_loss is not None and terms is not None:
+            event = terms.book(lambda ticker: self.view(name, ticker, queued))
         return Owned(
             name=name,
             budget=budget,
             position=self.view(name, intent.ticker, queued),
             exposure_elsewhere=elsewhere,
             stopped=self.stopped.get(name),
+            event=event,
         )
 
     def view(self, name: str, ticker: str, queued: Sequence[Intent] = ()) -> PositionView:

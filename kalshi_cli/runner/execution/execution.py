@@ -7,7 +7,7 @@ a decision to the wire, and fills back".
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -19,6 +19,7 @@ from kalshi_cli.vocabulary.models import ZERO
 if TYPE_CHECKING:
     from kalshi_cli.risk import RiskEngine
     from kalshi_cli.risk.budget import Owned
+    from kalshi_cli.risk.event_loss import EventBook, EventTerms
     from kalshi_cli.runner.books.budgets import Budgets
     from kalshi_cli.runner.execution.amends import Amends
     from kalshi_cli.runner.execution.answers import AnswerBook
@@ -63,6 +64,9 @@ class LoopExecutor:
         self.counters = report.counters
         # the strategies' own budgets (None: no strategy has one); set by the loop
         self.budgets: Budgets | None = None
+        # ticker -> its event, for the limit on an event's loss (the portfolio's `events`); set
+        # by the loop
+        self.events: Mapping[str, EventTerms] = {}
         # what an order of a strategy's may take of the account's position now
         # (runner/execution/own_orders.py `OwnOrders.room`); set by runner/assembly.py
         self.room: Callable[[Intent], Decimal] = lambda intent: intent.count
@@ -300,6 +304,7 @@ class LoopExecutor:
             last_data_at=last_data_at,
             in_sync=in_sync,
             owned=self._owned(intent, self.outbox.pending()),
+            event=self._event(intent.ticker),
         )
         if self._risk.evaluate(intent, ctx):
             self.counters.denied += 1
@@ -364,6 +369,12 @@ class LoopExecutor:
 
         leg(0)
         return ended[0] if ended else True
+
+    def _event(self, ticker: str) -> EventBook | None:
+        """The market's event, each market's pending orders counted as resting, when the
+        account's limit on an event's loss is set (None: no event read, nothing to count)."""
+        terms = self.events.get(ticker) if self._risk.limits.max_event_loss is not None else None
+        return None if terms is None else terms.book(self.outbox.queued_view)
 
     def _owned(self, intent: Intent, pending: Sequence[Intent]) -> Owned | None:
         """What the intent's strategy owns, for its budget (None: it has none): its orders

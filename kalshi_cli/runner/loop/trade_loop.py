@@ -78,6 +78,7 @@ class TradeLoop:
             Budgets(settings.budgets, portfolio, self.own.owner) if settings.budgets else None
         )
         self.executor.budgets = self.budgets
+        self.executor.events = portfolio.events
         # how each market settles (its strike fields, close, the index its rules name), and the
         # markets of each index: a new value of an index is news for them
         terms = {t: MarketTerms.from_market(m.raw) for t, m in portfolio.markets.items()}
