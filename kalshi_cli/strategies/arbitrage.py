@@ -9,8 +9,9 @@ happens. Three sets are known:
   exhaustive), so this set is bought only for an event the trader states is exhaustive
   (`exhaustive_events`) and whose every market the loop trades; the reason says so.
 
-A set is sized by the depth at each ask, `max_count` and `max_cost`, and decided once, from the
-market with the lowest ticker. Its legs are IOC buys that the loop sends one after another, each
+A set is sized by the depth at each ask, `max_cost` and `max_count` (the most sets of an event
+held at once; pairs in one market net out), and decided once, from the market with the lowest
+ticker. Its legs are IOC buys that the loop sends one after another, each
 for what the leg before filled, selling back what a short leg left over (runner/execution/
 execution.py `execute_group`): never a partial set. Each leg's fair value carries an equal share
 of the set's edge. See docs/strategies.md "arbitrage".
@@ -83,17 +84,21 @@ def decide(snap: MarketSnapshot, pos: PositionView, params: ArbitrageParams) -> 
             (snap.ticker, Side.YES, yes_ask[0], yes_ask[1], snap.fee_rate),
             (snap.ticker, Side.NO, no_ask[0], no_ask[1], snap.fee_rate),
         ]
-        legs = _buy_set(here, ONE, params, "YES and NO of one market pay 1")
+        legs = _buy_set(here, ONE, params.max_count, params, "YES and NO of one market pay 1")
         if legs:
             return legs
     event = snap.event
     if event is None or any(m.ticker < snap.ticker for m in event.others):
         return []  # the set is decided from the event's lowest ticker only
     n = len(event.others) + 1
+    # the sets held: whole sets only (the loop sells back a partial one), so this market's
+    # NO (YES) contracts of the strategy's own count the NO (YES) sets
+    held = pos.position
     nos = _event_legs(snap, event, Side.NO)
     if nos is not None:
         why = f"NO in each of {n} markets of {event.event_ticker} (at most one YES) pay {n - 1}"
-        legs = _buy_set(nos, Decimal(n - 1), params, why)
+        room = params.max_count - max(-held, ZERO)
+        legs = _buy_set(nos, Decimal(n - 1), room, params, why)
         if legs:
             return legs
     yeses = _event_legs(snap, event, Side.YES)
@@ -103,7 +108,7 @@ def decide(snap: MarketSnapshot, pos: PositionView, params: ArbitrageParams) -> 
         f"YES in each of {n} markets of {event.event_ticker} pay 1: exhaustive as stated in "
         "exhaustive_events"
     )
-    return _buy_set(yeses, ONE, params, why)
+    return _buy_set(yeses, ONE, params.max_count - max(held, ZERO), params, why)
 
 
 def _event_legs(snap: MarketSnapshot, event: EventView, side: Side) -> list[Leg] | None:
@@ -121,12 +126,12 @@ def _event_legs(snap: MarketSnapshot, event: EventView, side: Side) -> list[Leg]
 
 
 def _buy_set(
-    legs: Sequence[Leg], payout: Decimal, params: ArbitrageParams, why: str
+    legs: Sequence[Leg], payout: Decimal, room: Decimal, params: ArbitrageParams, why: str
 ) -> list[Decision]:
     asks = sum((ask for _, _, ask, _, _ in legs), ZERO)
     if payout - asks < params.min_edge:
         return []  # fees only lower the edge: no set at these asks at any size (the usual case)
-    count = min(*(depth for *_, depth, _ in legs), params.max_count)
+    count = min(*(depth for *_, depth, _ in legs), room)
     count = min(count, (params.max_cost // asks).max(ZERO))
     while count > 0 and set_cost(legs, count) > params.max_cost:
         count -= 1  # the fees took it over `max_cost`: a contract fewer

@@ -161,3 +161,13 @@ def test_a_set_is_sized_by_the_shallowest_ask_and_the_dollars_it_may_spend() -> 
     # 10 sets cost 19.40 plus 0.4734 of fees: 19.85 buys 9
     assert counts(ArbitrageParams(max_cost=D("19.85"))) == [9, 9, 9]
     assert counts(ArbitrageParams(max_cost=D("1.90"))) == []
+
+
+def test_the_sets_already_held_count_toward_max_count() -> None:
+    snap = event_snap("EV-A", CANDIDATES, depth=30)
+    # 45 NO held here: 45 whole NO sets (the loop holds whole sets only), 5 more allowed
+    holding = PositionView("EV-A", position=D(-45))
+    legs = decide(snap, holding, ArbitrageParams())
+    assert [leg.count for leg in legs if isinstance(leg, Intent)] == [5, 5, 5]
+    full = PositionView("EV-A", position=D(-50))
+    assert decide(snap, full, ArbitrageParams()) == []
