@@ -1,8 +1,8 @@
 """The trade loop put together, for a live run, a paper run and a backtest alike: the lineup
-(`resolve_lineup`), budgets and `--assign`ed parts, markets and complements, the paper venue, the
-books rebuilt from the state file (`build_loop`, from `Parts`); then each part built once and
-given what it uses (`assemble_loop`). `start_loop` builds until the books agree with the
-exchange's positions. docs/trade-loop.md "Where the code lives".
+(`resolve_lineup`), budgets and `--assign`ed parts, markets and their mutually exclusive
+events, the paper venue, the books rebuilt from the state file (`build_loop`, from `Parts`);
+then each part built once and given what it uses (`assemble_loop`). `start_loop` builds until
+the books agree with the exchange's positions. docs/trade-loop.md "Where the code lives".
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from kalshi_cli.runner.execution.sender import Sender
 from kalshi_cli.runner.execution.shared import Bookkeeping, Holds, Report
 from kalshi_cli.runner.execution.unknown_orders import UnknownOrders
 from kalshi_cli.runner.loop.lineup import Lineup, Member
+from kalshi_cli.runner.loop.market_pass import EventGroup
 from kalshi_cli.runner.loop.settings import LoopSettings
 from kalshi_cli.runner.loop.shared import Acting, Sight, Tuning, Voice
 from kalshi_cli.runner.loop.trade_loop import TradeLoop
@@ -81,7 +82,7 @@ def assemble_loop(
     log: EventLog,
     settings: LoopSettings,
     alerts: TradeAlerts | None = None,
-    complements: Mapping[str, str] | None = None,
+    events: Mapping[str, EventGroup] | None = None,
 ) -> TradeLoop:
     """The loop with its executor: what its parts share (runner/loop/shared.py), the
     executor's parts, the loop's own orders, then the loop around them (the loop builds the
@@ -131,7 +132,7 @@ def assemble_loop(
         tuning=Tuning(settings=settings, lineup=lineup),
         voice=voice,
         records=records,
-        complements=complements,
+        events=events,
     )
     # between two withdraw cancels, the heartbeat if it is due: a slow withdrawal never makes
     # a loop doing its job look dead
@@ -319,9 +320,7 @@ def build_loop(
         log=parts.log,
         settings=settings,
         alerts=parts.alerts,
-        complements=find_complements(parts.client, markets)
-        if lineup.any("uses_complements")
-        else {},
+        events=find_events(parts.client, markets) if lineup.any("uses_events") else {},
     )
     loop.executor.fills.load_seen(fills, since=parts.fills_since)
     if options.paper:
@@ -508,20 +507,22 @@ def load_events(
     return {m.ticker: events[m.event_ticker] for m in markets}
 
 
-def find_complements(client: LoopParts, markets: list[Market]) -> dict[str, str]:
-    """Ticker -> the other market of its event, for events the exchange flags mutually exclusive
-    that have exactly two markets, both selected: exactly one of the two settles YES."""
+def find_events(client: LoopParts, markets: list[Market]) -> dict[str, EventGroup]:
+    """Ticker -> its event's selected markets, for events of two or more selected markets that
+    the exchange flags `mutually_exclusive` (at most one of them settles YES); each group says
+    whether it holds every market the event lists. One event read per such event: a market
+    alone in its event costs nothing."""
     by_event: dict[str, list[str]] = {}
     for m in markets:
         by_event.setdefault(m.event_ticker, []).append(m.ticker)
-    pairs: dict[str, str] = {}
+    groups: dict[str, EventGroup] = {}
     for event_ticker, tickers in by_event.items():
-        if len(tickers) != 2:
+        if len(tickers) < 2:
             continue
         answer = client.markets.get_event(event_ticker, with_nested_markets=False)
-        event = answer.get("event", {})
+        if answer.get("event", {}).get("mutually_exclusive") is not True:
+            continue
         listed = {m.get("ticker") for m in answer.get("markets", [])}
-        if event.get("mutually_exclusive") is True and listed == set(tickers):
-            a, b = tickers
-            pairs[a], pairs[b] = b, a
-    return pairs
+        group = EventGroup(event_ticker, tuple(sorted(tickers)), listed == set(tickers))
+        groups.update(dict.fromkeys(tickers, group))
+    return groups

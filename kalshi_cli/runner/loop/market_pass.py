@@ -1,7 +1,8 @@
 """One market's turn in a tick of the trade loop: its stop-loss (at most once per
 `stop_loss_retry_s` against the same book), then the strategy's call on the book, the position view
-and the complement's book, and what it decided sent through the `LoopExecutor`. A quiet market skips
-the call when nothing it reads has changed (docs/trade-loop.md "Quiet markets").
+and the books of its event's other markets, and what it decided sent through the
+`LoopExecutor`. A quiet market skips the call when nothing it reads has changed
+(docs/trade-loop.md "Quiet markets").
 
 Each `decide` runs on its strategy's worker thread under a deadline (`Member.bounded`): the stop's
 signals are handled on the loop's thread and Python cannot kill a thread. Its first call is not
@@ -43,12 +44,12 @@ from kalshi_cli.strategies import (
     PositionView,
 )
 from kalshi_cli.strategies.deadline import MissedDeadline, Starting, StillRunning
-from kalshi_cli.strategy_api import Complement, IndexView, MarketTerms
+from kalshi_cli.strategy_api import EventMarket, EventView, IndexView, MarketTerms
 from kalshi_cli.strategy_api.strategy import raised_at
 from kalshi_cli.strategy_api.window import MidWindow
 from kalshi_cli.vocabulary.decisions import market_bid
 from kalshi_cli.vocabulary.errors import KalshiError, ValidationError
-from kalshi_cli.vocabulary.models import Level, Orderbook, PriceRange
+from kalshi_cli.vocabulary.models import Level, Orderbook, PriceRange, Side
 from kalshi_cli.vocabulary.order_terms import check_count, check_dollars, check_whole_count
 
 if TYPE_CHECKING:
@@ -60,6 +61,17 @@ LATE_ANSWERS_STOP = 3
 """A strategy's late answers (any market) within `strategy_errors_window_s` that stop it: one is
 a pause of the machine, three within a minute a strategy too slow for its deadline, each of whose
 calls holds the whole loop one deadline."""
+
+
+@dataclass(frozen=True)
+class EventGroup:
+    """The selected markets of one event the exchange flags mutually exclusive (two or more, in
+    ticker order), and whether they are every market the event lists: what a strategy that
+    `uses_events` is handed of it (`EventView`)."""
+
+    event_ticker: str
+    tickers: tuple[str, ...]
+    complete: bool
 
 
 @dataclass(frozen=True)
@@ -95,12 +107,12 @@ def _clock_free(member: Member, view: PositionView) -> bool:
 def checked(
     decisions: Sequence[Decision],
     ticker: str,
-    complement: Complement | None,
+    event: EventView | None,
     where: str = "",
     terms: Mapping[str, MarketTerms] | None = None,
 ) -> Sequence[Decision]:
     """What a strategy returned, refused whole (ValueError) unless it is a sequence of
-    `Intent`s and `Cancel`s for this market (or its complement) whose fair values are
+    `Intent`s and `Cancel`s for this market (or another market of its `event`) whose fair values are
     probabilities and whose counts and prices an order may carry (`check_count`,
     `check_dollars`, whole contracts where the market's `terms` say so): a wrong answer from
     user code never reaches the risk engine half-read. The refusal starts with `where`, the
@@ -110,7 +122,7 @@ def checked(
         raise ValueError(f"{at}decide returned {type(decisions).__name__}, not a list of decisions")
     if not decisions:
         return decisions  # most calls decide nothing: nothing to check
-    markets = {ticker} if complement is None else {ticker, complement.ticker}
+    markets = {ticker} if event is None else {ticker, *(m.ticker for m in event.others)}
     for decision in decisions:
         if not isinstance(decision, Intent | Cancel):
             raise ValueError(f"{at}decide returned {decision!r}, not an Intent or a Cancel")
@@ -143,7 +155,7 @@ class MarketPass:
         voice: Voice,
         client: LoopClient,
         terms: Mapping[str, MarketTerms],
-        complements: Mapping[str, str],
+        events: Mapping[str, EventGroup],
         closed: set[str],
         on_stop: Callable[[str, str], None],
     ) -> None:
@@ -156,8 +168,9 @@ class MarketPass:
         self._client = client  # the queue positions of the loop's orders are read through it
         # how each market settles (its strike fields, close, the index its rules name)
         self._terms = terms
-        # ticker -> the other market of its two-outcome, mutually exclusive event
-        self._complements = complements
+        # ticker -> its mutually exclusive event's selected markets, for a strategy that
+        # `uses_events` (a market in none costs one look-up a turn)
+        self._events = events
         self._closed = closed  # markets closed, determined or settled: no more turns
         self.history = MidHistory(tuning.settings.history_s)
         # order id -> contracts ahead of it, read each full tick for a strategy that uses it
@@ -235,8 +248,8 @@ class MarketPass:
             return
         price_ranges = self._portfolio.markets[ticker].price_ranges
         taker_rate, maker_rate = self._portfolio.fee_rates(ticker, now)
-        complement = self._complement(ticker) if ticker in self._complements else None
-        market = _Market(ticker, now, book, mids, price_ranges, taker_rate, maker_rate, complement)
+        event = self._event(ticker, now) if ticker in self._events else None
+        market = _Market(ticker, now, book, mids, price_ranges, taker_rate, maker_rate, event)
         guard = self._executor.guard
         for member in members:
             self._decide(member, market)
@@ -264,16 +277,14 @@ class MarketPass:
             market.price_ranges,
             fee_rate=market.taker_rate,
             maker_fee_rate=market.maker_rate,
-            complement=market.complement,
+            event=market.event,
             terms=self._terms.get(ticker),
             index=self._index_of(ticker) if strategy.reads_index else None,
         )
         try:
             decide = member.bounded if self.settings.decide_deadline else strategy.decide
             decisions = decide(snapshot, view, member.params)
-            decisions = checked(
-                decisions, ticker, market.complement, strategy.decide_at, self._terms
-            )
+            decisions = checked(decisions, ticker, market.event, strategy.decide_at, self._terms)
         except Starting:
             return  # its first call, still within its start: no decision yet, and no fault
         except StillRunning:
@@ -308,20 +319,22 @@ class MarketPass:
             gone.update(intent.replaces)
             intents.append(intent)
         grouped = len(intents) > 1 and (
-            len({i.ticker for i in intents}) > 1 or strategy.uses_complements
+            len({i.ticker for i in intents}) > 1 or strategy.uses_events
         )
         intents, cut = self._within_own(intents, member.name, gone)
         if grouped:
-            # legs that only pay together (an arbitrage pair, in two markets or in one) go out
-            # together, as decided, or not at all: a leg cut to fewer contracts would leave the
-            # others' extra contracts unhedged
+            # legs that only pay together (an arbitrage set, in several markets or in one) go
+            # out together, as decided, or not at all: a leg cut to fewer contracts would leave
+            # the others' extra contracts unhedged
             if cut:
                 self._log.emit(
                     "group_dropped",
                     {"ticker": ticker, "reason": "a leg would take contracts not its own"},
                 )
                 return
-            self._executor.execute_group(intents, last_data_at=last_data_at, in_sync=fresh)
+            self._executor.execute_group(
+                intents, last_data_at=last_data_at, in_sync=fresh, unwind_price=self.unwind_price
+            )
             return
         for intent in intents:
             # an order that adds waits for the tick's batch; one that reduces goes at once
@@ -503,7 +516,7 @@ class MarketPass:
         mids: Sequence[tuple[float, Decimal]],
     ) -> bool:
         """Quiet markets: the strategy decided nothing on this market last time, and nothing it
-        reads has changed since: the same params, book (and complement's), position, resting
+        reads has changed since: the same params, book (and its event's), position, resting
         orders and queue positions, fee rates, and the same mid points (none added, none aged
         out of the window). A strategy that is `clock_free` for this position then decides
         nothing again, and the call is skipped: a full pass over markets whose books did not
@@ -525,7 +538,7 @@ class MarketPass:
         if (
             market.taker_rate != before.fee_rate
             or market.maker_rate != before.maker_fee_rate
-            or market.complement != before.complement
+            or market.event != before.event
             or market.price_ranges != before.price_ranges
             or market.now < before.ts
         ):
@@ -542,7 +555,7 @@ class MarketPass:
     def _untouched(self, member: Member, ticker: str, now: float, book: Orderbook) -> bool:
         """A quiet market none of whose inputs was even touched since the strategy's last call there
         (which decided nothing): the very same book object (only a recorded feed reuses one),
-        position view and complement book, equal price ranges and fee rates, the clock not
+        position view and event books, equal price ranges and fee rates, the clock not
         stepped back, for a strategy that reads no mids and is `clock_free` for that view. Its
         turn could then only end as it did last time, so a pass over unmoved markets costs a few
         look-ups each."""
@@ -563,19 +576,8 @@ class MarketPass:
                 return False
         except _StrategyRaised:
             return False  # the full path asks again, and fails the decision (`_decide`)
-        complement = before.complement
-        if complement is None:
-            if ticker in self._complements and self._complement(ticker) is not None:
-                return False
-        else:
-            other = self._complements.get(ticker)
-            if (
-                other != complement.ticker
-                or other in self._closed
-                or self._feed.book(other) is not complement.book
-                or self._portfolio.markets[other].price_ranges is not complement.price_ranges
-            ):
-                return False
+        if ticker in self._events and not self._event_untouched(ticker, now, before.event):
+            return False
         if self._portfolio.markets[ticker].price_ranges is not before.price_ranges:
             return False
         taker_rate, maker_rate = self._portfolio.fee_rates(ticker, now)
@@ -645,14 +647,52 @@ class MarketPass:
             (), lambda: orders.get_queue_positions(market_tickers=sorted(tickers)), booked
         )
 
-    def _complement(self, ticker: str) -> Complement | None:
-        other = self._complements.get(ticker)
-        if other is None or other in self._closed:
+    def _event(self, ticker: str, now: float) -> EventView | None:
+        """The market's event as a strategy sees it: its other markets that are open with a
+        fresh book (None: no such market)."""
+        group = self._events[ticker]
+        others: list[EventMarket] = []
+        for other in group.tickers:
+            book = None if other == ticker or other in self._closed else self._feed.book(other)
+            if book is not None:  # None unless fresh
+                ranges = self._portfolio.markets[other].price_ranges
+                rate = self._portfolio.fee_rates(other, now)[0]
+                others.append(EventMarket(other, book, ranges, rate))
+        if not others:
             return None
-        book = self._feed.book(other)  # None unless fresh
-        if book is None:
-            return None
-        return Complement(other, book, self._portfolio.markets[other].price_ranges)
+        complete = group.complete and len(others) + 1 == len(group.tickers)
+        return EventView(group.event_ticker, tuple(others), complete)
+
+    def _event_untouched(self, ticker: str, now: float, before: EventView | None) -> bool:
+        """The event's other markets as at the last call: the very same books and grids, equal
+        fee rates, none closed or gone stale since."""
+        if before is None:
+            return self._event(ticker, now) is None
+        group = self._events[ticker]
+        if len(before.others) + 1 != len(group.tickers):
+            return False  # one was closed or stale: whether it is back is a fresh look
+        for other in before.others:
+            if (
+                other.ticker in self._closed
+                or self._feed.book(other.ticker) is not other.book
+                or self._portfolio.markets[other.ticker].price_ranges is not other.price_ranges
+                or self._portfolio.fee_rates(other.ticker, now)[0] != other.fee_rate
+            ):
+                return False
+        return True
+
+    def unwind_price(self, ticker: str, side: Side, count: Decimal) -> Decimal | None:
+        """The price a reducing IOC sell of `count` contracts of `side` needs to sell them all
+        into the market's bids now (the bid at which their depth covers `count`, the last bid
+        when none does); None when nobody bids or the book is stale."""
+        book = self._feed.book(ticker)
+        bids = () if book is None else (book.yes_bids if side is Side.YES else book.no_bids)
+        covered = Decimal(0)
+        for level in bids:
+            covered += level.size
+            if covered >= count:
+                return level.price
+        return bids[-1].price if bids else None
 
     def _stop_loss(
         self,
@@ -701,7 +741,7 @@ class _Market(msgspec.Struct, frozen=True):
     price_ranges: tuple[PriceRange, ...]
     taker_rate: Decimal
     maker_rate: Decimal
-    complement: Complement | None
+    event: EventView | None
 
 
 def _owned(intent: Intent, owner: str, mine: set[str]) -> Intent:

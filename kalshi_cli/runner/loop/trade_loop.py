@@ -23,7 +23,7 @@ from kalshi_cli.runner.books.records import LoopTradingRecords
 from kalshi_cli.runner.loop.alerting import TradeAlerts
 from kalshi_cli.runner.loop.heartbeat import Heartbeat, RunFigures
 from kalshi_cli.runner.loop.lineup import Lineup, Member
-from kalshi_cli.runner.loop.market_pass import MarketPass
+from kalshi_cli.runner.loop.market_pass import EventGroup, MarketPass
 from kalshi_cli.runner.loop.schedule import MarketSchedule
 from kalshi_cli.runner.loop.settings import LoopSettings
 from kalshi_cli.runner.loop.summary import Summary
@@ -60,7 +60,7 @@ class TradeLoop:
         tuning: Tuning,
         voice: Voice,
         records: LoopTradingRecords,
-        complements: Mapping[str, str] | None = None,
+        events: Mapping[str, EventGroup] | None = None,
     ) -> None:
         self.client = client
         self.feed, self.portfolio, self.clock = sight.feed, sight.portfolio, sight.clock
@@ -105,7 +105,7 @@ class TradeLoop:
             acting=acting,
             client=client,
             terms=terms,
-            complements=complements or {},
+            events=events or {},
             closed=self.closed,
             on_stop=self._stop_strategy,
         )
