@@ -90,3 +90,40 @@ def test_results_to_stdout_diagnostics_to_stderr() -> None:
     assert isinstance(out.stderr, io.StringIO)
     assert out.stderr.getvalue() == "Warning: careful\n"
     assert json.loads(_text(out)) == {"a": 1}
+
+
+def test_every_money_value_of_one_table_has_the_places_of_the_finest() -> None:
+    """An average entry of 0.6913 beside a bid of 0.58: every money figure of the listing, the
+    two-value `bid / mid` cell included, to four places, never `$0.6913` beside `$0.58`; a
+    listing in whole cents stays to the cent."""
+    from kalshi_cli.cli.portfolio import POSITION_COLUMNS, position_row
+    from kalshi_cli.services.positions import PositionRow
+
+    def row(ticker: str, entry: str, bid: str | None) -> dict[str, str]:
+        return position_row(
+            PositionRow(
+                ticker=ticker,
+                position=Decimal(10),
+                average_entry=Decimal(entry),
+                cost=Decimal(entry) * 10,
+                mark_bid=None if bid is None else Decimal(bid),
+                mark_mid=None if bid is None else Decimal(bid) + Decimal("0.01"),
+                unrealized=None,
+                unrealized_mid=None,
+                realized_gross=Decimal(0),
+                fees=Decimal("0.07"),
+                exposure=Decimal(10),
+                limit=None,
+            )
+        )
+
+    out = Output(stdout=io.StringIO())
+    out.table(POSITION_COLUMNS, [row("A", "0.6913", "0.58"), row("B", "0.40", None)], document={})
+    lines = _text(out).splitlines()
+    shown = ["$0.6913", "$6.9130", "$0.5800", "/", "$0.5900", "-", "-$0.0700", "$0.0700"]
+    assert lines[1].split()[3:11] == shown
+    assert lines[2].split()[3:8] == ["$0.4000", "$4.0000", "-", "/", "-"]
+
+    out = Output(stdout=io.StringIO())
+    out.table(POSITION_COLUMNS, [row("B", "0.40", "0.38")], document={})
+    assert _text(out).splitlines()[1].split()[3:8] == ["$0.40", "$4.00", "$0.38", "/", "$0.39"]
