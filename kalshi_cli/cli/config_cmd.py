@@ -235,6 +235,7 @@ def init_command(
     """
     from kalshi_cli.config import config_file_path, example_config
     from kalshi_cli.config.edit import write_whole
+    from kalshi_cli.vocabulary.files import make_dir
 
     app = current()
     path, _origin = config_file_path(app.config_path, app.environ)
@@ -243,7 +244,7 @@ def init_command(
         typer.echo(f"{path} already exists; left as it is (--force overwrites it)", err=True)
         return
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_dir(path.parent, private=True)
         # 0600: the file may come to hold a key id or a passphrase.
         write_whole(path, example_config(), mode=0o600)
     except OSError as exc:
