@@ -127,3 +127,29 @@ def test_every_money_value_of_one_table_has_the_places_of_the_finest() -> None:
     out = Output(stdout=io.StringIO())
     out.table(POSITION_COLUMNS, [row("B", "0.40", "0.38")], document={})
     assert _text(out).splitlines()[1].split()[3:8] == ["$0.40", "$4.00", "$0.38", "/", "$0.39"]
+
+
+def test_the_pnl_totals_share_the_places_of_the_finest() -> None:
+    """`kalshi pnl`'s closing lines are one screen: realized P&L in whole cents beside an
+    unrealized P&L with a sub-cent part reads `$0.9800`, never `$0.98` beside `$0.0050`."""
+    from kalshi_cli.cli.pnl_cmd import render_totals
+    from kalshi_cli.services.pnl import summarize_rows
+    from kalshi_cli.services.pnl_report import PnlReport
+    from kalshi_cli.services.positions import PositionRow, PositionsView
+
+    fills = [
+        ("KXA", "bid", "0.50", "10", "0.0175", 1.0),
+        ("KXA", "ask", "0.60", "10", "0.0025", 2.0),
+    ]
+    summary = summarize_rows(fills, [])
+    d = Decimal
+    # 1 YES held at 0.40, marked at a bid half a cent above its cost
+    held = PositionRow("KXB", d(1), d("0.40"), d("0.40"), d("0.405"), None, d("0.005"), None,
+                       d(0), d(0), d(1), None)  # fmt: skip
+    out = Output(stdout=io.StringIO())
+    render_totals(out, PnlReport(summary, [], PositionsView([held]), {}))
+    assert _text(out).splitlines()[1:] == [
+        "realized (net of $0.0200 fees): $0.9800",
+        "unrealized (at the best bid): $0.0050",
+        "total: $0.9850",
+    ]
