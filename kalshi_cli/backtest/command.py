@@ -46,6 +46,7 @@ from kalshi_cli.strategies import StrategyLookup, strategy_source
 from kalshi_cli.strategy_api import params_dict
 from kalshi_cli.vocabulary.clock import parse_time as clock_parse_time
 from kalshi_cli.vocabulary.errors import ConfigError, DataWriteError, UsageError
+from kalshi_cli.vocabulary.files import make_dir
 from kalshi_cli.vocabulary.order_terms import TermsError, parse_amount, parse_cash
 
 if TYPE_CHECKING:
@@ -590,18 +591,13 @@ def _write_params(path: Path, params: dict[str, Any], rank_by: str) -> None:
 
 
 def _check_outputs(html: Path | None, out: Path | None) -> None:
-    """Where the run's files go, checked before it runs: an --html file's directory must exist
-    (a typo should not cost a long run), and --out is made now (parents too)."""
-    if html is not None and not html.parent.is_dir():
-        raise UsageError(
-            f"--html {html}: the directory {html.parent} does not exist",
-            hint="create it, or give --html a file in a directory that exists",
-        )
-    if out is not None:
+    """Where the run's files go, made before it runs (a directory that cannot be made should
+    not cost a long run): --out, and the directory of the --html file."""
+    for directory in [d for d in (out, html and html.parent) if d is not None]:
         try:
-            out.mkdir(parents=True, exist_ok=True)
+            make_dir(directory)
         except OSError as exc:
-            raise _not_written(out, exc) from None
+            raise _not_written(directory, exc) from None
 
 
 def _not_written(path: Path, exc: OSError) -> DataWriteError:
@@ -620,7 +616,7 @@ def _one(
     if out is None:
         with tempfile.TemporaryDirectory(prefix="kalshi-backtest-") as tmp:
             return _run_in(spec, Path(tmp), strategies, log=False, progress=progress)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     for name in ("backtest.db", "backtest.db-wal", "backtest.db-shm", "backtest.log"):
         (out / name).unlink(missing_ok=True)  # a run starts from an empty state file
     report = _run_in(spec, out, strategies, log=True, progress=progress)

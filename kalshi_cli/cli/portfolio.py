@@ -45,17 +45,17 @@ def balance_command(
 
     Example: kalshi balance --json
     """
-    from kalshi_cli.vocabulary.models import fmt_money
+    from kalshi_cli.vocabulary.documents import balance_json
+    from kalshi_cli.vocabulary.models import fmt_money, money_places
 
     app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
     balance = app.client(auth=True).portfolio.get_balance()
-    from kalshi_cli.vocabulary.documents import balance_json
-
     document = balance_json(balance)
+    places = money_places([balance.balance, balance.portfolio_value])
     out.record(
         [
-            ("balance", fmt_money(balance.balance)),
-            ("portfolio value", fmt_money(balance.portfolio_value, "unknown")),
+            ("balance", fmt_money(balance.balance, places=places)),
+            ("portfolio value", fmt_money(balance.portfolio_value, "unknown", places)),
         ],
         document=document,
         csv_fields=[
@@ -175,6 +175,7 @@ POSITION_COLUMNS = (
         "mark",
         "bid / mid",
         numeric=True,
+        money=True,
         parts=(Column("mark_bid", "mark bid"), Column("mark_mid", "mark mid")),
     ),
     Column("unrealized", "unrealized", numeric=True, money=True),
@@ -202,7 +203,7 @@ POSITION_COLUMNS = (
 
 def position_row(row: MarkedPosition) -> dict[str, str]:
     from kalshi_cli.vocabulary.documents import money_text
-    from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars, fmt_money
+    from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars
 
     limit = "-" if row.limit is None else fmt_count(row.limit)
     flags = (" OVER" if row.over_limit else "") + (" *" if row.differences else "")
@@ -212,7 +213,6 @@ def position_row(row: MarkedPosition) -> dict[str, str]:
         "contracts": fmt_count(row.contracts),
         "average_entry": "-" if row.average_entry is None else fmt_dollars(row.average_entry),
         "cost": money_text(row.cost),
-        "mark": f"{fmt_money(row.mark_bid)} / {fmt_money(row.mark_mid)}",
         "unrealized": "-" if row.unrealized is None else money_text(row.unrealized),
         "realized": money_text(row.realized),
         "fees": money_text(row.fees),

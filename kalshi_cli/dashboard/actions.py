@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from kalshi_cli.services.killswitch import DEFAULT_DEADLINE_S
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
+from kalshi_cli.vocabulary.files import make_dir
 
 if TYPE_CHECKING:
     import threading
@@ -36,7 +37,7 @@ def toggle_pause(pause_file: Path) -> bool:
     if pause_file.exists():
         pause_file.unlink()
         return False
-    pause_file.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(pause_file.parent)
     pause_file.touch()
     return True
 
