@@ -539,7 +539,7 @@ class AgentTools:
         def run() -> _Written:
             from kalshi_cli.client.pacing import pace_by_account
             from kalshi_cli.risk.state import halt
-            from kalshi_cli.services.killswitch import run_kill_switch
+            from kalshi_cli.services.killswitch.switch import run_kill_switch
             from kalshi_cli.services.orders.context import refuse_an_unknown_scope
 
             if ticker is not None or event is not None:  # aimed: a typo is refused, nothing halted
