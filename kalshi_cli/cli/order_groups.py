@@ -58,7 +58,7 @@ def _group_id(text: str) -> str:
 def _session_groups(app: AppContext, env: str | None) -> set[str]:
     """The groups `kalshi trade` sessions created and still list in the state file (read
     only: a missing state file is created by no read)."""
-    from kalshi_cli.services.killswitch import session_order_groups
+    from kalshi_cli.services.killswitch.order_groups import session_order_groups
     from kalshi_cli.store import Store, StoreError
 
     try:
@@ -74,7 +74,7 @@ def _session_groups(app: AppContext, env: str | None) -> set[str]:
 def _last_action(app: AppContext, env: str | None, group_id: str) -> dict[str, Any] | None:
     """What the state file saw done to the group last (killswitch.note_order_group_action),
     read only; None when it saw nothing or there is no state file."""
-    from kalshi_cli.services.killswitch import order_group_action
+    from kalshi_cli.services.killswitch.order_groups import order_group_action
     from kalshi_cli.store import Store, StoreError
 
     try:
@@ -107,7 +107,7 @@ def _note_action(app: AppContext, group_id: str, action: str) -> str | None:
     """Record a trigger or reset the exchange took in the state file; the exchange acted
     either way, so a state file that cannot take it is a warning (returned), not a failure."""
     from kalshi_cli.cli._services import open_store
-    from kalshi_cli.services.killswitch import note_order_group_action
+    from kalshi_cli.services.killswitch.order_groups import note_order_group_action
     from kalshi_cli.vocabulary.errors import KalshiError
 
     verb = "trigger" if action == "triggered" else "reset"

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kalshi_cli.services.killswitch import DEFAULT_DEADLINE_S
+from kalshi_cli.services.killswitch.switch import DEFAULT_DEADLINE_S
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.vocabulary.files import make_dir
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import threading
 
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.services.killswitch import KillReport
+    from kalshi_cli.services.killswitch.report import KillReport
     from kalshi_cli.services.paper_kill import PaperKillReport
     from kalshi_cli.vocabulary.clock import Clock
 
@@ -61,7 +61,7 @@ def kill(
 ) -> KillReport:
     """`kalshi cancel-all` over every market: halt, cancel, prove; `read_lag_s` is the
     `read_lag` setting, which `kalshi cancel-all` passes too."""
-    from kalshi_cli.services.killswitch import run_kill_switch
+    from kalshi_cli.services.killswitch.switch import run_kill_switch
     from kalshi_cli.store import Store
 
     return run_kill_switch(

@@ -21,7 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from kalshi_cli.services.killswitch import DEFAULT_DEADLINE_S, KillSwitch
+from kalshi_cli.services.killswitch.switch import DEFAULT_DEADLINE_S, KillSwitch
 from kalshi_cli.store.records import PENDING, RESTING, UNKNOWN
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import ZERO
@@ -29,7 +29,7 @@ from kalshi_cli.vocabulary.models import ZERO
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from kalshi_cli.services.killswitch import CancelsOrders
+    from kalshi_cli.services.killswitch.pull import CancelsOrders
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.clock import Clock
 
