@@ -62,6 +62,7 @@ def build_server(tools: AgentTools) -> MCPServer:
         tools.reads.candles,
         tools.reads.balance,
         tools.reads.positions,
+        tools.reads.event_positions,
         tools.reads.orders,
         tools.reads.fills,
         tools.reads.pnl,

@@ -178,6 +178,17 @@ class ReadTools:
                     state.store.close()
         return view.to_json()
 
+    def event_positions(
+        self, event: Annotated[Text | None, Field(description="an event's ticker")] = None
+    ) -> dict[str, Any]:
+        """The account's positions by event, each event's worst and best case at settlement and
+        the exchange's `event_exposure_dollars`, as `kalshi positions --by event --json`."""
+        from kalshi_cli.services.positions import event_rows
+
+        with self.exchange:
+            rows = event_rows(self.access.client(auth=True), event_ticker=event)
+        return {"events": [r.to_json() for r in rows], "count": len(rows)}
+
     def orders(
         self,
         status: Annotated[
