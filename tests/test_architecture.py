@@ -33,6 +33,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "vocabulary.exit_codes",
             "vocabulary.clock",
             "vocabulary.owners",
+            "vocabulary.process",
         },
     ),
     ("errors and units", {"vocabulary.errors", "vocabulary.units", "vocabulary.reference_index"}),
