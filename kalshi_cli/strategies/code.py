@@ -98,10 +98,12 @@ class _FromSource(SourceFileLoader):
 
 
 class _BesideFinder:
-    """Finds modules as the path finder does, handing those under `root` to `_FromSource`."""
+    """Finds modules as the path finder does, handing those under `root` to `_FromSource`;
+    `found` names them."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.found: list[str] = []
 
     def find_spec(
         self, name: str, path: Sequence[str] | None, target: ModuleType | None = None
@@ -112,13 +114,16 @@ class _BesideFinder:
         if not Path(spec.origin).is_relative_to(self.root):
             return None
         spec.loader = _FromSource(spec.name, spec.origin)
+        self.found.append(spec.name)
         return spec
 
 
 @contextmanager
 def _beside_from_source(root: Path) -> Iterator[None]:
     """While a trader's file runs: its directory first on `sys.path`, and what is imported
-    from under it compiled from its source. Both are taken away after it."""
+    from under it compiled from its source. After it, both are taken away, and so are the
+    modules imported from under it (the file keeps them): the next file importing one of
+    their names, another version of this one or a file in another directory, imports its own."""
     finder = _BesideFinder(root)
     sys.path.insert(0, str(root))
     sys.meta_path.insert(0, finder)
@@ -127,6 +132,8 @@ def _beside_from_source(root: Path) -> Iterator[None]:
     finally:
         sys.meta_path.remove(finder)
         sys.path.remove(str(root))
+        for name in finder.found:
+            sys.modules.pop(name, None)
 
 
 def _imports(data: bytes) -> list[tuple[str, int]]:

@@ -60,14 +60,16 @@ def _from_file(path: Path) -> Strategy[Any]:
     except OSError as exc:
         raise UsageError(f"strategy file {path} cannot be read: {exc.strerror}") from None
     digest = hashlib.sha256(data).hexdigest()
-    module = _exec_file(str(path), digest)
+    source = code_fingerprint([path])
+    module = _exec_file(str(path), digest, source)
     strategy = _pick(module, str(path))
-    return replace(strategy, spec=str(path), origin="file", source=code_fingerprint([path]))
+    return replace(strategy, spec=str(path), origin="file", source=source)
 
 
 @cache
-def _exec_file(path: str, digest: str) -> ModuleType:
-    """The module of one version of a file (a changed file is a new module)."""
+def _exec_file(path: str, digest: str, source: str) -> ModuleType:
+    """The module of one version of a file and of the modules of the trader's it imports
+    (`source`): a change to either is a new module."""
     try:
         return exec_file(f"kalshi_user_strategy_{digest[:16]}", Path(path))
     except KeyboardInterrupt:
