@@ -34,6 +34,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "vocabulary.clock",
             "vocabulary.owners",
             "vocabulary.files",
+            "vocabulary.process",
         },
     ),
     ("errors and units", {"vocabulary.errors", "vocabulary.units", "vocabulary.reference_index"}),

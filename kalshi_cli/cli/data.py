@@ -136,6 +136,7 @@ def _record(
     from kalshi_cli.data.watch import ws_url_for
     from kalshi_cli.feed.index import channels_for
     from kalshi_cli.vocabulary.errors import KalshiError
+    from kalshi_cli.vocabulary.process import signal_handlers
     from kalshi_cli.vocabulary.reference_index import index_for_market
 
     connection = app.connection(auth=True)
@@ -157,12 +158,12 @@ def _record(
         recorder.close()
         raise
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
     followed = ", ".join(recorder.indices.get("cfbenchmarks_value", []))
     also = f" and the indices {followed}" if followed else ""
     typer.echo(f"recording {len(markets)} markets{also} to {out}", err=True)
-    summary = recorder.run(duration_s=duration, stop=stop)
+    stopping = dict.fromkeys((signal.SIGTERM, signal.SIGINT), lambda *_: stop.set())
+    with signal_handlers(stopping):
+        summary = recorder.run(duration_s=duration, stop=stop)
     try:
         missing = refresh_markets(app.client(), out, tickers)
     except KalshiError as exc:
