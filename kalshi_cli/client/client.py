@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import random
 from functools import cached_property
-from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 import httpx
@@ -244,12 +243,7 @@ class KalshiClient:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
