@@ -7,9 +7,8 @@ subaccount N, else the exchange's defaults.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,9 +19,6 @@ from kalshi_cli.cli._output import Column
 if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
     from kalshi_cli.client.order_groups import OrderGroup
-    from kalshi_cli.store import Store
-
-T = TypeVar("T")
 
 group_app = typer.Typer(
     name="order-group",
@@ -62,31 +58,18 @@ def _group_id(text: str) -> str:
 def _session_groups(app: AppContext, env: str | None) -> set[str]:
     """The groups `kalshi trade` sessions created and still list in the state file."""
     from kalshi_cli.services.killswitch import session_order_groups
+    from kalshi_cli.store import Store
 
-    return set(_read_state(app, env, session_order_groups) or ())
+    return set(Store.read(app.settings(env).state, session_order_groups) or ())
 
 
 def _last_action(app: AppContext, env: str | None, group_id: str) -> dict[str, Any] | None:
     """What the state file saw done to the group last (killswitch.note_order_group_action);
     None when it saw nothing or there is no state file."""
     from kalshi_cli.services.killswitch import order_group_action
+    from kalshi_cli.store import Store
 
-    return _read_state(app, env, lambda store: order_group_action(store, group_id))
-
-
-def _read_state(app: AppContext, env: str | None, read: Callable[[Store], T]) -> T | None:
-    """`read` of the state file opened read only (a missing state file is created by no
-    read); None when there is none or it cannot be opened."""
-    from kalshi_cli.store import Store, StoreError
-
-    try:
-        store = Store.open_readonly(app.settings(env).state)
-    except StoreError:
-        return None
-    if store is None:
-        return None
-    with store:
-        return read(store)
+    return Store.read(app.settings(env).state, lambda store: order_group_action(store, group_id))
 
 
 def _triggered(
