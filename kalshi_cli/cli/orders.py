@@ -441,21 +441,15 @@ ORDER_COLUMNS = (
 
 
 def order_row(doc: dict[str, Any]) -> dict[str, str]:
+    # the document's own values, one exact value each for CSV (`action`, `price`, ...), and the
+    # cells a table shows (a table reads only its columns' keys)
     return {
-        "order_id": doc["order_id"],
-        "ticker": doc["ticker"],
+        **doc,
         "trade": f"{doc['action']} {doc['side']} @ {fmt_money(Decimal(doc['price']))}",
         "book": f"{doc['book_side']} @ {fmt_money(Decimal(doc['yes_price']))}",
         "filled": doc["fill_count"],
         "remaining": doc["remaining_count"],
-        "status": doc["status"],
         "created": doc["created_time"] or "",
-        # one exact value each, for CSV
-        "action": doc["action"],
-        "side": doc["side"],
-        "price": doc["price"],
-        "book_side": doc["book_side"],
-        "yes_price": doc["yes_price"],
     }
 
 

@@ -238,28 +238,15 @@ def _rfq_size(doc: dict[str, Any]) -> str:
     return str(doc["contracts"])
 
 
+# a row is its document, the cells that are not text as a table shows them (a table reads only
+# its columns' keys)
 def _rfq_row(doc: dict[str, Any]) -> dict[str, str]:
-    return {
-        "rfq_id": doc["rfq_id"],
-        "market_ticker": doc["market_ticker"],
-        "status": doc["status"],
-        "size": _rfq_size(doc),
-        "mine": "yes" if doc["mine"] else "",
-        "created_ts": doc["created_ts"],
-    }
+    return {**doc, "size": _rfq_size(doc), "mine": "yes" if doc["mine"] else ""}
 
 
 def _quote_row(doc: dict[str, Any]) -> dict[str, str]:
-    return {
-        "quote_id": doc["quote_id"],
-        "rfq_id": doc["rfq_id"],
-        "market_ticker": doc["market_ticker"],
-        "status": doc["status"],
-        "yes_bid": doc["yes_bid"],
-        "no_bid": doc["no_bid"],
-        "accepted_side": doc["accepted_side"] or "",
-        "mine": "yes" if doc["mine"] else "",
-    }
+    mine = "yes" if doc["mine"] else ""
+    return {**doc, "accepted_side": doc["accepted_side"] or "", "mine": mine}
 
 
 def _quote_fields(doc: dict[str, Any]) -> list[tuple[str, str]]:
