@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 import typer
 
 from kalshi_cli.cli._context import current
-from kalshi_cli.cli._options import EnvOpt, FiniteFloat, JsonOpt, TickersOpt
+from kalshi_cli.cli._options import DurationOpt, EnvOpt, JsonOpt, TickersOpt
 from kalshi_cli.cli._output import Column, is_tty, no_color
 
 if TYPE_CHECKING:
@@ -83,15 +83,7 @@ def record_command(
             show_default=False,
         ),
     ] = None,
-    duration: Annotated[
-        float | None,
-        typer.Option(
-            "--duration",
-            parser=FiniteFloat(min=0),
-            help="Stop after this many seconds (0 or more).",
-            show_default=False,
-        ),
-    ] = None,
+    duration: DurationOpt = None,
     env: EnvOpt = None,
 ) -> None:
     """Record orderbook, trade, ticker and lifecycle frames raw, with receive times, to hourly

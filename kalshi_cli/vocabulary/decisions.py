@@ -45,14 +45,10 @@ class RestingOrder:
         return book_side_of(self.side, self.action)
 
 
-@dataclass(frozen=True)
-class Holding:
-    """Contracts held in one market (+YES / -NO) and what was paid for them."""
+class Held:
+    """The side and number of contracts of a signed position (+YES / -NO)."""
 
-    position: Decimal = ZERO
-    avg_entry_price: Decimal = ZERO  # per contract, of the held side
-    entry_cost: Decimal = ZERO  # dollars paid for the contracts held
-    opened_at: float | None = None
+    position: Decimal
 
     @property
     def held_side(self) -> Side | None:
@@ -65,11 +61,21 @@ class Holding:
         return abs(self.position)
 
 
+@dataclass(frozen=True)
+class Holding(Held):
+    """Contracts held in one market (+YES / -NO) and what was paid for them."""
+
+    position: Decimal = ZERO
+    avg_entry_price: Decimal = ZERO  # per contract, of the held side
+    entry_cost: Decimal = ZERO  # dollars paid for the contracts held
+    opened_at: float | None = None
+
+
 FLAT = Holding()
 
 
 @dataclass(frozen=True)
-class PositionView:
+class PositionView(Held):
     """One market's position (+YES / -NO contracts), what was paid for it, and resting orders.
 
     The risk rules read the account's view: `position` and its cost the account's whole
@@ -101,16 +107,6 @@ class PositionView:
         if self.account is not None:
             return self.account
         return Holding(self.position, self.avg_entry_price, self.entry_cost, self.opened_at)
-
-    @property
-    def held_side(self) -> Side | None:
-        if self.position > 0:
-            return Side.YES
-        return Side.NO if self.position < 0 else None
-
-    @property
-    def contracts(self) -> Decimal:
-        return abs(self.position)
 
     def worst_case(self, direction: BookSide) -> Decimal:
         """The largest position toward one side if every resting order that way filled and none
