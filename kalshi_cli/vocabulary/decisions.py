@@ -22,6 +22,7 @@ from kalshi_cli.vocabulary.models import (
     Side,
     TimeInForce,
     book_side_of,
+    side_held,
     trading_fee,
 )
 
@@ -52,9 +53,7 @@ class Held:
 
     @property
     def held_side(self) -> Side | None:
-        if self.position > 0:
-            return Side.YES
-        return Side.NO if self.position < 0 else None
+        return side_held(self.position)
 
     @property
     def contracts(self) -> Decimal:

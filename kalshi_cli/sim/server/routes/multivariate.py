@@ -114,8 +114,7 @@ def handle_collections(state: SimState, ctx: RequestContext) -> tuple[int, Json 
         raise InvalidQuery(ctx.operation, "status: value is not one of [unopened open closed]")
     event = query_str(ctx, "associated_event_ticker")
     series = query_str(ctx, "series_ticker")
-    limit = query_int(ctx, "limit", 100, 1, 200)
-    assert limit is not None
+    limit = query_int(ctx, "limit", 100, 1, 200) or 100
     rows = [
         c
         for c in scenario_data.of(state.exchange).get(KIND)
@@ -268,8 +267,7 @@ def _create(
 
 def handle_multivariate_events(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     exchange = state.exchange
-    limit = query_int(ctx, "limit", 100, 1, 200)
-    assert limit is not None
+    limit = query_int(ctx, "limit", 100, 1, 200) or 100
     series = query_str(ctx, "series_ticker")
     collection = query_str(ctx, "collection_ticker")
     nested = query_bool(ctx, "with_nested_markets")
