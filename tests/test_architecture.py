@@ -61,7 +61,6 @@ LAYERS: list[tuple[str, set[str]]] = [
         {
             "services.orders",
             "services.killswitch",
-            "services.metrics",
             "services.connection",
             "services.key_files",
             "checks",
@@ -70,7 +69,7 @@ LAYERS: list[tuple[str, set[str]]] = [
         },
     ),
     ("views", {"services.positions", "services.paper_kill"}),
-    ("reports", {"services.pnl_report"}),
+    ("reports", {"services.pnl_report", "services.metrics"}),
     # the trade loop's rooms (ARCHITECTURE.md, "The loop's rooms")
     ("what the loop knows", {"runner.books"}),
     ("what a run is asked, and what the loop reads through", {"runner.config", "runner.ports"}),
@@ -379,7 +378,6 @@ def test_the_class_name_check_sees_a_name_defined_twice(tmp_path: Path) -> None:
 # are held to what they have, each with its reason.
 MAX_METHODS = 25
 NOT_SPLIT_YET = {
-    "DashboardApp": (26, "one action per key of the screen"),
     "KalshiClient": (26, "the client's areas and its lifecycle, as the SDK shapes them"),
     "Connection": (30, "signing, retries, pacing and the deadline of one HTTP connection"),
     "FeedSession": (38, "one handler per kind of feed message"),
@@ -390,6 +388,7 @@ NOT_SPLIT_YET = {
     "Ledger": (30, "the simulator's account ledger: one method per balance movement"),
     "Communications": (26, "the simulator's RFQ and quote endpoints, one per operation"),
     "Reference": (31, "the simulator's reference data, one read per endpoint"),
+    "Store": (26, "the state file's one door: a method per question the commands ask of it"),
     "OrderRepository": (26, "the state file's order rows: one query per question"),
     "LocalVenue": (36, "the exchange's operations a backtest or paper loop calls, one each"),
 }
