@@ -64,7 +64,8 @@ def _run(spec: BacktestSpec, workdir: Path) -> dict[str, Any]:
     portfolio = artifacts.venue.client.portfolio
     fills = [_given(msgspec.to_builtins(f)) for f in portfolio.iter_fills()]
     orders = [_given(msgspec.to_builtins(o)) for o in artifacts.venue.client.orders.iter_orders()]
-    return _ids_in_order({"report": report, "fills": fills, "orders": orders, **_state(artifacts)})
+    record: dict[str, Any] = {"report": report, "fills": fills, "orders": orders}
+    return dict(_ids_in_order({**record, **_state(artifacts)}))
 
 
 def _state(artifacts: RunArtifacts) -> dict[str, Any]:
