@@ -68,6 +68,7 @@ class BacktestRequest:
     params: tuple[str, ...] = ()  # --param NAME=V or NAME=V1,V2
     html: Path | None = None
     out: Path | None = None
+    keep_state: bool = False  # with `out`: the run's state saved there as backtest.db
     rank_by: str = "net"
     jobs: int | None = None
     cache_dir: Path | None = None
@@ -236,6 +237,7 @@ def build_request(
     seed: int = 0,
     overfit_gap: str | None = None,
     progress: Callable[[str], None] | None = None,
+    keep_state: bool = False,
     executor: str = "local",
     scheduler: str | None = None,
     run_progress: Progress | None = None,
@@ -252,7 +254,7 @@ def build_request(
     ]
     sources = [_source_key(found, values) for found, values in runs]
     (loaded, validated), *others = runs
-    _check_outputs(html, out)
+    _check_outputs(html, out, keep_state)
     try:
         parse_cash(balance)  # the venue holds it in cents, as the exchange does
     except TermsError as exc:
@@ -281,6 +283,7 @@ def build_request(
         params=params,
         html=html,
         out=out,
+        keep_state=keep_state,
         rank_by=rank_by,
         jobs=jobs,
         cache_dir=default_cache_dir() if cache else None,
@@ -457,7 +460,9 @@ def _single(request: BacktestRequest, base: BacktestSpec) -> BacktestOutcome:
             hint="give a --param NAME=V1,V2 with several values, or --search",
         )
     outcome = BacktestOutcome(
-        report=_one(base, request.out, request.strategies, request.replay_progress)
+        report=_one(
+            base, request.out, request.strategies, request.replay_progress, request.keep_state
+        )
     )
     if request.lookahead:
         with tempfile.TemporaryDirectory(prefix="kalshi-lookahead-") as tmp:
@@ -589,9 +594,14 @@ def _write_params(path: Path, params: dict[str, Any], rank_by: str) -> None:
         raise _not_written(path, exc) from None
 
 
-def _check_outputs(html: Path | None, out: Path | None) -> None:
+def _check_outputs(html: Path | None, out: Path | None, keep_state: bool) -> None:
     """Where the run's files go, checked before it runs: an --html file's directory must exist
     (a typo should not cost a long run), and --out is made now (parents too)."""
+    if keep_state and out is None:
+        raise UsageError(
+            "--keep-state saves the run's state file in the --out directory",
+            hint="add --out DIR",
+        )
     if html is not None and not html.parent.is_dir():
         raise UsageError(
             f"--html {html}: the directory {html.parent} does not exist",
@@ -616,14 +626,14 @@ def _one(
     out: Path | None,
     strategies: StrategyLookup,
     progress: Callable[[int], None] | None = None,
+    keep_state: bool = False,
 ) -> dict[str, Any]:
     if out is None:
-        with tempfile.TemporaryDirectory(prefix="kalshi-backtest-") as tmp:
-            return _run_in(spec, Path(tmp), strategies, log=False, progress=progress)
+        return _run_in(spec, None, strategies, progress=progress)
     out.mkdir(parents=True, exist_ok=True)
     for name in ("backtest.db", "backtest.db-wal", "backtest.db-shm", "backtest.log"):
-        (out / name).unlink(missing_ok=True)  # a run starts from an empty state file
-    report = _run_in(spec, out, strategies, log=True, progress=progress)
+        (out / name).unlink(missing_ok=True)  # a run's files are its own, none left from another
+    report = _run_in(spec, out, strategies, progress=progress, keep_state=keep_state)
     try:
         (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
     except OSError as exc:
@@ -633,24 +643,30 @@ def _one(
 
 def _run_in(
     spec: BacktestSpec,
-    workdir: Path,
+    out: Path | None,
     strategies: StrategyLookup,
     *,
-    log: bool,
     progress: Callable[[int], None] | None = None,
+    keep_state: bool = False,
 ) -> dict[str, Any]:
-    """The run in `workdir`, whose state file and log are files the command writes: one the
-    machine will not take (the disk full) is DATA_WRITE_FAILED, as every output's."""
+    """The run, its event log in `out` and with `keep_state` its state file: files the command
+    writes, one the machine will not take (the disk full) DATA_WRITE_FAILED, as every output's."""
     from kalshi_cli.store.errors import StateFileUnwritable
 
     try:
-        log_path = workdir / "backtest.log" if log else None
         artifacts = execute(
-            spec, workdir, log_path=log_path, strategies=strategies, progress=progress
+            spec,
+            keep_state=out / "backtest.db" if out is not None and keep_state else None,
+            log_path=None if out is None else out / "backtest.log",
+            strategies=strategies,
+            progress=progress,
         )
     except StateFileUnwritable as exc:
         raise DataWriteError(
-            f"cannot write the run's state file in {workdir}: {exc.message}",
+            f"cannot write the run's state file in {out}: {exc.message}",
             hint="free space, or choose a directory this user may write",
         ) from exc
-    return build_report(artifacts)
+    try:
+        return build_report(artifacts)
+    finally:
+        artifacts.store.close()

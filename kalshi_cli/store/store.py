@@ -22,6 +22,7 @@ from kalshi_cli.store.audit import AuditRepository
 from kalshi_cli.store.connection import (
     APPLIED_SQL,
     BUSY_TIMEOUT_SECONDS,
+    IN_MEMORY,
     Database,
     check_is_state_file,
     check_schema,
@@ -177,6 +178,22 @@ class Store:
         return store
 
     @classmethod
+    def in_memory(cls, *, clock: Clock) -> Store:
+        """A state database held in this process's memory (a backtest's): the same schema and
+        repositories as a file, written by the same code, but no write reaches a disk; `backup_to`
+        saves it as a state file. Nobody else can open it, so it is held as `exclusive`."""
+        conn = connect(IN_MEMORY, "rw")
+        try:
+            configure(conn, readonly=False, durable=False, exclusive=True)
+            migrated = migrations.apply_pending(conn, clock.wall())
+        except BaseException:
+            conn.close()
+            raise
+        store = cls(conn, IN_MEMORY, clock, readonly=False, exclusive=True)
+        store.migrated_on_open = tuple(migrated)
+        return store
+
+    @classmethod
     def migrate(cls, path: Path, *, clock: Clock | None = None) -> MigrationReport:
         """Create the state file if there is none and apply its pending migrations (what
         every `open` does), reporting each known migration with when it was applied and which
@@ -234,11 +251,14 @@ class Store:
         the bytes could catch a transaction half-written), mode 600 as the file itself."""
         import sqlite3
 
-        copy = sqlite3.connect(target)
         try:
-            self._conn.backup(copy)
-        finally:
-            copy.close()
+            copy = sqlite3.connect(target)
+            try:
+                self._conn.backup(copy)
+            finally:
+                copy.close()
+        except sqlite3.Error as exc:
+            raise wrap_error(exc, target) from exc
         target.chmod(0o600)
 
     def close(self) -> None:

@@ -27,7 +27,6 @@ import pytest
 from kalshi_cli.backtest.engine import BacktestSpec, RunArtifacts, execute
 from kalshi_cli.backtest.report import build_report
 from kalshi_cli.backtest.scenario import record_scenario
-from kalshi_cli.store import Store
 
 GOLDEN = Path(__file__).parent / "golden"
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
@@ -57,7 +56,7 @@ def _record(root: Path, settle: bool) -> Path:
 
 
 def _run(spec: BacktestSpec, workdir: Path) -> dict[str, Any]:
-    artifacts = execute(spec, workdir)
+    artifacts = execute(spec)
     report = build_report(artifacts)
     report["spec"].pop("data")
     report["data"].pop("path")
@@ -69,7 +68,7 @@ def _run(spec: BacktestSpec, workdir: Path) -> dict[str, Any]:
 
 
 def _state(artifacts: RunArtifacts) -> dict[str, Any]:
-    with Store.open(artifacts.state_path, create=False) as store:
+    with artifacts.store as store:
         intents = [_plain(asdict(i)) for i in store.orders.iter_intents()]
         fills = [
             {"fill_id": f.fill_id, "order_id": f.order_id, "strategy": f.strategy}

@@ -43,7 +43,7 @@ source = open_dataset(spec.data, spec.data_fingerprint)
 gc.collect()
 tracemalloc.start()
 with tempfile.TemporaryDirectory() as tmp:
-    artifacts = execute(spec, Path(tmp), source=source)
+    artifacts = execute(spec, source=source)
     gc.collect()
     held = tracemalloc.get_traced_memory()[0]
     tracemalloc.reset_peak()

@@ -43,8 +43,8 @@ for label, clock_free in (("quiet", base.clock_free), ("always", None)):
     register_strategy(replace(base, name=copy, decide_fn=decide, clock_free=clock_free))
     with tempfile.TemporaryDirectory() as work:
         # the full pass every second, as `kalshi trade` runs, where quiet markets are many
-        artifacts = execute(BacktestSpec(data=data, strategy=copy, params=params), Path(work))
-        with Store.open(artifacts.state_path) as store:
+        artifacts = execute(BacktestSpec(data=data, strategy=copy, params=params))
+        with artifacts.store as store:
             orders = [
                 [i.created_at, i.ticker, i.side, i.action, str(i.price), str(i.count),
                  i.time_in_force]
