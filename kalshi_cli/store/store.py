@@ -320,8 +320,10 @@ class Store:
         """Why the file this connection has open is no longer the one its path names (None
         while it is): another process opening the path (`kalshi halt`) then writes a file this
         connection never reads. A file held `exclusive` is nobody else's."""
+        if self._exclusive or self.identity is None:
+            return None  # asked every pass: no stat of a file that cannot be another's
         now = file_identity(self.path)
-        if self._exclusive or self.identity is None or now == self.identity:
+        if now == self.identity:
             return None
         what = "deleted or moved away" if now is None else "replaced by another file"
         return f"state file {self.path} was {what}"
