@@ -35,7 +35,10 @@ LAYERS: list[tuple[str, set[str]]] = [
             "vocabulary.owners",
         },
     ),
-    ("errors and units", {"vocabulary.errors", "vocabulary.units", "vocabulary.reference_index"}),
+    (
+        "errors and units",
+        {"vocabulary.errors", "vocabulary.units", "vocabulary.reference_index", "vocabulary.fixed"},
+    ),
     ("the config decoder", {"vocabulary.decode"}),
     (
         "the exchange's shapes and keys, an event's outcomes",
