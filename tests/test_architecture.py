@@ -37,7 +37,10 @@ LAYERS: list[tuple[str, set[str]]] = [
             "vocabulary.process",
         },
     ),
-    ("errors and units", {"vocabulary.errors", "vocabulary.units", "vocabulary.reference_index"}),
+    (
+        "errors and units",
+        {"vocabulary.errors", "vocabulary.units", "vocabulary.reference_index"},
+    ),
     ("the config decoder", {"vocabulary.decode"}),
     (
         "the exchange's shapes and keys, an event's outcomes",
@@ -388,7 +391,7 @@ NOT_SPLIT_YET = {
     "Ledger": (30, "the simulator's account ledger: one method per balance movement"),
     "Communications": (26, "the simulator's RFQ and quote endpoints, one per operation"),
     "Reference": (31, "the simulator's reference data, one read per endpoint"),
-    "Store": (26, "the state file's one door: a method per question the commands ask of it"),
+    "Store": (27, "the state file's one door: a method per question the commands ask of it"),
     "OrderRepository": (26, "the state file's order rows: one query per question"),
     "LocalVenue": (36, "the exchange's operations a backtest or paper loop calls, one each"),
 }
