@@ -365,6 +365,40 @@ class Ledger:
             if not returned:
                 self.returned.pop(account_id, None)
 
+    def netted(self, ticker: str) -> bool:
+        """Whether the market's event has a collateral return (MECNET or DIRECNET)."""
+        return bool(self._ref.events[self._ref.markets[ticker].event_ticker].collateral_return_type)
+
+    def covers(self, acct: AccountState, ticker: str) -> bool:
+        """Whether the account's position in `ticker` frees the orders that would close it from
+        holding their cost. Not where it nets in a netting event: a closing fill pays $1 less
+        its price but may take back up to $1 returned, so the order holds its price (the most
+        its fill can take back)."""
+        return not (self.nets(acct.account.account_id) and self.netted(ticker))
+
+    def can_net(self, account_id: str) -> bool:
+        """Whether the account's available cash covers what its resting orders in netting
+        events would hold with netting on (`covers`): their whole cost and reserve."""
+        acct = self.acct(account_id)
+        more = sum(
+            (
+                agg[0] + agg[2] + agg[4] - acct.held.get(ticker, ZERO)
+                for ticker, agg in acct.agg.items()
+                if self.netted(ticker)
+            ),
+            ZERO,
+        )
+        return acct.cash - acct.held_total >= more
+
+    def set_netting(self, account_id: str, enabled: bool) -> None:
+        """Turn netting on or off for the account (`can_net` checked by the caller), and work
+        out again the holds of its resting orders in netting events."""
+        (self.netting.add if enabled else self.netting.discard)(account_id)
+        acct = self.acct(account_id)
+        for ticker in list(acct.agg):
+            if self.netted(ticker):
+                self.rehold(acct, ticker)
+
     def returned_dollars(self, account_id: str, event_ticker: str) -> Decimal:
         return self.returned.get(account_id, {}).get(event_ticker, ZERO)
 
@@ -441,6 +475,8 @@ class Ledger:
             return
         pos = acct.positions.get(ticker)
         position = ZERO if pos is None else pos.position
+        if position and not self.covers(acct, ticker):
+            position = ZERO  # the closing orders hold their price
         # the aggregates alone give the hold unless the position covers part of one direction
         bid_cost, bid_count, ask_cost, ask_count, reserve = agg
         if position < ZERO and -position < bid_count:

@@ -140,6 +140,8 @@ class EngineAccounts(Protocol):
 
     def net_event(self, acct: AccountState, ticker: str) -> None: ...
 
+    def covers(self, acct: AccountState, ticker: str) -> bool: ...
+
 
 class MatchingEngine:
     """Books, planning and applying orders (see the module docstring)."""
@@ -334,6 +336,8 @@ class MatchingEngine:
                     self._accounts.reserve_rate(ticker, o_own),
                 )
         bid_cost, bid_count, ask_cost, ask_count, reserve = agg
+        if position and not self._accounts.covers(acct, ticker):
+            position = ZERO  # `Ledger.covers`: the closing orders hold their price
         if rest:
             # `agg_add(agg, buy_yes, own, rest, reserve_rate(ticker, own))`, inline
             rates = self._accounts.reserve_cache.get(ticker)

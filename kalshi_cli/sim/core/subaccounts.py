@@ -189,11 +189,18 @@ class Subaccounts:
         return self._user(user).updated.get(subaccount, self._ref.created_time)
 
     def set_netting(self, user: str, subaccount: int, enabled: bool) -> None:
-        self.subaccount_ledger(user, subaccount)
+        """Refused (insufficient balance) when turning netting on would hold more than the
+        subaccount has available (`Ledger.can_net`)."""
+        lid = self.subaccount_ledger(user, subaccount)
+        if enabled and not self._ledger.can_net(lid):
+            raise ExchangeError(
+                400,
+                "insufficient_balance",
+                "insufficient balance to hold the resting orders that close a position",
+            )
         self._ref.log("netting", account_id=user, subaccount=subaccount, enabled=enabled)
         self._user(user).netting[subaccount] = enabled
-        netting = self._ledger.netting
-        (netting.add if enabled else netting.discard)(ledger_id(user, subaccount))
+        self._ledger.set_netting(lid, enabled)
 
     def netting(self, user: str) -> dict[int, bool]:
         accounts = self._user(user)

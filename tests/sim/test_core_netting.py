@@ -1,0 +1,130 @@
+"""Collateral return in the exchange core: what a netting subaccount's resting orders hold, a
+restart with netting state in place, and netting turned off (help.kalshi.com "Collateral
+return"). The figures over HTTP are in test_collateral_return.py."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.sim.core.exchange import Exchange, ExchangeError, PlaceResult, SimEvent, SimSeries
+from kalshi_cli.sim.core.records import PlaceRequest
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import BookSide, TimeInForce
+from tests.conftest import NO_FEES
+from tests.sim.test_core import ASK, BID, GTC, IOC, TAC, market
+from tests.sim.test_journal import state
+
+
+class Netted:
+    """Accounts `a` (netting on) and `b` (off) with $`cash` each, and makers `m`, in a
+    mutually exclusive event of markets A, B and C; no fees."""
+
+    def __init__(self, cash: int = 100_00, journal: Path | None = None) -> None:
+        self.clock = ManualClock()
+        self.ex = Exchange(self.clock, fees=NO_FEES, journal=journal)
+        if self.ex.restored:
+            ids = {a.key_id: a.account_id for a in self.ex.accounts.accounts}
+            self.a, self.b, self.m = ids["a"], ids["b"], ids["m"]
+            return
+        self.ex.reference.add_series(SimSeries("SER", "series"))
+        self.ex.reference.add_event(SimEvent("X", "SER", "x", collateral_return_type="MECNET"))
+        for ticker in "ABC":
+            self.ex.add_market(market(ticker, event_ticker="X"))
+        create = self.ex.accounts.create_account
+        self.a = create(key_id="a", public_key_pem="", cash_cents=cash).account_id
+        self.b = create(key_id="b", public_key_pem="", cash_cents=cash).account_id
+        self.m = create(key_id="m", public_key_pem="", cash_cents=1_000_00).account_id
+        self.ex.subaccounts.set_netting(self.a, 0, True)
+
+    def place(  # noqa: PLR0917 (tests read best positionally)
+        self, acct: str, ticker: str, side: BookSide, price: str, count: int, tif: TimeInForce = GTC
+    ) -> PlaceResult:
+        request = PlaceRequest(
+            ticker=ticker,
+            book_side=side,
+            price=D(price),
+            count=D(count),
+            time_in_force=tif,
+            self_trade_prevention=TAC,
+        )
+        return self.ex.desk.place_order(acct, request)
+
+    def take(self, acct: str, ticker: str, side: BookSide, price: str, count: int) -> None:
+        """`acct` takes `count` at `price` from a maker resting the other side."""
+        self.place(self.m, ticker, BID if side is ASK else ASK, price, count)
+        assert self.place(acct, ticker, side, price, count, IOC).fills
+
+    def state(self) -> str:
+        return state(self.ex)
+
+    def held(self, acct: str) -> D:
+        return self.ex.accounts.held_dollars(acct)
+
+    def available(self, acct: str) -> D:
+        return self.ex.accounts.cash_dollars(acct) - self.held(acct)
+
+
+def refused(env: Netted, code: str, call: Callable[[], object]) -> None:
+    """`call` is refused with a 400 `code` and changes nothing."""
+    before = env.state()
+    with pytest.raises(ExchangeError) as info:
+        call()
+    assert (info.value.status, info.value.code) == (400, code)
+    assert env.state() == before
+
+
+def _hedged(env: Netted) -> None:
+    """`a` holds NO on A at 0.60 and NO on B at 0.70: one of them always pays $1, so $1 is
+    returned and $0.30 taken."""
+    env.take(env.a, "A", ASK, "0.40", 1)
+    env.take(env.a, "B", ASK, "0.30", 1)
+    assert env.ex.accounts.returned_dollars(env.a, "X") == 1
+
+
+def test_a_resting_order_that_would_take_the_return_back_holds_it_so_no_balance_goes_negative() -> (
+    None
+):
+    env = Netted(cash=1_00)
+    _hedged(env)
+    assert env.available(env.a) == D("0.70")
+    # a YES bid on B closes the NO there: its fill gives $0.70 back but takes the $1 returned,
+    # so it holds its price, as an order that opens a position does
+    env.place(env.a, "B", BID, "0.30", 1)
+    assert env.held(env.a) == D("0.30")
+    refused(env, "insufficient_balance", lambda: env.place(env.a, "C", BID, "0.41", 1))
+    env.place(env.a, "C", BID, "0.40", 1)
+    assert env.available(env.a) == 0
+    env.place(env.m, "B", ASK, "0.30", 1, IOC)  # the maker fill takes the return back
+    assert env.ex.accounts.returned_dollars(env.a, "X") == 0
+    assert env.available(env.a) == 0
+    assert env.ex.accounts.account(env.a).cash_cents == 0
+
+
+def test_an_account_without_netting_still_holds_nothing_for_an_order_its_position_covers() -> None:
+    env = Netted()
+    env.take(env.b, "B", ASK, "0.30", 1)
+    env.place(env.b, "B", BID, "0.30", 1)
+    assert env.held(env.b) == 0
+
+
+def test_turning_netting_on_holds_the_price_of_the_orders_that_would_close_a_position() -> None:
+    env = Netted(cash=1_00)
+    env.take(env.b, "A", ASK, "0.40", 1)  # NO on A at 0.60
+    env.place(env.b, "A", BID, "0.30", 1)  # closes it: nothing held without netting
+    assert env.held(env.b) == 0
+    env.ex.subaccounts.set_netting(env.b, 0, True)
+    assert env.held(env.b) == D("0.30")
+    env.ex.subaccounts.set_netting(env.b, 0, False)  # nothing was returned: held as before
+    assert env.held(env.b) == 0
+
+
+def test_turning_netting_on_is_refused_when_the_account_cannot_hold_its_closing_orders() -> None:
+    env = Netted(cash=60)
+    env.take(env.b, "A", ASK, "0.40", 1)
+    env.place(env.b, "A", BID, "0.30", 1)
+    refused(env, "insufficient_balance", lambda: env.ex.subaccounts.set_netting(env.b, 0, True))
+    assert env.ex.subaccounts.netting(env.b) == {0: False}
