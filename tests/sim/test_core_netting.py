@@ -128,3 +128,33 @@ def test_turning_netting_on_is_refused_when_the_account_cannot_hold_its_closing_
     env.place(env.b, "A", BID, "0.30", 1)
     refused(env, "insufficient_balance", lambda: env.ex.subaccounts.set_netting(env.b, 0, True))
     assert env.ex.subaccounts.netting(env.b) == {0: False}
+
+
+@pytest.mark.parametrize("compact", [False, True], ids=["journal", "snapshot"])
+def test_a_restart_mid_event_keeps_the_return_and_settlement_pays_what_netting_off_does(
+    tmp_path: Path, compact: bool
+) -> None:
+    journal = tmp_path / "j.jsonl"
+    env = Netted(journal=journal)
+    for me in (env.a, env.b):
+        env.take(me, "A", ASK, "0.40", 1)
+        env.take(me, "B", ASK, "0.30", 1)
+    env.place(env.a, "B", BID, "0.30", 1)  # held: it would take the return back
+    if compact:
+        env.ex.compact()
+    before = env.state()
+    env.ex.close()
+    again = Netted(journal=journal)
+    assert again.ex.restored
+    assert again.state() == before
+    assert again.ex.accounts.netting == {again.a}
+    assert again.ex.accounts.returned == {again.a: {"X": D(1)}}
+    assert again.held(again.a) == D("0.30")
+    again.ex.desk.cancel_all(again.a)
+    again.ex.settlement.settle("A", "yes")
+    again.ex.settlement.settle("B", "no")
+    again.ex.settlement.settle("C", "no")
+    assert again.ex.accounts.returned == {}
+    cash = again.ex.accounts.cash_dollars
+    assert cash(again.a) == cash(again.b) == D("100.00") - D("1.30") + 1
+    again.ex.close()
