@@ -158,3 +158,33 @@ def test_a_restart_mid_event_keeps_the_return_and_settlement_pays_what_netting_o
     cash = again.ex.accounts.cash_dollars
     assert cash(again.a) == cash(again.b) == D("100.00") - D("1.30") + 1
     again.ex.close()
+
+
+def test_turning_netting_off_returns_nothing_more_and_keeps_what_was_returned_until_undone() -> (
+    None
+):
+    env = Netted()
+    for me in (env.a, env.b):
+        env.take(me, "A", ASK, "0.40", 1)
+        env.take(me, "B", ASK, "0.30", 1)
+    env.ex.subaccounts.set_netting(env.a, 0, False)
+    returned = env.ex.accounts.returned_dollars
+    assert returned(env.a, "X") == 1  # the positions held keep their return
+    for me in (env.a, env.b):
+        env.take(me, "C", ASK, "0.20", 1)  # NO on C: with netting on, $2 would be returned
+    assert returned(env.a, "X") == 1
+    cash = env.ex.accounts.cash_dollars
+    assert cash(env.a) == cash(env.b) + 1
+    env.take(env.a, "A", BID, "0.40", 1)  # NO on A sold back: NO on B and C still sure of $1
+    env.take(env.b, "A", BID, "0.40", 1)
+    assert returned(env.a, "X") == 1
+    env.take(env.a, "B", BID, "0.30", 1)  # NO on C alone: sure of nothing, the $1 taken back
+    env.take(env.b, "B", BID, "0.30", 1)
+    assert returned(env.a, "X") == 0
+    assert cash(env.a) == cash(env.b)
+    assert env.ex.accounts.returned == {}
+    env.place(env.a, "C", BID, "0.10", 1)  # nothing returned, netting off: held as without
+    assert env.held(env.a) == 0
+    env.ex.desk.cancel_all(env.a)
+    env.ex.settlement.settle("C", "yes")
+    assert cash(env.a) == cash(env.b)
