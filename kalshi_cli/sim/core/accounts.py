@@ -475,7 +475,7 @@ class Ledger:
             return
         pos = acct.positions.get(ticker)
         position = ZERO if pos is None else pos.position
-        if position and not self.covers(acct, ticker):
+        if position and (self.netting or self.returned) and not self.covers(acct, ticker):
             position = ZERO  # the closing orders hold their price
         # the aggregates alone give the hold unless the position covers part of one direction
         bid_cost, bid_count, ask_cost, ask_count, reserve = agg

@@ -142,6 +142,12 @@ class EngineAccounts(Protocol):
 
     def covers(self, acct: AccountState, ticker: str) -> bool: ...
 
+    @property
+    def netting(self) -> set[str]: ...
+
+    @property
+    def returned(self) -> dict[str, dict[str, Decimal]]: ...
+
 
 class MatchingEngine:
     """Books, planning and applying orders (see the module docstring)."""
@@ -336,8 +342,10 @@ class MatchingEngine:
                     self._accounts.reserve_rate(ticker, o_own),
                 )
         bid_cost, bid_count, ask_cost, ask_count, reserve = agg
-        if position and not self._accounts.covers(acct, ticker):
-            position = ZERO  # `Ledger.covers`: the closing orders hold their price
+        # `Ledger.covers`, asked only once some account nets: the closing orders hold their price
+        accounts = self._accounts
+        if position and (accounts.netting or accounts.returned):
+            position = position if accounts.covers(acct, ticker) else ZERO
         if rest:
             # `agg_add(agg, buy_yes, own, rest, reserve_rate(ticker, own))`, inline
             rates = self._accounts.reserve_cache.get(ticker)
