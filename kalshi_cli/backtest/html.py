@@ -11,10 +11,11 @@ from html import escape
 from typing import Any
 
 from kalshi_cli.backtest.report import (
-    _money,
+    _amount,
     failed,
     failure_lines,
     lineup,
+    report_places,
     skipped_line,
     statistics_lines,
     trading_state_lines,
@@ -37,34 +38,41 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 def render_html(report: dict[str, Any]) -> str:
     t = report["totals"]
     spec = report["spec"]
+    places = report_places(report)  # of every amount on the page
+
+    def money(value: str | None) -> str:
+        return _amount(value, places)
+
     equity = [(float(ts), Decimal(e)) for ts, e, _ in report["equity"]]  # time axis
     exposure = [(float(ts), Decimal(x)) for ts, _, x in report["equity"]]  # time axis
     markets = [(k, Decimal(m["net"])) for k, m in report["markets"].items() if m["fills"]]
     summary = [
-        ("net P&L", _money(t["net"])),
+        ("net P&L", money(t["net"])),
         (
             "realized / settled / marked",
-            f"{_money(t['realized'])} / {_money(t['settled'])} / {_money(t['marked'])}",
+            f"{money(t['realized'])} / {money(t['settled'])} / {money(t['marked'])}",
         ),
-        ("fees", _money(t["fees"])),
-        ("equity", f"{_money(t['start_balance'])} → {_money(t['end_equity'])}"),
+        ("fees", money(t["fees"])),
+        ("equity", f"{money(t['start_balance'])} → {money(t['end_equity'])}"),
         ("round trips (won)", f"{t['round_trips']} ({t['wins']})"),
         ("win rate", _pct(t["win_rate"])),
-        ("expectancy per contract", _money(t["expectancy_per_contract"])),
+        ("expectancy per contract", money(t["expectancy_per_contract"])),
         ("profit factor", _num(t["profit_factor"])),
-        ("max drawdown", f"{_money(t['max_drawdown'])} ({_pct(t['max_drawdown_share'])})"),
+        ("max drawdown", f"{money(t['max_drawdown'])} ({_pct(t['max_drawdown_share'])})"),
         ("orders / fills", f"{t['orders']} / {t['fills']}"),
         ("fill ratio", _pct(t["fill_ratio"])),
         ("maker / taker", f"{_pct(t['maker_share'])} / {_pct(t['taker_share'])}"),
-        ("max exposure", _money(t["max_exposure"])),
+        ("max exposure", money(t["max_exposure"])),
     ]
     rows = "".join(f"<tr><th>{escape(k)}</th><td class=n>{escape(v)}</td></tr>" for k, v in summary)
     day_rows = "".join(
-        f"<tr><td>{escape(d)}</td><td class=n>{escape(_money(b['realized']))}</td>"
-        f"<td class=n>{escape(_money(b['fees']))}</td><td class=n>{b['fills']}</td></tr>"
+        f"<tr><td>{escape(d)}</td><td class=n>{escape(money(b['realized']))}</td>"
+        f"<td class=n>{escape(money(b['fees']))}</td><td class=n>{b['fills']}</td></tr>"
         for d, b in report["by_day"].items()
     )
-    stats = "".join(f"<li>{escape(line)}</li>" for line in statistics_lines(report["statistics"]))
+    stats = "".join(
+        f"<li>{escape(line)}</li>" for line in statistics_lines(report["statistics"], places)
+    )
     exits = ", ".join(f"{escape(k)} {v}" for k, v in sorted(report["exit_reasons"].items()))
     strategies = lineup(spec)
     title = f"Backtest: {', '.join(name for name, _ in strategies)} on {spec['data']}"
@@ -79,17 +87,17 @@ def render_html(report: dict[str, Any]) -> str:
 {spec["latency_ms"]} ms, {report["data"]["markets"]} markets, {report["data"]["book_events"]}
 book events. Assumptions: docs/backtesting.md.</p>
 {warned}<table>{rows}</table>
-{_strategy_table(report) if len(strategies) > 1 else ""}<h2>Statistics</h2><ul>{stats}</ul>
+{_strategy_table(report, places) if len(strategies) > 1 else ""}<h2>Statistics</h2><ul>{stats}</ul>
 <p class=note>Returns per day, or per closed round trip under {MIN_DAYS} days of data; never
 annualized. Intervals: bootstrap of the closed round trips. docs/backtesting.md "Statistics".</p>
-<h2>Equity</h2>{_line_chart(equity, "#1f5fbf", "equity")}
-<h2>Drawdown</h2>{_line_chart(_drawdown(equity), "#b00", "drawdown")}
-<h2>Exposure over time</h2>{_line_chart(exposure, "#8a5a00", "exposure")}
+<h2>Equity</h2>{_line_chart(equity, "#1f5fbf", "equity", places)}
+<h2>Drawdown</h2>{_line_chart(_drawdown(equity), "#b00", "drawdown", places)}
+<h2>Exposure over time</h2>{_line_chart(exposure, "#8a5a00", "exposure", places)}
 <p class=note>exposure: the cost of the open positions, sampled with the equity.</p>
-<h2>P&amp;L per market</h2>{_bar_chart(markets)}
+<h2>P&amp;L per market</h2>{_bar_chart(markets, places)}
 <table><tr><th>market</th><th class=n>net</th><th class=n>realized</th><th class=n>settled</th>
 <th class=n>marked</th><th class=n>fees</th><th class=n>fills</th><th class=n>won</th></tr>
-{_market_rows(report)}</table>
+{_market_rows(report, places)}</table>
 <h2>Per day</h2><table><tr><th>day</th><th class=n>realized + settled</th><th class=n>fees</th>
 <th class=n>fills</th></tr>{day_rows}</table>
 <p>exits: {exits or "none"}</p>
@@ -116,12 +124,12 @@ def _warnings(report: dict[str, Any]) -> list[str]:
     return warnings + [line for line in (skipped_line(report),) if line]
 
 
-def _strategy_table(report: dict[str, Any]) -> str:
+def _strategy_table(report: dict[str, Any], places: Decimal) -> str:
     """Each strategy's realized P&L (its own fills; settlements apart): they sum to the run's
     realized and settled."""
     rows = "".join(
-        f"<tr><td>{escape(name)}</td><td class=n>{escape(_money(g['realized']))}</td>"
-        f"<td class=n>{escape(_money(g['fees']))}</td><td class=n>{g['fills']}</td></tr>"
+        f"<tr><td>{escape(name)}</td><td class=n>{escape(_amount(g['realized'], places))}</td>"
+        f"<td class=n>{escape(_amount(g['fees'], places))}</td><td class=n>{g['fills']}</td></tr>"
         for name, g in report["by_strategy"].items()
     )
     return (
@@ -130,12 +138,12 @@ def _strategy_table(report: dict[str, Any]) -> str:
     )
 
 
-def _market_rows(report: dict[str, Any]) -> str:
+def _market_rows(report: dict[str, Any], places: Decimal) -> str:
     return "".join(
         "<tr>"
         + f"<td>{escape(k)}</td>"
         + "".join(
-            f"<td class=n>{escape(_money(m[c]))}</td>"
+            f"<td class=n>{escape(_amount(m[c], places))}</td>"
             for c in ("net", "realized", "settled", "marked", "fees")
         )
         + f"<td class=n>{m['fills']}</td><td class=n>{m['wins']}/{m['round_trips']}</td></tr>"
@@ -148,6 +156,7 @@ def _line_chart(
     points: list[tuple[float, Decimal]],  # times
     color: str,
     chart_id: str,
+    places: Decimal,  # the page's
 ) -> str:
     if len(points) < 2:
         return "<p class=note>not enough points</p>"
@@ -165,8 +174,8 @@ def _line_chart(
         return H - PAD + (y - y0) / (y1 - y0) * -(H - 2 * PAD)
 
     path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(xs, ys, strict=True))
-    top = escape(fmt_money(max(p[1] for p in points)))
-    bottom = escape(fmt_money(min(p[1] for p in points)))
+    top = escape(fmt_money(max(p[1] for p in points), places=places))
+    bottom = escape(fmt_money(min(p[1] for p in points), places=places))
     data = ";".join(f"{x!r},{v}" for x, v in points)
     return (
         f'<svg id="{chart_id}" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img"'
@@ -178,7 +187,7 @@ def _line_chart(
     )
 
 
-def _bar_chart(bars: list[tuple[str, Decimal]]) -> str:
+def _bar_chart(bars: list[tuple[str, Decimal]], places: Decimal) -> str:
     if not bars:
         return "<p class=note>no trades</p>"
     top = max(abs(v) for _, v in bars) or Decimal(1)
@@ -194,7 +203,8 @@ def _bar_chart(bars: list[tuple[str, Decimal]]) -> str:
         parts.append(
             f'<rect x="{x:.1f}" y="{y}" width="{width:.1f}" height="{row - 6}" fill="{color}"/>'
             f'<text x="4" y="{y + 12}" font-size="11">{escape(name)}</text>'
-            f'<text x="{W - 90}" y="{y + 12}" font-size="11">{escape(fmt_money(value))}</text>'
+            f'<text x="{W - 90}" y="{y + 12}" font-size="11">'
+            f"{escape(fmt_money(value, places=places))}</text>"
         )
     return (
         f'<svg width="{W}" height="{height}" viewBox="0 0 {W} {height}" role="img">'

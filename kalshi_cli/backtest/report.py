@@ -19,7 +19,7 @@ from kalshi_cli.store.records import FillRecord, SettlementRecord, TradingStateR
 from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from kalshi_cli.vocabulary.models import ZERO, fmt_count, fmt_money
+from kalshi_cli.vocabulary.models import ZERO, fmt_count, fmt_money, money_places
 from kalshi_cli.vocabulary.owners import MANUAL, OWNER_NAME
 
 if TYPE_CHECKING:
@@ -466,7 +466,7 @@ def lineup(spec: Mapping[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
     return [(n, [(k, v) for k, v in params]) for n, (_, params) in zip(names, runs, strict=True)]
 
 
-def _strategy_lines(report: dict[str, Any], names: list[str]) -> list[str]:
+def _strategy_lines(report: dict[str, Any], names: list[str], places: Decimal) -> list[str]:
     """Each strategy's realized P&L (its own fills and settlements), with several: they sum to
     the run's realized and settled."""
     if len(names) < 2:
@@ -475,7 +475,8 @@ def _strategy_lines(report: dict[str, Any], names: list[str]) -> list[str]:
     return [
         "by strategy      realized (fees, fills)",
         *(
-            f"  {name:<15}{_money(g['realized'])} ({_money(g['fees'])}, {g['fills']})"
+            f"  {name:<15}{_amount(g['realized'], places)} ({_amount(g['fees'], places)}, "
+            f"{g['fills']})"
             for name, g in groups.items()
         ),
         "",
@@ -489,6 +490,11 @@ def render_text(report: dict[str, Any], *, width: int = 72) -> list[str]:
     spec = report["spec"]
     names = [name for name, _ in lineup(spec)]
     failure = failed(report)
+    places = report_places(report)
+
+    def _money(value: str | None) -> str:
+        return _amount(value, places)
+
     lines = [
         f"backtest {', '.join(names)} on {spec['data']}: {report['data']['markets']} markets, "
         f"{report['data']['book_events']} book events, fill model {spec['fill_model']}, "
@@ -512,8 +518,8 @@ def render_text(report: dict[str, Any], *, width: int = 72) -> list[str]:
         f"mean {_secs(t['queue_wait_s']['mean'])}, median {_secs(t['queue_wait_s']['median'])}",
         f"max exposure     {_money(t['max_exposure'])}",
         "",
-        *_strategy_lines(report, names),
-        *statistics_lines(report["statistics"]),
+        *_strategy_lines(report, names, places),
+        *statistics_lines(report["statistics"], places),
         "",
     ]
     rows = [
@@ -550,7 +556,7 @@ def render_text(report: dict[str, Any], *, width: int = 72) -> list[str]:
     skipped = skipped_line(report)
     if skipped:
         lines += ["", skipped]
-    chart = equity_chart([Decimal(e) for _, e, _ in report["equity"]], width=width)
+    chart = equity_chart([Decimal(e) for _, e, _ in report["equity"]], places, width=width)
     if chart:
         lines += ["", "equity", *chart]
     return lines
@@ -607,7 +613,7 @@ def assumed_lines(report: dict[str, Any]) -> list[str]:
     ]
 
 
-def statistics_lines(st: dict[str, Any]) -> list[str]:
+def statistics_lines(st: dict[str, Any], places: Decimal) -> list[str]:
     """The statistics block in words: ratios per day or per trade with their sample, the
     intervals, calibration, then what the sample cannot say."""
     r = st["returns"]
@@ -623,8 +629,8 @@ def statistics_lines(st: dict[str, Any]) -> list[str]:
         )
     lines = [
         f"returns          {r['count']} {unit} over {r['span_days']:.2f} days; {ratios}",
-        _interval_line("net P&L", st["net_interval"]),
-        _interval_line("expectancy", st["expectancy_interval"], " per contract"),
+        _interval_line("net P&L", st["net_interval"], places),
+        _interval_line("expectancy", st["expectancy_interval"], places, " per contract"),
     ]
     cal = st["calibration"]
     if cal["brier"] is not None:
@@ -636,12 +642,13 @@ def statistics_lines(st: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _interval_line(label: str, ci: dict[str, Any], suffix: str = "") -> str:
+def _interval_line(label: str, ci: dict[str, Any], places: Decimal, suffix: str = "") -> str:
     head = f"{label + ' CI':<17}"
     if ci["low"] is None:
         return f"{head}- ({ci['reason']})"
     return (
-        f"{head}{_money(ci['low'])} to {_money(ci['high'])}{suffix} ({ci['level']:.0%}, "
+        f"{head}{_amount(ci['low'], places)} to {_amount(ci['high'], places)}{suffix} "
+        f"({ci['level']:.0%}, "
         f"bootstrap of {ci['resamples']} resamples, seed {ci['seed']})"
     )
 
@@ -658,9 +665,11 @@ def _table(head: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> list[str]:
     return out
 
 
-def equity_chart(values: list[Decimal], *, width: int = 72, height: int = 8) -> list[str]:
+def equity_chart(
+    values: list[Decimal], places: Decimal, *, width: int = 72, height: int = 8
+) -> list[str]:
     """A block chart of the curve: `height` rows, at most `width` columns, min and max on the
-    axis."""
+    axis (to `places`, those of the report it is drawn in)."""
     if len(values) < 2:
         return []
     step = max(1, math.ceil(len(values) / width))
@@ -672,19 +681,37 @@ def equity_chart(values: list[Decimal], *, width: int = 72, height: int = 8) -> 
         for v in cols
     ]
     blocks = " ▁▂▃▄▅▆▇█"
-    rows = []
+    rows, ends = [], (0, height - 1)
     for r in range(height - 1, -1, -1):
         line = ""
         for level in levels:
             fill = level - r * 8
             line += "█" if fill >= 8 else (blocks[fill + 1] if fill >= 0 else " ")
-        label = fmt_money(hi) if r == height - 1 else (fmt_money(lo) if r == 0 else "")
+        label = fmt_money(hi if r == height - 1 else lo, places=places) if r in ends else ""
         rows.append(f"{label:>12} |{line}")
     return rows
 
 
-def _money(value: str | None) -> str:
-    return "-" if value is None else fmt_money(Decimal(value))
+def report_places(report: Mapping[str, Any]) -> Decimal:
+    """The places of every amount a report shows (`money_places`): the cent, or $0.0001 for all
+    of them when one has a sub-cent part (its trading-state lines quote their own sentence)."""
+    t, st = report["totals"], report["statistics"]
+    shown = [
+        *(t[k] for k in ("start_balance", "end_equity", "expectancy_per_contract")),
+        *(t[k] for k in ("net", "realized", "settled", "marked", "fees")),
+        *(t[k] for k in ("max_drawdown", "max_exposure")),
+        *(m[k] for m in report["markets"].values() for k in ("net", "realized", "settled")),
+        *(m[k] for m in report["markets"].values() for k in ("marked", "fees")),
+        *(g[k] for g in report["by_day"].values() for k in ("realized", "fees")),
+        *(g[k] for g in (report.get("by_strategy") or {}).values() for k in ("realized", "fees")),
+        *(st[i][k] for i in ("net_interval", "expectancy_interval") for k in ("low", "high")),
+        *(e for _, e, _ in report["equity"]),
+    ]
+    return money_places(None if v is None else Decimal(v) for v in shown)
+
+
+def _amount(value: str | None, places: Decimal) -> str:
+    return "-" if value is None else fmt_money(Decimal(value), places=places)
 
 
 def _pct(value: float | None) -> str:
@@ -699,4 +726,4 @@ def _secs(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}s"
 
 
-__all__ = ["FORMAT", "build_report", "equity_chart", "render_text"]
+__all__ = ["FORMAT", "build_report", "equity_chart", "render_text", "report_places"]

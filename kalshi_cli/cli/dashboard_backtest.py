@@ -25,7 +25,7 @@ from kalshi_cli.cli.dashboard_panels import (
     note_text,
     time_cell,
 )
-from kalshi_cli.vocabulary.units import fmt_money
+from kalshi_cli.vocabulary.units import fmt_money, money_places
 
 if TYPE_CHECKING:
     from kalshi_cli.dashboard.backtest import BacktestView
@@ -77,26 +77,31 @@ def render_summary(view: BacktestView) -> RenderableType:
     # traded as it could after each
     for change in view.report.get("trading_states") or []:
         table.add_row("trading state", note_text(state_change(change), "bold yellow"))
-    table.add_row("net P&L", money_cell(_dec(t.get("net"))))
-    table.add_row("realized", money_cell(_dec(t.get("realized"))))
-    table.add_row("settled", money_cell(_dec(t.get("settled"))))
-    table.add_row("marked", money_cell(_dec(t.get("marked"))))
-    table.add_row("fees", fmt_money(_dec(t.get("fees"))))
-    table.add_row("start balance", fmt_money(_dec(t.get("start_balance"))))
-    table.add_row("end equity", fmt_money(_dec(t.get("end_equity"))))
+    amounts = ("net", "realized", "settled", "marked", "fees", "start_balance", "end_equity")
+    places = money_places(_dec(t.get(k)) for k in (*amounts, "max_drawdown", "max_exposure"))
+    net, realized, settled, marked = (money_cell(_dec(t.get(k)), places) for k in amounts[:4])
+    fees, start, end = (fmt_money(_dec(t.get(k)), places=places) for k in amounts[4:])
+    table.add_row("net P&L", net)
+    table.add_row("realized", realized)
+    table.add_row("settled", settled)
+    table.add_row("marked", marked)
+    table.add_row("fees", fees)
+    table.add_row("start balance", start)
+    table.add_row("end equity", end)
     table.add_row("fills / orders", f"{t.get('fills', 0)} / {t.get('orders', 0)}")
     table.add_row("trades (won)", f"{t.get('round_trips', 0)} ({t.get('wins', 0)})")
     table.add_row("win rate", _pct(t.get("win_rate")))
     table.add_row(
         "max drawdown",
-        f"{fmt_money(_dec(t.get('max_drawdown')))} ({_pct(t.get('max_drawdown_share'))})",
+        f"{fmt_money(_dec(t.get('max_drawdown')), places=places)} "
+        f"({_pct(t.get('max_drawdown_share'))})",
     )
     st = view.report.get("statistics") or {}
     per = (st.get("returns") or {}).get("basis", "trade")
     table.add_row(
         "Sharpe / Sortino", f"{_ratio(t.get('sharpe'))} / {_ratio(t.get('sortino'))} per {per}"
     )
-    table.add_row("max exposure", fmt_money(_dec(t.get("max_exposure"))))
+    table.add_row("max exposure", fmt_money(_dec(t.get("max_exposure")), places=places))
     if st and not st.get("conclusive"):
         # why, in full, is in the text report's NOTE lines and --json's statistics.notes
         table.add_row("conclusive", note_text("no (see notes)", "bold yellow"))
@@ -109,9 +114,11 @@ def render_equity(view: BacktestView) -> RenderableType:
         return note_text("no equity sample")
     first, last = curve[0], curve[-1]
     start, end = float(first[0]), float(last[0])  # unix seconds of the samples
+    places = money_places([Decimal(first[1]), Decimal(last[1])])
     return Text(
         f"{len(curve)} samples, {time_cell(start)} -> {time_cell(end)} UTC: "
-        f"{fmt_money(Decimal(first[1]))} -> {fmt_money(Decimal(last[1]))}"
+        f"{fmt_money(Decimal(first[1]), places=places)} -> "
+        f"{fmt_money(Decimal(last[1]), places=places)}"
     )
 
 
@@ -121,17 +128,16 @@ def render_markets(view: BacktestView, flt: str) -> RenderableType:
     if not traded:
         return note_text("no market traded")
     table = FitTable("market", "net", "realized", "settled", "marked", "fees", "fills")
-    for ticker, m in sorted(traded.items()):
-        if flt in ticker.upper():
-            table.add_row(
-                ticker,
-                money_cell(_dec(m.get("net"))),
-                money_cell(_dec(m.get("realized"))),
-                money_cell(_dec(m.get("settled"))),
-                money_cell(_dec(m.get("marked"))),
-                fmt_money(_dec(m.get("fees"))),
-                str(m.get("fills", 0)),
-            )
+    shown = [(ticker, m) for ticker, m in sorted(traded.items()) if flt in ticker.upper()]
+    gains = ("net", "realized", "settled", "marked")
+    places = money_places(_dec(m.get(k)) for _, m in shown for k in (*gains, "fees"))
+    for ticker, m in shown:
+        table.add_row(
+            ticker,
+            *(money_cell(_dec(m.get(k)), places) for k in gains),
+            fmt_money(_dec(m.get("fees")), places=places),
+            str(m.get("fills", 0)),
+        )
     return table
 
 
@@ -140,27 +146,28 @@ def render_left_open(view: BacktestView, flt: str) -> RenderableType:
     if not left:
         return note_text("no position left open at the end")
     table = FitTable("market", "qty", "entry", "bid", "mid", "marked")
-    for p in left:
-        if flt in str(p.get("ticker", "")).upper():
-            table.add_row(
-                str(p.get("ticker")),
-                count_cell(_dec(p.get("position"))),
-                fmt_money(_dec(p.get("average_entry"))),
-                fmt_money(_dec(p.get("mark_bid"))),
-                fmt_money(_dec(p.get("mark_mid"))),
-                money_cell(_dec(p.get("marked"))),
-            )
+    shown = [p for p in left if flt in str(p.get("ticker", "")).upper()]
+    prices = ("average_entry", "mark_bid", "mark_mid")
+    places = money_places(_dec(p.get(k)) for p in shown for k in (*prices, "marked"))
+    for p in shown:
+        table.add_row(
+            str(p.get("ticker")),
+            count_cell(_dec(p.get("position"))),
+            *(fmt_money(_dec(p.get(k)), places=places) for k in prices),
+            money_cell(_dec(p.get("marked")), places),
+        )
     return table
 
 
 def render_days(view: BacktestView) -> RenderableType:
     days = view.report.get("by_day") or {}
     table = FitTable("day", "P&L", "fees", "fills")
+    places = money_places(_dec(b.get(k)) for b in days.values() for k in ("realized", "fees"))
     for day, b in sorted(days.items()):
         table.add_row(
             day,
-            money_cell(_dec(b.get("realized"))),
-            fmt_money(_dec(b.get("fees"))),
+            money_cell(_dec(b.get("realized")), places),
+            fmt_money(_dec(b.get("fees")), places=places),
             str(b.get("fills")),
         )
     exits = view.report.get("exit_reasons") or {}

@@ -20,7 +20,7 @@ from kalshi_cli.dashboard.snapshot import (
     RemoteSnapshot,
 )
 from kalshi_cli.vocabulary.clock import utc_datetime
-from kalshi_cli.vocabulary.models import fmt_money
+from kalshi_cli.vocabulary.models import CENT, fmt_money, money_places
 
 if TYPE_CHECKING:
     from kalshi_cli.dashboard.snapshot import FillLine
@@ -42,12 +42,12 @@ def count_cell(value: Decimal | None, places: int = 2) -> str:
     return f"{value:,.{places}f}"
 
 
-def money_cell(value: Decimal | None) -> Text:
-    """A gain or a loss: `_dollars`, in green or red."""
+def money_cell(value: Decimal | None, places: Decimal = CENT) -> Text:
+    """A gain or a loss: `fmt_money` to `places` (those of its table), in green or red."""
     if value is None:
         return Text("-")
     style = "green" if value > 0 else "red" if value < 0 else ""
-    return Text(fmt_money(value), style=style)
+    return Text(fmt_money(value, places=places), style=style)
 
 
 def age_text(seconds: float | None) -> str:
@@ -133,12 +133,13 @@ def render_trading(local: LocalSnapshot) -> RenderableType:
         Text(f"by: {t.source} at {time_cell(t.since)}", style="dim"),
     ]
     rows = local.health.strategies
+    places = money_places(Decimal(row["realized_today"]) for row in rows)
     for row in rows if len(rows) > 1 or any(r.get("stopped") for r in rows) else ():
         stopped = f" STOPPED ({row['stopped']})," if row.get("stopped") else ""
         lines.append(
             Text(
                 f"  {row['strategy']}:{stopped} {row['open_orders']} open, own part realized "
-                f"today {fmt_money(Decimal(row['realized_today']))}",
+                f"today {fmt_money(Decimal(row['realized_today']), places=places)}",
                 style="bold yellow" if stopped else "",
             )
         )
@@ -166,15 +167,16 @@ def render_health(local: LocalSnapshot, remote: RemoteSnapshot | None, flt: str)
         lines.append(note_text(f"per-market feed: {why}"))
     elif remote.feed:
         table = FitTable("market", "bid", "ask", "age", "")
-        for f in remote.feed:
-            if flt in f.ticker.upper():
-                table.add_row(
-                    f.ticker,
-                    fmt_money(f.bid[0]) if f.bid else "-",
-                    fmt_money(f.ask[0]) if f.ask else "-",
-                    age_text(f.age),
-                    Text("fresh", "green") if f.fresh else Text("STALE", "bold red"),
-                )
+        feed = [f for f in remote.feed if flt in f.ticker.upper()]
+        places = money_places(q[0] for f in feed for q in (f.bid, f.ask) if q)
+        for f in feed:
+            table.add_row(
+                f.ticker,
+                fmt_money(f.bid[0], places=places) if f.bid else "-",
+                fmt_money(f.ask[0], places=places) if f.ask else "-",
+                age_text(f.age),
+                Text("fresh", "green") if f.fresh else Text("STALE", "bold red"),
+            )
         lines.append(table)
     else:
         lines.append(note_text("per-market feed: no market held or quoted"))
@@ -184,13 +186,16 @@ def render_health(local: LocalSnapshot, remote: RemoteSnapshot | None, flt: str)
 def render_pnl(local: LocalSnapshot, remote: RemoteSnapshot | None) -> RenderableType:
     unrealized = remote.unrealized if remote is not None and remote.error is None else None
     total = local.pnl.realized_today + unrealized if unrealized is not None else None
+    places = money_places([local.pnl.realized_today, unrealized, total])
     table = FitTable("", "")
-    table.add_row("realized today", money_cell(local.pnl.realized_today))
+    table.add_row("realized today", money_cell(local.pnl.realized_today, places))
     table.add_row(
         "unrealized",
-        money_cell(unrealized) if unrealized is not None else note_text("exchange not read"),
+        money_cell(unrealized, places)
+        if unrealized is not None
+        else note_text("exchange not read"),
     )
-    table.add_row("total", money_cell(total))
+    table.add_row("total", money_cell(total, places))
     return table
 
 
@@ -202,32 +207,34 @@ def render_positions(remote: RemoteSnapshot | None, flt: str) -> RenderableType:
     sub = remote.names_subaccounts  # a first column naming each row's subaccount
     columns = ("market", "side", "qty", "entry", "mark", "unreal.", "limit use")
     table = FitTable(*(("sub", *columns) if sub else columns))
-    for p in remote.positions:
-        if flt not in p.ticker.upper():
-            continue
+    held = [p for p in remote.positions if flt in p.ticker.upper()]
+    events = [e for e in remote.events if flt in e.event_ticker.upper()]
+    places = money_places(
+        [*(v for p in held for v in (p.entry, p.mark, p.unrealized)), *(e.worst for e in events)]
+    )
+    for p in held:
         use = p.limit_use
         table.add_row(
             *((str(p.subaccount),) if sub else ()),
             p.ticker,
             p.side,
             count_cell(p.contracts),
-            fmt_money(p.entry),
-            fmt_money(p.mark),
-            money_cell(p.unrealized),
+            fmt_money(p.entry, places=places),
+            fmt_money(p.mark, places=places),
+            money_cell(p.unrealized, places),
             "-" if use is None else Text(f"{use:.0%}", "bold red" if use > 1 else ""),
         )
     shown: list[RenderableType] = [table if remote.positions else note_text("no open position")]
     # what an event held in several markets can lose at settlement (`kalshi positions --by event`)
-    for e in remote.events:
-        if flt in e.event_ticker.upper():
-            where = f"sub {e.subaccount} " if sub else ""
-            shown.append(
-                Text.assemble(
-                    f"{where}event {e.event_ticker}, {e.markets} markets: worst ",
-                    money_cell(e.worst),
-                    f" ({e.worst_outcome})",
-                )
+    for e in events:
+        where = f"sub {e.subaccount} " if sub else ""
+        shown.append(
+            Text.assemble(
+                f"{where}event {e.event_ticker}, {e.markets} markets: worst ",
+                money_cell(e.worst, places),
+                f" ({e.worst_outcome})",
             )
+        )
     if remote.subaccounts_note:
         shown.append(note_text(remote.subaccounts_note, "yellow"))
     return shown[0] if len(shown) == 1 else Group(*shown)
@@ -243,18 +250,19 @@ def render_orders(remote: RemoteSnapshot | None, flt: str) -> RenderableType:
     sub = remote.names_subaccounts
     columns = ("market", "side", "action", "price", "left", "ahead", "strategy")
     table = FitTable(*(("sub", *columns) if sub else columns))
-    for o in remote.orders:
-        if flt in o.ticker.upper():
-            table.add_row(
-                *((str(o.subaccount),) if sub else ()),
-                o.ticker,
-                o.side,
-                o.action,
-                fmt_money(o.price),
-                count_cell(o.remaining),
-                "?" if o.queue_ahead is None else count_cell(o.queue_ahead),
-                o.strategy or "-",
-            )
+    resting = [o for o in remote.orders if flt in o.ticker.upper()]
+    places = money_places(o.price for o in resting)
+    for o in resting:
+        table.add_row(
+            *((str(o.subaccount),) if sub else ()),
+            o.ticker,
+            o.side,
+            o.action,
+            fmt_money(o.price, places=places),
+            count_cell(o.remaining),
+            "?" if o.queue_ahead is None else count_cell(o.queue_ahead),
+            o.strategy or "-",
+        )
     if remote.queue_note:
         return Group(table, note_text(remote.queue_note, "yellow"))
     return table
@@ -275,18 +283,19 @@ def fills_table(fills: Iterable[FillLine], flt: str, *, sub: bool = False) -> Fi
     """`sub`: a first column naming each fill's subaccount."""
     columns = ("time", "market", "trade", "price", "qty", "slip", "model_fair")
     table = FitTable(*(("sub", *columns) if sub else columns))
-    for f in fills:
-        if flt in f.ticker.upper():
-            table.add_row(
-                *((str(f.subaccount),) if sub else ()),
-                time_cell(f.at),
-                f.ticker,
-                f"{f.action} {f.side}",
-                fmt_money(f.price),
-                count_cell(f.count),
-                fmt_money(f.slippage),
-                fmt_money(f.model_fair),
-            )
+    shown = [f for f in fills if flt in f.ticker.upper()]
+    places = money_places(v for f in shown for v in (f.price, f.slippage, f.model_fair))
+    for f in shown:
+        table.add_row(
+            *((str(f.subaccount),) if sub else ()),
+            time_cell(f.at),
+            f.ticker,
+            f"{f.action} {f.side}",
+            fmt_money(f.price, places=places),
+            count_cell(f.count),
+            fmt_money(f.slippage, places=places),
+            fmt_money(f.model_fair, places=places),
+        )
     return table
 
 

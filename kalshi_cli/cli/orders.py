@@ -23,7 +23,14 @@ from kalshi_cli.cli._output import Column
 from kalshi_cli.cli._services import confirm_on_prod, open_store, order_service
 from kalshi_cli.vocabulary.documents import order_json
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from kalshi_cli.vocabulary.models import Action, Side, fmt_count, fmt_dollars, fmt_money
+from kalshi_cli.vocabulary.models import (
+    Action,
+    Side,
+    fmt_count,
+    fmt_dollars,
+    fmt_money,
+    money_places,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -234,18 +241,24 @@ def _of(side: Side, yes_price: Decimal) -> Decimal:
 def place_fields(prepared: PreparedOrder, outcome: PlaceOutcome) -> list[tuple[str, str]]:
     req = prepared.request
     book = prepared.create
+    fill = outcome.average_fill_price
+    average = None if fill is None else _of(req.side, fill)
+    # the record's prices to the same places
+    order, on_book, fill_at = (
+        fmt_money(v, places=money_places([req.price, book.price, average]))
+        for v in (req.price, book.price, average)
+    )
     fields = [
         ("status", outcome.status),
         ("order id", outcome.order_id or "-"),
         ("client order id", outcome.client_order_id),
-        ("order", f"{req.action.value} {req.count} {req.side.value} @ {fmt_money(req.price)}"),
-        ("on the book", f"{book.book_side.value} @ {fmt_money(book.price)} (YES)"),
+        ("order", f"{req.action.value} {req.count} {req.side.value} @ {order}"),
+        ("on the book", f"{book.book_side.value} @ {on_book} (YES)"),
         ("filled", str(outcome.fill_count)),
         ("remaining", str(outcome.remaining_count)),
     ]
-    if outcome.average_fill_price is not None:
-        average = _of(req.side, outcome.average_fill_price)
-        fields.append(("average fill", f"{req.side.value} @ {fmt_money(average)}"))
+    if average is not None:
+        fields.append(("average fill", f"{req.side.value} @ {fill_at}"))
     return fields
 
 
@@ -439,13 +452,23 @@ ORDER_COLUMNS = (
 )
 
 
-def order_row(doc: dict[str, Any]) -> dict[str, str]:
-    # the document's own values, one exact value each for CSV (`action`, `price`, ...), and the
-    # cells a table shows (a table reads only its columns' keys)
+def order_rows(docs: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The document's own values, one exact value each for CSV (`action`, `price`, ...), and the
+    cells a table shows (a table reads only its columns' keys): every price of the listing to
+    the same places (`money_places`)."""
+    prices = [(Decimal(d["price"]), Decimal(d["yes_price"])) for d in docs]
+    places = money_places(v for pair in prices for v in pair)
+    return [
+        _order_row(d, *(fmt_money(v, places=places) for v in pair))
+        for d, pair in zip(docs, prices, strict=True)
+    ]
+
+
+def _order_row(doc: dict[str, Any], price: str, yes_price: str) -> dict[str, str]:
     return {
         **doc,
-        "trade": f"{doc['action']} {doc['side']} @ {fmt_money(Decimal(doc['price']))}",
-        "book": f"{doc['book_side']} @ {fmt_money(Decimal(doc['yes_price']))}",
+        "trade": f"{doc['action']} {doc['side']} @ {price}",
+        "book": f"{doc['book_side']} @ {yes_price}",
         "filled": doc["fill_count"],
         "remaining": doc["remaining_count"],
         "created": doc["created_time"] or "",
@@ -456,7 +479,7 @@ def render_order(out: Any, order: Order, intent: IntentRecord | None, **beside: 
     """The order's fields, and in the JSON document `beside` it what a command adds (an
     amend's or a decrease's `note`: null, or what its warning says on stderr)."""
     doc = order_json(order, intent)
-    row = order_row(doc)
+    (row,) = order_rows([doc])
     fields = [(c.header, row[c.key]) for c in ORDER_COLUMNS]
     exact = [(p.header, row[p.key]) for c in ORDER_COLUMNS for p in (c.parts or (c,))]
     for listing in (fields, exact):
@@ -515,7 +538,7 @@ def list_command(
         if store is not None:
             store.close()
     columns: tuple[Column, ...] = ORDER_COLUMNS
-    rows = [order_row(d) for d in docs]
+    rows = order_rows(docs)
     if queue:
         columns = add_queue_positions(app.client(auth=True), ticker, orders, docs, rows)
     out.table(columns, rows, document={"orders": docs, "count": len(docs)})

@@ -160,14 +160,16 @@ COLUMNS = {by: _columns(by) for by in By}
 
 
 def draw_chart(out: Output, days: dict[str, Bucket]) -> None:
-    """One bar per day, scaled to the largest day; gains right of the axis, losses left."""
-    from kalshi_cli.vocabulary.models import fmt_money
+    """One bar per day, scaled to the largest day; gains right of the axis, losses left; every
+    day's amount to the same places."""
+    from kalshi_cli.vocabulary.models import fmt_money, money_places
 
     if not days:
         out.line("(no realized P&L to chart)")
         return
     largest = max(abs(b.net) for b in days.values()) or Decimal(1)
     half = CHART_WIDTH // 2
+    places = money_places(b.net for b in days.values())
     out.line("")
     for day in sorted(days):
         net = days[day].net
@@ -176,4 +178,4 @@ def draw_chart(out: Output, days: dict[str, Bucket]) -> None:
             bar = " " * (half - size) + "█" * size + "|" + " " * half
         else:
             bar = " " * half + "|" + "█" * size + " " * (half - size)
-        out.line(f"{day}  {bar}  {fmt_money(net)}")
+        out.line(f"{day}  {bar}  {fmt_money(net, places=places)}")

@@ -342,8 +342,9 @@ def status_lines(status: TradingStatus, details: dict[str, Any]) -> list[str]:
     each market assigned to a strategy."""
     from decimal import Decimal
 
-    from kalshi_cli.vocabulary.units import fmt_money
+    from kalshi_cli.vocabulary.units import fmt_money, money_places
 
+    places = money_places(Decimal(row["realized_today"]) for row in status.strategies)
     lines = [
         f"  {local_time(h['at'])}  {h['state']:<9} {h['source']}: {h['reason']}"
         for h in details.get("history", [])
@@ -352,7 +353,8 @@ def status_lines(status: TradingStatus, details: dict[str, Any]) -> list[str]:
         f"  strategy {row['strategy']}:"
         + (f" STOPPED ({row['stopped']})," if row.get("stopped") else "")
         + f" {row['open_orders']} open orders, its own part realized today "
-        f"{fmt_money(Decimal(row['realized_today']))} (as its daily loss limit counts it)"
+        f"{fmt_money(Decimal(row['realized_today']), places=places)} "
+        "(as its daily loss limit counts it)"
         for row in status.strategies
     ]
     lines += [

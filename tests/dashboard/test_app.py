@@ -204,8 +204,8 @@ def test_no_clock_other_than_the_given_one_reads_the_local_panels(tmp_path: Path
 
 def test_money_reads_as_every_other_table(tmp_path: Path) -> None:
     """Every dollar figure goes through `models.fmt_money`, as `kalshi positions`, `fills` and
-    `pnl` show it: `$0.38`, `-$0.02`, `-$1,234.50`, never `0.3800` or `+0.2545`; a price or
-    average with sub-cent digits keeps them, to the micro-dollar as the positions table does."""
+    `pnl` show it: `$0.38`, `-$0.02`, never `+0.2545`; a panel with a sub-cent amount shows all
+    of its amounts to $0.0001 (`-$1,234.5000` beside `$0.2545`), one with none to the cent."""
     sources = _sources(tmp_path)
     clock = prepare(sources.state_path, tmp_path / "trade.log")
     app = DashboardApp(Wiring(sources=sources, clock=clock))
@@ -231,13 +231,14 @@ def test_money_reads_as_every_other_table(tmp_path: Path) -> None:
     drive(app, look)
     pnl, positions, orders, fills = seen["pnl"], seen["positions"], seen["orders"], seen["fills"]
     assert "realized today $0.2545" in pnl
-    assert "unrealized -$1,234.50" in pnl
+    assert "unrealized -$1,234.5000" in pnl
     assert "total -$1,234.2455" in pnl
-    assert "$0.4533" in positions and "$0.41" in positions and "-$1,234.50" in positions
-    assert "$0.305" in orders
+    assert "$0.4533 $0.4100 -$1,234.5000" in positions
+    assert "$0.3050" in orders
     assert "$0.38" in fills and "-$0.02" in fills and "$0.47" in fills
+    assert "0.3800" not in fills and "0.4700" not in fills, fills
     for text in (pnl, positions, orders, fills):
-        assert "+0." not in text and "0.3800" not in text and "0.4100" not in text, text
+        assert "+0." not in text, text
 
 
 def test_an_answer_from_the_exchange_after_the_screen_closed_is_dropped(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from kalshi_cli.dashboard.snapshot import RECENT_FILLS
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.errors import UsageError
-from kalshi_cli.vocabulary.models import fmt_money
+from kalshi_cli.vocabulary.models import fmt_money, money_places
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 SIZE = (120, 40)  # the size docs/dashboard.md pictures
@@ -61,8 +61,10 @@ def _screen(app: BacktestApp, keys: tuple[str, ...] = ()) -> dict[str, Any]:
     return seen
 
 
-def _m(value: str) -> str:
-    return fmt_money(Decimal(value))
+def _m(value: str, *beside: str | None) -> str:
+    """An amount as a panel shows it: to the places of every amount of its table."""
+    places = money_places(None if v is None else Decimal(v) for v in (value, *beside))
+    return fmt_money(Decimal(value), places=places)
 
 
 def test_every_panel_shows_the_reports_numbers(result: Path) -> None:
@@ -73,33 +75,37 @@ def test_every_panel_shows_the_reports_numbers(result: Path) -> None:
     assert seen["title"] == "kalshi dashboard - BACKTEST"
     assert seen["top"].startswith("BACKTEST spike on ")
     summary = seen["summary"]
+    keys = ("net", "realized", "settled", "marked", "fees", "start_balance", "end_equity")
+    shown = [t[k] for k in (*keys, "max_drawdown", "max_exposure")]
     for name in ("net P&L", "realized", "settled", "marked"):
         key = "net" if name == "net P&L" else name
-        assert f"{name} {_m(t[key])}" in summary, (name, summary)
-    assert f"fees {_m(t['fees'])}" in summary
-    assert f"start balance {_m(t['start_balance'])}" in summary
-    assert f"end equity {_m(t['end_equity'])}" in summary
+        assert f"{name} {_m(t[key], *shown)}" in summary, (name, summary)
+    assert f"fees {_m(t['fees'], *shown)}" in summary
+    assert f"start balance {_m(t['start_balance'], *shown)}" in summary
+    assert f"end equity {_m(t['end_equity'], *shown)}" in summary
     assert f"fills / orders {t['fills']} / {t['orders']}" in summary
     assert f"trades (won) {t['round_trips']} ({t['wins']})" in summary
     win_rate = "-" if t["win_rate"] is None else f"{t['win_rate']:.1%}"
     assert f"win rate {win_rate}" in summary
     share = "-" if t["max_drawdown_share"] is None else f"{t['max_drawdown_share']:.1%}"
-    assert f"max drawdown {_m(t['max_drawdown'])} ({share})" in summary
-    assert f"max exposure {_m(t['max_exposure'])}" in summary
+    assert f"max drawdown {_m(t['max_drawdown'], *shown)} ({share})" in summary
+    assert f"max exposure {_m(t['max_exposure'], *shown)}" in summary
     # the equity curve: the chart's points are the report's samples
     assert seen["chart"] == [float(e) for _, e, _ in report["equity"]]
     assert f"{len(report['equity'])} samples" in seen["equity"]
     # P&L per market, each traded market's own figures
+    traded = [m for m in report["markets"].values() if m["fills"]]
+    cells = ("net", "realized", "settled", "marked", "fees")
+    table = [m[k] for m in traded for k in cells]
     for ticker, m in report["markets"].items():
         if m["fills"]:
-            row = (
-                f"{ticker} {_m(m['net'])} {_m(m['realized'])} {_m(m['settled'])} "
-                f"{_m(m['marked'])} {_m(m['fees'])} {m['fills']}"
-            )
+            row = f"{ticker} {' '.join(_m(m[k], *table) for k in cells)} {m['fills']}"
             assert row in seen["markets"], (row, seen["markets"])
     # positions left open at the end, with their marks
+    left = [p[k] for p in report["left_open"] for k in ("average_entry", "mark_bid", "mark_mid")]
+    left += [p["marked"] for p in report["left_open"]]
     for p in report["left_open"]:
-        assert p["ticker"] in seen["left"] and _m(p["marked"]) in seen["left"]
+        assert p["ticker"] in seen["left"] and _m(p["marked"], *left) in seen["left"]
     if not report["left_open"]:
         assert "no position left open" in seen["left"]
     # the last fills: the run's state file's, newest first
