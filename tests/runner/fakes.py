@@ -582,6 +582,7 @@ def make_rig(
     assign: tuple[tuple[str, str], ...] = (),
     unassign: tuple[str, ...] = (),
     send_workers: int = 0,  # the loop's exchange calls on the deciding thread, by default
+    alerts: Any = None,  # the loop's TradeAlerts, if it alerts
 ) -> Rig:
     from kalshi_cli.runner.assembly import Parts, build_loop
     from kalshi_cli.runner.books.eventlog import EventLog
@@ -608,7 +609,7 @@ def make_rig(
         trade=trade or {},
     )
     markets = [client.get_market(t) for t in exchange.reference.markets]
-    parts = Parts(client, store, feed, clock, log, send_workers=send_workers)
+    parts = Parts(client, store, feed, clock, log, alerts, send_workers=send_workers)
     if read_lag_s is not None:
         parts.read_lag_s = read_lag_s
     loop = build_loop(

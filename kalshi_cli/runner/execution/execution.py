@@ -2,7 +2,9 @@
 `LoopExecutor` decides (the risk verdict, the hold on a market with an order of unknown outcome,
 a group's legs, the order-rate slot, the circuit breaker's last look) and has a part for the rest
 (`guard`, `unknown`, `fills`, `cancels`, `amends`, `outbox`, `answers`). docs/trade-loop.md "From
-a decision to the wire, and fills back".
+a decision to the wire, and fills back". It is given more than six collaborators because it
+decides with two (the risk engine, the strategies' budgets) and hands on to each part of the
+chain.
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ class LoopExecutor:
         outbox: Outbox,
         hold_markets: Callable[[Iterable[str]], Callable[[], None]],
         threaded: bool,
+        budgets: Budgets | None = None,
+        room: Callable[[Intent], Decimal] | None = None,
+        withheld: Callable[[Intent], str | None] = lambda intent: None,
         dry_run: bool = False,
     ) -> None:
         """The executor's parts come built (runner/assembly.py `build_executor`), each with
@@ -61,15 +66,14 @@ class LoopExecutor:
         self._log = report.log
         self.dry_run = dry_run
         self.counters = report.counters
-        # the strategies' own budgets (None: no strategy has one); set by the loop
-        self.budgets: Budgets | None = None
+        # the strategies' own budgets (None: no strategy has one)
+        self.budgets = budgets
         # what an order of a strategy's may take of the account's position now
-        # (runner/execution/own_orders.py `OwnOrders.room`); set by runner/assembly.py
-        self.room: Callable[[Intent], Decimal] = lambda intent: intent.count
+        # (runner/execution/own_orders.py `OwnOrders.room`)
+        self.room: Callable[[Intent], Decimal] = room or (lambda intent: intent.count)
         # why the loop would withdraw an order were it resting now (None: it would not), by the
-        # rules it withdraws its quotes by (runner/loop/trade_loop.py `TradeLoop.withheld`); set
-        # by the loop
-        self.withheld: Callable[[Intent], str | None] = lambda intent: None
+        # rules it withdraws its quotes by (runner/loop/strategy_stops.py `withheld_by`)
+        self.withheld = withheld
         self.guard = holds.guard
         self.balance_hold = holds.balance_hold
         self.unknown_orders = holds.unknown

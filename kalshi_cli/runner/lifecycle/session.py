@@ -477,6 +477,7 @@ def trade(
                 venue=venue,
                 telemetry=telemetry,
             )
+            wants_group = _wants_group(options)
             loop = _assemble(
                 start,
                 loop_client=loop_client,
@@ -485,15 +486,13 @@ def trade(
                 alerts=alerts,
                 report=report,
                 telemetry=telemetry,
+                # a SIGHUP while starting is answered at the first tick
+                reload=reload,
+                trigger_group=client.order_groups.trigger_order_group if wants_group else None,
             )
-            if reload is not None:  # a SIGHUP while starting is answered at the first tick
-                loop.reload_requested = reload
-            group = _open_group(client, store, config, log) if _wants_group(options) else None
+            group = _open_group(client, store, config, log) if wants_group else None
             if group is not None:
                 join_session_group(loop.executor, group)
-                loop.trigger_group = functools.partial(
-                    client.order_groups.trigger_order_group, group
-                )
             log.emit(
                 "started",
                 {
@@ -663,6 +662,8 @@ def _assemble(
     alerts: TradeAlerts,
     report: Any,
     telemetry: LoopTelemetry | None,
+    reload: threading.Event | None,
+    trigger_group: Callable[[str], None] | None,
 ) -> TradeLoop:
     options, config = start.options, start.config
     parts = Parts(
@@ -676,6 +677,8 @@ def _assemble(
         read_lag_s=start.read_lag_s,
         send_workers=config.settings.send_workers if not options.paper else 0,  # paper: local
         fills_since=report.fills_read_at,
+        reload=reload,
+        trigger_group=trigger_group,
     )
     return start_loop(
         parts,

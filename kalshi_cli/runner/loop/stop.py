@@ -104,7 +104,7 @@ class StoppingLoop(Protocol):
     clock: Clock
     log: EventLog
     executor: LoopExecutor
-    trigger_group: Callable[[], None] | None
+    trigger_group: Callable[[str], None] | None
     settings: LoopSettings
     own: OwnOrders
 
@@ -198,7 +198,7 @@ def _withdraw(loop: StoppingLoop, abandon: threading.Event | None, shows_all_fro
     triggered = False
     if group is not None and loop.trigger_group is not None:
         try:
-            unless_given_up(loop.trigger_group, abandon)
+            unless_given_up(partial(loop.trigger_group, group), abandon)
             triggered = True
             loop.log.emit("stop_group_triggered", {"order_group_id": group, "orders": len(own)})
         except KalshiError as exc:
