@@ -40,21 +40,14 @@ from kalshi_cli.runner.loop.gate import MarketGate
 from kalshi_cli.runner.loop.heartbeat import Heartbeat, RunFigures
 from kalshi_cli.runner.loop.lifecycle_watch import LifecycleWatch
 from kalshi_cli.runner.loop.lineup import Lineup, Member
+from kalshi_cli.runner.loop.loop_parts import Acts, Books, Hooks, TickParts
 from kalshi_cli.runner.loop.market_pass import MarketPass
 from kalshi_cli.runner.loop.params_reload import ParamsReload
 from kalshi_cli.runner.loop.queue_positions import QueuePositions
 from kalshi_cli.runner.loop.schedule import MarketSchedule
 from kalshi_cli.runner.loop.sending import TurnSender
 from kalshi_cli.runner.loop.settings import LoopSettings
-from kalshi_cli.runner.loop.shared import (
-    Acts,
-    Alert,
-    Books,
-    Hooks,
-    TickParts,
-    Tuning,
-    alert_through,
-)
+from kalshi_cli.runner.loop.shared import Alert, Tuning, alert_through
 from kalshi_cli.runner.loop.strategy_stops import StrategyStops
 from kalshi_cli.runner.loop.trade_loop import TradeLoop
 from kalshi_cli.runner.loop.watch import LoopWatch

@@ -2,10 +2,10 @@
 builds none): no part is built with more than six collaborators, the constructor arguments that
 are other parts or services, unless its module's docstring says why it is given more than six
 collaborators. Plain values (numbers, flags, names, paths), settings and callbacks are not
-collaborators. A record of the loop's parts (runner/loop/shared.py) counts opened: each of its
-members that is a collaborator counts, and a frozen one is read whole by the part given it (a part
-is given what it reads). The executor's records (runner/execution/shared.py) still count as one
-each."""
+collaborators. A record of the loop's parts (runner/loop/shared.py, runner/loop/loop_parts.py)
+counts opened: each of its members that is a collaborator counts, and a frozen one is read whole
+by the part given it (a part is given what it reads). The executor's records
+(runner/execution/shared.py) still count as one each."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import pytest
 
 import kalshi_cli.runner
 from kalshi_cli.runner import assembly
-from kalshi_cli.runner.loop import shared
+from kalshi_cli.runner.loop import loop_parts, shared
 from kalshi_cli.runner.loop import trade_loop as loop
 
 MAX_COLLABORATORS = 6
@@ -68,7 +68,7 @@ def _records(module: ModuleType) -> dict[str, type]:
     }
 
 
-RECORDS = _records(shared)
+RECORDS = _records(shared) | _records(loop_parts)
 ALL_RECORDS = {
     cls
     for info in pkgutil.walk_packages(kalshi_cli.runner.__path__, "kalshi_cli.runner.")
@@ -163,7 +163,7 @@ def test_no_part_of_the_loop_is_given_a_record_it_does_not_read_whole(part: type
 
 
 def test_the_counts_open_a_record_and_see_one_passed_whole() -> None:
-    from kalshi_cli.runner.loop.shared import Books
+    from kalshi_cli.runner.loop.loop_parts import Books
 
     class _Reads:
         def __init__(self, *, books: Books) -> None:

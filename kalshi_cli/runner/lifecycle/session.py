@@ -530,7 +530,7 @@ def trade(
             store.close()
         print_lines(["", "summary:", *("  " + line for line in summary.lines())], out)
         if summary.not_proven or summary.unlisted:
-            from kalshi_cli.runner.loop.stop import StopNotProven
+            from kalshi_cli.runner.loop.stop_proof import StopNotProven
 
             raise StopNotProven(summary.not_proven, summary.unlisted)
         return summary

@@ -30,7 +30,7 @@ class MarketGate:
         self._log = log
         # markets closed, determined or settled: the watch adds them, the market pass skips them
         self.closed: set[str] = set()
-        self.state = ""  # the trading state last read ("" before the first read)
+        self.state: str = ""  # the trading state last read ("" before the first read)
         self.tripped = False  # the daily circuit breaker, as the loop last handed it
         self.maintenance: tuple[float, float] | None = None  # the window holding now, if any
         self.paused_by_signal = False

@@ -1,22 +1,16 @@
 """One market's turn in a tick of the trade loop, decided: its stop-loss (the risk engine's), then
 each strategy's call on the book, the position view and the complement's book, checked
-(`checked`), and handed to runner/loop/sending.py to send. A quiet market skips the call when
-nothing it reads has changed (docs/trade-loop.md "Quiet markets").
+(`checked`) and handed to runner/loop/sending.py. A quiet market skips the call when nothing it
+reads has changed (docs/trade-loop.md "Quiet markets"). Each `decide` runs on its strategy's
+worker under a deadline (`Member.bounded`; a backtest's on the loop's thread): its first call is
+not waited for past one deadline (`strategies/deadline.py`); a late answer is a failed decision,
+and a fault that persists or repeats stops the strategy alone (runner/loop/strategy_stops.py),
+whose exits alone then go where its own part of a position is held.
 
-Each `decide` runs on its strategy's worker thread under a deadline (`Member.bounded`): the stop's
-signals are handled on the loop's thread and Python cannot kill a thread. Its first call is not
-waited for past one deadline: the strategy decides nothing until it is back, for up to its start
-(`strategies/deadline.py`). One late answer (a call past its deadline or its start) is weather: a
-failed decision, its turn skipped, and its turns skip while the call is out; a fault that
-persists or repeats stops the strategy alone (runner/loop/strategy_stops.py). A stopped strategy
-is still asked where its own part of a position is held, and only its exits go (`reduce_only`
-orders, cancels). A backtest decides on the loop's thread (`decide_deadline`).
-
-`MarketPass` keeps what a market's turn remembers between turns: mid history and the inputs of the
-last quiet call. It is given more than six collaborators because a turn reads each of them: the
-book (feed), the account (portfolio), the time, the risk engine's stop-loss, which orders are
-whose (own), the API error guard's backoff and the queue positions, and it hands what it decided
-to the two parts that act on it (the sender, the strategy stops).
+`MarketPass` keeps the mid history and the inputs of the last quiet call. It is given more than
+six collaborators because a turn reads each of them: the book, the account, the time, the risk
+engine's stop-loss, which orders are whose, the API error guard's backoff and the queue
+positions, and it hands what it decided to the sender and the strategy stops.
 """
 
 from __future__ import annotations
@@ -31,13 +25,7 @@ import msgspec
 from kalshi_cli.runner.books.portfolio import MidHistory
 from kalshi_cli.runner.loop.lineup import Lineup, Member
 from kalshi_cli.runner.ports import FeedWithIndices
-from kalshi_cli.strategies import (
-    Cancel,
-    Decision,
-    Intent,
-    MarketSnapshot,
-    PositionView,
-)
+from kalshi_cli.strategies import Cancel, Decision, Intent, MarketSnapshot, PositionView
 from kalshi_cli.strategies.deadline import Starting, StillRunning
 from kalshi_cli.strategy_api import Complement, IndexView, MarketTerms
 from kalshi_cli.strategy_api.window import MidWindow

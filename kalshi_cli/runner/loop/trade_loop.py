@@ -22,7 +22,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from kalshi_cli.feed.book import FeedEvent
-from kalshi_cli.runner.loop.shared import Acts, Books, Hooks, TickParts, alert_through
+from kalshi_cli.runner.loop.loop_parts import Acts, Books, Hooks, TickParts
+from kalshi_cli.runner.loop.shared import alert_through
 from kalshi_cli.strategies import PositionView
 from kalshi_cli.vocabulary.clock import Deadline, utc_day
 
@@ -354,7 +355,8 @@ class TradeLoop:
         write a last heartbeat, and return the final summary, which names the orders not proven
         gone. Once `abandon` is set (a second Ctrl-C: the person will not wait for an exchange that
         answers slowly), what is left is given up and logged, and fills are not read again."""
-        from kalshi_cli.runner.loop.stop import not_proven_text, withdraw_at_stop
+        from kalshi_cli.runner.loop.stop import withdraw_at_stop
+        from kalshi_cli.runner.loop.stop_proof import not_proven_text
 
         self.executor.stopping = True  # what the answers booked below would send, is not
         # nor, in a stop that withdraws, what still waits for a send worker (`--once` ends its
