@@ -19,7 +19,7 @@ import httpx
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.ratelimit import RateLimiter, tier_limits
-from kalshi_cli.services.killswitch import KillSwitch
+from kalshi_cli.services.killswitch.switch import KillSwitch
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
 from kalshi_cli.sim.server.ratelimit import tier_named

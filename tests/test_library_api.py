@@ -37,7 +37,7 @@ def test_the_strategy_api_exports_exactly_what_the_page_lists() -> None:
     assert set(strategy_api.__all__) == _documented("kalshi_cli.strategy_api")
     for name in strategy_api.__all__:
         assert hasattr(strategy_api, name), name
-    assert strategy_api.STRATEGY_API_VERSION == 2
+    assert strategy_api.STRATEGY_API_VERSION == 3
 
 
 def test_an_unknown_name_is_an_attribute_error() -> None:

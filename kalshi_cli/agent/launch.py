@@ -14,7 +14,7 @@ from kalshi_cli.vocabulary.errors import ConfigError, UsageError
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from kalshi_cli.agent.tools import Access
+    from kalshi_cli.agent.tools.common import Access
 
 INSTALL_HINT = "pip install 'kalshi-cli[mcp]'"
 TOKEN_MIN = 32  # the shortest bearer token served: one a guess does not find

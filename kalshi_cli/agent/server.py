@@ -1,4 +1,4 @@
-"""The MCP server of `kalshi mcp`: the tools of `tools.py` and `research.py` on the official SDK's
+"""The MCP server of `kalshi mcp`: the tools of `tools/` and `research.py` on the official SDK's
 `MCPServer`, over stdio or streamable HTTP; the only module that imports the optional `mcp` SDK.
 
 Each tool's input schema is its signature, and it refuses in one line the assistant reads, `NAME
@@ -23,7 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kalshi_cli import __version__
 from kalshi_cli.agent import research
-from kalshi_cli.agent.tools import LIST_MAX, AgentTools, Text, one_line
+from kalshi_cli.agent.tools import AgentTools
+from kalshi_cli.agent.tools.common import LIST_MAX, Text, one_line
 from kalshi_cli.vocabulary.errors import KalshiError, UsageError
 
 INSTRUCTIONS = (
@@ -50,34 +51,35 @@ REVIEW = (
 def build_server(tools: AgentTools) -> MCPServer:
     """The server with every tool, resource and prompt registered."""
     reads: tuple[Callable[..., Any], ...] = (
-        tools.exchange_status,
-        tools.markets,
-        tools.search,
-        tools.events,
-        tools.series,
-        tools.market,
-        tools.orderbook,
-        tools.trades,
-        tools.candles,
-        tools.balance,
-        tools.positions,
-        tools.orders,
-        tools.fills,
-        tools.pnl,
-        tools.loop_status,
-        tools.checks,
-        tools.audit,
-        tools.budget,
-        tools.preview_order,
-        tools.preview_amend,
-        tools.preview_decrease,
-        tools.preview_cancel,
-        tools.preview_resume,
+        tools.reads.exchange_status,
+        tools.reads.markets,
+        tools.reads.search,
+        tools.reads.events,
+        tools.reads.series,
+        tools.reads.market,
+        tools.reads.orderbook,
+        tools.reads.trades,
+        tools.reads.candles,
+        tools.reads.balance,
+        tools.reads.positions,
+        tools.reads.event_positions,
+        tools.reads.orders,
+        tools.reads.fills,
+        tools.reads.pnl,
+        tools.reads.loop_status,
+        tools.reads.checks,
+        tools.reads.audit,
+        tools.orders.budget,
+        tools.orders.preview_order,
+        tools.orders.preview_amend,
+        tools.orders.preview_decrease,
+        tools.orders.preview_cancel,
+        tools.orders.preview_resume,
     )
     writes: tuple[Callable[..., Any], ...] = (
-        tools.execute,
-        tools.cancel_all,
-        tools.halt,
+        tools.orders.execute,
+        tools.kill_switch.cancel_all,
+        tools.kill_switch.halt,
     )
     registered = [
         *(_tool(fn, READ) for fn in reads),
@@ -91,11 +93,11 @@ def build_server(tools: AgentTools) -> MCPServer:
         log_level="WARNING",
         tools=registered,
     )
-    server.resource("kalshi://positions", name="positions", description=tools.positions.__doc__)(
-        tools.positions
-    )
-    server.resource("kalshi://config", name="config", description=tools.budget.__doc__)(
-        tools.budget
+    server.resource(
+        "kalshi://positions", name="positions", description=tools.reads.positions.__doc__
+    )(tools.reads.positions)
+    server.resource("kalshi://config", name="config", description=tools.orders.budget.__doc__)(
+        tools.orders.budget
     )
     server.prompt("review_my_risk", description="What I hold, could lose and should look at")(
         lambda: REVIEW

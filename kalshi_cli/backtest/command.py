@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from kalshi_cli.backtest import split
 from kalshi_cli.backtest.engine import BacktestSpec, execute, markets_of
@@ -46,6 +46,7 @@ from kalshi_cli.strategies import StrategyLookup, strategy_source
 from kalshi_cli.strategy_api import params_dict
 from kalshi_cli.vocabulary.clock import parse_time as clock_parse_time
 from kalshi_cli.vocabulary.errors import ConfigError, DataWriteError, UsageError
+from kalshi_cli.vocabulary.files import make_dir
 from kalshi_cli.vocabulary.order_terms import TermsError, parse_amount, parse_cash
 
 if TYPE_CHECKING:
@@ -208,6 +209,28 @@ class BacktestOutcome:
         return doc
 
 
+class PassedOn(TypedDict, total=False):
+    """The fields of a `BacktestRequest` that `build_request` passes on as they are given."""
+
+    html: Path | None
+    out: Path | None
+    rank_by: str
+    jobs: int | None
+    lookahead: bool
+    runs_dir: Path | None
+    best_params: Path | None
+    walk_forward: int | None
+    search: str | None
+    trials: int | None
+    study: str | None
+    seed: int
+    progress: Callable[[str], None] | None
+    executor: str
+    scheduler: str | None
+    run_progress: Progress | None
+    replay_progress: Callable[[int], None] | None
+
+
 def build_request(
     config: TradeConfig,
     *,
@@ -220,26 +243,10 @@ def build_request(
     fill_model: str,
     latency_ms: int,
     balance: str,
-    html: Path | None,
-    out: Path | None,
-    rank_by: str,
-    jobs: int | None,
     cache: bool,
-    lookahead: bool,
-    runs_dir: Path | None = None,
-    best_params: Path | None = None,
     holdout: str | None = None,
-    walk_forward: int | None = None,
-    search: str | None = None,
-    trials: int | None = None,
-    study: str | None = None,
-    seed: int = 0,
     overfit_gap: str | None = None,
-    progress: Callable[[str], None] | None = None,
-    executor: str = "local",
-    scheduler: str | None = None,
-    run_progress: Progress | None = None,
-    replay_progress: Callable[[int], None] | None = None,
+    **passed: Unpack[PassedOn],
 ) -> BacktestRequest:
     """The command line and the config file's sections (`strategies.NAME`, `risk`, `trade`)
     as one request; a bad amount is refused before anything runs. `lineup`: the strategies
@@ -252,7 +259,7 @@ def build_request(
     ]
     sources = [_source_key(found, values) for found, values in runs]
     (loaded, validated), *others = runs
-    _check_outputs(html, out)
+    _check_outputs(passed.get("html"), passed.get("out"))
     try:
         parse_cash(balance)  # the venue holds it in cents, as the exchange does
     except TermsError as exc:
@@ -279,27 +286,11 @@ def build_request(
     return BacktestRequest(
         spec=spec,
         params=params,
-        html=html,
-        out=out,
-        rank_by=rank_by,
-        jobs=jobs,
         cache_dir=default_cache_dir() if cache else None,
-        lookahead=lookahead,
-        runs_dir=runs_dir,
-        best_params=best_params,
         holdout=None if holdout is None else split.parse_share(holdout),
-        walk_forward=walk_forward,
-        search=search,
-        trials=trials,
-        study=study,
-        seed=seed,
         overfit_gap=OVERFIT_GAP if overfit_gap is None else _gap_share(overfit_gap),
-        executor=executor,
-        scheduler=scheduler,
-        run_progress=run_progress,
-        replay_progress=replay_progress,
-        progress=progress,
         strategies=config.lookup,
+        **passed,
     )
 
 
@@ -590,18 +581,13 @@ def _write_params(path: Path, params: dict[str, Any], rank_by: str) -> None:
 
 
 def _check_outputs(html: Path | None, out: Path | None) -> None:
-    """Where the run's files go, checked before it runs: an --html file's directory must exist
-    (a typo should not cost a long run), and --out is made now (parents too)."""
-    if html is not None and not html.parent.is_dir():
-        raise UsageError(
-            f"--html {html}: the directory {html.parent} does not exist",
-            hint="create it, or give --html a file in a directory that exists",
-        )
-    if out is not None:
+    """Where the run's files go, made before it runs (a directory that cannot be made should
+    not cost a long run): --out, and the directory of the --html file."""
+    for directory in [d for d in (out, html and html.parent) if d is not None]:
         try:
-            out.mkdir(parents=True, exist_ok=True)
+            make_dir(directory)
         except OSError as exc:
-            raise _not_written(out, exc) from None
+            raise _not_written(directory, exc) from None
 
 
 def _not_written(path: Path, exc: OSError) -> DataWriteError:
@@ -620,7 +606,7 @@ def _one(
     if out is None:
         with tempfile.TemporaryDirectory(prefix="kalshi-backtest-") as tmp:
             return _run_in(spec, Path(tmp), strategies, log=False, progress=progress)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     for name in ("backtest.db", "backtest.db-wal", "backtest.db-shm", "backtest.log"):
         (out / name).unlink(missing_ok=True)  # a run starts from an empty state file
     report = _run_in(spec, out, strategies, log=True, progress=progress)

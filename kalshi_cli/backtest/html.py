@@ -14,6 +14,7 @@ from kalshi_cli.backtest.report import (
     _money,
     failed,
     failure_lines,
+    lineup,
     skipped_line,
     statistics_lines,
     trading_state_lines,
@@ -65,8 +66,10 @@ def render_html(report: dict[str, Any]) -> str:
     )
     stats = "".join(f"<li>{escape(line)}</li>" for line in statistics_lines(report["statistics"]))
     exits = ", ".join(f"{escape(k)} {v}" for k, v in sorted(report["exit_reasons"].items()))
-    title = f"Backtest: {spec['strategy']} on {spec['data']}"
-    params = ", ".join(f"{k}={v}" for k, v in spec["params"]) or "defaults"
+    strategies = lineup(spec)
+    title = f"Backtest: {', '.join(name for name, _ in strategies)} on {spec['data']}"
+    each = [(name, ", ".join(f"{k}={v}" for k, v in p) or "defaults") for name, p in strategies]
+    params = each[0][1] if len(each) == 1 else "; ".join(f"{n}: {p}" for n, p in each)
     warned = "".join(f"<p class=warn>{escape(line)}</p>" for line in _warnings(report))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>
@@ -76,7 +79,7 @@ def render_html(report: dict[str, Any]) -> str:
 {spec["latency_ms"]} ms, {report["data"]["markets"]} markets, {report["data"]["book_events"]}
 book events. Assumptions: docs/backtesting.md.</p>
 {warned}<table>{rows}</table>
-<h2>Statistics</h2><ul>{stats}</ul>
+{_strategy_table(report) if len(strategies) > 1 else ""}<h2>Statistics</h2><ul>{stats}</ul>
 <p class=note>Returns per day, or per closed round trip under {MIN_DAYS} days of data; never
 annualized. Intervals: bootstrap of the closed round trips. docs/backtesting.md "Statistics".</p>
 <h2>Equity</h2>{_line_chart(equity, "#1f5fbf", "equity")}
@@ -111,6 +114,20 @@ def _warnings(report: dict[str, Any]) -> list[str]:
     warnings = [line for line in failure_lines(failure) if line] if failure else []
     warnings += [" ".join(line.split()) for line in trading_state_lines(report) if line]
     return warnings + [line for line in (skipped_line(report),) if line]
+
+
+def _strategy_table(report: dict[str, Any]) -> str:
+    """Each strategy's realized P&L (its own fills; settlements apart): they sum to the run's
+    realized and settled."""
+    rows = "".join(
+        f"<tr><td>{escape(name)}</td><td class=n>{escape(_money(g['realized']))}</td>"
+        f"<td class=n>{escape(_money(g['fees']))}</td><td class=n>{g['fills']}</td></tr>"
+        for name, g in report["by_strategy"].items()
+    )
+    return (
+        "<h2>By strategy</h2><table><tr><th>strategy</th><th class=n>realized</th>"
+        f"<th class=n>fees</th><th class=n>fills</th></tr>{rows}</table>\n"
+    )
 
 
 def _market_rows(report: dict[str, Any]) -> str:

@@ -460,6 +460,14 @@ def _max_drawdown(curve: list[EquityPoint]) -> tuple[Decimal, float | None]:
 # ------------------------------------------------------------------ the terminal
 
 
+def lineup(spec: Mapping[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Each strategy of the run (the spec's `strategy` first, then those `beside` it) by its
+    name, with its parameters as given."""
+    runs = [(spec["strategy"], spec["params"]), *(spec.get("beside") or ())]
+    names = spec.get("names") or [run for run, _ in runs]
+    return [(n, [(k, v) for k, v in params]) for n, (_, params) in zip(names, runs, strict=True)]
+
+
 def _strategy_lines(report: dict[str, Any], names: list[str]) -> list[str]:
     """Each strategy's realized P&L (its own fills and settlements), with several: they sum to
     the run's realized and settled."""
@@ -481,7 +489,7 @@ def render_text(report: dict[str, Any], *, width: int = 72) -> list[str]:
     equity-curve chart."""
     t = report["totals"]
     spec = report["spec"]
-    names = spec.get("names") or [spec["strategy"], *(s for s, _ in spec.get("beside") or ())]
+    names = [name for name, _ in lineup(spec)]
     failure = failed(report)
     lines = [
         f"backtest {', '.join(names)} on {spec['data']}: {report['data']['markets']} markets, "

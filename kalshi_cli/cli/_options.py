@@ -174,3 +174,14 @@ class FiniteFloat:
         low = "" if self.min is None else f"{self.min:g}<="
         high = "" if self.max is None else f"<={self.max:g}"
         return f"{low}x{high}"
+
+
+DurationOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--duration",
+        parser=FiniteFloat(min=0),
+        help="Stop after this many seconds (0 or more).",
+        show_default=False,
+    ),
+]

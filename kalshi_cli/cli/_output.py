@@ -28,8 +28,8 @@ class Column(NamedTuple):
     header: str
     numeric: bool = False  # right-aligned, and never wrapped in a rich table
     identifier: bool = False  # typed into the next command: never cut, wrapped or folded
-    # an exact decimal string, shown to people by `models.fmt_money` (`-$0.33`, `$1.20`) and
-    # left exact in CSV
+    # an exact decimal string (or, with parts, the parts' strings), shown to people by
+    # `models.fmt_money` (`-$0.33`, `$1.20`) and left exact in CSV
     money: bool = False
     # a cell that shows several values to people (`$0.35 / $0.40`): in CSV these columns
     # instead, one value per cell, their keys in the row holding the exact values
@@ -111,7 +111,7 @@ class Output:
             self.note(empty)
             return
         if self.format is not TableFormat.CSV:
-            rows = [_money_cells(columns, row) for row in rows]
+            rows = _money_cells(columns, rows)
         if self.format is TableFormat.TABLE:
             self._rich_table(columns, rows, title=title)
         elif self.format is TableFormat.CSV:
@@ -245,22 +245,32 @@ class Output:
         writer.writerows(rows)
 
 
-def _money_cells(columns: Sequence[Column], row: dict[str, str]) -> dict[str, str]:
-    """Money columns as people read them; a cell that is not a number ("-", "") as it is."""
+def _money_cells(columns: Sequence[Column], rows: Sequence[dict[str, str]]) -> list[dict[str, str]]:
+    """Money columns as people read them, every amount of the listing to one number of places
+    (`models.money_places`); a cell that is not a number ("-", "") as it is. A money column
+    with parts shows them `a / b`, a part without a value `-`."""
     from decimal import Decimal, InvalidOperation
 
-    from kalshi_cli.vocabulary.models import fmt_money
+    from kalshi_cli.vocabulary.models import fmt_money, money_places
 
-    shown = dict(row)
-    for column in columns:
-        if not column.money:
-            continue
+    def amount(text: str) -> Decimal | None:
         try:
-            value = Decimal(row.get(column.key, ""))
+            value = Decimal(text)
         except InvalidOperation:
-            continue
-        if value.is_finite():
-            shown[column.key] = fmt_money(value)
+            return None
+        return value if value.is_finite() else None
+
+    money = [c for c in columns if c.money]
+    keys = [part.key for c in money for part in (c.parts or (c,))]
+    places = money_places(amount(row.get(key, "")) for row in rows for key in keys)
+    shown = [dict(row) for row in rows]
+    for row in shown:
+        for column in money:
+            if column.parts:
+                values = (amount(row.get(p.key, "")) for p in column.parts)
+                row[column.key] = " / ".join(fmt_money(v, places=places) for v in values)
+            elif (value := amount(row.get(column.key, ""))) is not None:
+                row[column.key] = fmt_money(value, places=places)
     return shown
 
 

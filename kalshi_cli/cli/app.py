@@ -28,6 +28,7 @@ from kalshi_cli.cli._context import AppContext, activate, refuse_a_missing_state
 from kalshi_cli.cli._options import ConfigOpt, EnvOpt, StateOpt
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.process import interruptible
 
 
 class LazyCommand(NamedTuple):
@@ -207,13 +208,14 @@ class KalshiGroup(TyperGroup):
         windows_expand_args: bool = True,
         **extra: Any,
     ) -> Any:
-        code = self._run(
-            args=args,
-            prog_name=prog_name,
-            complete_var=complete_var,
-            windows_expand_args=windows_expand_args,
-            **extra,
-        )
+        with interruptible():
+            code = self._run(
+                args=args,
+                prog_name=prog_name,
+                complete_var=complete_var,
+                windows_expand_args=windows_expand_args,
+                **extra,
+            )
         if standalone_mode:
             # Output to a pipe is buffered: a reader that left (`| head -1`) is often found only
             # here, by the last flush, which Python would otherwise report at exit.

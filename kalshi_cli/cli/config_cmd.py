@@ -11,7 +11,7 @@ import typer
 from kalshi_cli.cli._context import current
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt
 from kalshi_cli.cli._output import Column
-from kalshi_cli.vocabulary.errors import DataWriteError, UsageError
+from kalshi_cli.vocabulary.errors import DataWriteError, KalshiError, UsageError
 
 if TYPE_CHECKING:
     from kalshi_cli.config import Settings
@@ -145,7 +145,7 @@ def find_values(settings: Settings, key: str) -> list[dict[str, Any]]:
                 "origin": origin.where,
             }
         ]
-    entries = section_entries(settings.config_path)
+    entries = with_params_defaults(key, section_entries(settings.config_path))
     found = lookup(entries, key)
     if not found:
         names = sorted({*KEYS_BY_NAME, *(e.key for e in entries)})
@@ -155,6 +155,27 @@ def find_values(settings: Settings, key: str) -> list[dict[str, Any]]:
     return [
         {"key": e.key, "value": e.display(), "source": e.source, "origin": e.origin} for e in found
     ]
+
+
+def with_params_defaults(key: str, entries: list[Entry]) -> list[Entry]:
+    """`entries`, and for a key below `strategies.NAME` of a strategy that loads, each of its
+    parameters the file does not set at the strategy's own default: the value in force."""
+    from kalshi_cli.config.edit import Entry
+    from kalshi_cli.strategies import get_strategy
+    from kalshi_cli.strategy_api import params_dict
+
+    parts = key.split(".")
+    if parts[0] != "strategies" or len(parts) < 2:
+        return entries
+    try:
+        params = params_dict(get_strategy(parts[1]).params())
+    except KalshiError:
+        return entries
+    given = {e.key for e in entries}
+    defaults = [
+        Entry(f"strategies.{parts[1]}.{k}", v, "default", "default") for k, v in params.items()
+    ]
+    return [*entries, *(d for d in defaults if d.key not in given)]
 
 
 @config_app.command("set")
@@ -235,6 +256,7 @@ def init_command(
     """
     from kalshi_cli.config import config_file_path, example_config
     from kalshi_cli.config.edit import write_whole
+    from kalshi_cli.vocabulary.files import make_dir
 
     app = current()
     path, _origin = config_file_path(app.config_path, app.environ)
@@ -243,7 +265,7 @@ def init_command(
         typer.echo(f"{path} already exists; left as it is (--force overwrites it)", err=True)
         return
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_dir(path.parent, private=True)
         # 0600: the file may come to hold a key id or a passphrase.
         write_whole(path, example_config(), mode=0o600)
     except OSError as exc:

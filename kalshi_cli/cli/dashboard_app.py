@@ -143,25 +143,6 @@ class HelpScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
-class FilterScreen(ModalScreen[str]):
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "cancel")]
-
-    def __init__(self, current: str) -> None:
-        super().__init__()
-        self.current = current
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
-            yield Static("Show only the markets whose ticker contains (empty: all):")
-            yield Input(value=self.current, id="filter")
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip())
-
-    def action_cancel(self) -> None:
-        self.dismiss(self.current)
-
-
 # ------------------------------------------------------------------------------ the app
 
 
@@ -210,6 +191,7 @@ class DashboardApp(PanelApp):
     ConfirmKill, HelpScreen, FilterScreen { align: center middle; }
     """
     )
+    help_screen = HelpScreen
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "pause", "pause/resume"),
         Binding("h", "halt", "halt"),
@@ -222,9 +204,7 @@ class DashboardApp(PanelApp):
         self.wiring = wiring
         self.local: LocalSnapshot | None = None
         self.remote: RemoteSnapshot | None = None
-        self.market_filter = ""
         self.kill_text: str | None = None
-        self.message = ""
         self._remote_busy = False
         self._kill_paper = False  # the confirmed kill is a paper loop's
         self._kill_running = False  # a kill switch is out: another would cancel a second time
@@ -513,16 +493,6 @@ class DashboardApp(PanelApp):
             return ExitCode.OK
         self._kill_ended.wait()
         return ExitCode.OK if self._kill_proven else ExitCode.NOT_PROVEN
-
-    def action_filter(self) -> None:
-        self.push_screen(FilterScreen(self.market_filter), self._filtered)
-
-    def _filtered(self, value: str | None) -> None:
-        self.market_filter = value or ""
-        self.render_panels()
-
-    def action_help(self) -> None:
-        self.push_screen(HelpScreen())
 
 
 def _kill_style(text: str) -> str:

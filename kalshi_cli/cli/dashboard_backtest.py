@@ -16,7 +16,7 @@ from textual.containers import Vertical
 from textual.widgets import Footer, Sparkline, Static
 
 from kalshi_cli.cli._panels import PANEL_CSS, PANEL_KEYS, PanelApp
-from kalshi_cli.cli.dashboard_app import FilterScreen, HelpScreen, panel_grid
+from kalshi_cli.cli.dashboard_app import HelpScreen, panel_grid
 from kalshi_cli.cli.dashboard_panels import (
     FitTable,
     count_cell,
@@ -191,6 +191,7 @@ class BacktestApp(PanelApp):
     BacktestHelp, FilterScreen { align: center middle; }
     """
     )
+    help_screen = BacktestHelp
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "not_a_loop('p')", "pause"),
         Binding("h", "not_a_loop('h')", "halt"),
@@ -201,8 +202,6 @@ class BacktestApp(PanelApp):
     def __init__(self, view: BacktestView) -> None:
         super().__init__()
         self.view = view
-        self.market_filter = ""
-        self.message = ""
 
     def compose(self) -> ComposeResult:
         yield Static(id="top")
@@ -247,13 +246,3 @@ class BacktestApp(PanelApp):
     def action_not_a_loop(self, key: str) -> None:
         self.message = f"{key}: {NOT_A_LOOP}"
         self.render_panels()
-
-    def action_filter(self) -> None:
-        self.push_screen(FilterScreen(self.market_filter), self._filtered)
-
-    def _filtered(self, value: str | None) -> None:
-        self.market_filter = value or ""
-        self.render_panels()
-
-    def action_help(self) -> None:
-        self.push_screen(BacktestHelp())

@@ -24,7 +24,7 @@ from kalshi_cli.vocabulary.models import fmt_money
 
 if TYPE_CHECKING:
     from kalshi_cli.dashboard.snapshot import FillLine
-    from kalshi_cli.services.killswitch import KillReport
+    from kalshi_cli.services.killswitch.report import KillReport
 
 
 STATE_STYLE = {

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 import typer
 
 from kalshi_cli.cli._context import current
-from kalshi_cli.cli._options import EnvOpt, FiniteFloat, JsonOpt, TickersOpt
+from kalshi_cli.cli._options import DurationOpt, EnvOpt, JsonOpt, TickersOpt
 from kalshi_cli.cli._output import Column, is_tty, no_color
 
 if TYPE_CHECKING:
@@ -83,15 +83,7 @@ def record_command(
             show_default=False,
         ),
     ] = None,
-    duration: Annotated[
-        float | None,
-        typer.Option(
-            "--duration",
-            parser=FiniteFloat(min=0),
-            help="Stop after this many seconds (0 or more).",
-            show_default=False,
-        ),
-    ] = None,
+    duration: DurationOpt = None,
     env: EnvOpt = None,
 ) -> None:
     """Record orderbook, trade, ticker and lifecycle frames raw, with receive times, to hourly
@@ -136,6 +128,7 @@ def _record(
     from kalshi_cli.data.watch import ws_url_for
     from kalshi_cli.feed.index import channels_for
     from kalshi_cli.vocabulary.errors import KalshiError
+    from kalshi_cli.vocabulary.process import signal_handlers
     from kalshi_cli.vocabulary.reference_index import index_for_market
 
     connection = app.connection(auth=True)
@@ -157,12 +150,12 @@ def _record(
         recorder.close()
         raise
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
     followed = ", ".join(recorder.indices.get("cfbenchmarks_value", []))
     also = f" and the indices {followed}" if followed else ""
     typer.echo(f"recording {len(markets)} markets{also} to {out}", err=True)
-    summary = recorder.run(duration_s=duration, stop=stop)
+    stopping = dict.fromkeys((signal.SIGTERM, signal.SIGINT), lambda *_: stop.set())
+    with signal_handlers(stopping):
+        summary = recorder.run(duration_s=duration, stop=stop)
     try:
         missing = refresh_markets(app.client(), out, tickers)
     except KalshiError as exc:

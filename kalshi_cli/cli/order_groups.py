@@ -56,35 +56,20 @@ def _group_id(text: str) -> str:
 
 
 def _session_groups(app: AppContext, env: str | None) -> set[str]:
-    """The groups `kalshi trade` sessions created and still list in the state file (read
-    only: a missing state file is created by no read)."""
-    from kalshi_cli.services.killswitch import session_order_groups
-    from kalshi_cli.store import Store, StoreError
+    """The groups `kalshi trade` sessions created and still list in the state file."""
+    from kalshi_cli.services.killswitch.order_groups import session_order_groups
+    from kalshi_cli.store import Store
 
-    try:
-        store = Store.open_readonly(app.settings(env).state)
-    except StoreError:
-        return set()
-    if store is None:
-        return set()
-    with store:
-        return set(session_order_groups(store))
+    return set(Store.read(app.settings(env).state, session_order_groups) or ())
 
 
 def _last_action(app: AppContext, env: str | None, group_id: str) -> dict[str, Any] | None:
-    """What the state file saw done to the group last (killswitch.note_order_group_action),
-    read only; None when it saw nothing or there is no state file."""
-    from kalshi_cli.services.killswitch import order_group_action
-    from kalshi_cli.store import Store, StoreError
+    """What the state file saw done to the group last (killswitch.note_order_group_action);
+    None when it saw nothing or there is no state file."""
+    from kalshi_cli.services.killswitch.order_groups import order_group_action
+    from kalshi_cli.store import Store
 
-    try:
-        store = Store.open_readonly(app.settings(env).state)
-    except StoreError:
-        return None
-    if store is None:
-        return None
-    with store:
-        return order_group_action(store, group_id)
+    return Store.read(app.settings(env).state, lambda store: order_group_action(store, group_id))
 
 
 def _triggered(
@@ -107,7 +92,7 @@ def _note_action(app: AppContext, group_id: str, action: str) -> str | None:
     """Record a trigger or reset the exchange took in the state file; the exchange acted
     either way, so a state file that cannot take it is a warning (returned), not a failure."""
     from kalshi_cli.cli._services import open_store
-    from kalshi_cli.services.killswitch import note_order_group_action
+    from kalshi_cli.services.killswitch.order_groups import note_order_group_action
     from kalshi_cli.vocabulary.errors import KalshiError
 
     verb = "trigger" if action == "triggered" else "reset"
@@ -225,28 +210,33 @@ def show_command(
     out.record(fields, document=document)
 
 
-def _act(
+# each change's call on the client, what a prod confirmation asks to do to the group, and what
+# the command reports done
+_CHANGES = {
+    "trigger_order_group": ("trigger (cancel the orders of)", "triggered"),
+    "reset_order_group": ("reset (allow orders again in)", "reset"),
+    "set_order_group_limit": ("set a limit of {limit} contracts on", "limit set"),
+    "delete_order_group": ("delete (and cancel the orders of)", "deleted"),
+}
+
+
+def _act(  # noqa: PLR0917 (the change commands' one call shape)
+    call: str,
     order_group_id: str,
-    *,
-    what: str,
-    done: str,
     as_json: bool,
     yes: bool,
-    call: str,
     subaccount: int | None,
     env: EnvOpt,
     limit: Decimal | None = None,
 ) -> None:
     from kalshi_cli.cli._services import confirm_on_prod
 
+    what, done = _CHANGES[call]
     group_id = _group_id(order_group_id)
     app, out = begin(env, subaccount, as_json=as_json)
     client = app.client(auth=True)
-    confirm_on_prod(app, f"{what} order group {group_id}", yes=yes)
-    if limit is None:
-        getattr(client.order_groups, call)(group_id)
-    else:
-        getattr(client.order_groups, call)(group_id, limit)
+    confirm_on_prod(app, f"{what.format(limit=limit)} order group {group_id}", yes=yes)
+    getattr(client.order_groups, call)(group_id, *([] if limit is None else [limit]))
     if done in ("triggered", "reset"):
         warning = _note_action(app, group_id, done)
         if warning is not None:
@@ -273,16 +263,7 @@ def trigger_command(
 
     Example: kalshi order-group trigger 7f1c2d3e-... --yes
     """
-    _act(
-        order_group_id,
-        what="trigger (cancel the orders of)",
-        done="triggered",
-        as_json=as_json,
-        yes=yes,
-        subaccount=subaccount,
-        env=env,
-        call="trigger_order_group",
-    )
+    _act("trigger_order_group", order_group_id, as_json, yes, subaccount, env)
 
 
 @group_app.command("reset")
@@ -297,16 +278,7 @@ def reset_command(
 
     Example: kalshi order-group reset 7f1c2d3e-...
     """
-    _act(
-        order_group_id,
-        what="reset (allow orders again in)",
-        done="reset",
-        as_json=as_json,
-        yes=yes,
-        subaccount=subaccount,
-        env=env,
-        call="reset_order_group",
-    )
+    _act("reset_order_group", order_group_id, as_json, yes, subaccount, env)
 
 
 @group_app.command("limit")
@@ -324,17 +296,7 @@ def limit_command(
     Example: kalshi order-group limit 7f1c2d3e-... --limit 250
     """
     contracts = _limit(limit)
-    _act(
-        order_group_id,
-        what=f"set a limit of {contracts} contracts on",
-        done="limit set",
-        as_json=as_json,
-        yes=yes,
-        subaccount=subaccount,
-        env=env,
-        call="set_order_group_limit",
-        limit=contracts,
-    )
+    _act("set_order_group_limit", order_group_id, as_json, yes, subaccount, env, contracts)
 
 
 @group_app.command("delete")
@@ -349,13 +311,4 @@ def delete_command(
 
     Example: kalshi order-group delete 7f1c2d3e-... --yes
     """
-    _act(
-        order_group_id,
-        what="delete (and cancel the orders of)",
-        done="deleted",
-        as_json=as_json,
-        yes=yes,
-        subaccount=subaccount,
-        env=env,
-        call="delete_order_group",
-    )
+    _act("delete_order_group", order_group_id, as_json, yes, subaccount, env)

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.services.orders.batch import BatchReport
     from kalshi_cli.services.orders.place import PlaceOutcome, PreparedOrder
-    from kalshi_cli.store import IntentRecord
+    from kalshi_cli.store import IntentRecord, Store
     from kalshi_cli.vocabulary.models import Order
     from kalshi_cli.vocabulary.order_terms import TermsError
 
@@ -375,10 +375,7 @@ def amend_command(
         amended = order_service(app, store).amends.amend(
             order_id, price=new_price, count=new_count, expiration_time=expiration
         )
-        order = amended.order
-        render_order(out, order, store.orders.intent_by_order_id(order.order_id), note=amended.note)
-    if amended.note:
-        out.warn(amended.note)
+        render_changed(out, store, amended.order, amended.note)
 
 
 @order_app.command("decrease")
@@ -410,12 +407,14 @@ def decrease_command(
     app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
     with open_store(app) as store:
         decreased = order_service(app, store).cancels.decrease(order_id, by=amount_by, to=amount_to)
-        order = decreased.order
-        render_order(
-            out, order, store.orders.intent_by_order_id(order.order_id), note=decreased.note
-        )
-    if decreased.note:
-        out.warn(decreased.note)
+        render_changed(out, store, decreased.order, decreased.note)
+
+
+def render_changed(out: Output, store: Store, order: Order, note: str | None) -> None:
+    """An amended or decreased order as `render_order` shows it, its note also a warning."""
+    render_order(out, order, store.orders.intent_by_order_id(order.order_id), note=note)
+    if note:
+        out.warn(note)
 
 
 # ------------------------------------------------------------------------------------ read
@@ -442,21 +441,15 @@ ORDER_COLUMNS = (
 
 
 def order_row(doc: dict[str, Any]) -> dict[str, str]:
+    # the document's own values, one exact value each for CSV (`action`, `price`, ...), and the
+    # cells a table shows (a table reads only its columns' keys)
     return {
-        "order_id": doc["order_id"],
-        "ticker": doc["ticker"],
+        **doc,
         "trade": f"{doc['action']} {doc['side']} @ {fmt_money(Decimal(doc['price']))}",
         "book": f"{doc['book_side']} @ {fmt_money(Decimal(doc['yes_price']))}",
         "filled": doc["fill_count"],
         "remaining": doc["remaining_count"],
-        "status": doc["status"],
         "created": doc["created_time"] or "",
-        # one exact value each, for CSV
-        "action": doc["action"],
-        "side": doc["side"],
-        "price": doc["price"],
-        "book_side": doc["book_side"],
-        "yes_price": doc["yes_price"],
     }
 
 

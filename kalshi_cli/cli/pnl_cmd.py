@@ -111,19 +111,22 @@ def exchange_access(app: AppContext) -> tuple[KalshiClient, Decimal | None]:
 
 
 def render_totals(out: Output, report: PnlReport) -> None:
-    from kalshi_cli.vocabulary.models import fmt_money
+    from kalshi_cli.vocabulary.models import fmt_money, money_places
 
     summary, view, unrealized = report.summary, report.view, report.unrealized
+    total = None if unrealized is None else summary.realized + unrealized
+    places = money_places([summary.fees, summary.realized, unrealized if view else None, total])
+    fees, realized = (fmt_money(v, places=places) for v in (summary.fees, summary.realized))
     out.line("")
-    out.line(f"realized (net of {fmt_money(summary.fees)} fees): {fmt_money(summary.realized)}")
+    out.line(f"realized (net of {fees} fees): {realized}")
     if view is None:
         return
     out.line(
         "unrealized (at the best bid): "
-        + ("unknown (a book is empty)" if unrealized is None else fmt_money(unrealized))
+        + fmt_money(unrealized, "unknown (a book is empty)", places)
     )
-    if unrealized is not None:
-        out.line(f"total: {fmt_money(summary.realized + unrealized)}")
+    if total is not None:
+        out.line(f"total: {fmt_money(total, places=places)}")
     for d in view.differences:
         out.warn(f"{d.ticker}: {d.what} is {d.ours} here but {d.exchange} on the exchange")
     if view.differences and report.state is not None:

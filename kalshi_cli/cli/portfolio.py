@@ -7,6 +7,7 @@ are in docs/output.md; the models are imported inside the functions that use the
 
 from __future__ import annotations
 
+import enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -16,6 +17,7 @@ from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, LimitOpt, Subacc
 from kalshi_cli.cli._output import Column
 
 if TYPE_CHECKING:
+    from kalshi_cli.services.positions import EventRow
     from kalshi_cli.services.positions import PositionRow as MarkedPosition
     from kalshi_cli.vocabulary.models import Settlement
 
@@ -43,17 +45,17 @@ def balance_command(
 
     Example: kalshi balance --json
     """
-    from kalshi_cli.vocabulary.models import fmt_money
+    from kalshi_cli.vocabulary.documents import balance_json
+    from kalshi_cli.vocabulary.models import fmt_money, money_places
 
     app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
     balance = app.client(auth=True).portfolio.get_balance()
-    from kalshi_cli.vocabulary.documents import balance_json
-
     document = balance_json(balance)
+    places = money_places([balance.balance, balance.portfolio_value])
     out.record(
         [
-            ("balance", fmt_money(balance.balance)),
-            ("portfolio value", fmt_money(balance.portfolio_value, "unknown")),
+            ("balance", fmt_money(balance.balance, places=places)),
+            ("portfolio value", fmt_money(balance.portfolio_value, "unknown", places)),
         ],
         document=document,
         csv_fields=[
@@ -75,6 +77,15 @@ def positions_command(
     event: Annotated[
         str | None, typer.Option("--event", help="Only this event.", show_default=False)
     ] = None,
+    by: Annotated[
+        ByOpt | None,
+        typer.Option(
+            "--by",
+            help="event: each event's markets together, their worst and best case at "
+            "settlement beside the exchange's event_exposure_dollars.",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
     subaccount: SubaccountOpt = None,
@@ -92,13 +103,18 @@ def positions_command(
     Example: kalshi positions --format csv > positions.csv
     """
     from kalshi_cli.runner.config import load_risk_limits
-    from kalshi_cli.services.positions import mark_to_market, open_caught_up
+    from kalshi_cli.services.positions import event_rows, mark_to_market, open_caught_up
     from kalshi_cli.store.paper import paper_note
     from kalshi_cli.vocabulary.clock import SystemClock
 
     app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
     settings = app.settings()
     client = app.client(auth=True)
+    if by is not None:
+        rows = event_rows(client, event_ticker=event)
+        document = {"events": [r.to_json() for r in rows], "count": len(rows)}
+        out.table(EVENT_COLUMNS, [event_row(r) for r in rows], document=document)
+        return
     limit = load_risk_limits(settings.config_path).max_position_per_market
     state = open_caught_up(settings.state, client, now=SystemClock().wall())
     try:
@@ -117,6 +133,38 @@ def positions_command(
         out.warn(state.advice())
 
 
+class ByOpt(enum.StrEnum):
+    event = "event"
+
+
+EVENT_COLUMNS = (
+    Column("event_ticker", "event", identifier=True),
+    Column("collateral_return_type", "kind"),
+    Column("markets", "markets held"),
+    Column("cost", "cost", numeric=True, money=True),
+    Column("worst_case", "worst case", numeric=True),
+    Column("best_case", "best case", numeric=True),
+    Column("event_exposure", "exchange's exposure", numeric=True, money=True),
+)
+
+
+def event_row(row: EventRow) -> dict[str, str]:
+    from kalshi_cli.vocabulary.documents import money_text
+    from kalshi_cli.vocabulary.models import fmt_count
+
+    worst, best = row.outcomes.worst, row.outcomes.best
+    exposure = row.exchange_exposure
+    return {
+        "event_ticker": row.event_ticker,
+        "collateral_return_type": row.collateral_return_type or row.outcomes.rule,
+        "markets": ", ".join(f"{p.ticker} {fmt_count(p.position)}" for p in row.positions),
+        "cost": money_text(row.cost),
+        "worst_case": f"{money_text(worst.pnl)} ({worst.name})",
+        "best_case": f"{money_text(best.pnl)} ({best.name})",
+        "event_exposure": "-" if exposure is None else money_text(exposure),
+    }
+
+
 POSITION_COLUMNS = (
     Column("ticker", "ticker", identifier=True),
     Column("side", "side"),
@@ -127,6 +175,7 @@ POSITION_COLUMNS = (
         "mark",
         "bid / mid",
         numeric=True,
+        money=True,
         parts=(Column("mark_bid", "mark bid"), Column("mark_mid", "mark mid")),
     ),
     Column("unrealized", "unrealized", numeric=True, money=True),
@@ -154,7 +203,7 @@ POSITION_COLUMNS = (
 
 def position_row(row: MarkedPosition) -> dict[str, str]:
     from kalshi_cli.vocabulary.documents import money_text
-    from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars, fmt_money
+    from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars
 
     limit = "-" if row.limit is None else fmt_count(row.limit)
     flags = (" OVER" if row.over_limit else "") + (" *" if row.differences else "")
@@ -164,7 +213,6 @@ def position_row(row: MarkedPosition) -> dict[str, str]:
         "contracts": fmt_count(row.contracts),
         "average_entry": "-" if row.average_entry is None else fmt_dollars(row.average_entry),
         "cost": money_text(row.cost),
-        "mark": f"{fmt_money(row.mark_bid)} / {fmt_money(row.mark_mid)}",
         "unrealized": "-" if row.unrealized is None else money_text(row.unrealized),
         "realized": money_text(row.realized),
         "fees": money_text(row.fees),

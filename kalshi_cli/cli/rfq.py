@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kalshi_cli.cli._context import current
+from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, SubaccountOpt, YesOpt
 from kalshi_cli.cli._output import Column
 from kalshi_cli.vocabulary.units import Side
@@ -111,11 +111,6 @@ def _size(count: str | None, target_cost: str | None) -> tuple[Decimal | None, D
 
 # --------------------------------------------------------------------------------------------
 # the gates a write that can open a position passes before it is sent
-
-
-def _session(app: AppContext, env: EnvOpt) -> KalshiClient:
-    app.settings(env.value if env else None)
-    return app.client(auth=True)
 
 
 def _trading_allowed(app: AppContext, what: str) -> None:
@@ -243,28 +238,15 @@ def _rfq_size(doc: dict[str, Any]) -> str:
     return str(doc["contracts"])
 
 
+# a row is its document, the cells that are not text as a table shows them (a table reads only
+# its columns' keys)
 def _rfq_row(doc: dict[str, Any]) -> dict[str, str]:
-    return {
-        "rfq_id": doc["rfq_id"],
-        "market_ticker": doc["market_ticker"],
-        "status": doc["status"],
-        "size": _rfq_size(doc),
-        "mine": "yes" if doc["mine"] else "",
-        "created_ts": doc["created_ts"],
-    }
+    return {**doc, "size": _rfq_size(doc), "mine": "yes" if doc["mine"] else ""}
 
 
 def _quote_row(doc: dict[str, Any]) -> dict[str, str]:
-    return {
-        "quote_id": doc["quote_id"],
-        "rfq_id": doc["rfq_id"],
-        "market_ticker": doc["market_ticker"],
-        "status": doc["status"],
-        "yes_bid": doc["yes_bid"],
-        "no_bid": doc["no_bid"],
-        "accepted_side": doc["accepted_side"] or "",
-        "mine": "yes" if doc["mine"] else "",
-    }
+    mine = "yes" if doc["mine"] else ""
+    return {**doc, "accepted_side": doc["accepted_side"] or "", "mine": mine}
 
 
 def _quote_fields(doc: dict[str, Any]) -> list[tuple[str, str]]:
@@ -314,9 +296,8 @@ def rfq_list_command(
 
     Example: kalshi rfq list --status open
     """
-    app = current()
-    client = _session(app, env)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, as_json=as_json, fmt=fmt)
+    client = app.client(auth=True)
     rfqs = client.communications.list_rfqs(
         market_ticker=market,
         status=None if status is None else status.value,
@@ -337,9 +318,8 @@ def rfq_show_command(
     Example: kalshi rfq show 6f1c2d3e-...
     """
     rid = _id(rfq_id, "RFQ_ID")
-    app = current()
-    client = _session(app, env)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, as_json=as_json, fmt=fmt)
+    client = app.client(auth=True)
     doc = rfq_json(client.communications.get_rfq(rid))
     fields = [
         ("rfq", doc["rfq_id"]),
@@ -396,9 +376,8 @@ def rfq_create_command(
     """
     contracts, cost = _size(count, target_cost)
     ticker = _id(ticker, "TICKER")
-    app = current()
-    client = _session(app, env)
-    out = app.output(as_json=as_json)
+    app, out = begin(env, as_json=as_json)
+    client = app.client(auth=True)
     _trading_allowed(app, "no RFQ sent")
     _open_market(client, ticker)
     size = f"{contracts} contracts" if contracts is not None else f"${cost}"
@@ -428,9 +407,8 @@ def rfq_cancel_command(rfq_id: RfqArg, as_json: JsonOpt = False, env: EnvOpt = N
     Example: kalshi rfq cancel 6f1c2d3e-...
     """
     rid = _id(rfq_id, "RFQ_ID")
-    app = current()
-    client = _session(app, env)
-    out = app.output(as_json=as_json)
+    app, out = begin(env, as_json=as_json)
+    client = app.client(auth=True)
     client.communications.delete_rfq(rid)
     if as_json:
         out.json({"rfq_id": rid, "result": "cancelled"})
@@ -470,9 +448,8 @@ def quote_list_command(
 
     Example: kalshi quote list --on-my-rfqs --status open
     """
-    app = current()
-    client = _session(app, env)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, as_json=as_json, fmt=fmt)
+    client = app.client(auth=True)
     quotes = client.communications.list_quotes(
         rfq_id=None if rfq is None else _id(rfq, "--rfq"),
         status=None if status is None else status.value,
@@ -493,9 +470,8 @@ def quote_show_command(
     Example: kalshi quote show 0a9b8c7d-...
     """
     qid = _id(quote_id, "QUOTE_ID")
-    app = current()
-    client = _session(app, env)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, as_json=as_json, fmt=fmt)
+    client = app.client(auth=True)
     doc = quote_json(client.communications.get_quote(qid))
     out.record(_quote_fields(doc), document=doc)
 
@@ -542,9 +518,8 @@ def quote_create_command(
     if yes_price == 0 and no_price == 0:
         raise typer.BadParameter("a quote cannot decline both sides", param_hint="--yes-bid")
     rid = _id(rfq_id, "RFQ_ID")
-    app = current()
-    client = _session(app, env)
-    out = app.output(as_json=as_json)
+    app, out = begin(env, as_json=as_json)
+    client = app.client(auth=True)
     ticker = _quotable(app, client, rid, yes_price, no_price)
     question = f"quote YES {yes_price} / NO {no_price} on RFQ {rid} ({ticker})"
     _asked_and_still_allowed(app, question, yes=yes, what="no quote sent")
@@ -582,9 +557,8 @@ def quote_accept_command(
     Example: kalshi quote accept 0a9b8c7d-... --side yes
     """
     qid = _id(quote_id, "QUOTE_ID")
-    app = current()
-    client = _session(app, env)
-    out = app.output(as_json=as_json)
+    app, out = begin(env, as_json=as_json)
+    client = app.client(auth=True)
     _trading_allowed(app, "the quote was not accepted")
     quote = client.communications.get_quote(qid)
     price, count = _accepted_terms(quote, side)
@@ -617,9 +591,8 @@ def quote_confirm_command(
     Example: kalshi quote confirm 0a9b8c7d-...
     """
     qid = _id(quote_id, "QUOTE_ID")
-    app = current()
-    client = _session(app, env)
-    out = app.output(as_json=as_json, fmt=fmt)
+    app, out = begin(env, as_json=as_json, fmt=fmt)
+    client = app.client(auth=True)
     _trading_allowed(app, "the quote was not confirmed")
     question = _confirmation_question(client.communications.get_quote(qid))
     _asked_and_still_allowed(app, question, yes=yes, what="the quote was not confirmed")
@@ -671,9 +644,8 @@ def quote_cancel_command(quote_id: QuoteArg, as_json: JsonOpt = False, env: EnvO
     Example: kalshi quote cancel 0a9b8c7d-...
     """
     qid = _id(quote_id, "QUOTE_ID")
-    app = current()
-    client = _session(app, env)
-    out = app.output(as_json=as_json)
+    app, out = begin(env, as_json=as_json)
+    client = app.client(auth=True)
     client.communications.delete_quote(qid)
     if as_json:
         out.json({"quote_id": qid, "result": "cancelled"})

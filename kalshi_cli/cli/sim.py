@@ -99,7 +99,7 @@ def serve_command(
 @sim_app.command("status")
 def status_command(*, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
     """Say whether a simulator serves the data directory: its pid, mode (background,
-    foreground), endpoints and idle stop.
+    foreground), endpoints and idle stop; or why its last start failed, and what to do.
 
     Example: kalshi sim status --json
     """
@@ -112,7 +112,9 @@ def status_command(*, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> 
         out.json(status)
         return
     if not status["running"]:
-        out.line(f"no simulator serves {status['data_dir']}")
+        failed = status.get("start_failed")
+        why = f"; its last start failed: {failed}" if failed else ""
+        out.line(f"no simulator serves {status['data_dir']}{why}")
         return
     idle = status["idle_stop_s"]
     out.line(

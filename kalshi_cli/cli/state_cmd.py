@@ -69,16 +69,9 @@ def _binding(path: Path) -> dict[str, str] | None:
     """The exchange endpoint and (masked) account the file is bound to; None when it is not,
     or cannot be read."""
     from kalshi_cli.config import mask
-    from kalshi_cli.store import Store, StoreError
+    from kalshi_cli.store import Store
 
-    try:
-        store = Store.open_readonly(path)
-    except StoreError:
-        return None
-    if store is None:
-        return None
-    with store:
-        binding = store.events.exchange_binding()
+    binding = Store.read(path, lambda store: store.events.exchange_binding())
     if binding is None:
         return None
     return {"endpoint": binding.endpoint, "account": mask(binding.account, partial=True)}

@@ -26,13 +26,13 @@ from kalshi_cli.cli._options import (
     SubaccountOpt,
     YesOpt,
 )
-from kalshi_cli.services.killswitch import DEFAULT_DEADLINE_S
+from kalshi_cli.services.killswitch.switch import DEFAULT_DEADLINE_S
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
     from kalshi_cli.cli._output import Output
-    from kalshi_cli.services.killswitch import KillReport
+    from kalshi_cli.services.killswitch.report import KillReport
     from kalshi_cli.services.orders.status import TradingStatus
     from kalshi_cli.services.reconcile import ReconcileReport
 
@@ -94,7 +94,7 @@ def cancel_all_command(
         tier_setting,
     )
     from kalshi_cli.client.pacing import pace_by_account
-    from kalshi_cli.services.killswitch import run_kill_switch
+    from kalshi_cli.services.killswitch.switch import run_kill_switch
     from kalshi_cli.services.orders.context import refuse_an_unknown_scope
     from kalshi_cli.vocabulary.clock import SystemClock
 

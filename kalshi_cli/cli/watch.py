@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from kalshi_cli.cli._context import current
-from kalshi_cli.cli._options import EnvOpt, FiniteFloat
+from kalshi_cli.cli._options import DurationOpt, EnvOpt
 
 
 def register(app: typer.Typer) -> None:
@@ -57,15 +57,7 @@ def watch_command(
             "--max-events", min=1, help="Stop after this many messages.", show_default=False
         ),
     ] = None,
-    duration: Annotated[
-        float | None,
-        typer.Option(
-            "--duration",
-            parser=FiniteFloat(min=0),
-            help="Stop after this many seconds (0 or more).",
-            show_default=False,
-        ),
-    ] = None,
+    duration: DurationOpt = None,
     env: EnvOpt = None,
 ) -> None:
     """Stream a WebSocket channel as NDJSON, one message per line.

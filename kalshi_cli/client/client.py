@@ -8,19 +8,16 @@ another thread uses) and "How a request travels".
 from __future__ import annotations
 
 import copy
-import random
 from functools import cached_property
-from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Self, Unpack
 
-import httpx
-
-from kalshi_cli import __version__
-from kalshi_cli.client.connection import LANDING_WINDOW_S, SIGNATURE_WINDOW_S, Connection
-from kalshi_cli.client.ratelimit import TierLimits
+from kalshi_cli.client.connection import (
+    LANDING_WINDOW_S,
+    SIGNATURE_WINDOW_S,
+    Connection,
+    ConnectionOptions,
+)
 from kalshi_cli.client.stats import ApiStats
-from kalshi_cli.vocabulary.clock import Clock
-from kalshi_cli.vocabulary.keys import PrivateKey
 
 if TYPE_CHECKING:
     from kalshi_cli.client.api_keys import ApiKeysApi
@@ -44,40 +41,11 @@ class KalshiClient:
     key_memory: KeyMemory | None = None
     """Where `own_subaccount` looks before asking the exchange, and keeps what it learns."""
 
-    def __init__(
-        self,
-        *,
-        api_base: str,
-        key_id: str | None = None,
-        private_key: PrivateKey | None = None,
-        tier: str = "basic",
-        timeout: float = 10.0,
-        max_attempts: int = 4,
-        max_retry_seconds: float = 20.0,
-        clock: Clock | None = None,
-        transport: httpx.BaseTransport | None = None,
-        user_agent: str = f"kalshi-cli/{__version__}",
-        rate_limits: TierLimits | None = None,
-        rng: random.Random | None = None,
-    ) -> None:
-        """`rate_limits` overrides the tier's published budgets (e.g. with what
-        `exchange.get_account_limits()` reported); `rng` makes the retry jitter reproducible."""
-        self._attach(
-            Connection(
-                api_base=api_base,
-                key_id=key_id,
-                private_key=private_key,
-                tier=tier,
-                timeout=timeout,
-                max_attempts=max_attempts,
-                max_retry_seconds=max_retry_seconds,
-                clock=clock,
-                transport=transport,
-                user_agent=user_agent,
-                rate_limits=rate_limits,
-                rng=rng,
-            )
-        )
+    def __init__(self, *, api_base: str, **options: Unpack[ConnectionOptions]) -> None:
+        """`options`: those of `Connection`. `rate_limits` overrides the tier's published
+        budgets (e.g. with what `exchange.get_account_limits()` reported); `rng` makes the retry
+        jitter reproducible."""
+        self._attach(Connection(api_base=api_base, **options))
 
     def _attach(self, connection: Connection) -> None:
         """Every area over `connection`: the areas built over another one are forgotten."""
@@ -244,12 +212,7 @@ class KalshiClient:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 

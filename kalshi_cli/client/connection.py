@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
-from typing import Annotated, Any, NamedTuple, TypeVar, cast
+from typing import Annotated, Any, NamedTuple, TypedDict, TypeVar, cast
 from urllib.parse import quote
 
 import httpx
@@ -134,6 +134,23 @@ class UnknownOutcome(NamedTuple):
         return cls(
             what, doubt, lambda message: OrderOutcomeUnknown(message, client_order_id="", hint=told)
         )
+
+
+class ConnectionOptions(TypedDict, total=False):
+    """A `Connection`'s settings past its `api_base`, as `KalshiClient` takes them (defaults
+    and meaning: `Connection`)."""
+
+    key_id: str | None
+    private_key: PrivateKey | None
+    tier: str
+    timeout: float
+    max_attempts: int
+    max_retry_seconds: float
+    clock: Clock | None
+    transport: httpx.BaseTransport | None
+    user_agent: str
+    rate_limits: TierLimits | None
+    rng: random.Random | None
 
 
 class Connection:

@@ -6,7 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from kalshi_cli.client.connection import Area, Params
-from kalshi_cli.vocabulary.models import ZERO, Balance, Fill, Position, Settlement
+from kalshi_cli.vocabulary.models import (
+    ZERO,
+    Balance,
+    EventPosition,
+    Fill,
+    Position,
+    Settlement,
+)
 
 
 class PortfolioApi(Area):
@@ -40,6 +47,19 @@ class PortfolioApi(Area):
             cursor_required=False,
         )
         return [p for p in positions if include_flat or p.position != ZERO]
+
+    def get_event_positions(self, *, event_ticker: str | None = None) -> list[EventPosition]:
+        """Each event's line of the positions listing, across all pages."""
+        params: Params = {"event_ticker": event_ticker, "count_filter": "position"}
+        listed = self._conn.listing(
+            "/portfolio/positions",
+            "event_positions",
+            EventPosition,
+            params,
+            private=True,
+            cursor_required=False,
+        )
+        return list(listed)
 
     def iter_fills(
         self,

@@ -23,6 +23,7 @@ from kalshi_cli.config.sections import (
     read_sections,
 )
 from kalshi_cli.vocabulary.errors import ConfigError, DataWriteError, KalshiError, UsageError
+from kalshi_cli.vocabulary.files import make_dir
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ def set_value(
             raise UsageError(f"not written: {message}", hint=exc.hint) from None
 
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_dir(path.parent, private=True)
         write_whole(path, new, mode=mode, check=checked)
     except OSError as exc:
         raise _not_written(path, exc) from None

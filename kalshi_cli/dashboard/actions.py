@@ -17,14 +17,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kalshi_cli.services.killswitch import DEFAULT_DEADLINE_S
+from kalshi_cli.services.killswitch.switch import DEFAULT_DEADLINE_S
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
+from kalshi_cli.vocabulary.files import make_dir
 
 if TYPE_CHECKING:
     import threading
 
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.services.killswitch import KillReport
+    from kalshi_cli.services.killswitch.report import KillReport
     from kalshi_cli.services.paper_kill import PaperKillReport
     from kalshi_cli.vocabulary.clock import Clock
 
@@ -36,7 +37,7 @@ def toggle_pause(pause_file: Path) -> bool:
     if pause_file.exists():
         pause_file.unlink()
         return False
-    pause_file.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(pause_file.parent)
     pause_file.touch()
     return True
 
@@ -60,7 +61,7 @@ def kill(
 ) -> KillReport:
     """`kalshi cancel-all` over every market: halt, cancel, prove; `read_lag_s` is the
     `read_lag` setting, which `kalshi cancel-all` passes too."""
-    from kalshi_cli.services.killswitch import run_kill_switch
+    from kalshi_cli.services.killswitch.switch import run_kill_switch
     from kalshi_cli.store import Store
 
     return run_kill_switch(

@@ -32,6 +32,7 @@ from kalshi_cli.feed.ws import (
 )
 from kalshi_cli.vocabulary.clock import Backoff
 from kalshi_cli.vocabulary.errors import DataWriteError
+from kalshi_cli.vocabulary.files import make_dir
 
 RECORD_CHANNELS = (ORDERBOOK, TRADE, "ticker", LIFECYCLE)
 _LOCAL_EVENTS = {
@@ -306,7 +307,7 @@ def make_directory(root: Path) -> None:
     before anything is asked of the exchange."""
     held_data_set(root, "record", hint="record into a new directory: one data set per directory")
     try:
-        root.mkdir(parents=True, exist_ok=True)
+        make_dir(root)
     except OSError as exc:
         raise _write_error(root, exc) from exc
 

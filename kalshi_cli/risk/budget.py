@@ -12,10 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from kalshi_cli.vocabulary.decisions import PositionView, require
+
+if TYPE_CHECKING:
+    from kalshi_cli.risk.event_loss import EventBook
 
 
 class Budget(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -28,9 +32,11 @@ class Budget(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     max_exposure: Decimal | None = None
     # its own realized loss today (UTC), dollars: at it, the strategy stops for the day
     daily_loss_limit: Decimal | None = None
+    # what one event's worst case at settlement may lose of its own, dollars (EVENT_LOSS)
+    max_event_loss: Decimal | None = None
 
     def __post_init__(self) -> None:
-        for name in ("max_contracts", "max_exposure", "daily_loss_limit"):
+        for name in ("max_contracts", "max_exposure", "daily_loss_limit", "max_event_loss"):
             value = getattr(self, name)
             require(value is None or value > 0, f"{name} must be positive")
 
@@ -46,3 +52,4 @@ class Owned:
     position: PositionView
     exposure_elsewhere: Decimal
     stopped: str | None = None
+    event: EventBook | None = None  # its own part of the intent's event, when limited

@@ -21,10 +21,12 @@ from typing import Annotated
 import msgspec
 
 from kalshi_cli.risk.budget import Owned
+from kalshi_cli.risk.event_loss import EventBook
 from kalshi_cli.risk.rules import (
     About,
     CircuitBreakerRule,
     Code,
+    EventLossRule,
     MaintenanceRule,
     MaxExposureRule,
     MaxOrderCostRule,
@@ -101,6 +103,8 @@ class RiskLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     max_order_count: Decimal = Decimal("50")
     # dollars one order may commit (count x the price of the side it adds); None: no limit
     max_order_cost: Annotated[Decimal, Range(gt=0)] | None = None
+    # dollars one event's worst case at settlement may lose (EVENT_LOSS); None: no limit
+    max_event_loss: Annotated[Decimal, Range(gt=0)] | None = None
     # a negative floor lets through orders a strategy expects to lose on: never from a person's
     # config (the decoder checks `Range`), while a test may build one to look at the other rules
     min_edge: Annotated[Decimal, Range(ge=0)] = Decimal("0.005")
@@ -150,15 +154,16 @@ class RiskLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
 
 def limit_rules(limits: RiskLimits) -> tuple[Rule, ...]:
     """The rules that bound what one order may add to the account: `MAX_ORDER_SIZE`,
-    `MAX_ORDER_COST`, `STRATEGY_BUDGET`, `POSITION_LIMIT` (counting resting orders) and
-    `MAX_EXPOSURE`. They read only the intent and the context, so an order placed outside a loop
-    is held to the same rules from the same `risk:` section."""
+    `MAX_ORDER_COST`, `STRATEGY_BUDGET`, `POSITION_LIMIT` (counting resting orders),
+    `MAX_EXPOSURE` and `EVENT_LOSS`. They read only the intent and the context, so an order
+    placed outside a loop is held to the same rules from the same `risk:` section."""
     return (
         MaxOrderSizeRule(limits.max_order_count),
         MaxOrderCostRule(limits.max_order_cost),
         StrategyBudgetRule(),
         PositionLimitRule(limits.max_position_per_market),
         MaxExposureRule(limits.max_total_exposure),
+        EventLossRule(limits.max_event_loss),
     )
 
 
@@ -367,6 +372,7 @@ class RiskEngine:
         last_data_at: float | None,
         in_sync: bool = True,
         owned: Owned | None = None,
+        event: EventBook | None = None,
     ) -> RiskContext:
         """A context for now, with the trading state read fresh from the trading records.
         `total_exposure` is `sum(p.exposure() for p in every market's PositionView)`;
@@ -382,6 +388,7 @@ class RiskEngine:
             owned=owned,
             fee_rates=self.fee_rates(position.ticker, now),
             book=self.books(position.ticker),
+            event=event,
         )
 
     def priced(self, intent: Intent) -> Intent:

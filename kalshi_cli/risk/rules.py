@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from kalshi_cli.risk.budget import Owned
 from kalshi_cli.risk.state import TradingState
@@ -34,6 +34,9 @@ from kalshi_cli.vocabulary.models import (
     fmt_count,
     fmt_money,
 )
+
+if TYPE_CHECKING:
+    from kalshi_cli.risk.event_loss import EventBook
 
 
 class Code(StrEnum):
@@ -53,6 +56,7 @@ class Code(StrEnum):
     STRATEGY_BUDGET = "STRATEGY_BUDGET"
     STOP_LOSS_COOLDOWN = "STOP_LOSS_COOLDOWN"
     STOP_LOSS_AT_ENTRY = "STOP_LOSS_AT_ENTRY"
+    EVENT_LOSS = "EVENT_LOSS"
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,8 @@ class RiskContext:
     # orders name no fair value), and the min-edge floor refuses to judge without them
     fee_rates: tuple[Decimal, Decimal] | None = None
     book: Orderbook | None = None  # the market's book, as the stop-loss reads it
+    # the market's event, when a limit on its loss is set (risk/event_loss.py)
+    event: EventBook | None = None
 
 
 class Rule(Protocol):
@@ -467,3 +473,40 @@ class StopLossAtEntryRule:
             self.code,
             f"the stop-loss would close it at once: {mark} x {count} < {self.share} x {cost}",
         )
+
+
+@dataclass
+class EventLossRule:
+    """The account's limit (`max_event_loss`, None: none) on the worst case of `ctx.event`, and
+    the sending strategy's own (`Owned.budget.max_event_loss`) on what it owns of the event
+    (risk/event_loss.py): an order that carries it past the limit and makes it worse is
+    refused; one that only reduces goes out, as under every limit."""
+
+    max_event_loss: Decimal | None
+    code: Code = Code.EVENT_LOSS
+    about = About(
+        "event loss",
+        "an event's worst case at settlement",
+        "max_event_loss, trade.budgets.NAME.max_event_loss",
+        "lower the count, or hedge in another market of the event",
+    )
+
+    def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
+        owned = ctx.owned
+        if intent.reduce_only:
+            return _ok(self.code)
+        checks = [("", self.max_event_loss, ctx.event)]
+        if owned is not None:
+            checks.append((f"strategy {owned.name}: ", owned.budget.max_event_loss, owned.event))
+        for who, limit, book in checks:
+            if limit is None or book is None:
+                continue
+            after = book.worst(intent)
+            if after.pnl >= -limit or after.pnl >= book.worst().pnl:
+                continue
+            return _deny(
+                self.code,
+                f"{who}event {book.terms.event_ticker}: its worst case at settlement would be "
+                f"{fmt_money(after.pnl)} ({after.name}), past the limit of {fmt_money(-limit)}",
+            )
+        return _ok(self.code)

@@ -1,8 +1,8 @@
 """The trade loop put together, for a live run, a paper run and a backtest alike: the lineup
-(`resolve_lineup`), budgets and `--assign`ed parts, markets and complements, the paper venue, the
-books rebuilt from the state file (`build_loop`, from `Parts`); then each part built once and
-given what it uses (`assemble_loop`). `start_loop` builds until the books agree with the
-exchange's positions. docs/trade-loop.md "Where the code lives".
+(`resolve_lineup`), budgets and `--assign`ed parts, markets and their mutually exclusive
+events, the paper venue, the books rebuilt from the state file (`build_loop`, from `Parts`);
+then each part built once and given what it uses (`assemble_loop`). `start_loop` builds until
+the books agree with the exchange's positions. docs/trade-loop.md "Where the code lives".
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from kalshi_cli.runner.execution.own_orders import OwnOrders, owner_among
 from kalshi_cli.runner.execution.sender import Sender
 from kalshi_cli.runner.execution.shared import Bookkeeping, Holds, Report
 from kalshi_cli.runner.execution.unknown_orders import UnknownOrders
+from kalshi_cli.runner.loop.event_groups import EventGroup, EventGroups
 from kalshi_cli.runner.loop.gate import MarketGate
 from kalshi_cli.runner.loop.heartbeat import Heartbeat, RunFigures
 from kalshi_cli.runner.loop.lifecycle_watch import LifecycleWatch
@@ -62,11 +63,12 @@ from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S, landing_wait_s
 from kalshi_cli.strategies import get_strategy
 from kalshi_cli.strategy_api import MarketTerms
 from kalshi_cli.vocabulary.errors import UsageError
-from kalshi_cli.vocabulary.models import FeeModelError, Market
+from kalshi_cli.vocabulary.models import FeeModel, FeeModelError, Market
 from kalshi_cli.vocabulary.units import fmt_count
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
+    from kalshi_cli.risk.event_loss import EventTerms
     from kalshi_cli.runner.books.eventlog import EventLog
     from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
     from kalshi_cli.runner.loop.alerting import TradeAlerts
@@ -87,13 +89,16 @@ def assemble_loop(
     records: LoopTradingRecords,
     portfolio: Portfolio,
     settings: LoopSettings,
-    complements: Mapping[str, str] | None = None,
+    groups: Mapping[str, EventGroup] | None = None,
+    events: Mapping[str, EventTerms] | None = None,
     on_halted: Callable[[], None] | None = None,
 ) -> TradeLoop:
     """Every part of the loop, each built once and given what it uses, in the order each needs
     the ones before it: what the parts share (runner/loop/shared.py), the schedule and the
     dispatch that parks its markets, the gate, the heartbeat, the executor's chain and the
-    loop's own orders, the executor, then the parts of a market's turn and of the watch."""
+    loop's own orders, the executor, then the parts of a market's turn and of the watch.
+    `groups`: ticker -> its mutually exclusive event's selected markets (`find_events`);
+    `events`: ticker -> its event as the limit on an event's loss reads it (`load_events`)."""
     client, feed, clock, log, alerts = (
         parts.client,
         parts.feed,
@@ -129,7 +134,7 @@ def assemble_loop(
     # each strategy's own budget (trade.budgets): the risk engine reads what it owns
     names = frozenset(lineup.names)
     owner = partial(owner_among, names)
-    budgets = Budgets(settings.budgets, portfolio, owner) if settings.budgets else None
+    budgets = Budgets(settings.budgets, portfolio, owner, events) if settings.budgets else None
     counters = Counters()
     stopped: dict[str, str] = {}  # strategy -> why, until resumed (runner/loop/strategy_stops.py)
     heartbeat = Heartbeat(
@@ -188,6 +193,7 @@ def assemble_loop(
         hold_markets=dispatch.hold,
         threaded=dispatch.threaded,
         budgets=budgets,
+        events=events,
         # a replacement is cut again to its strategy's own part once its cancels are booked
         room=own.room,
         # a replacement whose cancels were answered after its decision asks the loop's rule
@@ -228,7 +234,7 @@ def assemble_loop(
         stops=stops,
         tuning=tuning,
         terms=terms,
-        complements=complements or {},
+        events=EventGroups(feed=feed, portfolio=portfolio, groups=groups or {}, closed=gate.closed),
         closed=gate.closed,
     )
     lifecycle = LifecycleWatch(
@@ -439,6 +445,10 @@ def build_loop(
         sink=sink,
         books=parts.feed.book,
     )
+    budgets = config.settings.budgets.values()
+    events: dict[str, EventTerms] = {}
+    if limits.max_event_loss is not None or any(b.max_event_loss for b in budgets):
+        events = load_events(parts.client, markets, portfolio.fees.get)
     # the exchange's positions the start compares with are the client's subaccount's (else 0)
     fills = rebuild(parts.store, portfolio, parts.client.subaccount or 0)
     _assign(options, lineup, portfolio, parts)
@@ -485,9 +495,8 @@ def build_loop(
         records=records,
         portfolio=portfolio,
         settings=parts.adjust(settings) if parts.adjust is not None else settings,
-        complements=find_complements(parts.client, markets)
-        if lineup.any("uses_complements")
-        else {},
+        groups=find_events(parts.client, markets) if lineup.any("uses_events") else {},
+        events=events,
         on_halted=on_halted,
     )
     loop.executor.fills.load_seen(fills, since=parts.fills_since)
@@ -646,20 +655,42 @@ def select_markets(client: KalshiClient, selection: Selection) -> list[Market]:
     return open_
 
 
-def find_complements(client: LoopParts, markets: list[Market]) -> dict[str, str]:
-    """Ticker -> the other market of its event, for events the exchange flags mutually exclusive
-    that have exactly two markets, both selected: exactly one of the two settles YES."""
+def load_events(
+    client: LoopParts, markets: list[Market], fees: Callable[[str], FeeModel | None]
+) -> dict[str, EventTerms]:
+    """Ticker -> its event as the limit on an event's loss reads it, each event read once."""
+    from kalshi_cli.risk.event_loss import event_terms
+
+    by_event: dict[str, list[Market]] = {}
+    for m in markets:
+        by_event.setdefault(m.event_ticker, []).append(m)
+    events = {
+        name: event_terms(
+            client.markets.get_event(name, with_nested_markets=False),
+            fees,
+            {m.ticker: m.raw for m in own},
+        )
+        for name, own in by_event.items()
+    }
+    return {m.ticker: events[m.event_ticker] for m in markets}
+
+
+def find_events(client: LoopParts, markets: list[Market]) -> dict[str, EventGroup]:
+    """Ticker -> its event's selected markets, for events of two or more selected markets that
+    the exchange flags `mutually_exclusive` (at most one of them settles YES); each group says
+    whether it holds every market the event lists. One event read per such event: a market
+    alone in its event costs nothing."""
     by_event: dict[str, list[str]] = {}
     for m in markets:
         by_event.setdefault(m.event_ticker, []).append(m.ticker)
-    pairs: dict[str, str] = {}
+    groups: dict[str, EventGroup] = {}
     for event_ticker, tickers in by_event.items():
-        if len(tickers) != 2:
+        if len(tickers) < 2:
             continue
         answer = client.markets.get_event(event_ticker, with_nested_markets=False)
-        event = answer.get("event", {})
+        if answer.get("event", {}).get("mutually_exclusive") is not True:
+            continue
         listed = {m.get("ticker") for m in answer.get("markets", [])}
-        if event.get("mutually_exclusive") is True and listed == set(tickers):
-            a, b = tickers
-            pairs[a], pairs[b] = b, a
-    return pairs
+        group = EventGroup(event_ticker, tuple(sorted(tickers)), listed == set(tickers))
+        groups.update(dict.fromkeys(tickers, group))
+    return groups

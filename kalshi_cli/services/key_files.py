@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from kalshi_cli.vocabulary.errors import DataWriteError, KalshiError
+from kalshi_cli.vocabulary.files import make_dir
 
 if TYPE_CHECKING:
     from kalshi_cli.client.api_keys import GeneratedKey
@@ -31,7 +32,7 @@ KEY_FILE_RESERVE = 16_384
 
 def _create_key_file(path: Path) -> int:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_dir(path.parent, private=True)
         return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         raise typer.BadParameter(

@@ -21,7 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from kalshi_cli.services.killswitch import DEFAULT_DEADLINE_S, KillSwitch
+from kalshi_cli.services.killswitch.switch import DEFAULT_DEADLINE_S, KillSwitch
 from kalshi_cli.store.records import PENDING, RESTING, UNKNOWN
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import ZERO
@@ -29,7 +29,7 @@ from kalshi_cli.vocabulary.models import ZERO
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from kalshi_cli.services.killswitch import CancelsOrders
+    from kalshi_cli.services.killswitch.pull import CancelsOrders
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.clock import Clock
 
@@ -257,24 +257,10 @@ def _id(raw: str) -> str | None:
     return None
 
 
-def _read(state_path: Path, clock: Clock, read: Callable[[Store], _T]) -> _T | None:
-    """`read` of the state file opened read-only; None when it cannot be opened."""
+def _read_answer(state_path: Path, clock: Clock) -> dict[str, Any] | None:
     from kalshi_cli.store import Store
 
-    try:
-        store = Store.open_readonly(state_path, clock=clock)
-    except KalshiError:
-        return None
-    if store is None:
-        return None
-    try:
-        return read(store)
-    finally:
-        store.close()
-
-
-def _read_answer(state_path: Path, clock: Clock) -> dict[str, Any] | None:
-    raw = _read(state_path, clock, lambda store: store.events.get_kv(ANSWER_KEY))
+    raw = Store.read(state_path, lambda store: store.events.get_kv(ANSWER_KEY), clock=clock)
     if raw is None:
         return None
     with contextlib.suppress(ValueError):
@@ -284,5 +270,7 @@ def _read_answer(state_path: Path, clock: Clock) -> dict[str, Any] | None:
 
 
 def _heartbeat_age(state_path: Path, clock: Clock) -> float | None:
-    beat = _read(state_path, clock, lambda store: store.events.last_heartbeat("trade"))
+    from kalshi_cli.store import Store
+
+    beat = Store.read(state_path, lambda store: store.events.last_heartbeat("trade"), clock=clock)
     return None if beat is None else max(0.0, clock.wall() - beat.at)

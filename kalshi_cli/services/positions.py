@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.store import Store
+    from kalshi_cli.vocabulary.event_outcomes import EventOutcome, EventOutcomes
     from kalshi_cli.vocabulary.models import Order
 
 _USE = Decimal("0.0001")
@@ -451,3 +452,68 @@ def _book(client: KalshiClient, ticker: str) -> Orderbook | None:
         return client.markets.get_orderbook(ticker, depth=1)
     except NotFoundError:
         return None
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One event the account holds positions in (`kalshi positions --by event`): its markets'
+    positions at what they cost (the exchange's `market_exposure_dollars`), their worst and
+    best case at settlement by the one rule (vocabulary/event_outcomes.py), and what the
+    exchange holds against them (`event_exposure_dollars`, None: not listed)."""
+
+    event_ticker: str
+    collateral_return_type: str
+    positions: tuple[Position, ...]
+    outcomes: EventOutcomes
+    exchange_exposure: Decimal | None
+
+    @property
+    def cost(self) -> Decimal:
+        return sum((p.exposure for p in self.positions), ZERO)
+
+    def to_json(self) -> dict[str, Any]:
+        def case(outcome: EventOutcome) -> dict[str, str]:
+            return {"pnl": fmt_dollars(outcome.pnl), "outcome": outcome.name}
+
+        exposure = self.exchange_exposure
+        return {
+            "event_ticker": self.event_ticker,
+            "collateral_return_type": self.collateral_return_type,
+            "rule": self.outcomes.rule,
+            "markets": [
+                {"ticker": p.ticker, "position": fmt_count(p.position)} for p in self.positions
+            ],
+            "cost": fmt_dollars(self.cost),
+            "worst_case": case(self.outcomes.worst),
+            "best_case": case(self.outcomes.best),
+            "event_exposure_dollars": None if exposure is None else fmt_dollars(exposure),
+        }
+
+
+def event_rows(client: KalshiClient, *, event_ticker: str | None = None) -> list[EventRow]:
+    """The account's positions by event, of the subaccount `mark_to_market` reads: each
+    market's event read once, each event's terms once."""
+    from kalshi_cli.risk.event_loss import event_terms
+    from kalshi_cli.vocabulary.decisions import PositionView
+
+    number = order_subaccount(client)
+    own = client if number is None else client.on_subaccount(number)
+    held: dict[str, list[Position]] = {}
+    raws: dict[str, dict[str, dict[str, Any]]] = {}
+    for p in own.portfolio.get_positions(event_ticker=event_ticker):
+        market = client.markets.get_market(p.ticker)
+        held.setdefault(market.event_ticker, []).append(p)
+        raws.setdefault(market.event_ticker, {})[p.ticker] = market.raw
+    listed = {e.event_ticker: e.exposure for e in own.portfolio.get_event_positions()}
+    views = {
+        p.ticker: PositionView(p.ticker, p.position, entry_cost=p.exposure)
+        for positions in held.values()
+        for p in positions
+    }
+    rows = []
+    for name, positions in sorted(held.items()):
+        # what is held, at its cost: no order counted, no fee still to pay
+        terms = event_terms(client.markets.get_event(name), lambda t: None, raws[name])
+        outcomes = terms.book(lambda t: views.get(t, PositionView(t))).outcomes()
+        rows.append(EventRow(name, terms.kind, tuple(positions), outcomes, listed.get(name)))
+    return rows

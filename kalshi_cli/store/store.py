@@ -15,6 +15,7 @@ import sqlite3
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import TypeVar
 
 from kalshi_cli.store import migrations
 from kalshi_cli.store.alert_state import AlertStateRepository
@@ -57,6 +58,8 @@ from kalshi_cli.store.retention import PruneReport, RetentionPolicy, RetentionRe
 from kalshi_cli.store.settlements import SettlementRepository
 from kalshi_cli.store.trading import TradingStateRepository
 from kalshi_cli.vocabulary.clock import Clock, SystemClock
+
+T = TypeVar("T")
 
 __all__ = [
     "BUSY_TIMEOUT_SECONDS",
@@ -228,6 +231,21 @@ class Store:
             conn.close()
             raise _needs_migrating(path, todo)
         return cls(conn, path, clock or SystemClock(), readonly=True)
+
+    @classmethod
+    def read(
+        cls, path: Path, read: Callable[[Store], T], *, clock: Clock | None = None
+    ) -> T | None:
+        """`read` of the state file at `path` opened read only (`open_readonly`); None when
+        there is no state file or it cannot be opened."""
+        try:
+            store = cls.open_readonly(path, clock=clock)
+        except StoreError:
+            return None
+        if store is None:
+            return None
+        with store:
+            return read(store)
 
     def backup_to(self, target: Path) -> None:
         """A consistent copy of the whole file at `target` (SQLite's online backup: a copy of

@@ -7,6 +7,7 @@ whose unowned contracts are given to a strategy (`assignments`), kept for the ne
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 
@@ -213,21 +214,17 @@ class TradingStateRepository:
         return total
 
 
+@dataclass(eq=False, slots=True)
 class _KeptSum:
     """A day's fills' realized P&L as read last: the file's count of changes other than
     additions then, the last fill (highest rowid) then (0 and None: there was none), and the
     count of this connection's rollbacks then."""
 
-    __slots__ = ("changes", "fill_id", "rolled_back", "rowid", "total")
-
-    def __init__(
-        self, changes: int, rowid: int, fill_id: str | None, total: Decimal, rolled_back: int
-    ) -> None:
-        self.changes = changes
-        self.rowid = rowid
-        self.fill_id = fill_id
-        self.total = total
-        self.rolled_back = rolled_back
+    changes: int
+    rowid: int
+    fill_id: str | None
+    total: Decimal
+    rolled_back: int
 
 
 # the days whose sums are kept: today, with room for the day before and a few asked about

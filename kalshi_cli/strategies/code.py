@@ -5,18 +5,26 @@ resolving each as Python would from that file: a module outside the installed di
 trader's, named by the SHA-256 of its bytes and followed in turn; an installed one by its
 distribution's version; the standard library and kalshi-cli are left out. An import by a name
 computed at run time is not seen. `code_fingerprint` is one SHA-256 over all of it.
+
+`exec_file` runs a trader's file, and the modules beside it that it imports, from their source
+every time. Python trusts a cached bytecode file while the source keeps its size and its
+modification time in whole seconds: an edit that keeps both ("5" became "7" within the second)
+would run as the old code while the fingerprint, read from the source, names the new.
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
+import importlib.util
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import cache
 from importlib import metadata
-from importlib.machinery import ModuleSpec, PathFinder
+from importlib.machinery import ModuleSpec, PathFinder, SourceFileLoader
 from pathlib import Path
+from types import CodeType, ModuleType
 
 _OWN_PACKAGE = "kalshi_cli"
 
@@ -62,6 +70,70 @@ def code_fingerprint(files: Iterable[Path]) -> str:
     for name, source in code_sources(files).items():
         h.update(f"{name}\0{source}\n".encode())
     return "sha256:" + h.hexdigest()
+
+
+def exec_file(name: str, path: Path) -> ModuleType:
+    """The module `name` made by running the file at `path` from its source, registered in
+    `sys.modules` (msgspec and dataclasses resolve its annotations there) unless it raises. A
+    module beside the file imports as it would with `python FILE`, also from its source."""
+    spec = importlib.util.spec_from_file_location(name, path, loader=_FromSource(name, str(path)))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        with _beside_from_source(path.parent):
+            spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
+class _FromSource(SourceFileLoader):
+    """Compiles the source on every load: no bytecode file is read or written."""
+
+    def get_code(self, fullname: str) -> CodeType:
+        path = self.get_filename(fullname)
+        return self.source_to_code(self.get_data(path), path)
+
+
+class _BesideFinder:
+    """Finds modules as the path finder does, handing those under `root` to `_FromSource`;
+    `found` names them."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.found: list[str] = []
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        spec = PathFinder.find_spec(name, path, target)
+        if spec is None or not isinstance(spec.loader, SourceFileLoader) or spec.origin is None:
+            return None  # not a source file: the usual finders take it
+        if not Path(spec.origin).is_relative_to(self.root):
+            return None
+        spec.loader = _FromSource(spec.name, spec.origin)
+        self.found.append(spec.name)
+        return spec
+
+
+@contextmanager
+def _beside_from_source(root: Path) -> Iterator[None]:
+    """While a trader's file runs: its directory first on `sys.path`, and what is imported
+    from under it compiled from its source. After it, both are taken away, and so are the
+    modules imported from under it (the file keeps them): the next file importing one of
+    their names, another version of this one or a file in another directory, imports its own."""
+    finder = _BesideFinder(root)
+    sys.path.insert(0, str(root))
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
+        sys.path.remove(str(root))
+        for name in finder.found:
+            sys.modules.pop(name, None)
 
 
 def _imports(data: bytes) -> list[tuple[str, int]]:

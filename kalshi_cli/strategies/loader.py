@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import importlib.util
 import inspect
-import sys
 import traceback
 from dataclasses import replace
 from functools import cache
@@ -27,7 +25,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from kalshi_cli.strategies.code import code_fingerprint
+from kalshi_cli.strategies.code import code_fingerprint, exec_file
 from kalshi_cli.strategy_api import Params, Strategy
 from kalshi_cli.vocabulary.errors import UsageError
 from kalshi_cli.vocabulary.owners import NOT_STRATEGIES, OWNER_NAME, OWNER_NAME_RULE
@@ -62,34 +60,22 @@ def _from_file(path: Path) -> Strategy[Any]:
     except OSError as exc:
         raise UsageError(f"strategy file {path} cannot be read: {exc.strerror}") from None
     digest = hashlib.sha256(data).hexdigest()
-    module = _exec_file(str(path), digest)
+    source = code_fingerprint([path])
+    module = _exec_file(str(path), digest, source)
     strategy = _pick(module, str(path))
-    return replace(strategy, spec=str(path), origin="file", source=code_fingerprint([path]))
+    return replace(strategy, spec=str(path), origin="file", source=source)
 
 
 @cache
-def _exec_file(path: str, digest: str) -> ModuleType:
-    """The module of one version of a file (a changed file is a new module)."""
-    name = f"kalshi_user_strategy_{digest[:16]}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise UsageError(f"{path}:1: not a Python file")
-    module = importlib.util.module_from_spec(spec)
-    # registered before it runs: msgspec and dataclasses resolve the module's annotations
-    # through sys.modules
-    sys.modules[name] = module
-    # a module kept beside the strategy file imports as it would with `python FILE`
-    sys.path.insert(0, str(Path(path).parent))
+def _exec_file(path: str, digest: str, source: str) -> ModuleType:
+    """The module of one version of a file and of the modules of the trader's it imports
+    (`source`): a change to either is a new module."""
     try:
-        spec.loader.exec_module(module)
+        return exec_file(f"kalshi_user_strategy_{digest[:16]}", Path(path))
+    except KeyboardInterrupt:
+        raise
     except BaseException as exc:
-        sys.modules.pop(name, None)
-        if isinstance(exc, KeyboardInterrupt):
-            raise
         raise _import_error(path, exc) from None
-    finally:
-        sys.path.remove(str(Path(path).parent))
-    return module
 
 
 def _import_error(path: str, exc: BaseException) -> UsageError:

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from kalshi_cli.vocabulary.errors import UsageError
+from kalshi_cli.vocabulary.files import make_dir
 
 _STRATEGY = '''\
 """{name}: buy the side offered below the fair value by at least `edge`; take the profit when
@@ -135,7 +136,7 @@ def scaffold(name: str, directory: Path) -> list[Path]:
     taken = [p for p in files if p.exists()]
     if taken:
         raise UsageError(f"{taken[0]} exists already", hint="choose another name or --dir")
-    directory.mkdir(parents=True, exist_ok=True)
+    make_dir(directory)
     for path, text in files.items():
         path.write_text(text, encoding="utf-8")
     return list(files)

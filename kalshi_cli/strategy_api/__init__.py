@@ -28,7 +28,8 @@ from kalshi_cli.strategy_api.params import (
 )
 from kalshi_cli.strategy_api.snapshot import (
     LINEAR_CENT,
-    Complement,
+    EventMarket,
+    EventView,
     MarketSnapshot,
     buy_at_ask,
     close_at_bid,
@@ -64,7 +65,9 @@ from kalshi_cli.vocabulary.models import (
 
 # 2: `MarketSnapshot` is a frozen msgspec Struct (a copy with a field changed is
 # `msgspec.structs.replace`, not `dataclasses.replace`)
-STRATEGY_API_VERSION = 2
+# 3: `MarketSnapshot.complement` (a two-market event's other market) is `event`, every other
+# market of a mutually exclusive event, for a strategy built with `uses_events`
+STRATEGY_API_VERSION = 3
 
 __all__ = [
     "FLAT",
@@ -74,8 +77,9 @@ __all__ = [
     "ZERO",
     "Action",
     "Cancel",
-    "Complement",
     "Decision",
+    "EventMarket",
+    "EventView",
     "Holding",
     "IndexView",
     "Intent",

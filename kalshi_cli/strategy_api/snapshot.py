@@ -32,19 +32,33 @@ LINEAR_CENT = PRICE_STRUCTURES["linear_cent"]
 
 
 @dataclass(frozen=True)
-class Complement:
-    """The other market of a two-market, mutually exclusive event, where exactly one of the two
-    settles YES: YES here plus YES there pays exactly $1.00, like YES plus NO of one market."""
+class EventMarket:
+    """Another market of this market's mutually exclusive event: its book, tick grid and taker
+    fee rate."""
 
     ticker: str
     book: Orderbook
     price_ranges: tuple[PriceRange, ...] = LINEAR_CENT
+    fee_rate: Decimal = TAKER_FEE_RATE
+
+
+@dataclass(frozen=True)
+class EventView:
+    """The event of a market the exchange flags `mutually_exclusive` (openapi.yaml `EventData`:
+    at most one of its markets settles YES, and none may): the other selected markets of it that
+    are open and have a fresh book (`others`, in ticker order), and whether this market and
+    `others` are every market the event lists (`complete`). Neither the flag nor the market data
+    says that one of the markets must settle YES."""
+
+    event_ticker: str
+    others: tuple[EventMarket, ...]
+    complete: bool = False
 
 
 class MarketSnapshot(msgspec.Struct, frozen=True):
     """One market at one moment. `mids` is the recent (ts, YES mid) history, oldest first, including
-    the current mid (the loop hands a `MidWindow`; any sequence of pairs works). `complement` is
-    the one other mutually exclusive market of its event, if any. `terms` are how the market
+    the current mid (the loop hands a `MidWindow`; any sequence of pairs works). `event` is its
+    mutually exclusive event, for a strategy that `uses_events`. `terms` are how the market
     settles; `index` is its reference index now, for a strategy that `reads_index`. `fee_rate`
     and `maker_fee_rate` are the market's own; their defaults (Kalshi's standard rates) are for a
     trader's test. A frozen msgspec Struct, built per strategy call (`msgspec.structs.replace`
@@ -57,7 +71,7 @@ class MarketSnapshot(msgspec.Struct, frozen=True):
     price_ranges: tuple[PriceRange, ...] = LINEAR_CENT
     fee_rate: Decimal = TAKER_FEE_RATE
     maker_fee_rate: Decimal = MAKER_FEE_RATE
-    complement: Complement | None = None
+    event: EventView | None = None
     terms: MarketTerms | None = None
     index: IndexView | None = None
 

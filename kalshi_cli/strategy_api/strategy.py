@@ -35,8 +35,8 @@ class Strategy(Generic[P]):
     name: str
     params_type: type[P]
     decide_fn: Callable[[MarketSnapshot, PositionView, P], Sequence[Decision]]
-    # reads `snapshot.complement`: the loop pairs the markets of two-outcome events for it
-    uses_complements: bool = False
+    # reads `snapshot.event`: the loop groups the selected markets of mutually exclusive events
+    uses_events: bool = False
     # reads `RestingOrder.queue_position`: the loop reads the queue positions of its orders
     uses_queue_positions: bool = False
     # reads `snapshot.mids`: without it the loop keeps no mid history and hands none

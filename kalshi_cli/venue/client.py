@@ -12,6 +12,7 @@ import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
+from itertools import islice, takewhile
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
 from kalshi_cli.client.historical import HistoricalCutoff
@@ -213,19 +214,12 @@ class VenueMarkets:
         status = filters.get("status")
         series = filters.get("series_ticker")
         event = filters.get("event_ticker")
-        n = 0
-        for m in self._c.core.reference.markets.values():
-            market = decode_answer(Market, ser.market_json(self._c.venue.core.engine, m))
-            if status == "open" and not market.is_open:
-                continue
-            if series and m.series_ticker != series:
-                continue
-            if event and m.event_ticker != event:
-                continue
-            if limit is not None and n >= limit:
-                return
-            n += 1
-            yield market
+        markets = (
+            decode_answer(Market, ser.market_json(self._c.venue.core.engine, m))
+            for m in self._c.core.reference.markets.values()
+            if (not series or m.series_ticker == series) and (not event or m.event_ticker == event)
+        )
+        yield from islice((m for m in markets if status != "open" or m.is_open), limit)
 
     def get_event(self, event_ticker: str, *, with_nested_markets: bool = False) -> dict[str, Any]:
         event = self._c.core.reference.events.get(event_ticker)
@@ -339,7 +333,6 @@ class VenuePortfolio:
         max_ts: int | None = None,
         limit: int | None = None,
     ) -> Iterator[Fill]:
-        n = 0
         history = self._c.core.history
 
         def made_since(ledger: str) -> list[SimFill]:
@@ -349,33 +342,27 @@ class VenuePortfolio:
 
         # newest first, as the exchange lists them; fills are kept in time order, so the first
         # one older than `min_ts` ends the listing (the loop reads only its recent fills)
-        for f in self._c.newest_first(made_since, lambda f: f.ts):
-            if min_ts is not None and int(f.ts) < min_ts:
-                return
-            if ticker is not None and f.ticker != ticker:
-                continue
-            if order_id is not None and f.order_id != order_id:
-                continue
-            if max_ts is not None and int(f.ts) > max_ts:
-                continue
-            if limit is not None and n >= limit:
-                return
-            n += 1
-            yield answers.fill(f)
+        listed = takewhile(
+            lambda f: min_ts is None or int(f.ts) >= min_ts,
+            self._c.newest_first(made_since, lambda f: f.ts),
+        )
+        chosen = (
+            f
+            for f in listed
+            if (ticker is None or f.ticker == ticker)
+            and (order_id is None or f.order_id == order_id)
+            and (max_ts is None or int(f.ts) <= max_ts)
+        )
+        yield from map(answers.fill, islice(chosen, limit))
 
     def iter_settlements(
         self, *, ticker: str | None = None, limit: int | None = None, subaccount: int | None = None
     ) -> Iterator[Settlement]:
-        n = 0
-        for s in self._c.newest_first(
+        listed = self._c.newest_first(
             self._c.core.accounts.settlements, lambda s: s.settled_time, subaccount
-        ):
-            if ticker is not None and s.ticker != ticker:
-                continue
-            if limit is not None and n >= limit:
-                return
-            n += 1
-            yield answers.settlement(s)
+        )
+        chosen = (s for s in listed if ticker is None or s.ticker == ticker)
+        yield from map(answers.settlement, islice(chosen, limit))
 
 
 class VenueOrders:
@@ -392,7 +379,6 @@ class VenueOrders:
         status: str | None = None,
         limit: int | None = None,
     ) -> Iterator[Order]:
-        n = 0
         history = self._c.core.history
         rows: Callable[[str], Sequence[SimOrder]] = history.orders
         if status == "resting":
@@ -400,18 +386,19 @@ class VenueOrders:
             # every finished order of the run, is not rebuilt to list the resting ones (a
             # loop's stop proves none is left with this listing)
             rows = functools.partial(history.orders, since=math.inf)
-        for o in self._c.newest_first(rows, lambda o: o.created_time):
-            if ticker is not None and o.ticker != ticker:
-                continue
-            if status is not None and o.status != status:
-                continue
+
+        def in_event(o: SimOrder) -> bool:
             market = self._c.core.reference.markets.get(o.ticker)
-            if event_ticker is not None and (market is None or market.event_ticker != event_ticker):
-                continue
-            if limit is not None and n >= limit:
-                return
-            n += 1
-            yield answers.order(o)
+            return market is not None and market.event_ticker == event_ticker
+
+        chosen = (
+            o
+            for o in self._c.newest_first(rows, lambda o: o.created_time)
+            if (ticker is None or o.ticker == ticker)
+            and (status is None or o.status == status)
+            and (event_ticker is None or in_event(o))
+        )
+        yield from map(answers.order, islice(chosen, limit))
 
     def get_order(self, order_id: str) -> Order:
         """The order on any subaccount: the exchange's read of one order names none."""

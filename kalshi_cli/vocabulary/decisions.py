@@ -22,6 +22,7 @@ from kalshi_cli.vocabulary.models import (
     Side,
     TimeInForce,
     book_side_of,
+    side_held,
     trading_fee,
 )
 
@@ -45,8 +46,22 @@ class RestingOrder:
         return book_side_of(self.side, self.action)
 
 
+class Held:
+    """The side and number of contracts of a signed position (+YES / -NO)."""
+
+    position: Decimal
+
+    @property
+    def held_side(self) -> Side | None:
+        return side_held(self.position)
+
+    @property
+    def contracts(self) -> Decimal:
+        return abs(self.position)
+
+
 @dataclass(frozen=True)
-class Holding:
+class Holding(Held):
     """Contracts held in one market (+YES / -NO) and what was paid for them."""
 
     position: Decimal = ZERO
@@ -54,22 +69,12 @@ class Holding:
     entry_cost: Decimal = ZERO  # dollars paid for the contracts held
     opened_at: float | None = None
 
-    @property
-    def held_side(self) -> Side | None:
-        if self.position > 0:
-            return Side.YES
-        return Side.NO if self.position < 0 else None
-
-    @property
-    def contracts(self) -> Decimal:
-        return abs(self.position)
-
 
 FLAT = Holding()
 
 
 @dataclass(frozen=True)
-class PositionView:
+class PositionView(Held):
     """One market's position (+YES / -NO contracts), what was paid for it, and resting orders.
 
     The risk rules read the account's view: `position` and its cost the account's whole
@@ -101,16 +106,6 @@ class PositionView:
         if self.account is not None:
             return self.account
         return Holding(self.position, self.avg_entry_price, self.entry_cost, self.opened_at)
-
-    @property
-    def held_side(self) -> Side | None:
-        if self.position > 0:
-            return Side.YES
-        return Side.NO if self.position < 0 else None
-
-    @property
-    def contracts(self) -> Decimal:
-        return abs(self.position)
 
     def worst_case(self, direction: BookSide) -> Decimal:
         """The largest position toward one side if every resting order that way filled and none

@@ -41,6 +41,7 @@ from kalshi_cli.vocabulary.units import (
     fmt_money,
     from_book,
     is_fraction,
+    money_places,
     outcome_side_of,
     parse_count,
     parse_decimal,
@@ -73,6 +74,7 @@ __all__ = [
     "fmt_money",
     "from_book",
     "is_fraction",
+    "money_places",
     "outcome_side_of",
     "parse_count",
     "parse_decimal",
@@ -620,6 +622,14 @@ class QuarantinedFill(msgspec.Struct, frozen=True):
         key = text("fill_id") or text("trade_id") or json.dumps(raw, sort_keys=True, default=str)
         ticker = text("market_ticker") or text("ticker")
         return cls(key, ticker, text("order_id"), reason, dict(raw))
+
+
+class EventPosition(Answer, frozen=True, kw_only=True):
+    """An event's line of `/portfolio/positions` (`event_positions`): what the exchange holds
+    against the event's positions (`event_exposure_dollars`, less under collateral return)."""
+
+    event_ticker: str = ""
+    exposure: Decimal = field(name="event_exposure_dollars")
 
 
 class Position(Answer, frozen=True, kw_only=True):

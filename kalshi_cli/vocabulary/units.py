@@ -5,6 +5,7 @@ are in `models`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -105,19 +106,28 @@ def ceil_to_cent(value: Decimal) -> Decimal:
 MONEY_SHOWN = Decimal("0.0001")
 
 
-def fmt_money(value: Decimal | None, missing: str = "-") -> str:
+def money_places(values: Iterable[Decimal | None]) -> Decimal:
+    """The places of money shown together (one listing, one record, one summary): the cent,
+    unless one amount has a sub-cent part (to $0.0001, the unit Kalshi charges fees in), then
+    $0.0001 for every one of them, so one screen never shows `$0.6913` beside `$0.58`."""
+    for value in values:
+        if value is not None and value.quantize(MONEY_SHOWN, rounding=ROUND_HALF_EVEN) % CENT:
+            return MONEY_SHOWN
+    return CENT
+
+
+def fmt_money(value: Decimal | None, missing: str = "-", places: Decimal = CENT) -> str:
     """Money for people, the one way every command, the dashboard, checks and alerts show it:
-    dollars with the sign first and thousands grouped, to the cent when the amount is whole
-    cents (`$12.34`, `-$0.33`, `$1,234.50`), else to four places, $0.0001 being the unit Kalshi
-    charges fees in (`$0.0175`, `-$0.4550`); past that rounded half-even (an average cost's
+    dollars with the sign first and thousands grouped, to `places` (`money_places` of what is
+    shown with it) or finer when the amount needs it: `$12.34`, `-$0.33`, `$1,234.50` to the
+    cent, `$0.0175`, `-$0.4550` to four places; past four rounded half-even (an average cost's
     `-6.499999` is `-$6.50`, `3.066666` is `$3.0667`); `missing` for no amount. JSON keeps
     `fmt_dollars`' strings."""
     if value is None:
         return missing
-    mag = abs(value).quantize(MONEY_SHOWN, rounding=ROUND_HALF_EVEN)
-    shown = mag.quantize(CENT) if mag == mag.quantize(CENT) else mag
+    mag = abs(value).quantize(min(places, money_places([value])), rounding=ROUND_HALF_EVEN)
     sign = "-" if value < 0 and mag != 0 else ""
-    return f"{sign}${shown:,f}"
+    return f"{sign}${mag:,f}"
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import threading
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
@@ -84,7 +84,9 @@ def rig(sim: SimHarness, tmp_path: Path) -> Iterator[Rig]:
 
 
 def buy(tools: AgentTools, count: str, price: str, **terms: Any) -> dict[str, Any]:
-    return tools.preview_order(T, side="yes", action="buy", count=count, price=price, **terms)
+    return tools.orders.preview_order(
+        T, side="yes", action="buy", count=count, price=price, **terms
+    )
 
 
 def test_the_accounts_risk_limits_refuse_the_assistants_orders_and_amends(rig: Rig) -> None:
@@ -101,21 +103,22 @@ def test_the_accounts_risk_limits_refuse_the_assistants_orders_and_amends(rig: R
         "max_total_exposure": "500",
         "max_order_count": "8",
         "max_order_cost": None,
+        "max_event_loss": None,
     }
-    order_id = tools.execute(preview["token"])["order_id"]
+    order_id = tools.orders.execute(preview["token"])["order_id"]
     # an amend that grows it is an order that adds: the same rules
-    refused(partial(tools.preview_amend, order_id, count="5"), "REJECTED POSITION_LIMIT: ")
+    refused(partial(tools.orders.preview_amend, order_id, count="5"), "REJECTED POSITION_LIMIT: ")
 
     # $0.60 of the person's and $0.40 of the assistant's at risk: $1.20 more passes $2
     rig.config("risk:\n  max_total_exposure: 2\n")
     refused(partial(buy, tools, "3", "0.40"), "REJECTED MAX_EXPOSURE: ")
-    refused(partial(tools.preview_amend, order_id, price="0.50"), "REJECTED MAX_EXPOSURE: ")
+    refused(partial(tools.orders.preview_amend, order_id, price="0.50"), "REJECTED MAX_EXPOSURE: ")
 
     # a budget of the assistant's own in trade.budgets counts what it owns alone
     rig.config("trade:\n  budgets:\n    agent: {max_contracts: 5}\n")
     refused(partial(buy, tools, "2", "0.10"), "REJECTED STRATEGY_BUDGET: ")
     assert "STRATEGY_BUDGET" in buy(tools, "1", "0.10")["checks"]["passed"]
-    assert sorted(o["strategy"] for o in tools.orders()["orders"]) == ["agent", "manual"]
+    assert sorted(o["strategy"] for o in tools.reads.orders()["orders"]) == ["agent", "manual"]
 
 
 def test_a_position_held_counts_toward_the_assistants_limits(rig: Rig) -> None:
@@ -157,18 +160,26 @@ def test_an_order_of_unknown_outcome_counts_toward_the_assistants_limits(rig: Ri
 def test_the_budget_is_the_utc_days_whatever_the_session(rig: Rig) -> None:
     rig.config("", budget="{max_orders: 3, max_contracts: 10}")
     first = rig.session()
-    first.execute(buy(first, "6", "0.10")["token"])
+    first.orders.execute(buy(first, "6", "0.10")["token"])
     # the assistant restarted for a new conversation: what the day's orders took stays taken
     second = rig.session()
     refused(partial(buy, second, "5", "0.10"), "REJECTED BUDGET_CONTRACTS: ")
     # $0.60 and ceil(0.07 x 6 x 0.10 x 0.90 to $0.0001) = $0.0378 of fee, of $50
-    assert second.budget()["remaining"] == {"orders": 2, "contracts": "4.00", "dollars": "49.3622"}
-    order_id = second.execute(buy(second, "4", "0.10")["token"])["order_id"]
+    assert second.orders.budget()["remaining"] == {
+        "orders": 2,
+        "contracts": "4.00",
+        "dollars": "49.3622",
+    }
+    order_id = second.orders.execute(buy(second, "4", "0.10")["token"])["order_id"]
     # a cancel gives back the contracts that can no longer fill, never the order placed
-    second.execute(second.preview_cancel(order_id)["token"])
+    second.orders.execute(second.orders.preview_cancel(order_id)["token"])
     third = rig.session()
-    assert third.budget()["remaining"] == {"orders": 1, "contracts": "4.00", "dollars": "49.3622"}
-    third.execute(buy(third, "1", "0.10")["token"])
+    assert third.orders.budget()["remaining"] == {
+        "orders": 1,
+        "contracts": "4.00",
+        "dollars": "49.3622",
+    }
+    third.orders.execute(buy(third, "1", "0.10")["token"])
     refused(partial(buy, rig.session(), "1", "0.10"), "REJECTED BUDGET_ORDERS: ")
 
 
@@ -215,9 +226,9 @@ def test_two_sessions_racing_on_one_state_file_place_only_the_budgets_orders(rig
     mine, theirs = buy(first, "1", "0.10"), buy(second, "1", "0.11")  # each alone within it
     # the first has checked its budget and is about to write its intent when the second,
     # another process on the same state file, places its own
-    held = HeldAt(Store.record_intent_if_allowed, partial(first.execute, mine["token"]))
+    held = HeldAt(Store.record_intent_if_allowed, partial(first.orders.execute, mine["token"]))
     wait_until(held.reached.is_set, "the first session at its intent's write")
-    placed = second.execute(theirs["token"])
+    placed = second.orders.execute(theirs["token"])
     answer = held.release()
 
     assert placed["status"] == "resting"
@@ -225,25 +236,25 @@ def test_two_sessions_racing_on_one_state_file_place_only_the_budgets_orders(rig
     assert getattr(answer, "code", None) == "BUDGET_ORDERS", answer
     account = rig.sim.stats()["accounts"][rig.sim.account.key_id]
     assert account["order_create_requests"] == 1
-    assert [o["order_id"] for o in first.orders()["orders"]] == [placed["order_id"]]
+    assert [o["order_id"] for o in first.reads.orders()["orders"]] == [placed["order_id"]]
 
 
 def test_two_sessions_racing_to_amend_grow_only_the_budgets_contracts(rig: Rig) -> None:
     rig.config("", budget="{max_contracts: 6}")
     first, second = rig.session(), rig.session()
-    mine = first.execute(buy(first, "2", "0.10")["token"])["order_id"]
-    theirs = second.execute(buy(second, "2", "0.11")["token"])["order_id"]
+    mine = first.orders.execute(buy(first, "2", "0.10")["token"])["order_id"]
+    theirs = second.orders.execute(buy(second, "2", "0.11")["token"])["order_id"]
     # 4 contracts placed: 2 more each fits the 6, both do not
-    grow_mine = first.preview_amend(mine, count="4")
-    grow_theirs = second.preview_amend(theirs, count="4")
-    held = HeldAt(Store.record_amend_if_allowed, partial(first.execute, grow_mine["token"]))
+    grow_mine = first.orders.preview_amend(mine, count="4")
+    grow_theirs = second.orders.preview_amend(theirs, count="4")
+    held = HeldAt(Store.record_amend_if_allowed, partial(first.orders.execute, grow_mine["token"]))
     wait_until(held.reached.is_set, "the first session at its amend's write")
-    second.execute(grow_theirs["token"])
+    second.orders.execute(grow_theirs["token"])
     answer = held.release()
 
     assert isinstance(answer, KalshiError), answer
     assert getattr(answer, "code", None) == "BUDGET_CONTRACTS", answer
-    resting = {o["order_id"]: Decimal(o["remaining_count"]) for o in first.orders()["orders"]}
+    resting = {o["order_id"]: Decimal(o["remaining_count"]) for o in first.reads.orders()["orders"]}
     assert resting == {mine: 2, theirs: 4}
 
 
@@ -254,19 +265,19 @@ def test_another_sessions_amend_in_flight_counts_at_its_new_terms_until_booked(r
     amend lands, against 6) is refused, and the day's dollars are already the amended order's."""
     rig.config("", budget="{max_contracts: 6}")
     first, second = rig.session(), rig.session()
-    mine = first.execute(buy(first, "2", "0.10")["token"])["order_id"]
-    grow = first.preview_amend(mine, price="0.20", count="4")
-    held = HeldAt(OrdersApi.amend_order, partial(first.execute, grow["token"]))
+    mine = first.orders.execute(buy(first, "2", "0.10")["token"])["order_id"]
+    grow = first.orders.preview_amend(mine, price="0.20", count="4")
+    held = HeldAt(OrdersApi.amend_order, partial(first.orders.execute, grow["token"]))
     wait_until(held.reached.is_set, "the first session's amend on its way to the exchange")
     try:
-        during = second.budget()["remaining"]
+        during = second.orders.budget()["remaining"]
         over = refused(partial(buy, second, "3", "0.10"), "REJECTED BUDGET_CONTRACTS: ")
     finally:
         answer = held.release()
 
     assert not isinstance(answer, KalshiError), answer
     assert "(4.00 placed today)" in over, over
-    assert during == rig.session().budget()["remaining"]
+    assert during == rig.session().orders.budget()["remaining"]
     assert during["contracts"] == "2.00"
     refused(partial(buy, second, "3", "0.10"), "REJECTED BUDGET_CONTRACTS: ")
 
@@ -279,19 +290,19 @@ def test_an_amend_in_flight_that_shrinks_the_order_counts_its_old_terms_until_bo
     the answer says the amend was made."""
     rig.config("", budget="{max_contracts: 6}")
     first, second = rig.session(), rig.session()
-    mine = first.execute(buy(first, "4", "0.20")["token"])["order_id"]
-    before = second.budget()["remaining"]
-    shrink = first.preview_amend(mine, price="0.10", count="2")
-    held = HeldAt(OrdersApi.amend_order, partial(first.execute, shrink["token"]))
+    mine = first.orders.execute(buy(first, "4", "0.20")["token"])["order_id"]
+    before = second.orders.budget()["remaining"]
+    shrink = first.orders.preview_amend(mine, price="0.10", count="2")
+    held = HeldAt(OrdersApi.amend_order, partial(first.orders.execute, shrink["token"]))
     wait_until(held.reached.is_set, "the first session's amend on its way to the exchange")
     try:
-        during = second.budget()["remaining"]
+        during = second.orders.budget()["remaining"]
     finally:
         answer = held.release()
 
     assert not isinstance(answer, KalshiError), answer
     assert during == before
-    assert second.budget()["remaining"]["contracts"] == "4.00"
+    assert second.orders.budget()["remaining"]["contracts"] == "4.00"
 
 
 def test_an_amend_whose_answer_was_lost_counts_at_its_new_terms_until_settled(rig: Rig) -> None:
@@ -300,13 +311,13 @@ def test_an_amend_whose_answer_was_lost_counts_at_its_new_terms_until_settled(ri
     a bid of 2 (7 against 6 if it was made) is refused."""
     rig.config("", budget="{max_contracts: 6}")
     tools = rig.session()
-    mine = tools.execute(buy(tools, "2", "0.10")["token"])["order_id"]
-    grow = tools.preview_amend(mine, count="5")
+    mine = tools.orders.execute(buy(tools, "2", "0.10")["token"])["order_id"]
+    grow = tools.orders.preview_amend(mine, count="5")
     rig.sim.set_faults(write_503_rate=1.0)
-    refused(partial(tools.execute, grow["token"]), "OUTCOME_UNKNOWN: ")
+    refused(partial(tools.orders.execute, grow["token"]), "OUTCOME_UNKNOWN: ")
     rig.sim.clear_faults()
 
-    assert rig.session().budget()["remaining"]["contracts"] == "1.00"
+    assert rig.session().orders.budget()["remaining"]["contracts"] == "1.00"
     refused(partial(buy, tools, "2", "0.10"), "REJECTED BUDGET_CONTRACTS: ")
 
 
@@ -315,16 +326,16 @@ def test_a_write_whose_answer_was_lost_is_audited_as_unknown_never_as_refused(ri
     the order (`unknown`, for `kalshi reconcile`), the budget counts it, and its audit row must
     say so too: a row `refused` tells whoever reads the audit that nothing went out."""
     tools = rig.session()
-    mine = tools.execute(buy(tools, "2", "0.10")["token"])["order_id"]
-    order, grow = buy(tools, "3", "0.11"), tools.preview_amend(mine, count="4")
+    mine = tools.orders.execute(buy(tools, "2", "0.10")["token"])["order_id"]
+    order, grow = buy(tools, "3", "0.11"), tools.orders.preview_amend(mine, count="4")
     rig.sim.set_faults(write_503_rate=1.0)
-    refused(partial(tools.execute, order["token"]), "OUTCOME_UNKNOWN: ")
-    refused(partial(tools.execute, grow["token"]), "OUTCOME_UNKNOWN: ")
+    refused(partial(tools.orders.execute, order["token"]), "OUTCOME_UNKNOWN: ")
+    refused(partial(tools.orders.execute, grow["token"]), "OUTCOME_UNKNOWN: ")
     # the token of a write that may have been made sends nothing again
-    refused(partial(tools.execute, order["token"]), "REJECTED TOKEN_USED: ")
+    refused(partial(tools.orders.execute, order["token"]), "REJECTED TOKEN_USED: ")
     rig.sim.clear_faults()
 
-    executes = [e for e in tools.audit()["audit"] if e["tool"] == "execute"]
+    executes = [e for e in tools.reads.audit()["audit"] if e["tool"] == "execute"]
     assert [e["outcome"] for e in executes] == ["ok", "unknown", "unknown", "refused"]
     assert executes[1]["detail"]["error"].startswith("OUTCOME_UNKNOWN: "), executes[1]
     with open_store(rig.apps[0]) as store:
@@ -364,11 +375,11 @@ def test_the_fills_the_breaker_reads_are_brought_in_before_it_is_asked(rig: Rig)
         assert rig.sim.signed(other, "POST", "/portfolio/events/orders", json=order).is_success
     # bought at 0.60 and sold at 0.40: $2.00 lost and the fees, past the $1 limit; the order
     # answers carry no fill, and no loop or reconcile brought the fills in
-    tools.execute(buy(tools, "10", "0.60", time_in_force="ioc")["token"])
-    sold = tools.preview_order(
+    tools.orders.execute(buy(tools, "10", "0.60", time_in_force="ioc")["token"])
+    sold = tools.orders.preview_order(
         T, side="yes", action="sell", count="10", price="0.40", time_in_force="ioc"
     )
-    tools.execute(sold["token"])
+    tools.orders.execute(sold["token"])
     refused(partial(buy, tools, "1", "0.10"), "REJECTED CIRCUIT_BREAKER: ")
     with open_store(rig.apps[0]) as store:
         assert len(store.fills.read()) == 2
@@ -382,14 +393,16 @@ def test_the_dollar_budget_counts_the_taker_fee_at_the_series_multiplier(rig: Ri
     tools = rig.session()
     # $4.50 of contracts and ceil(2 x 0.07 x 9 x 0.50 x 0.50) = $0.315 of fee: past $4.70,
     # which the standard rate's $0.1575 would fit
-    nine = partial(tools.preview_order, doubled, side="yes", action="buy", count="9", price="0.50")
+    nine = partial(
+        tools.orders.preview_order, doubled, side="yes", action="buy", count="9", price="0.50"
+    )
     line = refused(nine, "REJECTED BUDGET_DOLLARS: ")
     assert "4.8150 more at risk" in line, line
-    four = tools.preview_order(doubled, side="yes", action="buy", count="4", price="0.50")
+    four = tools.orders.preview_order(doubled, side="yes", action="buy", count="4", price="0.50")
     assert four["most_it_could_cost"] == "2.1400"  # 2.00 + 2 x 0.07 x 4 x 0.25
-    tools.execute(four["token"])
+    tools.orders.execute(four["token"])
     # resting, it may still fill as a taker at the doubled fee: a new session counts it so
-    assert rig.session().budget()["remaining"]["dollars"] == "2.5600"
+    assert rig.session().orders.budget()["remaining"]["dollars"] == "2.5600"
 
 
 def test_an_order_another_session_placed_a_moment_ago_counts_at_its_markets_fee(
@@ -400,13 +413,13 @@ def test_an_order_another_session_placed_a_moment_ago_counts_at_its_markets_fee(
     rig.config("", budget="{max_dollars: 6.75}")
     first, second = rig.session(), rig.session()
     mine = buy(first, "9", "0.50")  # $4.50 and $0.1575 of fee
-    theirs = second.preview_order(doubled, side="yes", action="buy", count="4", price="0.50")
+    theirs = second.orders.preview_order(doubled, side="yes", action="buy", count="4", price="0.50")
     # the second's order, in a market whose fees the first has not read, is recorded while
     # the first is at its write: $2.14 at the doubled fee ($2.07 at the standard rate would
     # leave the first's $4.6575 within $6.75)
-    held = HeldAt(Store.record_intent_if_allowed, partial(first.execute, mine["token"]))
+    held = HeldAt(Store.record_intent_if_allowed, partial(first.orders.execute, mine["token"]))
     wait_until(held.reached.is_set, "the first session at its intent's write")
-    second.execute(theirs["token"])
+    second.orders.execute(theirs["token"])
     answer = held.release()
 
     assert isinstance(answer, KalshiError), answer
@@ -431,6 +444,37 @@ def test_bad_input_is_refused_before_anything_is_sent(
     tools = rig.session()
     before = rig.sim.stats()["total_requests"]
     with pytest.raises(KalshiError) as caught:
-        getattr(tools, tool)(**arguments)
+        getattr(tools.reads, tool)(**arguments)
     assert getattr(caught.value, "code", "") == code or not code, caught.value
     assert rig.sim.stats()["total_requests"] == before
+
+
+def test_the_limit_on_an_events_loss_refuses_the_assistants_order_and_passes_the_hedge(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The worked example of docs/risk.md, a limit of $0.65 on three candidates, no fees."""
+    for n, name in enumerate("ABC"):  # the series' fees, set by its first market
+        free = {"fee_type": "quadratic", "fee_multiplier": "0"} if n == 0 else {}
+        sim.create_market(
+            f"KXSOS-{name}", event_ticker="KXSOS", collateral_return_type="MECNET", **free
+        )
+    rig = Rig(sim, tmp_path)
+    rig.config("risk:\n  max_event_loss: 0.65\n")
+    tools = rig.session()
+    try:
+
+        def no_or_yes(name: str, side: Literal["yes", "no"], price: str) -> dict[str, Any]:
+            return tools.orders.preview_order(
+                f"KXSOS-{name}", side=side, action="buy", count="1", price=price
+            )
+
+        tools.orders.execute(no_or_yes("A", "no", "0.60")["token"])
+        over = refused(partial(no_or_yes, "B", "yes", "0.10"), "REJECTED EVENT_LOSS: ")
+        assert "event KXSOS" in over and "-$0.70 (KXSOS-A yes)" in over, over
+        assert "risk.max_event_loss" in over, over
+        hedge = no_or_yes("C", "no", "0.70")
+        assert "EVENT_LOSS" in hedge["checks"]["passed"]
+        tools.orders.execute(hedge["token"])
+    finally:
+        for app in rig.apps:
+            app.close()

@@ -67,14 +67,14 @@ def tools(sim: SimHarness, tmp_path: Path) -> Iterator[AgentTools]:
 
 
 def placed(tools: AgentTools, count: str, price: str) -> dict[str, Any]:
-    preview = tools.preview_order(T, side="yes", action="buy", count=count, price=price)
-    return tools.execute(preview["token"])
+    preview = tools.orders.preview_order(T, side="yes", action="buy", count=count, price=price)
+    return tools.orders.execute(preview["token"])
 
 
 def refused(call: Any, head: str) -> str:
     with pytest.raises(KalshiError) as caught:
         call()
-    from kalshi_cli.agent.tools import one_line
+    from kalshi_cli.agent.tools.common import one_line
 
     line = one_line(caught.value)
     assert line.startswith(head), line
@@ -83,17 +83,19 @@ def refused(call: Any, head: str) -> str:
 
 def test_amend_decrease_and_cancel_change_the_assistants_order(tools: AgentTools) -> None:
     order_id = placed(tools, "4", "0.20")["order_id"]
-    preview = tools.preview_amend(order_id, price="0.22")
+    preview = tools.orders.preview_amend(order_id, price="0.22")
     assert preview["would_send"]["price"] == "0.2200"
     # 4 contracts, 2 cents more each, and the taker fee at 0.22 (0.0481) less that at 0.20 (0.0448)
     assert preview["most_it_could_cost_more"] == "0.0833"
-    amended = tools.execute(preview["token"])["order"]
+    amended = tools.orders.execute(preview["token"])["order"]
     assert amended["yes_price"] == "0.2200"
-    decreased = tools.execute(tools.preview_decrease(order_id, by="1")["token"])["order"]
+    decreased = tools.orders.execute(tools.orders.preview_decrease(order_id, by="1")["token"])[
+        "order"
+    ]
     assert Decimal(decreased["remaining_count"]) == 3
-    cancelled = tools.execute(tools.preview_cancel(order_id)["token"])
+    cancelled = tools.orders.execute(tools.orders.preview_cancel(order_id)["token"])
     assert cancelled["contracts_cancelled"] == "3.00"
-    assert tools.orders()["orders"] == []
+    assert tools.reads.orders()["orders"] == []
 
 
 def _changed_by_a_person(tools: AgentTools, order_id: str, change: str) -> None:
@@ -123,24 +125,24 @@ def test_an_amend_executes_as_previewed_or_not_at_all_when_the_order_changed_sin
     (ORDER_CHANGED) and the order stays as the person left it. `execute` read the total (or the
     price) again and amended 3 contracts at 0.22 (or 5 at 0.21), neither the amend previewed."""
     order_id = placed(tools, "4", "0.20")["order_id"]
-    preview = tools.preview_amend(order_id, **given)
+    preview = tools.orders.preview_amend(order_id, **given)
     assert preview["would_send"][shown] == {"count": "4.00", "price": "0.2000"}[shown]
     _changed_by_a_person(tools, order_id, change)
 
-    line = refused(partial(tools.execute, preview["token"]), "REJECTED ORDER_CHANGED: ")
+    line = refused(partial(tools.orders.execute, preview["token"]), "REJECTED ORDER_CHANGED: ")
     assert order_id in line and "preview it again" in line, line
-    (left,) = tools.orders()["orders"]
+    (left,) = tools.reads.orders()["orders"]
     person = {"decrease": ("0.2000", "3.00"), "amend": ("0.2100", "4.00")}[change]
     assert (left["yes_price"], left["remaining_count"]) == person, left
-    execute = [e for e in tools.audit()["audit"] if e["tool"] == "execute"][-1]
+    execute = [e for e in tools.reads.audit()["audit"] if e["tool"] == "execute"][-1]
     assert (execute["arguments"]["previewed_by"], execute["outcome"]) == (
         "preview_amend",
         "refused",
     ), execute
 
     # previewed again, the amend goes: the order as it is now is the order previewed
-    again = tools.preview_amend(order_id, **given)
-    amended = tools.execute(again["token"])["order"]
+    again = tools.orders.preview_amend(order_id, **given)
+    amended = tools.orders.execute(again["token"])["order"]
     assert amended["order_id"] == order_id
 
 
@@ -151,7 +153,7 @@ def test_an_amend_previewed_before_a_fill_of_its_order_still_executes(
     of the price alone, previewed before another account took 1 of the 4, is sent as
     previewed, 4 in all at 0.22, the 3 left resting."""
     order_id = placed(tools, "4", "0.20")["order_id"]
-    preview = tools.preview_amend(order_id, price="0.22")
+    preview = tools.orders.preview_amend(order_id, price="0.22")
     other = sim.new_account()
     ask = {
         "ticker": T,
@@ -162,7 +164,7 @@ def test_an_amend_previewed_before_a_fill_of_its_order_still_executes(
         "self_trade_prevention_type": "taker_at_cross",
     }
     assert sim.signed(other, "POST", "/portfolio/events/orders", json=ask).is_success
-    amended = tools.execute(preview["token"])["order"]
+    amended = tools.orders.execute(preview["token"])["order"]
     assert (amended["fill_count"], amended["remaining_count"]) == ("1.00", "3.00"), amended
     assert amended["yes_price"] == "0.2200"
 
@@ -193,8 +195,10 @@ def test_an_amend_made_whose_order_cannot_be_read_back_is_done_in_the_answer_and
     audit, that the old terms stand when the exchange holds the new ones."""
     tools = unread_tools
     order_id = placed(tools, "4", "0.20")["order_id"]
-    answer = tools.execute(tools.preview_amend(order_id, price="0.22", count="5")["token"])
-    audit = tools.audit()["audit"]
+    answer = tools.orders.execute(
+        tools.orders.preview_amend(order_id, price="0.22", count="5")["token"]
+    )
+    audit = tools.reads.audit()["audit"]
 
     order = answer["order"]
     assert (order["order_id"], order["yes_price"]) == (order_id, "0.2200")
@@ -218,8 +222,8 @@ def test_a_decrease_made_whose_order_cannot_be_read_back_is_done_in_the_answer_a
     again takes off more than it meant."""
     tools = unread_tools
     order_id = placed(tools, "4", "0.20")["order_id"]
-    answer = tools.execute(tools.preview_decrease(order_id, by="1")["token"])
-    audit = tools.audit()["audit"]
+    answer = tools.orders.execute(tools.orders.preview_decrease(order_id, by="1")["token"])
+    audit = tools.reads.audit()["audit"]
 
     order = answer["order"]
     assert (order["order_id"], order["status"]) == (order_id, "resting")
@@ -243,10 +247,10 @@ def test_a_decrease_whose_answer_was_lost_is_read_back_never_audited_as_refused(
     unreachable exchange) while the contracts had come off, and an assistant that decreased
     again took off twice what it meant."""
     order_id = placed(tools, "6", "0.20")["order_id"]
-    preview = tools.preview_decrease(order_id, by="2")
+    preview = tools.orders.preview_decrease(order_id, by="2")
     sim.set_faults(drop_response_after_commit_rate=1.0)
     try:
-        answer = tools.execute(preview["token"])
+        answer = tools.orders.execute(preview["token"])
     finally:
         sim.clear_faults()
     assert (answer["order"]["order_id"], answer["order"]["remaining_count"]) == (
@@ -254,16 +258,16 @@ def test_a_decrease_whose_answer_was_lost_is_read_back_never_audited_as_refused(
         "4.00",
     )
 
-    preview = tools.preview_decrease(order_id, to="1")
+    preview = tools.orders.preview_decrease(order_id, to="1")
     # reads lag the decrease: the read after the lost answer still shows 4 resting
     sim.set_faults(drop_response_after_commit_rate=1.0, read_lag_ms=60_000)
     try:
-        refused(partial(tools.execute, preview["token"]), "OUTCOME_UNKNOWN: ")
+        refused(partial(tools.orders.execute, preview["token"]), "OUTCOME_UNKNOWN: ")
     finally:
         sim.clear_faults()
     with connect_as(UnreadAfterChange, sim.account) as client:
         assert client.orders.get_order(order_id).remaining_count == 1  # it was made
-    executes = [e for e in tools.audit()["audit"] if e["tool"] == "execute"]
+    executes = [e for e in tools.reads.audit()["audit"] if e["tool"] == "execute"]
     assert [e["outcome"] for e in executes] == ["ok", "ok", "unknown"]
 
 
@@ -285,10 +289,10 @@ class StoresHandedOut(CliAccess):
     ("preview", "terms"),
     [
         (
-            lambda tools, oid: tools.preview_amend(oid, price="0.22", count="5"),
+            lambda tools, oid: tools.orders.preview_amend(oid, price="0.22", count="5"),
             "5.00 at YES 0.2200",
         ),
-        (lambda tools, oid: tools.preview_decrease(oid, by="1"), "3.00 at YES 0.2000"),
+        (lambda tools, oid: tools.orders.preview_decrease(oid, by="1"), "3.00 at YES 0.2000"),
     ],
     ids=["amend", "decrease"],
 )
@@ -327,8 +331,8 @@ def test_a_change_made_that_the_state_file_cannot_record_is_unknown_in_the_audit
         token = preview(tools, order_id)["token"]
         armed.append(True)
         with pytest.raises(OrderNotRecorded) as failed:
-            tools.execute(token)
-        audit = tools.audit()["audit"]
+            tools.orders.execute(token)
+        audit = tools.reads.audit()["audit"]
     finally:
         app.close()
 
@@ -357,11 +361,12 @@ def test_an_order_the_assistant_did_not_place_is_not_its_to_change(tools: AgentT
         )
         manual = service.place(service.prepare(request))
     assert manual.order_id is not None
-    refused(lambda: tools.preview_cancel(manual.order_id), "REJECTED NOT_THE_AGENTS_ORDER")
+    refused(lambda: tools.orders.preview_cancel(manual.order_id), "REJECTED NOT_THE_AGENTS_ORDER")
     refused(
-        lambda: tools.preview_amend(manual.order_id, count="2"), "REJECTED NOT_THE_AGENTS_ORDER"
+        lambda: tools.orders.preview_amend(manual.order_id, count="2"),
+        "REJECTED NOT_THE_AGENTS_ORDER",
     )
-    listed = {o["order_id"]: o["strategy"] for o in tools.orders()["orders"]}
+    listed = {o["order_id"]: o["strategy"] for o in tools.reads.orders()["orders"]}
     assert listed == {manual.order_id: "manual"}
 
 
@@ -369,12 +374,14 @@ def test_the_budget_and_the_trading_state_refuse_with_their_codes(tools: AgentTo
     placed(tools, "1", "0.10")
     placed(tools, "1", "0.11")
     refused(lambda: placed(tools, "1", "0.12"), "REJECTED BUDGET_ORDERS")
-    assert tools.halt(reason="news")["state"] == "HALTED"
-    assert tools.loop_status()["state"] == "HALTED"
+    assert tools.kill_switch.halt(reason="news")["state"] == "HALTED"
+    assert tools.reads.loop_status()["state"] == "HALTED"
     # the order service's trading-state check comes before the budget's
-    halted = partial(tools.preview_order, T, side="yes", action="buy", count="1", price="0.1")
+    halted = partial(
+        tools.orders.preview_order, T, side="yes", action="buy", count="1", price="0.1"
+    )
     refused(halted, "HALTED")
-    resumed = tools.execute(tools.preview_resume()["token"])
+    resumed = tools.orders.execute(tools.orders.preview_resume()["token"])
     assert (resumed["lifted"], resumed["state"]) == ("HALTED", "ACTIVE")
 
 
@@ -396,7 +403,7 @@ def test_the_kill_switch_answers_when_the_audit_cannot_be_written(
         CliAccess(app), load_agent_config(tmp_path / "none.yaml"), clock=ManualClock(0)
     )
     try:
-        answer = tools.cancel_all()
+        answer = tools.kill_switch.cancel_all()
     finally:
         app.close()
     assert answer["proven"] is True
@@ -410,7 +417,7 @@ def test_the_kill_switch_says_whether_halted_was_recorded_as_the_command_does(
     file (`halted`, `state_recorded`, `state_error`): cancels proven on the exchange with no
     HALTED recorded leave a trade loop on that state file placing. The tool said `proven` alone,
     and the assistant could only report that everything was stopped."""
-    answer = tools.cancel_all()
+    answer = tools.kill_switch.cancel_all()
     shown = kalshi(["cancel-all", "--json", "--yes"], tmp_path, environ(sim, tmp_path))
     assert shown.exit_code == 0, shown.output
     command = {k: v for k, v in json.loads(shown.stdout).items() if k != "scope"}
@@ -427,7 +434,9 @@ def test_the_kill_switch_says_whether_halted_was_recorded_as_the_command_does(
     }
     app = AppContext(environ=broken)
     try:
-        unrecorded = AgentTools(CliAccess(app), tools.config, clock=tools.clock).cancel_all()
+        unrecorded = AgentTools(
+            CliAccess(app), tools.config, clock=tools.clock
+        ).kill_switch.cancel_all()
     finally:
         app.close()
     assert unrecorded["proven"] is True
@@ -454,7 +463,7 @@ def test_the_kill_switch_on_a_paper_state_file_halts_the_accounts_own_as_the_com
     try:
         answer = AgentTools(
             CliAccess(app), load_agent_config(tmp_path / "none.yaml"), clock=ManualClock(0)
-        ).cancel_all()
+        ).kill_switch.cancel_all()
     finally:
         app.close()
     assert (answer["proven"], answer["halted"], answer["state_recorded"]) == (True, True, True)
@@ -468,7 +477,7 @@ def test_the_kill_switch_on_a_paper_state_file_halts_the_accounts_own_as_the_com
     try:
         unknown = AgentTools(
             CliAccess(app), load_agent_config(tmp_path / "none.yaml"), clock=ManualClock(0)
-        ).cancel_all()
+        ).kill_switch.cancel_all()
     finally:
         app.close()
     assert (unknown["proven"], unknown["halted"]) == (False, False)
@@ -502,8 +511,8 @@ def test_the_kill_switch_with_another_accounts_state_file_cancels_and_records_no
             app.close()
 
     # halt, the kill switch's first step alone, records nothing there either
-    refused(partial(session, lambda tools: tools.halt()), "STATE_MISMATCH: ")
-    answer = session(lambda tools: tools.cancel_all())
+    refused(partial(session, lambda tools: tools.kill_switch.halt()), "STATE_MISMATCH: ")
+    answer = session(lambda tools: tools.kill_switch.cancel_all())
     assert (answer["proven"], answer["cancelled_count"]) == (True, 1), answer
     assert (answer["halted"], answer["state_recorded"]) == (False, False)
     assert "belongs to account" in answer["state_error"], answer
@@ -536,7 +545,7 @@ def test_halt_on_a_paper_state_file_halts_the_accounts_own_as_the_kill_switch_do
         try:
             return AgentTools(
                 CliAccess(app), load_agent_config(tmp_path / "none.yaml"), clock=ManualClock(0)
-            ).halt(reason="news")
+            ).kill_switch.halt(reason="news")
         finally:
             app.close()
 
@@ -581,8 +590,10 @@ def test_the_audit_on_a_paper_state_file_shows_the_kill_switch_rows_of_the_accou
             app.close()
 
     session(live, lambda tools: placed(tools, "1", "0.10"))  # a live session's order
-    session(paper, lambda tools: (tools.halt(reason="news"), tools.cancel_all()))
-    audit = session(paper, lambda tools: tools.audit())
+    session(
+        paper, lambda tools: (tools.kill_switch.halt(reason="news"), tools.kill_switch.cancel_all())
+    )
+    audit = session(paper, lambda tools: tools.reads.audit())
 
     rows = [(e["tool"], e["outcome"], e.get("state_file")) for e in audit["audit"]]
     assert rows == [("halt", "ok", str(live)), ("cancel_all", "ok", str(live))], audit
@@ -592,7 +603,7 @@ def test_the_audit_on_a_paper_state_file_shows_the_kill_switch_rows_of_the_accou
     assert f"recorded in the account's own, {live}" in note, note
 
     live.unlink()  # the account's own file cannot be told: the audit says so
-    audit = session(paper, lambda tools: tools.audit())
+    audit = session(paper, lambda tools: tools.reads.audit())
     assert audit["audit"] == []
     (note,) = audit["notes"]
     assert "the account's own state file cannot be told from it" in note, note
@@ -619,10 +630,12 @@ def test_a_write_refused_on_a_paper_state_file_is_a_row_of_its_audit(
             CliAccess(app), load_agent_config(app.settings().config_path), clock=ManualClock(0)
         )
         line = refused(
-            partial(tools.preview_order, T, side="yes", action="buy", count="1", price="0.10"),
+            partial(
+                tools.orders.preview_order, T, side="yes", action="buy", count="1", price="0.10"
+            ),
             "USAGE: ",
         )
-        audit = tools.audit()["audit"]
+        audit = tools.reads.audit()["audit"]
     finally:
         app.close()
     assert "paper session's state file" in line and "nothing was sent" in line, line
@@ -651,38 +664,42 @@ def test_the_reads_answer_as_the_commands_do(
     for tool in ("market", "orderbook"):
         shown = kalshi([tool, T, "--json"], tmp_path, environ(sim, tmp_path))
         assert shown.exit_code == 0, shown.output
-        answer = getattr(tools, tool)(T)
+        answer = getattr(tools.reads, tool)(T)
         assert {k: answer[k] for k in json.loads(shown.stdout)} == json.loads(shown.stdout)
-    market = tools.market(T)
+    market = tools.reads.market(T)
     assert market["series_ticker"] == T.split("-", maxsplit=1)[0]
     assert isinstance(market["settlement_sources"], list)
-    assert tools.orderbook(T)["best_yes_ask"] == {"price": "0.6000", "size": "8.00"}
+    assert tools.reads.orderbook(T)["best_yes_ask"] == {"price": "0.6000", "size": "8.00"}
 
-    assert tools.exchange_status()["status"]["exchange_active"] is True
-    assert T in [m["ticker"] for m in tools.markets()["markets"]]
-    assert [e["event_ticker"] for e in tools.events()["events"]] == [T.rsplit("-", 1)[0]]
-    assert tools.series()["series"]
-    assert tools.search(T.split("-", maxsplit=1)[0])["matches"]
-    assert [t["count"] for t in tools.trades(T)["trades"]] == ["2.00"]
-    assert isinstance(tools.candles(T, period="1m", hours=1)["candles"], list)
-    assert Decimal(tools.balance()["balance"]) > 0
-    [position] = tools.positions()["positions"]
+    assert tools.reads.exchange_status()["status"]["exchange_active"] is True
+    assert T in [m["ticker"] for m in tools.reads.markets()["markets"]]
+    assert [e["event_ticker"] for e in tools.reads.events()["events"]] == [T.rsplit("-", 1)[0]]
+    assert tools.reads.series()["series"]
+    assert tools.reads.search(T.split("-", maxsplit=1)[0])["matches"]
+    assert [t["count"] for t in tools.reads.trades(T)["trades"]] == ["2.00"]
+    assert isinstance(tools.reads.candles(T, period="1m", hours=1)["candles"], list)
+    assert Decimal(tools.reads.balance()["balance"]) > 0
+    [position] = tools.reads.positions()["positions"]
     assert (position["ticker"], position["contracts"]) == (T, "2.00")
-    assert [f["count"] for f in tools.fills()["fills"]] == ["2.00"]
-    by_strategy = tools.pnl()["rows"]
+    by_event = kalshi(["positions", "--by", "event", "--json"], tmp_path, environ(sim, tmp_path))
+    [event] = tools.reads.event_positions()["events"]
+    assert event == json.loads(by_event.stdout)["events"][0]
+    assert event["worst_case"]["pnl"] == "-1.2000"  # 2 YES at 0.60, settling NO
+    assert [f["count"] for f in tools.reads.fills()["fills"]] == ["2.00"]
+    by_strategy = tools.reads.pnl()["rows"]
     assert [r["strategy"] for r in by_strategy] == ["agent"]
-    assert tools.checks() == {"checks": []}
-    assert [e["tool"] for e in tools.audit()["audit"]] == ["preview_order", "execute"]
-    assert tools.budget()["remaining"]["orders"] == 1
+    assert tools.reads.checks() == {"checks": []}
+    assert [e["tool"] for e in tools.reads.audit()["audit"]] == ["preview_order", "execute"]
+    assert tools.orders.budget()["remaining"]["orders"] == 1
 
 
 def test_an_amends_preview_is_what_execute_sends_and_spends_for_a_sell(tools: AgentTools) -> None:
     app = tools.access._app  # type: ignore[attr-defined]
     app.settings().config_path.write_text(CONFIG + "risk:\n  max_order_count: 100\n")
     # selling NO at 0.90 is a YES bid at 0.10 on the book: 60 contracts, $6.00 at risk
-    sell = tools.preview_order(T, side="no", action="sell", count="60", price="0.90")
-    order_id = tools.execute(sell["token"])["order_id"]
-    preview = tools.preview_amend(order_id, price="0.80")  # still selling NO: a bid at 0.20
+    sell = tools.orders.preview_order(T, side="no", action="sell", count="60", price="0.90")
+    order_id = tools.orders.execute(sell["token"])["order_id"]
+    preview = tools.orders.preview_amend(order_id, price="0.80")  # still selling NO: a bid at 0.20
     assert preview["would_send"] | {"order_id": None} == {
         "order_id": None,
         "ticker": T,
@@ -692,11 +709,11 @@ def test_an_amends_preview_is_what_execute_sends_and_spends_for_a_sell(tools: Ag
     }
     # 60 x (0.20 - 0.10), and the taker fee at 0.20 (0.672) less that at 0.10 (0.378)
     assert preview["most_it_could_cost_more"] == "6.2940"
-    assert tools.execute(preview["token"])["order"]["yes_price"] == "0.2000"
-    assert tools.budget()["remaining"]["dollars"] == "37.3280"
+    assert tools.orders.execute(preview["token"])["order"]["yes_price"] == "0.2000"
+    assert tools.orders.budget()["remaining"]["dollars"] == "37.3280"
     # selling NO at 0.10 bids 0.90 for YES: $41.706 more, past the $50 budget with $12.672 spent
-    refused(lambda: tools.preview_amend(order_id, price="0.10"), "REJECTED BUDGET_DOLLARS")
-    [order] = tools.orders()["orders"]
+    refused(lambda: tools.orders.preview_amend(order_id, price="0.10"), "REJECTED BUDGET_DOLLARS")
+    [order] = tools.reads.orders()["orders"]
     assert order["yes_price"] == "0.2000"
 
 
@@ -718,22 +735,22 @@ def test_the_assistant_lifts_only_a_halt_of_its_own(
             store.trading.set_trading_state(state, reason="set outside", source=source)
 
     set_state(state, source)
-    refused(tools.preview_resume, "REJECTED NOT_THE_AGENTS_HALT")
+    refused(tools.orders.preview_resume, "REJECTED NOT_THE_AGENTS_HALT")
     # halting on top of it does not make it the assistant's to lift
-    assert tools.halt(reason="mine too")["state"] == "HALTED"
-    refused(tools.preview_resume, "REJECTED NOT_THE_AGENTS_HALT")
-    assert tools.loop_status()["state"] == "HALTED"
+    assert tools.kill_switch.halt(reason="mine too")["state"] == "HALTED"
+    refused(tools.orders.preview_resume, "REJECTED NOT_THE_AGENTS_HALT")
+    assert tools.reads.loop_status()["state"] == "HALTED"
 
     set_state("ACTIVE", "kalshi resume")
-    tools.halt(reason="the assistant's own")
-    token = tools.preview_resume()["token"]
+    tools.kill_switch.halt(reason="the assistant's own")
+    token = tools.orders.preview_resume()["token"]
     set_state(state, source)  # set again while the token waits
-    refused(lambda: tools.execute(token), "REJECTED NOT_THE_AGENTS_HALT")
-    assert tools.loop_status()["state"] == state
+    refused(lambda: tools.orders.execute(token), "REJECTED NOT_THE_AGENTS_HALT")
+    assert tools.reads.loop_status()["state"] == state
 
     set_state("ACTIVE", "kalshi resume")
-    tools.halt(reason="the assistant's own")
-    lifted = tools.execute(tools.preview_resume()["token"])
+    tools.kill_switch.halt(reason="the assistant's own")
+    lifted = tools.orders.execute(tools.orders.preview_resume()["token"])
     assert (lifted["lifted"], lifted["state"]) == ("HALTED", "ACTIVE")
 
 
@@ -749,14 +766,14 @@ def test_a_persons_halt_stays_theirs_after_retention_prunes_its_history(
         store.trading.set_trading_state("ACTIVE", reason="resumed", source="kalshi resume")
         store.trading.set_trading_state("HALTED", reason="stop", source="kalshi cancel-all")
     if on_top:
-        tools.halt(reason="mine too")
+        tools.kill_switch.halt(reason="mine too")
     later = ManualClock(SystemClock().wall() + 2 * 3_600.0)
     with Store.open(app.settings().state, clock=later) as store:
         policy = RetentionPolicy(trading_state_history_s=3_600.0, pause_s=0)
         store.retention.prune(policy, agent_strategy="agent")
 
-    refused(tools.preview_resume, "REJECTED NOT_THE_AGENTS_HALT")
-    assert tools.loop_status()["state"] == "HALTED"
+    refused(tools.orders.preview_resume, "REJECTED NOT_THE_AGENTS_HALT")
+    assert tools.reads.loop_status()["state"] == "HALTED"
 
 
 def test_a_decrease_with_no_count_is_refused_at_its_preview(tools: AgentTools) -> None:
@@ -769,8 +786,8 @@ def test_a_decrease_with_no_count_is_refused_at_its_preview(tools: AgentTools) -
         (None, "Infinity", "NOT_A_NUMBER"),
         (None, "-2", "TO_NOT_POSITIVE"),
     ):
-        refused(partial(tools.preview_decrease, order_id, by=by, to=to), f"REJECTED {code}")
-    assert [e["outcome"] for e in tools.audit()["audit"]][2:] == ["refused"] * 6
+        refused(partial(tools.orders.preview_decrease, order_id, by=by, to=to), f"REJECTED {code}")
+    assert [e["outcome"] for e in tools.reads.audit()["audit"]][2:] == ["refused"] * 6
 
 
 @pytest.mark.parametrize(
@@ -796,12 +813,12 @@ def test_an_order_of_malformed_terms_is_refused_and_nothing_is_sent_or_written(
 ) -> None:
     good: dict[str, Any] = {"ticker": T, "side": "yes", "action": "buy", "count": "2"}
     order = good | {"price": "0.10"} | terms
-    refused(partial(tools.preview_order, **order), f"REJECTED {code}")
+    refused(partial(tools.orders.preview_order, **order), f"REJECTED {code}")
     account = sim.stats()["accounts"].get(sim.account.key_id, {})
     assert account.get("order_create_requests", 0) == 0, account
     with open_store(tools.access._app) as store:  # type: ignore[attr-defined]
         assert store.orders.intents() == []
-    assert [e["outcome"] for e in tools.audit()["audit"]] == ["refused"]
+    assert [e["outcome"] for e in tools.reads.audit()["audit"]] == ["refused"]
 
 
 def test_a_circuit_breaker_tripped_today_stops_the_assistants_orders_after_a_resume(
@@ -818,11 +835,11 @@ def test_a_circuit_breaker_tripped_today_stops_the_assistants_orders_after_a_res
             day=utc_day(tools.clock.wall()),
         )
         store.trading.set_trading_state("ACTIVE", reason="resumed", source="kalshi resume")
-    new = partial(tools.preview_order, T, side="yes", action="buy", count="1", price="0.10")
+    new = partial(tools.orders.preview_order, T, side="yes", action="buy", count="1", price="0.10")
     refused(new, "REJECTED CIRCUIT_BREAKER")
-    refused(partial(tools.preview_amend, order_id, count="8"), "REJECTED CIRCUIT_BREAKER")
+    refused(partial(tools.orders.preview_amend, order_id, count="8"), "REJECTED CIRCUIT_BREAKER")
     # what takes risk away still goes
-    cancelled = tools.execute(tools.preview_cancel(order_id)["token"])
+    cancelled = tools.orders.execute(tools.orders.preview_cancel(order_id)["token"])
     assert cancelled["contracts_cancelled"] == "4.00"
 
 
@@ -848,9 +865,9 @@ def test_a_circuit_breaker_tripped_today_outlives_a_short_retention_of_risk_trip
         policy = RetentionPolicy(risk_trips_s=60.0, pause_s=0)
         store.retention.prune(policy, agent_strategy="agent")
 
-    new = partial(tools.preview_order, T, side="yes", action="buy", count="1", price="0.10")
+    new = partial(tools.orders.preview_order, T, side="yes", action="buy", count="1", price="0.10")
     refused(new, "REJECTED CIRCUIT_BREAKER")
-    assert tools.loop_status()["state"] == "REDUCING"
+    assert tools.reads.loop_status()["state"] == "REDUCING"
 
 
 def test_a_days_loss_at_the_limit_trips_the_breaker_for_the_assistant_as_for_the_loop(
@@ -867,7 +884,7 @@ def test_a_days_loss_at_the_limit_trips_the_breaker_for_the_assistant_as_for_the
                 Decimal(0), True, tools.clock.wall() - 60, "agent", Decimal(-5),
             )
         )  # fmt: skip
-    new = partial(tools.preview_order, T, side="yes", action="buy", count="1", price="0.10")
+    new = partial(tools.orders.preview_order, T, side="yes", action="buy", count="1", price="0.10")
     refused(new, "REJECTED CIRCUIT_BREAKER")
     with open_store(app) as store:
         [trip] = store.trading.risk_trips(rule="circuit_breaker")
@@ -887,8 +904,8 @@ def test_a_state_file_rebuilt_from_the_exchange_still_knows_the_assistants_order
         with open_store(rebuilt) as store:
             order_service(rebuilt, store).reconcile()
         again = AgentTools(CliAccess(rebuilt), tools.config, clock=tools.clock)
-        assert [o["strategy"] for o in again.orders()["orders"]] == ["agent"]
-        cancelled = again.execute(again.preview_cancel(order_id)["token"])
+        assert [o["strategy"] for o in again.reads.orders()["orders"]] == ["agent"]
+        cancelled = again.orders.execute(again.orders.preview_cancel(order_id)["token"])
     finally:
         rebuilt.close()
     assert cancelled["contracts_cancelled"] == "4.00"
@@ -897,13 +914,13 @@ def test_a_state_file_rebuilt_from_the_exchange_still_knows_the_assistants_order
 def test_halt_goes_at_once_while_an_order_is_held_in_a_slow_network(
     tools: AgentTools, sim: SimHarness
 ) -> None:
-    preview = tools.preview_order(T, side="yes", action="buy", count="1", price="0.10")
+    preview = tools.orders.preview_order(T, side="yes", action="buy", count="1", price="0.10")
     sim.set_faults(hold_request_s=600)  # until cleared below
     answers: list[object] = []
 
     def send() -> None:
         try:
-            answers.append(tools.execute(preview["token"]))
+            answers.append(tools.orders.execute(preview["token"]))
         except KalshiError as exc:
             answers.append(exc)
 
@@ -912,7 +929,7 @@ def test_halt_goes_at_once_while_an_order_is_held_in_a_slow_network(
     try:
         wait_until(lambda: sim.faults()["hold_request_s"] == 0, "the order request held")
         # halt needs nothing of the exchange: it must not wait for the order's answer
-        assert tools.halt(reason="stop now")["state"] == "HALTED"
+        assert tools.kill_switch.halt(reason="stop now")["state"] == "HALTED"
         assert sending.is_alive(), "halt waited for the held order"
     finally:
         sim.clear_faults()  # the held order lands
@@ -925,7 +942,7 @@ def test_the_kill_switch_halts_at_once_while_an_order_is_held_in_a_slow_network(
 ) -> None:
     # the kill switch's proof reads the state file's times: on the clock the state file keeps
     tools = AgentTools(tools.access, tools.config, clock=SystemClock())
-    preview = tools.preview_order(T, side="yes", action="buy", count="1", price="0.10")
+    preview = tools.orders.preview_order(T, side="yes", action="buy", count="1", price="0.10")
     sim.set_faults(hold_request_s=600)  # until cleared below
     answers: dict[str, object] = {}
 
@@ -940,13 +957,13 @@ def test_the_kill_switch_halts_at_once_while_an_order_is_held_in_a_slow_network(
         thread.start()
         return thread
 
-    sending = call("execute", partial(tools.execute, preview["token"]))
+    sending = call("execute", partial(tools.orders.execute, preview["token"]))
     wait_until(lambda: sim.faults()["hold_request_s"] == 0, "the order request held")
-    killing = call("cancel_all", tools.cancel_all)
+    killing = call("cancel_all", tools.kill_switch.cancel_all)
     try:
         # a running trade loop must stop placing now, not once the held order is answered
         wait_until(
-            lambda: tools.loop_status()["state"] == "HALTED" or not sending.is_alive(),
+            lambda: tools.reads.loop_status()["state"] == "HALTED" or not sending.is_alive(),
             "HALTED or the held order answered",
         )
         assert sending.is_alive(), "the kill switch waited for the held order to halt"
@@ -957,7 +974,7 @@ def test_the_kill_switch_halts_at_once_while_an_order_is_held_in_a_slow_network(
     report = answers["cancel_all"]
     assert isinstance(report, dict), report
     assert report["proven"] is True
-    assert tools.orders()["orders"] == []
+    assert tools.reads.orders()["orders"] == []
 
 
 def test_an_order_previewed_to_expire_in_a_while_expires_when_its_preview_said(
@@ -974,20 +991,22 @@ def test_an_order_previewed_to_expire_in_a_while_expires_when_its_preview_said(
     clock = ManualClock(float(int(SystemClock().wall())))
     tools = AgentTools(tools.access, tools.config, clock=clock)
     previewed_at = clock.wall()
-    preview = tools.preview_order(
+    preview = tools.orders.preview_order(
         T, side="yes", action="buy", count="1", price="0.10", expires="1m"
     )
     assert preview["would_send"]["expiration_time"] == int(previewed_at) + 60
     clock.advance(30)
-    order_id = tools.execute(preview["token"])["order_id"]
+    order_id = tools.orders.execute(preview["token"])["order_id"]
     with connect_as(OrdersApi, sim.account) as client:
         expiry = client.orders.get_order(order_id).expiration_time
     assert expiry is not None
     assert parse_iso(expiry).timestamp() == previewed_at + 60
 
-    late = tools.preview_order(T, side="yes", action="buy", count="1", price="0.11", expires="1m")
+    late = tools.orders.preview_order(
+        T, side="yes", action="buy", count="1", price="0.11", expires="1m"
+    )
     clock.advance(90)  # inside the token's 120 s, past the order's minute
-    refused(partial(tools.execute, late["token"]), "REJECTED EXPIRY_IN_THE_PAST")
+    refused(partial(tools.orders.execute, late["token"]), "REJECTED EXPIRY_IN_THE_PAST")
     account = sim.stats()["accounts"][sim.account.key_id]
     assert account["order_create_requests"] == 1
 
@@ -998,7 +1017,7 @@ def test_the_kill_switch_aimed_at_an_unknown_market_is_refused_before_anything_i
     """As `kalshi cancel-all --ticker` refuses a typo one digit short (exit 6), so does the
     assistant's `cancel_all`: the account is not halted, and the market meant is untouched."""
     with pytest.raises(KalshiError) as refused:
-        tools.cancel_all(ticker=T[:-1])
+        tools.kill_switch.cancel_all(ticker=T[:-1])
     assert refused.value.exit_code == 6 and f"unknown ticker {T[:-1]}" in refused.value.message
     shown = kalshi(["status", "--json"], tmp_path, environ(sim, tmp_path))
     assert json.loads(shown.stdout)["state"] == "ACTIVE"

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from kalshi_cli.agent.settings import load_agent_config
-from kalshi_cli.agent.tools import AgentTools, one_line
+from kalshi_cli.agent.tools import AgentTools
+from kalshi_cli.agent.tools.common import one_line
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli._services import open_store, order_service
 from kalshi_cli.cli.mcp_cmd import CliAccess
@@ -103,13 +104,13 @@ def sold_by(tools: AgentTools, owner: str, count: int) -> None:
 
 
 def agent_buys(tools: AgentTools, count: str) -> None:
-    preview = tools.preview_order(T, side="yes", action="buy", count=count, price="0.60")
-    assert tools.execute(preview["token"])["status"] == "executed"
+    preview = tools.orders.preview_order(T, side="yes", action="buy", count=count, price="0.60")
+    assert tools.orders.execute(preview["token"])["status"] == "executed"
 
 
 def preview(tools: AgentTools, side: str, action: str, count: str) -> Any:
     price = "0.95" if action == "sell" and side == "yes" else "0.05"  # rests: crosses nothing
-    return tools.preview_order(T, side=side, action=action, count=count, price=price)  # type: ignore[arg-type]
+    return tools.orders.preview_order(T, side=side, action=action, count=count, price=price)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("owner", ["market-maker", "manual"])
@@ -125,7 +126,7 @@ def test_the_assistant_cannot_close_contracts_it_does_not_own(
     # adding to the side held takes nothing from it
     assert preview(tools, "yes", "buy", "4")["would_send"]["count"] == "4.00"
     assert sim.stats()["order_create_requests"] == before["order_create_requests"]
-    assert [o["strategy"] for o in tools.orders()["orders"]] == []
+    assert [o["strategy"] for o in tools.reads.orders()["orders"]] == []
 
 
 def test_the_assistant_sells_its_own_part_and_no_more(tools: AgentTools, sim: SimHarness) -> None:
@@ -138,12 +139,12 @@ def test_the_assistant_sells_its_own_part_and_no_more(tools: AgentTools, sim: Si
     assert preview(tools, "no", "buy", "4")["would_send"]["count"] == "4.00"
     # its ask of 3 rests: what it takes comes off the part first
     rest = preview(tools, "yes", "sell", "3")
-    order_id = tools.execute(rest["token"])["order_id"]
+    order_id = tools.orders.execute(rest["token"])["order_id"]
     line = refused(lambda: preview(tools, "yes", "sell", "2"), NOT_ITS_OWN)
     assert "at most 1" in line, line
     # an amend growing the resting ask is held to the part, the ask itself not counted twice
-    refused(lambda: tools.preview_amend(order_id, count="5"), NOT_ITS_OWN)
-    assert tools.preview_amend(order_id, count="4")["would_send"]["count"] == "4.00"
+    refused(lambda: tools.orders.preview_amend(order_id, count="5"), NOT_ITS_OWN)
+    assert tools.orders.preview_amend(order_id, count="4")["would_send"]["count"] == "4.00"
 
 
 def test_a_check_passed_at_the_preview_is_asked_again_at_execute(
@@ -154,9 +155,9 @@ def test_a_check_passed_at_the_preview_is_asked_again_at_execute(
     # all the account holds is the assistant's: it may turn the position
     sale = preview(tools, "yes", "sell", "10")
     bought_by(tools, "market-maker", 10)  # then a strategy buys beside it
-    line = refused(lambda: tools.execute(sale["token"]), NOT_ITS_OWN)
+    line = refused(lambda: tools.orders.execute(sale["token"]), NOT_ITS_OWN)
     assert "at most 4" in line, line
-    assert [o["strategy"] for o in tools.orders()["orders"]] == []
+    assert [o["strategy"] for o in tools.reads.orders()["orders"]] == []
 
 
 def test_where_the_account_holds_only_its_own_the_assistant_may_turn_the_position(
@@ -190,7 +191,7 @@ def test_a_sale_of_the_assistants_whose_answer_was_lost_comes_off_its_part(
     bought_by(tools, "market-maker", 10)
     agent_buys(tools, "4")
     sale = preview(tools, "yes", "sell", "3")
-    lost(sim, lambda: tools.execute(sale["token"]))
+    lost(sim, lambda: tools.orders.execute(sale["token"]))
     line = refused(lambda: preview(tools, "yes", "sell", "2"), NOT_ITS_OWN)
     assert "at most 1" in line, line
 
@@ -206,7 +207,7 @@ def test_what_others_or_the_assistants_own_bids_may_land_takes_nothing_of_its_pa
     agent_buys(tools, "4")
     lost(sim, partial(sold_by, tools, "market-maker", 3))
     bid = preview(tools, "yes", "buy", "3")
-    lost(sim, lambda: tools.execute(bid["token"]))
+    lost(sim, lambda: tools.orders.execute(bid["token"]))
     assert preview(tools, "yes", "sell", "4")["would_send"]["count"] == "4.00"
     assert preview(tools, "no", "buy", "4")["would_send"]["count"] == "4.00"
 
@@ -229,8 +230,8 @@ def test_with_a_budget_a_sale_that_may_land_in_another_market_takes_nothing_here
     offer(sim, 14)
     bought_by(tools, "market-maker", 10)
     agent_buys(tools, "4")
-    elsewhere = tools.preview_order(T2, side="yes", action="sell", count="3", price="0.95")
-    lost(sim, lambda: tools.execute(elsewhere["token"]))
+    elsewhere = tools.orders.preview_order(T2, side="yes", action="sell", count="3", price="0.95")
+    lost(sim, lambda: tools.orders.execute(elsewhere["token"]))
     assert preview(tools, "yes", "sell", "4")["would_send"]["count"] == "4.00"
 
 
@@ -240,12 +241,12 @@ def test_the_budget_counts_the_assistants_dollars_in_every_market(
     """$2.00 of its bid rests in another market: a bid of $1.60 here goes past $3 at risk."""
     with_budget(tmp_path, "{max_exposure: 3}")
     sim.create_market(T2)
-    elsewhere = tools.preview_order(T2, side="yes", action="buy", count="5", price="0.40")
-    assert tools.execute(elsewhere["token"])["status"] == "resting"
-    bid = partial(tools.preview_order, T, side="yes", action="buy", count="4", price="0.40")
+    elsewhere = tools.orders.preview_order(T2, side="yes", action="buy", count="5", price="0.40")
+    assert tools.orders.execute(elsewhere["token"])["status"] == "resting"
+    bid = partial(tools.orders.preview_order, T, side="yes", action="buy", count="4", price="0.40")
     line = refused(bid, "REJECTED STRATEGY_BUDGET: ")
     assert "$3.60" in line, line
-    assert tools.preview_order(T, side="yes", action="buy", count="2", price="0.40")
+    assert tools.orders.preview_order(T, side="yes", action="buy", count="2", price="0.40")
 
 
 def test_contracts_a_person_sold_come_off_the_newest_part_the_assistants(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,13 +15,18 @@ import pytest
 from kalshi_cli.backtest import BacktestSpec, run_backtest
 from kalshi_cli.backtest.html import render_html
 from kalshi_cli.backtest.scenario import record_scenario
+from kalshi_cli.vocabulary.models import fmt_money
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    data = record_scenario("default", tmp_path_factory.mktemp("html"), seconds=200, tickers=[LAL])
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return record_scenario("default", tmp_path_factory.mktemp("html"), seconds=200, tickers=[LAL])
+
+
+@pytest.fixture(scope="module")
+def report(data: Path) -> dict[str, object]:
     spec = BacktestSpec(
         data=str(data),
         strategy="spike",
@@ -88,6 +94,35 @@ def test_a_failed_runs_page_opens_with_its_failure(
     assert 0 <= banner < head, page[:2000]
     assert "no row for fair 0.65 in the model&#x27;s table" in page[banner:head]
     assert "FAILED" not in render_html(run_backtest(BacktestSpec(data=str(data), strategy=unruly)))
+
+
+def test_a_lineups_page_names_every_strategy_with_its_parameters_and_figures(data: Path) -> None:
+    """Two strategies in one loop: the title names both, the parameters are each one's, and a
+    by-strategy table shows the realized P&L, fees and fills each strategy's own fills made
+    (the report's `by_strategy`, which add up to the run's)."""
+    spec = BacktestSpec(
+        data=str(data),
+        strategy="spike",
+        params=(("take_profit", "0.06"), ("order_count", "20")),
+        beside=(("market-maker", (("spread", "0.06"),)),),
+        sample_s=5,
+    )
+    lineup = run_backtest(spec)
+    page = render_html(lineup)
+    title = f"Backtest: spike, market-maker on {data}"
+    assert f"<title>{title}</title>" in page and f"<h1>{title}</h1>" in page
+    assert "spike: take_profit=0.06, order_count=20; market-maker: spread=0.06" in page
+    groups = lineup["by_strategy"]
+    assert isinstance(groups, dict)
+    assert {"spike", "market-maker"} <= set(groups), "both must trade"
+    table = page[page.index("<h2>By strategy</h2>") :]
+    table = table[: table.index("</table>")]
+    for name, group in groups.items():
+        row = f"<td>{name}</td><td class=n>{fmt_money(Decimal(group['realized']))}</td>"
+        assert row in table, (row, table)
+        assert f"<td class=n>{group['fills']}</td>" in table
+    # one strategy's page has no such table: its totals are the strategy's
+    assert "By strategy" not in render_html(run_backtest(replace(spec, beside=())))
 
 
 def _rgb(colour: str) -> tuple[int, int, int]:

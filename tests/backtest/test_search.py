@@ -145,9 +145,12 @@ def test_a_search_stopped_half_way_continues_with_the_trials_done(
         "--param", "take_profit=0.01..0.10:0.01", "--param", "order_count=5..20:5",
         "--jobs", "1", "--no-cache", "--study", "resumable",
     ]  # fmt: skip
+    # started as a script's background job is (`kalshi ... &` without job control): with SIGINT
+    # ignored, which must not keep Ctrl-C from stopping it
+    background_job = ["sh", "-c", 'trap "" INT; exec "$0" "$@"']
     proc = subprocess.Popen(
-        [script(), *args, "--trials", "60"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-        text=True, env=environ(tmp_path),
+        [*background_job, script(), *args, "--trials", "60"], stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL, text=True, env=environ(tmp_path),
     )  # fmt: skip
     assert proc.stderr is not None
     stderr = proc.stderr

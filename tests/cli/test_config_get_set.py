@@ -3,6 +3,7 @@ the key leaves the file and the default is in force again, as the help says."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from .fakes import run
@@ -72,3 +73,25 @@ def test_show_refuses_a_file_that_the_trade_loop_would_refuse(tmp_path: Path) ->
     result = run(["config", "show"], home=tmp_path)
     assert result.exit_code == 3, result.output
     assert "max_order_count" in result.stderr
+
+
+def test_get_of_a_strategy_param_no_file_sets_prints_its_params_default(tmp_path: Path) -> None:
+    """A fresh `config init` file sets no strategy parameter (they are commented out), yet
+    `config get` prints the value in force: the strategy's own default, said to be one."""
+    assert run(["config", "init"], home=tmp_path).exit_code == 0
+    result = run(["config", "get", "strategies.market-maker.spread"], home=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "0.04\n"
+    shown = run(["config", "get", "strategies.market-maker.spread", "--json"], home=tmp_path)
+    assert json.loads(shown.stdout)["values"] == [
+        {"key": "strategies.market-maker.spread", "value": "0.04", "source": "default",
+         "origin": "default"}
+    ]  # fmt: skip
+    # one parameter in the file: it is the file's, and the others are still the defaults
+    changed = run(["config", "set", "strategies.market-maker.spread", "0.06"], home=tmp_path)
+    assert changed.exit_code == 0, changed.output
+    every = run(["config", "get", "strategies.market-maker", "--json"], home=tmp_path)
+    values = {v["key"]: (v["value"], v["source"]) for v in json.loads(every.stdout)["values"]}
+    assert values["strategies.market-maker.spread"] == ("0.06", "file")
+    assert values["strategies.market-maker.quote_count"][1] == "default"
+    assert run(["config", "get", "strategies.market-maker.sprad"], home=tmp_path).exit_code == 2

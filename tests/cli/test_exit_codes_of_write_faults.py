@@ -98,14 +98,16 @@ def test_a_config_file_whose_directory_cannot_be_written_is_exit_18(tmp_path: Pa
     assert not (locked / "config.yaml").exists()
 
 
-def test_a_backtest_report_into_a_missing_directory_is_refused_before_it_runs(
+def test_a_backtest_report_whose_directory_cannot_be_made_is_exit_18_before_it_runs(
     tmp_path: Path,
 ) -> None:
     # the data set is not even looked at: the refusal comes first
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
     result = kalshi(tmp_path, "backtest", "--strategy", "spike", "--data", str(tmp_path),
-                    "--html", str(tmp_path / "no-such-dir" / "report.html"))  # fmt: skip
-    assert result.returncode == ExitCode.USAGE, result.stderr
-    assert "no-such-dir" in result.stderr and "--html" in result.stderr
+                    "--html", str(tmp_path / "a-file" / "report.html"))  # fmt: skip
+    assert result.returncode == ExitCode.DATA_WRITE_FAILED, result.stderr
+    one_line_no_traceback(result)
+    assert "a-file" in result.stderr
 
 
 def test_a_backtest_out_directory_that_cannot_be_made_is_exit_18(tmp_path: Path) -> None:

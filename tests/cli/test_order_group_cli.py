@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.services.killswitch import remember_order_group
+from kalshi_cli.services.killswitch.order_groups import remember_order_group
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import ApiError
 from kalshi_cli.vocabulary.exit_codes import ExitCode

@@ -43,13 +43,14 @@ def test_a_no_round_trip_reads_in_no_terms(prime: SimHarness, kalshi: Kalshi) ->
     assert listed.exit_code == 0, listed.output
     rows = list(csv.DictReader(io.StringIO(listed.stdout)))
     terms = [(r["action"], r["side"], r["price"], r["amount"]) for r in rows]
-    # CSV keeps the exact decimals a spreadsheet sums; a person's formats read dollars
+    # CSV keeps the exact decimals a spreadsheet sums; a person's formats read dollars, every
+    # amount of the listing to four places when one (a fee) has a sub-cent part
     assert terms == [("sell", "no", "0.4400", "4.4000"), ("buy", "no", "0.6700", "6.7000")]
     table = kalshi("fills", "--format", "markdown").stdout.splitlines()
     cells = [[c.strip() for c in line.strip("|").split("|")] for line in table[2:]]
     assert [(c[2], c[3], c[4], c[6]) for c in cells] == [
-        ("sell", "no", "$0.44", "$4.40"),
-        ("buy", "no", "$0.67", "$6.70"),
+        ("sell", "no", "$0.4400", "$4.4000"),
+        ("buy", "no", "$0.6700", "$6.7000"),
     ]
     document = json.loads(kalshi("fills", "--json").stdout)
     assert [(f["action"], f["side"], f["price"]) for f in document["fills"]] == [

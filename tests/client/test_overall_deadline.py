@@ -31,7 +31,7 @@ import pytest
 
 from kalshi_cli.client import BucketLimit, CreateOrder, KalshiClient, TierLimits
 from kalshi_cli.client.retry import nothing_sent
-from kalshi_cli.services.killswitch import KillSwitch
+from kalshi_cli.services.killswitch.switch import KillSwitch
 from kalshi_cli.vocabulary.clock import Deadline, ManualClock, SystemClock, answers_within
 from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown, ServerError, TransportError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
@@ -388,7 +388,7 @@ def test_the_kill_switch_against_a_refused_connection_gives_up_in_seconds_not_it
     switch used to try again until its whole 60 s deadline was spent (66 s for a person at the
     terminal); a connection refused for `UNREACHABLE_GIVE_UP_S` is NOT PROVEN now, and says
     so. The clock is manual: the waits between tries are the switch's own, counted exactly."""
-    from kalshi_cli.services.killswitch import UNREACHABLE_GIVE_UP_S
+    from kalshi_cli.services.killswitch.pull import UNREACHABLE_GIVE_UP_S
 
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from textual.pilot import Pilot
 
     from kalshi_cli.client.subaccounts import SubaccountBalance
-    from kalshi_cli.services.killswitch import KillReport
+    from kalshi_cli.services.killswitch.report import KillReport
 
 SIZE = (120, 40)
 

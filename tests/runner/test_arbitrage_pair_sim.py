@@ -1,7 +1,8 @@
-"""Arbitrage across the two markets of a mutually exclusive event, as `kalshi trade` on the real
-simulator: the loop pairs the markets from the exchange's event data, sees YES asks whose sum
-leaves a profit after both fees, and buys YES in both, each leg fill-or-kill. The same books in
-an event not flagged mutually exclusive are left alone (the pair is not a $1.00 pair there)."""
+"""Arbitrage across the two markets of a mutually exclusive event the trader states exhaustive,
+as `kalshi trade` on the real simulator: the loop groups the markets from the exchange's event
+data, sees YES asks whose sum leaves a profit after both fees, and buys YES in both, each leg
+IOC. The same books in an event not flagged mutually exclusive are left alone (the pair is not
+a $1.00 pair there)."""
 
 from __future__ import annotations
 
@@ -42,8 +43,11 @@ def _run_pair(sim: SimHarness, tmp_path: Path, *, exclusive: bool) -> list[dict[
     Book(maker, a).quote("0.43", "0.45")
     Book(maker, b).quote("0.45", "0.47")
     state, log = tmp_path / "state.db", tmp_path / "trade.log"
+    params = tmp_path / "arbitrage.yaml"
+    params.write_text("exhaustive_events: [KXPAIR-SIM]\n", encoding="utf-8")
+    bounds = ("--duration", "60", "--params", str(params))
     proc = subprocess.Popen(
-        [*trade_command("arbitrage", f"{a},{b}", log, "--duration", "60")],
+        [*trade_command("arbitrage", f"{a},{b}", log, *bounds)],
         env=trade_env(trader, tmp_path / "home", state),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -86,7 +86,10 @@ def _pair_rig(tmp_path: Path, trade: dict[str, Any] | None = None, **risk: Any) 
 
 def _group(rig: Any, legs: list[Intent]) -> bool:
     now = rig.clock.wall()
-    return bool(rig.loop.executor.execute_group(legs, last_data_at=now, in_sync=True))
+    executor, unwind_price = rig.loop.executor, rig.loop.sender.unwind_price
+    return bool(
+        executor.execute_group(legs, last_data_at=now, in_sync=True, unwind_price=unwind_price)
+    )
 
 
 def test_a_pair_that_the_order_rate_cap_would_split_is_not_sent(tmp_path: Path) -> None:
@@ -249,3 +252,64 @@ def test_a_failed_poll_of_a_refused_market_is_no_outage(tmp_path: Path) -> None:
         gone = NotFoundError("not found", status=404)
         rig.loop.tick([FeedEvent(EventKind.ERROR, "KXM-1", source="rest", error=gone)], full=True)
     assert rig.store.trading.trading_state().state == "ACTIVE"
+
+
+def _ioc(ticker: str, price: str, count: str) -> Intent:
+    return replace(_leg(ticker, count), price=Decimal(price), time_in_force=TimeInForce.IOC)
+
+
+@pytest.fixture
+def logged(tmp_path: Path) -> Iterator[Any]:
+    """A pair rig whose event log is written to `trade.log`."""
+    rig = make_rig(
+        tmp_path / "s.db",
+        params={"spike_share": 5},
+        log_path=tmp_path / "trade.log",
+        risk={"max_order_count": 1000, "max_position_per_market": 1000},
+    )
+    rig.step(0.1)
+    yield rig
+    rig.loop.log.close()
+
+
+def _leg_events(tmp_path: Path) -> list[tuple[str, str, str, str]]:
+    import json
+
+    lines = (tmp_path / "trade.log").read_text().splitlines()
+    return [
+        (e["ticker"], e["action"], e["count"], e["filled"])
+        for e in map(json.loads, lines)
+        if e["event"] == "group_leg"
+    ]
+
+
+def test_a_leg_that_fills_nothing_has_the_legs_before_it_sold_back(
+    logged: Any, tmp_path: Path
+) -> None:
+    rig = logged
+    # GSW's YES ask is above 0.05: its IOC leg fills nothing, and the 10 LAL bought is sold
+    _group(rig, [_ioc(LAL, "0.60", "10"), _ioc(GSW, "0.05", "10")])
+    # selling YES is the ask side of the book
+    sells = [r for r in rig.client.requests if r.book_side is BookSide.ASK]
+    assert [(r.ticker, r.count, r.reduce_only) for r in sells] == [(LAL, 10, True)]
+    assert rig.loop.portfolio.position(LAL) == rig.loop.portfolio.position(GSW) == 0
+    assert _leg_events(tmp_path) == [
+        (LAL, "buy", "10", "10"),
+        (GSW, "buy", "10", "0"),
+        (LAL, "sell", "10", "10"),
+    ]
+
+
+def test_a_leg_that_fills_short_shrinks_the_set_and_sells_back_the_rest(
+    logged: Any, tmp_path: Path
+) -> None:
+    rig = logged
+    book = rig.feed.book(GSW)
+    assert book is not None and book.yes_ask is not None
+    price, depth = book.yes_ask
+    # the second leg asks for more than rests at GSW's ask: it fills `depth`, and LAL's extra
+    # contracts are sold back, leaving `depth` whole pairs
+    asked = depth + 20
+    _group(rig, [_ioc(LAL, "0.60", str(asked)), _ioc(GSW, str(price), str(asked))])
+    assert rig.loop.portfolio.position(LAL) == rig.loop.portfolio.position(GSW) == depth
+    assert _leg_events(tmp_path)[-1] == (LAL, "sell", "20", "20")

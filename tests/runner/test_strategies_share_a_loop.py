@@ -1527,7 +1527,7 @@ def test_a_pair_whose_leg_would_take_another_strategys_contracts_goes_out_not_at
         _order(Side.NO, Action.BUY, "0.60", "4", TimeInForce.IOC),
     ]
     member = rig.loop.lineup.get(MM)
-    paired = replace(member.strategy, decide_fn=Turns(legs), uses_complements=True)
+    paired = replace(member.strategy, decide_fn=Turns(legs), uses_events=True)
     rig.loop.replace_member(replace(member, strategy=paired))
     mover.quote("0.41", "0.45")
     rig.step(1.0)

@@ -16,16 +16,15 @@ import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.client.requests import CancelResult
-from kalshi_cli.services.killswitch import (
-    IN_FLIGHT_S,
-    LIST_FIRST_SHARE,
-    LOCK_HELD,
+from kalshi_cli.services.killswitch.cancel import LIST_FIRST_SHARE
+from kalshi_cli.services.killswitch.order_groups import (
     ORDER_GROUPS_KEY,
-    KillSwitch,
     remember_order_group,
-    run_kill_switch,
     session_order_groups,
 )
+from kalshi_cli.services.killswitch.proof import IN_FLIGHT_S
+from kalshi_cli.services.killswitch.report import LOCK_HELD
+from kalshi_cli.services.killswitch.switch import KillSwitch, run_kill_switch
 from kalshi_cli.store import IntentRecord, Store, StoreError
 from kalshi_cli.vocabulary.clock import Deadline, ManualClock, parse_iso
 from kalshi_cli.vocabulary.errors import ApiError, KalshiError, TransportError
@@ -432,7 +431,7 @@ def test_the_command_passes_its_scope_deadline_and_progress_to_the_switch(
 
 # ---------------------------------------------------------------------------- in flight
 # An empty listing proves nothing while an order of the state file may still land
-# (`KillSwitch._in_flight`): what holds the proof back, and what does not.
+# (`Proof._in_flight`): what holds the proof back, and what does not.
 
 WAITING = "an order of this state file is still awaiting its answer"
 
@@ -1004,7 +1003,7 @@ def test_one_deadline_default_of_60_seconds_for_the_switch_the_command_and_the_d
 
     from kalshi_cli.cli import trading
     from kalshi_cli.dashboard import actions
-    from kalshi_cli.services.killswitch import DEFAULT_DEADLINE_S
+    from kalshi_cli.services.killswitch.switch import DEFAULT_DEADLINE_S
 
     clock = ManualClock()
     started = clock.monotonic()

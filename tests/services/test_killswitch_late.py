@@ -19,7 +19,8 @@ import pytest
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.client import LANDING_WINDOW_S
-from kalshi_cli.services.killswitch import IN_FLIGHT_S, KillSwitch
+from kalshi_cli.services.killswitch.proof import IN_FLIGHT_S
+from kalshi_cli.services.killswitch.switch import KillSwitch
 from kalshi_cli.store import IntentRecord, Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.exit_codes import ExitCode
@@ -87,7 +88,7 @@ def test_cancel_all_does_not_prove_while_an_unknown_order_can_still_land(
 
 
 # ------------------------------------------------------------------ on the kill switch alone
-# `KillSwitch._may_still_land`, on a ManualClock with a fake exchange: what holds the proof back
+# `Proof._may_still_land`, on a ManualClock with a fake exchange: what holds the proof back
 
 WAITING = "order(s) whose answer was lost may still land"
 

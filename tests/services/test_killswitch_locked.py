@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from kalshi_cli.client.communications import Rfq
-from kalshi_cli.services.killswitch import IN_FLIGHT_S, KillSwitch, run_kill_switch
+from kalshi_cli.services.killswitch.proof import IN_FLIGHT_S
+from kalshi_cli.services.killswitch.switch import KillSwitch, run_kill_switch
 from kalshi_cli.services.orders.context import check_trading_state
 from kalshi_cli.store import IntentRecord, Store
 from kalshi_cli.store.connection import wrap_error

@@ -15,13 +15,13 @@ import pytest
 
 from kalshi_cli.client.communications import Quote, Rfq
 from kalshi_cli.client.requests import CancelResult
-from kalshi_cli.services.killswitch import (
+from kalshi_cli.services.killswitch.order_groups import (
     ORDER_GROUPS_KEY,
-    KillReport,
-    KillSwitch,
     remember_order_group,
     session_order_group_places,
 )
+from kalshi_cli.services.killswitch.report import KillReport
+from kalshi_cli.services.killswitch.switch import KillSwitch
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ApiError, KalshiError

@@ -1,4 +1,4 @@
-"""The kill switch and the order groups the state file lists (killswitch.py step 2)."""
+"""The kill switch and the order groups the state file lists (step 2, `order_groups.py`)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ from kalshi_cli.client.orders import OrdersApi
 from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.config import TradeConfig
 from kalshi_cli.runner.execution.order_group import open_session_group
-from kalshi_cli.services.killswitch import (
+from kalshi_cli.services.killswitch.order_groups import (
     GROUP_STEP_SHARE,
-    KillSwitch,
     remember_order_group,
     session_order_group_places,
     session_order_groups,
 )
+from kalshi_cli.services.killswitch.switch import KillSwitch
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import Deadline, ManualClock, SystemClock
 from kalshi_cli.vocabulary.errors import ApiError, TransportError

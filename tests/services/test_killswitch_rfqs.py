@@ -11,7 +11,9 @@ from pathlib import Path
 
 from kalshi_cli.client.communications import Quote, Rfq
 from kalshi_cli.client.requests import CancelResult
-from kalshi_cli.services.killswitch import RFQ_STEP_SHARE, KillReport, KillSwitch
+from kalshi_cli.services.killswitch.report import KillReport
+from kalshi_cli.services.killswitch.rfqs import RFQ_STEP_SHARE
+from kalshi_cli.services.killswitch.switch import KillSwitch
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.models import BookSide, Order

@@ -21,7 +21,8 @@ import pytest
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.requests import CancelResult
-from kalshi_cli.services.killswitch import LOCK_HELD, KillSwitch
+from kalshi_cli.services.killswitch.report import LOCK_HELD
+from kalshi_cli.services.killswitch.switch import KillSwitch
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.exit_codes import ExitCode

@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.services.killswitch import KillSwitch
+from kalshi_cli.services.killswitch.switch import KillSwitch
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.services.killswitch import (
+from kalshi_cli.services.killswitch.order_groups import (
     ORDER_GROUP_ACTIONS_KEY,
     note_order_group_action,
     order_group_action,

@@ -14,10 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from kalshi_cli.sim.core.journal import JournalError
 from kalshi_cli.sim.server.embed import (
     SimulatorBusy,
     ensure_simulator,
     prepare,
+    release,
+    simulator_status,
     start_simulator,
 )
 from tests.conftest import SimHarness
@@ -110,3 +113,28 @@ def test_stopping_the_simulator_waits_out_no_fixed_pause(tmp_path: Path) -> None
         assert not running._thread.is_alive()
         assert not (running.data_dir / "server.json").exists()
     assert min(stops) < 0.05, stops
+
+
+def test_a_journal_that_cannot_be_replayed_names_the_recovery_that_keeps_the_account(
+    tmp_path: Path,
+) -> None:
+    first = prepare(tmp_path, scenario="empty")
+    key_id = first.account.key_id
+    release(first)
+    journal = tmp_path / "exchange.journal"
+    with journal.open("a") as f:  # a record this exchange cannot apply (no such order)
+        f.write(json.dumps({"op": "cancel", "ts": 1.0, "account_id": "x", "order_id": "y"}) + "\n")
+    with pytest.raises(JournalError) as refused:
+        prepare(tmp_path, scenario="empty")
+    why = str(refused.value)
+    assert "journal record cancel at 1.0 no longer applies" in why
+    assert "with the same account" in why
+    assert simulator_status(tmp_path)["start_failed"] == why  # what `kalshi sim status` says
+    subprocess.run(why.rsplit("set the journal aside: ", 1)[1], shell=True, check=True)
+    again = prepare(tmp_path, scenario="empty")
+    try:
+        assert again.account.key_id == key_id  # the key the state files are bound to
+        assert again.state.exchange.subaccounts.account_by_key(key_id) is not None
+    finally:
+        release(again)
+    assert "start_failed" not in simulator_status(tmp_path)

@@ -156,7 +156,7 @@ def test_a_pickle_snapshot_of_an_older_version_is_refused_saying_what_to_do(
     snapshot_path(journal).write_bytes((PICKLED / "compacted.jsonl.snapshot").read_bytes())
     why = _refused(journal)
     assert "older kalshi-cli (a pickle)" in why
-    assert f"move {tmp_path} aside to start the simulator afresh" in why
+    assert "with the same account" in why and f"mv {journal} {journal}.unreadable-" in why
 
 
 def test_kalshi_sim_serve_refuses_a_pickle_snapshot_in_one_line(tmp_path: Path) -> None:
@@ -178,7 +178,7 @@ def test_kalshi_sim_serve_refuses_a_pickle_snapshot_in_one_line(tmp_path: Path) 
     assert done.returncode == ExitCode.FAILURE, done.stderr
     [line] = done.stderr.strip().splitlines()
     assert line.startswith("Error: the simulator's state cannot be restored: ")
-    assert "a pickle" in line and "aside to start the simulator afresh" in line
+    assert "a pickle" in line and "with the same account" in line
     assert "a bug" not in line
 
 
@@ -197,7 +197,7 @@ def test_a_damaged_snapshot_is_refused_saying_what_to_do(tmp_path: Path) -> None
         snapshot.write_bytes(data)
         why = _refused(journal)
         assert str(snapshot) in why, damage
-        assert f"move {tmp_path} aside to start the simulator afresh" in why, damage
+        assert f"mv {snapshot} {snapshot}.unreadable-" in why, damage
         assert "damaged" in why or "not a simulator snapshot" in why, damage
 
 

@@ -32,7 +32,7 @@ def test_asks_plus_fees_below_one_buys_both_sized_by_the_shallower_depth():
     assert isinstance(yes, Intent) and isinstance(no, Intent)
     assert (yes.side, yes.action, yes.price, yes.count) == (Side.YES, Action.BUY, D("0.50"), 20)
     assert (no.side, no.action, no.price, no.count) == (Side.NO, Action.BUY, D("0.45"), 20)
-    assert yes.time_in_force is TimeInForce.FOK and no.time_in_force is TimeInForce.FOK
+    assert yes.time_in_force is TimeInForce.IOC and no.time_in_force is TimeInForce.IOC
     fees = trading_fee(D(20), D("0.50"), TAKER_FEE_RATE)
     fees += trading_fee(D(20), D("0.45"), TAKER_FEE_RATE)
     edge = ONE - D("0.95") - fees / 20
@@ -60,24 +60,33 @@ def test_max_count_caps_the_size():
     assert [leg.count for leg in legs if isinstance(leg, Intent)] == [D(7), D(7)]
 
 
-def pair_snap(ticker: str, other: str, ask_here: str, ask_there: str, depth: int = 40):
-    """Two markets of a mutually exclusive event, each a normal (uncrossed) book whose YES ask
-    is `ask` (a NO bid at 1 - ask) and whose YES bid sits 2 cents lower."""
-    from kalshi_cli.strategy_api import Complement
+def event_snap(
+    ticker: str, asks: dict[str, str], depth: int = 40, *, complete: bool = True
+) -> MarketSnapshot:
+    """One market of a mutually exclusive event whose markets' YES asks are `asks`, each a
+    normal (uncrossed) book: a NO bid at 1 - ask, and a YES bid 2 cents under the ask (so the
+    NO ask is 1 - ask + 0.02)."""
+    from kalshi_cli.strategy_api import EventMarket, EventView
 
-    def book(t: str, ask: str) -> Orderbook:
-        yes_bid = D(ask) - D("0.02")
-        return Orderbook(t, ((yes_bid, D(depth)),), ((ONE - D(ask), D(depth)),))
+    def book(t: str) -> Orderbook:
+        ask = D(asks[t])
+        return Orderbook(t, ((ask - D("0.02"), D(depth)),), ((ONE - ask, D(depth)),))
 
-    return MarketSnapshot(
-        ticker, 1000.0, book(ticker, ask_here), complement=Complement(other, book(other, ask_there))
-    )
+    others = tuple(EventMarket(t, book(t)) for t in sorted(asks) if t != ticker)
+    event = EventView("EV", others, complete)
+    return MarketSnapshot(ticker, 1000.0, book(ticker), event=event)
 
 
-def test_yes_asks_of_two_exclusive_markets_below_one_buy_both() -> None:
-    decided = decide(
-        pair_snap("EV-A", "EV-B", "0.45", "0.47"), PositionView("EV-A"), ArbitrageParams()
-    )
+EXHAUSTIVE = ArbitrageParams(exhaustive_events=("EV",))
+
+
+def test_yes_of_every_market_is_bought_only_where_the_event_is_stated_exhaustive() -> None:
+    asks = {"EV-A": "0.45", "EV-B": "0.47"}
+    # the exchange says at most one settles YES, never at least one: both could settle NO
+    assert decide(event_snap("EV-A", asks), PositionView("EV-A"), ArbitrageParams()) == []
+    incomplete = event_snap("EV-A", asks, complete=False)
+    assert decide(incomplete, PositionView("EV-A"), EXHAUSTIVE) == []
+    decided = decide(event_snap("EV-A", asks), PositionView("EV-A"), EXHAUSTIVE)
     legs = [leg for leg in decided if isinstance(leg, Intent)]
     assert len(legs) == len(decided)
     assert [(leg.ticker, leg.side, leg.price) for leg in legs] == [
@@ -89,17 +98,76 @@ def test_yes_asks_of_two_exclusive_markets_below_one_buy_both() -> None:
     edge = ONE - D("0.92") - fees / 40
     assert edge >= ArbitrageParams().min_edge
     assert sum((leg.model_fair for leg in legs), D(0)) == ONE
-    assert all(leg.time_in_force is TimeInForce.FOK and leg.count == 40 for leg in legs)
+    assert all(leg.time_in_force is TimeInForce.IOC and leg.count == 40 for leg in legs)
+    assert all("exhaustive as stated in exhaustive_events" in leg.reason for leg in legs)
 
 
-def test_the_pair_is_emitted_once_from_the_lower_ticker() -> None:
-    params = ArbitrageParams()
-    assert decide(pair_snap("EV-B", "EV-A", "0.47", "0.45"), PositionView("EV-B"), params) == []
+def test_a_set_is_emitted_once_from_the_lowest_ticker() -> None:
+    asks = {"EV-A": "0.45", "EV-B": "0.47"}
+    assert decide(event_snap("EV-B", asks), PositionView("EV-B"), EXHAUSTIVE) == []
 
 
 def test_a_gap_between_exclusive_markets_that_the_fees_eat_is_left_alone() -> None:
     # 0.48 + 0.49 leaves 3 cents a pair, but the two fees near 50 cents take 3.5
-    legs = decide(
-        pair_snap("EV-A", "EV-B", "0.48", "0.49"), PositionView("EV-A"), ArbitrageParams()
+    asks = {"EV-A": "0.48", "EV-B": "0.49"}
+    assert decide(event_snap("EV-A", asks), PositionView("EV-A"), EXHAUSTIVE) == []
+
+
+# YES asks summing to 1.12: the NO asks (1 - ask + 0.02) are 0.57, 0.67, 0.70, 1.94 in all
+CANDIDATES = {"EV-A": "0.45", "EV-B": "0.35", "EV-C": "0.32"}
+
+
+def test_no_in_every_market_of_a_three_market_event_is_bought_when_it_pays_two() -> None:
+    decided = decide(
+        event_snap("EV-A", CANDIDATES, depth=30), PositionView("EV-A"), ArbitrageParams()
     )
-    assert legs == []
+    legs = [leg for leg in decided if isinstance(leg, Intent)]
+    assert [(leg.ticker, leg.side, leg.action, leg.price, leg.count) for leg in legs] == [
+        ("EV-A", Side.NO, Action.BUY, D("0.57"), 30),
+        ("EV-B", Side.NO, Action.BUY, D("0.67"), 30),
+        ("EV-C", Side.NO, Action.BUY, D("0.70"), 30),
+    ]
+    fees = sum((trading_fee(D(30), leg.price, TAKER_FEE_RATE) for leg in legs), D(0))
+    # at most one of the three settles YES: the three NOs pay 2 at least
+    edge = 2 - D("1.94") - fees / 30
+    # 0.07 x 30 x (0.57 x 0.43 + 0.67 x 0.33 + 0.70 x 0.30), each rounded up: 1.4202, 0.04734 a set
+    assert edge == D("0.01266")
+    assert sum((leg.model_fair for leg in legs), D(0)) == 2
+    assert all(leg.time_in_force is TimeInForce.IOC for leg in legs)
+    assert [leg.reason.rsplit("(", 1)[1] for leg in legs] == [
+        "leg 1 of 3: no EV-A)",
+        "leg 2 of 3: no EV-B)",
+        "leg 3 of 3: no EV-C)",
+    ]
+
+
+def test_a_no_set_that_the_fees_eat_is_left_alone() -> None:
+    # YES asks summing to 1.07: NO asks 1.99, a cent under 2 before about 4.4 cents of fees
+    asks = {"EV-A": "0.45", "EV-B": "0.35", "EV-C": "0.27"}
+    assert decide(event_snap("EV-A", asks), PositionView("EV-A"), ArbitrageParams()) == []
+
+
+def test_a_set_is_sized_by_the_shallowest_ask_and_the_dollars_it_may_spend() -> None:
+    def counts(params: ArbitrageParams, depth: int = 30) -> list[D]:
+        snap = event_snap("EV-A", CANDIDATES, depth=depth)
+        return [
+            leg.count
+            for leg in decide(snap, PositionView("EV-A"), params)
+            if isinstance(leg, Intent)
+        ]
+
+    assert counts(ArbitrageParams(), depth=12) == [12, 12, 12]
+    assert counts(ArbitrageParams(max_count=D(7))) == [7, 7, 7]
+    # 10 sets cost 19.40 plus 0.4734 of fees: 19.85 buys 9
+    assert counts(ArbitrageParams(max_cost=D("19.85"))) == [9, 9, 9]
+    assert counts(ArbitrageParams(max_cost=D("1.90"))) == []
+
+
+def test_the_sets_already_held_count_toward_max_count() -> None:
+    snap = event_snap("EV-A", CANDIDATES, depth=30)
+    # 45 NO held here: 45 whole NO sets (the loop holds whole sets only), 5 more allowed
+    holding = PositionView("EV-A", position=D(-45))
+    legs = decide(snap, holding, ArbitrageParams())
+    assert [leg.count for leg in legs if isinstance(leg, Intent)] == [5, 5, 5]
+    full = PositionView("EV-A", position=D(-50))
+    assert decide(snap, full, ArbitrageParams()) == []

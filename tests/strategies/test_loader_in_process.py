@@ -3,12 +3,15 @@ an import path, and each way a file can be wrong, refused with its file and line
 
 from __future__ import annotations
 
+import os
+import py_compile
 import sys
 from pathlib import Path
 
 import pytest
 
 from kalshi_cli.strategies import get_strategy
+from kalshi_cli.strategy_api import params_dict
 from kalshi_cli.vocabulary.errors import UsageError
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "strategies" / "fair_value.py"
@@ -78,3 +81,64 @@ def test_a_models_fingerprint_follows_the_files_its_source_names(tmp_path: Path)
     assert fingerprint("python:json:loads") == fingerprint("python:json:loads")
     assert fingerprint("command:no-such-program --x") != fingerprint("command:no-such-program")
     assert fingerprint(f"file:{tmp_path / 'gone.csv'}")  # an unreadable file still keys
+
+
+STALE = """\
+from decimal import Decimal
+
+from fairs import FAIR
+from kalshi_cli.strategy_api import Params, Strategy
+
+
+class P(Params, frozen=True):
+    count: Decimal = Decimal("{count}")
+    fair: Decimal = FAIR
+
+
+STRATEGY = Strategy("stale-{count}", P, lambda snapshot, position, params: [])
+"""
+
+
+def _write_as_before(path: Path, text: str) -> None:
+    """`text` written with the size and modification time the file had (an edit within the
+    second that keeps the length): a bytecode file of the old text passes Python's check."""
+    before = path.stat()
+    assert len(text.encode()) == before.st_size
+    path.write_text(text)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def test_an_edit_keeping_size_and_second_runs_the_new_code_not_its_bytecode(
+    tmp_path: Path,
+) -> None:
+    """The strategy file and the module beside it it imports are compiled from their source:
+    bytecode of their old text, written before the edit, is never run."""
+    strategy, fairs = tmp_path / "edited.py", tmp_path / "fairs.py"
+    strategy.write_text(STALE.format(count="5"))
+    fairs.write_text('from decimal import Decimal\n\nFAIR = Decimal("0.40")\n')
+    for path in (strategy, fairs):  # the bytecode a run of the old text leaves
+        py_compile.compile(str(path), doraise=True)
+    _write_as_before(strategy, STALE.format(count="7"))
+    _write_as_before(fairs, 'from decimal import Decimal\n\nFAIR = Decimal("0.60")\n')
+    loaded = get_strategy(str(strategy))
+    assert loaded.name == "stale-7"
+    assert params_dict(loaded.params()) == {"count": "7", "fair": "0.60"}
+
+
+def test_a_module_beside_the_file_is_its_own_and_read_again_when_edited(tmp_path: Path) -> None:
+    """In one process: two strategy files in two directories each import their own `fairs`,
+    and an edit of one's `fairs` alone is run at the next load."""
+    fairs = {}
+    for name, fair in (("a", "0.40"), ("b", "0.60")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "mine.py").write_text(STALE.format(count="5"))
+        fairs[name] = tmp_path / name / "fairs.py"
+        fairs[name].write_text(f'from decimal import Decimal\n\nFAIR = Decimal("{fair}")\n')
+
+    def fair_of(name: str) -> object:
+        return params_dict(get_strategy(str(tmp_path / name / "mine.py")).params())["fair"]
+
+    assert (fair_of("a"), fair_of("b")) == ("0.40", "0.60")
+    fairs["a"].write_text('from decimal import Decimal\n\nFAIR = Decimal("0.75")\n')
+    assert fair_of("a") == "0.75"
+    assert "fairs" not in sys.modules  # the files keep theirs; no later import meets them

@@ -72,7 +72,8 @@ def test_trade_with_the_exchange_unreachable_exits_7(tmp_path: Path, sim: SimHar
 
 
 def test_metrics_to_an_unwritable_textfile_is_a_usage_error(tmp_path: Path) -> None:
-    target = tmp_path / "no-such-dir" / "kalshi.prom"
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    target = tmp_path / "a-file" / "kalshi.prom"  # its directory can be neither found nor made
     done = kalshi("metrics", "--no-exchange", "--textfile", str(target), home=tmp_path)
     assert done.returncode == ExitCode.USAGE, done.stderr
     assert f"cannot write metrics to {target}" in done.stderr and BUG not in done.stderr

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from kalshi_cli.vocabulary.clock import Clock, iso_utc, utc_datetime
+from kalshi_cli.vocabulary.files import make_dir
 
 QUIET_ON_STDERR = frozenset({"heartbeat"})
 # event -> the fields that make two of them "the same": repeats are counted, not written
@@ -104,7 +105,7 @@ class EventLog:
         self._stderr = stderr
         self._file: RotatingFileHandler | None = None
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_dir(path.parent, private=True)
             self._file = _PrivateRotatingFile(
                 path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
             )

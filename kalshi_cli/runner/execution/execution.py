@@ -9,18 +9,19 @@ chain.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.execution.answers import intent_fields
 from kalshi_cli.strategies import Intent
-from kalshi_cli.vocabulary.models import ZERO
+from kalshi_cli.vocabulary.models import ZERO, Action, Side, TimeInForce
 
 if TYPE_CHECKING:
     from kalshi_cli.risk import RiskEngine
     from kalshi_cli.risk.budget import Owned
+    from kalshi_cli.risk.event_loss import EventBook, EventTerms
     from kalshi_cli.runner.books.budgets import Budgets
     from kalshi_cli.runner.execution.amends import Amends
     from kalshi_cli.runner.execution.answers import AnswerBook
@@ -28,6 +29,11 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.fills import FillSync
     from kalshi_cli.runner.execution.outbox import Outbox
     from kalshi_cli.runner.execution.shared import Holds, Report
+
+
+# the price at which a reducing IOC sell of `count` contracts of a side sells them all into a
+# market's bids now (None: nobody bids): how a partial set's extra legs are sold back
+UnwindPrice = Callable[[str, Side, Decimal], Decimal | None]
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,7 @@ class LoopExecutor:
         hold_markets: Callable[[Iterable[str]], Callable[[], None]],
         threaded: bool,
         budgets: Budgets | None = None,
+        events: Mapping[str, EventTerms] | None = None,
         room: Callable[[Intent], Decimal] | None = None,
         withheld: Callable[[Intent], str | None] = lambda intent: None,
         dry_run: bool = False,
@@ -68,6 +75,9 @@ class LoopExecutor:
         self.counters = report.counters
         # the strategies' own budgets (None: no strategy has one)
         self.budgets = budgets
+        # ticker -> its event, for the account's limit on an event's loss
+        # (runner/assembly.py `load_events`; empty: no such limit)
+        self._events = events or {}
         # what an order of a strategy's may take of the account's position now
         # (runner/execution/own_orders.py `OwnOrders.room`)
         self.room: Callable[[Intent], Decimal] = room or (lambda intent: intent.count)
@@ -304,6 +314,7 @@ class LoopExecutor:
             last_data_at=last_data_at,
             in_sync=in_sync,
             owned=self._owned(intent, self.outbox.pending()),
+            event=self._event(intent.ticker),
         )
         if self._risk.evaluate(intent, ctx):
             self.counters.denied += 1
@@ -311,13 +322,20 @@ class LoopExecutor:
         return False
 
     def execute_group(
-        self, intents: list[Intent], *, last_data_at: float | None, in_sync: bool
+        self,
+        intents: list[Intent],
+        *,
+        last_data_at: float | None,
+        in_sync: bool,
+        unwind_price: UnwindPrice,
     ) -> bool:
-        """Legs that only make sense together (an arbitrage pair). Every leg must pass the risk
-        engine with the legs before it counted, or none is sent; each leg goes out only once the
-        one before it filled in full, so a leg that fails never leaves its partner alone. Until
-        it goes a leg counts as resting and holds its order-rate slot. The one leg risk left (the
-        first fills, the second is killed) is the position limit's and the stop-loss's."""
+        """Legs that only pay together, one set of equal counts (an arbitrage set). Every leg
+        must pass the risk engine with the legs before it counted, or none is sent; until it
+        goes a leg counts as resting and holds its order-rate slot. The legs then go one after
+        another, each for no more than the leg before it filled (an IOC leg fills what it can at
+        once), none once a leg filled nothing; what the legs filled beyond the last leg's fill
+        is sold back at once (`_unwind`), so the loop never leaves a partial set behind. Each
+        leg, and each leg sold back, is one `group_leg` event."""
         if self._risk.rate_cap.count() + len(intents) > self._risk.rate_cap.limit:
             return self._drop_group(intents[0], "the order-rate cap has no room for every leg")
         intents = [self._risk.priced(intent) for intent in intents]  # as `execute` prices them
@@ -342,32 +360,102 @@ class LoopExecutor:
             kept.append((self.outbox.replacing_until(intent), self._risk.record_sent()))
         # every leg's market takes no other decision until the group is done
         release = self._hold_markets(i.ticker for i in intents)
-        ended: list[bool] = []  # once the last leg sent is booked: whether any went out
+        filled: list[Decimal] = []  # each leg's fill, as its answer is booked
 
-        def leg(n: int) -> None:
+        def leg(n: int, count: Decimal) -> None:
             # judged again as it goes, with what changed since (the legs before it filled):
             # its own room and slot no longer held apart, it takes them afresh if allowed
             let_go(kept[n : n + 1])
+            going = intents[n] if count == intents[n].count else replace(intents[n], count=count)
 
-            def after(filled: Decimal | None) -> None:
-                if filled is not None and filled >= intents[n].count and n + 1 < len(intents):
-                    return leg(n + 1)
-                ended.append(n > 0 or filled is not None)
+            def after(got: Decimal | None) -> None:
+                filled.append(got or ZERO)
+                self._log.emit("group_leg", {**intent_fields(going), "filled": got or ZERO})
+                if filled[-1] > 0 and n + 1 < len(intents):
+                    return leg(n + 1, min(filled[-1], intents[n + 1].count))
                 let_go(kept[n + 1 :])
                 release()
-                if n + 1 < len(intents):
+                sets = filled[-1] if len(filled) == len(intents) else ZERO
+                self._unwind(
+                    intents,
+                    filled=filled,
+                    sets=sets,
+                    price=unwind_price,
+                    last_data_at=last_data_at,
+                    in_sync=in_sync,
+                )
+
+            self._execute(going, last_data_at=last_data_at, in_sync=in_sync, then=after)
+
+        leg(0, intents[0].count)
+        return not filled or filled[0] > 0
+
+    def _unwind(
+        self,
+        intents: Sequence[Intent],
+        *,
+        filled: Sequence[Decimal],
+        sets: Decimal,
+        price: UnwindPrice,
+        last_data_at: float | None,
+        in_sync: bool,
+    ) -> None:
+        """Sell back what each leg filled beyond `sets`, the whole sets bought: reducing IOC
+        sells at the price that sells it all into the bids now. A leg with nobody bidding, or
+        a sale that fills short, is left to the stop-loss and the position limit, and said."""
+        excess = [(leg, got - sets) for leg, got in zip(intents, filled, strict=False)]
+        if all(extra <= 0 for _, extra in excess):
+            return
+        self._log.emit(
+            "group_broken",
+            {
+                "ticker": intents[0].ticker,
+                "sets": sets,
+                "reason": "a leg did not fill in full; the legs before it are sold back to "
+                f"{sets} sets",
+            },
+        )
+        for leg, extra in excess:
+            if extra <= 0:
+                continue
+            at = price(leg.ticker, leg.side, extra)
+            if at is None:
+                self._log.emit(
+                    "group_unwind_failed",
+                    {"ticker": leg.ticker, "count": extra, "reason": "nobody bids to sell into"},
+                )
+                continue
+            sell = replace(
+                leg,
+                action=Action.SELL,
+                price=at,
+                count=extra,
+                model_fair=at,
+                reason=f"unwinding {extra} of a partial set: {leg.reason}",
+                reduce_only=True,
+                time_in_force=TimeInForce.IOC,
+                replaces=(),
+            )
+
+            def sold(got: Decimal | None, sell: Intent = sell) -> None:
+                self._log.emit("group_leg", {**intent_fields(sell), "filled": got or ZERO})
+                if (got or ZERO) < sell.count:
                     self._log.emit(
-                        "group_broken",
+                        "group_unwind_failed",
                         {
-                            "ticker": intents[n].ticker,
-                            "reason": "a leg did not fill in full; the legs after it not sent",
+                            "ticker": sell.ticker,
+                            "count": sell.count - (got or ZERO),
+                            "reason": "the sale back filled short",
                         },
                     )
 
-            self._execute(intents[n], last_data_at=last_data_at, in_sync=in_sync, then=after)
+            self._execute(sell, last_data_at=last_data_at, in_sync=in_sync, then=sold)
 
-        leg(0)
-        return ended[0] if ended else True
+    def _event(self, ticker: str) -> EventBook | None:
+        """The market's event, each market's pending orders counted as resting, when the
+        account's limit on an event's loss is set (None: no event read, nothing to count)."""
+        terms = self._events.get(ticker) if self._risk.limits.max_event_loss is not None else None
+        return None if terms is None else terms.book(self.outbox.queued_view)
 
     def _owned(self, intent: Intent, pending: Sequence[Intent]) -> Owned | None:
         """What the intent's strategy owns, for its budget (None: it has none): its orders

@@ -14,7 +14,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 from kalshi_cli.runner.execution.give_up import GivenUp, unless_given_up
-from kalshi_cli.services.killswitch import (
+from kalshi_cli.services.killswitch.order_groups import (
     forget_order_group,
     remember_order_group,
     session_order_group_places,

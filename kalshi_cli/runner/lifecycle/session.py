@@ -61,6 +61,7 @@ from kalshi_cli.vocabulary.errors import (
     OrderOutcomeUnknown,
 )
 from kalshi_cli.vocabulary.owners import AGENT
+from kalshi_cli.vocabulary.process import Handler, signal_handlers
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -179,14 +180,8 @@ def reload_signal() -> Iterator[threading.Event]:
     still starting is kept for its first tick instead of ending the process (SIGHUP's default).
     Only in the main thread."""
     requested = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
+    with signal_handlers({signal.SIGHUP: lambda *_: requested.set()}):
         yield requested
-        return
-    previous = signal.signal(signal.SIGHUP, lambda *_: requested.set())
-    try:
-        yield requested
-    finally:
-        signal.signal(signal.SIGHUP, previous)
 
 
 @contextmanager
@@ -200,28 +195,21 @@ def signals(
     """SIGTERM/SIGINT set `stop`, and a second one while stopping sets `abandon`; SIGUSR1
     toggles the pause; SIGHUP calls `on_reload` (the loop reads its params file again at its
     next tick). Only in the main thread."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
     def on_stop(*_: object) -> None:
         if stop.is_set() and abandon is not None:
             abandon.set()
         stop.set()
 
-    handlers = {
+    handlers: dict[signal.Signals, Handler] = {
         signal.SIGTERM: on_stop,
         signal.SIGINT: on_stop,
         signal.SIGUSR1: lambda *_: on_pause(),
     }
     if on_reload is not None:
         handlers[signal.SIGHUP] = lambda *_: on_reload()
-    previous = {sig: signal.signal(sig, h) for sig, h in handlers.items()}
-    try:
+    with signal_handlers(handlers):
         yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def run(

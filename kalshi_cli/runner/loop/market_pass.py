@@ -1,16 +1,18 @@
 """One market's turn in a tick of the trade loop, decided: its stop-loss (the risk engine's), then
-each strategy's call on the book, the position view and the complement's book, checked
-(`checked`) and handed to runner/loop/sending.py. A quiet market skips the call when nothing it
-reads has changed (docs/trade-loop.md "Quiet markets"). Each `decide` runs on its strategy's
-worker under a deadline (`Member.bounded`; a backtest's on the loop's thread): its first call is
-not waited for past one deadline (`strategies/deadline.py`); a late answer is a failed decision,
-and a fault that persists or repeats stops the strategy alone (runner/loop/strategy_stops.py),
-whose exits alone then go where its own part of a position is held.
+each strategy's call on the book, the position view and the books of its event's other markets
+(runner/loop/event_groups.py), checked (`checked`) and handed to runner/loop/sending.py. A quiet
+market skips the call when nothing it reads has changed (docs/trade-loop.md "Quiet markets").
+Each `decide` runs on its strategy's worker under a deadline (`Member.bounded`; a backtest's on
+the loop's thread): its first call is not waited for past one deadline
+(`strategies/deadline.py`); a late answer is a failed decision, and a fault that persists or
+repeats stops the strategy alone (runner/loop/strategy_stops.py), whose exits alone then go
+where its own part of a position is held.
 
 `MarketPass` keeps the mid history and the inputs of the last quiet call. It is given more than
 six collaborators because a turn reads each of them: the book, the account, the time, the risk
 engine's stop-loss, which orders are whose, the API error guard's backoff and the queue
-positions, and it hands what it decided to the sender and the strategy stops.
+positions, its event's markets, and it hands what it decided to the sender and the strategy
+stops.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from kalshi_cli.runner.loop.lineup import Lineup, Member
 from kalshi_cli.runner.ports import FeedWithIndices
 from kalshi_cli.strategies import Cancel, Decision, Intent, MarketSnapshot, PositionView
 from kalshi_cli.strategies.deadline import Starting, StillRunning
-from kalshi_cli.strategy_api import Complement, IndexView, MarketTerms
+from kalshi_cli.strategy_api import EventView, IndexView, MarketTerms
 from kalshi_cli.strategy_api.window import MidWindow
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.models import Orderbook, PriceRange
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.execution.call_guard import CallGuard
     from kalshi_cli.runner.execution.own_orders import OwnOrders
+    from kalshi_cli.runner.loop.event_groups import EventGroups
     from kalshi_cli.runner.loop.queue_positions import QueuePositions
     from kalshi_cli.runner.loop.sending import TurnSender
     from kalshi_cli.runner.loop.settings import LoopSettings
@@ -70,12 +73,12 @@ def _clock_free(member: Member, view: PositionView) -> bool:
 def checked(
     decisions: Sequence[Decision],
     ticker: str,
-    complement: Complement | None,
+    event: EventView | None,
     where: str = "",
     terms: Mapping[str, MarketTerms] | None = None,
 ) -> Sequence[Decision]:
     """What a strategy returned, refused whole (ValueError) unless it is a sequence of
-    `Intent`s and `Cancel`s for this market (or its complement) whose fair values are
+    `Intent`s and `Cancel`s for this market (or another market of its `event`) whose fair values are
     probabilities and whose counts and prices an order may carry (`check_count`,
     `check_dollars`, whole contracts where the market's `terms` say so): a wrong answer from
     user code never reaches the risk engine half-read. The refusal starts with `where`, the
@@ -85,7 +88,7 @@ def checked(
         raise ValueError(f"{at}decide returned {type(decisions).__name__}, not a list of decisions")
     if not decisions:
         return decisions  # most calls decide nothing: nothing to check
-    markets = {ticker} if complement is None else {ticker, complement.ticker}
+    markets = {ticker} if event is None else {ticker, *(m.ticker for m in event.others)}
     for decision in decisions:
         if not isinstance(decision, Intent | Cancel):
             raise ValueError(f"{at}decide returned {decision!r}, not an Intent or a Cancel")
@@ -123,7 +126,7 @@ class MarketPass:
         stops: StrategyStops,
         tuning: Tuning,
         terms: Mapping[str, MarketTerms],
-        complements: Mapping[str, str],
+        events: EventGroups,
         closed: set[str],
     ) -> None:
         self._feed, self._portfolio, self._clock = feed, portfolio, clock
@@ -134,8 +137,7 @@ class MarketPass:
         self._tuning = tuning
         # how each market settles (its strike fields, close, the index its rules name)
         self._terms = terms
-        # ticker -> the other market of its two-outcome, mutually exclusive event
-        self._complements = complements
+        self._events = events  # the markets of each one's mutually exclusive event
         self._closed = closed  # markets closed, determined or settled: no more turns
         self.history = MidHistory(tuning.settings.history_s)
         # (strategy, ticker) -> the inputs of the strategy's last call there, when it decided
@@ -195,8 +197,8 @@ class MarketPass:
             return
         price_ranges = self._portfolio.markets[ticker].price_ranges
         taker_rate, maker_rate = self._portfolio.fee_rates(ticker, now)
-        complement = self._complement(ticker) if ticker in self._complements else None
-        market = _Market(ticker, now, book, mids, price_ranges, taker_rate, maker_rate, complement)
+        event = self._events.view(ticker, now)
+        market = _Market(ticker, now, book, mids, price_ranges, taker_rate, maker_rate, event)
         guard = self._guard
         for member in members:
             self._decide(member, market)
@@ -224,16 +226,14 @@ class MarketPass:
             market.price_ranges,
             fee_rate=market.taker_rate,
             maker_fee_rate=market.maker_rate,
-            complement=market.complement,
+            event=market.event,
             terms=self._terms.get(ticker),
             index=self._index_of(ticker) if strategy.reads_index else None,
         )
         try:
             decide = member.bounded if self.settings.decide_deadline else strategy.decide
             decisions = decide(snapshot, view, member.params)
-            decisions = checked(
-                decisions, ticker, market.complement, strategy.decide_at, self._terms
-            )
+            decisions = checked(decisions, ticker, market.event, strategy.decide_at, self._terms)
         except Starting:
             return  # its first call, still within its start: no decision yet, and no fault
         except StillRunning:
@@ -252,7 +252,7 @@ class MarketPass:
             self._quiet[key] = (member, snapshot, view)
         if not decisions:
             return
-        paired = strategy.uses_complements
+        paired = strategy.uses_events
         self._sender.send(member.name, ticker, decisions, view, now=now, paired=paired)
 
     def _index_of(self, ticker: str) -> IndexView | None:
@@ -315,7 +315,7 @@ class MarketPass:
         mids: Sequence[tuple[float, Decimal]],
     ) -> bool:
         """Quiet markets: the strategy decided nothing on this market last time, and nothing it
-        reads has changed since: the same params, book (and complement's), position, resting
+        reads has changed since: the same params, book (and its event's), position, resting
         orders and queue positions, fee rates, and the same mid points (none added, none aged
         out of the window). A strategy that is `clock_free` for this position then decides
         nothing again, and the call is skipped: a full pass over markets whose books did not
@@ -337,7 +337,7 @@ class MarketPass:
         if (
             market.taker_rate != before.fee_rate
             or market.maker_rate != before.maker_fee_rate
-            or market.complement != before.complement
+            or market.event != before.event
             or market.price_ranges != before.price_ranges
             or market.now < before.ts
         ):
@@ -354,7 +354,7 @@ class MarketPass:
     def _untouched(self, member: Member, ticker: str, now: float, book: Orderbook) -> bool:
         """A quiet market none of whose inputs was even touched since the strategy's last call there
         (which decided nothing): the very same book object (only a recorded feed reuses one),
-        position view and complement book, equal price ranges and fee rates, the clock not
+        position view and event books, equal price ranges and fee rates, the clock not
         stepped back, for a strategy that reads no mids and is `clock_free` for that view. Its
         turn could then only end as it did last time, so a pass over unmoved markets costs a few
         look-ups each."""
@@ -375,19 +375,8 @@ class MarketPass:
                 return False
         except _StrategyRaised:
             return False  # the full path asks again, and fails the decision (`_decide`)
-        complement = before.complement
-        if complement is None:
-            if ticker in self._complements and self._complement(ticker) is not None:
-                return False
-        else:
-            other = self._complements.get(ticker)
-            if (
-                other != complement.ticker
-                or other in self._closed
-                or self._feed.book(other) is not complement.book
-                or self._portfolio.markets[other].price_ranges is not complement.price_ranges
-            ):
-                return False
+        if not self._events.untouched(ticker, now, before.event):
+            return False
         if self._portfolio.markets[ticker].price_ranges is not before.price_ranges:
             return False
         taker_rate, maker_rate = self._portfolio.fee_rates(ticker, now)
@@ -424,15 +413,6 @@ class MarketPass:
             view = replace(view, resting=tuple(resting))
         return view
 
-    def _complement(self, ticker: str) -> Complement | None:
-        other = self._complements.get(ticker)
-        if other is None or other in self._closed:
-            return None
-        book = self._feed.book(other)  # None unless fresh
-        if book is None:
-            return None
-        return Complement(other, book, self._portfolio.markets[other].price_ranges)
-
 
 class _Market(msgspec.Struct, frozen=True):
     """What every strategy's call on one market in one turn reads alike (a Struct: built once
@@ -445,4 +425,4 @@ class _Market(msgspec.Struct, frozen=True):
     price_ranges: tuple[PriceRange, ...]
     taker_rate: Decimal
     maker_rate: Decimal
-    complement: Complement | None
+    event: EventView | None

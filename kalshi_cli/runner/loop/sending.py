@@ -1,7 +1,8 @@
 """What a market's turn decided, sent through the `LoopExecutor`: a strategy's cancels and
 intents, each made its own (its name, only its own orders replaced) and cut to what it may take
-of the account's position (`OwnOrders.within_own`), legs that only pay together as one group;
-and the stop-loss, at most once per `stop_loss_retry_s` against the same book.
+of the account's position (`OwnOrders.within_own`), legs that only pay together as one group
+(what a broken group filled beyond its whole sets sold back at the bids: `unwind_price`); and
+the stop-loss, at most once per `stop_loss_retry_s` against the same book.
 runner/loop/market_pass.py decides the turn.
 """
 
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from kalshi_cli.strategies import Cancel, Decision, Intent, PositionView
 from kalshi_cli.vocabulary.decisions import market_bid
-from kalshi_cli.vocabulary.models import Level, Orderbook
+from kalshi_cli.vocabulary.models import Level, Orderbook, Side
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.books.eventlog import EventLog
@@ -69,7 +70,7 @@ class TurnSender:
     ) -> None:
         """What strategy `name` decided on `ticker` from `view`, sent: its cancels of its own
         orders, its intents as its own and within its own part; legs of one decision in several
-        markets (or of a strategy that pairs complements: `paired`) as one group."""
+        markets (or of a strategy that `uses_events`: `paired`) as one group."""
         # the book's freshness and age are read only when an order may go out
         fresh = self._feed.is_fresh(ticker)
         last_data_at = self._last_data_at(ticker, now, fresh)
@@ -88,16 +89,18 @@ class TurnSender:
         grouped = len(intents) > 1 and (len({i.ticker for i in intents}) > 1 or paired)
         intents, cut = self._within_own(intents, name, gone)
         if grouped:
-            # legs that only pay together (an arbitrage pair, in two markets or in one) go out
-            # together, as decided, or not at all: a leg cut to fewer contracts would leave the
-            # others' extra contracts unhedged
+            # legs that only pay together (an arbitrage set, in several markets or in one) go
+            # out together, as decided, or not at all: a leg cut to fewer contracts would leave
+            # the others' extra contracts unhedged
             if cut:
                 self._log.emit(
                     "group_dropped",
                     {"ticker": ticker, "reason": "a leg would take contracts not its own"},
                 )
                 return
-            self._executor.execute_group(intents, last_data_at=last_data_at, in_sync=fresh)
+            self._executor.execute_group(
+                intents, last_data_at=last_data_at, in_sync=fresh, unwind_price=self.unwind_price
+            )
             return
         for intent in intents:
             # an order that adds waits for the tick's batch; one that reduces goes at once
@@ -130,6 +133,19 @@ class TurnSender:
             for order_id in intent.replaces:
                 self._executor.cancels.cancel(Cancel(ticker, order_id, intent.reason))
         return kept, cut
+
+    def unwind_price(self, ticker: str, side: Side, count: Decimal) -> Decimal | None:
+        """The price a reducing IOC sell of `count` contracts of `side` needs to sell them all
+        into the market's bids now (the bid at which their depth covers `count`, the last bid
+        when none does); None when nobody bids or the book is stale."""
+        book = self._feed.book(ticker)
+        bids = () if book is None else (book.yes_bids if side is Side.YES else book.no_bids)
+        covered = Decimal(0)
+        for level in bids:
+            covered += level.size
+            if covered >= count:
+                return level.price
+        return bids[-1].price if bids else None
 
     def withdraw(self, ticker: str, order_id: str, why: str) -> None:
         """A resting order of the loop's withdrawn (runner/execution/cancels.py `withdraw`)."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from kalshi_cli.risk import ApiErrorGuard, RiskLimits, limit_rules
 from kalshi_cli.risk import rules as r
-from kalshi_cli.vocabulary.units import fmt_money
+from kalshi_cli.vocabulary.units import fmt_count, fmt_money, money_places
 
 
 def risk_lines(limits: RiskLimits) -> list[str]:
@@ -73,23 +73,23 @@ class Summary:
             data[key] = None if data[key] is None else f"{data[key]:f}"
         return data
 
-    def _unrealized_text(self) -> str:
-        if self.unrealized_pnl is None:
-            return "unknown (a position without a mark)"
-        return fmt_money(self.unrealized_pnl)
-
     def lines(self) -> list[str]:
-        positions = ", ".join(f"{t} {p:+f}" for t, p in self.open_positions.items()) or "none"
+        positions = ", ".join(
+            f"{t} {'+' if p > 0 else ''}{fmt_count(p)}" for t, p in self.open_positions.items()
+        )
+        pnl = (self.realized_pnl, self.daily_pnl, self.unrealized_pnl)
+        realized, daily, unrealized = (
+            fmt_money(v, "unknown (a position without a mark)", money_places(pnl)) for v in pnl
+        )
         return [
             f"uptime          {self.uptime_s:.1f}s",
             f"ticks           {self.ticks}",
             f"orders          {self.orders} placed, {self.denied} denied by risk",
             f"fills           {self.fills}",
-            f"open positions  {positions}",
+            f"open positions  {positions or 'none'}",
             f"resting orders  {self.resting_orders}",
-            f"realized P&L    {fmt_money(self.realized_pnl)} this run, "
-            f"{fmt_money(self.daily_pnl)} today",
-            f"unrealized P&L  {self._unrealized_text()}",
+            f"realized P&L    {realized} this run, {daily} today",
+            f"unrealized P&L  {unrealized}",
             f"trading state   {self.trading_state}",
             f"subaccount      {self.subaccount}",
             f"loop lag        {self._lag_text()}",

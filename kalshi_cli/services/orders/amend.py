@@ -346,7 +346,14 @@ class OrderAmends:
             )
         # the same limits as a new order: a higher price or a bigger count commits more money
         growth = total - order.fill_count - order.remaining_count
-        self._checks.check_limits(order.ticker, order.book_side, total, yes_price, growth=growth)
+        self._checks.check_limits(
+            order.ticker,
+            order.book_side,
+            total,
+            yes_price,
+            growth=growth,
+            amending=(order.order_id, total - order.fill_count),
+        )
         return PreparedAmend(order, side, yes_price, total, expiration_time, local, subaccount)
 
     def submit(

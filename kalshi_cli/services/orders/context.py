@@ -5,6 +5,7 @@ before it is changed, the subaccount a change goes to, an order read copied in."
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
@@ -101,20 +102,16 @@ class OrderClient(ReconcileClient, Protocol):
     def orders(self) -> OrderCalls: ...
 
 
+@dataclass(eq=False)
 class OrderContext:
     """One client, one state file, one clock and the read lag between them: what the parts of
     an `OrderService` (its checks, amends and cancels) share, and the reads and writes they
     make alike."""
 
-    def __init__(
-        self, client: OrderClient, store: Store, clock: Clock | None, read_lag_s: float
-    ) -> None:
-        """`read_lag_s`: how long a read of orders may lag a write (`read_lag`,
-        kalshi_cli/services/reconcile.py)."""
-        self.client = client
-        self.store = store
-        self.clock = clock
-        self.read_lag_s = read_lag_s
+    client: OrderClient
+    store: Store
+    clock: Clock | None
+    read_lag_s: float  # how long a read of orders may lag a write (reconcile.py `read_lag`)
 
     def now(self) -> float:
         """The wall time the service stamps its records with (its clock's, if it has one)."""

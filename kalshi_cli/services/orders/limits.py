@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from kalshi_cli.risk import RiskLimits
+    from kalshi_cli.risk.event_loss import EventTerms
     from kalshi_cli.services.orders.context import OrderContext
     from kalshi_cli.store import IntentRecord
     from kalshi_cli.vocabulary.decisions import PositionView
@@ -182,6 +183,26 @@ class PreTradeChecks:
                 "next one and `kalshi subaccount transfer` funds it",
             )
 
+    def event_terms(self, ticker: str, reads: MarketReads) -> EventTerms:
+        """The event of `ticker`'s market as the event-loss limit reads it, the event read once
+        for the orders `reads` prepares; each market's fees read when a holding needs them."""
+        from kalshi_cli.risk.event_loss import event_terms
+        from kalshi_cli.vocabulary.models import decode_answer
+
+        markets = self._context.client.markets
+        market = reads.get("market", ticker, lambda: markets.get_market(ticker))
+        name = market.event_ticker
+        answer = reads.get("event", name, lambda: markets.get_event(name))
+        listed = {m.get("ticker"): m for m in answer.get("markets", [])}
+
+        def fees(t: str) -> FeeModel | None:
+            raw = listed.get(t)
+            if raw is None:
+                return None
+            return reads.get("fees", t, lambda: self._fees(decode_answer(Market, raw)))
+
+        return event_terms(answer, fees)
+
     def _subaccount_numbers(self) -> frozenset[int]:
         return frozenset(
             b.subaccount for b in self._context.client.subaccounts.subaccount_balances()
@@ -268,28 +289,41 @@ class PreTradeChecks:
         reads: MarketReads | None = None,
         *,
         growth: Decimal | None = None,
+        amending: tuple[str, Decimal] | None = None,
     ) -> Decimal:
         """The rules of `risk.limit_rules` an order meets as the loop's do: size, cost (contracts
         that close the other side not counted) and the position in its market with `growth` (else
         `count`) more resting on `book_side`, beside the orders `reads` prepared before it, over
-        the exchange's view (`account_views`). The first denial is refused, naming the key to
+        the exchange's view (`account_views`), and the event's worst case (`amending`: the order
+        amended and what of it rests after). The first denial is refused, naming the key to
         raise; returns the worst case after, toward either side."""
         from kalshi_cli.risk import Code, RiskContext, TradingState, limit_rules
-        from kalshi_cli.vocabulary.decisions import Intent
+        from kalshi_cli.vocabulary.decisions import Intent, PositionView
 
         reads = reads or MarketReads()
         base = self._view(ticker, reads)
         view = reads.added.get(ticker, base)
         action = Action.BUY if book_side is BookSide.BID else Action.SELL
         grown = count if growth is None else growth
-        context = RiskContext(self._context.now(), TradingState.ACTIVE, view)
+        event = None
+        if self.limits.max_event_loss is not None:
+            views = reads.get("views", "", self.account_views)
+            event = self.event_terms(ticker, reads).book(
+                lambda t: reads.added.get(t) or views.get(t) or PositionView(t)
+            )
+        context = RiskContext(self._context.now(), TradingState.ACTIVE, view, event=event)
         for rule in limit_rules(self.limits):
             held = rule.code is Code.POSITION_LIMIT
             if rule.code not in _BY_MARKET or (held and grown <= 0):
                 continue
             n = grown if held else count
+            gone: tuple[str, ...] = ()
+            if amending is not None and rule.code is Code.EVENT_LOSS:
+                # the amended order counts once: what rests of it at its new terms, in its place
+                gone, n = (amending[0],), amending[1]
             verdict = rule.check(
-                Intent(ticker, Side.YES, action, yes_price, n, yes_price, ""), context
+                Intent(ticker, Side.YES, action, yes_price, n, yes_price, "", replaces=gone),
+                context,
             )
             if verdict.allowed:
                 continue
@@ -310,7 +344,7 @@ class PreTradeChecks:
 
 # the limit rules an order placed outside a loop is held to here, those that read its market
 # alone (docs/risk.md); the assistant's own checks count the whole account's exposure and budget
-_BY_MARKET = ("MAX_ORDER_SIZE", "MAX_ORDER_COST", "POSITION_LIMIT")
+_BY_MARKET = ("MAX_ORDER_SIZE", "MAX_ORDER_COST", "POSITION_LIMIT", "EVENT_LOSS")
 
 
 def _unknown(view: PositionView, book_side: BookSide) -> Decimal:

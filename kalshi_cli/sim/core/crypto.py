@@ -113,14 +113,14 @@ def event_ticker(series: CryptoSeries, close_s: int) -> str:
     return f"{series.ticker}-{code}"
 
 
+@dataclass(eq=False)
 class FairValue:
     """A `PricePath` of one market's YES fair value (read with the exchange's time: the maker
     is built with origin 0 and speed 1)."""
 
-    def __init__(self, markets: CryptoMarkets, market: SimMarket, index_id: str) -> None:
-        self.markets = markets
-        self.market = market
-        self.index_id = index_id
+    markets: CryptoMarkets
+    market: SimMarket
+    index_id: str
 
     def at(self, t: float) -> Decimal:
         feed = self.markets.feed

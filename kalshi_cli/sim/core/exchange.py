@@ -21,7 +21,13 @@ from kalshi_cli.sim.core.accounts import AccountState
 from kalshi_cli.sim.core.book import Book, BookSideLevels
 from kalshi_cli.sim.core.client_ids import IdColumn, UsedClientIds
 from kalshi_cli.sim.core.communications import Communications, SimQuote, SimRfq
-from kalshi_cli.sim.core.journal import Journal, JournalError, read_snapshot, write_snapshot
+from kalshi_cli.sim.core.journal import (
+    Journal,
+    JournalError,
+    afresh,
+    read_snapshot,
+    write_snapshot,
+)
 from kalshi_cli.sim.core.order_groups import SimOrderGroup
 from kalshi_cli.sim.core.parts import CoreParts
 from kalshi_cli.sim.core.records import (
@@ -181,12 +187,15 @@ class Exchange:
         self._generation = 0
         self._snapshot_every = snapshot_every
         if journal is not None:
-            opened = Journal(journal, fsync=fsync)
             try:
-                self._open_journal(opened)
-            except BaseException:
-                opened.close()  # refused: no file of it is left open
-                raise
+                opened = Journal(journal, fsync=fsync)
+                try:
+                    self._open_journal(opened)
+                except BaseException:
+                    opened.close()  # refused: no file of it is left open
+                    raise
+            except JournalError as exc:  # what is wrong, then what to do
+                raise JournalError(f"{exc}; {afresh(journal)}") from None
 
     # listeners and hooks --------------------------------------------------------------------
 

@@ -12,8 +12,10 @@ import enum
 import gc
 import json
 import os
+import shlex
 import struct
 import sys
+import time
 from array import array
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -113,28 +115,44 @@ def write_snapshot(journal: Path, state: dict[str, Any], types: Iterable[type]) 
 
 
 def read_snapshot(journal: Path, types: Iterable[type]) -> dict[str, Any] | None:
-    """The `state` `write_snapshot` was given, or None without a snapshot. Raises JournalError,
-    saying what to do, for a snapshot this version cannot read."""
+    """The `state` `write_snapshot` was given, or None without a snapshot. Raises JournalError
+    for a snapshot this version cannot read (the exchange adds what to do: `afresh`)."""
     path = snapshot_path(journal)
     if not path.exists():
         return None
-    afresh = f"move {path.parent} aside to start the simulator afresh"
     data = path.read_bytes()
     if not data.startswith(SNAPSHOT_MAGIC):
         if data[:1] == b"\x80":
             raise JournalError(
                 f"{path}: a snapshot of an older kalshi-cli (a pickle), which this version does "
-                f"not read: {afresh}, or run the older version on it"
+                "not read (run the older version on it)"
             )
-        raise JournalError(f"{path}: not a simulator snapshot: {afresh}")
+        raise JournalError(f"{path}: not a simulator snapshot")
     try:
         with _no_collection():
-            return _read_frames(path, data, types, afresh)
+            return _read_frames(path, data, types)
     except (_Damaged, msgspec.DecodeError, KeyError, IndexError, TypeError, ValueError) as exc:
-        raise JournalError(f"{path}: a damaged snapshot ({exc}): {afresh}") from None
+        raise JournalError(f"{path}: a damaged snapshot ({exc})") from None
 
 
-def _read_frames(path: Path, data: bytes, types: Iterable[type], afresh: str) -> dict[str, Any]:
+def afresh(journal: Path) -> str:
+    """What to do with a journal (or its snapshot) that cannot be read back: set both aside,
+    by the exact commands. Everything else in its directory stays, the account's key among it
+    (a served simulator registers that key again on its next start: sim/server/embed.py), so the
+    account and the state files bound to it stay; its orders, positions and cash start afresh."""
+    suffix = f".unreadable-{int(time.time())}"
+    moves = " && ".join(
+        f"mv {shlex.quote(str(p))} {shlex.quote(str(p) + suffix)}"
+        for p in (journal, snapshot_path(journal))
+        if p.exists()
+    )
+    return (
+        f"to serve its directory again with the same account (its key stays; its orders, "
+        f"positions and cash start afresh), set the journal aside: {moves}"
+    )
+
+
+def _read_frames(path: Path, data: bytes, types: Iterable[type]) -> dict[str, Any]:
     """The state of a snapshot past its magic; raises _Damaged, or JournalError for a
     newer format."""
     frames = _frames(data, len(SNAPSHOT_MAGIC))
@@ -145,7 +163,7 @@ def _read_frames(path: Path, data: bytes, types: Iterable[type], afresh: str) ->
     if version > SNAPSHOT_VERSION:
         raise JournalError(
             f"{path}: a snapshot of format {version}, newer than this kalshi-cli reads "
-            f"({SNAPSHOT_VERSION}): upgrade kalshi-cli, or {afresh}"
+            f"({SNAPSHOT_VERSION}): upgrade kalshi-cli"
         )
     reader = _Reader(_registry(types))
     parts: dict[str, Any] = {}

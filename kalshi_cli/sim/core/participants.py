@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Protocol
 
@@ -138,26 +138,17 @@ class QuoteLadder:
     step: Decimal = Decimal("0.01")
 
 
+@dataclass(eq=False)
 class LiquidityProvider:
-    def __init__(
-        self,
-        exchange: Exchange,
-        account_id: str,
-        books: dict[str, tuple[PricePath, QuoteLadder]],
-        *,
-        origin: float,
-        speed: float = 1.0,
-        refresh: float = 1.0,
-        finished_kept: int = FINISHED_KEPT,
-    ) -> None:
-        self.exchange = exchange
-        self.account_id = account_id
-        self.books = books
-        self.finished_kept = finished_kept
-        self.origin = origin
-        self.speed = speed
-        self.refresh = refresh
-        self._last = -math.inf
+    exchange: Exchange
+    account_id: str
+    books: dict[str, tuple[PricePath, QuoteLadder]]
+    _: KW_ONLY
+    origin: float
+    speed: float = 1.0
+    refresh: float = 1.0
+    finished_kept: int = FINISHED_KEPT
+    _last: float = field(default=-math.inf, init=False)
 
     def fair(self, ticker: str, now: float) -> Decimal:
         return self.books[ticker][0].at((now - self.origin) * self.speed)
@@ -213,29 +204,20 @@ class LiquidityProvider:
                 continue  # out of cash or the market just closed: quote less, never crash
 
 
+@dataclass(eq=False)
 class NoiseTrader:
     """Every so often (exponential waits around `mean_interval` seconds) takes the best price on
     one side of a random open market with a small immediate-or-cancel order."""
 
-    def __init__(
-        self,
-        exchange: Exchange,
-        account_id: str,
-        tickers: list[str],
-        *,
-        rng: random.Random,
-        mean_interval: float,
-        max_size: int,
-        finished_kept: int = FINISHED_KEPT,
-    ) -> None:
-        self.exchange = exchange
-        self.account_id = account_id
-        self.tickers = tickers
-        self.finished_kept = finished_kept
-        self.rng = rng
-        self.mean_interval = mean_interval
-        self.max_size = max_size
-        self._next: float | None = None
+    exchange: Exchange
+    account_id: str
+    tickers: list[str]
+    _: KW_ONLY
+    rng: random.Random
+    mean_interval: float
+    max_size: int
+    finished_kept: int = FINISHED_KEPT
+    _next: float | None = field(default=None, init=False)
 
     def __call__(self, now: float) -> None:
         if self._next is None:

@@ -11,7 +11,7 @@ import functools
 import secrets
 import uuid
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from kalshi_cli.sim.core.journal import Journal
 from kalshi_cli.sim.core.records import (
@@ -171,13 +171,7 @@ class Reference:
 
     def fee_changes(self, series_ticker: str | None = None) -> list[SimFeeChange]:
         """Every scheduled fee change (of one series), by scheduled_ts."""
-        out = [
-            c
-            for ticker, changes in self._fee_changes.items()
-            if series_ticker is None or ticker == series_ticker
-            for c in changes
-        ]
-        return sorted(out, key=lambda c: (c.scheduled_ts, c.id))
+        return _by_schedule(self._fee_changes, series_ticker)
 
     def reserve_fees(self, series_ticker: str, event_ticker: str | None = None) -> Decimal:
         """The maker rate a resting order's fee reserve is held at: the highest of the series'
@@ -229,13 +223,7 @@ class Reference:
 
     def event_fee_changes(self, event_ticker: str | None = None) -> list[SimEventFeeChange]:
         """Every scheduled event fee change (of one event), by scheduled_ts."""
-        out = [
-            c
-            for ticker, changes in self._event_fee_changes.items()
-            if event_ticker is None or ticker == event_ticker
-            for c in changes
-        ]
-        return sorted(out, key=lambda c: (c.scheduled_ts, c.id))
+        return _by_schedule(self._event_fee_changes, event_ticker)
 
     def fee_model(self, ticker: str, at: float | None = None) -> FeeModel:
         """The fees of one market at `at` (default: now): its series' model, under its event's
@@ -484,6 +472,15 @@ def _check_event_override(fee_type: str | None, multiplier: str | None) -> None:
 
 def plain_record(obj: SimSeries | SimEvent) -> dict[str, Any]:
     return {k: (list(v) if isinstance(v, list) else v) for k, v in vars(obj).items()}
+
+
+_Change = TypeVar("_Change", SimFeeChange, SimEventFeeChange)
+
+
+def _by_schedule(changes: dict[str, list[_Change]], ticker: str | None) -> list[_Change]:
+    """Every scheduled change (of one ticker's), by scheduled_ts."""
+    out = [c for t, listed in changes.items() if ticker is None or t == ticker for c in listed]
+    return sorted(out, key=lambda c: (c.scheduled_ts, c.id))
 
 
 _MARKET_DECIMALS = (

@@ -239,9 +239,11 @@ class Subaccounts:
         public_key_pem: str,
         scopes: tuple[str, ...] = DEFAULT_SCOPES,
         subaccount: int | None = None,
-        key_id: str | None = None,
     ) -> SimApiKey:
-        """Register a public key (PEM, already checked by the caller) for `user`."""
+        """Register a public key (PEM, already checked by the caller) for `user`. Its id comes
+        from the exchange's one id counter, as an order's does, live and in a replay alike: an
+        id made only live would shift every later id a replay makes (the orders a journal
+        names), and the journal would no longer replay."""
         self._ledger.acct(user)
         unknown = [s for s in scopes if s not in SCOPES]
         if unknown:
@@ -252,7 +254,7 @@ class Subaccounts:
             )
         if subaccount is not None:
             self.subaccount_ledger(user, subaccount)
-        new_id = key_id or self._ref.new_id()
+        new_id = self._ref.new_id()
         self._ref.log(
             "api_key",
             account_id=user,
@@ -293,14 +295,17 @@ class Subaccounts:
         elif op == "netting":
             self.set_netting(user, int(rec["subaccount"]), bool(rec["enabled"]))
         elif op == "api_key":
-            self.add_api_key(
+            key = self.add_api_key(
                 user,
                 name=rec["name"],
                 public_key_pem=rec["public_key_pem"],
                 scopes=tuple(rec["scopes"]),
                 subaccount=rec["subaccount"],
-                key_id=rec["key_id"],
             )
+            if key.api_key_id != rec["key_id"]:
+                raise ExchangeError(
+                    500, "internal_server_error", f"key {rec['key_id']} replays as {key.api_key_id}"
+                )
         elif op == "api_key_delete":
             self.delete_api_key(user, rec["key_id"])
         else:

@@ -19,7 +19,6 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, TextIO, TypedDict, Unpack
 
 from kalshi_cli.sim.server.announce import AccountInfo, serving, serving_account
@@ -69,6 +68,8 @@ STOP_TIMEOUT_S = 15.0
 # client lets its idle connections go before it, `client.connection.KEEPALIVE_EXPIRY_S`)
 IDLE_TIMEOUT_S = 5
 BUSY_EXIT = 3  # background.py's exit status when another simulator holds the directory
+# why the directory's last start could not restore its state (removed by a start that could)
+START_FAILED = "start.failed"
 
 
 class SimulatorBusy(RuntimeError):
@@ -159,6 +160,7 @@ def prepare(
     try:
         import uvicorn
 
+        from kalshi_cli.sim.core.journal import JournalError
         from kalshi_cli.sim.core.scenarios import build_exchange, scenario_history
         from kalshi_cli.sim.server.app import Server, create_app
         from kalshi_cli.sim.server.auth import DEFAULT_WINDOW_S, Authenticator
@@ -169,9 +171,15 @@ def prepare(
 
         the_tier = tier_named(tier)
         clock = clock or SystemClock()
-        exchange = build_exchange(
-            scenario, clock=clock, journal=data_dir / "exchange.journal", speed=speed
-        )
+        failed = data_dir / START_FAILED
+        try:
+            exchange = build_exchange(
+                scenario, clock=clock, journal=data_dir / "exchange.journal", speed=speed
+            )
+        except JournalError as exc:  # kept for `kalshi sim status`, with what to do
+            failed.write_text(f"{exc}\n")
+            raise
+        failed.unlink(missing_ok=True)
         state = SimState(
             exchange=exchange,
             clock=clock,
@@ -279,12 +287,7 @@ class RunningSimulator:
     def __enter__(self) -> RunningSimulator:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
@@ -430,11 +433,14 @@ def ensure_simulator(
 
 def simulator_status(data_dir: Path) -> dict[str, Any]:
     """What serves `data_dir`: `running`, and when it does its pid, mode (background,
-    foreground or in-process), endpoints, start time and idle stop."""
+    foreground or in-process), endpoints, start time and idle stop; when none does and the last
+    start could not restore the state, `start_failed`: why, and what to do."""
     data_dir = Path(data_dir).expanduser().resolve()
     status: dict[str, Any] = {"data_dir": str(data_dir), "running": False}
     info = serving_account(data_dir)
     if info is None:
+        with contextlib.suppress(OSError):  # why the last start failed, and what to do
+            status["start_failed"] = (data_dir / START_FAILED).read_text().strip()
         return status
     try:
         server = json.loads((data_dir / "server.json").read_text())

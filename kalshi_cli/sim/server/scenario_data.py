@@ -189,10 +189,7 @@ _BY_EXCHANGE: weakref.WeakKeyDictionary[Exchange, ScenarioData] = weakref.WeakKe
 
 
 def of(exchange: Exchange) -> ScenarioData:
-    found = _BY_EXCHANGE.get(exchange)
-    if found is None:
-        found = _BY_EXCHANGE[exchange] = ScenarioData()
-    return found
+    return _BY_EXCHANGE.setdefault(exchange, ScenarioData())
 
 
 def public(kind: str, item: Json) -> Json:

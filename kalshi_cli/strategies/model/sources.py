@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from kalshi_cli.strategies.code import exec_file
 from kalshi_cli.strategies.deadline import START_S, BoundedCall, MissedDeadline, StillRunning
 from kalshi_cli.strategies.model.crypto import (
     VERSION,
@@ -247,13 +248,7 @@ def _load(label: str, name: str) -> ModuleType:
         key = f"kalshi_model:{path}"
         if key in sys.modules:
             return sys.modules[key]
-        spec = importlib.util.spec_from_file_location(key, path)
-        if spec is None or spec.loader is None:
-            raise ImportError(f"no module at {path}")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules[key] = module
-        return module
+        return exec_file(key, path)
     except (ImportError, OSError) as exc:
         raise ValueError(f"source {label!r}: cannot import {name}: {exc}") from exc
 

@@ -23,7 +23,7 @@ from kalshi_cli.runner.execution.order_group import (
     join_session_group,
     open_session_group,
 )
-from kalshi_cli.services.killswitch import session_order_groups
+from kalshi_cli.services.killswitch.order_groups import session_order_groups
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.errors import ApiError

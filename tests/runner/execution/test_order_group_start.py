@@ -20,7 +20,7 @@ from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.config import TradeConfig
 from kalshi_cli.runner.execution.order_group import open_session_group
 from kalshi_cli.runner.preflight import StartupRefused
-from kalshi_cli.services.killswitch import session_order_groups
+from kalshi_cli.services.killswitch.order_groups import session_order_groups
 from kalshi_cli.sim.core import order_groups as sim_order_groups
 from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.store import Store

@@ -20,7 +20,7 @@ import httpx
 
 from kalshi_cli.runner.config import TradeConfig
 from kalshi_cli.runner.execution.order_group import GROUP_END_GIVEN_UP
-from kalshi_cli.services.killswitch import session_order_group_places
+from kalshi_cli.services.killswitch.order_groups import session_order_group_places
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 from tests.runner.lifecycle.test_stop_deadline import MARGIN_S, TrickleProxy, through_proxy

@@ -1,5 +1,6 @@
-"""The loop's closing summary reads money as every other report does: `-$0.33`, `$1.20`,
-sub-cent digits kept (a fee total of $0.0175 is never shown as $0.02)."""
+"""The loop's closing summary reads money and counts as every other report does: `-$0.33`,
+`$1.20`, sub-cent digits kept (a fee total of $0.0175 is never shown as $0.02), every amount of
+the summary to the places of the finest, and contracts to 2 places."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ def test_summary_money_is_dollars_to_the_cent_with_the_sign_first() -> None:
         orders=1,
         fills=1,
         denied=0,
-        open_positions={},
+        open_positions={"KXA": D("-5"), "KXB": D("15.00"), "KXC": D("0.5")},
         resting_orders=0,
         realized_pnl=D("-0.33"),
         daily_pnl=D("1.2"),
@@ -25,8 +26,12 @@ def test_summary_money_is_dollars_to_the_cent_with_the_sign_first() -> None:
         trading_state="ACTIVE",
     )
     lines = summary.lines()
-    assert "realized P&L    -$0.33 this run, $1.20 today" in lines
+    assert "open positions  KXA -5.00, KXB +15.00, KXC +0.50" in lines
+    assert "realized P&L    -$0.3300 this run, $1.2000 today" in lines
     assert "unrealized P&L  -$0.0175" in lines
+    whole_cents = Summary(**{**summary.__dict__, "unrealized_pnl": D("2")})
+    assert "realized P&L    -$0.33 this run, $1.20 today" in whole_cents.lines()
+    assert "unrealized P&L  $2.00" in whole_cents.lines()
 
 
 def test_an_unknown_mark_makes_the_unrealized_pnl_unknown_never_zero() -> None:

@@ -206,13 +206,13 @@ def _subaccount(state: SimState, ctx: RequestContext) -> int:
 
 
 def _page(ctx: RequestContext, items: list[Any], limit_max: int) -> tuple[list[Any], str]:
-    limit = query_int(ctx, "limit", limit_max, 1, limit_max)
-    assert limit is not None
-    cursor = _uuid_query(ctx, "cursor")
-    page, next_cursor = paginate(
-        items, lambda i: i.rfq_id if isinstance(i, SimRfq) else i.quote_id, limit, cursor
+    limit = query_int(ctx, "limit", limit_max, 1, limit_max) or limit_max
+    return paginate(
+        items,
+        lambda i: i.rfq_id if isinstance(i, SimRfq) else i.quote_id,
+        limit,
+        _uuid_query(ctx, "cursor"),
     )
-    return page, next_cursor
 
 
 # --------------------------------------------------------------------------------------------

@@ -41,15 +41,11 @@ _ALLOCATIONS: weakref.WeakKeyDictionary[Exchange, dict[str, Allocation]] = (
 
 
 def _allocations(exchange: Exchange) -> dict[str, Allocation]:
-    found = _ALLOCATIONS.get(exchange)
-    if found is None:
-        found = _ALLOCATIONS[exchange] = {}
-    return found
+    return _ALLOCATIONS.setdefault(exchange, {})
 
 
 def _records(state: SimState, ctx: RequestContext, kind: str) -> tuple[int, Json | None]:
-    limit = query_int(ctx, "limit", 100, 1, 500)
-    assert limit is not None
+    limit = query_int(ctx, "limit", 100, 1, 500) or 100
     mine = [
         scenario_data.public(kind, i)
         for i in scenario_data.of(state.exchange).get(kind)

@@ -38,10 +38,7 @@ _BY_EXCHANGE: weakref.WeakKeyDictionary[Exchange, _Made] = weakref.WeakKeyDictio
 
 
 def _made(exchange: Exchange) -> _Made:
-    found = _BY_EXCHANGE.get(exchange)
-    if found is None:
-        found = _BY_EXCHANGE[exchange] = _Made()
-    return found
+    return _BY_EXCHANGE.setdefault(exchange, _Made())
 
 
 def _int(body: Json, name: str, lo: int, hi: int | None) -> int:

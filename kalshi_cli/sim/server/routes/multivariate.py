@@ -15,6 +15,7 @@ from typing import Any
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import Exchange, ExchangeError, SimEvent, SimMarket, SimSeries
 from kalshi_cli.sim.server import scenario_data
+from kalshi_cli.sim.server.routes.reference_data import seconds_of
 from kalshi_cli.sim.server.routing import (
     Endpoint,
     InvalidQuery,
@@ -28,7 +29,6 @@ from kalshi_cli.sim.server.routing import (
     query_int,
     query_str,
 )
-from kalshi_cli.vocabulary.clock import parse_iso
 from kalshi_cli.vocabulary.models import PRICE_STRUCTURES
 
 KIND = "multivariate_event_collections"
@@ -89,17 +89,11 @@ def _settle_combos(exchange: Exchange, known: dict[str, Combo]) -> None:
             exchange.settlement.settle(combo.market_ticker, "yes" if won else "no")
 
 
-def _ts(text: Any) -> float | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        return parse_iso(text).timestamp()
-    except ValueError:
-        return None
-
-
 def _status(collection: Json, now: float) -> str:
-    opens, closes = _ts(collection.get("open_date")), _ts(collection.get("close_date"))
+    opens, closes = (
+        seconds_of(collection.get("open_date")),
+        seconds_of(collection.get("close_date")),
+    )
     if opens is not None and now < opens:
         return "unopened"
     if closes is not None and now >= closes:
@@ -120,8 +114,7 @@ def handle_collections(state: SimState, ctx: RequestContext) -> tuple[int, Json 
         raise InvalidQuery(ctx.operation, "status: value is not one of [unopened open closed]")
     event = query_str(ctx, "associated_event_ticker")
     series = query_str(ctx, "series_ticker")
-    limit = query_int(ctx, "limit", 100, 1, 200)
-    assert limit is not None
+    limit = query_int(ctx, "limit", 100, 1, 200) or 100
     rows = [
         c
         for c in scenario_data.of(state.exchange).get(KIND)
@@ -274,8 +267,7 @@ def _create(
 
 def handle_multivariate_events(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     exchange = state.exchange
-    limit = query_int(ctx, "limit", 100, 1, 200)
-    assert limit is not None
+    limit = query_int(ctx, "limit", 100, 1, 200) or 100
     series = query_str(ctx, "series_ticker")
     collection = query_str(ctx, "collection_ticker")
     nested = query_bool(ctx, "with_nested_markets")

@@ -32,7 +32,7 @@ def _missing(what: str) -> ExchangeError:
     return ExchangeError(404, "not_found", f"{what} not found")
 
 
-def _ts(text: Any) -> float | None:
+def seconds_of(text: Any) -> float | None:
     """An RFC 3339 time as Unix seconds, or None when it is not one."""
     if not isinstance(text, str):
         return None
@@ -62,7 +62,7 @@ def handle_milestones(state: SimState, ctx: RequestContext) -> tuple[int, Json |
     if query_str(ctx, "limit") is None:
         raise InvalidQuery(ctx.operation, "limit: is required")
     start = query_str(ctx, "minimum_start_date")
-    start_ts = _ts(start) if start is not None else None
+    start_ts = seconds_of(start) if start is not None else None
     if start is not None and start_ts is None:
         raise InvalidQuery(ctx.operation, "minimum_start_date: is not an RFC 3339 time")
     exact = {n: query_str(ctx, n) for n in ("category", "type", "source_id", "competition")}
@@ -74,9 +74,9 @@ def handle_milestones(state: SimState, ctx: RequestContext) -> tuple[int, Json |
             continue
         if related is not None and related not in (item.get("related_event_tickers") or []):
             continue
-        if start_ts is not None and (_ts(item.get("start_date")) or 0) < start_ts:
+        if start_ts is not None and (seconds_of(item.get("start_date")) or 0) < start_ts:
             continue
-        if min_updated is not None and (_ts(item.get("last_updated_ts")) or 0) < min_updated:
+        if min_updated is not None and (seconds_of(item.get("last_updated_ts")) or 0) < min_updated:
             continue
         rows.append(item)
     page, cursor = _page(ctx, rows, "id", "limit", default=100, hi=500)
@@ -124,7 +124,7 @@ _PROGRAM_TYPES = ("all", "liquidity", "volume", "margin_maker_volume", "margin_t
 def _program_status(item: Json, now: float) -> str:
     if item.get("paid_out"):
         return "paid_out"
-    start, end = _ts(item.get("start_date")), _ts(item.get("end_date"))
+    start, end = seconds_of(item.get("start_date")), seconds_of(item.get("end_date"))
     if start is not None and now < start:
         return "upcoming"
     if end is not None and now >= end:

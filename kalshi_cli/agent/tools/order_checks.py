@@ -1,0 +1,457 @@
+"""The checks of the assistant's orders and amends, each as the code that owns it asks it: writes
+on for the environment, the fills brought in, the daily circuit breaker, the order service's own
+checks, the account's risk limits, the assistant's own part of a position, and the day's budget
+(`gate.py`, `ledger.py`), its fees read from the exchange."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import msgspec
+
+from kalshi_cli.agent.gate import Charge, Spent
+from kalshi_cli.agent.ledger import FeesUnread, spent_today, unbooked_in
+from kalshi_cli.vocabulary.clock import utc_day
+from kalshi_cli.vocabulary.errors import UsageError, ValidationError
+from kalshi_cli.vocabulary.models import ZERO, fmt_count, fmt_dollars
+from kalshi_cli.vocabulary.units import fmt_exact_dollars
+
+if TYPE_CHECKING:
+    import threading
+
+    from kalshi_cli.agent.gate import WriteGate
+    from kalshi_cli.agent.own_part import OwnBooks
+    from kalshi_cli.agent.settings import AgentConfig
+    from kalshi_cli.agent.tools.common import Access
+    from kalshi_cli.risk.budget import Budget, Owned
+    from kalshi_cli.risk.event_loss import EventTerms
+    from kalshi_cli.services.orders.amend import PreparedAmend
+    from kalshi_cli.services.orders.place import OrderService, PreparedOrder
+    from kalshi_cli.store import Store
+    from kalshi_cli.vocabulary.clock import Clock
+    from kalshi_cli.vocabulary.decisions import Intent
+    from kalshi_cli.vocabulary.models import FeeModel, Order
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class CheckedOrder:
+    """An order with every check passed: what would be sent, what it spends of the day's
+    budget, the checks as the preview shows them, what the day had spent before it, and the
+    fees of the markets that was priced at."""
+
+    prepared: PreparedOrder
+    charge: Charge
+    checks: dict[str, Any]
+    spent: Spent
+    fees: dict[str, FeeModel]
+
+
+@dataclass(frozen=True)
+class CheckedAmend:
+    """An amend with every check passed, as `CheckedOrder` is."""
+
+    prepared: PreparedAmend
+    charge: Charge
+    spent: Spent
+    fees: dict[str, FeeModel]
+
+
+@dataclass(frozen=True)
+class _RiskChecked:
+    """The account's risk limits passed: their codes, and what the preview shows of them."""
+
+    passed: list[str]
+    document: dict[str, Any]
+
+
+def _number(value: Decimal | None) -> str | None:
+    """A limit as the config writes it (`500`, `0.5`; None: no limit)."""
+    return None if value is None else format(value.normalize(), "f")
+
+
+@dataclass
+class OrderChecks:
+    """What an order or an amend of the assistant's must pass before a preview hands a token
+    for it, and again before `execute` sends it."""
+
+    access: Access
+    config: AgentConfig
+    clock: Clock
+    gate: WriteGate
+    exchange: threading.Lock  # held around every call of the client, one per process
+
+    def check_writes(self) -> None:
+        env = self.access.settings().env
+        if not self.config.writes.allowed(env):
+            raise ValidationError(
+                f"writes through `kalshi mcp` are off for env {env}",
+                code="WRITES_DISABLED",
+                hint=f"a person sets agent.writes.{env}: true in the config; "
+                "reads, halt and cancel_all need nothing",
+            )
+
+    def prepare(self, arguments: Mapping[str, Any]) -> CheckedOrder:
+        """The checks of an order, each as the code that owns it asks it: the fills brought in,
+        the daily circuit breaker, the order service's (and its market reads), the account's
+        risk limits, then the day's budget."""
+        from kalshi_cli.services.orders.limits import committed_price, most_cost
+        from kalshi_cli.vocabulary.decisions import Intent
+        from kalshi_cli.vocabulary.order_terms import order_request, owned_client_order_id
+
+        request = order_request(
+            arguments["ticker"],
+            arguments["side"],
+            arguments["action"],
+            arguments["count"],
+            arguments["price"],
+            tif=arguments["time_in_force"],
+            post_only=arguments["post_only"],
+            expires=arguments["expires"],
+            # the id the preview showed, so the order sent is the order previewed; it names
+            # the assistant, as a loop's names its strategy, so a state file rebuilt from the
+            # exchange (`kalshi reconcile`) still knows whose the order is
+            client_order_id=arguments.get("client_order_id")
+            or owned_client_order_id(self.config.strategy),
+            strategy=self.config.strategy,
+            now=self.clock.wall(),
+        )
+        with self.exchange, self.access.open_store() as store:
+            self._catch_up(store)
+            self._check_breaker(store)
+            service = self.access.order_service(store)
+            prepared = service.prepare(request)
+            intent = Intent(
+                ticker=request.ticker,
+                side=request.side,
+                action=request.action,
+                price=request.price,
+                count=request.count,
+                model_fair=request.price,  # the assistant names no fair value: no edge rule
+                reason="the assistant's order",
+                strategy=self.config.strategy,
+                post_only=request.post_only,
+                time_in_force=request.time_in_force,
+            )
+            risk = self._check_risk(store, service, intent)
+            fees = self.fees(store, request.ticker)
+            spent = self.spent(store, fees)
+        create = prepared.create
+        most = most_cost(
+            request.count, committed_price(create.book_side, create.price), fees[request.ticker]
+        )
+        charge = Charge(1, request.count, most)
+        self.gate.check(charge, spent)
+        checks = {
+            "passed": [
+                "order terms",
+                "trading state",
+                "CIRCUIT_BREAKER",
+                "market open",
+                "price on the tick grid",
+                "count",
+                *risk.passed,
+                "INSUFFICIENT_BALANCE",
+                "BUDGET_ORDERS",
+                "BUDGET_CONTRACTS",
+                "BUDGET_DOLLARS",
+            ],
+            **risk.document,
+            "worst_case_position_after": fmt_count(prepared.exposure_after),
+        }
+        return CheckedOrder(prepared, charge, checks, spent, fees)
+
+    def _catch_up(self, store: Store) -> None:
+        """The account's fills since the last catch-up, and its settlements, into the state
+        file before anything reads them (the daily circuit breaker's P&L, the assistant's own
+        part of a position, what its orders spent today), as `kalshi reconcile`'s fill step
+        and `kalshi positions` bring them in: an order's answer carries no fill."""
+        from kalshi_cli.services.reconcile import catch_up
+
+        catch_up(self.access.client(auth=True), store, now=self.clock.wall())
+
+    def _check_breaker(self, store: Store) -> None:
+        """The trade loop's daily circuit breaker (`risk.daily_loss_limit`), asked as the loop
+        asks it: today's trip, or today's realized P&L at the limit (which trips it, as the
+        loop would), refuses an order or an amend of the assistant's (CIRCUIT_BREAKER) for the
+        rest of the UTC day, even after a `kalshi resume`; a cancel and a decrease still go."""
+        from kalshi_cli.risk import CircuitBreaker, log_event
+        from kalshi_cli.runner.config import load_risk_limits
+
+        limit = load_risk_limits(self.access.settings().config_path).daily_loss_limit
+        day = utc_day(self.clock.wall())
+        if CircuitBreaker(store.trading, limit, log_event).tripped(day):
+            raise ValidationError(
+                f"the daily circuit breaker tripped on {day}: no new orders or amends until "
+                "the next UTC day",
+                code="CIRCUIT_BREAKER",
+                hint="`kalshi status` shows why; cancels and decreases still go",
+            )
+
+    def fees(self, store: Store, *tickers: str) -> dict[str, FeeModel]:
+        """The fees in effect of the markets `tickers` and of those where the assistant's
+        orders of today have contracts left to fill (`ledger.unbooked_in`), read from the
+        exchange (the series' multiplier, an event's override): what the day's budget prices a
+        taker's fill at. Read under the exchange's lock, as every call of the client is."""
+        return self._read_fees({*tickers, *unbooked_in(store, self.config.strategy)})
+
+    def _read_fees(self, tickers: set[str]) -> dict[str, FeeModel]:
+        """`_fees` of `tickers` alone; refused (FEES_UNPRICED) for a market whose fees the
+        model cannot price: the budget is never spent at a guessed fee."""
+        from kalshi_cli.services.fees import load_fee_models
+        from kalshi_cli.vocabulary.models import FeeModelError
+
+        if not tickers:
+            return {}
+        client = self.access.client(auth=True)
+        markets = [client.markets.get_market(ticker) for ticker in sorted(tickers)]
+        try:
+            return load_fee_models(client, markets)
+        except FeeModelError as exc:
+            raise ValidationError(
+                f"cannot price the fees of {exc}",
+                code="FEES_UNPRICED",
+                hint="the assistant's budget counts the taker fee; trade another market",
+            ) from exc
+
+    def _check_risk(self, store: Store, service: OrderService, intent: Intent) -> _RiskChecked:
+        """The risk engine's own limit rules (`risk.limit_rules`, from the config's `risk:` and
+        a budget of the assistant's name in `trade.budgets`) over the whole account as the
+        exchange shows it (`PreTradeChecks.account_views`): a denial refuses the order, by its
+        code, as it would refuse the loop's."""
+        from kalshi_cli.agent.own_part import own_books
+        from kalshi_cli.risk import RiskContext, current_state, limit_rules
+        from kalshi_cli.runner.config import load_budgets, load_risk_limits
+        from kalshi_cli.services.orders.context import order_subaccount
+        from kalshi_cli.services.orders.limits import MarketReads
+        from kalshi_cli.vocabulary.decisions import PositionView
+
+        config_path = self.access.settings().config_path
+        limits = load_risk_limits(config_path)
+        budget = load_budgets(config_path).get(self.config.strategy)
+        views = service.checks.account_views()
+        view = views.get(intent.ticker) or PositionView(intent.ticker)
+        subaccount = order_subaccount(service.client) or 0
+        # a budget counts every market; the own part, the order's market alone
+        books = own_books(
+            store,
+            self.config.strategy,
+            subaccount,
+            account=views,
+            ticker=None if budget is not None else intent.ticker,
+        )
+        # the order's event, read only when a limit on its loss is set (risk/event_loss.py)
+        event = None
+        events: dict[str, EventTerms] = {}
+        if limits.max_event_loss is not None or (budget and budget.max_event_loss):
+            terms = service.checks.event_terms(intent.ticker, MarketReads())
+            events[intent.ticker] = terms
+            event = terms.book(lambda t: views.get(t) or PositionView(t))
+        context = RiskContext(
+            now=self.clock.wall(),
+            state=current_state(store.trading),
+            position=view,
+            total_exposure=sum((v.exposure() for v in views.values()), ZERO),
+            owned=None if budget is None else self._owned(books, intent, budget, events),
+            event=event,
+        )
+        rules = limit_rules(limits)
+        # a denial names the key that sets its limit: a person may raise it, the assistant not
+        denials = [(r, v) for r in rules if not (v := r.check(intent, context)).allowed]
+        if denials:
+            rule, verdict = denials[0]
+            raise ValidationError(
+                "; ".join(f"{v.detail} ({r.about.keys})" for r, v in denials),
+                code=str(verdict.code),
+                hint=rule.about.hint,
+            )
+        self._check_own_part(books, intent)
+        after = view.after(intent)
+        return _RiskChecked(
+            passed=[
+                *(str(rule.code) for rule in rules if budget or rule.code != "STRATEGY_BUDGET"),
+                "NOT_THE_AGENTS_CONTRACTS",
+            ],
+            document={
+                "risk_limits": {
+                    name: _number(getattr(limits, name))
+                    for rule in rules
+                    for name in rule.about.limits
+                },
+                "strategy_budget": None if budget is None else msgspec.to_builtins(budget),
+                "account_after": {
+                    "worst_case_position": fmt_count(after.worst_case(intent.book_side)),
+                    "total_exposure": fmt_exact_dollars(
+                        context.total_exposure - view.exposure() + after.exposure()
+                    ),
+                },
+            },
+        )
+
+    def _owned(
+        self, books: OwnBooks, intent: Intent, budget: Budget, events: Mapping[str, EventTerms]
+    ) -> Owned:
+        """What the assistant owns, for its budget in `trade.budgets`, counted as a loop counts
+        a strategy's (runner/books/budgets.py): its part of each position, built by its own fills in
+        the state file; its own orders there that rest, and those pending or of unknown
+        outcome (they may land); and whether its own realized loss today stopped it."""
+        from kalshi_cli.runner.books.budgets import Budgets
+
+        name = self.config.strategy
+        budgets = Budgets({name: budget}, books.portfolio, lambda o: o.strategy, events)
+        budgets.check_day(self.clock.wall())
+        owned = budgets.owned(intent, books.queued)
+        assert owned is not None  # a budget of its name was given
+        return owned
+
+    def _check_own_part(self, books: OwnBooks, intent: Intent) -> None:
+        """Refuse an order (or an amend) that would close contracts the assistant does not own
+        (agent/own_part.py): Kalshi nets YES and NO, so beyond its own part a sale of YES or a
+        buy of NO sells a running strategy's contracts or a person's."""
+        from kalshi_cli.agent.own_part import may_take
+
+        allowed = may_take(books, intent)
+        if allowed >= intent.count:
+            return
+        held = books.account_held(intent.ticker)
+        side = "YES" if held > 0 else "NO"
+        raise ValidationError(
+            f"the account holds {fmt_count(abs(held))} {side} in {intent.ticker}, "
+            f"{fmt_count(abs(books.held(intent.ticker, books.name)))} of them the assistant's: "
+            f"an order that takes from them closes them first (Kalshi nets YES and NO), so it "
+            f"may be for at most {fmt_count(allowed)} with the assistant's own orders counted, "
+            f"not {fmt_count(intent.count)}",
+            code="NOT_THE_AGENTS_CONTRACTS",
+            hint="the assistant trades its own contracts; a person sells others' by hand "
+            "(`kalshi order place`)",
+        )
+
+    def agents_order(self, order_id: str) -> Any:
+        """The exchange's order `order_id`, if the assistant placed it (else refused)."""
+        with self.exchange, self.access.open_store() as store:
+            intent = store.orders.intent_by_order_id(order_id)
+            order = self.access.client(auth=True).orders.get_order(order_id)
+        owner = None if intent is None else intent.strategy
+        if owner != self.config.strategy:
+            raise ValidationError(
+                f"order {order_id} was not placed by the assistant (strategy {owner or 'unknown'})",
+                code="NOT_THE_AGENTS_ORDER",
+                hint="the assistant changes its own orders; cancel_all stops everything",
+            )
+        return order
+
+    def prepare_amend(
+        self, arguments: Mapping[str, Any], *, previewed: Mapping[str, str] | None = None
+    ) -> CheckedAmend:
+        """The checks of an amend of the assistant's order as of a new order (with the amended order
+        in place of the resting one), then the day's budget for what it adds (agent/ledger.py).
+        `previewed`: the order's terms as its preview read them; refused (ORDER_CHANGED) when
+        they are no longer the order's."""
+        from kalshi_cli.agent.ledger import day_orders, order_terms, worst_share
+        from kalshi_cli.vocabulary.decisions import Intent
+        from kalshi_cli.vocabulary.order_terms import parse_count, parse_price
+        from kalshi_cli.vocabulary.units import from_book
+
+        price, count = arguments["price"], arguments["count"]
+        if price is None and count is None:
+            raise UsageError("give a new price, a new count or both")
+        new_price = None if price is None else parse_price(str(price), "price")
+        new_count = None if count is None else parse_count(str(count), "count")
+        self.agents_order(arguments["order_id"])
+        with self.exchange, self.access.open_store() as store:
+            self._catch_up(store)
+            self._check_breaker(store)
+            service = self.access.order_service(store)
+            service.amends.await_earlier(str(arguments["order_id"]))  # never two in the network
+            prepared = service.amends.prepare(
+                str(arguments["order_id"]), price=new_price, count=new_count
+            )
+            order = prepared.order
+            if previewed is not None and terms_at_preview(order) != previewed:
+                raise ValidationError(
+                    f"order {order.order_id} changed since the amend was previewed (then "
+                    f"{_terms_text(previewed)}, now {_terms_text(terms_at_preview(order))}): the "
+                    "amend previewed is not the one that would be sent",
+                    code="ORDER_CHANGED",
+                    hint="preview it again: the amend is checked as the order is now",
+                )
+            action, side_price = from_book(order.book_side, prepared.yes_price, prepared.side)
+            amended = Intent(
+                ticker=order.ticker,
+                side=prepared.side,
+                action=action,
+                price=side_price,
+                count=prepared.total - order.fill_count,  # what rests after it
+                model_fair=side_price,
+                reason="the assistant's amend",
+                strategy=self.config.strategy,
+                replaces=(order.order_id,),
+            )
+            self._check_risk(store, service, amended)
+            fees = self.fees(store, order.ticker)
+            spent = self.spent(store, fees)
+            fills = store.fills.of_orders([order.order_id])
+            today = {i.client_order_id for i, _ in day_orders(store, self.config.strategy)}
+            local = prepared.local
+            in_flight = store.orders.amends_of([local.client_order_id] if local else [])
+        market_fees = fees[order.ticker]
+        terms = []
+        if local is not None:
+            terms = order_terms(local, in_flight.get(local.client_order_id, ()))
+        before = (ZERO, ZERO)
+        if local is not None and local.client_order_id in today:
+            before = worst_share(order.book_side, terms, fills, market_fees)
+        terms.append((prepared.yes_price, prepared.total))
+        after = worst_share(order.book_side, terms, fills, market_fees)
+        charge = Charge(0, max(after[0] - before[0], ZERO), max(after[1] - before[1], ZERO))
+        self.gate.check(charge, spent)
+        return CheckedAmend(prepared, charge, spent, fees)
+
+    def within_budget(
+        self,
+        store: Store,
+        charge: Charge,
+        fees: dict[str, FeeModel],
+        write: Callable[..., _T],
+    ) -> _T:
+        """`write(check=...)`, the day's budget asked once more inside the transaction that writes
+        the intent or the amend, under the write lock, so another `kalshi mcp` process's write
+        counts. When the day's orders name a market whose fees were not read, nothing is written:
+        its fees are read outside the transaction and the write is asked again."""
+
+        def check() -> None:
+            self.gate.check(charge, spent_today(store, self.config.strategy, fees))
+
+        return self._priced(fees, partial(write, check=check))
+
+    def spent(self, store: Store, fees: dict[str, FeeModel]) -> Spent:
+        """What the day spent (`spent_today`), first reading into `fees` those of any market
+        another session placed in since they were read."""
+        return self._priced(fees, partial(spent_today, store, self.config.strategy, fees))
+
+    def _priced(self, fees: dict[str, FeeModel], call: Callable[[], _T]) -> _T:
+        """`call`, asked again while it names a market whose fees were not read, each read
+        into `fees` first (outside any transaction)."""
+        while True:
+            try:
+                return call()
+            except FeesUnread as unread:
+                fees.update(self._read_fees(unread.tickers))
+
+
+def terms_at_preview(order: Order) -> dict[str, str]:
+    """What an amend's preview read of the order it amends: its total (filled and resting: a
+    fill leaves it as it was) and its YES price, as text a token's arguments keep."""
+    return {
+        "total": fmt_count(order.fill_count + order.remaining_count),
+        "yes_price": fmt_dollars(order.yes_price),
+    }
+
+
+def _terms_text(terms: Mapping[str, str]) -> str:
+    return f"{terms['total']} at YES {terms['yes_price']}"

@@ -1,0 +1,103 @@
+"""The limit on what one event can lose (`risk.max_event_loss`, and a strategy's own in
+`trade.budgets.NAME.max_event_loss`): the event's worst case at settlement by the one rule
+(vocabulary/event_outcomes.py), every resting order counted as filled and paying the taker fee.
+An order that would carry it past the limit is refused (`EVENT_LOSS`, risk/rules.py
+`EventLossRule`), unless it makes it no worse (a hedge). docs/risk.md "The limit on an event's
+loss".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from kalshi_cli.strategy_api.index import MarketTerms
+from kalshi_cli.vocabulary.event_outcomes import (
+    EventLeg,
+    EventOutcome,
+    EventOutcomes,
+    MarketStrike,
+    event_outcomes,
+)
+from kalshi_cli.vocabulary.models import ONE, ZERO, BookSide, FeeModel, Side
+
+if TYPE_CHECKING:
+    from kalshi_cli.vocabulary.decisions import Intent, PositionView
+
+
+def market_strike(raw: Mapping[str, Any]) -> MarketStrike | None:
+    """A market's strike from its REST body (None: it names none)."""
+    terms = MarketTerms.from_market(raw)
+    if not terms.strike_type:
+        return None
+    return MarketStrike(terms.strike_type, terms.floor_strike, terms.cap_strike)
+
+
+@dataclass(frozen=True)
+class EventTerms:
+    """An event as the limit reads it, once: its `collateral_return_type`, and each of its
+    markets known with its strike and where its fees are found (None: priced at no fee)."""
+
+    event_ticker: str
+    kind: str
+    strikes: Mapping[str, MarketStrike | None]
+    fees: Callable[[str], FeeModel | None]
+
+    def book(self, view: Callable[[str], PositionView]) -> EventBook:
+        """The event's markets with something in them (`view` of each), and always the market
+        of the order at hand: the views are read when `worst` asks."""
+        return EventBook(self, view)
+
+
+def event_terms(
+    answer: Mapping[str, Any],
+    fees: Callable[[str], FeeModel | None],
+    markets: Mapping[str, Mapping[str, Any]] | None = None,
+) -> EventTerms:
+    """From the `GET /events/{event_ticker}` body (its markets at the top level) and the
+    markets of the event read already, ticker -> body (one the listing leaves out counts)."""
+    event = answer.get("event", {})
+    strikes = {m["ticker"]: market_strike(m) for m in answer.get("markets", [])}
+    strikes.update({t: market_strike(raw) for t, raw in (markets or {}).items()})
+    kind = str(event.get("collateral_return_type") or "")
+    return EventTerms(str(event.get("event_ticker", "")), kind, strikes, fees)
+
+
+@dataclass(frozen=True)
+class EventBook:
+    terms: EventTerms
+    view: Callable[[str], PositionView]
+
+    def worst(self, intent: Intent | None = None) -> EventOutcome:
+        """The worst outcome of the event's holdings, `intent` resting in its market too."""
+        return self.outcomes(intent).worst
+
+    def outcomes(self, intent: Intent | None = None) -> EventOutcomes:
+        """Every outcome of the event's holdings, `intent` resting in its market too."""
+        legs = []
+        markets = dict(self.terms.strikes)
+        if intent is not None:
+            markets.setdefault(intent.ticker, None)  # a market the event's listing left out
+        for ticker, strike in markets.items():
+            view = self.view(ticker)
+            if intent is not None and ticker == intent.ticker:
+                view = view.after(intent)
+            elif not (view.position or view.resting or view.unbooked):
+                continue
+            legs.append(_leg(view, strike, self.terms.fees(ticker)))
+        return event_outcomes(self.terms.kind, legs)
+
+
+def _leg(view: PositionView, strike: MarketStrike | None, fees: FeeModel | None) -> EventLeg:
+    """A market's holding, each order resting (or filled and not read) counted as filled at its
+    price and the taker fee; what is held at what it cost."""
+    yes, no = max(view.position, ZERO), max(-view.position, ZERO)
+    leg = EventLeg(view.ticker, yes, no, view.entry_cost, strike)
+    for order in (*view.unbooked, *view.resting):
+        bid = order.book_side is BookSide.BID
+        yes_price = order.price if order.side is Side.YES else ONE - order.price
+        price = yes_price if bid else ONE - yes_price
+        fee = fees.most_fee(order.remaining, price) if fees is not None else ZERO
+        leg = leg.filled("yes" if bid else "no", order.remaining, price, fee)
+    return leg

@@ -1,0 +1,221 @@
+"""Step 3 of the kill switch, the cancels: the exchange's own cancel-all with no filter, the
+state file's orders with one, then in each round of the proof what a listing still shows
+resting, each cancel item naming its order's subaccount; and, after the proof, which orders the
+cancel-all took off the book rather than let fill."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from kalshi_cli.services.killswitch.pull import DeadlinePassed
+from kalshi_cli.vocabulary.clock import Deadline, parse_iso
+from kalshi_cli.vocabulary.errors import MAY_PASS, ApiError, AuthError, ForbiddenError, KalshiError
+from kalshi_cli.vocabulary.models import ZERO
+
+if TYPE_CHECKING:
+    from kalshi_cli.client.requests import CancelResult
+    from kalshi_cli.services.killswitch.pull import CancelsOrders, Pull, Tries
+    from kalshi_cli.services.killswitch.report import KillReport
+    from kalshi_cli.store import IntentRecord
+    from kalshi_cli.vocabulary.clock import Clock
+    from kalshi_cli.vocabulary.models import Order
+
+# The share of the deadline the listing before the exchange's cancel-all may spend (it only
+# names what the cancel-all took), so a slow listing never holds the cancel-all back.
+LIST_FIRST_SHARE = 0.05
+
+
+@dataclass
+class KillCancels:
+    client: CancelsOrders
+    tries: Tries
+    clock: Clock
+    deadline_s: float
+    read_lag_s: float
+    batch_size: int
+
+    def exchange_cancel_all(self, run: Pull) -> None:
+        """Step 3 with no filter: list the resting orders once within `LIST_FIRST_SHARE` of the
+        deadline (so the report can name them), then the exchange's own cancel-all. A slow or
+        failed first listing must not hold it back."""
+        if not run.every_market:
+            return
+        with (
+            suppress(DeadlinePassed),
+            Deadline.within(self.clock, LIST_FIRST_SHARE * self.deadline_s) as step,
+        ):
+            self.list_resting(run, min(run.deadline, step.at))
+        refused: list[ApiError] = []
+
+        def cancel_all() -> None:
+            try:
+                self.client.orders.cancel_all_orders()
+            except MAY_PASS:
+                raise  # retried
+            except ApiError as exc:
+                if isinstance(exc, AuthError) and not isinstance(exc, ForbiddenError):
+                    raise  # a refused key: every other call would be refused too
+                refused.append(exc)
+
+        self.tries.call(cancel_all, run.deadline, run.report)
+        if refused:
+            # refused for this call (a key that may cancel only its own subaccount's orders):
+            # the rounds below cancel what rests order by order, and prove it
+            run.report.errors.append(refused[0].one_line())
+            run.say("the exchange refused its cancel-all: cancelling order by order")
+            return
+        run.report.exchange_cancel_all = True
+        self._sent(run)
+        run.say(f"exchange cancel-all sent ({len(run.listed)} resting before)")
+
+    def cancel_known(self, run: Pull) -> None:
+        """Step 3 without the exchange's cancel-all (a filter, or a cancel-all refused): the
+        state file's orders in scope are cancelled before any listing, which a slow exchange
+        may not answer in time; the rounds then list and cancel what else rests."""
+        if run.report.exchange_cancel_all or not run.known:
+            return
+        run.say(f"cancelling the state file's {len(run.known)} order(s) first")
+        with suppress(DeadlinePassed):
+            self._cancel_batch(list(run.known.values()), run.deadline, run.report)
+            self._sent(run)
+
+    def cancel_round(self, run: Pull, resting: list[Order]) -> None:
+        """Cancel in batches what a listing still showed resting."""
+        report = run.report
+        run.say(f"round {report.rounds}: {len(resting)} resting, cancelling")
+        run.halt(0.0, self.clock)  # if the state file has become writable since, not waiting
+        self._cancel_batch(resting, run.deadline, report)
+        self._sent(run)
+        if report.rounds > 1:
+            # an order the exchange keeps refusing to cancel must not turn the proof into a
+            # loop that spends the whole rate budget until the deadline
+            self.tries.pause(report.rounds - 1, run.deadline)
+        if self.clock.monotonic() >= run.deadline:
+            raise DeadlinePassed
+
+    def _sent(self, run: Pull) -> None:
+        """Cancels were answered: a listing requested within the read lag may not show them."""
+        run.settled_at = self.clock.monotonic() + self.read_lag_s
+        run.cancelled_since_listing = True
+
+    def list_resting(self, run: Pull, deadline: float | None = None) -> list[Order]:
+        orders = self.tries.call(
+            lambda: self._named(run, self._resting_in_scope(run, self.client)),
+            run.deadline if deadline is None else deadline,
+            run.report,
+        )
+        for order in orders:
+            run.listed.setdefault(order.order_id, order)
+            run.landed.add(order.client_order_id)
+        return orders
+
+    @staticmethod
+    def _resting_in_scope(run: Pull, client: CancelsOrders) -> list[Order]:
+        orders = client.orders.iter_orders(
+            ticker=run.ticker, event_ticker=run.event_ticker, status="resting"
+        )
+        return list(orders)
+
+    def _named(self, run: Pull, orders: list[Order]) -> list[Order]:
+        """`orders`, each naming its subaccount. A listing on no subaccount covers every one,
+        but an order names its subaccount to direct members only, and a cancel item naming none
+        is the primary's (openapi.yaml): such an order is found in its own subaccount's listing,
+        each once (`run.whose`), or its cancel would be refused round after round."""
+        if self.client.subaccount is not None:
+            return orders  # its own subaccount's alone, and its cancels go there
+        if any(o.subaccount is None and o.order_id not in run.whose for o in orders):
+            try:
+                balances = self.client.subaccounts.subaccount_balances()
+                numbers = sorted({b.subaccount for b in balances})
+                if len(numbers) > 1:
+                    for number in numbers:
+                        on_it = self.client.on_subaccount(number)
+                        for order in self._resting_in_scope(run, on_it):
+                            run.whose[order.order_id] = number
+            except KalshiError as exc:
+                # costs the orders whose subaccount it would tell, never the listing: the
+                # others are cancelled all the same
+                run.report.errors.append(
+                    f"could not tell the subaccount of every order: {exc.one_line()}"
+                )
+            for order in orders:  # one subaccount, or not listed on its own: as the exchange
+                run.whose.setdefault(order.order_id, None)  # reads an item naming none
+        return [
+            msgspec.structs.replace(o, subaccount=found)
+            if o.subaccount is None and (found := run.whose.get(o.order_id)) is not None
+            else o
+            for o in orders
+        ]
+
+    def count_what_the_cancel_all_cancelled(self, run: Pull) -> None:
+        """The orders of the first listing that the latest no longer shows, and that no batch
+        confirmed, were taken off by the exchange's cancel-all or filled: an order was cancelled
+        with what its listed count leaves after all its fills. Fills are read from the oldest
+        order's creation (a listing of fills is never older than a listing of orders, and by
+        now it is past the read lag of the cancel-all)."""
+        report = run.report
+        if not report.exchange_cancel_all or run.latest is None:
+            return
+        confirmed = set(report.cancelled)
+        gone = [
+            order
+            for order_id, order in run.listed.items()
+            if order_id not in run.latest and order_id not in confirmed
+        ]
+        if not gone:
+            return
+        try:
+            since: int | None = (
+                min(int(parse_iso(o.created_time or "").timestamp()) for o in gone) - 1
+            )
+        except ValueError:
+            since = None  # a creation time that does not parse: every fill
+        try:
+            fills = self.tries.call(
+                lambda: list(self.client.portfolio.iter_fills(min_ts=since)), run.deadline, report
+            )
+        except DeadlinePassed:
+            report.errors.append(
+                f"{len(gone)} order(s) gone after the cancel-all, not counted: their fills could "
+                "not be read (`kalshi reconcile` settles them)"
+            )
+            return
+        filled: dict[str, Decimal] = {}
+        for fill in fills:
+            filled[fill.order_id] = filled.get(fill.order_id, ZERO) + fill.count
+        for order in gone:
+            left = order.fill_count + order.remaining_count - filled.get(order.order_id, ZERO)
+            if left > 0:
+                report.cancelled.append(order.order_id)
+                report.contracts_cancelled += left
+
+    def _batch_cancel(self, chunk: list[Order] | list[IntentRecord]) -> list[CancelResult]:
+        """A listing covers every subaccount, and a cancel item the exchange reads as
+        subaccount 0's unless it names another: each item names its order's."""
+        pairs: list[tuple[str, str | None]] = [(o.order_id or "", o.ticker) for o in chunk]
+        elsewhere = {o.order_id or "": o.subaccount for o in chunk if o.subaccount}
+        if elsewhere:
+            return self.client.orders.batch_cancel(pairs, subaccounts=elsewhere)
+        return self.client.orders.batch_cancel(pairs)
+
+    def _cancel_batch(
+        self, orders: list[Order] | list[IntentRecord], deadline: float, report: KillReport
+    ) -> None:
+        for start in range(0, len(orders), self.batch_size):
+            chunk = orders[start : start + self.batch_size]
+            results = self.tries.call(
+                lambda chunk=chunk: self._batch_cancel(chunk),  # type: ignore[misc]
+                deadline,
+                report,
+            )
+            for r in results:
+                if r.error is None:
+                    report.cancelled.append(r.order_id)
+                    report.contracts_cancelled += r.reduced_by
+                else:
+                    report.errors.append(f"{r.order_id}: {r.error}")

@@ -1,0 +1,63 @@
+"""`risk.max_event_loss` on orders placed by hand: an order that would carry an event's worst case
+at settlement past the limit, its resting orders counted as filled, is refused before anything
+is sent, naming the event and the outcome that loses; a hedge that makes it no worse goes out
+(docs/risk.md "The limit on an event's loss")."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.risk import RiskLimits
+from kalshi_cli.services.orders.place import OrderService
+from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.errors import ValidationError
+from kalshi_cli.vocabulary.models import Action, Side
+from kalshi_cli.vocabulary.order_terms import OrderRequest
+from tests.conftest import SimHarness
+from tests.prime_tier import resting_count
+
+FREE = {"fee_type": "quadratic", "fee_multiplier": "0"}  # no fees: the example's figures
+
+
+@pytest.fixture
+def event(prime: SimHarness) -> list[str]:
+    """Three markets of a mutually exclusive event (MECNET), without fees."""
+    tickers = [f"KXSOS-{name}" for name in ("A", "B", "C")]
+    for n, ticker in enumerate(tickers):  # the series' fees, set by its first market
+        extra = FREE if n == 0 else {}
+        prime.create_market(ticker, event_ticker="KXSOS", collateral_return_type="MECNET", **extra)
+    return tickers
+
+
+def buy(service: OrderService, ticker: str, side: Side, price: str) -> None:
+    service.place(service.prepare(OrderRequest(ticker, side, Action.BUY, D(1), D(price))))
+
+
+def test_the_worked_example_refuses_the_order_past_the_limit_and_sends_the_hedge(
+    client: KalshiClient, store: Store, event: list[str]
+) -> None:
+    a, b, c = event
+    service = OrderService(client, store, limits=RiskLimits(max_event_loss=D("0.65")))
+    buy(service, a, Side.NO, "0.60")  # worst case -$0.60 (A yes)
+    with pytest.raises(ValidationError) as refused:
+        buy(service, b, Side.YES, "0.10")
+    assert refused.value.code == "EVENT_LOSS"
+    assert "event KXSOS" in str(refused.value)
+    assert f"-$0.70 ({a} yes)" in str(refused.value)
+    assert "risk.max_event_loss" in (refused.value.hint or "")
+    assert resting_count(client, ticker=b) == 0  # nothing was sent
+    # NO on C adds a position and its cost, and takes the worst case to -$0.30: a hedge
+    buy(service, c, Side.NO, "0.70")
+    assert resting_count(client, event_ticker="KXSOS") == 2
+
+
+def test_without_the_limit_the_same_order_goes_out(
+    client: KalshiClient, store: Store, event: list[str]
+) -> None:
+    service = OrderService(client, store)
+    buy(service, event[0], Side.NO, "0.60")
+    buy(service, event[1], Side.YES, "0.10")
+    assert resting_count(client, event_ticker="KXSOS") == 2
