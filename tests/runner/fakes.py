@@ -638,4 +638,4 @@ def swap_decide(loop: Any, decide: Any, name: str | None = None) -> None:
     """The loop's strategy `name` (its first by default), deciding through `decide` from the
     next call on."""
     member = loop.lineup.members[0] if name is None else loop.lineup.get(name)
-    loop.replace_member(replace(member, strategy=replace(member.strategy, decide_fn=decide)))
+    loop.reloads.replace(replace(member, strategy=replace(member.strategy, decide_fn=decide)))

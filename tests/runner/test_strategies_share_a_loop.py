@@ -474,7 +474,7 @@ def test_a_strategy_whose_first_decide_hangs_holds_the_loop_one_calls_deadline_n
         resting = list(rig.client.iter_orders(status="resting"))
         assert [o.yes_price for o in resting] == [Decimal("0.42")]
         assert MM not in rig.loop.stops.stopped, "within its start it is starting, not hung"
-        assert rig.loop.strategy_error_count == 0
+        assert rig.loop.stops.strategy_error_count == 0
     finally:
         hanging.release.set()
 
@@ -1528,7 +1528,7 @@ def test_a_pair_whose_leg_would_take_another_strategys_contracts_goes_out_not_at
     ]
     member = rig.loop.lineup.get(MM)
     paired = replace(member.strategy, decide_fn=Turns(legs), uses_events=True)
-    rig.loop.replace_member(replace(member, strategy=paired))
+    rig.loop.reloads.replace(replace(member, strategy=paired))
     mover.quote("0.41", "0.45")
     rig.step(1.0)
     assert len(rig.client.requests) == sent

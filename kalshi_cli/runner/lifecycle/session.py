@@ -268,7 +268,9 @@ def _run(
         alerts.beat("start", loop.heartbeat.text("starting"))
     loop.feed.start()
     try:
-        with signals(stop, loop.toggle_pause, abandon=abandon, on_reload=loop.reload_requested.set):
+        with signals(
+            stop, loop.toggle_pause, abandon=abandon, on_reload=loop.reloads.requested.set
+        ):
             try:
                 if options.once:
                     _wait_fresh(loop, stop, fresh_timeout_s)
@@ -499,7 +501,7 @@ def trade(
                     stop,
                     loop.toggle_pause,
                     abandon=abandon,
-                    on_reload=loop.reload_requested.set,
+                    on_reload=loop.reloads.requested.set,
                 )
             )
             summary = run(

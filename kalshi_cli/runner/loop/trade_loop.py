@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.books.budgets import Budgets
     from kalshi_cli.runner.books.portfolio import OpenOrder
     from kalshi_cli.runner.loop.alerting import TradeAlerts
-    from kalshi_cli.runner.loop.lineup import Lineup, Member
+    from kalshi_cli.runner.loop.lineup import Lineup
     from kalshi_cli.runner.loop.settings import LoopSettings
     from kalshi_cli.runner.loop.shared import Tuning
     from kalshi_cli.runner.loop.summary import Summary
@@ -70,8 +70,6 @@ class TradeLoop:
         self.gate, self.stops, self.market_pass = parts.gate, parts.stops, parts.market_pass
         self.queue, self.watch, self.schedule = parts.queue, parts.watch, parts.schedule
         self.heartbeat, self.sender, self.reloads = parts.heartbeat, parts.sender, parts.reloads
-        # `kill -HUP`: each strategy's params file read again at the next tick
-        self.reload_requested = parts.reloads.requested
         self._tuning = tuning
         self.alerts = alerts
         self._alert = alert_through(alerts)
@@ -135,16 +133,6 @@ class TradeLoop:
     def lineup(self) -> Lineup:
         """The strategies this loop runs, each with its params (runner/loop/lineup.py)."""
         return self._tuning.lineup
-
-    def replace_member(self, member: Member) -> None:
-        """A strategy of the loop with new params or a new implementation, read by every part
-        from its next call (runner/loop/params_reload.py)."""
-        self.reloads.replace(member)
-
-    @property
-    def strategy_error_count(self) -> int:
-        """The strategies' failed decisions of this run, every market."""
-        return self.stops.strategy_error_count
 
     def toggle_pause(self) -> None:
         """SIGUSR1: pause new orders, or resume them (stop-losses always go out)."""

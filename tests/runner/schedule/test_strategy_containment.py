@@ -148,7 +148,7 @@ def test_a_crashing_model_is_counted_alerted_then_stopped_alone(tmp_path: Path) 
     ]
     assert f"trade.strategy_stopped.{name}" in sent
     # stopped at the first market's tenth failure: not asked again anywhere
-    assert rig.loop.strategy_error_count < STRATEGY_ERRORS_STOP * len(markets)
+    assert rig.loop.stops.strategy_error_count < STRATEGY_ERRORS_STOP * len(markets)
 
 
 def test_a_failing_decision_withdraws_the_loops_quotes_in_that_market(tmp_path: Path) -> None:
