@@ -5,13 +5,15 @@ every market revisited within 10 s. See docs/benchmarks.md "How each benchmark m
 
     python benchmarks/bench_loop_lag.py [--markets 500] [--seconds 60] [--warmup 20]
         [--strategy NAME ...] [--dry-run] [--no-budget] [--latency-ms 50]
-        [--hold-every 10 --hold-s 10] [--workers N]
+        [--hold-every 10 --hold-s 10] [--workers N] [--max-event-loss DOLLARS]
 
 `--latency-ms` makes the simulator answer every request that much later; `--hold-every N`
 holds one order call in N in the network for `--hold-s` seconds (a slow answer for that call
 alone, the others unaffected); `--workers` sets `trade.send_workers` (the loop's exchange calls
 off its deciding path; 0: each call waited for on the deciding thread). The script also says
-how long it took until every market had its first order, and whether SAFE_MODE was entered.
+how long it took until every market had its first order, whether SAFE_MODE was entered, and
+the process's CPU time per decision over the measured window (the loop's cost per decision);
+`--max-event-loss` sets `risk.max_event_loss`, so each order's event worst case is checked.
 
 `--strategy` repeats: the loop runs each in one lineup, as `kalshi trade --strategy A --strategy
 B` does (four strategies over 200 markets: `--markets 200 --strategy spike --strategy
@@ -163,6 +165,7 @@ def main() -> int:
         action="store_true",
         help="trade.amend_requotes: false: each requote a cancel, then a new order, for comparison",
     )
+    parser.add_argument("--max-event-loss", help="risk.max_event_loss, in dollars (none)")
     parser.add_argument(
         "--client-tier",
         default="prime",
@@ -200,7 +203,8 @@ def main() -> int:
             risk={
                 "max_orders_per_minute": 1_000_000,
                 "max_total_exposure": "100000",
-            },
+            }
+            | ({"max_event_loss": args.max_event_loss} if args.max_event_loss else {}),
             trade={"call_timeout_s": args.call_timeout_s, "amend_requotes": not args.no_amend},
         )
         loop = build_loop(
@@ -221,22 +225,26 @@ def main() -> int:
             f"exchange latency {args.latency_ms:g} ms, requotes "
             f"{'cancelled and placed' if args.no_amend else 'amended'}"
             + (f", one order call in {args.hold_every} held {args.hold_s:g} s" if holding else "")
+            + (f", risk.max_event_loss {args.max_event_loss}" if args.max_event_loss else "")
             + f", warm-up {args.warmup:g} s, measured {args.seconds:g} s, load {load()}",
             flush=True,
         )
         stop = threading.Event()
         measured_from = [0.0]
+        cpu_from = [0.0]  # the process's CPU seconds when the measured window began
 
         def measure() -> None:
             if stop.wait(args.warmup):
                 return
             loop.schedule.kept = []  # the loop's thread appends; a list append is atomic
             measured_from[0] = time.time()
+            cpu_from[0] = time.process_time()
 
         feed.start()
         threading.Thread(target=measure, daemon=True).start()
         try:
             loop.run(stop=stop, duration_s=args.warmup + args.seconds)
+            cpu_s = time.process_time() - cpu_from[0]
         finally:
             stop.set()
             loop.shutdown(cancel_resting=True)
@@ -315,7 +323,7 @@ def main() -> int:
         f"loop lag: book change to decision p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
         f"max {lags[-1] * 1000:.1f} ms over {len(lags)} decisions; longest market revisit "
         f"{revisit:.2f} s (budget p99 < {BUDGET_P99_S:g} s, revisit < {BUDGET_REVISIT_S:g} s: "
-        f"{'met' if met else 'NOT met'})"
+        f"{'met' if met else 'NOT met'}); CPU {cpu_s / len(lags) * 1000:.3f} ms per decision"
     )
     return 0
 

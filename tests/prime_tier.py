@@ -79,6 +79,26 @@ def another_accounts_order(
         other.orders.create_order(CreateOrder(ticker, book_side, Decimal(price), Decimal(count)))
 
 
+# no fees (set on the series, by its first market): the figures of Kalshi's example
+FREE = {"fee_type": "quadratic", "fee_multiplier": "0"}
+
+
+def hold_kalshis_event_example(harness: SimHarness, client: KalshiClient) -> None:
+    """Kalshi's collateral-return example on `client`'s account: NO 1 at 0.60 on KXSOS-A and NO
+    1 at 0.70 on KXSOS-C of the three-market mutually exclusive event KXSOS, $1.30 in, and
+    -$0.30 at worst (KXSOS-A yes)."""
+    for n, name in enumerate("ABC"):
+        harness.create_market(
+            f"KXSOS-{name}", event_ticker="KXSOS", collateral_return_type="MECNET",
+            **(FREE if n == 0 else {}),
+        )  # fmt: skip
+    for name, yes_price in (("A", "0.40"), ("C", "0.30")):
+        another_accounts_order(harness, f"KXSOS-{name}", BookSide.BID, yes_price, 1)
+        client.orders.create_order(
+            CreateOrder(f"KXSOS-{name}", BookSide.ASK, Decimal(yes_price), Decimal(1))
+        )
+
+
 def funded_subaccount(client: KalshiClient, cents: int = 5000) -> int:
     """A new subaccount of the client's account, given `cents` from subaccount 0; its number."""
     number = client.subaccounts.create_subaccount()

@@ -69,6 +69,7 @@ class BacktestRequest:
     params: tuple[str, ...] = ()  # --param NAME=V or NAME=V1,V2
     html: Path | None = None
     out: Path | None = None
+    keep_state: bool = False  # with `out`: the run's state saved there as backtest.db
     rank_by: str = "net"
     jobs: int | None = None
     cache_dir: Path | None = None
@@ -229,6 +230,7 @@ class PassedOn(TypedDict, total=False):
     scheduler: str | None
     run_progress: Progress | None
     replay_progress: Callable[[int], None] | None
+    keep_state: bool
 
 
 def build_request(
@@ -259,7 +261,7 @@ def build_request(
     ]
     sources = [_source_key(found, values) for found, values in runs]
     (loaded, validated), *others = runs
-    _check_outputs(passed.get("html"), passed.get("out"))
+    _check_outputs(passed.get("html"), passed.get("out"), passed.get("keep_state", False))
     try:
         parse_cash(balance)  # the venue holds it in cents, as the exchange does
     except TermsError as exc:
@@ -448,7 +450,9 @@ def _single(request: BacktestRequest, base: BacktestSpec) -> BacktestOutcome:
             hint="give a --param NAME=V1,V2 with several values, or --search",
         )
     outcome = BacktestOutcome(
-        report=_one(base, request.out, request.strategies, request.replay_progress)
+        report=_one(
+            base, request.out, request.strategies, request.replay_progress, request.keep_state
+        )
     )
     if request.lookahead:
         with tempfile.TemporaryDirectory(prefix="kalshi-lookahead-") as tmp:
@@ -580,9 +584,15 @@ def _write_params(path: Path, params: dict[str, Any], rank_by: str) -> None:
         raise _not_written(path, exc) from None
 
 
-def _check_outputs(html: Path | None, out: Path | None) -> None:
+def _check_outputs(html: Path | None, out: Path | None, keep_state: bool) -> None:
     """Where the run's files go, made before it runs (a directory that cannot be made should
-    not cost a long run): --out, and the directory of the --html file."""
+    not cost a long run): --out, and the directory of the --html file; --keep-state saves the
+    state file in --out."""
+    if keep_state and out is None:
+        raise UsageError(
+            "--keep-state saves the run's state file in the --out directory",
+            hint="add --out DIR",
+        )
     for directory in [d for d in (out, html and html.parent) if d is not None]:
         try:
             make_dir(directory)
@@ -602,14 +612,14 @@ def _one(
     out: Path | None,
     strategies: StrategyLookup,
     progress: Callable[[int], None] | None = None,
+    keep_state: bool = False,
 ) -> dict[str, Any]:
     if out is None:
-        with tempfile.TemporaryDirectory(prefix="kalshi-backtest-") as tmp:
-            return _run_in(spec, Path(tmp), strategies, log=False, progress=progress)
+        return _run_in(spec, None, strategies, progress=progress)
     make_dir(out)
     for name in ("backtest.db", "backtest.db-wal", "backtest.db-shm", "backtest.log"):
-        (out / name).unlink(missing_ok=True)  # a run starts from an empty state file
-    report = _run_in(spec, out, strategies, log=True, progress=progress)
+        (out / name).unlink(missing_ok=True)  # a run's files are its own, none left from another
+    report = _run_in(spec, out, strategies, progress=progress, keep_state=keep_state)
     try:
         (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
     except OSError as exc:
@@ -619,24 +629,30 @@ def _one(
 
 def _run_in(
     spec: BacktestSpec,
-    workdir: Path,
+    out: Path | None,
     strategies: StrategyLookup,
     *,
-    log: bool,
     progress: Callable[[int], None] | None = None,
+    keep_state: bool = False,
 ) -> dict[str, Any]:
-    """The run in `workdir`, whose state file and log are files the command writes: one the
-    machine will not take (the disk full) is DATA_WRITE_FAILED, as every output's."""
+    """The run, its event log in `out` and with `keep_state` its state file: files the command
+    writes, one the machine will not take (the disk full) DATA_WRITE_FAILED, as every output's."""
     from kalshi_cli.store.errors import StateFileUnwritable
 
     try:
-        log_path = workdir / "backtest.log" if log else None
         artifacts = execute(
-            spec, workdir, log_path=log_path, strategies=strategies, progress=progress
+            spec,
+            keep_state=out / "backtest.db" if out is not None and keep_state else None,
+            log_path=None if out is None else out / "backtest.log",
+            strategies=strategies,
+            progress=progress,
         )
     except StateFileUnwritable as exc:
         raise DataWriteError(
-            f"cannot write the run's state file in {workdir}: {exc.message}",
+            f"cannot write the run's state file in {out}: {exc.message}",
             hint="free space, or choose a directory this user may write",
         ) from exc
-    return build_report(artifacts)
+    try:
+        return build_report(artifacts)
+    finally:
+        artifacts.store.close()

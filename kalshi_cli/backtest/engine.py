@@ -47,6 +47,7 @@ from kalshi_cli.vocabulary.models import ZERO, Market, Orderbook
 if TYPE_CHECKING:
     from kalshi_cli.runner.config import StrategyChoice
     from kalshi_cli.runner.loop.trade_loop import TradeLoop
+    from kalshi_cli.store import Store
     from kalshi_cli.strategy_api import Strategy
 
 # the strategy a spec names (`get_strategy`), or the one the command looked it up to once
@@ -185,7 +186,8 @@ class RunArtifacts:
     """What a finished run leaves for the report (kept in-process, not pickled)."""
 
     spec: BacktestSpec
-    state_path: Path
+    store: Store  # the run's state, in memory, open until the report has read it
+    state_path: Path | None  # where it was saved (`keep_state`), else None
     venue: LocalVenue
     books: dict[str, Orderbook | None]
     equity: list[EquityPoint]
@@ -400,15 +402,16 @@ class Driver:
 
 def execute(
     spec: BacktestSpec,
-    workdir: Path,
     *,
+    keep_state: Path | None = None,
     log_path: Path | None = None,
     keep_signals: bool = False,
     source: DataSet | None = None,
     strategies: Lookup | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> RunArtifacts:
-    """The run itself: the state file in `workdir`, the event log to `log_path` (none by default:
+    """The run itself, its state in memory (saved as the state file `keep_state` at the end when
+    given: an order action costs no file write), the event log to `log_path` (none by default:
     formatting every event is costly). `source`: the data set as a worker holds it, else
     `spec.data`'s files. `strategies`: the command's lookup. `progress`: told the percent
     replayed."""
@@ -438,8 +441,7 @@ def execute(
     )
     driver = Driver(_chain(first, records), feed, venue, clock)
     venue.advance = driver.advance_to
-    state_path = workdir / "backtest.db"
-    store = Store.open(state_path, clock=clock, durable=False, exclusive=True)
+    store = Store.in_memory(clock=clock)
     log = _SignalLog(clock, log_path, keep=keep_signals)
     try:
         client = venue.client
@@ -478,14 +480,19 @@ def execute(
         loop.executor.fills.sync()
         equity.append(_equity_point(venue, feed, clock.wall()))
         books = {t: _last_book(feed, t) for t in tickers}
+        if keep_state is not None:
+            store.backup_to(keep_state)
+    except BaseException:
+        store.close()
+        raise
     finally:
         log.close()
-        store.close()
     skipped.update(feed.replay.skipped)
     skipped.update(driver.applier.skipped)
     return RunArtifacts(
         spec=spec,
-        state_path=state_path,
+        store=store,
+        state_path=keep_state,
         venue=venue,
         books=books,
         equity=equity,

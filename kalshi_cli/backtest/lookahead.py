@@ -64,7 +64,7 @@ def check_lookahead(
 ) -> LookAheadReport:
     """`strategies`: the command's lookup, so the full run and every cut run run the
     strategies it found once."""
-    full = _signals(spec, workdir / "full", strategies)
+    full = _signals(spec, strategies)
     times = sorted({s["ts"] for s in full})
     picked = _spread(times, samples)
     report = LookAheadReport(signals=len(full))
@@ -74,7 +74,7 @@ def check_lookahead(
         truncate(Path(spec.data), copy, before_ns=cut_ns)
         params = tuple((k, str(copy) if _same_path(v, spec.data) else v) for k, v in spec.params)
         cut_spec = replace(spec, data=str(copy), params=params, end_ns=cut_ns + 1)
-        cut = _signals(cut_spec, workdir / f"run-{n}", strategies)
+        cut = _signals(cut_spec, strategies)
         want = [dict(s) for s in full if s["ts"] <= t]
         got = [dict(s) for s in cut if s["ts"] <= t]
         report.checked.append(t)
@@ -89,9 +89,10 @@ def check_lookahead(
     return report
 
 
-def _signals(spec: BacktestSpec, workdir: Path, strategies: Lookup | None) -> list[dict[str, Any]]:
-    workdir.mkdir(parents=True, exist_ok=True)
-    return execute(spec, workdir, keep_signals=True, strategies=strategies).signals
+def _signals(spec: BacktestSpec, strategies: Lookup | None) -> list[dict[str, Any]]:
+    run = execute(spec, keep_signals=True, strategies=strategies)
+    run.store.close()
+    return run.signals
 
 
 def _spread(times: list[float], n: int) -> list[float]:

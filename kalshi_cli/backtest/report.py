@@ -204,30 +204,28 @@ def build_report(run: RunArtifacts) -> dict[str, Any]:
 def _read_run(
     run: RunArtifacts,
 ) -> tuple[list[dict[str, Any]], PnlSummary, _Trips, Counter[tuple[str, Decimal, bool]]]:
-    """The run's trading states, P&L summary, round trips and forecasts, from its state file."""
-    from kalshi_cli.store import Store
-
+    """The run's trading states, P&L summary, round trips and forecasts, from its state."""
     results = {t: i.result for t, i in run.infos.items() if i.result in ("yes", "no")}
-    # the fills and intents are streamed from the state file, never held all at once: a
+    # the fills and intents are streamed from the run's state, never held all at once: a
     # quoting strategy places an order every few events, and the report's memory must not
     # grow with them. What is kept per order is only what a figure needs: the reason of an
     # order that filled, and each (market, fair value, won) forecast once with its count
     forecasts: Counter[tuple[str, Decimal, bool]] = Counter()
     reasons: dict[str, str] = {}
-    with Store.open(run.state_path, create=False) as store:
-        # every state the run's loop set, oldest first: the run's own file, so only its own
-        states = [_state_json(r) for r in store.trading.trading_state_history(limit=None)]
-        settlements = store.settlements.read()
-        filled_orders = {f.order_id for f in store.fills.iter_fills()}
-        for i in store.orders.iter_intents():
-            if i.order_id is not None and i.order_id in filled_orders:
-                reasons[i.order_id] = i.reason or ""
-            if i.model_fair is not None and i.ticker in results and 0 <= i.model_fair <= 1:
-                forecasts[(i.ticker, i.model_fair, results[i.ticker] == i.side.value)] += 1
-        summary = summarize(store.fills.iter_fills(), settlements)
-        book = _Trips(reasons)
-        for event in merge_settlements(store.fills.iter_fills(), settlements):
-            book.add(event)
+    store = run.store
+    # every state the run's loop set, oldest first: the run's own state, so only its own
+    states = [_state_json(r) for r in store.trading.trading_state_history(limit=None)]
+    settlements = store.settlements.read()
+    filled_orders = {f.order_id for f in store.fills.iter_fills()}
+    for i in store.orders.iter_intents():
+        if i.order_id is not None and i.order_id in filled_orders:
+            reasons[i.order_id] = i.reason or ""
+        if i.model_fair is not None and i.ticker in results and 0 <= i.model_fair <= 1:
+            forecasts[(i.ticker, i.model_fair, results[i.ticker] == i.side.value)] += 1
+    summary = summarize(store.fills.iter_fills(), settlements)
+    book = _Trips(reasons)
+    for event in merge_settlements(store.fills.iter_fills(), settlements):
+        book.add(event)
     return states, summary, book, forecasts
 
 

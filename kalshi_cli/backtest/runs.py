@@ -5,8 +5,6 @@ which every executor of a sweep maps (executors.py).
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from kalshi_cli.backtest.dataset import open_dataset
@@ -15,12 +13,15 @@ from kalshi_cli.backtest.report import build_report
 
 
 def run_backtest(spec: BacktestSpec, strategies: Lookup | None = None) -> dict[str, Any]:
-    """Run `spec` and return its report, its state file in a temporary directory. The data set is
+    """Run `spec` and return its report, its state in memory only. The data set is
     opened through this process's cache (dataset.py); one pinned by a sweep (`data_fingerprint`)
     must not change before the run has read it. `strategies`: the command's lookup."""
     source = open_dataset(spec.data, spec.data_fingerprint)
-    with tempfile.TemporaryDirectory(prefix="kalshi-backtest-") as tmp:
-        report = build_report(execute(spec, Path(tmp), source=source, strategies=strategies))
+    run = execute(spec, source=source, strategies=strategies)
+    try:
+        report = build_report(run)
+    finally:
+        run.store.close()
     if spec.data_fingerprint:
         # the runs a sweep ranks against each other read the data set it saw, all of it
         source.confirm_read()

@@ -177,11 +177,19 @@ def backtest_command(
         Path | None,
         typer.Option(
             "--out",
-            help="Keep the run's state file, event log and report.json in this directory.",
+            help="Keep the run's event log and report.json in this directory.",
             file_okay=False,
             show_default=False,
         ),
     ] = None,
+    keep_state: Annotated[
+        bool,
+        typer.Option(
+            "--keep-state",
+            help="Also save the run's state file (backtest.db) in the --out directory; a run "
+            "keeps its state in memory.",
+        ),
+    ] = False,
     rank_by: Annotated[
         str,
         typer.Option(
@@ -260,7 +268,7 @@ def backtest_command(
         config.with_model(tuple(c.spec for c in lineup), model),
         lineup=lineup, data=data, start=start, end=end, markets=markets,
         params=tuple(param or ()), fill_model=fill_model.value, latency_ms=latency_ms,
-        balance=balance, html=html, out=out, rank_by=rank_by, jobs=jobs,
+        balance=balance, html=html, out=out, keep_state=keep_state, rank_by=rank_by, jobs=jobs,
         cache=not no_cache, lookahead=lookahead_check,
         best_params=best_params, executor=executor.value, scheduler=scheduler,
         run_progress=lambda done, _total: shown(done), replay_progress=replayed,

@@ -62,7 +62,7 @@ def show_command(as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvOpt = 
     ]
     from kalshi_cli.config.edit import section_entries
 
-    entries = section_entries(settings.config_path)
+    entries = with_params_defaults(section_entries(settings.config_path))
     rows += [{"key": e.key, "value": e.display() or "-", "source": _source(e)} for e in entries]
     out.table(COLUMNS, rows, document=show_json(settings, entries))
 
@@ -145,7 +145,7 @@ def find_values(settings: Settings, key: str) -> list[dict[str, Any]]:
                 "origin": origin.where,
             }
         ]
-    entries = with_params_defaults(key, section_entries(settings.config_path))
+    entries = with_params_defaults(section_entries(settings.config_path), key)
     found = lookup(entries, key)
     if not found:
         names = sorted({*KEYS_BY_NAME, *(e.key for e in entries)})
@@ -157,24 +157,26 @@ def find_values(settings: Settings, key: str) -> list[dict[str, Any]]:
     ]
 
 
-def with_params_defaults(key: str, entries: list[Entry]) -> list[Entry]:
-    """`entries`, and for a key below `strategies.NAME` of a strategy that loads, each of its
-    parameters the file does not set at the strategy's own default: the value in force."""
+def with_params_defaults(entries: list[Entry], key: str = "") -> list[Entry]:
+    """`entries`, and each parameter the file does not set of every built-in strategy (and of
+    the one `key` names below `strategies.NAME`) at the strategy's own default: the value in
+    force."""
     from kalshi_cli.config.edit import Entry
-    from kalshi_cli.strategies import get_strategy
+    from kalshi_cli.strategies import get_strategy, strategy_names
     from kalshi_cli.strategy_api import params_dict
 
     parts = key.split(".")
-    if parts[0] != "strategies" or len(parts) < 2:
-        return entries
-    try:
-        params = params_dict(get_strategy(parts[1]).params())
-    except KalshiError:
-        return entries
+    named = [parts[1]] if parts[0] == "strategies" and len(parts) > 1 else []
     given = {e.key for e in entries}
-    defaults = [
-        Entry(f"strategies.{parts[1]}.{k}", v, "default", "default") for k, v in params.items()
-    ]
+    defaults = []
+    for name in dict.fromkeys([*strategy_names(), *named]):
+        try:
+            params = params_dict(get_strategy(name).params())
+        except KalshiError:
+            continue
+        defaults += [
+            Entry(f"strategies.{name}.{k}", v, "default", "default") for k, v in params.items()
+        ]
     return [*entries, *(d for d in defaults if d.key not in given)]
 
 

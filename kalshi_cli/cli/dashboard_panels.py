@@ -216,10 +216,21 @@ def render_positions(remote: RemoteSnapshot | None, flt: str) -> RenderableType:
             money_cell(p.unrealized),
             "-" if use is None else Text(f"{use:.0%}", "bold red" if use > 1 else ""),
         )
-    shown: RenderableType = table if remote.positions else note_text("no open position")
+    shown: list[RenderableType] = [table if remote.positions else note_text("no open position")]
+    # what an event held in several markets can lose at settlement (`kalshi positions --by event`)
+    for e in remote.events:
+        if flt in e.event_ticker.upper():
+            where = f"sub {e.subaccount} " if sub else ""
+            shown.append(
+                Text.assemble(
+                    f"{where}event {e.event_ticker}, {e.markets} markets: worst ",
+                    money_cell(e.worst),
+                    f" ({e.worst_outcome})",
+                )
+            )
     if remote.subaccounts_note:
-        return Group(shown, note_text(remote.subaccounts_note, "yellow"))
-    return shown
+        shown.append(note_text(remote.subaccounts_note, "yellow"))
+    return shown[0] if len(shown) == 1 else Group(*shown)
 
 
 def render_orders(remote: RemoteSnapshot | None, flt: str) -> RenderableType:

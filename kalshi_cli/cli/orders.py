@@ -200,8 +200,7 @@ def place_command(
         if dry_run:
             render_dry_run(app, prepared, out)
             return
-        what = f"{side.value} {action.value} {request.count} {ticker} @ {request.price}"
-        confirm_on_prod(app, what, yes=yes)
+        confirm_on_prod(app, request.summary, yes=yes)
         outcome = service.place(prepared)
     render_placed(out, prepared, outcome)
 

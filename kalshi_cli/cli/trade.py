@@ -37,6 +37,7 @@ def _split(text: str | None) -> tuple[str, ...]:
 
 
 def trade_command(
+    ctx: typer.Context,
     *,
     strategy: StrategiesOpt = None,
     model: ModelOpt = None,
@@ -59,7 +60,8 @@ def trade_command(
         typer.Option(
             "--unassign",
             metavar="TICKER",
-            help="Clear TICKER's --assign: its contracts no strategy bought are nobody's again.",
+            help="Clear TICKER's --assign and exit: its contracts no strategy bought are "
+            "nobody's again. No loop starts; given alone (--env aside). Repeat it for several.",
             show_default=False,
         ),
     ] = None,
@@ -168,6 +170,8 @@ def trade_command(
 
     Paper trading: kalshi trade --strategy market-maker --paper --env demo --duration 600
 
+    Clear an assignment, and exit: kalshi trade --unassign KXBTCD-SIM-T97000
+
     On a subaccount: kalshi trade --strategy spike --markets KXBTCD-25DEC31-T100000 --subaccount 2
     """
     from kalshi_cli.runner.config import choose_lineup, load_trade_config
@@ -177,16 +181,16 @@ def trade_command(
 
     app = current()
     settings = app.settings(env.value if env else None)
+    if unassign is not None:
+        return _unassign(ctx, app, unassign)
     # each strategy looked up once and run as found; a mistake in the lineup is refused
     # before any client, key or lock exists
     config, lineup = choose_lineup(
         load_trade_config(settings.config_path), strategy or (), params_file or (), budget or ()
     )
-    options = _options(
-        lineup, selected=(markets, series, event), dry_run=dry_run, once=once,
+    options = _options(lineup, selected=(markets, series, event), dry_run=dry_run, once=once,
         bounds=(duration, max_ticks), live=live, log_file=log_file, order_group=order_group,
-        venue=(paper, paper_balance, subaccount), assign=(assign or [], unassign or []),
-    )  # fmt: skip
+        venue=(paper, paper_balance, subaccount), assign=assign or [])  # fmt: skip
     check_start(settings.env, options, config)  # the refusals that need no exchange
     run_trade(
         options,
@@ -201,6 +205,29 @@ def trade_command(
         bind=_binder(app, settings),
         tier=tier_setting(app),
     )
+
+
+def _unassign(ctx: typer.Context, app: AppContext, tickers: list[str]) -> None:
+    """`--unassign TICKER`: the assignments cleared, said, and no loop. With any option of a
+    run (`--assign` included) it is refused: which of the two was meant cannot be told."""
+    from kalshi_cli.cli._services import open_store
+    from kalshi_cli.runner.assembly import clear_assignments
+    from kalshi_cli.vocabulary.errors import UsageError
+
+    given = [
+        p.opts[0]
+        for p in ctx.command.params
+        if p.name not in ("unassign", "env")
+        and getattr(ctx.get_parameter_source(p.name or ""), "name", "") == "COMMANDLINE"
+    ]
+    if given:
+        raise UsageError(
+            f"--unassign clears and exits, it starts no loop: not with {', '.join(given)}",
+            hint="clear first, then start the loop without --unassign",
+        )
+    cleared = clear_assignments(tickers, app.client().markets, lambda: open_store(app))
+    for ticker, name in cleared.items():
+        typer.echo(f"{ticker}: cleared (was {name}'s)" if name else f"{ticker}: had no assignment")
 
 
 def _state_path(settings: Settings, options: TradeOptions) -> Path:
@@ -246,10 +273,10 @@ def _options(
     log_file: Path | None,
     order_group: bool = True,
     venue: tuple[bool, str, int | None] = (False, "1000", None),
-    assign: tuple[list[str], list[str]] = ([], []),
+    assign: list[str] | None = None,
 ) -> TradeOptions:
     """The options of one run; `venue` is where its orders go: (`--paper`, `--paper-balance`,
-    `--subaccount`); `assign`: the `--assign` and `--unassign` values."""
+    `--subaccount`); `assign`: the `--assign` values."""
     from kalshi_cli.runner.config import Selection, TradeOptions
     from kalshi_cli.vocabulary.errors import UsageError
     from kalshi_cli.vocabulary.order_terms import TermsError, parse_cash
@@ -276,6 +303,5 @@ def _options(
         paper=paper_on,
         paper_balance=balance,
         subaccount=subaccount,
-        assign=_assignments(assign[0]),
-        unassign=tuple(t.strip() for t in assign[1] if t.strip()),
+        assign=_assignments(assign or []),
     )

@@ -22,6 +22,7 @@ from kalshi_cli.config.sections import (
     load_yaml,
     read_sections,
 )
+from kalshi_cli.vocabulary.decode import read_yaml_text
 from kalshi_cli.vocabulary.errors import ConfigError, DataWriteError, KalshiError, UsageError
 from kalshi_cli.vocabulary.files import make_dir
 
@@ -111,9 +112,9 @@ def set_value(
     was not in the file, which is then left as it was."""
     value_text = _scalar_text(raw, ".".join(keys))
     try:
-        old = path.read_text(encoding="utf-8") if path.exists() else ""
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {path} cannot be read: {exc}") from None
+        old = read_yaml_text(path, "config file")
+    except FileNotFoundError:
+        old = ""
     if value_text == "null":
         removed = remove_key(old, keys, path)
         if removed is None:
@@ -177,11 +178,16 @@ def _not_written(path: Path, exc: OSError) -> DataWriteError:
 
 
 def _scalar_text(raw: str, key: str) -> str:
+    """`raw` as the YAML text of one value; a number as typed (`0x10`, `010` and a number too
+    long are then refused by the file's reader, `checked_yaml`, with the key and its line)."""
     import yaml
 
     try:
+        node = yaml.compose(raw) if raw.strip() else None
+        if isinstance(node, yaml.ScalarNode) and node.tag.endswith((":int", ":float")):
+            return raw.strip()
         value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError):  # ValueError: a date YAML cannot build (2026-13-45)
         value = raw
     if isinstance(value, (dict, list)):
         raise UsageError(f"{key}: give one value, not a list or mapping", hint="edit the file")

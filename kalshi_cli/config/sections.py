@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import msgspec
 
+from kalshi_cli.vocabulary.decode import bounded_loader, read_yaml_text
 from kalshi_cli.vocabulary.errors import ConfigError
 from kalshi_cli.vocabulary.owners import AGENT
 
@@ -61,12 +62,6 @@ class Located(dict[str, Any]):
         return f"{self.path}:{line}"
 
 
-def _loader() -> Any:
-    import yaml
-
-    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def compose_yaml(text: str, path: Path) -> Any:
     """The YAML nodes of `text` (None for an empty document), with where each starts and ends:
     what `config set` edits the text by. Read by the loader `load_yaml` reads with, and a
@@ -74,7 +69,7 @@ def compose_yaml(text: str, path: Path) -> Any:
     import yaml
 
     try:
-        return yaml.compose(text, Loader=_loader()) if text.strip() else None
+        return yaml.compose(text, Loader=bounded_loader(path)) if text.strip() else None
     except yaml.YAMLError as exc:
         raise ConfigError(yaml_error_text(exc, path)) from None
 
@@ -84,30 +79,9 @@ def load_yaml(text: str, path: Path) -> Any:
     is not a plain name, is a ConfigError with file and line (plain YAML keeps the last value)."""
     import yaml
 
-    base: Any = _loader()
-
-    class StrictLoader(base):  # type: ignore[misc]
-        def construct_document(self, node: Any) -> Any:
-            # the dotted key of every mapping, so that a refusal names `risk.min_edge`
-            self.dotted: dict[int, str] = {}
-            self.walk(node, "", frozenset())
-            return super().construct_document(node)
-
-        def walk(self, node: Any, prefix: str, inside: frozenset[int]) -> None:
-            # each node once (an alias is the node it names); one inside itself is refused:
-            # no command could read such a value to its end
-            if id(node) in inside:
-                raise ConfigError(
-                    f"{path}:{node.start_mark.line + 1}: `{prefix.rstrip('.')}` holds itself "
-                    "(a YAML alias inside its own anchor)"
-                )
-            if id(node) in self.dotted or not isinstance(node, yaml.CollectionNode):
-                return
-            self.dotted[id(node)] = prefix
-            mapping = isinstance(node, yaml.MappingNode)
-            for item in node.value:
-                key, value = item if mapping else (None, item)
-                self.walk(value, f"{prefix}{key.value}." if key else prefix, inside | {id(node)})
+    # a class of its own: the bounds every YAML file is read within, checked before anything
+    # is built, and the dotted key of every mapping, so that a refusal names `risk.min_edge`
+    strict: Any = bounded_loader(path)
 
     def mapping(loader: Any, node: Any) -> Iterable[Located]:
         data = Located(path, node.start_mark.line + 1)
@@ -127,11 +101,13 @@ def load_yaml(text: str, path: Path) -> Any:
             data[key] = loader.construct_object(value_node, deep=True)
             data.lines[key] = line
 
-    StrictLoader.add_constructor("tag:yaml.org,2002:map", mapping)
+    strict.add_constructor("tag:yaml.org,2002:map", mapping)
     try:
-        return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=strict)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ConfigError(yaml_error_text(exc, path)) from None
+    except ValueError as exc:  # a date YAML cannot build (2026-13-45)
+        raise ConfigError(f"{path}: malformed YAML: {exc}") from None
 
 
 def read_sections(path: Path | None) -> Located:
@@ -142,12 +118,9 @@ def read_sections(path: Path | None) -> Located:
     if path is None:
         return empty
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_yaml_text(path, "config file")
     except FileNotFoundError:
         return empty
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ConfigError(f"config file {path} cannot be read: {reason}") from None
     document = load_yaml(text, path)
     if document is None:
         return empty
@@ -166,10 +139,9 @@ def read_params_file(path: Path) -> Located:
     """A strategy's params file (`--params FILE.yaml`): a mapping of parameter: value, every key
     with its line, so a refusal names `file:line`."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ConfigError(f"params file {path} cannot be read: {reason}") from None
+        text = read_yaml_text(path, "params file")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"params file {path} cannot be read: {exc.strerror}") from None
     document = load_yaml(text, path)
     if document is None:
         return Located(path, 1)

@@ -200,6 +200,18 @@ class PositionLine:
 
 
 @dataclass(frozen=True)
+class EventLine:
+    """An event held in two markets or more: its worst case at settlement, as `kalshi positions
+    --by event` has it (`services.positions.event_rows`), and the outcome that gives it."""
+
+    event_ticker: str
+    markets: int  # held
+    worst: Decimal
+    worst_outcome: str
+    subaccount: int = 0
+
+
+@dataclass(frozen=True)
 class OrderLine:
     order_id: str
     ticker: str
@@ -228,6 +240,7 @@ class RemoteSnapshot:
     error: str | None  # why there is nothing from the exchange (no client, unreachable)
     positions: tuple[PositionLine, ...] = ()
     unrealized: Decimal | None = None
+    events: tuple[EventLine, ...] = ()
     orders: tuple[OrderLine, ...] = ()
     queue_note: str | None = None  # why no order's queue position is known
     feed: tuple[FeedLine, ...] = ()
@@ -559,6 +572,7 @@ def remote_snapshot(
     try:
         numbers, subaccounts_note = _subaccounts(client)
         rows, unrealized = _positions(client, store, numbers, sources.limit)
+        events = tuple(_events(client, numbers))
         resting = list(client.orders.iter_orders(status="resting"))
         ahead, queue_note = _queue_positions(client, resting)
         orders = tuple(_order_line(o, store, ahead.get(o.order_id), listed) for o in resting)
@@ -589,6 +603,7 @@ def remote_snapshot(
         error=None,
         positions=positions,
         unrealized=unrealized,
+        events=events,
         orders=orders,
         queue_note=queue_note,
         feed=tuple(_feed_lines(feed, tickers)),
@@ -632,6 +647,18 @@ def _positions(
         every.rows += one.rows
         rows += [(number, r) for r in one.rows]
     return rows, every.unrealized
+
+
+def _events(client: KalshiClient, numbers: Sequence[int]) -> Iterable[EventLine]:
+    """Each event held in two markets or more on each of `numbers`: one held alone is its
+    market's row."""
+    from kalshi_cli.services.positions import event_rows
+
+    for number in numbers:
+        for row in event_rows(client.on_subaccount(number)):
+            if len(row.positions) > 1:
+                worst = row.outcomes.worst
+                yield EventLine(row.event_ticker, len(row.positions), worst.pnl, worst.name, number)
 
 
 def _queue_positions(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import math
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -59,6 +59,7 @@ from kalshi_cli.runner.preflight import (
     rebuild,
     reconcile,
 )
+from kalshi_cli.services.orders.context import known_market
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S, landing_wait_s
 from kalshi_cli.strategies import get_strategy
 from kalshi_cli.strategy_api import MarketTerms
@@ -73,7 +74,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
     from kalshi_cli.runner.loop.alerting import TradeAlerts
     from kalshi_cli.runner.ports import LoopParts, MarketFeed
-    from kalshi_cli.services.orders.context import OrderClient
+    from kalshi_cli.services.orders.context import MarketRead, OrderClient
     from kalshi_cli.services.orders.place import OrderService
     from kalshi_cli.store import Store
     from kalshi_cli.venue import LocalVenue
@@ -579,8 +580,9 @@ def resolve_lineup(options: TradeOptions, config: TradeConfig) -> Lineup:
 def _assign(options: TradeOptions, lineup: Lineup, portfolio: Portfolio, parts: Parts) -> None:
     """`--assign NAME:TICKER`: the contracts held in TICKER that no strategy built become
     NAME's, at the account's average cost, so its exits may sell them. Kept in the state file
-    and given again at every start until replaced or cleared (`--unassign TICKER`); one whose
-    strategy does not run, or whose market the loop does not trade, waits for a run that does."""
+    and given again at every start until replaced or cleared (`clear_assignments`); one whose
+    strategy does not run, or whose market the loop does not trade, waits for a run that does.
+    An unknown market exits NOT_FOUND, as every command's does, and nothing is written."""
     for name, ticker in options.assign:
         if lineup.get(name) is None:
             raise UsageError(
@@ -588,13 +590,13 @@ def _assign(options: TradeOptions, lineup: Lineup, portfolio: Portfolio, parts: 
                 hint=f"running: {', '.join(lineup.names)}",
             )
         if ticker not in portfolio.markets:
+            known_market(parts.client.markets, ticker)
             raise UsageError(
                 f"--assign {name}:{ticker}: the loop does not trade {ticker}",
                 hint="add it to --markets",
             )
-    changes: dict[str, str | None] = dict.fromkeys(options.unassign)
-    if changes or options.assign:
-        parts.store.trading.set_assignments(changes | {t: n for n, t in options.assign})
+    if options.assign:
+        parts.store.trading.set_assignments({t: n for n, t in options.assign})
     for ticker, name in parts.store.trading.assignments().items():
         if lineup.get(name) is None or ticker not in portfolio.markets:
             continue
@@ -602,6 +604,22 @@ def _assign(options: TradeOptions, lineup: Lineup, portfolio: Portfolio, parts: 
         parts.log.emit(
             "position_assigned", {"strategy": name, "ticker": ticker, "count": fmt_count(given)}
         )
+
+
+def clear_assignments(
+    tickers: Sequence[str], markets: MarketRead, open_store: Callable[[], Store]
+) -> dict[str, str | None]:
+    """`kalshi trade --unassign TICKER`: each market's assignment (`_assign`) cleared, so the
+    contracts no strategy bought there are nobody's again; by ticker, the strategy each was
+    given to (None: none). No loop runs. Every ticker is checked before the state file is
+    opened: an empty one is a usage error, one the exchange does not know exits NOT_FOUND."""
+    if not tickers or any(not t.strip() for t in tickers):
+        raise UsageError("--unassign: give a ticker", hint="e.g. --unassign KXHIGHNY-26NOV25-T60")
+    cleared = [known_market(markets, t.strip()).ticker for t in tickers]
+    with open_store() as store:
+        was = store.trading.assignments()
+        store.trading.set_assignments(dict.fromkeys(cleared))
+    return {ticker: was.get(ticker) for ticker in cleared}
 
 
 def _budgets(

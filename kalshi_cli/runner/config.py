@@ -143,9 +143,8 @@ class TradeOptions:
     paper_balance: Decimal = Decimal("1000")  # the paper venue's starting cash, dollars
     # (strategy name, ticker): the part of the account's position there that no strategy owns
     # (bought by hand, before the loop) is given to that strategy, from this start on, kept in
-    # the state file until changed (`--assign`) or cleared (`--unassign TICKER`)
+    # the state file until changed (`--assign`) or cleared (`assembly.clear_assignments`)
     assign: tuple[tuple[str, str], ...] = ()
-    unassign: tuple[str, ...] = ()
     # the subaccount every order, read and risk rule of the loop acts on (None: the one the API
     # key is restricted to, else 0: preflight.key_subaccount); with --paper, the venue's subaccount
     # of that number

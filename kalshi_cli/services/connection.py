@@ -137,25 +137,28 @@ def _embedded(settings: Settings, *, anonymous: bool, warn: Warn) -> ResolvedCon
     )
 
 
-def _start_simulator(settings: Settings) -> AccountInfo:
-    """The account of the simulator of `settings.data_dir`, started in the background if none
-    serves it by now."""
+def _start_simulator(settings: Settings, data_dir: Path | None = None) -> AccountInfo:
+    """The account of the simulator of `data_dir` (default: the settings'), started in the
+    background if none serves it by now; a `scenario` setting it cannot start with is the
+    setting's error (exit 3), named where it was set."""
+    from kalshi_cli.sim.core.scenarios import ScenarioError
     from kalshi_cli.sim.server.embed import SimulatorBusy, SimulatorFailed, ensure_simulator
-    from kalshi_cli.vocabulary.errors import TransportError
+    from kalshi_cli.vocabulary.errors import ConfigError, TransportError
 
+    where = Path(data_dir or settings.data_dir)
     try:
         return ensure_simulator(
-            settings.data_dir,
-            scenario=settings.scenario,
-            tier=settings.tier,
-            idle_stop_s=settings.idle_stop,
+            where, scenario=settings.scenario, tier=settings.tier, idle_stop_s=settings.idle_stop
         )
     except (SimulatorBusy, SimulatorFailed) as exc:
         raise TransportError(
             str(exc),
-            hint=f"see {settings.data_dir / 'server.log'}; `kalshi sim status` says what "
-            "serves it, `kalshi sim stop` stops it",
+            hint=f"see {where / 'server.log'}; `kalshi sim status` says what serves it, "
+            "`kalshi sim stop` stops it",
         ) from None
+    except ScenarioError as exc:
+        origin = settings.origins["scenario"].where
+        raise ConfigError(f"{origin}: scenario: {exc}") from None
 
 
 def _load_key(
@@ -273,19 +276,7 @@ def stop_simulator(settings: Settings, data_dir: Path | None) -> dict[str, objec
 def simulator_exports(settings: Settings, data_dir: Path | None) -> str:
     """`kalshi sim env`: the export lines of the simulator serving the data directory, started
     in the background (as any `env: sim` command starts it) when none does."""
-    from kalshi_cli.sim.server.embed import SimulatorBusy, SimulatorFailed, ensure_simulator
-    from kalshi_cli.vocabulary.errors import TransportError
-
-    where = data_dir or settings.data_dir
-    try:
-        account = ensure_simulator(
-            where, scenario=settings.scenario, tier=settings.tier, idle_stop_s=settings.idle_stop
-        )
-    except (SimulatorBusy, SimulatorFailed) as exc:
-        raise TransportError(
-            str(exc), hint=f"see {Path(where) / 'server.log'}; `kalshi sim status` says more"
-        ) from None
-    return account.exports()
+    return _start_simulator(settings, data_dir).exports()
 
 
 # ------------------------------------------------------------------------------ the state file

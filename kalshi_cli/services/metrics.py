@@ -203,6 +203,7 @@ class Collector:
                 exposure,
             ),
             *position_families(held, "exchange"),
+            _event_worst_cases(client),
         ]
         if latency_ms is not None:
             families.append(
@@ -236,6 +237,21 @@ def position_families(held: Iterable[Held], source: str) -> list[Family]:
             [Sample(position, {"ticker": ticker, **labels}) for ticker, position, labels in open_],
         ),
     ]
+
+
+def _event_worst_cases(client: KalshiClient) -> Family:
+    """Each event held: what it pays at settlement in its worst outcome, as `kalshi positions
+    --by event` says (the one rule, vocabulary/event_outcomes.py)."""
+    from kalshi_cli.services.positions import event_rows
+
+    held = event_rows(client)
+    return Family(
+        "kalshi_event_worst_case_dollars",
+        "gauge",
+        "Each event's positions at settlement in their worst outcome, in dollars (negative: a "
+        "loss), by the event's rule (exchange).",
+        [Sample(e.outcomes.worst.pnl, {"event_ticker": e.event_ticker}) for e in held],
+    )
 
 
 def _from_store(store: Store, now: float, *, positions: bool) -> list[Family]:

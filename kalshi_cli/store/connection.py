@@ -36,6 +36,9 @@ _JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 # longer); small enough that a full `pnl` scan stays far under its memory budget.
 _CACHE_KIB = 32 * 1024
 
+# a database in its connection's memory, gone when it closes (a backtest's state: `Store.in_memory`)
+IN_MEMORY = Path(":memory:")
+
 APPLIED_SQL = "SELECT name, applied_at FROM schema_migrations ORDER BY rowid"
 INTENT_DURABILITIES = ("full", "normal")
 
@@ -343,7 +346,7 @@ def _unwritable(path: Path, exc: OSError) -> StoreError:
 
 def connect(path: Path, mode: str) -> sqlite3.Connection:
     # A URI with an explicit mode: "rw" and "ro" fail on a missing file instead of creating it.
-    uri = f"{path.absolute().as_uri()}?mode={mode}"
+    uri = ":memory:" if path == IN_MEMORY else f"{path.absolute().as_uri()}?mode={mode}"
     try:
         return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_SECONDS)
     except sqlite3.Error as exc:

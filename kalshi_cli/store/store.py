@@ -23,6 +23,7 @@ from kalshi_cli.store.audit import AuditRepository
 from kalshi_cli.store.connection import (
     APPLIED_SQL,
     BUSY_TIMEOUT_SECONDS,
+    IN_MEMORY,
     Database,
     check_is_state_file,
     check_schema,
@@ -180,6 +181,22 @@ class Store:
         return store
 
     @classmethod
+    def in_memory(cls, *, clock: Clock) -> Store:
+        """A state database held in this process's memory (a backtest's): the same schema and
+        repositories as a file, written by the same code, but no write reaches a disk; `backup_to`
+        saves it as a state file. Nobody else can open it, so it is held as `exclusive`."""
+        conn = connect(IN_MEMORY, "rw")
+        try:
+            configure(conn, readonly=False, durable=False, exclusive=True)
+            migrated = migrations.apply_pending(conn, clock.wall())
+        except BaseException:
+            conn.close()
+            raise
+        store = cls(conn, IN_MEMORY, clock, readonly=False, exclusive=True)
+        store.migrated_on_open = tuple(migrated)
+        return store
+
+    @classmethod
     def migrate(cls, path: Path, *, clock: Clock | None = None) -> MigrationReport:
         """Create the state file if there is none and apply its pending migrations (what
         every `open` does), reporting each known migration with when it was applied and which
@@ -252,11 +269,14 @@ class Store:
         the bytes could catch a transaction half-written), mode 600 as the file itself."""
         import sqlite3
 
-        copy = sqlite3.connect(target)
         try:
-            self._conn.backup(copy)
-        finally:
-            copy.close()
+            copy = sqlite3.connect(target)
+            try:
+                self._conn.backup(copy)
+            finally:
+                copy.close()
+        except sqlite3.Error as exc:
+            raise wrap_error(exc, target) from exc
         target.chmod(0o600)
 
     def close(self) -> None:
@@ -318,8 +338,10 @@ class Store:
         """Why the file this connection has open is no longer the one its path names (None
         while it is): another process opening the path (`kalshi halt`) then writes a file this
         connection never reads. A file held `exclusive` is nobody else's."""
+        if self._exclusive or self.identity is None:
+            return None  # asked every pass: no stat of a file that cannot be another's
         now = file_identity(self.path)
-        if self._exclusive or self.identity is None or now == self.identity:
+        if now == self.identity:
             return None
         what = "deleted or moved away" if now is None else "replaced by another file"
         return f"state file {self.path} was {what}"

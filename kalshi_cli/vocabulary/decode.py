@@ -1,7 +1,9 @@
 """The one decoder of what a person writes (a config section, a params file) into a typed, frozen
-`msgspec.Struct`, every refusal at the file and line of the key it is about. It imports only
-`errors` and msgspec, so every layer that owns a section decodes through this one function. See
-docs/configuration.md "The sections of other layers".
+`msgspec.Struct`, every refusal at the file and line of the key it is about, and the bounds every
+YAML file a person writes (the config, a params file, a scenario) is read within (`read_yaml_text`,
+`checked_yaml`). It imports only `errors` and msgspec (PyYAML deferred), so every layer that owns
+a section decodes through this one function. See docs/configuration.md "The sections of other
+layers" and "Limits".
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import typing
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from functools import cache
+from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
@@ -82,6 +85,122 @@ def did_you_mean(name: str, names: Iterable[str]) -> str | None:
     same = [n for n in known if n.replace("-", "_") == name.replace("-", "_")]
     close = same or difflib.get_close_matches(name, known, n=1)
     return close[0] if close else None
+
+
+# --------------------------------------------------------------------------------------------
+# The bounds of a YAML file a person writes: no file costs more than a moment to read
+
+YAML_MAX_BYTES = 1_000_000  # a config is a few KB: a larger file is refused before it is parsed
+YAML_MAX_VALUES = 100_000  # keys, values and items, an alias counted as all it repeats
+YAML_MAX_DEPTH = 100  # mappings and lists inside one another
+NUMBER_MAX_CHARS = 40
+# a YAML 1.1 integer as a person means one: no sign but one, no base (0x10, 010), no digit
+# groups (1_000), no sexagesimal (1:30); a float is PLAIN_DECIMAL (no exponent)
+_PLAIN_INTEGER = re.compile(r"^[+-]?(?:0|[1-9][0-9]*)$")
+
+
+def read_yaml_text(path: Path, what: str) -> str:
+    """The text of the YAML file at `path` (`what`: "config file", "scenario"...), refused
+    before it is parsed when it is over YAML_MAX_BYTES (at most that many bytes are read) or
+    is not UTF-8; FileNotFoundError passes to the caller, for whom a missing file may be none."""
+    try:
+        with Path(path).open("rb") as handle:
+            data = handle.read(YAML_MAX_BYTES + 1)
+        if len(data) > YAML_MAX_BYTES:
+            raise ConfigError(
+                f"{what} {path} is larger than {YAML_MAX_BYTES:,} bytes; not read",
+                hint="a file of settings is a few KB: is this the file you meant?",
+            )
+        return data.decode("utf-8")
+    except FileNotFoundError:
+        raise
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"{what} {path} cannot be read: {reason}") from None
+
+
+def checked_yaml(root: Any, path: Path) -> dict[int, str]:
+    """The dotted key (`risk.`) of every mapping and list of a composed YAML document, by node
+    id, once each node passed the checks every YAML file a person writes is held to: no alias
+    inside its own anchor (no reader could reach its end), at most YAML_MAX_DEPTH deep and
+    YAML_MAX_VALUES values with each alias counted as all it repeats (a billion laughs is
+    refused in a moment, never expanded), and every number plain decimal digits of at most
+    NUMBER_MAX_CHARS characters (YAML 1.1 reads `0x10` as 16 and `010` as 8)."""
+    import yaml
+
+    dotted: dict[int, str] = {}
+    sizes: dict[int, int] = {}
+
+    def refuse(node: Any, prefix: str, problem: str) -> ConfigError:
+        key = prefix.rstrip(".") or "the document"
+        return ConfigError(f"{path}:{node.start_mark.line + 1}: `{key}`{problem}")
+
+    def size(node: Any, prefix: str, inside: frozenset[int]) -> int:
+        if id(node) in inside:
+            raise refuse(node, prefix, " holds itself (a YAML alias inside its own anchor)")
+        if isinstance(node, yaml.ScalarNode):
+            problem = _number_problem(node)
+            if problem:
+                raise refuse(node, prefix, f": {problem}")
+            return 1
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if len(inside) >= YAML_MAX_DEPTH:
+            raise refuse(node, prefix, f" is nested more than {YAML_MAX_DEPTH} deep")
+        dotted[id(node)] = prefix
+        total, mapping = 1, isinstance(node, yaml.MappingNode)
+        for item in node.value:
+            key, value = item if mapping else (None, item)
+            here = f"{prefix}{key.value}." if key is not None else prefix
+            total += size(value, here, inside | {id(node)}) + (key is not None)
+            if total > YAML_MAX_VALUES:
+                raise refuse(
+                    node,
+                    prefix,
+                    f" holds more than {YAML_MAX_VALUES:,} values (each YAML alias counted as "
+                    "all it repeats)",
+                )
+        sizes[id(node)] = total
+        return total
+
+    if root is not None:
+        size(root, "", frozenset())
+    return dotted
+
+
+def bounded_loader(path: Path) -> Any:
+    """The YAML loader of every file a person writes: PyYAML's safe one (libyaml's where PyYAML
+    has it: a tenth of the pure one's time) that builds a document only once `checked_yaml`
+    passed it, keeping the dotted keys it found (`dotted`) for the refusals of its subclasses."""
+    import yaml
+
+    base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class Bounded(base):  # type: ignore[misc]
+        dotted: dict[int, str]
+
+        def construct_document(self, node: Any) -> Any:
+            self.dotted = checked_yaml(node, path)
+            return super().construct_document(node)
+
+    return Bounded
+
+
+def _number_problem(node: Any) -> str | None:
+    """What is wrong with a scalar YAML reads as a number, or None (text, or a plain one; NaN
+    and infinity are left to the finite checks, which name them)."""
+    kind = node.tag.rsplit(":", 1)[-1]
+    if kind not in ("int", "float"):
+        return None
+    text = str(node.value).strip()
+    if len(text) > NUMBER_MAX_CHARS:
+        return f"a number of {len(text):,} characters; at most {NUMBER_MAX_CHARS} are read"
+    if kind == "float" and text.lower().lstrip("+-") in (".inf", ".nan"):
+        return None
+    plain = _PLAIN_INTEGER if kind == "int" else PLAIN_DECIMAL
+    if plain.match(text):
+        return None
+    return f"{text} is not a plain decimal number (write it in digits, e.g. 16 or 0.25)"
 
 
 # --------------------------------------------------------------------------------------------

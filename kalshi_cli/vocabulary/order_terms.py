@@ -84,6 +84,11 @@ class OrderRequest:
         return book_side_of(self.side, self.action)
 
     @property
+    def summary(self) -> str:
+        """`yes buy 10 TICKER @ 0.55`: the order in one line, as a person confirms it."""
+        return f"{self.side.value} {self.action.value} {self.count} {self.ticker} @ {self.price}"
+
+    @property
     def yes_price(self) -> Decimal:
         return to_book(self.side, self.action, self.price).yes_price
 

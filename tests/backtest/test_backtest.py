@@ -19,7 +19,6 @@ from kalshi_cli.backtest import BacktestSpec, execute
 from kalshi_cli.backtest.engine import RunArtifacts
 from kalshi_cli.backtest.report import build_report
 from kalshi_cli.backtest.scenario import record_scenario
-from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.models import ZERO, BookSide
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
@@ -33,7 +32,7 @@ def spike_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run(spec: BacktestSpec, tmp_path: Path) -> tuple[RunArtifacts, dict[str, object]]:
-    artifacts = execute(spec, tmp_path)
+    artifacts = execute(spec)
     return artifacts, build_report(artifacts)
 
 
@@ -80,7 +79,7 @@ def test_spike_profits_after_fees_and_the_report_equals_a_hand_computation(
     assert Decimal(totals["end_equity"]) - Decimal(totals["start_balance"]) == hand
     assert hand > 0, "spike fades a 36% spike that reverts: it must profit after fees"
     # realized P&L is the state file's: the production bookkeeping wrote every fill there
-    with Store.open(artifacts.state_path, create=False) as store:
+    with artifacts.store as store:
         recorded = list(store.fills.iter_fills())
         assert {f.fill_id for f in recorded} == {f.fill_id for f in fills}
         assert all(f.strategy == "spike" for f in recorded)
@@ -120,7 +119,7 @@ def test_a_market_that_settles_mid_run_pays_its_result_and_takes_no_more_orders(
     assert market["result"] == "no"
     settled_at = settlement.settled_time
     assert all(f.created_time <= settled_at for f in fills)
-    with Store.open(artifacts.state_path, create=False) as store:
+    with artifacts.store as store:
         assert [s.ticker for s in store.settlements.read()] == [LAL]
         assert all(i.created_at <= artifacts.started + 150.5 for i in store.orders.intents())
     assert report["exit_reasons"] == {"settlement": 1}
@@ -139,7 +138,7 @@ def test_a_market_that_settles_mid_run_is_booked_by_the_loop_when_it_settles(
     params = (("take_profit", "0.5"), ("max_hold_s", "1000"), ("order_count", "10"))
     spec = BacktestSpec(data=str(data), strategy="spike", params=params)
     log = tmp_path / "log.jsonl"
-    artifacts = execute(spec, tmp_path / "run", log_path=log)
+    artifacts = execute(spec, log_path=log)
     rows = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
     (booked,) = [r for r in rows if r["event"] == "settlement_booked"]
     (settlement,) = list(artifacts.venue.client.portfolio.iter_settlements())
@@ -206,11 +205,11 @@ def test_a_sequence_gap_leaves_the_market_stale_and_untraded_until_a_snapshot(
     spec = BacktestSpec(data=str(gapped), strategy="spike", params=PROFITABLE)
     artifacts, report = run(spec, tmp_path / "run")
     assert report["data"]["skipped"].get("seq_gap") == 1  # type: ignore[index]
-    with Store.open(artifacts.state_path, create=False) as store:
+    with artifacts.store as store:
         assert all(i.created_at < cut_at for i in store.orders.intents())
     full, _ = run(BacktestSpec(data=str(spike_data), strategy="spike", params=PROFITABLE),
                   tmp_path / "full")  # fmt: skip
-    with Store.open(full.state_path, create=False) as store:
+    with full.store as store:
         assert any(i.created_at > cut_at for i in store.orders.intents())
 
 
@@ -235,7 +234,7 @@ def test_a_backtest_writes_its_heartbeat_once_a_simulated_minute(
 ) -> None:
     # a replay's heartbeat has no reader; one a simulated second was 8% of a quiet replay
     log = tmp_path / "events.jsonl"
-    execute(BacktestSpec(data=str(spike_data), strategy="spike"), tmp_path, log_path=log)
+    execute(BacktestSpec(data=str(spike_data), strategy="spike"), log_path=log)
     events = [json.loads(line) for line in log.read_text().splitlines()]
     beats = [e for e in events if e["event"] == "heartbeat"]
     times = [datetime.fromisoformat(e["ts"]).timestamp() for e in events]
@@ -279,7 +278,7 @@ def test_a_recording_with_no_data_of_its_markets_is_no_data_not_zero_trades(
     writer.close()
     write_manifest(empty, read_manifest(spike_data) or {})
     with pytest.raises(NoDataError, match=f"no data of {LAL} in {empty}"):
-        execute(BacktestSpec(data=str(empty), strategy="spike"), tmp_path / "run")
+        execute(BacktestSpec(data=str(empty), strategy="spike"))
 
 
 def test_a_window_with_no_data_of_the_chosen_market_is_no_data(tmp_path: Path) -> None:
@@ -304,7 +303,7 @@ def test_a_window_with_no_data_of_the_chosen_market_is_no_data(tmp_path: Path) -
         end_ns=start + 110 * 10**9,
     )
     with pytest.raises(NoDataError, match=f"no data of {LAL} in {data} between the given times"):
-        execute(spec, tmp_path / "run")
+        execute(spec)
     # the other market has its data in that window, and runs
     other = replace(spec, markets=(gsw,))
     assert run(other, tmp_path / "other")[1]["data"]["book_events"] > 0  # type: ignore[index]
@@ -323,7 +322,7 @@ def test_a_recording_whose_only_segment_is_corrupt_says_so(
     raw = segment.read_bytes()
     segment.write_bytes(raw[:10] + bytes(b ^ 0xFF for b in raw[10:200]) + raw[200:])
     with pytest.raises(NoDataError) as refused:
-        execute(BacktestSpec(data=str(data), strategy="spike"), tmp_path / "run")
+        execute(BacktestSpec(data=str(data), strategy="spike"))
     assert refused.value.message == f"no records in {data} (skipped: 1 corrupt_block)"
 
 
@@ -349,7 +348,7 @@ def test_a_window_after_where_a_recording_was_cut_off_says_what_the_reading_skip
     ]
     late = BacktestSpec(data=str(data), strategy="spike", start_ns=last - (last - first) // 10)
     with pytest.raises(NoDataError) as refused:
-        execute(late, tmp_path / "run")
+        execute(late)
     assert refused.value.message == (
         f"no records in {data} between the given times (skipped: 1 truncated_tail)"
     )
@@ -428,8 +427,7 @@ def test_a_segment_gone_or_cut_short_since_the_manifest_is_named_in_the_report(
     assert skipped == ["skipped reading the data: 1 missing_segment (docs/data.md says why)"]
     held = open_dataset(str(gone))  # as a sweep's worker reads it, from memory
     assert held.held is not None
-    artifacts = execute(BacktestSpec(data=str(gone), strategy="spike"), tmp_path / "held-run",
-                        source=held)  # fmt: skip
+    artifacts = execute(BacktestSpec(data=str(gone), strategy="spike"), source=held)
     assert artifacts.skipped == {"missing_segment": 1}
     # a run that ends inside the first segment never reached where the second one was
     listed = json.loads((gone / "manifest.json").read_text())["segments"]

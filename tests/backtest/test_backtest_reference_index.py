@@ -98,7 +98,7 @@ def test_each_decision_sees_the_index_value_last_received_before_it(
     assert "cfbenchmarks_value_5hz" in manifest["channels"]
 
     SEEN.clear()
-    artifacts = execute(BacktestSpec(data=str(data), strategy=index_probe), tmp_path / "run")
+    artifacts = execute(BacktestSpec(data=str(data), strategy=index_probe))
     assert artifacts.skipped["unknown_type"] == 0 and artifacts.skipped["bad_index"] == 0
     assert len(SEEN) > 40
     checked = 0
@@ -139,4 +139,4 @@ def test_a_recording_with_only_index_ticks_of_its_markets_is_no_data(tmp_path: P
     assert kept["CfbValueMessage"] > 0 and kept["Cfb5HzValueMessage"] > 0, kept
     spec = BacktestSpec(data=str(index_only), strategy="spike", markets=(TICKER,))
     with pytest.raises(NoDataError, match=f"no data of {TICKER} in {index_only}"):
-        execute(spec, tmp_path / "run")
+        execute(spec)

@@ -55,7 +55,7 @@ def test_json_is_the_report_of_the_pure_run(data: Path, tmp_path: Path) -> None:
 def test_text_html_and_out(data: Path, tmp_path: Path) -> None:
     html, out = tmp_path / "r.html", tmp_path / "run"
     args = ["backtest", "--strategy", "spike", "--data", str(data), "--param", "take_profit=0.06"]
-    done = kalshi([*args, "--html", str(html), "--out", str(out)], tmp_path)
+    done = kalshi([*args, "--html", str(html), "--out", str(out), "--keep-state"], tmp_path)
     assert done.returncode == 0, done.stderr
     assert "net P&L" in done.stdout and "equity" in done.stdout
     page = html.read_text()
@@ -71,6 +71,21 @@ def test_text_html_and_out(data: Path, tmp_path: Path) -> None:
     totals = report["totals"]
     assert Decimal(realized) == Decimal(totals["realized"]) + Decimal(totals["settled"])
     assert (out / "backtest.log").stat().st_size > 0
+
+
+def test_a_run_keeps_its_state_in_memory_and_saves_it_only_when_asked(
+    data: Path, tmp_path: Path
+) -> None:
+    """No state file is written while a run trades (an order action costs no file write); with
+    --keep-state the whole state is saved at the end, and without --out there is nowhere to."""
+    args = ["backtest", "--strategy", "spike", "--data", str(data), "--param", "take_profit=0.06"]
+    done = kalshi([*args, "--out", str(tmp_path / "run"), "--json"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["totals"]["fills"] > 0
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["backtest.log", "report.json"]
+    refused = kalshi([*args, "--keep-state"], tmp_path)
+    assert refused.returncode == ExitCode.USAGE
+    assert "--out" in refused.stderr
 
 
 def test_a_sweep_runs_the_grid_ranks_it_and_caches_it(data: Path, tmp_path: Path) -> None:
@@ -217,7 +232,7 @@ def test_a_run_whose_out_directory_fills_up_is_exit_18(data: Path, tmp_path: Pat
 
     result = subprocess.run(
         [script(), "backtest", "--strategy", "spike", "--data", str(data),
-         "--out", str(tmp_path / "run")],
+         "--out", str(tmp_path / "run"), "--keep-state"],
         capture_output=True, text=True, env=env, timeout=120, check=False, preexec_fn=limited,
     )  # fmt: skip
     assert result.returncode == ExitCode.DATA_WRITE_FAILED, result.stderr

@@ -60,7 +60,7 @@ def backtest(
     args = ["backtest", "--strategy", "model", "--model", model, "--data", str(data)]
     for p in params:
         args += ["--param", p]
-    done = kalshi([*args, "--out", str(out), "--json"], out.parent)
+    done = kalshi([*args, "--out", str(out), "--keep-state", "--json"], out.parent)
     assert done.returncode == (ExitCode.STRATEGY_FAILED if failed else 0), done.stderr
     report = json.loads(done.stdout)
     assert (report["failed"] is not None) is failed
@@ -115,14 +115,14 @@ def test_the_worked_examples_of_the_docs_run_as_written_and_agree(
     examples = _doc_examples()
     (tmp_path / "anchor_model.py").write_text(examples["python"])
     python_run = kalshi(
-        ["backtest", "--strategy", "model", "--data", str(data), "--out", "py",
+        ["backtest", "--strategy", "model", "--data", str(data), "--out", "py", "--keep-state",
          "--model", f"command:{sys.executable} anchor_model.py"],
         tmp_path, cwd=tmp_path,
     )  # fmt: skip
     assert python_run.returncode == 0, python_run.stderr
     jq_args = shlex.split(examples["jq"].replace("recordings/kx", str(data)))
     assert jq_args[:2] == ["kalshi", "backtest"]
-    jq_run = kalshi([*jq_args[1:], "--out", "jq"], tmp_path, cwd=tmp_path)
+    jq_run = kalshi([*jq_args[1:], "--out", "jq", "--keep-state"], tmp_path, cwd=tmp_path)
     assert jq_run.returncode == 0, jq_run.stderr
     python_orders, jq_orders = orders(tmp_path / "py"), orders(tmp_path / "jq")
     assert len(python_orders) >= 2
@@ -268,7 +268,7 @@ def test_quote_mode_from_the_command_line_and_the_config_rests_post_only_bids(
     (home / "config.yaml").write_text("strategies:\n  model:\n    quote: true\n")
     done = kalshi(
         ["backtest", "--strategy", "model", "--model", ANCHOR["python-file"], "--data", str(data),
-         "--out", str(tmp_path / "config"), "--json"],
+         "--out", str(tmp_path / "config"), "--keep-state", "--json"],
         home,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

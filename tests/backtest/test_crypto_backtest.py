@@ -22,7 +22,6 @@ from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.data.replay import iter_records
 from kalshi_cli.feed.index import decode_tick
 from kalshi_cli.feed.messages import CfbValueMessage
-from kalshi_cli.store import Store
 from kalshi_cli.strategy_api import MarketTerms
 from kalshi_cli.vocabulary.models import ZERO, BookSide
 from kalshi_cli.vocabulary.reference_index import settlement_value, settles_yes, window
@@ -61,7 +60,7 @@ def run(
         sample_s=5,
         risk=(("stop_loss_cooldown_s", 0),),
     )
-    artifacts = execute(spec, tmp_path_factory.mktemp("run"))
+    artifacts = execute(spec)
     report = build_report(artifacts)
     return artifacts, report
 
@@ -126,7 +125,7 @@ def test_the_calibration_table_is_the_models_forecasts_against_the_outcomes(
 ) -> None:
     artifacts, report = run
     results = {t: i.result for t, i in artifacts.infos.items() if i.result}
-    with Store.open(artifacts.state_path, create=False) as store:
+    with artifacts.store as store:
         intents = store.orders.intents()
     # the model's orders, and the risk engine's stop-loss closing some of them
     assert intents and {i.strategy for i in intents} <= {"crypto", "stop-loss"}
@@ -187,7 +186,7 @@ def test_a_backtest_whose_markets_the_strategy_does_not_trade_says_so(tmp_path: 
     data = record_scenario(
         "default", tmp_path / "d", seconds=30, tickers=["KXNBAGAME-SIM-LALGSW-LAL"]
     )
-    report = build_report(execute(BacktestSpec(data=str(data), strategy="crypto"), tmp_path))
+    report = build_report(execute(BacktestSpec(data=str(data), strategy="crypto")))
     assert list(report["idle"]) == ["crypto"]
     assert "decides nothing" in report["idle"]["crypto"]
     lines = render_text(report)

@@ -5,7 +5,6 @@ and one over the memory budget is read by every run, and refused if it changed w
 from __future__ import annotations
 
 import json
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
@@ -47,8 +46,7 @@ def spec(data: Path, fair: str, take_profit: str = "0.06") -> BacktestSpec:
 
 def from_disk(s: BacktestSpec) -> object:
     """The run as a single `kalshi backtest` makes it: every record read from the files."""
-    with tempfile.TemporaryDirectory() as tmp:
-        return json.loads(json.dumps(build_report(execute(s, Path(tmp))), default=str))
+    return json.loads(json.dumps(build_report(execute(s)), default=str))
 
 
 def reads(data: Path) -> tuple[int, int]:

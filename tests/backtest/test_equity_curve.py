@@ -90,7 +90,7 @@ def hand_curve(artifacts: object, start: Decimal, at: float) -> tuple[Decimal, D
 def test_the_curve_of_a_trading_run_is_cash_plus_marks_by_hand(data: Path, tmp_path: Path) -> None:
     params = (("take_profit", "0.06"), ("order_count", "20"))
     spec = BacktestSpec(data=str(data), strategy="spike", params=params, sample_s=1)
-    artifacts = execute(spec, tmp_path)
+    artifacts = execute(spec)
     report = build_report(artifacts)
     start = Decimal(spec.balance)
     flat_after_trading = held = 0

@@ -23,7 +23,7 @@ def test_a_backtest_buys_whole_no_sets_whose_worst_case_never_goes_below_zero(
     # about 20 sets a trade ($40), 100 held at most (the default position limit's 100 a market)
     params = (("max_count", "100"), ("max_cost", "40"))
     spec = BacktestSpec(data=str(data), strategy="arbitrage", params=params, sample_s=5)
-    artifacts = execute(spec, tmp_path / "run")
+    artifacts = execute(spec)
     fills = sorted(artifacts.venue.client.portfolio.iter_fills(), key=lambda f: f.created_time)
     assert fills, "the event's NO sets were bought"
     # every fill buys NO (the ask side of the YES book): no YES set, no sale back

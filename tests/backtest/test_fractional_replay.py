@@ -13,7 +13,6 @@ from kalshi_cli.backtest.engine import BacktestSpec, execute
 from kalshi_cli.backtest.report import build_report
 from kalshi_cli.data.importer import import_jsonl
 from kalshi_cli.data.manifest import read_manifest
-from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.models import BookSide
 
 TICKER = "KXFRAC-26JAN01-T50"
@@ -62,9 +61,9 @@ def test_an_import_of_fractional_books_fills_what_the_book_could_fill(tmp_path: 
         strategy=str(EXAMPLE),
         params=(("fair", "0.90"), ("take_profit", "0.05"), ("order_count", "20")),
     )
-    run = execute(spec, tmp_path)
+    run = execute(spec)
     report = build_report(run)
-    with Store.open(run.state_path, create=False) as store:
+    with run.store as store:
         fills = [
             (f.book_side, f.yes_price, f.count, f.is_taker)
             for f in store.fills.iter_fills(ticker=TICKER)
@@ -126,8 +125,8 @@ def test_a_fractional_order_count_on_a_whole_contract_market_is_refused_as_the_e
             strategy=str(EXAMPLE),
             params=(("fair", "0.90"), ("take_profit", "0.05"), ("order_count", count)),
         )
-        run = execute(spec, tmp_path / count)
-        with Store.open(run.state_path, create=False) as store:
+        run = execute(spec)
+        with run.store as store:
             runs[count] = (
                 build_report(run)["totals"],
                 [f.count for f in store.fills.iter_fills(ticker=TICKER)],

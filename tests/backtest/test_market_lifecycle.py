@@ -116,7 +116,7 @@ def test_a_result_in_the_millisecond_of_the_last_fill_settles_what_that_fill_bou
         strategy=str(FAIR_VALUE),
         params=(("fair", "0.90"), ("order_count", "5")),
     )
-    run = execute(spec, tmp_path)
+    run = execute(spec)
     report = build_report(run)
     (fill,) = run.venue.client.portfolio.iter_fills()
     market = report["markets"][T]
@@ -231,7 +231,7 @@ def test_a_backtest_fills_nothing_after_the_recorded_close(tmp_path: Path) -> No
         strategy="model",
         params=(("source", f"file:{fair}"), ("bankroll", "100"), ("max_count", "5")),
     )
-    run = execute(spec, tmp_path)
+    run = execute(spec)
     report = build_report(run)
     assert list(run.venue.client.portfolio.iter_fills()) == []
     assert report["totals"]["orders"] == report["totals"]["rejected"] > 0

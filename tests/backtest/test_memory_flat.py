@@ -29,7 +29,7 @@ HELD_PER_ORDER = 800
 REPORT_PER_ORDER = 300
 
 CHILD = """
-import gc, json, sys, tempfile, tracemalloc
+import gc, json, sys, tracemalloc
 from pathlib import Path
 from kalshi_cli.backtest import BacktestSpec, run_backtest
 from kalshi_cli.backtest.dataset import open_dataset
@@ -42,13 +42,12 @@ spec = BacktestSpec(data=data, strategy="market-maker", end_ns=end_ns)
 source = open_dataset(spec.data, spec.data_fingerprint)
 gc.collect()
 tracemalloc.start()
-with tempfile.TemporaryDirectory() as tmp:
-    artifacts = execute(spec, Path(tmp), source=source)
-    gc.collect()
-    held = tracemalloc.get_traced_memory()[0]
-    tracemalloc.reset_peak()
-    report = build_report(artifacts)
-    report_peak = tracemalloc.get_traced_memory()[1] - held
+artifacts = execute(spec, source=source)
+gc.collect()
+held = tracemalloc.get_traced_memory()[0]
+tracemalloc.reset_peak()
+report = build_report(artifacts)
+report_peak = tracemalloc.get_traced_memory()[1] - held
 print(json.dumps({"held": held, "report": report_peak, "orders": report["totals"]["orders"]}))
 """
 

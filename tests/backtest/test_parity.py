@@ -161,8 +161,8 @@ def fills_of(store: Store) -> list[FillKey]:
 
 
 def backtest_run(spec: BacktestSpec, workdir: Path) -> Run:
-    artifacts = execute(spec, workdir)
-    with Store.open(artifacts.state_path) as store:
+    artifacts = execute(spec)
+    with artifacts.store as store:
         return orders_of(store), fills_of(store)
 
 
@@ -292,15 +292,14 @@ def test_two_strategies_on_one_bankroll_place_the_same_orders_in_backtest_and_pa
 
 # one backtest, its orders printed in the order they were placed
 _RUN = """
-import sys, tempfile
+import sys
 from pathlib import Path
 from kalshi_cli.backtest import BacktestSpec, execute
 from kalshi_cli.store import Store
-with tempfile.TemporaryDirectory() as work:
-    artifacts = execute(BacktestSpec(data=sys.argv[1], strategy="market-maker"), Path(work))
-    with Store.open(artifacts.state_path) as store:
-        for i in store.orders.intents():
-            print(i.created_at, i.ticker, i.side.value, i.action.value, i.price, i.count)
+artifacts = execute(BacktestSpec(data=sys.argv[1], strategy="market-maker"))
+with artifacts.store as store:
+    for i in store.orders.intents():
+        print(i.created_at, i.ticker, i.side.value, i.action.value, i.price, i.count)
 """
 
 

@@ -22,7 +22,7 @@ from kalshi_cli.backtest.scenario import record_scenario
 
 # both runs of one strategy; prints {"quiet": [orders, fills, calls], "always": [...]}
 _RUN = """
-import json, sys, tempfile
+import json, sys
 from dataclasses import replace
 from pathlib import Path
 from kalshi_cli.backtest import BacktestSpec, execute
@@ -41,20 +41,19 @@ for label, clock_free in (("quiet", base.clock_free), ("always", None)):
 
     copy = f"{name}-{label}"
     register_strategy(replace(base, name=copy, decide_fn=decide, clock_free=clock_free))
-    with tempfile.TemporaryDirectory() as work:
-        # the full pass every second, as `kalshi trade` runs, where quiet markets are many
-        artifacts = execute(BacktestSpec(data=data, strategy=copy, params=params), Path(work))
-        with Store.open(artifacts.state_path) as store:
-            orders = [
-                [i.created_at, i.ticker, i.side, i.action, str(i.price), str(i.count),
-                 i.time_in_force]
-                for i in store.orders.intents()
-            ]
-            fills = [
-                [f.ts, f.ticker, f.book_side, str(f.yes_price), str(f.count), str(f.fee),
-                 f.is_taker]
-                for f in store.fills.iter_fills()
-            ]
+    # the full pass every second, as `kalshi trade` runs, where quiet markets are many
+    artifacts = execute(BacktestSpec(data=data, strategy=copy, params=params))
+    with artifacts.store as store:
+        orders = [
+            [i.created_at, i.ticker, i.side, i.action, str(i.price), str(i.count),
+             i.time_in_force]
+            for i in store.orders.intents()
+        ]
+        fills = [
+            [f.ts, f.ticker, f.book_side, str(f.yes_price), str(f.count), str(f.fee),
+             f.is_taker]
+            for f in store.fills.iter_fills()
+        ]
     out[label] = [orders, fills, calls[0]]
 print(json.dumps(out))
 """

@@ -81,7 +81,7 @@ def test_a_recording_keeps_its_fees_and_a_backtest_charges_them(
 
     run = tmp_path / "run"
     args = ["backtest", "--strategy", "market-maker", "--data", str(out)]
-    done = kalshi([*args, "--out", str(run), "--json"], tmp_path)
+    done = kalshi([*args, "--out", str(run), "--keep-state", "--json"], tmp_path)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["assumptions"]["defaults_used"] == {}
@@ -244,7 +244,7 @@ def test_a_market_the_reference_lists_is_charged_its_series_fees_beside_one_it_d
         strategy="model",
         params=(("source", f"file:{fair}"), ("bankroll", "100"), ("max_count", "5")),
     )
-    run = execute(spec, tmp_path)
+    run = execute(spec)
     report = build_report(run)
     assert report["assumptions"]["defaults_used"] == {
         unlisted: ["event", "series", "tick grid", "fees"]
@@ -447,7 +447,7 @@ def test_an_event_overriding_only_the_multiplier_is_charged_it_in_a_backtest(
         strategy="model",
         params=(("source", f"file:{fair}"), ("bankroll", "100"), ("max_count", "5")),
     )
-    run = execute(spec, tmp_path)
+    run = execute(spec)
     fills = list(run.venue.client.portfolio.iter_fills())
     assert fills
     for f in fills:

@@ -59,7 +59,7 @@ def test_calibration_of_stated_fair_values_against_the_settled_result(
 ) -> None:
     out = tmp_path / "run"
     args = ["backtest", "--strategy", "market-maker", "--data", str(settling)]
-    done = kalshi([*args, "--out", str(out), "--json"], tmp_path)
+    done = kalshi([*args, "--out", str(out), "--keep-state", "--json"], tmp_path)
     assert done.returncode == 0, done.stderr
     cal = json.loads(done.stdout)["statistics"]["calibration"]
     with Store.open(out / "backtest.db", create=False) as store:

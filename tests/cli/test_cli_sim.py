@@ -203,5 +203,18 @@ def test_a_scenario_file_that_is_not_text_is_a_usage_error_naming_it(tmp_path: P
     args = ["sim", "serve", "--port", "0", "--data-dir", str(data_dir), "--scenario", str(binary)]
     result = kalshi(args, tmp_path, {})
     assert result.exit_code == ExitCode.USAGE, result.output
-    assert f"{binary} is not a scenario: not UTF-8 text" in result.output
+    assert f"scenario {binary} cannot be read: not UTF-8 text" in result.output
     assert "a bug" not in result.output
+
+
+@pytest.mark.parametrize("scenario", ["nope", "missing.yaml"])
+def test_a_bad_scenario_setting_is_a_config_error_in_one_line_before_any_simulator_starts(
+    tmp_path: Path, scenario: str
+) -> None:
+    """Before: exit 7, with a traceback's excerpt from the server log in its line."""
+    result = kalshi(["markets"], tmp_path, {"KALSHI_SIM_SCENARIO": scenario})
+    assert result.exit_code == ExitCode.CONFIG, result.output
+    (line, *_hint) = result.stderr.splitlines()
+    assert line.startswith("Error: KALSHI_SIM_SCENARIO: ") and scenario in line
+    assert "Traceback" not in result.output and "File " not in result.output
+    assert not (tmp_path / "sim" / "server.log").exists()  # no simulator was started

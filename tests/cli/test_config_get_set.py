@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from .fakes import run
 
 
@@ -95,3 +97,22 @@ def test_get_of_a_strategy_param_no_file_sets_prints_its_params_default(tmp_path
     assert values["strategies.market-maker.spread"] == ("0.06", "file")
     assert values["strategies.market-maker.quote_count"][1] == "default"
     assert run(["config", "get", "strategies.market-maker.sprad"], home=tmp_path).exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "says"),
+    [
+        ("risk.max_order_count", "0x10", "`risk.max_order_count`: 0x10 is not a plain decimal"),
+        ("timeout", "010", "`timeout`: 010 is not a plain decimal number"),
+        ("timeout", "9" * 5000, "`timeout`: a number of 5,000 characters"),
+    ],
+)
+def test_set_of_a_number_not_plain_decimal_or_too_long_names_the_key_and_writes_nothing(
+    tmp_path: Path, key: str, value: str, says: str
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("timeout: 5\n")
+    result = run(["config", "set", key, value], home=tmp_path)
+    assert result.exit_code == 2, result.output  # as every value `config set` refuses
+    assert f"not written: {config}:" in result.stderr and says in result.stderr
+    assert config.read_text() == "timeout: 5\n"

@@ -57,8 +57,11 @@ def json_commands() -> set[str]:
 
 
 def _key(documented_name: str) -> str:
-    """`order show ORDER_ID` -> `order show`: the doc's heading names arguments too."""
-    return " ".join(w for w in documented_name.split() if not w.isupper())
+    """`order show ORDER_ID` -> `order show`, `positions --by event` -> `positions`: the doc's
+    heading names arguments and a view's option too."""
+    words = documented_name.split()
+    named = words[: next((i for i, w in enumerate(words) if w.startswith("--")), len(words))]
+    return " ".join(w for w in named if not w.isupper())
 
 
 def test_every_json_command_is_documented() -> None:

@@ -4,31 +4,17 @@ settlement by the one rule, and the exchange's `event_exposure_dollars` beside t
 from __future__ import annotations
 
 import json
-from decimal import Decimal as D
 
-from kalshi_cli.client import CreateOrder
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.client import KalshiClient
 from tests.conftest import SimHarness
-from tests.prime_tier import Kalshi, connect
-
-FREE = {"fee_type": "quadratic", "fee_multiplier": "0"}  # no fees: the example's figures
+from tests.prime_tier import Kalshi, hold_kalshis_event_example
 
 
 def test_positions_by_event_show_the_worst_and_best_case_of_kalshis_example(
-    prime: SimHarness, kalshi: Kalshi
+    prime: SimHarness, client: KalshiClient, kalshi: Kalshi
 ) -> None:
     """NO at 0.60 on A and NO at 0.70 on C of three candidates: $1.30 in, -$0.30 at worst."""
-    for n, name in enumerate("ABC"):
-        extra = FREE if n == 0 else {}
-        prime.create_market(
-            f"KXSOS-{name}", event_ticker="KXSOS", collateral_return_type="MECNET", **extra
-        )
-    with connect(prime.new_account(balance_cents=1_000_000)) as other:
-        for name, yes_bid in (("A", "0.40"), ("C", "0.30")):
-            other.orders.create_order(CreateOrder(f"KXSOS-{name}", BookSide.BID, D(yes_bid), D(1)))
-    for name, price in (("A", "0.60"), ("C", "0.70")):
-        place = ["order", "place", f"KXSOS-{name}", "--side", "no", "--action", "buy"]
-        assert kalshi(*place, "--count", "1", "--price", price).exit_code == 0
+    hold_kalshis_event_example(prime, client)
     answer = kalshi("positions", "--by", "event", "--json")
     assert answer.exit_code == 0, answer.output
     (row,) = json.loads(answer.stdout)["events"]

@@ -179,6 +179,7 @@ def test_missing_default_file_is_fine_but_a_named_one_is_not(tmp_path: Path) -> 
         ("demo:\n  tier: [a]\n", r"c\.yaml:2: demo\.tier: expected text, not a list"),
         ("risk:\n  max_order_count: &a [*a]\n", r"c\.yaml:2: `risk\.max_order_count` holds"),
         ("risk: &r\n  nested: *r\n", r"c\.yaml:1: `risk\.nested` holds itself"),
+        ("timeout: 2026-13-45\n", r"c\.yaml: malformed YAML: month must be in 1\.\.12"),
     ],
 )
 @pytest.mark.timeout(20)  # a YAML alias inside its own anchor once hung every command

@@ -31,7 +31,7 @@ SIZE = (120, 40)  # the size docs/dashboard.md pictures
 
 @pytest.fixture(scope="module")
 def result(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`kalshi backtest --out DIR` on a small recording of the simulator's spiking market."""
+    """`kalshi backtest --out DIR --keep-state` on a small recording of the spiking market."""
     root = tmp_path_factory.mktemp("bt")
     data = record_scenario("default", root / "data", seconds=200, tickers=[LAL])
     spec = BacktestSpec(
@@ -39,7 +39,7 @@ def result(tmp_path_factory: pytest.TempPathFactory) -> Path:
         strategy="spike",
         params=(("order_count", "20"), ("take_profit", "0.06")),
     )
-    backtest(BacktestRequest(spec=spec, out=root / "run"))
+    backtest(BacktestRequest(spec=spec, out=root / "run", keep_state=True))
     return root / "run"
 
 

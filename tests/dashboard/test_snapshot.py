@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from kalshi_cli.client import KalshiClient
+from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.dashboard import actions
 from kalshi_cli.dashboard.snapshot import Sources, local_snapshot, remote_snapshot
 from kalshi_cli.store import Store
@@ -286,3 +286,33 @@ def test_a_heartbeat_and_feed_time_a_moment_ahead_still_read_as_just_now(tmp_pat
     shown = _health_text(snap)
     assert "heartbeat 0.0s ago" in shown and "loop feed 0.0s since" in shown, shown
     assert "UNKNOWN" not in shown, shown
+
+
+def test_an_event_held_in_two_markets_shows_its_worst_case_under_the_positions(
+    prime: SimHarness, client: KalshiClient, tmp_path: Path
+) -> None:
+    """Kalshi's example: NO at 0.60 and NO at 0.70 in a three-market mutually exclusive event
+    put $1.30 in and lose $0.30 at worst, the figure of `kalshi positions --by event`; a market
+    held alone in its event has no event line (its row says what it can lose)."""
+    from rich.console import Console
+
+    from kalshi_cli.cli.dashboard_panels import render_positions
+    from tests.prime_tier import another_accounts_order, hold_kalshis_event_example
+
+    hold_kalshis_event_example(prime, client)
+    prime.create_market("KXONE-X", event_ticker="KXONE")
+    another_accounts_order(prime, "KXONE-X", BookSide.ASK, "0.50", 1)
+    client.orders.create_order(CreateOrder("KXONE-X", BookSide.BID, D("0.50"), D(1)))
+    snap = remote_snapshot(sources(tmp_path), client, SystemClock())
+    assert snap.error is None
+    assert [p.ticker for p in snap.positions] == ["KXONE-X", "KXSOS-A", "KXSOS-C"]
+    (event,) = snap.events
+    assert (event.event_ticker, event.markets, event.subaccount) == ("KXSOS", 2, 0)
+    assert (event.worst, event.worst_outcome) == (D("-0.30"), "KXSOS-A yes")
+    console = Console(width=120, record=True)
+    console.print(render_positions(snap, ""))
+    text = console.export_text()
+    assert "event KXSOS, 2 markets: worst -$0.30 (KXSOS-A yes)" in text, text
+    console = Console(width=120, record=True)
+    console.print(render_positions(snap, "KXONE"))  # the filter applies to the event lines too
+    assert "event KXSOS" not in console.export_text()

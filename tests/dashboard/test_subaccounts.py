@@ -311,15 +311,17 @@ class _KillWhileReading(PortfolioApi):
         )
 
 
-@pytest.mark.parametrize("read", [2, 4], ids=["positions-panel", "positions-check"])
+@pytest.mark.parametrize(
+    "read", [2, 4, 6], ids=["positions-panel", "event-lines", "positions-check"]
+)
 def test_a_kill_while_the_panels_read_a_subaccount_still_covers_every_subaccount(
     prime: SimHarness, tmp_path: Path, read: int
 ) -> None:
     """Reading subaccount 1 never scopes the shared client to it: a kill switch run on it at
-    that moment, while the positions panel (the refresh's 2nd positions read) or the positions
-    check (its 4th) reads subaccount 1, cancels and proves on every subaccount (a client scoped
-    to 1 would cancel and prove on 1 only, leaving subaccount 0's bid resting under a
-    PROVEN)."""
+    that moment, while the positions panel (the refresh's 2nd positions read), its event lines
+    (the 4th) or the positions check (the 6th) reads subaccount 1, cancels and proves on every
+    subaccount (a client scoped to 1 would cancel and prove on 1 only, leaving subaccount 0's
+    bid resting under a PROVEN)."""
     src = _sources(tmp_path)
     reports: list[KillReport] = []
     with _connect_as(prime, _KillWhileReading) as client:
@@ -351,8 +353,8 @@ def test_no_read_of_a_refresh_sets_the_shared_client_to_a_subaccount(
         client.area.pending, client.area.shared, client.area.scopes = [], client, []
         snap = remote_snapshot(src, client, SystemClock())
     assert {c.name: c.status for c in snap.checks}["positions"] == "OK"
-    # the panel's two reads and the positions and exposure checks' two each
-    assert client.area.scopes == [None] * 6
+    # the panel's two reads, its event lines' two, and the positions and exposure checks' two each
+    assert client.area.scopes == [None] * 8
 
 
 def test_fills_on_0_name_it_when_the_account_has_another_subaccount(

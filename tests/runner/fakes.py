@@ -580,7 +580,6 @@ def make_rig(
     trade: dict[str, Any] | None = None,
     strategies: Sequence[Any] = (),  # specs, or StrategyChoice with its params file
     assign: tuple[tuple[str, str], ...] = (),
-    unassign: tuple[str, ...] = (),
     send_workers: int = 0,  # the loop's exchange calls on the deciding thread, by default
     alerts: Any = None,  # the loop's TradeAlerts, if it alerts
 ) -> Rig:
@@ -614,7 +613,7 @@ def make_rig(
         parts.read_lag_s = read_lag_s
     loop = build_loop(
         parts,
-        TradeOptions(strategies=choices, dry_run=dry_run, assign=assign, unassign=unassign),
+        TradeOptions(strategies=choices, dry_run=dry_run, assign=assign),
         config,
         [m for m in markets if m.is_open],
     )

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import replace
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -21,15 +22,18 @@ from rich.console import Console
 
 from kalshi_cli.cli.dashboard_panels import render_trading
 from kalshi_cli.dashboard.snapshot import Sources, local_snapshot
+from kalshi_cli.runner.assembly import clear_assignments
 from kalshi_cli.runner.config import StrategyChoice
 from kalshi_cli.runner.loop.alerting import TradeAlerts
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.services.orders.status import trading_status
 from kalshi_cli.sim.core.records import PlaceRequest
+from kalshi_cli.store import Store
 from kalshi_cli.strategies import Cancel, Intent, MarketSnapshot, PositionView
 from kalshi_cli.strategy_api import close_at_bid
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock, utc_day
-from kalshi_cli.vocabulary.errors import ServerError, TurnPastDeadline, UsageError
+from kalshi_cli.vocabulary.errors import NotFoundError, ServerError, TurnPastDeadline, UsageError
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import (
     Action,
     BookSide,
@@ -778,10 +782,25 @@ def test_an_assignment_is_kept_in_the_state_file_until_cleared(tmp_path: Path) -
     again = start("spike")  # a restart without --assign: the state file keeps it
     assert again.loop.portfolio.view_for(TICKER, "spike").position == Decimal("20")
     assert again.store.trading.assignments() == {TICKER: "spike"}
+    markets = again.client.markets
     again.store.close()
-    cleared = start("spike", unassign=(TICKER,))
+    opened = partial(Store.open, tmp_path / "state.db")
+    assert clear_assignments([TICKER], markets, opened) == {TICKER: "spike"}
+    cleared = start("spike")
     assert cleared.loop.portfolio.view_for(TICKER, "spike").position == 0
     assert cleared.store.trading.assignments() == {}
+
+
+def test_an_assignment_to_a_market_the_exchange_does_not_list_is_refused_as_unknown(
+    tmp_path: Path,
+) -> None:
+    start = _runs_on_one_account(tmp_path)
+    start("spike", assign=(("spike", TICKER),)).store.close()
+    with pytest.raises(NotFoundError, match="unknown ticker NOPE-X") as refused:
+        start("spike", assign=(("spike", "NOPE-X"),))
+    assert refused.value.exit_code == ExitCode.NOT_FOUND
+    with Store.open(tmp_path / "state.db") as store:
+        assert store.trading.assignments() == {TICKER: "spike"}  # nothing written
 
 
 def test_a_reload_reads_each_strategys_file_alone_and_a_bad_one_leaves_all_running(

@@ -290,3 +290,17 @@ def test_counters_of_events_not_yet_seen_read_zero_so_a_panel_shows_0_not_no_dat
     denials = parse(render(telemetry.families()))
     assert denials[f'kalshi_risk_denials_total{{code="{Code.STALE_FEED}"}}'] == "1"
     assert denials[f'kalshi_risk_denials_total{{code="{Code.HALTED}"}}'] == "0"
+
+
+def test_each_events_worst_case_is_a_gauge(
+    prime: SimHarness, client: KalshiClient, tmp_path: Path
+) -> None:
+    """Kalshi's example (NO at 0.60 and NO at 0.70 of a three-market mutually exclusive event)
+    loses $0.30 at worst, as `kalshi positions --by event` says, not the $1.30 it cost."""
+    from tests.prime_tier import hold_kalshis_event_example
+
+    hold_kalshis_event_example(prime, client)
+    values = parse(Collector(tmp_path / "none.db", client=lambda: client).collect())
+    worst = values['kalshi_event_worst_case_dollars{event_ticker="KXSOS"}']
+    assert Decimal(worst) == Decimal("-0.30")
+    assert Decimal(values["kalshi_exposure_dollars"]) == Decimal("1.30")  # what it cost

@@ -14,6 +14,7 @@ from kalshi_cli.sim.core.scenarios import (
     ScenarioError,
     build_exchange,
     list_scenarios,
+    load_scenario,
     scenario_path,
 )
 from kalshi_cli.vocabulary.clock import ManualClock
@@ -305,3 +306,32 @@ def test_a_null_fee_multiplier_in_a_scenario_is_refused_as_missing(
     with pytest.raises(ScenarioError, match="no fee_multiplier") as refused:
         build_exchange(path, clock=ManualClock())
     assert "None" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("env: sim\nrisk:\n  max_order_count: 5\n", "unknown key `env`"),  # a config file
+        ("- a list\n", "a scenario is a mapping"),
+        ("series: []\nmarkts: []\n", "unknown key `markts`"),  # a misspelt key beside good ones
+    ],
+)
+def test_a_yaml_file_that_is_no_scenario_is_refused(tmp_path: Path, text: str, says: str) -> None:
+    """Before: `sim serve --scenario FILE` served it, an exchange with no markets."""
+    scenario = tmp_path / "not-a-scenario.yaml"
+    scenario.write_text(text)
+    with pytest.raises(ScenarioError, match=f"{scenario} is not a scenario: {says}"):
+        build_exchange(scenario, clock=ManualClock())
+
+
+@pytest.mark.timeout(20)  # expanded, 10**10 leaves would take for ever
+def test_a_scenario_is_read_within_the_bounds_of_every_yaml_file(tmp_path: Path) -> None:
+    from tests.config.test_config_input_is_bounded import laughs
+
+    scenario = tmp_path / "bomb.yaml"
+    scenario.write_text("description: laughs\nseries:\n  - ticker: X\n" + laughs(10, "    "))
+    with pytest.raises(ScenarioError, match=r"bomb\.yaml:\d+: `series\.l\d` holds more than"):
+        load_scenario(scenario)
+    scenario.write_text("description: x\nbook_maker_cash_cents: 0x10\n")
+    with pytest.raises(ScenarioError, match="`book_maker_cash_cents`: 0x10 is not a plain"):
+        load_scenario(scenario)

@@ -176,11 +176,11 @@ class OrderContext:
         return order
 
 
-def open_market(client: OrderClient, ticker: str) -> Market:
-    """The market, open for trading: an unknown ticker exits NOT_FOUND, as for every command
-    given one (docs/exit-codes.md); a market not open is refused with MARKET_NOT_OPEN."""
+def known_market(markets: MarketRead, ticker: str) -> Market:
+    """The market of `ticker`: an unknown one exits NOT_FOUND, as for every command given one
+    (docs/exit-codes.md)."""
     try:
-        market = client.markets.get_market(ticker)
+        return markets.get_market(ticker)
     except NotFoundError:
         raise NotFoundError(
             f"unknown ticker {ticker}",
@@ -188,6 +188,12 @@ def open_market(client: OrderClient, ticker: str) -> Market:
             code="UNKNOWN_TICKER",
             hint="`kalshi markets` lists tickers",
         ) from None
+
+
+def open_market(client: OrderClient, ticker: str) -> Market:
+    """The market, open for trading (`known_market`); a market not open is refused with
+    MARKET_NOT_OPEN."""
+    market = known_market(client.markets, ticker)
     if not market.is_open:
         raise ValidationError(
             f"{market.ticker} is {market.status}, not open for trading", code="MARKET_NOT_OPEN"

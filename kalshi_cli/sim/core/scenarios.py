@@ -39,6 +39,8 @@ from kalshi_cli.sim.core.participants import (
 from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest
 from kalshi_cli.sim.core.reference import series_fees
 from kalshi_cli.vocabulary.clock import Clock
+from kalshi_cli.vocabulary.decode import bounded_loader, did_you_mean, read_yaml_text
+from kalshi_cli.vocabulary.errors import ConfigError
 from kalshi_cli.vocabulary.models import (
     PRICE_STRUCTURES,
     BookSide,
@@ -62,6 +64,14 @@ LP_KEY = "sim-liquidity-provider"
 BOOK_MAKER_KEY = "sim-book-maker"
 NOISE_KEY = "sim-noise-{n}"
 _DEFAULT_CLOSE = 30 * 86_400
+
+
+# what a scenario may hold at its top (docs/simulator.md "Scenario files"); a file with another
+# key is no scenario (a config file given by mistake, a misspelt key)
+SCENARIO_KEYS = (
+    "description", "base", "fees", "liquidity_provider", "noise_traders", "historical", "rfq",
+    "series", "indices", "crypto", "book_maker_cash_cents",
+)  # fmt: skip
 
 
 class ScenarioError(ValueError):
@@ -95,15 +105,22 @@ def load_scenario(scenario: str | Path | None) -> dict[str, Any]:
         else scenario_path(scenario)
     )
     try:
-        # libyaml's safe loader where PyYAML has it (its wheels do): a tenth of the pure one's time
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}  # noqa: S506
-    except (OSError, yaml.YAMLError) as exc:
+        # read within the bounds of every YAML file a person writes (vocabulary/decode.py)
+        text = read_yaml_text(path, "scenario")
+        data = yaml.load(text, Loader=bounded_loader(path)) or {}  # noqa: S506
+    except ConfigError as exc:
+        raise ScenarioError(exc.message) from None
+    except (OSError, yaml.YAMLError, ValueError) as exc:
         raise ScenarioError(f"cannot read scenario {path}: {exc}") from exc
-    except UnicodeDecodeError:
-        raise ScenarioError(f"{path} is not a scenario: not UTF-8 text (a YAML file)") from None
     if not isinstance(data, dict):
-        raise ScenarioError(f"{path}: a scenario is a mapping")
+        raise ScenarioError(f"{path} is not a scenario: a scenario is a mapping")
+    unknown = sorted(set(data).difference(SCENARIO_KEYS), key=str)
+    if unknown:
+        close = did_you_mean(str(unknown[0]), SCENARIO_KEYS)
+        raise ScenarioError(
+            f"{path} is not a scenario: unknown key `{unknown[0]}` "
+            + (f"(did you mean `{close}`?)" if close else f"(known: {', '.join(SCENARIO_KEYS)})")
+        )
     base = data.pop("base", None)
     if base is not None:
         merged = load_scenario(str(base))

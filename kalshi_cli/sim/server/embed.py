@@ -343,6 +343,9 @@ def _spawn(data_dir: Path, scenario: str | Path | None, tier: str, idle_stop_s: 
     return the read end of the pipe it announces itself on."""
     if scenario is not None and Path(scenario).expanduser().is_file():
         scenario = Path(scenario).expanduser().resolve()  # the daemon runs elsewhere
+    from kalshi_cli.sim.core.scenarios import load_scenario
+
+    load_scenario(scenario)  # a bad one refused here, in its words, not by a process that died
     read_end, write_end = os.pipe()
     os.set_inheritable(write_end, True)
     log = os.open(data_dir / "server.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
