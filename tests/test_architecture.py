@@ -9,6 +9,7 @@ fails the test, so a new package has to be placed before it can land.
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from collections import defaultdict
@@ -376,6 +377,87 @@ def test_the_class_name_check_sees_a_name_defined_twice(tmp_path: Path) -> None:
     ]
 
 
+# The loop's rooms stay readable: no module of runner/loop/ over this many lines (split it by
+# responsibility, never by count).
+LOOP_MODULE_MAX_LINES = 450
+
+
+def test_no_module_of_the_loop_is_over_its_size() -> None:
+    over = [
+        f"{path.relative_to(PACKAGE)}: {n} lines"
+        for path in sorted((PACKAGE / "runner" / "loop").glob("*.py"))
+        if (n := len(path.read_text().splitlines())) > LOOP_MODULE_MAX_LINES
+    ]
+    assert not over, f"over {LOOP_MODULE_MAX_LINES} lines:\n" + "\n".join(over)
+
+
+# A part is given what it uses through its constructor (runner/assembly.py builds each once): no
+# code of runner/ assigns a part or a callback onto another object's attribute after it was built.
+# The attributes that hold one are those the package declares with a callable's or a part's
+# annotation (`self.wake: Callable[...]`, `self.budgets: Budgets | None`); plain values a part is
+# told as it runs (a flag, a count, an id) are not wiring.
+WIRING_NOT_YET_GIVEN = {
+    # the executor's chain still calls back into itself this way (runner/assembly.py
+    # `build_executor`, runner/execution/outbox.py)
+    "told_filled",
+    "awaiting_answer",
+    "on_change",
+}
+_PLAIN = re.compile(r"^(None|bool|int|float|str|Decimal|Path|dict|list|set|tuple|frozenset)\b")
+
+
+def _wires(modules: dict[str, Path]) -> set[str]:
+    """The attribute names the package's classes annotate as a callable or another object (and
+    none annotates as a plain value)."""
+    found, plain = set(), set()
+    for path in modules.values():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.AnnAssign) or not isinstance(node.target, ast.Attribute):
+                continue
+            annotation = ast.unparse(node.annotation)
+            settings = annotation.endswith(("Settings", "Settings | None"))
+            if ("Callable" in annotation or not _PLAIN.match(annotation)) and not settings:
+                found.add(node.target.attr)
+            else:
+                plain.add(node.target.attr)
+    return found - plain
+
+
+def _late_wirings(modules: dict[str, Path], wires: set[str]) -> list[str]:
+    wrong = []
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Assign):
+                continue
+            for target in node.targets:
+                if not isinstance(target, ast.Attribute) or target.attr not in wires:
+                    continue
+                if isinstance(target.value, ast.Name) and target.value.id == "self":
+                    continue  # its own
+                wrong.append(f"{name}:{node.lineno}: {ast.unparse(target)}")
+    return wrong
+
+
+def test_no_part_of_the_runner_is_wired_after_it_was_built() -> None:
+    modules = _modules()
+    runner = {n: p for n, p in modules.items() if n.startswith("kalshi_cli.runner")}
+    wrong = _late_wirings(runner, _wires(modules) - WIRING_NOT_YET_GIVEN)
+    assert not wrong, "give these through the constructor:\n" + "\n".join(wrong)
+
+
+def test_the_wiring_check_sees_a_late_wiring(tmp_path: Path) -> None:
+    part = tmp_path / "part.py"
+    part.write_text(
+        "class Part:\n    def __init__(self) -> None:\n"
+        "        self.on_news: Callable[[], None] | None = None\n        self.count: int = 0\n"
+    )
+    wiring = tmp_path / "wiring.py"
+    wiring.write_text("def build(part, loop):\n    part.on_news = loop.tick\n    part.count = 1\n")
+    modules = {"kalshi_cli.runner.part": part, "kalshi_cli.runner.wiring": wiring}
+    assert _wires(modules) == {"on_news"}
+    assert [w.split(": ")[1] for w in _late_wirings(modules, _wires(modules))] == ["part.on_news"]
+
+
 # A class holds at most MAX_METHODS methods: past that it does several things, and is split into
 # parts it has (as `OrderService`, `KillSwitch` and `AgentTools` are). The classes not split yet
 # are held to what they have, each with its reason.
@@ -386,8 +468,6 @@ NOT_SPLIT_YET = {
     "FeedSession": (38, "one handler per kind of feed message"),
     "Portfolio": (26, "the loop's books: positions, orders and their owners"),
     "FillSync": (26, "the fill catch-up's steps, each answering one way a fill arrives"),
-    "TradeLoop": (29, "the loop's parts are being moved to runner/assembly.py"),
-    "MarketPass": (27, "deciding a market's turn and sending what was decided, not yet apart"),
     "Ledger": (30, "the simulator's account ledger: one method per balance movement"),
     "Communications": (26, "the simulator's RFQ and quote endpoints, one per operation"),
     "Reference": (31, "the simulator's reference data, one read per endpoint"),

@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -448,14 +449,13 @@ def execute(
         choices, params = spec.lineup(strategies)
         config = TradeConfig(strategies=params, risk=dict(spec.risk), trade=dict(spec.trade))
         options = TradeOptions(strategies=choices, selection=Selection(tuple(tickers)))
-        loop = build_loop(Parts(client, store, feed, clock, log), options, config, markets)
         # a backtest's heartbeat has no reader (no check or dead-man watches a replay), so it
         # is written once a simulated minute rather than every second: 3,600 transactions an
         # hour of data were 8% of a quiet replay (docs/benchmarks.md); its decisions are made
         # on this thread, with no deadline on the machine's time (runner/loop/market_pass.py)
-        loop.settings = replace(
-            loop.settings, heartbeat_interval_s=BACKTEST_HEARTBEAT_S, decide_deadline=False
-        )
+        adjust = partial(replace, heartbeat_interval_s=BACKTEST_HEARTBEAT_S, decide_deadline=False)
+        parts = Parts(client, store, feed, clock, log, adjust=adjust)
+        loop = build_loop(parts, options, config, markets)
         replayed = None if progress is None else _Replayed.of(spec, root, start, progress)
         equity = _drive(loop, driver, spec, replayed, skipped)
         if replayed is not None:

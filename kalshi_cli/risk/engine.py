@@ -328,10 +328,11 @@ class RiskEngine:
         clock: Clock,
         fee_rates: Callable[[str, float], tuple[Decimal, Decimal]],
         sink: EventSink = log_event,
+        books: Callable[[str], Orderbook | None] = lambda ticker: None,
     ) -> None:
         self.limits = limits or RiskLimits()
         # ticker -> its book, the one the stop-loss reads its mark in: the loop's feed's
-        self.books: Callable[[str], Orderbook | None] = lambda ticker: None
+        self.books = books
         self.records = records
         self.clock = clock
         self._sink = sink

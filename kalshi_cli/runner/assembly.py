@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.risk import RiskEngine
 from kalshi_cli.risk.budget import Budget
+from kalshi_cli.runner.books.budgets import Budgets
 from kalshi_cli.runner.books.fees import load_fees
 from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.runner.books.records import LoopTradingRecords
@@ -31,15 +32,26 @@ from kalshi_cli.runner.execution.dispatch import Dispatch, Wire
 from kalshi_cli.runner.execution.execution import Changes, LoopExecutor
 from kalshi_cli.runner.execution.fills import FillSync
 from kalshi_cli.runner.execution.outbox import Outbox
-from kalshi_cli.runner.execution.own_orders import OwnOrders
+from kalshi_cli.runner.execution.own_orders import OwnOrders, owner_among
 from kalshi_cli.runner.execution.sender import Sender
 from kalshi_cli.runner.execution.shared import Bookkeeping, Holds, Report
 from kalshi_cli.runner.execution.unknown_orders import UnknownOrders
+from kalshi_cli.runner.loop.event_groups import EventGroup, EventGroups
+from kalshi_cli.runner.loop.gate import MarketGate
+from kalshi_cli.runner.loop.heartbeat import Heartbeat, RunFigures
+from kalshi_cli.runner.loop.lifecycle_watch import LifecycleWatch
 from kalshi_cli.runner.loop.lineup import Lineup, Member
-from kalshi_cli.runner.loop.market_pass import EventGroup
+from kalshi_cli.runner.loop.loop_parts import Acts, Books, Hooks, TickParts
+from kalshi_cli.runner.loop.market_pass import MarketPass
+from kalshi_cli.runner.loop.params_reload import ParamsReload
+from kalshi_cli.runner.loop.queue_positions import QueuePositions
+from kalshi_cli.runner.loop.schedule import MarketSchedule
+from kalshi_cli.runner.loop.sending import TurnSender
 from kalshi_cli.runner.loop.settings import LoopSettings
-from kalshi_cli.runner.loop.shared import Acting, Sight, Tuning, Voice
+from kalshi_cli.runner.loop.shared import Alert, Tuning, alert_through
+from kalshi_cli.runner.loop.strategy_stops import StrategyStops
 from kalshi_cli.runner.loop.trade_loop import TradeLoop
+from kalshi_cli.runner.loop.watch import LoopWatch
 from kalshi_cli.runner.preflight import (
     StartupRefused,
     check_positions,
@@ -61,7 +73,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.books.eventlog import EventLog
     from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
     from kalshi_cli.runner.loop.alerting import TradeAlerts
-    from kalshi_cli.runner.ports import LoopClient, LoopParts, MarketFeed
+    from kalshi_cli.runner.ports import LoopParts, MarketFeed
     from kalshi_cli.services.orders.context import MarketRead, OrderClient
     from kalshi_cli.services.orders.place import OrderService
     from kalshi_cli.store import Store
@@ -71,24 +83,36 @@ if TYPE_CHECKING:
 
 def assemble_loop(
     *,
-    client: LoopClient,
-    store: Store,
+    parts: Parts,
     orders: OrderService,
-    feed: MarketFeed,
-    clock: Clock,
     lineup: Lineup,
     risk: RiskEngine,
     records: LoopTradingRecords,
     portfolio: Portfolio,
-    log: EventLog,
     settings: LoopSettings,
-    alerts: TradeAlerts | None = None,
-    events: Mapping[str, EventGroup] | None = None,
+    groups: Mapping[str, EventGroup] | None = None,
+    events: Mapping[str, EventTerms] | None = None,
+    on_halted: Callable[[], None] | None = None,
 ) -> TradeLoop:
-    """The loop with its executor: what its parts share (runner/loop/shared.py), the
-    executor's parts, the loop's own orders, then the loop around them (the loop builds the
-    parts that call back into it: market pass, watch, schedule, heartbeat)."""
-    voice = Voice(log=log, alerts=alerts)
+    """Every part of the loop, each built once and given what it uses, in the order each needs
+    the ones before it: what the parts share (runner/loop/shared.py), the schedule and the
+    dispatch that parks its markets, the gate, the heartbeat, the executor's chain and the
+    loop's own orders, the executor, then the parts of a market's turn and of the watch.
+    `groups`: ticker -> its mutually exclusive event's selected markets (`find_events`);
+    `events`: ticker -> its event as the limit on an event's loss reads it (`load_events`)."""
+    client, feed, clock, log, alerts = (
+        parts.client,
+        parts.feed,
+        parts.clock,
+        parts.log,
+        parts.alerts,
+    )
+    store = parts.store
+    tuning = Tuning(settings=settings, lineup=lineup)
+    alert = alert_through(alerts)
+    started = clock.monotonic()
+    # which market a tick visits next, and the lag figures (runner/loop/schedule.py)
+    schedule = MarketSchedule(portfolio.markets, now=started, revisit_s=settings.max_revisit_s)
     # where exchange calls go: off the deciding path with workers (runner/execution/dispatch.py);
     # the answers of one drain are booked in one transaction of the state file
     # how far behind the client's write budget runs, which the loop reads before deciding
@@ -101,8 +125,32 @@ def assemble_loop(
         group=partial(_booking, store, log),
         stamp=clock.monotonic,  # each answer's `sent_at`: the API error guard's clock
         writes_behind=writes_behind,
+        # an answer back from a worker wakes the loop as news does (feeds that can wait)
+        wake=getattr(feed, "wake", None),
+        # a market waiting for an exchange call's answer takes no turn until it is booked
+        on_busy=schedule.park,
+        on_free=schedule.unpark,
     )
-    executor = build_executor(
+    gate = MarketGate(feed=feed, risk=risk, tuning=tuning, log=log)
+    # each strategy's own budget (trade.budgets): the risk engine reads what it owns
+    names = frozenset(lineup.names)
+    owner = partial(owner_among, names)
+    budgets = Budgets(settings.budgets, portfolio, owner, events) if settings.budgets else None
+    counters = Counters()
+    stopped: dict[str, str] = {}  # strategy -> why, until resumed (runner/loop/strategy_stops.py)
+    heartbeat = Heartbeat(
+        records=records,
+        feed=feed,
+        portfolio=portfolio,
+        clock=clock,
+        tuning=tuning,
+        log=log,
+        alerts=alerts,
+        figures=RunFigures(counters, dispatch, gate, schedule, budgets, stopped),
+        subaccount=client.subaccount or 0,
+        started=started,
+    )
+    chain = build_executor(
         dispatch=dispatch,
         client=client,
         store=store,
@@ -110,9 +158,48 @@ def assemble_loop(
         risk=risk,
         records=records,
         portfolio=portfolio,
-        voice=voice,
+        report=Report(log=log, counters=counters),
+        alert=alert,
         clock=clock,
         settings=settings,
+    )
+    # which resting orders are the loop's, each strategy's, and their withdrawal; between two
+    # withdraw cancels, the heartbeat if it is due: a slow withdrawal never makes a loop doing
+    # its job look dead
+    own = OwnOrders(
+        sent=chain.fills.sent,
+        outbox=chain.outbox,
+        cancels=chain.changes.cancels,
+        portfolio=portfolio,
+        names=names,
+        after_each=lambda: heartbeat.beat_if_due(clock.monotonic()),
+    )
+    stops = StrategyStops(
+        own=own,
+        budgets=budgets,
+        store=store,
+        clock=clock,
+        tuning=tuning,
+        log=log,
+        alert=alert,
+        stopped=stopped,
+    )
+    executor = LoopExecutor(
+        risk=risk,
+        report=chain.report,
+        holds=chain.holds,
+        fills=chain.fills,
+        changes=chain.changes,
+        outbox=chain.outbox,
+        hold_markets=dispatch.hold,
+        threaded=dispatch.threaded,
+        budgets=budgets,
+        events=events,
+        # a replacement is cut again to its strategy's own part once its cancels are booked
+        room=own.room,
+        # a replacement whose cancels were answered after its decision asks the loop's rule
+        withheld=stops.withheld_by(gate),
+        dry_run=settings.dry_run,
     )
     # a fill listed without a field the spec requires (client.connection.FillQuarantine),
     # found while a worker reads the listing: booked on the deciding thread, before the
@@ -122,24 +209,89 @@ def assemble_loop(
     if quarantine is not None:
         doubt = executor.unknown_orders.fill_quarantined
         stop_listening = quarantine.listen(lambda found: dispatch.later(lambda: doubt(found)))
-    # which resting orders are the loop's, each strategy's, and their withdrawal
-    own = OwnOrders(executor=executor, portfolio=portfolio, names=lineup.names)
-    # a replacement is cut again to its strategy's own part once its cancels are booked
-    executor.room = own.room
-    loop = TradeLoop(
-        client=client,
-        sight=Sight(feed=feed, portfolio=portfolio, clock=clock),
-        acting=Acting(risk=risk, executor=executor, dispatch=dispatch, own=own),
-        tuning=Tuning(settings=settings, lineup=lineup),
-        voice=voice,
-        records=records,
-        events=events,
+    guard = executor.guard
+    sender = TurnSender(
+        executor=executor, own=own, feed=feed, clock=clock, tuning=tuning, log=log, alert=alert
     )
-    # between two withdraw cancels, the heartbeat if it is due: a slow withdrawal never makes
-    # a loop doing its job look dead
-    own.after_each = lambda: loop.heartbeat.beat_if_due(clock.monotonic())
-    loop.on_let_go = stop_listening
-    return loop
+    queue = QueuePositions(
+        client=client, dispatch=dispatch, own=own, guard=guard, tuning=tuning, log=log
+    )
+    # how each market settles (its strike fields, close, the index its rules name), and the
+    # markets of each index: a new value of an index is news for them
+    terms = {t: MarketTerms.from_market(m.raw) for t, m in portfolio.markets.items()}
+    index_markets: dict[str, list[str]] = {}
+    for ticker, market_terms in terms.items():
+        if market_terms.index_id is not None:
+            index_markets.setdefault(market_terms.index_id, []).append(ticker)
+    market_pass = MarketPass(
+        feed=feed,
+        portfolio=portfolio,
+        clock=clock,
+        risk=risk,
+        own=own,
+        guard=guard,
+        queue=queue,
+        sender=sender,
+        stops=stops,
+        tuning=tuning,
+        terms=terms,
+        events=EventGroups(feed=feed, portfolio=portfolio, groups=groups or {}, closed=gate.closed),
+        closed=gate.closed,
+    )
+    lifecycle = LifecycleWatch(
+        client=client,
+        feed=feed,
+        portfolio=portfolio,
+        clock=clock,
+        fills=executor.fills,
+        guard=guard,
+        dispatch=dispatch,
+        log=log,
+        closed=gate.closed,
+    )
+    watch = LoopWatch(
+        client=client,
+        portfolio=portfolio,
+        clock=clock,
+        risk=risk,
+        executor=executor,
+        dispatch=dispatch,
+        own=own,
+        records=records,
+        gate=gate,
+        lifecycle=lifecycle,
+        tuning=tuning,
+        log=log,
+        alert=alert,
+        index_markets=index_markets,
+    )
+    reloads = ParamsReload(
+        tuning=tuning, market_pass=market_pass, log=log, alert=alert, requested=parts.reload
+    )
+    return TradeLoop(
+        books=Books(records=records, portfolio=portfolio, feed=feed, clock=clock, log=log),
+        acts=Acts(client=client, risk=risk, executor=executor, dispatch=dispatch, own=own),
+        parts=TickParts(
+            gate=gate,
+            stops=stops,
+            market_pass=market_pass,
+            queue=queue,
+            watch=watch,
+            schedule=schedule,
+            heartbeat=heartbeat,
+            sender=sender,
+            reloads=reloads,
+        ),
+        tuning=tuning,
+        alerts=alerts,
+        hooks=Hooks(
+            trigger_group=parts.trigger_group,
+            on_halted=on_halted,
+            on_let_go=stop_listening,
+        ),
+        budgets=budgets,
+        started=started,
+    )
 
 
 @contextmanager
@@ -159,16 +311,16 @@ def build_executor(
     risk: RiskEngine,
     records: LoopTradingRecords,
     portfolio: Portfolio,
-    voice: Voice,
+    report: Report,
+    alert: Alert,
     clock: Clock,
     settings: LoopSettings,
-) -> LoopExecutor:
+) -> ExecutorChain:
     """From a decision to the exchange and back (runner/execution/): every part the executor
     has, in the order each needs the ones before it."""
     wire = Wire(client=client, dispatch=dispatch)
-    log = voice.log
+    log = report.log
     books = Bookkeeping(store=store, records=records, portfolio=portfolio)
-    report = Report(log=log, counters=Counters())
     # set when fills are due to be read: by a fill notice, a cancel that found less resting,
     # an order of unknown outcome found; cleared by the read
     fills_due = threading.Event()
@@ -181,7 +333,7 @@ def build_executor(
         clock=clock,
         guard=guard,
         fills_due=fills_due.set,
-        alert=voice.alert,
+        alert=alert,
         landing_s=landing_wait_s(settings.read_lag_s),
     )
     balance_hold = BalanceHold(clock=clock, counters=report.counters, log=log)
@@ -213,17 +365,19 @@ def build_executor(
     outbox = Outbox(
         wire=wire, portfolio=portfolio, log=log, holds=holds, sender=sender, answers=answers
     )
-    return LoopExecutor(
-        risk=risk,
-        report=report,
-        holds=holds,
-        fills=fills,
-        changes=Changes(cancels=cancels, amends=amends),
-        outbox=outbox,
-        hold_markets=dispatch.hold,
-        threaded=dispatch.threaded,
-        dry_run=settings.dry_run,
-    )
+    changes = Changes(cancels=cancels, amends=amends)
+    return ExecutorChain(report=report, holds=holds, fills=fills, changes=changes, outbox=outbox)
+
+
+@dataclass(frozen=True)
+class ExecutorChain:
+    """The executor's parts, built (`build_executor`), before the executor that has them."""
+
+    report: Report
+    holds: Holds
+    fills: FillSync
+    changes: Changes
+    outbox: Outbox
 
 
 STARTUP_ATTEMPTS = 3
@@ -250,6 +404,12 @@ class Parts:
     # when the start's reconcile read the exchange's fills (`ReconcileReport.fills_read_at`):
     # the loop's fill reads begin there; None (no reconcile: a backtest) from its build
     fills_since: float | None = None
+    # `kill -HUP` (the session's: a SIGHUP while starting is answered at the first tick)
+    reload: threading.Event | None = None
+    # the session's order group triggered by id, at once, by a stop (runner/loop/stop.py)
+    trigger_group: Callable[[str], None] | None = None
+    # what the loop's settings are made into (a backtest's: runner/loop/settings.py)
+    adjust: Callable[[LoopSettings], LoopSettings] | None = None
 
 
 def build_loop(
@@ -276,12 +436,20 @@ def build_loop(
         )
     except FeeModelError as exc:
         raise fees_refused(exc) from exc
+    # the min-edge floor, and each order's logged edge, are priced by their market's own fees;
+    # an order's entry is judged in the book the stop-loss reads
+    risk = RiskEngine(
+        records,
+        limits,
+        clock=parts.clock,
+        fee_rates=portfolio.fee_rates,
+        sink=sink,
+        books=parts.feed.book,
+    )
     budgets = config.settings.budgets.values()
+    events: dict[str, EventTerms] = {}
     if limits.max_event_loss is not None or any(b.max_event_loss for b in budgets):
-        portfolio.events = load_events(parts.client, markets, portfolio.fees.get)
-    # the min-edge floor, and each order's logged edge, are priced by their market's own fees
-    risk = RiskEngine(records, limits, clock=parts.clock, fee_rates=portfolio.fee_rates, sink=sink)
-    risk.books = parts.feed.book  # an order's entry is judged in the book the stop-loss reads
+        events = load_events(parts.client, markets, portfolio.fees.get)
     # the exchange's positions the start compares with are the client's subaccount's (else 0)
     fills = rebuild(parts.store, portfolio, parts.client.subaccount or 0)
     _assign(options, lineup, portfolio, parts)
@@ -306,24 +474,7 @@ def build_loop(
         budgets=_budgets(trade.budgets, lineup, config.agent_strategy, parts.log, markets),
         send_workers=parts.send_workers,
     )
-    loop = assemble_loop(
-        client=parts.client,
-        store=parts.store,
-        orders=OrderService(
-            parts.client, parts.store, clock=parts.clock, read_lag_s=parts.read_lag_s
-        ),
-        feed=parts.feed,
-        clock=parts.clock,
-        lineup=lineup,
-        risk=risk,
-        records=records,
-        portfolio=portfolio,
-        log=parts.log,
-        settings=settings,
-        alerts=parts.alerts,
-        events=find_events(parts.client, markets) if lineup.any("uses_events") else {},
-    )
-    loop.executor.fills.load_seen(fills, since=parts.fills_since)
+    on_halted = None
     if options.paper:
         from kalshi_cli.runner.paper import PaperClient, answer_kill
 
@@ -332,7 +483,24 @@ def build_loop(
         if not isinstance(parts.client, PaperClient):
             kind = type(parts.client).__name__
             raise TypeError(f"a paper loop trades on a PaperClient, not a {kind}")
-        loop.on_halted = functools.partial(answer_kill, loop, parts.client)
+        on_halted = functools.partial(
+            answer_kill, parts.client, parts.store, parts.clock, parts.log, portfolio
+        )
+    loop = assemble_loop(
+        parts=parts,
+        orders=OrderService(
+            parts.client, parts.store, clock=parts.clock, read_lag_s=parts.read_lag_s
+        ),
+        lineup=lineup,
+        risk=risk,
+        records=records,
+        portfolio=portfolio,
+        settings=parts.adjust(settings) if parts.adjust is not None else settings,
+        groups=find_events(parts.client, markets) if lineup.any("uses_events") else {},
+        events=events,
+        on_halted=on_halted,
+    )
+    loop.executor.fills.load_seen(fills, since=parts.fills_since)
     return loop
 
 

@@ -23,7 +23,8 @@ from kalshi_cli.vocabulary.models import Market, Orderbook, dollars_to_cents
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.runner.loop.trade_loop import TradeLoop
+    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.store import Store
     from kalshi_cli.venue import LocalVenue, VenueClient
     from kalshi_cli.venue.applier import FedVenue
@@ -243,24 +244,26 @@ def refuse_leftovers(store: Store, path: Path) -> None:
         )
 
 
-def answer_kill(loop: TradeLoop, client: PaperClient) -> None:
+def answer_kill(
+    client: PaperClient, store: Store, clock: Clock, log: EventLog, portfolio: Portfolio
+) -> None:
     """A kill request of the paper state file not yet answered: cancel every order of the
     venue through the kill switch (paper_kill.answer) on the loop's paper `client`, then forget
-    them in the portfolio."""
+    them in the loop's `portfolio`."""
     from kalshi_cli.services.paper_kill import answer
     from kalshi_cli.vocabulary.models import ZERO
 
     try:
-        report = answer(loop.store, client, loop.clock)
+        report = answer(store, client, clock)
     except KalshiError as exc:  # HALTED already holds; the next full pass asks again
-        loop.log.emit("paper_kill_failed", {"error": exc.one_line()})
+        log.emit("paper_kill_failed", {"error": exc.one_line()})
         return
     if report is None:
         return
-    resting = {o.order_id for o in loop.client.orders.iter_orders(status="resting")}
-    for order_id in [o for o in loop.portfolio.orders if o not in resting]:
-        loop.portfolio.update_order(order_id, remaining=ZERO, status="canceled")
-    loop.log.emit("paper_kill", report.to_json())
+    resting = {o.order_id for o in client.orders.iter_orders(status="resting")}
+    for order_id in [o for o in portfolio.orders if o not in resting]:
+        portfolio.update_order(order_id, remaining=ZERO, status="canceled")
+    log.emit("paper_kill", report.to_json())
 
 
 class Prefixed:

@@ -581,6 +581,7 @@ def make_rig(
     strategies: Sequence[Any] = (),  # specs, or StrategyChoice with its params file
     assign: tuple[tuple[str, str], ...] = (),
     send_workers: int = 0,  # the loop's exchange calls on the deciding thread, by default
+    alerts: Any = None,  # the loop's TradeAlerts, if it alerts
 ) -> Rig:
     from kalshi_cli.runner.assembly import Parts, build_loop
     from kalshi_cli.runner.books.eventlog import EventLog
@@ -607,7 +608,7 @@ def make_rig(
         trade=trade or {},
     )
     markets = [client.get_market(t) for t in exchange.reference.markets]
-    parts = Parts(client, store, feed, clock, log, send_workers=send_workers)
+    parts = Parts(client, store, feed, clock, log, alerts, send_workers=send_workers)
     if read_lag_s is not None:
         parts.read_lag_s = read_lag_s
     loop = build_loop(
@@ -636,4 +637,4 @@ def swap_decide(loop: Any, decide: Any, name: str | None = None) -> None:
     """The loop's strategy `name` (its first by default), deciding through `decide` from the
     next call on."""
     member = loop.lineup.members[0] if name is None else loop.lineup.get(name)
-    loop.replace_member(replace(member, strategy=replace(member.strategy, decide_fn=decide)))
+    loop.reloads.replace(replace(member, strategy=replace(member.strategy, decide_fn=decide)))

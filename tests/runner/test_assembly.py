@@ -1,20 +1,28 @@
-"""The trade loop's parts and what each is given (runner/assembly.py, and the parts the loop
-still builds itself in runner/loop/trade_loop.py): no part is built with more than six
-collaborators, the constructor arguments that are other parts or services. Plain values (numbers,
-flags, names, paths), settings and callbacks are not collaborators. What several parts share for one
-purpose comes as one small record (runner/loop/shared.py, runner/execution/shared.py), which
-counts as one."""
+"""The trade loop's parts and what each is given (runner/assembly.py builds every one; the loop
+builds none): no part is built with more than six collaborators, the constructor arguments that
+are other parts or services, unless its module's docstring says why it is given more than six
+collaborators. Plain values (numbers, flags, names, paths), settings and callbacks are not
+collaborators. A record of the loop's parts (runner/loop/shared.py, runner/loop/loop_parts.py)
+counts opened: each of its members that is a collaborator counts, and a frozen one is read whole
+by the part given it (a part is given what it reads). The executor's records
+(runner/execution/shared.py) still count as one each."""
 
 from __future__ import annotations
 
 import ast
+import dataclasses
+import importlib
 import inspect
+import pkgutil
 import re
+import sys
 from types import ModuleType
 
 import pytest
 
+import kalshi_cli.runner
 from kalshi_cli.runner import assembly
+from kalshi_cli.runner.loop import loop_parts, shared
 from kalshi_cli.runner.loop import trade_loop as loop
 
 MAX_COLLABORATORS = 6
@@ -37,6 +45,7 @@ PLAIN = {
     "frozenset",
     "tuple",
     "MarketTerms",  # what a market's rules say: data, not a part
+    "Alert",  # a callback (runner/loop/shared.py)
 }
 NAME = re.compile(r"[A-Za-z_][\w.]*")
 
@@ -48,17 +57,52 @@ def _is_collaborator(annotation: str) -> bool:
     return not all(n in PLAIN or n.endswith("Settings") for n in names)
 
 
+def _records(module: ModuleType) -> dict[str, type]:
+    """The dataclasses of `module`, by name."""
+    return {
+        name: cls
+        for name, cls in vars(module).items()
+        if inspect.isclass(cls)
+        and cls.__module__ == module.__name__
+        and dataclasses.is_dataclass(cls)
+    }
+
+
+RECORDS = _records(shared) | _records(loop_parts)
+ALL_RECORDS = {
+    cls
+    for info in pkgutil.walk_packages(kalshi_cli.runner.__path__, "kalshi_cli.runner.")
+    for cls in _records(importlib.import_module(info.name)).values()
+}
+
+
+def _record_in(annotation: str) -> type | None:
+    names = [n.rsplit(".", 1)[-1] for n in NAME.findall(annotation)]
+    return next((RECORDS[n] for n in names if n in RECORDS), None)
+
+
 def collaborators(cls: type) -> list[str]:
-    """The constructor's arguments that are other parts or services (a dataclass's fields)."""
+    """The constructor's arguments that are other parts or services (a dataclass's fields), a
+    record's opened (`record.member`)."""
     found = []
     for name, parameter in inspect.signature(cls).parameters.items():
         annotation = parameter.annotation
         if annotation is inspect.Parameter.empty:
             found.append(name)  # unannotated: counted, to be safe
             continue
-        if _is_collaborator(annotation if isinstance(annotation, str) else str(annotation)):
+        text = annotation if isinstance(annotation, str) else str(annotation)
+        record = _record_in(text)
+        if record is not None and not text.startswith("Callable"):
+            found.extend(f"{name}.{member}" for member in collaborators(record))
+        elif _is_collaborator(text):
             found.append(name)
     return found
+
+
+def _says_why(cls: type) -> bool:
+    """Its module's docstring says why it is given more than six collaborators."""
+    doc = " ".join((sys.modules[cls.__module__].__doc__ or "").split())
+    return "more than six collaborators because" in doc
 
 
 def _built_in(module: ModuleType) -> set[type]:
@@ -73,7 +117,12 @@ def _built_in(module: ModuleType) -> set[type]:
     return built
 
 
-PARTS = sorted(_built_in(assembly) | _built_in(loop) | {loop.TradeLoop}, key=lambda c: c.__name__)
+PARTS = sorted((_built_in(assembly) | {loop.TradeLoop}) - ALL_RECORDS, key=lambda c: c.__name__)
+
+
+def test_the_loop_builds_none_of_its_parts() -> None:
+    """runner/loop/trade_loop.py stores what it is given: it calls no class of runner/."""
+    assert _built_in(loop) == set()
 
 
 def test_the_assembly_builds_the_executors_chain_and_the_loop() -> None:
@@ -86,9 +135,44 @@ def test_the_assembly_builds_the_executors_chain_and_the_loop() -> None:
 @pytest.mark.parametrize("part", PARTS, ids=lambda c: c.__name__)
 def test_no_part_is_built_with_more_than_six_collaborators(part: type) -> None:
     given = collaborators(part)
-    assert len(given) <= MAX_COLLABORATORS, (
+    assert len(given) <= MAX_COLLABORATORS or _says_why(part), (
         f"{part.__name__} is given {len(given)}: {', '.join(given)}"
     )
+
+
+def _bundles_passed_whole(part: type) -> list[str]:
+    """The members of frozen records given to `part` that its class never reads."""
+    source = inspect.getsource(part)
+    unread = []
+    for name, parameter in inspect.signature(part).parameters.items():
+        record = _record_in(str(parameter.annotation))
+        if record is None or not record.__dataclass_params__.frozen:  # type: ignore[attr-defined]
+            continue  # a record that changes while the loop runs is read where it is
+        unread += [
+            f"{name}.{f.name}" for f in dataclasses.fields(record) if f".{f.name}" not in source
+        ]
+    return unread
+
+
+LOOP_PARTS = [p for p in PARTS if p.__module__.startswith("kalshi_cli.runner.loop")]
+
+
+@pytest.mark.parametrize("part", LOOP_PARTS, ids=lambda c: c.__name__)
+def test_no_part_of_the_loop_is_given_a_record_it_does_not_read_whole(part: type) -> None:
+    assert _bundles_passed_whole(part) == []
+
+
+def test_the_counts_open_a_record_and_see_one_passed_whole() -> None:
+    from kalshi_cli.runner.loop.loop_parts import Books
+
+    class _Reads:
+        def __init__(self, *, books: Books) -> None:
+            self.clock = books.clock
+
+    assert collaborators(_Reads) == [
+        f"books.{f}" for f in ("records", "portfolio", "feed", "clock", "log")
+    ]
+    assert "books.feed" in _bundles_passed_whole(_Reads)
 
 
 @pytest.mark.parametrize(

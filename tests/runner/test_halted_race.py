@@ -65,10 +65,10 @@ def test_a_loop_with_nothing_to_decide_sees_a_halt_within_its_one_second_pass(
         for ticker in list(rig.exchange.reference.markets):
             rig.exchange.settlement.settle(ticker, "no")
         rig.step(0.1)
-    assert rig.loop.watch.state == "ACTIVE"
+    assert rig.loop.gate.state == "ACTIVE"
     with Store.open(tmp_path / "s.db") as kill_switch:
         kill_switch.trading.set_trading_state("HALTED", reason="kill switch", source="cancel-all")
     halted_at = rig.clock.monotonic()
     rig.loop.run(stop=threading.Event(), duration_s=halted_at - began + 1.0)
     assert rig.clock.monotonic() - halted_at <= 1.0 + rig.loop.settings.poll_s
-    assert rig.loop.watch.state == "HALTED"
+    assert rig.loop.gate.state == "HALTED"

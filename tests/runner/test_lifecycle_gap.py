@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from kalshi_cli.feed.book import EventKind, FeedEvent
-from kalshi_cli.runner.loop.watch import CLOSED_EVENTS, ENDED_EVENTS
+from kalshi_cli.runner.loop.lifecycle_watch import CLOSED_EVENTS, ENDED_EVENTS
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.models import LIFECYCLE_RESUMES, lifecycle_of_status
 from tests.openapi_check import SPEC_PATH

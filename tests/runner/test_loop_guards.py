@@ -86,7 +86,7 @@ def _pair_rig(tmp_path: Path, trade: dict[str, Any] | None = None, **risk: Any) 
 
 def _group(rig: Any, legs: list[Intent]) -> bool:
     now = rig.clock.wall()
-    executor, unwind_price = rig.loop.executor, rig.loop.market_pass.unwind_price
+    executor, unwind_price = rig.loop.executor, rig.loop.sender.unwind_price
     return bool(
         executor.execute_group(legs, last_data_at=now, in_sync=True, unwind_price=unwind_price)
     )

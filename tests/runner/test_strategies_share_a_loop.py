@@ -301,7 +301,7 @@ def test_a_strategy_whose_decide_is_still_running_at_its_next_turn_is_stopped_al
         began = time.monotonic()
         mover.quote("0.31", "0.70")  # a new book: each strategy is asked again
         rig.step(1.0)
-        assert MM not in rig.loop.market_pass.stopped, "one late answer is no verdict"
+        assert MM not in rig.loop.stops.stopped, "one late answer is no verdict"
         assert _resting_of(rig, MM) == []
         rig.step(1.0)
         # one deadline waited, once: the next pass does not wait for the hung strategy again
@@ -341,7 +341,7 @@ def test_one_late_answer_skips_the_strategys_turn_and_three_within_the_window_st
     quotes_again()
     slow.late_once(rig, mover, "0.32")
     quotes_again()
-    assert not rig.loop.market_pass.stopped
+    assert not rig.loop.stops.stopped
     slow.late_once(rig, mover, "0.33")
     (stopped,) = _log(rig, log, "strategy_stopped")
     assert stopped["strategy"] == MM and "3 late answers within 60 s" in stopped["reason"]
@@ -356,7 +356,7 @@ def _stuck(rig: Rig, mover: Mover, hanging: Hanging) -> None:
     mover.quote("0.31", "0.70")
     rig.step(1.0)
     rig.step(1.0)
-    assert MM in rig.loop.market_pass.stopped
+    assert MM in rig.loop.stops.stopped
 
 
 def test_a_stopped_strategy_still_closes_its_own_position_and_adds_nothing(
@@ -437,7 +437,7 @@ def test_a_stopped_strategy_is_shown_where_people_look_and_resume_brings_it_back
         # resumed while its call is still running, it is found stuck again a deadline later
         assert run(["resume", "--strategy", MM], home=tmp_path, environ=state).exit_code == 0
         rig.step(0.0)
-        assert rig.loop.log.counts["strategy_resumed"] == 1 and not rig.loop.market_pass.stopped
+        assert rig.loop.log.counts["strategy_resumed"] == 1 and not rig.loop.stops.stopped
         rig.step(1.0)
         assert rig.loop.log.counts["strategy_stopped"] == 2
     finally:
@@ -477,8 +477,8 @@ def test_a_strategy_whose_first_decide_hangs_holds_the_loop_one_calls_deadline_n
         assert time.monotonic() - began < 2.5, "the loop waited for the hung first call"
         resting = list(rig.client.iter_orders(status="resting"))
         assert [o.yes_price for o in resting] == [Decimal("0.42")]
-        assert MM not in rig.loop.market_pass.stopped, "within its start it is starting, not hung"
-        assert rig.loop.strategy_error_count == 0
+        assert MM not in rig.loop.stops.stopped, "within its start it is starting, not hung"
+        assert rig.loop.stops.strategy_error_count == 0
     finally:
         hanging.release.set()
 
@@ -572,7 +572,7 @@ def test_every_order_names_its_strategy_in_the_client_order_id(tmp_path: Path) -
     assert owner_in(on_exchange[Decimal("0.42")].client_order_id) == MR
     # an order the state file does not know (a lost state file, an update from the orders
     # channel) is still known as its strategy's by that id; a person's is nobody's
-    own = rig.loop.market_pass._own
+    own = rig.loop.own
     theirs = replace(rig.loop.portfolio.resting(TICKER)[0], strategy=None)
     assert own.owner(theirs) in (MM, MR) and own.placed_by_us(theirs)
     by_hand = replace(theirs, order_id="by-hand", client_order_id=str(uuid4()))
@@ -810,15 +810,15 @@ def test_a_reload_reads_each_strategys_file_alone_and_a_bad_one_leaves_all_runni
     mm_file, spike_file = tmp_path / "mm.yaml", tmp_path / "spike.yaml"
     mm_file.write_text("spread: 0.06\n")
     spike_file.write_text("take_profit: 0.03\n")
+    router = RecordingRouter()
     rig = _rig(
         tmp_path,
         StrategyChoice(MM, mm_file),
         StrategyChoice("spike", spike_file),
         MR,  # started without a params file: a reload has nothing of it to read
         log_path=log,
+        alerts=TradeAlerts(router, lambda: nullcontext(FakeAlertStateStore(ManualClock()))),
     )
-    router = RecordingRouter()
-    rig.loop.alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertStateStore(ManualClock())))
     rig.step(1.0)
     mm_file.write_text("spread: 0.08\n")
     spike_file.write_text("take_profit: lots\n")
@@ -1547,7 +1547,7 @@ def test_a_pair_whose_leg_would_take_another_strategys_contracts_goes_out_not_at
     ]
     member = rig.loop.lineup.get(MM)
     paired = replace(member.strategy, decide_fn=Turns(legs), uses_events=True)
-    rig.loop.replace_member(replace(member, strategy=paired))
+    rig.loop.reloads.replace(replace(member, strategy=paired))
     mover.quote("0.41", "0.45")
     rig.step(1.0)
     assert len(rig.client.requests) == sent

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from kalshi_cli.agent.settings import AgentConfig
     from kalshi_cli.agent.tools.common import Access
     from kalshi_cli.risk.budget import Budget, Owned
+    from kalshi_cli.risk.event_loss import EventTerms
     from kalshi_cli.services.orders.amend import PreparedAmend
     from kalshi_cli.services.orders.place import OrderService, PreparedOrder
     from kalshi_cli.store import Store
@@ -246,16 +247,17 @@ class OrderChecks:
         )
         # the order's event, read only when a limit on its loss is set (risk/event_loss.py)
         event = None
+        events: dict[str, EventTerms] = {}
         if limits.max_event_loss is not None or (budget and budget.max_event_loss):
             terms = service.checks.event_terms(intent.ticker, MarketReads())
-            books.portfolio.events[intent.ticker] = terms
+            events[intent.ticker] = terms
             event = terms.book(lambda t: views.get(t) or PositionView(t))
         context = RiskContext(
             now=self.clock.wall(),
             state=current_state(store.trading),
             position=view,
             total_exposure=sum((v.exposure() for v in views.values()), ZERO),
-            owned=None if budget is None else self._owned(books, intent, budget),
+            owned=None if budget is None else self._owned(books, intent, budget, events),
             event=event,
         )
         rules = limit_rules(limits)
@@ -291,7 +293,9 @@ class OrderChecks:
             },
         )
 
-    def _owned(self, books: OwnBooks, intent: Intent, budget: Budget) -> Owned:
+    def _owned(
+        self, books: OwnBooks, intent: Intent, budget: Budget, events: Mapping[str, EventTerms]
+    ) -> Owned:
         """What the assistant owns, for its budget in `trade.budgets`, counted as a loop counts
         a strategy's (runner/books/budgets.py): its part of each position, built by its own fills in
         the state file; its own orders there that rest, and those pending or of unknown
@@ -299,7 +303,7 @@ class OrderChecks:
         from kalshi_cli.runner.books.budgets import Budgets
 
         name = self.config.strategy
-        budgets = Budgets({name: budget}, books.portfolio, lambda o: o.strategy)
+        budgets = Budgets({name: budget}, books.portfolio, lambda o: o.strategy, events)
         budgets.check_day(self.clock.wall())
         owned = budgets.owned(intent, books.queued)
         assert owned is not None  # a budget of its name was given

@@ -16,6 +16,7 @@ from kalshi_cli.vocabulary.models import ZERO
 from kalshi_cli.vocabulary.units import fmt_money
 
 if TYPE_CHECKING:
+    from kalshi_cli.risk.event_loss import EventTerms
     from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio
     from kalshi_cli.strategy_api import Intent, PositionView
 
@@ -26,8 +27,12 @@ class Budgets:
         budgets: Mapping[str, Budget],
         portfolio: Portfolio,
         owner: Callable[[OpenOrder], str | None],
+        events: Mapping[str, EventTerms] | None = None,
     ) -> None:
         self.budgets = dict(budgets)
+        # ticker -> its event, for a budget's limit on an event's loss (runner/assembly.py
+        # `load_events`; empty: no such limit)
+        self._events = events or {}
         self._portfolio = portfolio
         self._owner = owner
         self.stopped: dict[str, str] = {}  # strategy -> why, for the rest of `_day`
@@ -43,7 +48,7 @@ class Budgets:
         if budget.max_exposure is not None:
             for ticker in self._markets(name, queued) - {intent.ticker}:
                 elsewhere += self.view(name, ticker, queued).exposure()
-        terms = self._portfolio.events.get(intent.ticker)
+        terms = self._events.get(intent.ticker)
         event = None
         if budget.max_event_loss is not None and terms is not None:
             event = terms.book(lambda ticker: self.view(name, ticker, queued))

@@ -30,7 +30,6 @@ from kalshi_cli.vocabulary.models import (
 )
 
 if TYPE_CHECKING:
-    from kalshi_cli.risk.event_loss import EventTerms
     from kalshi_cli.store import FillRecord, IntentRecord, SettlementRecord
 
 
@@ -127,9 +126,6 @@ class Portfolio:
         # ticker -> (its fee model, its rates outside a waiver): the loop reads them for every
         # market on every pass; a new model (a fee change) is a new object and is read afresh
         self._rates: dict[str, tuple[FeeModel, tuple[Decimal, Decimal]]] = {}
-        # ticker -> its event as the event-loss limit reads it, read once at the start when a
-        # limit on an event's loss is set (runner/assembly.py `load_events`); empty otherwise
-        self.events: dict[str, EventTerms] = {}
 
     def fee_rates(self, ticker: str, at: float) -> tuple[Decimal, Decimal]:  # unix s
         """(taker, maker) fee rates of a market at time `at`. KeyError for a market whose fees

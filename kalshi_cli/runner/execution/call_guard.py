@@ -23,6 +23,7 @@ class Counters:
     cancels: int = 0
     amends: int = 0  # requotes amended in place (runner/execution/amends.py)
     errors: int = 0
+    ticks: int = 0  # the loop's
 
 
 class CallGuard:

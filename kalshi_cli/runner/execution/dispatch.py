@@ -109,6 +109,9 @@ class Dispatch:
         monotonic: Callable[[], float] = time.monotonic,
         stamp: Callable[[], float] = time.monotonic,
         writes_behind: Callable[[], float] = lambda: -math.inf,
+        wake: Callable[[], None] | None = None,
+        on_busy: Callable[[str], None] | None = None,
+        on_free: Callable[[str], None] | None = None,
     ) -> None:
         self.workers = workers
         # the seconds an order sent now would wait for its turn from the client's rate limiter,
@@ -135,7 +138,7 @@ class Dispatch:
         # unknown outcome (looked up, never sent again), so held calls cannot take every worker
         self.answer_within_s = answer_within_s
         # called from a worker when an answer is back: wakes the loop waiting for news
-        self.wake: Callable[[], None] | None = None
+        self.wake = wake
         # the calls waiting for a worker, most urgent first, then in the order sent
         self._calls: queue.PriorityQueue[tuple[float, int, Callable[[], None] | None]] = (
             queue.PriorityQueue()
@@ -172,8 +175,8 @@ class Dispatch:
         self._booker: int | None = None
         # with workers, what a market made busy and then freed calls back (the schedule parks
         # it, then takes its news again); without, a market is busy only within one call
-        self.on_busy: Callable[[str], None] | None = None
-        self.on_free: Callable[[str], None] | None = None
+        self.on_busy = on_busy
+        self.on_free = on_free
 
     def _is_stopping(self) -> bool:
         return self.stopping

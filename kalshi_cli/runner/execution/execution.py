@@ -2,7 +2,9 @@
 `LoopExecutor` decides (the risk verdict, the hold on a market with an order of unknown outcome,
 a group's legs, the order-rate slot, the circuit breaker's last look) and has a part for the rest
 (`guard`, `unknown`, `fills`, `cancels`, `amends`, `outbox`, `answers`). docs/trade-loop.md "From
-a decision to the wire, and fills back".
+a decision to the wire, and fills back". It is given more than six collaborators because it
+decides with two (the risk engine, the strategies' budgets) and hands on to each part of the
+chain.
 """
 
 from __future__ import annotations
@@ -55,6 +57,10 @@ class LoopExecutor:
         outbox: Outbox,
         hold_markets: Callable[[Iterable[str]], Callable[[], None]],
         threaded: bool,
+        budgets: Budgets | None = None,
+        events: Mapping[str, EventTerms] | None = None,
+        room: Callable[[Intent], Decimal] | None = None,
+        withheld: Callable[[Intent], str | None] = lambda intent: None,
         dry_run: bool = False,
     ) -> None:
         """The executor's parts come built (runner/assembly.py `build_executor`), each with
@@ -67,18 +73,17 @@ class LoopExecutor:
         self._log = report.log
         self.dry_run = dry_run
         self.counters = report.counters
-        # the strategies' own budgets (None: no strategy has one); set by the loop
-        self.budgets: Budgets | None = None
-        # ticker -> its event, for the limit on an event's loss (the portfolio's `events`); set
-        # by the loop
-        self.events: Mapping[str, EventTerms] = {}
+        # the strategies' own budgets (None: no strategy has one)
+        self.budgets = budgets
+        # ticker -> its event, for the account's limit on an event's loss
+        # (runner/assembly.py `load_events`; empty: no such limit)
+        self._events = events or {}
         # what an order of a strategy's may take of the account's position now
-        # (runner/execution/own_orders.py `OwnOrders.room`); set by runner/assembly.py
-        self.room: Callable[[Intent], Decimal] = lambda intent: intent.count
+        # (runner/execution/own_orders.py `OwnOrders.room`)
+        self.room: Callable[[Intent], Decimal] = room or (lambda intent: intent.count)
         # why the loop would withdraw an order were it resting now (None: it would not), by the
-        # rules it withdraws its quotes by (runner/loop/trade_loop.py `TradeLoop.withheld`); set
-        # by the loop
-        self.withheld: Callable[[Intent], str | None] = lambda intent: None
+        # rules it withdraws its quotes by (runner/loop/strategy_stops.py `withheld_by`)
+        self.withheld = withheld
         self.guard = holds.guard
         self.balance_hold = holds.balance_hold
         self.unknown_orders = holds.unknown
@@ -449,7 +454,7 @@ class LoopExecutor:
     def _event(self, ticker: str) -> EventBook | None:
         """The market's event, each market's pending orders counted as resting, when the
         account's limit on an event's loss is set (None: no event read, nothing to count)."""
-        terms = self.events.get(ticker) if self._risk.limits.max_event_loss is not None else None
+        terms = self._events.get(ticker) if self._risk.limits.max_event_loss is not None else None
         return None if terms is None else terms.book(self.outbox.queued_view)
 
     def _owned(self, intent: Intent, pending: Sequence[Intent]) -> Owned | None:

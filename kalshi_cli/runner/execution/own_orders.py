@@ -11,7 +11,7 @@ withdrawal does not make the loop look dead).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Container, Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
@@ -21,7 +21,8 @@ from kalshi_cli.vocabulary.order_terms import owner_in
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio
-    from kalshi_cli.runner.execution.execution import LoopExecutor
+    from kalshi_cli.runner.execution.cancels import Cancels
+    from kalshi_cli.runner.execution.outbox import Outbox
     from kalshi_cli.strategy_api import PositionView
 
 
@@ -32,6 +33,15 @@ def _once_read(view: PositionView) -> Decimal:
         return view.position
     told = (o.remaining if o.book_side is BookSide.BID else -o.remaining for o in view.unbooked)
     return view.position + sum(told, start=ZERO)
+
+
+def owner_among(names: Collection[str], order: OpenOrder) -> str | None:
+    """The strategy of `names` that owns the order (None: none of them): the state file's record
+    of it, else the name its client order id carries."""
+    if order.strategy is not None:
+        return order.strategy if order.strategy in names else None
+    name = owner_in(order.client_order_id)
+    return name if name in names else None
 
 
 class Holdings(Protocol):
@@ -51,30 +61,31 @@ class OwnOrders:
     def __init__(
         self,
         *,
-        executor: LoopExecutor,
+        sent: Container[str],
+        outbox: Outbox,
+        cancels: Cancels,
         portfolio: Portfolio,
         names: Iterable[str],
         after_each: Callable[[], None] | None = None,
     ) -> None:
-        self._executor = executor
+        self._sent = sent  # the orders this run sent (runner/execution/fills.py `FillSync.sent`)
+        self._outbox = outbox
+        self._cancels = cancels
         self._portfolio = portfolio
         # each carried whole by its order ids (`Lineup`): the name an id carries is the owner
         self._names = frozenset(names)
-        # set by runner/assembly.py once the loop is built: the heartbeat, if it is due
+        # the heartbeat, if it is due
         self.after_each: Callable[[], None] = after_each or (lambda: None)
 
     def placed_by_us(self, order: OpenOrder) -> bool:
         """Sent by this loop, or resting under the name of one of its strategies from an
         earlier run: an order placed by hand or by another program is not ours to cancel."""
-        return order.order_id in self._executor.sent or self.owner(order) is not None
+        return order.order_id in self._sent or self.owner(order) is not None
 
     def owner(self, order: OpenOrder) -> str | None:
         """The loop's strategy that owns the order (None: no strategy of this loop's): the
         state file's record of it, else the name its client order id carries."""
-        if order.strategy is not None:
-            return order.strategy if order.strategy in self._names else None
-        name = owner_in(order.client_order_id)
-        return name if name in self._names else None
+        return owner_among(self._names, order)
 
     def held(self, ticker: str, owner: str) -> Decimal:
         """`owner`'s own part of the position in `ticker` (+YES / -NO), with the contracts its
@@ -98,7 +109,7 @@ class OwnOrders:
                 continue
             if self.owner(order) == owner:
                 total += order.remaining
-        for intent in self._executor.outbox.pending_in(ticker):
+        for intent in self._outbox.pending_in(ticker):
             if intent.strategy == owner and intent.book_side is book_side:
                 total += intent.count
         return total
@@ -210,7 +221,7 @@ class OwnOrders:
         (seconds): a dozen of them in one tick made a halted loop look dead (no heartbeat for
         71 s) while it was doing its job."""
         for order in orders:
-            self._executor.cancels.withdraw(order.ticker, order.order_id, why)
+            self._cancels.withdraw(order.ticker, order.order_id, why)
             self.after_each()
 
 

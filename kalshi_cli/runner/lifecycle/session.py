@@ -268,7 +268,9 @@ def _run(
         alerts.beat("start", loop.heartbeat.text("starting"))
     loop.feed.start()
     try:
-        with signals(stop, loop.toggle_pause, abandon=abandon, on_reload=loop.reload_requested.set):
+        with signals(
+            stop, loop.toggle_pause, abandon=abandon, on_reload=loop.reloads.requested.set
+        ):
             try:
                 if options.once:
                     _wait_fresh(loop, stop, fresh_timeout_s)
@@ -465,6 +467,7 @@ def trade(
                 venue=venue,
                 telemetry=telemetry,
             )
+            wants_group = _wants_group(options)
             loop = _assemble(
                 start,
                 loop_client=loop_client,
@@ -473,15 +476,13 @@ def trade(
                 alerts=alerts,
                 report=report,
                 telemetry=telemetry,
+                # a SIGHUP while starting is answered at the first tick
+                reload=reload,
+                trigger_group=client.order_groups.trigger_order_group if wants_group else None,
             )
-            if reload is not None:  # a SIGHUP while starting is answered at the first tick
-                loop.reload_requested = reload
-            group = _open_group(client, store, config, log) if _wants_group(options) else None
+            group = _open_group(client, store, config, log) if wants_group else None
             if group is not None:
                 join_session_group(loop.executor, group)
-                loop.trigger_group = functools.partial(
-                    client.order_groups.trigger_order_group, group
-                )
             log.emit(
                 "started",
                 {
@@ -500,7 +501,7 @@ def trade(
                     stop,
                     loop.toggle_pause,
                     abandon=abandon,
-                    on_reload=loop.reload_requested.set,
+                    on_reload=loop.reloads.requested.set,
                 )
             )
             summary = run(
@@ -519,7 +520,7 @@ def trade(
             store.close()
         print_lines(["", "summary:", *("  " + line for line in summary.lines())], out)
         if summary.not_proven or summary.unlisted:
-            from kalshi_cli.runner.loop.stop import StopNotProven
+            from kalshi_cli.runner.loop.stop_proof import StopNotProven
 
             raise StopNotProven(summary.not_proven, summary.unlisted)
         return summary
@@ -651,6 +652,8 @@ def _assemble(
     alerts: TradeAlerts,
     report: Any,
     telemetry: LoopTelemetry | None,
+    reload: threading.Event | None,
+    trigger_group: Callable[[str], None] | None,
 ) -> TradeLoop:
     options, config = start.options, start.config
     parts = Parts(
@@ -664,6 +667,8 @@ def _assemble(
         read_lag_s=start.read_lag_s,
         send_workers=config.settings.send_workers if not options.paper else 0,  # paper: local
         fills_since=report.fills_read_at,
+        reload=reload,
+        trigger_group=trigger_group,
     )
     return start_loop(
         parts,

@@ -2,70 +2,82 @@
 and the dead-man ping, each when due; the status line every `status_interval_s`; the day's
 realized P&L when the UTC day turns; and the summary `kalshi trade` prints at the end.
 `Heartbeat` reads the run's figures from the parts that keep them (`RunFigures`) and settings
-from `Tuning`.
+from `Tuning`. It is given more than six collaborators because it reports on the whole run: the
+state file, the account, the feed's age, the schedule's lag, the gate's state and pause, the
+calls out, the counters and the strategies stopped.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kalshi_cli.risk import utc_day
+from kalshi_cli.runner.loop.shared import alert_through
 from kalshi_cli.runner.loop.summary import Summary
 from kalshi_cli.vocabulary.units import fmt_money
 
 if TYPE_CHECKING:
+    from kalshi_cli.runner.books.budgets import Budgets
+    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.books.records import LoopTradingRecords
     from kalshi_cli.runner.execution.call_guard import Counters
     from kalshi_cli.runner.execution.dispatch import Dispatch
     from kalshi_cli.runner.loop.alerting import TradeAlerts
+    from kalshi_cli.runner.loop.gate import MarketGate
     from kalshi_cli.runner.loop.schedule import LagReport, MarketSchedule
     from kalshi_cli.runner.loop.settings import LoopSettings
-    from kalshi_cli.runner.loop.shared import Sight, Tuning, Voice
-    from kalshi_cli.runner.loop.watch import LoopWatch
-    from kalshi_cli.store import Store
+    from kalshi_cli.runner.loop.shared import Tuning
+    from kalshi_cli.runner.ports import MarketFeed
+    from kalshi_cli.vocabulary.clock import Clock
 
 
 @dataclass(frozen=True)
 class RunFigures:
-    """What the run has counted, each read where it is kept: the executor's counters and its
-    calls out, the watch's trading state and pause, the schedule's lag, the loop's ticks, the
-    strategies stopped (each with why)."""
+    """What the run has counted, each read where it is kept: the counters (the loop's ticks
+    too) and the calls out, the gate's trading state and pause, the schedule's lag, the
+    strategies stopped (each with why: for the day by their budget, until resumed)."""
 
     counters: Counters
     dispatch: Dispatch
-    watch: LoopWatch
+    gate: MarketGate
     schedule: MarketSchedule
-    ticks: Callable[[], int]
-    stopped: Callable[[], Mapping[str, str]]
+    budgets: Budgets | None
+    stopped: Mapping[str, str]
+
+    def stopped_now(self) -> dict[str, str]:
+        return (dict(self.budgets.stopped) if self.budgets is not None else {}) | dict(self.stopped)
 
 
 class Heartbeat:
     def __init__(
         self,
         *,
-        store: Store,
         records: LoopTradingRecords,
-        sight: Sight,
+        feed: MarketFeed,
+        portfolio: Portfolio,
+        clock: Clock,
         tuning: Tuning,
-        voice: Voice,
+        log: EventLog,
+        alerts: TradeAlerts | None,
         figures: RunFigures,
         subaccount: int,
         started: float,  # monotonic
     ) -> None:
-        self._store = store
+        self._store = records.store
         self._records = records
-        self._feed, self._portfolio, self._clock = sight.feed, sight.portfolio, sight.clock
+        self._feed, self._portfolio, self._clock = feed, portfolio, clock
         self._tuning = tuning
-        self._voice = voice
-        self._log, self._alert = voice.log, voice.alert
+        self.alerts = alerts
+        self._log, self._alert = log, alert_through(alerts)
         self._figures = figures
         self._subaccount = subaccount
         self._started = started
-        self._realized_at_start = sight.portfolio.pnl.realized
-        self._day = utc_day(sight.clock.wall())
+        self._realized_at_start = portfolio.pnl.realized
+        self._day = utc_day(clock.wall())
         self._next_heartbeat = started
         self._next_deadman = started
         self._next_status = started + tuning.settings.status_interval_s
@@ -75,10 +87,6 @@ class Heartbeat:
     @property
     def settings(self) -> LoopSettings:
         return self._tuning.settings
-
-    @property
-    def alerts(self) -> TradeAlerts | None:
-        return self._voice.alerts
 
     def end_of_tick(self, now_m: float) -> None:  # monotonic seconds
         """The heartbeat when due, the status line when due, and the day's P&L alerted when
@@ -112,14 +120,14 @@ class Heartbeat:
         lag = self._lag_report()
         counters = self._figures.counters
         detail = {
-            "ticks": self._figures.ticks(),
+            "ticks": self._figures.counters.ticks,
             "orders": counters.orders,
             "amends": counters.amends,  # requotes amended in place
             "fills": counters.fills,
-            "state": self._figures.watch.state,
-            "paused": self._figures.watch.last_paused,
+            "state": self._figures.gate.state,
+            "paused": self._figures.gate.last_paused,
             # SIGUSR1's pause, which lives in the loop alone (the pause file's is the file's)
-            "paused_by_signal": self._figures.watch.paused_by_signal,
+            "paused_by_signal": self._figures.gate.paused_by_signal,
             "feed_age_s": round(age, 3) if age != math.inf else None,
             "subaccount": self._subaccount,
             **lag.to_json(),
@@ -133,7 +141,7 @@ class Heartbeat:
             # what runs, and which strategies are stopped and why: `kalshi status`, `check
             # heartbeat`, the metrics and the dashboard show it
             "strategy": self._tuning.lineup.describe(),
-            "strategies": self._tuning.lineup.to_json(self._figures.stopped()),
+            "strategies": self._tuning.lineup.to_json(self._figures.stopped_now()),
         }
         # one transaction, so one fsync of the state file per heartbeat rather than two; rows
         # the trading records do not answer from, so they leave its answers in place
@@ -160,7 +168,7 @@ class Heartbeat:
         c = self._figures.counters
         return (
             f"kalshi trade {', '.join(self._tuning.lineup.names)}: {what}; "
-            f"ticks {self._figures.ticks()}, "
+            f"ticks {self._figures.counters.ticks}, "
             f"orders {c.orders}, amends {c.amends}, fills {c.fills}"
         )
 
@@ -171,7 +179,7 @@ class Heartbeat:
         lag = self.lag
         return Summary(
             uptime_s=self._clock.monotonic() - self._started,
-            ticks=self._figures.ticks(),
+            ticks=self._figures.counters.ticks,
             orders=c.orders,
             fills=c.fills,
             denied=c.denied,

@@ -25,7 +25,7 @@ import random
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -35,12 +35,12 @@ from kalshi_cli.runner.execution.give_up import (
     side_by_side,
     unless_given_up,
 )
+from kalshi_cli.runner.loop.stop_proof import StopProof
 from kalshi_cli.runner.ports import own_book
 from kalshi_cli.store.errors import StoreError
 from kalshi_cli.store.records import FINISHED_STATUSES, RESTING
 from kalshi_cli.vocabulary.clock import Backoff, Deadline
 from kalshi_cli.vocabulary.errors import MAY_PASS, KalshiError, NotFoundError, raise_reported
-from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 if TYPE_CHECKING:
     from kalshi_cli.client.requests import CancelResult
@@ -71,32 +71,6 @@ LIST_AGAIN = Backoff(0.1, 1.0)
 GIVEN_UP = "given up by a second interrupt before its listing"
 
 
-class StopNotProven(KalshiError):
-    """`kalshi trade` stopped without proving every order of its own gone (exit 11): `left`
-    names those it could not, `unlisted` says why no listing looked (empty: one did)."""
-
-    exit_code = ExitCode.NOT_PROVEN
-
-    def __init__(self, left: tuple[str, ...], unlisted: str) -> None:
-        super().__init__(
-            not_proven_text(left, unlisted),
-            hint="`kalshi order list --status resting` shows what rests, `kalshi cancel-all` "
-            "withdraws and proves; runbooks/14-stop-not-proven.md",
-        )
-        self.left = left
-        self.unlisted = unlisted
-
-
-def not_proven_text(left: tuple[str, ...], unlisted: str, *, most: int | None = None) -> str:
-    """What a stop not proven says: the orders it names (the first `most` of them), and why no
-    listing looked."""
-    named = f"the stop could not prove {len(left)} order(s) of the loop gone: "
-    named += ", ".join(left[:most])
-    unseen = f"no listing proved the stop ({unlisted}): an order of the loop's that no record "
-    unseen += "knows may rest"
-    return "; ".join(([named] if left else []) + ([unseen] if unlisted else []))
-
-
 class StoppingLoop(Protocol):
     """What a stop reads of the loop (runner/loop/trade_loop.py `TradeLoop`)."""
 
@@ -104,7 +78,7 @@ class StoppingLoop(Protocol):
     clock: Clock
     log: EventLog
     executor: LoopExecutor
-    trigger_group: Callable[[], None] | None
+    trigger_group: Callable[[str], None] | None
     settings: LoopSettings
     own: OwnOrders
 
@@ -112,23 +86,6 @@ class StoppingLoop(Protocol):
     def store(self) -> Store: ...
 
     def own_resting(self) -> list[OpenOrder]: ...
-
-
-@dataclass(frozen=True)
-class StopProof:
-    """What a stop proved: `left`, the loop's orders not proven gone, and `unlisted`, why no
-    listing looked ("": one did). Proven only when both are empty."""
-
-    left: tuple[str, ...] = ()
-    abandoned: bool = False
-    unlisted: str = ""
-    # a step of the withdrawal that failed with what no answer should be (a bug): the stop
-    # withdrew and proved past it, and the run then ends as the crash it is
-    failed: Exception | None = None
-
-    @property
-    def proven(self) -> bool:
-        return not self.left and not self.unlisted
 
 
 def withdraw_at_stop(
@@ -198,7 +155,7 @@ def _withdraw(loop: StoppingLoop, abandon: threading.Event | None, shows_all_fro
     triggered = False
     if group is not None and loop.trigger_group is not None:
         try:
-            unless_given_up(loop.trigger_group, abandon)
+            unless_given_up(partial(loop.trigger_group, group), abandon)
             triggered = True
             loop.log.emit("stop_group_triggered", {"order_group_id": group, "orders": len(own)})
         except KalshiError as exc:

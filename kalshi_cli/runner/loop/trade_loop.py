@@ -6,37 +6,37 @@ markets (held positions that changed first, then the schedule) until its budget 
 with the heartbeat. `run` repeats ticks as news arrives and at least every `tick_interval_s`;
 nothing in a tick sleeps or reads the wall clock, so tests drive it with a `ManualClock`.
 docs/trade-loop.md "Each tick", "How the loop waits" and "Where the code lives".
+
+`TradeLoop` builds nothing: runner/assembly.py builds each part once and hands it over, the
+account's parts (`Books`), the exchange's (`Acts`), the loop's own (`LoopParts`) and what the
+session listens with (`Hooks`), each a record the loop opens at once. It is given more than six
+collaborators because the tick is where they meet: its order of steps is the loop's contract.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from kalshi_cli.feed.book import FeedEvent
-from kalshi_cli.runner.books.budgets import Budgets
-from kalshi_cli.runner.books.portfolio import OpenOrder
-from kalshi_cli.runner.books.records import LoopTradingRecords
-from kalshi_cli.runner.loop.alerting import TradeAlerts
-from kalshi_cli.runner.loop.heartbeat import Heartbeat, RunFigures
-from kalshi_cli.runner.loop.lineup import Lineup, Member
-from kalshi_cli.runner.loop.market_pass import EventGroup, MarketPass
-from kalshi_cli.runner.loop.schedule import MarketSchedule
-from kalshi_cli.runner.loop.settings import LoopSettings
-from kalshi_cli.runner.loop.summary import Summary
-from kalshi_cli.runner.loop.watch import LoopWatch
-from kalshi_cli.runner.ports import LoopClient
-from kalshi_cli.strategies import Intent, PositionView
-from kalshi_cli.strategy_api import MarketTerms
+from kalshi_cli.runner.loop.loop_parts import Acts, Books, Hooks, TickParts
+from kalshi_cli.runner.loop.shared import alert_through
+from kalshi_cli.strategies import PositionView
 from kalshi_cli.vocabulary.clock import Deadline, utc_day
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    from collections.abc import Iterable
 
-    from kalshi_cli.runner.loop.shared import Acting, Sight, Tuning, Voice
+    from kalshi_cli.runner.books.budgets import Budgets
+    from kalshi_cli.runner.books.portfolio import OpenOrder
+    from kalshi_cli.runner.loop.alerting import TradeAlerts
+    from kalshi_cli.runner.loop.lineup import Lineup
+    from kalshi_cli.runner.loop.settings import LoopSettings
+    from kalshi_cli.runner.loop.shared import Tuning
+    from kalshi_cli.runner.loop.summary import Summary
     from kalshi_cli.store import Store
 
 WRITE_AHEAD_S = 1.0
@@ -54,128 +54,55 @@ class TradeLoop:
     def __init__(
         self,
         *,
-        client: LoopClient,
-        sight: Sight,
-        acting: Acting,
+        books: Books,
+        acts: Acts,
+        parts: TickParts,
         tuning: Tuning,
-        voice: Voice,
-        records: LoopTradingRecords,
-        events: Mapping[str, EventGroup] | None = None,
+        alerts: TradeAlerts | None,
+        hooks: Hooks,
+        budgets: Budgets | None,
+        started: float,  # monotonic
     ) -> None:
-        self.client = client
-        self.feed, self.portfolio, self.clock = sight.feed, sight.portfolio, sight.clock
-        self.risk, self.executor, self.own = acting.risk, acting.executor, acting.own
-        self.records = records
-        self.log = voice.log
+        self.records, self.portfolio, self.feed = books.records, books.portfolio, books.feed
+        self.clock, self.log = books.clock, books.log
+        self.client, self.risk, self.executor = acts.client, acts.risk, acts.executor
+        self.dispatch, self.own = acts.dispatch, acts.own
+        self.gate, self.stops, self.market_pass = parts.gate, parts.stops, parts.market_pass
+        self.queue, self.watch, self.schedule = parts.queue, parts.watch, parts.schedule
+        self.heartbeat, self.sender, self.reloads = parts.heartbeat, parts.sender, parts.reloads
         self._tuning = tuning
-        self._voice = voice
-        portfolio, clock, settings = sight.portfolio, sight.clock, tuning.settings
-        self.dispatch = acting.dispatch
-        # an answer back from a worker wakes the loop as news does (feeds that can wait)
-        self.dispatch.wake = getattr(self.feed, "wake", None)
+        self.alerts = alerts
+        self._alert = alert_through(alerts)
+        self.trigger_group = hooks.trigger_group
+        self.on_halted = hooks.on_halted
+        self.on_let_go = hooks.on_let_go
         # each strategy's own budget (trade.budgets): the risk engine reads what it owns
-        self.budgets = (
-            Budgets(settings.budgets, portfolio, self.own.owner) if settings.budgets else None
-        )
-        self.executor.budgets = self.budgets
-        self.executor.events = portfolio.events
-        # how each market settles (its strike fields, close, the index its rules name), and the
-        # markets of each index: a new value of an index is news for them
-        terms = {t: MarketTerms.from_market(m.raw) for t, m in portfolio.markets.items()}
-        index_markets: dict[str, list[str]] = {}
-        for ticker, market_terms in terms.items():
-            if market_terms.index_id is not None:
-                index_markets.setdefault(market_terms.index_id, []).append(ticker)
-        # markets closed, determined or settled: the watch adds them, the pass skips them
-        self.closed: set[str] = set()
-        # the session's order group, triggered at once by a stop (runner/loop/stop.py); set by
-        # the session that opened the group
-        self.trigger_group: Callable[[], None] | None = None
+        self.budgets = budgets
         # the loop's orders its last stop could not prove gone (empty: proven, or no stop yet)
         self.not_proven: tuple[str, ...] = ()
         self.unlisted = ""  # why no listing proved the stop ("": one did)
         # the stop's one deadline (`trade.stop_deadline_s`), from its start: what ends the
         # session's order group after it runs under what is left (None: no stop yet)
         self.stop_deadline: Deadline | None = None
-        # the parts that call back into the loop, each given what it uses (runner/loop/shared.py)
-        self.market_pass = MarketPass(
-            sight=sight,
-            tuning=tuning,
-            voice=voice,
-            acting=acting,
-            client=client,
-            terms=terms,
-            events=events or {},
-            closed=self.closed,
-            on_stop=self._stop_strategy,
-        )
-        self.watch = LoopWatch(
-            sight=sight,
-            tuning=tuning,
-            voice=voice,
-            records=records,
-            acting=acting,
-            client=client,
-            index_markets=index_markets,
-            closed=self.closed,
-        )
-        # a replacement whose cancels were answered after its decision asks the loop's rule
-        self.executor.withheld = self.withheld
-        self.ticks = 0
         # the state file's generation and the UTC day when the tick's own questions were last
         # asked, and the circuit breaker's answer then (`tick`)
         self._asked: tuple[int, str] | None = None
         self._tripped = False
-        # strategy -> the resume request in the state file when it was stopped (`_watch_resumes`)
-        self._resumes_seen: dict[str, str | None] = {}
-        self._started = clock.monotonic()
-        self._next_fill_poll = self._started + settings.fill_poll_s
-        self._next_resolve = self._started
-        # which market a tick visits next, and the lag figures (runner/loop/schedule.py)
-        self.schedule = MarketSchedule(
-            portfolio.markets, now=self._started, revisit_s=settings.max_revisit_s
-        )
-        # a market waiting for an exchange call's answer takes no turn until it is booked
-        self.dispatch.on_busy = self.schedule.park
-        self.dispatch.on_free = self.schedule.unpark
+        self._started = started
+        self._next_fill_poll = started + tuning.settings.fill_poll_s
+        self._next_resolve = started
         # ticker -> the position view a held market's last visit saw: a new one (a fill, an
         # order) is news for its risk exits
         self._seen_views: dict[str, PositionView] = {}
         # the markets no order was sent for yet (`_unquoted`), and how many were sent for when
         # it was last brought up to date
-        self._not_quoted: set[str] = set(portfolio.markets)
+        self._not_quoted: set[str] = set(self.portfolio.markets)
         self._quoted_seen = 0
-        figures = RunFigures(
-            counters=self.executor.counters,
-            dispatch=self.dispatch,
-            watch=self.watch,
-            schedule=self.schedule,
-            ticks=lambda: self.ticks,
-            stopped=self.stopped_strategies,
-        )
-        self.heartbeat = Heartbeat(
-            sight=sight,
-            tuning=tuning,
-            voice=voice,
-            records=records,
-            store=records.store,
-            figures=figures,
-            subaccount=client.subaccount or 0,
-            started=self._started,
-        )
-        # `kill -HUP`: each strategy's params file read again at the next tick (reload_params)
-        self.reload_requested = threading.Event()
         # optional: MarketFeed does not require it, so a feed that cannot wake (recorded data
         # on a simulated clock) keeps working unchanged
         self._wait_for_events: Callable[[float], bool] | None = getattr(
             self.feed, "wait_for_events", None
         )
-        # a paper loop answers its kill switch here, on each full pass while HALTED
-        # (runner/paper.py `answer_kill`, paper_kill.py)
-        self.on_halted: Callable[[], None] | None = None
-        # what the loop listens to outside itself (the client's fill quarantine): let go once,
-        # after the stop's last read of the fills, or when a loop built at start is discarded
-        self.on_let_go: Callable[[], None] | None = None
 
     # ---------------------------------------------------------------- what the parts share
 
@@ -185,12 +112,21 @@ class TradeLoop:
         return self.records.store
 
     @property
+    def closed(self) -> set[str]:
+        """Markets closed, determined or settled (runner/loop/gate.py)."""
+        return self.gate.closed
+
+    @property
+    def ticks(self) -> int:
+        return self.executor.counters.ticks
+
+    @property
     def settings(self) -> LoopSettings:
         return self._tuning.settings
 
     @settings.setter
     def settings(self, settings: LoopSettings) -> None:
-        """New settings (a params reload, a backtest's heartbeat): every part reads them."""
+        """New settings (a test's): every part reads them."""
         self._tuning.settings = settings
 
     @property
@@ -198,83 +134,9 @@ class TradeLoop:
         """The strategies this loop runs, each with its params (runner/loop/lineup.py)."""
         return self._tuning.lineup
 
-    def replace_member(self, member: Member) -> None:
-        """A strategy of the loop with new params (a reload) or a new implementation: every part
-        reads it from its next call, and its quiet markets are judged again."""
-        lineup = self._tuning.lineup
-        self._tuning.lineup = lineup.replaced(member)
-        lineup.members[lineup.names.index(member.name)].close()  # its decide's worker
-        self.market_pass.forget_quiet()
-
-    @property
-    def alerts(self) -> TradeAlerts | None:
-        return self._voice.alerts
-
-    @alerts.setter
-    def alerts(self, alerts: TradeAlerts | None) -> None:
-        self._voice.alerts = alerts
-
-    @property
-    def strategy_error_count(self) -> int:
-        """The strategies' failed decisions of this run, every market."""
-        return self.market_pass.strategy_error_count
-
     def toggle_pause(self) -> None:
         """SIGUSR1: pause new orders, or resume them (stop-losses always go out)."""
-        self.watch.toggle_pause()
-
-    def _stop_strategy(self, name: str, why: str) -> None:
-        """A strategy stops alone, the others go on: past its daily loss limit until the UTC day
-        ends (`STRATEGY_BUDGET` refuses its new orders, not its exits), or stuck or failing
-        until `kalshi resume --strategy` (runner/loop/market_pass.py; its exits still go). Its
-        quotes that would add are withdrawn now and on each full pass, as a blocking state's
-        are (a cancel that failed is tried again)."""
-        from kalshi_cli.services.loop_strategies import resume_key
-
-        self.log.emit("strategy_stopped", {"strategy": name, "reason": why})
-        summary = f"strategy {name} stopped: {why}"
-        self._voice.alert("strategy_stopped", name, summary, {"strategy": name})
-        self._withdraw_stopped((name,))
-        self._resumes_seen[name] = self.store.events.get_kv(resume_key(name))
-
-    def _watch_resumes(self) -> None:
-        """`kalshi resume --strategy NAME` since the strategy was stopped: it is asked again."""
-        from kalshi_cli.services.loop_strategies import resume_key
-
-        for name in list(self.market_pass.stopped):
-            if self.store.events.get_kv(resume_key(name)) == self._resumes_seen.get(name):
-                continue
-            why = self.market_pass.resume(name)
-            self.log.emit("strategy_resumed", {"strategy": name, "stopped_for": why})
-
-    def stopped_strategies(self) -> dict[str, str]:
-        """The strategies stopped now, each with why: for the day by its budget, or until
-        resumed (what the heartbeat tells `kalshi status`)."""
-        stopped = dict(self.budgets.stopped) if self.budgets is not None else {}
-        return stopped | self.market_pass.stopped
-
-    def _stopped(self, name: str) -> bool:
-        """The strategy is stopped: for the run, or for the day by its budget."""
-        return name in self.market_pass.stopped or (
-            self.budgets is not None and name in self.budgets.stopped
-        )
-
-    def _withdraw_stopped(self, names: Iterable[str]) -> None:
-        if self.settings.dry_run:
-            return
-        for name in names:
-            self.own.cancel_adding(f"strategy {name} stopped", lambda _: True, owner=name)
-
-    def withheld(self, intent: Intent) -> str | None:
-        """Why the loop would withdraw `intent` were it resting now (None: it would not): the
-        watch's rule (its market closed or stale; a blocking state, for one that is not
-        reduce-only) or, for one that is not reduce-only either, its strategy stopped
-        (`_stop_strategy`). What the executor asks of an order decided earlier before it goes
-        (runner/execution/execution.py `_since_decided`)."""
-        why = self.watch.withheld(intent)
-        if why is not None or intent.reduce_only:
-            return why
-        return f"strategy {intent.strategy} stopped" if self._stopped(intent.strategy) else None
+        self.gate.toggle_pause()
 
     # ---------------------------------------------------------------- running
 
@@ -320,12 +182,12 @@ class TradeLoop:
         starts) until `budget_s` of the loop's clock is spent or none is left. A tick called
         on its own (`--once`, a backtest, a test) has no budget: it visits every market. Whole:
         the order of its steps is the loop's contract, read top to bottom."""
-        self.ticks += 1
+        self.executor.counters.ticks += 1
         # the exchange's answers that are back, booked before anything is decided (what one
         # drain leaves, a long one, is booked after the next visit: its markets stay busy)
         self.dispatch.drain()
-        if self.reload_requested.is_set():
-            self.reload_params()
+        if self.reloads.requested.is_set():
+            self.reloads.reload()
         changed, went_stale = self.watch.handle_events(events)
         now_m = self.clock.monotonic()
         for ticker, at in changed.items():
@@ -357,26 +219,20 @@ class TradeLoop:
             if full or asking != self._asked:
                 self._asked = asking
                 self.watch.watch_state()
-                if full and self.on_halted is not None and self.watch.state == "HALTED":
+                if full and self.on_halted is not None and self.gate.state == "HALTED":
                     self.on_halted()
                 self._tripped = self.risk.check_circuit_breaker()
-                if self.market_pass.stopped:
-                    self._watch_resumes()
+                if self.stops.stopped:
+                    self.stops.watch_resumes()
         tripped = self._tripped
-        if full:  # those stopped before: a withdrawal that failed is tried again
-            self._withdraw_stopped(n for n in self.lineup.names if self._stopped(n))
-        if self.budgets is not None:
-            for name, why in self.budgets.check_day(self.clock.wall()):
-                self._stop_strategy(name, why)
+        self.stops.check_day(full)
         self.watch.withdraw(tripped, full=full, went_stale=went_stale)
         self.watch.check_breaches()
         if full:
-            self.market_pass.read_queue_positions()
+            self.queue.read()
             self.schedule.start_sweep()
-        # the pause file is read once a tick, not once per market
-        self.market_pass.paused = self.watch.paused
         # a tick called on its own (no budget) visits every market, whatever the write budget
-        self._serve(now_m + budget_s, paced=budget_s != math.inf)
+        self._serve(now_m + budget_s, paced=budget_s != math.inf, paused=self.gate.paused)
         # the orders the visits decided go out together, before anything else of the tick
         self.executor.flush()
         if self.executor.guard.safe_mode_tripped:
@@ -389,7 +245,7 @@ class TradeLoop:
 
     # ---------------------------------------------------------------- which markets
 
-    def _serve(self, until: float, *, paced: bool = True) -> None:
+    def _serve(self, until: float, *, paced: bool = True, paused: bool = False) -> None:
         """Held positions first, whatever the budget: each whose book changed or that is due in the
         sweep gets its whole turn; each whose position view changed or whose stop-loss waits for
         its retry gets its stop-loss. Then markets from the schedule, at least one, until the
@@ -399,7 +255,8 @@ class TradeLoop:
         The loop decides no more than the client's write budget can send soon: more than
         `WRITE_AHEAD_S` behind, no market takes a turn (held positions take their stop-loss alone);
         with less than `WRITES_SHORT_S` in hand, markets not yet quoted go first. A tick that is not
-        `paced` (`--once`, a backtest) visits every market."""
+        `paced` (`--once`, a backtest) visits every market. `paused`: the pause file, read once a
+        tick, not once per market."""
         schedule = self.schedule
         dispatch = self.dispatch
         behind = dispatch.writes_behind_s() if paced else -math.inf
@@ -411,11 +268,11 @@ class TradeLoop:
                 continue
             has_turn = ticker in schedule.news or schedule.in_sweep(ticker)
             if has_turn and not exits_only:
-                self._visit(ticker)
+                self._visit(ticker, paused)
             elif (
                 has_turn
                 or self.portfolio.view(ticker) is not self._seen_views.get(ticker)
-                or self.market_pass.stop_waiting(ticker)  # a close that did not fill: its retry
+                or self.sender.stop_waiting(ticker)  # a close that did not fill: its retry
             ):
                 self.market_pass.exit(ticker)
                 self._seen_views[ticker] = self.portfolio.view(ticker)
@@ -425,7 +282,7 @@ class TradeLoop:
             turn = schedule.next_market(self.clock.monotonic(), first)
             if turn is None:
                 return
-            self._visit(turn)
+            self._visit(turn, paused)
             dispatch.drain()  # answers back meanwhile: their markets may take a turn again
             if paced and self._writes_held_back():
                 return  # what it decided fills the write budget: the rest waits its turn
@@ -449,63 +306,17 @@ class TradeLoop:
             self._not_quoted.difference_update(quoted)
         return self._not_quoted
 
-    def _visit(self, ticker: str) -> None:
-        self.market_pass.trade(ticker)
+    def _visit(self, ticker: str, paused: bool) -> None:
+        self.market_pass.trade(ticker, paused=paused)
         self.schedule.visit(ticker, self.clock.monotonic())
         if self.portfolio.position(ticker) != 0:
             self._seen_views[ticker] = self.portfolio.view(ticker)
         else:
             self._seen_views.pop(ticker, None)
 
-    # ---------------------------------------------------------------- params reload
-
     def reload_params(self) -> bool:
-        """Read each strategy's params file again, if it has one (`kill -HUP`, between two
-        ticks), each on its own: the fields a strategy marks `Updatable` change together, and
-        only if its whole file validates and no other field changed; otherwise its running
-        params stay and the refusal is logged and alerted, and the other strategies' reloads go
-        on. True when any params changed."""
-        self.reload_requested.clear()
-        changed_any = False
-        for member in self.lineup:
-            if member.params_file is not None:
-                changed_any = self._reload(member, member.params_file) or changed_any
-        return changed_any
-
-    def _reload(self, member: Member, path: Path) -> bool:
-        from dataclasses import replace
-
-        from kalshi_cli.config import read_params_file
-        from kalshi_cli.strategy_api import params_dict, reload_params
-        from kalshi_cli.vocabulary.errors import KalshiError
-
-        name = member.name
-        try:
-            raw = read_params_file(path)
-            fresh, changed = reload_params(member.params, raw, where=f"strategies.{name}")
-        except KalshiError as exc:
-            self._refuse_reload(member, exc.message)
-            return False
-        if not changed:
-            self.log.emit("params_reloaded", {"strategy": name, "file": str(path), "changed": {}})
-            return False
-        self.replace_member(replace(member, params=fresh))
-        now = params_dict(fresh)
-        self.log.emit(
-            "params_reloaded",
-            {"strategy": name, "file": str(path), "changed": {k: now[k] for k in changed}},
-        )
-        return True
-
-    def _refuse_reload(self, member: Member, why: str) -> None:
-        detail = {"strategy": member.name, "file": str(member.params_file), "error": why}
-        self.log.emit("params_reload_refused", detail)
-        self._voice.alert(
-            "params_reload_refused",
-            f"{member.name}:{member.params_file}",
-            f"{member.name}: params reload refused, the running params stay: {why}",
-            detail,
-        )
+        """Each strategy's params file read again (runner/loop/params_reload.py)."""
+        return self.reloads.reload()
 
     # ---------------------------------------------------------------- what it says of itself
 
@@ -532,7 +343,8 @@ class TradeLoop:
         write a last heartbeat, and return the final summary, which names the orders not proven
         gone. Once `abandon` is set (a second Ctrl-C: the person will not wait for an exchange that
         answers slowly), what is left is given up and logged, and fills are not read again."""
-        from kalshi_cli.runner.loop.stop import not_proven_text, withdraw_at_stop
+        from kalshi_cli.runner.loop.stop import withdraw_at_stop
+        from kalshi_cli.runner.loop.stop_proof import not_proven_text
 
         self.executor.stopping = True  # what the answers booked below would send, is not
         # nor, in a stop that withdraws, what still waits for a send worker (`--once` ends its
@@ -568,7 +380,7 @@ class TradeLoop:
                 failed = failed or proof.failed
                 self.unlisted = proof.unlisted
                 if not proof.proven and not abandoned:
-                    self._voice.alert(
+                    self._alert(
                         "stop_not_proven",
                         "stop",
                         not_proven_text(proof.left, proof.unlisted, most=10),

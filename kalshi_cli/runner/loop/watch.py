@@ -1,51 +1,57 @@
-"""What the trade loop watches besides the books: the feed's events (fills due, order updates,
-staleness, markets closing), the trading state other processes write, the pause (file or
-SIGUSR1), the withdrawal of adding quotes while trading is blocked or a market is stale, and
-positions over the limit.
+"""What the trade loop watches besides the books: the feed's events, one handler per kind (book
+changes and index moves, fills and order updates, staleness, lifecycle, the feed's own
+trouble), the trading state other processes write, the exchange's maintenance windows, the
+withdrawal of adding quotes while trading is blocked or a market is stale, and positions over
+the limit.
 
-`LoopWatch` keeps what it has seen (trading state, pause, the maintenance window, markets over the
-limit and closed). A lifecycle message lost in a gap, or sent before the subscription was granted,
-is made good by reading the markets again (`_reread_markets`).
+`LoopWatch` tells the gate (runner/loop/gate.py) what it sees, and keeps the rest of what it has
+seen (the maintenance reads, the markets over the limit); runner/loop/lifecycle_watch.py follows
+the markets' lifecycle. It is given more than six collaborators because it is where the outside
+world comes in: each kind of event touches a different part (the account, the fills, the API
+error guard, the loop's orders, the trading records), and the withdrawals it decides go
+through the loop's own orders.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from kalshi_cli.feed.book import EventKind, FeedEvent
-from kalshi_cli.feed.messages import FillNotice, Lifecycle, UnreadableOrder
+from kalshi_cli.feed.messages import FillNotice, UnreadableOrder
 from kalshi_cli.runner.books.portfolio import open_order
 from kalshi_cli.runner.execution.dispatch import Urgency, run_call
+from kalshi_cli.runner.loop.lifecycle_watch import LIFECYCLE_CHANNEL
 from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.errors import KalshiError
-from kalshi_cli.vocabulary.models import (
-    LIFECYCLE_RESULT,
-    LIFECYCLE_RESUMES,
-    LIFECYCLE_STOPS,
-    Market,
-    Order,
-    Side,
-    lifecycle_of_status,
-)
+from kalshi_cli.vocabulary.models import Order, Side
 
 if TYPE_CHECKING:
     from kalshi_cli.client.exchange import ExchangeSchedule
+    from kalshi_cli.risk import RiskEngine
+    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.books.records import LoopTradingRecords
-    from kalshi_cli.runner.execution.dispatch import CallAnswer
+    from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
+    from kalshi_cli.runner.execution.execution import LoopExecutor
+    from kalshi_cli.runner.execution.own_orders import OwnOrders
+    from kalshi_cli.runner.loop.gate import MarketGate
+    from kalshi_cli.runner.loop.lifecycle_watch import LifecycleWatch
     from kalshi_cli.runner.loop.settings import LoopSettings
-    from kalshi_cli.runner.loop.shared import Acting, Sight, Tuning, Voice
+    from kalshi_cli.runner.loop.shared import Alert, Tuning
     from kalshi_cli.runner.ports import LoopClient
-    from kalshi_cli.strategies import Intent
+    from kalshi_cli.vocabulary.clock import Clock
 
-CLOSED_EVENTS = LIFECYCLE_STOPS | LIFECYCLE_RESULT
-# of those, the ones no later event undoes: `deactivated` is also a pause, which `activated` ends
-ENDED_EVENTS = (LIFECYCLE_STOPS - {"deactivated"}) | LIFECYCLE_RESULT
-LIFECYCLE_CHANNEL = "market_lifecycle_v2"  # what a GAP event of that channel names (feed/ws.py)
-MARKETS_PER_READ = 100  # tickers per `GET /markets?tickers=` (the query stays a short URL)
-# how long after a failed read of the markets' state it is made again if no gap comes first
-REREAD_RETRY_S = 5.0
+
+class _News:
+    """What a tick's events changed: the markets whose book changed, each with when its first
+    change arrived if the feed says (in the order their news arrived: a set's order changes
+    with the process's hash seed, and with it the order of the pass's orders), and those the
+    feed has just called stale."""
+
+    def __init__(self) -> None:
+        self.changed: dict[str, float | None] = {}
+        self.went_stale: set[str] = set()
 
 
 class LoopWatch:
@@ -53,42 +59,46 @@ class LoopWatch:
         self,
         *,
         client: LoopClient,
-        sight: Sight,
-        acting: Acting,
-        tuning: Tuning,
-        voice: Voice,
+        portfolio: Portfolio,
+        clock: Clock,
+        risk: RiskEngine,
+        executor: LoopExecutor,
+        dispatch: Dispatch,
+        own: OwnOrders,
         records: LoopTradingRecords,
+        gate: MarketGate,
+        lifecycle: LifecycleWatch,
+        tuning: Tuning,
+        log: EventLog,
+        alert: Alert,
         index_markets: Mapping[str, Sequence[str]],
-        closed: set[str],
     ) -> None:
         self._client = client  # its subaccount, and the exchange's maintenance windows
-        self._feed, self._portfolio, self._clock = sight.feed, sight.portfolio, sight.clock
-        self._risk, self._executor, self._own = acting.risk, acting.executor, acting.own
-        self._dispatch = acting.dispatch
-        self._tuning = tuning
-        self._log, self._alert = voice.log, voice.alert
+        self._portfolio, self._clock = portfolio, clock
+        self._risk, self._executor, self._own = risk, executor, own
+        self._dispatch = dispatch
         self._records = records
-        clock = sight.clock
+        self._gate = gate
+        self._lifecycle = lifecycle
+        self._tuning = tuning
+        self._log, self._alert = log, alert
         self._index_markets = index_markets  # an index -> the markets that settle on it
-        self._closed = closed  # written here as markets close; the market pass reads it
-        self._ended: set[str] = set()  # of those, the ones closed for good
-        self.paused_by_signal = False
-        self._paused = False  # as last logged
-        self.state = ""  # the trading state last read ("" before the first read)
         self.blocked_by: str | None = None  # the blocking state the quotes were withdrawn for
-        self._tripped = False  # the daily circuit breaker, as the loop last handed it
         self._breached: set[str] = set()
         self._next_schedule = clock.monotonic()  # when the maintenance windows are read again
         self._schedule_out = False  # a read of them is on its way, its answer not booked
         self._schedule_read_once = False  # the first read was made (waited for)
-        self._maintenance: tuple[float, float] | None = None  # the window holding now, if any
-        # a lifecycle gap: the markets' state read again (`_reread_markets`)
-        self._reread_due = False  # a gap asked for a read not made yet
-        self._reread_out = False  # a read is on its way, its answer not booked
-        self._reread_at = -math.inf  # not before (monotonic): a failed read's retry
-        self._told: set[str] = set()  # markets a lifecycle message told of while a read was out
-        # the feed's first lifecycle subscription was seen granted (`_first_grant`)
-        self._granted_once = False
+        # one handler per kind of event; a kind not here is the feed's own trouble
+        self._handlers: dict[EventKind, Callable[[FeedEvent, _News], None]] = {
+            EventKind.BOOK: self._book,
+            EventKind.INDEX: self._index,
+            EventKind.FILL: self._fill,
+            EventKind.USER_ORDER: self._user_order,
+            EventKind.STALE: self._stale,
+            EventKind.FRESH: self._fresh,
+            EventKind.LIFECYCLE: lambda event, _: lifecycle.message(event),
+            EventKind.TICKER: lambda event, news: None,
+        }
 
     @property
     def settings(self) -> LoopSettings:
@@ -99,54 +109,55 @@ class LoopWatch:
     def handle_events(
         self, events: Iterable[FeedEvent]
     ) -> tuple[dict[str, float | None], set[str]]:
-        """The markets whose book changed, each with when its first change arrived if the feed
-        says (in the order their news arrived: a set's order changes with the process's hash
-        seed, and with it the order of the pass's orders), and those the feed has just called
-        stale. Whole: one branch per kind of event, applied in the order they arrived."""
-        changed: dict[str, float | None] = {}
-        went_stale: set[str] = set()
+        """The markets whose book changed and those the feed has just called stale (`_News`),
+        each event applied in the order they arrived by the handler of its kind."""
+        news = _News()
+        handlers, trouble = self._handlers, self._trouble
         for event in events:
-            kind, ticker = event.kind, event.ticker
-            if kind is EventKind.BOOK and ticker is not None:
-                changed.setdefault(ticker, event.at)
-            elif kind is EventKind.FILL:
-                # a fill already read (an order that filled at once) is no news
-                notice = event.message
-                if not isinstance(notice, FillNotice) or self._executor.fills.fill_is_news(notice):
-                    self._executor.fills_due = True
-            elif kind is EventKind.USER_ORDER and isinstance(
-                event.message, Order | UnreadableOrder
-            ):
-                self._order_update(event.message)
-            elif kind is EventKind.STALE and ticker is not None:
-                went_stale.add(ticker)
-                self._log.emit("feed_stale", {"ticker": ticker, "reason": event.reason})
-                self._alert("feed_stale", ticker, f"{ticker}: {event.reason}", {"ticker": ticker})
-            elif kind is EventKind.FRESH and ticker is not None:
-                self._log.emit("feed_fresh", {"ticker": ticker})
-            elif kind is EventKind.LIFECYCLE and isinstance(event.message, Lifecycle):
-                self._lifecycle(event.message)
-            elif kind is EventKind.INDEX:
-                # a strategy that prices from the index decides again when it moves
-                if self._tuning.lineup.any("reads_index"):
-                    for market in self._index_markets.get(ticker or "", ()):
-                        changed.setdefault(market, event.at)
-            elif kind is not EventKind.TICKER:
-                self._log.emit(f"feed_{kind}", {"reason": event.reason, "source": event.source})
-                if event.error is not None:
-                    # a failed book poll is a failed call: the API error guard counts it
-                    self._executor.guard.failed(event.error)
-                if kind is EventKind.GAP and event.reason == LIFECYCLE_CHANNEL:
-                    # a close, pause, resume or result may be lost (a number missed, or said
-                    # while the feed reconnected): the channel has no snapshot to resync from,
-                    # so the markets' state is read again (at once: a failed read's wait is over)
-                    self._reread_due = True
-                    self._reread_at = -math.inf
-                    self._granted_once = True  # a gap comes after a grant: its read is the one
-        self._first_grant()
-        # after the events: what the read finds is newer than the messages before the gap
-        self._reread_markets()
-        return changed, went_stale
+            handlers.get(event.kind, trouble)(event, news)
+        self._lifecycle.after_events()
+        return news.changed, news.went_stale
+
+    def _book(self, event: FeedEvent, news: _News) -> None:
+        if event.ticker is not None:
+            news.changed.setdefault(event.ticker, event.at)
+
+    def _index(self, event: FeedEvent, news: _News) -> None:
+        """A strategy that prices from the index decides again when it moves."""
+        if self._tuning.lineup.any("reads_index"):
+            for market in self._index_markets.get(event.ticker or "", ()):
+                news.changed.setdefault(market, event.at)
+
+    def _fill(self, event: FeedEvent, news: _News) -> None:
+        # a fill already read (an order that filled at once) is no news
+        notice = event.message
+        if not isinstance(notice, FillNotice) or self._executor.fills.fill_is_news(notice):
+            self._executor.fills_due = True
+
+    def _user_order(self, event: FeedEvent, news: _News) -> None:
+        if isinstance(event.message, Order | UnreadableOrder):
+            self._order_update(event.message)
+
+    def _stale(self, event: FeedEvent, news: _News) -> None:
+        ticker = event.ticker
+        if ticker is not None:
+            news.went_stale.add(ticker)
+            self._log.emit("feed_stale", {"ticker": ticker, "reason": event.reason})
+            self._alert("feed_stale", ticker, f"{ticker}: {event.reason}", {"ticker": ticker})
+
+    def _fresh(self, event: FeedEvent, news: _News) -> None:
+        if event.ticker is not None:
+            self._log.emit("feed_fresh", {"ticker": event.ticker})
+
+    def _trouble(self, event: FeedEvent, news: _News) -> None:
+        """The feed's own events: a reconnect, a gap, a failed poll."""
+        kind = event.kind
+        self._log.emit(f"feed_{kind}", {"reason": event.reason, "source": event.source})
+        if event.error is not None:
+            # a failed book poll is a failed call: the API error guard counts it
+            self._executor.guard.failed(event.error)
+        if kind is EventKind.GAP and event.reason == LIFECYCLE_CHANNEL:
+            self._lifecycle.gap()
 
     def _order_update(self, update: Order | UnreadableOrder) -> None:
         if self._subaccount_of(update) != (self._client.subaccount or 0):
@@ -232,146 +243,24 @@ class LoopWatch:
         row = self._records.store.orders.intent_by_order_id(update.order_id)
         return row.subaccount if row is not None else here
 
-    def _lifecycle(self, message: Lifecycle) -> None:
-        ticker, kind = message.market_ticker or "", message.event_type or ""
-        if self._reread_out and (kind in CLOSED_EVENTS or kind == LIFECYCLE_RESUMES):
-            self._told.add(ticker)
-        self._apply_lifecycle(ticker, kind, {})
-
-    def _apply_lifecycle(self, ticker: str, kind: str, detail: dict[str, str]) -> None:
-        """One rule for what a lifecycle event does to the loop's market, told by its message or
-        read again after a gap (`detail`: what the read found)."""
-        if ticker not in self._portfolio.markets:
-            return
-        if kind in ENDED_EVENTS:
-            self._ended.add(ticker)
-        if kind in LIFECYCLE_RESULT:
-            # its settlement is read with the fills from now on, and booked when listed
-            self._executor.fills.settlements.result_known(ticker)
-            self._executor.fills_due = True
-        if kind in CLOSED_EVENTS and ticker not in self._closed:
-            self._closed.add(ticker)
-            self._log.emit("market_closed", {"ticker": ticker, "event_type": kind, **detail})
-        elif kind == LIFECYCLE_RESUMES and ticker in self._closed and ticker not in self._ended:
-            # a pause ended: the market trades again, and the loop trades it, stop-loss too
-            self._closed.discard(ticker)
-            self._log.emit("market_reopened", {"ticker": ticker, "event_type": kind, **detail})
-
-    def _first_grant(self) -> None:
-        """The feed's first lifecycle subscription, once granted, is a gap to the loop: what was
-        said between the start's listing and the grant is never said on it. The loop reads its
-        markets once when it first sees the subscription; a later grant is reported by the feed
-        as a gap."""
-        if self._granted_once:
-            return
-        session = getattr(getattr(self._feed, "ws", None), "session", None)
-        if LIFECYCLE_CHANNEL in getattr(session, "sids", ()):
-            self._granted_once = True
-            self._reread_due = True
-            self._reread_at = -math.inf
-
-    def _reread_markets(self) -> None:
-        """After a lifecycle gap (or the first grant), the loop's markets read again (`GET
-        /markets?tickers=`) and applied as the lifecycle message that leads there would be
-        (`lifecycle_of_status`). Made off the deciding path, one at a time, not during the API
-        error guard's backoff; a failed read is made again on the next gap or `REREAD_RETRY_S`
-        later."""
-        if not self._reread_due or self._reread_out or self._executor.guard.backing_off:
-            return
-        if self._clock.monotonic() < self._reread_at:
-            return
-        # a client that lists no markets (a test's) has nothing to read them from
-        listing = getattr(getattr(self._client, "markets", None), "iter_markets", None)
-        self._reread_due = False
-        # a market whose result is known has nothing left to learn
-        tickers = sorted(t for t in self._portfolio.markets if t not in self._ended)
-        if listing is None or not tickers:
-            return
-
-        def read() -> list[Market]:
-            found: list[Market] = []
-            for i in range(0, len(tickers), MARKETS_PER_READ):
-                found.extend(listing(tickers=tickers[i : i + MARKETS_PER_READ]))
-            return found
-
-        self._reread_out = True
-        self._told.clear()
-        self._dispatch.send(
-            (), read, self._reread_booked, Urgency.AGAIN, unmade=self._reread_unmade
-        )
-
-    def _reread_booked(self, answer: CallAnswer[list[Market]]) -> None:
-        """The markets' state read after a gap, booked on the deciding path. A market a
-        lifecycle message told of while the read was out is left to the message: the channel
-        delivers in order, so what it said, and what follows it, is as new as the read."""
-        self._reread_out = False
-        told, self._told = self._told, set()
-        try:
-            markets = answer.get()
-        except KalshiError as exc:
-            self._executor.guard.failed(exc, answer.sent_at)
-            self._log.emit("lifecycle_read_failed", {"error": exc.one_line()})
-            self._reread_due = True
-            self._reread_at = self._clock.monotonic() + REREAD_RETRY_S
-            return
-        self._executor.guard.ok(answer.sent_at)
-        for market in markets:
-            kind = lifecycle_of_status(market.status, market.result)
-            if kind is not None and market.ticker not in told:
-                self._apply_lifecycle(market.ticker, kind, {"status": market.status})
-
-    def _reread_unmade(self) -> None:
-        # never made (the loop is stopping, or a drain failed): a later tick may make it
-        self._reread_out = False
-        self._reread_due = True
-
-    # ---------------------------------------------------------------- state, pause, breaches
-
-    @property
-    def paused(self) -> bool:
-        pause_file = self.settings.pause_file
-        paused = self.paused_by_signal or (pause_file is not None and pause_file.exists())
-        if paused != self._paused:
-            self._paused = paused
-            self._log.emit("paused" if paused else "unpaused", {"pause_file": pause_file})
-        return paused
-
-    @property
-    def last_paused(self) -> bool:
-        """The pause as last read: the heartbeat reports it without reading the file again."""
-        return self._paused
-
-    def toggle_pause(self) -> None:
-        """SIGUSR1: pause new orders, or resume them (stop-losses always go out)."""
-        self.paused_by_signal = not self.paused_by_signal
+    # ---------------------------------------------------------------- state, breaches
 
     def watch_state(self) -> None:
         row = self._records.trading_state()
-        if row.state == self.state:
+        gate = self._gate
+        if row.state == gate.state:
             return
-        first = not self.state
-        if not first and row.state == "ACTIVE" and self.state in ("HALTED", "SAFE_MODE"):
+        first = not gate.state
+        if not first and row.state == "ACTIVE" and gate.state in ("HALTED", "SAFE_MODE"):
             # `kalshi resume`: a person has looked; the backoff of the errors that led to
             # SAFE_MODE must not keep the loop idle for another minute
             self._executor.guard.lift()
-        self.state = row.state
+        gate.state = row.state
         self._log.emit(
             "trading_state", {"state": row.state, "reason": row.reason, "source": row.source}
         )
         if not first and row.state == "HALTED":
             self._alert("kill_switch", "", f"trading HALTED by {row.source}: {row.reason}", {})
-
-    def _blocked(self, tripped: bool) -> str | None:
-        """Why no order that adds to a position may go out in any market now, if so."""
-        if self.state != "ACTIVE":
-            return self.state
-        if tripped:
-            return "circuit breaker"
-        if self.paused:
-            return "paused"
-        if self._maintenance is not None and self._risk.limits.maintenance_withdraw != "none":
-            return "maintenance"
-        return None
 
     # ---------------------------------------------------------------- maintenance windows
 
@@ -404,7 +293,7 @@ class LoopWatch:
         window = self._risk.maintenance.window_at(
             self._clock.wall(), self._risk.limits.maintenance_lead_s
         )
-        if window != self._maintenance:
+        if window != self._gate.maintenance:
             if window is not None:
                 start, end = window
                 self._log.emit(
@@ -418,27 +307,7 @@ class LoopWatch:
                 )
             else:
                 self._log.emit("maintenance_over", {})
-            self._maintenance = window
-
-    def _stale(self, ticker: str) -> bool:
-        """The stale-feed rule's reading of this market: no fresh book, or no market data for it
-        for `risk.stale_after_s` (its own book age, pings excluded: docs/feed.md)."""
-        if not self._feed.is_fresh(ticker):
-            return True
-        return self._feed.data_age(ticker) >= self._risk.limits.stale_after_s
-
-    def withheld(self, intent: Intent) -> str | None:
-        """Why this order may not go out now by the watch's rules (None: it may): its market closed
-        or stale, or, unless reduce-only, a blocking state. Asked of an order decided earlier
-        that has not gone yet (`_since_decided`)."""
-        ticker = intent.ticker
-        if ticker in self._closed:
-            return "market closed"
-        if self._stale(ticker):
-            return "stale feed"
-        if intent.reduce_only:
-            return None
-        return self._blocked(self._tripped)
+            self._gate.maintenance = window
 
     def _schedule_read(self, answer: CallAnswer[ExchangeSchedule]) -> None:
         """The maintenance windows read, booked on the deciding path: a failed read counts, as
@@ -468,8 +337,8 @@ class LoopWatch:
         loses all of the loop's quotes there. The API error guard's backoff does not hold these
         cancels back. Reducing orders stay, and orders placed by hand are left alone."""
         self._watch_maintenance()
-        self._tripped = tripped
-        why = self._blocked(tripped)
+        self._gate.tripped = tripped
+        why = self._gate.blocked(tripped)
         new_block = why is not None and why != self.blocked_by
         self.blocked_by = why
         if self.settings.dry_run:
@@ -485,7 +354,7 @@ class LoopWatch:
             stale = {
                 t
                 for t in {o.ticker for o in self._portfolio.orders.values()}
-                if (full or t in went_stale) and self._stale(t)
+                if (full or t in went_stale) and self._gate.stale(t)
             }
             if stale:
                 # every quote of the loop there, an exit too: its price came from a book the

@@ -80,7 +80,7 @@ def _pair_then_a_quote(rig: Rig) -> None:
             [_leg(HOLD, "0.62"), _leg(CUT, "0.35")],
             last_data_at=now,
             in_sync=True,
-            unwind_price=rig.loop.market_pass.unwind_price,
+            unwind_price=rig.loop.sender.unwind_price,
         )
         assert out.wait(30), "the first leg is out"
         executor.execute(_bid(HIGH), last_data_at=now, in_sync=True)

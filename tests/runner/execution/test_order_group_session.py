@@ -344,7 +344,7 @@ def test_the_stop_withdraws_an_earlier_runs_quote_the_session_never_moved(tmp_pa
     assert set(rig.loop.portfolio.orders) == earlier, "adopted"
     group = rig.exchange.groups.create_order_group(me, Decimal(1000)).order_group_id
     join_session_group(rig.loop.executor, group)
-    rig.loop.trigger_group = functools.partial(rig.exchange.groups.trigger_order_group, me, group)
+    rig.loop.trigger_group = functools.partial(rig.exchange.groups.trigger_order_group, me)
 
     rig.loop.shutdown(cancel_resting=True)  # no pass first: the session never moved them
     assert rig.loop.log.counts.get("stop_group_triggered") == 1

@@ -22,7 +22,7 @@ from kalshi_cli.runner.loop.alerting import TradeAlerts
 from kalshi_cli.vocabulary.clock import ManualClock
 from tests.alerts.test_alerts import Receiver, _Handler, reply
 from tests.fakes import FakeAlertStateStore
-from tests.runner.fakes import make_rig
+from tests.runner.fakes import START, make_rig
 
 PING = "/ping/0f8e4c1a-5b7d-4e2a-9c3b-abcdef012345"
 
@@ -43,12 +43,12 @@ def hc() -> Iterator[Receiver]:
 
 
 def test_a_crash_pings_start_then_alive_then_fail(tmp_path: Path, hc: Receiver) -> None:
-    rig = make_rig(tmp_path / "s.db", strategy="market-maker")
+    clock = ManualClock(START)
     router = AlertRouter.from_config(
-        {"channels": {"dm": {"type": "deadman", "url": hc.url(PING)}}}, clock=rig.clock
+        {"channels": {"dm": {"type": "deadman", "url": hc.url(PING)}}}, clock=clock
     )
-    alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertStateStore(rig.clock)))
-    rig.loop.alerts = alerts
+    alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertStateStore(clock)))
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", clock=clock, alerts=alerts)
     ticks = 0
     real_drain = rig.feed.drain_events
 

@@ -248,7 +248,7 @@ def test_a_stop_given_up_with_the_group_triggered_does_not_name_the_order_it_ref
     rig.loop.executor.answers.order_group_id = group
     abandon = threading.Event()
 
-    def trigger_then_interrupted() -> None:
+    def trigger_then_interrupted(group: str) -> None:
         rig.exchange.groups.trigger_order_group(me, group)
         abandon.set()  # the person presses Ctrl-C again
 
@@ -327,7 +327,7 @@ def test_with_the_group_triggered_an_order_of_unknown_outcome_the_listing_lacks_
     me = rig.client.account_id
     group = rig.exchange.groups.create_order_group(me, Decimal(1000)).order_group_id
     rig.loop.executor.answers.order_group_id = group
-    rig.loop.trigger_group = partial(rig.exchange.groups.trigger_order_group, me, group)
+    rig.loop.trigger_group = partial(rig.exchange.groups.trigger_order_group, me)
     coid = _lose_next_create(rig, Held(5.0))
     summary = rig.loop.shutdown(cancel_resting=True)
     assert rig.loop.log.counts.get("stop_group_triggered") == 1

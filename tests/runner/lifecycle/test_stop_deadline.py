@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -181,7 +180,7 @@ def quoting(
     if group:
         group_id = open_session_group(client, store, config, log)
         loop.executor.answers.order_group_id = group_id
-        loop.trigger_group = partial(client.order_groups.trigger_order_group, group_id)
+        loop.trigger_group = client.order_groups.trigger_order_group
     feed.start()
     try:
         assert poll_until(lambda: all(feed.is_fresh(t) for t in MARKETS))

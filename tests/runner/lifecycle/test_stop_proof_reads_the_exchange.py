@@ -20,7 +20,7 @@ import pytest
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.runner.config import TradeConfig
 from kalshi_cli.runner.lifecycle import session
-from kalshi_cli.runner.loop.stop import StopNotProven, not_proven_text
+from kalshi_cli.runner.loop.stop_proof import StopNotProven, not_proven_text
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.store.records import RESTING, IntentRecord

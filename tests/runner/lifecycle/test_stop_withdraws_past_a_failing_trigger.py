@@ -19,7 +19,7 @@ from tests.runner.test_strategies_share_a_loop import MM, Recorder, _order, _res
 from tests.runner.test_strategy_scenarios import Mover
 
 
-def _a_bug() -> None:
+def _a_bug(group: str = "") -> None:
     raise RuntimeError("a bug below the client")
 
 
@@ -75,7 +75,7 @@ def test_a_stop_given_up_after_its_trigger_raised_still_ends_as_the_crash(
     rig.loop.executor.answers.order_group_id = group
     abandon = threading.Event()
 
-    def interrupted_then_a_bug() -> None:
+    def interrupted_then_a_bug(group: str) -> None:
         abandon.set()
         _a_bug()
 

@@ -113,17 +113,18 @@ def events(rig: Rig, log: Path, kind: str) -> list[dict[str, Any]]:
     return [r for r in rows if r["event"] == kind]
 
 
-def with_alerts(rig: Rig) -> tuple[RecordingRouter, TradeAlerts]:
+def with_alerts() -> tuple[RecordingRouter, TradeAlerts]:
     router = RecordingRouter()
     alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertStateStore(ManualClock())))
-    rig.loop.alerts = alerts
     return router, alerts
 
 
 def test_a_crashing_model_is_counted_alerted_then_stopped_alone(tmp_path: Path) -> None:
     log = tmp_path / "trade.log"
-    rig = make_rig(tmp_path / "s.db", strategy="model", params={"source": CRASHES}, log_path=log)
-    router, alerts = with_alerts(rig)
+    router, alerts = with_alerts()
+    rig = make_rig(
+        tmp_path / "s.db", strategy="model", params={"source": CRASHES}, log_path=log, alerts=alerts
+    )
     markets = sorted(rig.loop.portfolio.markets)
     for _ in range(STRATEGY_ERRORS_ALERT):
         rig.step(1.0)
@@ -147,7 +148,7 @@ def test_a_crashing_model_is_counted_alerted_then_stopped_alone(tmp_path: Path) 
     ]
     assert f"trade.strategy_stopped.{name}" in sent
     # stopped at the first market's tenth failure: not asked again anywhere
-    assert rig.loop.strategy_error_count < STRATEGY_ERRORS_STOP * len(markets)
+    assert rig.loop.stops.strategy_error_count < STRATEGY_ERRORS_STOP * len(markets)
 
 
 def test_a_failing_decision_withdraws_the_loops_quotes_in_that_market(tmp_path: Path) -> None:
@@ -168,8 +169,8 @@ def test_a_failing_decision_withdraws_the_loops_quotes_in_that_market(tmp_path: 
 
 def test_a_good_decision_resets_the_count(tmp_path: Path) -> None:
     log = tmp_path / "trade.log"
-    rig = make_rig(tmp_path / "s.db", strategy="flaky-market-maker", log_path=log)
-    router, alerts = with_alerts(rig)
+    router, alerts = with_alerts()
+    rig = make_rig(tmp_path / "s.db", strategy="flaky-market-maker", log_path=log, alerts=alerts)
     try:
         for _ in range(3):
             FLAKY["fail"] = True

@@ -1,0 +1,184 @@
+"""The markets' lifecycle as the trade loop follows it: a market closed, paused, reopened or
+determined, told by the feed's lifecycle channel. A message lost in a gap, or sent before the
+subscription was granted, is made good by reading the markets again (`_reread_markets`).
+
+`LifecycleWatch` writes the markets closed into the gate's set (runner/loop/gate.py). It is given
+more than six collaborators because a reread is an exchange call made off the deciding path: the
+client and the dispatch to make it, the API error guard it counts in, the clock of its retry,
+the feed whose subscription grant starts it, the account's markets it reads and the fills a
+result makes due, and the log.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from kalshi_cli.feed.messages import Lifecycle
+from kalshi_cli.runner.execution.dispatch import Urgency
+from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.models import (
+    LIFECYCLE_RESULT,
+    LIFECYCLE_RESUMES,
+    LIFECYCLE_STOPS,
+    Market,
+    lifecycle_of_status,
+)
+
+if TYPE_CHECKING:
+    from kalshi_cli.feed.book import FeedEvent
+    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.portfolio import Portfolio
+    from kalshi_cli.runner.execution.call_guard import CallGuard
+    from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
+    from kalshi_cli.runner.execution.fills import FillSync
+    from kalshi_cli.runner.ports import LoopClient, MarketFeed
+    from kalshi_cli.vocabulary.clock import Clock
+
+CLOSED_EVENTS = LIFECYCLE_STOPS | LIFECYCLE_RESULT
+# of those, the ones no later event undoes: `deactivated` is also a pause, which `activated` ends
+ENDED_EVENTS = (LIFECYCLE_STOPS - {"deactivated"}) | LIFECYCLE_RESULT
+LIFECYCLE_CHANNEL = "market_lifecycle_v2"  # what a GAP event of that channel names (feed/ws.py)
+MARKETS_PER_READ = 100  # tickers per `GET /markets?tickers=` (the query stays a short URL)
+# how long after a failed read of the markets' state it is made again if no gap comes first
+REREAD_RETRY_S = 5.0
+
+
+class LifecycleWatch:
+    def __init__(
+        self,
+        *,
+        client: LoopClient,
+        feed: MarketFeed,
+        portfolio: Portfolio,
+        clock: Clock,
+        fills: FillSync,
+        guard: CallGuard,
+        dispatch: Dispatch,
+        log: EventLog,
+        closed: set[str],
+    ) -> None:
+        self._client = client  # the markets are read again through it
+        self._feed, self._portfolio, self._clock = feed, portfolio, clock
+        self._fills, self._guard, self._dispatch = fills, guard, dispatch
+        self._log = log
+        self._closed = closed  # written here as markets close; the market pass reads it
+        self._ended: set[str] = set()  # of those, the ones closed for good
+        # a lifecycle gap: the markets' state read again (`_reread_markets`)
+        self._reread_due = False  # a gap asked for a read not made yet
+        self._reread_out = False  # a read is on its way, its answer not booked
+        self._reread_at = -math.inf  # not before (monotonic): a failed read's retry
+        self._told: set[str] = set()  # markets a lifecycle message told of while a read was out
+        # the feed's first lifecycle subscription was seen granted (`_first_grant`)
+        self._granted_once = False
+
+    def message(self, event: FeedEvent) -> None:
+        """A lifecycle message of the feed's."""
+        message = event.message
+        if not isinstance(message, Lifecycle):
+            return
+        ticker, kind = message.market_ticker or "", message.event_type or ""
+        if self._reread_out and (kind in CLOSED_EVENTS or kind == LIFECYCLE_RESUMES):
+            self._told.add(ticker)
+        self._apply_lifecycle(ticker, kind, {})
+
+    def gap(self) -> None:
+        """A close, pause, resume or result may be lost (a number missed, or said while the
+        feed reconnected): the channel has no snapshot to resync from, so the markets' state is
+        read again (at once: a failed read's wait is over)."""
+        self._reread_due = True
+        self._reread_at = -math.inf
+        self._granted_once = True  # a gap comes after a grant: its read is the one
+
+    def after_events(self) -> None:
+        """After a tick's events: the first grant seen, and the read a gap asked for made (what
+        it finds is newer than the messages before the gap)."""
+        self._first_grant()
+        self._reread_markets()
+
+    def _apply_lifecycle(self, ticker: str, kind: str, detail: dict[str, str]) -> None:
+        """One rule for what a lifecycle event does to the loop's market, told by its message or
+        read again after a gap (`detail`: what the read found)."""
+        if ticker not in self._portfolio.markets:
+            return
+        if kind in ENDED_EVENTS:
+            self._ended.add(ticker)
+        if kind in LIFECYCLE_RESULT:
+            # its settlement is read with the fills from now on, and booked when listed
+            self._fills.settlements.result_known(ticker)
+            self._fills.due.set()
+        if kind in CLOSED_EVENTS and ticker not in self._closed:
+            self._closed.add(ticker)
+            self._log.emit("market_closed", {"ticker": ticker, "event_type": kind, **detail})
+        elif kind == LIFECYCLE_RESUMES and ticker in self._closed and ticker not in self._ended:
+            # a pause ended: the market trades again, and the loop trades it, stop-loss too
+            self._closed.discard(ticker)
+            self._log.emit("market_reopened", {"ticker": ticker, "event_type": kind, **detail})
+
+    def _first_grant(self) -> None:
+        """The feed's first lifecycle subscription, once granted, is a gap to the loop: what was
+        said between the start's listing and the grant is never said on it. The loop reads its
+        markets once when it first sees the subscription; a later grant is reported by the feed
+        as a gap."""
+        if self._granted_once:
+            return
+        session = getattr(getattr(self._feed, "ws", None), "session", None)
+        if LIFECYCLE_CHANNEL in getattr(session, "sids", ()):
+            self._granted_once = True
+            self._reread_due = True
+            self._reread_at = -math.inf
+
+    def _reread_markets(self) -> None:
+        """After a lifecycle gap (or the first grant), the loop's markets read again (`GET
+        /markets?tickers=`) and applied as the lifecycle message that leads there would be
+        (`lifecycle_of_status`). Made off the deciding path, one at a time, not during the API
+        error guard's backoff; a failed read is made again on the next gap or `REREAD_RETRY_S`
+        later."""
+        if not self._reread_due or self._reread_out or self._guard.backing_off:
+            return
+        if self._clock.monotonic() < self._reread_at:
+            return
+        # a client that lists no markets (a test's) has nothing to read them from
+        listing = getattr(getattr(self._client, "markets", None), "iter_markets", None)
+        self._reread_due = False
+        # a market whose result is known has nothing left to learn
+        tickers = sorted(t for t in self._portfolio.markets if t not in self._ended)
+        if listing is None or not tickers:
+            return
+
+        def read() -> list[Market]:
+            found: list[Market] = []
+            for i in range(0, len(tickers), MARKETS_PER_READ):
+                found.extend(listing(tickers=tickers[i : i + MARKETS_PER_READ]))
+            return found
+
+        self._reread_out = True
+        self._told.clear()
+        self._dispatch.send(
+            (), read, self._reread_booked, Urgency.AGAIN, unmade=self._reread_unmade
+        )
+
+    def _reread_booked(self, answer: CallAnswer[list[Market]]) -> None:
+        """The markets' state read after a gap, booked on the deciding path. A market a
+        lifecycle message told of while the read was out is left to the message: the channel
+        delivers in order, so what it said, and what follows it, is as new as the read."""
+        self._reread_out = False
+        told, self._told = self._told, set()
+        try:
+            markets = answer.get()
+        except KalshiError as exc:
+            self._guard.failed(exc, answer.sent_at)
+            self._log.emit("lifecycle_read_failed", {"error": exc.one_line()})
+            self._reread_due = True
+            self._reread_at = self._clock.monotonic() + REREAD_RETRY_S
+            return
+        self._guard.ok(answer.sent_at)
+        for market in markets:
+            kind = lifecycle_of_status(market.status, market.result)
+            if kind is not None and market.ticker not in told:
+                self._apply_lifecycle(market.ticker, kind, {"status": market.status})
+
+    def _reread_unmade(self) -> None:
+        # never made (the loop is stopping, or a drain failed): a later tick may make it
+        self._reread_out = False
+        self._reread_due = True
