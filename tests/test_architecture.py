@@ -391,6 +391,23 @@ def test_no_module_of_the_loop_is_over_its_size() -> None:
     assert not over, f"over {LOOP_MODULE_MAX_LINES} lines:\n" + "\n".join(over)
 
 
+# A run's start reads as its steps: `trade` (runner/lifecycle/session.py) is preflight, assemble,
+# run and summary, each a function; what the run says first, its order group and the loop's run
+# under the signals are modules of their own.
+SESSION_MAX_LINES, TRADE_MAX_LINES = 500, 60
+
+
+def test_the_session_and_its_trade_stay_within_their_size() -> None:
+    source = (PACKAGE / "runner" / "lifecycle" / "session.py").read_text()
+    trade = next(
+        node
+        for node in ast.parse(source).body
+        if isinstance(node, ast.FunctionDef) and node.name == "trade"
+    )
+    assert len(source.splitlines()) <= SESSION_MAX_LINES
+    assert (trade.end_lineno or 0) - trade.lineno + 1 <= TRADE_MAX_LINES
+
+
 # A part is given what it uses through its constructor (runner/assembly.py builds each once): no
 # code of runner/ assigns a part or a callback onto another object's attribute after it was built.
 # The attributes that hold one are those the package declares with a callable's or a part's

@@ -134,7 +134,7 @@ def reconcile(
 @dataclass(frozen=True)
 class StartStop:
     """What ends a start's settling wait: the run's stop event (set by SIGTERM and SIGINT,
-    `session.signals`), the strategies whose resting orders it then cancels, and the
+    `running.signals`), the strategies whose resting orders it then cancels, and the
     subaccount they trade on."""
 
     event: threading.Event

@@ -97,7 +97,7 @@ def test_both_commands_refuse_a_malformed_lineup_alike(
 
 def test_the_trade_banners_risk_rules_list_each_strategys_budget() -> None:
     from kalshi_cli.runner.config import Selection, StrategyChoice, TradeConfig, TradeOptions
-    from kalshi_cli.runner.lifecycle.session import describe
+    from kalshi_cli.runner.lifecycle.banner import describe
 
     config = TradeConfig(trade={"budgets": {"spike": {"max_exposure": "50"}, "other": {}}})
     options = TradeOptions(strategies=(StrategyChoice("spike"), StrategyChoice("market-maker")))

@@ -44,7 +44,8 @@ def run_trade(
     the `tier` setting (`session.trade`)."""
     from kalshi_cli.client.signing import KalshiAuth
     from kalshi_cli.runner.lifecycle.lock import acquire
-    from kalshi_cli.runner.lifecycle.session import reload_signal, trade
+    from kalshi_cli.runner.lifecycle.running import reload_signal
+    from kalshi_cli.runner.lifecycle.session import trade
     from kalshi_cli.runner.loop.state_fault import is_state_failure, refused_by_state_file
     from kalshi_cli.store import StoreError
 

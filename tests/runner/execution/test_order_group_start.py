@@ -381,7 +381,7 @@ def test_a_start_that_cannot_list_its_own_subaccounts_groups_is_refused(
     sim: SimHarness, tmp_path: Path
 ) -> None:
     """The groups of the loop's own subaccount are the ones it must be able to see: a refused
-    listing there refuses the start (`_open_group` turns it into no trading), and no group is
+    listing there refuses the start (`open_group` turns it into no trading), and no group is
     made."""
     account = sim.new_account(balance_cents=10_000_000)
     refused = Answering("GET", r"/portfolio/order_groups$", 403, "forbidden")

@@ -17,7 +17,7 @@ import pytest
 from kalshi_cli.alerts import AlertRouter
 from kalshi_cli.feed.book import FeedEvent
 from kalshi_cli.runner.config import StrategyChoice, TradeOptions
-from kalshi_cli.runner.lifecycle.session import run
+from kalshi_cli.runner.lifecycle.running import run
 from kalshi_cli.runner.loop.alerting import TradeAlerts
 from kalshi_cli.vocabulary.clock import ManualClock
 from tests.alerts.test_alerts import Receiver, _Handler, reply

@@ -16,7 +16,7 @@ import pytest
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.feed.book import FeedEvent
 from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
-from kalshi_cli.runner.lifecycle.session import run, signals
+from kalshi_cli.runner.lifecycle.running import run, signals
 from kalshi_cli.vocabulary.keys import load_private_key
 from tests.conftest import SimHarness
 from tests.runner.fakes import Rig, make_rig

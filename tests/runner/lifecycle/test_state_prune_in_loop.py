@@ -10,7 +10,7 @@ from decimal import Decimal as D
 from pathlib import Path
 
 from kalshi_cli.runner.config import StrategyChoice, TradeOptions
-from kalshi_cli.runner.lifecycle.session import run
+from kalshi_cli.runner.lifecycle.running import run
 from kalshi_cli.runner.lifecycle.state_prune import BackgroundPrune
 from kalshi_cli.store import IntentRecord, RetentionPolicy, Store
 from kalshi_cli.vocabulary.clock import ManualClock

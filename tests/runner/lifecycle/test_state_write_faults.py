@@ -37,7 +37,7 @@ from kalshi_cli.runner.assembly import Parts, build_loop
 from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
 from kalshi_cli.runner.execution.order_group import open_session_group
-from kalshi_cli.runner.lifecycle.session import run
+from kalshi_cli.runner.lifecycle.running import run
 from kalshi_cli.runner.loop.alerting import TradeAlerts
 from kalshi_cli.runner.loop.state_fault import withdraw_unrecorded
 from kalshi_cli.runner.loop.trade_loop import TradeLoop

@@ -19,7 +19,7 @@ import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.runner.config import TradeConfig
-from kalshi_cli.runner.lifecycle import session
+from kalshi_cli.runner.lifecycle import running
 from kalshi_cli.runner.loop.stop_proof import StopNotProven, not_proven_text
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
@@ -296,7 +296,7 @@ class NoListingOnceWithdrawn(httpx.HTTPTransport):
 
     def watch(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Know the events the session's signal handlers set, to see each Ctrl-C taken."""
-        installed = session.signals
+        installed = running.signals
 
         @contextmanager
         def watched(
@@ -306,7 +306,7 @@ class NoListingOnceWithdrawn(httpx.HTTPTransport):
             with installed(stop, on_pause, **kw):
                 yield
 
-        monkeypatch.setattr(session, "signals", watched)
+        monkeypatch.setattr(running, "signals", watched)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
