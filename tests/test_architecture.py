@@ -485,7 +485,10 @@ NOT_SPLIT_YET = {
     "FeedSession": (38, "one handler per kind of feed message"),
     "Portfolio": (26, "the loop's books: positions, orders and their owners"),
     "FillSync": (26, "the fill catch-up's steps, each answering one way a fill arrives"),
-    "Ledger": (30, "the simulator's account ledger: one method per balance movement"),
+    "Ledger": (
+        34,
+        "the account ledger, a method per balance movement; collateral return not yet a part",
+    ),
     "Communications": (26, "the simulator's RFQ and quote endpoints, one per operation"),
     "Reference": (31, "the simulator's reference data, one read per endpoint"),
     "Store": (27, "the state file's one door: a method per question the commands ask of it"),
