@@ -391,6 +391,49 @@ def test_no_module_of_the_loop_is_over_its_size() -> None:
     assert not over, f"over {LOOP_MODULE_MAX_LINES} lines:\n" + "\n".join(over)
 
 
+# A function of the loop a reader can hold in their head: no function of runner/loop/ over this
+# cyclomatic complexity, counted as radon counts it (ruff's mccabe leaves out `and`/`or`).
+# Lower it by drawing out a step that is a responsibility of its own, never by tricks.
+LOOP_FUNCTION_MAX_COMPLEXITY = 20
+
+
+def _complexity(function: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """1, plus one per branch: each `if`, `assert`, loop, handler, `and`/`or` operand after the
+    first and comprehension `for`/`if` (a loop's or a `try`'s `else` one more). A nested function
+    counts on its own, as radon counts it."""
+    n = 1
+    inside = list(ast.iter_child_nodes(function))
+    while inside:
+        node = inside.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            continue
+        inside.extend(ast.iter_child_nodes(node))
+        if isinstance(node, ast.If | ast.IfExp | ast.Assert):
+            n += 1
+        elif isinstance(node, ast.For | ast.AsyncFor | ast.While):
+            n += 1 + bool(node.orelse)
+        elif isinstance(node, ast.Try):
+            n += len(node.handlers) + bool(node.orelse)
+        elif isinstance(node, ast.BoolOp):
+            n += len(node.values) - 1
+        elif isinstance(node, ast.comprehension):
+            n += 1 + len(node.ifs)
+        elif isinstance(node, ast.match_case):
+            n += 1
+    return n
+
+
+def test_no_function_of_the_loop_is_over_its_complexity() -> None:
+    over = [
+        f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name}: {n}"
+        for path in sorted((PACKAGE / "runner" / "loop").glob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and (n := _complexity(node)) > LOOP_FUNCTION_MAX_COMPLEXITY
+    ]
+    assert not over, f"over complexity {LOOP_FUNCTION_MAX_COMPLEXITY}:\n" + "\n".join(over)
+
+
 # A run's start reads as its steps: `trade` (runner/lifecycle/session.py) is preflight, assemble,
 # run and summary, each a function; what the run says first, its order group and the loop's run
 # under the signals are modules of their own.

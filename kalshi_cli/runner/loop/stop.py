@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import random
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import replace
 from functools import partial
@@ -385,6 +385,22 @@ def _ended(store: Store, order_id: str) -> bool:
     return row is not None and row.status in FINISHED_STATUSES
 
 
+def _strays(
+    loop: StoppingLoop, listed: Iterable[Order], believed: Collection[str], found: Collection[str]
+) -> set[str]:
+    """The listed orders under one of the loop's names its view does not hold (an earlier run's,
+    or one its books lost track of): the loop's all the same. Not one the state file knows ended
+    (an answer said so): reads lag writes, and a listing may still show it."""
+    return {
+        o.order_id
+        for o in listed
+        if o.order_id not in believed
+        and o.client_order_id not in found
+        and loop.own.names_ours(o.client_order_id)
+        and not _ended(loop.store, o.order_id)
+    }
+
+
 def _prove(
     loop: StoppingLoop,
     *,
@@ -421,17 +437,7 @@ def _prove(
     for order_id, order in believed.items():
         if order_id not in resting:
             loop.executor.cancels.booked_gone(order.ticker, order_id)
-    # resting under one of the loop's names though its view does not hold it (an earlier
-    # run's, or one its books lost track of): the loop's all the same. Not one the state file
-    # knows ended (an answer said so): reads lag writes, and a listing may still show it
-    strays = {
-        o.order_id
-        for o in listed
-        if o.order_id not in believed
-        and o.client_order_id not in found
-        and loop.own.names_ours(o.client_order_id)
-        and not _ended(loop.store, o.order_id)
-    }
+    strays = _strays(loop, listed, believed, found)
     left = tuple(sorted(oid for oid in believed if oid in resting))
     left += tuple(sorted(strays)) + tuple(sorted(mine))
     if left:

@@ -195,22 +195,7 @@ class TradeLoop:
         if self.portfolio.fee_changes:
             for change in self.portfolio.apply_fee_changes(self.clock.wall()):
                 self.log.emit("fee_change", change.to_json())
-        # while trading is blocked an order of unknown outcome may rest: it is looked up through
-        # the backoff, as the withdrawing cancels go, so it is withdrawn once found
-        may_look = self.watch.blocked_by is not None or not self.executor.guard.backing_off
-        in_doubt = self.executor.unknown_orders.unknown or self.executor.amends.lost
-        if in_doubt and now_m >= self._next_resolve and may_look:
-            guarded = not self.executor.guard.backing_off
-            self.executor.unknown_orders.resolve_later(guarded=guarded)
-            self.executor.amends.look_later(guarded=guarded)
-            self._next_resolve = now_m + self.settings.resolve_s
-        due = self.executor.fills_due or now_m >= self._next_fill_poll
-        # a failed read leaves fills_due set; retrying it every tick would ignore the backoff
-        # and turn a short 429 burst into SAFE_MODE within milliseconds; one read out at a time
-        fills = self.executor.fills
-        if due and not self.executor.guard.backing_off and not fills.reading:
-            fills.read_for()
-            self._next_fill_poll = now_m + self.settings.fill_poll_s
+        self._ask_what_is_due(now_m)
         # one look at the state file for the tick's own questions (docs/trade-loop.md), asked
         # again only on a full pass or when their answers may have moved: the file changed
         # (another connection's commit, this loop's write or rollback) or the UTC day turned
@@ -243,6 +228,26 @@ class TradeLoop:
             self.watch.withdraw(tripped, full=False, went_stale=set())
         self.heartbeat.end_of_tick(now_m)
 
+    def _ask_what_is_due(self, now_m: float) -> None:
+        """The tick's timed reads: the orders of unknown outcome and the lost amends looked up
+        every `resolve_s`, the fills read every `fill_poll_s` (or when a fill is known due)."""
+        # while trading is blocked an order of unknown outcome may rest: it is looked up through
+        # the backoff, as the withdrawing cancels go, so it is withdrawn once found
+        may_look = self.watch.blocked_by is not None or not self.executor.guard.backing_off
+        in_doubt = self.executor.unknown_orders.unknown or self.executor.amends.lost
+        if in_doubt and now_m >= self._next_resolve and may_look:
+            guarded = not self.executor.guard.backing_off
+            self.executor.unknown_orders.resolve_later(guarded=guarded)
+            self.executor.amends.look_later(guarded=guarded)
+            self._next_resolve = now_m + self.settings.resolve_s
+        due = self.executor.fills_due or now_m >= self._next_fill_poll
+        # a failed read leaves fills_due set; retrying it every tick would ignore the backoff
+        # and turn a short 429 burst into SAFE_MODE within milliseconds; one read out at a time
+        fills = self.executor.fills
+        if due and not self.executor.guard.backing_off and not fills.reading:
+            fills.read_for()
+            self._next_fill_poll = now_m + self.settings.fill_poll_s
+
     # ---------------------------------------------------------------- which markets
 
     def _serve(self, until: float, *, paced: bool = True, paused: bool = False) -> None:
@@ -262,20 +267,7 @@ class TradeLoop:
         behind = dispatch.writes_behind_s() if paced else -math.inf
         first = self._unquoted() if behind > -WRITES_SHORT_S else frozenset()
         exits_only = behind > WRITE_AHEAD_S or schedule.waiting_first(first)
-        for m in self.portfolio.open_positions():
-            ticker = m.ticker
-            if ticker not in schedule.visited or dispatch.busy(ticker):
-                continue
-            has_turn = ticker in schedule.news or schedule.in_sweep(ticker)
-            if has_turn and not exits_only:
-                self._visit(ticker, paused)
-            elif (
-                has_turn
-                or self.portfolio.view(ticker) is not self._seen_views.get(ticker)
-                or self.sender.stop_waiting(ticker)  # a close that did not fill: its retry
-            ):
-                self.market_pass.exit(ticker)
-                self._seen_views[ticker] = self.portfolio.view(ticker)
+        self._serve_held(exits_only=exits_only, paused=paused)
         if behind > WRITE_AHEAD_S:
             return
         while True:
@@ -293,6 +285,27 @@ class TradeLoop:
                 now = self.clock.monotonic()
             if now >= until:
                 return
+
+    def _serve_held(self, *, exits_only: bool, paused: bool) -> None:
+        """Each held position whose book changed or that is due in the sweep gets its whole turn
+        (its stop-loss alone when `exits_only`); each whose position view changed or whose
+        stop-loss waits for its retry gets its stop-loss."""
+        schedule = self.schedule
+        dispatch = self.dispatch
+        for m in self.portfolio.open_positions():
+            ticker = m.ticker
+            if ticker not in schedule.visited or dispatch.busy(ticker):
+                continue
+            has_turn = ticker in schedule.news or schedule.in_sweep(ticker)
+            if has_turn and not exits_only:
+                self._visit(ticker, paused)
+            elif (
+                has_turn
+                or self.portfolio.view(ticker) is not self._seen_views.get(ticker)
+                or self.sender.stop_waiting(ticker)  # a close that did not fill: its retry
+            ):
+                self.market_pass.exit(ticker)
+                self._seen_views[ticker] = self.portfolio.view(ticker)
 
     def _writes_held_back(self) -> bool:
         """The write budget is more than `WRITE_AHEAD_S` behind: no market takes a turn."""
