@@ -8,10 +8,9 @@ Placeholders (`TICKER`, `[--limit N]`, `a|b` alternatives, `...`) are allowed.
 
 A line with no placeholder is one a person pastes as it stands, so it is also parsed as written,
 in-process, by the command's own parser: its values converted and checked, its required options
-present. It is parsed, not run: nearly every runbook line names `--env prod` (a key and the
-network, which no test has), and the walkthroughs that can run against the simulator do
-(tests/cli/test_docs_walkthroughs_run.py). So a value a command refuses must be refused by its
-parser (a type or a callback), never first in its body.
+present. Nearly every runbook line names `--env prod` (a key and the network, which no test
+has), so parsing is what they get; the lines that need neither run against the simulator
+(tests/cli/test_docs_commands_run.py, tests/cli/test_docs_walkthroughs_run.py).
 """
 
 from __future__ import annotations
