@@ -270,8 +270,9 @@ class OrderRepository:
         """An amend of a resting order about to be sent, inside the caller's transaction: its record
         in `amends_in_flight` (in doubt until `settle_amend`) and a history row, while the
         order's row keeps what the exchange last said. The new total is what the row says filled
-        plus `rest`. None, nothing written, when no order by that id rests here, or (with
-        `post_only`: a requote) none on the terms an amend keeps."""
+        plus `rest`. None, nothing written, when no order by that id rests here, when an amend
+        of it is in flight already (two never race), or (with `post_only`: a requote) none on the
+        terms an amend keeps."""
         if not self._db.depth:
             raise RuntimeError("write_amend runs inside a transaction")
         if not ZERO < price < ONE:
@@ -284,7 +285,12 @@ class OrderRepository:
             sql += " AND time_in_force = ? AND post_only = ? AND reduce_only = 0"
             params += (str(TimeInForce.GTC), int(post_only))
         row = self._db.conn.execute(sql, params).fetchone()
-        if row is None:
+        if (
+            row is None
+            or self._db.conn.execute(
+                "SELECT 1 FROM amends_in_flight WHERE client_order_id = ?", (row[0],)
+            ).fetchone()
+        ):
             return None
         coid, total, now = str(row[0]), Decimal(row[1]) + rest, self._db.clock.wall()
         written = self._db.conn.execute(

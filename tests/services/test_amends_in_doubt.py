@@ -2,8 +2,8 @@
 every start) from when it is written, before it leaves, until something settles it: its answer
 booked, whatever that answer changed of the order's row (a size lowered alone, or nothing the
 row did not already show); its refusal; its drop before it was sent; a read of the order that
-shows its terms. Each amend is a record of its own: two out for one order are each in doubt
-until their own answer. On the simulator."""
+shows its terms. An order has at most one amend out: a second is not recorded until the first
+is settled. On the simulator."""
 
 from __future__ import annotations
 
@@ -180,19 +180,32 @@ def test_an_amend_answered_and_booked_is_never_called_not_made_after_a_decrease(
     assert not [n for n in _notes(store, order_id) if n.startswith("amend not made")]
 
 
-def test_two_amends_out_for_one_order_are_each_in_doubt_until_their_own_answer(
+def test_a_second_amend_of_an_order_is_not_recorded_while_one_is_out(
     store: Store, ticker: str, service: OrderService
 ) -> None:
-    """A requote's amend and one by hand (`kalshi order amend` while the loop runs) are out
-    together: the answer of the first settles the first only."""
+    """A requote's amend and one by hand (`kalshi order amend` while the loop runs) are never
+    out together: the exchange applies amends as they reach it, so the one sent second could be
+    overtaken. The second is not recorded (nothing to send) until the first's answer settles it."""
     order_id = _bid_of_ten(service, ticker)
     first = _amend(service, order_id, ticker, "0.21", 10)
-    _amend(service, order_id, ticker, "0.22", 10)
+    assert (
+        service.amends.record(
+            order_id,
+            ticker=ticker,
+            book_side=BookSide.BID,
+            yes_price=D("0.22"),
+            rest=D(10),
+            post_only=None,
+        )
+        is None
+    )
     sent = service.amends.send(first)
     assert sent.result is not None
 
     service.amends.book(first, sent.result)
 
+    assert _doubted(store) == []
+    _amend(service, order_id, ticker, "0.22", 10)
     assert _doubts(store) == [(order_id, D("0.22"), D(10))]
 
 
@@ -201,14 +214,17 @@ def test_an_amend_refused_or_dropped_unsent_is_settled(
 ) -> None:
     order_id = _bid_of_ten(service, ticker)
     refused = _amend(service, order_id, ticker, "0.21", 10)
-    unsent = _amend(service, order_id, ticker, "0.22", 10)
-
     service.amends.book_refused(refused, BadRequestError("HTTP 400 post only cross", status=400))
+    assert _doubted(store) == []
+
+    unsent = _amend(service, order_id, ticker, "0.22", 10)
     assert _doubts(store) == [(order_id, D("0.22"), D(10))]
     service.amends.book_unsent(unsent, "the loop was stopping")
     assert _doubted(store) == []
-    assert _notes(store, order_id)[-2:] == [
+    assert _notes(store, order_id)[-4:] == [
+        "amend sent: YES price 0.21, total 10",
         "amend refused: HTTP 400 post only cross",
+        "amend sent: YES price 0.22, total 10",
         "amend not sent: the loop was stopping",
     ]
 

@@ -13,7 +13,7 @@ import pytest
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
-from kalshi_cli.vocabulary.errors import AmendOutcomeUnknown
+from kalshi_cli.vocabulary.errors import AmendOutcomeUnknown, ValidationError
 from kalshi_cli.vocabulary.models import Action, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
@@ -48,3 +48,37 @@ def test_a_second_amend_waits_for_one_still_in_the_network_and_its_price_stands(
     row = store.orders.get_intent(placed.client_order_id)
     assert row is not None and row.price == D("0.05")
     assert store.orders.amends_in_doubt() == []
+
+
+def test_an_amend_recorded_by_another_process_after_the_wait_keeps_a_second_from_being_sent(
+    prime: SimHarness, client: KalshiClient, store: Store, service: OrderService, ticker: str
+) -> None:
+    """Both passed the wait at once: the one whose record is second sends nothing, and says
+    the order changed since it was read; its next `amend` waits for the first."""
+    placed = service.place(
+        service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(5), D("0.03")))
+    )
+    order_id = placed.order_id
+    assert order_id is not None
+    late = service.amends.prepare(order_id, price=D("0.05"))
+    other = OrderService(client, store).amends.prepare(order_id, price=D("0.04"))
+    assert other.local is not None
+    first = OrderService(client, store).amends.record(
+        order_id,
+        ticker=ticker,
+        book_side=other.order.book_side,
+        yes_price=other.yes_price,
+        rest=other.total - other.local.filled,
+        post_only=None,
+    )
+    assert first is not None
+
+    with pytest.raises(ValidationError) as refused:
+        service.amends.submit(late)
+
+    assert refused.value.code == "ORDER_CHANGED"
+    seen = prime.stats()["accounts"][prime.account.key_id]["requests"]
+    assert int(seen.get("POST /portfolio/events/orders/{order_id}/amend", 0)) == 0
+    assert client.orders.get_order(order_id).yes_price == D("0.03")
+    ((_, doubted),) = store.orders.amends_in_doubt()
+    assert doubted.id == first.record

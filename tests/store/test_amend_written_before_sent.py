@@ -130,14 +130,27 @@ def test_an_orders_status_and_filled_count_are_read_by_its_order_id(store: Store
 def test_the_amends_in_flight_of_orders_are_read_by_order_whatever_their_status(
     store: Store,
 ) -> None:
-    """What the assistant's budget counts an order at besides its row (agent/ledger.py): every
-    amend not settled, oldest first, kept after the order ended (it may have been made first)."""
-    first = _amend(store, D("0.41"), D(5))
-    second = _amend(store, D("0.45"), D(2))
+    """What the assistant's budget counts an order at besides its row (agent/ledger.py): the
+    amend not settled, kept after the order ended (it may have been made first)."""
     settled = _amend(store, D("0.50"), D(1))
-    assert first is not None and second is not None and settled is not None
+    assert settled is not None
     store.orders.settle_amend(settled.id)
-    assert store.orders.amends_of(["c1", "not-an-order"]) == {"c1": [first, second]}
+    out = _amend(store, D("0.45"), D(2))
+    assert out is not None
+    assert store.orders.amends_of(["c1", "not-an-order"]) == {"c1": [out]}
     store.orders.mark_cancelled(ORDER)
-    assert store.orders.amends_of(["c1"]) == {"c1": [first, second]}
+    assert store.orders.amends_of(["c1"]) == {"c1": [out]}
     assert store.orders.amends_of([]) == {}
+
+
+def test_a_second_amend_is_not_written_while_one_of_the_order_is_in_flight(
+    store: Store,
+) -> None:
+    """Checked inside the write transaction: two processes past their wait at once cannot both
+    record an amend, so at most one is ever sent."""
+    first = _amend(store, D("0.41"), D(5))
+    assert first is not None
+    assert _amend(store, D("0.45"), D(2)) is None
+    assert [a for _, a in store.orders.amends_in_doubt()] == [first]
+    store.orders.settle_amend(first.id)
+    assert _amend(store, D("0.45"), D(2)) is not None

@@ -95,6 +95,8 @@ class ChangeMade:
 
 # how often an amend waiting for an earlier one of its order reads that order
 AMEND_POLL_S = 0.25
+# the refusal of an amend whose order changed since it was read (another amend recorded)
+ORDER_CHANGED = "ORDER_CHANGED"
 
 # what a change of an order is called, and what it is once made
 _MADE = {"amend": "amended", "decrease": "decreased"}
@@ -276,9 +278,16 @@ class OrderAmends:
         when the amend changes just the expiry or lowers the count at the same price (Kalshi's
         rule, API 3.31.0). An earlier amend of the order still in doubt is waited for first
         (`await_earlier`), and the order read afresh: two amends never race."""
-        self.await_earlier(order_id)
-        prepared = self.prepare(order_id, price=price, count=count, expiration_time=expiration_time)
-        return self.submit(prepared)
+        while True:
+            self.await_earlier(order_id)
+            prepared = self.prepare(
+                order_id, price=price, count=count, expiration_time=expiration_time
+            )
+            try:
+                return self.submit(prepared)
+            except ValidationError as exc:
+                if exc.code != ORDER_CHANGED:  # another amend recorded since the wait
+                    raise
 
     def await_earlier(self, order_id: str) -> None:
         """Wait while the state file records an amend of this order in doubt (sent by another
@@ -378,6 +387,13 @@ class OrderAmends:
                 post_only=None,  # whatever its terms: the person amends this order
                 check=check,
             )
+            if recorded is None:
+                raise ValidationError(
+                    f"order {order_id} took another amend, or stopped resting, since it was "
+                    "read: nothing sent",
+                    code=ORDER_CHANGED,
+                    hint=f"read it again (kalshi order show {order_id}) and amend it then",
+                )
         elif check is not None:
             check()
         try:
