@@ -297,9 +297,13 @@ def render_dry_run(app: AppContext, prepared: PreparedOrder, out: Output) -> Non
 
 def describe_line(prepared: PreparedOrder) -> str:
     req, create = prepared.request, prepared.create
+    places = money_places([req.price, create.price, prepared.cost])
+    price, yes_price, cost = (
+        fmt_money(v, places=places) for v in (req.price, create.price, prepared.cost)
+    )
     return (
-        f"{req.action.value} {req.count} {req.side.value} {req.ticker} @ {req.price} "
-        f"= {create.book_side.value} @ {create.price} YES; max cost ${prepared.cost}"
+        f"{req.action.value} {fmt_count(req.count)} {req.side.value} {req.ticker} @ {price} "
+        f"= {create.book_side.value} @ {yes_price} YES; max cost {cost}"
     )
 
 

@@ -15,7 +15,7 @@ import typer
 from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, SubaccountOpt, YesOpt
 from kalshi_cli.cli._output import Column
-from kalshi_cli.vocabulary.units import Side
+from kalshi_cli.vocabulary.units import Side, fmt_count, fmt_money
 
 if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
@@ -234,7 +234,7 @@ QUOTE_COLUMNS = (
 
 def _rfq_size(doc: dict[str, Any]) -> str:
     if doc["target_cost"] is not None:
-        return f"${doc['target_cost']}"
+        return fmt_money(Decimal(doc["target_cost"]))
     return str(doc["contracts"])
 
 
@@ -380,7 +380,7 @@ def rfq_create_command(
     client = app.client(auth=True)
     _trading_allowed(app, "no RFQ sent")
     _open_market(client, ticker)
-    size = f"{contracts} contracts" if contracts is not None else f"${cost}"
+    size = f"{fmt_count(contracts)} contracts" if contracts is not None else fmt_money(cost)
     _asked_and_still_allowed(
         app, f"ask for quotes on {size} of {ticker}", yes=yes, what="no RFQ sent"
     )

@@ -15,6 +15,7 @@ import typer
 from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, YesOpt
 from kalshi_cli.cli._output import Column
+from kalshi_cli.vocabulary.units import fmt_money
 
 subaccount_app = typer.Typer(
     name="subaccount",
@@ -132,7 +133,8 @@ def transfer_command(
     transfer_id = parse_transfer_id(client_transfer_id)
     app, out = begin(env, as_json=as_json)
     dollars = f"{Decimal(cents) / 100:.2f}"
-    confirm_on_prod(app, f"transfer ${dollars} from subaccount {source} to {target}", yes=yes)
+    shown_amount = fmt_money(Decimal(cents) / 100)
+    confirm_on_prod(app, f"transfer {shown_amount} from subaccount {source} to {target}", yes=yes)
     app.client(auth=True).subaccounts.transfer_between_subaccounts(
         from_subaccount=source,
         to_subaccount=target,
@@ -146,5 +148,5 @@ def transfer_command(
         "client_transfer_id": transfer_id,
     }
     names = ("from", "to", "amount", "client transfer id")
-    shown = (str(source), str(target), f"${dollars}", transfer_id)
+    shown = (str(source), str(target), shown_amount, transfer_id)
     out.record(list(zip(names, shown, strict=True)), document=document)

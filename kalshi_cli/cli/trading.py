@@ -28,6 +28,7 @@ from kalshi_cli.cli._options import (
 )
 from kalshi_cli.services.killswitch.switch import DEFAULT_DEADLINE_S
 from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.units import fmt_count
 
 if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
@@ -167,9 +168,8 @@ def render_kill_report(out: Output, report: KillReport, *, scope: str) -> None:
         out.json(document)
         return
     out.line(f"trading state: {_state_line(report)}")
-    out.line(
-        f"cancelled: {len(report.cancelled)} order(s), {report.contracts_cancelled} contract(s)"
-    )
+    contracts = fmt_count(report.contracts_cancelled)
+    out.line(f"cancelled: {len(report.cancelled)} order(s), {contracts} contract(s)")
     for order_id in report.cancelled[:20]:
         out.line(f"  {report.owner_text(order_id)}")
     if len(report.cancelled) > 20:

@@ -25,6 +25,7 @@ from kalshi_cli.services.killswitch.switch import DEFAULT_DEADLINE_S, KillSwitch
 from kalshi_cli.store.records import PENDING, RESTING, UNKNOWN
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import ZERO
+from kalshi_cli.vocabulary.units import fmt_count
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -114,7 +115,8 @@ class PaperKillReport:
         if self.loop_running and self.answered:
             out.append(
                 f"cancelled: {len(self.cancelled)} paper order(s), "
-                f"{self.contracts_cancelled:.2f} contract(s), in the running paper loop's venue"
+                f"{fmt_count(self.contracts_cancelled)} contract(s), in the running paper loop's "
+                "venue"
             )
         elif self.loop_running and self.ended:
             out.append(

@@ -136,6 +136,18 @@ def test_dry_run_prints_the_exact_request_masked_and_sends_nothing(
     assert creates(prime) == 0
 
 
+def test_a_text_dry_run_says_its_prices_count_and_cost_in_the_one_format(
+    prime: SimHarness, kalshi: Kalshi
+) -> None:
+    make_markets(prime, 1)
+    result = kalshi(*place_args(side="no", price="0.3"), "--dry-run")
+    assert result.exit_code == 0, result.output
+    line = result.stdout.splitlines()[0]
+    assert " @ $0.30 = ask @ $0.70 YES; max cost $" in line, line
+    assert " 0.3 " not in line and "@ 0.7 " not in line
+    assert creates(prime) == 0
+
+
 def test_prod_asks_for_confirmation_unless_yes(prime: SimHarness, kalshi: Kalshi) -> None:
     make_markets(prime, 1)
     declined = kalshi("--env", "prod", *place_args(), input="n\n", KALSHI_TIER="prime")

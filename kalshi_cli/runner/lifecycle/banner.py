@@ -14,6 +14,7 @@ from kalshi_cli.runner.execution.order_group import contracts_limit
 from kalshi_cli.runner.lifecycle.session_group import wants_group
 from kalshi_cli.runner.loop.lineup import Lineup
 from kalshi_cli.runner.loop.summary import params_text, risk_lines
+from kalshi_cli.vocabulary.units import fmt_money
 
 if TYPE_CHECKING:
     from kalshi_cli.client.pacing import Pacing
@@ -35,10 +36,8 @@ def describe(
     limits = config.limits
     mode = "dry run (nothing is sent)" if options.dry_run else "live orders"
     if options.paper:
-        mode = (
-            f"PAPER: live market data, orders filled locally from ${options.paper_balance} "
-            "(nothing is sent)"
-        )
+        balance = fmt_money(options.paper_balance)
+        mode = f"PAPER: live market data, orders filled locally from {balance} (nothing is sent)"
     if options.once:
         bound = "one pass"
     else:
