@@ -53,10 +53,8 @@ def register(app: typer.Typer) -> None:
     app.add_typer(data_app, name="data")
 
 
-OutDirOpt = Annotated[
-    Path, typer.Option("--out", help="Directory of the data set.", show_default=False)
-]
-DirArg = Annotated[Path, typer.Argument(help="A data set directory.", show_default=False)]
+OutDirOpt = Annotated[Path, typer.Option("--out", help="Directory of the data set.")]
+DirArg = Annotated[Path, typer.Argument(help="A data set directory.")]
 
 
 # --------------------------------------------------------------------------------------------
@@ -68,19 +66,15 @@ def record_command(
     out: OutDirOpt,
     tickers: TickersOpt = None,
     series: Annotated[
-        str | None,
-        typer.Option("--series", help="Every open market of this series.", show_default=False),
+        str | None, typer.Option("--series", help="Every open market of this series.")
     ] = None,
-    all_open: Annotated[
-        bool, typer.Option("--all-open", help="Every open market.", show_default=False)
-    ] = False,
+    all_open: Annotated[bool, typer.Option("--all-open", help="Every open market.")] = False,
     index: Annotated[
         str | None,
         typer.Option(
             "--index",
             help="Comma-separated CF Benchmarks index IDs to record too (e.g. BRTI); those "
             "the markets' rules name are recorded anyway.",
-            show_default=False,
         ),
     ] = None,
     duration: DurationOpt = None,
@@ -192,9 +186,7 @@ def _record_markets(app: AppContext, tickers: str | None, series: str | None) ->
 
 @data_app.command("ls")
 def ls_command(
-    root: Annotated[
-        Path, typer.Argument(help="A data set, or a directory of data sets.", show_default=False)
-    ],
+    root: Annotated[Path, typer.Argument(help="A data set, or a directory of data sets.")],
     as_json: JsonOpt = False,
 ) -> None:
     """List the data sets at DIR or under it: source, status, time range, markets, bytes.
@@ -266,7 +258,7 @@ def info_command(root: DirArg, as_json: JsonOpt = False) -> None:
 def export_command(
     root: DirArg,
     *,
-    out: Annotated[Path, typer.Option("--out", help="File to write.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", help="File to write.")],
     fmt: Annotated[
         ExportFormat, typer.Option("--format", help="csv, or parquet (needs pyarrow).")
     ] = ExportFormat.CSV,
@@ -290,11 +282,9 @@ def export_command(
 
 @data_app.command("import")
 def import_command(
-    source: Annotated[Path, typer.Argument(help="The file to import.", show_default=False)],
+    source: Annotated[Path, typer.Argument(help="The file to import.")],
     *,
-    out: Annotated[
-        Path, typer.Option("--out", help="Directory of the new data set.", show_default=False)
-    ],
+    out: Annotated[Path, typer.Option("--out", help="Directory of the new data set.")],
     from_: Annotated[
         ImportFormat, typer.Option("--from", help="jsonl: one frame (or wrapped frame) a line.")
     ] = ImportFormat.JSONL,
@@ -347,29 +337,20 @@ class CandlePeriod(StrEnum):
 
 @data_app.command("download")
 def download_command(
-    kind: Annotated[
-        DownloadKind,
-        typer.Argument(help="trades, candles, markets or settlements.", show_default=False),
-    ],
+    kind: Annotated[DownloadKind, typer.Argument(help="trades, candles, markets or settlements.")],
     *,
     out: OutDirOpt,
     tickers: TickersOpt = None,
     series: Annotated[
-        str | None,
-        typer.Option("--series", help="Every market of this series.", show_default=False),
+        str | None, typer.Option("--series", help="Every market of this series.")
     ] = None,
     event: Annotated[
-        str | None,
-        typer.Option("--event", help="Every market of this event.", show_default=False),
+        str | None, typer.Option("--event", help="Every market of this event.")
     ] = None,
     from_: Annotated[
-        str | None,
-        typer.Option("--from", help="From this date or time (UTC).", show_default=False),
+        str | None, typer.Option("--from", help="From this date or time (UTC).")
     ] = None,
-    to: Annotated[
-        str | None,
-        typer.Option("--to", help="Up to this date or time (UTC).", show_default=False),
-    ] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Up to this date or time (UTC).")] = None,
     period: Annotated[
         CandlePeriod, typer.Option("--period", help="Candle length: 1m, 1h or 1d.")
     ] = CandlePeriod.HOUR,

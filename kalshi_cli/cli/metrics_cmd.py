@@ -24,7 +24,6 @@ def metrics_command(
             help="Write here, atomically, instead of printing (a .prom file in node_exporter's "
             "--collector.textfile.directory).",
             dir_okay=False,
-            show_default=False,
         ),
     ] = None,
     no_exchange: Annotated[
@@ -33,7 +32,6 @@ def metrics_command(
             "--no-exchange",
             help="Only the state file: no balance, exposure or latency; positions as its fills "
             "add them up.",
-            show_default=False,
         ),
     ] = False,
     env: EnvOpt = None,

@@ -41,12 +41,10 @@ def _limit(text: str) -> Decimal:
 LimitArg = Annotated[
     str,
     typer.Option(
-        "--limit",
-        help="Contracts the group's orders may match in any rolling 15 s (e.g. 100).",
-        show_default=False,
+        "--limit", help="Contracts the group's orders may match in any rolling 15 s (e.g. 100)."
     ),
 ]
-GroupArg = Annotated[str, typer.Argument(help="The order group's id.", show_default=False)]
+GroupArg = Annotated[str, typer.Argument(help="The order group's id.")]
 
 
 def _group_id(text: str) -> str:

@@ -118,7 +118,7 @@ def parse_expires(text: str, now: float) -> int:
 
 # ------------------------------------------------------------------------------------ place
 
-TickerArg = Annotated[str, typer.Argument(help="Market ticker.", show_default=False)]
+TickerArg = Annotated[str, typer.Argument(help="Market ticker.")]
 OrderIdArg = Annotated[str, typer.Argument(help="Order id (from `kalshi order list`).")]
 
 
@@ -126,18 +126,11 @@ OrderIdArg = Annotated[str, typer.Argument(help="Order id (from `kalshi order li
 def place_command(
     ticker: TickerArg,
     *,
-    side: Annotated[
-        Side, typer.Option("--side", help="The side bought or sold: yes or no.", show_default=False)
-    ],
-    action: Annotated[Action, typer.Option("--action", help="buy or sell.", show_default=False)],
-    count: Annotated[
-        str, typer.Option("--count", help="Contracts (up to 2 decimals).", show_default=False)
-    ],
+    side: Annotated[Side, typer.Option("--side", help="The side bought or sold: yes or no.")],
+    action: Annotated[Action, typer.Option("--action", help="buy or sell.")],
+    count: Annotated[str, typer.Option("--count", help="Contracts (up to 2 decimals).")],
     price: Annotated[
-        str,
-        typer.Option(
-            "--price", help="Limit price of the side traded, in dollars (0.55).", show_default=False
-        ),
+        str, typer.Option("--price", help="Limit price of the side traded, in dollars (0.55).")
     ],
     post_only: Annotated[
         bool, typer.Option("--post-only", help="Rest on the book or be refused; never take.")
@@ -150,16 +143,11 @@ def place_command(
         typer.Option(
             "--expires",
             help="GTC orders only: cancel at this time (30m, 2h, 1d, unix seconds, ISO 8601).",
-            show_default=False,
         ),
     ] = None,
     client_order_id: Annotated[
         str | None,
-        typer.Option(
-            "--client-order-id",
-            help="Your own id for the order (default: a new UUID).",
-            show_default=False,
-        ),
+        typer.Option("--client-order-id", help="Your own id for the order (default: a new UUID)."),
     ] = None,
     dry_run: Annotated[
         bool,
@@ -336,14 +324,10 @@ def amend_command(
     order_id: OrderIdArg,
     *,
     price: Annotated[
-        str | None,
-        typer.Option("--price", help="New price of the side traded.", show_default=False),
+        str | None, typer.Option("--price", help="New price of the side traded.")
     ] = None,
     count: Annotated[
-        str | None,
-        typer.Option(
-            "--count", help="New total count (filled so far plus what rests).", show_default=False
-        ),
+        str | None, typer.Option("--count", help="New total count (filled so far plus what rests).")
     ] = None,
     expires: Annotated[
         str | None,
@@ -351,7 +335,6 @@ def amend_command(
             "--expires",
             help="New expiry (30m, 2h, 1d, unix seconds, ISO 8601), or 0 to remove it (GTC). "
             "Left out: the expiry is kept.",
-            show_default=False,
         ),
     ] = None,
     yes: YesOpt = False,
@@ -394,12 +377,8 @@ def amend_command(
 def decrease_command(
     order_id: OrderIdArg,
     *,
-    by: Annotated[
-        str | None, typer.Option("--by", help="Contracts to take off.", show_default=False)
-    ] = None,
-    to: Annotated[
-        str | None, typer.Option("--to", help="Contracts left resting.", show_default=False)
-    ] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Contracts to take off.")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Contracts left resting.")] = None,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
     subaccount: SubaccountOpt = None,
@@ -494,12 +473,10 @@ def render_order(out: Any, order: Order, intent: IntentRecord | None, **beside: 
 def list_command(
     *,
     status: Annotated[
-        ListStatus | None,
-        typer.Option("--status", help="resting, executed or canceled.", show_default=False),
+        ListStatus | None, typer.Option("--status", help="resting, executed or canceled.")
     ] = None,
     ticker: Annotated[
-        str | None,
-        typer.Option("--ticker", "--market", help="Only this market.", show_default=False),
+        str | None, typer.Option("--ticker", "--market", help="Only this market.")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many.")] = 100,
     queue: Annotated[
@@ -682,9 +659,7 @@ def batch_command(
     file: Annotated[
         Path,
         typer.Option(
-            "--file",
-            help="Orders, one a row: a .csv with a header, or a .json array of objects.",
-            show_default=False,
+            "--file", help="Orders, one a row: a .csv with a header, or a .json array of objects."
         ),
     ],
     batch_id: Annotated[
@@ -693,7 +668,6 @@ def batch_command(
             "--batch-id",
             help="Names the batch in the rows' order ids (default: the file's path); a new "
             "id sends the same rows again as new orders.",
-            show_default=False,
         ),
     ] = None,
     subaccount: SubaccountOpt = None,

@@ -71,19 +71,15 @@ def balance_command(
 def positions_command(
     *,
     ticker: Annotated[
-        str | None,
-        typer.Option("--ticker", "--market", help="Only this market.", show_default=False),
+        str | None, typer.Option("--ticker", "--market", help="Only this market.")
     ] = None,
-    event: Annotated[
-        str | None, typer.Option("--event", help="Only this event.", show_default=False)
-    ] = None,
+    event: Annotated[str | None, typer.Option("--event", help="Only this event.")] = None,
     by: Annotated[
         ByOpt | None,
         typer.Option(
             "--by",
             help="event: each event's markets together, their worst and best case at "
             "settlement beside the exchange's event_exposure_dollars.",
-            show_default=False,
         ),
     ] = None,
     as_json: JsonOpt = False,
@@ -260,15 +256,13 @@ def since_option(value: str | None) -> str | None:
 def fills_command(
     *,
     ticker: Annotated[
-        str | None,
-        typer.Option("--ticker", "--market", help="Only this market.", show_default=False),
+        str | None, typer.Option("--ticker", "--market", help="Only this market.")
     ] = None,
     since: Annotated[
         str | None,
         typer.Option(
             "--since",
             help="Only fills at or after this date or time (today, 2026-01-31, 2026-01-31T14:00Z).",
-            show_default=False,
             callback=since_option,
         ),
     ] = None,
@@ -348,8 +342,7 @@ def fill_row(doc: dict[str, Any]) -> dict[str, str]:
 def settlements_command(
     *,
     ticker: Annotated[
-        str | None,
-        typer.Option("--ticker", "--market", help="Only this market.", show_default=False),
+        str | None, typer.Option("--ticker", "--market", help="Only this market.")
     ] = None,
     limit: LimitOpt = 100,
     as_json: JsonOpt = False,

@@ -56,13 +56,10 @@ class QuoteStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-RfqArg = Annotated[str, typer.Argument(help="The RFQ's id.", show_default=False)]
-QuoteArg = Annotated[str, typer.Argument(help="The quote's id.", show_default=False)]
+RfqArg = Annotated[str, typer.Argument(help="The RFQ's id.")]
+QuoteArg = Annotated[str, typer.Argument(help="The quote's id.")]
 LimitOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--limit", min=1, help="Show at most this many (newest first).", show_default=False
-    ),
+    int | None, typer.Option("--limit", min=1, help="Show at most this many (newest first).")
 ]
 
 
@@ -278,12 +275,10 @@ def _quote_fields(doc: dict[str, Any]) -> list[tuple[str, str]]:
 def rfq_list_command(
     *,
     market: Annotated[
-        str | None,
-        typer.Option("--ticker", "--market", help="Only this market.", show_default=False),
+        str | None, typer.Option("--ticker", "--market", help="Only this market.")
     ] = None,
     status: Annotated[
-        RfqStatus | None,
-        typer.Option("--status", help="open or closed.", case_sensitive=False, show_default=False),
+        RfqStatus | None, typer.Option("--status", help="open or closed.", case_sensitive=False)
     ] = None,
     mine: Annotated[bool, typer.Option("--mine", help="Only your own RFQs.")] = False,
     limit: LimitOpt = None,
@@ -338,20 +333,16 @@ def rfq_show_command(
 
 @rfq_app.command("create")
 def rfq_create_command(
-    ticker: Annotated[str, typer.Argument(help="The market's ticker.", show_default=False)],
+    ticker: Annotated[str, typer.Argument(help="The market's ticker.")],
     *,
     count: Annotated[
-        str | None,
-        typer.Option(
-            "--count", help="Contracts to ask a price for (up to 2 decimals).", show_default=False
-        ),
+        str | None, typer.Option("--count", help="Contracts to ask a price for (up to 2 decimals).")
     ] = None,
     target_cost: Annotated[
         str | None,
         typer.Option(
             "--target-cost",
             help="Or: dollars to spend; each quote is sized to what they buy, fees included.",
-            show_default=False,
         ),
     ] = None,
     rest_remainder: Annotated[
@@ -423,16 +414,13 @@ def rfq_cancel_command(rfq_id: RfqArg, as_json: JsonOpt = False, env: EnvOpt = N
 @quote_app.command("list")
 def quote_list_command(
     *,
-    rfq: Annotated[
-        str | None, typer.Option("--rfq", help="Only quotes on this RFQ.", show_default=False)
-    ] = None,
+    rfq: Annotated[str | None, typer.Option("--rfq", help="Only quotes on this RFQ.")] = None,
     status: Annotated[
         QuoteStatus | None,
         typer.Option(
             "--status",
             help="open, accepted, confirmed, executed or cancelled.",
             case_sensitive=False,
-            show_default=False,
         ),
     ] = None,
     mine: Annotated[bool, typer.Option("--mine", help="Only the quotes you made.")] = False,
@@ -483,17 +471,13 @@ def quote_create_command(
     yes_bid: Annotated[
         str,
         typer.Option(
-            "--yes-bid",
-            help="Dollars per YES contract the requester may buy at (0 declines YES).",
-            show_default=False,
+            "--yes-bid", help="Dollars per YES contract the requester may buy at (0 declines YES)."
         ),
     ],
     no_bid: Annotated[
         str,
         typer.Option(
-            "--no-bid",
-            help="Dollars per NO contract the requester may buy at (0 declines NO).",
-            show_default=False,
+            "--no-bid", help="Dollars per NO contract the requester may buy at (0 declines NO)."
         ),
     ],
     rest_remainder: Annotated[
@@ -542,10 +526,7 @@ def quote_create_command(
 def quote_accept_command(
     quote_id: QuoteArg,
     side: Annotated[
-        Side,
-        typer.Option(
-            "--side", help="The side you buy: yes or no.", case_sensitive=False, show_default=False
-        ),
+        Side, typer.Option("--side", help="The side you buy: yes or no.", case_sensitive=False)
     ],
     yes: YesOpt = False,
     as_json: JsonOpt = False,

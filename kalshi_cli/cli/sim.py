@@ -17,7 +17,6 @@ DataDirOpt = Annotated[
         "--data-dir",
         file_okay=False,
         help="Exchange state directory. [default: the sim data_dir setting]",
-        show_default=False,
     ),
 ]
 

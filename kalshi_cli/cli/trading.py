@@ -54,13 +54,9 @@ def register(app: typer.Typer) -> None:
 def cancel_all_command(
     *,
     ticker: Annotated[
-        str | None,
-        typer.Option("--ticker", "--market", help="Only this market's orders.", show_default=False),
+        str | None, typer.Option("--ticker", "--market", help="Only this market's orders.")
     ] = None,
-    event: Annotated[
-        str | None,
-        typer.Option("--event", help="Only this event's orders.", show_default=False),
-    ] = None,
+    event: Annotated[str | None, typer.Option("--event", help="Only this event's orders.")] = None,
     deadline: Annotated[
         float,
         typer.Option(

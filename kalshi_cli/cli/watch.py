@@ -19,8 +19,7 @@ def watch_command(
         str,
         typer.Argument(
             help="orderbook, ticker, trades, fills, orders, positions, lifecycle, "
-            "cfbenchmarks, cfbenchmarks5hz or pyth.",
-            show_default=False,
+            "cfbenchmarks, cfbenchmarks5hz or pyth."
         ),
     ],
     *,
@@ -31,7 +30,6 @@ def watch_command(
             "--ticker",
             "--markets",
             help="Comma-separated market tickers (required for orderbook; others: all markets).",
-            show_default=False,
         ),
     ] = None,
     index: Annotated[
@@ -40,22 +38,16 @@ def watch_command(
             "--index",
             help="Comma-separated index IDs for cfbenchmarks and cfbenchmarks5hz (e.g. BRTI), "
             "underlying tickers for pyth (default: every one).",
-            show_default=False,
         ),
     ] = None,
     list_ids: Annotated[
         bool,
         typer.Option(
-            "--list",
-            help="First print which index IDs (or underlyings) the channel offers.",
-            show_default=False,
+            "--list", help="First print which index IDs (or underlyings) the channel offers."
         ),
     ] = False,
     max_events: Annotated[
-        int | None,
-        typer.Option(
-            "--max-events", min=1, help="Stop after this many messages.", show_default=False
-        ),
+        int | None, typer.Option("--max-events", min=1, help="Stop after this many messages.")
     ] = None,
     duration: DurationOpt = None,
     env: EnvOpt = None,
