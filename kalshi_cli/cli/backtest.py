@@ -248,11 +248,8 @@ def backtest_command(
         search=None if search is None else search.value, trials=trials, study=study,
         seed=seed, overfit_gap=overfit_gap, progress=app.output(as_json=as_json).note,
     )  # fmt: skip
-    try:
+    with shown, replayed:
         outcome = backtest(request)
-    finally:
-        shown.close()
-        replayed.close()
     if as_json:
         output.json(outcome.to_json())
     else:

@@ -93,8 +93,7 @@ def events_command(
     Example: kalshi events --series KXBTCD --status open --with-markets
     """
     app, out = begin(env, as_json=as_json, fmt=fmt)
-    progress = out.progress("fetching events")
-    try:
+    with out.progress("fetching events") as progress:
         found = list(
             app.client().markets.iter_events(
                 limit=limit,
@@ -104,8 +103,6 @@ def events_command(
                 on_page=progress,
             )
         )
-    finally:
-        progress.close()
     render_events(out, found, with_markets=with_markets)
 
 
@@ -278,15 +275,12 @@ def trades_command(
     """
     min_ts = parse_when(since, "--since") if since else None
     app, out = begin(env, as_json=as_json, fmt=fmt)
-    progress = out.progress("fetching trades")
-    try:
+    with out.progress("fetching trades") as progress:
         tape = list(
             app.client().markets.iter_trades(
                 ticker=ticker, limit=limit, min_ts=min_ts, on_page=progress
             )
         )
-    finally:
-        progress.close()
     render_trades(out, tape)
 
 
@@ -461,13 +455,10 @@ def search_command(
     Example: kalshi search bitcoin price
     """
     app, out = begin(env, as_json=as_json, fmt=fmt)
-    progress = out.progress("searching events")
-    try:
+    with out.progress("searching events") as progress:
         matches = app.client().markets.search_listings(
             " ".join(words), limit=limit, on_page=progress
         )
-    finally:
-        progress.close()
     render_matches(out, matches)
 
 

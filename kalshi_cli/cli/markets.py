@@ -125,11 +125,8 @@ def _fetch(
     if not fetch_all:
         page, cursor = markets.get_markets_page(limit=limit or 100, **filters)
         return list(page), cursor
-    progress = out.progress("fetching markets")
-    try:
+    with out.progress("fetching markets") as progress:
         return list(markets.iter_markets(on_page=progress, **filters)), ""
-    finally:
-        progress.close()
 
 
 def _say_what_is_missing(out: Output, rows: "list[Market]", cursor: str, limit: int | None) -> None:

@@ -385,10 +385,7 @@ def rfq_create_command(
         subaccount=subaccount,
     )
     sizes = {"contracts": _opt(contracts), "target_cost": _opt(cost)}
-    if as_json:
-        out.json({"rfq_id": rfq_id, "market_ticker": ticker, **sizes})
-    else:
-        out.line(rfq_id)
+    out.result({"rfq_id": rfq_id, "market_ticker": ticker, **sizes}, rfq_id)
 
 
 @rfq_app.command("cancel")
@@ -401,10 +398,7 @@ def rfq_cancel_command(rfq_id: RfqArg, as_json: JsonOpt = False, env: EnvOpt = N
     app, out = begin(env, as_json=as_json)
     client = app.client(auth=True)
     client.communications.delete_rfq(rid)
-    if as_json:
-        out.json({"rfq_id": rid, "result": "cancelled"})
-        return
-    out.line(f"rfq {rid} cancelled")
+    out.result({"rfq_id": rid, "result": "cancelled"}, f"rfq {rid} cancelled")
 
 
 # --------------------------------------------------------------------------------------------
@@ -516,10 +510,7 @@ def quote_create_command(
         subaccount=subaccount,
     )
     prices = {"yes_bid": str(yes_price), "no_bid": str(no_price)}
-    if as_json:
-        out.json({"quote_id": quote_id, "rfq_id": rid, **prices})
-    else:
-        out.line(quote_id)
+    out.result({"quote_id": quote_id, "rfq_id": rid, **prices}, quote_id)
 
 
 @quote_app.command("accept")
@@ -551,10 +542,10 @@ def quote_accept_command(
         what="the quote was not accepted",
     )
     client.communications.accept_quote(qid, side.value)
-    if as_json:
-        out.json({"quote_id": qid, "result": "accepted", "accepted_side": side.value})
-        return
-    out.line(f"quote {qid} accepted: {side.value} at {price}; the maker confirms next")
+    out.result(
+        {"quote_id": qid, "result": "accepted", "accepted_side": side.value},
+        f"quote {qid} accepted: {side.value} at {price}; the maker confirms next",
+    )
 
 
 @quote_app.command("confirm")
@@ -628,7 +619,4 @@ def quote_cancel_command(quote_id: QuoteArg, as_json: JsonOpt = False, env: EnvO
     app, out = begin(env, as_json=as_json)
     client = app.client(auth=True)
     client.communications.delete_quote(qid)
-    if as_json:
-        out.json({"quote_id": qid, "result": "cancelled"})
-        return
-    out.line(f"quote {qid} cancelled")
+    out.result({"quote_id": qid, "result": "cancelled"}, f"quote {qid} cancelled")
