@@ -10,6 +10,7 @@ this market or account (off the tick grid, closed, over a limit) is refused afte
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -499,21 +500,16 @@ def list_command(
     from kalshi_cli.store import Store
 
     app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
-    settings = app.settings()
     orders = list(
         app.client(auth=True).orders.iter_orders(
             ticker=ticker, status=status.value if status else None, limit=limit
         )
     )
-    store = Store.open_readonly(settings.state)
-    try:
+    with Store.open_readonly(app.settings().state) or nullcontext() as store:
         docs = [
             order_json(o, store.orders.intent_by_order_id(o.order_id) if store else None)
             for o in orders
         ]
-    finally:
-        if store is not None:
-            store.close()
     columns: tuple[Column, ...] = ORDER_COLUMNS
     rows = order_rows(docs)
     if queue:
@@ -558,15 +554,10 @@ def show_command(
     from kalshi_cli.store import Store
 
     app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
-    settings = app.settings()
     order = app.client(auth=True).orders.get_order(order_id)
-    store = Store.open_readonly(settings.state)
-    try:
+    with Store.open_readonly(app.settings().state) or nullcontext() as store:
         intent = store.orders.intent_by_order_id(order_id) if store else None
         history = store.orders.order_history(intent.client_order_id) if store and intent else []
-    finally:
-        if store is not None:
-            store.close()
     if as_json:
         out.json({"order": order_json(order, intent) | {"history": _history_json(history)}})
         return

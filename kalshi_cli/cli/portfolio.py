@@ -8,6 +8,7 @@ are in docs/output.md; the models are imported inside the functions that use the
 from __future__ import annotations
 
 import enum
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -113,13 +114,10 @@ def positions_command(
         return
     limit = load_risk_limits(settings.config_path).max_position_per_market
     state = open_caught_up(settings.state, client, now=SystemClock().wall())
-    try:
+    with state.store or nullcontext():
         view = mark_to_market(
             client, state.store, ticker=ticker, event_ticker=event, limit=limit, paper=state.paper
         )
-    finally:
-        if state.store is not None:
-            state.store.close()
     out.table(POSITION_COLUMNS, [position_row(r) for r in view.rows], document=view.to_json())
     if state.paper:
         out.warn(paper_note(settings.state))
@@ -278,12 +276,12 @@ def fills_command(
 
     Example: kalshi fills --ticker KXBTCD-SIM-T97000 --since 2026-01-01
     """
+    from kalshi_cli.client.historical import fills_with_history
     from kalshi_cli.store import Store
+    from kalshi_cli.vocabulary.documents import fill_json, traded
 
     min_ts = None if since is None else parse_since(since)
     app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
-    settings = app.settings()
-    from kalshi_cli.client.historical import fills_with_history
 
     client = app.client(auth=True)
     fills = list(
@@ -291,14 +289,8 @@ def fills_command(
             client.portfolio, client.historical, ticker=ticker, min_ts=min_ts, limit=limit
         )
     )
-    store = Store.open_readonly(settings.state)
-    try:
-        from kalshi_cli.vocabulary.documents import fill_json, traded
-
+    with Store.open_readonly(app.settings().state) or nullcontext() as store:
         docs = [fill_json(f, traded(f, store)) for f in fills]
-    finally:
-        if store is not None:
-            store.close()
     out.table(
         FILL_COLUMNS, [fill_row(d) for d in docs], document={"fills": docs, "count": len(docs)}
     )
