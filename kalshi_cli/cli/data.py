@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
-from kalshi_cli.cli._context import current
+from kalshi_cli.cli._context import begin, current
 from kalshi_cli.cli._options import DurationOpt, EnvOpt, JsonOpt, TickersOpt
 from kalshi_cli.cli._output import Column, is_tty, no_color
 
@@ -94,8 +94,7 @@ def record_command(
 
     if sum(1 for given in (tickers, series, all_open) if given) != 1:
         raise UsageError("give exactly one of --tickers, --series and --all-open")
-    app = current()
-    app.settings(env.value if env else None)
+    app, _ = begin(env)
     make_directory(out)  # a place that cannot be written fails before the exchange is asked
     markets = _record_markets(app, tickers, series)
     wanted = [i for i in (index or "").split(",") if i]
@@ -197,26 +196,14 @@ def ls_command(
     from kalshi_cli.data.catalog import list_data_sets
 
     sets = [d.summary() for d in list_data_sets(root)]
+    # every cell its summary's value as text, the times as people read them
     rows = [
-        {
-            "path": s["path"],
-            "source": str(s["source"]),
-            "status": s["status"],
-            "from": _iso(s["from_ns"]),
-            "to": _iso(s["to_ns"]),
-            "markets": str(s["markets"]),
-            "bytes": str(s["bytes"]),
-        }
+        {**{k: str(v) for k, v in s.items()}, "from": _iso(s["from_ns"]), "to": _iso(s["to_ns"])}
         for s in sets
     ]
     columns = [
-        Column("path", "path"),
-        Column("source", "source"),
-        Column("status", "status"),
-        Column("from", "from"),
-        Column("to", "to"),
-        Column("markets", "markets", numeric=True),
-        Column("bytes", "bytes", numeric=True),
+        Column(key, key, numeric=key in ("markets", "bytes"))
+        for key in ("path", "source", "status", "from", "to", "markets", "bytes")
     ]
     current().output(as_json=as_json).table(
         columns, rows, document={"data_sets": sets, "count": len(sets)}
@@ -368,9 +355,7 @@ def download_command(
     from kalshi_cli.cli.portfolio import parse_since
     from kalshi_cli.data.download import DownloadRequest, download
 
-    app = current()
-    app.settings(env.value if env else None)
-    output = app.output(as_json=as_json)
+    app, output = begin(env, as_json=as_json)
     request = DownloadRequest(
         kind=kind.value,
         tickers=tuple(t.strip() for t in (tickers or "").split(",") if t.strip()),

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from kalshi_cli.cli._context import current
+from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import EnvOpt
 
 
@@ -48,8 +48,7 @@ def metrics_command(
     """
     from kalshi_cli.services.metrics import Collector, write_textfile
 
-    app = current()
-    app.settings(env.value if env else None)
+    app, _ = begin(env)
     collector = Collector(app.own_state(), client=None if no_exchange else app.client)
     text = collector.collect()
     for problem in collector.problems:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from kalshi_cli.cli._context import current
+from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import DurationOpt, EnvOpt
 
 
@@ -65,8 +65,7 @@ def watch_command(
     from kalshi_cli.client.signing import KalshiAuth
     from kalshi_cli.data.watch import Watcher, check_tickers, ws_url_for
 
-    app = current()
-    app.settings(env.value if env else None)
+    app, _ = begin(env)
     connection = app.connection(auth=True)
     assert connection.key_id is not None and connection.private_key is not None
     named = [t for t in (tickers or "").split(",") if t]
