@@ -59,6 +59,7 @@ LimitOpt = Annotated[
     int,
     typer.Option("--limit", "-n", min=1, help="At most this many rows."),
 ]
+MarketOpt = Annotated[str | None, typer.Option("--ticker", "--market", help="Only this market.")]
 TickerArg = Annotated[str, typer.Argument(help="Market ticker, e.g. KXBTCD-25DEC31-T100000.")]
 TickersOpt = Annotated[
     str | None,

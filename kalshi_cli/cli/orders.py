@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from kalshi_cli.cli._context import AppContext, begin
-from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, SubaccountOpt, YesOpt
+from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, MarketOpt, SubaccountOpt, YesOpt
 from kalshi_cli.cli._output import Column
 from kalshi_cli.cli._services import confirm_on_prod, open_store, order_service
 from kalshi_cli.vocabulary.documents import order_json
@@ -476,9 +476,7 @@ def list_command(
     status: Annotated[
         ListStatus | None, typer.Option("--status", help="resting, executed or canceled.")
     ] = None,
-    ticker: Annotated[
-        str | None, typer.Option("--ticker", "--market", help="Only this market.")
-    ] = None,
+    ticker: MarketOpt = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many.")] = 100,
     queue: Annotated[
         bool,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kalshi_cli.cli._context import begin
-from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, LimitOpt, SubaccountOpt
+from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, LimitOpt, MarketOpt, SubaccountOpt
 from kalshi_cli.cli._output import Column
 
 if TYPE_CHECKING:
@@ -71,9 +71,7 @@ def balance_command(
 
 def positions_command(
     *,
-    ticker: Annotated[
-        str | None, typer.Option("--ticker", "--market", help="Only this market.")
-    ] = None,
+    ticker: MarketOpt = None,
     event: Annotated[str | None, typer.Option("--event", help="Only this event.")] = None,
     by: Annotated[
         ByOpt | None,
@@ -253,9 +251,7 @@ def since_option(value: str | None) -> str | None:
 
 def fills_command(
     *,
-    ticker: Annotated[
-        str | None, typer.Option("--ticker", "--market", help="Only this market.")
-    ] = None,
+    ticker: MarketOpt = None,
     since: Annotated[
         str | None,
         typer.Option(
@@ -333,9 +329,7 @@ def fill_row(doc: dict[str, Any]) -> dict[str, str]:
 
 def settlements_command(
     *,
-    ticker: Annotated[
-        str | None, typer.Option("--ticker", "--market", help="Only this market.")
-    ] = None,
+    ticker: MarketOpt = None,
     limit: LimitOpt = 100,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kalshi_cli.cli._context import begin
-from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, SubaccountOpt, YesOpt
+from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, MarketOpt, SubaccountOpt, YesOpt
 from kalshi_cli.cli._output import Column
 from kalshi_cli.vocabulary.units import Side
 
@@ -274,9 +274,7 @@ def _quote_fields(doc: dict[str, Any]) -> list[tuple[str, str]]:
 @rfq_app.command("list")
 def rfq_list_command(
     *,
-    market: Annotated[
-        str | None, typer.Option("--ticker", "--market", help="Only this market.")
-    ] = None,
+    market: MarketOpt = None,
     status: Annotated[
         RfqStatus | None, typer.Option("--status", help="open or closed.", case_sensitive=False)
     ] = None,
