@@ -263,11 +263,11 @@ def resume_command(
 
         with open_store(app, for_the_account=False) as store:
             why = ask_resume(store, strategy)
-        if as_json:
-            out.json({"strategy": strategy, "stopped": why})
-        else:
-            out.line(f"asked the trade loop to resume {strategy}")
-            out.line(f"stopped: {why}" if why else "it was not stopped at its last heartbeat")
+        out.result(
+            {"strategy": strategy, "stopped": why},
+            f"asked the trade loop to resume {strategy}",
+            f"stopped: {why}" if why else "it was not stopped at its last heartbeat",
+        )
         return
     with open_store(app, for_the_account=False) as store:  # a paper session is resumed too
         before = resume(store.trading)
