@@ -22,11 +22,7 @@ class Environment(StrEnum):
 
 JsonOpt = Annotated[
     bool,
-    typer.Option(
-        "--json",
-        help="Print JSON in the stable shape documented in docs/output.md.",
-        show_default=False,
-    ),
+    typer.Option("--json", help="Print JSON in the stable shape documented in docs/output.md."),
 ]
 FormatOpt = Annotated[
     TableFormat | None,
@@ -36,7 +32,6 @@ FormatOpt = Annotated[
         help="Output format: table (default on a terminal), plain (default in a pipe), "
         "csv or markdown.",
         case_sensitive=False,
-        show_default=False,
     ),
 ]
 EnvOpt = Annotated[
@@ -46,7 +41,6 @@ EnvOpt = Annotated[
         help="Exchange environment: sim (local simulator, the default), demo or prod. "
         "[env: KALSHI_ENV]",
         case_sensitive=False,
-        show_default=False,
     ),
 ]
 ConfigOpt = Annotated[
@@ -55,33 +49,22 @@ ConfigOpt = Annotated[
         "--config",
         help="Config file. [env: KALSHI_CONFIG; default: config.yaml in the user config dir]",
         dir_okay=False,
-        show_default=False,
     ),
 ]
 StateOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--state",
-        help="State file of this environment. [env: KALSHI_STATE]",
-        show_default=False,
-    ),
+    Path | None, typer.Option("--state", help="State file of this environment. [env: KALSHI_STATE]")
 ]
-YesOpt = Annotated[
-    bool,
-    typer.Option("--yes", "-y", help="Do not ask for confirmation.", show_default=False),
-]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 LimitOpt = Annotated[
     int,
     typer.Option("--limit", "-n", min=1, help="At most this many rows."),
 ]
+MarketOpt = Annotated[str | None, typer.Option("--ticker", "--market", help="Only this market.")]
 TickerArg = Annotated[str, typer.Argument(help="Market ticker, e.g. KXBTCD-25DEC31-T100000.")]
 TickersOpt = Annotated[
     str | None,
-    typer.Option(
-        "--tickers", "--ticker", "--markets", help="Comma-separated market tickers.",
-        show_default=False,
-    ),
-]  # fmt: skip
+    typer.Option("--tickers", "--ticker", "--markets", help="Comma-separated market tickers."),
+]
 SubaccountOpt = Annotated[
     int | None,
     typer.Option(
@@ -89,7 +72,6 @@ SubaccountOpt = Annotated[
         min=0,
         max=63,
         help="Subaccount number (0 is the primary account, 1-63 numbered ones).",
-        show_default=False,
     ),
 ]
 
@@ -110,7 +92,6 @@ StrategiesOpt = Annotated[
         ".py file, package.module:attr or an installed entry point (docs/strategies.md). "
         "Repeat it to run several in one loop, each trading only what it owns. "
         "[default: the config's trade.strategies]",
-        show_default=False,
         autocompletion=_strategy_names,
     ),
 ]
@@ -120,7 +101,6 @@ ParamsOpt = Annotated[
         "--params",
         help="A strategy's parameters (YAML) instead of the config's: FILE with one --strategy, "
         "NAME=FILE with several (repeat it).",
-        show_default=False,
     ),
 ]
 BudgetOpt = Annotated[
@@ -130,7 +110,6 @@ BudgetOpt = Annotated[
         metavar="NAME:KEY=VALUE",
         help="A strategy's own budget over the config's (max_contracts, max_exposure, "
         "daily_loss_limit), e.g. spike:max_exposure=50; repeat it.",
-        show_default=False,
     ),
 ]
 ModelOpt = Annotated[
@@ -139,7 +118,6 @@ ModelOpt = Annotated[
         "--model",
         help="The model strategy's source of fair values: python:package.module:function, "
         "command:'COMMAND' or file:PATH (docs/models.md).",
-        show_default=False,
     ),
 ]
 
@@ -179,9 +157,6 @@ class FiniteFloat:
 DurationOpt = Annotated[
     float | None,
     typer.Option(
-        "--duration",
-        parser=FiniteFloat(min=0),
-        help="Stop after this many seconds (0 or more).",
-        show_default=False,
+        "--duration", parser=FiniteFloat(min=0), help="Stop after this many seconds (0 or more)."
     ),
 ]

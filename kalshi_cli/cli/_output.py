@@ -153,6 +153,14 @@ class Output:
     def line(self, text: str = "") -> None:
         self.stdout.write(text + "\n")
 
+    def result(self, document: Any, *lines: str) -> None:
+        """A command's result: `document` as JSON with --json, else `lines`."""
+        if self.as_json:
+            self.json(document)
+            return
+        for text in lines:
+            self.line(text)
+
     def clear(self) -> None:
         """Clear the terminal between refreshes (watch mode); a no-op in a pipe."""
         if self.format is TableFormat.TABLE and not self.as_json and is_tty(self.stdout):
@@ -335,6 +343,12 @@ class Progress:
         self._label = label
         self._active = is_tty(stream)
         self._shown = False
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def __call__(self, count: int) -> None:
         if self._active:

@@ -55,22 +55,13 @@ def backtest_command(
     budget: BudgetOpt = None,
     data: Annotated[
         Path | None,
-        typer.Option(
-            "--data", help="A data set `kalshi record` wrote.", file_okay=False, show_default=False
-        ),
+        typer.Option("--data", help="A data set `kalshi record` wrote.", file_okay=False),
     ] = None,
     start: Annotated[
         str | None,
-        typer.Option(
-            "--from",
-            help="Start at this time (ISO 8601, UTC, or unix seconds).",
-            show_default=False,
-        ),
+        typer.Option("--from", help="Start at this time (ISO 8601, UTC, or unix seconds)."),
     ] = None,
-    end: Annotated[
-        str | None,
-        typer.Option("--to", help="Stop before this time.", show_default=False),
-    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Stop before this time.")] = None,
     markets: Annotated[
         str | None,
         typer.Option(
@@ -78,7 +69,6 @@ def backtest_command(
             "--ticker",
             "--markets",
             help="Comma-separated tickers. [default: every market of the data]",
-            show_default=False,
         ),
     ] = None,
     best_params: Annotated[
@@ -87,7 +77,6 @@ def backtest_command(
             "--best-params",
             help="A sweep or search writes the params it chose here (YAML), for --params.",
             dir_okay=False,
-            show_default=False,
         ),
     ] = None,
     param: Annotated[
@@ -96,7 +85,6 @@ def backtest_command(
             "--param",
             help="A strategy parameter, NAME=VALUE; NAME=V1,V2,... sweeps it; NAME=LO..HI[:STEP] "
             "is a range --search tries (repeatable). With several strategies, STRATEGY.NAME=...",
-            show_default=False,
         ),
     ] = None,
     search: Annotated[
@@ -105,7 +93,6 @@ def backtest_command(
             "--search",
             help="Search the ranges the strategy declares and the --param ranges on Optuna; the "
             "study is kept, so the same command again continues it.",
-            show_default=False,
         ),
     ] = None,
     trials: Annotated[
@@ -114,16 +101,11 @@ def backtest_command(
             "--trials",
             help="The trials the study should hold. [default: 20; grid: every point]",
             min=1,
-            show_default=False,
         ),
     ] = None,
     study: Annotated[
         str | None,
-        typer.Option(
-            "--study",
-            help="The study's name. [default: one named by what it searches]",
-            show_default=False,
-        ),
+        typer.Option("--study", help="The study's name. [default: one named by what it searches]"),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="The search sampler's seed.")] = 0,
     holdout: Annotated[
@@ -133,7 +115,6 @@ def backtest_command(
             help="Keep the last SHARE of the data's time span apart: choose on the rest, report "
             "on it (e.g. 0.25).",
             metavar="SHARE",
-            show_default=False,
         ),
     ] = None,
     walk_forward: Annotated[
@@ -144,7 +125,6 @@ def backtest_command(
             "it (its share: --holdout, default 0.25).",
             metavar="N",
             min=1,
-            show_default=False,
         ),
     ] = None,
     overfit_gap: Annotated[
@@ -153,7 +133,6 @@ def backtest_command(
             "--overfit-gap",
             help="Flag OVERFIT when the holdout loses more than this share of the training "
             "figure. [default: 0.5]",
-            show_default=False,
         ),
     ] = None,
     fill_model: Annotated[
@@ -166,12 +145,7 @@ def backtest_command(
     balance: Annotated[str, typer.Option("--balance", help="Starting cash in dollars.")] = "1000",
     html: Annotated[
         Path | None,
-        typer.Option(
-            "--html",
-            help="Also write the report as one HTML file.",
-            dir_okay=False,
-            show_default=False,
-        ),
+        typer.Option("--html", help="Also write the report as one HTML file.", dir_okay=False),
     ] = None,
     out: Annotated[
         Path | None,
@@ -179,7 +153,6 @@ def backtest_command(
             "--out",
             help="Keep the run's event log and report.json in this directory.",
             file_okay=False,
-            show_default=False,
         ),
     ] = None,
     keep_state: Annotated[
@@ -204,7 +177,6 @@ def backtest_command(
             "--jobs",
             help="Processes for a sweep (local, or a local Dask cluster). [default: one per core]",
             min=1,
-            show_default=False,
         ),
     ] = None,
     executor: Annotated[
@@ -220,7 +192,6 @@ def backtest_command(
             "--scheduler",
             help="--executor dask: the scheduler's address, tcp://HOST:8786. "
             "[default: DASK_SCHEDULER_ADDRESS, else a Dask cluster on this machine]",
-            show_default=False,
         ),
     ] = None,
     no_cache: Annotated[
@@ -277,11 +248,8 @@ def backtest_command(
         search=None if search is None else search.value, trials=trials, study=study,
         seed=seed, overfit_gap=overfit_gap, progress=app.output(as_json=as_json).note,
     )  # fmt: skip
-    try:
+    with shown, replayed:
         outcome = backtest(request)
-    finally:
-        shown.close()
-        replayed.close()
     if as_json:
         output.json(outcome.to_json())
     else:
@@ -293,9 +261,7 @@ def backtest_command(
 backtest_app.callback(invoke_without_command=True)(backtest_command)
 backtest_app.add_typer(runs_app, name="runs")
 
-RunArg = Annotated[
-    str, typer.Argument(help="A run's id, a unique start of one, or `last`.", show_default=False)
-]
+RunArg = Annotated[str, typer.Argument(help="A run's id, a unique start of one, or `last`.")]
 
 
 _RUN_COLUMNS = [

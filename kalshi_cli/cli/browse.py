@@ -72,12 +72,9 @@ def _iso(ts: int) -> str:
 
 def events_command(
     *,
-    series: Annotated[
-        str | None, typer.Option("--series", help="Only this series.", show_default=False)
-    ] = None,
+    series: Annotated[str | None, typer.Option("--series", help="Only this series.")] = None,
     status: Annotated[
-        EventStatus | None,
-        typer.Option(help="Only events with a market in this state.", show_default=False),
+        EventStatus | None, typer.Option(help="Only events with a market in this state.")
     ] = None,
     with_markets: Annotated[
         bool, typer.Option("--with-markets", help="Include each event's markets.")
@@ -96,8 +93,7 @@ def events_command(
     Example: kalshi events --series KXBTCD --status open --with-markets
     """
     app, out = begin(env, as_json=as_json, fmt=fmt)
-    progress = out.progress("fetching events")
-    try:
+    with out.progress("fetching events") as progress:
         found = list(
             app.client().markets.iter_events(
                 limit=limit,
@@ -107,8 +103,6 @@ def events_command(
                 on_page=progress,
             )
         )
-    finally:
-        progress.close()
     render_events(out, found, with_markets=with_markets)
 
 
@@ -202,9 +196,7 @@ def render_event(out: Output, body: dict[str, Any]) -> None:
 
 def series_command(
     *,
-    category: Annotated[
-        str | None, typer.Option("--category", help="Only this category.", show_default=False)
-    ] = None,
+    category: Annotated[str | None, typer.Option("--category", help="Only this category.")] = None,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
     env: EnvOpt = None,
@@ -268,7 +260,6 @@ def trades_command(
         typer.Option(
             "--since",
             help="Only trades at or after this time (Unix seconds, 2026-01-31, 2026-01-31T14:00Z).",
-            show_default=False,
         ),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Trades to show.")] = 100,
@@ -284,15 +275,12 @@ def trades_command(
     """
     min_ts = parse_when(since, "--since") if since else None
     app, out = begin(env, as_json=as_json, fmt=fmt)
-    progress = out.progress("fetching trades")
-    try:
+    with out.progress("fetching trades") as progress:
         tape = list(
             app.client().markets.iter_trades(
                 ticker=ticker, limit=limit, min_ts=min_ts, on_page=progress
             )
         )
-    finally:
-        progress.close()
     render_trades(out, tape)
 
 
@@ -338,14 +326,11 @@ def candles_command(
             "--from",
             help="First candle's time (Unix seconds, a date or an ISO 8601 time); default: "
             "2 hours, 7 days or 90 days back for 1m, 1h, 1d.",
-            show_default=False,
         ),
     ] = None,
     end: Annotated[
         str | None,
-        typer.Option(
-            "--to", help="Last candle's time; default: the period in progress.", show_default=False
-        ),
+        typer.Option("--to", help="Last candle's time; default: the period in progress."),
     ] = None,
     chart: Annotated[
         bool, typer.Option("--chart", help="Draw the candles in the terminal instead of a table.")
@@ -470,13 +455,10 @@ def search_command(
     Example: kalshi search bitcoin price
     """
     app, out = begin(env, as_json=as_json, fmt=fmt)
-    progress = out.progress("searching events")
-    try:
+    with out.progress("searching events") as progress:
         matches = app.client().markets.search_listings(
             " ".join(words), limit=limit, on_page=progress
         )
-    finally:
-        progress.close()
     render_matches(out, matches)
 
 

@@ -74,19 +74,14 @@ def check_command(
         typer.Argument(
             help="positions, pnl, heartbeat, orders, exposure, api, feed, exchange, or all.",
             case_sensitive=False,
-            show_default=False,
         ),
     ],
     as_json: JsonOpt = False,
     warn: Annotated[
-        str | None,
-        typer.Option(
-            "--warn", help="The check's WARNING threshold (docs/checks.md).", show_default=False
-        ),
+        str | None, typer.Option("--warn", help="The check's WARNING threshold (docs/checks.md).")
     ] = None,
     crit: Annotated[
-        str | None,
-        typer.Option("--crit", help="The check's CRITICAL threshold.", show_default=False),
+        str | None, typer.Option("--crit", help="The check's CRITICAL threshold.")
     ] = None,
     overrides: Annotated[
         list[str] | None,
@@ -95,11 +90,10 @@ def check_command(
             metavar="KEY=VALUE",
             help="Any other threshold, e.g. --set resting_max_age_s=600 (or heartbeat.warn=30 "
             "with all). Repeatable.",
-            show_default=False,
         ),
     ] = None,
     no_alert: Annotated[
-        bool, typer.Option("--no-alert", help="Look and print; post nothing.", show_default=False)
+        bool, typer.Option("--no-alert", help="Look and print; post nothing.")
     ] = False,
     subaccount: Annotated[
         int | None,
@@ -109,7 +103,6 @@ def check_command(
             max=63,
             help="positions, exposure (and all): this subaccount only. Default: every "
             "subaccount of the account.",
-            show_default=False,
         ),
     ] = None,
     deadline: Annotated[

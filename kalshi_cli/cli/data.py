@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
-from kalshi_cli.cli._context import current
+from kalshi_cli.cli._context import begin, current
 from kalshi_cli.cli._options import DurationOpt, EnvOpt, JsonOpt, TickersOpt
 from kalshi_cli.cli._output import Column, is_tty, no_color
 
@@ -53,10 +53,8 @@ def register(app: typer.Typer) -> None:
     app.add_typer(data_app, name="data")
 
 
-OutDirOpt = Annotated[
-    Path, typer.Option("--out", help="Directory of the data set.", show_default=False)
-]
-DirArg = Annotated[Path, typer.Argument(help="A data set directory.", show_default=False)]
+OutDirOpt = Annotated[Path, typer.Option("--out", help="Directory of the data set.")]
+DirArg = Annotated[Path, typer.Argument(help="A data set directory.")]
 
 
 # --------------------------------------------------------------------------------------------
@@ -68,19 +66,15 @@ def record_command(
     out: OutDirOpt,
     tickers: TickersOpt = None,
     series: Annotated[
-        str | None,
-        typer.Option("--series", help="Every open market of this series.", show_default=False),
+        str | None, typer.Option("--series", help="Every open market of this series.")
     ] = None,
-    all_open: Annotated[
-        bool, typer.Option("--all-open", help="Every open market.", show_default=False)
-    ] = False,
+    all_open: Annotated[bool, typer.Option("--all-open", help="Every open market.")] = False,
     index: Annotated[
         str | None,
         typer.Option(
             "--index",
             help="Comma-separated CF Benchmarks index IDs to record too (e.g. BRTI); those "
             "the markets' rules name are recorded anyway.",
-            show_default=False,
         ),
     ] = None,
     duration: DurationOpt = None,
@@ -100,8 +94,7 @@ def record_command(
 
     if sum(1 for given in (tickers, series, all_open) if given) != 1:
         raise UsageError("give exactly one of --tickers, --series and --all-open")
-    app = current()
-    app.settings(env.value if env else None)
+    app, _ = begin(env)
     make_directory(out)  # a place that cannot be written fails before the exchange is asked
     markets = _record_markets(app, tickers, series)
     wanted = [i for i in (index or "").split(",") if i]
@@ -192,9 +185,7 @@ def _record_markets(app: AppContext, tickers: str | None, series: str | None) ->
 
 @data_app.command("ls")
 def ls_command(
-    root: Annotated[
-        Path, typer.Argument(help="A data set, or a directory of data sets.", show_default=False)
-    ],
+    root: Annotated[Path, typer.Argument(help="A data set, or a directory of data sets.")],
     as_json: JsonOpt = False,
 ) -> None:
     """List the data sets at DIR or under it: source, status, time range, markets, bytes.
@@ -205,26 +196,14 @@ def ls_command(
     from kalshi_cli.data.catalog import list_data_sets
 
     sets = [d.summary() for d in list_data_sets(root)]
+    # every cell its summary's value as text, the times as people read them
     rows = [
-        {
-            "path": s["path"],
-            "source": str(s["source"]),
-            "status": s["status"],
-            "from": _iso(s["from_ns"]),
-            "to": _iso(s["to_ns"]),
-            "markets": str(s["markets"]),
-            "bytes": str(s["bytes"]),
-        }
+        {**{k: str(v) for k, v in s.items()}, "from": _iso(s["from_ns"]), "to": _iso(s["to_ns"])}
         for s in sets
     ]
     columns = [
-        Column("path", "path"),
-        Column("source", "source"),
-        Column("status", "status"),
-        Column("from", "from"),
-        Column("to", "to"),
-        Column("markets", "markets", numeric=True),
-        Column("bytes", "bytes", numeric=True),
+        Column(key, key, numeric=key in ("markets", "bytes"))
+        for key in ("path", "source", "status", "from", "to", "markets", "bytes")
     ]
     current().output(as_json=as_json).table(
         columns, rows, document={"data_sets": sets, "count": len(sets)}
@@ -266,7 +245,7 @@ def info_command(root: DirArg, as_json: JsonOpt = False) -> None:
 def export_command(
     root: DirArg,
     *,
-    out: Annotated[Path, typer.Option("--out", help="File to write.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", help="File to write.")],
     fmt: Annotated[
         ExportFormat, typer.Option("--format", help="csv, or parquet (needs pyarrow).")
     ] = ExportFormat.CSV,
@@ -290,11 +269,9 @@ def export_command(
 
 @data_app.command("import")
 def import_command(
-    source: Annotated[Path, typer.Argument(help="The file to import.", show_default=False)],
+    source: Annotated[Path, typer.Argument(help="The file to import.")],
     *,
-    out: Annotated[
-        Path, typer.Option("--out", help="Directory of the new data set.", show_default=False)
-    ],
+    out: Annotated[Path, typer.Option("--out", help="Directory of the new data set.")],
     from_: Annotated[
         ImportFormat, typer.Option("--from", help="jsonl: one frame (or wrapped frame) a line.")
     ] = ImportFormat.JSONL,
@@ -347,29 +324,20 @@ class CandlePeriod(StrEnum):
 
 @data_app.command("download")
 def download_command(
-    kind: Annotated[
-        DownloadKind,
-        typer.Argument(help="trades, candles, markets or settlements.", show_default=False),
-    ],
+    kind: Annotated[DownloadKind, typer.Argument(help="trades, candles, markets or settlements.")],
     *,
     out: OutDirOpt,
     tickers: TickersOpt = None,
     series: Annotated[
-        str | None,
-        typer.Option("--series", help="Every market of this series.", show_default=False),
+        str | None, typer.Option("--series", help="Every market of this series.")
     ] = None,
     event: Annotated[
-        str | None,
-        typer.Option("--event", help="Every market of this event.", show_default=False),
+        str | None, typer.Option("--event", help="Every market of this event.")
     ] = None,
     from_: Annotated[
-        str | None,
-        typer.Option("--from", help="From this date or time (UTC).", show_default=False),
+        str | None, typer.Option("--from", help="From this date or time (UTC).")
     ] = None,
-    to: Annotated[
-        str | None,
-        typer.Option("--to", help="Up to this date or time (UTC).", show_default=False),
-    ] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Up to this date or time (UTC).")] = None,
     period: Annotated[
         CandlePeriod, typer.Option("--period", help="Candle length: 1m, 1h or 1d.")
     ] = CandlePeriod.HOUR,
@@ -387,9 +355,7 @@ def download_command(
     from kalshi_cli.cli.portfolio import parse_since
     from kalshi_cli.data.download import DownloadRequest, download
 
-    app = current()
-    app.settings(env.value if env else None)
-    output = app.output(as_json=as_json)
+    app, output = begin(env, as_json=as_json)
     request = DownloadRequest(
         kind=kind.value,
         tickers=tuple(t.strip() for t in (tickers or "").split(",") if t.strip()),

@@ -47,14 +47,13 @@ KEY_COLUMNS = (
     Column("scopes", "scopes"),
     Column("subaccount", "subaccount"),
 )
-NameOpt = Annotated[str, typer.Option("--name", help="What the key is for.", show_default=False)]
+NameOpt = Annotated[str, typer.Option("--name", help="What the key is for.")]
 ScopeOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--scope",
         help="A scope to grant (repeat for more): read, write, write::trade, ... "
         "Default: read and write.",
-        show_default=False,
     ),
 ]
 RestrictOpt = Annotated[
@@ -64,7 +63,6 @@ RestrictOpt = Annotated[
         min=0,
         max=63,
         help="Restrict the key to this subaccount: it may read and trade there only.",
-        show_default=False,
     ),
 ]
 OutOpt = Annotated[
@@ -73,7 +71,6 @@ OutOpt = Annotated[
         "--out",
         help="Where to write the private key (mode 0600; an existing file is never replaced).",
         dir_okay=False,
-        show_default=False,
     ),
 ]
 
@@ -122,7 +119,6 @@ def create_command(
             "--out",
             help="Make the key pair here and write its private key to this file (mode 0600).",
             dir_okay=False,
-            show_default=False,
         ),
     ] = None,
     public_key: Annotated[
@@ -132,7 +128,6 @@ def create_command(
             help="Register this public key (PEM) instead of making a pair.",
             exists=True,
             dir_okay=False,
-            show_default=False,
         ),
     ] = None,
     kind: Annotated[

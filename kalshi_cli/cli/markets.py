@@ -58,15 +58,11 @@ def register(app: typer.Typer) -> None:
 
 def markets_command(
     *,
-    status: Annotated[
-        MarketStatus | None, typer.Option(help="Only markets in this state.", show_default=False)
-    ] = None,
+    status: Annotated[MarketStatus | None, typer.Option(help="Only markets in this state.")] = None,
     series: Annotated[
-        str | None, typer.Option("--series", help="Series ticker, e.g. KXBTCD.", show_default=False)
+        str | None, typer.Option("--series", help="Series ticker, e.g. KXBTCD.")
     ] = None,
-    event: Annotated[
-        str | None, typer.Option("--event", help="Event ticker.", show_default=False)
-    ] = None,
+    event: Annotated[str | None, typer.Option("--event", help="Event ticker.")] = None,
     tickers: TickersOpt = None,
     min_volume: Annotated[
         int | None,
@@ -74,10 +70,7 @@ def markets_command(
     ] = None,
     sort: Annotated[
         MarketSort | None,
-        typer.Option(
-            help="Sort by volume (highest first), close time (soonest first) or ticker.",
-            show_default=False,
-        ),
+        typer.Option(help="Sort by volume (highest first), close time (soonest first) or ticker."),
     ] = None,
     limit: Annotated[
         int | None,
@@ -87,7 +80,6 @@ def markets_command(
             min=1,
             help="Markets to fetch (one page: default 100, at most 1000). With --all: at most "
             "this many shown.",
-            show_default=False,
         ),
     ] = None,
     fetch_all: Annotated[
@@ -133,11 +125,8 @@ def _fetch(
     if not fetch_all:
         page, cursor = markets.get_markets_page(limit=limit or 100, **filters)
         return list(page), cursor
-    progress = out.progress("fetching markets")
-    try:
+    with out.progress("fetching markets") as progress:
         return list(markets.iter_markets(on_page=progress, **filters)), ""
-    finally:
-        progress.close()
 
 
 def _say_what_is_missing(out: Output, rows: "list[Market]", cursor: str, limit: int | None) -> None:
@@ -329,12 +318,7 @@ def orderbook_command(
     ] = 2.0,
     count: Annotated[
         int | None,
-        typer.Option(
-            "--count",
-            min=1,
-            help="With --watch: stop after this many refreshes.",
-            show_default=False,
-        ),
+        typer.Option("--count", min=1, help="With --watch: stop after this many refreshes."),
     ] = None,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kalshi_cli.cli._context import AppContext, current
+from kalshi_cli.cli._context import AppContext, begin
 from kalshi_cli.cli._options import EnvOpt
 
 if TYPE_CHECKING:
@@ -54,8 +54,7 @@ def mcp_command(
     """
     from kalshi_cli.agent.launch import start
 
-    app = current()
-    app.settings(env.value if env else None)
+    app, _ = begin(env)
     start(CliAccess(app), http=http, host=host, port=port)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from kalshi_cli.cli._context import current
+from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import EnvOpt
 
 
@@ -24,7 +24,6 @@ def metrics_command(
             help="Write here, atomically, instead of printing (a .prom file in node_exporter's "
             "--collector.textfile.directory).",
             dir_okay=False,
-            show_default=False,
         ),
     ] = None,
     no_exchange: Annotated[
@@ -33,7 +32,6 @@ def metrics_command(
             "--no-exchange",
             help="Only the state file: no balance, exposure or latency; positions as its fills "
             "add them up.",
-            show_default=False,
         ),
     ] = False,
     env: EnvOpt = None,
@@ -50,8 +48,7 @@ def metrics_command(
     """
     from kalshi_cli.services.metrics import Collector, write_textfile
 
-    app = current()
-    app.settings(env.value if env else None)
+    app, _ = begin(env)
     collector = Collector(app.own_state(), client=None if no_exchange else app.client)
     text = collector.collect()
     for problem in collector.problems:

@@ -41,12 +41,10 @@ def _limit(text: str) -> Decimal:
 LimitArg = Annotated[
     str,
     typer.Option(
-        "--limit",
-        help="Contracts the group's orders may match in any rolling 15 s (e.g. 100).",
-        show_default=False,
+        "--limit", help="Contracts the group's orders may match in any rolling 15 s (e.g. 100)."
     ),
 ]
-GroupArg = Annotated[str, typer.Argument(help="The order group's id.", show_default=False)]
+GroupArg = Annotated[str, typer.Argument(help="The order group's id.")]
 
 
 def _group_id(text: str) -> str:
@@ -55,31 +53,24 @@ def _group_id(text: str) -> str:
     return text.strip()
 
 
-def _session_groups(app: AppContext, env: str | None) -> set[str]:
+def _session_groups(app: AppContext) -> set[str]:
     """The groups `kalshi trade` sessions created and still list in the state file."""
     from kalshi_cli.services.killswitch.order_groups import session_order_groups
     from kalshi_cli.store import Store
 
-    return set(Store.read(app.settings(env).state, session_order_groups) or ())
+    return set(Store.read(app.settings().state, session_order_groups) or ())
 
 
-def _last_action(app: AppContext, env: str | None, group_id: str) -> dict[str, Any] | None:
-    """What the state file saw done to the group last (killswitch.note_order_group_action);
-    None when it saw nothing or there is no state file."""
+def _triggered(app: AppContext, group_id: str) -> tuple[bool | None, str | None, str]:
+    """Whether the group is triggered, as far as the state file saw (the exchange's answer does
+    not say): the flag (None: unknown), which command and when, and the words for a person. What
+    the state file saw done to the group last is killswitch.note_order_group_action's; None when
+    it saw nothing or there is no state file."""
     from kalshi_cli.services.killswitch.order_groups import order_group_action
     from kalshi_cli.store import Store
-
-    return Store.read(app.settings(env).state, lambda store: order_group_action(store, group_id))
-
-
-def _triggered(
-    app: AppContext, env: str | None, group_id: str
-) -> tuple[bool | None, str | None, str]:
-    """Whether the group is triggered, as far as the state file saw (the exchange's answer does
-    not say): the flag (None: unknown), which command and when, and the words for a person."""
     from kalshi_cli.vocabulary.clock import iso_utc
 
-    last = _last_action(app, env, group_id)
+    last = Store.read(app.settings().state, lambda store: order_group_action(store, group_id))
     if last is None:
         unknown = "unknown (the exchange does not say; `order-group reset` reopens it either way)"
         return None, None, unknown
@@ -135,10 +126,7 @@ def create_command(
     client = app.client(auth=True)
     confirm_on_prod(app, f"create an order group limited to {contracts} contracts", yes=yes)
     group_id = client.order_groups.create_order_group(contracts)
-    if as_json:
-        out.json({"order_group_id": group_id, "contracts_limit": str(contracts)})
-        return
-    out.line(group_id)
+    out.result({"order_group_id": group_id, "contracts_limit": str(contracts)}, group_id)
 
 
 COLUMNS = (
@@ -161,9 +149,8 @@ def list_command(
     Example: kalshi order-group list --json
     """
     app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
-    settings_env = env.value if env else None
     groups = app.client(auth=True).order_groups.list_order_groups()
-    session = _session_groups(app, settings_env)
+    session = _session_groups(app)
     document = {"order_groups": [_group_json(g, session) for g in groups]}
     rows = [
         {
@@ -190,11 +177,10 @@ def show_command(
     """
     group_id = _group_id(order_group_id)
     app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
-    settings_env = env.value if env else None
     group = app.client(auth=True).order_groups.get_order_group(group_id)
-    triggered, seen, shown = _triggered(app, settings_env, group_id)
+    triggered, seen, shown = _triggered(app, group_id)
     document = {
-        **_group_json(group, _session_groups(app, settings_env)),
+        **_group_json(group, _session_groups(app)),
         "orders": list(group.orders),
         "triggered": triggered,
         "triggered_seen": seen,
@@ -244,10 +230,7 @@ def _act(  # noqa: PLR0917 (the change commands' one call shape)
     document: dict[str, Any] = {"order_group_id": group_id, "result": done}
     if limit is not None:
         document["contracts_limit"] = str(limit)
-    if as_json:
-        out.json(document)
-        return
-    out.line(f"order group {group_id} {done}")
+    out.result(document, f"order group {group_id} {done}")
 
 
 @group_app.command("trigger")

@@ -10,6 +10,7 @@ this market or account (off the tick grid, closed, over a limit) is refused afte
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from kalshi_cli.cli._context import AppContext, begin
-from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, SubaccountOpt, YesOpt
+from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, MarketOpt, SubaccountOpt, YesOpt
 from kalshi_cli.cli._output import Column
 from kalshi_cli.cli._services import confirm_on_prod, open_store, order_service
 from kalshi_cli.vocabulary.documents import order_json
@@ -118,7 +119,7 @@ def parse_expires(text: str, now: float) -> int:
 
 # ------------------------------------------------------------------------------------ place
 
-TickerArg = Annotated[str, typer.Argument(help="Market ticker.", show_default=False)]
+TickerArg = Annotated[str, typer.Argument(help="Market ticker.")]
 OrderIdArg = Annotated[str, typer.Argument(help="Order id (from `kalshi order list`).")]
 
 
@@ -126,18 +127,11 @@ OrderIdArg = Annotated[str, typer.Argument(help="Order id (from `kalshi order li
 def place_command(
     ticker: TickerArg,
     *,
-    side: Annotated[
-        Side, typer.Option("--side", help="The side bought or sold: yes or no.", show_default=False)
-    ],
-    action: Annotated[Action, typer.Option("--action", help="buy or sell.", show_default=False)],
-    count: Annotated[
-        str, typer.Option("--count", help="Contracts (up to 2 decimals).", show_default=False)
-    ],
+    side: Annotated[Side, typer.Option("--side", help="The side bought or sold: yes or no.")],
+    action: Annotated[Action, typer.Option("--action", help="buy or sell.")],
+    count: Annotated[str, typer.Option("--count", help="Contracts (up to 2 decimals).")],
     price: Annotated[
-        str,
-        typer.Option(
-            "--price", help="Limit price of the side traded, in dollars (0.55).", show_default=False
-        ),
+        str, typer.Option("--price", help="Limit price of the side traded, in dollars (0.55).")
     ],
     post_only: Annotated[
         bool, typer.Option("--post-only", help="Rest on the book or be refused; never take.")
@@ -150,16 +144,11 @@ def place_command(
         typer.Option(
             "--expires",
             help="GTC orders only: cancel at this time (30m, 2h, 1d, unix seconds, ISO 8601).",
-            show_default=False,
         ),
     ] = None,
     client_order_id: Annotated[
         str | None,
-        typer.Option(
-            "--client-order-id",
-            help="Your own id for the order (default: a new UUID).",
-            show_default=False,
-        ),
+        typer.Option("--client-order-id", help="Your own id for the order (default: a new UUID)."),
     ] = None,
     dry_run: Annotated[
         bool,
@@ -340,14 +329,10 @@ def amend_command(
     order_id: OrderIdArg,
     *,
     price: Annotated[
-        str | None,
-        typer.Option("--price", help="New price of the side traded.", show_default=False),
+        str | None, typer.Option("--price", help="New price of the side traded.")
     ] = None,
     count: Annotated[
-        str | None,
-        typer.Option(
-            "--count", help="New total count (filled so far plus what rests).", show_default=False
-        ),
+        str | None, typer.Option("--count", help="New total count (filled so far plus what rests).")
     ] = None,
     expires: Annotated[
         str | None,
@@ -355,7 +340,6 @@ def amend_command(
             "--expires",
             help="New expiry (30m, 2h, 1d, unix seconds, ISO 8601), or 0 to remove it (GTC). "
             "Left out: the expiry is kept.",
-            show_default=False,
         ),
     ] = None,
     yes: YesOpt = False,
@@ -398,12 +382,8 @@ def amend_command(
 def decrease_command(
     order_id: OrderIdArg,
     *,
-    by: Annotated[
-        str | None, typer.Option("--by", help="Contracts to take off.", show_default=False)
-    ] = None,
-    to: Annotated[
-        str | None, typer.Option("--to", help="Contracts left resting.", show_default=False)
-    ] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Contracts to take off.")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Contracts left resting.")] = None,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
     subaccount: SubaccountOpt = None,
@@ -498,13 +478,9 @@ def render_order(out: Any, order: Order, intent: IntentRecord | None, **beside: 
 def list_command(
     *,
     status: Annotated[
-        ListStatus | None,
-        typer.Option("--status", help="resting, executed or canceled.", show_default=False),
+        ListStatus | None, typer.Option("--status", help="resting, executed or canceled.")
     ] = None,
-    ticker: Annotated[
-        str | None,
-        typer.Option("--ticker", "--market", help="Only this market.", show_default=False),
-    ] = None,
+    ticker: MarketOpt = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many.")] = 100,
     queue: Annotated[
         bool,
@@ -526,21 +502,16 @@ def list_command(
     from kalshi_cli.store import Store
 
     app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
-    settings = app.settings()
     orders = list(
         app.client(auth=True).orders.iter_orders(
             ticker=ticker, status=status.value if status else None, limit=limit
         )
     )
-    store = Store.open_readonly(settings.state)
-    try:
+    with Store.open_readonly(app.settings().state) or nullcontext() as store:
         docs = [
             order_json(o, store.orders.intent_by_order_id(o.order_id) if store else None)
             for o in orders
         ]
-    finally:
-        if store is not None:
-            store.close()
     columns: tuple[Column, ...] = ORDER_COLUMNS
     rows = order_rows(docs)
     if queue:
@@ -585,15 +556,10 @@ def show_command(
     from kalshi_cli.store import Store
 
     app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
-    settings = app.settings()
     order = app.client(auth=True).orders.get_order(order_id)
-    store = Store.open_readonly(settings.state)
-    try:
+    with Store.open_readonly(app.settings().state) or nullcontext() as store:
         intent = store.orders.intent_by_order_id(order_id) if store else None
         history = store.orders.order_history(intent.client_order_id) if store and intent else []
-    finally:
-        if store is not None:
-            store.close()
     if as_json:
         out.json({"order": order_json(order, intent) | {"history": _history_json(history)}})
         return
@@ -686,9 +652,7 @@ def batch_command(
     file: Annotated[
         Path,
         typer.Option(
-            "--file",
-            help="Orders, one a row: a .csv with a header, or a .json array of objects.",
-            show_default=False,
+            "--file", help="Orders, one a row: a .csv with a header, or a .json array of objects."
         ),
     ],
     batch_id: Annotated[
@@ -697,7 +661,6 @@ def batch_command(
             "--batch-id",
             help="Names the batch in the rows' order ids (default: the file's path); a new "
             "id sends the same rows again as new orders.",
-            show_default=False,
         ),
     ] = None,
     subaccount: SubaccountOpt = None,

@@ -47,7 +47,6 @@ def pnl_command(
         typer.Option(
             "--since",
             help="Count realized P&L from this date or time (today, 2026-01-31, 2026-01-31T14:00Z)",
-            show_default=False,
             callback=since_option,
         ),
     ] = None,

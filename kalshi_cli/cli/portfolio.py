@@ -8,12 +8,13 @@ are in docs/output.md; the models are imported inside the functions that use the
 from __future__ import annotations
 
 import enum
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from kalshi_cli.cli._context import begin
-from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, LimitOpt, SubaccountOpt
+from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, LimitOpt, MarketOpt, SubaccountOpt
 from kalshi_cli.cli._output import Column
 
 if TYPE_CHECKING:
@@ -70,20 +71,14 @@ def balance_command(
 
 def positions_command(
     *,
-    ticker: Annotated[
-        str | None,
-        typer.Option("--ticker", "--market", help="Only this market.", show_default=False),
-    ] = None,
-    event: Annotated[
-        str | None, typer.Option("--event", help="Only this event.", show_default=False)
-    ] = None,
+    ticker: MarketOpt = None,
+    event: Annotated[str | None, typer.Option("--event", help="Only this event.")] = None,
     by: Annotated[
         ByOpt | None,
         typer.Option(
             "--by",
             help="event: each event's markets together, their worst and best case at "
             "settlement beside the exchange's event_exposure_dollars.",
-            show_default=False,
         ),
     ] = None,
     as_json: JsonOpt = False,
@@ -117,13 +112,10 @@ def positions_command(
         return
     limit = load_risk_limits(settings.config_path).max_position_per_market
     state = open_caught_up(settings.state, client, now=SystemClock().wall())
-    try:
+    with state.store or nullcontext():
         view = mark_to_market(
             client, state.store, ticker=ticker, event_ticker=event, limit=limit, paper=state.paper
         )
-    finally:
-        if state.store is not None:
-            state.store.close()
     out.table(POSITION_COLUMNS, [position_row(r) for r in view.rows], document=view.to_json())
     if state.paper:
         out.warn(paper_note(settings.state))
@@ -259,16 +251,12 @@ def since_option(value: str | None) -> str | None:
 
 def fills_command(
     *,
-    ticker: Annotated[
-        str | None,
-        typer.Option("--ticker", "--market", help="Only this market.", show_default=False),
-    ] = None,
+    ticker: MarketOpt = None,
     since: Annotated[
         str | None,
         typer.Option(
             "--since",
             help="Only fills at or after this date or time (today, 2026-01-31, 2026-01-31T14:00Z).",
-            show_default=False,
             callback=since_option,
         ),
     ] = None,
@@ -284,12 +272,12 @@ def fills_command(
 
     Example: kalshi fills --ticker KXBTCD-SIM-T97000 --since 2026-01-01
     """
+    from kalshi_cli.client.historical import fills_with_history
     from kalshi_cli.store import Store
+    from kalshi_cli.vocabulary.documents import fill_json, traded
 
     min_ts = None if since is None else parse_since(since)
     app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
-    settings = app.settings()
-    from kalshi_cli.client.historical import fills_with_history
 
     client = app.client(auth=True)
     fills = list(
@@ -297,14 +285,8 @@ def fills_command(
             client.portfolio, client.historical, ticker=ticker, min_ts=min_ts, limit=limit
         )
     )
-    store = Store.open_readonly(settings.state)
-    try:
-        from kalshi_cli.vocabulary.documents import fill_json, traded
-
+    with Store.open_readonly(app.settings().state) or nullcontext() as store:
         docs = [fill_json(f, traded(f, store)) for f in fills]
-    finally:
-        if store is not None:
-            store.close()
     out.table(
         FILL_COLUMNS, [fill_row(d) for d in docs], document={"fills": docs, "count": len(docs)}
     )
@@ -347,10 +329,7 @@ def fill_row(doc: dict[str, Any]) -> dict[str, str]:
 
 def settlements_command(
     *,
-    ticker: Annotated[
-        str | None,
-        typer.Option("--ticker", "--market", help="Only this market.", show_default=False),
-    ] = None,
+    ticker: MarketOpt = None,
     limit: LimitOpt = 100,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,

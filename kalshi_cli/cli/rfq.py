@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kalshi_cli.cli._context import begin
-from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, SubaccountOpt, YesOpt
+from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, MarketOpt, SubaccountOpt, YesOpt
 from kalshi_cli.cli._output import Column
 from kalshi_cli.vocabulary.units import Side, fmt_count, fmt_money
 
@@ -56,13 +56,10 @@ class QuoteStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-RfqArg = Annotated[str, typer.Argument(help="The RFQ's id.", show_default=False)]
-QuoteArg = Annotated[str, typer.Argument(help="The quote's id.", show_default=False)]
+RfqArg = Annotated[str, typer.Argument(help="The RFQ's id.")]
+QuoteArg = Annotated[str, typer.Argument(help="The quote's id.")]
 LimitOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--limit", min=1, help="Show at most this many (newest first).", show_default=False
-    ),
+    int | None, typer.Option("--limit", min=1, help="Show at most this many (newest first).")
 ]
 
 
@@ -277,13 +274,9 @@ def _quote_fields(doc: dict[str, Any]) -> list[tuple[str, str]]:
 @rfq_app.command("list")
 def rfq_list_command(
     *,
-    market: Annotated[
-        str | None,
-        typer.Option("--ticker", "--market", help="Only this market.", show_default=False),
-    ] = None,
+    market: MarketOpt = None,
     status: Annotated[
-        RfqStatus | None,
-        typer.Option("--status", help="open or closed.", case_sensitive=False, show_default=False),
+        RfqStatus | None, typer.Option("--status", help="open or closed.", case_sensitive=False)
     ] = None,
     mine: Annotated[bool, typer.Option("--mine", help="Only your own RFQs.")] = False,
     limit: LimitOpt = None,
@@ -338,20 +331,16 @@ def rfq_show_command(
 
 @rfq_app.command("create")
 def rfq_create_command(
-    ticker: Annotated[str, typer.Argument(help="The market's ticker.", show_default=False)],
+    ticker: Annotated[str, typer.Argument(help="The market's ticker.")],
     *,
     count: Annotated[
-        str | None,
-        typer.Option(
-            "--count", help="Contracts to ask a price for (up to 2 decimals).", show_default=False
-        ),
+        str | None, typer.Option("--count", help="Contracts to ask a price for (up to 2 decimals).")
     ] = None,
     target_cost: Annotated[
         str | None,
         typer.Option(
             "--target-cost",
             help="Or: dollars to spend; each quote is sized to what they buy, fees included.",
-            show_default=False,
         ),
     ] = None,
     rest_remainder: Annotated[
@@ -394,10 +383,7 @@ def rfq_create_command(
         subaccount=subaccount,
     )
     sizes = {"contracts": _opt(contracts), "target_cost": _opt(cost)}
-    if as_json:
-        out.json({"rfq_id": rfq_id, "market_ticker": ticker, **sizes})
-    else:
-        out.line(rfq_id)
+    out.result({"rfq_id": rfq_id, "market_ticker": ticker, **sizes}, rfq_id)
 
 
 @rfq_app.command("cancel")
@@ -410,10 +396,7 @@ def rfq_cancel_command(rfq_id: RfqArg, as_json: JsonOpt = False, env: EnvOpt = N
     app, out = begin(env, as_json=as_json)
     client = app.client(auth=True)
     client.communications.delete_rfq(rid)
-    if as_json:
-        out.json({"rfq_id": rid, "result": "cancelled"})
-        return
-    out.line(f"rfq {rid} cancelled")
+    out.result({"rfq_id": rid, "result": "cancelled"}, f"rfq {rid} cancelled")
 
 
 # --------------------------------------------------------------------------------------------
@@ -423,16 +406,13 @@ def rfq_cancel_command(rfq_id: RfqArg, as_json: JsonOpt = False, env: EnvOpt = N
 @quote_app.command("list")
 def quote_list_command(
     *,
-    rfq: Annotated[
-        str | None, typer.Option("--rfq", help="Only quotes on this RFQ.", show_default=False)
-    ] = None,
+    rfq: Annotated[str | None, typer.Option("--rfq", help="Only quotes on this RFQ.")] = None,
     status: Annotated[
         QuoteStatus | None,
         typer.Option(
             "--status",
             help="open, accepted, confirmed, executed or cancelled.",
             case_sensitive=False,
-            show_default=False,
         ),
     ] = None,
     mine: Annotated[bool, typer.Option("--mine", help="Only the quotes you made.")] = False,
@@ -483,17 +463,13 @@ def quote_create_command(
     yes_bid: Annotated[
         str,
         typer.Option(
-            "--yes-bid",
-            help="Dollars per YES contract the requester may buy at (0 declines YES).",
-            show_default=False,
+            "--yes-bid", help="Dollars per YES contract the requester may buy at (0 declines YES)."
         ),
     ],
     no_bid: Annotated[
         str,
         typer.Option(
-            "--no-bid",
-            help="Dollars per NO contract the requester may buy at (0 declines NO).",
-            show_default=False,
+            "--no-bid", help="Dollars per NO contract the requester may buy at (0 declines NO)."
         ),
     ],
     rest_remainder: Annotated[
@@ -532,20 +508,14 @@ def quote_create_command(
         subaccount=subaccount,
     )
     prices = {"yes_bid": str(yes_price), "no_bid": str(no_price)}
-    if as_json:
-        out.json({"quote_id": quote_id, "rfq_id": rid, **prices})
-    else:
-        out.line(quote_id)
+    out.result({"quote_id": quote_id, "rfq_id": rid, **prices}, quote_id)
 
 
 @quote_app.command("accept")
 def quote_accept_command(
     quote_id: QuoteArg,
     side: Annotated[
-        Side,
-        typer.Option(
-            "--side", help="The side you buy: yes or no.", case_sensitive=False, show_default=False
-        ),
+        Side, typer.Option("--side", help="The side you buy: yes or no.", case_sensitive=False)
     ],
     yes: YesOpt = False,
     as_json: JsonOpt = False,
@@ -570,10 +540,10 @@ def quote_accept_command(
         what="the quote was not accepted",
     )
     client.communications.accept_quote(qid, side.value)
-    if as_json:
-        out.json({"quote_id": qid, "result": "accepted", "accepted_side": side.value})
-        return
-    out.line(f"quote {qid} accepted: {side.value} at {price}; the maker confirms next")
+    out.result(
+        {"quote_id": qid, "result": "accepted", "accepted_side": side.value},
+        f"quote {qid} accepted: {side.value} at {price}; the maker confirms next",
+    )
 
 
 @quote_app.command("confirm")
@@ -647,7 +617,4 @@ def quote_cancel_command(quote_id: QuoteArg, as_json: JsonOpt = False, env: EnvO
     app, out = begin(env, as_json=as_json)
     client = app.client(auth=True)
     client.communications.delete_quote(qid)
-    if as_json:
-        out.json({"quote_id": qid, "result": "cancelled"})
-        return
-    out.line(f"quote {qid} cancelled")
+    out.result({"quote_id": qid, "result": "cancelled"}, f"quote {qid} cancelled")

@@ -17,7 +17,6 @@ DataDirOpt = Annotated[
         "--data-dir",
         file_okay=False,
         help="Exchange state directory. [default: the sim data_dir setting]",
-        show_default=False,
     ),
 ]
 
@@ -135,13 +134,11 @@ def stop_command(*, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> No
     app = current()
     stopped = stop_simulator(app.settings("sim"), data_dir)
     out = app.output(as_json=as_json)
-    if as_json:
-        out.json({"stopped": stopped is not None, "pid": stopped and stopped["pid"]})
-        return
-    out.line(
+    out.result(
+        {"stopped": stopped is not None, "pid": stopped and stopped["pid"]},
         "no simulator was running"
         if stopped is None
-        else f"stopped the simulator (pid {stopped['pid']}) of {stopped['data_dir']}"
+        else f"stopped the simulator (pid {stopped['pid']}) of {stopped['data_dir']}",
     )
 
 

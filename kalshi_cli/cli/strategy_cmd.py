@@ -37,7 +37,6 @@ ParamsOpt = Annotated[
         "--params",
         help="The strategy's parameters (YAML). [default: the config's strategies.NAME]",
         dir_okay=False,
-        show_default=False,
     ),
 ]
 

@@ -106,15 +106,12 @@ def transfer_command(
     *,
     source: Annotated[int, typer.Option("--from", min=0, max=63, help="From this subaccount.")],
     target: Annotated[int, typer.Option("--to", min=0, max=63, help="To this subaccount.")],
-    amount: Annotated[
-        str, typer.Option("--amount", help="Dollars, whole cents (25.00).", show_default=False)
-    ],
+    amount: Annotated[str, typer.Option("--amount", help="Dollars, whole cents (25.00).")],
     client_transfer_id: Annotated[
         str | None,
         typer.Option(
             "--client-transfer-id",
             help="A UUID naming this transfer; repeat it to retry without moving money twice.",
-            show_default=False,
         ),
     ] = None,
     yes: YesOpt = False,

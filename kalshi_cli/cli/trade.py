@@ -52,7 +52,6 @@ def trade_command(
             "hand, before the loop), so its exits may sell them; repeat it. Kept in the state "
             "file until replaced or cleared (`kalshi status` lists them). Without it such a "
             "position is nobody's and no strategy trades it.",
-            show_default=False,
         ),
     ] = None,
     unassign: Annotated[
@@ -62,7 +61,6 @@ def trade_command(
             metavar="TICKER",
             help="Clear TICKER's --assign and exit: its contracts no strategy bought are "
             "nobody's again. No loop starts; given alone (--env aside). Repeat it for several.",
-            show_default=False,
         ),
     ] = None,
     markets: Annotated[
@@ -73,16 +71,13 @@ def trade_command(
             "--markets",
             help="Comma-separated tickers to trade. On prod one of --markets, --series and "
             "--event (or the config's trade: section) is required.",
-            show_default=False,
         ),
     ] = None,
     series: Annotated[
-        str | None,
-        typer.Option("--series", help="Every open market of a series.", show_default=False),
+        str | None, typer.Option("--series", help="Every open market of a series.")
     ] = None,
     event: Annotated[
-        str | None,
-        typer.Option("--event", help="Every open market of an event.", show_default=False),
+        str | None, typer.Option("--event", help="Every open market of an event.")
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Log signals and risk verdicts; send nothing.")
@@ -94,11 +89,10 @@ def trade_command(
             "--duration",
             parser=FiniteFloat(),
             help="Stop after this many seconds (a finite number above 0).",
-            show_default=False,
         ),
     ] = None,
     max_ticks: Annotated[
-        int | None, typer.Option("--max-ticks", help="Stop after N ticks.", show_default=False)
+        int | None, typer.Option("--max-ticks", help="Stop after N ticks.")
     ] = None,
     live: Annotated[
         bool, typer.Option("--live", help="Required on prod: place real orders.")
@@ -109,7 +103,6 @@ def trade_command(
             "--log-file",
             help="JSON-lines log. [default: trade.log by the state file]",
             dir_okay=False,
-            show_default=False,
         ),
     ] = None,
     order_group: Annotated[
@@ -147,7 +140,6 @@ def trade_command(
             "account is refused. With --paper, the paper venue's subaccount N holds "
             "--paper-balance. [default: the subaccount the API key is restricted to, else 0; with "
             "--paper, 0]",
-            show_default=False,
         ),
     ] = None,
     metrics_port: Annotated[
@@ -157,7 +149,6 @@ def trade_command(
             help="Serve Prometheus metrics (from the state file) on 127.0.0.1:PORT/metrics.",
             min=1,
             max=65535,
-            show_default=False,
         ),
     ] = None,
     env: EnvOpt = None,

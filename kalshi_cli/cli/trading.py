@@ -55,13 +55,9 @@ def register(app: typer.Typer) -> None:
 def cancel_all_command(
     *,
     ticker: Annotated[
-        str | None,
-        typer.Option("--ticker", "--market", help="Only this market's orders.", show_default=False),
+        str | None, typer.Option("--ticker", "--market", help="Only this market's orders.")
     ] = None,
-    event: Annotated[
-        str | None,
-        typer.Option("--event", help="Only this event's orders.", show_default=False),
-    ] = None,
+    event: Annotated[str | None, typer.Option("--event", help="Only this event's orders.")] = None,
     deadline: Annotated[
         float,
         typer.Option(
@@ -267,11 +263,11 @@ def resume_command(
 
         with open_store(app, for_the_account=False) as store:
             why = ask_resume(store, strategy)
-        if as_json:
-            out.json({"strategy": strategy, "stopped": why})
-        else:
-            out.line(f"asked the trade loop to resume {strategy}")
-            out.line(f"stopped: {why}" if why else "it was not stopped at its last heartbeat")
+        out.result(
+            {"strategy": strategy, "stopped": why},
+            f"asked the trade loop to resume {strategy}",
+            f"stopped: {why}" if why else "it was not stopped at its last heartbeat",
+        )
         return
     with open_store(app, for_the_account=False) as store:  # a paper session is resumed too
         before = resume(store.trading)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from kalshi_cli.cli._context import current
+from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import DurationOpt, EnvOpt
 
 
@@ -19,8 +19,7 @@ def watch_command(
         str,
         typer.Argument(
             help="orderbook, ticker, trades, fills, orders, positions, lifecycle, "
-            "cfbenchmarks, cfbenchmarks5hz or pyth.",
-            show_default=False,
+            "cfbenchmarks, cfbenchmarks5hz or pyth."
         ),
     ],
     *,
@@ -31,7 +30,6 @@ def watch_command(
             "--ticker",
             "--markets",
             help="Comma-separated market tickers (required for orderbook; others: all markets).",
-            show_default=False,
         ),
     ] = None,
     index: Annotated[
@@ -40,22 +38,16 @@ def watch_command(
             "--index",
             help="Comma-separated index IDs for cfbenchmarks and cfbenchmarks5hz (e.g. BRTI), "
             "underlying tickers for pyth (default: every one).",
-            show_default=False,
         ),
     ] = None,
     list_ids: Annotated[
         bool,
         typer.Option(
-            "--list",
-            help="First print which index IDs (or underlyings) the channel offers.",
-            show_default=False,
+            "--list", help="First print which index IDs (or underlyings) the channel offers."
         ),
     ] = False,
     max_events: Annotated[
-        int | None,
-        typer.Option(
-            "--max-events", min=1, help="Stop after this many messages.", show_default=False
-        ),
+        int | None, typer.Option("--max-events", min=1, help="Stop after this many messages.")
     ] = None,
     duration: DurationOpt = None,
     env: EnvOpt = None,
@@ -73,8 +65,7 @@ def watch_command(
     from kalshi_cli.client.signing import KalshiAuth
     from kalshi_cli.data.watch import Watcher, check_tickers, ws_url_for
 
-    app = current()
-    app.settings(env.value if env else None)
+    app, _ = begin(env)
     connection = app.connection(auth=True)
     assert connection.key_id is not None and connection.private_key is not None
     named = [t for t in (tickers or "").split(",") if t]
