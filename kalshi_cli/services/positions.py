@@ -491,8 +491,9 @@ class EventRow:
 
 
 def event_rows(client: KalshiClient, *, event_ticker: str | None = None) -> list[EventRow]:
-    """The account's positions by event, of the subaccount `mark_to_market` reads: each
-    market's event read once, each event's terms once."""
+    """The account's positions by event, of the subaccount `mark_to_market` reads: the markets
+    held read in one listing (100 a request), each event's terms once."""
+    from kalshi_cli.client.markets import BATCH_MAX
     from kalshi_cli.risk.event_loss import event_terms
     from kalshi_cli.vocabulary.decisions import PositionView
 
@@ -500,8 +501,15 @@ def event_rows(client: KalshiClient, *, event_ticker: str | None = None) -> list
     own = client if number is None else client.on_subaccount(number)
     held: dict[str, list[Position]] = {}
     raws: dict[str, dict[str, dict[str, Any]]] = {}
-    for p in own.portfolio.get_positions(event_ticker=event_ticker):
-        market = client.markets.get_market(p.ticker)
+    positions = own.portfolio.get_positions(event_ticker=event_ticker)
+    tickers = [p.ticker for p in positions]
+    found = {
+        m.ticker: m
+        for at in range(0, len(tickers), BATCH_MAX)
+        for m in client.markets.iter_markets(tickers=tickers[at : at + BATCH_MAX])
+    }
+    for p in positions:
+        market = found.get(p.ticker) or client.markets.get_market(p.ticker)
         held.setdefault(market.event_ticker, []).append(p)
         raws.setdefault(market.event_ticker, {})[p.ticker] = market.raw
     listed = {e.event_ticker: e.exposure for e in own.portfolio.get_event_positions()}

@@ -27,3 +27,16 @@ def test_positions_by_event_show_the_worst_and_best_case_of_kalshis_example(
     assert row["event_exposure_dollars"] == "1.3000"  # netting is off: the whole cost is held
     table = kalshi("positions", "--by", "event", "--format", "plain")
     assert "-0.30 (KXSOS-A yes)" in table.stdout, table.stdout
+
+
+def test_positions_by_event_read_the_markets_held_in_one_listing(
+    prime: SimHarness, client: KalshiClient, kalshi: Kalshi
+) -> None:
+    """The dashboard asks every few seconds: one `GET /markets?tickers=` for every market held,
+    not a read per market."""
+    hold_kalshis_event_example(prime, client)
+    before = dict(prime.stats()["accounts"][prime.account.key_id]["requests"])
+    assert kalshi("positions", "--by", "event", "--json").exit_code == 0
+    after = prime.stats()["accounts"][prime.account.key_id]["requests"]
+    read = {k: int(after[k]) - int(before.get(k, 0)) for k in after if k.startswith("GET /markets")}
+    assert read.get("GET /markets/{ticker}", 0) == 0 and read.get("GET /markets") == 1, read
