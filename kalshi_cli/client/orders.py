@@ -18,8 +18,8 @@ from kalshi_cli.client.connection import (
     Connection,
     Params,
     UnknownOutcome,
+    missing_as,
     no_order_reason,
-    not_found_with_hint,
     path_segment,
 )
 from kalshi_cli.client.requests import (
@@ -37,7 +37,6 @@ from kalshi_cli.client.retry import Resend
 from kalshi_cli.vocabulary.errors import (
     AmendOutcomeUnknown,
     KalshiError,
-    NotFoundError,
     OrderOutcomeUnknown,
     ValidationError,
 )
@@ -51,6 +50,8 @@ from kalshi_cli.vocabulary.units import (
 
 if TYPE_CHECKING:
     import httpx
+
+_ORDERS_LISTED = "`kalshi order list` shows them"
 
 
 class _QueuePosition(msgspec.Struct, frozen=True):
@@ -339,12 +340,8 @@ class OrdersApi(Area):
         )  # fmt: skip
 
     def get_order(self, order_id: str) -> Order:
-        try:
+        with missing_as(f"unknown order {order_id}", _ORDERS_LISTED):
             fields = self._conn.get_fields(f"/portfolio/orders/{path_segment(order_id)}", auth=True)
-        except NotFoundError as exc:
-            raise not_found_with_hint(
-                exc, f"unknown order {order_id}", "`kalshi order list` shows them"
-            ) from exc
         return self._conn.item(Order, fields, "order", "order")
 
     def find_order_by_client_id(self, client_order_id: str, ticker: str) -> Order | None:
@@ -392,12 +389,8 @@ class OrdersApi(Area):
     def get_queue_position(self, order_id: str) -> Decimal:
         """The contracts resting ahead of one resting order at its price."""
         path = f"/portfolio/orders/{path_segment(order_id)}/queue_position"
-        try:
+        with missing_as(f"no resting order {order_id}", _ORDERS_LISTED):
             response = self._conn.request("GET", path, auth=True)
-        except NotFoundError as exc:
-            raise not_found_with_hint(
-                exc, f"no resting order {order_id}", "`kalshi order list` shows them"
-            ) from exc
         return self._conn.decode(response, _one, "queue position")
 
     def batch_size(self) -> int:
