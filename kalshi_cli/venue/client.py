@@ -45,7 +45,6 @@ if TYPE_CHECKING:
     from kalshi_cli.sim.core.parts import CoreParts
     from kalshi_cli.sim.core.records import SimFill, SimOrder
     from kalshi_cli.vocabulary.clock import Clock
-    from kalshi_cli.vocabulary.models import SelfTradePrevention, TimeInForce
 
 R = TypeVar("R")
 
@@ -80,21 +79,7 @@ class Venue(Protocol):
         event_ticker: str | None = ...,
     ) -> dict[str, Decimal]: ...
 
-    def place(
-        self,
-        *,
-        ticker: str,
-        book_side: BookSide,
-        price: Decimal,
-        count: Decimal,
-        time_in_force: TimeInForce,
-        self_trade_prevention: SelfTradePrevention,
-        client_order_id: str,
-        post_only: bool = ...,
-        reduce_only: bool = ...,
-        expiration_time: int | None = ...,
-        subaccount: int = ...,
-    ) -> CreateOrderResult: ...
+    def place(self, request: CreateOrder, *, subaccount: int = ...) -> CreateOrderResult: ...
 
     def cancel(self, order_id: str, *, subaccount: int = ...) -> CancelResult: ...
 
@@ -433,19 +418,7 @@ class VenueOrders:
         )
 
     def create_order(self, request: CreateOrder) -> CreateOrderResult:
-        return self._c.venue.place(
-            ticker=request.ticker,
-            book_side=request.book_side,
-            price=request.price,
-            count=request.count,
-            time_in_force=request.time_in_force,
-            self_trade_prevention=request.self_trade_prevention,
-            client_order_id=request.client_order_id,
-            post_only=request.post_only,
-            reduce_only=request.reduce_only,
-            expiration_time=request.expiration_time,
-            subaccount=self._c.number(),
-        )
+        return self._c.venue.place(request, subaccount=self._c.number())
 
     def cancel_order(
         self, order_id: str, *, ticker: str | None = None, subaccount: int | None = None

@@ -15,7 +15,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from kalshi_cli.client.requests import AmendResult, CancelResult, CreateOrderResult, DecreaseResult
+from kalshi_cli.client.requests import (
+    AmendResult,
+    CancelResult,
+    CreateOrder,
+    CreateOrderResult,
+    DecreaseResult,
+)
 from kalshi_cli.sim.core.historical import COMPACT_AFTER_S, COMPACT_EVERY_S
 from kalshi_cli.sim.core.parts import CoreParts
 from kalshi_cli.sim.core.records import (
@@ -516,27 +522,15 @@ class LocalVenue:
         except ExchangeError as exc:
             raise api_error(exc) from exc
 
-    def place(
-        self,
-        *,
-        ticker: str,
-        book_side: BookSide,
-        price: Decimal,
-        count: Decimal,
-        time_in_force: TimeInForce,
-        self_trade_prevention: SelfTradePrevention,
-        client_order_id: str,
-        post_only: bool = False,
-        reduce_only: bool = False,
-        expiration_time: int | None = None,
-        subaccount: int = 0,
-    ) -> CreateOrderResult:
-        """Place our order on `subaccount`; the create-order answer the exchange would give."""
+    def place(self, request: CreateOrder, *, subaccount: int = 0) -> CreateOrderResult:
+        """Place our order on `subaccount` (its order group is not sent: a venue has none); the
+        create-order answer the exchange would give."""
         self._arrive()
         ledger = self.ledger(subaccount)
         self.stats.orders += 1
-        buy_yes = book_side is BookSide.BID
-        own = price if buy_yes else ONE - price
+        ticker = request.ticker
+        buy_yes = request.book_side is BookSide.BID
+        own = request.price if buy_yes else ONE - request.price
         # a post-only order is planned against the recorded book too: one that would cross it
         # is refused, as the exchange refuses it
         placed = self._take(ticker, buy_yes, own)
@@ -545,15 +539,15 @@ class LocalVenue:
                 ledger,
                 PlaceRequest(
                     ticker=ticker,
-                    book_side=book_side,
-                    price=price,
-                    count=count,
-                    time_in_force=time_in_force,
-                    self_trade_prevention=self_trade_prevention,
-                    client_order_id=client_order_id,
-                    post_only=post_only,
-                    reduce_only=reduce_only,
-                    expiration_time=expiration_time,
+                    book_side=request.book_side,
+                    price=request.price,
+                    count=request.count,
+                    time_in_force=request.time_in_force,
+                    self_trade_prevention=request.self_trade_prevention,
+                    client_order_id=request.client_order_id,
+                    post_only=request.post_only,
+                    reduce_only=request.reduce_only,
+                    expiration_time=request.expiration_time,
                 ),
             )
         except ExchangeError as exc:
@@ -562,7 +556,7 @@ class LocalVenue:
         finally:
             self._untake(ticker, placed)
         order = result.order
-        self.stats.contracts_ordered += count
+        self.stats.contracts_ordered += request.count
         taken = sum((f.count for f in result.fills), ZERO)
         if result.fills:
             self.stats.taker_fills += len(result.fills)
