@@ -372,18 +372,7 @@ class MarketsApi(Area):
             if hit(s.get("ticker"), s.get("title"))
         ]
         if len(matches) < limit:
-            events = self._conn.iterate(
-                "/events",
-                "events",
-                as_dict,
-                params={"status": "open"},
-                limit=None,
-                page_size=EVENTS_PAGE_MAX,
-                auth=False,
-                cursor_required=True,
-                on_page=on_page,
-            )
-            for e in events:
+            for e in self.iter_events(status="open", on_page=on_page):
                 if hit(e.get("event_ticker"), e.get("title"), e.get("sub_title")):
                     matches.append(
                         {
