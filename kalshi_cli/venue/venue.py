@@ -27,6 +27,7 @@ from kalshi_cli.sim.core.parts import CoreParts
 from kalshi_cli.sim.core.records import (
     ExchangeError,
     PlaceRequest,
+    SimFill,
     keeps_place,
 )
 from kalshi_cli.venue import answers
@@ -65,6 +66,11 @@ class VenueStats:
     maker_contracts: Decimal = ZERO
     contracts_ordered: Decimal = ZERO
     queue_waits: list[float] = field(default_factory=list)
+
+    def took(self, fills: list[SimFill]) -> None:
+        """A write of ours filled `fills` as the taker."""
+        self.taker_fills += len(fills)
+        self.taker_contracts += sum((f.count for f in fills), ZERO)
 
 
 @dataclass
@@ -557,10 +563,7 @@ class LocalVenue:
             self._untake(ticker, placed)
         order = result.order
         self.stats.contracts_ordered += request.count
-        taken = sum((f.count for f in result.fills), ZERO)
-        if result.fills:
-            self.stats.taker_fills += len(result.fills)
-            self.stats.taker_contracts += taken
+        self.stats.took(result.fills)
         live = self.core.history.order(ledger, order.order_id)
         if live.status == "resting":
             self._rest(live.order_id, ticker, buy_yes, own, live.remaining_count, ledger=ledger)
@@ -641,9 +644,7 @@ class LocalVenue:
         # the count is the order's new total: what it adds to the order's filled and resting
         # contracts is ordered now, as a new order's would be (a requote after a partial fill)
         self.stats.contracts_ordered += max(count - old.fill_count - old.remaining_count, ZERO)
-        if fills:
-            self.stats.taker_fills += len(fills)
-            self.stats.taker_contracts += sum((f.count for f in fills), ZERO)
+        self.stats.took(fills)
         kept = self._resting.get(order_id)
         same_place = kept is not None and keeps_place(old, price, count)
         self._forget(order_id)
