@@ -657,11 +657,6 @@ class Area:
         self._conn = connection
 
 
-def time_window(ticker: str | None, min_ts: int | None, max_ts: int | None) -> Params:
-    """The filters of a listing by market and time range (unset ones are not sent)."""
-    return {"ticker": ticker, "min_ts": min_ts, "max_ts": max_ts}
-
-
 def listed_items(
     fields: Mapping[str, msgspec.Raw], key: str, *, required: bool
 ) -> list[msgspec.Raw]:
@@ -754,15 +749,20 @@ def as_dict(value: Any) -> dict[str, Any]:
     return value
 
 
-def not_found_with_hint(exc: NotFoundError, message: str, hint: str | None) -> NotFoundError:
-    return NotFoundError(
-        message,
-        status=exc.status,
-        code=exc.code,
-        details=exc.details,
-        exchange_message=exc.exchange_message,
-        hint=hint,
-    )
+@contextmanager
+def missing_as(message: str, hint: str | None) -> Iterator[None]:
+    """A 404 in the block raised again as `message` with `hint` (the rest of it kept)."""
+    try:
+        yield
+    except NotFoundError as exc:
+        raise NotFoundError(
+            message,
+            status=exc.status,
+            code=exc.code,
+            details=exc.details,
+            exchange_message=exc.exchange_message,
+            hint=hint,
+        ) from exc
 
 
 _WITHDRAWN: ContextVar[Callable[[], bool] | None] = ContextVar("kalshi_withdrawn", default=None)

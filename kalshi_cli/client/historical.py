@@ -20,12 +20,10 @@ from kalshi_cli.client.connection import (
     Area,
     Params,
     Rows,
-    not_found_with_hint,
+    missing_as,
     path_segment,
-    time_window,
 )
 from kalshi_cli.vocabulary.clock import as_utc
-from kalshi_cli.vocabulary.errors import NotFoundError
 from kalshi_cli.vocabulary.models import Fill, Market, Order, Position, Trade
 
 __all__ = [
@@ -73,6 +71,11 @@ def _cutoff(content: bytes) -> HistoricalCutoff:
 T = TypeVar("T")
 
 
+def _time_window(ticker: str | None, min_ts: int | None, max_ts: int | None) -> Params:
+    """The filters of a listing by market and time range (unset ones are not sent)."""
+    return {"ticker": ticker, "min_ts": min_ts, "max_ts": max_ts}
+
+
 class HistoricalApi(Area):
     """The historical tier (see the module docstring)."""
 
@@ -100,12 +103,8 @@ class HistoricalApi(Area):
         )  # fmt: skip
 
     def get_historical_market(self, ticker: str) -> Market:
-        try:
+        with missing_as(f"no archived market {ticker}", "a market settled recently is still live"):
             fields = self._conn.get_fields(f"/historical/markets/{path_segment(ticker)}")
-        except NotFoundError as exc:
-            raise not_found_with_hint(
-                exc, f"no archived market {ticker}", "a market settled recently is still live"
-            ) from exc
         return self._conn.item(Market, fields, "market", "market")
 
     def get_historical_candlesticks(
@@ -144,7 +143,7 @@ class HistoricalApi(Area):
     ) -> Iterator[Trade]:
         """`GET /markets/trades` within a time range: the live tier's half of a market's trades
         (`kalshi data download` reads the other half with `iter_historical_trades`)."""
-        params = time_window(ticker, min_ts, max_ts)
+        params = _time_window(ticker, min_ts, max_ts)
         return self._conn.listing(
             "/markets/trades", "trades", Trade, params, limit, private=False,
             cursor_required=True,
@@ -158,7 +157,7 @@ class HistoricalApi(Area):
         max_ts: int | None = None,
         limit: int | None = None,
     ) -> Iterator[Trade]:
-        params = time_window(ticker, min_ts, max_ts)
+        params = _time_window(ticker, min_ts, max_ts)
         return self._conn.listing(
             "/historical/trades", "trades", Trade, params, limit, private=False,
             cursor_required=True,
@@ -192,7 +191,7 @@ class HistoricalApi(Area):
         max_ts: int | None = None,
         limit: int | None = None,
     ) -> Iterator[Fill]:
-        params = time_window(ticker, min_ts, max_ts)
+        params = _time_window(ticker, min_ts, max_ts)
         listed = self._conn.listing(
             "/historical/fills", "fills", self._conn.fill_quarantine.fill_or_none, params, limit,
             private=True, cursor_required=True,
@@ -207,7 +206,7 @@ class HistoricalApi(Area):
         max_ts: int | None = None,
         limit: int | None = None,
     ) -> Iterator[Order]:
-        params = time_window(ticker, min_ts, max_ts)
+        params = _time_window(ticker, min_ts, max_ts)
         return self._conn.listing(
             "/historical/orders", "orders", Order, params, limit, private=True,
             cursor_required=True,

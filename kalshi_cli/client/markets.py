@@ -6,6 +6,7 @@ leaves out (no trade in the period) is None.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from decimal import Decimal
 from typing import Any
 
@@ -19,11 +20,11 @@ from kalshi_cli.client.connection import (
     Rows,
     as_dict,
     flag_param,
-    not_found_with_hint,
+    missing_as,
     path_segment,
 )
 from kalshi_cli.client.pagination import paginate
-from kalshi_cli.vocabulary.errors import NotFoundError, ValidationError
+from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.models import (
     ZERO,
     Answer,
@@ -166,12 +167,8 @@ class MarketsApi(Area):
         )
 
     def get_market(self, ticker: str) -> Market:
-        try:
+        with _unknown_ticker(ticker):
             fields = self._conn.get_fields(f"/markets/{path_segment(ticker)}")
-        except NotFoundError as exc:
-            raise not_found_with_hint(
-                exc, f"unknown ticker {ticker}", "`kalshi markets` lists them"
-            ) from exc
         return self._conn.item(Market, fields, "market", "market")
 
     def get_orderbook(self, ticker: str, depth: int = 0) -> Orderbook:
@@ -181,29 +178,23 @@ class MarketsApi(Area):
                 code="bad_depth",
                 hint=f"levels per side: 1 to {ORDERBOOK_DEPTH_MAX}, or 0 for every level",
             )
-        try:
+        with _unknown_ticker(ticker):
             # public since API 3.31.0 (3.13-3.30 required a signature): with a key it is signed
             # all the same, so a server that still wants one gets it
             response = self._conn.request(
                 "GET", f"/markets/{path_segment(ticker)}/orderbook", params={"depth": depth or None}
             )
-        except NotFoundError as exc:
-            raise not_found_with_hint(
-                exc, f"unknown ticker {ticker}", "`kalshi markets` lists them"
-            ) from exc
         return self._conn.decode(
             response, lambda content: decode_orderbook(ticker, content), "orderbook"
         )
 
     def get_event(self, event_ticker: str, *, with_nested_markets: bool = False) -> dict[str, Any]:
         """The `GET /events/{event_ticker}` body as sent: `{"event": {...}, "markets": [...]}`."""
-        try:
+        with missing_as(f"unknown event {event_ticker}", None):
             body: dict[str, Any] = self._conn.get(
                 f"/events/{path_segment(event_ticker)}",
                 params={"with_nested_markets": flag_param(with_nested_markets)},
             )
-        except NotFoundError as exc:
-            raise not_found_with_hint(exc, f"unknown event {event_ticker}", None) from exc
         return body
 
     def iter_events(
@@ -237,10 +228,8 @@ class MarketsApi(Area):
         )
 
     def get_series(self, series_ticker: str) -> dict[str, Any]:
-        try:
+        with missing_as(f"unknown series {series_ticker}", None):
             fields = self._conn.get_fields(f"/series/{path_segment(series_ticker)}")
-        except NotFoundError as exc:
-            raise not_found_with_hint(exc, f"unknown series {series_ticker}", None) from exc
         series: dict[str, Any] = self._conn.field(fields, "series", dict[str, Any], "series")
         return series
 
@@ -285,16 +274,12 @@ class MarketsApi(Area):
         end_ts: int,
         period_minutes: int,
     ) -> list[Candle]:
-        try:
+        with _unknown_ticker(ticker):
             fields = self._conn.get_fields(
                 f"/series/{path_segment(series_ticker)}/markets/{path_segment(ticker)}"
                 "/candlesticks",
                 params={"start_ts": start_ts, "end_ts": end_ts, "period_interval": period_minutes},
             )
-        except NotFoundError as exc:
-            raise not_found_with_hint(
-                exc, f"unknown ticker {ticker}", "`kalshi markets` lists them"
-            ) from exc
         return self._conn.items(Candle, fields, "candlesticks", "candlesticks")
 
     def batch_market_candlesticks(
@@ -356,7 +341,7 @@ class MarketsApi(Area):
         minutes = CANDLE_PERIODS[period]
         window_s = CANDLES_PER_REQUEST * minutes * 60
         candles: list[Candle] = []
-        try:
+        with _unknown_ticker(ticker):
             for lo in range(start_ts, end_ts + 1, window_s):
                 found = self.batch_market_candlesticks(
                     [ticker],
@@ -365,10 +350,6 @@ class MarketsApi(Area):
                     period_minutes=minutes,
                 )
                 candles += found.get(ticker, [])
-        except NotFoundError as exc:
-            raise not_found_with_hint(
-                exc, f"unknown ticker {ticker}", "`kalshi markets` lists them"
-            ) from exc
         return candles
 
     def search_listings(
@@ -391,18 +372,7 @@ class MarketsApi(Area):
             if hit(s.get("ticker"), s.get("title"))
         ]
         if len(matches) < limit:
-            events = self._conn.iterate(
-                "/events",
-                "events",
-                as_dict,
-                params={"status": "open"},
-                limit=None,
-                page_size=EVENTS_PAGE_MAX,
-                auth=False,
-                cursor_required=True,
-                on_page=on_page,
-            )
-            for e in events:
+            for e in self.iter_events(status="open", on_page=on_page):
                 if hit(e.get("event_ticker"), e.get("title"), e.get("sub_title")):
                     matches.append(
                         {
@@ -456,9 +426,10 @@ class MarketsApi(Area):
 
 def _of_ticker(tape: Iterator[Trade], ticker: str) -> Iterator[Trade]:
     # pages are fetched as the tape is read, so the 404 arrives here, not at the call
-    try:
+    with _unknown_ticker(ticker):
         yield from tape
-    except NotFoundError as exc:
-        raise not_found_with_hint(
-            exc, f"unknown ticker {ticker}", "`kalshi markets` lists them"
-        ) from exc
+
+
+def _unknown_ticker(ticker: str) -> AbstractContextManager[None]:
+    """A 404 about `ticker`: a ticker the exchange does not know."""
+    return missing_as(f"unknown ticker {ticker}", "`kalshi markets` lists them")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
@@ -18,8 +18,8 @@ from kalshi_cli.client.connection import (
     Connection,
     Params,
     UnknownOutcome,
+    missing_as,
     no_order_reason,
-    not_found_with_hint,
     path_segment,
 )
 from kalshi_cli.client.requests import (
@@ -37,7 +37,6 @@ from kalshi_cli.client.retry import Resend
 from kalshi_cli.vocabulary.errors import (
     AmendOutcomeUnknown,
     KalshiError,
-    NotFoundError,
     OrderOutcomeUnknown,
     ValidationError,
 )
@@ -51,6 +50,9 @@ from kalshi_cli.vocabulary.units import (
 
 if TYPE_CHECKING:
     import httpx
+
+_ORDERS_LISTED = "`kalshi order list` shows them"
+A = TypeVar("A", AmendResult, DecreaseResult)
 
 
 class _QueuePosition(msgspec.Struct, frozen=True):
@@ -251,16 +253,7 @@ class OrdersApi(Area):
             body["updated_client_order_id"] = updated_client_order_id
         if expiration_time is not None:
             body["expiration_time"] = expiration_time
-        what = f"amend of order {order_id}"
-        answer = self._change(order_id, "amend", subaccount, body, what)
-        try:
-            return decode_answer(AmendResult, answer)
-        except (TypeError, ValueError) as exc:
-            raise AmendOutcomeUnknown(
-                f"the exchange answered the {what} but its answer could not be read "
-                f"({exc}); it may or may not have been applied",
-                order_id=order_id,
-            ) from exc
+        return self._change(order_id, "amend", subaccount, body, AmendResult)
 
     def decrease_order(
         self,
@@ -285,25 +278,17 @@ class OrdersApi(Area):
             if reduce_to != 0:
                 check_count(reduce_to, "reduce_to")
             body = {"reduce_to": fmt_count(reduce_to)}
-        what = f"decrease of order {order_id}"
-        answer = self._change(order_id, "decrease", subaccount, body, what)
-        try:
-            return decode_answer(DecreaseResult, answer)
-        except (TypeError, ValueError) as exc:
-            # what rests now is what the answer is for: without it, unknown (never "0 left")
-            raise AmendOutcomeUnknown(
-                f"the exchange answered the {what} but its answer could not be read ({exc}); "
-                "it may or may not have been applied",
-                order_id=order_id,
-            ) from None
+        return self._change(order_id, "decrease", subaccount, body, DecreaseResult)
 
     def _change(
-        self, order_id: str, verb: str, subaccount: int | None, body: dict[str, Any], what: str
-    ) -> Any:
-        """The answer of an amend or a decrease (`verb`) of `order_id`: sent again only when
-        the exchange certainly did not act, and `AmendOutcomeUnknown` whenever it may have (a
-        5xx, a connection lost after sending, an answer that cannot be read or names no
-        order): the order is to be read, never the change sent again."""
+        self, order_id: str, verb: str, subaccount: int | None, body: dict[str, Any], read: type[A]
+    ) -> A:
+        """The answer of an amend or a decrease (`verb`) of `order_id`, as `read`: sent again
+        only when the exchange certainly did not act, and `AmendOutcomeUnknown` whenever it may
+        have (a 5xx, a connection lost after sending, an answer that cannot be read, names no
+        order or lacks what `read` requires: a decrease's is what rests now, never "0 left"):
+        the order is to be read, never the change sent again."""
+        what = f"{verb} of order {order_id}"
         unknown = UnknownOutcome(
             f"the {what}",
             "it may or may not have been applied",
@@ -322,7 +307,14 @@ class OrdersApi(Area):
         missing = no_order_reason(response.status_code, answer, unknown.what)
         if missing:
             raise unknown.error(missing)
-        return answer
+        try:
+            return decode_answer(read, answer)
+        except (TypeError, ValueError) as exc:
+            raise AmendOutcomeUnknown(
+                f"the exchange answered the {what} but its answer could not be read ({exc}); "
+                "it may or may not have been applied",
+                order_id=order_id,
+            ) from exc
 
     def iter_orders(
         self,
@@ -339,12 +331,8 @@ class OrdersApi(Area):
         )  # fmt: skip
 
     def get_order(self, order_id: str) -> Order:
-        try:
+        with missing_as(f"unknown order {order_id}", _ORDERS_LISTED):
             fields = self._conn.get_fields(f"/portfolio/orders/{path_segment(order_id)}", auth=True)
-        except NotFoundError as exc:
-            raise not_found_with_hint(
-                exc, f"unknown order {order_id}", "`kalshi order list` shows them"
-            ) from exc
         return self._conn.item(Order, fields, "order", "order")
 
     def find_order_by_client_id(self, client_order_id: str, ticker: str) -> Order | None:
@@ -392,12 +380,8 @@ class OrdersApi(Area):
     def get_queue_position(self, order_id: str) -> Decimal:
         """The contracts resting ahead of one resting order at its price."""
         path = f"/portfolio/orders/{path_segment(order_id)}/queue_position"
-        try:
+        with missing_as(f"no resting order {order_id}", _ORDERS_LISTED):
             response = self._conn.request("GET", path, auth=True)
-        except NotFoundError as exc:
-            raise not_found_with_hint(
-                exc, f"no resting order {order_id}", "`kalshi order list` shows them"
-            ) from exc
         return self._conn.decode(response, _one, "queue position")
 
     def batch_size(self) -> int:

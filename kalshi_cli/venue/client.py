@@ -45,7 +45,6 @@ if TYPE_CHECKING:
     from kalshi_cli.sim.core.parts import CoreParts
     from kalshi_cli.sim.core.records import SimFill, SimOrder
     from kalshi_cli.vocabulary.clock import Clock
-    from kalshi_cli.vocabulary.models import SelfTradePrevention, TimeInForce
 
 R = TypeVar("R")
 
@@ -80,21 +79,7 @@ class Venue(Protocol):
         event_ticker: str | None = ...,
     ) -> dict[str, Decimal]: ...
 
-    def place(
-        self,
-        *,
-        ticker: str,
-        book_side: BookSide,
-        price: Decimal,
-        count: Decimal,
-        time_in_force: TimeInForce,
-        self_trade_prevention: SelfTradePrevention,
-        client_order_id: str,
-        post_only: bool = ...,
-        reduce_only: bool = ...,
-        expiration_time: int | None = ...,
-        subaccount: int = ...,
-    ) -> CreateOrderResult: ...
+    def place(self, request: CreateOrder, *, subaccount: int = ...) -> CreateOrderResult: ...
 
     def cancel(self, order_id: str, *, subaccount: int = ...) -> CancelResult: ...
 
@@ -191,11 +176,16 @@ class VenueClient:
         return self.venue.core
 
 
-class VenueMarkets:
-    """The market reads: the venue's reference data, and its books."""
+class _Area:
+    """An area of the venue's client, answering from the client's venue (as `client.Area` of
+    `KalshiClient`, over its connection)."""
 
     def __init__(self, client: VenueClient) -> None:
         self._c = client
+
+
+class VenueMarkets(_Area):
+    """The market reads: the venue's reference data, and its books."""
 
     def get_market(self, ticker: str) -> Market:
         market = self._c.core.reference.markets.get(ticker)
@@ -251,12 +241,9 @@ class VenueMarkets:
         return book
 
 
-class VenueExchange:
+class VenueExchange(_Area):
     """The scheduled fee changes of series and events the venue's core charges by (the
     reference data's), listed as the exchange lists them."""
-
-    def __init__(self, client: VenueClient) -> None:
-        self._c = client
 
     def get_series_fee_changes(
         self, *, series_ticker: str | None = None, show_historical: bool = False
@@ -276,11 +263,8 @@ class VenueExchange:
         return iter([ser.event_fee_change_json(c) for c in changes])
 
 
-class VenuePortfolio:
+class VenuePortfolio(_Area):
     """Balance, positions, fills and settlements of the venue's account."""
-
-    def __init__(self, client: VenueClient) -> None:
-        self._c = client
 
     def get_balance(self) -> Balance:
         """The client's subaccount's (0's when it names none; 400 for one not created)."""
@@ -365,11 +349,8 @@ class VenuePortfolio:
         yield from map(answers.settlement, islice(chosen, limit))
 
 
-class VenueOrders:
+class VenueOrders(_Area):
     """Orders, written to the local venue only; listed and looked up; their queue positions."""
-
-    def __init__(self, client: VenueClient) -> None:
-        self._c = client
 
     def iter_orders(
         self,
@@ -433,19 +414,7 @@ class VenueOrders:
         )
 
     def create_order(self, request: CreateOrder) -> CreateOrderResult:
-        return self._c.venue.place(
-            ticker=request.ticker,
-            book_side=request.book_side,
-            price=request.price,
-            count=request.count,
-            time_in_force=request.time_in_force,
-            self_trade_prevention=request.self_trade_prevention,
-            client_order_id=request.client_order_id,
-            post_only=request.post_only,
-            reduce_only=request.reduce_only,
-            expiration_time=request.expiration_time,
-            subaccount=self._c.number(),
-        )
+        return self._c.venue.place(request, subaccount=self._c.number())
 
     def cancel_order(
         self, order_id: str, *, ticker: str | None = None, subaccount: int | None = None
@@ -525,11 +494,8 @@ class VenueOrders:
         )
 
 
-class VenueSubaccounts:
+class VenueSubaccounts(_Area):
     """The subaccounts' balances and netting, the core's."""
-
-    def __init__(self, client: VenueClient) -> None:
-        self._c = client
 
     def subaccount_balances(self) -> list[SubaccountBalance]:
         """Every subaccount of the venue, 0 first."""
@@ -553,11 +519,8 @@ class VenueSubaccounts:
         self._c.core.subaccounts.set_netting(self._c.venue.account, subaccount, enabled)
 
 
-class VenueHistorical:
+class VenueHistorical(_Area):
     """The historical tier: a venue's history lives in memory for one run, nothing is archived."""
-
-    def __init__(self, client: VenueClient) -> None:
-        self._c = client
 
     def get_historical_cutoff(self) -> HistoricalCutoff:
         return HistoricalCutoff(0.0, 0.0, 0.0, None)
@@ -569,25 +532,15 @@ class VenueHistorical:
         min_ts: int | None = None,
         max_ts: int | None = None,
         limit: int | None = None,
-    ) -> Iterator[Fill]:
+    ) -> Iterator[Any]:
+        """Nothing: the archived fills, and orders, of a venue are none."""
         return iter(())
 
-    def iter_historical_orders(
-        self,
-        *,
-        ticker: str | None = None,
-        min_ts: int | None = None,
-        max_ts: int | None = None,
-        limit: int | None = None,
-    ) -> Iterator[Order]:
-        return iter(())
+    iter_historical_orders = iter_historical_fills
 
 
-class VenueOrderGroups:
+class VenueOrderGroups(_Area):
     """Order groups: a venue has none."""
-
-    def __init__(self, client: VenueClient) -> None:
-        self._c = client
 
     def trigger_order_group(self, order_group_id: str, *, subaccount: int | None = None) -> None:
         """A venue has no order groups: every group is unknown to it, as a deleted one is."""

@@ -15,12 +15,19 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from kalshi_cli.client.requests import AmendResult, CancelResult, CreateOrderResult, DecreaseResult
+from kalshi_cli.client.requests import (
+    AmendResult,
+    CancelResult,
+    CreateOrder,
+    CreateOrderResult,
+    DecreaseResult,
+)
 from kalshi_cli.sim.core.historical import COMPACT_AFTER_S, COMPACT_EVERY_S
 from kalshi_cli.sim.core.parts import CoreParts
 from kalshi_cli.sim.core.records import (
     ExchangeError,
     PlaceRequest,
+    SimFill,
     keeps_place,
 )
 from kalshi_cli.venue import answers
@@ -59,6 +66,11 @@ class VenueStats:
     maker_contracts: Decimal = ZERO
     contracts_ordered: Decimal = ZERO
     queue_waits: list[float] = field(default_factory=list)
+
+    def took(self, fills: list[SimFill]) -> None:
+        """A write of ours filled `fills` as the taker."""
+        self.taker_fills += len(fills)
+        self.taker_contracts += sum((f.count for f in fills), ZERO)
 
 
 @dataclass
@@ -516,27 +528,15 @@ class LocalVenue:
         except ExchangeError as exc:
             raise api_error(exc) from exc
 
-    def place(
-        self,
-        *,
-        ticker: str,
-        book_side: BookSide,
-        price: Decimal,
-        count: Decimal,
-        time_in_force: TimeInForce,
-        self_trade_prevention: SelfTradePrevention,
-        client_order_id: str,
-        post_only: bool = False,
-        reduce_only: bool = False,
-        expiration_time: int | None = None,
-        subaccount: int = 0,
-    ) -> CreateOrderResult:
-        """Place our order on `subaccount`; the create-order answer the exchange would give."""
+    def place(self, request: CreateOrder, *, subaccount: int = 0) -> CreateOrderResult:
+        """Place our order on `subaccount` (its order group is not sent: a venue has none); the
+        create-order answer the exchange would give."""
         self._arrive()
         ledger = self.ledger(subaccount)
         self.stats.orders += 1
-        buy_yes = book_side is BookSide.BID
-        own = price if buy_yes else ONE - price
+        ticker = request.ticker
+        buy_yes = request.book_side is BookSide.BID
+        own = request.price if buy_yes else ONE - request.price
         # a post-only order is planned against the recorded book too: one that would cross it
         # is refused, as the exchange refuses it
         placed = self._take(ticker, buy_yes, own)
@@ -545,15 +545,15 @@ class LocalVenue:
                 ledger,
                 PlaceRequest(
                     ticker=ticker,
-                    book_side=book_side,
-                    price=price,
-                    count=count,
-                    time_in_force=time_in_force,
-                    self_trade_prevention=self_trade_prevention,
-                    client_order_id=client_order_id,
-                    post_only=post_only,
-                    reduce_only=reduce_only,
-                    expiration_time=expiration_time,
+                    book_side=request.book_side,
+                    price=request.price,
+                    count=request.count,
+                    time_in_force=request.time_in_force,
+                    self_trade_prevention=request.self_trade_prevention,
+                    client_order_id=request.client_order_id,
+                    post_only=request.post_only,
+                    reduce_only=request.reduce_only,
+                    expiration_time=request.expiration_time,
                 ),
             )
         except ExchangeError as exc:
@@ -562,11 +562,8 @@ class LocalVenue:
         finally:
             self._untake(ticker, placed)
         order = result.order
-        self.stats.contracts_ordered += count
-        taken = sum((f.count for f in result.fills), ZERO)
-        if result.fills:
-            self.stats.taker_fills += len(result.fills)
-            self.stats.taker_contracts += taken
+        self.stats.contracts_ordered += request.count
+        self.stats.took(result.fills)
         live = self.core.history.order(ledger, order.order_id)
         if live.status == "resting":
             self._rest(live.order_id, ticker, buy_yes, own, live.remaining_count, ledger=ledger)
@@ -647,9 +644,7 @@ class LocalVenue:
         # the count is the order's new total: what it adds to the order's filled and resting
         # contracts is ordered now, as a new order's would be (a requote after a partial fill)
         self.stats.contracts_ordered += max(count - old.fill_count - old.remaining_count, ZERO)
-        if fills:
-            self.stats.taker_fills += len(fills)
-            self.stats.taker_contracts += sum((f.count for f in fills), ZERO)
+        self.stats.took(fills)
         kept = self._resting.get(order_id)
         same_place = kept is not None and keeps_place(old, price, count)
         self._forget(order_id)
