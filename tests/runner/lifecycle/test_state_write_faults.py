@@ -154,6 +154,7 @@ def open_session(
     timeout_s: float = 10.0,
     send_workers: int = 0,
     trade: dict[str, Any] | None = None,
+    risk: dict[str, Any] | None = None,
 ) -> Iterator[Session]:
     """A market-maker loop on its own account, a second account making the book; with
     `send_workers`, its exchange calls go off the deciding path as a live loop's do."""
@@ -178,7 +179,7 @@ def open_session(
     loop = build_loop(
         Parts(client, store, feed, clock, log, alerts, send_workers=send_workers),
         TradeOptions(strategies=(StrategyChoice("market-maker"),)),
-        TradeConfig(strategies={"market-maker": {}}, trade=trade or {}),
+        TradeConfig(strategies={"market-maker": {}}, trade=trade or {}, risk=risk or {}),
         [client.markets.get_market(TICKER)],
     )
     feed.start()
@@ -368,12 +369,18 @@ def test_a_fill_while_the_state_file_is_locked_is_recovered_by_reconcile(
 
 
 def test_a_disk_that_fills_up_mid_session_stops_the_loop_with_nothing_unrecorded_left(
-    session: Session,
+    sim: SimHarness, tmp_path: Path
 ) -> None:
     """The disk fills up at whatever write needs the next page (an intent, an answer, a
     cancel, a heartbeat): whichever it is, every order on the exchange has its intent in the
-    file, none is left resting, and reconcile makes the file whole again."""
-    s = session
+    file, none is left resting, and reconcile makes the file whole again. The stop-loss is off:
+    a quote the moving market fills must not close the market to the maker (its cool-down) and
+    leave the loop writing nothing before the disk is full."""
+    with open_session(sim, tmp_path, risk={"stop_loss_share": 0}) as s:
+        _fill_the_disk_while_the_market_moves(s)
+
+
+def _fill_the_disk_while_the_market_moves(s: Session) -> None:
     _quote(s)
     pages = s.store._conn.execute("PRAGMA page_count").fetchone()[0]
     s.store._conn.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full
