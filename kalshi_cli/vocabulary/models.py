@@ -539,10 +539,6 @@ class Order(Answer, frozen=True, kw_only=True):
     def fees(self) -> Decimal:
         return self.taker_fees + self.maker_fees
 
-    @property
-    def fill_cost(self) -> Decimal:
-        return self.taker_fill_cost + self.maker_fill_cost
-
 
 class Fill(Answer, frozen=True, kw_only=True):
     """One fill. The spec's `ticker` and `market_ticker` are the same market; a fill without
