@@ -35,12 +35,9 @@ class Charge:
 
 
 @dataclass(frozen=True)
-class Spent:
-    """What was spent of the budget (agent/ledger.py reads it from the state file)."""
-
-    orders: int = 0
-    contracts: Decimal = ZERO
-    dollars: Decimal = ZERO
+class Spent(Charge):
+    """What was spent of the budget, in a charge's figures (agent/ledger.py reads it from the
+    state file)."""
 
 
 @dataclass(frozen=True)

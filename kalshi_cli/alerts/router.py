@@ -250,27 +250,15 @@ class AlertRouter:
 
     def ping(self, exit_code: int, *, body: str = "") -> SendReport:
         """Report an exit status to every dead-man channel (no de-duplication). Never raises."""
-        pingers = [ch for ch in self.channels.values() if isinstance(ch, DeadManPing)]
-        clock = self.clock
-        jobs: list[tuple[Channel, Callable[[], Delivery]]] = [
-            (p, partial(p.ping, exit_code, clock, body)) for p in pingers
-        ]
-        deliveries = _deliver_all(jobs) if jobs else []
-        problems = tuple(f"dead-man ping: {d.describe()}" for d in deliveries if not d.ok)
-        return SendReport("deadman", Outcome.PINGED, tuple(deliveries), problems)
+        return _ping_all(
+            self.channels, lambda p: partial(p.ping, exit_code, self.clock, body), "dead-man ping"
+        )
 
     def beat(self, signal: str, *, body: str = "") -> SendReport:
         """Send `signal` (`start`, `` for alive, `fail`) to every dead-man channel, as
         healthchecks.io reads them (no de-duplication). Never raises."""
-        pingers = [ch for ch in self.channels.values() if isinstance(ch, DeadManPing)]
-        clock = self.clock
-        jobs: list[tuple[Channel, Callable[[], Delivery]]] = [
-            (p, partial(p.beat, signal, clock, body)) for p in pingers
-        ]
-        deliveries = _deliver_all(jobs) if jobs else []
-        name = f"/{signal}" if signal else "alive"
-        problems = tuple(f"dead-man {name} ping: {d.describe()}" for d in deliveries if not d.ok)
-        return SendReport("deadman", Outcome.PINGED, tuple(deliveries), problems)
+        what = f"dead-man /{signal} ping" if signal else "dead-man alive ping"
+        return _ping_all(self.channels, lambda p: partial(p.beat, signal, self.clock, body), what)
 
     def _firing_outcome(
         self, alert: Alert, state: AlertStateLike | None, told: str | None
@@ -291,6 +279,16 @@ class AlertRouter:
     def _send(self, channels: Sequence[Channel], n: Alert) -> list[Delivery]:
         clock = self.clock
         return _deliver_all([(ch, partial(ch.send, n, clock)) for ch in channels])
+
+
+def _ping_all(
+    channels: Mapping[str, Channel], job: Callable[[DeadManPing], Callable[[], Delivery]], what: str
+) -> SendReport:
+    """`job` of every dead-man channel, each failure a problem said as `what`'s."""
+    jobs = [(ch, job(ch)) for ch in channels.values() if isinstance(ch, DeadManPing)]
+    deliveries = _deliver_all(jobs) if jobs else []
+    problems = tuple(f"{what}: {d.describe()}" for d in deliveries if not d.ok)
+    return SendReport("deadman", Outcome.PINGED, tuple(deliveries), problems)
 
 
 SCOPE_SEPARATOR = ", "

@@ -45,6 +45,7 @@ DEFAULT_DEADLINE_S = 60.0
 PREFIX = "KALSHI"
 # The units the Nagios plugin guidelines allow; anything else breaks graphing tools.
 PERF_UOMS = frozenset({"", "s", "ms", "us", "%", "B", "KB", "MB", "TB", "c"})
+_PERF_NUMBERS = ("value", "warn", "crit", "min", "max")  # a datum's numbers, in the line's order
 
 
 class CheckStatus(IntEnum):
@@ -72,7 +73,7 @@ class PerfDatum:
             raise ValueError(f"perfdata label {self.label!r} is empty or contains '=' or newline")
         if self.uom not in PERF_UOMS:
             raise ValueError(f"perfdata unit {self.uom!r} is not one of {sorted(PERF_UOMS)}")
-        for name in ("value", "warn", "crit", "min", "max"):
+        for name in _PERF_NUMBERS:
             number = getattr(self, name)
             if isinstance(number, bool) or not (
                 number is None or isinstance(number, int | Decimal)
@@ -91,15 +92,8 @@ class PerfDatum:
         return f"'{label}'=" + ";".join(fields)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "label": self.label,
-            "value": _json_num(self.value),
-            "warn": _json_num(self.warn),
-            "crit": _json_num(self.crit),
-            "min": _json_num(self.min),
-            "max": _json_num(self.max),
-            "uom": self.uom,
-        }
+        numbers = {name: _json_num(getattr(self, name)) for name in _PERF_NUMBERS}
+        return {"label": self.label, **numbers, "uom": self.uom}
 
 
 @dataclass(frozen=True)

@@ -107,26 +107,14 @@ def check_positions(
         )
         return shown + (f" and {len(items) - 5} more" if len(items) > 5 else "")
 
-    if over:
-        word = "market" if len(over) == 1 else "markets"
-        return CheckResult(
-            "positions",
-            CheckStatus.CRITICAL,
-            f"{len(over)} {word} over limit: {listing(over)}",
-            perf,
-            extra,
-            scope(over),
-        )
-    if near:
-        word = "market" if len(near) == 1 else "markets"
-        return CheckResult(
-            "positions",
-            CheckStatus.WARNING,
-            f"{len(near)} {word} at {pct(warn):f}% of the limit or more: {listing(near)}",
-            perf,
-            extra,
-            scope(near),
-        )
+    for status, items, what in (
+        (CheckStatus.CRITICAL, over, "over limit"),
+        (CheckStatus.WARNING, near, f"at {pct(warn):f}% of the limit or more"),
+    ):
+        if items:
+            word = "market" if len(items) == 1 else "markets"
+            summary = f"{len(items)} {word} {what}: {listing(items)}"
+            return CheckResult("positions", status, summary, perf, extra, scope(items))
     return CheckResult(
         "positions",
         CheckStatus.OK,

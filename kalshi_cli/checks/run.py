@@ -228,17 +228,7 @@ class _UnavailableStateStore:
     def alert_state(self, fingerprint: str) -> AlertStateLike | None:
         raise KalshiError(self.reason)
 
-    def record_alert(
-        self,
-        fingerprint: str,
-        *,
-        status: str,
-        severity: str,
-        summary: str,
-        sent: bool,
-        error: str | None = None,
-        scope: str | None = None,
-    ) -> None:
+    def record_alert(self, fingerprint: str, **fields: Any) -> None:
         raise KalshiError(self.reason)
 
 

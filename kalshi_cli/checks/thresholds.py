@@ -289,30 +289,25 @@ def _store(
     values: dict[tuple[str, str], Decimal | None],
     check: str,
     key: str,
-    raw: object,
+    raw: str,
     *,
     prefix: str,
 ) -> None:
     """A flag's threshold (`--warn`, `--set KEY=VALUE`), checked; a UsageError if it is bad."""
-    error = UsageError
     where = f"{prefix}{check}.{key}" if prefix != "--" else f"--{key}"
     if (check, key) not in values:
-        raise error(
+        raise UsageError(
             f"{where}: unknown threshold", hint=f"{check} knows: {', '.join(known_keys(check))}"
         )
-    if raw is None:
-        return
-    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
-        raise error(f"{where} must be a number, got {raw!r}")
     try:
-        value = Decimal(str(raw).strip())
+        value = Decimal(raw.strip())
     except InvalidOperation:
-        raise error(f"{where} must be a number, got {raw!r}") from None
+        raise UsageError(f"{where} must be a number, got {raw!r}") from None
     if not value.is_finite():
-        raise error(f"{where} must be a finite number, got {raw!r}")
+        raise UsageError(f"{where} must be a finite number, got {raw!r}")
     problem = bounds(check, key).problem(value)
     if problem:
-        raise error(f"{where} {problem}")
+        raise UsageError(f"{where} {problem}")
     values[(check, key)] = value
 
 

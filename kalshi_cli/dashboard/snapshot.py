@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -273,67 +273,43 @@ def local_snapshot(sources: Sources, clock: Clock) -> LocalSnapshot:
     day = utc_day(now)
     paused = sources.pause_file is not None and sources.pause_file.exists()
     lines, note = _log_tail(sources.log_path)
-    denials = _denials(lines)
-    common: dict[str, Any] = {
-        "now": now,
-        "day": day,
-        "paused": paused,
-        "denials": denials,
-        "note": note,
-        "paper": is_paper(sources.state_path, lines),
-    }
+    # what is shown when the state file cannot be read: every local panel empty
+    empty = LocalSnapshot(
+        at=now,
+        env=sources.env,
+        state_path=sources.state_path,
+        error=None,
+        trading=Trading("ACTIVE", "no state file yet", "default", None, paused),
+        health=Health(None, None, None, None, None),
+        pnl=Pnl(day, ZERO),
+        denials=_denials(lines),
+        denials_note=note,
+        paper=is_paper(sources.state_path, lines),
+    )
+
+    def unread(error: str) -> LocalSnapshot:
+        return replace(empty, error=error, checks=tuple(_local_checks(sources, None)))
+
     try:
         store = Store.open_readonly(sources.state_path, clock=clock)
     except KalshiError as exc:
-        return _empty_local(sources, error=exc.one_line(), **common)
+        return unread(exc.one_line())
     if store is None:
-        return _empty_local(sources, error=f"no state file at {sources.state_path}", **common)
+        return unread(f"no state file at {sources.state_path}")
     try:
-        return LocalSnapshot(
-            at=now,
-            env=sources.env,
-            state_path=sources.state_path,
-            error=None,
+        return replace(
+            empty,
             trading=_trading(store, day, paused, now),
             health=_health(store, now),
             pnl=_pnl(store, day),
             fills=tuple(_fills(store)),
-            denials=denials,
-            denials_note=note,
             checks=tuple(_local_checks(sources, clock)),
             alerts=tuple(_alerts(store)),
-            paper=common["paper"],
         )
     except KalshiError as exc:
-        return _empty_local(sources, error=exc.one_line(), **common)
+        return unread(exc.one_line())
     finally:
         store.close()
-
-
-def _empty_local(
-    sources: Sources,
-    *,
-    now: float,
-    day: str,
-    paused: bool,
-    error: str,
-    denials: tuple[Denial, ...],
-    note: str | None,
-    paper: bool,
-) -> LocalSnapshot:
-    return LocalSnapshot(
-        at=now,
-        env=sources.env,
-        state_path=sources.state_path,
-        error=error,
-        trading=Trading("ACTIVE", "no state file yet", "default", None, paused),
-        health=Health(None, None, None, None, None),
-        pnl=Pnl(day, ZERO),
-        denials=denials,
-        denials_note=note,
-        checks=tuple(_local_checks(sources, None)),
-        paper=paper,
-    )
 
 
 def _trading(store: Store, day: str, paused: bool, now: float) -> Trading:

@@ -144,12 +144,9 @@ class Collector:
     ) -> list[Family]:
         try:
             built = build(now)
-        except KalshiError as exc:
-            self.problems.append(f"{source}: {exc.one_line()}")
-            up.append(Sample(0, {"source": source}))
-            return []
         except Exception as exc:  # a broken source must not take the other metrics with it
-            self.problems.append(f"{source}: {type(exc).__name__}: {exc}")
+            why = exc.one_line() if isinstance(exc, KalshiError) else f"{type(exc).__name__}: {exc}"
+            self.problems.append(f"{source}: {why}")
             up.append(Sample(0, {"source": source}))
             return []
         up.append(Sample(1, {"source": source}))

@@ -10,7 +10,7 @@ lag. Idempotent. docs/orders.md "What `kalshi reconcile` does" and "Reads lag wr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from enum import Enum
 from functools import partial
@@ -160,17 +160,9 @@ class ReconcileReport:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "resolved_unknown": self.resolved_unknown,
-            "still_unknown": self.still_unknown,
-            "not_on_exchange": self.not_on_exchange,
-            "found_after_rejection": self.found_after_rejection,
-            "orders_updated": self.orders_updated,
-            "orders_imported": self.orders_imported,
-            "fills_added": self.fills_added,
-            "settlements_added": self.settlements_added,
-            "changed": self.changed,
-        }
+        """Every field but the read's time, and whether anything changed."""
+        shown = {k: v for k, v in asdict(self).items() if k != "fills_read_at"}
+        return shown | {"changed": self.changed}
 
 
 def reconcile(

@@ -22,7 +22,6 @@ from msgspec import field
 from kalshi_cli.vocabulary.units import (
     CENT,
     COUNT_QUANTUM,
-    DOLLARS_QUANTUM,
     ONE,
     ZERO,
     Action,
@@ -33,7 +32,6 @@ from kalshi_cli.vocabulary.units import (
     Side,
     TimeInForce,
     book_side_of,
-    ceil_to_cent,
     cents_to_dollars,
     dollars_to_cents,
     fmt_count,
@@ -55,7 +53,6 @@ from kalshi_cli.vocabulary.units import (
 __all__ = [
     "CENT",
     "COUNT_QUANTUM",
-    "DOLLARS_QUANTUM",
     "ONE",
     "ZERO",
     "Action",
@@ -66,7 +63,6 @@ __all__ = [
     "Side",
     "TimeInForce",
     "book_side_of",
-    "ceil_to_cent",
     "cents_to_dollars",
     "dollars_to_cents",
     "fmt_count",
@@ -542,10 +538,6 @@ class Order(Answer, frozen=True, kw_only=True):
     @property
     def fees(self) -> Decimal:
         return self.taker_fees + self.maker_fees
-
-    @property
-    def fill_cost(self) -> Decimal:
-        return self.taker_fill_cost + self.maker_fill_cost
 
 
 class Fill(Answer, frozen=True, kw_only=True):

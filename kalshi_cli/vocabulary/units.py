@@ -6,14 +6,13 @@ are in `models`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, NamedTuple
 
 ONE = Decimal(1)
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
-DOLLARS_QUANTUM = Decimal("0.0001")
 COUNT_QUANTUM = Decimal("0.01")
 
 
@@ -96,10 +95,6 @@ def dollars_to_cents(dollars: Decimal) -> int:
     if cents != cents.to_integral_value():
         raise ValueError(f"{dollars} is not a whole number of cents")
     return int(cents)
-
-
-def ceil_to_cent(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_CEILING)
 
 
 # the finest money a person is shown: Kalshi's fee unit

@@ -70,7 +70,7 @@ def test_an_order_of_the_spec_decodes_into_our_vocabulary() -> None:
     assert (order.book_side, order.yes_price) == (BookSide.ASK, D("0.6000"))
     assert (order.fill_count, order.remaining_count, order.initial_count) == (D(1), D(2), D(3))
     assert order.fees == D("0.0268")  # taker + maker
-    assert order.fill_cost == D("0.4000")
+    assert (order.taker_fill_cost, order.maker_fill_cost) == (D("0.4000"), D(0))
     assert order.expiration_time is None  # nullable in the spec
     assert order.subaccount == 2
     assert order.raw["a_field_from_a_later_spec"] == {"anything": [1, 2]}
