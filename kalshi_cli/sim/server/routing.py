@@ -33,7 +33,7 @@ from kalshi_cli.sim.server.auth import Authenticator
 from kalshi_cli.sim.server.faults import Faults
 from kalshi_cli.sim.server.history import MarketHistory
 from kalshi_cli.sim.server.lag import ReadReplica
-from kalshi_cli.sim.server.operations import SHARD_QUERY, SUBACCOUNT_QUERY
+from kalshi_cli.sim.server.operations import OPERATIONS, SHARD_QUERY, SUBACCOUNT_QUERY
 from kalshi_cli.sim.server.ratelimit import (
     SimRateLimiter,
     Tier,
@@ -275,10 +275,17 @@ class Endpoint:
     method: str
     template: str
     handler: Handler
-    operation: str  # the spec's operationId
     private: bool = True
     body: str | None = None  # the Go request struct the JSON body decodes into
     batch: bool = False
+
+    @property
+    def operation(self) -> str:
+        """The spec's operationId for this method and path."""
+        return _OPERATION_IDS[self.method, self.template]
+
+
+_OPERATION_IDS = {(method, template): op for method, template, op in OPERATIONS}
 
 
 # --------------------------------------------------------------------------------------------

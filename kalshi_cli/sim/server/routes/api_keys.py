@@ -166,14 +166,8 @@ def handle_delete(state: SimState, ctx: RequestContext) -> tuple[int, Json | Non
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint("GET", "/api_keys", handle_list, "GetApiKeys"),
-    Endpoint("POST", "/api_keys", handle_create, "CreateApiKey", body="CreateApiKeyRequest"),
-    Endpoint(
-        "POST",
-        "/api_keys/generate",
-        handle_generate,
-        "GenerateApiKey",
-        body="GenerateApiKeyRequest",
-    ),
-    Endpoint("DELETE", "/api_keys/{api_key}", handle_delete, "DeleteApiKey"),
+    Endpoint("GET", "/api_keys", handle_list),
+    Endpoint("POST", "/api_keys", handle_create, body="CreateApiKeyRequest"),
+    Endpoint("POST", "/api_keys/generate", handle_generate, body="GenerateApiKeyRequest"),
+    Endpoint("DELETE", "/api_keys/{api_key}", handle_delete),
 )

@@ -21,11 +21,5 @@ def handle_event_metadata(state: SimState, ctx: RequestContext) -> tuple[int, Js
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint(
-        "GET",
-        "/events/{event_ticker}/metadata",
-        handle_event_metadata,
-        "GetEventMetadata",
-        private=False,
-    ),
+    Endpoint("GET", "/events/{event_ticker}/metadata", handle_event_metadata, private=False),
 )

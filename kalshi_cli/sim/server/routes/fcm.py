@@ -25,7 +25,7 @@ def _refused(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
 
 # a write's body still decodes into the struct the spec names before the refusal, as every route's
 ENDPOINTS: tuple[Endpoint, ...] = tuple(
-    Endpoint(method, template, _refused, operation, body=REQUEST_BODIES.get(operation))
+    Endpoint(method, template, _refused, body=REQUEST_BODIES.get(operation))
     for method, template, operation in OPERATIONS
     if template.startswith("/fcm/")
 )

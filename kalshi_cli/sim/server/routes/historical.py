@@ -271,44 +271,17 @@ def handle_get_historical_positions(
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint(
-        "GET",
-        "/historical/cutoff",
-        handle_get_historical_cutoff,
-        "GetHistoricalCutoff",
-        private=False,
-    ),
-    Endpoint(
-        "GET",
-        "/historical/markets",
-        handle_get_historical_markets,
-        "GetHistoricalMarkets",
-        private=False,
-    ),
-    Endpoint(
-        "GET",
-        "/historical/markets/{ticker}",
-        handle_get_historical_market,
-        "GetHistoricalMarket",
-        private=False,
-    ),
+    Endpoint("GET", "/historical/cutoff", handle_get_historical_cutoff, private=False),
+    Endpoint("GET", "/historical/markets", handle_get_historical_markets, private=False),
+    Endpoint("GET", "/historical/markets/{ticker}", handle_get_historical_market, private=False),
     Endpoint(
         "GET",
         "/historical/markets/{ticker}/candlesticks",
         handle_get_market_candlesticks_historical,
-        "GetMarketCandlesticksHistorical",
         private=False,
     ),
-    Endpoint(
-        "GET",
-        "/historical/trades",
-        handle_get_trades_historical,
-        "GetTradesHistorical",
-        private=False,
-    ),
-    Endpoint("GET", "/historical/fills", handle_get_fills_historical, "GetFillsHistorical"),
-    Endpoint("GET", "/historical/orders", handle_get_historical_orders, "GetHistoricalOrders"),
-    Endpoint(
-        "GET", "/historical/positions", handle_get_historical_positions, "GetHistoricalPositions"
-    ),
+    Endpoint("GET", "/historical/trades", handle_get_trades_historical, private=False),
+    Endpoint("GET", "/historical/fills", handle_get_fills_historical),
+    Endpoint("GET", "/historical/orders", handle_get_historical_orders),
+    Endpoint("GET", "/historical/positions", handle_get_historical_positions),
 )

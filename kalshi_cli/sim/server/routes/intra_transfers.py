@@ -137,19 +137,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "POST",
         "/portfolio/intra_exchange_instance_transfer",
         handle_transfer,
-        "IntraExchangeInstanceTransfer",
         body="IntraExchangeInstanceTransferRequest",
     ),
+    Endpoint("GET", "/portfolio/intra_exchange_instance_transfers", handle_transfers),
     Endpoint(
-        "GET",
-        "/portfolio/intra_exchange_instance_transfers",
-        handle_transfers,
-        "GetIntraExchangeInstanceTransfers",
-    ),
-    Endpoint(
-        "GET",
-        "/portfolio/intra_exchange_instance_transfers/{transfer_id}",
-        handle_get_transfer,
-        "GetIntraExchangeInstanceTransfer",
+        "GET", "/portfolio/intra_exchange_instance_transfers/{transfer_id}", handle_get_transfer
     ),
 )

@@ -394,43 +394,22 @@ def handle_get_account_endpoint_costs(
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint(
-        "GET", "/exchange/status", handle_get_exchange_status, "GetExchangeStatus", private=False
-    ),
-    Endpoint("GET", "/markets", handle_get_markets, "GetMarkets", private=False),
-    Endpoint("GET", "/markets/trades", handle_get_trades, "GetTrades", private=False),
-    Endpoint("GET", "/markets/{ticker}", handle_get_market, "GetMarket", private=False),
+    Endpoint("GET", "/exchange/status", handle_get_exchange_status, private=False),
+    Endpoint("GET", "/markets", handle_get_markets, private=False),
+    Endpoint("GET", "/markets/trades", handle_get_trades, private=False),
+    Endpoint("GET", "/markets/{ticker}", handle_get_market, private=False),
     # public since API 3.31.0 (the spec dropped its `security`)
-    Endpoint(
-        "GET",
-        "/markets/{ticker}/orderbook",
-        handle_get_market_orderbook,
-        "GetMarketOrderbook",
-        private=False,
-    ),
+    Endpoint("GET", "/markets/{ticker}/orderbook", handle_get_market_orderbook, private=False),
     Endpoint(
         "GET",
         "/series/{series_ticker}/markets/{ticker}/candlesticks",
         handle_get_market_candlesticks,
-        "GetMarketCandlesticks",
         private=False,
     ),
-    Endpoint("GET", "/events", handle_get_events, "GetEvents", private=False),
-    Endpoint("GET", "/events/{event_ticker}", handle_get_event, "GetEvent", private=False),
-    Endpoint("GET", "/series", handle_get_series_list, "GetSeriesList", private=False),
-    Endpoint(
-        "GET",
-        "/series/fee_changes",
-        handle_get_series_fee_changes,
-        "GetSeriesFeeChanges",
-        private=False,
-    ),
-    Endpoint("GET", "/series/{series_ticker}", handle_get_series, "GetSeries", private=False),
-    Endpoint(
-        "GET",
-        "/account/endpoint_costs",
-        handle_get_account_endpoint_costs,
-        "GetAccountEndpointCosts",
-        private=False,
-    ),
+    Endpoint("GET", "/events", handle_get_events, private=False),
+    Endpoint("GET", "/events/{event_ticker}", handle_get_event, private=False),
+    Endpoint("GET", "/series", handle_get_series_list, private=False),
+    Endpoint("GET", "/series/fee_changes", handle_get_series_fee_changes, private=False),
+    Endpoint("GET", "/series/{series_ticker}", handle_get_series, private=False),
+    Endpoint("GET", "/account/endpoint_costs", handle_get_account_endpoint_costs, private=False),
 )

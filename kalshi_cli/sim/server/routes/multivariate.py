@@ -294,32 +294,18 @@ def handle_multivariate_events(state: SimState, ctx: RequestContext) -> tuple[in
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint(
-        "GET",
-        "/events/multivariate",
-        handle_multivariate_events,
-        "GetMultivariateEvents",
-        private=False,
-    ),
-    Endpoint(
-        "GET",
-        "/multivariate_event_collections",
-        handle_collections,
-        "GetMultivariateEventCollections",
-        private=False,
-    ),
+    Endpoint("GET", "/events/multivariate", handle_multivariate_events, private=False),
+    Endpoint("GET", "/multivariate_event_collections", handle_collections, private=False),
     Endpoint(
         "GET",
         "/multivariate_event_collections/{collection_ticker}",
         handle_collection,
-        "GetMultivariateEventCollection",
         private=False,
     ),
     Endpoint(
         "POST",
         "/multivariate_event_collections/{collection_ticker}",
         handle_create_market,
-        "CreateMarketInMultivariateEventCollection",
         body="CreateMarketInMultivariateEventCollectionRequest",
     ),
 )

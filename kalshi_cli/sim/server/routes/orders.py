@@ -329,19 +329,12 @@ def handle_decrease_order(state: SimState, ctx: RequestContext) -> tuple[int, Js
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint(
-        "POST",
-        "/portfolio/events/orders",
-        handle_create_order,
-        "CreateOrderV2",
-        body="CreateOrderV2Request",
-    ),
-    Endpoint("DELETE", "/portfolio/events/orders", handle_cancel_all_orders, "CancelAllOrders"),
+    Endpoint("POST", "/portfolio/events/orders", handle_create_order, body="CreateOrderV2Request"),
+    Endpoint("DELETE", "/portfolio/events/orders", handle_cancel_all_orders),
     Endpoint(
         "POST",
         "/portfolio/events/orders/batched",
         handle_batch_create_orders,
-        "BatchCreateOrdersV2",
         body="BatchCreateOrdersV2Request",
         batch=True,
     ),
@@ -349,23 +342,20 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "DELETE",
         "/portfolio/events/orders/batched",
         handle_batch_cancel_orders,
-        "BatchCancelOrdersV2",
         body="BatchCancelOrdersV2Request",
         batch=True,
     ),
-    Endpoint("DELETE", "/portfolio/events/orders/{order_id}", handle_cancel_order, "CancelOrderV2"),
+    Endpoint("DELETE", "/portfolio/events/orders/{order_id}", handle_cancel_order),
     Endpoint(
         "POST",
         "/portfolio/events/orders/{order_id}/amend",
         handle_amend_order,
-        "AmendOrderV2",
         body="AmendOrderV2Request",
     ),
     Endpoint(
         "POST",
         "/portfolio/events/orders/{order_id}/decrease",
         handle_decrease_order,
-        "DecreaseOrderV2",
         body="DecreaseOrderV2Request",
     ),
 )

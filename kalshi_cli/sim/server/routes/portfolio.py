@@ -338,11 +338,11 @@ def handle_get_account_api_limits(state: SimState, ctx: RequestContext) -> tuple
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint("GET", "/portfolio/balance", handle_get_balance, "GetBalance"),
-    Endpoint("GET", "/portfolio/positions", handle_get_positions, "GetPositions"),
-    Endpoint("GET", "/portfolio/fills", handle_get_fills, "GetFills"),
-    Endpoint("GET", "/portfolio/settlements", handle_get_settlements, "GetSettlements"),
-    Endpoint("GET", "/portfolio/orders", handle_get_orders, "GetOrders"),
-    Endpoint("GET", "/portfolio/orders/{order_id}", handle_get_order, "GetOrder"),
-    Endpoint("GET", "/account/limits", handle_get_account_api_limits, "GetAccountApiLimits"),
+    Endpoint("GET", "/portfolio/balance", handle_get_balance),
+    Endpoint("GET", "/portfolio/positions", handle_get_positions),
+    Endpoint("GET", "/portfolio/fills", handle_get_fills),
+    Endpoint("GET", "/portfolio/settlements", handle_get_settlements),
+    Endpoint("GET", "/portfolio/orders", handle_get_orders),
+    Endpoint("GET", "/portfolio/orders/{order_id}", handle_get_order),
+    Endpoint("GET", "/account/limits", handle_get_account_api_limits),
 )

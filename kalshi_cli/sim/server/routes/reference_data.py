@@ -219,70 +219,20 @@ def handle_event_live_data(state: SimState, ctx: RequestContext) -> tuple[int, J
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint("GET", "/milestones", handle_milestones, "GetMilestones", private=False),
-    Endpoint("GET", "/milestones/{milestone_id}", handle_milestone, "GetMilestone", private=False),
+    Endpoint("GET", "/milestones", handle_milestones, private=False),
+    Endpoint("GET", "/milestones/{milestone_id}", handle_milestone, private=False),
+    Endpoint("GET", "/structured_targets", handle_structured_targets, private=False),
     Endpoint(
-        "GET",
-        "/structured_targets",
-        handle_structured_targets,
-        "GetStructuredTargets",
-        private=False,
+        "GET", "/structured_targets/{structured_target_id}", handle_structured_target, private=False
     ),
+    Endpoint("GET", "/incentive_programs", handle_incentive_programs, private=False),
+    Endpoint("GET", "/search/tags_by_categories", handle_tags_by_categories, private=False),
+    Endpoint("GET", "/search/filters_by_sport", handle_filters_by_sport, private=False),
+    Endpoint("GET", "/live_data/milestone/{milestone_id}", handle_live_data, private=False),
+    Endpoint("GET", "/live_data/{type}/milestone/{milestone_id}", handle_live_data, private=False),
+    Endpoint("GET", "/live_data/batch", handle_live_datas, private=False),
     Endpoint(
-        "GET",
-        "/structured_targets/{structured_target_id}",
-        handle_structured_target,
-        "GetStructuredTarget",
-        private=False,
+        "GET", "/live_data/milestone/{milestone_id}/game_stats", handle_game_stats, private=False
     ),
-    Endpoint(
-        "GET",
-        "/incentive_programs",
-        handle_incentive_programs,
-        "GetIncentivePrograms",
-        private=False,
-    ),
-    Endpoint(
-        "GET",
-        "/search/tags_by_categories",
-        handle_tags_by_categories,
-        "GetTagsForSeriesCategories",
-        private=False,
-    ),
-    Endpoint(
-        "GET",
-        "/search/filters_by_sport",
-        handle_filters_by_sport,
-        "GetFiltersForSports",
-        private=False,
-    ),
-    Endpoint(
-        "GET",
-        "/live_data/milestone/{milestone_id}",
-        handle_live_data,
-        "GetLiveDataByMilestone",
-        private=False,
-    ),
-    Endpoint(
-        "GET",
-        "/live_data/{type}/milestone/{milestone_id}",
-        handle_live_data,
-        "GetLiveData",
-        private=False,
-    ),
-    Endpoint("GET", "/live_data/batch", handle_live_datas, "GetLiveDatas", private=False),
-    Endpoint(
-        "GET",
-        "/live_data/milestone/{milestone_id}/game_stats",
-        handle_game_stats,
-        "GetGameStats",
-        private=False,
-    ),
-    Endpoint(
-        "GET",
-        "/live_data/events/{event_ticker}",
-        handle_event_live_data,
-        "GetEventLiveData",
-        private=False,
-    ),
+    Endpoint("GET", "/live_data/events/{event_ticker}", handle_event_live_data, private=False),
 )
