@@ -19,13 +19,7 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from kalshi_cli.sim.core.exchange import (
-    Account,
-    Exchange,
-    ExchangeError,
-    SimOrder,
-    SimPosition,
-)
+from kalshi_cli.sim.core.exchange import Account, Exchange, ExchangeError, SimOrder, SimPosition
 from kalshi_cli.sim.core.historical import HistoryPolicy
 from kalshi_cli.sim.core.record_views import NewestFirst, OrderRef, OrdersNewestFirst
 from kalshi_cli.sim.core.subaccounts import MAX_SUBACCOUNT
@@ -34,10 +28,7 @@ from kalshi_cli.sim.server.faults import Faults
 from kalshi_cli.sim.server.history import MarketHistory
 from kalshi_cli.sim.server.lag import ReadReplica
 from kalshi_cli.sim.server.operations import OPERATIONS, SHARD_QUERY, SUBACCOUNT_QUERY
-from kalshi_cli.sim.server.ratelimit import (
-    SimRateLimiter,
-    Tier,
-)
+from kalshi_cli.sim.server.ratelimit import SimRateLimiter, Tier
 from kalshi_cli.sim.server.request_bodies import GO_BATCHES, GO_STRUCTS
 from kalshi_cli.sim.server.schedule import SimSchedule
 from kalshi_cli.vocabulary.clock import Clock

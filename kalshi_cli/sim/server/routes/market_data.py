@@ -7,18 +7,10 @@ from collections import defaultdict
 from decimal import Decimal
 
 from kalshi_cli.sim.core import serialize as ser
-from kalshi_cli.sim.core.exchange import (
-    ExchangeError,
-    SimEvent,
-    SimMarket,
-    SimSeries,
-)
+from kalshi_cli.sim.core.exchange import ExchangeError, SimEvent, SimMarket, SimSeries
 from kalshi_cli.sim.core.historical import Archive
 from kalshi_cli.sim.server.history import candle_trades, candlesticks, period_ends
-from kalshi_cli.sim.server.ratelimit import (
-    DEFAULT_COST,
-    ENDPOINT_COSTS,
-)
+from kalshi_cli.sim.server.ratelimit import DEFAULT_COST, ENDPOINT_COSTS
 from kalshi_cli.sim.server.routes.multivariate import is_multivariate
 from kalshi_cli.sim.server.routing import (
     API_PREFIX,
@@ -39,9 +31,7 @@ from kalshi_cli.sim.server.routing import (
     within,
 )
 from kalshi_cli.vocabulary.clock import iso_utc
-from kalshi_cli.vocabulary.models import (
-    fmt_count,
-)
+from kalshi_cli.vocabulary.models import fmt_count
 
 INT32_MAX = 2**31 - 1
 

@@ -32,9 +32,7 @@ from kalshi_cli.sim.server.routing import (
     view_page,
     within,
 )
-from kalshi_cli.vocabulary.models import (
-    fmt_dollars,
-)
+from kalshi_cli.vocabulary.models import fmt_dollars
 
 
 def handle_get_balance(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
