@@ -150,6 +150,13 @@ def bad_request(message: str, code: str = "invalid_parameters") -> ExchangeError
     return ExchangeError(400, code, message)
 
 
+def found(item: T | None, what: str) -> T:
+    """`item`, or the wire's 404 for `what` ("market KX...") when there is none."""
+    if item is None:
+        raise ExchangeError(404, "not_found", f"{what} not found")
+    return item
+
+
 def invalid_status_filter() -> ExchangeError:
     """As Kalshi answered `GET /markets?status=<not a status>`: a nested `bad_request`."""
     return ExchangeError(400, "bad_request", "bad request", "invalid status filter")

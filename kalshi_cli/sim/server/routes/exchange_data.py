@@ -15,6 +15,7 @@ from kalshi_cli.sim.server.routing import (
     RequestContext,
     SimState,
     bad_request,
+    found,
     paginate,
     query_bool,
     query_int,
@@ -74,8 +75,7 @@ def _known(state: SimState, ctx: RequestContext, name: str) -> list[str]:
     if len(tickers) > MAX_TICKERS:
         raise bad_request(f"at most {MAX_TICKERS} {name}")
     for ticker in tickers:
-        if ticker not in state.exchange.reference.markets:
-            raise ExchangeError(404, "not_found", f"market {ticker} not found")
+        found(state.exchange.reference.markets.get(ticker), f"market {ticker}")
     return tickers
 
 

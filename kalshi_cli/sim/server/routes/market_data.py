@@ -19,6 +19,7 @@ from kalshi_cli.sim.server.routing import (
     RequestContext,
     SimState,
     bad_request,
+    found,
     invalid_status_filter,
     matches,
     paginate,
@@ -300,9 +301,7 @@ def _event_markets(state: SimState, event_ticker: str) -> list[Json]:
 
 def handle_get_event(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     ticker = ctx.path_param("event_ticker")
-    event = state.exchange.reference.events.get(ticker)
-    if event is None:
-        raise ExchangeError(404, "not_found", f"event {ticker} not found")
+    event = found(state.exchange.reference.events.get(ticker), f"event {ticker}")
     markets = _event_markets(state, ticker)
     nested = query_bool(ctx, "with_nested_markets")
     series = state.exchange.reference.series.get(event.series_ticker)
@@ -367,9 +366,7 @@ def handle_get_series_fee_changes(state: SimState, ctx: RequestContext) -> tuple
 def handle_get_series(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     ticker = ctx.path_param("series_ticker")
     volume = query_bool(ctx, "include_volume")
-    series = state.exchange.reference.series.get(ticker)
-    if series is None:
-        raise ExchangeError(404, "not_found", f"series {ticker} not found")
+    series = found(state.exchange.reference.series.get(ticker), f"series {ticker}")
     return 200, {"series": _series_out(state, series, volume=volume, product_metadata=False)}
 
 
