@@ -11,7 +11,7 @@ from kalshi_cli.sim.core.exchange import ExchangeError, SimMarket
 from kalshi_cli.sim.core.historical import Archive, SimCandle, candle_window, candles
 from kalshi_cli.sim.core.record_views import OrderRef
 from kalshi_cli.sim.server.routes.multivariate import is_multivariate
-from kalshi_cli.sim.server.routes.portfolio import _filtered_page, ledger_query
+from kalshi_cli.sim.server.routes.portfolio import _filtered_page, fills_listing, ledger_query
 from kalshi_cli.sim.server.routes.subaccounts import read_ledgers
 from kalshi_cli.sim.server.routing import (
     Endpoint,
@@ -171,33 +171,8 @@ def _one_ledger(
 
 
 def handle_get_fills_historical(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    query = _one_ledger(state, ctx)
-    if query is None:  # another shard, or several subaccounts' fills merged by time
-        return _filtered_fills(state, ctx)
-    limit, ticker, lo, hi, ledger, cutoff = query
-    fills = state.exchange.history.fills_newest_first(ledger)  # read by index, not rebuilt
-
-    def keep(i: int) -> bool:
-        ts = fills.ts(i)
-        return ts < cutoff and (ticker is None or fills.ticker(i) == ticker) and within(ts, lo, hi)
-
-    return view_page(
-        ctx, "fills", fills, fills.spans_before(cutoff, lo, hi), keep, ser.fill_json, limit
-    )
-
-
-def _filtered_fills(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    return _filtered_page(
-        state,
-        ctx,
-        "fills",
-        rows=archive(state, ctx.now).fills,
-        by="ticker",  # GetFillsHistorical has no order_id filter: ticker alone
-        field=lambda f: f.ticker,
-        when=lambda f: f.ts,
-        cursor_key=lambda f: f.fill_id,
-        to_json=ser.fill_json,
-    )
+    # GetFillsHistorical has no order_id filter: ticker alone
+    return fills_listing(state, ctx, "ticker", live=False)
 
 
 def handle_get_historical_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:

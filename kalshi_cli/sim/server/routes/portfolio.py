@@ -12,7 +12,7 @@ from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import ExchangeError, not_found
 from kalshi_cli.sim.core.historical import Archive
 from kalshi_cli.sim.core.record_views import OrderRef, OrdersNewestFirst
-from kalshi_cli.sim.core.records import SimSettlement, owner
+from kalshi_cli.sim.core.records import SimFill, SimSettlement, owner
 from kalshi_cli.sim.server.routes.subaccounts import read_ledger, read_ledgers
 from kalshi_cli.sim.server.routing import (
     Endpoint,
@@ -157,42 +157,52 @@ def _filtered_page(
     return 200, {name: [to_json(r) for r in page], "cursor": cursor}
 
 
-def handle_get_fills(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+def fills_listing(
+    state: SimState, ctx: RequestContext, by: str, *, live: bool
+) -> tuple[int, Json | None]:
+    """The fills of the live tier (made at or after the cutoff) or, not `live`, of the
+    historical one, filtered by `ticker`, the query parameter `by` (a fill's field: `order_id`
+    live, `ticker` historical) and the times. One ledger is read by index, only the page's fills
+    rebuilt; another shard, or several subaccounts' fills merged by time, list them whole."""
     archive = Archive(state.exchange, state.history, ctx.now)
     cutoff = archive.cutoff
-    query = ledger_query(state, ctx, "order_id")
-    if query is not None:  # one ledger: read by index, only the page's fills rebuilt
-        limit, ticker, order_id, lo, hi, ledger = query
+    query = ledger_query(state, ctx, by)
+    if query is not None:
+        limit, ticker, wanted, lo, hi, ledger = query
         fills = state.exchange.history.fills_newest_first(ledger)
+        field = getattr(fills, by)  # the view's reader of that field by index
 
-        def keep(i: int) -> bool:  # the live tier: made at or after the cutoff
+        def keep(i: int) -> bool:
             ts = fills.ts(i)
             return (
-                ts >= cutoff
+                (ts >= cutoff) == live
                 and (ticker is None or fills.ticker(i) == ticker)
-                and (order_id is None or fills.order_id(i) == order_id)
+                and (wanted is None or field(i) == wanted)
                 and within(ts, lo, hi)
             )
 
-        return view_page(
-            ctx, "fills", fills, fills.spans_from(cutoff, lo, hi), keep, ser.fill_json, limit
-        )
-    archived = archive.fill
+        spans = fills.spans_from(cutoff, lo, hi) if live else fills.spans_before(cutoff, lo, hi)
+        return view_page(ctx, "fills", fills, spans, keep, ser.fill_json, limit)
+
+    def live_rows(account_id: str) -> list[SimFill]:
+        fills = state.exchange.history.fills(account_id, since=cutoff)
+        return [f for f in fills if not archive.fill(f)]
+
     return _filtered_page(
         state,
         ctx,
         "fills",
-        rows=lambda account_id: [
-            f
-            for f in state.exchange.history.fills(account_id, since=archive.cutoff)
-            if not archived(f)
-        ],
-        by="order_id",
-        field=lambda f: f.order_id,
+        rows=live_rows if live else archive.fills,
+        by=by,
+        field=lambda f: getattr(f, by),
         when=lambda f: f.ts,
         cursor_key=lambda f: f.fill_id,
         to_json=ser.fill_json,
     )
+
+
+def handle_get_fills(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    return fills_listing(state, ctx, "order_id", live=True)
 
 
 @dataclass(frozen=True, slots=True)
