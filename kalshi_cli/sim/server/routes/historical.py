@@ -10,6 +10,7 @@ from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import ExchangeError, SimMarket
 from kalshi_cli.sim.core.historical import Archive, SimCandle, candle_window, candles
 from kalshi_cli.sim.core.record_views import OrderRef
+from kalshi_cli.sim.server.routes.market_data import trades_listing
 from kalshi_cli.sim.server.routes.multivariate import is_multivariate
 from kalshi_cli.sim.server.routes.portfolio import _filtered_page, fills_listing, ledger_query
 from kalshi_cli.sim.server.routes.subaccounts import read_ledgers
@@ -23,12 +24,9 @@ from kalshi_cli.sim.server.routing import (
     orders_page,
     other_shard,
     paginate,
-    query_bool,
     query_int,
     query_list,
     query_str,
-    ts_filter,
-    view_page,
     within,
 )
 from kalshi_cli.vocabulary.clock import iso_utc
@@ -137,24 +135,7 @@ def handle_get_market_candlesticks_historical(
 
 
 def handle_get_trades_historical(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    limit = query_int(ctx, "limit", 100, 0, 1000) or 100
-    ticker = query_str(ctx, "ticker")
-    lo, hi = ts_filter(ctx, "min_ts", "max_ts")
-    only_block = query_bool(ctx, "is_block_trade")  # the simulator has no block trades
-    if ticker is not None and ticker not in state.exchange.reference.markets:
-        raise ExchangeError(404, "not_found", f"market {ticker} not found")
-    if only_block:
-        return 200, {"trades": [], "cursor": ""}
-    cutoff = archive(state, ctx.now).cutoff
-    trades = state.exchange.history.trades_newest_first(ticker)  # read by index, not rebuilt
-
-    def keep(i: int) -> bool:
-        ts = trades.ts(i)
-        return ts < cutoff and within(ts, lo, hi)
-
-    return view_page(
-        ctx, "trades", trades, trades.spans_before(cutoff, lo, hi), keep, ser.trade_json, limit
-    )
+    return trades_listing(state, ctx, live=False)
 
 
 def _one_ledger(

@@ -165,23 +165,31 @@ def handle_get_market_orderbook(state: SimState, ctx: RequestContext) -> tuple[i
     return 200, ser.orderbook_json(state.exchange.engine, market.ticker, depth)
 
 
-def handle_get_trades(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+def trades_listing(state: SimState, ctx: RequestContext, *, live: bool) -> tuple[int, Json | None]:
+    """The trades of the live tier (made at or after the cutoff) or, not `live`, of the
+    historical one, read by index (none rebuilt but the page's). An unknown ticker is a 404:
+    `not_found` from the historical tier, the core's `market_not_found` from the live one."""
     limit = query_int(ctx, "limit", 100, 0, 1000) or 100
     ticker = query_str(ctx, "ticker")
     lo, hi = ts_filter(ctx, "min_ts", "max_ts")
     only_block = query_bool(ctx, "is_block_trade")  # the simulator has no block trades
+    if not live and ticker is not None:
+        found(state.exchange.reference.markets.get(ticker), f"market {ticker}")
     cutoff = Archive(state.exchange, state.history, ctx.now).cutoff
-    trades = state.exchange.history.trades_newest_first(ticker)  # read by index, not rebuilt
+    trades = state.exchange.history.trades_newest_first(ticker)
     if only_block:
         return 200, {"trades": [], "cursor": ""}
 
-    def keep(i: int) -> bool:  # the live tier: made at or after the cutoff
+    def keep(i: int) -> bool:
         ts = trades.ts(i)
-        return ts >= cutoff and within(ts, lo, hi)
+        return (ts >= cutoff) == live and within(ts, lo, hi)
 
-    return view_page(
-        ctx, "trades", trades, trades.spans_from(cutoff, lo, hi), keep, ser.trade_json, limit
-    )
+    spans = trades.spans_from(cutoff, lo, hi) if live else trades.spans_before(cutoff, lo, hi)
+    return view_page(ctx, "trades", trades, spans, keep, ser.trade_json, limit)
+
+
+def handle_get_trades(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    return trades_listing(state, ctx, live=True)
 
 
 def handle_get_market_candlesticks(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
