@@ -138,56 +138,40 @@ def handle_get_trades_historical(state: SimState, ctx: RequestContext) -> tuple[
     return trades_listing(state, ctx, live=False)
 
 
-def _one_ledger(
-    state: SimState, ctx: RequestContext
-) -> tuple[int, str | None, int | None, int | None, str, float] | None:
-    """A fills or orders history request read by index: its limit, ticker, time bounds,
-    ledger and the cutoff (`ledger_query`, whose `by` filter is the ticker here); None when
-    the whole list answers it."""
-    query = ledger_query(state, ctx, "ticker")
-    if query is None:
-        return None
-    limit, ticker, _, lo, hi, ledger = query
-    return limit, ticker, lo, hi, ledger, archive(state, ctx.now).cutoff
-
-
 def handle_get_fills_historical(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     # GetFillsHistorical has no order_id filter: ticker alone
     return fills_listing(state, ctx, "ticker", live=False)
 
 
 def handle_get_historical_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    query = _one_ledger(state, ctx)
+    cut = archive(state, ctx.now)
+    query = ledger_query(state, ctx, "ticker")  # GetHistoricalOrders filters by ticker alone
     if query is None:  # another shard, or several subaccounts' orders merged by time
-        return _filtered_orders(state, ctx)
-    limit, ticker, lo, hi, ledger, cutoff = query
+        return _filtered_page(
+            state,
+            ctx,
+            "orders",
+            rows=cut.orders,
+            by="ticker",
+            field=lambda o: o.ticker,
+            when=lambda o: o.created_time,
+            cursor_key=lambda o: o.order_id,
+            to_json=ser.order_json,
+        )
+    limit, ticker, _, lo, hi, ledger = query
     orders = state.exchange.history.orders_newest_first(ledger)  # no archived order rebuilt
 
     def keep(ref: OrderRef) -> bool:
         t, status, created, updated = orders.head(ref)
         return (
             status != "resting"
-            and updated < cutoff
+            and updated < cut.cutoff
             and (ticker is None or t == ticker)
             and within(created, lo, hi)
         )
 
     page, next_cursor = orders_page(orders, keep, query_str(ctx, "cursor"), limit)
     return 200, {"orders": [ser.order_json(orders.record(r)) for r in page], "cursor": next_cursor}
-
-
-def _filtered_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    return _filtered_page(
-        state,
-        ctx,
-        "orders",
-        rows=archive(state, ctx.now).orders,
-        by="ticker",  # GetHistoricalOrders filters by ticker alone
-        field=lambda o: o.ticker,
-        when=lambda o: o.created_time,
-        cursor_key=lambda o: o.order_id,
-        to_json=ser.order_json,
-    )
 
 
 def handle_get_historical_positions(
