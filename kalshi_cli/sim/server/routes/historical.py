@@ -12,7 +12,12 @@ from kalshi_cli.sim.core.historical import Archive, SimCandle, candle_window, ca
 from kalshi_cli.sim.core.record_views import OrderRef
 from kalshi_cli.sim.server.routes.market_data import trades_listing
 from kalshi_cli.sim.server.routes.multivariate import is_multivariate
-from kalshi_cli.sim.server.routes.portfolio import _filtered_page, fills_listing, ledger_query
+from kalshi_cli.sim.server.routes.portfolio import (
+    _filtered_page,
+    event_of,
+    fills_listing,
+    ledger_query,
+)
 from kalshi_cli.sim.server.routes.subaccounts import read_ledgers
 from kalshi_cli.sim.server.routing import (
     Endpoint,
@@ -192,15 +197,11 @@ def handle_get_historical_positions(
         ]
     )
 
-    def event_of(t: str) -> str | None:
-        market = state.exchange.reference.markets.get(t)
-        return market.event_ticker if market else None
-
     selected = [
         p
         for p in positions
         if (ticker is None or p.ticker == ticker)
-        and (event_ticker is None or event_of(p.ticker) == event_ticker)
+        and (event_ticker is None or event_of(state, p.ticker) == event_ticker)
     ]
     page, cursor = paginate(selected, lambda p: p.ticker, limit, query_str(ctx, "cursor"))
     return 200, {

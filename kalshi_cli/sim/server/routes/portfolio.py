@@ -65,13 +65,10 @@ def handle_get_positions(state: SimState, ctx: RequestContext) -> tuple[int, Jso
     archived = Archive(state.exchange, state.history, ctx.now).position
 
     def keep(p: Any) -> bool:
-        market = state.exchange.reference.markets.get(p.ticker)
         return (
             not archived(p)
             and (ticker is None or p.ticker == ticker)
-            and (
-                event_ticker is None or (market is not None and market.event_ticker == event_ticker)
-            )
+            and (event_ticker is None or event_of(state, p.ticker) == event_ticker)
             and ("position" not in filters or p.position != 0)
             and ("total_traded" not in filters or p.total_traded != 0)
         )
@@ -83,6 +80,12 @@ def handle_get_positions(state: SimState, ctx: RequestContext) -> tuple[int, Jso
         "event_positions": ser.event_positions_json(state.exchange, page, ledgers),
         "cursor": cursor,
     }
+
+
+def event_of(state: SimState, ticker: str) -> str | None:
+    """The event of a market; None for a ticker the exchange does not list."""
+    market = state.exchange.reference.markets.get(ticker)
+    return market.event_ticker if market else None
 
 
 class _TickerRow(Protocol):
@@ -267,16 +270,12 @@ def handle_get_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json |
         )
     )
 
-    def event_of(ticker: str) -> str | None:
-        market = state.exchange.reference.markets.get(ticker)
-        return market.event_ticker if market else None
-
     selected = [
         o
         for o in orders
         if not archived(o)
         and matches(o, ticker=ticker, status=status)
-        and (event_tickers is None or event_of(o.ticker) in event_tickers)
+        and (event_tickers is None or event_of(state, o.ticker) in event_tickers)
         and within(o.created_time, lo, hi)
     ]
     page, cursor = paginate(selected, lambda o: o.order_id, limit, query_str(ctx, "cursor"))
