@@ -29,7 +29,7 @@ from kalshi_cli.sim.server.history import MarketHistory
 from kalshi_cli.sim.server.lag import ReadReplica
 from kalshi_cli.sim.server.operations import OPERATIONS, SHARD_QUERY, SUBACCOUNT_QUERY
 from kalshi_cli.sim.server.ratelimit import SimRateLimiter, Tier
-from kalshi_cli.sim.server.request_bodies import GO_BATCHES, GO_STRUCTS
+from kalshi_cli.sim.server.request_bodies import GO_BATCHES, GO_STRUCTS, REQUEST_BODIES
 from kalshi_cli.sim.server.schedule import SimSchedule
 from kalshi_cli.vocabulary.clock import Clock
 
@@ -274,13 +274,19 @@ class Endpoint:
     template: str
     handler: Handler
     private: bool = True
-    body: str | None = None  # the Go request struct the JSON body decodes into
     batch: bool = False
 
     @property
     def operation(self) -> str:
         """The spec's operationId for this method and path."""
         return _OPERATION_IDS[self.method, self.template]
+
+    @property
+    def body(self) -> str | None:
+        """The Go request struct the JSON body decodes into, None when none is read (the
+        spec's `EmptyResponse` body carries nothing, and its operations do not read one)."""
+        struct = REQUEST_BODIES.get(self.operation)
+        return None if struct == "EmptyResponse" else struct
 
 
 _OPERATION_IDS = {(method, template): op for method, template, op in OPERATIONS}

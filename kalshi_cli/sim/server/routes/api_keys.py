@@ -153,7 +153,7 @@ def handle_delete(state: SimState, ctx: RequestContext) -> tuple[int, Json | Non
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/api_keys", handle_list),
-    Endpoint("POST", "/api_keys", handle_create, body="CreateApiKeyRequest"),
-    Endpoint("POST", "/api_keys/generate", handle_generate, body="GenerateApiKeyRequest"),
+    Endpoint("POST", "/api_keys", handle_create),
+    Endpoint("POST", "/api_keys/generate", handle_generate),
     Endpoint("DELETE", "/api_keys/{api_key}", handle_delete),
 )

@@ -137,12 +137,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/portfolio/withdrawals", handle_withdrawals),
     Endpoint("GET", "/portfolio/summary/total_resting_order_value", handle_resting_order_value),
     Endpoint("GET", "/portfolio/target_balance_allocation", handle_get_allocation),
-    Endpoint(
-        "POST",
-        "/portfolio/target_balance_allocation",
-        handle_set_allocation,
-        body="SetTargetBalanceAllocationRequest",
-    ),
+    Endpoint("POST", "/portfolio/target_balance_allocation", handle_set_allocation),
     Endpoint("GET", "/account/api_usage_level/volume_progress", handle_volume_progress),
     Endpoint("POST", "/account/api_usage_level/upgrade", handle_upgrade),
 )

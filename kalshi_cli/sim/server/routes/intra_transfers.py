@@ -132,12 +132,7 @@ def handle_get_transfer(state: SimState, ctx: RequestContext) -> tuple[int, Json
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint(
-        "POST",
-        "/portfolio/intra_exchange_instance_transfer",
-        handle_transfer,
-        body="IntraExchangeInstanceTransferRequest",
-    ),
+    Endpoint("POST", "/portfolio/intra_exchange_instance_transfer", handle_transfer),
     Endpoint("GET", "/portfolio/intra_exchange_instance_transfers", handle_transfers),
     Endpoint(
         "GET", "/portfolio/intra_exchange_instance_transfers/{transfer_id}", handle_get_transfer

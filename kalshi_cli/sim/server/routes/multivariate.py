@@ -301,10 +301,5 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         handle_collection,
         private=False,
     ),
-    Endpoint(
-        "POST",
-        "/multivariate_event_collections/{collection_ticker}",
-        handle_create_market,
-        body="CreateMarketInMultivariateEventCollectionRequest",
-    ),
+    Endpoint("POST", "/multivariate_event_collections/{collection_ticker}", handle_create_market),
 )

@@ -308,33 +308,11 @@ def handle_decrease_order(state: SimState, ctx: RequestContext) -> tuple[int, Js
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint("POST", "/portfolio/events/orders", handle_create_order, body="CreateOrderV2Request"),
+    Endpoint("POST", "/portfolio/events/orders", handle_create_order),
     Endpoint("DELETE", "/portfolio/events/orders", handle_cancel_all_orders),
-    Endpoint(
-        "POST",
-        "/portfolio/events/orders/batched",
-        handle_batch_create_orders,
-        body="BatchCreateOrdersV2Request",
-        batch=True,
-    ),
-    Endpoint(
-        "DELETE",
-        "/portfolio/events/orders/batched",
-        handle_batch_cancel_orders,
-        body="BatchCancelOrdersV2Request",
-        batch=True,
-    ),
+    Endpoint("POST", "/portfolio/events/orders/batched", handle_batch_create_orders, batch=True),
+    Endpoint("DELETE", "/portfolio/events/orders/batched", handle_batch_cancel_orders, batch=True),
     Endpoint("DELETE", "/portfolio/events/orders/{order_id}", handle_cancel_order),
-    Endpoint(
-        "POST",
-        "/portfolio/events/orders/{order_id}/amend",
-        handle_amend_order,
-        body="AmendOrderV2Request",
-    ),
-    Endpoint(
-        "POST",
-        "/portfolio/events/orders/{order_id}/decrease",
-        handle_decrease_order,
-        body="DecreaseOrderV2Request",
-    ),
+    Endpoint("POST", "/portfolio/events/orders/{order_id}/amend", handle_amend_order),
+    Endpoint("POST", "/portfolio/events/orders/{order_id}/decrease", handle_decrease_order),
 )

@@ -200,22 +200,10 @@ def handle_get_netting(state: SimState, ctx: RequestContext) -> tuple[int, Json 
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint(
-        "POST", "/portfolio/subaccounts", handle_create_subaccount, body="CreateSubaccountRequest"
-    ),
-    Endpoint(
-        "POST",
-        "/portfolio/subaccounts/transfer",
-        handle_transfer,
-        body="ApplySubaccountTransferRequest",
-    ),
+    Endpoint("POST", "/portfolio/subaccounts", handle_create_subaccount),
+    Endpoint("POST", "/portfolio/subaccounts/transfer", handle_transfer),
     Endpoint("GET", "/portfolio/subaccounts/balances", handle_balances),
     Endpoint("GET", "/portfolio/subaccounts/transfers", handle_transfers),
-    Endpoint(
-        "PUT",
-        "/portfolio/subaccounts/netting",
-        handle_update_netting,
-        body="UpdateSubaccountNettingRequest",
-    ),
+    Endpoint("PUT", "/portfolio/subaccounts/netting", handle_update_netting),
     Endpoint("GET", "/portfolio/subaccounts/netting", handle_get_netting),
 )
