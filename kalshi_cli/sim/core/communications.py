@@ -17,12 +17,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from kalshi_cli.sim.core.records import (
-    ExchangeError,
-    PlaceRequest,
-    ledger_id,
-    not_found,
-)
+from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest, ledger_id, not_found
 from kalshi_cli.vocabulary.models import (
     ONE,
     ZERO,

@@ -21,13 +21,7 @@ from kalshi_cli.sim.core.accounts import AccountState
 from kalshi_cli.sim.core.book import Book, BookSideLevels
 from kalshi_cli.sim.core.client_ids import IdColumn, UsedClientIds
 from kalshi_cli.sim.core.communications import Communications, SimQuote, SimRfq
-from kalshi_cli.sim.core.journal import (
-    Journal,
-    JournalError,
-    afresh,
-    read_snapshot,
-    write_snapshot,
-)
+from kalshi_cli.sim.core.journal import Journal, JournalError, afresh, read_snapshot, write_snapshot
 from kalshi_cli.sim.core.order_groups import SimOrderGroup
 from kalshi_cli.sim.core.parts import CoreParts
 from kalshi_cli.sim.core.records import (
@@ -60,15 +54,8 @@ from kalshi_cli.sim.core.records import (
     TradeHappened,
     not_found,
 )
-from kalshi_cli.sim.core.reference import (
-    market_from_record,
-)
-from kalshi_cli.sim.core.subaccounts import (
-    Keyring,
-    SimApiKey,
-    SimTransfer,
-    UserAccounts,
-)
+from kalshi_cli.sim.core.reference import market_from_record
+from kalshi_cli.sim.core.subaccounts import Keyring, SimApiKey, SimTransfer, UserAccounts
 from kalshi_cli.sim.core.trade_archive import SNAPSHOT_TYPES as ARCHIVE_SNAPSHOT_TYPES
 from kalshi_cli.sim.core.volume_window import VolumeWindow
 from kalshi_cli.vocabulary.clock import Clock

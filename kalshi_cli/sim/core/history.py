@@ -79,11 +79,7 @@ class History:
     def trades(self, ticker: str | None = None, *, since: float | None = None) -> list[SimTrade]:
         """Newest first: the live ones, then those `archive_trades` moved out (with `since`,
         only those made at or after it, as `fills`)."""
-        if ticker is None:
-            live = self._engine.trades
-        else:
-            self._ref.market(ticker)
-            live = self._engine.trades_by_ticker[ticker]
+        live = self._live_trades(ticker)
         if not self.trade_archive:
             return live[::-1]
         return live[::-1] + list(self.trade_archive.trades(ticker, since))[::-1]
@@ -240,13 +236,15 @@ class History:
 
     def trades_newest_first(self, ticker: str | None = None) -> NewestFirst[SimTrade]:
         """`trades(ticker)` as a view read by index: a page rebuilds only its own trades."""
-        if ticker is None:
-            live = self._engine.trades
-        else:
-            self._ref.market(ticker)
-            live = self._engine.trades_by_ticker[ticker]
         archive = self.trade_archive
-        return NewestFirst(live, _trade_id, archive.positions(ticker), archive)
+        return NewestFirst(self._live_trades(ticker), _trade_id, archive.positions(ticker), archive)
+
+    def _live_trades(self, ticker: str | None) -> list[SimTrade]:
+        """The live trades (of one market, 404 for a market not listed), oldest first."""
+        if ticker is None:
+            return self._engine.trades
+        self._ref.market(ticker)
+        return self._engine.trades_by_ticker[ticker]
 
     def fills_newest_first(self, account_id: str) -> NewestFirst[SimFill]:
         """`fills(account_id)` as a view read by index, as `trades_newest_first`."""

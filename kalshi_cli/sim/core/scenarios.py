@@ -18,12 +18,7 @@ import yaml
 
 from kalshi_cli.sim.core import crypto, indices
 from kalshi_cli.sim.core.communications import EXECUTION_TIMER_S
-from kalshi_cli.sim.core.exchange import (
-    Exchange,
-    SimEvent,
-    SimMarket,
-    SimSeries,
-)
+from kalshi_cli.sim.core.exchange import Exchange, SimEvent, SimMarket, SimSeries
 from kalshi_cli.sim.core.historical import HistoryPolicy, HistoryPolicyError, policy_from
 from kalshi_cli.sim.core.participants import (
     ComplementPath,

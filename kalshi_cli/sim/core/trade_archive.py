@@ -113,16 +113,10 @@ class TradeArchive:
         positions.append(position)
 
     def trade(self, position: int) -> SimTrade:
-        prefix = self._prefix[position]
-        trade_id = (
-            self._odd_ids[position]
-            if prefix == _NO_PREFIX
-            else f"{self._prefixes.values[prefix]}{self._seq[position]:0{_ID_DIGITS}x}"
-        )
         decimals = self._decimals.values
         side: BookSide = self._sides.values[self._side[position]]
         return SimTrade(
-            trade_id,
+            self.id_at(position),
             self._tickers.values[self._ticker[position]],
             decimals[self._price[position]],
             decimals[self._count[position]],
@@ -321,20 +315,12 @@ class FillArchive:
         values = self._values.values
         c = {name: values[column[position]] for name, column in self._columns.items()}
         return SimFill(
-            self._fill_id[position],
-            self._trade_id[position],
-            self._order_id[position],
-            c["account_id"],
-            self._client_order_id[position],
-            c["ticker"],
-            c["book_side"],
-            c["price"],
-            c["count"],
-            c["is_taker"],
-            c["fee"],
-            c["post_position"],
-            self._ts[position],
-            c["charge"],
+            fill_id=self._fill_id[position],
+            trade_id=self._trade_id[position],
+            order_id=self._order_id[position],
+            client_order_id=self._client_order_id[position],
+            ts=self._ts[position],
+            **c,
         )
 
     def position_of(self, fill_id: str) -> int | None:
@@ -426,30 +412,13 @@ class OrderArchive:
         d = {name: values[column[position]] for name, column in self._decimals.items()}
         expiry = self._expiration[position]
         return SimOrder(
-            self._order_id[position],
-            shape["account_id"],
-            self._client_order_id[position],
-            shape["ticker"],
-            shape["book_side"],
-            d["price"],
-            d["initial_count"],
-            d["fill_count"],
-            d["remaining_count"],
-            shape["status"],
-            shape["time_in_force"],
-            shape["post_only"],
-            shape["reduce_only"],
-            shape["self_trade_prevention"],
-            None if expiry == _NO_EXPIRY else expiry,
-            self._created[position],
-            self._updated[position],
-            d["taker_fill_cost"],
-            d["maker_fill_cost"],
-            d["taker_fees"],
-            d["maker_fees"],
-            shape["cancel_order_on_pause"],
-            d["fee_accumulator"],
-            shape["order_group_id"],
+            order_id=self._order_id[position],
+            client_order_id=self._client_order_id[position],
+            expiration_time=None if expiry == _NO_EXPIRY else expiry,
+            created_time=self._created[position],
+            last_update_time=self._updated[position],
+            **shape,
+            **d,
         )
 
     def find(self, order_id: str, upto: int | None = None) -> SimOrder | None:

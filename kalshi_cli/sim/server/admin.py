@@ -41,6 +41,7 @@ from kalshi_cli.sim.server.routing import (
     WS_PATH,
     SimState,
     flat_error_response,
+    found,
     loads_body,
 )
 from kalshi_cli.sim.server.scenario_data import handle_get_data, handle_put_data
@@ -380,8 +381,7 @@ async def handle_add_forecast(state: SimState, request: Request) -> Response:
     "97000.5", ...}} (percentile 0-9999 -> a decimal); GetEventForecastPercentilesHistory
     serves it."""
     ticker = str(request.path_params["ticker"])
-    if ticker not in state.exchange.reference.events:
-        raise ExchangeError(404, "not_found", f"event {ticker} not found")
+    found(state.exchange.reference.events.get(ticker), f"event {ticker}")
     body = await _json_object(request)
     ts, raw = body.get("ts"), body.get("percentiles")
     if isinstance(ts, bool) or not isinstance(ts, int):
@@ -417,8 +417,7 @@ async def handle_clear_maintenance(state: SimState, request: Request) -> Respons
 
 def _known_market(state: SimState, request: Request) -> str:
     ticker = str(request.path_params["ticker"])
-    if ticker not in state.exchange.reference.markets:
-        raise ExchangeError(404, "not_found", f"market {ticker} not found")
+    found(state.exchange.reference.markets.get(ticker), f"market {ticker}")
     return ticker
 
 

@@ -19,13 +19,7 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from kalshi_cli.sim.core.exchange import (
-    Account,
-    Exchange,
-    ExchangeError,
-    SimOrder,
-    SimPosition,
-)
+from kalshi_cli.sim.core.exchange import Account, Exchange, ExchangeError, SimOrder, SimPosition
 from kalshi_cli.sim.core.historical import HistoryPolicy
 from kalshi_cli.sim.core.record_views import NewestFirst, OrderRef, OrdersNewestFirst
 from kalshi_cli.sim.core.subaccounts import MAX_SUBACCOUNT
@@ -33,12 +27,9 @@ from kalshi_cli.sim.server.auth import Authenticator
 from kalshi_cli.sim.server.faults import Faults
 from kalshi_cli.sim.server.history import MarketHistory
 from kalshi_cli.sim.server.lag import ReadReplica
-from kalshi_cli.sim.server.operations import SHARD_QUERY, SUBACCOUNT_QUERY
-from kalshi_cli.sim.server.ratelimit import (
-    SimRateLimiter,
-    Tier,
-)
-from kalshi_cli.sim.server.request_bodies import GO_BATCHES, GO_STRUCTS
+from kalshi_cli.sim.server.operations import OPERATIONS, SHARD_QUERY, SUBACCOUNT_QUERY
+from kalshi_cli.sim.server.ratelimit import SimRateLimiter, Tier
+from kalshi_cli.sim.server.request_bodies import GO_BATCHES, GO_STRUCTS, REQUEST_BODIES
 from kalshi_cli.sim.server.schedule import SimSchedule
 from kalshi_cli.vocabulary.clock import Clock
 
@@ -159,6 +150,13 @@ def bad_request(message: str, code: str = "invalid_parameters") -> ExchangeError
     return ExchangeError(400, code, message)
 
 
+def found(item: T | None, what: str) -> T:
+    """`item`, or the wire's 404 for `what` ("market KX...") when there is none."""
+    if item is None:
+        raise ExchangeError(404, "not_found", f"{what} not found")
+    return item
+
+
 def invalid_status_filter() -> ExchangeError:
     """As Kalshi answered `GET /markets?status=<not a status>`: a nested `bad_request`."""
     return ExchangeError(400, "bad_request", "bad request", "invalid status filter")
@@ -275,10 +273,23 @@ class Endpoint:
     method: str
     template: str
     handler: Handler
-    operation: str  # the spec's operationId
     private: bool = True
-    body: str | None = None  # the Go request struct the JSON body decodes into
     batch: bool = False
+
+    @property
+    def operation(self) -> str:
+        """The spec's operationId for this method and path."""
+        return _OPERATION_IDS[self.method, self.template]
+
+    @property
+    def body(self) -> str | None:
+        """The Go request struct the JSON body decodes into, None when none is read (the
+        spec's `EmptyResponse` body carries nothing, and its operations do not read one)."""
+        struct = REQUEST_BODIES.get(self.operation)
+        return None if struct == "EmptyResponse" else struct
+
+
+_OPERATION_IDS = {(method, template): op for method, template, op in OPERATIONS}
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,9 +16,10 @@ from kalshi_cli.vocabulary.clock import iso_utc
 if TYPE_CHECKING:
     from kalshi_cli.sim.core.exchange import Exchange
 
-# The order writes a maintenance window refuses: the two the spec documents 503 on, and the
-# batch create that places orders the same way.
-PAUSED_WRITES = frozenset(
+# The writes that place orders, which a maintenance window refuses (and the network fault
+# `hold_request_s` holds, whatever they carry): the two the spec documents 503 on, and the batch
+# create that places orders the same way.
+ORDER_WRITES = frozenset(
     {
         "POST /portfolio/events/orders",
         "POST /portfolio/events/orders/{order_id}/amend",
@@ -83,7 +84,7 @@ class SimSchedule:
 
     def refusal(self, endpoint: str, now: float) -> ExchangeError | None:  # unix s
         """The 503 an order write meets during a window, else None."""
-        if endpoint not in PAUSED_WRITES:
+        if endpoint not in ORDER_WRITES:
             return None
         window = self.current(now)
         if window is None:

@@ -20,15 +20,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route, Router
 from starlette.types import Receive, Scope, Send
 
-from kalshi_cli.sim.core.exchange import (
-    Account,
-    ExchangeError,
-)
+from kalshi_cli.sim.core.exchange import Account, ExchangeError
 from kalshi_cli.sim.server.auth import AuthFailure, received_path
 from kalshi_cli.sim.server.operations import OPERATIONS
-from kalshi_cli.sim.server.ratelimit import (
-    request_cost,
-)
+from kalshi_cli.sim.server.ratelimit import request_cost
 from kalshi_cli.sim.server.request_bodies import OPTIONAL_BODIES
 from kalshi_cli.sim.server.routes import (
     api_keys,
@@ -63,6 +58,7 @@ from kalshi_cli.sim.server.routing import (
     loads_body,
     refusal,
 )
+from kalshi_cli.sim.server.schedule import ORDER_WRITES
 
 if TYPE_CHECKING:
     from kalshi_cli.sim.core.subaccounts import SimApiKey
@@ -107,15 +103,8 @@ async def _read_json(request: Request, struct: str) -> Any:
     return body
 
 
-_CREATE = "POST /portfolio/events/orders"
-# a request held in the network is held whatever it carries: one order or a batch of them
-_HELD = (
-    _CREATE,
-    "POST /portfolio/events/orders/batched",
-    "POST /portfolio/events/orders/{order_id}/amend",
-)
 # the order writes for which the 3.31.0 spec documents 503 ServiceUnavailableError
-_WRITES_WITH_503 = (_CREATE, "POST /portfolio/events/orders/{order_id}/amend")
+_WRITES_WITH_503 = ORDER_WRITES - {"POST /portfolio/events/orders/batched"}
 _INJECTED_503 = "service unavailable (injected fault)"
 
 
@@ -147,7 +136,7 @@ async def _dispatch(state: SimState, ep: Endpoint, request: Request) -> Response
 
 
 async def _network_delays(faults: Faults, request: Request, endpoint_name: str) -> None:
-    if endpoint_name in _HELD and faults.settings.hold_request_s > 0:
+    if endpoint_name in ORDER_WRITES and faults.settings.hold_request_s > 0:
         # the network holds a request sent whole (the client may then give up and close the
         # connection, or die); the exchange sees it only afterwards. One whose sender closed
         # before its body was sent never reaches the exchange, and leaves the hold armed.

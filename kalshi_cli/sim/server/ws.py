@@ -171,7 +171,10 @@ class SimWsConnection:
         self._next_sid += 1
         return sid
 
-    def reply(self, message: Json) -> None:
+    def reply(self, cmd_id: Any, message: Json) -> None:
+        """A command's answer, with the command's `id` when it gave an integer one."""
+        if isinstance(cmd_id, int):
+            message["id"] = cmd_id
         self.queue.put_nowait(message)
 
     def emit(self, sub: Subscription, kind: str, msg: Json, *, snapshot: bool = False) -> None:
@@ -278,10 +281,7 @@ class WsHub:
             else:
                 self._update(conn, cmd_id, params)
         except CommandError as exc:
-            reply: Json = {"type": "error", "msg": {"code": exc.code, "msg": exc.message}}
-            if isinstance(cmd_id, int):
-                reply["id"] = cmd_id
-            conn.reply(reply)
+            conn.reply(cmd_id, {"type": "error", "msg": {"code": exc.code, "msg": exc.message}})
 
     def _tickers(self, params: Json) -> list[str] | None:
         tickers: list[str] = []
@@ -337,10 +337,7 @@ class WsHub:
                 skip_ticker_ack=skip_ticker_ack,
             )
             conn.subs[sub.sid] = sub
-            reply: Json = {"type": "subscribed", "msg": {"channel": channel, "sid": sub.sid}}
-            if isinstance(cmd_id, int):
-                reply["id"] = cmd_id
-            conn.reply(reply)
+            conn.reply(cmd_id, {"type": "subscribed", "msg": {"channel": channel, "sid": sub.sid}})
             if channel == "orderbook_delta":
                 for ticker in tickers or []:
                     self._snapshot(conn, sub, ticker)
@@ -359,10 +356,7 @@ class WsHub:
             # the answer takes the subscription's next number, as `ok` does (REFERENCE.md
             # "Observed on the real wire"); asyncapi requires a `seq` of at least 1 here
             sub.seq += 1
-            reply: Json = {"type": "unsubscribed", "sid": sub.sid, "seq": sub.seq}
-            if isinstance(cmd_id, int):
-                reply["id"] = cmd_id
-            conn.reply(reply)
+            conn.reply(cmd_id, {"type": "unsubscribed", "sid": sub.sid, "seq": sub.seq})
 
     def _update(self, conn: SimWsConnection, cmd_id: Any, params: Json) -> None:
         """`update_subscription`: the one subscription it names, then what the action asks of
@@ -438,9 +432,7 @@ class WsHub:
             reply["seq"] = sub.seq
         if not sub.skip_ticker_ack:
             reply["msg"] = {"market_tickers": sorted(sub.tickers)}
-        if isinstance(cmd_id, int):
-            reply["id"] = cmd_id
-        conn.reply(reply)
+        conn.reply(cmd_id, reply)
 
     def _update_ids(
         self, conn: SimWsConnection, cmd_id: Any, sub: Subscription, action: Any, params: Json
@@ -467,17 +459,14 @@ class WsHub:
                 sub.ids.difference_update(ids)
             sub.seq += 1
             reply = {"type": "ok", "sid": sub.sid, "seq": sub.seq}
-        if isinstance(cmd_id, int):
-            reply["id"] = cmd_id
-        conn.reply(reply)
+        conn.reply(cmd_id, reply)
 
     def _list(self, conn: SimWsConnection, cmd_id: Any) -> None:
         reply: Json = {
             "type": "ok",
             "msg": [{"channel": s.channel, "sid": s.sid} for s in conn.subs.values()],
         }
-        reply["id"] = cmd_id if isinstance(cmd_id, int) else 0
-        conn.reply(reply)
+        conn.reply(cmd_id if isinstance(cmd_id, int) else 0, reply)
 
     # -- channel messages -------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from kalshi_cli.sim.core.exchange import ExchangeError
 from kalshi_cli.sim.core.subaccounts import DEFAULT_SCOPES, SimApiKey
+from kalshi_cli.sim.server.operations import OPERATIONS
 from kalshi_cli.sim.server.routes.subaccounts import MAX_SUBACCOUNT, forbidden
 from kalshi_cli.sim.server.routing import (
     Endpoint,
@@ -30,27 +31,12 @@ from kalshi_cli.vocabulary.keys import (
     public_key_pem,
 )
 
+# `write::trade` lets a key write orders and order groups: every operation of the spec that does
 TRADE_OPERATIONS = frozenset(
-    {
-        "CreateOrder",
-        "CancelOrder",
-        "AmendOrder",
-        "DecreaseOrder",
-        "BatchCreateOrders",
-        "BatchCancelOrders",
-        "CreateOrderV2",
-        "CancelOrderV2",
-        "AmendOrderV2",
-        "DecreaseOrderV2",
-        "BatchCreateOrdersV2",
-        "BatchCancelOrdersV2",
-        "CancelAllOrders",
-        "CreateOrderGroup",
-        "DeleteOrderGroup",
-        "ResetOrderGroup",
-        "TriggerOrderGroup",
-        "UpdateOrderGroupLimit",
-    }
+    operation
+    for method, template, operation in OPERATIONS
+    if method != "GET"
+    and template.startswith(("/portfolio/events/orders", "/portfolio/order_groups"))
 )
 TRANSFER_OPERATIONS = frozenset({"ApplySubaccountTransfer", "IntraExchangeInstanceTransfer"})
 _PREMIER_TIERS = ("premier", "paragon", "prime")
@@ -166,14 +152,8 @@ def handle_delete(state: SimState, ctx: RequestContext) -> tuple[int, Json | Non
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint("GET", "/api_keys", handle_list, "GetApiKeys"),
-    Endpoint("POST", "/api_keys", handle_create, "CreateApiKey", body="CreateApiKeyRequest"),
-    Endpoint(
-        "POST",
-        "/api_keys/generate",
-        handle_generate,
-        "GenerateApiKey",
-        body="GenerateApiKeyRequest",
-    ),
-    Endpoint("DELETE", "/api_keys/{api_key}", handle_delete, "DeleteApiKey"),
+    Endpoint("GET", "/api_keys", handle_list),
+    Endpoint("POST", "/api_keys", handle_create),
+    Endpoint("POST", "/api_keys/generate", handle_generate),
+    Endpoint("DELETE", "/api_keys/{api_key}", handle_delete),
 )

@@ -369,35 +369,19 @@ _RFQ_QUOTE = "/communications/rfqs/{rfq_id}/quotes/{quote_id}"
 _QUOTE = "/communications/quotes/{quote_id}"
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint("GET", "/communications/id", handle_communications_id, "GetCommunicationsID"),
-    Endpoint("GET", "/communications/rfqs", handle_list_rfqs, "GetRFQs"),
-    Endpoint(
-        "POST", "/communications/rfqs", handle_create_rfq, "CreateRFQ", body="CreateRFQRequest"
-    ),
-    Endpoint("GET", "/communications/rfqs/{rfq_id}", handle_get_rfq, "GetRFQ"),
-    Endpoint("DELETE", "/communications/rfqs/{rfq_id}", handle_delete_rfq, "DeleteRFQ"),
-    Endpoint("GET", _RFQ_QUOTE, handle_get_quote, "GetRFQQuote"),
-    Endpoint("DELETE", _RFQ_QUOTE, handle_delete_quote, "DeleteRFQQuote"),
-    Endpoint(
-        "PUT",
-        _RFQ_QUOTE + "/accept",
-        handle_accept_quote,
-        "AcceptRFQQuote",
-        body="AcceptQuoteRequest",
-    ),
-    Endpoint("PUT", _RFQ_QUOTE + "/confirm", handle_confirm_quote, "ConfirmRFQQuote"),
-    Endpoint("GET", "/communications/quotes", handle_list_quotes, "GetQuotes"),
-    Endpoint(
-        "POST",
-        "/communications/quotes",
-        handle_create_quote,
-        "CreateQuote",
-        body="CreateQuoteRequest",
-    ),
-    Endpoint("GET", _QUOTE, handle_get_quote, "GetQuote"),
-    Endpoint("DELETE", _QUOTE, handle_delete_quote, "DeleteQuote"),
-    Endpoint(
-        "PUT", _QUOTE + "/accept", handle_accept_quote, "AcceptQuote", body="AcceptQuoteRequest"
-    ),
-    Endpoint("PUT", _QUOTE + "/confirm", handle_confirm_quote, "ConfirmQuote"),
+    Endpoint("GET", "/communications/id", handle_communications_id),
+    Endpoint("GET", "/communications/rfqs", handle_list_rfqs),
+    Endpoint("POST", "/communications/rfqs", handle_create_rfq),
+    Endpoint("GET", "/communications/rfqs/{rfq_id}", handle_get_rfq),
+    Endpoint("DELETE", "/communications/rfqs/{rfq_id}", handle_delete_rfq),
+    Endpoint("GET", _RFQ_QUOTE, handle_get_quote),
+    Endpoint("DELETE", _RFQ_QUOTE, handle_delete_quote),
+    Endpoint("PUT", _RFQ_QUOTE + "/accept", handle_accept_quote),
+    Endpoint("PUT", _RFQ_QUOTE + "/confirm", handle_confirm_quote),
+    Endpoint("GET", "/communications/quotes", handle_list_quotes),
+    Endpoint("POST", "/communications/quotes", handle_create_quote),
+    Endpoint("GET", _QUOTE, handle_get_quote),
+    Endpoint("DELETE", _QUOTE, handle_delete_quote),
+    Endpoint("PUT", _QUOTE + "/accept", handle_accept_quote),
+    Endpoint("PUT", _QUOTE + "/confirm", handle_confirm_quote),
 )

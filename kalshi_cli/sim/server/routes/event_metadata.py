@@ -5,15 +5,13 @@ answers the spec's required fields empty.
 
 from __future__ import annotations
 
-from kalshi_cli.sim.core.exchange import ExchangeError
 from kalshi_cli.sim.server import scenario_data
-from kalshi_cli.sim.server.routing import Endpoint, Json, RequestContext, SimState
+from kalshi_cli.sim.server.routing import Endpoint, Json, RequestContext, SimState, found
 
 
 def handle_event_metadata(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     ticker = ctx.path_param("event_ticker")
-    if ticker not in state.exchange.reference.events:
-        raise ExchangeError(404, "not_found", f"event {ticker} not found")
+    found(state.exchange.reference.events.get(ticker), f"event {ticker}")
     item = scenario_data.of(state.exchange).find("event_metadata", ticker)
     if item is None:
         return 200, {"image_url": "", "market_details": [], "settlement_sources": []}
@@ -21,11 +19,5 @@ def handle_event_metadata(state: SimState, ctx: RequestContext) -> tuple[int, Js
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint(
-        "GET",
-        "/events/{event_ticker}/metadata",
-        handle_event_metadata,
-        "GetEventMetadata",
-        private=False,
-    ),
+    Endpoint("GET", "/events/{event_ticker}/metadata", handle_event_metadata, private=False),
 )

@@ -15,6 +15,7 @@ from kalshi_cli.sim.server.routing import (
     RequestContext,
     SimState,
     bad_request,
+    found,
     paginate,
     query_bool,
     query_int,
@@ -74,8 +75,7 @@ def _known(state: SimState, ctx: RequestContext, name: str) -> list[str]:
     if len(tickers) > MAX_TICKERS:
         raise bad_request(f"at most {MAX_TICKERS} {name}")
     for ticker in tickers:
-        if ticker not in state.exchange.reference.markets:
-            raise ExchangeError(404, "not_found", f"market {ticker} not found")
+        found(state.exchange.reference.markets.get(ticker), f"market {ticker}")
     return tickers
 
 
@@ -205,46 +205,15 @@ def _percentiles(ctx: RequestContext) -> list[int]:
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint(
-        "GET",
-        "/events/fee_changes",
-        handle_get_event_fee_changes,
-        "GetEventFeeChanges",
-        private=False,
-    ),
-    Endpoint(
-        "GET",
-        "/exchange/schedule",
-        handle_get_exchange_schedule,
-        "GetExchangeSchedule",
-        private=False,
-    ),
-    Endpoint(
-        "GET",
-        "/exchange/user_data_timestamp",
-        handle_get_user_data_timestamp,
-        "GetUserDataTimestamp",
-        private=False,
-    ),
-    Endpoint(
-        "GET",
-        "/markets/orderbooks",
-        handle_get_market_orderbooks,
-        "GetMarketOrderbooks",
-        private=False,
-    ),
-    Endpoint(
-        "GET",
-        "/markets/candlesticks",
-        handle_batch_get_market_candlesticks,
-        "BatchGetMarketCandlesticks",
-        private=False,
-    ),
+    Endpoint("GET", "/events/fee_changes", handle_get_event_fee_changes, private=False),
+    Endpoint("GET", "/exchange/schedule", handle_get_exchange_schedule, private=False),
+    Endpoint("GET", "/exchange/user_data_timestamp", handle_get_user_data_timestamp, private=False),
+    Endpoint("GET", "/markets/orderbooks", handle_get_market_orderbooks, private=False),
+    Endpoint("GET", "/markets/candlesticks", handle_batch_get_market_candlesticks, private=False),
     Endpoint(
         "GET",
         "/series/{series_ticker}/events/{ticker}/candlesticks",
         handle_get_event_candlesticks,
-        "GetMarketCandlesticksByEvent",
         private=False,
     ),
     # the one market-data operation the spec signs (`security` on it)
@@ -252,6 +221,5 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "GET",
         "/series/{series_ticker}/events/{ticker}/forecast_percentile_history",
         handle_get_forecast_history,
-        "GetEventForecastPercentilesHistory",
     ),
 )

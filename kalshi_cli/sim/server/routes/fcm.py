@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from kalshi_cli.sim.core.exchange import ExchangeError
 from kalshi_cli.sim.server.operations import OPERATIONS
-from kalshi_cli.sim.server.request_bodies import REQUEST_BODIES
 from kalshi_cli.sim.server.routing import Endpoint, Json, RequestContext, SimState
 
 
@@ -25,7 +24,7 @@ def _refused(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
 
 # a write's body still decodes into the struct the spec names before the refusal, as every route's
 ENDPOINTS: tuple[Endpoint, ...] = tuple(
-    Endpoint(method, template, _refused, operation, body=REQUEST_BODIES.get(operation))
-    for method, template, operation in OPERATIONS
+    Endpoint(method, template, _refused)
+    for method, template, _ in OPERATIONS
     if template.startswith("/fcm/")
 )

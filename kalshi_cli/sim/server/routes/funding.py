@@ -133,37 +133,11 @@ def handle_upgrade(state: SimState, ctx: RequestContext) -> tuple[int, Json | No
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint("GET", "/portfolio/deposits", handle_deposits, "GetDeposits"),
-    Endpoint("GET", "/portfolio/withdrawals", handle_withdrawals, "GetWithdrawals"),
-    Endpoint(
-        "GET",
-        "/portfolio/summary/total_resting_order_value",
-        handle_resting_order_value,
-        "GetPortfolioRestingOrderTotalValue",
-    ),
-    Endpoint(
-        "GET",
-        "/portfolio/target_balance_allocation",
-        handle_get_allocation,
-        "GetTargetBalanceAllocation",
-    ),
-    Endpoint(
-        "POST",
-        "/portfolio/target_balance_allocation",
-        handle_set_allocation,
-        "SetTargetBalanceAllocation",
-        body="SetTargetBalanceAllocationRequest",
-    ),
-    Endpoint(
-        "GET",
-        "/account/api_usage_level/volume_progress",
-        handle_volume_progress,
-        "GetAccountApiUsageLevelVolumeProgress",
-    ),
-    Endpoint(
-        "POST",
-        "/account/api_usage_level/upgrade",
-        handle_upgrade,
-        "UpgradeAccountApiUsageLevel",
-    ),
+    Endpoint("GET", "/portfolio/deposits", handle_deposits),
+    Endpoint("GET", "/portfolio/withdrawals", handle_withdrawals),
+    Endpoint("GET", "/portfolio/summary/total_resting_order_value", handle_resting_order_value),
+    Endpoint("GET", "/portfolio/target_balance_allocation", handle_get_allocation),
+    Endpoint("POST", "/portfolio/target_balance_allocation", handle_set_allocation),
+    Endpoint("GET", "/account/api_usage_level/volume_progress", handle_volume_progress),
+    Endpoint("POST", "/account/api_usage_level/upgrade", handle_upgrade),
 )

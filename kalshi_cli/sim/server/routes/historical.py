@@ -10,8 +10,14 @@ from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import ExchangeError, SimMarket
 from kalshi_cli.sim.core.historical import Archive, SimCandle, candle_window, candles
 from kalshi_cli.sim.core.record_views import OrderRef
+from kalshi_cli.sim.server.routes.market_data import trades_listing
 from kalshi_cli.sim.server.routes.multivariate import is_multivariate
-from kalshi_cli.sim.server.routes.portfolio import _filtered_page, ledger_query
+from kalshi_cli.sim.server.routes.portfolio import (
+    _filtered_page,
+    event_of,
+    fills_listing,
+    ledger_query,
+)
 from kalshi_cli.sim.server.routes.subaccounts import read_ledgers
 from kalshi_cli.sim.server.routing import (
     Endpoint,
@@ -23,12 +29,9 @@ from kalshi_cli.sim.server.routing import (
     orders_page,
     other_shard,
     paginate,
-    query_bool,
     query_int,
     query_list,
     query_str,
-    ts_filter,
-    view_page,
     within,
 )
 from kalshi_cli.vocabulary.clock import iso_utc
@@ -137,101 +140,43 @@ def handle_get_market_candlesticks_historical(
 
 
 def handle_get_trades_historical(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    limit = query_int(ctx, "limit", 100, 0, 1000) or 100
-    ticker = query_str(ctx, "ticker")
-    lo, hi = ts_filter(ctx, "min_ts", "max_ts")
-    only_block = query_bool(ctx, "is_block_trade")  # the simulator has no block trades
-    if ticker is not None and ticker not in state.exchange.reference.markets:
-        raise ExchangeError(404, "not_found", f"market {ticker} not found")
-    if only_block:
-        return 200, {"trades": [], "cursor": ""}
-    cutoff = archive(state, ctx.now).cutoff
-    trades = state.exchange.history.trades_newest_first(ticker)  # read by index, not rebuilt
-
-    def keep(i: int) -> bool:
-        ts = trades.ts(i)
-        return ts < cutoff and within(ts, lo, hi)
-
-    return view_page(
-        ctx, "trades", trades, trades.spans_before(cutoff, lo, hi), keep, ser.trade_json, limit
-    )
-
-
-def _one_ledger(
-    state: SimState, ctx: RequestContext
-) -> tuple[int, str | None, int | None, int | None, str, float] | None:
-    """A fills or orders history request read by index: its limit, ticker, time bounds,
-    ledger and the cutoff (`ledger_query`, whose `by` filter is the ticker here); None when
-    the whole list answers it."""
-    query = ledger_query(state, ctx, "ticker")
-    if query is None:
-        return None
-    limit, ticker, _, lo, hi, ledger = query
-    return limit, ticker, lo, hi, ledger, archive(state, ctx.now).cutoff
+    return trades_listing(state, ctx, live=False)
 
 
 def handle_get_fills_historical(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    query = _one_ledger(state, ctx)
-    if query is None:  # another shard, or several subaccounts' fills merged by time
-        return _filtered_fills(state, ctx)
-    limit, ticker, lo, hi, ledger, cutoff = query
-    fills = state.exchange.history.fills_newest_first(ledger)  # read by index, not rebuilt
-
-    def keep(i: int) -> bool:
-        ts = fills.ts(i)
-        return ts < cutoff and (ticker is None or fills.ticker(i) == ticker) and within(ts, lo, hi)
-
-    return view_page(
-        ctx, "fills", fills, fills.spans_before(cutoff, lo, hi), keep, ser.fill_json, limit
-    )
-
-
-def _filtered_fills(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    return _filtered_page(
-        state,
-        ctx,
-        "fills",
-        rows=archive(state, ctx.now).fills,
-        by="ticker",  # GetFillsHistorical has no order_id filter: ticker alone
-        field=lambda f: f.ticker,
-        when=lambda f: f.ts,
-        cursor_key=lambda f: f.fill_id,
-        to_json=ser.fill_json,
-    )
+    # GetFillsHistorical has no order_id filter: ticker alone
+    return fills_listing(state, ctx, "ticker", live=False)
 
 
 def handle_get_historical_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    query = _one_ledger(state, ctx)
+    cut = archive(state, ctx.now)
+    query = ledger_query(state, ctx, "ticker")  # GetHistoricalOrders filters by ticker alone
     if query is None:  # another shard, or several subaccounts' orders merged by time
-        return _filtered_orders(state, ctx)
-    limit, ticker, lo, hi, ledger, cutoff = query
+        return _filtered_page(
+            state,
+            ctx,
+            "orders",
+            rows=cut.orders,
+            by="ticker",
+            field=lambda o: o.ticker,
+            when=lambda o: o.created_time,
+            cursor_key=lambda o: o.order_id,
+            to_json=ser.order_json,
+        )
+    limit, ticker, _, lo, hi, ledger = query
     orders = state.exchange.history.orders_newest_first(ledger)  # no archived order rebuilt
 
     def keep(ref: OrderRef) -> bool:
         t, status, created, updated = orders.head(ref)
         return (
             status != "resting"
-            and updated < cutoff
+            and updated < cut.cutoff
             and (ticker is None or t == ticker)
             and within(created, lo, hi)
         )
 
     page, next_cursor = orders_page(orders, keep, query_str(ctx, "cursor"), limit)
     return 200, {"orders": [ser.order_json(orders.record(r)) for r in page], "cursor": next_cursor}
-
-
-def _filtered_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    return _filtered_page(
-        state,
-        ctx,
-        "orders",
-        rows=archive(state, ctx.now).orders,
-        by="ticker",  # GetHistoricalOrders filters by ticker alone
-        field=lambda o: o.ticker,
-        when=lambda o: o.created_time,
-        cursor_key=lambda o: o.order_id,
-        to_json=ser.order_json,
-    )
 
 
 def handle_get_historical_positions(
@@ -252,15 +197,11 @@ def handle_get_historical_positions(
         ]
     )
 
-    def event_of(t: str) -> str | None:
-        market = state.exchange.reference.markets.get(t)
-        return market.event_ticker if market else None
-
     selected = [
         p
         for p in positions
         if (ticker is None or p.ticker == ticker)
-        and (event_ticker is None or event_of(p.ticker) == event_ticker)
+        and (event_ticker is None or event_of(state, p.ticker) == event_ticker)
     ]
     page, cursor = paginate(selected, lambda p: p.ticker, limit, query_str(ctx, "cursor"))
     return 200, {
@@ -271,44 +212,17 @@ def handle_get_historical_positions(
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint(
-        "GET",
-        "/historical/cutoff",
-        handle_get_historical_cutoff,
-        "GetHistoricalCutoff",
-        private=False,
-    ),
-    Endpoint(
-        "GET",
-        "/historical/markets",
-        handle_get_historical_markets,
-        "GetHistoricalMarkets",
-        private=False,
-    ),
-    Endpoint(
-        "GET",
-        "/historical/markets/{ticker}",
-        handle_get_historical_market,
-        "GetHistoricalMarket",
-        private=False,
-    ),
+    Endpoint("GET", "/historical/cutoff", handle_get_historical_cutoff, private=False),
+    Endpoint("GET", "/historical/markets", handle_get_historical_markets, private=False),
+    Endpoint("GET", "/historical/markets/{ticker}", handle_get_historical_market, private=False),
     Endpoint(
         "GET",
         "/historical/markets/{ticker}/candlesticks",
         handle_get_market_candlesticks_historical,
-        "GetMarketCandlesticksHistorical",
         private=False,
     ),
-    Endpoint(
-        "GET",
-        "/historical/trades",
-        handle_get_trades_historical,
-        "GetTradesHistorical",
-        private=False,
-    ),
-    Endpoint("GET", "/historical/fills", handle_get_fills_historical, "GetFillsHistorical"),
-    Endpoint("GET", "/historical/orders", handle_get_historical_orders, "GetHistoricalOrders"),
-    Endpoint(
-        "GET", "/historical/positions", handle_get_historical_positions, "GetHistoricalPositions"
-    ),
+    Endpoint("GET", "/historical/trades", handle_get_trades_historical, private=False),
+    Endpoint("GET", "/historical/fills", handle_get_fills_historical),
+    Endpoint("GET", "/historical/orders", handle_get_historical_orders),
+    Endpoint("GET", "/historical/positions", handle_get_historical_positions),
 )

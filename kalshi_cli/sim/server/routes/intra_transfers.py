@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from kalshi_cli.sim.core.exchange import Exchange, ExchangeError
+from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.subaccounts import MAX_SUBACCOUNT, SimTransfer
 from kalshi_cli.sim.server.routing import (
     Endpoint,
@@ -19,6 +19,7 @@ from kalshi_cli.sim.server.routing import (
     RequestContext,
     SimState,
     bad_request,
+    found,
     paginate,
     query_int,
     query_str,
@@ -126,30 +127,14 @@ def handle_transfers(state: SimState, ctx: RequestContext) -> tuple[int, Json | 
 
 def handle_get_transfer(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     wanted = ctx.path_param("transfer_id")
-    found = next((t for t in _mine(state, ctx) if t.transfer_id == wanted), None)
-    if found is None:
-        raise ExchangeError(404, "not_found", f"transfer {wanted} not found")
-    return 200, {"transfer": _json(found)}
+    transfer = next((t for t in _mine(state, ctx) if t.transfer_id == wanted), None)
+    return 200, {"transfer": _json(found(transfer, f"transfer {wanted}"))}
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("POST", "/portfolio/intra_exchange_instance_transfer", handle_transfer),
+    Endpoint("GET", "/portfolio/intra_exchange_instance_transfers", handle_transfers),
     Endpoint(
-        "POST",
-        "/portfolio/intra_exchange_instance_transfer",
-        handle_transfer,
-        "IntraExchangeInstanceTransfer",
-        body="IntraExchangeInstanceTransferRequest",
-    ),
-    Endpoint(
-        "GET",
-        "/portfolio/intra_exchange_instance_transfers",
-        handle_transfers,
-        "GetIntraExchangeInstanceTransfers",
-    ),
-    Endpoint(
-        "GET",
-        "/portfolio/intra_exchange_instance_transfers/{transfer_id}",
-        handle_get_transfer,
-        "GetIntraExchangeInstanceTransfer",
+        "GET", "/portfolio/intra_exchange_instance_transfers/{transfer_id}", handle_get_transfer
     ),
 )

@@ -7,18 +7,10 @@ from collections import defaultdict
 from decimal import Decimal
 
 from kalshi_cli.sim.core import serialize as ser
-from kalshi_cli.sim.core.exchange import (
-    ExchangeError,
-    SimEvent,
-    SimMarket,
-    SimSeries,
-)
+from kalshi_cli.sim.core.exchange import ExchangeError, SimEvent, SimMarket, SimSeries
 from kalshi_cli.sim.core.historical import Archive
 from kalshi_cli.sim.server.history import candle_trades, candlesticks, period_ends
-from kalshi_cli.sim.server.ratelimit import (
-    DEFAULT_COST,
-    ENDPOINT_COSTS,
-)
+from kalshi_cli.sim.server.ratelimit import DEFAULT_COST, ENDPOINT_COSTS
 from kalshi_cli.sim.server.routes.multivariate import is_multivariate
 from kalshi_cli.sim.server.routing import (
     API_PREFIX,
@@ -27,6 +19,7 @@ from kalshi_cli.sim.server.routing import (
     RequestContext,
     SimState,
     bad_request,
+    found,
     invalid_status_filter,
     matches,
     paginate,
@@ -39,9 +32,7 @@ from kalshi_cli.sim.server.routing import (
     within,
 )
 from kalshi_cli.vocabulary.clock import iso_utc
-from kalshi_cli.vocabulary.models import (
-    fmt_count,
-)
+from kalshi_cli.vocabulary.models import fmt_count
 
 INT32_MAX = 2**31 - 1
 
@@ -174,23 +165,31 @@ def handle_get_market_orderbook(state: SimState, ctx: RequestContext) -> tuple[i
     return 200, ser.orderbook_json(state.exchange.engine, market.ticker, depth)
 
 
-def handle_get_trades(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+def trades_listing(state: SimState, ctx: RequestContext, *, live: bool) -> tuple[int, Json | None]:
+    """The trades of the live tier (made at or after the cutoff) or, not `live`, of the
+    historical one, read by index (none rebuilt but the page's). An unknown ticker is a 404:
+    `not_found` from the historical tier, the core's `market_not_found` from the live one."""
     limit = query_int(ctx, "limit", 100, 0, 1000) or 100
     ticker = query_str(ctx, "ticker")
     lo, hi = ts_filter(ctx, "min_ts", "max_ts")
     only_block = query_bool(ctx, "is_block_trade")  # the simulator has no block trades
+    if not live and ticker is not None:
+        found(state.exchange.reference.markets.get(ticker), f"market {ticker}")
     cutoff = Archive(state.exchange, state.history, ctx.now).cutoff
-    trades = state.exchange.history.trades_newest_first(ticker)  # read by index, not rebuilt
+    trades = state.exchange.history.trades_newest_first(ticker)
     if only_block:
         return 200, {"trades": [], "cursor": ""}
 
-    def keep(i: int) -> bool:  # the live tier: made at or after the cutoff
+    def keep(i: int) -> bool:
         ts = trades.ts(i)
-        return ts >= cutoff and within(ts, lo, hi)
+        return (ts >= cutoff) == live and within(ts, lo, hi)
 
-    return view_page(
-        ctx, "trades", trades, trades.spans_from(cutoff, lo, hi), keep, ser.trade_json, limit
-    )
+    spans = trades.spans_from(cutoff, lo, hi) if live else trades.spans_before(cutoff, lo, hi)
+    return view_page(ctx, "trades", trades, spans, keep, ser.trade_json, limit)
+
+
+def handle_get_trades(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    return trades_listing(state, ctx, live=True)
 
 
 def handle_get_market_candlesticks(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
@@ -310,9 +309,7 @@ def _event_markets(state: SimState, event_ticker: str) -> list[Json]:
 
 def handle_get_event(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     ticker = ctx.path_param("event_ticker")
-    event = state.exchange.reference.events.get(ticker)
-    if event is None:
-        raise ExchangeError(404, "not_found", f"event {ticker} not found")
+    event = found(state.exchange.reference.events.get(ticker), f"event {ticker}")
     markets = _event_markets(state, ticker)
     nested = query_bool(ctx, "with_nested_markets")
     series = state.exchange.reference.series.get(event.series_ticker)
@@ -377,9 +374,7 @@ def handle_get_series_fee_changes(state: SimState, ctx: RequestContext) -> tuple
 def handle_get_series(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     ticker = ctx.path_param("series_ticker")
     volume = query_bool(ctx, "include_volume")
-    series = state.exchange.reference.series.get(ticker)
-    if series is None:
-        raise ExchangeError(404, "not_found", f"series {ticker} not found")
+    series = found(state.exchange.reference.series.get(ticker), f"series {ticker}")
     return 200, {"series": _series_out(state, series, volume=volume, product_metadata=False)}
 
 
@@ -394,43 +389,22 @@ def handle_get_account_endpoint_costs(
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint(
-        "GET", "/exchange/status", handle_get_exchange_status, "GetExchangeStatus", private=False
-    ),
-    Endpoint("GET", "/markets", handle_get_markets, "GetMarkets", private=False),
-    Endpoint("GET", "/markets/trades", handle_get_trades, "GetTrades", private=False),
-    Endpoint("GET", "/markets/{ticker}", handle_get_market, "GetMarket", private=False),
+    Endpoint("GET", "/exchange/status", handle_get_exchange_status, private=False),
+    Endpoint("GET", "/markets", handle_get_markets, private=False),
+    Endpoint("GET", "/markets/trades", handle_get_trades, private=False),
+    Endpoint("GET", "/markets/{ticker}", handle_get_market, private=False),
     # public since API 3.31.0 (the spec dropped its `security`)
-    Endpoint(
-        "GET",
-        "/markets/{ticker}/orderbook",
-        handle_get_market_orderbook,
-        "GetMarketOrderbook",
-        private=False,
-    ),
+    Endpoint("GET", "/markets/{ticker}/orderbook", handle_get_market_orderbook, private=False),
     Endpoint(
         "GET",
         "/series/{series_ticker}/markets/{ticker}/candlesticks",
         handle_get_market_candlesticks,
-        "GetMarketCandlesticks",
         private=False,
     ),
-    Endpoint("GET", "/events", handle_get_events, "GetEvents", private=False),
-    Endpoint("GET", "/events/{event_ticker}", handle_get_event, "GetEvent", private=False),
-    Endpoint("GET", "/series", handle_get_series_list, "GetSeriesList", private=False),
-    Endpoint(
-        "GET",
-        "/series/fee_changes",
-        handle_get_series_fee_changes,
-        "GetSeriesFeeChanges",
-        private=False,
-    ),
-    Endpoint("GET", "/series/{series_ticker}", handle_get_series, "GetSeries", private=False),
-    Endpoint(
-        "GET",
-        "/account/endpoint_costs",
-        handle_get_account_endpoint_costs,
-        "GetAccountEndpointCosts",
-        private=False,
-    ),
+    Endpoint("GET", "/events", handle_get_events, private=False),
+    Endpoint("GET", "/events/{event_ticker}", handle_get_event, private=False),
+    Endpoint("GET", "/series", handle_get_series_list, private=False),
+    Endpoint("GET", "/series/fee_changes", handle_get_series_fee_changes, private=False),
+    Endpoint("GET", "/series/{series_ticker}", handle_get_series, private=False),
+    Endpoint("GET", "/account/endpoint_costs", handle_get_account_endpoint_costs, private=False),
 )

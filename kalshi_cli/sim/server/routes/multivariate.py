@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kalshi_cli.sim.core import serialize as ser
-from kalshi_cli.sim.core.exchange import Exchange, ExchangeError, SimEvent, SimMarket, SimSeries
+from kalshi_cli.sim.core.exchange import Exchange, SimEvent, SimMarket, SimSeries
 from kalshi_cli.sim.server import scenario_data
 from kalshi_cli.sim.server.routes.reference_data import seconds_of
 from kalshi_cli.sim.server.routing import (
@@ -24,6 +24,7 @@ from kalshi_cli.sim.server.routing import (
     SimState,
     bad_request,
     field_bool,
+    found,
     paginate,
     query_bool,
     query_int,
@@ -102,10 +103,8 @@ def _status(collection: Json, now: float) -> str:
 
 
 def _collection(state: SimState, ticker: str) -> Json:
-    found = scenario_data.of(state.exchange).find(KIND, ticker)
-    if found is None:
-        raise ExchangeError(404, "not_found", f"multivariate event collection {ticker} not found")
-    return found
+    collection = scenario_data.of(state.exchange).find(KIND, ticker)
+    return found(collection, f"multivariate event collection {ticker}")
 
 
 def handle_collections(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
@@ -294,32 +293,13 @@ def handle_multivariate_events(state: SimState, ctx: RequestContext) -> tuple[in
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint(
-        "GET",
-        "/events/multivariate",
-        handle_multivariate_events,
-        "GetMultivariateEvents",
-        private=False,
-    ),
-    Endpoint(
-        "GET",
-        "/multivariate_event_collections",
-        handle_collections,
-        "GetMultivariateEventCollections",
-        private=False,
-    ),
+    Endpoint("GET", "/events/multivariate", handle_multivariate_events, private=False),
+    Endpoint("GET", "/multivariate_event_collections", handle_collections, private=False),
     Endpoint(
         "GET",
         "/multivariate_event_collections/{collection_ticker}",
         handle_collection,
-        "GetMultivariateEventCollection",
         private=False,
     ),
-    Endpoint(
-        "POST",
-        "/multivariate_event_collections/{collection_ticker}",
-        handle_create_market,
-        "CreateMarketInMultivariateEventCollection",
-        body="CreateMarketInMultivariateEventCollectionRequest",
-    ),
+    Endpoint("POST", "/multivariate_event_collections/{collection_ticker}", handle_create_market),
 )

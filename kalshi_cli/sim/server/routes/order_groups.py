@@ -132,23 +132,11 @@ def handle_update_order_group_limit(
 
 _ONE = "/portfolio/order_groups/{order_group_id}"
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint("GET", "/portfolio/order_groups", handle_get_order_groups, "GetOrderGroups"),
-    Endpoint(
-        "POST",
-        "/portfolio/order_groups/create",
-        handle_create_order_group,
-        "CreateOrderGroup",
-        body="CreateOrderGroupRequest",
-    ),
-    Endpoint("GET", _ONE, handle_get_order_group, "GetOrderGroup"),
-    Endpoint("DELETE", _ONE, handle_delete_order_group, "DeleteOrderGroup"),
-    Endpoint("PUT", _ONE + "/reset", handle_reset_order_group, "ResetOrderGroup"),
-    Endpoint("PUT", _ONE + "/trigger", handle_trigger_order_group, "TriggerOrderGroup"),
-    Endpoint(
-        "PUT",
-        _ONE + "/limit",
-        handle_update_order_group_limit,
-        "UpdateOrderGroupLimit",
-        body="UpdateOrderGroupLimitRequest",
-    ),
+    Endpoint("GET", "/portfolio/order_groups", handle_get_order_groups),
+    Endpoint("POST", "/portfolio/order_groups/create", handle_create_order_group),
+    Endpoint("GET", _ONE, handle_get_order_group),
+    Endpoint("DELETE", _ONE, handle_delete_order_group),
+    Endpoint("PUT", _ONE + "/reset", handle_reset_order_group),
+    Endpoint("PUT", _ONE + "/trigger", handle_trigger_order_group),
+    Endpoint("PUT", _ONE + "/limit", handle_update_order_group_limit),
 )

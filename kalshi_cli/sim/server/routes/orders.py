@@ -7,15 +7,9 @@ from decimal import Decimal
 from typing import Any
 
 from kalshi_cli.sim.core import serialize as ser
-from kalshi_cli.sim.core.exchange import (
-    ExchangeError,
-    SimMarket,
-    not_found,
-)
+from kalshi_cli.sim.core.exchange import ExchangeError, SimMarket, SimOrder, not_found
 from kalshi_cli.sim.core.records import PlaceRequest, amend_counts
-from kalshi_cli.sim.server.ratelimit import (
-    max_batch_items,
-)
+from kalshi_cli.sim.server.ratelimit import max_batch_items
 from kalshi_cli.sim.server.routes.subaccounts import read_ledgers, write_ledger
 from kalshi_cli.sim.server.routing import (
     DOLLARS_TEXT,
@@ -156,18 +150,24 @@ def parse_create(state: SimState, body: Any) -> PlaceRequest:
     )
 
 
+def _answer(state: SimState, order: SimOrder, **counts: Decimal) -> Json:
+    """An order write's answer: the order's ids, the `counts` it names, and the time."""
+    return {
+        "order_id": order.order_id,
+        "client_order_id": order.client_order_id,
+        **{name: fmt_count(count) for name, count in counts.items()},
+        "ts_ms": ser.ts_ms(state.clock.wall()),
+    }
+
+
 def _create_one(state: SimState, ctx: RequestContext, body: Any) -> Json:
     request = parse_create(state, body)
     ledger = write_ledger(state, ctx, body.get("subaccount"))
     result = state.exchange.desk.place_order(ledger, request)
     order = result.order
-    response: Json = {
-        "order_id": order.order_id,
-        "client_order_id": order.client_order_id,
-        "fill_count": fmt_count(order.fill_count),
-        "remaining_count": fmt_count(order.remaining_count),
-        "ts_ms": ser.ts_ms(state.clock.wall()),
-    }
+    response = _answer(
+        state, order, fill_count=order.fill_count, remaining_count=order.remaining_count
+    )
     response.update(ser.fill_averages(result.fills))
     return response
 
@@ -216,14 +216,7 @@ def handle_batch_cancel_orders(state: SimState, ctx: RequestContext) -> tuple[in
             parse_shard_fields(item)
             ledger = write_ledger(state, ctx, item.get("subaccount"))
             order, reduced = state.exchange.desk.cancel_order(ledger, order_id)
-            results.append(
-                {
-                    "order_id": order.order_id,
-                    "client_order_id": order.client_order_id,
-                    "reduced_by": fmt_count(reduced),
-                    "ts_ms": ser.ts_ms(state.clock.wall()),
-                }
-            )
+            results.append(_answer(state, order, reduced_by=reduced))
         except ExchangeError as exc:
             results.append(
                 {
@@ -245,12 +238,7 @@ def handle_cancel_order(state: SimState, ctx: RequestContext) -> tuple[int, Json
     ledger = write_ledger(state, ctx)
     # an order cancelled, executed or unknown: one identical 404 `not_found` (the core's)
     order, reduced = state.exchange.desk.cancel_order(ledger, ctx.path_param("order_id"))
-    return 200, {
-        "order_id": order.order_id,
-        "client_order_id": order.client_order_id,
-        "reduced_by": fmt_count(reduced),
-        "ts_ms": ser.ts_ms(state.clock.wall()),
-    }
+    return 200, _answer(state, order, reduced_by=reduced)
 
 
 def handle_cancel_all_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
@@ -289,11 +277,7 @@ def handle_amend_order(state: SimState, ctx: RequestContext) -> tuple[int, Json 
         updated_client_order_id=updated,
         expiration_time=expiration,
     )
-    response: Json = {
-        "order_id": new.order_id,
-        "client_order_id": new.client_order_id,
-        "ts_ms": ser.ts_ms(state.clock.wall()),
-    }
+    response = _answer(state, new)
     counts = amend_counts(old, new, fills)  # "only present" when it filled or changed them
     if counts is not None:
         response["remaining_count"] = fmt_count(counts[0])
@@ -320,52 +304,15 @@ def handle_decrease_order(state: SimState, ctx: RequestContext) -> tuple[int, Js
         reduce_by=reduce_by,
         reduce_to=reduce_to,
     )
-    return 200, {
-        "order_id": order.order_id,
-        "client_order_id": order.client_order_id,
-        "remaining_count": fmt_count(order.remaining_count),
-        "ts_ms": ser.ts_ms(state.clock.wall()),
-    }
+    return 200, _answer(state, order, remaining_count=order.remaining_count)
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint(
-        "POST",
-        "/portfolio/events/orders",
-        handle_create_order,
-        "CreateOrderV2",
-        body="CreateOrderV2Request",
-    ),
-    Endpoint("DELETE", "/portfolio/events/orders", handle_cancel_all_orders, "CancelAllOrders"),
-    Endpoint(
-        "POST",
-        "/portfolio/events/orders/batched",
-        handle_batch_create_orders,
-        "BatchCreateOrdersV2",
-        body="BatchCreateOrdersV2Request",
-        batch=True,
-    ),
-    Endpoint(
-        "DELETE",
-        "/portfolio/events/orders/batched",
-        handle_batch_cancel_orders,
-        "BatchCancelOrdersV2",
-        body="BatchCancelOrdersV2Request",
-        batch=True,
-    ),
-    Endpoint("DELETE", "/portfolio/events/orders/{order_id}", handle_cancel_order, "CancelOrderV2"),
-    Endpoint(
-        "POST",
-        "/portfolio/events/orders/{order_id}/amend",
-        handle_amend_order,
-        "AmendOrderV2",
-        body="AmendOrderV2Request",
-    ),
-    Endpoint(
-        "POST",
-        "/portfolio/events/orders/{order_id}/decrease",
-        handle_decrease_order,
-        "DecreaseOrderV2",
-        body="DecreaseOrderV2Request",
-    ),
+    Endpoint("POST", "/portfolio/events/orders", handle_create_order),
+    Endpoint("DELETE", "/portfolio/events/orders", handle_cancel_all_orders),
+    Endpoint("POST", "/portfolio/events/orders/batched", handle_batch_create_orders, batch=True),
+    Endpoint("DELETE", "/portfolio/events/orders/batched", handle_batch_cancel_orders, batch=True),
+    Endpoint("DELETE", "/portfolio/events/orders/{order_id}", handle_cancel_order),
+    Endpoint("POST", "/portfolio/events/orders/{order_id}/amend", handle_amend_order),
+    Endpoint("POST", "/portfolio/events/orders/{order_id}/decrease", handle_decrease_order),
 )

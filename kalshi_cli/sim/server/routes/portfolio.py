@@ -12,7 +12,7 @@ from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import ExchangeError, not_found
 from kalshi_cli.sim.core.historical import Archive
 from kalshi_cli.sim.core.record_views import OrderRef, OrdersNewestFirst
-from kalshi_cli.sim.core.records import SimSettlement, owner
+from kalshi_cli.sim.core.records import SimFill, SimSettlement, owner
 from kalshi_cli.sim.server.routes.subaccounts import read_ledger, read_ledgers
 from kalshi_cli.sim.server.routing import (
     Endpoint,
@@ -32,9 +32,7 @@ from kalshi_cli.sim.server.routing import (
     view_page,
     within,
 )
-from kalshi_cli.vocabulary.models import (
-    fmt_dollars,
-)
+from kalshi_cli.vocabulary.models import fmt_dollars
 
 
 def handle_get_balance(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
@@ -67,13 +65,10 @@ def handle_get_positions(state: SimState, ctx: RequestContext) -> tuple[int, Jso
     archived = Archive(state.exchange, state.history, ctx.now).position
 
     def keep(p: Any) -> bool:
-        market = state.exchange.reference.markets.get(p.ticker)
         return (
             not archived(p)
             and (ticker is None or p.ticker == ticker)
-            and (
-                event_ticker is None or (market is not None and market.event_ticker == event_ticker)
-            )
+            and (event_ticker is None or event_of(state, p.ticker) == event_ticker)
             and ("position" not in filters or p.position != 0)
             and ("total_traded" not in filters or p.total_traded != 0)
         )
@@ -85,6 +80,12 @@ def handle_get_positions(state: SimState, ctx: RequestContext) -> tuple[int, Jso
         "event_positions": ser.event_positions_json(state.exchange, page, ledgers),
         "cursor": cursor,
     }
+
+
+def event_of(state: SimState, ticker: str) -> str | None:
+    """The event of a market; None for a ticker the exchange does not list."""
+    market = state.exchange.reference.markets.get(ticker)
+    return market.event_ticker if market else None
 
 
 class _TickerRow(Protocol):
@@ -159,42 +160,52 @@ def _filtered_page(
     return 200, {name: [to_json(r) for r in page], "cursor": cursor}
 
 
-def handle_get_fills(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+def fills_listing(
+    state: SimState, ctx: RequestContext, by: str, *, live: bool
+) -> tuple[int, Json | None]:
+    """The fills of the live tier (made at or after the cutoff) or, not `live`, of the
+    historical one, filtered by `ticker`, the query parameter `by` (a fill's field: `order_id`
+    live, `ticker` historical) and the times. One ledger is read by index, only the page's fills
+    rebuilt; another shard, or several subaccounts' fills merged by time, list them whole."""
     archive = Archive(state.exchange, state.history, ctx.now)
     cutoff = archive.cutoff
-    query = ledger_query(state, ctx, "order_id")
-    if query is not None:  # one ledger: read by index, only the page's fills rebuilt
-        limit, ticker, order_id, lo, hi, ledger = query
+    query = ledger_query(state, ctx, by)
+    if query is not None:
+        limit, ticker, wanted, lo, hi, ledger = query
         fills = state.exchange.history.fills_newest_first(ledger)
+        field = getattr(fills, by)  # the view's reader of that field by index
 
-        def keep(i: int) -> bool:  # the live tier: made at or after the cutoff
+        def keep(i: int) -> bool:
             ts = fills.ts(i)
             return (
-                ts >= cutoff
+                (ts >= cutoff) == live
                 and (ticker is None or fills.ticker(i) == ticker)
-                and (order_id is None or fills.order_id(i) == order_id)
+                and (wanted is None or field(i) == wanted)
                 and within(ts, lo, hi)
             )
 
-        return view_page(
-            ctx, "fills", fills, fills.spans_from(cutoff, lo, hi), keep, ser.fill_json, limit
-        )
-    archived = archive.fill
+        spans = fills.spans_from(cutoff, lo, hi) if live else fills.spans_before(cutoff, lo, hi)
+        return view_page(ctx, "fills", fills, spans, keep, ser.fill_json, limit)
+
+    def live_rows(account_id: str) -> list[SimFill]:
+        fills = state.exchange.history.fills(account_id, since=cutoff)
+        return [f for f in fills if not archive.fill(f)]
+
     return _filtered_page(
         state,
         ctx,
         "fills",
-        rows=lambda account_id: [
-            f
-            for f in state.exchange.history.fills(account_id, since=archive.cutoff)
-            if not archived(f)
-        ],
-        by="order_id",
-        field=lambda f: f.order_id,
+        rows=live_rows if live else archive.fills,
+        by=by,
+        field=lambda f: getattr(f, by),
         when=lambda f: f.ts,
         cursor_key=lambda f: f.fill_id,
         to_json=ser.fill_json,
     )
+
+
+def handle_get_fills(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    return fills_listing(state, ctx, "order_id", live=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,16 +270,12 @@ def handle_get_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json |
         )
     )
 
-    def event_of(ticker: str) -> str | None:
-        market = state.exchange.reference.markets.get(ticker)
-        return market.event_ticker if market else None
-
     selected = [
         o
         for o in orders
         if not archived(o)
         and matches(o, ticker=ticker, status=status)
-        and (event_tickers is None or event_of(o.ticker) in event_tickers)
+        and (event_tickers is None or event_of(state, o.ticker) in event_tickers)
         and within(o.created_time, lo, hi)
     ]
     page, cursor = paginate(selected, lambda o: o.order_id, limit, query_str(ctx, "cursor"))
@@ -338,11 +345,11 @@ def handle_get_account_api_limits(state: SimState, ctx: RequestContext) -> tuple
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint("GET", "/portfolio/balance", handle_get_balance, "GetBalance"),
-    Endpoint("GET", "/portfolio/positions", handle_get_positions, "GetPositions"),
-    Endpoint("GET", "/portfolio/fills", handle_get_fills, "GetFills"),
-    Endpoint("GET", "/portfolio/settlements", handle_get_settlements, "GetSettlements"),
-    Endpoint("GET", "/portfolio/orders", handle_get_orders, "GetOrders"),
-    Endpoint("GET", "/portfolio/orders/{order_id}", handle_get_order, "GetOrder"),
-    Endpoint("GET", "/account/limits", handle_get_account_api_limits, "GetAccountApiLimits"),
+    Endpoint("GET", "/portfolio/balance", handle_get_balance),
+    Endpoint("GET", "/portfolio/positions", handle_get_positions),
+    Endpoint("GET", "/portfolio/fills", handle_get_fills),
+    Endpoint("GET", "/portfolio/settlements", handle_get_settlements),
+    Endpoint("GET", "/portfolio/orders", handle_get_orders),
+    Endpoint("GET", "/portfolio/orders/{order_id}", handle_get_order),
+    Endpoint("GET", "/account/limits", handle_get_account_api_limits),
 )

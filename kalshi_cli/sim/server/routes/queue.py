@@ -63,16 +63,6 @@ def handle_queue_position(state: SimState, ctx: RequestContext) -> tuple[int, Js
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint(
-        "GET",
-        "/portfolio/orders/queue_positions",
-        handle_queue_positions,
-        "GetOrderQueuePositions",
-    ),
-    Endpoint(
-        "GET",
-        "/portfolio/orders/{order_id}/queue_position",
-        handle_queue_position,
-        "GetOrderQueuePosition",
-    ),
+    Endpoint("GET", "/portfolio/orders/queue_positions", handle_queue_positions),
+    Endpoint("GET", "/portfolio/orders/{order_id}/queue_position", handle_queue_position),
 )

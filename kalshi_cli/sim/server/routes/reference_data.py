@@ -15,6 +15,7 @@ from kalshi_cli.sim.server.routing import (
     Json,
     RequestContext,
     SimState,
+    found,
     paginate,
     query_bool,
     query_int,
@@ -26,10 +27,6 @@ from kalshi_cli.vocabulary.clock import parse_iso
 
 def _data(state: SimState) -> scenario_data.ScenarioData:
     return scenario_data.of(state.exchange)
-
-
-def _missing(what: str) -> ExchangeError:
-    return ExchangeError(404, "not_found", f"{what} not found")
 
 
 def seconds_of(text: Any) -> float | None:
@@ -84,9 +81,7 @@ def handle_milestones(state: SimState, ctx: RequestContext) -> tuple[int, Json |
 
 
 def handle_milestone(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    item = _data(state).find("milestones", ctx.path_param("milestone_id"))
-    if item is None:
-        raise _missing("milestone")
+    item = found(_data(state).find("milestones", ctx.path_param("milestone_id")), "milestone")
     return 200, {"milestone": item}
 
 
@@ -109,9 +104,10 @@ def handle_structured_targets(state: SimState, ctx: RequestContext) -> tuple[int
 
 
 def handle_structured_target(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    item = _data(state).find("structured_targets", ctx.path_param("structured_target_id"))
-    if item is None:
-        raise _missing("structured target")
+    item = found(
+        _data(state).find("structured_targets", ctx.path_param("structured_target_id")),
+        "structured target",
+    )
     return 200, {"structured_target": item}
 
 
@@ -179,17 +175,14 @@ def handle_filters_by_sport(state: SimState, ctx: RequestContext) -> tuple[int, 
 
 
 def _live(state: SimState, milestone_id: str) -> Json:
-    item = _data(state).find("live_data", milestone_id)
-    if item is None:
-        raise _missing("live data")
-    return item
+    return found(_data(state).find("live_data", milestone_id), "live data")
 
 
 def handle_live_data(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     query_bool(ctx, "include_player_stats")
     item = _live(state, ctx.path_param("milestone_id"))
     if "type" in ctx.request.path_params and item.get("type") != ctx.path_param("type"):
-        raise _missing("live data")
+        raise ExchangeError(404, "not_found", "live data not found")
     return 200, {"live_data": item}
 
 
@@ -199,90 +192,36 @@ def handle_live_datas(state: SimState, ctx: RequestContext) -> tuple[int, Json |
     ids = [i for i in ids if i] or (query_list(ctx, "milestone_ids") or [])
     if not ids:
         raise InvalidQuery(ctx.operation, "milestone_ids: is required")
-    found = [_data(state).find("live_data", i) for i in ids]
-    return 200, {"live_datas": [i for i in found if i is not None]}
+    items = [_data(state).find("live_data", i) for i in ids]
+    return 200, {"live_datas": [i for i in items if i is not None]}
 
 
 def handle_game_stats(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    item = _data(state).find("game_stats", ctx.path_param("milestone_id"))
-    if item is None:
-        raise _missing("game stats")
+    item = found(_data(state).find("game_stats", ctx.path_param("milestone_id")), "game stats")
     return 200, scenario_data.public("game_stats", item)
 
 
 def handle_event_live_data(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     query_str(ctx, "range")
-    item = _data(state).find("event_live_data", ctx.path_param("event_ticker"))
-    if item is None:
-        raise _missing("live data")
+    item = found(_data(state).find("event_live_data", ctx.path_param("event_ticker")), "live data")
     return 200, {"live_data": scenario_data.public("event_live_data", item)}
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint("GET", "/milestones", handle_milestones, "GetMilestones", private=False),
-    Endpoint("GET", "/milestones/{milestone_id}", handle_milestone, "GetMilestone", private=False),
+    Endpoint("GET", "/milestones", handle_milestones, private=False),
+    Endpoint("GET", "/milestones/{milestone_id}", handle_milestone, private=False),
+    Endpoint("GET", "/structured_targets", handle_structured_targets, private=False),
     Endpoint(
-        "GET",
-        "/structured_targets",
-        handle_structured_targets,
-        "GetStructuredTargets",
-        private=False,
+        "GET", "/structured_targets/{structured_target_id}", handle_structured_target, private=False
     ),
+    Endpoint("GET", "/incentive_programs", handle_incentive_programs, private=False),
+    Endpoint("GET", "/search/tags_by_categories", handle_tags_by_categories, private=False),
+    Endpoint("GET", "/search/filters_by_sport", handle_filters_by_sport, private=False),
+    Endpoint("GET", "/live_data/milestone/{milestone_id}", handle_live_data, private=False),
+    Endpoint("GET", "/live_data/{type}/milestone/{milestone_id}", handle_live_data, private=False),
+    Endpoint("GET", "/live_data/batch", handle_live_datas, private=False),
     Endpoint(
-        "GET",
-        "/structured_targets/{structured_target_id}",
-        handle_structured_target,
-        "GetStructuredTarget",
-        private=False,
+        "GET", "/live_data/milestone/{milestone_id}/game_stats", handle_game_stats, private=False
     ),
-    Endpoint(
-        "GET",
-        "/incentive_programs",
-        handle_incentive_programs,
-        "GetIncentivePrograms",
-        private=False,
-    ),
-    Endpoint(
-        "GET",
-        "/search/tags_by_categories",
-        handle_tags_by_categories,
-        "GetTagsForSeriesCategories",
-        private=False,
-    ),
-    Endpoint(
-        "GET",
-        "/search/filters_by_sport",
-        handle_filters_by_sport,
-        "GetFiltersForSports",
-        private=False,
-    ),
-    Endpoint(
-        "GET",
-        "/live_data/milestone/{milestone_id}",
-        handle_live_data,
-        "GetLiveDataByMilestone",
-        private=False,
-    ),
-    Endpoint(
-        "GET",
-        "/live_data/{type}/milestone/{milestone_id}",
-        handle_live_data,
-        "GetLiveData",
-        private=False,
-    ),
-    Endpoint("GET", "/live_data/batch", handle_live_datas, "GetLiveDatas", private=False),
-    Endpoint(
-        "GET",
-        "/live_data/milestone/{milestone_id}/game_stats",
-        handle_game_stats,
-        "GetGameStats",
-        private=False,
-    ),
-    Endpoint(
-        "GET",
-        "/live_data/events/{event_ticker}",
-        handle_event_live_data,
-        "GetEventLiveData",
-        private=False,
-    ),
+    Endpoint("GET", "/live_data/events/{event_ticker}", handle_event_live_data, private=False),
 )

@@ -200,28 +200,10 @@ def handle_get_netting(state: SimState, ctx: RequestContext) -> tuple[int, Json 
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint(
-        "POST",
-        "/portfolio/subaccounts",
-        handle_create_subaccount,
-        "CreateSubaccount",
-        body="CreateSubaccountRequest",
-    ),
-    Endpoint(
-        "POST",
-        "/portfolio/subaccounts/transfer",
-        handle_transfer,
-        "ApplySubaccountTransfer",
-        body="ApplySubaccountTransferRequest",
-    ),
-    Endpoint("GET", "/portfolio/subaccounts/balances", handle_balances, "GetSubaccountBalances"),
-    Endpoint("GET", "/portfolio/subaccounts/transfers", handle_transfers, "GetSubaccountTransfers"),
-    Endpoint(
-        "PUT",
-        "/portfolio/subaccounts/netting",
-        handle_update_netting,
-        "UpdateSubaccountNetting",
-        body="UpdateSubaccountNettingRequest",
-    ),
-    Endpoint("GET", "/portfolio/subaccounts/netting", handle_get_netting, "GetSubaccountNetting"),
+    Endpoint("POST", "/portfolio/subaccounts", handle_create_subaccount),
+    Endpoint("POST", "/portfolio/subaccounts/transfer", handle_transfer),
+    Endpoint("GET", "/portfolio/subaccounts/balances", handle_balances),
+    Endpoint("GET", "/portfolio/subaccounts/transfers", handle_transfers),
+    Endpoint("PUT", "/portfolio/subaccounts/netting", handle_update_netting),
+    Endpoint("GET", "/portfolio/subaccounts/netting", handle_get_netting),
 )

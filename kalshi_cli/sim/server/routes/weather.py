@@ -86,14 +86,6 @@ def handle_calibrations(state: SimState, ctx: RequestContext) -> tuple[int, Json
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint(
-        "GET", "/live_data/weather/{city}", handle_weather_index, "GetWeatherIndex", private=False
-    ),
-    Endpoint(
-        "GET",
-        "/live_data/weather/{city}/calibrations",
-        handle_calibrations,
-        "GetWeatherIndexCalibrations",
-        private=False,
-    ),
+    Endpoint("GET", "/live_data/weather/{city}", handle_weather_index, private=False),
+    Endpoint("GET", "/live_data/weather/{city}/calibrations", handle_calibrations, private=False),
 )
