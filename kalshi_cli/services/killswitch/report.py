@@ -3,7 +3,7 @@ record it leaves in the state file (`Trail`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -84,27 +84,20 @@ class KillReport:
         }
 
 
+@dataclass(eq=False)
 class Trail:
     """What the kill switch writes to the state file, each part once, best effort.
 
     A failure to write is reported (the first reason is kept) and never raised: the cancels
     matter more than the record of them."""
 
-    def __init__(
-        self,
-        store: Store | None,
-        report: KillReport,
-        *,
-        reason: str,
-        source: str,
-        started: dict[str, Any],
-    ) -> None:
-        self.store = store
-        self.report = report
-        self.reason = reason
-        self.source = source
-        self.started = started
-        self.locked = False  # a write failed on another writer's lock
+    store: Store | None
+    report: KillReport
+    _: KW_ONLY
+    reason: str
+    source: str
+    started: dict[str, Any]
+    locked: bool = field(default=False, init=False)  # a write failed on another writer's lock
 
     def halt(self, wait_s: float) -> None:
         """HALTED and the `kill_switch` event, unless already recorded."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 from contextlib import suppress
+from dataclasses import KW_ONLY, InitVar, dataclass
 from typing import TYPE_CHECKING
 
 from kalshi_cli.services.killswitch.cancel import KillCancels
@@ -39,43 +40,39 @@ if TYPE_CHECKING:
 DEFAULT_DEADLINE_S = 60.0
 
 
+@dataclass(eq=False)
 class KillSwitch:
-    def __init__(
-        self,
-        client: CancelsOrders,
-        store: Store | None,
-        clock: Clock,
-        *,
-        deadline_s: float = DEFAULT_DEADLINE_S,
-        batch_size: int = 20,
-        rng: random.Random | None = None,
-        halt_wait_s: float = 1.0,
-        record_wait_s: float = 10.0,
-        state_error: str | None = None,
-        read_lag_s: float = DEFAULT_READ_LAG_S,
-        communications: ClosesRfqs | None = None,
-        state_fault: KalshiError | None = None,
-        pace: Callable[[], Pacing] | None = None,
+    """`halt_wait_s`/`record_wait_s`: how long HALTED, then what is recorded at the end, may
+    wait for another writer's lock. `state_error`/`state_fault`: why there is no `store` (a lock
+    held by another writer is no proof). `communications`: the RFQ side closed in step 2b (None
+    on a paper loop). `pace`: see `_pace`."""
+
+    client: CancelsOrders
+    store: Store | None
+    clock: Clock
+    _: KW_ONLY
+    deadline_s: float = DEFAULT_DEADLINE_S
+    batch_size: InitVar[int] = 20
+    rng: InitVar[random.Random | None] = None
+    halt_wait_s: float = 1.0
+    record_wait_s: float = 10.0
+    state_error: str | None = None
+    read_lag_s: float = DEFAULT_READ_LAG_S
+    communications: InitVar[ClosesRfqs | None] = None
+    state_fault: KalshiError | None = None
+    pace: Callable[[], Pacing] | None = None
+
+    def __post_init__(
+        self, batch_size: int, rng: random.Random | None, communications: ClosesRfqs | None
     ) -> None:
-        """`halt_wait_s`/`record_wait_s`: how long HALTED, then what is recorded at the end,
-        may wait for another writer's lock. `state_error`/`state_fault`: why there is no
-        `store` (a lock held by another writer is no proof). `communications`: the RFQ side
-        closed in step 2b (None on a paper loop). `pace`: see `_pace`."""
-        self.client = client
-        self.store = store
-        self.clock = clock
-        self.deadline_s = deadline_s
-        self.halt_wait_s = halt_wait_s
-        self.record_wait_s = record_wait_s
-        self.state_error = state_error
-        self.state_fault = state_fault
-        self.read_lag_s = read_lag_s
-        self.pace = pace
+        clock, deadline_s, read_lag_s = self.clock, self.deadline_s, self.read_lag_s
         tries = Tries(clock, rng or random.Random())
-        self.groups = GroupTriggers(client, store, tries, clock, deadline_s, halt_wait_s)
-        self.cancels = KillCancels(client, tries, clock, deadline_s, read_lag_s, batch_size)
-        self.rfqs = RfqSide(client, communications, tries, clock, deadline_s, read_lag_s)
-        self.proof = Proof(store, self.cancels, tries, clock, read_lag_s)
+        self.groups = GroupTriggers(
+            self.client, self.store, tries, clock, deadline_s, self.halt_wait_s
+        )
+        self.cancels = KillCancels(self.client, tries, clock, deadline_s, read_lag_s, batch_size)
+        self.rfqs = RfqSide(self.client, communications, tries, clock, deadline_s, read_lag_s)
+        self.proof = Proof(self.store, self.cancels, tries, clock, read_lag_s)
 
     def run(
         self,
