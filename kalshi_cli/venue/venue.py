@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, InitVar, dataclass, field
 from decimal import Decimal
 
 from kalshi_cli.client.requests import (
@@ -103,30 +103,26 @@ class _Taking:
     ours: list[_Resting] = field(default_factory=list)
 
 
+@dataclass(eq=False)
 class LocalVenue:
-    def __init__(
-        self,
-        clock: Clock,
-        markets: Iterable[MarketInfo],
-        *,
-        balance: Decimal,
-        fill_model: FillModel = FillModel.OPTIMISTIC,
-        latency_s: float = 0.0,
-        advance: Callable[[float], None] | None = None,  # time
-    ) -> None:
-        self.clock = clock
-        self.fill_model = fill_model
-        self.latency_s = latency_s
-        self.advance = advance
+    clock: Clock
+    markets: InitVar[Iterable[MarketInfo]]
+    _: KW_ONLY
+    balance: InitVar[Decimal]
+    fill_model: FillModel = FillModel.OPTIMISTIC
+    latency_s: float = 0.0
+    advance: Callable[[float], None] | None = None  # time
+
+    def __post_init__(self, markets: Iterable[MarketInfo], balance: Decimal) -> None:
         # the simulator's exchange core, without the served exchange's journal, tick, RFQs and
         # API keys (sim/core/exchange.py); with no default fees, for each market's series is
         # installed with the fees its `MarketInfo` names (venue/reference.py `install`)
-        self.core = CoreParts.build(clock, None)
+        self.core = CoreParts.build(self.clock, None)
         self.stats = VenueStats()
         self.infos: dict[str, MarketInfo] = {}
         # heap of (close time, ticker): the exchange closes a market then (`close_due`)
         self._closes: list[tuple[float, str]] = []
-        for info in install(self.core, markets, clock.wall()):
+        for info in install(self.core, markets, self.clock.wall()):
             self.infos[info.ticker] = info
             if info.close_time is not None:
                 heapq.heappush(self._closes, (info.close_time, info.ticker))
