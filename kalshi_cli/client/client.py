@@ -119,10 +119,6 @@ class KalshiClient:
         return self.connection.api_base
 
     @property
-    def host(self) -> str:
-        return self.connection.host
-
-    @property
     def authenticated(self) -> bool:
         return self.connection.authenticated
 
