@@ -527,13 +527,13 @@ def _settle_earlier(
     wait = landing_wait_s(service.read_lag_s)
     absent = _look_up(service, open_rows, notes)
     latest = max((intent.updated_at for _, intent in absent), default=0.0)
-    left = latest + wait - service.now()
+    left = latest + wait - service.context.now()
     if absent and left > 0:
         say(
             f"waiting {left:.0f}s: {len(absent)} row(s) an earlier run recorded may still reach "
             "the exchange; each is looked up again before anything is sent"
         )
-        service.sleep(left)
+        service.context.sleep(left)
         absent = _look_up(service, absent, notes)
     for row, intent in absent:
         mark_never_placed(service.store, intent, wait)
@@ -607,7 +607,7 @@ def place_batch(
         intent = service.store.orders.get_intent(coid)
         return intent is not None and never_placed(intent)
 
-    read = read_batch(path, now=service.now())
+    read = read_batch(path, now=service.context.now())
     the_id = batch_id or str(path.resolve())
     rows = with_ids(read, the_id, spent=spent)
     size = _batches(service).batch_size()

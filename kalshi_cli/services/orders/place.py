@@ -432,16 +432,8 @@ class OrderService:
         numbers = listed_subaccounts(self.client)
         return sync_account_fills(self.client, self.store, since_ts=since_ts, numbers=numbers)[0]
 
-    def now(self) -> float:
-        """The wall time the service stamps its records with (its clock's, if it has one)."""
-        return self.context.now()
-
     # `kalshi order batch` (orders/batch.py) records its rows' intents, sends them in one
     # request, and records each answer through these, in the order `submit` keeps for one.
-
-    def sleep(self, seconds: float) -> None:
-        """A wait on the service's clock (a test's manual clock moves instead)."""
-        self.context.sleep(seconds)
 
     def record_answer(self, create: CreateOrder, result: CreateOrderResult) -> str:
         """Record the exchange's acceptance of `create`, as `submit` does; returns the status
