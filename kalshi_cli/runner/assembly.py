@@ -24,13 +24,13 @@ from kalshi_cli.runner.books.fees import load_fees
 from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.runner.books.records import LoopTradingRecords
 from kalshi_cli.runner.execution.amends import Amends
-from kalshi_cli.runner.execution.answers import AnswerBook
+from kalshi_cli.runner.execution.answers import AnswerBook, InFlight
 from kalshi_cli.runner.execution.balance_hold import BalanceHold
 from kalshi_cli.runner.execution.call_guard import CallGuard, Counters
 from kalshi_cli.runner.execution.cancels import Cancels
 from kalshi_cli.runner.execution.dispatch import Dispatch, Wire
 from kalshi_cli.runner.execution.execution import Changes, LoopExecutor
-from kalshi_cli.runner.execution.fills import FillSync
+from kalshi_cli.runner.execution.fills import AppliedFills, FillSync
 from kalshi_cli.runner.execution.outbox import Outbox
 from kalshi_cli.runner.execution.own_orders import OwnOrders, owner_among
 from kalshi_cli.runner.execution.sender import Sender
@@ -325,6 +325,11 @@ def build_executor(
     # an order of unknown outcome found; cleared by the read
     fills_due = threading.Event()
     guard = CallGuard(risk=risk, clock=clock, log=log, counters=report.counters)
+    # the markets whose pending orders changed, whose share of the exposure the outbox works
+    # out again; and what this run has applied of each order, which an order found tells too
+    stale: set[str] = set()
+    applied = AppliedFills(portfolio)
+    in_flight = InFlight(on_change=stale.add)
     unknown_orders = UnknownOrders(
         wire=wire,
         store=store,
@@ -334,12 +339,22 @@ def build_executor(
         guard=guard,
         fills_due=fills_due.set,
         alert=alert,
+        told_filled=applied.told_filled,
+        on_change=stale.add,
         landing_s=landing_wait_s(settings.read_lag_s),
     )
     balance_hold = BalanceHold(clock=clock, counters=report.counters, log=log)
     holds = Holds(guard=guard, unknown=unknown_orders, balance_hold=balance_hold)
-    fills = FillSync(wire=wire, books=books, report=report, clock=clock, holds=holds, due=fills_due)
-    unknown_orders.told_filled = fills.told_filled
+    fills = FillSync(
+        wire=wire,
+        books=books,
+        report=report,
+        clock=clock,
+        holds=holds,
+        due=fills_due,
+        applied=applied,
+        awaiting_answer=in_flight.in_market,
+    )
     cancels = Cancels(
         wire=wire,
         store=store,
@@ -359,11 +374,18 @@ def build_executor(
         enabled=settings.amend_requotes and not settings.dry_run,
     )
     # what a single order and a batch share: the request, the intent written, the answer booked
-    answers = AnswerBook(orders=orders, books=books, report=report, holds=holds, fills=fills)
-    fills.awaiting_answer = answers.in_flight.in_market
+    answers = AnswerBook(
+        orders=orders, books=books, report=report, holds=holds, fills=fills, in_flight=in_flight
+    )
     sender = Sender(orders=orders, answers=answers, dispatch=dispatch)
     outbox = Outbox(
-        wire=wire, portfolio=portfolio, log=log, holds=holds, sender=sender, answers=answers
+        wire=wire,
+        portfolio=portfolio,
+        log=log,
+        holds=holds,
+        sender=sender,
+        answers=answers,
+        stale=stale,
     )
     changes = Changes(cancels=cancels, amends=amends)
     return ExecutorChain(report=report, holds=holds, fills=fills, changes=changes, outbox=outbox)
