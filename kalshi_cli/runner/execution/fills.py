@@ -3,6 +3,9 @@
 `GET /portfolio/fills`; `FillSync` applies each fill once, writes it with its realized P&L and moves
 its order's row in the same transaction, clears the executor's `fills_due` flag, and attributes
 fills through `SentOrders`. See docs/trade-loop.md "From a decision to the wire, and fills back".
+`FillSync` is given more than six collaborators because what this run has applied of each order
+(`AppliedFills`) is told what an order filled by the orders of unknown outcome too: it is built
+before both and handed to each.
 """
 
 from __future__ import annotations
