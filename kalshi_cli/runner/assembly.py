@@ -447,7 +447,7 @@ def build_loop(
 
     lineup = resolve_lineup(options, config)
     limits = config.limits
-    sink = _Sink(parts.store, parts.log, parts.alerts, parts.on_event)
+    sink = risk_sink(parts.store, parts.log, parts.alerts, parts.on_event)
     records = LoopTradingRecords(parts.store)
     portfolio = Portfolio(markets)
     for name in lineup.names:  # each strategy's own part of the positions, rebuilt below too
@@ -559,32 +559,24 @@ def start_loop(
             return loop
 
 
-class _Sink:
+def risk_sink(
+    store: Store,
+    log: EventLog,
+    alerts: TradeAlerts | None,
+    on_event: Callable[[str, Any], None] | None = None,
+) -> Callable[[str, Any], None]:
     """The risk engine's event sink: logged, and its two trips alerted, each once what it
     tells of is committed (a trip booked in a drain's transaction, when that commits): who
     reads "safe_mode" in the log or its alert and looks at the state file reads SAFE_MODE."""
 
-    def __init__(
-        self,
-        store: Store,
-        log: EventLog,
-        alerts: TradeAlerts | None,
-        on_event: Callable[[str, Any], None] | None = None,
-    ) -> None:
-        self.store = store
-        self.log = log
-        self.alerts = alerts
-        self.on_event = on_event
+    def tell(kind: str, data: Any) -> None:
+        log.emit(kind, data)
+        if on_event is not None:
+            on_event(kind, data)
+        if alerts is not None and kind in ("circuit_breaker", "safe_mode"):
+            alerts.post(kind, "", str(data.get("detail", kind)), dict(data))
 
-    def __call__(self, kind: str, data: Any) -> None:
-        self.store.when_committed(lambda: self._tell(kind, data))
-
-    def _tell(self, kind: str, data: Any) -> None:
-        self.log.emit(kind, data)
-        if self.on_event is not None:
-            self.on_event(kind, data)
-        if self.alerts is not None and kind in ("circuit_breaker", "safe_mode"):
-            self.alerts.post(kind, "", str(data.get("detail", kind)), dict(data))
+    return lambda kind, data: store.when_committed(lambda: tell(kind, data))
 
 
 def resolve_lineup(options: TradeOptions, config: TradeConfig) -> Lineup:
