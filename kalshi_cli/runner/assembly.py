@@ -693,16 +693,13 @@ def load_events(
     """Ticker -> its event as the limit on an event's loss reads it, each event read once."""
     from kalshi_cli.risk.event_loss import event_terms
 
-    by_event: dict[str, list[Market]] = {}
-    for m in markets:
-        by_event.setdefault(m.event_ticker, []).append(m)
     events = {
         name: event_terms(
             client.markets.get_event(name, with_nested_markets=False),
             fees,
             {m.ticker: m.raw for m in own},
         )
-        for name, own in by_event.items()
+        for name, own in _by_event(markets).items()
     }
     return {m.ticker: events[m.event_ticker] for m in markets}
 
@@ -712,11 +709,9 @@ def find_events(client: LoopParts, markets: list[Market]) -> dict[str, EventGrou
     the exchange flags `mutually_exclusive` (at most one of them settles YES); each group says
     whether it holds every market the event lists. One event read per such event: a market
     alone in its event costs nothing."""
-    by_event: dict[str, list[str]] = {}
-    for m in markets:
-        by_event.setdefault(m.event_ticker, []).append(m.ticker)
     groups: dict[str, EventGroup] = {}
-    for event_ticker, tickers in by_event.items():
+    for event_ticker, own in _by_event(markets).items():
+        tickers = [m.ticker for m in own]
         if len(tickers) < 2:
             continue
         answer = client.markets.get_event(event_ticker, with_nested_markets=False)
@@ -726,3 +721,10 @@ def find_events(client: LoopParts, markets: list[Market]) -> dict[str, EventGrou
         group = EventGroup(event_ticker, tuple(sorted(tickers)), listed == set(tickers))
         groups.update(dict.fromkeys(tickers, group))
     return groups
+
+
+def _by_event(markets: list[Market]) -> dict[str, list[Market]]:
+    by_event: dict[str, list[Market]] = {}
+    for m in markets:
+        by_event.setdefault(m.event_ticker, []).append(m)
+    return by_event
