@@ -208,15 +208,21 @@ def main() -> int:
             trade={"call_timeout_s": args.call_timeout_s, "amend_requotes": not args.no_amend},
         )
         loop = build_loop(
-            Parts(client, store, feed, clock, log, send_workers=args.workers),
+            Parts(
+                client,
+                store,
+                feed,
+                clock,
+                log,
+                send_workers=args.workers,
+                adjust=(lambda s: replace(s, tick_budget_s=math.inf)) if args.no_budget else None,
+            ),
             TradeOptions(
                 strategies=tuple(StrategyChoice(s) for s in strategies), dry_run=args.dry_run
             ),
             config,
             markets,
         )
-        if args.no_budget:
-            loop.settings = replace(loop.settings, tick_budget_s=math.inf)
         print(
             f"loop lag: {len(markets)} markets, strategies {', '.join(strategies)}"
             f"{' (dry run)' if args.dry_run else ''}{' (no budget)' if args.no_budget else ''}, "

@@ -5,6 +5,7 @@ docs/backtesting.md "The report".
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -170,7 +171,7 @@ def build_report(run: RunArtifacts) -> dict[str, Any]:
         "failed": _failure_json(run.failures, states),
         "idle": run.idle,
         "trading_states": states,
-        "spec": _plain(asdict(run.spec)),
+        "spec": plain(asdict(run.spec)),
         "data": {
             "path": run.spec.data,
             "from": run.started,
@@ -336,13 +337,10 @@ def _totals(
     }
 
 
-def _plain(value: Any) -> Any:
-    """Tuples as lists, as JSON has them: the report is the same in-process and printed."""
-    if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
+def plain(value: Any) -> Any:
+    """`value` as JSON has it (tuples as lists, a Decimal as its text): a report is the same
+    in-process, printed and stored in a study."""
+    return json.loads(json.dumps(value, default=str))
 
 
 @dataclass

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.backtest.engine import BacktestSpec
-from kalshi_cli.backtest.report import failed, failure_line, skipped_of
+from kalshi_cli.backtest.report import failed, failure_line, plain, skipped_of
 from kalshi_cli.backtest.sweep import METRICS, metric_value, run_sweep
 from kalshi_cli.strategy_api import search_ranges
 from kalshi_cli.vocabulary.errors import ConfigError, UsageError
@@ -208,7 +208,7 @@ def search(
     name = name or study_name(base, axes, sampler, rank_by)
     # what the trials' figures depend on: a study's trials are only comparable under one
     identity = {
-        "spec": _plain(asdict(replace(base, params=()))),
+        "spec": plain(asdict(replace(base, params=()))),
         "params": {k: v for k, v in base.params if k not in _names(axes)},
         "axes": {a.name: a.to_json() for a in axes},
         "sampler": sampler,
@@ -324,13 +324,13 @@ def _trials(
             executor=executor,
         )
         for (trial, _), (_, report, cached) in zip(batch, done, strict=True):
-            trial.set_user_attr("totals", _plain(report["totals"]))
-            trial.set_user_attr("statistics", _plain(report.get("statistics")))
+            trial.set_user_attr("totals", plain(report["totals"]))
+            trial.set_user_attr("statistics", plain(report.get("statistics")))
             trial.set_user_attr("skipped", skipped_of(report))
             # the ranking reads the study, not the report: a failed run must stay failed there
             failure = failed(report)
-            trial.set_user_attr("failed", _plain(failure))
-            trial.set_user_attr("trading_states", _plain(report.get("trading_states") or []))
+            trial.set_user_attr("failed", plain(failure))
+            trial.set_user_attr("trading_states", plain(report.get("trading_states") or []))
             trial.set_user_attr("cached", cached)
             value = metric_value(report, rank_by)
             if value is None:
@@ -381,8 +381,8 @@ def _check_identity(study: optuna.Study, name: str, identity: dict[str, Any]) ->
     known = study.user_attrs.get("identity")
     if known is None:
         study.set_user_attr("identity", identity)
-    elif known != _plain(identity):
-        differs = [k for k in identity if known.get(k) != _plain(identity[k])]
+    elif known != plain(identity):
+        differs = [k for k in identity if known.get(k) != plain(identity[k])]
         raise UsageError(
             f"the study {name} was another search; what differs: {', '.join(differs)}",
             hint="give another --study NAME, or the same search to continue it",
@@ -437,11 +437,6 @@ def _report_of(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
         # what its reading of the data skipped (a study kept before it was noted: nothing)
         "data": {"skipped": trial.user_attrs.get("skipped") or {}},
     }
-
-
-def _plain(value: Any) -> Any:
-    """JSON as the study stores it (a report from this process may hold Decimals)."""
-    return json.loads(json.dumps(value, default=str))
 
 
 @contextmanager

@@ -24,13 +24,13 @@ from kalshi_cli.runner.books.fees import load_fees
 from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.runner.books.records import LoopTradingRecords
 from kalshi_cli.runner.execution.amends import Amends
-from kalshi_cli.runner.execution.answers import AnswerBook
+from kalshi_cli.runner.execution.answers import AnswerBook, InFlight
 from kalshi_cli.runner.execution.balance_hold import BalanceHold
 from kalshi_cli.runner.execution.call_guard import CallGuard, Counters
 from kalshi_cli.runner.execution.cancels import Cancels
 from kalshi_cli.runner.execution.dispatch import Dispatch, Wire
 from kalshi_cli.runner.execution.execution import Changes, LoopExecutor
-from kalshi_cli.runner.execution.fills import FillSync
+from kalshi_cli.runner.execution.fills import AppliedFills, FillSync
 from kalshi_cli.runner.execution.outbox import Outbox
 from kalshi_cli.runner.execution.own_orders import OwnOrders, owner_among
 from kalshi_cli.runner.execution.sender import Sender
@@ -325,6 +325,11 @@ def build_executor(
     # an order of unknown outcome found; cleared by the read
     fills_due = threading.Event()
     guard = CallGuard(risk=risk, clock=clock, log=log, counters=report.counters)
+    # the markets whose pending orders changed, whose share of the exposure the outbox works
+    # out again; and what this run has applied of each order, which an order found tells too
+    stale: set[str] = set()
+    applied = AppliedFills(portfolio)
+    in_flight = InFlight(on_change=stale.add)
     unknown_orders = UnknownOrders(
         wire=wire,
         store=store,
@@ -334,12 +339,22 @@ def build_executor(
         guard=guard,
         fills_due=fills_due.set,
         alert=alert,
+        told_filled=applied.told_filled,
+        on_change=stale.add,
         landing_s=landing_wait_s(settings.read_lag_s),
     )
     balance_hold = BalanceHold(clock=clock, counters=report.counters, log=log)
     holds = Holds(guard=guard, unknown=unknown_orders, balance_hold=balance_hold)
-    fills = FillSync(wire=wire, books=books, report=report, clock=clock, holds=holds, due=fills_due)
-    unknown_orders.told_filled = fills.told_filled
+    fills = FillSync(
+        wire=wire,
+        books=books,
+        report=report,
+        clock=clock,
+        holds=holds,
+        due=fills_due,
+        applied=applied,
+        awaiting_answer=in_flight.in_market,
+    )
     cancels = Cancels(
         wire=wire,
         store=store,
@@ -359,11 +374,18 @@ def build_executor(
         enabled=settings.amend_requotes and not settings.dry_run,
     )
     # what a single order and a batch share: the request, the intent written, the answer booked
-    answers = AnswerBook(orders=orders, books=books, report=report, holds=holds, fills=fills)
-    fills.awaiting_answer = answers.in_flight.in_market
+    answers = AnswerBook(
+        orders=orders, books=books, report=report, holds=holds, fills=fills, in_flight=in_flight
+    )
     sender = Sender(orders=orders, answers=answers, dispatch=dispatch)
     outbox = Outbox(
-        wire=wire, portfolio=portfolio, log=log, holds=holds, sender=sender, answers=answers
+        wire=wire,
+        portfolio=portfolio,
+        log=log,
+        holds=holds,
+        sender=sender,
+        answers=answers,
+        stale=stale,
     )
     changes = Changes(cancels=cancels, amends=amends)
     return ExecutorChain(report=report, holds=holds, fills=fills, changes=changes, outbox=outbox)
@@ -425,7 +447,7 @@ def build_loop(
 
     lineup = resolve_lineup(options, config)
     limits = config.limits
-    sink = _Sink(parts.store, parts.log, parts.alerts, parts.on_event)
+    sink = risk_sink(parts.store, parts.log, parts.alerts, parts.on_event)
     records = LoopTradingRecords(parts.store)
     portfolio = Portfolio(markets)
     for name in lineup.names:  # each strategy's own part of the positions, rebuilt below too
@@ -537,32 +559,24 @@ def start_loop(
             return loop
 
 
-class _Sink:
+def risk_sink(
+    store: Store,
+    log: EventLog,
+    alerts: TradeAlerts | None,
+    on_event: Callable[[str, Any], None] | None = None,
+) -> Callable[[str, Any], None]:
     """The risk engine's event sink: logged, and its two trips alerted, each once what it
     tells of is committed (a trip booked in a drain's transaction, when that commits): who
     reads "safe_mode" in the log or its alert and looks at the state file reads SAFE_MODE."""
 
-    def __init__(
-        self,
-        store: Store,
-        log: EventLog,
-        alerts: TradeAlerts | None,
-        on_event: Callable[[str, Any], None] | None = None,
-    ) -> None:
-        self.store = store
-        self.log = log
-        self.alerts = alerts
-        self.on_event = on_event
+    def tell(kind: str, data: Any) -> None:
+        log.emit(kind, data)
+        if on_event is not None:
+            on_event(kind, data)
+        if alerts is not None and kind in ("circuit_breaker", "safe_mode"):
+            alerts.post(kind, "", str(data.get("detail", kind)), dict(data))
 
-    def __call__(self, kind: str, data: Any) -> None:
-        self.store.when_committed(lambda: self._tell(kind, data))
-
-    def _tell(self, kind: str, data: Any) -> None:
-        self.log.emit(kind, data)
-        if self.on_event is not None:
-            self.on_event(kind, data)
-        if self.alerts is not None and kind in ("circuit_breaker", "safe_mode"):
-            self.alerts.post(kind, "", str(data.get("detail", kind)), dict(data))
+    return lambda kind, data: store.when_committed(lambda: tell(kind, data))
 
 
 def resolve_lineup(options: TradeOptions, config: TradeConfig) -> Lineup:
@@ -679,16 +693,13 @@ def load_events(
     """Ticker -> its event as the limit on an event's loss reads it, each event read once."""
     from kalshi_cli.risk.event_loss import event_terms
 
-    by_event: dict[str, list[Market]] = {}
-    for m in markets:
-        by_event.setdefault(m.event_ticker, []).append(m)
     events = {
         name: event_terms(
             client.markets.get_event(name, with_nested_markets=False),
             fees,
             {m.ticker: m.raw for m in own},
         )
-        for name, own in by_event.items()
+        for name, own in _by_event(markets).items()
     }
     return {m.ticker: events[m.event_ticker] for m in markets}
 
@@ -698,11 +709,9 @@ def find_events(client: LoopParts, markets: list[Market]) -> dict[str, EventGrou
     the exchange flags `mutually_exclusive` (at most one of them settles YES); each group says
     whether it holds every market the event lists. One event read per such event: a market
     alone in its event costs nothing."""
-    by_event: dict[str, list[str]] = {}
-    for m in markets:
-        by_event.setdefault(m.event_ticker, []).append(m.ticker)
     groups: dict[str, EventGroup] = {}
-    for event_ticker, tickers in by_event.items():
+    for event_ticker, own in _by_event(markets).items():
+        tickers = [m.ticker for m in own]
         if len(tickers) < 2:
             continue
         answer = client.markets.get_event(event_ticker, with_nested_markets=False)
@@ -712,3 +721,10 @@ def find_events(client: LoopParts, markets: list[Market]) -> dict[str, EventGrou
         group = EventGroup(event_ticker, tuple(sorted(tickers)), listed == set(tickers))
         groups.update(dict.fromkeys(tickers, group))
     return groups
+
+
+def _by_event(markets: list[Market]) -> dict[str, list[Market]]:
+    by_event: dict[str, list[Market]] = {}
+    for m in markets:
+        by_event.setdefault(m.event_ticker, []).append(m)
+    return by_event

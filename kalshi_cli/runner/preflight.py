@@ -258,25 +258,24 @@ def resting_unmanaged(store: Store, loop: TradeLoop, log: EventLog, assistant: s
         elif strategy and strategy not in names and strategy not in (*NOT_STRATEGIES, assistant):
             unrun.setdefault(strategy, []).append(intent.ticker)
     lines = []
-    for strategy, tickers in sorted(found.items()):
-        n = len(tickers)
-        where = ", ".join(sorted(set(tickers)))
-        lines.append(
-            f"elsewhere       {n} resting order{'' if n == 1 else 's'} of {strategy} in "
-            f"markets this run does not trade: {where} (not managed; the stop names them; "
-            "`kalshi cancel-all --ticker T` withdraws them)"
-        )
-        log.emit("resting_elsewhere", {"strategy": strategy, "orders": n, "tickers": where})
-    for strategy, tickers in sorted(unrun.items()):
-        n = len(tickers)
-        where = ", ".join(sorted(set(tickers)))
-        lines.append(
-            f"not run         {n} resting order{'' if n == 1 else 's'} of {strategy}, which "
-            f"this run does not run, in {where} (not managed, and the stop leaves them; run "
-            f"{strategy} again, or withdraw each with `kalshi order cancel ID`)"
-        )
-        log.emit("resting_not_run", {"strategy": strategy, "orders": n, "tickers": where})
+    for kind, by_strategy in (("resting_elsewhere", found), ("resting_not_run", unrun)):
+        for strategy, tickers in sorted(by_strategy.items()):
+            n, where = len(tickers), ", ".join(sorted(set(tickers)))
+            lines.append(
+                _UNMANAGED[kind].format(n=n, s="" if n == 1 else "s", name=strategy, where=where)
+            )
+            log.emit(kind, {"strategy": strategy, "orders": n, "tickers": where})
     return lines
+
+
+_UNMANAGED = {
+    "resting_elsewhere": "elsewhere       {n} resting order{s} of {name} in markets this run does "
+    "not trade: {where} (not managed; the stop names them; `kalshi cancel-all --ticker T` "
+    "withdraws them)",
+    "resting_not_run": "not run         {n} resting order{s} of {name}, which this run does not "
+    "run, in {where} (not managed, and the stop leaves them; run {name} again, or withdraw each "
+    "with `kalshi order cancel ID`)",
+}
 
 
 def check_subaccount(client: KalshiClient, number: int) -> None:

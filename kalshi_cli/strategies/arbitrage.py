@@ -71,12 +71,6 @@ def set_edge(legs: Sequence[Leg], payout: Decimal, count: Decimal) -> Decimal:
     return payout - set_cost(legs, count) / count
 
 
-def pair_edge(yes_ask: Decimal, no_ask: Decimal, count: Decimal, fee_rate: Decimal) -> Decimal:
-    """Locked profit per YES+NO pair of one market after both fees, at `count` pairs."""
-    legs = [("", Side.YES, yes_ask, count, fee_rate), ("", Side.NO, no_ask, count, fee_rate)]
-    return set_edge(legs, ONE, count)
-
-
 def decide(snap: MarketSnapshot, pos: PositionView, params: ArbitrageParams) -> Sequence[Decision]:
     yes_ask, no_ask = snap.book.yes_ask, snap.book.no_ask
     if yes_ask is not None and no_ask is not None:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -70,6 +70,9 @@ from kalshi_cli.vocabulary.models import (
     decode_orderbook,
 )
 from tests.fakes import EveryAreaItself
+
+if TYPE_CHECKING:
+    from kalshi_cli.runner.loop.settings import LoopSettings
 
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
@@ -582,6 +585,7 @@ def make_rig(
     assign: tuple[tuple[str, str], ...] = (),
     send_workers: int = 0,  # the loop's exchange calls on the deciding thread, by default
     alerts: Any = None,  # the loop's TradeAlerts, if it alerts
+    settings: dict[str, Any] | None = None,  # `LoopSettings` fields past the config's
 ) -> Rig:
     from kalshi_cli.runner.assembly import Parts, build_loop
     from kalshi_cli.runner.books.eventlog import EventLog
@@ -608,7 +612,16 @@ def make_rig(
         trade=trade or {},
     )
     markets = [client.get_market(t) for t in exchange.reference.markets]
-    parts = Parts(client, store, feed, clock, log, alerts, send_workers=send_workers)
+    parts = Parts(
+        client,
+        store,
+        feed,
+        clock,
+        log,
+        alerts,
+        send_workers=send_workers,
+        adjust=adjusted(settings),
+    )
     if read_lag_s is not None:
         parts.read_lag_s = read_lag_s
     loop = build_loop(
@@ -618,6 +631,11 @@ def make_rig(
         [m for m in markets if m.is_open],
     )
     return Rig(loop, client, feed, store, clock, exchange)
+
+
+def adjusted(settings: dict[str, Any] | None) -> Callable[[LoopSettings], LoopSettings] | None:
+    """What a loop's settings are made into (`Parts.adjust`): `settings` set over them."""
+    return None if not settings else lambda built: replace(built, **settings)
 
 
 def quiet_market_maker(tmp_path: Path, **kw: Any) -> Rig:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -149,10 +148,9 @@ def test_an_order_whose_answer_is_out_at_the_stop_is_not_proven_gone_when_it_lan
     gate.holds = lambda request: request.method == "POST" and ticker.encode() in request.content
     with rig(
         sim, tmp_path, [ticker], strategy="market-maker", params={},
-        transport=gate, send_workers=2,
+        transport=gate, send_workers=2, settings={"stop_deadline_s": 1.0},
     ) as r:  # fmt: skip
         try:
-            r.loop.settings = replace(r.loop.settings, stop_deadline_s=1.0)
             r.loop.tick(r.feed.drain_events(), full=True)
             assert gate.held.wait(30)
             summary = r.loop.shutdown(cancel_resting=True)
@@ -205,11 +203,10 @@ def test_an_order_call_still_waiting_for_a_worker_when_the_stop_begins_never_lea
     gate.holds = lambda request: request.method == "POST"
     with rig(
         sim, tmp_path, tickers, strategy="market-maker", params={}, batch_wait_s=0.0,
-        transport=gate, send_workers=1,
+        transport=gate, send_workers=1, settings={"stop_deadline_s": 10.0},
     ) as r:  # fmt: skip
         opener = threading.Timer(0.2, gate.open.set)
         try:
-            r.loop.settings = replace(r.loop.settings, stop_deadline_s=10.0)
             r.loop.tick(r.feed.drain_events(), full=True)
             assert gate.held.wait(30)
             intents = r.store.orders.intents()
@@ -244,10 +241,9 @@ def test_an_order_call_no_worker_took_while_the_stop_waited_is_not_taken_for_one
     gate.holds = lambda request: request.method == "POST"
     with rig(
         sim, tmp_path, tickers, strategy="market-maker", params={}, batch_wait_s=0.0,
-        transport=gate, send_workers=1,
+        transport=gate, send_workers=1, settings={"stop_deadline_s": 2.0},
     ) as r:  # fmt: skip
         try:
-            r.loop.settings = replace(r.loop.settings, stop_deadline_s=2.0)
             r.loop.tick(r.feed.drain_events(), full=True)
             assert gate.held.wait(30)
             assert {i.ticker for i in r.store.orders.intents()} == set(tickers)
@@ -278,10 +274,10 @@ def test_a_held_lookup_of_one_markets_lost_orders_holds_only_that_market(
     with rig(
         sim, tmp_path, tickers, strategy="market-maker", params={}, batch_wait_s=0.0,
         transport=gate, send_workers=2 * LOOKUP_SHARE,  # room for two markets' lookups
+        settings={"resolve_s": 3600.0},  # one round of lookups, when the test says
     ) as r:  # fmt: skip
         try:
             # no lookup until both markets' orders are lost, so the first round sees both
-            r.loop.settings = replace(r.loop.settings, resolve_s=3600.0)
             r.loop._next_resolve = r.loop.clock.monotonic() + 3600.0
             sim.set_faults(drop_response_after_commit_rate=1.0)
             r.loop.tick(r.feed.drain_events(), full=True)
@@ -300,7 +296,6 @@ def test_a_held_lookup_of_one_markets_lost_orders_holds_only_that_market(
                 and request.url.path == "/trade-api/v2/portfolio/orders"
                 and request.url.params.get("ticker") == held
             )
-            r.loop.settings = replace(r.loop.settings, resolve_s=1.0)
             r.loop._next_resolve = r.loop.clock.monotonic()
 
             def free_resolved() -> bool:
@@ -426,7 +421,7 @@ def test_a_second_interrupt_ends_the_stops_wait_for_the_calls_still_out(
     gate.holds = lambda request: request.method == "POST" and ticker.encode() in request.content
     with rig(
         sim, tmp_path, [ticker], strategy="market-maker", params={},
-        transport=gate, send_workers=2,
+        transport=gate, send_workers=2, settings={"stop_deadline_s": stop_deadline_s},
     ) as r:  # fmt: skip
         abandon = threading.Event()
 
@@ -435,7 +430,6 @@ def test_a_second_interrupt_ends_the_stops_wait_for_the_calls_still_out(
                 abandon.set()
 
         try:
-            r.loop.settings = replace(r.loop.settings, stop_deadline_s=stop_deadline_s)
             r.loop.tick(r.feed.drain_events(), full=True)
             assert gate.held.wait(30)
             threading.Thread(target=interrupt_again_once_stopping, daemon=True).start()
@@ -488,10 +482,9 @@ def test_an_answer_whose_booking_fails_during_the_stop_does_not_keep_it_from_wit
     gate = Faulty(faulty)
     with rig(
         sim, tmp_path, [quoted, faulty], strategy="market-maker", params={}, batch_wait_s=0.0,
-        transport=gate, send_workers=2,
+        transport=gate, send_workers=2, settings={"stop_deadline_s": 10.0},
     ) as r:  # fmt: skip
         try:
-            r.loop.settings = replace(r.loop.settings, stop_deadline_s=10.0)
             r.loop.tick(r.feed.drain_events(), full=True)
             assert gate.held.wait(30)
             assert poll_until(lambda: _placed(r, quoted) == 2, between=lambda: _ticking(r))
@@ -527,9 +520,8 @@ def test_a_second_interrupt_ends_the_stops_cancels_one_by_one_still_held(
     batched = "/trade-api/v2/portfolio/events/orders/batched"
     with rig(
         sim, tmp_path, [ticker], strategy="market-maker", params={},
-        transport=gate, send_workers=2,
+        transport=gate, send_workers=2, settings={"stop_deadline_s": 60.0},
     ) as r:  # fmt: skip
-        r.loop.settings = replace(r.loop.settings, stop_deadline_s=60.0)
         r.loop.tick(r.feed.drain_events(), full=True)
         assert poll_until(lambda: _placed(r, ticker) == 2, between=lambda: _ticking(r))
         quotes = {o.order_id for o in r.loop.own_resting()}
@@ -582,9 +574,9 @@ def test_a_maintenance_schedule_read_held_in_the_network_holds_no_tick(
     with rig(
         sim, tmp_path, tickers, strategy="market-maker", params={},
         batch_wait_s=0.0, transport=gate, send_workers=2, timeout=60.0,
+        settings={"schedule_poll_s": 1.0},
     ) as r:  # fmt: skip
         try:
-            r.loop.settings = replace(r.loop.settings, schedule_poll_s=1.0)
             r.loop.tick(r.feed.drain_events(), full=True)  # the first read, answered
             assert poll_until(lambda: _placed(r, tickers[0]) == 2, between=lambda: _ticking(r))
             holding.set()

@@ -15,7 +15,7 @@ import json
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import Order
 from tests.conftest import SimHarness
-from tests.runner.fakes import swap_decide
+from tests.runner.fakes import adjusted, swap_decide
 from tests.runner.simproc import Book, client_for, log_events
 from tests.waiting import poll_until
 
@@ -84,6 +84,7 @@ def rig(
     read_lag_s: float = DEFAULT_READ_LAG_S,
     rate_limits: TierLimits | None = None,
     before_feed: Callable[[], None] = lambda: None,
+    settings: dict[str, Any] | None = None,
 ) -> Iterator[Rig]:
     """A loop built as `kalshi trade` builds it, on its own account; a second account makes
     every market's book. `batch_wait_s` is infinite unless said: a pass's orders wait for the
@@ -93,7 +94,8 @@ def rig(
     config's `trade:` section. `read_lag_s`: how long the loop takes reads to lag writes.
     `rate_limits`: the buckets the client paces by (the basic tier's unless said).
     `before_feed`: called once the markets are listed and the loop built, before the feed
-    starts (what the exchange says then reaches no subscription of the loop's)."""
+    starts (what the exchange says then reaches no subscription of the loop's). `settings`:
+    the loop's settings past the config's (`LoopSettings` fields)."""
     other = client_for(sim.new_account(balance_cents=10_000_000))
     books = {}
     for ticker in tickers:
@@ -118,15 +120,23 @@ def rig(
     store = Store.open(tmp_path / "state.db", clock=clock)
     log = EventLog(clock, path=log_path, stderr=None)
     name = "fair-value" if strategy == str(EXAMPLE) else strategy
+    # no timer read of fills during a test: every read it sees is one the loop chose to make
+    settings = {"fill_poll_s": 3600.0, "batch_wait_s": batch_wait_s, **(settings or {})}
     loop = build_loop(
-        Parts(client, store, feed, clock, log, read_lag_s=read_lag_s, send_workers=send_workers),
+        Parts(
+            client,
+            store,
+            feed,
+            clock,
+            log,
+            read_lag_s=read_lag_s,
+            send_workers=send_workers,
+            adjust=adjusted(settings),
+        ),
         TradeOptions(strategies=(StrategyChoice(strategy),), order_group=False),
         TradeConfig(strategies={name: params}, risk=risk or {}, trade=trade or {}),
         [client.markets.get_market(t) for t in tickers],
     )
-    # no timer read of fills during a test: every read it sees is one the loop chose to make
-    loop.settings = replace(loop.settings, fill_poll_s=3600.0, batch_wait_s=batch_wait_s)
-    loop._next_fill_poll = loop.clock.monotonic() + 3600.0
     before_feed()
     feed.start()
     try:

@@ -6,7 +6,6 @@ thread."""
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 from pathlib import Path
 
 from kalshi_cli.runner.assembly import Parts, build_loop
@@ -21,6 +20,7 @@ from tests.runner.fakes import (
     FakeClient,
     FakeFeed,
     Rig,
+    adjusted,
     make_rig,
     new_exchange,
     trader,
@@ -67,13 +67,13 @@ def waking_rig(
     store = Store.open(tmp_path / "state.db", clock=clock)
     log = EventLog(clock, path=None, stderr=None)
     markets = [client.get_market(t) for t in exchange.reference.markets]
+    settings = {"tick_interval_s": tick_interval_s, "idle_wait_s": idle_wait_s}
     loop = build_loop(
-        Parts(client, store, feed, clock, log),
+        Parts(client, store, feed, clock, log, adjust=adjusted(settings)),
         TradeOptions(strategies=(StrategyChoice("spike"),)),
         TradeConfig(strategies={"spike": {}}, risk={}),
         [m for m in markets if m.is_open],
     )
-    loop.settings = replace(loop.settings, tick_interval_s=tick_interval_s, idle_wait_s=idle_wait_s)
     return Rig(loop, client, feed, store, clock, exchange), feed
 
 

@@ -9,7 +9,6 @@ effect on the next tick, backoff or not. On the fakes, with a ManualClock: no sl
 
 from __future__ import annotations
 
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -37,8 +36,9 @@ def _resting(rig: Rig, ticker: str | None = None) -> list[Any]:
     ]
 
 
-def _quoting(tmp_path: Path, **risk: Any) -> Rig:
-    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk={**TRIP_AT_ONCE, **risk})
+def _quoting(tmp_path: Path, settings: dict[str, Any] | None = None, **risk: Any) -> Rig:
+    risk = {**TRIP_AT_ONCE, **risk}
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=risk, settings=settings)
     rig.step(0.1)
     assert _resting(rig), "the market maker quotes every market"
     return rig
@@ -104,9 +104,8 @@ def test_resume_takes_effect_on_the_next_tick_during_the_backoff(tmp_path: Path)
 
 
 def test_the_pause_file_withdraws_the_quotes_and_unpausing_quotes_again(tmp_path: Path) -> None:
-    rig = _quoting(tmp_path)
     pause_file = tmp_path / "trade.pause"
-    rig.loop.settings = replace(rig.loop.settings, pause_file=pause_file)
+    rig = _quoting(tmp_path, settings={"pause_file": pause_file})
     pause_file.touch()
     rig.step(0.01)
     assert _resting(rig) == []

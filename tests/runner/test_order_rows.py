@@ -218,8 +218,8 @@ def test_partial_fills_read_one_at_a_time_add_up_in_the_row(tmp_path: Path) -> N
     assert _state_file_resting(rig) == _exchange_resting(rig)
     # a `user_orders` message counting both fills brings no news: no read is made for it
     fills = rig.loop.executor.fills
-    assert not fills.order_fills_are_news(order_id, row.filled)
-    assert fills.order_fills_are_news(order_id, row.filled + 1)
+    assert not fills.applied.order_fills_are_news(order_id, row.filled)
+    assert fills.applied.order_fills_are_news(order_id, row.filled + 1)
 
 
 def test_a_fill_never_raises_what_rests_above_what_the_exchange_last_said(

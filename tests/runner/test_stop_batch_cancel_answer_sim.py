@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -66,8 +65,15 @@ def test_a_stop_whose_batch_answer_leaves_an_order_out_cancels_it_before_it_is_p
 ) -> None:
     ticker = "KXBATCHANSWER-SIM-S"
     transport = HalfAnswered(shape)
-    with rig(sim, tmp_path, [ticker], strategy="market-maker", params={}, transport=transport) as r:
-        r.loop.settings = replace(r.loop.settings, stop_deadline_s=10.0)
+    with rig(
+        sim,
+        tmp_path,
+        [ticker],
+        strategy="market-maker",
+        params={},
+        transport=transport,
+        settings={"stop_deadline_s": 10.0},
+    ) as r:
         r.loop.tick(r.feed.drain_events(), full=True)
 
         def resting() -> set[str]:

@@ -6,7 +6,6 @@ and the stop proves that nothing of the loop rests."""
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from kalshi_cli.client import BucketLimit, TierLimits
@@ -24,9 +23,8 @@ def test_a_stop_behind_a_backlog_of_orders_cancels_what_rests_within_its_deadlin
 ) -> None:
     with rig(
         sim, tmp_path, TICKERS, strategy="market-maker", params={}, batch_wait_s=0.0,
-        send_workers=16, rate_limits=SLOW_WRITES,
+        send_workers=16, rate_limits=SLOW_WRITES, settings={"stop_deadline_s": 4.0},
     ) as r:  # fmt: skip
-        r.loop.settings = replace(r.loop.settings, stop_deadline_s=4.0)
         # a tick called on its own (as `--once` runs it) decides every market at once, as a
         # loop does when the budget runs out under it (a 429 that empties the bucket): the
         # backlog is the client's

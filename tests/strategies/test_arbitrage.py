@@ -1,7 +1,7 @@
 from decimal import Decimal as D
 
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
-from kalshi_cli.strategies.arbitrage import ArbitrageParams, decide, pair_edge
+from kalshi_cli.strategies.arbitrage import ArbitrageParams, decide, set_edge
 from kalshi_cli.vocabulary.models import (
     ONE,
     TAKER_FEE_RATE,
@@ -13,6 +13,12 @@ from kalshi_cli.vocabulary.models import (
 )
 
 FLAT = PositionView("T")
+
+
+def pair_edge(yes_ask: D, no_ask: D, count: D, fee_rate: D) -> D:
+    """Locked profit per YES+NO pair of one market after both fees, at `count` pairs."""
+    legs = [("", Side.YES, yes_ask, count, fee_rate), ("", Side.NO, no_ask, count, fee_rate)]
+    return set_edge(legs, ONE, count)
 
 
 def snap(yes_bid: str, yes_depth: int, no_bid: str, no_depth: int) -> MarketSnapshot:

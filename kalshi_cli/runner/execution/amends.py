@@ -254,7 +254,9 @@ class Amends:
         if outcome.remaining is not None:
             unseen = max(intent.count - outcome.remaining - outcome.filled, ZERO)
         if outcome.filled > 0 or unseen > 0:
-            self._fills.may_have_filled(replace(order, price=intent.price), outcome.filled + unseen)
+            self._fills.applied.may_have_filled(
+                replace(order, price=intent.price), outcome.filled + unseen
+            )
             self._fills.read_for((intent.ticker,))
         return outcome.filled
 
@@ -296,7 +298,7 @@ class Amends:
         self._orders.record_found(shown)
         if shown.status != "resting":
             if shown.fill_count > 0:
-                self._fills.told_filled(order, shown.fill_count)
+                self._fills.applied.told_filled(order, shown.fill_count)
             self._portfolio.update_order(
                 order.order_id, remaining=shown.remaining_count, status=shown.status
             )
@@ -351,7 +353,7 @@ class Amends:
         self._orders.record_found(shown)
         if shown.fill_count > 0:
             # what it filled leaves what rests before the fill read brings it in
-            self._fills.told_filled(order, shown.fill_count)
+            self._fills.applied.told_filled(order, shown.fill_count)
         if shown.status != "resting":
             self._portfolio.update_order(
                 order_id, remaining=shown.remaining_count, status=shown.status

@@ -52,6 +52,7 @@ class AnswerBook:
         report: Report,
         holds: Holds,
         fills: FillSync,
+        in_flight: InFlight,
     ) -> None:
         self.orders = orders
         self._store = books.store
@@ -66,7 +67,7 @@ class AnswerBook:
         # the session's order group (runner/execution/order_group.py): every order goes into it
         self.order_group_id: str | None = None
         # the orders sent whose answers are not booked yet: the risk engine counts them
-        self.in_flight = InFlight()
+        self.in_flight = in_flight
 
     # ---------------------------------------------------------------- before the answer
 
@@ -456,7 +457,7 @@ class AnswerBook:
             # filled at once: in no position until the fill read lists it, and no longer on
             # its way; the limits count it apart meanwhile (every market's decisions, not only
             # those of its own, which wait for the read)
-            self._fills.told_filled(order, fill_count)
+            self._fills.applied.told_filled(order, fill_count)
 
     def not_recorded(self, intent: Intent, exc: OrderNotRecorded) -> None:
         """The order reached the exchange (or may have) and the state file could not take its
@@ -498,19 +499,19 @@ class InFlight:
     id: the risk engine counts them as resting until they are (runner/execution/outbox.py
     `Outbox.pending`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_change: Callable[[str], None]) -> None:
         self.intents: dict[str, Intent] = {}
         self._by_market: dict[str, dict[str, Intent]] = {}
         # of these, the orders whose call the dispatch dropped before a worker took it: they
         # never left, and never will (runner/loop/state_fault.py)
         self.unsent: set[str] = set()
-        # told the market of each order added or removed (the outbox's `_touch`)
-        self.on_change: Callable[[str], None] = lambda ticker: None
+        # told the market of each order added or removed (the outbox counts them)
+        self._on_change: Callable[[str], None] = on_change
 
     def add(self, client_order_id: str, intent: Intent) -> None:
         self.intents[client_order_id] = intent
         self._by_market.setdefault(intent.ticker, {})[client_order_id] = intent
-        self.on_change(intent.ticker)
+        self._on_change(intent.ticker)
 
     def remove(self, client_order_id: str) -> None:
         intent = self.intents.pop(client_order_id, None)
@@ -520,7 +521,7 @@ class InFlight:
             del of_market[client_order_id]
             if not of_market:
                 del self._by_market[intent.ticker]
-            self.on_change(intent.ticker)
+            self._on_change(intent.ticker)
 
     def may_land(self) -> dict[str, Intent]:
         """The orders whose request left or may yet leave (those the dispatch dropped unmade

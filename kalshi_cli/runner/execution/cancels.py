@@ -1,7 +1,7 @@
 """Cancels, a part of the trade loop's `LoopExecutor`: one the strategy decided, the orders an
 intent replaces, withdrawals and shutdown cancels; a refusal because the order no longer rests
 reads it back. A cancel that found less resting than the view held is a `shortfall`: fills are
-due, and the limits count those contracts apart until read (`FillSync.may_have_filled`).
+due, and the limits count those contracts apart until read (`AppliedFills.may_have_filled`).
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ class Cancels:
         if believed is not None and reduced_by < believed.remaining:
             # fewer cancelled than the view had resting: the rest filled, unseen so far
             self.shortfalls += 1
-            self._fills.may_have_filled(believed, believed.remaining - reduced_by)
+            self._fills.applied.may_have_filled(believed, believed.remaining - reduced_by)
             self._fills.due.set()
         book_cancel(self._store, order_id)
         self._portfolio.update_order(order_id, remaining=ZERO, status="canceled")
@@ -167,7 +167,7 @@ class Cancels:
         read next say: until then, all it had resting counts toward the limits as filled."""
         believed = self._portfolio.orders.get(order_id)
         if believed is not None:
-            self._fills.may_have_filled(believed, believed.remaining)
+            self._fills.applied.may_have_filled(believed, believed.remaining)
 
     def _read_back(self, order_id: str, answer: CallAnswer[Order], sent_at: float) -> None:
         """A cancel refused because the order is no longer resting (filled, or gone): the
@@ -188,7 +188,7 @@ class Cancels:
             return
         believed = self._portfolio.orders.get(order_id)
         if believed is not None and order.fill_count > 0:
-            self._fills.told_filled(believed, order.fill_count)
+            self._fills.applied.told_filled(believed, order.fill_count)
         self._portfolio.update_order(order_id, remaining=order.remaining_count, status=order.status)
         if order.fill_count > 0:
             self._fills.due.set()

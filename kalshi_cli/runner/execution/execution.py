@@ -141,23 +141,9 @@ class LoopExecutor:
         of it in a dry run, none while it waits in the batch), or None when nothing went out,
         once that is known."""
         self._log.emit("signal", intent_fields(intent))
-        if self.guard.backing_off:
-            # an earlier call of this same pass failed: the rest of the pass waits it out too
-            self._log.emit(
-                "intent_held", {"ticker": intent.ticker, "reason": "backing off after API errors"}
-            )
-            return then(None)
-        if not intent.reduce_only and self.unknown_orders.holds(intent.ticker):
-            self._log.emit(
-                "intent_held",
-                {"ticker": intent.ticker, "reason": "an order of unknown outcome in this market"},
-            )
-            return then(None)
-        if not intent.reduce_only and self.balance_hold.holds():
-            self._log.emit(
-                "intent_held",
-                {"ticker": intent.ticker, "reason": "the exchange refused a buy for balance"},
-            )
+        held = self._held(intent)
+        if held is not None:
+            self._log.emit("intent_held", {"ticker": intent.ticker, "reason": held})
             return then(None)
         if self._denied(intent, last_data_at=last_data_at, in_sync=in_sync):
             return then(None)
@@ -247,6 +233,19 @@ class LoopExecutor:
             "intent_dropped",
             {"ticker": intent.ticker, "reason": "the orders it replaced filled before it went"},
         )
+        return None
+
+    def _held(self, intent: Intent) -> str | None:
+        """Why the intent waits without being asked of the risk engine (None: it does not)."""
+        if self.guard.backing_off:
+            # an earlier call of this same pass failed: the rest of the pass waits it out too
+            return "backing off after API errors"
+        if intent.reduce_only:
+            return None
+        if self.unknown_orders.holds(intent.ticker):
+            return "an order of unknown outcome in this market"
+        if self.balance_hold.holds():
+            return "the exchange refused a buy for balance"
         return None
 
     def _amended(self, intent: Intent, then: Callable[[Decimal | None], None]) -> bool:

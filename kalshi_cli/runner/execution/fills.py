@@ -3,6 +3,9 @@
 `GET /portfolio/fills`; `FillSync` applies each fill once, writes it with its realized P&L and moves
 its order's row in the same transaction, clears the executor's `fills_due` flag, and attributes
 fills through `SentOrders`. See docs/trade-loop.md "From a decision to the wire, and fills back".
+`FillSync` is given more than six collaborators because what this run has applied of each order
+(`AppliedFills`) is told what an order filled by the orders of unknown outcome too: it is built
+before both and handed to each.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from kalshi_cli.vocabulary.models import ZERO, Action, Side, from_book
 
 if TYPE_CHECKING:
     from kalshi_cli.feed.messages import FillNotice
-    from kalshi_cli.runner.books.portfolio import OpenOrder
+    from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio
     from kalshi_cli.runner.execution.dispatch import Wire
     from kalshi_cli.runner.execution.shared import Bookkeeping, Holds, Report
     from kalshi_cli.runner.execution.unknown_orders import Looked
@@ -114,6 +117,57 @@ class SentOrders:
         return len(self._sent)
 
 
+class AppliedFills:
+    """What this run has applied, to tell a `fill` or `user_order` message that brings news (a
+    fill not yet read) from one about a fill already read: each (order id, trade id) applied,
+    and the contracts applied per order (the oldest forgotten past MAX_REMEMBERED: a message
+    about those is read, as any news); and the fill reads sent so far: a read sent after the
+    exchange told of a fill lists it, so once it is applied, no fill told before it is counted
+    apart any more (`Portfolio.fills_read`). Its own part, built before the fills' catch-up
+    and the orders of unknown outcome that both tell it what an order has filled."""
+
+    def __init__(self, portfolio: Portfolio) -> None:
+        self._portfolio = portfolio
+        self._trades: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._counts: OrderedDict[str, Decimal] = OrderedDict()
+        self._reads_sent = 0
+
+    def read_sent(self) -> int:
+        """A fill read is on its way: its number, counting every read sent."""
+        self._reads_sent += 1
+        return self._reads_sent
+
+    def note(self, fill: Fill) -> None:
+        self._trades[(fill.order_id, fill.trade_id)] = None
+        self._counts[fill.order_id] = self._counts.pop(fill.order_id, ZERO) + fill.count
+        for kept in (self._trades, self._counts):
+            while len(kept) > MAX_REMEMBERED:
+                kept.popitem(last=False)
+
+    def fill_is_news(self, notice: FillNotice) -> bool:
+        """A `fill` message about a fill this run has not applied yet."""
+        return (notice.order_id, notice.trade_id) not in self._trades
+
+    def order_fills_are_news(self, order_id: str, filled: Decimal) -> bool:
+        """A `user_order` message counting more contracts filled than this run has applied."""
+        return filled > self._counts.get(order_id, ZERO)
+
+    def told_filled(self, order: OpenOrder, filled: Decimal) -> None:
+        """The exchange says `filled` contracts of `order` have filled in all (its answer, a
+        `user_orders` message): those no fill applied here yet count toward the limits as
+        resting until they are read (`Portfolio.set_unbooked`), whatever the view's order
+        says rests now."""
+        applied = self._counts.get(order.order_id, ZERO)
+        self._portfolio.set_unbooked(order, filled - applied, reads_sent=self._reads_sent)
+
+    def may_have_filled(self, order: OpenOrder, count: Decimal) -> None:
+        """`count` more contracts of `order` may have filled unseen (a cancel found less of it
+        resting than the view held): counted toward the limits as resting until a fill read
+        sent from now on is applied."""
+        told = self._portfolio.unbooked(order.ticker, order.order_id)
+        self._portfolio.set_unbooked(order, told + count, reads_sent=self._reads_sent)
+
+
 class FillSync:
     def __init__(
         self,
@@ -124,6 +178,8 @@ class FillSync:
         clock: Clock,
         holds: Holds,
         due: threading.Event,
+        applied: AppliedFills,
+        awaiting_answer: Callable[[str], bool],
     ) -> None:
         self.dispatch = wire.dispatch
         self._reads_out = 0
@@ -144,23 +200,14 @@ class FillSync:
         # row may still be resting (replayed at start for those, then kept as fills arrive)
         self._filled: dict[str, Decimal] = {}
         self._last_fill_ts = clock.wall()
-        # what this run has applied, to tell a `fill` or `user_order` message that brings news
-        # (a fill not yet read) from one about a fill already read: each (order id, trade id)
-        # applied, and the contracts applied per order (the oldest forgotten past
-        # MAX_REMEMBERED: a message about those is read, as any news)
-        self._applied_trades: OrderedDict[tuple[str, str], None] = OrderedDict()
-        self._applied_counts: OrderedDict[str, Decimal] = OrderedDict()
+        self.applied = applied
         # whether an order of a market is on its way, its answer not booked (the answer book's
-        # `InFlight.in_market`, set once that is built): a fill there of an order the loop does
-        # not know may be that order's, filled at once and listed by a read on another worker
-        # before its answer came back; it waits here, by fill id, unbooked, until the answer
-        # names its order (`release_held`), so it is booked as its strategy's
-        self.awaiting_answer: Callable[[str], bool] = lambda ticker: False
+        # `InFlight.in_market`): a fill there of an order the loop does not know may be that
+        # order's, filled at once and listed by a read on another worker before its answer came
+        # back; it waits here, by fill id, unbooked, until the answer names its order
+        # (`release_held`), so it is booked as its strategy's
+        self.awaiting_answer: Callable[[str], bool] = awaiting_answer
         self.held: dict[str, Fill] = {}
-        # the fill reads sent so far: a read sent after the exchange told of a fill lists it,
-        # so once it is applied, no fill told before it is counted apart any more
-        # (`Portfolio.fills_read`)
-        self._reads_sent = 0
         # the settlements of markets whose result is known, read with the fills and booked
         # after them (runner/execution/settlements.py)
         self.settlements = SettlementReads(
@@ -176,7 +223,7 @@ class FillSync:
         stop's last read, a test); how many were new."""
         self.due.clear()
         since = since_ts if since_ts is not None else self._since()
-        read = self._sent_read()
+        read = self.applied.read_sent()
         answer = run_call(lambda: self._listed(since), self._guard.stamp)
         return self._absorb(answer, read, wait=False)
 
@@ -189,7 +236,7 @@ class FillSync:
         self.due.clear()
         since = self._since()
         self._reads_out += 1
-        number = self._sent_read()
+        number = self.applied.read_sent()
         lost = self._unknown.in_markets()
         settling = self.settlements.to_ask()
 
@@ -232,11 +279,6 @@ class FillSync:
         listed.reverse()
         return listed
 
-    def _sent_read(self) -> int:
-        """A fill read is on its way: its number, counting every read sent."""
-        self._reads_sent += 1
-        return self._reads_sent
-
     def _absorb(self, answer: CallAnswer[list[Fill]], read: int, *, wait: bool = True) -> int:
         """The `read`-th read's answer booked: its new fills applied (those that may be an
         order's still on its way held, unless `wait` is False: a stop's last read, after which
@@ -264,21 +306,6 @@ class FillSync:
         # fill held back
         self._portfolio.fills_read(read, but={f.ticker for f in self.held.values()})
         return new
-
-    def told_filled(self, order: OpenOrder, filled: Decimal) -> None:
-        """The exchange says `filled` contracts of `order` have filled in all (its answer, a
-        `user_orders` message): those no fill applied here yet count toward the limits as
-        resting until they are read (`Portfolio.set_unbooked`), whatever the view's order
-        says rests now."""
-        applied = self._applied_counts.get(order.order_id, ZERO)
-        self._portfolio.set_unbooked(order, filled - applied, reads_sent=self._reads_sent)
-
-    def may_have_filled(self, order: OpenOrder, count: Decimal) -> None:
-        """`count` more contracts of `order` may have filled unseen (a cancel found less of it
-        resting than the view held): counted toward the limits as resting until a fill read
-        sent from now on is applied."""
-        told = self._portfolio.unbooked(order.ticker, order.order_id)
-        self._portfolio.set_unbooked(order, told + count, reads_sent=self._reads_sent)
 
     def _unheld(self, listed: list[Fill]) -> list[Fill]:
         """`listed` and every fill held, each once, none held any more: no answer is booked
@@ -343,23 +370,6 @@ class FillSync:
             and self._unknown.holds(fill.ticker)
             and self._store.orders.intent_by_order_id(fill.order_id) is None
         )
-
-    def fill_is_news(self, notice: FillNotice) -> bool:
-        """A `fill` message about a fill this run has not applied yet."""
-        return (notice.order_id, notice.trade_id) not in self._applied_trades
-
-    def order_fills_are_news(self, order_id: str, filled: Decimal) -> bool:
-        """A `user_order` message counting more contracts filled than this run has applied."""
-        return filled > self._applied_counts.get(order_id, ZERO)
-
-    def _note_applied(self, fill: Fill) -> None:
-        self._applied_trades[(fill.order_id, fill.trade_id)] = None
-        self._applied_counts[fill.order_id] = (
-            self._applied_counts.pop(fill.order_id, ZERO) + fill.count
-        )
-        for kept in (self._applied_trades, self._applied_counts):
-            while len(kept) > MAX_REMEMBERED:
-                kept.popitem(last=False)
 
     def _since(self) -> int:
         # fills are read with a margin: a fill of the same second may land after a read; a
@@ -434,7 +444,7 @@ class FillSync:
         else:  # another process (a reconcile) copied it first: the file has its P&L
             self._records.forget_realized(record.ts)
         self._seen[fill.fill_id] = record.ts
-        self._note_applied(fill)
+        self.applied.note(fill)
         self._last_fill_ts = max(self._last_fill_ts, record.ts)
         self._forget_old_fills()
         self._counters.fills += 1

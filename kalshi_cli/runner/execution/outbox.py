@@ -42,6 +42,7 @@ class Outbox:
         holds: Holds,
         sender: Sender,
         answers: AnswerBook,
+        stale: set[str],
     ) -> None:
         self._client = wire.client
         self._dispatch = wire.dispatch
@@ -60,13 +61,12 @@ class Outbox:
         # `replaces` left out: a cancel may fail, and both would rest)
         self.replacing: list[Intent] = []
         # what each market's pending orders add to its exposure, their sum, and the markets
-        # whose share must be worked out again (`pending_exposure`)
+        # whose share must be worked out again (`pending_exposure`): added to by the orders on
+        # their way and those of unknown outcome as they change, and by the view here
         self._added: dict[str, Decimal] = {}
         self._added_total = ZERO
-        self._stale: set[str] = set()
+        self._stale = stale
         portfolio.listeners.append(self._touch)
-        answers.in_flight.on_change = self._touch
-        holds.unknown.on_change = self._touch
 
     # ---------------------------------------------------------------- waiting
 

@@ -125,6 +125,8 @@ class UnknownOrders:
         guard: CallGuard,
         fills_due: Callable[[], None],
         alert: Callable[[str, str, str, dict[str, str]], None],  # post an operator alert
+        told_filled: Callable[[OpenOrder, Decimal], None],
+        on_change: Callable[[str], None],
         landing_s: float = LANDING_WINDOW_S,
     ) -> None:
         self.dispatch = wire.dispatch
@@ -158,13 +160,13 @@ class UnknownOrders:
         # non-reducing order and the amend counts as resting beside the order until a read
         # settles it
         self.amending: dict[str, LostAnswer] = {}
-        # told the market of each order of unknown outcome added or settled (the outbox's
-        # `_touch`: it counts them toward the exposure)
-        self.on_change: Callable[[str], None] = lambda ticker: None
+        # told the market of each order of unknown outcome added or settled (the outbox counts
+        # them toward the exposure)
+        self.on_change: Callable[[str], None] = on_change
         # told what an order found has filled, which no fill read may have brought in yet
-        # (`FillSync.told_filled`, set once that is built): found, it no longer counts as an
-        # order that may rest, and its fills must count somewhere until they are read
-        self.told_filled: Callable[[OpenOrder, Decimal], None] = lambda order, filled: None
+        # (`AppliedFills.told_filled`): found, it no longer counts as an order that may rest,
+        # and its fills must count somewhere until they are read
+        self._told_filled: Callable[[OpenOrder, Decimal], None] = told_filled
 
     def unclaimed_fill(self, fill: FillRecord) -> None:
         """A fill booked as nobody's: kept while an order of unknown outcome in its market may
@@ -395,5 +397,5 @@ class UnknownOrders:
         if order.status == "resting" and intent is not None:
             self._portfolio.add_order(shown)
         if order.fill_count > 0:
-            self.told_filled(shown, order.fill_count)
+            self._told_filled(shown, order.fill_count)
             self._fills_due()

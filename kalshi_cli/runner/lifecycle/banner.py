@@ -13,7 +13,8 @@ from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
 from kalshi_cli.runner.execution.order_group import contracts_limit
 from kalshi_cli.runner.lifecycle.session_group import wants_group
 from kalshi_cli.runner.loop.lineup import Lineup
-from kalshi_cli.runner.loop.summary import params_text, risk_lines
+from kalshi_cli.runner.loop.summary import risk_lines
+from kalshi_cli.strategy_api import params_text
 from kalshi_cli.vocabulary.units import fmt_money
 
 if TYPE_CHECKING:

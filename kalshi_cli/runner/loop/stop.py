@@ -27,7 +27,7 @@ from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kalshi_cli.runner.execution.give_up import (
     ABANDON_CHECK_S,
@@ -55,8 +55,6 @@ if TYPE_CHECKING:
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.models import Order
 
-T = TypeVar("T")
-
 # the jitter of the waits between the proof's listings (`LIST_AGAIN`)
 _RNG = random.Random()
 
@@ -79,8 +77,10 @@ class StoppingLoop(Protocol):
     log: EventLog
     executor: LoopExecutor
     trigger_group: Callable[[str], None] | None
-    settings: LoopSettings
     own: OwnOrders
+
+    @property
+    def settings(self) -> LoopSettings: ...
 
     @property
     def store(self) -> Store: ...

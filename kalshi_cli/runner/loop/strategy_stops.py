@@ -183,11 +183,6 @@ class StrategyStops:
             for name, why in self._budgets.check_day(self._clock.wall()):
                 self._stopped_alone(name, why)
 
-    def now_stopped(self) -> dict[str, str]:
-        """The strategies stopped now, each with why: for the day by its budget, or until
-        resumed (what the heartbeat tells `kalshi status`)."""
-        return stopped_now(self._budgets, self.stopped)
-
     def is_stopped(self, name: str) -> bool:
         """The strategy is stopped: for the run, or for the day by its budget."""
         return name in self.stopped or (self._budgets is not None and name in self._budgets.stopped)
@@ -214,8 +209,3 @@ class StrategyStops:
             )
 
         return withheld
-
-
-def stopped_now(budgets: Budgets | None, stopped: dict[str, str]) -> dict[str, str]:
-    """The strategies stopped for the day by their budget, and those stopped until resumed."""
-    return (dict(budgets.stopped) if budgets is not None else {}) | stopped

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, is_dataclass
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -27,17 +27,6 @@ def risk_lines(limits: RiskLimits) -> list[str]:
         values = ", ".join(f"{name}={getattr(limits, name)}" for name in about.limits)
         lines.append(f"  {about.name:<16} {values or '-':<52} {about.what}")
     return lines
-
-
-def params_text(params: Any) -> str:
-    from kalshi_cli.strategy_api import Params
-    from kalshi_cli.strategy_api import params_text as struct_text
-
-    if isinstance(params, Params):
-        return struct_text(params)
-    if not is_dataclass(params) or isinstance(params, type):
-        return str(params)
-    return ", ".join(f"{f.name}={getattr(params, f.name)}" for f in fields(params))
 
 
 @dataclass(frozen=True)

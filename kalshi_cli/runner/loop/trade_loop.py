@@ -124,11 +124,6 @@ class TradeLoop:
     def settings(self) -> LoopSettings:
         return self._tuning.settings
 
-    @settings.setter
-    def settings(self, settings: LoopSettings) -> None:
-        """New settings (a test's): every part reads them."""
-        self._tuning.settings = settings
-
     @property
     def lineup(self) -> Lineup:
         """The strategies this loop runs, each with its params (runner/loop/lineup.py)."""

@@ -131,7 +131,7 @@ class LoopWatch:
     def _fill(self, event: FeedEvent, news: _News) -> None:
         # a fill already read (an order that filled at once) is no news
         notice = event.message
-        if not isinstance(notice, FillNotice) or self._executor.fills.fill_is_news(notice):
+        if not isinstance(notice, FillNotice) or self._executor.fills.applied.fill_is_news(notice):
             self._executor.fills_due = True
 
     def _user_order(self, event: FeedEvent, news: _News) -> None:
@@ -171,7 +171,7 @@ class LoopWatch:
             return
         status, remaining, filled = update.status, update.remaining_count, update.fill_count
         fills = self._executor.fills
-        news = filled > 0 and fills.order_fills_are_news(order_id, filled)
+        news = filled > 0 and fills.applied.order_fills_are_news(order_id, filled)
         if news:
             self._executor.fills_due = True
         if not fills.order_message(update):
@@ -183,7 +183,7 @@ class LoopWatch:
         if news and ticker in self._portfolio.markets and not on_its_way:
             # what it says filled leaves what rests before the fill read brings it into the
             # position: until then the limits count it apart, or it would count nowhere
-            fills.told_filled(
+            fills.applied.told_filled(
                 known
                 or open_order(
                     order_id=order_id,

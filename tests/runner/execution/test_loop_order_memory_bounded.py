@@ -52,7 +52,7 @@ def test_the_loops_memory_of_its_orders_and_fills_stays_within_its_bound(
     for _ in range(600):
         rig.step(1.0)
         most_sent = max(most_sent, len(executor.fills.sent))
-        applied = (executor.fills._applied_trades, executor.fills._applied_counts)
+        applied = (executor.fills.applied._trades, executor.fills.applied._counts)
         most_applied = max(most_applied, *map(len, applied))
         if executor.counters.orders > 5 * BOUND and len(forgotten_asked) >= 3:
             break

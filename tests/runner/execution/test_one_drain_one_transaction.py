@@ -10,7 +10,6 @@ import json
 import math
 import threading
 from collections.abc import Callable
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -123,9 +122,12 @@ def test_a_crash_stop_takes_no_order_a_failed_drain_never_made_for_one_that_may_
     Ctrl-C): an order whose answer was not back may rest, but this one never left. It is
     neither marked unknown in the state file, nor looked up, nor named as not proven gone."""
     log = tmp_path / "loop.jsonl"
+    # unless interrupted again, nothing of the stop's deadline is left for the wait
+    settings = None if ended == "interrupted again" else {"stop_deadline_s": 0.0}
     rig = make_rig(
-        tmp_path / "s.db", strategy="market-maker", risk=RISK, send_workers=2, log_path=log
-    )
+        tmp_path / "s.db", strategy="market-maker", risk=RISK, send_workers=2, log_path=log,
+        settings=settings,
+    )  # fmt: skip
     ticker = _a_market_with_an_ask(rig)
     ask = rig.client.get_orderbook(ticker).yes_ask
     assert ask is not None
@@ -162,8 +164,6 @@ def test_a_crash_stop_takes_no_order_a_failed_drain_never_made_for_one_that_may_
         abandon = threading.Event()
         if ended == "interrupted again":
             abandon.set()
-        else:  # nothing of the stop's deadline is left for the wait
-            rig.loop.settings = replace(rig.loop.settings, stop_deadline_s=0.0)
         summary = rig.loop.shutdown(cancel_resting=True, abandon=abandon)
     finally:
         in_network.set()

@@ -180,9 +180,8 @@ def test_a_replacement_whose_cancel_is_answered_once_trading_is_paused_is_not_se
 ) -> None:
     """The pause file appears while the cancel is out: no new adding order may go out, and the
     old code sent the NO bid as soon as the cancel was answered."""
-    rig = _rig(tmp_path)
     pause_file = tmp_path / "trade.pause"
-    rig.loop.settings = replace(rig.loop.settings, pause_file=pause_file)
+    rig = _rig(tmp_path, settings={"pause_file": pause_file})
     cancels = _requote_with_its_cancel_held(rig)
     with _answered(rig, cancels):
         pause_file.touch()

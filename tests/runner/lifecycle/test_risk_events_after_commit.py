@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from kalshi_cli.risk import RiskEngine, RiskLimits, TradingState
-from kalshi_cli.runner.assembly import _Sink
+from kalshi_cli.runner.assembly import risk_sink
 from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.books.records import LoopTradingRecords
 from kalshi_cli.store import Store
@@ -52,7 +52,7 @@ def _engine(
         # what another process reads at the moment the event is told
         seen.append((kind, _state_elsewhere(tmp_path / "state.db")))
 
-    sink = _Sink(store, log, None, on_event)
+    sink = risk_sink(store, log, None, on_event)
     limits = RiskLimits(max_consecutive_errors=2)
     engine = RiskEngine(
         LoopTradingRecords(store), limits, clock=clock, fee_rates=standard_rates, sink=sink

@@ -7,7 +7,6 @@ import os
 import signal
 import threading
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -62,9 +61,8 @@ def test_a_second_interrupt_during_shutdown_stops_the_cancelling(tmp_path: Path)
 
 
 def test_the_pause_file_and_sigusr1_hold_new_strategy_orders(tmp_path: Path) -> None:
-    rig = make_rig(tmp_path / "s.db", strategy="market-maker")
     pause_file = tmp_path / "trade.pause"
-    rig.loop.settings = replace(rig.loop.settings, pause_file=pause_file)
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", settings={"pause_file": pause_file})
     pause_file.touch()
     rig.step(0.1)
     assert rig.client.requests == []

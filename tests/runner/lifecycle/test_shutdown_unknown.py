@@ -9,7 +9,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import threading
-from dataclasses import replace
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -111,10 +110,9 @@ def test_sigterm_while_an_order_is_in_the_network_leaves_nothing_resting_when_it
 RISK = {"max_orders_per_minute": 1000}
 
 
-def _past_the_window(rig: Rig) -> None:
-    """A stop deadline longer than an order's landing window, for the tests of that wait (the
-    default 20 s ends the wait first: see the test of the stop deadline below)."""
-    rig.loop.settings = replace(rig.loop.settings, stop_deadline_s=LANDING_WINDOW_S + 20)
+# a stop deadline longer than an order's landing window, for the tests of that wait (the
+# default 20 s ends the wait first: see the test of the stop deadline below)
+PAST_THE_WINDOW = {"stop_deadline_s": LANDING_WINDOW_S + 20}
 
 
 def _lose_next_create(rig: Rig, error: str | Held, *, lookups_missing: int = 0) -> str:
@@ -146,8 +144,7 @@ def test_an_order_found_only_at_shutdown_is_cancelled(tmp_path: Path) -> None:
 
 
 def test_an_order_that_never_lands_is_waited_for_only_until_it_cannot(tmp_path: Path) -> None:
-    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
-    _past_the_window(rig)
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, settings=PAST_THE_WINDOW)
     coid = _lose_next_create(rig, Held(10_000.0))  # lost for good
     failed_at = rig.loop.executor.unknown_orders.unknown[coid].since
     summary = rig.loop.shutdown(cancel_resting=True)
@@ -180,9 +177,13 @@ def test_the_wait_for_an_order_of_unknown_outcome_leaves_the_proof_its_share_of_
     listing always has time to look, however slowly the withdrawal goes. The withdrawal once
     ran under the whole deadline and left the proof nothing against an exchange answering
     slowly."""
-    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
+    rig = make_rig(
+        tmp_path / "s.db",
+        strategy="market-maker",
+        risk=RISK,
+        settings={"stop_deadline_s": deadline},
+    )
     _lose_next_create(rig, Held(10_000.0))
-    rig.loop.settings = replace(rig.loop.settings, stop_deadline_s=deadline)
     started = rig.clock.monotonic()
     rig.loop.shutdown(cancel_resting=True)
     left = deadline - (rig.clock.monotonic() - started)
@@ -262,8 +263,7 @@ def test_a_stop_given_up_with_the_group_triggered_does_not_name_the_order_it_ref
 
 
 def test_an_exchange_that_does_not_answer_the_lookups_bounds_the_wait(tmp_path: Path) -> None:
-    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
-    _past_the_window(rig)
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, settings=PAST_THE_WINDOW)
     coid = _lose_next_create(rig, Held(10_000.0))
     failed_at = rig.loop.executor.unknown_orders.unknown[coid].since
     rig.client.lookup_errors.extend([ServerError("down", status=503)] * 1000)
@@ -278,8 +278,7 @@ def test_the_known_quotes_are_cancelled_before_the_wait(tmp_path: Path) -> None:
     """The wait for an order of unknown outcome can take LANDING_WINDOW_S, longer than a
     service manager waits after its stop signal (the shipped unit: 30 s, then SIGKILL): the
     quotes whose answers the loop has are cancelled first."""
-    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
-    _past_the_window(rig)
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, settings=PAST_THE_WINDOW)
     coid = _lose_next_create(rig, Held(10_000.0))
     me = rig.client.account_id
     quotes = [o.order_id for o in rig.exchange.history.orders(me) if o.status == "resting"]
@@ -438,8 +437,8 @@ def test_an_order_found_during_the_wait_for_another_is_cancelled_at_once(
     with rig(
         sim, tmp_path, [landed, never], strategy="market-maker", params={},
         batch_wait_s=0.0, transport=transport,
+        settings={"stop_deadline_s": 8.0, "resolve_s": 3600.0},
     ) as r:  # fmt: skip
-        r.loop.settings = replace(r.loop.settings, stop_deadline_s=8.0, resolve_s=3600.0)
         r.loop._next_resolve = r.loop.clock.monotonic() + 3600.0
         unknown = r.loop.executor.unknown_orders.unknown
 

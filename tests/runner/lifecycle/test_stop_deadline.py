@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.keys import load_private_key
 from tests.conftest import SimHarness
+from tests.runner.fakes import adjusted
 from tests.runner.simproc import Book, client_for, log_events
 from tests.waiting import poll_until
 
@@ -145,6 +146,7 @@ def quoting(
     group: bool,
     stale_after_s: float = 10.0,
     transport: Callable[[TrickleProxy], httpx.BaseTransport | None] = lambda _: None,
+    stop_deadline_s: float = STOP_DEADLINE_S,
 ) -> Iterator[Rig]:
     """A market-maker loop on its own account, reaching the exchange through a trickle proxy
     (on the transport `transport` makes for it: httpx's own by default), with a bid and an ask
@@ -170,13 +172,13 @@ def quoting(
     store = Store.open(tmp_path / "state.db", clock=clock)
     log = EventLog(clock, path=log_path, stderr=None)
     config = TradeConfig(strategies={"market-maker": {}}, risk={"stale_after_s": stale_after_s})
+    settings = {"stop_deadline_s": stop_deadline_s, "batch_wait_s": 1e9}
     loop = build_loop(
-        Parts(client, store, feed, clock, log),
+        Parts(client, store, feed, clock, log, adjust=adjusted(settings)),
         TradeOptions(strategies=(StrategyChoice("market-maker"),), order_group=group),
         config,
         [client.markets.get_market(t) for t in MARKETS],
     )
-    loop.settings = replace(loop.settings, stop_deadline_s=STOP_DEADLINE_S, batch_wait_s=1e9)
     if group:
         group_id = open_session_group(client, store, config, log)
         loop.executor.answers.order_group_id = group_id

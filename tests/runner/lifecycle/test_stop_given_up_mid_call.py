@@ -16,7 +16,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -85,9 +84,10 @@ def test_a_second_interrupt_while_a_call_of_the_stop_is_out_gives_it_up_at_once(
         calls.append(SecondInterruptAt(proxy, at))
         return calls[0]
 
-    with quoting(sim, tmp_path, group=group, transport=transport) as rig:
+    with quoting(
+        sim, tmp_path, group=group, transport=transport, stop_deadline_s=STOP_DEADLINE_S
+    ) as rig:
         (hook,) = calls
-        rig.loop.settings = replace(rig.loop.settings, stop_deadline_s=STOP_DEADLINE_S)
         placed = {o.order_id for o in rig.loop.own_resting()}
         summary = rig.loop.shutdown(cancel_resting=True, abandon=hook.abandon)
         took = time.monotonic() - hook.abandoned_at

@@ -219,7 +219,15 @@ def test_a_stop_with_no_listing_to_prove_with_still_names_an_earlier_runs_quote(
     traded, elsewhere = "KXSTOPPROOF-SIM-D", "KXSTOPPROOF-SIM-E"
     sim.create_market(elsewhere)
     transport = NoListingAfterTheBatchCancel(way)
-    with rig(sim, tmp_path, [traded], strategy="market-maker", params={}, transport=transport) as r:
+    with rig(
+        sim,
+        tmp_path,
+        [traded],
+        strategy="market-maker",
+        params={},
+        transport=transport,
+        settings={"stop_deadline_s": 4.0},
+    ) as r:
         left = r.client.orders.create_order(
             replace(
                 _a_bid_by_hand(),
@@ -231,7 +239,6 @@ def test_a_stop_with_no_listing_to_prove_with_still_names_an_earlier_runs_quote(
         OrderService(r.client, r.store, clock=r.loop.clock).reconcile()
         # and a quote of the same strategy another loop keeps on subaccount 1: that loop's
         _record_resting_on_subaccount_1(r.store, elsewhere)
-        r.loop.settings = replace(r.loop.settings, stop_deadline_s=4.0)
         r.loop.tick(r.feed.drain_events(), full=True)
         assert len(r.loop.own_resting()) == 2
         summary = r.loop.shutdown(cancel_resting=True, abandon=transport.abandon)

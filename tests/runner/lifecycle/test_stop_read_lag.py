@@ -12,7 +12,6 @@ that fails too, the proof waits out the lag, sees it resting and names it (exit 
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -111,10 +110,9 @@ def test_a_proof_its_deadline_cuts_short_of_the_read_lag_names_what_its_listing_
     yet, and cannot say they are gone. Both are named."""
     with rig(
         sim, tmp_path, [TICKER], strategy="market-maker", params={},
-        transport=RefusedCancels("every"), read_lag_s=READ_LAG_S,
+        transport=RefusedCancels("every"), read_lag_s=READ_LAG_S, settings={"stop_deadline_s": 1.0},
     ) as r:  # fmt: skip
         sim.set_faults(read_lag_ms=READ_LAG_S * 1000)
-        r.loop.settings = replace(r.loop.settings, stop_deadline_s=1.0)
         r.loop.tick(r.feed.drain_events(), full=True)
         placed = {o.order_id for o in r.loop.own_resting()}
         assert len(placed) == 2

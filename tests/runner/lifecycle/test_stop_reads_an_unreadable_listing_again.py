@@ -13,7 +13,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -106,8 +105,15 @@ def test_a_proving_listing_that_cannot_be_read_once_is_listed_again_and_proven(
     unreadable, the next one fine: proven, nothing left, the unreadable answer logged. On the
     old code: not proven, "its listing failed", at the first unreadable listing."""
     transport = ListingsGarbledAfterTheCancel(garbled, times=1)
-    with rig(sim, tmp_path, [TICKER], strategy="market-maker", params={}, transport=transport) as r:
-        r.loop.settings = replace(r.loop.settings, stop_deadline_s=4.0)
+    with rig(
+        sim,
+        tmp_path,
+        [TICKER],
+        strategy="market-maker",
+        params={},
+        transport=transport,
+        settings={"stop_deadline_s": 4.0},
+    ) as r:
         r.loop.tick(r.feed.drain_events(), full=True)
         assert len(r.loop.own_resting()) == 2
         summary = r.loop.shutdown(cancel_resting=True)
@@ -130,8 +136,15 @@ def test_proving_listings_that_can_never_be_read_are_not_proven_at_the_deadline(
     the proof's share of the deadline is spent, listing again in between."""
     transport = ListingsGarbledAfterTheCancel(garbled, times=None)
     deadline_s = 8.0  # the proof's share: a quarter, 2 s
-    with rig(sim, tmp_path, [TICKER], strategy="market-maker", params={}, transport=transport) as r:
-        r.loop.settings = replace(r.loop.settings, stop_deadline_s=deadline_s)
+    with rig(
+        sim,
+        tmp_path,
+        [TICKER],
+        strategy="market-maker",
+        params={},
+        transport=transport,
+        settings={"stop_deadline_s": deadline_s},
+    ) as r:
         r.loop.tick(r.feed.drain_events(), full=True)
         assert len(r.loop.own_resting()) == 2
         started = time.monotonic()
@@ -174,8 +187,15 @@ def test_a_listing_again_its_deadline_kept_from_going_out_names_the_unreadable_a
     the deadline, so that one is never sent: not proven, and the reason is what the exchange's
     answer was (not JSON), not "not sent: its deadline had passed", which says nothing of it."""
     transport = ListingsGarbledAfterTheCancel(_a_proxys_page, times=None)
-    with rig(sim, tmp_path, [TICKER], strategy="market-maker", params={}, transport=transport) as r:
-        r.loop.settings = replace(r.loop.settings, stop_deadline_s=4.0)
+    with rig(
+        sim,
+        tmp_path,
+        [TICKER],
+        strategy="market-maker",
+        params={},
+        transport=transport,
+        settings={"stop_deadline_s": 4.0},
+    ) as r:
         r.loop.tick(r.feed.drain_events(), full=True)
         r.loop.clock = WaitsOverrunOnceGarbled(r.loop.clock, transport)
         summary = r.loop.shutdown(cancel_resting=True)
@@ -192,8 +212,15 @@ def test_a_second_interrupt_while_the_stop_lists_again_gives_it_up_at_once(
     (the proof's share of a 20 s deadline is 5 s)."""
     abandon = threading.Event()
     transport = ListingsGarbledAfterTheCancel(_a_proxys_page, None, abandon)
-    with rig(sim, tmp_path, [TICKER], strategy="market-maker", params={}, transport=transport) as r:
-        r.loop.settings = replace(r.loop.settings, stop_deadline_s=20.0)
+    with rig(
+        sim,
+        tmp_path,
+        [TICKER],
+        strategy="market-maker",
+        params={},
+        transport=transport,
+        settings={"stop_deadline_s": 20.0},
+    ) as r:
         r.loop.tick(r.feed.drain_events(), full=True)
         started = time.monotonic()
         summary = r.loop.shutdown(cancel_resting=True, abandon=abandon)
