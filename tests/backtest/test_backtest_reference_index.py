@@ -16,7 +16,6 @@ import pytest
 
 from kalshi_cli import strategies
 from kalshi_cli.backtest import BacktestSpec, execute
-from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.data.replay import iter_records
 from kalshi_cli.feed.index import IndexTick, decode_tick
 from kalshi_cli.feed.messages import Cfb5HzValueMessage, CfbValueMessage
@@ -29,6 +28,7 @@ from kalshi_cli.strategy_api import (
     PositionView,
     Strategy,
 )
+from tests.scenario_recording import record_scenario
 
 TICKER = "KXBTCSIM-26JAN01H01-T95000"
 SCENARIO = f"""

@@ -13,11 +13,11 @@ import pytest
 
 from kalshi_cli.backtest import BacktestSpec, execute
 from kalshi_cli.backtest.report import build_report, render_text
-from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.data.replay import BookReplay, iter_records
 from kalshi_cli.vocabulary.clock import parse_iso
 from kalshi_cli.vocabulary.models import ZERO, BookSide
 from tests.backtest.in_process import kalshi
+from tests.scenario_recording import record_scenario
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 

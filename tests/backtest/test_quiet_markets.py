@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.backtest.scenario import record_scenario
+from tests.scenario_recording import record_scenario
 
 # both runs of one strategy; prints {"quiet": [orders, fills, calls], "always": [...]}
 _RUN = """

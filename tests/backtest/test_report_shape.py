@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.backtest import BacktestSpec, run_backtest
-from kalshi_cli.backtest.scenario import record_scenario
+from tests.scenario_recording import record_scenario
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "output.md"
 

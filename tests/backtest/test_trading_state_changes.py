@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.sim.core.order_desk import OrderDesk
@@ -20,6 +19,7 @@ from kalshi_cli.sim.core.records import ExchangeError
 from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.backtest.in_process import kalshi
+from tests.scenario_recording import record_scenario
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 UNRULY = str(Path(__file__).with_name("unruly_strategy.py"))

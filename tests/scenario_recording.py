@@ -4,7 +4,8 @@ the WebSocket frame the simulator would have sent (each channel with its own seq
 recording format of docs/data.md, with `reference.json` beside it and the reference indices the
 markets name as `kalshi record` keeps them.
 
-The backtest's tests and benchmark replay it; `settle` settles markets at given times.
+The backtest's tests and benchmarks/bench_backtest.py replay it (test infrastructure, not
+shipped in the package); `settle` settles markets at given times.
 """
 
 from __future__ import annotations
