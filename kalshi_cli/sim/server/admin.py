@@ -215,7 +215,7 @@ async def handle_create_market(state: SimState, request: Request) -> Response:
         )
     waiver = body.get("fee_waiver_expiration_time")
     if waiver is not None:
-        waiver = _seconds(waiver, "fee_waiver_expiration_time")
+        waiver = float(_seconds(waiver, "fee_waiver_expiration_time"))
     mutually_exclusive = body.get("mutually_exclusive", False)
     if not isinstance(mutually_exclusive, bool):
         raise ExchangeError(400, "invalid_parameters", "mutually_exclusive must be a boolean")
@@ -266,7 +266,7 @@ async def handle_schedule_fee_change(state: SimState, request: Request) -> Respo
     multiplier = _multiplier(body.get("fee_multiplier"))
     scheduled = _seconds(body.get("scheduled_ts"), "scheduled_ts")
     change = state.exchange.schedule_fee_change(
-        str(request.path_params["ticker"]), fee_type, multiplier, scheduled
+        str(request.path_params["ticker"]), fee_type, multiplier, float(scheduled)
     )
     return JSONResponse(ser.fee_change_json(change), status_code=201)
 
@@ -300,11 +300,8 @@ def _strike(body: Json) -> tuple[str, Decimal | None, Decimal | None]:
 
 def _add_series(exchange: Exchange, body: Json, series_ticker: str) -> None:
     """A new market's series, made with the body's fees; a series that exists keeps its own."""
-    fee_type = body.get("fee_type")
-    if fee_type is not None and not isinstance(fee_type, str):
-        raise ExchangeError(400, "invalid_parameters", "fee_type must be a string")
-    given = body.get("fee_multiplier")
-    multiplier = None if given is None else _multiplier(given)
+    fee_type = _optional_str(body, "fee_type")
+    multiplier = _optional_multiplier(body, "fee_multiplier")
     if series_ticker not in exchange.reference.series:
         exchange.reference.add_series(
             SimSeries(
@@ -320,16 +317,28 @@ def _add_series(exchange: Exchange, body: Json, series_ticker: str) -> None:
         )
 
 
-def _multiplier(value: object) -> str:
+def _optional_str(body: Json, name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ExchangeError(400, "invalid_parameters", f"{name} must be a string")
+    return value
+
+
+def _multiplier(value: object, name: str = "fee_multiplier") -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ExchangeError(400, "invalid_parameters", "fee_multiplier must be a number")
+        raise ExchangeError(400, "invalid_parameters", f"{name} must be a number")
     return str(value)
 
 
-def _seconds(value: object, name: str) -> float:  # unix seconds
+def _optional_multiplier(body: Json, name: str) -> str | None:
+    value = body.get(name)
+    return None if value is None else _multiplier(value, name)
+
+
+def _seconds(value: object, name: str) -> int:  # unix seconds
     if isinstance(value, bool) or not isinstance(value, int):
         raise ExchangeError(400, "invalid_parameters", f"{name} must be unix seconds")
-    return float(value)
+    return value
 
 
 async def handle_schedule_event_fee_change(state: SimState, request: Request) -> Response:
@@ -337,22 +346,11 @@ async def handle_schedule_event_fee_change(state: SimState, request: Request) ->
     (each null or absent: the series' own half; both: clear the override), scheduled_ts (unix
     seconds)}; answers the EventFeeChange as GET /events/fee_changes lists it."""
     body = await _json_object(request)
-    fee_type = body.get("fee_type_override")
-    if fee_type is not None and not isinstance(fee_type, str):
-        raise ExchangeError(400, "invalid_parameters", "fee_type_override must be a string")
-    multiplier = body.get("fee_multiplier_override")
-    if multiplier is not None and (
-        isinstance(multiplier, bool) or not isinstance(multiplier, (str, int, float))
-    ):
-        raise ExchangeError(400, "invalid_parameters", "fee_multiplier_override must be a number")
-    scheduled = body.get("scheduled_ts")
-    if isinstance(scheduled, bool) or not isinstance(scheduled, int):
-        raise ExchangeError(400, "invalid_parameters", "scheduled_ts must be unix seconds")
+    fee_type = _optional_str(body, "fee_type_override")
+    multiplier = _optional_multiplier(body, "fee_multiplier_override")
+    scheduled = _seconds(body.get("scheduled_ts"), "scheduled_ts")
     change = state.exchange.schedule_event_fee_change(
-        str(request.path_params["ticker"]),
-        fee_type,
-        None if multiplier is None else str(multiplier),
-        float(scheduled),  # unix seconds
+        str(request.path_params["ticker"]), fee_type, multiplier, float(scheduled)
     )
     return JSONResponse(ser.event_fee_change_json(change), status_code=201)
 
@@ -362,11 +360,8 @@ async def handle_add_maintenance(state: SimState, request: Request) -> Response:
     During it trading pauses (sim/server/schedule.py); answers the schedule as GET
     /exchange/schedule does."""
     body = await _json_object(request)
-    start, end = body.get("start_ts"), body.get("end_ts")
-    for name, value in (("start_ts", start), ("end_ts", end)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ExchangeError(400, "invalid_parameters", f"{name} must be unix seconds")
-    assert isinstance(start, int) and isinstance(end, int)
+    start = _seconds(body.get("start_ts"), "start_ts")
+    end = _seconds(body.get("end_ts"), "end_ts")
     state.schedule.add(float(start), float(end))  # unix seconds
     state.before_change()
     state.schedule.on_tick(state.clock.wall())  # a window already begun pauses at once
@@ -383,9 +378,7 @@ async def handle_add_forecast(state: SimState, request: Request) -> Response:
     ticker = str(request.path_params["ticker"])
     found(state.exchange.reference.events.get(ticker), f"event {ticker}")
     body = await _json_object(request)
-    ts, raw = body.get("ts"), body.get("percentiles")
-    if isinstance(ts, bool) or not isinstance(ts, int):
-        raise ExchangeError(400, "invalid_parameters", "ts must be unix seconds")
+    ts, raw = _seconds(body.get("ts"), "ts"), body.get("percentiles")
     if not isinstance(raw, dict) or not raw:
         raise ExchangeError(400, "invalid_parameters", "percentiles must be a non-empty object")
     values: dict[int, Decimal] = {}
