@@ -13,6 +13,8 @@ import uuid
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import msgspec
+
 from kalshi_cli.sim.core.journal import Journal
 from kalshi_cli.sim.core.records import (
     EventCreated,
@@ -483,38 +485,14 @@ def _by_schedule(changes: dict[str, list[_Change]], ticker: str | None) -> list[
     return sorted(out, key=lambda c: (c.scheduled_ts, c.id))
 
 
-_MARKET_DECIMALS = (
-    "last_price",
-    "previous_price",
-    "volume",
-    "volume_24h",
-    "open_interest",
-)
-
-
-_MARKET_OPTIONAL_DECIMALS = ("settlement_floor", "floor_strike", "cap_strike")
-
-
 def market_record(market: SimMarket) -> dict[str, Any]:
-    data = dict(vars(market))
+    """A market's journal record: its fields in order, decimals as their text, each price range
+    as [start, end, step]."""
+    data: dict[str, Any] = msgspec.to_builtins(market)
     data["price_ranges"] = [[str(r.start), str(r.end), str(r.step)] for r in market.price_ranges]
-    for key in _MARKET_DECIMALS:
-        data[key] = str(data[key])
-    for key in _MARKET_OPTIONAL_DECIMALS:
-        if data[key] is not None:
-            data[key] = str(data[key])
     return data
 
 
 def market_from_record(data: dict[str, Any]) -> SimMarket:
-    fields = dict(data)
-    fields["price_ranges"] = tuple(
-        PriceRange(Decimal(start), Decimal(end), Decimal(step))
-        for start, end, step in data["price_ranges"]
-    )
-    for key in _MARKET_DECIMALS:
-        fields[key] = Decimal(fields[key])
-    for key in _MARKET_OPTIONAL_DECIMALS:
-        if fields.get(key) is not None:
-            fields[key] = Decimal(fields[key])
-    return SimMarket(**fields)
+    ranges = [dict(zip(("start", "end", "step"), r, strict=True)) for r in data["price_ranges"]]
+    return msgspec.convert({**data, "price_ranges": ranges}, SimMarket, strict=False)
