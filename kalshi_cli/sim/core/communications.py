@@ -478,6 +478,19 @@ class Communications:
         maker_side = BookSide.ASK if buys_yes else BookSide.BID
         exchange = self.exchange
         maker_ledger = ledger_id(quote.creator, quote.subaccount)
+
+        def request(side: BookSide, coid: str, rests: bool, post_only: bool) -> PlaceRequest:
+            return PlaceRequest(
+                ticker=quote.market_ticker,
+                book_side=side,
+                price=yes_price,
+                count=count,
+                time_in_force=TimeInForce.GTC if rests else TimeInForce.IOC,
+                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+                client_order_id=coid,
+                post_only=post_only,
+            )
+
         # The maker's order goes first, as any order does: it takes what of the public book
         # crosses it (a post-only one is refused instead: `Quote.post_only`), and its rest rests
         # there. The requester's order follows at the same price and meets the whole book in
@@ -485,30 +498,12 @@ class Communications:
         # is cancelled as its side's `rest_remainder` says ("whether to rest the remainder ...
         # after execution").
         maker = exchange.desk.place_order(
-            maker_ledger,
-            PlaceRequest(
-                ticker=quote.market_ticker,
-                book_side=maker_side,
-                price=yes_price,
-                count=count,
-                time_in_force=TimeInForce.GTC,
-                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-                client_order_id=maker_coid,
-                post_only=quote.post_only,
-            ),
+            maker_ledger, request(maker_side, maker_coid, True, quote.post_only)
         ).order
         try:
             requester = exchange.desk.place_order(
                 ledger_id(rfq.creator, rfq.subaccount),
-                PlaceRequest(
-                    ticker=quote.market_ticker,
-                    book_side=requester_side,
-                    price=yes_price,
-                    count=count,
-                    time_in_force=TimeInForce.GTC if rfq.rest_remainder else TimeInForce.IOC,
-                    self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-                    client_order_id=requester_coid,
-                ),
+                request(requester_side, requester_coid, rfq.rest_remainder, False),
             ).order
         except ExchangeError:
             # the trade the maker's order was placed for will not happen
