@@ -250,9 +250,7 @@ def handle_cancel_all_orders(state: SimState, ctx: RequestContext) -> tuple[int,
 
 def handle_amend_order(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     _check_single_order_query(ctx)
-    body = ctx.body
-    if not isinstance(body, dict):
-        raise bad_request("expected a JSON object", "bad_request")
+    body = ctx.body  # an object: the pipeline decoded it into the operation's request struct
     ticker = field_req(body, "ticker")
     market = market_or_400(state, ticker)
     book_side = parse_book_side(body)
@@ -288,9 +286,7 @@ def handle_amend_order(state: SimState, ctx: RequestContext) -> tuple[int, Json 
 
 def handle_decrease_order(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     _check_single_order_query(ctx)
-    body = ctx.body
-    if not isinstance(body, dict):
-        raise bad_request("expected a JSON object", "bad_request")
+    body = ctx.body  # an object: the pipeline decoded it into the operation's request struct
     reduce_by = parse_count(body, "reduce_by", required=False)
     reduce_to = parse_count(body, "reduce_to", allow_zero=True, required=False)
     if (reduce_by is None) == (reduce_to is None):
