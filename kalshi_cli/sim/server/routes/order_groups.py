@@ -31,9 +31,7 @@ from kalshi_cli.vocabulary.models import fmt_count
 def parse_limit(body: Json) -> Decimal:
     """`contracts_limit` (whole contracts, >= 1; 0 counts as omitted, as Go's `omitempty`
     does) or `contracts_limit_fp`; when both are given they must match."""
-    whole = body.get("contracts_limit")
-    if whole is not None and (not isinstance(whole, int) or isinstance(whole, bool)):
-        raise bad_request("contracts_limit must be an integer")
+    whole = body.get("contracts_limit")  # an integer when given: the body decoded as int64
     if whole is not None and not 0 <= whole <= INT64_MAX:
         raise bad_request("contracts_limit must be at least 1")
     fixed = parse_count(body, "contracts_limit_fp", required=False)

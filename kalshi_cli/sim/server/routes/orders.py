@@ -257,7 +257,6 @@ def handle_amend_order(state: SimState, ctx: RequestContext) -> tuple[int, Json 
     price = parse_price(body, market)
     count = parse_count(body, "count")
     assert count is not None
-    field_str(body, "client_order_id", required=False)
     updated = optional_id(body, "updated_client_order_id")
     expiration = body.get("expiration_time")
     if expiration is not None:
@@ -291,8 +290,6 @@ def handle_decrease_order(state: SimState, ctx: RequestContext) -> tuple[int, Js
     reduce_to = parse_count(body, "reduce_to", allow_zero=True, required=False)
     if (reduce_by is None) == (reduce_to is None):
         raise bad_request("send exactly one of reduce_by or reduce_to")
-    if body.get("market_ticker") is not None:
-        field_str(body, "market_ticker")
     parse_shard_fields(body)
     order = state.exchange.desk.decrease_order(
         write_ledger(state, ctx),
