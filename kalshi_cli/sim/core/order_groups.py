@@ -97,21 +97,23 @@ class OrderGroups:
         """The groups of these accounts (a user's subaccounts, say), oldest first."""
         return [g for g in self.groups.values() if g.account_id in account_ids]
 
-    def trigger_order_group(self, account_id: str, order_group_id: str) -> SimOrderGroup:
+    def _journaled(
+        self, op: str, account_id: str, order_group_id: str
+    ) -> tuple[SimOrderGroup, float]:
+        """The account's group (404 when it has none of that id) and the time of the `op`
+        record journaled for it, which the change that follows is made at."""
         group = self.order_group(account_id, order_group_id)
         now = self._ref.now()
-        self._ref.log_at(
-            now, "order_group_trigger", account_id=account_id, order_group_id=order_group_id
-        )
+        self._ref.log_at(now, op, account_id=account_id, order_group_id=order_group_id)
+        return group, now
+
+    def trigger_order_group(self, account_id: str, order_group_id: str) -> SimOrderGroup:
+        group, now = self._journaled("order_group_trigger", account_id, order_group_id)
         self._trigger(group, now)
         return group
 
     def reset_order_group(self, account_id: str, order_group_id: str) -> SimOrderGroup:
-        group = self.order_group(account_id, order_group_id)
-        now = self._ref.now()
-        self._ref.log_at(
-            now, "order_group_reset", account_id=account_id, order_group_id=order_group_id
-        )
+        group, now = self._journaled("order_group_reset", account_id, order_group_id)
         group.matched.clear()
         group.triggered = False
         self._group_event(group, "reset", now)
@@ -137,11 +139,7 @@ class OrderGroups:
         return group
 
     def delete_order_group(self, account_id: str, order_group_id: str) -> None:
-        group = self.order_group(account_id, order_group_id)
-        now = self._ref.now()
-        self._ref.log_at(
-            now, "order_group_delete", account_id=account_id, order_group_id=order_group_id
-        )
+        group, now = self._journaled("order_group_delete", account_id, order_group_id)
         self._cancel_group_orders(group, now)
         del self.groups[order_group_id]
         self._group_event(group, "deleted", now)
