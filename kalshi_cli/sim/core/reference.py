@@ -378,6 +378,12 @@ class Reference:
             self.journal.append({"op": op, "ts": now, **fields})
             self.since_snapshot += 1
 
+    def log_now(self, op: str, **fields: Any) -> float:
+        """`log_at` the time now, returned: the time the change is then applied at."""
+        now = self.now()
+        self.log_at(now, op, **fields)
+        return now
+
     # scheduled fee changes --------------------------------------------------------------------
 
     def schedule_fee_change(

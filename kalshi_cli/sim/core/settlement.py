@@ -49,8 +49,7 @@ class SettlementDesk:
             raise ExchangeError(400, "invalid_parameters", f"cannot set status {status!r}")
         if status == market.status:
             return market
-        now = self._ref.now()
-        self._ref.log_at(now, "status", ticker=ticker, status=status)
+        now = self._ref.log_now("status", ticker=ticker, status=status)
         market.status = status
         market.updated_time = now
         if self._ref.listeners:

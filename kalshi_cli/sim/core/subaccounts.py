@@ -107,8 +107,7 @@ class Subaccounts:
                 "invalid_parameters",
                 f"at most {MAX_SUBACCOUNT} numbered subaccounts per user",
             )
-        now = self._ref.now()
-        self._ref.log_at(now, "subaccount", account_id=user)
+        now = self._ref.log_now("subaccount", account_id=user)
         accounts.count += 1
         number = accounts.count
         lid = ledger_id(user, number)
@@ -151,9 +150,7 @@ class Subaccounts:
                 "insufficient_balance",
                 f"subaccount {from_subaccount} has {source.account.cash_cents} cents available",
             )
-        now = self._ref.now()
-        self._ref.log_at(
-            now,
+        now = self._ref.log_now(
             "transfer",
             account_id=user,
             client_transfer_id=client_transfer_id,
