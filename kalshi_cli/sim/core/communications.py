@@ -17,7 +17,13 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest, ledger_id, not_found
+from kalshi_cli.sim.core.records import (
+    ExchangeError,
+    PlaceRequest,
+    bad_request,
+    ledger_id,
+    not_found,
+)
 from kalshi_cli.vocabulary.models import (
     ONE,
     ZERO,
@@ -132,7 +138,7 @@ def _uuid_or_400(value: str, what: str) -> str:
     try:
         uuid.UUID(value)
     except ValueError:
-        raise ExchangeError(400, "invalid_parameters", f"{what} is not a UUID") from None
+        raise bad_request(f"{what} is not a UUID") from None
     return value
 
 
@@ -285,7 +291,7 @@ class Communications:
         if rfq.status != "open":
             raise ExchangeError(400, "rfq_closed", "the RFQ is closed")
         if rfq.creator == account_id:
-            raise ExchangeError(400, "invalid_parameters", "you cannot quote on your own RFQ")
+            raise bad_request("you cannot quote on your own RFQ")
         if yes_bid == 0 and no_bid == 0:
             raise ExchangeError(400, "invalid_price", "yes_bid and no_bid cannot both be 0")
         market = self.exchange.reference.markets[rfq.market_ticker]
@@ -384,11 +390,11 @@ class Communications:
         if rfq.creator != account_id:
             raise not_found()
         if side not in ("yes", "no"):
-            raise ExchangeError(400, "invalid_parameters", "accepted_side must be yes or no")
+            raise bad_request("accepted_side must be yes or no")
         if quote.status != "open" or rfq.status != "open":
             raise ExchangeError(400, "quote_not_open", f"the quote is {quote.status}")
         if (quote.yes_bid if side == "yes" else quote.no_bid) == 0:
-            raise ExchangeError(400, "invalid_parameters", f"the quote declines the {side} side")
+            raise bad_request(f"the quote declines the {side} side")
         if (quote.yes_contracts if side == "yes" else quote.no_contracts) <= 0:
             raise ExchangeError(400, "invalid_count", "the target cost buys no whole contract")
         self._refuse_withdrawal(rfq)
@@ -433,11 +439,7 @@ class Communications:
         until the execution."""
         for quote_id in self._awaiting_execution():
             if self.quotes[quote_id].rfq_id == rfq.rfq_id:
-                raise ExchangeError(
-                    400,
-                    "invalid_parameters",
-                    "a quote on this RFQ is confirmed and awaits its execution",
-                )
+                raise bad_request("a quote on this RFQ is confirmed and awaits its execution")
 
     def execute_due(self, now: float) -> None:
         """Execute every confirmed quote whose execution timer has run out by `now` (called by
@@ -605,16 +607,10 @@ def _check_rfq_size(
 ) -> None:
     """An RFQ asks for a positive number of contracts or a positive cost, not both."""
     if (contracts is None) == (target_cost is None):
-        raise ExchangeError(
-            400, "invalid_parameters", "give exactly one of contracts and target_cost_dollars"
-        )
+        raise bad_request("give exactly one of contracts and target_cost_dollars")
     if contracts is not None and contracts <= 0:
         raise ExchangeError(400, "invalid_count", "contracts must be positive")
     if target_cost is not None and target_cost <= 0:
-        raise ExchangeError(400, "invalid_parameters", "target_cost_dollars must be positive")
+        raise bad_request("target_cost_dollars must be positive")
     if excludes_fees and target_cost is None:
-        raise ExchangeError(
-            400,
-            "invalid_parameters",
-            "target_cost_excludes_fees is only valid together with a target cost",
-        )
+        raise bad_request("target_cost_excludes_fees is only valid together with a target cost")

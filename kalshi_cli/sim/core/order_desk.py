@@ -23,6 +23,7 @@ from kalshi_cli.sim.core.records import (
     PlaceResult,
     SimFill,
     SimOrder,
+    bad_request,
     copy_order,
     keeps_place,
     not_found,
@@ -50,17 +51,15 @@ def _refuse_terms(
     """Refuse an order whose terms do not go together, in the order Kalshi checks them."""
     if expiration_time is not None:
         if time_in_force is not TimeInForce.GTC:
-            raise ExchangeError(
-                400, "invalid_parameters", "expiration_time needs good_till_canceled"
-            )
+            raise bad_request("expiration_time needs good_till_canceled")
         if expiration_time <= now:
-            raise ExchangeError(400, "invalid_parameters", "expiration_time is in the past")
+            raise bad_request("expiration_time is in the past")
     if post_only and time_in_force is not TimeInForce.GTC:
-        raise ExchangeError(400, "invalid_parameters", "post_only needs good_till_canceled")
+        raise bad_request("post_only needs good_till_canceled")
     if reduce_only and time_in_force is not TimeInForce.IOC:
         # API 3.31.0: "Orders with reduce_only set to true will be rejected unless
         # time_in_force is immediate_or_cancel."
-        raise ExchangeError(400, "invalid_parameters", "reduce_only needs immediate_or_cancel")
+        raise bad_request("reduce_only needs immediate_or_cancel")
 
 
 def _order_exists() -> ExchangeError:
@@ -275,9 +274,7 @@ class OrderDesk:
         )  # fmt: skip
         now = self._ref.now()
         if expiration_time is not None and (expiration_time < 0 or 0 < expiration_time <= now):
-            raise ExchangeError(
-                400, "invalid_parameters", "expiration_time must be 0 or in the future"
-            )
+            raise bad_request("expiration_time must be 0 or in the future")
         new_remaining = count - order.fill_count
         if order.reduce_only:
             position = self._ledger.position_of(acct, ticker)
@@ -355,9 +352,7 @@ class OrderDesk:
         """An amend names its order's market and side, a valid price and a count above what
         has filled, and no client order id another order of the account holds."""
         if ticker != order.ticker or book_side is not order.book_side:
-            raise ExchangeError(
-                400, "invalid_parameters", "ticker and side must match the order being amended"
-            )
+            raise bad_request("ticker and side must match the order being amended")
         market = self._ref.market(ticker)
         self._ref.require_open(market)
         self._ref.check_price(market, price)
@@ -388,9 +383,7 @@ class OrderDesk:
         order = self.owned_resting(account_id, order_id)
         market = self._ref.markets[order.ticker]
         if (reduce_by is None) == (reduce_to is None):
-            raise ExchangeError(
-                400, "invalid_parameters", "send exactly one of reduce_by, reduce_to"
-            )
+            raise bad_request("send exactly one of reduce_by, reduce_to")
         if reduce_by is not None:
             if reduce_by <= 0:
                 raise ExchangeError(400, "invalid_count", "reduce_by must be positive")

@@ -17,6 +17,7 @@ from kalshi_cli.sim.core.records import (
     ExchangeError,
     OrderGroupChanged,
     SimOrder,
+    bad_request,
     not_found,
     owner,
     same_user,
@@ -49,7 +50,7 @@ class SimOrderGroup:
 
 def _check_limit(limit: Decimal) -> None:
     if limit <= 0:
-        raise ExchangeError(400, "invalid_parameters", "contracts_limit must be at least 1")
+        raise bad_request("contracts_limit must be at least 1")
 
 
 @dataclass(eq=False)

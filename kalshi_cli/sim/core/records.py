@@ -38,6 +38,11 @@ class ExchangeError(Exception):
         self.details = details
 
 
+def bad_request(message: str, code: str = "invalid_parameters") -> ExchangeError:
+    """Kalshi's 400 for a request it refuses as given (`invalid_parameters` unless `code`)."""
+    return ExchangeError(400, code, message)
+
+
 def not_found() -> ExchangeError:
     """Kalshi's 404 for an order: the same bytes whether it was cancelled, executed, never
     existed or belongs to someone else, so the answer reveals nothing."""
@@ -96,15 +101,9 @@ class SimEvent:
         """`mutually_exclusive` alone still means MECNET; a conflicting pair is refused."""
         kind = self.collateral_return_type
         if kind not in ("", "MECNET", "DIRECNET"):
-            raise ExchangeError(
-                400,
-                "invalid_parameters",
-                f"collateral_return_type {kind!r}: MECNET, DIRECNET or ''",
-            )
+            raise bad_request(f"collateral_return_type {kind!r}: MECNET, DIRECNET or ''")
         if self.mutually_exclusive and kind == "DIRECNET":
-            raise ExchangeError(
-                400, "invalid_parameters", "a DIRECNET event is not mutually_exclusive"
-            )
+            raise bad_request("a DIRECNET event is not mutually_exclusive")
         if self.mutually_exclusive or kind == "MECNET":
             self.mutually_exclusive, self.collateral_return_type = True, "MECNET"
 

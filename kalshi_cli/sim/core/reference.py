@@ -29,6 +29,7 @@ from kalshi_cli.sim.core.records import (
     SimFeeChange,
     SimMarket,
     SimSeries,
+    bad_request,
 )
 from kalshi_cli.vocabulary.clock import Clock
 from kalshi_cli.vocabulary.models import (
@@ -133,17 +134,13 @@ class Reference:
         try:
             fees = series_fees(series.fee_type, series.fee_multiplier)
         except FeeModelError as exc:
-            raise ExchangeError(
-                400, "invalid_parameters", f"series {series.ticker}: {exc}"
-            ) from exc
+            raise bad_request(f"series {series.ticker}: {exc}") from exc
         if fees is None:
             fees = self.default_fees
         if fees is None:
-            raise ExchangeError(
-                400,
-                "invalid_parameters",
+            raise bad_request(
                 f"series {series.ticker}: no fee_type and fee_multiplier, and this exchange has "
-                "no default fees",
+                "no default fees"
             )
         self.log("series", series=plain_record(series))
         self._series[series.ticker] = series
@@ -263,13 +260,11 @@ class Reference:
         if market.ticker in self._markets:
             raise ExchangeError(409, "market_exists", f"market {market.ticker} already exists")
         if not market.price_ranges:
-            raise ExchangeError(400, "invalid_parameters", "a market needs price_ranges")
+            raise bad_request("a market needs price_ranges")
         if self.default_fees is None and market.series_ticker not in self._series:
-            raise ExchangeError(
-                400,
-                "invalid_parameters",
+            raise bad_request(
                 f"market {market.ticker}: series {market.series_ticker} not found, and this "
-                "exchange has no default fees to charge it",
+                "exchange has no default fees to charge it"
             )
         self.log("market", market=market_record(market))
         self._markets[market.ticker] = market
@@ -396,7 +391,7 @@ class Reference:
         try:
             FeeModel.from_api(fee_type, fee_multiplier)
         except FeeModelError as exc:
-            raise ExchangeError(400, "invalid_parameters", str(exc)) from exc
+            raise bad_request(str(exc)) from exc
         change = SimFeeChange(
             self.new_id(),
             series_ticker,
@@ -475,7 +470,7 @@ def _check_event_override(fee_type: str | None, multiplier: str | None) -> None:
     try:
         check_fee_override(fee_type, multiplier)
     except FeeModelError as exc:
-        raise ExchangeError(400, "invalid_parameters", str(exc)) from exc
+        raise bad_request(str(exc)) from exc
 
 
 def plain_record(obj: SimSeries | SimEvent) -> dict[str, Any]:

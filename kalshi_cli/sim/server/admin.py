@@ -34,6 +34,7 @@ from kalshi_cli.sim.core.exchange import (
     SimSeries,
 )
 from kalshi_cli.sim.core.historical import HistoryPolicyError
+from kalshi_cli.sim.core.records import bad_request
 from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.sim.server.faults import FaultError
 from kalshi_cli.sim.server.routing import (
@@ -119,7 +120,7 @@ async def _json_object(request: Request, *, optional: bool = False) -> Json:
 def _str(body: Json, name: str, default: str | None = None) -> str:
     value = body.get(name, default)
     if not isinstance(value, str) or not value:
-        raise ExchangeError(400, "invalid_parameters", f"{name} must be a non-empty string")
+        raise bad_request(f"{name} must be a non-empty string")
     return value
 
 
@@ -127,7 +128,7 @@ def _text(body: Json, name: str) -> str:
     """An optional string field, "" when absent."""
     value = body.get(name, "")
     if not isinstance(value, str):
-        raise ExchangeError(400, "invalid_parameters", f"{name} must be a string")
+        raise bad_request(f"{name} must be a string")
     return value
 
 
@@ -139,20 +140,20 @@ def _floor(body: Json) -> Decimal | None:
         return None
     message = "settlement_floor_dollars must be a dollar string between 0 and 1 (exclusive)"
     if not isinstance(value, str):
-        raise ExchangeError(400, "invalid_parameters", message)
+        raise bad_request(message)
     try:
         floor = parse_dollars(value)
     except ValueError:
-        raise ExchangeError(400, "invalid_parameters", message) from None
+        raise bad_request(message) from None
     if not ZERO < floor < ONE or floor != floor.quantize(Decimal("0.0001")):
-        raise ExchangeError(400, "invalid_parameters", message)
+        raise bad_request(message)
     return floor
 
 
 def _int(body: Json, name: str, default: int) -> int:
     value = body.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ExchangeError(400, "invalid_parameters", f"{name} must be a non-negative integer")
+        raise bad_request(f"{name} must be a non-negative integer")
     return value
 
 
@@ -180,7 +181,7 @@ async def handle_create_account(state: SimState, request: Request) -> Response:
     balance = _int(body, "balance_cents", 100_000)
     kind = body.get("key_type", "rsa")
     if kind not in KEY_TYPES:
-        raise ExchangeError(400, "invalid_parameters", "key_type must be rsa or ed25519")
+        raise bad_request("key_type must be rsa or ed25519")
     account = new_account(state, balance, kind)
     return JSONResponse(account_info(state, account.key_id).to_json(), status_code=201)
 
@@ -196,29 +197,21 @@ async def handle_create_market(state: SimState, request: Request) -> Response:
         raise ExchangeError(409, "conflict", f"market {ticker} already exists")
     structure = _str(body, "price_level_structure", "linear_cent")
     if structure not in PRICE_STRUCTURES:
-        raise ExchangeError(
-            400,
-            "invalid_parameters",
-            f"price_level_structure must be one of {sorted(PRICE_STRUCTURES)}",
-        )
+        raise bad_request(f"price_level_structure must be one of {sorted(PRICE_STRUCTURES)}")
     floor = _floor(body)
     now = state.clock.wall()
     close_time = _int(body, "close_time", int(now + DEFAULT_MARKET_LIFETIME_S))
     if close_time <= now:
-        raise ExchangeError(400, "invalid_parameters", "close_time must be in the future")
+        raise bad_request("close_time must be in the future")
     existing_event = exchange.reference.events.get(event_ticker)
     if existing_event is not None and existing_event.series_ticker != series_ticker:
-        raise ExchangeError(
-            400,
-            "invalid_parameters",
-            f"event {event_ticker} belongs to series {existing_event.series_ticker}",
-        )
+        raise bad_request(f"event {event_ticker} belongs to series {existing_event.series_ticker}")
     waiver = body.get("fee_waiver_expiration_time")
     if waiver is not None:
         waiver = float(_seconds(waiver, "fee_waiver_expiration_time"))
     mutually_exclusive = body.get("mutually_exclusive", False)
     if not isinstance(mutually_exclusive, bool):
-        raise ExchangeError(400, "invalid_parameters", "mutually_exclusive must be a boolean")
+        raise bad_request("mutually_exclusive must be a boolean")
     event = SimEvent(  # checks the pair before anything is added
         event_ticker=event_ticker,
         series_ticker=series_ticker,
@@ -288,12 +281,12 @@ def _strike(body: Json) -> tuple[str, Decimal | None, Decimal | None]:
     `cap_strike` (JSON numbers, as the spec's Market has them)."""
     strike_type = _text(body, "strike_type")
     if strike_type and strike_type not in STRIKE_TYPES:
-        raise ExchangeError(400, "invalid_parameters", f"strike_type must be one of {STRIKE_TYPES}")
+        raise bad_request(f"strike_type must be one of {STRIKE_TYPES}")
     bounds = []
     for name in ("floor_strike", "cap_strike"):
         value = body.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise ExchangeError(400, "invalid_parameters", f"{name} must be a number")
+            raise bad_request(f"{name} must be a number")
         bounds.append(None if value is None else Decimal(str(value)))
     return strike_type, bounds[0], bounds[1]
 
@@ -312,21 +305,19 @@ def _add_series(exchange: Exchange, body: Json, series_ticker: str) -> None:
             )
         )
     elif fee_type is not None or multiplier is not None:
-        raise ExchangeError(
-            400, "invalid_parameters", f"series {series_ticker} exists: its fees are set"
-        )
+        raise bad_request(f"series {series_ticker} exists: its fees are set")
 
 
 def _optional_str(body: Json, name: str) -> str | None:
     value = body.get(name)
     if value is not None and not isinstance(value, str):
-        raise ExchangeError(400, "invalid_parameters", f"{name} must be a string")
+        raise bad_request(f"{name} must be a string")
     return value
 
 
 def _multiplier(value: object, name: str = "fee_multiplier") -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ExchangeError(400, "invalid_parameters", f"{name} must be a number")
+        raise bad_request(f"{name} must be a number")
     return str(value)
 
 
@@ -337,7 +328,7 @@ def _optional_multiplier(body: Json, name: str) -> str | None:
 
 def _seconds(value: object, name: str) -> int:  # unix seconds
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ExchangeError(400, "invalid_parameters", f"{name} must be unix seconds")
+        raise bad_request(f"{name} must be unix seconds")
     return value
 
 
@@ -380,17 +371,17 @@ async def handle_add_forecast(state: SimState, request: Request) -> Response:
     body = await _json_object(request)
     ts, raw = _seconds(body.get("ts"), "ts"), body.get("percentiles")
     if not isinstance(raw, dict) or not raw:
-        raise ExchangeError(400, "invalid_parameters", "percentiles must be a non-empty object")
+        raise bad_request("percentiles must be a non-empty object")
     values: dict[int, Decimal] = {}
     for key, value in raw.items():
         if not str(key).isdigit() or not 0 <= int(key) <= 9999:
-            raise ExchangeError(400, "invalid_parameters", f"percentile {key!r} is not 0-9999")
+            raise bad_request(f"percentile {key!r} is not 0-9999")
         try:
             number = Decimal(str(value))
         except ArithmeticError:
             number = Decimal("NaN")
         if isinstance(value, bool) or not number.is_finite():
-            raise ExchangeError(400, "invalid_parameters", f"percentile {key}: not a number")
+            raise bad_request(f"percentile {key}: not a number")
         values[int(key)] = number
     state.market_history.add_forecast(ticker, float(ts), values)  # unix seconds
     return JSONResponse(
@@ -419,7 +410,7 @@ async def handle_settle_market(state: SimState, request: Request) -> Response:
     body = await _json_object(request)
     result = body.get("result")
     if result not in ("yes", "no"):
-        raise ExchangeError(400, "invalid_parameters", "result must be yes or no")
+        raise bad_request("result must be yes or no")
     market = state.exchange.settlement.settle(ticker, "yes" if result == "yes" else "no")
     return JSONResponse({"market": ser.market_json(state.exchange.engine, market)})
 
@@ -432,7 +423,7 @@ async def handle_set_market_status(state: SimState, request: Request) -> Respons
     body = await _json_object(request)
     status = _STATUSES.get(str(body.get("status")))
     if status is None:
-        raise ExchangeError(400, "invalid_parameters", "status must be open, paused or closed")
+        raise bad_request("status must be open, paused or closed")
     market = state.exchange.settlement.set_market_status(ticker, status)
     return JSONResponse({"market": ser.market_json(state.exchange.engine, market)})
 
@@ -446,7 +437,7 @@ async def handle_put_faults(state: SimState, request: Request) -> Response:
     try:
         state.faults.update(body)
     except FaultError as exc:
-        raise ExchangeError(400, "invalid_parameters", str(exc)) from None
+        raise bad_request(str(exc)) from None
     return JSONResponse(state.faults.as_json())
 
 
@@ -470,7 +461,7 @@ async def handle_put_historical(state: SimState, request: Request) -> Response:
     try:
         state.history.update(body)
     except HistoryPolicyError as exc:
-        raise ExchangeError(400, "invalid_parameters", str(exc)) from None
+        raise bad_request(str(exc)) from None
     return JSONResponse(state.history.as_json())
 
 

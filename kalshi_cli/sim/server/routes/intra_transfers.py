@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from kalshi_cli.sim.core.exchange import Exchange
+from kalshi_cli.sim.core.records import bad_request
 from kalshi_cli.sim.core.subaccounts import MAX_SUBACCOUNT, SimTransfer
 from kalshi_cli.sim.server.routing import (
     Endpoint,
     Json,
     RequestContext,
     SimState,
-    bad_request,
     found,
     paginate,
     query_int,

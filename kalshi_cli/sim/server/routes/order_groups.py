@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import SimOrderGroup, not_found
-from kalshi_cli.sim.core.records import owner
+from kalshi_cli.sim.core.records import bad_request, owner
 from kalshi_cli.sim.server.routes.orders import parse_shard_fields
 from kalshi_cli.sim.server.routes.subaccounts import lookup_ledger, read_ledgers, write_ledger
 from kalshi_cli.sim.server.routing import (
@@ -21,7 +21,6 @@ from kalshi_cli.sim.server.routing import (
     Json,
     RequestContext,
     SimState,
-    bad_request,
     other_shard,
     parse_count,
 )

@@ -8,7 +8,7 @@ from typing import Any
 
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import ExchangeError, SimMarket, SimOrder, not_found
-from kalshi_cli.sim.core.records import PlaceRequest, amend_counts
+from kalshi_cli.sim.core.records import PlaceRequest, amend_counts, bad_request
 from kalshi_cli.sim.server.ratelimit import max_batch_items
 from kalshi_cli.sim.server.routes.subaccounts import read_ledgers, write_ledger
 from kalshi_cli.sim.server.routing import (
@@ -19,7 +19,6 @@ from kalshi_cli.sim.server.routing import (
     Json,
     RequestContext,
     SimState,
-    bad_request,
     error_body,
     field_bool,
     field_decimal,
