@@ -219,7 +219,7 @@ class OrderDesk:
         order = self._history.order(account_id, order_id)
         if order.status != "resting":
             raise not_found()
-        now = self._ref.log_now("cancel", account_id=account_id, order_id=order_id)
+        now = self._ref.log("cancel", account_id=account_id, order_id=order_id)
         reduced_by = order.remaining_count
         self._engine.take_off(order, reduced_by, now, cause=order)
         self._ledger.rehold(self._ledger.states[account_id], order.ticker)
@@ -398,7 +398,7 @@ class OrderDesk:
             if reduce_to:
                 self._ref.check_count(market, reduce_to)
             cut = order.remaining_count - reduce_to
-        now = self._ref.log_now("decrease", account_id=account_id, order_id=order_id, cut=str(cut))
+        now = self._ref.log("decrease", account_id=account_id, order_id=order_id, cut=str(cut))
         self.cut(order, cut, now)
         return copy_order(order)
 
@@ -408,7 +408,7 @@ class OrderDesk:
         the recorded contracts its queue model has ahead of our order in front of it this way
         (kalshi_cli/venue/venue.py)."""
         order = self.owned_resting(account_id, order_id)
-        self._ref.log_now("to_back", account_id=account_id, order_id=order_id)
+        self._ref.log("to_back", account_id=account_id, order_id=order_id)
         self._engine.to_back(order)
 
     def cut(self, order: SimOrder, cut: Decimal, now: float | None = None) -> None:
@@ -435,7 +435,7 @@ class OrderDesk:
 
     def expire(self, order_id: str) -> None:
         order = self._history.live[order_id]
-        now = self._ref.log_now("expire", order_id=order_id)
+        now = self._ref.log("expire", order_id=order_id)
         self._engine.take_off(order, order.remaining_count, now, cause=order)
         self._ledger.rehold(self._ledger.states[order.account_id], order.ticker)
 

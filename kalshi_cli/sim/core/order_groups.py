@@ -79,9 +79,7 @@ class OrderGroups:
                 "too_many_order_groups",
                 f"at most {MAX_GROUPS_PER_USER} order groups at a time: delete one first",
             )
-        now = self._ref.log_now(
-            "order_group_create", account_id=account_id, limit=str(contracts_limit)
-        )
+        now = self._ref.log("order_group_create", account_id=account_id, limit=str(contracts_limit))
         group = SimOrderGroup(self._ref.new_id(), account_id, contracts_limit, now)
         self.groups[group.order_group_id] = group
         self._group_event(group, "created", now, contracts_limit)
@@ -103,7 +101,7 @@ class OrderGroups:
         """The account's group (404 when it has none of that id) and the time of the `op`
         record journaled for it, which the change that follows is made at."""
         group = self.order_group(account_id, order_group_id)
-        now = self._ref.log_now(op, account_id=account_id, order_group_id=order_group_id)
+        now = self._ref.log(op, account_id=account_id, order_group_id=order_group_id)
         return group, now
 
     def trigger_order_group(self, account_id: str, order_group_id: str) -> SimOrderGroup:
@@ -123,7 +121,7 @@ class OrderGroups:
     ) -> SimOrderGroup:
         group = self.order_group(account_id, order_group_id)
         _check_limit(contracts_limit)
-        now = self._ref.log_now(
+        now = self._ref.log(
             "order_group_limit",
             account_id=account_id,
             order_group_id=order_group_id,

@@ -359,12 +359,12 @@ class Reference:
     def now(self) -> float:
         return self.clock.wall() if self.replay_ts is None else self.replay_ts
 
-    def log(self, op: str, **fields: Any) -> None:
+    def log(self, op: str, **fields: Any) -> float:
         """Journal one state change before it is applied (nothing while a record is replayed,
-        or inside `Exchange.journaled`'s block)."""
-        if self.journal is not None and self.replay_ts is None:
-            self.journal.append({"op": op, "ts": self.clock.wall(), **fields})
-            self.since_snapshot += 1
+        or inside `Exchange.journaled`'s block); returns the time it is applied at (`log_at`)."""
+        now = self.now()
+        self.log_at(now, op, **fields)
+        return now
 
     def log_at(self, now: float, op: str, **fields: Any) -> None:
         """`log` at `now`, the time the change is applied at: a replay (which runs at the
@@ -372,12 +372,6 @@ class Reference:
         if self.journal is not None and self.replay_ts is None:
             self.journal.append({"op": op, "ts": now, **fields})
             self.since_snapshot += 1
-
-    def log_now(self, op: str, **fields: Any) -> float:
-        """`log_at` the time now, returned: the time the change is then applied at."""
-        now = self.now()
-        self.log_at(now, op, **fields)
-        return now
 
     # scheduled fee changes --------------------------------------------------------------------
 

@@ -50,7 +50,7 @@ class SettlementDesk:
             raise bad_request(f"cannot set status {status!r}")
         if status == market.status:
             return market
-        now = self._ref.log_now("status", ticker=ticker, status=status)
+        now = self._ref.log("status", ticker=ticker, status=status)
         market.status = status
         market.updated_time = now
         if self._ref.listeners:

@@ -101,7 +101,7 @@ class Subaccounts:
         accounts = self._user(user)
         if accounts.count >= MAX_SUBACCOUNT:
             raise bad_request(f"at most {MAX_SUBACCOUNT} numbered subaccounts per user")
-        now = self._ref.log_now("subaccount", account_id=user)
+        now = self._ref.log("subaccount", account_id=user)
         accounts.count += 1
         number = accounts.count
         lid = ledger_id(user, number)
@@ -142,7 +142,7 @@ class Subaccounts:
                 "insufficient_balance",
                 f"subaccount {from_subaccount} has {source.account.cash_cents} cents available",
             )
-        now = self._ref.log_now(
+        now = self._ref.log(
             "transfer",
             account_id=user,
             client_transfer_id=client_transfer_id,
