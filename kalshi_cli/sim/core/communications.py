@@ -193,7 +193,7 @@ class Communications:
         if market is None:
             raise ExchangeError(404, "market_not_found", f"market {market_ticker} not found")
         if market.status != "open":
-            raise ExchangeError(400, "market_closed", f"{market_ticker} is {market.status}")
+            raise bad_request(f"{market_ticker} is {market.status}", "market_closed")
         _check_rfq_size(contracts, target_cost, excludes_fees=target_cost_excludes_fees)
         mine = [r for r in self.rfqs.values() if r.creator == account_id and r.status == "open"]
         if replace_existing:  # it closes them all, which a confirmed quote forbids
@@ -205,9 +205,7 @@ class Communications:
                     409, "already_exists", "an open RFQ on this market already exists"
                 )
             if len(mine) >= MAX_OPEN_RFQS:
-                raise ExchangeError(
-                    400, "too_many_rfqs", f"at most {MAX_OPEN_RFQS} open RFQs at a time"
-                )
+                raise bad_request(f"at most {MAX_OPEN_RFQS} open RFQs at a time", "too_many_rfqs")
         rfq_id = rfq_id or str(uuid.uuid4())
         with self.exchange.journaled(
             "rfq_create",
@@ -289,15 +287,15 @@ class Communications:
         self.exchange.accounts.account(ledger_id(account_id, subaccount))
         rfq = self.rfq(rfq_id)
         if rfq.status != "open":
-            raise ExchangeError(400, "rfq_closed", "the RFQ is closed")
+            raise bad_request("the RFQ is closed", "rfq_closed")
         if rfq.creator == account_id:
             raise bad_request("you cannot quote on your own RFQ")
         if yes_bid == 0 and no_bid == 0:
-            raise ExchangeError(400, "invalid_price", "yes_bid and no_bid cannot both be 0")
+            raise bad_request("yes_bid and no_bid cannot both be 0", "invalid_price")
         market = self.exchange.reference.markets[rfq.market_ticker]
         for name, price in (("yes_bid", yes_bid), ("no_bid", no_bid)):
             if price != 0 and not price_on_grid(price, market.price_ranges):
-                raise ExchangeError(400, "invalid_price", f"{name} is not on the market's grid")
+                raise bad_request(f"{name} is not on the market's grid", "invalid_price")
         quote_id = quote_id or str(uuid.uuid4())
         with self.exchange.journaled(
             "quote_create",
@@ -392,11 +390,11 @@ class Communications:
         if side not in ("yes", "no"):
             raise bad_request("accepted_side must be yes or no")
         if quote.status != "open" or rfq.status != "open":
-            raise ExchangeError(400, "quote_not_open", f"the quote is {quote.status}")
+            raise bad_request(f"the quote is {quote.status}", "quote_not_open")
         if (quote.yes_bid if side == "yes" else quote.no_bid) == 0:
             raise bad_request(f"the quote declines the {side} side")
         if (quote.yes_contracts if side == "yes" else quote.no_contracts) <= 0:
-            raise ExchangeError(400, "invalid_count", "the target cost buys no whole contract")
+            raise bad_request("the target cost buys no whole contract", "invalid_count")
         self._refuse_withdrawal(rfq)
         with self.exchange.journaled(
             "quote_accept", account_id=account_id, quote_id=quote.quote_id, side=side
@@ -414,7 +412,7 @@ class Communications:
         if quote.creator != account_id:
             raise not_found()
         if quote.status != "accepted":
-            raise ExchangeError(400, "quote_not_accepted", f"the quote is {quote.status}")
+            raise bad_request(f"the quote is {quote.status}", "quote_not_accepted")
         self._refuse_withdrawal(self.rfqs[quote.rfq_id])  # another quote of it is confirmed
         with self.exchange.journaled(
             "quote_confirm", account_id=account_id, quote_id=quote.quote_id
@@ -609,7 +607,7 @@ def _check_rfq_size(
     if (contracts is None) == (target_cost is None):
         raise bad_request("give exactly one of contracts and target_cost_dollars")
     if contracts is not None and contracts <= 0:
-        raise ExchangeError(400, "invalid_count", "contracts must be positive")
+        raise bad_request("contracts must be positive", "invalid_count")
     if target_cost is not None and target_cost <= 0:
         raise bad_request("target_cost_dollars must be positive")
     if excludes_fees and target_cost is None:

@@ -204,11 +204,10 @@ class OrderDesk:
         position = self._ledger.position_of(acct, ticker)
         reducible = -position if buy_yes else position
         if reducible <= ZERO:
-            raise ExchangeError(
-                400,
-                "invalid_reduce_only",
+            raise bad_request(
                 "a reduce-only order needs a position it reduces: "
                 f"{'no NO' if buy_yes else 'no YES'} contracts of {ticker} are held",
+                "invalid_reduce_only",
             )
         return reducible if reducible < count else count
 
@@ -280,8 +279,8 @@ class OrderDesk:
             position = self._ledger.position_of(acct, ticker)
             reducible = position if book_side is BookSide.ASK else -position
             if new_remaining > max(reducible, order.remaining_count):
-                raise ExchangeError(
-                    400, "invalid_reduce_only", "a reduce-only order may not grow the position"
+                raise bad_request(
+                    "a reduce-only order may not grow the position", "invalid_reduce_only"
                 )
         keeps = keeps_place(order, price, count)
         buy_yes = book_side is BookSide.BID
@@ -358,10 +357,9 @@ class OrderDesk:
         self._ref.check_price(market, price)
         self._ref.check_count(market, count)
         if count <= order.fill_count:
-            raise ExchangeError(
-                400,
-                "invalid_count",
+            raise bad_request(
                 f"count is the new total and must exceed the {order.fill_count} already filled",
+                "invalid_count",
             )
         if (
             client_order_id is not None
@@ -386,14 +384,14 @@ class OrderDesk:
             raise bad_request("send exactly one of reduce_by, reduce_to")
         if reduce_by is not None:
             if reduce_by <= 0:
-                raise ExchangeError(400, "invalid_count", "reduce_by must be positive")
+                raise bad_request("reduce_by must be positive", "invalid_count")
             self._ref.check_count(market, reduce_by)
             cut = min(reduce_by, order.remaining_count)
         else:
             assert reduce_to is not None
             if reduce_to < 0 or reduce_to > order.remaining_count:
-                raise ExchangeError(
-                    400, "invalid_count", f"reduce_to must be between 0 and {order.remaining_count}"
+                raise bad_request(
+                    f"reduce_to must be between 0 and {order.remaining_count}", "invalid_count"
                 )
             if reduce_to:
                 self._ref.check_count(market, reduce_to)
@@ -443,7 +441,7 @@ class OrderDesk:
         self._ledger.acct(account_id)
         order = self._history.order(account_id, order_id)
         if order.status != "resting":
-            raise ExchangeError(400, "order_not_resting", f"order {order_id} is {order.status}")
+            raise bad_request(f"order {order_id} is {order.status}", "order_not_resting")
         return order
 
     def queue_position(self, account_id: str, order_id: str) -> Decimal:

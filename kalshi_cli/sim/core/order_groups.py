@@ -74,10 +74,9 @@ class OrderGroups:
             sum(1 for g in self.groups.values() if same_user(g.account_id, account_id))
             >= MAX_GROUPS_PER_USER
         ):
-            raise ExchangeError(
-                400,
-                "too_many_order_groups",
+            raise bad_request(
                 f"at most {MAX_GROUPS_PER_USER} order groups at a time: delete one first",
+                "too_many_order_groups",
             )
         now = self._ref.log("order_group_create", account_id=account_id, limit=str(contracts_limit))
         group = SimOrderGroup(self._ref.new_id(), account_id, contracts_limit, now)
@@ -165,15 +164,12 @@ class OrderGroups:
             return
         group = self.groups.get(order_group_id)
         if group is None or not same_user(group.account_id, account_id):
-            raise ExchangeError(
-                400, "invalid_order_group", f"order group {order_group_id} not found"
-            )
+            raise bad_request(f"order group {order_group_id} not found", "invalid_order_group")
         if group.account_id != account_id:
-            raise ExchangeError(
-                400,
-                "invalid_order_group",
+            raise bad_request(
                 f"order group {order_group_id} belongs to subaccount "
                 f"{owner(group.account_id)[1]}, the order to subaccount {owner(account_id)[1]}",
+                "invalid_order_group",
             )
         if group.triggered:
             raise ExchangeError(

@@ -304,19 +304,17 @@ class Reference:
 
     def check_price(self, market: SimMarket, price: Decimal) -> None:
         if not price.is_finite():
-            raise ExchangeError(400, "invalid_price", "price must be a number")
+            raise bad_request("price must be a number", "invalid_price")
         if price in _market_ticks(market.price_ranges):
             return
         low, high = price_bounds(market.price_ranges)
         if not low <= price <= high:
-            raise ExchangeError(
-                400, "invalid_price", f"price {price} is outside {low}..{high} for {market.ticker}"
+            raise bad_request(
+                f"price {price} is outside {low}..{high} for {market.ticker}", "invalid_price"
             )
         if not price_on_grid(price, market.price_ranges):
-            raise ExchangeError(
-                400,
-                "invalid_price",
-                f"price {price} is not on the {market.price_level_structure} grid",
+            raise bad_request(
+                f"price {price} is not on the {market.price_level_structure} grid", "invalid_price"
             )
 
     def check_count(self, market: SimMarket, count: Decimal) -> None:
@@ -325,13 +323,11 @@ class Reference:
         if count.is_finite() and count in valid:
             return
         if not count.is_finite() or count <= 0:
-            raise ExchangeError(400, "invalid_count", "count must be positive")
+            raise bad_request("count must be positive", "invalid_count")
         if count % COUNT_QUANTUM:
-            raise ExchangeError(400, "invalid_count", "count must be a multiple of 0.01")
+            raise bad_request("count must be a multiple of 0.01", "invalid_count")
         if not market.fractional_trading_enabled and is_fraction(count):
-            raise ExchangeError(
-                400, "invalid_count", f"{market.ticker} trades whole contracts only"
-            )
+            raise bad_request(f"{market.ticker} trades whole contracts only", "invalid_count")
         if len(valid) < _COUNTS_KEPT:
             valid.add(count)
 

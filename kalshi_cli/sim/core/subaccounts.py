@@ -137,10 +137,9 @@ class Subaccounts:
         if amount_cents <= 0:
             raise bad_request("amount_cents must be positive")
         if amount_cents > source.account.cash_cents:
-            raise ExchangeError(
-                400,
-                "insufficient_balance",
+            raise bad_request(
                 f"subaccount {from_subaccount} has {source.account.cash_cents} cents available",
+                "insufficient_balance",
             )
         now = self._ref.log(
             "transfer",
@@ -182,10 +181,9 @@ class Subaccounts:
         subaccount has available (`Ledger.can_net`)."""
         lid = self.subaccount_ledger(user, subaccount)
         if enabled and not self._ledger.can_net(lid):
-            raise ExchangeError(
-                400,
-                "insufficient_balance",
+            raise bad_request(
                 "insufficient balance to hold the resting orders that close a position",
+                "insufficient_balance",
             )
         self._ref.log("netting", account_id=user, subaccount=subaccount, enabled=enabled)
         self._user(user).netting[subaccount] = enabled

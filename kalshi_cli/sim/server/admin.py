@@ -113,7 +113,7 @@ async def _json_object(request: Request, *, optional: bool = False) -> Json:
         return {}
     body = loads_body(raw)  # bad JSON, too deep, too long a number, a lone surrogate: 400
     if not isinstance(body, dict):
-        raise ExchangeError(400, "bad_request", "expected a JSON object")
+        raise bad_request("expected a JSON object", "bad_request")
     return body
 
 
