@@ -17,6 +17,7 @@ from kalshi_cli.sim.core.records import (
     SimOrder,
     SimPosition,
     SimSettlement,
+    bad_request,
     own_price,
 )
 from kalshi_cli.sim.core.reference import Reference
@@ -201,7 +202,7 @@ class Ledger:
         if key_id in self.by_key:
             raise ExchangeError(409, "account_exists", f"key {key_id} already has an account")
         if cash_cents < 0:
-            raise ExchangeError(400, "invalid_parameters", "cash_cents must not be negative")
+            raise bad_request("cash_cents must not be negative")
         self._ref.log(
             "account", key_id=key_id, public_key_pem=public_key_pem, cash_cents=cash_cents
         )

@@ -17,7 +17,13 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest, ledger_id, not_found
+from kalshi_cli.sim.core.records import (
+    ExchangeError,
+    PlaceRequest,
+    bad_request,
+    ledger_id,
+    not_found,
+)
 from kalshi_cli.vocabulary.models import (
     ONE,
     ZERO,
@@ -132,7 +138,7 @@ def _uuid_or_400(value: str, what: str) -> str:
     try:
         uuid.UUID(value)
     except ValueError:
-        raise ExchangeError(400, "invalid_parameters", f"{what} is not a UUID") from None
+        raise bad_request(f"{what} is not a UUID") from None
     return value
 
 
@@ -187,7 +193,7 @@ class Communications:
         if market is None:
             raise ExchangeError(404, "market_not_found", f"market {market_ticker} not found")
         if market.status != "open":
-            raise ExchangeError(400, "market_closed", f"{market_ticker} is {market.status}")
+            raise bad_request(f"{market_ticker} is {market.status}", "market_closed")
         _check_rfq_size(contracts, target_cost, excludes_fees=target_cost_excludes_fees)
         mine = [r for r in self.rfqs.values() if r.creator == account_id and r.status == "open"]
         if replace_existing:  # it closes them all, which a confirmed quote forbids
@@ -199,9 +205,7 @@ class Communications:
                     409, "already_exists", "an open RFQ on this market already exists"
                 )
             if len(mine) >= MAX_OPEN_RFQS:
-                raise ExchangeError(
-                    400, "too_many_rfqs", f"at most {MAX_OPEN_RFQS} open RFQs at a time"
-                )
+                raise bad_request(f"at most {MAX_OPEN_RFQS} open RFQs at a time", "too_many_rfqs")
         rfq_id = rfq_id or str(uuid.uuid4())
         with self.exchange.journaled(
             "rfq_create",
@@ -283,15 +287,15 @@ class Communications:
         self.exchange.accounts.account(ledger_id(account_id, subaccount))
         rfq = self.rfq(rfq_id)
         if rfq.status != "open":
-            raise ExchangeError(400, "rfq_closed", "the RFQ is closed")
+            raise bad_request("the RFQ is closed", "rfq_closed")
         if rfq.creator == account_id:
-            raise ExchangeError(400, "invalid_parameters", "you cannot quote on your own RFQ")
+            raise bad_request("you cannot quote on your own RFQ")
         if yes_bid == 0 and no_bid == 0:
-            raise ExchangeError(400, "invalid_price", "yes_bid and no_bid cannot both be 0")
+            raise bad_request("yes_bid and no_bid cannot both be 0", "invalid_price")
         market = self.exchange.reference.markets[rfq.market_ticker]
         for name, price in (("yes_bid", yes_bid), ("no_bid", no_bid)):
             if price != 0 and not price_on_grid(price, market.price_ranges):
-                raise ExchangeError(400, "invalid_price", f"{name} is not on the market's grid")
+                raise bad_request(f"{name} is not on the market's grid", "invalid_price")
         quote_id = quote_id or str(uuid.uuid4())
         with self.exchange.journaled(
             "quote_create",
@@ -384,13 +388,13 @@ class Communications:
         if rfq.creator != account_id:
             raise not_found()
         if side not in ("yes", "no"):
-            raise ExchangeError(400, "invalid_parameters", "accepted_side must be yes or no")
+            raise bad_request("accepted_side must be yes or no")
         if quote.status != "open" or rfq.status != "open":
-            raise ExchangeError(400, "quote_not_open", f"the quote is {quote.status}")
+            raise bad_request(f"the quote is {quote.status}", "quote_not_open")
         if (quote.yes_bid if side == "yes" else quote.no_bid) == 0:
-            raise ExchangeError(400, "invalid_parameters", f"the quote declines the {side} side")
+            raise bad_request(f"the quote declines the {side} side")
         if (quote.yes_contracts if side == "yes" else quote.no_contracts) <= 0:
-            raise ExchangeError(400, "invalid_count", "the target cost buys no whole contract")
+            raise bad_request("the target cost buys no whole contract", "invalid_count")
         self._refuse_withdrawal(rfq)
         with self.exchange.journaled(
             "quote_accept", account_id=account_id, quote_id=quote.quote_id, side=side
@@ -408,7 +412,7 @@ class Communications:
         if quote.creator != account_id:
             raise not_found()
         if quote.status != "accepted":
-            raise ExchangeError(400, "quote_not_accepted", f"the quote is {quote.status}")
+            raise bad_request(f"the quote is {quote.status}", "quote_not_accepted")
         self._refuse_withdrawal(self.rfqs[quote.rfq_id])  # another quote of it is confirmed
         with self.exchange.journaled(
             "quote_confirm", account_id=account_id, quote_id=quote.quote_id
@@ -433,11 +437,7 @@ class Communications:
         until the execution."""
         for quote_id in self._awaiting_execution():
             if self.quotes[quote_id].rfq_id == rfq.rfq_id:
-                raise ExchangeError(
-                    400,
-                    "invalid_parameters",
-                    "a quote on this RFQ is confirmed and awaits its execution",
-                )
+                raise bad_request("a quote on this RFQ is confirmed and awaits its execution")
 
     def execute_due(self, now: float) -> None:
         """Execute every confirmed quote whose execution timer has run out by `now` (called by
@@ -478,6 +478,19 @@ class Communications:
         maker_side = BookSide.ASK if buys_yes else BookSide.BID
         exchange = self.exchange
         maker_ledger = ledger_id(quote.creator, quote.subaccount)
+
+        def request(side: BookSide, coid: str, rests: bool, post_only: bool) -> PlaceRequest:
+            return PlaceRequest(
+                ticker=quote.market_ticker,
+                book_side=side,
+                price=yes_price,
+                count=count,
+                time_in_force=TimeInForce.GTC if rests else TimeInForce.IOC,
+                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+                client_order_id=coid,
+                post_only=post_only,
+            )
+
         # The maker's order goes first, as any order does: it takes what of the public book
         # crosses it (a post-only one is refused instead: `Quote.post_only`), and its rest rests
         # there. The requester's order follows at the same price and meets the whole book in
@@ -485,30 +498,12 @@ class Communications:
         # is cancelled as its side's `rest_remainder` says ("whether to rest the remainder ...
         # after execution").
         maker = exchange.desk.place_order(
-            maker_ledger,
-            PlaceRequest(
-                ticker=quote.market_ticker,
-                book_side=maker_side,
-                price=yes_price,
-                count=count,
-                time_in_force=TimeInForce.GTC,
-                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-                client_order_id=maker_coid,
-                post_only=quote.post_only,
-            ),
+            maker_ledger, request(maker_side, maker_coid, True, quote.post_only)
         ).order
         try:
             requester = exchange.desk.place_order(
                 ledger_id(rfq.creator, rfq.subaccount),
-                PlaceRequest(
-                    ticker=quote.market_ticker,
-                    book_side=requester_side,
-                    price=yes_price,
-                    count=count,
-                    time_in_force=TimeInForce.GTC if rfq.rest_remainder else TimeInForce.IOC,
-                    self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-                    client_order_id=requester_coid,
-                ),
+                request(requester_side, requester_coid, rfq.rest_remainder, False),
             ).order
         except ExchangeError:
             # the trade the maker's order was placed for will not happen
@@ -610,16 +605,10 @@ def _check_rfq_size(
 ) -> None:
     """An RFQ asks for a positive number of contracts or a positive cost, not both."""
     if (contracts is None) == (target_cost is None):
-        raise ExchangeError(
-            400, "invalid_parameters", "give exactly one of contracts and target_cost_dollars"
-        )
+        raise bad_request("give exactly one of contracts and target_cost_dollars")
     if contracts is not None and contracts <= 0:
-        raise ExchangeError(400, "invalid_count", "contracts must be positive")
+        raise bad_request("contracts must be positive", "invalid_count")
     if target_cost is not None and target_cost <= 0:
-        raise ExchangeError(400, "invalid_parameters", "target_cost_dollars must be positive")
+        raise bad_request("target_cost_dollars must be positive")
     if excludes_fees and target_cost is None:
-        raise ExchangeError(
-            400,
-            "invalid_parameters",
-            "target_cost_excludes_fees is only valid together with a target cost",
-        )
+        raise bad_request("target_cost_excludes_fees is only valid together with a target cost")

@@ -35,6 +35,7 @@ from kalshi_cli.sim.core.records import (
     SimPosition,
     SimTrade,
     TradeHappened,
+    bad_request,
     copy_order,
     own_price,
 )
@@ -289,8 +290,8 @@ class MatchingEngine:
             cash += self._accounts.return_change(acct, ticker, position)
         if cash - others - hold < ZERO:
             need = ceil_cents(others + hold - cash)
-            raise ExchangeError(
-                400, "insufficient_balance", f"insufficient balance: {need} more cents needed"
+            raise bad_request(
+                f"insufficient balance: {need} more cents needed", "insufficient_balance"
             )
         return Plan(steps, rest, fees, carried, hold, maker_rate, own)
 

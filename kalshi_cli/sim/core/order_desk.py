@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
 from kalshi_cli.sim.core.accounts import AccountState, Ledger
@@ -22,6 +23,7 @@ from kalshi_cli.sim.core.records import (
     PlaceResult,
     SimFill,
     SimOrder,
+    bad_request,
     copy_order,
     keeps_place,
     not_found,
@@ -49,17 +51,15 @@ def _refuse_terms(
     """Refuse an order whose terms do not go together, in the order Kalshi checks them."""
     if expiration_time is not None:
         if time_in_force is not TimeInForce.GTC:
-            raise ExchangeError(
-                400, "invalid_parameters", "expiration_time needs good_till_canceled"
-            )
+            raise bad_request("expiration_time needs good_till_canceled")
         if expiration_time <= now:
-            raise ExchangeError(400, "invalid_parameters", "expiration_time is in the past")
+            raise bad_request("expiration_time is in the past")
     if post_only and time_in_force is not TimeInForce.GTC:
-        raise ExchangeError(400, "invalid_parameters", "post_only needs good_till_canceled")
+        raise bad_request("post_only needs good_till_canceled")
     if reduce_only and time_in_force is not TimeInForce.IOC:
         # API 3.31.0: "Orders with reduce_only set to true will be rejected unless
         # time_in_force is immediate_or_cancel."
-        raise ExchangeError(400, "invalid_parameters", "reduce_only needs immediate_or_cancel")
+        raise bad_request("reduce_only needs immediate_or_cancel")
 
 
 def _order_exists() -> ExchangeError:
@@ -68,22 +68,15 @@ def _order_exists() -> ExchangeError:
     return ExchangeError(409, "order_already_exists", "order already exists")
 
 
+@dataclass(eq=False)
 class OrderDesk:
     """The order requests (the module docstring)."""
 
-    def __init__(
-        self,
-        reference: Reference,
-        ledger: Ledger,
-        engine: MatchingEngine,
-        groups: OrderGroups,
-        history: History,
-    ) -> None:
-        self._ref = reference
-        self._ledger = ledger
-        self._engine = engine
-        self._groups = groups
-        self._history = history
+    _ref: Reference
+    _ledger: Ledger
+    _engine: MatchingEngine
+    _groups: OrderGroups
+    _history: History
 
     def place_order(self, account_id: str, request: PlaceRequest) -> PlaceResult:
         """One order request (`PlaceRequest`) checked as Kalshi checks it, then placed:
@@ -211,11 +204,10 @@ class OrderDesk:
         position = self._ledger.position_of(acct, ticker)
         reducible = -position if buy_yes else position
         if reducible <= ZERO:
-            raise ExchangeError(
-                400,
-                "invalid_reduce_only",
+            raise bad_request(
                 "a reduce-only order needs a position it reduces: "
                 f"{'no NO' if buy_yes else 'no YES'} contracts of {ticker} are held",
+                "invalid_reduce_only",
             )
         return reducible if reducible < count else count
 
@@ -226,8 +218,7 @@ class OrderDesk:
         order = self._history.order(account_id, order_id)
         if order.status != "resting":
             raise not_found()
-        now = self._ref.now()
-        self._ref.log_at(now, "cancel", account_id=account_id, order_id=order_id)
+        now = self._ref.log("cancel", account_id=account_id, order_id=order_id)
         reduced_by = order.remaining_count
         self._engine.take_off(order, reduced_by, now, cause=order)
         self._ledger.rehold(self._ledger.states[account_id], order.ticker)
@@ -282,16 +273,14 @@ class OrderDesk:
         )  # fmt: skip
         now = self._ref.now()
         if expiration_time is not None and (expiration_time < 0 or 0 < expiration_time <= now):
-            raise ExchangeError(
-                400, "invalid_parameters", "expiration_time must be 0 or in the future"
-            )
+            raise bad_request("expiration_time must be 0 or in the future")
         new_remaining = count - order.fill_count
         if order.reduce_only:
             position = self._ledger.position_of(acct, ticker)
             reducible = position if book_side is BookSide.ASK else -position
             if new_remaining > max(reducible, order.remaining_count):
-                raise ExchangeError(
-                    400, "invalid_reduce_only", "a reduce-only order may not grow the position"
+                raise bad_request(
+                    "a reduce-only order may not grow the position", "invalid_reduce_only"
                 )
         keeps = keeps_place(order, price, count)
         buy_yes = book_side is BookSide.BID
@@ -362,18 +351,15 @@ class OrderDesk:
         """An amend names its order's market and side, a valid price and a count above what
         has filled, and no client order id another order of the account holds."""
         if ticker != order.ticker or book_side is not order.book_side:
-            raise ExchangeError(
-                400, "invalid_parameters", "ticker and side must match the order being amended"
-            )
+            raise bad_request("ticker and side must match the order being amended")
         market = self._ref.market(ticker)
         self._ref.require_open(market)
         self._ref.check_price(market, price)
         self._ref.check_count(market, count)
         if count <= order.fill_count:
-            raise ExchangeError(
-                400,
-                "invalid_count",
+            raise bad_request(
                 f"count is the new total and must exceed the {order.fill_count} already filled",
+                "invalid_count",
             )
         if (
             client_order_id is not None
@@ -395,25 +381,22 @@ class OrderDesk:
         order = self.owned_resting(account_id, order_id)
         market = self._ref.markets[order.ticker]
         if (reduce_by is None) == (reduce_to is None):
-            raise ExchangeError(
-                400, "invalid_parameters", "send exactly one of reduce_by, reduce_to"
-            )
+            raise bad_request("send exactly one of reduce_by, reduce_to")
         if reduce_by is not None:
             if reduce_by <= 0:
-                raise ExchangeError(400, "invalid_count", "reduce_by must be positive")
+                raise bad_request("reduce_by must be positive", "invalid_count")
             self._ref.check_count(market, reduce_by)
             cut = min(reduce_by, order.remaining_count)
         else:
             assert reduce_to is not None
             if reduce_to < 0 or reduce_to > order.remaining_count:
-                raise ExchangeError(
-                    400, "invalid_count", f"reduce_to must be between 0 and {order.remaining_count}"
+                raise bad_request(
+                    f"reduce_to must be between 0 and {order.remaining_count}", "invalid_count"
                 )
             if reduce_to:
                 self._ref.check_count(market, reduce_to)
             cut = order.remaining_count - reduce_to
-        now = self._ref.now()
-        self._ref.log_at(now, "decrease", account_id=account_id, order_id=order_id, cut=str(cut))
+        now = self._ref.log("decrease", account_id=account_id, order_id=order_id, cut=str(cut))
         self.cut(order, cut, now)
         return copy_order(order)
 
@@ -423,7 +406,7 @@ class OrderDesk:
         the recorded contracts its queue model has ahead of our order in front of it this way
         (kalshi_cli/venue/venue.py)."""
         order = self.owned_resting(account_id, order_id)
-        self._ref.log_at(self._ref.now(), "to_back", account_id=account_id, order_id=order_id)
+        self._ref.log("to_back", account_id=account_id, order_id=order_id)
         self._engine.to_back(order)
 
     def cut(self, order: SimOrder, cut: Decimal, now: float | None = None) -> None:
@@ -450,8 +433,7 @@ class OrderDesk:
 
     def expire(self, order_id: str) -> None:
         order = self._history.live[order_id]
-        now = self._ref.now()
-        self._ref.log_at(now, "expire", order_id=order_id)
+        now = self._ref.log("expire", order_id=order_id)
         self._engine.take_off(order, order.remaining_count, now, cause=order)
         self._ledger.rehold(self._ledger.states[order.account_id], order.ticker)
 
@@ -459,7 +441,7 @@ class OrderDesk:
         self._ledger.acct(account_id)
         order = self._history.order(account_id, order_id)
         if order.status != "resting":
-            raise ExchangeError(400, "order_not_resting", f"order {order_id} is {order.status}")
+            raise bad_request(f"order {order_id} is {order.status}", "order_not_resting")
         return order
 
     def queue_position(self, account_id: str, order_id: str) -> Decimal:

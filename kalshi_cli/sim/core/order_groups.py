@@ -17,6 +17,7 @@ from kalshi_cli.sim.core.records import (
     ExchangeError,
     OrderGroupChanged,
     SimOrder,
+    bad_request,
     not_found,
     owner,
     same_user,
@@ -49,26 +50,19 @@ class SimOrderGroup:
 
 def _check_limit(limit: Decimal) -> None:
     if limit <= 0:
-        raise ExchangeError(400, "invalid_parameters", "contracts_limit must be at least 1")
+        raise bad_request("contracts_limit must be at least 1")
 
 
+@dataclass(eq=False)
 class OrderGroups:
-    """Order groups (see the module docstring)."""
+    """Order groups (see the module docstring). `_live_order(order_id)`: the exchange's live
+    order of that id (None once it is finished and archived)."""
 
-    def __init__(
-        self,
-        reference: Reference,
-        ledger: Ledger,
-        engine: MatchingEngine,
-        live_order: Callable[[str], SimOrder | None],
-    ) -> None:
-        """`live_order(order_id)`: the exchange's live order of that id (None once it is
-        finished and archived)."""
-        self._ref = reference
-        self._ledger = ledger
-        self._engine = engine
-        self._live_order = live_order
-        self.groups: dict[str, SimOrderGroup] = {}
+    _ref: Reference
+    _ledger: Ledger
+    _engine: MatchingEngine
+    _live_order: Callable[[str], SimOrder | None]
+    groups: dict[str, SimOrderGroup] = field(default_factory=dict, init=False)
 
     # the request-level API ------------------------------------------------------------------
 
@@ -80,15 +74,11 @@ class OrderGroups:
             sum(1 for g in self.groups.values() if same_user(g.account_id, account_id))
             >= MAX_GROUPS_PER_USER
         ):
-            raise ExchangeError(
-                400,
-                "too_many_order_groups",
+            raise bad_request(
                 f"at most {MAX_GROUPS_PER_USER} order groups at a time: delete one first",
+                "too_many_order_groups",
             )
-        now = self._ref.now()
-        self._ref.log_at(
-            now, "order_group_create", account_id=account_id, limit=str(contracts_limit)
-        )
+        now = self._ref.log("order_group_create", account_id=account_id, limit=str(contracts_limit))
         group = SimOrderGroup(self._ref.new_id(), account_id, contracts_limit, now)
         self.groups[group.order_group_id] = group
         self._group_event(group, "created", now, contracts_limit)
@@ -104,21 +94,22 @@ class OrderGroups:
         """The groups of these accounts (a user's subaccounts, say), oldest first."""
         return [g for g in self.groups.values() if g.account_id in account_ids]
 
-    def trigger_order_group(self, account_id: str, order_group_id: str) -> SimOrderGroup:
+    def _journaled(
+        self, op: str, account_id: str, order_group_id: str
+    ) -> tuple[SimOrderGroup, float]:
+        """The account's group (404 when it has none of that id) and the time of the `op`
+        record journaled for it, which the change that follows is made at."""
         group = self.order_group(account_id, order_group_id)
-        now = self._ref.now()
-        self._ref.log_at(
-            now, "order_group_trigger", account_id=account_id, order_group_id=order_group_id
-        )
+        now = self._ref.log(op, account_id=account_id, order_group_id=order_group_id)
+        return group, now
+
+    def trigger_order_group(self, account_id: str, order_group_id: str) -> SimOrderGroup:
+        group, now = self._journaled("order_group_trigger", account_id, order_group_id)
         self._trigger(group, now)
         return group
 
     def reset_order_group(self, account_id: str, order_group_id: str) -> SimOrderGroup:
-        group = self.order_group(account_id, order_group_id)
-        now = self._ref.now()
-        self._ref.log_at(
-            now, "order_group_reset", account_id=account_id, order_group_id=order_group_id
-        )
+        group, now = self._journaled("order_group_reset", account_id, order_group_id)
         group.matched.clear()
         group.triggered = False
         self._group_event(group, "reset", now)
@@ -129,9 +120,7 @@ class OrderGroups:
     ) -> SimOrderGroup:
         group = self.order_group(account_id, order_group_id)
         _check_limit(contracts_limit)
-        now = self._ref.now()
-        self._ref.log_at(
-            now,
+        now = self._ref.log(
             "order_group_limit",
             account_id=account_id,
             order_group_id=order_group_id,
@@ -144,11 +133,7 @@ class OrderGroups:
         return group
 
     def delete_order_group(self, account_id: str, order_group_id: str) -> None:
-        group = self.order_group(account_id, order_group_id)
-        now = self._ref.now()
-        self._ref.log_at(
-            now, "order_group_delete", account_id=account_id, order_group_id=order_group_id
-        )
+        group, now = self._journaled("order_group_delete", account_id, order_group_id)
         self._cancel_group_orders(group, now)
         del self.groups[order_group_id]
         self._group_event(group, "deleted", now)
@@ -179,15 +164,12 @@ class OrderGroups:
             return
         group = self.groups.get(order_group_id)
         if group is None or not same_user(group.account_id, account_id):
-            raise ExchangeError(
-                400, "invalid_order_group", f"order group {order_group_id} not found"
-            )
+            raise bad_request(f"order group {order_group_id} not found", "invalid_order_group")
         if group.account_id != account_id:
-            raise ExchangeError(
-                400,
-                "invalid_order_group",
+            raise bad_request(
                 f"order group {order_group_id} belongs to subaccount "
                 f"{owner(group.account_id)[1]}, the order to subaccount {owner(account_id)[1]}",
+                "invalid_order_group",
             )
         if group.triggered:
             raise ExchangeError(

@@ -38,6 +38,11 @@ class ExchangeError(Exception):
         self.details = details
 
 
+def bad_request(message: str, code: str = "invalid_parameters") -> ExchangeError:
+    """Kalshi's 400 for a request it refuses as given (`invalid_parameters` unless `code`)."""
+    return ExchangeError(400, code, message)
+
+
 def not_found() -> ExchangeError:
     """Kalshi's 404 for an order: the same bytes whether it was cancelled, executed, never
     existed or belongs to someone else, so the answer reveals nothing."""
@@ -96,15 +101,9 @@ class SimEvent:
         """`mutually_exclusive` alone still means MECNET; a conflicting pair is refused."""
         kind = self.collateral_return_type
         if kind not in ("", "MECNET", "DIRECNET"):
-            raise ExchangeError(
-                400,
-                "invalid_parameters",
-                f"collateral_return_type {kind!r}: MECNET, DIRECNET or ''",
-            )
+            raise bad_request(f"collateral_return_type {kind!r}: MECNET, DIRECNET or ''")
         if self.mutually_exclusive and kind == "DIRECNET":
-            raise ExchangeError(
-                400, "invalid_parameters", "a DIRECNET event is not mutually_exclusive"
-            )
+            raise bad_request("a DIRECNET event is not mutually_exclusive")
         if self.mutually_exclusive or kind == "MECNET":
             self.mutually_exclusive, self.collateral_return_type = True, "MECNET"
 
@@ -284,40 +283,18 @@ class PlaceRequest(msgspec.Struct, frozen=True):
     order_group_id: str | None = None
 
     def journal(self, client_order_id: str) -> dict[str, Any]:
-        """The journal's `place` record of it, its id the one the order got."""
-        return {
-            "ticker": self.ticker,
-            "book_side": self.book_side.value,
-            "price": str(self.price),
-            "count": str(self.count),
-            "time_in_force": self.time_in_force.value,
-            "self_trade_prevention": self.self_trade_prevention.value,
-            "client_order_id": client_order_id,
-            "post_only": self.post_only,
-            "reduce_only": self.reduce_only,
-            "expiration_time": self.expiration_time,
-            "cancel_order_on_pause": self.cancel_order_on_pause,
-            "order_group_id": self.order_group_id,
-        }
+        """The journal's `place` record of it, its id the one the order got: its fields in
+        order, enums as their values and decimals as their text."""
+        record: dict[str, Any] = msgspec.to_builtins(
+            msgspec.structs.replace(self, client_order_id=client_order_id)
+        )
+        return record
 
     @classmethod
     def from_journal(cls, rec: dict[str, Any]) -> PlaceRequest:
         """The request a `place` record wrote (`journal`); records older than a field read it
         as not sent."""
-        return cls(
-            ticker=rec["ticker"],
-            book_side=BookSide(rec["book_side"]),
-            price=Decimal(rec["price"]),
-            count=Decimal(rec["count"]),
-            time_in_force=TimeInForce(rec["time_in_force"]),
-            self_trade_prevention=SelfTradePrevention(rec["self_trade_prevention"]),
-            client_order_id=rec["client_order_id"],
-            post_only=bool(rec["post_only"]),
-            reduce_only=bool(rec["reduce_only"]),
-            expiration_time=rec["expiration_time"],
-            cancel_order_on_pause=bool(rec.get("cancel_order_on_pause", False)),
-            order_group_id=rec.get("order_group_id"),
-        )
+        return msgspec.convert(rec, cls, strict=False)
 
 
 @dataclass

@@ -13,6 +13,8 @@ import uuid
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import msgspec
+
 from kalshi_cli.sim.core.journal import Journal
 from kalshi_cli.sim.core.records import (
     EventCreated,
@@ -27,6 +29,7 @@ from kalshi_cli.sim.core.records import (
     SimFeeChange,
     SimMarket,
     SimSeries,
+    bad_request,
 )
 from kalshi_cli.vocabulary.clock import Clock
 from kalshi_cli.vocabulary.models import (
@@ -131,17 +134,13 @@ class Reference:
         try:
             fees = series_fees(series.fee_type, series.fee_multiplier)
         except FeeModelError as exc:
-            raise ExchangeError(
-                400, "invalid_parameters", f"series {series.ticker}: {exc}"
-            ) from exc
+            raise bad_request(f"series {series.ticker}: {exc}") from exc
         if fees is None:
             fees = self.default_fees
         if fees is None:
-            raise ExchangeError(
-                400,
-                "invalid_parameters",
+            raise bad_request(
                 f"series {series.ticker}: no fee_type and fee_multiplier, and this exchange has "
-                "no default fees",
+                "no default fees"
             )
         self.log("series", series=plain_record(series))
         self._series[series.ticker] = series
@@ -261,13 +260,11 @@ class Reference:
         if market.ticker in self._markets:
             raise ExchangeError(409, "market_exists", f"market {market.ticker} already exists")
         if not market.price_ranges:
-            raise ExchangeError(400, "invalid_parameters", "a market needs price_ranges")
+            raise bad_request("a market needs price_ranges")
         if self.default_fees is None and market.series_ticker not in self._series:
-            raise ExchangeError(
-                400,
-                "invalid_parameters",
+            raise bad_request(
                 f"market {market.ticker}: series {market.series_ticker} not found, and this "
-                "exchange has no default fees to charge it",
+                "exchange has no default fees to charge it"
             )
         self.log("market", market=market_record(market))
         self._markets[market.ticker] = market
@@ -307,19 +304,17 @@ class Reference:
 
     def check_price(self, market: SimMarket, price: Decimal) -> None:
         if not price.is_finite():
-            raise ExchangeError(400, "invalid_price", "price must be a number")
+            raise bad_request("price must be a number", "invalid_price")
         if price in _market_ticks(market.price_ranges):
             return
         low, high = price_bounds(market.price_ranges)
         if not low <= price <= high:
-            raise ExchangeError(
-                400, "invalid_price", f"price {price} is outside {low}..{high} for {market.ticker}"
+            raise bad_request(
+                f"price {price} is outside {low}..{high} for {market.ticker}", "invalid_price"
             )
         if not price_on_grid(price, market.price_ranges):
-            raise ExchangeError(
-                400,
-                "invalid_price",
-                f"price {price} is not on the {market.price_level_structure} grid",
+            raise bad_request(
+                f"price {price} is not on the {market.price_level_structure} grid", "invalid_price"
             )
 
     def check_count(self, market: SimMarket, count: Decimal) -> None:
@@ -328,13 +323,11 @@ class Reference:
         if count.is_finite() and count in valid:
             return
         if not count.is_finite() or count <= 0:
-            raise ExchangeError(400, "invalid_count", "count must be positive")
+            raise bad_request("count must be positive", "invalid_count")
         if count % COUNT_QUANTUM:
-            raise ExchangeError(400, "invalid_count", "count must be a multiple of 0.01")
+            raise bad_request("count must be a multiple of 0.01", "invalid_count")
         if not market.fractional_trading_enabled and is_fraction(count):
-            raise ExchangeError(
-                400, "invalid_count", f"{market.ticker} trades whole contracts only"
-            )
+            raise bad_request(f"{market.ticker} trades whole contracts only", "invalid_count")
         if len(valid) < _COUNTS_KEPT:
             valid.add(count)
 
@@ -362,12 +355,12 @@ class Reference:
     def now(self) -> float:
         return self.clock.wall() if self.replay_ts is None else self.replay_ts
 
-    def log(self, op: str, **fields: Any) -> None:
+    def log(self, op: str, **fields: Any) -> float:
         """Journal one state change before it is applied (nothing while a record is replayed,
-        or inside `Exchange.journaled`'s block)."""
-        if self.journal is not None and self.replay_ts is None:
-            self.journal.append({"op": op, "ts": self.clock.wall(), **fields})
-            self.since_snapshot += 1
+        or inside `Exchange.journaled`'s block); returns the time it is applied at (`log_at`)."""
+        now = self.now()
+        self.log_at(now, op, **fields)
+        return now
 
     def log_at(self, now: float, op: str, **fields: Any) -> None:
         """`log` at `now`, the time the change is applied at: a replay (which runs at the
@@ -388,7 +381,7 @@ class Reference:
         try:
             FeeModel.from_api(fee_type, fee_multiplier)
         except FeeModelError as exc:
-            raise ExchangeError(400, "invalid_parameters", str(exc)) from exc
+            raise bad_request(str(exc)) from exc
         change = SimFeeChange(
             self.new_id(),
             series_ticker,
@@ -467,7 +460,7 @@ def _check_event_override(fee_type: str | None, multiplier: str | None) -> None:
     try:
         check_fee_override(fee_type, multiplier)
     except FeeModelError as exc:
-        raise ExchangeError(400, "invalid_parameters", str(exc)) from exc
+        raise bad_request(str(exc)) from exc
 
 
 def plain_record(obj: SimSeries | SimEvent) -> dict[str, Any]:
@@ -483,38 +476,14 @@ def _by_schedule(changes: dict[str, list[_Change]], ticker: str | None) -> list[
     return sorted(out, key=lambda c: (c.scheduled_ts, c.id))
 
 
-_MARKET_DECIMALS = (
-    "last_price",
-    "previous_price",
-    "volume",
-    "volume_24h",
-    "open_interest",
-)
-
-
-_MARKET_OPTIONAL_DECIMALS = ("settlement_floor", "floor_strike", "cap_strike")
-
-
 def market_record(market: SimMarket) -> dict[str, Any]:
-    data = dict(vars(market))
+    """A market's journal record: its fields in order, decimals as their text, each price range
+    as [start, end, step]."""
+    data: dict[str, Any] = msgspec.to_builtins(market)
     data["price_ranges"] = [[str(r.start), str(r.end), str(r.step)] for r in market.price_ranges]
-    for key in _MARKET_DECIMALS:
-        data[key] = str(data[key])
-    for key in _MARKET_OPTIONAL_DECIMALS:
-        if data[key] is not None:
-            data[key] = str(data[key])
     return data
 
 
 def market_from_record(data: dict[str, Any]) -> SimMarket:
-    fields = dict(data)
-    fields["price_ranges"] = tuple(
-        PriceRange(Decimal(start), Decimal(end), Decimal(step))
-        for start, end, step in data["price_ranges"]
-    )
-    for key in _MARKET_DECIMALS:
-        fields[key] = Decimal(fields[key])
-    for key in _MARKET_OPTIONAL_DECIMALS:
-        if fields.get(key) is not None:
-            fields[key] = Decimal(fields[key])
-    return SimMarket(**fields)
+    ranges = [dict(zip(("start", "end", "step"), r, strict=True)) for r in data["price_ranges"]]
+    return msgspec.convert({**data, "price_ranges": ranges}, SimMarket, strict=False)

@@ -18,6 +18,7 @@ from kalshi_cli.sim.core.records import (
     PositionChanged,
     SimMarket,
     SimSettlement,
+    bad_request,
 )
 from kalshi_cli.sim.core.reference import Reference
 from kalshi_cli.vocabulary.models import CENT, ONE, ZERO
@@ -46,11 +47,10 @@ class SettlementDesk:
         if market.status == "settled":
             raise ExchangeError(409, "market_already_settled", f"{ticker} is settled")
         if status not in _LIFECYCLE_EVENT:
-            raise ExchangeError(400, "invalid_parameters", f"cannot set status {status!r}")
+            raise bad_request(f"cannot set status {status!r}")
         if status == market.status:
             return market
-        now = self._ref.now()
-        self._ref.log_at(now, "status", ticker=ticker, status=status)
+        now = self._ref.log("status", ticker=ticker, status=status)
         market.status = status
         market.updated_time = now
         if self._ref.listeners:
@@ -84,7 +84,7 @@ class SettlementDesk:
         settlement after the fills it follows: venue.py `LocalVenue.settle`)."""
         market = self._ref.market(ticker)
         if result not in ("yes", "no"):
-            raise ExchangeError(400, "invalid_parameters", "result must be yes or no")
+            raise bad_request("result must be yes or no")
         if market.status == "settled":
             raise ExchangeError(409, "market_already_settled", f"{ticker} is already settled")
         now = self._ref.now() if at is None else at

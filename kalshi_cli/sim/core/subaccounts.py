@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from kalshi_cli.sim.core.accounts import AccountState, Ledger
-from kalshi_cli.sim.core.records import Account, ExchangeError, ledger_id
+from kalshi_cli.sim.core.records import Account, ExchangeError, bad_request, ledger_id
 from kalshi_cli.sim.core.reference import Reference
 from kalshi_cli.vocabulary.models import ZERO
 
@@ -94,21 +94,14 @@ class Subaccounts:
     def subaccount_ledger(self, user: str, subaccount: int) -> str:
         """The ledger id of an existing subaccount; 400 for one the user has not created."""
         if not 0 <= subaccount <= self._user(user).count:
-            raise ExchangeError(
-                400, "invalid_parameters", f"subaccount {subaccount} does not exist"
-            )
+            raise bad_request(f"subaccount {subaccount} does not exist")
         return ledger_id(user, subaccount)
 
     def create_subaccount(self, user: str) -> int:
         accounts = self._user(user)
         if accounts.count >= MAX_SUBACCOUNT:
-            raise ExchangeError(
-                400,
-                "invalid_parameters",
-                f"at most {MAX_SUBACCOUNT} numbered subaccounts per user",
-            )
-        now = self._ref.now()
-        self._ref.log_at(now, "subaccount", account_id=user)
+            raise bad_request(f"at most {MAX_SUBACCOUNT} numbered subaccounts per user")
+        now = self._ref.log("subaccount", account_id=user)
         accounts.count += 1
         number = accounts.count
         lid = ledger_id(user, number)
@@ -133,27 +126,22 @@ class Subaccounts:
                 to_subaccount,
                 amount_cents,
             ):
-                raise ExchangeError(
-                    400,
-                    "invalid_parameters",
-                    f"client_transfer_id {client_transfer_id} was used for another transfer",
+                raise bad_request(
+                    f"client_transfer_id {client_transfer_id} was used for another transfer"
                 )
             return earlier
         source = self._ledger.acct(self.subaccount_ledger(user, from_subaccount))
         target = self._ledger.acct(self.subaccount_ledger(user, to_subaccount))
         if from_subaccount == to_subaccount:
-            raise ExchangeError(400, "invalid_parameters", "a transfer needs two subaccounts")
+            raise bad_request("a transfer needs two subaccounts")
         if amount_cents <= 0:
-            raise ExchangeError(400, "invalid_parameters", "amount_cents must be positive")
+            raise bad_request("amount_cents must be positive")
         if amount_cents > source.account.cash_cents:
-            raise ExchangeError(
-                400,
-                "insufficient_balance",
+            raise bad_request(
                 f"subaccount {from_subaccount} has {source.account.cash_cents} cents available",
+                "insufficient_balance",
             )
-        now = self._ref.now()
-        self._ref.log_at(
-            now,
+        now = self._ref.log(
             "transfer",
             account_id=user,
             client_transfer_id=client_transfer_id,
@@ -193,10 +181,9 @@ class Subaccounts:
         subaccount has available (`Ledger.can_net`)."""
         lid = self.subaccount_ledger(user, subaccount)
         if enabled and not self._ledger.can_net(lid):
-            raise ExchangeError(
-                400,
-                "insufficient_balance",
+            raise bad_request(
                 "insufficient balance to hold the resting orders that close a position",
+                "insufficient_balance",
             )
         self._ref.log("netting", account_id=user, subaccount=subaccount, enabled=enabled)
         self._user(user).netting[subaccount] = enabled
@@ -254,11 +241,9 @@ class Subaccounts:
         self._ledger.acct(user)
         unknown = [s for s in scopes if s not in SCOPES]
         if unknown:
-            raise ExchangeError(400, "invalid_parameters", f"unknown scope {unknown[0]!r}")
+            raise bad_request(f"unknown scope {unknown[0]!r}")
         if "write" in scopes and "read" not in scopes:
-            raise ExchangeError(
-                400, "invalid_parameters", "a key with the write scope needs the read scope too"
-            )
+            raise bad_request("a key with the write scope needs the read scope too")
         if subaccount is not None:
             self.subaccount_ledger(user, subaccount)
         new_id = self._ref.new_id()

@@ -88,18 +88,8 @@ class TradeArchive:
 
     def append(self, trade: SimTrade) -> None:
         position = len(self._ts)
-        prefix, digits = trade.trade_id[:-_ID_DIGITS], trade.trade_id[-_ID_DIGITS:]
-        if _is_hex(digits) and len(self._prefixes.values) < _NO_PREFIX:
-            seq = int(digits, 16)  # 12 lowercase hex digits: prints back the same
-            if position and seq < self._seq[-1]:
-                self._ids_ascend = False
-            self._seq.append(seq)
-            self._prefix.append(self._prefixes.of(prefix))
-        else:
+        if not _append_id(trade.trade_id, self._seq, self._prefix, self._prefixes, self._odd_ids):
             self._ids_ascend = False
-            self._seq.append(0)
-            self._prefix.append(_NO_PREFIX)
-            self._odd_ids[position] = trade.trade_id
         self._ticker.append(self._tickers.of(trade.ticker))
         self._price.append(self._decimals.of(trade.price))
         self._count.append(self._decimals.of(trade.count))
@@ -153,8 +143,7 @@ class TradeArchive:
         ticker: str = self._tickers.values[self._ticker[position]]
         return ticker
 
-    def record_at(self, position: int) -> SimTrade:
-        return self.trade(position)
+    record_at = trade
 
     def order_id_at(self, position: int) -> str:
         raise TypeError("a trade has no order id")
@@ -197,6 +186,24 @@ def _position_of(
         at += 1
 
 
+def _append_id(
+    value: str, seqs: array[int], prefix: array[int], prefixes: _Interned, odd: dict[int, str]
+) -> bool:
+    """Append an id to its columns: its counter and its prefix's index when it is `prefix + 12
+    hex digits`, else kept whole in `odd`. False when the counters no longer ascend."""
+    start, digits = value[:-_ID_DIGITS], value[-_ID_DIGITS:]
+    if _is_hex(digits) and len(prefixes.values) < _NO_PREFIX:
+        seq = int(digits, 16)  # 12 lowercase hex digits: prints back the same
+        ascends = not seqs or seq >= seqs[-1]
+        seqs.append(seq)
+        prefix.append(prefixes.of(start))
+        return ascends
+    odd[len(seqs)] = value
+    seqs.append(0)
+    prefix.append(_NO_PREFIX)
+    return False
+
+
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -234,18 +241,8 @@ class _Ids:
         bisects); unset in one restored from a snapshot of before (then it scans)."""
 
     def append(self, value: str) -> None:
-        prefix, digits = value[:-_ID_DIGITS], value[-_ID_DIGITS:]
-        if _is_hex(digits) and len(self.prefixes.values) < _NO_PREFIX:
-            seq = int(digits, 16)
-            if self.seq and seq < self.seq[-1]:
-                self.ascending = False
-            self.seq.append(seq)
-            self.prefix.append(self.prefixes.of(prefix))
-        else:
+        if not _append_id(value, self.seq, self.prefix, self.prefixes, self.odd):
             self.ascending = False
-            self.odd[len(self.seq)] = value
-            self.seq.append(0)
-            self.prefix.append(_NO_PREFIX)
 
     def position_of(self, value: str) -> int | None:
         """The position of that id (ids are unique), or None."""
@@ -330,8 +327,7 @@ class FillArchive:
     def id_at(self, position: int) -> str:
         return self._fill_id[position]
 
-    def record_at(self, position: int) -> SimFill:
-        return self.fill(position)
+    record_at = fill
 
     def ts_at(self, position: int) -> float:  # unix seconds
         return self._ts[position]

@@ -34,6 +34,7 @@ from kalshi_cli.sim.core.exchange import (
     SimSeries,
 )
 from kalshi_cli.sim.core.historical import HistoryPolicyError
+from kalshi_cli.sim.core.records import bad_request
 from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.sim.server.faults import FaultError
 from kalshi_cli.sim.server.routing import (
@@ -112,14 +113,14 @@ async def _json_object(request: Request, *, optional: bool = False) -> Json:
         return {}
     body = loads_body(raw)  # bad JSON, too deep, too long a number, a lone surrogate: 400
     if not isinstance(body, dict):
-        raise ExchangeError(400, "bad_request", "expected a JSON object")
+        raise bad_request("expected a JSON object", "bad_request")
     return body
 
 
 def _str(body: Json, name: str, default: str | None = None) -> str:
     value = body.get(name, default)
     if not isinstance(value, str) or not value:
-        raise ExchangeError(400, "invalid_parameters", f"{name} must be a non-empty string")
+        raise bad_request(f"{name} must be a non-empty string")
     return value
 
 
@@ -127,7 +128,7 @@ def _text(body: Json, name: str) -> str:
     """An optional string field, "" when absent."""
     value = body.get(name, "")
     if not isinstance(value, str):
-        raise ExchangeError(400, "invalid_parameters", f"{name} must be a string")
+        raise bad_request(f"{name} must be a string")
     return value
 
 
@@ -139,20 +140,20 @@ def _floor(body: Json) -> Decimal | None:
         return None
     message = "settlement_floor_dollars must be a dollar string between 0 and 1 (exclusive)"
     if not isinstance(value, str):
-        raise ExchangeError(400, "invalid_parameters", message)
+        raise bad_request(message)
     try:
         floor = parse_dollars(value)
     except ValueError:
-        raise ExchangeError(400, "invalid_parameters", message) from None
+        raise bad_request(message) from None
     if not ZERO < floor < ONE or floor != floor.quantize(Decimal("0.0001")):
-        raise ExchangeError(400, "invalid_parameters", message)
+        raise bad_request(message)
     return floor
 
 
 def _int(body: Json, name: str, default: int) -> int:
     value = body.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ExchangeError(400, "invalid_parameters", f"{name} must be a non-negative integer")
+        raise bad_request(f"{name} must be a non-negative integer")
     return value
 
 
@@ -180,7 +181,7 @@ async def handle_create_account(state: SimState, request: Request) -> Response:
     balance = _int(body, "balance_cents", 100_000)
     kind = body.get("key_type", "rsa")
     if kind not in KEY_TYPES:
-        raise ExchangeError(400, "invalid_parameters", "key_type must be rsa or ed25519")
+        raise bad_request("key_type must be rsa or ed25519")
     account = new_account(state, balance, kind)
     return JSONResponse(account_info(state, account.key_id).to_json(), status_code=201)
 
@@ -196,29 +197,21 @@ async def handle_create_market(state: SimState, request: Request) -> Response:
         raise ExchangeError(409, "conflict", f"market {ticker} already exists")
     structure = _str(body, "price_level_structure", "linear_cent")
     if structure not in PRICE_STRUCTURES:
-        raise ExchangeError(
-            400,
-            "invalid_parameters",
-            f"price_level_structure must be one of {sorted(PRICE_STRUCTURES)}",
-        )
+        raise bad_request(f"price_level_structure must be one of {sorted(PRICE_STRUCTURES)}")
     floor = _floor(body)
     now = state.clock.wall()
     close_time = _int(body, "close_time", int(now + DEFAULT_MARKET_LIFETIME_S))
     if close_time <= now:
-        raise ExchangeError(400, "invalid_parameters", "close_time must be in the future")
+        raise bad_request("close_time must be in the future")
     existing_event = exchange.reference.events.get(event_ticker)
     if existing_event is not None and existing_event.series_ticker != series_ticker:
-        raise ExchangeError(
-            400,
-            "invalid_parameters",
-            f"event {event_ticker} belongs to series {existing_event.series_ticker}",
-        )
+        raise bad_request(f"event {event_ticker} belongs to series {existing_event.series_ticker}")
     waiver = body.get("fee_waiver_expiration_time")
     if waiver is not None:
-        waiver = _seconds(waiver, "fee_waiver_expiration_time")
+        waiver = float(_seconds(waiver, "fee_waiver_expiration_time"))
     mutually_exclusive = body.get("mutually_exclusive", False)
     if not isinstance(mutually_exclusive, bool):
-        raise ExchangeError(400, "invalid_parameters", "mutually_exclusive must be a boolean")
+        raise bad_request("mutually_exclusive must be a boolean")
     event = SimEvent(  # checks the pair before anything is added
         event_ticker=event_ticker,
         series_ticker=series_ticker,
@@ -266,7 +259,7 @@ async def handle_schedule_fee_change(state: SimState, request: Request) -> Respo
     multiplier = _multiplier(body.get("fee_multiplier"))
     scheduled = _seconds(body.get("scheduled_ts"), "scheduled_ts")
     change = state.exchange.schedule_fee_change(
-        str(request.path_params["ticker"]), fee_type, multiplier, scheduled
+        str(request.path_params["ticker"]), fee_type, multiplier, float(scheduled)
     )
     return JSONResponse(ser.fee_change_json(change), status_code=201)
 
@@ -288,23 +281,20 @@ def _strike(body: Json) -> tuple[str, Decimal | None, Decimal | None]:
     `cap_strike` (JSON numbers, as the spec's Market has them)."""
     strike_type = _text(body, "strike_type")
     if strike_type and strike_type not in STRIKE_TYPES:
-        raise ExchangeError(400, "invalid_parameters", f"strike_type must be one of {STRIKE_TYPES}")
+        raise bad_request(f"strike_type must be one of {STRIKE_TYPES}")
     bounds = []
     for name in ("floor_strike", "cap_strike"):
         value = body.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise ExchangeError(400, "invalid_parameters", f"{name} must be a number")
+            raise bad_request(f"{name} must be a number")
         bounds.append(None if value is None else Decimal(str(value)))
     return strike_type, bounds[0], bounds[1]
 
 
 def _add_series(exchange: Exchange, body: Json, series_ticker: str) -> None:
     """A new market's series, made with the body's fees; a series that exists keeps its own."""
-    fee_type = body.get("fee_type")
-    if fee_type is not None and not isinstance(fee_type, str):
-        raise ExchangeError(400, "invalid_parameters", "fee_type must be a string")
-    given = body.get("fee_multiplier")
-    multiplier = None if given is None else _multiplier(given)
+    fee_type = _optional_str(body, "fee_type")
+    multiplier = _optional_multiplier(body, "fee_multiplier")
     if series_ticker not in exchange.reference.series:
         exchange.reference.add_series(
             SimSeries(
@@ -315,21 +305,31 @@ def _add_series(exchange: Exchange, body: Json, series_ticker: str) -> None:
             )
         )
     elif fee_type is not None or multiplier is not None:
-        raise ExchangeError(
-            400, "invalid_parameters", f"series {series_ticker} exists: its fees are set"
-        )
+        raise bad_request(f"series {series_ticker} exists: its fees are set")
 
 
-def _multiplier(value: object) -> str:
+def _optional_str(body: Json, name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise bad_request(f"{name} must be a string")
+    return value
+
+
+def _multiplier(value: object, name: str = "fee_multiplier") -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ExchangeError(400, "invalid_parameters", "fee_multiplier must be a number")
+        raise bad_request(f"{name} must be a number")
     return str(value)
 
 
-def _seconds(value: object, name: str) -> float:  # unix seconds
+def _optional_multiplier(body: Json, name: str) -> str | None:
+    value = body.get(name)
+    return None if value is None else _multiplier(value, name)
+
+
+def _seconds(value: object, name: str) -> int:  # unix seconds
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ExchangeError(400, "invalid_parameters", f"{name} must be unix seconds")
-    return float(value)
+        raise bad_request(f"{name} must be unix seconds")
+    return value
 
 
 async def handle_schedule_event_fee_change(state: SimState, request: Request) -> Response:
@@ -337,22 +337,11 @@ async def handle_schedule_event_fee_change(state: SimState, request: Request) ->
     (each null or absent: the series' own half; both: clear the override), scheduled_ts (unix
     seconds)}; answers the EventFeeChange as GET /events/fee_changes lists it."""
     body = await _json_object(request)
-    fee_type = body.get("fee_type_override")
-    if fee_type is not None and not isinstance(fee_type, str):
-        raise ExchangeError(400, "invalid_parameters", "fee_type_override must be a string")
-    multiplier = body.get("fee_multiplier_override")
-    if multiplier is not None and (
-        isinstance(multiplier, bool) or not isinstance(multiplier, (str, int, float))
-    ):
-        raise ExchangeError(400, "invalid_parameters", "fee_multiplier_override must be a number")
-    scheduled = body.get("scheduled_ts")
-    if isinstance(scheduled, bool) or not isinstance(scheduled, int):
-        raise ExchangeError(400, "invalid_parameters", "scheduled_ts must be unix seconds")
+    fee_type = _optional_str(body, "fee_type_override")
+    multiplier = _optional_multiplier(body, "fee_multiplier_override")
+    scheduled = _seconds(body.get("scheduled_ts"), "scheduled_ts")
     change = state.exchange.schedule_event_fee_change(
-        str(request.path_params["ticker"]),
-        fee_type,
-        None if multiplier is None else str(multiplier),
-        float(scheduled),  # unix seconds
+        str(request.path_params["ticker"]), fee_type, multiplier, float(scheduled)
     )
     return JSONResponse(ser.event_fee_change_json(change), status_code=201)
 
@@ -362,11 +351,8 @@ async def handle_add_maintenance(state: SimState, request: Request) -> Response:
     During it trading pauses (sim/server/schedule.py); answers the schedule as GET
     /exchange/schedule does."""
     body = await _json_object(request)
-    start, end = body.get("start_ts"), body.get("end_ts")
-    for name, value in (("start_ts", start), ("end_ts", end)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ExchangeError(400, "invalid_parameters", f"{name} must be unix seconds")
-    assert isinstance(start, int) and isinstance(end, int)
+    start = _seconds(body.get("start_ts"), "start_ts")
+    end = _seconds(body.get("end_ts"), "end_ts")
     state.schedule.add(float(start), float(end))  # unix seconds
     state.before_change()
     state.schedule.on_tick(state.clock.wall())  # a window already begun pauses at once
@@ -383,21 +369,19 @@ async def handle_add_forecast(state: SimState, request: Request) -> Response:
     ticker = str(request.path_params["ticker"])
     found(state.exchange.reference.events.get(ticker), f"event {ticker}")
     body = await _json_object(request)
-    ts, raw = body.get("ts"), body.get("percentiles")
-    if isinstance(ts, bool) or not isinstance(ts, int):
-        raise ExchangeError(400, "invalid_parameters", "ts must be unix seconds")
+    ts, raw = _seconds(body.get("ts"), "ts"), body.get("percentiles")
     if not isinstance(raw, dict) or not raw:
-        raise ExchangeError(400, "invalid_parameters", "percentiles must be a non-empty object")
+        raise bad_request("percentiles must be a non-empty object")
     values: dict[int, Decimal] = {}
     for key, value in raw.items():
         if not str(key).isdigit() or not 0 <= int(key) <= 9999:
-            raise ExchangeError(400, "invalid_parameters", f"percentile {key!r} is not 0-9999")
+            raise bad_request(f"percentile {key!r} is not 0-9999")
         try:
             number = Decimal(str(value))
         except ArithmeticError:
             number = Decimal("NaN")
         if isinstance(value, bool) or not number.is_finite():
-            raise ExchangeError(400, "invalid_parameters", f"percentile {key}: not a number")
+            raise bad_request(f"percentile {key}: not a number")
         values[int(key)] = number
     state.market_history.add_forecast(ticker, float(ts), values)  # unix seconds
     return JSONResponse(
@@ -426,7 +410,7 @@ async def handle_settle_market(state: SimState, request: Request) -> Response:
     body = await _json_object(request)
     result = body.get("result")
     if result not in ("yes", "no"):
-        raise ExchangeError(400, "invalid_parameters", "result must be yes or no")
+        raise bad_request("result must be yes or no")
     market = state.exchange.settlement.settle(ticker, "yes" if result == "yes" else "no")
     return JSONResponse({"market": ser.market_json(state.exchange.engine, market)})
 
@@ -439,7 +423,7 @@ async def handle_set_market_status(state: SimState, request: Request) -> Respons
     body = await _json_object(request)
     status = _STATUSES.get(str(body.get("status")))
     if status is None:
-        raise ExchangeError(400, "invalid_parameters", "status must be open, paused or closed")
+        raise bad_request("status must be open, paused or closed")
     market = state.exchange.settlement.set_market_status(ticker, status)
     return JSONResponse({"market": ser.market_json(state.exchange.engine, market)})
 
@@ -453,7 +437,7 @@ async def handle_put_faults(state: SimState, request: Request) -> Response:
     try:
         state.faults.update(body)
     except FaultError as exc:
-        raise ExchangeError(400, "invalid_parameters", str(exc)) from None
+        raise bad_request(str(exc)) from None
     return JSONResponse(state.faults.as_json())
 
 
@@ -477,7 +461,7 @@ async def handle_put_historical(state: SimState, request: Request) -> Response:
     try:
         state.history.update(body)
     except HistoryPolicyError as exc:
-        raise ExchangeError(400, "invalid_parameters", str(exc)) from None
+        raise bad_request(str(exc)) from None
     return JSONResponse(state.history.as_json())
 
 

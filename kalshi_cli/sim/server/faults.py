@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -43,6 +44,16 @@ class FaultSettings:
 
 class FaultError(ValueError):
     """A knob with a wrong name, type or range."""
+
+
+def _chance(knob: str) -> Callable[[Faults], bool]:
+    """A fault that strikes at the rate its knob sets, drawn from the faults' one generator."""
+
+    def strikes(faults: Faults) -> bool:
+        rate: float = getattr(faults.settings, knob)
+        return rate > 0 and faults._rng.random() < rate
+
+    return strikes
 
 
 class Faults:
@@ -91,17 +102,15 @@ class Faults:
         self._cleared.set()
         self._cleared = asyncio.Event()
 
-    def _draw(self, rate: float) -> bool:
-        return rate > 0 and self._rng.random() < rate
-
-    def inject_5xx(self) -> bool:
-        return self._draw(self.settings.http_5xx_rate)
-
-    def inject_429(self) -> bool:
-        return self._draw(self.settings.http_429_rate)
-
-    def drop_after_commit(self) -> bool:
-        return self._draw(self.settings.drop_response_after_commit_rate)
+    # each fault strikes at the rate of its knob
+    inject_5xx = _chance("http_5xx_rate")
+    inject_429 = _chance("http_429_rate")
+    drop_after_commit = _chance("drop_response_after_commit_rate")
+    write_503 = _chance("write_503_rate")
+    write_503_after_commit = _chance("write_503_after_commit_rate")
+    ws_drop = _chance("ws_drop_rate")
+    ws_seq_gap = _chance("ws_seq_gap_rate")
+    ws_refuse_subscribe = _chance("ws_refuse_subscribe_rate")
 
     def take_hold(self) -> float:
         """The hold for this order-creating request (then no more), in seconds."""
@@ -113,12 +122,6 @@ class Faults:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._cleared.wait(), hold_s)
 
-    def write_503(self) -> bool:
-        return self._draw(self.settings.write_503_rate)
-
-    def write_503_after_commit(self) -> bool:
-        return self._draw(self.settings.write_503_after_commit_rate)
-
     @property
     def latency_s(self) -> float:
         return self.settings.latency_ms / 1000.0
@@ -129,12 +132,3 @@ class Faults:
 
     def ws_silent(self) -> bool:
         return self._clock.monotonic() < self._silence_until
-
-    def ws_drop(self) -> bool:
-        return self._draw(self.settings.ws_drop_rate)
-
-    def ws_seq_gap(self) -> bool:
-        return self._draw(self.settings.ws_seq_gap_rate)
-
-    def ws_refuse_subscribe(self) -> bool:
-        return self._draw(self.settings.ws_refuse_subscribe_rate)

@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from kalshi_cli.sim.core.exchange import Account, Exchange, ExchangeError, SimOrder, SimPosition
 from kalshi_cli.sim.core.historical import HistoryPolicy
 from kalshi_cli.sim.core.record_views import NewestFirst, OrderRef, OrdersNewestFirst
+from kalshi_cli.sim.core.records import bad_request
 from kalshi_cli.sim.core.subaccounts import MAX_SUBACCOUNT
 from kalshi_cli.sim.server.auth import Authenticator
 from kalshi_cli.sim.server.faults import Faults
@@ -144,10 +145,6 @@ def refusal(exc: ExchangeError) -> Response:
         return flat_error_response(exc.status, exc.code, exc.message, exc.details)
     body = nested_error_body(exc.code, exc.message, exc.details)
     return JSONResponse(body, status_code=exc.status)
-
-
-def bad_request(message: str, code: str = "invalid_parameters") -> ExchangeError:
-    return ExchangeError(400, code, message)
 
 
 def found(item: T | None, what: str) -> T:

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from kalshi_cli.sim.core.exchange import Exchange, ExchangeError
+from kalshi_cli.sim.core.records import bad_request
 from kalshi_cli.sim.server.routing import SimState, loads_body
 
 Json = dict[str, Any]
@@ -157,30 +158,22 @@ class ScenarioData:
                 404, "not_found", f"unknown data kind {kind}; one of {', '.join(KINDS)}"
             )
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-            raise ExchangeError(400, "invalid_parameters", "items must be a list of objects")
+            raise bad_request("items must be a list of objects")
         seen: set[str] = set()
         for item in items:
             needed = (*spec.required, "account_id") if spec.per_account else spec.required
             missing = [name for name in needed if name not in item]
             if missing:
-                raise ExchangeError(
-                    400,
-                    "invalid_parameters",
-                    f"a {spec.schema} lacks {', '.join(missing)}",
-                )
+                raise bad_request(f"a {spec.schema} lacks {', '.join(missing)}")
             for name, fields in spec.nested:
                 entries = item[name]
                 if not isinstance(entries, list) or not all(
                     isinstance(e, dict) and all(f in e for f in fields) for e in entries
                 ):
-                    raise ExchangeError(
-                        400,
-                        "invalid_parameters",
-                        f"{name} must be a list of objects with {', '.join(fields)}",
-                    )
+                    raise bad_request(f"{name} must be a list of objects with {', '.join(fields)}")
             key = str(item[spec.key])
             if key in seen:
-                raise ExchangeError(400, "invalid_parameters", f"{spec.key} {key} repeats")
+                raise bad_request(f"{spec.key} {key} repeats")
             seen.add(key)
         self.items[kind] = [dict(i) for i in items]
 
@@ -207,7 +200,7 @@ def _owner_by_key(exchange: Exchange, item: Any) -> Any:
         return item
     account = exchange.subaccounts.account_by_key(str(item["key_id"]))
     if account is None:
-        raise ExchangeError(400, "invalid_parameters", f"no account has key {item['key_id']}")
+        raise bad_request(f"no account has key {item['key_id']}")
     return {**{k: v for k, v in item.items() if k != "key_id"}, "account_id": account.account_id}
 
 
@@ -215,7 +208,7 @@ async def handle_put_data(state: SimState, request: Request) -> Response:
     kind = str(request.path_params["kind"])
     body = loads_body(await request.body() or b"{}")
     if not isinstance(body, dict):
-        raise ExchangeError(400, "invalid_parameters", 'the body is {"items": [...]}')
+        raise bad_request('the body is {"items": [...]}')
     items = body.get("items")
     spec = KINDS.get(kind)
     if spec is not None and spec.per_account and isinstance(items, list):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kalshi_cli.sim.core.records import ExchangeError
+from kalshi_cli.sim.core.records import ExchangeError, bad_request
 from kalshi_cli.vocabulary.clock import iso_utc
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ class SimSchedule:
 
     def add(self, start: float, end: float) -> SimMaintenanceWindow:  # unix seconds
         if end <= start:
-            raise ExchangeError(400, "invalid_parameters", "end_ts must be after start_ts")
+            raise bad_request("end_ts must be after start_ts")
         window = SimMaintenanceWindow(float(start), float(end))  # unix seconds
         self._windows.append(window)
         self._windows.sort(key=lambda w: w.start)

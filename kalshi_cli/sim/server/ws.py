@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -91,28 +91,21 @@ class IndexChannel:
     missing_msg: str
 
 
+_CF_BENCHMARKS = IndexChannel(
+    "cfbenchmarks",
+    False,
+    "index_ids",
+    "subscribe_indices",
+    "unsubscribe_indices",
+    "indexlist",
+    "cfbenchmarks_value_indexlist",
+    24,
+    "Index IDs required",
+)
 INDEX_CHANNELS = {
-    "cfbenchmarks_value": IndexChannel(
-        "cfbenchmarks",
-        False,
-        "index_ids",
-        "subscribe_indices",
-        "unsubscribe_indices",
-        "indexlist",
-        "cfbenchmarks_value_indexlist",
-        24,
-        "Index IDs required",
-    ),
-    "cfbenchmarks_value_5hz": IndexChannel(
-        "cfbenchmarks",
-        True,
-        "index_ids",
-        "subscribe_indices",
-        "unsubscribe_indices",
-        "indexlist",
-        "cfbenchmarks_value_5hz_indexlist",
-        24,
-        "Index IDs required",
+    "cfbenchmarks_value": _CF_BENCHMARKS,
+    "cfbenchmarks_value_5hz": replace(
+        _CF_BENCHMARKS, five_hz=True, list_type="cfbenchmarks_value_5hz_indexlist"
     ),
     "pyth_value": IndexChannel(
         "pyth",

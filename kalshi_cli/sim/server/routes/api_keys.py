@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from kalshi_cli.sim.core.exchange import ExchangeError
+from kalshi_cli.sim.core.records import bad_request
 from kalshi_cli.sim.core.subaccounts import DEFAULT_SCOPES, SimApiKey
 from kalshi_cli.sim.server.operations import OPERATIONS
 from kalshi_cli.sim.server.routes.subaccounts import MAX_SUBACCOUNT, forbidden
@@ -18,7 +19,6 @@ from kalshi_cli.sim.server.routing import (
     Json,
     RequestContext,
     SimState,
-    bad_request,
     field_req,
     field_str,
     query_str,

@@ -12,7 +12,7 @@ from typing import Any
 
 from kalshi_cli.sim.core.communications import CommsEvent, Communications, SimQuote, SimRfq
 from kalshi_cli.sim.core.exchange import not_found
-from kalshi_cli.sim.core.records import owner
+from kalshi_cli.sim.core.records import bad_request, owner
 from kalshi_cli.sim.server.routes.subaccounts import write_ledger
 from kalshi_cli.sim.server.routing import (
     DOLLARS_TEXT,
@@ -21,7 +21,6 @@ from kalshi_cli.sim.server.routing import (
     Json,
     RequestContext,
     SimState,
-    bad_request,
     field_bool,
     field_decimal,
     field_req,

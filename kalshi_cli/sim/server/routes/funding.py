@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kalshi_cli.sim.core.exchange import Exchange, ExchangeError
+from kalshi_cli.sim.core.records import bad_request
 from kalshi_cli.sim.server import scenario_data
 from kalshi_cli.sim.server.routes.fcm import not_an_fcm_member
 from kalshi_cli.sim.server.routing import (
@@ -18,7 +19,6 @@ from kalshi_cli.sim.server.routing import (
     Json,
     RequestContext,
     SimState,
-    bad_request,
     paginate,
     query_int,
     query_str,

@@ -9,16 +9,15 @@ import uuid
 import weakref
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 from kalshi_cli.sim.core.exchange import Exchange
+from kalshi_cli.sim.core.records import bad_request
 from kalshi_cli.sim.core.subaccounts import MAX_SUBACCOUNT, SimTransfer
 from kalshi_cli.sim.server.routing import (
     Endpoint,
     Json,
     RequestContext,
     SimState,
-    bad_request,
     found,
     paginate,
     query_int,
@@ -43,15 +42,9 @@ def _made(exchange: Exchange) -> _Made:
 
 
 def _int(body: Json, name: str, lo: int, hi: int | None) -> int:
-    value: Any = body.get(name, 0)
-    if value is None:
-        value = 0
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or value < lo
-        or (hi is not None and value > hi)
-    ):
+    """An integer field (the body decoded into the request's struct: an integer or absent)."""
+    value: int = body.get(name) or 0
+    if value < lo or (hi is not None and value > hi):
         top = "" if hi is None else f" to {hi}"
         raise bad_request(f"{name} must be an integer from {lo}{top}")
     return value

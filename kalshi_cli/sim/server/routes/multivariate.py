@@ -14,6 +14,7 @@ from typing import Any
 
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import Exchange, SimEvent, SimMarket, SimSeries
+from kalshi_cli.sim.core.records import bad_request
 from kalshi_cli.sim.server import scenario_data
 from kalshi_cli.sim.server.routes.reference_data import seconds_of
 from kalshi_cli.sim.server.routing import (
@@ -22,7 +23,6 @@ from kalshi_cli.sim.server.routing import (
     Json,
     RequestContext,
     SimState,
-    bad_request,
     field_bool,
     found,
     paginate,

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import SimOrderGroup, not_found
-from kalshi_cli.sim.core.records import owner
+from kalshi_cli.sim.core.records import bad_request, owner
 from kalshi_cli.sim.server.routes.orders import parse_shard_fields
 from kalshi_cli.sim.server.routes.subaccounts import lookup_ledger, read_ledgers, write_ledger
 from kalshi_cli.sim.server.routing import (
@@ -21,7 +21,6 @@ from kalshi_cli.sim.server.routing import (
     Json,
     RequestContext,
     SimState,
-    bad_request,
     other_shard,
     parse_count,
 )
@@ -31,9 +30,7 @@ from kalshi_cli.vocabulary.models import fmt_count
 def parse_limit(body: Json) -> Decimal:
     """`contracts_limit` (whole contracts, >= 1; 0 counts as omitted, as Go's `omitempty`
     does) or `contracts_limit_fp`; when both are given they must match."""
-    whole = body.get("contracts_limit")
-    if whole is not None and (not isinstance(whole, int) or isinstance(whole, bool)):
-        raise bad_request("contracts_limit must be an integer")
+    whole = body.get("contracts_limit")  # an integer when given: the body decoded as int64
     if whole is not None and not 0 <= whole <= INT64_MAX:
         raise bad_request("contracts_limit must be at least 1")
     fixed = parse_count(body, "contracts_limit_fp", required=False)

@@ -8,7 +8,7 @@ from typing import Any
 
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import ExchangeError, SimMarket, SimOrder, not_found
-from kalshi_cli.sim.core.records import PlaceRequest, amend_counts
+from kalshi_cli.sim.core.records import PlaceRequest, amend_counts, bad_request
 from kalshi_cli.sim.server.ratelimit import max_batch_items
 from kalshi_cli.sim.server.routes.subaccounts import read_ledgers, write_ledger
 from kalshi_cli.sim.server.routing import (
@@ -19,7 +19,6 @@ from kalshi_cli.sim.server.routing import (
     Json,
     RequestContext,
     SimState,
-    bad_request,
     error_body,
     field_bool,
     field_decimal,
@@ -250,16 +249,13 @@ def handle_cancel_all_orders(state: SimState, ctx: RequestContext) -> tuple[int,
 
 def handle_amend_order(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     _check_single_order_query(ctx)
-    body = ctx.body
-    if not isinstance(body, dict):
-        raise bad_request("expected a JSON object", "bad_request")
+    body = ctx.body  # an object: the pipeline decoded it into the operation's request struct
     ticker = field_req(body, "ticker")
     market = market_or_400(state, ticker)
     book_side = parse_book_side(body)
     price = parse_price(body, market)
     count = parse_count(body, "count")
     assert count is not None
-    field_str(body, "client_order_id", required=False)
     updated = optional_id(body, "updated_client_order_id")
     expiration = body.get("expiration_time")
     if expiration is not None:
@@ -288,15 +284,11 @@ def handle_amend_order(state: SimState, ctx: RequestContext) -> tuple[int, Json 
 
 def handle_decrease_order(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     _check_single_order_query(ctx)
-    body = ctx.body
-    if not isinstance(body, dict):
-        raise bad_request("expected a JSON object", "bad_request")
+    body = ctx.body  # an object: the pipeline decoded it into the operation's request struct
     reduce_by = parse_count(body, "reduce_by", required=False)
     reduce_to = parse_count(body, "reduce_to", allow_zero=True, required=False)
     if (reduce_by is None) == (reduce_to is None):
         raise bad_request("send exactly one of reduce_by or reduce_to")
-    if body.get("market_ticker") is not None:
-        field_str(body, "market_ticker")
     parse_shard_fields(body)
     order = state.exchange.desk.decrease_order(
         write_ledger(state, ctx),

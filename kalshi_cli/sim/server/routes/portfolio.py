@@ -12,14 +12,13 @@ from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import ExchangeError, not_found
 from kalshi_cli.sim.core.historical import Archive
 from kalshi_cli.sim.core.record_views import OrderRef, OrdersNewestFirst
-from kalshi_cli.sim.core.records import SimFill, SimSettlement, owner
+from kalshi_cli.sim.core.records import SimFill, SimSettlement, bad_request, owner
 from kalshi_cli.sim.server.routes.subaccounts import read_ledger, read_ledgers
 from kalshi_cli.sim.server.routing import (
     Endpoint,
     Json,
     RequestContext,
     SimState,
-    bad_request,
     invalid_status_filter,
     matches,
     orders_page,

@@ -13,13 +13,12 @@ import uuid
 from typing import Any
 
 from kalshi_cli.sim.core.exchange import ExchangeError
-from kalshi_cli.sim.core.records import ledger_id
+from kalshi_cli.sim.core.records import bad_request, ledger_id
 from kalshi_cli.sim.server.routing import (
     Endpoint,
     Json,
     RequestContext,
     SimState,
-    bad_request,
     field_bool,
     field_req,
     paginate,

@@ -6,6 +6,7 @@ scenario defines (kind `weather_index`), and the routes apply the spec's window,
 
 from __future__ import annotations
 
+from kalshi_cli.sim.core.records import bad_request
 from kalshi_cli.sim.server import scenario_data
 from kalshi_cli.sim.server.routing import (
     Endpoint,
@@ -13,7 +14,6 @@ from kalshi_cli.sim.server.routing import (
     Json,
     RequestContext,
     SimState,
-    bad_request,
     query_bool,
     query_int,
 )
