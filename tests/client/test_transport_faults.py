@@ -290,7 +290,9 @@ def test_an_order_that_times_out_is_unknown(serve: Callable[[Handler], RawServer
         api_base=server.base + "/trade-api/v2",
         key_id="key-1",
         private_key=generate_private_key(),
-        timeout=0.05,
+        # the one timeout is the connect's too: a connect refused in time would be "not sent";
+        # half a second lets a loaded machine connect, the server then stalls far longer
+        timeout=0.5,
     )
     with client, pytest.raises(OrderOutcomeUnknown):
         client.orders.create_order(new_order())
