@@ -15,6 +15,7 @@ import msgspec
 
 from kalshi_cli.agent.gate import Charge, Spent
 from kalshi_cli.agent.ledger import FeesUnread, spent_today, unbooked_in
+from kalshi_cli.services.orders.amend import ORDER_CHANGED
 from kalshi_cli.vocabulary.clock import utc_day
 from kalshi_cli.vocabulary.errors import UsageError, ValidationError
 from kalshi_cli.vocabulary.models import ZERO, fmt_count, fmt_dollars
@@ -377,7 +378,7 @@ class OrderChecks:
                     f"order {order.order_id} changed since the amend was previewed (then "
                     f"{_terms_text(previewed)}, now {_terms_text(terms_at_preview(order))}): the "
                     "amend previewed is not the one that would be sent",
-                    code="ORDER_CHANGED",
+                    code=ORDER_CHANGED,
                     hint="preview it again: the amend is checked as the order is now",
                 )
             action, side_price = from_book(order.book_side, prepared.yes_price, prepared.side)
