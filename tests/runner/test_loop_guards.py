@@ -3,6 +3,7 @@ pins a path by which an order (or a burst of requests) could get past a guard.""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
@@ -13,6 +14,7 @@ import pytest
 
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategies import Intent
+from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import BadRequestError, ServerError
 from kalshi_cli.vocabulary.models import (
     Action,
@@ -22,7 +24,7 @@ from kalshi_cli.vocabulary.models import (
     Side,
     TimeInForce,
 )
-from tests.runner.fakes import another_trader_places, make_rig
+from tests.runner.fakes import START, another_trader_places, make_rig, new_exchange
 
 
 def _server_error() -> ServerError:
@@ -313,3 +315,41 @@ def test_a_leg_that_fills_short_shrinks_the_set_and_sells_back_the_rest(
     _group(rig, [_ioc(LAL, "0.60", str(asked)), _ioc(GSW, str(price), str(asked))])
     assert rig.loop.portfolio.position(LAL) == rig.loop.portfolio.position(GSW) == depth
     assert _leg_events(tmp_path)[-1] == (LAL, "sell", "20", "20")
+
+
+def test_a_position_breach_is_alerted_again_after_the_market_went_flat(tmp_path: Path) -> None:
+    """A breach alerts once while it lasts; a market that went flat and breaches again is a new
+    breach, alerted again."""
+    log = tmp_path / "trade.log"
+    clock = ManualClock(START)
+    rig = make_rig(
+        tmp_path / "s.db",
+        exchange=new_exchange("quiet", clock),
+        clock=clock,
+        risk={"max_position_per_market": 2},
+        log_path=log,
+    )
+    ticker = "KXFEDDECISION-SIM-DEC-H0"
+
+    def trade(book_side: BookSide, price: str) -> None:
+        request = PlaceRequest(
+            ticker=ticker,
+            book_side=book_side,
+            price=Decimal(price),
+            count=Decimal(3),
+            time_in_force=TimeInForce.IOC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        )
+        rig.exchange.desk.place_order(rig.client.account_id, request)
+        rig.step(0.1)
+        rig.step(0.1)
+
+    trade(BookSide.BID, "0.99")  # buys 3: over the limit of 2
+    trade(BookSide.ASK, "0.01")  # sells them back: flat
+    assert rig.loop.portfolio.position(ticker) == 0
+    trade(BookSide.BID, "0.99")  # over the limit again
+    rig.loop.log.close()
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    breaches = [e for e in lines if e["event"] == "position_breach"]
+    assert [e["ticker"] for e in breaches] == [ticker, ticker]
+    rig.store.close()

@@ -363,11 +363,15 @@ class LoopWatch:
 
     def check_breaches(self) -> None:
         limit = self._risk.limits.max_position_per_market
-        for m in self._portfolio.open_positions():
-            if abs(m.position) > limit and m.ticker not in self._breached:
-                self._breached.add(m.ticker)
-                detail = f"{m.ticker}: position {m.position} over the limit {limit}"
-                self._log.emit("position_breach", {"ticker": m.ticker, "position": m.position})
-                self._alert("position_breach", m.ticker, detail, {"ticker": m.ticker})
-            elif abs(m.position) <= limit:
-                self._breached.discard(m.ticker)
+        over = {
+            m.ticker: m.position
+            for m in self._portfolio.open_positions()
+            if abs(m.position) > limit
+        }
+        for ticker, position in over.items():
+            if ticker not in self._breached:
+                detail = f"{ticker}: position {position} over the limit {limit}"
+                self._log.emit("position_breach", {"ticker": ticker, "position": position})
+                self._alert("position_breach", ticker, detail, {"ticker": ticker})
+        # a market back within the limit, or flat, breaches anew when it next goes over
+        self._breached = set(over)
