@@ -125,7 +125,7 @@ class OrderDesk:
         self._ref.seq = seq
         order_id = f"{self._ref.id_prefix}{seq:012x}"
         coid = client_order_id if client_order_id is not None else order_id
-        if self._ref.journal is not None and self._ref.replay_ts is None:  # `_journaling`
+        if self._ref.journal is not None and self._ref.replay_ts is None:  # `log_at`'s own test
             self._ref.log_at(now, "place", account_id=account_id, **request.journal(coid))
         order = SimOrder(  # positional (the hot path): the fields in records.SimOrder's order
             order_id,
@@ -299,18 +299,19 @@ class OrderDesk:
                 replacing=order,
                 now=now,
             )
-        self._ref.log_at(
-            now,
-            "amend",
-            account_id=account_id,
-            order_id=order_id,
-            ticker=ticker,
-            book_side=book_side.value,
-            price=str(price),
-            count=str(count),
-            updated_client_order_id=updated_client_order_id,
-            expiration_time=expiration_time,
-        )
+        if self._ref.journal is not None and self._ref.replay_ts is None:  # `log_at`'s own test
+            self._ref.log_at(
+                now,
+                "amend",
+                account_id=account_id,
+                order_id=order_id,
+                ticker=ticker,
+                book_side=book_side.value,
+                price=str(price),
+                count=str(count),
+                updated_client_order_id=updated_client_order_id,
+                expiration_time=expiration_time,
+            )
         old = copy_order(order)
         if updated_client_order_id is not None and updated_client_order_id != order.client_order_id:
             acct.client_ids.add(updated_client_order_id)
