@@ -83,8 +83,7 @@ class QueueSpot:
         decrease = self.level - size
         self.level = size
         if decrease <= 0:
-            self._clip()
-            return
+            return  # a level that grew holds what `expire` clipped `ahead` to
         # the decrease of trades already seen: they moved us up, and took ours, when they came
         rest = decrease - _take_oldest(self.unmatched_trades, decrease)
         if rest > 0:
