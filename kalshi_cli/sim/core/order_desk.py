@@ -321,6 +321,7 @@ class OrderDesk:
         fills: list[SimFill] = []
         if plan is None:
             self._engine.shrink(order, order.remaining_count - new_remaining, now)
+            self._ledger.rehold(acct, ticker)  # a plan's `apply` sets the hold it worked out
             if expiration_time:  # a re-rested order is queued for expiry by `_rest`
                 heapq.heappush(self._engine.expiries, (expiration_time, order.order_id))
         else:
@@ -333,7 +334,6 @@ class OrderDesk:
                 self._groups.count_matched(_matched(order, plan.steps), now)
         order.initial_count = count
         order.last_update_time = now
-        self._ledger.rehold(acct, ticker)
         if plan is None and self._ref.listeners:
             self._ref.emit(OrderChanged(copy_order(order)))
         return old, copy_order(order), fills
