@@ -77,12 +77,13 @@ class QueueSpot:
     def level_changed(self, size: Decimal, now: float) -> None:  # time
         """The recorded size at our price is now `size`. The decreases whose match window
         closed before it are settled first, on the level as it was."""
+        if size == self.level and not self.pending and not self.unmatched_trades:
+            return  # nothing to settle, nothing moved: `ahead` fits the level (`_clip`) already
         self.expire(now)
         decrease = self.level - size
         self.level = size
         if decrease <= 0:
-            self._clip()
-            return
+            return  # a level that grew holds what `expire` clipped `ahead` to
         # the decrease of trades already seen: they moved us up, and took ours, when they came
         rest = decrease - _take_oldest(self.unmatched_trades, decrease)
         if rest > 0:

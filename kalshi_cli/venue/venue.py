@@ -159,13 +159,17 @@ class LocalVenue:
         if not ids:
             return
         now = self.clock.wall()
-        for order_id in list(ids):
+        crossed: list[_Resting] = []
+        for order_id in ids:
             r = self._resting.get(order_id)
             if r is None:
                 continue
-            own_side = yes if r.yes else no
+            own_side, other = (yes, no) if r.yes else (no, yes)
             r.spot.level_changed(own_side.get(r.own, ZERO), now)
-        self._trade_through(ticker, yes, no)
+            if _crossed_levels(other, r.own):
+                crossed.append(r)
+        if crossed:
+            self._trade_through(ticker, crossed, yes, no)
 
     def compact(self) -> None:
         """Store the records a minute old compactly and drop the crowd account's finished
@@ -407,15 +411,12 @@ class LocalVenue:
             if self.core.history.order(r.ledger, r.order_id).status != "resting":
                 self._forget(r.order_id)
 
-    def _trade_through(self, ticker: str, yes: Levels, no: Levels) -> None:
-        """Our resting bids that the recorded other side now crosses fill against it."""
-        ids = self._by_ticker.get(ticker)
-        if not ids or not self._trading(ticker):
+    def _trade_through(self, ticker: str, crossed: list[_Resting], yes: Levels, no: Levels) -> None:
+        """Our resting bids `crossed`, which the recorded other side now crosses, fill against
+        it."""
+        if not self._trading(ticker):
             return
-        for r in sorted(
-            (r for i in list(ids) if (r := self._resting.get(i)) is not None),
-            key=lambda r: (-r.own, r.queued),
-        ):
+        for r in sorted(crossed, key=lambda r: (-r.own, r.queued)):
             other = no if r.yes else yes
             for price in _crossed_levels(other, r.own):
                 if r.spot.remaining <= 0:
@@ -747,4 +748,4 @@ def _crossed_levels(other: Levels, own: Decimal) -> list[Decimal]:
     back. The one crossing rule of an incoming order (`_take`) and a resting one
     (`_trade_through`)."""
     limit = ONE - own
-    return sorted((p for p in other if p >= limit), reverse=True)
+    return sorted([p for p in other if p >= limit], reverse=True)  # a list: no generator

@@ -16,8 +16,6 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Generic, TypeVar
 
-from kalshi_cli.vocabulary.models import ONE
-
 T = TypeVar("T")
 
 
@@ -102,8 +100,3 @@ class Book(Generic[T]):
 
     def side(self, yes: bool) -> BookSideLevels[T]:
         return self.yes if yes else self.no
-
-    def crossing(self, yes: bool, own_price: Decimal) -> Iterator[tuple[Decimal, T]]:
-        """Resting orders an incoming bid for YES (`yes`) or NO at `own_price` would meet:
-        the other side's bids at `1 - own_price` or better, in priority order."""
-        return self.side(not yes).crossing(ONE - own_price)

@@ -207,7 +207,13 @@ class MatchingEngine:
         book = self.books[ticker]
         account_id = acct.account.account_id
         user = account_id.partition("/")[0]  # `same_user`, inline (records.ledger_id)
-        if post_only and next(book.crossing(buy_yes, own), None) is not None:
+        # `book.crossing(buy_yes, own)` without the call, and without a generator when the
+        # other side's best price does not reach the order's (nothing crosses)
+        other = book.no if buy_yes else book.yes
+        limit = ONE - own
+        prices = other.prices
+        crosses = bool(prices) and prices[-1] >= limit
+        if post_only and crosses:
             raise ExchangeError(400, "invalid_order", "invalid order", "post only cross")
         steps: list[tuple[Literal["fill", "cancel", "cut"], SimOrder, Decimal]] = []
         gone: list[SimOrder] = []  # what the plan takes off the book (self-trade cancels)
@@ -226,12 +232,7 @@ class MatchingEngine:
         # the market's rates (`fee_model(...).fee`), read once an order and only when it fills
         taker_rate = maker_rate = ZERO
         rates_read = False
-        # `book.crossing(buy_yes, own)` without the call, and without a generator when the
-        # other side's best price does not reach the order's (nothing crosses)
-        other = book.no if buy_yes else book.yes
-        limit = ONE - own
-        prices = other.prices
-        crossing = other.crossing(limit) if prices and prices[-1] >= limit else ()
+        crossing = other.crossing(limit) if crosses else ()
         for level, maker in crossing:
             if not remaining:
                 break

@@ -125,7 +125,7 @@ class OrderDesk:
         self._ref.seq = seq
         order_id = f"{self._ref.id_prefix}{seq:012x}"
         coid = client_order_id if client_order_id is not None else order_id
-        if self._ref.journal is not None and self._ref.replay_ts is None:  # `_journaling`
+        if self._ref.journal is not None and self._ref.replay_ts is None:  # `log_at`'s own test
             self._ref.log_at(now, "place", account_id=account_id, **request.journal(coid))
         order = SimOrder(  # positional (the hot path): the fields in records.SimOrder's order
             order_id,
@@ -299,18 +299,19 @@ class OrderDesk:
                 replacing=order,
                 now=now,
             )
-        self._ref.log_at(
-            now,
-            "amend",
-            account_id=account_id,
-            order_id=order_id,
-            ticker=ticker,
-            book_side=book_side.value,
-            price=str(price),
-            count=str(count),
-            updated_client_order_id=updated_client_order_id,
-            expiration_time=expiration_time,
-        )
+        if self._ref.journal is not None and self._ref.replay_ts is None:  # `log_at`'s own test
+            self._ref.log_at(
+                now,
+                "amend",
+                account_id=account_id,
+                order_id=order_id,
+                ticker=ticker,
+                book_side=book_side.value,
+                price=str(price),
+                count=str(count),
+                updated_client_order_id=updated_client_order_id,
+                expiration_time=expiration_time,
+            )
         old = copy_order(order)
         if updated_client_order_id is not None and updated_client_order_id != order.client_order_id:
             acct.client_ids.add(updated_client_order_id)
@@ -320,6 +321,7 @@ class OrderDesk:
         fills: list[SimFill] = []
         if plan is None:
             self._engine.shrink(order, order.remaining_count - new_remaining, now)
+            self._ledger.rehold(acct, ticker)  # a plan's `apply` sets the hold it worked out
             if expiration_time:  # a re-rested order is queued for expiry by `_rest`
                 heapq.heappush(self._engine.expiries, (expiration_time, order.order_id))
         else:
@@ -332,7 +334,6 @@ class OrderDesk:
                 self._groups.count_matched(_matched(order, plan.steps), now)
         order.initial_count = count
         order.last_update_time = now
-        self._ledger.rehold(acct, ticker)
         if plan is None and self._ref.listeners:
             self._ref.emit(OrderChanged(copy_order(order)))
         return old, copy_order(order), fills
