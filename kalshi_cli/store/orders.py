@@ -67,19 +67,12 @@ class OrderRow:
     price: str
     count: str
 
-    @property
-    def filled_count(self) -> Decimal:
-        return Decimal(self.filled)
-
 
 _AMENDABLE_SQL = (
     "SELECT client_order_id, filled FROM orders o WHERE order_id = ? AND status = ? AND NOT "
     "EXISTS (SELECT 1 FROM amends_in_flight a WHERE a.client_order_id = o.client_order_id)"
 )
-_ROW_SQL = {
-    key: f"SELECT {', '.join(f.name for f in fields(OrderRow))} FROM orders WHERE {key} = ?"  # noqa: S608
-    for key in ("client_order_id", "order_id")
-}
+_SELECT_ROW = f"SELECT {', '.join(f.name for f in fields(OrderRow))} FROM orders WHERE"  # noqa: S608
 
 
 class OrderRepository:
@@ -204,13 +197,11 @@ class OrderRepository:
         record a rerun would take for an order sent. Only pending intents are withdrawn."""
         with self._db.transaction():
             for client_order_id in client_order_ids:
-                row = self._db.conn.execute(
-                    "SELECT status FROM orders WHERE client_order_id = ?", (client_order_id,)
-                ).fetchone()
-                if row is None or row[0] != PENDING:
+                row = self._row("client_order_id", client_order_id)
+                if row is None or row.status != PENDING:
                     raise InvalidTransition(
                         f"cannot withdraw intent {client_order_id}: it is "
-                        f"{'not recorded' if row is None else row[0]}"
+                        f"{'not recorded' if row is None else row.status}"
                     )
                 self._db.conn.execute(
                     "DELETE FROM order_history WHERE client_order_id = ?", (client_order_id,)
@@ -247,11 +238,9 @@ class OrderRepository:
         see `_block`. `row`: the order's row as `row()` read it in the caller's open
         transaction, nothing written to it since, so it is not read again.
         """
-        if client_order_id is not None:
-            key_column, key = "client_order_id", client_order_id
-        elif order_id is not None:
-            key_column, key = "order_id", order_id
-        else:
+        key_column = "order_id" if client_order_id is None else "client_order_id"
+        key = order_id if client_order_id is None else client_order_id
+        if key is None:
             raise ValueError("update_order needs a client_order_id or an order_id")
         wanted = _columns(
             order_id=order_id if client_order_id is not None else None,
@@ -265,10 +254,9 @@ class OrderRepository:
         if row is not None and (not self._db.depth or getattr(row, key_column) != key):
             raise ValueError(f"update_order of {key} was handed another row, or none read here")
         with self._block(savepoint, "update_order"):
+            row = row or self._row(key_column, key)
             if row is None:
-                row = self._row(key_column, key)
-                if row is None:
-                    return False
+                return False
             _fill_wins(wanted, status=row.status, count=row.count)
             _total_covers_filled(wanted, filled=row.filled, count=row.count)
             changed = {c: getattr(row, c) for c in wanted if wanted[c] != getattr(row, c)}
@@ -340,10 +328,8 @@ class OrderRepository:
                 row = self._db.conn.execute(
                     "SELECT client_order_id FROM amends_in_flight WHERE id = ?", (amend,)
                 ).fetchone()
-                if row is None:
-                    return False
             gone = self._db.conn.execute("DELETE FROM amends_in_flight WHERE id = ?", (amend,))
-            if gone.rowcount == 0:
+            if gone.rowcount == 0:  # with a note, nothing was read either
                 return False
             if row is not None and note is not None:
                 self._history(str(row[0]), note, self._db.clock.wall())
@@ -396,7 +382,7 @@ class OrderRepository:
         return self._row("order_id", order_id)
 
     def _row(self, key_column: str, key: str) -> OrderRow | None:
-        found = self._db.conn.execute(_ROW_SQL[key_column], (key,)).fetchone()
+        found = self._db.conn.execute(f"{_SELECT_ROW} {key_column} = ?", (key,)).fetchone()
         return None if found is None else OrderRow(*found)
 
     def intent_by_order_id(self, order_id: str) -> IntentRecord | None:
@@ -500,13 +486,11 @@ class OrderRepository:
                 (*values, now, client_order_id, *_AWAITING_ANSWER),
             ).rowcount
             if not answered:
-                row = self._db.conn.execute(
-                    "SELECT status FROM orders WHERE client_order_id = ?", (client_order_id,)
-                ).fetchone()
+                row = self._row("client_order_id", client_order_id)
                 if row is None:
                     raise OrderNotFound(f"no intent {client_order_id} in the state file")
                 raise InvalidTransition(
-                    f"cannot mark intent {client_order_id} {what}: it is already {row[0]}",
+                    f"cannot mark intent {client_order_id} {what}: it is already {row.status}",
                     hint="use update_order to copy the exchange's state",
                 )
             self._history(client_order_id, note if note is not None else what, now)

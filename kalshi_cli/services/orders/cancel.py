@@ -183,6 +183,6 @@ class OrderCancels:
                 orders.update_order(
                     order_id=order_id,
                     remaining_count=remaining,
-                    count=row.filled_count + remaining,
+                    count=Decimal(row.filled) + remaining,
                     row=row,
                 )
