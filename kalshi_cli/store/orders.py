@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import replace
+from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +50,29 @@ _INSERT_ORDER_SQL = f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES ({', '.join('
 _SELECT_ORDERS = f"SELECT {_ORDER_COLUMNS} FROM orders"  # noqa: S608
 _SIDES = {side.value: side for side in Side}
 _ACTIONS = {action.value: action for action in Action}
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRow:
+    """The columns of an order's row that `update_order` compares, as the row holds them
+    (money and counts as their text). Read by `OrderRepository.row` in a transaction, it is
+    handed back to `update_order` there, which then does not read again what was just read."""
+
+    client_order_id: str
+    order_id: str | None
+    status: str
+    subaccount: int
+    filled: str
+    remaining: str | None
+    price: str
+    count: str
+
+
+_AMENDABLE_SQL = (
+    "SELECT client_order_id, filled FROM orders o WHERE order_id = ? AND status = ? AND NOT "
+    "EXISTS (SELECT 1 FROM amends_in_flight a WHERE a.client_order_id = o.client_order_id)"
+)
+_SELECT_ROW = f"SELECT {', '.join(f.name for f in fields(OrderRow))} FROM orders WHERE"  # noqa: S608
 
 
 class OrderRepository:
@@ -174,13 +197,11 @@ class OrderRepository:
         record a rerun would take for an order sent. Only pending intents are withdrawn."""
         with self._db.transaction():
             for client_order_id in client_order_ids:
-                row = self._db.conn.execute(
-                    "SELECT status FROM orders WHERE client_order_id = ?", (client_order_id,)
-                ).fetchone()
-                if row is None or row[0] != PENDING:
+                row = self._row("client_order_id", client_order_id)
+                if row is None or row.status != PENDING:
                     raise InvalidTransition(
                         f"cannot withdraw intent {client_order_id}: it is "
-                        f"{'not recorded' if row is None else row[0]}"
+                        f"{'not recorded' if row is None else row.status}"
                     )
                 self._db.conn.execute(
                     "DELETE FROM order_history WHERE client_order_id = ?", (client_order_id,)
@@ -207,15 +228,19 @@ class OrderRepository:
         count: Decimal | None = None,
         subaccount: int | None = None,
         savepoint: bool = True,
+        row: OrderRow | None = None,
     ) -> bool:
         """Copy the exchange's view of an order; True when a known order changed.
 
         The row is found by client_order_id when given (then `order_id` is set on it), else by
         order_id. An order the state file does not know is not an error (the kill switch
         cancels orders placed elsewhere): nothing happens and False is returned. `savepoint`:
-        see `_block`.
+        see `_block`. `row`: the order's row as `row()` read it in the caller's open
+        transaction, nothing written to it since, so it is not read again.
         """
-        if client_order_id is None and order_id is None:
+        key_column = "order_id" if client_order_id is None else "client_order_id"
+        key = order_id if client_order_id is None else client_order_id
+        if key is None:
             raise ValueError("update_order needs a client_order_id or an order_id")
         wanted = _columns(
             order_id=order_id if client_order_id is not None else None,
@@ -226,36 +251,24 @@ class OrderRepository:
             price=price,
             count=count,
         )
-        columns = ", ".join(wanted)
-        key_column, key = (
-            ("client_order_id", client_order_id)
-            if client_order_id is not None
-            else ("order_id", order_id)
-        )
+        if row is not None and (not self._db.depth or getattr(row, key_column) != key):
+            raise ValueError(f"update_order of {key} was handed another row, or none read here")
         with self._block(savepoint, "update_order"):
-            row = self._db.conn.execute(
-                "SELECT client_order_id, filled, count, status"  # noqa: S608
-                f"{', ' + columns if columns else ''} FROM orders WHERE {key_column} = ?",
-                (key,),
-            ).fetchone()
+            row = row or self._row(key_column, key)
             if row is None:
                 return False
-            coid = str(row[0])
-            held = dict(zip(wanted, row[4:], strict=True))
-            held.setdefault("count", row[2])
-            held.setdefault("status", row[3])
-            _fill_wins(wanted, status=row[3], count=row[2])
-            _total_covers_filled(wanted, filled=row[1], count=row[2])
-            changed = {c: held[c] for c in wanted if wanted[c] != held[c]}
+            _fill_wins(wanted, status=row.status, count=row.count)
+            _total_covers_filled(wanted, filled=row.filled, count=row.count)
+            changed = {c: getattr(row, c) for c in wanted if wanted[c] != getattr(row, c)}
             if not changed:
                 return False
             now = self._db.clock.wall()
             sets = ", ".join(f"{c} = ?" for c in changed)
             self._db.conn.execute(
                 f"UPDATE orders SET {sets}, updated_at = ? WHERE client_order_id = ?",  # noqa: S608
-                (*(wanted[c] for c in changed), now, coid),
+                (*(wanted[c] for c in changed), now, row.client_order_id),
             )
-            self._history(coid, _change_name(changed, wanted), now)
+            self._history(row.client_order_id, _change_name(changed, wanted), now)
         return True
 
     def mark_cancelled(self, order_id: str) -> bool:
@@ -279,23 +292,20 @@ class OrderRepository:
             raise ValueError(f"YES price {price} is outside (0, 1)")
         if rest <= 0:
             raise ValueError(f"count {rest} to rest must be positive")
-        sql = "SELECT client_order_id, filled FROM orders WHERE order_id = ? AND status = ?"
+        # the order resting, and no amend of it in flight, in one read
+        sql = _AMENDABLE_SQL
         params: tuple[object, ...] = (order_id, RESTING)
         if post_only is not None:
             sql += " AND time_in_force = ? AND post_only = ? AND reduce_only = 0"
             params += (str(TimeInForce.GTC), int(post_only))
         row = self._db.conn.execute(sql, params).fetchone()
-        if (
-            row is None
-            or self._db.conn.execute(
-                "SELECT 1 FROM amends_in_flight WHERE client_order_id = ?", (row[0],)
-            ).fetchone()
-        ):
+        if row is None:
             return None
         coid, total, now = str(row[0]), Decimal(row[1]) + rest, self._db.clock.wall()
+        price_text, total_text = dec_text(price), dec_text(total)
         written = self._db.conn.execute(
             "INSERT INTO amends_in_flight (client_order_id, price, total, at) VALUES (?, ?, ?, ?)",
-            (coid, dec_text(price), dec_text(total), now),
+            (coid, price_text, total_text, now),
         )
         assert written.lastrowid is not None  # an INSERT into a rowid table
         # the order's row keeps the exchange's terms until the answer; when it was last
@@ -303,8 +313,7 @@ class OrderRepository:
         self._db.conn.execute(
             "UPDATE orders SET amend_sent_at = ? WHERE client_order_id = ?", (now, coid)
         )
-        note = f"amend sent: YES price {dec_text(price)}, total {dec_text(total)}"
-        self._history(coid, note, now)
+        self._history(coid, f"amend sent: YES price {price_text}, total {total_text}", now)
         return AmendRecord(written.lastrowid, coid, price, total, now)
 
     def settle_amend(self, amend: int, note: str | None = None, *, savepoint: bool = True) -> bool:
@@ -319,10 +328,8 @@ class OrderRepository:
                 row = self._db.conn.execute(
                     "SELECT client_order_id FROM amends_in_flight WHERE id = ?", (amend,)
                 ).fetchone()
-                if row is None:
-                    return False
             gone = self._db.conn.execute("DELETE FROM amends_in_flight WHERE id = ?", (amend,))
-            if gone.rowcount == 0:
+            if gone.rowcount == 0:  # with a note, nothing was read either
                 return False
             if row is not None and note is not None:
                 self._history(str(row[0]), note, self._db.clock.wall())
@@ -369,13 +376,14 @@ class OrderRepository:
         rows = self._db.rows(f"{_SELECT_ORDERS} WHERE client_order_id = ?", (client_order_id,))
         return _intent(rows[0]) if rows else None
 
-    def status_and_filled(self, order_id: str) -> tuple[str, Decimal] | None:
-        """The status of the order by that id and what it counts filled (None: no such row):
-        what booking an amend's answer reads, without the whole row."""
-        row = self._db.conn.execute(
-            "SELECT status, filled FROM orders WHERE order_id = ?", (order_id,)
-        ).fetchone()
-        return None if row is None else (str(row[0]), Decimal(row[1]))
+    def row(self, order_id: str) -> OrderRow | None:
+        """The row of the order by that id as `update_order` compares it (None: no such row):
+        what booking an amend's answer or a decrease reads, and hands to `update_order`."""
+        return self._row("order_id", order_id)
+
+    def _row(self, key_column: str, key: str) -> OrderRow | None:
+        found = self._db.conn.execute(f"{_SELECT_ROW} {key_column} = ?", (key,)).fetchone()
+        return None if found is None else OrderRow(*found)
 
     def intent_by_order_id(self, order_id: str) -> IntentRecord | None:
         rows = self._db.rows(f"{_SELECT_ORDERS} WHERE order_id = ?", (order_id,))
@@ -478,13 +486,11 @@ class OrderRepository:
                 (*values, now, client_order_id, *_AWAITING_ANSWER),
             ).rowcount
             if not answered:
-                row = self._db.conn.execute(
-                    "SELECT status FROM orders WHERE client_order_id = ?", (client_order_id,)
-                ).fetchone()
+                row = self._row("client_order_id", client_order_id)
                 if row is None:
                     raise OrderNotFound(f"no intent {client_order_id} in the state file")
                 raise InvalidTransition(
-                    f"cannot mark intent {client_order_id} {what}: it is already {row[0]}",
+                    f"cannot mark intent {client_order_id} {what}: it is already {row.status}",
                     hint="use update_order to copy the exchange's state",
                 )
             self._history(client_order_id, note if note is not None else what, now)

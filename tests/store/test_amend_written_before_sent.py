@@ -122,9 +122,22 @@ def test_an_amend_settled_by_its_booked_answer_leaves_no_row_of_its_own(store: S
     assert not store.orders.settle_amend(amend.id)
 
 
-def test_an_orders_status_and_filled_count_are_read_by_its_order_id(store: Store) -> None:
-    assert store.orders.status_and_filled(ORDER) == ("resting", D(3))
-    assert store.orders.status_and_filled("order-nobody-has") is None
+def test_an_orders_row_is_read_by_its_order_id_and_handed_back_to_its_update(
+    store: Store,
+) -> None:
+    """A booking reads the row once and hands it to `update_order`, which takes it only for
+    that order, inside a transaction (where nothing else wrote it since)."""
+    row = store.orders.row(ORDER)
+    assert row is not None and (row.status, Decimal(row.filled)) == ("resting", D(3))
+    assert store.orders.row("order-nobody-has") is None
+    with pytest.raises(ValueError, match="another row, or none read here"):
+        store.orders.update_order(order_id=ORDER, price=D("0.45"), row=row)
+    with store.transaction(), pytest.raises(ValueError, match="another row"):
+        store.orders.update_order(order_id="order-2", price=D("0.45"), row=row)
+    with store.transaction():
+        assert store.orders.update_order(order_id=ORDER, price=D("0.45"), row=row)
+    assert store.orders.order_history("c1")[-1].note == "amend"
+    assert store.orders.get_intent("c1").price == D("0.45")  # type: ignore[union-attr]
 
 
 def test_the_amends_in_flight_of_orders_are_read_by_order_whatever_their_status(

@@ -237,14 +237,16 @@ class OrderAmends:
         with self._context.store.transaction():
             # whatever the answer changes of the row (perhaps nothing it did not show already)
             orders.settle_amend(amend.record, savepoint=False)
-            row = orders.status_and_filled(amend.order_id)
-            was, known_filled = row if row is not None else (None, ZERO)
+            # read once: `update_order` is handed the row rather than reading it again
+            row = orders.row(amend.order_id)
+            was, known_filled = (None, ZERO) if row is None else (row.status, Decimal(row.filled))
             if was == CANCELED or (was == EXECUTED and known_filled >= amend.total):
                 orders.update_order(
                     order_id=amend.order_id,
                     price=amend.yes_price,
                     count=amend.total,
                     savepoint=False,
+                    row=row,
                 )
                 return AmendOutcome(was, ZERO, filled)
             reopened = was == EXECUTED
@@ -261,6 +263,7 @@ class OrderAmends:
                 remaining_count=remaining,
                 status=status,
                 savepoint=False,
+                row=row,
             )
         return AmendOutcome(status or RESTING, remaining, filled, reopened and status == RESTING)
 

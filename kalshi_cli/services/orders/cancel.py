@@ -174,12 +174,15 @@ class OrderCancels:
         to the read after it."""
         orders = self._context.store.orders
         with self._context.store.transaction():
-            row = orders.status_and_filled(order_id)
-            if row is None or row[0] != RESTING:
+            row = orders.row(order_id)
+            if row is None or row.status != RESTING:
                 return
             if remaining <= 0:
                 orders.mark_cancelled(order_id)
             else:
                 orders.update_order(
-                    order_id=order_id, remaining_count=remaining, count=row[1] + remaining
+                    order_id=order_id,
+                    remaining_count=remaining,
+                    count=Decimal(row.filled) + remaining,
+                    row=row,
                 )
