@@ -110,11 +110,10 @@ class PositionView(Held):
     def worst_case(self, direction: BookSide) -> Decimal:
         """The largest position toward one side if every resting order that way filled and none
         the other way did: + contracts of YES for BID, of NO for ASK."""
-        worst = self.position if direction is BookSide.BID else -self.position
-        for order in self._counted:
-            if order.book_side is direction:
-                worst += order.remaining
-        return worst
+        held = self.position if direction is BookSide.BID else -self.position
+        return held + sum(
+            (o.remaining for o in self._counted if o.book_side is direction), start=ZERO
+        )
 
     @property
     def _counted(self) -> tuple[RestingOrder, ...]:
@@ -135,7 +134,7 @@ class PositionView(Held):
         if kept is not None:
             return kept
         held = self.held_side
-        adding = None if held is None else _direction_of(held)  # the way that adds to it
+        adding = None if held is None else book_side_of(held, Action.BUY)  # what adds to it
         closable = self.contracts
         total = self.entry_cost
         for order in self._counted:
@@ -226,10 +225,6 @@ class PositionView(Held):
             position += toward * count
             cost += count * _buy_price(fill.book_side, fill.side, fill.price)
         return position, cost
-
-
-def _direction_of(side: Side) -> BookSide:
-    return BookSide.BID if side is Side.YES else BookSide.ASK
 
 
 def _buy_price(direction: BookSide, side: Side, price: Decimal) -> Decimal:

@@ -110,8 +110,7 @@ class Outbox:
         """The market's orders that may rest beside its view: its pending orders (`pending`),
         in the same order, then its orders of unknown outcome."""
         return [
-            *(i for i in self.queued if i.ticker == ticker),
-            *(i for i in self.replacing if i.ticker == ticker),
+            *(i for i in (*self.queued, *self.replacing) if i.ticker == ticker),
             *self.answers.in_flight.of_market(ticker),
             *self._unknown.intents_in(ticker),
         ]
