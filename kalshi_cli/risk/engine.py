@@ -400,7 +400,7 @@ class RiskEngine:
 
     def evaluate(self, intent: Intent, ctx: RiskContext) -> list[Verdict]:
         """Every rule's denial (all of them, not just the first); empty means send it."""
-        denials = [v for v in (rule.check(intent, ctx) for rule in self.rules) if not v.allowed]
+        denials = [v for rule in self.rules if not (v := rule.check(intent, ctx)).allowed]
         for verdict in denials:
             self._sink(
                 "risk_denied",

@@ -122,10 +122,6 @@ class Rule(Protocol):
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict: ...
 
 
-def _ok(code: Code) -> Verdict:
-    return _ALLOWED[code]
-
-
 def _deny(code: Code, detail: str) -> Verdict:
     return Verdict(False, code, detail)
 
@@ -136,7 +132,7 @@ class TradingStateRule:
 
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
         if ctx.state.allows(reduce_only=intent.reduce_only):
-            return _ok(self.code)
+            return _ALLOWED[self.code]
         code = Code(ctx.state.value)
         extra = " and this order is not reduce_only" if ctx.state is TradingState.REDUCING else ""
         return _deny(code, f"trading state is {ctx.state}{extra}")
@@ -155,7 +151,7 @@ class CircuitBreakerRule:
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
         day = utc_day(ctx.now)
         if intent.reduce_only or not self.breaker.tripped(day):
-            return _ok(self.code)
+            return _ALLOWED[self.code]
         return _deny(self.code, f"daily loss limit reached on {day}; no new orders until tomorrow")
 
 
@@ -173,7 +169,7 @@ class StaleFeedRule:
         age = ctx.now - ctx.last_data_at
         if age >= self.stale_after_s:
             return _deny(self.code, f"{intent.ticker}: no market data for {age:.1f}s")
-        return _ok(self.code)
+        return _ALLOWED[self.code]
 
 
 class RateWindow(Protocol):
@@ -191,7 +187,7 @@ class OrderRateRule:
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
         sent = self.window.count()
         if sent < self.window.limit:
-            return _ok(self.code)
+            return _ALLOWED[self.code]
         return _deny(self.code, f"{sent} orders in the last minute (cap {self.window.limit})")
 
 
@@ -203,7 +199,7 @@ class MaxOrderSizeRule:
 
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
         if intent.count <= self.max_order_count:
-            return _ok(self.code)
+            return _ALLOWED[self.code]
         return _deny(self.code, f"count {intent.count} > max {self.max_order_count}")
 
 
@@ -222,11 +218,11 @@ class MaxOrderCostRule:
         limit = self.max_order_cost
         price = intent.price if intent.action is Action.BUY else ONE - intent.price
         if limit is None or intent.count * price <= limit:
-            return _ok(self.code)
+            return _ALLOWED[self.code]
         held = ctx.position.position
         closable = max(-held if intent.book_side is BookSide.BID else held, ZERO)
         if max(intent.count - closable, ZERO) * price <= limit:
-            return _ok(self.code)
+            return _ALLOWED[self.code]
         return _deny(
             self.code,
             f"order cost {fmt_money(intent.count * price)} is over the maximum order cost "
@@ -250,7 +246,7 @@ class PositionLimitRule:
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
         worst = ctx.position.after(intent).worst_case(intent.book_side)
         if worst <= self.max_position:
-            return _ok(self.code)
+            return _ALLOWED[self.code]
         return _deny(
             self.code,
             f"{intent.ticker}: position plus resting orders would reach {fmt_count(worst)} "
@@ -271,7 +267,7 @@ class SelfCrossRule:
 
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
         if intent.reduce_only:
-            return _ok(self.code)
+            return _ALLOWED[self.code]
         direction = intent.book_side
         yes_price = intent.price if intent.side is Side.YES else ONE - intent.price
         for order in ctx.position.resting:
@@ -284,7 +280,7 @@ class SelfCrossRule:
                     f"{intent.ticker}: at YES {yes_price} it would trade with the account's own "
                     f"resting order {order.order_id or '(queued)'} at YES {theirs}",
                 )
-        return _ok(self.code)
+        return _ALLOWED[self.code]
 
 
 class StrategyBudgetRule:
@@ -299,11 +295,11 @@ class StrategyBudgetRule:
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
         owned = ctx.owned
         if owned is None or intent.reduce_only:
-            return _ok(self.code)
+            return _ALLOWED[self.code]
         before = owned.position
         after = before.after(intent)
         if after.exposure() <= before.exposure():
-            return _ok(self.code)  # it takes back what it holds: never the riskier choice
+            return _ALLOWED[self.code]  # it takes back what it holds: never the riskier choice
         direction = intent.book_side
         budget = owned.budget
         if owned.stopped is not None:
@@ -322,7 +318,7 @@ class StrategyBudgetRule:
                 f"strategy {owned.name}: {fmt_money(total)} at risk of its own > its budget "
                 f"of {fmt_money(budget.max_exposure)}",
             )
-        return _ok(self.code)
+        return _ALLOWED[self.code]
 
 
 @dataclass
@@ -345,7 +341,7 @@ class MaxExposureRule:
         after = (view.closed_by(intent) if intent.reduce_only else view.after(intent)).exposure()
         total = ctx.total_exposure - before + after
         if after <= before or total <= self.max_total_exposure:
-            return _ok(self.code)
+            return _ALLOWED[self.code]
         return _deny(
             self.code,
             f"total exposure {fmt_money(total)} > max {fmt_money(self.max_total_exposure)}",
@@ -360,7 +356,7 @@ class MinEdgeRule:
 
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
         if intent.reduce_only:
-            return _ok(self.code)
+            return _ALLOWED[self.code]
         # no defaults in money: the floor is worked out at the market's own fee, never at the
         # rate the intent carries, which a strategy may leave at its default (the standard
         # taker rate) on a market that charges more; the rate it pays is `rate_paid`'s, the
@@ -373,7 +369,7 @@ class MinEdgeRule:
             )
         edge = intent.edge_at(intent.rate_paid(rates))
         if edge >= self.min_edge:
-            return _ok(self.code)
+            return _ALLOWED[self.code]
         return _deny(self.code, f"edge after fees {edge:.4f} < min {self.min_edge}")
 
 
@@ -398,10 +394,10 @@ class MaintenanceRule:
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
         window = self.windows.window_at(ctx.now, self.lead_s)
         if window is None:
-            return _ok(self.code)
+            return _ALLOWED[self.code]
         start, end = window
         if intent.reduce_only and ctx.now < start:
-            return _ok(self.code)
+            return _ALLOWED[self.code]
         return _deny(
             self.code,
             f"exchange maintenance from {utc_datetime(start):%Y-%m-%d %H:%M:%S} to "
@@ -423,7 +419,7 @@ class StopLossCooldownRule:
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
         at = self.stopped.get(intent.ticker)
         if intent.reduce_only or at is None or ctx.now >= at + self.cooldown_s:
-            return _ok(self.code)
+            return _ALLOWED[self.code]
         return _deny(
             self.code,
             f"stopped out {ctx.now - at:.0f}s ago: no new position for {self.cooldown_s:g}s",
@@ -460,7 +456,7 @@ class StopLossAtEntryRule:
         view, book = ctx.position, ctx.book
         side = Side.YES if intent.book_side is BookSide.BID else Side.NO
         if intent.reduce_only or book is None or view.held_side not in (None, side):
-            return _ok(self.code)
+            return _ALLOWED[self.code]
         paid = intent.price if intent.side is side else ONE - intent.price
         count = view.contracts + intent.count
         cost = view.entry_cost + paid * intent.count
@@ -468,7 +464,7 @@ class StopLossAtEntryRule:
         filled = PositionView(view.ticker, signed, ZERO, cost, None, view.resting)
         mark = stop_loss_mark(filled, book, self.share)
         if mark is None:
-            return _ok(self.code)
+            return _ALLOWED[self.code]
         return _deny(
             self.code,
             f"the stop-loss would close it at once: {mark} x {count} < {self.share} x {cost}",
@@ -494,7 +490,7 @@ class EventLossRule:
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
         owned = ctx.owned
         if intent.reduce_only:
-            return _ok(self.code)
+            return _ALLOWED[self.code]
         checks = [("", self.max_event_loss, ctx.event)]
         if owned is not None:
             checks.append((f"strategy {owned.name}: ", owned.budget.max_event_loss, owned.event))
@@ -509,4 +505,4 @@ class EventLossRule:
                 f"{who}event {book.terms.event_ticker}: its worst case at settlement would be "
                 f"{fmt_money(after.pnl)} ({after.name}), past the limit of {fmt_money(-limit)}",
             )
-        return _ok(self.code)
+        return _ALLOWED[self.code]

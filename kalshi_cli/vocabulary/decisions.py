@@ -127,32 +127,40 @@ class PositionView(Held):
         fill not read yet) would cost if filled, except the part of an opposite order that only
         closes contracts held. Both directions of a two-sided quote are counted, which
         overstates on purpose."""
-        return self._exposure
-
-    @cached_property
-    def _exposure(self) -> Decimal:
         # worked out once (the view is frozen): the account's total, the exposure rule and the
-        # orders in flight each ask it of the same view
+        # orders in flight each ask it of the same view. Kept by hand, as `cached_property`
+        # takes a lock on each first read (Python 3.11), and most views are read once
+        kept: Decimal | None = self.__dict__.get("_exposure")
+        if kept is not None:
+            return kept
         held = self.held_side
+        adding = None if held is None else book_side_of(held, Action.BUY)  # what adds to it
         closable = self.contracts
         total = self.entry_cost
         for order in self._counted:
             count = order.remaining
-            if held is not None and order.book_side is not _direction_of(held):
+            direction = order.book_side
+            if adding is not None and direction is not adding:
                 closing = min(count, closable)
                 closable -= closing
                 count -= closing
-            total += count * _buy_price(order.book_side, order.side, order.price)
+            total += count * _buy_price(direction, order.side, order.price)
+        self.__dict__["_exposure"] = total
         return total
 
     def after(self, intent: Intent) -> PositionView:
         """This view as if the intent rested and the orders it replaces were gone."""
+        # the last one is kept (both frozen): the position limit and the exposure rule each ask
+        # it of the same view and intent
+        last: tuple[Intent, PositionView] | None = self.__dict__.get("_after")
+        if last is not None and last[0] is intent:
+            return last[1]
         replaced = intent.replaces
         kept = [o for o in self.resting if o.order_id not in replaced] if replaced else self.resting
         pending = RestingOrder("", intent.side, intent.action, intent.price, intent.count)
         # built whole rather than by `dataclasses.replace`, which reads every field by name:
         # the risk engine and the exposure of the orders in flight ask this of every order
-        return PositionView(
+        view = PositionView(
             self.ticker,
             self.position,
             self.avg_entry_price,
@@ -163,6 +171,8 @@ class PositionView(Held):
             self.account,
             self.unbooked,
         )
+        self.__dict__["_after"] = (intent, view)
+        return view
 
     def closed_by(self, intent: Intent) -> PositionView:
         """This view once a reduce-only `intent` has filled in full (the orders it replaces
@@ -215,10 +225,6 @@ class PositionView(Held):
             position += toward * count
             cost += count * _buy_price(fill.book_side, fill.side, fill.price)
         return position, cost
-
-
-def _direction_of(side: Side) -> BookSide:
-    return BookSide.BID if side is Side.YES else BookSide.ASK
 
 
 def _buy_price(direction: BookSide, side: Side, price: Decimal) -> Decimal:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from enum import StrEnum
+from functools import cache
 from typing import Any, NamedTuple
 
 ONE = Decimal(1)
@@ -171,10 +172,14 @@ class BookOrder(NamedTuple):
     yes_price: Decimal
 
 
+# kept for each pair: a read of an enum member (`Side.YES`) goes through the enum's metaclass,
+# several times a plain attribute's cost on Python 3.11, and the risk rules ask it of every order
+@cache
 def book_side_of(side: Side, action: Action) -> BookSide:
     """The side of the YES book an order in trader terms is on: BID when it buys YES (buying
     YES or selling NO), ASK otherwise. The risk rules ask it of every resting order."""
-    return BookSide.BID if (side is Side.YES) == (action is Action.BUY) else BookSide.ASK
+    # `==`, not `is`: the key a plain "yes" makes is Side.YES's, so its answer must be the same
+    return BookSide.BID if (side == Side.YES) == (action == Action.BUY) else BookSide.ASK
 
 
 def to_book(side: Side, action: Action, price: Decimal) -> BookOrder:

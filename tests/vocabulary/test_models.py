@@ -6,7 +6,14 @@ from decimal import Decimal as D
 
 import pytest
 
-from kalshi_cli.vocabulary.models import fmt_dollars, fmt_money
+from kalshi_cli.vocabulary.models import (
+    Action,
+    BookSide,
+    Side,
+    book_side_of,
+    fmt_dollars,
+    fmt_money,
+)
 
 
 @pytest.mark.parametrize(
@@ -64,3 +71,16 @@ def test_dollars_to_cents_is_exact_and_refuses_a_sub_cent_amount() -> None:
 )
 def test_money_for_people_is_whole_cents_or_four_places(value: str, shown: str) -> None:
     assert fmt_money(D(value)) == shown
+
+
+def test_the_book_side_of_an_order_is_the_same_from_its_wire_text_or_its_enums() -> None:
+    # the plain text first: an answer kept for it is the one its enums get
+    expected = {
+        ("yes", "buy"): BookSide.BID,
+        ("no", "sell"): BookSide.BID,
+        ("yes", "sell"): BookSide.ASK,
+        ("no", "buy"): BookSide.ASK,
+    }
+    for (side, action), book_side in expected.items():
+        assert book_side_of(side, action) == book_side
+        assert book_side_of(Side(side), Action(action)) is book_side

@@ -95,15 +95,9 @@ class Outbox:
         the others and on the position). Each market's share is kept, and worked out again only
         for markets whose view or pending orders changed (`_touch`)."""
         for ticker in self._stale:
-            intents = self.pending_in(ticker)
-            added = ZERO
-            if intents:
-                view = after = self._portfolio.view(ticker)
-                for intent in intents:
-                    after = after.after(intent)
-                added = after.exposure() - view.exposure()
+            added = self.queued_view(ticker).exposure() - self._portfolio.view(ticker).exposure()
             self._added_total += added - self._added.pop(ticker, ZERO)
-            if intents:
+            if added:
                 self._added[ticker] = added
         self._stale.clear()
         return self._added_total
@@ -116,8 +110,7 @@ class Outbox:
         """The market's orders that may rest beside its view: its pending orders (`pending`),
         in the same order, then its orders of unknown outcome."""
         return [
-            *(i for i in self.queued if i.ticker == ticker),
-            *(i for i in self.replacing if i.ticker == ticker),
+            *(i for i in (*self.queued, *self.replacing) if i.ticker == ticker),
             *self.answers.in_flight.of_market(ticker),
             *self._unknown.intents_in(ticker),
         ]
