@@ -197,7 +197,7 @@ class OrderRepository:
         record a rerun would take for an order sent. Only pending intents are withdrawn."""
         with self._db.transaction():
             for client_order_id in client_order_ids:
-                row = self._row("client_order_id", client_order_id)
+                row = self.row(client_order_id, "client_order_id")
                 if row is None or row.status != PENDING:
                     raise InvalidTransition(
                         f"cannot withdraw intent {client_order_id}: it is "
@@ -254,7 +254,7 @@ class OrderRepository:
         if row is not None and (not self._db.depth or getattr(row, key_column) != key):
             raise ValueError(f"update_order of {key} was handed another row, or none read here")
         with self._block(savepoint, "update_order"):
-            row = row or self._row(key_column, key)
+            row = row or self.row(key, key_column)
             if row is None:
                 return False
             _fill_wins(wanted, status=row.status, count=row.count)
@@ -376,12 +376,9 @@ class OrderRepository:
         rows = self._db.rows(f"{_SELECT_ORDERS} WHERE client_order_id = ?", (client_order_id,))
         return _intent(rows[0]) if rows else None
 
-    def row(self, order_id: str) -> OrderRow | None:
+    def row(self, key: str, key_column: str = "order_id") -> OrderRow | None:
         """The row of the order by that id as `update_order` compares it (None: no such row):
         what booking an amend's answer or a decrease reads, and hands to `update_order`."""
-        return self._row("order_id", order_id)
-
-    def _row(self, key_column: str, key: str) -> OrderRow | None:
         found = self._db.conn.execute(f"{_SELECT_ROW} {key_column} = ?", (key,)).fetchone()
         return None if found is None else OrderRow(*found)
 
@@ -486,7 +483,7 @@ class OrderRepository:
                 (*values, now, client_order_id, *_AWAITING_ANSWER),
             ).rowcount
             if not answered:
-                row = self._row("client_order_id", client_order_id)
+                row = self.row(client_order_id, "client_order_id")
                 if row is None:
                     raise OrderNotFound(f"no intent {client_order_id} in the state file")
                 raise InvalidTransition(
