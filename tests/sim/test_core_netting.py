@@ -188,3 +188,24 @@ def test_turning_netting_off_returns_nothing_more_and_keeps_what_was_returned_un
     env.ex.desk.cancel_all(env.a)
     env.ex.settlement.settle("C", "yes")
     assert cash(env.a) == cash(env.b)
+
+
+@pytest.mark.parametrize("by", ["place", "amend"])
+def test_a_fill_that_ends_the_return_frees_the_orders_its_position_covers_at_once(by: str) -> None:
+    env = Netted()
+    env.take(env.a, "A", ASK, "0.40", 5)
+    env.take(env.a, "B", ASK, "0.40", 5)  # NO on A and on B: sure of $5
+    env.ex.subaccounts.set_netting(env.a, 0, False)  # the $5 stays returned
+    env.place(env.a, "A", ASK, "0.90", 5)  # NO at 0.10: it would close YES on A
+    env.place(env.m, "A", ASK, "0.50", 10)
+    if by == "place":
+        env.place(env.a, "A", BID, "0.50", 10)
+    else:
+        order = env.place(env.a, "A", BID, "0.05", 1).order
+        env.ex.desk.amend_order(
+            env.a, order.order_id, ticker="A", book_side=BID, price=D("0.50"), count=D(10)
+        )
+    # YES 5 on A and NO 5 on B are sure of nothing: the return is taken back, and the NO bid
+    # on A can only close the YES held, so it holds nothing (as worked out from scratch)
+    assert env.ex.accounts.returned_dollars(env.a, "X") == 0
+    assert env.held(env.a) == 0

@@ -421,9 +421,12 @@ class MatchingEngine:
             if nets(account_id):
                 self._accounts.net_event(state, order.ticker)
             self._accounts.rehold(state, order.ticker)
-        if fills and nets(order.account_id):
+        netted = fills and nets(order.account_id)
+        if netted:
             self._accounts.net_event(acct, order.ticker)
         self._accounts.set_hold(acct, order.ticker, plan.hold)
+        if netted:  # the plan read `covers` before its fills, which may end the return it read
+            self._accounts.rehold(acct, order.ticker)
         if self._ref.listeners:
             self._ref.emit(OrderChanged(copy_order(order)))
         return fills
