@@ -5,7 +5,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
+import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -81,6 +85,26 @@ def trade_command(strategy: str, ticker: str, log: Path, *bounds: str) -> list[s
         "--log-file",
         str(log),
     ]
+
+
+@contextmanager
+def trade_process(command: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    """`kalshi trade` as a process, its output piped: on leaving, killed if it still runs and its
+    pipes closed whatever failed (an unclosed pipe is a ResourceWarning a later test reports)."""
+    with subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+
+
+def stop(proc: subprocess.Popen[str]) -> str:
+    """SIGTERM to the trade process and its stderr once it has exited."""
+    proc.send_signal(signal.SIGTERM)
+    return proc.communicate(timeout=20)[1]
 
 
 def log_events(log: Path) -> list[dict[str, object]]:

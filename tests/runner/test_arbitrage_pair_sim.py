@@ -6,8 +6,6 @@ a $1.00 pair there)."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +17,10 @@ from tests.runner.simproc import (
     Book,
     client_for,
     log_events,
+    stop,
     trade_command,
     trade_env,
+    trade_process,
 )
 from tests.waiting import poll_until
 
@@ -46,14 +46,8 @@ def _run_pair(sim: SimHarness, tmp_path: Path, *, exclusive: bool) -> list[dict[
     params = tmp_path / "arbitrage.yaml"
     params.write_text("exhaustive_events: [KXPAIR-SIM]\n", encoding="utf-8")
     bounds = ("--duration", "60", "--params", str(params))
-    proc = subprocess.Popen(
-        [*trade_command("arbitrage", f"{a},{b}", log, *bounds)],
-        env=trade_env(trader, tmp_path / "home", state),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    command = trade_command("arbitrage", f"{a},{b}", log, *bounds)
+    with trade_process(command, trade_env(trader, tmp_path / "home", state)) as proc, maker:
 
         def placed_both() -> bool:
             tickers = {e["ticker"] for e in log_events(log) if e["event"] == "order_placed"}
@@ -66,12 +60,7 @@ def _run_pair(sim: SimHarness, tmp_path: Path, *, exclusive: bool) -> list[dict[
             assert poll_until(placed_both) and proc.poll() is None, log_events(log)[-5:]
         else:
             poll_until(placed_both, within_s=3)  # what it would place in the while, if anything
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        maker.close()
+        err = stop(proc)
     assert proc.returncode == 0, err[-2000:]
     with Store.open(state) as store:
         assert all(i.strategy == "arbitrage" for i in store.orders.intents())

@@ -8,8 +8,6 @@ second account's orders; the loop runs until its order is in the log, then gets 
 
 from __future__ import annotations
 
-import signal
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,8 +21,10 @@ from tests.runner.simproc import (
     Book,
     client_for,
     log_events,
+    stop,
     trade_command,
     trade_env,
+    trade_process,
 )
 from tests.waiting import pause, poll_until
 
@@ -79,37 +79,25 @@ def test_strategy_places_its_order_on_the_simulator(
     book = Book(other, TICKER)
     book.quote("0.49", "0.51")
     state, log = tmp_path / "state.db", tmp_path / "trade.log"
-    # the context closes the pipes whatever fails, so no file is left to a later test
-    with subprocess.Popen(
-        trade_command(strategy, TICKER, log, "--duration", "60"),
-        env=trade_env(trader, tmp_path / "home", state),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as proc:
-        try:
+    command = trade_command(strategy, TICKER, log, "--duration", "60")
+    with trade_process(command, trade_env(trader, tmp_path / "home", state)) as proc, other:
 
-            def logged(event: str) -> Callable[[], bool]:
-                return lambda: (
-                    any(e["event"] == event for e in log_events(log)) or (proc.poll() is not None)
-                )
+        def logged(event: str) -> Callable[[], bool]:
+            return lambda: (
+                any(e["event"] == event for e in log_events(log)) or (proc.poll() is not None)
+            )
 
-            def decided() -> bool:
-                return proc.poll() is not None or any(
-                    e["event"] == "heartbeat" and e["decisions"] for e in log_events(log)
-                )
+        def decided() -> bool:
+            return proc.poll() is not None or any(
+                e["event"] == "heartbeat" and e["decisions"] for e in log_events(log)
+            )
 
-            assert poll_until(logged("feed_fresh")) and proc.poll() is None
-            # the book moves only once the loop has decided on it as it stands: to a loop that
-            # first looks after the move, the moved book is where the market started
-            assert poll_until(decided) and proc.poll() is None
-            assert poll_until(logged("order_placed"), between=script(book)) and proc.poll() is None
-            proc.send_signal(signal.SIGTERM)
-            _, err = proc.communicate(timeout=20)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            other.close()
+        assert poll_until(logged("feed_fresh")) and proc.poll() is None
+        # the book moves only once the loop has decided on it as it stands: to a loop that
+        # first looks after the move, the moved book is where the market started
+        assert poll_until(decided) and proc.poll() is None
+        assert poll_until(logged("order_placed"), between=script(book)) and proc.poll() is None
+        err = stop(proc)
     assert proc.returncode == 0, err[-2000:]
     placed = [e for e in log_events(log) if e["event"] == "order_placed"]
     assert placed[0]["strategy"] == strategy

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import signal
 import socket
-import subprocess
 import urllib.request
 from decimal import Decimal
 from pathlib import Path
@@ -17,8 +15,10 @@ from tests.runner.simproc import (
     Book,
     client_for,
     observer_for,
+    stop,
     trade_command,
     trade_env,
+    trade_process,
 )
 from tests.waiting import poll_until
 
@@ -44,17 +44,12 @@ def test_a_running_loop_serves_its_heartbeat_trading_state_and_positions(
         Book(holder, TICKER).order(BookSide.BID, "0.51", "3", TimeInForce.IOC)
     held = f'kalshi_position_contracts{{subaccount="0",ticker="{TICKER}"}} '
     port = _free_port()
-    proc = subprocess.Popen(
-        [
-            *trade_command("spike", TICKER, tmp_path / "trade.log", "--duration", "60"),
-            "--metrics-port",
-            str(port),
-        ],
-        env=trade_env(sim.account, tmp_path / "home", tmp_path / "state.db"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    command = [
+        *trade_command("spike", TICKER, tmp_path / "trade.log", "--duration", "60"),
+        "--metrics-port",
+        str(port),
+    ]
+    env = trade_env(sim.account, tmp_path / "home", tmp_path / "state.db")
     scraped: list[str] = []
 
     def heartbeat_scraped() -> bool:
@@ -70,14 +65,9 @@ def test_a_running_loop_serves_its_heartbeat_trading_state_and_positions(
             and held in text
         )
 
-    try:
+    with trade_process(command, env) as proc, maker:
         assert poll_until(heartbeat_scraped) and proc.poll() is None
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        maker.close()
+        err = stop(proc)
     assert proc.returncode == 0, err[-2000:]
     assert f"metrics on http://127.0.0.1:{port}/metrics" in err
     text = scraped[-1]
