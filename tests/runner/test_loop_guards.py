@@ -331,12 +331,12 @@ def test_a_position_breach_is_alerted_again_after_the_market_went_flat(tmp_path:
     )
     ticker = "KXFEDDECISION-SIM-DEC-H0"
 
-    def trade(book_side: BookSide, price: str) -> None:
+    def trade(book_side: BookSide, price: str, count: int = 3) -> None:
         request = PlaceRequest(
             ticker=ticker,
             book_side=book_side,
             price=Decimal(price),
-            count=Decimal(3),
+            count=Decimal(count),
             time_in_force=TimeInForce.IOC,
             self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
         )
@@ -344,12 +344,13 @@ def test_a_position_breach_is_alerted_again_after_the_market_went_flat(tmp_path:
         rig.step(0.1)
         rig.step(0.1)
 
-    trade(BookSide.BID, "0.99")  # buys 3: over the limit of 2
+    trade(BookSide.BID, "0.99", 2)  # at the limit of 2: no breach
+    trade(BookSide.BID, "0.99", 1)  # 3: over it
     trade(BookSide.ASK, "0.01")  # sells them back: flat
     assert rig.loop.portfolio.position(ticker) == 0
     trade(BookSide.BID, "0.99")  # over the limit again
     rig.loop.log.close()
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     breaches = [e for e in lines if e["event"] == "position_breach"]
-    assert [e["ticker"] for e in breaches] == [ticker, ticker]
+    assert [(e["ticker"], e["position"]) for e in breaches] == [(ticker, "3.00"), (ticker, "3.00")]
     rig.store.close()
