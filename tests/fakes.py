@@ -169,6 +169,39 @@ class FakeAlertStateStore:
         )
 
 
+@dataclass(frozen=True)
+class NoProblems:
+    problems: tuple[str, ...] = ()
+
+
+class RecordingRouter:
+    """An alert router (what `kalshi_cli.runner.loop.alerting.TradeAlerts` asks of one) that
+    delivers nothing: `sent`, the alerts it was asked to post; `asked`, what it was asked in
+    order, ("fire" or "resolve", fingerprint); `beats`, the dead-man signals."""
+
+    channels = ("webhook",)
+
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+        self.asked: list[tuple[str, str]] = []
+        self.beats: list[str] = []
+
+    def notify(self, alert: Any, state_store: Any) -> NoProblems:
+        self.sent.append(alert)
+        self.asked.append(("fire", alert.fingerprint))
+        return NoProblems()
+
+    def resolve(
+        self, fingerprint: str, state_store: Any, *, title: str, summary: str
+    ) -> NoProblems:
+        self.asked.append(("resolve", fingerprint))
+        return NoProblems()
+
+    def beat(self, signal: str, *, body: str = "") -> NoProblems:
+        self.beats.append(signal)
+        return NoProblems()
+
+
 class OneRouteFails(httpx.BaseTransport):
     """The real simulator over loopback, except that one route answers `status` (an exchange
     whose `GET /account/limits` fails, while everything else works)."""

@@ -48,7 +48,7 @@ from kalshi_cli.runner.loop.queue_positions import QueuePositions
 from kalshi_cli.runner.loop.schedule import MarketSchedule
 from kalshi_cli.runner.loop.sending import TurnSender
 from kalshi_cli.runner.loop.settings import LoopSettings
-from kalshi_cli.runner.loop.shared import Alert, Tuning, alert_through
+from kalshi_cli.runner.loop.shared import Alert, Tuning, alert_through, resolve_through
 from kalshi_cli.runner.loop.strategy_stops import StrategyStops
 from kalshi_cli.runner.loop.trade_loop import TradeLoop
 from kalshi_cli.runner.loop.watch import LoopWatch
@@ -263,6 +263,7 @@ def assemble_loop(
         tuning=tuning,
         log=log,
         alert=alert,
+        resolve=resolve_through(alerts),
         index_markets=index_markets,
     )
     reloads = ParamsReload(

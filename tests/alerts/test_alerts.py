@@ -31,7 +31,6 @@ from kalshi_cli.alerts import (
     HttpChannel,
     Outcome,
     Runbook,
-    SendReport,
     Severity,
     SlackWebhook,
     mask_url,
@@ -40,7 +39,7 @@ from kalshi_cli.alerts.channels.mail import EmailChannel
 from kalshi_cli.alerts.channels.telegram import TelegramBot
 from kalshi_cli.vocabulary.clock import Clock, Deadline, ManualClock, SystemClock
 from kalshi_cli.vocabulary.errors import ConfigError
-from tests.fakes import FakeAlertState, FakeAlertStateStore
+from tests.fakes import FakeAlertState, FakeAlertStateStore, RecordingRouter
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -779,20 +778,7 @@ def test_every_alert_kind_links_the_runbook_that_describes_it() -> None:
     assert set(RUNBOOKS) == set(KINDS) | {f"check:{name}" for name in CHECK_NAMES}
     assert _kinds_the_package_posts() <= set(KINDS)
 
-    class Router:
-        channels = ("webhook",)
-
-        def __init__(self) -> None:
-            self.sent: list[Alert] = []
-
-        def notify(self, alert: Alert, state_store: object) -> SendReport:
-            self.sent.append(alert)
-            return SendReport(alert.fingerprint, Outcome.SENT)
-
-        def beat(self, signal: str, *, body: str = "") -> SendReport:
-            raise AssertionError("no dead-man channel")
-
-    router = Router()
+    router = RecordingRouter()
     loop = TradeAlerts(router, lambda: nullcontext(FakeAlertStateStore(ManualClock())))
     for kind in KINDS:
         loop.post(kind, "", "x", {})

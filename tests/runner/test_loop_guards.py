@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -12,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.runner.loop.alerting import TradeAlerts
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategies import Intent
 from kalshi_cli.vocabulary.clock import ManualClock
@@ -24,6 +27,7 @@ from kalshi_cli.vocabulary.models import (
     Side,
     TimeInForce,
 )
+from tests.fakes import FakeAlertStateStore, RecordingRouter
 from tests.runner.fakes import START, another_trader_places, make_rig, new_exchange
 
 
@@ -318,16 +322,19 @@ def test_a_leg_that_fills_short_shrinks_the_set_and_sells_back_the_rest(
 
 
 def test_a_position_breach_is_alerted_again_after_the_market_went_flat(tmp_path: Path) -> None:
-    """A breach alerts once while it lasts; a market that went flat and breaches again is a new
-    breach, alerted again."""
+    """A breach alerts once while it lasts and is resolved when the market is back within its
+    limit, so a market that went flat and breaches again pages again at once (the router's
+    repeat interval holds back only a breach that never cleared)."""
     log = tmp_path / "trade.log"
     clock = ManualClock(START)
+    router = RecordingRouter()
     rig = make_rig(
         tmp_path / "s.db",
         exchange=new_exchange("quiet", clock),
         clock=clock,
         risk={"max_position_per_market": 2},
         log_path=log,
+        alerts=TradeAlerts(router, lambda: nullcontext(FakeAlertStateStore(clock))),
     )
     ticker = "KXFEDDECISION-SIM-DEC-H0"
 
@@ -353,4 +360,24 @@ def test_a_position_breach_is_alerted_again_after_the_market_went_flat(tmp_path:
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     breaches = [e for e in lines if e["event"] == "position_breach"]
     assert [(e["ticker"], e["position"]) for e in breaches] == [(ticker, "3.00"), (ticker, "3.00")]
+    rig.loop.alerts.close()
+    fingerprint = f"trade.position_breach.{ticker}"
+    assert router.asked == [("fire", fingerprint), ("resolve", fingerprint), ("fire", fingerprint)]
+    rig.store.close()
+
+
+def test_a_stale_feed_alert_is_resolved_when_the_market_is_fresh_again(tmp_path: Path) -> None:
+    router = RecordingRouter()
+    clock = ManualClock(START)
+    rig = make_rig(
+        tmp_path / "s.db",
+        clock=clock,
+        alerts=TradeAlerts(router, lambda: nullcontext(FakeAlertStateStore(clock))),
+    )
+    ticker = next(iter(rig.loop.portfolio.markets))
+    rig.loop.tick([FeedEvent(EventKind.STALE, ticker, reason="no_data")], full=False)
+    rig.loop.tick([FeedEvent(EventKind.FRESH, ticker)], full=False)
+    rig.loop.alerts.close()
+    fingerprint = f"trade.feed_stale.{ticker}"
+    assert router.asked == [("fire", fingerprint), ("resolve", fingerprint)]
     rig.store.close()

@@ -45,7 +45,7 @@ from kalshi_cli.vocabulary.models import (
 from kalshi_cli.vocabulary.order_terms import OrderRequest, owned_client_order_id, owner_in
 from kalshi_cli.vocabulary.owners import AGENT, NOT_STRATEGIES
 from tests.cli.fakes import run
-from tests.fakes import FakeAlertStateStore
+from tests.fakes import FakeAlertStateStore, RecordingRouter
 from tests.runner.fakes import (
     START,
     Rig,
@@ -55,7 +55,6 @@ from tests.runner.fakes import (
     swap_decide,
     trader,
 )
-from tests.runner.schedule.test_strategy_containment import RecordingRouter
 from tests.runner.test_strategy_scenarios import SCENARIO, TICKER, Mover
 from tests.waiting import pause, wait_until
 

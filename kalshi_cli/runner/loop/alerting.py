@@ -38,6 +38,10 @@ class Notifier(Protocol):
 
     def notify(self, alert: Alert, state_store: AlertStateStore, /) -> Reported: ...
 
+    def resolve(
+        self, fingerprint: str, state_store: AlertStateStore, /, *, title: str, summary: str
+    ) -> Reported: ...
+
     def beat(self, signal: str, *, body: str = "") -> Reported: ...
 
 
@@ -80,6 +84,15 @@ class Beat:
     body: str
 
 
+@dataclass(frozen=True)
+class Cleared:
+    """A firing alert whose condition has ended, for the thread to resolve."""
+
+    fingerprint: str
+    title: str
+    summary: str
+
+
 class TradeAlerts:
     def __init__(
         self,
@@ -94,8 +107,8 @@ class TradeAlerts:
         # page from paper is never read as the live loop's, nor silenced as its repeat
         self.paper = paper
         self._state_store_factory = state_store_factory
-        self._queue: queue.Queue[Alert | Beat | None] = queue.Queue()
-        # fingerprints (and "beat:SIGNAL") queued and not yet taken by the thread
+        self._queue: queue.Queue[Alert | Cleared | Beat | None] = queue.Queue()
+        # fingerprints (and "cleared:FINGERPRINT") queued and not yet taken by the thread
         self._waiting: set[str] = set()
         # the dead-man beat of each signal queued and not yet taken by the thread
         self._beats: dict[str, Beat] = {}
@@ -141,15 +154,35 @@ class TradeAlerts:
         A paper session's is titled `PAPER: ...` and fingerprinted `paper.trade....`."""
         if self._thread is None:
             return
-        severity, title = KINDS[kind]
-        fingerprint = f"trade.{kind}" + (f".{key}" if key else "")
+        severity = KINDS[kind][0]
+        title, fingerprint = self._named(kind, key)
+        if self._first_waiting(fingerprint):
+            self._queue.put(
+                Alert(fingerprint, severity, title, summary, RUNBOOKS[kind], dict(details))
+            )
+
+    def resolve(self, kind: str, key: str, summary: str) -> None:
+        """Queue the end of what `post(kind, key, ...)` alerted on: the router tells the
+        channels once, if they were told it fired, so the next one pages at once."""
+        if self._thread is None:
+            return
+        title, fingerprint = self._named(kind, key)
+        if self._first_waiting(f"cleared:{fingerprint}"):
+            self._queue.put(Cleared(fingerprint, title, summary))
+
+    def _named(self, kind: str, key: str) -> tuple[str, str]:
+        title, fingerprint = KINDS[kind][1], f"trade.{kind}" + (f".{key}" if key else "")
         if self.paper:
-            title, fingerprint = f"{PAPER}: {title}", f"paper.{fingerprint}"
+            return f"{PAPER}: {title}", f"paper.{fingerprint}"
+        return title, fingerprint
+
+    def _first_waiting(self, name: str) -> bool:
+        """Whether `name` was not already queued (and is now)."""
         with self._lock:
-            if fingerprint in self._waiting:
-                return
-            self._waiting.add(fingerprint)
-        self._queue.put(Alert(fingerprint, severity, title, summary, RUNBOOKS[kind], dict(details)))
+            if name in self._waiting:
+                return False
+            self._waiting.add(name)
+            return True
 
     def beat(self, signal: str, body: str = "") -> None:
         """Queue a dead-man signal (never blocks); dropped while the same signal still waits."""
@@ -189,7 +222,14 @@ class TradeAlerts:
                     body = alert.body
                 self.problems.extend(self.router.beat(alert.signal, body=body).problems)
                 continue
-            with self._lock:
-                self._waiting.discard(alert.fingerprint)
-            report = self.router.notify(alert, state_store)
+            if isinstance(alert, Cleared):
+                with self._lock:
+                    self._waiting.discard(f"cleared:{alert.fingerprint}")
+                report = self.router.resolve(
+                    alert.fingerprint, state_store, title=alert.title, summary=alert.summary
+                )
+            else:
+                with self._lock:
+                    self._waiting.discard(alert.fingerprint)
+                report = self.router.notify(alert, state_store)
             self.problems.extend(report.problems)

@@ -18,11 +18,18 @@ if TYPE_CHECKING:
 
 # (kind, key, summary, details): post an operator alert, if the loop has a channel
 Alert = Callable[[str, str, str, dict[str, str]], None]
+# (kind, key, summary): resolve what an `Alert` of that kind and key posted, once it has ended
+Resolve = Callable[[str, str, str], None]
 
 
 def alert_through(alerts: TradeAlerts | None) -> Alert:
     """Post an operator alert through `alerts`, if the loop has a channel (else nowhere)."""
     return alerts.post if alerts is not None else lambda kind, key, summary, details: None
+
+
+def resolve_through(alerts: TradeAlerts | None) -> Resolve:
+    """Resolve an operator alert through `alerts`, if the loop has a channel (else nowhere)."""
+    return alerts.resolve if alerts is not None else lambda kind, key, summary: None
 
 
 @dataclass

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.loop.gate import MarketGate
     from kalshi_cli.runner.loop.lifecycle_watch import LifecycleWatch
     from kalshi_cli.runner.loop.settings import LoopSettings
-    from kalshi_cli.runner.loop.shared import Alert, Tuning
+    from kalshi_cli.runner.loop.shared import Alert, Resolve, Tuning
     from kalshi_cli.runner.ports import LoopClient
     from kalshi_cli.vocabulary.clock import Clock
 
@@ -71,6 +71,7 @@ class LoopWatch:
         tuning: Tuning,
         log: EventLog,
         alert: Alert,
+        resolve: Resolve,
         index_markets: Mapping[str, Sequence[str]],
     ) -> None:
         self._client = client  # its subaccount, and the exchange's maintenance windows
@@ -81,7 +82,7 @@ class LoopWatch:
         self._gate = gate
         self._lifecycle = lifecycle
         self._tuning = tuning
-        self._log, self._alert = log, alert
+        self._log, self._alert, self._resolve = log, alert, resolve
         self._index_markets = index_markets  # an index -> the markets that settle on it
         self.blocked_by: str | None = None  # the blocking state the quotes were withdrawn for
         self._breached: set[str] = set()
@@ -148,6 +149,7 @@ class LoopWatch:
     def _fresh(self, event: FeedEvent, news: _News) -> None:
         if event.ticker is not None:
             self._log.emit("feed_fresh", {"ticker": event.ticker})
+            self._resolve("feed_stale", event.ticker, f"{event.ticker}: the feed is fresh again")
 
     def _trouble(self, event: FeedEvent, news: _News) -> None:
         """The feed's own events: a reconnect, a gap, a failed poll."""
@@ -373,5 +375,8 @@ class LoopWatch:
                 detail = f"{ticker}: position {position} over the limit {limit}"
                 self._log.emit("position_breach", {"ticker": ticker, "position": position})
                 self._alert("position_breach", ticker, detail, {"ticker": ticker})
-        # a market back within the limit, or flat, breaches anew when it next goes over
+        # a market back within the limit, or flat, breaches anew when it next goes over: its
+        # breach is resolved, so the next one pages at once
+        for ticker in self._breached.difference(over):
+            self._resolve("position_breach", ticker, f"{ticker}: position within the limit {limit}")
         self._breached = set(over)

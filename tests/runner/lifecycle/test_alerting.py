@@ -4,31 +4,17 @@ from __future__ import annotations
 
 import threading
 from contextlib import nullcontext
-from dataclasses import dataclass
 from typing import Any
 
 from kalshi_cli.runner.loop.alerting import MAX_PROBLEMS, TradeAlerts
 from kalshi_cli.vocabulary.clock import ManualClock
-from tests.fakes import FakeAlertStateStore
+from tests.fakes import FakeAlertStateStore, NoProblems, RecordingRouter
 
 
-@dataclass
-class _Report:
-    problems: tuple[str, ...]
-
-
-class _BrokenRouter:
-    channels = ("webhook",)
-
-    def __init__(self) -> None:
-        self.sent = 0
-
-    def notify(self, alert: Any, state_store: Any) -> _Report:
-        self.sent += 1
-        return _Report((f"webhook: HTTP 500 ({self.sent})",))
-
-    def beat(self, signal: str, *, body: str = "") -> _Report:
-        raise AssertionError("no dead-man channel: no beat is sent")
+class _BrokenRouter(RecordingRouter):
+    def notify(self, alert: Any, state_store: Any) -> NoProblems:
+        super().notify(alert, state_store)
+        return NoProblems((f"webhook: HTTP 500 ({len(self.sent)})",))
 
 
 def test_delivery_problems_are_kept_bounded_over_a_long_run() -> None:
@@ -37,32 +23,28 @@ def test_delivery_problems_are_kept_bounded_over_a_long_run() -> None:
     for n in range(MAX_PROBLEMS * 3):
         alerts.post("stop_loss", f"T{n}", "stop-loss fired", {})
     alerts.close()
-    assert router.sent == MAX_PROBLEMS * 3
+    assert len(router.sent) == MAX_PROBLEMS * 3
     assert len(alerts.problems) == MAX_PROBLEMS
     assert alerts.problems[-1] == f"webhook: HTTP 500 ({MAX_PROBLEMS * 3})"
 
 
-class _StuckRouter:
+class _StuckRouter(RecordingRouter):
     """A webhook that hangs until the test lets it go."""
 
-    channels = ("webhook",)
-
     def __init__(self) -> None:
+        super().__init__()
         self.release = threading.Event()
         self.started = threading.Event()
-        self.fingerprints: list[str] = []
 
-    def notify(self, alert: Any, state_store: Any) -> _Report:
-        self.fingerprints.append(alert.fingerprint)
+    def notify(self, alert: Any, state_store: Any) -> NoProblems:
+        super().notify(alert, state_store)
         self.started.set()
         self.release.wait(10)
-        return _Report(())
-
-    def beat(self, signal: str, *, body: str = "") -> _Report:
-        raise AssertionError("no dead-man channel: no beat is sent")
+        return NoProblems()
 
 
 def test_an_alert_repeated_every_tick_is_queued_once_while_the_webhook_hangs() -> None:
+    """So is its resolution, which goes after the alert it ends."""
     router = _StuckRouter()
     alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertStateStore(ManualClock())))
     alerts.post("stop_loss", "A", "stop-loss fired", {})
@@ -70,7 +52,13 @@ def test_an_alert_repeated_every_tick_is_queued_once_while_the_webhook_hangs() -
     for _ in range(1000):
         alerts.post("stop_loss", "A", "stop-loss fired", {})
         alerts.post("feed_stale", "B", "B: idle", {})
-    assert alerts._queue.qsize() == 2  # one stop_loss for A and one feed_stale for B
+        alerts.resolve("feed_stale", "B", "B: fresh again")
+    assert alerts._queue.qsize() == 3  # one stop_loss for A, one feed_stale for B, its end
     router.release.set()
     alerts.close()
-    assert router.fingerprints == ["trade.stop_loss.A", "trade.stop_loss.A", "trade.feed_stale.B"]
+    assert router.asked == [
+        ("fire", "trade.stop_loss.A"),
+        ("fire", "trade.stop_loss.A"),
+        ("fire", "trade.feed_stale.B"),
+        ("resolve", "trade.feed_stale.B"),
+    ]

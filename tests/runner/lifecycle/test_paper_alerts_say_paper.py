@@ -11,7 +11,6 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -24,37 +23,19 @@ from kalshi_cli.runner.loop.alerting import TradeAlerts
 from kalshi_cli.store.paper import paper_state_path
 from kalshi_cli.vocabulary.clock import ManualClock
 from tests.alerts.test_alerts import Receiver, _Handler
-from tests.fakes import FakeAlertStateStore
+from tests.fakes import FakeAlertStateStore, RecordingRouter
 from tests.waiting import poll_until
 
 
-@dataclass
-class _Report:
-    problems: tuple[str, ...] = ()
-
-
-class _Recorder:
-    channels = ("webhook",)
-
-    def __init__(self) -> None:
-        self.alerts: list[Any] = []
-
-    def notify(self, alert: Any, state_store: Any) -> _Report:
-        self.alerts.append(alert)
-        return _Report()
-
-    def beat(self, signal: str, *, body: str = "") -> _Report:
-        raise AssertionError("no dead-man channel: no beat is sent")
-
-
 def _sent(*, paper: bool) -> Any:
-    router = _Recorder()
+    router = RecordingRouter()
     alerts = TradeAlerts(
         router, lambda: nullcontext(FakeAlertStateStore(ManualClock())), paper=paper
     )
     alerts.post("kill_switch", "", "trading HALTED by kalshi dashboard: halted by hand", {})
     alerts.close()
-    (alert,) = router.alerts
+    (alert,) = router.sent
+    assert router.beats == []  # no dead-man channel: no beat is sent
     return alert
 
 

@@ -22,7 +22,7 @@ import textwrap
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
@@ -51,7 +51,7 @@ from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side, TimeInForce
 from tests.conftest import SimHarness
-from tests.fakes import FakeAlertStateStore
+from tests.fakes import FakeAlertStateStore, RecordingRouter
 from tests.runner.fakes import Held, make_rig
 from tests.runner.lifecycle.test_shutdown_unknown import _lose_next_create
 from tests.runner.simproc import (
@@ -98,26 +98,6 @@ def _lock_holder(state: Path) -> Iterator[tuple[IO[str], IO[str]]]:
         assert holder.stdin is not None and holder.stdout is not None
         assert holder.stdout.readline().strip() == "ready"
         yield holder.stdin, holder.stdout
-
-
-@dataclass
-class _Report:
-    problems: tuple[str, ...] = ()
-
-
-@dataclass
-class RecordingRouter:
-    """The alert router of a loop whose alerting is configured: what it was asked to send."""
-
-    channels: tuple[str, ...] = ("webhook",)
-    alerts: list[Any] = field(default_factory=list)
-
-    def notify(self, alert: Any, state_store: Any) -> _Report:
-        self.alerts.append(alert)
-        return _Report()
-
-    def beat(self, signal: str, *, body: str = "") -> _Report:
-        return _Report()
 
 
 @dataclass
@@ -254,7 +234,7 @@ def _assert_stopped_on_the_state_file(s: Session, error: KalshiError, cause: str
     assert str(s.state) in line and cause in line, line
     assert "kalshi reconcile" in line, line
     s.loop.alerts.close()  # type: ignore[union-attr]  # delivers what is queued
-    sent = [a for a in s.router.alerts if a.fingerprint == "trade.state_file_failed"]
+    sent = [a for a in s.router.sent if a.fingerprint == "trade.state_file_failed"]
     assert len(sent) == 1 and str(s.state) in sent[0].summary and cause in sent[0].summary
     assert s.events("state_file_failed"), "the log says why the loop stopped"
 

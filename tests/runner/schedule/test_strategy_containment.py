@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -33,30 +33,11 @@ from kalshi_cli.strategies import (
 from kalshi_cli.strategies.model.sources import CommandSource
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import Action, Side
-from tests.fakes import FakeAlertStateStore
+from tests.fakes import FakeAlertStateStore, RecordingRouter
 from tests.runner.fakes import Rig, make_rig
 
 UNDER_TEST = Path(__file__).parents[2] / "strategies" / "models_under_test.py"
 CRASHES = f"python:{UNDER_TEST}:crashes"
-
-
-@dataclass
-class _Report:
-    problems: tuple[str, ...] = ()
-
-
-class RecordingRouter:
-    channels = ("webhook",)
-
-    def __init__(self) -> None:
-        self.sent: list[Any] = []
-
-    def notify(self, alert: Any, state_store: Any) -> _Report:
-        self.sent.append(alert)
-        return _Report()
-
-    def beat(self, signal: str, *, body: str = "") -> _Report:
-        return _Report()
 
 
 # a market maker whose decisions fail while `FLAKY["fail"]` is set; and strategies that answer
