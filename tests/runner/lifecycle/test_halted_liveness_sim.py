@@ -18,6 +18,7 @@ from tests.runner.simproc import (
     log_events,
     trade_command,
     trade_env,
+    trade_process,
 )
 from tests.waiting import poll_until
 
@@ -50,14 +51,7 @@ def test_a_halted_loop_keeps_beating_and_the_check_says_ok_and_halted(
     home.mkdir()
     state, log = tmp_path / "state.db", tmp_path / "trade.log"
     env = trade_env(trader, home, state)
-    proc = subprocess.Popen(
-        trade_command("market-maker", TICKER, log, "--duration", "90"),
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with trade_process(trade_command("market-maker", TICKER, log, "--duration", "90"), env) as proc:
         beating = poll_until(
             lambda: (
                 any(e["event"] == "heartbeat" for e in log_events(log)) or proc.poll() is not None
@@ -76,7 +70,3 @@ def test_a_halted_loop_keeps_beating_and_the_check_says_ok_and_halted(
         assert beat is not None and beat.detail["state"] == "HALTED"
         status = _kalshi(env, "status")
         assert status.stdout.splitlines()[0] == "trading state: HALTED"
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.communicate(timeout=60)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
 from kalshi_cli.store import Store
+from tests.runner.simproc import trade_process
 from tests.waiting import wait_until
 
 HANGS = """
@@ -43,27 +43,9 @@ def test_sigterm_cancels_the_loops_resting_orders_and_exits_0_while_a_decide_han
     hangs.write_text(HANGS, encoding="utf-8")
     env = {**os.environ, "KALSHI_HOME": str(tmp_path / "home")}
     log = tmp_path / "trade.log"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "kalshi_cli",
-            "trade",
-            "--strategy",
-            "market-maker",
-            "--strategy",
-            str(hangs),
-            "--duration",
-            "60",
-            "--log-file",
-            str(log),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    command = [sys.executable, "-m", "kalshi_cli", "trade", "--strategy", "market-maker"]
+    command += ["--strategy", str(hangs), "--duration", "60", "--log-file", str(log)]
+    with trade_process(command, env) as proc:
         wait_until(
             lambda: (
                 log.exists()
@@ -74,9 +56,6 @@ def test_sigterm_cancels_the_loops_resting_orders_and_exits_0_while_a_decide_han
         )
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 0, err
     assert "summary:" in out and "realized P&L" in out
     # withdrawn at once through the session's order group, and proven gone by a listing
