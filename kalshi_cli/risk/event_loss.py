@@ -1,6 +1,7 @@
 """The limit on what one event can lose (`risk.max_event_loss`, and a strategy's own in
 `trade.budgets.NAME.max_event_loss`): the event's worst case at settlement by the one rule
-(vocabulary/event_outcomes.py), every resting order counted as filled and paying the taker fee.
+(vocabulary/event_outcomes.py), every resting order counted as filled, paying the taker fee, in
+each outcome where it loses (and as unfilled where it gains: it may never fill).
 An order that would carry it past the limit is refused (`EVENT_LOSS`, risk/rules.py
 `EventLossRule`), unless it makes it no worse (a hedge). docs/risk.md "The limit on an event's
 loss".
@@ -90,14 +91,17 @@ class EventBook:
 
 
 def _leg(view: PositionView, strike: MarketStrike | None, fees: FeeModel | None) -> EventLeg:
-    """A market's holding, each order resting (or filled and not read) counted as filled at its
-    price and the taker fee; what is held at what it cost."""
+    """A market's holding: what is held at what it cost, each fill not read yet added at its
+    price and the taker fee, and each resting order so too where it loses (`EventLeg.resting`:
+    it may fill or not)."""
     yes, no = max(view.position, ZERO), max(-view.position, ZERO)
     leg = EventLeg(view.ticker, yes, no, view.entry_cost, strike)
-    for order in (*view.unbooked, *view.resting):
-        bid = order.book_side is BookSide.BID
-        yes_price = order.price if order.side is Side.YES else ONE - order.price
-        price = yes_price if bid else ONE - yes_price
-        fee = fees.most_fee(order.remaining, price) if fees is not None else ZERO
-        leg = leg.filled("yes" if bid else "no", order.remaining, price, fee)
+    for filled, orders in ((True, view.unbooked), (False, view.resting)):
+        for order in orders:
+            bid = order.book_side is BookSide.BID
+            yes_price = order.price if order.side is Side.YES else ONE - order.price
+            price = yes_price if bid else ONE - yes_price
+            fee = fees.most_fee(order.remaining, price) if fees is not None else ZERO
+            add = leg.filled if filled else leg.resting
+            leg = add("yes" if bid else "no", order.remaining, price, fee)
     return leg
