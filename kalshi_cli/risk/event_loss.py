@@ -10,7 +10,8 @@ loss".
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.strategy_api.index import MarketTerms
@@ -35,15 +36,29 @@ def market_strike(raw: Mapping[str, Any]) -> MarketStrike | None:
     return MarketStrike(terms.strike_type, terms.floor_strike, terms.cap_strike)
 
 
+def settlement_floor(raw: Mapping[str, Any]) -> Decimal | None:
+    """What a market's YES is paid at least, from its REST body (`settlement_bounds_type`
+    `floor`, 3.31.0), when it names one (None: YES settles at $1 or $0)."""
+    if raw.get("settlement_bounds_type") != "floor":
+        return None
+    try:
+        return Decimal(str(raw["settlement_floor_dollars"]))
+    except (KeyError, InvalidOperation):
+        return None
+
+
 @dataclass(frozen=True)
 class EventTerms:
     """An event as the limit reads it, once: its `collateral_return_type`, and each of its
-    markets known with its strike and where its fees are found (None: priced at no fee)."""
+    markets known with its strike and where its fees are found (None: priced at no fee), and
+    the floor YES settles at in those whose `settlement_bounds_type` is `floor` (NO is paid
+    the rest of $1)."""
 
     event_ticker: str
     kind: str
     strikes: Mapping[str, MarketStrike | None]
     fees: Callable[[str], FeeModel | None]
+    floors: Mapping[str, Decimal] = field(default_factory=dict)
 
     def book(self, view: Callable[[str], PositionView]) -> EventBook:
         """The event's markets with something in them (`view` of each), and always the market
@@ -59,10 +74,11 @@ def event_terms(
     """From the `GET /events/{event_ticker}` body (its markets at the top level) and the
     markets of the event read already, ticker -> body (one the listing leaves out counts)."""
     event = answer.get("event", {})
-    strikes = {m["ticker"]: market_strike(m) for m in answer.get("markets", [])}
-    strikes.update({t: market_strike(raw) for t, raw in (markets or {}).items()})
+    raws = {m["ticker"]: m for m in answer.get("markets", [])} | dict(markets or {})
+    strikes = {t: market_strike(raw) for t, raw in raws.items()}
+    floors = {t: f for t, raw in raws.items() if (f := settlement_floor(raw))}
     kind = str(event.get("collateral_return_type") or "")
-    return EventTerms(str(event.get("event_ticker", "")), kind, strikes, fees)
+    return EventTerms(str(event.get("event_ticker", "")), kind, strikes, fees, floors)
 
 
 @dataclass(frozen=True)
@@ -86,16 +102,19 @@ class EventBook:
                 view = view.after(intent)
             elif not (view.position or view.resting or view.unbooked):
                 continue
-            legs.append(_leg(view, strike, self.terms.fees(ticker)))
+            floor = self.terms.floors.get(ticker, ZERO)
+            legs.append(_leg(view, strike, self.terms.fees(ticker), floor))
         return event_outcomes(self.terms.kind, legs)
 
 
-def _leg(view: PositionView, strike: MarketStrike | None, fees: FeeModel | None) -> EventLeg:
+def _leg(
+    view: PositionView, strike: MarketStrike | None, fees: FeeModel | None, floor: Decimal
+) -> EventLeg:
     """A market's holding: what is held at what it cost, each fill not read yet added at its
     price and the taker fee, and each resting order so too where it loses (`EventLeg.resting`:
     it may fill or not)."""
     yes, no = max(view.position, ZERO), max(-view.position, ZERO)
-    leg = EventLeg(view.ticker, yes, no, view.entry_cost, strike)
+    leg = EventLeg(view.ticker, yes, no, view.entry_cost, strike, floor)
     for filled, orders in ((True, view.unbooked), (False, view.resting)):
         for order in orders:
             bid = order.book_side is BookSide.BID

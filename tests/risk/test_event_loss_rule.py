@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kalshi_cli.risk import RiskContext, TradingState
-from kalshi_cli.risk.event_loss import EventTerms
+from kalshi_cli.risk.event_loss import EventTerms, event_terms
 from kalshi_cli.risk.rules import EventLossRule
 from kalshi_cli.vocabulary.decisions import Intent, PositionView, RestingOrder
 from kalshi_cli.vocabulary.event_outcomes import MECNET, EventLeg, event_outcomes
@@ -77,3 +77,21 @@ def test_the_worst_case_counted_is_never_above_any_set_of_the_resting_orders_fil
                 side = "yes" if bid else "no"
                 legs[ticker] = legs[ticker].filled(side, order.remaining, price)
         assert counted <= event_outcomes(kind, list(legs.values())).worst.pnl
+
+
+def test_a_market_whose_yes_settles_at_a_floor_pays_no_only_the_rest() -> None:
+    """Two candidates whose YES settles at $0.50 at least (`settlement_bounds_type` floor): NO
+    on the loser pays $0.50, not $1, so NO 1 at $0.60 on A and NO 1 at $0.65 on B lose $0.75
+    whoever wins, past a limit of $0.70."""
+    floor = {"settlement_bounds_type": "floor", "settlement_floor_dollars": "0.50"}
+    answer = {
+        "event": {"event_ticker": "EV", "collateral_return_type": MECNET},
+        "markets": [{"ticker": t, **floor} for t in ("A", "B")],
+    }
+    views = {"A": PositionView("A", D(-1), D("0.60"), D("0.60"))}
+    book = event_terms(answer, lambda t: None).book(lambda t: views.get(t, PositionView(t)))
+    order = Intent("B", Side.NO, Action.BUY, D("0.65"), D(1), D("0.65"), "hedge?")
+    worst = book.worst(order)
+    assert (worst.name, worst.pnl) == ("A yes", D("-0.75"))
+    context = RiskContext(0.0, TradingState.ACTIVE, book.view("B"), event=book)
+    assert not EventLossRule(D("0.70")).check(order, context).allowed
