@@ -1,6 +1,7 @@
 """The limit on what one event can lose (`risk.max_event_loss`, and a strategy's own in
 `trade.budgets.NAME.max_event_loss`): the event's worst case at settlement by the one rule
-(vocabulary/event_outcomes.py), every resting order counted as filled and paying the taker fee.
+(vocabulary/event_outcomes.py), every resting order counted as filled, paying the taker fee, in
+each outcome where it loses (and as unfilled where it gains: it may never fill).
 An order that would carry it past the limit is refused (`EVENT_LOSS`, risk/rules.py
 `EventLossRule`), unless it makes it no worse (a hedge). docs/risk.md "The limit on an event's
 loss".
@@ -9,7 +10,8 @@ loss".
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.strategy_api.index import MarketTerms
@@ -34,15 +36,29 @@ def market_strike(raw: Mapping[str, Any]) -> MarketStrike | None:
     return MarketStrike(terms.strike_type, terms.floor_strike, terms.cap_strike)
 
 
+def settlement_floor(raw: Mapping[str, Any]) -> Decimal | None:
+    """What a market's YES is paid at least, from its REST body (`settlement_bounds_type`
+    `floor`, 3.31.0), when it names one (None: YES settles at $1 or $0)."""
+    if raw.get("settlement_bounds_type") != "floor":
+        return None
+    try:
+        return Decimal(str(raw["settlement_floor_dollars"]))
+    except (KeyError, InvalidOperation):
+        return None
+
+
 @dataclass(frozen=True)
 class EventTerms:
     """An event as the limit reads it, once: its `collateral_return_type`, and each of its
-    markets known with its strike and where its fees are found (None: priced at no fee)."""
+    markets known with its strike and where its fees are found (None: priced at no fee), and
+    the floor YES settles at in those whose `settlement_bounds_type` is `floor` (NO is paid
+    the rest of $1)."""
 
     event_ticker: str
     kind: str
     strikes: Mapping[str, MarketStrike | None]
     fees: Callable[[str], FeeModel | None]
+    floors: Mapping[str, Decimal] = field(default_factory=dict)
 
     def book(self, view: Callable[[str], PositionView]) -> EventBook:
         """The event's markets with something in them (`view` of each), and always the market
@@ -58,10 +74,11 @@ def event_terms(
     """From the `GET /events/{event_ticker}` body (its markets at the top level) and the
     markets of the event read already, ticker -> body (one the listing leaves out counts)."""
     event = answer.get("event", {})
-    strikes = {m["ticker"]: market_strike(m) for m in answer.get("markets", [])}
-    strikes.update({t: market_strike(raw) for t, raw in (markets or {}).items()})
+    raws = {m["ticker"]: m for m in answer.get("markets", [])} | dict(markets or {})
+    strikes = {t: market_strike(raw) for t, raw in raws.items()}
+    floors = {t: f for t, raw in raws.items() if (f := settlement_floor(raw))}
     kind = str(event.get("collateral_return_type") or "")
-    return EventTerms(str(event.get("event_ticker", "")), kind, strikes, fees)
+    return EventTerms(str(event.get("event_ticker", "")), kind, strikes, fees, floors)
 
 
 @dataclass(frozen=True)
@@ -85,19 +102,25 @@ class EventBook:
                 view = view.after(intent)
             elif not (view.position or view.resting or view.unbooked):
                 continue
-            legs.append(_leg(view, strike, self.terms.fees(ticker)))
+            floor = self.terms.floors.get(ticker, ZERO)
+            legs.append(_leg(view, strike, self.terms.fees(ticker), floor))
         return event_outcomes(self.terms.kind, legs)
 
 
-def _leg(view: PositionView, strike: MarketStrike | None, fees: FeeModel | None) -> EventLeg:
-    """A market's holding, each order resting (or filled and not read) counted as filled at its
-    price and the taker fee; what is held at what it cost."""
+def _leg(
+    view: PositionView, strike: MarketStrike | None, fees: FeeModel | None, floor: Decimal
+) -> EventLeg:
+    """A market's holding: what is held at what it cost, each fill not read yet added at its
+    price and the taker fee, and each resting order so too where it loses (`EventLeg.resting`:
+    it may fill or not)."""
     yes, no = max(view.position, ZERO), max(-view.position, ZERO)
-    leg = EventLeg(view.ticker, yes, no, view.entry_cost, strike)
-    for order in (*view.unbooked, *view.resting):
-        bid = order.book_side is BookSide.BID
-        yes_price = order.price if order.side is Side.YES else ONE - order.price
-        price = yes_price if bid else ONE - yes_price
-        fee = fees.most_fee(order.remaining, price) if fees is not None else ZERO
-        leg = leg.filled("yes" if bid else "no", order.remaining, price, fee)
+    leg = EventLeg(view.ticker, yes, no, view.entry_cost, strike, floor)
+    for filled, orders in ((True, view.unbooked), (False, view.resting)):
+        for order in orders:
+            bid = order.book_side is BookSide.BID
+            yes_price = order.price if order.side is Side.YES else ONE - order.price
+            price = yes_price if bid else ONE - yes_price
+            fee = fees.most_fee(order.remaining, price) if fees is not None else ZERO
+            add = leg.filled if filled else leg.resting
+            leg = add("yes" if bid else "no", order.remaining, price, fee)
     return leg

@@ -21,8 +21,10 @@ results no outcome agrees with (two YES in a mutually exclusive event) fall back
 markets, whose worst case is never above the event's.
 
 A holding's P&L in an outcome is its settlement payout less its cost: exact Decimal dollars, the
-cost being what was paid, fees included. A resting order counted as filled adds its price times
-its count and its fee (`EventLeg.filled`).
+cost being what was paid, fees included. A fill adds its price times its count and its fee
+(`EventLeg.filled`); a resting order may fill or not, so it counts as filled in each outcome where
+it loses and as unfilled where it gains (`EventLeg.resting`): no order resting on the other side
+of a market, which may never fill, makes room for more.
 """
 
 from __future__ import annotations
@@ -79,6 +81,15 @@ class EventLeg:
     strike: MarketStrike | None = None
     floor: Decimal = ZERO
     result: str | None = None  # "yes" | "no" once settled
+    # what the market's resting orders can take off the P&L when it settles YES, and NO: each
+    # counted where it loses and never where it gains, as any of them may fill or not
+    losing_yes: Decimal = ZERO
+    losing_no: Decimal = ZERO
+
+    def pnl(self, yes: bool) -> Decimal:
+        """The P&L of the holding when the market settles YES (`yes`) or NO, its resting orders
+        filled where they lose."""
+        return self.payout(yes) - self.cost + (self.losing_yes if yes else self.losing_no)
 
     def payout(self, yes: bool) -> Decimal:
         """What the holding is paid when the market settles YES (`yes`) or NO."""
@@ -88,11 +99,21 @@ class EventLeg:
 
     def filled(self, side: str, count: Decimal, price: Decimal, fee: Decimal = ZERO) -> EventLeg:
         """This holding with `count` more contracts of `side` ("yes"/"no") bought at `price`
-        (that side's price) for `fee`: a resting order counted as filled."""
+        (that side's price) for `fee`: an order filled."""
         cost = self.cost + count * price + fee
         if side == "yes":
             return replace(self, yes=self.yes + count, cost=cost)
         return replace(self, no=self.no + count, cost=cost)
+
+    def resting(self, side: str, count: Decimal, price: Decimal, fee: Decimal = ZERO) -> EventLeg:
+        """This holding with an order resting for `count` contracts of `side` at `price` and
+        `fee` filled: counted filled in the result where it loses, unfilled where it gains."""
+        order = EventLeg(self.ticker, floor=self.floor).filled(side, count, price, fee)
+        return replace(
+            self,
+            losing_yes=self.losing_yes + min(order.pnl(True), ZERO),
+            losing_no=self.losing_no + min(order.pnl(False), ZERO),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +153,7 @@ def event_outcomes(collateral_return_type: str, holdings: Sequence[EventLeg]) ->
 
 def _settled(holdings: Sequence[EventLeg], yes: Callable[[EventLeg], bool]) -> Decimal:
     """The P&L when each market settles as `yes` says."""
-    return sum((h.payout(yes(h)) - h.cost for h in holdings), ZERO)
+    return sum((h.pnl(yes(h)) for h in holdings), ZERO)
 
 
 def _exclusive(holdings: Sequence[EventLeg]) -> list[EventOutcome]:
@@ -153,7 +174,7 @@ def _exclusive(holdings: Sequence[EventLeg]) -> list[EventOutcome]:
             found.append(EventOutcome("none yes", base))
         else:
             h = by_ticker[ticker]
-            found.append(EventOutcome(f"{ticker} yes", base + h.payout(True) - h.payout(False)))
+            found.append(EventOutcome(f"{ticker} yes", base + h.pnl(True) - h.pnl(False)))
     return found
 
 
@@ -177,7 +198,7 @@ def _ladder(holdings: Sequence[EventLeg]) -> list[EventOutcome]:
             found[-1] = EventOutcome(_interval(start, hi), found[-1].pnl)
             continue
         start, last = lo, pays
-        pnl = sum((h.payout(p) - h.cost for h, p in zip(holdings, pays, strict=True)), ZERO)
+        pnl = sum((h.pnl(p) for h, p in zip(holdings, pays, strict=True)), ZERO)
         found.append(EventOutcome(_interval(lo, hi), pnl))
     return found
 
@@ -213,7 +234,7 @@ def _independent(holdings: Sequence[EventLeg]) -> EventOutcomes:
     def side(h: EventLeg, worst: bool) -> bool:
         if h.result is not None:
             return h.result == "yes"
-        yes, no = h.payout(True), h.payout(False)
+        yes, no = h.pnl(True), h.pnl(False)
         return yes < no if worst else yes > no
 
     def outcome(worst: bool) -> EventOutcome:

@@ -24,9 +24,10 @@ from kalshi_cli.client.orders import OrdersApi
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import Clock, ManualClock, SystemClock
 from kalshi_cli.vocabulary.errors import KalshiError, OrderOutcomeUnknown
-from kalshi_cli.vocabulary.models import Action, Side
+from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.agent.test_agent_tools import environ, refused
+from tests.prime_tier import another_accounts_order
 from tests.waiting import PATIENCE_S, wait_until
 
 if TYPE_CHECKING:
@@ -468,6 +469,7 @@ def test_the_limit_on_an_events_loss_refuses_the_assistants_order_and_passes_the
                 f"KXSOS-{name}", side=side, action="buy", count="1", price=price
             )
 
+        another_accounts_order(sim, "KXSOS-A", BookSide.BID, "0.40", 1)  # NO on A fills
         tools.orders.execute(no_or_yes("A", "no", "0.60")["token"])
         over = refused(partial(no_or_yes, "B", "yes", "0.10"), "REJECTED EVENT_LOSS: ")
         assert "event KXSOS" in over and "-$0.70 (KXSOS-A yes)" in over, over

@@ -1,6 +1,7 @@
 """The trade loop holds its orders to the limit on an event's loss (`risk.max_event_loss`, and a
 strategy's own in `trade.budgets`): its events read once at start, its resting orders counted
-as filled, a denial naming the event and the outcome that loses; the hedge goes out."""
+as filled where they lose, a denial naming the event and the outcome that loses; the hedge goes
+out."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ MARKET = """
             title: Who?
             yes_sub_title: "Yes"
             no_sub_title: "No"
-            book: {yes_bids: [["0.20", "10"]], no_bids: [["0.05", "10"]]}"""
+            book: {yes_bids: [["%s", "10"]], no_bids: [["0.05", "10"]]}"""
 SCENARIO = """
 description: Three candidates of a mutually exclusive event, no fees, books that stand still.
 fees: {fee_type: quadratic, fee_multiplier: "0"}
@@ -37,7 +38,9 @@ series:
         title: Who?
         mutually_exclusive: true
         collateral_return_type: MECNET
-        markets:""" + "".join(MARKET % t for t in (A, B, C))
+        markets:""" + "".join(
+    MARKET % (t, bid) for t, bid in ((A, "0.40"), (B, "0.20"), (C, "0.20"))
+)
 
 
 @pytest.mark.parametrize(
@@ -70,7 +73,7 @@ def test_the_worked_example_in_the_loop(tmp_path: Path, limits: dict[str, Any], 
         rig.step(0.1)
         return went
 
-    assert execute(A, Side.NO, "0.60")
+    assert execute(A, Side.NO, "0.60")  # fills at the YES bid of $0.40
     sent = len(rig.client.requests)
     assert not execute(B, Side.YES, "0.10")
     assert len(rig.client.requests) == sent  # nothing was sent
@@ -79,6 +82,6 @@ def test_the_worked_example_in_the_loop(tmp_path: Path, limits: dict[str, Any], 
     assert denied["code"] == "EVENT_LOSS"
     assert denied["detail"].startswith(f"{who}event KXSOS-26: ")
     assert f"-$0.70 ({A} yes)" in denied["detail"]
-    assert execute(C, Side.NO, "0.70")  # the hedge: worst case -$0.30
+    assert execute(C, Side.NO, "0.70")  # the hedge: worst case -$0.30 once it fills
     assert len(rig.client.requests) == sent + 1
     rig.loop.log.close()

@@ -1,7 +1,7 @@
 """`risk.max_event_loss` on orders placed by hand: an order that would carry an event's worst case
-at settlement past the limit, its resting orders counted as filled, is refused before anything
-is sent, naming the event and the outcome that loses; a hedge that makes it no worse goes out
-(docs/risk.md "The limit on an event's loss")."""
+at settlement past the limit, its resting orders counted as filled where they lose, is refused
+before anything is sent, naming the event and the outcome that loses; a hedge that makes it no
+worse goes out (docs/risk.md "The limit on an event's loss")."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from kalshi_cli.risk import RiskLimits
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import ValidationError
-from kalshi_cli.vocabulary.models import Action, Side
+from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
-from tests.prime_tier import resting_count
+from tests.prime_tier import another_accounts_order, resting_count
 
 FREE = {"fee_type": "quadratic", "fee_multiplier": "0"}  # no fees: the example's figures
 
@@ -37,10 +37,11 @@ def buy(service: OrderService, ticker: str, side: Side, price: str) -> None:
 
 
 def test_the_worked_example_refuses_the_order_past_the_limit_and_sends_the_hedge(
-    client: KalshiClient, store: Store, event: list[str]
+    prime: SimHarness, client: KalshiClient, store: Store, event: list[str]
 ) -> None:
     a, b, c = event
     service = OrderService(client, store, limits=RiskLimits(max_event_loss=D("0.65")))
+    another_accounts_order(prime, a, BookSide.BID, "0.40", 1)  # NO on A fills at $0.60
     buy(service, a, Side.NO, "0.60")  # worst case -$0.60 (A yes)
     with pytest.raises(ValidationError) as refused:
         buy(service, b, Side.YES, "0.10")
@@ -49,9 +50,24 @@ def test_the_worked_example_refuses_the_order_past_the_limit_and_sends_the_hedge
     assert f"-$0.70 ({a} yes)" in str(refused.value)
     assert "risk.max_event_loss" in (refused.value.hint or "")
     assert resting_count(client, ticker=b) == 0  # nothing was sent
-    # NO on C adds a position and its cost, and takes the worst case to -$0.30: a hedge
+    # NO on C adds a position and its cost, and takes the worst case to -$0.30 once it fills
+    # (-$0.60 while it rests): a hedge
     buy(service, c, Side.NO, "0.70")
-    assert resting_count(client, event_ticker="KXSOS") == 2
+    assert resting_count(client, event_ticker="KXSOS") == 1
+
+
+def test_a_hedge_resting_beside_an_order_resting_is_no_hedge(
+    client: KalshiClient, store: Store, event: list[str]
+) -> None:
+    """NO on A at $0.60 rests unfilled: NO on C at $0.70 alone may fill, and lose $0.70 where C
+    settles yes, past the limit of $0.65."""
+    a, _, c = event
+    service = OrderService(client, store, limits=RiskLimits(max_event_loss=D("0.65")))
+    buy(service, a, Side.NO, "0.60")
+    with pytest.raises(ValidationError) as refused:
+        buy(service, c, Side.NO, "0.70")
+    assert refused.value.code == "EVENT_LOSS"
+    assert f"-$0.70 ({c} yes)" in str(refused.value)
 
 
 def test_without_the_limit_the_same_order_goes_out(

@@ -1,0 +1,97 @@
+"""The limit on an event's loss counts each resting order where it loses and never where it
+gains: any of them may fill or not, so no order resting on the other side makes room for more
+(docs/risk.md "The limit on an event's loss")."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+from itertools import product
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kalshi_cli.risk import RiskContext, TradingState
+from kalshi_cli.risk.event_loss import EventTerms, event_terms
+from kalshi_cli.risk.rules import EventLossRule
+from kalshi_cli.vocabulary.decisions import Intent, PositionView, RestingOrder
+from kalshi_cli.vocabulary.event_outcomes import MECNET, EventLeg, event_outcomes
+from kalshi_cli.vocabulary.models import Action, BookSide, Side
+
+MARKETS = ("A", "B", "C")
+
+
+def event(kind: str = MECNET) -> EventTerms:
+    return EventTerms("EV", kind, dict.fromkeys(MARKETS), lambda t: None)
+
+
+def check(views: dict[str, PositionView], order: Intent, limit: str) -> bool:
+    book = event().book(lambda t: views.get(t, PositionView(t)))
+    context = RiskContext(0.0, TradingState.ACTIVE, book.view(order.ticker), event=book)
+    return EventLossRule(D(limit)).check(order, context).allowed
+
+
+def quote(action: Action, price: str) -> Intent:
+    return Intent("A", Side.YES, action, D(price), D(100), D(price), "quote")
+
+
+def test_a_two_sided_quote_is_no_hedge_so_its_other_side_makes_no_room_for_more() -> None:
+    """A bid for 100 YES at $0.40 can lose $40 (A no); the offer at $0.60 beside it may never
+    fill, so a second bid for 100 could lose $80: past a $50 limit, and refused."""
+    bid, offer = quote(Action.BUY, "0.40"), quote(Action.SELL, "0.60")
+    resting = (
+        RestingOrder("1", Side.YES, Action.BUY, D("0.40"), D(100)),
+        RestingOrder("2", Side.YES, Action.SELL, D("0.60"), D(100)),
+    )
+    views = {"A": PositionView("A", resting=resting[:1])}
+    assert check(views, offer, "50")  # it loses $40 where A settles yes: within the limit
+    views = {"A": PositionView("A", resting=resting)}
+    assert not check(views, bid, "50")
+
+
+orders = st.builds(
+    RestingOrder,
+    st.just(""),
+    st.sampled_from(Side),
+    st.sampled_from(Action),
+    st.integers(1, 99).map(lambda c: D(c) / 100),
+    st.integers(1, 5).map(D),
+)
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from(MARKETS), orders), max_size=4),
+    st.sampled_from([MECNET, ""]),
+)
+def test_the_worst_case_counted_is_never_above_any_set_of_the_resting_orders_filling(
+    resting: list[tuple[str, RestingOrder]], kind: str
+) -> None:
+    views = {t: PositionView(t, resting=tuple(o for m, o in resting if m == t)) for t in MARKETS}
+    counted = event(kind).book(views.__getitem__).worst().pnl
+    for filled in product((False, True), repeat=len(resting)):
+        legs = {t: EventLeg(t) for t in MARKETS}
+        for (ticker, order), fills in zip(resting, filled, strict=True):
+            if fills:
+                bid = order.book_side is BookSide.BID
+                yes_price = order.price if order.side is Side.YES else 1 - order.price
+                price = yes_price if bid else 1 - yes_price
+                side = "yes" if bid else "no"
+                legs[ticker] = legs[ticker].filled(side, order.remaining, price)
+        assert counted <= event_outcomes(kind, list(legs.values())).worst.pnl
+
+
+def test_a_market_whose_yes_settles_at_a_floor_pays_no_only_the_rest() -> None:
+    """Two candidates whose YES settles at $0.50 at least (`settlement_bounds_type` floor): NO
+    on the loser pays $0.50, not $1, so NO 1 at $0.60 on A and NO 1 at $0.65 on B lose $0.75
+    whoever wins, past a limit of $0.70."""
+    floor = {"settlement_bounds_type": "floor", "settlement_floor_dollars": "0.50"}
+    answer = {
+        "event": {"event_ticker": "EV", "collateral_return_type": MECNET},
+        "markets": [{"ticker": t, **floor} for t in ("A", "B")],
+    }
+    views = {"A": PositionView("A", D(-1), D("0.60"), D("0.60"))}
+    book = event_terms(answer, lambda t: None).book(lambda t: views.get(t, PositionView(t)))
+    order = Intent("B", Side.NO, Action.BUY, D("0.65"), D(1), D("0.65"), "hedge?")
+    worst = book.worst(order)
+    assert (worst.name, worst.pnl) == ("A yes", D("-0.75"))
+    context = RiskContext(0.0, TradingState.ACTIVE, book.view("B"), event=book)
+    assert not EventLossRule(D("0.70")).check(order, context).allowed
