@@ -4,6 +4,7 @@ gains: any of them may fill or not, so no order resting on the other side makes 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal as D
 from itertools import product
 
@@ -15,7 +16,7 @@ from kalshi_cli.risk.event_loss import EventTerms, event_terms
 from kalshi_cli.risk.rules import EventLossRule
 from kalshi_cli.vocabulary.decisions import Intent, PositionView, RestingOrder
 from kalshi_cli.vocabulary.event_outcomes import MECNET, EventLeg, event_outcomes
-from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce
 
 MARKETS = ("A", "B", "C")
 
@@ -62,11 +63,13 @@ orders = st.builds(
     st.lists(st.tuples(st.sampled_from(MARKETS), orders), max_size=4),
     st.sampled_from([MECNET, ""]),
 )
-def test_the_worst_case_counted_is_never_above_any_set_of_the_resting_orders_filling(
+def test_the_worst_case_counted_is_the_worst_of_every_set_of_the_resting_orders_filling(
     resting: list[tuple[str, RestingOrder]], kind: str
 ) -> None:
+    """Exact, not only safe: some set of them filling reaches it."""
     views = {t: PositionView(t, resting=tuple(o for m, o in resting if m == t)) for t in MARKETS}
     counted = event(kind).book(views.__getitem__).worst().pnl
+    reached = []
     for filled in product((False, True), repeat=len(resting)):
         legs = {t: EventLeg(t) for t in MARKETS}
         for (ticker, order), fills in zip(resting, filled, strict=True):
@@ -76,7 +79,21 @@ def test_the_worst_case_counted_is_never_above_any_set_of_the_resting_orders_fil
                 price = yes_price if bid else 1 - yes_price
                 side = "yes" if bid else "no"
                 legs[ticker] = legs[ticker].filled(side, order.remaining, price)
-        assert counted <= event_outcomes(kind, list(legs.values())).worst.pnl
+        reached.append(event_outcomes(kind, list(legs.values())).worst.pnl)
+    assert counted == min(reached)
+
+
+def test_an_exit_goes_out_even_where_it_unhedges_the_event() -> None:
+    """NO on A at $0.60 and on C at $0.70 lose at worst $0.30; selling C's back at $0.01 would
+    make it $1.29 (A yes), past a $0.50 limit, yet an order that only reduces a position is never
+    held back (docs/risk.md)."""
+    views = {
+        "A": PositionView("A", position=D(-1), entry_cost=D("0.60")),
+        "C": PositionView("C", position=D(-1), entry_cost=D("0.70")),
+    }
+    sell = Intent("C", Side.NO, Action.SELL, D("0.01"), D(1), D("0.01"), "exit")
+    assert not check(views, sell, "0.50")
+    assert check(views, replace(sell, reduce_only=True, time_in_force=TimeInForce.IOC), "0.50")
 
 
 def test_a_market_whose_yes_settles_at_a_floor_pays_no_only_the_rest() -> None:
