@@ -131,11 +131,11 @@ def test_the_exchange_refuses_the_same_reuses() -> None:
 
 def test_the_exchanges_own_ids_take_the_number_uuid_number_gives_them() -> None:
     """`place_order` adds an id the exchange made (an order sent without a client id) by the
-    number `Reference.new_id_number` computes from its counter, not by parsing it: the
-    same number `uuid_number` gives, up to and past the counter's 48 bits."""
+    number `Reference.numbered_id` makes with it from its counter, not by parsing it: the number
+    `uuid_number` gives, up to and past the counter's 48 bits."""
 
     reference = Reference(ManualClock(1_800_000_000.0), None)
     for seq in (0, 1, 0xABCDEF, (1 << 48) - 2, (1 << 48) - 1, 1 << 48, (1 << 48) + 5):
-        reference.seq = seq
-        made = reference.new_id()
-        assert reference.new_id_number(made) == uuid_number(made), (seq, made)
+        reference.seq = seq - 1
+        made, number = reference.numbered_id()
+        assert number == uuid_number(made), (seq, made)

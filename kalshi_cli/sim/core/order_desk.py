@@ -28,7 +28,7 @@ from kalshi_cli.sim.core.records import (
     keeps_place,
     not_found,
 )
-from kalshi_cli.sim.core.reference import _SEQ_BITS, _VALID_COUNTS, Reference, _market_ticks
+from kalshi_cli.sim.core.reference import _VALID_COUNTS, Reference, _market_ticks
 from kalshi_cli.vocabulary.models import ONE, ZERO, BookSide, TimeInForce
 
 
@@ -120,10 +120,7 @@ class OrderDesk:
             replacing=None,
             now=now,
         )
-        # `Reference.new_id()`, inline: its number is the prefix's, then `seq`
-        seq = self._ref.seq + 1
-        self._ref.seq = seq
-        order_id = f"{self._ref.id_prefix}{seq:012x}"
+        order_id, number = self._ref.numbered_id()
         coid = client_order_id if client_order_id is not None else order_id
         if self._ref.journal is not None and self._ref.replay_ts is None:  # `log_at`'s own test
             self._ref.log_at(now, "place", account_id=account_id, **request.journal(coid))
@@ -155,12 +152,10 @@ class OrderDesk:
         )
         self._history.live[order_id] = order
         acct.orders.append(order)
-        # `_new_id_number(order_id)` without the parse: a counter of 48 bits or fewer gives a
-        # canonical UUID, whose number is the prefix's bits then the counter
-        if client_order_id is not None or seq >> _SEQ_BITS:
+        if client_order_id is not None or number is None:
             acct.client_ids.add(coid)
-        else:  # the exchange's own id, made from its counter: no parse
-            acct.client_ids.add_number(coid, self._ref.id_number | seq)
+        else:  # the exchange's own id, numbered as it was made: no parse
+            acct.client_ids.add_number(coid, number)
         if group_id is not None:
             self._groups.join(order)
         fills = self._engine.apply(order, plan, now)

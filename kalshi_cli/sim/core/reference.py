@@ -44,7 +44,6 @@ from kalshi_cli.vocabulary.models import (
 )
 
 _SEQ_BITS = 48  # `new_id`'s counter: 12 hex digits
-_ID_LENGTH = 36  # a canonical UUID's
 
 _STATUS_REFUSAL = {
     "unopened": "market_not_open",
@@ -334,9 +333,14 @@ class Reference:
     # ids, time, journal ---------------------------------------------------------------------
 
     def new_id(self) -> str:
-        # a UUID-shaped id: a random version-4 prefix per journal, then a 48-bit counter
-        self.seq += 1
-        return f"{self.id_prefix}{self.seq:012x}"
+        return self.numbered_id()[0]
+
+    def numbered_id(self) -> tuple[str, int | None]:
+        """A new UUID-shaped id (a random version-4 prefix per journal, then a 48-bit counter)
+        and the number `client_ids.uuid_number` makes of it, without parsing it (None: past 48
+        bits, no canonical UUID)."""
+        seq = self.seq = self.seq + 1
+        return f"{self.id_prefix}{seq:012x}", None if seq >> _SEQ_BITS else self.id_number | seq
 
     def set_salt(self, value: int) -> None:
         self.salt = value
@@ -344,13 +348,6 @@ class Reference:
         # what `client_ids.uuid_number` makes of `new_id()`: the prefix's 80 bits, then the
         # counter's 48 (while it fits them: a longer id is no canonical UUID, kept as text)
         self.id_number = int(self.id_prefix.replace("-", ""), 16) << _SEQ_BITS
-
-    def new_id_number(self, new_id: str) -> int | None:
-        """`client_ids.uuid_number(new_id)` for an id `new_id` made, parsing only its counter
-        (tests/sim/test_client_ids.py compares the two)."""
-        if len(new_id) != _ID_LENGTH:  # a counter past 48 bits: no canonical UUID
-            return None
-        return self.id_number | int(new_id[_ID_LENGTH - _SEQ_BITS // 4 :], 16)
 
     def now(self) -> float:
         return self.clock.wall() if self.replay_ts is None else self.replay_ts
