@@ -192,7 +192,7 @@ class RecordingRouter:
         return NoProblems()
 
     def resolve(
-        self, fingerprint: str, state_store: Any, *, title: str, summary: str
+        self, fingerprint: str, state_store: Any, *, title: str, summary: str, runbook: str
     ) -> NoProblems:
         self.asked.append(("resolve", fingerprint))
         return NoProblems()

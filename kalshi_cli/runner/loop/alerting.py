@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from kalshi_cli.alerts import RUNBOOKS, Alert, AlertRouter, Severity
+from kalshi_cli.alerts import RUNBOOKS, Alert, AlertRouter, AlertStatus, Severity
 from kalshi_cli.store.paper import PAPER
 
 if TYPE_CHECKING:
@@ -39,7 +39,14 @@ class Notifier(Protocol):
     def notify(self, alert: Alert, state_store: AlertStateStore, /) -> Reported: ...
 
     def resolve(
-        self, fingerprint: str, state_store: AlertStateStore, /, *, title: str, summary: str
+        self,
+        fingerprint: str,
+        state_store: AlertStateStore,
+        /,
+        *,
+        title: str,
+        summary: str,
+        runbook: str,
     ) -> Reported: ...
 
     def beat(self, signal: str, *, body: str = "") -> Reported: ...
@@ -84,15 +91,6 @@ class Beat:
     body: str
 
 
-@dataclass(frozen=True)
-class Cleared:
-    """A firing alert whose condition has ended, for the thread to resolve."""
-
-    fingerprint: str
-    title: str
-    summary: str
-
-
 class TradeAlerts:
     def __init__(
         self,
@@ -107,9 +105,9 @@ class TradeAlerts:
         # page from paper is never read as the live loop's, nor silenced as its repeat
         self.paper = paper
         self._state_store_factory = state_store_factory
-        self._queue: queue.Queue[Alert | Cleared | Beat | None] = queue.Queue()
-        # fingerprints (and "cleared:FINGERPRINT") queued and not yet taken by the thread
-        self._waiting: set[str] = set()
+        self._queue: queue.Queue[Alert | Beat | None] = queue.Queue()
+        # (fingerprint, status) of the alerts and clearings queued and not yet taken by the thread
+        self._waiting: set[tuple[str, AlertStatus]] = set()
         # the dead-man beat of each signal queued and not yet taken by the thread
         self._beats: dict[str, Beat] = {}
         channels = router.channels
@@ -152,37 +150,27 @@ class TradeAlerts:
     def post(self, kind: str, key: str, summary: str, details: Mapping[str, str]) -> None:
         """Queue one alert; `key` makes the fingerprint, so one market's breach is one alert.
         A paper session's is titled `PAPER: ...` and fingerprinted `paper.trade....`."""
-        if self._thread is None:
-            return
-        severity = KINDS[kind][0]
-        title, fingerprint = self._named(kind, key)
-        if self._first_waiting(fingerprint):
-            self._queue.put(
-                Alert(fingerprint, severity, title, summary, RUNBOOKS[kind], dict(details))
-            )
+        self._put(kind, key, summary, details, AlertStatus.FIRING)
 
     def resolve(self, kind: str, key: str, summary: str) -> None:
         """Queue the end of what `post(kind, key, ...)` alerted on: the router tells the
         channels once, if they were told it fired, so the next one pages at once."""
+        self._put(kind, key, summary, {}, AlertStatus.RESOLVED)
+
+    def _put(
+        self, kind: str, key: str, summary: str, details: Mapping[str, str], status: AlertStatus
+    ) -> None:
         if self._thread is None:
             return
-        title, fingerprint = self._named(kind, key)
-        if self._first_waiting(f"cleared:{fingerprint}"):
-            self._queue.put(Cleared(fingerprint, title, summary))
-
-    def _named(self, kind: str, key: str) -> tuple[str, str]:
-        title, fingerprint = KINDS[kind][1], f"trade.{kind}" + (f".{key}" if key else "")
+        (severity, title), fingerprint = KINDS[kind], f"trade.{kind}" + (f".{key}" if key else "")
         if self.paper:
-            return f"{PAPER}: {title}", f"paper.{fingerprint}"
-        return title, fingerprint
-
-    def _first_waiting(self, name: str) -> bool:
-        """Whether `name` was not already queued (and is now)."""
+            title, fingerprint = f"{PAPER}: {title}", f"paper.{fingerprint}"
         with self._lock:
-            if name in self._waiting:
-                return False
-            self._waiting.add(name)
-            return True
+            if (fingerprint, status) in self._waiting:
+                return
+            self._waiting.add((fingerprint, status))
+        runbook, extra = RUNBOOKS[kind], dict(details)
+        self._queue.put(Alert(fingerprint, severity, title, summary, runbook, extra, status=status))
 
     def beat(self, signal: str, body: str = "") -> None:
         """Queue a dead-man signal (never blocks); dropped while the same signal still waits."""
@@ -222,14 +210,16 @@ class TradeAlerts:
                     body = alert.body
                 self.problems.extend(self.router.beat(alert.signal, body=body).problems)
                 continue
-            if isinstance(alert, Cleared):
-                with self._lock:
-                    self._waiting.discard(f"cleared:{alert.fingerprint}")
+            with self._lock:
+                self._waiting.discard((alert.fingerprint, alert.status))
+            if alert.status is AlertStatus.RESOLVED:
                 report = self.router.resolve(
-                    alert.fingerprint, state_store, title=alert.title, summary=alert.summary
+                    alert.fingerprint,
+                    state_store,
+                    title=alert.title,
+                    summary=alert.summary,
+                    runbook=alert.runbook,
                 )
             else:
-                with self._lock:
-                    self._waiting.discard(alert.fingerprint)
                 report = self.router.notify(alert, state_store)
             self.problems.extend(report.problems)
