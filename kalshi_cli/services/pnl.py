@@ -223,7 +223,7 @@ def fill_move(buying_yes: bool, price: N, count: N, units: Units[N]) -> tuple[N,
 
 def settle_holding(h: PositionAndBasis[N], yes_paid: N | None, units: Units[N]) -> N:
     """Close the whole holding at `yes_paid` a YES contract (1 - it a NO one), or at its cost
-    when None (a void or scalar result). Returns the realized gross (the caller adds it)."""
+    when None (a void result). Returns the realized gross (the caller adds it)."""
     if h.position == 0:
         return units.zero
     held = abs(h.position)
@@ -239,13 +239,14 @@ def settle_holding(h: PositionAndBasis[N], yes_paid: N | None, units: Units[N]) 
 
 
 def yes_paid(result: str, yes_value: Decimal | None) -> Decimal | None:
-    """What one YES contract paid at settlement; None when the cost comes back (void, scalar).
-    `yes_value` is the settlement record's own figure (a floored market's floor), if any."""
-    if result not in ("yes", "no"):
+    """What one YES contract paid at settlement; None when the cost comes back (void, or a
+    scalar result whose value is not known). `yes_value` is the settlement record's own figure
+    (a floored market's floor, a scalar result's value), if any."""
+    if result not in ("yes", "no", "scalar"):
         return None
     if yes_value is not None:
         return yes_value
-    return ONE if result == "yes" else ZERO
+    return {"yes": ONE, "no": ZERO}.get(result)
 
 
 # ------------------------------------------------------------------- settlement merge
@@ -403,7 +404,7 @@ class PnlEngine:
     ) -> RealizedEvent:
         """Close the whole position at what each contract paid: `yes_value` a YES contract
         and 1 - `yes_value` a NO one (a floored market pays YES at least its floor); without
-        it, $1 to the winning side and $0 to the other. `scalar`/`void` keep cost."""
+        it, $1 to the winning side and $0 to the other. `void` keeps cost."""
         m = self.market(ticker)
         gross = settle_holding(m, yes_paid(result, yes_value), DECIMAL)
         m.realized_gross += gross

@@ -213,13 +213,14 @@ class SettlementRecord:
 
     @property
     def yes_value(self) -> Decimal | None:
-        """What one YES contract paid: $1.00 on a YES result; on a NO result, read from the
-        worth of the contracts held (a floored market pays YES its floor, NO the rest), so
-        the floor is honoured without knowing the market. None when that cannot be read
-        (nothing held, or a scalar or void result). A netted position holds one side only."""
+        """What one YES contract paid: $1.00 on a YES result; on a NO or scalar result, read
+        from the worth of the contracts held (a floored market pays YES its floor, a scalar
+        result YES its `value`, NO the rest), so neither needs the market known. None when
+        that cannot be read (nothing held, or a void result). A netted position holds one side
+        only."""
         if self.result == "yes":
             return Decimal(1)
-        if self.result != "no":
+        if self.result not in ("no", "scalar"):
             return None
         if self.yes_count > 0:
             return self.paid / self.yes_count

@@ -161,6 +161,28 @@ def test_a_floored_settlement_pays_both_sides_what_the_record_says() -> None:
         assert e.market("Y").position == e.market("N").position == 0
 
 
+def test_a_scalar_settlement_pays_what_its_revenue_says() -> None:
+    """A scalar result (openapi Settlement `market_result` "scalar", `value` the cents a YES
+    contract paid) at $0.65: 10 YES that cost $4.00 got $6.50, 4 NO that cost $2.40 got $1.40.
+    Every figure reads the revenue: the engine, the summary, and the settlement's own realized
+    P&L (the figure the daily circuit breaker adds)."""
+    fills = [
+        FillRecord("f1", "o1", None, "Y", BID, D("0.40"), D("10"), D("0"), True, 1.0),
+        FillRecord("f2", "o2", None, "N", ASK, D("0.40"), D("4"), D("0"), True, 2.0),
+    ]
+    settlements = [
+        SettlementRecord("Y", "E", "scalar", D(10), D(0), D("4.00"), D(0), D("6.50"), D(0), 9.0),
+        SettlementRecord("N", "E", "scalar", D(0), D(4), D(0), D("2.40"), D("1.40"), D(0), 9.0),
+    ]
+    engine = PnlEngine()
+    list(replay_into(engine, fills, settlements))
+    summary = summarize(fills, settlements)
+    for e in (engine, summary.engine):
+        assert e.market("Y").realized_gross == D("2.50") == settlements[0].realized_pnl
+        assert e.market("N").realized_gross == D("-1.00") == settlements[1].realized_pnl
+        assert e.market("Y").position == e.market("N").position == 0
+
+
 # -------------------------------------------------------------------- marks, settlements, records
 # A position's mark is its side's best bid price; a 1-contract position has a mark, an entry and an
 # unrealized P&L; two settlements due before one fill are both applied first (the realized P&L per
