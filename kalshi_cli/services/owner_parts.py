@@ -10,7 +10,7 @@ strategy's row shows is the one its limit reads.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, MutableMapping, Sequence
+from collections.abc import Collection, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, TypeVar
@@ -163,6 +163,15 @@ class Owners:
                     self._book(event.fill, event.whole)
                 else:
                     self._settle(ticker, event)
+
+    def forget(self, ticker: str) -> None:
+        """Every part of `ticker` dropped, and what each realized there, to be booked again
+        from its whole history; a replay kept for it (`keep_replay`) starts from nothing too,
+        its events the history as booked again."""
+        for owner in self.engines:
+            self._restore(owner, ticker, (None, None, None))
+        if ticker in self._replays:
+            self._replays[ticker] = _Replay({})
 
     def _part(self, owner: str, ticker: str) -> _Part:
         mine = self.engines[owner].markets.get(ticker)
@@ -419,7 +428,11 @@ class PositionBook:
                 fee=record.fee,
                 yes_value=record.yes_value,
             )
-            return
+        else:
+            self.book_fill(record)
+
+    def book_fill(self, record: FillRecord) -> RealizedEvent:
+        """A fill as the state file keeps it."""
         fill = (
             record.ticker,
             record.book_side,
@@ -429,7 +442,26 @@ class PositionBook:
             record.ts,
             record.strategy,
         )
-        self.fill(fill, record.fill_id)
+        return self.fill(fill, record.fill_id)
+
+    def book_again(
+        self, ticker: str, history: Iterable[FillRecord | SettlementRecord]
+    ) -> dict[str, Decimal]:
+        """`ticker` booked again from nothing, from its whole `history` in time order, as a
+        restart books it: what a fill applied after a later one of its market needs, average
+        cost being path dependent. Each fill's realized P&L (net), by fill id."""
+        self.pnl.markets.pop(ticker, None)
+        self.opened_at.pop(ticker, None)
+        self.owners.forget(ticker)
+        from kalshi_cli.store import SettlementRecord
+
+        nets = {}
+        for record in history:
+            if isinstance(record, SettlementRecord):
+                self.book(record)
+            else:
+                nets[record.fill_id] = self.book_fill(record).net
+        return nets
 
 
 def parts_since(store: Store, start: float, subaccount: int) -> Owners:

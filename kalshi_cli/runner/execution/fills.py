@@ -20,8 +20,14 @@ from typing import TYPE_CHECKING, Any
 from kalshi_cli.runner.execution.dispatch import CallAnswer, Urgency, run_call
 from kalshi_cli.runner.execution.settlements import SettlementReads
 from kalshi_cli.runner.ports import own_book
-from kalshi_cli.services.pnl import fill_record_from_api, fill_subaccount, fill_time
-from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING, SENT_STATUSES
+from kalshi_cli.services.pnl import (
+    book_settlements,
+    fill_record_from_api,
+    fill_subaccount,
+    fill_time,
+    merge_settlements,
+)
+from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING, SENT_STATUSES, FillRecord
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import ZERO, Action, Side, from_book
 
@@ -31,7 +37,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.dispatch import Wire
     from kalshi_cli.runner.execution.shared import Bookkeeping, Holds, Report
     from kalshi_cli.runner.execution.unknown_orders import Looked
-    from kalshi_cli.store import FillRecord, IntentRecord
+    from kalshi_cli.store import IntentRecord, SettlementRecord
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.models import Fill, Order, Settlement
 
@@ -196,6 +202,9 @@ class FillSync:
         self.sent = SentOrders()
         self.due = due  # a read is due: the next tick makes it (not during a backoff)
         self._seen: dict[str, float] = {}  # fill id applied -> its time
+        # market -> the time of its latest fill applied: one listed after a later fill of its
+        # market books the market again in time order (`_book_again`)
+        self._latest: dict[str, float] = {}
         # order id -> contracts filled, counted fill by fill, for the orders whose state-file
         # row may still be resting (replayed at start for those, then kept as fills arrive)
         self._filled: dict[str, Decimal] = {}
@@ -392,6 +401,7 @@ class FillSync:
         open_ids = set(self._portfolio.orders)
         for record in records:
             self._seen[record.fill_id] = record.ts
+            self._latest[record.ticker] = max(self._latest.get(record.ticker, record.ts), record.ts)
             self._last_fill_ts = max(self._last_fill_ts, record.ts)
             if record.order_id in open_ids:
                 self._filled[record.order_id] = (
@@ -435,21 +445,50 @@ class FillSync:
         )
         if strategy is None:
             self._unknown.unclaimed_fill(record)  # perhaps a late order's, not found yet
+        net = event.net
+        late = record.ts < self._latest.get(fill.ticker, record.ts)
         with self._store.transaction():  # one commit for the fill and its order's row
-            new = self._store.fills.record_fill(replace(record, realized_pnl=event.net))
+            new = self._store.fills.record_fill(replace(record, realized_pnl=net))
+            if late:
+                net = self._book_again(fill.ticker)[fill.fill_id]
             if intent is not None:
                 self._order_filled(intent, fill.count)
-        if new:
-            self._records.add_realized(record.ts, event.net)
+        if new and not late:
+            self._records.add_realized(record.ts, net)
         else:  # another process (a reconcile) copied it first: the file has its P&L
             self._records.forget_realized(record.ts)
+        self._latest[fill.ticker] = max(self._latest.get(fill.ticker, record.ts), record.ts)
         self._seen[fill.fill_id] = record.ts
         self.applied.note(fill)
         self._last_fill_ts = max(self._last_fill_ts, record.ts)
         self._forget_old_fills()
         self._counters.fills += 1
         made = sent.at(record.ts) if sent else None  # an amended order's terms at its fill
-        self._log.emit("fill_received", self._fill_fields(fill, made, event.net))
+        self._log.emit("fill_received", self._fill_fields(fill, made, net))
+
+    def _book_again(self, ticker: str) -> dict[str, Decimal]:
+        """A fill of `ticker` applied after a later one of its market (listed by a later read:
+        reads lag writes): average cost is path dependent, so the market is booked again from
+        the state file in time order, as a restart and `kalshi pnl` replay it, and each fill
+        whose stored realized P&L that changes is written again (the daily circuit breaker
+        adds them up; its day is read afresh). Each fill's realized P&L, by fill id."""
+        here = self._client.subaccount or 0
+        fills = self._store.fills.iter_fills(ticker=ticker, subaccount=here)
+        settled = book_settlements(self._store.settlements.read(ticker=ticker), here)
+        stored: dict[str, FillRecord] = {}
+        history: list[FillRecord | SettlementRecord] = []
+        for event in merge_settlements(fills, settled):
+            history.append(event)
+            if isinstance(event, FillRecord):
+                stored[event.fill_id] = event
+        # the market's view was dropped as its fill was applied, just before
+        nets = self._portfolio.book.book_again(ticker, history)
+        for fill_id, net in nets.items():
+            record = stored[fill_id]
+            if record.realized_pnl != net:
+                self._store.fills.set_fill_realized_pnl(fill_id, net)
+                self._records.forget_realized(record.ts)
+        return nets
 
     def _order_filled(self, row: IntentRecord, count: Decimal) -> None:
         """A fill of an order the state file knows: its row follows (filled, remaining,
