@@ -560,7 +560,7 @@ def sync_fills(
         store.orders.update_order(order_id=order_id, fill_count=filled[order_id])
     # a fill recorded before the state file kept subaccounts is the primary's until now
     if named and store.fills.correct_subaccounts(named):
-        _realized_again(store)
+        backfill_realized(store)  # computed in the wrong book: each written again
     return added, underfilled
 
 
@@ -624,37 +624,27 @@ def realize_missing(store: Store, added: int) -> None:
 
 
 def backfill_realized(store: Store) -> int:
-    """Give every fill that lacks one its realized P&L (net of its fee), by replaying the
-    history of its subaccount (each is its own book): the daily circuit breaker and `kalshi
-    check pnl` add these up per day, and a fill copied from the exchange arrives without one.
+    """Give every fill its realized P&L (net of its fee) by replaying the history of its
+    subaccount (each is its own book) in time order: the daily circuit breaker and `kalshi
+    check pnl` add these up per day. A fill copied from the exchange arrives without one, and
+    one made before fills already stored changes what they realized (average cost is path
+    dependent), so every figure the replay differs from is written, in one transaction.
     Returns how many were written."""
     from kalshi_cli.services.pnl import book_settlements, realized_per_fill
 
     settlements = store.settlements.read()
-    missing = [
+    changed = [
         (fill.fill_id, event.net)
         for number in store.fills.fill_subaccounts()
         for fill, event in realized_per_fill(
             store.fills.iter_fills(subaccount=number), book_settlements(settlements, number)
         )
-        if fill.realized_pnl is None
+        if fill.realized_pnl != event.net
     ]
     with store.transaction():
-        for fill_id, net in missing:
+        for fill_id, net in changed:
             store.fills.set_fill_realized_pnl(fill_id, net)
-    return len(missing)
-
-
-def _realized_again(store: Store) -> None:
-    """Fills moved to their true subaccount: what each realized was computed in the wrong
-    book, so every fill's is computed again, in one transaction (a trade loop's circuit
-    breaker reading the day's realized P&L meanwhile sees the old figures or the new, never
-    the blanks between)."""
-    ids = [fill.fill_id for fill in store.fills.iter_fills()]
-    with store.transaction():
-        for fill_id in ids:
-            store.fills.set_fill_realized_pnl(fill_id, None)
-        backfill_realized(store)
+    return len(changed)
 
 
 def sync_settlements(
