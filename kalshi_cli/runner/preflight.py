@@ -206,18 +206,16 @@ def rebuild(
     (imported by reconcile) get theirs written, so the daily circuit breaker counts them.
     `ticker`: that market's alone (a part of one position needs no other market's fills).
     Returns the fill records."""
-    from kalshi_cli.services.pnl import book_settlements, merge_settlements
+    from kalshi_cli.services.pnl import book_history
     from kalshi_cli.store import SettlementRecord
 
-    fills = list(store.fills.iter_fills(subaccount=subaccount, ticker=ticker))
+    fills = []
     missing: list[tuple[str, Decimal]] = []
-    settlements = book_settlements(store.settlements.read(), subaccount)
-    if ticker is not None:
-        settlements = [s for s in settlements if s.ticker == ticker]
-    for event in merge_settlements(fills, settlements):
+    for event in book_history(store, subaccount, ticker):
         if isinstance(event, SettlementRecord):
             portfolio.book_settlement(event)
             continue
+        fills.append(event)
         applied = portfolio.apply_fill(
             event.ticker,
             event.book_side,

@@ -289,6 +289,16 @@ def book_settlements(
     return [s for s in settlements if s.subaccount in (subaccount, None)]
 
 
+def book_history(
+    store: Store, subaccount: int, ticker: str | None = None
+) -> Iterator[FillRecord | SettlementRecord]:
+    """One subaccount's book as the state file keeps it, `ticker`'s alone if given: its fills
+    and settlements in time order, as a restart books them."""
+    fills = store.fills.iter_fills(subaccount=subaccount, ticker=ticker)
+    settlements = book_settlements(store.settlements.read(ticker=ticker), subaccount)
+    return merge_settlements(fills, settlements)
+
+
 def merge_settlements(
     fills: Iterable[FillRecord], settlements: Iterable[SettlementRecord]
 ) -> Iterator[FillRecord | SettlementRecord]:

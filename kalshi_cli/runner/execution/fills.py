@@ -20,13 +20,7 @@ from typing import TYPE_CHECKING, Any
 from kalshi_cli.runner.execution.dispatch import CallAnswer, Urgency, run_call
 from kalshi_cli.runner.execution.settlements import SettlementReads
 from kalshi_cli.runner.ports import own_book
-from kalshi_cli.services.pnl import (
-    book_settlements,
-    fill_record_from_api,
-    fill_subaccount,
-    fill_time,
-    merge_settlements,
-)
+from kalshi_cli.services.pnl import book_history, fill_record_from_api, fill_subaccount, fill_time
 from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING, SENT_STATUSES, FillRecord
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import ZERO, Action, Side, from_book
@@ -37,7 +31,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.dispatch import Wire
     from kalshi_cli.runner.execution.shared import Bookkeeping, Holds, Report
     from kalshi_cli.runner.execution.unknown_orders import Looked
-    from kalshi_cli.store import IntentRecord, SettlementRecord
+    from kalshi_cli.store import IntentRecord
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.models import Fill, Order, Settlement
 
@@ -472,15 +466,8 @@ class FillSync:
         the state file in time order, as a restart and `kalshi pnl` replay it, and each fill
         whose stored realized P&L that changes is written again (the daily circuit breaker
         adds them up; its day is read afresh). Each fill's realized P&L, by fill id."""
-        here = self._client.subaccount or 0
-        fills = self._store.fills.iter_fills(ticker=ticker, subaccount=here)
-        settled = book_settlements(self._store.settlements.read(ticker=ticker), here)
-        stored: dict[str, FillRecord] = {}
-        history: list[FillRecord | SettlementRecord] = []
-        for event in merge_settlements(fills, settled):
-            history.append(event)
-            if isinstance(event, FillRecord):
-                stored[event.fill_id] = event
+        history = list(book_history(self._store, self._client.subaccount or 0, ticker))
+        stored = {e.fill_id: e for e in history if isinstance(e, FillRecord)}
         # the market's view was dropped as its fill was applied, just before
         nets = self._portfolio.book.book_again(ticker, history)
         for fill_id, net in nets.items():
