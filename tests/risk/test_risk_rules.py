@@ -94,6 +94,17 @@ def test_max_order_cost_counts_the_side_added_and_never_what_closes():
     assert MaxOrderCostRule(None).check(intent(count="1000"), ctx()).allowed
 
 
+def test_max_order_cost_lets_a_sale_up_to_the_limit_and_names_what_it_costs():
+    rule = MaxOrderCostRule(D(4))
+    # selling 10 YES at 0.60 opens 10 NO at 0.40: $4.00, the limit, goes out
+    assert rule.check(intent(action=Action.SELL, price="0.60", count="10"), ctx()).allowed
+    # 5 YES held: a sale of 15 closes them and opens 10 NO, $4.00 again: it goes out
+    held = ctx(PositionView("T", D(5)))
+    assert rule.check(intent(action=Action.SELL, price="0.60", count="15"), held).allowed
+    over = rule.check(intent(action=Action.SELL, price="0.60", count="16"), held)
+    assert not over.allowed and "order cost $6.40" in over.detail
+
+
 def test_max_order_size_is_inclusive():
     rule = MaxOrderSizeRule(D(10))
     assert rule.check(intent(count="10"), ctx()).allowed
@@ -256,6 +267,9 @@ def test_self_cross_refuses_an_order_that_would_meet_the_accounts_own_resting_or
     assert not rule.check(intent(Side.NO, Action.SELL, price="0.55"), ctx(view)).allowed
     # an order the intent replaces is cancelled before it goes out: no cross left
     assert rule.check(intent(price="0.50", replaces=("mine",)), ctx(view)).allowed
+    # an order of its own on the same side, listed first, does not hide the one it meets
+    bid = RestingOrder("bid", Side.YES, Action.BUY, D("0.30"), D("5"))
+    assert not rule.check(intent(price="0.45"), ctx(PositionView("T", resting=(bid, ask)))).allowed
 
 
 def test_self_cross_sees_bids_from_the_ask_side_and_lets_same_side_orders_rest():
@@ -266,6 +280,9 @@ def test_self_cross_sees_bids_from_the_ask_side_and_lets_same_side_orders_rest()
     assert not sell_at_bid.allowed and sell_at_bid.code is Code.SELF_CROSS
     assert rule.check(intent(Side.YES, Action.SELL, price="0.41"), ctx(view)).allowed
     assert rule.check(intent(Side.YES, Action.BUY, price="0.42"), ctx(view)).allowed
+    # buying NO at 0.60 is selling YES at 0.40: it meets the bid too
+    assert not rule.check(intent(Side.NO, Action.BUY, price="0.60"), ctx(view)).allowed
+    assert rule.check(intent(Side.NO, Action.BUY, price="0.59"), ctx(view)).allowed
     # an exit is never held back: the self-trade prevention it carries stops it at the bid
     exit_ = intent(Side.YES, Action.SELL, price="0.39", reduce_only=True)
     assert rule.check(exit_, ctx(view)).allowed
