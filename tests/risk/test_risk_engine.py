@@ -269,6 +269,9 @@ def test_no_order_opens_or_adds_to_a_position_the_stop_loss_would_close_at_once(
     assert codes(buy("8", "0.07", "0.50")) == []  # 0.40 >= 0.28
     # selling 8 NO at 0.93 is buying 8 YES at 0.07: it passes as that buy does
     assert codes(Intent("T", Side.NO, Action.SELL, D("0.93"), D(8), D("0.50"), "test")) == []
+    # a NO position is marked at the NO bid: 8 NO at 0.07 against a NO bid of 0.94 passes
+    books["T"] = book("0.02", no_bid="0.94")
+    assert codes(buy("8", "0.07", "0.50", side=Side.NO)) == []
     books["T"] = book("0.02")
     off, _, _, _ = make(RiskLimits(stop_loss_share=D(0), min_edge=D(0)))
     off.books = books.get
