@@ -5,8 +5,10 @@ import pytest
 
 from kalshi_cli.risk import Code, OrderRateCap, RiskContext, TradingState
 from kalshi_cli.risk.budget import Budget, Owned
+from kalshi_cli.risk.event_loss import EventTerms
 from kalshi_cli.risk.rules import (
     CircuitBreakerRule,
+    EventLossRule,
     MaxExposureRule,
     MaxOrderCostRule,
     MaxOrderSizeRule,
@@ -386,3 +388,33 @@ def test_a_close_reads_each_fill_told_at_its_own_price_and_in_its_own_direction(
     sold = RestingOrder("s", Side.YES, Action.SELL, D("0.70"), D(3))
     one = PositionView("T", D(1), D("0.62"), D("0.62"), unbooked=(sold,))
     assert one.closed_by(stop).exposure() == D("0.60")
+
+
+def test_event_loss_is_inclusive_names_the_outcome_and_lets_a_replacement_no_worse_go():
+    """One NO of U held at 0.60 in a mutually exclusive event of T, U and V (no fees): its
+    worst case is -$0.60, when U wins. One YES of T at 0.10 takes it to -$0.70."""
+    terms = EventTerms("EV", "MECNET", dict.fromkeys("TUV"), lambda ticker: None)
+    held = {"U": PositionView("U", D(-1), D("0.60"), D("0.60"))}
+    book = terms.book(lambda t: held.get(t) or PositionView(t))
+    buy_t = intent(price="0.10", count="1")
+    assert EventLossRule(D("0.70")).check(buy_t, ctx(event=book)).allowed
+    over = EventLossRule(D("0.65")).check(buy_t, ctx(event=book))
+    assert (over.allowed, over.code) == (False, Code.EVENT_LOSS)
+    assert "-$0.70 (U yes), past the limit of -$0.65" in over.detail
+    # past the limit already with that YES resting: its replacement at the same terms is no worse
+    held["T"] = PositionView(
+        "T", resting=(RestingOrder("r1", Side.YES, Action.BUY, D("0.10"), D(1)),)
+    )
+    again = intent(price="0.10", count="1", replaces=("r1",))
+    assert EventLossRule(D("0.65")).check(again, ctx(held["T"], event=book)).allowed
+
+
+def test_a_strategys_own_event_limit_holds_whatever_the_accounts_says():
+    terms = EventTerms("EV", "MECNET", dict.fromkeys("TUV"), lambda ticker: None)
+    held = {"U": PositionView("U", D(-1), D("0.60"), D("0.60"))}
+    book = terms.book(lambda t: held.get(t) or PositionView(t))
+    mine = Owned("mm", Budget(max_event_loss=D("0.65")), PositionView("T"), D(0), event=book)
+    buy_t = intent(price="0.10", count="1")
+    for account in (None, D(10)):  # no limit of the account's, or one the order is within
+        denied = EventLossRule(account).check(buy_t, ctx(event=book, owned=mine))
+        assert not denied.allowed and denied.detail.startswith("strategy mm: event EV")
