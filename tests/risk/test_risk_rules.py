@@ -82,6 +82,17 @@ def test_order_rate_cap_allows_the_limit_then_denies_until_the_window_slides():
     assert rule.check(intent(), ctx()).allowed
 
 
+def test_a_slot_given_back_for_an_order_not_sent_frees_the_cap_once():
+    cap = OrderRateCap(1, clock=ManualClock())
+    rule = OrderRateRule(cap)
+    slot = cap.record()
+    assert not rule.check(intent(), ctx()).allowed
+    cap.give_back(slot)
+    assert rule.check(intent(), ctx()).allowed
+    cap.give_back(slot)  # given back already: nothing more to free, and no error
+    assert cap.count() == 0
+
+
 def test_max_order_cost_counts_the_side_added_and_never_what_closes():
     rule = MaxOrderCostRule(D(4))
     assert rule.check(intent(price="0.40", count="10"), ctx()).allowed  # $4.00: the limit
