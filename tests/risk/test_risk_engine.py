@@ -278,6 +278,12 @@ def test_no_order_opens_or_adds_to_a_position_the_stop_loss_would_close_at_once(
     assert off.evaluate(buy("8", "0.07", "0.50"), fresh(off)) == []
 
 
+def test_stop_loss_closes_a_single_yes_contract_by_selling_yes():
+    engine, _, _, _ = make(RiskLimits(stop_loss_share=D("0.5")))
+    (close,) = engine.stop_loss(long_yes(count="1"), book("0.20"))
+    assert (close.side, close.action, close.count) == (Side.YES, Action.SELL, D(1))
+
+
 def test_stop_loss_closes_a_no_position_at_the_no_bid_and_passes_the_rules():
     engine, records, _, _ = make(RiskLimits(stop_loss_share=D("0.5"), min_edge=D("0.05")))
     short = PositionView("T", D(-10), D("0.60"), D("6.00"))
