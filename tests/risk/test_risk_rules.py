@@ -402,16 +402,19 @@ def test_a_close_reads_each_fill_told_at_its_own_price_and_in_its_own_direction(
 
 
 def test_event_loss_is_inclusive_names_the_outcome_and_lets_a_replacement_no_worse_go():
-    """One NO of U held at 0.60 in a mutually exclusive event of T, U and V (no fees): its
-    worst case is -$0.60, when U wins. One YES of T at 0.10 takes it to -$0.70."""
+    """One NO of V held at 0.60 in a mutually exclusive event of T, U and V (no fees; nothing in
+    U): its worst case is -$0.60, when V wins. One YES of T at 0.10 takes it to -$0.70; one YES
+    of V at 0.10 closes the pair and takes it to +$0.30."""
     terms = EventTerms("EV", "MECNET", dict.fromkeys("TUV"), lambda ticker: None)
-    held = {"U": PositionView("U", D(-1), D("0.60"), D("0.60"))}
+    held = {"V": PositionView("V", D(-1), D("0.60"), D("0.60"))}
     book = terms.book(lambda t: held.get(t) or PositionView(t))
     buy_t = intent(price="0.10", count="1")
     assert EventLossRule(D("0.70")).check(buy_t, ctx(event=book)).allowed
     over = EventLossRule(D("0.65")).check(buy_t, ctx(event=book))
     assert (over.allowed, over.code) == (False, Code.EVENT_LOSS)
-    assert "-$0.70 (U yes), past the limit of -$0.65" in over.detail
+    assert "-$0.70 (V yes), past the limit of -$0.65" in over.detail
+    buy_v = dataclasses.replace(buy_t, ticker="V")
+    assert EventLossRule(D("0.65")).check(buy_v, ctx(held["V"], event=book)).allowed
     # past the limit already with that YES resting: its replacement at the same terms is no worse
     held["T"] = PositionView(
         "T", resting=(RestingOrder("r1", Side.YES, Action.BUY, D("0.10"), D(1)),)
