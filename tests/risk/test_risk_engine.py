@@ -267,10 +267,21 @@ def test_no_order_opens_or_adds_to_a_position_the_stop_loss_would_close_at_once(
     assert codes(buy("8", "0.07", "0.50")) == [Code.STOP_LOSS_AT_ENTRY]
     books["T"] = book("0.05", no_bid="0.94")
     assert codes(buy("8", "0.07", "0.50")) == []  # 0.40 >= 0.28
+    # selling 8 NO at 0.93 is buying 8 YES at 0.07: it passes as that buy does
+    assert codes(Intent("T", Side.NO, Action.SELL, D("0.93"), D(8), D("0.50"), "test")) == []
+    # a NO position is marked at the NO bid: 8 NO at 0.07 against a NO bid of 0.94 passes
+    books["T"] = book("0.02", no_bid="0.94")
+    assert codes(buy("8", "0.07", "0.50", side=Side.NO)) == []
     books["T"] = book("0.02")
     off, _, _, _ = make(RiskLimits(stop_loss_share=D(0), min_edge=D(0)))
     off.books = books.get
     assert off.evaluate(buy("8", "0.07", "0.50"), fresh(off)) == []
+
+
+def test_stop_loss_closes_a_single_yes_contract_by_selling_yes():
+    engine, _, _, _ = make(RiskLimits(stop_loss_share=D("0.5")))
+    (close,) = engine.stop_loss(long_yes(count="1"), book("0.20"))
+    assert (close.side, close.action, close.count) == (Side.YES, Action.SELL, D(1))
 
 
 def test_stop_loss_closes_a_no_position_at_the_no_bid_and_passes_the_rules():
@@ -281,6 +292,22 @@ def test_stop_loss_closes_a_no_position_at_the_no_bid_and_passes_the_rules():
     # the daily breaker puts trading into REDUCING; a stop-loss close still goes out
     records.set_trading_state("REDUCING", reason="breaker", source="circuit_breaker")
     assert engine.evaluate(close, fresh(engine, short, total_exposure=D(10_000))) == []
+
+
+def test_after_a_stop_loss_nothing_adds_in_its_market_for_the_cooldown_but_an_exit_goes():
+    """10 YES stopped out at a bid of 0.20: for `stop_loss_cooldown_s` (300 s) no order adds in
+    that market, to the second, while an exit still goes; at 300 s a buy goes again."""
+    limits = RiskLimits(stop_loss_share=D("0.5"), min_edge=D(0), stop_loss_cooldown_s=300)
+    engine, _, clock, _ = make(limits)
+    assert engine.stop_loss(long_yes(), book("0.20"))
+    clock.advance(299)
+    (paused,) = engine.evaluate(buy(), fresh(engine))
+    assert paused.code is Code.STOP_LOSS_COOLDOWN and "stopped out 299s ago" in paused.detail
+    exit_ = Intent("T", Side.YES, Action.SELL, D("0.20"), D(10), D("0.20"), "exit",
+                   reduce_only=True, time_in_force=TimeInForce.IOC)  # fmt: skip
+    assert engine.evaluate(exit_, fresh(engine, long_yes())) == []
+    clock.advance(1)
+    assert engine.evaluate(buy(), fresh(engine)) == []
 
 
 def test_stop_loss_splits_by_max_order_size_and_cancels_orders_that_add():

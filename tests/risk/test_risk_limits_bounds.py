@@ -5,6 +5,7 @@ unpinned (docs/mutation.md): a `>` turned `>=`, or a message emptied, went unnot
 from __future__ import annotations
 
 from decimal import Decimal as D
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +79,16 @@ def test_a_limit_past_what_the_rules_can_compute_with_is_refused_naming_it(
     (Decimal arithmetic keeps 28 digits): such a number is refused where it is read."""
     with pytest.raises(ConfigError, match=r"risk\.max_order_count: expected a number below"):
         RiskLimits.from_config({"max_order_count": written})
+
+
+def test_a_budget_key_spelt_wrong_is_refused_never_read_as_no_limit(tmp_path: Path) -> None:
+    """`max_contract` for `max_contracts` would leave the strategy without its contracts limit:
+    the config is refused, naming the key."""
+    from kalshi_cli.runner.config import load_budgets
+
+    path = tmp_path / "config.yaml"
+    path.write_text("trade:\n  budgets:\n    spike:\n      max_contract: 5\n")
+    with pytest.raises(
+        ConfigError, match=r"config\.yaml:4: unknown key `trade\.budgets\.spike\.max_contract`"
+    ):
+        load_budgets(path)

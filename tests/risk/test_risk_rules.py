@@ -5,8 +5,10 @@ import pytest
 
 from kalshi_cli.risk import Code, OrderRateCap, RiskContext, TradingState
 from kalshi_cli.risk.budget import Budget, Owned
+from kalshi_cli.risk.event_loss import EventTerms
 from kalshi_cli.risk.rules import (
     CircuitBreakerRule,
+    EventLossRule,
     MaxExposureRule,
     MaxOrderCostRule,
     MaxOrderSizeRule,
@@ -80,6 +82,17 @@ def test_order_rate_cap_allows_the_limit_then_denies_until_the_window_slides():
     assert rule.check(intent(), ctx()).allowed
 
 
+def test_a_slot_given_back_for_an_order_not_sent_frees_the_cap_once():
+    cap = OrderRateCap(1, clock=ManualClock())
+    rule = OrderRateRule(cap)
+    slot = cap.record()
+    assert not rule.check(intent(), ctx()).allowed
+    cap.give_back(slot)
+    assert rule.check(intent(), ctx()).allowed
+    cap.give_back(slot)  # given back already: nothing more to free, and no error
+    assert cap.count() == 0
+
+
 def test_max_order_cost_counts_the_side_added_and_never_what_closes():
     rule = MaxOrderCostRule(D(4))
     assert rule.check(intent(price="0.40", count="10"), ctx()).allowed  # $4.00: the limit
@@ -92,6 +105,17 @@ def test_max_order_cost_counts_the_side_added_and_never_what_closes():
         intent(action=Action.SELL, price="0.60", count="11"), ctx(PositionView("T", D(11)))
     ).allowed
     assert MaxOrderCostRule(None).check(intent(count="1000"), ctx()).allowed
+
+
+def test_max_order_cost_lets_a_sale_up_to_the_limit_and_names_what_it_costs():
+    rule = MaxOrderCostRule(D(4))
+    # selling 10 YES at 0.60 opens 10 NO at 0.40: $4.00, the limit, goes out
+    assert rule.check(intent(action=Action.SELL, price="0.60", count="10"), ctx()).allowed
+    # 5 YES held: a sale of 15 closes them and opens 10 NO, $4.00 again: it goes out
+    held = ctx(PositionView("T", D(5)))
+    assert rule.check(intent(action=Action.SELL, price="0.60", count="15"), held).allowed
+    over = rule.check(intent(action=Action.SELL, price="0.60", count="16"), held)
+    assert not over.allowed and "order cost $6.40" in over.detail
 
 
 def test_max_order_size_is_inclusive():
@@ -256,6 +280,9 @@ def test_self_cross_refuses_an_order_that_would_meet_the_accounts_own_resting_or
     assert not rule.check(intent(Side.NO, Action.SELL, price="0.55"), ctx(view)).allowed
     # an order the intent replaces is cancelled before it goes out: no cross left
     assert rule.check(intent(price="0.50", replaces=("mine",)), ctx(view)).allowed
+    # an order of its own on the same side, listed first, does not hide the one it meets
+    bid = RestingOrder("bid", Side.YES, Action.BUY, D("0.30"), D("5"))
+    assert not rule.check(intent(price="0.45"), ctx(PositionView("T", resting=(bid, ask)))).allowed
 
 
 def test_self_cross_sees_bids_from_the_ask_side_and_lets_same_side_orders_rest():
@@ -266,6 +293,9 @@ def test_self_cross_sees_bids_from_the_ask_side_and_lets_same_side_orders_rest()
     assert not sell_at_bid.allowed and sell_at_bid.code is Code.SELF_CROSS
     assert rule.check(intent(Side.YES, Action.SELL, price="0.41"), ctx(view)).allowed
     assert rule.check(intent(Side.YES, Action.BUY, price="0.42"), ctx(view)).allowed
+    # buying NO at 0.60 is selling YES at 0.40: it meets the bid too
+    assert not rule.check(intent(Side.NO, Action.BUY, price="0.60"), ctx(view)).allowed
+    assert rule.check(intent(Side.NO, Action.BUY, price="0.59"), ctx(view)).allowed
     # an exit is never held back: the self-trade prevention it carries stops it at the bid
     exit_ = intent(Side.YES, Action.SELL, price="0.39", reduce_only=True)
     assert rule.check(exit_, ctx(view)).allowed
@@ -369,3 +399,36 @@ def test_a_close_reads_each_fill_told_at_its_own_price_and_in_its_own_direction(
     sold = RestingOrder("s", Side.YES, Action.SELL, D("0.70"), D(3))
     one = PositionView("T", D(1), D("0.62"), D("0.62"), unbooked=(sold,))
     assert one.closed_by(stop).exposure() == D("0.60")
+
+
+def test_event_loss_is_inclusive_names_the_outcome_and_lets_a_replacement_no_worse_go():
+    """One NO of V held at 0.60 in a mutually exclusive event of T, U and V (no fees; nothing in
+    U): its worst case is -$0.60, when V wins. One YES of T at 0.10 takes it to -$0.70; one YES
+    of V at 0.10 closes the pair and takes it to +$0.30."""
+    terms = EventTerms("EV", "MECNET", dict.fromkeys("TUV"), lambda ticker: None)
+    held = {"V": PositionView("V", D(-1), D("0.60"), D("0.60"))}
+    book = terms.book(lambda t: held.get(t) or PositionView(t))
+    buy_t = intent(price="0.10", count="1")
+    assert EventLossRule(D("0.70")).check(buy_t, ctx(event=book)).allowed
+    over = EventLossRule(D("0.65")).check(buy_t, ctx(event=book))
+    assert (over.allowed, over.code) == (False, Code.EVENT_LOSS)
+    assert "-$0.70 (V yes), past the limit of -$0.65" in over.detail
+    buy_v = dataclasses.replace(buy_t, ticker="V")
+    assert EventLossRule(D("0.65")).check(buy_v, ctx(held["V"], event=book)).allowed
+    # past the limit already with that YES resting: its replacement at the same terms is no worse
+    held["T"] = PositionView(
+        "T", resting=(RestingOrder("r1", Side.YES, Action.BUY, D("0.10"), D(1)),)
+    )
+    again = intent(price="0.10", count="1", replaces=("r1",))
+    assert EventLossRule(D("0.65")).check(again, ctx(held["T"], event=book)).allowed
+
+
+def test_a_strategys_own_event_limit_holds_whatever_the_accounts_says():
+    terms = EventTerms("EV", "MECNET", dict.fromkeys("TUV"), lambda ticker: None)
+    held = {"U": PositionView("U", D(-1), D("0.60"), D("0.60"))}
+    book = terms.book(lambda t: held.get(t) or PositionView(t))
+    mine = Owned("mm", Budget(max_event_loss=D("0.65")), PositionView("T"), D(0), event=book)
+    buy_t = intent(price="0.10", count="1")
+    for account in (None, D(10)):  # no limit of the account's, or one the order is within
+        denied = EventLossRule(account).check(buy_t, ctx(event=book, owned=mine))
+        assert not denied.allowed and denied.detail.startswith("strategy mm: event EV")

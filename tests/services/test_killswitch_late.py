@@ -191,7 +191,7 @@ def test_a_pending_row_of_a_process_killed_mid_request_holds_the_proof_until_it_
         clock.advance(LANDING_WINDOW_S - 5)
         report = KillSwitch(Listings(), store, clock, deadline_s=3, read_lag_s=0).run(ticker=TICKER)
         assert not report.proven, "its request may still land"
-        assert IN_FLIGHT_S >= LANDING_WINDOW_S
+        assert IN_FLIGHT_S == LANDING_WINDOW_S, "the proof waits as long as a request can land"
 
 
 # ------------------------------------------------------------- when the intents cannot be read
