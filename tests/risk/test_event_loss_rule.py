@@ -15,7 +15,7 @@ from kalshi_cli.risk import RiskContext, TradingState
 from kalshi_cli.risk.event_loss import EventTerms, event_terms
 from kalshi_cli.risk.rules import EventLossRule
 from kalshi_cli.vocabulary.decisions import Intent, PositionView, RestingOrder
-from kalshi_cli.vocabulary.event_outcomes import MECNET, EventLeg, event_outcomes
+from kalshi_cli.vocabulary.event_outcomes import DIRECNET, MECNET, EventLeg, event_outcomes
 from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce
 
 MARKETS = ("A", "B", "C")
@@ -112,3 +112,22 @@ def test_a_market_whose_yes_settles_at_a_floor_pays_no_only_the_rest() -> None:
     assert (worst.name, worst.pnl) == ("A yes", D("-0.75"))
     context = RiskContext(0.0, TradingState.ACTIVE, book.view("B"), event=book)
     assert not EventLossRule(D("0.70")).check(order, context).allowed
+
+
+def test_a_ladder_read_from_the_exchange_keeps_its_strikes() -> None:
+    """`GET /events` markets with `strike_type` and `floor_strike` are a ladder: YES 3 at $0.50
+    above 120 and NO 2 at $0.60 above 130 lose at worst $0.70, not the $2.70 of independent
+    markets (docs/risk.md's worked example)."""
+    answer = {
+        "event": {"event_ticker": "EV", "collateral_return_type": DIRECNET},
+        "markets": [
+            {"ticker": t, "strike_type": "greater", "floor_strike": strike}
+            for t, strike in (("A120", 120), ("A130", 130))
+        ],
+    }
+    views = {
+        "A120": PositionView("A120", D(3), D("0.50"), D("1.50")),
+        "A130": PositionView("A130", D(-2), D("0.60"), D("1.20")),
+    }
+    book = event_terms(answer, lambda t: None).book(views.__getitem__)
+    assert (book.worst().name, book.worst().pnl) == ("x <= 120", D("-0.70"))
