@@ -158,16 +158,8 @@ def main() -> int:
         help="fit the slopes from this time on (default: the second half of the run)",
     )
     parser.add_argument("--trace-frames", type=int, default=12, help="frames kept a traceback")
-    parser.add_argument(
-        "--trace-from",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="with --trace-top: trace only from this time on (untraced, the loop keeps its "
-        "pace until then), and print what grew since",
-    )
     args = parser.parse_args()
-    if args.trace_top and args.trace_from is None:
+    if args.trace_top:
         tracemalloc.start(args.trace_frames)
     strategies = tuple(args.strategy or ["spike"])
     every = args.every or max(5.0, args.minutes * 60 / 24)
@@ -220,9 +212,8 @@ def main() -> int:
 
         def sample() -> None:
             while not stop.wait(every):
-                since = args.minutes * 30 if args.trace_from is None else args.trace_from
-                if args.trace_top and not middle.exists() and time.monotonic() - started >= since:
-                    tracemalloc.start(args.trace_frames)  # no-op when already tracing
+                halfway = bool(samples) and samples[-1][0] >= args.minutes * 30
+                if args.trace_top and halfway and not middle.exists():
                     traced_snapshot().dump(str(middle))
                 samples.append((time.monotonic() - started, rss_mb()))
                 t, mb = samples[-1]
@@ -230,7 +221,7 @@ def main() -> int:
                 sqlite_samples.append((t, sqlite_memory_mb()))
                 traced = (
                     f"py heap={tracemalloc.get_traced_memory()[0] / 2**20:5.1f} MB "
-                    if tracemalloc.is_tracing()
+                    if args.trace_top
                     else ""
                 )
                 fresh = sum(feed.is_fresh(m.ticker) for m in markets)
