@@ -73,3 +73,22 @@ def test_a_fill_listed_after_a_later_one_realizes_what_the_replay_in_time_order_
         again_held.basis,
         again_held.realized,
     )
+
+
+def test_a_late_fill_before_midnight_reprices_a_sale_of_the_next_day(tmp_path: Path) -> None:
+    """The day the breaker reads is the sale's, not the late fill's: 10 bought at $0.40 and,
+    listed late, 10 at $0.60 just before midnight make the sale at $0.50 after it realize
+    $0.00, not the $1.00 it realized against $0.40 alone."""
+    rig = make_rig(tmp_path / "s.db")
+    ticker = next(iter(rig.loop.portfolio.markets))
+    bought = _fill("d1-buy", ticker, "bid", "0.4000", -30)
+    late = _fill("d1-late-buy", ticker, "bid", "0.6000", -20)
+    sold = _fill("d2-sell", ticker, "ask", "0.5000", 10)
+    fills, today = rig.loop.executor.fills, utc_day(START)
+    rig.client.iter_fills = lambda **_: iter([sold, bought])  # type: ignore[method-assign]
+    assert fills.sync(since_ts=0) == 2
+    assert rig.loop.records.daily_realized_pnl(today) == Decimal("0.99")  # kept by the loop
+    rig.client.iter_fills = lambda **_: iter([sold, late, bought])  # type: ignore[method-assign]
+    assert fills.sync(since_ts=0) == 1
+    assert rig.store.trading.daily_realized_pnl(today) == Decimal("-0.01")
+    assert rig.loop.records.daily_realized_pnl(today) == Decimal("-0.01")
