@@ -77,6 +77,23 @@ if TYPE_CHECKING:
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
 
+def listed_fill(name: str, ticker: str, book_side: str, price: str, second: int) -> Fill:
+    """A fill of 10 contracts as the exchange lists it, made `second`s after START ($0.01 fee)."""
+    body: dict[str, Any] = {
+        "fill_id": name,
+        "trade_id": name,
+        "order_id": f"order-{name}",
+        "market_ticker": ticker,
+        "book_side": book_side,
+        "count_fp": "10.00",
+        "yes_price_dollars": price,
+        "is_taker": True,
+        "fee_cost": "0.010000",
+        "ts": int(START) + second,
+    }
+    return decode_answer(Fill, body)
+
+
 def new_exchange(scenario: str | Path = "default", clock: ManualClock | None = None) -> Exchange:
     return build_exchange(scenario, clock=clock or ManualClock(START))
 

@@ -9,30 +9,12 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from kalshi_cli.services.pnl import fill_record_from_api, summarize_store
 from kalshi_cli.services.reconcile import reconcile
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock, utc_day
-from kalshi_cli.vocabulary.models import Fill, decode_answer
-from tests.runner.fakes import START, FakeClient, new_exchange, trader
-
-
-def _fill(name: str, ticker: str, book_side: str, price: str, second: int) -> Fill:
-    body: dict[str, Any] = {
-        "fill_id": name,
-        "trade_id": name,
-        "order_id": f"order-{name}",
-        "market_ticker": ticker,
-        "book_side": book_side,
-        "count_fp": "10.00",
-        "yes_price_dollars": price,
-        "is_taker": True,
-        "fee_cost": "0.010000",
-        "ts": int(START) + second,
-    }
-    return decode_answer(Fill, body)
+from tests.runner.fakes import START, FakeClient, listed_fill, new_exchange, trader
 
 
 def test_a_copied_fill_made_before_stored_ones_gives_them_what_the_replay_in_time_order_does(
@@ -42,9 +24,9 @@ def test_a_copied_fill_made_before_stored_ones_gives_them_what_the_replay_in_tim
     exchange = new_exchange(clock=clock)
     client = FakeClient(exchange, trader(exchange), clock=clock)
     ticker = next(iter(exchange.reference.markets))
-    bought = _fill("t1-buy", ticker, "bid", "0.4000", 10)
-    more = _fill("t2-buy", ticker, "bid", "0.5000", 20)
-    sold = _fill("t3-sell", ticker, "ask", "0.6000", 30)
+    bought = listed_fill("t1-buy", ticker, "bid", "0.4000", 10)
+    more = listed_fill("t2-buy", ticker, "bid", "0.5000", 20)
+    sold = listed_fill("t3-sell", ticker, "ask", "0.6000", 30)
     with Store.open(tmp_path / "s.db", clock=clock) as store:
         # as a trade loop stored them, the second purchase not listed yet: +$2.00 on the sale
         for fill, net in ((bought, "-0.01"), (sold, "1.99")):

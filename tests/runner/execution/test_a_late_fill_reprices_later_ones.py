@@ -8,30 +8,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.runner.preflight import rebuild
 from kalshi_cli.services.pnl import summarize_store
 from kalshi_cli.vocabulary.clock import utc_day
-from kalshi_cli.vocabulary.models import Fill, decode_answer
-from tests.runner.fakes import START, make_rig
-
-
-def _fill(name: str, ticker: str, book_side: str, price: str, second: int) -> Fill:
-    body: dict[str, Any] = {
-        "fill_id": name,
-        "trade_id": name,
-        "order_id": f"order-{name}",
-        "market_ticker": ticker,
-        "book_side": book_side,
-        "count_fp": "10.00",
-        "yes_price_dollars": price,
-        "is_taker": True,
-        "fee_cost": "0.010000",
-        "ts": int(START) + second,
-    }
-    return decode_answer(Fill, body)
+from tests.runner.fakes import START, listed_fill, make_rig
 
 
 def test_a_fill_listed_after_a_later_one_realizes_what_the_replay_in_time_order_does(
@@ -39,9 +21,9 @@ def test_a_fill_listed_after_a_later_one_realizes_what_the_replay_in_time_order_
 ) -> None:
     rig = make_rig(tmp_path / "s.db")
     ticker = next(iter(rig.loop.portfolio.markets))
-    bought = _fill("t1-buy", ticker, "bid", "0.4000", 10)
-    sold = _fill("t2-sell", ticker, "ask", "0.5000", 20)
-    again = _fill("t3-buy", ticker, "bid", "0.6000", 30)
+    bought = listed_fill("t1-buy", ticker, "bid", "0.4000", 10)
+    sold = listed_fill("t2-sell", ticker, "ask", "0.5000", 20)
+    again = listed_fill("t3-buy", ticker, "bid", "0.6000", 30)
     fills = rig.loop.executor.fills
     rig.client.iter_fills = lambda **_: iter([again, bought])  # type: ignore[method-assign]
     assert fills.sync(since_ts=0) == 2
@@ -81,9 +63,9 @@ def test_a_late_fill_before_midnight_reprices_a_sale_of_the_next_day(tmp_path: P
     $0.00, not the $1.00 it realized against $0.40 alone."""
     rig = make_rig(tmp_path / "s.db")
     ticker = next(iter(rig.loop.portfolio.markets))
-    bought = _fill("d1-buy", ticker, "bid", "0.4000", -30)
-    late = _fill("d1-late-buy", ticker, "bid", "0.6000", -20)
-    sold = _fill("d2-sell", ticker, "ask", "0.5000", 10)
+    bought = listed_fill("d1-buy", ticker, "bid", "0.4000", -30)
+    late = listed_fill("d1-late-buy", ticker, "bid", "0.6000", -20)
+    sold = listed_fill("d2-sell", ticker, "ask", "0.5000", 10)
     fills, today = rig.loop.executor.fills, utc_day(START)
     rig.client.iter_fills = lambda **_: iter([sold, bought])  # type: ignore[method-assign]
     assert fills.sync(since_ts=0) == 2
