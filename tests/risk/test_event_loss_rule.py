@@ -15,14 +15,28 @@ from kalshi_cli.risk import RiskContext, TradingState
 from kalshi_cli.risk.event_loss import EventTerms, event_terms
 from kalshi_cli.risk.rules import EventLossRule
 from kalshi_cli.vocabulary.decisions import Intent, PositionView, RestingOrder
-from kalshi_cli.vocabulary.event_outcomes import DIRECNET, MECNET, EventLeg, event_outcomes
+from kalshi_cli.vocabulary.event_outcomes import (
+    DIRECNET,
+    MECNET,
+    EventLeg,
+    MarketStrike,
+    event_outcomes,
+)
 from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce
 
 MARKETS = ("A", "B", "C")
 
 
+# a ladder's strikes ("above 100", "above 110", "above 120"); the other kinds name none
+LADDER = {t: MarketStrike("greater", D(k)) for t, k in zip(MARKETS, (100, 110, 120), strict=True)}
+
+
+def strikes(kind: str) -> dict[str, MarketStrike | None]:
+    return dict(LADDER) if kind == DIRECNET else dict.fromkeys(MARKETS)
+
+
 def event(kind: str = MECNET) -> EventTerms:
-    return EventTerms("EV", kind, dict.fromkeys(MARKETS), lambda t: None)
+    return EventTerms("EV", kind, strikes(kind), lambda t: None)
 
 
 def check(views: dict[str, PositionView], order: Intent, limit: str) -> bool:
@@ -61,7 +75,7 @@ orders = st.builds(
 
 @given(
     st.lists(st.tuples(st.sampled_from(MARKETS), orders), max_size=4),
-    st.sampled_from([MECNET, ""]),
+    st.sampled_from([MECNET, DIRECNET, ""]),
 )
 def test_the_worst_case_counted_is_the_worst_of_every_set_of_the_resting_orders_filling(
     resting: list[tuple[str, RestingOrder]], kind: str
@@ -71,7 +85,7 @@ def test_the_worst_case_counted_is_the_worst_of_every_set_of_the_resting_orders_
     counted = event(kind).book(views.__getitem__).worst().pnl
     reached = []
     for filled in product((False, True), repeat=len(resting)):
-        legs = {t: EventLeg(t) for t in MARKETS}
+        legs = {t: EventLeg(t, strike=strike) for t, strike in strikes(kind).items()}
         for (ticker, order), fills in zip(resting, filled, strict=True):
             if fills:
                 bid = order.book_side is BookSide.BID
