@@ -38,9 +38,10 @@ def market_strike(raw: Mapping[str, Any]) -> MarketStrike | None:
 
 def settlement_floor(raw: Mapping[str, Any]) -> Decimal | None:
     """What a market's YES is paid at least, from its REST body (`settlement_bounds_type`
-    `floor`, 3.31.0), when it names one (None: YES settles at $1 or $0)."""
+    `floor`, 3.31.0): 0 where YES settles at $1 or $0, None where the market says it has a
+    floor but not which (`EventLeg.floor`: counted at its worst)."""
     if raw.get("settlement_bounds_type") != "floor":
-        return None
+        return ZERO
     try:
         return Decimal(str(raw["settlement_floor_dollars"]))
     except (KeyError, InvalidOperation):
@@ -52,13 +53,13 @@ class EventTerms:
     """An event as the limit reads it, once: its `collateral_return_type`, and each of its
     markets known with its strike and where its fees are found (None: priced at no fee), and
     the floor YES settles at in those whose `settlement_bounds_type` is `floor` (NO is paid
-    the rest of $1)."""
+    the rest of $1; None: a floor not given)."""
 
     event_ticker: str
     kind: str
     strikes: Mapping[str, MarketStrike | None]
     fees: Callable[[str], FeeModel | None]
-    floors: Mapping[str, Decimal] = field(default_factory=dict)
+    floors: Mapping[str, Decimal | None] = field(default_factory=dict)
 
     def book(self, view: Callable[[str], PositionView]) -> EventBook:
         """The event's markets with something in them (`view` of each), and always the market
@@ -76,7 +77,7 @@ def event_terms(
     event = answer.get("event", {})
     raws = {m["ticker"]: m for m in answer.get("markets", [])} | dict(markets or {})
     strikes = {t: market_strike(raw) for t, raw in raws.items()}
-    floors = {t: f for t, raw in raws.items() if (f := settlement_floor(raw))}
+    floors = {t: f for t, raw in raws.items() if (f := settlement_floor(raw)) != ZERO}
     kind = str(event.get("collateral_return_type") or "")
     return EventTerms(str(event.get("event_ticker", "")), kind, strikes, fees, floors)
 
@@ -108,7 +109,7 @@ class EventBook:
 
 
 def _leg(
-    view: PositionView, strike: MarketStrike | None, fees: FeeModel | None, floor: Decimal
+    view: PositionView, strike: MarketStrike | None, fees: FeeModel | None, floor: Decimal | None
 ) -> EventLeg:
     """A market's holding: what is held at what it cost, each fill not read yet added at its
     price and the taker fee, and each resting order so too where it loses (`EventLeg.resting`:

@@ -71,15 +71,15 @@ class MarketStrike:
 class EventLeg:
     """One market's part of an event: contracts held on each side, what they cost (dollars, fees
     included), the market's strike (a ladder needs it), what a YES contract is paid when the
-    market settles NO (`settlement_bounds_type` floor; NO is paid the rest of $1), and the
-    market's result once it has settled."""
+    market settles NO (`settlement_bounds_type` floor; NO is paid the rest of $1; None: a floor
+    the market does not give, counted at its worst), and the market's result once settled."""
 
     ticker: str
     yes: Decimal = ZERO
     no: Decimal = ZERO
     cost: Decimal = ZERO
     strike: MarketStrike | None = None
-    floor: Decimal = ZERO
+    floor: Decimal | None = ZERO
     result: str | None = None  # "yes" | "no" once settled
     # what the market's resting orders can take off the P&L when it settles YES, and NO: each
     # counted where it loses and never where it gains, as any of them may fill or not
@@ -95,6 +95,8 @@ class EventLeg:
         """What the holding is paid when the market settles YES (`yes`) or NO."""
         if yes:
             return self.yes
+        if self.floor is None:  # paid yes * f + no * (1 - f) for some f in [0, 1]: the least
+            return min(self.yes, self.no)
         return self.yes * self.floor + self.no * (ONE - self.floor) if self.floor else self.no
 
     def filled(self, side: str, count: Decimal, price: Decimal, fee: Decimal = ZERO) -> EventLeg:

@@ -128,6 +128,28 @@ def test_a_market_whose_yes_settles_at_a_floor_pays_no_only_the_rest() -> None:
     assert not EventLossRule(D("0.70")).check(order, context).allowed
 
 
+def test_a_floor_market_that_does_not_give_its_floor_is_counted_at_its_worst() -> None:
+    """Two candidates whose YES settles at a floor the answer leaves out: NO on the loser pays
+    $1 less that floor, anything down to nothing, so NO 1 at $0.60 on A and NO 1 at $0.65 on B
+    may lose all $1.25 whoever wins, never only $0.25 as with no floor; YES 3 and NO 1 held
+    there are paid $3 on YES and, at worst, $1 on NO (a floor of $1) not $3 (of $0)."""
+    held = EventLeg("A", yes=D(3), no=D(1), floor=None)
+    assert (held.payout(True), held.payout(False)) == (D(3), D(1))
+    answer = {
+        "event": {"event_ticker": "EV", "collateral_return_type": MECNET},
+        "markets": [
+            {"ticker": "A", "settlement_bounds_type": "floor"},
+            {"ticker": "B", "settlement_bounds_type": "floor", "settlement_floor_dollars": None},
+        ],
+    }
+    views = {"A": PositionView("A", D(-1), D("0.60"), D("0.60"))}
+    book = event_terms(answer, lambda t: None).book(lambda t: views.get(t, PositionView(t)))
+    order = Intent("B", Side.NO, Action.BUY, D("0.65"), D(1), D("0.65"), "hedge?")
+    assert book.worst(order).pnl == D("-1.25")
+    context = RiskContext(0.0, TradingState.ACTIVE, book.view("B"), event=book)
+    assert not EventLossRule(D("0.70")).check(order, context).allowed
+
+
 def test_a_ladder_read_from_the_exchange_keeps_its_strikes() -> None:
     """`GET /events` markets with `strike_type` and `floor_strike` are a ladder: YES 3 at $0.50
     above 120 and NO 2 at $0.60 above 130 lose at worst $0.70, not the $2.70 of independent
