@@ -132,7 +132,7 @@ def test_a_floor_market_that_does_not_give_its_floor_is_counted_at_its_worst() -
     """Two candidates whose YES settles at a floor the answer leaves out: NO on the loser pays
     $1 less that floor, anything down to nothing, so NO 1 at $0.60 on A and NO 1 at $0.65 on B
     may lose all $1.25 whoever wins, never only $0.25 as with no floor; YES 3 and NO 1 held
-    there are paid $3 on YES and, at worst, $1 on NO (a floor of $1) not $3 (of $0)."""
+    there are paid $3 on YES and, at worst, $1 on NO (a floor of $0), never more."""
     held = EventLeg("A", yes=D(3), no=D(1), floor=None)
     assert (held.payout(True), held.payout(False)) == (D(3), D(1))
     answer = {
