@@ -29,6 +29,7 @@ from kalshi_cli.vocabulary.models import (
 )
 from tests.fakes import FakeAlertStateStore, RecordingRouter
 from tests.runner.fakes import START, another_trader_places, make_rig, new_exchange
+from tests.waiting import wait_until
 
 
 def _server_error() -> ServerError:
@@ -351,11 +352,17 @@ def test_a_position_breach_is_alerted_again_after_the_market_went_flat(tmp_path:
         rig.step(0.1)
         rig.step(0.1)
 
+    def told(count: int) -> None:  # the alert thread keeps up: no change waits on another
+        wait_until(lambda: len(router.asked) >= count, lambda: f"{count}: {router.asked}")
+
     trade(BookSide.BID, "0.99", 2)  # at the limit of 2: no breach
     trade(BookSide.BID, "0.99", 1)  # 3: over it
+    told(1)
     trade(BookSide.ASK, "0.01")  # sells them back: flat
     assert rig.loop.portfolio.position(ticker) == 0
+    told(2)
     trade(BookSide.BID, "0.99")  # over the limit again
+    told(3)
     rig.loop.log.close()
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     breaches = [e for e in lines if e["event"] == "position_breach"]

@@ -105,9 +105,12 @@ class TradeAlerts:
         # page from paper is never read as the live loop's, nor silenced as its repeat
         self.paper = paper
         self._state_store_factory = state_store_factory
-        self._queue: queue.Queue[Alert | Beat | None] = queue.Queue()
-        # (fingerprint, status) of the alerts and clearings queued and not yet taken by the thread
-        self._waiting: set[tuple[str, AlertStatus]] = set()
+        # a fingerprint is queued once while it waits: what the thread then sends is its
+        # newest alert or clearing, so a breach that cleared and came back while the webhook
+        # was behind ends firing, and one that flaps every tick queues nothing more
+        self._queue: queue.Queue[str | Beat | None] = queue.Queue()
+        # the newest alert or clearing of each fingerprint queued and not yet taken
+        self._waiting: dict[str, Alert] = {}
         # the dead-man beat of each signal queued and not yet taken by the thread
         self._beats: dict[str, Beat] = {}
         channels = router.channels
@@ -165,12 +168,13 @@ class TradeAlerts:
         (severity, title), fingerprint = KINDS[kind], f"trade.{kind}" + (f".{key}" if key else "")
         if self.paper:
             title, fingerprint = f"{PAPER}: {title}", f"paper.{fingerprint}"
-        with self._lock:
-            if (fingerprint, status) in self._waiting:
-                return
-            self._waiting.add((fingerprint, status))
         runbook, extra = RUNBOOKS[kind], dict(details)
-        self._queue.put(Alert(fingerprint, severity, title, summary, runbook, extra, status=status))
+        alert = Alert(fingerprint, severity, title, summary, runbook, extra, status=status)
+        with self._lock:
+            queued = fingerprint in self._waiting
+            self._waiting[fingerprint] = alert
+        if not queued:
+            self._queue.put(fingerprint)
 
     def beat(self, signal: str, body: str = "") -> None:
         """Queue a dead-man signal (never blocks); dropped while the same signal still waits."""
@@ -201,17 +205,17 @@ class TradeAlerts:
 
     def _drain(self, state_store: AlertStateStore) -> None:
         while True:
-            alert = self._queue.get()
-            if alert is None:
+            item = self._queue.get()
+            if item is None:
                 break
-            if isinstance(alert, Beat):
+            if isinstance(item, Beat):
                 with self._lock:
-                    self._beats.pop(alert.signal, None)
-                    body = alert.body
-                self.problems.extend(self.router.beat(alert.signal, body=body).problems)
+                    self._beats.pop(item.signal, None)
+                    body = item.body
+                self.problems.extend(self.router.beat(item.signal, body=body).problems)
                 continue
             with self._lock:
-                self._waiting.discard((alert.fingerprint, alert.status))
+                alert = self._waiting.pop(item)
             if alert.status is AlertStatus.RESOLVED:
                 report = self.router.resolve(
                     alert.fingerprint,

@@ -44,7 +44,7 @@ class _StuckRouter(RecordingRouter):
 
 
 def test_an_alert_repeated_every_tick_is_queued_once_while_the_webhook_hangs() -> None:
-    """So is its resolution, which goes after the alert it ends."""
+    """So is one that fires and clears every tick: once, as the newest of the two (cleared)."""
     router = _StuckRouter()
     alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertStateStore(ManualClock())))
     alerts.post("stop_loss", "A", "stop-loss fired", {})
@@ -53,12 +53,27 @@ def test_an_alert_repeated_every_tick_is_queued_once_while_the_webhook_hangs() -
         alerts.post("stop_loss", "A", "stop-loss fired", {})
         alerts.post("feed_stale", "B", "B: idle", {})
         alerts.resolve("feed_stale", "B", "B: fresh again")
-    assert alerts._queue.qsize() == 3  # one stop_loss for A, one feed_stale for B, its end
+    assert alerts._queue.qsize() == 2  # one stop_loss for A, one feed_stale for B
     router.release.set()
     alerts.close()
     assert router.asked == [
         ("fire", "trade.stop_loss.A"),
         ("fire", "trade.stop_loss.A"),
-        ("fire", "trade.feed_stale.B"),
         ("resolve", "trade.feed_stale.B"),
     ]
+
+
+def test_an_alert_that_fires_again_after_clearing_while_the_webhook_hangs_ends_firing() -> None:
+    """A breach that clears and comes back before the thread has sent its first alert leaves
+    the channels told it fires: the newest of an alert and its clearing is what goes."""
+    router = _StuckRouter()
+    alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertStateStore(ManualClock())))
+    alerts.post("stop_loss", "A", "stop-loss fired", {})
+    assert router.started.wait(5)
+    alerts.post("position_breach", "B", "B: over its limit", {})
+    alerts.resolve("position_breach", "B", "B: within its limit")
+    alerts.post("position_breach", "B", "B: over its limit again", {})
+    router.release.set()
+    alerts.close()
+    told = [status for status, fingerprint in router.asked if fingerprint.endswith(".B")]
+    assert told[-1:] == ["fire"]
