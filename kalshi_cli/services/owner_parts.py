@@ -95,6 +95,10 @@ class Owners:
         # Dropped once none is (`drop_replay`): what is kept is a market's fills while an
         # order there may still land, not the run's
         self._replays: dict[str, _Replay] = {}
+        # market -> how many times its parts changed other than by a fill booked in time order
+        # (a settlement, a fill given, an assignment): a `Mark` taken before is then no place
+        # to book it again from
+        self._revisions: dict[str, int] = {}
 
     def parts(self, ticker: str) -> tuple[Decimal, ...]:
         """Each owner's part of the position in `ticker` (+YES / -NO), in the owners' order:
@@ -117,12 +121,29 @@ class Owners:
         nobody's before it is found: the market's parts as they are, and every fill and
         settlement of it from now, are kept for `give` until `drop_replay`."""
         if ticker not in self._replays:
-            parts = {owner: self._part(owner, ticker) for owner in self.engines}
-            self._replays[ticker] = _Replay(parts)
+            self._replays[ticker] = _Replay(self.parts_of(ticker))
 
     def drop_replay(self, ticker: str) -> None:
         """No order in `ticker` is of unknown outcome any more: none of its fills is given."""
         self._replays.pop(ticker, None)
+
+    def replaying(self, ticker: str) -> bool:
+        return ticker in self._replays
+
+    def revision(self, ticker: str) -> int:
+        return self._revisions.get(ticker, 0)
+
+    def _changed(self, ticker: str) -> None:
+        self._revisions[ticker] = self.revision(ticker) + 1
+
+    def parts_of(self, ticker: str) -> dict[str, _Part]:
+        """Every owner's part of `ticker` as it is (copies), for `restore`."""
+        return {owner: self._part(owner, ticker) for owner in self.engines}
+
+    def restore(self, ticker: str, parts: dict[str, _Part]) -> None:
+        """Every owner's part of `ticker` as `parts_of` kept it; an owner it did not know, none."""
+        for owner in self.engines:
+            self._restore(owner, ticker, parts.get(owner, (None, None, None)))
 
     def apply(self, fill: Fill, whole: Decimal, fill_id: str | None = None) -> None:
         """A fill of the account, `whole` the account's position after it."""
@@ -156,8 +177,8 @@ class Owners:
                 continue
             for booked in given:
                 booked.fill = (*booked.fill[:6], owner)
-            for name in self.engines:
-                self._restore(name, ticker, replay.parts.get(name, (None, None, None)))
+            self._changed(ticker)
+            self.restore(ticker, replay.parts)
             for event in replay.events:
                 if isinstance(event, _Booked):
                     self._book(event.fill, event.whole)
@@ -168,8 +189,7 @@ class Owners:
         """Every part of `ticker` dropped, and what each realized there, to be booked again
         from its whole history; a replay kept for it (`keep_replay`) starts from nothing too,
         its events the history as booked again."""
-        for owner in self.engines:
-            self._restore(owner, ticker, (None, None, None))
+        self.restore(ticker, {})
         if ticker in self._replays:
             self._replays[ticker] = _Replay({})
 
@@ -270,6 +290,7 @@ class Owners:
         """Settle every part of `ticker`, each bearing its share of the settlement's `fee` by
         the contracts it held of the account's `settled` ones (`fee_shares`)."""
         event = _Settled(result, ts, yes_value, fee, settled)
+        self._changed(ticker)
         replay = self._replays.get(ticker)
         if replay is not None:
             replay.events.append(event)
@@ -307,6 +328,7 @@ class Owners:
         free = whole.contracts - owned
         if free <= 0:
             return ZERO
+        self._changed(ticker)
         book_side = BookSide.BID if held is Side.YES else BookSide.ASK
         yes_price = whole.avg_entry_price if held is Side.YES else ONE - whole.avg_entry_price
         fill = (ticker, book_side, yes_price, free, ZERO, ts, None)
@@ -383,6 +405,20 @@ def book_fill(pnl: PnlEngine, opened_at: dict[str, float], fill: Fill) -> Realiz
     return event
 
 
+@dataclass(frozen=True)
+class Mark:
+    """A market's booking as it stood before its fills at and after `ts`, every earlier fill and
+    settlement of it booked: where `PositionBook.book_again` may start instead of from nothing,
+    while `PositionBook.holds` it."""
+
+    ticker: str
+    ts: float  # unix seconds
+    account: MarketPnl | None
+    opened_at: float | None
+    parts: dict[str, _Part]
+    revision: int
+
+
 class PositionBook:
     """The account's position in each market (`pnl`, and when each opened: `opened_at`) and
     each owner's part of it (`owners`), booked together: a fill moves the account's position,
@@ -444,15 +480,47 @@ class PositionBook:
         )
         return self.fill(fill, record.fill_id)
 
+    def mark(self, ticker: str, ts: float) -> Mark | None:
+        """`ticker`'s booking as it stands, its next fill at `ts` (None while an order there is
+        of unknown outcome: a replay of its parts is kept, `Owners.keep_replay`)."""
+        if self.owners.replaying(ticker):
+            return None
+        held = self.pnl.markets.get(ticker)
+        return Mark(
+            ticker,
+            ts,
+            None if held is None else replace(held),
+            self.opened_at.get(ticker),
+            self.owners.parts_of(ticker),
+            self.owners.revision(ticker),
+        )
+
+    def holds(self, mark: Mark) -> bool:
+        """Whether `book_again` may start at `mark`: nothing but fills in time order has changed
+        its market's parts since, and no replay of them is kept."""
+        ticker = mark.ticker
+        return not self.owners.replaying(ticker) and self.owners.revision(ticker) == mark.revision
+
     def book_again(
-        self, ticker: str, history: Iterable[FillRecord | SettlementRecord]
+        self,
+        ticker: str,
+        history: Iterable[FillRecord | SettlementRecord],
+        since: Mark | None = None,
     ) -> dict[str, Decimal]:
-        """`ticker` booked again from nothing, from its whole `history` in time order, as a
-        restart books it: what a fill applied after a later one of its market needs, average
-        cost being path dependent. Each fill's realized P&L (net), by fill id."""
-        self.pnl.markets.pop(ticker, None)
-        self.opened_at.pop(ticker, None)
-        self.owners.forget(ticker)
+        """`ticker` booked again in time order, as a restart books it: from nothing over its whole
+        `history`, or from `since` (which `holds`) over its history from `since.ts` on. What a
+        fill applied after a later one of its market needs, average cost being path dependent.
+        Each fill's realized P&L (net), by fill id."""
+        if since is None:
+            self.pnl.markets.pop(ticker, None)
+            self.opened_at.pop(ticker, None)
+            self.owners.forget(ticker)
+        else:
+            _put(
+                self.pnl.markets, ticker, None if since.account is None else replace(since.account)
+            )
+            _put(self.opened_at, ticker, since.opened_at)
+            self.owners.restore(ticker, since.parts)
         from kalshi_cli.store import SettlementRecord
 
         nets = {}

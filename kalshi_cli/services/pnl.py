@@ -290,12 +290,12 @@ def book_settlements(
 
 
 def book_history(
-    store: Store, subaccount: int, ticker: str | None = None
+    store: Store, subaccount: int, ticker: str | None = None, since: float | None = None
 ) -> Iterator[FillRecord | SettlementRecord]:
-    """One subaccount's book as the state file keeps it, `ticker`'s alone if given: its fills
-    and settlements in time order, as a restart books them."""
-    fills = store.fills.iter_fills(subaccount=subaccount, ticker=ticker)
-    settlements = book_settlements(store.settlements.read(ticker=ticker), subaccount)
+    """One subaccount's book as the state file keeps it, `ticker`'s alone if given, from
+    `since` on if given: its fills and settlements in time order, as a restart books them."""
+    fills = store.fills.iter_fills(subaccount=subaccount, ticker=ticker, since=since)
+    settlements = book_settlements(store.settlements.read(ticker=ticker, since=since), subaccount)
     return merge_settlements(fills, settlements)
 
 

@@ -10,6 +10,7 @@ before both and handed to each.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -31,12 +32,19 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.dispatch import Wire
     from kalshi_cli.runner.execution.shared import Bookkeeping, Holds, Report
     from kalshi_cli.runner.execution.unknown_orders import Looked
+    from kalshi_cli.services.owner_parts import Mark, PositionBook
     from kalshi_cli.store import IntentRecord
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.models import Fill, Order, Settlement
 
 
 MAX_REMEMBERED = 10_000
+# a late fill's market is booked again from its newest mark before the fill: one taken at most
+# every MARK_EVERY_S seconds of a market's fills, the newest MARKS_KEPT of each of the
+# MAX_MARKED markets marked last (a fill later than them all books its market from nothing)
+MARK_EVERY_S = 60.0
+MARKS_KEPT = 4
+MAX_MARKED = 1_000
 
 
 @dataclass(slots=True)
@@ -168,6 +176,54 @@ class AppliedFills:
         self._portfolio.set_unbooked(order, told + count, reads_sent=self._reads_sent)
 
 
+class LateFills:
+    """Which fills of a market arrive after a later one of it, and where the market is booked
+    again from when one does. A fill is late when the market has a fill applied later in time
+    (reads lag writes); booking the market again from nothing costs every fill it ever had, so
+    before a fill later than all of its market's, at most every MARK_EVERY_S seconds, its booking
+    is marked (`PositionBook.mark`), and a late fill books the market again from the newest mark
+    before it that the book still holds."""
+
+    def __init__(self, book: PositionBook) -> None:
+        self._book = book
+        # market -> the time of its latest fill applied
+        self._latest: dict[str, float] = {}
+        # market -> its marks, oldest first; the market marked last, last
+        self._marks: OrderedDict[str, list[Mark]] = OrderedDict()
+
+    def is_late(self, ticker: str, ts: float) -> bool:
+        return ts < self._latest.get(ticker, ts)
+
+    def booked(self, ticker: str, ts: float) -> None:
+        self._latest[ticker] = max(self._latest.get(ticker, ts), ts)
+
+    def before(self, ticker: str, ts: float) -> None:
+        """A fill of `ticker` at `ts`, not late, about to be booked: the market is marked first
+        when `ts` is after every fill of it booked and its newest mark is MARK_EVERY_S old."""
+        if ts <= self._latest.get(ticker, -math.inf):
+            return
+        marks = self._marks.get(ticker, [])
+        if marks and ts - marks[-1].ts < MARK_EVERY_S:
+            return
+        mark = self._book.mark(ticker, ts)
+        if mark is None:
+            return
+        self._marks[ticker] = [*marks[-(MARKS_KEPT - 1) :], mark]
+        self._marks.move_to_end(ticker)
+        if len(self._marks) > MAX_MARKED:
+            self._marks.popitem(last=False)
+
+    def start(self, ticker: str, ts: float) -> Mark | None:
+        """Where a late fill at `ts` books `ticker` again from: its newest mark at or before
+        `ts` (the later ones lack that fill and are dropped), or None, from nothing."""
+        marks = [m for m in self._marks.get(ticker, []) if m.ts <= ts]
+        if not marks or not self._book.holds(marks[-1]):
+            self._marks.pop(ticker, None)
+            return None
+        self._marks[ticker] = marks
+        return marks[-1]
+
+
 class FillSync:
     def __init__(
         self,
@@ -196,9 +252,7 @@ class FillSync:
         self.sent = SentOrders()
         self.due = due  # a read is due: the next tick makes it (not during a backoff)
         self._seen: dict[str, float] = {}  # fill id applied -> its time
-        # market -> the time of its latest fill applied: one listed after a later fill of its
-        # market books the market again in time order (`_book_again`)
-        self._latest: dict[str, float] = {}
+        self._late = LateFills(books.portfolio.book)
         # order id -> contracts filled, counted fill by fill, for the orders whose state-file
         # row may still be resting (replayed at start for those, then kept as fills arrive)
         self._filled: dict[str, Decimal] = {}
@@ -395,7 +449,7 @@ class FillSync:
         open_ids = set(self._portfolio.orders)
         for record in records:
             self._seen[record.fill_id] = record.ts
-            self._latest[record.ticker] = max(self._latest.get(record.ticker, record.ts), record.ts)
+            self._late.booked(record.ticker, record.ts)
             self._last_fill_ts = max(self._last_fill_ts, record.ts)
             if record.order_id in open_ids:
                 self._filled[record.order_id] = (
@@ -426,6 +480,9 @@ class FillSync:
             strategy=strategy,
             subaccount=self._client.subaccount,
         )
+        late = self._late.is_late(fill.ticker, record.ts)
+        if not late:
+            self._late.before(fill.ticker, record.ts)
         event = self._portfolio.apply_fill(
             fill.ticker,
             fill.book_side,
@@ -440,18 +497,17 @@ class FillSync:
         if strategy is None:
             self._unknown.unclaimed_fill(record)  # perhaps a late order's, not found yet
         net = event.net
-        late = record.ts < self._latest.get(fill.ticker, record.ts)
         with self._store.transaction():  # one commit for the fill and its order's row
             new = self._store.fills.record_fill(replace(record, realized_pnl=net))
             if late:
-                net = self._book_again(fill.ticker)[fill.fill_id]
+                net = self._book_again(fill.ticker, record.ts)[fill.fill_id]
             if intent is not None:
                 self._order_filled(intent, fill.count)
         if new and not late:
             self._records.add_realized(record.ts, net)
         else:  # another process (a reconcile) copied it first: the file has its P&L
             self._records.forget_realized(record.ts)
-        self._latest[fill.ticker] = max(self._latest.get(fill.ticker, record.ts), record.ts)
+        self._late.booked(fill.ticker, record.ts)
         self._seen[fill.fill_id] = record.ts
         self.applied.note(fill)
         self._last_fill_ts = max(self._last_fill_ts, record.ts)
@@ -460,16 +516,19 @@ class FillSync:
         made = sent.at(record.ts) if sent else None  # an amended order's terms at its fill
         self._log.emit("fill_received", self._fill_fields(fill, made, net))
 
-    def _book_again(self, ticker: str) -> dict[str, Decimal]:
-        """A fill of `ticker` applied after a later one of its market (listed by a later read:
-        reads lag writes): average cost is path dependent, so the market is booked again from
-        the state file in time order, as a restart and `kalshi pnl` replay it, and each fill
-        whose stored realized P&L that changes is written again (the daily circuit breaker
-        adds them up; its day is read afresh). Each fill's realized P&L, by fill id."""
-        history = list(book_history(self._store, self._client.subaccount or 0, ticker))
+    def _book_again(self, ticker: str, ts: float) -> dict[str, Decimal]:
+        """A fill of `ticker` at `ts` applied after a later one of its market (listed by a later
+        read: reads lag writes): average cost is path dependent, so the market is booked again
+        from the state file in time order, as a restart and `kalshi pnl` replay it, from its
+        newest mark before `ts` (`LateFills`), and each fill whose stored realized P&L that
+        changes is written again (the daily circuit breaker adds them up; its day is read
+        afresh). Each realized P&L booked again, by fill id."""
+        mark = self._late.start(ticker, ts)
+        since = None if mark is None else mark.ts
+        history = list(book_history(self._store, self._client.subaccount or 0, ticker, since))
         stored = {e.fill_id: e for e in history if isinstance(e, FillRecord)}
         # the market's view was dropped as its fill was applied, just before
-        nets = self._portfolio.book.book_again(ticker, history)
+        nets = self._portfolio.book.book_again(ticker, history, mark)
         for fill_id, net in nets.items():
             record = stored[fill_id]
             if record.realized_pnl != net:

@@ -6,13 +6,21 @@ the figure `kalshi pnl` reports from the same state file, and what a restart reb
 
 from __future__ import annotations
 
+import random
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from kalshi_cli.runner.books.portfolio import Portfolio
+from kalshi_cli.runner.execution.fills import Sent
 from kalshi_cli.runner.preflight import rebuild
-from kalshi_cli.services.pnl import summarize_store
+from kalshi_cli.services.owner_parts import PositionBook
+from kalshi_cli.services.pnl import book_history, summarize_store
+from kalshi_cli.store import FillRecord
+from kalshi_cli.strategy_api import Holding
 from kalshi_cli.vocabulary.clock import utc_day
+from kalshi_cli.vocabulary.models import ZERO, Action, BookSide, Fill, Side
 from tests.runner.fakes import START, listed_fill, make_rig
 
 
@@ -74,3 +82,124 @@ def test_a_late_fill_before_midnight_reprices_a_sale_of_the_next_day(tmp_path: P
     assert fills.sync(since_ts=0) == 1
     assert rig.store.trading.daily_realized_pnl(today) == Decimal("-0.01")
     assert rig.loop.records.daily_realized_pnl(today) == Decimal("-0.01")
+
+
+def test_a_late_fill_books_its_market_again_from_the_last_mark_before_it(tmp_path: Path) -> None:
+    """Booking a market again from nothing costs every fill it ever had; a late fill books it
+    from the newest mark before the fill (one a minute of its fills), so what comes before that
+    mark is not read again (a stored figure there, written wrong on purpose, stays so). A fill
+    older than every mark books the market from nothing again, which rewrites that figure."""
+    rig = make_rig(tmp_path / "s.db")
+    ticker = next(iter(rig.loop.portfolio.markets))
+    first = listed_fill("m1-buy", ticker, "bid", "0.4000", 0)  # marked before: 0 s
+    sold = listed_fill("m2-sell", ticker, "ask", "0.5000", 100)  # marked before: 100 s
+    bought = listed_fill("m3-buy", ticker, "bid", "0.6000", 200)  # and 200 s
+    fills = rig.loop.executor.fills
+    rig.client.iter_fills = lambda **_: iter([bought, sold, first])  # type: ignore[method-assign]
+    assert fills.sync(since_ts=0) == 3
+    rig.store.fills.set_fill_realized_pnl("m1-buy", Decimal("-9"))
+    late = listed_fill("m4-late-buy", ticker, "bid", "0.3000", 150)
+    rig.client.iter_fills = lambda **_: iter([late])  # type: ignore[method-assign]
+    assert fills.sync(since_ts=0) == 1
+
+    stored = {f.fill_id: f.realized_pnl for f in rig.store.fills.iter_fills()}
+    assert stored == {
+        "m1-buy": Decimal("-9"),  # before the mark at 100 s: not booked again
+        "m2-sell": Decimal("0.99"),
+        "m4-late-buy": Decimal("-0.01"),
+        "m3-buy": Decimal("-0.01"),
+    }
+    rebuilt = Portfolio(rig.loop.portfolio.markets.values())
+    rebuild(rig.store, rebuilt, ticker=ticker)
+    held, again = rig.loop.portfolio.pnl.markets[ticker], rebuilt.pnl.markets[ticker]
+    assert (held.position, held.basis) == (again.position, again.basis) == (20, Decimal("9.00"))
+
+    oldest = listed_fill("m0-late-buy", ticker, "bid", "0.2000", -10)
+    rig.client.iter_fills = lambda **_: iter([oldest])  # type: ignore[method-assign]
+    assert fills.sync(since_ts=0) == 1
+    stored = {f.fill_id: f.realized_pnl for f in rig.store.fills.iter_fills()}
+    # from nothing: 20 bought at $0.30 average, 10 sold at $0.50
+    assert (stored["m1-buy"], stored["m2-sell"]) == (Decimal("-0.01"), Decimal("1.99"))
+    held = rig.loop.portfolio.pnl.markets[ticker]
+    assert (held.position, held.basis) == (30, Decimal("12.00"))
+    # a fill of the latest fill's second is no place for a mark: its booking holds that fill
+    tie = listed_fill("m5-buy", ticker, "bid", "0.5000", 200)
+    after = listed_fill("m6-sell", ticker, "ask", "0.5000", 300)
+    late = listed_fill("m7-late-sell", ticker, "ask", "0.6000", 250)
+    for listed in ([after, tie], [late]):
+        rig.client.iter_fills = lambda listed=listed, **_: iter(listed)  # type: ignore[method-assign]
+        fills.sync(since_ts=0)
+    rebuilt = Portfolio(rig.loop.portfolio.markets.values())
+    rebuild(rig.store, rebuilt, ticker=ticker)
+    held, again = rig.loop.portfolio.pnl.markets[ticker], rebuilt.pnl.markets[ticker]
+    assert (held.position, held.basis) == (again.position, again.basis) == (20, Decimal("8.50"))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_fills_listed_out_of_time_order_book_what_time_order_books(
+    tmp_path: Path, seed: int
+) -> None:
+    """Forty fills of one market, a strategy's and a person's, over twenty minutes, listed by
+    reads that leave some out until a later read: every stored realized P&L, the market's
+    position and each owner's part are what booking the state file in time order gives, from
+    marks or from nothing."""
+    rng = random.Random(seed)
+    rig = make_rig(tmp_path / "s.db")
+    ticker = next(iter(rig.loop.portfolio.markets))
+    fills, made, second = rig.loop.executor.fills, [], 0
+    for n in range(40):
+        second += rng.randint(0, 60)  # two fills of one second too
+        price = f"{rng.randint(20, 80) / 100:.4f}"
+        fill = listed_fill(f"p{n}", ticker, rng.choice(["bid", "ask"]), price, second)
+        if rng.random() < 0.5:  # the strategy's order
+            sent = Sent(f"c{n}", Side.YES, Action.BUY, Decimal(price), Decimal(price), "alpha", 0)
+            fills.sent.remember(fill.order_id, sent)
+        made.append(fill)
+    waiting: list[Fill] = []
+    for fill in made:
+        waiting.append(fill)
+        if rng.random() < 0.4:
+            listed = [f for f in waiting if rng.random() < 0.7]
+            rig.client.iter_fills = lambda listed=listed, **_: iter(listed)  # type: ignore[method-assign]
+            fills.sync(since_ts=0)
+            waiting = [f for f in waiting if f not in listed]
+    rig.client.iter_fills = lambda **_: iter(waiting)  # type: ignore[method-assign]
+    fills.sync(since_ts=0)
+
+    book = PositionBook()
+    nets = {}
+    for record in book_history(rig.store, 0, ticker):
+        if isinstance(record, FillRecord):
+            nets[record.fill_id] = book.book_fill(record).net
+    assert {f.fill_id: f.realized_pnl for f in rig.store.fills.iter_fills()} == nets
+    loop = rig.loop.portfolio.book
+    assert loop.pnl.markets[ticker] == book.pnl.markets[ticker]
+    assert loop.opened_at.get(ticker) == book.opened_at.get(ticker)
+    parts = {o: p[:2] for o, p in loop.owners.parts_of(ticker).items() if p[0] is not None}
+    assert parts == {o: p[:2] for o, p in book.owners.parts_of(ticker).items()}
+
+
+def test_a_mark_is_no_place_to_book_again_from_once_the_parts_changed_otherwise() -> None:
+    """Fills booked in time order keep a mark; a settlement, a fill given to its owner late, an
+    assignment or an order of unknown outcome (whose replay of the parts is kept) end it."""
+    book = PositionBook()
+    book.owners.own("alpha")
+    book.fill(("T", BookSide.BID, Decimal("0.40"), Decimal(10), ZERO, 0.0, None), "f1")
+    mark = book.mark("T", 10.0)
+    assert mark is not None
+    book.fill(("T", BookSide.BID, Decimal("0.50"), Decimal(10), ZERO, 10.0, "alpha"), "f2")
+    assert book.holds(mark)
+    book.owners.keep_replay("T")
+    assert (book.holds(mark), book.mark("T", 20.0)) == (False, None)
+    book.fill(("T", BookSide.BID, Decimal("0.60"), Decimal(10), ZERO, 20.0, None), "f3")
+    book.owners.give("alpha", {"f3"})
+    book.owners.drop_replay("T")
+    assert not book.holds(mark)
+    for change in (
+        lambda: book.owners.assign("alpha", "T", Holding(Decimal(30), Decimal("0.50")), 30.0),
+        lambda: book.settle("T", "yes", ts=40.0, fee=ZERO),
+    ):
+        mark = book.mark("T", 20.0)
+        assert mark is not None and book.holds(mark)
+        change()
+        assert not book.holds(mark)
