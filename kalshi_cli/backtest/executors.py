@@ -30,6 +30,7 @@ from typing import IO, Any, Protocol, Self
 
 from kalshi_cli.backtest.dataset import dataset_stats
 from kalshi_cli.backtest.engine import BacktestSpec, Lookup
+from kalshi_cli.backtest.report import plain
 from kalshi_cli.backtest.runs import run_backtest
 from kalshi_cli.vocabulary.errors import KalshiError, UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
@@ -261,12 +262,6 @@ def _in_process(spec: BacktestSpec, strategies: Lookup | None) -> Any:
     except Exception as exc:  # the same one line a worker process would send
         message, code = failure(exc)
         raise RunFailed(spec, message, code) from exc
-
-
-def plain(report: dict[str, Any]) -> Any:
-    """The report as JSON data, whichever way it came: what a worker process sends and what
-    the cache keeps, so every executor's reports compare equal figure by figure."""
-    return json.loads(json.dumps(report, default=str))
 
 
 # -- dask -------------------------------------------------------------------------------------

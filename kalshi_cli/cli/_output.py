@@ -9,8 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from enum import Enum, StrEnum
-from pathlib import Path
+from enum import StrEnum
 from typing import Any, NamedTuple, TextIO
 
 
@@ -46,29 +45,11 @@ def no_color() -> bool:
     return bool(os.environ.get("NO_COLOR"))
 
 
-def to_jsonable(value: Any) -> Any:
-    """Decimals become strings (never floats), paths strings, enums their values."""
-    # here, once per document: `kalshi --help` and plain tables need no decimal
-    from decimal import Decimal
-
-    def jsonable(value: Any) -> Any:
-        if isinstance(value, Decimal):
-            return f"{value:f}"
-        if isinstance(value, Enum):
-            return value.value
-        if isinstance(value, Path):
-            return str(value)
-        if isinstance(value, dict):
-            return {str(k): jsonable(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [jsonable(v) for v in value]
-        return value
-
-    return jsonable(value)
-
-
 def dumps(document: Any, *, compact: bool = False) -> str:
     import json
+
+    # here, once per document: `kalshi --help` and plain tables need no decimal
+    from kalshi_cli.vocabulary.units import to_jsonable
 
     if compact:
         return json.dumps(to_jsonable(document), separators=(",", ":"), ensure_ascii=False)

@@ -5,10 +5,11 @@ are in `models`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from enum import StrEnum
+from enum import Enum, StrEnum
 from functools import cache
+from pathlib import Path
 from typing import Any, NamedTuple
 
 ONE = Decimal(1)
@@ -73,6 +74,22 @@ def fmt_exact_dollars(value: Decimal) -> str:
     if exact.as_tuple().exponent >= -4:  # type: ignore[operator]
         return f"{value.quantize(Decimal('0.0001')):f}"
     return f"{exact:f}"
+
+
+def to_jsonable(value: Any) -> Any:
+    """`value` as JSON data for a document or a log line: Decimals their text (never floats),
+    enums their values, paths text, mappings and sequences item by item."""
+    if isinstance(value, Decimal):
+        return f"{value:f}"
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    return value
 
 
 def is_fraction(count: Decimal) -> bool:

@@ -16,14 +16,13 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
-from enum import Enum
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any, TextIO
 
 from kalshi_cli.vocabulary.clock import Clock, iso_utc, utc_datetime
 from kalshi_cli.vocabulary.files import make_dir
+from kalshi_cli.vocabulary.units import to_jsonable
 
 QUIET_ON_STDERR = frozenset({"heartbeat"})
 # event -> the fields that make two of them "the same": repeats are counted, not written
@@ -46,20 +45,6 @@ ACCOUNT_WIDE = frozenset({"HALTED", "SAFE_MODE", "REDUCING", "CIRCUIT_BREAKER"})
 COALESCE_S = 60.0
 MAX_BYTES = 50 * 1024 * 1024
 BACKUPS = 5
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return f"{value:f}"
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value
 
 
 @dataclass
@@ -151,10 +136,10 @@ class EventLog:
         if now_m >= self._next_summary:
             self._summarize(now_m)
         keys = COALESCED.get(event)
-        if event == "risk_denied" and _plain(data.get("code")) in ACCOUNT_WIDE:
+        if event == "risk_denied" and to_jsonable(data.get("code")) in ACCOUNT_WIDE:
             keys = ("code",)
         if keys is not None and self.coalesce_s > 0:
-            key_fields = {k: _plain(data.get(k)) for k in keys}
+            key_fields = {k: to_jsonable(data.get(k)) for k in keys}
             key = (event, *(str(v) for v in key_fields.values()))
             repeats = self._repeats.get(key)
             if repeats is not None:
@@ -167,7 +152,7 @@ class EventLog:
     def _write(self, event: str, fields: Mapping[str, Any]) -> None:
         now = self.clock.wall()
         record: dict[str, Any] = {"ts": iso_utc(now), "event": event}
-        record.update(_plain(dict(fields)))
+        record.update(to_jsonable(dict(fields)))
         if self._file is not None:
             line = json.dumps(record, separators=(",", ":"))
             self._file.emit(logging.makeLogRecord({"msg": line}))
