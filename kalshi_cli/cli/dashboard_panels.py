@@ -19,7 +19,7 @@ from kalshi_cli.dashboard.snapshot import (
     LocalSnapshot,
     RemoteSnapshot,
 )
-from kalshi_cli.vocabulary.clock import utc_datetime
+from kalshi_cli.vocabulary.clock import describe_age, utc_datetime
 from kalshi_cli.vocabulary.models import CENT, fmt_money, money_places
 
 if TYPE_CHECKING:
@@ -51,13 +51,7 @@ def money_cell(value: Decimal | None, places: Decimal = CENT) -> Text:
 
 
 def age_text(seconds: float | None) -> str:
-    if seconds is None:
-        return "never"
-    if seconds < 120:
-        return f"{seconds:.1f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f}min"
-    return f"{seconds / 3600:.1f}h"
+    return "never" if seconds is None else describe_age(seconds)
 
 
 def _unknown_age(label: str, why: str | None, after: str = "") -> Text | None:
