@@ -308,12 +308,12 @@ class Reference:
             return
         low, high = price_bounds(market.price_ranges)
         if not low <= price <= high:
-            raise bad_request(
-                f"price {price} is outside {low}..{high} for {market.ticker}", "invalid_price"
-            )
+            raise bad_request(f"price {price} is outside {low}-{high}", "invalid_price")
         if not price_on_grid(price, market.price_ranges):
             raise bad_request(
-                f"price {price} is not on the {market.price_level_structure} grid", "invalid_price"
+                f"price {price} is not on the tick grid of {market.ticker} "
+                f"({market.price_level_structure})",
+                "invalid_price",
             )
 
     def check_count(self, market: SimMarket, count: Decimal) -> None:

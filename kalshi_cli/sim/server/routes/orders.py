@@ -32,8 +32,6 @@ from kalshi_cli.vocabulary.models import (
     SelfTradePrevention,
     TimeInForce,
     fmt_count,
-    price_bounds,
-    price_on_grid,
 )
 
 
@@ -44,18 +42,10 @@ def market_or_400(state: SimState, ticker: str) -> SimMarket:
     return market
 
 
-def parse_price(body: Json, market: SimMarket) -> Decimal:
+def parse_price(state: SimState, body: Json, market: SimMarket) -> Decimal:
     price = field_decimal(body, "price", DOLLARS_TEXT, "invalid_price")
     assert price is not None
-    low, high = price_bounds(market.price_ranges)
-    if not low <= price <= high:
-        raise bad_request(f"price {price} is outside {low}-{high}", "invalid_price")
-    if not price_on_grid(price, market.price_ranges):
-        raise bad_request(
-            f"price {price} is not on the tick grid of {market.ticker} "
-            f"({market.price_level_structure})",
-            "invalid_price",
-        )
+    state.exchange.reference.check_price(market, price)
     return price
 
 
@@ -120,7 +110,7 @@ def parse_create(state: SimState, body: Any) -> PlaceRequest:
     book_side = parse_book_side(body)
     count = parse_count(body, "count")
     assert count is not None  # a required field: refused above when absent
-    price = parse_price(body, market)
+    price = parse_price(state, body, market)
     try:
         tif = TimeInForce(field_req(body, "time_in_force"))
     except ValueError:
@@ -253,7 +243,7 @@ def handle_amend_order(state: SimState, ctx: RequestContext) -> tuple[int, Json 
     ticker = field_req(body, "ticker")
     market = market_or_400(state, ticker)
     book_side = parse_book_side(body)
-    price = parse_price(body, market)
+    price = parse_price(state, body, market)
     count = parse_count(body, "count")
     assert count is not None
     updated = optional_id(body, "updated_client_order_id")
