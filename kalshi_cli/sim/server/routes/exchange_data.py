@@ -147,15 +147,7 @@ def handle_get_forecast_history(state: SimState, ctx: RequestContext) -> tuple[i
     if event is None or event.series_ticker != ctx.path_param("series_ticker"):
         raise ExchangeError(404, "not_found", f"event {event_ticker} not found in that series")
     percentiles = _percentiles(ctx)
-    start = query_int(ctx, "start_ts", None)
-    end = query_int(ctx, "end_ts", None)
-    period = query_int(ctx, "period_interval", None)
-    if start is None or end is None or period is None:
-        raise bad_request("start_ts, end_ts and period_interval are required", "missing_parameters")
-    if period not in FORECAST_PERIOD_S:
-        raise bad_request("period_interval must be one of 0, 1, 60, 1440")
-    if end < start:
-        raise bad_request("end_ts must not be before start_ts")
+    start, end, period = candle_range(ctx, FORECAST_PERIOD_S, bounded=False)
     seconds = FORECAST_PERIOD_S[period]
     last = min(end, -(-int(state.clock.wall()) // seconds) * seconds)
     first = -(-start // seconds) * seconds

@@ -11,7 +11,7 @@ from kalshi_cli.sim.core.exchange import ExchangeError, SimMarket
 from kalshi_cli.sim.core.historical import Archive, SimCandle, candle_window, candles
 from kalshi_cli.sim.core.record_views import OrderRef
 from kalshi_cli.sim.core.records import bad_request
-from kalshi_cli.sim.server.routes.market_data import trades_listing
+from kalshi_cli.sim.server.routes.market_data import candle_range, trades_listing
 from kalshi_cli.sim.server.routes.multivariate import is_multivariate
 from kalshi_cli.sim.server.routes.portfolio import (
     _filtered_page,
@@ -124,15 +124,7 @@ def _candle_json(c: SimCandle) -> Json:
 def handle_get_market_candlesticks_historical(
     state: SimState, ctx: RequestContext
 ) -> tuple[int, Json | None]:
-    start = query_int(ctx, "start_ts", None)
-    end = query_int(ctx, "end_ts", None)
-    period = query_int(ctx, "period_interval", None)
-    if start is None or end is None or period is None:
-        raise bad_request("start_ts, end_ts and period_interval are required", "missing_parameters")
-    if period not in (1, 60, 1440):
-        raise bad_request("period_interval must be 1, 60 or 1440")
-    if end < start:
-        raise bad_request("end_ts must not be before start_ts")
+    start, end, period = candle_range(ctx, (1, 60, 1440), bounded=False)
     market = _archived_market(state, ctx)
     window = candle_window(state.exchange.history.trade_timeline(market.ticker), start, end, period)
     found = candles(window, start, end, period, market.open_interest)

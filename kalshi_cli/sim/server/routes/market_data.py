@@ -4,6 +4,7 @@ events, series and their fee changes. Public: authentication is checked only whe
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from decimal import Decimal
 
 from kalshi_cli.sim.core import serialize as ser
@@ -208,12 +209,15 @@ def handle_get_market_candlesticks(state: SimState, ctx: RequestContext) -> tupl
     return 200, {"ticker": market.ticker, "candlesticks": candles}
 
 
-def candle_range(ctx: RequestContext, periods: tuple[int, ...] | None) -> tuple[int, int, int]:
+def candle_range(
+    ctx: RequestContext, periods: Collection[int] | None, *, bounded: bool = True
+) -> tuple[int, int, int]:
     """`start_ts`, `end_ts` and `period_interval` (minutes; one of `periods` when given), all
-    required."""
+    required. `bounded`: the period within the spec's int32 minimum of 1 and maximum (an
+    operation whose spec gives no bounds checks only `periods`)."""
     start = query_int(ctx, "start_ts", None)
     end = query_int(ctx, "end_ts", None)
-    period = query_int(ctx, "period_interval", None, 1, INT32_MAX)
+    period = query_int(ctx, "period_interval", None, *((1, INT32_MAX) if bounded else ()))
     if start is None or end is None or period is None:
         raise bad_request("start_ts, end_ts and period_interval are required", "missing_parameters")
     if periods is not None and period not in periods:
