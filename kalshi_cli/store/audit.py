@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from kalshi_cli.store.connection import Database
-from kalshi_cli.store.values import json_text
+from kalshi_cli.store.values import json_text, where_given
 
 
 @dataclass(frozen=True)
@@ -59,17 +59,12 @@ class AuditRepository:
         limit: int | None = None,
     ) -> list[AuditRecord]:
         """Oldest first (of one `session`, of the `tools` named); the last `limit` when given."""
-        clauses: list[str] = []
-        params: list[Any] = []
-        if session is not None:
-            clauses.append("session = ?")
-            params.append(session)
-        if tools is not None:
-            clauses.append(f"tool IN ({', '.join('?' for _ in tools)})")
-            params.extend(tools)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        names = None if tools is None else list(tools)
+        where, params = where_given(
+            {"session = ?": session, f"tool IN ({', '.join('?' * len(names or ()))})": names}
+        )
         rows = self._db.rows(
-            "SELECT at, session, tool, arguments, outcome, detail FROM agent_audit "  # noqa: S608
+            "SELECT at, session, tool, arguments, outcome, detail FROM agent_audit"  # noqa: S608
             f"{where} ORDER BY id DESC LIMIT ?",
             (*params, -1 if limit is None else limit),
         )

@@ -8,7 +8,7 @@ from typing import Any
 
 from kalshi_cli.store.connection import Database
 from kalshi_cli.store.records import EventRecord, ExchangeBinding, HeartbeatRecord
-from kalshi_cli.store.values import json_text, where_clause
+from kalshi_cli.store.values import json_text, where_given
 
 _BINDING = "exchange_binding"
 
@@ -120,15 +120,8 @@ class EventRepository:
     def events(
         self, *, kind: str | None = None, since: float | None = None, limit: int = 100
     ) -> list[EventRecord]:
-        where: list[str] = []
-        params: list[object] = []
-        if kind is not None:
-            where.append("kind = ?")
-            params.append(kind)
-        if since is not None:
-            where.append("at >= ?")
-            params.append(since)
-        sql = f"SELECT id, kind, at, data FROM events{where_clause(where)}"  # noqa: S608
+        where, params = where_given({"kind = ?": kind, "at >= ?": since})
+        sql = f"SELECT id, kind, at, data FROM events{where}"  # noqa: S608
         rows = self._db.newest(sql, params, "id", limit)
         return [EventRecord(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
 

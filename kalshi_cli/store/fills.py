@@ -17,7 +17,8 @@ from kalshi_cli.store.values import (
     DECIMAL_CACHE_SIZE,
     dec_text,
     opt_dec_text,
-    time_range,
+    subaccount_number,
+    where_given,
 )
 from kalshi_cli.vocabulary.units import BookSide
 
@@ -128,8 +129,9 @@ class FillRepository:
         """(ticker, book_side, yes_price, count, fee, ts) in time order, money and
         counts as their canonical TEXT: the lean stream `kalshi pnl` parses itself, because
         building a FillRecord per row costs more than the P&L arithmetic over a million fills."""
-        where, params = time_range("ts", since, until)
-        where = _and_subaccount(where, params, subaccount)
+        where, params = where_given(
+            {"ts >= ?": since, "ts < ?": until, "subaccount = ?": subaccount}
+        )
         return self._db.stream(
             "SELECT ticker, book_side, yes_price, count, fee, ts "  # noqa: S608
             f"FROM fills{where} ORDER BY ts, rowid",
@@ -139,15 +141,13 @@ class FillRepository:
     def next_fill_ts(self, at: float | None, *, subaccount: int | None = None) -> float | None:
         """The time of the first fill at or after `at` (of all, if None): one seek in the
         `ts` index."""
-        where, params = time_range("ts", at, None)
-        where = _and_subaccount(where, params, subaccount)
+        where, params = where_given({"ts >= ?": at, "subaccount = ?": subaccount})
         found = self._db.rows(f"SELECT min(ts) FROM fills{where}", params)[0][0]  # noqa: S608
         return None if found is None else float(found)  # unix seconds
 
     def last_fill_ts(self, ticker: str, *, subaccount: int | None = None) -> float | None:
         """The time of the market's last fill (one seek in the `(ticker, ts)` index)."""
-        params: list[object] = [ticker]
-        where = _and_subaccount(" WHERE ticker = ?", params, subaccount)
+        where, params = where_given({"ticker = ?": ticker, "subaccount = ?": subaccount})
         found = self._db.rows(f"SELECT max(ts) FROM fills{where}", params)[0][0]  # noqa: S608
         return None if found is None else float(found)  # unix seconds
 
@@ -166,8 +166,7 @@ class FillRepository:
     ) -> set[str]:
         """The markets the state file has fills in (of `subaccount` only, when given; those
         at or after `since` only, when given)."""
-        where, params = time_range("ts", since, None)
-        where = _and_subaccount(where, params, subaccount)
+        where, params = where_given({"ts >= ?": since, "subaccount = ?": subaccount})
         rows = self._db.rows(f"SELECT DISTINCT ticker FROM fills{where}", params)  # noqa: S608
         return {str(t) for (t,) in rows}
 
@@ -184,9 +183,9 @@ class FillRepository:
         `since` netted to nothing, then every fill from `before` on. `since` must be a flat
         moment. The net is summed in hundredths of a contract; a finer count reads back to
         `since`."""
-        where, params = time_range("ts", since, before)
-        params.append(ticker)
-        where = _and_subaccount(f"{where} AND ticker = ?", params, subaccount)
+        where, params = where_given(
+            {"ts >= ?": since, "ts < ?": before, "ticker = ?": ticker, "subaccount = ?": subaccount}
+        )
         net, finer = self._db.rows(
             "SELECT sum(CASE WHEN book_side = 'bid' THEN 1 ELSE -1 END "  # noqa: S608
             "* CAST(round(count * 100) AS INTEGER)), "
@@ -220,7 +219,7 @@ class FillRepository:
         changed = 0
         with self._db.transaction():
             for fill_id, named in subaccounts.items():
-                number = _subaccount_number(named)
+                number = subaccount_number(named)
                 cur = self._db.conn.execute(
                     "UPDATE fills SET subaccount = ? WHERE fill_id = ? AND subaccount != ?",
                     (number, fill_id, number),
@@ -243,8 +242,9 @@ class FillRepository:
         a bid and "1-" before it for an ask ($1 less it, the NO side's cost). SQLite folds the
         side into the count and the price, so `kalshi pnl` reads four columns, not six, and no
         time: its caller asks for one UTC day between settlements at a time."""
-        params: list[object] = [since, until]
-        where = _and_subaccount(" WHERE ts >= ? AND ts < ?", params, subaccount)
+        where, params = where_given(
+            {"ts >= ?": since, "ts < ?": until, "subaccount = ?": subaccount}
+        )
         return self._db.stream(
             "SELECT ticker, "  # noqa: S608
             "CASE WHEN book_side = 'bid' THEN count ELSE '-' || count END, "
@@ -280,15 +280,8 @@ def _fill_row(f: FillRecord) -> tuple[object, ...]:
         float(f.ts),  # unix seconds
         f.strategy,
         opt_dec_text(f.realized_pnl),
-        _subaccount_number(f.subaccount),
+        subaccount_number(f.subaccount),
     )
-
-
-def _subaccount_number(value: object) -> int:
-    """A subaccount as the state file keeps it: 0 (the primary) to 63."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 63:
-        raise ValueError(f"a subaccount is 0 (primary) to 63, not {value!r}")
-    return value
 
 
 def _book_side_text(value: object) -> str:
@@ -306,20 +299,10 @@ def _fills_query(
     ticker: str | None,
     subaccount: int | None = None,
 ) -> tuple[str, list[object]]:
-    where, params = time_range("ts", since, until)
-    if ticker is not None:
-        where = f"{where} AND ticker = ?" if where else " WHERE ticker = ?"
-        params.append(ticker)
-    where = _and_subaccount(where, params, subaccount)
+    where, params = where_given(
+        {"ts >= ?": since, "ts < ?": until, "ticker = ?": ticker, "subaccount = ?": subaccount}
+    )
     return f"SELECT {_FILL_COLUMNS} FROM fills{where}", params  # noqa: S608
-
-
-def _and_subaccount(where: str, params: list[object], subaccount: int | None) -> str:
-    """`where` narrowed to one subaccount's fills (unchanged when None: every subaccount)."""
-    if subaccount is None:
-        return where
-    params.append(subaccount)
-    return f"{where} AND subaccount = ?" if where else " WHERE subaccount = ?"
 
 
 def _fill_records(rows: Iterable[Sequence[Any]]) -> Iterator[FillRecord]:

@@ -33,7 +33,14 @@ from kalshi_cli.store.records import (
     IntentRecord,
     OrderHistoryRecord,
 )
-from kalshi_cli.store.values import BOOK_SIDES, dec_text, opt_dec_text, opt_decimal, where_clause
+from kalshi_cli.store.values import (
+    BOOK_SIDES,
+    dec_text,
+    opt_dec_text,
+    opt_decimal,
+    subaccount_number,
+    where_given,
+)
 from kalshi_cli.vocabulary.units import ONE, ZERO, Action, BookSide, Side, TimeInForce, book_side_of
 
 if TYPE_CHECKING:
@@ -135,7 +142,7 @@ class OrderRepository:
             str(stored.time_in_force),
             int(stored.post_only),
             int(stored.reduce_only),
-            _subaccount_number(stored.subaccount),
+            subaccount_number(stored.subaccount),
         )
         try:
             self._db.conn.execute(_INSERT_ORDER_SQL, row)
@@ -396,26 +403,19 @@ class OrderRepository:
         subaccount: int | None = None,
     ) -> list[IntentRecord]:
         """The intents, newest last; `subaccount` keeps that subaccount's only."""
-        where: list[str] = []
-        params: list[object] = []
-        if status is not None:
-            statuses = [status] if isinstance(status, str) else list(status)
-            for s in statuses:
-                if s not in ORDER_STATUSES:
-                    raise ValueError(f"unknown order status {s!r}")
-            where.append(f"status IN ({', '.join('?' * len(statuses))})")
-            params.extend(statuses)
-        if ticker is not None:
-            where.append("ticker = ?")
-            params.append(ticker)
-        if strategy is not None:
-            where.append("strategy = ?")
-            params.append(strategy)
-        if subaccount is not None:
-            where.append("subaccount = ?")
-            params.append(subaccount)
-        sql = _SELECT_ORDERS + where_clause(where)
-        rows = self._db.newest(sql, params, "created_at, rowid", limit)
+        statuses = None if status is None else [status] if isinstance(status, str) else list(status)
+        for s in statuses or ():
+            if s not in ORDER_STATUSES:
+                raise ValueError(f"unknown order status {s!r}")
+        where, params = where_given(
+            {
+                f"status IN ({', '.join('?' * len(statuses or ()))})": statuses,
+                "ticker = ?": ticker,
+                "strategy = ?": strategy,
+                "subaccount = ?": subaccount,
+            }
+        )
+        rows = self._db.newest(_SELECT_ORDERS + where, params, "created_at, rowid", limit)
         return [_intent(r) for r in rows]
 
     def placed_or_amended(
@@ -530,7 +530,7 @@ def _columns(
         wanted["status"] = status
     wanted.update((c, dec_text(v)) for c, v in amounts.items() if v is not None)
     if subaccount is not None:
-        wanted["subaccount"] = _subaccount_number(subaccount)
+        wanted["subaccount"] = subaccount_number(subaccount)
     return wanted
 
 
@@ -599,10 +599,3 @@ def _intent(r: Sequence[Any]) -> IntentRecord:
         reduce_only=bool(r[19]),
         subaccount=r[20],
     )
-
-
-def _subaccount_number(value: object) -> int:
-    """A subaccount as the state file keeps it: 0 (the primary) to 63."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 63:
-        raise ValueError(f"a subaccount is 0 (primary) to 63, not {value!r}")
-    return value

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from kalshi_cli.store.connection import Database
 from kalshi_cli.store.records import SettlementRecord
-from kalshi_cli.store.values import dec_text, time_range
+from kalshi_cli.store.values import dec_text, where_given
 
 _SELECT_SETTLEMENTS = (
     "SELECT ticker, event_ticker, result, yes_count, no_count, yes_total_cost, no_total_cost, "
@@ -63,10 +63,9 @@ class SettlementRepository:
     ) -> list[SettlementRecord]:
         """Settlements in time order (`since` inclusive, `until` exclusive); of `ticker` only,
         when given (one look-up in the unique index of a market's settlements)."""
-        where, params = time_range("settled_at", since, until)
-        if ticker is not None:
-            where = f"{where} AND ticker = ?" if where else " WHERE ticker = ?"
-            params.append(ticker)
+        where, params = where_given(
+            {"settled_at >= ?": since, "settled_at < ?": until, "ticker = ?": ticker}
+        )
         rows = self._db.rows(
             f"{_SELECT_SETTLEMENTS}{where} ORDER BY settled_at, rowid",
             params,

@@ -14,7 +14,7 @@ from enum import Enum
 from kalshi_cli.store.connection import APPLIED_SQL, Database
 from kalshi_cli.store.records import TRADING_STATES, RiskTripRecord, TradingStateRecord
 from kalshi_cli.store.settlements import SettlementRepository
-from kalshi_cli.store.values import DAY_SECONDS, where_clause
+from kalshi_cli.store.values import DAY_SECONDS, where_given
 from kalshi_cli.vocabulary.clock import day_start, utc_day
 from kalshi_cli.vocabulary.units import ZERO
 
@@ -153,16 +153,9 @@ class TradingStateRepository:
     def risk_trips(
         self, *, rule: str | None = None, day: str | None = None
     ) -> list[RiskTripRecord]:
-        where: list[str] = []
-        params: list[object] = []
-        if rule is not None:
-            where.append("rule = ?")
-            params.append(rule)
-        if day is not None:
-            where.append("day = ?")
-            params.append(day)
+        where, params = where_given({"rule = ?": rule, "day = ?": day})
         rows = self._db.rows(
-            f"SELECT rule, code, detail, ticker, day, at FROM risk_trips{where_clause(where)} "  # noqa: S608
+            f"SELECT rule, code, detail, ticker, day, at FROM risk_trips{where} "  # noqa: S608
             "ORDER BY id",
             params,
         )

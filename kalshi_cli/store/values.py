@@ -82,13 +82,20 @@ def where_clause(conditions: Sequence[str]) -> str:
     return f" WHERE {' AND '.join(conditions)}" if conditions else ""
 
 
-def time_range(column: str, since: float | None, until: float | None) -> tuple[str, list[object]]:
+def where_given(conditions: Mapping[str, object]) -> tuple[str, list[object]]:
+    """The WHERE clause of the `conditions` (each SQL with its `?`s) whose value is given (not
+    None), and their values in order: a list fills an `IN (?, ...)` item by item."""
     where: list[str] = []
     params: list[object] = []
-    if since is not None:
-        where.append(f"{column} >= ?")
-        params.append(since)
-    if until is not None:
-        where.append(f"{column} < ?")
-        params.append(until)
+    for sql, value in conditions.items():
+        if value is not None:
+            where.append(sql)
+            params.extend(value if isinstance(value, list) else [value])
     return where_clause(where), params
+
+
+def subaccount_number(value: object) -> int:
+    """A subaccount as the state file keeps it: 0 (the primary) to 63."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 63:
+        raise ValueError(f"a subaccount is 0 (primary) to 63, not {value!r}")
+    return value
