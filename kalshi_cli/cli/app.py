@@ -118,6 +118,13 @@ COMMANDS = (
 )
 
 
+def command_group(name: str) -> typer.Typer:
+    """The Typer app of the group `name` in the table, its help the table's summary: one text
+    for `kalshi --help` and `kalshi NAME --help`."""
+    summary = next(e.summary for e in COMMANDS if e.name == name)
+    return typer.Typer(name=name, help=summary, no_args_is_help=True, rich_markup_mode=None)
+
+
 def load_command(entry: LazyCommand) -> Any:
     """Import the command's module and build its Click command (Typer's documented bridge)."""
     import typer.main

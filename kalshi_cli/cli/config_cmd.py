@@ -11,6 +11,7 @@ import typer
 from kalshi_cli.cli._context import current
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt
 from kalshi_cli.cli._output import Column
+from kalshi_cli.cli.app import command_group
 from kalshi_cli.vocabulary.errors import DataWriteError, KalshiError, UsageError
 
 if TYPE_CHECKING:
@@ -19,12 +20,7 @@ if TYPE_CHECKING:
 
 ENVIRONMENTS = ("sim", "demo", "prod")
 
-config_app = typer.Typer(
-    name="config",
-    help="Show or create the configuration.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+config_app = command_group("config")
 
 
 def register(app: typer.Typer) -> None:

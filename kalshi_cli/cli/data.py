@@ -18,6 +18,7 @@ import typer
 from kalshi_cli.cli._context import begin, current
 from kalshi_cli.cli._options import DurationOpt, EnvOpt, JsonOpt, TickersOpt
 from kalshi_cli.cli._output import Column, is_tty, no_color
+from kalshi_cli.cli.app import command_group
 
 if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
@@ -39,13 +40,7 @@ class ImportFormat(StrEnum):
     JSONL = "jsonl"
 
 
-data_app = typer.Typer(
-    name="data",
-    help="Local market data: list, describe, export, import and download data sets.",
-    no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode=None,
-)
+data_app = command_group("data")
 
 
 def register(app: typer.Typer) -> None:

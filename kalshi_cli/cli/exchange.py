@@ -11,17 +11,13 @@ import typer
 from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt
 from kalshi_cli.cli._output import Column, Output
+from kalshi_cli.cli.app import command_group
 
 if TYPE_CHECKING:
     from kalshi_cli.client.exchange import ExchangeSchedule
     from kalshi_cli.vocabulary.models import ExchangeStatus
 
-exchange_app = typer.Typer(
-    name="exchange",
-    help="The exchange's status and its maintenance schedule.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+exchange_app = command_group("exchange")
 
 
 def register(app: typer.Typer) -> None:

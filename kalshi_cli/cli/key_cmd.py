@@ -21,15 +21,11 @@ import typer
 from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, YesOpt
 from kalshi_cli.cli._output import Column, Output
+from kalshi_cli.cli.app import command_group
 from kalshi_cli.services.key_files import generate_key_file, write_private_key
 from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown
 
-key_app = typer.Typer(
-    name="key",
-    help="List, create, generate and delete API keys.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+key_app = command_group("key")
 
 
 def register(app: typer.Typer) -> None:

@@ -15,17 +15,13 @@ import typer
 from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, SubaccountOpt, YesOpt
 from kalshi_cli.cli._output import Column
+from kalshi_cli.cli.app import command_group
 
 if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
     from kalshi_cli.client.order_groups import OrderGroup
 
-group_app = typer.Typer(
-    name="order-group",
-    help="Exchange-side order groups: a contracts limit per 15 s, and a kill switch.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+group_app = command_group("order-group")
 
 
 def register(app: typer.Typer) -> None:

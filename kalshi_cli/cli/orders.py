@@ -22,6 +22,7 @@ from kalshi_cli.cli._context import AppContext, begin
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, MarketOpt, SubaccountOpt, YesOpt
 from kalshi_cli.cli._output import Column
 from kalshi_cli.cli._services import confirm_on_prod, open_store, order_service
+from kalshi_cli.cli.app import command_group
 from kalshi_cli.vocabulary.documents import order_json
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import (
@@ -46,12 +47,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-order_app = typer.Typer(
-    name="order",
-    help="Place, change, list and cancel orders.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+order_app = command_group("order")
 
 
 def register(app: typer.Typer) -> None:

@@ -15,6 +15,7 @@ import typer
 from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, MarketOpt, SubaccountOpt, YesOpt
 from kalshi_cli.cli._output import Column
+from kalshi_cli.cli.app import command_group
 from kalshi_cli.vocabulary.units import Side, fmt_count, fmt_money
 
 if TYPE_CHECKING:
@@ -24,18 +25,8 @@ if TYPE_CHECKING:
     from kalshi_cli.client.communications import Quote, Rfq
     from kalshi_cli.vocabulary.models import Market
 
-rfq_app = typer.Typer(
-    name="rfq",
-    help="Requests for quote: ask makers for a price on a size.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
-quote_app = typer.Typer(
-    name="quote",
-    help="Quotes on RFQs: answer one, accept one on your RFQ, confirm yours.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+rfq_app = command_group("rfq")
+quote_app = command_group("quote")
 
 
 def register(app: typer.Typer) -> None:

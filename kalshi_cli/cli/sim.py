@@ -10,6 +10,7 @@ import typer
 
 from kalshi_cli.cli._context import current
 from kalshi_cli.cli._options import FiniteFloat, JsonOpt
+from kalshi_cli.cli.app import command_group
 
 DataDirOpt = Annotated[
     Path | None,
@@ -20,12 +21,7 @@ DataDirOpt = Annotated[
     ),
 ]
 
-sim_app = typer.Typer(
-    name="sim",
-    help="The local Kalshi-compatible exchange simulator.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+sim_app = command_group("sim")
 
 
 def register(app: typer.Typer) -> None:

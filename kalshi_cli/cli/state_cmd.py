@@ -14,13 +14,9 @@ import typer
 from kalshi_cli.cli._context import begin, current, refuse_a_missing_state_dir
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, YesOpt
 from kalshi_cli.cli._output import Column
+from kalshi_cli.cli.app import command_group
 
-state_app = typer.Typer(
-    name="state",
-    help="Where the state file is, its migrations, what it keeps.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+state_app = command_group("state")
 
 
 def register(app: typer.Typer) -> None:

@@ -11,13 +11,9 @@ import typer
 from kalshi_cli.cli._context import current
 from kalshi_cli.cli._options import JsonOpt
 from kalshi_cli.cli._output import Column
+from kalshi_cli.cli.app import command_group
 
-strategy_app = typer.Typer(
-    name="strategy",
-    help="Write, list and check strategies (built in, installed, your own files).",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+strategy_app = command_group("strategy")
 
 
 def register(app: typer.Typer) -> None:

@@ -15,14 +15,10 @@ import typer
 from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, YesOpt
 from kalshi_cli.cli._output import Column
+from kalshi_cli.cli.app import command_group
 from kalshi_cli.vocabulary.units import fmt_money
 
-subaccount_app = typer.Typer(
-    name="subaccount",
-    help="List, create and fund subaccounts.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+subaccount_app = command_group("subaccount")
 
 
 def register(app: typer.Typer) -> None:
