@@ -1,8 +1,9 @@
 """The root `kalshi` command: global options, lazily loaded commands, and the error policy.
 
-`COMMANDS` maps every top-level command to its module (each with a `register(app)`) and the
-summary `--help` prints, so `--help` imports no command module and `kalshi balance` imports only
-its own. A test keeps each summary equal to the command's help.
+`COMMANDS` maps every top-level command to its module (which holds its `NAME_app` or
+`NAME_command`, `load_command`) and the summary `--help` prints, so `--help` imports no command
+module and `kalshi balance` imports only its own. A test keeps each summary equal to the
+command's help.
 
 Every failure reaches a person as one line on stderr with a distinct exit code
 (`vocabulary.exit_codes`). `KALSHI_DEBUG=1` adds the traceback, without local variables (they
@@ -126,25 +127,24 @@ def command_group(name: str) -> typer.Typer:
 
 
 def load_command(entry: LazyCommand) -> Any:
-    """Import the command's module and build its Click command (Typer's documented bridge)."""
+    """Import the command's module and build its Click command (Typer's documented bridge): the
+    module's `NAME_app` for a group, else its function `NAME_command` (NAME with `_` for `-`),
+    unless the module registers its command itself with a `register(app)`."""
     import typer.main
 
     module = importlib.import_module(f"kalshi_cli.cli.{entry.module}")
+    attr = entry.name.replace("-", "_")
     # No completion options: Typer would add them to a single command built as its own app.
+    # Only the command asked for is built, though a module may hold several (`markets`,
+    # `market`, `orderbook`): Typer reads every signature's type hints to build each one, about
+    # 1.5 ms of a cold start apiece (docs/benchmarks.md, "Cold starts").
     holder = typer.Typer(rich_markup_mode=None, add_completion=False)
-    module.register(holder)
-    # Build only the command asked for: a module registers several (`markets`, `market`,
-    # `orderbook`), and Typer reads every signature's type hints to build each one, about 1.5 ms
-    # of a cold start apiece (docs/benchmarks.md, "Cold starts").
-    mine = [
-        info
-        for info in holder.registered_commands
-        if info.callback is not None
-        and (info.name or typer.main.get_command_name(info.callback.__name__)) == entry.name
-    ]
-    if mine:
-        holder.registered_commands = mine
-        holder.registered_groups = []
+    if hasattr(module, "register"):  # a command of a class of its own (`check`)
+        module.register(holder)
+    elif hasattr(module, f"{attr}_app"):
+        holder.add_typer(getattr(module, f"{attr}_app"), name=entry.name)
+    else:
+        holder.command(entry.name)(getattr(module, f"{attr}_command"))
     built = typer.main.get_command(holder)
     if isinstance(built, TyperGroup):
         return built.commands[entry.name]

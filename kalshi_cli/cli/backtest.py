@@ -42,10 +42,6 @@ runs_app = typer.Typer(
 )
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(backtest_app, name="backtest")
-
-
 def backtest_command(
     ctx: typer.Context,
     *,

@@ -40,15 +40,6 @@ DEFAULT_SPAN_S = {Period.MINUTE: 2 * 3600, Period.HOUR: 7 * 86_400, Period.DAY: 
 PERIOD_S = {Period.MINUTE: 60, Period.HOUR: 3600, Period.DAY: 86_400}
 
 
-def register(app: typer.Typer) -> None:
-    app.command("events")(events_command)
-    app.command("event")(event_command)
-    app.command("series")(series_command)
-    app.command("trades")(trades_command)
-    app.command("candles")(candles_command)
-    app.command("search")(search_command)
-
-
 def parse_when(text: str, hint: str) -> int:
     """Unix seconds, a date (YYYY-MM-DD, midnight UTC) or an ISO 8601 time (UTC unless it
     says otherwise) -> Unix seconds."""

@@ -23,10 +23,6 @@ ENVIRONMENTS = ("sim", "demo", "prod")
 config_app = command_group("config")
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(config_app)
-
-
 COLUMNS = (Column("key", "key"), Column("value", "value"), Column("source", "source"))
 
 

@@ -21,10 +21,6 @@ if TYPE_CHECKING:
     from kalshi_cli.feed import MarketData
 
 
-def register(app: typer.Typer) -> None:
-    app.command("dashboard")(dashboard_command)
-
-
 def dashboard_command(
     *,
     refresh: Annotated[

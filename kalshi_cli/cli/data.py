@@ -43,11 +43,6 @@ class ImportFormat(StrEnum):
 data_app = command_group("data")
 
 
-def register(app: typer.Typer) -> None:
-    app.command("record")(record_command)
-    app.add_typer(data_app, name="data")
-
-
 OutDirOpt = Annotated[Path, typer.Option("--out", help="Directory of the data set.")]
 DirArg = Annotated[Path, typer.Argument(help="A data set directory.")]
 

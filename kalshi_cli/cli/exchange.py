@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import typer
-
 from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt
 from kalshi_cli.cli._output import Column, Output
@@ -18,10 +16,6 @@ if TYPE_CHECKING:
     from kalshi_cli.vocabulary.models import ExchangeStatus
 
 exchange_app = command_group("exchange")
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(exchange_app)
 
 
 @exchange_app.command("status")

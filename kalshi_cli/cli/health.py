@@ -271,10 +271,6 @@ def check_state_integrity(target: HealthTarget) -> HealthResult:
 # --------------------------------------------------------------------------------------------
 
 
-def register(app: typer.Typer) -> None:
-    app.command("health-check")(health_check_command)
-
-
 COLUMNS = (Column("status", "status"), Column("check", "check"), Column("detail", "detail"))
 
 

@@ -28,10 +28,6 @@ from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown
 key_app = command_group("key")
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(key_app)
-
-
 class KeyKind(StrEnum):
     RSA = "rsa"
     ED25519 = "ed25519"

@@ -46,12 +46,6 @@ class MarketSort(StrEnum):
     TICKER = "ticker"
 
 
-def register(app: typer.Typer) -> None:
-    app.command("markets")(markets_command)
-    app.command("market")(market_command)
-    app.command("orderbook")(orderbook_command)
-
-
 # --------------------------------------------------------------------------------------------
 # kalshi markets
 

@@ -24,10 +24,6 @@ if TYPE_CHECKING:
     from kalshi_cli.store import Store
 
 
-def register(app: typer.Typer) -> None:
-    app.command("mcp")(mcp_command)
-
-
 def mcp_command(
     http: Annotated[
         bool,

@@ -12,10 +12,6 @@ from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import EnvOpt
 
 
-def register(app: typer.Typer) -> None:
-    app.command("metrics")(metrics_command)
-
-
 def metrics_command(
     textfile: Annotated[
         Path | None,

@@ -21,11 +21,7 @@ if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
     from kalshi_cli.client.order_groups import OrderGroup
 
-group_app = command_group("order-group")
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(group_app)
+order_group_app = command_group("order-group")
 
 
 def _limit(text: str) -> Decimal:
@@ -101,7 +97,7 @@ def _group_json(group: OrderGroup, session: set[str]) -> dict[str, Any]:
     }
 
 
-@group_app.command("create")
+@order_group_app.command("create")
 def create_command(
     limit: LimitArg,
     as_json: JsonOpt = False,
@@ -132,7 +128,7 @@ COLUMNS = (
 )
 
 
-@group_app.command("list")
+@order_group_app.command("list")
 def list_command(
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
@@ -159,7 +155,7 @@ def list_command(
     out.table(COLUMNS, rows, document=document)
 
 
-@group_app.command("show")
+@order_group_app.command("show")
 def show_command(
     order_group_id: GroupArg,
     as_json: JsonOpt = False,
@@ -229,7 +225,7 @@ def _act(  # noqa: PLR0917 (the change commands' one call shape)
     out.result(document, f"order group {group_id} {done}")
 
 
-@group_app.command("trigger")
+@order_group_app.command("trigger")
 def trigger_command(
     order_group_id: GroupArg,
     as_json: JsonOpt = False,
@@ -245,7 +241,7 @@ def trigger_command(
     _act("trigger_order_group", order_group_id, as_json, yes, subaccount, env)
 
 
-@group_app.command("reset")
+@order_group_app.command("reset")
 def reset_command(
     order_group_id: GroupArg,
     as_json: JsonOpt = False,
@@ -260,7 +256,7 @@ def reset_command(
     _act("reset_order_group", order_group_id, as_json, yes, subaccount, env)
 
 
-@group_app.command("limit")
+@order_group_app.command("limit")
 def limit_command(
     order_group_id: GroupArg,
     *,
@@ -278,7 +274,7 @@ def limit_command(
     _act("set_order_group_limit", order_group_id, as_json, yes, subaccount, env, contracts)
 
 
-@group_app.command("delete")
+@order_group_app.command("delete")
 def delete_command(
     order_group_id: GroupArg,
     as_json: JsonOpt = False,

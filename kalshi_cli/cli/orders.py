@@ -50,10 +50,6 @@ T = TypeVar("T")
 order_app = command_group("order")
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(order_app)
-
-
 class Tif(StrEnum):
     GTC = "gtc"
     IOC = "ioc"

@@ -31,10 +31,6 @@ class By(StrEnum):
     STRATEGY = "strategy"
 
 
-def register(app: typer.Typer) -> None:
-    app.command("pnl")(pnl_command)
-
-
 CHART_WIDTH = 40
 # which measure `--by strategy` is, under its table (docs/pnl.md "`kalshi pnl`")
 BY_STRATEGY = "by strategy: what its own contracts realized, as its daily loss limit counts them"

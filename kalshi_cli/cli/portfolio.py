@@ -23,16 +23,6 @@ if TYPE_CHECKING:
     from kalshi_cli.vocabulary.models import Settlement
 
 
-def register(app: typer.Typer) -> None:
-    for name, command in (
-        ("balance", balance_command),
-        ("positions", positions_command),
-        ("fills", fills_command),
-        ("settlements", settlements_command),
-    ):
-        app.command(name)(command)
-
-
 # --------------------------------------------------------------------------------------------
 
 

@@ -29,11 +29,6 @@ rfq_app = command_group("rfq")
 quote_app = command_group("quote")
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(rfq_app)
-    app.add_typer(quote_app)
-
-
 class RfqStatus(StrEnum):
     OPEN = "open"
     CLOSED = "closed"

@@ -24,10 +24,6 @@ DataDirOpt = Annotated[
 sim_app = command_group("sim")
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(sim_app)
-
-
 def parse_balance(text: str) -> int:
     """Dollars (e.g. 1000 or 250.50, 0 too) -> whole cents, by the one rule of an amount of cash
     (`parse_cash`); anything else is a usage error."""

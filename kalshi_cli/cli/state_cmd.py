@@ -19,10 +19,6 @@ from kalshi_cli.cli.app import command_group
 state_app = command_group("state")
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(state_app)
-
-
 @state_app.callback()
 def _state_in_a_directory_that_exists(ctx: typer.Context) -> None:
     # `state path` shows a --state or KALSHI_STATE in a directory that does not exist, which is

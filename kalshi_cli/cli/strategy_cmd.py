@@ -16,10 +16,6 @@ from kalshi_cli.cli.app import command_group
 strategy_app = command_group("strategy")
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(strategy_app)
-
-
 LIST_COLUMNS = (
     Column("name", "name"),
     Column("origin", "origin"),

@@ -21,10 +21,6 @@ from kalshi_cli.vocabulary.units import fmt_money
 subaccount_app = command_group("subaccount")
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(subaccount_app)
-
-
 SUBACCOUNT_COLUMNS = (
     Column("subaccount", "subaccount", numeric=True),
     Column("balance", "balance", numeric=True, money=True),

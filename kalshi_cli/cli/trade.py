@@ -28,10 +28,6 @@ if TYPE_CHECKING:
     from kalshi_cli.store import Store
 
 
-def register(app: typer.Typer) -> None:
-    app.command("trade")(trade_command)
-
-
 def _split(text: str | None) -> tuple[str, ...]:
     return tuple(t.strip() for t in (text or "").split(",") if t.strip())
 

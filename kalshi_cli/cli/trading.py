@@ -38,17 +38,6 @@ if TYPE_CHECKING:
     from kalshi_cli.services.reconcile import ReconcileReport
 
 
-def register(app: typer.Typer) -> None:
-    for name, command in (
-        ("cancel-all", cancel_all_command),
-        ("halt", halt_command),
-        ("resume", resume_command),
-        ("status", status_command),
-        ("reconcile", reconcile_command),
-    ):
-        app.command(name)(command)
-
-
 # ------------------------------------------------------------------------------------ kill switch
 
 

@@ -10,10 +10,6 @@ from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import DurationOpt, EnvOpt
 
 
-def register(app: typer.Typer) -> None:
-    app.command("watch")(watch_command)
-
-
 def watch_command(
     channel: Annotated[
         str,

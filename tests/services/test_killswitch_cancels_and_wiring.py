@@ -999,9 +999,7 @@ def test_one_deadline_default_of_60_seconds_for_the_switch_the_command_and_the_d
     """docs/kill-switch.md: the deadline defaults to 60 s, wherever the switch is pulled from."""
     import inspect
 
-    import typer.main
-
-    from kalshi_cli.cli import trading
+    from kalshi_cli.cli.app import COMMANDS, load_command
     from kalshi_cli.dashboard import actions
     from kalshi_cli.services.killswitch.switch import DEFAULT_DEADLINE_S
 
@@ -1014,11 +1012,7 @@ def test_one_deadline_default_of_60_seconds_for_the_switch_the_command_and_the_d
     # it gives up when the next pause (at most 2 s) would pass 60 s
     assert 58 <= clock.monotonic() - started <= 60
     assert DEFAULT_DEADLINE_S == 60
-    holder = typer.Typer()
-    trading.register(holder)
-    (cancel_all,) = (
-        c for c in typer.main.get_group(holder).commands.values() if c.name == "cancel-all"
-    )
+    cancel_all = load_command(next(e for e in COMMANDS if e.name == "cancel-all"))
     (option,) = (p for p in cancel_all.params if p.name == "deadline")
     assert option.default == DEFAULT_DEADLINE_S
     assert inspect.signature(actions.kill).parameters["deadline_s"].default == DEFAULT_DEADLINE_S
