@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from kalshi_cli.runner.books.portfolio import MidHistory
-from kalshi_cli.runner.loop.lineup import Lineup, Member
+from kalshi_cli.runner.loop.lineup import Member
 from kalshi_cli.runner.ports import FeedWithIndices
 from kalshi_cli.strategies import Cancel, Decision, Intent, MarketSnapshot, PositionView
 from kalshi_cli.strategies.deadline import Starting, StillRunning
@@ -43,7 +43,6 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.loop.event_groups import EventGroups
     from kalshi_cli.runner.loop.queue_positions import QueuePositions
     from kalshi_cli.runner.loop.sending import TurnSender
-    from kalshi_cli.runner.loop.settings import LoopSettings
     from kalshi_cli.runner.loop.shared import Tuning
     from kalshi_cli.runner.loop.strategy_stops import StrategyStops
     from kalshi_cli.runner.ports import MarketFeed
@@ -147,19 +146,11 @@ class MarketPass:
         # orders last took nothing not their own
         self._owns_checked: dict[str, tuple[object, ...]] = {}
 
-    @property
-    def settings(self) -> LoopSettings:
-        return self._tuning.settings
-
-    @property
-    def lineup(self) -> Lineup:
-        return self._tuning.lineup
-
     def _window_is_horizon(self, member: Member) -> bool:
         """The strategy's window reaches back at least as far as the mids the loop keeps, so a
         window over unchanged mids is unchanged (`history_s` is the longest window)."""
         window_s = member.window_s
-        return window_s is None or self.settings.history_s <= window_s
+        return window_s is None or self._tuning.settings.history_s <= window_s
 
     def forget_quiet(self) -> None:
         """The params changed: a market skipped as quiet was judged with the old ones."""
@@ -183,7 +174,7 @@ class MarketPass:
             self._sender.forget_stop(ticker)
         elif self._stopped(ticker, now, book, self._loop_view(ticker)):
             return
-        lineup, stopped = self.lineup, self._stops.stopped
+        lineup, stopped = self._tuning.lineup, self._stops.stopped
         members = [
             m
             for m in lineup
@@ -231,7 +222,7 @@ class MarketPass:
             index=self._index_of(ticker) if strategy.reads_index else None,
         )
         try:
-            decide = member.bounded if self.settings.decide_deadline else strategy.decide
+            decide = member.bounded if self._tuning.settings.decide_deadline else strategy.decide
             decisions = decide(snapshot, view, member.params)
             decisions = checked(decisions, ticker, market.event, strategy.decide_at, self._terms)
         except Starting:
