@@ -164,6 +164,7 @@ class Output:
         self, columns: Sequence[Column], rows: Sequence[dict[str, str]], *, title: str | None
     ) -> None:
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         # NO_COLOR turns off every escape sequence, bold included: scripts grep this output.
@@ -189,7 +190,7 @@ class Output:
             )
         for row_cells in cells:
             # rich markup is off for data: a title like "[A] or [B]" must print as it is.
-            table.add_row(*(_escape(cell) for cell in row_cells))
+            table.add_row(*(escape(cell) for cell in row_cells))
         console.print(table)
 
     def _rich_records(
@@ -307,12 +308,6 @@ def _rich_widths(
     while sum(widths_at(cap)) > room:
         cap -= 1
     return list(widths_at(cap))
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
 
 
 class Progress:
