@@ -51,9 +51,6 @@ ACTIONS = {
     CFB_5HZ: ("subscribe_indices", "unsubscribe_indices", "indexlist"),
     PYTH: ("subscribe_underlyings", "unsubscribe_underlyings", "underlying_list"),
 }
-# the error codes of an update without its ids (asyncapi.yaml, "Error codes")
-INDEX_IDS_REQUIRED = 24
-UNDERLYING_TICKERS_REQUIRED = 28
 KEEP_S = 1800.0  # seconds of values kept per index (a volatility's half-life is minutes)
 
 
