@@ -20,6 +20,23 @@ class Environment(StrEnum):
     PROD = "prod"
 
 
+class MarketStatus(StrEnum):
+    """The states `--status` filters markets on (and events, by their markets)."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+    SETTLED = "settled"
+    UNOPENED = "unopened"
+
+
+class Period(StrEnum):
+    """A candle's length, as `--period` names it."""
+
+    MINUTE = "1m"
+    HOUR = "1h"
+    DAY = "1d"
+
+
 JsonOpt = Annotated[
     bool,
     typer.Option("--json", help="Print JSON in the stable shape documented in docs/output.md."),

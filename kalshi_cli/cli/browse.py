@@ -8,31 +8,17 @@ open events it lists.
 from __future__ import annotations
 
 import time
-from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from kalshi_cli.cli._context import begin
-from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, TickerArg
+from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, MarketStatus, Period, TickerArg
 from kalshi_cli.cli._output import Column, Output
 
 if TYPE_CHECKING:
     from kalshi_cli.client.markets import Candle, Ohlc
     from kalshi_cli.vocabulary.models import Trade
-
-
-class EventStatus(StrEnum):
-    OPEN = "open"
-    CLOSED = "closed"
-    SETTLED = "settled"
-    UNOPENED = "unopened"
-
-
-class Period(StrEnum):
-    MINUTE = "1m"
-    HOUR = "1h"
-    DAY = "1d"
 
 
 # how far back `candles` looks without --from: 2 hours of minutes, a week of hours, 90 days
@@ -65,7 +51,7 @@ def events_command(
     *,
     series: Annotated[str | None, typer.Option("--series", help="Only this series.")] = None,
     status: Annotated[
-        EventStatus | None, typer.Option(help="Only events with a market in this state.")
+        MarketStatus | None, typer.Option(help="Only events with a market in this state.")
     ] = None,
     with_markets: Annotated[
         bool, typer.Option("--with-markets", help="Include each event's markets.")

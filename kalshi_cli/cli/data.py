@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 import typer
 
 from kalshi_cli.cli._context import begin, current
-from kalshi_cli.cli._options import DurationOpt, EnvOpt, JsonOpt, TickersOpt
+from kalshi_cli.cli._options import DurationOpt, EnvOpt, JsonOpt, Period, TickersOpt
 from kalshi_cli.cli._output import Column, is_tty, no_color
 from kalshi_cli.cli.app import command_group
 
@@ -306,12 +306,6 @@ class DownloadKind(StrEnum):
     SETTLEMENTS = "settlements"
 
 
-class CandlePeriod(StrEnum):
-    MINUTE = "1m"
-    HOUR = "1h"
-    DAY = "1d"
-
-
 @data_app.command("download")
 def download_command(
     kind: Annotated[DownloadKind, typer.Argument(help="trades, candles, markets or settlements.")],
@@ -329,8 +323,8 @@ def download_command(
     ] = None,
     to: Annotated[str | None, typer.Option("--to", help="Up to this date or time (UTC).")] = None,
     period: Annotated[
-        CandlePeriod, typer.Option("--period", help="Candle length: 1m, 1h or 1d.")
-    ] = CandlePeriod.HOUR,
+        Period, typer.Option("--period", help="Candle length: 1m, 1h or 1d.")
+    ] = Period.HOUR,
     as_json: JsonOpt = False,
     env: EnvOpt = None,
 ) -> None:

@@ -19,6 +19,7 @@ from kalshi_cli.cli._options import (
     FiniteFloat,
     FormatOpt,
     JsonOpt,
+    MarketStatus,
     TickerArg,
     TickersOpt,
 )
@@ -31,13 +32,6 @@ if TYPE_CHECKING:
 
 
 PAGE_MAX = 1000  # the exchange's largest page of /markets
-
-
-class MarketStatus(StrEnum):
-    OPEN = "open"
-    CLOSED = "closed"
-    SETTLED = "settled"
-    UNOPENED = "unopened"
 
 
 class MarketSort(StrEnum):
