@@ -27,6 +27,7 @@ from kalshi_cli.vocabulary.documents import order_json
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import (
     Action,
+    OrderStatus,
     Side,
     fmt_count,
     fmt_dollars,
@@ -54,12 +55,6 @@ class Tif(StrEnum):
     GTC = "gtc"
     IOC = "ioc"
     FOK = "fok"
-
-
-class ListStatus(StrEnum):
-    RESTING = "resting"
-    EXECUTED = "executed"
-    CANCELED = "canceled"
 
 
 # ------------------------------------------------------------------------------------ parsing
@@ -470,7 +465,7 @@ def render_order(out: Any, order: Order, intent: IntentRecord | None, **beside: 
 def list_command(
     *,
     status: Annotated[
-        ListStatus | None, typer.Option("--status", help="resting, executed or canceled.")
+        OrderStatus | None, typer.Option("--status", help="resting, executed or canceled.")
     ] = None,
     ticker: MarketOpt = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many.")] = 100,

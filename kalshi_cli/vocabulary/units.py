@@ -178,8 +178,8 @@ class SelfTradePrevention(StrEnum):
 
 class OrderStatus(StrEnum):
     RESTING = "resting"
-    CANCELED = "canceled"
     EXECUTED = "executed"
+    CANCELED = "canceled"
 
 
 class BookOrder(NamedTuple):
