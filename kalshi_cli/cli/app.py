@@ -129,7 +129,7 @@ def command_group(name: str) -> typer.Typer:
 def load_command(entry: LazyCommand) -> Any:
     """Import the command's module and build its Click command (Typer's documented bridge): the
     module's `NAME_app` for a group, else its function `NAME_command` (NAME with `_` for `-`),
-    unless the module registers its command itself with a `register(app)`."""
+    of the module's `COMMAND_CLASS` when it names one (`check`'s)."""
     import typer.main
 
     module = importlib.import_module(f"kalshi_cli.cli.{entry.module}")
@@ -139,12 +139,11 @@ def load_command(entry: LazyCommand) -> Any:
     # `market`, `orderbook`): Typer reads every signature's type hints to build each one, about
     # 1.5 ms of a cold start apiece (docs/benchmarks.md, "Cold starts").
     holder = typer.Typer(rich_markup_mode=None, add_completion=False)
-    if hasattr(module, "register"):  # a command of a class of its own (`check`)
-        module.register(holder)
-    elif hasattr(module, f"{attr}_app"):
+    if hasattr(module, f"{attr}_app"):
         holder.add_typer(getattr(module, f"{attr}_app"), name=entry.name)
     else:
-        holder.command(entry.name)(getattr(module, f"{attr}_command"))
+        command = getattr(module, f"{attr}_command")
+        holder.command(entry.name, cls=getattr(module, "COMMAND_CLASS", None))(command)
     built = typer.main.get_command(holder)
     if isinstance(built, TyperGroup):
         return built.commands[entry.name]
