@@ -91,6 +91,15 @@ def parse_count(text: str, flag: str = "--count", *, allow_zero: bool = False) -
     return _read(lambda: order_terms.parse_count(text, flag.lstrip("-"), allow_zero=allow_zero))
 
 
+def parse_cents(text: str, flag: str, *, allow_zero: bool = False) -> int:
+    """Dollars as whole cents, by `parse_cash`, the one rule of an amount of cash."""
+    from kalshi_cli.vocabulary.order_terms import parse_cash
+    from kalshi_cli.vocabulary.units import dollars_to_cents
+
+    field = flag.lstrip("-")
+    return _read(lambda: dollars_to_cents(parse_cash(text, field, allow_zero=allow_zero)))
+
+
 def parse_price(text: str, flag: str = "--price") -> Decimal:
     from kalshi_cli.vocabulary import order_terms
 

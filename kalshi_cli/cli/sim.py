@@ -24,18 +24,6 @@ DataDirOpt = Annotated[
 sim_app = command_group("sim")
 
 
-def parse_balance(text: str) -> int:
-    """Dollars (e.g. 1000 or 250.50, 0 too) -> whole cents, by the one rule of an amount of cash
-    (`parse_cash`); anything else is a usage error."""
-    from kalshi_cli.vocabulary.order_terms import TermsError, parse_cash
-    from kalshi_cli.vocabulary.units import dollars_to_cents
-
-    try:
-        return dollars_to_cents(parse_cash(text, allow_zero=True))
-    except TermsError as exc:
-        raise typer.BadParameter(exc.problems[0].message, param_hint="--balance") from None
-
-
 @sim_app.command("serve")
 def serve_command(
     *,
@@ -69,12 +57,13 @@ def serve_command(
 
     Example: kalshi sim serve --port 8765 --scenario quiet --speed 10
     """
+    from kalshi_cli.cli.orders import parse_cents
     from kalshi_cli.config import TIERS
     from kalshi_cli.services.connection import serve_simulator
 
     if tier not in TIERS:
         raise typer.BadParameter(f"must be one of {', '.join(TIERS)}", param_hint="--tier")
-    balance_cents = parse_balance(balance)
+    balance_cents = parse_cents(balance, "--balance", allow_zero=True)  # 0 too
     serve_simulator(
         current().settings("sim"),
         host=host,

@@ -71,18 +71,6 @@ def create_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
     out.record([("subaccount", str(number))], document={"subaccount": number})
 
 
-def parse_cents(text: str) -> int:
-    """Dollars with at most two decimals, as whole cents: `parse_cash`, the one rule of an amount
-    of cash, with the dollar sign a person may write."""
-    from kalshi_cli.vocabulary.order_terms import TermsError, parse_cash
-    from kalshi_cli.vocabulary.units import dollars_to_cents
-
-    try:
-        return dollars_to_cents(parse_cash(text.strip().removeprefix("$"), "amount"))
-    except TermsError as exc:
-        raise typer.BadParameter(exc.problems[0].message, param_hint="--amount") from None
-
-
 def parse_transfer_id(text: str | None) -> str:
     """The given client transfer id (a UUID), or a new one."""
     if text is None:
@@ -115,8 +103,9 @@ def transfer_command(
     Example: kalshi subaccount transfer --from 0 --to 1 --amount 250.00
     """
     from kalshi_cli.cli._services import confirm_on_prod
+    from kalshi_cli.cli.orders import parse_cents
 
-    cents = parse_cents(amount)
+    cents = parse_cents(amount.strip().removeprefix("$"), "--amount")  # the $ a person may write
     if source == target:
         raise typer.BadParameter("--from and --to name the same subaccount", param_hint="--to")
     transfer_id = parse_transfer_id(client_transfer_id)
