@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -59,8 +58,7 @@ WALK_FORWARD_SHARE = Decimal("0.25")  # each window's test part, when --holdout 
 
 def default_studies_dir() -> Path:
     """Where a search keeps its studies when runs are not stored (a library call)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "kalshi" / "studies"
+    return default_cache_dir("studies")
 
 
 @dataclass(frozen=True)

@@ -86,9 +86,11 @@ def cache_key(spec: BacktestSpec, data_fingerprint: str) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def default_cache_dir() -> Path:
+def default_cache_dir(leaf: str = "backtests") -> Path:
+    """kalshi's cache directory `leaf` ($XDG_CACHE_HOME, else ~/.cache): the sweep's cache of
+    runs by default, a search's studies (`command.default_studies_dir`)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "kalshi" / "backtests"
+    return Path(base) / "kalshi" / leaf
 
 
 def run_sweep(
