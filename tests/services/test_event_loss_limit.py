@@ -5,6 +5,7 @@ worse goes out (docs/risk.md "The limit on an event's loss")."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal as D
 
 import pytest
@@ -14,7 +15,7 @@ from kalshi_cli.risk import RiskLimits
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import ValidationError
-from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
 from tests.prime_tier import another_accounts_order, resting_count
@@ -77,3 +78,24 @@ def test_without_the_limit_the_same_order_goes_out(
     buy(service, event[0], Side.NO, "0.60")
     buy(service, event[1], Side.YES, "0.10")
     assert resting_count(client, event_ticker="KXSOS") == 2
+
+
+def test_a_reduce_only_exit_by_hand_goes_out_even_where_it_unhedges_the_event(
+    prime: SimHarness, client: KalshiClient, store: Store, event: list[str]
+) -> None:
+    """NO on A at $0.60 and on C at $0.70 lose at worst $0.30; selling C's back at $0.05 makes it
+    -$1.25 (A yes), past a $0.65 limit, yet an order that only reduces a position goes out, as
+    the loop's exits do (docs/risk.md)."""
+    a, _, c = event
+    service = OrderService(client, store, limits=RiskLimits(max_event_loss=D("0.65")))
+    for ticker, price in ((a, "0.60"), (c, "0.70")):
+        another_accounts_order(prime, ticker, BookSide.BID, str(1 - D(price)), 1)
+        buy(service, ticker, Side.NO, price)
+    another_accounts_order(prime, c, BookSide.ASK, "0.95", 1)  # a bid for NO at $0.05
+    sell = OrderRequest(c, Side.NO, Action.SELL, D(1), D("0.05"), TimeInForce.IOC, reduce_only=True)
+    with pytest.raises(ValidationError) as refused:
+        service.prepare(replace(sell, reduce_only=False))
+    assert refused.value.code == "EVENT_LOSS"
+    assert f"-$1.25 ({a} yes)" in str(refused.value)
+    service.place(service.prepare(sell))
+    assert {p.ticker: p.position for p in client.portfolio.get_positions()}.get(c, D(0)) == 0

@@ -290,13 +290,15 @@ class PreTradeChecks:
         *,
         growth: Decimal | None = None,
         amending: tuple[str, Decimal] | None = None,
+        reduce_only: bool = False,
     ) -> Decimal:
         """The rules of `risk.limit_rules` an order meets as the loop's do: size, cost (contracts
         that close the other side not counted) and the position in its market with `growth` (else
         `count`) more resting on `book_side`, beside the orders `reads` prepared before it, over
         the exchange's view (`account_views`), and the event's worst case (`amending`: the order
-        amended and what of it rests after). The first denial is refused, naming the key to
-        raise; returns the worst case after, toward either side."""
+        amended and what of it rests after; a `reduce_only` order, an exit, is never held to it).
+        The first denial is refused, naming the key to raise; returns the worst case after, toward
+        either side."""
         from kalshi_cli.risk import Code, RiskContext, TradingState, limit_rules
         from kalshi_cli.vocabulary.decisions import Intent, PositionView
 
@@ -322,7 +324,19 @@ class PreTradeChecks:
                 # the amended order counts once: what rests of it at its new terms, in its place
                 gone, n = (amending[0],), amending[1]
             verdict = rule.check(
-                Intent(ticker, Side.YES, action, yes_price, n, yes_price, "", replaces=gone),
+                Intent(
+                    ticker,
+                    Side.YES,
+                    action,
+                    yes_price,
+                    n,
+                    yes_price,
+                    "",
+                    reduce_only=reduce_only,
+                    # `check_terms` let a reduce-only order through as IOC alone
+                    time_in_force=TimeInForce.IOC if reduce_only else TimeInForce.GTC,
+                    replaces=gone,
+                ),
                 context,
             )
             if verdict.allowed:

@@ -174,7 +174,12 @@ class OrderService:
         price = committed_price(book.book_side, book.yes_price)
         cost = request.count * price
         exposure_after = self.checks.check_limits(
-            request.ticker, book.book_side, request.count, book.yes_price, reads
+            request.ticker,
+            book.book_side,
+            request.count,
+            book.yes_price,
+            reads,
+            reduce_only=request.reduce_only,
         )
         # last: it spends the balance
         self.checks.check_balance(request, market, book.book_side, price, reads)
