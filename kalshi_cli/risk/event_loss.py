@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.strategy_api.index import MarketTerms
@@ -28,24 +28,11 @@ if TYPE_CHECKING:
     from kalshi_cli.vocabulary.decisions import Intent, PositionView
 
 
-def market_strike(raw: Mapping[str, Any]) -> MarketStrike | None:
-    """A market's strike from its REST body (None: it names none)."""
-    terms = MarketTerms.from_market(raw)
+def market_strike(terms: MarketTerms) -> MarketStrike | None:
+    """A market's strike from its terms (None: it names none)."""
     if not terms.strike_type:
         return None
     return MarketStrike(terms.strike_type, terms.floor_strike, terms.cap_strike)
-
-
-def settlement_floor(raw: Mapping[str, Any]) -> Decimal | None:
-    """What a market's YES is paid at least, from its REST body (`settlement_bounds_type`
-    `floor`, 3.31.0): 0 where YES settles at $1 or $0, None where the market says it has a
-    floor but not which (`EventLeg.floor`: counted at its worst)."""
-    if raw.get("settlement_bounds_type") != "floor":
-        return ZERO
-    try:
-        return Decimal(str(raw["settlement_floor_dollars"]))
-    except (KeyError, InvalidOperation):
-        return None
 
 
 @dataclass(frozen=True)
@@ -76,8 +63,9 @@ def event_terms(
     markets of the event read already, ticker -> body (one the listing leaves out counts)."""
     event = answer.get("event", {})
     raws = {m["ticker"]: m for m in answer.get("markets", [])} | dict(markets or {})
-    strikes = {t: market_strike(raw) for t, raw in raws.items()}
-    floors = {t: f for t, raw in raws.items() if (f := settlement_floor(raw)) != ZERO}
+    terms = {t: MarketTerms.from_market(raw) for t, raw in raws.items()}
+    strikes = {t: market_strike(market) for t, market in terms.items()}
+    floors = {t: f for t, market in terms.items() if (f := market.settlement_floor) != ZERO}
     kind = str(event.get("collateral_return_type") or "")
     return EventTerms(str(event.get("event_ticker", "")), kind, strikes, fees, floors)
 

@@ -235,7 +235,9 @@ def assemble_loop(
         stops=stops,
         tuning=tuning,
         terms=terms,
-        events=EventGroups(feed=feed, portfolio=portfolio, groups=groups or {}, closed=gate.closed),
+        events=EventGroups(
+            feed=feed, portfolio=portfolio, groups=groups or {}, terms=terms, closed=gate.closed
+        ),
         closed=gate.closed,
     )
     lifecycle = LifecycleWatch(

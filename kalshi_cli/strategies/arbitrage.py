@@ -3,7 +3,9 @@ happens. Three sets are known:
 
 - YES and NO of one market pay $1.00: one settles YES, the other NO.
 - One NO in every market of a mutually exclusive event of N markets (openapi.yaml `EventData`:
-  at most one settles YES) pays at least N - 1: every NO pays but the one YES's, if any.
+  at most one settles YES) pays at least N - 1: every NO pays but the one YES's, if any. Where a
+  market's YES settles at a floor (`settlement_bounds_type` floor), its NO is paid only the rest
+  of $1 on a NO result, so the set pays what the one rule (vocabulary/event_outcomes.py) says.
 - One YES in every market of such an event pays $1.00 only if one of them must settle YES. The
   exchange says at most one, never at least one (Kalshi's mutually exclusive events need not be
   exhaustive), so this set is bought only for an event the trader states is exhaustive
@@ -40,6 +42,7 @@ from kalshi_cli.strategy_api import (
     require,
     trading_fee,
 )
+from kalshi_cli.vocabulary.event_outcomes import MECNET, EventLeg, event_outcomes
 
 NAME = "arbitrage"
 
@@ -90,9 +93,10 @@ def decide(snap: MarketSnapshot, pos: PositionView, params: ArbitrageParams) -> 
     held = pos.position
     nos = _event_legs(snap, event, Side.NO)
     if nos is not None:
-        why = f"NO in each of {n} markets of {event.event_ticker} (at most one YES) pay {n - 1}"
+        paid = _no_set_paid(snap, event)
+        why = f"NO in each of {n} markets of {event.event_ticker} (at most one YES) pay {paid}"
         room = params.max_count - max(-held, ZERO)
-        legs = _buy_set(nos, Decimal(n - 1), room, params, why)
+        legs = _buy_set(nos, paid, room, params, why)
         if legs:
             return legs
     yeses = _event_legs(snap, event, Side.YES)
@@ -103,6 +107,17 @@ def decide(snap: MarketSnapshot, pos: PositionView, params: ArbitrageParams) -> 
         "exhaustive_events"
     )
     return _buy_set(yeses, ONE, params.max_count - max(held, ZERO), params, why)
+
+
+def _no_set_paid(snap: MarketSnapshot, event: EventView) -> Decimal:
+    """The least one NO in this market and in each of the event's others is paid: N - 1, less
+    where a market's YES settles at a floor (terms not known: none)."""
+    held = [(snap.ticker, snap.terms), *((m.ticker, m.terms) for m in event.others)]
+    legs = [
+        EventLeg(t, no=ONE, floor=ZERO if terms is None else terms.settlement_floor)
+        for t, terms in held
+    ]
+    return event_outcomes(MECNET, legs).worst.pnl
 
 
 def _event_legs(snap: MarketSnapshot, event: EventView, side: Side) -> list[Leg] | None:

@@ -1,10 +1,11 @@
 """What a strategy sees of a market's terms and of the reference index it settles on.
 
 `MarketTerms` are the market's own fields (openapi.yaml `Market`: `strike_type`, `floor_strike`,
-`cap_strike`, the close and the index its rules name; never a title). `IndexView` is that index at
-the snapshot's moment as Kalshi streams it: the latest value, the trailing 60-second average, the
-running settlement average in the last minute before a quarter-hour close, and the recent values
-oldest first. A backtest hands the one recorded at the decision's time.
+`cap_strike`, the floor its YES settles at, the close and the index its rules name; never a
+title). `IndexView` is that index at the snapshot's moment as Kalshi streams it: the latest value,
+the trailing 60-second average, the running settlement average in the last minute before a
+quarter-hour close, and the recent values oldest first. A backtest hands the one recorded at the
+decision's time.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from kalshi_cli.vocabulary.clock import parse_iso
-from kalshi_cli.vocabulary.models import whole_contracts
+from kalshi_cli.vocabulary.models import ZERO, whole_contracts
 from kalshi_cli.vocabulary.reference_index import index_for_market
 
 
@@ -50,6 +51,10 @@ class MarketTerms:
     close_ts: float | None = None  # unix seconds
     index_id: str | None = None  # the reference index its rules name, when they name one
     whole_contracts: bool | None = None  # the answer's fractional flag (None: it says nothing)
+    # what YES is paid at least, on a NO result too, where NO is paid the rest of $1
+    # (`settlement_bounds_type` `floor`, 3.31.0): 0 where YES settles at $1 or $0, None where the
+    # market says it has a floor but not which (counted at its worst: event_outcomes.EventLeg)
+    settlement_floor: Decimal | None = ZERO
 
     @classmethod
     def from_market(cls, raw: Mapping[str, Any]) -> MarketTerms:
@@ -68,7 +73,17 @@ class MarketTerms:
             close_ts=close_ts,
             index_id=index_for_market(raw),
             whole_contracts=whole_contracts(raw),
+            settlement_floor=_settlement_floor(raw),
         )
+
+
+def _settlement_floor(raw: Mapping[str, Any]) -> Decimal | None:
+    if raw.get("settlement_bounds_type") != "floor":
+        return ZERO
+    try:
+        return Decimal(str(raw["settlement_floor_dollars"]))
+    except (KeyError, InvalidOperation):
+        return None
 
 
 def _strike(value: Any) -> Decimal | None:

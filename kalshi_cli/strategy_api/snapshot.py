@@ -33,13 +33,14 @@ LINEAR_CENT = PRICE_STRUCTURES["linear_cent"]
 
 @dataclass(frozen=True)
 class EventMarket:
-    """Another market of this market's mutually exclusive event: its book, tick grid and taker
-    fee rate."""
+    """Another market of this market's mutually exclusive event: its book, tick grid, taker
+    fee rate and how it settles (`terms`; None: not known)."""
 
     ticker: str
     book: Orderbook
     price_ranges: tuple[PriceRange, ...] = LINEAR_CENT
     fee_rate: Decimal = TAKER_FEE_RATE
+    terms: MarketTerms | None = None
 
 
 @dataclass(frozen=True)

@@ -67,20 +67,29 @@ def test_max_count_caps_the_size():
 
 
 def event_snap(
-    ticker: str, asks: dict[str, str], depth: int = 40, *, complete: bool = True
+    ticker: str,
+    asks: dict[str, str],
+    depth: int = 40,
+    *,
+    complete: bool = True,
+    floor: str | None = None,
 ) -> MarketSnapshot:
     """One market of a mutually exclusive event whose markets' YES asks are `asks`, each a
     normal (uncrossed) book: a NO bid at 1 - ask, and a YES bid 2 cents under the ask (so the
-    NO ask is 1 - ask + 0.02)."""
-    from kalshi_cli.strategy_api import EventMarket, EventView
+    NO ask is 1 - ask + 0.02); `floor`: every market's YES settles at that floor at least
+    (`settlement_bounds_type` floor), as the loop reads each market's terms."""
+    from kalshi_cli.strategy_api import EventMarket, EventView, MarketTerms
+
+    raw = {} if floor is None else {"settlement_bounds_type": "floor"}
+    terms = MarketTerms.from_market({**raw, "settlement_floor_dollars": floor})
 
     def book(t: str) -> Orderbook:
         ask = D(asks[t])
         return Orderbook(t, ((ask - D("0.02"), D(depth)),), ((ONE - ask, D(depth)),))
 
-    others = tuple(EventMarket(t, book(t)) for t in sorted(asks) if t != ticker)
+    others = tuple(EventMarket(t, book(t), terms=terms) for t in sorted(asks) if t != ticker)
     event = EventView("EV", others, complete)
-    return MarketSnapshot(ticker, 1000.0, book(ticker), event=event)
+    return MarketSnapshot(ticker, 1000.0, book(ticker), event=event, terms=terms)
 
 
 EXHAUSTIVE = ArbitrageParams(exhaustive_events=("EV",))
@@ -145,6 +154,20 @@ def test_no_in_every_market_of_a_three_market_event_is_bought_when_it_pays_two()
         "leg 2 of 3: no EV-B)",
         "leg 3 of 3: no EV-C)",
     ]
+
+
+def test_a_no_set_pays_less_where_the_markets_yes_settles_at_a_floor() -> None:
+    """With every YES settling at $0.05 at least, a NO on a market that settles NO pays $0.95:
+    the three NOs pay $1.90 at least, not 2, so NO asks of $1.94 lose 4 cents a set and fees;
+    at NO asks of $1.64 the set is bought for what it pays, $1.90."""
+    snap = event_snap("EV-A", CANDIDATES, depth=30, floor="0.05")
+    assert decide(snap, PositionView("EV-A"), ArbitrageParams()) == []
+    cheaper = {"EV-A": "0.55", "EV-B": "0.45", "EV-C": "0.42"}  # NO asks 0.47, 0.57, 0.60
+    snap = event_snap("EV-A", cheaper, depth=30, floor="0.05")
+    legs = [leg for leg in decide(snap, PositionView("EV-A"), ArbitrageParams())]
+    assert [leg.count for leg in legs if isinstance(leg, Intent)] == [30, 30, 30]
+    assert sum((leg.model_fair for leg in legs if isinstance(leg, Intent)), D(0)) == D("1.90")
+    assert all("pay 1.90" in leg.reason for leg in legs if isinstance(leg, Intent))
 
 
 def test_a_no_set_that_the_fees_eat_is_left_alone() -> None:

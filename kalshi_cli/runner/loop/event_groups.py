@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kalshi_cli.strategy_api import EventMarket, EventView
+from kalshi_cli.strategy_api import EventMarket, EventView, MarketTerms
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.books.portfolio import Portfolio
@@ -34,9 +34,11 @@ class EventGroups:
         feed: MarketFeed,
         portfolio: Portfolio,
         groups: Mapping[str, EventGroup],
+        terms: Mapping[str, MarketTerms],
         closed: set[str],
     ) -> None:
         self._feed, self._portfolio = feed, portfolio
+        self._terms = terms  # how each market settles: a NO set pays less where YES has a floor
         # ticker -> its mutually exclusive event's selected markets (a market in none costs one
         # look-up a turn)
         self._groups = groups
@@ -54,7 +56,7 @@ class EventGroups:
             if book is not None:  # None unless fresh
                 ranges = self._portfolio.markets[other].price_ranges
                 rate = self._portfolio.fee_rates(other, now)[0]
-                others.append(EventMarket(other, book, ranges, rate))
+                others.append(EventMarket(other, book, ranges, rate, self._terms.get(other)))
         if not others:
             return None
         complete = group.complete and len(others) + 1 == len(group.tickers)
