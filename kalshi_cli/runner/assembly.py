@@ -12,7 +12,7 @@ import math
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -79,6 +79,7 @@ if TYPE_CHECKING:
     from kalshi_cli.store import Store
     from kalshi_cli.venue import LocalVenue
     from kalshi_cli.vocabulary.clock import Clock
+    from kalshi_cli.vocabulary.decisions import PositionView
 
 
 def assemble_loop(
@@ -472,9 +473,13 @@ def build_loop(
         books=parts.feed.book,
     )
     budgets = config.settings.budgets.values()
+    orders = OrderService(parts.client, parts.store, clock=parts.clock, read_lag_s=parts.read_lag_s)
     events: dict[str, EventTerms] = {}
     if limits.max_event_loss is not None or any(b.max_event_loss for b in budgets):
-        events = load_events(parts.client, markets, portfolio.fees.get)
+        # a strategy owns nothing outside the loop's markets: only the account's limit reads
+        # what is held there
+        held = orders.checks.account_views if limits.max_event_loss is not None else None
+        events = load_events(parts.client, markets, portfolio.fees.get, held)
     # the exchange's positions the start compares with are the client's subaccount's (else 0)
     fills = rebuild(parts.store, portfolio, parts.client.subaccount or 0)
     _assign(options, lineup, portfolio, parts)
@@ -513,9 +518,7 @@ def build_loop(
         )
     loop = assemble_loop(
         parts=parts,
-        orders=OrderService(
-            parts.client, parts.store, clock=parts.clock, read_lag_s=parts.read_lag_s
-        ),
+        orders=orders,
         lineup=lineup,
         risk=risk,
         records=records,
@@ -691,19 +694,28 @@ def select_markets(client: KalshiClient, selection: Selection) -> list[Market]:
 
 
 def load_events(
-    client: LoopParts, markets: list[Market], fees: Callable[[str], FeeModel | None]
+    client: LoopParts,
+    markets: list[Market],
+    fees: Callable[[str], FeeModel | None],
+    held: Callable[[], Mapping[str, PositionView]] | None = None,
 ) -> dict[str, EventTerms]:
-    """Ticker -> its event as the limit on an event's loss reads it, each event read once."""
+    """Ticker -> its event as the limit on an event's loss reads it, each event read once.
+    `held`: the account's views of every market from the exchange, read once here: what it
+    holds in a market of the event that the loop does not trade (one closed awaiting its result,
+    one left out of the selection) still settles with the event (`EventTerms.elsewhere`)."""
     from kalshi_cli.risk.event_loss import event_terms
 
-    events = {
-        name: event_terms(
+    views = {} if held is None else held()
+    traded = {m.ticker for m in markets}
+    events = {}
+    for name, own in _by_event(markets).items():
+        terms = event_terms(
             client.markets.get_event(name, with_nested_markets=False),
             fees,
             {m.ticker: m.raw for m in own},
         )
-        for name, own in _by_event(markets).items()
-    }
+        elsewhere = {t: v for t, v in views.items() if t in terms.strikes and t not in traded}
+        events[name] = replace(terms, elsewhere=elsewhere) if elsewhere else terms
     return {m.ticker: events[m.event_ticker] for m in markets}
 
 

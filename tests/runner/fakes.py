@@ -166,7 +166,12 @@ class FakeClient(EveryAreaItself):
         event = self.core.reference.events[event_ticker]
         series = self.core.reference.series.get(event.series_ticker)
         override = self.core.reference.event_fee_override(event_ticker)
-        return {"event": ser.event_json(event, series, None, override)}
+        markets = [
+            ser.market_json(self.core.engine, m)
+            for m in self.core.reference.markets.values()
+            if m.event_ticker == event_ticker
+        ]  # at the top level, as the exchange lists them without `with_nested_markets`
+        return {"event": ser.event_json(event, series, None, override), "markets": markets}
 
     def iter_event_fee_changes(
         self, *, event_ticker: str | None = None

@@ -12,9 +12,16 @@ from typing import Any
 
 import pytest
 
+from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.decisions import Intent
-from kalshi_cli.vocabulary.models import Action, Side
+from kalshi_cli.vocabulary.models import (
+    Action,
+    BookSide,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+)
 from tests.runner.fakes import START, make_rig, new_exchange, trader
 
 A, B, C = (f"KXSOS-26-{m}" for m in "ABC")
@@ -84,4 +91,35 @@ def test_the_worked_example_in_the_loop(tmp_path: Path, limits: dict[str, Any], 
     assert f"-$0.70 ({A} yes)" in denied["detail"]
     assert execute(C, Side.NO, "0.70")  # the hedge: worst case -$0.30 once it fills
     assert len(rig.client.requests) == sent + 1
+    rig.loop.log.close()
+
+
+def test_a_position_in_a_market_of_the_event_the_loop_does_not_trade_counts(
+    tmp_path: Path,
+) -> None:
+    """NO on C at $0.80 held, C closed awaiting its result, so the loop trades A and B only: C
+    still settles with them, so YES on B at $0.10 could lose $0.90 (C yes), past a limit of
+    $0.85, and is refused; the loop had read C as nothing held and sent it."""
+    clock = ManualClock(START)
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(SCENARIO)
+    exchange = new_exchange(scenario, clock=clock)
+    me = trader(exchange)
+    take = PlaceRequest(
+        ticker=C,
+        book_side=BookSide.ASK,
+        price=D("0.20"),
+        count=D(1),
+        time_in_force=TimeInForce.IOC,
+        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+    )
+    assert exchange.desk.place_order(me, take).fills  # NO on C at $0.80
+    exchange.settlement.set_market_status(C, "closed")
+    risk = {"max_event_loss": "0.85", "stop_loss_share": "0"}
+    rig = make_rig(tmp_path / "s.db", exchange=exchange, clock=clock, account_id=me, risk=risk)
+    rig.step()
+    sent = len(rig.client.requests)
+    intent = Intent(B, Side.YES, Action.BUY, D("0.10"), D(1), D("0.99"), "t", "spike")
+    assert not rig.loop.executor.execute(intent, last_data_at=rig.clock.wall(), in_sync=True)
+    assert len(rig.client.requests) == sent
     rig.loop.log.close()

@@ -454,7 +454,13 @@ class LoopExecutor:
         """The market's event, each market's pending orders counted as resting, when the
         account's limit on an event's loss is set (None: no event read, nothing to count)."""
         terms = self._events.get(ticker) if self._risk.limits.max_event_loss is not None else None
-        return None if terms is None else terms.book(self.outbox.queued_view)
+        if terms is None:
+            return None
+        queued, elsewhere = self.outbox.queued_view, terms.elsewhere
+        if not elsewhere:
+            return terms.book(queued)
+        # a market of the event the loop does not trade: as the exchange held it at the start
+        return terms.book(lambda t: elsewhere.get(t) or queued(t))
 
     def _owned(self, intent: Intent, pending: Sequence[Intent]) -> Owned | None:
         """What the intent's strategy owns, for its budget (None: it has none): its orders
