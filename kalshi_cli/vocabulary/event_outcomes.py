@@ -21,7 +21,8 @@ results no outcome agrees with (two YES in a mutually exclusive event) fall back
 markets, whose worst case is never above the event's.
 
 A holding's P&L in an outcome is its settlement payout less its cost: exact Decimal dollars, the
-cost being what was paid, fees included. A fill adds its price times its count and its fee
+payout as settlement pays it (whole cents, rounded down: `settlement_paid`), the cost being what
+was paid, fees included. A fill adds its price times its count and its fee
 (`EventLeg.filled`); a resting order may fill or not, so it counts as filled in each outcome where
 it loses and as unfilled where it gains (`EventLeg.resting`): no order resting on the other side
 of a market, which may never fill, makes room for more.
@@ -31,9 +32,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from kalshi_cli.vocabulary.reference_index import StrikeError, settles_yes
+from kalshi_cli.vocabulary.units import CENT
 
 MECNET = "MECNET"
 DIRECNET = "DIRECNET"
@@ -67,6 +69,13 @@ class MarketStrike:
         return tuple(v for v in (self.floor, self.cap) if v is not None)
 
 
+def settlement_paid(value: Decimal) -> Decimal:
+    """What settlement pays of `value` (contracts times their side's value): whole cents,
+    rounded down, the rest a settlement fee (Kalshi's "Market Settlement" fees: $0.75 paid and
+    $0.0075 the fee of 3 contracts at a floor of $0.2525)."""
+    return value.quantize(CENT, ROUND_DOWN)
+
+
 @dataclass(frozen=True, slots=True)
 class EventLeg:
     """One market's part of an event: contracts held on each side, what they cost (dollars, fees
@@ -92,12 +101,19 @@ class EventLeg:
         return self.payout(yes) - self.cost + (self.losing_yes if yes else self.losing_no)
 
     def payout(self, yes: bool) -> Decimal:
-        """What the holding is paid when the market settles YES (`yes`) or NO."""
+        """What the holding is paid when the market settles YES (`yes`) or NO: a YES/NO pair
+        $1, the rest its side's value as settlement pays it."""
         if yes:
             return self.yes
         if self.floor is None:  # paid yes * f + no * (1 - f) for some f in [0, 1]: the least
             return min(self.yes, self.no)
-        return self.yes * self.floor + self.no * (ONE - self.floor) if self.floor else self.no
+        if not self.floor:
+            return self.no
+        # a pair is redeemed at $1 as it forms; what settles, NO at the rest of $1 or YES at the
+        # floor, is paid in whole cents (3 NO at $0.7475 are paid $2.24, not $2.2425)
+        pairs = min(self.yes, self.no)
+        rest = (self.yes - pairs) * self.floor + (self.no - pairs) * (ONE - self.floor)
+        return pairs + settlement_paid(rest)
 
     def filled(self, side: str, count: Decimal, price: Decimal, fee: Decimal = ZERO) -> EventLeg:
         """This holding with `count` more contracts of `side` ("yes"/"no") bought at `price`

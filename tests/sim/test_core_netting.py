@@ -104,6 +104,28 @@ def test_a_resting_order_that_would_take_the_return_back_holds_it_so_no_balance_
     assert env.ex.accounts.account(env.a).cash_cents == 0
 
 
+def test_the_return_is_what_settlement_pays_in_whole_cents_so_no_balance_goes_negative() -> None:
+    """NO 3 at $0.50 on each of two markets whose YES settles at $0.2525 at least: one NO is
+    sure to be paid 3 x $0.7475 = $2.2425, of which settlement pays $2.24 (the rest is its
+    settlement fee), so $2.24 is returned. Had $2.2425 been, $0.742 of the $0.7425 available
+    could be spent, and settlement, taking back what it never pays, would end the balance at
+    $0.0020 below zero."""
+    env = Netted(cash=1_50)
+    for ticker in "DE":
+        env.ex.add_market(market(ticker, event_ticker="X", settlement_floor=D("0.2525")))
+    env.ex.add_market(market("F", "deci_cent", event_ticker="X"))
+    env.take(env.a, "D", ASK, "0.50", 3)
+    env.take(env.a, "E", ASK, "0.50", 3)
+    assert env.ex.accounts.returned_dollars(env.a, "X") == D("2.24")
+    assert env.available(env.a) == D("0.74")
+    env.place(env.m, "F", ASK, "0.742", 1)
+    refused(env, "insufficient_balance", lambda: env.place(env.a, "F", BID, "0.742", 1, IOC))
+    env.ex.settlement.settle("D", "yes")
+    env.ex.settlement.settle("E", "no")
+    assert env.ex.accounts.returned_dollars(env.a, "X") == 0
+    assert env.available(env.a) == D("0.74")
+
+
 def test_an_account_without_netting_still_holds_nothing_for_an_order_its_position_covers() -> None:
     env = Netted()
     env.take(env.b, "B", ASK, "0.30", 1)

@@ -6,7 +6,6 @@ whole cents, what rounding leaves a settlement fee.
 
 from __future__ import annotations
 
-from decimal import ROUND_DOWN
 from typing import Literal
 
 from kalshi_cli.sim.core.accounts import Ledger
@@ -21,7 +20,8 @@ from kalshi_cli.sim.core.records import (
     bad_request,
 )
 from kalshi_cli.sim.core.reference import Reference
-from kalshi_cli.vocabulary.models import CENT, ONE, ZERO
+from kalshi_cli.vocabulary.event_outcomes import settlement_paid
+from kalshi_cli.vocabulary.models import ONE, ZERO
 
 _LIFECYCLE_EVENT = {
     "open": "activated",
@@ -115,10 +115,9 @@ class SettlementDesk:
             yes = pos.position > 0
             value = market.yes_settlement_value if yes else ONE - market.yes_settlement_value
             payout = abs(pos.position) * value
-            # Kalshi's docs ("Market Settlement", Fees): the payout is rounded to whole cents and
-            # the rest is a settlement fee, payout and fee adding up to the value before rounding
-            # (a floor of $0.2525 on 3 contracts: $0.75 paid, $0.0075 the fee)
-            paid = payout.quantize(CENT, rounding=ROUND_DOWN)
+            # payout and settlement fee add up to the value before rounding (`settlement_paid`,
+            # the one rule, which the collateral returned early counts too)
+            paid = settlement_paid(payout)
             fee = payout - paid
             acct.settlements.append(
                 SimSettlement(
