@@ -207,8 +207,9 @@ class MaxOrderSizeRule:
 class MaxOrderCostRule:
     """Count x the price of the side the order adds (a sale of YES at 0.05 opens NO at
     0.95), at most `max_order_cost` dollars (None: no limit). Contracts that close a position
-    held on the other side release money, so only the opening part of an order over the limit
-    is counted: a stop-out is never blocked by it."""
+    held on the other side (as the exchange holds it) release money, so only the opening part
+    of an order over the limit is counted, and a reduce-only exit, which opens nothing, is never
+    blocked by it."""
 
     max_order_cost: Decimal | None
     code: Code = Code.MAX_ORDER_COST
@@ -217,9 +218,9 @@ class MaxOrderCostRule:
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
         limit = self.max_order_cost
         price = intent.price if intent.action is Action.BUY else ONE - intent.price
-        if limit is None or intent.count * price <= limit:
+        if limit is None or intent.reduce_only or intent.count * price <= limit:
             return _ALLOWED[self.code]
-        held = ctx.position.position
+        held, _ = ctx.position.held_at_exchange()
         closable = max(-held if intent.book_side is BookSide.BID else held, ZERO)
         if max(intent.count - closable, ZERO) * price <= limit:
             return _ALLOWED[self.code]

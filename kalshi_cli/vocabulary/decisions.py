@@ -183,9 +183,7 @@ class PositionView(Held):
         kept = tuple(o for o in self.resting if o.order_id not in replaced) if replaced else None
         # the fills told and not read are held as the exchange holds them: the order reduces
         # them too, and what it leaves is read as held (none of them counts as resting any more)
-        position, entry_cost = self.position, self.entry_cost
-        if self.unbooked:
-            position, entry_cost = self._held_with_unbooked()
+        position, entry_cost = self.held_at_exchange()
         contracts = abs(position)
         taken = ZERO
         if position and intent.book_side is not (BookSide.BID if position > 0 else BookSide.ASK):
@@ -209,10 +207,12 @@ class PositionView(Held):
             self.account,
         )
 
-    def _held_with_unbooked(self) -> tuple[Decimal, Decimal]:
-        """The position (+YES / -NO) and its entry cost once every fill told and not read is
-        read: a fill toward the side held adds at its price, one the other way closes what is
-        held at their average cost and opens the other side with what is left of it."""
+    def held_at_exchange(self) -> tuple[Decimal, Decimal]:
+        """The position (+YES / -NO) and its entry cost as the exchange holds them: with every
+        fill told and not read read, a fill toward the side held adding at its price, one the
+        other way closing what is held at their average cost and opening the other side with
+        what is left of it. What a rule reads of what an order closes: the position read alone
+        still shows contracts a sale told filled has closed."""
         position, cost = self.position, self.entry_cost
         for fill in self.unbooked:
             count = fill.remaining

@@ -432,3 +432,22 @@ def test_a_strategys_own_event_limit_holds_whatever_the_accounts_says():
     for account in (None, D(10)):  # no limit of the account's, or one the order is within
         denied = EventLossRule(account).check(buy_t, ctx(event=book, owned=mine))
         assert not denied.allowed and denied.detail.startswith("strategy mm: event EV")
+
+
+def test_max_order_cost_closes_only_what_the_exchange_still_holds():
+    """10 YES read and a sale of all 10 the exchange says filled, its fill not read yet: the
+    exchange holds nothing, so a sale of 10 at 0.05 opens 10 NO at 0.95, $9.50, past a $5
+    limit. Read as closing the 10 still shown, it went out whole."""
+    sold = RestingOrder("s", Side.YES, Action.SELL, D("0.50"), D(10))
+    gone = PositionView("T", D(10), D("0.50"), D("5.00"), unbooked=(sold,))
+    sale = intent(action=Action.SELL, price="0.05", count="10")
+    over = MaxOrderCostRule(D(5)).check(sale, ctx(gone))
+    assert (over.allowed, over.code) == (False, Code.MAX_ORDER_COST)
+    # a buy of 10 told filled and not read is held: the same sale closes it, nothing opens
+    bought = RestingOrder("b", Side.YES, Action.BUY, D("0.50"), D(10))
+    assert MaxOrderCostRule(D(5)).check(sale, ctx(PositionView("T", unbooked=(bought,)))).allowed
+    # an exit that only reduces opens nothing whatever it is for: the exchange fills it against
+    # what is held alone, so it goes out, never held back by the limit
+    half = PositionView("T", D(10), D("0.50"), D("5.00"), unbooked=(replace_rest(sold, "5"),))
+    exit_ = intent(action=Action.SELL, price="0.05", count="10", reduce_only=True)
+    assert MaxOrderCostRule(D(1)).check(exit_, ctx(half)).allowed
