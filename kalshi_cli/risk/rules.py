@@ -33,6 +33,7 @@ from kalshi_cli.vocabulary.models import (
     Side,
     fmt_count,
     fmt_money,
+    side_held,
 )
 
 if TYPE_CHECKING:
@@ -443,7 +444,9 @@ def stop_loss_mark(position: PositionView, book: Orderbook, share: Decimal) -> D
 class StopLossAtEntryRule:
     """No order that opens or adds to a position the stop-loss would close as soon as it filled:
     its test (`stop_loss_mark`) on the position with the order filled at its price, in the book
-    the stop-loss reads. An exit passes; so does any order without a book."""
+    the stop-loss reads. The position is the one the exchange holds (the fills told and not read
+    read), or a buy told filled would let an order through as closing what it closed already.
+    An exit passes; so does any order without a book."""
 
     share: Decimal
     code: Code = Code.STOP_LOSS_AT_ENTRY
@@ -456,11 +459,14 @@ class StopLossAtEntryRule:
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
         view, book = ctx.position, ctx.book
         side = Side.YES if intent.book_side is BookSide.BID else Side.NO
-        if intent.reduce_only or book is None or view.held_side not in (None, side):
+        if intent.reduce_only or book is None:
+            return _ALLOWED[self.code]
+        held, entry_cost = view.held_at_exchange()
+        if side_held(held) not in (None, side):
             return _ALLOWED[self.code]
         paid = intent.price if intent.side is side else ONE - intent.price
-        count = view.contracts + intent.count
-        cost = view.entry_cost + paid * intent.count
+        count = abs(held) + intent.count
+        cost = entry_cost + paid * intent.count
         signed = count if side is Side.YES else -count
         filled = PositionView(view.ticker, signed, ZERO, cost, None, view.resting)
         mark = stop_loss_mark(filled, book, self.share)

@@ -278,6 +278,28 @@ def test_no_order_opens_or_adds_to_a_position_the_stop_loss_would_close_at_once(
     assert off.evaluate(buy("8", "0.07", "0.50"), fresh(off)) == []
 
 
+def test_the_stop_loss_at_entry_reads_the_position_the_exchange_holds():
+    """10 NO read, and a buy of 10 YES the exchange says filled whose fill is not read yet: the
+    exchange holds nothing, so a buy of 8 YES at 0.07 against a YES bid of 0.02 opens a position
+    the stop-loss would close at once (0.16 < 0.5 x 0.56). Read against the 10 NO still shown,
+    it passed as a close. The other way round, 10 NO told filled and not read: a buy of 8 YES
+    closes 8 of them and opens nothing, so it passes."""
+    books = {"T": book("0.02", no_bid="0.06")}
+    engine, _, _, _ = make(RiskLimits(stop_loss_share=D("0.5"), min_edge=D(0)))
+    engine.books = books.get
+    closed = PositionView(
+        "T",
+        D(-10),
+        D("0.50"),
+        D("5.00"),
+        unbooked=(RestingOrder("b", Side.YES, Action.BUY, D("0.55"), D(10)),),
+    )
+    denied = engine.evaluate(buy("8", "0.07", "0.50"), fresh(engine, closed))
+    assert [v.code for v in denied] == [Code.STOP_LOSS_AT_ENTRY]
+    told = PositionView("T", unbooked=(RestingOrder("n", Side.NO, Action.BUY, D("0.93"), D(10)),))
+    assert engine.evaluate(buy("8", "0.07", "0.50"), fresh(engine, told)) == []
+
+
 def test_stop_loss_closes_a_single_yes_contract_by_selling_yes():
     engine, _, _, _ = make(RiskLimits(stop_loss_share=D("0.5")))
     (close,) = engine.stop_loss(long_yes(count="1"), book("0.20"))
