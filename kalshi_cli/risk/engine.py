@@ -440,7 +440,9 @@ class RiskEngine:
             self._no_bid.discard(position.ticker)
         if mark is None:
             return []
-        held = Side.YES if position.position > 0 else Side.NO
+        position_now, entry_cost = position.held_at_exchange()  # as `stop_loss_mark` reads it
+        count = abs(position_now)
+        held = Side.YES if position_now > 0 else Side.NO
         if not mark:
             if position.ticker not in self._no_bid:
                 self._no_bid.add(position.ticker)
@@ -448,16 +450,13 @@ class RiskEngine:
             return []
         adding = BookSide.BID if held is Side.YES else BookSide.ASK
         replaces = tuple(o.order_id for o in position.resting if o.book_side is adding)
-        reason = (
-            f"stop-loss: mark {mark} x {position.contracts} < {share} x entry cost "
-            f"{position.entry_cost}"
-        )
+        reason = f"stop-loss: mark {mark} x {count} < {share} x entry cost {entry_cost}"
         whole = Intent(
             ticker=position.ticker,
             side=held,
             action=Action.SELL,
             price=mark,
-            count=position.contracts,
+            count=count,
             model_fair=mark,
             reason=reason,
             strategy=STOP_LOSS,

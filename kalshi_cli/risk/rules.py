@@ -431,13 +431,16 @@ class StopLossCooldownRule:
 def stop_loss_mark(position: PositionView, book: Orderbook, share: Decimal) -> Decimal | None:
     """The mark the stop-loss closes `position` at now, if it does (else None): the market's
     best bid for the held side, its own resting orders taken out (0 with no bid), when that
-    x contracts < share x entry cost."""
-    held = position.held_side
-    if held is None or share == 0:
+    x contracts < share x entry cost. What is held is what the exchange holds, the fills told
+    and not read included: a buy told filled at another price moves the entry cost, a sale
+    told filled leaves less to close."""
+    held, entry_cost = position.held_at_exchange()
+    side = side_held(held)
+    if side is None or share == 0:
         return None
-    bid = market_bid(book, held, position.resting)
+    bid = market_bid(book, side, position.resting)
     mark = bid[0] if bid else ZERO
-    return mark if mark * position.contracts < share * position.entry_cost else None
+    return mark if mark * abs(held) < share * entry_cost else None
 
 
 @dataclass

@@ -1,3 +1,4 @@
+import dataclasses
 from dataclasses import dataclass
 from decimal import Decimal as D
 
@@ -298,6 +299,31 @@ def test_the_stop_loss_at_entry_reads_the_position_the_exchange_holds():
     assert [v.code for v in denied] == [Code.STOP_LOSS_AT_ENTRY]
     told = PositionView("T", unbooked=(RestingOrder("n", Side.NO, Action.BUY, D("0.93"), D(10)),))
     assert engine.evaluate(buy("8", "0.07", "0.50"), fresh(engine, told)) == []
+
+
+def test_the_stop_loss_tests_and_sells_the_position_the_exchange_holds():
+    """The fills the exchange has told of and the loop has not read yet are held: 10 YES read
+    at 0.50 and 10 bought at 0.30 are 20 for $8.00, which a bid of 0.22 keeps above the floor
+    (4.40 >= 4.00), where the 10 read alone were below it (2.20 < 2.50) and were sold at 0.22.
+    A sale of the 10 told filled leaves nothing to close; a buy of 10 told filled with nothing
+    read yet is closed, all 10 of it."""
+    engine, _, _, _ = make(RiskLimits(stop_loss_share=D("0.5")))
+
+    def told(side: Side, action: Action, price: str) -> tuple[RestingOrder, ...]:
+        return (RestingOrder("t", side, action, D(price), D(10)),)
+
+    bought = dataclasses.replace(long_yes(), unbooked=told(Side.YES, Action.BUY, "0.30"))
+    assert engine.stop_loss(bought, book("0.22")) == []
+    sold = dataclasses.replace(long_yes(), unbooked=told(Side.YES, Action.SELL, "0.60"))
+    assert engine.stop_loss(sold, book("0.20")) == []
+    only_told = PositionView("T", unbooked=told(Side.YES, Action.BUY, "0.50"))
+    (close,) = engine.stop_loss(only_told, book("0.20"))
+    assert (close.side, close.action, close.price, close.count) == (
+        Side.YES,
+        Action.SELL,
+        D("0.20"),
+        D(10),
+    )
 
 
 def test_stop_loss_closes_a_single_yes_contract_by_selling_yes():

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from kalshi_cli.strategies import Cancel, Decision, Intent, PositionView
 from kalshi_cli.vocabulary.decisions import market_bid
-from kalshi_cli.vocabulary.models import Level, Orderbook, Side
+from kalshi_cli.vocabulary.models import ZERO, Level, Orderbook, Side
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.books.eventlog import EventLog
@@ -177,7 +177,9 @@ class TurnSender:
         and alert each time. A new bid or a partial fill (a
         new position) makes it fire at once."""
         fresh = self._feed.is_fresh(ticker)
-        against = (market_bid(book, stops[0].side, view.resting), view.contracts)
+        # the position as the closes sell it: what the exchange holds (fills told included)
+        held = sum((stop.count for stop in stops), ZERO)
+        against = (market_bid(book, stops[0].side, view.resting), held)
         last_data_at = self._last_data_at(ticker, now, fresh)
         now_m = self._clock.monotonic()
         guard = self._executor.guard
