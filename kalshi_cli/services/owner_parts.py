@@ -99,6 +99,11 @@ class Owners:
         # (a settlement, a fill given, an assignment): a `Mark` taken before is then no place
         # to book it again from
         self._revisions: dict[str, int] = {}
+        # how many times what the owners realized changed (`_realized`, `_restore`), and each
+        # owner's figure of a day at such a count: a budget asks it of every order of its
+        # strategy, and fills are far rarer than orders (`realized_today`)
+        self._moves = 0
+        self._today: dict[str, tuple[int, str, Decimal]] = {}
 
     def parts(self, ticker: str) -> tuple[Decimal, ...]:
         """Each owner's part of the position in `ticker` (+YES / -NO), in the owners' order:
@@ -204,11 +209,13 @@ class Owners:
     def _restore(self, owner: str, ticker: str, part: _Part) -> None:
         """`owner`'s part of `ticker` as `_part` kept it (a copy: a replay may run again)."""
         mine, opened_at, day = part
+        self._moves += 1
         _put(self.engines[owner].markets, ticker, None if mine is None else replace(mine))
         _put(self.opened_at[owner], ticker, opened_at)
         _put(self._days.setdefault(owner, {}), ticker, day)
 
     def _realized(self, owner: str, ticker: str, ts: float, net: Decimal) -> None:
+        self._moves += 1
         day = utc_day(ts)
         days = self._days.setdefault(owner, {})
         kept, today, total = days.get(ticker) or (day, ZERO, ZERO)
@@ -223,8 +230,13 @@ class Owners:
     def realized_today(self, owner: str, day: str) -> Decimal:
         """The P&L `owner`'s own fills and settlements realized on the UTC `day`, fees counted:
         today's (a market's earlier day is dropped once it realizes on a later one)."""
+        known = self._today.get(owner)
+        if known is not None and known[0] == self._moves and known[1] == day:
+            return known[2]
         kept = self._days.get(owner, {}).values()
-        return sum((net for seen, net, _ in kept if seen == day), ZERO)
+        total = sum((net for seen, net, _ in kept if seen == day), ZERO)
+        self._today[owner] = (self._moves, day, total)
+        return total
 
     def realized(self) -> dict[str, Decimal]:
         """What each owner's own fills and settlements realized since `since`, fees counted, by

@@ -153,3 +153,23 @@ def test_a_strategy_whose_contracts_the_stop_loss_closed_at_its_limit_is_stopped
     assert budgets.check_day(NOW) == [
         (MAKER, "its realized P&L today -$2.00 reached its daily loss limit of -$2.00")
     ]
+
+
+def test_a_loss_booked_after_the_days_look_stops_the_strategys_next_order_at_once() -> None:
+    """The loop looks at the budgets' day once a tick, but a fill read during the tick's visits
+    can carry the maker to its limit: its next order of the same tick is refused then, as the
+    daily circuit breaker refuses the account's, not sent until the next tick's look. That
+    look still tells of the stop, so its quotes are withdrawn and it is alerted."""
+    portfolio = Portfolio([Market(ticker=A)])
+    portfolio.owners.own(MAKER)
+    budgets = Budgets({MAKER: Budget(daily_loss_limit=Decimal(2))}, portfolio, lambda o: o.strategy)
+    assert budgets.check_day(NOW) == []
+    _fill(portfolio, A, MAKER, BookSide.BID, "0.50")
+    _fill(portfolio, A, MAKER, BookSide.ASK, "0.30")
+    bid = _intent(A, "1")
+    owned = budgets.owned(bid, [])
+    ctx = RiskContext(now=NOW, state=TradingState.ACTIVE, position=portfolio.view(A), owned=owned)
+    refused = StrategyBudgetRule().check(bid, ctx)
+    why = "its realized P&L today -$2.00 reached its daily loss limit of -$2.00"
+    assert not refused.allowed and refused.detail == f"strategy {MAKER} is stopped: {why}"
+    assert budgets.check_day(NOW + 1) == [(MAKER, why)]

@@ -57,7 +57,9 @@ class Budgets:
             budget=budget,
             position=self.view(name, intent.ticker, queued),
             exposure_elsewhere=elsewhere,
-            stopped=self.stopped.get(name),
+            # asked afresh: a fill read since the day's last look may have carried it to its
+            # limit, and its next order is refused at once, as the account's breaker refuses
+            stopped=self.stopped.get(name) or self._past_limit(name, budget),
             event=event,
         )
 
@@ -92,15 +94,22 @@ class Budgets:
             self.stopped.clear()
         newly: list[tuple[str, str]] = []
         for name, budget in self.budgets.items():
-            limit = budget.daily_loss_limit
-            if limit is None or name in self.stopped:
-                continue
-            realized = self._portfolio.owners.realized_today(name, day)
-            if -realized >= limit:
-                why = (
-                    f"its realized P&L today {fmt_money(realized)} reached its daily loss "
-                    f"limit of {fmt_money(-limit)}"
-                )
+            why = None if name in self.stopped else self._past_limit(name, budget)
+            if why is not None:
                 self.stopped[name] = why
                 newly.append((name, why))
         return newly
+
+    def _past_limit(self, name: str, budget: Budget) -> str | None:
+        """Why `name`'s own realized loss on the day last looked at stops it (None: it does
+        not, or it has no daily limit)."""
+        limit = budget.daily_loss_limit
+        if limit is None:
+            return None
+        realized = self._portfolio.owners.realized_today(name, self._day)
+        if -realized < limit:
+            return None
+        return (
+            f"its realized P&L today {fmt_money(realized)} reached its daily loss limit of "
+            f"{fmt_money(-limit)}"
+        )
