@@ -329,6 +329,7 @@ class RiskEngine:
         fee_rates: Callable[[str, float], tuple[Decimal, Decimal]],
         sink: EventSink = log_event,
         books: Callable[[str], Orderbook | None] = lambda ticker: None,
+        stopped: Mapping[str, float] | None = None,
     ) -> None:
         self.limits = limits or RiskLimits()
         # ticker -> its book, the one the stop-loss reads its mark in: the loop's feed's
@@ -342,7 +343,9 @@ class RiskEngine:
         # markets whose stop-loss is due but has no bid to sell into: reported once per episode,
         # not on every tick (a busy feed ticks many times a second, for days)
         self._no_bid: set[str] = set()
-        self._stopped: dict[str, float] = {}  # ticker -> when its last stop-loss order was made
+        # ticker -> when its last stop-loss order was made: from the state file at start
+        # (`stopped`), so a restart does not lift the pause after it
+        self._stopped: dict[str, float] = dict(stopped or {})
         self.maintenance = MaintenanceWindows()
         # (ticker, unix seconds) -> the market's own (taker, maker) fee rates then (the loop's
         # `Portfolio.fee_rates`): required, so no engine judges the min-edge floor, or prices

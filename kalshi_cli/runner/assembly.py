@@ -65,6 +65,7 @@ from kalshi_cli.strategies import get_strategy
 from kalshi_cli.strategy_api import MarketTerms
 from kalshi_cli.vocabulary.errors import UsageError
 from kalshi_cli.vocabulary.models import FeeModel, FeeModelError, Market
+from kalshi_cli.vocabulary.owners import STOP_LOSS
 from kalshi_cli.vocabulary.units import fmt_count
 
 if TYPE_CHECKING:
@@ -464,6 +465,7 @@ def build_loop(
         raise fees_refused(exc) from exc
     # the min-edge floor, and each order's logged edge, are priced by their market's own fees;
     # an order's entry is judged in the book the stop-loss reads
+    subaccount = parts.client.subaccount or 0
     risk = RiskEngine(
         records,
         limits,
@@ -471,6 +473,7 @@ def build_loop(
         fee_rates=portfolio.fee_rates,
         sink=sink,
         books=parts.feed.book,
+        stopped=_stop_losses(parts, limits.stop_loss_cooldown_s, subaccount),
     )
     budgets = config.settings.budgets.values()
     orders = OrderService(parts.client, parts.store, clock=parts.clock, read_lag_s=parts.read_lag_s)
@@ -481,7 +484,7 @@ def build_loop(
         held = orders.checks.account_views if limits.max_event_loss is not None else None
         events = load_events(parts.client, markets, portfolio.fees.get, held)
     # the exchange's positions the start compares with are the client's subaccount's (else 0)
-    fills = rebuild(parts.store, portfolio, parts.client.subaccount or 0)
+    fills = rebuild(parts.store, portfolio, subaccount)
     _assign(options, lineup, portfolio, parts)
     trade = config.settings
     settings = LoopSettings(
@@ -691,6 +694,16 @@ def select_markets(client: KalshiClient, selection: Selection) -> list[Market]:
     if not open_:
         raise UsageError(f"no open market in {selection.describe()}")
     return open_
+
+
+def _stop_losses(parts: Parts, cooldown_s: float, subaccount: int) -> dict[str, float]:
+    """When the stop-loss last fired in each market within the pause after it (unix seconds,
+    by ticker), from its orders in the state file: a restart does not lift the pause."""
+    orders = parts.store.orders.intents(
+        strategy=STOP_LOSS, subaccount=subaccount, since=parts.clock.wall() - cooldown_s
+    )
+    # oldest first, so each market keeps its newest
+    return {order.ticker: order.created_at for order in orders}
 
 
 def load_events(

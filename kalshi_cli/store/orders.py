@@ -401,8 +401,10 @@ class OrderRepository:
         strategy: str | None = None,
         limit: int | None = None,
         subaccount: int | None = None,
+        since: float | None = None,
     ) -> list[IntentRecord]:
-        """The intents, newest last; `subaccount` keeps that subaccount's only."""
+        """The intents, newest last; `subaccount` keeps that subaccount's only, `since` those
+        made at or after it (unix seconds)."""
         statuses = None if status is None else [status] if isinstance(status, str) else list(status)
         for s in statuses or ():
             if s not in ORDER_STATUSES:
@@ -413,6 +415,7 @@ class OrderRepository:
                 "ticker = ?": ticker,
                 "strategy = ?": strategy,
                 "subaccount = ?": subaccount,
+                "created_at >= ?": since,
             }
         )
         rows = self._db.newest(_SELECT_ORDERS + where, params, "created_at, rowid", limit)
