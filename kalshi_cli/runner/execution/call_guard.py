@@ -36,6 +36,8 @@ class CallGuard:
         self.safe_mode_tripped = False  # set when an error puts trading into SAFE_MODE
         # when the latest call that was answered had been sent (monotonic)
         self._answered_sent_at = -math.inf
+        # when the latest call whose failure counted had been sent (monotonic)
+        self._failed_sent_at = -math.inf
 
     @property
     def backing_off(self) -> bool:
@@ -46,10 +48,13 @@ class CallGuard:
         return self._clock.monotonic()
 
     def ok(self, sent_at: float | None = None) -> None:
-        """A call answered; `sent_at` when it was sent (None: just now)."""
+        """A call answered; `sent_at` when it was sent (None: just now). It resets the guard's
+        count only if it was sent after every failure counted: an answer to a call sent before
+        them (held in the network, answered late) says nothing of the calls sent since."""
         sent = self._clock.monotonic() if sent_at is None else sent_at
         self._answered_sent_at = max(self._answered_sent_at, sent)
-        self._risk.api_guard.record_success()
+        if sent >= self._failed_sent_at:
+            self._risk.api_guard.record_success()
 
     def failed(self, error: BaseException, sent_at: float | None = None) -> None:
         """A call failed; `sent_at` when it was sent (None: just now). With calls made side by
@@ -64,6 +69,9 @@ class CallGuard:
                 {"error": str(error), "reason": "a call sent after it was answered"},
             )
             return
+        if self._risk.api_guard.counts(error):
+            sent = self._clock.monotonic() if sent_at is None else sent_at
+            self._failed_sent_at = max(self._failed_sent_at, sent)
         verdict = self._risk.api_guard.record_error(error)
         if verdict.delay_s > 0:
             self.backoff_until = self._clock.monotonic() + verdict.delay_s
