@@ -449,7 +449,8 @@ class StopLossAtEntryRule:
     its test (`stop_loss_mark`) on the position with the order filled at its price, in the book
     the stop-loss reads. The position is the one the exchange holds (the fills told and not read
     read), or a buy told filled would let an order through as closing what it closed already.
-    An exit passes; so does any order without a book."""
+    An order the other way is judged on what it opens once it has closed what is held. An exit
+    passes; so does any order without a book."""
 
     share: Decimal
     code: Code = Code.STOP_LOSS_AT_ENTRY
@@ -465,11 +466,15 @@ class StopLossAtEntryRule:
         if intent.reduce_only or book is None:
             return _ALLOWED[self.code]
         held, entry_cost = view.held_at_exchange()
-        if side_held(held) not in (None, side):
-            return _ALLOWED[self.code]
         paid = intent.price if intent.side is side else ONE - intent.price
-        count = abs(held) + intent.count
-        cost = entry_cost + paid * intent.count
+        if side_held(held) in (None, side):
+            count = abs(held) + intent.count
+            cost = entry_cost + paid * intent.count
+        else:  # it closes what is held first: only what it opens after is a position
+            count = intent.count - abs(held)
+            if count <= 0:
+                return _ALLOWED[self.code]
+            cost = paid * count
         signed = count if side is Side.YES else -count
         filled = PositionView(view.ticker, signed, ZERO, cost, None, view.resting)
         mark = stop_loss_mark(filled, book, self.share)

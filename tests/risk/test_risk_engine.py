@@ -326,6 +326,22 @@ def test_the_stop_loss_tests_and_sells_the_position_the_exchange_holds():
     )
 
 
+def test_an_order_that_closes_a_position_and_opens_the_other_side_meets_the_stop_loss_at_entry():
+    """5 YES held; a buy of 10 NO at 0.60 closes them and opens 5 NO, which a NO bid of 0.10
+    marks below the floor (0.50 < 0.5 x 3.00): the stop-loss would sell them at once, so it is
+    refused. Passed over as a close, it lost $2.50 on the 5 the moment they filled. A buy of 5
+    NO only closes, and goes out."""
+    books = {"T": book("0.85", no_bid="0.10")}
+    engine, _, _, _ = make(RiskLimits(stop_loss_share=D("0.5"), min_edge=D(0)))
+    engine.books = books.get
+    held = long_yes(count="5")
+    flip = buy("10", "0.60", "0.70", side=Side.NO)
+    denied = engine.evaluate(flip, fresh(engine, held))
+    assert [v.code for v in denied] == [Code.STOP_LOSS_AT_ENTRY]
+    assert "0.10 x 5 < 0.5 x 3.00" in denied[0].detail
+    assert engine.evaluate(buy("5", "0.60", "0.70", side=Side.NO), fresh(engine, held)) == []
+
+
 def test_stop_loss_closes_a_single_yes_contract_by_selling_yes():
     engine, _, _, _ = make(RiskLimits(stop_loss_share=D("0.5")))
     (close,) = engine.stop_loss(long_yes(count="1"), book("0.20"))
