@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from pathlib import Path
 
 from kalshi_cli.risk.budget import Budget
 from kalshi_cli.risk.rules import RiskContext, StrategyBudgetRule, Verdict
@@ -173,3 +174,34 @@ def test_a_loss_booked_after_the_days_look_stops_the_strategys_next_order_at_onc
     why = "its realized P&L today -$2.00 reached its daily loss limit of -$2.00"
     assert not refused.allowed and refused.detail == f"strategy {MAKER} is stopped: {why}"
     assert budgets.check_day(NOW + 1) == [(MAKER, why)]
+
+
+def test_a_loss_booked_while_orders_wait_for_the_batch_keeps_the_strategys_orders_back(
+    tmp_path: Path,
+) -> None:
+    """A bid of the spike strategy waits in the tick's batch; a fill read meanwhile carries the
+    strategy to its daily loss limit: the batch goes without it, as it goes without every order
+    when the account's breaker trips, and the other strategies' orders still go."""
+    from tests.runner.fakes import make_rig
+
+    rig = make_rig(
+        tmp_path / "s.db",
+        params={"spike_share": 5},
+        risk={"stop_loss_share": "0"},
+        trade={"budgets": {"spike": {"daily_loss_limit": 2}}},
+    )
+    rig.step(0.1)
+    before = len(rig.client.requests)
+    outbox = rig.loop.executor.outbox
+    ticker = next(iter(rig.loop.portfolio.markets))
+    outbox.queue(_intent(ticker, "1", strategy="spike", price="0.40"))
+    outbox.queue(_intent(ticker, "1", strategy="someone", price="0.39"))
+    now = rig.clock.wall()
+    for side, price in ((BookSide.BID, "0.50"), (BookSide.ASK, "0.30")):
+        rig.loop.portfolio.apply_fill(
+            ticker, side, Decimal(price), Decimal(10), ZERO, ts=now, strategy="spike"
+        )
+    rig.loop.executor.flush()
+    went = [r.client_order_id.split(":")[0] for r in rig.client.requests[before:]]
+    assert went == ["someone"]
+    assert rig.loop.log.counts.get("intent_dropped") == 1

@@ -57,9 +57,7 @@ class Budgets:
             budget=budget,
             position=self.view(name, intent.ticker, queued),
             exposure_elsewhere=elsewhere,
-            # asked afresh: a fill read since the day's last look may have carried it to its
-            # limit, and its next order is refused at once, as the account's breaker refuses
-            stopped=self.stopped.get(name) or self._past_limit(name, budget),
+            stopped=self.why_stopped(name),
             event=event,
         )
 
@@ -99,6 +97,16 @@ class Budgets:
                 self.stopped[name] = why
                 newly.append((name, why))
         return newly
+
+    def why_stopped(self, name: str) -> str | None:
+        """Why the strategy `name` is stopped for the day (None: it is not, or has no budget),
+        asked afresh: a fill read since the day's last look (`check_day`) may have carried it
+        to its limit, and its next order is refused at once, as the account's breaker
+        refuses."""
+        budget = self.budgets.get(name)
+        if budget is None:
+            return None
+        return self.stopped.get(name) or self._past_limit(name, budget)
 
     def _past_limit(self, name: str, budget: Budget) -> str | None:
         """Why `name`'s own realized loss on the day last looked at stops it (None: it does

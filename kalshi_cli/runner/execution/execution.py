@@ -297,10 +297,17 @@ class LoopExecutor:
 
     def flush(self) -> None:
         """Send what waits in the tick's batch (runner/execution/outbox.py), unless a loss
-        realized since they were allowed (a stop-loss of this pass) tripped the daily circuit
-        breaker: none of them would be allowed now, so none goes."""
+        realized since they were allowed (a stop-loss of this pass, a fill read) tripped the
+        daily circuit breaker: none of them would be allowed now, so none goes; or carried a
+        strategy to its daily loss limit: its own orders do not go."""
         if self.outbox.queued and self._risk.check_circuit_breaker():
             self.outbox.drop("the daily circuit breaker tripped")
+        budgets = self.budgets
+        if self.outbox.queued and budgets is not None:
+            self.outbox.drop(
+                "its strategy reached its daily loss limit",
+                lambda intent: budgets.why_stopped(intent.strategy) is not None,
+            )
         self.outbox.flush()
 
     def _denied(self, intent: Intent, *, last_data_at: float | None, in_sync: bool) -> bool:

@@ -161,9 +161,10 @@ class Outbox:
         self._touch(intent.ticker)
         return ZERO
 
-    def drop(self, reason: str) -> None:
-        """What waits goes nowhere: each order dropped, for `reason`."""
-        queued, self.queued = self.queued, []
+    def drop(self, reason: str, which: Callable[[Intent], bool] = lambda intent: True) -> None:
+        """What waits (`which` of it) goes nowhere: each order dropped, for `reason`."""
+        queued = [i for i in self.queued if which(i)]
+        self.queued = [i for i in self.queued if not which(i)]
         for intent in queued:
             self._touch(intent.ticker)
             self._log.emit("intent_dropped", {"ticker": intent.ticker, "reason": reason})
