@@ -19,6 +19,7 @@ from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio, open_order
 from kalshi_cli.strategies import Intent
 from kalshi_cli.vocabulary.models import ZERO, Action, BookSide, Market, Side
 from kalshi_cli.vocabulary.owners import STOP_LOSS
+from tests.runner.fakes import Rig, make_rig
 
 MAKER, OTHER = "maker", "other"
 A, B, C, D, E, F = (f"KXTEST-26JAN01-{m}" for m in "ABCDEF")
@@ -176,14 +177,9 @@ def test_a_loss_booked_after_the_days_look_stops_the_strategys_next_order_at_onc
     assert budgets.check_day(NOW + 1) == [(MAKER, why)]
 
 
-def test_a_loss_booked_while_orders_wait_for_the_batch_keeps_the_strategys_orders_back(
-    tmp_path: Path,
-) -> None:
-    """A bid of the spike strategy waits in the tick's batch; a fill read meanwhile carries the
-    strategy to its daily loss limit: the batch goes without it, as it goes without every order
-    when the account's breaker trips, and the other strategies' orders still go."""
-    from tests.runner.fakes import make_rig
-
+def _spike_rig(tmp_path: Path) -> Rig:
+    """A loop whose spike strategy has a daily loss limit of $2 (and stays quiet: the tests
+    decide), its day looked at once."""
     rig = make_rig(
         tmp_path / "s.db",
         params={"spike_share": 5},
@@ -191,17 +187,47 @@ def test_a_loss_booked_while_orders_wait_for_the_batch_keeps_the_strategys_order
         trade={"budgets": {"spike": {"daily_loss_limit": 2}}},
     )
     rig.step(0.1)
-    before = len(rig.client.requests)
-    outbox = rig.loop.executor.outbox
-    ticker = next(iter(rig.loop.portfolio.markets))
-    outbox.queue(_intent(ticker, "1", strategy="spike", price="0.40"))
-    outbox.queue(_intent(ticker, "1", strategy="someone", price="0.39"))
+    return rig
+
+
+def _spike_loses_its_limit(rig: Rig, ticker: str) -> None:
+    """A fill read books spike's 10 bought at 0.50 and sold at 0.30: $2.00 lost, its limit."""
     now = rig.clock.wall()
     for side, price in ((BookSide.BID, "0.50"), (BookSide.ASK, "0.30")):
         rig.loop.portfolio.apply_fill(
             ticker, side, Decimal(price), Decimal(10), ZERO, ts=now, strategy="spike"
         )
+
+
+def test_a_loss_booked_while_orders_wait_for_the_batch_keeps_the_strategys_orders_back(
+    tmp_path: Path,
+) -> None:
+    """A bid of the spike strategy waits in the tick's batch; a fill read meanwhile carries the
+    strategy to its daily loss limit: the batch goes without it, as it goes without every order
+    when the account's breaker trips, and the other strategies' orders still go."""
+    rig = _spike_rig(tmp_path)
+    before = len(rig.client.requests)
+    outbox = rig.loop.executor.outbox
+    ticker = next(iter(rig.loop.portfolio.markets))
+    outbox.queue(_intent(ticker, "1", strategy="spike", price="0.40"))
+    outbox.queue(_intent(ticker, "1", strategy="someone", price="0.39"))
+    _spike_loses_its_limit(rig, ticker)
     rig.loop.executor.flush()
     went = [r.client_order_id.split(":")[0] for r in rig.client.requests[before:]]
     assert went == ["someone"]
     assert rig.loop.log.counts.get("intent_dropped") == 1
+
+
+def test_a_replacement_decided_before_the_loss_is_withheld_once_its_cancels_are_answered(
+    tmp_path: Path,
+) -> None:
+    """With send workers, a replacement goes once the cancels of the orders it replaces are
+    answered, after the visit that decided it; the loop asks then whether it would withdraw
+    it (`withheld`). A fill read meanwhile that carried its strategy to its daily loss limit
+    withholds it, before the next tick's look at the budgets' day."""
+    rig = _spike_rig(tmp_path)
+    ticker = next(iter(rig.loop.portfolio.markets))
+    bid = _intent(ticker, "1", strategy="spike", price="0.40")
+    assert rig.loop.executor.withheld(bid) is None
+    _spike_loses_its_limit(rig, ticker)
+    assert rig.loop.executor.withheld(bid) == "strategy spike stopped"

@@ -204,8 +204,9 @@ class StrategyStops:
             why = gate.withheld(intent)
             if why is not None or intent.reduce_only:
                 return why
-            return (
-                f"strategy {intent.strategy} stopped" if self.is_stopped(intent.strategy) else None
-            )
+            name, budgets = intent.strategy, self._budgets
+            # its budget asked afresh: a fill read since the tick's look at the day counts
+            past = budgets is not None and budgets.why_stopped(name) is not None
+            return f"strategy {name} stopped" if name in self.stopped or past else None
 
         return withheld
