@@ -191,27 +191,25 @@ class LateFills:
         # market -> its marks, oldest first; the market marked last, last
         self._marks: OrderedDict[str, list[Mark]] = OrderedDict()
 
-    def is_late(self, ticker: str, ts: float) -> bool:
-        return ts < self._latest.get(ticker, ts)
-
     def booked(self, ticker: str, ts: float) -> None:
         self._latest[ticker] = max(self._latest.get(ticker, ts), ts)
 
-    def before(self, ticker: str, ts: float) -> None:
-        """A fill of `ticker` at `ts`, not late, about to be booked: the market is marked first
-        when `ts` is after every fill of it booked and its newest mark is MARK_EVERY_S old."""
-        if ts <= self._latest.get(ticker, -math.inf):
-            return
+    def arriving(self, ticker: str, ts: float) -> bool:
+        """A fill of `ticker` at `ts` about to be booked: whether it is late. The market is
+        marked first when `ts` is after every fill of it booked and its newest mark is
+        MARK_EVERY_S old."""
+        latest = self._latest.get(ticker, -math.inf)
         marks = self._marks.get(ticker, [])
-        if marks and ts - marks[-1].ts < MARK_EVERY_S:
-            return
+        if ts <= latest or (marks and ts - marks[-1].ts < MARK_EVERY_S):
+            return ts < latest
         mark = self._book.mark(ticker, ts)
         if mark is None:
-            return
+            return False
         self._marks[ticker] = [*marks[-(MARKS_KEPT - 1) :], mark]
         self._marks.move_to_end(ticker)
         if len(self._marks) > MAX_MARKED:
             self._marks.popitem(last=False)
+        return False
 
     def start(self, ticker: str, ts: float) -> Mark | None:
         """Where a late fill at `ts` books `ticker` again from: its newest mark at or before
@@ -480,9 +478,7 @@ class FillSync:
             strategy=strategy,
             subaccount=self._client.subaccount,
         )
-        late = self._late.is_late(fill.ticker, record.ts)
-        if not late:
-            self._late.before(fill.ticker, record.ts)
+        late = self._late.arriving(fill.ticker, record.ts)
         event = self._portfolio.apply_fill(
             fill.ticker,
             fill.book_side,
