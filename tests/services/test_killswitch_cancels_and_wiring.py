@@ -1154,6 +1154,18 @@ def test_a_slow_exchange_gets_its_cancel_all_first_and_every_known_order_is_name
     assert report.owner_text("o-1") == "o-1 (strategy spike, client order id c-1)"  # the text
 
 
+def test_an_order_the_state_file_never_recorded_is_named_with_its_owner_unknown(
+    store: Store,
+) -> None:
+    """Placed elsewhere (the website names no client order id): the report does not guess."""
+    exchange = Cancels(resting("web-1"))
+
+    report = KillSwitch(exchange, store, ManualClock(), deadline_s=30).run(ticker=TICKER)
+
+    assert report.cancelled == ["web-1"]
+    assert report.owner_text("web-1") == "web-1 (strategy unknown, client order id unknown)"
+
+
 def test_a_slow_exchange_gets_the_known_orders_of_a_market_cancelled_before_any_listing(
     store: Store,
 ) -> None:
