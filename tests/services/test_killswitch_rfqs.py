@@ -306,6 +306,21 @@ def test_the_scope_reaches_the_listings() -> None:
     assert report.quotes_cancelled == []
 
 
+def test_an_event_kill_finds_our_confirmed_quote_among_the_events_open_rfqs() -> None:
+    """A quote names its market, not its event: it is in the event when its RFQ is. Only the
+    open RFQs are asked for, as a confirmed quote's RFQ stays open until the execution (a
+    listing of every RFQ the event ever had would spend the deadline on closed ones)."""
+    rfq, quote = _rfq("rfq-of-q-c"), _quote("q-c", "confirmed")  # its delete is refused
+    comms = _Comms([rfq], [quote], stuck=frozenset({"rfq-of-q-c", "q-c"}))
+
+    report = _kill(comms, event_ticker="KXRFQ")
+
+    assert comms.rfq_asks[1] == {
+        "market": None, "event": "KXRFQ", "status": "open", "mine": False, "subaccount": None
+    }  # fmt: skip
+    assert "q-c" in report.communications_left and not report.proven
+
+
 def test_an_rfq_still_open_after_its_delete_leaves_the_run_unproven() -> None:
     comms = _Comms([_rfq("r-stuck")], [], stuck=frozenset({"r-stuck"}))
 
