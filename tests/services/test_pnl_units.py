@@ -176,3 +176,21 @@ def test_since_counts_only_later_events_on_the_text_path_too() -> None:
     assert document["realized_gross"] == "1.0000"  # 5 sold at 0.60 that cost 0.40 each
     assert document["by_market"]["A"]["fills"] == 1
     assert summary.engine.market("A").position == D("4.995")
+
+
+def test_what_was_settled_before_a_fill_finer_than_the_units_stays_settled() -> None:
+    """The pass goes on in Decimal from the fine fill: a market settled before it stays settled
+    (the loop books no settlement twice on a restart) and its settlement stays counted."""
+    fills = records(
+        [
+            ("A", BookSide.BID, D("0.40"), D(3), D(0), None),
+            ("B", BookSide.BID, D("0.50"), D("0.005"), D(0), None),  # finer than the units
+        ],
+        [100.0],
+    )
+    won = SettlementRecord("A", "E", "yes", D(3), D(0), D("1.20"), D(0), D(3), D(0), START + 150)
+    summary = stored_summary(fills, [won], None)
+    assert_equals_the_decimal_engine(summary, fills, [won], None)
+    assert summary.engine.market("A").settled
+    by_market = summary.to_json()["by_market"]
+    assert (by_market["A"]["settlements"], by_market["A"]["fills"]) == (1, 1)
