@@ -545,6 +545,12 @@ def test_a_result_that_cannot_be_recorded_says_why(tmp_path: Path) -> None:
 
         assert report.proven and report.halted and not report.result_recorded
         assert report.state_error is not None and "locked" in report.state_error
+        # what `cancel-all --json` says: HALTED is recorded, the state file's record is not
+        assert report.state_json() == {
+            "halted": True,
+            "state_recorded": False,
+            "state_error": report.state_error,
+        }
         lock.close()
         assert store.trading.trading_state().state == "HALTED"
         assert store.events.events(kind="kill_switch_result") == []
