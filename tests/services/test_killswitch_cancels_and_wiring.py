@@ -16,6 +16,7 @@ import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.client.requests import CancelResult
+from kalshi_cli.client.subaccounts import SubaccountBalance
 from kalshi_cli.services.killswitch.cancel import LIST_FIRST_SHARE
 from kalshi_cli.services.killswitch.order_groups import (
     ORDER_GROUPS_KEY,
@@ -90,6 +91,23 @@ def test_each_cancel_names_the_subaccount_of_an_order_listed_on_another(store: S
     assert pairs == [("main-1", TICKER), ("sub-1", TICKER)]
     # subaccount 0's order needs no name; the other one is cancelled where it rests
     assert subaccounts == {"sub-1": 2}
+
+
+def test_orders_that_name_their_subaccount_cost_no_look_up_of_the_subaccounts(
+    store: Store,
+) -> None:
+    """Each order says where it rests: no round spends the deadline and the rate budget on
+    the account's subaccounts and a listing on each."""
+
+    class NamingEach(Cancels):
+        def subaccount_balances(self) -> list[SubaccountBalance]:
+            raise AssertionError("every order named its subaccount: nothing to look up")
+
+    exchange = NamingEach(resting("main-1", subaccount=0), resting("sub-1", subaccount=2))
+
+    report = KillSwitch(exchange, store, ManualClock(), deadline_s=30).run(ticker=TICKER)
+
+    assert report.proven and sorted(report.cancelled) == ["main-1", "sub-1"]
 
 
 def test_orders_all_on_the_primary_account_are_cancelled_without_subaccounts(
