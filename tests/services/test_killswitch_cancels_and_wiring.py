@@ -110,6 +110,28 @@ def test_orders_that_name_their_subaccount_cost_no_look_up_of_the_subaccounts(
     assert report.proven and sorted(report.cancelled) == ["main-1", "sub-1"]
 
 
+def test_the_subaccounts_are_looked_up_once_for_an_order_listed_round_after_round(
+    store: Store,
+) -> None:
+    """An order naming none, whose cancel is refused once: the next round lists it again and
+    knows already where it rests (an account of one subaccount: the primary)."""
+
+    class CountsLookUps(Cancels):
+        look_ups = 0
+
+        def subaccount_balances(self) -> list[SubaccountBalance]:
+            self.look_ups += 1
+            return super().subaccount_balances()
+
+    refused = [CancelResult("main-1", Decimal(0), error="order is not cancellable")]
+    exchange = CountsLookUps(resting("main-1"), answers=[refused])
+
+    report = KillSwitch(exchange, store, ManualClock(), deadline_s=30).run(ticker=TICKER)
+
+    assert report.proven and len(exchange.calls) == 2
+    assert exchange.look_ups == 1
+
+
 def test_orders_all_on_the_primary_account_are_cancelled_without_subaccounts(
     store: Store,
 ) -> None:
@@ -1090,6 +1112,9 @@ def test_a_refused_subaccount_listing_never_keeps_the_kill_switch_from_cancellin
     with connect(prime.account, transport=_NoSubaccountList()) as unnamed:
         report = KillSwitch(unnamed, store, ManualClock(), deadline_s=10).run(ticker=ticker)
     assert on_0.order_id in report.cancelled, report.errors
+    assert any(
+        e.startswith("could not tell the subaccount of every order: ") for e in report.errors
+    )
     # subaccount 1's, whose subaccount could not be told, is cancelled as the primary's and
     # refused: left resting and named, never proven gone
     assert not report.proven and report.left == [on_1.order_id]
