@@ -1215,9 +1215,13 @@ def test_a_slow_exchange_gets_the_known_orders_of_a_market_cancelled_before_any_
     two_resting_rows(store)
     clock = ManualClock()
     exchange = SlowListings(clock)
+    said: list[str] = []
 
-    report = KillSwitch(exchange, store, clock, deadline_s=60).run(ticker=TICKER)
+    report = KillSwitch(exchange, store, clock, deadline_s=60).run(
+        ticker=TICKER, on_progress=said.append
+    )
 
+    assert said[0] == "cancelling the state file's 2 order(s) first"
     assert sorted(exchange.batches[0]) == [("o-1", TICKER), ("o-2", TICKER)]
     assert sorted(report.cancelled) == ["o-1", "o-2"] and not report.proven
     owners = {o["order_id"]: o for o in report.to_json()["orders"]}
