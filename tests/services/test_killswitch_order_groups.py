@@ -131,8 +131,8 @@ def test_a_kill_on_one_subaccount_triggers_only_that_subaccounts_groups(
     _fund_subaccount_1(client)
     primary = client.order_groups.create_order_group(Decimal(100))
     on_one = client.order_groups.create_order_group(Decimal(100), subaccount=1)
-    remember_order_group(store, primary)
     remember_order_group(store, on_one, subaccount=1)
+    remember_order_group(store, primary)  # the newer: passed over, not the end of the search
     outside = client.orders.create_order(_bid(ticker, primary)).order_id
 
     client.subaccount = 1
@@ -144,7 +144,7 @@ def test_a_kill_on_one_subaccount_triggers_only_that_subaccounts_groups(
     client.subaccount = None
     assert client.orders.get_order(outside).status == "resting"
     client.orders.create_order(_bid(ticker, primary))  # still takes orders
-    assert session_order_group_places(store) == [(primary, 0), (on_one, 1)]
+    assert session_order_group_places(store) == [(on_one, 1), (primary, 0)]
 
 
 def test_a_session_group_made_by_a_client_on_a_subaccount_is_recorded_there(
