@@ -12,6 +12,7 @@ from contextlib import ExitStack
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
@@ -24,6 +25,7 @@ from kalshi_cli.services.killswitch.order_groups import (
     session_order_groups,
 )
 from kalshi_cli.services.killswitch.proof import IN_FLIGHT_S
+from kalshi_cli.services.killswitch.pull import UNREACHABLE_GIVE_UP_S
 from kalshi_cli.services.killswitch.report import LOCK_HELD
 from kalshi_cli.services.killswitch.switch import KillSwitch, run_kill_switch
 from kalshi_cli.store import IntentRecord, Store, StoreError
@@ -1208,6 +1210,43 @@ def test_a_slow_exchange_gets_its_cancel_all_first_and_every_known_order_is_name
         {"order_id": "o-2", "client_order_id": "c-2", "strategy": "mm"},
     ]
     assert report.owner_text("o-1") == "o-1 (strategy spike, client order id c-1)"  # the text
+
+
+class LostAfterTheListing(UnexpectedCalls):
+    """An exchange that answers the first listing, then (after `unanswered` requests sent and
+    never answered) refuses every connection."""
+
+    def __init__(self, unanswered: int) -> None:
+        self.unanswered = unanswered
+
+    def iter_orders(self, **filters: object) -> Iterator[Order]:
+        return iter([])
+
+    def cancel_all_orders(self) -> None:
+        if self.unanswered:
+            self.unanswered -= 1
+            raise TransportError("read timed out")
+        request = httpx.Request("DELETE", "http://127.0.0.1/trade-api/v2/portfolio/orders")
+        try:
+            raise httpx.ConnectError("connection refused", request=request)
+        except httpx.ConnectError as exc:
+            raise TransportError("connection refused") from exc
+
+
+@pytest.mark.parametrize("unanswered", [0, 1])
+def test_an_exchange_lost_after_an_answer_is_given_up_on_in_seconds(
+    store: Store, unanswered: int
+) -> None:
+    """The count of time without a connection starts afresh after an answer or a request that
+    went out, and still ends: NOT PROVEN after `UNREACHABLE_GIVE_UP_S`, not at the deadline."""
+    clock = ManualClock()
+    start = clock.monotonic()
+
+    report = KillSwitch(LostAfterTheListing(unanswered), store, clock, deadline_s=60).run()
+
+    assert not report.proven and report.unreachable
+    assert clock.monotonic() - start <= UNREACHABLE_GIVE_UP_S + 2.0
+    assert any("given up before the deadline" in e for e in report.errors)
 
 
 def test_an_order_the_state_file_never_recorded_is_named_with_its_owner_unknown(
