@@ -169,8 +169,10 @@ class MarketPass:
         now = self._clock.wall()
         # the stop-loss first, on the account's view: a strategy quiet on its own (flat) part
         # says nothing of the account's position, which the floor counts; a flat account has
-        # nothing to stop (a quiet market's visit stays a few look-ups)
-        if self._portfolio.view(ticker).position == 0:
+        # nothing to stop (a quiet market's visit stays a few look-ups); fills told and not read
+        # are held at the exchange already
+        held = self._portfolio.view(ticker)
+        if held.position == 0 and not held.unbooked:
             self._sender.forget_stop(ticker)
         elif self._stopped(ticker, now, book, self._loop_view(ticker)):
             return

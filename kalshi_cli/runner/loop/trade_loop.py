@@ -287,8 +287,7 @@ class TradeLoop:
         stop-loss waits for its retry gets its stop-loss."""
         schedule = self.schedule
         dispatch = self.dispatch
-        for m in self.portfolio.open_positions():
-            ticker = m.ticker
+        for ticker in self.portfolio.held():
             if ticker not in schedule.visited or dispatch.busy(ticker):
                 continue
             has_turn = ticker in schedule.news or schedule.in_sweep(ticker)

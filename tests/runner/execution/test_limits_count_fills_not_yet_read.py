@@ -13,6 +13,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+from msgspec.structs import replace as struct_replace
+
 from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
 from kalshi_cli.feed.book import EventKind
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
@@ -432,3 +435,64 @@ def test_an_order_on_its_way_told_filled_counts_once(tmp_path: Path) -> None:
     rig.loop.dispatch.close()
     assert rig.loop.portfolio.position(HOLD) == 10
     assert outbox.total_exposure() == Decimal("6.20")
+
+
+@pytest.mark.parametrize("full", [True, False], ids=["every-market", "held-first"])
+def test_the_stop_loss_closes_a_position_told_filled_while_its_fill_read_is_out(
+    tmp_path: Path, full: bool
+) -> None:
+    """A bid of 10 at 0.61 fills and the fill read is held (the fills listing slow or failing):
+    the position is the exchange's at once, and its mark (HOLD's bid 0.60 x 10) is under 0.99
+    of its cost. The stop-loss read the position flat and let it be until the read came back,
+    however far the market fell meanwhile; and a tick that visits only what is held first (no
+    book change, no sweep) did not count it as held."""
+    rig = _rig(tmp_path, {})
+
+    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Intent]:
+        if snap.ticker != HOLD or pos.resting or pos.unbooked or pos.position:
+            return []
+        return [_bid(HOLD, "0.61", 10)]
+
+    swap_decide(rig.loop, decide)
+    release = threading.Event()
+    try:
+        rig.step(0.5)
+        _settle(rig)
+        rig.step(0.5)
+        assert _resting(rig, HOLD) == 10
+        # raised once the bid rests: the stop-loss at entry would have refused it
+        risk = rig.loop.risk
+        risk.limits = struct_replace(risk.limits, stop_loss_share=Decimal("0.99"))
+        release = _fill_reads_held(rig)
+        another_trader_places(rig.exchange, HOLD, BookSide.ASK, Decimal("0.61"), Decimal(10))
+
+        def sells() -> list[CreateOrder]:
+            sent = rig.client.requests
+            return [r for r in sent if r.ticker == HOLD and r.book_side is BookSide.ASK]
+
+        held_back: list[Any] = []  # the message, then nothing once it was delivered
+
+        def stepped() -> None:
+            """Without `full`, the book change is decided on in a tick of its own, and the
+            `user_orders` message saying the bid filled comes in the next one alone."""
+            rig.clock.advance(0.5)
+            rig.exchange.tick()
+            events = rig.feed.drain_events()
+            told = [e for e in events if e.kind is EventKind.USER_ORDER]
+            if held_back:
+                events, held_back[:] = [*held_back, *events], ()
+            elif told and not full:
+                held_back.extend(told)
+                events = [e for e in events if e not in told]
+            rig.loop.tick(events, full=full)
+            rig.loop.dispatch.drain()
+
+        sold = poll_until(sells, between=stepped)
+        assert rig.loop.executor.fills.reading, "the fill read is still out"
+        assert rig.loop.portfolio.position(HOLD) == 0, "the fill is not read yet"
+    finally:
+        release.set()
+    _settle(rig)
+    rig.loop.dispatch.close()
+    assert [(s.count, s.reduce_only) for s in sold or ()] == [(Decimal(10), True)]
+    assert _held_yes(rig, HOLD) == 0
