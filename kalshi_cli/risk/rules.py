@@ -411,7 +411,9 @@ class MaintenanceRule:
 @dataclass
 class StopLossCooldownRule:
     """No order that adds in a market for `cooldown_s` after its last stop-loss order (`stopped`:
-    ticker -> unix seconds), or a strategy buys back at once what was just sold at a loss."""
+    ticker -> unix seconds), or a strategy buys back at once what was just sold at a loss. An
+    order that can only close passes, marked reduce-only or not: with every order its way
+    filled (it, the resting ones, the fills told), nothing is held on its side."""
 
     stopped: Mapping[str, float]
     cooldown_s: float
@@ -420,7 +422,9 @@ class StopLossCooldownRule:
 
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
         at = self.stopped.get(intent.ticker)
-        if intent.reduce_only or at is None or ctx.now >= at + self.cooldown_s:
+        if at is None or ctx.now >= at + self.cooldown_s or intent.reduce_only:
+            return _ALLOWED[self.code]
+        if ctx.position.after(intent).worst_case(intent.book_side) <= 0:
             return _ALLOWED[self.code]
         return _deny(
             self.code,

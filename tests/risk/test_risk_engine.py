@@ -374,6 +374,29 @@ def test_after_a_stop_loss_nothing_adds_in_its_market_for_the_cooldown_but_an_ex
     assert engine.evaluate(buy(), fresh(engine)) == []
 
 
+def test_the_stop_loss_pause_lets_an_order_through_that_can_only_close():
+    """A stop-loss that sold part of 10 YES leaves 4; a strategy's plain sale of those 4 (not
+    marked reduce-only) can only close, so the pause lets it through: refused, the trader kept
+    a position the stop-loss had judged worth closing. A sale of 6, which would open 2 NO, and
+    a sale of 4 beside a resting sale of 2 are still paused."""
+    limits = RiskLimits(stop_loss_share=D("0.5"), min_edge=D(0), stop_loss_cooldown_s=300)
+    engine, _, clock, _ = make(limits)
+    assert engine.stop_loss(long_yes(), book("0.20"))
+    clock.advance(10)
+    left = long_yes(count="4")
+    sale = Intent("T", Side.YES, Action.SELL, D("0.20"), D(4), D("0.10"), "exit")
+    assert engine.evaluate(sale, fresh(engine, left)) == []
+    too_many = dataclasses.replace(sale, count=D(6))
+    assert [v.code for v in engine.evaluate(too_many, fresh(engine, left))] == [
+        Code.STOP_LOSS_COOLDOWN
+    ]
+    other_sale = RestingOrder("o", Side.YES, Action.SELL, D("0.30"), D(2))
+    resting = dataclasses.replace(left, resting=(other_sale,))
+    assert [v.code for v in engine.evaluate(sale, fresh(engine, resting))] == [
+        Code.STOP_LOSS_COOLDOWN
+    ]
+
+
 def test_stop_loss_splits_by_max_order_size_and_cancels_orders_that_add():
     engine, _, _, _ = make(RiskLimits(max_order_count=D(4)))
     pos = PositionView(
