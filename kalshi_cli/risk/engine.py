@@ -13,7 +13,7 @@ import dataclasses
 import json
 import logging
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated
@@ -167,14 +167,26 @@ def limit_rules(limits: RiskLimits) -> tuple[Rule, ...]:
     )
 
 
-class OrderRateCap:
-    """Orders sent in the last `window_s` seconds (monotonic clock), capped at `limit`."""
+ORDER_RATE_WINDOW_S = 60.0  # what `max_orders_per_minute` counts
 
-    def __init__(self, limit: int, *, clock: Clock, window_s: float = 60.0) -> None:
+
+class OrderRateCap:
+    """Orders sent in the last `window_s` seconds (monotonic clock), capped at `limit`; `sent`:
+    when those of an earlier run were (unix seconds, oldest first)."""
+
+    def __init__(
+        self,
+        limit: int,
+        *,
+        clock: Clock,
+        window_s: float = ORDER_RATE_WINDOW_S,
+        sent: Iterable[float] = (),
+    ) -> None:
         self.limit = limit
         self._clock = clock
         self._window_s = window_s
-        self._sent: deque[float] = deque()
+        ago = clock.wall() - clock.monotonic()
+        self._sent: deque[float] = deque(at - ago for at in sent)
 
     def count(self) -> int:
         horizon = self._clock.monotonic() - self._window_s
@@ -330,6 +342,7 @@ class RiskEngine:
         sink: EventSink = log_event,
         books: Callable[[str], Orderbook | None] = lambda ticker: None,
         stopped: Mapping[str, float] | None = None,
+        sent: Iterable[float] = (),
     ) -> None:
         self.limits = limits or RiskLimits()
         # ticker -> its book, the one the stop-loss reads its mark in: the loop's feed's
@@ -337,14 +350,15 @@ class RiskEngine:
         self.records = records
         self.clock = clock
         self._sink = sink
-        self.rate_cap = OrderRateCap(self.limits.max_orders_per_minute, clock=clock)
+        self.rate_cap = OrderRateCap(self.limits.max_orders_per_minute, clock=clock, sent=sent)
         self.breaker = CircuitBreaker(records, self.limits.daily_loss_limit, sink)
         self.api_guard = ApiErrorGuard(records, self.limits, sink, clock)
         # markets whose stop-loss is due but has no bid to sell into: reported once per episode,
         # not on every tick (a busy feed ticks many times a second, for days)
         self._no_bid: set[str] = set()
         # ticker -> when its last stop-loss order was made: from the state file at start
-        # (`stopped`), so a restart does not lift the pause after it
+        # (`stopped`), so a restart does not lift the pause after it, as the orders of the last
+        # minute (`sent`) do not leave the order-rate cap
         self._stopped: dict[str, float] = dict(stopped or {})
         self.maintenance = MaintenanceWindows()
         # (ticker, unix seconds) -> the market's own (taker, maker) fee rates then (the loop's

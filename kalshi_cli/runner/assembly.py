@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.risk import RiskEngine
 from kalshi_cli.risk.budget import Budget
+from kalshi_cli.risk.engine import ORDER_RATE_WINDOW_S
 from kalshi_cli.runner.books.budgets import Budgets
 from kalshi_cli.runner.books.fees import load_fees
 from kalshi_cli.runner.books.portfolio import Portfolio
@@ -474,6 +475,7 @@ def build_loop(
         sink=sink,
         books=parts.feed.book,
         stopped=_stop_losses(parts, limits.stop_loss_cooldown_s, subaccount),
+        sent=parts.store.orders.sent_since(parts.clock.wall() - ORDER_RATE_WINDOW_S, subaccount),
     )
     budgets = config.settings.budgets.values()
     orders = OrderService(parts.client, parts.store, clock=parts.clock, read_lag_s=parts.read_lag_s)

@@ -438,6 +438,16 @@ class OrderRepository:
         found = [_intent(r) for r in rows]
         return [(intent, since <= intent.created_at < until) for intent in found]
 
+    def sent_since(self, since: float, subaccount: int) -> list[float]:
+        """When each order of `subaccount` was placed, and each one's latest amend sent, at or
+        after `since` (unix seconds): what the order-rate cap counts again after a restart."""
+        rows = self._db.rows(
+            "SELECT created_at FROM orders WHERE created_at >= ? AND subaccount = ? UNION ALL "
+            "SELECT amend_sent_at FROM orders WHERE amend_sent_at >= ? AND subaccount = ?",
+            (since, subaccount, since, subaccount),
+        )
+        return sorted(r[0] for r in rows)
+
     def iter_intents(self) -> Iterator[IntentRecord]:
         """Every intent, oldest first, streamed without loading them all: a backtest's report
         reads each of a run's orders once, and memory stays flat whatever their number."""
