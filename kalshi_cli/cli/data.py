@@ -19,6 +19,7 @@ from kalshi_cli.cli._context import begin, current
 from kalshi_cli.cli._options import DurationOpt, EnvOpt, JsonOpt, Period, TickersOpt
 from kalshi_cli.cli._output import Column, is_tty, no_color
 from kalshi_cli.cli.app import command_group
+from kalshi_cli.cli.portfolio import parse_since, since_option
 
 if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
@@ -319,9 +320,13 @@ def download_command(
         str | None, typer.Option("--event", help="Every market of this event.")
     ] = None,
     from_: Annotated[
-        str | None, typer.Option("--from", help="From this date or time (UTC).")
+        str | None,
+        typer.Option("--from", help="From this date or time (UTC).", callback=since_option),
     ] = None,
-    to: Annotated[str | None, typer.Option("--to", help="Up to this date or time (UTC).")] = None,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="Up to this date or time (UTC).", callback=since_option),
+    ] = None,
     period: Annotated[
         Period, typer.Option("--period", help="Candle length: 1m, 1h or 1d.")
     ] = Period.HOUR,
@@ -336,7 +341,6 @@ def download_command(
 
     Example: kalshi data download trades --tickers KXBTCD-SIM-T97000 --out recordings/dl
     """
-    from kalshi_cli.cli.portfolio import parse_since
     from kalshi_cli.data.download import DownloadRequest, download
 
     app, output = begin(env, as_json=as_json)

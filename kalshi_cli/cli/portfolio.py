@@ -217,9 +217,9 @@ def position_row(row: MarkedPosition) -> dict[str, str]:
 # --------------------------------------------------------------------------------------------
 
 
-def parse_since(text: str) -> int:
+def parse_since(text: str, option: str = "--since") -> int:
     """`today` (midnight UTC), a date (YYYY-MM-DD, midnight UTC) or an ISO 8601 time (UTC unless
-    it says otherwise) -> unix seconds."""
+    it says otherwise) -> unix seconds; refused as the value of `option`."""
     import time
 
     from kalshi_cli.vocabulary.clock import parse_time
@@ -229,13 +229,14 @@ def parse_since(text: str) -> int:
     try:
         return int(parse_time(text))
     except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--since") from None
+        raise typer.BadParameter(str(exc), param_hint=option) from None
 
 
-def since_option(value: str | None) -> str | None:
-    """`--since`'s callback: refused while the line is parsed, before anything is asked."""
+def since_option(param: typer.CallbackParam, value: str | None) -> str | None:
+    """The callback of a time option (`--since`, `--from`): refused while the line is parsed,
+    before anything is asked."""
     if value is not None:
-        parse_since(value)
+        parse_since(value, param.opts[0])
     return value
 
 

@@ -208,6 +208,18 @@ def test_fills_bad_since_is_a_usage_error(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("option", ["--from", "--to"])
+def test_a_bad_download_window_names_its_own_option_and_asks_nothing(
+    tmp_path: Path, option: str
+) -> None:
+    client = FakeClient()
+    argv = ["data", "download", "trades", "--out", str(tmp_path / "dl"), option, "yesterday"]
+    result = run(argv, client=client, home=tmp_path)
+    assert result.exit_code == 2
+    assert f"Invalid value for {option}: 'yesterday' is not unix seconds" in result.stderr
+    assert client.calls == [] and not (tmp_path / "dl").exists()
+
+
 def test_settlements(tmp_path: Path) -> None:
     client = FakeClient(settlements=[SETTLEMENT])
     result = run(["settlements", "--json"], client=client, home=tmp_path)
