@@ -16,6 +16,7 @@ from kalshi_cli.vocabulary.event_outcomes import (
     EventOutcome,
     MarketStrike,
     event_outcomes,
+    settlement_paid,
 )
 
 D = Decimal
@@ -122,6 +123,52 @@ def test_a_floor_settlement_pays_yes_the_floor_and_no_the_rest_on_a_no_result() 
     assert held.payout(True) == D(1)
 
 
+def test_settlement_pays_whole_cents_rounded_down_the_rest_a_fee() -> None:
+    """Kalshi's "Market Settlement" example: 3 YES at a floor of $0.2525 are paid $0.75, not
+    $0.76 (rounded to nearest) nor $0.7575."""
+    assert settlement_paid(D("0.7575")) == D("0.75")
+    assert settlement_paid(D("0.016")) == D("0.01")
+    assert EventLeg("A", yes=D(3), floor=D("0.2525")).payout(False) == D("0.75")
+
+
+def test_a_resting_order_loses_its_price_and_fee_where_it_loses() -> None:
+    held = EventLeg("A").resting("yes", D(10), D("0.40"), D("0.07"))
+    assert (held.losing_yes, held.losing_no) == (D(0), D("-4.07"))
+
+
+def test_a_market_settled_no_is_no_candidate_of_a_mutually_exclusive_event() -> None:
+    held = [
+        EventLeg("A", no=D(1), cost=D("0.60"), result="no"),
+        EventLeg("B", no=D(1), cost=D("0.70")),
+    ]
+    assert event_outcomes(MECNET, held).outcomes == (
+        EventOutcome("B yes", D("-0.30")),
+        EventOutcome("none yes", D("0.70")),
+    )
+
+
+def test_independent_markets_keep_a_settled_result_and_name_each_side() -> None:
+    held = [
+        EventLeg("A", yes=D(1), cost=D("0.40"), result="yes"),
+        EventLeg("B", no=D(1), cost=D("0.50")),
+    ]
+    result = event_outcomes("", held)
+    assert result.worst == EventOutcome("A yes, B yes", D("0.10"))
+    assert result.best == EventOutcome("A yes, B no", D("1.10"))
+    assert event_outcomes("", []).worst == EventOutcome("any", D(0))
+
+
+def test_a_ladders_outcomes_are_named_with_their_bounds_in_or_out() -> None:
+    def names(kind: str, floor: str, cap: str | None = None) -> list[str]:
+        strike = MarketStrike(kind, D(floor), None if cap is None else D(cap))
+        held = [EventLeg("M", yes=D(1), cost=D("0.50"), strike=strike)]
+        return [o.name for o in event_outcomes(DIRECNET, held).outcomes]
+
+    assert names("greater_or_equal", "100") == ["x < 100", "x >= 100"]
+    assert names("greater", "100") == ["x <= 100", "x > 100"]
+    assert names("between", "4.25", "4.50") == ["x < 4.25", "4.25 <= x <= 4.50", "x > 4.50"]
+
+
 prices = st.integers(1, 99).map(lambda c: D(c) / 100)
 counts = st.integers(0, 20).map(D)
 
@@ -134,9 +181,9 @@ def holdings(draw: st.DrawFn, n_max: int = 5) -> list[EventLeg]:
         yes, no = draw(counts), draw(counts)
         cost = yes * draw(prices) + no * draw(prices) + draw(st.integers(0, 9).map(D)) / 100
         kind = draw(st.sampled_from(["greater", "greater_or_equal", "less", "less_or_equal"]))
-        low = draw(st.integers(0, 10).map(D))
+        low = draw(st.integers(0, 40).map(lambda q: D(q) / 4))  # strikes a quarter apart
         strike = (
-            MarketStrike("between", low, low + draw(st.integers(0, 3).map(D)))
+            MarketStrike("between", low, low + draw(st.integers(0, 12).map(lambda q: D(q) / 4)))
             if draw(st.booleans())
             else MarketStrike(kind, low, low)
         )
@@ -166,10 +213,25 @@ def test_the_worst_case_is_never_below_minus_the_cost_nor_below_independent_mark
     assert all(result.worst.pnl <= o.pnl <= result.best.pnl for o in result.outcomes)
 
 
+def _settled_at(held: list[EventLeg], x: Decimal) -> Decimal:
+    """The P&L of settling each market at x by its own strike."""
+    return sum((h.payout(h.strike.pays_yes(x)) - h.cost for h in held if h.strike), D(0))
+
+
 @given(holdings(), st.integers(-20, 300).map(lambda v: D(v) / 20))
 def test_every_expiration_value_settles_a_ladder_into_one_of_its_outcomes(
     held: list[EventLeg], x: Decimal
 ) -> None:
-    """Settling each market at x by its own strike gives a P&L the outcomes list."""
-    pnl = sum((h.payout(h.strike.pays_yes(x)) - h.cost for h in held if h.strike is not None), D(0))
-    assert pnl in {o.pnl for o in event_outcomes(DIRECNET, held).outcomes} or not held
+    assert _settled_at(held, x) in {o.pnl for o in event_outcomes(DIRECNET, held).outcomes} or (
+        not held
+    )
+
+
+@given(holdings())
+def test_every_outcome_of_a_ladder_is_what_some_expiration_value_settles_it_to(
+    held: list[EventLeg],
+) -> None:
+    """And the other way: no outcome is one that no expiration value gives (the values tried:
+    every strike, and every eighth between and around them)."""
+    reached = {_settled_at(held, D(v) / 8) for v in range(-8, 8 * 14)}
+    assert {o.pnl for o in event_outcomes(DIRECNET, held).outcomes} <= reached
