@@ -21,7 +21,7 @@ from kalshi_cli.checks import CheckResult, CheckStatus, PerfDatum
 from kalshi_cli.checks.thresholds import Thresholds
 from kalshi_cli.services.loop_strategies import stopped_strategies
 from kalshi_cli.store import Store
-from kalshi_cli.store.records import IntentRecord
+from kalshi_cli.store.records import UNKNOWN, IntentRecord
 from kalshi_cli.vocabulary.clock import age_of, day_start, describe_age, utc_day
 from kalshi_cli.vocabulary.errors import ConfigError
 from kalshi_cli.vocabulary.units import ZERO, BookSide, fmt_money
@@ -175,7 +175,7 @@ def check_orders(view: LocalView, th: Thresholds) -> CheckResult:
     store = view.store
     parts: list[tuple[CheckStatus, str]] = []
 
-    unknown = len(store.orders.unknown_intents())
+    unknown = len(store.orders.intents(status=UNKNOWN))
     unknown_crit = th.need("orders", "unknown_crit")
     if unknown and unknown >= unknown_crit:
         parts.append(

@@ -453,9 +453,6 @@ class OrderRepository:
         reads each of a run's orders once, and memory stays flat whatever their number."""
         return map(_intent, self._db.stream(f"{_SELECT_ORDERS} ORDER BY created_at, rowid"))
 
-    def unknown_intents(self) -> list[IntentRecord]:
-        return self.intents(status=UNKNOWN)
-
     def open_orders(
         self, *, ticker: str | None = None, subaccount: int | None = None
     ) -> list[IntentRecord]:

@@ -118,7 +118,7 @@ def test_answer_paths(store: Store, clock: ManualClock) -> None:
     assert a.updated_at == 1_700_000_001.0
     assert (b.status, b.error) == ("rejected", "insufficient balance")
     assert (c.status, c.error) == ("unknown", "read timeout")
-    assert [i.client_order_id for i in store.orders.unknown_intents()] == ["c"]
+    assert [i.client_order_id for i in store.orders.intents(status="unknown")] == ["c"]
     assert {i.client_order_id for i in store.orders.open_orders()} == {"a", "c"}
     # reconciliation: the unknown order turns out to exist
     store.orders.mark_sent(

@@ -217,11 +217,6 @@ class Portfolio:
     def open_positions(self) -> list[MarketPnl]:
         return [m for m in self.pnl.markets.values() if m.position != 0]
 
-    def held(self) -> list[str]:
-        """The markets with a position: read, or told filled and not read yet."""
-        read = [m.ticker for m in self.open_positions()]
-        return read + [t for t in self._unbooked if t not in read] if self._unbooked else read
-
     # ---------------------------------------------------------------- resting orders
 
     def add_order(self, order: OpenOrder) -> None:

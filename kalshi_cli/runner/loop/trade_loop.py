@@ -287,7 +287,10 @@ class TradeLoop:
         stop-loss waits for its retry gets its stop-loss."""
         schedule = self.schedule
         dispatch = self.dispatch
-        for ticker in self.portfolio.held():
+        held = [m.ticker for m in self.portfolio.open_positions()]
+        # a market whose fills are told and not read yet is held at the exchange already
+        held += {o.ticker: o for o in self.portfolio.unbooked_orders() if o.ticker not in held}
+        for ticker in held:
             if ticker not in schedule.visited or dispatch.busy(ticker):
                 continue
             has_turn = ticker in schedule.news or schedule.in_sweep(ticker)
