@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from kalshi_cli.risk import RiskLimits
     from kalshi_cli.risk.event_loss import EventTerms
-    from kalshi_cli.services.orders.context import OrderContext
+    from kalshi_cli.services.orders.context import OrderClient, OrderContext
     from kalshi_cli.store import IntentRecord
     from kalshi_cli.vocabulary.decisions import PositionView
     from kalshi_cli.vocabulary.models import Position
@@ -105,46 +105,36 @@ class PreTradeChecks:
         resting (with no order id). What an order placed outside a loop (a person's, the
         assistant's) is held to the account's `risk:` limits with, as the loop's are with its
         own view."""
-        from kalshi_cli.vocabulary.decisions import PositionView, RestingOrder
-        from kalshi_cli.vocabulary.units import from_book
+        return _views(self.holdings(ticker))
 
-        held = self.holdings(ticker)
-        costs: dict[str, tuple[Decimal, Decimal]] = {
-            p.ticker: (p.position, p.exposure) for p in held.positions
-        }
-        resting: dict[str, list[RestingOrder]] = {}
-        for order in held.resting:
-            # seen from YES: a rule reads the book side and the price of the side it adds
-            action, price = from_book(order.book_side, order.yes_price, Side.YES)
-            entry = RestingOrder(order.order_id, Side.YES, action, price, order.remaining_count)
-            resting.setdefault(order.ticker, []).append(entry)
-        for intent in held.unknown:
-            action, price = from_book(intent.book_side, intent.price, Side.YES)
-            entry = RestingOrder("", Side.YES, action, price, intent.count)
-            resting.setdefault(intent.ticker, []).append(entry)
-        views: dict[str, PositionView] = {}
-        for market in costs.keys() | resting.keys():
-            position, cost = costs.get(market, (ZERO, ZERO))
-            views[market] = PositionView(
-                market,
-                position=position,
-                avg_entry_price=cost / abs(position) if position else ZERO,
-                entry_cost=cost,
-                resting=tuple(resting.get(market, ())),
-            )
-        return views
+    def event_views(self, event_ticker: str) -> dict[str, PositionView]:
+        """The views of an event's markets, as `account_views` but from the exchange alone (no
+        state file: a worker of the trade loop reads them, runner/execution/elsewhere.py), so
+        without the orders of unknown outcome: two reads, its resting orders, then its
+        positions."""
+        own = self._own()
+        resting = list(own.orders.iter_orders(event_ticker=event_ticker, status="resting"))
+        positions = own.portfolio.get_positions(event_ticker=event_ticker)
+        return _views(_Holdings(positions, resting, []))
 
-    def holdings(self, ticker: str | None) -> _Holdings:
-        """The exchange's positions and resting orders (of one market, or of every one) of the
-        subaccount an order placed now goes to (the client's, else 0), and this state file's
-        orders there of unknown outcome that the exchange does not list."""
+    def _own(self) -> OrderClient:
+        """A handle on the subaccount an order placed now goes to (the client's, else the API
+        key's, else 0's)."""
         # read through a handle naming that subaccount: an order listing that names none covers
         # every subaccount's (openapi.yaml 3.31.0), and an order names its subaccount to direct
         # members only (REFERENCE.md), so another's bids could neither be left out nor told
         # apart; named, the exchange lists this subaccount's alone
         number = order_subaccount(self._context.client)
         # not known: read unnamed, which counts every subaccount's orders (never fewer)
-        own = self._context.client if number is None else self._context.client.on_subaccount(number)
+        client = self._context.client
+        return client if number is None else client.on_subaccount(number)
+
+    def holdings(self, ticker: str | None) -> _Holdings:
+        """The exchange's positions and resting orders (of one market, or of every one) of the
+        subaccount an order placed now goes to (the client's, else 0), and this state file's
+        orders there of unknown outcome that the exchange does not list."""
+        number = order_subaccount(self._context.client)
+        own = self._own()
         # read in the direction contracts move: an order of unknown outcome lands and is booked
         # resting, a resting order fills into the position. Each read comes before the one its
         # contracts move into, so a move between two reads counts in both, never in neither
@@ -267,9 +257,7 @@ class PreTradeChecks:
     def _balance(self) -> Decimal:
         """The balance of the subaccount an order placed now goes to (the client's, else the
         API key's, else 0's), as the exchange reports it."""
-        number = order_subaccount(self._context.client)
-        own = self._context.client if number is None else self._context.client.on_subaccount(number)
-        return own.portfolio.get_balance().balance
+        return self._own().portfolio.get_balance().balance
 
     def _view(self, ticker: str, reads: MarketReads) -> PositionView:
         """`ticker`'s view (`account_views`), read once for the orders `reads` prepares."""
@@ -359,6 +347,37 @@ class PreTradeChecks:
 # the limit rules an order placed outside a loop is held to here, those that read its market
 # alone (docs/risk.md); the assistant's own checks count the whole account's exposure and budget
 _BY_MARKET = ("MAX_ORDER_SIZE", "MAX_ORDER_COST", "POSITION_LIMIT", "EVENT_LOSS")
+
+
+def _views(held: _Holdings) -> dict[str, PositionView]:
+    """Each market's view of what the exchange holds (`PreTradeChecks.account_views`)."""
+    from kalshi_cli.vocabulary.decisions import PositionView, RestingOrder
+    from kalshi_cli.vocabulary.units import from_book
+
+    costs: dict[str, tuple[Decimal, Decimal]] = {
+        p.ticker: (p.position, p.exposure) for p in held.positions
+    }
+    resting: dict[str, list[RestingOrder]] = {}
+    for order in held.resting:
+        # seen from YES: a rule reads the book side and the price of the side it adds
+        action, price = from_book(order.book_side, order.yes_price, Side.YES)
+        entry = RestingOrder(order.order_id, Side.YES, action, price, order.remaining_count)
+        resting.setdefault(order.ticker, []).append(entry)
+    for intent in held.unknown:
+        action, price = from_book(intent.book_side, intent.price, Side.YES)
+        entry = RestingOrder("", Side.YES, action, price, intent.count)
+        resting.setdefault(intent.ticker, []).append(entry)
+    views: dict[str, PositionView] = {}
+    for market in costs.keys() | resting.keys():
+        position, cost = costs.get(market, (ZERO, ZERO))
+        views[market] = PositionView(
+            market,
+            position=position,
+            avg_entry_price=cost / abs(position) if position else ZERO,
+            entry_cost=cost,
+            resting=tuple(resting.get(market, ())),
+        )
+    return views
 
 
 def _unknown(view: PositionView, book_side: BookSide) -> Decimal:
