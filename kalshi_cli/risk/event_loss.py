@@ -40,15 +40,13 @@ class EventTerms:
     """An event as the limit reads it, once: its `collateral_return_type`, and each of its
     markets known with its strike and where its fees are found (None: priced at no fee), and
     the floor YES settles at in those whose `settlement_bounds_type` is `floor` (NO is paid
-    the rest of $1; None: a floor not given); `elsewhere`, the account's view of each market of
-    the event that the trade loop does not trade, as the exchange held it at the start."""
+    the rest of $1; None: a floor not given)."""
 
     event_ticker: str
     kind: str
     strikes: Mapping[str, MarketStrike | None]
     fees: Callable[[str], FeeModel | None]
     floors: Mapping[str, Decimal | None] = field(default_factory=dict)
-    elsewhere: Mapping[str, PositionView] = field(default_factory=dict)
 
     def book(self, view: Callable[[str], PositionView]) -> EventBook:
         """The event's markets with something in them (`view` of each), and always the market

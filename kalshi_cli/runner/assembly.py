@@ -12,7 +12,7 @@ import math
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +30,7 @@ from kalshi_cli.runner.execution.balance_hold import BalanceHold
 from kalshi_cli.runner.execution.call_guard import CallGuard, Counters
 from kalshi_cli.runner.execution.cancels import Cancels
 from kalshi_cli.runner.execution.dispatch import Dispatch, Wire
+from kalshi_cli.runner.execution.elsewhere import ElsewhereViews
 from kalshi_cli.runner.execution.execution import Changes, LoopExecutor
 from kalshi_cli.runner.execution.fills import AppliedFills, FillSync
 from kalshi_cli.runner.execution.outbox import Outbox
@@ -77,11 +78,11 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.loop.alerting import TradeAlerts
     from kalshi_cli.runner.ports import LoopParts, MarketFeed
     from kalshi_cli.services.orders.context import MarketRead, OrderClient
+    from kalshi_cli.services.orders.limits import PreTradeChecks
     from kalshi_cli.services.orders.place import OrderService
     from kalshi_cli.store import Store
     from kalshi_cli.venue import LocalVenue
     from kalshi_cli.vocabulary.clock import Clock
-    from kalshi_cli.vocabulary.decisions import PositionView
 
 
 def assemble_loop(
@@ -95,6 +96,7 @@ def assemble_loop(
     settings: LoopSettings,
     groups: Mapping[str, EventGroup] | None = None,
     events: Mapping[str, EventTerms] | None = None,
+    elsewhere: ElsewhereViews,
     on_halted: Callable[[], None] | None = None,
 ) -> TradeLoop:
     """Every part of the loop, each built once and given what it uses, in the order each needs
@@ -102,7 +104,9 @@ def assemble_loop(
     dispatch that parks its markets, the gate, the heartbeat, the executor's chain and the
     loop's own orders, the executor, then the parts of a market's turn and of the watch.
     `groups`: ticker -> its mutually exclusive event's selected markets (`find_events`);
-    `events`: ticker -> its event as the limit on an event's loss reads it (`load_events`)."""
+    `events`: ticker -> its event as the limit on an event's loss reads it (`load_events`);
+    `elsewhere`: what the account holds in their markets the loop does not trade
+    (`held_elsewhere`)."""
     client, feed, clock, log, alerts = (
         parts.client,
         parts.feed,
@@ -165,6 +169,7 @@ def assemble_loop(
         alert=alert,
         clock=clock,
         settings=settings,
+        elsewhere=elsewhere,
     )
     # which resting orders are the loop's, each strategy's, and their withdrawal; between two
     # withdraw cancels, the heartbeat if it is due: a slow withdrawal never makes a loop doing
@@ -198,6 +203,7 @@ def assemble_loop(
         threaded=dispatch.threaded,
         budgets=budgets,
         events=events,
+        elsewhere=elsewhere,
         # a replacement is cut again to its strategy's own part once its cancels are booked
         room=own.room,
         # a replacement whose cancels were answered after its decision asks the loop's rule
@@ -321,6 +327,7 @@ def build_executor(
     alert: Alert,
     clock: Clock,
     settings: LoopSettings,
+    elsewhere: ElsewhereViews,
 ) -> ExecutorChain:
     """From a decision to the exchange and back (runner/execution/): every part the executor
     has, in the order each needs the ones before it."""
@@ -360,6 +367,7 @@ def build_executor(
         due=fills_due,
         applied=applied,
         awaiting_answer=in_flight.in_market,
+        elsewhere=elsewhere,
     )
     cancels = Cancels(
         wire=wire,
@@ -481,10 +489,12 @@ def build_loop(
     orders = OrderService(parts.client, parts.store, clock=parts.clock, read_lag_s=parts.read_lag_s)
     events: dict[str, EventTerms] = {}
     if limits.max_event_loss is not None or any(b.max_event_loss for b in budgets):
-        # a strategy owns nothing outside the loop's markets: only the account's limit reads
-        # what is held there
-        held = orders.checks.account_views if limits.max_event_loss is not None else None
-        events = load_events(parts.client, markets, portfolio.fees.get, held)
+        events = load_events(parts.client, markets, portfolio.fees.get)
+    # a strategy owns nothing outside the loop's markets: only the account's limit reads what
+    # is held there
+    elsewhere = held_elsewhere(
+        events if limits.max_event_loss is not None else {}, orders.checks, parts.clock, parts.log
+    )
     # the exchange's positions the start compares with are the client's subaccount's (else 0)
     fills = rebuild(parts.store, portfolio, subaccount)
     _assign(options, lineup, portfolio, parts)
@@ -531,6 +541,7 @@ def build_loop(
         settings=parts.adjust(settings) if parts.adjust is not None else settings,
         groups=find_events(parts.client, markets) if lineup.any("uses_events") else {},
         events=events,
+        elsewhere=elsewhere,
         on_halted=on_halted,
     )
     loop.executor.fills.load_seen(fills, since=parts.fills_since)
@@ -709,29 +720,44 @@ def _stop_losses(parts: Parts, cooldown_s: float, subaccount: int) -> dict[str, 
 
 
 def load_events(
-    client: LoopParts,
-    markets: list[Market],
-    fees: Callable[[str], FeeModel | None],
-    held: Callable[[], Mapping[str, PositionView]] | None = None,
+    client: LoopParts, markets: list[Market], fees: Callable[[str], FeeModel | None]
 ) -> dict[str, EventTerms]:
-    """Ticker -> its event as the limit on an event's loss reads it, each event read once.
-    `held`: the account's views of every market from the exchange, read once here: what it
-    holds in a market of the event that the loop does not trade (one closed awaiting its result,
-    one left out of the selection) still settles with the event (`EventTerms.elsewhere`)."""
+    """Ticker -> its event as the limit on an event's loss reads it, each event read once."""
     from kalshi_cli.risk.event_loss import event_terms
 
-    views = {} if held is None else held()
-    traded = {m.ticker for m in markets}
-    events = {}
-    for name, own in _by_event(markets).items():
-        terms = event_terms(
+    events = {
+        name: event_terms(
             client.markets.get_event(name, with_nested_markets=False),
             fees,
             {m.ticker: m.raw for m in own},
         )
-        elsewhere = {t: v for t, v in views.items() if t in terms.strikes and t not in traded}
-        events[name] = replace(terms, elsewhere=elsewhere) if elsewhere else terms
+        for name, own in _by_event(markets).items()
+    }
     return {m.ticker: events[m.event_ticker] for m in markets}
+
+
+def held_elsewhere(
+    events: Mapping[str, EventTerms], checks: PreTradeChecks, clock: Clock, log: EventLog
+) -> ElsewhereViews:
+    """What the account holds in the markets of the loop's `events` that it does not trade (one
+    closed awaiting its result, one left out of the selection): they settle with the event. Read
+    here from the exchange, then again as the fill reads find trades there
+    (runner/execution/elsewhere.py); none to follow, nothing is read."""
+    markets = {
+        ticker: terms.event_ticker
+        for terms in events.values()
+        for ticker in terms.strikes
+        if ticker not in events
+    }
+    read_at = clock.wall()
+    return ElsewhereViews(
+        markets=markets,
+        views=checks.account_views() if markets else {},
+        read=checks.event_views,
+        read_at=read_at,
+        clock=clock,
+        log=log,
+    )
 
 
 def find_events(client: LoopParts, markets: list[Market]) -> dict[str, EventGroup]:

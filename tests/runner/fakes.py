@@ -137,6 +137,10 @@ class FakeClient(EveryAreaItself):
     amends: int = 0  # amend requests made
     # raised by every fill read while set
     fills_error: BaseException | None = None
+    # raised by every positions read while set
+    positions_error: BaseException | None = None
+    # the filters of each positions read made (shared with the handles of `on_subaccount`)
+    positions_reads: list[dict[str, Any]] = field(default_factory=list)
     requests: list[CreateOrder] = field(default_factory=list)
     authenticated: bool = True
     # held creates: (monotonic time the exchange takes it, the request, what to run then)
@@ -346,6 +350,8 @@ class FakeClient(EveryAreaItself):
         for o in self.core.history.orders(self.account_id):
             if filters.get("ticker") and o.ticker != filters["ticker"]:
                 continue
+            if filters.get("event_ticker") and not self._in_event(o.ticker, filters):
+                continue
             if filters.get("status") and o.status != filters["status"]:
                 continue
             yield decode_answer(Order, ser.order_json(o))
@@ -398,12 +404,20 @@ class FakeClient(EveryAreaItself):
         handle.subaccount = subaccount
         return handle
 
-    def get_positions(self, **_: Any) -> list[Position]:
+    def get_positions(self, **filters: Any) -> list[Position]:
+        self.positions_reads.append(filters)
+        if self.positions_error is not None:
+            raise self.positions_error
         return [
             decode_answer(Position, ser.position_json(p))
             for p in self.core.accounts.positions(self.account_id)
             if p.position != 0
+            and filters.get("ticker") in (None, p.ticker)
+            and (not filters.get("event_ticker") or self._in_event(p.ticker, filters))
         ]
+
+    def _in_event(self, ticker: str, filters: dict[str, Any]) -> bool:
+        return bool(self._market(ticker).event_ticker == filters["event_ticker"])
 
     def close(self) -> None:
         pass
@@ -608,6 +622,7 @@ def make_rig(
     send_workers: int = 0,  # the loop's exchange calls on the deciding thread, by default
     alerts: Any = None,  # the loop's TradeAlerts, if it alerts
     settings: dict[str, Any] | None = None,  # `LoopSettings` fields past the config's
+    tickers: Sequence[str] = (),  # the markets the loop trades (none named: every open one)
 ) -> Rig:
     from kalshi_cli.runner.assembly import Parts, build_loop
     from kalshi_cli.runner.books.eventlog import EventLog
@@ -650,7 +665,7 @@ def make_rig(
         parts,
         TradeOptions(strategies=choices, dry_run=dry_run, assign=assign),
         config,
-        [m for m in markets if m.is_open],
+        [m for m in markets if m.is_open and (not tickers or m.ticker in tickers)],
     )
     return Rig(loop, client, feed, store, clock, exchange)
 

@@ -1,7 +1,8 @@
 """The trade loop holds its orders to the limit on an event's loss (`risk.max_event_loss`, and a
 strategy's own in `trade.budgets`): its events read once at start, its resting orders counted
 as filled where they lose, a denial naming the event and the outcome that loses; the hedge goes
-out."""
+out. What the account holds in the event's markets the loop does not trade counts, a trade made
+there during the run from the next fill read on."""
 
 from __future__ import annotations
 
@@ -12,9 +13,12 @@ from typing import Any
 
 import pytest
 
+from kalshi_cli.runner.loop.settings import LoopSettings
+from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.decisions import Intent
+from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.models import (
     Action,
     BookSide,
@@ -48,6 +52,25 @@ series:
         markets:""" + "".join(
     MARKET % (t, bid) for t, bid in ((A, "0.40"), (B, "0.20"), (C, "0.20"))
 )
+
+
+def buy_no_by_hand(exchange: Exchange, account_id: str, ticker: str) -> None:
+    """NO 1 on `ticker` at $0.80, taking its YES bid of $0.20 on the exchange by hand."""
+    take_by_hand(exchange, account_id, ticker, BookSide.ASK, "0.20")
+
+
+def take_by_hand(
+    exchange: Exchange, account_id: str, ticker: str, book_side: BookSide, price: str
+) -> None:
+    take = PlaceRequest(
+        ticker=ticker,
+        book_side=book_side,
+        price=D(price),
+        count=D(1),
+        time_in_force=TimeInForce.IOC,
+        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+    )
+    assert exchange.desk.place_order(account_id, take).fills
 
 
 @pytest.mark.parametrize(
@@ -105,15 +128,7 @@ def test_a_position_in_a_market_of_the_event_the_loop_does_not_trade_counts(
     scenario.write_text(SCENARIO)
     exchange = new_exchange(scenario, clock=clock)
     me = trader(exchange)
-    take = PlaceRequest(
-        ticker=C,
-        book_side=BookSide.ASK,
-        price=D("0.20"),
-        count=D(1),
-        time_in_force=TimeInForce.IOC,
-        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-    )
-    assert exchange.desk.place_order(me, take).fills  # NO on C at $0.80
+    buy_no_by_hand(exchange, me, C)
     exchange.settlement.set_market_status(C, "closed")
     risk = {"max_event_loss": "0.85", "stop_loss_share": "0"}
     rig = make_rig(tmp_path / "s.db", exchange=exchange, clock=clock, account_id=me, risk=risk)
@@ -123,3 +138,108 @@ def test_a_position_in_a_market_of_the_event_the_loop_does_not_trade_counts(
     assert not rig.loop.executor.execute(intent, last_data_at=rig.clock.wall(), in_sync=True)
     assert len(rig.client.requests) == sent
     rig.loop.log.close()
+
+
+@pytest.mark.parametrize(("limit", "sent"), [("0.85", False), ("0.95", True)])
+def test_a_fill_by_hand_during_the_run_in_a_market_the_loop_does_not_trade_counts(
+    tmp_path: Path, limit: str, sent: bool
+) -> None:
+    """The loop trades A alone. During the run NO on B is bought by hand at $0.80: with it, YES
+    on A at $0.10 could lose $0.90 (B yes), past a limit of $0.85 (refused) and within $0.95
+    (sent). The loop had read B once, at the start, as nothing held, and sent it under both."""
+    clock = ManualClock(START)
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(SCENARIO)
+    exchange = new_exchange(scenario, clock=clock)
+    me = trader(exchange)
+    risk = {"max_event_loss": limit, "stop_loss_share": "0"}
+    log_path = tmp_path / "log.jsonl"
+    rig = make_rig(
+        tmp_path / "s.db",
+        exchange=exchange,
+        clock=clock,
+        account_id=me,
+        risk=risk,
+        tickers=[A],
+        log_path=log_path,
+    )
+    rig.step()
+    buy_no_by_hand(exchange, me, B)
+    rig.step(LoopSettings.fill_poll_s)  # the loop's next fill read lists it
+    before = len(rig.client.requests)
+    intent = Intent(A, Side.YES, Action.BUY, D("0.10"), D(1), D("0.99"), "t", "spike")
+    assert rig.loop.executor.execute(intent, last_data_at=rig.clock.wall(), in_sync=True) is sent
+    assert len(rig.client.requests) == before + sent
+    rig.loop.log.close()
+    if not sent:
+        lines = [json.loads(x) for x in log_path.read_text().splitlines()]
+        (denied,) = [e for e in lines if e.get("event") == "risk_denied"]
+        assert denied["code"] == "EVENT_LOSS"
+        assert f"-$0.90 ({B} yes)" in denied["detail"]
+
+
+G = "KXSOS-27-G"
+TWO_EVENTS = (
+    SCENARIO
+    + """
+      - event_ticker: KXSOS-27
+        title: Who next?
+        mutually_exclusive: true
+        collateral_return_type: MECNET
+        markets:"""
+    + MARKET % (G, "0.40")
+)
+
+
+def test_while_the_event_cannot_be_read_what_is_known_there_counts_and_other_events_trade(
+    tmp_path: Path,
+) -> None:
+    """The loop trades A and G (another event). NO on B at $0.80 is held at the start; then the
+    positions read fails, and YES on C is bought by hand at $0.95. The event's read again fails:
+    B as last read and the fill on C listed still count, so YES on A at $0.10 could lose $1.85
+    (B yes), past a limit of $1.50, and is refused (without C, $0.90; without B, $1.05); G's
+    order goes out, and the failure is logged once, not counted as an API error. Once the
+    exchange answers, the next fill read reads the event again with no new fill there."""
+    clock = ManualClock(START)
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(TWO_EVENTS)
+    exchange = new_exchange(scenario, clock=clock)
+    me = trader(exchange)
+    buy_no_by_hand(exchange, me, B)
+    clock.advance(60)  # held since before the run
+    risk = {"max_event_loss": "1.50", "stop_loss_share": "0"}
+    log_path = tmp_path / "log.jsonl"
+    rig = make_rig(
+        tmp_path / "s.db",
+        exchange=exchange,
+        clock=clock,
+        account_id=me,
+        risk=risk,
+        tickers=[A, G],
+        log_path=log_path,
+    )
+    rig.step()
+    rig.client.positions_error = ServerError("request failed: HTTP 503", status=503)
+    take_by_hand(exchange, me, C, BookSide.BID, "0.95")
+    for _ in range(2):  # two fill reads: the event read fails twice
+        rig.step(LoopSettings.fill_poll_s)
+
+    def execute(ticker: str) -> bool:
+        intent = Intent(ticker, Side.YES, Action.BUY, D("0.10"), D(1), D("0.99"), "t", "spike")
+        went: bool = rig.loop.executor.execute(intent, last_data_at=rig.clock.wall(), in_sync=True)
+        return went
+
+    assert not execute(A)
+    assert execute(G)
+    assert not rig.loop.executor.guard.backing_off
+    rig.client.positions_error = None
+    reads = len(rig.client.positions_reads)
+    rig.step(LoopSettings.fill_poll_s)
+    assert rig.client.positions_reads[reads:] == [{"event_ticker": "KXSOS-26"}]
+    assert not execute(A)  # the exchange's positions now: the same worst case
+    rig.loop.log.close()
+    lines = [json.loads(x) for x in log_path.read_text().splitlines()]
+    (failed,) = [e for e in lines if e.get("event") == "event_read_failed"]
+    assert failed["event_ticker"] == "KXSOS-26"
+    denied = [e for e in lines if e.get("event") == "risk_denied"]
+    assert f"-$1.85 ({B} yes)" in denied[0]["detail"]

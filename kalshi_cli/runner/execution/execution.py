@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.amends import Amends
     from kalshi_cli.runner.execution.answers import AnswerBook
     from kalshi_cli.runner.execution.cancels import Cancels
+    from kalshi_cli.runner.execution.elsewhere import ElsewhereViews
     from kalshi_cli.runner.execution.fills import FillSync
     from kalshi_cli.runner.execution.outbox import Outbox
     from kalshi_cli.runner.execution.shared import Holds, Report
@@ -57,6 +58,7 @@ class LoopExecutor:
         outbox: Outbox,
         hold_markets: Callable[[Iterable[str]], Callable[[], None]],
         threaded: bool,
+        elsewhere: ElsewhereViews,
         budgets: Budgets | None = None,
         events: Mapping[str, EventTerms] | None = None,
         room: Callable[[Intent], Decimal] | None = None,
@@ -78,6 +80,9 @@ class LoopExecutor:
         # ticker -> its event, for the account's limit on an event's loss
         # (runner/assembly.py `load_events`; empty: no such limit)
         self._events = events or {}
+        # what the account holds in their markets the loop does not trade
+        # (runner/execution/elsewhere.py)
+        self._elsewhere = elsewhere
         # what an order of a strategy's may take of the account's position now
         # (runner/execution/own_orders.py `OwnOrders.room`)
         self.room: Callable[[Intent], Decimal] = room or (lambda intent: intent.count)
@@ -463,11 +468,9 @@ class LoopExecutor:
         terms = self._events.get(ticker) if self._risk.limits.max_event_loss is not None else None
         if terms is None:
             return None
-        queued, elsewhere = self.outbox.queued_view, terms.elsewhere
-        if not elsewhere:
-            return terms.book(queued)
-        # a market of the event the loop does not trade: as the exchange held it at the start
-        return terms.book(lambda t: elsewhere.get(t) or queued(t))
+        queued, elsewhere = self.outbox.queued_view, self._elsewhere
+        # a market of the event the loop does not trade: as the exchange holds it, last read
+        return terms.book(lambda t: elsewhere.view(t) or queued(t))
 
     def _owned(self, intent: Intent, pending: Sequence[Intent]) -> Owned | None:
         """What the intent's strategy owns, for its budget (None: it has none): its orders

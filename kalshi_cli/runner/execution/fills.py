@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from kalshi_cli.feed.messages import FillNotice
     from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio
     from kalshi_cli.runner.execution.dispatch import Wire
+    from kalshi_cli.runner.execution.elsewhere import ElsewhereViews, Reread
     from kalshi_cli.runner.execution.shared import Bookkeeping, Holds, Report
     from kalshi_cli.runner.execution.unknown_orders import Looked
     from kalshi_cli.services.owner_parts import Mark, PositionBook
@@ -234,6 +235,7 @@ class FillSync:
         due: threading.Event,
         applied: AppliedFills,
         awaiting_answer: Callable[[str], bool],
+        elsewhere: ElsewhereViews,
     ) -> None:
         self.dispatch = wire.dispatch
         self._reads_out = 0
@@ -263,6 +265,9 @@ class FillSync:
         # (`release_held`), so it is booked as its strategy's
         self.awaiting_answer: Callable[[str], bool] = awaiting_answer
         self.held: dict[str, Fill] = {}
+        # what the account holds in the markets of the loop's events it does not trade: the
+        # fills a read lists there have their event read again on the read's worker
+        self._elsewhere = elsewhere
         # the settlements of markets whose result is known, read with the fills and booked
         # after them (runner/execution/settlements.py)
         self.settlements = SettlementReads(
@@ -294,23 +299,28 @@ class FillSync:
         number = self.applied.read_sent()
         lost = self._unknown.in_markets()
         settling = self.settlements.to_ask()
+        reread = self._elsewhere.rereading()
 
-        def read() -> tuple[list[Fill], Looked, list[Settlement]]:
+        def read() -> tuple[list[Fill], Looked, list[Settlement], Reread]:
             # an order of unknown outcome in a market with a new fill may be that fill's order,
             # landed late: looked up here too, so the deciding thread need not wait for it
             fills = self._listed(since)
             filled = {f.ticker for f in fills}
             looked = self._unknown.look({c: u for c, u in lost.items() if u.ticker in filled})
             # listed after the fills: a market's settlement comes after all its fills
-            return fills, looked, self.settlements.listed(settling)
+            settled = self.settlements.listed(settling)
+            return fills, looked, settled, reread(f for f in fills if self._ours(f))
 
-        def absorbed(answer: CallAnswer[tuple[list[Fill], Looked, list[Settlement]]]) -> None:
+        def absorbed(
+            answer: CallAnswer[tuple[list[Fill], Looked, list[Settlement], Reread]],
+        ) -> None:
             self._reads_out -= 1
             if answer.error is not None:
                 new = self._absorb(CallAnswer(answer.sent_at, error=answer.error), number)
             else:
                 assert answer.value is not None
-                fills, looked, settled = answer.value
+                fills, looked, settled, others = answer.value
+                self._elsewhere.book(others)
                 self._unknown.settle(looked)
                 new = self._absorb(CallAnswer(answer.sent_at, value=fills), number)
                 held = {f.ticker for f in self.held.values()}
@@ -347,20 +357,21 @@ class FillSync:
             self._log.emit("fill_sync_failed", {"error": exc.one_line()})
             return 0 if wait else self._take(self._unheld([]))
         self._guard.ok(answer.sent_at)
-        # the listing covers every subaccount: another's fills are another book, not the loop's
-        here = self._client.subaccount or 0
         listed = [
             f
             for f in fills
-            if f.ticker in self._portfolio.markets
-            and fill_subaccount(f, here) == here
-            and not self._known(f)
+            if f.ticker in self._portfolio.markets and self._ours(f) and not self._known(f)
         ]
         new = self._take(self._hold_back(listed) if wait else self._unheld(listed))
         # every fill made before the read was sent is applied now, but in a market with a
         # fill held back
         self._portfolio.fills_read(read, but={f.ticker for f in self.held.values()})
         return new
+
+    def _ours(self, fill: Fill) -> bool:
+        # the listing covers every subaccount: another's fills are another book, not the loop's
+        here = self._client.subaccount or 0
+        return fill_subaccount(fill, here) == here
 
     def _unheld(self, listed: list[Fill]) -> list[Fill]:
         """`listed` and every fill held, each once, none held any more: no answer is booked

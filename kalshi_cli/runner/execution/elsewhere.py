@@ -1,0 +1,136 @@
+"""What the account holds in the markets of the trade loop's events that the loop does not trade
+(one closed awaiting its result, one left out of the selection): they settle with the event, so
+the limit on an event's loss counts them (`risk.max_event_loss`, risk/event_loss.py).
+
+They are read from the exchange at the start, then again, one event at a time, whenever the
+loop's fill read lists a fill in one of them made since the event was last read (a trade by
+hand, or by another program). That read lists every market's fills already, every
+`trade.fill_poll_s`, so following these markets costs no call while nothing happens in them,
+and two (the event's resting orders, then its positions) on the worker of the fill read that
+saw something happen. A read that fails keeps the last view, with each fill listed since
+counted as filled and not read (`PositionView.unbooked`: at its price and the taker fee), and
+is made again with the next fill read: a market is never taken for empty because the exchange
+did not answer. It is not the API error guard's to count: it stops nothing, not even this
+event's orders, which the limit holds to what is known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from functools import partial
+from typing import TYPE_CHECKING
+
+from kalshi_cli.runner.execution.dispatch import CallAnswer, run_call
+from kalshi_cli.services.pnl import fill_time
+from kalshi_cli.vocabulary.decisions import PositionView, RestingOrder
+from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.models import Side
+from kalshi_cli.vocabulary.units import from_book
+
+if TYPE_CHECKING:
+    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.vocabulary.clock import Clock
+    from kalshi_cli.vocabulary.models import Fill
+
+# a fill this close before an event's last read may have been made after it: reads lag writes,
+# and a fill's time is the exchange's, the read's this machine's
+MARGIN_S = 2.0
+
+Views = Mapping[str, PositionView]
+# what a fill read's worker hands back: the fills it listed in these markets since their
+# event's last read, and each event read again (when it was read, the answer)
+Reread = tuple[list["Fill"], list[tuple[str, float, CallAnswer[Views]]]]
+
+
+class ElsewhereViews:
+    def __init__(
+        self,
+        *,
+        markets: Mapping[str, str],
+        views: Views,
+        read: Callable[[str], Views],
+        read_at: float,
+        clock: Clock,
+        log: EventLog,
+    ) -> None:
+        """`markets`: each market of the loop's events that it does not trade -> its event;
+        `views`: what the exchange held in them at `read_at` (unix seconds); `read`: one
+        event's views from the exchange."""
+        self._event_of = dict(markets)
+        self._views = {t: v for t, v in views.items() if t in self._event_of}
+        self._read = read
+        self._read_at = dict.fromkeys(self._event_of.values(), read_at)
+        self._started = read_at  # a fill made before then is in `views`
+        self._clock, self._log = clock, log
+        self._failing: set[str] = set()  # the events whose last read failed
+        # event -> the fills its views count: those listed with its last read, those counted
+        # as not read since
+        self._counted: dict[str, set[str]] = {}
+
+    def view(self, ticker: str) -> PositionView | None:
+        """What the account holds in `ticker` (None: a market the loop trades, or nothing)."""
+        return self._views.get(ticker)
+
+    def rereading(self) -> Callable[[Iterable[Fill]], Reread]:
+        """What a fill read's worker does with the fills it listed (of the loop's subaccount):
+        each event with a fill among them since its last read, or whose last read failed, read
+        again. What it compares with is taken now, on the deciding thread."""
+        event_of, read_at, failed = self._event_of, dict(self._read_at), set(self._failing)
+
+        def since_read(fill: Fill) -> bool:
+            event = event_of.get(fill.ticker)
+            if event is None:
+                return False
+            made = fill_time(fill)
+            return made is None or made >= read_at[event] - MARGIN_S
+
+        def reread(fills: Iterable[Fill]) -> Reread:
+            new = [f for f in fills if since_read(f)]
+            answers = []
+            for event in sorted(failed | {event_of[f.ticker] for f in new}):
+                at = self._clock.wall()
+                answers.append(
+                    (event, at, run_call(partial(self._read, event), self._clock.monotonic))
+                )
+            return new, answers
+
+        return reread
+
+    def book(self, reread: Reread) -> None:
+        """A fill read's `reread`, on the deciding thread: each event read replaces its views
+        (unless a later read was booked first); each whose read failed keeps them, with the
+        fills listed since counted as not read."""
+        fills, answers = reread
+        for event, at, answer in answers:
+            try:
+                views = answer.get()
+            except KalshiError as exc:
+                if event not in self._failing:
+                    self._log.emit(
+                        "event_read_failed", {"event_ticker": event, "error": exc.one_line()}
+                    )
+                self._failing.add(event)
+                continue
+            self._failing.discard(event)
+            if at <= self._read_at[event]:
+                continue
+            for ticker in [t for t, e in self._event_of.items() if e == event]:
+                self._views.pop(ticker, None)
+                if ticker in views:
+                    self._views[ticker] = views[ticker]
+            self._read_at[event] = at
+            # listed before the event was read: its positions hold them
+            self._counted[event] = {f.fill_id for f in fills if self._event_of[f.ticker] == event}
+        for fill in fills:
+            event, made = self._event_of[fill.ticker], fill_time(fill)
+            counted = self._counted.setdefault(event, set())
+            if event not in self._failing or fill.fill_id in counted:
+                continue
+            if made is not None and made < self._started:
+                continue  # in the views read at the start
+            counted.add(fill.fill_id)
+            view = self._views.get(fill.ticker) or PositionView(fill.ticker)
+            action, price = from_book(fill.book_side, fill.yes_price, Side.YES)
+            filled = RestingOrder(fill.order_id, Side.YES, action, price, fill.count)
+            self._views[fill.ticker] = replace(view, unbooked=(*view.unbooked, filled))
