@@ -26,7 +26,7 @@ from kalshi_cli.vocabulary.models import (
     Side,
     TimeInForce,
 )
-from tests.runner.fakes import START, make_rig, new_exchange, trader
+from tests.runner.fakes import START, Rig, make_rig, new_exchange, trader
 
 A, B, C = (f"KXSOS-26-{m}" for m in "ABC")
 
@@ -140,6 +140,42 @@ def test_a_position_in_a_market_of_the_event_the_loop_does_not_trade_counts(
     rig.loop.log.close()
 
 
+def loop_trading(
+    tmp_path: Path, scenario: str, limit: str, tickers: list[str], *, held_no: str = ""
+) -> Rig:
+    """A loop trading `tickers` alone on the simulator of `scenario`, under an event limit of
+    `limit`, its log in log.jsonl; NO on `held_no` (if named) bought by hand a minute before."""
+    clock = ManualClock(START)
+    path = tmp_path / "scenario.yaml"
+    path.write_text(scenario)
+    exchange = new_exchange(path, clock=clock)
+    me = trader(exchange)
+    if held_no:
+        buy_no_by_hand(exchange, me, held_no)
+        clock.advance(60)
+    return make_rig(
+        tmp_path / "s.db",
+        exchange=exchange,
+        clock=clock,
+        account_id=me,
+        risk={"max_event_loss": limit, "stop_loss_share": "0"},
+        tickers=tickers,
+        log_path=tmp_path / "log.jsonl",
+    )
+
+
+def yes_at_a_dime(rig: Rig, ticker: str) -> bool:
+    """The loop's YES 1 on `ticker` at $0.10 (it rests): whether it went out."""
+    intent = Intent(ticker, Side.YES, Action.BUY, D("0.10"), D(1), D("0.99"), "t", "spike")
+    went: bool = rig.loop.executor.execute(intent, last_data_at=rig.clock.wall(), in_sync=True)
+    return went
+
+
+def logged(tmp_path: Path, event: str) -> list[dict[str, Any]]:
+    lines = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
+    return [e for e in lines if e.get("event") == event]
+
+
 @pytest.mark.parametrize(("limit", "sent"), [("0.85", False), ("0.95", True)])
 def test_a_fill_by_hand_during_the_run_in_a_market_the_loop_does_not_trade_counts(
     tmp_path: Path, limit: str, sent: bool
@@ -147,33 +183,16 @@ def test_a_fill_by_hand_during_the_run_in_a_market_the_loop_does_not_trade_count
     """The loop trades A alone. During the run NO on B is bought by hand at $0.80: with it, YES
     on A at $0.10 could lose $0.90 (B yes), past a limit of $0.85 (refused) and within $0.95
     (sent). The loop had read B once, at the start, as nothing held, and sent it under both."""
-    clock = ManualClock(START)
-    scenario = tmp_path / "scenario.yaml"
-    scenario.write_text(SCENARIO)
-    exchange = new_exchange(scenario, clock=clock)
-    me = trader(exchange)
-    risk = {"max_event_loss": limit, "stop_loss_share": "0"}
-    log_path = tmp_path / "log.jsonl"
-    rig = make_rig(
-        tmp_path / "s.db",
-        exchange=exchange,
-        clock=clock,
-        account_id=me,
-        risk=risk,
-        tickers=[A],
-        log_path=log_path,
-    )
+    rig = loop_trading(tmp_path, SCENARIO, limit, [A])
     rig.step()
-    buy_no_by_hand(exchange, me, B)
+    buy_no_by_hand(rig.exchange, rig.client.account_id, B)
     rig.step(LoopSettings.fill_poll_s)  # the loop's next fill read lists it
     before = len(rig.client.requests)
-    intent = Intent(A, Side.YES, Action.BUY, D("0.10"), D(1), D("0.99"), "t", "spike")
-    assert rig.loop.executor.execute(intent, last_data_at=rig.clock.wall(), in_sync=True) is sent
+    assert yes_at_a_dime(rig, A) is sent
     assert len(rig.client.requests) == before + sent
     rig.loop.log.close()
     if not sent:
-        lines = [json.loads(x) for x in log_path.read_text().splitlines()]
-        (denied,) = [e for e in lines if e.get("event") == "risk_denied"]
+        (denied,) = logged(tmp_path, "risk_denied")
         assert denied["code"] == "EVENT_LOSS"
         assert f"-$0.90 ({B} yes)" in denied["detail"]
 
@@ -194,52 +213,27 @@ TWO_EVENTS = (
 def test_while_the_event_cannot_be_read_what_is_known_there_counts_and_other_events_trade(
     tmp_path: Path,
 ) -> None:
-    """The loop trades A and G (another event). NO on B at $0.80 is held at the start; then the
-    positions read fails, and YES on C is bought by hand at $0.95. The event's read again fails:
-    B as last read and the fill on C listed still count, so YES on A at $0.10 could lose $1.85
-    (B yes), past a limit of $1.50, and is refused (without C, $0.90; without B, $1.05); G's
-    order goes out, and the failure is logged once, not counted as an API error. Once the
+    """The loop trades A and G (another event). NO on B at $0.80 is held from before the run;
+    then the positions read fails, and YES on C is bought by hand at $0.95. The event's read
+    fails: B as last read and the fill on C listed still count, so YES on A at $0.10 could lose
+    $1.85 (B yes), past a limit of $1.50, and is refused (without C, $0.90; without B, $1.05);
+    G's order goes out, and the failure is logged once, not counted as an API error. Once the
     exchange answers, the next fill read reads the event again with no new fill there."""
-    clock = ManualClock(START)
-    scenario = tmp_path / "scenario.yaml"
-    scenario.write_text(TWO_EVENTS)
-    exchange = new_exchange(scenario, clock=clock)
-    me = trader(exchange)
-    buy_no_by_hand(exchange, me, B)
-    clock.advance(60)  # held since before the run
-    risk = {"max_event_loss": "1.50", "stop_loss_share": "0"}
-    log_path = tmp_path / "log.jsonl"
-    rig = make_rig(
-        tmp_path / "s.db",
-        exchange=exchange,
-        clock=clock,
-        account_id=me,
-        risk=risk,
-        tickers=[A, G],
-        log_path=log_path,
-    )
+    rig = loop_trading(tmp_path, TWO_EVENTS, "1.50", [A, G], held_no=B)
     rig.step()
     rig.client.positions_error = ServerError("request failed: HTTP 503", status=503)
-    take_by_hand(exchange, me, C, BookSide.BID, "0.95")
+    take_by_hand(rig.exchange, rig.client.account_id, C, BookSide.BID, "0.95")
     for _ in range(2):  # two fill reads: the event read fails twice
         rig.step(LoopSettings.fill_poll_s)
-
-    def execute(ticker: str) -> bool:
-        intent = Intent(ticker, Side.YES, Action.BUY, D("0.10"), D(1), D("0.99"), "t", "spike")
-        went: bool = rig.loop.executor.execute(intent, last_data_at=rig.clock.wall(), in_sync=True)
-        return went
-
-    assert not execute(A)
-    assert execute(G)
+    assert not yes_at_a_dime(rig, A)
+    assert yes_at_a_dime(rig, G)
     assert not rig.loop.executor.guard.backing_off
     rig.client.positions_error = None
     reads = len(rig.client.positions_reads)
     rig.step(LoopSettings.fill_poll_s)
     assert rig.client.positions_reads[reads:] == [{"event_ticker": "KXSOS-26"}]
-    assert not execute(A)  # the exchange's positions now: the same worst case
+    assert not yes_at_a_dime(rig, A)  # the exchange's positions now: the same worst case
     rig.loop.log.close()
-    lines = [json.loads(x) for x in log_path.read_text().splitlines()]
-    (failed,) = [e for e in lines if e.get("event") == "event_read_failed"]
+    (failed,) = logged(tmp_path, "event_read_failed")
     assert failed["event_ticker"] == "KXSOS-26"
-    denied = [e for e in lines if e.get("event") == "risk_denied"]
-    assert f"-$1.85 ({B} yes)" in denied[0]["detail"]
+    assert f"-$1.85 ({B} yes)" in logged(tmp_path, "risk_denied")[0]["detail"]
