@@ -217,14 +217,21 @@ def test_while_the_event_cannot_be_read_what_is_known_there_counts_and_other_eve
     then the positions read fails, and YES on C is bought by hand at $0.95. The event's read
     fails: B as last read and the fill on C listed still count, so YES on A at $0.10 could lose
     $1.85 (B yes), past a limit of $1.50, and is refused (without C, $0.90; without B, $1.05);
-    G's order goes out, and the failure is logged once, not counted as an API error. Once the
-    exchange answers, the next fill read reads the event again with no new fill there."""
+    G's order goes out, and the failure is logged once, not counted as an API error; the event
+    is asked again once in 5 s, however many fill reads are made. Once the exchange answers,
+    the next fill read reads the event again with no new fill there."""
     rig = loop_trading(tmp_path, TWO_EVENTS, "1.50", [A, G], held_no=B)
     rig.step()
     rig.client.positions_error = ServerError("request failed: HTTP 503", status=503)
     take_by_hand(rig.exchange, rig.client.account_id, C, BookSide.BID, "0.95")
-    for _ in range(2):  # two fill reads: the event read fails twice
-        rig.step(LoopSettings.fill_poll_s)
+    rig.step(LoopSettings.fill_poll_s)  # the fill read lists it: the event's read fails
+    tried = len(rig.client.positions_reads)
+    for _ in range(8):  # a fill read on each step for 4 s: the event is not asked again yet
+        rig.loop.executor.fills_due = True
+        rig.step(0.5)
+    assert len(rig.client.positions_reads) == tried
+    rig.step(LoopSettings.fill_poll_s)  # asked again: it fails again
+    assert len(rig.client.positions_reads) == tried + 1
     assert not yes_at_a_dime(rig, A)
     assert yes_at_a_dime(rig, G)
     assert not rig.loop.executor.guard.backing_off

@@ -9,9 +9,9 @@ hand, or by another program). That read lists every market's fills already, ever
 and two (the event's resting orders, then its positions) on the worker of the fill read that
 saw something happen. A read that fails keeps the last view, with each fill listed since
 counted as filled and not read (`PositionView.unbooked`: at its price and the taker fee), and
-is made again with the next fill read: a market is never taken for empty because the exchange
-did not answer. It is not the API error guard's to count: it stops nothing, not even this
-event's orders, which the limit holds to what is known.
+is made again with the fill reads, at most every RETRY_S: a market is never taken for empty
+because the exchange did not answer. It is not the API error guard's to count: it stops
+nothing, not even this event's orders, which the limit holds to what is known.
 """
 
 from __future__ import annotations
@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 # a fill this close before an event's last read may have been made after it: reads lag writes,
 # and a fill's time is the exchange's, the read's this machine's
 MARGIN_S = 2.0
+# an event whose read failed is asked again at most this often (the fill reads' fallback
+# timer), whatever the number of fill reads meanwhile (one per order answer with a fill)
+RETRY_S = 5.0
 
 Views = Mapping[str, PositionView]
 # what a fill read's worker hands back: the fills it listed in these markets since their
@@ -63,7 +66,8 @@ class ElsewhereViews:
         self._read_at = dict.fromkeys(self._event_of.values(), read_at)
         self._started = read_at  # a fill made before then is in `views`
         self._clock, self._log = clock, log
-        self._failing: set[str] = set()  # the events whose last read failed
+        # the events whose last read failed -> when (monotonic seconds)
+        self._failed: dict[str, float] = {}
         # event -> the fills its views count: those listed with its last read, those counted
         # as not read since
         self._counted: dict[str, set[str]] = {}
@@ -75,8 +79,11 @@ class ElsewhereViews:
     def rereading(self) -> Callable[[Iterable[Fill]], Reread]:
         """What a fill read's worker does with the fills it listed (of the loop's subaccount):
         each event with a fill among them since its last read, or whose last read failed, read
-        again. What it compares with is taken now, on the deciding thread."""
-        event_of, read_at, failed = self._event_of, dict(self._read_at), set(self._failing)
+        again (one that failed, not before RETRY_S since). What it compares with is taken now,
+        on the deciding thread."""
+        event_of, read_at, now = self._event_of, dict(self._read_at), self._clock.monotonic()
+        waiting = {e for e, at in self._failed.items() if now - at < RETRY_S}
+        again = self._failed.keys() - waiting
 
         def since_read(fill: Fill) -> bool:
             event = event_of.get(fill.ticker)
@@ -88,7 +95,7 @@ class ElsewhereViews:
         def reread(fills: Iterable[Fill]) -> Reread:
             new = [f for f in fills if since_read(f)]
             answers = []
-            for event in sorted(failed | {event_of[f.ticker] for f in new}):
+            for event in sorted((again | {event_of[f.ticker] for f in new}) - waiting):
                 at = self._clock.wall()
                 answers.append(
                     (event, at, run_call(partial(self._read, event), self._clock.monotonic))
@@ -106,13 +113,13 @@ class ElsewhereViews:
             try:
                 views = answer.get()
             except KalshiError as exc:
-                if event not in self._failing:
+                if event not in self._failed:
                     self._log.emit(
                         "event_read_failed", {"event_ticker": event, "error": exc.one_line()}
                     )
-                self._failing.add(event)
+                self._failed[event] = answer.sent_at
                 continue
-            self._failing.discard(event)
+            self._failed.pop(event, None)
             if at <= self._read_at[event]:
                 continue
             for ticker in [t for t, e in self._event_of.items() if e == event]:
@@ -125,7 +132,7 @@ class ElsewhereViews:
         for fill in fills:
             event, made = self._event_of[fill.ticker], fill_time(fill)
             counted = self._counted.setdefault(event, set())
-            if event not in self._failing or fill.fill_id in counted:
+            if event not in self._failed or fill.fill_id in counted:
                 continue
             if made is not None and made < self._started:
                 continue  # in the views read at the start
