@@ -23,6 +23,7 @@ from kalshi_cli.vocabulary.event_outcomes import (
     event_outcomes,
 )
 from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce
+from tests.conftest import STANDARD_FEES
 
 MARKETS = ("A", "B", "C")
 
@@ -167,3 +168,50 @@ def test_a_ladder_read_from_the_exchange_keeps_its_strikes() -> None:
     }
     book = event_terms(answer, lambda t: None).book(views.__getitem__)
     assert (book.worst().name, book.worst().pnl) == ("x <= 120", D("-0.70"))
+
+
+def test_an_order_in_a_market_the_events_listing_left_out_still_counts() -> None:
+    """The event lists A, B and C; a bid for 100 YES at $0.40 in D, which it left out, can
+    lose $40 and is refused under a $30 limit."""
+    order = Intent("D", Side.YES, Action.BUY, D("0.40"), D(100), D("0.50"), "t")
+    assert not check({}, order, "30")
+    assert check({}, order, "40")
+
+
+def test_resting_orders_and_fills_not_read_pay_the_taker_fee_where_they_lose() -> None:
+    """A bid resting for 100 YES at $0.40 and a fill of 100 YES at $0.30 told and not read,
+    each paying the quadratic taker fee (0.07 x 100 x p x (1 - p), up to the cent: $1.68 and
+    $1.47), lose $70 and the fees when A settles NO."""
+    views = {
+        "A": PositionView(
+            "A",
+            resting=(RestingOrder("r", Side.YES, Action.BUY, D("0.40"), D(100)),),
+            unbooked=(RestingOrder("f", Side.YES, Action.BUY, D("0.30"), D(100)),),
+        )
+    }
+    terms = EventTerms("EV", MECNET, strikes(MECNET), {"A": STANDARD_FEES}.get)
+    worst = terms.book(lambda t: views.get(t, PositionView(t))).worst()
+    assert worst.pnl == D("-73.15")
+
+
+def test_a_fill_not_read_counts_where_it_gains_as_a_fill_does() -> None:
+    """10 NO of A told filled at $0.60 and 100 NO of B held at $0.50: where B settles YES the
+    fill gains $4, so the worst case is -$46, not the -$50 of an order that may never fill."""
+    told = RestingOrder("f", Side.NO, Action.BUY, D("0.60"), D(10))
+    views = {
+        "A": PositionView("A", unbooked=(told,)),
+        "B": PositionView("B", D(-100), D("0.50"), D("50.00")),
+    }
+    worst = event().book(lambda t: views.get(t, PositionView(t))).worst()
+    assert (worst.name, worst.pnl) == ("B yes", D("-46.00"))
+
+
+def test_a_range_market_read_from_the_exchange_keeps_its_cap() -> None:
+    answer = {
+        "event": {"event_ticker": "EV", "collateral_return_type": DIRECNET},
+        "markets": [
+            {"ticker": "B1", "strike_type": "between", "floor_strike": 100, "cap_strike": 109.99}
+        ],
+    }
+    strike = event_terms(answer, lambda t: None).strikes["B1"]
+    assert strike == MarketStrike("between", D(100), D("109.99"))

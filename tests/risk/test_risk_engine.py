@@ -342,6 +342,23 @@ def test_an_order_that_closes_a_position_and_opens_the_other_side_meets_the_stop
     assert engine.evaluate(buy("5", "0.60", "0.70", side=Side.NO), fresh(engine, held)) == []
 
 
+def test_the_stop_loss_at_entry_reads_the_bid_without_our_own_and_judges_one_contract():
+    """Our own YES bid at 0.48 is the market's best: the mark of 10 YES bought at 0.50 is the
+    bid behind it, 0.20 (2.00 < 0.5 x 5.00), so the buy is refused. An order that closes 5 YES
+    and opens 1 NO the NO bid would close at once is refused too."""
+    engine, _, _, _ = make(RiskLimits(stop_loss_share=D("0.5"), min_edge=D(0)))
+    engine.books = {"T": Orderbook("T", ((D("0.48"), D(10)), (D("0.20"), D(100))), ())}.get
+    own = RestingOrder("own", Side.YES, Action.BUY, D("0.48"), D(10))
+    mine = PositionView("T", resting=(own,))
+    refused = engine.evaluate(buy("10", "0.50", "0.60"), fresh(engine, mine))
+    assert [v.code for v in refused] == [Code.STOP_LOSS_AT_ENTRY]
+    engine.books = {"T": book("0.85", no_bid="0.10")}.get
+    flip = buy("6", "0.60", "0.70", side=Side.NO)
+    assert [v.code for v in engine.evaluate(flip, fresh(engine, long_yes(count="5")))] == [
+        Code.STOP_LOSS_AT_ENTRY
+    ]
+
+
 def test_stop_loss_closes_a_single_yes_contract_by_selling_yes():
     engine, _, _, _ = make(RiskLimits(stop_loss_share=D("0.5")))
     (close,) = engine.stop_loss(long_yes(count="1"), book("0.20"))

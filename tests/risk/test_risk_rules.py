@@ -118,6 +118,14 @@ def test_max_order_cost_lets_a_sale_up_to_the_limit_and_names_what_it_costs():
     assert not over.allowed and "order cost $6.40" in over.detail
 
 
+def test_max_order_cost_lets_a_yes_buy_close_no_held_and_names_the_limit():
+    rule = MaxOrderCostRule(D(1))
+    short = ctx(PositionView("T", D(-10)))  # 10 NO held
+    assert rule.check(intent(price="0.50", count="10"), short).allowed  # closes them all
+    over = rule.check(intent(price="0.50", count="13"), short)  # opens 3 YES: $1.50
+    assert not over.allowed and "maximum order cost $1.00" in over.detail
+
+
 def test_max_order_size_is_inclusive():
     rule = MaxOrderSizeRule(D(10))
     assert rule.check(intent(count="10"), ctx()).allowed

@@ -46,12 +46,19 @@ def _stopped_out(
         )
 
 
-def _held_back(state: Path, ticker: str, at: float, **risk: object) -> set[Code]:
-    """What a loop started at `at` on `state` holds a buy in `ticker` back for."""
-    rig = make_rig(state, clock=ManualClock(at), risk=risk)
+def _held_back(
+    state: Path, ticker: str, at: float, *, running_s: float = 0, **risk: object
+) -> set[Code]:
+    """What a loop started at `at` on `state` holds a buy in `ticker` back for, `running_s`
+    later, on a clock whose monotonic seconds are not its wall seconds, as no real clock's are."""
+    clock = ManualClock(at - 1000)
+    clock.advance(1000)
+    rig = make_rig(state, clock=clock, risk=risk)
+    clock.advance(running_s)
     engine = rig.loop.risk
     buy = Intent(ticker, Side.YES, Action.BUY, Decimal("0.40"), Decimal(1), Decimal("0.90"), "t")
-    ctx = engine.context(PositionView(ticker), total_exposure=Decimal(0), last_data_at=at)
+    now = clock.wall()
+    ctx = engine.context(PositionView(ticker), total_exposure=Decimal(0), last_data_at=now)
     codes = {v.code for v in engine.evaluate(buy, ctx)}
     rig.store.close()
     return codes
@@ -75,7 +82,8 @@ def test_the_orders_of_the_minute_before_a_restart_count_toward_the_order_rate_a
     tmp_path: Path,
 ) -> None:
     """Three orders sent in the minute before the restart fill a cap of 3 a minute: the loop
-    that starts sends no more until the minute is over. Another subaccount's are not counted."""
+    that starts sends no more until the first of them is a minute old. Another subaccount's
+    are not counted."""
     state = tmp_path / "s.db"
     for n in range(3):
         _stopped_out(state, LAL, START - 50 + n, strategy="market-maker")
@@ -83,4 +91,5 @@ def test_the_orders_of_the_minute_before_a_restart_count_toward_the_order_rate_a
     rate = {"max_orders_per_minute": 3}
     assert Code.ORDER_RATE in _held_back(state, GSW, START, **rate)
     assert Code.ORDER_RATE not in _held_back(state, GSW, START, max_orders_per_minute=4)
-    assert Code.ORDER_RATE not in _held_back(state, GSW, START + 11, **rate)  # one is over
+    assert Code.ORDER_RATE in _held_back(state, GSW, START, running_s=9, **rate)
+    assert Code.ORDER_RATE not in _held_back(state, GSW, START, running_s=10, **rate)
