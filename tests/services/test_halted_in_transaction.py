@@ -139,3 +139,28 @@ def test_an_amend_checked_before_reducing_is_neither_recorded_nor_sent(
     assert refused.value.message == "trading is REDUCING (circuit breaker); not sent"
     assert store.orders.amends_in_doubt() == []
     assert client.orders.get_order(order_id).yes_price == Decimal("0.40")
+
+
+def test_an_amend_of_an_order_the_state_file_does_not_hold_checked_before_halted_is_not_sent(
+    prime: SimHarness, client: KalshiClient, store: Store, tmp_path: Path
+) -> None:
+    """An order placed from another machine has no row here to record the amend on: the
+    trading state is read again just before the amend leaves all the same, so a halt written
+    after its checks (`kalshi halt` in another terminal) keeps a bigger order off the book."""
+    prime.create_market(T)
+    with Store.open(tmp_path / "elsewhere.db") as elsewhere:
+        order_id = (
+            OrderService(client, elsewhere)
+            .place(OrderService(client, elsewhere).prepare(_bid()))
+            .order_id
+        )
+    assert order_id is not None and store.orders.intent_by_order_id(order_id) is None
+    service = OrderService(client, store)
+    prepared = service.amends.prepare(order_id, count=Decimal(5))
+    with Store.open(tmp_path / "state.db") as other:
+        other.trading.set_trading_state("HALTED", reason="kill switch", source="halt")
+
+    with pytest.raises(TradingHaltedError):
+        service.amends.submit(prepared)
+
+    assert client.orders.get_order(order_id).remaining_count == 1

@@ -372,8 +372,8 @@ class OrderAmends:
         self, prepared: PreparedAmend, *, check: Callable[[], None] | None = None
     ) -> ChangeMade:
         """Record, send once, record the answer, of an amend `prepare` checked. `check`:
-        as `record` takes it; asked alone when the state file holds no resting order to
-        record the amend on (nothing it reads is then written with the amend)."""
+        as `record` takes it. Where the state file holds no resting order to record the amend
+        on, the trading state is read again and `check` asked, nothing written with them."""
         order, local = prepared.order, prepared.local
         order_id, yes_price, total = order.order_id, prepared.yes_price, prepared.total
         recorded: Amend | None = None
@@ -397,8 +397,12 @@ class OrderAmends:
                     code=ORDER_CHANGED,
                     hint=f"read it again (kalshi order show {order_id}) and amend it then",
                 )
-        elif check is not None:
-            check()
+        else:
+            # no row to record it on (an order placed elsewhere, or not yet answered here): the
+            # trading state is read again all the same, so a halt written since `prepare` holds
+            recording_allowed(
+                self._context.store.trading.trading_state(), reduce_only=False, check=check
+            )
         try:
             result = self._context.client.orders.amend_order(
                 order_id,
