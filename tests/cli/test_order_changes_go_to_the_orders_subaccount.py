@@ -234,3 +234,24 @@ def test_a_state_file_row_on_another_subaccount_gives_way_to_the_one_the_exchang
     changed = kalshi("order", verb, order_id, *terms, "--json")
     assert changed.exit_code == 0, changed.output
     assert _shows(prime, order_id) == (rests_on, *after)
+
+
+def test_an_amend_without_subaccount_meets_the_position_limit_where_the_order_rests(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    """`risk.max_position_per_market` is 5; the order of 2 rests on subaccount 1. An amend to 6
+    without `--subaccount` would rest 6 there, as `kalshi order place --count 4 --subaccount 1`
+    beside it would, and is refused as that order is. Counted over subaccount 0's holdings
+    (none: the client's), it went out and rested 6."""
+    (ticker,) = make_markets(prime, 1)
+    (tmp_path / "home").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "home" / "config.yaml").write_text("risk:\n  max_position_per_market: 5\n")
+    order_id = _on_subaccount_1(kalshi, ticker)
+    before = _order_writes(prime)
+
+    refused = kalshi("order", "amend", order_id, "--count", "6")
+
+    assert refused.exit_code == ExitCode.REJECTED, refused.output
+    assert "risk.max_position_per_market" in refused.stderr, refused.stderr
+    assert _order_writes(prime) == before
+    assert _shows(prime, order_id) == (1, "resting", "0.3000", "2.00")

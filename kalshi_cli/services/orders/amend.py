@@ -358,7 +358,10 @@ class OrderAmends:
             )
         # the same limits as a new order: a higher price or a bigger count commits more money
         growth = total - order.fill_count - order.remaining_count
-        self._checks.check_limits(
+        # counted where the order rests: another subaccount than the client's holds other
+        # positions and orders, and a limit over the client's would pass what one there refuses
+        checks = self._checks if subaccount is None else self._checks.on_subaccount(subaccount)
+        checks.check_limits(
             order.ticker,
             order.book_side,
             total,

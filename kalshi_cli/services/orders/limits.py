@@ -98,6 +98,14 @@ class PreTradeChecks:
         self._context = context
         self.limits = limits
 
+    def on_subaccount(self, number: int) -> PreTradeChecks:
+        """These limits, counted over subaccount `number`'s holdings (an order resting there
+        amended), whichever the client names."""
+        from dataclasses import replace
+
+        client = self._context.client.on_subaccount(number)
+        return PreTradeChecks(replace(self._context, client=client), self.limits)
+
     def account_views(self, ticker: str | None = None) -> dict[str, PositionView]:
         """Every market's view (or `ticker`'s) as the risk engine's rules count it
         (risk/rules.py), read from the exchange: the position and what it cost
