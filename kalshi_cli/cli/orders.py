@@ -188,11 +188,14 @@ def place_command(
     app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
     with open_store(app) as store:
         service = order_service(app, store)
+        if not dry_run:
+            # asked first, as an amend and a batch are: the answer may take minutes, and the
+            # account's limits are read as the account is once it is given
+            confirm_on_prod(app, request.summary, yes=yes)
         prepared = service.prepare(request)
         if dry_run:
             render_dry_run(app, prepared, out)
             return
-        confirm_on_prod(app, request.summary, yes=yes)
         outcome = service.place(prepared)
     render_placed(out, prepared, outcome)
 

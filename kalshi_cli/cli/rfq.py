@@ -118,24 +118,23 @@ def _asked_and_still_allowed(app: AppContext, question: str, *, yes: bool, what:
     _trading_allowed(app, what)
 
 
-def _checked_terms(
-    app: AppContext, quote: Quote, side: Side, action: Action
-) -> tuple[Decimal, Decimal]:
-    """The price and size of the trade `quote`'s execution makes of this account, `action` on
-    the side its requester accepts (`side`: the requester's buy, or the maker's sale that is its
-    other side), held to the account's `risk:` limits as `kalshi order place` holds an order
-    (exit 9 naming the key): the execution places it on the book, with no check of its own."""
+def _within_limits(app: AppContext, quote: Quote, side: Side, action: Action) -> None:
+    """The trade `quote`'s execution makes of this account, `action` on the side its requester
+    accepts (`side`: the requester's buy, or the maker's sale that is its other side), held to
+    the account's `risk:` limits as `kalshi order place` holds an order (exit 9 naming the key),
+    once the person answered: the execution places it on the book, with no check of its own."""
     from kalshi_cli.cli._services import open_store, order_service
     from kalshi_cli.vocabulary.units import to_book
 
     price, count = _accepted_terms(quote, side)
-    size = quote.contracts if count is None else count
     book = to_book(side, action, price)
     with open_store(app) as store:
         order_service(app, store).checks.check_limits(
-            quote.market_ticker, book.book_side, size, book.yes_price
+            quote.market_ticker,
+            book.book_side,
+            quote.contracts if count is None else count,
+            book.yes_price,
         )
-    return price, size
 
 
 def _accepted_terms(quote: Quote, side: Side) -> tuple[Decimal, Decimal | None]:
@@ -537,13 +536,15 @@ def quote_accept_command(
     client = app.client(auth=True)
     _trading_allowed(app, "the quote was not accepted")
     quote = client.communications.get_quote(qid)
-    price, count = _checked_terms(app, quote, side, Action.BUY)
+    price, count = _accepted_terms(quote, side)
     _asked_and_still_allowed(
         app,
-        f"buy {count} {side.value.upper()} of {quote.market_ticker} at {price}",
+        f"buy {count if count is not None else quote.contracts} {side.value.upper()} of "
+        f"{quote.market_ticker} at {price}",
         yes=yes,
         what="the quote was not accepted",
     )
+    _within_limits(app, quote, side, Action.BUY)
     client.communications.accept_quote(qid, side.value)
     out.result(
         {"quote_id": qid, "result": "accepted", "accepted_side": side.value},
@@ -571,8 +572,8 @@ def quote_confirm_command(
     _trading_allowed(app, "the quote was not confirmed")
     quote = client.communications.get_quote(qid)
     question = _confirmation_question(quote)
-    _checked_terms(app, quote, Side(quote.accepted_side or ""), Action.SELL)
     _asked_and_still_allowed(app, question, yes=yes, what="the quote was not confirmed")
+    _within_limits(app, quote, Side(quote.accepted_side or ""), Action.SELL)
     client.communications.confirm_quote(qid)
     _report_confirmed(out, client, qid)
 

@@ -9,6 +9,7 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
+import typer
 
 from kalshi_cli.client import CreateOrder, CreateOrderResult, KalshiClient
 from kalshi_cli.client.orders import OrdersApi
@@ -156,6 +157,42 @@ def test_prod_asks_for_confirmation_unless_yes(prime: SimHarness, kalshi: Kalshi
     accepted = kalshi("--env", "prod", *place_args(), "--yes")
     assert accepted.exit_code == 0, accepted.output
     assert creates(prime) == 1
+
+
+def test_prod_checks_the_limits_after_the_person_answers(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A person may take minutes to answer the prod prompt. A bid of 2 rests in the market
+    meanwhile (a trade loop, another terminal), so with `risk.max_position_per_market: 3` the
+    order of 2 would rest 4: it is refused after the answer and nothing is sent. Checked before
+    the prompt only, it went out."""
+    (ticker,) = make_markets(prime, 1)
+    (tmp_path / "home").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "home" / "config.yaml").write_text("risk:\n  max_position_per_market: 3\n")
+
+    def yes_after_another_bid(text: str, **_: object) -> bool:
+        rested = prime.signed(
+            prime.account,
+            "POST",
+            "/portfolio/events/orders",
+            json={
+                "ticker": ticker,
+                "side": "bid",
+                "count": "2.00",
+                "price": "0.30",
+                "time_in_force": "good_till_canceled",
+                "self_trade_prevention_type": "taker_at_cross",
+            },
+        )
+        assert rested.status_code == 201, rested.text
+        return True
+
+    monkeypatch.setattr(typer, "confirm", yes_after_another_bid)
+    refused = kalshi("--env", "prod", *place_args(), KALSHI_TIER="prime")
+
+    assert refused.exit_code == ExitCode.REJECTED, refused.output
+    assert "risk.max_position_per_market" in refused.stderr, refused.stderr
+    assert creates(prime) == 1  # the other program's bid alone
 
 
 def test_place_list_show_amend_decrease_cancel_round_trip(
