@@ -145,7 +145,7 @@ def tier_setting(app: AppContext) -> TierSetting:
 
 def confirm_on_prod(app: AppContext, what: str, *, yes: bool) -> None:
     """On prod, a person confirms `place`, `amend` and `cancel-all`, unless `--yes`."""
-    if app.settings().env != "prod" or yes:
+    if app.settings().money_env != "prod" or yes:
         return
     if not typer.confirm(f"{what} on PROD (real money). Proceed?", default=False, err=True):
         raise typer.Abort

@@ -178,10 +178,11 @@ def trade_command(
     options = _options(lineup, selected=(markets, series, event), dry_run=dry_run, once=once,
         bounds=(duration, max_ticks), live=live, log_file=log_file, order_group=order_group,
         venue=(paper, paper_balance, subaccount), assign=assign or [])  # fmt: skip
-    check_start(settings.env, options, config)  # the refusals that need no exchange
+    # prod's refusals where the money is prod's, whatever `env` names (`Settings.money_env`)
+    check_start(settings.money_env, options, config)  # the refusals that need no exchange
     run_trade(
         options,
-        env=settings.env,
+        env=settings.money_env,
         state_path=_state_path(settings, options),
         config=config.with_model(tuple(c.spec for c in options.strategies), model),
         client=app.client(auth=True, retry_budget_s=CLIENT_RETRY_BUDGET_S),  # first: its budget

@@ -390,6 +390,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return self.env == "sim" and self.api_base is None
 
     @property
+    def money_env(self) -> str:
+        """The environment whose money is at stake: prod for a REST base on Kalshi's
+        production domain (kalshi.com; demo's is kalshi.co), whatever `env` names (a
+        `KALSHI_API_BASE` left in a shell), else `env`. Its switches and prompts are prod's."""
+        from urllib.parse import urlsplit
+
+        host = urlsplit(self.api_base or "").hostname or ""
+        return "prod" if host == "kalshi.com" or host.endswith(".kalshi.com") else self.env
+
+    @property
     def exchange_endpoint(self) -> str:
         """The exchange a state file is bound to (with the key id): the REST base, or the
         embedded simulator of a data directory (its port changes from run to run)."""

@@ -88,10 +88,12 @@ class OrderChecks:
     exchange: threading.Lock  # held around every call of the client, one per process
 
     def check_writes(self) -> None:
-        env = self.access.settings().env
+        settings = self.access.settings()
+        env = settings.money_env
         if not self.config.writes.allowed(env):
+            production = f" (at {settings.api_base}, real money)" if env != settings.env else ""
             raise ValidationError(
-                f"writes through `kalshi mcp` are off for env {env}",
+                f"writes through `kalshi mcp` are off for env {env}{production}",
                 code="WRITES_DISABLED",
                 hint=f"a person sets agent.writes.{env}: true in the config; "
                 "reads, halt and cancel_all need nothing",

@@ -152,7 +152,7 @@ class OrderTools:
         """What the assistant may still place today (UTC), and whether writes are on here."""
         from kalshi_cli.store import Store
 
-        env = self.access.settings().env
+        env = self.access.settings().money_env
         store = Store.open_readonly(self.access.settings().state)
         if store is None:
             spent = Spent()
