@@ -754,6 +754,27 @@ def test_the_assistant_lifts_only_a_halt_of_its_own(
     assert (lifted["lifted"], lifted["state"]) == ("HALTED", "ACTIVE")
 
 
+def test_a_circuit_breaker_trip_under_the_assistants_halt_is_not_its_to_lift(
+    tools: AgentTools,
+) -> None:
+    """The breaker trips while the assistant's halt holds and leaves that stricter state in
+    place of its REDUCING (risk/engine.py `CircuitBreaker`): every state row since ACTIVE is
+    the assistant's, but lifting it would lift the breaker's REDUCING to ACTIVE, and a person's
+    order adding to a position would go out on a day the breaker stopped."""
+    tools.kill_switch.halt(reason="the assistant's own")
+    app = tools.access._app  # type: ignore[attr-defined]
+    with open_store(app) as store:
+        store.trading.record_risk_trip(
+            rule="circuit_breaker",
+            code="CIRCUIT_BREAKER",
+            detail="realized P&L -$100.00 reached the daily loss limit",
+        )
+
+    line = refused(tools.orders.preview_resume, "REJECTED NOT_THE_AGENTS_HALT")
+    assert "circuit_breaker" in line, line
+    assert tools.reads.loop_status()["state"] == "HALTED"
+
+
 @pytest.mark.parametrize("on_top", [False, True], ids=["alone", "the-assistants-halt-on-top"])
 def test_a_persons_halt_stays_theirs_after_retention_prunes_its_history(
     tools: AgentTools, on_top: bool

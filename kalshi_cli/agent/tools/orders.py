@@ -308,12 +308,19 @@ def check_own_halt(store: Store) -> None:
     """Refuse (NOT_THE_AGENTS_HALT) to lift a state another set: every state since trading
     was last ACTIVE must be the assistant's, so its own halt on top of a person's kill
     switch, the API error guard's SAFE_MODE or the circuit breaker's REDUCING does not make
-    theirs its to lift."""
-    others = [r for r in store.trading.states_since_active() if r.source != SOURCE]
+    theirs its to lift; nor does a trip of the breaker since, which leaves the stricter halt
+    in place of its REDUCING (`CircuitBreaker`)."""
+    from kalshi_cli.risk import CircuitBreaker
+
+    states = store.trading.states_since_active()
+    others = [(r.source, r.state, r.reason) for r in states if r.source != SOURCE]
+    if states:
+        trips = store.trading.risk_trips(rule=CircuitBreaker.RULE)
+        others += [(t.rule, "REDUCING", t.detail) for t in trips if t.at >= states[0].at]
     if others:
-        first = others[0]
+        source, state, reason = others[0]
         raise ValidationError(
-            f"trading is stopped by {first.source} ({first.state}: {first.reason}); the "
+            f"trading is stopped by {source} ({state}: {reason}); the "
             "assistant lifts only a halt of its own",
             code="NOT_THE_AGENTS_HALT",
             hint="a person reads `kalshi status` and runs `kalshi resume`",
