@@ -754,24 +754,23 @@ def test_the_assistant_lifts_only_a_halt_of_its_own(
     assert (lifted["lifted"], lifted["state"]) == ("HALTED", "ACTIVE")
 
 
-def test_a_circuit_breaker_trip_under_the_assistants_halt_is_not_its_to_lift(
-    tools: AgentTools,
+@pytest.mark.parametrize(
+    ("rule", "code"), [("circuit_breaker", "CIRCUIT_BREAKER"), ("api_error_guard", "SAFE_MODE")]
+)
+def test_a_risk_trip_under_the_assistants_halt_is_not_its_to_lift(
+    tools: AgentTools, rule: str, code: str
 ) -> None:
-    """The breaker trips while the assistant's halt holds and leaves that stricter state in
-    place of its REDUCING (risk/engine.py `CircuitBreaker`): every state row since ACTIVE is
-    the assistant's, but lifting it would lift the breaker's REDUCING to ACTIVE, and a person's
-    order adding to a position would go out on a day the breaker stopped."""
+    """The circuit breaker (or the API error guard) trips while the assistant's halt holds and
+    leaves that stricter state in place of its REDUCING (SAFE_MODE, which needs a person):
+    every state row since ACTIVE is the assistant's, but lifting it set ACTIVE, and a trade
+    loop traded on past a day's loss limit or an exchange failing every call."""
     tools.kill_switch.halt(reason="the assistant's own")
     app = tools.access._app  # type: ignore[attr-defined]
     with open_store(app) as store:
-        store.trading.record_risk_trip(
-            rule="circuit_breaker",
-            code="CIRCUIT_BREAKER",
-            detail="realized P&L -$100.00 reached the daily loss limit",
-        )
+        store.trading.record_risk_trip(rule=rule, code=code, detail="tripped under the halt")
 
     line = refused(tools.orders.preview_resume, "REJECTED NOT_THE_AGENTS_HALT")
-    assert "circuit_breaker" in line, line
+    assert f"stopped by {rule} ({code}: tripped under the halt)" in line, line
     assert tools.reads.loop_status()["state"] == "HALTED"
 
 

@@ -308,15 +308,13 @@ def check_own_halt(store: Store) -> None:
     """Refuse (NOT_THE_AGENTS_HALT) to lift a state another set: every state since trading
     was last ACTIVE must be the assistant's, so its own halt on top of a person's kill
     switch, the API error guard's SAFE_MODE or the circuit breaker's REDUCING does not make
-    theirs its to lift; nor does a trip of the breaker since, which leaves the stricter halt
-    in place of its REDUCING (`CircuitBreaker`)."""
-    from kalshi_cli.risk import CircuitBreaker
-
+    theirs its to lift; nor does a trip of the breaker or of the guard since, which leaves
+    the stricter halt in place of its REDUCING or SAFE_MODE (risk/engine.py)."""
     states = store.trading.states_since_active()
     others = [(r.source, r.state, r.reason) for r in states if r.source != SOURCE]
     if states:
-        trips = store.trading.risk_trips(rule=CircuitBreaker.RULE)
-        others += [(t.rule, "REDUCING", t.detail) for t in trips if t.at >= states[0].at]
+        trips = store.trading.risk_trips()
+        others += [(t.rule, t.code, t.detail) for t in trips if t.at >= states[0].at]
     if others:
         source, state, reason = others[0]
         raise ValidationError(
