@@ -188,10 +188,8 @@ def place_command(
     app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
     with open_store(app) as store:
         service = order_service(app, store)
-        if not dry_run:
-            # asked first, as an amend and a batch are: the answer may take minutes, and the
-            # account's limits are read as the account is once it is given
-            confirm_on_prod(app, request.summary, yes=yes)
+        # asked before the checks (a dry run never asks): the limits read as the answer finds them
+        confirm_on_prod(app, request.summary, yes=yes or dry_run)
         prepared = service.prepare(request)
         if dry_run:
             render_dry_run(app, prepared, out)
