@@ -396,7 +396,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         `KALSHI_API_BASE` left in a shell), else `env`. Its switches and prompts are prod's."""
         from urllib.parse import urlsplit
 
-        host = urlsplit(self.api_base or "").hostname or ""
+        host = (urlsplit(self.api_base or "").hostname or "").rstrip(".")  # `kalshi.com.` too
         return "prod" if host == "kalshi.com" or host.endswith(".kalshi.com") else self.env
 
     @property

@@ -22,6 +22,7 @@ from kalshi_cli.vocabulary.errors import KalshiError
     [
         "https://external-api.kalshi.com/trade-api/v2",
         "https://api.elections.kalshi.com/trade-api/v2",
+        "https://EXTERNAL-API.KALSHI.COM./trade-api/v2",
     ],
 )
 def test_writes_on_for_sim_are_off_on_kalshis_production_host(
