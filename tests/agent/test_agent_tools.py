@@ -237,6 +237,33 @@ def test_a_decrease_made_whose_order_cannot_be_read_back_is_done_in_the_answer_a
         assert client.orders.get_order(order_id).remaining_count == 3
 
 
+def test_a_decrease_keeps_the_fills_not_read_yet_in_the_days_budget(
+    sim: SimHarness, unread_tools: AgentTools
+) -> None:
+    """Another account took 1 of the assistant's 4 before the state file read the fill; the
+    decrease by 1 leaves 2 resting, 3 in all, and its read-back fails. The order is booked at
+    3 (the fill the read before the decrease showed, and what rests): booked at 2 (the row's
+    nothing filled plus what rests), the 2 resting counted nothing once the fill was read, and
+    the budget gave back a contract that can still fill."""
+    tools = unread_tools
+    order_id = placed(tools, "4", "0.20")["order_id"]
+    ask = {
+        "ticker": T,
+        "side": "ask",
+        "price": "0.20",
+        "count": "1",
+        "time_in_force": "immediate_or_cancel",
+        "self_trade_prevention_type": "taker_at_cross",
+    }
+    assert sim.signed(sim.new_account(), "POST", "/portfolio/events/orders", json=ask).is_success
+    answer = tools.orders.execute(tools.orders.preview_decrease(order_id, by="1")["token"])
+    assert answer["note"].startswith("decreased; could not read the order back: "), answer
+
+    assert tools.orders.budget()["remaining"]["contracts"] == "97.00"
+    tools.orders.preview_order(T, side="yes", action="buy", count="1", price="0.10")  # reads fills
+    assert tools.orders.budget()["remaining"]["contracts"] == "97.00"
+
+
 def test_a_decrease_whose_answer_was_lost_is_read_back_never_audited_as_refused(
     tools: AgentTools, sim: SimHarness
 ) -> None:

@@ -162,14 +162,15 @@ class OrderCancels:
             return self._amends.resolve_change(
                 "decrease", exc, order.yes_price, order.fill_count + left
             )
-        book = partial(self._book_decrease, order_id, result.remaining_count)
+        book = partial(self._book_decrease, order_id, result.remaining_count, order.fill_count)
         return self._amends.made("decrease", order_id, _as_decreased(order, result), book)
 
-    def _book_decrease(self, order_id: str, remaining: Decimal) -> None:
+    def _book_decrease(self, order_id: str, remaining: Decimal, filled: Decimal) -> None:
         """A decrease the exchange applied, in the state file, as a read of the order after it
-        would book it: what rests is the answer's, and the total what the row counts filled
-        plus that; none left, the order is cancelled (a decrease to none cancels it) and keeps
-        its total, as a cancel booked does. A row that no longer rests (fills or a cancel
+        would book it: what rests is the answer's, and the total what filled (the row's, or
+        the read before the decrease, `filled`, if more: fills not read yet) plus that; none
+        left, the order is cancelled (a decrease to none cancels it) and keeps its total, as a
+        cancel booked does. A row that no longer rests (fills or a cancel
         booked meanwhile ended it) stays ended; an order the state file does not hold is left
         to the read after it."""
         orders = self._context.store.orders
@@ -183,6 +184,6 @@ class OrderCancels:
                 orders.update_order(
                     order_id=order_id,
                     remaining_count=remaining,
-                    count=Decimal(row.filled) + remaining,
+                    count=max(Decimal(row.filled), filled) + remaining,
                     row=row,
                 )
