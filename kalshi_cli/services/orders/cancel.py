@@ -170,9 +170,9 @@ class OrderCancels:
         would book it: what rests is the answer's, and the total what filled (the row's, or
         the read before the decrease, `filled`, if more: fills not read yet) plus that; none
         left, the order is cancelled (a decrease to none cancels it) and keeps its total, as a
-        cancel booked does. A row that no longer rests (fills or a cancel
-        booked meanwhile ended it) stays ended; an order the state file does not hold is left
-        to the read after it."""
+        cancel booked does. A row that no longer rests (fills or a cancel booked meanwhile
+        ended it) stays ended; an order the state file does not hold is left to the read after
+        it."""
         orders = self._context.store.orders
         with self._context.store.transaction():
             row = orders.row(order_id)
