@@ -133,22 +133,6 @@ class HistoricalApi(Area):
         candles: Rows = self._conn.get_field(path, "candlesticks", Rows, what, params=params)
         return candles
 
-    def iter_live_trades(
-        self,
-        *,
-        ticker: str | None = None,
-        min_ts: int | None = None,
-        max_ts: int | None = None,
-        limit: int | None = None,
-    ) -> Iterator[Trade]:
-        """`GET /markets/trades` within a time range: the live tier's half of a market's trades
-        (`kalshi data download` reads the other half with `iter_historical_trades`)."""
-        params = _time_window(ticker, min_ts, max_ts)
-        return self._conn.listing(
-            "/markets/trades", "trades", Trade, params, limit, private=False,
-            cursor_required=True,
-        )  # fmt: skip
-
     def iter_historical_trades(
         self,
         *,
@@ -157,6 +141,8 @@ class HistoricalApi(Area):
         max_ts: int | None = None,
         limit: int | None = None,
     ) -> Iterator[Trade]:
+        """`GET /historical/trades` within a time range: the archived half of a market's trades
+        (the live half is `client.markets.iter_trades`)."""
         params = _time_window(ticker, min_ts, max_ts)
         return self._conn.listing(
             "/historical/trades", "trades", Trade, params, limit, private=False,

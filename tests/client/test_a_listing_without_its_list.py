@@ -34,7 +34,6 @@ LISTINGS: list[tuple[str, str, Read]] = [
     ("/portfolio/settlements", "settlements", lambda c: list(c.portfolio.iter_settlements())),
     ("/portfolio/order_groups", "order_groups", lambda c: c.order_groups.list_order_groups()),
     ("/historical/markets", "markets", lambda c: list(c.historical.iter_historical_markets())),
-    ("/markets/trades", "trades", lambda c: list(c.historical.iter_live_trades())),
     ("/historical/trades", "trades", lambda c: list(c.historical.iter_historical_trades())),
     ("/historical/trades", "trades", lambda c: c.historical.get_trades_page(historical=True)),
     ("/historical/fills", "fills", lambda c: list(c.historical.iter_historical_fills())),

@@ -108,7 +108,7 @@ def files(root: Path) -> dict[str, bytes]:
 
 def api_trades(sim: SimHarness) -> list[dict[str, Any]]:
     with connect(sim.account) as client:
-        rows = [t.raw for t in client.historical.iter_live_trades()]
+        rows = [t.raw for t in client.markets.iter_trades()]
         rows += [t.raw for t in client.historical.iter_historical_trades()]
     return rows
 
