@@ -15,6 +15,8 @@ from kalshi_cli.backtest.report import (
     failed,
     failure_lines,
     lineup,
+    num,
+    pct,
     report_places,
     skipped_line,
     statistics_lines,
@@ -55,13 +57,13 @@ def render_html(report: dict[str, Any]) -> str:
         ("fees", money(t["fees"])),
         ("equity", f"{money(t['start_balance'])} → {money(t['end_equity'])}"),
         ("round trips (won)", f"{t['round_trips']} ({t['wins']})"),
-        ("win rate", _pct(t["win_rate"])),
+        ("win rate", pct(t["win_rate"])),
         ("expectancy per contract", money(t["expectancy_per_contract"])),
-        ("profit factor", _num(t["profit_factor"])),
-        ("max drawdown", f"{money(t['max_drawdown'])} ({_pct(t['max_drawdown_share'])})"),
+        ("profit factor", num(t["profit_factor"])),
+        ("max drawdown", f"{money(t['max_drawdown'])} ({pct(t['max_drawdown_share'])})"),
         ("orders / fills", f"{t['orders']} / {t['fills']}"),
-        ("fill ratio", _pct(t["fill_ratio"])),
-        ("maker / taker", f"{_pct(t['maker_share'])} / {_pct(t['taker_share'])}"),
+        ("fill ratio", pct(t["fill_ratio"])),
+        ("maker / taker", f"{pct(t['maker_share'])} / {pct(t['taker_share'])}"),
         ("max exposure", money(t["max_exposure"])),
     ]
     rows = "".join(f"<tr><th>{escape(k)}</th><td class=n>{escape(v)}</td></tr>" for k, v in summary)
@@ -210,11 +212,3 @@ def _bar_chart(bars: list[tuple[str, Decimal]], places: Decimal) -> str:
         f'<svg width="{W}" height="{height}" viewBox="0 0 {W} {height}" role="img">'
         f'<line x1="{mid}" y1="0" x2="{mid}" y2="{height}" stroke="#999"/>{"".join(parts)}</svg>'
     )
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1%}"
-
-
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"

@@ -506,14 +506,14 @@ def render_text(report: dict[str, Any], *, width: int = 72) -> list[str]:
         f"{_money(t['settled'])}, marked {_money(t['marked'])})",
         f"fees             {_money(t['fees'])}",
         f"equity           {_money(t['start_balance'])} -> {_money(t['end_equity'])}",
-        f"round trips      {t['round_trips']} (won {t['wins']}, win rate {_pct(t['win_rate'])})",
+        f"round trips      {t['round_trips']} (won {t['wins']}, win rate {pct(t['win_rate'])})",
         f"expectancy       {_money(t['expectancy_per_contract'])} per contract; profit factor "
-        f"{_num(t['profit_factor'])}",
-        f"max drawdown     {_money(t['max_drawdown'])} ({_pct(t['max_drawdown_share'])})",
+        f"{num(t['profit_factor'])}",
+        f"max drawdown     {_money(t['max_drawdown'])} ({pct(t['max_drawdown_share'])})",
         f"orders           {t['orders']} ({t['rejected']} rejected, {t['cancels']} cancelled, "
         f"{t['amends']} amended); "
-        f"fills {t['fills']}; fill ratio {_pct(t['fill_ratio'])}",
-        f"maker/taker      {_pct(t['maker_share'])} / {_pct(t['taker_share'])}; queue wait "
+        f"fills {t['fills']}; fill ratio {pct(t['fill_ratio'])}",
+        f"maker/taker      {pct(t['maker_share'])} / {pct(t['taker_share'])}; queue wait "
         f"mean {_secs(t['queue_wait_s']['mean'])}, median {_secs(t['queue_wait_s']['median'])}",
         f"max exposure     {_money(t['max_exposure'])}",
         "",
@@ -623,8 +623,8 @@ def statistics_lines(st: dict[str, Any], places: Decimal) -> list[str]:
         ratios = f"Sharpe -, Sortino - ({sr['reason']})"
     else:
         ratios = (
-            f"Sharpe {_num(sr['value'])} {per}, Sortino {_num(so['value'])}; "
-            f"P(Sharpe > 0) {_pct(psr['value'])}"
+            f"Sharpe {num(sr['value'])} {per}, Sortino {num(so['value'])}; "
+            f"P(Sharpe > 0) {pct(psr['value'])}"
         )
     lines = [
         f"returns          {r['count']} {unit} over {r['span_days']:.2f} days; {ratios}",
@@ -713,11 +713,13 @@ def _amount(value: str | None, places: Decimal) -> str:
     return "-" if value is None else fmt_money(Decimal(value), places=places)
 
 
-def _pct(value: float | None) -> str:
+def pct(value: float | None) -> str:
+    """A share as a person reads it in the report, its HTML page and the dashboard alike."""
     return "-" if value is None else f"{value:.1%}"
 
 
-def _num(value: float | None) -> str:
+def num(value: float | None) -> str:
+    """A ratio (profit factor, Sharpe, Sortino) as the report, its page and the dashboard show."""
     return "-" if value is None else f"{value:.2f}"
 
 

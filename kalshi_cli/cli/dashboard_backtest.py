@@ -53,20 +53,12 @@ BACKTEST_PANELS = (
 )
 
 
-def _pct(value: float | None) -> str:  # a ratio
-    return "-" if value is None else f"{value:.1%}"
-
-
-def _ratio(value: float | None) -> str:  # a ratio
-    return "-" if value is None else f"{value:.2f}"
-
-
 def _dec(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
 def render_summary(view: BacktestView) -> RenderableType:
-    from kalshi_cli.backtest.report import failed, failure_line, state_change
+    from kalshi_cli.backtest.report import failed, failure_line, num, pct, state_change
 
     t = view.totals
     table = FitTable("", "")
@@ -90,17 +82,15 @@ def render_summary(view: BacktestView) -> RenderableType:
     table.add_row("end equity", end)
     table.add_row("fills / orders", f"{t.get('fills', 0)} / {t.get('orders', 0)}")
     table.add_row("trades (won)", f"{t.get('round_trips', 0)} ({t.get('wins', 0)})")
-    table.add_row("win rate", _pct(t.get("win_rate")))
+    table.add_row("win rate", pct(t.get("win_rate")))
     table.add_row(
         "max drawdown",
         f"{fmt_money(_dec(t.get('max_drawdown')), places=places)} "
-        f"({_pct(t.get('max_drawdown_share'))})",
+        f"({pct(t.get('max_drawdown_share'))})",
     )
     st = view.report.get("statistics") or {}
     per = (st.get("returns") or {}).get("basis", "trade")
-    table.add_row(
-        "Sharpe / Sortino", f"{_ratio(t.get('sharpe'))} / {_ratio(t.get('sortino'))} per {per}"
-    )
+    table.add_row("Sharpe / Sortino", f"{num(t.get('sharpe'))} / {num(t.get('sortino'))} per {per}")
     table.add_row("max exposure", fmt_money(_dec(t.get("max_exposure")), places=places))
     if st and not st.get("conclusive"):
         # why, in full, is in the text report's NOTE lines and --json's statistics.notes
