@@ -41,6 +41,7 @@ from kalshi_cli.sim.server.routing import (
     API_PREFIX,
     WS_PATH,
     SimState,
+    field_str,
     flat_error_response,
     found,
     loads_body,
@@ -293,7 +294,7 @@ def _strike(body: Json) -> tuple[str, Decimal | None, Decimal | None]:
 
 def _add_series(exchange: Exchange, body: Json, series_ticker: str) -> None:
     """A new market's series, made with the body's fees; a series that exists keeps its own."""
-    fee_type = _optional_str(body, "fee_type")
+    fee_type = field_str(body, "fee_type", required=False)
     multiplier = _optional_multiplier(body, "fee_multiplier")
     if series_ticker not in exchange.reference.series:
         exchange.reference.add_series(
@@ -306,13 +307,6 @@ def _add_series(exchange: Exchange, body: Json, series_ticker: str) -> None:
         )
     elif fee_type is not None or multiplier is not None:
         raise bad_request(f"series {series_ticker} exists: its fees are set")
-
-
-def _optional_str(body: Json, name: str) -> str | None:
-    value = body.get(name)
-    if value is not None and not isinstance(value, str):
-        raise bad_request(f"{name} must be a string")
-    return value
 
 
 def _multiplier(value: object, name: str = "fee_multiplier") -> str:
@@ -337,7 +331,7 @@ async def handle_schedule_event_fee_change(state: SimState, request: Request) ->
     (each null or absent: the series' own half; both: clear the override), scheduled_ts (unix
     seconds)}; answers the EventFeeChange as GET /events/fee_changes lists it."""
     body = await _json_object(request)
-    fee_type = _optional_str(body, "fee_type_override")
+    fee_type = field_str(body, "fee_type_override", required=False)
     multiplier = _optional_multiplier(body, "fee_multiplier_override")
     scheduled = _seconds(body.get("scheduled_ts"), "scheduled_ts")
     change = state.exchange.schedule_event_fee_change(
