@@ -464,12 +464,10 @@ def simulator_status(data_dir: Path) -> dict[str, Any]:
 
 
 def _iso(unix_s: object) -> str | None:
-    if not isinstance(unix_s, int | float):
-        return None
-    from datetime import UTC, datetime
+    """When the simulator started, as Kalshi writes a time (`iso_utc`); None if not recorded."""
+    from kalshi_cli.vocabulary.clock import iso_utc
 
-    moment = datetime.fromtimestamp(unix_s, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_utc(unix_s) if isinstance(unix_s, int | float) else None
 
 
 def stop_simulator(data_dir: Path) -> dict[str, Any] | None:
