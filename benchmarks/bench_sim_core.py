@@ -35,7 +35,8 @@ from kalshi_cli.vocabulary.models import (
 )
 
 try:
-    from kalshi_cli.sim.core.exchange import Exchange, SimMarket
+    from kalshi_cli.sim.core.exchange import Exchange
+    from kalshi_cli.sim.core.records import SimMarket
 except ModuleNotFoundError:  # a tree from before the simulator's core was a package of its own
     from kalshi_cli.sim.core import Exchange, SimMarket  # type: ignore[no-redef,attr-defined]
 

@@ -21,13 +21,8 @@ from kalshi_cli.data.segments import SegmentWriter, frame_line
 from kalshi_cli.feed.index import CFB, CFB_5HZ, channels_for
 from kalshi_cli.sim.core import indices
 from kalshi_cli.sim.core import serialize as ser
-from kalshi_cli.sim.core.exchange import (
-    BookChanged,
-    Exchange,
-    MarketLifecycle,
-    SimEventT,
-    TradeHappened,
-)
+from kalshi_cli.sim.core.exchange import Exchange
+from kalshi_cli.sim.core.records import BookChanged, MarketLifecycle, SimEventT, TradeHappened
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars

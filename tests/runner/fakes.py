@@ -34,16 +34,17 @@ from kalshi_cli.feed.messages import (
 )
 from kalshi_cli.sim.core import indices
 from kalshi_cli.sim.core import serialize as ser
-from kalshi_cli.sim.core.exchange import (
+from kalshi_cli.sim.core.exchange import Exchange
+from kalshi_cli.sim.core.records import (
     BookChanged,
-    Exchange,
     ExchangeError,
     FillHappened,
     MarketLifecycle,
     OrderChanged,
+    PlaceRequest,
+    PlaceResult,
     SimMarket,
 )
-from kalshi_cli.sim.core.records import PlaceRequest, PlaceResult
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.strategy_api import IndexView
 from kalshi_cli.venue.answers import amended, decreased

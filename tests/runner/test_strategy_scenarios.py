@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.sim.core.exchange import Exchange, ExchangeError
-from kalshi_cli.sim.core.records import PlaceRequest
+from kalshi_cli.sim.core.exchange import Exchange
+from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import BookSide, Orderbook, SelfTradePrevention, TimeInForce
 from tests.runner.fakes import START, Rig, make_rig, new_exchange

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from kalshi_cli.services.pnl import summarize_store
 from kalshi_cli.services.reconcile import catch_up
-from kalshi_cli.sim.core.exchange import Exchange, ExchangeError, SimEvent, SimSeries
-from kalshi_cli.sim.core.records import PlaceRequest
+from kalshi_cli.sim.core.exchange import Exchange
+from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest, SimEvent, SimSeries
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock, utc_day
 from kalshi_cli.vocabulary.models import BookSide, FeeModel, FeeType, TimeInForce

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import pytest
 
 from kalshi_cli.sim.core.client_ids import IdColumn, UsedClientIds, uuid_number, uuid_text
-from kalshi_cli.sim.core.exchange import ExchangeError
+from kalshi_cli.sim.core.records import ExchangeError
 from kalshi_cli.sim.core.reference import Reference
 from kalshi_cli.vocabulary.clock import ManualClock
 from tests.sim.test_core import ASK, BID, GTC, IOC, Env

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from kalshi_cli.sim.core import record_views, trade_archive
-from kalshi_cli.sim.core.exchange import Exchange, SimMarket
+from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.historical import COMPACT_EVERY_S, HistoryPolicy, attach_retention
-from kalshi_cli.sim.core.records import PlaceRequest
+from kalshi_cli.sim.core.records import PlaceRequest, SimMarket
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import (
     PRICE_STRUCTURES,

@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.sim.core.exchange import (
+from kalshi_cli.sim.core.exchange import Exchange
+from kalshi_cli.sim.core.records import (
     BookChanged,
-    Exchange,
     ExchangeError,
     FillHappened,
     MarketLifecycle,
     OrderChanged,
+    PlaceRequest,
     PlaceResult,
     PositionChanged,
     SimEvent,
@@ -24,7 +25,6 @@ from kalshi_cli.sim.core.exchange import (
     SimSeries,
     TradeHappened,
 )
-from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import (
     PRICE_STRUCTURES,

@@ -23,18 +23,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from kalshi_cli.sim.core.exchange import (
+from kalshi_cli.sim.core.exchange import Exchange
+from kalshi_cli.sim.core.records import (
     BookChanged,
-    Exchange,
     ExchangeError,
+    PlaceRequest,
     SimEvent,
     SimEventT,
     SimMarket,
     SimOrder,
     SimSeries,
     TradeHappened,
+    copy_order,
 )
-from kalshi_cli.sim.core.records import PlaceRequest, copy_order
 from kalshi_cli.sim.core.serialize import (
     fill_json,
     order_json,

@@ -10,8 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.sim.core.exchange import Exchange, ExchangeError, PlaceResult, SimEvent, SimSeries
-from kalshi_cli.sim.core.records import PlaceRequest
+from kalshi_cli.sim.core.exchange import Exchange
+from kalshi_cli.sim.core.records import (
+    ExchangeError,
+    PlaceRequest,
+    PlaceResult,
+    SimEvent,
+    SimSeries,
+)
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import BookSide, TimeInForce
 from tests.conftest import NO_FEES

@@ -19,8 +19,8 @@ from decimal import Decimal as D
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kalshi_cli.sim.core.exchange import Exchange, ExchangeError, SimMarket, SimOrder
-from kalshi_cli.sim.core.records import PlaceRequest
+from kalshi_cli.sim.core.exchange import Exchange
+from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest, SimMarket, SimOrder
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import (
     FEE_QUANTUM,

@@ -8,15 +8,15 @@ from decimal import Decimal
 
 import pytest
 
-from kalshi_cli.sim.core.exchange import (
-    Exchange,
+from kalshi_cli.sim.core.exchange import Exchange
+from kalshi_cli.sim.core.records import (
     ExchangeError,
+    PlaceRequest,
     PlaceResult,
     SimEvent,
     SimMarket,
     SimSeries,
 )
-from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import (
     FEE_QUANTUM,

@@ -11,7 +11,8 @@ from typing import Any
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.services.fees import load_fee_models
-from kalshi_cli.sim.core.exchange import EventFeeUpdated, Exchange, SimEvent, SimEventT, SimSeries
+from kalshi_cli.sim.core.exchange import Exchange
+from kalshi_cli.sim.core.records import EventFeeUpdated, SimEvent, SimEventT, SimSeries
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import FeeModel, FeeType, Market, decode_answer

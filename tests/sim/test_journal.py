@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.sim.core.exchange import Exchange, ExchangeError
+from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.journal import JournalError
-from kalshi_cli.sim.core.records import PlaceRequest
+from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest
 from kalshi_cli.sim.core.scenarios import LP_KEY, build_exchange
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.sim.core.exchange import Exchange, ExchangeError
+from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.historical import HistoryPolicy, attach_retention
-from kalshi_cli.sim.core.records import PlaceRequest, ledger_id
+from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest, ledger_id
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce

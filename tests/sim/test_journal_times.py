@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.sim.core.exchange import Exchange, SimMarket
-from kalshi_cli.sim.core.records import PlaceRequest
+from kalshi_cli.sim.core.exchange import Exchange
+from kalshi_cli.sim.core.records import PlaceRequest, SimMarket
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import (
     PRICE_STRUCTURES,

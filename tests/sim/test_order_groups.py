@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.sim.core.exchange import (
-    Exchange,
+from kalshi_cli.sim.core.exchange import Exchange
+from kalshi_cli.sim.core.records import (
     ExchangeError,
     OrderGroupChanged,
+    PlaceRequest,
     SimEvent,
     SimEventT,
     SimSeries,
 )
-from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import BookSide
 from tests.conftest import STANDARD_FEES

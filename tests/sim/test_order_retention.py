@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from kalshi_cli.sim.core.exchange import Exchange, ExchangeError
+from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.historical import (
     COMPACT_AFTER_S,
     DEFAULT_LAG_S,
@@ -32,7 +32,7 @@ from kalshi_cli.sim.core.historical import (
     candle_window,
     candles,
 )
-from kalshi_cli.sim.core.records import PlaceRequest, SimOrder
+from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest, SimOrder
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.sim.server.history import MarketHistory, candle_trades, candlesticks, period_ends
 from kalshi_cli.vocabulary.clock import ManualClock, parse_iso

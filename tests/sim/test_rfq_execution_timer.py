@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from kalshi_cli.sim.core.communications import SimQuote, SimRfq
-from kalshi_cli.sim.core.exchange import Exchange, ExchangeError, SimEvent, SimSeries
-from kalshi_cli.sim.core.records import PlaceRequest
+from kalshi_cli.sim.core.exchange import Exchange
+from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest, SimEvent, SimSeries
 from kalshi_cli.sim.core.scenarios import ScenarioError, build_exchange
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce

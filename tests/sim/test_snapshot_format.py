@@ -17,14 +17,14 @@ from typing import Any
 import msgspec
 import pytest
 
-from kalshi_cli.sim.core.exchange import Exchange, ExchangeError, SimEvent, SimSeries
+from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.journal import (
     SNAPSHOT_MAGIC,
     SNAPSHOT_VERSION,
     JournalError,
     snapshot_path,
 )
-from kalshi_cli.sim.core.records import PlaceRequest
+from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest, SimEvent, SimSeries
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
 from kalshi_cli.vocabulary.clock import ManualClock

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.sim.core.exchange import Exchange, ExchangeError, SimEvent, SimSeries
-from kalshi_cli.sim.core.records import ledger_id, owner
+from kalshi_cli.sim.core.exchange import Exchange
+from kalshi_cli.sim.core.records import ExchangeError, SimEvent, SimSeries, ledger_id, owner
 from kalshi_cli.sim.core.subaccounts import MAX_SUBACCOUNT
 from kalshi_cli.vocabulary.clock import ManualClock
 from tests.conftest import STANDARD_FEES

@@ -14,8 +14,9 @@ import pickle
 from collections import deque
 from decimal import Decimal as D
 
-from kalshi_cli.sim.core.exchange import Exchange, SimEventT, TradeHappened
+from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.matching import DAY
+from kalshi_cli.sim.core.records import SimEventT, TradeHappened
 from kalshi_cli.sim.core.serialize import market_json
 from kalshi_cli.sim.core.volume_window import VolumeWindow
 from kalshi_cli.vocabulary.units import fmt_count

@@ -567,8 +567,8 @@ def test_a_queue_position_counts_our_own_earlier_orders_at_the_price_as_the_exch
     whoever's they are. On the simulator, with 30 contracts of others resting at 0.40 before
     our orders of 10 and then 5, the second has 40 ahead of it; the venue answers the same:
     the recorded queue it estimates ahead, and our own orders it knows are ahead."""
-    from kalshi_cli.sim.core.exchange import Exchange, SimEvent, SimMarket, SimSeries
-    from kalshi_cli.sim.core.records import PlaceRequest
+    from kalshi_cli.sim.core.exchange import Exchange
+    from kalshi_cli.sim.core.records import PlaceRequest, SimEvent, SimMarket, SimSeries
     from kalshi_cli.vocabulary.models import PRICE_STRUCTURES
 
     clock = ManualClock()

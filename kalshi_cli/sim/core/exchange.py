@@ -8,8 +8,6 @@ tick (expiry, the market schedule, a scenario's participants), RFQs and API keys
 refusals, lifecycle and conservation: docs/simulator.md "Conventions of the core".
 """
 
-from __future__ import annotations
-
 import heapq
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,23 +24,10 @@ from kalshi_cli.sim.core.order_groups import SimOrderGroup
 from kalshi_cli.sim.core.parts import CoreParts
 from kalshi_cli.sim.core.records import (
     Account,
-    BookChanged,
-    EventCreated,
-    EventFeeUpdated,
     ExchangeError,
-    FeeOverride,
-    FillHappened,
-    Listener,
-    MarketLifecycle,
-    MarketStatus,
-    OrderChanged,
-    OrderGroupChanged,
     PlaceRequest,
-    PlaceResult,
-    PositionChanged,
     SimEvent,
     SimEventFeeChange,
-    SimEventT,
     SimFeeChange,
     SimFill,
     SimMarket,
@@ -51,8 +36,6 @@ from kalshi_cli.sim.core.records import (
     SimSeries,
     SimSettlement,
     SimTrade,
-    TradeHappened,
-    not_found,
 )
 from kalshi_cli.sim.core.reference import market_from_record
 from kalshi_cli.sim.core.subaccounts import Keyring, SimApiKey, SimTransfer, UserAccounts
@@ -69,39 +52,6 @@ from kalshi_cli.vocabulary.models import (
     TimeInForce,
 )
 from kalshi_cli.vocabulary.units import Action, OrderStatus, Side
-
-__all__ = [
-    "Account",
-    "BookChanged",
-    "EventCreated",
-    "EventFeeUpdated",
-    "Exchange",
-    "ExchangeError",
-    "FeeOverride",
-    "FillHappened",
-    "Listener",
-    "MarketLifecycle",
-    "MarketStatus",
-    "OrderChanged",
-    "OrderGroupChanged",
-    "PlaceRequest",
-    "PlaceResult",
-    "PositionChanged",
-    "SimEvent",
-    "SimEventFeeChange",
-    "SimEventT",
-    "SimFeeChange",
-    "SimFill",
-    "SimMarket",
-    "SimOrder",
-    "SimOrderGroup",
-    "SimPosition",
-    "SimSeries",
-    "SimSettlement",
-    "SimTrade",
-    "TradeHappened",
-    "not_found",
-]
 
 # Every class whose objects the persisted state holds (`Exchange._PERSISTED`): a snapshot
 # names no other, and reading one creates no other (sim/core/journal.py).

@@ -12,8 +12,8 @@ from dataclasses import KW_ONLY, dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Protocol
 
-from kalshi_cli.sim.core.exchange import Exchange, ExchangeError
-from kalshi_cli.sim.core.records import PlaceRequest
+from kalshi_cli.sim.core.exchange import Exchange
+from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest
 from kalshi_cli.vocabulary.models import (
     ONE,
     BookSide,

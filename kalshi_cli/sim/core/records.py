@@ -1,7 +1,8 @@
 """What the simulated exchange is made of and what it reports: the reference data (series,
 events, markets), orders, fills, trades, positions, settlements, accounts, the refusal
 `ExchangeError` and the events the WebSocket layer listens to. Plain data, no behaviour beyond
-a property or two; `sim/core/exchange.py` re-exports every public name here.
+a property or two. Each name has its one home here (`sim/core/exchange.py` holds the
+`Exchange` itself).
 """
 
 from __future__ import annotations

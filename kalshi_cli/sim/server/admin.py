@@ -24,17 +24,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from kalshi_cli.sim.core import serialize as ser
-from kalshi_cli.sim.core.exchange import (
+from kalshi_cli.sim.core.exchange import Exchange
+from kalshi_cli.sim.core.historical import HistoryPolicyError
+from kalshi_cli.sim.core.records import (
     Account,
-    Exchange,
     ExchangeError,
     MarketStatus,
     SimEvent,
     SimMarket,
     SimSeries,
+    bad_request,
 )
-from kalshi_cli.sim.core.historical import HistoryPolicyError
-from kalshi_cli.sim.core.records import bad_request
 from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.sim.server.faults import FaultError
 from kalshi_cli.sim.server.routing import (

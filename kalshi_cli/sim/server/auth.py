@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kalshi_cli.sim.core.exchange import Account
+from kalshi_cli.sim.core.records import Account
 from kalshi_cli.vocabulary.clock import Clock
 from kalshi_cli.vocabulary.keys import (
     HEADER_KEY,

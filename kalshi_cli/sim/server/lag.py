@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 from kalshi_cli.sim.core.trade_archive import merge_by_counter
 
 if TYPE_CHECKING:
-    from kalshi_cli.sim.core.exchange import Exchange, SimOrder, SimPosition
+    from kalshi_cli.sim.core.exchange import Exchange
+    from kalshi_cli.sim.core.records import SimOrder, SimPosition
     from kalshi_cli.sim.core.trade_archive import OrderArchive
 
 

@@ -19,10 +19,10 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from kalshi_cli.sim.core.exchange import Account, Exchange, ExchangeError, SimOrder, SimPosition
+from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.historical import HistoryPolicy
 from kalshi_cli.sim.core.record_views import NewestFirst, OrderRef, OrdersNewestFirst
-from kalshi_cli.sim.core.records import bad_request
+from kalshi_cli.sim.core.records import Account, ExchangeError, SimOrder, SimPosition, bad_request
 from kalshi_cli.sim.core.subaccounts import MAX_SUBACCOUNT
 from kalshi_cli.sim.server.auth import Authenticator
 from kalshi_cli.sim.server.faults import Faults

@@ -18,8 +18,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from kalshi_cli.sim.core.exchange import Exchange, ExchangeError
-from kalshi_cli.sim.core.records import bad_request
+from kalshi_cli.sim.core.exchange import Exchange
+from kalshi_cli.sim.core.records import ExchangeError, bad_request
 from kalshi_cli.sim.server.routing import SimState, loads_body
 
 Json = dict[str, Any]

@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route, Router
 from starlette.types import Receive, Scope, Send
 
-from kalshi_cli.sim.core.exchange import Account, ExchangeError
+from kalshi_cli.sim.core.records import Account, ExchangeError
 from kalshi_cli.sim.server.auth import AuthFailure, received_path
 from kalshi_cli.sim.server.operations import OPERATIONS
 from kalshi_cli.sim.server.ratelimit import request_cost

@@ -20,7 +20,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from kalshi_cli.sim.core import indices
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.communications import CommsEvent
-from kalshi_cli.sim.core.exchange import (
+from kalshi_cli.sim.core.records import (
     Account,
     BookChanged,
     EventCreated,
@@ -32,8 +32,9 @@ from kalshi_cli.sim.core.exchange import (
     PositionChanged,
     SimEventT,
     TradeHappened,
+    owner,
+    same_user,
 )
-from kalshi_cli.sim.core.records import owner, same_user
 from kalshi_cli.sim.server.auth import AuthFailure
 from kalshi_cli.sim.server.routes import communications as rfqs
 from kalshi_cli.sim.server.routes import multivariate

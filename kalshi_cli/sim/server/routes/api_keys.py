@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kalshi_cli.sim.core.exchange import ExchangeError
-from kalshi_cli.sim.core.records import bad_request
+from kalshi_cli.sim.core.records import ExchangeError, bad_request
 from kalshi_cli.sim.core.subaccounts import DEFAULT_SCOPES, SimApiKey
 from kalshi_cli.sim.server.operations import OPERATIONS
 from kalshi_cli.sim.server.routes.subaccounts import MAX_SUBACCOUNT, forbidden

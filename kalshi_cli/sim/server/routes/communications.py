@@ -11,8 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from kalshi_cli.sim.core.communications import CommsEvent, Communications, SimQuote, SimRfq
-from kalshi_cli.sim.core.exchange import not_found
-from kalshi_cli.sim.core.records import bad_request, owner
+from kalshi_cli.sim.core.records import bad_request, not_found, owner
 from kalshi_cli.sim.server.routes.subaccounts import write_ledger
 from kalshi_cli.sim.server.routing import (
     DOLLARS_TEXT,

@@ -7,8 +7,7 @@ schedule (`sim/server/schedule.py`).
 from __future__ import annotations
 
 from kalshi_cli.sim.core import serialize as ser
-from kalshi_cli.sim.core.exchange import ExchangeError
-from kalshi_cli.sim.core.records import bad_request
+from kalshi_cli.sim.core.records import ExchangeError, bad_request
 from kalshi_cli.sim.server.routes.market_data import candle_range, market_candles
 from kalshi_cli.sim.server.routing import (
     Endpoint,

@@ -7,7 +7,7 @@ trading").
 
 from __future__ import annotations
 
-from kalshi_cli.sim.core.exchange import ExchangeError
+from kalshi_cli.sim.core.records import ExchangeError
 from kalshi_cli.sim.server.operations import OPERATIONS
 from kalshi_cli.sim.server.routing import Endpoint, Json, RequestContext, SimState
 

@@ -10,8 +10,8 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-from kalshi_cli.sim.core.exchange import Exchange, ExchangeError
-from kalshi_cli.sim.core.records import bad_request
+from kalshi_cli.sim.core.exchange import Exchange
+from kalshi_cli.sim.core.records import ExchangeError, bad_request
 from kalshi_cli.sim.server import scenario_data
 from kalshi_cli.sim.server.routes.fcm import not_an_fcm_member
 from kalshi_cli.sim.server.routing import (

@@ -7,10 +7,9 @@ are public.
 from __future__ import annotations
 
 from kalshi_cli.sim.core import serialize as ser
-from kalshi_cli.sim.core.exchange import ExchangeError, SimMarket
 from kalshi_cli.sim.core.historical import Archive, SimCandle, candle_window, candles
 from kalshi_cli.sim.core.record_views import OrderRef
-from kalshi_cli.sim.core.records import bad_request
+from kalshi_cli.sim.core.records import ExchangeError, SimMarket, bad_request
 from kalshi_cli.sim.server.routes.market_data import candle_range, trades_listing
 from kalshi_cli.sim.server.routes.multivariate import is_multivariate
 from kalshi_cli.sim.server.routes.portfolio import (

@@ -8,9 +8,8 @@ from collections.abc import Collection
 from decimal import Decimal
 
 from kalshi_cli.sim.core import serialize as ser
-from kalshi_cli.sim.core.exchange import ExchangeError, SimEvent, SimMarket, SimSeries
 from kalshi_cli.sim.core.historical import Archive
-from kalshi_cli.sim.core.records import bad_request
+from kalshi_cli.sim.core.records import ExchangeError, SimEvent, SimMarket, SimSeries, bad_request
 from kalshi_cli.sim.server.history import candle_trades, candlesticks, period_ends
 from kalshi_cli.sim.server.ratelimit import DEFAULT_COST, ENDPOINT_COSTS
 from kalshi_cli.sim.server.routes.multivariate import is_multivariate

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kalshi_cli.sim.core import serialize as ser
-from kalshi_cli.sim.core.exchange import Exchange, SimEvent, SimMarket, SimSeries
-from kalshi_cli.sim.core.records import bad_request
+from kalshi_cli.sim.core.exchange import Exchange
+from kalshi_cli.sim.core.records import SimEvent, SimMarket, SimSeries, bad_request
 from kalshi_cli.sim.server import scenario_data
 from kalshi_cli.sim.server.routes.reference_data import seconds_of
 from kalshi_cli.sim.server.routing import (

@@ -11,8 +11,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from kalshi_cli.sim.core import serialize as ser
-from kalshi_cli.sim.core.exchange import SimOrderGroup, not_found
-from kalshi_cli.sim.core.records import bad_request, owner
+from kalshi_cli.sim.core.order_groups import SimOrderGroup
+from kalshi_cli.sim.core.records import bad_request, not_found, owner
 from kalshi_cli.sim.server.routes.orders import parse_shard_fields
 from kalshi_cli.sim.server.routes.subaccounts import lookup_ledger, read_ledgers, write_ledger
 from kalshi_cli.sim.server.routing import (

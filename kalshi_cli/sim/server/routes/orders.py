@@ -7,8 +7,15 @@ from decimal import Decimal
 from typing import Any
 
 from kalshi_cli.sim.core import serialize as ser
-from kalshi_cli.sim.core.exchange import ExchangeError, SimMarket, SimOrder, not_found
-from kalshi_cli.sim.core.records import PlaceRequest, amend_counts, bad_request
+from kalshi_cli.sim.core.records import (
+    ExchangeError,
+    PlaceRequest,
+    SimMarket,
+    SimOrder,
+    amend_counts,
+    bad_request,
+    not_found,
+)
 from kalshi_cli.sim.server.ratelimit import max_batch_items
 from kalshi_cli.sim.server.routes.subaccounts import read_ledgers, write_ledger
 from kalshi_cli.sim.server.routing import (

@@ -9,10 +9,16 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from kalshi_cli.sim.core import serialize as ser
-from kalshi_cli.sim.core.exchange import ExchangeError, not_found
 from kalshi_cli.sim.core.historical import Archive
 from kalshi_cli.sim.core.record_views import OrderRef, OrdersNewestFirst
-from kalshi_cli.sim.core.records import SimFill, SimSettlement, bad_request, owner
+from kalshi_cli.sim.core.records import (
+    ExchangeError,
+    SimFill,
+    SimSettlement,
+    bad_request,
+    not_found,
+    owner,
+)
 from kalshi_cli.sim.server.routes.subaccounts import read_ledger, read_ledgers
 from kalshi_cli.sim.server.routing import (
     Endpoint,

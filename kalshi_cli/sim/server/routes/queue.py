@@ -7,7 +7,7 @@ increase sends the order to the back. Computed from the live book (not the lagge
 
 from __future__ import annotations
 
-from kalshi_cli.sim.core.exchange import ExchangeError, not_found
+from kalshi_cli.sim.core.records import ExchangeError, not_found
 from kalshi_cli.sim.server.routes.subaccounts import read_ledgers
 from kalshi_cli.sim.server.routing import (
     Endpoint,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kalshi_cli.sim.core.exchange import ExchangeError
+from kalshi_cli.sim.core.records import ExchangeError
 from kalshi_cli.sim.server import scenario_data
 from kalshi_cli.sim.server.routing import (
     Endpoint,

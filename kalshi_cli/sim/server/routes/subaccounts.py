@@ -12,8 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from kalshi_cli.sim.core.exchange import ExchangeError
-from kalshi_cli.sim.core.records import bad_request, ledger_id
+from kalshi_cli.sim.core.records import ExchangeError, bad_request, ledger_id
 from kalshi_cli.sim.server.routing import (
     Endpoint,
     Json,
