@@ -22,7 +22,6 @@ from kalshi_cli.store.alert_state import AlertStateRepository
 from kalshi_cli.store.audit import AuditRepository
 from kalshi_cli.store.connection import (
     APPLIED_SQL,
-    BUSY_TIMEOUT_SECONDS,
     IN_MEMORY,
     Database,
     check_is_state_file,
@@ -37,14 +36,7 @@ from kalshi_cli.store.connection import (
     state_file_at,
     wrap_error,
 )
-from kalshi_cli.store.errors import (
-    DuplicateIntentError,
-    InvalidTransition,
-    NotAStateFile,
-    OrderNotFound,
-    StateFileMissing,
-    StoreError,
-)
+from kalshi_cli.store.errors import StoreError
 from kalshi_cli.store.events import EventRepository
 from kalshi_cli.store.fills import FillRepository
 from kalshi_cli.store.orders import OrderRepository
@@ -61,17 +53,6 @@ from kalshi_cli.store.trading import TradingStateRepository
 from kalshi_cli.vocabulary.clock import Clock, SystemClock
 
 T = TypeVar("T")
-
-__all__ = [
-    "BUSY_TIMEOUT_SECONDS",
-    "DuplicateIntentError",
-    "InvalidTransition",
-    "NotAStateFile",
-    "OrderNotFound",
-    "StateFileMissing",
-    "Store",
-    "StoreError",
-]
 
 
 class Store:
