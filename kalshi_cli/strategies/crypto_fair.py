@@ -1,36 +1,15 @@
-"""The fair value of a crypto market from its reference index: the probability that the settlement
-value (the trimmed mean of the 60 one-second values before the close) lands where the market pays
-YES, plus the index indicators (`rsi`, `macd`, `twap`). Floats: statistics of a price path, never
-a price sent. docs/models.md "`builtin:crypto`".
+"""The index indicators a crypto model reads (`rsi`, `macd`, `twap`). Floats: statistics of a
+price path, never a price sent. The fair value itself (the probability that the settlement value,
+the trimmed mean of the 60 one-second values before the close, lands where the market pays YES)
+lives beside the settlement rule in vocabulary/reference_index.py, where the simulator's market
+makers price with it too (the simulator may not import strategies). docs/models.md
+"`builtin:crypto`".
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-
-# the model itself lives beside the settlement rule, where the simulator's market makers price
-# with it too (the simulator may not import strategies); its names stay importable from here
-from kalshi_cli.vocabulary.reference_index import (
-    Volatility,
-    ewma_volatility,
-    probability_yes,
-    settlement_distribution,
-    student_t_cdf,
-)
-
-__all__ = [
-    "Volatility",
-    "ema",
-    "ewma_volatility",
-    "macd",
-    "probability_yes",
-    "rsi",
-    "settlement_distribution",
-    "student_t_cdf",
-    "twap",
-]
-
 
 # ---------------------------------------------------------------------------------------------
 # Indicators of the index, for a drift or a filter

@@ -9,15 +9,13 @@ from decimal import Decimal as D
 
 import pytest
 
-from kalshi_cli.strategies.crypto_fair import (
+from kalshi_cli.strategies.crypto_fair import macd, rsi, twap
+from kalshi_cli.vocabulary.reference_index import (
     Volatility,
     ewma_volatility,
-    macd,
     probability_yes,
-    rsi,
     settlement_distribution,
     student_t_cdf,
-    twap,
 )
 
 SPOT = 68_000.0

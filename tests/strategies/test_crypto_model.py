@@ -260,7 +260,7 @@ def test_the_crypto_strategy_refuses_another_source_and_checks_its_params():
 
 
 def test_the_running_volatility_fed_in_pieces_is_the_ewma_of_the_whole_path():
-    from kalshi_cli.strategies.crypto_fair import Volatility, ewma_volatility
+    from kalshi_cli.vocabulary.reference_index import Volatility, ewma_volatility
 
     rng = __import__("random").Random(9)
     path = [

@@ -17,9 +17,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from kalshi_cli.strategies.crypto_fair import macd, probability_yes, rsi, twap
+from kalshi_cli.strategies.crypto_fair import macd, rsi, twap
 from kalshi_cli.strategy_api import IndexView, MarketSnapshot
-from kalshi_cli.vocabulary.reference_index import STRIKE_TYPES, WINDOW_S, Volatility
+from kalshi_cli.vocabulary.reference_index import (
+    STRIKE_TYPES,
+    WINDOW_S,
+    Volatility,
+    probability_yes,
+)
 
 VERSION = "crypto-1"
 QUARTER_S = 900  # Kalshi's running settlement average is streamed before each quarter-hour
