@@ -3,17 +3,8 @@ core against a recorded or streamed book, with an estimated queue position (venu
 latency, Kalshi's fees and settlement. See venue/venue.py and docs/backtesting.md."""
 
 from kalshi_cli.venue.client import VenueClient
-from kalshi_cli.venue.queue import FillModel, QueueSpot
+from kalshi_cli.venue.queue import FillModel
 from kalshi_cli.venue.reference import MarketInfo, default_info, load_reference
-from kalshi_cli.venue.venue import LocalVenue, VenueStats
+from kalshi_cli.venue.venue import LocalVenue
 
-__all__ = [
-    "FillModel",
-    "LocalVenue",
-    "MarketInfo",
-    "QueueSpot",
-    "VenueClient",
-    "VenueStats",
-    "default_info",
-    "load_reference",
-]
+__all__ = ["FillModel", "LocalVenue", "MarketInfo", "VenueClient", "default_info", "load_reference"]

@@ -2,25 +2,7 @@
 `sources.py` asks the trader's model (a Python callable, a child process speaking JSON lines,
 or a file another program rewrites)."""
 
-from kalshi_cli.strategies.model.sources import ModelAnswer, ModelDown, ModelError, parse_source
-from kalshi_cli.strategies.model.strategy import (
-    NAME,
-    STRATEGY,
-    ModelParams,
-    decide,
-    kelly_count,
-    kelly_share,
-)
+from kalshi_cli.strategies.model.sources import ModelDown, ModelError
+from kalshi_cli.strategies.model.strategy import NAME, STRATEGY, ModelParams, decide, kelly_share
 
-__all__ = [
-    "NAME",
-    "STRATEGY",
-    "ModelAnswer",
-    "ModelDown",
-    "ModelError",
-    "ModelParams",
-    "decide",
-    "kelly_count",
-    "kelly_share",
-    "parse_source",
-]
+__all__ = ["NAME", "STRATEGY", "ModelDown", "ModelError", "ModelParams", "decide", "kelly_share"]
