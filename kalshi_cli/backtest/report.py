@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.backtest.stats import analyse
+from kalshi_cli.backtest.stats import MONEY, analyse
 from kalshi_cli.risk.state import TradingState
 from kalshi_cli.services.pnl import Bucket, PnlEngine, PnlSummary, merge_settlements, summarize
 from kalshi_cli.store.records import FillRecord, SettlementRecord, TradingStateRecord
@@ -421,9 +421,6 @@ def reason_kind(text: str) -> str:
 
 def _s(value: Decimal | None) -> str | None:
     return None if value is None else _m(value)
-
-
-MONEY = Decimal("0.0001")
 
 
 def _m(amount: Decimal | int) -> str:

@@ -24,12 +24,11 @@ from kalshi_cli.store import Store
 from kalshi_cli.store.records import UNKNOWN, IntentRecord
 from kalshi_cli.vocabulary.clock import age_of, day_start, describe_age, utc_day
 from kalshi_cli.vocabulary.errors import ConfigError
-from kalshi_cli.vocabulary.units import ZERO, BookSide, fmt_money
+from kalshi_cli.vocabulary.units import CENT, ZERO, BookSide, fmt_money
 
 HEARTBEAT_SOURCE = "trade"
 FEED_KEY = "feed.last_message_at"
 _MS = Decimal("0.001")
-_CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ def seconds(value: float) -> Decimal:
 def plain(x: Decimal) -> Decimal:
     """80.0 -> 80 and 400.00 -> 400 in the perfdata, without exponents (1E+2)."""
     whole = x.to_integral_value()
-    return whole if x == whole else x.quantize(_CENT)
+    return whole if x == whole else x.quantize(CENT)
 
 
 def pct(share: Decimal) -> Decimal:
@@ -282,7 +281,7 @@ def check_pnl(view: LocalView, th: Thresholds, daily_loss_limit: Decimal) -> Che
         PerfDatum("expected_edge", expected),
     ]
     if expected >= th.need("pnl", "edge_min_expected") and expected > 0:
-        share = (today / expected).quantize(_CENT)
+        share = (today / expected).quantize(CENT)
         perf.append(PerfDatum("edge_captured", pct(share), pct(edge_warn), uom="%"))
         if share < edge_warn and today <= 0:  # a day that made money is no warning
             parts.append(

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.vocabulary.models import Position
 
-_CENT = Decimal("0.01")
 _MS = Decimal("0.001")
 
 

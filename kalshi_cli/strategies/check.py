@@ -43,11 +43,10 @@ from kalshi_cli.strategy_api import (
 from kalshi_cli.strategy_api.strategy import raised_at
 from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.errors import UsageError
-from kalshi_cli.vocabulary.models import FeeModel, FeeType
+from kalshi_cli.vocabulary.models import CENT, FeeModel, FeeType
 
 TICKER = "KXCHECK-SYNTHETIC"
 START_TS = 1_767_225_600.0  # 2026-01-01T00:00:00Z
-_CENT = Decimal("0.01")
 _DEPTH = Decimal("100")
 _HEAVY = Decimal("300")  # the depth of the side the mid is about to move toward
 _LEAD_S = 10  # how far ahead the depth leans
@@ -76,13 +75,13 @@ def synthetic_books() -> Iterator[tuple[float, Orderbook]]:  # unix seconds
             (_HEAVY, _DEPTH) if ahead > cents else (_DEPTH, _HEAVY) if ahead < cents else
             (_DEPTH, _DEPTH)
         )  # fmt: skip
-        mid = Decimal(cents) * _CENT
+        mid = Decimal(cents) * CENT
         yield (
             START_TS + t,
             Orderbook(
                 TICKER,
-                yes_bids=(Level(mid - _CENT, yes_depth),),
-                no_bids=(Level(1 - mid - _CENT, no_depth),),
+                yes_bids=(Level(mid - CENT, yes_depth),),
+                no_bids=(Level(1 - mid - CENT, no_depth),),
             ),
         )
 

@@ -35,13 +35,11 @@ from dataclasses import dataclass, replace
 from decimal import ROUND_DOWN, Decimal
 
 from kalshi_cli.vocabulary.reference_index import StrikeError, settles_yes
-from kalshi_cli.vocabulary.units import CENT
+from kalshi_cli.vocabulary.units import CENT, ONE, ZERO
 
 MECNET = "MECNET"
 DIRECNET = "DIRECNET"
 INDEPENDENT = "independent"
-ZERO = Decimal(0)
-ONE = Decimal(1)
 Bound = tuple[Decimal | None, bool]  # a value (None: unbounded) and whether it is included
 
 

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from kalshi_cli.sim.core import indices
 from kalshi_cli.sim.core.participants import LiquidityProvider, PricePath, QuoteLadder
 from kalshi_cli.sim.core.records import SimEvent, SimMarket, SimSeries
-from kalshi_cli.vocabulary.models import PRICE_STRUCTURES
+from kalshi_cli.vocabulary.models import CENT, PRICE_STRUCTURES
 from kalshi_cli.vocabulary.reference_index import (
     WINDOW_S,
     Volatility,
@@ -38,7 +38,6 @@ log = logging.getLogger("kalshi_cli.sim.core.crypto")
 PERIODS = {"hourly": 3600, "15min": 900}
 KINDS = ("above", "below", "range")
 NEW_YORK = ZoneInfo("America/New_York")
-CENT = Decimal("0.01")
 EXPIRATION_PLACES = Decimal("0.00000001")
 FAIR_PLACES = Decimal("0.0001")
 MAKER_KEY = "sim-crypto-market-maker"
