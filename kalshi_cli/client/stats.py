@@ -23,7 +23,6 @@ LATENCY_BUCKETS: tuple[float, ...] = (
     5.0,
     10.0,
 )
-OUTCOMES = ("ok", "rate_limited", "client_error", "server_error", "transport")
 
 # the path segments that name a collection; everything else in a path is an identifier
 _NOUNS = frozenset(
@@ -67,7 +66,8 @@ def endpoint_family(method: str, path: str) -> str:
 
 
 def outcome_of(status: int | None) -> str:
-    """The outcome of an attempt from its HTTP status (None: no answer)."""
+    """The outcome of an attempt from its HTTP status (None: no answer): ok, rate_limited,
+    client_error, server_error or transport."""
     if status is None:
         return "transport"
     if status == 429:
