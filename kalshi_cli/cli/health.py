@@ -242,7 +242,7 @@ def check_key_file(target: HealthTarget) -> HealthResult:
     except FileNotFoundError:
         return HealthResult("key file", Status.FAIL, f"{path} does not exist")
     if mode & 0o077:
-        status = Status.FAIL if target.settings.env == "prod" else Status.WARN
+        status = Status.FAIL if target.settings.money_env == "prod" else Status.WARN
         return HealthResult(
             "key file", status, f"{path} is readable by group or others (mode {mode:o}); chmod 600"
         )

@@ -175,7 +175,7 @@ def _load_key(
         path=path,
         pem=pem,
         passphrase=settings.private_key_passphrase,
-        refuse_loose_permissions=settings.env == "prod",
+        refuse_loose_permissions=settings.money_env == "prod",
         generated_here=generated_here,
     )
     for text in warnings:

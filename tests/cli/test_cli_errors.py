@@ -109,6 +109,9 @@ def test_key_id_without_key(tmp_path: Path) -> None:
     assert "api_key_id is set for env demo but no private key" in one_line(result)
 
 
+PRODUCTION_BASE = "https://api.elections.kalshi.com/trade-api/v2"
+
+
 def test_loose_key_file_is_refused_on_prod(tmp_path: Path) -> None:
     from kalshi_cli.vocabulary.keys import generate_private_key, private_key_pem
 
@@ -116,6 +119,11 @@ def test_loose_key_file_is_refused_on_prod(tmp_path: Path) -> None:
     path.write_bytes(private_key_pem(generate_private_key()))
     path.chmod(0o644)
     result = run_real(["balance"], tmp_path, {**key_env(path), "KALSHI_ENV": "prod"})
+    assert result.exit_code == ExitCode.CREDENTIALS
+    assert "is readable by group or others (mode 644)" in one_line(result)
+    # Kalshi's production host is prod whatever the env is named: refused before any request
+    production = {"KALSHI_ENV": "demo", "KALSHI_API_BASE": PRODUCTION_BASE}
+    result = run_real(["balance"], tmp_path, {**key_env(path), **production})
     assert result.exit_code == ExitCode.CREDENTIALS
     assert "is readable by group or others (mode 644)" in one_line(result)
 

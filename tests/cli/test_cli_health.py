@@ -171,6 +171,9 @@ def test_broken_key_is_reported_and_network_checks_still_run(tmp_path: Path) -> 
     assert anonymous_calls == [False, True]
 
 
+PRODUCTION_BASE = "https://api.elections.kalshi.com/trade-api/v2"
+
+
 def test_loose_key_file_warns_on_demo_and_fails_on_prod(tmp_path: Path) -> None:
     key = key_file(tmp_path, 0o644)
     base = {"KALSHI_API_KEY_ID": "key-id-123456", "KALSHI_PRIVATE_KEY_PATH": str(key)}
@@ -190,6 +193,14 @@ def test_loose_key_file_warns_on_demo_and_fails_on_prod(tmp_path: Path) -> None:
     )
     assert checks(prod.stdout)["key file"]["status"] == "fail"
     assert prod.exit_code == 12
+    # Kalshi's production host is prod whatever the env is named
+    production = run(
+        ["health-check", "--json"],
+        client=FakeClient(),
+        home=tmp_path,
+        environ={**base, "KALSHI_ENV": "demo", "KALSHI_API_BASE": PRODUCTION_BASE},
+    )
+    assert checks(production.stdout)["key file"]["status"] == "fail"
 
 
 def test_unwritable_state_location_fails(tmp_path: Path) -> None:
