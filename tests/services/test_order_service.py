@@ -693,8 +693,8 @@ def test_an_amend_by_hand_of_a_partly_filled_order_writes_its_new_total_in_its_h
 def test_an_amend_of_an_order_the_state_file_does_not_hold_asks_the_callers_check_first(
     client: KalshiClient, store: Store, ticker: str
 ) -> None:
-    """With no resting row to record the amend on, the caller's check (the assistant's day
-    budget) is asked alone, before anything leaves: its refusal sends nothing."""
+    """The order copied in from the read, the caller's check (the assistant's day budget) is
+    asked as the amend is recorded on it, before anything leaves: its refusal sends nothing."""
     placed = client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.20"), D(5)))
     service = OrderService(client, store)
     prepared = service.amends.prepare(placed.order_id, price=D("0.21"))
@@ -719,8 +719,9 @@ def test_an_amend_of_an_order_the_state_file_does_not_hold_asks_the_callers_chec
 def test_an_amend_by_hand_the_exchange_refuses_of_an_order_placed_elsewhere_raises_the_refusal(
     prime: SimHarness, client: KalshiClient, store: Store, ticker: str
 ) -> None:
-    """No row of the state file said the amend was about to leave, so none says it was
-    refused: the person sees the exchange's refusal, and the order is as it was."""
+    """The order is copied in from the read before the amend is recorded on it, as an amend of
+    an order the state file holds is: the person sees the exchange's refusal, the order is as
+    it was, and its history says the amend left and was refused."""
     placed = client.orders.create_order(
         CreateOrder(ticker, BookSide.BID, D("0.20"), D(5), post_only=True)
     )
@@ -731,4 +732,9 @@ def test_an_amend_by_hand_the_exchange_refuses_of_an_order_placed_elsewhere_rais
 
     assert "post only cross" in refused.value.message
     assert client.orders.get_order(placed.order_id).yes_price == D("0.20")
-    assert store.orders.intent_by_order_id(placed.order_id) is None
+    intent = store.orders.intent_by_order_id(placed.order_id)
+    assert intent is not None and intent.price == D("0.20")
+    notes = [h.note for h in store.orders.order_history(intent.client_order_id)]
+    assert notes[-2] == "amend sent: YES price 0.25, total 5"
+    assert notes[-1] == f"amend refused: {refused.value.message}"
+    assert store.orders.amends_in_doubt() == []

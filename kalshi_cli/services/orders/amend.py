@@ -375,36 +375,31 @@ class OrderAmends:
         self, prepared: PreparedAmend, *, check: Callable[[], None] | None = None
     ) -> ChangeMade:
         """Record, send once, record the answer, of an amend `prepare` checked. `check`:
-        as `record` takes it. Where the state file holds no resting order to record the amend
-        on, the trading state is read again and `check` asked, nothing written with them."""
+        as `record` takes it. Every amend is recorded on its order's row before it leaves, which
+        counts it in the day it was sent (`amend_sent_at`, the assistant's budget): an order the
+        state file does not hold resting (placed elsewhere, or its answer not booked here) is
+        copied in first from the read `prepare` made, which shows it resting."""
         order, local = prepared.order, prepared.local
         order_id, yes_price, total = order.order_id, prepared.yes_price, prepared.total
-        recorded: Amend | None = None
-        if local is not None and local.status == RESTING:
-            # written in the order's history before it leaves, as the trade loop's amends are
-            # (`record`); an order the state file does not hold resting is copied in from
-            # the exchange's answer below
-            recorded = self.record(
-                order_id,
-                ticker=order.ticker,
-                book_side=order.book_side,
-                yes_price=yes_price,
-                rest=total - local.filled,
-                post_only=None,  # whatever its terms: the person amends this order
-                check=check,
-            )
-            if recorded is None:
-                raise ValidationError(
-                    f"order {order_id} took another amend, or stopped resting, since it was "
-                    "read: nothing sent",
-                    code=ORDER_CHANGED,
-                    hint=f"read it again (kalshi order show {order_id}) and amend it then",
-                )
-        else:
-            # no row to record it on (an order placed elsewhere, or not yet answered here): the
-            # trading state is read again all the same, so a halt written since `prepare` holds
-            recording_allowed(
-                self._context.store.trading.trading_state(), reduce_only=False, check=check
+        filled = local.filled if local is not None and local.status == RESTING else None
+        if filled is None:
+            self._context.copy_in(order)
+            filled = order.fill_count
+        recorded = self.record(
+            order_id,
+            ticker=order.ticker,
+            book_side=order.book_side,
+            yes_price=yes_price,
+            rest=total - filled,
+            post_only=None,  # whatever its terms: the person amends this order
+            check=check,
+        )
+        if recorded is None:
+            raise ValidationError(
+                f"order {order_id} took another amend, or stopped resting, since it was "
+                "read: nothing sent",
+                code=ORDER_CHANGED,
+                hint=f"read it again (kalshi order show {order_id}) and amend it then",
             )
         try:
             result = self._context.client.orders.amend_order(
@@ -420,22 +415,19 @@ class OrderAmends:
             return self.resolve_change("amend", exc, yes_price, total, recorded)
         except (ApiError, TransportError, ValidationError) as exc:
             # refused, or certainly not sent: the order is as it was, and its history says so
-            if recorded is not None:
-                self.book_refused(recorded, exc)
+            self.book_refused(recorded, exc)
             raise
-
-        def book() -> None:
-            if recorded is not None:
-                self.book(recorded, result)  # as the trade loop books its amends' answers
-
-        return self.made("amend", order_id, _as_answered(prepared, result), book)
+        # booked as the trade loop books its amends' answers
+        return self.made(
+            "amend", order_id, _as_answered(prepared, result), partial(self.book, recorded, result)
+        )
 
     def made(
         self,
         change: str,
         order_id: str,
         answered: Order,
-        book: Callable[[], None],
+        book: Callable[[], object],
         *,
         read: bool = True,
     ) -> ChangeMade:
