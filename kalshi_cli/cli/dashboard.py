@@ -122,7 +122,8 @@ def build_wiring(
     from kalshi_cli.vocabulary.errors import CredentialsError
 
     settings = app.settings(env)
-    sources = load_sources(app, app.own_state(), settings.env)
+    # the badge names the money at stake: prod on Kalshi's production host, whatever `env` names
+    sources = load_sources(app, app.own_state(), settings.money_env)
     wiring = Wiring(
         sources=sources,
         clock=SystemClock(),

@@ -40,3 +40,16 @@ def test_trade_on_the_production_host_needs_live(tmp_path: Path) -> None:
 
     assert result.exit_code == ExitCode.USAGE, result.output
     assert "needs --live" in result.stderr
+
+
+def test_the_dashboards_banner_on_the_production_host_is_prod(tmp_path: Path) -> None:
+    """The badge the dashboard draws (red for PROD) names the money at stake, not the env."""
+    from kalshi_cli.cli._context import AppContext
+    from kalshi_cli.cli.dashboard import build_wiring
+
+    app = AppContext(environ={"KALSHI_HOME": str(tmp_path), **PRODUCTION})
+    wiring, feed = build_wiring(app, None)  # no credentials: no client, nothing sent
+
+    assert (wiring.client, feed) == (None, None)
+    assert wiring.sources.env == "prod"
+    app.close()
