@@ -18,7 +18,7 @@ from typer.testing import CliRunner, Result
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
-from kalshi_cli.client.exchange import AccountLimits
+from kalshi_cli.client.exchange import AccountLimits, ExchangeSchedule
 from kalshi_cli.client.fill_quarantine import FillQuarantine
 from kalshi_cli.client.historical import HistoricalCutoff
 from kalshi_cli.client.subaccounts import SubaccountBalance
@@ -122,6 +122,10 @@ class FakeClient(EveryAreaItself):
     def get_exchange_status(self) -> ExchangeStatus:
         self._call("get_exchange_status")
         return decode_answer(ExchangeStatus, self.exchange_status)
+
+    def get_exchange_schedule(self) -> ExchangeSchedule:
+        self._call("get_exchange_schedule")
+        return ExchangeSchedule()
 
     def get_markets_page(self, *, limit: int = 100, **filters: Any) -> tuple[list[Market], str]:
         self._call("get_markets_page", limit=limit, **filters)

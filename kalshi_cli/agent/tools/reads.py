@@ -48,7 +48,7 @@ class ReadTools:
         with self.exchange:
             client = self.access.client()
             return {
-                "environment": self.access.settings().env,
+                "environment": self.access.settings().money_env,  # the stakes, as `budget`'s
                 "status": msgspec.to_builtins(client.exchange.get_exchange_status()),
                 "schedule": msgspec.to_builtins(client.exchange.get_exchange_schedule()),
             }
