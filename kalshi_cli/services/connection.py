@@ -30,7 +30,6 @@ class ResolvedConnection(msgspec.Struct, frozen=True, kw_only=True):
     """Where to connect and as whom, once the simulator (if any) is up and the key is loaded.
     Its repr leaves the key out."""
 
-    env: str
     api_base: str
     ws_url: str | None
     key_id: str | None
@@ -75,7 +74,6 @@ def resolve_connection(settings: Settings, *, anonymous: bool, warn: Warn) -> Re
             warn=warn,
         )
     return ResolvedConnection(
-        env=settings.env,
         api_base=settings.api_base,
         ws_url=settings.ws_url or _simulator_ws_url(settings),
         key_id=key_id,
@@ -127,7 +125,6 @@ def _embedded(settings: Settings, *, anonymous: bool, warn: Warn) -> ResolvedCon
         else _load_key(settings, path=key_path, pem=None, warn=warn, generated_here=True)
     )
     return ResolvedConnection(
-        env=settings.env,
         api_base=account.api_base,
         ws_url=account.ws_url,
         key_id=account.key_id,

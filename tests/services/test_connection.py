@@ -23,7 +23,7 @@ def settings_for(tmp_path: Path, **environ: str) -> Settings:
 def test_no_key_at_all_is_an_unauthenticated_connection(tmp_path: Path) -> None:
     warnings: list[str] = []
     connection = resolve_connection(settings_for(tmp_path), anonymous=False, warn=warnings.append)
-    assert connection.env == "demo" and not connection.embedded
+    assert not connection.embedded
     assert connection.api_base.startswith("https://")
     assert not connection.authenticated and connection.private_key is None
     assert warnings == []
