@@ -197,6 +197,50 @@ def test_a_fill_by_hand_during_the_run_in_a_market_the_loop_does_not_trade_count
         assert f"-$0.90 ({B} yes)" in denied["detail"]
 
 
+class ExchangeClock(ManualClock):
+    """The exchange's clock, `behind` seconds behind the loop's (the machine's runs ahead)."""
+
+    def __init__(self, loop: ManualClock, behind: float) -> None:
+        super().__init__()
+        self._loop, self._behind = loop, behind
+
+    def wall(self) -> float:
+        return self._loop.wall() - self._behind
+
+    def monotonic(self) -> float:
+        return self._loop.monotonic()
+
+
+def test_a_fill_by_hand_just_after_the_events_read_counts_on_a_clock_seconds_ahead(
+    tmp_path: Path,
+) -> None:
+    """The machine's clock runs 4 s ahead of the exchange's (health-check warns; the exchange
+    still takes signed requests). NO on B is bought by hand, the next fill read reads the event;
+    just after, NO on B again: with both, YES on A at $0.10 could lose $1.70 (B yes), past a
+    limit of $1.50. The loop had taken the second fill, stamped by the exchange 4 s before the
+    event's read by the machine's clock, for one the read held, and sent the order."""
+    clock = ManualClock(START)
+    path = tmp_path / "scenario.yaml"
+    path.write_text(SCENARIO)
+    exchange = new_exchange(path, clock=ExchangeClock(clock, behind=4))
+    risk = {"max_event_loss": "1.50", "stop_loss_share": "0"}
+    rig = make_rig(
+        tmp_path / "s.db",
+        exchange=exchange,
+        clock=clock,
+        account_id=trader(exchange),
+        risk=risk,
+        tickers=[A],
+    )
+    rig.step(LoopSettings.fill_poll_s)
+    buy_no_by_hand(exchange, rig.client.account_id, B)
+    rig.step(LoopSettings.fill_poll_s)  # lists it: the event is read
+    buy_no_by_hand(exchange, rig.client.account_id, B)
+    rig.step(LoopSettings.fill_poll_s)  # lists it too
+    assert not yes_at_a_dime(rig, A)
+    rig.loop.log.close()
+
+
 G = "KXSOS-27-G"
 TWO_EVENTS = (
     SCENARIO

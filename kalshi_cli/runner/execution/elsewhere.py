@@ -3,15 +3,18 @@
 the limit on an event's loss counts them (`risk.max_event_loss`, risk/event_loss.py).
 
 They are read from the exchange at the start, then again, one event at a time, whenever the
-loop's fill read lists a fill in one of them made since the event was last read (a trade by
-hand, or by another program). That read lists every market's fills already, every
-`trade.fill_poll_s`, so following these markets costs no call while nothing happens in them,
-and two (the event's resting orders, then its positions) on the worker of the fill read that
-saw something happen. A read that fails keeps the last view, with each fill listed since
-counted as filled and not read (`PositionView.unbooked`: at its price and the taker fee), and
-is made again with the fill reads, at most every RETRY_S: a market is never taken for empty
-because the exchange did not answer. It is not the API error guard's to count: it stops
-nothing, not even this event's orders, which the limit holds to what is known.
+loop's fill read lists a fill in one of them that it had not listed before the event was last
+read, or listed close before that read (a trade by hand, or by another program). A fill is told
+new by its id, not by its time against the read's: the one is the exchange's clock, the other
+this machine's, and seconds apart they would pass over a fill made just after a read. The fill
+read lists every market's fills already, every `trade.fill_poll_s`, so following these markets
+costs no call while nothing happens in them, and two (the event's resting orders, then its
+positions) on the worker of the fill read that saw something happen. A read that fails keeps
+the last view, with each fill listed that it does not count counted as filled and not read
+(`PositionView.unbooked`: at its price and the taker fee), and is made again with the fill
+reads, at most every RETRY_S: a market is never taken for empty because the exchange did not
+answer. It is not the API error guard's to count: it stops nothing, not even this event's
+orders, which the limit holds to what is known.
 """
 
 from __future__ import annotations
@@ -33,16 +36,16 @@ if TYPE_CHECKING:
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.models import Fill
 
-# a fill this close before an event's last read may have been made after it: reads lag writes,
-# and a fill's time is the exchange's, the read's this machine's
+# a fill listed this close before an event's last read may not be in its positions yet: reads
+# lag writes (the event is read once more)
 MARGIN_S = 2.0
 # an event whose read failed is asked again at most this often (the fill reads' fallback
 # timer), whatever the number of fill reads meanwhile (one per order answer with a fill)
 RETRY_S = 5.0
 
 Views = Mapping[str, PositionView]
-# what a fill read's worker hands back: the fills it listed in these markets since their
-# event's last read, and each event read again (when it was read, the answer)
+# what a fill read's worker hands back: the fills it listed in these markets, and each event
+# read again (when it was read, the answer)
 Reread = tuple[list["Fill"], list[tuple[str, float, CallAnswer[Views]]]]
 
 
@@ -64,12 +67,11 @@ class ElsewhereViews:
         self._views = {t: v for t, v in views.items() if t in self._event_of}
         self._read = read
         self._read_at = dict.fromkeys(self._event_of.values(), read_at)
-        self._started = read_at  # a fill made before then is in `views`
         self._clock, self._log = clock, log
         # the events whose last read failed -> when (monotonic seconds)
         self._failed: dict[str, float] = {}
         # event -> the fills its views count: those listed with its last read, those counted
-        # as not read since
+        # as not read since (none before the first fill read: a fill it lists is read again)
         self._counted: dict[str, set[str]] = {}
 
     def view(self, ticker: str) -> PositionView | None:
@@ -78,36 +80,37 @@ class ElsewhereViews:
 
     def rereading(self) -> Callable[[Iterable[Fill]], Reread]:
         """What a fill read's worker does with the fills it listed (of the loop's subaccount):
-        each event with a fill among them since its last read, or whose last read failed, read
-        again (one that failed, not before RETRY_S since). What it compares with is taken now,
-        on the deciding thread."""
+        each event with a fill among them that its views do not count, or listed close before
+        its last read, or whose last read failed, read again (one that failed, not before
+        RETRY_S since). What it compares with is taken now, on the deciding thread."""
         event_of, read_at, now = self._event_of, dict(self._read_at), self._clock.monotonic()
+        counted = dict(self._counted)
         waiting = {e for e, at in self._failed.items() if now - at < RETRY_S}
         again = self._failed.keys() - waiting
 
-        def since_read(fill: Fill) -> bool:
-            event = event_of.get(fill.ticker)
-            if event is None:
-                return False
-            made = fill_time(fill)
-            return made is None or made >= read_at[event] - MARGIN_S
+        def unread(fill: Fill) -> bool:
+            event, made = event_of[fill.ticker], fill_time(fill)
+            if fill.fill_id not in counted.get(event, ()):
+                return True
+            return made is not None and made >= read_at[event] - MARGIN_S
 
         def reread(fills: Iterable[Fill]) -> Reread:
-            new = [f for f in fills if since_read(f)]
+            listed = [f for f in fills if f.ticker in event_of]
+            stale = {event_of[f.ticker] for f in listed if unread(f)}
             answers = []
-            for event in sorted((again | {event_of[f.ticker] for f in new}) - waiting):
+            for event in sorted((again | stale) - waiting):
                 at = self._clock.wall()
                 answers.append(
                     (event, at, run_call(partial(self._read, event), self._clock.monotonic))
                 )
-            return new, answers
+            return listed, answers
 
         return reread
 
     def book(self, reread: Reread) -> None:
         """A fill read's `reread`, on the deciding thread: each event read replaces its views
-        (unless a later read was booked first); each whose read failed keeps them, with the
-        fills listed since counted as not read."""
+        (unless a later read was booked first); each whose read failed keeps them, with each
+        fill listed that they do not count counted as not read."""
         fills, answers = reread
         for event, at, answer in answers:
             try:
@@ -130,12 +133,10 @@ class ElsewhereViews:
             # listed before the event was read: its positions hold them
             self._counted[event] = {f.fill_id for f in fills if self._event_of[f.ticker] == event}
         for fill in fills:
-            event, made = self._event_of[fill.ticker], fill_time(fill)
+            event = self._event_of[fill.ticker]
             counted = self._counted.setdefault(event, set())
             if event not in self._failed or fill.fill_id in counted:
                 continue
-            if made is not None and made < self._started:
-                continue  # in the views read at the start
             counted.add(fill.fill_id)
             view = self._views.get(fill.ticker) or PositionView(fill.ticker)
             action, price = from_book(fill.book_side, fill.yes_price, Side.YES)
