@@ -749,12 +749,10 @@ def held_elsewhere(
         for ticker in terms.strikes
         if ticker not in events
     }
-    read_at = clock.wall()
     return ElsewhereViews(
         markets=markets,
         views=checks.account_views() if markets else {},
         read=checks.event_views,
-        read_at=read_at,
         clock=clock,
         log=log,
     )

@@ -197,6 +197,18 @@ def test_a_fill_by_hand_during_the_run_in_a_market_the_loop_does_not_trade_count
         assert f"-$0.90 ({B} yes)" in denied["detail"]
 
 
+def test_a_position_closed_by_hand_during_the_run_no_longer_counts(tmp_path: Path) -> None:
+    """The loop trades A alone; NO on B at $0.80 is held from before the run, then closed by
+    hand (YES on B bought at $0.95): YES on A at $0.10 goes out under a limit of $0.85, which
+    it would pass with B still counted (-$0.90, B yes)."""
+    rig = loop_trading(tmp_path, SCENARIO, "0.85", [A], held_no=B)
+    rig.step()
+    take_by_hand(rig.exchange, rig.client.account_id, B, BookSide.BID, "0.95")
+    rig.step(LoopSettings.fill_poll_s)  # the fill read lists it: the event is read again
+    assert yes_at_a_dime(rig, A)
+    rig.loop.log.close()
+
+
 class ExchangeClock(ManualClock):
     """The exchange's clock, `behind` seconds behind the loop's (the machine's runs ahead)."""
 

@@ -56,17 +56,18 @@ class ElsewhereViews:
         markets: Mapping[str, str],
         views: Views,
         read: Callable[[str], Views],
-        read_at: float,
         clock: Clock,
         log: EventLog,
     ) -> None:
         """`markets`: each market of the loop's events that it does not trade -> its event;
-        `views`: what the exchange held in them at `read_at` (unix seconds); `read`: one
-        event's views from the exchange."""
+        `views`: what the exchange holds in them, read just now; `read`: one event's views
+        from the exchange."""
         self._event_of = dict(markets)
         self._views = {t: v for t, v in views.items() if t in self._event_of}
         self._read = read
-        self._read_at = dict.fromkeys(self._event_of.values(), read_at)
+        # event -> when its views were read (unix seconds): a read booked after a later one
+        # is passed over
+        self._read_at = dict.fromkeys(self._event_of.values(), clock.wall())
         self._clock, self._log = clock, log
         # the events whose last read failed -> when (monotonic seconds)
         self._failed: dict[str, float] = {}
@@ -125,10 +126,9 @@ class ElsewhereViews:
             self._failed.pop(event, None)
             if at <= self._read_at[event]:
                 continue
-            for ticker in [t for t, e in self._event_of.items() if e == event]:
-                self._views.pop(ticker, None)
-                if ticker in views:
-                    self._views[ticker] = views[ticker]
+            event_of = self._event_of
+            self._views = {t: v for t, v in self._views.items() if event_of[t] != event}
+            self._views.update((t, v) for t, v in views.items() if event_of.get(t) == event)
             self._read_at[event] = at
             # listed before the event was read: its positions hold them
             self._counted[event] = {f.fill_id for f in fills if self._event_of[f.ticker] == event}
