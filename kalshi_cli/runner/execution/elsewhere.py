@@ -65,8 +65,7 @@ class ElsewhereViews:
         self._event_of = dict(markets)
         self._views = {t: v for t, v in views.items() if t in self._event_of}
         self._read = read
-        # event -> when its views were read (unix seconds): a read booked after a later one
-        # is passed over
+        # event -> when it was last read, answered or not (unix seconds)
         self._read_at = dict.fromkeys(self._event_of.values(), clock.wall())
         self._clock, self._log = clock, log
         # the events whose last read failed -> when (monotonic seconds)
@@ -109,11 +108,16 @@ class ElsewhereViews:
         return reread
 
     def book(self, reread: Reread) -> None:
-        """A fill read's `reread`, on the deciding thread: each event read replaces its views
-        (unless a later read was booked first); each whose read failed keeps them, with each
-        fill listed that they do not count counted as not read."""
+        """A fill read's `reread`, on the deciding thread: each event read replaces its views;
+        each whose read failed keeps them, with each fill listed that they do not count counted
+        as not read (neither if a later read of the event was booked first)."""
         fills, answers = reread
         for event, at, answer in answers:
+            # one read made before another booked first: a failed one would count again what
+            # the later read holds; an answered one would drop what the later listed
+            if at <= self._read_at[event]:
+                continue
+            self._read_at[event] = at
             try:
                 views = answer.get()
             except KalshiError as exc:
@@ -124,12 +128,9 @@ class ElsewhereViews:
                 self._failed[event] = answer.sent_at
                 continue
             self._failed.pop(event, None)
-            if at <= self._read_at[event]:
-                continue
             event_of = self._event_of
             self._views = {t: v for t, v in self._views.items() if event_of[t] != event}
             self._views.update((t, v) for t, v in views.items() if event_of.get(t) == event)
-            self._read_at[event] = at
             # listed before the event was read: its positions hold them
             self._counted[event] = {f.fill_id for f in fills if self._event_of[f.ticker] == event}
         for fill in fills:

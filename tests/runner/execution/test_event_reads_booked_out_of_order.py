@@ -1,0 +1,67 @@
+"""Two fill reads out at once each read an event the loop does not trade in full again; their
+answers may be booked in either order. A read booked after a later one, answered or failed,
+is passed over: the views hold what the later one knew."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+from pathlib import Path
+
+from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.execution.elsewhere import ElsewhereViews, Views
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.decisions import PositionView
+from kalshi_cli.vocabulary.errors import ServerError
+from kalshi_cli.vocabulary.models import BookSide, Fill, decode_answer
+from tests.runner.fakes import START
+
+B = "KXSOS-26-B"
+
+
+def no_bought(name: str) -> Fill:
+    """NO 1 on B at $0.80, by hand."""
+    body = {
+        "fill_id": name,
+        "order_id": f"order-{name}",
+        "market_ticker": B,
+        "book_side": BookSide.ASK.value,
+        "count_fp": "1",
+        "yes_price_dollars": "0.20",
+        "fee_cost": "0",
+        "ts": int(START),
+    }
+    return decode_answer(Fill, body)
+
+
+def test_a_read_answered_before_a_failed_later_one_leaves_the_fill_only_the_later_listed(
+    tmp_path: Path,
+) -> None:
+    """The first read lists one fill on B and reads the event (NO 1); the second, a second
+    later, lists a second fill and fails. Booked second first, then first: B counts NO 2, the
+    read of the event holding one of them and the fill listed the other; the first read's
+    answer, older, had dropped the second fill until the next fill read."""
+    clock = ManualClock(START)
+    answers: list[Views | Exception] = [
+        {B: PositionView(B, D(-1), D("0.80"), D("0.80"))},
+        ServerError("request failed: HTTP 503", status=503),
+    ]
+
+    def read(event: str) -> Views:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    log = EventLog(clock, path=tmp_path / "log.jsonl", stderr=None)
+    views = ElsewhereViews(markets={B: "KXSOS-26"}, views={}, read=read, clock=clock, log=log)
+    first, second = views.rereading(), views.rereading()
+    clock.advance(1)
+    answered = first([no_bought("one")])
+    clock.advance(1)
+    failed = second([no_bought("one"), no_bought("two")])
+    views.book(failed)
+    views.book(answered)
+    held = views.view(B)
+    assert held is not None
+    assert held.worst_case(BookSide.ASK) == 2
+    log.close()
