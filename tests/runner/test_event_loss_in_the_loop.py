@@ -300,3 +300,26 @@ def test_while_the_event_cannot_be_read_what_is_known_there_counts_and_other_eve
     (failed,) = logged(tmp_path, "event_read_failed")
     assert failed["event_ticker"] == "KXSOS-26"
     assert f"-$1.85 ({B} yes)" in logged(tmp_path, "risk_denied")[0]["detail"]
+
+
+def test_a_fill_read_that_holds_a_market_does_not_wait_on_an_event_that_cannot_be_read(
+    tmp_path: Path,
+) -> None:
+    """The loop trades A and G; the event of A cannot be read since a fill by hand on C. The
+    loop's own order on G fills: the fill read made for it, which G takes no decision until,
+    does not ask A's event again (each try can take the client's retries, seconds); the next
+    read on the timer does."""
+    rig = loop_trading(tmp_path, TWO_EVENTS, "1.50", [A, G])
+    rig.step()
+    rig.client.positions_error = ServerError("request failed: HTTP 503", status=503)
+    take_by_hand(rig.exchange, rig.client.account_id, C, BookSide.BID, "0.95")
+    rig.step(LoopSettings.fill_poll_s)  # the fill read lists it: the event's read fails
+    tried = len(rig.client.positions_reads)
+    rig.clock.advance(LoopSettings.fill_poll_s)
+    no_on_g = Intent(G, Side.NO, Action.BUY, D("0.60"), D(1), D("0.99"), "t", "spike")
+    assert rig.loop.executor.execute(no_on_g, last_data_at=rig.clock.wall(), in_sync=True)
+    assert rig.loop.portfolio.position(G) == -1  # its fill read is booked
+    assert len(rig.client.positions_reads) == tried
+    rig.step(LoopSettings.fill_poll_s)
+    assert len(rig.client.positions_reads) == tried + 1
+    rig.loop.log.close()

@@ -12,9 +12,9 @@ costs no call while nothing happens in them, and two (the event's resting orders
 positions) on the worker of the fill read that saw something happen. A read that fails keeps
 the last view, with each fill listed that it does not count counted as filled and not read
 (`PositionView.unbooked`: at its price and the taker fee), and is made again with the fill
-reads, at most every RETRY_S: a market is never taken for empty because the exchange did not
-answer. It is not the API error guard's to count: it stops nothing, not even this event's
-orders, which the limit holds to what is known.
+reads that hold no market from deciding, at most every RETRY_S: a market is never taken for
+empty because the exchange did not answer. It is not the API error guard's to count: it stops
+nothing, not even this event's orders, which the limit holds to what is known.
 """
 
 from __future__ import annotations
@@ -78,14 +78,16 @@ class ElsewhereViews:
         """What the account holds in `ticker` (None: a market the loop trades, or nothing)."""
         return self._views.get(ticker)
 
-    def rereading(self) -> Callable[[Iterable[Fill]], Reread]:
+    def rereading(self, *, held: bool) -> Callable[[Iterable[Fill]], Reread]:
         """What a fill read's worker does with the fills it listed (of the loop's subaccount):
         each event with a fill among them that its views do not count, or listed close before
         its last read, or whose last read failed, read again (one that failed, not before
-        RETRY_S since). What it compares with is taken now, on the deciding thread."""
+        RETRY_S since, nor by a read that `held` markets from deciding: each try may take the
+        client's retries, which would hold them as long). What it compares with is taken now,
+        on the deciding thread."""
         event_of, read_at, now = self._event_of, dict(self._read_at), self._clock.monotonic()
         counted = dict(self._counted)
-        waiting = {e for e, at in self._failed.items() if now - at < RETRY_S}
+        waiting = {e for e, at in self._failed.items() if held or now - at < RETRY_S}
         again = self._failed.keys() - waiting
 
         def unread(fill: Fill) -> bool:

@@ -299,7 +299,7 @@ class FillSync:
         number = self.applied.read_sent()
         lost = self._unknown.in_markets()
         settling = self.settlements.to_ask()
-        reread = self._elsewhere.rereading()
+        reread = self._elsewhere.rereading(held=bool(markets))
 
         def read() -> tuple[list[Fill], Looked, list[Settlement], Reread]:
             # an order of unknown outcome in a market with a new fill may be that fill's order,

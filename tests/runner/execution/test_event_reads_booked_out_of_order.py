@@ -54,7 +54,7 @@ def test_a_read_answered_before_a_failed_later_one_leaves_the_fill_only_the_late
 
     log = EventLog(clock, path=tmp_path / "log.jsonl", stderr=None)
     views = ElsewhereViews(markets={B: "KXSOS-26"}, views={}, read=read, clock=clock, log=log)
-    first, second = views.rereading(), views.rereading()
+    first, second = views.rereading(held=False), views.rereading(held=False)
     clock.advance(1)
     answered = first([no_bought("one")])
     clock.advance(1)
