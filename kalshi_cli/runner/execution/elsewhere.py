@@ -130,9 +130,8 @@ class ElsewhereViews:
                 self._failed[event] = answer.sent_at
                 continue
             self._failed.pop(event, None)
-            event_of = self._event_of
-            self._views = {t: v for t, v in self._views.items() if event_of[t] != event}
-            self._views.update((t, v) for t, v in views.items() if event_of.get(t) == event)
+            self._views = {t: v for t, v in self._views.items() if self._event_of[t] != event}
+            self._views.update((t, v) for t, v in views.items() if self._event_of.get(t) == event)
             # listed before the event was read: its positions hold them
             self._counted[event] = {f.fill_id for f in fills if self._event_of[f.ticker] == event}
         for fill in fills:
