@@ -1,11 +1,13 @@
-"""Two fill reads out at once each read an event the loop does not trade in full again; their
-answers may be booked in either order. A read booked after a later one, answered or failed,
-is passed over: the views hold what the later one knew."""
+"""An event the loop does not trade is read again in full when a fill read lists a fill there
+that its views do not count: once for each such fill, whatever its time says. Two fill reads
+out at once may book their reads of it in either order: one booked after a later one,
+answered or failed, is passed over, and the views hold what the later one knew."""
 
 from __future__ import annotations
 
 from decimal import Decimal as D
 from pathlib import Path
+from typing import Any
 
 from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.execution.elsewhere import ElsewhereViews, Views
@@ -18,9 +20,9 @@ from tests.runner.fakes import START
 B = "KXSOS-26-B"
 
 
-def no_bought(name: str) -> Fill:
-    """NO 1 on B at $0.80, by hand."""
-    body = {
+def no_bought(name: str, **when: int | None) -> Fill:
+    """NO 1 on B at $0.80, by hand (made at START unless `when` says otherwise)."""
+    body: dict[str, Any] = {
         "fill_id": name,
         "order_id": f"order-{name}",
         "market_ticker": B,
@@ -29,8 +31,30 @@ def no_bought(name: str) -> Fill:
         "yes_price_dollars": "0.20",
         "fee_cost": "0",
         "ts": int(START),
+        **when,
     }
     return decode_answer(Fill, body)
+
+
+def test_a_fill_with_no_time_has_its_event_read_once(tmp_path: Path) -> None:
+    """The exchange lists a fill on B with neither `created_time` nor `ts` (the spec requires
+    neither), with every fill read: its event is read once, not with each of them (two calls
+    each, for as long as the read lists it)."""
+    clock = ManualClock(START)
+    reads: list[str] = []
+
+    def read(event: str) -> Views:
+        reads.append(event)
+        return {B: PositionView(B, D(-1), D("0.80"), D("0.80"))}
+
+    log = EventLog(clock, path=tmp_path / "log.jsonl", stderr=None)
+    views = ElsewhereViews(markets={B: "KXSOS-26"}, views={}, read=read, clock=clock, log=log)
+    undated = no_bought("undated", ts=None)
+    for _ in range(3):
+        clock.advance(5)
+        views.book(views.rereading(held=False)([undated]))
+    assert reads == ["KXSOS-26"]
+    log.close()
 
 
 def test_a_read_answered_before_a_failed_later_one_leaves_the_fill_only_the_later_listed(
