@@ -140,15 +140,36 @@ def test_a_position_in_a_market_of_the_event_the_loop_does_not_trade_counts(
     rig.loop.log.close()
 
 
+class ExchangeClock(ManualClock):
+    """The exchange's clock, `behind` seconds behind the loop's (the machine's runs ahead)."""
+
+    def __init__(self, loop: ManualClock, behind: float) -> None:
+        super().__init__()
+        self._loop, self._behind = loop, behind
+
+    def wall(self) -> float:
+        return self._loop.wall() - self._behind
+
+    def monotonic(self) -> float:
+        return self._loop.monotonic()
+
+
 def loop_trading(
-    tmp_path: Path, scenario: str, limit: str, tickers: list[str], *, held_no: str = ""
+    tmp_path: Path,
+    scenario: str,
+    limit: str,
+    tickers: list[str],
+    *,
+    held_no: str = "",
+    behind: float = 0,
 ) -> Rig:
     """A loop trading `tickers` alone on the simulator of `scenario`, under an event limit of
-    `limit`, its log in log.jsonl; NO on `held_no` (if named) bought by hand a minute before."""
+    `limit`, its log in log.jsonl; NO on `held_no` (if named) bought by hand a minute before;
+    the exchange's clock `behind` seconds behind the loop's."""
     clock = ManualClock(START)
     path = tmp_path / "scenario.yaml"
     path.write_text(scenario)
-    exchange = new_exchange(path, clock=clock)
+    exchange = new_exchange(path, clock=ExchangeClock(clock, behind) if behind else clock)
     me = trader(exchange)
     if held_no:
         buy_no_by_hand(exchange, me, held_no)
@@ -209,20 +230,6 @@ def test_a_position_closed_by_hand_during_the_run_no_longer_counts(tmp_path: Pat
     rig.loop.log.close()
 
 
-class ExchangeClock(ManualClock):
-    """The exchange's clock, `behind` seconds behind the loop's (the machine's runs ahead)."""
-
-    def __init__(self, loop: ManualClock, behind: float) -> None:
-        super().__init__()
-        self._loop, self._behind = loop, behind
-
-    def wall(self) -> float:
-        return self._loop.wall() - self._behind
-
-    def monotonic(self) -> float:
-        return self._loop.monotonic()
-
-
 def test_a_fill_by_hand_just_after_the_events_read_counts_on_a_clock_seconds_ahead(
     tmp_path: Path,
 ) -> None:
@@ -231,23 +238,11 @@ def test_a_fill_by_hand_just_after_the_events_read_counts_on_a_clock_seconds_ahe
     just after, NO on B again: with both, YES on A at $0.10 could lose $1.70 (B yes), past a
     limit of $1.50. The loop had taken the second fill, stamped by the exchange 4 s before the
     event's read by the machine's clock, for one the read held, and sent the order."""
-    clock = ManualClock(START)
-    path = tmp_path / "scenario.yaml"
-    path.write_text(SCENARIO)
-    exchange = new_exchange(path, clock=ExchangeClock(clock, behind=4))
-    risk = {"max_event_loss": "1.50", "stop_loss_share": "0"}
-    rig = make_rig(
-        tmp_path / "s.db",
-        exchange=exchange,
-        clock=clock,
-        account_id=trader(exchange),
-        risk=risk,
-        tickers=[A],
-    )
+    rig = loop_trading(tmp_path, SCENARIO, "1.50", [A], behind=4)
     rig.step(LoopSettings.fill_poll_s)
-    buy_no_by_hand(exchange, rig.client.account_id, B)
+    buy_no_by_hand(rig.exchange, rig.client.account_id, B)
     rig.step(LoopSettings.fill_poll_s)  # lists it: the event is read
-    buy_no_by_hand(exchange, rig.client.account_id, B)
+    buy_no_by_hand(rig.exchange, rig.client.account_id, B)
     rig.step(LoopSettings.fill_poll_s)  # lists it too
     assert not yes_at_a_dime(rig, A)
     rig.loop.log.close()
