@@ -96,6 +96,11 @@ class FillRepository:
         sql, params = _fills_query(since=since, until=None, ticker=ticker, subaccount=subaccount)
         return list(_fill_records(self._db.newest(sql, params, "ts, rowid", limit)))
 
+    def filled(self, order_id: str) -> Decimal:
+        """The contracts the stored fills of `order_id` add up to."""
+        rows = self._db.rows("SELECT count FROM fills WHERE order_id = ?", (order_id,))
+        return sum((Decimal(count) for (count,) in rows), Decimal(0))
+
     def of_orders(self, order_ids: Collection[str]) -> list[FillRecord]:
         """The fills of these orders, in time order."""
         ids = list(order_ids)

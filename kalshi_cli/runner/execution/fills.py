@@ -253,9 +253,6 @@ class FillSync:
         self.due = due  # a read is due: the next tick makes it (not during a backoff)
         self._seen: dict[str, float] = {}  # fill id applied -> its time
         self._late = LateFills(books.portfolio.book)
-        # order id -> contracts filled, counted fill by fill, for the orders whose state-file
-        # row may still be resting (replayed at start for those, then kept as fills arrive)
-        self._filled: dict[str, Decimal] = {}
         self._last_fill_ts = clock.wall()
         self.applied = applied
         # whether an order of a market is on its way, its answer not booked (the answer book's
@@ -455,15 +452,10 @@ class FillSync:
         reads its markets and their fees meanwhile, seconds on a large selection) is read."""
         if since is not None:
             self._last_fill_ts = min(self._last_fill_ts, since)
-        open_ids = set(self._portfolio.orders)
         for record in records:
             self._seen[record.fill_id] = record.ts
             self._late.booked(record.ticker, record.ts)
             self._last_fill_ts = max(self._last_fill_ts, record.ts)
-            if record.order_id in open_ids:
-                self._filled[record.order_id] = (
-                    self._filled.get(record.order_id, ZERO) + record.count
-                )
         self._forget_old_fills()
 
     def _forget_old_fills(self) -> None:
@@ -509,7 +501,7 @@ class FillSync:
             if late:
                 net = self._book_again(fill.ticker, record.ts)[fill.fill_id]
             if intent is not None:
-                self._order_filled(intent, fill.count)
+                self._order_filled(intent)
         if new and not late:
             self._records.add_realized(record.ts, net)
         else:  # another process (a reconcile) copied it first: the file has its P&L
@@ -543,23 +535,24 @@ class FillSync:
                 self._records.forget_realized(record.ts)
         return nets
 
-    def _order_filled(self, row: IntentRecord, count: Decimal) -> None:
-        """A fill of an order the state file knows: its row follows (filled, remaining,
-        executed once nothing is left), so a filled quote is not left `resting` there when the
-        `user_orders` message saying so is lost. The count filled is the larger of the row's
-        (the exchange's last answer) and the fills counted one by one, which both only ever
-        fall short of the truth; what rests is never more than the row last said."""
+    def _order_filled(self, row: IntentRecord) -> None:
+        """A fill of an order the state file knows, just stored: its row follows (filled,
+        remaining, executed once nothing is left), so a filled quote is not left `resting` there
+        when the `user_orders` message saying so is lost. The count filled is the larger of the
+        row's (the exchange's last answer) and what the order's stored fills add up to, which
+        both only ever fall short of the truth; what rests is never more than the row last
+        said. The sum is the state file's, not counted here order by order: such a count has
+        to be let go wherever an order ends, and one missed (a cancel answered before the
+        fills were read) is kept for the rest of the run."""
         order_id = row.order_id or ""
-        total = self._filled.get(order_id, ZERO) + count
-        if row.status != RESTING:
-            # pending or unknown: resolved by its own lookup; executed: final; canceled: final,
-            # but its fills are counted, and fills that took all it was for make it executed
-            if row.status == CANCELED and total > row.filled:
+        if row.status not in (RESTING, CANCELED):
+            return  # pending or unknown: resolved by its own lookup; executed: final
+        total = self._store.fills.filled(order_id)
+        if row.status == CANCELED:
+            # final, but its fills are counted, and fills that took all it was for make it
+            # executed
+            if total > row.filled:
                 self._store.orders.update_order(order_id=order_id, fill_count=total)
-            if row.status == EXECUTED:
-                self._filled.pop(order_id, None)
-            else:
-                self._filled[order_id] = total
             return
         filled = max(row.filled, total)
         remaining = max(row.count - filled, ZERO)
@@ -570,10 +563,6 @@ class FillSync:
             order_id=order_id, status=status, fill_count=filled, remaining_count=remaining
         )
         self._portfolio.update_order(order_id, remaining=remaining, status=status)
-        if status == RESTING:
-            self._filled[order_id] = total
-        else:
-            self._filled.pop(order_id, None)
 
     def order_message(self, order: Order) -> bool:
         """A `user_orders` message: the exchange's own counts go into the order's row. False
@@ -595,8 +584,6 @@ class FillSync:
                 fill_count=filled,
                 remaining_count=order.remaining_count,
             )
-            if status != RESTING:
-                self._filled.pop(order_id, None)
         return True
 
     def _fill_fields(self, fill: Fill, sent: Sent | None, realized: Decimal) -> dict[str, Any]:

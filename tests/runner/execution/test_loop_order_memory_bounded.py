@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.runner.execution import fills
+from kalshi_cli.strategies import Cancel
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import Action, Side
+from tests.runner.execution.test_requote_amends import LAL, _quoted, _rig, _sell_into_the_quote
 from tests.runner.fakes import START, make_rig, new_exchange
 
 BOUND = 8
@@ -60,8 +62,6 @@ def test_the_loops_memory_of_its_orders_and_fills_stays_within_its_bound(
     assert len(forgotten_asked) >= 3, executor.counters  # fills of orders it forgot
     assert most_sent == BOUND
     assert most_applied == BOUND
-    # the fills counted per order are kept only for the orders that still rest
-    assert set(executor.fills._filled) <= set(rig.loop.portfolio.orders)
     recorded = list(rig.store.fills.iter_fills())
     assert len(recorded) == executor.counters.fills
     # each still its strategy's, from the state file
@@ -112,3 +112,31 @@ def test_an_order_amended_again_and_again_is_remembered_one_amend_back() -> None
     assert last.before.before is None
     assert last.at(START + 4).price == prices[-1], "a fill made as the amend landed: its terms"
     assert last.at(START + 3.999).price == prices[-2]
+
+
+def _held(part: object) -> int:
+    """The entries of every dict, list and set `part` holds itself."""
+    return sum(len(v) for v in vars(part).values() if isinstance(v, dict | list | set))
+
+
+def test_orders_cancelled_before_their_fills_are_read_leave_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quote that fills while its cancel is on the way is booked cancelled, then its fill is
+    read: its row counts the fill, and the loop's fill bookkeeping holds no more over the last
+    ten of thirty such orders than over the first ten (it kept a count for each of them, for
+    the rest of the run)."""
+    monkeypatch.setattr(fills, "MAX_REMEMBERED", BOUND)
+    rig = _rig(tmp_path, max_position_per_market=1000)
+    fill_sync = rig.loop.executor.fills
+    held = []
+    for n in range(30):
+        order_id = _quoted(rig)
+        _sell_into_the_quote(rig, Decimal(4))
+        rig.loop.executor.cancels.cancel(Cancel(LAL, order_id, "a requote"))
+        rig.step(61.0)  # past the window of fill ids kept against a read's margin
+        row = rig.store.orders.intent_by_order_id(order_id)
+        assert row is not None and (row.status, row.filled) == ("canceled", 4), n
+        held.append(_held(fill_sync))
+    assert rig.loop.portfolio.position(LAL) == 120
+    assert max(held[-10:]) <= max(held[:10]), held

@@ -98,6 +98,7 @@ def test_after_a_restart_an_open_orders_earlier_fills_count_toward_what_is_left(
         )
         for n in (1, 3)
     ]
+    rig.store.fills.record_fills(earlier)
     rig.loop.executor.fills.load_seen(earlier)  # what the start replays: 4 filled
     rig.loop.executor.fills.apply(
         Fill(
