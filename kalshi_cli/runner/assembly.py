@@ -32,7 +32,7 @@ from kalshi_cli.runner.execution.cancels import Cancels
 from kalshi_cli.runner.execution.dispatch import Dispatch, Wire
 from kalshi_cli.runner.execution.elsewhere import ElsewhereViews
 from kalshi_cli.runner.execution.execution import Changes, LoopExecutor
-from kalshi_cli.runner.execution.fills import AppliedFills, FillSync
+from kalshi_cli.runner.execution.fills import CLOCK_AHEAD_S, AppliedFills, FillSync
 from kalshi_cli.runner.execution.outbox import Outbox
 from kalshi_cli.runner.execution.own_orders import OwnOrders, owner_among
 from kalshi_cli.runner.execution.sender import Sender
@@ -493,7 +493,7 @@ def build_loop(
     # a strategy owns nothing outside the loop's markets: only the account's limit reads what
     # is held there
     elsewhere = held_elsewhere(
-        events if limits.max_event_loss is not None else {}, orders.checks, parts.clock, parts.log
+        events if limits.max_event_loss is not None else {}, orders.checks, parts
     )
     # the exchange's positions the start compares with are the client's subaccount's (else 0)
     fills = rebuild(parts.store, portfolio, subaccount)
@@ -737,7 +737,7 @@ def load_events(
 
 
 def held_elsewhere(
-    events: Mapping[str, EventTerms], checks: PreTradeChecks, clock: Clock, log: EventLog
+    events: Mapping[str, EventTerms], checks: PreTradeChecks, parts: Parts
 ) -> ElsewhereViews:
     """What the account holds in the markets of the loop's `events` that it does not trade (one
     closed awaiting its result, one left out of the selection): they settle with the event. Read
@@ -749,12 +749,17 @@ def held_elsewhere(
         for ticker in terms.strikes
         if ticker not in events
     }
+    # the fills the loop's first reads list again (CLOCK_AHEAD_S back), listed before the views
+    # that count them: one made between the two is counted at worst twice, never missed
+    since = int(parts.clock.wall() - CLOCK_AHEAD_S) - 2
+    listed = checks.fill_ids(since) if markets else []
     return ElsewhereViews(
         markets=markets,
         views=checks.account_views() if markets else {},
         read=checks.event_views,
-        clock=clock,
-        log=log,
+        clock=parts.clock,
+        log=parts.log,
+        listed=listed,
     )
 
 

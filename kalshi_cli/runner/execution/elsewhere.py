@@ -58,10 +58,12 @@ class ElsewhereViews:
         read: Callable[[str], Views],
         clock: Clock,
         log: EventLog,
+        listed: Iterable[tuple[str, str]] = (),
     ) -> None:
         """`markets`: each market of the loop's events that it does not trade -> its event;
         `views`: what the exchange holds in them, read just now; `read`: one event's views
-        from the exchange."""
+        from the exchange; `listed`: (ticker, fill id) of the fills listed just before `views`
+        were read, which they count (the loop's first fill reads list them again)."""
         self._event_of = dict(markets)
         self._views = {t: v for t, v in views.items() if t in self._event_of}
         self._read = read
@@ -71,8 +73,11 @@ class ElsewhereViews:
         # the events whose last read failed -> when (monotonic seconds)
         self._failed: dict[str, float] = {}
         # event -> the fills its views count: those listed with its last read, those counted
-        # as not read since (none before the first fill read: a fill it lists is read again)
+        # as not read since
         self._counted: dict[str, set[str]] = {}
+        for ticker, fill_id in listed:
+            if ticker in self._event_of:
+                self._counted.setdefault(self._event_of[ticker], set()).add(fill_id)
 
     def view(self, ticker: str) -> PositionView | None:
         """What the account holds in `ticker` (None: a market the loop trades, or nothing)."""

@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 
 
 MAX_REMEMBERED = 10_000
+# how far this machine's clock may run ahead of the exchange's: a fill's time is the exchange's,
+# the start the reads begin from is this machine's, so they begin this much earlier (the fills
+# listed again are known by their ids)
+CLOCK_AHEAD_S = 60.0
 # a late fill's market is booked again from its newest mark before the fill: one taken at most
 # every MARK_EVERY_S seconds of a market's fills, the newest MARKS_KEPT of each of the
 # MAX_MARKED markets marked last (a fill later than them all books its market from nothing)
@@ -253,7 +257,7 @@ class FillSync:
         self.due = due  # a read is due: the next tick makes it (not during a backoff)
         self._seen: dict[str, float] = {}  # fill id applied -> its time
         self._late = LateFills(books.portfolio.book)
-        self._last_fill_ts = clock.wall()
+        self._last_fill_ts = clock.wall() - CLOCK_AHEAD_S
         self.applied = applied
         # whether an order of a market is on its way, its answer not booked (the answer book's
         # `InFlight.in_market`): a fill there of an order the loop does not know may be that
@@ -448,10 +452,11 @@ class FillSync:
     def load_seen(self, records: Iterable[FillRecord], *, since: float | None = None) -> None:
         """The fills already applied (replayed from the state file at start). `since`: when the
         start's reconcile asked the exchange for the fills these are (unix seconds): the reads
-        begin there, not when the loop was built, so a fill made between the two (the start
-        reads its markets and their fees meanwhile, seconds on a large selection) is read."""
+        begin there (less CLOCK_AHEAD_S), not when the loop was built, so a fill made between
+        the two (the start reads its markets and their fees meanwhile, seconds on a large
+        selection) is read."""
         if since is not None:
-            self._last_fill_ts = min(self._last_fill_ts, since)
+            self._last_fill_ts = min(self._last_fill_ts, since - CLOCK_AHEAD_S)
         for record in records:
             self._seen[record.fill_id] = record.ts
             self._late.booked(record.ticker, record.ts)

@@ -125,6 +125,11 @@ class PreTradeChecks:
         positions = own.portfolio.get_positions(event_ticker=event_ticker)
         return _views(_Holdings(positions, resting, []))
 
+    def fill_ids(self, min_ts: int) -> list[tuple[str, str]]:
+        """(ticker, fill id) of each fill since `min_ts` (unix seconds) of the subaccount an
+        order placed now goes to."""
+        return [(f.ticker, f.fill_id) for f in self._own().portfolio.iter_fills(min_ts=min_ts)]
+
     def _own(self) -> OrderClient:
         """A handle on the subaccount an order placed now goes to (the client's, else the API
         key's, else 0's)."""

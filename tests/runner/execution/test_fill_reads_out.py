@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.runner.execution.dispatch import Dispatch
+from kalshi_cli.runner.execution.fills import CLOCK_AHEAD_S
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.models import Fill
 from tests.runner.fakes import Rig, make_rig
@@ -144,4 +145,5 @@ def test_a_stops_last_fill_read_lists_the_recent_window_not_the_accounts_history
 
     rig.client.iter_fills = spy  # type: ignore[method-assign]
     rig.loop.executor.fills.sync()
-    assert asked == [int(rig.clock.wall()) - 2]
+    # with no fill applied yet, the window begins CLOCK_AHEAD_S before the start's own clock
+    assert asked == [int(rig.clock.wall() - CLOCK_AHEAD_S) - 2]
