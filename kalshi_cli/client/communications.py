@@ -14,6 +14,7 @@ from typing import Any, Literal
 import msgspec
 
 from kalshi_cli.client.connection import Area, Id, Params, UnknownOutcome, path_segment
+from kalshi_cli.client.order_groups import checked_subaccount
 from kalshi_cli.client.retry import Resend
 from kalshi_cli.vocabulary.errors import KalshiError, ValidationError
 from kalshi_cli.vocabulary.models import Answer
@@ -113,14 +114,6 @@ def check_bid(price: object, what: str) -> Decimal:
     return price
 
 
-def _subaccount(subaccount: int | None) -> int | None:
-    if subaccount is not None and not 0 <= subaccount <= 63:
-        raise ValidationError(
-            f"subaccount {subaccount} must be 0 (primary) to 63", code="bad_subaccount"
-        )
-    return subaccount
-
-
 class CommunicationsApi(Area):
     """RFQs and quotes (see the module docstring)."""
 
@@ -186,7 +179,7 @@ class CommunicationsApi(Area):
             "status": status,
             "creator_user_id": creator_user_id,
             "user_filter": "self" if mine else None,
-            "subaccount": _subaccount(subaccount),
+            "subaccount": checked_subaccount(subaccount),
         }
         return self._conn.iterate(
             RFQS,
@@ -247,7 +240,7 @@ class CommunicationsApi(Area):
             body["replace_existing"] = True
         if obscure_creator_id:
             body["obscure_creator_id"] = True
-        if _subaccount(subaccount) is not None:
+        if checked_subaccount(subaccount) is not None:
             body["subaccount"] = subaccount
         return self._create(
             RFQS,
@@ -336,7 +329,7 @@ class CommunicationsApi(Area):
         }
         if post_only:
             body["post_only"] = True
-        if _subaccount(subaccount) is not None:
+        if checked_subaccount(subaccount) is not None:
             body["subaccount"] = subaccount
         return self._create(
             QUOTES,

@@ -77,17 +77,23 @@ def _limit_body(contracts_limit: Decimal) -> dict[str, str]:
 MAX_SUBACCOUNT = 63
 
 
-def _subaccount(subaccount: int | None) -> Params:
-    """The `subaccount` parameter (empty when None: the client's own, else the default)."""
+def checked_subaccount(subaccount: int | None) -> int | None:
+    """A request's `subaccount` (None: the client's own, else the default), refused unless a
+    whole number 0 (primary) to MAX_SUBACCOUNT: `True` is no subaccount 1."""
     if subaccount is None:
-        return {}
+        return None
     if isinstance(subaccount, bool) or not isinstance(subaccount, int):
         raise ValidationError("a subaccount is a whole number", code="bad_subaccount")
     if not 0 <= subaccount <= MAX_SUBACCOUNT:
         raise ValidationError(
             f"a subaccount is 0 (primary) to {MAX_SUBACCOUNT}", code="bad_subaccount"
         )
-    return {"subaccount": subaccount}
+    return subaccount
+
+
+def _subaccount(subaccount: int | None) -> Params:
+    """The `subaccount` parameter (empty when None)."""
+    return {} if checked_subaccount(subaccount) is None else {"subaccount": subaccount}
 
 
 class OrderGroupsApi(Area):

@@ -127,6 +127,7 @@ def test_every_communications_call_against_the_simulator(timed_sim: SimHarness) 
         ("create_rfq", {"market_ticker": T, "contracts": Decimal(1), "target_cost": Decimal(1)}),
         ("create_rfq", {"market_ticker": T, "contracts": Decimal("0.001")}),
         ("create_rfq", {"market_ticker": T, "contracts": Decimal(1), "subaccount": 64}),
+        ("create_rfq", {"market_ticker": T, "contracts": Decimal(1), "subaccount": True}),
         (
             "create_rfq",
             {"market_ticker": T, "contracts": Decimal(1), "target_cost_excludes_fees": True},
