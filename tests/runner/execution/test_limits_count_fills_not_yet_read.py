@@ -98,25 +98,33 @@ def _held_yes(rig: Rig, ticker: str) -> Decimal:
     return sum((p.position for p in positions if p.ticker == ticker), Decimal(0))
 
 
-def _filled_then_bid_again(rig: Rig) -> None:
-    """A bid of 10 in HOLD rests, then fills; the `user_orders` message says so, and the fill
-    read it calls for is held while HOLD is decided on again (a strategy that bids 10 whenever
-    it has no bid resting), then everything is answered and booked."""
+def _bid_filled_with_reads_held(rig: Rig, *, again: bool) -> threading.Event:
+    """A strategy's bid of 10 in HOLD rests, then another trader fills it, every fill read held
+    from then on (until the event returned is set). `again`: the strategy bids whenever it has
+    no bid resting, else only while it holds nothing at all."""
 
     def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Intent]:
-        if snap.ticker != HOLD or pos.resting:
+        if snap.ticker != HOLD or pos.resting or (not again and (pos.unbooked or pos.position)):
             return []
         return [_bid(HOLD, "0.61", 10)]
 
     swap_decide(rig.loop, decide)
+    rig.step(0.5)
+    _settle(rig)
+    rig.step(0.5)
+    assert _resting(rig, HOLD) == 10
+    release = _fill_reads_held(rig)
+    another_trader_places(rig.exchange, HOLD, BookSide.ASK, Decimal("0.61"), Decimal(10))
+    return release
+
+
+def _filled_then_bid_again(rig: Rig) -> None:
+    """A bid of 10 in HOLD rests, then fills; the `user_orders` message says so, and the fill
+    read it calls for is held while HOLD is decided on again (a strategy that bids 10 whenever
+    it has no bid resting), then everything is answered and booked."""
     release = threading.Event()
     try:
-        rig.step(0.5)
-        _settle(rig)
-        rig.step(0.5)
-        assert _resting(rig, HOLD) == 10
-        release = _fill_reads_held(rig)
-        another_trader_places(rig.exchange, HOLD, BookSide.ASK, Decimal("0.61"), Decimal(10))
+        release = _bid_filled_with_reads_held(rig, again=True)
         rig.step(0.5)  # the message and the book change: HOLD is decided on again
         rig.step(0.5)
         assert rig.loop.executor.fills.reading, "the fill read is still out"
@@ -447,24 +455,12 @@ def test_the_stop_loss_closes_a_position_told_filled_while_its_fill_read_is_out(
     however far the market fell meanwhile; and a tick that visits only what is held first (no
     book change, no sweep) did not count it as held."""
     rig = _rig(tmp_path, {})
-
-    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Intent]:
-        if snap.ticker != HOLD or pos.resting or pos.unbooked or pos.position:
-            return []
-        return [_bid(HOLD, "0.61", 10)]
-
-    swap_decide(rig.loop, decide)
     release = threading.Event()
     try:
-        rig.step(0.5)
-        _settle(rig)
-        rig.step(0.5)
-        assert _resting(rig, HOLD) == 10
+        release = _bid_filled_with_reads_held(rig, again=False)
         # raised once the bid rests: the stop-loss at entry would have refused it
         risk = rig.loop.risk
         risk.limits = struct_replace(risk.limits, stop_loss_share=Decimal("0.99"))
-        release = _fill_reads_held(rig)
-        another_trader_places(rig.exchange, HOLD, BookSide.ASK, Decimal("0.61"), Decimal(10))
 
         def sells() -> list[CreateOrder]:
             sent = rig.client.requests
