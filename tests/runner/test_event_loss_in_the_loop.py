@@ -297,6 +297,22 @@ def test_while_the_event_cannot_be_read_what_is_known_there_counts_and_other_eve
     assert f"-$1.85 ({B} yes)" in logged(tmp_path, "risk_denied")[0]["detail"]
 
 
+def test_a_fill_told_while_the_event_cannot_be_read_adds_to_what_was_read_there(
+    tmp_path: Path,
+) -> None:
+    """NO on B at $0.80 is held from before the run; a second is bought by hand while the event
+    cannot be read. Both count: YES on A at $0.10 could lose $1.70 (B yes), past $1.50, and is
+    refused; the fill alone would have been $0.90."""
+    rig = loop_trading(tmp_path, TWO_EVENTS, "1.50", [A, G], held_no=B)
+    rig.step()
+    rig.client.positions_error = ServerError("request failed: HTTP 503", status=503)
+    buy_no_by_hand(rig.exchange, rig.client.account_id, B)
+    rig.step(LoopSettings.fill_poll_s)  # the fill read lists it: the event's read fails
+    assert not yes_at_a_dime(rig, A)
+    rig.loop.log.close()
+    assert f"-$1.70 ({B} yes)" in logged(tmp_path, "risk_denied")[0]["detail"]
+
+
 def test_a_fill_read_that_holds_a_market_does_not_wait_on_an_event_that_cannot_be_read(
     tmp_path: Path,
 ) -> None:
