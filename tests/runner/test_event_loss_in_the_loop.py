@@ -276,6 +276,7 @@ def test_while_the_event_cannot_be_read_what_is_known_there_counts_and_other_eve
     rig.client.positions_error = ServerError("request failed: HTTP 503", status=503)
     take_by_hand(rig.exchange, rig.client.account_id, C, BookSide.BID, "0.95")
     rig.step(LoopSettings.fill_poll_s)  # the fill read lists it: the event's read fails
+    assert rig.loop.log.counts.get("event_read_failed") == 1  # said at the first failure
     tried = len(rig.client.positions_reads)
     for _ in range(8):  # a fill read on each step for 4 s: the event is not asked again yet
         rig.loop.executor.fills_due = True
@@ -291,9 +292,12 @@ def test_while_the_event_cannot_be_read_what_is_known_there_counts_and_other_eve
     rig.step(LoopSettings.fill_poll_s)
     assert rig.client.positions_reads[reads:] == [{"event_ticker": "KXSOS-26"}]
     assert not yes_at_a_dime(rig, A)  # the exchange's positions now: the same worst case
+    for _ in range(3):  # read, it is not asked again with nothing new there
+        rig.step(LoopSettings.fill_poll_s)
+    assert len(rig.client.positions_reads) == reads + 1
     rig.loop.log.close()
     (failed,) = logged(tmp_path, "event_read_failed")
-    assert failed["event_ticker"] == "KXSOS-26"
+    assert failed["event_ticker"] == "KXSOS-26" and "503" in failed["error"]
     assert f"-$1.85 ({B} yes)" in logged(tmp_path, "risk_denied")[0]["detail"]
 
 
@@ -313,6 +317,21 @@ def test_a_fill_told_while_the_event_cannot_be_read_adds_to_what_was_read_there(
     assert f"-$1.70 ({B} yes)" in logged(tmp_path, "risk_denied")[0]["detail"]
 
 
+def test_a_refusal_names_the_market_of_a_fill_told_while_the_event_cannot_be_read(
+    tmp_path: Path,
+) -> None:
+    """NO on C at $0.80 bought by hand while the event cannot be read, nothing known there
+    before: YES on A at $0.10 could lose $0.90 where C settles YES, and the refusal says so."""
+    rig = loop_trading(tmp_path, TWO_EVENTS, "0.85", [A, G])
+    rig.step()
+    rig.client.positions_error = ServerError("request failed: HTTP 503", status=503)
+    buy_no_by_hand(rig.exchange, rig.client.account_id, C)
+    rig.step(LoopSettings.fill_poll_s)
+    assert not yes_at_a_dime(rig, A)
+    rig.loop.log.close()
+    assert f"-$0.90 ({C} yes)" in logged(tmp_path, "risk_denied")[0]["detail"]
+
+
 def test_a_fill_read_that_holds_a_market_does_not_wait_on_an_event_that_cannot_be_read(
     tmp_path: Path,
 ) -> None:
@@ -325,6 +344,7 @@ def test_a_fill_read_that_holds_a_market_does_not_wait_on_an_event_that_cannot_b
     rig.client.positions_error = ServerError("request failed: HTTP 503", status=503)
     take_by_hand(rig.exchange, rig.client.account_id, C, BookSide.BID, "0.95")
     rig.step(LoopSettings.fill_poll_s)  # the fill read lists it: the event's read fails
+    assert rig.loop.log.counts.get("event_read_failed") == 1  # said at the first failure
     tried = len(rig.client.positions_reads)
     rig.clock.advance(LoopSettings.fill_poll_s)
     no_on_g = Intent(G, Side.NO, Action.BUY, D("0.60"), D(1), D("0.99"), "t", "spike")
