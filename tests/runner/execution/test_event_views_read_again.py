@@ -20,12 +20,12 @@ from tests.runner.fakes import START
 B = "KXSOS-26-B"
 
 
-def no_bought(name: str, **when: int | None) -> Fill:
-    """NO 1 on B at $0.80, by hand (made at START unless `when` says otherwise)."""
+def no_bought(name: str, market: str = B, **when: int | None) -> Fill:
+    """NO 1 on `market` at $0.80, by hand (made at START unless `when` says otherwise)."""
     body: dict[str, Any] = {
         "fill_id": name,
         "order_id": f"order-{name}",
-        "market_ticker": B,
+        "market_ticker": market,
         "book_side": BookSide.ASK.value,
         "count_fp": "1",
         "yes_price_dollars": "0.20",
@@ -88,4 +88,51 @@ def test_a_read_answered_before_a_failed_later_one_leaves_the_fill_only_the_late
     held = views.view(B)
     assert held is not None
     assert held.worst_case(BookSide.ASK) == 2
+    log.close()
+
+
+def test_a_fill_made_up_to_two_seconds_before_the_events_read_has_it_read_once_more(
+    tmp_path: Path,
+) -> None:
+    """A fill on B made 2 s (MARGIN_S) before its event's read, which listed it: the positions
+    may not hold it yet (reads lag writes), so the next fill read reads the event once more;
+    after that, never again for it."""
+    clock = ManualClock(START + 1)  # the start's views; the fill was made at START
+    reads: list[str] = []
+
+    def read(event: str) -> Views:
+        reads.append(event)
+        return {B: PositionView(B, D(-1), D("0.80"), D("0.80"))}
+
+    log = EventLog(clock, path=tmp_path / "log.jsonl", stderr=None)
+    views = ElsewhereViews(markets={B: "KXSOS-26"}, views={}, read=read, clock=clock, log=log)
+    fill = no_bought("made")
+    clock.advance(1)  # the event's read that lists it: START + 2
+    for _ in range(3):
+        views.book(views.rereading(held=False)([fill]))
+        clock.advance(5)
+    assert reads == ["KXSOS-26", "KXSOS-26"]
+    log.close()
+
+
+def test_an_events_failed_read_does_not_keep_another_events_read_from_being_booked(
+    tmp_path: Path,
+) -> None:
+    """One fill read lists a fill on B (event KXSOS-26) and one on H (KXSOS-27): B's event
+    cannot be read, H's can. H holds what its read says, whatever became of B's."""
+    clock = ManualClock(START)
+    h = "KXSOS-27-H"
+
+    def read(event: str) -> Views:
+        if event == "KXSOS-26":
+            raise ServerError("request failed: HTTP 503", status=503)
+        return {h: PositionView(h, D(-1), D("0.80"), D("0.80"))}
+
+    log = EventLog(clock, path=tmp_path / "log.jsonl", stderr=None)
+    markets = {B: "KXSOS-26", h: "KXSOS-27"}
+    views = ElsewhereViews(markets=markets, views={}, read=read, clock=clock, log=log)
+    clock.advance(1)
+    views.book(views.rereading(held=False)([no_bought("b"), no_bought("h", h)]))
+    held = views.view(h)
+    assert held is not None and held.position == -1
     log.close()
