@@ -145,5 +145,10 @@ def test_a_stops_last_fill_read_lists_the_recent_window_not_the_accounts_history
 
     rig.client.iter_fills = spy  # type: ignore[method-assign]
     rig.loop.executor.fills.sync()
-    # with no fill applied yet, the window begins CLOCK_AHEAD_S before the start's own clock
+    # with no fill applied yet, the window begins CLOCK_AHEAD_S before the start's own clock,
+    # or before the start's reconcile read the fills, if that was earlier (a long start)
     assert asked == [int(rig.clock.wall() - CLOCK_AHEAD_S) - 2]
+    reconciled = rig.clock.wall() - 300
+    rig.loop.executor.fills.load_seen([], since=reconciled)
+    rig.loop.executor.fills.sync()
+    assert asked[1:] == [int(reconciled - CLOCK_AHEAD_S) - 2]
