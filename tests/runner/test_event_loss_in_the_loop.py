@@ -301,35 +301,25 @@ def test_while_the_event_cannot_be_read_what_is_known_there_counts_and_other_eve
     assert f"-$1.85 ({B} yes)" in logged(tmp_path, "risk_denied")[0]["detail"]
 
 
-def test_a_fill_told_while_the_event_cannot_be_read_adds_to_what_was_read_there(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("held_no", "bought", "limit", "worst"),
+    [(B, B, "1.50", f"-$1.70 ({B} yes)"), ("", C, "0.85", f"-$0.90 ({C} yes)")],
+    ids=["adds-to-what-was-read", "names-its-market"],
+)
+def test_a_fill_told_while_the_event_cannot_be_read_counts_where_it_was_made(
+    tmp_path: Path, held_no: str, bought: str, limit: str, worst: str
 ) -> None:
-    """NO on B at $0.80 is held from before the run; a second is bought by hand while the event
-    cannot be read. Both count: YES on A at $0.10 could lose $1.70 (B yes), past $1.50, and is
-    refused; the fill alone would have been $0.90."""
-    rig = loop_trading(tmp_path, TWO_EVENTS, "1.50", [A, G], held_no=B)
+    """NO at $0.80 bought by hand while the event cannot be read. On B, where NO is held from
+    before the run, both count: YES on A at $0.10 could lose $1.70 (B yes), not the $0.90 of the
+    fill alone. On C, where nothing was known, the refusal names C."""
+    rig = loop_trading(tmp_path, TWO_EVENTS, limit, [A, G], held_no=held_no)
     rig.step()
     rig.client.positions_error = ServerError("request failed: HTTP 503", status=503)
-    buy_no_by_hand(rig.exchange, rig.client.account_id, B)
+    buy_no_by_hand(rig.exchange, rig.client.account_id, bought)
     rig.step(LoopSettings.fill_poll_s)  # the fill read lists it: the event's read fails
     assert not yes_at_a_dime(rig, A)
     rig.loop.log.close()
-    assert f"-$1.70 ({B} yes)" in logged(tmp_path, "risk_denied")[0]["detail"]
-
-
-def test_a_refusal_names_the_market_of_a_fill_told_while_the_event_cannot_be_read(
-    tmp_path: Path,
-) -> None:
-    """NO on C at $0.80 bought by hand while the event cannot be read, nothing known there
-    before: YES on A at $0.10 could lose $0.90 where C settles YES, and the refusal says so."""
-    rig = loop_trading(tmp_path, TWO_EVENTS, "0.85", [A, G])
-    rig.step()
-    rig.client.positions_error = ServerError("request failed: HTTP 503", status=503)
-    buy_no_by_hand(rig.exchange, rig.client.account_id, C)
-    rig.step(LoopSettings.fill_poll_s)
-    assert not yes_at_a_dime(rig, A)
-    rig.loop.log.close()
-    assert f"-$0.90 ({C} yes)" in logged(tmp_path, "risk_denied")[0]["detail"]
+    assert worst in logged(tmp_path, "risk_denied")[0]["detail"]
 
 
 def test_a_fill_read_that_holds_a_market_does_not_wait_on_an_event_that_cannot_be_read(

@@ -36,11 +36,11 @@ def no_bought(name: str, market: str = B, **when: int | None) -> Fill:
     return decode_answer(Fill, body)
 
 
-def test_a_fill_with_no_time_has_its_event_read_once(tmp_path: Path) -> None:
-    """The exchange lists a fill on B with neither `created_time` nor `ts` (the spec requires
-    neither), with every fill read: its event is read once, not with each of them (two calls
-    each, for as long as the read lists it)."""
-    clock = ManualClock(START)
+def counting_reads(
+    tmp_path: Path, clock: ManualClock
+) -> tuple[ElsewhereViews, list[str], EventLog]:
+    """Views of B (event KXSOS-26), built now, whose every read of the event answers NO 1 on B
+    and is noted in the list returned; their log, for the test to close."""
     reads: list[str] = []
 
     def read(event: str) -> Views:
@@ -49,6 +49,15 @@ def test_a_fill_with_no_time_has_its_event_read_once(tmp_path: Path) -> None:
 
     log = EventLog(clock, path=tmp_path / "log.jsonl", stderr=None)
     views = ElsewhereViews(markets={B: "KXSOS-26"}, views={}, read=read, clock=clock, log=log)
+    return views, reads, log
+
+
+def test_a_fill_with_no_time_has_its_event_read_once(tmp_path: Path) -> None:
+    """The exchange lists a fill on B with neither `created_time` nor `ts` (the spec requires
+    neither), with every fill read: its event is read once, not with each of them (two calls
+    each, for as long as the read lists it)."""
+    clock = ManualClock(START)
+    views, reads, log = counting_reads(tmp_path, clock)
     undated = no_bought("undated", ts=None)
     for _ in range(3):
         clock.advance(5)
@@ -98,14 +107,7 @@ def test_a_fill_made_up_to_two_seconds_before_the_events_read_has_it_read_once_m
     may not hold it yet (reads lag writes), so the next fill read reads the event once more;
     after that, never again for it."""
     clock = ManualClock(START + 1)  # the start's views; the fill was made at START
-    reads: list[str] = []
-
-    def read(event: str) -> Views:
-        reads.append(event)
-        return {B: PositionView(B, D(-1), D("0.80"), D("0.80"))}
-
-    log = EventLog(clock, path=tmp_path / "log.jsonl", stderr=None)
-    views = ElsewhereViews(markets={B: "KXSOS-26"}, views={}, read=read, clock=clock, log=log)
+    views, reads, log = counting_reads(tmp_path, clock)
     fill = no_bought("made")
     clock.advance(1)  # the event's read that lists it: START + 2
     for _ in range(3):
