@@ -138,3 +138,29 @@ def test_an_events_failed_read_does_not_keep_another_events_read_from_being_book
     held = views.view(h)
     assert held is not None and held.position == -1
     log.close()
+
+
+def test_a_read_passed_over_as_stale_still_books_its_other_events_reads(tmp_path: Path) -> None:
+    """The first fill read lists fills on B (event KXSOS-26) and H (KXSOS-27) and reads both;
+    a later one lists B's again and reads its event. Booked later first: the first's read of
+    KXSOS-26 is passed over as older, and its read of KXSOS-27 is still booked."""
+    clock = ManualClock(START)
+    h = "KXSOS-27-H"
+
+    def read(event: str) -> Views:
+        if event == "KXSOS-26":
+            return {B: PositionView(B, D(-1), D("0.80"), D("0.80"))}
+        return {h: PositionView(h, D(-3), D("2.40"), D("2.40"))}
+
+    log = EventLog(clock, path=tmp_path / "log.jsonl", stderr=None)
+    markets = {B: "KXSOS-26", h: "KXSOS-27"}
+    views = ElsewhereViews(markets=markets, views={}, read=read, clock=clock, log=log)
+    first, later = views.rereading(held=False), views.rereading(held=False)
+    clock.advance(1)
+    both = first([no_bought("b"), no_bought("h", h)])
+    clock.advance(1)
+    views.book(later([no_bought("b")]))
+    views.book(both)
+    held = views.view(h)
+    assert held is not None and held.position == -3
+    log.close()
