@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from kalshi_cli.vocabulary.clock import Clock
 
 T = TypeVar("T")
+# the markets a call keeps busy, and whether their stop-loss waits for it too
+_Keys = tuple[tuple[str, ...], bool]
 
 
 @dataclass(frozen=True)
@@ -159,8 +161,10 @@ class Dispatch:
         self.quoted: set[str] = set()
         # answers back from the workers, each with its `then`: drained by the deciding thread
         self._answers: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-        # market -> its calls sent and not yet booked (only the deciding thread touches this)
+        # market -> its calls sent and not yet booked (only the deciding thread touches this);
+        # in `_exits_wait`, those its stop-loss waits for too (all but the fill reads)
         self._busy: dict[str, int] = {}
+        self._exits_wait: dict[str, int] = {}
         self._in_flight = 0
         # set as the loop's stop begins: a call that places orders is not made if no worker
         # has taken it yet, and its requests are withdrawn if they still wait their turn from
@@ -189,6 +193,11 @@ class Dispatch:
         """A call concerning the market is out, or its answer not yet booked."""
         return ticker in self._busy
 
+    def exit_waits(self, ticker: str) -> bool:
+        """A call concerning the market is out that its stop-loss waits for: any but a read
+        that brings only what the loop counts already (`send`'s `exits_wait`)."""
+        return ticker in self._exits_wait
+
     @property
     def in_flight(self) -> int:
         """Calls sent whose answers are not yet booked."""
@@ -203,14 +212,16 @@ class Dispatch:
         *,
         places: bool = False,
         unmade: Callable[[], None] | None = None,
+        exits_wait: bool = True,
     ) -> None:
         """Make the call off the deciding path and book its answer on it (see the module
-        docstring); `markets` are busy until `then` has run. `places`: the call places orders,
+        docstring); `markets` are busy until `then` has run, their stop-loss too unless not
+        `exits_wait`. `places`: the call places orders,
         and is not made once the stop began (`stopping`): `then` gets `RequestWithdrawn`.
         `unmade`: told (on the thread that closes) if `close` drops the call before a worker
         took it, or a failed drain before it was made (module docstring), so it was never made
         and its `then` is never called."""
-        keys = self._take(markets)
+        keys = self._take(markets, exits_wait)
         self._in_flight += 1
         if not self.workers:
             self._book(keys, then, self._run(call))
@@ -454,7 +465,7 @@ class Dispatch:
             told()
 
     def _book(
-        self, keys: tuple[str, ...], then: Callable[[CallAnswer[T]], None], answer: CallAnswer[T]
+        self, keys: _Keys, then: Callable[[CallAnswer[T]], None], answer: CallAnswer[T]
     ) -> None:
         try:
             then(answer)
@@ -462,24 +473,32 @@ class Dispatch:
             self._in_flight -= 1
             self._free(keys)
 
-    def _take(self, markets: Iterable[str]) -> tuple[str, ...]:
+    def _take(self, markets: Iterable[str], exits_wait: bool = True) -> _Keys:
         keys = tuple(dict.fromkeys(markets))
         for key in keys:
             held = self._busy.get(key, 0)
             self._busy[key] = held + 1
+            if exits_wait:
+                self._exits_wait[key] = self._exits_wait.get(key, 0) + 1
             if not held and self.on_busy is not None and self.workers:
                 self.on_busy(key)
-        return keys
+        return keys, exits_wait
 
-    def _free(self, keys: tuple[str, ...]) -> None:
+    def _free(self, taken: _Keys) -> None:
+        keys, exits_wait = taken
         for key in keys:
-            left = self._busy[key] - 1
-            if left:
-                self._busy[key] = left
-            else:
-                del self._busy[key]
-                if self.on_free is not None and self.workers:
-                    self.on_free(key)
+            if exits_wait:
+                _drop_one(self._exits_wait, key)
+            if not _drop_one(self._busy, key) and self.on_free is not None and self.workers:
+                self.on_free(key)
+
+
+def _drop_one(counts: dict[str, int], key: str) -> int:
+    """`key`'s count less one, what is left; gone from `counts` at none."""
+    left = counts.pop(key) - 1
+    if left:
+        counts[key] = left
+    return left
 
 
 @dataclass(frozen=True)
@@ -488,7 +507,7 @@ class _Call:
     urgency, its work (the call, then its answer queued for booking), and what to tell if it
     is never made."""
 
-    keys: tuple[str, ...]
+    keys: _Keys
     urgency: Urgency
     work: Callable[[], None]
     unmade: Callable[[], None] | None

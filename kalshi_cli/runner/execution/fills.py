@@ -329,7 +329,9 @@ class FillSync:
             if then is not None:
                 then(new)
 
-        self.dispatch.send(markets, read, absorbed, Urgency.EXIT)
+        # the markets' stop-loss need not wait: what an order's answer told filled there counts
+        # already (`may_have_filled`), and the read may take the client's retries, seconds
+        self.dispatch.send(markets, read, absorbed, Urgency.EXIT, exits_wait=False)
 
     @property
     def reading(self) -> bool:

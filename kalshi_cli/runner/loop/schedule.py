@@ -91,6 +91,11 @@ class MarketSchedule:
             self._sweep.pop(ticker, None)
             self._parked[ticker] = (self.news.pop(ticker, None), in_sweep)
 
+    def parked_news(self, ticker: str) -> bool:
+        """The market waits for an answer with a book change not yet decided on."""
+        parked = self._parked.get(ticker)
+        return parked is not None and parked[0] is not None
+
     def unpark(self, ticker: str) -> None:
         """The answer is booked: the market's news (kept, or arrived meanwhile) waits its turn
         again, measured from when it arrived, and a sweep still going visits it."""

@@ -291,13 +291,15 @@ class TradeLoop:
         # a market whose fills are told and not read yet is held at the exchange already
         held += {o.ticker: o for o in self.portfolio.unbooked_orders() if o.ticker not in held}
         for ticker in held:
-            if ticker not in schedule.visited or dispatch.busy(ticker):
+            if ticker not in schedule.visited or dispatch.exit_waits(ticker):
                 continue
+            # a market busy with a fill read alone is parked: no turn, its stop-loss still
             has_turn = ticker in schedule.news or schedule.in_sweep(ticker)
             if has_turn and not exits_only:
                 self._visit(ticker, paused)
             elif (
                 has_turn
+                or schedule.parked_news(ticker)
                 or self.portfolio.view(ticker) is not self._seen_views.get(ticker)
                 or self.sender.stop_waiting(ticker)  # a close that did not fill: its retry
             ):

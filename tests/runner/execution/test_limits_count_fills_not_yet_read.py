@@ -492,3 +492,57 @@ def test_the_stop_loss_closes_a_position_told_filled_while_its_fill_read_is_out(
     rig.loop.dispatch.close()
     assert [(s.count, s.reduce_only) for s in sold or ()] == [(Decimal(10), True)]
     assert _held_yes(rig, HOLD) == 0
+
+
+@pytest.mark.parametrize("told_by", ["answer", "book-change"])
+def test_the_stop_loss_closes_a_position_filled_at_once_while_its_fill_read_is_out(
+    tmp_path: Path, told_by: str
+) -> None:
+    """A bid takes HOLD's ask at once (10 at 0.62) and the fill read its answer calls for is
+    held (the fills listing slow or failing: the client's timeout and retries, seconds). The
+    position is the exchange's from the answer, and its mark (HOLD's bid 0.60 x 10) is under
+    0.99 of its cost: the stop-loss asks on the answer's view, or once the view was looked at,
+    on HOLD's book changes while the read is out (the take's own, another trader's bid: each
+    tick asks again until HOLD takes its turn). HOLD waited for the read to take any turn,
+    its stop-loss's too, however far the market fell meanwhile."""
+    rig = _rig(tmp_path, {})
+    turn = [HOLD]
+
+    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Intent]:
+        if snap.ticker not in turn:
+            return []
+        turn.remove(snap.ticker)
+        return [_bid(HOLD, "0.62", 10, time_in_force=TimeInForce.IOC)]
+
+    swap_decide(rig.loop, decide)
+    release = _fill_reads_held(rig)
+
+    def sells() -> list[CreateOrder]:
+        sent = rig.client.requests
+        return [r for r in sent if r.ticker == HOLD and r.book_side is BookSide.ASK]
+
+    def stepped() -> None:
+        rig.step(0.5)
+        rig.loop.dispatch.drain()
+
+    try:
+        rig.step(0.5)
+        _until_booked(rig, "order_placed")  # filled at once: its fill read sent, and held
+        if told_by == "book-change":
+            for _ in range(3):  # the answer's view and the order's messages looked at
+                stepped()
+            assert not sells(), "the stop-loss does not ask yet"
+        # raised once the bid is filled: the stop-loss at entry would have refused it
+        risk = rig.loop.risk
+        risk.limits = struct_replace(risk.limits, stop_loss_share=Decimal("0.99"))
+        if told_by == "book-change":
+            another_trader_places(rig.exchange, HOLD, BookSide.BID, Decimal("0.50"), Decimal(1))
+        sold = poll_until(sells, between=stepped)
+        assert rig.loop.executor.fills.reading, "the fill read is still out"
+        assert rig.loop.portfolio.position(HOLD) == 0, "the fill is not read yet"
+    finally:
+        release.set()
+    _settle(rig)
+    rig.loop.dispatch.close()
+    assert [(s.count, s.reduce_only) for s in sold or ()] == [(Decimal(10), True)]
+    assert _held_yes(rig, HOLD) == 0
