@@ -98,6 +98,11 @@ def _held_yes(rig: Rig, ticker: str) -> Decimal:
     return sum((p.position for p in positions if p.ticker == ticker), Decimal(0))
 
 
+def _sales(rig: Rig) -> list[CreateOrder]:
+    """The orders sent that sell HOLD."""
+    return [r for r in rig.client.requests if r.ticker == HOLD and r.book_side is BookSide.ASK]
+
+
 def _bid_filled_with_reads_held(rig: Rig, *, again: bool) -> threading.Event:
     """A strategy's bid of 10 in HOLD rests, then another trader fills it, every fill read held
     from then on (until the event returned is set). `again`: the strategy bids whenever it has
@@ -462,10 +467,6 @@ def test_the_stop_loss_closes_a_position_told_filled_while_its_fill_read_is_out(
         risk = rig.loop.risk
         risk.limits = struct_replace(risk.limits, stop_loss_share=Decimal("0.99"))
 
-        def sells() -> list[CreateOrder]:
-            sent = rig.client.requests
-            return [r for r in sent if r.ticker == HOLD and r.book_side is BookSide.ASK]
-
         held_back: list[Any] = []  # the message, then nothing once it was delivered
 
         def stepped() -> None:
@@ -483,7 +484,7 @@ def test_the_stop_loss_closes_a_position_told_filled_while_its_fill_read_is_out(
             rig.loop.tick(events, full=full)
             rig.loop.dispatch.drain()
 
-        sold = poll_until(sells, between=stepped)
+        sold = poll_until(lambda: _sales(rig), between=stepped)
         assert rig.loop.executor.fills.reading, "the fill read is still out"
         assert rig.loop.portfolio.position(HOLD) == 0, "the fill is not read yet"
     finally:
@@ -517,10 +518,6 @@ def test_the_stop_loss_closes_a_position_filled_at_once_while_its_fill_read_is_o
     swap_decide(rig.loop, decide)
     release = _fill_reads_held(rig)
 
-    def sells() -> list[CreateOrder]:
-        sent = rig.client.requests
-        return [r for r in sent if r.ticker == HOLD and r.book_side is BookSide.ASK]
-
     def stepped() -> None:
         rig.step(0.5)
         rig.loop.dispatch.drain()
@@ -531,13 +528,13 @@ def test_the_stop_loss_closes_a_position_filled_at_once_while_its_fill_read_is_o
         if told_by == "book-change":
             for _ in range(3):  # the answer's view and the order's messages looked at
                 stepped()
-            assert not sells(), "the stop-loss does not ask yet"
+            assert not _sales(rig), "the stop-loss does not ask yet"
         # raised once the bid is filled: the stop-loss at entry would have refused it
         risk = rig.loop.risk
         risk.limits = struct_replace(risk.limits, stop_loss_share=Decimal("0.99"))
         if told_by == "book-change":
             another_trader_places(rig.exchange, HOLD, BookSide.BID, Decimal("0.50"), Decimal(1))
-        sold = poll_until(sells, between=stepped)
+        sold = poll_until(lambda: _sales(rig), between=stepped)
         assert rig.loop.executor.fills.reading, "the fill read is still out"
         assert rig.loop.portfolio.position(HOLD) == 0, "the fill is not read yet"
     finally:
