@@ -188,6 +188,11 @@ class MarketData:
         with self._lock:
             self._queued.set()
 
+    def follow(self, tickers: Iterable[str]) -> None:
+        """Hear the orders and lifecycle of markets it keeps no book of (`FeedSession.follow`)."""
+        if self.ws is not None:
+            self.ws.session.follow(tickers)
+
     def add_markets(self, tickers: Iterable[str]) -> None:
         new = [t for t in dict.fromkeys(tickers) if t not in self.tickers]
         self.tickers.extend(new)

@@ -45,10 +45,11 @@ log = logging.getLogger(__name__)
 
 TRADE = "trade"
 # Channels filtered by market (`market_tickers`); lifecycle always covers every market.
-MARKET_CHANNELS = (ORDERBOOK, "ticker", TRADE, "fill", "user_orders", "market_positions")
+USER_ORDERS = "user_orders"
+MARKET_CHANNELS = (ORDERBOOK, "ticker", TRADE, "fill", USER_ORDERS, "market_positions")
 LIFECYCLE = "market_lifecycle_v2"
 # What the trade loop subscribes to.
-DEFAULT_CHANNELS = (ORDERBOOK, "ticker", "fill", "user_orders", LIFECYCLE)
+DEFAULT_CHANNELS = (ORDERBOOK, "ticker", "fill", USER_ORDERS, LIFECYCLE)
 
 # The feed's defaults, each named once: FeedSession, WsFeed and MarketData all take them from here.
 # No channel message for this long and the connection is taken for dead (reconnect).
@@ -137,6 +138,7 @@ class FeedSession:
         self._book_events: dict[str, FeedEvent] = {}
         # a subscription of the lifecycle channel was read before: a new one begins with a gap
         self._lifecycle_read = False
+        self._followed: set[str] = set()  # markets with no book whose orders are heard (`follow`)
         self._reset()
 
     def _reset(self) -> None:
@@ -207,7 +209,7 @@ class FeedSession:
                     return 0  # subscribed without ids, nothing flows: wait for one
                 params[ID_PARAM[channel]] = ids
             elif channel in MARKET_CHANNELS:
-                tickers = self._books.tickers()
+                tickers = self._wanted(channel)
                 if tickers:
                     params["market_tickers"] = tickers
                 elif channel == ORDERBOOK or not self.unfiltered:
@@ -219,6 +221,12 @@ class FeedSession:
             self._refused.pop(channel, None)
             carried = tuple(params.get("market_tickers", ()))
             return self._command("subscribe", params, "subscribe", channel, carried)
+
+    def _wanted(self, channel: str) -> list[str]:
+        """The markets a market channel's subscription is to carry: each with a book, and on
+        `user_orders` each followed too."""
+        tickers = self._books.tickers()
+        return tickers + sorted(self._followed) if channel == USER_ORDERS else tickers
 
     def _subscribing(self, channel: str) -> bool:
         """Whether a subscribe of the channel awaits its reply."""
@@ -269,6 +277,16 @@ class FeedSession:
         if ids is not None:
             params[ID_PARAM[channel]] = ids
         return self._command("update_subscription", params, action, channel)
+
+    def follow(self, tickers: Iterable[str]) -> None:
+        """Markets whose orders (`user_orders`) and lifecycle are passed on with no book kept
+        of them: the trade loop's events' markets that it does not trade."""
+        with self._lock:
+            new = [t for t in tickers if t not in self._followed and self._books.get(t) is None]
+            self._followed.update(new)
+            sid = self.sids.get(USER_ORDERS)
+            if new and sid is not None:
+                self.update_subscription(sid, "add_markets", new)
 
     def add_markets(self, tickers: list[str]) -> None:
         with self._lock:
@@ -359,7 +377,7 @@ class FeedSession:
         if sid is None:
             self.subscribe(channel)  # with every market wanted now
             return
-        wanted = [t for t in tickers if self._books.get(t) is not None]
+        wanted = [t for t in tickers if t in self._wanted(channel)]
         if wanted:
             self.update_subscription(sid, "add_markets", wanted)
 
@@ -557,7 +575,7 @@ class FeedSession:
         # market's is passed on
         self._sequenced(msg, LIFECYCLE)
         ticker = None if body is None else body.market_ticker
-        if ticker is not None and self._books.get(ticker) is not None:
+        if ticker is not None and (self._books.get(ticker) is not None or ticker in self._followed):
             self._sink(FeedEvent(EventKind.LIFECYCLE, ticker, message=body))
 
     def _on_index(self, msg: messages.IndexValueMessage) -> None:
@@ -606,7 +624,7 @@ class FeedSession:
             # carry it: outside the subscription no delta of it comes, and a snapshot asked
             # for it (a probe's) would make its book fresh and frozen
             if command.purpose == "subscribe" and command.tickers:
-                missing = [t for t in self._books.tickers() if t not in command.tickers]
+                missing = [t for t in self._wanted(channel) if t not in command.tickers]
                 if missing:
                     self.update_subscription(sid, "add_markets", missing)
 

@@ -773,6 +773,32 @@ def test_a_market_added_while_its_channel_is_being_subscribed_is_added_once_gran
     assert h.books.orderbook("C") == Orderbook("C", ((D("0.30"), D(2)),), ())
 
 
+def test_a_market_followed_has_its_orders_and_lifecycle_heard_and_no_book() -> None:
+    """A market followed with no book (the trade loop's event's market it does not trade) joins
+    the `user_orders` subscription alone: once granted, when followed while it was asked for,
+    and in the subscribe of the next connection. Its lifecycle passes on as a booked market's
+    does. Before, neither reached the loop: the subscription carried the booked markets alone,
+    and the lifecycle of a market with no book was dropped."""
+    h = make()
+    h.session.follow(["C", "A"])  # A has its book: followed already
+    h.feed(wire.subscribed(4, "user_orders", 8))
+    adds = [c["params"] for c in h.sent if c["cmd"] == "update_subscription"]
+    assert adds == [{"sids": [8], "market_tickers": ["C"], "action": "add_markets"}]
+    h.session.close()
+    h.sent.clear()
+    h.session.open(lambda text: h.sent.append(json.loads(text)))
+    carried = {c["params"]["channels"][0]: c["params"].get("market_tickers") for c in h.sent}
+    assert carried["user_orders"] == ["A", "B", "C"]
+    assert carried["orderbook_delta"] == carried["fill"] == ["A", "B"]
+    h.feed(
+        wire.user_order(4, "C"),
+        wire.lifecycle(6, 1, "C", "settled"),
+        wire.lifecycle(6, 2, "OTHER", "settled"),
+    )
+    assert h.kinds() == [(EventKind.USER_ORDER, "C"), (EventKind.LIFECYCLE, "C")]
+    assert h.books.get("C") is None
+
+
 def test_no_markets_means_no_market_filtered_subscription() -> None:
     h = make(())
     assert [c["params"]["channels"][0] for c in h.sent] == ["market_lifecycle_v2"]
