@@ -741,8 +741,9 @@ def held_elsewhere(
 ) -> ElsewhereViews:
     """What the account holds in the markets of the loop's `events` that it does not trade (one
     closed awaiting its result, one left out of the selection): they settle with the event. Read
-    here from the exchange, then again as the fill reads find trades there
-    (runner/execution/elsewhere.py); none to follow, nothing is read."""
+    here from the exchange, then again as the fill reads find trades there or the feed tells
+    of orders or results there (runner/execution/elsewhere.py); none to follow, nothing is
+    read."""
     markets = {
         ticker: terms.event_ticker
         for terms in events.values()
@@ -753,6 +754,11 @@ def held_elsewhere(
     # that count them: one made between the two is counted at worst twice, never missed
     since = int(parts.clock.wall() - CLOCK_AHEAD_S) - 2
     listed = checks.fill_ids(since) if markets else []
+    # a feed that hears the account's orders tells of one placed, amended or cancelled there,
+    # and of a result, and the event is read again (a local venue's tells the loop nothing)
+    follow = getattr(parts.feed, "follow", None)
+    if follow is not None and markets:
+        follow(markets)
     return ElsewhereViews(
         markets=markets,
         views=checks.account_views() if markets else {},

@@ -452,9 +452,14 @@ class FakeFeed:
     """Books straight from the exchange; events from its listeners, as MarketData reports
     them. `stale` markets keep their book but say they are not fresh (to exercise the rule).
     The exchange's reference indices (a crypto scenario's) reach an `IndexBoard` as the
-    WebSocket carries them (each tick encoded on its channel and decoded), for `index_view`."""
+    WebSocket carries them (each tick encoded on its channel and decoded), for `index_view`.
+    Orders and lifecycle of `tickers` and of the markets followed alone, as the subscriptions
+    carry them (none named: every market's)."""
 
-    def __init__(self, exchange: Exchange, account_id: str, clock: ManualClock) -> None:
+    def __init__(
+        self, exchange: Exchange, account_id: str, clock: ManualClock, tickers: Sequence[str] = ()
+    ) -> None:
+        self.tickers, self.followed = set(tickers), set[str]()
         self.exchange = exchange
         self.account_id = account_id
         self.clock = clock
@@ -495,6 +500,8 @@ class FakeFeed:
         elif isinstance(event, FillHappened) and event.fill.account_id == self.account_id:
             notice = msgspec.convert(ser.ws_fill_msg(event.fill), FillNotice)
             self.events.append(FeedEvent(EventKind.FILL, event.fill.ticker, message=notice))
+        elif isinstance(event, OrderChanged | MarketLifecycle) and not self._hears(event):
+            return
         elif isinstance(event, OrderChanged) and event.order.account_id == self.account_id:
             update = order_update(ser.ws_user_order_msg(event.order))
             self.events.append(FeedEvent(EventKind.USER_ORDER, event.order.ticker, message=update))
@@ -504,6 +511,13 @@ class FakeFeed:
             body = ser.ws_lifecycle_msg(market, event.event_type, event.ts)
             message = msgspec.convert(body, Lifecycle)
             self.events.append(FeedEvent(EventKind.LIFECYCLE, event.ticker, message=message))
+
+    def _hears(self, event: OrderChanged | MarketLifecycle) -> bool:
+        ticker = event.order.ticker if isinstance(event, OrderChanged) else event.ticker
+        return not self.tickers or ticker in self.tickers | self.followed
+
+    def follow(self, tickers: Sequence[str]) -> None:
+        self.followed.update(tickers)
 
     def start(self) -> None:
         pass
@@ -634,7 +648,7 @@ def make_rig(
     exchange = exchange or new_exchange(clock=clock)
     account_id = account_id or trader(exchange)
     client = FakeClient(exchange, account_id, clock=clock)
-    feed = FakeFeed(exchange, account_id, clock)
+    feed = FakeFeed(exchange, account_id, clock, tickers)
     store = Store.open(state_path, clock=clock)
     log = EventLog(clock, path=log_path, stderr=None)
     from kalshi_cli.strategies import get_strategy

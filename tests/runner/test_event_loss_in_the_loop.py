@@ -248,6 +248,60 @@ def test_a_fill_by_hand_just_after_the_events_read_counts_on_a_clock_seconds_ahe
     rig.loop.log.close()
 
 
+def test_an_order_rested_by_hand_in_a_market_the_loop_does_not_trade_counts_once_told(
+    tmp_path: Path,
+) -> None:
+    """The loop trades A alone. NO 1 on B at $0.79 is rested by hand, told by `user_orders`:
+    with it, YES on A at $0.10 could lose $0.89 (B yes), past a limit of $0.85, and is
+    refused; once the order is cancelled by hand, told too, it goes out. The event is read
+    with the fill read each message makes due, and once more 2 s on (the exchange's listing
+    may lag its word); nothing happening there, it is never read. The loop had left the
+    messages to the next start and sent the order."""
+    rig = loop_trading(tmp_path, SCENARIO, "0.85", [A])
+    start = len(rig.client.positions_reads)  # the start's
+    for _ in range(2):
+        rig.step(LoopSettings.fill_poll_s)
+    reads = rig.client.positions_reads[start:]
+    assert reads == []
+    me, desk = rig.client.account_id, rig.exchange.desk
+    rest = PlaceRequest(
+        ticker=B,
+        book_side=BookSide.ASK,
+        price=D("0.21"),
+        count=D(1),
+        time_in_force=TimeInForce.GTC,
+        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+    )
+    order = desk.place_order(me, rest).order
+    rig.step(0.1)  # its message: the fill read it makes due reads the event
+    assert rig.client.positions_reads[start:] == [{"event_ticker": "KXSOS-26"}]
+    assert not yes_at_a_dime(rig, A)
+    desk.cancel_order(me, order.order_id)
+    rig.step(0.1)
+    assert yes_at_a_dime(rig, A)
+    for _ in range(3):
+        rig.step(LoopSettings.fill_poll_s)
+    assert len(rig.client.positions_reads[start:]) == 3  # each message's, once more; no more
+    rig.loop.log.close()
+    assert f"-$0.89 ({B} yes)" in logged(tmp_path, "risk_denied")[0]["detail"]
+
+
+def test_a_settlement_in_a_market_the_loop_does_not_trade_counts_once_told(
+    tmp_path: Path,
+) -> None:
+    """The loop trades A alone; NO on B at $0.80 is held from before the run, so YES on A at
+    $0.10 could lose $0.90 (B yes), past a limit of $0.85. B settles NO, told by the lifecycle
+    channel: the event is read again, B holds nothing, and the order goes out. The loop had
+    counted B's settled position until the next start."""
+    rig = loop_trading(tmp_path, SCENARIO, "0.85", [A], held_no=B)
+    rig.step()
+    assert not yes_at_a_dime(rig, A)
+    rig.exchange.settlement.settle(B, "no")
+    rig.step(0.1)
+    assert yes_at_a_dime(rig, A)
+    rig.loop.log.close()
+
+
 G = "KXSOS-27-G"
 TWO_EVENTS = (
     SCENARIO

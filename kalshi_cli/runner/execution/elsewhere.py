@@ -4,21 +4,25 @@ the limit on an event's loss counts them (`risk.max_event_loss`, risk/event_loss
 
 They are read from the exchange at the start, then again, one event at a time, whenever the
 loop's fill read lists a fill in one of them that it had not listed before the event was last
-read, or listed close before that read (a trade by hand, or by another program). A fill is told
-new by its id, not by its time against the read's: the one is the exchange's clock, the other
-this machine's, and seconds apart they would pass over a fill made just after a read. The fill
-read lists every market's fills already, every `trade.fill_poll_s`, so following these markets
-costs no call while nothing happens in them, and two (the event's resting orders, then its
-positions) on the worker of the fill read that saw something happen. A read that fails keeps
-the last view, with each fill listed that it does not count counted as filled and not read
-(`PositionView.unbooked`: at its price and the taker fee), and is made again with the fill
-reads that hold no market from deciding, at most every RETRY_S: a market is never taken for
-empty because the exchange did not answer. It is not the API error guard's to count: it stops
-nothing, not even this event's orders, which the limit holds to what is known.
+read, or listed close before that read (a trade by hand, or by another program), and with the
+fill reads made after the feed tells of an order placed, amended or cancelled there, or of a
+result (`told`; a message lost leaves it to the next fill there, or the next start). A fill is
+told new by its id, not by its time against the read's: the one is the exchange's clock, the
+other this machine's, and seconds apart they would pass over a fill made just after a read.
+The fill read lists every market's fills already, every `trade.fill_poll_s`, so following
+these markets costs no call while nothing happens in them, and two (the event's resting
+orders, then its positions) on the worker of the fill read that saw or was told something
+happen. A read that fails keeps the last view, with each fill listed that it does not count
+counted as filled and not read (`PositionView.unbooked`: at its price and the taker fee), and
+is made again with the fill reads that hold no market from deciding, at most every RETRY_S: a
+market is never taken for empty because the exchange did not answer. It is not the API error
+guard's to count: it stops nothing, not even this event's orders, which the limit holds to
+what is known.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from functools import partial
@@ -72,6 +76,8 @@ class ElsewhereViews:
         self._clock, self._log = clock, log
         # the events whose last read failed -> when (monotonic seconds)
         self._failed: dict[str, float] = {}
+        # event -> when (unix seconds) an order or a result there was last told (`told`)
+        self._told: dict[str, float] = {}
         # event -> the fills its views count: those listed with its last read, those counted
         # as not read since
         self._counted: dict[str, set[str]] = {}
@@ -83,15 +89,25 @@ class ElsewhereViews:
         """What the account holds in `ticker` (None: a market the loop trades, or nothing)."""
         return self._views.get(ticker)
 
+    def told(self, ticker: str) -> bool:
+        """A `user_orders` message (an order placed, amended, cancelled, filled) or a result in
+        `ticker`: whether it is one of these markets. Its event is then read with each fill
+        read, whatever that lists, until one read MARGIN_S after this is booked: the exchange
+        may not list the order yet when it tells of it."""
+        event = self._event_of.get(ticker)
+        if event is not None:
+            self._told[event] = self._clock.wall()
+        return event is not None
+
     def rereading(self, *, held: bool) -> Callable[[Iterable[Fill]], Reread]:
         """What a fill read's worker does with the fills it listed (of the loop's subaccount):
         each event with a fill among them that its views do not count, or listed close before
-        its last read, or whose last read failed, read again (one that failed, not before
-        RETRY_S since, nor by a read that `held` markets from deciding: each try may take the
-        client's retries, which would hold them as long). What it compares with is taken now,
-        on the deciding thread."""
+        its last read, or told of, or whose last read failed, read again (one that failed, not
+        before RETRY_S since, nor by a read that `held` markets from deciding: each try may take
+        the client's retries, which would hold them as long). What it compares with is taken
+        now, on the deciding thread."""
         event_of, read_at, now = self._event_of, dict(self._read_at), self._clock.monotonic()
-        counted = dict(self._counted)
+        counted, told = dict(self._counted), set(self._told)
         waiting = {e for e, at in self._failed.items() if held or now - at < RETRY_S}
         again = self._failed.keys() - waiting
 
@@ -105,7 +121,7 @@ class ElsewhereViews:
             listed = [f for f in fills if f.ticker in event_of]
             stale = {event_of[f.ticker] for f in listed if unread(f)}
             answers = []
-            for event in sorted((again | stale) - waiting):
+            for event in sorted((again | stale | told) - waiting):
                 at = self._clock.wall()
                 answers.append(
                     (event, at, run_call(partial(self._read, event), self._clock.monotonic))
@@ -135,6 +151,8 @@ class ElsewhereViews:
                 self._failed[event] = answer.sent_at
                 continue
             self._failed.pop(event, None)
+            if at >= self._told.get(event, math.inf) + MARGIN_S:
+                del self._told[event]
             self._views = {t: v for t, v in self._views.items() if self._event_of[t] != event}
             self._views.update((t, v) for t, v in views.items() if self._event_of.get(t) == event)
             # listed before the event was read: its positions hold them

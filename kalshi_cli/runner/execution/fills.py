@@ -279,6 +279,12 @@ class FillSync:
             log=report.log,
         )
 
+    def told_elsewhere(self, ticker: str) -> None:
+        """The feed told of an order or a result in `ticker`: in a market of the loop's events
+        that it does not trade, a fill read is due, which reads that event again."""
+        if self._elsewhere.told(ticker):
+            self.due.set()
+
     def sync(self, *, since_ts: int | None = None) -> int:
         """Read new fills from the exchange and apply each one once, waiting for the read (a
         stop's last read, a test); how many were new."""

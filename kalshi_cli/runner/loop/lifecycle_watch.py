@@ -78,6 +78,8 @@ class LifecycleWatch:
         if not isinstance(message, Lifecycle):
             return
         ticker, kind = message.market_ticker or "", message.event_type or ""
+        if kind in LIFECYCLE_RESULT:
+            self._fills.told_elsewhere(ticker)
         if self._reread_out and (kind in CLOSED_EVENTS or kind == LIFECYCLE_RESUMES):
             self._told.add(ticker)
         self._apply_lifecycle(ticker, kind, {})

@@ -165,6 +165,7 @@ class LoopWatch:
         if self._subaccount_of(update) != (self._client.subaccount or 0):
             return  # another subaccount's order: another book, never this loop's
         order_id, ticker = update.order_id, update.ticker or ""
+        self._executor.fills.told_elsewhere(ticker)
         if isinstance(update, UnreadableOrder):
             # missing means unknown, never "0 resting": the order stays as the loop knew it,
             # and the fills read it makes now (and the next reconcile) decide what it became
