@@ -776,14 +776,20 @@ def test_a_market_added_while_its_channel_is_being_subscribed_is_added_once_gran
 def test_a_market_followed_has_its_orders_and_lifecycle_heard_and_no_book() -> None:
     """A market followed with no book (the trade loop's event's market it does not trade) joins
     the `user_orders` subscription alone: once granted, when followed while it was asked for,
-    and in the subscribe of the next connection. Its lifecycle passes on as a booked market's
-    does. Before, neither reached the loop: the subscription carried the booked markets alone,
-    and the lifecycle of a market with no book was dropped."""
+    again after a refusal, and in the subscribe of the next connection. Its lifecycle passes on
+    as a booked market's does. Before, neither reached the loop: the subscription carried the
+    booked markets alone, and the lifecycle of a market with no book was dropped."""
     h = make()
     h.session.follow(["C", "A"])  # A has its book: followed already
     h.feed(wire.subscribed(4, "user_orders", 8))
-    adds = [c["params"] for c in h.sent if c["cmd"] == "update_subscription"]
-    assert adds == [{"sids": [8], "market_tickers": ["C"], "action": "add_markets"}]
+    add = {"sids": [8], "market_tickers": ["C"], "action": "add_markets"}
+    assert [c["params"] for c in h.sent if c["cmd"] == "update_subscription"] == [add]
+    h.feed(wire.error(h.sent[-1]["id"], 18, "Command timeout"))
+    h.sent.clear()
+    h.clock.advance(2.5)
+    h.session.tick()
+    assert [c["params"] for c in h.sent] == [add]
+    h.events.clear()  # the refusal's
     h.session.close()
     h.sent.clear()
     h.session.open(lambda text: h.sent.append(json.loads(text)))
