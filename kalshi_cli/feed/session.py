@@ -138,7 +138,8 @@ class FeedSession:
         self._book_events: dict[str, FeedEvent] = {}
         # a subscription of the lifecycle channel was read before: a new one begins with a gap
         self._lifecycle_read = False
-        self._followed: set[str] = set()  # markets with no book whose orders are heard (`follow`)
+        # markets with no book whose orders and lifecycle are passed on (`follow`)
+        self._followed: set[str] = set()
         self._reset()
 
     def _reset(self) -> None:
@@ -377,7 +378,8 @@ class FeedSession:
         if sid is None:
             self.subscribe(channel)  # with every market wanted now
             return
-        wanted = [t for t in tickers if t in self._wanted(channel)]
+        still = set(self._wanted(channel))
+        wanted = [t for t in tickers if t in still]
         if wanted:
             self.update_subscription(sid, "add_markets", wanted)
 

@@ -755,7 +755,7 @@ def held_elsewhere(
     since = int(parts.clock.wall() - CLOCK_AHEAD_S) - 2
     listed = checks.fill_ids(since) if markets else []
     # a feed that hears the account's orders tells of one placed, amended or cancelled there,
-    # and of a result, and the event is read again (a local venue's tells the loop nothing)
+    # and of a result, and the event is read again (a backtest's replay has none to tell)
     follow = getattr(parts.feed, "follow", None)
     if follow is not None and markets:
         follow(markets)

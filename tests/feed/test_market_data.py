@@ -6,6 +6,7 @@ the poller thread share one clock, and only real time keeps them in step.
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -223,6 +224,19 @@ def test_a_feed_whose_connect_and_poll_both_hang_is_stopped_within_one_wait() ->
     finally:
         released.set()
     assert took < 7.0, took
+
+
+def test_markets_followed_join_the_order_subscription_of_every_connection() -> None:
+    """`follow` before the feed starts (the trade loop's event markets it does not trade): the
+    first connection's `user_orders` subscribe carries them, no book is kept of them."""
+    md = MarketData(["A"], ws_url="ws://sim.invalid/trade-api/ws/v2")
+    md.follow(["C"])
+    assert md.ws is not None
+    sent: list[dict[str, Any]] = []
+    md.ws.session.open(lambda text: sent.append(json.loads(text)))
+    carried = {c["params"]["channels"][0]: c["params"].get("market_tickers") for c in sent}
+    assert carried["user_orders"] == ["A", "C"]
+    assert md.book("C") is None and carried["orderbook_delta"] == ["A"]
 
 
 def test_needs_a_source() -> None:
