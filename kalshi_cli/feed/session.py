@@ -338,7 +338,7 @@ class FeedSession:
                 self.request_snapshots(late)
             for channel, refusal in list(self._refused.items()):
                 streak = self._streaks.setdefault(channel, _Streak())
-                if now - refusal.at >= self._retry_wait(streak.asked + 1):
+                if now - refusal.at >= _retry_wait(self.resnapshot_timeout, streak.asked + 1):
                     del self._refused[channel]
                     streak.asked += 1
                     self._ask_again(channel, refusal.tickers)
@@ -354,20 +354,6 @@ class FeedSession:
             elif age >= self.probe_after and not self._resnap:
                 self.request_snapshots([tickers[self._probes % len(tickers)]])
                 self._probes += 1
-
-    def _retry_wait(self, retry_number: int) -> float:
-        """The wait before asking a refused channel again for the `retry_number`-th time in a
-        row: `resnapshot_timeout`, doubling to `REFUSAL_RETRY_CAP_S`. A refusal that passes
-        (18 command timeout, 27 too many requests) is asked again soon; one that cannot (8
-        unknown channel, 9 authentication required, 26 market limit exceeded) costs a command
-        every few minutes, not every few seconds, and is still asked (a limit may be lifted)."""
-        cap = max(REFUSAL_RETRY_CAP_S, self.resnapshot_timeout)
-        return Backoff(self.resnapshot_timeout, cap).ceiling(retry_number)
-
-    def _granted(self, channel: str) -> None:
-        """A subscribe or an `add_markets` of the channel granted: a later refusal is news, and
-        asked again after the first wait."""
-        self._streaks.pop(channel, None)
 
     def _ask_again(self, channel: str, tickers: tuple[str, ...]) -> None:
         """Ask again for a refused subscription, or for the markets a refused `add_markets`
@@ -613,7 +599,8 @@ class FeedSession:
             # a new subscription, numbered anew, though it may carry an ended one's sid (the
             # old one's messages all came before this answer)
             self._seq.forget(sid)
-            self._granted(channel)
+            # granted: a later refusal is news, and asked again after the first wait
+            self._streaks.pop(channel, None)
             if channel == LIFECYCLE:
                 # no snapshot: what the channel said while none of its subscriptions was read
                 # (a reconnect, the resubscribe after a terminal error) is never said on the
@@ -633,7 +620,7 @@ class FeedSession:
     def _on_ok(self, msg: messages.Ok) -> None:
         command = self._pending.pop(msg.id or 0, _NO_COMMAND)
         if command.purpose == "add_markets":
-            self._granted(command.channel)
+            self._streaks.pop(command.channel, None)  # granted, as a subscribe
         if command.purpose == "add_markets" and command.channel == ORDERBOOK:
             # added now: a snapshot withheld while they were outside (after a gap) is owed
             self.request_snapshots(t for t in command.tickers if not self._books.is_fresh(t))
@@ -658,3 +645,13 @@ class FeedSession:
             self._resubscribe(ORDERBOOK)
         elif ended is not None:
             self._resubscribe(ended)
+
+
+def _retry_wait(first_s: float, retry_number: int) -> float:
+    """The wait before asking a refused channel again for the `retry_number`-th time in a
+    row: `first_s` (the session's `resnapshot_timeout`), doubling to `REFUSAL_RETRY_CAP_S`. A
+    refusal that passes (18 command timeout, 27 too many requests) is asked again soon; one
+    that cannot (8 unknown channel, 9 authentication required, 26 market limit exceeded) costs
+    a command every few minutes, not every few seconds, and is still asked (a limit may be
+    lifted)."""
+    return Backoff(first_s, max(REFUSAL_RETRY_CAP_S, first_s)).ceiling(retry_number)

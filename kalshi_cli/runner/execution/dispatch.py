@@ -189,14 +189,11 @@ class Dispatch:
     def threaded(self) -> bool:
         return self.workers > 0
 
-    def busy(self, ticker: str) -> bool:
-        """A call concerning the market is out, or its answer not yet booked."""
-        return ticker in self._busy
-
-    def exit_waits(self, ticker: str) -> bool:
-        """A call concerning the market is out that its stop-loss waits for: any but a read
-        that brings only what the loop counts already (`send`'s `exits_wait`)."""
-        return ticker in self._exits_wait
+    def busy(self, ticker: str, *, exits: bool = False) -> bool:
+        """A call concerning the market is out, or its answer not yet booked; with `exits`,
+        one its stop-loss waits for: any but a read that brings only what the loop counts
+        already (`send`'s `exits_wait`)."""
+        return ticker in (self._exits_wait if exits else self._busy)
 
     @property
     def in_flight(self) -> int:

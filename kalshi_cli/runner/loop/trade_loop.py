@@ -291,7 +291,7 @@ class TradeLoop:
         # a market whose fills are told and not read yet is held at the exchange already
         held += {o.ticker: o for o in self.portfolio.unbooked_orders() if o.ticker not in held}
         for ticker in held:
-            if ticker not in schedule.visited or dispatch.exit_waits(ticker):
+            if ticker not in schedule.visited or dispatch.busy(ticker, exits=True):
                 continue
             # a market busy with a fill read alone is parked: no turn, its stop-loss still
             has_turn = ticker in schedule.news or schedule.in_sweep(ticker)
