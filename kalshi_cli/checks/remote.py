@@ -222,16 +222,20 @@ def check_api(
             parts.append((CheckStatus.CRITICAL, f"credentials refused: {exc.one_line()}"))
         except CredentialsError as exc:
             parts.append((CheckStatus.CRITICAL, exc.one_line()))
+        except KalshiError as exc:
+            # one part it cannot tell: what the exchange said already (inactive) stands
+            parts.append((CheckStatus.UNKNOWN, f"credentials not checked: {exc.one_line()}"))
 
-    skew = Decimal(repr(client.exchange.clock_skew_seconds())).quantize(_MS)
-    skew_status = grade_ceiling(abs(skew), skew_warn, skew_crit)
-    if skew_status is not CheckStatus.OK:
-        parts.append((skew_status, f"clock skew {skew:+f}s; check NTP"))
-
-    perf = [
-        PerfDatum("latency", latency, warn, crit, 0, uom="ms"),
-        PerfDatum("skew", skew, skew_warn, skew_crit, uom="s"),
-    ]
+    perf = [PerfDatum("latency", latency, warn, crit, 0, uom="ms")]
+    try:
+        skew = Decimal(repr(client.exchange.clock_skew_seconds())).quantize(_MS)
+    except KalshiError as exc:
+        parts.append((CheckStatus.UNKNOWN, f"clock skew not measured: {exc.one_line()}"))
+    else:
+        skew_status = grade_ceiling(abs(skew), skew_warn, skew_crit)
+        if skew_status is not CheckStatus.OK:
+            parts.append((skew_status, f"clock skew {skew:+f}s; check NTP"))
+        perf.append(PerfDatum("skew", skew, skew_warn, skew_crit, uom="s"))
     if not parts:
         return CheckResult(
             "api",

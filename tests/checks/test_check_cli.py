@@ -8,13 +8,18 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
+from kalshi_cli.checks import CheckStatus
+from kalshi_cli.checks.remote import check_api
+from kalshi_cli.checks.thresholds import resolve
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.client import CreateOrder, KalshiClient
@@ -22,6 +27,7 @@ from kalshi_cli.store import Store, migrations
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import BookSide, TimeInForce
 from tests.checks.test_check_alerts_e2e import Receiver
+from tests.fakes import OneRouteFails
 
 if TYPE_CHECKING:
     from kalshi_cli.sim.server.embed import AccountInfo
@@ -43,9 +49,11 @@ def check(home: Path, *args: str, environ: dict[str, str] | None = None) -> Resu
     return CliRunner().invoke(app, ["check", *args], obj=context, prog_name="kalshi")
 
 
-def client_for(account: AccountInfo) -> KalshiClient:
+def client_for(account: AccountInfo, **options: Any) -> KalshiClient:
     key, _ = load_private_key(path=Path(account.private_key_path))
-    return KalshiClient(api_base=account.api_base, key_id=account.key_id, private_key=key)
+    return KalshiClient(
+        api_base=account.api_base, key_id=account.key_id, private_key=key, **options
+    )
 
 
 def buy(sim: SimHarness, ticker: str, count: int) -> None:
@@ -173,6 +181,50 @@ def test_api_refused_credentials_are_critical(sim: SimHarness, tmp_path: Path) -
     assert "credentials refused" in line(result)
     # positions cannot look with a refused key: UNKNOWN, not OK
     assert check(tmp_path, "positions", environ=env).exit_code == UNKNOWN
+
+
+def maintenance_now(sim: SimHarness) -> None:
+    """A maintenance window covering now: the exchange answers `exchange_active: false`."""
+    now = int(time.time())
+    body = {"start_ts": now - 10, "end_ts": now + 600}
+    sim.http.post(sim.admin_url + "/exchange/maintenance", json=body).raise_for_status()
+
+
+def test_an_exchange_that_says_it_is_down_is_critical_though_the_balance_read_fails(
+    sim: SimHarness,
+) -> None:
+    """What the exchange said (inactive) is the verdict; the balance read that fails beside it
+    (an exchange in maintenance answers 5xx) is a part the check cannot tell, not the whole:
+    UNKNOWN would go to the `warning` route, not the pager."""
+    maintenance_now(sim)
+    failing = OneRouteFails("GET", "/portfolio/balance", 500)
+    with client_for(sim.account, transport=failing, max_attempts=1) as client:
+        result = check_api(client, resolve(None))
+    assert failing.failed == 1
+    assert result.status is CheckStatus.CRITICAL, result.summary
+    assert result.summary.startswith("exchange inactive; credentials not checked: ")
+    assert "HTTP 500" in result.summary
+
+
+class NoDateHeader(httpx.HTTPTransport):
+    """The simulator's answers without their `Date` header: the clock skew cannot be measured."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        del response.headers["Date"]
+        return response
+
+
+def test_an_exchange_that_says_it_is_down_is_critical_though_the_skew_is_not_measured(
+    sim: SimHarness,
+) -> None:
+    maintenance_now(sim)
+    with client_for(sim.account, transport=NoDateHeader()) as client:
+        result = check_api(client, resolve(None))
+    assert result.status is CheckStatus.CRITICAL, result.summary
+    assert result.summary.startswith("exchange inactive; clock skew not measured: ")
+    assert "sent no Date header" in result.summary
+    assert [p.label for p in result.perfdata] == ["latency"]  # no skew it did not measure
 
 
 def free_port() -> int:
