@@ -258,11 +258,16 @@ def check_exchange(client: KalshiClient, th: Thresholds, now: float) -> CheckRes
     docstring); `now` is Unix seconds."""
     warn, crit = th.need("exchange", "warn"), th.need("exchange", "crit")
     status = client.exchange.get_exchange_status()
-    schedule = client.exchange.get_exchange_schedule()
-    windows = [w for w in schedule.maintenance_windows if w.end.timestamp() > now]
+    try:
+        listed = client.exchange.get_exchange_schedule().maintenance_windows
+    except KalshiError:
+        if status.exchange_active:
+            raise  # the schedule is all it has to go on: UNKNOWN
+        listed = None  # the exchange says it is down: CRITICAL, whatever its schedule
+    windows = [w for w in listed or () if w.end.timestamp() > now]
     current = next((w for w in windows if w.start.timestamp() <= now), None)
     ahead = [w for w in windows if w.start.timestamp() > now]
-    perf = [PerfDatum("windows", len(windows), min=0)]
+    perf = [] if listed is None else [PerfDatum("windows", len(windows), min=0)]
     if ahead:
         notice = Decimal(repr(ahead[0].start.timestamp() - now)).quantize(_MS)
         perf.insert(0, PerfDatum("next_maintenance", notice, warn, crit, 0, uom="s"))

@@ -9,8 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.checks.test_check_cli import CRITICAL, OK, WARNING, account_env, check, line
+from kalshi_cli.checks import CheckStatus
+from kalshi_cli.checks.remote import check_exchange
+from kalshi_cli.checks.thresholds import resolve
+from kalshi_cli.vocabulary.errors import ServerError
+from tests.checks.test_check_cli import (
+    CRITICAL,
+    OK,
+    WARNING,
+    account_env,
+    check,
+    client_for,
+    line,
+)
 from tests.conftest import SimHarness
+from tests.fakes import OneRouteFails
 
 
 def _window(sim: SimHarness, start_in: int, length: int = 1800) -> None:
@@ -70,3 +83,27 @@ def test_inside_a_window_is_critical_and_the_thresholds_are_flags(
     assert relaxed.exit_code == OK, relaxed.output
     document = json.loads(relaxed.stdout)
     assert document["status"] == "OK" and document["name"] == "exchange"
+
+
+def test_an_exchange_that_says_it_is_down_is_critical_though_its_schedule_cannot_be_read(
+    sim: SimHarness,
+) -> None:
+    """`exchange_active: false` is the verdict; the schedule only names the window's end. A
+    schedule read that fails then must not make it UNKNOWN (the `warning` route, not the
+    pager); with the exchange up, that read is all the check has, and its failure is UNKNOWN."""
+    _window(sim, -10)
+    failing = OneRouteFails("GET", "/exchange/schedule", 500)
+    with client_for(sim.account, transport=failing, max_attempts=1) as client:
+        result = check_exchange(client, resolve(None), time.time())
+    assert failing.failed == 1
+    assert result.status is CheckStatus.CRITICAL, result.summary
+    assert result.summary.startswith("exchange under maintenance until ")
+    assert result.summary.endswith("; orders are refused")
+    assert result.perfdata == ()  # no count of windows it did not read
+    sim.http.delete(sim.admin_url + "/exchange/maintenance").raise_for_status()
+    # the exchange up: the schedule is all it has, and its failure is `run_check`'s UNKNOWN
+    with (
+        client_for(sim.account, transport=failing, max_attempts=1) as client,
+        pytest.raises(ServerError),
+    ):
+        check_exchange(client, resolve(None), time.time())
