@@ -135,12 +135,13 @@ class FakeAlertState:
     error: str | None
     first_seen_at: float
     scope: str | None = None
+    told: frozenset[str] = frozenset()
 
 
 class FakeAlertStateStore:
     """The alert de-duplication state (kalshi_cli.alerts.AlertStateStore) in memory, keeping
-    `last_sent_at` unchanged when nothing was sent and `first_seen_at` at the start of the
-    current status, as the state file does."""
+    `last_sent_at` unchanged when nothing was sent, `first_seen_at` at the start of the
+    current status and `told` the severities delivered since, as the state file does."""
 
     def __init__(self, clock: ManualClock) -> None:
         self.clock = clock
@@ -163,9 +164,13 @@ class FakeAlertStateStore:
         prev = self.rows.get(fingerprint)
         now = self.clock.wall()
         last = now if sent else (prev.last_sent_at if prev else None)
-        began = prev.first_seen_at if prev is not None and prev.status == status else now
+        same = prev is not None and prev.status == status
+        began = prev.first_seen_at if prev is not None and same else now
+        told = (prev.told if prev is not None and same else frozenset()) | (
+            {severity} if sent else set()
+        )
         self.rows[fingerprint] = FakeAlertState(
-            fingerprint, status, severity, summary, last, error, began, scope
+            fingerprint, status, severity, summary, last, error, began, scope, told
         )
 
 

@@ -4,7 +4,7 @@ the results (`Delivery`, `SendReport`). No I/O here."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -115,13 +115,17 @@ class AlertStateLike(Protocol):
     @property
     def scope(self) -> str | None: ...
 
+    @property
+    def told(self) -> Collection[str]: ...
+
 
 class AlertStateStore(Protocol):
     """Where de-duplication state lives between runs.
 
     `record_alert(..., sent=True)` sets `last_sent_at` to now; `sent=False` leaves it (a failed
     delivery must not look recent). `status` is "firing" or "resolved"; `first_seen_at` is set to
-    now when the status changes. `scope` is stored as given, apart from `summary`."""
+    now when the status changes. `scope` is stored as given, apart from `summary`. A state's
+    `told` is the severities delivered (`sent=True`) since `first_seen_at`."""
 
     def alert_state(self, fingerprint: str) -> AlertStateLike | None: ...
 

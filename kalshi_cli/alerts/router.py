@@ -97,7 +97,7 @@ class AlertRouter:
         """One line per channel, URLs masked, for `config show` and diagnostics."""
         lines = []
         for name, ch in self.channels.items():
-            tiers = [str(sev) for sev, names in self.routes.items() if name in names]
+            tiers = [str(sev) for sev in Severity if sev in self._tiers_of(name)]
             s = ch.settings
             lines.append(
                 f"{name}: {ch.kind} {ch.target} timeout {s.timeout_s:g}s, "
@@ -108,6 +108,9 @@ class AlertRouter:
 
     def channels_for(self, severity: Severity) -> list[Channel]:
         return [self.channels[name] for name in self.routes[severity]]
+
+    def _tiers_of(self, channel: str) -> set[Severity]:
+        return {sev for sev, names in self.routes.items() if channel in names}
 
     def runbook_link(self, runbook: str) -> str:
         if self.runbook_base_url and "://" not in runbook:
@@ -205,7 +208,10 @@ class AlertRouter:
         severity = _severity_or_warning(state.severity)
         was = state.summary
         text = f"{summary} (was: {was})" if summary else f"cleared (was: {was})"
-        channels = self.channels_for(severity)
+        # every tier told of this episode, not only its last: a breach paged as critical that
+        # eased to a warning would leave the pager's incident open for good
+        tiers = {severity, *(_severity_or_warning(t) for t in state.told)}
+        channels = [ch for name, ch in self.channels.items() if tiers & self._tiers_of(name)]
         resolved = partial(
             _record,
             state_store,

@@ -6,6 +6,8 @@ is stored as the alert's words, never with anything appended."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from kalshi_cli.store.connection import Database
 from kalshi_cli.store.records import AlertLogRecord, AlertStateRecord
 
@@ -22,7 +24,15 @@ class AlertStateRepository:
             "updated_at, error, scope FROM alerts WHERE fingerprint = ?",
             (fingerprint,),
         )
-        return AlertStateRecord(*rows[0]) if rows else None
+        if not rows:
+            return None
+        record = AlertStateRecord(*rows[0])
+        told = self._db.rows(
+            "SELECT DISTINCT severity FROM alert_log WHERE fingerprint = ? AND status = ? "
+            "AND sent = 1 AND at >= ?",
+            (fingerprint, record.status, record.first_seen_at),
+        )
+        return replace(record, told=frozenset(severity for (severity,) in told))
 
     def record_alert(
         self,

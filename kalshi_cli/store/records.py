@@ -253,7 +253,8 @@ class AlertStateRecord:
 
     `first_seen_at` is when the current status began (it resets when the status changes);
     `last_sent_at` is the last successful delivery for this fingerprint, whatever the status.
-    `scope` is what the breach last delivered covers (None: none recorded).
+    `scope` is what the breach last delivered covers (None: none recorded); `told`, the tiers
+    delivered since the current status began (its clearing is owed to each).
     """
 
     fingerprint: str
@@ -265,6 +266,7 @@ class AlertStateRecord:
     updated_at: float
     error: str | None
     scope: str | None = None
+    told: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

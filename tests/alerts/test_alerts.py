@@ -387,7 +387,45 @@ def test_a_severity_change_is_sent_at_once_and_a_new_breach_after_resolution(
     router.resolve("check:positions", state_store)
     clock.advance(60)
     assert router.notify(breach(Severity.CRITICAL), state_store).outcome is Outcome.SENT
-    assert [s.path for s in receiver.seen] == [DISCORD_PATH, SLACK_PATH, SLACK_PATH, SLACK_PATH]
+    paths = [s.path for s in receiver.seen]
+    assert paths[:2] == [DISCORD_PATH, SLACK_PATH] and paths[4:] == [SLACK_PATH]
+    assert sorted(paths[2:4]) == [DISCORD_PATH, SLACK_PATH]  # the clearing: to both tiers told
+
+
+@pytest.mark.parametrize("store_kind", ["memory", "state_file"])
+def test_a_clearing_reaches_every_channel_told_of_the_breach_not_only_its_last_tier(
+    receiver: Receiver, tmp_path: Path, store_kind: str
+) -> None:
+    """A breach paged on the critical route that eases to a warning before it clears: the
+    pager's incident (a receiver that de-duplicates by fingerprint) must be told it cleared, or
+    it stays open and the next breach of that fingerprint is folded into it, paging nobody."""
+    from kalshi_cli.store import Store
+
+    clock = ManualClock()
+    router = AlertRouter.from_config(config(receiver), clock=clock)
+    with Store.open(tmp_path / "state.sqlite", clock=clock) as store:
+        state_store = FakeAlertStateStore(clock) if store_kind == "memory" else store.alerts
+        router.notify(breach(Severity.CRITICAL), state_store)
+        clock.advance(60)
+        assert router.notify(breach(Severity.WARNING), state_store).outcome is Outcome.CHANGED
+        clock.advance(60)
+        assert router.resolve("check:positions", state_store).delivered
+        told = [
+            (s.path, s.json()["content" if s.path == DISCORD_PATH else "text"])
+            for s in receiver.seen
+        ]
+        shown = [(path, text.split("]")[0]) for path, text in told]
+        assert shown[:2] == [(SLACK_PATH, ":red_circle: [CRITICAL"), (DISCORD_PATH, "**[WARNING")]
+        # the clearing goes to both at once, in no set order
+        assert sorted(shown[2:]) == [
+            (DISCORD_PATH, "**[RESOLVED"),
+            (SLACK_PATH, ":white_check_mark: [RESOLVED"),
+        ]
+        # the next episode is told on its own tier only, and so is its clearing
+        clock.advance(60)
+        router.notify(breach(Severity.WARNING), state_store)
+        router.resolve("check:positions", state_store)
+        assert [s.path for s in receiver.seen[4:]] == [DISCORD_PATH, DISCORD_PATH]
 
 
 def test_a_failed_delivery_is_reported_recorded_and_retried_next_run(receiver: Receiver) -> None:
