@@ -105,7 +105,12 @@ THRESHOLDS: tuple[Threshold, ...] = (
         "orders", "min_orders", "4", "orders in the window before the rate is judged at all"
     ),
     _threshold("orders", "resting_max_age_s", "3600", "a resting order older than this: WARNING"),
-    _threshold("orders", "unknown_crit", "1", "orders in UNKNOWN state: CRITICAL at or above"),
+    _threshold(
+        "orders",
+        "unknown_crit",
+        "1",
+        "orders in UNKNOWN state or left pending: CRITICAL at or above",
+    ),
     _threshold("api", "warn", "1000", "milliseconds for GET /exchange/status: WARNING at or above"),
     _threshold(
         "api", "crit", "3000", "milliseconds for GET /exchange/status: CRITICAL at or above"

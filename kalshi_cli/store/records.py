@@ -45,6 +45,10 @@ CANCELED = "canceled"
 REJECTED = "rejected"
 UNKNOWN = "unknown"
 ORDER_STATUSES: tuple[str, ...] = (PENDING, RESTING, EXECUTED, CANCELED, REJECTED, UNKNOWN)
+# How long an intent may stay `pending` while a request sent for it can still land: the client's
+# LANDING_WINDOW_S (a test keeps them equal; the client is not imported for a constant). One
+# pending longer is a crash's leftover, its outcome unknown.
+IN_FLIGHT_S = 40.0
 OPEN_STATUSES: tuple[str, ...] = (PENDING, UNKNOWN, RESTING)
 # The statuses an order can have on the exchange, i.e. what `mark_sent` may record.
 SENT_STATUSES: tuple[str, ...] = (RESTING, EXECUTED, CANCELED)

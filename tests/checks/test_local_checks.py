@@ -21,6 +21,7 @@ from kalshi_cli.checks.local import (
 )
 from kalshi_cli.checks.thresholds import THRESHOLDS, resolve
 from kalshi_cli.store import FillRecord, IntentRecord, Store
+from kalshi_cli.store.records import IN_FLIGHT_S
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ConfigError, UsageError
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
@@ -281,6 +282,23 @@ def test_an_unknown_order_is_critical(store: Store, clock: ManualClock) -> None:
     result = check_orders(view(store, clock), DEFAULTS)
     assert result.status is CheckStatus.CRITICAL
     assert "UNKNOWN" in result.summary
+    assert perf(result, "unknown") == 1
+
+
+def test_an_order_left_pending_by_a_run_that_ended_is_critical_as_unknown(
+    store: Store, clock: ManualClock
+) -> None:
+    """An intent is written `pending` before its request goes out; one still pending after any
+    request sent for it could land (a `kalshi order` killed mid-send, a crash) may rest on the
+    exchange unknown to the state file, as an UNKNOWN one may: `kalshi status` and `reconcile`
+    count it so, and so does the check. One in flight now is not."""
+    store.orders.record_intent(intent(1))
+    clock.advance(IN_FLIGHT_S - 1)
+    assert check_orders(view(store, clock), DEFAULTS).status is CheckStatus.OK
+    clock.advance(1)
+    result = check_orders(view(store, clock), DEFAULTS)
+    assert result.status is CheckStatus.CRITICAL
+    assert result.summary == ("1 order(s) in UNKNOWN state or left pending: run `kalshi reconcile`")
     assert perf(result, "unknown") == 1
 
 

@@ -24,11 +24,11 @@ from kalshi_cli.services.killswitch.order_groups import (
     remember_order_group,
     session_order_groups,
 )
-from kalshi_cli.services.killswitch.proof import IN_FLIGHT_S
 from kalshi_cli.services.killswitch.pull import UNREACHABLE_GIVE_UP_S
 from kalshi_cli.services.killswitch.report import LOCK_HELD
 from kalshi_cli.services.killswitch.switch import KillSwitch, run_kill_switch
 from kalshi_cli.store import IntentRecord, Store, StoreError
+from kalshi_cli.store.records import IN_FLIGHT_S
 from kalshi_cli.vocabulary.clock import Deadline, ManualClock, parse_iso
 from kalshi_cli.vocabulary.errors import ApiError, KalshiError, TransportError
 from kalshi_cli.vocabulary.exit_codes import ExitCode

@@ -19,9 +19,9 @@ import pytest
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.client import LANDING_WINDOW_S
-from kalshi_cli.services.killswitch.proof import IN_FLIGHT_S
 from kalshi_cli.services.killswitch.switch import KillSwitch
 from kalshi_cli.store import IntentRecord, Store
+from kalshi_cli.store.records import IN_FLIGHT_S
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side, decode_answer

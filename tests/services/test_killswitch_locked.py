@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 
 from kalshi_cli.client.communications import Rfq
-from kalshi_cli.services.killswitch.proof import IN_FLIGHT_S
 from kalshi_cli.services.killswitch.switch import KillSwitch, run_kill_switch
 from kalshi_cli.services.orders.context import check_trading_state
 from kalshi_cli.store import IntentRecord, Store
 from kalshi_cli.store.connection import wrap_error
+from kalshi_cli.store.records import IN_FLIGHT_S
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import TransportError
 from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side

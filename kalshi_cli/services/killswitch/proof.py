@@ -9,17 +9,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kalshi_cli.store import StoreError
-from kalshi_cli.store.records import PENDING, RESTING, UNKNOWN
+from kalshi_cli.store.records import IN_FLIGHT_S, PENDING, RESTING, UNKNOWN
 
 if TYPE_CHECKING:
     from kalshi_cli.services.killswitch.cancel import KillCancels
     from kalshi_cli.services.killswitch.pull import Pull, Tries
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.clock import Clock
-
-# How long an order intent may stay `pending` while its request can still land: the client's
-# LANDING_WINDOW_S (a test keeps them equal; the client is not imported for a constant).
-IN_FLIGHT_S = 40.0
 
 
 @dataclass
