@@ -6,6 +6,7 @@ failures it exists for), against the risk limits on every subaccount. docs/check
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -19,29 +20,49 @@ if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.vocabulary.models import Position
 
+    Books = list[tuple[int | None, list[Position]]]
+
 _MS = Decimal("0.001")
 
 
-def _books(client: KalshiClient, subaccount: int | None) -> list[tuple[int | None, list[Position]]]:
+def _books(client: KalshiClient, subaccount: int | None) -> tuple[Books, list[str]]:
     """Each subaccount the check covers with its positions: `subaccount` alone when named (an error
     when the exchange does not list it), else every subaccount the exchange lists. An account
     with subaccount 0 only is one book numbered None. Each is read through its own handle
-    (`client.on_subaccount`)."""
+    (`client.on_subaccount`); beside the books, why each one not read was not (`_unread`), and
+    an error when none was."""
     listed = sorted({b.subaccount for b in client.subaccounts.subaccount_balances()})
     if subaccount is None:
         numbers = listed
         if numbers in ([], [0]):
-            return [(None, client.portfolio.get_positions())]
+            return [(None, client.portfolio.get_positions())], []
     elif subaccount in listed:
         numbers = [subaccount]
     else:
         # the exchange lists an uncreated subaccount's positions as none: that is not "OK"
         have = ", ".join(str(n) for n in listed)
         raise KalshiError(f"subaccount {subaccount} is not one of this account's ({have})")
-    books: list[tuple[int | None, list[Position]]] = []
+    books: Books = []
+    unread: list[str] = []
     for number in numbers:
-        books.append((number, client.on_subaccount(number).portfolio.get_positions()))
-    return books
+        try:
+            books.append((number, client.on_subaccount(number).portfolio.get_positions()))
+        except KalshiError as exc:
+            if len(unread) + 1 == len(numbers):
+                raise
+            unread.append(f"subaccount {number} not read: {exc.one_line()}")
+    return books, unread
+
+
+def _unread(result: CheckResult, unread: list[str]) -> CheckResult:
+    """A breach read on one subaccount is the verdict, a read of another that failed beside it
+    said with it; without one, the check cannot tell (UNKNOWN, `run_check`): nothing unread is
+    graded OK."""
+    if not unread:
+        return result
+    if result.status is not CheckStatus.CRITICAL:
+        raise KalshiError("; ".join(unread))
+    return replace(result, summary="; ".join([result.summary, *unread]))
 
 
 def _on(subaccounts: Sequence[int | None]) -> str:
@@ -60,7 +81,7 @@ def check_positions(
     `warn` x. Every subaccount is covered (the limit is a loop's, and a loop trades one
     subaccount); `subaccount` narrows to one."""
     warn, crit = th.need("positions", "warn"), th.need("positions", "crit")
-    books = _books(client, subaccount)
+    books, unread = _books(client, subaccount)
     over: list[tuple[int | None, str, Decimal]] = []
     near: list[tuple[int | None, str, Decimal]] = []
     largest = ZERO
@@ -113,8 +134,9 @@ def check_positions(
         if items:
             word = "market" if len(items) == 1 else "markets"
             summary = f"{len(items)} {word} {what}: {listing(items)}"
-            return CheckResult("positions", status, summary, perf, extra, scope(items))
-    return CheckResult(
+            result = CheckResult("positions", status, summary, perf, extra, scope(items))
+            return _unread(result, unread)
+    result = CheckResult(
         "positions",
         CheckStatus.OK,
         f"all {markets} positions within limits{_on([n for n, _ in books])} "
@@ -122,6 +144,7 @@ def check_positions(
         perf,
         extra,
     )
+    return _unread(result, unread)
 
 
 def check_exposure(
@@ -141,7 +164,7 @@ def check_exposure(
             return CheckStatus.WARNING
         return CheckStatus.OK
 
-    books = _books(client, subaccount)
+    books, unread = _books(client, subaccount)
     totals = [(n, sum((p.exposure for p in positions), ZERO)) for n, positions in books]
     if totals[0][0] is None:
         total = totals[0][1]
@@ -172,7 +195,7 @@ def check_exposure(
     }
     status = grade(largest)
     graded = sorted(n for n, t in totals if n is not None and grade(t) is status)
-    return CheckResult(
+    result = CheckResult(
         "exposure",
         status,
         f"exposure per subaccount against the {fmt_money(cap)} cap: {shown}; "
@@ -181,6 +204,7 @@ def check_exposure(
         extra,
         ", ".join(f"subaccount {n}" for n in graded),
     )
+    return _unread(result, unread)
 
 
 def check_api(

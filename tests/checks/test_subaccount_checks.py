@@ -12,9 +12,14 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 
+from kalshi_cli.checks import CheckStatus
+from kalshi_cli.checks.remote import check_exposure, check_positions
+from kalshi_cli.checks.thresholds import resolve
 from kalshi_cli.client import CreateOrder
+from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import BookSide, TimeInForce
 from tests.checks.test_check_alerts_e2e import Receiver
 from tests.checks.test_check_cli import account_env, buy, check, client_for, line
@@ -237,3 +242,47 @@ def test_a_subaccount_the_account_does_not_have_is_unknown_not_ok(
         assert line(result) == (
             f"KALSHI {name.upper()} UNKNOWN - subaccount 2 is not one of this account's (0, 1)"
         )
+
+
+class OneSubaccountFails(httpx.HTTPTransport):
+    """The simulator, except that subaccount `number`'s positions read answers 500."""
+
+    def __init__(self, number: int) -> None:
+        super().__init__()
+        self.number = str(number)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/portfolio/positions") and (
+            request.url.params.get("subaccount") == self.number
+        ):
+            return httpx.Response(500, json={"code": "internal_server_error", "message": "down"})
+        return super().handle_request(request)
+
+
+@pytest.mark.parametrize("name", ["positions", "exposure"])
+def test_a_breach_read_is_critical_though_another_subaccount_cannot_be_read(
+    sim: SimHarness, name: str
+) -> None:
+    """A breach seen on one subaccount is the verdict: a read of another that fails beside it
+    is said, not made the whole verdict (UNKNOWN goes to the `warning` route, not the pager).
+    Without a breach read, the failure is UNKNOWN as before: nothing read is graded OK."""
+    sim.create_market("KXSUB-8")
+    sim.create_market("KXSUB-9")
+    buy(sim, "KXSUB-8", 101)  # subaccount 0: over the limit of 100, $40.40 against a $30 cap
+    buy_on(sim, 1, "KXSUB-9", 1)
+    limit = Decimal(100) if name == "positions" else Decimal(30)
+    grade = check_positions if name == "positions" else check_exposure
+    with client_for(sim.account, transport=OneSubaccountFails(1), max_attempts=1) as client:
+        result = grade(client, resolve(None), limit)
+        assert result.status is CheckStatus.CRITICAL, result.summary
+        seen, failed = result.summary.split("; subaccount 1 not read: ")
+        assert failed.startswith("GET /portfolio/positions failed: HTTP 500")
+        assert seen == (
+            "1 market over limit: KXSUB-8 101/100 on subaccount 0"
+            if name == "positions"
+            else "exposure per subaccount against the $30.00 cap: subaccount 0 $40.40 (135%); "
+            "account total $40.40"
+        )
+        # nothing over the limit read: `run_check`'s UNKNOWN, saying what was not read
+        with pytest.raises(KalshiError, match=r"^subaccount 1 not read: GET /portfolio/positions"):
+            grade(client, resolve(None), Decimal(1000))
