@@ -285,10 +285,11 @@ class _RunsAlertState:
 
 
 def deliver(
-    results: Sequence[CheckResult], router: AlertRouter, state_path: Path, *, clock: Clock
+    results: Sequence[CheckResult], router: AlertRouter, state_path: Path | None, *, clock: Clock
 ) -> list[str]:
-    """Dispatch each result (alert or clearing), de-duplicated through the state file. Returns
-    the problems to print on stderr; never raises, and never changes any verdict."""
+    """Dispatch each result (alert or clearing), de-duplicated through the state file (None:
+    another account's, so none, and every alert is sent). Returns the problems to print on
+    stderr; never raises, and never changes any verdict."""
     if not router.channels:
         return []
     from kalshi_cli.store import Store
@@ -296,13 +297,18 @@ def deliver(
     problems: list[str] = []
     store: Store | None = None
     state_store: AlertStateStore
-    try:
-        # never migrated here: a trade loop of the version before may still be using the file,
-        # and would wait on the migration's write lock (docs/state-file.md "Migrations")
-        store = Store.open(state_path, clock=clock, migrate=False)
-        state_store = store.alerts
-    except KalshiError as exc:
-        state_store = _UnavailableStateStore(f"alert state unavailable: {exc.one_line()}")
+    if state_path is None:
+        state_store = _UnavailableStateStore(
+            "alert state not used: the state file is not this account's"
+        )
+    else:
+        try:
+            # never migrated here: a trade loop of the version before may still be using the
+            # file, and would wait on the migration's write lock (docs/state-file.md)
+            store = Store.open(state_path, clock=clock, migrate=False)
+            state_store = store.alerts
+        except KalshiError as exc:
+            state_store = _UnavailableStateStore(f"alert state unavailable: {exc.one_line()}")
     # One run waits on its webhooks for the longest channel deadline in all, not one deadline
     # per result: `check all` alerts for each check in turn, and a receiver that never answers
     # would hold it past the cron wrapper's timeout, which reports UNKNOWN in place of the

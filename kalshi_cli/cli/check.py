@@ -144,11 +144,16 @@ def check_command(
         _render(name, [CheckResult(name.value, CheckStatus.UNKNOWN, exc.one_line())], as_json)
         raise typer.Exit(UNKNOWN) from None
     inputs = plan.inputs(app, subaccount, deadline)
-    shown = run_named(name.value, inputs)
+    if plan.refused is None:
+        shown = run_named(name.value, inputs)
+    else:
+        shown = [CheckResult(name.value, CheckStatus.UNKNOWN, plan.refused.one_line())]
     _render(name, shown, as_json)
     if plan.router is not None:
-        results = shown[1:] if name is CheckName.ALL else shown
-        for problem in deliver(results, plan.router, plan.settings.state, clock=inputs.clock):
+        results = shown[1:] if len(shown) > 1 else shown
+        # another account's file holds no alert state of this one's: sent without it
+        state = plan.settings.state if plan.refused is None else None
+        for problem in deliver(results, plan.router, state, clock=inputs.clock):
             typer.echo(problem, err=True)
     raise typer.Exit(int(shown[0].status))
 
@@ -159,6 +164,9 @@ class _Plan:
     thresholds: Thresholds
     risk: Mapping[str, Any]
     router: AlertRouter | None
+    # why the state file is not this account's to look at (`AppContext.own_state`): the checks
+    # do not run, and the UNKNOWN is still alerted
+    refused: KalshiError | None = None
 
     def inputs(self, app: AppContext, subaccount: int | None, deadline: float) -> CheckInputs:
         """What the checks read: the state file, the thresholds, the risk limits, the clients,
@@ -197,7 +205,6 @@ def _plan(
     # file, and the alert state must not make the directory the typo names.
     refuse_a_missing_state_dir(app.state, app.environ)
     settings = app.settings(env.value if env else None)
-    app.own_state()  # another account's file: UNKNOWN, no look at it (docs/checks.md)
     sections = load_sections(settings.config_path)
     thresholds = resolve(
         sections["checks"],
@@ -212,6 +219,10 @@ def _plan(
         from kalshi_cli.alerts import AlertRouter
 
         router = AlertRouter.from_config(sections["alerts"])
+    try:
+        app.own_state()  # another account's file: UNKNOWN, no look at it (docs/checks.md)
+    except KalshiError as exc:
+        return _Plan(settings, thresholds, sections["risk"], router, exc)
     return _Plan(settings, thresholds, sections["risk"], router)
 
 

@@ -339,6 +339,43 @@ def test_a_state_file_in_a_missing_directory_is_unknown_and_nothing_is_made(
     assert not state.parent.exists()
 
 
+def test_a_state_file_of_another_account_is_alerted_on_and_left_untouched(tmp_path: Path) -> None:
+    """A check refused another account's state file (a key rotated under a fixed KALSHI_STATE)
+    cannot look, and the loop it watches cannot start on that file either: the UNKNOWN goes to
+    the webhooks like any other, without the alert state, which is that file's and is not
+    written; the next run sends it again."""
+    endpoint = f"http://127.0.0.1:{free_port()}/trade-api/v2"
+    state = tmp_path / "state.db"
+    with Store.open(state) as store:
+        store.events.bind_exchange(endpoint, "their-key-id")
+    before = state.read_bytes()
+    receiver = Receiver()
+    try:
+        (tmp_path / "config.yaml").write_text(
+            "alerts:\n"
+            "  channels:\n"
+            f"    ops: {{type: generic, url: '{receiver.url}', max_attempts: 1}}\n"
+            "  routes: {critical: ops, warning: ops}\n"
+        )
+        environ = {
+            "KALSHI_STATE": str(state),
+            "KALSHI_API_BASE": endpoint,
+            "KALSHI_API_KEY_ID": "my-key-id",
+        }
+        results = [check(tmp_path, "heartbeat", environ=environ) for _ in range(2)]
+    finally:
+        receiver.stop()
+    for result in results:
+        assert result.exit_code == UNKNOWN, result.stdout
+        assert line(result).startswith("KALSHI HEARTBEAT UNKNOWN - the state file ")
+        assert "alert state not used: the state file is not this account's" in result.stderr
+    assert [(p["status"], p["severity"], p["fingerprint"]) for p in receiver.posts] == [
+        ("firing", "warning", "check:heartbeat")
+    ] * 2
+    assert "belongs to account" in receiver.posts[0]["summary"]
+    assert state.read_bytes() == before
+
+
 def test_a_state_file_that_needs_migrating_is_alerted_on_and_left_unmigrated(
     tmp_path: Path,
 ) -> None:
