@@ -24,6 +24,7 @@ from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.store import Store, migrations
+from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import BookSide, TimeInForce
 from tests.checks.test_check_alerts_e2e import Receiver
@@ -171,6 +172,38 @@ def test_api_latency_thresholds(sim: SimHarness, tmp_path: Path) -> None:
     )
     assert result.exit_code == WARNING, result.stdout
     assert "latency" in line(result)
+
+
+class SlowFirstStatus(httpx.HTTPTransport):
+    """The simulator, except that the first `GET /exchange/status` takes `seconds` (on the
+    client's manual clock) and answers 503: the client's retry gets the answer."""
+
+    def __init__(self, clock: ManualClock, seconds: float) -> None:
+        super().__init__()
+        self.clock, self.seconds, self.failed = clock, seconds, 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/exchange/status") and not self.failed:
+            self.failed += 1
+            self.clock.advance(self.seconds)
+            return httpx.Response(503, json={"code": "service_unavailable", "message": "busy"})
+        return super().handle_request(request)
+
+
+def test_api_latency_counts_the_whole_status_read_with_its_retries(sim: SimHarness) -> None:
+    """An exchange whose status answer took 2.5 s and a retry is slow, though the retry that
+    answered was quick: the check graded the last attempt alone and read it as 0 ms, OK."""
+    clock = ManualClock(time.time())
+    slow = SlowFirstStatus(clock, 2.5)
+    # the manual clock runs ahead of the simulator's by the wait: that skew is not graded here
+    thresholds = resolve(None, overrides=["api.skew_warn=60", "api.skew_crit=60"])
+    with client_for(sim.account, transport=slow, clock=clock) as client:
+        result = check_api(client, thresholds)
+    assert slow.failed == 1
+    assert result.status is CheckStatus.WARNING, result.summary
+    assert result.summary.startswith("latency 2"), result.summary
+    latency = {p.label: p.value for p in result.perfdata}["latency"]
+    assert Decimal(2500) <= latency < Decimal(3000), latency  # the wait, and at most its backoff
 
 
 def test_api_refused_credentials_are_critical(sim: SimHarness, tmp_path: Path) -> None:
