@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from kalshi_cli.checks import CheckResult, CheckStatus, PerfDatum
 from kalshi_cli.checks.local import grade_ceiling, pct, plain, worst
 from kalshi_cli.checks.thresholds import Thresholds
+from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.errors import AuthError, CredentialsError, KalshiError
 from kalshi_cli.vocabulary.models import ZERO, fmt_money
 
@@ -225,6 +226,8 @@ def check_api(
         # the client signs even public requests, so a refused key shows up here first
         return CheckResult("api", CheckStatus.CRITICAL, f"credentials refused: {exc.one_line()}")
     except KalshiError as exc:
+        if (run := Deadline.current()) is not None and run.passed():
+            raise  # the run's deadline ended the read, not the exchange: `run_check`'s UNKNOWN
         return CheckResult("api", CheckStatus.CRITICAL, f"exchange unreachable: {exc.one_line()}")
     # the whole read with its retries and their waits: the attempt that answered alone (the
     # client's last latency) reads an exchange that timed out first as quick
@@ -239,20 +242,9 @@ def check_api(
     if lat_status is not CheckStatus.OK:
         parts.append((lat_status, f"latency {latency:.0f}ms"))
 
-    if credentials_error is not None:
-        parts.append((CheckStatus.CRITICAL, credentials_error))
-    elif not client.authenticated:
-        parts.append((CheckStatus.CRITICAL, "no API credentials configured"))
-    else:
-        try:
-            client.portfolio.get_balance()
-        except AuthError as exc:
-            parts.append((CheckStatus.CRITICAL, f"credentials refused: {exc.one_line()}"))
-        except CredentialsError as exc:
-            parts.append((CheckStatus.CRITICAL, exc.one_line()))
-        except KalshiError as exc:
-            # one part it cannot tell: what the exchange said already (inactive) stands
-            parts.append((CheckStatus.UNKNOWN, f"credentials not checked: {exc.one_line()}"))
+    credentials = _credentials(client, credentials_error)
+    if credentials is not None:
+        parts.append(credentials)
 
     perf = [PerfDatum("latency", latency, warn, crit, 0, uom="ms")]
     try:
@@ -272,6 +264,26 @@ def check_api(
             perf,
         )
     return CheckResult("api", worst([s for s, _ in parts]), "; ".join(t for _, t in parts), perf)
+
+
+def _credentials(
+    client: KalshiClient, credentials_error: str | None
+) -> tuple[CheckStatus, str] | None:
+    """What is wrong with the credentials (GET /portfolio/balance), None when nothing is."""
+    if credentials_error is not None:
+        return CheckStatus.CRITICAL, credentials_error
+    if not client.authenticated:
+        return CheckStatus.CRITICAL, "no API credentials configured"
+    try:
+        client.portfolio.get_balance()
+    except AuthError as exc:
+        return CheckStatus.CRITICAL, f"credentials refused: {exc.one_line()}"
+    except CredentialsError as exc:
+        return CheckStatus.CRITICAL, exc.one_line()
+    except KalshiError as exc:
+        # one part it cannot tell: what the exchange said already (inactive) stands
+        return CheckStatus.UNKNOWN, f"credentials not checked: {exc.one_line()}"
+    return None
 
 
 def _in(seconds: Decimal) -> str:

@@ -173,14 +173,16 @@ def run_check(name: str, inputs: CheckInputs, deadline: Deadline | None = None) 
     """One check, once; UNKNOWN with the reason when it cannot look. Narrowed to a subaccount,
     positions and exposure say so (their alert is that subaccount's). Under the run's
     `deadline` (`run_named`), a check that asks the exchange is not started once it has passed,
-    and is UNKNOWN if it passed while it looked."""
+    and is UNKNOWN if it passed while it looked, unless what it read before is CRITICAL."""
     if deadline is not None and name in REMOTE_CHECKS and deadline.passed():
         reason = f"not started: the run's {inputs.deadline_s:g}s deadline (--deadline) had passed"
         result = CheckResult(name, CheckStatus.UNKNOWN, reason)
     else:
         result = guarded(name, lambda: RUNNERS[name](inputs))
-        if deadline is not None and name in REMOTE_CHECKS and deadline.passed():
-            # what it saw is the request the deadline cut off, not the exchange's answer
+        late = deadline is not None and name in REMOTE_CHECKS and deadline.passed()
+        # a CRITICAL is made of answers (the breach read, the exchange inactive), and says what
+        # the deadline cut off after them; anything less may be the cut-off request's
+        if late and result.status is not CheckStatus.CRITICAL:
             reason = f"no verdict within the {inputs.deadline_s:g}s deadline (--deadline)"
             result = CheckResult(name, CheckStatus.UNKNOWN, f"{reason}: {result.summary}")
     if inputs.subaccount is not None and name in SCOPED_CHECKS:

@@ -17,13 +17,18 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from kalshi_cli.alerts.channels.base import DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT_S
+from kalshi_cli.checks import CheckStatus
+from kalshi_cli.checks.run import CheckInputs, run_named
+from kalshi_cli.checks.thresholds import resolve
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.keys import generate_private_key, private_key_pem
 from tests.checks.test_check_alerts_e2e import Receiver
-from tests.checks.test_check_cli import UNKNOWN, account_env, check, line
+from tests.checks.test_check_cli import UNKNOWN, account_env, check, client_for, line
 from tests.conftest import SimHarness
 from tests.waiting import wait_until
 
@@ -204,3 +209,40 @@ def test_the_default_deadline_leaves_the_cron_wrapper_time_for_the_alerts() -> N
     assert 'limit="${KALSHI_CHECK_TIMEOUT:-120}"' in wrapper
     alerts = DEFAULT_TIMEOUT_S * DEFAULT_MAX_ATTEMPTS
     assert DEFAULT_DEADLINE_S + BUSY_TIMEOUT_SECONDS + alerts + 10 <= 120
+
+
+class BalanceHeldPastTheDeadline(httpx.HTTPTransport):
+    """The simulator, except that `GET /portfolio/balance` takes until past the run's deadline
+    (on the manual clock) and then times out."""
+
+    def __init__(self, clock: ManualClock, seconds: float) -> None:
+        super().__init__()
+        self.clock, self.seconds = clock, seconds
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/portfolio/balance"):
+            self.clock.advance(self.seconds)
+            raise httpx.ReadTimeout("held", request=request)
+        return super().handle_request(request)
+
+
+def test_a_critical_read_before_the_deadline_stands_though_a_later_read_is_cut_off(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The exchange said it is inactive (CRITICAL) before the deadline cut off the balance
+    read that came after: what it read is a verdict, not "no verdict", and an UNKNOWN would go
+    to the `warning` route instead of the pager."""
+    now = int(time.time())
+    body = {"start_ts": now - 10, "end_ts": now + 600}
+    sim.http.post(sim.admin_url + "/exchange/maintenance", json=body).raise_for_status()
+    clock = ManualClock(time.time())
+    transport = BalanceHeldPastTheDeadline(clock, 30.0)
+    # the manual clock runs ahead of the simulator's by the hold: that skew is not graded here
+    thresholds = resolve(None, overrides=["api.skew_warn=600", "api.skew_crit=600"])
+    with client_for(sim.account, transport=transport, clock=clock) as client:
+        inputs = CheckInputs(
+            tmp_path / "state.db", thresholds, client=lambda: client, clock=clock, deadline_s=10
+        )
+        [result] = run_named("api", inputs)
+    assert result.status is CheckStatus.CRITICAL, result.summary
+    assert result.summary.startswith("exchange inactive; credentials not checked: ")
