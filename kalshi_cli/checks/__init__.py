@@ -174,8 +174,10 @@ def alert_for(result: CheckResult) -> Alert | None:
         value = f"{_num(p.value)}{p.uom}"
         details[p.label] = f"{value} ({limits})" if limits else value
     scope = result.scope
-    if scope is None and result.name in SCOPED_CHECKS and result.status is CheckStatus.UNKNOWN:
-        scope = UNKNOWN_SCOPE  # "cannot tell" is news after a breach at the same tier, and back
+    if scope is None:
+        # "cannot tell" is news after a WARNING, which shares its tier, and so is the look coming
+        # back: a check with no markets to name has its status as its scope
+        scope = UNKNOWN_SCOPE if result.status is CheckStatus.UNKNOWN else result.status.name
     return Alert(
         fingerprint=fingerprint_for(result.name, result.narrowed_to),
         severity=severity,

@@ -198,3 +198,31 @@ def test_guarded_turns_a_failure_to_look_into_unknown_never_ok() -> None:
     )
     assert guarded("orders", broken).summary == "check failed: KeyError: 'positions'"
     assert guarded("feed", lambda: OVER) is OVER
+
+
+def test_a_check_that_can_no_longer_tell_is_told_at_once_though_its_tier_is_the_same() -> None:
+    """WARNING and UNKNOWN share the `warning` tier: a heartbeat told as "alive but behind" whose
+    state file then cannot be read (the loop may die unseen) is news, not a repeat held back for
+    `repeat_interval_s`; and so is its look coming back. The same status again is held back."""
+    clock = ManualClock()
+    channel = RecordingChannel()
+    router = AlertRouter({"rec": channel}, {sev: ["rec"] for sev in Severity}, clock=clock)
+    state_store = FakeAlertStateStore(clock)
+    behind = CheckResult("heartbeat", CheckStatus.WARNING, "alive but behind")
+    blind = CheckResult("heartbeat", CheckStatus.UNKNOWN, "state file is locked")
+    outcomes = []
+    for result in (behind, blind, blind, behind, behind):
+        clock.advance(60)
+        outcomes.append(dispatch(result, router, state_store).outcome)
+    assert outcomes == [
+        Outcome.SENT,
+        Outcome.CHANGED,
+        Outcome.SUPPRESSED,
+        Outcome.CHANGED,
+        Outcome.SUPPRESSED,
+    ]
+    assert [n.title for n in channel.sent] == [
+        "KALSHI HEARTBEAT WARNING",
+        "KALSHI HEARTBEAT UNKNOWN",
+        "KALSHI HEARTBEAT WARNING",
+    ]
