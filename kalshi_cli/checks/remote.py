@@ -30,8 +30,8 @@ def _books(client: KalshiClient, subaccount: int | None) -> tuple[Books, list[st
     """Each subaccount the check covers with its positions: `subaccount` alone when named (an error
     when the exchange does not list it), else every subaccount the exchange lists. An account
     with subaccount 0 only is one book numbered None. Each is read through its own handle
-    (`client.on_subaccount`); beside the books, why each one not read was not (`_unread`), and
-    an error when none was."""
+    (`client.on_subaccount`). Beside the books, why each subaccount that could not be read was
+    not (`_unread`); when none could, the last error is raised."""
     listed = sorted({b.subaccount for b in client.subaccounts.subaccount_balances()})
     if subaccount is None:
         numbers = listed
@@ -212,7 +212,8 @@ def check_api(
     client: KalshiClient, th: Thresholds, *, credentials_error: str | None = None
 ) -> CheckResult:
     """Reachable (GET /exchange/status), credentials accepted (GET /portfolio/balance), the
-    status request's latency, and the clock skew against the exchange's Date header.
+    status read's latency (its retries included), and the clock skew against the exchange's
+    Date header. A part it cannot look at is UNKNOWN, and the worst part is the verdict.
 
     `credentials_error` is why the configured key could not be loaded; the client is then
     anonymous, so reachability, latency and skew are still measured."""
