@@ -296,7 +296,7 @@ def rfq_list_command(
     """
     app, out = begin(env, as_json=as_json, fmt=fmt)
     client = app.client(auth=True)
-    rfqs = client.communications.list_rfqs(
+    rfqs = client.communications.iter_rfqs(
         market_ticker=market,
         status=None if status is None else status.value,
         mine=mine,
@@ -435,7 +435,7 @@ def quote_list_command(
     """
     app, out = begin(env, as_json=as_json, fmt=fmt)
     client = app.client(auth=True)
-    quotes = client.communications.list_quotes(
+    quotes = client.communications.iter_quotes(
         rfq_id=None if rfq is None else _id(rfq, "--rfq"),
         status=None if status is None else status.value,
         mine=mine,

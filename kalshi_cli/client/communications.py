@@ -192,9 +192,6 @@ class CommunicationsApi(Area):
             cursor_required=False,
         )
 
-    def list_rfqs(self, **filters: Any) -> list[Rfq]:
-        return list(self.iter_rfqs(**filters))
-
     def get_rfq(self, rfq_id: str) -> Rfq:
         fields = self._conn.get_fields(
             f"{RFQS}/{path_segment(_id(rfq_id, 'an RFQ id'))}", auth=True
@@ -291,9 +288,6 @@ class CommunicationsApi(Area):
             auth=True,
             cursor_required=False,
         )
-
-    def list_quotes(self, **filters: Any) -> list[Quote]:
-        return list(self.iter_quotes(**filters))
 
     def _quote_path(self, quote_id: str, rfq_id: str | None) -> str:
         quote = path_segment(_id(quote_id, "a quote id"))

@@ -65,9 +65,9 @@ def test_every_communications_call_against_the_simulator(timed_sim: SimHarness) 
             False,
         )
         assert requester.communications.get_rfq(rfq_id).mine
-        assert [r.rfq_id for r in maker.communications.list_rfqs(status="open")] == [rfq_id]
-        assert maker.communications.list_rfqs(mine=True) == []
-        assert [r.rfq_id for r in requester.communications.list_rfqs(mine=True, subaccount=0)] == [
+        assert [r.rfq_id for r in maker.communications.iter_rfqs(status="open")] == [rfq_id]
+        assert list(maker.communications.iter_rfqs(mine=True)) == []
+        assert [r.rfq_id for r in requester.communications.iter_rfqs(mine=True, subaccount=0)] == [
             rfq_id
         ]
 
@@ -78,11 +78,11 @@ def test_every_communications_call_against_the_simulator(timed_sim: SimHarness) 
             rfq_id, yes_bid=Decimal("0.41"), no_bid=Decimal(0)
         )
         statuses = {
-            q.quote_id: q.status for q in requester.communications.list_quotes(on_my_rfqs=True)
+            q.quote_id: q.status for q in requester.communications.iter_quotes(on_my_rfqs=True)
         }
         assert statuses == {first: "cancelled", second: "open"}  # a new quote replaces
         assert [
-            q.quote_id for q in maker.communications.list_quotes(rfq_id=rfq_id, status="open")
+            q.quote_id for q in maker.communications.iter_quotes(rfq_id=rfq_id, status="open")
         ] == [second]
         # the quote paths scoped by the RFQ and the deprecated ones name the same quote
         scoped = requester.communications.get_quote(second, rfq_id=rfq_id)
