@@ -54,7 +54,6 @@ class RestPoller:
         self._active = threading.Event()
         self._background = BackgroundThread(self._run, "kalshi-rest-poller")
         self._stop = self._background.stopping  # what the loop watches
-        self.polls = 0  # completed poll rounds, for tests and status
 
     @property
     def active(self) -> bool:
@@ -101,7 +100,6 @@ class RestPoller:
                 continue
             self._last_ok[ticker] = self._last_any = self._clock.monotonic()
             self.books.replace(ticker, orderbook)
-        self.polls += 1
         self.expire()
 
     def expire(self) -> None:
