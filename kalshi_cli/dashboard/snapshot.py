@@ -96,7 +96,6 @@ class Trading:
 class Health:
     heartbeat_at: float | None
     heartbeat_age: float | None
-    loop_state: str | None  # the state the loop reported in its heartbeat
     ticks: int | None
     loop_feed_age: float | None  # seconds since the loop last had market data
     # the subaccount the loop trades (`kalshi trade --subaccount N`), from its heartbeat; None
@@ -280,7 +279,7 @@ def local_snapshot(sources: Sources, clock: Clock) -> LocalSnapshot:
         state_path=sources.state_path,
         error=None,
         trading=Trading("ACTIVE", "no state file yet", "default", None, paused),
-        health=Health(None, None, None, None, None),
+        health=Health(None, None, None, None),
         pnl=Pnl(day, ZERO),
         denials=_denials(lines),
         denials_note=note,
@@ -341,9 +340,8 @@ def _health(store: Store, now: float) -> Health:
             at = math.nan
         feed_age, feed_unknown = _age_or_why(age_of(FEED_KEY, at, now, repr(raw)))
     if beat is None:
-        return Health(None, None, None, None, feed_age, loop_feed_age_unknown=feed_unknown)
+        return Health(None, None, None, feed_age, loop_feed_age_unknown=feed_unknown)
     ticks = beat.detail.get("ticks")
-    state = beat.detail.get("state")
     number = beat.detail.get("subaccount")
     subaccount = number if isinstance(number, int) and not isinstance(number, bool) else None
     beat_age, beat_unknown = _age_or_why(
@@ -352,7 +350,6 @@ def _health(store: Store, now: float) -> Health:
     return Health(
         heartbeat_at=beat.at,
         heartbeat_age=beat_age,
-        loop_state=str(state) if state is not None else None,
         ticks=int(ticks) if isinstance(ticks, int) else None,
         loop_feed_age=feed_age,
         loop_subaccount=subaccount,
