@@ -93,6 +93,13 @@ SubaccountOpt = Annotated[
 ]
 
 
+def non_empty(text: str, hint: str) -> str:
+    """An id or a ticker as given, stripped; a blank one is a usage error under `hint`."""
+    if not text.strip():
+        raise typer.BadParameter("cannot be empty", param_hint=hint)
+    return text.strip()
+
+
 def _strategy_names(incomplete: str) -> list[str]:
     """Shell completion of --strategy: the registered names."""
     from kalshi_cli.strategies import strategy_names

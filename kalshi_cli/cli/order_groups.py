@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kalshi_cli.cli._context import begin
-from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, SubaccountOpt, YesOpt
+from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, SubaccountOpt, YesOpt, non_empty
 from kalshi_cli.cli._output import Column
 from kalshi_cli.cli.app import command_group
 
@@ -37,12 +37,6 @@ LimitArg = Annotated[
     ),
 ]
 GroupArg = Annotated[str, typer.Argument(help="The order group's id.")]
-
-
-def _group_id(text: str) -> str:
-    if not text.strip():
-        raise typer.BadParameter("an order group id cannot be empty", param_hint="ORDER_GROUP_ID")
-    return text.strip()
 
 
 def _session_groups(app: AppContext) -> set[str]:
@@ -167,7 +161,7 @@ def show_command(
 
     Example: kalshi order-group show 7f1c2d3e-...
     """
-    group_id = _group_id(order_group_id)
+    group_id = non_empty(order_group_id, "ORDER_GROUP_ID")
     app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
     group = app.client(auth=True).order_groups.get_order_group(group_id)
     triggered, seen, shown = _triggered(app, group_id)
@@ -210,7 +204,7 @@ def _act(  # noqa: PLR0917 (the change commands' one call shape)
     from kalshi_cli.cli._services import confirm_on_prod
 
     what, done = _CHANGES[call]
-    group_id = _group_id(order_group_id)
+    group_id = non_empty(order_group_id, "ORDER_GROUP_ID")
     app, out = begin(env, subaccount, as_json=as_json)
     client = app.client(auth=True)
     confirm_on_prod(app, f"{what.format(limit=limit)} order group {group_id}", yes=yes)

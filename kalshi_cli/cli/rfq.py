@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from kalshi_cli.cli import _options
 from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, MarketOpt, SubaccountOpt, YesOpt
 from kalshi_cli.cli._output import Column
@@ -51,12 +52,6 @@ LimitOpt = Annotated[
 
 # --------------------------------------------------------------------------------------------
 # input
-
-
-def _id(text: str, hint: str) -> str:
-    if not text.strip():
-        raise typer.BadParameter("cannot be empty", param_hint=hint)
-    return text.strip()
 
 
 def parse_bid(text: str, flag: str) -> Decimal:
@@ -315,7 +310,7 @@ def rfq_show_command(
 
     Example: kalshi rfq show 6f1c2d3e-...
     """
-    rid = _id(rfq_id, "RFQ_ID")
+    rid = _options.non_empty(rfq_id, "RFQ_ID")
     app, out = begin(env, as_json=as_json, fmt=fmt)
     client = app.client(auth=True)
     doc = rfq_json(client.communications.get_rfq(rid))
@@ -369,7 +364,7 @@ def rfq_create_command(
     Example: kalshi rfq create KXBTCD-SIM-T97000 --count 100
     """
     contracts, cost = _size(count, target_cost)
-    ticker = _id(ticker, "TICKER")
+    ticker = _options.non_empty(ticker, "TICKER")
     app, out = begin(env, as_json=as_json)
     client = app.client(auth=True)
     _trading_allowed(app, "no RFQ sent")
@@ -397,7 +392,7 @@ def rfq_cancel_command(rfq_id: RfqArg, as_json: JsonOpt = False, env: EnvOpt = N
 
     Example: kalshi rfq cancel 6f1c2d3e-...
     """
-    rid = _id(rfq_id, "RFQ_ID")
+    rid = _options.non_empty(rfq_id, "RFQ_ID")
     app, out = begin(env, as_json=as_json)
     client = app.client(auth=True)
     client.communications.delete_rfq(rid)
@@ -436,7 +431,7 @@ def quote_list_command(
     app, out = begin(env, as_json=as_json, fmt=fmt)
     client = app.client(auth=True)
     quotes = client.communications.iter_quotes(
-        rfq_id=None if rfq is None else _id(rfq, "--rfq"),
+        rfq_id=None if rfq is None else _options.non_empty(rfq, "--rfq"),
         status=None if status is None else status.value,
         mine=mine,
         on_my_rfqs=on_my_rfqs,
@@ -454,7 +449,7 @@ def quote_show_command(
 
     Example: kalshi quote show 0a9b8c7d-...
     """
-    qid = _id(quote_id, "QUOTE_ID")
+    qid = _options.non_empty(quote_id, "QUOTE_ID")
     app, out = begin(env, as_json=as_json, fmt=fmt)
     client = app.client(auth=True)
     doc = quote_json(client.communications.get_quote(qid))
@@ -498,7 +493,7 @@ def quote_create_command(
     yes_price, no_price = parse_bid(yes_bid, "--yes-bid"), parse_bid(no_bid, "--no-bid")
     if yes_price == 0 and no_price == 0:
         raise typer.BadParameter("a quote cannot decline both sides", param_hint="--yes-bid")
-    rid = _id(rfq_id, "RFQ_ID")
+    rid = _options.non_empty(rfq_id, "RFQ_ID")
     app, out = begin(env, as_json=as_json)
     client = app.client(auth=True)
     ticker = _quotable(app, client, rid, yes_price, no_price)
@@ -531,7 +526,7 @@ def quote_accept_command(
 
     Example: kalshi quote accept 0a9b8c7d-... --side yes
     """
-    qid = _id(quote_id, "QUOTE_ID")
+    qid = _options.non_empty(quote_id, "QUOTE_ID")
     app, out = begin(env, as_json=as_json)
     client = app.client(auth=True)
     _trading_allowed(app, "the quote was not accepted")
@@ -566,7 +561,7 @@ def quote_confirm_command(
 
     Example: kalshi quote confirm 0a9b8c7d-...
     """
-    qid = _id(quote_id, "QUOTE_ID")
+    qid = _options.non_empty(quote_id, "QUOTE_ID")
     app, out = begin(env, as_json=as_json, fmt=fmt)
     client = app.client(auth=True)
     _trading_allowed(app, "the quote was not confirmed")
@@ -621,7 +616,7 @@ def quote_cancel_command(quote_id: QuoteArg, as_json: JsonOpt = False, env: EnvO
 
     Example: kalshi quote cancel 0a9b8c7d-...
     """
-    qid = _id(quote_id, "QUOTE_ID")
+    qid = _options.non_empty(quote_id, "QUOTE_ID")
     app, out = begin(env, as_json=as_json)
     client = app.client(auth=True)
     client.communications.delete_quote(qid)
