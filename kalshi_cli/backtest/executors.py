@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import asdict
-from typing import IO, Any, Protocol, Self
+from typing import IO, Any, Protocol
 
 from kalshi_cli.backtest.dataset import dataset_stats
 from kalshi_cli.backtest.engine import BacktestSpec, Lookup
@@ -219,12 +219,6 @@ class LocalPool:
         for worker in workers:
             worker.close()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def _run(self, spec: BacktestSpec) -> Any:
         worker = self._take()
         answer = worker.ask({"spec": asdict(spec)})
@@ -348,9 +342,3 @@ class DaskExecutor:
         if self._cluster is not None:
             self._cluster.close()
             self._cluster = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,7 @@ def cluster() -> Iterator[LocalCluster]:
 @pytest.fixture(scope="module")
 def joined(cluster: LocalCluster) -> Iterator[DaskExecutor]:
     """One executor on the test's cluster for the module, as a search keeps one open."""
-    with DaskExecutor(scheduler=cluster.scheduler_address) as executor:
+    with closing(DaskExecutor(scheduler=cluster.scheduler_address)) as executor:
         yield executor
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 
@@ -55,7 +56,7 @@ def test_local_workers_read_the_data_set_once_each_and_match_a_run_in_this_proce
 
 def test_a_run_that_prints_to_stdout_does_not_break_its_worker(data: Path) -> None:
     specs = specs_of(data, "act=print,trade", "fair=0.6")
-    with LocalPool(2) as pool:
+    with closing(LocalPool(2)) as pool:
         results = run_sweep(specs, executor=pool)
     printed, quiet = (report for _, report, _ in results)
     assert printed["totals"] == quiet["totals"] and printed["totals"]["fills"] > 0
@@ -63,7 +64,7 @@ def test_a_run_that_prints_to_stdout_does_not_break_its_worker(data: Path) -> No
 
 def test_a_worker_that_dies_fails_the_sweep_naming_the_run(data: Path) -> None:
     specs = specs_of(data, "act=trade,die", "fair=0.6")
-    with LocalPool(2) as pool, pytest.raises(ExecutorError) as died:
+    with closing(LocalPool(2)) as pool, pytest.raises(ExecutorError) as died:
         run_sweep(specs, executor=pool)
     assert died.value.exit_code == ExitCode.EXECUTOR_FAILED == 22
     line = died.value.one_line()
@@ -79,7 +80,7 @@ def test_a_worker_that_exits_even_mid_answer_fails_the_sweep_naming_the_run(
     long report is written in pieces a pipe holds): the run died, named, never a half answer
     read as JSON."""
     specs = specs_of(data, f"act=trade,{act}", "fair=0.6")
-    with LocalPool(2) as pool, pytest.raises(ExecutorError) as died:
+    with closing(LocalPool(2)) as pool, pytest.raises(ExecutorError) as died:
         run_sweep(specs, executor=pool)
     line = died.value.one_line()
     assert f"a sweep worker died running the run with act={act} fair=0.6 (exit 0)" in line
@@ -88,7 +89,7 @@ def test_a_worker_that_exits_even_mid_answer_fails_the_sweep_naming_the_run(
 def test_a_runs_own_error_keeps_its_exit_code(tmp_path: Path) -> None:
     missing = tmp_path / "nothing-here"
     specs = [BacktestSpec(data=str(missing), strategy="spike", params=(("take_profit", "0.06"),))]
-    with LocalPool(2) as pool, pytest.raises(RunFailed) as failed:
+    with closing(LocalPool(2)) as pool, pytest.raises(RunFailed) as failed:
         run_sweep(specs, executor=pool)
     assert failed.value.exit_code is ExitCode.NO_DATA
     assert failed.value.one_line().startswith("the run with take_profit=0.06 failed: no data set")
