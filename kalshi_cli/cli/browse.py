@@ -15,6 +15,7 @@ import typer
 from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, MarketStatus, Period, TickerArg
 from kalshi_cli.cli._output import Column, Output
+from kalshi_cli.cli.portfolio import parse_since
 
 if TYPE_CHECKING:
     from kalshi_cli.client.markets import Candle, Ohlc
@@ -24,17 +25,6 @@ if TYPE_CHECKING:
 # how far back `candles` looks without --from: 2 hours of minutes, a week of hours, 90 days
 DEFAULT_SPAN_S = {Period.MINUTE: 2 * 3600, Period.HOUR: 7 * 86_400, Period.DAY: 90 * 86_400}
 PERIOD_S = {Period.MINUTE: 60, Period.HOUR: 3600, Period.DAY: 86_400}
-
-
-def parse_when(text: str, hint: str) -> int:
-    """Unix seconds, a date (YYYY-MM-DD, midnight UTC) or an ISO 8601 time (UTC unless it
-    says otherwise) -> Unix seconds."""
-    from kalshi_cli.vocabulary.clock import parse_time
-
-    try:
-        return int(parse_time(text))
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint=hint) from None
 
 
 def _iso(ts: int) -> str:
@@ -250,7 +240,7 @@ def trades_command(
 
     Example: kalshi trades KXBTCD-SIM-T97000 --since 2026-01-31 --limit 50
     """
-    min_ts = parse_when(since, "--since") if since else None
+    min_ts = parse_since(since, "--since") if since else None
     app, out = begin(env, as_json=as_json, fmt=fmt)
     with out.progress("fetching trades") as progress:
         tape = list(
@@ -325,8 +315,8 @@ def candles_command(
     """
     seconds = PERIOD_S[period]
     # by default up to the end of the period in progress, so the current candle shows
-    to_ts = parse_when(end, "--to") if end else -(-int(time.time()) // seconds) * seconds
-    from_ts = parse_when(start, "--from") if start else to_ts - DEFAULT_SPAN_S[period]
+    to_ts = parse_since(end, "--to") if end else -(-int(time.time()) // seconds) * seconds
+    from_ts = parse_since(start, "--from") if start else to_ts - DEFAULT_SPAN_S[period]
     if from_ts > to_ts:
         raise typer.BadParameter("--from is after --to", param_hint="--from")
     app, out = begin(env, as_json=as_json, fmt=fmt)
