@@ -16,6 +16,7 @@ from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, MarketStatus, Period, TickerArg
 from kalshi_cli.cli._output import Column, Output
 from kalshi_cli.cli.portfolio import parse_since
+from kalshi_cli.vocabulary.clock import iso_utc
 
 if TYPE_CHECKING:
     from kalshi_cli.client.markets import Candle, Ohlc
@@ -25,12 +26,6 @@ if TYPE_CHECKING:
 # how far back `candles` looks without --from: 2 hours of minutes, a week of hours, 90 days
 DEFAULT_SPAN_S = {Period.MINUTE: 2 * 3600, Period.HOUR: 7 * 86_400, Period.DAY: 90 * 86_400}
 PERIOD_S = {Period.MINUTE: 60, Period.HOUR: 3600, Period.DAY: 86_400}
-
-
-def _iso(ts: int) -> str:
-    from kalshi_cli.vocabulary.clock import iso_utc
-
-    return iso_utc(ts)
 
 
 # --------------------------------------------------------------------------------------------
@@ -353,7 +348,7 @@ def candle_json(c: Candle) -> dict[str, Any]:
 
     return {
         "end_ts": c.end_ts,
-        "end": _iso(c.end_ts),
+        "end": iso_utc(c.end_ts),
         "yes_bid": _ohlc_json(c.yes_bid),
         "yes_ask": _ohlc_json(c.yes_ask),
         "price": _ohlc_json(c.price),
@@ -380,9 +375,8 @@ def render_candles(
         for text in candle_chart(candles, width=width):
             out.line(text)
         if candles:
-            out.line(
-                f"{'':>9}{_iso(candles[0].end_ts)} .. {_iso(candles[-1].end_ts)}, {period.value}"
-            )
+            first, last = iso_utc(candles[0].end_ts), iso_utc(candles[-1].end_ts)
+            out.line(f"{'':>9}{first} .. {last}, {period.value}")
         return
     rows = []
     for c in candles:
