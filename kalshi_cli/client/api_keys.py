@@ -15,12 +15,6 @@ from kalshi_cli.client.retry import Resend
 if TYPE_CHECKING:
     import httpx
 
-__all__ = [
-    "ApiKeyInfo",
-    "ApiKeysApi",
-    "GeneratedKey",
-]
-
 
 class ApiKeyInfo(msgspec.Struct, frozen=True):
     api_key_id: str

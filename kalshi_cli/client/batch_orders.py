@@ -21,12 +21,6 @@ from kalshi_cli.client.requests import CreateOrder, CreateOrderResult, create_an
 from kalshi_cli.vocabulary.errors import order_exists
 from kalshi_cli.vocabulary.models import decode_answer
 
-__all__ = [
-    "BATCH_CREATE_ITEM_COST",
-    "BatchItem",
-    "read_batch_answer",
-]
-
 
 class BatchItem(msgspec.Struct, frozen=True):
     """One order's outcome in a batch."""

@@ -26,16 +26,6 @@ from kalshi_cli.vocabulary.units import (
     fmt_dollars,
 )
 
-__all__ = [
-    "QUOTES",
-    "RFQS",
-    "CommunicationsApi",
-    "Quote",
-    "QuoteSide",
-    "Rfq",
-    "check_bid",
-]
-
 
 class Rfq(Answer, frozen=True, kw_only=True):
     """A request for quote as the exchange shows it to the caller (`creator_user_id` only to

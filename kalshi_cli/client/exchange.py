@@ -17,13 +17,6 @@ from kalshi_cli.vocabulary.clock import as_utc, parse_http_date, parse_iso
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import ExchangeStatus
 
-__all__ = [
-    "AccountLimits",
-    "ExchangeApi",
-    "ExchangeSchedule",
-    "MaintenanceWindow",
-]
-
 
 class MaintenanceWindow(msgspec.Struct, frozen=True):
     start: datetime = msgspec.field(name="start_datetime")

@@ -26,14 +26,6 @@ from kalshi_cli.client.connection import (
 from kalshi_cli.vocabulary.clock import as_utc
 from kalshi_cli.vocabulary.models import Fill, Market, Order, Position, Trade
 
-__all__ = [
-    "ArchivedFills",
-    "HistoricalApi",
-    "HistoricalCutoff",
-    "LiveFills",
-    "fills_with_history",
-]
-
 
 class HistoricalCutoff(msgspec.Struct, frozen=True):
     """The boundary between the tiers, as unix seconds (GetHistoricalCutoffResponse)."""

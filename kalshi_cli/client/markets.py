@@ -36,14 +36,6 @@ from kalshi_cli.vocabulary.models import (
     decode_orderbooks,
 )
 
-__all__ = [
-    "BATCH_MAX",
-    "CANDLE_PERIODS",
-    "Candle",
-    "MarketsApi",
-    "Ohlc",
-]
-
 # the filters the spec allows (openapi.yaml 3.31.0): anything else is refused before it is sent,
 # not answered by the exchange's 400 (or by a server that ignores it with every market)
 MARKET_STATUSES = ("unopened", "open", "paused", "closed", "settled")  # GET /markets

@@ -26,13 +26,6 @@ from kalshi_cli.vocabulary.models import Answer, decode_answer
 from kalshi_cli.vocabulary.order_terms import check_count
 from kalshi_cli.vocabulary.units import fmt_count
 
-__all__ = [
-    "GROUPS",
-    "MAX_SUBACCOUNT",
-    "OrderGroup",
-    "OrderGroupsApi",
-]
-
 
 class OrderGroup(Answer, frozen=True):
     """A group as the exchange shows it. `orders` (the ids of the orders placed in it) comes

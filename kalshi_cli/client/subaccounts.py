@@ -13,13 +13,6 @@ import msgspec
 from kalshi_cli.client.connection import PORTFOLIO_PAGE_MAX, Area, UnknownOutcome
 from kalshi_cli.client.retry import Resend
 
-__all__ = [
-    "KeyMemory",
-    "SubaccountBalance",
-    "SubaccountTransfer",
-    "SubaccountsApi",
-]
-
 
 class SubaccountBalance(msgspec.Struct, frozen=True):
     subaccount: int = msgspec.field(name="subaccount_number")
