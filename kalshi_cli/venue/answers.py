@@ -16,14 +16,11 @@ from kalshi_cli.sim.core.records import (
     fill_averages,
     owner,
 )
+from kalshi_cli.sim.core.serialize import ts_ms
 from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.models import Fill, Order, Settlement, outcome_side_of
 
 _AVERAGE_PLACES = Decimal("0.000001")  # the exchange prints an average to at most 6 places
-
-
-def _ms(ts: float) -> int:
-    return int(ts * 1000)
 
 
 def order(o: SimOrder) -> Order:
@@ -108,7 +105,7 @@ def created(now_order: SimOrder, fills: list[SimFill], now: float) -> CreateOrde
         remaining_count=now_order.remaining_count,
         average_fill_price=price,
         average_fee_paid=fee,
-        ts_ms=_ms(now),
+        ts_ms=ts_ms(now),
     )
 
 
@@ -124,7 +121,7 @@ def amended(old: SimOrder, new: SimOrder, fills: list[SimFill], now: float) -> A
         fill_count=None if counts is None else counts[1],
         average_fill_price=price,
         average_fee_paid=fee,
-        ts_ms=_ms(now),
+        ts_ms=ts_ms(now),
     )
 
 
@@ -133,5 +130,5 @@ def decreased(o: SimOrder, now: float) -> DecreaseResult:
         order_id=o.order_id,
         client_order_id=o.client_order_id,
         remaining_count=o.remaining_count,
-        ts_ms=_ms(now),
+        ts_ms=ts_ms(now),
     )
