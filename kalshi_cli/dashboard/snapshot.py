@@ -113,7 +113,6 @@ class Health:
 
 @dataclass(frozen=True)
 class Pnl:
-    day: str
     realized_today: Decimal
     # (fill time, cumulative realized P&L today), from the P&L the loop wrote on each fill
     series: tuple[tuple[float, Decimal], ...] = ()
@@ -280,7 +279,7 @@ def local_snapshot(sources: Sources, clock: Clock) -> LocalSnapshot:
         error=None,
         trading=Trading("ACTIVE", "no state file yet", "default", None, paused),
         health=Health(None, None, None, None),
-        pnl=Pnl(day, ZERO),
+        pnl=Pnl(ZERO),
         denials=_denials(lines),
         denials_note=note,
         paper=is_paper(sources.state_path, lines),
@@ -384,7 +383,7 @@ def _pnl(store: Store, day: str) -> Pnl:
             continue
         total += fill.realized_pnl or ZERO
         series.append((fill.ts, total))
-    return Pnl(day, realized, tuple(series))
+    return Pnl(realized, tuple(series))
 
 
 def _fills(store: Store) -> Iterable[FillLine]:
