@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from decimal import Decimal
@@ -251,9 +252,7 @@ def _from_store(store: Store, now: float, *, positions: bool) -> list[Family]:
     day = utc_day(now)
     pnl = summarize_store(store)  # each subaccount's book on its own, added
     intents = store.orders.intents()
-    by_status: dict[str, int] = {}
-    for intent in intents:
-        by_status[intent.status] = by_status.get(intent.status, 0) + 1
+    by_status = Counter(intent.status for intent in intents)
     state = store.trading.trading_state().state
     families = [
         gauge(
@@ -304,7 +303,8 @@ def _from_store(store: Store, now: float, *, positions: bool) -> list[Family]:
                 Sample(n, {"rule": r})
                 for r, n in sorted(
                     (
-                        _zeros(_trip_rules()) | _count(t.rule for t in store.trading.risk_trips())
+                        dict.fromkeys(_trip_rules(), 0)
+                        | Counter(t.rule for t in store.trading.risk_trips())
                     ).items()
                 )
             ],
@@ -502,17 +502,6 @@ def _denial_codes() -> list[str]:
     return [str(c) for c in Code]
 
 
-def _zeros(names: Iterable[str]) -> dict[str, int]:
-    return dict.fromkeys(names, 0)
-
-
-def _count(items: Iterable[str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for item in items:
-        counts[item] = counts.get(item, 0) + 1
-    return counts
-
-
 def _secs(ts: float) -> Decimal:
     return Decimal(repr(ts)).quantize(Decimal("0.001"))
 
@@ -586,7 +575,7 @@ class LoopTelemetry:
 
     def families(self) -> list[Family]:
         with self._lock:
-            denials = _zeros(_denial_codes()) | self._denials
+            denials = dict.fromkeys(_denial_codes(), 0) | self._denials
             feed, tickers = self._feed, self._tickers
         families = [
             Family(
