@@ -12,6 +12,7 @@ Within an answered batch, each item is either an order (`BatchItem.result`) or a
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -53,9 +54,7 @@ def read_batch_answer(
     (which of the two is true cannot be told), and so is one whose counts are not counts of the
     order `sent` under its id (`create_answer_problem`)."""
     items = [_checked(_item(raw), sent or {}) for raw in answered]
-    named: dict[str, int] = {}
-    for item in items:
-        named[item.client_order_id] = named.get(item.client_order_id, 0) + 1
+    named = Counter(item.client_order_id for item in items)
     out: list[BatchItem] = []
     for item in items:
         times = named.pop(item.client_order_id, 0)
