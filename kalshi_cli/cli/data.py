@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from contextlib import closing
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TextIO
@@ -354,7 +355,7 @@ def download_command(
         period=period.value,
     )
 
-    with DownloadDisplay(sys.stderr) as display:
+    with closing(DownloadDisplay(sys.stderr)) as display:
         summary = download(app.client(), request, out, progress=display)
     for what in summary.reference_missing:
         typer.echo(f"warning: not in the reference data: {what}", err=True)
@@ -414,12 +415,6 @@ class DownloadDisplay:
                 f"download: [{event.index}/{event.total}] {event.ticker}: {event.rows} "
                 f"{event.kind}{note}"
             )
-
-    def __enter__(self) -> DownloadDisplay:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def close(self) -> None:
         if self._bar is not None:
