@@ -4,71 +4,98 @@ realized on a day (its daily loss limit, risk/budget.py, reads it).
 
 The loop's portfolio, a restart, the assistant, `kalshi status`, the dashboard, `kalshi pnl --by
 strategy` and the metric all build parts through here (`realized_by_owner`), so the figure a
-strategy's row shows is the one its limit reads.
+strategy's row shows is the one its limit reads. The rule runs over a number type and its `Units`
+(services/pnl.py), as the account's arithmetic does: the loop books in Decimal, one fill at a time;
+a report of the whole state file books every fill in exact integers (`parts_since`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable, MutableMapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from kalshi_cli.services.pnl import (
+    DECIMAL,
+    FIXED,
     MarketPnl,
+    N,
     PnlEngine,
     RealizedEvent,
+    SettlementQueue,
+    Units,
+    _Inexact,
+    _Parsed,
     book_settlements,
-    merge_settlements,
+    fill_move,
+    move,
+    settle_holding,
+    yes_paid,
 )
 from kalshi_cli.strategy_api import FLAT, Holding
 from kalshi_cli.vocabulary.clock import utc_day
-from kalshi_cli.vocabulary.models import FEE_QUANTUM, ONE, ZERO, BookSide, Side
+from kalshi_cli.vocabulary.models import ZERO, BookSide, Side
 from kalshi_cli.vocabulary.owners import NO_PART, STOP_LOSS
 
 if TYPE_CHECKING:
     from kalshi_cli.store import FillRecord, SettlementRecord, Store
 
 
-# (ticker, book side, YES price, count, fee, unix seconds, strategy)
+# a fill as the account books it: (ticker, book side, YES price, count, fee, unix seconds,
+# strategy)
 Fill = tuple[str, BookSide, Decimal, Decimal, Decimal, float, str | None]
+# a fill as the parts book it, in the units of its `Owners`: (ticker, contracts bought, + YES /
+# - NO, what one cost, fee, unix seconds, owner)
+Move = tuple[str, N, N, N, float, str | None]
 # what an owner's part of one market realized: (the UTC day it counts, realized that day, realized
 # since `Owners.since`)
-_Day = tuple[str, Decimal, Decimal]
-# an owner's part of one market: its P&L there, when the part opened, and what it realized;
-# None where it has none
-_Part = tuple[MarketPnl | None, float | None, _Day | None]
+_Day = tuple[str, N, N]
+
+
+@dataclass(slots=True)
+class Part(Generic[N]):
+    """An owner's part of one market: its position (+YES / -NO), what it paid for the contracts
+    (`move`'s), and when it opened (None while it is flat)."""
+
+    position: N
+    basis: N
+    opened_at: float | None = None
+
+
+# an owner's part of one market and what it realized there, as kept for `Owners.restore`; None
+# where it has none
+_Kept = tuple[Part[N] | None, _Day[N] | None]
 
 
 @dataclass
-class _Booked:
+class _Booked(Generic[N]):
     """A fill of a market whose parts may be replayed, as it was applied."""
 
     fill_id: str | None
-    fill: Fill  # its owner is the one thing a replay may change (`Owners.give`)
-    whole: Decimal  # the account's position after it
+    fill: Move[N]  # its owner is the one thing a replay may change (`Owners.give`)
+    whole: N  # the account's position after it
 
 
 @dataclass(frozen=True)
-class _Settled:
-    result: str
+class _Settled(Generic[N]):
     ts: float  # unix seconds
-    yes_value: Decimal | None
-    fee: Decimal
-    settled: Decimal  # the account's contracts it settled
+    paid: N | None  # what a YES contract paid (None: the cost comes back)
+    fee: N
+    settled: N  # the account's contracts it settled
 
 
 @dataclass
-class _Replay:
+class _Replay(Generic[N]):
     """A market's parts as they were when an order there became of unknown outcome, and its
     fills and settlements since, in the order applied: what a restart replays from there."""
 
-    parts: dict[str, _Part]  # by owner
-    events: list[_Booked | _Settled] = field(default_factory=list)
+    parts: dict[str, _Kept[N]]  # by owner
+    events: list[_Booked[N] | _Settled[N]] = field(default_factory=list)
 
 
-class Owners:
+class Owners(Generic[N]):
     """Each strategy's own part of the account's positions (`PositionView.own`): built by the
     fills of its own orders (the state file records each order's strategy, so a restart rebuilds the
     same parts), and never more, all parts together, than the account holds on that side. Every
@@ -82,19 +109,20 @@ class Owners:
     with every fill and settlement since (`keep_replay`), and a fill given to its owner replays
     them: the parts and the day's P&L come out as a restart's would."""
 
-    def __init__(self, since: float = -math.inf) -> None:
+    def __init__(self, units: Units[N], since: float = -math.inf) -> None:
+        self.units: Units[N] = units
         self.since = since  # unix seconds: what `realized` counts from
-        self.engines: dict[str, PnlEngine] = {}
-        self.opened_at: dict[str, dict[str, float]] = {}
+        # owner -> market -> its part there, in the order the owners were first met
+        self.held: dict[str, dict[str, Part[N]]] = {}
         # owner -> market -> (UTC day, the P&L its own fills and settlements there realized
         # that day, and since `since`): what its daily loss limit reads (risk/budget.py) and
         # `realized`, summed over the markets. Kept by market so that one market's parts can be
         # rebuilt alone (`give`), a fill given late counted once
-        self._days: dict[str, dict[str, _Day]] = {}
+        self._days: dict[str, dict[str, _Day[N]]] = {}
         # the markets with an order of unknown outcome: what a replay of each starts from.
         # Dropped once none is (`drop_replay`): what is kept is a market's fills while an
         # order there may still land, not the run's
-        self._replays: dict[str, _Replay] = {}
+        self._replays: dict[str, _Replay[N]] = {}
         # market -> how many times its parts changed other than by a fill booked in time order
         # (a settlement, a fill given, an assignment): a `Mark` taken before is then no place
         # to book it again from
@@ -105,21 +133,22 @@ class Owners:
         self._moves = 0
         self._today: dict[str, tuple[int, str, Decimal]] = {}
 
-    def parts(self, ticker: str) -> tuple[Decimal, ...]:
+    def parts(self, ticker: str) -> tuple[N, ...]:
         """Each owner's part of the position in `ticker` (+YES / -NO), in the owners' order:
         what tells a change of whose the contracts are from one of the orders alone."""
+        zero = self.units.zero
         return tuple(
-            ZERO if (m := engine.markets.get(ticker)) is None else m.position
-            for engine in self.engines.values()
+            zero if (m := held.get(ticker)) is None else m.position for held in self.held.values()
         )
 
-    def own(self, owner: str) -> None:
+    def own(self, owner: str) -> dict[str, Part[N]]:
         """`owner` has a part, empty until its fills build it: a strategy of this loop has one
         from the start (its budget reads it); any other owner of a fill from its first
-        (`_book`)."""
-        if owner not in self.engines:
-            self.engines[owner] = PnlEngine()
-            self.opened_at[owner] = {}
+        (`_book`). Its parts, by market."""
+        held = self.held.get(owner)
+        if held is None:
+            held = self.held[owner] = {}
+        return held
 
     def keep_replay(self, ticker: str) -> None:
         """An order in `ticker` is of unknown outcome from now, and its fills may be booked as
@@ -141,34 +170,48 @@ class Owners:
     def _changed(self, ticker: str) -> None:
         self._revisions[ticker] = self.revision(ticker) + 1
 
-    def parts_of(self, ticker: str) -> dict[str, _Part]:
+    def parts_of(self, ticker: str) -> dict[str, _Kept[N]]:
         """Every owner's part of `ticker` as it is (copies), for `restore`."""
-        return {owner: self._part(owner, ticker) for owner in self.engines}
+        return {owner: self._part(owner, ticker) for owner in self.held}
 
-    def restore(self, ticker: str, parts: dict[str, _Part]) -> None:
+    def restore(self, ticker: str, parts: dict[str, _Kept[N]]) -> None:
         """Every owner's part of `ticker` as `parts_of` kept it; an owner it did not know, none."""
-        for owner in self.engines:
-            self._restore(owner, ticker, parts.get(owner, (None, None, None)))
+        for owner in self.held:
+            self._restore(owner, ticker, parts.get(owner, (None, None)))
 
-    def apply(self, fill: Fill, whole: Decimal, fill_id: str | None = None) -> None:
+    def apply(self, fill: Move[N], whole: N, fill_id: str | None = None) -> None:
         """A fill of the account, `whole` the account's position after it."""
         replay = self._replays.get(fill[0])
         if replay is not None:
             replay.events.append(_Booked(fill_id, fill, whole))
         self._book(fill, whole)
 
-    def _book(self, fill: Fill, whole: Decimal) -> None:
-        owner = fill[6]
+    def _book(self, fill: Move[N], whole: N) -> None:
+        ticker, count, cost, fee, ts, owner = fill
         if owner is not None and owner not in NO_PART:
             # every owner's fills build its part, a strategy this loop does not run (one
             # removed from the lineup) and the assistant's included: the newest part first
             # gives up what a sale by hand takes, so a reader that left an owner out would
             # take that sale from the owner's contracts and leave the part it does know
             # holding them, for its strategy to sell
-            self.own(owner)
-            event = book_fill(self.engines[owner], self.opened_at[owner], fill)
-            self._realized(owner, event.ticker, event.ts, event.net)
+            held = self.own(owner)
+            mine = held.get(ticker)
+            if mine is None:
+                zero = self.units.zero
+                mine = held[ticker] = Part(zero, zero)
+            self._realized(owner, ticker, ts, self._move(mine, count, cost, ts) - fee)
         self._clip(fill, whole)
+
+    def _move(self, mine: Part[N], count: N, cost: N, ts: float) -> N:
+        """`move` on a part, which opens at `ts` when it was flat or changes side."""
+        before = mine.position
+        gross = move(mine, count, cost, self.units)
+        after = mine.position
+        if after == 0:
+            mine.opened_at = None
+        elif before == 0 or (before > 0) != (after > 0):
+            mine.opened_at = ts
+        return gross
 
     def give(self, owner: str, fill_ids: Collection[str]) -> None:
         """Fills applied as nobody's, now `owner`'s (`Portfolio.give_fills`): each market they are
@@ -181,7 +224,8 @@ class Owners:
             if not given:
                 continue
             for booked in given:
-                booked.fill = (*booked.fill[:6], owner)
+                market, bought, cost, fee, ts, _ = booked.fill
+                booked.fill = (market, bought, cost, fee, ts, owner)
             self._changed(ticker)
             self.restore(ticker, replay.parts)
             for event in replay.events:
@@ -198,34 +242,31 @@ class Owners:
         if ticker in self._replays:
             self._replays[ticker] = _Replay({})
 
-    def _part(self, owner: str, ticker: str) -> _Part:
-        mine = self.engines[owner].markets.get(ticker)
-        return (
-            None if mine is None else replace(mine),
-            self.opened_at[owner].get(ticker),
-            self._days.get(owner, {}).get(ticker),
-        )
+    def _part(self, owner: str, ticker: str) -> _Kept[N]:
+        mine = self.held[owner].get(ticker)
+        return (None if mine is None else replace(mine), self._days.get(owner, {}).get(ticker))
 
-    def _restore(self, owner: str, ticker: str, part: _Part) -> None:
+    def _restore(self, owner: str, ticker: str, part: _Kept[N]) -> None:
         """`owner`'s part of `ticker` as `_part` kept it (a copy: a replay may run again)."""
-        mine, opened_at, day = part
+        mine, day = part
         self._moves += 1
-        _put(self.engines[owner].markets, ticker, None if mine is None else replace(mine))
-        _put(self.opened_at[owner], ticker, opened_at)
+        _put(self.held[owner], ticker, None if mine is None else replace(mine))
         _put(self._days.setdefault(owner, {}), ticker, day)
 
-    def _realized(self, owner: str, ticker: str, ts: float, net: Decimal) -> None:
+    def _realized(self, owner: str, ticker: str, ts: float, net: N) -> None:
         self._moves += 1
         day = utc_day(ts)
         days = self._days.setdefault(owner, {})
-        kept, today, total = days.get(ticker) or (day, ZERO, ZERO)
-        total += net if ts >= self.since else ZERO
+        zero = self.units.zero
+        kept, today, total = days.get(ticker) or (day, zero, zero)
+        if ts >= self.since:
+            total += net
         if day < kept:
             # an earlier day's (a fill given to it late, `give`): what the limit reads is the
             # day kept, which that day's P&L is no part of
             days[ticker] = (kept, today, total)
             return
-        days[ticker] = (day, net + (today if kept == day else ZERO), total)
+        days[ticker] = (day, net + today if kept == day else net, total)
 
     def realized_today(self, owner: str, day: str) -> Decimal:
         """The P&L `owner`'s own fills and settlements realized on the UTC `day`, fees counted:
@@ -234,32 +275,40 @@ class Owners:
         if known is not None and known[0] == self._moves and known[1] == day:
             return known[2]
         kept = self._days.get(owner, {}).values()
-        total = sum((net for seen, net, _ in kept if seen == day), ZERO)
+        total = self.units.dollars(
+            sum((net for seen, net, _ in kept if seen == day), self.units.zero)
+        )
         self._today[owner] = (self._moves, day, total)
         return total
 
     def realized(self) -> dict[str, Decimal]:
         """What each owner's own fills and settlements realized since `since`, fees counted, by
         owner: the figure of `realized_today` over any time range."""
+        zero, dollars = self.units.zero, self.units.dollars
         return {
-            owner: sum((total for _, _, total in days.values()), ZERO)
+            owner: dollars(sum((total for _, _, total in days.values()), zero))
             for owner, days in sorted(self._days.items())
         }
 
-    def _clip(self, fill: Fill, whole: Decimal) -> None:
+    def _clip(self, fill: Move[N], whole: N) -> None:
         """Cut the parts of `fill`'s market to what the account holds after it, `whole`."""
         ticker = fill[0]
-        cuts: list[tuple[str, Decimal]] = []  # (owner, contracts cut), in the order cut
-        parts = []
-        for owner, engine in self.engines.items():
-            mine = engine.markets.get(ticker)
+        cuts: list[tuple[str, N]] = []  # (owner, contracts cut), in the order cut
+        parts: list[tuple[float, str, N]] = []
+        owned = self.units.zero
+        for owner, held in self.held.items():
+            mine = held.get(ticker)
             if mine is None or mine.position == 0:
                 continue
             if whole == 0 or (mine.position > 0) != (whole > 0):
                 cuts.append((owner, abs(mine.position)))
             else:
-                parts.append((self.opened_at[owner].get(ticker, 0.0), owner, mine.position))
-        excess = sum((abs(p) for _, _, p in parts), ZERO) - abs(whole)
+                opened = mine.opened_at
+                parts.append((0.0 if opened is None else opened, owner, mine.position))
+                owned += abs(mine.position)
+        excess = owned - abs(whole)
+        if not cuts and excess <= 0:
+            return  # what most fills leave: every part within the account's position
         for _, owner, position in sorted(parts, reverse=True):  # the newest part first
             if excess <= 0:
                 break
@@ -270,59 +319,50 @@ class Owners:
         # was a part's. Shared in the owners' order by name, not the order this reader met them
         # in, so that every reader of the state file rounds the same share to the same part
         cuts.sort()
-        shares = fee_shares(fill[4], fill[3], [count for _, count in cuts])
+        shares = fee_shares(fill[3], abs(fill[1]), [count for _, count in cuts], self.units)
         for (owner, count), share in zip(cuts, shares, strict=True):
             self._cut(owner, fill, count, share)
 
-    def _cut(self, owner: str, fill: Fill, count: Decimal, share: Decimal) -> None:
+    def _cut(self, owner: str, fill: Move[N], count: N, share: N) -> None:
         """Take `count` contracts off `owner`'s part of `fill`'s market. The stop-loss closes
         them for the strategy (the account's floor under its position): the part is closed at
         the stop-loss fill's price with `share` of its fee, and the strategy's day counts the
         loss. Any other fill (a sale by hand, another program's, a strategy's buying the other
         side) takes them back at the part's own cost, realizing nothing for it."""
-        ticker, book_side, yes_price, _, _, ts, strategy = fill
-        engine, opened_at = self.engines[owner], self.opened_at[owner]
-        closes = (engine.markets[ticker].position > 0) == (book_side is BookSide.ASK)
-        if strategy != STOP_LOSS or not closes:
-            _reduce(engine, opened_at, ticker, count, ts)
+        ticker, bought, cost, _, ts, strategy = fill
+        mine = self.held[owner][ticker]
+        closing = -count if mine.position > 0 else count
+        if strategy != STOP_LOSS or (closing > 0) != (bought > 0):
+            # at its own average cost: the basis released is the whole cost of what is cut,
+            # whatever the price (`move`), and the account's P&L is the account's
+            self._move(mine, closing, self.units.zero, ts)
             return
-        event = book_fill(engine, opened_at, (ticker, book_side, yes_price, count, share, ts, None))
-        self._realized(owner, ticker, ts, event.net)
+        self._realized(owner, ticker, ts, self._move(mine, closing, cost, ts) - share)
 
-    def settle(
-        self,
-        ticker: str,
-        result: str,
-        *,
-        ts: float,
-        yes_value: Decimal | None,
-        fee: Decimal = ZERO,
-        settled: Decimal = ZERO,
-    ) -> None:
-        """Settle every part of `ticker`, each bearing its share of the settlement's `fee` by
-        the contracts it held of the account's `settled` ones (`fee_shares`)."""
-        event = _Settled(result, ts, yes_value, fee, settled)
+    def settle(self, ticker: str, paid: N | None, *, ts: float, fee: N, settled: N) -> None:
+        """Settle every part of `ticker` at `paid` a YES contract (`settle_holding`), each
+        bearing its share of the settlement's `fee` by the contracts it held of the account's
+        `settled` ones (`fee_shares`)."""
+        event = _Settled(ts, paid, fee, settled)
         self._changed(ticker)
         replay = self._replays.get(ticker)
         if replay is not None:
             replay.events.append(event)
         self._settle(ticker, event)
 
-    def _settle(self, ticker: str, settled: _Settled) -> None:
+    def _settle(self, ticker: str, settled: _Settled[N]) -> None:
         # the parts bear the fee in their owners' order by name, as `_clip` shares a fill's
         held = [
-            (owner, engine, mine)
-            for owner, engine in sorted(self.engines.items(), key=lambda kept: kept[0])
-            if (mine := engine.markets.get(ticker)) is not None and mine.position != 0
+            (owner, mine)
+            for owner, parts in sorted(self.held.items(), key=lambda kept: kept[0])
+            if (mine := parts.get(ticker)) is not None and mine.position != 0
         ]
-        counts = [abs(mine.position) for _, _, mine in held]
-        shares = fee_shares(settled.fee, settled.settled, counts)
-        for (owner, engine, _), share in zip(held, shares, strict=True):
-            event = engine.apply_settlement(
-                ticker, settled.result, ts=settled.ts, fee=share, yes_value=settled.yes_value
-            )
-            self._realized(owner, ticker, settled.ts, event.net)
-            self.opened_at[owner].pop(ticker, None)
+        counts = [abs(mine.position) for _, mine in held]
+        shares = fee_shares(settled.fee, settled.settled, counts, self.units)
+        for (owner, mine), share in zip(held, shares, strict=True):
+            gross = settle_holding(mine, settled.paid, self.units)
+            mine.opened_at = None
+            self._realized(owner, ticker, settled.ts, gross - share)
 
     def assign(self, owner: str, ticker: str, whole: Holding, ts: float) -> Decimal:
         """Give `owner` the part of the account's position `whole` that no strategy owns, at
@@ -331,52 +371,54 @@ class Owners:
         held = whole.held_side
         if held is None:
             return ZERO
-        owned = ZERO
+        units = self.units
+        owned = units.zero
         yes = held is Side.YES
-        for engine in self.engines.values():
-            mine = engine.markets.get(ticker)
+        for parts in self.held.values():
+            mine = parts.get(ticker)
             if mine is not None and mine.position != 0 and (mine.position > 0) == yes:
                 owned += abs(mine.position)
-        free = whole.contracts - owned
+        free = units.count(whole.contracts) - owned
         if free <= 0:
             return ZERO
         self._changed(ticker)
-        book_side = BookSide.BID if held is Side.YES else BookSide.ASK
-        yes_price = whole.avg_entry_price if held is Side.YES else ONE - whole.avg_entry_price
-        fill = (ticker, book_side, yes_price, free, ZERO, ts, None)
-        book_fill(self.engines[owner], self.opened_at[owner], fill)
-        return free
+        parts = self.own(owner)
+        mine = parts.get(ticker)
+        if mine is None:
+            mine = parts[ticker] = Part(units.zero, units.zero)
+        self._move(mine, free if yes else -free, units.price(whole.avg_entry_price), ts)
+        return units.contracts(free)
 
     def holding(self, owner: str, ticker: str, whole: Decimal) -> Holding:
         """`owner`'s part of a position: never more contracts than the account holds, never
         the other side (a person who sold what the strategy bought has taken it back)."""
-        engine = self.engines.get(owner)
-        mine = None if engine is None else engine.markets.get(ticker)
+        mine = self.held.get(owner, {}).get(ticker)
         if mine is None or mine.position == 0 or (mine.position > 0) != (whole > 0):
             return FLAT
-        held = min(abs(mine.position), abs(whole))
-        per = mine.basis / abs(mine.position)
+        position = self.units.contracts(mine.position)
+        held = min(abs(position), abs(whole))
+        per = self.units.dollars(mine.basis) / abs(position)
         return Holding(
             position=held if whole > 0 else -held,
             avg_entry_price=per,
             entry_cost=per * held,
-            opened_at=self.opened_at[owner].get(ticker),
+            opened_at=mine.opened_at,
         )
 
 
 _V = TypeVar("_V")
 
 
-def fee_shares(fee: Decimal, whole: Decimal, counts: Sequence[Decimal]) -> list[Decimal]:
+def fee_shares(fee: N, whole: N, counts: Sequence[N], units: Units[N]) -> list[N]:
     """Each count's share of `fee`, which `whole` contracts paid, in the fee's own unit (a
     third of $0.07 is $0.0233), rounded on the running total of the counts: the shares add up
     to the fee of all of them, the whole fee when they are every contract (three shares of
     $0.0349 rounded alone came to $0.0348)."""
-    shares: list[Decimal] = []
-    so_far = charged = ZERO
+    shares: list[N] = []
+    so_far = charged = units.zero
     for count in counts:
         so_far += count
-        upto = fee if so_far >= whole else (fee * so_far / whole).quantize(FEE_QUANTUM)
+        upto = fee if so_far >= whole else units.fee_share(fee, so_far, whole)
         shares.append(upto - charged)
         charged = upto
     return shares
@@ -388,20 +430,6 @@ def _put(kept: MutableMapping[str, _V], key: str, value: _V | None) -> None:
         kept.pop(key, None)
     else:
         kept[key] = value
-
-
-def _reduce(
-    engine: PnlEngine, opened_at: dict[str, float], ticker: str, count: Decimal, ts: float
-) -> None:
-    """Take `count` contracts off an owner's part at their own average cost (no P&L: the
-    account's P&L is the account engine's)."""
-    mine = engine.markets[ticker]
-    per = mine.basis / abs(mine.position)  # of the held side
-    if mine.position > 0:
-        fill = (ticker, BookSide.ASK, per, count, ZERO, ts, None)
-    else:
-        fill = (ticker, BookSide.BID, ONE - per, count, ZERO, ts, None)
-    book_fill(engine, opened_at, fill)
 
 
 def book_fill(pnl: PnlEngine, opened_at: dict[str, float], fill: Fill) -> RealizedEvent:
@@ -427,7 +455,7 @@ class Mark:
     ts: float  # unix seconds
     account: MarketPnl | None
     opened_at: float | None
-    parts: dict[str, _Part]
+    parts: dict[str, _Kept[Decimal]]
     revision: int
 
 
@@ -440,12 +468,15 @@ class PositionBook:
     def __init__(self, since: float = -math.inf) -> None:
         self.pnl = PnlEngine()
         self.opened_at: dict[str, float] = {}
-        self.owners = Owners(since)
+        self.owners = Owners(DECIMAL, since)
 
     def fill(self, fill: Fill, fill_id: str | None = None) -> RealizedEvent:
         """One fill of the account; `fill_id` names it for `Owners.give`."""
+        ticker, book_side, yes_price, count, fee, ts, owner = fill
         event = book_fill(self.pnl, self.opened_at, fill)
-        self.owners.apply(fill, self.pnl.markets[fill[0]].position, fill_id)
+        bought, cost = fill_move(book_side is BookSide.BID, yes_price, count, DECIMAL)
+        whole = self.pnl.markets[ticker].position
+        self.owners.apply((ticker, bought, cost, fee, ts, owner), whole, fill_id)
         return event
 
     def settle(
@@ -462,7 +493,8 @@ class PositionBook:
         self.pnl.apply_settlement(ticker, result, ts=ts, fee=fee, yes_value=yes_value)
         if self.pnl.markets[ticker].position == 0:
             self.opened_at.pop(ticker, None)
-        self.owners.settle(ticker, result, ts=ts, yes_value=yes_value, fee=fee, settled=settled)
+        paid = yes_paid(result, yes_value)
+        self.owners.settle(ticker, paid, ts=ts, fee=fee, settled=settled)
 
     def book(self, record: FillRecord | SettlementRecord) -> None:
         """A fill or a settlement as the state file keeps it."""
@@ -544,25 +576,91 @@ class PositionBook:
         return nets
 
 
-def parts_since(store: Store, start: float, subaccount: int) -> Owners:
+def parts_since(store: Store, start: float, subaccount: int) -> Owners[Any]:
     """The parts of every market with a fill or settlement at or after `start` in `subaccount`'s
     book, booked from the state file as a restart books them, counting what they realized since
     `start`. Each market is booked from its last flat moment before `start`
-    (`FillRepository.from_flat`), so a day's figures cost about a day's fills."""
+    (`FillRepository.from_flat`), so a day's figures cost about a day's fills. In exact integers
+    (`FIXED`), in Decimal when a value is finer than they hold."""
+    try:
+        return _book_parts(store, start, subaccount, FIXED)
+    except _Inexact:
+        return _book_parts(store, start, subaccount, DECIMAL)
+
+
+def _book_parts(store: Store, start: float, subaccount: int, units: Units[N]) -> Owners[N]:
+    owners = Owners(units, start)
+    if start == -math.inf:
+        # the whole history: every fill read once in time order, as text (the markets' parts
+        # are apart, so one stream books them all as each market's own would)
+        parsed = [_Parsed(units, parse) for parse in (units.count, units.price, units.amount)]
+        rows = store.fills.iter_owned_moves(subaccount=subaccount)
+        settlements = book_settlements(store.settlements.read(), subaccount)
+        _book_moves(owners, _parsed_moves(rows, *parsed), settlements)
+        return owners
     tickers = store.fills.fill_tickers(subaccount=subaccount, since=start)
     settled = book_settlements(store.settlements.read(since=start), subaccount)
     tickers.update(s.ticker for s in settled)
-    book = PositionBook(start)
     for ticker in sorted(tickers):
         of_market = book_settlements(store.settlements.read(ticker=ticker), subaccount)
         # a settlement before `start` ended every part of its market: nothing before it counts
         ended = max((s.settled_at for s in of_market if s.settled_at < start), default=None)
         fills = store.fills.from_flat(ticker, start, since=ended, subaccount=subaccount)
-        first = fills[0].ts if fills else start
-        later = [s for s in of_market if s.settled_at >= first]
-        for event in merge_settlements(fills, later):
-            book.book(event)
-    return book.owners
+        later = [s for s in of_market if ended is None or s.settled_at > ended]
+        _book_moves(owners, _record_moves(fills, units), later)
+    return owners
+
+
+def _book_moves(
+    owners: Owners[N], moves: Iterable[Move[N]], settlements: Iterable[SettlementRecord]
+) -> None:
+    """Fills in time order and settlements (merged by `SettlementQueue`'s rule) booked to the
+    account's positions and its owners' parts, as `PositionBook` books them."""
+    units = owners.units
+    accounts: dict[str, Part[N]] = {}
+
+    def account(ticker: str) -> Part[N]:
+        whole = accounts.get(ticker)
+        if whole is None:
+            whole = accounts[ticker] = Part(units.zero, units.zero)
+        return whole
+
+    def settle(s: SettlementRecord) -> None:
+        paid = yes_paid(s.result, s.yes_value)
+        at = None if paid is None else units.price(paid)
+        whole = account(s.ticker)
+        held = abs(whole.position)
+        settle_holding(whole, at, units)
+        owners.settle(s.ticker, at, ts=s.settled_at, fee=units.amount(s.fee), settled=held)
+
+    queue = SettlementQueue(settlements)
+    apply = owners.apply
+    for fill in moves:
+        if fill[4] >= queue.next_at:
+            for s in queue.due(fill[4]):
+                settle(s)
+        whole = accounts.get(fill[0]) or account(fill[0])
+        move(whole, fill[1], fill[2], units)
+        apply(fill, whole.position)
+    for s in queue.rest():
+        settle(s)
+
+
+def _parsed_moves(
+    rows: Iterable[tuple[str, str, str, str, float, str | None]],
+    counts: _Parsed[N],
+    costs: _Parsed[N],
+    fees: _Parsed[N],
+) -> Iterator[Move[N]]:
+    for ticker, count, cost, fee, ts, owner in rows:
+        yield ticker, counts[count], costs[cost], fees[fee], ts, owner
+
+
+def _record_moves(fills: Iterable[FillRecord], units: Units[N]) -> Iterator[Move[N]]:
+    for f in fills:
+        price, count = units.price(f.yes_price), units.count(f.count)
+        bought, cost = fill_move(f.book_side is BookSide.BID, price, count, units)
+        yield f.ticker, bought, cost, units.amount(f.fee), f.ts, f.strategy
 
 
 def realized_by_owner(

@@ -19,6 +19,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from kalshi_cli.vocabulary.clock import parse_iso, utc_day
+from kalshi_cli.vocabulary.models import FEE_QUANTUM
 from kalshi_cli.vocabulary.units import ONE, ZERO, BookSide, fmt_exact_dollars
 
 if TYPE_CHECKING:
@@ -117,6 +118,7 @@ class Units(Generic[N]):
     count: Callable[[str | Decimal], N]
     amount: Callable[[str | Decimal], N]  # a fee (price x count is an amount too)
     release: Callable[[N, N, N], N]  # basis x closed / held, to 1e-6 dollars, half even
+    fee_share: Callable[[N, N, N], N]  # fee x part / whole, to `FEE_QUANTUM`, half even
     dollars: Callable[[N], Decimal]  # an amount in dollars, exact
     contracts: Callable[[N], Decimal]  # a count in contracts, exact
 
@@ -139,19 +141,25 @@ def _unfixed(scale: int) -> Callable[[int], Decimal]:
 _PRICE_SCALE = 6  # 1e-6 dollars: Kalshi sends 4-decimal prices, 6-decimal fee strings
 _COUNT_SCALE = 2  # 1e-2 contracts: fractional counts have 2 decimals
 _AMOUNT_SCALE = _PRICE_SCALE + _COUNT_SCALE  # price x count, basis, P&L, fees: 1e-8 dollars
-_RELEASE_UNIT = 100  # 1e-6 dollars in amount units: released basis is rounded to it
 
 
-def _fixed_release(basis: int, closed: int, held: int) -> int:
-    denominator = held * _RELEASE_UNIT
-    q, r = divmod(basis * closed, denominator)
-    if 2 * r > denominator or (2 * r == denominator and q % 2 == 1):  # half even
-        q += 1
-    return q * _RELEASE_UNIT
+def _fixed_share(unit: int) -> Callable[[int, int, int], int]:
+    """amount x part / whole in amount units, rounded half even to a multiple of `unit`."""
+
+    def share(amount: int, part: int, whole: int) -> int:
+        denominator = whole * unit
+        q, r = divmod(amount * part, denominator)
+        if 2 * r > denominator or (2 * r == denominator and q % 2 == 1):
+            q += 1
+        return q * unit
+
+    return share
 
 
-def _decimal_release(basis: Decimal, closed: Decimal, held: Decimal) -> Decimal:
-    return (basis * closed / held).quantize(_MICRO, rounding=ROUND_HALF_EVEN)
+def _decimal_share(quantum: Decimal) -> Callable[[Decimal, Decimal, Decimal], Decimal]:
+    return lambda amount, part, whole: (amount * part / whole).quantize(
+        quantum, rounding=ROUND_HALF_EVEN
+    )
 
 
 FIXED: Units[int] = Units(
@@ -160,7 +168,8 @@ FIXED: Units[int] = Units(
     price=_fixed(_PRICE_SCALE),
     count=_fixed(_COUNT_SCALE),
     amount=_fixed(_AMOUNT_SCALE),
-    release=_fixed_release,
+    release=_fixed_share(10 ** (_AMOUNT_SCALE - 6)),  # to 1e-6 dollars
+    fee_share=_fixed_share(int(FEE_QUANTUM.scaleb(_AMOUNT_SCALE))),
     dollars=_unfixed(_AMOUNT_SCALE),
     contracts=_unfixed(_COUNT_SCALE),
 )
@@ -170,7 +179,8 @@ DECIMAL: Units[Decimal] = Units(
     price=Decimal,
     count=Decimal,
     amount=Decimal,
-    release=_decimal_release,
+    release=_decimal_share(_MICRO),
+    fee_share=_decimal_share(FEE_QUANTUM),
     dollars=lambda value: value,
     contracts=lambda value: value,
 )
@@ -727,18 +737,19 @@ class _Run:
     traded: int = 0
 
 
-class _Parsed(dict[str, int]):
-    """Texts parsed to `FIXED` units on first sight: a history repeats a few hundred prices,
-    counts and fees, so a fill costs a dict look-up per value. A leading '-' negates (a count
-    that buys NO); a leading "1-" is $1 less the price after it (the cost of NO)."""
+class _Parsed(dict[str, N]):
+    """Texts parsed to `units` on first sight: a history repeats a few hundred prices, counts
+    and fees, so a fill costs a dict look-up per value. A leading '-' negates (a count that buys
+    NO); a leading "1-" is $1 less the price after it (the cost of NO)."""
 
-    def __init__(self, parse: Callable[[str], int]) -> None:
+    def __init__(self, units: Units[N], parse: Callable[[str], N]) -> None:
         super().__init__()
-        self.parse = parse
+        self.dollar: N = units.dollar
+        self.parse: Callable[[str], N] = parse
 
-    def __missing__(self, text: str) -> int:
+    def __missing__(self, text: str) -> N:
         if text.startswith("1-"):
-            value = FIXED.dollar - self.parse(text[2:])
+            value = self.dollar - self.parse(text[2:])
         elif text.startswith("-"):
             value = -self.parse(text[1:])
         else:
@@ -761,9 +772,9 @@ class _StretchPass(_Pass[int]):
     def __init__(self, since: float | None, subaccount: int | None = None) -> None:
         super().__init__(FIXED, since)
         self.subaccount = subaccount  # the book replayed (None: the whole file)
-        self.count_of = _Parsed(FIXED.count)
-        self.cost_of = _Parsed(FIXED.price)
-        self.fee_of = _Parsed(FIXED.amount)
+        self.count_of = _Parsed(FIXED, FIXED.count)
+        self.cost_of = _Parsed(FIXED, FIXED.price)
+        self.fee_of = _Parsed(FIXED, FIXED.amount)
 
     def run_store(
         self, store: Store, settlements: list[SettlementRecord], queue: SettlementQueue

@@ -258,6 +258,21 @@ class FillRepository:
             params,
         )
 
+    def iter_owned_moves(
+        self, *, subaccount: int | None = None
+    ) -> Iterator[tuple[str, str, str, str, float, str | None]]:
+        """(ticker, signed count, cost, fee, unix seconds, strategy) of every fill, in time
+        order, folded as `iter_fill_moves` folds them: what booking each owner's part of the
+        positions reads (services/owner_parts.py `parts_since`)."""
+        where, params = where_given({"subaccount = ?": subaccount})
+        return self._db.stream(
+            "SELECT ticker, "  # noqa: S608
+            "CASE WHEN book_side = 'bid' THEN count ELSE '-' || count END, "
+            "CASE WHEN book_side = 'bid' THEN yes_price ELSE '1-' || yes_price END, "
+            f"fee, ts, strategy FROM fills{where} ORDER BY ts, rowid",
+            params,
+        )
+
     def count_fills(self) -> int:
         return int(self._db.rows("SELECT count(*) FROM fills")[0][0])
 

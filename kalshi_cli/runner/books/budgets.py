@@ -76,8 +76,8 @@ class Budgets:
         return view
 
     def _markets(self, name: str, queued: Sequence[Intent]) -> set[str]:
-        engine = self._portfolio.owners.engines.get(name)
-        held = {t for t, m in engine.markets.items() if m.position != 0} if engine else set()
+        parts = self._portfolio.owners.held.get(name, {})
+        held = {t for t, m in parts.items() if m.position != 0}
         held.update(o.ticker for o in self._portfolio.orders.values() if self._owner(o) == name)
         held.update(o.ticker for o in self._portfolio.unbooked_orders() if self._owner(o) == name)
         held.update(i.ticker for i in queued if i.strategy == name)

@@ -49,7 +49,7 @@ def test_a_settlement_closes_each_strategys_part_at_the_same_payout_counted_toda
     assert portfolio.owners.realized_today("spike", TODAY) == D("0.80")  # 4 x 0.70 - 2.00
     for name in ("mm", "spike"):
         assert portfolio.owners.holding(name, TICKER, D(14)) == FLAT
-        assert portfolio.owners.engines[name].markets[TICKER].position == 0
+        assert portfolio.owners.held[name][TICKER].position == 0
 
 
 def test_a_fill_given_late_is_settled_again_at_the_payout_the_settlement_named() -> None:
