@@ -6,30 +6,28 @@ The loop's portfolio, a restart, the assistant, `kalshi status`, the dashboard, 
 strategy` and the metric all build parts through here (`realized_by_owner`), so the figure a
 strategy's row shows is the one its limit reads. The rule runs over a number type and its `Units`
 (services/pnl.py), as the account's arithmetic does: the loop books in Decimal, one fill at a time;
-a report of the whole state file books every fill in exact integers (`parts_since`).
+`kalshi pnl --by strategy` over the whole state file books in exact integers, in the summary's own
+pass over the fills (`summarize_store`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable, Iterator, MutableMapping, Sequence
+from collections.abc import Collection, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from kalshi_cli.services.pnl import (
     DECIMAL,
-    FIXED,
     MarketPnl,
     N,
     PnlEngine,
     RealizedEvent,
-    SettlementQueue,
     Units,
-    _Inexact,
-    _Parsed,
     book_settlements,
     fill_move,
+    merge_settlements,
     move,
     settle_holding,
     yes_paid,
@@ -194,24 +192,13 @@ class Owners(Generic[N]):
             # gives up what a sale by hand takes, so a reader that left an owner out would
             # take that sale from the owner's contracts and leave the part it does know
             # holding them, for its strategy to sell
-            held = self.own(owner)
+            held = self.held.get(owner) or self.own(owner)
             mine = held.get(ticker)
             if mine is None:
                 zero = self.units.zero
                 mine = held[ticker] = Part(zero, zero)
-            self._realized(owner, ticker, ts, self._move(mine, count, cost, ts) - fee)
+            self._realized(owner, ticker, ts, _move(mine, count, cost, ts, self.units) - fee)
         self._clip(fill, whole)
-
-    def _move(self, mine: Part[N], count: N, cost: N, ts: float) -> N:
-        """`move` on a part, which opens at `ts` when it was flat or changes side."""
-        before = mine.position
-        gross = move(mine, count, cost, self.units)
-        after = mine.position
-        if after == 0:
-            mine.opened_at = None
-        elif before == 0 or (before > 0) != (after > 0):
-            mine.opened_at = ts
-        return gross
 
     def give(self, owner: str, fill_ids: Collection[str]) -> None:
         """Fills applied as nobody's, now `owner`'s (`Portfolio.give_fills`): each market they are
@@ -259,8 +246,7 @@ class Owners(Generic[N]):
         days = self._days.setdefault(owner, {})
         zero = self.units.zero
         kept, today, total = days.get(ticker) or (day, zero, zero)
-        if ts >= self.since:
-            total += net
+        total += net if ts >= self.since else zero
         if day < kept:
             # an earlier day's (a fill given to it late, `give`): what the limit reads is the
             # day kept, which that day's P&L is no part of
@@ -274,10 +260,8 @@ class Owners(Generic[N]):
         known = self._today.get(owner)
         if known is not None and known[0] == self._moves and known[1] == day:
             return known[2]
-        kept = self._days.get(owner, {}).values()
-        total = self.units.dollars(
-            sum((net for seen, net, _ in kept if seen == day), self.units.zero)
-        )
+        kept = [net for seen, net, _ in self._days.get(owner, {}).values() if seen == day]
+        total = self.units.dollars(sum(kept, self.units.zero))
         self._today[owner] = (self._moves, day, total)
         return total
 
@@ -293,6 +277,16 @@ class Owners(Generic[N]):
     def _clip(self, fill: Move[N], whole: N) -> None:
         """Cut the parts of `fill`'s market to what the account holds after it, `whole`."""
         ticker = fill[0]
+        room = abs(whole)
+        for held in self.held.values():
+            mine = held.get(ticker)
+            if mine is not None and mine.position != 0:
+                if whole == 0 or (mine.position > 0) != (whole > 0):
+                    break
+                room -= abs(mine.position)
+        else:
+            if room >= 0:
+                return
         cuts: list[tuple[str, N]] = []  # (owner, contracts cut), in the order cut
         parts: list[tuple[float, str, N]] = []
         owned = self.units.zero
@@ -335,9 +329,9 @@ class Owners(Generic[N]):
         if strategy != STOP_LOSS or (closing > 0) != (bought > 0):
             # at its own average cost: the basis released is the whole cost of what is cut,
             # whatever the price (`move`), and the account's P&L is the account's
-            self._move(mine, closing, self.units.zero, ts)
+            _move(mine, closing, self.units.zero, ts, self.units)
             return
-        self._realized(owner, ticker, ts, self._move(mine, closing, cost, ts) - share)
+        self._realized(owner, ticker, ts, _move(mine, closing, cost, ts, self.units) - share)
 
     def settle(self, ticker: str, paid: N | None, *, ts: float, fee: N, settled: N) -> None:
         """Settle every part of `ticker` at `paid` a YES contract (`settle_holding`), each
@@ -386,7 +380,7 @@ class Owners(Generic[N]):
         mine = parts.get(ticker)
         if mine is None:
             mine = parts[ticker] = Part(units.zero, units.zero)
-        self._move(mine, free if yes else -free, units.price(whole.avg_entry_price), ts)
+        _move(mine, free if yes else -free, units.price(whole.avg_entry_price), ts, units)
         return units.contracts(free)
 
     def holding(self, owner: str, ticker: str, whole: Decimal) -> Holding:
@@ -443,6 +437,19 @@ def book_fill(pnl: PnlEngine, opened_at: dict[str, float], fill: Fill) -> Realiz
     elif before == 0 or (before > 0) != (after > 0):
         opened_at[ticker] = ts
     return event
+
+
+def _move(mine: Part[N], count: N, cost: N, ts: float, units: Units[N]) -> N:
+    """`move` on an owner's part, which opens at `ts` when it was flat or changes side (as
+    `book_fill` opens the account's)."""
+    before = mine.position
+    gross = move(mine, count, cost, units)
+    after = mine.position
+    if after == 0:
+        mine.opened_at = None
+    elif before == 0 or (before > 0) != (after > 0):
+        mine.opened_at = ts
+    return gross
 
 
 @dataclass(frozen=True)
@@ -576,91 +583,25 @@ class PositionBook:
         return nets
 
 
-def parts_since(store: Store, start: float, subaccount: int) -> Owners[Any]:
+def parts_since(store: Store, start: float, subaccount: int) -> Owners[Decimal]:
     """The parts of every market with a fill or settlement at or after `start` in `subaccount`'s
     book, booked from the state file as a restart books them, counting what they realized since
     `start`. Each market is booked from its last flat moment before `start`
-    (`FillRepository.from_flat`), so a day's figures cost about a day's fills. In exact integers
-    (`FIXED`), in Decimal when a value is finer than they hold."""
-    try:
-        return _book_parts(store, start, subaccount, FIXED)
-    except _Inexact:
-        return _book_parts(store, start, subaccount, DECIMAL)
-
-
-def _book_parts(store: Store, start: float, subaccount: int, units: Units[N]) -> Owners[N]:
-    owners = Owners(units, start)
-    if start == -math.inf:
-        # the whole history: every fill read once in time order, as text (the markets' parts
-        # are apart, so one stream books them all as each market's own would)
-        parsed = [_Parsed(units, parse) for parse in (units.count, units.price, units.amount)]
-        rows = store.fills.iter_owned_moves(subaccount=subaccount)
-        settlements = book_settlements(store.settlements.read(), subaccount)
-        _book_moves(owners, _parsed_moves(rows, *parsed), settlements)
-        return owners
+    (`FillRepository.from_flat`), so a day's figures cost about a day's fills."""
     tickers = store.fills.fill_tickers(subaccount=subaccount, since=start)
     settled = book_settlements(store.settlements.read(since=start), subaccount)
     tickers.update(s.ticker for s in settled)
+    book = PositionBook(start)
     for ticker in sorted(tickers):
         of_market = book_settlements(store.settlements.read(ticker=ticker), subaccount)
         # a settlement before `start` ended every part of its market: nothing before it counts
         ended = max((s.settled_at for s in of_market if s.settled_at < start), default=None)
         fills = store.fills.from_flat(ticker, start, since=ended, subaccount=subaccount)
-        later = [s for s in of_market if ended is None or s.settled_at > ended]
-        _book_moves(owners, _record_moves(fills, units), later)
-    return owners
-
-
-def _book_moves(
-    owners: Owners[N], moves: Iterable[Move[N]], settlements: Iterable[SettlementRecord]
-) -> None:
-    """Fills in time order and settlements (merged by `SettlementQueue`'s rule) booked to the
-    account's positions and its owners' parts, as `PositionBook` books them."""
-    units = owners.units
-    accounts: dict[str, Part[N]] = {}
-
-    def account(ticker: str) -> Part[N]:
-        whole = accounts.get(ticker)
-        if whole is None:
-            whole = accounts[ticker] = Part(units.zero, units.zero)
-        return whole
-
-    def settle(s: SettlementRecord) -> None:
-        paid = yes_paid(s.result, s.yes_value)
-        at = None if paid is None else units.price(paid)
-        whole = account(s.ticker)
-        held = abs(whole.position)
-        settle_holding(whole, at, units)
-        owners.settle(s.ticker, at, ts=s.settled_at, fee=units.amount(s.fee), settled=held)
-
-    queue = SettlementQueue(settlements)
-    apply = owners.apply
-    for fill in moves:
-        if fill[4] >= queue.next_at:
-            for s in queue.due(fill[4]):
-                settle(s)
-        whole = accounts.get(fill[0]) or account(fill[0])
-        move(whole, fill[1], fill[2], units)
-        apply(fill, whole.position)
-    for s in queue.rest():
-        settle(s)
-
-
-def _parsed_moves(
-    rows: Iterable[tuple[str, str, str, str, float, str | None]],
-    counts: _Parsed[N],
-    costs: _Parsed[N],
-    fees: _Parsed[N],
-) -> Iterator[Move[N]]:
-    for ticker, count, cost, fee, ts, owner in rows:
-        yield ticker, counts[count], costs[cost], fees[fee], ts, owner
-
-
-def _record_moves(fills: Iterable[FillRecord], units: Units[N]) -> Iterator[Move[N]]:
-    for f in fills:
-        price, count = units.price(f.yes_price), units.count(f.count)
-        bought, cost = fill_move(f.book_side is BookSide.BID, price, count, units)
-        yield f.ticker, bought, cost, units.amount(f.fee), f.ts, f.strategy
+        first = fills[0].ts if fills else start
+        later = [s for s in of_market if s.settled_at >= first]
+        for event in merge_settlements(fills, later):
+            book.book(event)
+    return book.owners
 
 
 def realized_by_owner(

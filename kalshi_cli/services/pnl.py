@@ -524,6 +524,8 @@ class PnlSummary:
     # each subaccount's positions, when summarized from a state file (`summarize_store`):
     # every subaccount is its own book
     books: dict[int, PnlEngine] = field(default_factory=dict)
+    # what each owner's own part realized, when booked in the pass (`summarize_store`'s `parts`)
+    by_owner: dict[str, Decimal] | None = None
 
     @property
     def engine(self) -> PnlEngine:
@@ -737,25 +739,38 @@ class _Run:
     traded: int = 0
 
 
-class _Parsed(dict[str, N]):
-    """Texts parsed to `units` on first sight: a history repeats a few hundred prices, counts
-    and fees, so a fill costs a dict look-up per value. A leading '-' negates (a count that buys
-    NO); a leading "1-" is $1 less the price after it (the cost of NO)."""
+class _Parsed(dict[str, int]):
+    """Texts parsed to `FIXED` units on first sight: a history repeats a few hundred prices,
+    counts and fees, so a fill costs a dict look-up per value. A leading '-' negates (a count
+    that buys NO); a leading "1-" is $1 less the price after it (the cost of NO)."""
 
-    def __init__(self, units: Units[N], parse: Callable[[str], N]) -> None:
+    def __init__(self, parse: Callable[[str], int]) -> None:
         super().__init__()
-        self.dollar: N = units.dollar
-        self.parse: Callable[[str], N] = parse
+        self.parse = parse
 
-    def __missing__(self, text: str) -> N:
+    def __missing__(self, text: str) -> int:
         if text.startswith("1-"):
-            value = self.dollar - self.parse(text[2:])
+            value = FIXED.dollar - self.parse(text[2:])
         elif text.startswith("-"):
             value = -self.parse(text[1:])
         else:
             value = self.parse(text)
         self[text] = value
         return value
+
+
+class PartsBook(Protocol):
+    """Each owner's part of a book, booked beside the account in `FIXED` units by the stretch
+    pass (services/owner_parts.py `Owners`): every fill with the account's position after it,
+    and every settlement with the account's contracts it settled."""
+
+    def apply(self, fill: tuple[str, int, int, int, float, str | None], whole: int) -> None: ...
+
+    def settle(
+        self, ticker: str, paid: int | None, *, ts: float, fee: int, settled: int
+    ) -> None: ...
+
+    def realized(self) -> dict[str, Decimal]: ...
 
 
 class _StretchPass(_Pass[int]):
@@ -767,14 +782,18 @@ class _StretchPass(_Pass[int]):
     Decimal).
 
     It must equal the Decimal engine fill for fill; tests/services/test_pnl_units.py holds it to
-    `PnlEngine` on random histories."""
+    `PnlEngine` on random histories. With `owners`, each fill and settlement is booked to the
+    owners' parts too, the account's position after it at hand."""
 
-    def __init__(self, since: float | None, subaccount: int | None = None) -> None:
+    def __init__(
+        self, since: float | None, subaccount: int | None = None, owners: PartsBook | None = None
+    ) -> None:
         super().__init__(FIXED, since)
         self.subaccount = subaccount  # the book replayed (None: the whole file)
-        self.count_of = _Parsed(FIXED, FIXED.count)
-        self.cost_of = _Parsed(FIXED, FIXED.price)
-        self.fee_of = _Parsed(FIXED, FIXED.amount)
+        self.owners = owners
+        self.count_of = _Parsed(FIXED.count)
+        self.cost_of = _Parsed(FIXED.price)
+        self.fee_of = _Parsed(FIXED.amount)
 
     def run_store(
         self, store: Store, settlements: list[SettlementRecord], queue: SettlementQueue
@@ -803,21 +822,25 @@ class _StretchPass(_Pass[int]):
             self.stretch(moves, int(day), at >= self.cutoff)
             at = store.fills.next_fill_ts(until, subaccount=book)
 
-    def stretch(self, moves: Iterable[tuple[str, str, str, str]], day: int, counted: bool) -> None:
-        """One stretch's fills: (ticker, signed count, cost, fee), in time order."""
+    def stretch(
+        self, moves: Iterable[tuple[str, str, str, str, float, str | None]], day: int, counted: bool
+    ) -> None:
+        """One stretch's fills, in time order (`Store.iter_fill_moves`)."""
         runs: dict[str, _Run] = {}
-        get, tally = runs.get, self.tally
+        get, tally, owners = runs.get, self.tally, self.owners
         counts, costs, fee_of = self.count_of, self.cost_of, self.fee_of
-        for ticker, count_text, cost_text, fee_text in moves:
+        for ticker, count_text, cost_text, fee_text, ts, owner in moves:
             r = get(ticker)
             if r is None:
                 t = tally(ticker)
                 r = runs[ticker] = _Run(t, t.position, t.basis)
-            count = counts[count_text]
-            r.fees += fee_of[fee_text]
+            count, cost, fee = counts[count_text], costs[cost_text], fee_of[fee_text]
+            r.fees += fee
             r.fills += 1
             r.traded += count if count > 0 else -count
-            r.gross += move(r, count, costs[cost_text], FIXED)
+            r.gross += move(r, count, cost, FIXED)
+            if owners is not None:
+                owners.apply((ticker, count, cost, fee, ts, owner), r.position)
         for ticker, r in runs.items():
             t = r.tally
             t.position, t.basis = r.position, r.basis
@@ -831,12 +854,27 @@ class _StretchPass(_Pass[int]):
                 c.fees += r.fees
                 c.fills += r.fills
 
+    def settle(self, s: SettlementRecord) -> None:
+        held = abs(self.tally(s.ticker).position)
+        super().settle(s)
+        if self.owners is not None:
+            paid = yes_paid(s.result, s.yes_value)
+            at = None if paid is None else FIXED.price(paid)
+            fee = FIXED.amount(s.fee)
+            self.owners.settle(s.ticker, at, ts=s.settled_at, fee=fee, settled=held)
+
 
 def summarize_store(
-    store: Store, *, since: float | None = None, subaccount: int | None = None
+    store: Store,
+    *,
+    since: float | None = None,
+    subaccount: int | None = None,
+    parts: Callable[[], PartsBook] | None = None,
 ) -> PnlSummary:
     """The summary of a whole state file: one stretch at a time in `FIXED` units (`_StretchPass`)
     when every value fits them, else by `summarize_rows` in Decimal from the first that does not.
+    With `parts`, each book's owners' parts are booked in the stretch pass too, and what they
+    realized is the summary's `by_owner` (None: a book was summed in Decimal, without them).
 
     Each subaccount is its own book: with `subaccount`, that one's fills and settlements (an
     unattributed settlement goes to each book that traded its market, else 0); without, each book is
@@ -849,9 +887,9 @@ def summarize_store(
         )
         if len(numbers) > 1:
             return add_books(
-                {n: summarize_store(store, since=since, subaccount=n) for n in numbers}
+                {n: summarize_store(store, since=since, subaccount=n, parts=parts) for n in numbers}
             )
-        whole = _summarize_book(store, since, None, store.settlements.read())
+        whole = _summarize_book(store, since, None, store.settlements.read(), parts)
         whole.books = {numbers[0]: whole.engine} if numbers else {}
         return whole
     everyone = store.settlements.read()
@@ -865,7 +903,7 @@ def summarize_store(
         for s in everyone
         if s.subaccount == subaccount or (s.subaccount is None and s.ticker in traded)
     ]
-    book = _summarize_book(store, since, subaccount, settlements)
+    book = _summarize_book(store, since, subaccount, settlements, parts)
     book.books = {subaccount: book.engine}
     return book
 
@@ -875,10 +913,12 @@ def _summarize_book(
     since: float | None,
     subaccount: int | None,
     settlements: list[SettlementRecord],
+    parts: Callable[[], PartsBook] | None,
 ) -> PnlSummary:
     if _fits(settlements):
         queue = SettlementQueue(settlements)
-        state = _StretchPass(since, subaccount)
+        owners = None if parts is None else parts()
+        state = _StretchPass(since, subaccount, owners)
         try:
             state.run_store(store, settlements, queue)
         except _Inexact:
@@ -886,7 +926,9 @@ def _summarize_book(
         else:
             for s in queue.rest():
                 state.settle(s)
-            return state.summary()
+            summary = state.summary()
+            summary.by_owner = None if owners is None else owners.realized()
+            return summary
     return summarize_rows(
         store.fills.iter_fill_rows(subaccount=subaccount), settlements, since=since
     )
@@ -896,6 +938,7 @@ def add_books(books: dict[int, PnlSummary]) -> PnlSummary:
     """The account's summary from its subaccounts' books: every bucket added; the positions
     stay each book's own (`PnlSummary.book`), as the exchange keeps them."""
     groups: dict[str, dict[str, Bucket]] = {name: {} for name in GROUPINGS}
+    by_owner: dict[str, Decimal] | None = {}
     for summary in books.values():
         for name, buckets in summary.groups.items():
             for key, b in buckets.items():
@@ -904,7 +947,13 @@ def add_books(books: dict[int, PnlSummary]) -> PnlSummary:
                 total.fees += b.fees
                 total.fills += b.fills
                 total.settlements += b.settlements
-    return PnlSummary(None, groups, {n: b.engine for n, b in books.items()})
+        if by_owner is not None and summary.by_owner is not None:
+            for owner, realized in summary.by_owner.items():
+                by_owner[owner] = by_owner.get(owner, ZERO) + realized
+        else:
+            by_owner = None  # a book without its owners' parts: none of them counts
+    owned = None if by_owner is None else dict(sorted(by_owner.items()))
+    return PnlSummary(None, groups, {n: b.engine for n, b in books.items()}, owned)
 
 
 def roll_up(cells: dict[CellKey, Cell[N]], units: Units[N]) -> dict[str, dict[str, Bucket]]:

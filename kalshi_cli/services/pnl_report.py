@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,8 +52,8 @@ def pnl_report(
     With `subaccount`, that subaccount's book only, marked and compared on the exchange's
     positions of that subaccount; without, the account's: every subaccount's book added, and
     each subaccount's positions marked and compared with its own book."""
-    from kalshi_cli.services.owner_parts import realized_by_owner
-    from kalshi_cli.services.pnl import summarize_rows, summarize_store
+    from kalshi_cli.services.owner_parts import Owners, realized_by_owner
+    from kalshi_cli.services.pnl import FIXED, summarize_rows, summarize_store
     from kalshi_cli.store import Store
     from kalshi_cli.store.paper import is_paper_state
     from kalshi_cli.vocabulary.units import fmt_exact_dollars
@@ -82,9 +83,15 @@ def pnl_report(
         if store is None:
             summary = summarize_rows([], [], since=since_ts)
         else:
-            summary = summarize_store(store, since=since_ts, subaccount=subaccount)
+            # over the whole history the owners' parts are booked in the summary's own pass;
+            # from `since`, each market from its last flat moment before it
+            whole = by == "strategy" and since_ts is None
+            parts = partial(Owners, FIXED) if whole else None
+            summary = summarize_store(store, since=since_ts, subaccount=subaccount, parts=parts)
             if by == "strategy":
-                owned = realized_by_owner(store, since_ts, subaccount)
+                owned = summary.by_owner
+                if owned is None:
+                    owned = realized_by_owner(store, since_ts, subaccount)
                 rows = [{by: k, "realized": fmt_exact_dollars(v)} for k, v in owned.items()]
         if client is not None:
             view = _marked(client, store, summary, subaccount, limit, paper=paper)

@@ -240,31 +240,17 @@ class FillRepository:
 
     def iter_fill_moves(
         self, since: float, until: float, *, subaccount: int | None = None
-    ) -> Iterator[tuple[str, str, str, str]]:
-        """(ticker, signed count, cost, fee) of the fills with `since` <= ts < `until`, in time
-        order, as their canonical text: the count as is for a bid (buys YES) and with a leading
-        '-' for an ask (buys NO); the cost of one contract of the side bought, the YES price for
-        a bid and "1-" before it for an ask ($1 less it, the NO side's cost). SQLite folds the
-        side into the count and the price, so `kalshi pnl` reads four columns, not six, and no
-        time: its caller asks for one UTC day between settlements at a time."""
+    ) -> Iterator[tuple[str, str, str, str, float, str | None]]:
+        """(ticker, signed count, cost, fee, unix seconds, strategy) of the fills with `since` <=
+        ts < `until`, in time order, money and counts as their canonical text: the count as is
+        for a bid (buys YES) and with a leading '-' for an ask (buys NO); the cost of one
+        contract of the side bought, the YES price for a bid and "1-" before it for an ask ($1
+        less it, the NO side's cost). SQLite folds the side into the count and the price, so
+        `kalshi pnl` parses three values a fill; its caller asks for one UTC day between
+        settlements at a time."""
         where, params = where_given(
             {"ts >= ?": since, "ts < ?": until, "subaccount = ?": subaccount}
         )
-        return self._db.stream(
-            "SELECT ticker, "  # noqa: S608
-            "CASE WHEN book_side = 'bid' THEN count ELSE '-' || count END, "
-            "CASE WHEN book_side = 'bid' THEN yes_price ELSE '1-' || yes_price END, "
-            f"fee FROM fills{where} ORDER BY ts, rowid",
-            params,
-        )
-
-    def iter_owned_moves(
-        self, *, subaccount: int | None = None
-    ) -> Iterator[tuple[str, str, str, str, float, str | None]]:
-        """(ticker, signed count, cost, fee, unix seconds, strategy) of every fill, in time
-        order, folded as `iter_fill_moves` folds them: what booking each owner's part of the
-        positions reads (services/owner_parts.py `parts_since`)."""
-        where, params = where_given({"subaccount = ?": subaccount})
         return self._db.stream(
             "SELECT ticker, "  # noqa: S608
             "CASE WHEN book_side = 'bid' THEN count ELSE '-' || count END, "

@@ -1,7 +1,7 @@
 """`kalshi pnl --by strategy` over a state file gives each owner what the trade loop's own booking
-(`PositionBook`, fed the same fills and settlements one at a time in Decimal) says its part
-realized, to the last digit, on any history of several strategies, a person, the stop-loss and
-settlements, with and without `--since`."""
+(`PositionBook`, fed the same fills and settlements one at a time in Decimal, one per subaccount)
+says its part realized, to the last digit, on any history of several strategies, a person, the
+stop-loss, settlements and two subaccounts, with and without `--since`."""
 
 from __future__ import annotations
 
@@ -37,22 +37,36 @@ fill = st.tuples(
     st.sampled_from(FEES),
     st.sampled_from(OWNERS),
     st.floats(min_value=0.0, max_value=40_000.0),
+    st.sampled_from([0, 0, 1]),
 )
 
 
 def history(
-    raw: list[tuple[Any, ...]], results: dict[str, str], settle_after: int
+    raw: list[tuple[Any, ...]], results: dict[str, tuple[str, int | None]], settle_after: int
 ) -> tuple[list[FillRecord], list[SettlementRecord]]:
     ts, fills = START, []
-    for i, (ticker, side, price, count, fee, owner, step) in enumerate(raw):
+    for i, (ticker, side, price, count, fee, owner, step, book) in enumerate(raw):
         ts += step
         fills.append(
-            FillRecord(f"f{i}", f"o{i}", None, ticker, side, price, count, fee, True, ts, owner)
+            FillRecord(
+                f"f{i}",
+                f"o{i}",
+                None,
+                ticker,
+                side,
+                price,
+                count,
+                fee,
+                True,
+                ts,
+                owner,
+                subaccount=book,
+            )
         )
     at = fills[settle_after].ts if settle_after < len(fills) else START + 1e7
     settlements = [
-        SettlementRecord(t, "E", r, D(0), D(0), D(0), D(0), D(0), D("0.03"), at)
-        for t, r in sorted(results.items())
+        SettlementRecord(t, "E", r, D(0), D(0), D(0), D(0), D(0), D("0.03"), at, subaccount=book)
+        for t, (r, book) in sorted(results.items())
     ]
     return fills, settlements
 
@@ -60,16 +74,24 @@ def history(
 def booked_by_the_loop(
     fills: list[FillRecord], settlements: list[SettlementRecord], since: float | None
 ) -> dict[str, str]:
-    book = PositionBook(-float("inf") if since is None else since)
-    for event in merge_settlements(fills, settlements):
-        book.book(event)
-    return {owner: fmt_exact_dollars(v) for owner, v in book.owners.realized().items()}
+    realized: dict[str, D] = {}
+    for n in {f.subaccount for f in fills}:
+        book = PositionBook(-float("inf") if since is None else since)
+        of_book = [s for s in settlements if s.subaccount in (n, None)]
+        for event in merge_settlements([f for f in fills if f.subaccount == n], of_book):
+            book.book(event)
+        for owner, v in book.owners.realized().items():
+            realized[owner] = realized.get(owner, D(0)) + v
+    return {owner: fmt_exact_dollars(v) for owner, v in sorted(realized.items())}
 
 
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(fill, max_size=40),
-    st.dictionaries(st.sampled_from(TICKERS), st.sampled_from(["yes", "no", "void"])),
+    st.dictionaries(
+        st.sampled_from(TICKERS),
+        st.tuples(st.sampled_from(["yes", "no", "void"]), st.sampled_from([0, 1, None])),
+    ),
     st.integers(min_value=0, max_value=39),
     st.sampled_from([None, START, START + 150_000.0]),
 )
