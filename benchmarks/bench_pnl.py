@@ -1,9 +1,9 @@
 """`kalshi pnl` over a state file holding 1,000,000 fills, against a plain SQL aggregate over the
 same table (the floor any P&L report pays), interleaved as fresh processes; the figure is the ratio
-of the medians. `--profile` runs it once under cProfile. See docs/benchmarks.md "How each benchmark
-measures".
+of the medians. `--profile [BY]` runs it once by BY (market) under cProfile. See docs/benchmarks.md
+"How each benchmark measures".
 
-    python benchmarks/bench_pnl.py [--fills 100000] [--runs 5] [--profile] [--compare-with DIR]
+    python benchmarks/bench_pnl.py [--fills 100000] [--runs 5] [--profile [BY]] [--compare-with DIR]
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ from kalshi_cli.cli.app import app
 profile = cProfile.Profile()
 profile.enable()
 try:
-    app(prog_name="kalshi", args=["pnl", "--local", "--json", "--by", "market"],
+    app(prog_name="kalshi", args=["pnl", "--local", "--json", "--by", sys.argv[1]],
         standalone_mode=False)
 finally:
     profile.disable()
@@ -193,7 +193,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fills", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3, help="repetitions (at least 3)")
-    parser.add_argument("--profile", action="store_true", help="profile one run instead")
+    parser.add_argument(
+        "--profile", nargs="?", const="market", choices=BYS, help="profile one run by it instead"
+    )
     parser.add_argument("--path", type=Path, help="use (or write once) this state file")
     parser.add_argument("--compare-with", type=Path, metavar="DIR", help="another source tree")
     args = parser.parse_args()
@@ -211,7 +213,7 @@ def main() -> None:
             )
         if args.profile:
             env = bench_env(Path(tmp), path)
-            subprocess.run([sys.executable, "-c", PROFILE], env=env, check=True)
+            subprocess.run([sys.executable, "-c", PROFILE, args.profile], env=env, check=True)
             return
         trees: dict[str, tuple[Path, list[str]]] = {"this tree": (path, [])}
         if old:

@@ -859,8 +859,7 @@ class _StretchPass(_Pass[int]):
         super().settle(s)
         if self.owners is not None:
             paid = yes_paid(s.result, s.yes_value)
-            at = None if paid is None else FIXED.price(paid)
-            fee = FIXED.amount(s.fee)
+            at, fee = None if paid is None else FIXED.price(paid), FIXED.amount(s.fee)
             self.owners.settle(s.ticker, at, ts=s.settled_at, fee=fee, settled=held)
 
 
