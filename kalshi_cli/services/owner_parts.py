@@ -432,24 +432,24 @@ def book_fill(pnl: PnlEngine, opened_at: dict[str, float], fill: Fill) -> Realiz
     before = ZERO if held is None else held.position
     event = pnl.apply_fill(ticker, book_side, yes_price, count, fee, ts=ts, strategy=strategy)
     after = pnl.markets[ticker].position
-    if after == 0:
-        opened_at.pop(ticker, None)
-    elif before == 0 or (before > 0) != (after > 0):
-        opened_at[ticker] = ts
+    _put(opened_at, ticker, _opened(before, after, ts, opened_at.get(ticker)))
     return event
 
 
 def _move(mine: Part[N], count: N, cost: N, ts: float, units: Units[N]) -> N:
-    """`move` on an owner's part, which opens at `ts` when it was flat or changes side (as
-    `book_fill` opens the account's)."""
+    """`move` on an owner's part, which opens as the account's position does (`_opened`)."""
     before = mine.position
     gross = move(mine, count, cost, units)
-    after = mine.position
-    if after == 0:
-        mine.opened_at = None
-    elif before == 0 or (before > 0) != (after > 0):
-        mine.opened_at = ts
+    mine.opened_at = _opened(before, mine.position, ts, mine.opened_at)
     return gross
+
+
+def _opened(before: N, after: N, ts: float, opened_at: float | None) -> float | None:
+    """When a position that went from `before` to `after` at `ts` opened: then, when it was
+    flat or changed side; None once it is flat."""
+    if after == 0:
+        return None
+    return ts if before == 0 or (before > 0) != (after > 0) else opened_at
 
 
 @dataclass(frozen=True)

@@ -818,12 +818,13 @@ class _StretchPass(_Pass[int]):
             until = min((day + 1) * 86_400, bounds.next_at)
             if at < self.cutoff:
                 until = min(until, self.cutoff)
-            moves = store.fills.iter_fill_moves(at, until, subaccount=book)
+            owned = self.owners is not None
+            moves = store.fills.iter_fill_moves(at, until, subaccount=book, owned=owned)
             self.stretch(moves, int(day), at >= self.cutoff)
             at = store.fills.next_fill_ts(until, subaccount=book)
 
     def stretch(
-        self, moves: Iterable[tuple[str, str, str, str, float, str | None]], day: int, counted: bool
+        self, moves: Iterable[tuple[str, str, str, str, Any, str | None]], day: int, counted: bool
     ) -> None:
         """One stretch's fills, in time order (`Store.iter_fill_moves`)."""
         runs: dict[str, _Run] = {}

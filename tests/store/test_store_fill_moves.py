@@ -1,6 +1,6 @@
 """`Store.iter_fill_moves`, what `kalshi pnl` reads: each fill's side folded by SQLite into its
 count and the cost of the side bought, over the money and counts kept as text, with its time and
-strategy (whose part it builds)."""
+strategy when asked for (whose part it builds)."""
 
 from __future__ import annotations
 
@@ -27,11 +27,13 @@ def test_fill_moves_fold_the_side_into_count_and_cost_within_a_time_range(tmp_pa
     with Store.open(tmp_path / "state.db", clock=ManualClock(2.0)) as store:
         assert store.fills.next_fill_ts(None) is None
         store.fills.record_fills(fills)
-        assert list(store.fills.iter_fill_moves(10.0, 30.0)) == [
+        assert list(store.fills.iter_fill_moves(10.0, 30.0, owned=True)) == [
             ("A", "3", "0.42", "0.02", 10.0, None),
             ("B", "-1.5", "1-0.3", "0", 10.0, "s"),
             ("A", "-1", "1-0.9999", "0", 20.0, None),
         ]
+        # whose part each builds is read only when asked for
+        assert [m[4:] for m in store.fills.iter_fill_moves(10.0, 30.0)] == [(None, None)] * 3
         assert list(store.fills.iter_fill_moves(10.5, 20.0)) == []
         assert (
             store.fills.next_fill_ts(None),
