@@ -873,8 +873,9 @@ def summarize_store(
 ) -> PnlSummary:
     """The summary of a whole state file: one stretch at a time in `FIXED` units (`_StretchPass`)
     when every value fits them, else by `summarize_rows` in Decimal from the first that does not.
-    With `parts`, each book's owners' parts are booked in the stretch pass too, and what they
-    realized is the summary's `by_owner` (None: a book was summed in Decimal, without them).
+    With `parts` and no `since`, each book's owners' parts are booked in the stretch pass too,
+    and what they realized is the summary's `by_owner` (None otherwise, or when a book was summed
+    in Decimal: `owner_parts.realized_by_owner` books them from each market's last flat moment).
 
     Each subaccount is its own book: with `subaccount`, that one's fills and settlements (an
     unattributed settlement goes to each book that traded its market, else 0); without, each book is
@@ -917,7 +918,7 @@ def _summarize_book(
 ) -> PnlSummary:
     if _fits(settlements):
         queue = SettlementQueue(settlements)
-        owners = None if parts is None else parts()
+        owners = None if parts is None or since is not None else parts()
         state = _StretchPass(since, subaccount, owners)
         try:
             state.run_store(store, settlements, queue)

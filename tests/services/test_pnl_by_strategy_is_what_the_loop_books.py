@@ -96,7 +96,25 @@ def booked_by_the_loop(
     st.sampled_from([None, START, START + 150_000.0]),
 )
 def test_by_strategy_is_what_the_loops_booking_realizes(raw, results, settle_after, since) -> None:
-    fills, settlements = history(raw, results, settle_after)
+    assert_the_report_is_the_loops(*history(raw, results, settle_after), since)
+
+
+def test_a_count_finer_than_the_units_is_booked_in_decimal_alike() -> None:
+    """A count of 0.005 has no integer in hundredths of a contract: the report books the parts
+    in Decimal instead (`realized_by_owner`), to the same figures: spike bought 10 at 0.40 and
+    sold 4.005 at 0.55, a person's sale took back the rest of what the account no longer held."""
+    raw = [
+        ("A", BookSide.BID, D("0.40"), D(10), D("0.01"), "spike", 0.0, 0),
+        ("A", BookSide.ASK, D("0.55"), D("4.005"), D(0), "spike", 1.0, 0),
+        ("A", BookSide.ASK, D("0.50"), D(7), D(0), MANUAL, 1.0, 0),
+    ]
+    rows = assert_the_report_is_the_loops(*history(raw, {}, 0), None)
+    assert rows == {"spike": "0.59075"}  # 4.005 x 0.15, less the 0.01 fee
+
+
+def assert_the_report_is_the_loops(
+    fills: list[FillRecord], settlements: list[SettlementRecord], since: float | None
+) -> dict[str, str]:
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp) / "state.db"
         with Store.open(state, clock=ManualClock(START)) as store:
@@ -112,3 +130,4 @@ def test_by_strategy_is_what_the_loops_booking_realizes(raw, results, settle_aft
         # has seen its earlier fills, shows it at nothing
         booked = {owner: v for owner, v in booked.items() if owner in rows or v != "0.0000"}
     assert rows == booked
+    return rows
