@@ -28,7 +28,7 @@ from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.keys import load_private_key
-from kalshi_cli.vocabulary.models import BookSide, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 
 BUDGET_S = 0.5  # docs/benchmarks.md: heartbeat cold start, median wall
 

@@ -29,8 +29,8 @@ from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.keys import load_private_key
-from kalshi_cli.vocabulary.models import Action, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
+from kalshi_cli.vocabulary.units import Action, Side
 
 TICKER = "KXBENCH-PLACE-M00"
 

@@ -99,7 +99,7 @@ def mixed_fills(n: int) -> Iterator[FillRecord]:
     flip and reopen, as in a real session."""
     from bench_store import synthetic_fills
 
-    from kalshi_cli.vocabulary.models import BookSide
+    from kalshi_cli.vocabulary.units import BookSide
 
     sides = (BookSide.BID, BookSide.ASK)
     for i, f in enumerate(synthetic_fills(n)):
@@ -111,7 +111,7 @@ def write(path: Path, n: int) -> None:
 
     from kalshi_cli.store import SettlementRecord, Store
     from kalshi_cli.vocabulary.clock import ManualClock
-    from kalshi_cli.vocabulary.models import ZERO
+    from kalshi_cli.vocabulary.units import ZERO
 
     started = time.perf_counter()
     with Store.open(path, clock=ManualClock(START)) as store:

@@ -25,14 +25,8 @@ from typing import Any
 
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import (
-    PRICE_STRUCTURES,
-    BookSide,
-    FeeModel,
-    FeeType,
-    SelfTradePrevention,
-    TimeInForce,
-)
+from kalshi_cli.vocabulary.models import PRICE_STRUCTURES, FeeModel, FeeType
+from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
 
 try:
     from kalshi_cli.sim.core.exchange import Exchange

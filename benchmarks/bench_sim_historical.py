@@ -21,7 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from starlette.requests import Request
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
 from kalshi_cli.sim.server.app import create_app
 from kalshi_cli.sim.server.auth import DEFAULT_WINDOW_S, Authenticator
 from kalshi_cli.sim.server.faults import Faults

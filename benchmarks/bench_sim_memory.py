@@ -57,7 +57,7 @@ state = SimState(
 )
 create_app(state)  # attaches what the server attaches to the exchange
 from decimal import Decimal
-from kalshi_cli.vocabulary.models import ONE, BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.units import ONE, BookSide, SelfTradePrevention, TimeInForce
 if hasattr(exchange, "create_account"):  # a tree whose Exchange forwarded its parts' reads
     ref = accounts = engine = history = exchange
 else:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from kalshi_cli.store import FillRecord, Store
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 
 START = 1_700_000_000.0
 

@@ -40,7 +40,7 @@ from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions, 
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.keys import load_private_key
-from kalshi_cli.vocabulary.models import BookSide, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 
 TICKER = "KXBENCH-SIM-T2O"
 TARGET_P99_MS = 5.0

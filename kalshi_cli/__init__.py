@@ -14,7 +14,7 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "KalshiClient": ("kalshi_cli.client", "KalshiClient"),
     "KalshiError": ("kalshi_cli.vocabulary.errors", "KalshiError"),
     "CreateOrder": ("kalshi_cli.client.requests", "CreateOrder"),
-    "BookSide": ("kalshi_cli.vocabulary.models", "BookSide"),
+    "BookSide": ("kalshi_cli.vocabulary.units", "BookSide"),
     # models: what the exchange sends, parsed (Decimal money and counts)
     "Market": ("kalshi_cli.vocabulary.models", "Market"),
     "Orderbook": ("kalshi_cli.vocabulary.models", "Orderbook"),
@@ -24,8 +24,8 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "Position": ("kalshi_cli.vocabulary.models", "Position"),
     "Settlement": ("kalshi_cli.vocabulary.models", "Settlement"),
     "Balance": ("kalshi_cli.vocabulary.models", "Balance"),
-    "Side": ("kalshi_cli.vocabulary.models", "Side"),
-    "Action": ("kalshi_cli.vocabulary.models", "Action"),
+    "Side": ("kalshi_cli.vocabulary.units", "Side"),
+    "Action": ("kalshi_cli.vocabulary.units", "Action"),
     # strategies: the API itself is `kalshi_cli.strategy_api`
     "STRATEGY_API_VERSION": ("kalshi_cli.strategy_api", "STRATEGY_API_VERSION"),
     "Strategy": ("kalshi_cli.strategy_api", "Strategy"),

@@ -23,7 +23,7 @@ from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import Clock, SystemClock
 from kalshi_cli.vocabulary.keys import load_private_key
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import SimHarness
 from tests.fakes import Swapped
 from tests.openapi_check import RECORDER

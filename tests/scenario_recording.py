@@ -25,8 +25,8 @@ from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.records import BookChanged, MarketLifecycle, SimEventT, TradeHappened
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars
 from kalshi_cli.vocabulary.reference_index import index_for_market
+from kalshi_cli.vocabulary.units import fmt_count, fmt_dollars
 
 _SIDS = {
     "orderbook_delta": 1,

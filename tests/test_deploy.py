@@ -23,7 +23,7 @@ from kalshi_cli.risk import RiskLimits
 from kalshi_cli.services.metrics import Collector, LoopTelemetry, api_families
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.keys import load_private_key
-from kalshi_cli.vocabulary.models import BookSide, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.dashboard.prepared import prepare
 from tests.runner.simproc import Book, client_for, observer_for, trade_command, trade_env
 from tests.waiting import poll_until

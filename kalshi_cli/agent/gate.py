@@ -19,8 +19,7 @@ from typing import Any
 from kalshi_cli.agent.settings import AgentBudget
 from kalshi_cli.vocabulary.clock import Clock
 from kalshi_cli.vocabulary.errors import ValidationError
-from kalshi_cli.vocabulary.models import ZERO, fmt_count
-from kalshi_cli.vocabulary.units import fmt_exact_dollars
+from kalshi_cli.vocabulary.units import ZERO, fmt_count, fmt_exact_dollars
 
 BUDGET_RULE = "the budget is per UTC day, counted from the state file's records of its orders"
 

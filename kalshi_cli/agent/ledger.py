@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 from kalshi_cli.agent.gate import Spent
 from kalshi_cli.store.records import PENDING, RESTING, UNKNOWN
 from kalshi_cli.vocabulary.clock import day_start, utc_day
-from kalshi_cli.vocabulary.models import ZERO, BookSide, FeeModel
+from kalshi_cli.vocabulary.models import FeeModel
+from kalshi_cli.vocabulary.units import ZERO, BookSide
 
 if TYPE_CHECKING:
     from kalshi_cli.store import AmendRecord, FillRecord, IntentRecord, Store

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from kalshi_cli.vocabulary.models import ZERO, BookSide
+from kalshi_cli.vocabulary.units import ZERO, BookSide
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio

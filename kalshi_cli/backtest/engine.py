@@ -42,7 +42,8 @@ from kalshi_cli.venue import FillModel, LocalVenue, MarketInfo, default_info, lo
 from kalshi_cli.venue.applier import FeedApplier
 from kalshi_cli.venue.reference import REFERENCE_FILE
 from kalshi_cli.vocabulary.errors import KalshiError, NoDataError
-from kalshi_cli.vocabulary.models import ZERO, Market, Orderbook
+from kalshi_cli.vocabulary.models import Market, Orderbook
+from kalshi_cli.vocabulary.units import ZERO
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.config import StrategyChoice

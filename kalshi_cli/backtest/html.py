@@ -23,7 +23,7 @@ from kalshi_cli.backtest.report import (
     trading_state_lines,
 )
 from kalshi_cli.backtest.stats import MIN_DAYS
-from kalshi_cli.vocabulary.models import fmt_money
+from kalshi_cli.vocabulary.units import fmt_money
 
 W, H, PAD = 760, 220, 40
 

@@ -20,8 +20,8 @@ from kalshi_cli.store.records import FillRecord, SettlementRecord, TradingStateR
 from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from kalshi_cli.vocabulary.models import ZERO, fmt_count, fmt_money, money_places
 from kalshi_cli.vocabulary.owners import MANUAL, OWNER_NAME
+from kalshi_cli.vocabulary.units import ZERO, fmt_count, fmt_money, money_places
 
 if TYPE_CHECKING:
     from kalshi_cli.backtest.engine import EquityPoint, RunArtifacts, StrategyFailures

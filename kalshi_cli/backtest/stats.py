@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from kalshi_cli.vocabulary.clock import utc_day
-from kalshi_cli.vocabulary.models import ZERO
+from kalshi_cli.vocabulary.units import ZERO
 
 MIN_DAYS = 3  # a run shorter than this has per-trade returns
 MIN_RETURNS = 20  # fewer returns give no Sharpe: its error would be as large as itself

@@ -15,7 +15,7 @@ from kalshi_cli.checks.local import grade_ceiling, pct, plain, worst
 from kalshi_cli.checks.thresholds import Thresholds
 from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.errors import AuthError, CredentialsError, KalshiError
-from kalshi_cli.vocabulary.models import ZERO, fmt_money
+from kalshi_cli.vocabulary.units import ZERO, fmt_money
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING
 
-from kalshi_cli.vocabulary.models import fmt_dollars
+from kalshi_cli.vocabulary.units import fmt_dollars
 
 if TYPE_CHECKING:
     from kalshi_cli.client.markets import Candle

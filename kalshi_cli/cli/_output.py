@@ -28,7 +28,7 @@ class Column(NamedTuple):
     numeric: bool = False  # right-aligned, and never wrapped in a rich table
     identifier: bool = False  # typed into the next command: never cut, wrapped or folded
     # an exact decimal string (or, with parts, the parts' strings), shown to people by
-    # `models.fmt_money` (`-$0.33`, `$1.20`) and left exact in CSV
+    # `units.fmt_money` (`-$0.33`, `$1.20`) and left exact in CSV
     money: bool = False
     # a cell that shows several values to people (`$0.35 / $0.40`): in CSV these columns
     # instead, one value per cell, their keys in the row holding the exact values
@@ -237,11 +237,11 @@ class Output:
 
 def _money_cells(columns: Sequence[Column], rows: Sequence[dict[str, str]]) -> list[dict[str, str]]:
     """Money columns as people read them, every amount of the listing to one number of places
-    (`models.money_places`); a cell that is not a number ("-", "") as it is. A money column
+    (`units.money_places`); a cell that is not a number ("-", "") as it is. A money column
     with parts shows them `a / b`, a part without a value `-`."""
     from decimal import Decimal, InvalidOperation
 
-    from kalshi_cli.vocabulary.models import fmt_money, money_places
+    from kalshi_cli.vocabulary.units import fmt_money, money_places
 
     def amount(text: str) -> Decimal | None:
         try:

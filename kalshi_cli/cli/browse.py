@@ -256,7 +256,7 @@ TRADE_COLUMNS = (
 
 def render_trades(out: Output, tape: list[Trade]) -> None:
     from kalshi_cli.vocabulary.documents import taker_side, trade_json
-    from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars
+    from kalshi_cli.vocabulary.units import fmt_count, fmt_dollars
 
     rows = [
         {
@@ -335,7 +335,7 @@ CANDLE_COLUMNS = (
 
 
 def _ohlc_json(o: Ohlc) -> dict[str, str | None]:
-    from kalshi_cli.vocabulary.models import fmt_dollars
+    from kalshi_cli.vocabulary.units import fmt_dollars
 
     return {
         name: None if value is None else fmt_dollars(value)
@@ -344,7 +344,7 @@ def _ohlc_json(o: Ohlc) -> dict[str, str | None]:
 
 
 def candle_json(c: Candle) -> dict[str, Any]:
-    from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars
+    from kalshi_cli.vocabulary.units import fmt_count, fmt_dollars
 
     return {
         "end_ts": c.end_ts,

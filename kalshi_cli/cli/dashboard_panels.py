@@ -20,7 +20,7 @@ from kalshi_cli.dashboard.snapshot import (
     RemoteSnapshot,
 )
 from kalshi_cli.vocabulary.clock import describe_age, utc_datetime
-from kalshi_cli.vocabulary.models import CENT, fmt_money, money_places
+from kalshi_cli.vocabulary.units import CENT, fmt_money, money_places
 
 if TYPE_CHECKING:
     from kalshi_cli.dashboard.snapshot import FillLine

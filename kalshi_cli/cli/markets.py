@@ -233,7 +233,8 @@ def _quote(price: Decimal) -> str:
     `-` when there is none: the exchange's 0.0000 bid and 1.0000 ask of an empty side, and the
     0.0000 last price of a market never traded, read as prices (`models.quoted`). `--json`
     keeps the exchange's figures: its fields are strings."""
-    from kalshi_cli.vocabulary.models import fmt_dollars, quoted
+    from kalshi_cli.vocabulary.models import quoted
+    from kalshi_cli.vocabulary.units import fmt_dollars
 
     return "-" if quoted(price) is None else fmt_dollars(price)
 

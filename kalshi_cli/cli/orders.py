@@ -25,7 +25,7 @@ from kalshi_cli.cli._services import confirm_on_prod, open_store, order_service
 from kalshi_cli.cli.app import command_group
 from kalshi_cli.vocabulary.documents import order_json
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from kalshi_cli.vocabulary.models import (
+from kalshi_cli.vocabulary.units import (
     Action,
     OrderStatus,
     Side,
@@ -527,7 +527,7 @@ def add_queue_positions(
     ahead of it at its price; null for an order that does not rest) and an "ahead" column.
     The exchange answers one subaccount's at a time (0 unless named), and the listing covers
     every subaccount unless the client acts on one: each subaccount an order rests on is asked."""
-    from kalshi_cli.vocabulary.models import fmt_count
+    from kalshi_cli.vocabulary.units import fmt_count
 
     ahead = client.orders.queue_positions_of(orders, market_tickers=[ticker] if ticker else None)
     for doc, row in zip(docs, rows, strict=True):

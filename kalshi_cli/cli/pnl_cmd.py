@@ -106,7 +106,7 @@ def exchange_access(app: AppContext) -> tuple[KalshiClient, Decimal | None]:
 
 
 def render_totals(out: Output, report: PnlReport) -> None:
-    from kalshi_cli.vocabulary.models import fmt_money, money_places
+    from kalshi_cli.vocabulary.units import fmt_money, money_places
 
     summary, view, unrealized = report.summary, report.view, report.unrealized
     total = None if unrealized is None else summary.realized + unrealized
@@ -157,7 +157,7 @@ COLUMNS = {by: _columns(by) for by in By}
 def draw_chart(out: Output, days: dict[str, Bucket]) -> None:
     """One bar per day, scaled to the largest day; gains right of the axis, losses left; every
     day's amount to the same places."""
-    from kalshi_cli.vocabulary.models import fmt_money, money_places
+    from kalshi_cli.vocabulary.units import fmt_money, money_places
 
     if not days:
         out.line("(no realized P&L to chart)")

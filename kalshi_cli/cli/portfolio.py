@@ -37,7 +37,7 @@ def balance_command(
     Example: kalshi balance --json
     """
     from kalshi_cli.vocabulary.documents import balance_json
-    from kalshi_cli.vocabulary.models import fmt_money, money_places
+    from kalshi_cli.vocabulary.units import fmt_money, money_places
 
     app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
     balance = app.client(auth=True).portfolio.get_balance()
@@ -132,7 +132,7 @@ EVENT_COLUMNS = (
 
 def event_row(row: EventRow) -> dict[str, str]:
     from kalshi_cli.vocabulary.documents import money_text
-    from kalshi_cli.vocabulary.models import fmt_count
+    from kalshi_cli.vocabulary.units import fmt_count
 
     worst, best = row.outcomes.worst, row.outcomes.best
     exposure = row.exchange_exposure
@@ -185,7 +185,7 @@ POSITION_COLUMNS = (
 
 def position_row(row: MarkedPosition) -> dict[str, str]:
     from kalshi_cli.vocabulary.documents import money_text
-    from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars
+    from kalshi_cli.vocabulary.units import fmt_count, fmt_dollars
 
     limit = "-" if row.limit is None else fmt_count(row.limit)
     flags = (" OVER" if row.over_limit else "") + (" *" if row.differences else "")
@@ -332,7 +332,7 @@ def settlements_command(
     Example: kalshi settlements --limit 20 --format markdown
     """
     from kalshi_cli.vocabulary.documents import money_text
-    from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars
+    from kalshi_cli.vocabulary.units import fmt_count, fmt_dollars
 
     app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
     settlements = list(app.client(auth=True).portfolio.iter_settlements(ticker=ticker, limit=limit))
@@ -368,7 +368,7 @@ SETTLEMENT_COLUMNS = (
 
 def settlement_json(s: Settlement) -> dict[str, Any]:
     from kalshi_cli.vocabulary.documents import money_text
-    from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars
+    from kalshi_cli.vocabulary.units import fmt_count, fmt_dollars
 
     return {
         "ticker": s.ticker,

@@ -34,7 +34,7 @@ def list_command(as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvOpt = 
 
     Example: kalshi subaccount list --json
     """
-    from kalshi_cli.vocabulary.models import fmt_dollars
+    from kalshi_cli.vocabulary.units import fmt_dollars
 
     app, out = begin(env, as_json=as_json, fmt=fmt)
     client = app.client(auth=True)

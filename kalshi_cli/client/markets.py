@@ -26,7 +26,6 @@ from kalshi_cli.client.connection import (
 from kalshi_cli.client.pagination import paginate
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.models import (
-    ZERO,
     Answer,
     Market,
     Orderbook,
@@ -35,6 +34,7 @@ from kalshi_cli.vocabulary.models import (
     decode_orderbook,
     decode_orderbooks,
 )
+from kalshi_cli.vocabulary.units import ZERO
 
 # the filters the spec allows (openapi.yaml 3.31.0): anything else is refused before it is sent,
 # not answered by the exchange's 400 (or by a server that ignores it with every market)

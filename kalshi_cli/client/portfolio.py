@@ -6,14 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from kalshi_cli.client.connection import Area, Params
-from kalshi_cli.vocabulary.models import (
-    ZERO,
-    Balance,
-    EventPosition,
-    Fill,
-    Position,
-    Settlement,
-)
+from kalshi_cli.vocabulary.models import Balance, EventPosition, Fill, Position, Settlement
+from kalshi_cli.vocabulary.units import ZERO
 
 
 class PortfolioApi(Area):

@@ -44,7 +44,7 @@ def _enum(enum_type: type[Any], value: object, what: str) -> Any:
 @dataclass(frozen=True)
 class CreateOrder:
     """One limit order in V2 terms: `book_side` bid buys YES, ask sells YES; `price` in YES
-    dollars. Build it from trader terms with `models.to_book()`."""
+    dollars. Build it from trader terms with `units.to_book()`."""
 
     ticker: str
     book_side: BookSide

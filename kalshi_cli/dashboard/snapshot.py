@@ -27,7 +27,7 @@ from kalshi_cli.services.loop_strategies import (
 from kalshi_cli.store.paper import is_paper_state
 from kalshi_cli.vocabulary.clock import age_of, day_start
 from kalshi_cli.vocabulary.errors import KalshiError, TransportError
-from kalshi_cli.vocabulary.models import ZERO, Side, from_book
+from kalshi_cli.vocabulary.units import ZERO, Side, from_book
 
 if TYPE_CHECKING:
     from kalshi_cli.checks import CheckResult

@@ -16,8 +16,6 @@ import msgspec
 
 from kalshi_cli.feed.messages import BookSnapshot, FeedTrade, FillNotice, Lifecycle, UnreadableOrder
 from kalshi_cli.vocabulary.models import (
-    ONE,
-    ZERO,
     Level,
     Order,
     Orderbook,
@@ -25,6 +23,7 @@ from kalshi_cli.vocabulary.models import (
     bids_cross,
     level_problem,
 )
+from kalshi_cli.vocabulary.units import ONE, ZERO
 
 # The channel of the books, and the command that asks it for a market's snapshot again.
 ORDERBOOK = "orderbook_delta"

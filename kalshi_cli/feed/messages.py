@@ -22,7 +22,8 @@ from typing import Any, get_args
 
 import msgspec
 
-from kalshi_cli.vocabulary.models import ONE, ZERO, Order, Side, decode_answer
+from kalshi_cli.vocabulary.models import Order, decode_answer
+from kalshi_cli.vocabulary.units import ONE, ZERO, Side
 
 # --------------------------------------------------------------------------------- bodies
 

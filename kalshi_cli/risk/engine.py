@@ -55,9 +55,16 @@ from kalshi_cli.vocabulary.errors import (
     ServerError,
     TransportError,
 )
-from kalshi_cli.vocabulary.models import Action, BookSide, Orderbook, Side, TimeInForce
+from kalshi_cli.vocabulary.models import Orderbook
 from kalshi_cli.vocabulary.owners import STOP_LOSS
-from kalshi_cli.vocabulary.units import fmt_exact_dollars, fmt_money
+from kalshi_cli.vocabulary.units import (
+    Action,
+    BookSide,
+    Side,
+    TimeInForce,
+    fmt_exact_dollars,
+    fmt_money,
+)
 
 EventSink = Callable[[str, Mapping[str, str]], None]
 

@@ -22,7 +22,8 @@ from kalshi_cli.vocabulary.event_outcomes import (
     MarketStrike,
     event_outcomes,
 )
-from kalshi_cli.vocabulary.models import ONE, ZERO, BookSide, FeeModel, Side
+from kalshi_cli.vocabulary.models import FeeModel
+from kalshi_cli.vocabulary.units import ONE, ZERO, BookSide, Side
 
 if TYPE_CHECKING:
     from kalshi_cli.vocabulary.decisions import Intent, PositionView

@@ -24,12 +24,12 @@ from kalshi_cli.risk.budget import Owned
 from kalshi_cli.risk.state import TradingState
 from kalshi_cli.vocabulary.clock import utc_datetime, utc_day
 from kalshi_cli.vocabulary.decisions import Intent, PositionView, market_bid
-from kalshi_cli.vocabulary.models import (
+from kalshi_cli.vocabulary.models import Orderbook
+from kalshi_cli.vocabulary.units import (
     ONE,
     ZERO,
     Action,
     BookSide,
-    Orderbook,
     Side,
     fmt_count,
     fmt_money,

@@ -19,7 +19,8 @@ from kalshi_cli.runner.ports import FeedWithIndices, MarketFeed
 from kalshi_cli.store.paper import PAPER
 from kalshi_cli.strategy_api import IndexView
 from kalshi_cli.vocabulary.errors import KalshiError
-from kalshi_cli.vocabulary.models import Market, Orderbook, dollars_to_cents
+from kalshi_cli.vocabulary.models import Market, Orderbook
+from kalshi_cli.vocabulary.units import dollars_to_cents
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -251,7 +252,7 @@ def answer_kill(
     venue through the kill switch (paper_kill.answer) on the loop's paper `client`, then forget
     them in the loop's `portfolio`."""
     from kalshi_cli.services.paper_kill import answer
-    from kalshi_cli.vocabulary.models import ZERO
+    from kalshi_cli.vocabulary.units import ZERO
 
     try:
         report = answer(store, client, clock)

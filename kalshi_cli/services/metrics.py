@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from kalshi_cli.vocabulary.clock import Clock, SystemClock, day_start, utc_day
 from kalshi_cli.vocabulary.errors import KalshiError, UsageError
-from kalshi_cli.vocabulary.models import Action, from_book
+from kalshi_cli.vocabulary.units import Action, from_book
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient

@@ -34,8 +34,8 @@ from kalshi_cli.services.pnl import (
 )
 from kalshi_cli.strategy_api import FLAT, Holding
 from kalshi_cli.vocabulary.clock import utc_day
-from kalshi_cli.vocabulary.models import ZERO, BookSide, Side
 from kalshi_cli.vocabulary.owners import NO_PART, STOP_LOSS
+from kalshi_cli.vocabulary.units import ZERO, BookSide, Side
 
 if TYPE_CHECKING:
     from kalshi_cli.store import FillRecord, SettlementRecord, Store

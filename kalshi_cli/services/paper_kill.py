@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from kalshi_cli.services.killswitch.switch import DEFAULT_DEADLINE_S, KillSwitch
 from kalshi_cli.store.records import PENDING, RESTING, UNKNOWN
 from kalshi_cli.vocabulary.errors import KalshiError
-from kalshi_cli.vocabulary.models import ZERO
-from kalshi_cli.vocabulary.units import fmt_count
+from kalshi_cli.vocabulary.units import ZERO, fmt_count
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -16,16 +16,8 @@ from kalshi_cli.services.orders.context import order_subaccount
 from kalshi_cli.services.orders.limits import Exposure
 from kalshi_cli.services.pnl import MarketPnl, PnlEngine, summarize_store
 from kalshi_cli.vocabulary.errors import NotFoundError
-from kalshi_cli.vocabulary.models import (
-    ZERO,
-    BookSide,
-    Orderbook,
-    Position,
-    Side,
-    fmt_count,
-    fmt_dollars,
-    side_held,
-)
+from kalshi_cli.vocabulary.models import Orderbook, Position
+from kalshi_cli.vocabulary.units import ZERO, BookSide, Side, fmt_count, fmt_dollars, side_held
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -29,9 +29,10 @@ from kalshi_cli.store.records import (
 )
 from kalshi_cli.vocabulary.clock import Clock, SystemClock
 from kalshi_cli.vocabulary.errors import NotFoundError
-from kalshi_cli.vocabulary.models import ZERO, Order, Side, TimeInForce, from_book
+from kalshi_cli.vocabulary.models import Order
 from kalshi_cli.vocabulary.order_terms import owner_in
 from kalshi_cli.vocabulary.owners import EXTERNAL
+from kalshi_cli.vocabulary.units import ZERO, Side, TimeInForce, from_book
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

@@ -43,7 +43,8 @@ from kalshi_cli.strategy_api import (
 from kalshi_cli.strategy_api.strategy import raised_at
 from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.errors import UsageError
-from kalshi_cli.vocabulary.models import CENT, FeeModel, FeeType
+from kalshi_cli.vocabulary.models import FeeModel, FeeType
+from kalshi_cli.vocabulary.units import CENT
 
 TICKER = "KXCHECK-SYNTHETIC"
 START_TS = 1_767_225_600.0  # 2026-01-01T00:00:00Z

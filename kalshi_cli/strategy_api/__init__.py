@@ -50,18 +50,8 @@ from kalshi_cli.vocabulary.decisions import (
     require,
 )
 from kalshi_cli.vocabulary.decode import Range
-from kalshi_cli.vocabulary.models import (
-    ONE,
-    ZERO,
-    Action,
-    Level,
-    Orderbook,
-    PriceRange,
-    Side,
-    TimeInForce,
-    min_tick,
-    trading_fee,
-)
+from kalshi_cli.vocabulary.models import Level, Orderbook, PriceRange, min_tick, trading_fee
+from kalshi_cli.vocabulary.units import ONE, ZERO, Action, Side, TimeInForce
 
 # 2: `MarketSnapshot` is a frozen msgspec Struct (a copy with a field changed is
 # `msgspec.structs.replace`, not `dataclasses.replace`)

@@ -16,8 +16,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from kalshi_cli.vocabulary.clock import parse_iso
-from kalshi_cli.vocabulary.models import ZERO, whole_contracts
+from kalshi_cli.vocabulary.models import whole_contracts
 from kalshi_cli.vocabulary.reference_index import index_for_market
+from kalshi_cli.vocabulary.units import ZERO
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,10 @@ from kalshi_cli.vocabulary.models import (
     MAKER_FEE_RATE,
     PRICE_STRUCTURES,
     TAKER_FEE_RATE,
-    Action,
     Orderbook,
     PriceRange,
-    Side,
-    TimeInForce,
 )
+from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 
 LINEAR_CENT = PRICE_STRUCTURES["linear_cent"]
 

@@ -18,7 +18,8 @@ from kalshi_cli.sim.core.records import (
 )
 from kalshi_cli.sim.core.serialize import ts_ms
 from kalshi_cli.vocabulary.clock import iso_utc
-from kalshi_cli.vocabulary.models import Fill, Order, Settlement, outcome_side_of
+from kalshi_cli.vocabulary.models import Fill, Order, Settlement
+from kalshi_cli.vocabulary.units import outcome_side_of
 
 _AVERAGE_PLACES = Decimal("0.000001")  # the exchange prints an average to at most 6 places
 

@@ -18,7 +18,8 @@ from typing import Protocol
 
 from kalshi_cli.feed.messages import FeedTrade, Lifecycle
 from kalshi_cli.venue.reference import MarketInfo, with_lifecycle
-from kalshi_cli.vocabulary.models import LIFECYCLE_RESULT, Side
+from kalshi_cli.vocabulary.models import LIFECYCLE_RESULT
+from kalshi_cli.vocabulary.units import Side
 
 # How many trade ids an applier remembers. A trade sent twice comes again within moments of the
 # first; a sequence number cannot tell it (a trade arriving late is numbered below the next one

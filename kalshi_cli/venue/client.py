@@ -29,9 +29,7 @@ from kalshi_cli.sim.core.records import ExchangeError, ledger_id, not_found, own
 from kalshi_cli.venue import answers
 from kalshi_cli.vocabulary.errors import ApiError, NotFoundError
 from kalshi_cli.vocabulary.models import (
-    ZERO,
     Balance,
-    BookSide,
     Fill,
     Market,
     Order,
@@ -40,6 +38,7 @@ from kalshi_cli.vocabulary.models import (
     Settlement,
     decode_answer,
 )
+from kalshi_cli.vocabulary.units import ZERO, BookSide
 
 if TYPE_CHECKING:
     from kalshi_cli.sim.core.parts import CoreParts

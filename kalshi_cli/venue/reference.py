@@ -29,9 +29,9 @@ from kalshi_cli.vocabulary.models import (
     PriceRange,
     check_fee_override,
     fractional_flag,
-    parse_optional_dollars,
     price_ranges_of,
 )
+from kalshi_cli.vocabulary.units import parse_optional_dollars
 
 REFERENCE_FILE = "reference.json"
 

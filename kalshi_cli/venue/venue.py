@@ -35,13 +35,11 @@ from kalshi_cli.venue.client import VenueClient, api_error
 from kalshi_cli.venue.queue import FillModel, QueueSpot
 from kalshi_cli.venue.reference import MarketInfo, install
 from kalshi_cli.vocabulary.clock import Clock, iso_utc, parse_iso
-from kalshi_cli.vocabulary.models import (
-    LIFECYCLE_RESUMES,
-    LIFECYCLE_STOPS,
+from kalshi_cli.vocabulary.models import LIFECYCLE_RESUMES, LIFECYCLE_STOPS, Orderbook
+from kalshi_cli.vocabulary.units import (
     ONE,
     ZERO,
     BookSide,
-    Orderbook,
     SelfTradePrevention,
     Side,
     TimeInForce,

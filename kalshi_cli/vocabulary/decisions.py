@@ -11,19 +11,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import cached_property
 
-from kalshi_cli.vocabulary.models import (
+from kalshi_cli.vocabulary.models import TAKER_FEE_RATE, Level, Orderbook, trading_fee
+from kalshi_cli.vocabulary.units import (
     ONE,
-    TAKER_FEE_RATE,
     ZERO,
     Action,
     BookSide,
-    Level,
-    Orderbook,
     Side,
     TimeInForce,
     book_side_of,
     side_held,
-    trading_fee,
 )
 
 # --------------------------------------------------------------------------------------------

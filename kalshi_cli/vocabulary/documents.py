@@ -10,21 +10,24 @@ from decimal import Decimal
 from typing import Any
 
 from kalshi_cli.vocabulary.models import (
-    ONE,
-    Action,
     Balance,
     Fill,
     Level,
     Market,
     Order,
     Orderbook,
-    Side,
     Trade,
-    from_book,
     min_tick,
+)
+from kalshi_cli.vocabulary.units import (
+    ONE,
+    Action,
+    Side,
+    fmt_count,
+    fmt_dollars,
+    from_book,
     outcome_side_of,
 )
-from kalshi_cli.vocabulary.units import fmt_count, fmt_dollars
 
 
 def market_summary_json(m: Market) -> dict[str, Any]:

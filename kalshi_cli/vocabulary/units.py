@@ -1,6 +1,6 @@
-"""Money, counts and directions: parsing and formatting them, with no exchange shapes. `models`
-re-exports the names its readers take from it (its `__all__`); the state file and the local checks
-import from here. The conventions are in `models`.
+"""Money, counts and directions: parsing and formatting them, with no exchange shapes. This is
+their one home: every reader, `models` included, imports them from here. The conventions are in
+`models`.
 """
 
 from __future__ import annotations

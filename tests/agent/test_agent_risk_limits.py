@@ -24,8 +24,8 @@ from kalshi_cli.client.orders import OrdersApi
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import Clock, ManualClock, SystemClock
 from kalshi_cli.vocabulary.errors import KalshiError, OrderOutcomeUnknown
-from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.agent.test_agent_tools import environ, refused
 from tests.prime_tier import another_accounts_order
 from tests.waiting import PATIENCE_S, wait_until

@@ -22,8 +22,8 @@ from kalshi_cli.store import OrderNotRecorded, RetentionPolicy, Store
 from kalshi_cli.store.records import FillRecord
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock, utc_day
 from kalshi_cli.vocabulary.errors import KalshiError
-from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.cli.test_cli_sim import kalshi
 from tests.fakes import StateFailsAfterWrite, Swapped, UnreadAfterChange
 from tests.prime_tier import connect_as

@@ -22,8 +22,8 @@ from kalshi_cli.cli._services import open_store, order_service
 from kalshi_cli.cli.mcp_cmd import CliAccess
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import KalshiError, OrderOutcomeUnknown
-from kalshi_cli.vocabulary.models import Action, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest, owned_client_order_id
+from kalshi_cli.vocabulary.units import Action, Side
 from tests.agent.test_agent_tools import environ, refused
 
 if TYPE_CHECKING:

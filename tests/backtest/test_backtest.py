@@ -18,7 +18,7 @@ import pytest
 from kalshi_cli.backtest import BacktestSpec, execute
 from kalshi_cli.backtest.engine import RunArtifacts
 from kalshi_cli.backtest.report import build_report
-from kalshi_cli.vocabulary.models import ZERO, BookSide
+from kalshi_cli.vocabulary.units import ZERO, BookSide
 from tests.scenario_recording import record_scenario
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"

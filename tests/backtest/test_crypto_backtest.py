@@ -22,8 +22,8 @@ from kalshi_cli.data.replay import iter_records
 from kalshi_cli.feed.index import decode_tick
 from kalshi_cli.feed.messages import CfbValueMessage
 from kalshi_cli.strategy_api import MarketTerms
-from kalshi_cli.vocabulary.models import ZERO, BookSide
 from kalshi_cli.vocabulary.reference_index import settlement_value, settles_yes, window
+from kalshi_cli.vocabulary.units import ZERO, BookSide
 from tests.scenario_recording import record_scenario
 
 SERIES = ["KXBTC15M", "KXETH15M"]

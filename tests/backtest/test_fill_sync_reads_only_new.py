@@ -19,7 +19,7 @@ from kalshi_cli.runner.loop.trade_loop import TradeLoop
 from kalshi_cli.services.reconcile import reconcile
 from kalshi_cli.store import Store
 from kalshi_cli.venue import LocalVenue, MarketInfo
-from kalshi_cli.vocabulary.models import BookSide, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient

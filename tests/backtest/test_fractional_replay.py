@@ -13,7 +13,7 @@ from kalshi_cli.backtest.engine import BacktestSpec, execute
 from kalshi_cli.backtest.report import build_report
 from kalshi_cli.data.importer import import_jsonl
 from kalshi_cli.data.manifest import read_manifest
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 
 TICKER = "KXFRAC-26JAN01-T50"
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "strategies" / "fair_value.py"

@@ -18,7 +18,7 @@ from kalshi_cli.data.replay import iter_records
 from kalshi_cli.feed.messages import TradeMessage
 from kalshi_cli.strategies import Strategy, register_strategy
 from kalshi_cli.strategy_api import Decision, MarketSnapshot, Params, PositionView, buy_at_ask
-from kalshi_cli.vocabulary.models import Side
+from kalshi_cli.vocabulary.units import Side
 from tests.scenario_recording import record_scenario
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"

@@ -20,7 +20,7 @@ from kalshi_cli.data.replay import Record
 from kalshi_cli.feed.messages import convert_frame
 from kalshi_cli.venue import LocalVenue, MarketInfo
 from kalshi_cli.vocabulary.errors import BadRequestError, ConflictError
-from kalshi_cli.vocabulary.models import BookSide, Side, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, Side, TimeInForce
 
 D = Decimal
 T = "KXTEST-26JAN01-A"

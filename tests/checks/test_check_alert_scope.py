@@ -16,7 +16,7 @@ import pytest
 
 from kalshi_cli.client import CreateOrder
 from kalshi_cli.store import Store
-from kalshi_cli.vocabulary.models import BookSide, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.checks.test_check_alerts_e2e import Receiver
 from tests.checks.test_check_cli import account_env, check, client_for, line
 from tests.conftest import SimHarness, tier_simulator

@@ -26,7 +26,7 @@ from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.store import Store, migrations
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.keys import load_private_key
-from kalshi_cli.vocabulary.models import BookSide, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.checks.test_check_alerts_e2e import Receiver
 from tests.fakes import OneRouteFails
 

@@ -24,7 +24,7 @@ from kalshi_cli.store import FillRecord, IntentRecord, Store
 from kalshi_cli.store.records import IN_FLIGHT_S
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ConfigError, UsageError
-from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 
 DEFAULTS = resolve(None)
 LIMIT = Decimal(100)  # risk.daily_loss_limit

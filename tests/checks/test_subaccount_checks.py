@@ -20,7 +20,7 @@ from kalshi_cli.checks.remote import check_exposure, check_positions
 from kalshi_cli.checks.thresholds import resolve
 from kalshi_cli.client import CreateOrder
 from kalshi_cli.vocabulary.errors import KalshiError
-from kalshi_cli.vocabulary.models import BookSide, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.checks.test_check_alerts_e2e import Receiver
 from tests.checks.test_check_cli import account_env, buy, check, client_for, line
 from tests.conftest import SimHarness, tier_simulator

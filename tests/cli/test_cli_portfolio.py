@@ -146,7 +146,7 @@ def test_a_fill_names_the_strategy_whose_order_it_filled(tmp_path: Path) -> None
 
     from kalshi_cli.config import load_settings
     from kalshi_cli.store import IntentRecord, Store
-    from kalshi_cli.vocabulary.models import Action, BookSide, Side
+    from kalshi_cli.vocabulary.units import Action, BookSide, Side
 
     state = load_settings(environ={"KALSHI_HOME": str(tmp_path)}).state
     state.parent.mkdir(parents=True, exist_ok=True)

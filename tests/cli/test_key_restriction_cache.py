@@ -19,7 +19,7 @@ from kalshi_cli.config import load_settings
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import load_private_key
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 from tests.checks.test_check_cli import account_env, client_for
 from tests.checks.test_subaccount_checks import buy_on, sim  # noqa: F401  (fixture)
 from tests.conftest import SimHarness

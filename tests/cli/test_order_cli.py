@@ -17,7 +17,7 @@ from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown, TransportError, ValidationError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import SimHarness
 from tests.fakes import UnreadAfterChange
 from tests.prime_tier import Kalshi, connect, connect_as, make_markets, state_path

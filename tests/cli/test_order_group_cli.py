@@ -14,7 +14,7 @@ from kalshi_cli.services.killswitch.order_groups import remember_order_group
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import ApiError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, make_markets, state_path
 

@@ -18,7 +18,7 @@ from kalshi_cli.cli.app import app
 from kalshi_cli.store import Store
 from kalshi_cli.store.paper import paper_state_path
 from kalshi_cli.store.records import FillRecord
-from kalshi_cli.vocabulary.models import BookSide, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.conftest import SimHarness
 from tests.runner.simproc import Book, client_for
 

@@ -18,7 +18,7 @@ from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.store import IntentRecord, Store
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 
 T = "KXPINS6-26JAN01-A"
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z

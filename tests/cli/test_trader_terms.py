@@ -10,7 +10,7 @@ import json
 from decimal import Decimal as D
 
 from kalshi_cli.client import CreateOrder
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, connect, make_markets
 

@@ -20,7 +20,7 @@ import pytest
 
 from kalshi_cli.client import CreateOrder
 from kalshi_cli.vocabulary.errors import KalshiError
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 from tests.client.test_a_listing_without_its_list import (
     LISTINGS,
     Read,

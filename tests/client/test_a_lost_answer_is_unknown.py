@@ -33,7 +33,7 @@ from kalshi_cli.vocabulary.errors import (
 )
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import generate_private_key
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 
 BASE = "https://exchange.test/trade-api/v2"
 HOST = "exchange.test"

@@ -12,7 +12,7 @@ import pytest
 from kalshi_cli.client import CreateOrder
 from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.vocabulary.errors import ApiError, NotFoundError, ValidationError
-from kalshi_cli.vocabulary.models import BookSide, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.client.test_client_sim import _bid, _client, _stats
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER

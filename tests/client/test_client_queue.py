@@ -10,7 +10,7 @@ from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.sim.server.embed import AccountInfo
 from kalshi_cli.vocabulary.errors import NotFoundError
 from kalshi_cli.vocabulary.keys import load_private_key
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import SimHarness
 
 T = "KXCQ-26JAN01-A"

@@ -10,8 +10,9 @@ import pytest
 from kalshi_cli.client import CancelResult, CreateOrder, CreateOrderResult
 from kalshi_cli.client.requests import decode_cancel_result
 from kalshi_cli.vocabulary.errors import ValidationError
-from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce, decode_answer
+from kalshi_cli.vocabulary.models import decode_answer
 from kalshi_cli.vocabulary.order_terms import TermsError, read_terms
+from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
 
 
 def _order(**overrides: Any) -> CreateOrder:

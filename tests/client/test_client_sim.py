@@ -29,7 +29,7 @@ from kalshi_cli.vocabulary.errors import (
 )
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import generate_private_key, load_private_key
-from kalshi_cli.vocabulary.models import BookSide, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.openapi_check import RECORDER
 
 if TYPE_CHECKING:

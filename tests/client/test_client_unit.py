@@ -44,7 +44,7 @@ from kalshi_cli.vocabulary.keys import (
     generate_private_key,
     verify_signature,
 )
-from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 
 BASE = "https://exchange.test/trade-api/v2"
 Reply = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]

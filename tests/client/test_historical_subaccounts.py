@@ -19,7 +19,7 @@ from decimal import Decimal as D
 from typing import Any
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, connect, make_markets
 

@@ -23,7 +23,8 @@ from kalshi_cli.client import CreateOrder, CreateOrderResult
 from kalshi_cli.client.requests import decode_cancel_result
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import AmendOutcomeUnknown, KalshiError
-from kalshi_cli.vocabulary.models import BookSide, Order, Position, decode_answer
+from kalshi_cli.vocabulary.models import Order, Position, decode_answer
+from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, another_accounts_order, connect, make_markets, state_path
 

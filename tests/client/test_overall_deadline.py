@@ -36,7 +36,7 @@ from kalshi_cli.vocabulary.clock import Deadline, ManualClock, SystemClock, answ
 from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown, ServerError, TransportError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import generate_private_key, private_key_pem
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 
 TRICKLE_FOR_S = 20.0  # how long the server keeps trickling before it hangs up
 BYTE_EVERY_S = 1.0  # one byte a second

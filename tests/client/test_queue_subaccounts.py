@@ -14,7 +14,7 @@ from pathlib import Path
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.dashboard.snapshot import Sources, remote_snapshot
 from kalshi_cli.vocabulary.clock import SystemClock
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, connect, make_markets
 

@@ -23,7 +23,7 @@ from kalshi_cli.client.deadline import DeadlineBackend
 from kalshi_cli.client.retry import nothing_sent
 from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown, TransportError
 from kalshi_cli.vocabulary.keys import generate_private_key
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 
 DEADLINE_S = 10.0
 Handler = Callable[[socket.socket, int], None]

@@ -34,7 +34,7 @@ from kalshi_cli.client.retry import nothing_sent
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import AmendOutcomeUnknown, OrderOutcomeUnknown, TransportError
 from kalshi_cli.vocabulary.keys import generate_private_key
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 
 DEADLINE_S = 10.0
 WRITE_TIMEOUT_S = 0.2  # the write timeout the never-reading server runs into

@@ -22,7 +22,7 @@ from kalshi_cli.vocabulary.errors import (
     OrderOutcomeUnknown,
 )
 from kalshi_cli.vocabulary.keys import generate_private_key, load_private_key
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 from tests.client.test_client_sim import SkewedClock
 from tests.conftest import SimHarness
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from kalshi_cli.store import FillRecord, IntentRecord, Store
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.waiting import POLL_S, wait_until_async
 
 if TYPE_CHECKING:

@@ -29,7 +29,7 @@ from kalshi_cli.dashboard.snapshot import Sources
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.keys import load_private_key
-from kalshi_cli.vocabulary.models import BookSide, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.dashboard.prepared import TICKER, prepare, until
 from tests.fakes import Swapped
 from tests.runner.simproc import Book

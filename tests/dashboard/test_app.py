@@ -22,7 +22,7 @@ from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
 from kalshi_cli.vocabulary.errors import NotFoundError
 from kalshi_cli.vocabulary.keys import load_private_key
-from kalshi_cli.vocabulary.models import BookSide, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.dashboard.prepared import NOW, TICKER, prepare, until
 from tests.fakes import Swapped
 from tests.runner.simproc import Book, client_for
@@ -203,7 +203,7 @@ def test_no_clock_other_than_the_given_one_reads_the_local_panels(tmp_path: Path
 
 
 def test_money_reads_as_every_other_table(tmp_path: Path) -> None:
-    """Every dollar figure goes through `models.fmt_money`, as `kalshi positions`, `fills` and
+    """Every dollar figure goes through `units.fmt_money`, as `kalshi positions`, `fills` and
     `pnl` show it: `$0.38`, `-$0.02`, never `+0.2545`; a panel with a sub-cent amount shows all
     of its amounts to $0.0001 (`-$1,234.5000` beside `$0.2545`), one with none to the cent."""
     sources = _sources(tmp_path)

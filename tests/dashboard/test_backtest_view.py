@@ -22,7 +22,7 @@ from kalshi_cli.dashboard.snapshot import RECENT_FILLS
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.errors import UsageError
-from kalshi_cli.vocabulary.models import fmt_money, money_places
+from kalshi_cli.vocabulary.units import fmt_money, money_places
 from tests.scenario_recording import record_scenario
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"

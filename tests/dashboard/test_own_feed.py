@@ -15,7 +15,7 @@ from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.dashboard import build_wiring
 from kalshi_cli.cli.dashboard_app import DashboardApp
 from kalshi_cli.store import Store
-from kalshi_cli.vocabulary.models import BookSide, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.dashboard.prepared import until
 from tests.runner.simproc import Book, client_for
 

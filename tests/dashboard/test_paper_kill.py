@@ -20,7 +20,7 @@ from kalshi_cli.store.paper import paper_state_path
 from kalshi_cli.store.records import RESTING
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import load_private_key
-from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce
+from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.dashboard.prepared import TICKER, prepare, until
 from tests.runner.paper_rig import paper_rig
 from tests.runner.simproc import Book

@@ -18,7 +18,8 @@ from kalshi_cli.dashboard.snapshot import Sources, local_snapshot, remote_snapsh
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
 from kalshi_cli.vocabulary.keys import load_private_key
-from kalshi_cli.vocabulary.models import BookSide, Orderbook, TimeInForce
+from kalshi_cli.vocabulary.models import Orderbook
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.dashboard.prepared import NOW, TICKER, prepare
 from tests.runner.simproc import Book, client_for
 

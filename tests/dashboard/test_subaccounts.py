@@ -29,7 +29,8 @@ from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.errors import ForbiddenError, KalshiError, NotFoundError
 from kalshi_cli.vocabulary.keys import load_private_key
-from kalshi_cli.vocabulary.models import BookSide, Position, TimeInForce
+from kalshi_cli.vocabulary.models import Position
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.conftest import SimHarness, tier_simulator
 from tests.dashboard.prepared import TICKER, until
 from tests.fakes import Swapped

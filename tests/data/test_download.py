@@ -34,7 +34,8 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import NotFoundError, TransportError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import load_private_key
-from kalshi_cli.vocabulary.models import BookSide, TimeInForce, Trade
+from kalshi_cli.vocabulary.models import Trade
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.conftest import SimHarness
 from tests.fakes import Swapped
 from tests.openapi_check import RECORDER

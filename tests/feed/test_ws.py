@@ -20,7 +20,8 @@ from kalshi_cli.feed.messages import FeedTrade, FillNotice, Lifecycle, decode
 from kalshi_cli.feed.session import DEFAULT_CHANNELS, REFUSAL_RETRY_CAP_S, FeedSession
 from kalshi_cli.feed.ws import FeedSocket, WsFeed, websocket_connect
 from kalshi_cli.vocabulary.clock import Backoff, ManualClock
-from kalshi_cli.vocabulary.models import Order, Orderbook, Side
+from kalshi_cli.vocabulary.models import Order, Orderbook
+from kalshi_cli.vocabulary.units import Side
 from tests.feed import wire
 from tests.feed.helpers import SimBooks
 from tests.waiting import wait_until

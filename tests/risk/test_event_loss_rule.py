@@ -22,7 +22,7 @@ from kalshi_cli.vocabulary.event_outcomes import (
     MarketStrike,
     event_outcomes,
 )
-from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce
+from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.conftest import STANDARD_FEES
 
 MARKETS = ("A", "B", "C")

@@ -11,7 +11,7 @@ import pytest
 from kalshi_cli.risk import Code, RiskLimits
 from kalshi_cli.strategies import Intent, PositionView
 from kalshi_cli.vocabulary.errors import ConfigError
-from kalshi_cli.vocabulary.models import Action, Side, TimeInForce
+from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 from tests.risk.test_risk_engine import START, buy, make
 
 START_W, END_W = START + 600, START + 900

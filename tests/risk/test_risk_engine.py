@@ -23,7 +23,8 @@ from kalshi_cli.vocabulary.errors import (
     ServerError,
     TransportError,
 )
-from kalshi_cli.vocabulary.models import Action, BookSide, Orderbook, Side, TimeInForce
+from kalshi_cli.vocabulary.models import Orderbook
+from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.conftest import standard_rates
 
 START = 1_700_000_000.0  # 2023-11-14T22:13:20Z

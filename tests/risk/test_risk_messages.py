@@ -37,7 +37,8 @@ from kalshi_cli.risk.rules import (
 from kalshi_cli.strategies import Intent, PositionView, RestingOrder
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import BadRequestError, ServerError
-from kalshi_cli.vocabulary.models import Action, BookSide, Orderbook, Side, TimeInForce
+from kalshi_cli.vocabulary.models import Orderbook
+from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.conftest import standard_rates
 
 START = 1_700_000_000.0  # 2023-11-14T22:13:20Z

@@ -22,7 +22,7 @@ from kalshi_cli.risk.rules import (
 )
 from kalshi_cli.strategies import Intent, PositionView, RestingOrder
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import Action, Side, TimeInForce
+from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 
 NOW = 1_700_000_000.0
 

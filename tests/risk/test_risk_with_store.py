@@ -8,7 +8,7 @@ from kalshi_cli.store.records import FillRecord
 from kalshi_cli.strategies import Intent, PositionView
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ServerError
-from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.conftest import standard_rates
 
 START = 1_700_000_000.0

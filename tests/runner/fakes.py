@@ -56,20 +56,17 @@ from kalshi_cli.vocabulary.errors import (
     OrderOutcomeUnknown,
 )
 from kalshi_cli.vocabulary.models import (
-    ZERO,
     Balance,
-    BookSide,
     Fill,
     Market,
     Order,
     Orderbook,
     Position,
-    SelfTradePrevention,
     Settlement,
-    TimeInForce,
     decode_answer,
     decode_orderbook,
 )
+from kalshi_cli.vocabulary.units import ZERO, BookSide, SelfTradePrevention, TimeInForce
 from tests.fakes import EveryAreaItself
 
 if TYPE_CHECKING:

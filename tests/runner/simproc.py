@@ -21,7 +21,7 @@ from kalshi_cli.runner.lifecycle.session import trade
 from kalshi_cli.runner.loop.summary import Summary
 from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.vocabulary.keys import load_private_key
-from kalshi_cli.vocabulary.models import BookSide, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 
 # Key ids of the accounts a test reads at the tier's whole budget (`client_for`) and of those a
 # `kalshi trade` process trades (`trade_env`). One account may not be both: the simulator, as

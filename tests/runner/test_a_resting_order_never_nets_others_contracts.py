@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from kalshi_cli.vocabulary.errors import ServerError
-from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce
+from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.runner.fakes import another_trader_places, swap_decide
 from tests.runner.test_strategies_share_a_loop import (
     MM,

@@ -21,7 +21,7 @@ from kalshi_cli.services.owner_parts import realized_by_owner
 from kalshi_cli.services.pnl import summarize_store
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock, utc_day
-from kalshi_cli.vocabulary.models import Action, Side, TimeInForce
+from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 from tests.runner.fakes import START, Rig, new_exchange, swap_decide, trader
 from tests.runner.test_strategies_share_a_loop import (
     MM,

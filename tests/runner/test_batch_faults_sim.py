@@ -10,7 +10,7 @@ from typing import Any
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.risk import utc_day
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import SimHarness
 from tests.runner.fakes import swap_decide
 from tests.runner.simproc import log_events

@@ -19,13 +19,7 @@ from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.errors import ServerError
-from kalshi_cli.vocabulary.models import (
-    Action,
-    BookSide,
-    SelfTradePrevention,
-    Side,
-    TimeInForce,
-)
+from kalshi_cli.vocabulary.units import Action, BookSide, SelfTradePrevention, Side, TimeInForce
 from tests.runner.fakes import START, Rig, make_rig, new_exchange, trader
 
 A, B, C = (f"KXSOS-26-{m}" for m in "ABC")

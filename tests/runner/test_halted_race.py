@@ -13,7 +13,7 @@ import pytest
 
 from kalshi_cli.store import Store
 from kalshi_cli.strategies import Intent
-from kalshi_cli.vocabulary.models import Action, Side, TimeInForce
+from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 from tests.runner.fakes import make_rig
 
 

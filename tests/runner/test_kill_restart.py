@@ -39,7 +39,7 @@ from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.keys import load_private_key
-from kalshi_cli.vocabulary.models import BookSide, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.conftest import SimHarness
 from tests.runner.simproc import client_for, log_events, trade_command, trade_env
 from tests.waiting import wait_until, while_running

@@ -19,14 +19,8 @@ from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategies import Intent
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import BadRequestError, ServerError
-from kalshi_cli.vocabulary.models import (
-    Action,
-    BookSide,
-    Fill,
-    SelfTradePrevention,
-    Side,
-    TimeInForce,
-)
+from kalshi_cli.vocabulary.models import Fill
+from kalshi_cli.vocabulary.units import Action, BookSide, SelfTradePrevention, Side, TimeInForce
 from tests.fakes import FakeAlertStateStore, RecordingRouter
 from tests.runner.fakes import START, another_trader_places, make_rig, new_exchange
 from tests.waiting import wait_until

@@ -15,7 +15,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import BookSide, Orderbook
+from kalshi_cli.vocabulary.models import Orderbook
+from kalshi_cli.vocabulary.units import BookSide
 from tests.runner.fakes import START, make_rig, new_exchange, trader
 
 FED = "KXFEDDECISION-SIM-DEC-H0"  # quiet scenario

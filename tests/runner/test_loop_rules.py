@@ -23,7 +23,8 @@ from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.store import FillRecord, Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import TransportError, UsageError
-from kalshi_cli.vocabulary.models import BookSide, Position, SelfTradePrevention, Side, TimeInForce
+from kalshi_cli.vocabulary.models import Position
+from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, Side, TimeInForce
 from tests.runner.fakes import START, FakeClient, FakeFeed, make_rig, new_exchange, trader
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"

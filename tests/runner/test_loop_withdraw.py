@@ -16,7 +16,7 @@ from typing import Any
 from kalshi_cli.risk.state import resume
 from kalshi_cli.strategies import Intent
 from kalshi_cli.vocabulary.errors import ServerError
-from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.runner.fakes import Rig, another_trader_places, make_rig
 
 # one error trips SAFE_MODE, whose backoff then outlasts every test here by far

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from kalshi_cli.vocabulary.errors import ServerError
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 from tests.runner.fakes import Rig
 from tests.runner.test_strategy_scenarios import Mover, on_the_scenario
 

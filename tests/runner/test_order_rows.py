@@ -17,7 +17,7 @@ import pytest
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.messages import order_update
 from kalshi_cli.sim.core import serialize as ser
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 from tests.runner.fakes import Rig, another_trader_places, make_rig
 
 

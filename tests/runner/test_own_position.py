@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from kalshi_cli.sim.core.records import PlaceRequest
-from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
 from tests.runner.test_strategy_scenarios import TICKER, on_the_scenario
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "strategies" / "fair_value.py"

@@ -15,8 +15,8 @@ from kalshi_cli.store import Store
 from kalshi_cli.store.records import IntentRecord
 from kalshi_cli.strategies import Intent, PositionView
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce
 from kalshi_cli.vocabulary.owners import STOP_LOSS
+from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.runner.fakes import START, make_rig
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"

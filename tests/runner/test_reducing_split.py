@@ -15,7 +15,7 @@ import pytest
 from kalshi_cli.risk import RiskLimits
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.decisions import Intent
-from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce
+from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.conftest import standard_rates
 from tests.runner.fakes import (
     START,
@@ -162,7 +162,7 @@ def test_the_stop_loss_and_strategies_split_by_the_same_rule() -> None:
     from kalshi_cli.risk import RiskEngine
     from kalshi_cli.vocabulary.clock import ManualClock as Clock
     from kalshi_cli.vocabulary.decisions import Intent
-    from kalshi_cli.vocabulary.models import Action, Side
+    from kalshi_cli.vocabulary.units import Action, Side
 
     class NoRecords:
         pass

@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.store import Store
-from kalshi_cli.vocabulary.models import BookSide, Order, TimeInForce
+from kalshi_cli.vocabulary.models import Order
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.conftest import SimHarness
 from tests.runner.simproc import (
     Book,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
-from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce
+from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.runner.fakes import Rig, another_trader_places, quiet_market_maker, swap_decide
 
 FED = "KXFEDDECISION-SIM-DEC-H0"  # quiet scenario: YES bids 0.60 x 100, 0.59 x 200; ask 0.62

@@ -15,7 +15,7 @@ from msgspec.structs import replace as struct_replace
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import Action, BookSide, SelfTradePrevention, Side, TimeInForce
+from kalshi_cli.vocabulary.units import Action, BookSide, SelfTradePrevention, Side, TimeInForce
 from tests.runner.fakes import START, Rig, make_rig, new_exchange, swap_decide, trader
 
 T60 = "KXHIGHNY-SIM-D1-T60"  # quiet scenario: YES bid 0.452 x 50, YES ask 0.469 x 50

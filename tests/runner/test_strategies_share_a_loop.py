@@ -34,16 +34,10 @@ from kalshi_cli.strategy_api import close_at_bid
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock, utc_day
 from kalshi_cli.vocabulary.errors import NotFoundError, ServerError, TurnPastDeadline, UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from kalshi_cli.vocabulary.models import (
-    Action,
-    BookSide,
-    Order,
-    SelfTradePrevention,
-    Side,
-    TimeInForce,
-)
+from kalshi_cli.vocabulary.models import Order
 from kalshi_cli.vocabulary.order_terms import OrderRequest, owned_client_order_id, owner_in
 from kalshi_cli.vocabulary.owners import AGENT, NOT_STRATEGIES
+from kalshi_cli.vocabulary.units import Action, BookSide, SelfTradePrevention, Side, TimeInForce
 from tests.cli.fakes import run
 from tests.fakes import FakeAlertStateStore, RecordingRouter
 from tests.runner.fakes import (

@@ -21,7 +21,8 @@ import pytest
 from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import BookSide, Orderbook, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.models import Orderbook
+from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
 from tests.runner.fakes import START, Rig, make_rig, new_exchange
 
 TICKER = "KXSTRAT-SIM-A"

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from kalshi_cli.store import Store
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import SimHarness
 from tests.runner.simproc import (
     Book,

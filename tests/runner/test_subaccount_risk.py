@@ -16,7 +16,7 @@ from kalshi_cli.risk import RiskLimits
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.store import FillRecord, Store
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
 from tests.runner.fakes import START, Rig, make_rig, new_exchange, trader
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"

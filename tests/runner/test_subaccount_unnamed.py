@@ -26,7 +26,8 @@ from kalshi_cli.services.reconcile import (
 )
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import BookSide, Fill, Order, TimeInForce, decode_answer, to_book
+from kalshi_cli.vocabulary.models import Fill, Order, decode_answer
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce, to_book
 from tests.runner.fakes import START, FakeClient, make_rig, new_exchange, trader
 
 
@@ -398,8 +399,8 @@ def test_a_user_orders_message_naming_none_is_of_the_subaccount_the_state_file_r
     from kalshi_cli.feed.messages import order_update
     from kalshi_cli.sim.core import serialize as ser
     from kalshi_cli.store.records import RESTING, IntentRecord
-    from kalshi_cli.vocabulary.models import Action, Side
     from kalshi_cli.vocabulary.order_terms import owned_client_order_id
+    from kalshi_cli.vocabulary.units import Action, Side
 
     rig = make_rig(tmp_path / "s.db", strategy="market-maker")
     rig.step(0.1)

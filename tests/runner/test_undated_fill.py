@@ -12,7 +12,8 @@ from typing import Any
 from kalshi_cli.services.reconcile import reconcile
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock, utc_day
-from kalshi_cli.vocabulary.models import Fill, decode_answer, to_book
+from kalshi_cli.vocabulary.models import Fill, decode_answer
+from kalshi_cli.vocabulary.units import to_book
 from tests.runner.fakes import START, FakeClient, make_rig, new_exchange, trader
 
 

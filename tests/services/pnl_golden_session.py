@@ -20,13 +20,8 @@ from pathlib import Path
 
 from kalshi_cli.services.pnl import PnlEngine
 from kalshi_cli.store import FillRecord, SettlementRecord
-from kalshi_cli.vocabulary.models import (
-    CENT,
-    MAKER_FEE_RATE,
-    TAKER_FEE_RATE,
-    BookSide,
-    trading_fee,
-)
+from kalshi_cli.vocabulary.models import MAKER_FEE_RATE, TAKER_FEE_RATE, trading_fee
+from kalshi_cli.vocabulary.units import CENT, BookSide
 
 DATA = Path(__file__).parents[1] / "data" / "pnl_golden"
 FILLS_CSV = DATA / "fills.csv"

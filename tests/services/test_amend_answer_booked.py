@@ -20,9 +20,9 @@ from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.store.retention import RetentionPolicy
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from kalshi_cli.vocabulary.owners import AGENT
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.conftest import SimHarness
 from tests.prime_tier import another_accounts_order
 

@@ -21,8 +21,8 @@ from kalshi_cli.store import Store
 from kalshi_cli.store.errors import StoreError
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import AmendOutcomeUnknown, BadRequestError
-from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.conftest import SimHarness
 
 

@@ -16,9 +16,9 @@ from kalshi_cli.services.fees import load_fee_models
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import IntentRecord, Store
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import owned_client_order_id
 from kalshi_cli.vocabulary.owners import AGENT
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 
 YESTERDAY = 1_700_000_000.0  # 22:13:20 UTC
 TODAY = 1_700_006_400.0 + 600  # ten minutes into the next UTC day

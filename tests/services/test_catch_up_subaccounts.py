@@ -25,7 +25,7 @@ import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.vocabulary.clock import SystemClock
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, connect, funded_subaccount, prime_simulator
 from tests.services.test_subaccount_books import bought_on_0_and_sold_on_1

@@ -17,7 +17,7 @@ import pytest
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
-from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce
+from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.conftest import SimHarness
 from tests.prime_tier import connect
 

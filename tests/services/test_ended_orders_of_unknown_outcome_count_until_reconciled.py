@@ -14,7 +14,7 @@ from decimal import Decimal as D
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
-from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.conftest import SimHarness
 from tests.prime_tier import Counted, another_accounts_order, counted
 

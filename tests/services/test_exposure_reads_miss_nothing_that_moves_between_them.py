@@ -14,7 +14,8 @@ from kalshi_cli.client import CreateOrder
 from kalshi_cli.client.orders import OrdersApi
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
-from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side
+from kalshi_cli.vocabulary.models import Order
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.conftest import SimHarness
 from tests.prime_tier import Counted, another_accounts_order, connect_as, counted
 

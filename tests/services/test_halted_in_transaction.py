@@ -14,8 +14,8 @@ from kalshi_cli.client import KalshiClient
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import TradingHaltedError, ValidationError
-from kalshi_cli.vocabulary.models import Action, Side, TimeInForce
 from kalshi_cli.vocabulary.order_terms import OrderRequest
+from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 from tests.conftest import SimHarness
 from tests.prime_tier import resting_count
 

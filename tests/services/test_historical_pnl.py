@@ -27,8 +27,8 @@ from kalshi_cli.services.pnl import summarize
 from kalshi_cli.services.positions import mark_to_market
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.conftest import SimHarness
 from tests.prime_tier import cli_env, connect, prime_simulator
 

@@ -12,8 +12,8 @@ from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import IntentRecord, Store
 from kalshi_cli.store.records import EXECUTED, RESTING
-from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.conftest import SimHarness
 from tests.prime_tier import another_accounts_order, make_markets
 

@@ -32,7 +32,8 @@ from kalshi_cli.store.records import IN_FLIGHT_S
 from kalshi_cli.vocabulary.clock import Deadline, ManualClock, parse_iso
 from kalshi_cli.vocabulary.errors import ApiError, KalshiError, TransportError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from kalshi_cli.vocabulary.models import Action, BookSide, Fill, Order, Side, decode_answer
+from kalshi_cli.vocabulary.models import Fill, Order, decode_answer
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, another_accounts_order, make_markets, resting_count
 from tests.services.killswitch_fakes import UnexpectedCalls

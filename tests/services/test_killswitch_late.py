@@ -24,7 +24,8 @@ from kalshi_cli.store import IntentRecord, Store
 from kalshi_cli.store.records import IN_FLIGHT_S
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side, decode_answer
+from kalshi_cli.vocabulary.models import Order, decode_answer
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, make_markets, resting_count, state_path
 from tests.services.test_killswitch_cancels_and_wiring import TICKER, Cancels, Listings

@@ -27,7 +27,8 @@ from kalshi_cli.store.connection import wrap_error
 from kalshi_cli.store.records import IN_FLIGHT_S
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import TransportError
-from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side
+from kalshi_cli.vocabulary.models import Order
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.services.test_killswitch_cancels_and_wiring import TICKER, Listings
 from tests.services.test_killswitch_rfqs import _Comms, _rfq
 

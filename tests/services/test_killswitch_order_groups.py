@@ -24,7 +24,7 @@ from kalshi_cli.services.killswitch.switch import KillSwitch
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import Deadline, ManualClock, SystemClock
 from kalshi_cli.vocabulary.errors import ApiError, TransportError
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, connect, funded_subaccount, make_markets, state_path
 

@@ -16,7 +16,8 @@ from kalshi_cli.services.killswitch.rfqs import RFQ_STEP_SHARE
 from kalshi_cli.services.killswitch.switch import KillSwitch
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ServerError
-from kalshi_cli.vocabulary.models import BookSide, Order
+from kalshi_cli.vocabulary.models import Order
+from kalshi_cli.vocabulary.units import BookSide
 from tests.cli.test_rfq_cli import T, as_account, ok_json
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi

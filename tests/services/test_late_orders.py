@@ -19,8 +19,8 @@ from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
 from kalshi_cli.vocabulary.errors import AmendOutcomeUnknown, OrderOutcomeUnknown
-from kalshi_cli.vocabulary.models import Action, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
+from kalshi_cli.vocabulary.units import Action, Side
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, connect, state_path
 from tests.waiting import wait_until

@@ -26,7 +26,7 @@ from kalshi_cli.services.metrics import (
 from kalshi_cli.store import FillRecord, IntentRecord, Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.keys import load_private_key
-from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 
 if TYPE_CHECKING:
     from tests.conftest import SimHarness

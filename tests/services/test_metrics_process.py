@@ -20,7 +20,7 @@ from kalshi_cli.strategies import Intent, PositionView
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import RateLimitedError, TransportError
 from kalshi_cli.vocabulary.keys import load_private_key
-from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.conftest import standard_rates
 from tests.services.test_metrics import parse
 

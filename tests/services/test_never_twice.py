@@ -18,8 +18,8 @@ from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
 from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown
-from kalshi_cli.vocabulary.models import Action, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
+from kalshi_cli.vocabulary.units import Action, Side
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, make_markets, state_path
 from tests.waiting import pause, wait_until
@@ -69,7 +69,7 @@ import sys
 from decimal import Decimal
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.vocabulary.keys import load_private_key
-from kalshi_cli.vocabulary.models import Action, Side
+from kalshi_cli.vocabulary.units import Action, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store

@@ -23,7 +23,7 @@ from kalshi_cli.store import Store
 from kalshi_cli.venue import LocalVenue, MarketInfo
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from kalshi_cli.vocabulary.models import BookSide, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.conftest import SimHarness
 from tests.prime_tier import (
     Counted,

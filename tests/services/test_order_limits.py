@@ -13,8 +13,8 @@ from kalshi_cli.services.orders.limits import MarketReads, committed_price
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import ValidationError
-from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce
 from kalshi_cli.vocabulary.order_terms import REDUCE_ONLY_NEEDS_IOC, OrderRequest
+from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.conftest import SimHarness
 from tests.prime_tier import connect, make_markets
 

@@ -20,8 +20,8 @@ from kalshi_cli.sim.server.embed import AccountInfo
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce
 from kalshi_cli.vocabulary.order_terms import OrderRequest
+from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, another_accounts_order, connect, make_markets, state_path
 

@@ -25,8 +25,8 @@ from kalshi_cli.vocabulary.errors import (
     TradingHaltedError,
     ValidationError,
 )
-from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.conftest import SimHarness
 from tests.prime_tier import (
     Counted,

@@ -29,8 +29,8 @@ from kalshi_cli.vocabulary.errors import (
     ValidationError,
 )
 from kalshi_cli.vocabulary.keys import generate_private_key
-from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce
 from kalshi_cli.vocabulary.order_terms import OrderRequest
+from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.conftest import SimHarness
 from tests.prime_tier import another_accounts_order, connect, connect_as, make_markets
 from tests.services.test_state_file_says_what_the_exchange_did import (

@@ -19,8 +19,8 @@ from kalshi_cli.services.pnl import summarize
 from kalshi_cli.services.positions import mark_to_market
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import ValidationError
-from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce, parse_decimal
 from kalshi_cli.vocabulary.order_terms import OrderRequest
+from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce, parse_decimal
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, connect, make_markets, state_path
 

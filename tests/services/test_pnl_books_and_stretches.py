@@ -18,7 +18,8 @@ from kalshi_cli.services.pnl import (
 )
 from kalshi_cli.store import FillRecord, SettlementRecord, Store
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import BookSide, Fill, Settlement, decode_answer
+from kalshi_cli.vocabulary.models import Fill, Settlement, decode_answer
+from kalshi_cli.vocabulary.units import BookSide
 from tests.services.test_pnl_units import stored_summary
 
 BID, ASK = BookSide.BID, BookSide.ASK

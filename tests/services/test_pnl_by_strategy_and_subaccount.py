@@ -16,7 +16,7 @@ import pytest
 from kalshi_cli.services.pnl import summarize_store
 from kalshi_cli.store import FillRecord, Store
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 
 START = 1_700_000_000.0
 

@@ -18,9 +18,8 @@ from kalshi_cli.services.pnl import merge_settlements
 from kalshi_cli.services.pnl_report import pnl_report
 from kalshi_cli.store import FillRecord, SettlementRecord, Store
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import BookSide
 from kalshi_cli.vocabulary.owners import MANUAL, STOP_LOSS
-from kalshi_cli.vocabulary.units import fmt_exact_dollars
+from kalshi_cli.vocabulary.units import BookSide, fmt_exact_dollars
 
 TICKERS = ["A", "B"]
 PRICES = [D(c) / 100 for c in range(1, 100, 7)] + [D("0.005"), D("0.1234")]

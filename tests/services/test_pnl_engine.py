@@ -17,13 +17,13 @@ from kalshi_cli.services.pnl import (
 )
 from kalshi_cli.store import FillRecord, SettlementRecord
 from kalshi_cli.vocabulary.models import (
-    BookSide,
     Fill,
     Orderbook,
     Settlement,
     decode_answer,
     decode_orderbook,
 )
+from kalshi_cli.vocabulary.units import BookSide
 
 BID, ASK = BookSide.BID, BookSide.ASK
 

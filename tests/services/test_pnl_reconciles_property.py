@@ -22,7 +22,8 @@ from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest, SimEvent, SimSeries
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock, utc_day
-from kalshi_cli.vocabulary.models import BookSide, FeeModel, FeeType, TimeInForce
+from kalshi_cli.vocabulary.models import FeeModel, FeeType
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.runner.fakes import FakeClient
 from tests.sim.test_core import TAC, market
 

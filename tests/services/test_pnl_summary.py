@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from kalshi_cli.services.pnl import PnlEngine, replay_into, summarize
 from kalshi_cli.store import FillRecord, SettlementRecord
 from kalshi_cli.vocabulary.clock import utc_day
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 
 TICKERS = ["A", "B", "C"]
 PRICES = [D(c) / 100 for c in range(1, 100)] + [D("0.005"), D("0.995"), D("0.1234")]

@@ -22,7 +22,7 @@ from kalshi_cli.services.pnl import (
 )
 from kalshi_cli.store import FillRecord, SettlementRecord, Store
 from kalshi_cli.vocabulary.clock import ManualClock, utc_day
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 
 TICKERS = ["A", "B", "C"]
 PRICES = [D(c) / 100 for c in range(1, 100)] + [D("0.005"), D("0.995"), D("0.1234")]

@@ -14,7 +14,7 @@ from typing import Any
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.store import FillRecord, Store
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, connect, funded_subaccount, make_markets, state_path
 

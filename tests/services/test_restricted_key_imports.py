@@ -24,8 +24,8 @@ from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.services.reconcile import catch_up
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.keys import load_private_key
-from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import OrderRequest
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.checks.test_subaccount_checks import buy_on, sim  # noqa: F401  (fixture)
 from tests.conftest import SimHarness
 from tests.prime_tier import another_accounts_order

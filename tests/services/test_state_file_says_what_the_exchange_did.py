@@ -25,8 +25,9 @@ from kalshi_cli.vocabulary.errors import (
     NotFoundError,
     OrderOutcomeUnknown,
 )
-from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side
+from kalshi_cli.vocabulary.models import Order
 from kalshi_cli.vocabulary.order_terms import OrderRequest
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.conftest import SimHarness
 from tests.fakes import Swapped
 from tests.prime_tier import connect, connect_as

@@ -17,8 +17,8 @@ from kalshi_cli.services.owner_parts import parts_since
 from kalshi_cli.services.pnl_report import pnl_report
 from kalshi_cli.store import FillRecord, SettlementRecord, Store
 from kalshi_cli.vocabulary.clock import day_start, utc_day
-from kalshi_cli.vocabulary.models import BookSide
 from kalshi_cli.vocabulary.owners import STOP_LOSS
+from kalshi_cli.vocabulary.units import BookSide
 
 D = Decimal
 HELD, SETTLES, SETTLED = "KXTEST-LONG", "KXTEST-TODAY", "KXTEST-YESTERDAY"

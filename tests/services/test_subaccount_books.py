@@ -28,7 +28,8 @@ from kalshi_cli.runner.preflight import check_positions, rebuild
 from kalshi_cli.services.pnl import fill_record_from_api, realized_per_fill
 from kalshi_cli.store import Store, migrations
 from kalshi_cli.store.values import dec_text
-from kalshi_cli.vocabulary.models import BookSide, Fill
+from kalshi_cli.vocabulary.models import Fill
+from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, connect, funded_subaccount, make_markets, state_path
 

@@ -26,7 +26,7 @@ from kalshi_cli.services.pnl_report import pnl_report
 from kalshi_cli.services.reconcile import ReconcileReport, catch_up, resolve_unknown
 from kalshi_cli.store import IntentRecord, Store
 from kalshi_cli.vocabulary.clock import SystemClock
-from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.conftest import SimHarness
 from tests.prime_tier import connect, funded_subaccount, make_markets
 

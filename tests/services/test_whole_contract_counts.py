@@ -141,7 +141,7 @@ def test_the_loop_refuses_a_strategys_fractional_count_on_a_whole_contract_marke
     count of 1.5 on a whole-contract market as a failed decision: nothing written, nothing
     sent. A whole count on the same market goes out."""
     from kalshi_cli.sim.core import serialize
-    from kalshi_cli.vocabulary.models import Action, Side
+    from kalshi_cli.vocabulary.units import Action, Side
     from tests.runner.fakes import swap_decide
     from tests.runner.test_strategies_share_a_loop import (
         MM,

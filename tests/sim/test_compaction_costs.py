@@ -22,12 +22,8 @@ from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.historical import COMPACT_EVERY_S, HistoryPolicy, attach_retention
 from kalshi_cli.sim.core.records import PlaceRequest, SimMarket
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import (
-    PRICE_STRUCTURES,
-    BookSide,
-    SelfTradePrevention,
-    TimeInForce,
-)
+from kalshi_cli.vocabulary.models import PRICE_STRUCTURES
+from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
 from tests.conftest import STANDARD_FEES, SimHarness
 
 # ---------------------------------------------------------------------------------- F1

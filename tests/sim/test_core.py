@@ -29,14 +29,11 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import (
     PRICE_STRUCTURES,
     TAKER_FEE_RATE,
-    BookSide,
     FeeModel,
     FeeType,
-    SelfTradePrevention,
-    Side,
-    TimeInForce,
     trading_fee,
 )
+from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, Side, TimeInForce
 from tests.conftest import NO_FEES, STANDARD_FEES
 from tests.sim.test_journal import state as exchange_state
 

@@ -45,15 +45,8 @@ from kalshi_cli.sim.core.serialize import (
     trade_json,
 )
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import (
-    PRICE_STRUCTURES,
-    BookSide,
-    FeeModel,
-    FeeType,
-    SelfTradePrevention,
-    TimeInForce,
-)
-from kalshi_cli.vocabulary.units import fmt_dollars
+from kalshi_cli.vocabulary.models import PRICE_STRUCTURES, FeeModel, FeeType
+from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce, fmt_dollars
 
 GOLDEN = Path(__file__).parent / "data" / "core_golden.json"
 STEPS = 1_200

@@ -19,7 +19,7 @@ from kalshi_cli.sim.core.records import (
     SimSeries,
 )
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import BookSide, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.conftest import NO_FEES
 from tests.sim.test_core import ASK, BID, GTC, IOC, TAC, market
 from tests.sim.test_journal import state

@@ -25,13 +25,11 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import (
     FEE_QUANTUM,
     PRICE_STRUCTURES,
-    BookSide,
     FeeModel,
     FeeType,
-    SelfTradePrevention,
-    TimeInForce,
     trading_fee,
 )
+from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
 from tests.conftest import NO_FEES, STANDARD_FEES
 
 TICKERS = {"FRA": "deci_cent", "LIN": "linear_cent", "TAP": "tapered_deci_cent"}

@@ -18,15 +18,8 @@ from kalshi_cli.sim.core.records import (
     SimSeries,
 )
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import (
-    FEE_QUANTUM,
-    PRICE_STRUCTURES,
-    BookSide,
-    SelfTradePrevention,
-    TimeInForce,
-    charge_fill,
-    trading_fee,
-)
+from kalshi_cli.vocabulary.models import FEE_QUANTUM, PRICE_STRUCTURES, charge_fill, trading_fee
+from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
 from tests.conftest import STANDARD_FEES
 
 

@@ -25,7 +25,7 @@ from kalshi_cli.sim.core.record_views import NewestFirst
 from kalshi_cli.sim.core.records import SimOrder, SimTrade
 from kalshi_cli.sim.core.trade_archive import TradeArchive
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import SimHarness
 from tests.sim.test_historical import OTHER, A, B, order, place, set_lag
 from tests.sim.test_order_retention import _orders_as_a_client

@@ -21,7 +21,7 @@ from kalshi_cli.sim.core.records import (
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.sim.server.history import MarketHistory, _Track, candlesticks
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import ONE, ZERO
+from kalshi_cli.vocabulary.units import ONE, ZERO
 
 MINUTES = 6
 

@@ -19,7 +19,7 @@ from kalshi_cli.sim.core.journal import JournalError
 from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest
 from kalshi_cli.sim.core.scenarios import LP_KEY, build_exchange
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
 from tests.conftest import STANDARD_FEES
 from tests.waiting import poll_until
 
@@ -170,7 +170,7 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal as D
 from pathlib import Path
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.sim.core.scenarios import build_exchange
 

@@ -18,7 +18,7 @@ from kalshi_cli.sim.core.historical import HistoryPolicy, attach_retention
 from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest, ledger_id
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
 
 LOOP_TICKER = "KXBTCD-SIM-T99000"
 

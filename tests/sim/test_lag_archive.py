@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.sim.server.lag import ReadReplica
-from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
 from tests.sim.test_order_retention import _orders_as_a_client
 
 

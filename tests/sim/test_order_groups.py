@@ -19,7 +19,7 @@ from kalshi_cli.sim.core.records import (
     SimSeries,
 )
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import STANDARD_FEES
 from tests.sim.test_core import ASK, BID, GTC, IOC, TAC, Env, market, refused
 

@@ -36,7 +36,7 @@ from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest, SimOrder
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.sim.server.history import MarketHistory, candle_trades, candlesticks, period_ends
 from kalshi_cli.vocabulary.clock import ManualClock, parse_iso
-from kalshi_cli.vocabulary.models import ONE, BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.units import ONE, BookSide, SelfTradePrevention, TimeInForce
 from tests.conftest import SimHarness
 from tests.sim.test_historical import OTHER, A, B, order, place, set_lag
 from tests.waiting import wait_until

@@ -18,7 +18,7 @@ from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.sim.core.scenarios import LP_KEY, build_exchange
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.keys import generate_private_key, public_key_pem
-from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
 
 from .test_core import Env
 

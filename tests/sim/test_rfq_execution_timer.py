@@ -22,7 +22,7 @@ from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest, SimEvent, SimSeries
 from kalshi_cli.sim.core.scenarios import ScenarioError, build_exchange
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
 from tests.conftest import STANDARD_FEES, SimHarness
 from tests.sim.test_core import market
 from tests.sim.test_spec_audit import ws_problems

@@ -18,16 +18,8 @@ from kalshi_cli.sim.core.scenarios import (
     scenario_path,
 )
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import (
-    ONE,
-    TAKER_FEE_RATE,
-    BookSide,
-    FeeModel,
-    FeeType,
-    SelfTradePrevention,
-    TimeInForce,
-    trading_fee,
-)
+from kalshi_cli.vocabulary.models import TAKER_FEE_RATE, FeeModel, FeeType, trading_fee
+from kalshi_cli.vocabulary.units import ONE, BookSide, SelfTradePrevention, TimeInForce
 
 SPIKE = "KXNBAGAME-SIM-LALGSW-LAL"
 BOS, NYK = "KXNBAGAME-SIM-BOSNYK-BOS", "KXNBAGAME-SIM-BOSNYK-NYK"

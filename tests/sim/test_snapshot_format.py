@@ -29,7 +29,8 @@ from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from kalshi_cli.vocabulary.models import BookSide, PriceRange, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.models import PriceRange
+from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
 from tests.conftest import STANDARD_FEES, SimHarness
 from tests.sim.test_core import market
 

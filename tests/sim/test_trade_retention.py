@@ -32,7 +32,7 @@ from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.sim.core.trade_archive import TradeArchive
 from kalshi_cli.sim.server.history import MarketHistory
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import ONE, BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.units import ONE, BookSide, SelfTradePrevention, TimeInForce
 from tests.conftest import SimHarness
 from tests.sim.test_historical import OTHER, A, B, listing, set_lag, trade_both_markets
 from tests.waiting import wait_until

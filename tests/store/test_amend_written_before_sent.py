@@ -13,7 +13,7 @@ import pytest
 
 from kalshi_cli.store import AmendRecord, IntentRecord, Store
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 
 D = Decimal
 ORDER = "order-1"

@@ -12,8 +12,8 @@ from pathlib import Path
 from kalshi_cli.store import IntentRecord, RetentionPolicy, Store
 from kalshi_cli.store import migrations as m
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from kalshi_cli.vocabulary.owners import AGENT
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 
 START = 1_700_000_000.0  # 22:13:20 UTC
 MIDNIGHT = 1_700_006_400.0  # the UTC day after START

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.store import DuplicateIntentError, IntentRecord, Store
-from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 
 
 def _intent(coid: str) -> IntentRecord:

@@ -16,7 +16,7 @@ import pytest
 from kalshi_cli.runner.config import TradeConfig, load_trade_config
 from kalshi_cli.store import IntentRecord, Store
 from kalshi_cli.vocabulary.errors import ConfigError
-from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 
 
 def intent(coid: str) -> IntentRecord:
@@ -89,7 +89,7 @@ CHILD = textwrap.dedent(
     import sys
     from decimal import Decimal
     from pathlib import Path
-    from kalshi_cli.vocabulary.models import Action, BookSide, Side
+    from kalshi_cli.vocabulary.units import Action, BookSide, Side
     from kalshi_cli.store import IntentRecord, Store
 
     store = Store.open(Path(sys.argv[1]))

@@ -13,8 +13,8 @@ from pathlib import Path
 from kalshi_cli.store import IntentRecord, RetentionPolicy, Store
 from kalshi_cli.store import migrations as m
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from kalshi_cli.vocabulary.owners import AGENT
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 
 NOW = 1_700_000_000.0
 # an amend answered, then another sent, whose terms are a sub-penny price and a fractional total

@@ -12,7 +12,7 @@ import pytest
 import kalshi_cli.store as store_package
 from kalshi_cli.store import FillRecord, IntentRecord, Store
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 
 D = Decimal
 REPOSITORIES = ("orders", "fills", "settlements", "trading", "alerts", "events")

@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.store import IntentRecord, Store
-from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 
 CHILD = textwrap.dedent(
     """
     import sys
     from decimal import Decimal
     from pathlib import Path
-    from kalshi_cli.vocabulary.models import Action, BookSide, Side
+    from kalshi_cli.vocabulary.units import Action, BookSide, Side
     from kalshi_cli.store import FillRecord, IntentRecord, Store
 
     store = Store.open(Path(sys.argv[1]))

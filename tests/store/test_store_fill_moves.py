@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kalshi_cli.store import FillRecord, Store
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 
 
 def test_fill_moves_fold_the_side_into_count_and_cost_within_a_time_range(tmp_path: Path) -> None:

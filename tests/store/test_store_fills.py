@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from kalshi_cli.store import FillRecord, SettlementRecord, Store
 from kalshi_cli.store.values import dec_text as _dec
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 
 D = Decimal
 DAY = datetime(2024, 3, 10, tzinfo=UTC).timestamp()

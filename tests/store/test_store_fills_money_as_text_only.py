@@ -19,7 +19,7 @@ from kalshi_cli.services.pnl import summarize, summarize_store
 from kalshi_cli.store import FillRecord, SettlementRecord, Store
 from kalshi_cli.store import migrations as m
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 
 BEFORE = [n for n in m.MIGRATIONS if n.name < "0006"]
 UNIT_COLUMNS = {"yes_price_e6", "count_e2", "fee_e8"}

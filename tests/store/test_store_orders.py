@@ -18,7 +18,8 @@ from kalshi_cli.store import (
     StoreError,
 )
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side
+from kalshi_cli.vocabulary.models import Order
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 
 D = Decimal
 

@@ -2,15 +2,8 @@ from decimal import Decimal as D
 
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
 from kalshi_cli.strategies.arbitrage import ArbitrageParams, decide, set_edge
-from kalshi_cli.vocabulary.models import (
-    ONE,
-    TAKER_FEE_RATE,
-    Action,
-    Orderbook,
-    Side,
-    TimeInForce,
-    trading_fee,
-)
+from kalshi_cli.vocabulary.models import TAKER_FEE_RATE, Orderbook, trading_fee
+from kalshi_cli.vocabulary.units import ONE, Action, Side, TimeInForce
 
 FLAT = PositionView("T")
 

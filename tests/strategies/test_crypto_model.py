@@ -22,8 +22,9 @@ from kalshi_cli.strategy_api import (
     MarketTerms,
     PositionView,
 )
-from kalshi_cli.vocabulary.models import Action, Orderbook, Side, TimeInForce
+from kalshi_cli.vocabulary.models import Orderbook
 from kalshi_cli.vocabulary.reference_index import student_t_cdf
+from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 
 SPOT = 68_000.0
 R = 0.0001  # the size of every log return of the test paths, per second

@@ -2,7 +2,8 @@ from decimal import Decimal as D
 
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
 from kalshi_cli.strategies.mean_reversion import MeanReversionParams, decide, zscore
-from kalshi_cli.vocabulary.models import Action, Orderbook, Side
+from kalshi_cli.vocabulary.models import Orderbook
+from kalshi_cli.vocabulary.units import Action, Side
 
 FLAT = PositionView("T")
 PARAMS = MeanReversionParams()

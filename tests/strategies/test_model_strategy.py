@@ -40,7 +40,8 @@ from kalshi_cli.strategies.model import ModelDown, ModelError, ModelParams, deci
 from kalshi_cli.strategies.model.sources import CommandSource, FileSource
 from kalshi_cli.vocabulary.decisions import Holding
 from kalshi_cli.vocabulary.errors import ConfigError
-from kalshi_cli.vocabulary.models import Action, Orderbook, Side, TimeInForce
+from kalshi_cli.vocabulary.models import Orderbook
+from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 from tests.waiting import PATIENCE_S, wait_until
 
 UNDER_TEST = Path(__file__).with_name("models_under_test.py")

@@ -2,7 +2,8 @@ from decimal import Decimal as D
 
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView, RestingOrder
 from kalshi_cli.strategies.spike import SpikeParams, decide
-from kalshi_cli.vocabulary.models import Action, Orderbook, Side, TimeInForce
+from kalshi_cli.vocabulary.models import Orderbook
+from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 
 FLAT = PositionView("T")
 

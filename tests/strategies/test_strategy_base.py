@@ -7,15 +7,8 @@ from kalshi_cli.strategies.spike import SpikeParams
 from kalshi_cli.strategy_api import snap_to_grid
 from kalshi_cli.vocabulary.decisions import Intent, PositionView, RestingOrder
 from kalshi_cli.vocabulary.errors import ConfigError, UsageError
-from kalshi_cli.vocabulary.models import (
-    PRICE_STRUCTURES,
-    TAKER_FEE_RATE,
-    Action,
-    BookSide,
-    Side,
-    TimeInForce,
-    trading_fee,
-)
+from kalshi_cli.vocabulary.models import PRICE_STRUCTURES, TAKER_FEE_RATE, trading_fee
+from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 
 
 def intent(side=Side.YES, action=Action.BUY, price="0.40", count="10", fair="0.50", **kw):

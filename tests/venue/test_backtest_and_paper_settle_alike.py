@@ -22,7 +22,8 @@ from kalshi_cli.feed.session import FeedSession
 from kalshi_cli.runner.paper import PaperFeed
 from kalshi_cli.venue import LocalVenue, MarketInfo, default_info
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import BookSide, Orderbook
+from kalshi_cli.vocabulary.models import Orderbook
+from kalshi_cli.vocabulary.units import BookSide
 
 T = "KXPARITY-26JAN01-T50"
 START_NS = 1_767_225_600 * 10**9

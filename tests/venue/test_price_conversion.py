@@ -2,8 +2,8 @@
 backtest's (the venue's client) and the paper session's (`PaperClient`, with the book and the
 public trades reaching the venue through `PaperFeed` as the live feed's events):
 an order in the trader's terms (side, action, price of the side traded) goes through the
-production conversion (`models.to_book`), the venue and the client's parsers, and its fill
-read back (`models.from_book`) is at that same price, on that same side. A paper mode whose
+production conversion (`units.to_book`), the venue and the client's parsers, and its fill
+read back (`units.from_book`) is at that same price, on that same side. A paper mode whose
 conversion differed from live once made 160 trades with 0 wins while its tests were green."""
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from kalshi_cli.feed.messages import FeedTrade
 from kalshi_cli.runner.paper import PaperClient, PaperFeed
 from kalshi_cli.venue import LocalVenue, MarketInfo
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import Action, Orderbook, Side, TimeInForce, from_book, to_book
+from kalshi_cli.vocabulary.models import Orderbook
+from kalshi_cli.vocabulary.units import Action, Side, TimeInForce, from_book, to_book
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient

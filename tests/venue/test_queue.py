@@ -165,7 +165,7 @@ def test_through_the_venue_pessimistic_never_fills_more_either(
     from kalshi_cli.client import CreateOrder
     from kalshi_cli.venue import LocalVenue, MarketInfo
     from kalshi_cli.vocabulary.clock import ManualClock
-    from kalshi_cli.vocabulary.models import BookSide, Side, TimeInForce
+    from kalshi_cli.vocabulary.units import BookSide, Side, TimeInForce
 
     t = "KXQ-26JAN01-A"
     filled = {}

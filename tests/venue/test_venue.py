@@ -14,7 +14,7 @@ from kalshi_cli.venue import FillModel, LocalVenue, MarketInfo
 from kalshi_cli.venue.applier import FeedApplier
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import BadRequestError
-from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, Side, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, Side, TimeInForce
 from tests.conftest import STANDARD_FEES
 
 D = Decimal

@@ -17,15 +17,8 @@ from kalshi_cli.sim.core.records import ledger_id
 from kalshi_cli.venue import LocalVenue, MarketInfo, answers
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import BadRequestError
-from kalshi_cli.vocabulary.models import (
-    BookSide,
-    Fill,
-    Order,
-    Settlement,
-    Side,
-    TimeInForce,
-    decode_answer,
-)
+from kalshi_cli.vocabulary.models import Fill, Order, Settlement, decode_answer
+from kalshi_cli.vocabulary.units import BookSide, Side, TimeInForce
 
 D = Decimal
 T = "KXANS-26JAN01-A"

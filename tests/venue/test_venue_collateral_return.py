@@ -9,7 +9,7 @@ from decimal import Decimal
 from kalshi_cli.client import CreateOrder
 from kalshi_cli.venue import LocalVenue, MarketInfo
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import BookSide, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 
 D = Decimal
 EVENT = "KXSOS-26"

@@ -16,7 +16,7 @@ from kalshi_cli.client import CreateOrder
 from kalshi_cli.venue import FillModel, LocalVenue, MarketInfo
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ApiError
-from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, Side, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, Side, TimeInForce
 
 D = Decimal
 T = "KXTEST-26JAN01-A"

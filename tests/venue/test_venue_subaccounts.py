@@ -18,7 +18,8 @@ from kalshi_cli.sim.core.records import ledger_id
 from kalshi_cli.venue import LocalVenue, MarketInfo, VenueClient
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import BadRequestError, NotFoundError
-from kalshi_cli.vocabulary.models import BookSide, Order, Side, TimeInForce
+from kalshi_cli.vocabulary.models import Order
+from kalshi_cli.vocabulary.units import BookSide, Side, TimeInForce
 
 D = Decimal
 T = "KXTEST-26JAN01-A"

@@ -14,7 +14,6 @@ import pytest
 from kalshi_cli.client.fill_quarantine import FillQuarantine
 from kalshi_cli.vocabulary.models import (
     Balance,
-    BookSide,
     ExchangeStatus,
     Fill,
     Market,
@@ -27,6 +26,7 @@ from kalshi_cli.vocabulary.models import (
     decode_orderbook,
     decode_orderbooks,
 )
+from kalshi_cli.vocabulary.units import BookSide
 
 
 def _both(cls: type[Any], item: dict[str, Any]) -> Any:

@@ -15,7 +15,6 @@ from kalshi_cli.vocabulary.models import (
     COMBO_MAKER_FEE_RATE,
     FEE_QUANTUM,
     MAKER_FEE_RATE,
-    ONE,
     TAKER_FEE_RATE,
     FeeModel,
     FeeModelError,
@@ -23,6 +22,7 @@ from kalshi_cli.vocabulary.models import (
     charge_fill,
     trading_fee,
 )
+from kalshi_cli.vocabulary.units import ONE
 from tests.conftest import NO_FEES, STANDARD_FEES
 
 

@@ -6,14 +6,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from kalshi_cli.vocabulary.models import (
-    Action,
-    BookSide,
-    Side,
-    book_side_of,
-    fmt_dollars,
-    fmt_money,
-)
+from kalshi_cli.vocabulary.units import Action, BookSide, Side, book_side_of, fmt_dollars, fmt_money
 
 
 @pytest.mark.parametrize(
@@ -42,7 +35,7 @@ def test_dollars_to_cents_is_exact_and_refuses_a_sub_cent_amount() -> None:
 
     import pytest
 
-    from kalshi_cli.vocabulary.models import dollars_to_cents
+    from kalshi_cli.vocabulary.units import dollars_to_cents
 
     assert dollars_to_cents(Decimal("1000.00")) == 100_000
     assert dollars_to_cents(Decimal("12.34")) == 1234

@@ -18,8 +18,7 @@ from kalshi_cli.agent.ledger import FeesUnread, spent_today, unbooked_in
 from kalshi_cli.services.orders.amend import ORDER_CHANGED
 from kalshi_cli.vocabulary.clock import utc_day
 from kalshi_cli.vocabulary.errors import UsageError, ValidationError
-from kalshi_cli.vocabulary.models import ZERO, fmt_count, fmt_dollars
-from kalshi_cli.vocabulary.units import fmt_exact_dollars
+from kalshi_cli.vocabulary.units import ZERO, fmt_count, fmt_dollars, fmt_exact_dollars
 
 if TYPE_CHECKING:
     import threading

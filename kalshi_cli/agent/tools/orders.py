@@ -26,8 +26,7 @@ from kalshi_cli.agent.tools.common import (
 )
 from kalshi_cli.agent.tools.order_checks import terms_at_preview
 from kalshi_cli.vocabulary.errors import UsageError, ValidationError
-from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars
-from kalshi_cli.vocabulary.units import fmt_exact_dollars
+from kalshi_cli.vocabulary.units import fmt_count, fmt_dollars, fmt_exact_dollars
 
 if TYPE_CHECKING:
     import threading

@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING
 
 from kalshi_cli.risk.budget import Budget, Owned
 from kalshi_cli.vocabulary.clock import utc_day
-from kalshi_cli.vocabulary.models import ZERO
-from kalshi_cli.vocabulary.units import fmt_money
+from kalshi_cli.vocabulary.units import ZERO, fmt_money
 
 if TYPE_CHECKING:
     from kalshi_cli.risk.event_loss import EventTerms

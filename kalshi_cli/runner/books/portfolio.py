@@ -18,16 +18,8 @@ from kalshi_cli.services.owner_parts import PositionBook
 from kalshi_cli.services.pnl import MarketPnl, RealizedEvent
 from kalshi_cli.strategy_api import PositionView, RestingOrder
 from kalshi_cli.strategy_api.window import MidSeries, MidWindow
-from kalshi_cli.vocabulary.models import (
-    ZERO,
-    Action,
-    BookSide,
-    FeeModel,
-    Market,
-    Orderbook,
-    Side,
-    from_book,
-)
+from kalshi_cli.vocabulary.models import FeeModel, Market, Orderbook
+from kalshi_cli.vocabulary.units import ZERO, Action, BookSide, Side, from_book
 
 if TYPE_CHECKING:
     from kalshi_cli.store import FillRecord, IntentRecord, SettlementRecord

@@ -33,7 +33,7 @@ from kalshi_cli.vocabulary.errors import (
     RequestWithdrawn,
     TradingHaltedError,
 )
-from kalshi_cli.vocabulary.models import ZERO, TimeInForce, to_book
+from kalshi_cli.vocabulary.units import ZERO, TimeInForce, to_book
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio

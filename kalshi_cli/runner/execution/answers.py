@@ -26,8 +26,8 @@ from kalshi_cli.vocabulary.errors import (
     TradingHaltedError,
     TransportError,
 )
-from kalshi_cli.vocabulary.models import ZERO, to_book
 from kalshi_cli.vocabulary.order_terms import owned_client_order_id
+from kalshi_cli.vocabulary.units import ZERO, to_book
 
 if TYPE_CHECKING:
     from kalshi_cli.client.batch_orders import BatchItem

@@ -32,8 +32,7 @@ from kalshi_cli.runner.execution.dispatch import CallAnswer, run_call
 from kalshi_cli.services.pnl import fill_time
 from kalshi_cli.vocabulary.decisions import PositionView, RestingOrder
 from kalshi_cli.vocabulary.errors import KalshiError
-from kalshi_cli.vocabulary.models import Side
-from kalshi_cli.vocabulary.units import from_book
+from kalshi_cli.vocabulary.units import Side, from_book
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.books.eventlog import EventLog

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.execution.answers import intent_fields
 from kalshi_cli.strategies import Intent
-from kalshi_cli.vocabulary.models import ZERO, Action, Side, TimeInForce
+from kalshi_cli.vocabulary.units import ZERO, Action, Side, TimeInForce
 
 if TYPE_CHECKING:
     from kalshi_cli.risk import RiskEngine

@@ -24,7 +24,7 @@ from kalshi_cli.runner.ports import own_book
 from kalshi_cli.services.pnl import book_history, fill_record_from_api, fill_subaccount, fill_time
 from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING, SENT_STATUSES, FillRecord
 from kalshi_cli.vocabulary.errors import KalshiError
-from kalshi_cli.vocabulary.models import ZERO, Action, Side, from_book
+from kalshi_cli.vocabulary.units import ZERO, Action, Side, from_book
 
 if TYPE_CHECKING:
     from kalshi_cli.feed.messages import FillNotice

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, cast
 
 from kalshi_cli.runner.execution.dispatch import CallAnswer
 from kalshi_cli.services.orders.batch import SendsBatches
-from kalshi_cli.vocabulary.models import ZERO
+from kalshi_cli.vocabulary.units import ZERO
 
 if TYPE_CHECKING:
     from kalshi_cli.client.batch_orders import BatchItem

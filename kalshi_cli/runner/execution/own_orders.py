@@ -16,8 +16,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
 from kalshi_cli.vocabulary.decisions import Intent
-from kalshi_cli.vocabulary.models import ZERO, BookSide
 from kalshi_cli.vocabulary.order_terms import owner_in
+from kalshi_cli.vocabulary.units import ZERO, BookSide
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio

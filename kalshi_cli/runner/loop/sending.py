@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from kalshi_cli.strategies import Cancel, Decision, Intent, PositionView
 from kalshi_cli.vocabulary.decisions import market_bid
-from kalshi_cli.vocabulary.models import ZERO, Level, Orderbook, Side
+from kalshi_cli.vocabulary.models import Level, Orderbook
+from kalshi_cli.vocabulary.units import ZERO, Side
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.books.eventlog import EventLog

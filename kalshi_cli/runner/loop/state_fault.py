@@ -15,7 +15,7 @@ from kalshi_cli.runner.execution.unknown_orders import LostAnswer, wait_out_unkn
 from kalshi_cli.store.errors import InvalidTransition, StoreError
 from kalshi_cli.vocabulary.errors import KalshiError, NotFoundError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from kalshi_cli.vocabulary.models import ZERO
+from kalshi_cli.vocabulary.units import ZERO
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.loop.trade_loop import TradeLoop

@@ -24,7 +24,8 @@ from kalshi_cli.runner.execution.dispatch import Urgency, run_call
 from kalshi_cli.runner.loop.lifecycle_watch import LIFECYCLE_CHANNEL
 from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.errors import KalshiError
-from kalshi_cli.vocabulary.models import Order, Side
+from kalshi_cli.vocabulary.models import Order
+from kalshi_cli.vocabulary.units import Side
 
 if TYPE_CHECKING:
     from kalshi_cli.client.exchange import ExchangeSchedule

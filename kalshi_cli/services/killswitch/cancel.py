@@ -15,7 +15,7 @@ import msgspec
 from kalshi_cli.services.killswitch.pull import DeadlinePassed
 from kalshi_cli.vocabulary.clock import Deadline, parse_iso
 from kalshi_cli.vocabulary.errors import MAY_PASS, ApiError, AuthError, ForbiddenError, KalshiError
-from kalshi_cli.vocabulary.models import ZERO
+from kalshi_cli.vocabulary.units import ZERO
 
 if TYPE_CHECKING:
     from kalshi_cli.client.requests import CancelResult

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.services.reconcile import book_cancel
 from kalshi_cli.store import StoreError
-from kalshi_cli.vocabulary.models import ZERO
+from kalshi_cli.vocabulary.units import ZERO
 
 if TYPE_CHECKING:
     from kalshi_cli.store import Store

@@ -22,8 +22,9 @@ from kalshi_cli.vocabulary.errors import (
     TransportError,
     ValidationError,
 )
-from kalshi_cli.vocabulary.models import ONE, ZERO, BookSide, Order, Side, fmt_count, fmt_dollars
+from kalshi_cli.vocabulary.models import Order
 from kalshi_cli.vocabulary.order_terms import check_count, check_price, check_whole_count
+from kalshi_cli.vocabulary.units import ONE, ZERO, BookSide, Side, fmt_count, fmt_dollars
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -32,9 +32,9 @@ from kalshi_cli.vocabulary.errors import (
     UsageError,
     ValidationError,
 )
-from kalshi_cli.vocabulary.models import ZERO, is_fraction
 from kalshi_cli.vocabulary.order_terms import FIELDS, REQUIRED, OrderRequest, TermsError, read_terms
 from kalshi_cli.vocabulary.owners import BATCH
+from kalshi_cli.vocabulary.units import ZERO, is_fraction
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -21,7 +21,8 @@ from kalshi_cli.vocabulary.errors import (
     TransportError,
     ValidationError,
 )
-from kalshi_cli.vocabulary.models import ZERO, Order, fmt_count
+from kalshi_cli.vocabulary.models import Order
+from kalshi_cli.vocabulary.units import ZERO, fmt_count
 
 if TYPE_CHECKING:
     from kalshi_cli.client.requests import DecreaseResult

@@ -19,7 +19,8 @@ from kalshi_cli.vocabulary.errors import (
     TradingHaltedError,
     ValidationError,
 )
-from kalshi_cli.vocabulary.models import BookSide, Market, Order
+from kalshi_cli.vocabulary.models import Market, Order
+from kalshi_cli.vocabulary.units import BookSide
 
 if TYPE_CHECKING:
     from collections.abc import Callable

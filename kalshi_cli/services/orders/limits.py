@@ -13,15 +13,12 @@ from kalshi_cli.services.fees import load_fee_models
 from kalshi_cli.services.orders.context import order_subaccount
 from kalshi_cli.store.records import PENDING, UNKNOWN
 from kalshi_cli.vocabulary.errors import NotFoundError, ValidationError
-from kalshi_cli.vocabulary.models import (
+from kalshi_cli.vocabulary.models import FeeModel, FeeModelError, Market, Order
+from kalshi_cli.vocabulary.units import (
     ONE,
     ZERO,
     Action,
     BookSide,
-    FeeModel,
-    FeeModelError,
-    Market,
-    Order,
     Side,
     TimeInForce,
     fmt_count,

@@ -40,14 +40,22 @@ from kalshi_cli.vocabulary.errors import (
     TransportError,
     ValidationError,
 )
-from kalshi_cli.vocabulary.models import ZERO, Action, Order, Side, fmt_count, fmt_dollars, to_book
+from kalshi_cli.vocabulary.models import Order
 from kalshi_cli.vocabulary.order_terms import (
     OrderRequest,
     check_price,
     check_terms,
     check_whole_count,
 )
-from kalshi_cli.vocabulary.units import fmt_exact_dollars
+from kalshi_cli.vocabulary.units import (
+    ZERO,
+    Action,
+    Side,
+    fmt_count,
+    fmt_dollars,
+    fmt_exact_dollars,
+    to_book,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable

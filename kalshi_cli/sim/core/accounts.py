@@ -22,14 +22,8 @@ from kalshi_cli.sim.core.records import (
 )
 from kalshi_cli.sim.core.reference import Reference
 from kalshi_cli.vocabulary.event_outcomes import EventLeg, MarketStrike, event_outcomes
-from kalshi_cli.vocabulary.models import (
-    COUNT_QUANTUM,
-    FEE_QUANTUM,
-    ONE,
-    ZERO,
-    BookSide,
-    trading_fee,
-)
+from kalshi_cli.vocabulary.models import FEE_QUANTUM, trading_fee
+from kalshi_cli.vocabulary.units import COUNT_QUANTUM, ONE, ZERO, BookSide
 
 EMPTY_AGG = (ZERO, ZERO, ZERO, ZERO, ZERO)
 BID = BookSide.BID

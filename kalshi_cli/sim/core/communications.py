@@ -24,15 +24,8 @@ from kalshi_cli.sim.core.records import (
     ledger_id,
     not_found,
 )
-from kalshi_cli.vocabulary.models import (
-    ONE,
-    ZERO,
-    BookSide,
-    SelfTradePrevention,
-    TimeInForce,
-    price_on_grid,
-    trading_fee,
-)
+from kalshi_cli.vocabulary.models import price_on_grid, trading_fee
+from kalshi_cli.vocabulary.units import ONE, ZERO, BookSide, SelfTradePrevention, TimeInForce
 
 if TYPE_CHECKING:
     from kalshi_cli.sim.core.accounts import Ledger

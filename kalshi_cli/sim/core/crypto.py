@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from kalshi_cli.sim.core import indices
 from kalshi_cli.sim.core.participants import LiquidityProvider, PricePath, QuoteLadder
 from kalshi_cli.sim.core.records import SimEvent, SimMarket, SimSeries
-from kalshi_cli.vocabulary.models import CENT, PRICE_STRUCTURES
+from kalshi_cli.vocabulary.models import PRICE_STRUCTURES
 from kalshi_cli.vocabulary.reference_index import (
     WINDOW_S,
     Volatility,
@@ -29,6 +29,7 @@ from kalshi_cli.vocabulary.reference_index import (
     settlement_value,
     settles_yes,
 )
+from kalshi_cli.vocabulary.units import CENT
 
 if TYPE_CHECKING:
     from kalshi_cli.sim.core.exchange import Exchange

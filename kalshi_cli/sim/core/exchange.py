@@ -42,16 +42,15 @@ from kalshi_cli.sim.core.subaccounts import Keyring, SimApiKey, SimTransfer, Use
 from kalshi_cli.sim.core.trade_archive import SNAPSHOT_TYPES as ARCHIVE_SNAPSHOT_TYPES
 from kalshi_cli.sim.core.volume_window import VolumeWindow
 from kalshi_cli.vocabulary.clock import Clock
-from kalshi_cli.vocabulary.models import (
+from kalshi_cli.vocabulary.models import FeeCharge, FeeModel, FeeType, PriceRange
+from kalshi_cli.vocabulary.units import (
+    Action,
     BookSide,
-    FeeCharge,
-    FeeModel,
-    FeeType,
-    PriceRange,
+    OrderStatus,
     SelfTradePrevention,
+    Side,
     TimeInForce,
 )
-from kalshi_cli.vocabulary.units import Action, OrderStatus, Side
 
 # Every class whose objects the persisted state holds (`Exchange._PERSISTED`): a snapshot
 # names no other, and reading one creates no other (sim/core/journal.py).

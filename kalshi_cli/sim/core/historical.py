@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.sim.core.record_views import TradeTimeline
 from kalshi_cli.sim.core.records import SimFill, SimMarket, SimOrder, SimPosition, SimTrade
-from kalshi_cli.vocabulary.models import ZERO
+from kalshi_cli.vocabulary.units import ZERO
 
 if TYPE_CHECKING:
     from kalshi_cli.sim.core.exchange import Exchange  # the served exchange, which keeps tiers

@@ -41,18 +41,15 @@ from kalshi_cli.sim.core.records import (
 )
 from kalshi_cli.sim.core.reference import Reference
 from kalshi_cli.sim.core.volume_window import VolumeWindow
-from kalshi_cli.vocabulary.models import (
+from kalshi_cli.vocabulary.models import FEE_QUANTUM, FeeCharge, charge_fill, trading_fee
+from kalshi_cli.vocabulary.units import (
     CENT,
-    FEE_QUANTUM,
     ONE,
     ZERO,
     BookSide,
-    FeeCharge,
     SelfTradePrevention,
     Side,
     TimeInForce,
-    charge_fill,
-    trading_fee,
 )
 
 DAY = 86_400.0

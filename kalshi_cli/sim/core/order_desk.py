@@ -29,7 +29,7 @@ from kalshi_cli.sim.core.records import (
     not_found,
 )
 from kalshi_cli.sim.core.reference import _VALID_COUNTS, Reference, _market_ticks
-from kalshi_cli.vocabulary.models import ONE, ZERO, BookSide, TimeInForce
+from kalshi_cli.vocabulary.units import ONE, ZERO, BookSide, TimeInForce
 
 
 def _matched(

@@ -23,7 +23,7 @@ from kalshi_cli.sim.core.records import (
     same_user,
 )
 from kalshi_cli.sim.core.reference import Reference
-from kalshi_cli.vocabulary.models import ZERO
+from kalshi_cli.vocabulary.units import ZERO
 
 WINDOW_S = 15.0
 # CreateOrderGroup: "Users can have up to 100,000 order groups at a time." A user's: its

@@ -14,14 +14,8 @@ from typing import Protocol
 
 from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest
-from kalshi_cli.vocabulary.models import (
-    ONE,
-    BookSide,
-    PriceRange,
-    SelfTradePrevention,
-    TimeInForce,
-    price_bounds,
-)
+from kalshi_cli.vocabulary.models import PriceRange, price_bounds
+from kalshi_cli.vocabulary.units import ONE, BookSide, SelfTradePrevention, TimeInForce
 
 
 def _ratio(x: float) -> Decimal:

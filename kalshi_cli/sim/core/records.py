@@ -14,16 +14,8 @@ from typing import Any, Literal
 
 import msgspec
 
-from kalshi_cli.vocabulary.models import (
-    ONE,
-    ZERO,
-    BookSide,
-    FeeCharge,
-    PriceRange,
-    SelfTradePrevention,
-    Side,
-    TimeInForce,
-)
+from kalshi_cli.vocabulary.models import FeeCharge, PriceRange
+from kalshi_cli.vocabulary.units import ONE, ZERO, BookSide, SelfTradePrevention, Side, TimeInForce
 
 MarketStatus = Literal["unopened", "open", "paused", "closed", "settled"]
 

@@ -33,15 +33,14 @@ from kalshi_cli.sim.core.records import (
 )
 from kalshi_cli.vocabulary.clock import Clock
 from kalshi_cli.vocabulary.models import (
-    COUNT_QUANTUM,
     FeeModel,
     FeeModelError,
     PriceRange,
     check_fee_override,
-    is_fraction,
     price_bounds,
     price_on_grid,
 )
+from kalshi_cli.vocabulary.units import COUNT_QUANTUM, is_fraction
 
 _SEQ_BITS = 48  # `new_id`'s counter: 12 hex digits
 

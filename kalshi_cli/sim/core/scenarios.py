@@ -38,16 +38,13 @@ from kalshi_cli.vocabulary.decode import bounded_loader, did_you_mean, read_yaml
 from kalshi_cli.vocabulary.errors import ConfigError
 from kalshi_cli.vocabulary.models import (
     PRICE_STRUCTURES,
-    BookSide,
     FeeModel,
     FeeModelError,
     FeeType,
-    SelfTradePrevention,
-    TimeInForce,
     check_fee_override,
     fractional_flag,
-    parse_decimal,
 )
+from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce, parse_decimal
 
 # What a scenario without `fees` charges a series that sets none of its own: Kalshi's standard
 # fees (docs/simulator.md). The simulator's choice for the exchange it serves, named here once; a

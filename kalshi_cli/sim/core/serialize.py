@@ -36,7 +36,8 @@ from kalshi_cli.sim.core.records import (
     owner,
 )
 from kalshi_cli.vocabulary.clock import iso_utc
-from kalshi_cli.vocabulary.models import ONE, ZERO, BookSide, FeeModel, fmt_count, fmt_dollars
+from kalshi_cli.vocabulary.models import FeeModel
+from kalshi_cli.vocabulary.units import ONE, ZERO, BookSide, fmt_count, fmt_dollars
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -14,7 +14,7 @@ from typing import Any
 from kalshi_cli.sim.core.accounts import AccountState, Ledger
 from kalshi_cli.sim.core.records import Account, ExchangeError, bad_request, ledger_id
 from kalshi_cli.sim.core.reference import Reference
-from kalshi_cli.vocabulary.models import ZERO
+from kalshi_cli.vocabulary.units import ZERO
 
 MAX_SUBACCOUNT = 63
 # the scopes of a key created without any (the spec's default: "full access")

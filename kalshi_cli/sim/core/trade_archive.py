@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 
 from kalshi_cli.sim.core.client_ids import IdColumn
 from kalshi_cli.sim.core.records import SimFill, SimOrder, SimTrade
-from kalshi_cli.vocabulary.models import BookSide, FeeCharge
+from kalshi_cli.vocabulary.models import FeeCharge
+from kalshi_cli.vocabulary.units import BookSide
 
 BYTES_PER_TRADE = 35
 """The columns' bytes per archived trade: id counter 8 + prefix 2 + ticker 4 + price 4 +

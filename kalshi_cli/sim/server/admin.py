@@ -57,7 +57,8 @@ from kalshi_cli.vocabulary.keys import (
     private_key_pem,
     public_key_pem,
 )
-from kalshi_cli.vocabulary.models import ONE, PRICE_STRUCTURES, ZERO, parse_dollars
+from kalshi_cli.vocabulary.models import PRICE_STRUCTURES
+from kalshi_cli.vocabulary.units import ONE, ZERO, parse_dollars
 
 Json = dict[str, Any]
 DEFAULT_MARKET_LIFETIME_S = 30 * 24 * 3600

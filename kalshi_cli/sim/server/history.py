@@ -22,7 +22,7 @@ from kalshi_cli.sim.core.records import (
     TradeHappened,
 )
 from kalshi_cli.vocabulary.clock import Clock
-from kalshi_cli.vocabulary.models import ONE, ZERO, fmt_count, fmt_dollars
+from kalshi_cli.vocabulary.units import ONE, ZERO, fmt_count, fmt_dollars
 
 if TYPE_CHECKING:
     from kalshi_cli.sim.core.exchange import Exchange

@@ -39,7 +39,7 @@ from kalshi_cli.sim.server.auth import AuthFailure
 from kalshi_cli.sim.server.routes import communications as rfqs
 from kalshi_cli.sim.server.routes import multivariate
 from kalshi_cli.sim.server.routing import WS_PATH, SimState, nested_error_body
-from kalshi_cli.vocabulary.models import ONE, fmt_count, fmt_dollars
+from kalshi_cli.vocabulary.units import ONE, fmt_count, fmt_dollars
 
 log = logging.getLogger("kalshi_cli.sim.server.ws")
 

@@ -42,8 +42,8 @@ from kalshi_cli.strategies.model.crypto import (
 )
 from kalshi_cli.strategy_api import MarketSnapshot, best_ask, best_bid
 from kalshi_cli.vocabulary.clock import Backoff, parse_iso
-from kalshi_cli.vocabulary.models import ONE, ZERO, Side
 from kalshi_cli.vocabulary.reference_index import Volatility
+from kalshi_cli.vocabulary.units import ONE, ZERO, Side
 
 KINDS = ("python", "command", "file", "builtin")
 BUILTIN = ("crypto",)

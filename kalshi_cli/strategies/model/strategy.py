@@ -35,7 +35,7 @@ from kalshi_cli.strategy_api import (
     close_at_bid,
     snap_to_grid,
 )
-from kalshi_cli.vocabulary.models import ONE, ZERO, Action, Side, TimeInForce
+from kalshi_cli.vocabulary.units import ONE, ZERO, Action, Side, TimeInForce
 
 NAME = "model"
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from kalshi_cli.runner.books.portfolio import Portfolio
-from kalshi_cli.vocabulary.models import ZERO, BookSide, Market
+from kalshi_cli.vocabulary.models import Market
+from kalshi_cli.vocabulary.units import ZERO, BookSide
 
 TICKER = "KXTEST-26JAN02-A"
 START = 1_767_355_200.0  # 2026-01-02 12:00 UTC

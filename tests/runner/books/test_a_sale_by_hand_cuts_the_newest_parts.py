@@ -11,7 +11,7 @@ from decimal import Decimal
 from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.strategy_api import FLAT, Holding
 from kalshi_cli.vocabulary.clock import utc_day
-from kalshi_cli.vocabulary.models import ZERO, BookSide
+from kalshi_cli.vocabulary.units import ZERO, BookSide
 from tests.runner.books.parts import START as T0
 from tests.runner.books.parts import TICKER, filled, loop_of
 

@@ -12,8 +12,9 @@ from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.store import FillRecord
 from kalshi_cli.strategy_api import FLAT, Holding
 from kalshi_cli.vocabulary.clock import utc_day
-from kalshi_cli.vocabulary.models import BookSide, Market
+from kalshi_cli.vocabulary.models import Market
 from kalshi_cli.vocabulary.owners import MANUAL, STOP_LOSS
+from kalshi_cli.vocabulary.units import BookSide
 from tests.runner.books.parts import START as T0
 from tests.runner.books.parts import TICKER, filled, loop_of
 

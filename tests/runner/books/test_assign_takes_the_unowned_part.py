@@ -7,7 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from kalshi_cli.strategy_api import FLAT, Holding
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 from tests.runner.books.parts import START, TICKER, filled, loop_of
 
 D = Decimal

@@ -15,7 +15,8 @@ import pytest
 from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.store import FillRecord
 from kalshi_cli.vocabulary.clock import utc_day
-from kalshi_cli.vocabulary.models import BookSide, Market
+from kalshi_cli.vocabulary.models import Market
+from kalshi_cli.vocabulary.units import BookSide
 
 D = Decimal
 TICKERS = ["KXTEST-26JAN02-A", "KXTEST-26JAN02-B"]

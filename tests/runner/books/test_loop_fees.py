@@ -15,16 +15,8 @@ from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.runner.preflight import StartupRefused
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import (
-    MAKER_FEE_RATE,
-    TAKER_FEE_RATE,
-    Action,
-    FeeModel,
-    FeeType,
-    Market,
-    Side,
-    TimeInForce,
-)
+from kalshi_cli.vocabulary.models import MAKER_FEE_RATE, TAKER_FEE_RATE, FeeModel, FeeType, Market
+from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 from tests.conftest import STANDARD_FEES
 from tests.runner.fakes import START, FakeClient, make_rig, new_exchange, swap_decide
 

@@ -9,7 +9,8 @@ import random
 from decimal import Decimal
 
 from kalshi_cli.runner.books.portfolio import Portfolio, open_order
-from kalshi_cli.vocabulary.models import ZERO, BookSide, Market, Side
+from kalshi_cli.vocabulary.models import Market
+from kalshi_cli.vocabulary.units import ZERO, BookSide, Side
 
 D = Decimal
 TICKERS = [f"KXTEST-26JAN01-M{i}" for i in range(6)]

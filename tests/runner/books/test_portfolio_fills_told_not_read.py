@@ -13,7 +13,8 @@ from kalshi_cli.risk.rules import MaxExposureRule, PositionLimitRule, RiskContex
 from kalshi_cli.risk.state import TradingState
 from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio, open_order
 from kalshi_cli.strategies import Intent
-from kalshi_cli.vocabulary.models import ZERO, Action, BookSide, Market, Side
+from kalshi_cli.vocabulary.models import Market
+from kalshi_cli.vocabulary.units import ZERO, Action, BookSide, Side
 
 A, B = "KXTEST-26JAN01-A", "KXTEST-26JAN01-B"
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio, open_order
-from kalshi_cli.vocabulary.models import ZERO, Action, BookSide, Market, Side
+from kalshi_cli.vocabulary.models import Market
+from kalshi_cli.vocabulary.units import ZERO, Action, BookSide, Side
 
 D = Decimal
 TICKER = "KXTEST-26JAN01-A"

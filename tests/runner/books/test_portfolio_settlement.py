@@ -12,7 +12,8 @@ from kalshi_cli.store import FillRecord
 from kalshi_cli.store.records import SettlementRecord
 from kalshi_cli.strategy_api import FLAT
 from kalshi_cli.vocabulary.clock import utc_day
-from kalshi_cli.vocabulary.models import ZERO, BookSide, Market
+from kalshi_cli.vocabulary.models import Market
+from kalshi_cli.vocabulary.units import ZERO, BookSide
 
 D = Decimal
 TICKER = "KXTEST-26JAN02-A"

@@ -27,7 +27,7 @@ from kalshi_cli.runner.books.records import LoopTradingRecords
 from kalshi_cli.store import FillRecord, Store, StoreError
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ServerError
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 from tests.runner.fakes import START, Rig, make_rig
 
 RigMaker = Callable[..., Rig]

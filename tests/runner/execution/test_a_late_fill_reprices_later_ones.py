@@ -20,7 +20,8 @@ from kalshi_cli.services.pnl import book_history, summarize_store
 from kalshi_cli.store import FillRecord
 from kalshi_cli.strategy_api import Holding
 from kalshi_cli.vocabulary.clock import utc_day
-from kalshi_cli.vocabulary.models import ZERO, Action, BookSide, Fill, Side
+from kalshi_cli.vocabulary.models import Fill
+from kalshi_cli.vocabulary.units import ZERO, Action, BookSide, Side
 from tests.runner.fakes import START, listed_fill, make_rig
 
 

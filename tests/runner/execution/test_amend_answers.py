@@ -32,13 +32,8 @@ from kalshi_cli.vocabulary.errors import (
     OrderOutcomeUnknown,
     ServerError,
 )
-from kalshi_cli.vocabulary.models import (
-    Action,
-    BookSide,
-    Order,
-    Side,
-    TimeInForce,
-)
+from kalshi_cli.vocabulary.models import Order
+from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.runner.execution.test_requote_amends import (
     LAL,
     QUOTE,

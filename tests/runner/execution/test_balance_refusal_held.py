@@ -14,7 +14,7 @@ from kalshi_cli.runner.execution.balance_hold import BALANCE_RETRY_S
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import Action, BookSide, SelfTradePrevention, Side, TimeInForce
+from kalshi_cli.vocabulary.units import Action, BookSide, SelfTradePrevention, Side, TimeInForce
 from tests.runner.fakes import START, Rig, make_rig, new_exchange, swap_decide, trader
 
 FED = "KXFEDDECISION-SIM-DEC-H0"  # quiet scenario: YES bid 0.60, YES ask 0.62

@@ -21,7 +21,7 @@ import pytest
 
 from kalshi_cli.client.batch_orders import read_batch_answer
 from kalshi_cli.vocabulary.decisions import Intent
-from kalshi_cli.vocabulary.models import Action, Side
+from kalshi_cli.vocabulary.units import Action, Side
 from tests.runner.fakes import Rig, make_rig
 
 D = Decimal

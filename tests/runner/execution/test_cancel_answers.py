@@ -21,7 +21,8 @@ from kalshi_cli.client.requests import CancelResult
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.strategies import Cancel
 from kalshi_cli.vocabulary.errors import BadRequestError, NotFoundError, ServerError
-from kalshi_cli.vocabulary.models import ZERO, Order
+from kalshi_cli.vocabulary.models import Order
+from kalshi_cli.vocabulary.units import ZERO
 from tests.runner.execution.test_amend_answers import (
     _a_failure_of_the_call_sent_meanwhile_trips_safe_mode,
     _answered_while_out,

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from kalshi_cli.runner.execution.fills import Sent
 from kalshi_cli.strategies import Intent
-from kalshi_cli.vocabulary.models import Action, Side, TimeInForce
+from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 
 
 def test_an_intent_replacing_none_keeps_every_other_field() -> None:

@@ -26,7 +26,7 @@ from kalshi_cli.store.errors import StateFileUnwritable
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock, answer_limit
 from kalshi_cli.vocabulary.errors import RequestWithdrawn
 from kalshi_cli.vocabulary.keys import generate_private_key
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 from tests.runner.fakes import make_rig
 from tests.waiting import PATIENCE_S, poll_until
 

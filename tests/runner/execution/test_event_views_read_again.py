@@ -14,7 +14,8 @@ from kalshi_cli.runner.execution.elsewhere import ElsewhereViews, Views
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.decisions import PositionView
 from kalshi_cli.vocabulary.errors import ServerError
-from kalshi_cli.vocabulary.models import BookSide, Fill, decode_answer
+from kalshi_cli.vocabulary.models import Fill, decode_answer
+from kalshi_cli.vocabulary.units import BookSide
 from tests.runner.fakes import START
 
 B = "KXSOS-26-B"

@@ -17,13 +17,7 @@ from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategy_api.snapshot import MarketSnapshot
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
-from kalshi_cli.vocabulary.models import (
-    Action,
-    BookSide,
-    SelfTradePrevention,
-    Side,
-    TimeInForce,
-)
+from kalshi_cli.vocabulary.units import Action, BookSide, SelfTradePrevention, Side, TimeInForce
 from tests.runner.fakes import Rig, make_rig, swap_decide
 
 D = Decimal

@@ -22,14 +22,8 @@ from kalshi_cli.strategy_api.snapshot import MarketSnapshot
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.errors import ServerError
-from kalshi_cli.vocabulary.models import (
-    Action,
-    BookSide,
-    Fill,
-    SelfTradePrevention,
-    Side,
-    TimeInForce,
-)
+from kalshi_cli.vocabulary.models import Fill
+from kalshi_cli.vocabulary.units import Action, BookSide, SelfTradePrevention, Side, TimeInForce
 from tests.runner.fakes import Rig, make_rig, swap_decide
 from tests.waiting import poll_until
 

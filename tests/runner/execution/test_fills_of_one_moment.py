@@ -14,7 +14,7 @@ from kalshi_cli.services.reconcile import reconcile
 from kalshi_cli.store import Store
 from kalshi_cli.strategies import Intent
 from kalshi_cli.vocabulary.clock import utc_day
-from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.runner.fakes import FakeClient, another_trader_places, swap_decide
 from tests.runner.test_strategy_scenarios import TICKER, on_the_scenario
 

@@ -15,7 +15,7 @@ from typing import Any
 from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
 from kalshi_cli.strategies import Intent
 from kalshi_cli.vocabulary.clock import SystemClock
-from kalshi_cli.vocabulary.models import Action, Side, TimeInForce
+from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 from tests.runner.fakes import Rig, quiet_market_maker
 
 # the quiet scenario's books stand still: HOLD's YES ask is 0.62, CUT's 0.35, HIGH's bid 0.452

@@ -19,14 +19,8 @@ from kalshi_cli.sim.server.auth import DEFAULT_WINDOW_S
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock, utc_day
 from kalshi_cli.vocabulary.errors import ServerError
-from kalshi_cli.vocabulary.models import (
-    Action,
-    BookSide,
-    Order,
-    SelfTradePrevention,
-    Side,
-    TimeInForce,
-)
+from kalshi_cli.vocabulary.models import Order
+from kalshi_cli.vocabulary.units import Action, BookSide, SelfTradePrevention, Side, TimeInForce
 from tests.runner.fakes import START, Held, Rig, make_rig, new_exchange, swap_decide, trader
 from tests.runner.test_strategy_scenarios import SCENARIO, TICKER, Mover
 from tests.waiting import poll_until

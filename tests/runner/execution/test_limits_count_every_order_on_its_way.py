@@ -17,13 +17,7 @@ from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.store import IntentRecord
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
 from kalshi_cli.vocabulary.clock import SystemClock
-from kalshi_cli.vocabulary.models import (
-    Action,
-    BookSide,
-    SelfTradePrevention,
-    Side,
-    TimeInForce,
-)
+from kalshi_cli.vocabulary.units import Action, BookSide, SelfTradePrevention, Side, TimeInForce
 from tests.runner.fakes import Held, Rig, make_rig, swap_decide
 from tests.waiting import poll_until
 

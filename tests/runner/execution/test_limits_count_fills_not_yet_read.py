@@ -20,7 +20,8 @@ from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderRes
 from kalshi_cli.feed.book import EventKind
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
 from kalshi_cli.vocabulary.clock import SystemClock
-from kalshi_cli.vocabulary.models import Action, BookSide, Fill, Side, TimeInForce
+from kalshi_cli.vocabulary.models import Fill
+from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.runner.fakes import (
     Rig,
     another_trader_places,

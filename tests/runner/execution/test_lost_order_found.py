@@ -17,13 +17,7 @@ from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.store import IntentRecord
 from kalshi_cli.strategies import Intent
 from kalshi_cli.vocabulary.errors import ServerError
-from kalshi_cli.vocabulary.models import (
-    Action,
-    BookSide,
-    SelfTradePrevention,
-    Side,
-    TimeInForce,
-)
+from kalshi_cli.vocabulary.units import Action, BookSide, SelfTradePrevention, Side, TimeInForce
 from tests.runner.fakes import Held, Rig, another_trader_places, make_rig
 
 PRICE = Decimal("0.10")  # below the simulated makers' bids: the quote rests

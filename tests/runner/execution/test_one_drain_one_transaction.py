@@ -21,14 +21,8 @@ from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.store import Store
 from kalshi_cli.store.errors import StateFileLocked
 from kalshi_cli.vocabulary.decisions import Intent
-from kalshi_cli.vocabulary.models import (
-    Action,
-    BookSide,
-    Order,
-    SelfTradePrevention,
-    Side,
-    TimeInForce,
-)
+from kalshi_cli.vocabulary.models import Order
+from kalshi_cli.vocabulary.units import Action, BookSide, SelfTradePrevention, Side, TimeInForce
 from tests.runner.fakes import Rig, make_rig
 from tests.waiting import poll_until
 

@@ -27,7 +27,7 @@ from kalshi_cli.services.killswitch.order_groups import session_order_groups
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.errors import ApiError
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import SimHarness
 from tests.runner.fakes import make_rig
 from tests.runner.simproc import (

@@ -29,7 +29,7 @@ from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import load_private_key
-from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.conftest import SimHarness, tier_simulator
 from tests.prime_tier import funded_subaccount
 from tests.runner.simproc import Book, client_for, log_events, market_maker_session

@@ -14,7 +14,8 @@ import pytest
 
 from kalshi_cli.runner.books.portfolio import OpenOrder
 from kalshi_cli.store import IntentRecord
-from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side
+from kalshi_cli.vocabulary.models import Order
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.runner.fakes import Rig, make_rig
 
 D = Decimal

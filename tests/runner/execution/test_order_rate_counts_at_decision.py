@@ -15,7 +15,7 @@ from typing import Any
 from kalshi_cli.client.requests import CancelResult
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
 from kalshi_cli.vocabulary.clock import SystemClock
-from kalshi_cli.vocabulary.models import Action, Side
+from kalshi_cli.vocabulary.units import Action, Side
 from tests.runner.fakes import Rig, quiet_market_maker, swap_decide
 
 # the quiet scenario's books stand still; bids well under them rest

@@ -13,7 +13,7 @@ from typing import Any
 
 from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
 from kalshi_cli.runner.execution.dispatch import Urgency
-from kalshi_cli.vocabulary.models import TimeInForce
+from kalshi_cli.vocabulary.units import TimeInForce
 from tests.runner.execution.test_amend_answers import _worker_busy
 from tests.runner.execution.test_requote_amends import LAL, QUOTE, _booked_all
 from tests.runner.fakes import Rig, make_rig

@@ -22,7 +22,7 @@ from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.risk.state import halt
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
 from kalshi_cli.vocabulary.clock import SystemClock
-from kalshi_cli.vocabulary.models import Action, Side, TimeInForce
+from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 from tests.runner.fakes import Rig, quiet_market_maker, swap_decide
 from tests.runner.simproc import log_events
 from tests.waiting import pause, poll_until

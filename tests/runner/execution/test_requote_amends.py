@@ -37,13 +37,8 @@ from kalshi_cli.vocabulary.errors import (
     ServerError,
     ValidationError,
 )
-from kalshi_cli.vocabulary.models import (
-    Action,
-    BookSide,
-    Order,
-    Side,
-    TimeInForce,
-)
+from kalshi_cli.vocabulary.models import Order
+from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.runner.fakes import Rig, another_trader_places, make_rig
 from tests.waiting import poll_until
 

@@ -20,7 +20,7 @@ from kalshi_cli.runner.config import Selection, StrategyChoice, TradeOptions, lo
 from kalshi_cli.runner.lifecycle.session import trade
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.keys import load_private_key
-from kalshi_cli.vocabulary.models import BookSide, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.conftest import SimHarness
 from tests.runner.simproc import Book, client_for
 

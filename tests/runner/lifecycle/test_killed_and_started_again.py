@@ -20,14 +20,8 @@ from kalshi_cli.store import Store
 from kalshi_cli.strategies import Intent
 from kalshi_cli.vocabulary.clock import utc_day
 from kalshi_cli.vocabulary.errors import ServerError
-from kalshi_cli.vocabulary.models import (
-    Action,
-    BookSide,
-    Order,
-    SelfTradePrevention,
-    Side,
-    TimeInForce,
-)
+from kalshi_cli.vocabulary.models import Order
+from kalshi_cli.vocabulary.units import Action, BookSide, SelfTradePrevention, Side, TimeInForce
 from tests.runner.crash_rig import RIG_READ_LAG_S, Killed, copy_committed, crash_at, restart
 from tests.runner.execution.test_late_orders import _two_lost_one_filled
 from tests.runner.fakes import FakeClient, Rig, another_trader_places, make_rig, swap_decide

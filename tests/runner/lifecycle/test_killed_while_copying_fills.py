@@ -17,7 +17,7 @@ from kalshi_cli.runner.preflight import rebuild, reconcile
 from kalshi_cli.services import reconcile as reconcile_steps
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock, utc_day
-from kalshi_cli.vocabulary.models import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import SimHarness
 from tests.prime_tier import connect, funded_subaccount, make_markets
 from tests.runner.crash_rig import Killed, copy_committed

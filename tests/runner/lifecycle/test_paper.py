@@ -28,7 +28,7 @@ from kalshi_cli.store.paper import paper_state_path
 from kalshi_cli.venue import LocalVenue, MarketInfo, default_info
 from kalshi_cli.vocabulary.clock import ManualClock, iso_utc
 from kalshi_cli.vocabulary.errors import ConflictError, UsageError
-from kalshi_cli.vocabulary.models import BookSide, Side, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, Side, TimeInForce
 from tests.conftest import SimHarness
 from tests.runner.simproc import Book, client_for, log_events, trade_command, trade_env
 
@@ -343,7 +343,7 @@ def test_a_paper_venue_on_a_series_answer_without_its_fee_multiplier_is_refused(
 
 def test_a_paper_state_file_with_an_earlier_sessions_orders_is_refused(tmp_path: Path) -> None:
     from kalshi_cli.store.records import IntentRecord
-    from kalshi_cli.vocabulary.models import Action
+    from kalshi_cli.vocabulary.units import Action
 
     path = paper_state_path(tmp_path / "state.db", "demo")
     assert path.name == "state.paper-demo.db"

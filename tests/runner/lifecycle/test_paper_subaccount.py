@@ -11,7 +11,7 @@ from pathlib import Path
 from kalshi_cli.client import CreateOrder
 from kalshi_cli.services.paper_kill import ANSWER_KEY, request
 from kalshi_cli.store import Store
-from kalshi_cli.vocabulary.models import BookSide, Side, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, Side, TimeInForce
 from tests.runner.paper_rig import paper_rig
 
 

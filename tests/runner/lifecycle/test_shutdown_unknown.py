@@ -20,7 +20,8 @@ from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.runner.loop.stop import PROOF_MAX_S, PROOF_SHARE
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import ApiError, ServerError
-from kalshi_cli.vocabulary.models import BookSide, Order, TimeInForce
+from kalshi_cli.vocabulary.models import Order
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.conftest import SimHarness
 from tests.runner.fakes import Held, Rig, make_rig
 from tests.runner.simproc import (

@@ -49,7 +49,8 @@ from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.errors import KalshiError, ServerError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import load_private_key
-from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side, TimeInForce
+from kalshi_cli.vocabulary.models import Order
+from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.conftest import SimHarness
 from tests.fakes import FakeAlertStateStore, RecordingRouter
 from tests.runner.fakes import Held, make_rig

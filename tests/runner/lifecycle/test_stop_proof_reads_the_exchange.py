@@ -26,8 +26,8 @@ from kalshi_cli.store import Store
 from kalshi_cli.store.records import RESTING, IntentRecord
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import load_private_key
-from kalshi_cli.vocabulary.models import ZERO, Action, BookSide, Side
 from kalshi_cli.vocabulary.order_terms import owned_client_order_id
+from kalshi_cli.vocabulary.units import ZERO, Action, BookSide, Side
 from tests.conftest import SimHarness
 from tests.runner.simproc import (
     Book,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.vocabulary.models import Action, Side
+from kalshi_cli.vocabulary.units import Action, Side
 from tests.runner.fakes import Held, make_rig, swap_decide
 from tests.runner.lifecycle.test_shutdown_unknown import RISK, _lose_next_create
 from tests.runner.test_strategies_share_a_loop import MM, Recorder, _order, _resting_of, _rig

@@ -8,7 +8,8 @@ from decimal import Decimal as D
 
 from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.runner.loop.summary import Summary
-from kalshi_cli.vocabulary.models import ZERO, BookSide, Market, Orderbook
+from kalshi_cli.vocabulary.models import Market, Orderbook
+from kalshi_cli.vocabulary.units import ZERO, BookSide
 
 
 def test_summary_money_is_dollars_to_the_cent_with_the_sign_first() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.vocabulary.models import BookSide, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.conftest import SimHarness
 from tests.runner.simproc import (
     Book,

@@ -32,7 +32,7 @@ from kalshi_cli.runner.preflight import StartupRefused
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import load_private_key
-from kalshi_cli.vocabulary.models import BookSide, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.conftest import SimHarness, tier_simulator
 from tests.key_listing import RefusingKeyListing
 from tests.runner.simproc import (

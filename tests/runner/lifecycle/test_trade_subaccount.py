@@ -42,8 +42,9 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown, UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import load_private_key
-from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side, TimeInForce
+from kalshi_cli.vocabulary.models import Order
 from kalshi_cli.vocabulary.order_terms import OrderRequest
+from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.conftest import SimHarness, tier_simulator
 from tests.fakes import Swapped
 from tests.runner.fakes import make_rig

@@ -29,7 +29,8 @@ from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import BookSide, Orderbook, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.models import Orderbook
+from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
 from tests.runner.fakes import START, Rig, make_rig, trader
 
 # each test builds 500 markets and ticks through them, some hundreds of times

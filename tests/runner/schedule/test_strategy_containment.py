@@ -32,7 +32,7 @@ from kalshi_cli.strategies import (
 )
 from kalshi_cli.strategies.model.sources import CommandSource
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import Action, Side
+from kalshi_cli.vocabulary.units import Action, Side
 from tests.fakes import FakeAlertStateStore, RecordingRouter
 from tests.runner.fakes import Rig, make_rig
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import BookSide, Orderbook
+from kalshi_cli.vocabulary.models import Orderbook
+from kalshi_cli.vocabulary.units import BookSide
 from tests.runner.fakes import START, Rig, make_rig, trader
 
 D = Decimal

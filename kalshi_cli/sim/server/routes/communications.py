@@ -31,7 +31,7 @@ from kalshi_cli.sim.server.routing import (
     query_subaccount,
 )
 from kalshi_cli.vocabulary.clock import iso_utc
-from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars
+from kalshi_cli.vocabulary.units import fmt_count, fmt_dollars
 
 
 def comms(state: SimState) -> Communications:

@@ -23,7 +23,7 @@ from kalshi_cli.sim.server.routing import (
     query_int,
     query_str,
 )
-from kalshi_cli.vocabulary.models import ZERO, fmt_count
+from kalshi_cli.vocabulary.units import ZERO, fmt_count
 
 DAYS_30 = 30 * 86_400
 RESERVATIONS = ("none", "max", "sum")

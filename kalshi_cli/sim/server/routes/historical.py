@@ -34,7 +34,7 @@ from kalshi_cli.sim.server.routing import (
     within,
 )
 from kalshi_cli.vocabulary.clock import iso_utc
-from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars
+from kalshi_cli.vocabulary.units import fmt_count, fmt_dollars
 
 
 def archive(state: SimState, now: float | None = None) -> Archive:

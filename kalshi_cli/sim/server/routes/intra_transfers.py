@@ -23,7 +23,7 @@ from kalshi_cli.sim.server.routing import (
     query_int,
     query_str,
 )
-from kalshi_cli.vocabulary.models import fmt_dollars
+from kalshi_cli.vocabulary.units import fmt_dollars
 
 INSTANCES = ("event_contract", "margined")
 MAX_SHARD = 100

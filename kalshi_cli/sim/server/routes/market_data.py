@@ -32,7 +32,7 @@ from kalshi_cli.sim.server.routing import (
     within,
 )
 from kalshi_cli.vocabulary.clock import iso_utc
-from kalshi_cli.vocabulary.models import fmt_count
+from kalshi_cli.vocabulary.units import fmt_count
 
 INT32_MAX = 2**31 - 1
 

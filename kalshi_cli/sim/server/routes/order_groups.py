@@ -24,7 +24,7 @@ from kalshi_cli.sim.server.routing import (
     other_shard,
     parse_count,
 )
-from kalshi_cli.vocabulary.models import fmt_count
+from kalshi_cli.vocabulary.units import fmt_count
 
 
 def parse_limit(body: Json) -> Decimal:

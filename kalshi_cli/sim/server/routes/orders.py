@@ -34,12 +34,7 @@ from kalshi_cli.sim.server.routing import (
     other_shard,
     parse_count,
 )
-from kalshi_cli.vocabulary.models import (
-    BookSide,
-    SelfTradePrevention,
-    TimeInForce,
-    fmt_count,
-)
+from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce, fmt_count
 
 
 def market_or_400(state: SimState, ticker: str) -> SimMarket:

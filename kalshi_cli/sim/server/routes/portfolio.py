@@ -37,7 +37,7 @@ from kalshi_cli.sim.server.routing import (
     view_page,
     within,
 )
-from kalshi_cli.vocabulary.models import fmt_dollars
+from kalshi_cli.vocabulary.units import fmt_dollars
 
 
 def handle_get_balance(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:

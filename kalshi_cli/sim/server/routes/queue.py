@@ -18,7 +18,7 @@ from kalshi_cli.sim.server.routing import (
     query_list,
     query_str,
 )
-from kalshi_cli.vocabulary.models import fmt_count
+from kalshi_cli.vocabulary.units import fmt_count
 
 
 def handle_queue_positions(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:

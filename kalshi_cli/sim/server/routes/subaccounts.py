@@ -25,7 +25,7 @@ from kalshi_cli.sim.server.routing import (
     query_str,
     query_subaccount,
 )
-from kalshi_cli.vocabulary.models import fmt_dollars
+from kalshi_cli.vocabulary.units import fmt_dollars
 
 MAX_SUBACCOUNT = 63
 
