@@ -524,7 +524,7 @@ def test_a_second_interrupt_ends_the_stops_cancels_one_by_one_still_held(
     ) as r:  # fmt: skip
         r.loop.tick(r.feed.drain_events(), full=True)
         assert poll_until(lambda: _placed(r, ticker) == 2, between=lambda: _ticking(r))
-        quotes = {o.order_id for o in r.loop.own_resting()}
+        quotes = {o.order_id for o in r.loop.own.resting()}
         refuse = gate.handle_request
 
         def refusing_the_batch(request: httpx.Request) -> httpx.Response:

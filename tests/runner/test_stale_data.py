@@ -119,7 +119,7 @@ def test_no_order_on_a_book_older_than_stale_after_while_pings_go_on(
     feed.start()
     try:
         wait_until(lambda: feed.is_fresh(TICKER), "the first snapshot")
-        loop.toggle_pause()  # no quote until the book is old
+        loop.gate.toggle_pause()  # no quote until the book is old
         loop.tick(feed.drain_events(), full=True)
 
         sim.set_faults(ws_silence_s=600)  # data stops; uvicorn's pings go on
@@ -128,7 +128,7 @@ def test_no_order_on_a_book_older_than_stale_after_while_pings_go_on(
         seen = pings.pings
         wait_until(lambda: pings.pings >= seen + 3, "pings after the book got old")
 
-        loop.toggle_pause()
+        loop.gate.toggle_pause()
         events = feed.drain_events()
         loop.tick(events, full=True)
         assert list(client.orders.iter_orders(ticker=TICKER, status="resting")) == []

@@ -815,7 +815,7 @@ def test_a_reload_reads_each_strategys_file_alone_and_a_bad_one_leaves_all_runni
     rig.step(1.0)
     mm_file.write_text("spread: 0.08\n")
     spike_file.write_text("take_profit: lots\n")
-    assert rig.loop.reload_params()  # the market maker's changed
+    assert rig.loop.reloads.reload()  # the market maker's changed
     rig.step(1.0)
     params = {m.name: m.params for m in rig.loop.lineup}
     assert params[MM].spread == Decimal("0.08")
@@ -938,7 +938,7 @@ def test_a_quote_left_by_a_run_on_a_lost_state_file_is_its_strategys_after_the_s
     # the exchange keeps the strategy's name in the client order id: the market maker's, to
     # manage and to withdraw at the stop
     assert own.owner(order) == MM
-    assert [o.order_id for o in fresh.loop.own_resting()] == [left.order_id]
+    assert [o.order_id for o in fresh.loop.own.resting()] == [left.order_id]
     row = fresh.store.orders.intent_by_order_id(left.order_id)
     assert row is not None and row.strategy == MM  # its fills from now on build its part
 
@@ -986,7 +986,7 @@ def test_a_name_of_31_characters_owns_its_quote_left_on_a_lost_state_file(
     name = "momentum_breakout_btc_hourly_fa"
     assert len(name) == 31
     left, fresh = _a_quote_left_on_a_lost_state_file(tmp_path, _named(tmp_path / "mine.py", name))
-    assert [o.order_id for o in fresh.loop.own_resting()] == [left.order_id]
+    assert [o.order_id for o in fresh.loop.own.resting()] == [left.order_id]
     row = fresh.store.orders.intent_by_order_id(left.order_id)
     assert row is not None and row.strategy == name
 

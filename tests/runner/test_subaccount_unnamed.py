@@ -382,7 +382,7 @@ def test_the_stop_of_a_loop_on_the_primary_never_names_another_subaccounts_quote
     rig.client.their_order = theirs  # type: ignore[attr-defined]
     summary = rig.loop.shutdown(cancel_resting=True)
     assert summary.not_proven == ()
-    assert rig.loop.own_resting() == []
+    assert rig.loop.own.resting() == []
 
 
 def test_a_user_orders_message_naming_none_is_of_the_subaccount_the_state_file_records(

@@ -116,7 +116,7 @@ def _run(
     loop.feed.start()
     try:
         with signals(
-            stop, loop.toggle_pause, abandon=abandon, on_reload=loop.reloads.requested.set
+            stop, loop.gate.toggle_pause, abandon=abandon, on_reload=loop.reloads.requested.set
         ):
             try:
                 if options.once:

@@ -355,7 +355,7 @@ def _run_loop(start: _Start, loop: TradeLoop, group: str | None, stopping: ExitS
     stopping.enter_context(
         signals(
             start.stop,
-            loop.toggle_pause,
+            loop.gate.toggle_pause,
             abandon=start.abandon,
             on_reload=loop.reloads.requested.set,
         )

@@ -61,7 +61,7 @@ def end_group(client: KalshiClient, loop: TradeLoop, group: str, abandon: thread
             loop.store,
             group,
             loop.log,
-            own_resting=len(loop.own_resting()),
+            own_resting=len(loop.own.resting()),
             unknown=sorted(loop.executor.unknown_orders.unknown),
             abandon=abandon,
         )

@@ -132,7 +132,7 @@ def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None)
                 "reason": "never sent: the state file failed before a send worker took it",
             },
         )
-    own = loop.own_resting()
+    own = loop.own.resting()
     for order in own:
         if abandon is not None and abandon.is_set():
             done.left.append(order.order_id)

@@ -85,8 +85,6 @@ class StoppingLoop(Protocol):
     @property
     def store(self) -> Store: ...
 
-    def own_resting(self) -> list[OpenOrder]: ...
-
 
 def withdraw_at_stop(
     loop: StoppingLoop, whole: Deadline, abandon: threading.Event | None = None
@@ -109,7 +107,7 @@ def withdraw_at_stop(
         except Exception as exc:  # a bug must not leave the quotes resting
             loop.log.emit("stop_withdrawal_failed", {"error": repr(exc)})
             failed, triggered = exc, False
-            still = loop.own_resting()
+            still = loop.own.resting()
             if still and not (abandon is not None and abandon.is_set()):
                 _cancel_side_by_side(loop, still, abandon)
     if abandon is not None and abandon.is_set():
@@ -150,7 +148,7 @@ def _withdraw(loop: StoppingLoop, abandon: threading.Event | None, shows_all_fro
     session's order group was triggered (it then refuses an order that lands later)."""
     if abandon is not None and abandon.is_set():
         return False  # interrupted again before the stop began: the person will not wait
-    own = loop.own_resting()
+    own = loop.own.resting()
     group = loop.executor.answers.order_group_id
     triggered = False
     if group is not None and loop.trigger_group is not None:
@@ -172,7 +170,7 @@ def _withdraw(loop: StoppingLoop, abandon: threading.Event | None, shows_all_fro
         # with the group, one look (the triggered group refuses what lands later); without,
         # until each is found or can no longer land, within this share of the deadline; each
         # found resting is cancelled as it is found, while the wait for the others goes on
-        withdrawn = {o.order_id for o in loop.own_resting()}
+        withdrawn = {o.order_id for o in loop.own.resting()}
         unknown.see_through(
             abandon,
             wait=group is None,
@@ -181,7 +179,7 @@ def _withdraw(loop: StoppingLoop, abandon: threading.Event | None, shows_all_fro
         )
     if abandon is not None and abandon.is_set():
         return triggered
-    own_left = {o.order_id: o for o in loop.own_resting()}
+    own_left = {o.order_id: o for o in loop.own.resting()}
     trusted_from = -math.inf if triggered else shows_all_from
     still = _resting_of(loop, own_left, trusted_from=trusted_from, abandon=abandon)
     if still:
@@ -194,7 +192,7 @@ def _cancel_found(loop: StoppingLoop, withdrawn: set[str], abandon: threading.Ev
     not in `withdrawn`, which it then holds), cancelled side by side at once: waited for until
     the others are settled, the wait could spend the withdrawal's whole share of the deadline,
     leaving nothing to cancel them with."""
-    found = [o for o in loop.own_resting() if o.order_id not in withdrawn]
+    found = [o for o in loop.own.resting() if o.order_id not in withdrawn]
     withdrawn.update(o.order_id for o in found)
     if found:
         _cancel_side_by_side(loop, found, abandon)
@@ -376,7 +374,7 @@ def _believed_resting(loop: StoppingLoop) -> set[str]:
         and intent.order_id
         and loop.own.names_ours(intent.client_order_id)
     }
-    return {o.order_id for o in loop.own_resting()} | recorded
+    return {o.order_id for o in loop.own.resting()} | recorded
 
 
 def _ended(store: Store, order_id: str) -> bool:
@@ -413,7 +411,7 @@ def _prove(
     not show is not proven gone either, unless the triggered order group will refuse it
     (`refused_later`). An order whose cancel failed is proven gone only by a listing asked from
     `shows_all_from` on. A second interrupt raises `GivenUp`."""
-    believed = {o.order_id: o for o in loop.own_resting()}
+    believed = {o.order_id: o for o in loop.own.resting()}
     found = loop.executor.unknown_orders.unknown  # may rest: only a listing can say
     if believed and not refused_later:
         _wait_until(loop, shows_all_from)

@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from kalshi_cli.runner.books.budgets import Budgets
-    from kalshi_cli.runner.books.portfolio import OpenOrder
     from kalshi_cli.runner.loop.alerting import TradeAlerts
     from kalshi_cli.runner.loop.lineup import Lineup
     from kalshi_cli.runner.loop.settings import LoopSettings
@@ -128,10 +127,6 @@ class TradeLoop:
     def lineup(self) -> Lineup:
         """The strategies this loop runs, each with its params (runner/loop/lineup.py)."""
         return self._tuning.lineup
-
-    def toggle_pause(self) -> None:
-        """SIGUSR1: pause new orders, or resume them (stop-losses always go out)."""
-        self.gate.toggle_pause()
 
     # ---------------------------------------------------------------- running
 
@@ -326,15 +321,6 @@ class TradeLoop:
         else:
             self._seen_views.pop(ticker, None)
 
-    def reload_params(self) -> bool:
-        """Each strategy's params file read again (runner/loop/params_reload.py)."""
-        return self.reloads.reload()
-
-    # ---------------------------------------------------------------- what it says of itself
-
-    def summary(self) -> Summary:
-        return self.heartbeat.summary()
-
     # ---------------------------------------------------------------- the end
 
     def let_go(self) -> None:
@@ -344,10 +330,6 @@ class TradeLoop:
         if self.on_let_go is not None:
             let_go, self.on_let_go = self.on_let_go, None
             let_go()
-
-    def own_resting(self) -> list[OpenOrder]:
-        """The resting orders this loop placed: those its shutdown cancels (not one by hand)."""
-        return self.own.resting()
 
     def shutdown(self, *, cancel_resting: bool, abandon: threading.Event | None = None) -> Summary:
         """Withdraw the orders this loop placed (never orders placed by hand) and prove it,
@@ -407,7 +389,9 @@ class TradeLoop:
         # only now: a fill that last read left out for a missing field is still told
         self.let_go()
         self.heartbeat.beat()
-        summary = replace(self.summary(), not_proven=self.not_proven, unlisted=self.unlisted)
+        summary = replace(
+            self.heartbeat.summary(), not_proven=self.not_proven, unlisted=self.unlisted
+        )
         self.log.emit("stopped", summary.to_json())
         if failed is not None:
             raise failed

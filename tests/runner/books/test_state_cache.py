@@ -409,7 +409,7 @@ def test_a_fill_another_process_recorded_first_is_not_counted_twice_in_the_kept_
             )  # fmt: skip
 
         rig.loop.executor.fills.apply(fill("f1", BookSide.BID, "0.40"))  # buys 10 YES at 0.40
-        rig.loop.toggle_pause()  # full passes that place nothing
+        rig.loop.gate.toggle_pause()  # full passes that place nothing
         rig.loop.tick([], full=True)
         sell = fill("f2", BookSide.ASK, "0.60")  # sells them at 0.60: +2.00
         with Store.open(tmp_path / "s.db") as other:  # `kalshi reconcile` copies it first

@@ -28,7 +28,7 @@ from tests.runner.fakes import Rig, make_rig
 
 def _block(state_path: Path, how: str, rig: Rig) -> None:
     if how == "paused":
-        rig.loop.toggle_pause()
+        rig.loop.gate.toggle_pause()
         return
     with Store.open(state_path, clock=rig.clock) as other:
         if how == "halted":
@@ -191,12 +191,12 @@ def test_the_heartbeat_says_whether_sigusr1_paused_the_loop(tmp_path: Path) -> N
     """The pause SIGUSR1 sets lives in the loop alone: its heartbeat tells it apart from the
     pause file's, for a screen that can remove the file but not send the signal."""
     rig = make_rig(tmp_path / "s.db")
-    rig.loop.toggle_pause()
+    rig.loop.gate.toggle_pause()
     rig.step(1.5)
     beat = rig.store.events.last_heartbeat("trade")
     assert beat is not None
     assert beat.detail["paused"] is True and beat.detail["paused_by_signal"] is True
-    rig.loop.toggle_pause()
+    rig.loop.gate.toggle_pause()
     rig.step(1.5)
     beat = rig.store.events.last_heartbeat("trade")
     assert beat is not None and beat.detail["paused_by_signal"] is False

@@ -67,7 +67,7 @@ def test_the_pause_file_and_sigusr1_hold_new_strategy_orders(tmp_path: Path) -> 
     rig.step(0.1)
     assert rig.client.requests == []
     pause_file.unlink()
-    with signals(threading.Event(), rig.loop.toggle_pause):
+    with signals(threading.Event(), rig.loop.gate.toggle_pause):
         os.kill(os.getpid(), signal.SIGUSR1)
         rig.step(0.1)
         assert rig.client.requests == []

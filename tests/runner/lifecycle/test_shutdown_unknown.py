@@ -256,7 +256,7 @@ def test_a_stop_given_up_with_the_group_triggered_does_not_name_the_order_it_ref
 
     rig.loop.trigger_group = trigger_then_interrupted
     coid = _lose_next_create(rig, Held(5.0))
-    quotes = {o.order_id for o in rig.loop.own_resting()}
+    quotes = {o.order_id for o in rig.loop.own.resting()}
     assert quotes
     summary = rig.loop.shutdown(cancel_resting=True, abandon=abandon)
     assert set(summary.not_proven) == quotes

@@ -185,9 +185,9 @@ def _quote(s: Session) -> None:
 def _idle_pass(s: Session) -> None:
     """One full pass that places nothing (paused), so its heartbeat is written now and the
     next pass's first write is what trading does."""
-    s.loop.toggle_pause()
+    s.loop.gate.toggle_pause()
     s.loop.tick(s.loop.feed.drain_events(), full=True)
-    s.loop.toggle_pause()
+    s.loop.gate.toggle_pause()
 
 
 def _run_until_it_stops(s: Session) -> KalshiError:

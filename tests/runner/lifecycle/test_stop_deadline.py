@@ -190,7 +190,7 @@ def quoting(
         # the orders go out on the loop's send workers: their answers may still be on their
         # way when the tick ends (on a busy machine), and are booked as they come
         assert loop.dispatch.settle(clock, 30)
-        assert len(loop.own_resting()) == 20, [
+        assert len(loop.own.resting()) == 20, [
             (e["event"], e.get("code"), e.get("reason")) for e in log_events(log_path)
         ][-15:]
         yield Rig(loop, proxy, trader, log_path)
@@ -235,7 +235,7 @@ def test_a_stop_against_an_exchange_answering_a_byte_a_second_ends_in_its_deadli
     sim: SimHarness, tmp_path: Path, group: bool
 ) -> None:
     with quoting(sim, tmp_path, group=group) as rig:
-        placed = {o.order_id for o in rig.loop.own_resting()}
+        placed = {o.order_id for o in rig.loop.own.resting()}
         rig.proxy.slow.set()
         started = time.monotonic()
         summary = rig.loop.shutdown(cancel_resting=True)

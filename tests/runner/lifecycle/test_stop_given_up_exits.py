@@ -33,7 +33,7 @@ _SCRIPT = textwrap.dedent(
 
     rig = make_rig(Path(sys.argv[1]), strategy="market-maker")
     rig.step(0.1)
-    assert rig.loop.own_resting(), "the market maker rests quotes"
+    assert rig.loop.own.resting(), "the market maker rests quotes"
     abandon = threading.Event()
     cancel = rig.client.cancel_order
 

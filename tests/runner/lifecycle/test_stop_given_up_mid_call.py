@@ -88,7 +88,7 @@ def test_a_second_interrupt_while_a_call_of_the_stop_is_out_gives_it_up_at_once(
         sim, tmp_path, group=group, transport=transport, stop_deadline_s=STOP_DEADLINE_S
     ) as rig:
         (hook,) = calls
-        placed = {o.order_id for o in rig.loop.own_resting()}
+        placed = {o.order_id for o in rig.loop.own.resting()}
         summary = rig.loop.shutdown(cancel_resting=True, abandon=hook.abandon)
         took = time.monotonic() - hook.abandoned_at
         assert hook.abandon.is_set(), "the call was made"
@@ -143,7 +143,7 @@ def test_a_second_interrupt_once_the_proof_looked_reads_no_fills_again(tmp_path:
     and the fills are not read again. The old stop read them under what its deadline left."""
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
     rig.step(0.1)
-    assert rig.loop.own_resting()
+    assert rig.loop.own.resting()
     abandon = threading.Event()
     listing = rig.client.iter_orders
 

@@ -54,7 +54,7 @@ def test_a_failed_withdrawal_is_not_proven_by_a_listing_that_lags_the_orders(
     ) as r:  # fmt: skip
         sim.set_faults(read_lag_ms=READ_LAG_S * 1000)
         r.loop.tick(r.feed.drain_events(), full=True)
-        placed = {o.order_id for o in r.loop.own_resting()}
+        placed = {o.order_id for o in r.loop.own.resting()}
         assert len(placed) == 2
         summary = r.loop.shutdown(cancel_resting=True)
         sim.clear_faults()
@@ -95,7 +95,7 @@ def test_a_failed_withdrawal_whose_orders_are_gone_is_proven_by_a_listing_a_read
         transport=CancelsDoneButAnswered503(), read_lag_s=READ_LAG_S,
     ) as r:  # fmt: skip
         r.loop.tick(r.feed.drain_events(), full=True)
-        placed = {o.order_id for o in r.loop.own_resting()}
+        placed = {o.order_id for o in r.loop.own.resting()}
         assert len(placed) == 2
         summary = r.loop.shutdown(cancel_resting=True)
         assert {o.order_id for o in r.client.orders.iter_orders(status="resting")} == set()
@@ -114,7 +114,7 @@ def test_a_proof_its_deadline_cuts_short_of_the_read_lag_names_what_its_listing_
     ) as r:  # fmt: skip
         sim.set_faults(read_lag_ms=READ_LAG_S * 1000)
         r.loop.tick(r.feed.drain_events(), full=True)
-        placed = {o.order_id for o in r.loop.own_resting()}
+        placed = {o.order_id for o in r.loop.own.resting()}
         assert len(placed) == 2
         summary = r.loop.shutdown(cancel_resting=True)
         sim.clear_faults()

@@ -115,7 +115,7 @@ def test_a_proving_listing_that_cannot_be_read_once_is_listed_again_and_proven(
         settings={"stop_deadline_s": 4.0},
     ) as r:
         r.loop.tick(r.feed.drain_events(), full=True)
-        assert len(r.loop.own_resting()) == 2
+        assert len(r.loop.own.resting()) == 2
         summary = r.loop.shutdown(cancel_resting=True)
         assert transport.listings_garbled == 1, "the listing after the cancel was garbled"
         assert list(r.client.orders.iter_orders(status="resting")) == []
@@ -146,7 +146,7 @@ def test_proving_listings_that_can_never_be_read_are_not_proven_at_the_deadline(
         settings={"stop_deadline_s": deadline_s},
     ) as r:
         r.loop.tick(r.feed.drain_events(), full=True)
-        assert len(r.loop.own_resting()) == 2
+        assert len(r.loop.own.resting()) == 2
         started = time.monotonic()
         summary = r.loop.shutdown(cancel_resting=True)
         took = time.monotonic() - started
