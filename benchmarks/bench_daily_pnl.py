@@ -22,10 +22,10 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from kalshi_cli.risk import utc_day
 from kalshi_cli.runner.books.records import LoopTradingRecords
 from kalshi_cli.store import Store
 from kalshi_cli.store.records import FillRecord
+from kalshi_cli.vocabulary.clock import utc_day
 from kalshi_cli.vocabulary.units import BookSide
 
 PNLS = (Decimal("0.0123"), Decimal("-0.0450"), Decimal("0.1000"), Decimal("-0.0007"))

@@ -19,7 +19,7 @@ import yaml
 
 from kalshi_cli.checks.thresholds import THRESHOLDS
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.risk import RiskLimits
+from kalshi_cli.risk.engine import RiskLimits
 from kalshi_cli.services.metrics import Collector, LoopTelemetry, api_families
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.keys import load_private_key

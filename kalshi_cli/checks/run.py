@@ -45,7 +45,7 @@ from kalshi_cli.vocabulary.errors import ConfigError, CredentialsError, KalshiEr
 if TYPE_CHECKING:
     from kalshi_cli.alerts import AlertRouter, AlertStateLike, AlertStateStore, SendReport
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.risk import RiskLimits
+    from kalshi_cli.risk.engine import RiskLimits
     from kalshi_cli.store import StateFileLocked, Store
 
 SECTIONS = ("checks", "alerts", "risk")
@@ -62,7 +62,7 @@ def load_sections(path: Path | None) -> dict[str, Mapping[str, Any]]:
     check_section(document)
     risk = risk_section(document)
     if risk:  # an empty section is the defaults, valid as they are
-        from kalshi_cli.risk import RiskLimits
+        from kalshi_cli.risk.engine import RiskLimits
 
         RiskLimits.from_config(risk)  # refusals name the file and line of the key
     alerts = section(document, "alerts")
@@ -102,7 +102,7 @@ class CheckInputs:
 
     @cached_property
     def limits(self) -> RiskLimits:
-        from kalshi_cli.risk import RiskLimits
+        from kalshi_cli.risk.engine import RiskLimits
 
         return RiskLimits.from_config(self.risk_section)
 

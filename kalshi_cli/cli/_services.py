@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
     from kalshi_cli.cli._output import Output
     from kalshi_cli.client.pacing import TierSetting
-    from kalshi_cli.risk import RiskLimits
+    from kalshi_cli.risk.engine import RiskLimits
     from kalshi_cli.services.orders.place import OrderService
     from kalshi_cli.store import RetentionPolicy, Store
 

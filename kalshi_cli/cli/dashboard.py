@@ -150,7 +150,7 @@ def load_sources(app: AppContext, state_path: Path, env: str) -> Sources:
     from kalshi_cli.checks.run import load_sections
     from kalshi_cli.checks.thresholds import resolve
     from kalshi_cli.dashboard.snapshot import Sources, is_paper
-    from kalshi_cli.risk import RiskLimits
+    from kalshi_cli.risk.engine import RiskLimits
     from kalshi_cli.runner.config import load_trade_config
 
     config_path = app.settings().config_path

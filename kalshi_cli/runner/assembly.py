@@ -17,9 +17,8 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.risk import RiskEngine
 from kalshi_cli.risk.budget import Budget
-from kalshi_cli.risk.engine import ORDER_RATE_WINDOW_S
+from kalshi_cli.risk.engine import ORDER_RATE_WINDOW_S, RiskEngine
 from kalshi_cli.runner.books.budgets import Budgets
 from kalshi_cli.runner.books.fees import load_fees
 from kalshi_cli.runner.books.portfolio import Portfolio

@@ -23,7 +23,7 @@ from kalshi_cli.vocabulary.owners import AGENT
 
 if TYPE_CHECKING:
     from kalshi_cli.config import Located
-    from kalshi_cli.risk import RiskLimits
+    from kalshi_cli.risk.engine import RiskLimits
     from kalshi_cli.store import RetentionPolicy
     from kalshi_cli.strategies import StrategyLookup
     from kalshi_cli.strategy_api import Strategy
@@ -217,7 +217,7 @@ class TradeConfig:
     def limits(self) -> RiskLimits:
         """The `risk:` section, decoded (refusals name its file and line when it came from the
         config file)."""
-        from kalshi_cli.risk import RiskLimits
+        from kalshi_cli.risk.engine import RiskLimits
 
         return RiskLimits.from_config(self.risk)
 
@@ -411,7 +411,7 @@ def load_risk_limits(path: Path | None) -> RiskLimits:
     folded in, `config.risk_section`), checked as the loop checks them: what every order is
     held to, the loop's, `kalshi order`'s and the assistant's."""
     from kalshi_cli.config import read_sections, risk_section
-    from kalshi_cli.risk import RiskLimits
+    from kalshi_cli.risk.engine import RiskLimits
 
     return RiskLimits.from_config(_risk(risk_section(read_sections(path))))
 
@@ -496,7 +496,7 @@ def _without(node: Located, key: str) -> Located:
 
 
 def _risk(risk: Located) -> Mapping[str, Any]:
-    from kalshi_cli.risk import RiskLimits
+    from kalshi_cli.risk.engine import RiskLimits
 
     RiskLimits.from_config(risk)  # refusals name the file and line of the key
     return risk

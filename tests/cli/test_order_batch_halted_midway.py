@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.risk import TradingState
+from kalshi_cli.risk.state import TradingState
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import load_private_key

@@ -4,7 +4,8 @@ that fails every request."""
 
 from __future__ import annotations
 
-from kalshi_cli.risk import RiskLimits, TradingState
+from kalshi_cli.risk.engine import RiskLimits
+from kalshi_cli.risk.state import TradingState
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ApiError, ServerError
 from tests.risk.test_risk_engine import START, make

@@ -11,9 +11,9 @@ from itertools import product
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kalshi_cli.risk import RiskContext, TradingState
 from kalshi_cli.risk.event_loss import EventTerms, event_terms
-from kalshi_cli.risk.rules import EventLossRule
+from kalshi_cli.risk.rules import EventLossRule, RiskContext
+from kalshi_cli.risk.state import TradingState
 from kalshi_cli.vocabulary.decisions import Intent, PositionView, RestingOrder
 from kalshi_cli.vocabulary.event_outcomes import (
     DIRECNET,

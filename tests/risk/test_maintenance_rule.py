@@ -8,7 +8,8 @@ from decimal import Decimal as D
 
 import pytest
 
-from kalshi_cli.risk import Code, RiskLimits
+from kalshi_cli.risk.engine import RiskLimits
+from kalshi_cli.risk.rules import Code
 from kalshi_cli.strategies import Intent, PositionView
 from kalshi_cli.vocabulary.errors import ConfigError
 from kalshi_cli.vocabulary.units import Action, Side, TimeInForce

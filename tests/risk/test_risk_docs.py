@@ -4,7 +4,7 @@ from pathlib import Path
 import yaml
 from msgspec.structs import fields
 
-from kalshi_cli.risk import RiskLimits
+from kalshi_cli.risk.engine import RiskLimits
 
 DOC = Path(__file__).parents[2] / "docs" / "risk.md"
 

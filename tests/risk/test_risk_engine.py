@@ -6,7 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kalshi_cli.risk import Code, RiskEngine, RiskLimits, TradingState, halt, resume, utc_day
+from kalshi_cli.risk.engine import RiskEngine, RiskLimits
+from kalshi_cli.risk.rules import Code
+from kalshi_cli.risk.state import TradingState, halt, resume
 from kalshi_cli.strategies import (
     Intent,
     MarketSnapshot,
@@ -14,7 +16,7 @@ from kalshi_cli.strategies import (
     RestingOrder,
     get_strategy,
 )
-from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.clock import ManualClock, utc_day
 from kalshi_cli.vocabulary.errors import (
     BadRequestError,
     ConfigError,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.risk import RiskLimits
+from kalshi_cli.risk.engine import RiskLimits
 from kalshi_cli.vocabulary.errors import ConfigError
 
 # (key, the last value refused, the first value accepted, what the refusal says)

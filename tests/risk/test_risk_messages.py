@@ -13,29 +13,22 @@ from decimal import Decimal as D
 
 import pytest
 
-from kalshi_cli.risk import (
-    Code,
-    OrderRateCap,
-    RiskContext,
-    RiskEngine,
-    RiskLimits,
-    TradingState,
-    halt,
-    resume,
-    utc_day,
-)
+from kalshi_cli.risk.engine import OrderRateCap, RiskEngine, RiskLimits
 from kalshi_cli.risk.rules import (
     CircuitBreakerRule,
+    Code,
     MaxExposureRule,
     MaxOrderSizeRule,
     MinEdgeRule,
     OrderRateRule,
     PositionLimitRule,
+    RiskContext,
     StaleFeedRule,
     TradingStateRule,
 )
+from kalshi_cli.risk.state import TradingState, halt, resume
 from kalshi_cli.strategies import Intent, PositionView, RestingOrder
-from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.clock import ManualClock, utc_day
 from kalshi_cli.vocabulary.errors import BadRequestError, ServerError
 from kalshi_cli.vocabulary.models import Orderbook
 from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce

@@ -3,11 +3,12 @@ from decimal import Decimal as D
 
 import pytest
 
-from kalshi_cli.risk import Code, OrderRateCap, RiskContext, TradingState
 from kalshi_cli.risk.budget import Budget, Owned
+from kalshi_cli.risk.engine import OrderRateCap
 from kalshi_cli.risk.event_loss import EventTerms
 from kalshi_cli.risk.rules import (
     CircuitBreakerRule,
+    Code,
     EventLossRule,
     MaxExposureRule,
     MaxOrderCostRule,
@@ -15,11 +16,13 @@ from kalshi_cli.risk.rules import (
     MinEdgeRule,
     OrderRateRule,
     PositionLimitRule,
+    RiskContext,
     SelfCrossRule,
     StaleFeedRule,
     StrategyBudgetRule,
     TradingStateRule,
 )
+from kalshi_cli.risk.state import TradingState
 from kalshi_cli.strategies import Intent, PositionView, RestingOrder
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.units import Action, Side, TimeInForce

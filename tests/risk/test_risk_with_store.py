@@ -2,7 +2,9 @@
 
 from decimal import Decimal as D
 
-from kalshi_cli.risk import Code, RiskEngine, RiskLimits, TradingState, resume
+from kalshi_cli.risk.engine import RiskEngine, RiskLimits
+from kalshi_cli.risk.rules import Code
+from kalshi_cli.risk.state import TradingState, resume
 from kalshi_cli.store import Store
 from kalshi_cli.store.records import FillRecord
 from kalshi_cli.strategies import Intent, PositionView

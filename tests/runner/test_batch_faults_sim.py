@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.risk import utc_day
+from kalshi_cli.vocabulary.clock import utc_day
 from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import SimHarness
 from tests.runner.fakes import swap_decide

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from kalshi_cli.feed.book import EventKind, FeedEvent
-from kalshi_cli.risk import halt
+from kalshi_cli.risk.state import halt
 from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE
 from kalshi_cli.store import Store
 from kalshi_cli.store.records import PENDING, UNKNOWN

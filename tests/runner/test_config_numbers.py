@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from kalshi_cli.checks.thresholds import THRESHOLDS
-from kalshi_cli.risk import RiskLimits
+from kalshi_cli.risk.engine import RiskLimits
 from kalshi_cli.strategies import get_strategy, strategy_names
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.cli.fakes import run

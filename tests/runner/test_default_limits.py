@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.risk import RiskLimits
+from kalshi_cli.risk.engine import RiskLimits
 from kalshi_cli.strategies import get_strategy
 from tests.runner.fakes import make_rig
 

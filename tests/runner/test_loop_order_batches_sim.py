@@ -26,7 +26,7 @@ from kalshi_cli.client import KalshiClient, TierLimits
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
 from kalshi_cli.feed.book import EventKind, FeedEvent
-from kalshi_cli.risk import TradingState
+from kalshi_cli.risk.state import TradingState
 from kalshi_cli.runner.assembly import Parts, build_loop
 from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from kalshi_cli.client.fill_quarantine import FillQuarantine
-from kalshi_cli.risk import RiskLimits
+from kalshi_cli.risk.engine import RiskLimits
 from kalshi_cli.runner.assembly import Parts, start_loop
 from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions

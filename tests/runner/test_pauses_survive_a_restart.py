@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from kalshi_cli.risk import Code
+from kalshi_cli.risk.rules import Code
 from kalshi_cli.store import Store
 from kalshi_cli.store.records import IntentRecord
 from kalshi_cli.strategies import Intent, PositionView

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.risk import RiskLimits
+from kalshi_cli.risk.engine import RiskLimits
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
@@ -159,7 +159,7 @@ def test_a_chunk_that_does_not_fill_in_full_ends_the_split(tmp_path: Path) -> No
 
 
 def test_the_stop_loss_and_strategies_split_by_the_same_rule() -> None:
-    from kalshi_cli.risk import RiskEngine
+    from kalshi_cli.risk.engine import RiskEngine
     from kalshi_cli.vocabulary.clock import ManualClock as Clock
     from kalshi_cli.vocabulary.decisions import Intent
     from kalshi_cli.vocabulary.units import Action, Side

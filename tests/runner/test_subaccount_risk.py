@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.risk import RiskLimits
+from kalshi_cli.risk.engine import RiskLimits
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.store import FillRecord, Store
 from kalshi_cli.vocabulary.clock import ManualClock

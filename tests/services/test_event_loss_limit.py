@@ -11,7 +11,7 @@ from decimal import Decimal as D
 import pytest
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.risk import RiskLimits
+from kalshi_cli.risk.engine import RiskLimits
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import ValidationError

@@ -13,7 +13,8 @@ import pytest
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.stats import endpoint_family, outcome_of
-from kalshi_cli.risk import Code, RiskEngine, RiskLimits
+from kalshi_cli.risk.engine import RiskEngine, RiskLimits
+from kalshi_cli.risk.rules import Code
 from kalshi_cli.services.metrics import Collector, LoopTelemetry, api_families, render
 from kalshi_cli.store import FillRecord, IntentRecord, Store
 from kalshi_cli.strategies import Intent, PositionView

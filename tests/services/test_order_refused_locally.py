@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.risk import RiskLimits
+from kalshi_cli.risk.engine import RiskLimits
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.sim.server.embed import AccountInfo
 from kalshi_cli.store import Store

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.risk import RiskLimits
+from kalshi_cli.risk.engine import RiskLimits
 from kalshi_cli.services.orders.batch import place_batch
 from kalshi_cli.services.orders.limits import Exposure
 from kalshi_cli.services.orders.place import OrderService

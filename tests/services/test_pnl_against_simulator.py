@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.risk import RiskLimits
+from kalshi_cli.risk.engine import RiskLimits
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.services.pnl import summarize
 from kalshi_cli.services.positions import mark_to_market

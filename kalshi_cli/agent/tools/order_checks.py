@@ -182,7 +182,7 @@ class OrderChecks:
         asks it: today's trip, or today's realized P&L at the limit (which trips it, as the
         loop would), refuses an order or an amend of the assistant's (CIRCUIT_BREAKER) for the
         rest of the UTC day, even after a `kalshi resume`; a cancel and a decrease still go."""
-        from kalshi_cli.risk import CircuitBreaker, log_event
+        from kalshi_cli.risk.engine import CircuitBreaker, log_event
         from kalshi_cli.runner.config import load_risk_limits
 
         limit = load_risk_limits(self.access.settings().config_path).daily_loss_limit
@@ -227,7 +227,9 @@ class OrderChecks:
         exchange shows it (`PreTradeChecks.account_views`): a denial refuses the order, by its
         code, as it would refuse the loop's."""
         from kalshi_cli.agent.own_part import own_books
-        from kalshi_cli.risk import RiskContext, current_state, limit_rules
+        from kalshi_cli.risk.engine import limit_rules
+        from kalshi_cli.risk.rules import RiskContext
+        from kalshi_cli.risk.state import current_state
         from kalshi_cli.runner.config import load_budgets, load_risk_limits
         from kalshi_cli.services.orders.context import order_subaccount
         from kalshi_cli.services.orders.limits import MarketReads

@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager, contextmanager
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from kalshi_cli.risk import utc_day
+from kalshi_cli.vocabulary.clock import utc_day
 
 if TYPE_CHECKING:
     from kalshi_cli.risk.state import StateRow

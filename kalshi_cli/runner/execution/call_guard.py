@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kalshi_cli.risk import RiskEngine
+    from kalshi_cli.risk.engine import RiskEngine
     from kalshi_cli.runner.books.eventlog import EventLog
     from kalshi_cli.vocabulary.clock import Clock
 

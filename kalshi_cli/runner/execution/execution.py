@@ -19,8 +19,8 @@ from kalshi_cli.strategies import Intent
 from kalshi_cli.vocabulary.units import ZERO, Action, Side, TimeInForce
 
 if TYPE_CHECKING:
-    from kalshi_cli.risk import RiskEngine
     from kalshi_cli.risk.budget import Owned
+    from kalshi_cli.risk.engine import RiskEngine
     from kalshi_cli.risk.event_loss import EventBook, EventTerms
     from kalshi_cli.runner.books.budgets import Budgets
     from kalshi_cli.runner.execution.amends import Amends

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kalshi_cli.risk import RiskEngine
+    from kalshi_cli.risk.engine import RiskEngine
     from kalshi_cli.runner.books.eventlog import EventLog
     from kalshi_cli.runner.loop.shared import Tuning
     from kalshi_cli.runner.ports import MarketFeed

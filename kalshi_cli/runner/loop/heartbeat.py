@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kalshi_cli.risk import utc_day
 from kalshi_cli.runner.loop.shared import alert_through
 from kalshi_cli.runner.loop.summary import Summary
+from kalshi_cli.vocabulary.clock import utc_day
 from kalshi_cli.vocabulary.units import fmt_money
 
 if TYPE_CHECKING:

@@ -36,7 +36,7 @@ from kalshi_cli.vocabulary.models import Orderbook, PriceRange
 from kalshi_cli.vocabulary.order_terms import check_count, check_dollars, check_whole_count
 
 if TYPE_CHECKING:
-    from kalshi_cli.risk import RiskEngine
+    from kalshi_cli.risk.engine import RiskEngine
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.execution.call_guard import CallGuard
     from kalshi_cli.runner.execution.own_orders import OwnOrders

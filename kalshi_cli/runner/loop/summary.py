@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
-from kalshi_cli.risk import ApiErrorGuard, RiskLimits, limit_rules
 from kalshi_cli.risk import rules as r
+from kalshi_cli.risk.engine import ApiErrorGuard, RiskLimits, limit_rules
 from kalshi_cli.vocabulary.units import fmt_count, fmt_money, money_places
 
 

@@ -29,7 +29,7 @@ from kalshi_cli.vocabulary.units import Side
 
 if TYPE_CHECKING:
     from kalshi_cli.client.exchange import ExchangeSchedule
-    from kalshi_cli.risk import RiskEngine
+    from kalshi_cli.risk.engine import RiskEngine
     from kalshi_cli.runner.books.eventlog import EventLog
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.books.records import LoopTradingRecords

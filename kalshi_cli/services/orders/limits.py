@@ -28,7 +28,7 @@ from kalshi_cli.vocabulary.units import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from kalshi_cli.risk import RiskLimits
+    from kalshi_cli.risk.engine import RiskLimits
     from kalshi_cli.risk.event_loss import EventTerms
     from kalshi_cli.services.orders.context import OrderClient, OrderContext
     from kalshi_cli.store import IntentRecord
@@ -297,7 +297,9 @@ class PreTradeChecks:
         amended and what of it rests after; a `reduce_only` order, an exit, is never held to it).
         The first denial is refused, naming the key to raise; returns the worst case after, toward
         either side."""
-        from kalshi_cli.risk import Code, RiskContext, TradingState, limit_rules
+        from kalshi_cli.risk.engine import limit_rules
+        from kalshi_cli.risk.rules import Code, RiskContext
+        from kalshi_cli.risk.state import TradingState
         from kalshi_cli.vocabulary.decisions import Intent, PositionView
 
         reads = reads or MarketReads()

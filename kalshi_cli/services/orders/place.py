@@ -12,7 +12,7 @@ from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.risk import RiskLimits
+from kalshi_cli.risk.engine import RiskLimits
 from kalshi_cli.services.orders.amend import OrderAmends
 from kalshi_cli.services.orders.cancel import OrderCancels
 from kalshi_cli.services.orders.context import (

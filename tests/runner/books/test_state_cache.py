@@ -22,10 +22,9 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.risk import utc_day
 from kalshi_cli.runner.books.records import LoopTradingRecords
 from kalshi_cli.store import FillRecord, Store, StoreError
-from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.clock import ManualClock, utc_day
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.units import BookSide
 from tests.runner.fakes import START, Rig, make_rig

@@ -18,7 +18,8 @@ import pytest
 from kalshi_cli.client.connection import Connection
 from kalshi_cli.client.ratelimit import BucketLimit, TierLimits
 from kalshi_cli.client.retry import Resend, nothing_sent
-from kalshi_cli.risk import RiskEngine, RiskLimits, TradingState
+from kalshi_cli.risk.engine import RiskEngine, RiskLimits
+from kalshi_cli.risk.state import TradingState
 from kalshi_cli.runner.books.records import LoopTradingRecords
 from kalshi_cli.runner.lifecycle.session import CLIENT_RETRY_BUDGET_S
 from kalshi_cli.store import Store

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.risk import RiskEngine, RiskLimits, TradingState
+from kalshi_cli.risk.engine import RiskEngine, RiskLimits
+from kalshi_cli.risk.state import TradingState
 from kalshi_cli.runner.assembly import risk_sink
 from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.books.records import LoopTradingRecords
