@@ -315,7 +315,11 @@ class ApiErrorGuard:
         failing_s = now - self._failing_since
         outage_s = self._limits.api_outage_s
         if self.consecutive < self._limits.max_consecutive_errors and failing_s < outage_s:
-            return GuardVerdict(min(self.backoff_s(self.consecutive), outage_s - failing_s), False)
+            # the whole ceiling of the house's rule, not a draw under it: the pause a trader
+            # reads in docs/risk.md (`min(backoff_base_s x 2^(n-1), backoff_max_s)`) is the one
+            # they get
+            pause = self._backoff.ceiling(self.consecutive)
+            return GuardVerdict(min(pause, outage_s - failing_s), False)
         if failing_s >= outage_s:
             detail = (
                 f"API outage: every call failed for {failing_s:.1f}s ({self.consecutive} errors "
@@ -331,11 +335,6 @@ class ApiErrorGuard:
         self.consecutive = 0
         self._failing_since = None
         return GuardVerdict(self._limits.backoff_max_s, True)
-
-    def backoff_s(self, errors: int) -> float:
-        """The whole ceiling of the house's rule, not a draw under it: the pause a trader reads
-        in docs/risk.md (`min(backoff_base_s x 2^(n-1), backoff_max_s)`) is the one they get."""
-        return self._backoff.ceiling(errors)
 
 
 class RiskEngine:
