@@ -18,15 +18,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from enum import IntEnum
 from typing import Any
 
-from kalshi_cli.alerts import (
-    RUNBOOKS,
-    Alert,
-    AlertRouter,
-    AlertStateStore,
-    Runbook,
-    SendReport,
-    Severity,
-)
+from kalshi_cli.alerts.model import RUNBOOKS, Alert, AlertStateStore, Runbook, SendReport, Severity
+from kalshi_cli.alerts.router import AlertRouter
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.units import MONEY_SHOWN
 

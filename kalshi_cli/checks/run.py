@@ -43,7 +43,8 @@ from kalshi_cli.vocabulary.clock import Clock, Deadline, SystemClock
 from kalshi_cli.vocabulary.errors import ConfigError, CredentialsError, KalshiError
 
 if TYPE_CHECKING:
-    from kalshi_cli.alerts import AlertRouter, AlertStateLike, AlertStateStore, SendReport
+    from kalshi_cli.alerts.model import AlertStateLike, AlertStateStore, SendReport
+    from kalshi_cli.alerts.router import AlertRouter
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.risk.engine import RiskLimits
     from kalshi_cli.store import StateFileLocked, Store
@@ -67,7 +68,7 @@ def load_sections(path: Path | None) -> dict[str, Mapping[str, Any]]:
         RiskLimits.from_config(risk)  # refusals name the file and line of the key
     alerts = section(document, "alerts")
     if alerts:  # no section, no channels: nothing to check
-        from kalshi_cli.alerts import AlertRouter
+        from kalshi_cli.alerts.router import AlertRouter
 
         AlertRouter.from_config(alerts)  # refusals name the file and line of the key
     found: dict[str, Mapping[str, Any]] = {name: section(document, name) for name in SECTIONS}

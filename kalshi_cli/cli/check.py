@@ -21,7 +21,7 @@ from kalshi_cli.cli._options import Environment, EnvOpt, FiniteFloat, JsonOpt
 from kalshi_cli.vocabulary.errors import KalshiError, UsageError
 
 if TYPE_CHECKING:
-    from kalshi_cli.alerts import AlertRouter
+    from kalshi_cli.alerts.router import AlertRouter
     from kalshi_cli.checks.run import CheckInputs
     from kalshi_cli.checks.thresholds import Thresholds
     from kalshi_cli.config import Settings
@@ -216,7 +216,7 @@ def _plan(
     router = None
     # No `alerts:` section means no channels, so nothing to post: skip importing the router.
     if not no_alert and sections["alerts"]:
-        from kalshi_cli.alerts import AlertRouter
+        from kalshi_cli.alerts.router import AlertRouter
 
         router = AlertRouter.from_config(sections["alerts"])
     try:

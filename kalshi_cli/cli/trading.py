@@ -114,7 +114,8 @@ def post_kill_alert(app: AppContext, report: KillReport, scope: str) -> list[str
     """The kill switch's alert (runbooks/06) to the config's webhooks, whether or not a trade
     loop runs: the loop's own for HALTED (`KINDS`), so the router sends it once. Returns the
     delivery problems; never raises."""
-    from kalshi_cli.alerts import RUNBOOKS, Alert, AlertRouter
+    from kalshi_cli.alerts.model import RUNBOOKS, Alert
+    from kalshi_cli.alerts.router import AlertRouter
     from kalshi_cli.config import read_sections, section
     from kalshi_cli.runner.loop.alerting import KINDS
     from kalshi_cli.store import Store

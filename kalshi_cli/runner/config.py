@@ -510,7 +510,7 @@ def _trade(trade: Located) -> Mapping[str, Any]:
 def _alerts(alerts: Located) -> Mapping[str, Any]:
     if not alerts:
         return alerts
-    from kalshi_cli.alerts import AlertRouter
+    from kalshi_cli.alerts.router import AlertRouter
 
     AlertRouter.from_config(alerts)  # refusals name the file and line of the key
     return alerts

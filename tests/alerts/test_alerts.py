@@ -18,25 +18,24 @@ from typing import Any
 import msgspec
 import pytest
 
-from kalshi_cli.alerts import (
-    JOIN_GRACE_S,
+from kalshi_cli.alerts.channels.base import HttpChannel
+from kalshi_cli.alerts.channels.deadman import DeadManPing
+from kalshi_cli.alerts.channels.discord import DiscordWebhook
+from kalshi_cli.alerts.channels.generic import GenericWebhook
+from kalshi_cli.alerts.channels.mail import EmailChannel
+from kalshi_cli.alerts.channels.slack import SlackWebhook
+from kalshi_cli.alerts.channels.telegram import TelegramBot
+from kalshi_cli.alerts.masking import mask_url
+from kalshi_cli.alerts.model import (
     RUNBOOKS,
     Alert,
-    AlertRouter,
     AlertStatus,
-    DeadManPing,
     Delivery,
-    DiscordWebhook,
-    GenericWebhook,
-    HttpChannel,
     Outcome,
     Runbook,
     Severity,
-    SlackWebhook,
-    mask_url,
 )
-from kalshi_cli.alerts.channels.mail import EmailChannel
-from kalshi_cli.alerts.channels.telegram import TelegramBot
+from kalshi_cli.alerts.router import JOIN_GRACE_S, AlertRouter
 from kalshi_cli.vocabulary.clock import Clock, Deadline, ManualClock, SystemClock
 from kalshi_cli.vocabulary.errors import ConfigError
 from tests.fakes import FakeAlertState, FakeAlertStateStore, RecordingRouter

@@ -18,7 +18,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
-from kalshi_cli.alerts import AlertRouter, Outcome, Severity
+from kalshi_cli.alerts.model import Outcome, Severity
+from kalshi_cli.alerts.router import AlertRouter
 from kalshi_cli.vocabulary.clock import Deadline, ManualClock
 from kalshi_cli.vocabulary.errors import ConfigError
 from tests.alerts.test_alerts import Receiver, _Handler, breach, reply

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.alerts import Alert, AlertRouter, Outcome, Runbook, Severity
+from kalshi_cli.alerts.model import Alert, Outcome, Runbook, Severity
+from kalshi_cli.alerts.router import AlertRouter
 from kalshi_cli.store import Store, migrations
 from kalshi_cli.vocabulary.clock import ManualClock
 from tests.checks.test_check_alerts_e2e import Receiver

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.alerts import AlertRouter
+from kalshi_cli.alerts.router import AlertRouter
 from kalshi_cli.vocabulary.errors import ConfigError
 
 SECRET_NUMBER = 4815.162342

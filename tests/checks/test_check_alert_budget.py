@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.alerts import AlertRouter
+from kalshi_cli.alerts.router import AlertRouter
 from kalshi_cli.checks import CheckResult, CheckStatus
 from kalshi_cli.checks.run import deliver
 from kalshi_cli.store import Store

@@ -8,16 +8,9 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.alerts import (
-    Alert,
-    AlertRouter,
-    AlertStatus,
-    Delivery,
-    HttpChannel,
-    Outcome,
-    Runbook,
-    Severity,
-)
+from kalshi_cli.alerts.channels.base import HttpChannel
+from kalshi_cli.alerts.model import Alert, AlertStatus, Delivery, Outcome, Runbook, Severity
+from kalshi_cli.alerts.router import AlertRouter
 from kalshi_cli.checks import (
     CheckResult,
     CheckStatus,

@@ -70,7 +70,7 @@ def test_checks_section_is_every_threshold_at_its_default() -> None:
 
 
 def test_the_commented_alerts_example_is_a_valid_alerts_section() -> None:
-    from kalshi_cli.alerts import AlertRouter
+    from kalshi_cli.alerts.router import AlertRouter
 
     text = example_config()
     block = text[text.index("# alerts:") :]

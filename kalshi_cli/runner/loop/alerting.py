@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from kalshi_cli.alerts import RUNBOOKS, Alert, AlertRouter, AlertStatus, Severity
+from kalshi_cli.alerts.model import RUNBOOKS, Alert, AlertStatus, Severity
+from kalshi_cli.alerts.router import AlertRouter
 from kalshi_cli.store.paper import PAPER
 
 if TYPE_CHECKING:
-    from kalshi_cli.alerts import AlertStateStore
+    from kalshi_cli.alerts.model import AlertStateStore
 
 # the alert state store the thread uses while it runs, closed when it ends
 StateStoreFactory = Callable[[], AbstractContextManager["AlertStateStore"]]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.alerts import AlertRouter
+from kalshi_cli.alerts.router import AlertRouter
 from kalshi_cli.feed.book import FeedEvent
 from kalshi_cli.runner.config import StrategyChoice, TradeOptions
 from kalshi_cli.runner.lifecycle.running import run
