@@ -10,9 +10,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from kalshi_cli.alerts.channels.base import Channel, ChannelSettings, HttpChannel, JsonWebhook
-
-__all__ = ["Channel", "ChannelSettings", "HttpChannel", "JsonWebhook", "channel_types"]
+from kalshi_cli.alerts.channels.base import Channel
 
 # the order `type:` choices are listed in messages; a kind not named here follows, by name
 _LISTED_FIRST = ("slack", "discord", "telegram", "email", "generic", "deadman")
