@@ -88,9 +88,6 @@ class TradeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
             )
 
 
-TRADE_KEYS = frozenset(TradeSection.__struct_fields__)
-
-
 @dataclass(frozen=True)
 class Selection:
     """Which markets to trade: explicit tickers, a series, an event, or every open market."""

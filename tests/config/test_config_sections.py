@@ -15,7 +15,7 @@ from kalshi_cli.checks.thresholds import THRESHOLDS
 from kalshi_cli.config import example_config
 from kalshi_cli.risk.engine import RiskLimits
 from kalshi_cli.runner.books import eventlog
-from kalshi_cli.runner.config import TRADE_KEYS, TradeConfig, TradeSection
+from kalshi_cli.runner.config import TradeConfig, TradeSection
 from kalshi_cli.runner.loop.settings import LoopSettings
 from kalshi_cli.strategies import get_strategy, strategy_names
 
@@ -44,7 +44,7 @@ def test_every_strategy_is_documented_with_its_defaults() -> None:
 
 def test_trade_section_lists_every_key_and_the_loop_defaults() -> None:
     section = EXAMPLE["trade"]
-    assert set(section) == set(TRADE_KEYS)
+    assert set(section) == set(TradeSection.__struct_fields__)
     loop = {f.name: f.default for f in fields(LoopSettings)}
     assert section["status_interval_s"] == loop["status_interval_s"]
     assert section["tick_interval_s"] == loop["tick_interval_s"]
