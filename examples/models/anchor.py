@@ -3,7 +3,7 @@
 
 The model: the market overreacts, and half of any move of the YES mid away from its anchor
 (0.50) comes back. It is called in the trading loop's process with the market's snapshot
-(`kalshi_cli.strategies.MarketSnapshot`) and answers a probability of YES with a confidence;
+(`kalshi_cli.strategy_api.MarketSnapshot`) and answers a probability of YES with a confidence;
 None when the book has no mid. Its `__version__` goes into every order's reason.
 """
 

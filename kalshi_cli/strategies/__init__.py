@@ -8,15 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from kalshi_cli.strategies import arbitrage, crypto, market_maker, mean_reversion, model, spike
-from kalshi_cli.strategy_api import (
-    Cancel,
-    Decision,
-    Intent,
-    MarketSnapshot,
-    PositionView,
-    RestingOrder,
-    Strategy,
-)
+from kalshi_cli.strategy_api.strategy import Strategy
 from kalshi_cli.vocabulary.decode import did_you_mean
 from kalshi_cli.vocabulary.errors import UsageError
 
@@ -95,20 +87,3 @@ class StrategyLookup:
             # the spelling it is named by from here on (an absolute path) finds it too
             self._found.setdefault(found.spec or found.name, found)
         return found
-
-
-__all__ = [
-    "BUILT_IN",
-    "Cancel",
-    "Decision",
-    "Intent",
-    "MarketSnapshot",
-    "PositionView",
-    "RestingOrder",
-    "Strategy",
-    "StrategyLookup",
-    "get_strategy",
-    "register_strategy",
-    "strategy_names",
-    "strategy_source",
-]

@@ -10,7 +10,7 @@ import pytest
 
 from kalshi_cli.risk.engine import RiskLimits
 from kalshi_cli.risk.rules import Code
-from kalshi_cli.strategies import Intent, PositionView
+from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.errors import ConfigError
 from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 from tests.risk.test_risk_engine import START, buy, make

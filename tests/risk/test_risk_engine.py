@@ -9,14 +9,10 @@ from hypothesis import strategies as st
 from kalshi_cli.risk.engine import RiskEngine, RiskLimits
 from kalshi_cli.risk.rules import Code
 from kalshi_cli.risk.state import TradingState, halt, resume
-from kalshi_cli.strategies import (
-    Intent,
-    MarketSnapshot,
-    PositionView,
-    RestingOrder,
-    get_strategy,
-)
+from kalshi_cli.strategies import get_strategy
+from kalshi_cli.strategy_api.snapshot import MarketSnapshot
 from kalshi_cli.vocabulary.clock import ManualClock, utc_day
+from kalshi_cli.vocabulary.decisions import Intent, PositionView, RestingOrder
 from kalshi_cli.vocabulary.errors import (
     BadRequestError,
     ConfigError,

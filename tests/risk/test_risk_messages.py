@@ -27,8 +27,8 @@ from kalshi_cli.risk.rules import (
     TradingStateRule,
 )
 from kalshi_cli.risk.state import TradingState, halt, resume
-from kalshi_cli.strategies import Intent, PositionView, RestingOrder
 from kalshi_cli.vocabulary.clock import ManualClock, utc_day
+from kalshi_cli.vocabulary.decisions import Intent, PositionView, RestingOrder
 from kalshi_cli.vocabulary.errors import BadRequestError, ServerError
 from kalshi_cli.vocabulary.models import Orderbook
 from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce

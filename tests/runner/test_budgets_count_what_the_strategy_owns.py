@@ -16,7 +16,7 @@ from kalshi_cli.risk.rules import RiskContext, StrategyBudgetRule, Verdict
 from kalshi_cli.risk.state import TradingState
 from kalshi_cli.runner.books.budgets import Budgets
 from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio, open_order
-from kalshi_cli.strategies import Intent
+from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.models import Market
 from kalshi_cli.vocabulary.owners import STOP_LOSS
 from kalshi_cli.vocabulary.units import ZERO, Action, BookSide, Side

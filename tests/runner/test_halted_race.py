@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.store import Store
-from kalshi_cli.strategies import Intent
+from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 from tests.runner.fakes import make_rig
 

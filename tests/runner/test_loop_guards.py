@@ -16,8 +16,8 @@ import pytest
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.runner.loop.alerting import TradeAlerts
 from kalshi_cli.sim.core.records import PlaceRequest
-from kalshi_cli.strategies import Intent
 from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.errors import BadRequestError, ServerError
 from kalshi_cli.vocabulary.models import Fill
 from kalshi_cli.vocabulary.units import Action, BookSide, SelfTradePrevention, Side, TimeInForce

@@ -13,8 +13,8 @@ from pathlib import Path
 from kalshi_cli.risk.rules import Code
 from kalshi_cli.store import Store
 from kalshi_cli.store.records import IntentRecord
-from kalshi_cli.strategies import Intent, PositionView
 from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.owners import STOP_LOSS
 from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.runner.fakes import START, make_rig

@@ -11,7 +11,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
+from kalshi_cli.strategy_api.snapshot import MarketSnapshot
+from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.runner.fakes import Rig, another_trader_places, quiet_market_maker, swap_decide
 

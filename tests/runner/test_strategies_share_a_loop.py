@@ -29,9 +29,10 @@ from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.services.orders.status import trading_status
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.store import Store
-from kalshi_cli.strategies import Cancel, Intent, MarketSnapshot, PositionView
 from kalshi_cli.strategy_api import close_at_bid
+from kalshi_cli.strategy_api.snapshot import MarketSnapshot
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock, utc_day
+from kalshi_cli.vocabulary.decisions import Cancel, Intent, PositionView
 from kalshi_cli.vocabulary.errors import NotFoundError, ServerError, TurnPastDeadline, UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import Order

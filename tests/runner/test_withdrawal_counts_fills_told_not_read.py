@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.sim.core.records import SimOrder
-from kalshi_cli.strategies import Intent
+from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.runner.fakes import (

@@ -17,8 +17,8 @@ from kalshi_cli.risk.engine import RiskEngine, RiskLimits
 from kalshi_cli.risk.rules import Code
 from kalshi_cli.services.metrics import Collector, LoopTelemetry, api_families, render
 from kalshi_cli.store import FillRecord, IntentRecord, Store
-from kalshi_cli.strategies import Intent, PositionView
 from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.errors import RateLimitedError, TransportError
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.units import Action, BookSide, Side

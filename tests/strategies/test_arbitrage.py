@@ -1,7 +1,8 @@
 from decimal import Decimal as D
 
-from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
 from kalshi_cli.strategies.arbitrage import ArbitrageParams, decide, set_edge
+from kalshi_cli.strategy_api.snapshot import MarketSnapshot
+from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.models import TAKER_FEE_RATE, Orderbook, trading_fee
 from kalshi_cli.vocabulary.units import ONE, Action, Side, TimeInForce
 

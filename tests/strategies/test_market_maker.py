@@ -1,7 +1,8 @@
 from decimal import Decimal as D
 
-from kalshi_cli.strategies import Cancel, Intent, MarketSnapshot, PositionView, RestingOrder
 from kalshi_cli.strategies.market_maker import MarketMakerParams, decide
+from kalshi_cli.strategy_api.snapshot import MarketSnapshot
+from kalshi_cli.vocabulary.decisions import Cancel, Intent, PositionView, RestingOrder
 from kalshi_cli.vocabulary.models import MAKER_FEE_RATE, Orderbook
 from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 

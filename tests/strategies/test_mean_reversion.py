@@ -1,7 +1,8 @@
 from decimal import Decimal as D
 
-from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
 from kalshi_cli.strategies.mean_reversion import MeanReversionParams, decide, zscore
+from kalshi_cli.strategy_api.snapshot import MarketSnapshot
+from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.models import Orderbook
 from kalshi_cli.vocabulary.units import Action, Side
 

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kalshi_cli.runner.books.portfolio import MidHistory
-from kalshi_cli.strategies import MarketSnapshot
 from kalshi_cli.strategies.mean_reversion import zscore
+from kalshi_cli.strategy_api.snapshot import MarketSnapshot
 from kalshi_cli.strategy_api.window import MidWindow
 from kalshi_cli.vocabulary.models import Orderbook
 

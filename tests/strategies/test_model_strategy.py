@@ -19,16 +19,7 @@ from typing import Any, cast
 
 import pytest
 
-from kalshi_cli.strategies import (
-    Cancel,
-    Decision,
-    Intent,
-    MarketSnapshot,
-    PositionView,
-    RestingOrder,
-    Strategy,
-    get_strategy,
-)
+from kalshi_cli.strategies import get_strategy
 from kalshi_cli.strategies.deadline import (
     BoundedCall,
     MissedDeadline,
@@ -38,7 +29,16 @@ from kalshi_cli.strategies.deadline import (
 )
 from kalshi_cli.strategies.model import ModelDown, ModelError, ModelParams, decide, kelly_share
 from kalshi_cli.strategies.model.sources import CommandSource, FileSource
-from kalshi_cli.vocabulary.decisions import Holding
+from kalshi_cli.strategy_api.snapshot import MarketSnapshot
+from kalshi_cli.strategy_api.strategy import Strategy
+from kalshi_cli.vocabulary.decisions import (
+    Cancel,
+    Decision,
+    Holding,
+    Intent,
+    PositionView,
+    RestingOrder,
+)
 from kalshi_cli.vocabulary.errors import ConfigError
 from kalshi_cli.vocabulary.models import Orderbook
 from kalshi_cli.vocabulary.units import Action, Side, TimeInForce

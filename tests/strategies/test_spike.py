@@ -1,7 +1,8 @@
 from decimal import Decimal as D
 
-from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView, RestingOrder
 from kalshi_cli.strategies.spike import SpikeParams, decide
+from kalshi_cli.strategy_api.snapshot import MarketSnapshot
+from kalshi_cli.vocabulary.decisions import Intent, PositionView, RestingOrder
 from kalshi_cli.vocabulary.models import Orderbook
 from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.shared import Holds, Report
     from kalshi_cli.services.orders.amend import Amend, SentAmend
     from kalshi_cli.services.orders.place import OrderService
-    from kalshi_cli.strategies import Intent
+    from kalshi_cli.vocabulary.decisions import Intent
     from kalshi_cli.vocabulary.models import Order
 
 

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.fills import FillSync
     from kalshi_cli.runner.execution.shared import Bookkeeping, Holds, Report
     from kalshi_cli.services.orders.place import OrderService, SentOrder
-    from kalshi_cli.strategies import Intent
+    from kalshi_cli.vocabulary.decisions import Intent
 
 
 # why an order the dispatch dropped before it was made never left (`AnswerBook.unmade`)

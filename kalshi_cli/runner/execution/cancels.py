@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.execution.dispatch import CallAnswer, Urgency, run_call
 from kalshi_cli.services.reconcile import book_cancel
-from kalshi_cli.strategies import Cancel
+from kalshi_cli.vocabulary.decisions import Cancel
 from kalshi_cli.vocabulary.errors import BadRequestError, KalshiError, NotFoundError
 from kalshi_cli.vocabulary.units import ZERO
 

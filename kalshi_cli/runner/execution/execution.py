@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.execution.answers import intent_fields
-from kalshi_cli.strategies import Intent
+from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.units import ZERO, Action, Side, TimeInForce
 
 if TYPE_CHECKING:

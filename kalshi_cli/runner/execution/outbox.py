@@ -28,8 +28,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.dispatch import Wire
     from kalshi_cli.runner.execution.sender import Sender
     from kalshi_cli.runner.execution.shared import Holds
-    from kalshi_cli.strategies import Intent
-    from kalshi_cli.vocabulary.decisions import PositionView
+    from kalshi_cli.vocabulary.decisions import Intent, PositionView
 
 
 class Outbox:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.answers import AnswerBook
     from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
     from kalshi_cli.services.orders.place import OrderService, SentOrder
-    from kalshi_cli.strategies import Intent
+    from kalshi_cli.vocabulary.decisions import Intent
 
 
 class Sender:

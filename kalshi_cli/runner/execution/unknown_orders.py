@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.call_guard import CallGuard
     from kalshi_cli.runner.execution.dispatch import Dispatch, Wire
     from kalshi_cli.store import FillRecord, Store
-    from kalshi_cli.strategies import Intent
     from kalshi_cli.vocabulary.clock import Clock
+    from kalshi_cli.vocabulary.decisions import Intent
     from kalshi_cli.vocabulary.models import Order, QuarantinedFill
 
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.books.eventlog import EventLog
     from kalshi_cli.runner.loop.shared import Tuning
     from kalshi_cli.runner.ports import MarketFeed
-    from kalshi_cli.strategies import Intent
+    from kalshi_cli.vocabulary.decisions import Intent
 
 
 class MarketGate:

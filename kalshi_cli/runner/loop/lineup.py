@@ -21,7 +21,8 @@ from kalshi_cli.vocabulary.errors import UsageError
 from kalshi_cli.vocabulary.owners import OWNER_NAME, OWNER_NAME_RULE
 
 if TYPE_CHECKING:
-    from kalshi_cli.strategies import Decision, Strategy
+    from kalshi_cli.strategy_api.strategy import Strategy
+    from kalshi_cli.vocabulary.decisions import Decision
 
 
 @dataclass(frozen=True)

@@ -27,10 +27,11 @@ import msgspec
 from kalshi_cli.runner.books.portfolio import MidHistory
 from kalshi_cli.runner.loop.lineup import Member
 from kalshi_cli.runner.ports import FeedWithIndices
-from kalshi_cli.strategies import Cancel, Decision, Intent, MarketSnapshot, PositionView
 from kalshi_cli.strategies.deadline import Starting, StillRunning
 from kalshi_cli.strategy_api import EventView, IndexView, MarketTerms
+from kalshi_cli.strategy_api.snapshot import MarketSnapshot
 from kalshi_cli.strategy_api.window import MidWindow
+from kalshi_cli.vocabulary.decisions import Cancel, Decision, Intent, PositionView
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.models import Orderbook, PriceRange
 from kalshi_cli.vocabulary.order_terms import check_count, check_dollars, check_whole_count

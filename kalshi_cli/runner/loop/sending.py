@@ -14,8 +14,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from kalshi_cli.strategies import Cancel, Decision, Intent, PositionView
-from kalshi_cli.vocabulary.decisions import market_bid
+from kalshi_cli.vocabulary.decisions import Cancel, Decision, Intent, PositionView, market_bid
 from kalshi_cli.vocabulary.models import Level, Orderbook
 from kalshi_cli.vocabulary.units import ZERO, Side
 

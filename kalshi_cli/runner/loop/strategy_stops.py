@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.loop.settings import LoopSettings
     from kalshi_cli.runner.loop.shared import Alert, Tuning
     from kalshi_cli.store import Store
-    from kalshi_cli.strategies import Intent
     from kalshi_cli.vocabulary.clock import Clock
+    from kalshi_cli.vocabulary.decisions import Intent
 
 LATE_ANSWERS_STOP = 3
 """A strategy's late answers (any market) within `strategy_errors_window_s` that stop it: one is

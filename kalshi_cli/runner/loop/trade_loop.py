@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 from kalshi_cli.feed.book import FeedEvent
 from kalshi_cli.runner.loop.loop_parts import Acts, Books, Hooks, TickParts
 from kalshi_cli.runner.loop.shared import alert_through
-from kalshi_cli.strategies import PositionView
 from kalshi_cli.vocabulary.clock import Deadline, utc_day
+from kalshi_cli.vocabulary.decisions import PositionView
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

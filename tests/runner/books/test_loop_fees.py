@@ -13,8 +13,9 @@ import pytest
 from kalshi_cli.runner.books.fees import FeeChange
 from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.runner.preflight import StartupRefused
-from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
+from kalshi_cli.strategy_api.snapshot import MarketSnapshot
 from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.models import MAKER_FEE_RATE, TAKER_FEE_RATE, FeeModel, FeeType, Market
 from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 from tests.conftest import STANDARD_FEES

@@ -24,8 +24,8 @@ from kalshi_cli.runner.books.portfolio import OpenOrder
 from kalshi_cli.runner.execution.dispatch import Urgency
 from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE
 from kalshi_cli.services.orders.amend import Amend
-from kalshi_cli.strategies import Cancel, Intent
 from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.decisions import Cancel, Intent
 from kalshi_cli.vocabulary.errors import (
     BadRequestError,
     NotFoundError,

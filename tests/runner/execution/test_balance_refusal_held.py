@@ -12,8 +12,9 @@ from typing import Any
 
 from kalshi_cli.runner.execution.balance_hold import BALANCE_RETRY_S
 from kalshi_cli.sim.core.records import PlaceRequest
-from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
+from kalshi_cli.strategy_api.snapshot import MarketSnapshot
 from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.units import Action, BookSide, SelfTradePrevention, Side, TimeInForce
 from tests.runner.fakes import START, Rig, make_rig, new_exchange, swap_decide, trader
 

@@ -19,7 +19,7 @@ import pytest
 
 from kalshi_cli.client.requests import CancelResult
 from kalshi_cli.services.orders.place import OrderService
-from kalshi_cli.strategies import Cancel
+from kalshi_cli.vocabulary.decisions import Cancel
 from kalshi_cli.vocabulary.errors import BadRequestError, NotFoundError, ServerError
 from kalshi_cli.vocabulary.models import Order
 from kalshi_cli.vocabulary.units import ZERO

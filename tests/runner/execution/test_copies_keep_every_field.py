@@ -6,7 +6,7 @@ from dataclasses import fields, replace
 from decimal import Decimal
 
 from kalshi_cli.runner.execution.fills import Sent
-from kalshi_cli.strategies import Intent
+from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 
 

@@ -12,8 +12,8 @@ from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.runner.preflight import rebuild
 from kalshi_cli.services.reconcile import reconcile
 from kalshi_cli.store import Store
-from kalshi_cli.strategies import Intent
 from kalshi_cli.vocabulary.clock import utc_day
+from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.runner.fakes import FakeClient, another_trader_places, swap_decide
 from tests.runner.test_strategy_scenarios import TICKER, on_the_scenario

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
-from kalshi_cli.strategies import Intent
 from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 from tests.runner.fakes import Rig, quiet_market_maker
 

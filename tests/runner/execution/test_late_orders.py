@@ -16,8 +16,9 @@ from kalshi_cli.client.client import LANDING_WINDOW_S, SIGNATURE_WINDOW_S
 from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.sim.server.auth import DEFAULT_WINDOW_S
-from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
+from kalshi_cli.strategy_api.snapshot import MarketSnapshot
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock, utc_day
+from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.models import Order
 from kalshi_cli.vocabulary.units import Action, BookSide, SelfTradePrevention, Side, TimeInForce

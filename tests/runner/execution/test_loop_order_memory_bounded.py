@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.runner.execution import fills
-from kalshi_cli.strategies import Cancel
 from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.decisions import Cancel
 from kalshi_cli.vocabulary.units import Action, Side
 from tests.runner.execution.test_requote_amends import LAL, _quoted, _rig, _sell_into_the_quote
 from tests.runner.fakes import START, make_rig, new_exchange

@@ -15,7 +15,7 @@ import pytest
 
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.store import IntentRecord
-from kalshi_cli.strategies import Intent
+from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.units import Action, BookSide, SelfTradePrevention, Side, TimeInForce
 from tests.runner.fakes import Held, Rig, another_trader_places, make_rig

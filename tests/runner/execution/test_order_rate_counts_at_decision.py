@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.client.requests import CancelResult
-from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
+from kalshi_cli.strategy_api.snapshot import MarketSnapshot
 from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.units import Action, Side
 from tests.runner.fakes import Rig, quiet_market_maker, swap_decide
 

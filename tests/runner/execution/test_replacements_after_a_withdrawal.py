@@ -20,8 +20,9 @@ from typing import Any
 from kalshi_cli.client.requests import CancelResult
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.risk.state import halt
-from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
+from kalshi_cli.strategy_api.snapshot import MarketSnapshot
 from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 from tests.runner.fakes import Rig, quiet_market_maker, swap_decide
 from tests.runner.simproc import log_events

@@ -29,7 +29,7 @@ from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE
 from kalshi_cli.services.orders.amend import Amend
 from kalshi_cli.store import Store
 from kalshi_cli.store.connection import BUSY_TIMEOUT_SECONDS
-from kalshi_cli.strategies import Intent
+from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.errors import (
     ApiError,
     BadRequestError,

@@ -17,8 +17,8 @@ from kalshi_cli.runner.preflight import reconcile
 from kalshi_cli.services.reconcile import landing_wait_s
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.store import Store
-from kalshi_cli.strategies import Intent
 from kalshi_cli.vocabulary.clock import utc_day
+from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.models import Order
 from kalshi_cli.vocabulary.units import Action, BookSide, SelfTradePrevention, Side, TimeInForce

@@ -22,16 +22,11 @@ import pytest
 from kalshi_cli import strategies
 from kalshi_cli.runner.config import STRATEGY_ERRORS_ALERT, STRATEGY_ERRORS_STOP
 from kalshi_cli.runner.loop.alerting import TradeAlerts
-from kalshi_cli.strategies import (
-    Decision,
-    Intent,
-    MarketSnapshot,
-    PositionView,
-    get_strategy,
-    register_strategy,
-)
+from kalshi_cli.strategies import get_strategy, register_strategy
 from kalshi_cli.strategies.model.sources import CommandSource
+from kalshi_cli.strategy_api.snapshot import MarketSnapshot
 from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.decisions import Decision, Intent, PositionView
 from kalshi_cli.vocabulary.units import Action, Side
 from tests.fakes import FakeAlertStateStore, RecordingRouter
 from tests.runner.fakes import Rig, make_rig
