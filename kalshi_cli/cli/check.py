@@ -126,7 +126,7 @@ def check_command(
 
     Example: kalshi check api --warn 500 --crit 2000 --deadline 30
     """
-    from kalshi_cli.checks.run import deliver, run_named
+    from kalshi_cli.checks.run import run_named
 
     app = current()
     try:
@@ -149,12 +149,7 @@ def check_command(
     else:
         shown = [CheckResult(name.value, CheckStatus.UNKNOWN, plan.refused.one_line())]
     _render(name, shown, as_json)
-    if plan.router is not None:
-        results = shown[1:] if len(shown) > 1 else shown
-        # another account's file holds no alert state of this one's: sent without it
-        state = plan.settings.state if plan.refused is None else None
-        for problem in deliver(results, plan.router, state, clock=inputs.clock):
-            typer.echo(problem, err=True)
+    plan.alert(shown, inputs)
     raise typer.Exit(int(shown[0].status))
 
 
@@ -167,6 +162,19 @@ class _Plan:
     # why the state file is not this account's to look at (`AppContext.own_state`): the checks
     # do not run, and the UNKNOWN is still alerted
     refused: KalshiError | None = None
+
+    def alert(self, shown: list[CheckResult], inputs: CheckInputs) -> None:
+        """The results shown (`all`'s without its summary line) posted to the `alerts:`
+        channels, what could not be said on stderr."""
+        from kalshi_cli.checks.run import deliver
+
+        if self.router is None:
+            return
+        results = shown[1:] if len(shown) > 1 else shown
+        # another account's file holds no alert state of this one's: sent without it
+        state = self.settings.state if self.refused is None else None
+        for problem in deliver(results, self.router, state, clock=inputs.clock):
+            typer.echo(problem, err=True)
 
     def inputs(self, app: AppContext, subaccount: int | None, deadline: float) -> CheckInputs:
         """What the checks read: the state file, the thresholds, the risk limits, the clients,
