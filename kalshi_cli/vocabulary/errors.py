@@ -125,12 +125,14 @@ class ApiError(KalshiError):
         details: str | None = None,
         exchange_message: str | None = None,
         hint: str | None = None,
+        body: Any = None,
     ) -> None:
         super().__init__(message, hint=hint)
         self.status = status
         self.code = code  # Kalshi's error code (e.g. "order_already_exists"), None if it sent none
         self.details = details
         self.exchange_message = exchange_message  # the exchange's own words, unprefixed
+        self.body = body  # the answer's JSON as decoded (None: none, or not JSON)
 
     @classmethod
     def from_response(cls, status: int, body: Any, *, what: str = "request") -> ApiError:
@@ -161,6 +163,7 @@ class ApiError(KalshiError):
             details=details,
             exchange_message=message,
             hint=klass.default_hint,
+            body=body,
         )
 
     default_hint: str | None = None

@@ -107,3 +107,26 @@ def test_an_exchange_that_says_it_is_down_is_critical_though_its_schedule_cannot
         pytest.raises(ServerError),
     ):
         check_exchange(client, resolve(None), time.time())
+
+
+def test_an_exchange_failing_while_it_says_it_is_down_is_critical(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The spec gives `GET /exchange/status`'s 500, 503 and 504 answers the ExchangeStatus shape:
+    an exchange failing every request answers its status `exchange_active: false`. That is the
+    verdict, CRITICAL (the pager); the check read it as one that could not look, UNKNOWN (the
+    `warning` route)."""
+    sim.set_faults(http_5xx_rate=1.0)
+    try:
+        result = check(tmp_path, "exchange", "--no-alert", environ=account_env(sim.account))
+    finally:
+        sim.clear_faults()
+    assert result.exit_code == CRITICAL, result.output
+    assert line(result).startswith("KALSHI EXCHANGE CRITICAL - exchange ")
+    # a 5xx in the error shape says nothing of the exchange: the check could not look
+    failing = OneRouteFails("GET", "/exchange/status", 503)
+    with (
+        client_for(sim.account, transport=failing, max_attempts=1) as client,
+        pytest.raises(ServerError),
+    ):
+        check_exchange(client, resolve(None), time.time())
