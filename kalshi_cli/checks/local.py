@@ -102,6 +102,11 @@ def check_heartbeat(view: LocalView, th: Thresholds) -> CheckResult:
         # trouble from a dead loop, and said first so it is not mistaken for one
         status = CheckStatus.WARNING
         summary = f"alive but behind: {'; '.join(behind)}; {summary}"
+    if state == "SAFE_MODE" and status is not CheckStatus.CRITICAL:
+        # the API error guard's stop sends nothing, not even a close, until `kalshi resume`
+        # (docs/risk.md): alive is no comfort, graded as the loop's own `safe_mode` alert is
+        status = CheckStatus.CRITICAL
+        summary = f"trading stopped: nothing is sent until `kalshi resume`; {summary}"
     stopped = stopped_strategies(beat.detail)
     if stopped and status is not CheckStatus.CRITICAL:
         # the loop trades on without them (runbooks/16-strategy-stopped.md)
