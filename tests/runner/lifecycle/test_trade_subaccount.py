@@ -400,7 +400,7 @@ def test_a_user_orders_message_of_another_subaccount_is_not_the_loops(tmp_path: 
     rig.step(0.1)
     quote = next(iter(rig.loop.portfolio.orders.values()))
     shape = ser.ws_user_order_msg(rig.exchange.history.order(rig.client.account_id, quote.order_id))
-    before = rig.loop.summary().resting_orders
+    before = rig.loop.heartbeat.summary().resting_orders
 
     def resting(order_id: str, subaccount: int) -> FeedEvent:
         msg = shape | {
@@ -415,10 +415,10 @@ def test_a_user_orders_message_of_another_subaccount_is_not_the_loops(tmp_path: 
 
     rig.clock.advance(0.01)
     rig.loop.tick([resting("on-subaccount-1", 1)], full=False)
-    assert rig.loop.summary().resting_orders == before
+    assert rig.loop.heartbeat.summary().resting_orders == before
     rig.clock.advance(0.01)
     rig.loop.tick([resting("by-hand-on-0", 0)], full=False)
-    assert rig.loop.summary().resting_orders == before + 1
+    assert rig.loop.heartbeat.summary().resting_orders == before + 1
 
 
 @pytest.mark.slow

@@ -178,7 +178,7 @@ def test_the_loop_reports_its_lag_and_the_check_says_when_it_is_behind(rig: Rig)
     beat = rig.store.events.last_heartbeat("trade")
     assert beat is not None and beat.detail["lag_max_s"] == 0.25
     assert beat.detail["behind"] is False
-    status_line = rig.loop.summary()
+    status_line = rig.loop.heartbeat.summary()
     assert status_line.lag_p99_s == 0.25 and not status_line.behind
     here = LocalView(rig.store, rig.store.path, rig.clock.wall())
     assert check_heartbeat(here, resolve(None)).status is CheckStatus.OK
@@ -197,8 +197,8 @@ def test_the_loop_reports_its_lag_and_the_check_says_when_it_is_behind(rig: Rig)
     beat = rig.store.events.last_heartbeat("trade")
     assert beat is not None and beat.detail["behind"] is True
     assert beat.detail["lag_p99_s"] > 10 and beat.detail["waiting"] > 0
-    assert "loop lag" in "\n".join(rig.loop.summary().lines())
-    assert "(BEHIND)" in "\n".join(rig.loop.summary().lines())
+    assert "loop lag" in "\n".join(rig.loop.heartbeat.summary().lines())
+    assert "(BEHIND)" in "\n".join(rig.loop.heartbeat.summary().lines())
     loop_events = [e["event"] for e in _events(rig) if e["event"].startswith("loop_")]
     assert loop_events == ["loop_behind"]
     here = LocalView(rig.store, rig.store.path, rig.clock.wall())
