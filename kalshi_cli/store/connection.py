@@ -216,6 +216,10 @@ def create_state_file(path: Path, clock: Clock) -> list[str]:
             # own, and the whole file synced once below, before its name is linked
             configure(conn, readonly=False, durable=False, exclusive=True)
             applied = migrations.apply_pending(conn, clock.wall())
+            # linked in WAL mode: its openers turning it to WAL each want the file's exclusive
+            # lock, and two at once can each hold a shared lock the other waits for, which
+            # SQLite refuses at once (`StateFileLocked`) rather than waiting out
+            conn.execute("PRAGMA journal_mode = WAL").fetchone()
         except migrations.MigrationError as exc:
             raise migration_failed(exc, path, f"creating state file {path}: {exc}") from exc
         except sqlite3.Error as exc:
