@@ -671,6 +671,32 @@ def test_an_amend_by_hand_the_exchange_refuses_says_so_in_the_orders_history(
     ]
 
 
+def test_an_amend_by_hand_refused_leaves_the_fills_the_state_file_knew_past_a_lagging_read(
+    prime: SimHarness,
+    store: Store,
+    ticker: str,
+    service: OrderService,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The state file holds 4 of the bid filled (the trade loop read its fills); the read the
+    amend is checked against lags and shows none. The amend is refused: the row still says
+    4 filled and 6 rest, not the lagging read's 10."""
+    order_id = placed_bid(service, ticker, 10)
+    lagging = service.client.orders.get_order(order_id)
+    another_accounts_order(prime, ticker, BookSide.ASK, "0.20", 4)
+    store.orders.update_order(order_id=order_id, fill_count=D(4), remaining_count=D(6))
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise BadRequestError("HTTP 400 invalid_order: post only cross", status=400)
+
+    monkeypatch.setattr(service.client.orders, "get_order", lambda *args, **kwargs: lagging)
+    monkeypatch.setattr(service.client.orders, "amend_order", refuse)
+    with pytest.raises(BadRequestError):
+        service.amends.amend(order_id, price=D("0.21"))
+    row = store.orders.intent_by_order_id(order_id)
+    assert row is not None and (row.filled, row.remaining) == (D(4), D(6))
+
+
 def test_an_amend_by_hand_of_a_partly_filled_order_writes_its_new_total_in_its_history(
     prime: SimHarness, store: Store, ticker: str, service: OrderService
 ) -> None:

@@ -22,7 +22,7 @@ from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.vocabulary.decisions import Cancel
 from kalshi_cli.vocabulary.errors import BadRequestError, NotFoundError, ServerError
 from kalshi_cli.vocabulary.models import Order
-from kalshi_cli.vocabulary.units import ZERO
+from kalshi_cli.vocabulary.units import ZERO, BookSide
 from tests.runner.execution.test_amend_answers import (
     _a_failure_of_the_call_sent_meanwhile_trips_safe_mode,
     _answered_while_out,
@@ -366,3 +366,34 @@ def test_a_fill_read_after_its_orders_cancel_was_booked_makes_the_row_executed(
     rig.loop.executor.fills.sync()
     row = rig.store.orders.intent_by_order_id(order_id)
     assert row is not None and (row.status, row.filled) == ("executed", Decimal(10))
+
+
+def test_a_fill_read_of_an_order_grown_elsewhere_and_cancelled_part_filled_leaves_it_cancelled(
+    tmp_path: Path,
+) -> None:
+    """An amend made elsewhere grew the quote of 10 to 15; 12 filled and it was cancelled.
+    The exchange's read, copied in, leaves the row canceled with 12 filled (its total raised
+    to 12, all the state file can know of it). The fill read afterwards adds nothing the row
+    does not hold: the order stays cancelled as the exchange said, not executed."""
+    rig = _rig(tmp_path)
+    order_id = _quoted(rig)
+    rig.client.amend_order(
+        order_id, ticker=LAL, book_side=BookSide.BID, price=Decimal("0.40"), count=Decimal(15)
+    )
+    _sell_into_the_quote(rig, Decimal(12), quoted=Decimal(15))
+    rig.client.cancel_order(order_id, ticker=LAL)
+    read = rig.client.get_order(order_id)
+    assert (read.status, read.fill_count) == ("canceled", Decimal(12))
+    rig.store.orders.update_order(
+        order_id=order_id,
+        status=read.status,
+        fill_count=read.fill_count,
+        remaining_count=read.remaining_count,
+    )
+    rig.loop.executor.fills.sync()
+    row = rig.store.orders.intent_by_order_id(order_id)
+    assert row is not None and (row.status, row.filled, row.count) == (
+        "canceled",
+        Decimal(12),
+        Decimal(12),
+    )
