@@ -204,3 +204,35 @@ def test_a_mark_is_no_place_to_book_again_from_once_the_parts_changed_otherwise(
         assert mark is not None and book.holds(mark)
         change()
         assert not book.holds(mark)
+
+
+def test_a_fill_listed_after_a_restart_behind_a_later_stored_one_books_its_market_in_time_order(
+    tmp_path: Path,
+) -> None:
+    """The fills a run stored are replayed at the next start: the restarted loop knows each
+    market's latest fill, so the sale made between the two buys, first listed after the
+    restart, is late there too and realizes what the replay in time order does."""
+    state = tmp_path / "s.db"
+    rig = make_rig(state)
+    ticker = next(iter(rig.loop.portfolio.markets))
+    bought = listed_fill("t1-buy", ticker, "bid", "0.4000", 10)
+    sold = listed_fill("t2-sell", ticker, "ask", "0.5000", 20)
+    again = listed_fill("t3-buy", ticker, "bid", "0.6000", 30)
+    rig.client.iter_fills = lambda **_: iter([again, bought])  # type: ignore[method-assign]
+    assert rig.loop.executor.fills.sync(since_ts=0) == 2
+    rig.store.close()
+
+    restarted = make_rig(
+        state, exchange=rig.exchange, clock=rig.clock, account_id=rig.client.account_id
+    )
+    restarted.client.iter_fills = lambda **_: iter([again, sold, bought])  # type: ignore[method-assign]
+    assert restarted.loop.executor.fills.sync(since_ts=0) == 1
+
+    stored = {f.fill_id: f.realized_pnl for f in restarted.store.fills.iter_fills()}
+    assert stored == {
+        "t1-buy": Decimal("-0.01"),
+        "t2-sell": Decimal("0.99"),
+        "t3-buy": Decimal("-0.01"),
+    }
+    held = restarted.loop.portfolio.pnl.markets[ticker]
+    assert (held.position, held.basis) == (Decimal(10), Decimal("6.00"))

@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from kalshi_cli.client.batch_orders import BatchItem, read_batch_answer
@@ -90,12 +91,20 @@ def _bought_by_hand(rig: Rig, ticker: str, count: int) -> None:
 
 @contextmanager
 def _a_buy_listed_before_its_answer(
-    tmp_path: Path, hand_bought: int = 0
+    tmp_path: Path, hand_bought: int = 0, *, with_ts: bool = True
 ) -> Iterator[tuple[Rig, str, threading.Event]]:
     """The loop's strategy buys 3 at once (IOC) with its answer held; the person buys
     `hand_bought` in the same market; a read on the other worker lists the fills and is
-    booked. Yields the rig, the market and the event that lets the answer go."""
+    booked. Yields the rig, the market and the event that lets the answer go. Not `with_ts`:
+    the exchange lists each fill without its `ts` (the spec requires none of its times)."""
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, send_workers=2)
+    if not with_ts:
+        listing = rig.client.iter_fills
+
+        def without_ts(**kwargs: Any) -> Iterator[Fill]:
+            return (msgspec.structs.replace(f, ts=None) for f in listing(**kwargs))
+
+        rig.client.iter_fills = without_ts  # type: ignore[method-assign]
     ticker = next(iter(rig.exchange.reference.markets))
     _buy_once(rig, ticker)
     placed, release = _answer_held(rig)
@@ -134,6 +143,28 @@ def test_a_fill_listed_before_its_orders_answer_is_booked_as_its_strategys(
     own = rig.loop.portfolio.view_for(ticker, "market-maker")
     assert own.position == 3, "the strategy's own part counts its fill, not the person's"
     assert rig.loop.executor.fills.held == {}
+
+
+def test_a_read_while_a_fill_without_its_ts_is_held_goes_out_and_the_fill_is_booked_later(
+    tmp_path: Path,
+) -> None:
+    """A fill held for its order's answer, listed without `ts`: the reads made meanwhile
+    still go out (the fill keeps waiting), and the answer books it as its strategy's."""
+    with _a_buy_listed_before_its_answer(tmp_path, with_ts=False) as (rig, ticker, release):
+        fills, dispatch = rig.loop.executor.fills, rig.loop.dispatch
+        assert [f.ticker for f in fills.held.values()] == [ticker]
+        fills.read_for()
+        assert poll_until(lambda: dispatch.answered)
+        dispatch.drain()
+        assert [f.ticker for f in fills.held.values()] == [ticker]
+        release.set()
+        assert dispatch.settle(SystemClock(), 30)
+        dispatch.drain()
+        assert dispatch.settle(SystemClock(), 30)
+        dispatch.drain()
+    assert fills.held == {}
+    booked = [f for f in rig.store.fills.read() if f.ticker == ticker]
+    assert [(f.strategy, f.count) for f in booked] == [("market-maker", Decimal(3))]
 
 
 @pytest.mark.parametrize("last_read_fails", [False, True])
