@@ -54,7 +54,8 @@ def test_an_amend_recorded_by_another_process_after_the_wait_keeps_a_second_from
     prime: SimHarness, client: KalshiClient, store: Store, service: OrderService, ticker: str
 ) -> None:
     """Both passed the wait at once: the one whose record is second sends nothing, and says
-    the order changed since it was read; its next `amend` waits for the first."""
+    the order changed since it was read and how to amend it still; its next `amend` waits
+    for the first."""
     placed = service.place(
         service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(5), D("0.03")))
     )
@@ -77,6 +78,11 @@ def test_an_amend_recorded_by_another_process_after_the_wait_keeps_a_second_from
         service.amends.submit(late)
 
     assert refused.value.code == "ORDER_CHANGED"
+    # what the assistant, which submits a confirmed amend itself, is told, and what to do
+    assert refused.value.message == (
+        f"order {order_id} took another amend, or stopped resting, since it was read: nothing sent"
+    )
+    assert refused.value.hint == f"read it again (kalshi order show {order_id}) and amend it then"
     seen = prime.stats()["accounts"][prime.account.key_id]["requests"]
     assert int(seen.get("POST /portfolio/events/orders/{order_id}/amend", 0)) == 0
     assert client.orders.get_order(order_id).yes_price == D("0.03")
