@@ -39,6 +39,7 @@ from tests.prime_tier import Kalshi, another_accounts_order, make_markets, resti
 from tests.services.killswitch_fakes import UnexpectedCalls
 
 TICKER = "KXT-EV-M00"
+OTHER = "KXT-EV-M01"  # another market of the same event
 
 
 def resting(order_id: str, count: str = "2.00", subaccount: int | None = None) -> Order:
@@ -1279,3 +1280,43 @@ def test_a_slow_exchange_gets_the_known_orders_of_a_market_cancelled_before_any_
     assert sorted(report.cancelled) == ["o-1", "o-2"] and not report.proven
     owners = {o["order_id"]: o for o in report.to_json()["orders"]}
     assert owners["o-2"] == {"order_id": "o-2", "client_order_id": "c-2", "strategy": "mm"}
+
+
+def test_a_kill_of_a_market_cancels_first_the_known_orders_that_may_rest_on_its_subaccount(
+    store: Store,
+) -> None:
+    """Before any listing, a kill of one market cancels the state file's orders there that
+    may rest on the subaccount it acts on: not one that executed, not one of another market,
+    and not another subaccount's (a kill scoped to one subaccount leaves the others' books
+    alone)."""
+    two_resting_rows(store)
+    others = ((3, TICKER, "executed", 0), (4, TICKER, "resting", 2), (5, OTHER, "resting", 0))
+    for n, ticker, status, subaccount in others:
+        store.orders.record_intent(
+            IntentRecord(
+                f"c-{n}",
+                ticker,
+                BookSide.BID,
+                Decimal("0.2"),
+                Decimal(2),
+                Side.YES,
+                Action.BUY,
+                strategy="mm",
+                subaccount=subaccount,
+            )
+        )
+        store.orders.mark_sent(
+            f"c-{n}",
+            order_id=f"o-{n}",
+            status=status,
+            fill_count=Decimal(2 if status == "executed" else 0),
+            remaining_count=Decimal(0 if status == "executed" else 2),
+        )
+    clock = ManualClock()
+    exchange = SlowListings(clock)
+    exchange.subaccount = 0
+
+    report = KillSwitch(exchange, store, clock, deadline_s=60).run(ticker=TICKER)
+
+    assert sorted(exchange.batches[0]) == [("o-1", TICKER), ("o-2", TICKER)]
+    assert sorted(report.cancelled) == ["o-1", "o-2"] and report.left == []
