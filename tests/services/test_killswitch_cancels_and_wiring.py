@@ -1320,3 +1320,18 @@ def test_a_kill_of_a_market_cancels_first_the_known_orders_that_may_rest_on_its_
 
     assert sorted(exchange.batches[0]) == [("o-1", TICKER), ("o-2", TICKER)]
     assert sorted(report.cancelled) == ["o-1", "o-2"] and report.left == []
+
+
+def test_a_kill_of_an_event_names_the_owner_the_state_file_holds_of_each_order_it_cancels(
+    store: Store,
+) -> None:
+    """A kill of an event reads no orders from the state file before it cancels (a row does
+    not name its event): each order the listing showed and the kill cancelled is named with
+    the strategy and client order id the state file holds of it."""
+    two_resting_rows(store)
+    exchange = Cancels(resting("o-1"))
+
+    report = KillSwitch(exchange, store, ManualClock(), deadline_s=30).run(event_ticker="KXT-EV")
+
+    assert report.cancelled == ["o-1"]
+    assert report.owner_text("o-1") == "o-1 (strategy spike, client order id c-1)"
