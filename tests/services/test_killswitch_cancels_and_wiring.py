@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
+import msgspec
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
@@ -1335,3 +1336,17 @@ def test_a_kill_of_an_event_names_the_owner_the_state_file_holds_of_each_order_i
 
     assert report.cancelled == ["o-1"]
     assert report.owner_text("o-1") == "o-1 (strategy spike, client order id c-1)"
+
+
+def test_an_order_placed_elsewhere_is_named_with_the_client_order_id_its_listing_gives(
+    store: Store,
+) -> None:
+    """Placed by another program on the account: the state file holds no row of it, and the
+    report names it with the client order id the exchange's listing gives."""
+    elsewhere = msgspec.structs.replace(resting("api-1"), client_order_id="their-7")
+    exchange = Cancels(elsewhere)
+
+    report = KillSwitch(exchange, store, ManualClock(), deadline_s=30).run(ticker=TICKER)
+
+    assert report.cancelled == ["api-1"]
+    assert report.owner_text("api-1") == "api-1 (strategy unknown, client order id their-7)"
