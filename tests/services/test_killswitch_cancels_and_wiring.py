@@ -1350,3 +1350,41 @@ def test_an_order_placed_elsewhere_is_named_with_the_client_order_id_its_listing
 
     assert report.cancelled == ["api-1"]
     assert report.owner_text("api-1") == "api-1 (strategy unknown, client order id their-7)"
+
+
+class RefusedAtFirst(UnexpectedCalls):
+    """An exchange that refuses the first `refused` connections, then answers: no order rests."""
+
+    def __init__(self, refused: int) -> None:
+        self.refused = refused
+
+    def _connect(self) -> None:
+        if self.refused:
+            self.refused -= 1
+            request = httpx.Request("GET", "http://127.0.0.1/trade-api/v2/portfolio/orders")
+            try:
+                raise httpx.ConnectError("connection refused", request=request)
+            except httpx.ConnectError as exc:
+                raise TransportError("connection refused") from exc
+
+    def iter_orders(self, **filters: object) -> Iterator[Order]:
+        self._connect()
+        return iter([])
+
+    def cancel_all_orders(self) -> None:
+        self._connect()
+
+
+def test_a_machine_up_for_a_day_does_not_give_up_on_an_exchange_refused_for_a_moment(
+    store: Store,
+) -> None:
+    """The time without a connection is counted from the first refusal, on a monotonic clock
+    that reads the machine's uptime: two refusals a moment apart are retried, not given up
+    on, and the run proves."""
+    clock = ManualClock()
+    clock.advance(86_400.0)
+
+    report = KillSwitch(RefusedAtFirst(2), store, clock, deadline_s=60).run()
+
+    assert report.proven and not report.unreachable
+    assert report.errors == ["connection refused"] * 2  # and no giving up
