@@ -254,12 +254,6 @@ class AlertRouter:
             )
         return SendReport(fingerprint, Outcome.RESOLVED, tuple(deliveries), tuple(problems))
 
-    def ping(self, exit_code: int, *, body: str = "") -> SendReport:
-        """Report an exit status to every dead-man channel (no de-duplication). Never raises."""
-        return _ping_all(
-            self.channels, lambda p: partial(p.ping, exit_code, self.clock, body), "dead-man ping"
-        )
-
     def beat(self, signal: str, *, body: str = "") -> SendReport:
         """Send `signal` (`start`, `` for alive, `fail`) to every dead-man channel, as
         healthchecks.io reads them (no de-duplication). Never raises."""

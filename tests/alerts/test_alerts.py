@@ -288,14 +288,11 @@ def test_dead_man_ping_uses_healthchecks_urls(receiver: Receiver) -> None:
     cfg = config(receiver, routes={"critical": ["deadman"]})
     router = AlertRouter.from_config(cfg, clock=clock)
     state_store = FakeAlertStateStore(clock)
-    assert router.ping(0).delivered
-    assert router.ping(2, body="KALSHI HEARTBEAT CRITICAL").delivered
     router.notify(breach(), state_store)
     router.resolve("check:positions", state_store, summary="all within limits")
     paths = [s.path for s in receiver.seen]
-    assert paths == [f"{PING_PATH}/0", f"{PING_PATH}/2", f"{PING_PATH}/fail", PING_PATH]
-    assert receiver.seen[1].body == b"KALSHI HEARTBEAT CRITICAL"
-    assert b"1 market over limit" in receiver.seen[2].body
+    assert paths == [f"{PING_PATH}/fail", PING_PATH]
+    assert b"1 market over limit" in receiver.seen[0].body
 
 
 def test_runbook_base_url_turns_the_runbook_into_a_link(receiver: Receiver) -> None:
@@ -746,7 +743,7 @@ def test_no_alerts_section_means_no_channels_and_nothing_sent() -> None:
     clock = ManualClock()
     router = AlertRouter.from_config(None, clock=clock)
     assert router.notify(breach(), FakeAlertStateStore(clock)).outcome is Outcome.UNROUTED
-    assert router.ping(0).deliveries == ()
+    assert router.beat("").deliveries == ()
 
 
 @pytest.mark.parametrize(

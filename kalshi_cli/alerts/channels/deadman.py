@@ -15,10 +15,9 @@ class DeadManConfig(HttpConfig, frozen=True, tag="deadman"):
 
 
 class DeadManPing(HttpChannel):
-    """A healthchecks.io-style ping URL: base URL = success, `/start`, `/fail`, `/{exit_code}`.
+    """A healthchecks.io-style ping URL: base URL = success, `/start`, `/fail`.
 
-    Routed to a tier, a firing alert pings `/fail` and its clearing pings the base URL. `ping()`
-    reports an exit status directly (0 is success to healthchecks, anything else a failure);
+    Routed to a tier, a firing alert pings `/fail` and its clearing pings the base URL;
     `beat()` is the trade loop's own signal: `start`, `` (alive) or `fail`.
     """
 
@@ -38,12 +37,6 @@ class DeadManPing(HttpChannel):
         if signal not in BEATS:
             raise ValueError(f"a dead-man beat is one of {BEATS}, not {signal!r}")
         return self._post(self.url_for(signal), body.encode(), "text/plain; charset=utf-8", clock)
-
-    def ping(self, exit_code: int, clock: Clock, body: str = "") -> Delivery:
-        code = exit_code if 0 <= exit_code <= 255 else 255
-        return self._post(
-            self.url_for(str(code)), body.encode(), "text/plain; charset=utf-8", clock
-        )
 
 
 CHANNEL = DeadManPing
