@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.runner.loop.lifecycle_watch import LIFECYCLE_CHANNEL
 from kalshi_cli.runner.loop.settings import LoopSettings
 from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.records import PlaceRequest
@@ -278,6 +280,35 @@ def test_an_order_rested_by_hand_in_a_market_the_loop_does_not_trade_counts_once
     assert len(rig.client.positions_reads[start:]) == 3  # each message's, once more; no more
     rig.loop.log.close()
     assert f"-$0.89 ({B} yes)" in logged(tmp_path, "risk_denied")[0]["detail"]
+
+
+def test_an_order_rested_by_hand_whose_message_a_reconnect_lost_counts_from_the_gap(
+    tmp_path: Path,
+) -> None:
+    """As above, but the `user_orders` message of NO 1 on B is lost while the feed reconnects
+    (the channel has no sequence numbers). The reconnect's lifecycle gap has every followed
+    event read again with the next fill read, and YES on A at $0.10 is refused; it went out,
+    the order waiting for a fill there or the next start."""
+    rig = loop_trading(tmp_path, SCENARIO, "0.85", [A])
+    rig.step()
+    rest = PlaceRequest(
+        ticker=B,
+        book_side=BookSide.ASK,
+        price=D("0.21"),
+        count=D(1),
+        time_in_force=TimeInForce.GTC,
+        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+    )
+    rig.exchange.desk.place_order(rig.client.account_id, rest)
+    rig.clock.advance(0.1)
+    rig.exchange.tick()
+    lost = [e for e in rig.feed.drain_events() if e.kind is not EventKind.USER_ORDER]
+    rig.loop.tick(lost, full=True)
+    assert yes_at_a_dime(rig, A), "nothing told of the order"
+    rig.clock.advance(0.1)
+    rig.loop.tick([FeedEvent(EventKind.GAP, reason=LIFECYCLE_CHANNEL)], full=True)
+    assert not yes_at_a_dime(rig, A)
+    rig.loop.log.close()
 
 
 def test_a_settlement_in_a_market_the_loop_does_not_trade_counts_once_told(

@@ -6,7 +6,7 @@ They are read from the exchange at the start, then again, one event at a time, w
 loop's fill read lists a fill in one of them that it had not listed before the event was last
 read, or listed close before that read (a trade by hand, or by another program), and with the
 fill reads made after the feed tells of an order placed, amended or cancelled there, or of a
-result (`told`; a message lost leaves it to the next fill there, or the next start). A fill is
+result (`told`; a feed's gap, a reconnect that may have lost one, tells of every event). A fill is
 told new by its id, not by its time against the read's: the one is the exchange's clock, the
 other this machine's, and seconds apart they would pass over a fill made just after a read.
 The fill read lists every market's fills already, every `trade.fill_poll_s`, so following
@@ -88,15 +88,18 @@ class ElsewhereViews:
         """What the account holds in `ticker` (None: a market the loop trades, or nothing)."""
         return self._views.get(ticker)
 
-    def told(self, ticker: str) -> bool:
+    def told(self, ticker: str | None) -> bool:
         """A `user_orders` message (an order placed, amended, cancelled, filled) or a result in
-        `ticker`: whether it is one of these markets. Its event is then read with each fill
-        read, whatever that lists, until one read MARGIN_S after this is booked: the exchange
-        may not list the order yet when it tells of it."""
-        event = self._event_of.get(ticker)
-        if event is not None:
+        `ticker`, or one of each market maybe lost (None: a gap in the feed, a reconnect):
+        whether it is one of these markets. Its event is then read with each fill read,
+        whatever that lists, until one read MARGIN_S after this is booked: the exchange may not
+        list the order yet when it tells of it."""
+        events = set(self._event_of.values()) if ticker is None else set()
+        if ticker in self._event_of:
+            events.add(self._event_of[ticker])
+        for event in events:
             self._told[event] = self._clock.wall()
-        return event is not None
+        return bool(events)
 
     def rereading(self, *, held: bool) -> Callable[[Iterable[Fill]], Reread]:
         """What a fill read's worker does with the fills it listed (of the loop's subaccount):

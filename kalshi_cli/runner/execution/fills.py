@@ -279,9 +279,10 @@ class FillSync:
             log=report.log,
         )
 
-    def told_elsewhere(self, ticker: str) -> None:
-        """The feed told of an order or a result in `ticker`: in a market of the loop's events
-        that it does not trade, a fill read is due, which reads that event again."""
+    def told_elsewhere(self, ticker: str | None) -> None:
+        """The feed told of an order or a result in `ticker` (None: may have lost one anywhere):
+        in a market of the loop's events that it does not trade, a fill read is due, which
+        reads that event again."""
         if self._elsewhere.told(ticker):
             self.due.set()
 

@@ -91,6 +91,9 @@ class LifecycleWatch:
         self._reread_due = True
         self._reread_at = -math.inf
         self._granted_once = True  # a gap comes after a grant: its read is the one
+        # a reconnect's gap: an order's `user_orders` message (no sequence numbers) may be lost
+        # too, so the events the loop follows elsewhere are read again
+        self._fills.told_elsewhere(None)
 
     def after_events(self) -> None:
         """After a tick's events: the first grant seen, and the read a gap asked for made (what
