@@ -17,7 +17,7 @@ from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.runner.loop.lifecycle_watch import LIFECYCLE_CHANNEL
 from kalshi_cli.runner.loop.settings import LoopSettings
 from kalshi_cli.sim.core.exchange import Exchange
-from kalshi_cli.sim.core.records import PlaceRequest
+from kalshi_cli.sim.core.records import PlaceRequest, SimOrder
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.errors import ServerError
@@ -188,6 +188,19 @@ def yes_at_a_dime(rig: Rig, ticker: str) -> bool:
     return went
 
 
+def _rest_no_on_b(rig: Rig) -> SimOrder:
+    """NO 1 on B at $0.79, rested by hand (an ask of YES at $0.21)."""
+    rest = PlaceRequest(
+        ticker=B,
+        book_side=BookSide.ASK,
+        price=D("0.21"),
+        count=D(1),
+        time_in_force=TimeInForce.GTC,
+        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+    )
+    return rig.exchange.desk.place_order(rig.client.account_id, rest).order
+
+
 def logged(tmp_path: Path, event: str) -> list[dict[str, Any]]:
     lines = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
     return [e for e in lines if e.get("event") == event]
@@ -259,20 +272,11 @@ def test_an_order_rested_by_hand_in_a_market_the_loop_does_not_trade_counts_once
         rig.step(LoopSettings.fill_poll_s)
     reads = rig.client.positions_reads[start:]
     assert reads == []
-    me, desk = rig.client.account_id, rig.exchange.desk
-    rest = PlaceRequest(
-        ticker=B,
-        book_side=BookSide.ASK,
-        price=D("0.21"),
-        count=D(1),
-        time_in_force=TimeInForce.GTC,
-        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-    )
-    order = desk.place_order(me, rest).order
+    order = _rest_no_on_b(rig)
     rig.step(0.1)  # its message: the fill read it makes due reads the event
     assert rig.client.positions_reads[start:] == [{"event_ticker": "KXSOS-26"}]
     assert not yes_at_a_dime(rig, A)
-    desk.cancel_order(me, order.order_id)
+    rig.exchange.desk.cancel_order(rig.client.account_id, order.order_id)
     rig.step(0.1)
     assert yes_at_a_dime(rig, A)
     for _ in range(3):
@@ -291,15 +295,7 @@ def test_an_order_rested_by_hand_whose_message_a_reconnect_lost_counts_from_the_
     the order waiting for a fill there or the next start."""
     rig = loop_trading(tmp_path, SCENARIO, "0.85", [A])
     rig.step()
-    rest = PlaceRequest(
-        ticker=B,
-        book_side=BookSide.ASK,
-        price=D("0.21"),
-        count=D(1),
-        time_in_force=TimeInForce.GTC,
-        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-    )
-    rig.exchange.desk.place_order(rig.client.account_id, rest)
+    _rest_no_on_b(rig)
     rig.clock.advance(0.1)
     rig.exchange.tick()
     lost = [e for e in rig.feed.drain_events() if e.kind is not EventKind.USER_ORDER]

@@ -8,7 +8,7 @@ limits once the read came back."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -103,6 +103,24 @@ def _held_yes(rig: Rig, ticker: str) -> Decimal:
 def _sales(rig: Rig) -> list[CreateOrder]:
     """The orders sent that sell HOLD."""
     return [r for r in rig.client.requests if r.ticker == HOLD and r.book_side is BookSide.ASK]
+
+
+def _sold_with_the_read_out(rig: Rig, stepped: Callable[[], None]) -> list[CreateOrder]:
+    """The sales of HOLD sent, stepping until there is one, while the fill read is still out
+    and the fill not read."""
+    sold = poll_until(lambda: _sales(rig), between=stepped)
+    assert rig.loop.executor.fills.reading, "the fill read is still out"
+    assert rig.loop.portfolio.position(HOLD) == 0, "the fill is not read yet"
+    return sold or []
+
+
+def _closed_once_answered(rig: Rig, sold: list[CreateOrder]) -> None:
+    """Everything answered and booked: the sale was one of 10, reduce-only, and HOLD is flat
+    at the exchange."""
+    _settle(rig)
+    rig.loop.dispatch.close()
+    assert [(s.count, s.reduce_only) for s in sold] == [(Decimal(10), True)]
+    assert _held_yes(rig, HOLD) == 0
 
 
 def _bid_filled_with_reads_held(rig: Rig, *, again: bool) -> threading.Event:
@@ -486,15 +504,10 @@ def test_the_stop_loss_closes_a_position_told_filled_while_its_fill_read_is_out(
             rig.loop.tick(events, full=full)
             rig.loop.dispatch.drain()
 
-        sold = poll_until(lambda: _sales(rig), between=stepped)
-        assert rig.loop.executor.fills.reading, "the fill read is still out"
-        assert rig.loop.portfolio.position(HOLD) == 0, "the fill is not read yet"
+        sold = _sold_with_the_read_out(rig, stepped)
     finally:
         release.set()
-    _settle(rig)
-    rig.loop.dispatch.close()
-    assert [(s.count, s.reduce_only) for s in sold or ()] == [(Decimal(10), True)]
-    assert _held_yes(rig, HOLD) == 0
+    _closed_once_answered(rig, sold)
 
 
 @pytest.mark.parametrize("told_by", ["answer", "book-change"])
@@ -536,12 +549,7 @@ def test_the_stop_loss_closes_a_position_filled_at_once_while_its_fill_read_is_o
         risk.limits = struct_replace(risk.limits, stop_loss_share=Decimal("0.99"))
         if told_by == "book-change":
             another_trader_places(rig.exchange, HOLD, BookSide.BID, Decimal("0.50"), Decimal(1))
-        sold = poll_until(lambda: _sales(rig), between=stepped)
-        assert rig.loop.executor.fills.reading, "the fill read is still out"
-        assert rig.loop.portfolio.position(HOLD) == 0, "the fill is not read yet"
+        sold = _sold_with_the_read_out(rig, stepped)
     finally:
         release.set()
-    _settle(rig)
-    rig.loop.dispatch.close()
-    assert [(s.count, s.reduce_only) for s in sold or ()] == [(Decimal(10), True)]
-    assert _held_yes(rig, HOLD) == 0
+    _closed_once_answered(rig, sold)
