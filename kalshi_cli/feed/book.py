@@ -51,6 +51,9 @@ class EventKind(StrEnum):
     INDEX_LIST = "index_list"  # the ids an index channel offers (`data["ids"]`)
 
 
+EVENTS_DROPPED = "events_dropped"  # a GAP's reason: MarketData's full queue dropped `data["n"]`
+
+
 class FeedEvent(msgspec.Struct, frozen=True):
     kind: EventKind
     ticker: str | None = None

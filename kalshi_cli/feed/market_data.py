@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 
 import msgspec
 
-from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.book import EVENTS_DROPPED, EventKind, FeedEvent
 from kalshi_cli.feed.poller import OrderbookSource, RestPoller
 from kalshi_cli.feed.session import (
     DEFAULT_CHANNELS,
@@ -67,7 +67,7 @@ class MarketData:
         self._dirty: set[str] = set()
         self._dirty_index: set[str] = set()  # indices with a value not yet drained
         self._fresh: dict[str, bool] = {}
-        self.dropped_events = 0
+        self._dropped = 0  # events the full queue dropped since the last drain
         self.ws = (
             WsFeed(
                 ws_url,
@@ -167,8 +167,14 @@ class MarketData:
         return None if self.ws is None else self.ws.index.view(index_id)
 
     def drain_events(self) -> list[FeedEvent]:
+        """What happened since the last drain, in order; led by a gap (`EVENTS_DROPPED`,
+        `data["n"]`) when the full queue dropped its oldest, which may have been any kind."""
         with self._lock:
             events = list(self._events)
+            if self._dropped:
+                dropped = {"n": self._dropped}
+                events.insert(0, FeedEvent(EventKind.GAP, None, dropped, EVENTS_DROPPED, "feed"))
+                self._dropped = 0
             self._events.clear()
             self._dirty.clear()
             self._dirty_index.clear()
@@ -217,7 +223,7 @@ class MarketData:
     def _push(self, event: FeedEvent) -> None:
         with self._lock:
             if len(self._events) == self._events.maxlen:
-                self.dropped_events += 1
+                self._dropped += 1
             self._events.append(event)
             self._queued.set()
 

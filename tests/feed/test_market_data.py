@@ -423,3 +423,17 @@ def test_a_polled_book_listing_a_price_twice_is_a_failed_poll() -> None:
     assert (EventKind.STALE, "poll_failed") in kinds(events)
     (failed,) = [e for e in events if e.kind is EventKind.ERROR]
     assert "A: bad orderbook level" in failed.reason
+
+
+def test_events_dropped_from_a_full_queue_are_reported_as_a_gap_at_the_next_drain() -> None:
+    """A loop that does not drain for long (a stall) loses the oldest events, fills and order
+    updates among them: the drain that follows starts with a gap naming how many went, so the
+    loop reads again what they may have said."""
+    md = MarketData(["A"], ws_url=None, rest=FakeRest({}), max_events=3)
+    for n in range(5):
+        md._on_event(FeedEvent(EventKind.USER_ORDER, "A", reason=str(n)))
+    first, *rest = md.drain_events()
+    assert (first.kind, first.reason, first.data) == (EventKind.GAP, "events_dropped", {"n": 2})
+    assert [e.reason for e in rest] == ["2", "3", "4"]
+    md._on_event(FeedEvent(EventKind.USER_ORDER, "A", reason="5"))
+    assert kinds(md.drain_events()) == [(EventKind.USER_ORDER, "5")]  # reported once

@@ -570,8 +570,14 @@ class Rig:
         self.loop.tick(self.feed.drain_events(), full=True)
 
     def buy_yes(self, ticker: str, price: Decimal, count: Decimal) -> None:
-        """The account buys YES at up to `price` behind the loop's back (an IOC placed on the
-        exchange by hand, taking the asks), and the loop's next step books the fill."""
+        """The account buys YES at up to `price` behind the loop's back, and the loop's next
+        step books the fill."""
+        self.hand_buy_yes(ticker, price, count)
+        self.step(0.1)
+
+    def hand_buy_yes(self, ticker: str, price: Decimal, count: Decimal) -> None:
+        """The account buys YES at up to `price` by hand: an IOC placed on the exchange, taking
+        the asks, told to the loop only by the feed's events and its own reads."""
         self.exchange.desk.place_order(
             self.client.account_id,
             PlaceRequest(
@@ -583,7 +589,6 @@ class Rig:
                 self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
             ),
         )
-        self.step(0.1)
 
 
 def another_trader_places(

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.book import EVENTS_DROPPED, EventKind, FeedEvent
 from kalshi_cli.runner.loop.lifecycle_watch import CLOSED_EVENTS, ENDED_EVENTS
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.models import LIFECYCLE_RESUMES, lifecycle_of_status
@@ -127,6 +127,28 @@ def test_a_failed_read_is_counted_and_made_again_and_gaps_share_one_read(
     rig.step(30.0)  # the retry, a bounded time later, with no gap since
     assert len(reads) == 2
     assert TICKER in rig.loop.closed
+    rig.store.close()
+
+
+def test_what_a_full_queue_dropped_is_read_again_a_fill_and_a_pause_among_it(
+    tmp_path: Path,
+) -> None:
+    """A stall long enough for the feed's queue to drop its oldest events loses any kind: the
+    loop reads again what they may have said (the markets' state, the fills) at once, not at
+    the fills' fallback timer or never, and logs how many went."""
+    log = tmp_path / "trade.log"
+    rig = quiet_market_maker(tmp_path, log_path=log)
+    rig.step()
+    rig.hand_buy_yes(TICKER, Decimal("0.62"), Decimal(3))
+    rig.exchange.settlement.set_market_status(TICKER, "paused")
+    rig.feed.events = [FeedEvent(EventKind.GAP, data={"n": 7}, reason=EVENTS_DROPPED)]
+    rig.step(0.1)
+    rig.step(0.1)
+    assert rig.loop.portfolio.position(TICKER) == 3
+    assert TICKER in rig.loop.closed
+    rig.loop.log.close()
+    (gap,) = _events(log, "feed_gap")
+    assert (gap["reason"], gap["dropped"]) == (EVENTS_DROPPED, 7)
     rig.store.close()
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.book import EVENTS_DROPPED, EventKind, FeedEvent
 from kalshi_cli.feed.messages import FillNotice, UnreadableOrder
 from kalshi_cli.runner.books.portfolio import open_order
 from kalshi_cli.runner.execution.dispatch import Urgency, run_call
@@ -154,13 +154,19 @@ class LoopWatch:
 
     def _trouble(self, event: FeedEvent, news: _News) -> None:
         """The feed's own events: a reconnect, a gap, a failed poll."""
-        kind = event.kind
-        self._log.emit(f"feed_{kind}", {"reason": event.reason, "source": event.source})
+        kind, reason = event.kind, event.reason
+        said = {"reason": reason, "source": event.source}
+        if reason == EVENTS_DROPPED and event.data is not None:
+            said["dropped"] = event.data["n"]
+        self._log.emit(f"feed_{kind}", said)
         if event.error is not None:
             # a failed book poll is a failed call: the API error guard counts it
             self._executor.guard.failed(event.error)
-        if kind is EventKind.GAP and event.reason == LIFECYCLE_CHANNEL:
+        if kind is EventKind.GAP and reason in (LIFECYCLE_CHANNEL, EVENTS_DROPPED):
             self._lifecycle.gap()
+        if reason == EVENTS_DROPPED:
+            # a fill's message may have gone too; a lost book change waits for the sweep
+            self._executor.fills_due = True
 
     def _order_update(self, update: Order | UnreadableOrder) -> None:
         if self._subaccount_of(update) != (self._client.subaccount or 0):
