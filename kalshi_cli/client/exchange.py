@@ -28,11 +28,12 @@ class MaintenanceWindow(msgspec.Struct, frozen=True):
 
 
 class ExchangeSchedule(msgspec.Struct, frozen=True):
-    """`GET /exchange/schedule`: the weekly standard hours (as sent, times in ET) and the
-    maintenance windows, by start."""
+    """`GET /exchange/schedule`: the maintenance windows, by start, and the weekly standard
+    hours (as sent, times in ET). The windows are required: an answer without them says
+    nothing of maintenance, which is not "none"."""
 
+    maintenance_windows: list[MaintenanceWindow]
     standard_hours: list[dict[str, Any]] = msgspec.field(default_factory=list)
-    maintenance_windows: list[MaintenanceWindow] = msgspec.field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.maintenance_windows.sort(key=lambda w: w.start)

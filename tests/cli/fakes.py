@@ -125,7 +125,7 @@ class FakeClient(EveryAreaItself):
 
     def get_exchange_schedule(self) -> ExchangeSchedule:
         self._call("get_exchange_schedule")
-        return ExchangeSchedule()
+        return ExchangeSchedule([])
 
     def get_markets_page(self, *, limit: int = 100, **filters: Any) -> tuple[list[Market], str]:
         self._call("get_markets_page", limit=limit, **filters)

@@ -218,3 +218,11 @@ def test_a_cutoff_without_a_boundary_is_an_unexpected_answer() -> None:
     client = _client_answering({"market_settled_ts": "2026-06-01T00:00:00Z"})
     with pytest.raises(KalshiError, match="unexpected historical cutoff"):
         client.historical.get_historical_cutoff()
+
+
+def test_a_schedule_without_its_maintenance_windows_is_an_unexpected_answer() -> None:
+    """The spec requires the list: an answer without it says nothing of maintenance, and read
+    as "none" it let `kalshi check exchange` pass and the loop quote into a window."""
+    client = _client_answering({"schedule": {"standard_hours": []}})
+    with pytest.raises(KalshiError, match="unexpected exchange schedule"):
+        client.exchange.get_exchange_schedule()
