@@ -144,6 +144,12 @@ def to_json(result: CheckResult) -> str:
 UNKNOWN_SCOPE = "cannot tell"
 
 
+def status_scope(status: CheckStatus) -> str:
+    """A verdict as an item of an alert's scope: "cannot tell" is news after a WARNING, which
+    shares its tier, and so is the look coming back."""
+    return UNKNOWN_SCOPE if status is CheckStatus.UNKNOWN else status.name
+
+
 def fingerprint_for(name: str, narrowed_to: int | None = None) -> str:
     """`check:NAME`; `check:NAME:subaccount:N` for a check narrowed to subaccount N."""
     return f"check:{name}" + ("" if narrowed_to is None else f":subaccount:{narrowed_to}")
@@ -166,11 +172,8 @@ def alert_for(result: CheckResult) -> Alert | None:
         )
         value = f"{_num(p.value)}{p.uom}"
         details[p.label] = f"{value} ({limits})" if limits else value
-    scope = result.scope
-    if scope is None:
-        # "cannot tell" is news after a WARNING, which shares its tier, and so is the look coming
-        # back: a check with no markets to name has its status as its scope
-        scope = UNKNOWN_SCOPE if result.status is CheckStatus.UNKNOWN else result.status.name
+    # a check with no markets or problems to name has its status as its scope
+    scope = status_scope(result.status) if result.scope is None else result.scope
     return Alert(
         fingerprint=fingerprint_for(result.name, result.narrowed_to),
         severity=severity,

@@ -16,8 +16,10 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import NamedTuple
 
-from kalshi_cli.checks import CheckResult, CheckStatus, PerfDatum
+from kalshi_cli.alerts.router import SCOPE_SEPARATOR
+from kalshi_cli.checks import CheckResult, CheckStatus, PerfDatum, status_scope
 from kalshi_cli.checks.thresholds import Thresholds
 from kalshi_cli.services.loop_strategies import stopped_strategies
 from kalshi_cli.store import Store
@@ -45,6 +47,24 @@ def worst(statuses: list[CheckStatus]) -> CheckStatus:
     """CRITICAL over UNKNOWN over WARNING over OK: a known breach outranks not knowing."""
     order = (CheckStatus.OK, CheckStatus.WARNING, CheckStatus.UNKNOWN, CheckStatus.CRITICAL)
     return max(statuses, key=order.index, default=CheckStatus.OK)
+
+
+class Finding(NamedTuple):
+    """One thing a check found wrong: its status, its kind (worded to stay the same while the
+    problem does: an item of the alert's scope) and what the summary says of it."""
+
+    status: CheckStatus
+    kind: str
+    text: str
+
+
+def graded(name: str, findings: list[Finding], perf: list[PerfDatum]) -> CheckResult:
+    """The worst finding is the verdict and every finding's text the summary. The scope is the
+    verdict and the findings' kinds: a new kind of problem at the same tier is told at once
+    (alerts.Alert.scope), one going away is not."""
+    status = worst([f.status for f in findings])
+    scope = SCOPE_SEPARATOR.join([status_scope(status), *sorted({f.kind for f in findings})])
+    return CheckResult(name, status, "; ".join(f.text for f in findings), perf, scope=scope)
 
 
 def seconds(value: float) -> Decimal:
@@ -177,7 +197,7 @@ def check_orders(view: LocalView, th: Thresholds) -> CheckResult:
             "orders", CheckStatus.OK, f"no orders recorded: no state file at {view.path}"
         )
     store = view.store
-    parts: list[tuple[CheckStatus, str]] = []
+    parts: list[Finding] = []
 
     # a `pending` intent older than a request sent for it can take to land is a crash's
     # leftover: its order may rest on the exchange unknown to the state file, as an UNKNOWN one
@@ -188,7 +208,9 @@ def check_orders(view: LocalView, th: Thresholds) -> CheckResult:
     unknown_crit = th.need("orders", "unknown_crit")
     if unknown and unknown >= unknown_crit:
         what = f"{unknown} order(s) in UNKNOWN state or left pending"
-        parts.append((CheckStatus.CRITICAL, f"{what}: run `kalshi reconcile`"))
+        parts.append(
+            Finding(CheckStatus.CRITICAL, "unknown orders", f"{what}: run `kalshi reconcile`")
+        )
 
     max_age = float(th.need("orders", "resting_max_age_s"))
     resting = [o for o in store.orders.open_orders() if o.status == "resting"]
@@ -196,8 +218,9 @@ def check_orders(view: LocalView, th: Thresholds) -> CheckResult:
     if stale:
         oldest = max(view.now - o.created_at for o in stale)
         parts.append(
-            (
+            Finding(
                 CheckStatus.WARNING,
+                "old resting orders",
                 f"{len(stale)} resting order(s) older than {describe_age(max_age)} "
                 f"(oldest {describe_age(oldest)})",
             )
@@ -211,8 +234,9 @@ def check_orders(view: LocalView, th: Thresholds) -> CheckResult:
         status = grade_ceiling(rate, warn, crit)
         if status is not CheckStatus.OK:
             parts.append(
-                (
+                Finding(
                     status,
+                    "rejections",
                     f"{rejected} of {len(decided)} orders rejected in the last "
                     f"{describe_age(window)}",
                 )
@@ -231,8 +255,7 @@ def check_orders(view: LocalView, th: Thresholds) -> CheckResult:
             f"{rejected} of {len(decided)} rejected in the last {describe_age(window)}"
         )
         return CheckResult("orders", CheckStatus.OK, summary, perf)
-    status = worst([s for s, _ in parts])
-    return CheckResult("orders", status, "; ".join(text for _, text in parts), perf)
+    return graded("orders", parts, perf)
 
 
 def _decided(store: Store, *, since: float) -> list[IntentRecord]:
@@ -271,16 +294,17 @@ def check_pnl(view: LocalView, th: Thresholds, daily_loss_limit: Decimal) -> Che
     today = bucket.net if bucket is not None else ZERO
     total = summary.realized
 
-    parts: list[tuple[CheckStatus, str]] = []
+    parts: list[Finding] = []
     day_status = _grade_floor(today, day_warn, day_crit)
     if day_status is not CheckStatus.OK:
+        floor = fmt_money(day_warn)
         parts.append(
-            (day_status, f"today's realized P&L {fmt_money(today)} (floor {fmt_money(day_warn)})")
+            Finding(day_status, "today", f"today's realized P&L {fmt_money(today)} (floor {floor})")
         )
     total_warn, total_crit = th.get("pnl", "total_warn"), th.get("pnl", "total_crit")
     total_status = _grade_floor(total, total_warn, total_crit)
     if total_status is not CheckStatus.OK:
-        parts.append((total_status, f"total realized P&L {fmt_money(total)}"))
+        parts.append(Finding(total_status, "total", f"total realized P&L {fmt_money(total)}"))
 
     expected = _expected_edge(store, day)
     edge_warn = th.need("pnl", "edge_warn")
@@ -294,8 +318,9 @@ def check_pnl(view: LocalView, th: Thresholds, daily_loss_limit: Decimal) -> Che
         perf.append(PerfDatum("edge_captured", pct(share), pct(edge_warn), uom="%"))
         if share < edge_warn and today <= 0:  # a day that made money is no warning
             parts.append(
-                (
+                Finding(
                     CheckStatus.WARNING,
+                    "edge",
                     f"captured {pct(share):f}% of the {fmt_money(expected)} edge expected today",
                 )
             )
@@ -304,7 +329,7 @@ def check_pnl(view: LocalView, th: Thresholds, daily_loss_limit: Decimal) -> Che
         if expected > 0:
             text += f", {fmt_money(expected)} edge expected today"
         return CheckResult("pnl", CheckStatus.OK, text, perf)
-    return CheckResult("pnl", worst([s for s, _ in parts]), "; ".join(t for _, t in parts), perf)
+    return graded("pnl", parts, perf)
 
 
 def _grade_floor(value: Decimal, warn: Decimal | None, crit: Decimal | None) -> CheckStatus:

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.checks import CheckResult, CheckStatus, PerfDatum
-from kalshi_cli.checks.local import grade_ceiling, pct, plain, worst
+from kalshi_cli.checks.local import Finding, grade_ceiling, graded, pct, plain
 from kalshi_cli.checks.thresholds import Thresholds
 from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.errors import AuthError, CredentialsError, KalshiError
@@ -233,15 +233,15 @@ def check_api(
     # the whole read with its retries and their waits: the attempt that answered alone (the
     # client's last latency) reads an exchange that timed out first as quick
     latency = Decimal(repr((clock.monotonic() - started) * 1000.0)).quantize(_MS)
-    parts: list[tuple[CheckStatus, str]] = []
+    parts: list[Finding] = []
     if not status.exchange_active:
-        parts.append((CheckStatus.CRITICAL, "exchange inactive"))
+        parts.append(Finding(CheckStatus.CRITICAL, "exchange", "exchange inactive"))
     elif not status.trading_active:
-        parts.append((CheckStatus.WARNING, "exchange up, trading paused"))
+        parts.append(Finding(CheckStatus.WARNING, "trading", "exchange up, trading paused"))
 
     lat_status = grade_ceiling(latency, warn, crit)
     if lat_status is not CheckStatus.OK:
-        parts.append((lat_status, f"latency {latency:.0f}ms"))
+        parts.append(Finding(lat_status, "latency", f"latency {latency:.0f}ms"))
 
     credentials = _credentials(client, credentials_error)
     if credentials is not None:
@@ -251,11 +251,12 @@ def check_api(
     try:
         skew = Decimal(repr(client.exchange.clock_skew_seconds())).quantize(_MS)
     except KalshiError as exc:
-        parts.append((CheckStatus.UNKNOWN, f"clock skew not measured: {exc.one_line()}"))
+        unmeasured = f"clock skew not measured: {exc.one_line()}"
+        parts.append(Finding(CheckStatus.UNKNOWN, "clock skew", unmeasured))
     else:
         skew_status = grade_ceiling(abs(skew), skew_warn, skew_crit)
         if skew_status is not CheckStatus.OK:
-            parts.append((skew_status, f"clock skew {skew:+f}s; check NTP"))
+            parts.append(Finding(skew_status, "clock skew", f"clock skew {skew:+f}s; check NTP"))
         perf.append(PerfDatum("skew", skew, skew_warn, skew_crit, uom="s"))
     if not parts:
         return CheckResult(
@@ -264,26 +265,27 @@ def check_api(
             f"reachable, credentials accepted, latency {latency:.0f}ms, skew {skew:+.2f}s",
             perf,
         )
-    return CheckResult("api", worst([s for s, _ in parts]), "; ".join(t for _, t in parts), perf)
+    return graded("api", parts, perf)
 
 
-def _credentials(
-    client: KalshiClient, credentials_error: str | None
-) -> tuple[CheckStatus, str] | None:
+def _credentials(client: KalshiClient, credentials_error: str | None) -> Finding | None:
     """What is wrong with the credentials (GET /portfolio/balance), None when nothing is."""
     if credentials_error is not None:
-        return CheckStatus.CRITICAL, credentials_error
+        return Finding(CheckStatus.CRITICAL, "credentials", credentials_error)
     if not client.authenticated:
-        return CheckStatus.CRITICAL, "no API credentials configured"
+        return Finding(CheckStatus.CRITICAL, "credentials", "no API credentials configured")
     try:
         client.portfolio.get_balance()
     except AuthError as exc:
-        return CheckStatus.CRITICAL, f"credentials refused: {exc.one_line()}"
+        return Finding(
+            CheckStatus.CRITICAL, "credentials", f"credentials refused: {exc.one_line()}"
+        )
     except CredentialsError as exc:
-        return CheckStatus.CRITICAL, exc.one_line()
+        return Finding(CheckStatus.CRITICAL, "credentials", exc.one_line())
     except KalshiError as exc:
         # one part it cannot tell: what the exchange said already (inactive) stands
-        return CheckStatus.UNKNOWN, f"credentials not checked: {exc.one_line()}"
+        unread = f"credentials not checked: {exc.one_line()}"
+        return Finding(CheckStatus.UNKNOWN, "credentials", unread)
     return None
 
 

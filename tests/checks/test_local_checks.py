@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.checks import CheckResult, CheckStatus, format_nagios
+from kalshi_cli.alerts.model import Outcome, Severity
+from kalshi_cli.alerts.router import AlertRouter
+from kalshi_cli.checks import CheckResult, CheckStatus, dispatch, format_nagios
 from kalshi_cli.checks.local import (
     LocalView,
     check_feed,
@@ -25,6 +27,8 @@ from kalshi_cli.store.records import IN_FLIGHT_S
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ConfigError, UsageError
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
+from tests.checks.test_checks_format import RecordingChannel
+from tests.fakes import FakeAlertStateStore
 
 DEFAULTS = resolve(None)
 LIMIT = Decimal(100)  # risk.daily_loss_limit
@@ -328,6 +332,32 @@ def test_rejection_rate_over_the_window(
     # the window moves on: an hour later none of these count
     clock.advance(3601)
     assert check_orders(view(store, clock), DEFAULTS).status is CheckStatus.OK
+
+
+def test_a_new_kind_of_problem_at_the_same_tier_is_told_at_once(
+    store: Store, clock: ManualClock
+) -> None:
+    """An order of unknown outcome pages (CRITICAL); a rejection rate past its limit beside it is
+    another problem at the same tier: sent at once, not held back as a repeat for
+    `repeat_interval_s`. The same problems again are held back, and one going away is no news."""
+    channel = RecordingChannel()
+    router = AlertRouter({"rec": channel}, {sev: ["rec"] for sev in Severity}, clock=clock)
+    alerts = FakeAlertStateStore(clock)
+
+    def told() -> Outcome:
+        clock.advance(60)
+        return dispatch(check_orders(view(store, clock), DEFAULTS), router, alerts).outcome
+
+    place(store, 1, "unknown")
+    assert told() is Outcome.SENT
+    for n in range(2):
+        place(store, 10 + n, "canceled")
+        place(store, 20 + n, "rejected")
+    assert told() is Outcome.CHANGED
+    assert "2 of 4 orders rejected" in channel.sent[-1].summary
+    assert told() is Outcome.SUPPRESSED
+    store.orders.mark_rejected("coid-1", reason="not found on the exchange")
+    assert told() is Outcome.SUPPRESSED
 
 
 def test_rejection_rate_needs_enough_orders(store: Store, clock: ManualClock) -> None:
