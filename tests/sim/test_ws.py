@@ -189,3 +189,31 @@ def test_heartbeat_pings_arrive(tmp_path: Path) -> None:
         opcode, _ = ws.conn.recv_data(control_frame=True)
         assert opcode == websocket.ABNF.OPCODE_PING
         ws.close()
+
+
+def test_a_ticker_names_the_size_of_the_markets_last_trade_whatever_moved_it(
+    sim: SimHarness,
+) -> None:
+    """asyncapi `ticker`: `last_trade_size_fp` is the "contracts in last trade": a ticker sent
+    because the book moved, or on subscribing with `send_initial_snapshot`, names the size of the
+    market's last trade, as the one sent for the trade does; "0.00" only before any trade."""
+    sim.create_market(T)
+    ws = Ws(sim.account)
+    ws.subscribe(["ticker"], market_ticker=T, send_initial_snapshot=True)
+    assert ws.recv()["msg"]["last_trade_size_fp"] == "0.00"
+    place(sim, sim.account, "ask", "0.52", "5")
+    place(sim, sim.new_account(), "bid", "0.52", "2", "immediate_or_cancel")
+    place(sim, sim.account, "bid", "0.30", "1")  # the book moves; no trade
+    sizes = [ws.recv()["msg"]["last_trade_size_fp"]]  # the ask rests before any trade
+    while True:
+        message = ws.recv()["msg"]
+        sizes.append(message["last_trade_size_fp"])
+        if message["yes_bid_dollars"] == "0.3000":
+            break
+    assert sizes[0] == "0.00"
+    assert set(sizes[1:]) == {"2.00"}  # the trade, the book it left, the bid
+    late = Ws(sim.account)
+    late.subscribe(["ticker"], market_ticker=T, send_initial_snapshot=True)
+    assert late.recv()["msg"]["last_trade_size_fp"] == "2.00"
+    ws.close()
+    late.close()

@@ -7,6 +7,7 @@ multivariate markets and events are announced there only, no longer on `market_l
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from tests.conftest import SimHarness
@@ -97,6 +98,22 @@ def test_skip_ticker_ack_leaves_the_market_list_out_of_the_subscriptions_oks(
         "type": "error",
         "msg": {"code": 11, "msg": "Invalid parameter: skip_ticker_ack must be a boolean"},
     }
+    ws.close()
+
+
+def test_an_orderbook_delta_carries_ts_beside_ts_ms(sim: SimHarness) -> None:
+    """REFERENCE.md "Observed on the real wire": deltas carry `ts` (RFC 3339) and `ts_ms`; the
+    asyncapi keeps `ts` as a deprecated optional field, so the wire decides: both, one instant."""
+    sim.create_market(T)
+    ws = Ws(sim.account)
+    ws.subscribe(["orderbook_delta"], market_ticker=T)
+    assert ws.recv()["type"] == "orderbook_snapshot"
+    place(sim, sim.account, "bid", "0.40", "1")
+    delta = ws.recv()
+    assert delta["type"] == "orderbook_delta" and ws_problems(delta) == []
+    stamped = datetime.fromisoformat(delta["msg"]["ts"].replace("Z", "+00:00"))
+    assert stamped.utcoffset() == timedelta(0)
+    assert int(stamped.timestamp() * 1000) == delta["msg"]["ts_ms"]
     ws.close()
 
 

@@ -11,7 +11,6 @@ import contextlib
 import json
 import logging
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -39,7 +38,8 @@ from kalshi_cli.sim.server.auth import AuthFailure
 from kalshi_cli.sim.server.routes import communications as rfqs
 from kalshi_cli.sim.server.routes import multivariate
 from kalshi_cli.sim.server.routing import WS_PATH, SimState, nested_error_body
-from kalshi_cli.vocabulary.units import ONE, fmt_count, fmt_dollars
+from kalshi_cli.vocabulary.clock import iso_utc
+from kalshi_cli.vocabulary.units import ONE, ZERO, fmt_count, fmt_dollars
 
 log = logging.getLogger("kalshi_cli.sim.server.ws")
 
@@ -337,7 +337,7 @@ class WsHub:
                     self._snapshot(conn, sub, ticker)
             elif channel == "ticker" and params.get("send_initial_snapshot") is True:
                 for ticker in tickers or list(self.state.exchange.reference.markets):
-                    self._ticker(conn, sub, ticker, Decimal(0))
+                    self._ticker(conn, sub, ticker)
 
     def _unsubscribe(self, conn: SimWsConnection, cmd_id: Any, params: Json) -> None:
         sids = params.get("sids")
@@ -475,11 +475,15 @@ class WsHub:
             msg["no_dollars_fp"] = ser.levels_json(levels)
         conn.emit(sub, "orderbook_snapshot", msg, snapshot=True)
 
-    def _ticker(self, conn: SimWsConnection, sub: Subscription, ticker: str, size: Decimal) -> None:
-        market = self.state.exchange.reference.markets.get(ticker)
+    def _ticker(self, conn: SimWsConnection, sub: Subscription, ticker: str) -> None:
+        exchange = self.state.exchange
+        market = exchange.reference.markets.get(ticker)
         if market is None:
             return
-        msg = ser.ws_ticker_msg(self.state.exchange.engine, market, size, self.state.clock.wall())
+        # asyncapi: "contracts in last trade", the market's, whatever moved the ticker
+        trades = exchange.history.trade_timeline(ticker)
+        size = trades.between(len(trades) - 1, len(trades))[0].count if len(trades) else ZERO
+        msg = ser.ws_ticker_msg(exchange.engine, market, size, self.state.clock.wall())
         comparable = {k: v for k, v in msg.items() if k not in ("ts", "ts_ms", "time")}
         if sub.last_ticker.get(ticker) == comparable:
             return
@@ -518,13 +522,13 @@ class WsHub:
                 msg = self._delta_msg(event, conn.account.account_id, yes_priced=sub.yes_priced)
                 conn.emit(sub, "orderbook_delta", msg)
             elif channel == "ticker" and sub.covers(event.ticker):
-                self._ticker(conn, sub, event.ticker, Decimal(0))
+                self._ticker(conn, sub, event.ticker)
             return
         trade = event.trade
         if channel == "trade" and sub.covers(trade.ticker):
             conn.emit(sub, "trade", ser.ws_trade_msg(trade))
         elif channel == "ticker" and sub.covers(trade.ticker):
-            self._ticker(conn, sub, trade.ticker, trade.count)
+            self._ticker(conn, sub, trade.ticker)
 
     def _deliver_own(
         self,
@@ -650,6 +654,7 @@ class WsHub:
 
     def _delta_msg(self, event: BookChanged, account_id: str, *, yes_priced: bool) -> Json:
         no_side = event.side.value == "no"
+        at_ms = ser.ts_ms(event.ts or self.state.clock.wall())
         price = ONE - event.price if yes_priced and no_side else event.price
         msg: Json = {
             "market_ticker": event.ticker,
@@ -657,7 +662,10 @@ class WsHub:
             "price_dollars": fmt_dollars(price),
             "delta_fp": fmt_count(event.delta),
             "side": event.side.value,
-            "ts_ms": ser.ts_ms(event.ts or self.state.clock.wall()),
+            # the wire sends the deprecated RFC 3339 `ts` too (REFERENCE.md "Observed on the
+            # real wire"), the same millisecond
+            "ts": iso_utc(at_ms / 1000),
+            "ts_ms": at_ms,
         }
         if event.client_order_id and event.account_id and same_user(event.account_id, account_id):
             msg["client_order_id"] = event.client_order_id
