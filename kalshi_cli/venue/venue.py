@@ -182,7 +182,7 @@ class LocalVenue:
         history.archive_orders(before, read_in_process=(self.account,))
         history.forget_finished_orders(self._crowd, keep=0)
         for market in self.core.reference.markets.values():
-            self.core.engine.roll_volume(market, now)
+            history.roll_day(market, now)
 
     def trade(self, ticker: str, yes_price: Decimal, count: Decimal, taker_side: Side) -> None:
         """A recorded public trade. A YES taker bought at `yes_price`, meeting NO bids at

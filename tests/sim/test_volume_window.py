@@ -130,3 +130,33 @@ def test_a_restored_snapshot_keeps_the_window() -> None:
     assert again.entries() == [(T0, D(2)), (T0 + 1.0, D(3))]
     assert again.trim(T0) == D(2) and again.oldest == T0 + 1.0
     assert again.trim(T0 + 1.0) == D(3) and len(again) == 0
+
+
+def test_previous_price_is_the_last_trade_a_day_ago() -> None:
+    """openapi.yaml `Market.previous_price_dollars`: "Price for the last traded YES contract on
+    this market a day ago": the price of the last trade at least a day old (0 when there is
+    none), not of the trade before the last."""
+    env = Env(cash=10**9)
+    _advance_to(env, T0)
+
+    def previous() -> str:
+        env.ex.tick()
+        served: str = market_json(env.ex.engine, env.ex.reference.markets["M"])[
+            "previous_price_dollars"
+        ]
+        return served
+
+    env.place(env.a, ASK, "0.40", "1", GTC)
+    env.place(env.b, BID, "0.40", "1", IOC)
+    _advance_to(env, T0 + 3600.0)
+    env.place(env.a, ASK, "0.60", "1", GTC)
+    env.place(env.b, BID, "0.60", "1", IOC)
+    assert previous() == "0.0000"  # no trade is a day old yet
+    _advance_to(env, T0 + DAY - 1.0)
+    assert previous() == "0.0000"
+    _advance_to(env, T0 + DAY)
+    assert previous() == "0.4000"
+    _advance_to(env, T0 + DAY + 3600.0)
+    assert previous() == "0.6000"
+    _advance_to(env, T0 + 5 * DAY)
+    assert previous() == "0.6000"  # the last trade stays the price a day ago

@@ -156,7 +156,7 @@ class Exchange:
                 self.settlement.set_market_status(market.ticker, "open")
             elif market.status in ("open", "paused") and market.close_time <= now:
                 self.settlement.set_market_status(market.ticker, "closed")
-            self.engine.roll_volume(market, now)
+            self.history.roll_day(market, now)
         self.communications.execute_due(now)  # after the schedule: a closed market refuses
         while self._event_fees_due and self._event_fees_due[0][0] <= now:
             _, change_id = heapq.heappop(self._event_fees_due)

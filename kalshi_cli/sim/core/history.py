@@ -12,9 +12,9 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from kalshi_cli.sim.core.accounts import Ledger
-from kalshi_cli.sim.core.matching import MatchingEngine
+from kalshi_cli.sim.core.matching import DAY, MatchingEngine
 from kalshi_cli.sim.core.record_views import NewestFirst, OrdersNewestFirst, TradeTimeline
-from kalshi_cli.sim.core.records import SimFill, SimOrder, SimTrade, not_found
+from kalshi_cli.sim.core.records import SimFill, SimMarket, SimOrder, SimTrade, not_found
 from kalshi_cli.sim.core.records import owner as owner_of_ledger
 from kalshi_cli.sim.core.reference import Reference
 from kalshi_cli.sim.core.subaccounts import Subaccounts
@@ -133,6 +133,17 @@ class History:
         for ticker, count in per_ticker.items():
             del self._engine.trades_by_ticker[ticker][:count]
         return moved
+
+    def roll_day(self, market: SimMarket, now: float) -> None:
+        """Bring the market's figures of a day ago to `now` (the served exchange's tick, the
+        local venue's compaction): its `volume_24h`, and, once trades leave that day, its
+        `previous_price`, the price of the last trade at least a day old (openapi `Market`
+        `previous_price_dollars`: "Price for the last traded YES contract on this market a day
+        ago")."""
+        if self._engine.roll_volume(market, now):
+            trades = self.trade_timeline(market.ticker)
+            aged = trades.bisect_right(now - DAY)
+            market.previous_price = trades.between(aged - 1, aged)[0].price
 
     def trade_timeline(self, ticker: str) -> TradeTimeline:
         """One market's trades oldest first, archived and live, read by position (candles read

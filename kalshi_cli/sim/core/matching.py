@@ -591,7 +591,6 @@ class MatchingEngine:
         )
         self.fees_collected += maker_fee + taker_fee
         market.open_interest += oi_change
-        market.previous_price = market.last_price
         market.last_price = maker.price
         market.volume += count
         market.volume_24h += count
@@ -662,10 +661,13 @@ class MatchingEngine:
             self._ref.emit(PositionChanged(taker.account_id, ticker))
         return taker_fill
 
-    def roll_volume(self, market: SimMarket, now: float) -> None:
+    def roll_volume(self, market: SimMarket, now: float) -> bool:
         """Take the market's new trades into its 24-hour window and those over a day old off
-        its `volume_24h` (the served exchange's tick, the local venue's compaction); a window
-        with nothing new and nothing old is not touched."""
+        its `volume_24h` (`History.roll_day`); a window with nothing new and nothing old is not
+        touched. True when trades left the window."""
         window = self.volume_window[market.ticker]
         if window.pending or window.oldest <= now - DAY:
-            market.volume_24h -= window.trim(now - DAY)
+            aged = window.trim(now - DAY)
+            market.volume_24h -= aged
+            return aged > ZERO
+        return False
