@@ -25,6 +25,7 @@ from kalshi_cli.sim.core.records import (
     SimSeries,
     TradeHappened,
 )
+from kalshi_cli.sim.core.serialize import event_positions_json, position_json
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import (
     PRICE_STRUCTURES,
@@ -954,3 +955,25 @@ def test_returned_orders_are_snapshots() -> None:
     env.place(env.b, ASK, "0.40", 4)
     assert r.order == snapshot
     assert env.ex.history.order(env.a, r.order.order_id).remaining_count == 6
+
+
+def test_an_event_position_totals_what_was_spent_and_traded_as_a_market_position_does() -> None:
+    """openapi.yaml `EventPosition`: `total_cost_dollars` is the "Total spent on this event",
+    worded as `MarketPosition.total_traded_dollars` ("Total spent on this market"), and
+    `total_cost_shares_fp` "the total number of shares traded on this event (including both
+    YES and NO contracts)"; what is held now is `event_exposure_dollars`. A round trip leaves
+    nothing held and keeps what it spent and traded."""
+    env = Env()
+    env.place(env.b, ASK, "0.40", "2")
+    env.place(env.a, BID, "0.40", "2", IOC)  # 2 YES for $0.80
+    env.place(env.b, ASK, "0.30", "1", ticker="SUB")
+    env.place(env.a, BID, "0.30", "1", IOC, ticker="SUB")  # 1 YES for $0.30, held
+    env.place(env.b, BID, "0.60", "2")
+    env.place(env.a, ASK, "0.60", "2", IOC)  # the 2 YES sold: 2 NO for $0.80
+    positions = env.ex.accounts.positions(env.a)
+    spent = {position_json(p)["total_traded_dollars"] for p in positions}
+    assert spent == {"1.600000", "0.300000"}
+    (row,) = event_positions_json(env.ex, positions)
+    assert row["total_cost_dollars"] == "1.900000"
+    assert row["total_cost_shares_fp"] == "5.00"
+    assert row["event_exposure_dollars"] == "0.300000"

@@ -347,8 +347,11 @@ def position_json(p: SimPosition) -> Json:
 def event_positions_json(
     exchange: Exchange, positions: list[SimPosition], ledgers: Sequence[str] = ()
 ) -> list[Json]:
-    """Per event; `event_exposure_dollars` ("cost of the aggregate event position") is the
-    cost less the collateral returned on it to the `ledgers` that net (accounts.py)."""
+    """Per event: `total_cost_dollars` and `total_cost_shares_fp` what was spent and traded
+    there ("Total spent on this event", as `total_traded_dollars` is on a market; "shares
+    traded ... including both YES and NO"), `event_exposure_dollars` ("cost of the aggregate
+    event position") the cost of what is held less the collateral returned on it to the
+    `ledgers` that net (accounts.py)."""
     by_event: dict[str, list[SimPosition]] = defaultdict(list)
     for p in positions:
         m = exchange.reference.markets.get(p.ticker)
@@ -356,8 +359,8 @@ def event_positions_json(
     return [
         {
             "event_ticker": event_ticker,
-            "total_cost_dollars": _amount(sum((p.cost_basis for p in ps), ZERO)),
-            "total_cost_shares_fp": fmt_count(sum((abs(p.position) for p in ps), ZERO)),
+            "total_cost_dollars": _amount(sum((p.total_traded for p in ps), ZERO)),
+            "total_cost_shares_fp": fmt_count(sum((p.volume for p in ps), ZERO)),
             "event_exposure_dollars": _amount(
                 sum((p.cost_basis for p in ps), ZERO)
                 - sum(
