@@ -6,8 +6,15 @@ seconds of budget"; Basic's write bucket, like every read bucket, holds one seco
 
 from __future__ import annotations
 
-from kalshi_cli.sim.server.ratelimit import SimRateLimiter, tier_named
+import re
+
+import yaml
+
+from kalshi_cli.sim.server.ratelimit import DEFAULT_COST, SimRateLimiter, request_cost, tier_named
+from kalshi_cli.sim.server.server import ENDPOINTS
 from kalshi_cli.vocabulary.clock import ManualClock
+from tests.conftest import SimHarness
+from tests.openapi_check import SPEC_PATH
 
 
 def _writes_before_refusal(tier: str, cost: int) -> int:
@@ -34,3 +41,38 @@ def test_read_buckets_hold_one_second_at_every_tier() -> None:
     while limiter.allow("acct", "GET", 10):
         allowed += 1
     assert allowed == 30
+
+
+def _stated_costs() -> dict[tuple[str, str], int]:
+    """Every per-request cost openapi.yaml states in an operation's note ("**Rate limit:** N
+    tokens per request"), by method and path template."""
+    document = yaml.safe_load(SPEC_PATH.read_text())
+    stated = {}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            note = (
+                str(operation.get("x-mint", {}).get("content", ""))
+                if isinstance(operation, dict)
+                else ""
+            )
+            found = re.search(r"\*\*Rate limit:\*\* (\d+) tokens per request", note)
+            if found:
+                stated[method.upper(), path] = int(found[1])
+    return stated
+
+
+def test_every_cost_the_spec_states_is_charged_and_listed(sim_default: SimHarness) -> None:
+    """The costs openapi.yaml 3.31.0 states per operation (orders, cancels, RFQ quotes, the
+    usage-level upgrade) are what a served request takes and what `/account/endpoint_costs`
+    lists; every other served request costs the default."""
+    stated = _stated_costs()
+    served = {(ep.method, ep.template) for ep in ENDPOINTS if not ep.batch}
+    assert stated.keys() <= served
+    for method, template in served:
+        assert request_cost(method, template) == stated.get((method, template), DEFAULT_COST)
+    listed = sim_default.http.get(sim_default.account.api_base + "/account/endpoint_costs").json()
+    assert listed["default_cost"] == DEFAULT_COST
+    assert {
+        (c["method"], c["path"].removeprefix("/trade-api/v2")): c["cost"]
+        for c in listed["endpoint_costs"]
+    } == stated

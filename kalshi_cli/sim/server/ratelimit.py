@@ -1,9 +1,10 @@
 """Kalshi's rate limits: a read and a write token bucket per account, sized by the usage tier.
 
-Every authenticated request costs tokens (10 by default; cancels and single-order reads 2; batches
-per item), GETs from the read bucket, the rest from the write bucket. A request costing more than is
-left is answered 429 and takes nothing. Each bucket holds one second of its tier's budget, the write
-bucket above Basic two (the spec's `BucketLimit`).
+Every authenticated request costs tokens (10 by default; cancels, single-order reads and RFQ quote
+creates, reads and deletes 2; the usage-level upgrade 30; batches per item), GETs from the read
+bucket, the rest from the write bucket. A request costing more than is left is answered 429 and
+takes nothing. Each bucket holds one second of its tier's budget, the write bucket above Basic
+two (the spec's `BucketLimit`).
 """
 
 from __future__ import annotations
@@ -50,11 +51,18 @@ TIERS: dict[str, Tier] = {
 BATCH_CREATE_ITEM_COST = 10
 BATCH_CANCEL_ITEM_COST = 2
 
-# (method, path template under /trade-api/v2) -> cost per request, for the non-default ones.
+# (method, path template under /trade-api/v2) -> cost per request, for the non-default ones:
+# each one openapi.yaml states in its operation's note ("**Rate limit:** N tokens per request")
 ENDPOINT_COSTS: dict[tuple[str, str], int] = {
     ("GET", "/portfolio/orders/{order_id}"): 2,
     ("DELETE", "/portfolio/events/orders"): 2,
     ("DELETE", "/portfolio/events/orders/{order_id}"): 2,
+    ("GET", "/communications/rfqs/{rfq_id}/quotes/{quote_id}"): 2,
+    ("DELETE", "/communications/rfqs/{rfq_id}/quotes/{quote_id}"): 2,
+    ("POST", "/communications/quotes"): 2,
+    ("GET", "/communications/quotes/{quote_id}"): 2,
+    ("DELETE", "/communications/quotes/{quote_id}"): 2,
+    ("POST", "/account/api_usage_level/upgrade"): 30,
 }
 
 
