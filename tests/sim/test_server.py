@@ -453,6 +453,39 @@ def test_markets_paginate_with_a_cursor(sim: SimHarness) -> None:
     assert bad.status_code == 400
 
 
+def test_each_event_position_is_whole_and_listed_once_across_pages(sim: SimHarness) -> None:
+    """`EventPosition` is "the aggregate event position": an event whose markets fall on two
+    pages of `/portfolio/positions` is listed once, on the page of its first market, with every
+    market of it counted, as a single page lists it."""
+    maker = sim.new_account()
+    for ticker in ("KXPAGE-26-A1", "KXPAGE-26-A2", "KXPAGE-27-B1"):
+        sim.create_market(ticker)
+        rest = {**order(side="ask", price="0.40", count="2"), "ticker": ticker}
+        assert sim.signed(maker, "POST", "/portfolio/events/orders", json=rest).status_code == 201
+        take = {**order(count="2", time_in_force="immediate_or_cancel"), "ticker": ticker}
+        assert (
+            sim.signed(sim.account, "POST", "/portfolio/events/orders", json=take).status_code
+            == 201
+        )
+
+    def listed(limit: int) -> list[list[dict[str, Any]]]:
+        pages, cursor = [], ""
+        while True:
+            params = {"limit": limit, "cursor": cursor}
+            page = sim.signed(sim.account, "GET", "/portfolio/positions", params=params).json()
+            pages.append(page["event_positions"])
+            cursor = page["cursor"]
+            if not cursor:
+                return pages
+
+    (whole,) = listed(100)
+    assert [(e["event_ticker"], e["total_cost_dollars"]) for e in whole] == [
+        ("KXPAGE-26", "1.600000"),
+        ("KXPAGE-27", "0.800000"),
+    ]
+    assert listed(1) == [[whole[0]], [], [whole[1]]]
+
+
 def test_orderbook_levels_ascend_and_depth_keeps_the_best(sim: SimHarness) -> None:
     sim.create_market(T)
     for price in ("0.30", "0.35", "0.32"):

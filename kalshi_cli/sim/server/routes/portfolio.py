@@ -80,9 +80,17 @@ def handle_get_positions(state: SimState, ctx: RequestContext) -> tuple[int, Jso
 
     selected = [p for p in positions if keep(p)]
     page, cursor = paginate(selected, lambda p: p.ticker, limit, query_str(ctx, "cursor"))
+    # an event's line is "the aggregate event position": every selected market of it, listed
+    # once, on the page of its first market (our reading: the spec does not say how it pages)
+    on_page = {id(p) for p in page}
+    first: dict[str, Any] = {}
+    for p in selected:
+        first.setdefault(event_of(state, p.ticker) or p.ticker, p)
+    opened = {event for event, p in first.items() if id(p) in on_page}
+    of_events = [p for p in selected if (event_of(state, p.ticker) or p.ticker) in opened]
     return 200, {
         "market_positions": [ser.position_json(p) for p in page],
-        "event_positions": ser.event_positions_json(state.exchange, page, ledgers),
+        "event_positions": ser.event_positions_json(state.exchange, of_events, ledgers),
         "cursor": cursor,
     }
 
