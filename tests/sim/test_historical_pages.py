@@ -8,7 +8,8 @@ cursors it does not (another filter's record, a live record, an id never issued,
 shape), with the archive's store holding records of both tiers (a lag lengthened after they
 moved). The model below is that answer: the exchange's records newest first, split at the
 request's cutoff, filtered, then `_old_paginate` (the simulator's `paginate`: a cursor naming
-no listed record is the first page).
+no listed record is the first page, unless it names an order every filter but the status keeps:
+the next page goes on after it).
 """
 
 from __future__ import annotations
@@ -37,13 +38,23 @@ TRADES_PER_STEP = 2  # `_trade_over_time`: two IOC bids fill against the step's 
 
 
 def _old_paginate(
-    items: list[T], key: Callable[[T], str], limit: int, cursor: str | None
+    items: list[T],
+    key: Callable[[T], str],
+    limit: int,
+    cursor: str | None,
+    listed: list[T] | None = None,
 ) -> tuple[list[T], str]:
+    """`listed`: what the filters but the status keep, `items` among them (the orders): a
+    cursor naming one of these goes on after it."""
     start = 0
     if cursor:
         keys = [key(i) for i in items]
         if cursor in keys:
             start = keys.index(cursor) + 1
+        elif listed is not None and cursor in [key(i) for i in listed]:
+            after = [key(i) for i in listed].index(cursor)
+            later = {key(i) for i in listed[after + 1 :]}
+            start = next((n for n, i in enumerate(items) if key(i) in later), len(items))
     page = items[start : start + limit]
     more = start + limit < len(items)
     return page, (key(page[-1]) if more and page else "")
@@ -113,16 +124,16 @@ class _Model:
             archived = o.status != "resting" and o.last_update_time < cutoff
             return not archived if live else archived
 
-        orders = [
+        listed = [
             o
             for o in self.orders
             if order_tier(o)
             and (ticker is None or o.ticker == ticker)
-            and (status is None or o.status == status)
             and (event is None or self.events[o.ticker] == event)
             and _within(o.created_time, lo, hi)
         ]
-        page_o, next_o = _old_paginate(orders, lambda o: o.order_id, limit, cursor)
+        orders = [o for o in listed if status is None or o.status == status]
+        page_o, next_o = _old_paginate(orders, lambda o: o.order_id, limit, cursor, listed)
         return {"orders": [ser.order_json(o) for o in page_o], "cursor": next_o}
 
 

@@ -453,6 +453,66 @@ def test_markets_paginate_with_a_cursor(sim: SimHarness) -> None:
     assert bad.status_code == 400
 
 
+def test_a_page_goes_on_after_its_cursor_when_the_cursors_record_left_the_filter(
+    sim: SimHarness,
+) -> None:
+    """openapi.yaml: a response's `cursor`, passed back, gets "the next page". An order listed
+    as resting that fills before the next page is asked for, a position that closes, or a
+    market that closes, still marks where the next page starts: the listing goes on after it,
+    rather than starting again and listing the first page's other records twice (a cursor that
+    names nothing is answered as if absent: test_wire_errors.py)."""
+    sim.create_market(T)
+    other = sim.new_account()
+    placed = {}
+    for price in ("0.30", "0.50", "0.40"):  # newest first: 0.40, 0.50, 0.30
+        answer = sim.signed(
+            sim.account, "POST", "/portfolio/events/orders", json=order(price=price)
+        )
+        placed[price] = answer.json()["order_id"]
+    resting = {"status": "resting", "limit": 2}
+    first = sim.signed(sim.account, "GET", "/portfolio/orders", params=resting).json()
+    assert [o["order_id"] for o in first["orders"]] == [placed["0.40"], placed["0.50"]]
+    sell = order(side="ask", price="0.50", time_in_force="immediate_or_cancel")
+    assert sim.signed(other, "POST", "/portfolio/events/orders", json=sell).status_code == 201
+    params = {**resting, "cursor": first["cursor"]}
+    second = sim.signed(sim.account, "GET", "/portfolio/orders", params=params).json()
+    assert [o["order_id"] for o in second["orders"]] == [placed["0.30"]]
+
+    tickers = ["KXPAGE-28-A", "KXPAGE-28-B", "KXPAGE-28-C"]
+    for ticker in tickers:
+        sim.create_market(ticker)
+        rest = {**order(side="ask", count="1"), "ticker": ticker}
+        assert sim.signed(other, "POST", "/portfolio/events/orders", json=rest).status_code == 201
+        take = {**order(count="1", time_in_force="immediate_or_cancel"), "ticker": ticker}
+        assert (
+            sim.signed(sim.account, "POST", "/portfolio/events/orders", json=take).status_code
+            == 201
+        )
+    held = {"count_filter": "position", "limit": 2, "event_ticker": "KXPAGE-28"}
+    first = sim.signed(sim.account, "GET", "/portfolio/positions", params=held).json()
+    assert [p["ticker"] for p in first["market_positions"]] == tickers[:2]
+    bid = {**order(count="1"), "ticker": tickers[1]}
+    assert sim.signed(other, "POST", "/portfolio/events/orders", json=bid).status_code == 201
+    close = {
+        **order(side="ask", count="1", time_in_force="immediate_or_cancel"),
+        "ticker": tickers[1],
+    }
+    assert (
+        sim.signed(sim.account, "POST", "/portfolio/events/orders", json=close).status_code == 201
+    )
+    params = {**held, "cursor": first["cursor"]}
+    second = sim.signed(sim.account, "GET", "/portfolio/positions", params=params).json()
+    assert [p["ticker"] for p in second["market_positions"]] == tickers[2:]
+
+    trading: dict[str, Any] = {"status": "open", "limit": 2, "event_ticker": "KXPAGE-28"}
+    first = httpx.get(sim.account.api_base + "/markets", params=trading).json()
+    assert [m["ticker"] for m in first["markets"]] == tickers[:2]
+    sim.set_status(tickers[1], "closed")
+    params = {**trading, "cursor": first["cursor"]}
+    second = httpx.get(sim.account.api_base + "/markets", params=params).json()
+    assert [m["ticker"] for m in second["markets"]] == tickers[2:]
+
+
 def test_each_event_position_is_whole_and_listed_once_across_pages(sim: SimHarness) -> None:
     """`EventPosition` is "the aggregate event position": an event whose markets fall on two
     pages of `/portfolio/positions` is listed once, on the page of its first market, with every

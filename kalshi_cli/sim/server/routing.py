@@ -382,15 +382,28 @@ def other_shard(ctx: RequestContext, *, auto_route: bool = False) -> bool:
 
 
 def paginate(
-    items: list[T], key: Callable[[T], str], limit: int, cursor: str | None
+    items: list[T],
+    key: Callable[[T], str],
+    limit: int,
+    cursor: str | None,
+    every: Sequence[T] | None = None,
 ) -> tuple[list[T], str]:
-    """Cursor = the key of the last item already returned; "" means no more pages. A cursor
-    that names no item is answered as if absent (the first page), as Kalshi does."""
+    """Cursor = the key of the last item already returned; "" means no more pages. `items` is
+    what the filters keep of `every` (all of it when not given), in the same order, `every`
+    being what the filters of fixed fields keep (a ticker, an event), so that a cursor whose
+    item a changing field has since left out (a position closed, a market closed) still marks
+    where the next page starts. A cursor that names no item of either is answered as if absent
+    (the first page), as Kalshi does."""
     start = 0
     if cursor:
         keys = [key(i) for i in items]
         if cursor in keys:
             start = keys.index(cursor) + 1
+        elif every is not None:
+            order = [key(i) for i in every]
+            if cursor in order:
+                later = {id(i) for i in every[order.index(cursor) + 1 :]}
+                start = next((n for n, i in enumerate(items) if id(i) in later), len(items))
     page = items[start : start + limit]
     more = start + limit < len(items)
     return page, (key(page[-1]) if more and page else "")
@@ -441,13 +454,18 @@ def orders_page(
     keep: Callable[[OrderRef], bool],
     cursor: str | None,
     limit: int,
+    *,
+    listed: Callable[[OrderRef], bool] | None = None,
+    stored: OrdersNewestFirst | None = None,
 ) -> tuple[list[OrderRef], str]:
     """`page_of` over a walk of an account's orders, from just after the cursor's order when
-    the listing keeps it (else from the first, as `paginate`)."""
+    the listing keeps it, or `listed` does (the filters but the status: an order filled since
+    it was listed as resting), else from the first, as `paginate`. `stored`: every order of
+    the account, where the cursor is found when `orders` leaves the archived ones out."""
     walk = orders.walk()
     if cursor:
-        found = orders.find(cursor)
-        if found is not None and keep(found[0]):
+        found = (stored or orders).find(cursor)
+        if found is not None and (keep(found[0]) or (listed is not None and listed(found[0]))):
             walk = orders.walk(*found[1])
     return page_of(walk, keep, orders.key, limit)
 

@@ -88,7 +88,7 @@ def handle_get_markets(state: SimState, ctx: RequestContext) -> tuple[int, Json 
         series_ticker=series_ticker,
     )
     archived = Archive(state.exchange, state.history, ctx.now).market
-    markets = [
+    listed = [  # every filter but those of what changes: the status, settlement, updates
         m
         for m in state.exchange.reference.markets.values()
         if not archived(m)
@@ -96,14 +96,19 @@ def handle_get_markets(state: SimState, ctx: RequestContext) -> tuple[int, Json 
             mve_filter is None
             or is_multivariate(state.exchange, m.ticker) == (mve_filter == "only")
         )
-        and matches(m, status=status, event_ticker=event_ticker, series_ticker=series_ticker)
+        and matches(m, event_ticker=event_ticker, series_ticker=series_ticker)
         and (tickers is None or m.ticker in tickers)
         and within(m.created_time, *created)
         and within(m.close_time, *close)
+    ]
+    markets = [
+        m
+        for m in listed
+        if matches(m, status=status)
         and within(m.settled_time, *settled)
         and within(m.updated_time, *updated)
     ]
-    page, cursor = paginate(markets, lambda m: m.ticker, limit, query_str(ctx, "cursor"))
+    page, cursor = paginate(markets, lambda m: m.ticker, limit, query_str(ctx, "cursor"), listed)
     return 200, {
         "markets": [ser.market_json(state.exchange.engine, m) for m in page],
         "cursor": cursor,
@@ -275,19 +280,25 @@ def handle_get_events(state: SimState, ctx: RequestContext) -> tuple[int, Json |
     if min_close is not None:
         for m in state.exchange.reference.markets.values():
             closes[m.event_ticker].append(m.close_time)
-    events = [
+    listed = [  # every filter but those of what changes: the status, updates
         e
         for e in state.exchange.reference.events.values()
         # "This endpoint excludes multivariate events" (GET /events/multivariate lists them)
         if not is_multivariate(state.exchange, e.event_ticker)
         and matches(e, series_ticker=series_ticker)
         and (tickers is None or e.event_ticker in tickers)
-        and (status is None or _event_status_matches(state, e.event_ticker, status))
         # "at least one market with close timestamp greater than" min_close_ts
         and (min_close is None or any(c > min_close for c in closes[e.event_ticker]))
+    ]
+    events = [
+        e
+        for e in listed
+        if (status is None or _event_status_matches(state, e.event_ticker, status))
         and (min_updated is None or e.updated_time >= min_updated)
     ]
-    page, cursor = paginate(events, lambda e: e.event_ticker, limit, query_str(ctx, "cursor"))
+    page, cursor = paginate(
+        events, lambda e: e.event_ticker, limit, query_str(ctx, "cursor"), listed
+    )
     response: Json = {"events": [_event_json(state, e, nested) for e in page], "cursor": cursor}
     if milestones:
         response["milestones"] = []  # the simulator has no milestones

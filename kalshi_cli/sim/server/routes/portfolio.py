@@ -69,17 +69,20 @@ def handle_get_positions(state: SimState, ctx: RequestContext) -> tuple[int, Jso
     positions = [p for ledger in ledgers for p in state.lagged_positions(ledger)]
     archived = Archive(state.exchange, state.history, ctx.now).position
 
-    def keep(p: Any) -> bool:
-        return (
-            not archived(p)
-            and (ticker is None or p.ticker == ticker)
-            and (event_ticker is None or event_of(state, p.ticker) == event_ticker)
-            and ("position" not in filters or p.position != 0)
-            and ("total_traded" not in filters or p.total_traded != 0)
-        )
-
-    selected = [p for p in positions if keep(p)]
-    page, cursor = paginate(selected, lambda p: p.ticker, limit, query_str(ctx, "cursor"))
+    listed = [  # every filter but the counts, which change
+        p
+        for p in positions
+        if not archived(p)
+        and (ticker is None or p.ticker == ticker)
+        and (event_ticker is None or event_of(state, p.ticker) == event_ticker)
+    ]
+    selected = [
+        p
+        for p in listed
+        if ("position" not in filters or p.position != 0)
+        and ("total_traded" not in filters or p.total_traded != 0)
+    ]
+    page, cursor = paginate(selected, lambda p: p.ticker, limit, query_str(ctx, "cursor"), listed)
     # an event's line is "the aggregate event position": every selected market of it, listed
     # once, on the page of its first market (our reading: the spec does not say how it pages)
     on_page = {id(p) for p in page}
@@ -283,15 +286,16 @@ def handle_get_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json |
         )
     )
 
-    selected = [
+    listed = [  # every filter but the status, which changes
         o
         for o in orders
         if not archived(o)
-        and matches(o, ticker=ticker, status=status)
+        and matches(o, ticker=ticker)
         and (event_tickers is None or event_of(state, o.ticker) in event_tickers)
         and within(o.created_time, lo, hi)
     ]
-    page, cursor = paginate(selected, lambda o: o.order_id, limit, query_str(ctx, "cursor"))
+    selected = [o for o in listed if matches(o, status=status)]
+    page, cursor = paginate(selected, lambda o: o.order_id, limit, query_str(ctx, "cursor"), listed)
     return 200, {"orders": [ser.order_json(o) for o in page], "cursor": cursor}
 
 
@@ -307,26 +311,27 @@ def _orders_by_index(
     status = query_str(ctx, "status")
     lo, hi = ts_filter(ctx, "min_ts", "max_ts")
     live, archive = state.exchange.history.order_store(ledger)
+    stored = OrdersNewestFirst(live, archive)  # where a cursor's order is found
     if archive is not None and (status == "resting" or archive.latest_update < cutoff):
         archive = None
     orders = OrdersNewestFirst(live, archive)
     markets = state.exchange.reference.markets
 
-    def keep(ref: OrderRef) -> bool:
-        t, st, created, updated = orders.head(ref)
+    def listed(ref: OrderRef) -> bool:  # every filter but the status, which changes
+        t, st, created, updated = stored.head(ref)
         if st != "resting" and updated < cutoff:
             return False  # the historical tier's
         if event_tickers is not None:
             market = markets.get(t)
             if (market.event_ticker if market else None) not in event_tickers:
                 return False
-        return (
-            (ticker is None or t == ticker)
-            and (status is None or st == status)
-            and within(created, lo, hi)
-        )
+        return (ticker is None or t == ticker) and within(created, lo, hi)
 
-    page, next_cursor = orders_page(orders, keep, query_str(ctx, "cursor"), limit)
+    def keep(ref: OrderRef) -> bool:
+        return listed(ref) and (status is None or stored.head(ref)[1] == status)
+
+    cursor = query_str(ctx, "cursor")
+    page, next_cursor = orders_page(orders, keep, cursor, limit, listed=listed, stored=stored)
     return 200, {"orders": [ser.order_json(orders.record(r)) for r in page], "cursor": next_cursor}
 
 
