@@ -199,15 +199,23 @@ def check_orders(view: LocalView, th: Thresholds) -> CheckResult:
     store = view.store
     parts: list[Finding] = []
 
-    # a `pending` intent older than a request sent for it can take to land is a crash's
-    # leftover: its order may rest on the exchange unknown to the state file, as an UNKNOWN one
+    # a `pending` intent, or an unsettled amend, older than a request sent for it can take to
+    # land is a crash's leftover: its order may rest on the exchange unknown to the state file,
+    # or on terms it does not hold, as an UNKNOWN one may (`kalshi reconcile` says so, exit 10)
     doubtful = store.orders.intents(status=[UNKNOWN, PENDING])
     unknown = sum(
         1 for o in doubtful if o.status == UNKNOWN or view.now - o.created_at >= IN_FLIGHT_S
     )
+    unknown += len(
+        {
+            i.client_order_id
+            for i, a in store.orders.amends_in_doubt()
+            if view.now - a.at >= IN_FLIGHT_S
+        }
+    )
     unknown_crit = th.need("orders", "unknown_crit")
     if unknown and unknown >= unknown_crit:
-        what = f"{unknown} order(s) in UNKNOWN state or left pending"
+        what = f"{unknown} order(s) in UNKNOWN state, left pending or with an amend left unanswered"
         parts.append(
             Finding(CheckStatus.CRITICAL, "unknown orders", f"{what}: run `kalshi reconcile`")
         )

@@ -109,7 +109,8 @@ THRESHOLDS: tuple[Threshold, ...] = (
         "orders",
         "unknown_crit",
         "1",
-        "orders in UNKNOWN state or left pending: CRITICAL at or above",
+        "orders in UNKNOWN state, left pending or with an amend left unanswered: CRITICAL at "
+        "or above",
     ),
     _threshold("api", "warn", "1000", "milliseconds for GET /exchange/status: WARNING at or above"),
     _threshold(

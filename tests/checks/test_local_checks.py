@@ -302,8 +302,39 @@ def test_an_order_left_pending_by_a_run_that_ended_is_critical_as_unknown(
     clock.advance(1)
     result = check_orders(view(store, clock), DEFAULTS)
     assert result.status is CheckStatus.CRITICAL
-    assert result.summary == ("1 order(s) in UNKNOWN state or left pending: run `kalshi reconcile`")
+    assert result.summary == (
+        "1 order(s) in UNKNOWN state, left pending or with an amend left unanswered: "
+        "run `kalshi reconcile`"
+    )
     assert perf(result, "unknown") == 1
+
+
+def test_an_amend_left_unanswered_by_a_run_that_ended_is_critical_as_unknown(
+    store: Store, clock: ManualClock
+) -> None:
+    """An amend is written in its order's record before it leaves; one still unsettled after it
+    could land (a loop or `kalshi order amend` killed with it in the network) may have changed
+    the order on the exchange to terms the state file does not hold (more contracts, another
+    price), and `kalshi reconcile` calls its order of unknown outcome until a read settles it:
+    so does the check. One in flight now is not."""
+    place(store, 1, "resting")
+    with store.transaction():
+        amend = store.orders.write_amend(
+            "ord-1", price=Decimal("0.42"), rest=Decimal(12), post_only=None
+        )
+    assert amend is not None
+    clock.advance(IN_FLIGHT_S - 1)
+    assert check_orders(view(store, clock), DEFAULTS).status is CheckStatus.OK
+    clock.advance(1)
+    result = check_orders(view(store, clock), DEFAULTS)
+    assert result.status is CheckStatus.CRITICAL
+    assert result.summary == (
+        "1 order(s) in UNKNOWN state, left pending or with an amend left unanswered: "
+        "run `kalshi reconcile`"
+    )
+    assert perf(result, "unknown") == 1
+    store.orders.settle_amend(amend.id, "amend settled: the order read after it")
+    assert check_orders(view(store, clock), DEFAULTS).status is CheckStatus.OK
 
 
 def test_an_old_resting_order_is_a_warning(store: Store, clock: ManualClock) -> None:

@@ -122,6 +122,33 @@ def test_status_for_people_names_the_orders_to_reconcile_and_the_heartbeat_as_a_
     assert "3 order(s) of unknown outcome: run `kalshi reconcile`" in done.stderr
 
 
+def test_status_counts_an_order_whose_amend_awaits_an_answer_as_of_unknown_outcome(
+    tmp_path: Path,
+) -> None:
+    """A resting order whose amend was written and never answered (a loop or `kalshi order
+    amend` killed with it in the network) may rest on the exchange at the amend's terms: its
+    outcome is unknown until `kalshi reconcile` reads it, as that command's exit 10 says."""
+    path = tmp_path / "state.db"
+    with Store.open(path, clock=ManualClock(START)) as store:
+        store.orders.record_intent(intent("resting-1"))
+        store.orders.mark_sent(
+            "resting-1",
+            order_id="o-r",
+            status="resting",
+            fill_count=Decimal(0),
+            remaining_count=Decimal(2),
+        )
+        with store.transaction():
+            assert store.orders.write_amend(
+                "o-r", price=Decimal("0.42"), rest=Decimal(5), post_only=None
+            )
+    done = kalshi(tmp_path, "--state", str(path), "status", "--json")
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["unknown_orders"] == 1
+    done = kalshi(tmp_path, "--state", str(path), "status")
+    assert "1 order(s) of unknown outcome: run `kalshi reconcile`" in done.stderr
+
+
 def test_status_of_a_state_file_never_beaten_shows_no_heartbeat(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     with Store.open(path, clock=ManualClock(START)):

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class TradingStatus:
     """What `kalshi status` shows: the trading state and why, and the orders awaiting an
-    answer. `exists` is False when there is no state file yet (nothing is created to say so)."""
+    answer (their own, or an amend's). `exists` is False when there is no state file yet
+    (nothing is created to say so)."""
 
     state: str
     reason: str
@@ -131,6 +132,9 @@ def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:
             stopped=stopped_strategies(detail),
         )
         assigned = store.trading.assignments()
+        # awaiting an answer: an order's own, or an amend's, which may have changed its terms
+        unknown = [i.client_order_id for i in open_orders if i.status in ("pending", "unknown")]
+        unknown += dict.fromkeys(i.client_order_id for i, _ in store.orders.amends_in_doubt())
     shown = (
         row.state
         if loop_beat is None
@@ -149,9 +153,7 @@ def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:
         True,
         loop_paused=paused,
         open_orders=len(open_orders),
-        unknown_orders=tuple(
-            i.client_order_id for i in open_orders if i.status in ("pending", "unknown")
-        ),
+        unknown_orders=tuple(unknown),
         last_heartbeat=None if beat is None else f"{beat.source} at {beat.at:.0f}",
         heartbeat_at=None if beat is None else beat.at,
         loop_subaccount=_loop_subaccount(beat),
