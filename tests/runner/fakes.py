@@ -158,6 +158,8 @@ class FakeClient(EveryAreaItself):
 
     def iter_markets(self, **filters: Any) -> Iterator[Market]:
         for m in self.core.reference.markets.values():
+            if filters.get("tickers") is not None and m.ticker not in filters["tickers"]:
+                continue
             if filters.get("series_ticker") and m.series_ticker != filters["series_ticker"]:
                 continue
             if filters.get("event_ticker") and m.event_ticker != filters["event_ticker"]:

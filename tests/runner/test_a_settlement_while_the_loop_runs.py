@@ -17,12 +17,15 @@ from typing import Any
 
 import pytest
 
+from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.services.owner_parts import realized_by_owner
 from kalshi_cli.services.pnl import summarize_store
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock, utc_day
+from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
-from tests.runner.fakes import START, Rig, new_exchange, swap_decide, trader
+from tests.runner.crash_rig import copy_committed, restart
+from tests.runner.fakes import START, Rig, make_rig, new_exchange, swap_decide, trader
 from tests.runner.test_strategies_share_a_loop import (
     MM,
     MR,
@@ -35,6 +38,7 @@ from tests.runner.test_strategies_share_a_loop import (
 from tests.runner.test_strategy_scenarios import SCENARIO, TICKER, Mover
 
 D = Decimal
+LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 
 
 def _bought(rig: Rig, mm: str, mr: str) -> None:
@@ -326,3 +330,57 @@ def test_a_settlement_of_contracts_told_filled_and_not_read_yet_is_awaited_until
     today = utc_day(rig.clock.wall())
     paid = D("6.20") + _fees(rig.store, "market-maker")
     assert rig.loop.portfolio.owners.realized_today("market-maker", today) == -paid
+
+
+@pytest.mark.parametrize("told", ["by its message", "by the read after a gap"])
+def test_a_market_that_closed_while_the_loop_was_down_is_booked_when_it_settles(
+    tmp_path: Path, told: str
+) -> None:
+    """Spike holds 10 YES of LAL when the loop is killed; LAL closes before the next start (a
+    market awaiting its result: an hourly crypto market is for minutes), so the restarted loop
+    does not trade it, and it settles NO while that loop runs. The loop must book the settlement
+    as it books one of a market it trades: the account's day (the daily circuit breaker's) and
+    Spike's (its daily loss limit's) count the $5.10 it cost, and the contracts leave the exposure.
+    On the old code the restarted loop followed only the markets it trades: the settlement was
+    never read, the day lacked the loss, and the 10 YES stayed in its books until the next
+    start. Its result lost in a lifecycle gap is found by the read the gap makes, as a traded
+    market's is."""
+    state, left = tmp_path / "state.db", tmp_path / "left.db"
+    rig = make_rig(state, strategy="spike", params={"spike_share": 5})
+    swap_decide(rig.loop, lambda *_: [])
+    rig.step(0.5)
+    buy = Intent(
+        LAL, Side.YES, Action.BUY, D("0.70"), D(10), D("0.75"), "a buy",
+        strategy="spike", time_in_force=TimeInForce.IOC,
+    )  # fmt: skip
+    assert rig.loop.executor.execute(buy, last_data_at=rig.clock.wall(), in_sync=True)
+    rig.step(1.0)
+    assert rig.loop.portfolio.view_for(LAL, "spike").position == 10
+    copy_committed(state, left)  # killed here
+    rig.exchange.settlement.set_market_status(LAL, "closed")
+    rig.clock.advance(5.0)
+
+    again = restart(rig, left, strategies=("spike",))
+    swap_decide(again.loop, lambda *_: [])
+    assert LAL not in again.loop.portfolio.markets
+    assert LAL in again.feed.followed  # the feed passes its lifecycle on
+    again.step(1.0)
+    rig.exchange.settlement.settle(LAL, "no")
+    if told == "by the read after a gap":
+        again.feed.events = [e for e in again.feed.events if e.kind is not EventKind.LIFECYCLE]
+        again.feed.events.append(FeedEvent(EventKind.GAP, reason="market_lifecycle_v2"))
+    for _ in range(3):
+        again.step(1.0)
+
+    store, portfolio = again.store, again.loop.portfolio
+    (settlement,) = store.settlements.read()
+    assert settlement.ticker == LAL
+    today = utc_day(rig.clock.wall())
+    fills_net = sum((f.realized_pnl or D(0) for f in store.fills.iter_fills()), D(0))
+    assert store.trading.daily_realized_pnl(today) == fills_net + settlement.realized_pnl
+    assert again.loop.records.daily_realized_pnl(today) == fills_net + settlement.realized_pnl
+    cost = sum((f.count * f.yes_price for f in store.fills.iter_fills()), D(0))
+    assert cost == D("5.10")  # 10 at the book's ask, 0.51, every fill the strategy's
+    assert portfolio.owners.realized_today("spike", today) == -cost - _fees(store, "spike")
+    assert portfolio.position(LAL) == 0
+    assert portfolio.total_exposure() == 0

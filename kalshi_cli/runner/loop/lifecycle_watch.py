@@ -1,5 +1,6 @@
 """The markets' lifecycle as the trade loop follows it: a market closed, paused, reopened or
-determined, told by the feed's lifecycle channel. A message lost in a gap, or sent before the
+determined, told by the feed's lifecycle channel; of a market held and not traded
+(`held_untraded`), its result. A message lost in a gap, or sent before the
 subscription was granted, is made good by reading the markets again (`_reread_markets`).
 
 `LifecycleWatch` writes the markets closed into the gate's set (runner/loop/gate.py). It is given
@@ -42,6 +43,13 @@ LIFECYCLE_CHANNEL = "market_lifecycle_v2"  # what a GAP event of that channel na
 MARKETS_PER_READ = 100  # tickers per `GET /markets?tickers=` (the query stays a short URL)
 # how long after a failed read of the markets' state it is made again if no gap comes first
 REREAD_RETRY_S = 5.0
+
+
+def held_untraded(portfolio: Portfolio) -> list[str]:
+    """The markets the account holds contracts in that the loop does not trade: one closed
+    before the start (awaiting its result), or left out of the selection. They settle all the
+    same, and the day's P&L and the exposure must see it: their results are followed too."""
+    return [m.ticker for m in portfolio.open_positions() if m.ticker not in portfolio.markets]
 
 
 class LifecycleWatch:
@@ -103,15 +111,17 @@ class LifecycleWatch:
 
     def _apply_lifecycle(self, ticker: str, kind: str, detail: dict[str, str]) -> None:
         """One rule for what a lifecycle event does to the loop's market, told by its message or
-        read again after a gap (`detail`: what the read found)."""
-        if ticker not in self._portfolio.markets:
-            return
-        if kind in ENDED_EVENTS:
-            self._ended.add(ticker)
-        if kind in LIFECYCLE_RESULT:
+        read again after a gap (`detail`: what the read found); of a market held and not traded,
+        its result alone."""
+        traded = ticker in self._portfolio.markets
+        if kind in LIFECYCLE_RESULT and (traded or self._portfolio.position(ticker) != 0):
             # its settlement is read with the fills from now on, and booked when listed
             self._fills.settlements.result_known(ticker)
             self._fills.due.set()
+        if not traded:
+            return
+        if kind in ENDED_EVENTS:
+            self._ended.add(ticker)
         if kind in CLOSED_EVENTS and ticker not in self._closed:
             self._closed.add(ticker)
             self._log.emit("market_closed", {"ticker": ticker, "event_type": kind, **detail})
@@ -147,7 +157,8 @@ class LifecycleWatch:
         listing = getattr(getattr(self._client, "markets", None), "iter_markets", None)
         self._reread_due = False
         # a market whose result is known has nothing left to learn
-        tickers = sorted(t for t in self._portfolio.markets if t not in self._ended)
+        traded = {t for t in self._portfolio.markets if t not in self._ended}
+        tickers = sorted(traded | set(held_untraded(self._portfolio)))
         if listing is None or not tickers:
             return
 
