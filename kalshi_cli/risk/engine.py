@@ -242,12 +242,15 @@ class CircuitBreaker:
             f"realized P&L {fmt_money(pnl)} on {day} reached the daily loss limit of "
             f"{fmt_money(-self._limit)}"
         )
-        self._records.record_risk_trip(
-            rule=self.RULE, code=Code.CIRCUIT_BREAKER, detail=detail, day=day
-        )
-        # a person's HALTED or the guard's SAFE_MODE is stricter; leave it in place
-        if current_state(self._records) is TradingState.ACTIVE:
-            self._records.set_trading_state(TradingState.REDUCING, reason=detail, source=self.RULE)
+        with self._records.transaction():
+            self._records.record_risk_trip(
+                rule=self.RULE, code=Code.CIRCUIT_BREAKER, detail=detail, day=day
+            )
+            # a person's HALTED or the guard's SAFE_MODE is stricter; leave it in place
+            if current_state(self._records) is TradingState.ACTIVE:
+                self._records.set_trading_state(
+                    TradingState.REDUCING, reason=detail, source=self.RULE
+                )
         self._tripped_days.add(day)
         self._sink(
             "circuit_breaker",
@@ -327,9 +330,12 @@ class ApiErrorGuard:
             )
         else:
             detail = f"{self.consecutive} consecutive API errors, last: {error}"
-        self._records.record_risk_trip(rule=self.RULE, code=Code.SAFE_MODE, detail=detail)
-        if not current_state(self._records).needs_person:
-            self._records.set_trading_state(TradingState.SAFE_MODE, reason=detail, source=self.RULE)
+        with self._records.transaction():  # the trip and SAFE_MODE: one commit
+            self._records.record_risk_trip(rule=self.RULE, code=Code.SAFE_MODE, detail=detail)
+            if not current_state(self._records).needs_person:
+                self._records.set_trading_state(
+                    TradingState.SAFE_MODE, reason=detail, source=self.RULE
+                )
         self._sink("safe_mode", {"detail": detail})
         # the persisted state now holds trading; a fresh count awaits `kalshi resume`
         self.consecutive = 0

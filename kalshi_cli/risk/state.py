@@ -13,6 +13,7 @@ itself on the next UTC day. The state is a row in the state file, so no restart 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
@@ -70,6 +71,11 @@ class TradingRecords(Protocol):
     ) -> Sequence[object]: ...
 
     def daily_realized_pnl(self, day: str) -> Decimal: ...
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Writes made in the block are one commit: a trip and the state it sets, so no kill
+        leaves one without the other (a restart reads the state, not the trip)."""
+        ...
 
 
 def current_state(records: TradingRecords) -> TradingState:

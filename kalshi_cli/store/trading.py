@@ -7,6 +7,7 @@ whose unowned contracts are given to a strategy (`assignments`), kept for the ne
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
@@ -126,6 +127,11 @@ class TradingStateRepository:
             "ORDER BY id"
         )
         return [TradingStateRecord(*r) for r in rows]
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """The store's transaction (`Store.transaction`), for the risk layer's writes made
+        together."""
+        return self._db.transaction()
 
     def record_risk_trip(
         self,

@@ -1,3 +1,4 @@
+import contextlib
 import dataclasses
 from dataclasses import dataclass
 from decimal import Decimal as D
@@ -59,6 +60,9 @@ class FakeTradingRecords:
 
     def daily_realized_pnl(self, day: str) -> D:
         return self.pnl.get(day, D(0))
+
+    def transaction(self) -> contextlib.nullcontext[None]:  # one process: nothing to commit
+        return contextlib.nullcontext()
 
 
 class Events:

@@ -6,6 +6,7 @@ dropped, a guard's count not reset, went unnoticed by tests that checked only th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from dataclasses import dataclass
@@ -70,6 +71,9 @@ class MemoryRecords:
 
     def daily_realized_pnl(self, day: str) -> D:
         return self.pnl.get(day, D(0))
+
+    def transaction(self) -> contextlib.nullcontext[None]:  # one process: nothing to commit
+        return contextlib.nullcontext()
 
 
 class Events:

@@ -2,6 +2,8 @@
 
 from decimal import Decimal as D
 
+import pytest
+
 from kalshi_cli.risk.engine import RiskEngine, RiskLimits
 from kalshi_cli.risk.rules import Code
 from kalshi_cli.risk.state import TradingState, resume
@@ -12,6 +14,7 @@ from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.conftest import standard_rates
+from tests.runner.crash_rig import Killed, crash_at
 
 START = 1_700_000_000.0
 
@@ -83,3 +86,40 @@ def test_safe_mode_survives_reopening_until_resumed(tmp_path):
         assert [t.code for t in store.trading.risk_trips(rule="api_error_guard")] == ["SAFE_MODE"]
         resume(store.trading)
         assert codes(engine) == []
+
+
+def _engine(store: Store, clock: ManualClock, limits: RiskLimits) -> RiskEngine:
+    return RiskEngine(
+        store.trading, limits, clock=clock, fee_rates=standard_rates, sink=lambda kind, data: None
+    )
+
+
+def test_a_kill_as_a_trip_is_written_leaves_its_trading_state_with_it_or_neither(tmp_path):
+    """A trip is recorded with the trading state it sets, in one commit: a restart reads the
+    state (`kalshi status`, the order commands, the API error guard's SAFE_MODE is nothing
+    else), so a kill between the two left the circuit breaker's trip with the state ACTIVE (the
+    order commands took orders the breaker's REDUCING refuses, and `status` said ACTIVE), and
+    the guard's trip with no SAFE_MODE at all (the next start traded). Killed as the state is
+    written, the file keeps neither; the breaker, its day's loss still there, trips again at
+    the next start."""
+    clock = ManualClock(START)
+    limits = RiskLimits(daily_loss_limit=D(50), max_consecutive_errors=2)
+    state, left = tmp_path / "state.db", tmp_path / "left.db"
+    with Store.open(state, clock=clock) as store:
+        store.fills.record_fill(losing_fill("-50"))
+        crash_at(store.trading, "set_trading_state", state, left, after=False)
+        with pytest.raises(Killed):
+            _engine(store, clock, limits).check_circuit_breaker()
+    with Store.open(left, clock=clock) as store:
+        assert _engine(store, clock, limits).check_circuit_breaker()
+        assert store.trading.trading_state().state == TradingState.REDUCING
+        assert len(store.trading.risk_trips()) == 1
+        resume(store.trading)
+        crash_at(store.trading, "set_trading_state", left, state, after=False)
+        engine = _engine(store, clock, limits)
+        with pytest.raises(Killed):
+            for _ in range(2):
+                engine.api_guard.record_error(ServerError("boom", status=502))
+    with Store.open(state, clock=clock) as store:
+        assert store.trading.risk_trips(rule="api_error_guard") == []
+        assert store.trading.trading_state().state == TradingState.ACTIVE

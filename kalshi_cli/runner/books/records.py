@@ -137,6 +137,9 @@ class LoopTradingRecords:
             rule=rule, code=code, detail=detail, ticker=ticker, day=day
         )
 
+    def transaction(self) -> AbstractContextManager[None]:
+        return self.store.transaction()
+
     def risk_trips(self, *, rule: str | None = None, day: str | None = None) -> Sequence[object]:
         self._compare_own()  # a rollback since the last comparison
         key = (rule, day)
