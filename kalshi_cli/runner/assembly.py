@@ -40,7 +40,7 @@ from kalshi_cli.runner.execution.unknown_orders import UnknownOrders
 from kalshi_cli.runner.loop.event_groups import EventGroup, EventGroups
 from kalshi_cli.runner.loop.gate import MarketGate
 from kalshi_cli.runner.loop.heartbeat import Heartbeat, RunFigures
-from kalshi_cli.runner.loop.lifecycle_watch import LifecycleWatch, held_untraded
+from kalshi_cli.runner.loop.lifecycle_watch import LifecycleWatch, follow_held_untraded
 from kalshi_cli.runner.loop.lineup import Lineup, Member
 from kalshi_cli.runner.loop.loop_parts import Acts, Books, Hooks, TickParts
 from kalshi_cli.runner.loop.market_pass import MarketPass
@@ -496,7 +496,7 @@ def build_loop(
     )
     # the exchange's positions the start compares with are the client's subaccount's (else 0)
     fills = rebuild(parts.store, portfolio, subaccount)
-    _follow_held_untraded(parts, portfolio)
+    follow_held_untraded(parts.feed, portfolio)
     _assign(options, lineup, portfolio, parts)
     trade = config.settings
     settings = LoopSettings(
@@ -707,16 +707,6 @@ def select_markets(client: KalshiClient, selection: Selection) -> list[Market]:
     if not open_:
         raise UsageError(f"no open market in {selection.describe()}")
     return open_
-
-
-def _follow_held_untraded(parts: Parts, portfolio: Portfolio) -> None:
-    """The feed passes on the lifecycle of the markets held and not traded (`held_untraded`), so
-    the loop books their settlement as it books a traded market's (a feed of a replay, which
-    has no `follow`, tells of every market)."""
-    follow = getattr(parts.feed, "follow", None)
-    held = held_untraded(portfolio)
-    if follow is not None and held:
-        follow(held)
 
 
 def _stop_losses(parts: Parts, cooldown_s: float, subaccount: int) -> dict[str, float]:

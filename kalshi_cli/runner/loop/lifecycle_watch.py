@@ -52,6 +52,16 @@ def held_untraded(portfolio: Portfolio) -> list[str]:
     return [m.ticker for m in portfolio.open_positions() if m.ticker not in portfolio.markets]
 
 
+def follow_held_untraded(feed: object, portfolio: Portfolio) -> None:
+    """At the start: the feed passes on the lifecycle of the markets held and not traded, so
+    the loop books their settlement as it books a traded market's (a feed of a replay, which
+    has no `follow`, tells of every market)."""
+    follow = getattr(feed, "follow", None)
+    held = held_untraded(portfolio)
+    if follow is not None and held:
+        follow(held)
+
+
 class LifecycleWatch:
     def __init__(
         self,
