@@ -476,7 +476,7 @@ def execute(
         if not past:
             # the reference's results are as read when the recording ended: a run that stops
             # before the end of the data (`--to`, a holdout's training part) did not know them
-            driver.applier.settle_known(loop.closed)
+            driver.applier.settle_known()
         sync_settlements(client, store)
         loop.executor.fills.sync()
         equity.append(_equity_point(venue, feed, clock.wall()))

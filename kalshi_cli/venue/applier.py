@@ -12,7 +12,7 @@ lifecycle never came settles the market when the run ends (`settle_known`).
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
-from collections.abc import Container, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Protocol
 
@@ -94,9 +94,10 @@ class FeedApplier:
                 return
         self.venue.lifecycle(ticker, message.event_type)
 
-    def settle_known(self, seen: Container[str]) -> None:
-        """Settle every market whose result the reference knows but whose settlement was not
-        `seen` (a recording that ends before its lifecycle message)."""
+    def settle_known(self) -> None:
+        """Settle every market whose result the reference knows and that has not settled (a
+        recording that ends before its lifecycle message, or with the market paused: a pause
+        is no settlement). One settled already is left as it is (`settle`)."""
         for ticker, info in list(self.venue.infos.items()):
-            if info.result and ticker not in seen:
+            if info.result:
                 self.venue.settle(ticker, info.result)

@@ -235,3 +235,49 @@ def test_a_backtest_fills_nothing_after_the_recorded_close(tmp_path: Path) -> No
     report = build_report(run)
     assert list(run.venue.client.portfolio.iter_fills()) == []
     assert report["totals"]["orders"] == report["totals"]["rejected"] > 0
+
+
+def test_a_market_paused_when_the_recording_ends_settles_at_the_reference_result(
+    tmp_path: Path,
+) -> None:
+    """A pause (`deactivated`) is not a settlement: a market paused when the recording ends,
+    whose result the reference data read at the recording's end knows, settles at that result
+    as any market whose result frame never came, rather than being left open at its bid."""
+    start_s = 1_767_225_600
+    book = {"market_ticker": T, "market_id": "m"}
+    frames: list[tuple[int, str, dict[str, Any]]] = [
+        (0, "orderbook_snapshot", {
+            **book, "yes_dollars_fp": [["0.4000", "10.00"]], "no_dollars_fp": [["0.5500", "10.00"]],
+        }),
+        (500, "market_lifecycle_v2", {
+            "market_ticker": T, "event_type": "deactivated", "is_deactivated": True,
+        }),
+    ]  # fmt: skip
+    source = tmp_path / "capture.jsonl"
+    source.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "recv_ms": start_s * 1000 + at_ms,
+                    "frame": {"type": kind, "sid": sid, "seq": 1, "msg": m},
+                }
+            )
+            + "\n"
+            for sid, (at_ms, kind, m) in enumerate(frames, start=1)
+        )
+    )
+    data = tmp_path / "set"
+    import_jsonl(source, data)
+    market = {"ticker": T, "event_ticker": "KXTEST-26JAN01", "result": "yes"}
+    (data / "reference.json").write_text(json.dumps({"markets": [market]}))
+    spec = BacktestSpec(
+        data=str(data), strategy=str(FAIR_VALUE), params=(("fair", "0.90"), ("order_count", "5"))
+    )
+    run = execute(spec)
+    report = build_report(run)
+    (fill,) = run.venue.client.portfolio.iter_fills()
+    (settlement,) = run.venue.client.portfolio.iter_settlements()
+    assert (fill.yes_price, fill.count, settlement.market_result) == (D("0.45"), D(5), "yes")
+    assert report["markets"][T]["settled"] == "2.7500"  # 5 x (1 - 0.45)
+    assert report["left_open"] == []
+    assert D(report["totals"]["net"]) == 5 - 5 * D("0.45") - fill.fee
