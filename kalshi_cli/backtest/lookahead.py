@@ -15,9 +15,11 @@ from typing import Any
 
 from kalshi_cli.backtest.engine import BacktestSpec, Lookup, execute
 from kalshi_cli.data.manifest import read_manifest, write_manifest
+from kalshi_cli.data.reference import REFERENCE_FILE
 from kalshi_cli.data.segments import SegmentWriter, iter_lines
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.models import LIFECYCLE_RESULT
 
 
 class LookAheadFound(KalshiError):
@@ -110,16 +112,19 @@ def _same_path(value: str, data: str) -> bool:
 
 
 def truncate(source: Path, out: Path, *, before_ns: int) -> None:
-    """A copy of the data set `source` with only the records received before `before_ns`."""
+    """A copy of the data set `source` with only the records received before `before_ns`, and
+    its reference data as it stood then (`_reference_before`)."""
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     writer = SegmentWriter(out, fsync=False, flush_every_s=3600.0)
     skipped: Counter[str] = Counter()
+    shown: set[str] = set()  # the markets whose result a record before the cut stated
     try:
         for line in iter_lines(source, skipped):
             try:
-                ns = json.loads(line)["recv_ns"]
+                record = json.loads(line)
+                ns = record["recv_ns"]
             except (ValueError, KeyError, TypeError):
                 continue
             if not isinstance(ns, int) or ns >= before_ns:
@@ -127,11 +132,56 @@ def truncate(source: Path, out: Path, *, before_ns: int) -> None:
                     break
                 continue
             writer.write(ns, line if line.endswith(b"\n") else line + b"\n")
+            ticker = _result_stated(record)
+            if ticker is not None:
+                shown.add(ticker)
     finally:
         writer.close()
     manifest = read_manifest(source) or {}
     manifest.update(ended_ns=before_ns, segments=writer.segments, status="complete")
     write_manifest(out, manifest)
-    reference = source / "reference.json"
+    reference = source / REFERENCE_FILE
     if reference.exists():
-        shutil.copy(reference, out / "reference.json")
+        _reference_before(reference, out / REFERENCE_FILE, shown)
+
+
+def _result_stated(record: Any) -> str | None:
+    """The market a recorded `determined` or `settled` message states the result of, else None."""
+    frame = record.get("frame") if isinstance(record, dict) else None
+    if not isinstance(frame, dict) or frame.get("type") != "market_lifecycle_v2":
+        return None
+    msg = frame.get("msg")
+    if not isinstance(msg, dict):
+        return None
+    if msg.get("event_type") not in LIFECYCLE_RESULT or not msg.get("result"):
+        return None
+    ticker = msg.get("market_ticker")
+    return ticker if isinstance(ticker, str) else None
+
+
+def _reference_before(source: Path, out: Path, shown: set[str]) -> None:
+    """The reference data without the outcomes the cut copy's records had not shown: `kalshi
+    record` reads the markets again when it stops, so `source` holds results (and the values
+    they were read from) that came after the cut, which a strategy reading the data set would
+    otherwise find in both runs."""
+    try:
+        data = json.loads(source.read_text("utf-8"))
+        markets = data.get("markets") or []
+    except (OSError, ValueError, AttributeError):
+        shutil.copy(source, out)
+        return
+    for market in markets if isinstance(markets, list) else ():
+        if not isinstance(market, dict) or market.get("ticker") in shown:
+            continue
+        for key in _OUTCOME:
+            if market.get(key):
+                market[key] = ""
+        for key in _OUTCOME_OPTIONAL:
+            market.pop(key, None)
+    out.write_text(json.dumps(data), "utf-8")
+
+
+# what a market's body says of its outcome (Market: `result`, `expiration_value`, and the
+# optional `settlement_value_dollars`, `settlement_ts`): "" or absent before it is known
+_OUTCOME = ("result", "expiration_value")
+_OUTCOME_OPTIONAL = ("settlement_value_dollars", "settlement_ts")

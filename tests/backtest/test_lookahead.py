@@ -14,7 +14,9 @@ import pytest
 from kalshi_cli import strategies
 from kalshi_cli.backtest import BacktestSpec
 from kalshi_cli.backtest.lookahead import check_lookahead, truncate
+from kalshi_cli.data.manifest import write_manifest
 from kalshi_cli.data.replay import iter_records
+from kalshi_cli.data.segments import SegmentWriter
 from kalshi_cli.feed.messages import TradeMessage
 from kalshi_cli.strategies import register_strategy
 from kalshi_cli.strategy_api import Decision, MarketSnapshot, Params, PositionView, buy_at_ask
@@ -103,3 +105,39 @@ def test_a_cut_copy_holds_only_what_came_before(data: Path, tmp_path: Path) -> N
     assert json.loads((tmp_path / "cut" / "reference.json").read_text()) == json.loads(
         (data / "reference.json").read_text()
     )
+
+
+def test_a_cut_copy_keeps_only_the_results_its_records_had_shown(tmp_path: Path) -> None:
+    """`kalshi record` reads the markets again when it stops, so the data set's reference data
+    holds results that came after any cut: the copy keeps a market's result only where a
+    record before the cut stated it, so a strategy reading the data set's own outcomes is
+    caught like one reading its later trades."""
+    start_ns = 1_767_225_600 * 10**9
+    determined = {"event_type": "determined", "result": "yes", "market_ticker": "A"}
+    frames = [
+        (start_ns, {"type": "trade", "sid": 1, "seq": 1, "msg": {}}),
+        (
+            start_ns + 10 * 10**9,
+            {"type": "market_lifecycle_v2", "sid": 2, "seq": 1, "msg": determined},
+        ),
+    ]
+    data = tmp_path / "set"
+    writer = SegmentWriter(data, fsync=False)
+    for ns, frame in frames:
+        writer.write(ns, json.dumps({"recv_ns": ns, "frame": frame}).encode() + b"\n")
+    writer.close()
+    write_manifest(data, {"segments": writer.segments})
+    outcome = {"result": "yes", "expiration_value": "97000.12", "settlement_value_dollars": "1"}
+    markets = [{"ticker": t, "status": "finalized", **outcome} for t in ("A", "B")]
+    (data / "reference.json").write_text(json.dumps({"markets": markets}))
+
+    def results(before_s: int) -> dict[str, dict[str, str]]:
+        cut = tmp_path / f"cut-{before_s}"
+        truncate(data, cut, before_ns=start_ns + before_s * 10**9)
+        reference = json.loads((cut / "reference.json").read_text())
+        return {m["ticker"]: {k: m[k] for k in outcome if k in m} for m in reference["markets"]}
+
+    unknown = {"result": "", "expiration_value": ""}
+    assert results(5) == {"A": unknown, "B": unknown}
+    # A's result frame came before the cut; B's result only ever came from the reference
+    assert results(15) == {"A": outcome, "B": unknown}
