@@ -23,7 +23,7 @@ from typing import Any, get_args
 import msgspec
 
 from kalshi_cli.vocabulary.models import Order, decode_answer
-from kalshi_cli.vocabulary.units import ONE, ZERO, Side
+from kalshi_cli.vocabulary.units import ONE, ZERO, Side, parse_optional_dollars
 
 # --------------------------------------------------------------------------------- bodies
 
@@ -102,9 +102,24 @@ class Lifecycle(msgspec.Struct, frozen=True, gc=False):
     close_ts: Any = None
 
     @property
-    def known_result(self) -> str | None:
-        """ "yes" or "no" when the message states the market's result."""
-        return self.result if self.result in ("yes", "no") else None
+    def known_result(self) -> tuple[str, Decimal | None] | None:
+        """The result the message states (`stated_result`)."""
+        return stated_result(self.result, self.settlement_value)
+
+
+def stated_result(result: Any, value: Any) -> tuple[str, Decimal | None] | None:
+    """A market's result as a lifecycle message or a Market body states it: ("yes" or "no",
+    None), or ("scalar", what one YES contract pays: its settlement value, from $0 to $1); None
+    when it states none that can be paid."""
+    if result in ("yes", "no"):
+        return result, None
+    if result != "scalar":
+        return None
+    try:
+        paid = parse_optional_dollars(value)
+    except (TypeError, ValueError):
+        return None
+    return ("scalar", paid) if paid is not None and ZERO <= paid <= ONE else None
 
 
 class SubscribedBody(msgspec.Struct, frozen=True, gc=False):

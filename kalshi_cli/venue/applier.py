@@ -38,7 +38,7 @@ class FedVenue(Protocol):
 
     def trade(self, ticker: str, yes_price: Decimal, count: Decimal, taker_side: Side) -> None: ...
 
-    def settle(self, ticker: str, result: str) -> None: ...
+    def settle(self, ticker: str, result: str, value: Decimal | None = None) -> None: ...
 
     def lifecycle(self, ticker: str, event_type: object) -> None: ...
 
@@ -88,9 +88,11 @@ class FeedApplier:
         if info is not None:
             info = self.venue.infos[ticker] = with_lifecycle(info, message)
         if message.event_type in LIFECYCLE_RESULT:
-            result = message.known_result or (info.result if info is not None else "")
-            if result:
-                self.venue.settle(ticker, result)
+            stated = message.known_result
+            if stated is None and info is not None and info.result:
+                stated = info.result, info.scalar_value
+            if stated is not None:
+                self.venue.settle(ticker, *stated)
                 return
         self.venue.lifecycle(ticker, message.event_type)
 
@@ -100,4 +102,4 @@ class FeedApplier:
         is no settlement). One settled already is left as it is (`settle`)."""
         for ticker, info in list(self.venue.infos.items()):
             if info.result:
-                self.venue.settle(ticker, info.result)
+                self.venue.settle(ticker, info.result, info.scalar_value)

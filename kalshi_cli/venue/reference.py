@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from kalshi_cli.feed.messages import Lifecycle
+from kalshi_cli.feed.messages import Lifecycle, stated_result
 from kalshi_cli.sim.core.parts import CoreParts
 from kalshi_cli.sim.core.records import SimEvent, SimMarket, SimSeries
 from kalshi_cli.vocabulary.clock import parse_iso
@@ -60,7 +60,8 @@ class MarketInfo:
     strike_type: str = ""
     floor_strike: Decimal | None = None
     cap_strike: Decimal | None = None
-    result: str = ""  # "yes" or "no" once known
+    result: str = ""  # "yes", "no" or "scalar" once known
+    scalar_value: Decimal | None = None  # a scalar result's: what one YES contract pays
     # when trading ends (the body's `close_time`, moved by a lifecycle message's `close_ts`):
     # Kalshi closes the market then, and no message says so; None: not known
     close_time: float | None = None  # unix seconds
@@ -203,7 +204,7 @@ def from_rest(
             strike_type=str(m.get("strike_type") or ""),
             floor_strike=_strike(m.get("floor_strike")),
             cap_strike=_strike(m.get("cap_strike")),
-            result=str(m.get("result") or ""),
+            **_result_of(m),
             close_time=_unix_time(close),
             settlement_floor=parse_optional_dollars(m.get("settlement_floor_dollars")),
             fractional=bool(fractional_flag(m)),
@@ -263,8 +264,15 @@ def with_lifecycle(info: MarketInfo, msg: Lifecycle) -> MarketInfo:
             assumed=assumed,
         )
     if kind == "determined" and msg.known_result is not None:
-        return replace(info, result=msg.known_result)
+        result, value = msg.known_result
+        return replace(info, result=result, scalar_value=value)
     return info
+
+
+def _result_of(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A Market body's result as a `MarketInfo`'s fields (`stated_result`)."""
+    stated = stated_result(body.get("result"), body.get("settlement_value_dollars"))
+    return {} if stated is None else {"result": stated[0], "scalar_value": stated[1]}
 
 
 def install(core: CoreParts, markets: Iterable[MarketInfo], now: float) -> list[MarketInfo]:

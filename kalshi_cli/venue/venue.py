@@ -213,10 +213,13 @@ class LocalVenue:
                 left -= got
                 self._fill_resting(r, got)
 
-    def settle(self, ticker: str, result: str) -> None:
-        """Settle at the data's result: resting orders are cancelled, positions paid."""
-        if result not in ("yes", "no") or ticker not in self.infos:
+    def settle(self, ticker: str, result: str, value: Decimal | None = None) -> None:
+        """Settle at the data's result (a `scalar` one paying YES `value` a contract): resting
+        orders are cancelled, positions paid."""
+        if result not in ("yes", "no", "scalar") or ticker not in self.infos:
             return
+        if result == "scalar" and value is None:
+            return  # a scalar result is paid at its value: none known, nothing to pay
         self.expire_due()
         market = self.core.reference.markets[ticker]
         if market.status == "settled":
@@ -224,7 +227,10 @@ class LocalVenue:
         for order_id in list(self._by_ticker.get(ticker, ())):
             self._forget(order_id)
         self.core.settlement.settle(
-            ticker, "yes" if result == "yes" else "no", at=self._settled_at(ticker)
+            ticker,
+            "yes" if result == "yes" else "scalar" if result == "scalar" else "no",
+            at=self._settled_at(ticker),
+            value=value if result == "scalar" else None,
         )
 
     def _settled_at(self, ticker: str) -> float:  # unix seconds

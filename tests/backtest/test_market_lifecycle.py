@@ -281,3 +281,55 @@ def test_a_market_paused_when_the_recording_ends_settles_at_the_reference_result
     assert report["markets"][T]["settled"] == "2.7500"  # 5 x (1 - 0.45)
     assert report["left_open"] == []
     assert D(report["totals"]["net"]) == 5 - 5 * D("0.45") - fill.fee
+
+
+@pytest.mark.parametrize("stated_by", ["frame", "reference"])
+def test_a_scalar_result_pays_yes_its_settlement_value(tmp_path: Path, stated_by: str) -> None:
+    """A `scalar` result pays each YES contract its settlement value and NO the rest, whether
+    the recording's `determined` frame states it or only the reference data read at the end:
+    five YES bought at 0.45 on a market that settles at 0.30 lose 5 x 0.15 and the fee."""
+    start_s = 1_767_225_600
+    book = {"market_ticker": T, "market_id": "m"}
+    outcome = {"result": "scalar", "settlement_value": "0.3000"}
+    frames: list[tuple[int, str, dict[str, Any]]] = [
+        (0, "orderbook_snapshot", {
+            **book, "yes_dollars_fp": [["0.4000", "10.00"]], "no_dollars_fp": [["0.5500", "10.00"]],
+        }),
+        (500, "market_lifecycle_v2", {
+            "market_ticker": T, "event_type": "determined",
+            **(outcome if stated_by == "frame" else {}),
+        }),
+    ]  # fmt: skip
+    source = tmp_path / "capture.jsonl"
+    source.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "recv_ms": start_s * 1000 + at_ms,
+                    "frame": {"type": kind, "sid": sid, "seq": 1, "msg": m},
+                }
+            )
+            + "\n"
+            for sid, (at_ms, kind, m) in enumerate(frames, start=1)
+        )
+    )
+    data = tmp_path / "set"
+    import_jsonl(source, data)
+    market = {"ticker": T, "event_ticker": "KXTEST-26JAN01"}
+    if stated_by == "reference":
+        market |= {"result": "scalar", "settlement_value_dollars": "0.3000"}
+    (data / "reference.json").write_text(json.dumps({"markets": [market]}))
+    spec = BacktestSpec(
+        data=str(data), strategy=str(FAIR_VALUE), params=(("fair", "0.90"), ("order_count", "5"))
+    )
+    run = execute(spec)
+    report = build_report(run)
+    (fill,) = run.venue.client.portfolio.iter_fills()
+    (settlement,) = run.venue.client.portfolio.iter_settlements()
+    assert (fill.yes_price, fill.count) == (D("0.45"), D(5))
+    assert (settlement.market_result, settlement.revenue) == ("scalar", D("1.50"))
+    assert report["markets"][T]["settled"] == "-0.7500"  # 5 x (0.30 - 0.45)
+    assert report["left_open"] == []
+    totals = report["totals"]
+    gained = D(totals["end_equity"]) - D(totals["start_balance"])
+    assert D(totals["net"]) == gained == 5 * D("0.30") - 5 * D("0.45") - fill.fee

@@ -150,8 +150,14 @@ def outcome(venue: LocalVenue) -> dict[str, Any]:
         ("yes", [{"event_type": "determined"}], "yes"),
         # no result anywhere: trading stops, nothing is paid
         ("", [{"event_type": "determined"}], None),
+        # a scalar result pays YES its settlement value
+        (
+            "",
+            [{"event_type": "determined", "result": "scalar", "settlement_value": "0.2500"}],
+            "scalar",
+        ),
     ],
-    ids=["determined", "settled-names-it", "from-reference", "unknown"],
+    ids=["determined", "settled-names-it", "from-reference", "unknown", "scalar"],
 )
 def test_both_modes_fill_and_settle_a_market_to_the_same_cent(
     reference_result: str, lifecycle: list[dict[str, Any]], settled_at: str | None
@@ -168,6 +174,8 @@ def test_both_modes_fill_and_settle_a_market_to_the_same_cent(
     assert results == ([] if settled_at is None else [settled_at])
     if settled_at == "yes":
         assert in_backtest["settlements"][0][2] == Decimal(5)  # $1 a contract held
+    if settled_at == "scalar":
+        assert in_backtest["settlements"][0][2] == Decimal("1.25")  # $0.25 a contract held
 
 
 @pytest.mark.parametrize("mode", [backtest, paper], ids=["backtest", "paper"])

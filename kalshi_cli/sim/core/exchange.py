@@ -409,7 +409,10 @@ _REPLAYS: dict[str, Callable[[Exchange, dict[str, Any]], object]] = {
     "market": lambda ex, rec: ex.add_market(market_from_record(rec["market"])),
     "status": lambda ex, rec: ex.settlement.set_market_status(rec["ticker"], rec["status"]),
     "settle": lambda ex, rec: ex.settlement.settle(
-        rec["ticker"], rec["result"], rec.get("expiration_value", "")
+        rec["ticker"],
+        rec["result"],
+        rec.get("expiration_value", ""),
+        value=None if rec.get("value") is None else Decimal(rec["value"]),
     ),
     "account": Exchange._replay_account,
     "place": Exchange._replay_place,

@@ -135,7 +135,7 @@ class SimMarket:
     updated_time: float
     rules_primary: str = ""
     rules_secondary: str = ""
-    result: str = ""  # "", "yes", "no"
+    result: str = ""  # "", "yes", "no", "scalar"
     settled_time: float | None = None
     last_price: Decimal = Decimal(0)
     previous_price: Decimal = Decimal(0)
@@ -146,6 +146,8 @@ class SimMarket:
     # settlement_bounds_type "floor": the lowest value YES settles at (a NO result pays YES
     # this and NO the rest); None is "default", YES settles at $1.00 or $0.00
     settlement_floor: Decimal | None = None
+    # a `scalar` result's value: what one YES contract pays (NO pays the rest of $1.00)
+    scalar_value: Decimal | None = None
     # how one expiration value settles the market (openapi Market: `strike_type`, `floor_strike`
     # the lowest value that pays YES, `cap_strike` the highest); "" and None where none is set
     strike_type: str = ""
@@ -160,6 +162,8 @@ class SimMarket:
         """What one YES contract pays on this market's result (NO pays the rest of $1.00)."""
         if self.result == "yes":
             return ONE
+        if self.result == "scalar" and self.scalar_value is not None:
+            return self.scalar_value
         return self.settlement_floor if self.settlement_floor is not None else ZERO
 
     fee_waiver_expiration_time: float | None = None  # unix seconds: no fees before it

@@ -6,6 +6,7 @@ whole cents, what rounding leaves a settlement fee.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Literal
 
 from kalshi_cli.sim.core.accounts import Ledger
@@ -71,29 +72,31 @@ class SettlementDesk:
     def settle(
         self,
         ticker: str,
-        result: Literal["yes", "no"],
+        result: Literal["yes", "no", "scalar"],
         expiration_value: str = "",
         *,
         at: float | None = None,  # unix seconds
+        value: Decimal | None = None,
     ) -> SimMarket:
         """Cancels resting orders, pays each contract its side's settlement value ($1.00 to
         the winning side; on a floored market a NO result still pays YES the floor and NO
-        the rest), records settlements. `expiration_value`: the value the result was read
+        the rest; a `scalar` result pays YES its `value`, from $0 to $1, and NO the rest),
+        records settlements. `expiration_value`: the value the result was read
         from (a crypto market's index value), served as the market's `expiration_value`.
         `at`: the settlement's time when it is not the clock's now (a local venue stamps a
         settlement after the fills it follows: venue.py `LocalVenue.settle`)."""
         market = self._ref.market(ticker)
-        if result not in ("yes", "no"):
-            raise bad_request("result must be yes or no")
+        if result not in ("yes", "no", "scalar"):
+            raise bad_request("result must be yes, no or scalar")
+        if (result == "scalar") != (value is not None) or not ZERO <= (value or ZERO) <= ONE:
+            raise bad_request("a scalar result, and it alone, takes a value from 0 to 1")
         if market.status == "settled":
             raise ExchangeError(409, "market_already_settled", f"{ticker} is already settled")
         now = self._ref.now() if at is None else at
-        if expiration_value:
-            self._ref.log_at(
-                now, "settle", ticker=ticker, result=result, expiration_value=expiration_value
-            )
-        else:
-            self._ref.log_at(now, "settle", ticker=ticker, result=result)
+        logged = {"expiration_value": expiration_value} if expiration_value else {}
+        if value is not None:
+            logged["value"] = str(value)
+        self._ref.log_at(now, "settle", ticker=ticker, result=result, **logged)
         for acct in self._ledger.states.values():
             resting = acct.resting.get(ticker)
             if resting:
@@ -101,6 +104,7 @@ class SettlementDesk:
                     self._engine.take_off(order, order.remaining_count, now, cause=order)
                 self._ledger.rehold(acct, ticker)
         market.result = result
+        market.scalar_value = value
         market.expiration_value = expiration_value
         market.status = "settled"
         market.settled_time = now

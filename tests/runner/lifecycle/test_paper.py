@@ -228,7 +228,7 @@ def test_private_events_never_reach_a_paper_loop_and_public_ones_feed_the_venue(
         def trade(self, ticker: str, price: Decimal, count: Decimal, side: Side) -> None:
             self.trades.append((ticker, price, count, side))
 
-        def settle(self, ticker: str, result: str) -> None:
+        def settle(self, ticker: str, result: str, value: Decimal | None = None) -> None:
             self.settled.append((ticker, result))
 
     trade = FeedTrade(yes_price=Decimal("0.4200"), count=Decimal("3.00"), taker_side="no")
