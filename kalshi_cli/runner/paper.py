@@ -157,6 +157,18 @@ class PaperFeed:
         elif event.kind is EventKind.LIFECYCLE and isinstance(event.message, Lifecycle):
             self.applier.lifecycle(ticker, event.message)
 
+    def market_read(self, market: Market, kind: str) -> None:
+        """The market as the loop read it again after a lifecycle gap: applied to the venue as
+        the lost message of `kind` would have been, with the result (and a scalar result's
+        value) the read states (`ports.VenueFeed`)."""
+        message = Lifecycle(
+            market.ticker,
+            event_type=kind,
+            result=market.result or None,
+            settlement_value=market.raw.get("settlement_value_dollars"),
+        )
+        self.applier.lifecycle(market.ticker, message)
+
 
 def build_venue(
     exchange: KalshiClient,

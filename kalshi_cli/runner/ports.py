@@ -13,7 +13,7 @@ from kalshi_cli.runner.books.fees import FeeReads
 from kalshi_cli.services.fees import FeeMarketReads
 from kalshi_cli.services.orders.context import MarketRead, OrderCalls, OrderClient
 from kalshi_cli.strategy_api import IndexView
-from kalshi_cli.vocabulary.models import Orderbook
+from kalshi_cli.vocabulary.models import Market, Orderbook
 
 if TYPE_CHECKING:
     from kalshi_cli.client.requests import CancelResult
@@ -43,6 +43,16 @@ class FeedWithIndices(Protocol):
     feeds): the loop hands a strategy that `reads_index` the index of its market."""
 
     def index_view(self, index_id: str) -> IndexView | None: ...
+
+
+@runtime_checkable
+class VenueFeed(Protocol):
+    """A feed that feeds a local venue (the paper feed): the venue learns a pause, a resume or
+    a result only from the lifecycle messages, so the markets the loop reads again after a gap
+    lost some (`LifecycleWatch`) are told to it too, each as the message of `kind` it stands
+    for."""
+
+    def market_read(self, market: Market, kind: str) -> None: ...
 
 
 class LoopOrders(OrderCalls, Protocol):

@@ -16,12 +16,28 @@ from typing import Any
 
 import yaml
 
+from kalshi_cli.client import CreateOrder
 from kalshi_cli.feed.book import EVENTS_DROPPED, EventKind, FeedEvent
+from kalshi_cli.runner.assembly import Parts, build_loop
+from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
 from kalshi_cli.runner.loop.lifecycle_watch import CLOSED_EVENTS, ENDED_EVENTS
+from kalshi_cli.runner.paper import PaperClient, PaperFeed, build_venue
+from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.models import LIFECYCLE_RESUMES, lifecycle_of_status
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.openapi_check import SPEC_PATH
-from tests.runner.fakes import Rig, quiet_market_maker
+from tests.runner.fakes import (
+    START,
+    FakeClient,
+    FakeFeed,
+    Rig,
+    new_exchange,
+    quiet_market_maker,
+    trader,
+)
 
 TICKER = "KXFEDDECISION-SIM-DEC-H0"
 GAP = FeedEvent(EventKind.GAP, reason="market_lifecycle_v2")
@@ -165,3 +181,50 @@ def test_every_market_status_of_the_spec_reads_as_a_lifecycle_event() -> None:
     ended = {s for s in stops if read[s] in ENDED_EVENTS}
     assert ended == {"closed", "determined", "disputed", "amended", "finalized"}
     assert lifecycle_of_status("closed", "yes") == "determined"
+
+
+def test_a_result_lost_in_a_gap_settles_a_paper_sessions_position(tmp_path: Path) -> None:
+    """A paper session's venue learns a result from the feed's lifecycle message; when a gap
+    lost it, the markets the loop reads again from the exchange tell the venue instead, so the
+    paper position is paid the result as the live one would be, not held open for good."""
+    clock = ManualClock(START)
+    exchange = new_exchange("quiet", clock)
+    exchange_client = FakeClient(exchange, trader(exchange), clock=clock)
+    markets = [exchange_client.get_market(TICKER)]
+    venue = build_venue(exchange_client, markets, clock, Decimal(1000))  # type: ignore[arg-type]
+    inner = FakeFeed(exchange, "nobody", clock, [TICKER])
+    feed = PaperFeed(inner, venue)  # type: ignore[arg-type]
+    client = PaperClient(exchange_client, venue)  # type: ignore[arg-type]
+    store = Store.open(tmp_path / "state.paper-sim.db", clock=clock)
+    log = EventLog(clock, path=None, stderr=None)
+    options = TradeOptions(strategies=(StrategyChoice("market-maker"),), paper=True)
+    config = TradeConfig(strategies={"market-maker": {}}, risk={}, trade={})
+    loop = build_loop(Parts(client, store, feed, clock, log), options, config, markets)
+
+    def step() -> None:
+        clock.advance(0.5)
+        loop.tick(feed.drain_events(), full=True)
+
+    inner.events.append(FeedEvent(EventKind.BOOK, TICKER))
+    step()  # the venue has the market's book
+    ask = exchange.engine.book(TICKER)[1][0][0]  # the best NO bid: YES offered at 1 - it
+    bought = venue.client.orders.create_order(
+        CreateOrder(TICKER, BookSide.BID, 1 - ask, Decimal(3), time_in_force=TimeInForce.IOC)
+    )
+    assert bought.fill_count == 3
+    for _ in range(120):  # a paper loop reads its venue's fills, as a live one its account's
+        if loop.portfolio.position(TICKER) == 3:
+            break
+        step()
+    assert loop.portfolio.position(TICKER) == 3
+    exchange.settlement.settle(TICKER, "yes")
+    inner.events = [e for e in inner.events if e.kind is not EventKind.LIFECYCLE]
+    inner.events.append(GAP)
+    step()
+    step()
+    (settlement,) = venue.client.portfolio.iter_settlements()
+    assert (settlement.market_result, settlement.revenue) == ("yes", Decimal(3))
+    assert loop.portfolio.position(TICKER) == 0
+    assert [s.ticker for s in store.settlements.read()] == [TICKER]
+    log.close()
+    store.close()

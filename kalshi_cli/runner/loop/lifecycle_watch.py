@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from kalshi_cli.feed.messages import Lifecycle
 from kalshi_cli.runner.execution.dispatch import Urgency
+from kalshi_cli.runner.ports import VenueFeed
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import (
     LIFECYCLE_RESULT,
@@ -199,9 +200,12 @@ class LifecycleWatch:
             self._reread_at = self._clock.monotonic() + REREAD_RETRY_S
             return
         self._guard.ok(answer.sent_at)
+        venue = self._feed if isinstance(self._feed, VenueFeed) else None
         for market in markets:
             kind = lifecycle_of_status(market.status, market.result)
             if kind is not None and market.ticker not in told:
+                if venue is not None:
+                    venue.market_read(market, kind)
                 self._apply_lifecycle(market.ticker, kind, {"status": market.status})
 
     def _reread_unmade(self) -> None:
