@@ -564,7 +564,9 @@ def _drive(
             driver.next = next(driver.records, None)
         if driver.next is None:
             raise NoDataError(f"no records in {spec.data}{_where(spec, skipped or Counter())}")
-        feed.drain_events()
+        # no news, but the markets' state: a close or a result among them is the loop's at
+        # its first pass, as a loop started then reads its markets' state
+        feed.events = [e for e in feed.drain_events() if e.kind is EventKind.LIFECYCLE]
         driver.pending_since = None
         clock.set(spec.start_ns / 1e9)
     next_full = clock.wall()

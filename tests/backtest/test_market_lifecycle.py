@@ -333,3 +333,45 @@ def test_a_scalar_result_pays_yes_its_settlement_value(tmp_path: Path, stated_by
     totals = report["totals"]
     gained = D(totals["end_equity"]) - D(totals["start_balance"])
     assert D(totals["net"]) == gained == 5 * D("0.30") - 5 * D("0.45") - fill.fee
+
+
+def test_a_market_settled_before_from_is_not_traded_from_then_on(tmp_path: Path) -> None:
+    """The records before `--from` build the run's state: a result among them closes the
+    market for the loop as for the venue, as a loop started then would read it, so the run
+    sends it no order the exchange would refuse."""
+    start_s = 1_767_225_600
+    book = {"market_ticker": T, "market_id": "m"}
+    frames: list[tuple[int, str, dict[str, Any]]] = [
+        (0, "orderbook_snapshot", {
+            **book, "yes_dollars_fp": [["0.4000", "10.00"]], "no_dollars_fp": [["0.5500", "10.00"]],
+        }),
+        (1_000, "market_lifecycle_v2", {
+            "market_ticker": T, "event_type": "determined", "result": "yes",
+        }),
+        (6_000, "orderbook_delta", {
+            **book, "price_dollars": "0.3000", "delta_fp": "5.00", "side": "yes",
+        }),
+    ]  # fmt: skip
+    source = tmp_path / "capture.jsonl"
+    source.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "recv_ms": start_s * 1000 + at_ms,
+                    "frame": {"type": kind, "sid": sid, "seq": seq, "msg": m},
+                }
+            )
+            + "\n"
+            for seq, (at_ms, kind, m) in enumerate(frames, start=1)
+            for sid in [2 if kind == "market_lifecycle_v2" else 1]
+        )
+    )
+    import_jsonl(source, tmp_path / "set")
+    spec = BacktestSpec(
+        data=str(tmp_path / "set"),
+        strategy=str(FAIR_VALUE),
+        params=(("fair", "0.90"), ("order_count", "5")),
+        start_ns=(start_s + 5) * 10**9,
+    )
+    report = build_report(execute(spec))
+    assert (report["totals"]["orders"], report["totals"]["rejected"]) == (0, 0)
