@@ -15,7 +15,7 @@ from typing import Any
 
 from kalshi_cli.backtest.engine import BacktestSpec, Lookup, execute
 from kalshi_cli.data.manifest import read_manifest, write_manifest
-from kalshi_cli.data.reference import REFERENCE_FILE
+from kalshi_cli.data.reference import OUTCOME_FIELDS, REFERENCE_FILE
 from kalshi_cli.data.segments import SegmentWriter, iter_lines
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
@@ -173,15 +173,7 @@ def _reference_before(source: Path, out: Path, shown: set[str]) -> None:
     for market in markets if isinstance(markets, list) else ():
         if not isinstance(market, dict) or market.get("ticker") in shown:
             continue
-        for key in _OUTCOME:
+        for key in OUTCOME_FIELDS:
             if market.get(key):
                 market[key] = ""
-        for key in _OUTCOME_OPTIONAL:
-            market.pop(key, None)
     out.write_text(json.dumps(data), "utf-8")
-
-
-# what a market's body says of its outcome (Market: `result`, `expiration_value`, and the
-# optional `settlement_value_dollars`, `settlement_ts`): "" or absent before it is known
-_OUTCOME = ("result", "expiration_value")
-_OUTCOME_OPTIONAL = ("settlement_value_dollars", "settlement_ts")

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 # data and venue services are peers and do not import each other)
 REFERENCE_FILE = "reference.json"
 MARKETS_PER_LIST = 100  # tickers per `GET /markets?tickers=` (the query stays a short URL)
+# what a Market body says of its outcome: empty or absent until it is known
+OUTCOME_FIELDS = ("result", "expiration_value", "settlement_value_dollars", "settlement_ts")
 T = TypeVar("T")
 
 
@@ -124,9 +126,11 @@ def _listed(client: KalshiClient, tickers: list[str]) -> list[Market]:
 
 
 def refresh_markets(client: KalshiClient, root: Path, tickers: Iterable[str]) -> list[str]:
-    """Read the markets of `root`'s reference data again (their status, result and settlement
-    after a recording), keeping its events, series and fee changes; what could not be read
-    keeps its earlier body."""
+    """Read the markets of `root`'s reference data again for their status and outcome after a
+    recording (`OUTCOME_FIELDS`), keeping its events, series and fee changes. A market's terms
+    stay as read at the start: a replay begins there, and a close time or a strike that moved
+    meanwhile would be known to its every decision (a close moves in time by the recording's
+    own `close_date_updated` frames). What could not be read keeps its earlier body."""
     path = root / REFERENCE_FILE
     try:
         data = json.loads(path.read_text("utf-8"))
@@ -136,7 +140,9 @@ def refresh_markets(client: KalshiClient, root: Path, tickers: Iterable[str]) ->
     before = {str(m.get("ticker")): m for m in data.get("markets") or []}
     fresh = {str(m["ticker"]): m for m in read_markets(client, list(tickers), missing)}
     ref = DataSetReference(
-        markets=[fresh.get(t) or before[t] for t in tickers if t in fresh or t in before],
+        markets=[
+            _outcome_of(before.get(t), fresh.get(t)) for t in tickers if t in fresh or t in before
+        ],
         events=data.get("events") or [],
         series=data.get("series") or [],
         series_fee_changes=data.get("series_fee_changes") or [],
@@ -145,6 +151,14 @@ def refresh_markets(client: KalshiClient, root: Path, tickers: Iterable[str]) ->
     )
     write_reference(root, ref)
     return missing
+
+
+def _outcome_of(start: dict[str, Any] | None, end: dict[str, Any] | None) -> dict[str, Any]:
+    """The body read at the start with the status and outcome read at the end (either alone
+    when the other read failed)."""
+    if start is None or end is None:
+        return start or end or {}
+    return start | {k: end[k] for k in ("status", *OUTCOME_FIELDS) if k in end}
 
 
 def save_reference(

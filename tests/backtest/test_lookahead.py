@@ -137,7 +137,7 @@ def test_a_cut_copy_keeps_only_the_results_its_records_had_shown(tmp_path: Path)
         reference = json.loads((cut / "reference.json").read_text())
         return {m["ticker"]: {k: m[k] for k in outcome if k in m} for m in reference["markets"]}
 
-    unknown = {"result": "", "expiration_value": ""}
+    unknown = dict.fromkeys(outcome, "")
     assert results(5) == {"A": unknown, "B": unknown}
     # A's result frame came before the cut; B's result only ever came from the reference
     assert results(15) == {"A": outcome, "B": unknown}
