@@ -35,7 +35,12 @@ from kalshi_cli.venue.client import VenueClient, api_error
 from kalshi_cli.venue.queue import FillModel, QueueSpot
 from kalshi_cli.venue.reference import MarketInfo, install
 from kalshi_cli.vocabulary.clock import Clock, iso_utc, parse_iso
-from kalshi_cli.vocabulary.models import LIFECYCLE_RESUMES, LIFECYCLE_STOPS, Orderbook
+from kalshi_cli.vocabulary.models import (
+    LIFECYCLE_RESULT,
+    LIFECYCLE_RESUMES,
+    LIFECYCLE_STOPS,
+    Orderbook,
+)
 from kalshi_cli.vocabulary.units import (
     ONE,
     ZERO,
@@ -269,12 +274,12 @@ class LocalVenue:
 
     def lifecycle(self, ticker: str, event_type: object) -> None:
         """A `market_lifecycle_v2` event's effect on trading: `deactivated` (trading paused
-        or ended) closes the market, `activated` reopens it, and a close time it moved
-        (`created`, `close_date_updated`: the applier keeps it in `infos`) is the market's
-        from now; the others change nothing here (settlement comes with its result,
-        `settle`)."""
+        or ended) closes the market, as `determined` or `settled` does when no result is known
+        to settle it at (`settle`, the applier's when one is), `activated` reopens it, and a
+        close time it moved (`created`, `close_date_updated`: the applier keeps it in `infos`)
+        is the market's from now; the others change nothing here."""
         self._close_at(ticker)
-        if event_type in LIFECYCLE_STOPS:
+        if event_type in LIFECYCLE_STOPS or event_type in LIFECYCLE_RESULT:
             self.close(ticker)
         elif event_type == LIFECYCLE_RESUMES:
             self.reopen(ticker)

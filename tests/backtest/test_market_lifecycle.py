@@ -78,6 +78,30 @@ def test_a_resting_order_does_not_fill_while_its_market_does_not_trade() -> None
     assert venue.client.orders.get_order(rest.order_id).fill_count == 3
 
 
+@pytest.mark.parametrize("event_type", ["determined", "settled"])
+def test_a_market_determined_with_no_result_known_trades_no_more(event_type: str) -> None:
+    """A result neither the message nor the reference data states pays nothing yet, but the
+    market trades no more: the exchange neither takes an order nor fills one once it is
+    determined, whatever the recording goes on showing."""
+    clock = ReplayClock(START)
+    venue = LocalVenue(
+        clock,
+        [MarketInfo(T, "KXTEST-26JAN01", "KXTEST", fee_type="quadratic", fee_multiplier="1")],
+        balance=D(100),
+    )
+    records = iter([lifecycle(START + 1, 1, event_type)])
+    driver = Driver(records, ReplayFeed([T], clock), venue, clock)
+    venue.book_changed(T, {}, {D("0.40"): D(10)})
+    rest = venue.client.orders.create_order(bid("0.50", "5"))
+    driver.advance_to(START + 2)
+    venue.trade(T, D("0.50"), D(3), Side.NO)  # recorded, but the market is determined
+    venue.book_changed(T, {}, {D("0.55"): D(10)})  # a book that crosses our bid
+    assert venue.client.orders.get_order(rest.order_id).fill_count == 0
+    with pytest.raises(ConflictError):
+        venue.client.orders.create_order(bid("0.45", "1"))
+    assert list(venue.client.portfolio.iter_settlements()) == []
+
+
 @pytest.mark.parametrize("after_ms", [1.0, 1.5])
 def test_a_result_in_the_millisecond_of_the_last_fill_settles_what_that_fill_bought(
     tmp_path: Path, after_ms: float
