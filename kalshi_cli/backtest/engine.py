@@ -570,8 +570,10 @@ def _drive(
         driver.pending_since = None
         clock.set(spec.start_ns / 1e9)
     next_full = clock.wall()
-    next_sample = clock.wall()
-    equity: list[EquityPoint] = []
+    # the equity before the first decision: from `--from` the books are there already, and
+    # what a first pass's entry costs is a fall from the starting balance
+    equity = [_equity_point(driver.venue, feed, clock.wall())]
+    next_sample = clock.wall() + spec.sample_s
 
     def tick_until(t: float) -> None:  # unix seconds
         nonlocal next_full, next_sample

@@ -399,3 +399,46 @@ def test_a_market_settled_before_from_is_not_traded_from_then_on(tmp_path: Path)
     )
     report = build_report(execute(spec))
     assert (report["totals"]["orders"], report["totals"]["rejected"]) == (0, 0)
+
+
+def test_a_run_from_a_later_time_draws_down_from_its_starting_balance(tmp_path: Path) -> None:
+    """A run from `--from` (a holdout's part, a walk-forward window's test) has its books at its
+    first decision and may trade there: its equity curve starts from the balance before that
+    decision, so what the entry cost (bought at the ask, marked at the bid, and the fee) is in
+    its drawdown."""
+    start_s = 1_767_225_600
+    book = {"market_ticker": T, "market_id": "m"}
+    snapshot = {
+        **book,
+        "yes_dollars_fp": [["0.4000", "10.00"]],
+        "no_dollars_fp": [["0.5500", "10.00"]],  # YES offered at 0.45
+    }
+    later = {**book, "price_dollars": "0.3000", "delta_fp": "5.00", "side": "yes"}
+    frames = [(0, "orderbook_snapshot", snapshot), (20_000, "orderbook_delta", later)]
+    source = tmp_path / "capture.jsonl"
+    source.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "recv_ms": start_s * 1000 + at_ms,
+                    "frame": {"type": kind, "sid": 1, "seq": seq, "msg": m},
+                }
+            )
+            + "\n"
+            for seq, (at_ms, kind, m) in enumerate(frames, start=1)
+        )
+    )
+    import_jsonl(source, tmp_path / "set")
+    spec = BacktestSpec(
+        data=str(tmp_path / "set"),
+        strategy=str(FAIR_VALUE),
+        params=(("fair", "0.90"), ("order_count", "5")),
+        start_ns=(start_s + 1) * 10**9,
+        end_ns=(start_s + 30) * 10**9,
+    )
+    run = execute(spec)
+    report = build_report(run)
+    (fill,) = run.venue.client.portfolio.iter_fills()
+    lost = 5 * (D("0.45") - D("0.40")) + fill.fee
+    assert report["equity"][0][1] == "1000.0000"
+    assert D(report["totals"]["max_drawdown"]) == lost
