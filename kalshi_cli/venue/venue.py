@@ -63,8 +63,6 @@ class VenueStats:
     rejected: int = 0
     cancels: int = 0
     amends: int = 0
-    taker_fills: int = 0
-    maker_fills: int = 0
     taker_contracts: Decimal = ZERO
     maker_contracts: Decimal = ZERO
     contracts_ordered: Decimal = ZERO
@@ -72,7 +70,6 @@ class VenueStats:
 
     def took(self, fills: list[SimFill]) -> None:
         """A write of ours filled `fills` as the taker."""
-        self.taker_fills += len(fills)
         self.taker_contracts += sum((f.count for f in fills), ZERO)
 
 
@@ -468,7 +465,6 @@ class LocalVenue:
             ),
         )
         now = self.clock.wall()
-        self.stats.maker_fills += 1
         self.stats.maker_contracts += count
         for o in level:
             after = self.core.history.order(o.ledger, o.order_id)
