@@ -70,7 +70,6 @@ class Recorder:
         connector: Connector = websocket_connect,
         backoff: Backoff = RECONNECT_BACKOFF,
         idle_timeout: float = 30.0,  # a duration
-        on_event: Callable[[FeedEvent], None] | None = None,
         wall_ns: Callable[[], int] = time.time_ns,
         indices: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
@@ -81,7 +80,6 @@ class Recorder:
         base = tuple(channels)
         self.channels = (*base, *(c for c in self.indices if c not in base))
         self._wall_ns = wall_ns
-        self._on_event = on_event
         make_directory(root)
         try:
             self._lock_fd = lock_directory(root)
@@ -142,8 +140,6 @@ class Recorder:
                 self._fail(exc)
 
     def _event(self, event: FeedEvent) -> None:
-        if self._on_event is not None:
-            self._on_event(event)
         kind = event.kind
         with self._lock:
             ns = self._last_ns
