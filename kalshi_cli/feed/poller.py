@@ -22,6 +22,9 @@ from kalshi_cli.vocabulary.models import Orderbook
 
 log = logging.getLogger(__name__)
 
+# how often the thread looks for a stop or a pause, in seconds: what a stop may wait
+_TICK = 0.05
+
 
 class OrderbookSource(Protocol):
     """What the poller reads: `kalshi_cli.client.KalshiClient` fits."""
@@ -39,14 +42,12 @@ class RestPoller:
         clock: Clock | None = None,
         interval: float = 1.0,
         stale_after: float | None = None,
-        poll_tick: float = 0.05,
     ) -> None:
         self._source = source
         self._sink = sink
         self._clock = clock or SystemClock()
         self.interval = interval
         self.stale_after = stale_after if stale_after is not None else 3 * interval
-        self._tick = poll_tick
         self.books = BookSet(sink, source="rest")
         self.books.add(tickers)
         self._last_ok: dict[str, float] = {}
@@ -133,7 +134,7 @@ class RestPoller:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            if not self._active.wait(self._tick):
+            if not self._active.wait(_TICK):
                 continue
             try:
                 self.poll_once()
@@ -147,4 +148,4 @@ class RestPoller:
                 left = end - self._clock.monotonic()
                 if left <= 0:
                     break
-                self._clock.sleep(min(self._tick, left))
+                self._clock.sleep(min(_TICK, left))
