@@ -1,10 +1,10 @@
 """`kalshi health-check`: is everything needed to trade in order?
 
-Each check is a function `(HealthTarget) -> HealthResult` registered with `@health_check(name)`, run
-in order, one line each; a failure never stops the others. The command exits CHECK_FAILED when any
-check fails. The state file's integrity check opens it read-only (no file: skipped). `HealthTarget`
-builds the client once; with a broken key, the network checks run anonymously and the credentials
-check reports the key's error.
+Each check is a function `(HealthTarget) -> (Status, detail)` registered with
+`@health_check(name)`, run in order, one line each, named by that name; a failure never stops the
+others. The command exits CHECK_FAILED when any check fails. The state file's integrity check opens
+it read-only (no file: skipped). `HealthTarget` builds the client once; with a broken key, the
+network checks run anonymously and the credentials check reports the key's error.
 """
 
 from __future__ import annotations
@@ -73,7 +73,8 @@ class HealthTarget:
         return None if self.settings.private_key else self.settings.private_key_path
 
 
-HealthCheck = Callable[[HealthTarget], HealthResult]
+# a check says how it went and why; the runner names its line by the name it registered under
+HealthCheck = Callable[[HealthTarget], tuple[Status, str]]
 CHECKS: list[tuple[str, HealthCheck]] = []
 
 
@@ -94,7 +95,7 @@ def run_checks(target: HealthTarget) -> list[HealthResult]:
     unreachable = False
     for name, check in CHECKS:
         try:
-            results.append(check(target))
+            results.append(HealthResult(name, *check(target)))
         except TransportError as exc:
             if unreachable:
                 results.append(HealthResult(name, Status.SKIP, "the exchange did not answer"))
@@ -122,15 +123,15 @@ def failure_detail(exc: KalshiError) -> str:
 
 
 @health_check("exchange")
-def check_exchange(target: HealthTarget) -> HealthResult:
+def check_exchange(target: HealthTarget) -> tuple[Status, str]:
     client = target.client()
     status = client.exchange.get_exchange_status()
     where = client_label(target)
     if status.exchange_active and status.trading_active:
-        return HealthResult("exchange", Status.OK, f"{where}: exchange and trading active")
+        return Status.OK, f"{where}: exchange and trading active"
     if status.exchange_active:
-        return HealthResult("exchange", Status.WARN, f"{where}: exchange up, trading paused")
-    return HealthResult("exchange", Status.FAIL, f"{where}: exchange inactive")
+        return Status.WARN, f"{where}: exchange up, trading paused"
+    return Status.FAIL, f"{where}: exchange inactive"
 
 
 def client_label(target: HealthTarget) -> str:
@@ -141,16 +142,14 @@ def client_label(target: HealthTarget) -> str:
 
 
 @health_check("credentials")
-def check_credentials(target: HealthTarget) -> HealthResult:
+def check_credentials(target: HealthTarget) -> tuple[Status, str]:
     client = target.client()
     if target.credentials_error is not None:
-        return HealthResult("credentials", Status.FAIL, target.credentials_error.one_line())
+        return Status.FAIL, target.credentials_error.one_line()
     if not client.authenticated:
-        return HealthResult(
-            "credentials",
-            Status.FAIL,
+        return Status.FAIL, (
             f"no API credentials for env {target.settings.env} (set KALSHI_API_KEY_ID and "
-            "KALSHI_PRIVATE_KEY_PATH)",
+            "KALSHI_PRIVATE_KEY_PATH)"
         )
     from kalshi_cli.config import mask
     from kalshi_cli.vocabulary.keys import key_type
@@ -161,52 +160,47 @@ def check_credentials(target: HealthTarget) -> HealthResult:
     kind = (
         "" if connection.private_key is None else KEY_TYPE_NAMES[key_type(connection.private_key)]
     )
-    return HealthResult(
-        "credentials", Status.OK, f"{kind} key {mask(key_id, partial=True)} accepted".lstrip()
-    )
+    return Status.OK, f"{kind} key {mask(key_id, partial=True)} accepted".lstrip()
 
 
 KEY_TYPE_NAMES = {"rsa": "RSA", "ed25519": "Ed25519"}
 
 
 @health_check("clock skew")
-def check_clock_skew(target: HealthTarget) -> HealthResult:
+def check_clock_skew(target: HealthTarget) -> tuple[Status, str]:
     skew = target.client().exchange.clock_skew_seconds()
     text = f"{skew:+.2f} s against the exchange's clock"
     if abs(skew) >= SKEW_FAIL_SECONDS:
-        return HealthResult("clock skew", Status.FAIL, f"{text}; signed requests may be refused")
+        return Status.FAIL, f"{text}; signed requests may be refused"
     if abs(skew) >= SKEW_WARN_SECONDS:
-        return HealthResult("clock skew", Status.WARN, f"{text}; check NTP")
-    return HealthResult("clock skew", Status.OK, text)
+        return Status.WARN, f"{text}; check NTP"
+    return Status.OK, text
 
 
 @health_check("rate-limit tier")
-def check_rate_tier(target: HealthTarget) -> HealthResult:
+def check_rate_tier(target: HealthTarget) -> tuple[Status, str]:
     """Unset, `tier` leaves the long runs to pace by the exchange's (client/pacing.py); set, it
     wins there, so one the exchange contradicts is worth a warning."""
     from kalshi_cli.config import Source
 
     client = target.client()
     if not client.authenticated:
-        return HealthResult("rate-limit tier", Status.SKIP, "needs credentials")
+        return Status.SKIP, "needs credentials"
     actual = client.exchange.get_account_limits().usage_tier
     settings = target.settings
     origin = settings.origins["tier"]
     if origin.source is Source.DEFAULT:
-        detail = f"{actual} (the exchange's; `trade` and `cancel-all` pace by it)"
-        return HealthResult("rate-limit tier", Status.OK, detail)
+        return Status.OK, f"{actual} (the exchange's; `trade` and `cancel-all` pace by it)"
     if actual != settings.tier:
-        return HealthResult(
-            "rate-limit tier",
-            Status.WARN,
+        return Status.WARN, (
             f"the exchange says {actual}, the config says {settings.tier} ({origin}), and the "
-            f"config's wins (set tier: {actual} under `{settings.env}:`, or remove it)",
+            f"config's wins (set tier: {actual} under `{settings.env}:`, or remove it)"
         )
-    return HealthResult("rate-limit tier", Status.OK, actual)
+    return Status.OK, actual
 
 
 @health_check("state location")
-def check_state_location(target: HealthTarget) -> HealthResult:
+def check_state_location(target: HealthTarget) -> tuple[Status, str]:
     from kalshi_cli.store import state_file_at
 
     # a --state or KALSHI_STATE in a directory that does not exist is refused by every command
@@ -217,55 +211,47 @@ def check_state_location(target: HealthTarget) -> HealthResult:
     # check, naming it (NotAStateFile), and is never a file "created on first use"
     if state_file_at(path):
         if os.access(path, os.W_OK) and os.access(path.parent, os.W_OK):
-            return HealthResult("state location", Status.OK, f"{path} (writable)")
-        return HealthResult("state location", Status.FAIL, f"{path} is not a writable file")
+            return Status.OK, f"{path} (writable)"
+        return Status.FAIL, f"{path} is not a writable file"
     # Never create anything here: find the directory the file would be created under.
     ancestor = path.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
     if ancestor.is_dir() and os.access(ancestor, os.W_OK | os.X_OK):
-        return HealthResult("state location", Status.OK, f"{path} (created on first use)")
-    return HealthResult(
-        "state location", Status.FAIL, f"cannot create {path}: {ancestor} is not writable"
-    )
+        return Status.OK, f"{path} (created on first use)"
+    return Status.FAIL, f"cannot create {path}: {ancestor} is not writable"
 
 
 @health_check("key file")
-def check_key_file(target: HealthTarget) -> HealthResult:
+def check_key_file(target: HealthTarget) -> tuple[Status, str]:
     if target.settings.private_key:
-        return HealthResult("key file", Status.SKIP, "key given as PEM text (KALSHI_PRIVATE_KEY)")
+        return Status.SKIP, "key given as PEM text (KALSHI_PRIVATE_KEY)"
     path = target.key_path()
     if path is None:
-        return HealthResult("key file", Status.SKIP, "no key file configured")
+        return Status.SKIP, "no key file configured"
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
-        return HealthResult("key file", Status.FAIL, f"{path} does not exist")
+        return Status.FAIL, f"{path} does not exist"
     if mode & 0o077:
         status = Status.FAIL if target.settings.money_env == "prod" else Status.WARN
-        return HealthResult(
-            "key file", status, f"{path} is readable by group or others (mode {mode:o}); chmod 600"
-        )
-    return HealthResult("key file", Status.OK, f"{path} (mode {mode:o})")
+        return status, f"{path} is readable by group or others (mode {mode:o}); chmod 600"
+    return Status.OK, f"{path} (mode {mode:o})"
 
 
 @health_check("state integrity")
-def check_state_integrity(target: HealthTarget) -> HealthResult:
+def check_state_integrity(target: HealthTarget) -> tuple[Status, str]:
     from kalshi_cli.store import Store
 
     store = Store.open_readonly(target.settings.state)
     if store is None:
-        return HealthResult("state integrity", Status.SKIP, "no state file yet")
+        return Status.SKIP, "no state file yet"
     with store:
         answer = store.integrity_check()
     if answer == "ok":
-        return HealthResult("state integrity", Status.OK, "PRAGMA integrity_check: ok")
+        return Status.OK, "PRAGMA integrity_check: ok"
     problems = answer.splitlines()
-    return HealthResult(
-        "state integrity",
-        Status.FAIL,
-        f"PRAGMA integrity_check found {len(problems)} problem(s): {problems[0]}",
-    )
+    return Status.FAIL, f"PRAGMA integrity_check found {len(problems)} problem(s): {problems[0]}"
 
 
 # --------------------------------------------------------------------------------------------
