@@ -37,18 +37,6 @@ from kalshi_cli.feed.session import (
 from kalshi_cli.vocabulary.clock import Backoff, Clock, SystemClock
 from kalshi_cli.vocabulary.models import Orderbook
 
-# DEFAULT_CHANNELS: the default of `WsFeed(channels=...)`, as its callers name it
-__all__ = [
-    "DEFAULT_CHANNELS",
-    "RECONNECT_BACKOFF",
-    "Connector",
-    "FeedSocket",
-    "FrameSink",
-    "HeaderSigner",
-    "WsFeed",
-    "websocket_connect",
-]
-
 log = logging.getLogger(__name__)
 
 

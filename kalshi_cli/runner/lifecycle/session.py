@@ -267,7 +267,7 @@ def _market_feed(
 ) -> MarketFeed:
     from kalshi_cli.feed import MarketData
     from kalshi_cli.feed.index import channels_for
-    from kalshi_cli.feed.ws import DEFAULT_CHANNELS
+    from kalshi_cli.feed.session import DEFAULT_CHANNELS
     from kalshi_cli.runner import paper
     from kalshi_cli.strategy_api import MarketTerms
 
