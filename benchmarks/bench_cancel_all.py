@@ -21,7 +21,8 @@ from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.ratelimit import RateLimiter, tier_limits
 from kalshi_cli.services.killswitch.switch import KillSwitch
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
-from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
+from kalshi_cli.sim.server.announce import AccountInfo
+from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.sim.server.ratelimit import tier_named
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock

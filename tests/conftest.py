@@ -19,8 +19,8 @@ from hypothesis import settings
 
 from kalshi_cli.client.connection import KEEPALIVE_EXPIRY_S
 from kalshi_cli.sim.server import admin
+from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.sim.server.embed import (
-    AccountInfo,
     RunningSimulator,
     start_simulator,
     stop_simulator,

@@ -19,7 +19,8 @@ from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.client.connection import Area
 from kalshi_cli.client.ratelimit import RateLimiter, tier_limits
 from kalshi_cli.services.orders.place import OrderService
-from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
+from kalshi_cli.sim.server.announce import AccountInfo
+from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import Clock, SystemClock
 from kalshi_cli.vocabulary.keys import load_private_key

@@ -31,7 +31,7 @@ from tests.checks.test_check_alerts_e2e import Receiver
 from tests.fakes import OneRouteFails
 
 if TYPE_CHECKING:
-    from kalshi_cli.sim.server.embed import AccountInfo
+    from kalshi_cli.sim.server.announce import AccountInfo
     from tests.conftest import SimHarness
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3

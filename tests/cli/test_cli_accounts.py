@@ -17,7 +17,8 @@ from typer.testing import CliRunner, Result
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
-from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
+from kalshi_cli.sim.server.announce import AccountInfo
+from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER

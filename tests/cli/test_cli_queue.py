@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from tests.cli.test_cli_sim import account_env, kalshi
 
 if TYPE_CHECKING:
-    from kalshi_cli.sim.server.embed import AccountInfo
+    from kalshi_cli.sim.server.announce import AccountInfo
     from tests.conftest import SimHarness
 
 T = "KXCLIQ-26JAN01-A"

@@ -29,7 +29,8 @@ from typer.testing import CliRunner
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import COMMANDS, load_command
 from kalshi_cli.services.killswitch.order_groups import remember_order_group
-from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
+from kalshi_cli.sim.server.announce import AccountInfo
+from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.store import Store
 from tests.cli.test_cli_browse import SIM_DOCUMENTED
 from tests.cli.test_cli_output_docs import COMMANDS as FAKED

@@ -15,7 +15,7 @@ from typer.testing import CliRunner, Result
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
-from kalshi_cli.sim.server.embed import AccountInfo
+from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.store import Store
 from kalshi_cli.store.paper import paper_state_path
 from kalshi_cli.vocabulary.exit_codes import ExitCode

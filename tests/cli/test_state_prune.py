@@ -15,7 +15,7 @@ from typer.testing import CliRunner, Result
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
-from kalshi_cli.sim.server.embed import AccountInfo
+from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.store import IntentRecord, Store
 from kalshi_cli.vocabulary.clock import utc_day
 from kalshi_cli.vocabulary.units import Action, BookSide, Side

@@ -9,7 +9,7 @@ from decimal import Decimal as D
 import pytest
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.sim.server.embed import AccountInfo
+from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.keys import load_private_key
 from tests.conftest import SimHarness

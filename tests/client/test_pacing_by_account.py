@@ -23,7 +23,7 @@ from kalshi_cli.client.ratelimit import (
     TierLimits,
     tier_limits,
 )
-from kalshi_cli.sim.server.embed import AccountInfo
+from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.vocabulary.errors import TransportError
 from kalshi_cli.vocabulary.keys import generate_private_key, load_private_key
 from kalshi_cli.vocabulary.models import decode_answer

@@ -12,7 +12,7 @@ import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.client.requests import decode_cancel_result
-from kalshi_cli.sim.server.embed import AccountInfo
+from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.vocabulary.errors import (
     ApiError,
     AuthError,

@@ -16,7 +16,7 @@ import pytest
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.risk.engine import RiskLimits
 from kalshi_cli.services.orders.place import OrderService
-from kalshi_cli.sim.server.embed import AccountInfo
+from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.exit_codes import ExitCode

@@ -16,7 +16,7 @@ import pytest
 
 from kalshi_cli.sim.core.historical import DEFAULT_LAG_S
 from kalshi_cli.sim.core.scenarios import ScenarioError, scenario_history
-from kalshi_cli.sim.server.embed import AccountInfo
+from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.vocabulary.clock import parse_iso
 from tests.conftest import SimHarness
 from tests.openapi_check import check_response

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
+from kalshi_cli.sim.server.announce import AccountInfo
+from kalshi_cli.sim.server.embed import start_simulator
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
 from tests.sim.test_spec_audit import ws_problems

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.sim.server.embed import AccountInfo
+from kalshi_cli.sim.server.announce import AccountInfo
 from tests.conftest import SimHarness
 from tests.sim.test_spec_audit import ws_problems
 from tests.sim.wsutil import Ws

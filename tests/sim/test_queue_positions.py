@@ -9,7 +9,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from kalshi_cli.sim.server.embed import AccountInfo
+from kalshi_cli.sim.server.announce import AccountInfo
 from tests.conftest import SimHarness
 
 T = "KXQUEUE-26JAN01-A"

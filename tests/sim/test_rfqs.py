@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.sim.core.scenarios import build_exchange
-from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
+from kalshi_cli.sim.server.announce import AccountInfo
+from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.vocabulary.clock import ManualClock
 from tests.conftest import SimHarness
 from tests.sim.test_spec_audit import ws_problems

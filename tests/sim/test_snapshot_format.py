@@ -26,7 +26,8 @@ from kalshi_cli.sim.core.journal import (
 )
 from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest, SimEvent, SimSeries
 from kalshi_cli.sim.core.scenarios import build_exchange
-from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
+from kalshi_cli.sim.server.announce import AccountInfo
+from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import PriceRange

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from kalshi_cli.sim.server.admin import write_private_key
-from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
+from kalshi_cli.sim.server.announce import AccountInfo
+from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.vocabulary.keys import generate_private_key, public_key_pem
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER

@@ -8,7 +8,7 @@ from typing import Any
 
 import websocket
 
-from kalshi_cli.sim.server.embed import AccountInfo
+from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.vocabulary.keys import load_private_key, signed_headers
 
 

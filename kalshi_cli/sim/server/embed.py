@@ -47,18 +47,6 @@ class SimulatorOptions(TypedDict, total=False):
 # `prepare` only, after it took the data directory's lock: a process that joins a simulator
 # another process serves imports none of it (tests/test_cold_start.py).
 
-__all__ = [
-    "AccountInfo",
-    "RunningSimulator",
-    "SimulatorBusy",
-    "SimulatorFailed",
-    "ensure_simulator",
-    "serving_account",
-    "simulator_status",
-    "start_simulator",
-    "stop_simulator",
-]
-
 DEFAULT_BALANCE_CENTS = 100_000
 DEFAULT_HEARTBEAT_S = 10.0
 DEFAULT_IDLE_STOP_S = 900.0  # 15 minutes with no request and no WebSocket open

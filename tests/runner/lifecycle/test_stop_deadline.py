@@ -32,7 +32,7 @@ from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
 from kalshi_cli.runner.execution.order_group import open_session_group
 from kalshi_cli.runner.loop.trade_loop import TradeLoop
-from kalshi_cli.sim.server.embed import AccountInfo
+from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.keys import load_private_key
