@@ -24,7 +24,8 @@ from pathlib import Path
 
 from coldstart import BASELINES, clean_env, kalshi, medians, report, timed
 
-from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.store import Store

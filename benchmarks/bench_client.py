@@ -26,7 +26,8 @@ from typing import Any
 
 import httpx
 
-from kalshi_cli.client import BucketLimit, KalshiClient, TierLimits
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.ratelimit import BucketLimit, TierLimits
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.vocabulary.keys import (

@@ -15,9 +15,10 @@ from typer.testing import CliRunner, Result
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
-from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.connection import Area
 from kalshi_cli.client.ratelimit import RateLimiter, tier_limits
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.sim.server.embed import start_simulator

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from kalshi_cli.backtest.engine import ReplayClock, ReplayFeed
-from kalshi_cli.client import CreateOrder
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.runner.assembly import Parts, build_loop, start_loop
 from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.config import Selection, StrategyChoice, TradeConfig, TradeOptions

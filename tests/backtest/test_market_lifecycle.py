@@ -14,7 +14,7 @@ import pytest
 
 from kalshi_cli.backtest.engine import BacktestSpec, Driver, ReplayClock, ReplayFeed, execute
 from kalshi_cli.backtest.report import build_report
-from kalshi_cli.client import CreateOrder
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.data.importer import import_jsonl
 from kalshi_cli.data.replay import Record
 from kalshi_cli.feed.messages import convert_frame

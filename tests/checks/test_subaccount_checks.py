@@ -18,7 +18,7 @@ import pytest
 from kalshi_cli.checks import CheckStatus
 from kalshi_cli.checks.remote import check_exposure, check_positions
 from kalshi_cli.checks.thresholds import resolve
-from kalshi_cli.client import CreateOrder
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.checks.test_check_alerts_e2e import Receiver

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import httpx
 
-from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.config import load_settings
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.exit_codes import ExitCode

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import typer
 
-from kalshi_cli.client import CreateOrder, CreateOrderResult, KalshiClient
+from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.orders import OrdersApi
+from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown, TransportError, ValidationError

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.services.killswitch.order_groups import remember_order_group
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import ApiError

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from kalshi_cli.client import CreateOrder
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.units import BookSide
 from tests.client.test_a_listing_without_its_list import (

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.client import CreateOrder
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.vocabulary.errors import ApiError, NotFoundError, ValidationError
 from kalshi_cli.vocabulary.units import BookSide, TimeInForce

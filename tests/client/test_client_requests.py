@@ -7,8 +7,12 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.client import CancelResult, CreateOrder, CreateOrderResult
-from kalshi_cli.client.requests import decode_cancel_result
+from kalshi_cli.client.requests import (
+    CancelResult,
+    CreateOrder,
+    CreateOrderResult,
+    decode_cancel_result,
+)
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.models import decode_answer
 from kalshi_cli.vocabulary.order_terms import TermsError, read_terms

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.sim.server.embed import start_simulator

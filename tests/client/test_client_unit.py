@@ -15,8 +15,10 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from kalshi_cli.client import BucketLimit, CreateOrder, KalshiClient, TierLimits
+from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.connection import withdrawn_when
+from kalshi_cli.client.ratelimit import BucketLimit, TierLimits
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock

@@ -19,8 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from kalshi_cli.client import CreateOrder, CreateOrderResult
-from kalshi_cli.client.requests import decode_cancel_result
+from kalshi_cli.client.requests import CreateOrder, CreateOrderResult, decode_cancel_result
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import AmendOutcomeUnknown, KalshiError
 from kalshi_cli.vocabulary.models import Order, Position, decode_answer

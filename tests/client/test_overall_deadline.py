@@ -29,7 +29,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kalshi_cli.client import BucketLimit, CreateOrder, KalshiClient, TierLimits
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.ratelimit import BucketLimit, TierLimits
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.client.retry import nothing_sent
 from kalshi_cli.services.killswitch.switch import KillSwitch
 from kalshi_cli.vocabulary.clock import Deadline, ManualClock, SystemClock, answers_within

@@ -11,7 +11,8 @@ import json
 from decimal import Decimal as D
 from pathlib import Path
 
-from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.dashboard.snapshot import Sources, remote_snapshot
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.units import BookSide

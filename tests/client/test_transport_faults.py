@@ -18,8 +18,9 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.deadline import DeadlineBackend
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.client.retry import nothing_sent
 from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown, TransportError
 from kalshi_cli.vocabulary.keys import generate_private_key

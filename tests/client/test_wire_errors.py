@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.client.requests import decode_cancel_result
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.requests import CreateOrder, decode_cancel_result
 from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.vocabulary.errors import (
     ApiError,

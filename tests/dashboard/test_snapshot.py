@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.dashboard import actions
 from kalshi_cli.dashboard.snapshot import Sources, local_snapshot, remote_snapshot
 from kalshi_cli.store import Store

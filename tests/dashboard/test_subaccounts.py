@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, TypeVar
 import pytest
 
 from kalshi_cli.cli.dashboard_app import DashboardApp, Wiring
-from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.connection import Area
 from kalshi_cli.client.portfolio import PortfolioApi
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.client.subaccounts import SubaccountsApi
 from kalshi_cli.dashboard import actions
 from kalshi_cli.dashboard.snapshot import Sources, remote_snapshot

@@ -24,9 +24,10 @@ from typer.testing import CliRunner, Result
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
-from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.connection import Connection
 from kalshi_cli.client.historical import HistoricalApi
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.data.download import DownloadRequest, download
 from kalshi_cli.data.replay import iter_records
 from kalshi_cli.sim.server.embed import start_simulator

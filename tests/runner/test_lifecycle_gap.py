@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from kalshi_cli.client import CreateOrder
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.feed.book import EVENTS_DROPPED, EventKind, FeedEvent
 from kalshi_cli.runner.assembly import Parts, build_loop
 from kalshi_cli.runner.books.eventlog import EventLog

@@ -22,7 +22,8 @@ from typing import Any
 
 import httpx
 
-from kalshi_cli.client import KalshiClient, TierLimits
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.ratelimit import TierLimits
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
 from kalshi_cli.feed.book import EventKind, FeedEvent

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from kalshi_cli.client import BucketLimit, TierLimits
+from kalshi_cli.client.ratelimit import BucketLimit, TierLimits
 from tests.conftest import SimHarness
 from tests.runner.test_loop_order_batches_sim import rig
 from tests.waiting import pause, poll_until

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Self
 
-from kalshi_cli.client import CancelResult
+from kalshi_cli.client.requests import CancelResult
 from kalshi_cli.client.subaccounts import SubaccountBalance
 from kalshi_cli.vocabulary.models import Fill, Order
 from tests.fakes import EveryAreaItself

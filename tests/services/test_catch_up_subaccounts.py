@@ -23,7 +23,8 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import SimHarness

@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce

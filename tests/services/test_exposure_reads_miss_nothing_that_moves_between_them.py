@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal as D
 from typing import Any
 
-from kalshi_cli.client import CreateOrder
 from kalshi_cli.client.orders import OrdersApi
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.models import Order

@@ -20,8 +20,9 @@ from typer.testing import CliRunner, Result
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
-from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.historical import fills_with_history
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.services.pnl import summarize
 from kalshi_cli.services.positions import mark_to_market

@@ -8,7 +8,8 @@ from __future__ import annotations
 import time
 from decimal import Decimal as D
 
-from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import IntentRecord, Store
 from kalshi_cli.store.records import EXECUTED, RESTING

@@ -16,8 +16,8 @@ import httpx
 import msgspec
 import pytest
 
-from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.client.requests import CancelResult
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.requests import CancelResult, CreateOrder
 from kalshi_cli.client.subaccounts import SubaccountBalance
 from kalshi_cli.services.killswitch.cancel import LIST_FIRST_SHARE
 from kalshi_cli.services.killswitch.order_groups import (

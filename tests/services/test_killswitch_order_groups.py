@@ -8,9 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.order_groups import OrderGroupsApi
 from kalshi_cli.client.orders import OrdersApi
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.config import TradeConfig
 from kalshi_cli.runner.execution.order_group import open_session_group

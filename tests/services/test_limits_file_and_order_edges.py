@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.client import LANDING_WINDOW_S
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.runner.config import load_risk_limits
 from kalshi_cli.services.orders.batch import place_batch
 from kalshi_cli.services.orders.place import OrderService

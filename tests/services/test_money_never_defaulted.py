@@ -20,7 +20,8 @@ import pytest
 from kalshi_cli.checks import CheckResult, CheckStatus, guarded
 from kalshi_cli.checks.remote import check_exposure
 from kalshi_cli.checks.thresholds import resolve
-from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.risk.engine import RiskLimits
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store

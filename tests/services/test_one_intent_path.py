@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.client import CreateOrder
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.config import load_settings
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store

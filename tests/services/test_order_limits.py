@@ -7,7 +7,8 @@ from decimal import Decimal as D
 
 import pytest
 
-from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.risk.engine import RiskLimits
 from kalshi_cli.services.orders.limits import MarketReads, committed_price
 from kalshi_cli.services.orders.place import OrderService

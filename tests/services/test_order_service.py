@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.risk.engine import RiskLimits
 from kalshi_cli.services.orders.batch import place_batch
 from kalshi_cli.services.orders.limits import Exposure

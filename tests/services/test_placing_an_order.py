@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.orders import OrdersApi
-from kalshi_cli.client.requests import CreateOrderResult
+from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
 from kalshi_cli.risk.engine import RiskLimits
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import IntentRecord, Store

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.risk.engine import RiskLimits
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.services.pnl import summarize

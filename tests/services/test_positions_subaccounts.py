@@ -12,7 +12,8 @@ from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
-from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.store import FillRecord, Store
 from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import SimHarness

@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
-from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.config import load_settings
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.services.positions import mark_to_market

@@ -18,7 +18,8 @@ from typing import Any
 
 import httpx
 
-from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.config import load_settings
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.services.reconcile import catch_up

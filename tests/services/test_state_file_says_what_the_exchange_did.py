@@ -13,9 +13,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.orders import OrdersApi
-from kalshi_cli.client.requests import AmendResult, CancelResult, CreateOrderResult
+from kalshi_cli.client.requests import AmendResult, CancelResult, CreateOrder, CreateOrderResult
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import OrderNotRecorded, Store, StoreError
 from kalshi_cli.vocabulary.clock import ManualClock

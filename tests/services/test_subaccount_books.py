@@ -22,7 +22,8 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.runner.preflight import check_positions, rebuild
 from kalshi_cli.services.pnl import fill_record_from_api, realized_per_fill

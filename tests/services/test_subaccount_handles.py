@@ -21,7 +21,8 @@ import pytest
 
 from kalshi_cli.checks.remote import check_exposure, check_positions
 from kalshi_cli.checks.thresholds import resolve
-from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.services.pnl_report import pnl_report
 from kalshi_cli.services.reconcile import ReconcileReport, catch_up, resolve_unknown
 from kalshi_cli.store import IntentRecord, Store

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from kalshi_cli.backtest.engine import Driver, ReplayClock, ReplayFeed
-from kalshi_cli.client import CreateOrder
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.data.replay import Record
 from kalshi_cli.feed.book import BookSet, FeedEvent
 from kalshi_cli.feed.messages import convert_frame

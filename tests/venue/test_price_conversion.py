@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, cast
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kalshi_cli.client import CreateOrder
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.messages import FeedTrade
 from kalshi_cli.runner.paper import PaperClient, PaperFeed

@@ -162,7 +162,7 @@ def test_through_the_venue_pessimistic_never_fills_more_either(
 ) -> None:
     """The same order against the same recorded stream, through the whole venue (the exchange
     core fills it): the pessimistic model's fills never exceed the optimistic one's."""
-    from kalshi_cli.client import CreateOrder
+    from kalshi_cli.client.requests import CreateOrder
     from kalshi_cli.venue import LocalVenue, MarketInfo
     from kalshi_cli.vocabulary.clock import ManualClock
     from kalshi_cli.vocabulary.units import BookSide, Side, TimeInForce

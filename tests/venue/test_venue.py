@@ -8,7 +8,8 @@ from decimal import ROUND_CEILING, Decimal
 
 import pytest
 
-from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.feed.messages import FeedTrade
 from kalshi_cli.venue import FillModel, LocalVenue, MarketInfo
 from kalshi_cli.venue.applier import FeedApplier

@@ -10,8 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from kalshi_cli.client import CreateOrder
-from kalshi_cli.client.requests import AmendResult, CreateOrderResult, DecreaseResult
+from kalshi_cli.client.requests import AmendResult, CreateOrder, CreateOrderResult, DecreaseResult
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.records import ledger_id
 from kalshi_cli.venue import LocalVenue, MarketInfo, answers

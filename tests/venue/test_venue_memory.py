@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from kalshi_cli.client import CreateOrder
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.venue import LocalVenue, MarketInfo
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.units import BookSide, TimeInForce

@@ -13,7 +13,7 @@ from decimal import ROUND_CEILING, Decimal
 
 import pytest
 
-from kalshi_cli.client import CreateOrder
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.sim.core.records import ledger_id
 from kalshi_cli.venue import LocalVenue, MarketInfo, VenueClient
 from kalshi_cli.vocabulary.clock import ManualClock

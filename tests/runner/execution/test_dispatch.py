@@ -19,8 +19,10 @@ from typing import Any
 import httpx
 import pytest
 
-from kalshi_cli.client import BucketLimit, CreateOrder, KalshiClient, TierLimits
+from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.connection import _WITHDRAWN
+from kalshi_cli.client.ratelimit import BucketLimit, TierLimits
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch, Urgency
 from kalshi_cli.store.errors import StateFileUnwritable
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock, answer_limit

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.runner.preflight import rebuild, reconcile
 from kalshi_cli.services import reconcile as reconcile_steps

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.client import CreateOrder
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.messages import FeedTrade, FillNotice, Lifecycle, order_update
 from kalshi_cli.runner.config import StrategyChoice, TradeOptions

@@ -8,7 +8,7 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-from kalshi_cli.client import CreateOrder
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.services.paper_kill import ANSWER_KEY, request
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.units import BookSide, Side, TimeInForce

@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.runner.config import TradeConfig
 from kalshi_cli.runner.lifecycle import running
 from kalshi_cli.runner.loop.stop_proof import StopNotProven, not_proven_text
