@@ -203,10 +203,6 @@ class EventLog:
         except OSError:
             self._stderr = None
 
-    def sink(self, kind: str, data: Mapping[str, str]) -> None:
-        """The risk engine's `EventSink`."""
-        self.emit(kind, data)
-
     def close(self) -> None:
         if self._repeats:
             self._summarize(self.clock.monotonic(), everything=True)
