@@ -412,14 +412,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         """The unkeyed per-environment state file (no endpoint or account in its path)."""
         return Dirs(self.home).state_file(self.env)
 
-    @property
-    def has_credentials(self) -> bool:
-        return (
-            self.api_key_id is not None
-            or self.private_key_path is not None
-            or bool(self.private_key)
-        )
-
     def applicable_keys(self) -> list[Key]:
         """The keys that apply to this environment, in schema order."""
         return [k for k in KEYS if k.section != "sim" or self.env == "sim"]
