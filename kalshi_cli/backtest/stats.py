@@ -393,7 +393,7 @@ def analyse(
     rest = net - total_pnl(trips)
     net_ci, exp_ci = pnl_intervals(trips, rest, seed=seed)
     cal = calibration(forecasts)
-    notes = verdict(len(trips), basis=basis, returns=returns, sr=sr, net_ci=net_ci, cal=cal)
+    notes = verdict(len(trips), basis=basis, sr=sr, net_ci=net_ci, cal=cal)
     return {
         "returns": block_returns,
         "sharpe": sr.to_json(),
@@ -412,7 +412,6 @@ def verdict(
     trips: int,
     *,
     basis: str,
-    returns: Sequence[float],
     sr: Figure,
     net_ci: Interval,
     cal: Calibration,
