@@ -1215,6 +1215,27 @@ def test_a_slow_exchange_gets_its_cancel_all_first_and_every_known_order_is_name
     assert report.owner_text("o-1") == "o-1 (strategy spike, client order id c-1)"  # the text
 
 
+def test_the_owners_read_before_the_cancels_are_named_when_the_state_file_fails_after(
+    store: Store,
+) -> None:
+    """The state file is read before any cancel; if it fails afterwards (its disk is gone), the
+    report still names each order it may have left with the strategy and client order id of
+    that first read, which a person needs to know whose orders to look at."""
+    two_resting_rows(store)
+    clock = ManualClock()
+
+    class LosesTheStateFile(SlowListings):
+        def cancel_all_orders(self) -> None:
+            store.close()
+            super().cancel_all_orders()
+
+    report = KillSwitch(LosesTheStateFile(clock), store, clock, deadline_s=60).run()
+
+    assert sorted(report.left) == ["o-1", "o-2"] and not report.proven
+    assert report.owner_text("o-1") == "o-1 (strategy spike, client order id c-1)"
+    assert report.owner_text("o-2") == "o-2 (strategy mm, client order id c-2)"
+
+
 class LostAfterTheListing(UnexpectedCalls):
     """An exchange that answers the first listing, then (after `unanswered` requests sent and
     never answered) refuses every connection."""
