@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.strategy_api import FLAT, Holding
-from kalshi_cli.vocabulary.units import BookSide
+from kalshi_cli.vocabulary.models import Market
+from kalshi_cli.vocabulary.units import ZERO, BookSide
 from tests.runner.books.parts import START, TICKER, filled, loop_of
 
 D = Decimal
@@ -46,3 +48,13 @@ def test_nothing_is_given_when_the_account_holds_nothing() -> None:
     filled(portfolio, BookSide.ASK, "0.45", 2, None)
     assert portfolio.assign("mm", TICKER, START + 5) == 0
     assert portfolio.view_for(TICKER, "mm").own == FLAT
+
+
+def test_a_part_given_leaves_the_strategys_parts_of_other_markets_its_own() -> None:
+    other = "KXTEST-26JAN02-B"
+    portfolio = Portfolio([Market(ticker=TICKER), Market(ticker=other)])
+    portfolio.owners.own("mm")
+    portfolio.apply_fill(other, BookSide.BID, D("0.30"), D(2), ZERO, ts=START, strategy="mm")
+    filled(portfolio, BookSide.BID, "0.40", 1, None)  # bought by hand
+    assert portfolio.assign("mm", TICKER, START + 5) == 1
+    assert portfolio.view_for(other, "mm").own == Holding(D(2), D("0.30"), D("0.60"), START)
