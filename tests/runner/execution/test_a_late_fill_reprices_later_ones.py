@@ -206,6 +206,49 @@ def test_a_mark_is_no_place_to_book_again_from_once_the_parts_changed_otherwise(
         assert not book.holds(mark)
 
 
+def _stored(fill_id: str, side: BookSide, price: str, ts: float, owner: str | None) -> FillRecord:
+    """A fill of ten contracts in market T as the state file keeps it, without fee."""
+    return FillRecord(
+        fill_id, "o", None, "T", side, Decimal(price), Decimal(10), ZERO, False, ts, owner
+    )
+
+
+def test_a_market_booked_again_from_nothing_counts_each_fill_once() -> None:
+    """Booked again over its whole history (a late fill with no mark before it), a market's
+    parts and what each owner realized there start from nothing, as a restart's do."""
+    book = PositionBook()
+    history = [
+        _stored("f1", BookSide.BID, "0.40", 10.0, "alpha"),
+        _stored("f2", BookSide.ASK, "0.50", 20.0, "alpha"),
+    ]
+    for record in history:
+        book.book_fill(record)
+
+    book.book_again("T", history)
+
+    assert book.owners.realized() == {"alpha": Decimal("1.00")}
+
+
+def test_fills_given_late_after_their_market_was_booked_again_are_replayed_once() -> None:
+    """An order of unknown outcome bought and sold: its fills are booked as nobody's, the
+    market is booked again from nothing (a late fill), then the order is found: its strategy
+    realized what the fills did, once."""
+    book = PositionBook()
+    book.owners.own("alpha")
+    book.owners.keep_replay("T")
+    history = [
+        _stored("f1", BookSide.BID, "0.40", 10.0, None),
+        _stored("f2", BookSide.ASK, "0.50", 20.0, None),
+    ]
+    for record in history:
+        book.book_fill(record)
+    book.book_again("T", history)
+
+    book.owners.give("alpha", {"f1", "f2"})
+
+    assert book.owners.realized() == {"alpha": Decimal("1.00")}
+
+
 def test_a_fill_listed_after_a_restart_behind_a_later_stored_one_books_its_market_in_time_order(
     tmp_path: Path,
 ) -> None:
