@@ -68,3 +68,21 @@ def test_what_a_market_realizes_adds_up_over_the_day_and_starts_afresh_the_next(
     fill(BookSide.ASK, "0.70", 5, MIDNIGHT + 30)  # +1.00 today, in the same market
     assert portfolio.owners.realized_today("mm", today) == D("1.50")
     assert portfolio.owners.realized_today("mm", yesterday) == D(0)  # today's replaced it
+
+
+def test_a_sale_of_yesterday_booked_after_one_of_today_counts_in_the_total_not_today() -> None:
+    """Fills reach the book in the order they are read, not made: a sale made before midnight
+    and booked after one of today in the same market is no part of today's figure, which the
+    daily loss limit reads, and is part of everything the strategy realized."""
+    portfolio = Portfolio([Market(ticker=TRADED)])
+    portfolio.owners.own("mm")
+    today = utc_day(MIDNIGHT + 1)
+
+    def fill(book_side: BookSide, price: str, count: int, at: float) -> None:
+        portfolio.apply_fill(TRADED, book_side, D(price), D(count), D(0), ts=at, strategy="mm")
+
+    fill(BookSide.BID, "0.50", 10, MIDNIGHT - 60)
+    fill(BookSide.ASK, "0.60", 5, MIDNIGHT + 20)  # +0.50 today
+    fill(BookSide.ASK, "0.40", 5, MIDNIGHT - 30)  # -0.50 yesterday, booked late
+    assert portfolio.owners.realized_today("mm", today) == D("0.50")
+    assert portfolio.owners.realized() == {"mm": D("0.00")}
