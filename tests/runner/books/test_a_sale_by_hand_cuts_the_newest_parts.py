@@ -83,11 +83,11 @@ def test_a_strategy_buying_the_other_side_holds_no_part_and_cuts_the_holders() -
 
 
 def test_a_position_flipped_by_hand_ends_the_strategys_part_for_good() -> None:
-    """A sale by hand past what the account holds turns 2 YES into 5 NO: the strategy's YES
+    """A sale by hand past what the account holds turns 1 YES into 5 NO: the strategy's YES
     part ends there, and buying back to YES by hand gives it nothing back."""
     portfolio = loop_of("mm")
-    filled(portfolio, BookSide.BID, "0.40", 2, "mm", at=T0)
-    filled(portfolio, BookSide.ASK, "0.45", 7, None, at=T0 + 1)  # 5 NO, none of them mm's
-    filled(portfolio, BookSide.BID, "0.50", 7, None, at=T0 + 2)  # 2 YES again, by hand
-    assert portfolio.view(TICKER).whole.position == 2
+    filled(portfolio, BookSide.BID, "0.40", 1, "mm", at=T0)
+    filled(portfolio, BookSide.ASK, "0.45", 6, None, at=T0 + 1)  # 5 NO, none of them mm's
+    filled(portfolio, BookSide.BID, "0.50", 6, None, at=T0 + 2)  # 1 YES again, by hand
+    assert portfolio.view(TICKER).whole.position == 1
     assert own(portfolio, "mm") == FLAT
