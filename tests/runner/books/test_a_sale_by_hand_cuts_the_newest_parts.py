@@ -55,6 +55,15 @@ def test_parts_of_one_contract_are_cut_kept_and_settled_like_any_other() -> None
     assert portfolio.owners.realized_today("first", utc_day(T0)) == D("0.60")  # 1 - 0.40
 
 
+def test_an_older_part_of_one_contract_is_kept_when_a_sale_by_hand_cuts_a_newer_one() -> None:
+    portfolio = loop_of("first", "second")
+    filled(portfolio, BookSide.BID, "0.40", 1, "first", at=T0)
+    filled(portfolio, BookSide.BID, "0.50", 5, "second", at=T0 + 1)
+    filled(portfolio, BookSide.ASK, "0.45", 2, None, at=T0 + 2)  # 2 sold by hand: 4 left
+    assert own(portfolio, "first") == Holding(D(1), D("0.40"), D("0.40"), T0)
+    assert own(portfolio, "second") == Holding(D(3), D("0.50"), D("1.50"), T0 + 1)
+
+
 def test_a_fill_of_a_strategy_this_loop_does_not_run_is_its_own_never_the_loops() -> None:
     """A strategy an earlier run ran (or the assistant) keeps its part when this loop does not
     run it: none of it is the loop's strategies' to exit, nor to be given one (`--assign`
