@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.store import FillRecord
 from kalshi_cli.strategy_api import FLAT, Holding
@@ -53,12 +55,14 @@ def test_a_partial_stop_loss_fill_charges_the_newest_parts_it_cuts_their_share()
     assert portfolio.owners.realized_today("first", TODAY) == D("-0.22")  # 2 x -0.10 - 0.02
 
 
-def test_a_stop_loss_close_of_a_no_part_realizes_at_its_price() -> None:
+@pytest.mark.parametrize(("count", "loss"), [(4, "-2.40"), (1, "-0.60")])
+def test_a_stop_loss_close_of_a_no_part_realizes_at_its_price(count: int, loss: str) -> None:
+    """Down to a single contract, which is a close like any other."""
     portfolio = loop_of("mm")
-    filled(portfolio, BookSide.ASK, "0.30", 4, "mm", at=T0)  # 4 NO at 0.70
-    stop_loss_fill(portfolio, BookSide.BID, "0.90", 4, "0", at=T0 + 60)  # NO sold at 0.10
+    filled(portfolio, BookSide.ASK, "0.30", count, "mm", at=T0)  # NO at 0.70
+    stop_loss_fill(portfolio, BookSide.BID, "0.90", count, "0", at=T0 + 60)  # NO sold at 0.10
     assert own(portfolio, "mm") == FLAT
-    assert portfolio.owners.realized_today("mm", TODAY) == D("-2.40")
+    assert portfolio.owners.realized_today("mm", TODAY) == D(loss)
 
 
 def test_the_stop_loss_takes_unowned_contracts_first_and_charges_only_what_it_cut() -> None:
