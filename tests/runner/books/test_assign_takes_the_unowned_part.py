@@ -58,3 +58,19 @@ def test_a_part_given_leaves_the_strategys_parts_of_other_markets_its_own() -> N
     filled(portfolio, BookSide.BID, "0.40", 1, None)  # bought by hand
     assert portfolio.assign("mm", TICKER, START + 5) == 1
     assert portfolio.view_for(other, "mm").own == Holding(D(2), D("0.30"), D("0.60"), START)
+
+
+def test_the_unowned_contracts_are_added_to_the_part_the_strategy_already_holds() -> None:
+    portfolio = loop_of("mm")
+    filled(portfolio, BookSide.BID, "0.40", 1, "mm")
+    filled(portfolio, BookSide.BID, "0.50", 1, None)  # bought by hand
+    assert portfolio.assign("mm", TICKER, START + 5) == 1
+    own = portfolio.view_for(TICKER, "mm").own
+    assert (own.position, own.entry_cost, own.opened_at) == (D(2), D("0.85"), START)
+
+
+def test_an_owner_with_no_part_anywhere_holds_none_of_the_accounts_position() -> None:
+    """A name the parts have never met (no fill of its own, never named to the loop)."""
+    portfolio = loop_of("mm")
+    filled(portfolio, BookSide.BID, "0.40", 2, None)
+    assert portfolio.view_for(TICKER, "never-ran").own == FLAT
