@@ -127,6 +127,15 @@ def test_a_share_of_the_fee_is_kept_to_kalshis_four_places() -> None:
     assert portfolio.owners.realized_today("mm", TODAY) == D("-0.4233")
 
 
+def test_a_close_of_all_the_fills_contracts_carries_its_whole_fee_to_the_last_place() -> None:
+    """Kalshi's fee strings have six places: a part that took every contract of the fill is
+    charged all of it, not the fee rounded to four."""
+    portfolio = loop_of("mm")
+    filled(portfolio, BookSide.BID, "0.60", 10, "mm", at=T0)
+    stop_loss_fill(portfolio, BookSide.ASK, "0.20", 10, "0.123456", at=T0 + 60)
+    assert portfolio.owners.realized_today("mm", TODAY) == D("-4.123456")
+
+
 def test_a_stop_loss_close_whose_answer_was_lost_is_charged_once_it_is_found() -> None:
     """The stop-loss's order was of unknown outcome; its fill was read first, as nobody's (a
     sale by hand: the part taken back at its cost). The lookup finds the order: the market is
