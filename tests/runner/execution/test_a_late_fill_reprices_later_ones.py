@@ -213,6 +213,16 @@ def _stored(fill_id: str, side: BookSide, price: str, ts: float, owner: str | No
     )
 
 
+def test_a_position_opens_at_its_first_fill_and_a_fill_adding_to_it_keeps_that() -> None:
+    """When the account's position and the strategy's part opened (what an exit by holding time
+    reads) is the first fill's time, not the latest's."""
+    book = PositionBook()
+    book.book_fill(_stored("f1", BookSide.BID, "0.40", 10.0, "alpha"))
+    book.book_fill(_stored("f2", BookSide.BID, "0.50", 20.0, "alpha"))
+    assert book.opened_at["T"] == 10.0
+    assert book.owners.holding("alpha", "T", Decimal(20)).opened_at == 10.0
+
+
 def test_a_market_booked_again_from_nothing_counts_each_fill_once() -> None:
     """Booked again over its whole history (a late fill with no mark before it), a market's
     parts and what each owner realized there start from nothing, as a restart's do."""
