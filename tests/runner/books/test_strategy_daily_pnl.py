@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from kalshi_cli.runner.books.portfolio import Portfolio
+from kalshi_cli.services.owner_parts import PositionBook
 from kalshi_cli.store import FillRecord
 from kalshi_cli.vocabulary.clock import utc_day
 from kalshi_cli.vocabulary.models import Market
@@ -86,3 +87,12 @@ def test_a_sale_of_yesterday_booked_after_one_of_today_counts_in_the_total_not_t
     fill(BookSide.ASK, "0.40", 5, MIDNIGHT - 30)  # -0.50 yesterday, booked late
     assert portfolio.owners.realized_today("mm", today) == D("0.50")
     assert portfolio.owners.realized() == {"mm": D("0.00")}
+
+
+def test_what_a_strategy_realized_since_a_moment_counts_a_sale_at_that_moment() -> None:
+    """`kalshi pnl --by strategy --since` and the metric count from midnight on: a sale made at
+    midnight exactly is the new day's."""
+    book = PositionBook(since=MIDNIGHT)
+    book.fill((TRADED, BookSide.BID, D("0.50"), D(10), D(0), MIDNIGHT - 60, "mm"))
+    book.fill((TRADED, BookSide.ASK, D("0.60"), D(10), D(0), MIDNIGHT, "mm"))
+    assert book.owners.realized() == {"mm": D("1.00")}
