@@ -206,21 +206,23 @@ def test_a_mark_is_no_place_to_book_again_from_once_the_parts_changed_otherwise(
         assert not book.holds(mark)
 
 
-def _stored(fill_id: str, side: BookSide, price: str, ts: float, owner: str | None) -> FillRecord:
-    """A fill of ten contracts in market T as the state file keeps it, without fee."""
+def _stored(
+    fill_id: str, side: BookSide, price: str, ts: float, owner: str | None, *, count: int = 10
+) -> FillRecord:
+    """A fill in market T as the state file keeps it, without fee."""
     return FillRecord(
-        fill_id, "o", None, "T", side, Decimal(price), Decimal(10), ZERO, False, ts, owner
+        fill_id, "o", None, "T", side, Decimal(price), Decimal(count), ZERO, False, ts, owner
     )
 
 
 def test_a_position_opens_at_its_first_fill_and_a_fill_adding_to_it_keeps_that() -> None:
     """When the account's position and the strategy's part opened (what an exit by holding time
-    reads) is the first fill's time, not the latest's."""
+    reads) is the first fill's time, not the latest's, down to a first fill of one contract."""
     book = PositionBook()
-    book.book_fill(_stored("f1", BookSide.BID, "0.40", 10.0, "alpha"))
+    book.book_fill(_stored("f1", BookSide.BID, "0.40", 10.0, "alpha", count=1))
     book.book_fill(_stored("f2", BookSide.BID, "0.50", 20.0, "alpha"))
     assert book.opened_at["T"] == 10.0
-    assert book.owners.holding("alpha", "T", Decimal(20)).opened_at == 10.0
+    assert book.owners.holding("alpha", "T", Decimal(11)).opened_at == 10.0
 
 
 def test_a_market_booked_again_from_nothing_counts_each_fill_once() -> None:
