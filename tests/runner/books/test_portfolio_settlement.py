@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from kalshi_cli.runner.books.portfolio import Portfolio
+from kalshi_cli.services.owner_parts import PositionBook
 from kalshi_cli.store import FillRecord
 from kalshi_cli.store.records import SettlementRecord
 from kalshi_cli.strategy_api import FLAT
@@ -153,3 +154,12 @@ def test_each_strategy_bears_its_share_of_a_settlement_fee_and_the_shares_add_up
     assert mm == D("2") * D("0.2525") - D("0.80") - D("0.0050")
     assert spike == D("0.2525") - D("0.40") - D("0.0025")
     assert mm + spike == portfolio.pnl.realized
+
+
+def test_a_floored_settlement_read_back_from_the_state_file_pays_the_floor() -> None:
+    """What `kalshi status` and a restart's budget book from the state file
+    (`PositionBook.book`): the floor the record's revenue shows, as the running loop books."""
+    book = PositionBook()
+    book.fill((TICKER, BookSide.BID, D("0.40"), D(10), ZERO, NOON, "mm"))
+    book.book(_floored_no(10, "3.00", "0", "4.00"))
+    assert book.owners.realized() == {"mm": D("-1.00")}
