@@ -17,7 +17,7 @@ from kalshi_cli.runner.execution.fills import Sent
 from kalshi_cli.runner.preflight import rebuild
 from kalshi_cli.services.owner_parts import PositionBook
 from kalshi_cli.services.pnl import book_history, summarize_store
-from kalshi_cli.store import FillRecord
+from kalshi_cli.store import FillRecord, SettlementRecord
 from kalshi_cli.strategy_api import Holding
 from kalshi_cli.vocabulary.clock import utc_day
 from kalshi_cli.vocabulary.models import Fill
@@ -239,6 +239,19 @@ def test_a_market_booked_again_from_nothing_counts_each_fill_once() -> None:
     book.book_again("T", history)
 
     assert book.owners.realized() == {"alpha": Decimal("1.00")}
+
+
+def test_a_market_booked_again_over_a_settlement_settles_its_parts_there() -> None:
+    book = PositionBook()
+    settled = SettlementRecord(
+        "T", "E", "yes", Decimal(10), ZERO, Decimal(4), ZERO, Decimal(10), ZERO, 20.0
+    )
+    book.book_fill(_stored("f1", BookSide.BID, "0.40", 10.0, "alpha"))
+    book.book(settled)
+
+    book.book_again("T", [_stored("f1", BookSide.BID, "0.40", 10.0, "alpha"), settled])
+
+    assert book.owners.realized() == {"alpha": Decimal("6.00")}
 
 
 def test_fills_given_late_after_their_market_was_booked_again_are_replayed_once() -> None:
