@@ -115,6 +115,24 @@ def test_each_strategys_realized_today_is_what_a_restarts_budget_reads(tmp_path:
         assert D(on_one[0]["realized_today"]) == D("-0.70") - D("0.04")
 
 
+def test_a_strategy_holding_in_a_market_nobody_traded_today_is_not_named_today(
+    tmp_path: Path,
+) -> None:
+    """The day's figures are read from the markets the day touched in the book asked about:
+    mean-reversion, which only holds what it bought yesterday in a market traded today on
+    another subaccount alone, realized nothing today and is no row of it."""
+    with Store.open(tmp_path / "state.db") as store:
+        store.fills.record_fills(
+            [
+                _fill(1, HELD, "buy 5 @ 0.30", MIDNIGHT - 60, MR),
+                _fill(2, SETTLES, "buy 2 @ 0.40", MIDNIGHT + 10, MM),
+                _fill(3, SETTLES, "sell 2 @ 0.50", MIDNIGHT + 20, MM),
+                _fill(4, HELD, "buy 1 @ 0.30", MIDNIGHT + 30, MM, subaccount=1),
+            ]
+        )
+        assert parts_since(store, day_start(TODAY), 0).realized() == {MM: D("0.16")}
+
+
 def test_a_days_replay_reads_back_only_to_the_markets_last_flat_moment(tmp_path: Path) -> None:
     with Store.open(tmp_path / "state.db") as store:
         _history(store)
