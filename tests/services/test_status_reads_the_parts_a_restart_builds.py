@@ -133,6 +133,15 @@ def test_a_strategy_holding_in_a_market_nobody_traded_today_is_not_named_today(
         assert parts_since(store, day_start(TODAY), 0).realized() == {MM: D("0.16")}
 
 
+def test_a_market_settled_at_midnight_exactly_is_the_new_days(tmp_path: Path) -> None:
+    """What 5 contracts bought yesterday lost when their market settled at midnight exactly
+    counts today, as any fill or settlement at the start of a day does."""
+    with Store.open(tmp_path / "state.db") as store:
+        store.fills.record_fills([_fill(1, SETTLES, "buy 5 @ 0.70", MIDNIGHT - 60, MR)])
+        store.settlements.record_settlements([_settled_no(SETTLES, "5", "3.50", MIDNIGHT)])
+        assert parts_since(store, day_start(TODAY), 0).realized() == {MR: D("-3.50")}
+
+
 def test_a_days_replay_reads_back_only_to_the_markets_last_flat_moment(tmp_path: Path) -> None:
     with Store.open(tmp_path / "state.db") as store:
         _history(store)
