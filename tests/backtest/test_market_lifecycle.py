@@ -28,6 +28,38 @@ START = 1_700_000_000.0
 FAIR_VALUE = Path(__file__).resolve().parents[2] / "examples" / "strategies" / "fair_value.py"
 
 
+RECORDED_FROM_S = 1_767_225_600  # 2026-01-01T00:00:00Z
+BOOK_MSG = {"market_ticker": T, "market_id": "m"}
+YES_AT_045 = {  # a book whose YES is offered at 0.45
+    **BOOK_MSG,
+    "yes_dollars_fp": [["0.4000", "10.00"]],
+    "no_dollars_fp": [["0.5500", "10.00"]],
+}
+
+
+def recorded(
+    tmp_path: Path, frames: list[tuple[float, str, dict[str, Any]]], *markets: dict[str, Any]
+) -> Path:
+    """A data set of `frames` (ms from RECORDED_FROM_S, type, msg) as the recorder writes them,
+    the book and the lifecycle each on its own subscription numbered from 1 (no gap), with
+    `markets` as its reference data when any are given."""
+    numbered: dict[int, int] = {}
+    lines = []
+    for at_ms, kind, msg in frames:
+        sid = 2 if kind == "market_lifecycle_v2" else 1
+        numbered[sid] = seq = numbered.get(sid, 0) + 1
+        frame = {"type": kind, "sid": sid, "seq": seq, "msg": msg}
+        recv_ns = RECORDED_FROM_S * 10**9 + round(at_ms * 1_000_000)
+        lines.append(json.dumps({"recv_ns": recv_ns, "frame": frame}) + "\n")
+    source = tmp_path / "capture.jsonl"
+    source.write_text("".join(lines))
+    data = tmp_path / "set"
+    import_jsonl(source, data)
+    if markets:
+        (data / "reference.json").write_text(json.dumps({"markets": list(markets)}))
+    return data
+
+
 def bid(price: str, count: str) -> CreateOrder:
     return CreateOrder(T, BookSide.BID, D(price), D(count), time_in_force=TimeInForce.GTC)
 
@@ -112,31 +144,13 @@ def test_a_result_in_the_millisecond_of_the_last_fill_settles_what_that_fill_bou
     strategy buys YES one poll (1 ms) after the book arrives, and the result comes at that very
     moment or half a millisecond later: the report settles the five contracts bought, and its
     net is what the account's equity gained."""
-    start_ns = 1_767_225_600 * 10**9
-    frames: list[tuple[float, str, dict[str, Any]]] = [
-        (0.0, "orderbook_snapshot", {
-            "market_id": "m",
-            "yes_dollars_fp": [["0.4000", "10.00"]],
-            "no_dollars_fp": [["0.5500", "10.00"]],  # YES offered at 0.45
-        }),
-        (after_ms, "market_lifecycle_v2", {"event_type": "determined", "result": "yes"}),
-    ]  # fmt: skip
-    source = tmp_path / "capture.jsonl"
-    source.write_text(
-        "".join(
-            json.dumps(
-                {
-                    "recv_ns": start_ns + round(at_ms * 1_000_000),
-                    "frame": {"type": kind, "sid": sid, "seq": 1, "msg": {"market_ticker": T, **m}},
-                }
-            )
-            + "\n"
-            for sid, (at_ms, kind, m) in enumerate(frames, start=1)
-        )
+    result = {"market_ticker": T, "event_type": "determined", "result": "yes"}
+    data = recorded(
+        tmp_path,
+        [(0.0, "orderbook_snapshot", YES_AT_045), (after_ms, "market_lifecycle_v2", result)],
     )
-    import_jsonl(source, tmp_path / "set")
     spec = BacktestSpec(
-        data=str(tmp_path / "set"),
+        data=str(data),
         strategy=str(FAIR_VALUE),
         params=(("fair", "0.90"), ("order_count", "5")),
     )
@@ -221,33 +235,14 @@ def test_a_backtest_fills_nothing_after_the_recorded_close(tmp_path: Path) -> No
     """A model that has an opinion only after the market closed (as the crypto model has once
     the settlement window is printed) must not buy the book the recording still shows: the
     exchange refused every order from the close on."""
-    start_s = 1_767_225_600
-    book = {"market_ticker": T, "market_id": "m"}
-    frames: list[tuple[int, str, dict[str, Any]]] = [
-        (0, "orderbook_snapshot", {
-            **book, "yes_dollars_fp": [["0.4000", "10.00"]], "no_dollars_fp": [["0.5500", "10.00"]],
-        }),
-        (8_000, "orderbook_delta", {
-            **book, "price_dollars": "0.3000", "delta_fp": "5.00", "side": "yes",
-        }),
-    ]  # fmt: skip
-    source = tmp_path / "capture.jsonl"
-    source.write_text(
-        "".join(
-            json.dumps(
-                {
-                    "recv_ms": start_s * 1000 + at_ms,
-                    "frame": {"type": kind, "sid": 1, "seq": seq, "msg": m},
-                }
-            )
-            + "\n"
-            for seq, (at_ms, kind, m) in enumerate(frames, start=1)
-        )
-    )
-    data = tmp_path / "set"
-    import_jsonl(source, data)
+    start_s = RECORDED_FROM_S
+    later = {**BOOK_MSG, "price_dollars": "0.3000", "delta_fp": "5.00", "side": "yes"}
     market = {"ticker": T, "event_ticker": "KXTEST-26JAN01", "close_time": "2026-01-01T00:00:05Z"}
-    (data / "reference.json").write_text(json.dumps({"markets": [market]}))
+    data = recorded(
+        tmp_path,
+        [(0, "orderbook_snapshot", YES_AT_045), (8_000, "orderbook_delta", later)],
+        market,
+    )
     fair = tmp_path / "fair.csv"
     fair.write_text(f"ticker,fair,confidence,time\n{T},0.90,1,{start_s + 6}\n")
     spec = BacktestSpec(
@@ -267,33 +262,13 @@ def test_a_market_paused_when_the_recording_ends_settles_at_the_reference_result
     """A pause (`deactivated`) is not a settlement: a market paused when the recording ends,
     whose result the reference data read at the recording's end knows, settles at that result
     as any market whose result frame never came, rather than being left open at its bid."""
-    start_s = 1_767_225_600
-    book = {"market_ticker": T, "market_id": "m"}
-    frames: list[tuple[int, str, dict[str, Any]]] = [
-        (0, "orderbook_snapshot", {
-            **book, "yes_dollars_fp": [["0.4000", "10.00"]], "no_dollars_fp": [["0.5500", "10.00"]],
-        }),
-        (500, "market_lifecycle_v2", {
-            "market_ticker": T, "event_type": "deactivated", "is_deactivated": True,
-        }),
-    ]  # fmt: skip
-    source = tmp_path / "capture.jsonl"
-    source.write_text(
-        "".join(
-            json.dumps(
-                {
-                    "recv_ms": start_s * 1000 + at_ms,
-                    "frame": {"type": kind, "sid": sid, "seq": 1, "msg": m},
-                }
-            )
-            + "\n"
-            for sid, (at_ms, kind, m) in enumerate(frames, start=1)
-        )
-    )
-    data = tmp_path / "set"
-    import_jsonl(source, data)
+    paused = {"market_ticker": T, "event_type": "deactivated", "is_deactivated": True}
     market = {"ticker": T, "event_ticker": "KXTEST-26JAN01", "result": "yes"}
-    (data / "reference.json").write_text(json.dumps({"markets": [market]}))
+    data = recorded(
+        tmp_path,
+        [(0, "orderbook_snapshot", YES_AT_045), (500, "market_lifecycle_v2", paused)],
+        market,
+    )
     spec = BacktestSpec(
         data=str(data), strategy=str(FAIR_VALUE), params=(("fair", "0.90"), ("order_count", "5"))
     )
@@ -312,37 +287,18 @@ def test_a_scalar_result_pays_yes_its_settlement_value(tmp_path: Path, stated_by
     """A `scalar` result pays each YES contract its settlement value and NO the rest, whether
     the recording's `determined` frame states it or only the reference data read at the end:
     five YES bought at 0.45 on a market that settles at 0.30 lose 5 x 0.15 and the fee."""
-    start_s = 1_767_225_600
-    book = {"market_ticker": T, "market_id": "m"}
     outcome = {"result": "scalar", "settlement_value": "0.3000"}
-    frames: list[tuple[int, str, dict[str, Any]]] = [
-        (0, "orderbook_snapshot", {
-            **book, "yes_dollars_fp": [["0.4000", "10.00"]], "no_dollars_fp": [["0.5500", "10.00"]],
-        }),
-        (500, "market_lifecycle_v2", {
-            "market_ticker": T, "event_type": "determined",
-            **(outcome if stated_by == "frame" else {}),
-        }),
-    ]  # fmt: skip
-    source = tmp_path / "capture.jsonl"
-    source.write_text(
-        "".join(
-            json.dumps(
-                {
-                    "recv_ms": start_s * 1000 + at_ms,
-                    "frame": {"type": kind, "sid": sid, "seq": 1, "msg": m},
-                }
-            )
-            + "\n"
-            for sid, (at_ms, kind, m) in enumerate(frames, start=1)
-        )
-    )
-    data = tmp_path / "set"
-    import_jsonl(source, data)
+    determined = {"market_ticker": T, "event_type": "determined"}
     market = {"ticker": T, "event_ticker": "KXTEST-26JAN01"}
-    if stated_by == "reference":
+    if stated_by == "frame":
+        determined |= outcome
+    else:
         market |= {"result": "scalar", "settlement_value_dollars": "0.3000"}
-    (data / "reference.json").write_text(json.dumps({"markets": [market]}))
+    data = recorded(
+        tmp_path,
+        [(0, "orderbook_snapshot", YES_AT_045), (500, "market_lifecycle_v2", determined)],
+        market,
+    )
     spec = BacktestSpec(
         data=str(data), strategy=str(FAIR_VALUE), params=(("fair", "0.90"), ("order_count", "5"))
     )
@@ -363,36 +319,19 @@ def test_a_market_settled_before_from_is_not_traded_from_then_on(tmp_path: Path)
     """The records before `--from` build the run's state: a result among them closes the
     market for the loop as for the venue, as a loop started then would read it, so the run
     sends it no order the exchange would refuse."""
-    start_s = 1_767_225_600
-    book = {"market_ticker": T, "market_id": "m"}
-    frames: list[tuple[int, str, dict[str, Any]]] = [
-        (0, "orderbook_snapshot", {
-            **book, "yes_dollars_fp": [["0.4000", "10.00"]], "no_dollars_fp": [["0.5500", "10.00"]],
-        }),
-        (1_000, "market_lifecycle_v2", {
-            "market_ticker": T, "event_type": "determined", "result": "yes",
-        }),
-        (6_000, "orderbook_delta", {
-            **book, "price_dollars": "0.3000", "delta_fp": "5.00", "side": "yes",
-        }),
-    ]  # fmt: skip
-    source = tmp_path / "capture.jsonl"
-    source.write_text(
-        "".join(
-            json.dumps(
-                {
-                    "recv_ms": start_s * 1000 + at_ms,
-                    "frame": {"type": kind, "sid": sid, "seq": seq, "msg": m},
-                }
-            )
-            + "\n"
-            for seq, (at_ms, kind, m) in enumerate(frames, start=1)
-            for sid in [2 if kind == "market_lifecycle_v2" else 1]
-        )
+    start_s = RECORDED_FROM_S
+    result = {"market_ticker": T, "event_type": "determined", "result": "yes"}
+    later = {**BOOK_MSG, "price_dollars": "0.3000", "delta_fp": "5.00", "side": "yes"}
+    data = recorded(
+        tmp_path,
+        [
+            (0, "orderbook_snapshot", YES_AT_045),
+            (1_000, "market_lifecycle_v2", result),
+            (6_000, "orderbook_delta", later),
+        ],
     )
-    import_jsonl(source, tmp_path / "set")
     spec = BacktestSpec(
-        data=str(tmp_path / "set"),
+        data=str(data),
         strategy=str(FAIR_VALUE),
         params=(("fair", "0.90"), ("order_count", "5")),
         start_ns=(start_s + 5) * 10**9,
@@ -406,31 +345,13 @@ def test_a_run_from_a_later_time_draws_down_from_its_starting_balance(tmp_path: 
     first decision and may trade there: its equity curve starts from the balance before that
     decision, so what the entry cost (bought at the ask, marked at the bid, and the fee) is in
     its drawdown."""
-    start_s = 1_767_225_600
-    book = {"market_ticker": T, "market_id": "m"}
-    snapshot = {
-        **book,
-        "yes_dollars_fp": [["0.4000", "10.00"]],
-        "no_dollars_fp": [["0.5500", "10.00"]],  # YES offered at 0.45
-    }
-    later = {**book, "price_dollars": "0.3000", "delta_fp": "5.00", "side": "yes"}
-    frames = [(0, "orderbook_snapshot", snapshot), (20_000, "orderbook_delta", later)]
-    source = tmp_path / "capture.jsonl"
-    source.write_text(
-        "".join(
-            json.dumps(
-                {
-                    "recv_ms": start_s * 1000 + at_ms,
-                    "frame": {"type": kind, "sid": 1, "seq": seq, "msg": m},
-                }
-            )
-            + "\n"
-            for seq, (at_ms, kind, m) in enumerate(frames, start=1)
-        )
+    start_s = RECORDED_FROM_S
+    later = {**BOOK_MSG, "price_dollars": "0.3000", "delta_fp": "5.00", "side": "yes"}
+    data = recorded(
+        tmp_path, [(0, "orderbook_snapshot", YES_AT_045), (20_000, "orderbook_delta", later)]
     )
-    import_jsonl(source, tmp_path / "set")
     spec = BacktestSpec(
-        data=str(tmp_path / "set"),
+        data=str(data),
         strategy=str(FAIR_VALUE),
         params=(("fair", "0.90"), ("order_count", "5")),
         start_ns=(start_s + 1) * 10**9,
