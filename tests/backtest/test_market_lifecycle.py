@@ -60,6 +60,14 @@ def recorded(
     return data
 
 
+def buying_five_at_090(data: Path, **spec: Any) -> tuple[Any, dict[str, Any]]:
+    """A backtest of `data` by the example fair-value strategy, which buys five YES at any ask
+    under 0.90; `spec` is more of its `BacktestSpec`. The run and its report."""
+    params = (("fair", "0.90"), ("order_count", "5"))
+    run = execute(BacktestSpec(data=str(data), strategy=str(FAIR_VALUE), params=params, **spec))
+    return run, build_report(run)
+
+
 def bid(price: str, count: str) -> CreateOrder:
     return CreateOrder(T, BookSide.BID, D(price), D(count), time_in_force=TimeInForce.GTC)
 
@@ -149,13 +157,7 @@ def test_a_result_in_the_millisecond_of_the_last_fill_settles_what_that_fill_bou
         tmp_path,
         [(0.0, "orderbook_snapshot", YES_AT_045), (after_ms, "market_lifecycle_v2", result)],
     )
-    spec = BacktestSpec(
-        data=str(data),
-        strategy=str(FAIR_VALUE),
-        params=(("fair", "0.90"), ("order_count", "5")),
-    )
-    run = execute(spec)
-    report = build_report(run)
+    run, report = buying_five_at_090(data)
     (fill,) = run.venue.client.portfolio.iter_fills()
     market = report["markets"][T]
     assert (market["position"], market["settled"]) == ("0.00", "2.7500")  # 5 x (1 - 0.45)
@@ -269,11 +271,7 @@ def test_a_market_paused_when_the_recording_ends_settles_at_the_reference_result
         [(0, "orderbook_snapshot", YES_AT_045), (500, "market_lifecycle_v2", paused)],
         market,
     )
-    spec = BacktestSpec(
-        data=str(data), strategy=str(FAIR_VALUE), params=(("fair", "0.90"), ("order_count", "5"))
-    )
-    run = execute(spec)
-    report = build_report(run)
+    run, report = buying_five_at_090(data)
     (fill,) = run.venue.client.portfolio.iter_fills()
     (settlement,) = run.venue.client.portfolio.iter_settlements()
     assert (fill.yes_price, fill.count, settlement.market_result) == (D("0.45"), D(5), "yes")
@@ -299,11 +297,7 @@ def test_a_scalar_result_pays_yes_its_settlement_value(tmp_path: Path, stated_by
         [(0, "orderbook_snapshot", YES_AT_045), (500, "market_lifecycle_v2", determined)],
         market,
     )
-    spec = BacktestSpec(
-        data=str(data), strategy=str(FAIR_VALUE), params=(("fair", "0.90"), ("order_count", "5"))
-    )
-    run = execute(spec)
-    report = build_report(run)
+    run, report = buying_five_at_090(data)
     (fill,) = run.venue.client.portfolio.iter_fills()
     (settlement,) = run.venue.client.portfolio.iter_settlements()
     assert (fill.yes_price, fill.count) == (D("0.45"), D(5))
@@ -330,13 +324,7 @@ def test_a_market_settled_before_from_is_not_traded_from_then_on(tmp_path: Path)
             (6_000, "orderbook_delta", later),
         ],
     )
-    spec = BacktestSpec(
-        data=str(data),
-        strategy=str(FAIR_VALUE),
-        params=(("fair", "0.90"), ("order_count", "5")),
-        start_ns=(start_s + 5) * 10**9,
-    )
-    report = build_report(execute(spec))
+    _, report = buying_five_at_090(data, start_ns=(start_s + 5) * 10**9)
     assert (report["totals"]["orders"], report["totals"]["rejected"]) == (0, 0)
 
 
@@ -350,15 +338,9 @@ def test_a_run_from_a_later_time_draws_down_from_its_starting_balance(tmp_path: 
     data = recorded(
         tmp_path, [(0, "orderbook_snapshot", YES_AT_045), (20_000, "orderbook_delta", later)]
     )
-    spec = BacktestSpec(
-        data=str(data),
-        strategy=str(FAIR_VALUE),
-        params=(("fair", "0.90"), ("order_count", "5")),
-        start_ns=(start_s + 1) * 10**9,
-        end_ns=(start_s + 30) * 10**9,
+    run, report = buying_five_at_090(
+        data, start_ns=(start_s + 1) * 10**9, end_ns=(start_s + 30) * 10**9
     )
-    run = execute(spec)
-    report = build_report(run)
     (fill,) = run.venue.client.portfolio.iter_fills()
     lost = 5 * (D("0.45") - D("0.40")) + fill.fee
     assert report["equity"][0][1] == "1000.0000"
