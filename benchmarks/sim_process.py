@@ -4,8 +4,10 @@ does not compete with the loop for this process's interpreter), its admin API, a
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,6 +34,12 @@ def start_simulator(
     if balance is not None:
         command += ["--balance", balance]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    main = threading.current_thread() is threading.main_thread()
+    if main and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        # a benchmark stopped by SIGTERM (kill, pkill, timeout) ran no `finally`, so its
+        # simulator went on serving, and loading the machine, for hours: now the signal raises
+        # SystemExit and the caller's `finally: stop_simulator` runs
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     deadline = time.monotonic() + 60
     while True:
         if proc.poll() is not None or time.monotonic() > deadline:
