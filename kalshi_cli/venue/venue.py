@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import KW_ONLY, InitVar, dataclass, field
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from kalshi_cli.client.requests import (
@@ -103,26 +103,35 @@ class _Taking:
     ours: list[_Resting] = field(default_factory=list)
 
 
-@dataclass(eq=False)
 class LocalVenue:
-    clock: Clock
-    markets: InitVar[Iterable[MarketInfo]]
-    _: KW_ONLY
-    balance: InitVar[Decimal]
-    fill_model: FillModel = FillModel.OPTIMISTIC
-    latency_s: float = 0.0
-    advance: Callable[[float], None] | None = None  # time
+    """Our orders matched against a recorded (or streamed) book (module docstring). Takes the
+    clock it reads, the markets it lists, the account's starting `balance`, the fill model,
+    the latency every write of ours waits, and `advance`: what moves the data (and the clock)
+    forward by that latency (a backtest's driver; None: the latency is not waited for)."""
 
-    def __post_init__(self, markets: Iterable[MarketInfo], balance: Decimal) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        markets: Iterable[MarketInfo],
+        *,
+        balance: Decimal,
+        fill_model: FillModel = FillModel.OPTIMISTIC,
+        latency_s: float = 0.0,
+        advance: Callable[[float], None] | None = None,  # time
+    ) -> None:
+        self.clock = clock  # the venue's client reads it for its answers' times
+        self._fill_model = fill_model
+        self._latency_s = latency_s
+        self._advance = advance
         # the simulator's exchange core, without the served exchange's journal, tick, RFQs and
         # API keys (sim/core/exchange.py); with no default fees, for each market's series is
         # installed with the fees its `MarketInfo` names (venue/reference.py `install`)
-        self.core = CoreParts.build(self.clock, None)
+        self.core = CoreParts.build(clock, None)
         self.stats = VenueStats()
         self.infos: dict[str, MarketInfo] = {}
         # heap of (close time, ticker): the exchange closes a market then (`close_due`)
         self._closes: list[tuple[float, str]] = []
-        for info in install(self.core, markets, self.clock.wall()):
+        for info in install(self.core, markets, clock.wall()):
             self.infos[info.ticker] = info
             if info.close_time is not None:
                 heapq.heappush(self._closes, (info.close_time, info.ticker))
@@ -140,7 +149,7 @@ class LocalVenue:
         self._by_ticker: dict[str, set[str]] = {}
         self._expiries: list[tuple[int, str]] = []  # heap of (expiration_time, our order id)
         self._queued = 0  # the last `_Resting.queued` given
-        self._compact_at = self.clock.wall() + COMPACT_EVERY_S  # time
+        self._compact_at = clock.wall() + COMPACT_EVERY_S  # time
         self.client = VenueClient(self)
 
     # ------------------------------------------------------------------ fed by the data
@@ -482,8 +491,8 @@ class LocalVenue:
 
     def _arrive(self) -> None:
         """The request reaches the venue `latency_s` after it was made."""
-        if self.latency_s > 0 and self.advance is not None:
-            self.advance(self.clock.wall() + self.latency_s)
+        if self._latency_s > 0 and self._advance is not None:
+            self._advance(self.clock.wall() + self._latency_s)
         self.expire_due()
 
     def expire_due(self) -> None:
@@ -583,7 +592,7 @@ class LocalVenue:
             yes,
             own,
             self.clock.wall(),
-            QueueSpot.join(left, level, self.fill_model),
+            QueueSpot.join(left, level, self._fill_model),
             ledger,
             self._next_queued(),
         )
