@@ -142,9 +142,11 @@ class LocalVenue:
             key_id="recorded-crowd", public_key_pem="", cash_cents=CROWD_CASH_CENTS
         ).account_id
         self._books: dict[str, tuple[Levels, Levels]] = {}
-        # (ticker, yes side?, own price) -> contracts our orders took from that recorded level
-        self._consumed: dict[tuple[str, bool, Decimal], Decimal] = {}
-        self._consumed_seen: dict[tuple[str, bool, Decimal], Decimal] = {}
+        # ticker -> (yes side?, own price) -> contracts our orders took from that recorded
+        # level, and the level's size when last seen: by market, so a book change reads its
+        # own market's alone
+        self._consumed: dict[str, dict[tuple[bool, Decimal], Decimal]] = {}
+        self._consumed_seen: dict[str, dict[tuple[bool, Decimal], Decimal]] = {}
         self._resting: dict[str, _Resting] = {}
         self._by_ticker: dict[str, set[str]] = {}
         self._expiries: list[tuple[int, str]] = []  # heap of (expiration_time, our order id)
@@ -157,17 +159,17 @@ class LocalVenue:
     def book_changed(self, ticker: str, yes: Levels, no: Levels) -> None:
         """The recorded bids of `ticker` are now `yes` and `no` (price -> size). The mappings
         are read, not copied, until the next call for this market."""
-        if self._expiries or (self._closes and self._closes[0][0] <= self.clock.wall()):
+        now = self.clock.wall()  # neither expiry nor compaction moves it
+        if self._expiries or (self._closes and self._closes[0][0] <= now):
             self.expire_due()
-        if self.clock.wall() >= self._compact_at:
+        if now >= self._compact_at:
             self.compact()
         self._books[ticker] = (yes, no)
-        if self._consumed:
+        if ticker in self._consumed:
             self._release_consumed(ticker, yes, no)
         ids = self._by_ticker.get(ticker)
         if not ids:
-            return
-        now = self.clock.wall()
+            return  # no order of ours rests here: nothing to match
         crossed: list[_Resting] = []
         for order_id in ids:
             r = self._resting.get(order_id)
@@ -315,23 +317,40 @@ class LocalVenue:
     # ------------------------------------------------------------------ matching
 
     def _visible(self, ticker: str, yes_side: bool, price: Decimal, size: Decimal) -> Decimal:
-        return max(size - self._consumed.get((ticker, yes_side, price), ZERO), ZERO)
+        consumed = self._consumed.get(ticker)
+        return max(size - consumed.get((yes_side, price), ZERO), ZERO) if consumed else size
 
     def _release_consumed(self, ticker: str, yes: Levels, no: Levels) -> None:
         """A recorded level we took from shrinks as the market takes it too: what it lost
         is no longer counted as ours."""
-        for key in [k for k in self._consumed if k[0] == ticker]:
-            _, yes_side, price = key
+        consumed = self._consumed[ticker]
+        seen_at = self._consumed_seen.setdefault(ticker, {})
+        for key in list(consumed):
+            yes_side, price = key
             size = (yes if yes_side else no).get(price, ZERO)
-            seen = self._consumed_seen.get(key, size)
+            seen = seen_at.get(key, size)
             if size < seen:
-                left = self._consumed[key] - (seen - size)
+                left = consumed[key] - (seen - size)
                 if left <= 0 or size == 0:
-                    del self._consumed[key]
-                    self._consumed_seen.pop(key, None)
+                    del consumed[key]
+                    seen_at.pop(key, None)
                     continue
-                self._consumed[key] = left
-            self._consumed_seen[key] = size
+                consumed[key] = left
+            seen_at[key] = size
+        if not consumed:
+            del self._consumed[ticker]
+            self._consumed_seen.pop(ticker, None)
+
+    def _consume(self, ticker: str, yes_side: bool, price: Decimal, took: Decimal) -> None:
+        """Our orders took `took` contracts of a recorded level (`_consumed`), whose size is
+        as the market's book holds it now."""
+        key = (yes_side, price)
+        consumed = self._consumed.setdefault(ticker, {})
+        consumed[key] = consumed.get(key, ZERO) + took
+        levels = self._books.get(ticker)
+        if levels is not None:
+            seen = (levels[0] if yes_side else levels[1]).get(price, ZERO)
+            self._consumed_seen.setdefault(ticker, {})[key] = seen
 
     def _take(self, ticker: str, buy_yes: bool, own: Decimal) -> _Taking:
         """Place, for this instant, the recorded liquidity an incoming bid for YES
@@ -415,11 +434,7 @@ class LocalVenue:
             if took > 0:
                 yes_side = order.book_side is BookSide.BID
                 own = order.price if yes_side else ONE - order.price
-                key = (ticker, yes_side, own)
-                self._consumed[key] = self._consumed.get(key, ZERO) + took
-                levels = self._books.get(ticker)
-                if levels is not None:
-                    self._consumed_seen[key] = (levels[0] if yes_side else levels[1]).get(own, ZERO)
+                self._consume(ticker, yes_side, own, took)
                 for r in p.behind:
                     r.spot.took_ahead(took)
         for r in taking.ours:
@@ -439,9 +454,7 @@ class LocalVenue:
                 size = self._visible(ticker, not r.yes, price, other[price])
                 got = r.spot.traded_through(size) if size > 0 else ZERO
                 if got > 0:
-                    key = (ticker, not r.yes, price)
-                    self._consumed[key] = self._consumed.get(key, ZERO) + got
-                    self._consumed_seen[key] = other[price]
+                    self._consume(ticker, not r.yes, price, got)
                     self._fill_resting(r, got)
 
     def _fill_resting(self, r: _Resting, count: Decimal) -> None:
@@ -598,7 +611,9 @@ class LocalVenue:
         )
         self._by_ticker.setdefault(ticker, set()).add(order_id)
         # what our own orders took of that level stood at its front: it is not ahead of us
-        self._resting[order_id].spot.took_ahead(self._consumed.get((ticker, yes, own), ZERO))
+        consumed = self._consumed.get(ticker)
+        if consumed:
+            self._resting[order_id].spot.took_ahead(consumed.get((yes, own), ZERO))
 
     def _next_queued(self) -> int:
         """The next place in queue order: an order of ours that joins the back of its level

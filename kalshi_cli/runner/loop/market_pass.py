@@ -225,7 +225,7 @@ class MarketPass:
             index=self._index_of(ticker) if strategy.reads_index else None,
         )
         try:
-            decide = member.bounded if self._tuning.settings.decide_deadline else strategy.decide
+            decide = member.bounded if self._tuning.settings.decide_deadline else strategy.decide_fn
             decisions = decide(snapshot, view, member.params)
             decisions = checked(decisions, ticker, market.event, strategy.decide_at, self._terms)
         except Starting:
@@ -275,10 +275,14 @@ class MarketPass:
         are not their own (`OwnOrders.beyond_own`). Asked when what the account holds there, or
         whose it is, changed, and again each turn while a withdrawal is not booked."""
         view = self._portfolio.view(ticker)
+        if not view.resting:
+            # nothing rests to withdraw; what is held is compared afresh once orders rest
+            self._owns_checked.pop(ticker, None)
+            return
         held = (view.position, view.unbooked, self._portfolio.owners.parts(ticker))
         if held == self._owns_checked.get(ticker):
             return
-        beyond = self._own.beyond_own(ticker) if view.resting else []
+        beyond = self._own.beyond_own(ticker)
         for order in beyond:
             self._sender.withdraw(ticker, order.order_id, "takes contracts not its own")
         if beyond:
