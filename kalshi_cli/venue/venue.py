@@ -171,13 +171,16 @@ class LocalVenue:
         if not ids:
             return  # no order of ours rests here: nothing to match
         crossed: list[_Resting] = []
+        # each side's best bid, read once for every order of ours here: an order is crossed
+        # when the other side's best meets it (`_crossed_levels` has a level then)
+        best_yes, best_no = (max(yes) if yes else None), (max(no) if no else None)
         for order_id in ids:
             r = self._resting.get(order_id)
             if r is None:
                 continue
-            own_side, other = (yes, no) if r.yes else (no, yes)
+            own_side, best_other = (yes, best_no) if r.yes else (no, best_yes)
             r.spot.level_changed(own_side.get(r.own, ZERO), now)
-            if _crossed_levels(other, r.own):
+            if best_other is not None and best_other >= ONE - r.own:
                 crossed.append(r)
         if crossed:
             self._trade_through(ticker, crossed, yes, no)

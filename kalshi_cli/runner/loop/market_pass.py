@@ -351,7 +351,7 @@ class MarketPass:
 
     def _untouched(self, member: Member, ticker: str, now: float, book: Orderbook) -> bool:
         """A quiet market none of whose inputs was even touched since the strategy's last call there
-        (which decided nothing): the very same book object (only a recorded feed reuses one),
+        (which decided nothing): the very same book object (every feed hands out one per change),
         position view and event books, equal price ranges and fee rates, the clock not
         stepped back, for a strategy that reads no mids and is `clock_free` for that view. Its
         turn could then only end as it did last time, so a pass over unmoved markets costs a few
