@@ -7,6 +7,7 @@ market's orders on the exchange are the ones the state file records."""
 
 from __future__ import annotations
 
+import io
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -18,8 +19,12 @@ from typing import Any
 import httpx
 import pytest
 
+from kalshi_cli.cli._output import Output
+from kalshi_cli.cli.trading import render_kill_report
 from kalshi_cli.runner.lifecycle.session import _summary
 from kalshi_cli.runner.loop.stop_proof import SetsLeftBroken
+from kalshi_cli.services.killswitch.switch import KillSwitch
+from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
@@ -231,6 +236,36 @@ class Killed(BaseException):
     """The process killed between two legs."""
 
 
+def _kill_between_legs(transport: FaultsAtLeg) -> None:
+    def kill(ticker: str) -> None:
+        raise Killed
+
+    transport.before = kill
+
+
+@pytest.mark.slow
+def test_the_kill_switch_names_a_set_left_broken_and_its_legs(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Killed after A filled and before B left: `cancel-all` names the set and what each leg
+    holds (NO 5 of A, none of B and C), in its text and its `--json`."""
+    with _set_rig(sim, tmp_path, {B: {}}) as (r, transport):
+        _kill_between_legs(transport)
+        with pytest.raises(Killed):
+            _send_set(r)
+        report = KillSwitch(r.client, r.store, SystemClock(), deadline_s=20).run()
+    (broken,) = report.to_json()["broken_sets"]
+    assert broken["status"] == "open"
+    assert [(g["ticker"], g["side"], Decimal(g["held"])) for g in broken["legs"]] == [
+        (A, "no", 5),
+        (B, "no", 0),
+        (C, "no", 0),
+    ]
+    out = io.StringIO()
+    render_kill_report(Output(stdout=out), report, scope="all markets")
+    assert f"set {broken['set_id']} (arbitrage, open): {A} no 5" in out.getvalue()
+
+
 @pytest.mark.slow
 def test_a_start_after_a_kill_between_two_legs_unwinds_the_set_it_finds(
     sim: SimHarness, tmp_path: Path
@@ -239,11 +274,7 @@ def test_a_start_after_a_kill_between_two_legs_unwinds_the_set_it_finds(
     loop on the same account and state file says so (`group_broken`, naming NO 5 held in A)
     and sells A back: flat."""
     with _set_rig(sim, tmp_path, {B: {}}) as (r, transport):
-
-        def kill(ticker: str) -> None:
-            raise Killed
-
-        transport.before = kill
+        _kill_between_legs(transport)
         with pytest.raises(Killed):
             _send_set(r)
         account = r.account

@@ -10,14 +10,14 @@ sent through `execute_one`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.execution.answers import intent_fields
 from kalshi_cli.vocabulary.decisions import Intent
-from kalshi_cli.vocabulary.units import ZERO, Action, Side, TimeInForce
+from kalshi_cli.vocabulary.units import ZERO
 
 if TYPE_CHECKING:
     from kalshi_cli.risk.budget import Owned

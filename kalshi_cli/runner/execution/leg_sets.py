@@ -375,10 +375,7 @@ class LegSets:
     def _recover(self, record: LegSetRecord) -> None:
         """A set the state file holds not ended (the loop was killed, or a sale back failed):
         what each leg holds read from its orders, said, and unwound to the whole sets."""
-        legs = [
-            _found_leg(g, record.strategy, set_tag(record.set_id))
-            for g in record.legs
-        ]
+        legs = [_found_leg(g, record.strategy, set_tag(record.set_id)) for g in record.legs]
         s = _Set(
             record.set_id,
             legs,
@@ -444,7 +441,9 @@ class LegSets:
             # settled by the lookup below: what it filled is booked to its leg
             intent = s.out
             i = next(
-                i for i, g in enumerate(s.legs) if (g.ticker, g.side) == (intent.ticker, intent.side)
+                i
+                for i, g in enumerate(s.legs)
+                if (g.ticker, g.side) == (intent.ticker, intent.side)
             )
             sign = 1 if intent.action is Action.BUY else -1
             s.waiting = lost
@@ -484,8 +483,12 @@ class LegSets:
             s.held[i] -= got or ZERO
             self._log.emit(
                 "group_leg",
-                {**intent_fields(sell), "filled": got or ZERO, "set": s.set_id,
-                 "held": s.held_text()},
+                {
+                    **intent_fields(sell),
+                    "filled": got or ZERO,
+                    "set": s.set_id,
+                    "held": s.held_text(),
+                },
             )
 
     def broken(self) -> list[str]:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from kalshi_cli.vocabulary.decisions import Cancel, Decision, Intent, PositionView, market_bid
 from kalshi_cli.vocabulary.models import Level, Orderbook
-from kalshi_cli.vocabulary.units import ZERO, Side
+from kalshi_cli.vocabulary.units import ZERO
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.books.eventlog import EventLog

@@ -35,8 +35,7 @@ class SetsLeftBroken(KalshiError):
 
     def __init__(self, sets: tuple[str, ...]) -> None:
         super().__init__(
-            f"the stop left {len(sets)} set(s) of legs neither whole nor flat: "
-            + ", ".join(sets),
+            f"the stop left {len(sets)} set(s) of legs neither whole nor flat: " + ", ".join(sets),
             hint="`kalshi positions` shows what is held; the next `kalshi trade` unwinds each "
             "set (`group_broken`), or sell the extra legs by hand",
         )
