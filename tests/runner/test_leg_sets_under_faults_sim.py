@@ -1,9 +1,9 @@
-"""A set of legs ends whole or flat, and says which, under the simulator's own faults: a three-market
-set (NO 5 in each) sent by the loop's set part (runner/execution/leg_sets.py) while the exchange
-drops an answer after the order was accepted, holds a leg past the client's deadline, or answers
-a burst of 429s; while the loop is stopped with a leg out; and after a kill between two legs.
-Nothing is ever sent twice: every order of the set has its own client order id, and each
-market's orders on the exchange are the ones the state file records."""
+"""A set of legs ends whole or flat, and says which, under the simulator's own faults: a
+three-market set (NO 5 in each) sent by the loop's set part (runner/execution/leg_sets.py) while
+the exchange drops an answer after the order was accepted, holds a leg past the client's
+deadline, or answers a burst of 429s; while the loop is stopped with a leg out; and after a kill
+between two legs. Nothing is ever sent twice: every order of the set has its own client order
+id, and each market's orders on the exchange are the ones the state file records."""
 
 from __future__ import annotations
 
@@ -179,7 +179,7 @@ def test_a_sale_back_held_by_a_429_burst_goes_when_the_backoff_ends(
 ) -> None:
     """Every request 429 while B is sent: B is refused, and the sale back of A, held by the
     backoff, goes once it ends: flat, and said so."""
-    with _set_rig(sim, tmp_path, {B: {"http_429_rate": 1.0}}) as (r, transport):
+    with _set_rig(sim, tmp_path, {B: {"http_429_rate": 1.0}}) as (r, _):
         _send_set(r)
         done = _until_done(r)
         assert done["status"] == "flat", done

@@ -517,6 +517,6 @@ def _found_leg(leg: SetLeg, strategy: str | None, tag: str) -> Intent:
         leg.count,
         leg.price,
         f"a set found not ended at start {tag}",
-        strategy=strategy,
+        strategy=strategy or "",
         time_in_force=TimeInForce.IOC,
     )

@@ -1,8 +1,8 @@
 """What a market's turn decided, sent through the `LoopExecutor`: a strategy's cancels and
 intents, each made its own (its name, only its own orders replaced) and cut to what it may take
 of the account's position (`OwnOrders.within_own`), legs that only pay together as one set
-(runner/execution/leg_sets.py: it ends whole or flat); and the stop-loss, at most once per `stop_loss_retry_s` against the same book.
-runner/loop/market_pass.py decides the turn.
+(runner/execution/leg_sets.py: it ends whole or flat); and the stop-loss, at most once per
+`stop_loss_retry_s` against the same book. runner/loop/market_pass.py decides the turn.
 """
 
 from __future__ import annotations
