@@ -218,27 +218,10 @@ def assemble_loop(
         doubt = executor.unknown_orders.fill_quarantined
         stop_listening = quarantine.listen(lambda found: dispatch.later(lambda: doubt(found)))
     guard = executor.guard
-    # sets of legs that only pay together: each ends whole or flat
-    legs = LegSets(
-        executor=executor,
-        risk=risk,
-        sender=chain.sender,
-        store=store,
-        feed=feed,
-        hold_markets=dispatch.hold,
-        clock=clock,
-        log=log,
-    )
-    sender = TurnSender(
-        executor=executor,
-        legs=legs,
-        own=own,
-        feed=feed,
-        clock=clock,
-        tuning=tuning,
-        log=log,
-        alert=alert,
-    )
+    legs = LegSets(executor=executor, risk=risk, sender=chain.sender, store=store, feed=feed,
+                   hold_markets=dispatch.hold, clock=clock, log=log)  # fmt: skip
+    sender = TurnSender(executor=executor, legs=legs, own=own, feed=feed, clock=clock,
+                        tuning=tuning, log=log, alert=alert)  # fmt: skip
     queue = QueuePositions(
         client=client, dispatch=dispatch, own=own, guard=guard, tuning=tuning, log=log
     )

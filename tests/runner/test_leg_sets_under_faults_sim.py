@@ -193,6 +193,23 @@ def test_a_sale_back_held_by_a_429_burst_goes_when_the_backoff_ends(
 
 
 @pytest.mark.slow
+def test_a_second_leg_the_exchange_refuses_in_a_paused_market_has_the_first_sold_back(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """B's market is paused: the exchange refuses B, and A is sold back at once: flat, each
+    line naming what is held."""
+    with _set_rig(sim, tmp_path, {}) as (r, _):
+        sim.set_status(B, "paused")
+        _send_set(r)
+        done = _until_done(r)
+        assert done["status"] == "flat", done
+        assert _held(r) == dict.fromkeys(TICKERS, Decimal(0))
+        (broken,) = r.events("group_broken")
+        assert _amounts(broken["held"]) == {f"{A} no": 5, f"{B} no": 0, f"{C} no": 0}
+        _never_twice(r)
+
+
+@pytest.mark.slow
 def test_a_stop_with_the_second_leg_out_unwinds_the_set_before_it_exits(
     sim: SimHarness, tmp_path: Path
 ) -> None:

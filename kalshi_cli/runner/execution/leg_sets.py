@@ -65,6 +65,7 @@ class _Set:
         self,
         set_id: str,
         legs: list[Intent],
+        kept: list[Kept],
         *,
         last_data_at: float | None,
         in_sync: bool,
@@ -74,14 +75,41 @@ class _Set:
         self.legs = legs
         self.held = [ZERO] * len(legs)
         self.sent = 0  # legs booked so far
-        self.kept: list[Kept] = []
-        self.out: Intent | None = None
+        self.kept = kept  # the legs not sent yet, counted as resting
+        self.sending: Intent | None = None
         self.waiting: str | None = None
-        self.due: Callable[[], None] | None = None
+        self.waits: list[Callable[[], None]] = []  # the step the backoff holds (one)
         self.given_up: set[int] = set()  # legs whose sale back found no bid or filled short
         self.last_data_at = last_data_at
         self.in_sync = in_sync
-        self.release = release
+        self._release: Callable[[], None] | None = release
+
+    def going(self, intent: Intent) -> None:
+        """An order of the set on its way, its answer not booked."""
+        self.sending = intent
+
+    def lost(self, client_order_id: str) -> None:
+        """Its answer lost: the set waits for the lookup of `client_order_id`."""
+        self.waiting = client_order_id
+
+    def settled(self) -> None:
+        """What the order on its way filled is known (or it never left)."""
+        self.sending = self.waiting = None
+
+    def hold(self, step: Callable[[], None]) -> None:
+        """The step the backoff holds, run when it ends (the one latest)."""
+        self.waits = [step]
+
+    def steps(self) -> list[Callable[[], None]]:
+        """The steps held, taken."""
+        steps, self.waits = self.waits, []
+        return steps
+
+    def free(self) -> None:
+        """The set's markets free again, once."""
+        release, self._release = self._release, None
+        if release is not None:
+            release()
 
     @property
     def sets(self) -> Decimal:
@@ -145,8 +173,7 @@ class LegSets:
             return False
         # every leg's market takes no other decision until the set ends
         release = self._hold_markets([g.ticker for g in legs])
-        s = _Set(set_id, legs, last_data_at=last_data_at, in_sync=in_sync, release=release)
-        s.kept = kept
+        s = _Set(set_id, legs, kept, last_data_at=last_data_at, in_sync=in_sync, release=release)
         self._store.leg_sets.begin(
             set_id, legs[0].strategy, [SetLeg(g.ticker, g.side, g.price, g.count) for g in legs]
         )
@@ -197,14 +224,14 @@ class LegSets:
     def _go(self, s: _Set, intent: Intent, filled: Callable[[Decimal], None]) -> None:
         """One order of the set through the single-order path; `filled` is told what it filled
         once that is known: at its answer, or once a lookup settles an answer lost."""
-        s.out = intent
+        s.going(intent)
 
         def booked(got: Decimal | None) -> None:
             lost = self._unknown.lost_as(intent) if got is None else None
             if lost is None:
-                s.out = None
+                s.settled()
                 return filled(got or ZERO)
-            s.waiting = lost
+            s.lost(lost)
             self._log.emit(
                 "group_leg_unknown",
                 {
@@ -217,7 +244,7 @@ class LegSets:
             )
 
             def settled(got_then: Decimal) -> None:
-                s.out = s.waiting = None
+                s.settled()
                 filled(got_then)
 
             self._unknown.when_settled(lost, settled)
@@ -229,7 +256,10 @@ class LegSets:
     def _leg_filled(self, s: _Set, n: int, going: Intent, got: Decimal) -> None:
         s.held[n] += got
         s.sent = n + 1
-        self._log.emit("group_leg", {**intent_fields(going), "filled": got, "set": s.set_id})
+        self._log.emit(
+            "group_leg",
+            {**intent_fields(going), "filled": got, "set": s.set_id, "held": s.held_text()},
+        )
         if got > 0 and n + 1 < len(s.legs):
             return self._send_leg(s, n + 1, min(got, s.legs[n + 1].count))
         self._let_go(s.kept[n + 1 :])
@@ -257,12 +287,12 @@ class LegSets:
             return True
         if not self._guard.backing_off:
             return False
-        if s.due is None:
+        if not s.waits:
             self._log.emit(
                 "group_waits",
                 {"set": s.set_id, "held": s.held_text(), "reason": "backing off after API errors"},
             )
-        s.due = step
+        s.hold(step)
         return True
 
     # ---------------------------------------------------------------- selling back
@@ -308,8 +338,9 @@ class LegSets:
             "group_leg",
             {**intent_fields(sell), "filled": got, "set": s.set_id, "held": s.held_text()},
         )
+        # a sale refused for an API error goes again once the backoff ends (`_unwind` waits for
+        # it); one that found too few bids at its price is given up
         if got < sell.count and not self._guard.backing_off:
-            # refused for an API error, it goes again once the backoff ends (`_unwind`)
             s.given_up.add(i)
             self._unwind_failed(s, sell, sell.count - got, "the sale back filled short")
         self._unwind(s)
@@ -337,9 +368,8 @@ class LegSets:
         self._store.leg_sets.mark(s.set_id, status, _note(s))
         if status != "broken":
             self._open.pop(s.set_id, None)
-        s.due = None
-        s.release()
-        s.release = _nothing
+        s.steps()
+        s.free()
 
     def unwind_price(self, ticker: str, side: Side, count: Decimal) -> Decimal | None:
         """The price a reducing IOC sell of `count` contracts of `side` needs to sell them all
@@ -362,8 +392,7 @@ class LegSets:
         if self._executor.stopping or self._guard.backing_off:
             return
         for s in list(self._open.values()):
-            step, s.due = s.due, None
-            if step is not None:
+            for step in s.steps():
                 step()
         found, self._found = self._found, []
         for record in found:
@@ -379,6 +408,7 @@ class LegSets:
         s = _Set(
             record.set_id,
             legs,
+            [],
             last_data_at=self._clock.wall(),
             in_sync=True,
             release=self._hold_markets([g.ticker for g in legs]),
@@ -414,7 +444,7 @@ class LegSets:
             self._settle_out(s, abandon)
             s.given_up.clear()
             self._sell_back_now(s, abandon)
-            status = s.status() if s.out is None else "broken"
+            status = s.status() if s.sending is None else "broken"
             self._store.leg_sets.mark(s.set_id, status, _note(s))
             self._log.emit(
                 "group_done" if status != "broken" else "group_left_broken",
@@ -424,37 +454,36 @@ class LegSets:
                 left.append(s.set_id)
             else:
                 self._open.pop(s.set_id, None)
-            s.release()
-            s.release = _nothing
+            s.free()
         return left
 
     def _settle_out(self, s: _Set, abandon: threading.Event | None) -> None:
         """The set's order out (its answer not booked when the dispatch closed, or lost) looked
         up until it is settled, within a share of what the stop's deadline leaves."""
-        if s.out is None:
+        if s.sending is None:
             return
-        lost = s.waiting or self._unknown.lost_as(s.out)
+        lost = s.waiting or self._unknown.lost_as(s.sending)
         if lost is None:
-            s.out = None  # its call was never made: nothing of it left
+            s.settled()  # its call was never made: nothing of it left
             return
         if s.waiting is None:
             # settled by the lookup below: what it filled is booked to its leg
-            intent = s.out
+            intent = s.sending
             i = next(
                 i
                 for i, g in enumerate(s.legs)
                 if (g.ticker, g.side) == (intent.ticker, intent.side)
             )
             sign = 1 if intent.action is Action.BUY else -1
-            s.waiting = lost
+            s.lost(lost)
 
             def settled(got: Decimal) -> None:
-                s.out = s.waiting = None
+                s.settled()
                 s.held[i] += sign * got
                 s.sent = max(s.sent, i + 1) if sign > 0 else s.sent
 
             self._unknown.when_settled(lost, settled)
-        ticker = s.out.ticker
+        ticker = s.sending.ticker
         deadline = Deadline.current()
         share = None if deadline is None else deadline.remaining() * STOP_SHARE
         until = None if share is None else self._clock.monotonic() + share
@@ -467,7 +496,7 @@ class LegSets:
     def _sell_back_now(self, s: _Set, abandon: threading.Event | None) -> None:
         """What each leg holds beyond the whole sets, sold back one leg after another on this
         thread (`Sender.submit_now`)."""
-        if s.out is not None:
+        if s.sending is not None:
             return  # a leg still of unknown outcome: nothing is known to sell
         sets = s.sets
         for i, held in enumerate(s.held):
@@ -478,7 +507,7 @@ class LegSets:
                 continue
             got = self._sender.submit_now(sell, self._guard.stamp)
             if got is None and self._unknown.lost_as(sell) is not None:
-                s.out = sell  # sold or not: unknown
+                s.going(sell)  # sold or not: unknown
                 return
             s.held[i] -= got or ZERO
             self._log.emit(
@@ -494,10 +523,6 @@ class LegSets:
     def broken(self) -> list[str]:
         """The sets left broken now."""
         return sorted(s.set_id for s in self._open.values() if s.status() == "broken")
-
-
-def _nothing() -> None:
-    return None
 
 
 def _note(s: _Set) -> str:
