@@ -18,7 +18,11 @@ another, by reducing IOC sells at the price that sells it all into the bids now.
 - each set is a row of the state file (store/leg_sets.py) and its orders name it in their reason,
   so a start after a kill finds a set not ended, says so (`group_broken`) and unwinds it.
 
-Each log line names what the set holds, leg by leg (`held`). docs/strategies.md "Sets of legs".
+Each log line names what the set holds, leg by leg (`held`). docs/strategies.md "arbitrage". It is
+given more than six collaborators because a set meets each at its own step: the risk engine's slots
+when it is allowed, the executor's single-order path for each order, the state file for its row,
+the feed for the bids its sales back go into, the sender for a stop's sales back, and the clock and
+the event log.
 """
 
 from __future__ import annotations
