@@ -29,6 +29,16 @@ from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 from tests.conftest import SimHarness
+from tests.runner.simproc import (
+    Book,
+    client_for,
+    log_events,
+    observer_for,
+    stop,
+    trade_command,
+    trade_env,
+    trade_process,
+)
 from tests.runner.test_loop_order_batches_sim import Rig, rig
 from tests.waiting import pause, poll_until
 
@@ -304,3 +314,42 @@ def test_a_start_after_a_kill_between_two_legs_unwinds_the_set_it_finds(
         assert _held(again) == dict.fromkeys(TICKERS, Decimal(0))
         assert again.store.leg_sets.unfinished() == []
         _never_twice(again)
+
+
+@pytest.mark.slow
+def test_sigterm_with_a_leg_out_unwinds_the_set_before_the_process_exits(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """`kalshi trade --strategy arbitrage` on a three-market exclusive event whose NO asks sum
+    to 1.80: its first leg is held in the network when SIGTERM comes, and answered (NO 5) within
+    the stop. The stop sends no further leg and sells the leg back: the process exits 0 holding
+    nothing, and says the set ended flat."""
+    tickers = [f"KXSETS-SIM-{c}" for c in "ABC"]
+    for ticker in tickers:
+        sim.create_market(ticker, event_ticker="KXSETS-SIM", mutually_exclusive=True)
+    trader = sim.new_account(balance_cents=10_000_000)
+    maker = client_for(sim.new_account(balance_cents=10_000_000))
+    for ticker in tickers:
+        Book(maker, ticker).quote("0.40", "0.60")  # NO asks 0.60, NO bids 0.40
+    params = tmp_path / "arbitrage.yaml"
+    params.write_text("max_count: 5\n", encoding="utf-8")
+    home = tmp_path / "home"
+    home.mkdir()
+    # the held leg is answered, not given up on: a send worker waits for it past the hold
+    (home / "config.yaml").write_text("trade:\n  call_timeout_s: 30\n", encoding="utf-8")
+    state, log = tmp_path / "state.db", tmp_path / "trade.log"
+    command = trade_command("arbitrage", ",".join(tickers), log, "--params", str(params))
+    sim.set_faults(hold_request_s=5.0)  # the next order create: the set's first leg
+    with trade_process(command, trade_env(trader, home, state)) as proc, maker:
+        # the hold is taken (the knob back at 0) once the first leg reached the exchange
+        assert poll_until(lambda: sim.faults()["hold_request_s"] == 0 or proc.poll() is not None)
+        assert proc.poll() is None
+        err = stop(proc)
+    assert proc.returncode == 0, err[-2000:]
+    events = log_events(log)
+    (done,) = [e for e in events if e["event"] == "group_done"]
+    assert done["status"] == "flat", done
+    legs = [(e["ticker"], e["action"]) for e in events if e["event"] == "group_leg"]
+    assert legs == [(tickers[0], "buy"), (tickers[0], "sell")]
+    with observer_for(trader) as watcher:
+        assert watcher.portfolio.get_positions() == []

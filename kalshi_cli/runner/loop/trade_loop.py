@@ -373,8 +373,9 @@ class TradeLoop:
                     self.executor.answers.in_flight.may_land(),
                     "its answer was not back when the loop stopped",
                 )
-            # each set of legs not ended is settled and unwound before the withdrawal: a set
-            # left broken is not proven either
+            # each set of legs not ended is settled and unwound before the withdrawal: once the
+            # session's order group is triggered it refuses the sales back too. A set left broken
+            # is not proven either
             if not self.settings.dry_run:
                 self.broken_sets = tuple(self.legs.finish_at_stop(abandon))
             if cancel_resting and not self.settings.dry_run:
