@@ -178,9 +178,10 @@ class LegSets:
         # every leg's market takes no other decision until the set ends
         release = self._hold_markets([g.ticker for g in legs])
         s = _Set(set_id, legs, kept, last_data_at=last_data_at, in_sync=in_sync, release=release)
-        self._store.leg_sets.begin(
-            set_id, legs[0].strategy, [SetLeg(g.ticker, g.side, g.price, g.count) for g in legs]
-        )
+        if not self._executor.dry_run:  # a dry run's set holds nothing to find again
+            self._store.leg_sets.begin(
+                set_id, legs[0].strategy, [SetLeg(g.ticker, g.side, g.price, g.count) for g in legs]
+            )
         self._open[set_id] = s
         self._send_leg(s, 0, legs[0].count)
         return s.sent == 0 or s.held[0] > 0
@@ -523,10 +524,6 @@ class LegSets:
                     "held": s.held_text(),
                 },
             )
-
-    def broken(self) -> list[str]:
-        """The sets left broken now."""
-        return sorted(s.set_id for s in self._open.values() if s.status() == "broken")
 
 
 def _note(s: _Set) -> str:
