@@ -52,6 +52,9 @@ class Summary:
     # why no listing proved the stop ("": one did, or the loop did not withdraw); not proven
     # either way, though it names no order
     unlisted: str = ""
+    # the sets of legs the stop left broken, neither whole nor flat (runner/execution/
+    # leg_sets.py); not proven either
+    broken_sets: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         unrealized = self.unrealized_pnl
@@ -73,6 +76,7 @@ class Summary:
             "behind": self.behind,
             "not_proven": list(self.not_proven),
             "unlisted": self.unlisted,
+            "broken_sets": list(self.broken_sets),
         }
 
     def lines(self) -> list[str]:
@@ -106,6 +110,14 @@ class Summary:
             *(
                 [f"NOT PROVEN      no listing proved the stop: {self.unlisted}"]
                 if self.unlisted
+                else []
+            ),
+            *(
+                [
+                    f"BROKEN SETS     {len(self.broken_sets)} set(s) of legs neither whole nor "
+                    "flat: " + ", ".join(self.broken_sets)
+                ]
+                if self.broken_sets
                 else []
             ),
         ]

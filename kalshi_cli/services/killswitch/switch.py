@@ -19,7 +19,13 @@ from kalshi_cli.services.killswitch.cancel import KillCancels
 from kalshi_cli.services.killswitch.order_groups import GroupTriggers
 from kalshi_cli.services.killswitch.proof import Proof
 from kalshi_cli.services.killswitch.pull import DeadlinePassed, Pull, Tries
-from kalshi_cli.services.killswitch.report import LOCK_HELD, KillReport, Trail, locked
+from kalshi_cli.services.killswitch.report import (
+    LOCK_HELD,
+    KillReport,
+    Trail,
+    locked,
+    sets_not_ended,
+)
 from kalshi_cli.services.killswitch.rfqs import RfqSide
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.store import AccountStateUnknown, StoreError
@@ -127,6 +133,9 @@ class KillSwitch:
             source=source,
             started={"ticker": ticker, "event_ticker": event_ticker},
         )
+        if self._store is not None:
+            with suppress(StoreError):  # the cancels matter more than this list
+                report.broken_sets = sets_not_ended(self._store)
         if self._store is None:
             report.state_error = self._state_error or "no state file"
             trail.locked = locked(self._state_fault)
