@@ -449,9 +449,11 @@ def _book(client: KalshiClient, ticker: str) -> Orderbook | None:
 @dataclass(frozen=True)
 class EventRow:
     """One event the account holds positions in (`kalshi positions --by event`): its markets'
-    positions at what they cost (the exchange's `market_exposure_dollars`), their worst and
-    best case at settlement by the one rule (vocabulary/event_outcomes.py), and what the
-    exchange holds against them (`event_exposure_dollars`, None: not listed)."""
+    positions at what they cost (the exchange's `market_exposure_dollars` and the fees paid,
+    `fees_paid_dollars`), their worst and best case at settlement by the one rule
+    (vocabulary/event_outcomes.py; a market of the event settled keeps only the outcomes that
+    agree with its result), and what the exchange holds against them (`event_exposure_dollars`,
+    None: not listed)."""
 
     event_ticker: str
     collateral_return_type: str
@@ -461,7 +463,7 @@ class EventRow:
 
     @property
     def cost(self) -> Decimal:
-        return sum((p.exposure for p in self.positions), ZERO)
+        return sum((held_cost(p) for p in self.positions), ZERO)
 
     def to_json(self) -> dict[str, Any]:
         def case(outcome: EventOutcome) -> dict[str, str]:
@@ -480,6 +482,12 @@ class EventRow:
             "best_case": case(self.outcomes.best),
             "event_exposure_dollars": None if exposure is None else fmt_dollars(exposure),
         }
+
+
+def held_cost(position: Position) -> Decimal:
+    """What a position held cost: its `market_exposure_dollars` and the fees paid in its
+    market (`fees_paid_dollars`), which every outcome of its event has paid."""
+    return position.exposure + position.fees_paid
 
 
 def event_rows(client: KalshiClient, *, event_ticker: str | None = None) -> list[EventRow]:
@@ -506,13 +514,14 @@ def event_rows(client: KalshiClient, *, event_ticker: str | None = None) -> list
         raws.setdefault(market.event_ticker, {})[p.ticker] = market.raw
     listed = {e.event_ticker: e.exposure for e in own.portfolio.get_event_positions()}
     views = {
-        p.ticker: PositionView(p.ticker, p.position, entry_cost=p.exposure)
+        p.ticker: PositionView(p.ticker, p.position, entry_cost=held_cost(p))
         for positions in held.values()
         for p in positions
     }
     rows = []
     for name, positions in sorted(held.items()):
-        # what is held, at its cost: no order counted, no fee still to pay
+        # what is held, at its cost and the fees paid: no order counted, no fee still to pay;
+        # the event's markets settled, held or not, with their results
         terms = event_terms(client.markets.get_event(name), lambda t: None, raws[name])
         outcomes = terms.book(lambda t: views.get(t, PositionView(t))).outcomes()
         rows.append(EventRow(name, terms.kind, tuple(positions), outcomes, listed.get(name)))
