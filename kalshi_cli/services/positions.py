@@ -7,7 +7,7 @@ subaccount is its own book. See docs/pnl.md "`kalshi positions`".
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -490,9 +490,15 @@ def held_cost(position: Position) -> Decimal:
     return position.exposure + position.fees_paid
 
 
-def event_rows(client: KalshiClient, *, event_ticker: str | None = None) -> list[EventRow]:
-    """The account's positions by event, of the subaccount `mark_to_market` reads: the markets
-    held read in one listing (100 a request), each event's terms once."""
+def event_rows(
+    client: KalshiClient,
+    *,
+    event_ticker: str | None = None,
+    positions: Sequence[Position] | None = None,
+) -> list[EventRow]:
+    """The account's positions by event, of the subaccount `mark_to_market` reads (`positions`:
+    those read of it already): the markets held read in one listing (100 a request), each
+    event's terms once."""
     from kalshi_cli.client.markets import BATCH_MAX
     from kalshi_cli.risk.event_loss import event_terms
     from kalshi_cli.vocabulary.decisions import PositionView
@@ -501,7 +507,8 @@ def event_rows(client: KalshiClient, *, event_ticker: str | None = None) -> list
     own = client if number is None else client.on_subaccount(number)
     held: dict[str, list[Position]] = {}
     raws: dict[str, dict[str, dict[str, Any]]] = {}
-    positions = own.portfolio.get_positions(event_ticker=event_ticker)
+    if positions is None:
+        positions = own.portfolio.get_positions(event_ticker=event_ticker)
     tickers = [p.ticker for p in positions]
     found = {
         m.ticker: m
@@ -515,14 +522,14 @@ def event_rows(client: KalshiClient, *, event_ticker: str | None = None) -> list
     listed = {e.event_ticker: e.exposure for e in own.portfolio.get_event_positions()}
     views = {
         p.ticker: PositionView(p.ticker, p.position, entry_cost=held_cost(p))
-        for positions in held.values()
-        for p in positions
+        for in_event in held.values()
+        for p in in_event
     }
     rows = []
-    for name, positions in sorted(held.items()):
+    for name, in_event in sorted(held.items()):
         # what is held, at its cost and the fees paid: no order counted, no fee still to pay;
         # the event's markets settled, held or not, with their results
         terms = event_terms(client.markets.get_event(name), lambda t: None, raws[name])
         outcomes = terms.book(lambda t: views.get(t, PositionView(t))).outcomes()
-        rows.append(EventRow(name, terms.kind, tuple(positions), outcomes, listed.get(name)))
+        rows.append(EventRow(name, terms.kind, tuple(in_event), outcomes, listed.get(name)))
     return rows
