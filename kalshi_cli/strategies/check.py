@@ -202,7 +202,7 @@ def _check(
                 raise UsageError(
                     f"{strategy.decide_at}: {strategy.name}: decide returned "
                     f"{type(decision).__name__}, "
-                    "not an Intent or a Cancel"
+                    "not an Intent, a Cancel or a Note"
                 )
             result.decisions.append(_intent_json(t, decision))
             resting = [o for o in resting if o.order_id not in decision.replaces]
