@@ -11,8 +11,15 @@ from typing import Any
 import pytest
 
 from tests.conftest import SimHarness
-from tests.runner.simproc import Book, client_for, log_events, stop, trade_command, trade_env
-from tests.runner.simproc import trade_process
+from tests.runner.simproc import (
+    Book,
+    client_for,
+    log_events,
+    stop,
+    trade_command,
+    trade_env,
+    trade_process,
+)
 from tests.waiting import poll_until
 
 EVENT = "KXTEN-SIM"
@@ -21,8 +28,8 @@ TICKERS = [f"{EVENT}-{c}" for c in "ABCDEFGHIJ"]
 
 def _run(sim: SimHarness, tmp_path: Path, max_event_loss: str, until: str) -> list[dict[str, Any]]:
     """Ten candidates, each with a YES bid of 0.12 (a NO ask of 0.88: 8.80 a set paying 9 at
-    least, 0.126 a set after fees); the loop runs until its log has `until` for the event, then a few seconds more for
-    what it would add, then SIGTERM: its log."""
+    least, 0.126 a set after fees); the loop runs until its log has `until` for the event, then
+    a few seconds more for what it would add, then SIGTERM: its log."""
     for ticker in TICKERS:
         sim.create_market(
             ticker,
