@@ -13,14 +13,15 @@ happens. Three sets are known:
 
 A set is sized by the depth at each ask, `max_cost` and `max_count` (the most sets of an event
 held at once; pairs in one market net out), and the loop's limit on the event's loss
-(`MarketSnapshot.max_event_loss`: `risk.max_event_loss`, or the strategy's budget's, the tighter):
-the legs go one after another and a leg may fill while the next does not, so the limit counts a
-leg filled alone; the set is the largest whose every partial fill (its first k legs filled, for
-each k) keeps the event's worst case inside the limit, by the one rule. It is decided once, from
-the market with the lowest ticker. Its legs are IOC buys that the loop sends one after another, each
-for what the leg before filled, selling back what a short leg left over (runner/execution/
-execution.py `execute_group`): never a partial set. Each leg's fair value carries an equal share
-of the set's edge. See docs/strategies.md "arbitrage".
+(`MarketSnapshot.max_event_loss`: `risk.max_event_loss` or the strategy's budget's, the
+tighter). The legs go one after another and a leg may fill while the next does not, so the
+limit counts a leg filled alone: the set is the largest whose every partial fill (its first k
+legs filled, for each k, fees paid) keeps its worst case inside the limit, by the one rule;
+where not one set fits, a `Note` says so, with what one set filled in part can lose. The set is
+decided once, from the market with the lowest ticker. Its legs are IOC buys that the loop sends
+one after another, each for what the leg before filled, selling back what a short leg left over
+(runner/execution/execution.py `execute_group`): never a partial set. Each leg's fair value
+carries an equal share of the set's edge. See docs/strategies.md "arbitrage".
 """
 
 from __future__ import annotations
