@@ -26,10 +26,13 @@ EVENT = "KXTEN-SIM"
 TICKERS = [f"{EVENT}-{c}" for c in "ABCDEFGHIJ"]
 
 
-def _run(sim: SimHarness, tmp_path: Path, max_event_loss: str, until: str) -> list[dict[str, Any]]:
+def _run(
+    sim: SimHarness, tmp_path: Path, max_event_loss: str, until: str, *, budget: bool = False
+) -> list[dict[str, Any]]:
     """Ten candidates, each with a YES bid of 0.12 (a NO ask of 0.88: 8.80 a set paying 9 at
-    least, 0.126 a set after fees); the loop runs until its log has `until` for the event, then
-    a few seconds more for what it would add, then SIGTERM: its log."""
+    least, 0.126 a set after fees), `max_event_loss` the account's limit or (`budget`) the
+    strategy's own; the loop runs until its log has `until` for the event, then a few seconds
+    more for what it would add, then SIGTERM: its log."""
     for ticker in TICKERS:
         sim.create_market(
             ticker,
@@ -44,8 +47,12 @@ def _run(sim: SimHarness, tmp_path: Path, max_event_loss: str, until: str) -> li
         Book(maker, ticker).quote("0.12", "0.15")
     home, state, log = tmp_path / "home", tmp_path / "state.db", tmp_path / "trade.log"
     home.mkdir()
-    (home / "config.yaml").write_text(f"risk:\n  max_event_loss: {max_event_loss}\n")
-    command = trade_command("arbitrage", ",".join(TICKERS), log, "--duration", "60")
+    bounds = ["--duration", "60"]
+    if budget:
+        bounds += ["--budget", f"arbitrage:max_event_loss={max_event_loss}"]
+    else:
+        (home / "config.yaml").write_text(f"risk:\n  max_event_loss: {max_event_loss}\n")
+    command = trade_command("arbitrage", ",".join(TICKERS), log, *bounds)
     with trade_process(command, trade_env(trader, home, state)) as proc, maker:
 
         def seen() -> bool:
@@ -59,12 +66,14 @@ def _run(sim: SimHarness, tmp_path: Path, max_event_loss: str, until: str) -> li
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("budget", [False, True], ids=["account_limit", "strategy_budget"])
 def test_the_largest_set_whose_partial_fills_fit_the_limit_is_bought(
-    sim: SimHarness, tmp_path: Path
+    sim: SimHarness, tmp_path: Path, budget: bool
 ) -> None:
     """Under $5 a leg filled alone loses $0.88 and its fee a set: 5 sets fit ($4.437), 6 do not
-    ($5.3244), and no leg of them is denied (every leg of every set was, before)."""
-    events = _run(sim, tmp_path, "5", "group_leg")
+    ($5.3244), and no leg of them is denied (every leg of every set was, before); the strategy's
+    own budget limits it as the account's limit does."""
+    events = _run(sim, tmp_path, "5", "group_leg", budget=budget)
     assert [e for e in events if e["event"] == "risk_denied"] == []
     placed = [e for e in events if e["event"] == "order_placed"]
     assert placed, events[-5:]
