@@ -20,8 +20,8 @@ legs filled, for each k, fees paid) keeps its worst case inside the limit, by th
 where not one set fits, a `Note` says so, with what one set filled in part can lose. The set is
 decided once, from the market with the lowest ticker. Its legs are IOC buys that the loop sends
 one after another, each for what the leg before filled, selling back what a short leg left over
-(runner/execution/execution.py `execute_group`): never a partial set. Each leg's fair value
-carries an equal share of the set's edge. See docs/strategies.md "arbitrage".
+(runner/execution/leg_sets.py): a set ends whole or flat. Each leg's fair value carries an equal
+share of the set's edge. See docs/strategies.md "arbitrage".
 """
 
 from __future__ import annotations
