@@ -73,13 +73,12 @@ def test_the_largest_set_whose_partial_fills_fit_the_limit_is_bought(
     """Under $5 a leg filled alone loses $0.88 and its fee a set: 5 sets fit ($4.437), 6 do not
     ($5.3244), and no leg of them is denied (every leg of every set was, before); the strategy's
     own budget limits it as the account's limit does."""
-    events = _run(sim, tmp_path, "5", "group_leg", budget=budget)
+    events = _run(sim, tmp_path, "5", "group_done", budget=budget)
     assert [e for e in events if e["event"] == "risk_denied"] == []
-    placed = [e for e in events if e["event"] == "order_placed"]
-    assert placed, events[-5:]
-    assert {(e["side"], e["action"], e["price"], e["count"]) for e in placed} == {
-        ("no", "buy", "0.8800", "5")
-    }
+    done = next(e for e in events if e["event"] == "group_done")
+    assert done["held"] == {f"{t} no": "5.00" for t in TICKERS}, done  # one whole set of 5
+    bought = [e for e in events if e["event"] == "order_placed" and e["action"] == "buy"]
+    assert {(e["side"], e["price"], e["count"]) for e in bought} == {("no", "0.8800", "5")}
 
 
 @pytest.mark.slow
