@@ -353,3 +353,25 @@ def test_sigterm_with_a_leg_out_unwinds_the_set_before_the_process_exits(
     assert legs == [(tickers[0], "buy"), (tickers[0], "sell")]
     with observer_for(trader) as watcher:
         assert watcher.portfolio.get_positions() == []
+
+
+@pytest.mark.slow
+def test_a_stop_before_the_first_tick_unwinds_the_set_found_at_start(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Killed after A filled and before B left; the next loop is stopped before its first tick
+    could unwind the set it found (NO 5 held in A): the stop unwinds it (flat, said), never an
+    exit 0 with the set left open."""
+    with _set_rig(sim, tmp_path, {B: {}}) as (r, transport):
+        _kill_between_legs(transport)
+        with pytest.raises(Killed):
+            _send_set(r)
+        account = r.account
+    with rig(sim, tmp_path, TICKERS, strategy="arbitrage", params={}, trader=account) as again:
+        summary = again.loop.shutdown(cancel_resting=True)
+        assert summary.broken_sets == ()
+        assert _held(again) == dict.fromkeys(TICKERS, Decimal(0))
+        (done,) = _done(again)
+        assert done["status"] == "flat", done
+        assert again.store.leg_sets.unfinished() == []
+        _never_twice(again)

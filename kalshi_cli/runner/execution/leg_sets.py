@@ -13,8 +13,9 @@ another, by reducing IOC sells at the price that sells it all into the bids now.
   anything; what it filled is then acted on;
 - a leg after the first, or a sale back, held by the API error guard's backoff (or refused for an
   API error) goes when the backoff ends (`resume`, every tick);
-- a stopping loop unwinds each set not ended within its stop deadline (`finish_at_stop`); a set
-  left broken makes the exit NOT_PROVEN (runner/loop/stop_proof.py `SetsLeftBroken`);
+- a stopping loop unwinds each set not ended within its stop deadline (`finish_at_stop`), a set
+  found at start and not unwound yet too; a set left broken makes the exit NOT_PROVEN
+  (runner/loop/stop_proof.py `SetsLeftBroken`);
 - each set is a row of the state file (store/leg_sets.py) and its orders name it in their reason,
   so a start after a kill finds a set not ended, says so (`group_broken`) and unwinds it.
 
@@ -409,19 +410,8 @@ class LegSets:
     def _recover(self, record: LegSetRecord) -> None:
         """A set the state file holds not ended (the loop was killed, or a sale back failed):
         what each leg holds read from its orders, said, and unwound to the whole sets."""
-        legs = [_found_leg(g, record.strategy, set_tag(record.set_id)) for g in record.legs]
-        s = _Set(
-            record.set_id,
-            legs,
-            [],
-            last_data_at=self._clock.wall(),
-            in_sync=True,
-            release=self._hold_markets([g.ticker for g in legs]),
-        )
-        s.held = self._store.leg_sets.held(record)
-        s.sent = len(legs)
-        self._open[s.set_id] = s
-        sets = s.sets
+        s = self._reopened(record, self._hold_markets([g.ticker for g in record.legs]))
+        legs, sets = s.legs, s.sets
         if all(h == sets for h in s.held):
             return self._end(s)
         self._log.emit(
@@ -437,6 +427,18 @@ class LegSets:
         )
         return self._unwind(s)
 
+    def _reopened(self, record: LegSetRecord, release: Callable[[], None]) -> _Set:
+        """A set found in the state file, open again: what each leg holds read from its
+        orders."""
+        legs = [_found_leg(g, record.strategy, set_tag(record.set_id)) for g in record.legs]
+        s = _Set(
+            record.set_id, legs, [], last_data_at=self._clock.wall(), in_sync=True, release=release
+        )
+        s.held = self._store.leg_sets.held(record)
+        s.sent = len(legs)
+        self._open[s.set_id] = s
+        return s
+
     # ---------------------------------------------------------------- the stop
 
     def finish_at_stop(self, abandon: threading.Event | None = None) -> list[str]:
@@ -445,6 +447,10 @@ class LegSets:
         it holds beyond its whole sets sold back on this thread. The ids of the sets left broken
         (each logged `group_left_broken`: the exit is then NOT_PROVEN)."""
         left: list[str] = []
+        # a set found at start and not unwound yet (its books were not fresh) is unwound too
+        found, self._found = self._found, []
+        for record in found:
+            self._reopened(record, lambda: None)
         for s in list(self._open.values()):
             self._settle_out(s, abandon)
             s.given_up.clear()
