@@ -375,3 +375,29 @@ def test_a_stop_before_the_first_tick_unwinds_the_set_found_at_start(
         assert done["status"] == "flat", done
         assert again.store.leg_sets.unfinished() == []
         _never_twice(again)
+
+
+@pytest.mark.slow
+def test_a_sale_back_whose_answer_was_lost_and_never_placed_is_sold_again(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """B's market is paused, so A is sold back; the sale's create is answered 503 before the
+    exchange took it. Its lookups find it never placed: the sale goes again (under a new client
+    order id) and the set ends flat, not left broken with bids to sell into."""
+    with _set_rig(sim, tmp_path, {B: {}}) as (r, transport):
+        # the window in which a lost order may still land, short: its rule is not what is tested
+        r.loop.executor.unknown_orders.landing_s = 3.0
+        sim.set_status(B, "paused")
+
+        def then_fail_a(ticker: str) -> None:  # A's next create, once B went: its sale back
+            transport.faults[A] = {"http_5xx_rate": 1.0}
+
+        transport.before = then_fail_a
+        _send_set(r)
+        done = _until_done(r)
+        assert done["status"] == "flat", done
+        assert _held(r) == dict.fromkeys(TICKERS, Decimal(0))
+        assert r.events("group_unwind_failed") == []
+        resolved = [e for e in r.events("order_resolved") if e["ticker"] == A]
+        assert [e["status"] for e in resolved] == ["rejected"]
+        _never_twice(r)

@@ -249,9 +249,13 @@ class LegSets:
                 },
             )
 
-            def settled(got_then: Decimal) -> None:
+            def settled(got_then: Decimal | None) -> None:
                 s.settled()
-                filled(got_then)
+                if got_then is None and intent.action is Action.SELL:
+                    # a sale back never placed: what it would sell is still held, and goes
+                    # again (once the backoff ends)
+                    return self._unwind(s)
+                return filled(got_then or ZERO)
 
             self._unknown.when_settled(lost, settled)
 
@@ -488,9 +492,9 @@ class LegSets:
             sign = 1 if intent.action is Action.BUY else -1
             s.lost(lost)
 
-            def settled(got: Decimal) -> None:
+            def settled(got: Decimal | None) -> None:
                 s.settled()
-                s.held[i] += sign * got
+                s.held[i] += sign * (got or ZERO)
                 s.sent = max(s.sent, i + 1) if sign > 0 else s.sent
 
             self._unknown.when_settled(lost, settled)
