@@ -21,7 +21,6 @@ from kalshi_cli.services.reconcile import take_found
 from kalshi_cli.store.records import NOT_ON_EXCHANGE
 from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.errors import KalshiError
-from kalshi_cli.vocabulary.units import ZERO
 
 if TYPE_CHECKING:
     from decimal import Decimal
