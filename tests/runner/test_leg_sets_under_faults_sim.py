@@ -401,3 +401,22 @@ def test_a_sale_back_whose_answer_was_lost_and_never_placed_is_sold_again(
         resolved = [e for e in r.events("order_resolved") if e["ticker"] == A]
         assert [e["status"] for e in resolved] == ["rejected"]
         _never_twice(r)
+
+
+@pytest.mark.slow
+def test_a_stop_whose_sale_back_is_refused_429_sells_again_within_its_deadline(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Stopped while B is out; A's sale back at the stop is answered 429 once: the stop sells
+    again once the backoff ends, within its deadline, and exits flat, no set left broken."""
+    faults = {B: {"hold_request_s": 2.0}}
+    with _set_rig(sim, tmp_path, faults, send_workers=2) as (r, transport):
+        _send_set(r)
+        assert poll_until(lambda: B not in transport.faults, between=lambda: _ticking(r))
+        transport.faults[A] = {"http_429_rate": 1.0}  # A's next create: its sale back
+        summary = r.loop.shutdown(cancel_resting=True)
+        assert summary.broken_sets == ()
+        assert _held(r) == dict.fromkeys(TICKERS, Decimal(0))
+        (done,) = r.events("group_done")
+        assert done["status"] == "flat", done
+        _never_twice(r)

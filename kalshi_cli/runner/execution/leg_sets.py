@@ -514,26 +514,43 @@ class LegSets:
         if s.sending is not None:
             return  # a leg still of unknown outcome: nothing is known to sell
         sets = s.sets
-        for i, held in enumerate(s.held):
-            if held <= sets or (abandon is not None and abandon.is_set()):
-                continue
-            sell = self._sale(s, i, held - sets)
-            if sell is None:
-                continue
-            got = self._sender.submit_now(sell, self._guard.stamp)
-            if got is None and self._unknown.lost_as(sell) is not None:
-                s.going(sell)  # sold or not: unknown
-                return
-            s.held[i] -= got or ZERO
-            self._log.emit(
-                "group_leg",
-                {
-                    **intent_fields(sell),
-                    "filled": got or ZERO,
-                    "set": s.set_id,
-                    "held": s.held_text(),
-                },
-            )
+        for i in range(len(s.held)):
+            while s.held[i] > sets and not (abandon is not None and abandon.is_set()):
+                sell = self._sale(s, i, s.held[i] - sets)
+                if sell is None:
+                    break
+                got = self._sender.submit_now(sell, self._guard.stamp)
+                if got is None and self._unknown.lost_as(sell) is not None:
+                    s.going(sell)  # sold or not: unknown
+                    return
+                s.held[i] -= got or ZERO
+                self._log.emit(
+                    "group_leg",
+                    {
+                        **intent_fields(sell),
+                        "filled": got or ZERO,
+                        "set": s.set_id,
+                        "held": s.held_text(),
+                    },
+                )
+                # refused for an API error (a 429, a 5xx): it goes again once the backoff
+                # ends, if that is within the stop's share of its deadline
+                if got is not None or not self._backoff_waited():
+                    break
+
+    def _backoff_waited(self) -> bool:
+        """At the stop, the API error guard's backoff waited out, when it ends within the
+        share of what the stop's deadline leaves that the sets may spend (False: no backoff,
+        or it ends past that)."""
+        if not self._guard.backing_off:
+            return False
+        ends = self._guard.backoff_until
+        deadline = Deadline.current()
+        now = self._clock.monotonic()
+        if deadline is not None and ends - now > deadline.remaining() * STOP_SHARE:
+            return False
+        self._clock.sleep(ends - now)
+        return True
 
 
 def _note(s: _Set) -> str:
