@@ -235,9 +235,7 @@ class UnknownOrders:
         it was not): how a caller that sent it learns its order is of unknown outcome."""
         return next((c for c, u in self.unknown.items() if u.intent is intent), None)
 
-    def when_settled(
-        self, client_order_id: str, told: Callable[[Decimal | None], None]
-    ) -> None:
+    def when_settled(self, client_order_id: str, told: Callable[[Decimal | None], None]) -> None:
         """`told` what the order of unknown outcome filled once a lookup settles it (None
         when it was never placed: it may be sent again), on the thread that books the lookup."""
         self._watchers[client_order_id] = told
