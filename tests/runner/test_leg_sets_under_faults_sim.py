@@ -27,7 +27,7 @@ from kalshi_cli.services.killswitch.switch import KillSwitch
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
+from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.conftest import SimHarness
 from tests.runner.simproc import (
     Book,
@@ -419,4 +419,36 @@ def test_a_stop_whose_sale_back_is_refused_429_sells_again_within_its_deadline(
         assert _held(r) == dict.fromkeys(TICKERS, Decimal(0))
         (done,) = r.events("group_done")
         assert done["status"] == "flat", done
+        _never_twice(r)
+
+
+@pytest.mark.slow
+def test_a_sale_back_sent_long_after_the_set_was_decided_is_judged_on_the_feed_now(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """B's market is paused, so A is sold back; the sale's create is answered 503 before the
+    exchange took it, and its lookups find it never placed only past the stale-feed limit
+    (`risk.stale_after_s`) after the set was decided. The feed is fresh all along (C's book
+    moves every tick): the sale that goes again is judged on the data of now, not refused as
+    stale for the age of the set's decision, and the set ends flat."""
+    with _set_rig(sim, tmp_path, {B: {}}, risk={"stale_after_s": 2.0}) as (r, transport):
+        r.loop.executor.unknown_orders.landing_s = 4.0  # past the stale-feed limit
+        sim.set_status(B, "paused")
+
+        def then_fail_a(ticker: str) -> None:  # A's next create, once B went: its sale back
+            transport.faults[A] = {"http_5xx_rate": 1.0}
+
+        transport.before = then_fail_a
+        _send_set(r)
+        prices = iter(["0.30", "0.31"] * 200)
+
+        def moving(r: Rig) -> None:
+            r.books[C].set("moving", BookSide.BID, next(prices))
+            _ticking(r)
+
+        assert poll_until(lambda: bool(_done(r)), between=lambda: moving(r), within_s=60)
+        (done,) = _done(r)
+        assert done["status"] == "flat", done
+        assert _held(r) == dict.fromkeys(TICKERS, Decimal(0))
+        assert r.events("group_unwind_failed") == []
         _never_twice(r)

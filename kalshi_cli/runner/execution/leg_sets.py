@@ -36,6 +36,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.execution.answers import intent_fields
+from kalshi_cli.runner.ports import book_data_at
 from kalshi_cli.store.leg_sets import SetLeg, set_tag
 from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.units import ZERO, Action, Side, TimeInForce
@@ -72,8 +73,6 @@ class _Set:
         legs: list[Intent],
         kept: list[Kept],
         *,
-        last_data_at: float | None,
-        in_sync: bool,
         release: Callable[[], None],
     ) -> None:
         self.set_id = set_id
@@ -85,8 +84,6 @@ class _Set:
         self.waiting: str | None = None
         self.waits: list[Callable[[], None]] = []  # the step the backoff holds (one)
         self.given_up: set[int] = set()  # legs whose sale back found no bid or filled short
-        self.last_data_at = last_data_at
-        self.in_sync = in_sync
         self._release: Callable[[], None] | None = release
 
     def going(self, intent: Intent) -> None:
@@ -178,7 +175,7 @@ class LegSets:
             return False
         # every leg's market takes no other decision until the set ends
         release = self._hold_markets([g.ticker for g in legs])
-        s = _Set(set_id, legs, kept, last_data_at=last_data_at, in_sync=in_sync, release=release)
+        s = _Set(set_id, legs, kept, release=release)
         if not self._executor.dry_run:  # a dry run's set holds nothing to find again
             self._store.leg_sets.begin(
                 set_id, legs[0].strategy, [SetLeg(g.ticker, g.side, g.price, g.count) for g in legs]
@@ -259,9 +256,11 @@ class LegSets:
 
             self._unknown.when_settled(lost, settled)
 
-        self._executor.execute_one(
-            intent, last_data_at=s.last_data_at, in_sync=s.in_sync, then=booked
-        )
+        # judged on the market's data as it is now: a leg or sale back may go long after the
+        # set was decided (a lookup, a backoff), its book fresh all along
+        fresh = self._feed.is_fresh(intent.ticker)
+        at = book_data_at(self._feed, intent.ticker, self._clock.wall(), fresh)
+        self._executor.execute_one(intent, last_data_at=at, in_sync=fresh, then=booked)
 
     def _leg_filled(self, s: _Set, n: int, going: Intent, got: Decimal) -> None:
         s.held[n] += got
@@ -435,9 +434,7 @@ class LegSets:
         """A set found in the state file, open again: what each leg holds read from its
         orders."""
         legs = [_found_leg(g, record.strategy, set_tag(record.set_id)) for g in record.legs]
-        s = _Set(
-            record.set_id, legs, [], last_data_at=self._clock.wall(), in_sync=True, release=release
-        )
+        s = _Set(record.set_id, legs, [], release=release)
         s.held = self._store.leg_sets.held(record)
         s.sent = len(legs)
         self._open[s.set_id] = s
