@@ -275,7 +275,8 @@ def test_the_kill_switch_names_a_set_left_broken_and_its_legs(
     sim: SimHarness, tmp_path: Path
 ) -> None:
     """Killed after A filled and before B left: `cancel-all` names the set and what each leg
-    holds (NO 5 of A, none of B and C), in its text and its `--json`."""
+    holds (NO 5 of A, none of C; B unknown: its intent was written and no answer recorded, as
+    a kill while its request is out leaves it), in its text and its `--json`."""
     with _set_rig(sim, tmp_path, {B: {}}) as (r, transport):
         _kill_between_legs(transport)
         with pytest.raises(Killed):
@@ -283,10 +284,10 @@ def test_the_kill_switch_names_a_set_left_broken_and_its_legs(
         report = KillSwitch(r.client, r.store, SystemClock(), deadline_s=20).run()
     (broken,) = report.to_json()["broken_sets"]
     assert broken["status"] == "open"
-    assert [(g["ticker"], g["side"], Decimal(g["held"])) for g in broken["legs"]] == [
-        (A, "no", 5),
-        (B, "no", 0),
-        (C, "no", 0),
+    assert [(g["ticker"], g["side"], g["held"]) for g in broken["legs"]] == [
+        (A, "no", "5"),
+        (B, "no", "unknown"),
+        (C, "no", "0"),
     ]
     out = io.StringIO()
     render_kill_report(Output(stdout=out), report, scope="all markets")
@@ -452,3 +453,27 @@ def test_a_sale_back_sent_long_after_the_set_was_decided_is_judged_on_the_feed_n
         assert _held(r) == dict.fromkeys(TICKERS, Decimal(0))
         assert r.events("group_unwind_failed") == []
         _never_twice(r)
+
+
+@pytest.mark.slow
+def test_the_kill_switch_names_a_leg_of_unknown_outcome_as_unknown_not_as_none_held(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """B's create executes and its answer is dropped, and the loop is killed before its lookup:
+    the state file knows B only as an order of unknown outcome. `cancel-all` names the set, A
+    held (NO 5) and B as unknown, never as holding none (the exchange holds NO 5 of it)."""
+    with _set_rig(sim, tmp_path, {B: {"drop_response_after_commit_rate": 1.0}}) as (r, _):
+        _send_set(r)
+        (unknown,) = r.events("group_leg_unknown")
+        assert unknown["ticker"] == B
+        assert _held(r)[B] == 5
+        report = KillSwitch(r.client, r.store, SystemClock(), deadline_s=20).run()
+    (broken,) = report.to_json()["broken_sets"]
+    assert [(g["ticker"], g["held"]) for g in broken["legs"]] == [
+        (A, "5"),
+        (B, "unknown"),
+        (C, "0"),
+    ]
+    out = io.StringIO()
+    render_kill_report(Output(stdout=out), report, scope="all markets")
+    assert f"{B} no unknown of 5" in out.getvalue(), out.getvalue()
