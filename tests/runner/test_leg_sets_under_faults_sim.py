@@ -477,3 +477,29 @@ def test_the_kill_switch_names_a_leg_of_unknown_outcome_as_unknown_not_as_none_h
     out = io.StringIO()
     render_kill_report(Output(stdout=out), report, scope="all markets")
     assert f"{B} no unknown of 5" in out.getvalue(), out.getvalue()
+
+
+@pytest.mark.slow
+def test_a_sale_back_the_order_rate_cap_has_no_room_for_waits_for_room(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """`risk.max_orders_per_minute` 3 and C's market paused: A and B fill, C is refused, and the
+    three orders fill the minute's cap. The sale back of A waits for room (`group_waits`), never
+    given up as filled short; the stop then sells A and B back: flat, nothing left broken."""
+    risk = {"max_orders_per_minute": 3}
+    with _set_rig(sim, tmp_path, {}, risk=risk) as (r, _):
+        sim.set_status(C, "paused")
+        _send_set(r)
+        (broken,) = r.events("group_broken")
+        assert _amounts(broken["held"]) == {f"{A} no": 5, f"{B} no": 5, f"{C} no": 0}
+        _ticking(r)
+        (waits,) = r.events("group_waits")
+        assert "order-rate cap" in str(waits["reason"]), waits
+        assert r.events("group_unwind_failed") == []
+        assert _done(r) == []
+        summary = r.loop.shutdown(cancel_resting=True)
+        assert summary.broken_sets == ()
+        assert _held(r) == dict.fromkeys(TICKERS, Decimal(0))
+        (done,) = _done(r)
+        assert done["status"] == "flat", done
+        _never_twice(r)

@@ -83,6 +83,7 @@ class _Set:
         self.sending: Intent | None = None
         self.waiting: str | None = None
         self.waits: list[Callable[[], None]] = []  # the step the backoff holds (one)
+        self.why: str | None = None  # what the step waits for, as last said (`group_waits`)
         self.given_up: set[int] = set()  # legs whose sale back found no bid or filled short
         self._release: Callable[[], None] | None = release
 
@@ -289,18 +290,23 @@ class LegSets:
         )
         self._unwind(s)
 
-    def _held_back(self, s: _Set, step: Callable[[], None]) -> bool:
-        """The step waits: for the end of the backoff (`resume` runs it), or for the stop
-        (`finish_at_stop`)."""
+    def _held_back(self, s: _Set, step: Callable[[], None], *, slot: bool = False) -> bool:
+        """The step waits: for the end of the backoff, or (`slot`: a sale back, whose slot of
+        the order-rate cap the set did not keep) for room under the cap (`resume` runs it each
+        tick), or for the stop (`finish_at_stop`)."""
         if self._executor.stopping:
             return True
-        if not self._guard.backing_off:
+        cap = self._risk.rate_cap
+        if self._guard.backing_off:
+            why = "backing off after API errors"
+        elif slot and cap.count() >= cap.limit:
+            why = "the order-rate cap has no room for the sale back"
+        else:
+            s.why = None
             return False
-        if not s.waits:
-            self._log.emit(
-                "group_waits",
-                {"set": s.set_id, "held": s.held_text(), "reason": "backing off after API errors"},
-            )
+        if why != s.why:  # said once while it waits for the same thing, tick after tick
+            s.why = why
+            self._log.emit("group_waits", {"set": s.set_id, "held": s.held_text(), "reason": why})
         s.hold(step)
         return True
 
@@ -313,7 +319,7 @@ class LegSets:
         todo = [i for i, h in enumerate(s.held) if h > sets and i not in s.given_up]
         if not todo:
             return self._end(s)
-        if self._held_back(s, partial(self._unwind, s)):
+        if self._held_back(s, partial(self._unwind, s), slot=True):
             return None
         sell = self._sale(s, todo[0], s.held[todo[0]] - sets)
         if sell is None:
