@@ -503,3 +503,25 @@ def test_a_sale_back_the_order_rate_cap_has_no_room_for_waits_for_room(
         (done,) = _done(r)
         assert done["status"] == "flat", done
         _never_twice(r)
+
+
+@pytest.mark.slow
+def test_a_set_found_at_start_in_a_market_settled_since_sells_nothing_it_no_longer_holds(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Killed after A filled (NO 5) and before B left; A then settles NO and pays. The next
+    loop finds the set open, and A holds nothing now: no sale back is sent into the settled
+    market, and the set ends, not broken at every stop from then on."""
+    with _set_rig(sim, tmp_path, {B: {}}) as (r, transport):
+        _kill_between_legs(transport)
+        with pytest.raises(Killed):
+            _send_set(r)
+        account = r.account
+    sim.settle(A, "no")
+    with rig(sim, tmp_path, TICKERS, strategy="arbitrage", params={}, trader=account) as again:
+        done = _until_done(again)
+        assert done["status"] == "flat", done
+        assert [g for g in again.events("group_leg") if g["action"] == "sell"] == []
+        assert again.events("group_unwind_failed") == []
+        assert again.loop.shutdown(cancel_resting=True).broken_sets == ()
+        assert again.store.leg_sets.unfinished() == []

@@ -328,22 +328,31 @@ class LegSets:
         return None
 
     def _sale(self, s: _Set, i: int, extra: Decimal) -> Intent | None:
-        """The reducing IOC sell of `extra` of leg `i` into the bids (None: nobody bids)."""
+        """The reducing IOC sell of `extra` of leg `i` into the bids, no more than the strategy
+        holds of it now (None: nothing left to sell, or nobody bids)."""
         leg = s.legs[i]
+        sell = replace(
+            leg, action=Action.SELL, count=extra, reduce_only=True, time_in_force=TimeInForce.IOC
+        )
+        # a market settled since (a set found at start), or contracts sold by another path,
+        # leave less held than the set's orders say: what is gone is no longer the set's
+        held = self._executor.room(sell)
+        if held < extra:
+            s.held[i] -= extra - held
+            extra = held
+        if extra <= 0:
+            return None
         at = self.unwind_price(leg.ticker, leg.side, extra)
         if at is None:
             s.given_up.add(i)
             self._unwind_failed(s, leg, extra, "nobody bids to sell into")
             return None
         return replace(
-            leg,
-            action=Action.SELL,
+            sell,
             price=at,
             count=extra,
             model_fair=at,
             reason=f"unwinding {extra} of a partial set: {leg.reason}",
-            reduce_only=True,
-            time_in_force=TimeInForce.IOC,
             replaces=(),
         )
 
