@@ -30,7 +30,7 @@ from kalshi_cli.feed.book import (
     refusal_reason,
 )
 from kalshi_cli.feed.channels import LIFECYCLE, TRADE, ChannelMessages
-from kalshi_cli.feed.commands import REFUSAL_RETRY_CAP_S, CommandDesk, Refusals
+from kalshi_cli.feed.commands import CommandDesk, Refusals
 from kalshi_cli.feed.index import ACTIONS, ID_PARAM, INDEX_CHANNELS, IndexBoard
 from kalshi_cli.vocabulary.clock import Clock
 
@@ -50,7 +50,6 @@ IDLE_TIMEOUT_S = 30.0
 STALE_AFTER_S = 10.0
 # How long a requested snapshot may take before the subscription is resubscribed.
 RESNAPSHOT_TIMEOUT_S = 5.0
-__all__ = ["LIFECYCLE", "REFUSAL_RETRY_CAP_S", "TRADE", "FeedSession"]
 
 
 class FeedSession:
