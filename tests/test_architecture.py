@@ -536,10 +536,6 @@ def test_the_wiring_check_sees_a_late_wiring(tmp_path: Path) -> None:
 MAX_METHODS = 25
 NOT_SPLIT_YET = {
     "Connection": (30, "signing, retries, pacing and the deadline of one HTTP connection"),
-    "FeedSession": (
-        28,
-        "one connection's subscriptions and their replies, and the book messages they bring",
-    ),
     "Portfolio": (26, "the loop's books: positions, orders and their owners"),
     "Ledger": (
         34,

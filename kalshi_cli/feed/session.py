@@ -17,10 +17,8 @@ import msgspec
 
 from kalshi_cli.feed import messages
 from kalshi_cli.feed.book import (
-    GAP,
     GET_SNAPSHOT,
     ORDERBOOK,
-    REPEAT,
     BookSet,
     EventKind,
     EventSink,
@@ -87,7 +85,6 @@ class FeedSession:
         self.stale_after = stale_after
         self.probe_after = stale_after / 2 if probe_after is None else probe_after
         self._lock = threading.RLock()
-        self._book_events: dict[str, FeedEvent] = {}
         # a subscription of the lifecycle channel was read before: a new one begins with a gap
         self._lifecycle_read = False
         # markets with no book whose orders and lifecycle are passed on (`follow`)
@@ -100,17 +97,19 @@ class FeedSession:
         # are dropped
         self._subs = Subscriptions()
         self._seq = SeqTracker()
+        self._resnap: dict[str, float] = {}  # ticker -> when a snapshot was requested
         self._channel_messages = ChannelMessages(
             self._subs,
             self._seq,
             books=self._books,
             sink=self._sink,
+            clock=self._clock,
+            asked=self._resnap,
+            ask_snapshots=self.request_snapshots,
             followed=self._followed,
             index_board=self.index_board,
         )
-        self._resnap: dict[str, float] = {}  # ticker -> when a snapshot was requested
         self._refusals = Refusals()  # what to ask for again (`tick`), each channel's streak
-        self._book_at: float | None = None  # monotonic: the last orderbook data message
         self._probes = 0  # quiet-subscription probes sent, to rotate through the markets
         self._unknown_types: set[str | None] = set()  # logged once each
 
@@ -267,9 +266,10 @@ class FeedSession:
                 self.request_snapshots(late)
             for channel, refused in self._refusals.due(now, self.resnapshot_timeout):
                 self._ask_again(channel, refused)
-            if self._book_at is None or ORDERBOOK not in self.sids:
+            heard_at = self._channel_messages.heard_at
+            if heard_at is None or ORDERBOOK not in self.sids:
                 return
-            age = now - self._book_at
+            age = now - heard_at
             tickers = self._books.tickers()
             if not tickers:
                 return
@@ -301,7 +301,7 @@ class FeedSession:
 
     def data_age(self) -> float:
         """Seconds since the orderbook subscription's last data message (inf: none yet)."""
-        at = self._book_at
+        at = self._channel_messages.heard_at
         return math.inf if at is None else self._clock.monotonic() - at
 
     def _resubscribe(self, channel: str) -> None:
@@ -321,29 +321,29 @@ class FeedSession:
         `ValueError` for a frame that is not a known message's shape (`WsFeed` resyncs)."""
         msg = messages.decode(text)
         with self._lock:
-            passed = self._channel_messages
+            data = self._channel_messages
             # the delta first: it is most of the traffic
             if type(msg) is messages.DeltaMessage:
-                self._on_delta(msg)
+                data.delta(msg)
             elif type(msg) is messages.SnapshotMessage:
-                self._on_snapshot(msg)
+                data.snapshot(msg)
             elif isinstance(msg, messages.TradeMessage):
-                passed.trade(msg)
+                data.trade(msg)
             elif isinstance(msg, messages.FillMessage):
-                passed.account(EventKind.FILL, msg, msg.msg.market_ticker, msg.msg)
+                data.account(EventKind.FILL, msg, msg.msg.market_ticker, msg.msg)
             elif isinstance(msg, messages.UserOrderMessage):
                 update = messages.order_update(msg.msg)
-                passed.account(EventKind.USER_ORDER, msg, update.ticker or None, update)
+                data.account(EventKind.USER_ORDER, msg, update.ticker or None, update)
             elif isinstance(msg, messages.TickerMessage):
-                passed.account(EventKind.TICKER, msg, msg.msg.market_ticker, None)
+                data.account(EventKind.TICKER, msg, msg.msg.market_ticker, None)
             elif isinstance(msg, messages.PositionMessage):
-                passed.account(EventKind.POSITION, msg, msg.msg.market_ticker, None)
+                data.account(EventKind.POSITION, msg, msg.msg.market_ticker, None)
             elif isinstance(msg, messages.LifecycleMessage):
-                passed.lifecycle(msg, msg.msg)
+                data.lifecycle(msg, msg.msg)
             elif isinstance(msg, messages.EventLifecycleMessage | messages.EventFeeUpdateMessage):
-                passed.lifecycle(msg, None)
+                data.lifecycle(msg, None)
             elif isinstance(msg, messages.IndexValueMessage):
-                passed.index(msg)
+                data.index(msg)
             else:
                 self._on_reply(msg)
                 return False
@@ -372,65 +372,6 @@ class FeedSession:
             self._on_error(msg)
         elif isinstance(msg, messages.Unsubscribed):
             self._commands.answered(msg.id)
-
-    def _on_delta(self, msg: messages.DeltaMessage) -> None:
-        sid = msg.sid
-        if sid in self._subs.unread:
-            return
-        place = self._seq.place(sid, msg.seq)
-        if place == REPEAT:  # applied already, or held by the snapshot its gap asked for
-            return
-        self._book_at = self._clock.monotonic()
-        if place == GAP:
-            self._on_book_gap(None)
-            return
-        body = msg.msg
-        ticker = body.market_ticker
-        books = self._books
-        with books.lock:
-            book = books.get(ticker)
-            if book is None:
-                return
-            was_fresh = book.fresh
-            ok = book.apply_delta(
-                body.side, body.price_dollars, body.delta_fp, yes_priced=books.yes_priced
-            )
-        if not ok:
-            self._sink(FeedEvent(EventKind.STALE, ticker, reason="bad_delta"))
-            self.request_snapshots([ticker])
-        elif was_fresh:
-            event = self._book_events.get(ticker)
-            if event is None:  # the same immutable event every time: no allocation per delta
-                event = self._book_events[ticker] = FeedEvent(EventKind.BOOK, ticker)
-            self._sink(event)
-
-    def _on_snapshot(self, msg: messages.SnapshotMessage) -> None:
-        sid = msg.sid
-        if sid in self._subs.unread:
-            return
-        place = self._seq.place(sid, msg.seq)
-        if place == REPEAT:  # older than the book: taken, it would undo the deltas since
-            return
-        self._book_at = self._clock.monotonic()
-        body = msg.msg
-        ticker = body.market_ticker
-        self._resnap.pop(ticker, None)
-        if place == GAP:
-            self._on_book_gap(ticker)
-        read_in_old_prices = self._books.snapshot(ticker, body)
-        if read_in_old_prices:  # the NO levels' prices switched: read those books again
-            self.request_snapshots(read_in_old_prices)
-        if self._books.get(ticker) is not None and not self._books.is_fresh(ticker):
-            # refused (an impossible level): no answer, so asked for again after
-            # `resnapshot_timeout` as an unanswered request is (`tick`); a busy subscription is
-            # never probed. Not at once: a book sent so again would cost a command a round trip.
-            self._resnap[ticker] = self._book_at
-
-    def _on_book_gap(self, except_ticker: str | None) -> None:
-        """A message of the orderbook subscription was lost: any of its markets may be wrong."""
-        suspects = [t for t in self._books.tickers() if t != except_ticker]
-        self._books.mark_stale(suspects, "seq_gap")
-        self.request_snapshots(suspects)
 
     def _on_subscribed(self, msg: messages.Subscribed) -> None:
         command = self._commands.answered(msg.id)
