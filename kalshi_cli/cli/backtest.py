@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kalshi_cli.cli._context import current
-from kalshi_cli.cli._options import BudgetOpt, JsonOpt, ModelOpt, ParamsOpt, StrategiesOpt
+from kalshi_cli.cli._options import (
+    BudgetOpt,
+    JsonOpt,
+    ModelOpt,
+    ParamsOpt,
+    StrategiesOpt,
+    narrowing_list,
+)
 from kalshi_cli.cli._output import Column
 
 if TYPE_CHECKING:
@@ -64,6 +71,7 @@ def backtest_command(
             "--tickers",
             "--ticker",
             "--markets",
+            parser=narrowing_list,
             help="Comma-separated tickers. [default: every market of the data]",
         ),
     ] = None,

@@ -138,10 +138,7 @@ def _market_filters(
     if event:
         filters["event_ticker"] = event
     if tickers:
-        names = [t.strip() for t in tickers.split(",") if t.strip()]
-        if not names:
-            raise typer.BadParameter("no ticker given", param_hint="--tickers")
-        filters["tickers"] = names
+        filters["tickers"] = [t.strip() for t in tickers.split(",") if t.strip()]
     return filters
 
 

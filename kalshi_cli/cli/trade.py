@@ -16,6 +16,8 @@ from kalshi_cli.cli._options import (
     ModelOpt,
     ParamsOpt,
     StrategiesOpt,
+    narrowing,
+    narrowing_list,
 )
 from kalshi_cli.cli._services import tier_setting
 
@@ -44,6 +46,7 @@ def trade_command(
         typer.Option(
             "--assign",
             metavar="NAME:TICKER",
+            parser=narrowing,
             help="Give strategy NAME the contracts held in TICKER that no strategy bought (by "
             "hand, before the loop), so its exits may sell them; repeat it. Kept in the state "
             "file until replaced or cleared (`kalshi status` lists them). Without it such a "
@@ -65,15 +68,17 @@ def trade_command(
             "--tickers",
             "--ticker",
             "--markets",
+            parser=narrowing_list,
             help="Comma-separated tickers to trade. On prod one of --markets, --series and "
             "--event (or the config's trade: section) is required.",
         ),
     ] = None,
     series: Annotated[
-        str | None, typer.Option("--series", help="Every open market of a series.")
+        str | None,
+        typer.Option("--series", parser=narrowing, help="Every open market of a series."),
     ] = None,
     event: Annotated[
-        str | None, typer.Option("--event", help="Every open market of an event.")
+        str | None, typer.Option("--event", parser=narrowing, help="Every open market of an event.")
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Log signals and risk verdicts; send nothing.")

@@ -25,6 +25,7 @@ from kalshi_cli.cli._options import (
     JsonOpt,
     SubaccountOpt,
     YesOpt,
+    narrowing,
 )
 from kalshi_cli.services.killswitch.switch import DEFAULT_DEADLINE_S
 from kalshi_cli.vocabulary.exit_codes import ExitCode
@@ -44,9 +45,12 @@ if TYPE_CHECKING:
 def cancel_all_command(
     *,
     ticker: Annotated[
-        str | None, typer.Option("--ticker", "--market", help="Only this market's orders.")
+        str | None,
+        typer.Option("--ticker", "--market", parser=narrowing, help="Only this market's orders."),
     ] = None,
-    event: Annotated[str | None, typer.Option("--event", help="Only this event's orders.")] = None,
+    event: Annotated[
+        str | None, typer.Option("--event", parser=narrowing, help="Only this event's orders.")
+    ] = None,
     deadline: Annotated[
         float,
         typer.Option(

@@ -86,6 +86,18 @@ class TradeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
                 f"strategy_errors_stop ({self.strategy_errors_stop}) must be at least "
                 f"strategy_errors_alert ({self.strategy_errors_alert})"
             )
+        # an empty selection would trade every open market, as the options' (`cli._options`)
+        for key, value in (("series", self.series), ("event", self.event)):
+            if value is not None and not value.strip():
+                raise ValueError(f"{key} is empty: name one, or remove the key")
+        if self.markets is not None and not self.tickers:
+            raise ValueError("markets names no ticker: name one, or remove the key")
+
+    @property
+    def tickers(self) -> tuple[str, ...]:
+        """`markets`, a list or "A,B", as tickers."""
+        raw = [self.markets] if isinstance(self.markets, str) else self.markets or []
+        return tuple(t.strip() for text in raw for t in text.split(",") if t.strip())
 
 
 @dataclass(frozen=True)
@@ -234,12 +246,7 @@ class TradeConfig:
         return RetentionPolicy.from_config(self.retention)
 
     def selection(self) -> Selection:
-        raw = self.settings.markets
-        if isinstance(raw, str):
-            tickers = tuple(t.strip() for t in raw.split(",") if t.strip())
-        else:
-            tickers = tuple(raw or ())
-        return Selection(tickers, self.settings.series, self.settings.event)
+        return Selection(self.settings.tickers, self.settings.series, self.settings.event)
 
     def path(self, key: Literal["log_file", "pause_file"], default: Path) -> Path:
         value = getattr(self.settings, key)
