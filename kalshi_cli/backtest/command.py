@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from kalshi_cli.backtest import split
-from kalshi_cli.backtest.engine import BacktestSpec, execute, markets_of
+from kalshi_cli.backtest.engine import BacktestSpec, ParamPairs, execute, markets_of
 from kalshi_cli.backtest.executors import Progress, open_executor
 from kalshi_cli.backtest.history import RunStore, provenance
 from kalshi_cli.backtest.lookahead import LookAheadFound, LookAheadReport, check_lookahead
@@ -539,8 +539,16 @@ def _stored(sweep: BacktestOutcome) -> dict[str, Any]:
     return doc
 
 
-def _param_pairs(params: Any) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((k, str(v)) for k, v in params_dict(params).items()))
+def _param_pairs(params: Any) -> ParamPairs:
+    """Validated params as the spec keeps them, each read back by the params decoder as it was
+    (a list parameter's items each a text: `str(())` was no list, and every built-in default of
+    one refused its own strategy's backtest)."""
+    return tuple(
+        sorted(
+            (k, tuple(str(x) for x in v) if isinstance(v, tuple | list) else str(v))
+            for k, v in params_dict(params).items()
+        )
+    )
 
 
 def _section_items(section: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:

@@ -63,6 +63,12 @@ class LookAheadError(KalshiError):
     """A decision saw data received at or after its own time: the backtest cannot be trusted."""
 
 
+# a strategy parameter as a spec keeps it: its text (a number, a name, a flag's value), or a
+# list parameter's items as texts, each read back by the params decoder (`Strategy.params`)
+ParamValue = str | tuple[str, ...]
+ParamPairs = tuple[tuple[str, ParamValue], ...]
+
+
 @dataclass(frozen=True)
 class BacktestSpec:
     """Everything one run depends on. Two equal specs over the same data give the same result
@@ -70,7 +76,7 @@ class BacktestSpec:
 
     data: str  # the data set's directory
     strategy: str  # a built-in's name, an absolute .py path, an import path, an entry point
-    params: tuple[tuple[str, str], ...] = ()  # strategy parameters, as given on the command line
+    params: ParamPairs = ()  # strategy parameters, as given on the command line
     markets: tuple[str, ...] = ()  # empty: every market of the data set
     start_ns: int | None = None
     end_ns: int | None = None  # records at or after this are not read
@@ -89,12 +95,12 @@ class BacktestSpec:
     data_fingerprint: str = ""
     # the other strategies run beside `strategy` in the same loop, on the same bankroll, each
     # (spec, its params): each trades only what it owns, as live
-    beside: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    beside: tuple[tuple[str, ParamPairs], ...] = ()
     # each strategy's name, `strategy`'s first: a sweep's NAME.param finds its strategy by it
     # (empty: each named by its spec)
     names: tuple[str, ...] = ()
 
-    def values(self) -> dict[str, str]:
+    def values(self) -> dict[str, ParamValue]:
         """The lineup's params as a sweep names them: a lone strategy's by their own names,
         each of several strategies' as NAME.param."""
         if not self.beside:
@@ -123,7 +129,7 @@ class BacktestSpec:
 
     def lineup(
         self, lookup: Lookup | None = None
-    ) -> tuple[tuple[StrategyChoice, ...], dict[str, dict[str, str]]]:
+    ) -> tuple[tuple[StrategyChoice, ...], dict[str, dict[str, ParamValue]]]:
         """The loop's strategies in order and each one's params by its name: what a backtest
         and a paper replay of this spec run. `lookup`: the command's, which found them once
         already; None: each looked up here."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.backtest.dataset import fingerprint
-from kalshi_cli.backtest.engine import BacktestSpec, Lookup
+from kalshi_cli.backtest.engine import BacktestSpec, Lookup, ParamValue
 from kalshi_cli.vocabulary.errors import KalshiError, UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 
@@ -32,7 +32,7 @@ class RunNotFound(KalshiError):
 
 
 def strategy_source(
-    name: str, params: Mapping[str, str], strategies: Lookup | None = None
+    name: str, params: Mapping[str, ParamValue], strategies: Lookup | None = None
 ) -> dict[str, Any]:
     """The strategy's module file, the SHA-256 of its bytes (None when it has no file), and
     `modules`: each module of the trader's it imports by its SHA-256, each installed library
@@ -46,7 +46,8 @@ def strategy_source(
     strategy = (strategies or get_strategy)(name)
     module = inspect.getmodule(getattr(strategy, "decide_fn", None) or strategy)
     path = getattr(module, "__file__", None)
-    model = params.get("source") if strategy.name == "model" else None
+    source = params.get("source") if strategy.name == "model" else None
+    model = source if isinstance(source, str) else None
     files = [p for p in source_files(model) if p.suffix == ".py"] if model else []
     if not path or not Path(path).is_file():
         return {"name": name, "file": None, "sha256": None, "modules": code_sources(files)}

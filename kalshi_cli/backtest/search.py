@@ -18,7 +18,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.backtest.engine import BacktestSpec
+from kalshi_cli.backtest.engine import BacktestSpec, ParamValue
 from kalshi_cli.backtest.report import failed, failure_line, plain, skipped_of
 from kalshi_cli.backtest.sweep import METRICS, metric_value, run_sweep
 from kalshi_cli.strategy_api import search_ranges
@@ -423,7 +423,7 @@ def _visited(study: optuna.Study, axes: Sequence[Axis]) -> set[tuple[int, ...]]:
     }
 
 
-def _spec_of(base: BacktestSpec, params: Mapping[str, str]) -> BacktestSpec:
+def _spec_of(base: BacktestSpec, params: Mapping[str, ParamValue]) -> BacktestSpec:
     return replace(base, params=tuple(sorted((dict(base.params) | dict(params)).items())))
 
 
