@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import asdict
@@ -21,6 +20,7 @@ from kalshi_cli.backtest.dataset import fingerprint
 from kalshi_cli.backtest.engine import BacktestSpec, Lookup, ParamValue
 from kalshi_cli.vocabulary.errors import KalshiError, UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.files import write_whole
 
 FORMAT = "kalshi-backtest-run/1"
 
@@ -86,11 +86,8 @@ class RunStore:
         millis = int(moment * 1000) % 1000
         run_id = f"{stamp}{millis:03d}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
         body = {"id": run_id, "stored_at": stamp, **body}
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.root / f".{run_id}.{os.getpid()}.tmp"
         # in the order written: `runs show --json` gives the report as the run printed it
-        tmp.write_text(json.dumps(body, indent=1, default=str), "utf-8")
-        tmp.replace(self.root / f"{run_id}.json")
+        write_whole(self.root / f"{run_id}.json", json.dumps(body, indent=1, default=str))
         return run_id
 
     def ids(self) -> list[str]:

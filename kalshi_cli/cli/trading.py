@@ -159,7 +159,13 @@ def render_kill_report(out: Output, report: KillReport, *, scope: str) -> None:
         return
     out.line(f"trading state: {_state_line(report)}")
     contracts = fmt_count(report.contracts_cancelled)
-    out.line(f"cancelled: {len(report.cancelled)} order(s), {contracts} contract(s)")
+    if report.uncounted:
+        out.line(
+            f"cancelled: unknown: the exchange's cancel-all went out, but what it took could not "
+            f"be listed ({len(report.cancelled)} order(s) confirmed one by one)"
+        )
+    else:
+        out.line(f"cancelled: {len(report.cancelled)} order(s), {contracts} contract(s)")
     for order_id in report.cancelled[:20]:
         out.line(f"  {report.owner_text(order_id)}")
     if len(report.cancelled) > 20:
