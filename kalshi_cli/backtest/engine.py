@@ -455,6 +455,7 @@ def execute(
         markets = _with_terms([client.markets.get_market(t) for t in tickers], root)
         choices, params = spec.lineup(strategies)
         config = TradeConfig(strategies=params, risk=dict(spec.risk), trade=dict(spec.trade))
+        client.subaccounts.set_subaccount_netting(0, config.settings.venue_netting)
         options = TradeOptions(strategies=choices, selection=Selection(tuple(tickers)))
         # a backtest's heartbeat has no reader (no check or dead-man watches a replay), so it
         # is written once a simulated minute rather than every second: 3,600 transactions an

@@ -220,3 +220,24 @@ DurationOpt = Annotated[
         "--duration", parser=FiniteFloat(min=0), help="Stop after this many seconds (0 or more)."
     ),
 ]
+
+
+class OnOff(StrEnum):
+    ON = "on"
+    OFF = "off"
+
+
+def on_off(value: OnOff | None) -> bool | None:
+    return None if value is None else value is OnOff.ON
+
+
+NettingOpt = Annotated[
+    OnOff | None,
+    typer.Option(
+        "--netting",
+        case_sensitive=False,
+        help="Collateral-return netting on the local venue's subaccount: with it on, an "
+        "event's positions hold only their worst-case loss (docs/backtesting.md). "
+        "[default: the config's trade.venue_netting, else off, as on a new Kalshi account]",
+    ),
+]

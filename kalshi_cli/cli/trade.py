@@ -14,10 +14,12 @@ from kalshi_cli.cli._options import (
     EnvOpt,
     FiniteFloat,
     ModelOpt,
+    NettingOpt,
     ParamsOpt,
     StrategiesOpt,
     narrowing,
     narrowing_list,
+    on_off,
 )
 from kalshi_cli.cli._services import tier_setting
 
@@ -128,6 +130,7 @@ def trade_command(
         str,
         typer.Option("--paper-balance", help="The paper session's starting cash, in dollars."),
     ] = "1000",
+    netting: NettingOpt = None,
     subaccount: Annotated[
         int | None,
         typer.Option(
@@ -162,6 +165,8 @@ def trade_command(
 
     Paper trading: kalshi trade --strategy market-maker --paper --env demo --duration 600
 
+    Paper trading with netting: kalshi trade --strategy arbitrage --paper --netting on --once
+
     Clear an assignment, and exit: kalshi trade --unassign KXBTCD-SIM-T97000
 
     On a subaccount: kalshi trade --strategy spike --markets KXBTCD-25DEC31-T100000 --subaccount 2
@@ -170,6 +175,7 @@ def trade_command(
     from kalshi_cli.runner.lifecycle.launch import run_trade
     from kalshi_cli.runner.lifecycle.session import CLIENT_RETRY_BUDGET_S
     from kalshi_cli.runner.preflight import check_start
+    from kalshi_cli.vocabulary.errors import UsageError
 
     app = current()
     settings = app.settings(env.value if env else None)
@@ -183,6 +189,12 @@ def trade_command(
     options = _options(lineup, selected=(markets, series, event), dry_run=dry_run, once=once,
         bounds=(duration, max_ticks), live=live, log_file=log_file, order_group=order_group,
         venue=(paper, paper_balance, subaccount), assign=assign or [])  # fmt: skip
+    if netting is not None and not paper:
+        raise UsageError(
+            "--netting is the paper venue's; the exchange's netting is set on the exchange",
+            hint="kalshi subaccount netting on|off [--subaccount N]",
+        )
+    config = config.with_netting(on_off(netting))
     # prod's refusals where the money is prod's, whatever `env` names (`Settings.money_env`)
     check_start(settings.money_env, options, config)  # the refusals that need no exchange
     run_trade(

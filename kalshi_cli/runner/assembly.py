@@ -681,14 +681,24 @@ def _budgets(
 
 
 def paper_venue(
-    client: KalshiClient, markets: list[Market], clock: Clock, options: TradeOptions
+    client: KalshiClient,
+    markets: list[Market],
+    clock: Clock,
+    options: TradeOptions,
+    netting: bool = False,
 ) -> LocalVenue:
-    """A paper session's venue (`paper.build_venue`), refused on fees it cannot price."""
+    """A paper session's venue (`paper.build_venue`), refused on fees it cannot price;
+    `netting`: the config's `trade.venue_netting` (`--netting`)."""
     from kalshi_cli.runner import paper
 
     try:
         return paper.build_venue(
-            client, markets, clock, options.paper_balance, subaccount=options.subaccount or 0
+            client,
+            markets,
+            clock,
+            options.paper_balance,
+            subaccount=options.subaccount or 0,
+            netting=netting,
         )
     except FeeModelError as exc:
         raise fees_refused(exc) from exc

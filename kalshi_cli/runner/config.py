@@ -69,6 +69,10 @@ class TradeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     # a requote of one resting order is an amend of it (one call), not a cancel and a new order
     # (runner/execution/amends.py)
     amend_requotes: bool = True
+    # collateral-return netting on the local venue's subaccount (paper trading, backtests;
+    # `--netting` beats it): off, as on a new Kalshi account. The exchange's own is set there,
+    # `kalshi subaccount netting`
+    venue_netting: bool = False
     stop_deadline_s: Seconds = 20.0
     log_max_bytes: Whole = eventlog.MAX_BYTES
     log_backups: Whole = eventlog.BACKUPS
@@ -266,6 +270,12 @@ class TradeConfig:
             return state_path.with_name(f"{state_path.stem}.{kind}")
         default = "trade.log" if key == "log_file" else "trade.pause"
         return self.path(key, state_path.parent / default)
+
+    def with_netting(self, netting: bool | None) -> TradeConfig:
+        """The config with `--netting on|off` laid over `trade.venue_netting`."""
+        if netting is None:
+            return self
+        return replace(self, trade={**self.trade, "venue_netting": netting})
 
     def with_model(self, strategies: tuple[str, ...], source: str | None) -> TradeConfig:
         """The config with `--model SOURCE` laid over `strategies.model.source`. `--model`
