@@ -15,6 +15,7 @@ from kalshi_cli.cli._options import (
     FiniteFloat,
     ModelOpt,
     NettingOpt,
+    OnOff,
     ParamsOpt,
     StrategiesOpt,
     narrowing,
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
     from kalshi_cli.cli._context import AppContext
     from kalshi_cli.config import Settings
-    from kalshi_cli.runner.config import StrategyChoice, TradeOptions
+    from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
     from kalshi_cli.store import Store
 
 
@@ -175,7 +176,6 @@ def trade_command(
     from kalshi_cli.runner.lifecycle.launch import run_trade
     from kalshi_cli.runner.lifecycle.session import CLIENT_RETRY_BUDGET_S
     from kalshi_cli.runner.preflight import check_start
-    from kalshi_cli.vocabulary.errors import UsageError
 
     app = current()
     settings = app.settings(env.value if env else None)
@@ -189,12 +189,7 @@ def trade_command(
     options = _options(lineup, selected=(markets, series, event), dry_run=dry_run, once=once,
         bounds=(duration, max_ticks), live=live, log_file=log_file, order_group=order_group,
         venue=(paper, paper_balance, subaccount), assign=assign or [])  # fmt: skip
-    if netting is not None and not paper:
-        raise UsageError(
-            "--netting is the paper venue's; the exchange's netting is set on the exchange",
-            hint="kalshi subaccount netting on|off [--subaccount N]",
-        )
-    config = config.with_netting(on_off(netting))
+    config = _with_netting(config, netting, paper=paper)
     # prod's refusals where the money is prod's, whatever `env` names (`Settings.money_env`)
     check_start(settings.money_env, options, config)  # the refusals that need no exchange
     run_trade(
@@ -210,6 +205,19 @@ def trade_command(
         bind=_binder(app, settings),
         tier=tier_setting(app),
     )
+
+
+def _with_netting(config: TradeConfig, netting: OnOff | None, *, paper: bool) -> TradeConfig:
+    """`--netting` laid over `trade.venue_netting`: the paper venue's alone. A live loop's
+    netting is the exchange's, set there."""
+    from kalshi_cli.vocabulary.errors import UsageError
+
+    if netting is not None and not paper:
+        raise UsageError(
+            "--netting is the paper venue's; the exchange's netting is set on the exchange",
+            hint="kalshi subaccount netting on|off [--subaccount N]",
+        )
+    return config.with_netting(on_off(netting))
 
 
 def _unassign(ctx: typer.Context, app: AppContext, tickers: list[str]) -> None:
