@@ -146,7 +146,7 @@ def netting_command(
     positions in a MECNET or DIRECNET event (`kalshi event` shows its collateral_return_type),
     and returns the rest. A new Kalshi account has it off.
 
-    Example: kalshi subaccount netting on --subaccount 1
+    Example: kalshi subaccount netting on
     """
     from kalshi_cli.cli._services import confirm_on_prod
 
