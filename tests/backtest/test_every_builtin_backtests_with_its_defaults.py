@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.strategies import strategy_names
 from tests.backtest.in_process import kalshi
-from tests.scenario_recording import record_scenario
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 MODEL = Path(__file__).parents[2] / "examples" / "models" / "anchor.py"

@@ -158,7 +158,7 @@ LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 
 
 def _recording(tmp_path: Path) -> Path:
-    from tests.scenario_recording import record_scenario
+    from kalshi_cli.data.scenario_recording import record_scenario
 
     return record_scenario("default", tmp_path / "data", seconds=20, tickers=[LAL])
 

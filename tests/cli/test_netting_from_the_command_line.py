@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.client import KalshiClient
+from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.runner.paper import build_venue
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.backtest.in_process import kalshi as kalshi_home
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi
-from tests.scenario_recording import record_scenario
 
 EVENT = "KXNET-26JAN01"
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
