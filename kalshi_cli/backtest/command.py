@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from kalshi_cli.backtest import split
-from kalshi_cli.backtest.engine import BacktestSpec, ParamPairs, execute, markets_of
+from kalshi_cli.backtest.engine import BacktestSpec, execute, markets_of
 from kalshi_cli.backtest.executors import Progress, open_executor
 from kalshi_cli.backtest.history import RunStore, provenance
 from kalshi_cli.backtest.lookahead import LookAheadFound, LookAheadReport, check_lookahead
@@ -43,6 +43,7 @@ from kalshi_cli.backtest.split import OVERFIT_GAP, data_span
 from kalshi_cli.backtest.sweep import METRICS, default_cache_dir, grid, parse_params
 from kalshi_cli.strategies import StrategyLookup, strategy_source
 from kalshi_cli.strategy_api import params_dict
+from kalshi_cli.strategy_api.params import ParamPairs
 from kalshi_cli.vocabulary.clock import parse_time as clock_parse_time
 from kalshi_cli.vocabulary.errors import ConfigError, DataWriteError, UsageError
 from kalshi_cli.vocabulary.files import make_dir, write_whole

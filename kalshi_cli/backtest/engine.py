@@ -38,6 +38,7 @@ from kalshi_cli.feed.messages import (
 )
 from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.strategy_api import IndexView
+from kalshi_cli.strategy_api.params import ParamPairs, ParamValue
 from kalshi_cli.venue import FillModel, LocalVenue, MarketInfo, default_info, load_reference
 from kalshi_cli.venue.applier import FeedApplier
 from kalshi_cli.venue.reference import REFERENCE_FILE
@@ -61,12 +62,6 @@ BACKTEST_HEARTBEAT_S = 60.0
 
 class LookAheadError(KalshiError):
     """A decision saw data received at or after its own time: the backtest cannot be trusted."""
-
-
-# a strategy parameter as a spec keeps it: its text (a number, a name, a flag's value), or a
-# list parameter's items as texts, each read back by the params decoder (`Strategy.params`)
-ParamValue = str | tuple[str, ...]
-ParamPairs = tuple[tuple[str, ParamValue], ...]
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.backtest.dataset import fingerprint
-from kalshi_cli.backtest.engine import BacktestSpec, Lookup, ParamValue
+from kalshi_cli.backtest.engine import BacktestSpec, Lookup
+from kalshi_cli.strategy_api.params import ParamValue
 from kalshi_cli.vocabulary.errors import KalshiError, UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.files import write_whole

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from kalshi_cli.backtest.engine import BacktestSpec, Lookup, ParamValue, execute
+from kalshi_cli.backtest.engine import BacktestSpec, Lookup, execute
 from kalshi_cli.data.manifest import read_manifest, write_manifest
 from kalshi_cli.data.reference import OUTCOME_FIELDS, REFERENCE_FILE
 from kalshi_cli.data.segments import SegmentWriter, iter_lines
+from kalshi_cli.strategy_api.params import ParamValue
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import LIFECYCLE_RESULT

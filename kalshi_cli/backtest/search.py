@@ -18,10 +18,11 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.backtest.engine import BacktestSpec, ParamValue
+from kalshi_cli.backtest.engine import BacktestSpec
 from kalshi_cli.backtest.report import failed, failure_line, plain, skipped_of
 from kalshi_cli.backtest.sweep import METRICS, metric_value, run_sweep
 from kalshi_cli.strategy_api import search_ranges
+from kalshi_cli.strategy_api.params import ParamValue
 from kalshi_cli.vocabulary.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:

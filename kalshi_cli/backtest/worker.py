@@ -18,9 +18,10 @@ from dataclasses import fields
 from typing import Any
 
 from kalshi_cli.backtest.dataset import dataset_stats
-from kalshi_cli.backtest.engine import BacktestSpec, ParamPairs
+from kalshi_cli.backtest.engine import BacktestSpec
 from kalshi_cli.backtest.executors import failure
 from kalshi_cli.backtest.runs import run_backtest
+from kalshi_cli.strategy_api.params import ParamPairs
 
 
 def spec_from_dict(raw: dict[str, Any]) -> BacktestSpec:
