@@ -223,7 +223,9 @@ class MatchingEngine:
         # `_fill` applies these figures rather than computing them again
         record = acct.positions.get(ticker)
         position = ZERO if record is None else record.position
-        cash = acct.cash
+        # collateral is checked inside the market's shard: its cash and holds alone
+        shard = self._ref.markets[ticker].exchange_index
+        cash = acct.cash.get(shard, ZERO)
         fees: list[tuple[FeeCharge, Decimal, tuple[Decimal, Decimal, Decimal], Decimal]] = []
         carried = replacing.fee_accumulator if replacing is not None else ZERO
         # the market's rates (`fee_model(...).fee`), read once an order and only when it fills
@@ -282,7 +284,7 @@ class MatchingEngine:
         hold = self._hold_after(
             acct, ticker, buy_yes=buy_yes, own=own, rest=rest, position=position, gone=gone
         )
-        others = acct.held_total - acct.held.get(ticker, ZERO)
+        others = acct.held_on.get(shard, ZERO) - acct.held.get(ticker, ZERO)
         if filled and self._accounts.nets(account_id):
             # a netting subaccount: the collateral the trade returns, or takes back
             cash += self._accounts.return_change(acct, ticker, position)
@@ -580,14 +582,15 @@ class MatchingEngine:
         taker.taker_fees += taker_fee
 
         # each side into its account
+        shard = market.exchange_index
         oi_change = book_fill(
-            maker_acct, maker_pos, maker_own, count, maker_fee, now, maker_cash, maker_traded
+            maker_acct, shard, maker_pos, maker_own, count, maker_fee, now, maker_cash, maker_traded
         )
         taker_pos = taker_acct.positions.get(ticker)
         if taker_pos is None:
             taker_pos = self._accounts.position_record(taker_acct, ticker, now)
         oi_change += book_fill(
-            taker_acct, taker_pos, taker_own, count, taker_fee, now, taker_cash, taker_traded
+            taker_acct, shard, taker_pos, taker_own, count, taker_fee, now, taker_cash, taker_traded
         )
         self.fees_collected += maker_fee + taker_fee
         market.open_interest += oi_change

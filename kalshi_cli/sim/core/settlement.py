@@ -138,7 +138,7 @@ class SettlementDesk:
                     yes_value=market.yes_settlement_value,
                 )
             )
-            acct.cash += paid
+            acct.cash[market.exchange_index] = acct.cash.get(market.exchange_index, ZERO) + paid
             # as a fill's: the P&L before fees, the fee beside it
             pos.realized_pnl += payout - pos.cost_basis
             pos.fees_paid += fee

@@ -39,22 +39,16 @@ INT32_MAX = 2**31 - 1
 
 def handle_get_exchange_status(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     """Active unless a maintenance window covers now (`sim/server/schedule.py`): then neither the
-    exchange nor trading is, and the estimated resume time is the window's end."""
+    exchange nor trading is, and the estimated resume time is the window's end. Each shard's own
+    status beside it ("The top-level fields above reflect the default exchange index (0)")."""
     window = state.schedule.current(state.clock.wall())
-    active = window is None
+    statuses = state.shards.statuses(state.exchange, active=window is None)
+    default = statuses[0]
     status: Json = {
-        "exchange_active": active,
-        "trading_active": active,
-        "intra_exchange_transfers_active": False,
-        "exchange_index_statuses": [
-            {
-                "exchange_index": 0,
-                "description": "simulated event-contract exchange",
-                "exchange_active": active,
-                "trading_active": active,
-                "intra_exchange_transfers_active": False,
-            }
-        ],
+        "exchange_active": default["exchange_active"],
+        "trading_active": default["trading_active"],
+        "intra_exchange_transfers_active": default["intra_exchange_transfers_active"],
+        "exchange_index_statuses": statuses,
     }
     if window is not None:
         status["exchange_estimated_resume_time"] = iso_utc(window.end)
