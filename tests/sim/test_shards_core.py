@@ -215,3 +215,61 @@ def test_shards_and_transfers_come_back_through_the_journal_and_a_snapshot(
         else:
             again.compact()
         again.close()
+
+
+def test_a_rebalance_moves_the_sweepable_balance_to_the_allocation() -> None:
+    """$100 on shard 0 with $4.00 held for a resting order there; 25% to shard 0, 75% to
+    shard 2, the reservation `sum` leaving the order's margin beside it: of the $92 sweepable
+    (100 - 4 held - 4 reserved), $23 stays and $69 moves; then the allocation cleared, nothing
+    moves again."""
+    ex = exchange()
+    me = ex.accounts.create_account(key_id="me", public_key_pem="", cash_cents=100_00).account_id
+    bid(ex, me, ON_0, "0.40", "10")
+    ex.shard_transfers.rebalance_s = 60
+    ex.shard_transfers.set_allocation(me, [(0, 25), (2, 75)], "sum")
+    now = ex.reference.now()
+    ex.shard_transfers.rebalance_due(now + 60)
+    assert ex.accounts.shard_cash(me) == {0: D("31"), 2: D("69")}
+    assert ex.accounts.shard_balances(me) == {0: D("27"), 2: D("69")}
+    ex.shard_transfers.set_allocation(me, [(2, 100)], "none")
+    ex.shard_transfers.rebalance_due(now + 90)  # not due yet
+    assert ex.accounts.shard_cash(me)[2] == D("69")
+    ex.shard_transfers.rebalance_due(now + 120)  # `none`: all but what is held moves
+    assert ex.accounts.shard_cash(me) == {0: D("4"), 2: D("96")}
+    ex.shard_transfers.set_allocation(me, [])
+    ex.shard_transfers.rebalance_due(now + 180)
+    assert ex.accounts.shard_cash(me) == {0: D("4"), 2: D("96")}
+
+
+@pytest.mark.parametrize(
+    ("allocations", "reservation", "why"),
+    [
+        ([(0, 50), (2, 40)], "sum", "percentages must total 100"),
+        ([(0, 50), (1, 50)], "sum", "exchange_index 1 does not exist"),
+        ([(0, 50), (0, 50)], "sum", "each exchange_index at most once"),
+        ([(0, 100)], "all", "resting_margin_reservation must be none, max or sum"),
+    ],
+)
+def test_an_allocation_that_is_not_one_is_refused(
+    allocations: list[tuple[int, int]], reservation: str, why: str
+) -> None:
+    ex = exchange()
+    me = ex.accounts.create_account(key_id="me", public_key_pem="", cash_cents=100_00).account_id
+    with pytest.raises(ExchangeError, match=why):
+        ex.shard_transfers.set_allocation(me, allocations, reservation)
+    assert ex.shard_transfers.allocation(me).allocations == []
+
+
+def test_an_allocation_and_its_rebalance_come_back_through_the_journal(tmp_path: Path) -> None:
+    journal = tmp_path / "exchange.journal"
+    ex = exchange(journal)
+    me = ex.accounts.create_account(key_id="me", public_key_pem="", cash_cents=100_00).account_id
+    ex.shard_transfers.set_allocation(me, [(0, 40), (2, 60)], "max")
+    ex.shard_transfers.rebalance_due(ex.reference.now() + 60)
+    assert ex.accounts.shard_cash(me) == {0: D("40"), 2: D("60")}
+    ex.close()
+    again = exchange(journal)
+    assert again.accounts.shard_cash(me) == {0: D("40"), 2: D("60")}
+    assert again.shard_transfers.allocation(me).allocations == [(0, 40), (2, 60)]
+    assert again.shard_transfers.allocation(me).reservation == "max"
+    again.close()

@@ -33,6 +33,7 @@ from kalshi_cli.sim.core.participants import (
 )
 from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest, SimEvent, SimMarket, SimSeries
 from kalshi_cli.sim.core.reference import MAX_SHARD, series_fees
+from kalshi_cli.sim.core.shard_transfers import DEFAULT_REBALANCE_S
 from kalshi_cli.vocabulary.clock import Clock
 from kalshi_cli.vocabulary.decode import bounded_loader, did_you_mean, read_yaml_text
 from kalshi_cli.vocabulary.errors import ConfigError
@@ -62,7 +63,7 @@ _DEFAULT_CLOSE = 30 * 86_400
 # key is no scenario (a config file given by mistake, a misspelt key)
 SCENARIO_KEYS = (
     "description", "base", "fees", "liquidity_provider", "noise_traders", "historical", "rfq",
-    "series", "indices", "crypto", "book_maker_cash_cents",
+    "series", "indices", "crypto", "book_maker_cash_cents", "shards",
 )  # fmt: skip
 
 
@@ -148,8 +149,11 @@ def build_exchange(
     fees = SCENARIO_STANDARD_FEES if data.get("fees") is None else _fees(data["fees"])
     specs = _market_specs(data)
     execution_timer_s = _execution_timer(data.get("rfq"))
+    delay_s, rebalance_s = _shard_timing(data.get("shards"))
     exchange = Exchange(clock, fees=fees, journal=journal)
     exchange.communications.execution_timer_s = execution_timer_s
+    exchange.shard_transfers.delay_s = delay_s
+    exchange.shard_transfers.rebalance_s = rebalance_s
     if not exchange.restored:
         _install(exchange, data, specs, clock.wall())
     else:
@@ -167,24 +171,43 @@ def build_exchange(
 def _execution_timer(spec: Any) -> float:
     """`rfq: {execution_timer_seconds: N}`: how long a confirmed RFQ quote waits for its
     execution (sim/core/communications.py); the guide's standard 15 s when not set."""
+    [timer] = _durations(spec, "rfq", {"execution_timer_seconds": EXECUTION_TIMER_S})
+    return timer
+
+
+def _shard_timing(spec: Any) -> tuple[float, float]:
+    """`shards: {transfer_delay_seconds: N, rebalance_seconds: M}`: how long a cross-shard
+    transfer stays pending (default 0: done at the next tick), and how often the target balance
+    allocations are applied (default 60; 0: never) (sim/core/shard_transfers.py)."""
+    delay, rebalance = _durations(
+        spec, "shards", {"transfer_delay_seconds": 0.0, "rebalance_seconds": DEFAULT_REBALANCE_S}
+    )
+    return delay, rebalance
+
+
+def _durations(spec: Any, section: str, defaults: dict[str, float]) -> list[float]:
+    """A scenario section of durations in seconds (0 or more), in the order of `defaults`, each
+    its default when not given (the whole section too)."""
     if spec is None:
-        return EXECUTION_TIMER_S
+        return list(defaults.values())
+    first = next(iter(defaults))
     if not isinstance(spec, dict):
-        raise ScenarioError("rfq: a mapping, e.g. {execution_timer_seconds: 15}")
-    unknown = set(spec) - {"execution_timer_seconds"}
+        raise ScenarioError(f"{section}: a mapping, e.g. {{{first}: {defaults[first]:g}}}")
+    unknown = set(spec) - set(defaults)
     if unknown:
-        raise ScenarioError(f"rfq: unknown key(s) {sorted(unknown)}")
-    value = spec.get("execution_timer_seconds", EXECUTION_TIMER_S)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise ScenarioError(
-            f"rfq.execution_timer_seconds: a number of seconds, 0 or more, not {value!r}"
-        )
-    return float(value)
+        raise ScenarioError(f"{section}: unknown key(s) {sorted(unknown)}")
+    out = []
+    for key, default in defaults.items():
+        value = spec.get(key, default)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value < 0
+        ):
+            raise ScenarioError(f"{section}.{key}: a number of seconds, 0 or more, not {value!r}")
+        out.append(float(value))
+    return out
 
 
 def _base_dir(scenario: str | Path | None) -> Path:

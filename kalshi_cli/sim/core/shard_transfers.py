@@ -18,7 +18,17 @@ What the spec says of `POST /portfolio/intra_exchange_instance_transfer`, and th
   (the spec's status has no other end) with `failed_step` naming it.
 Every transfer is journaled when made and when run, so a restart keeps both, and a client whose
 answer was lost finds the transfer in the listing (the request carries no idempotency key).
-docs/simulator.md "Intra-exchange-instance transfers".
+
+The target balance allocation ("Kalshi rebalance[s] the sweepable balance across shards"; an
+empty list "disables automatic rebalancing") is kept per user and applied to the primary account
+every `rebalance_s` (a scenario's `shards.rebalance_seconds`: how often Kalshi does it is not
+stated). Our reading of the sweepable balance: what is available on a shard (money held for
+resting orders is never moved: the shard's engine holds it) less the reservation the allocation
+names, sized on the shard's resting orders: `none` nothing, `max` "the largest single market-side
+commitment", `sum` "the summed margin of every resting order". The sweepable total is split by the
+percentages, in whole cents (the remainder to the first shard listed), and each shard's cash
+moves to its share, journaled as one record.
+docs/simulator.md "Intra-exchange-instance transfers" and "Money beyond trading".
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ from kalshi_cli.sim.core.reference import Reference
 from kalshi_cli.sim.core.subaccounts import Subaccounts
 
 PENDING, COMPLETE = "pending", "complete"
+DEFAULT_REBALANCE_S = 60.0  # how often a scenario that sets none rebalances
 
 
 @dataclass
@@ -52,11 +63,26 @@ class SimShardTransfer:
 
 
 @dataclass
+class SimAllocation:
+    """A user's target balance allocation: (exchange_index, percent) each, and the reservation
+    (`none`, `max`, `sum`)."""
+
+    allocations: list[tuple[int, int]] = field(default_factory=list)
+    reservation: str = "sum"
+
+
+RESERVATIONS = ("none", "max", "sum")
+
+
+@dataclass
 class ShardTransferBook:
-    """Every user's transfers, oldest first, and the ones not run yet, by when they are due."""
+    """Every user's transfers, oldest first, and the ones not run yet, by when they are due;
+    every user's target balance allocation, and when the last rebalance ran."""
 
     by_user: dict[str, list[SimShardTransfer]] = field(default_factory=dict)
     pending: list[SimShardTransfer] = field(default_factory=list)
+    allocations: dict[str, SimAllocation] = field(default_factory=dict)
+    rebalanced_ts: float = 0.0  # unix seconds
 
 
 Step = tuple[str, int, str, int]  # (from ledger, its shard, to ledger, its shard)
@@ -71,6 +97,7 @@ class ShardTransfers:
         self._subaccounts = subaccounts
         self.book = ShardTransferBook()
         self.delay_s = 0.0  # how long a cross-shard transfer stays pending (the scenario's)
+        self.rebalance_s = DEFAULT_REBALANCE_S  # how often allocations are applied (the scenario's)
 
     def start(
         self,
@@ -213,6 +240,84 @@ class ShardTransfers:
         self._ledger.move_cash(target, target_shard, amount)
         return True
 
+    # the target balance allocation -------------------------------------------------------------
+
+    def allocation(self, user: str) -> SimAllocation:
+        self._ledger.acct(user)
+        return self.book.allocations.get(user, SimAllocation())
+
+    def set_allocation(
+        self, user: str, allocations: list[tuple[int, int]], reservation: str = "sum"
+    ) -> None:
+        """Replace the user's allocation: percentages of existing shards totalling 100, or none
+        (rebalancing off)."""
+        self._ledger.acct(user)
+        for shard, percent in allocations:
+            self._ref.check_shard(shard)
+            if not 0 <= percent <= 100:
+                raise bad_request("percent must be between 0 and 100")
+        if len({shard for shard, _ in allocations}) != len(allocations):
+            raise bad_request("each exchange_index at most once")
+        if allocations and sum(p for _, p in allocations) != 100:
+            raise bad_request("percentages must total 100")
+        if reservation not in RESERVATIONS:
+            raise bad_request("resting_margin_reservation must be none, max or sum")
+        self._ref.log(
+            "allocation",
+            account_id=user,
+            allocations=[list(a) for a in allocations],
+            reservation=reservation,
+        )
+        self.book.allocations[user] = SimAllocation(list(allocations), reservation)
+
+    def rebalance_due(self, now: float) -> None:
+        """Every `rebalance_s`, apply each user's allocation (see the module docstring)."""
+        if not self.rebalance_s or now - self.book.rebalanced_ts < self.rebalance_s:
+            return
+        self.book.rebalanced_ts = now
+        for user, allocation in self.book.allocations.items():
+            moves = self._moves(user, allocation)
+            if any(moves.values()):
+                self._ref.log(
+                    "rebalance", account_id=user, moves={str(s): c for s, c in moves.items()}
+                )
+                self._apply(user, moves)
+
+    def _moves(self, user: str, allocation: SimAllocation) -> dict[int, int]:
+        """Cents to add (negative: take) on each shard to bring its sweepable balance to its
+        share."""
+        if not allocation.allocations:
+            return {}
+        acct = self._ledger.acct(user)
+        shards = set(acct.cash) | {s for s, _ in allocation.allocations}
+        sweepable = {
+            s: max(floor_cents(acct.available(s) - self._reserved(user, s, allocation)), 0)
+            for s in sorted(shards)
+        }
+        total = sum(sweepable.values())
+        shares = {s: total * p // 100 for s, p in allocation.allocations}
+        first = allocation.allocations[0][0]
+        shares[first] += total - sum(shares.values())
+        return {s: shares.get(s, 0) - sweepable[s] for s in sweepable}
+
+    def _reserved(self, user: str, shard: int, allocation: SimAllocation) -> Decimal:
+        """What the reservation leaves behind on `shard` beside what its resting orders hold."""
+        if allocation.reservation == "none":
+            return Decimal(0)
+        acct = self._ledger.acct(user)
+        markets = self._ref.markets
+        if allocation.reservation == "max":
+            sides = [
+                (a[0], a[2]) for t, a in acct.agg.items() if markets[t].exchange_index == shard
+            ]
+            return max((side for pair in sides for side in pair), default=Decimal(0))
+        return acct.held_on.get(shard, Decimal(0))
+
+    def _apply(self, user: str, moves: dict[int, int]) -> None:
+        for shard, cents in moves.items():
+            if cents:
+                self._ledger.move_cash(user, shard, Decimal(cents) / 100)
+
     # the journal -----------------------------------------------------------------------------
 
     def replay(self, rec: dict[str, Any]) -> bool:
@@ -229,6 +334,14 @@ class ShardTransfers:
             return True
         if rec["op"] == "shard_transfer_run":
             self.run(rec["transfer_id"], int(rec["fail_step"]))
+            return True
+        if rec["op"] == "allocation":
+            pairs = [(int(s), int(p)) for s, p in rec["allocations"]]
+            self.set_allocation(rec["account_id"], pairs, rec["reservation"])
+            return True
+        if rec["op"] == "rebalance":
+            self.book.rebalanced_ts = float(rec["ts"])
+            self._apply(rec["account_id"], {int(s): int(c) for s, c in rec["moves"].items()})
             return True
         return False
 

@@ -80,9 +80,11 @@ class ShardSwitches:
 
 def run_transfers_on_tick(exchange: Exchange, faults: Faults) -> None:
     """Run the cross-shard transfers as they fall due, on the exchange's tick, each failing at
-    the step the fault control `intra_transfer_fail_step` names (0: none)."""
+    the step the fault control `intra_transfer_fail_step` names (0: none); then rebalance by
+    the target balance allocations when the interval has passed."""
 
     def run(now: float) -> None:  # unix seconds
         exchange.shard_transfers.run_due(now, faults.settings.intra_transfer_fail_step)
+        exchange.shard_transfers.rebalance_due(now)
 
     exchange.add_tick_hook(run)

@@ -270,20 +270,7 @@ def handle_get_events(state: SimState, ctx: RequestContext) -> tuple[int, Json |
     milestones = query_bool(ctx, "with_milestones")
     min_close = query_int(ctx, "min_close_ts", None)
     min_updated = query_int(ctx, "min_updated_ts", None)
-    closes: dict[str, list[float]] = defaultdict(list)
-    if min_close is not None:
-        for m in state.exchange.reference.markets.values():
-            closes[m.event_ticker].append(m.close_time)
-    listed = [  # every filter but those of what changes: the status, updates
-        e
-        for e in state.exchange.reference.events.values()
-        # "This endpoint excludes multivariate events" (GET /events/multivariate lists them)
-        if not is_multivariate(state.exchange, e.event_ticker)
-        and matches(e, series_ticker=series_ticker)
-        and (tickers is None or e.event_ticker in tickers)
-        # "at least one market with close timestamp greater than" min_close_ts
-        and (min_close is None or any(c > min_close for c in closes[e.event_ticker]))
-    ]
+    listed = _events_listed(state, series_ticker, tickers, min_close)
     events = [
         e
         for e in listed
@@ -297,6 +284,26 @@ def handle_get_events(state: SimState, ctx: RequestContext) -> tuple[int, Json |
     if milestones:
         response["milestones"] = []  # the simulator has no milestones
     return 200, response
+
+
+def _events_listed(
+    state: SimState, series_ticker: str | None, tickers: list[str] | None, min_close: int | None
+) -> list[SimEvent]:
+    """The events every filter but those of what changes (the status, updates) keeps."""
+    closes: dict[str, list[float]] = defaultdict(list)
+    if min_close is not None:
+        for m in state.exchange.reference.markets.values():
+            closes[m.event_ticker].append(m.close_time)
+    return [
+        e
+        for e in state.exchange.reference.events.values()
+        # "This endpoint excludes multivariate events" (GET /events/multivariate lists them)
+        if not is_multivariate(state.exchange, e.event_ticker)
+        and matches(e, series_ticker=series_ticker)
+        and (tickers is None or e.event_ticker in tickers)
+        # "at least one market with close timestamp greater than" min_close_ts
+        and (min_close is None or any(c > min_close for c in closes[e.event_ticker]))
+    ]
 
 
 def _event_json(state: SimState, event: SimEvent, nested: bool) -> Json:
