@@ -110,6 +110,11 @@ COMMANDS = (
     LazyCommand("search", "browse", "Find series and open events by words in their title."),
     # subaccounts and API keys
     LazyCommand("subaccount", "subaccount_cmd", "List, create and fund subaccounts."),
+    LazyCommand(
+        "shard",
+        "shard_cmd",
+        "Exchange shards: your money and markets on each, moves between them, the allocation.",
+    ),
     LazyCommand("key", "key_cmd", "List, create, generate and delete API keys."),
     # RFQs and quotes
     LazyCommand("rfq", "rfq", "Requests for quote: ask makers for a price on a size."),
