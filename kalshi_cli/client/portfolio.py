@@ -21,7 +21,7 @@ import msgspec
 from kalshi_cli.client.connection import Area, Id, Params, UnknownOutcome, path_segment
 from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown, ValidationError
 from kalshi_cli.vocabulary.models import Balance, EventPosition, Fill, Position, Settlement
-from kalshi_cli.vocabulary.units import ZERO
+from kalshi_cli.vocabulary.units import ZERO, fmt_money
 
 TRANSFERS_PAGE_MAX = 500  # TransfersLimitQuery's maximum
 CENTICENTS = Decimal(10_000)  # a transfer's amount is sent in 1/10,000 dollar
@@ -226,7 +226,7 @@ class PortfolioApi(Area):
             "source_subaccount": from_subaccount,
             "destination_subaccount": to_subaccount,
         }
-        what = f"the transfer of ${amount:f} from shard {from_shard} to shard {to_shard}"
+        what = f"the transfer of {fmt_money(amount)} from shard {from_shard} to shard {to_shard}"
         unknown = UnknownOutcome(
             what,
             "the money may or may not be moving",
