@@ -49,6 +49,7 @@ def test_all_green(tmp_path: Path) -> None:
     assert list(found) == [
         "exchange",
         "credentials",
+        "shards",
         "clock skew",
         "rate-limit tier",
         "state location",
@@ -70,7 +71,7 @@ def test_all_green(tmp_path: Path) -> None:
 def test_plain_output_is_one_line_per_check(tmp_path: Path) -> None:
     result = run(["health-check"], client=FakeClient(has_key=False), home=tmp_path, environ={})
     lines = result.stdout.splitlines()
-    assert len(lines) == 1 + 7
+    assert len(lines) == 1 + 8
     assert lines[2].split()[:2] == ["fail", "credentials"]
 
 

@@ -152,6 +152,9 @@ def outputs(sim_default: SimHarness, tmp_path_factory: pytest.TempPathFactory) -
     for args in CSV_COMMANDS:
         out["csv " + " ".join(args)] = run.csv(*(a.replace("ORDER", order_id) for a in args))
     out["pnl"] = run.json("pnl")
+    out["shard allocate"] = run.json("shard", "allocate", "0=100", "--reserve", "max")
+    out["shard list"] = run.json("shard", "list")
+    out["shard transfers"] = run.json("shard", "transfers")
     out["check"] = run.json("check", "positions", "--no-alert")
     out["state path"] = run.json("state", "path")
     out["config get"] = run.json("config", "get", "risk")
@@ -211,6 +214,9 @@ REAL = [
     "data info",
     "strategy list",
     "strategy check",
+    "shard list",
+    "shard transfers",
+    "shard allocate",
 ]
 
 

@@ -62,6 +62,9 @@ class ShardExchange:
     def _read(self, path: str, params: httpx.QueryParams) -> httpx.Response:
         if path == "/exchange/status":
             return httpx.Response(200, json=self.status())
+        if path == "/exchange/schedule":
+            schedule = {"maintenance_windows": [], "standard_hours": []}
+            return httpx.Response(200, json={"schedule": schedule})
         if path == "/portfolio/balance":
             return httpx.Response(200, json=self.balance(params))
         if path == "/portfolio/intra_exchange_instance_transfers":
