@@ -57,7 +57,10 @@ def balance_command(
         ],
         document=document,
         csv_fields=[
-            *((f"shard {s['exchange_index']}", s["balance_dollars"]) for s in document["shards"] or ()),
+            *(
+                (f"shard {s['exchange_index']}", s["balance_dollars"])
+                for s in document["shards"] or ()
+            ),
             (total, document["balance"]),
             ("portfolio value", document["portfolio_value"]),
         ],

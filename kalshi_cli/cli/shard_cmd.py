@@ -129,7 +129,9 @@ def parse_move_amount(text: str) -> Decimal:
 
 @shard_app.command("move")
 def move_command(
-    amount: Annotated[str, typer.Argument(metavar="AMOUNT", help="Dollars to move, e.g. 250 or 12.50.")],
+    amount: Annotated[
+        str, typer.Argument(metavar="AMOUNT", help="Dollars to move, e.g. 250 or 12.50.")
+    ],
     *,
     source: Annotated[int, typer.Option("--from", min=0, max=100, help="From this shard.")],
     target: Annotated[int, typer.Option("--to", min=0, max=100, help="To this shard.")],
@@ -248,9 +250,7 @@ def transfers_command(
     app, out = begin(env, as_json=as_json, fmt=fmt)
     transfers = list(app.client(auth=True).portfolio.iter_transfers(limit=limit))
     docs = [transfer_json(t) for t in transfers]
-    rows = [
-        {k: str(v) for k, v in d.items()} | {"created": iso_utc(d["created_ts"])} for d in docs
-    ]
+    rows = [{k: str(v) for k, v in d.items()} | {"created": iso_utc(d["created_ts"])} for d in docs]
     out.table(TRANSFER_COLUMNS, rows, document={"transfers": docs, "count": len(docs)})
 
 
@@ -260,6 +260,7 @@ def transfers_command(
 
 @shard_app.command("allocate")
 def allocate_command(
+    *,
     shares: Annotated[
         list[str] | None,
         typer.Argument(

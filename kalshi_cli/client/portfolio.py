@@ -230,7 +230,7 @@ class PortfolioApi(Area):
         unknown = UnknownOutcome(
             what,
             "the money may or may not be moving",
-            lambda message: TransferOutcomeUnknown(message),
+            TransferOutcomeUnknown,
             lost=f"{what} may or may not have been made",
         )
         response = self._conn.write(

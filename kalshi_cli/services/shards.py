@@ -57,7 +57,9 @@ class ShardLine:
 
     @property
     def trading(self) -> bool:
-        return self.status is not None and self.status.exchange_active and self.status.trading_active
+        return (
+            self.status is not None and self.status.exchange_active and self.status.trading_active
+        )
 
 
 def shard_lines(
@@ -79,8 +81,7 @@ def shard_lines(
         return balance.balance if indexes == [index] else None
 
     return [
-        ShardLine(i, statuses.get(i), money(i), tuple(sorted(placed.get(i, ()))))
-        for i in indexes
+        ShardLine(i, statuses.get(i), money(i), tuple(sorted(placed.get(i, ())))) for i in indexes
     ]
 
 
@@ -107,7 +108,7 @@ def paused_shards(lines: Iterable[ShardLine]) -> list[ShardLine]:
 
 
 def describe_line(line: ShardLine) -> str:
-    """"shard 2 ($12.00, 3 markets, trading paused)"."""
+    """ "shard 2 ($12.00, 3 markets, trading paused)"."""
     parts = ["balance unknown" if line.balance is None else fmt_money(line.balance)]
     if line.markets:
         word = "market" if len(line.markets) == 1 else "markets"
@@ -323,7 +324,7 @@ class MoneyMover:
         return found
 
     def where(self, move: Move) -> str:
-        """"the money is now: primary account on shard 0: $40.00, ...", for an error message."""
+        """ "the money is now: primary account on shard 0: $40.00, ...", for an error message."""
         return "the money is now: " + "; ".join(p.describe() for p in self.balances(move))
 
 

@@ -41,6 +41,7 @@ class ShardExchange:
         default_factory=lambda: {"allocations": [], "resting_margin_reservation": "sum"}
     )
     allocation_posts: list[dict[str, Any]] = field(default_factory=list)
+    markets: list[dict[str, Any]] = field(default_factory=list)  # as GET /markets lists them
     _unseen: int = 0
 
     @property
@@ -55,7 +56,10 @@ class ShardExchange:
             body = json.loads(request.content)
             self.allocation_posts.append(body)
             reservation = body.get("resting_margin_reservation", "sum")
-            self.allocation = {"allocations": body["allocations"], "resting_margin_reservation": reservation}
+            self.allocation = {
+                "allocations": body["allocations"],
+                "resting_margin_reservation": reservation,
+            }
             return httpx.Response(200, json={})
         return self._read(path, request.url.params)
 
@@ -68,7 +72,9 @@ class ShardExchange:
         if path == "/portfolio/balance":
             return httpx.Response(200, json=self.balance(params))
         if path == "/portfolio/intra_exchange_instance_transfers":
-            shown = self.history[: len(self.history) - self._unseen] if self._unseen else self.history
+            shown = (
+                self.history[: len(self.history) - self._unseen] if self._unseen else self.history
+            )
             if self._unseen:
                 self._unseen -= 1
             return httpx.Response(200, json={"transfers": [dict(t) for t in reversed(shown)]})
@@ -76,6 +82,8 @@ class ShardExchange:
             return self._one(path.rsplit("/", 1)[1])
         if path == "/portfolio/target_balance_allocation":
             return httpx.Response(200, json=self.allocation)
+        if path == "/markets":
+            return httpx.Response(200, json={"markets": self.markets, "cursor": ""})
         return httpx.Response(404, json={"error": {"code": "not_found", "message": path}})
 
     def status(self) -> dict[str, Any]:

@@ -90,7 +90,9 @@ def test_a_step_that_fails_says_where_the_money_stayed(key: rsa.RSAPrivateKey) -
     with pytest.raises(TransferNotComplete) as raised:
         _mover(exchange, key).move(Move(D("50"), 0, 2, subaccount=3))
     assert len(exchange.posts) == 1
-    assert exchange.posts[0]["source_subaccount"] == exchange.posts[0]["destination_subaccount"] == 3
+    assert (
+        exchange.posts[0]["source_subaccount"] == exchange.posts[0]["destination_subaccount"] == 3
+    )
     message = raised.value.one_line()
     assert "still pending after 30s" in message
     assert (
