@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import Result
 from cryptography.hazmat.primitives.asymmetric import rsa
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app

@@ -67,7 +67,7 @@ class ShardExchange:
         if path == "/exchange/status":
             return httpx.Response(200, json=self.status())
         if path == "/exchange/schedule":
-            schedule = {"maintenance_windows": [], "standard_hours": []}
+            schedule: dict[str, list[Any]] = {"maintenance_windows": [], "standard_hours": []}
             return httpx.Response(200, json={"schedule": schedule})
         if path == "/portfolio/balance":
             return httpx.Response(200, json=self.balance(params))
