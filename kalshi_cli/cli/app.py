@@ -44,7 +44,11 @@ COMMANDS = (
     LazyCommand("markets", "markets", "List markets, filtered and sorted."),
     LazyCommand("market", "markets", "Show one market: prices, tick structure, rules, times."),
     LazyCommand("orderbook", "markets", "Show the order book: bids, implied asks, spread, mid."),
-    LazyCommand("balance", "portfolio", "Show the cash balance and the portfolio value."),
+    LazyCommand(
+        "balance",
+        "portfolio",
+        "Show the cash balance on each exchange shard, its total and the portfolio value.",
+    ),
     LazyCommand("positions", "portfolio", "List open positions, marked to market."),
     LazyCommand("fills", "portfolio", "List your fills, newest first."),
     LazyCommand("settlements", "portfolio", "List settled markets you held, with what each paid."),
