@@ -147,7 +147,7 @@ def render_event(out: Output, body: dict[str, Any]) -> None:
         ("title", str(event.get("title", ""))),
         ("subtitle", str(event.get("sub_title", ""))),
         ("mutually exclusive", "yes" if event.get("mutually_exclusive") else "no"),
-        ("shard", "" if event.get("exchange_index") is None else str(event["exchange_index"])),
+        ("shard", "-" if event.get("exchange_index") is None else str(event["exchange_index"])),
     ]
     if override_type is not None or multiplier is not None:
         # each half of an override stands alone, a null one the series' (FeeModel.from_api)

@@ -224,8 +224,8 @@ def market_command(
 
 
 def _shard(m: "Market") -> str:
-    """The exchange shard the market lives on, or "" when the answer did not say."""
-    return "" if m.exchange_index is None else str(m.exchange_index)
+    """The exchange shard the market lives on, or `-` when the answer did not say."""
+    return "-" if m.exchange_index is None else str(m.exchange_index)
 
 
 def _tick(m: "Market") -> str:

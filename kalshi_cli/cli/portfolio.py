@@ -203,7 +203,7 @@ def position_row(row: MarkedPosition) -> dict[str, str]:
     flags = (" OVER" if row.over_limit else "") + (" *" if row.differences else "")
     return {
         "ticker": row.ticker,
-        "shard": "" if row.exchange_index is None else str(row.exchange_index),
+        "shard": "-" if row.exchange_index is None else str(row.exchange_index),
         "side": row.side.value if row.side else "",
         "contracts": fmt_count(row.contracts),
         "average_entry": "-" if row.average_entry is None else fmt_dollars(row.average_entry),

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kalshi_cli.cli._context import begin
-from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, LimitOpt, YesOpt
+from kalshi_cli.cli._options import EnvOpt, FiniteFloat, FormatOpt, JsonOpt, LimitOpt, YesOpt
 from kalshi_cli.cli._output import Column
 from kalshi_cli.cli.app import command_group
 
@@ -149,7 +149,11 @@ def move_command(
     ] = False,
     wait_s: Annotated[
         float,
-        typer.Option("--timeout", min=1.0, max=3600.0, help="Seconds to wait for it to complete."),
+        typer.Option(
+            "--timeout",
+            parser=FiniteFloat(min=1.0, max=3600.0),
+            help="Seconds to wait for it to complete (1 to 3600).",
+        ),
     ] = 60.0,
     yes: YesOpt = False,
     as_json: JsonOpt = False,

@@ -44,6 +44,7 @@ GROUPS = {
     ("order-group",),
     ("exchange",),
     ("subaccount",),
+    ("shard",),
     ("key",),
     ("rfq",),
     ("quote",),
