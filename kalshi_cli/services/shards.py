@@ -195,6 +195,13 @@ class TransferNotComplete(KalshiError):
     exit_code = ExitCode.OUTCOME_UNKNOWN
 
 
+class TransferShort(KalshiError):
+    """The transfer is complete, yet the money did not all reach its destination: a step failed,
+    and the steps before it are not undone (the spec). Nothing is sent again."""
+
+    exit_code = ExitCode.TRANSFER_SHORT
+
+
 class TransferRefused(ValidationError):
     """The exchange cannot move the money now (transfers paused on a shard): nothing sent."""
 
@@ -224,6 +231,7 @@ class MoneyMover:
         once, found again if its answer was lost, and (with `wait`) followed until complete."""
         self._refuse_unmovable(move)
         before = {t.transfer_id for t in self._client.portfolio.iter_transfers()}
+        held = self.balances(move)
         looked_up = False
         try:
             transfer_id = self._client.portfolio.send_transfer(
@@ -240,7 +248,10 @@ class MoneyMover:
             exc.message = f"{exc.message}; {self.where(move)}"
             raise
         transfer = self._follow(move, transfer_id, wait)
-        return MoveResult(transfer, tuple(self.balances(move)), looked_up)
+        places = self.balances(move)
+        if transfer.complete:
+            _refuse_a_short_arrival(move, transfer, held, places)
+        return MoveResult(transfer, tuple(places), looked_up)
 
     def _refuse_unmovable(self, move: Move) -> None:
         status = self._client.exchange.get_exchange_status()
@@ -326,6 +337,27 @@ class MoneyMover:
     def where(self, move: Move) -> str:
         """ "the money is now: primary account on shard 0: $40.00, ...", for an error message."""
         return "the money is now: " + "; ".join(p.describe() for p in self.balances(move))
+
+
+def _refuse_a_short_arrival(
+    move: Move, transfer: Transfer, held: list[PlaceBalance], places: list[PlaceBalance]
+) -> None:
+    """`TransferShort` when the destination gained less than the amount while the transfer is
+    complete: a step failed. Read from the balances before and after, so a fill there meanwhile
+    moves them too; a balance that could not be read tells nothing."""
+    before, after = held[-1].balance, places[-1].balance
+    if before is None or after is None or after - before >= move.amount:
+        return
+    changes = "; ".join(
+        f"{was.label}: {fmt_money(was.balance, '?')} -> {fmt_money(now.balance, '?')}"
+        for was, now in zip(held, places, strict=True)
+    )
+    raise TransferShort(
+        f"transfer {transfer.transfer_id} ({move.describe()}) is complete, but "
+        f"{places[-1].label} gained {fmt_money(after - before)} of it: a step failed; "
+        f"the money is now: {changes}",
+        hint="nothing was sent again; `kalshi shard move` the rest from where it stayed",
+    )
 
 
 def parse_allocation(items: Sequence[str]) -> dict[int, int]:

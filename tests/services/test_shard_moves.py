@@ -13,7 +13,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kalshi_cli.client.portfolio import TransferOutcomeUnknown
-from kalshi_cli.services.shards import MoneyMover, Move, TransferNotComplete, TransferRefused
+from kalshi_cli.services.shards import (
+    MoneyMover,
+    Move,
+    TransferNotComplete,
+    TransferRefused,
+    TransferShort,
+)
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import KalshiError, UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
@@ -87,6 +93,23 @@ def test_an_earlier_transfer_of_the_same_amount_is_not_taken_for_the_lost_one(
 def test_a_step_that_fails_says_where_the_money_stayed(key: rsa.RSAPrivateKey) -> None:
     exchange = ShardExchange({(3, 0): D("50"), (0, 0): D("0"), (0, 2): D("0"), (3, 2): D("0")})
     exchange.failing_step = True
+    with pytest.raises(TransferShort) as raised:
+        _mover(exchange, key).move(Move(D("50"), 0, 2, subaccount=3))
+    assert len(exchange.posts) == 1
+    assert raised.value.exit_code == ExitCode.TRANSFER_SHORT
+    message = raised.value.one_line()
+    assert "is complete, but subaccount 3 on shard 2 gained $0.00 of it: a step failed" in message
+    assert (
+        "subaccount 3 on shard 0: $50.00 -> $0.00; primary account on shard 0: $0.00 -> $50.00; "
+        "primary account on shard 2: $0.00 -> $0.00; subaccount 3 on shard 2: $0.00 -> $0.00"
+    ) in message
+
+
+def test_a_transfer_still_pending_when_the_wait_ends_says_where_the_money_is(
+    key: rsa.RSAPrivateKey,
+) -> None:
+    exchange = ShardExchange({(3, 0): D("50"), (0, 0): D("0"), (0, 2): D("0"), (3, 2): D("0")})
+    exchange.pending_reads = 1_000_000
     with pytest.raises(TransferNotComplete) as raised:
         _mover(exchange, key).move(Move(D("50"), 0, 2, subaccount=3))
     assert len(exchange.posts) == 1
@@ -95,9 +118,10 @@ def test_a_step_that_fails_says_where_the_money_stayed(key: rsa.RSAPrivateKey) -
     )
     message = raised.value.one_line()
     assert "still pending after 30s" in message
+    assert raised.value.exit_code == ExitCode.OUTCOME_UNKNOWN
     assert (
-        "subaccount 3 on shard 0: $0.00; primary account on shard 0: $50.00; "
-        "primary account on shard 2: $0.00; subaccount 3 on shard 2: $0.00"
+        "subaccount 3 on shard 0: $0.00; primary account on shard 0: $0.00; "
+        "primary account on shard 2: $0.00; subaccount 3 on shard 2: $50.00"
     ) in message
 
 
