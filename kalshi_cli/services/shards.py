@@ -254,8 +254,7 @@ class MoneyMover:
         return MoveResult(transfer, tuple(places), looked_up)
 
     def _refuse_unmovable(self, move: Move) -> None:
-        status = self._client.exchange.get_exchange_status()
-        shards = {s.exchange_index: s for s in status.per_shard()}
+        shards = {s.exchange_index: s for s in self._client.exchange.shard_statuses()}
         for index in (move.source, move.target):
             if index not in shards:
                 listed = ", ".join(str(i) for i in sorted(shards))
