@@ -32,6 +32,7 @@ from kalshi_cli.runner.execution.dispatch import Dispatch, Wire
 from kalshi_cli.runner.execution.elsewhere import ElsewhereViews
 from kalshi_cli.runner.execution.execution import Changes, LoopExecutor
 from kalshi_cli.runner.execution.fills import CLOCK_AHEAD_S, AppliedFills, FillSync
+from kalshi_cli.runner.execution.leg_sets import LegSets
 from kalshi_cli.runner.execution.outbox import Outbox
 from kalshi_cli.runner.execution.own_orders import OwnOrders, owner_among
 from kalshi_cli.runner.execution.sender import Sender
@@ -198,7 +199,6 @@ def assemble_loop(
         fills=chain.fills,
         changes=chain.changes,
         outbox=chain.outbox,
-        hold_markets=dispatch.hold,
         threaded=dispatch.threaded,
         budgets=budgets,
         events=events,
@@ -218,9 +218,10 @@ def assemble_loop(
         doubt = executor.unknown_orders.fill_quarantined
         stop_listening = quarantine.listen(lambda found: dispatch.later(lambda: doubt(found)))
     guard = executor.guard
-    sender = TurnSender(
-        executor=executor, own=own, feed=feed, clock=clock, tuning=tuning, log=log, alert=alert
-    )
+    legs = LegSets(executor=executor, risk=risk, sender=chain.sender, store=store, feed=feed,
+                   hold_markets=dispatch.hold, clock=clock, log=log)  # fmt: skip
+    sender = TurnSender(executor=executor, legs=legs, own=own, feed=feed, clock=clock,
+                        tuning=tuning, log=log, alert=alert)  # fmt: skip
     queue = QueuePositions(
         client=client, dispatch=dispatch, own=own, guard=guard, tuning=tuning, log=log
     )
@@ -291,6 +292,7 @@ def assemble_loop(
             schedule=schedule,
             heartbeat=heartbeat,
             sender=sender,
+            legs=legs,
             reloads=reloads,
         ),
         tuning=tuning,
@@ -401,7 +403,9 @@ def build_executor(
         stale=stale,
     )
     changes = Changes(cancels=cancels, amends=amends)
-    return ExecutorChain(report=report, holds=holds, fills=fills, changes=changes, outbox=outbox)
+    return ExecutorChain(
+        report=report, holds=holds, fills=fills, changes=changes, outbox=outbox, sender=sender
+    )
 
 
 @dataclass(frozen=True)
@@ -413,6 +417,7 @@ class ExecutorChain:
     fills: FillSync
     changes: Changes
     outbox: Outbox
+    sender: Sender
 
 
 STARTUP_ATTEMPTS = 3

@@ -26,7 +26,7 @@ import pytest
 
 from kalshi_cli.backtest.engine import BacktestSpec, RunArtifacts, execute
 from kalshi_cli.backtest.report import build_report
-from tests.scenario_recording import record_scenario
+from kalshi_cli.data.scenario_recording import record_scenario
 
 GOLDEN = Path(__file__).parent / "golden"
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"

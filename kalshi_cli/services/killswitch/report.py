@@ -3,7 +3,7 @@ record it leaves in the state file (`Trail`)."""
 
 from __future__ import annotations
 
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +43,9 @@ class KillReport:
     # each order named above: its client order id and the strategy that placed it (None: not
     # known, as for an order this state file never recorded)
     owners: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    # the sets of legs the state file holds neither whole nor flat (`sets_not_ended`): no cancel
+    # evens them out, so each is named with what its legs hold
+    broken_sets: list[BrokenSet] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +68,7 @@ class KillReport:
                 for order_id in dict.fromkeys([*self.cancelled, *self.left])
                 for coid, strategy in [self.owners.get(order_id, (None, None))]
             ],
+            "broken_sets": [b.to_json() for b in self.broken_sets],
         }
 
     def owner_text(self, order_id: str) -> str:
@@ -84,38 +88,87 @@ class KillReport:
         }
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True)
+class BrokenSet:
+    """A set of legs not ended whole or flat, as the state file holds it: each leg's market,
+    side, count asked and what the set holds of it."""
+
+    set_id: str
+    strategy: str | None
+    status: str
+    legs: tuple[tuple[str, str, Decimal, Decimal], ...]  # ticker, side, count, held
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "set_id": self.set_id,
+            "strategy": self.strategy,
+            "status": self.status,
+            "legs": [
+                {"ticker": t, "side": side, "count": str(count), "held": str(held)}
+                for t, side, count, held in self.legs
+            ],
+        }
+
+    def text(self) -> str:
+        held = ", ".join(f"{t} {side} {held} of {count}" for t, side, count, held in self.legs)
+        return f"set {self.set_id} ({self.strategy or 'unknown'}, {self.status}): {held}"
+
+
+def sets_not_ended(store: Store) -> list[BrokenSet]:
+    """The sets of legs the state file holds neither whole nor flat (store/leg_sets.py)."""
+    return [
+        BrokenSet(
+            r.set_id,
+            r.strategy,
+            r.status,
+            tuple(
+                (g.ticker, g.side.value, g.count, held)
+                for g, held in zip(r.legs, store.leg_sets.held(r), strict=True)
+            ),
+        )
+        for r in store.leg_sets.unfinished()
+    ]
+
+
 class Trail:
     """What the kill switch writes to the state file, each part once, best effort.
 
     A failure to write is reported (the first reason is kept) and never raised: the cancels
     matter more than the record of them."""
 
-    store: Store | None
-    report: KillReport
-    _: KW_ONLY
-    reason: str
-    source: str
-    started: dict[str, Any]
-    locked: bool = field(default=False, init=False)  # a write failed on another writer's lock
+    def __init__(
+        self,
+        store: Store | None,
+        report: KillReport,
+        *,
+        reason: str,
+        source: str,
+        started: dict[str, Any],
+    ) -> None:
+        self._store = store
+        self._report = report
+        self._reason = reason
+        self.source = source
+        self._started = started
+        self.locked = False  # a write failed on another writer's lock
 
     def halt(self, wait_s: float) -> None:
         """HALTED and the `kill_switch` event, unless already recorded."""
-        store = self.store
-        if store is None or self.report.halted:
+        store = self._store
+        if store is None or self._report.halted:
             return
         try:
             with store.busy_timeout(wait_s), store.transaction():
-                store.trading.set_trading_state("HALTED", reason=self.reason, source=self.source)
-                store.events.log_event("kill_switch", self.started)
+                store.trading.set_trading_state("HALTED", reason=self._reason, source=self.source)
+                store.events.log_event("kill_switch", self._started)
         except StoreError as exc:
             self._failed(exc)
             return
-        self.report.halted = True
+        self._report.halted = True
 
     def result(self, wait_s: float) -> None:
         """The orders confirmed cancelled and the `kill_switch_result` event, in one go."""
-        store, report = self.store, self.report
+        store, report = self._store, self._report
         if store is None or report.result_recorded:
             return
         try:
@@ -130,8 +183,8 @@ class Trail:
 
     def _failed(self, exc: StoreError) -> None:
         self.locked = self.locked or locked(exc)
-        if self.report.state_error is None:
-            self.report.state_error = exc.one_line()
+        if self._report.state_error is None:
+            self._report.state_error = exc.one_line()
 
 
 # Why an empty listing is no proof when HALTED could not be recorded for another writer's lock
