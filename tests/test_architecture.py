@@ -401,23 +401,7 @@ MAX_COMPLEXITY = 20
 # The functions allowed over it, each with its reason; none is added to make a change land.
 OVER_COMPLEXITY = {
     "kalshi_cli/runner/config.py choose_lineup": "being split by what it does, in parallel",
-    "kalshi_cli/checks/remote.py check_exchange": "being split by what it does, in parallel",
     "kalshi_cli/checks/local.py check_orders": "being split by what it does, in parallel",
-    "kalshi_cli/sim/server/routes/market_data.py handle_get_events": (
-        "being split by what it does, in parallel"
-    ),
-    "kalshi_cli/sim/server/routes/portfolio.py handle_get_positions": (
-        "being split by what it does, in parallel"
-    ),
-    "kalshi_cli/sim/core/matching.py MatchingEngine.plan": (
-        "being split by what it does, in parallel"
-    ),
-    "kalshi_cli/sim/core/matching.py MatchingEngine._hold_after": (
-        "being split by what it does, in parallel"
-    ),
-    "kalshi_cli/sim/core/settlement.py SettlementDesk.settle": (
-        "being split by what it does, in parallel"
-    ),
 }
 
 
