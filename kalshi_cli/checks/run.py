@@ -157,6 +157,7 @@ def _positions(inputs: CheckInputs) -> CheckResult:
         inputs.thresholds,
         inputs.limits.max_position_per_market,
         inputs.subaccount,
+        inputs.limits.max_event_loss,
     )
 
 
