@@ -62,6 +62,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("each owner's part", {"services.owner_parts"}),
     ("a loop's strategies as status shows them", {"services.loop_strategies"}),
     ("reconciliation", {"services.reconcile"}),
+    ("where the money and the markets are, by shard", {"services.shards"}),
     (
         "services",
         {
