@@ -62,6 +62,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("each owner's part", {"services.owner_parts"}),
     ("a loop's strategies as status shows them", {"services.loop_strategies"}),
     ("reconciliation", {"services.reconcile"}),
+    ("where the money and the markets are, by shard", {"services.shards"}),
     (
         "services",
         {
@@ -401,21 +402,6 @@ MAX_COMPLEXITY = 20
 # The functions allowed over it, each with its reason; none is added to make a change land.
 OVER_COMPLEXITY = {
     "kalshi_cli/runner/config.py choose_lineup": "being split by what it does, in parallel",
-    "kalshi_cli/sim/server/routes/market_data.py handle_get_events": (
-        "being split by what it does, in parallel"
-    ),
-    "kalshi_cli/sim/server/routes/portfolio.py handle_get_positions": (
-        "being split by what it does, in parallel"
-    ),
-    "kalshi_cli/sim/core/matching.py MatchingEngine.plan": (
-        "being split by what it does, in parallel"
-    ),
-    "kalshi_cli/sim/core/matching.py MatchingEngine._hold_after": (
-        "being split by what it does, in parallel"
-    ),
-    "kalshi_cli/sim/core/settlement.py SettlementDesk.settle": (
-        "being split by what it does, in parallel"
-    ),
 }
 
 
@@ -536,14 +522,12 @@ def test_the_wiring_check_sees_a_late_wiring(tmp_path: Path) -> None:
 MAX_METHODS = 25
 NOT_SPLIT_YET = {
     "Connection": (30, "signing, retries, pacing and the deadline of one HTTP connection"),
-    "FeedSession": (38, "one handler per kind of feed message"),
     "Portfolio": (26, "the loop's books: positions, orders and their owners"),
     "Ledger": (
         34,
         "the account ledger, a method per balance movement; collateral return not yet a part",
     ),
     "Communications": (26, "the simulator's RFQ and quote endpoints, one per operation"),
-    "Reference": (31, "the simulator's reference data, one read per endpoint"),
     "Store": (27, "the state file's one door: a method per question the commands ask of it"),
     "OrderRepository": (26, "the state file's order rows: one query per question"),
     "LocalVenue": (36, "the exchange's operations a backtest or paper loop calls, one each"),

@@ -8,6 +8,7 @@ tick (expiry, the market schedule, a scenario's participants), RFQs and API keys
 refusals, lifecycle and conservation: docs/simulator.md "Conventions of the core".
 """
 
+import functools
 import heapq
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,6 +39,12 @@ from kalshi_cli.sim.core.records import (
     SimTrade,
 )
 from kalshi_cli.sim.core.reference import market_from_record
+from kalshi_cli.sim.core.shard_transfers import (
+    INTRA_PREFIX,
+    ShardTransferBook,
+    ShardTransfers,
+    SimShardTransfer,
+)
 from kalshi_cli.sim.core.subaccounts import Keyring, SimApiKey, SimTransfer, UserAccounts
 from kalshi_cli.sim.core.trade_archive import SNAPSHOT_TYPES as ARCHIVE_SNAPSHOT_TYPES
 from kalshi_cli.sim.core.volume_window import VolumeWindow
@@ -66,6 +73,8 @@ _SNAPSHOT_TYPES: tuple[type, ...] = (
     UserAccounts,
     SimApiKey,
     SimTransfer,
+    ShardTransferBook,
+    SimShardTransfer,
     SimSeries,
     SimFeeChange,
     SimEvent,
@@ -118,6 +127,7 @@ class Exchange:
         self.rfqs: dict[str, SimRfq] = {}  # RFQs and quotes: sim/core/communications.py
         self.quotes: dict[str, SimQuote] = {}
         self.communications = Communications(self)
+        self.shard_transfers = ShardTransfers(self.reference, self.accounts, self.subaccounts)
         self.restored = False
         """True when state was restored from an existing journal."""
         self._generation = 0
@@ -160,7 +170,7 @@ class Exchange:
         self.communications.execute_due(now)  # after the schedule: a closed market refuses
         while self._event_fees_due and self._event_fees_due[0][0] <= now:
             _, change_id = heapq.heappop(self._event_fees_due)
-            self.reference.announce_event_fee(change_id)
+            self.reference.fees.announce_event_fee(change_id)
         for hook in self._tick_hooks:
             hook(now)
         if (
@@ -179,7 +189,7 @@ class Exchange:
         reserve of every market of the series is the highest maker rate among its own fees and
         all its changes, so it covers the fills on either side of a change; scheduling a change
         that raises it re-holds the resting orders of the series' markets at the new rate."""
-        change = self.reference.schedule_fee_change(
+        change = self.reference.fees.schedule_fee_change(
             series_ticker, fee_type, fee_multiplier, scheduled_ts
         )
         self.accounts.rebuild_reserves(series_ticker)
@@ -198,12 +208,12 @@ class Exchange:
         announced on `market_lifecycle_v2` as an `event_fee_update` when it takes effect.
         Resting orders of the event's markets are re-held when the change raises their maker
         reserve."""
-        change = self.reference.schedule_event_fee_change(
+        change = self.reference.fees.schedule_event_fee_change(
             event_ticker, fee_type_override, fee_multiplier_override, scheduled_ts
         )
         self.accounts.rebuild_reserves(change.series_ticker)
         if change.scheduled_ts <= self.reference.now():
-            self.reference.announce_event_fee(change.id)
+            self.reference.fees.announce_event_fee(change.id)
         else:
             heapq.heappush(self._event_fees_due, (change.scheduled_ts, change.id))
         return change
@@ -212,14 +222,14 @@ class Exchange:
 
     # The persisted state: each snapshot key (the name the state had when the exchange was one
     # object, kept so an existing snapshot still reads) and the part that owns it, by the
-    # part's attribute here ("" for the exchange itself) and its own attribute name. Each value
-    # has exactly one owner, and no part keeps another's, so a snapshot is restored by setting
-    # each value in its one place.
+    # part's attribute path here ("" for the exchange itself) and its own attribute name. Each
+    # value has exactly one owner, and no part keeps another's, so a snapshot is restored by
+    # setting each value in its one place.
     _PERSISTED: ClassVar[dict[str, tuple[str, str]]] = {
         "_series": ("reference", "_series"),
-        "_series_fees": ("reference", "_series_fees"),
-        "_fee_changes": ("reference", "_fee_changes"),
-        "_event_fee_changes": ("reference", "_event_fee_changes"),
+        "_series_fees": ("reference.fees", "_series_fees"),
+        "_fee_changes": ("reference.fees", "_fee_changes"),
+        "_event_fee_changes": ("reference.fees", "_event_fee_changes"),
         "_event_fees_due": ("", "_event_fees_due"),
         "_events": ("reference", "_events"),
         "_markets": ("reference", "_markets"),
@@ -241,6 +251,7 @@ class Exchange:
         "created_time": ("reference", "created_time"),
         "_users": ("subaccounts", "users"),
         "_keyring": ("subaccounts", "keyring"),
+        "_shard_transfers": ("shard_transfers", "book"),
         "rfqs": ("", "rfqs"),
         "quotes": ("", "quotes"),
         "_trade_archive": ("history", "trade_archive"),
@@ -249,7 +260,8 @@ class Exchange:
     }
 
     def _owner(self, part: str) -> object:
-        return getattr(self, part) if part else self
+        """The part a persisted value is kept by: a path of attributes ("" for the exchange)."""
+        return functools.reduce(getattr, part.split("."), self) if part else self
 
     def close(self) -> None:
         """Close the journal (every record is already flushed); the exchange is done with."""
@@ -329,6 +341,8 @@ class Exchange:
             elif op.startswith("order_group_"):
                 self.groups.replay(rec)
             elif self.subaccounts.replay(rec):
+                self._adopt_intra_transfer(rec)
+            elif self.shard_transfers.replay(rec):
                 pass
             elif op in Communications.OPS:
                 self.communications.replay(rec)
@@ -338,6 +352,14 @@ class Exchange:
             raise JournalError(
                 f"journal record {op} at {rec['ts']} no longer applies: {exc}"
             ) from exc
+
+    def _adopt_intra_transfer(self, rec: dict[str, Any]) -> None:
+        """A subaccount transfer an intra-exchange transfer within a shard made is listed
+        among the intra-exchange transfers again (sim/core/shard_transfers.py)."""
+        if rec["op"] == "transfer" and rec["client_transfer_id"].startswith(INTRA_PREFIX):
+            user = rec["account_id"]
+            made = self.subaccounts.transfers(user)[0]  # newest first: the one just replayed
+            self.shard_transfers.adopt(user, made.transfer_id)
 
     def _replay_place(self, rec: dict[str, Any]) -> None:
         self.desk.place_order(rec["account_id"], PlaceRequest.from_journal(rec))
@@ -375,6 +397,7 @@ class Exchange:
             key_id=rec["key_id"],
             public_key_pem=rec["public_key_pem"],
             cash_cents=int(rec["cash_cents"]),
+            shards=tuple(rec.get("shards", (0,))),
         )
 
     # RFQs and quotes --------------------------------------------------------------------------
