@@ -565,8 +565,8 @@ class ShardBalanceRule:
     checks an order's collateral inside its market's shard: an order whose cost
     (`opening_cost`) is over what its market's shard holds is refused before it is sent, naming
     the `kalshi shard move` that would cover it. With no shard balances told (a key restricted
-    to a subaccount, an exchange of one shard that says none), the exchange holds the order to
-    its balance alone."""
+    to a subaccount), or no money on any other shard (an account of one shard), the balance
+    check and the exchange hold the order to the balance alone."""
 
     code = Code.SHARD_BALANCE
     about = About(
@@ -583,15 +583,15 @@ class ShardBalanceRule:
         need = opening_cost(intent, ctx.position)
         here = shards.shard
         have = shards.available(here)
-        if need <= have:
+        others = [n for n in sorted(shards.balances) if n != here]
+        # with no money on another shard, the shard's balance is the account's: the balance
+        # check (INSUFFICIENT_BALANCE) or the exchange says so, as for an account of one shard
+        if need <= have or not any(shards.available(n) > 0 for n in others):
             return _ALLOWED[self.code]
         short = _cents_up(need - have)
-        others = [n for n in sorted(shards.balances) if n != here]
         source = max(others, key=shards.available, default=None)
         if source is not None and shards.available(source) >= short:
-            move = (
-                f"`kalshi shard move {short} --from {source} --to {here}` would cover it"
-            )
+            move = f"`kalshi shard move {short} --from {source} --to {here}` would cover it"
         else:
             move = f"no other shard holds {fmt_money(short)}: fund shard {here}"
         return _deny(

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from kalshi_cli.risk.engine import limit_rules
-from kalshi_cli.risk.rules import Code
+from kalshi_cli.risk.rules import Code, opening_cost
 from kalshi_cli.services.fees import load_fee_models
 from kalshi_cli.services.pretrade.account import MarketReads, PreTradeAccount, judge
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
@@ -211,20 +211,19 @@ class PreTradeChecks:
         def everything(t: str) -> PositionView:
             return reads.added.get(t) or account.views(reads).get(t) or PositionView(t)
 
-        freed = ZERO
-        if amending is not None:
-            freed = _resting_cost(base, amending[0])
+        committed = intent(grown if amending is None else amending[1])
+        shard = None
+        if opening_cost(committed, view) > 0:  # an order that opens nothing reads no balance
+            freed = ZERO if amending is None else _resting_cost(base, amending[0])
+            shard = account.shard(ticker, reads, freed)
         context = account.context(
-            view,
-            event=account.event_book(ticker, reads, everything),
-            shard=None if reduce_only else account.shard(ticker, reads, freed),
+            view, event=account.event_book(ticker, reads, everything), shard=shard
         )
         denials = judge(limit_rules(self.limits), asked, context)
         if denials:
             rule, verdict = denials[0]
             raise _refusal(rule, verdict.detail, base, book_side=book_side, reads=reads)
-        committed = intent(grown if amending is None else amending[1])
-        account.spend(context.shard, committed, view, reads)
+        account.spend(shard, committed, view, reads)
         if grown > 0:
             view = view.after(Intent(ticker, Side.YES, action, yes_price, grown, yes_price, ""))
         reads.added[ticker] = view

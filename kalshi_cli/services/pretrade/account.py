@@ -115,6 +115,10 @@ class PreTradeAccount:
         self._now = now
         self._fees = fees
 
+    def held_to(self, limits: RiskLimits) -> PreTradeAccount:
+        """This account held to `limits` (the config's, as its reader reads them)."""
+        return PreTradeAccount(self.client, self._store, limits, now=self._now, fees=self._fees)
+
     def on_subaccount(self, number: int) -> PreTradeAccount:
         """This account's limits, counted over subaccount `number`'s holdings."""
         client = self.client.on_subaccount(number)
@@ -179,6 +183,8 @@ class PreTradeAccount:
         """The market's shard and each shard's balance, less what the orders `reads` prepared
         before may commit there (`freed`: what an amended order held, given back)."""
         market = self.market(ticker, reads)
+        if market.exchange_index is None:
+            return None  # the balance is read only for a market that names its shard
         spent = dict(reads.shard_spent)
         if market.exchange_index is not None and freed:
             spent[market.exchange_index] = spent.get(market.exchange_index, ZERO) - freed

@@ -49,7 +49,7 @@ def order_subaccount(client: HoldingsClient, *, strict: bool = False) -> int | N
 
 
 @dataclass(frozen=True)
-class Holdings:
+class ExchangeHoldings:
     """What the exchange holds for the account (`AccountHoldings.read`)."""
 
     positions: list[Position]
@@ -94,7 +94,7 @@ class AccountHoldings:
         own = self.own()
         resting = list(own.orders.iter_orders(event_ticker=event_ticker, status="resting"))
         positions = own.portfolio.get_positions(event_ticker=event_ticker)
-        return views(Holdings(positions, resting, []))
+        return views(ExchangeHoldings(positions, resting, []))
 
     def fill_ids(self, min_ts: int) -> list[tuple[str, str]]:
         """(ticker, fill id) of each fill since `min_ts` (unix seconds)."""
@@ -105,7 +105,7 @@ class AccountHoldings:
         balance: Balance = self.own().portfolio.get_balance()
         return balance
 
-    def read(self, ticker: str | None) -> Holdings:
+    def read(self, ticker: str | None) -> ExchangeHoldings:
         """The exchange's positions and resting orders (of one market, or of every one), and
         this state file's orders there of unknown outcome that the exchange does not list."""
         number = order_subaccount(self.client)
@@ -129,10 +129,10 @@ class AccountHoldings:
         # at its whole count, until the exchange lists it resting or `kalshi reconcile` settles it
         # (reads lag writes). Too much is counted until a reconcile, never too little.
         unknown = [intent for intent in awaiting if intent.client_order_id not in listed]
-        return Holdings(positions, resting, unknown)
+        return ExchangeHoldings(positions, resting, unknown)
 
 
-def views(held: Holdings) -> dict[str, PositionView]:
+def views(held: ExchangeHoldings) -> dict[str, PositionView]:
     """Each market's view of what the exchange holds."""
     costs: dict[str, tuple[Decimal, Decimal]] = {
         p.ticker: (p.position, p.exposure) for p in held.positions
