@@ -79,6 +79,7 @@ if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.risk.event_loss import EventTerms
     from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.fees import FeeChangeReads
     from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
     from kalshi_cli.runner.loop.alerting import TradeAlerts
     from kalshi_cli.runner.ports import LoopParts, MarketFeed
@@ -458,6 +459,14 @@ class Parts:
     adjust: Callable[[LoopSettings], LoopSettings] | None = None
 
 
+@dataclass(frozen=True)
+class ReadOnce:
+    """The reads the fee models make, each event's through the loop's one reader of events."""
+
+    markets: EventReader
+    exchange: FeeChangeReads
+
+
 def build_loop(
     parts: Parts,
     options: TradeOptions,
@@ -476,9 +485,12 @@ def build_loop(
     portfolio = Portfolio(markets)
     for name in lineup.names:  # each strategy's own part of the positions, rebuilt below too
         portfolio.owners.own(name)
+    # each event read once, for the fees, the limit on its loss and the groups of its mutually
+    # exclusive markets (services/pretrade/events.py), and the balance once
+    reader = event_reader(parts.client)
     try:
         portfolio.fees, portfolio.fee_changes = load_fees(
-            parts.client, markets, now=parts.clock.wall()
+            ReadOnce(reader, parts.client.exchange), markets, now=parts.clock.wall()
         )
     except FeeModelError as exc:
         raise fees_refused(exc) from exc
@@ -497,9 +509,6 @@ def build_loop(
     )
     budgets = config.settings.budgets.values()
     orders = OrderService(parts.client, parts.store, clock=parts.clock, read_lag_s=parts.read_lag_s)
-    # each event read once, for both of its readings (the limit on its loss, the groups of
-    # its mutually exclusive markets), and the balance once (services/pretrade/loop.py)
-    reader = event_reader(parts.client)
     holdings = orders.checks.account.holdings
     account = loop_account(
         reader, holdings, limits, budgets=budgets, markets=markets, fees=portfolio.fees.get

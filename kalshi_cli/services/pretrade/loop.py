@@ -97,7 +97,7 @@ def loop_account(
     shard_of = {m.ticker: m.exchange_index for m in markets if m.exchange_index is not None}
     # the balance read once, and only when a market says its shard: nothing to judge without
     balances = holdings.balance().shards() if shard_of else None
-    return LoopAccount(events, limits.max_event_loss is not None, shard_of, balances)
+    return LoopAccount(events, event_limited(limits), shard_of, balances)
 
 
 def event_reader(client: Any) -> EventReader:
