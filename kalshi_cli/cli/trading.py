@@ -168,6 +168,8 @@ def render_kill_report(out: Output, report: KillReport, *, scope: str) -> None:
             "note: the exchange's cancel-all may also cancel orders placed in the minute after "
             "it; trading stays HALTED until `kalshi resume`"
         )
+    for broken in report.broken_sets:
+        out.line(f"broken set of legs (no cancel evens it out): {broken.text()}")
     if report.proven:
         out.line(f"PROVEN: no resting order left ({scope}; {report.rounds} listing(s))")
         return

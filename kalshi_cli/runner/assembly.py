@@ -31,6 +31,7 @@ from kalshi_cli.runner.execution.dispatch import Dispatch, Wire
 from kalshi_cli.runner.execution.elsewhere import ElsewhereViews
 from kalshi_cli.runner.execution.execution import Changes, LoopExecutor
 from kalshi_cli.runner.execution.fills import CLOCK_AHEAD_S, AppliedFills, FillSync
+from kalshi_cli.runner.execution.leg_sets import LegSets
 from kalshi_cli.runner.execution.outbox import Outbox
 from kalshi_cli.runner.execution.own_orders import OwnOrders, owner_among
 from kalshi_cli.runner.execution.sender import Sender
@@ -63,6 +64,7 @@ from kalshi_cli.services.orders.context import known_market
 from kalshi_cli.services.pretrade.budgets import Budgets
 from kalshi_cli.services.pretrade.loop import (
     LoopAccount,
+    ReadOnce,
     event_reader,
     loop_account,
     mutually_exclusive,
@@ -79,7 +81,6 @@ if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.risk.event_loss import EventTerms
     from kalshi_cli.runner.books.eventlog import EventLog
-    from kalshi_cli.runner.books.fees import FeeChangeReads
     from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
     from kalshi_cli.runner.loop.alerting import TradeAlerts
     from kalshi_cli.runner.ports import LoopParts, MarketFeed
@@ -210,7 +211,6 @@ def assemble_loop(
         fills=chain.fills,
         changes=chain.changes,
         outbox=chain.outbox,
-        hold_markets=dispatch.hold,
         threaded=dispatch.threaded,
         budgets=budgets,
         account=account,
@@ -230,9 +230,10 @@ def assemble_loop(
         doubt = executor.unknown_orders.fill_quarantined
         stop_listening = quarantine.listen(lambda found: dispatch.later(lambda: doubt(found)))
     guard = executor.guard
-    sender = TurnSender(
-        executor=executor, own=own, feed=feed, clock=clock, tuning=tuning, log=log, alert=alert
-    )
+    legs = LegSets(executor=executor, risk=risk, sender=chain.sender, store=store, feed=feed,
+                   hold_markets=dispatch.hold, clock=clock, log=log)  # fmt: skip
+    sender = TurnSender(executor=executor, legs=legs, own=own, feed=feed, clock=clock,
+                        tuning=tuning, log=log, alert=alert)  # fmt: skip
     queue = QueuePositions(
         client=client, dispatch=dispatch, own=own, guard=guard, tuning=tuning, log=log
     )
@@ -303,6 +304,7 @@ def assemble_loop(
             schedule=schedule,
             heartbeat=heartbeat,
             sender=sender,
+            legs=legs,
             reloads=reloads,
         ),
         tuning=tuning,
@@ -413,7 +415,9 @@ def build_executor(
         stale=stale,
     )
     changes = Changes(cancels=cancels, amends=amends)
-    return ExecutorChain(report=report, holds=holds, fills=fills, changes=changes, outbox=outbox)
+    return ExecutorChain(
+        report=report, holds=holds, fills=fills, changes=changes, outbox=outbox, sender=sender
+    )
 
 
 @dataclass(frozen=True)
@@ -425,6 +429,7 @@ class ExecutorChain:
     fills: FillSync
     changes: Changes
     outbox: Outbox
+    sender: Sender
 
 
 STARTUP_ATTEMPTS = 3
@@ -457,14 +462,6 @@ class Parts:
     trigger_group: Callable[[str], None] | None = None
     # what the loop's settings are made into (a backtest's: runner/loop/settings.py)
     adjust: Callable[[LoopSettings], LoopSettings] | None = None
-
-
-@dataclass(frozen=True)
-class ReadOnce:
-    """The reads the fee models make, each event's through the loop's one reader of events."""
-
-    markets: EventReader
-    exchange: FeeChangeReads
 
 
 def build_loop(

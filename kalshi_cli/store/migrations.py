@@ -419,6 +419,25 @@ ASSIGNMENTS = Migration(
     ),
 )
 
+# -- 0013_leg_sets: the sets of legs the trade loop opened, until each ends whole or flat ---------
+# A set (an arbitrage across an event) is written before its first leg goes; its legs' orders name
+# it in their reason (`(set ID)`), so what each leg holds is read from the orders it sent. A start
+# after a kill finds a set still `open` or `broken` and unwinds it (runner/execution/leg_sets.py).
+LEG_SETS = Migration(
+    "0013_leg_sets",
+    (
+        "CREATE TABLE leg_sets ("
+        " set_id TEXT PRIMARY KEY,"
+        " strategy TEXT,"
+        " status TEXT NOT NULL,"
+        " legs TEXT NOT NULL,"
+        " note TEXT NOT NULL DEFAULT '',"
+        " created_at REAL NOT NULL,"
+        " updated_at REAL NOT NULL)",
+        "CREATE INDEX leg_sets_status ON leg_sets (status)",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     INITIAL,
     FILL_INTEGER_UNITS,
@@ -432,6 +451,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ORDERS_AMEND_SENT_AT,
     FILL_PNL_CHANGES,
     ASSIGNMENTS,
+    LEG_SETS,
 )
 
 

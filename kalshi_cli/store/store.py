@@ -39,6 +39,7 @@ from kalshi_cli.store.connection import (
 from kalshi_cli.store.errors import StoreError
 from kalshi_cli.store.events import EventRepository
 from kalshi_cli.store.fills import FillRepository
+from kalshi_cli.store.leg_sets import LegSetRepository
 from kalshi_cli.store.orders import OrderRepository
 from kalshi_cli.store.paper import is_paper_state
 from kalshi_cli.store.records import (
@@ -94,6 +95,7 @@ class Store:
         self.events = EventRepository(db)
         self.retention = RetentionRepository(db)
         self.audit = AuditRepository(db)
+        self.leg_sets = LegSetRepository(db)
 
     # ------------------------------------------------------------------------------ opening
 

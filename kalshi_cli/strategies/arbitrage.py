@@ -15,7 +15,7 @@ A set is sized by the depth at each ask, `max_cost` and `max_count` (the most se
 held at once; pairs in one market net out), and decided once, from the market with the lowest
 ticker. Its legs are IOC buys that the loop sends one after another, each
 for what the leg before filled, selling back what a short leg left over (runner/execution/
-execution.py `execute_group`): never a partial set. Each leg's fair value carries an equal share
+leg_sets.py): a set ends whole or flat. Each leg's fair value carries an equal share
 of the set's edge. See docs/strategies.md "arbitrage".
 """
 

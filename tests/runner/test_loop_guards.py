@@ -86,11 +86,7 @@ def _pair_rig(tmp_path: Path, trade: dict[str, Any] | None = None, **risk: Any) 
 
 
 def _group(rig: Any, legs: list[Intent]) -> bool:
-    now = rig.clock.wall()
-    executor, unwind_price = rig.loop.executor, rig.loop.sender.unwind_price
-    return bool(
-        executor.execute_group(legs, last_data_at=now, in_sync=True, unwind_price=unwind_price)
-    )
+    return bool(rig.loop.legs.execute(legs, last_data_at=rig.clock.wall(), in_sync=True))
 
 
 def test_a_pair_that_the_order_rate_cap_would_split_is_not_sent(tmp_path: Path) -> None:

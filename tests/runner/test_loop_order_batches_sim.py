@@ -34,6 +34,7 @@ from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
 from kalshi_cli.runner.execution.order_group import open_session_group
 from kalshi_cli.runner.loop.trade_loop import TradeLoop
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
+from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.keys import load_private_key
@@ -58,6 +59,7 @@ class Rig:
     key_id: str
     log: Path
     books: dict[str, Book]
+    account: AccountInfo | None = None  # the trader's, for a loop started again on it
 
     def requests(self, sim: SimHarness) -> dict[str, int]:
         counts: dict[str, int] = sim.stats()["accounts"].get(self.key_id, {}).get("requests", {})
@@ -86,6 +88,7 @@ def rig(
     rate_limits: TierLimits | None = None,
     before_feed: Callable[[], None] = lambda: None,
     settings: dict[str, Any] | None = None,
+    trader: AccountInfo | None = None,
 ) -> Iterator[Rig]:
     """A loop built as `kalshi trade` builds it, on its own account; a second account makes
     every market's book. `batch_wait_s` is infinite unless said: a pass's orders wait for the
@@ -96,14 +99,15 @@ def rig(
     `rate_limits`: the buckets the client paces by (the basic tier's unless said).
     `before_feed`: called once the markets are listed and the loop built, before the feed
     starts (what the exchange says then reaches no subscription of the loop's). `settings`:
-    the loop's settings past the config's (`LoopSettings` fields)."""
+    the loop's settings past the config's (`LoopSettings` fields). `trader`: the account an
+    earlier rig traded (its markets and books made then, none made now): a loop started again."""
     other = client_for(sim.new_account(balance_cents=10_000_000))
     books = {}
-    for ticker in tickers:
+    for ticker in tickers if trader is None else ():
         sim.create_market(ticker)
         books[ticker] = Book(other, ticker)
         books[ticker].quote(*quote)
-    trader = sim.new_account(balance_cents=10_000_000)
+    trader = trader or sim.new_account(balance_cents=10_000_000)
     key, _ = load_private_key(path=Path(trader.private_key_path))
     client = KalshiClient(
         api_base=trader.api_base,
@@ -142,7 +146,7 @@ def rig(
     feed.start()
     try:
         assert poll_until(lambda: all(feed.is_fresh(t) for t in tickers))
-        yield Rig(loop, store, client, feed, trader.key_id, log_path, books)
+        yield Rig(loop, store, client, feed, trader.key_id, log_path, books, trader)
     finally:
         loop.dispatch.close()
         feed.stop()

@@ -1,22 +1,23 @@
-"""From a strategy's decision to the exchange, and fills back into the loop's view. The
-`LoopExecutor` decides (the risk verdict, the hold on a market with an order of unknown outcome,
-a group's legs, the order-rate slot, the circuit breaker's last look) and has a part for the rest
+"""From a strategy's decision to the exchange, and fills back into the loop's view: the path of a
+single order. The `LoopExecutor` decides (the risk verdict, the hold on a market with an order of
+unknown outcome, the order-rate slot, the circuit breaker's last look) and has a part for the rest
 (`guard`, `unknown`, `fills`, `cancels`, `amends`, `outbox`, `answers`). docs/trade-loop.md "From
 a decision to the wire, and fills back". It is given more than six collaborators because it
 decides with two (the risk engine, the strategies' budgets) and hands on to each part of the
-chain.
+chain. A set of legs that only pay together is runner/execution/leg_sets.py's, each of its orders
+sent through `execute_one`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.execution.answers import intent_fields
 from kalshi_cli.vocabulary.decisions import Intent
-from kalshi_cli.vocabulary.units import ZERO, Action, Side, TimeInForce
+from kalshi_cli.vocabulary.units import ZERO
 
 if TYPE_CHECKING:
     from kalshi_cli.risk.budget import Owned
@@ -31,11 +32,6 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.shared import Holds, Report
     from kalshi_cli.services.pretrade.budgets import Budgets
     from kalshi_cli.services.pretrade.loop import LoopAccount
-
-
-# the price at which a reducing IOC sell of `count` contracts of a side sells them all into a
-# market's bids now (None: nobody bids): how a partial set's extra legs are sold back
-UnwindPrice = Callable[[str, Side, Decimal], Decimal | None]
 
 
 @dataclass(frozen=True)
@@ -57,7 +53,6 @@ class LoopExecutor:
         fills: FillSync,
         changes: Changes,
         outbox: Outbox,
-        hold_markets: Callable[[Iterable[str]], Callable[[], None]],
         threaded: bool,
         elsewhere: ElsewhereViews,
         budgets: Budgets | None = None,
@@ -68,9 +63,6 @@ class LoopExecutor:
     ) -> None:
         """The executor's parts come built (runner/assembly.py `build_executor`), each with
         what it uses; the executor decides and hands on to them."""
-        # keeps markets busy across several calls (a group's legs), until the function it
-        # returns is called (runner/execution/dispatch.py `Dispatch.hold`)
-        self._hold_markets = hold_markets
         self._threaded = threaded  # exchange calls go to workers, off the deciding path
         self._risk = risk
         self._log = report.log
@@ -99,8 +91,8 @@ class LoopExecutor:
         self.amends = changes.amends
         self.outbox = outbox
         # set as the loop's stop begins: an order decided before it (a replacement whose
-        # cancels the stop books, a group's next leg) is dropped, never sent by a loop that
-        # is withdrawing its orders
+        # cancels the stop books) is dropped, never sent by a loop that is withdrawing its
+        # orders; a set's next leg or sale back waits for the stop (runner/execution/leg_sets.py)
         self.stopping = False
 
     # ---------------------------------------------------------------- intents
@@ -127,14 +119,14 @@ class LoopExecutor:
                 if filled is not None and filled >= pieces[n].count and n + 1 < len(pieces):
                     next_piece(n + 1)
 
-            self._execute(
+            self.execute_one(
                 pieces[n], last_data_at=last_data_at, in_sync=in_sync, batch=batch, then=after
             )
 
         next_piece(0)
         return any(went) or not went
 
-    def _execute(
+    def execute_one(
         self,
         intent: Intent,
         *,
@@ -143,9 +135,10 @@ class LoopExecutor:
         batch: bool = False,
         then: Callable[[Decimal | None], None] = lambda filled: None,
     ) -> None:
-        """What `execute` does for one order; `then` is handed the count filled at once (all
-        of it in a dry run, none while it waits in the batch), or None when nothing went out,
-        once that is known."""
+        """What `execute` does for one order, the path every order takes (a set's legs too:
+        runner/execution/leg_sets.py); `then` is handed the count filled at once (all of it in a
+        dry run, none while it waits in the batch), or None when nothing went out (or its answer
+        was lost), once that is known."""
         self._log.emit("signal", intent_fields(intent))
         held = self._held(intent)
         if held is not None:
@@ -316,6 +309,11 @@ class LoopExecutor:
             )
         self.outbox.flush()
 
+    def allows(self, intent: Intent, *, last_data_at: float | None, in_sync: bool) -> bool:
+        """The risk engine's verdict on an order about to be sent (`_denied`), for a set's legs
+        judged together before the first goes."""
+        return not self._denied(intent, last_data_at=last_data_at, in_sync=in_sync)
+
     def _denied(self, intent: Intent, *, last_data_at: float | None, in_sync: bool) -> bool:
         """The risk engine's verdict, the orders waiting in the tick's batch counted as
         resting (their market's view, the account's exposure), and in the exposure the orders
@@ -334,136 +332,6 @@ class LoopExecutor:
             return True
         return False
 
-    def execute_group(
-        self,
-        intents: list[Intent],
-        *,
-        last_data_at: float | None,
-        in_sync: bool,
-        unwind_price: UnwindPrice,
-    ) -> bool:
-        """Legs that only pay together, one set of equal counts (an arbitrage set). Every leg
-        must pass the risk engine with the legs before it counted, or none is sent; until it
-        goes a leg counts as resting and holds its order-rate slot. The legs then go one after
-        another, each for no more than the leg before it filled (an IOC leg fills what it can at
-        once), none once a leg filled nothing; what the legs filled beyond the last leg's fill
-        is sold back at once (`_unwind`), so the loop never leaves a partial set behind. Each
-        leg, and each leg sold back, is one `group_leg` event."""
-        if self._risk.rate_cap.count() + len(intents) > self._risk.rate_cap.limit:
-            return self._drop_group(intents[0], "the order-rate cap has no room for every leg")
-        intents = [self._risk.priced(intent) for intent in intents]  # as `execute` prices them
-        # each leg allowed so far: counted as resting until the function is called, and the
-        # moment its slot of the order-rate cap was taken
-        kept: list[tuple[Callable[[], None], float]] = []
-
-        def let_go(legs: Sequence[tuple[Callable[[], None], float]]) -> None:
-            for answered, slot in legs:
-                answered()
-                self._risk.give_back(slot)
-
-        for intent in intents:
-            if not intent.reduce_only and self.unknown_orders.holds(intent.ticker):
-                let_go(kept)
-                return self._drop_group(intent, "an order of unknown outcome here")
-            # the orders waiting in the tick's batch count, as for a single intent, and so do
-            # the legs before it (they count as resting)
-            if self._denied(intent, last_data_at=last_data_at, in_sync=in_sync):
-                let_go(kept)
-                return self._drop_group(intent, "a leg was denied by the risk engine")
-            kept.append((self.outbox.replacing_until(intent), self._risk.record_sent()))
-        # every leg's market takes no other decision until the group is done
-        release = self._hold_markets(i.ticker for i in intents)
-        filled: list[Decimal] = []  # each leg's fill, as its answer is booked
-
-        def leg(n: int, count: Decimal) -> None:
-            # judged again as it goes, with what changed since (the legs before it filled):
-            # its own room and slot no longer held apart, it takes them afresh if allowed
-            let_go(kept[n : n + 1])
-            going = intents[n] if count == intents[n].count else replace(intents[n], count=count)
-
-            def after(got: Decimal | None) -> None:
-                filled.append(got or ZERO)
-                self._log.emit("group_leg", {**intent_fields(going), "filled": got or ZERO})
-                if filled[-1] > 0 and n + 1 < len(intents):
-                    return leg(n + 1, min(filled[-1], intents[n + 1].count))
-                let_go(kept[n + 1 :])
-                release()
-                sets = filled[-1] if len(filled) == len(intents) else ZERO
-                self._unwind(
-                    intents,
-                    filled=filled,
-                    sets=sets,
-                    price=unwind_price,
-                    last_data_at=last_data_at,
-                    in_sync=in_sync,
-                )
-
-            self._execute(going, last_data_at=last_data_at, in_sync=in_sync, then=after)
-
-        leg(0, intents[0].count)
-        return not filled or filled[0] > 0
-
-    def _unwind(
-        self,
-        intents: Sequence[Intent],
-        *,
-        filled: Sequence[Decimal],
-        sets: Decimal,
-        price: UnwindPrice,
-        last_data_at: float | None,
-        in_sync: bool,
-    ) -> None:
-        """Sell back what each leg filled beyond `sets`, the whole sets bought: reducing IOC
-        sells at the price that sells it all into the bids now. A leg with nobody bidding, or
-        a sale that fills short, is left to the stop-loss and the position limit, and said."""
-        excess = [(leg, got - sets) for leg, got in zip(intents, filled, strict=False)]
-        if all(extra <= 0 for _, extra in excess):
-            return
-        self._log.emit(
-            "group_broken",
-            {
-                "ticker": intents[0].ticker,
-                "sets": sets,
-                "reason": "a leg did not fill in full; the legs before it are sold back to "
-                f"{sets} sets",
-            },
-        )
-        for leg, extra in excess:
-            if extra <= 0:
-                continue
-            at = price(leg.ticker, leg.side, extra)
-            if at is None:
-                self._log.emit(
-                    "group_unwind_failed",
-                    {"ticker": leg.ticker, "count": extra, "reason": "nobody bids to sell into"},
-                )
-                continue
-            sell = replace(
-                leg,
-                action=Action.SELL,
-                price=at,
-                count=extra,
-                model_fair=at,
-                reason=f"unwinding {extra} of a partial set: {leg.reason}",
-                reduce_only=True,
-                time_in_force=TimeInForce.IOC,
-                replaces=(),
-            )
-
-            def sold(got: Decimal | None, sell: Intent = sell) -> None:
-                self._log.emit("group_leg", {**intent_fields(sell), "filled": got or ZERO})
-                if (got or ZERO) < sell.count:
-                    self._log.emit(
-                        "group_unwind_failed",
-                        {
-                            "ticker": sell.ticker,
-                            "count": sell.count - (got or ZERO),
-                            "reason": "the sale back filled short",
-                        },
-                    )
-
-            self._execute(sell, last_data_at=last_data_at, in_sync=in_sync, then=sold)
-
     def _event(self, ticker: str) -> EventBook | None:
         """The market's event, each market's pending orders counted as resting, when the
         account's limit on an event's loss is set (None: no event read, nothing to count)."""
@@ -479,10 +347,6 @@ class LoopExecutor:
         if self.budgets is None:
             return None
         return self.budgets.owned(intent, [*pending, *self.unknown_orders.intents()])
-
-    def _drop_group(self, intent: Intent, reason: str) -> bool:
-        self._log.emit("group_dropped", {"ticker": intent.ticker, "reason": reason})
-        return False
 
     # ---------------------------------------------------------------- the executor's own state
 

@@ -10,6 +10,8 @@ from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING
 
+from kalshi_cli.runner.execution.dispatch import run_call
+
 if TYPE_CHECKING:
     from kalshi_cli.runner.execution.answers import AnswerBook
     from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
@@ -64,3 +66,14 @@ class Sender:
             places=True,
             unmade=self._answers.unmade(recorded),
         )
+
+    def submit_now(self, intent: Intent, stamp: Callable[[], float]) -> Decimal | None:
+        """Record the intent, send it once on this thread and book its answer: the count filled
+        at once, or None when it did not go out or its answer was lost (then it is of unknown
+        outcome). For a stop, once the dispatch takes no more calls: a set of legs unwound
+        (runner/execution/leg_sets.py)."""
+        create = self._answers.create(intent)
+        if not self._answers.record(intent, create):
+            return None
+        answer = run_call(partial(self.orders.send, create), stamp)
+        return self._answers.book(intent, create, answer.sent_at, answer.get())

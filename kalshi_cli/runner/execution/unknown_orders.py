@@ -21,6 +21,7 @@ from kalshi_cli.services.reconcile import take_found
 from kalshi_cli.store.records import NOT_ON_EXCHANGE
 from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.units import ZERO
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -167,6 +168,9 @@ class UnknownOrders:
         # (`AppliedFills.told_filled`): found, it no longer counts as an order that may rest,
         # and its fills must count somewhere until they are read
         self._told_filled: Callable[[OpenOrder, Decimal], None] = told_filled
+        # client order id -> told what its order filled once a lookup settles it (nothing:
+        # never placed): a set of legs waits on its leg of unknown outcome (`when_settled`)
+        self._watchers: dict[str, Callable[[Decimal], None]] = {}
 
     def unclaimed_fill(self, fill: FillRecord) -> None:
         """A fill booked as nobody's: kept while an order of unknown outcome in its market may
@@ -226,6 +230,16 @@ class UnknownOrders:
         # kept from here, so that giving them to its strategy (`_adopt`) can rebuild them
         self._portfolio.owners.keep_replay(ticker)
         self.on_change(ticker)
+
+    def lost_as(self, intent: Intent) -> str | None:
+        """The client order id of `intent` (this very value) when its answer was lost (None:
+        it was not): how a caller that sent it learns its order is of unknown outcome."""
+        return next((c for c, u in self.unknown.items() if u.intent is intent), None)
+
+    def when_settled(self, client_order_id: str, told: Callable[[Decimal], None]) -> None:
+        """`told` what the order of unknown outcome filled once a lookup settles it (zero
+        when it was never placed), on the thread that books the lookup."""
+        self._watchers[client_order_id] = told
 
     def intents_in(self, ticker: str) -> list[Intent]:
         """The market's orders of unknown outcome, each as the intent it is: they may rest,
@@ -321,10 +335,10 @@ class UnknownOrders:
                     "the signature window; never placed"
                 )
                 self._store.orders.mark_rejected(client_order_id, reason=reason)
-                status = "rejected"
+                status, filled = "rejected", ZERO
             else:
                 self._adopt(client_order_id, order)
-                status = order.status
+                status, filled = order.status, order.fill_count
             del self.unknown[client_order_id]
             if not any(u.ticker == lost.ticker for u in self.unknown.values()):
                 self._portfolio.owners.drop_replay(lost.ticker)
@@ -333,6 +347,9 @@ class UnknownOrders:
                 "order_resolved",
                 {"ticker": lost.ticker, "client_order_id": client_order_id, "status": status},
             )
+            told = self._watchers.pop(client_order_id, None)
+            if told is not None:
+                told(filled)
 
     def see_through(
         self,

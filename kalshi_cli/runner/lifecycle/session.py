@@ -380,4 +380,8 @@ def _summary(summary: Summary, out: TextIO | None) -> Summary:
         from kalshi_cli.runner.loop.stop_proof import StopNotProven
 
         raise StopNotProven(summary.not_proven, summary.unlisted)
+    if summary.broken_sets:
+        from kalshi_cli.runner.loop.stop_proof import SetsLeftBroken
+
+        raise SetsLeftBroken(summary.broken_sets)
     return summary

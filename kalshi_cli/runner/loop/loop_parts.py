@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.books.records import LoopTradingRecords
     from kalshi_cli.runner.execution.dispatch import Dispatch
     from kalshi_cli.runner.execution.execution import LoopExecutor
+    from kalshi_cli.runner.execution.leg_sets import LegSets
     from kalshi_cli.runner.execution.own_orders import OwnOrders
     from kalshi_cli.runner.loop.gate import MarketGate
     from kalshi_cli.runner.loop.heartbeat import Heartbeat
@@ -65,6 +66,7 @@ class TickParts:
     schedule: MarketSchedule
     heartbeat: Heartbeat
     sender: TurnSender
+    legs: LegSets  # sets of legs that only pay together (runner/execution/leg_sets.py)
     reloads: ParamsReload
 
 

@@ -1,9 +1,11 @@
 """What a market's turn decided, sent through the `LoopExecutor`: a strategy's cancels and
 intents, each made its own (its name, only its own orders replaced) and cut to what it may take
-of the account's position (`OwnOrders.within_own`), legs that only pay together as one group
-(what a broken group filled beyond its whole sets sold back at the bids: `unwind_price`); and
-the stop-loss, at most once per `stop_loss_retry_s` against the same book.
-runner/loop/market_pass.py decides the turn.
+of the account's position (`OwnOrders.within_own`), legs that only pay together as one set
+(runner/execution/leg_sets.py: it ends whole or flat); and the stop-loss, at most once per
+`stop_loss_retry_s` against the same book. runner/loop/market_pass.py decides the turn. It is
+given more than six collaborators because a turn's decisions go three ways (single orders and
+cancels to the executor, legs to the set part, cuts by the loop's own orders) and it reads the
+feed, the clock, the settings and the event log to send them.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from typing import TYPE_CHECKING
 
 from kalshi_cli.vocabulary.decisions import Cancel, Decision, Intent, PositionView, market_bid
 from kalshi_cli.vocabulary.models import Level, Orderbook
-from kalshi_cli.vocabulary.units import ZERO, Side
+from kalshi_cli.vocabulary.units import ZERO
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.books.eventlog import EventLog
     from kalshi_cli.runner.execution.execution import LoopExecutor
+    from kalshi_cli.runner.execution.leg_sets import LegSets
     from kalshi_cli.runner.execution.own_orders import OwnOrders
     from kalshi_cli.runner.loop.shared import Alert, Tuning
     from kalshi_cli.runner.ports import MarketFeed
@@ -42,6 +45,7 @@ class TurnSender:
         self,
         *,
         executor: LoopExecutor,
+        legs: LegSets,
         own: OwnOrders,
         feed: MarketFeed,
         clock: Clock,
@@ -50,6 +54,7 @@ class TurnSender:
         alert: Alert,
     ) -> None:
         self._executor = executor
+        self._legs = legs
         self._own = own
         self._feed = feed
         self._clock = clock
@@ -98,9 +103,7 @@ class TurnSender:
                     {"ticker": ticker, "reason": "a leg would take contracts not its own"},
                 )
                 return
-            self._executor.execute_group(
-                intents, last_data_at=last_data_at, in_sync=fresh, unwind_price=self.unwind_price
-            )
+            self._legs.execute(intents, last_data_at=last_data_at, in_sync=fresh)
             return
         for intent in intents:
             # an order that adds waits for the tick's batch; one that reduces goes at once
@@ -133,19 +136,6 @@ class TurnSender:
             for order_id in intent.replaces:
                 self._executor.cancels.cancel(Cancel(ticker, order_id, intent.reason))
         return kept, cut
-
-    def unwind_price(self, ticker: str, side: Side, count: Decimal) -> Decimal | None:
-        """The price a reducing IOC sell of `count` contracts of `side` needs to sell them all
-        into the market's bids now (the bid at which their depth covers `count`, the last bid
-        when none does); None when nobody bids or the book is stale."""
-        book = self._feed.book(ticker)
-        bids = () if book is None else (book.yes_bids if side is Side.YES else book.no_bids)
-        covered = Decimal(0)
-        for level in bids:
-            covered += level.size
-            if covered >= count:
-                return level.price
-        return bids[-1].price if bids else None
 
     def withdraw(self, ticker: str, order_id: str, why: str) -> None:
         """A resting order of the loop's withdrawn (runner/execution/cancels.py `withdraw`)."""

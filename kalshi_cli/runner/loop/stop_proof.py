@@ -26,6 +26,22 @@ class StopNotProven(KalshiError):
         self.unlisted = unlisted
 
 
+class SetsLeftBroken(KalshiError):
+    """`kalshi trade` stopped with a set of legs neither whole nor flat (exit 11): a leg of
+    unknown outcome not settled within the stop's deadline, or a sale back that found no bid or
+    filled short (runner/execution/leg_sets.py). The next start finds each and unwinds it."""
+
+    exit_code = ExitCode.NOT_PROVEN
+
+    def __init__(self, sets: tuple[str, ...]) -> None:
+        super().__init__(
+            f"the stop left {len(sets)} set(s) of legs neither whole nor flat: " + ", ".join(sets),
+            hint="`kalshi positions` shows what is held; the next `kalshi trade` unwinds each "
+            "set (`group_broken`), or sell the extra legs by hand",
+        )
+        self.sets = sets
+
+
 def not_proven_text(left: tuple[str, ...], unlisted: str, *, most: int | None = None) -> str:
     """What a stop not proven says: the orders it names (the first `most` of them), and why no
     listing looked."""

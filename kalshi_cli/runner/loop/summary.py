@@ -52,12 +52,16 @@ class Summary:
     # why no listing proved the stop ("": one did, or the loop did not withdraw); not proven
     # either way, though it names no order
     unlisted: str = ""
+    # the sets of legs the stop left broken, neither whole nor flat (runner/execution/
+    # leg_sets.py); not proven either
+    broken_sets: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["uptime_s"] = round(self.uptime_s, 1)
         data["open_positions"] = {k: str(v) for k, v in self.open_positions.items()}
         data["not_proven"] = list(self.not_proven)
+        data["broken_sets"] = list(self.broken_sets)
         for key in ("realized_pnl", "daily_pnl", "unrealized_pnl"):
             data[key] = None if data[key] is None else f"{data[key]:f}"
         return data
@@ -93,6 +97,14 @@ class Summary:
             *(
                 [f"NOT PROVEN      no listing proved the stop: {self.unlisted}"]
                 if self.unlisted
+                else []
+            ),
+            *(
+                [
+                    f"BROKEN SETS     {len(self.broken_sets)} set(s) of legs neither whole nor "
+                    "flat: " + ", ".join(self.broken_sets)
+                ]
+                if self.broken_sets
                 else []
             ),
         ]

@@ -69,6 +69,7 @@ class TradeLoop:
         self.gate, self.stops, self.market_pass = parts.gate, parts.stops, parts.market_pass
         self.queue, self.watch, self.schedule = parts.queue, parts.watch, parts.schedule
         self.heartbeat, self.sender, self.reloads = parts.heartbeat, parts.sender, parts.reloads
+        self.legs = parts.legs
         self._tuning = tuning
         self.alerts = alerts
         self._alert = alert_through(alerts)
@@ -79,6 +80,8 @@ class TradeLoop:
         self.budgets = budgets
         # the loop's orders its last stop could not prove gone (empty: proven, or no stop yet)
         self.not_proven: tuple[str, ...] = ()
+        # the sets of legs its last stop left broken (runner/execution/leg_sets.py)
+        self.broken_sets: tuple[str, ...] = ()
         self.unlisted = ""  # why no listing proved the stop ("": one did)
         # the stop's one deadline (`trade.stop_deadline_s`), from its start: what ends the
         # session's order group after it runs under what is left (None: no stop yet)
@@ -186,6 +189,8 @@ class TradeLoop:
             for change in self.portfolio.apply_fee_changes(self.clock.wall()):
                 self.log.emit("fee_change", change.to_json())
         self._ask_what_is_due(now_m)
+        # a set's leg or sale back the backoff held goes now that it is over
+        self.legs.resume()
         # one look at the state file for the tick's own questions (docs/trade-loop.md), asked
         # again only on a full pass or when their answers may have moved: the file changed
         # (another connection's commit, this loop's write or rollback) or the UTC day turned
@@ -368,6 +373,11 @@ class TradeLoop:
                     self.executor.answers.in_flight.may_land(),
                     "its answer was not back when the loop stopped",
                 )
+            # each set of legs not ended is settled and unwound before the withdrawal: once the
+            # session's order group is triggered it refuses the sales back too. A set left broken
+            # is not proven either
+            if not self.settings.dry_run:
+                self.broken_sets = tuple(self.legs.finish_at_stop(abandon))
             if cancel_resting and not self.settings.dry_run:
                 proof = withdraw_at_stop(self, deadline, abandon)
                 self.not_proven, abandoned = proof.left, proof.abandoned
@@ -390,7 +400,10 @@ class TradeLoop:
         self.let_go()
         self.heartbeat.beat()
         summary = replace(
-            self.heartbeat.summary(), not_proven=self.not_proven, unlisted=self.unlisted
+            self.heartbeat.summary(),
+            not_proven=self.not_proven,
+            unlisted=self.unlisted,
+            broken_sets=self.broken_sets,
         )
         self.log.emit("stopped", summary.to_json())
         if failed is not None:

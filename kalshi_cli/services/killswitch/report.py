@@ -43,6 +43,9 @@ class KillReport:
     # each order named above: its client order id and the strategy that placed it (None: not
     # known, as for an order this state file never recorded)
     owners: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    # the sets of legs the state file holds neither whole nor flat (`sets_not_ended`): no cancel
+    # evens them out, so each is named with what its legs hold
+    broken_sets: list[BrokenSet] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +68,7 @@ class KillReport:
                 for order_id in dict.fromkeys([*self.cancelled, *self.left])
                 for coid, strategy in [self.owners.get(order_id, (None, None))]
             ],
+            "broken_sets": [b.to_json() for b in self.broken_sets],
         }
 
     def owner_text(self, order_id: str) -> str:
@@ -82,6 +86,48 @@ class KillReport:
             "state_recorded": self.halted and self.result_recorded,
             "state_error": self.state_error,
         }
+
+
+@dataclass(frozen=True)
+class BrokenSet:
+    """A set of legs not ended whole or flat, as the state file holds it: each leg's market,
+    side, count asked and what the set holds of it."""
+
+    set_id: str
+    strategy: str | None
+    status: str
+    legs: tuple[tuple[str, str, Decimal, Decimal], ...]  # ticker, side, count, held
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "set_id": self.set_id,
+            "strategy": self.strategy,
+            "status": self.status,
+            "legs": [
+                {"ticker": t, "side": side, "count": str(count), "held": str(held)}
+                for t, side, count, held in self.legs
+            ],
+        }
+
+    def text(self) -> str:
+        held = ", ".join(f"{t} {side} {held} of {count}" for t, side, count, held in self.legs)
+        return f"set {self.set_id} ({self.strategy or 'unknown'}, {self.status}): {held}"
+
+
+def sets_not_ended(store: Store) -> list[BrokenSet]:
+    """The sets of legs the state file holds neither whole nor flat (store/leg_sets.py)."""
+    return [
+        BrokenSet(
+            r.set_id,
+            r.strategy,
+            r.status,
+            tuple(
+                (g.ticker, g.side.value, g.count, held)
+                for g, held in zip(r.legs, store.leg_sets.held(r), strict=True)
+            ),
+        )
+        for r in store.leg_sets.unfinished()
+    ]
 
 
 @dataclass(eq=False)

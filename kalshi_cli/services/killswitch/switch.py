@@ -20,7 +20,13 @@ from kalshi_cli.services.killswitch.cancel import KillCancels
 from kalshi_cli.services.killswitch.order_groups import GroupTriggers
 from kalshi_cli.services.killswitch.proof import Proof
 from kalshi_cli.services.killswitch.pull import DeadlinePassed, Pull, Tries
-from kalshi_cli.services.killswitch.report import LOCK_HELD, KillReport, Trail, locked
+from kalshi_cli.services.killswitch.report import (
+    LOCK_HELD,
+    KillReport,
+    Trail,
+    locked,
+    sets_not_ended,
+)
 from kalshi_cli.services.killswitch.rfqs import RfqSide
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.store import AccountStateUnknown, StoreError
@@ -124,6 +130,9 @@ class KillSwitch:
             source=source,
             started={"ticker": ticker, "event_ticker": event_ticker},
         )
+        if self.store is not None:
+            with suppress(StoreError):  # the cancels matter more than this list
+                report.broken_sets = sets_not_ended(self.store)
         if self.store is None:
             report.state_error = self.state_error or "no state file"
             trail.locked = locked(self.state_fault)

@@ -54,6 +54,15 @@ class LoopAccount:
         return ShardBalances(index, self.balances)
 
 
+@dataclass(frozen=True)
+class ReadOnce:
+    """The reads the fee models make (runner/books/fees.py), each event's through the loop's one
+    reader of events: a client's scheduled fee changes (`exchange`) beside it."""
+
+    markets: EventReader
+    exchange: Any
+
+
 def mutually_exclusive(reader: EventReader, event_ticker: str) -> tuple[bool, set[str]]:
     """Whether the exchange flags the event's markets mutually exclusive, and the markets it
     lists: the one reading of it, for the loop's groups of an event's markets."""

@@ -76,11 +76,8 @@ def _pair_then_a_quote(rig: Rig) -> None:
     executor, now = rig.loop.executor, rig.clock.wall()
     out, release = _first_leg_held(rig)
     try:
-        assert executor.execute_group(
-            [_leg(HOLD, "0.62"), _leg(CUT, "0.35")],
-            last_data_at=now,
-            in_sync=True,
-            unwind_price=rig.loop.sender.unwind_price,
+        assert rig.loop.legs.execute(
+            [_leg(HOLD, "0.62"), _leg(CUT, "0.35")], last_data_at=now, in_sync=True
         )
         assert out.wait(30), "the first leg is out"
         executor.execute(_bid(HIGH), last_data_at=now, in_sync=True)

@@ -1,0 +1,548 @@
+"""Sets of legs: orders that only pay together (an arbitrage set across an event, any group of legs
+in one decision), a part of the trade loop beside the `LoopExecutor`'s single-order path. One rule:
+a set ends whole or flat, and says which.
+
+Every leg must pass the risk engine with the legs before it counted, or none is sent; until it goes
+a leg counts as resting and holds its slot of the order-rate cap. The legs then go one after
+another, each for no more than the leg before it filled (an IOC leg fills what it can at once), none
+once a leg filled nothing; what the legs hold beyond the whole sets is sold back, one leg after
+another, by reducing IOC sells at the price that sells it all into the bids now. Around that:
+
+- a leg or a sale back whose answer was lost is settled by its client order id, through the loop's
+  lookups of orders of unknown outcome (unknown_orders.py `when_settled`), before the set decides
+  anything; what it filled is then acted on;
+- a leg after the first, or a sale back, held by the API error guard's backoff (or refused for an
+  API error) goes when the backoff ends (`resume`, every tick);
+- a stopping loop unwinds each set not ended within its stop deadline (`finish_at_stop`); a set
+  left broken makes the exit NOT_PROVEN (runner/loop/stop_proof.py `SetsLeftBroken`);
+- each set is a row of the state file (store/leg_sets.py) and its orders name it in their reason,
+  so a start after a kill finds a set not ended, says so (`group_broken`) and unwinds it.
+
+Each log line names what the set holds, leg by leg (`held`). docs/strategies.md "arbitrage". It is
+given more than six collaborators because a set meets each at its own step: the risk engine's slots
+when it is allowed, the executor's single-order path for each order, the state file for its row,
+the feed for the bids its sales back go into, the sender for a stop's sales back, and the clock and
+the event log.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from decimal import Decimal
+from functools import partial
+from typing import TYPE_CHECKING
+
+from kalshi_cli.runner.execution.answers import intent_fields
+from kalshi_cli.store.leg_sets import SetLeg, set_tag
+from kalshi_cli.vocabulary.clock import Deadline
+from kalshi_cli.vocabulary.units import ZERO, Action, Side, TimeInForce
+
+if TYPE_CHECKING:
+    import threading
+
+    from kalshi_cli.risk.engine import RiskEngine
+    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.execution.execution import LoopExecutor
+    from kalshi_cli.runner.execution.sender import Sender
+    from kalshi_cli.runner.ports import MarketFeed
+    from kalshi_cli.store import Store
+    from kalshi_cli.store.leg_sets import LegSetRecord
+    from kalshi_cli.vocabulary.clock import Clock
+    from kalshi_cli.vocabulary.decisions import Intent
+
+# a leg allowed and not sent yet: counted as resting until the function is called, and the moment
+# its slot of the order-rate cap was taken
+Kept = tuple[Callable[[], None], float]
+
+# the share of what is left of a stop's deadline the sets may spend settling legs of unknown outcome
+STOP_SHARE = 0.5
+
+
+class _Set:
+    """One set on its way: its legs (each order's reason naming the set), what each holds, the
+    step out (its order, and its client order id once its answer was lost) and the step the
+    backoff holds."""
+
+    def __init__(
+        self,
+        set_id: str,
+        legs: list[Intent],
+        kept: list[Kept],
+        *,
+        last_data_at: float | None,
+        in_sync: bool,
+        release: Callable[[], None],
+    ) -> None:
+        self.set_id = set_id
+        self.legs = legs
+        self.held = [ZERO] * len(legs)
+        self.sent = 0  # legs booked so far
+        self.kept = kept  # the legs not sent yet, counted as resting
+        self.sending: Intent | None = None
+        self.waiting: str | None = None
+        self.waits: list[Callable[[], None]] = []  # the step the backoff holds (one)
+        self.given_up: set[int] = set()  # legs whose sale back found no bid or filled short
+        self.last_data_at = last_data_at
+        self.in_sync = in_sync
+        self._release: Callable[[], None] | None = release
+
+    def going(self, intent: Intent) -> None:
+        """An order of the set on its way, its answer not booked."""
+        self.sending = intent
+
+    def lost(self, client_order_id: str) -> None:
+        """Its answer lost: the set waits for the lookup of `client_order_id`."""
+        self.waiting = client_order_id
+
+    def settled(self) -> None:
+        """What the order on its way filled is known (or it never left)."""
+        self.sending = self.waiting = None
+
+    def hold(self, step: Callable[[], None]) -> None:
+        """The step the backoff holds, run when it ends (the one latest)."""
+        self.waits = [step]
+
+    def steps(self) -> list[Callable[[], None]]:
+        """The steps held, taken."""
+        steps, self.waits = self.waits, []
+        return steps
+
+    def free(self) -> None:
+        """The set's markets free again, once."""
+        release, self._release = self._release, None
+        if release is not None:
+            release()
+
+    @property
+    def sets(self) -> Decimal:
+        """The whole sets held: none until every leg went."""
+        return min(self.held) if self.sent == len(self.legs) else ZERO
+
+    def held_text(self) -> dict[str, Decimal]:
+        return {f"{g.ticker} {g.side.value}": h for g, h in zip(self.legs, self.held, strict=True)}
+
+    def status(self) -> str:
+        sets = self.sets
+        if any(h != sets for h in self.held):
+            return "broken"
+        return "whole" if sets > 0 else "flat"
+
+
+class LegSets:
+    def __init__(
+        self,
+        *,
+        executor: LoopExecutor,
+        risk: RiskEngine,
+        sender: Sender,
+        store: Store,
+        feed: MarketFeed,
+        hold_markets: Callable[[Sequence[str]], Callable[[], None]],
+        clock: Clock,
+        log: EventLog,
+    ) -> None:
+        """`executor`: the single-order path each leg and sale back goes through (its risk
+        verdict, holds and answers); `sender`: a stop's sales back, sent on its own thread once
+        the dispatch takes no more calls; `hold_markets`: keeps a set's markets busy until it
+        ends (runner/execution/dispatch.py `Dispatch.hold`)."""
+        self._executor = executor
+        self._risk = risk
+        self._sender = sender
+        self._store = store
+        self._feed = feed
+        self._hold_markets = hold_markets
+        self._clock = clock
+        self._log = log
+        self._unknown = executor.unknown_orders
+        self._guard = executor.guard
+        self._open: dict[str, _Set] = {}
+        # the sets a start found not ended in the state file, unwound once their books are fresh
+        self._found = store.leg_sets.unfinished()
+
+    # ---------------------------------------------------------------- a set decided
+
+    def execute(self, intents: list[Intent], *, last_data_at: float | None, in_sync: bool) -> bool:
+        """Send a set (module docstring); False when it was dropped before anything went, or its
+        first leg filled nothing."""
+        risk = self._risk
+        if risk.rate_cap.count() + len(intents) > risk.rate_cap.limit:
+            return self._dropped(intents[0], "the order-rate cap has no room for every leg")
+        set_id = uuid.uuid4().hex[:16]
+        tag = set_tag(set_id)
+        legs = [replace(risk.priced(i), reason=f"{i.reason} {tag}") for i in intents]
+        kept = self._allowed(legs, last_data_at, in_sync)
+        if kept is None:
+            return False
+        # every leg's market takes no other decision until the set ends
+        release = self._hold_markets([g.ticker for g in legs])
+        s = _Set(set_id, legs, kept, last_data_at=last_data_at, in_sync=in_sync, release=release)
+        if not self._executor.dry_run:  # a dry run's set holds nothing to find again
+            self._store.leg_sets.begin(
+                set_id, legs[0].strategy, [SetLeg(g.ticker, g.side, g.price, g.count) for g in legs]
+            )
+        self._open[set_id] = s
+        self._send_leg(s, 0, legs[0].count)
+        return s.sent == 0 or s.held[0] > 0
+
+    def _allowed(
+        self, legs: list[Intent], last_data_at: float | None, in_sync: bool
+    ) -> list[Kept] | None:
+        """Each leg judged with the legs before it counted as resting; None (each let go) when
+        one is held or denied."""
+        kept: list[Kept] = []
+        for leg in legs:
+            why = None
+            if not leg.reduce_only and self._unknown.holds(leg.ticker):
+                why = "an order of unknown outcome here"
+            elif not self._executor.allows(leg, last_data_at=last_data_at, in_sync=in_sync):
+                why = "a leg was denied by the risk engine"
+            if why is not None:
+                self._let_go(kept)
+                self._dropped(leg, why)
+                return None
+            kept.append((self._executor.outbox.replacing_until(leg), self._risk.record_sent()))
+        return kept
+
+    def _let_go(self, kept: Sequence[Kept]) -> None:
+        for answered, slot in kept:
+            answered()
+            self._risk.give_back(slot)
+
+    def _dropped(self, intent: Intent, reason: str) -> bool:
+        self._log.emit("group_dropped", {"ticker": intent.ticker, "reason": reason})
+        return False
+
+    # ---------------------------------------------------------------- the legs
+
+    def _send_leg(self, s: _Set, n: int, count: Decimal) -> None:
+        if n > 0 and self._held_back(s, partial(self._send_leg, s, n, count)):
+            return
+        # judged again as it goes, with what changed since (the legs before it filled): its own
+        # room and slot no longer held apart, it takes them afresh if allowed
+        self._let_go(s.kept[n : n + 1])
+        leg = s.legs[n]
+        going = leg if count == leg.count else replace(leg, count=count)
+        self._go(s, going, partial(self._leg_filled, s, n, going))
+
+    def _go(self, s: _Set, intent: Intent, filled: Callable[[Decimal], None]) -> None:
+        """One order of the set through the single-order path; `filled` is told what it filled
+        once that is known: at its answer, or once a lookup settles an answer lost."""
+        s.going(intent)
+
+        def booked(got: Decimal | None) -> None:
+            lost = self._unknown.lost_as(intent) if got is None else None
+            if lost is None:
+                s.settled()
+                return filled(got or ZERO)
+            s.lost(lost)
+            self._log.emit(
+                "group_leg_unknown",
+                {
+                    "set": s.set_id,
+                    "ticker": intent.ticker,
+                    "client_order_id": lost,
+                    "held": s.held_text(),
+                    "reason": "its answer was lost: the set waits for its lookup",
+                },
+            )
+
+            def settled(got_then: Decimal) -> None:
+                s.settled()
+                filled(got_then)
+
+            self._unknown.when_settled(lost, settled)
+
+        self._executor.execute_one(
+            intent, last_data_at=s.last_data_at, in_sync=s.in_sync, then=booked
+        )
+
+    def _leg_filled(self, s: _Set, n: int, going: Intent, got: Decimal) -> None:
+        s.held[n] += got
+        s.sent = n + 1
+        self._log.emit(
+            "group_leg",
+            {**intent_fields(going), "filled": got, "set": s.set_id, "held": s.held_text()},
+        )
+        if got > 0 and n + 1 < len(s.legs):
+            return self._send_leg(s, n + 1, min(got, s.legs[n + 1].count))
+        self._let_go(s.kept[n + 1 :])
+        s.kept = []
+        sets = s.sets
+        if all(h == sets for h in s.held):
+            return self._end(s)
+        self._log.emit(
+            "group_broken",
+            {
+                "set": s.set_id,
+                "ticker": s.legs[0].ticker,
+                "sets": sets,
+                "held": s.held_text(),
+                "reason": f"a leg did not fill in full: what each leg holds beyond {sets} whole "
+                "set(s) is sold back",
+            },
+        )
+        self._unwind(s)
+
+    def _held_back(self, s: _Set, step: Callable[[], None]) -> bool:
+        """The step waits: for the end of the backoff (`resume` runs it), or for the stop
+        (`finish_at_stop`)."""
+        if self._executor.stopping:
+            return True
+        if not self._guard.backing_off:
+            return False
+        if not s.waits:
+            self._log.emit(
+                "group_waits",
+                {"set": s.set_id, "held": s.held_text(), "reason": "backing off after API errors"},
+            )
+        s.hold(step)
+        return True
+
+    # ---------------------------------------------------------------- selling back
+
+    def _unwind(self, s: _Set) -> None:
+        """Sell back what the next leg holds beyond the whole sets; once none is left (or none
+        can be sold), the set ends."""
+        sets = s.sets
+        todo = [i for i, h in enumerate(s.held) if h > sets and i not in s.given_up]
+        if not todo:
+            return self._end(s)
+        if self._held_back(s, partial(self._unwind, s)):
+            return None
+        sell = self._sale(s, todo[0], s.held[todo[0]] - sets)
+        if sell is None:
+            return self._unwind(s)
+        self._go(s, sell, partial(self._sold, s, todo[0], sell))
+        return None
+
+    def _sale(self, s: _Set, i: int, extra: Decimal) -> Intent | None:
+        """The reducing IOC sell of `extra` of leg `i` into the bids (None: nobody bids)."""
+        leg = s.legs[i]
+        at = self.unwind_price(leg.ticker, leg.side, extra)
+        if at is None:
+            s.given_up.add(i)
+            self._unwind_failed(s, leg, extra, "nobody bids to sell into")
+            return None
+        return replace(
+            leg,
+            action=Action.SELL,
+            price=at,
+            count=extra,
+            model_fair=at,
+            reason=f"unwinding {extra} of a partial set: {leg.reason}",
+            reduce_only=True,
+            time_in_force=TimeInForce.IOC,
+            replaces=(),
+        )
+
+    def _sold(self, s: _Set, i: int, sell: Intent, got: Decimal) -> None:
+        s.held[i] -= got
+        self._log.emit(
+            "group_leg",
+            {**intent_fields(sell), "filled": got, "set": s.set_id, "held": s.held_text()},
+        )
+        # a sale refused for an API error goes again once the backoff ends (`_unwind` waits for
+        # it); one that found too few bids at its price is given up
+        if got < sell.count and not self._guard.backing_off:
+            s.given_up.add(i)
+            self._unwind_failed(s, sell, sell.count - got, "the sale back filled short")
+        self._unwind(s)
+
+    def _unwind_failed(self, s: _Set, leg: Intent, count: Decimal, reason: str) -> None:
+        self._log.emit(
+            "group_unwind_failed",
+            {
+                "set": s.set_id,
+                "ticker": leg.ticker,
+                "count": count,
+                "held": s.held_text(),
+                "reason": f"{reason}; left to the stop-loss and the position limit",
+            },
+        )
+
+    def _end(self, s: _Set) -> None:
+        """The set whole, flat, or left broken (a sale back found no bid or filled short): said,
+        written, and its markets free again."""
+        status = s.status()
+        self._log.emit(
+            "group_done",
+            {"set": s.set_id, "status": status, "sets": s.sets, "held": s.held_text()},
+        )
+        self._store.leg_sets.mark(s.set_id, status, _note(s))
+        if status != "broken":
+            self._open.pop(s.set_id, None)
+        s.steps()
+        s.free()
+
+    def unwind_price(self, ticker: str, side: Side, count: Decimal) -> Decimal | None:
+        """The price a reducing IOC sell of `count` contracts of `side` needs to sell them all
+        into the market's bids now (the bid at which their depth covers `count`, the last bid
+        when none does); None when nobody bids or the book is stale."""
+        book = self._feed.book(ticker)
+        bids = () if book is None else (book.yes_bids if side is Side.YES else book.no_bids)
+        covered = ZERO
+        for level in bids:
+            covered += level.size
+            if covered >= count:
+                return level.price
+        return bids[-1].price if bids else None
+
+    # ---------------------------------------------------------------- every tick
+
+    def resume(self) -> None:
+        """The steps the backoff held, once it is over; and the sets a start found not ended,
+        once their books are fresh."""
+        if self._executor.stopping or self._guard.backing_off:
+            return
+        for s in list(self._open.values()):
+            for step in s.steps():
+                step()
+        found, self._found = self._found, []
+        for record in found:
+            if all(self._feed.is_fresh(g.ticker) for g in record.legs):
+                self._recover(record)
+            else:
+                self._found.append(record)
+
+    def _recover(self, record: LegSetRecord) -> None:
+        """A set the state file holds not ended (the loop was killed, or a sale back failed):
+        what each leg holds read from its orders, said, and unwound to the whole sets."""
+        legs = [_found_leg(g, record.strategy, set_tag(record.set_id)) for g in record.legs]
+        s = _Set(
+            record.set_id,
+            legs,
+            [],
+            last_data_at=self._clock.wall(),
+            in_sync=True,
+            release=self._hold_markets([g.ticker for g in legs]),
+        )
+        s.held = self._store.leg_sets.held(record)
+        s.sent = len(legs)
+        self._open[s.set_id] = s
+        sets = s.sets
+        if all(h == sets for h in s.held):
+            return self._end(s)
+        self._log.emit(
+            "group_broken",
+            {
+                "set": s.set_id,
+                "ticker": legs[0].ticker,
+                "sets": sets,
+                "held": s.held_text(),
+                "reason": f"found {record.status} in the state file at start: what each leg "
+                f"holds beyond {sets} whole set(s) is sold back",
+            },
+        )
+        return self._unwind(s)
+
+    # ---------------------------------------------------------------- the stop
+
+    def finish_at_stop(self, abandon: threading.Event | None = None) -> list[str]:
+        """At the stop, under its deadline, once the dispatch takes no more calls: each set not
+        ended has its legs of unknown outcome settled (within a share of the deadline), then what
+        it holds beyond its whole sets sold back on this thread. The ids of the sets left broken
+        (each logged `group_left_broken`: the exit is then NOT_PROVEN)."""
+        left: list[str] = []
+        for s in list(self._open.values()):
+            self._settle_out(s, abandon)
+            s.given_up.clear()
+            self._sell_back_now(s, abandon)
+            status = s.status() if s.sending is None else "broken"
+            self._store.leg_sets.mark(s.set_id, status, _note(s))
+            self._log.emit(
+                "group_done" if status != "broken" else "group_left_broken",
+                {"set": s.set_id, "status": status, "sets": s.sets, "held": s.held_text()},
+            )
+            if status == "broken":
+                left.append(s.set_id)
+            else:
+                self._open.pop(s.set_id, None)
+            s.free()
+        return left
+
+    def _settle_out(self, s: _Set, abandon: threading.Event | None) -> None:
+        """The set's order out (its answer not booked when the dispatch closed, or lost) looked
+        up until it is settled, within a share of what the stop's deadline leaves."""
+        if s.sending is None:
+            return
+        lost = s.waiting or self._unknown.lost_as(s.sending)
+        if lost is None:
+            s.settled()  # its call was never made: nothing of it left
+            return
+        if s.waiting is None:
+            # settled by the lookup below: what it filled is booked to its leg
+            intent = s.sending
+            i = next(
+                i
+                for i, g in enumerate(s.legs)
+                if (g.ticker, g.side) == (intent.ticker, intent.side)
+            )
+            sign = 1 if intent.action is Action.BUY else -1
+            s.lost(lost)
+
+            def settled(got: Decimal) -> None:
+                s.settled()
+                s.held[i] += sign * got
+                s.sent = max(s.sent, i + 1) if sign > 0 else s.sent
+
+            self._unknown.when_settled(lost, settled)
+        ticker = s.sending.ticker
+        deadline = Deadline.current()
+        share = None if deadline is None else deadline.remaining() * STOP_SHARE
+        until = None if share is None else self._clock.monotonic() + share
+        while s.waiting is not None and not (abandon is not None and abandon.is_set()):
+            self._unknown.resolve(guarded=False, markets=[ticker])
+            if s.waiting is None or (until is not None and self._clock.monotonic() >= until):
+                return
+            self._clock.sleep(0.5)
+
+    def _sell_back_now(self, s: _Set, abandon: threading.Event | None) -> None:
+        """What each leg holds beyond the whole sets, sold back one leg after another on this
+        thread (`Sender.submit_now`)."""
+        if s.sending is not None:
+            return  # a leg still of unknown outcome: nothing is known to sell
+        sets = s.sets
+        for i, held in enumerate(s.held):
+            if held <= sets or (abandon is not None and abandon.is_set()):
+                continue
+            sell = self._sale(s, i, held - sets)
+            if sell is None:
+                continue
+            got = self._sender.submit_now(sell, self._guard.stamp)
+            if got is None and self._unknown.lost_as(sell) is not None:
+                s.going(sell)  # sold or not: unknown
+                return
+            s.held[i] -= got or ZERO
+            self._log.emit(
+                "group_leg",
+                {
+                    **intent_fields(sell),
+                    "filled": got or ZERO,
+                    "set": s.set_id,
+                    "held": s.held_text(),
+                },
+            )
+
+
+def _note(s: _Set) -> str:
+    """What the set holds, leg by leg, for its row."""
+    return ", ".join(f"{k} {v}" for k, v in s.held_text().items())
+
+
+def _found_leg(leg: SetLeg, strategy: str | None, tag: str) -> Intent:
+    """A leg of a set found in the state file, as the intent its sale back is made from."""
+    from kalshi_cli.vocabulary.decisions import Intent
+
+    return Intent(
+        leg.ticker,
+        leg.side,
+        Action.BUY,
+        leg.price,
+        leg.count,
+        leg.price,
+        f"a set found not ended at start {tag}",
+        strategy=strategy or "",
+        time_in_force=TimeInForce.IOC,
+    )

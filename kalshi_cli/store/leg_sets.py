@@ -1,0 +1,114 @@
+"""The sets of legs the trade loop opened (table `leg_sets`): each written before its first leg goes
+and marked as it ends (`whole`, `flat`) or is left `broken`. What a leg holds is not a column: it is
+read from the orders the set sent, each naming the set in its reason (`(set ID)`), so a kill between
+an answer and a write of the set loses nothing (runner/execution/leg_sets.py)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from kalshi_cli.store.connection import Database
+from kalshi_cli.store.values import dec_text
+from kalshi_cli.vocabulary.units import ZERO, Action, Side
+
+# a set not ended yet: on its way (`open`), or one a sale back could not flatten (`broken`)
+UNFINISHED = ("open", "broken")
+
+
+@dataclass(frozen=True)
+class SetLeg:
+    """One leg of a set as decided: its market, side, price and count."""
+
+    ticker: str
+    side: Side
+    price: Decimal
+    count: Decimal
+
+
+@dataclass(frozen=True)
+class LegSetRecord:
+    set_id: str
+    strategy: str | None
+    status: str  # open, whole, flat or broken
+    legs: tuple[SetLeg, ...]
+    note: str
+    created_at: float
+    updated_at: float
+
+
+def set_tag(set_id: str) -> str:
+    """What the reason of every order of a set ends with."""
+    return f"(set {set_id})"
+
+
+class LegSetRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def begin(self, set_id: str, strategy: str | None, legs: Sequence[SetLeg]) -> None:
+        """A set about to send its first leg, `open`."""
+        now = self._db.clock.wall()
+        text = json.dumps(
+            [
+                {
+                    "ticker": g.ticker,
+                    "side": g.side.value,
+                    "price": dec_text(g.price),
+                    "count": dec_text(g.count),
+                }
+                for g in legs
+            ]
+        )
+        self._db.write(
+            "INSERT INTO leg_sets (set_id, strategy, status, legs, created_at, updated_at) "
+            "VALUES (?, ?, 'open', ?, ?, ?)",
+            (set_id, strategy, text, now, now),
+        )
+
+    def mark(self, set_id: str, status: str, note: str = "") -> None:
+        """The set ended (`whole`, `flat`) or was left `broken`, and what it holds (`note`)."""
+        self._db.write(
+            "UPDATE leg_sets SET status = ?, note = ?, updated_at = ? WHERE set_id = ?",
+            (status, note, self._db.clock.wall(), set_id),
+        )
+
+    def unfinished(self) -> list[LegSetRecord]:
+        """The sets not ended whole or flat, oldest first."""
+        rows = self._db.rows(
+            "SELECT set_id, strategy, status, legs, note, created_at, updated_at FROM leg_sets "
+            "WHERE status IN (?, ?) ORDER BY created_at, set_id",
+            UNFINISHED,
+        )
+        return [
+            LegSetRecord(
+                set_id=str(r[0]),
+                strategy=r[1],
+                status=str(r[2]),
+                legs=tuple(
+                    SetLeg(g["ticker"], Side(g["side"]), Decimal(g["price"]), Decimal(g["count"]))
+                    for g in json.loads(r[3])
+                ),
+                note=str(r[4]),
+                created_at=float(r[5]),
+                updated_at=float(r[6]),
+            )
+            for r in rows
+        ]
+
+    def held(self, record: LegSetRecord) -> list[Decimal]:
+        """What the set holds of each leg, from the orders it sent (their reason names it): what
+        its buys filled less what its sales back filled, as the state file knows them."""
+        rows = self._db.rows(
+            "SELECT ticker, side, action, filled FROM orders WHERE reason LIKE ?",
+            (f"%{set_tag(record.set_id)}",),
+        )
+        held = {(g.ticker, g.side): ZERO for g in record.legs}
+        for ticker, side, action, filled in rows:
+            key = (str(ticker), Side(side))
+            if key in held:
+                sign = 1 if Action(action) is Action.BUY else -1
+                held[key] += sign * Decimal(filled)
+        return [held[(g.ticker, g.side)] for g in record.legs]

@@ -1,0 +1,355 @@
+"""A set of legs ends whole or flat, and says which, under the simulator's own faults: a
+three-market set (NO 5 in each) sent by the loop's set part (runner/execution/leg_sets.py) while
+the exchange drops an answer after the order was accepted, holds a leg past the client's
+deadline, or answers a burst of 429s; while the loop is stopped with a leg out; and after a kill
+between two legs. Nothing is ever sent twice: every order of the set has its own client order
+id, and each market's orders on the exchange are the ones the state file records."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from kalshi_cli.cli._output import Output
+from kalshi_cli.cli.trading import render_kill_report
+from kalshi_cli.runner.lifecycle.session import _summary
+from kalshi_cli.runner.loop.stop_proof import SetsLeftBroken
+from kalshi_cli.services.killswitch.switch import KillSwitch
+from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.decisions import Intent
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
+from tests.conftest import SimHarness
+from tests.runner.simproc import (
+    Book,
+    client_for,
+    log_events,
+    observer_for,
+    stop,
+    trade_command,
+    trade_env,
+    trade_process,
+)
+from tests.runner.test_loop_order_batches_sim import Rig, rig
+from tests.waiting import pause, poll_until
+
+A, B, C = "KXSET-SIM-A", "KXSET-SIM-B", "KXSET-SIM-C"
+TICKERS = [A, B, C]
+
+
+class FaultsAtLeg(httpx.HTTPTransport):
+    """The real transport; just before the order create of a market named in `faults` leaves,
+    the simulator's fault knobs are set to that market's (`PUT /sim/v1/faults`), and cleared
+    once the create is answered (or failed). `before` runs first (a kill between two legs)."""
+
+    def __init__(self, sim: SimHarness, faults: dict[str, dict[str, Any]]) -> None:
+        super().__init__()
+        self.sim = sim
+        self.faults = faults
+        self.before: Callable[[str], None] = lambda ticker: None
+        self.cleared_at: float | None = None  # monotonic, when the faults were last cleared
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        ticker = next((t for t in self.faults if t.encode() in request.content), None)
+        if request.method != "POST" or not request.url.path.endswith("/orders") or ticker is None:
+            return super().handle_request(request)
+        self.before(ticker)
+        self.sim.set_faults(**self.faults.pop(ticker))
+        try:
+            return super().handle_request(request)
+        finally:
+            self.sim.clear_faults()
+            self.cleared_at = time.monotonic()
+
+
+def _no(ticker: str) -> Intent:
+    # the quiet book bids YES 0.40 and asks 0.60: NO asks 0.60, 100 deep
+    return Intent(
+        ticker,
+        Side.NO,
+        Action.BUY,
+        Decimal("0.60"),
+        Decimal(5),
+        Decimal("0.70"),
+        "arbitrage: one NO in every market",
+        strategy="arbitrage",
+        time_in_force=TimeInForce.IOC,
+    )
+
+
+@contextmanager
+def _set_rig(
+    sim: SimHarness, tmp_path: Path, faults: dict[str, dict[str, Any]], **kw: Any
+) -> Iterator[tuple[Rig, FaultsAtLeg]]:
+    transport = FaultsAtLeg(sim, faults)
+    with rig(
+        sim, tmp_path, TICKERS, strategy="arbitrage", params={}, transport=transport, **kw
+    ) as r:
+        yield r, transport
+
+
+def _send_set(r: Rig) -> None:
+    r.loop.legs.execute([_no(t) for t in TICKERS], last_data_at=r.loop.clock.wall(), in_sync=True)
+
+
+def _ticking(r: Rig) -> None:
+    r.loop.tick(r.feed.drain_events(), full=True)
+    pause()
+
+
+def _held(r: Rig) -> dict[str, Decimal]:
+    """NO held in each market, as the exchange lists it."""
+    listed = {p.ticker: -p.position for p in r.client.portfolio.get_positions()}
+    return {t: listed.get(t, Decimal(0)) for t in TICKERS}
+
+
+def _amounts(held: object) -> dict[str, Decimal]:
+    assert isinstance(held, dict)
+    return {k: Decimal(v) for k, v in held.items()}
+
+
+def _done(r: Rig) -> list[dict[str, object]]:
+    return r.events("group_done") + r.events("group_left_broken")
+
+
+def _until_done(r: Rig) -> dict[str, object]:
+    assert poll_until(lambda: bool(_done(r)), between=lambda: _ticking(r), within_s=60)
+    (done,) = _done(r)
+    return done
+
+
+def _never_twice(r: Rig) -> None:
+    """Every order the state file records has its own client order id, and the exchange
+    holds no order of the trader's that the state file does not."""
+    rows = r.store.orders.intents()
+    assert not [c for c, n in Counter(i.client_order_id for i in rows).items() if n > 1]
+    on_exchange = list(r.client.orders.iter_orders())
+    assert {o.client_order_id for o in on_exchange} <= {i.client_order_id for i in rows}
+
+
+def _whole(r: Rig, done: dict[str, object]) -> None:
+    assert done["status"] == "whole", done
+    assert _held(r) == dict.fromkeys(TICKERS, Decimal(5))
+    assert r.events("group_broken") == []
+    _never_twice(r)
+
+
+@pytest.mark.slow
+def test_a_first_leg_whose_answer_was_lost_is_looked_up_and_the_set_goes_on(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """A's create executes and its answer is dropped: the set waits for its lookup, which finds
+    it executed, and then sends B and C: NO 5 in each, one order each."""
+    with _set_rig(sim, tmp_path, {A: {"drop_response_after_commit_rate": 1.0}}) as (r, _):
+        _send_set(r)
+        (unknown,) = r.events("group_leg_unknown")
+        assert unknown["ticker"] == A
+        _whole(r, _until_done(r))
+        resolved = [e for e in r.events("order_resolved") if e["ticker"] == A]
+        assert [e["status"] for e in resolved] == ["executed"]
+
+
+@pytest.mark.slow
+def test_a_second_leg_whose_answer_was_lost_is_not_sold_back_against(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """B's create executes and its answer is dropped: A is not sold back while B's outcome is
+    unknown; the lookup finds B executed and C completes the set."""
+    with _set_rig(sim, tmp_path, {B: {"drop_response_after_commit_rate": 1.0}}) as (r, _):
+        _send_set(r)
+        _whole(r, _until_done(r))
+        assert [g["action"] for g in r.events("group_leg")] == ["buy", "buy", "buy"]
+
+
+@pytest.mark.slow
+def test_a_second_leg_slower_than_the_call_deadline_is_settled_before_the_set_decides(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """B is held in the network past the client's deadline (it lands after): B is looked up
+    once the backoff lets it, found executed, and C goes once the backoff is over."""
+    faults = {B: {"hold_request_s": 3.0}}
+    with _set_rig(sim, tmp_path, faults, timeout=1.5) as (r, _):
+        _send_set(r)
+        _whole(r, _until_done(r))
+        assert r.events("group_unwind_failed") == []
+
+
+@pytest.mark.slow
+def test_a_sale_back_held_by_a_429_burst_goes_when_the_backoff_ends(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Every request 429 while B is sent: B is refused, and the sale back of A, held by the
+    backoff, goes once it ends: flat, and said so."""
+    with _set_rig(sim, tmp_path, {B: {"http_429_rate": 1.0}}) as (r, _):
+        _send_set(r)
+        done = _until_done(r)
+        assert done["status"] == "flat", done
+        assert _held(r) == dict.fromkeys(TICKERS, Decimal(0))
+        assert r.events("group_unwind_failed") == []
+        (broken,) = r.events("group_broken")
+        assert _amounts(broken["held"]) == {f"{A} no": 5, f"{B} no": 0, f"{C} no": 0}
+        sales = [g for g in r.events("group_leg") if g["action"] == "sell"]
+        assert [(g["ticker"], Decimal(str(g["filled"]))) for g in sales] == [(A, 5)]
+        _never_twice(r)
+
+
+@pytest.mark.slow
+def test_a_second_leg_the_exchange_refuses_in_a_paused_market_has_the_first_sold_back(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """B's market is paused: the exchange refuses B, and A is sold back at once: flat, each
+    line naming what is held."""
+    with _set_rig(sim, tmp_path, {}) as (r, _):
+        sim.set_status(B, "paused")
+        _send_set(r)
+        done = _until_done(r)
+        assert done["status"] == "flat", done
+        assert _held(r) == dict.fromkeys(TICKERS, Decimal(0))
+        (broken,) = r.events("group_broken")
+        assert _amounts(broken["held"]) == {f"{A} no": 5, f"{B} no": 0, f"{C} no": 0}
+        _never_twice(r)
+
+
+@pytest.mark.slow
+def test_a_stop_with_the_second_leg_out_unwinds_the_set_before_it_exits(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The loop is stopped while B is held in the network: B's answer comes back within the
+    stop, C is not sent by a stopping loop, and A and B are sold back before it exits: flat,
+    and the stop names no set left broken."""
+    faults = {B: {"hold_request_s": 2.0}}
+    with _set_rig(sim, tmp_path, faults, send_workers=2) as (r, transport):
+        _send_set(r)
+        # A's answer is booked by a tick; then B goes, and is held
+        assert poll_until(lambda: B not in transport.faults, between=lambda: _ticking(r))
+        assert transport.cleared_at is None
+        summary = r.loop.shutdown(cancel_resting=True)
+        assert summary.broken_sets == ()
+        assert _held(r) == dict.fromkeys(TICKERS, Decimal(0))
+        (done,) = r.events("group_done")
+        assert done["status"] == "flat"
+        assert [g["ticker"] for g in r.events("group_leg") if g["action"] == "buy"] == [A, B]
+        _never_twice(r)
+
+
+@pytest.mark.slow
+def test_a_stop_that_cannot_sell_back_exits_not_proven(sim: SimHarness, tmp_path: Path) -> None:
+    """Stopped while B is out, with nobody left bidding for A: the set is left broken, said
+    (`group_left_broken`), and the run's end is exit 11, not 0."""
+    faults = {B: {"hold_request_s": 2.0}}
+    with _set_rig(sim, tmp_path, faults, send_workers=2) as (r, transport):
+        _send_set(r)
+        assert poll_until(lambda: B not in transport.faults, between=lambda: _ticking(r))
+        r.books[A].set("ask", None)  # NO's bids are YES asks: nobody buys A's NO back
+        assert poll_until(lambda: r.loop.legs.unwind_price(A, Side.NO, Decimal(5)) is None)
+        summary = r.loop.shutdown(cancel_resting=True)
+        (left,) = r.events("group_left_broken")
+        assert summary.broken_sets == (left["set"],)
+        with pytest.raises(SetsLeftBroken) as raised:
+            _summary(summary, None)
+        assert raised.value.exit_code == ExitCode.NOT_PROVEN
+
+
+class Killed(BaseException):
+    """The process killed between two legs."""
+
+
+def _kill_between_legs(transport: FaultsAtLeg) -> None:
+    def kill(ticker: str) -> None:
+        raise Killed
+
+    transport.before = kill
+
+
+@pytest.mark.slow
+def test_the_kill_switch_names_a_set_left_broken_and_its_legs(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Killed after A filled and before B left: `cancel-all` names the set and what each leg
+    holds (NO 5 of A, none of B and C), in its text and its `--json`."""
+    with _set_rig(sim, tmp_path, {B: {}}) as (r, transport):
+        _kill_between_legs(transport)
+        with pytest.raises(Killed):
+            _send_set(r)
+        report = KillSwitch(r.client, r.store, SystemClock(), deadline_s=20).run()
+    (broken,) = report.to_json()["broken_sets"]
+    assert broken["status"] == "open"
+    assert [(g["ticker"], g["side"], Decimal(g["held"])) for g in broken["legs"]] == [
+        (A, "no", 5),
+        (B, "no", 0),
+        (C, "no", 0),
+    ]
+    out = io.StringIO()
+    render_kill_report(Output(stdout=out), report, scope="all markets")
+    assert f"set {broken['set_id']} (arbitrage, open): {A} no 5" in out.getvalue()
+
+
+@pytest.mark.slow
+def test_a_start_after_a_kill_between_two_legs_unwinds_the_set_it_finds(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Killed after A filled and before B left: the state file holds the set open. The next
+    loop on the same account and state file says so (`group_broken`, naming NO 5 held in A)
+    and sells A back: flat."""
+    with _set_rig(sim, tmp_path, {B: {}}) as (r, transport):
+        _kill_between_legs(transport)
+        with pytest.raises(Killed):
+            _send_set(r)
+        account = r.account
+        assert [s.status for s in r.store.leg_sets.unfinished()] == ["open"]
+    with rig(sim, tmp_path, TICKERS, strategy="arbitrage", params={}, trader=account) as again:
+        done = _until_done(again)
+        assert done["status"] == "flat", done
+        (broken,) = again.events("group_broken")
+        assert _amounts(broken["held"]) == {f"{A} no": 5, f"{B} no": 0, f"{C} no": 0}
+        assert _held(again) == dict.fromkeys(TICKERS, Decimal(0))
+        assert again.store.leg_sets.unfinished() == []
+        _never_twice(again)
+
+
+@pytest.mark.slow
+def test_sigterm_with_a_leg_out_unwinds_the_set_before_the_process_exits(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """`kalshi trade --strategy arbitrage` on a three-market exclusive event whose NO asks sum
+    to 1.80: its first leg is held in the network when SIGTERM comes, and answered (NO 5) within
+    the stop. The stop sends no further leg and sells the leg back: the process exits 0 holding
+    nothing, and says the set ended flat."""
+    tickers = [f"KXSETS-SIM-{c}" for c in "ABC"]
+    for ticker in tickers:
+        sim.create_market(ticker, event_ticker="KXSETS-SIM", mutually_exclusive=True)
+    trader = sim.new_account(balance_cents=10_000_000)
+    maker = client_for(sim.new_account(balance_cents=10_000_000))
+    for ticker in tickers:
+        Book(maker, ticker).quote("0.40", "0.60")  # NO asks 0.60, NO bids 0.40
+    params = tmp_path / "arbitrage.yaml"
+    params.write_text("max_count: 5\n", encoding="utf-8")
+    home = tmp_path / "home"
+    home.mkdir()
+    # the held leg is answered, not given up on: a send worker waits for it past the hold
+    (home / "config.yaml").write_text("trade:\n  call_timeout_s: 30\n", encoding="utf-8")
+    state, log = tmp_path / "state.db", tmp_path / "trade.log"
+    command = trade_command("arbitrage", ",".join(tickers), log, "--params", str(params))
+    sim.set_faults(hold_request_s=5.0)  # the next order create: the set's first leg
+    with trade_process(command, trade_env(trader, home, state)) as proc, maker:
+        # the hold is taken (the knob back at 0) once the first leg reached the exchange
+        assert poll_until(lambda: sim.faults()["hold_request_s"] == 0 or proc.poll() is not None)
+        assert proc.poll() is None
+        err = stop(proc)
+    assert proc.returncode == 0, err[-2000:]
+    events = log_events(log)
+    (done,) = [e for e in events if e["event"] == "group_done"]
+    assert done["status"] == "flat", done
+    legs = [(e["ticker"], e["action"]) for e in events if e["event"] == "group_leg"]
+    assert legs == [(tickers[0], "buy"), (tickers[0], "sell")]
+    with observer_for(trader) as watcher:
+        assert watcher.portfolio.get_positions() == []
