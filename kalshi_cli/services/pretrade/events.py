@@ -93,8 +93,6 @@ class EventReader:
         if found is None:
             try:
                 body = self._markets.get_event(event_ticker, with_nested_markets=False)
-            except EventUnreadable:
-                raise
             except AnswerUnreadable as exc:
                 raise _unreadable(event_ticker, exc.message) from exc
             found = self._answers[event_ticker] = read_answer(event_ticker, body)
