@@ -138,10 +138,7 @@ def _market_filters(
     if event:
         filters["event_ticker"] = event
     if tickers:
-        names = [t.strip() for t in tickers.split(",") if t.strip()]
-        if not names:
-            raise typer.BadParameter("no ticker given", param_hint="--tickers")
-        filters["tickers"] = names
+        filters["tickers"] = [t.strip() for t in tickers.split(",") if t.strip()]
     return filters
 
 
@@ -166,6 +163,7 @@ def select_markets(
 
 MARKET_COLUMNS = (
     Column("ticker", "ticker", identifier=True),
+    Column("shard", "shard", numeric=True),
     Column("status", "status"),
     Column("yes_bid", "yes bid", numeric=True, money=True),
     Column("yes_ask", "yes ask", numeric=True, money=True),
@@ -176,12 +174,39 @@ MARKET_COLUMNS = (
 )
 
 
-def render_markets(out: Output, markets: "list[Market]") -> None:
+STRIKE_COLUMN = Column("strike", "strike")
+
+
+def strike_text(m: "Market") -> str:
+    """What a market pays on, from its strike fields: `> 97000`, `96000-96500`, or the type."""
+    kind = str(m.raw.get("strike_type") or "")
+    floor, cap = _strike(m.raw.get("floor_strike")), _strike(m.raw.get("cap_strike"))
+    shown = {
+        "greater": f"> {floor}",
+        "greater_or_equal": f">= {floor}",
+        "less": f"< {cap}",
+        "less_or_equal": f"<= {cap}",
+        "between": f"{floor}-{cap}",
+    }
+    return shown.get(kind, kind) if kind else ""
+
+
+def _strike(value: object) -> str:
+    """A strike as the wire's JSON number has it, without a float's trailing `.0`."""
+    try:
+        return format(Decimal(str(value)).normalize(), "f")
+    except ArithmeticError:
+        return str(value)
+
+
+def render_markets(out: Output, markets: "list[Market]", *, strikes: bool = False) -> None:
+    """The markets as a table; `strikes`: with a column of what each pays on (an event's)."""
     from kalshi_cli.vocabulary.units import fmt_count
 
     rows = [
         {
             "ticker": m.ticker,
+            "shard": _shard(m),
             "status": m.status,
             "yes_bid": _quote(m.yes_bid),
             "yes_ask": _quote(m.yes_ask),
@@ -190,13 +215,17 @@ def render_markets(out: Output, markets: "list[Market]") -> None:
             "volume": fmt_count(m.volume),
             "close_time": m.close_time,
             "title": m.title,
+            "strike": strike_text(m),
         }
         for m in markets
     ]
     from kalshi_cli.vocabulary.documents import market_summary_json
 
     document = {"markets": [market_summary_json(m) for m in markets], "count": len(markets)}
-    out.table(MARKET_COLUMNS, rows, document=document)
+    columns = (
+        (*MARKET_COLUMNS[:-1], STRIKE_COLUMN, MARKET_COLUMNS[-1]) if strikes else MARKET_COLUMNS
+    )
+    out.table(columns, rows, document=document)
 
 
 # --------------------------------------------------------------------------------------------
@@ -219,6 +248,11 @@ def market_command(
     app, out = begin(env, as_json=as_json, fmt=fmt)
     market = app.client().markets.get_market(ticker)
     render_market(out, market)
+
+
+def _shard(m: "Market") -> str:
+    """The exchange shard the market lives on, or `-` when the answer did not say."""
+    return "-" if m.exchange_index is None else str(m.exchange_index)
 
 
 def _tick(m: "Market") -> str:
@@ -252,6 +286,7 @@ def render_market(out: Output, m: "Market") -> None:
         ("title", m.title),
         ("subtitle", m.yes_sub_title),
         ("event", m.event_ticker),
+        ("shard", _shard(m)),
         ("status", m.status),
         ("result", m.result),
         ("yes bid / ask", f"{_quote(m.yes_bid)} / {_quote(m.yes_ask)}"),

@@ -700,29 +700,20 @@ def _budgets(
 
 
 def paper_venue(
-    client: KalshiClient, markets: list[Market], clock: Clock, options: TradeOptions
+    client: KalshiClient, markets: list[Market], clock: Clock, options: TradeOptions, netting: bool
 ) -> LocalVenue:
     """A paper session's venue (`paper.build_venue`), refused on fees it cannot price."""
     from kalshi_cli.runner import paper
 
+    cash, number = options.paper_balance, options.subaccount or 0
     try:
-        return paper.build_venue(
-            client, markets, clock, options.paper_balance, subaccount=options.subaccount or 0
-        )
+        return paper.build_venue(client, markets, clock, cash, subaccount=number, netting=netting)
     except FeeModelError as exc:
         raise fees_refused(exc) from exc
 
 
 def select_markets(client: KalshiClient, selection: Selection) -> list[Market]:
-    if selection.tickers:
-        markets = [client.markets.get_market(t) for t in selection.tickers]
-    else:
-        markets = list(
-            client.markets.iter_markets(
-                status="open", series_ticker=selection.series, event_ticker=selection.event
-            )
-        )
-    open_ = [m for m in markets if m.is_open]
+    open_ = [m for m in selection.markets(client) if m.is_open]
     if not open_:
         raise UsageError(f"no open market in {selection.describe()}")
     return open_

@@ -22,11 +22,13 @@ from kalshi_cli.vocabulary.errors import ConfigError, UsageError
 from kalshi_cli.vocabulary.owners import AGENT
 
 if TYPE_CHECKING:
+    from kalshi_cli.client import KalshiClient
     from kalshi_cli.config import Located
     from kalshi_cli.risk.engine import RiskLimits
     from kalshi_cli.store import RetentionPolicy
     from kalshi_cli.strategies import StrategyLookup
     from kalshi_cli.strategy_api import Strategy
+    from kalshi_cli.vocabulary.models import Market
 
 MAX_SUBACCOUNT = 63  # 0 the primary account, 1-63 the numbered ones (as `--subaccount` elsewhere)
 
@@ -69,6 +71,10 @@ class TradeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     # a requote of one resting order is an amend of it (one call), not a cancel and a new order
     # (runner/execution/amends.py)
     amend_requotes: bool = True
+    # collateral-return netting on the local venue's subaccount (paper trading, backtests;
+    # `--netting` beats it): off, as on a new Kalshi account. The exchange's own is set there,
+    # `kalshi subaccount netting`
+    venue_netting: bool = False
     stop_deadline_s: Seconds = 20.0
     log_max_bytes: Whole = eventlog.MAX_BYTES
     log_backups: Whole = eventlog.BACKUPS
@@ -86,6 +92,18 @@ class TradeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
                 f"strategy_errors_stop ({self.strategy_errors_stop}) must be at least "
                 f"strategy_errors_alert ({self.strategy_errors_alert})"
             )
+        # an empty selection would trade every open market, as the options' (`cli._options`)
+        for key, value in (("series", self.series), ("event", self.event)):
+            if value is not None and not value.strip():
+                raise ValueError(f"{key} is empty: name one, or remove the key")
+        if self.markets is not None and not self.tickers:
+            raise ValueError("markets names no ticker: name one, or remove the key")
+
+    @property
+    def tickers(self) -> tuple[str, ...]:
+        """`markets`, a list or "A,B", as tickers."""
+        raw = [self.markets] if isinstance(self.markets, str) else self.markets or []
+        return tuple(t.strip() for text in raw for t in text.split(",") if t.strip())
 
 
 @dataclass(frozen=True)
@@ -108,6 +126,22 @@ class Selection:
     @property
     def given(self) -> bool:
         return bool(self.tickers or self.series or self.event)
+
+    @classmethod
+    def of(cls, trade: TradeSection) -> Selection:
+        """The markets the config's `trade:` section names."""
+        return cls(trade.tickers, trade.series, trade.event)
+
+    def markets(self, client: KalshiClient) -> list[Market]:
+        """The markets it names, as the exchange lists them (a series or an event: its open
+        markets; nothing: every open market)."""
+        if self.tickers:
+            return [client.markets.get_market(t) for t in self.tickers]
+        return list(
+            client.markets.iter_markets(
+                status="open", series_ticker=self.series, event_ticker=self.event
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -234,12 +268,7 @@ class TradeConfig:
         return RetentionPolicy.from_config(self.retention)
 
     def selection(self) -> Selection:
-        raw = self.settings.markets
-        if isinstance(raw, str):
-            tickers = tuple(t.strip() for t in raw.split(",") if t.strip())
-        else:
-            tickers = tuple(raw or ())
-        return Selection(tickers, self.settings.series, self.settings.event)
+        return Selection.of(self.settings)
 
     def path(self, key: Literal["log_file", "pause_file"], default: Path) -> Path:
         value = getattr(self.settings, key)
@@ -259,6 +288,12 @@ class TradeConfig:
             return state_path.with_name(f"{state_path.stem}.{kind}")
         default = "trade.log" if key == "log_file" else "trade.pause"
         return self.path(key, state_path.parent / default)
+
+    def with_netting(self, netting: bool | None) -> TradeConfig:
+        """The config with `--netting on|off` laid over `trade.venue_netting`."""
+        if netting is None:
+            return self
+        return replace(self, trade={**self.trade, "venue_netting": netting})
 
     def with_model(self, strategies: tuple[str, ...], source: str | None) -> TradeConfig:
         """The config with `--model SOURCE` laid over `strategies.model.source`. `--model`
@@ -410,6 +445,16 @@ def load_trade_config(path: Path | None, lookup: StrategyLookup | None = None) -
 
     check_section(document)
     return config
+
+
+def load_selection(path: Path | None) -> Selection:
+    """The markets the config's `trade:` section trades, without loading its strategies (what
+    `kalshi health-check`, `kalshi shard list` and `kalshi check balance` look at)."""
+    from kalshi_cli.config import read_sections, section
+    from kalshi_cli.vocabulary.decode import decode_config
+
+    trade = section(read_sections(path), "trade")
+    return Selection.of(decode_config(TradeSection, trade, where="trade"))
 
 
 def _strategies(

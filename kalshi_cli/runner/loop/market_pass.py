@@ -226,7 +226,7 @@ class MarketPass:
             max_event_loss=self._event_limit(member.name),
         )
         try:
-            decide = member.bounded if self._tuning.settings.decide_deadline else strategy.decide
+            decide = member.bounded if self._tuning.settings.decide_deadline else strategy.decide_fn
             decisions = decide(snapshot, view, member.params)
             decisions = checked(decisions, ticker, market.event, strategy.decide_at, self._terms)
         except Starting:
@@ -284,10 +284,14 @@ class MarketPass:
         are not their own (`OwnOrders.beyond_own`). Asked when what the account holds there, or
         whose it is, changed, and again each turn while a withdrawal is not booked."""
         view = self._portfolio.view(ticker)
+        if not view.resting:
+            # nothing rests to withdraw; what is held is compared afresh once orders rest
+            self._owns_checked.pop(ticker, None)
+            return
         held = (view.position, view.unbooked, self._portfolio.owners.parts(ticker))
         if held == self._owns_checked.get(ticker):
             return
-        beyond = self._own.beyond_own(ticker) if view.resting else []
+        beyond = self._own.beyond_own(ticker)
         for order in beyond:
             self._sender.withdraw(ticker, order.order_id, "takes contracts not its own")
         if beyond:
@@ -356,7 +360,7 @@ class MarketPass:
 
     def _untouched(self, member: Member, ticker: str, now: float, book: Orderbook) -> bool:
         """A quiet market none of whose inputs was even touched since the strategy's last call there
-        (which decided nothing): the very same book object (only a recorded feed reuses one),
+        (which decided nothing): the very same book object (every feed hands out one per change),
         position view and event books, equal price ranges and fee rates, the clock not
         stepped back, for a strategy that reads no mids and is `clock_free` for that view. Its
         turn could then only end as it did last time, so a pass over unmoved markets costs a few
