@@ -170,7 +170,8 @@ KEY_TYPE_NAMES = {"rsa": "RSA", "ed25519": "Ed25519"}
 def check_shards(target: HealthTarget) -> tuple[Status, str]:
     """Each shard's status and balance beside the markets the config trades there: a shard
     they live on that holds less than `risk.min_shard_balance`, or does not trade, warns."""
-    from kalshi_cli.runner.config import load_risk_limits, load_selection
+    from kalshi_cli.runner.config import load_selection
+    from kalshi_cli.services.pretrade.settings import load_risk_limits
     from kalshi_cli.services.shards import describe_line, paused_shards, shard_lines, short_shards
     from kalshi_cli.vocabulary.units import fmt_money
 

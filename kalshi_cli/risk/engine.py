@@ -37,6 +37,8 @@ from kalshi_cli.risk.rules import (
     RiskContext,
     Rule,
     SelfCrossRule,
+    ShardBalanceRule,
+    ShardBalances,
     StaleFeedRule,
     StopLossAtEntryRule,
     StopLossCooldownRule,
@@ -171,8 +173,9 @@ class RiskLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
 def limit_rules(limits: RiskLimits) -> tuple[Rule, ...]:
     """The rules that bound what one order may add to the account: `MAX_ORDER_SIZE`,
     `MAX_ORDER_COST`, `STRATEGY_BUDGET`, `POSITION_LIMIT` (counting resting orders),
-    `MAX_EXPOSURE` and `EVENT_LOSS`. They read only the intent and the context, so an order
-    placed outside a loop is held to the same rules from the same `risk:` section."""
+    `MAX_EXPOSURE`, `EVENT_LOSS` and `SHARD_BALANCE`. They read only the intent and the
+    context, so an order placed outside a loop is held to the same rules from the same `risk:`
+    section."""
     return (
         MaxOrderSizeRule(limits.max_order_count),
         MaxOrderCostRule(limits.max_order_cost),
@@ -180,7 +183,25 @@ def limit_rules(limits: RiskLimits) -> tuple[Rule, ...]:
         PositionLimitRule(limits.max_position_per_market),
         MaxExposureRule(limits.max_total_exposure),
         EventLossRule(limits.max_event_loss),
+        ShardBalanceRule(),
     )
+
+
+def judge(
+    rules: Iterable[Rule], intent: Intent | Callable[[Rule], Intent | None], ctx: RiskContext
+) -> list[tuple[Rule, Verdict]]:
+    """Every rule of `rules` that denies `intent` in `ctx`, with its verdict, in the rules'
+    order: the one loop over the rules, the trade loop's (`RiskEngine.evaluate`), a command's
+    and the assistant's (services/pretrade/account.py). `intent` may be given per rule (None:
+    that rule is not asked)."""
+    if not callable(intent):  # one intent for every rule: the trade loop's, on its hot path
+        return [(rule, v) for rule in rules if not (v := rule.check(intent, ctx)).allowed]
+    denials = []
+    for rule in rules:
+        asked = intent(rule)
+        if asked is not None and not (verdict := rule.check(asked, ctx)).allowed:
+            denials.append((rule, verdict))
+    return denials
 
 
 ORDER_RATE_WINDOW_S = 60.0  # what `max_orders_per_minute` counts
@@ -411,6 +432,7 @@ class RiskEngine:
         in_sync: bool = True,
         owned: Owned | None = None,
         event: EventBook | None = None,
+        shard: ShardBalances | None = None,
     ) -> RiskContext:
         """A context for now, with the trading state read fresh from the trading records.
         `total_exposure` is `sum(p.exposure() for p in every market's PositionView)`;
@@ -427,6 +449,7 @@ class RiskEngine:
             fee_rates=self.fee_rates(position.ticker, now),
             book=self.books(position.ticker),
             event=event,
+            shard=shard,
         )
 
     def priced(self, intent: Intent) -> Intent:
@@ -438,7 +461,7 @@ class RiskEngine:
 
     def evaluate(self, intent: Intent, ctx: RiskContext) -> list[Verdict]:
         """Every rule's denial (all of them, not just the first); empty means send it."""
-        denials = [v for rule in self.rules if not (v := rule.check(intent, ctx)).allowed]
+        denials = [verdict for _, verdict in judge(self.rules, intent, ctx)]
         for verdict in denials:
             self._sink(
                 "risk_denied",

@@ -697,6 +697,12 @@ class Balance(Answer, frozen=True, kw_only=True):
             return self.balance_dollars
         return cents_to_dollars(self.balance_cents or 0)
 
+    def shards(self) -> dict[int, Decimal] | None:
+        """Each shard's balance by its `exchange_index` (None: the answer gave none)."""
+        if self.breakdown is None:
+            return None
+        return {part.exchange_index: part.balance for part in self.breakdown}
+
     @property
     def portfolio_value(self) -> Decimal | None:
         """In dollars; None when the answer left it out."""
