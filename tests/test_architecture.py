@@ -524,10 +524,6 @@ MAX_METHODS = 25
 NOT_SPLIT_YET = {
     "Connection": (30, "signing, retries, pacing and the deadline of one HTTP connection"),
     "Portfolio": (26, "the loop's books: positions, orders and their owners"),
-    "Ledger": (
-        34,
-        "the account ledger, a method per balance movement; collateral return not yet a part",
-    ),
     "Communications": (26, "the simulator's RFQ and quote endpoints, one per operation"),
     "Store": (27, "the state file's one door: a method per question the commands ask of it"),
     "OrderRepository": (26, "the state file's order rows: one query per question"),

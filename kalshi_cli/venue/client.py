@@ -514,7 +514,7 @@ class VenueSubaccounts(_Area):
 
     def set_subaccount_netting(self, subaccount: int, enabled: bool) -> None:
         """With netting on, an event's positions hold only their worst-case loss, as on Kalshi
-        (sim/core/accounts.py `Ledger.net_event`)."""
+        (sim/core/collateral.py `CollateralReturn.net_event`)."""
         self._c.core.subaccounts.set_netting(self._c.venue.account, subaccount, enabled)
 
 

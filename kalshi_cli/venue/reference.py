@@ -55,7 +55,7 @@ class MarketInfo:
     fee_waiver_expiration_time: float | None = None  # unix seconds
     mutually_exclusive: bool = False
     # the event's `collateral_return_type` and the market's strike, which a netting subaccount's
-    # collateral return reads (sim/core/accounts.py `Ledger.net_event`)
+    # collateral return reads (sim/core/collateral.py `CollateralReturn.net_event`)
     collateral_return_type: str = ""
     strike_type: str = ""
     floor_strike: Decimal | None = None

@@ -148,7 +148,7 @@ def test_pnl_reconciles_with_the_exchange_to_the_cent(
                 ), ticker  # fmt: skip
             # cash: what was realized, less what the open contracts cost, plus what netting
             # returned early
-            returned = sum(ex.accounts.returned.get(t, {}).values(), D(0))
+            returned = sum(ex.accounts.collateral.returned.get(t, {}).values(), D(0))
             open_cost = sum((mk.basis for mk in ours.values()), D(0))
             cash = ex.accounts.cash_dollars(t)
             assert cash - D("1000") == summary.realized - open_cost + returned

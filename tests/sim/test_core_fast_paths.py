@@ -11,7 +11,7 @@ from decimal import ROUND_FLOOR, Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kalshi_cli.sim.core.accounts import floor_cents
+from kalshi_cli.sim.core.account_state import floor_cents
 from kalshi_cli.sim.core.reference import _market_ticks, _ticks
 from kalshi_cli.vocabulary.models import PRICE_STRUCTURES, PriceRange
 

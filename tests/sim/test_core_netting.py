@@ -88,7 +88,7 @@ def _hedged(env: Netted) -> None:
     returned and $0.30 taken."""
     env.take(env.a, "A", ASK, "0.40", 1)
     env.take(env.a, "B", ASK, "0.30", 1)
-    assert env.ex.accounts.returned_dollars(env.a, "X") == 1
+    assert env.ex.accounts.collateral.returned_dollars(env.a, "X") == 1
 
 
 def test_a_resting_order_that_would_take_the_return_back_holds_it_so_no_balance_goes_negative() -> (
@@ -105,7 +105,7 @@ def test_a_resting_order_that_would_take_the_return_back_holds_it_so_no_balance_
     env.place(env.a, "C", BID, "0.40", 1)
     assert env.available(env.a) == 0
     env.place(env.m, "B", ASK, "0.30", 1, IOC)  # the maker fill takes the return back
-    assert env.ex.accounts.returned_dollars(env.a, "X") == 0
+    assert env.ex.accounts.collateral.returned_dollars(env.a, "X") == 0
     assert env.available(env.a) == 0
     assert env.ex.accounts.account(env.a).cash_cents == 0
 
@@ -122,13 +122,13 @@ def test_the_return_is_what_settlement_pays_in_whole_cents_so_no_balance_goes_ne
     env.ex.add_market(market("F", "deci_cent", event_ticker="X"))
     env.take(env.a, "D", ASK, "0.50", 3)
     env.take(env.a, "E", ASK, "0.50", 3)
-    assert env.ex.accounts.returned_dollars(env.a, "X") == D("2.24")
+    assert env.ex.accounts.collateral.returned_dollars(env.a, "X") == D("2.24")
     assert env.available(env.a) == D("0.74")
     env.place(env.m, "F", ASK, "0.742", 1)
     refused(env, "insufficient_balance", lambda: env.place(env.a, "F", BID, "0.742", 1, IOC))
     env.ex.settlement.settle("D", "yes")
     env.ex.settlement.settle("E", "no")
-    assert env.ex.accounts.returned_dollars(env.a, "X") == 0
+    assert env.ex.accounts.collateral.returned_dollars(env.a, "X") == 0
     assert env.available(env.a) == D("0.74")
 
 
@@ -175,14 +175,14 @@ def test_a_restart_mid_event_keeps_the_return_and_settlement_pays_what_netting_o
     again = Netted(journal=journal)
     assert again.ex.restored
     assert again.state() == before
-    assert again.ex.accounts.netting == {again.a}
-    assert again.ex.accounts.returned == {again.a: {"X": D(1)}}
+    assert again.ex.accounts.collateral.netting == {again.a}
+    assert again.ex.accounts.collateral.returned == {again.a: {"X": D(1)}}
     assert again.held(again.a) == D("0.30")
     again.ex.desk.cancel_all(again.a)
     again.ex.settlement.settle("A", "yes")
     again.ex.settlement.settle("B", "no")
     again.ex.settlement.settle("C", "no")
-    assert again.ex.accounts.returned == {}
+    assert again.ex.accounts.collateral.returned == {}
     cash = again.ex.accounts.cash_dollars
     assert cash(again.a) == cash(again.b) == D("100.00") - D("1.30") + 1
     again.ex.close()
@@ -196,7 +196,7 @@ def test_turning_netting_off_returns_nothing_more_and_keeps_what_was_returned_un
         env.take(me, "A", ASK, "0.40", 1)
         env.take(me, "B", ASK, "0.30", 1)
     env.ex.subaccounts.set_netting(env.a, 0, False)
-    returned = env.ex.accounts.returned_dollars
+    returned = env.ex.accounts.collateral.returned_dollars
     assert returned(env.a, "X") == 1  # the positions held keep their return
     for me in (env.a, env.b):
         env.take(me, "C", ASK, "0.20", 1)  # NO on C: with netting on, $2 would be returned
@@ -210,7 +210,7 @@ def test_turning_netting_off_returns_nothing_more_and_keeps_what_was_returned_un
     env.take(env.b, "B", BID, "0.30", 1)
     assert returned(env.a, "X") == 0
     assert cash(env.a) == cash(env.b)
-    assert env.ex.accounts.returned == {}
+    assert env.ex.accounts.collateral.returned == {}
     env.place(env.a, "C", BID, "0.10", 1)  # nothing returned, netting off: held as without
     assert env.held(env.a) == 0
     env.ex.desk.cancel_all(env.a)
@@ -235,5 +235,5 @@ def test_a_fill_that_ends_the_return_frees_the_orders_its_position_covers_at_onc
         )
     # YES 5 on A and NO 5 on B are sure of nothing: the return is taken back, and the NO bid
     # on A can only close the YES held, so it holds nothing (as worked out from scratch)
-    assert env.ex.accounts.returned_dollars(env.a, "X") == 0
+    assert env.ex.accounts.collateral.returned_dollars(env.a, "X") == 0
     assert env.held(env.a) == 0

@@ -1,6 +1,8 @@
-"""The simulated exchange's accounts: cash, positions, collateral for resting orders, the maker fee
-reserve, the collateral returned across an event to a netting subaccount, and how one side of a
-fill moves an account. The matching engine reaches `Ledger` through `EngineAccounts`.
+"""The simulated exchange's accounts: cash, positions, collateral for resting orders, and how one
+side of a fill moves an account. The matching engine reaches `Ledger` through `EngineAccounts`.
+What is kept for one account is an `AccountState` (sim/core/account_state.py); the maker fee
+reserve and the collateral returned across an event to a netting subaccount are the ledger's
+parts (sim/core/collateral.py).
 
 Cash is kept per exchange shard (`exchange_index`), as Kalshi keeps "a separate balance" on each:
 an order's cost, fees and collateral are checked and taken on its market's shard alone, a
@@ -12,13 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import Any, ClassVar
 
-from kalshi_cli.sim.core.client_ids import UsedClientIds
+from kalshi_cli.sim.core.account_state import AccountState, floor_cents
+from kalshi_cli.sim.core.collateral import CollateralReturn, FeeReserve
 from kalshi_cli.sim.core.records import (
     Account,
     ExchangeError,
-    SimFill,
     SimOrder,
     SimPosition,
     SimSettlement,
@@ -26,20 +27,13 @@ from kalshi_cli.sim.core.records import (
     own_price,
 )
 from kalshi_cli.sim.core.reference import Reference
-from kalshi_cli.vocabulary.event_outcomes import EventLeg, MarketStrike, event_outcomes
-from kalshi_cli.vocabulary.models import FEE_QUANTUM, trading_fee
-from kalshi_cli.vocabulary.units import COUNT_QUANTUM, ONE, ZERO, BookSide
+from kalshi_cli.vocabulary.models import FEE_QUANTUM
+from kalshi_cli.vocabulary.units import ONE, ZERO, BookSide
 
 EMPTY_AGG = (ZERO, ZERO, ZERO, ZERO, ZERO)
 BID = BookSide.BID
 HUNDRED = Decimal(100)  # a Decimal times an int converts the int each time
 _COST_QUANTUM = Decimal("0.000001")  # a count (2 places) times a price (4 places)
-
-
-def floor_cents(dollars: Decimal) -> int:
-    cents = dollars * 100
-    whole = int(cents)  # exact, toward zero: one step down for a negative fraction
-    return whole - 1 if cents < whole else whole
 
 
 def ceil_cents(dollars: Decimal) -> int:
@@ -134,92 +128,18 @@ def agg_add(
 ) -> None:
     """Add `delta` contracts (negative: remove) at `own` to an account's aggregates of one
     market (`AccountState.agg`); `reserve` is the maker fee reserve per contract at that price
-    (`Ledger.reserve_rate`)."""
+    (`FeeReserve.rate`)."""
     i = 0 if buy_yes else 2
     agg[i] += own * delta
     agg[i + 1] += delta
     agg[4] += reserve * delta
 
 
-class AccountState:
-    """Everything the exchange keeps for one account."""
-
-    __slots__ = (
-        "account",
-        "agg",
-        "cash",
-        "client_ids",
-        "fills",
-        "held",
-        "held_on",
-        "orders",
-        "positions",
-        "resting",
-        "settlements",
-    )
-
-    # a snapshot of 0.2.0 (one shard) holds `cash` as one amount and `held_total`
-    snapshot_former_slots: ClassVar[tuple[str, ...]] = ("held_total",)
-
-    def __init__(self, account: Account, cash: Decimal) -> None:
-        self.account = account
-        # shard -> exact dollars there, including what is held there for resting orders; `cash`
-        # starts on shard 0
-        self.cash: dict[int, Decimal] = {0: cash}
-        self.held: dict[str, Decimal] = {}  # ticker -> what is held for it
-        self.held_on: dict[int, Decimal] = {}  # shard -> `held` over its markets
-        self.positions: dict[str, SimPosition] = {}
-        self.orders: list[SimOrder] = []  # oldest first
-        self.client_ids = UsedClientIds()  # every id any order had (sim/core/client_ids.py)
-        self.fills: list[SimFill] = []
-        self.settlements: list[SimSettlement] = []
-        self.resting: dict[str, dict[str, SimOrder]] = {}  # ticker -> order id -> order
-        # ticker -> [YES bids' cost, YES bids' count, NO bids' cost, NO bids' count, maker fee
-        # reserve] over the resting orders, kept up to date so a hold is O(1) in the usual case
-        self.agg: dict[str, list[Decimal]] = {}
-
-    @staticmethod
-    def snapshot_upgrade(read: dict[str, Any]) -> dict[str, Any]:
-        """The attributes of a snapshot of 0.2.0 as this version keeps them: its cash and its
-        holds were shard 0's (journal.py `_Reader._schema`)."""
-        if isinstance(read.get("cash"), Decimal):
-            read["cash"] = {0: read["cash"]}
-        if "held_total" in read:
-            total = read.pop("held_total")
-            read["held_on"] = {0: total} if total else {}
-        return read
-
-    def available(self, shard: int) -> Decimal:
-        """What the account may spend on `shard`: its cash there less what is held there,
-        floored to $0.0001."""
-        cash = self.cash.get(shard, ZERO) - self.held_on.get(shard, ZERO)
-        return cash.quantize(FEE_QUANTUM, ROUND_FLOOR)
-
-    def balances(self) -> dict[int, Decimal]:
-        """What is available on each shard the account ever had money on (`available`): the
-        balance breakdown."""
-        return {shard: self.available(shard) for shard in sorted(self.cash)}
-
-    def move(self, shard: int, amount: Decimal) -> None:
-        """Add `amount` (negative: take it) to the cash on `shard`; the caller has checked what
-        is available there."""
-        self.cash[shard] = self.cash.get(shard, ZERO) + amount
-        self.sync()
-
-    def sync(self) -> None:
-        """The account's balance: what is available on each shard, summed (so the per-shard
-        breakdown adds up to it)."""
-        held_on = self.held_on
-        total = ZERO
-        for shard, cash in self.cash.items():
-            total += (cash - held_on.get(shard, ZERO)).quantize(FEE_QUANTUM, ROUND_FLOOR)
-        self.account.balance = total
-        self.account.cash_cents = floor_cents(total)
-
-
 class Ledger:
     """Accounts, their cash, positions and collateral (see the module docstring): the accounts
-    the matching engine works on (`matching.EngineAccounts`)."""
+    the matching engine works on (`matching.EngineAccounts`). It has the maker fee reserve
+    (`reserves`) and the collateral returned to netting subaccounts (`collateral`) as parts
+    (sim/core/collateral.py)."""
 
     def __init__(self, reference: Reference) -> None:
         self._ref = reference
@@ -227,12 +147,8 @@ class Ledger:
         self.by_key: dict[str, str] = {}  # the key an account was created with -> its id
         self.holders: dict[str, set[str]] = {}  # ticker -> accounts that ever held a position
         self._deposited = ZERO
-        # ticker -> own price -> the maker fee reserve per contract (`reserve_rate`)
-        self.reserve_cache: dict[str, dict[Decimal, Decimal]] = {}
-        # collateral return: the ledger ids whose subaccount has netting enabled, and ledger id
-        # -> event -> what was returned for the event (in the account's cash already)
-        self.netting: set[str] = set()
-        self.returned: dict[str, dict[str, Decimal]] = {}
+        self.reserves = FeeReserve(reference)  # the maker fee reserve per contract
+        self.collateral = CollateralReturn(reference)  # what netting returned, and to whom
 
     def open_market(self, ticker: str) -> None:
         self.holders[ticker] = set()
@@ -283,7 +199,7 @@ class Ledger:
         value = -sum(
             (
                 v
-                for event, v in self.returned.get(account_id, {}).items()
+                for event, v in self.collateral.returned.get(account_id, {}).items()
                 if shard is None or events[event].exchange_index == shard
             ),
             ZERO,
@@ -349,146 +265,21 @@ class Ledger:
 
     # collateral return (netting) ------------------------------------------------------------
 
-    def nets(self, account_id: str) -> bool:
-        """Whether a trade of the account moves its collateral return: netting is enabled, or
-        a return made while it was is still out."""
-        return account_id in self.netting or account_id in self.returned
-
-    def event_return(
-        self, acct: AccountState, event_ticker: str, ticker: str = "", position: Decimal = ZERO
-    ) -> Decimal:
-        """What the account's positions in the event are sure to be paid at settlement, its
-        position in `ticker` read as `position` (a plan's): with netting on, the collateral
-        returned for the event, so what stays held is the event's worst-case loss (off, never
-        more than was returned already). A settled market fixes its own result."""
-        held = {t: p.position for t, p in acct.positions.items()}
-        if ticker:
-            held[ticker] = position
-        legs = []
-        for held_ticker, count in held.items():
-            market = self._ref.markets[held_ticker]
-            if market.event_ticker != event_ticker:
-                continue
-            strike = (
-                MarketStrike(market.strike_type, market.floor_strike, market.cap_strike)
-                if market.strike_type
-                else None
-            )
-            legs.append(
-                EventLeg(
-                    held_ticker,
-                    yes=count if count > ZERO else ZERO,
-                    no=-count if count < ZERO else ZERO,
-                    strike=strike,
-                    floor=market.settlement_floor or ZERO,
-                    result=market.result or None,
-                )
-            )
-        event = self._ref.events[event_ticker]
-        sure = ZERO
-        if any(leg.yes or leg.no for leg in legs):
-            sure = event_outcomes(event.collateral_return_type, legs).worst.pnl
-        if acct.account.account_id not in self.netting:
-            sure = min(sure, self.returned.get(acct.account.account_id, {}).get(event_ticker, ZERO))
-        return sure
-
-    def return_change(self, acct: AccountState, ticker: str, position: Decimal) -> Decimal:
-        """How the account's cash would move were its position in `ticker` `position`: the
-        change in the collateral returned for the market's event."""
-        event_ticker = self._ref.markets[ticker].event_ticker
-        if not self._ref.events[event_ticker].collateral_return_type:
-            return ZERO
-        returned = self.returned.get(acct.account.account_id, {}).get(event_ticker, ZERO)
-        return self.event_return(acct, event_ticker, ticker, position) - returned
-
-    def net_event(self, acct: AccountState, ticker: str) -> None:
-        """Bring the collateral returned for `ticker`'s event up to date after a change of the
-        account's positions there: the difference moves into (or out of) its cash. The caller
-        syncs the balance."""
-        event_ticker = self._ref.markets[ticker].event_ticker
-        if not self._ref.events[event_ticker].collateral_return_type:
-            return
-        account_id = acct.account.account_id
-        returned = self.returned.get(account_id, {})
-        old = returned.get(event_ticker, ZERO)
-        new = self.event_return(acct, event_ticker)
-        if new == old:
-            return
-        shard = self._ref.events[event_ticker].exchange_index
-        acct.cash[shard] = acct.cash.get(shard, ZERO) + new - old
-        if new:
-            self.returned.setdefault(account_id, returned)[event_ticker] = new
-        else:
-            returned.pop(event_ticker, None)
-            if not returned:
-                self.returned.pop(account_id, None)
-
-    def netted(self, ticker: str) -> bool:
-        """Whether the market's event has a collateral return (MECNET or DIRECNET)."""
-        return bool(self._ref.events[self._ref.markets[ticker].event_ticker].collateral_return_type)
-
-    def covers(self, acct: AccountState, ticker: str) -> bool:
-        """Whether the account's position in `ticker` frees the orders that would close it from
-        holding their cost. Not where it nets in a netting event: a closing fill pays $1 less
-        its price but may take back up to $1 returned, so the order holds its price (the most
-        its fill can take back)."""
-        return not (self.nets(acct.account.account_id) and self.netted(ticker))
-
-    def can_net(self, account_id: str) -> bool:
-        """Whether the account's available cash on each shard covers what its resting orders
-        in netting events there would hold with netting on (`covers`): their whole cost and
-        reserve."""
-        acct = self.acct(account_id)
-        more: dict[int, Decimal] = {}
-        for ticker, agg in acct.agg.items():
-            if self.netted(ticker):
-                shard = self._ref.markets[ticker].exchange_index
-                extra = agg[0] + agg[2] + agg[4] - acct.held.get(ticker, ZERO)
-                more[shard] = more.get(shard, ZERO) + extra
-        return all(
-            acct.cash.get(shard, ZERO) - acct.held_on.get(shard, ZERO) >= extra
-            for shard, extra in more.items()
-        )
-
     def set_netting(self, account_id: str, enabled: bool) -> None:
-        """Turn netting on or off for the account (`can_net` checked by the caller), and work
-        out again the holds of its resting orders in netting events."""
-        (self.netting.add if enabled else self.netting.discard)(account_id)
+        """Turn netting on or off for the account (`CollateralReturn.can_net` checked by the
+        caller), and work out again the holds of its resting orders in netting events."""
+        collateral = self.collateral
+        (collateral.netting.add if enabled else collateral.netting.discard)(account_id)
         acct = self.acct(account_id)
         for ticker in list(acct.agg):
-            if self.netted(ticker):
+            if collateral.netted(ticker):
                 self.rehold(acct, ticker)
-
-    def returned_dollars(self, account_id: str, event_ticker: str) -> Decimal:
-        return self.returned.get(account_id, {}).get(event_ticker, ZERO)
 
     # collateral -----------------------------------------------------------------------------
 
-    def reserve_rate(self, ticker: str, own: Decimal) -> Decimal:
-        """The fee reserve per contract of a resting order at `own`: per tradable unit, one
-        unit's trade fee at the series' maker rate (a waiver ignored: it may expire while the
-        order rests) plus $0.0001 when a unit's revenue has digits below $0.0001 (more than a
-        rounding fee can be). Linear in the count, and never less than what fills charge."""
-        rate = self._reserve_rates(ticker).get(own)
-        return self.new_reserve_rate(ticker, own) if rate is None else rate
-
-    def _reserve_rates(self, ticker: str) -> dict[Decimal, Decimal]:
-        return self.reserve_cache.setdefault(ticker, {})
-
-    def new_reserve_rate(self, ticker: str, own: Decimal) -> Decimal:
-        market = self._ref.markets[ticker]
-        maker_rate = self._ref.fees.reserve_fees(market.series_ticker, market.event_ticker)
-        unit = COUNT_QUANTUM if market.fractional_trading_enabled else ONE
-        per_unit = trading_fee(unit, own, maker_rate)
-        if unit * own != (unit * own).quantize(FEE_QUANTUM):
-            per_unit += FEE_QUANTUM  # rounding fees arise with or without a maker rate
-        rate = per_unit / unit
-        self._reserve_rates(ticker)[own] = rate
-        return rate
-
     def track(self, order: SimOrder, before: Decimal, after: Decimal) -> None:
         """Keep the account's aggregates in step with a resting order's remaining count."""
-        # `agg_add` and `reserve_rate` inlined: this runs for every fill, rest and cancel
+        # `agg_add` and `FeeReserve.rate` inlined: this runs for every fill, rest and cancel
         acct = self.states[order.account_id]
         ticker = order.ticker
         agg = acct.agg.get(ticker)
@@ -496,10 +287,11 @@ class Ledger:
             agg = acct.agg[ticker] = list(EMPTY_AGG)
         bid = order.book_side is BookSide.BID
         own = order.price if bid else ONE - order.price
-        rates = self.reserve_cache.get(ticker)
+        reserves = self.reserves
+        rates = reserves.cache.get(ticker)
         rate = None if rates is None else rates.get(own)
         if rate is None:
-            rate = self.new_reserve_rate(ticker, own)
+            rate = reserves.new_rate(ticker, own)
         delta = after - before
         i = 0 if bid else 2
         agg[i] += own * delta
@@ -510,8 +302,7 @@ class Ledger:
         """Recompute the aggregates and holds of the resting orders in a series' markets after
         its reserve rate may have changed."""
         tickers = [t for t, m in self._ref.markets.items() if m.series_ticker == series_ticker]
-        for ticker in tickers:
-            self.reserve_cache.pop(ticker, None)
+        self.reserves.forget(tickers)
         for acct in self.states.values():
             for ticker in tickers:
                 if ticker not in acct.agg:
@@ -524,7 +315,7 @@ class Ledger:
                         o.book_side is BookSide.BID,
                         own,
                         o.remaining_count,
-                        self.reserve_rate(ticker, own),
+                        self.reserves.rate(ticker, own),
                     )
                 acct.agg[ticker] = agg
                 self.rehold(acct, ticker)
@@ -535,7 +326,12 @@ class Ledger:
             return
         pos = acct.positions.get(ticker)
         position = ZERO if pos is None else pos.position
-        if position and (self.netting or self.returned) and not self.covers(acct, ticker):
+        collateral = self.collateral
+        if (
+            position
+            and (collateral.netting or collateral.returned)
+            and not collateral.covers(acct, ticker)
+        ):
             position = ZERO  # the closing orders hold their price
         # the aggregates alone give the hold unless the position covers part of one direction
         bid_cost, bid_count, ask_cost, ask_count, reserve = agg

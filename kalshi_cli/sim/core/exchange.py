@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
-from kalshi_cli.sim.core.accounts import AccountState
+from kalshi_cli.sim.core.account_state import AccountState
 from kalshi_cli.sim.core.book import Book, BookSideLevels
 from kalshi_cli.sim.core.client_ids import IdColumn, UsedClientIds
 from kalshi_cli.sim.core.communications import Communications, SimQuote, SimRfq
@@ -245,8 +245,8 @@ class Exchange:
         "_expiries": ("engine", "expiries"),
         "_fees_collected": ("engine", "fees_collected"),
         "_deposited": ("accounts", "_deposited"),
-        "_netting": ("accounts", "netting"),
-        "_returned": ("accounts", "returned"),
+        "_netting": ("accounts.collateral", "netting"),
+        "_returned": ("accounts.collateral", "returned"),
         "_seq": ("reference", "seq"),
         "created_time": ("reference", "created_time"),
         "_users": ("subaccounts", "users"),

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Literal, Protocol
 
+from kalshi_cli.sim.core.account_state import AccountState
 from kalshi_cli.sim.core.accounts import (
     EMPTY_AGG,
-    AccountState,
     agg_add,
     book_fill,
     ceil_cents,
@@ -23,6 +23,7 @@ from kalshi_cli.sim.core.accounts import (
     fill_cash,
 )
 from kalshi_cli.sim.core.book import Book
+from kalshi_cli.sim.core.collateral import CollateralReturn, FeeReserve
 from kalshi_cli.sim.core.records import (
     BookChanged,
     ExchangeError,
@@ -137,18 +138,17 @@ class EngineAccounts(Protocol):
     """What matching needs of the accounts (`accounts.Ledger` is the one implementation): each
     account's record by its ledger id (the engine moves a fill into it with `book_fill` and
     keeps its resting orders and aggregates), the maker fee reserve per contract at a price
-    (`reserve_cache`, read first on the hot path, then `new_reserve_rate`), the position record
-    a first fill makes, and the collateral brought up to date after a change."""
+    (`reserves`: its `cache`, read first on the hot path, then `new_rate`), the position record
+    a first fill makes, and the collateral brought up to date after a change (`collateral`)."""
 
     @property
     def states(self) -> dict[str, AccountState]: ...
 
     @property
-    def reserve_cache(self) -> dict[str, dict[Decimal, Decimal]]: ...
+    def reserves(self) -> FeeReserve: ...
 
-    def new_reserve_rate(self, ticker: str, own: Decimal) -> Decimal: ...
-
-    def reserve_rate(self, ticker: str, own: Decimal) -> Decimal: ...
+    @property
+    def collateral(self) -> CollateralReturn: ...
 
     def position_of(self, acct: AccountState, ticker: str) -> Decimal: ...
 
@@ -160,20 +160,6 @@ class EngineAccounts(Protocol):
 
     def set_hold(self, acct: AccountState, ticker: str, hold: Decimal) -> None: ...
 
-    def nets(self, account_id: str) -> bool: ...
-
-    def return_change(self, acct: AccountState, ticker: str, position: Decimal) -> Decimal: ...
-
-    def net_event(self, acct: AccountState, ticker: str) -> None: ...
-
-    def covers(self, acct: AccountState, ticker: str) -> bool: ...
-
-    @property
-    def netting(self) -> set[str]: ...
-
-    @property
-    def returned(self) -> dict[str, dict[str, Decimal]]: ...
-
 
 class MatchingEngine:
     """Books, planning and applying orders (see the module docstring)."""
@@ -181,6 +167,7 @@ class MatchingEngine:
     def __init__(self, reference: Reference, accounts: EngineAccounts) -> None:
         self._ref = reference
         self._accounts = accounts
+        self._reserves = accounts.reserves  # read on the hot path: one attribute, not two
         self.books: dict[str, Book[SimOrder]] = {}
         self.trades: list[SimTrade] = []  # oldest first (the exchange archives the old ones)
         self.trades_by_ticker: dict[str, list[SimTrade]] = {}
@@ -318,9 +305,9 @@ class MatchingEngine:
         `filled` whether the plan fills and the position it leaves."""
         others = acct.held_on.get(shard, ZERO) - acct.held.get(ticker, ZERO)
         fills, position = filled
-        if fills and self._accounts.nets(acct.account.account_id):
+        if fills and self._accounts.collateral.nets(acct.account.account_id):
             # a netting subaccount: the collateral the trade returns, or takes back
-            cash += self._accounts.return_change(acct, ticker, position)
+            cash += self._accounts.collateral.return_change(acct, ticker, position)
         if cash - others - hold < ZERO:
             need = ceil_cents(others + hold - cash)
             raise bad_request(
@@ -363,10 +350,11 @@ class MatchingEngine:
         without `gone` (the self-trade cancels, and the order an amend replaces), with `rest`
         resting at `own`, against the `position` the plan leaves."""
         agg = self._aggregates_after(acct, ticker, gone, buy_yes=buy_yes, own=own, rest=rest)
-        # `Ledger.covers`, asked only once some account nets: the closing orders hold their price
-        accounts = self._accounts
-        if position and (accounts.netting or accounts.returned):
-            position = position if accounts.covers(acct, ticker) else ZERO
+        # `CollateralReturn.covers`, asked only once some account nets: the closing orders hold
+        # their price
+        collateral = self._accounts.collateral
+        if position and (collateral.netting or collateral.returned):
+            position = position if collateral.covers(acct, ticker) else ZERO
         bid_cost, bid_count, ask_cost, ask_count, reserve = agg
         # the aggregates alone give the hold unless the position covers part of one direction
         # compared with ZERO, not 0: a Decimal compared with an int converts the int each time
@@ -408,14 +396,14 @@ class MatchingEngine:
                 o.book_side is BookSide.BID,
                 o_own,
                 -o.remaining_count,
-                self._accounts.reserve_rate(ticker, o_own),
+                self._reserves.rate(ticker, o_own),
             )
         if rest:
-            # `agg_add(agg, buy_yes, own, rest, reserve_rate(ticker, own))`, inline
-            rates = self._accounts.reserve_cache.get(ticker)
+            # `agg_add(agg, buy_yes, own, rest, reserves.rate(ticker, own))`, inline
+            rates = self._reserves.cache.get(ticker)
             rate = None if rates is None else rates.get(own)
             if rate is None:
-                rate = self._accounts.new_reserve_rate(ticker, own)
+                rate = self._reserves.new_rate(ticker, own)
             i = 0 if buy_yes else 2
             agg[i] += own * rest
             agg[i + 1] += rest
@@ -453,15 +441,16 @@ class MatchingEngine:
         else:
             order.status = "executed"
         order.last_update_time = now
-        nets = self._accounts.nets
+        collateral = self._accounts.collateral
+        nets = collateral.nets
         for account_id in touched:
             state = self._accounts.states[account_id]
             if nets(account_id):
-                self._accounts.net_event(state, order.ticker)
+                collateral.net_event(state, order.ticker)
             self._accounts.rehold(state, order.ticker)
         netted = fills and nets(order.account_id)
         if netted:
-            self._accounts.net_event(acct, order.ticker)
+            collateral.net_event(acct, order.ticker)
         self._accounts.set_hold(acct, order.ticker, plan.hold)
         if netted:  # the plan read `covers` before its fills, which may end the return it read
             self._accounts.rehold(acct, order.ticker)
@@ -485,10 +474,10 @@ class MatchingEngine:
         agg = acct.agg.get(ticker)
         if agg is None:
             agg = acct.agg[ticker] = list(EMPTY_AGG)
-        rates = self._accounts.reserve_cache.get(ticker)
+        rates = self._reserves.cache.get(ticker)
         rate = None if rates is None else rates.get(own)
         if rate is None:
-            rate = self._accounts.new_reserve_rate(ticker, own)
+            rate = self._reserves.new_rate(ticker, own)
         i = 0 if buy_yes else 2
         agg[i] += own * size
         agg[i + 1] += size
@@ -591,10 +580,10 @@ class MatchingEngine:
         side = book.yes if maker_yes else book.no
         # `_track(maker, before, after)`, inline, with what is known here
         agg = maker_acct.agg[ticker]  # the maker rests, so its market has aggregates
-        rates = self._accounts.reserve_cache.get(ticker)
+        rates = self._reserves.cache.get(ticker)
         rate = None if rates is None else rates.get(level)
         if rate is None:
-            rate = self._accounts.new_reserve_rate(ticker, maker_own)
+            rate = self._reserves.new_rate(ticker, maker_own)
         i = 0 if maker_yes else 2
         # each side's `count * own` once (the aggregate, the order's fill cost, the position's
         # total traded): a product of two Decimals is exact, so its digits are the same

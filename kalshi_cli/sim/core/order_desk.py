@@ -11,7 +11,8 @@ import heapq
 from collections.abc import Sequence
 from decimal import Decimal
 
-from kalshi_cli.sim.core.accounts import AccountState, Ledger
+from kalshi_cli.sim.core.account_state import AccountState
+from kalshi_cli.sim.core.accounts import Ledger
 from kalshi_cli.sim.core.history import History
 from kalshi_cli.sim.core.matching import MatchingEngine
 from kalshi_cli.sim.core.order_groups import OrderGroups

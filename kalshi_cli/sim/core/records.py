@@ -85,7 +85,7 @@ class SimEvent:
     updated_time: float = 0.0  # unix seconds; set when added (the simulator never edits one)
     # EventData `collateral_return_type`: MECNET (mutually exclusive, and only then
     # `mutually_exclusive`), DIRECNET (a ladder of strikes) or "": how a netting subaccount's
-    # positions in the event are netted (`accounts.Ledger.net_event`)
+    # positions in the event are netted (`collateral.CollateralReturn.net_event`)
     collateral_return_type: str = ""
     # EventData `fee_type_override`/`fee_multiplier_override`: each None falls back to the
     # series' own type or multiplier, both None is no override (`FeeModel.from_api`)

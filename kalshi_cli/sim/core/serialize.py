@@ -367,7 +367,7 @@ def event_positions_json(
                 sum((p.cost_basis for p in ps), ZERO)
                 - sum(
                     (
-                        exchange.accounts.returned_dollars(ledger, event_ticker)
+                        exchange.accounts.collateral.returned_dollars(ledger, event_ticker)
                         for ledger in ledgers
                     ),
                     ZERO,

@@ -160,10 +160,11 @@ class SettlementDesk:
         pos.cost_basis = ZERO
         pos.position = ZERO
         pos.last_updated = now
-        if self._ledger.nets(account_id):
+        collateral = self._ledger.collateral
+        if collateral.nets(account_id):
             # what was returned early is no longer paid here (help.kalshi.com "Collateral
             # return": the positions "receive $1 ... and $0 if one of them is")
-            self._ledger.net_event(acct, ticker)
+            collateral.net_event(acct, ticker)
         acct.sync()
         if self._ref.listeners:
             self._ref.emit(PositionChanged(account_id, ticker))

@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from kalshi_cli.sim.core.accounts import Ledger, floor_cents
+from kalshi_cli.sim.core.account_state import floor_cents
+from kalshi_cli.sim.core.accounts import Ledger
 from kalshi_cli.sim.core.records import bad_request, ledger_id
 from kalshi_cli.sim.core.reference import Reference, check_shard
 from kalshi_cli.sim.core.subaccounts import Subaccounts

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from kalshi_cli.sim.core.accounts import AccountState, Ledger, floor_cents
+from kalshi_cli.sim.core.account_state import AccountState, floor_cents
+from kalshi_cli.sim.core.accounts import Ledger
 from kalshi_cli.sim.core.records import Account, ExchangeError, bad_request, ledger_id
 from kalshi_cli.sim.core.reference import Reference, check_shard
 from kalshi_cli.vocabulary.units import ZERO
@@ -186,9 +187,9 @@ class Subaccounts:
 
     def set_netting(self, user: str, subaccount: int, enabled: bool) -> None:
         """Refused (insufficient balance) when turning netting on would hold more than the
-        subaccount has available (`Ledger.can_net`)."""
+        subaccount has available (`CollateralReturn.can_net`)."""
         lid = self.subaccount_ledger(user, subaccount)
-        if enabled and not self._ledger.can_net(lid):
+        if enabled and not self._ledger.collateral.can_net(self._ledger.acct(lid)):
             raise bad_request(
                 "insufficient balance to hold the resting orders that close a position",
                 "insufficient_balance",

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from kalshi_cli.sim.core import serialize as ser
-from kalshi_cli.sim.core.accounts import floor_cents
+from kalshi_cli.sim.core.account_state import floor_cents
 from kalshi_cli.sim.core.historical import Archive
 from kalshi_cli.sim.core.record_views import OrderRef, OrdersNewestFirst
 from kalshi_cli.sim.core.records import (
