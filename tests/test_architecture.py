@@ -527,7 +527,6 @@ NOT_SPLIT_YET = {
     "Communications": (26, "the simulator's RFQ and quote endpoints, one per operation"),
     "Store": (27, "the state file's one door: a method per question the commands ask of it"),
     "OrderRepository": (26, "the state file's order rows: one query per question"),
-    "LocalVenue": (36, "the exchange's operations a backtest or paper loop calls, one each"),
 }
 # At most this many modules of the package are over MODULE_MAX_LINES lines.
 MODULE_MAX_LINES = 800

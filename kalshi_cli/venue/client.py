@@ -43,6 +43,7 @@ from kalshi_cli.vocabulary.units import ZERO, BookSide
 if TYPE_CHECKING:
     from kalshi_cli.sim.core.parts import CoreParts
     from kalshi_cli.sim.core.records import SimFill, SimOrder
+    from kalshi_cli.venue.timetable import Timetable
     from kalshi_cli.vocabulary.clock import Clock
 
 R = TypeVar("R")
@@ -63,12 +64,11 @@ class Venue(Protocol):
     clock: Clock
     core: CoreParts
     account: str
+    timetable: Timetable  # read after it catches up with the clock (`expire_due`)
 
     def book(self, ticker: str) -> Orderbook | None: ...
 
     def ledger(self, subaccount: int) -> str: ...
-
-    def expire_due(self) -> None: ...
 
     def queue_positions(
         self,
@@ -171,7 +171,7 @@ class VenueClient:
     def core(self) -> CoreParts:
         """The venue's exchange core, to read from: a read sees the orders the clock has
         expired as gone."""
-        self.venue.expire_due()
+        self.venue.timetable.expire_due()
         return self.venue.core
 
 

@@ -3,14 +3,15 @@
 The venue holds the simulator's exchange core as its parts, in-process, without the served
 exchange's journal, tick, RFQs or keys. The rest of the market is the recorded book, put in for each
 request by a "crowd" account and taken off again. `LocalVenue` adds each resting order's place in
-its queue (`QueueSpot`, venue/queue.py: the fill model), latency, expiry, settlement and compaction;
+its queue (`QueueSpot`, venue/queue.py: the fill model), settlement and compaction, and has the
+latency, the markets' closes and our orders' expiry as a part (`Timetable`, venue/timetable.py);
 `VenueClient` is what the trade loop calls instead of `KalshiClient`, answering with the same models
 and no network code. docs/backtesting.md "The venue and the fill model".
 """
 
 from __future__ import annotations
 
-import heapq
+import itertools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -35,13 +36,9 @@ from kalshi_cli.venue.client import VenueClient, api_error
 from kalshi_cli.venue.queue import FillModel, QueueSpot
 from kalshi_cli.venue.reference import MarketInfo, install
 from kalshi_cli.venue.taken import TakenLevels
-from kalshi_cli.vocabulary.clock import Clock, iso_utc, parse_iso
-from kalshi_cli.vocabulary.models import (
-    LIFECYCLE_RESULT,
-    LIFECYCLE_RESUMES,
-    LIFECYCLE_STOPS,
-    Orderbook,
-)
+from kalshi_cli.venue.timetable import Timetable
+from kalshi_cli.vocabulary.clock import Clock
+from kalshi_cli.vocabulary.models import Orderbook
 from kalshi_cli.vocabulary.units import (
     ONE,
     ZERO,
@@ -122,20 +119,21 @@ class LocalVenue:
     ) -> None:
         self.clock = clock  # the venue's client reads it for its answers' times
         self._fill_model = fill_model
-        self._latency_s = latency_s
-        self._advance = advance
         # the simulator's exchange core, without the served exchange's journal, tick, RFQs and
         # API keys (sim/core/exchange.py); with no default fees, for each market's series is
         # installed with the fees its `MarketInfo` names (venue/reference.py `install`)
         self.core = CoreParts.build(clock, None)
         self.stats = VenueStats()
-        self.infos: dict[str, MarketInfo] = {}
-        # heap of (close time, ticker): the exchange closes a market then (`close_due`)
-        self._closes: list[tuple[float, str]] = []
-        for info in install(self.core, markets, clock.wall()):
-            self.infos[info.ticker] = info
-            if info.close_time is not None:
-                heapq.heappush(self._closes, (info.close_time, info.ticker))
+        self.infos = {info.ticker: info for info in install(self.core, markets, clock.wall())}
+        # arrival after the latency, the markets' closes and our orders' expiry
+        self.timetable = Timetable(
+            clock,
+            self.core,
+            self.infos,
+            latency_s=latency_s,
+            advance=advance,
+            expired=self._expired,
+        )
         self.account = self.core.accounts.create_account(
             key_id="backtest", public_key_pem="", cash_cents=dollars_to_cents(balance)
         ).account_id
@@ -149,8 +147,10 @@ class LocalVenue:
         self._taken = TakenLevels()
         self._resting: dict[str, _Resting] = {}
         self._by_ticker: dict[str, set[str]] = {}
-        self._expiries: list[tuple[int, str]] = []  # heap of (expiration_time, our order id)
-        self._queued = 0  # the last `_Resting.queued` given
+        # the next place in queue order (`_Resting.queued`): an order of ours that joins the
+        # back of its level now stands behind every one of ours that joined before (the core's
+        # time priority)
+        self._queue_order = itertools.count(1)
         self._compact_at = clock.wall() + COMPACT_EVERY_S  # time
         self.client = VenueClient(self)
 
@@ -160,8 +160,8 @@ class LocalVenue:
         """The recorded bids of `ticker` are now `yes` and `no` (price -> size). The mappings
         are read, not copied, until the next call for this market."""
         now = self.clock.wall()  # neither expiry nor compaction moves it
-        if self._expiries or (self._closes and self._closes[0][0] <= now):
-            self.expire_due()
+        if self.timetable.due(now):
+            self.timetable.expire_due()
         if now >= self._compact_at:
             self.compact()
         self._books[ticker] = (yes, no)
@@ -202,12 +202,12 @@ class LocalVenue:
     def trade(self, ticker: str, yes_price: Decimal, count: Decimal, taker_side: Side) -> None:
         """A recorded public trade. A YES taker bought at `yes_price`, meeting NO bids at
         1 - yes_price; a NO taker met YES bids at `yes_price`."""
-        if self._expiries or (self._closes and self._closes[0][0] <= self.clock.wall()):
-            self.expire_due()
+        if self.timetable.due(self.clock.wall()):
+            self.timetable.expire_due()
         ids = self._by_ticker.get(ticker)
         if not ids:
             return
-        if not self._trading(ticker):
+        if not self.timetable.trading(ticker):
             return  # a market that does not trade fills nothing
         hit_yes = taker_side is Side.NO  # the side whose resting bids the trade met
         price = yes_price if hit_yes else ONE - yes_price
@@ -228,6 +228,10 @@ class LocalVenue:
                 left -= got
                 self._fill_resting(r, got)
 
+    def lifecycle(self, ticker: str, event_type: object) -> None:
+        """A `market_lifecycle_v2` event's effect on trading (`Timetable.lifecycle`)."""
+        self.timetable.lifecycle(ticker, event_type)
+
     def settle(self, ticker: str, result: str, value: Decimal | None = None) -> None:
         """Settle at the data's result (a `scalar` one paying YES `value` a contract): resting
         orders are cancelled, positions paid."""
@@ -235,7 +239,7 @@ class LocalVenue:
             return
         if result == "scalar" and value is None:
             return  # a scalar result is paid at its value: none known, nothing to pay
-        self.expire_due()
+        self.timetable.expire_due()
         market = self.core.reference.markets[ticker]
         if market.status == "settled":
             return
@@ -244,70 +248,9 @@ class LocalVenue:
         self.core.settlement.settle(
             ticker,
             "yes" if result == "yes" else "scalar" if result == "scalar" else "no",
-            at=self._settled_at(ticker),
+            at=self.timetable.settled_at(ticker),
             value=value if result == "scalar" else None,
         )
-
-    def _settled_at(self, ticker: str) -> float:  # unix seconds
-        """When `ticker` settles: now, unless a fill of ours in it is stamped in this very
-        millisecond; then the next millisecond. The exchange's answers stamp times to the
-        millisecond, and the P&L applies a settlement before every fill stamped at or after
-        it (`pnl.SettlementQueue`), while a market fills nothing once settled: a decision
-        that fills in the millisecond the result arrives (a tick, then the frame) filled
-        before it, and its contracts are what the settlement pays."""
-        now = self.clock.wall()
-        trades = self.core.engine.trades_by_ticker.get(ticker)  # each one ours: module docstring
-        stamp = iso_utc(now)
-        if not trades or iso_utc(trades[-1].ts) < stamp:
-            return now
-        return parse_iso(stamp).timestamp() + 0.001  # the next millisecond's start
-
-    def close(self, ticker: str) -> None:
-        """Trading stopped on `ticker` (closed or paused, not settled): orders are refused,
-        and nothing of ours fills, until it `reopen`s."""
-        self.expire_due()
-        market = self.core.reference.markets.get(ticker)
-        if market is not None and market.status == "open":
-            self.core.settlement.set_market_status(ticker, "closed")
-
-    def reopen(self, ticker: str) -> None:
-        """Trading resumed on `ticker` (a paused market `activated` again), unless its close
-        time has come."""
-        self.expire_due()
-        market = self.core.reference.markets.get(ticker)
-        if (
-            market is not None
-            and market.status == "closed"
-            and self.clock.wall() < market.close_time
-        ):
-            self.core.settlement.set_market_status(ticker, "open")
-
-    def lifecycle(self, ticker: str, event_type: object) -> None:
-        """A `market_lifecycle_v2` event's effect on trading: `deactivated` (trading paused
-        or ended) closes the market, as `determined` or `settled` does when no result is known
-        to settle it at (`settle`, the applier's when one is), `activated` reopens it, and a
-        close time it moved (`created`, `close_date_updated`: the applier keeps it in `infos`)
-        is the market's from now; the others change nothing here."""
-        self._close_at(ticker)
-        if event_type in LIFECYCLE_STOPS or event_type in LIFECYCLE_RESULT:
-            self.close(ticker)
-        elif event_type == LIFECYCLE_RESUMES:
-            self.reopen(ticker)
-
-    def _close_at(self, ticker: str) -> None:
-        """The market closes at its info's close time, if that moved."""
-        info = self.infos.get(ticker)
-        market = self.core.reference.markets.get(ticker)
-        if info is None or market is None or info.close_time is None:
-            return
-        if info.close_time != market.close_time:
-            market.close_time = info.close_time
-            heapq.heappush(self._closes, (info.close_time, ticker))
-            self.expire_due()
-
-    def _trading(self, ticker: str) -> bool:
-        market = self.core.reference.markets.get(ticker)
-        return market is not None and market.status == "open"
 
     def book(self, ticker: str) -> Orderbook | None:
         levels = self._books.get(ticker)
@@ -344,7 +287,7 @@ class LocalVenue:
                     before = ahead
                 # to the back, each in turn: ours keep their order, with the crowd between
                 self.core.desk.to_back_of_queue(r.ledger, r.order_id)
-                r.queued = self._next_queued()
+                r.queued = next(self._queue_order)
             if size > before:
                 taking.placed += self._place_crowd(ticker, buy_yes, price, size - before, [])
         return taking
@@ -412,7 +355,7 @@ class LocalVenue:
     def _trade_through(self, ticker: str, crossed: list[_Resting], yes: Levels, no: Levels) -> None:
         """Our resting bids `crossed`, which the recorded other side now crosses, fill against
         it."""
-        if not self._trading(ticker):
+        if not self.timetable.trading(ticker):
             return
         for r in sorted(crossed, key=lambda r: (-r.own, r.queued)):
             other = no if r.yes else yes
@@ -465,49 +408,17 @@ class LocalVenue:
             if after.status != "resting":
                 self._forget(o.order_id)
 
+    def _expired(self, order_id: str) -> None:
+        """The expiration time of our order `order_id` has come: forgotten unless it still
+        rests."""
+        r = self._resting.get(order_id)
+        if r is not None and self.core.history.order(r.ledger, order_id).status != "resting":
+            self._forget(order_id)
+
     def _forget(self, order_id: str) -> None:
         r = self._resting.pop(order_id, None)
         if r is not None:
             self._by_ticker.get(r.ticker, set()).discard(order_id)
-
-    def _arrive(self) -> None:
-        """The request reaches the venue `latency_s` after it was made."""
-        if self._latency_s > 0 and self._advance is not None:
-            self._advance(self.clock.wall() + self._latency_s)
-        self.expire_due()
-
-    def expire_due(self) -> None:
-        """Close the markets whose close time the clock has reached, and expire our orders
-        whose `expiration_time` it has reached, through the core's own expiry
-        (`OrderDesk.expire_due`), as the simulator's tick does both."""
-        if self._closes and self._closes[0][0] <= self.clock.wall():
-            self.close_due()
-        if not self._expiries or self._expiries[0][0] > self.clock.wall():
-            return
-        now = self.clock.wall()
-        self.core.desk.expire_due(now)
-        while self._expiries and self._expiries[0][0] <= now:
-            _, order_id = heapq.heappop(self._expiries)
-            r = self._resting.get(order_id)
-            if r is not None and self.core.history.order(r.ledger, order_id).status != "resting":
-                self._forget(order_id)
-
-    def close_due(self) -> None:
-        """Kalshi closes a market at its close time, and no message marks it (`deactivated` is
-        a pause of an open market): from then on orders are refused (409 `market_closed`) and
-        nothing of ours fills, as when a `deactivated` message closes it. Its resting orders
-        stay, as the exchange keeps them, until the market settles."""
-        now = self.clock.wall()
-        while self._closes and self._closes[0][0] <= now:
-            at, ticker = heapq.heappop(self._closes)
-            market = self.core.reference.markets.get(ticker)
-            # a close time moved since (`_close_at`) is in the heap again, at its new time
-            if market is not None and market.close_time == at and market.status == "open":
-                self.core.settlement.set_market_status(ticker, "closed")
-
-    def _watch_expiry(self, order_id: str, expiration_time: int | None) -> None:
-        if expiration_time is not None:
-            heapq.heappush(self._expiries, (expiration_time, order_id))
 
     # ------------------------------------------------------------------ requests
 
@@ -523,7 +434,7 @@ class LocalVenue:
     def place(self, request: CreateOrder, *, subaccount: int = 0) -> CreateOrderResult:
         """Place our order on `subaccount` (its order group is not sent: a venue has none); the
         create-order answer the exchange would give."""
-        self._arrive()
+        self.timetable.arrive()
         ledger = self.ledger(subaccount)
         self.stats.orders += 1
         ticker = request.ticker
@@ -559,7 +470,7 @@ class LocalVenue:
         live = self.core.history.order(ledger, order.order_id)
         if live.status == "resting":
             self._rest(live.order_id, ticker, buy_yes, own, live.remaining_count, ledger=ledger)
-            self._watch_expiry(live.order_id, live.expiration_time)
+            self.timetable.watch_expiry(live.order_id, live.expiration_time)
         return answers.created(live, result.fills, self.clock.wall())
 
     def _rest(
@@ -575,7 +486,7 @@ class LocalVenue:
             self.clock.wall(),
             QueueSpot.join(left, level, self._fill_model),
             ledger,
-            self._next_queued(),
+            next(self._queue_order),
         )
         self._by_ticker.setdefault(ticker, set()).add(order_id)
         # what our own orders took of that level stood at its front: it is not ahead of us
@@ -583,14 +494,8 @@ class LocalVenue:
         if taken:
             self._resting[order_id].spot.took_ahead(taken)
 
-    def _next_queued(self) -> int:
-        """The next place in queue order: an order of ours that joins the back of its level
-        now stands behind every one of ours that joined before (the core's time priority)."""
-        self._queued += 1
-        return self._queued
-
     def cancel(self, order_id: str, *, subaccount: int = 0) -> CancelResult:
-        self._arrive()
+        self.timetable.arrive()
         ledger = self.ledger(subaccount)
         try:
             order, reduced = self.core.desk.cancel_order(ledger, order_id)
@@ -614,7 +519,7 @@ class LocalVenue:
     ) -> AmendResult:
         """Kalshi's amend: a new price (or a larger count) loses the queue place; a smaller
         count at the same price keeps it."""
-        self._arrive()
+        self.timetable.arrive()
         ledger = self.ledger(subaccount)
         placed = self._take_for_amend(
             ledger, order_id, ticker=ticker, book_side=book_side, price=price, count=count
@@ -652,7 +557,7 @@ class LocalVenue:
                 self._by_ticker.setdefault(ticker, set()).add(new.order_id)
             else:
                 self._rest(new.order_id, ticker, yes, own, new.remaining_count, ledger=ledger)
-            self._watch_expiry(new.order_id, new.expiration_time)
+            self.timetable.watch_expiry(new.order_id, new.expiration_time)
         return answers.amended(old, new, fills, self.clock.wall())
 
     def _take_for_amend(
@@ -687,7 +592,7 @@ class LocalVenue:
         reduce_to: Decimal | None,
         subaccount: int = 0,
     ) -> DecreaseResult:
-        self._arrive()
+        self.timetable.arrive()
         ledger = self.ledger(subaccount)
         try:
             order = self.core.desk.decrease_order(
@@ -705,11 +610,11 @@ class LocalVenue:
     # ------------------------------------------------------------------ reads
 
     def resting_order_ids(self) -> list[str]:
-        self.expire_due()
+        self.timetable.expire_due()
         return list(self._resting)
 
     def queue_ahead(self, order_id: str) -> Decimal | None:
-        self.expire_due()
+        self.timetable.expire_due()
         r = self._resting.get(order_id)
         return None if r is None else r.spot.before_us
 

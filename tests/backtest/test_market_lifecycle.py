@@ -109,11 +109,11 @@ def test_a_resting_order_does_not_fill_while_its_market_does_not_trade() -> None
     )
     venue.book_changed(T, {}, {D("0.40"): D(10)})
     rest = venue.client.orders.create_order(bid("0.50", "5"))
-    venue.close(T)
+    venue.timetable.close(T)
     venue.trade(T, D("0.50"), D(3), Side.NO)  # recorded, but the market is not trading
     venue.book_changed(T, {}, {D("0.55"): D(10)})  # a book that crosses our bid
     assert venue.client.orders.get_order(rest.order_id).fill_count == 0
-    venue.reopen(T)
+    venue.timetable.reopen(T)
     venue.trade(T, D("0.50"), D(3), Side.NO)
     assert venue.client.orders.get_order(rest.order_id).fill_count == 3
 
