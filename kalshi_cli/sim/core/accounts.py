@@ -1,13 +1,18 @@
 """The simulated exchange's accounts: cash, positions, collateral for resting orders, the maker fee
 reserve, the collateral returned across an event to a netting subaccount, and how one side of a
 fill moves an account. The matching engine reaches `Ledger` through `EngineAccounts`.
-docs/simulator.md "Accounts: money, fees and collateral".
+
+Cash is kept per exchange shard (`exchange_index`), as Kalshi keeps "a separate balance" on each:
+an order's cost, fees and collateral are checked and taken on its market's shard alone, a
+settlement pays there, and only a transfer moves money between shards. The account's balance is
+the sum over its shards. docs/simulator.md "Accounts: money, fees and collateral".
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any, ClassVar
 
 from kalshi_cli.sim.core.client_ids import UsedClientIds
 from kalshi_cli.sim.core.records import (
@@ -89,6 +94,7 @@ def direction_hold(
 
 def book_fill(  # noqa: PLR0917 (the hot path: positional, no re-computation)
     acct: AccountState,
+    shard: int,
     pos: SimPosition,
     own: Decimal,
     count: Decimal,
@@ -97,10 +103,10 @@ def book_fill(  # noqa: PLR0917 (the hot path: positional, no re-computation)
     cash: tuple[Decimal, Decimal, Decimal],
     traded: Decimal,
 ) -> Decimal:
-    """Move one side of a fill into the account: `pos` is its position record in the
-    market, `cash` what `fill_cash` gave for this fill from that position, `traded` the
-    caller's `count * own` (exact, so the same digits whichever side computes it). Returns the
-    change in open interest."""
+    """Move one side of a fill into the account's cash on `shard` (the market's): `pos` is its
+    position record in the market, `cash` what `fill_cash` gave for this fill from that
+    position, `traded` the caller's `count * own` (exact, so the same digits whichever side
+    computes it). Returns the change in open interest."""
     old = pos.position
     delta, closed, new = cash
     if closed:
@@ -118,7 +124,8 @@ def book_fill(  # noqa: PLR0917 (the hot path: positional, no re-computation)
     pos.total_traded += traded
     pos.volume += count
     pos.last_updated = now
-    acct.cash += delta - fee
+    purse = acct.cash
+    purse[shard] = purse.get(shard, ZERO) + delta - fee
     return (ZERO if new < ZERO else new) - (ZERO if old < ZERO else old)  # max(x, ZERO)
 
 
@@ -144,18 +151,23 @@ class AccountState:
         "client_ids",
         "fills",
         "held",
-        "held_total",
+        "held_on",
         "orders",
         "positions",
         "resting",
         "settlements",
     )
 
+    # a snapshot of 0.2.0 (one shard) holds `cash` as one amount and `held_total`
+    snapshot_former_slots: ClassVar[tuple[str, ...]] = ("held_total",)
+
     def __init__(self, account: Account, cash: Decimal) -> None:
         self.account = account
-        self.cash = cash  # exact dollars, including what is held for resting orders
-        self.held: dict[str, Decimal] = {}
-        self.held_total = ZERO
+        # shard -> exact dollars there, including what is held there for resting orders; `cash`
+        # starts on shard 0
+        self.cash: dict[int, Decimal] = {0: cash}
+        self.held: dict[str, Decimal] = {}  # ticker -> what is held for it
+        self.held_on: dict[int, Decimal] = {}  # shard -> `held` over its markets
         self.positions: dict[str, SimPosition] = {}
         self.orders: list[SimOrder] = []  # oldest first
         self.client_ids = UsedClientIds()  # every id any order had (sim/core/client_ids.py)
@@ -166,10 +178,32 @@ class AccountState:
         # reserve] over the resting orders, kept up to date so a hold is O(1) in the usual case
         self.agg: dict[str, list[Decimal]] = {}
 
+    @staticmethod
+    def snapshot_upgrade(read: dict[str, Any]) -> dict[str, Any]:
+        """The attributes of a snapshot of 0.2.0 as this version keeps them: its cash and its
+        holds were shard 0's (journal.py `_Reader._schema`)."""
+        if isinstance(read.get("cash"), Decimal):
+            read["cash"] = {0: read["cash"]}
+        if "held_total" in read:
+            total = read.pop("held_total")
+            read["held_on"] = {0: total} if total else {}
+        return read
+
+    def available(self, shard: int) -> Decimal:
+        """What the account may spend on `shard`: its cash there less what is held there,
+        floored to $0.0001."""
+        cash = self.cash.get(shard, ZERO) - self.held_on.get(shard, ZERO)
+        return cash.quantize(FEE_QUANTUM, ROUND_FLOOR)
+
     def sync(self) -> None:
-        available = (self.cash - self.held_total).quantize(FEE_QUANTUM, rounding=ROUND_FLOOR)
-        self.account.balance = available
-        self.account.cash_cents = floor_cents(available)
+        """The account's balance: what is available on each shard, summed (so the per-shard
+        breakdown adds up to it)."""
+        held_on = self.held_on
+        total = ZERO
+        for shard, cash in self.cash.items():
+            total += (cash - held_on.get(shard, ZERO)).quantize(FEE_QUANTUM, ROUND_FLOOR)
+        self.account.balance = total
+        self.account.cash_cents = floor_cents(total)
 
 
 class Ledger:
@@ -192,20 +226,27 @@ class Ledger:
     def open_market(self, ticker: str) -> None:
         self.holders[ticker] = set()
 
-    def create_account(self, *, key_id: str, public_key_pem: str, cash_cents: int) -> Account:
+    def create_account(
+        self, *, key_id: str, public_key_pem: str, cash_cents: int, shards: tuple[int, ...] = (0,)
+    ) -> Account:
+        """An account with `cash_cents` on each of `shards` (a scenario's participants trade on
+        every shard; a person's account starts with its money on shard 0)."""
         if key_id in self.by_key:
             raise ExchangeError(409, "account_exists", f"key {key_id} already has an account")
         if cash_cents < 0:
             raise bad_request("cash_cents must not be negative")
+        more = {} if shards == (0,) else {"shards": list(shards)}
         self._ref.log(
-            "account", key_id=key_id, public_key_pem=public_key_pem, cash_cents=cash_cents
+            "account", key_id=key_id, public_key_pem=public_key_pem, cash_cents=cash_cents, **more
         )
+        cash = Decimal(cash_cents) / 100
         account = Account(
-            self._ref.new_id(), key_id, public_key_pem, cash_cents, Decimal(cash_cents) / 100
+            self._ref.new_id(), key_id, public_key_pem, cash_cents * len(shards), cash * len(shards)
         )
-        self.states[account.account_id] = AccountState(account, Decimal(cash_cents) / 100)
+        state = self.states[account.account_id] = AccountState(account, ZERO)
+        state.cash = dict.fromkeys(shards, cash)
         self.by_key[key_id] = account.account_id
-        self._deposited += Decimal(cash_cents) / 100
+        self._deposited += cash * len(shards)
         return account
 
     def account(self, account_id: str) -> Account:
@@ -220,15 +261,25 @@ class Ledger:
         return [a.account for a in self.states.values()]
 
     def resting_collateral_cents(self, account_id: str) -> int:
-        return ceil_cents(self.acct(account_id).held_total)
+        return ceil_cents(sum(self.acct(account_id).held_on.values(), ZERO))
 
-    def portfolio_value_cents(self, account_id: str) -> int:
-        """The open positions marked at each market's last trade price (at cost before the
-        first trade), less the collateral returned on them (help.kalshi.com "Collateral
-        return": "mark down your position value by the returned $1"), floored to the cent."""
-        value = -sum(self.returned.get(account_id, {}).values(), ZERO)
+    def portfolio_value_cents(self, account_id: str, shard: int | None = None) -> int:
+        """The open positions (on `shard`, or all) marked at each market's last trade price (at
+        cost before the first trade), less the collateral returned on them (help.kalshi.com
+        "Collateral return": "mark down your position value by the returned $1"), floored to
+        the cent."""
+        events = self._ref.events
+        value = -sum(
+            (
+                v
+                for event, v in self.returned.get(account_id, {}).items()
+                if shard is None or events[event].exchange_index == shard
+            ),
+            ZERO,
+        )
+        markets = self._ref.markets
         for ticker, pos in self.acct(account_id).positions.items():
-            if pos.position == 0:
+            if pos.position == 0 or (shard is not None and markets[ticker].exchange_index != shard):
                 continue
             last = self._ref.markets[ticker].last_price
             if last == 0:
@@ -258,11 +309,31 @@ class Ledger:
     # exact figures for audits and the conservation tests
 
     def cash_dollars(self, account_id: str) -> Decimal:
-        """Exact cash, including what is held for resting orders."""
-        return self.acct(account_id).cash
+        """Exact cash over every shard, including what is held for resting orders."""
+        return sum(self.acct(account_id).cash.values(), ZERO)
 
     def held_dollars(self, account_id: str) -> Decimal:
-        return self.acct(account_id).held_total
+        return sum(self.acct(account_id).held_on.values(), ZERO)
+
+    def shard_cash(self, account_id: str) -> dict[int, Decimal]:
+        """Exact cash on each shard the account ever had money on."""
+        return dict(self.acct(account_id).cash)
+
+    def shard_balances(self, account_id: str) -> dict[int, Decimal]:
+        """What is available on each shard the account ever had money on, floored to $0.0001
+        (`AccountState.available`): the balance breakdown."""
+        acct = self.acct(account_id)
+        return {shard: acct.available(shard) for shard in sorted(acct.cash)}
+
+    def move_cash(self, account_id: str, shard: int, amount: Decimal) -> None:
+        """Add `amount` (negative: take it) to the account's cash on `shard`; the caller has
+        checked what is available there."""
+        acct = self.acct(account_id)
+        acct.cash[shard] = acct.cash.get(shard, ZERO) + amount
+        acct.sync()
+
+    def shard_of(self, ticker: str) -> int:
+        return self._ref.markets[ticker].exchange_index
 
     @property
     def deposited(self) -> Decimal:
@@ -352,7 +423,8 @@ class Ledger:
         new = self.event_return(acct, event_ticker)
         if new == old:
             return
-        acct.cash += new - old
+        shard = self._ref.events[event_ticker].exchange_index
+        acct.cash[shard] = acct.cash.get(shard, ZERO) + new - old
         if new:
             self.returned.setdefault(account_id, returned)[event_ticker] = new
         else:
@@ -372,18 +444,20 @@ class Ledger:
         return not (self.nets(acct.account.account_id) and self.netted(ticker))
 
     def can_net(self, account_id: str) -> bool:
-        """Whether the account's available cash covers what its resting orders in netting
-        events would hold with netting on (`covers`): their whole cost and reserve."""
+        """Whether the account's available cash on each shard covers what its resting orders
+        in netting events there would hold with netting on (`covers`): their whole cost and
+        reserve."""
         acct = self.acct(account_id)
-        more = sum(
-            (
-                agg[0] + agg[2] + agg[4] - acct.held.get(ticker, ZERO)
-                for ticker, agg in acct.agg.items()
-                if self.netted(ticker)
-            ),
-            ZERO,
+        more: dict[int, Decimal] = {}
+        for ticker, agg in acct.agg.items():
+            if self.netted(ticker):
+                shard = self.shard_of(ticker)
+                extra = agg[0] + agg[2] + agg[4] - acct.held.get(ticker, ZERO)
+                more[shard] = more.get(shard, ZERO) + extra
+        return all(
+            acct.cash.get(shard, ZERO) - acct.held_on.get(shard, ZERO) >= extra
+            for shard, extra in more.items()
         )
-        return acct.cash - acct.held_total >= more
 
     def set_netting(self, account_id: str, enabled: bool) -> None:
         """Turn netting on or off for the account (`can_net` checked by the caller), and work
@@ -489,16 +563,22 @@ class Ledger:
         self.set_hold(acct, ticker, hold)
 
     def set_hold(self, acct: AccountState, ticker: str, hold: Decimal) -> None:
+        """Hold `hold` for the account's resting orders in `ticker`, on the market's shard."""
         old = acct.held.get(ticker, ZERO)
+        held_on = acct.held_on
         if hold != old:
-            acct.held_total += hold - old
+            shard = self._ref.markets[ticker].exchange_index
+            held_on[shard] = held_on.get(shard, ZERO) + hold - old
+            acct.cash.setdefault(shard, ZERO)  # the balance sums the shards with cash
             if hold:
                 acct.held[ticker] = hold
             else:
                 del acct.held[ticker]
         # `acct.sync()` with `floor_cents`, inline: this runs for every account an order touches
         # (the rounding given by position: a keyword to a C method costs a dict each call)
-        available = (acct.cash - acct.held_total).quantize(FEE_QUANTUM, ROUND_FLOOR)
+        available = ZERO
+        for shard, cash in acct.cash.items():
+            available += (cash - held_on.get(shard, ZERO)).quantize(FEE_QUANTUM, ROUND_FLOOR)
         account = acct.account
         account.balance = available
         cents = available * HUNDRED

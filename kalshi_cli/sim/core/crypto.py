@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from kalshi_cli.sim.core import indices
 from kalshi_cli.sim.core.participants import LiquidityProvider, PricePath, QuoteLadder
 from kalshi_cli.sim.core.records import SimEvent, SimMarket, SimSeries
+from kalshi_cli.sim.core.reference import MAX_SHARD
 from kalshi_cli.vocabulary.models import PRICE_STRUCTURES
 from kalshi_cli.vocabulary.reference_index import (
     WINDOW_S,
@@ -157,6 +158,7 @@ class CryptoMarkets:
     maker: LiquidityProvider | None = None
     quote: QuoteLadder | None = None
     halflife_s: float = 300.0
+    exchange_index: int = 0  # the shard its series, events and markets are listed on
 
     def __post_init__(self) -> None:
         self._by_ticker = {s.ticker: s for s in self.series}
@@ -207,6 +209,7 @@ class CryptoMarkets:
                     category="Crypto",
                     frequency=series.frequency,
                     tags=["Crypto", series.name],
+                    exchange_index=self.exchange_index,
                 )
             )
         ticker = event_ticker(series, close)
@@ -219,6 +222,7 @@ class CryptoMarkets:
                 title=f"{series.name} price {kind} on {when}?",
                 sub_title=f"At {when}",
                 mutually_exclusive=series.kind == "range",
+                exchange_index=self.exchange_index,
             )
         )
         opens = close - series.period_s
@@ -348,6 +352,9 @@ def attach(exchange: Exchange, section: dict[str, Any]) -> CryptoMarkets:
     """The crypto series of a scenario's `crypto:` section, with its market maker (an account
     made once: a restored exchange finds it by key)."""
     series = series_from(section.get("series"))
+    shard = section.get("exchange_index", 0)
+    if isinstance(shard, bool) or not isinstance(shard, int) or not 0 <= shard <= MAX_SHARD:
+        raise CryptoSpecError(f"crypto.exchange_index: an integer from 0 to {MAX_SHARD}")
     feed = indices.of(exchange)
     maker_spec = section.get("market_maker")
     maker = quote = None
@@ -358,6 +365,7 @@ def attach(exchange: Exchange, section: dict[str, Any]) -> CryptoMarkets:
                 key_id=MAKER_KEY,
                 public_key_pem="",
                 cash_cents=int(maker_spec.get("cash_cents", 100_000_000)),
+                shards=(shard,),
             )
         quote = QuoteLadder(
             half_spread=Decimal(str(maker_spec.get("half_spread", "0.02"))),
@@ -379,6 +387,7 @@ def attach(exchange: Exchange, section: dict[str, Any]) -> CryptoMarkets:
         maker=maker,
         quote=quote,
         halflife_s=float(section.get("volatility_halflife_s", 300.0)),
+        exchange_index=shard,
     )
     exchange.add_tick_hook(markets)  # after the index feed's: the values are in
     if maker is not None:

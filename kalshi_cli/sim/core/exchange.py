@@ -38,6 +38,12 @@ from kalshi_cli.sim.core.records import (
     SimTrade,
 )
 from kalshi_cli.sim.core.reference import market_from_record
+from kalshi_cli.sim.core.shard_transfers import (
+    INTRA_PREFIX,
+    ShardTransferBook,
+    ShardTransfers,
+    SimShardTransfer,
+)
 from kalshi_cli.sim.core.subaccounts import Keyring, SimApiKey, SimTransfer, UserAccounts
 from kalshi_cli.sim.core.trade_archive import SNAPSHOT_TYPES as ARCHIVE_SNAPSHOT_TYPES
 from kalshi_cli.sim.core.volume_window import VolumeWindow
@@ -66,6 +72,8 @@ _SNAPSHOT_TYPES: tuple[type, ...] = (
     UserAccounts,
     SimApiKey,
     SimTransfer,
+    ShardTransferBook,
+    SimShardTransfer,
     SimSeries,
     SimFeeChange,
     SimEvent,
@@ -118,6 +126,7 @@ class Exchange:
         self.rfqs: dict[str, SimRfq] = {}  # RFQs and quotes: sim/core/communications.py
         self.quotes: dict[str, SimQuote] = {}
         self.communications = Communications(self)
+        self.shard_transfers = ShardTransfers(self.reference, self.accounts, self.subaccounts)
         self.restored = False
         """True when state was restored from an existing journal."""
         self._generation = 0
@@ -241,6 +250,7 @@ class Exchange:
         "created_time": ("reference", "created_time"),
         "_users": ("subaccounts", "users"),
         "_keyring": ("subaccounts", "keyring"),
+        "_shard_transfers": ("shard_transfers", "book"),
         "rfqs": ("", "rfqs"),
         "quotes": ("", "quotes"),
         "_trade_archive": ("history", "trade_archive"),
@@ -329,6 +339,8 @@ class Exchange:
             elif op.startswith("order_group_"):
                 self.groups.replay(rec)
             elif self.subaccounts.replay(rec):
+                self._adopt_intra_transfer(rec)
+            elif self.shard_transfers.replay(rec):
                 pass
             elif op in Communications.OPS:
                 self.communications.replay(rec)
@@ -338,6 +350,14 @@ class Exchange:
             raise JournalError(
                 f"journal record {op} at {rec['ts']} no longer applies: {exc}"
             ) from exc
+
+    def _adopt_intra_transfer(self, rec: dict[str, Any]) -> None:
+        """A subaccount transfer an intra-exchange transfer within a shard made is listed
+        among the intra-exchange transfers again (sim/core/shard_transfers.py)."""
+        if rec["op"] == "transfer" and rec["client_transfer_id"].startswith(INTRA_PREFIX):
+            user = rec["account_id"]
+            made = self.subaccounts.transfers(user)[0]  # newest first: the one just replayed
+            self.shard_transfers.adopt(user, made.transfer_id)
 
     def _replay_place(self, rec: dict[str, Any]) -> None:
         self.desk.place_order(rec["account_id"], PlaceRequest.from_journal(rec))
@@ -375,6 +395,7 @@ class Exchange:
             key_id=rec["key_id"],
             public_key_pem=rec["public_key_pem"],
             cash_cents=int(rec["cash_cents"]),
+            shards=tuple(rec.get("shards", (0,))),
         )
 
     # RFQs and quotes --------------------------------------------------------------------------

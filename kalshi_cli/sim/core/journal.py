@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, BinaryIO, ClassVar
+from typing import IO, Any, BinaryIO, ClassVar, cast
 
 import msgspec
 
@@ -305,13 +305,17 @@ class _Writer:
         return name
 
 
+# a class, the attributes its objects hold in a snapshot, and its dataclass fields added since
+_Schema = tuple[type, list[str], tuple["dataclasses.Field[Any]", ...]]
+
+
 class _Reader:
     """The values `_Writer` made, back into the objects they were."""
 
     def __init__(self, types: dict[str, type]) -> None:
         self.types = types
         self.refs: list[Any] = []
-        self.schemas: list[tuple[type, list[str]]] = []
+        self.schemas: list[_Schema] = []
         # immutable, and the same few prices, counts and members over and over: one of each
         self.decimals: dict[str, Decimal] = {}
         self.members: dict[tuple[str, Any], Any] = {}
@@ -424,23 +428,30 @@ class _Reader:
             raise _Damaged(f"it holds a {name}, which this version does not")
         return cls
 
-    def _schema(self, name: str, names: list[str]) -> tuple[type, list[str]]:
+    def _schema(self, name: str, names: list[str]) -> _Schema:
         """A class and the attributes its objects hold in the file: refused when this version's
-        class holds others (a field added or removed since the file was written)."""
+        class holds others (a field added or removed since the file was written), except a
+        dataclass field added since with a default (read as its default) and a slot the class
+        names among its `snapshot_former_slots` (its `snapshot_upgrade` turns the values read
+        into this version's)."""
         cls = self._type(name)
         held = set(names)
+        added: tuple[dataclasses.Field[Any], ...] = ()
         if dataclasses.is_dataclass(cls):
-            known = {f.name for f in dataclasses.fields(cls)}
-            fits = held == known
+            fields = dataclasses.fields(cls)
+            known = {f.name for f in fields}
+            added = tuple(f for f in fields if f.name not in held and _has_default(f))
+            fits = held | {f.name for f in added} == known
         else:  # its slots, some perhaps unset, and any attribute when it has a `__dict__`
             known = {s for c in cls.__mro__ for s in getattr(c, "__slots__", ())}
+            known |= set(getattr(cls, "snapshot_former_slots", ()))
             fits = held <= known or cls.__dictoffset__ != 0
         if not fits:
             raise _Damaged(f"its {name} holds {sorted(held)}, this version's {sorted(known)}")
-        return cls, names
+        return cls, names, added
 
-    def _object(self, schema: tuple[type, list[str]], values: list[Any]) -> Any:
-        cls, names = schema
+    def _object(self, schema: _Schema, values: list[Any]) -> Any:
+        cls, names, added = schema
         if len(values) != len(names):
             raise _Damaged(f"a {cls.__qualname__} of {len(values)} values for {len(names)}")
         if issubclass(cls, msgspec.Struct):
@@ -452,12 +463,23 @@ class _Reader:
             made = self.refs[number] = cls(**fields)
             return made
         made = self._made(object.__new__(cls))
+        read = dict(zip(names, map(self.value, values), strict=True))
+        for f in added:
+            factory = cast("Callable[[], Any]", f.default_factory)
+            read[f.name] = f.default if f.default is not dataclasses.MISSING else factory()
+        upgrade = getattr(cls, "snapshot_upgrade", None)
+        if upgrade is not None:
+            read = upgrade(read)
         if not _slots(cls):  # every attribute in its `__dict__`, frozen or not
-            made.__dict__.update(zip(names, map(self.value, values), strict=True))
+            made.__dict__.update(read)
             return made
-        for name, value in zip(names, values, strict=True):
-            object.__setattr__(made, name, self.value(value))
+        for name, value in read.items():
+            object.__setattr__(made, name, value)
         return made
+
+
+def _has_default(f: dataclasses.Field[Any]) -> bool:
+    return f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
 
 
 def _write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:

@@ -105,6 +105,34 @@ class Plan:
     own: Decimal
 
 
+def _taker_fee(rate: Decimal, count: Decimal, price: Decimal) -> Decimal:
+    """`trading_fee(count, price, rate)` for a count above zero, with the rounding given by
+    position (`_charge`)."""
+    if rate > ZERO:
+        return (rate * count * price * (ONE - price)).quantize(FEE_QUANTUM, ROUND_CEILING)
+    return ZERO
+
+
+def _one_user(maker_id: str, account_id: str, user: str) -> bool:
+    """Whether a resting order's account and an incoming order's are one user's (self-trade
+    prevention; `records.same_user` with the taker's user read once)."""
+    return maker_id == account_id or maker_id.partition("/")[0] == user
+
+
+def _what_rests(
+    time_in_force: TimeInForce, count: Decimal, remaining: Decimal, stopped: bool
+) -> Decimal:
+    """What of an order rests after its fills: a good-till-cancelled order's rest, unless
+    self-trade prevention stopped it; a fill-or-kill order not filled whole is refused."""
+    if time_in_force is TimeInForce.FOK and remaining:
+        raise ExchangeError(
+            409,
+            "fill_or_kill_insufficient_resting_volume",
+            f"only {count - remaining} of {count} could fill now",
+        )
+    return remaining if time_in_force is TimeInForce.GTC and not stopped else ZERO
+
+
 class EngineAccounts(Protocol):
     """What matching needs of the accounts (`accounts.Ledger` is the one implementation): each
     account's record by its ledger id (the engine moves a fill into it with `book_fill` and
@@ -223,7 +251,9 @@ class MatchingEngine:
         # `_fill` applies these figures rather than computing them again
         record = acct.positions.get(ticker)
         position = ZERO if record is None else record.position
-        cash = acct.cash
+        # collateral is checked inside the market's shard: its cash and holds alone
+        shard = self._ref.markets[ticker].exchange_index
+        cash = acct.cash.get(shard, ZERO)
         fees: list[tuple[FeeCharge, Decimal, tuple[Decimal, Decimal, Decimal], Decimal]] = []
         carried = replacing.fee_accumulator if replacing is not None else ZERO
         # the market's rates (`fee_model(...).fee`), read once an order and only when it fills
@@ -233,8 +263,7 @@ class MatchingEngine:
         for level, maker in crossing:
             if not remaining:
                 break
-            maker_id = maker.account_id
-            if maker_id == account_id or maker_id.partition("/")[0] == user:  # one user
+            if _one_user(maker.account_id, account_id, user):
                 if stp is SelfTradePrevention.TAKER_AT_CROSS:
                     stopped = True
                     break
@@ -256,25 +285,12 @@ class MatchingEngine:
             price = ONE - maker.price if maker_bid else maker.price  # the maker's price, paid
             taker_cash = fill_cash(position, buy_yes, price, take)
             position = taker_cash[2]
-            # `trading_fee(take, price, taker_rate)`, inline (`take` is above zero); the
-            # rounding given by position (`_charge`)
             charge, net, carried = _charge(
-                taker_cash[0],
-                (taker_rate * take * price * (ONE - price)).quantize(FEE_QUANTUM, ROUND_CEILING)
-                if taker_rate > ZERO
-                else ZERO,
-                carried,
+                taker_cash[0], _taker_fee(taker_rate, take, price), carried
             )
             cash += taker_cash[0] - net
             fees.append((charge, net, taker_cash, level))
-        filled = count - remaining
-        if time_in_force is TimeInForce.FOK and remaining:
-            raise ExchangeError(
-                409,
-                "fill_or_kill_insufficient_resting_volume",
-                f"only {filled} of {count} could fill now",
-            )
-        rest = remaining if time_in_force is TimeInForce.GTC and not stopped else ZERO
+        rest = _what_rests(time_in_force, count, remaining, stopped)
 
         # the account's cash and collateral after the whole plan
         if replacing is not None:
@@ -282,8 +298,27 @@ class MatchingEngine:
         hold = self._hold_after(
             acct, ticker, buy_yes=buy_yes, own=own, rest=rest, position=position, gone=gone
         )
-        others = acct.held_total - acct.held.get(ticker, ZERO)
-        if filled and self._accounts.nets(account_id):
+        self._check_collateral(
+            acct, ticker, shard, cash, hold=hold, filled=(count > remaining, position)
+        )
+        return Plan(steps, rest, fees, carried, hold, maker_rate, own)
+
+    def _check_collateral(
+        self,
+        acct: AccountState,
+        ticker: str,
+        shard: int,
+        cash: Decimal,
+        *,
+        hold: Decimal,
+        filled: tuple[bool, Decimal],
+    ) -> None:
+        """Refuse a plan whose collateral the account's cash on the market's shard does not
+        cover: `cash` is that cash after the plan's fills, `hold` what the market will hold,
+        `filled` whether the plan fills and the position it leaves."""
+        others = acct.held_on.get(shard, ZERO) - acct.held.get(ticker, ZERO)
+        fills, position = filled
+        if fills and self._accounts.nets(acct.account.account_id):
             # a netting subaccount: the collateral the trade returns, or takes back
             cash += self._accounts.return_change(acct, ticker, position)
         if cash - others - hold < ZERO:
@@ -291,7 +326,6 @@ class MatchingEngine:
             raise bad_request(
                 f"insufficient balance: {need} more cents needed", "insufficient_balance"
             )
-        return Plan(steps, rest, fees, carried, hold, maker_rate, own)
 
     def _reducible(
         self,
@@ -328,36 +362,12 @@ class MatchingEngine:
         """What the account must hold for `ticker` once a plan is applied: its resting orders
         without `gone` (the self-trade cancels, and the order an amend replaces), with `rest`
         resting at `own`, against the `position` the plan leaves."""
-        agg = acct.agg.get(ticker) or EMPTY_AGG
-        if gone:
-            agg = list(agg)
-            for o in gone:
-                o_own = own_price(o)
-                agg_add(
-                    agg,
-                    o.book_side is BookSide.BID,
-                    o_own,
-                    -o.remaining_count,
-                    self._accounts.reserve_rate(ticker, o_own),
-                )
-        bid_cost, bid_count, ask_cost, ask_count, reserve = agg
+        agg = self._aggregates_after(acct, ticker, gone, buy_yes=buy_yes, own=own, rest=rest)
         # `Ledger.covers`, asked only once some account nets: the closing orders hold their price
         accounts = self._accounts
         if position and (accounts.netting or accounts.returned):
             position = position if accounts.covers(acct, ticker) else ZERO
-        if rest:
-            # `agg_add(agg, buy_yes, own, rest, reserve_rate(ticker, own))`, inline
-            rates = self._accounts.reserve_cache.get(ticker)
-            rate = None if rates is None else rates.get(own)
-            if rate is None:
-                rate = self._accounts.new_reserve_rate(ticker, own)
-            if buy_yes:
-                bid_cost += own * rest
-                bid_count += rest
-            else:
-                ask_cost += own * rest
-                ask_count += rest
-            reserve += rate * rest
+        bid_cost, bid_count, ask_cost, ask_count, reserve = agg
         # the aggregates alone give the hold unless the position covers part of one direction
         # compared with ZERO, not 0: a Decimal compared with an int converts the int each time
         if (position < ZERO and -position < bid_count) or ZERO < position < ask_count:
@@ -370,16 +380,47 @@ class MatchingEngine:
             bids = position < ZERO
             extra = (own, rest) if rest and buy_yes == bids else None
             if bids:
-                hold = reserve + ask_cost + direction_hold(orders, True, -position, extra)
-            else:
-                hold = reserve + bid_cost + direction_hold(orders, False, position, extra)
-        elif position < ZERO:
-            hold = reserve + ask_cost
-        elif position > ZERO:
-            hold = reserve + bid_cost
-        else:
-            hold = reserve + bid_cost + ask_cost
-        return hold
+                return reserve + ask_cost + direction_hold(orders, True, -position, extra)
+            return reserve + bid_cost + direction_hold(orders, False, position, extra)
+        if position < ZERO:
+            return reserve + ask_cost
+        if position > ZERO:
+            return reserve + bid_cost
+        return reserve + bid_cost + ask_cost
+
+    def _aggregates_after(
+        self,
+        acct: AccountState,
+        ticker: str,
+        gone: list[SimOrder],
+        *,
+        buy_yes: bool,
+        own: Decimal,
+        rest: Decimal,
+    ) -> list[Decimal]:
+        """The account's aggregates of `ticker` (`AccountState.agg`) once a plan is applied:
+        without `gone`, with `rest` resting at `own`."""
+        agg = list(acct.agg.get(ticker) or EMPTY_AGG)
+        for o in gone:
+            o_own = own_price(o)
+            agg_add(
+                agg,
+                o.book_side is BookSide.BID,
+                o_own,
+                -o.remaining_count,
+                self._accounts.reserve_rate(ticker, o_own),
+            )
+        if rest:
+            # `agg_add(agg, buy_yes, own, rest, reserve_rate(ticker, own))`, inline
+            rates = self._accounts.reserve_cache.get(ticker)
+            rate = None if rates is None else rates.get(own)
+            if rate is None:
+                rate = self._accounts.new_reserve_rate(ticker, own)
+            i = 0 if buy_yes else 2
+            agg[i] += own * rest
+            agg[i + 1] += rest
+            agg[4] += rate * rest
+        return agg
 
     # internals: applying --------------------------------------------------------------------
 
@@ -580,14 +621,15 @@ class MatchingEngine:
         taker.taker_fees += taker_fee
 
         # each side into its account
+        shard = market.exchange_index
         oi_change = book_fill(
-            maker_acct, maker_pos, maker_own, count, maker_fee, now, maker_cash, maker_traded
+            maker_acct, shard, maker_pos, maker_own, count, maker_fee, now, maker_cash, maker_traded
         )
         taker_pos = taker_acct.positions.get(ticker)
         if taker_pos is None:
             taker_pos = self._accounts.position_record(taker_acct, ticker, now)
         oi_change += book_fill(
-            taker_acct, taker_pos, taker_own, count, taker_fee, now, taker_cash, taker_traded
+            taker_acct, shard, taker_pos, taker_own, count, taker_fee, now, taker_cash, taker_traded
         )
         self.fees_collected += maker_fee + taker_fee
         market.open_interest += oi_change

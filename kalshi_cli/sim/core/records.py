@@ -54,6 +54,8 @@ class SimSeries:
     updated_time: float = 0.0  # unix seconds; set when added (the simulator never edits one)
     fee_type: str | None = None
     fee_multiplier: str | None = None  # a decimal string (kept as text for the journal)
+    # the exchange shard (`exchange_index`) its events are on unless an event names its own
+    exchange_index: int = 0
 
 
 @dataclass
@@ -89,6 +91,9 @@ class SimEvent:
     # series' own type or multiplier, both None is no override (`FeeModel.from_api`)
     fee_type_override: str | None = None
     fee_multiplier_override: str | None = None  # a decimal string (kept as text for the journal)
+    # the exchange shard (`exchange_index`) the event and all its markets are on: Kalshi's
+    # "every event and market lives on exactly one shard"
+    exchange_index: int = 0
 
     def __post_init__(self) -> None:
         """`mutually_exclusive` alone still means MECNET; a conflicting pair is refused."""
@@ -167,6 +172,7 @@ class SimMarket:
         return self.settlement_floor if self.settlement_floor is not None else ZERO
 
     fee_waiver_expiration_time: float | None = None  # unix seconds: no fees before it
+    exchange_index: int = 0  # its event's shard (`Reference.add_market` sets it)
 
 
 @dataclass

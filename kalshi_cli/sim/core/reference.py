@@ -42,6 +42,9 @@ from kalshi_cli.vocabulary.models import (
 )
 from kalshi_cli.vocabulary.units import COUNT_QUANTUM, is_fraction
 
+# the highest shard (`exchange_index`) a request may name: the spec's bound on a transfer's
+# `source_exchange_shard` and `destination_exchange_shard`
+MAX_SHARD = 100
 _SEQ_BITS = 48  # `new_id`'s counter: 12 hex digits
 
 _STATUS_REFUSAL = {
@@ -253,8 +256,11 @@ class Reference:
             self.emit(EventCreated(event.event_ticker, self.now()))
 
     def add_market(self, market: SimMarket) -> None:
-        """Check, journal and list a market; `announce_market` reports it once the parts of
-        the exchange that keep something per market have opened theirs."""
+        """Check, journal and list a market, on its event's shard; `announce_market` reports it
+        once the parts of the exchange that keep something per market have opened theirs."""
+        event = self._events.get(market.event_ticker)
+        if event is not None:
+            market.exchange_index = event.exchange_index
         if market.ticker in self._markets:
             raise ExchangeError(409, "market_exists", f"market {market.ticker} already exists")
         if not market.price_ranges:
@@ -266,6 +272,17 @@ class Reference:
             )
         self.log("market", market=market_record(market))
         self._markets[market.ticker] = market
+
+    def shards(self) -> list[int]:
+        """The exchange's shards (`exchange_index`): 0 and every one a series or event is on."""
+        used = {s.exchange_index for s in self._series.values()}
+        used.update(e.exchange_index for e in self._events.values())
+        return sorted(used | {0})
+
+    def check_shard(self, exchange_index: int) -> None:
+        """400 for a shard the exchange does not run."""
+        if exchange_index not in self.shards():
+            raise bad_request(f"exchange_index {exchange_index} does not exist")
 
     def announce_market(self, market: SimMarket) -> None:
         if self.listeners:

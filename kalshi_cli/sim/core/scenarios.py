@@ -32,7 +32,8 @@ from kalshi_cli.sim.core.participants import (
     SpikePath,
 )
 from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest, SimEvent, SimMarket, SimSeries
-from kalshi_cli.sim.core.reference import series_fees
+from kalshi_cli.sim.core.reference import MAX_SHARD, series_fees
+from kalshi_cli.sim.core.shard_transfers import DEFAULT_REBALANCE_S
 from kalshi_cli.vocabulary.clock import Clock
 from kalshi_cli.vocabulary.decode import bounded_loader, did_you_mean, read_yaml_text
 from kalshi_cli.vocabulary.errors import ConfigError
@@ -62,7 +63,7 @@ _DEFAULT_CLOSE = 30 * 86_400
 # key is no scenario (a config file given by mistake, a misspelt key)
 SCENARIO_KEYS = (
     "description", "base", "fees", "liquidity_provider", "noise_traders", "historical", "rfq",
-    "series", "indices", "crypto", "book_maker_cash_cents",
+    "series", "indices", "crypto", "book_maker_cash_cents", "shards",
 )  # fmt: skip
 
 
@@ -148,10 +149,15 @@ def build_exchange(
     fees = SCENARIO_STANDARD_FEES if data.get("fees") is None else _fees(data["fees"])
     specs = _market_specs(data)
     execution_timer_s = _execution_timer(data.get("rfq"))
+    delay_s, rebalance_s = _shard_timing(data.get("shards"))
     exchange = Exchange(clock, fees=fees, journal=journal)
     exchange.communications.execution_timer_s = execution_timer_s
+    exchange.shard_transfers.delay_s = delay_s
+    exchange.shard_transfers.rebalance_s = rebalance_s
     if not exchange.restored:
         _install(exchange, data, specs, clock.wall())
+    else:
+        _install_gained(exchange, data, specs, clock.wall())
     _indices(exchange, data.get("indices") or [], _base_dir(scenario), clock.wall())
     if data.get("crypto") is not None:
         try:
@@ -165,24 +171,43 @@ def build_exchange(
 def _execution_timer(spec: Any) -> float:
     """`rfq: {execution_timer_seconds: N}`: how long a confirmed RFQ quote waits for its
     execution (sim/core/communications.py); the guide's standard 15 s when not set."""
+    [timer] = _durations(spec, "rfq", {"execution_timer_seconds": EXECUTION_TIMER_S})
+    return timer
+
+
+def _shard_timing(spec: Any) -> tuple[float, float]:
+    """`shards: {transfer_delay_seconds: N, rebalance_seconds: M}`: how long a cross-shard
+    transfer stays pending (default 0: done at the next tick), and how often the target balance
+    allocations are applied (default 60; 0: never) (sim/core/shard_transfers.py)."""
+    delay, rebalance = _durations(
+        spec, "shards", {"transfer_delay_seconds": 0.0, "rebalance_seconds": DEFAULT_REBALANCE_S}
+    )
+    return delay, rebalance
+
+
+def _durations(spec: Any, section: str, defaults: dict[str, float]) -> list[float]:
+    """A scenario section of durations in seconds (0 or more), in the order of `defaults`, each
+    its default when not given (the whole section too)."""
     if spec is None:
-        return EXECUTION_TIMER_S
+        return list(defaults.values())
+    first = next(iter(defaults))
     if not isinstance(spec, dict):
-        raise ScenarioError("rfq: a mapping, e.g. {execution_timer_seconds: 15}")
-    unknown = set(spec) - {"execution_timer_seconds"}
+        raise ScenarioError(f"{section}: a mapping, e.g. {{{first}: {defaults[first]:g}}}")
+    unknown = set(spec) - set(defaults)
     if unknown:
-        raise ScenarioError(f"rfq: unknown key(s) {sorted(unknown)}")
-    value = spec.get("execution_timer_seconds", EXECUTION_TIMER_S)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise ScenarioError(
-            f"rfq.execution_timer_seconds: a number of seconds, 0 or more, not {value!r}"
-        )
-    return float(value)
+        raise ScenarioError(f"{section}: unknown key(s) {sorted(unknown)}")
+    out = []
+    for key, default in defaults.items():
+        value = spec.get(key, default)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value < 0
+        ):
+            raise ScenarioError(f"{section}.{key}: a number of seconds, 0 or more, not {value!r}")
+        out.append(float(value))
+    return out
 
 
 def _base_dir(scenario: str | Path | None) -> Path:
@@ -282,6 +307,7 @@ def _market_specs(
                 tags=list(s.get("tags") or []),
                 fee_type=s.get("fee_type"),
                 fee_multiplier=None if multiplier is None else str(multiplier),
+                exchange_index=_shard(s.get("exchange_index", 0), f"series {s['ticker']}"),
             )
             try:
                 series_fees(series.fee_type, series.fee_multiplier)
@@ -301,6 +327,10 @@ def _market_specs(
                         fee_type_override=e.get("fee_type_override"),
                         fee_multiplier_override=None if multiplier is None else str(multiplier),
                         collateral_return_type=str(e.get("collateral_return_type", "")),
+                        exchange_index=_shard(
+                            e.get("exchange_index", series.exchange_index),
+                            f"event {e['event_ticker']}",
+                        ),
                     )
                 except ExchangeError as exc:
                     raise ScenarioError(f"event {e['event_ticker']}: {exc.message}") from exc
@@ -313,6 +343,14 @@ def _market_specs(
     except KeyError as exc:
         raise ScenarioError(f"scenario: missing field {exc}") from exc
     return out
+
+
+def _shard(value: Any, what: str) -> int:
+    """A series' or event's `exchange_index`: the shard it and its markets are on (an event
+    takes its series' unless it names its own)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SHARD:
+        raise ScenarioError(f"{what}: exchange_index is an integer from 0 to {MAX_SHARD}")
+    return value
 
 
 def _fee_changes(s: dict[str, Any]) -> list[tuple[str, str, float]]:
@@ -429,12 +467,37 @@ def _install(exchange: Exchange, data: dict[str, Any], specs: list[Any], now: fl
     _install_books(exchange, data, markets)
 
 
-def _install_reference(exchange: Exchange, specs: list[Any], now: float) -> None:
-    """The series, events and markets, each market's times set from `now`."""
+def _install_gained(exchange: Exchange, data: dict[str, Any], specs: list[Any], now: float) -> None:
+    """Into a restored exchange, the scenario's series, events and markets it lacks (the
+    scenario gained them since the state was written, as the builtin `default` did after
+    0.2.0), listed and given their books as a fresh install would, and journaled: a restart
+    restores them. Without this, the scenario's participants trade markets the exchange does
+    not list."""
+    ref = exchange.reference
+    gained = []
     for series, events in specs:
-        exchange.reference.add_series(series)
+        new_events = []
         for event, markets in events:
-            exchange.reference.add_event(event)
+            new = [ms for ms in markets if ms.market.ticker not in ref.markets]
+            if new or event.event_ticker not in ref.events:
+                new_events.append((event, new))
+        if new_events or series.ticker not in ref.series:
+            gained.append((series, new_events))
+    if gained:
+        _install_reference(exchange, gained, now)
+        _install_books(exchange, data, _all_markets(gained))
+
+
+def _install_reference(exchange: Exchange, specs: list[Any], now: float) -> None:
+    """The series, events and markets (a series or event listed already is kept), each
+    market's times set from `now`."""
+    ref = exchange.reference
+    for series, events in specs:
+        if series.ticker not in ref.series:
+            ref.add_series(series)
+        for event, markets in events:
+            if event.event_ticker not in ref.events:
+                ref.add_event(event)
             for ms in markets:
                 m = ms.market
                 m.open_time = now - 60
@@ -462,11 +525,15 @@ def _install_participants(
     exchange: Exchange, data: dict[str, Any], markets: list[_MarketSpec]
 ) -> None:
     """The accounts of the liquidity provider (when a market is quoted) and the noise
-    traders."""
+    traders, each with its cash on every shard the scenario's markets are on."""
+    shards = tuple(exchange.reference.shards())
     lp = data.get("liquidity_provider")
     if lp is not None and any(ms.quote for ms in markets):
         exchange.accounts.create_account(
-            key_id=LP_KEY, public_key_pem="", cash_cents=int(lp.get("cash_cents", 100_000_000))
+            key_id=LP_KEY,
+            public_key_pem="",
+            cash_cents=int(lp.get("cash_cents", 100_000_000)),
+            shards=shards,
         )
     noise = data.get("noise_traders")
     if noise is not None:
@@ -475,6 +542,7 @@ def _install_participants(
                 key_id=NOISE_KEY.format(n=n + 1),
                 public_key_pem="",
                 cash_cents=int(noise.get("cash_cents", 10_000_000)),
+                shards=shards,
             )
 
 
@@ -483,10 +551,13 @@ def _install_books(exchange: Exchange, data: dict[str, Any], markets: list[_Mark
     a market has one)."""
     if not any(ms.book for ms in markets):
         return
-    maker = exchange.accounts.create_account(
-        key_id=BOOK_MAKER_KEY,
-        public_key_pem="",
-        cash_cents=int(data.get("book_maker_cash_cents", 100_000_000)),
+    maker = exchange.subaccounts.account_by_key(BOOK_MAKER_KEY) or (
+        exchange.accounts.create_account(
+            key_id=BOOK_MAKER_KEY,
+            public_key_pem="",
+            cash_cents=int(data.get("book_maker_cash_cents", 100_000_000)),
+            shards=tuple(exchange.reference.shards()),
+        )
     )
     for ms in markets:
         for side_name, book_side in (("yes_bids", BookSide.BID), ("no_bids", BookSide.ASK)):

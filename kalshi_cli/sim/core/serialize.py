@@ -4,7 +4,8 @@ Prices go out as FixedPointDollars strings (4 decimals, up to 6 for averages; fe
 6, as on the wire), counts as FixedPointCount strings (2 decimals), balances as integer cents beside
 `balance_dollars`, times as the spec says. Core statuses map to Kalshi's (unopened -> initialized,
 open -> active, paused -> inactive, closed, settled -> finalized). Book levels are in ascending
-price (best bid last). One shard (`exchange_index` 0) and subaccount 0 only.
+price (best bid last). A record of an account's (an order, a fill, a position, a settlement) is on
+its market's shard: the caller, who has the markets, says which (`exchange_index`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from kalshi_cli.sim.core.exchange import Exchange  # the served exchange: its routes' shapes
     from kalshi_cli.sim.core.matching import MatchingEngine
 
+# the shard of every order group: the simulator keeps its order groups on shard 0
 EXCHANGE_INDEX = 0
 
 MARKET_STATUS: dict[MarketStatus, str] = {
@@ -140,7 +142,7 @@ def market_json(books: MatchingEngine, m: SimMarket) -> Json:
         "rules_secondary": m.rules_secondary,
         "price_level_structure": m.price_level_structure,
         "price_ranges": [r.to_api() for r in m.price_ranges],
-        "exchange_index": EXCHANGE_INDEX,
+        "exchange_index": m.exchange_index,
         "settlement_bounds_type": "default" if m.settlement_floor is None else "floor",
     }
     if m.settlement_floor is not None:
@@ -181,7 +183,7 @@ def event_json(
         "category": series.category if series else "",
         "settlement_sources": [],
         "product_metadata": None,
-        "exchange_index": EXCHANGE_INDEX,
+        "exchange_index": ev.exchange_index,
     }
     override_type, override_multiplier = fee_override or (None, None)
     if override_type is not None:
@@ -232,7 +234,7 @@ def series_json(s: SimSeries, fees: FeeModel) -> Json:
         "fee_type": fees.fee_type.value,
         "fee_multiplier": float(fees.multiplier),  # a JSON number in the spec
         "additional_prohibitions": [],
-        "exchange_index": EXCHANGE_INDEX,
+        "exchange_index": s.exchange_index,
     }
 
 
@@ -259,7 +261,7 @@ def orderbook_json(books: MatchingEngine, ticker: str, depth: int) -> Json:
     return {"orderbook_fp": {"yes_dollars": levels_json(yes), "no_dollars": levels_json(no)}}
 
 
-def order_json(o: SimOrder) -> Json:
+def order_json(o: SimOrder, exchange_index: int = 0) -> Json:
     return {
         "order_id": o.order_id,
         "user_id": owner(o.account_id)[0],
@@ -288,14 +290,14 @@ def order_json(o: SimOrder) -> Json:
         "order_group_id": o.order_group_id,
         "cancel_order_on_pause": o.cancel_order_on_pause,
         "subaccount_number": owner(o.account_id)[1],
-        "exchange_index": EXCHANGE_INDEX,
+        "exchange_index": exchange_index,
     }
 
 
-def fill_json(f: SimFill) -> Json:
+def fill_json(f: SimFill, exchange_index: int = 0) -> Json:
     return {
         "fill_id": f.fill_id,
-        "exchange_index": EXCHANGE_INDEX,
+        "exchange_index": exchange_index,
         "trade_id": f.trade_id,
         "order_id": f.order_id,
         "ticker": f.ticker,
@@ -331,10 +333,10 @@ def trade_json(t: SimTrade) -> Json:
     }
 
 
-def position_json(p: SimPosition) -> Json:
+def position_json(p: SimPosition, exchange_index: int = 0) -> Json:
     return {
         "ticker": p.ticker,
-        "exchange_index": EXCHANGE_INDEX,
+        "exchange_index": exchange_index,
         "total_traded_dollars": _amount(p.total_traded),
         "position_fp": fmt_count(p.position),
         "market_exposure_dollars": _amount(p.cost_basis),
@@ -378,10 +380,10 @@ def event_positions_json(
     ]
 
 
-def settlement_json(s: SimSettlement) -> Json:
+def settlement_json(s: SimSettlement, exchange_index: int = 0) -> Json:
     data: Json = {
         "ticker": s.ticker,
-        "exchange_index": EXCHANGE_INDEX,
+        "exchange_index": exchange_index,
         "event_ticker": s.event_ticker,
         "market_result": s.market_result,
         "yes_count_fp": fmt_count(s.yes_count),
@@ -449,14 +451,14 @@ def ws_trade_msg(t: SimTrade) -> Json:
     }
 
 
-def ws_fill_msg(f: SimFill) -> Json:
+def ws_fill_msg(f: SimFill, exchange_index: int = 0) -> Json:
     side = outcome_side(f.book_side)
     return {
         "trade_id": f.trade_id,
         "order_id": f.order_id,
         "client_order_id": f.client_order_id,
         "market_ticker": f.ticker,
-        "exchange_index": EXCHANGE_INDEX,
+        "exchange_index": exchange_index,
         "is_taker": f.is_taker,
         "side": side,
         "action": "buy",
@@ -473,13 +475,13 @@ def ws_fill_msg(f: SimFill) -> Json:
     }
 
 
-def ws_user_order_msg(o: SimOrder) -> Json:
+def ws_user_order_msg(o: SimOrder, exchange_index: int = 0) -> Json:
     side = outcome_side(o.book_side)
     data: Json = {
         "order_id": o.order_id,
         "user_id": owner(o.account_id)[0],
         "ticker": o.ticker,
-        "exchange_index": EXCHANGE_INDEX,
+        "exchange_index": exchange_index,
         "status": o.status,
         "side": side,
         "is_yes": side == "yes",
@@ -515,7 +517,7 @@ def ws_lifecycle_msg(m: SimMarket, event_type: str, ts: float) -> Json:
     msg: Json = {"event_type": event_type, "market_ticker": m.ticker}
     if event_type == "created":
         msg.update(
-            exchange_index=EXCHANGE_INDEX,
+            exchange_index=m.exchange_index,
             open_ts=int(m.open_time),
             close_ts=int(m.close_time),
             price_level_structure=m.price_level_structure,
@@ -554,7 +556,7 @@ def ws_event_lifecycle_msg(ev: SimEvent) -> Json:
     """An `event_lifecycle` message (asyncapi `eventLifecyclePayload`): an event was created."""
     return {
         "event_ticker": ev.event_ticker,
-        "exchange_index": EXCHANGE_INDEX,
+        "exchange_index": ev.exchange_index,
         "title": ev.title,
         "subtitle": ev.sub_title,
         "collateral_return_type": ev.collateral_return_type,

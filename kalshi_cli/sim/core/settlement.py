@@ -97,12 +97,7 @@ class SettlementDesk:
         if value is not None:
             logged["value"] = str(value)
         self._ref.log_at(now, "settle", ticker=ticker, result=result, **logged)
-        for acct in self._ledger.states.values():
-            resting = acct.resting.get(ticker)
-            if resting:
-                for order in list(resting.values()):
-                    self._engine.take_off(order, order.remaining_count, now, cause=order)
-                self._ledger.rehold(acct, ticker)
+        self._cancel_resting(ticker, now)
         market.result = result
         market.scalar_value = value
         market.expiration_value = expiration_value
@@ -112,47 +107,63 @@ class SettlementDesk:
         if self._ref.listeners:
             self._ref.emit(MarketLifecycle(ticker, "determined", {"result": result}, now))
         for account_id in self._ledger.holders[ticker]:
-            acct = self._ledger.states[account_id]
-            pos = acct.positions[ticker]
-            if pos.position == 0:
-                continue
-            yes = pos.position > 0
-            value = market.yes_settlement_value if yes else ONE - market.yes_settlement_value
-            payout = abs(pos.position) * value
-            # payout and settlement fee add up to the value before rounding (`settlement_paid`,
-            # the one rule, which the collateral returned early counts too)
-            paid = settlement_paid(payout)
-            fee = payout - paid
-            acct.settlements.append(
-                SimSettlement(
-                    ticker=ticker,
-                    event_ticker=market.event_ticker,
-                    market_result=result,
-                    yes_count=pos.position if yes else ZERO,
-                    yes_total_cost=pos.cost_basis if yes else ZERO,
-                    no_count=ZERO if yes else -pos.position,
-                    no_total_cost=ZERO if yes else pos.cost_basis,
-                    revenue_cents=int(paid * 100),
-                    fee_cost=fee,
-                    settled_time=now,
-                    yes_value=market.yes_settlement_value,
-                )
-            )
-            acct.cash += paid
-            # as a fill's: the P&L before fees, the fee beside it
-            pos.realized_pnl += payout - pos.cost_basis
-            pos.fees_paid += fee
-            pos.cost_basis = ZERO
-            pos.position = ZERO
-            pos.last_updated = now
-            if self._ledger.nets(account_id):
-                # what was returned early is no longer paid here (help.kalshi.com "Collateral
-                # return": the positions "receive $1 ... and $0 if one of them is")
-                self._ledger.net_event(acct, ticker)
-            acct.sync()
-            if self._ref.listeners:
-                self._ref.emit(PositionChanged(account_id, ticker))
+            self._pay(market, account_id, now)
         market.open_interest = ZERO
         if self._ref.listeners:
             self._ref.emit(MarketLifecycle(ticker, "settled", {"result": result}, now))
         return market
+
+    def _cancel_resting(self, ticker: str, now: float) -> None:
+        """Take every resting order of the market off its book, and release what it held."""
+        for acct in self._ledger.states.values():
+            resting = acct.resting.get(ticker)
+            if resting:
+                for order in list(resting.values()):
+                    self._engine.take_off(order, order.remaining_count, now, cause=order)
+                self._ledger.rehold(acct, ticker)
+
+    def _pay(self, market: SimMarket, account_id: str, now: float) -> None:
+        """Pay an account's position in a settled market its side's value, on the market's
+        shard, and record the settlement."""
+        ticker = market.ticker
+        acct = self._ledger.states[account_id]
+        pos = acct.positions[ticker]
+        if pos.position == 0:
+            return
+        yes = pos.position > 0
+        value = market.yes_settlement_value if yes else ONE - market.yes_settlement_value
+        payout = abs(pos.position) * value
+        # payout and settlement fee add up to the value before rounding (`settlement_paid`,
+        # the one rule, which the collateral returned early counts too)
+        paid = settlement_paid(payout)
+        fee = payout - paid
+        acct.settlements.append(
+            SimSettlement(
+                ticker=ticker,
+                event_ticker=market.event_ticker,
+                market_result=market.result,
+                yes_count=pos.position if yes else ZERO,
+                yes_total_cost=pos.cost_basis if yes else ZERO,
+                no_count=ZERO if yes else -pos.position,
+                no_total_cost=ZERO if yes else pos.cost_basis,
+                revenue_cents=int(paid * 100),
+                fee_cost=fee,
+                settled_time=now,
+                yes_value=market.yes_settlement_value,
+            )
+        )
+        shard = market.exchange_index
+        acct.cash[shard] = acct.cash.get(shard, ZERO) + paid
+        # as a fill's: the P&L before fees, the fee beside it
+        pos.realized_pnl += payout - pos.cost_basis
+        pos.fees_paid += fee
+        pos.cost_basis = ZERO
+        pos.position = ZERO
+        pos.last_updated = now
+        if self._ledger.nets(account_id):
+            # what was returned early is no longer paid here (help.kalshi.com "Collateral
+            # return": the positions "receive $1 ... and $0 if one of them is")
+            self._ledger.net_event(acct, ticker)
+        acct.sync()
+        if self._ref.listeners:
+            self._ref.emit(PositionChanged(account_id, ticker))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from kalshi_cli.sim.core.accounts import AccountState, Ledger
+from kalshi_cli.sim.core.accounts import AccountState, Ledger, floor_cents
 from kalshi_cli.sim.core.records import Account, ExchangeError, bad_request, ledger_id
 from kalshi_cli.sim.core.reference import Reference
 from kalshi_cli.vocabulary.units import ZERO
@@ -39,6 +39,7 @@ class SimTransfer:
     to_subaccount: int
     amount_cents: int
     created_ts: float  # unix seconds
+    exchange_index: int = 0  # the shard whose balances it moved money between
 
 
 @dataclass(frozen=True)
@@ -117,15 +118,18 @@ class Subaccounts:
         from_subaccount: int,
         to_subaccount: int,
         amount_cents: int,
+        exchange_index: int = 0,
     ) -> SimTransfer:
+        """Move `amount_cents` between two subaccounts' balances on shard `exchange_index`."""
         accounts = self._user(user)
         earlier = accounts.by_client_id.get(client_transfer_id)
         if earlier is not None:
-            if (earlier.from_subaccount, earlier.to_subaccount, earlier.amount_cents) != (
-                from_subaccount,
-                to_subaccount,
-                amount_cents,
-            ):
+            if (
+                earlier.from_subaccount,
+                earlier.to_subaccount,
+                earlier.amount_cents,
+                earlier.exchange_index,
+            ) != (from_subaccount, to_subaccount, amount_cents, exchange_index):
                 raise bad_request(
                     f"client_transfer_id {client_transfer_id} was used for another transfer"
                 )
@@ -136,11 +140,15 @@ class Subaccounts:
             raise bad_request("a transfer needs two subaccounts")
         if amount_cents <= 0:
             raise bad_request("amount_cents must be positive")
-        if amount_cents > source.account.cash_cents:
+        self._ref.check_shard(exchange_index)
+        available = floor_cents(source.available(exchange_index))
+        if amount_cents > available:
             raise bad_request(
-                f"subaccount {from_subaccount} has {source.account.cash_cents} cents available",
+                f"subaccount {from_subaccount} has {available} cents available on exchange_index "
+                f"{exchange_index}",
                 "insufficient_balance",
             )
+        shard = {"exchange_index": exchange_index} if exchange_index else {}
         now = self._ref.log(
             "transfer",
             account_id=user,
@@ -148,12 +156,11 @@ class Subaccounts:
             from_subaccount=from_subaccount,
             to_subaccount=to_subaccount,
             amount_cents=amount_cents,
+            **shard,
         )
         amount = Decimal(amount_cents) / 100
-        source.cash -= amount
-        target.cash += amount
-        source.sync()
-        target.sync()
+        self._ledger.move_cash(source.account.account_id, exchange_index, -amount)
+        self._ledger.move_cash(target.account.account_id, exchange_index, amount)
         made = SimTransfer(
             self._ref.new_id(),
             client_transfer_id,
@@ -161,6 +168,7 @@ class Subaccounts:
             to_subaccount,
             amount_cents,
             now,
+            exchange_index,
         )
         accounts.transfers.append(made)
         accounts.by_client_id[client_transfer_id] = made
@@ -283,6 +291,7 @@ class Subaccounts:
                 from_subaccount=int(rec["from_subaccount"]),
                 to_subaccount=int(rec["to_subaccount"]),
                 amount_cents=int(rec["amount_cents"]),
+                exchange_index=int(rec.get("exchange_index", 0)),
             )
         elif op == "netting":
             self.set_netting(user, int(rec["subaccount"]), bool(rec["enabled"]))

@@ -35,6 +35,7 @@ from kalshi_cli.sim.core.records import (
     SimSeries,
     bad_request,
 )
+from kalshi_cli.sim.core.reference import MAX_SHARD
 from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.sim.server.faults import FaultError
 from kalshi_cli.sim.server.routing import (
@@ -152,6 +153,17 @@ def _floor(body: Json) -> Decimal | None:
     return floor
 
 
+def _shard(body: Json, event: SimEvent | None) -> int:
+    """A new market's `exchange_index`: its event's ("every event and market lives on exactly
+    one shard"), given for a new event (default 0, at most 100, the spec's bound on a shard)."""
+    shard = _int(body, "exchange_index", 0 if event is None else event.exchange_index)
+    if shard > MAX_SHARD:
+        raise bad_request(f"exchange_index must be at most {MAX_SHARD}")
+    if event is not None and shard != event.exchange_index:
+        raise bad_request(f"event {event.event_ticker} is on exchange_index {event.exchange_index}")
+    return shard
+
+
 def _int(body: Json, name: str, default: int) -> int:
     value = body.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -208,6 +220,7 @@ async def handle_create_market(state: SimState, request: Request) -> Response:
     existing_event = exchange.reference.events.get(event_ticker)
     if existing_event is not None and existing_event.series_ticker != series_ticker:
         raise bad_request(f"event {event_ticker} belongs to series {existing_event.series_ticker}")
+    shard = _shard(body, existing_event)
     waiver = body.get("fee_waiver_expiration_time")
     if waiver is not None:
         waiver = float(_seconds(waiver, "fee_waiver_expiration_time"))
@@ -220,6 +233,7 @@ async def handle_create_market(state: SimState, request: Request) -> Response:
         title=title,
         mutually_exclusive=mutually_exclusive,
         collateral_return_type=_text(body, "collateral_return_type"),
+        exchange_index=shard,
     )
     strike_type, floor_strike, cap_strike = _strike(body)
     _add_series(exchange, body, series_ticker)
@@ -460,6 +474,34 @@ async def handle_put_historical(state: SimState, request: Request) -> Response:
     return JSONResponse(state.history.as_json())
 
 
+async def handle_set_shard(state: SimState, request: Request) -> Response:
+    """Pause or resume one shard: {trading_active?, intra_exchange_transfers_active?} (booleans;
+    one left out stays as it is). Answers the shard's status as GET /exchange/status has it."""
+    body = await _json_object(request)
+    index = _path_int(request, "index")
+    switches: dict[str, bool | None] = {}
+    for name in ("trading_active", "intra_exchange_transfers_active"):
+        value = body.get(name)
+        if value is not None and not isinstance(value, bool):
+            raise bad_request(f"{name} must be a boolean")
+        switches[name] = value
+    state.shards.set(
+        state.exchange,
+        index,
+        trading=switches["trading_active"],
+        transfers=switches["intra_exchange_transfers_active"],
+    )
+    statuses = state.shards.statuses(state.exchange, active=True)
+    return JSONResponse(next(s for s in statuses if s["exchange_index"] == index))
+
+
+def _path_int(request: Request, name: str) -> int:
+    raw = request.path_params[name]
+    if not raw.isdigit():
+        raise bad_request(f"{name} must be a non-negative integer")
+    return int(raw)
+
+
 def admin_routes(state: SimState) -> list[BaseRoute]:
     def route(path: str, methods: dict[str, AdminHandler]) -> Route:
         guarded = {m: _guard(state, h) for m, h in methods.items()}
@@ -488,4 +530,5 @@ def admin_routes(state: SimState) -> list[BaseRoute]:
             {"POST": handle_add_maintenance, "DELETE": handle_clear_maintenance},
         ),
         route("/events/{ticker}/forecasts", {"POST": handle_add_forecast}),
+        route("/shards/{index}", {"POST": handle_set_shard}),
     ]

@@ -25,6 +25,7 @@ from kalshi_cli.sim.core.historical import attach_retention
 from kalshi_cli.sim.server.admin import admin_routes
 from kalshi_cli.sim.server.routing import ADMIN_PREFIX, API_PREFIX, DROP_RESPONSE, WS_PATH, SimState
 from kalshi_cli.sim.server.server import api_router, http_error
+from kalshi_cli.sim.server.shards import run_transfers_on_tick
 from kalshi_cli.sim.server.ws import WsHub
 
 log = logging.getLogger("kalshi_cli.sim")
@@ -156,6 +157,7 @@ def create_app(state: SimState) -> _Outer:
     hub = WsHub(state)
     state.market_history.attach(state.exchange, state.clock)
     state.schedule.attach(state.exchange)
+    run_transfers_on_tick(state.exchange, state.faults)
     attach_retention(state.exchange, state.history)  # records a minute old: compact
 
     @contextlib.asynccontextmanager

@@ -40,6 +40,9 @@ class FaultSettings:
     ws_seq_gap_rate: float = 0.0
     ws_refuse_subscribe_rate: float = 0.0
     seed: int | None = None
+    # the step (1 to 3) at which every cross-shard intra-exchange transfer run while it is set
+    # fails (sim/core/shard_transfers.py); 0: none
+    intra_transfer_fail_step: int = 0
 
 
 class FaultError(ValueError):
@@ -71,13 +74,18 @@ class Faults:
         """Validate every knob first, then apply them all (a bad one changes nothing)."""
         if not isinstance(knobs, dict):
             raise FaultError("expected a JSON object of fault knobs")
-        allowed = {*_RATES, *_WS_RATES, *_NON_NEGATIVE, "seed"}
+        allowed = {*_RATES, *_WS_RATES, *_NON_NEGATIVE, "seed", "intra_transfer_fail_step"}
         clean: dict[str, Any] = {}
         for name, value in knobs.items():
             if name not in allowed:
                 raise FaultError(
                     f"unknown fault knob {name!r}; known: {', '.join(sorted(allowed))}"
                 )
+            if name == "intra_transfer_fail_step":
+                if isinstance(value, bool) or value not in (0, 1, 2, 3):
+                    raise FaultError("intra_transfer_fail_step must be 0 (none) or a step, 1 to 3")
+                clean[name] = value
+                continue
             if name == "seed":
                 if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                     raise FaultError("seed must be an integer")

@@ -32,6 +32,7 @@ from kalshi_cli.sim.server.operations import OPERATIONS, SHARD_QUERY, SUBACCOUNT
 from kalshi_cli.sim.server.ratelimit import SimRateLimiter, Tier
 from kalshi_cli.sim.server.request_bodies import GO_BATCHES, GO_STRUCTS, REQUEST_BODIES
 from kalshi_cli.sim.server.schedule import SimSchedule
+from kalshi_cli.sim.server.shards import ShardPaused, ShardSwitches
 from kalshi_cli.vocabulary.clock import Clock
 
 log = logging.getLogger("kalshi_cli.sim")
@@ -141,7 +142,7 @@ def refusal(exc: ExchangeError) -> Response:
     """The answer to a refused Kalshi request, in the shape the wire gives that kind of refusal."""
     if isinstance(exc, InvalidQuery):
         return JSONResponse({"msg": exc.message}, status_code=exc.status)
-    if isinstance(exc, UndecodableBody):
+    if isinstance(exc, UndecodableBody | ShardPaused):
         return flat_error_response(exc.status, exc.code, exc.message, exc.details)
     body = nested_error_body(exc.code, exc.message, exc.details)
     return JSONResponse(body, status_code=exc.status)
@@ -211,6 +212,7 @@ class SimState:
     # exchange's maintenance windows (both attached to the exchange in `sim/server/app.py`)
     market_history: MarketHistory = field(default_factory=MarketHistory)
     schedule: SimSchedule = field(default_factory=SimSchedule)
+    shards: ShardSwitches = field(default_factory=ShardSwitches)  # each shard's pauses
 
     def before_change(self) -> None:
         """Keep the accounts' state for lagged reads (`read_lag_ms`) before the exchange
@@ -370,15 +372,35 @@ def query_subaccount(ctx: RequestContext) -> int | None:
     return query_int(ctx, "subaccount", None, 0, MAX_SUBACCOUNT)
 
 
-def other_shard(ctx: RequestContext, *, auto_route: bool = False) -> bool:
-    """True when the request asks for a shard the simulator does not have. The list filters take
-    `exchange_index` >= 0, the single-order writes also -1 (auto-routing); an operation that does
-    not declare the parameter ignores it (`SHARD_QUERY`)."""
+def shard_query(ctx: RequestContext, *, auto_route: bool = False) -> int | None:
+    """The `exchange_index` query parameter, None when it is not sent or its operation does not
+    declare it (`SHARD_QUERY`: Kalshi's server binds no other). The list filters take a shard
+    >= 0 ("Omit to return results from all exchange shards"), the single-order writes also -1
+    (auto-routing)."""
     query_subaccount(ctx)
     if ctx.operation not in SHARD_QUERY:
-        return False
-    shard = query_int(ctx, "exchange_index", None, -1 if auto_route else 0, None, bits=32)
-    return shard is not None and shard not in (0, -1)
+        return None
+    return query_int(ctx, "exchange_index", None, -1 if auto_route else 0, None, bits=32)
+
+
+def other_shard(ctx: RequestContext, *, auto_route: bool = False) -> bool:
+    """True when the request names a shard other than 0 (the order groups' shard)."""
+    return shard_query(ctx, auto_route=auto_route) not in (None, 0, -1)
+
+
+def on_shard(state: SimState, ticker: str, shard: int | None) -> bool:
+    """Whether the market is on `shard` (every shard when None); a ticker the exchange does not
+    list is on shard 0."""
+    if shard is None:
+        return True
+    market = state.exchange.reference.markets.get(ticker)
+    return (market.exchange_index if market is not None else 0) == shard
+
+
+def shard_of(state: SimState, ticker: str) -> int:
+    """The market's shard (`exchange_index`); 0 for a ticker the exchange does not list."""
+    market = state.exchange.reference.markets.get(ticker)
+    return market.exchange_index if market is not None else 0
 
 
 def paginate(

@@ -543,7 +543,8 @@ class WsHub:
         if isinstance(event, FillHappened):
             fill = event.fill
             if channel == "fill" and owner(fill.account_id)[0] == mine and sub.covers(fill.ticker):
-                conn.emit(sub, "fill", ser.ws_fill_msg(fill))
+                shard = self.state.exchange.reference.markets[fill.ticker].exchange_index
+                conn.emit(sub, "fill", ser.ws_fill_msg(fill, shard))
         elif isinstance(event, OrderChanged):
             order = event.order
             if (
@@ -551,7 +552,8 @@ class WsHub:
                 and owner(order.account_id)[0] == mine
                 and sub.covers(order.ticker)
             ):
-                conn.emit(sub, "user_order", ser.ws_user_order_msg(order))
+                shard = self.state.exchange.reference.markets[order.ticker].exchange_index
+                conn.emit(sub, "user_order", ser.ws_user_order_msg(order, shard))
         elif isinstance(event, PositionChanged):
             if (
                 channel == "market_positions"

@@ -1,16 +1,14 @@
 """The account's money beyond trading: deposit and withdrawal history (scenario data), the total
 value of its resting orders (403: no simulated account is an FCM member), its target balance
-allocation across exchange indexes (stored, one index only), and its API usage level (computed
-from its fills). See docs/simulator.md "Money beyond trading".
+allocation across exchange indexes (kept and applied by the core's `ShardTransfers`,
+sim/core/shard_transfers.py), and its API usage level (computed from its fills). See
+docs/simulator.md "Money beyond trading".
 """
 
 from __future__ import annotations
 
-import weakref
-from dataclasses import dataclass, field
 from typing import Any
 
-from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.records import ExchangeError, bad_request
 from kalshi_cli.sim.server import scenario_data
 from kalshi_cli.sim.server.routes.fcm import not_an_fcm_member
@@ -26,22 +24,6 @@ from kalshi_cli.sim.server.routing import (
 from kalshi_cli.vocabulary.units import ZERO, fmt_count
 
 DAYS_30 = 30 * 86_400
-RESERVATIONS = ("none", "max", "sum")
-
-
-@dataclass
-class Allocation:
-    allocations: list[Json] = field(default_factory=list)
-    reservation: str = "sum"
-
-
-_ALLOCATIONS: weakref.WeakKeyDictionary[Exchange, dict[str, Allocation]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _allocations(exchange: Exchange) -> dict[str, Allocation]:
-    return _ALLOCATIONS.setdefault(exchange, {})
 
 
 def _records(state: SimState, ctx: RequestContext, kind: str) -> tuple[int, Json | None]:
@@ -71,14 +53,14 @@ def handle_resting_order_value(state: SimState, ctx: RequestContext) -> tuple[in
 
 
 def handle_get_allocation(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    found = _allocations(state.exchange).get(ctx.account_id, Allocation())
+    found = state.exchange.shard_transfers.allocation(ctx.account_id)
     return 200, {
-        "allocations": found.allocations,
+        "allocations": [{"exchange_index": s, "percent": p} for s, p in found.allocations],
         "resting_margin_reservation": found.reservation,
     }
 
 
-def _percent_item(item: Any) -> Json:
+def _percent_item(item: Any) -> tuple[int, int]:
     if not isinstance(item, dict):
         raise bad_request("each allocation is an object")
     index, percent = item.get("exchange_index"), item.get("percent")
@@ -86,11 +68,7 @@ def _percent_item(item: Any) -> Json:
         if isinstance(value, bool) or not isinstance(value, int):
             raise bad_request(f"{name} is required and must be an integer")
     assert isinstance(index, int) and isinstance(percent, int)
-    if not 0 <= percent <= 100:
-        raise bad_request("percent must be between 0 and 100")
-    if index != 0:
-        raise bad_request(f"exchange_index {index} does not exist")
-    return {"exchange_index": index, "percent": percent}
+    return index, percent
 
 
 def handle_set_allocation(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
@@ -101,12 +79,8 @@ def handle_set_allocation(state: SimState, ctx: RequestContext) -> tuple[int, Js
     if len(raw) > 101:
         raise bad_request("at most 101 allocations")
     items = [_percent_item(i) for i in raw]
-    if items and sum(i["percent"] for i in items) != 100:
-        raise bad_request("percentages must total 100")
-    reservation = body.get("resting_margin_reservation") or "sum"
-    if reservation not in RESERVATIONS:
-        raise bad_request("resting_margin_reservation must be none, max or sum")
-    _allocations(state.exchange)[ctx.account_id] = Allocation(items, str(reservation))
+    reservation = str(body.get("resting_margin_reservation") or "sum")
+    state.exchange.shard_transfers.set_allocation(ctx.account_id, items, reservation)
     return 200, {}
 
 

@@ -26,11 +26,11 @@ from kalshi_cli.sim.server.routing import (
     SimState,
     matches,
     orders_page,
-    other_shard,
     paginate,
     query_int,
     query_list,
     query_str,
+    shard_of,
     within,
 )
 from kalshi_cli.vocabulary.clock import iso_utc
@@ -142,7 +142,7 @@ def handle_get_fills_historical(state: SimState, ctx: RequestContext) -> tuple[i
 def handle_get_historical_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     cut = archive(state, ctx.now)
     query = ledger_query(state, ctx, "ticker")  # GetHistoricalOrders filters by ticker alone
-    if query is None:  # another shard, or several subaccounts' orders merged by time
+    if query is None:  # several subaccounts' orders merged by time
         return _filtered_page(
             state,
             ctx,
@@ -154,7 +154,7 @@ def handle_get_historical_orders(state: SimState, ctx: RequestContext) -> tuple[
             cursor_key=lambda o: o.order_id,
             to_json=ser.order_json,
         )
-    limit, ticker, _, lo, hi, ledger = query
+    limit, ticker, _, lo, hi, ledger, _ = query  # GetHistoricalOrders declares no shard
     orders = state.exchange.history.orders_newest_first(ledger)  # no archived order rebuilt
 
     def keep(ref: OrderRef) -> bool:
@@ -167,7 +167,11 @@ def handle_get_historical_orders(state: SimState, ctx: RequestContext) -> tuple[
         )
 
     page, next_cursor = orders_page(orders, keep, query_str(ctx, "cursor"), limit)
-    return 200, {"orders": [ser.order_json(orders.record(r)) for r in page], "cursor": next_cursor}
+    listed = [orders.record(r) for r in page]
+    return 200, {
+        "orders": [ser.order_json(o, shard_of(state, o.ticker)) for o in listed],
+        "cursor": next_cursor,
+    }
 
 
 def handle_get_historical_positions(
@@ -178,15 +182,11 @@ def handle_get_historical_positions(
     limit = query_int(ctx, "limit", 100, 1, 1000) or 100
     # SubaccountQueryDefaultPrimary: the named subaccount's archived positions, 0's if omitted
     cut = archive(state, ctx.now)
-    positions = (
-        []
-        if other_shard(ctx)
-        else [
-            p
-            for ledger in read_ledgers(state, ctx, all_by_default=False)
-            for p in cut.positions(ledger)
-        ]
-    )
+    positions = [
+        p
+        for ledger in read_ledgers(state, ctx, all_by_default=False)
+        for p in cut.positions(ledger)
+    ]
 
     selected = [
         p
@@ -196,7 +196,7 @@ def handle_get_historical_positions(
     ]
     page, cursor = paginate(selected, lambda p: p.ticker, limit, query_str(ctx, "cursor"))
     return 200, {
-        "market_positions": [ser.position_json(p) for p in page],
+        "market_positions": [ser.position_json(p, shard_of(state, p.ticker)) for p in page],
         "event_positions": ser.event_positions_json(state.exchange, page),
         "cursor": cursor,
     }

@@ -1,18 +1,18 @@
-"""Intra-exchange-instance transfers. The simulator runs one instance, `event_contract`, on shard 0,
-so the one transfer it carries out is the core's journaled subaccount transfer; one to or from
-another instance or shard is refused 400. docs/simulator.md "Intra-exchange-instance transfers".
+"""Intra-exchange-instance transfers: money between the shards of the one exchange instance the
+simulator runs, `event_contract` (`margined` is refused). The core's `ShardTransfers`
+(sim/core/shard_transfers.py) makes, runs and lists them; this route parses the request and
+refuses a transfer touching a shard whose transfers are paused (sim/server/shards.py).
+docs/simulator.md "Intra-exchange-instance transfers".
 """
 
 from __future__ import annotations
 
-import uuid
-import weakref
-from dataclasses import dataclass, field
 from decimal import Decimal
 
-from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.records import bad_request
-from kalshi_cli.sim.core.subaccounts import MAX_SUBACCOUNT, SimTransfer
+from kalshi_cli.sim.core.reference import MAX_SHARD
+from kalshi_cli.sim.core.shard_transfers import SimShardTransfer
+from kalshi_cli.sim.core.subaccounts import MAX_SUBACCOUNT
 from kalshi_cli.sim.server.routing import (
     Endpoint,
     Json,
@@ -26,19 +26,6 @@ from kalshi_cli.sim.server.routing import (
 from kalshi_cli.vocabulary.units import fmt_dollars
 
 INSTANCES = ("event_contract", "margined")
-MAX_SHARD = 100
-
-
-@dataclass
-class _Made:
-    by_account: dict[str, list[str]] = field(default_factory=dict)  # transfer ids, oldest first
-
-
-_BY_EXCHANGE: weakref.WeakKeyDictionary[Exchange, _Made] = weakref.WeakKeyDictionary()
-
-
-def _made(exchange: Exchange) -> _Made:
-    return _BY_EXCHANGE.setdefault(exchange, _Made())
 
 
 def _int(body: Json, name: str, lo: int, hi: int | None) -> int:
@@ -50,15 +37,15 @@ def _int(body: Json, name: str, lo: int, hi: int | None) -> int:
     return value
 
 
-def _json(t: SimTransfer) -> Json:
+def _json(t: SimShardTransfer) -> Json:
     return {
         "transfer_id": t.transfer_id,
         "source": "event_contract",
         "destination": "event_contract",
-        "source_exchange_shard": 0,
-        "destination_exchange_shard": 0,
+        "source_exchange_shard": t.source_shard,
+        "destination_exchange_shard": t.destination_shard,
         "amount": fmt_dollars(Decimal(t.amount_cents) / 100),
-        "status": "complete",
+        "status": t.status,
         "created_ts": int(t.created_ts),
     }
 
@@ -80,30 +67,29 @@ def handle_transfer(state: SimState, ctx: RequestContext) -> tuple[int, Json | N
     to_sub = _int(body, "destination_subaccount", 0, MAX_SUBACCOUNT)
     if source != "event_contract" or destination != "event_contract":
         raise bad_request("the simulator runs the event_contract exchange instance only")
-    if shards != [0, 0]:
-        raise bad_request("the simulator has exchange_index 0 only")
     if amount % 100:
         raise bad_request("amount must be whole cents (a multiple of 100 centi-cents)")
-    made = state.exchange.subaccounts.transfer(
+    for shard in shards:
+        state.shards.check_transfers(shard)
+    made = state.exchange.shard_transfers.start(
         ctx.account_id,
-        client_transfer_id=str(uuid.uuid4()),
-        from_subaccount=from_sub,
-        to_subaccount=to_sub,
+        source_subaccount=from_sub,
+        destination_subaccount=to_sub,
+        source_shard=shards[0],
+        destination_shard=shards[1],
         amount_cents=amount // 100,
     )
-    _made(state.exchange).by_account.setdefault(ctx.account_id, []).append(made.transfer_id)
     return 200, {"transfer_id": made.transfer_id}
 
 
-def _mine(state: SimState, ctx: RequestContext) -> list[SimTransfer]:
-    """This user's transfers made through this route, newest first; for a key restricted to a
+def _mine(state: SimState, ctx: RequestContext) -> list[SimShardTransfer]:
+    """This user's intra-exchange transfers, newest first; for a key restricted to a
     subaccount, those touching it (as the subaccount transfer history shows it)."""
-    ids = set(_made(state.exchange).by_account.get(ctx.account_id, []))
     own = ctx.key_subaccount
     return [
         t
-        for t in state.exchange.subaccounts.transfers(ctx.account_id)
-        if t.transfer_id in ids and (own is None or own in (t.from_subaccount, t.to_subaccount))
+        for t in state.exchange.shard_transfers.transfers(ctx.account_id)
+        if own is None or own in (t.source_subaccount, t.destination_subaccount)
     ]
 
 

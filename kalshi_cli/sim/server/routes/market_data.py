@@ -39,22 +39,16 @@ INT32_MAX = 2**31 - 1
 
 def handle_get_exchange_status(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     """Active unless a maintenance window covers now (`sim/server/schedule.py`): then neither the
-    exchange nor trading is, and the estimated resume time is the window's end."""
+    exchange nor trading is, and the estimated resume time is the window's end. Each shard's own
+    status beside it ("The top-level fields above reflect the default exchange index (0)")."""
     window = state.schedule.current(state.clock.wall())
-    active = window is None
+    statuses = state.shards.statuses(state.exchange, active=window is None)
+    default = statuses[0]
     status: Json = {
-        "exchange_active": active,
-        "trading_active": active,
-        "intra_exchange_transfers_active": False,
-        "exchange_index_statuses": [
-            {
-                "exchange_index": 0,
-                "description": "simulated event-contract exchange",
-                "exchange_active": active,
-                "trading_active": active,
-                "intra_exchange_transfers_active": False,
-            }
-        ],
+        "exchange_active": default["exchange_active"],
+        "trading_active": default["trading_active"],
+        "intra_exchange_transfers_active": default["intra_exchange_transfers_active"],
+        "exchange_index_statuses": statuses,
     }
     if window is not None:
         status["exchange_estimated_resume_time"] = iso_utc(window.end)
@@ -276,20 +270,7 @@ def handle_get_events(state: SimState, ctx: RequestContext) -> tuple[int, Json |
     milestones = query_bool(ctx, "with_milestones")
     min_close = query_int(ctx, "min_close_ts", None)
     min_updated = query_int(ctx, "min_updated_ts", None)
-    closes: dict[str, list[float]] = defaultdict(list)
-    if min_close is not None:
-        for m in state.exchange.reference.markets.values():
-            closes[m.event_ticker].append(m.close_time)
-    listed = [  # every filter but those of what changes: the status, updates
-        e
-        for e in state.exchange.reference.events.values()
-        # "This endpoint excludes multivariate events" (GET /events/multivariate lists them)
-        if not is_multivariate(state.exchange, e.event_ticker)
-        and matches(e, series_ticker=series_ticker)
-        and (tickers is None or e.event_ticker in tickers)
-        # "at least one market with close timestamp greater than" min_close_ts
-        and (min_close is None or any(c > min_close for c in closes[e.event_ticker]))
-    ]
+    listed = _events_listed(state, series_ticker, tickers, min_close)
     events = [
         e
         for e in listed
@@ -303,6 +284,26 @@ def handle_get_events(state: SimState, ctx: RequestContext) -> tuple[int, Json |
     if milestones:
         response["milestones"] = []  # the simulator has no milestones
     return 200, response
+
+
+def _events_listed(
+    state: SimState, series_ticker: str | None, tickers: list[str] | None, min_close: int | None
+) -> list[SimEvent]:
+    """The events every filter but those of what changes (the status, updates) keeps."""
+    closes: dict[str, list[float]] = defaultdict(list)
+    if min_close is not None:
+        for m in state.exchange.reference.markets.values():
+            closes[m.event_ticker].append(m.close_time)
+    return [
+        e
+        for e in state.exchange.reference.events.values()
+        # "This endpoint excludes multivariate events" (GET /events/multivariate lists them)
+        if not is_multivariate(state.exchange, e.event_ticker)
+        and matches(e, series_ticker=series_ticker)
+        and (tickers is None or e.event_ticker in tickers)
+        # "at least one market with close timestamp greater than" min_close_ts
+        and (min_close is None or any(c > min_close for c in closes[e.event_ticker]))
+    ]
 
 
 def _event_json(state: SimState, event: SimEvent, nested: bool) -> Json:

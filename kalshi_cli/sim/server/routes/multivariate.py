@@ -240,8 +240,9 @@ def _create(
             SimSeries(ticker=series_ticker, title=str(collection["title"]))
         )
     title = " & ".join(f"{g.side} {g.market_ticker}" for g in legs)
+    shard = exchange.reference.series[series_ticker].exchange_index  # the combos' shard
     exchange.reference.add_event(
-        SimEvent(event_ticker, series_ticker, str(collection["title"]), title)
+        SimEvent(event_ticker, series_ticker, str(collection["title"]), title, exchange_index=shard)
     )
     closes = min(exchange.reference.markets[g.market_ticker].close_time for g in legs)
     exchange.add_market(

@@ -13,7 +13,6 @@ from decimal import Decimal
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.order_groups import SimOrderGroup
 from kalshi_cli.sim.core.records import bad_request, not_found, owner
-from kalshi_cli.sim.server.routes.orders import parse_shard_fields
 from kalshi_cli.sim.server.routes.subaccounts import lookup_ledger, read_ledgers, write_ledger
 from kalshi_cli.sim.server.routing import (
     INT64_MAX,
@@ -73,10 +72,17 @@ def handle_get_order_groups(state: SimState, ctx: RequestContext) -> tuple[int, 
     return 200, {"order_groups": [ser.order_group_json(g) for g in groups]}
 
 
+def _group_shard(body: Json) -> None:
+    """The simulator keeps its order groups on shard 0 (docs/simulator.md "Order groups")."""
+    shard = body.get("exchange_index")
+    if shard is not None and (isinstance(shard, bool) or shard not in (0, -1)):
+        raise bad_request("the simulator keeps order groups on exchange_index 0 only")
+
+
 def handle_create_order_group(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     body = ctx.body
     limit = parse_limit(body)
-    parse_shard_fields(body)
+    _group_shard(body)
     ledger = write_ledger(state, ctx, body.get("subaccount"))
     group = state.exchange.groups.create_order_group(ledger, limit)
     return 201, {

@@ -1,5 +1,11 @@
 """The V2 order writes: create (one and batched), cancel (one, batched, all), amend and
-decrease; each body is parsed into the core's terms before the core is called."""
+decrease; each body is parsed into the core's terms before the core is called.
+
+Each write goes to one shard's matching engine: the one `exchange_index` names, or, when it is
+omitted or -1, the one the market ticker auto-routes to (REFERENCE.md: "omitted means route by
+ticker; -1 forces auto-routing"). An order id alone cannot find its shard ("Auto-routing needs
+`market_ticker`"), so a cancel, decrease or batch-cancel item naming neither goes to shard 0,
+where an order of another shard is not found (404). Cancel-all covers every shard."""
 
 from __future__ import annotations
 
@@ -31,8 +37,10 @@ from kalshi_cli.sim.server.routing import (
     field_decimal,
     field_req,
     field_str,
-    other_shard,
     parse_count,
+    query_str,
+    shard_of,
+    shard_query,
 )
 from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce, fmt_count
 
@@ -59,11 +67,32 @@ def parse_book_side(body: Json) -> BookSide:
         raise bad_request("side must be bid or ask") from None
 
 
-def parse_shard_fields(body: Json) -> None:
-    """The shard a write names (the subaccount is `write_ledger`'s to resolve)."""
-    shard = body.get("exchange_index")
-    if shard is not None and (isinstance(shard, bool) or shard not in (0, -1)):
-        raise bad_request("the simulator has exchange_index 0 only")
+def routed_shard(state: SimState, shard: Any, market_ticker: str | None) -> int:
+    """The shard a write goes to: `shard` (a body's or the query's `exchange_index`) when it
+    names one, else the market's (auto-routing by `market_ticker`), else 0."""
+    if shard is not None and (isinstance(shard, bool) or not isinstance(shard, int) or shard < -1):
+        raise bad_request("exchange_index must be an integer: a shard, or -1 to auto-route")
+    if shard is not None and shard >= 0:
+        return shard
+    return shard_of(state, market_ticker) if market_ticker else 0
+
+
+def order_on_shard(state: SimState, ledger: str, order_id: str, shard: int) -> None:
+    """404 `not_found` (the core's own, byte for byte) unless the ledger's order is on `shard`:
+    the shard's engine does not know an order of another."""
+    order = state.exchange.history.order(ledger, order_id)
+    if shard_of(state, order.ticker) != shard:
+        raise not_found()
+
+
+def trading_shard(state: SimState, market: SimMarket, shard: int) -> None:
+    """An order placed or amended on `shard`: refused unless the market is on it (the shard's
+    engine has no other) and trading there is not paused (503, as a paused exchange refuses)."""
+    if market.exchange_index != shard:
+        raise bad_request(
+            f"market {market.ticker} is not on exchange_index {shard}", "market_not_found"
+        )
+    state.shards.check_trading(shard)
 
 
 # The spec types expiration_time as int64 Unix seconds, and every answer that carries it names
@@ -124,7 +153,7 @@ def parse_create(state: SimState, body: Any) -> PlaceRequest:
     except ValueError:
         raise bad_request("self_trade_prevention_type must be taker_at_cross or maker") from None
     expiration = parse_expiration_time(body, tif)
-    parse_shard_fields(body)
+    trading_shard(state, market, routed_shard(state, body.get("exchange_index"), ticker))
     return PlaceRequest(
         ticker=ticker,
         book_side=book_side,
@@ -204,8 +233,9 @@ def handle_batch_cancel_orders(state: SimState, ctx: RequestContext) -> tuple[in
         if not isinstance(order_id, str):
             raise bad_request("every item needs an order_id string", "missing_parameters")
         try:
-            parse_shard_fields(item)
+            shard = routed_shard(state, item.get("exchange_index"), item.get("market_ticker"))
             ledger = write_ledger(state, ctx, item.get("subaccount"))
+            order_on_shard(state, ledger, order_id, shard)
             order, reduced = state.exchange.desk.cancel_order(ledger, order_id)
             results.append(_answer(state, order, reduced_by=reduced))
         except ExchangeError as exc:
@@ -219,28 +249,23 @@ def handle_batch_cancel_orders(state: SimState, ctx: RequestContext) -> tuple[in
     return 200, {"orders": results}
 
 
-def _check_single_order_query(ctx: RequestContext) -> None:
-    if other_shard(ctx, auto_route=True):
-        raise not_found()
-
-
 def handle_cancel_order(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    _check_single_order_query(ctx)
+    shard = routed_shard(state, shard_query(ctx, auto_route=True), query_str(ctx, "market_ticker"))
     ledger = write_ledger(state, ctx)
-    # an order cancelled, executed or unknown: one identical 404 `not_found` (the core's)
-    order, reduced = state.exchange.desk.cancel_order(ledger, ctx.path_param("order_id"))
+    order_id = ctx.path_param("order_id")
+    # an order cancelled, executed, unknown or on another shard: one identical 404 `not_found`
+    order_on_shard(state, ledger, order_id, shard)
+    order, reduced = state.exchange.desk.cancel_order(ledger, order_id)
     return 200, _answer(state, order, reduced_by=reduced)
 
 
 def handle_cancel_all_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    if not other_shard(ctx):
-        for ledger in read_ledgers(state, ctx, all_by_default=True):
-            state.exchange.desk.cancel_all(ledger)
+    for ledger in read_ledgers(state, ctx, all_by_default=True):  # "across every exchange shard"
+        state.exchange.desk.cancel_all(ledger)
     return 204, None
 
 
 def handle_amend_order(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    _check_single_order_query(ctx)
     body = ctx.body  # an object: the pipeline decoded it into the operation's request struct
     ticker = field_req(body, "ticker")
     market = market_or_400(state, ticker)
@@ -254,10 +279,14 @@ def handle_amend_order(state: SimState, ctx: RequestContext) -> tuple[int, Json 
         if isinstance(expiration, bool) or not isinstance(expiration, int) or expiration < 0:
             raise bad_request("expiration_time must be Unix seconds (0 removes the expiry)")
         check_expiration_range(expiration)
-    parse_shard_fields(body)
+    shard = routed_shard(state, body.get("exchange_index"), ticker)
+    ledger = write_ledger(state, ctx)
+    order_id = ctx.path_param("order_id")
+    order_on_shard(state, ledger, order_id, shard)
+    trading_shard(state, market, shard)
     old, new, fills = state.exchange.desk.amend_order(
-        write_ledger(state, ctx),
-        ctx.path_param("order_id"),
+        ledger,
+        order_id,
         ticker=ticker,
         book_side=book_side,
         price=price,
@@ -275,16 +304,18 @@ def handle_amend_order(state: SimState, ctx: RequestContext) -> tuple[int, Json 
 
 
 def handle_decrease_order(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    _check_single_order_query(ctx)
     body = ctx.body  # an object: the pipeline decoded it into the operation's request struct
     reduce_by = parse_count(body, "reduce_by", required=False)
     reduce_to = parse_count(body, "reduce_to", allow_zero=True, required=False)
     if (reduce_by is None) == (reduce_to is None):
         raise bad_request("send exactly one of reduce_by or reduce_to")
-    parse_shard_fields(body)
+    shard = routed_shard(state, body.get("exchange_index"), body.get("market_ticker"))
+    ledger = write_ledger(state, ctx)
+    order_id = ctx.path_param("order_id")
+    order_on_shard(state, ledger, order_id, shard)
     order = state.exchange.desk.decrease_order(
-        write_ledger(state, ctx),
-        ctx.path_param("order_id"),
+        ledger,
+        order_id,
         reduce_by=reduce_by,
         reduce_to=reduce_to,
     )

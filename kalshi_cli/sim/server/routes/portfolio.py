@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from kalshi_cli.sim.core import serialize as ser
+from kalshi_cli.sim.core.accounts import floor_cents
 from kalshi_cli.sim.core.historical import Archive
 from kalshi_cli.sim.core.record_views import OrderRef, OrdersNewestFirst
 from kalshi_cli.sim.core.records import (
     ExchangeError,
     SimFill,
+    SimPosition,
     SimSettlement,
     bad_request,
     not_found,
@@ -27,34 +29,46 @@ from kalshi_cli.sim.server.routing import (
     SimState,
     invalid_status_filter,
     matches,
+    on_shard,
     orders_page,
-    other_shard,
     paginate,
     query_int,
     query_list,
     query_str,
+    shard_of,
+    shard_query,
     ts_filter,
     view_page,
     within,
 )
-from kalshi_cli.vocabulary.units import fmt_dollars
+from kalshi_cli.vocabulary.units import ZERO, fmt_dollars
 
 
 def handle_get_balance(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    other_shard(ctx)
+    """The balance and portfolio value of every shard, or of the one `exchange_index` names
+    ("If omitted, both include all exchange indexes"), with what is available on each shard."""
+    shard = shard_query(ctx)
     ledger = read_ledger(state, ctx)
-    account = state.exchange.accounts.account(ledger)
-    # exact cash less what is held, floored to $0.0001; `balance` is that truncated to the cent
-    balance_dollars = fmt_dollars(account.balance)
+    accounts = state.exchange.accounts
+    # on each shard, exact cash less what is held there, floored to $0.0001; the balance is
+    # their sum (`AccountState.sync`), and `balance` that truncated to the cent
+    held = accounts.shard_balances(ledger)
+    every = sorted(set(state.exchange.reference.shards()) | set(held))
+    shards = {index: held.get(index, ZERO) for index in every}
+    balance = accounts.account(ledger).balance if shard is None else shards.get(shard, ZERO)
     answer: Json = {
-        "balance": account.cash_cents,
-        "balance_dollars": balance_dollars,
-        "portfolio_value": state.exchange.accounts.portfolio_value_cents(ledger),
+        "balance": floor_cents(balance),
+        "balance_dollars": fmt_dollars(balance),
+        "portfolio_value": accounts.portfolio_value_cents(ledger, shard),
         "updated_ts": int(ctx.now),
     }
     if ctx.key_subaccount is None:
         # the spec: "omitted only when using a subaccount-restricted API key"
-        answer["balance_breakdown"] = [{"exchange_index": 0, "balance": balance_dollars}]
+        answer["balance_breakdown"] = [
+            {"exchange_index": index, "balance": fmt_dollars(available)}
+            for index, available in shards.items()
+            if shard is None or index == shard
+        ]
     return 200, answer
 
 
@@ -65,7 +79,8 @@ def handle_get_positions(state: SimState, ctx: RequestContext) -> tuple[int, Jso
     filters = query_list(ctx, "count_filter") or []
     if any(f not in ("position", "total_traded") for f in filters):
         raise bad_request("count_filter takes position and/or total_traded")
-    ledgers = [] if other_shard(ctx) else read_ledgers(state, ctx, all_by_default=False)
+    shard = shard_query(ctx)
+    ledgers = read_ledgers(state, ctx, all_by_default=False)
     positions = [p for ledger in ledgers for p in state.lagged_positions(ledger)]
     archived = Archive(state.exchange, state.history, ctx.now).position
 
@@ -75,27 +90,38 @@ def handle_get_positions(state: SimState, ctx: RequestContext) -> tuple[int, Jso
         if not archived(p)
         and (ticker is None or p.ticker == ticker)
         and (event_ticker is None or event_of(state, p.ticker) == event_ticker)
+        and on_shard(state, p.ticker, shard)
     ]
-    selected = [
-        p
-        for p in listed
-        if ("position" not in filters or p.position != 0)
-        and ("total_traded" not in filters or p.total_traded != 0)
-    ]
+    selected = [p for p in listed if _counted(p, filters)]
     page, cursor = paginate(selected, lambda p: p.ticker, limit, query_str(ctx, "cursor"), listed)
-    # an event's line is "the aggregate event position": every selected market of it, listed
-    # once, on the page of its first market (our reading: the spec does not say how it pages)
+    return 200, {
+        "market_positions": [ser.position_json(p, shard_of(state, p.ticker)) for p in page],
+        "event_positions": ser.event_positions_json(
+            state.exchange, _events_opened(state, selected, page), ledgers
+        ),
+        "cursor": cursor,
+    }
+
+
+def _counted(p: SimPosition, filters: list[str]) -> bool:
+    """Whether a position passes `count_filter`: a position, a total traded, other than 0."""
+    return ("position" not in filters or p.position != 0) and (
+        "total_traded" not in filters or p.total_traded != 0
+    )
+
+
+def _events_opened(
+    state: SimState, selected: list[SimPosition], page: list[SimPosition]
+) -> list[SimPosition]:
+    """The positions of the events whose line the page carries. An event's line is "the
+    aggregate event position": every selected market of it, listed once, on the page of its
+    first market (our reading: the spec does not say how it pages)."""
     on_page = {id(p) for p in page}
-    first: dict[str, Any] = {}
+    first: dict[str, SimPosition] = {}
     for p in selected:
         first.setdefault(event_of(state, p.ticker) or p.ticker, p)
     opened = {event for event, p in first.items() if id(p) in on_page}
-    of_events = [p for p in selected if (event_of(state, p.ticker) or p.ticker) in opened]
-    return 200, {
-        "market_positions": [ser.position_json(p) for p in page],
-        "event_positions": ser.event_positions_json(state.exchange, of_events, ledgers),
-        "cursor": cursor,
-    }
+    return [p for p in selected if (event_of(state, p.ticker) or p.ticker) in opened]
 
 
 def event_of(state: SimState, ticker: str) -> str | None:
@@ -129,20 +155,19 @@ def _newest_first(
 
 def ledger_query(
     state: SimState, ctx: RequestContext, by: str
-) -> tuple[int, str | None, str | None, int | None, int | None, str] | None:
-    """A listing of one ledger to read by index: its limit, ticker, `by` filter, time bounds
-    and ledger, the parameters read in the order `_filtered_page` reads them; None when the
-    whole list answers it (another shard, or several subaccounts' records merged by time)."""
+) -> tuple[int, str | None, str | None, int | None, int | None, str, int | None] | None:
+    """A listing of one ledger to read by index: its limit, ticker, `by` filter, time bounds,
+    ledger and shard filter, the parameters read in the order `_filtered_page` reads them; None
+    when the whole list answers it (several subaccounts' records merged by time)."""
     limit = query_int(ctx, "limit", 100, 1, 1000) or 100
     ticker = query_str(ctx, "ticker")
     wanted = query_str(ctx, by)
     lo, hi = ts_filter(ctx, "min_ts", "max_ts")
-    if other_shard(ctx):
-        return None
+    shard = shard_query(ctx)
     ledgers = read_ledgers(state, ctx, all_by_default=True)
     if len(ledgers) != 1:
         return None
-    return limit, ticker, wanted, lo, hi, ledgers[0]
+    return limit, ticker, wanted, lo, hi, ledgers[0], shard
 
 
 def _filtered_page(
@@ -155,25 +180,27 @@ def _filtered_page(
     field: Callable[[R], str | None],
     when: Callable[[R], float | None],
     cursor_key: Callable[[R], str],
-    to_json: Callable[[R], Json],
+    to_json: Callable[[R, int], Json],
 ) -> tuple[int, Json | None]:
     """A portfolio listing filtered by `ticker`, the query parameter `by` (matched against
-    `field`) and `min_ts`/`max_ts` (against `when`), then paginated; the query parameters are
-    read in this order, so the first bad one is the one refused."""
+    `field`), `min_ts`/`max_ts` (against `when`) and the shard, then paginated; the query
+    parameters are read in this order, so the first bad one is the one refused. `to_json`
+    takes a row and its market's shard."""
     limit = query_int(ctx, "limit", 100, 1, 1000) or 100
     ticker = query_str(ctx, "ticker")
     wanted = query_str(ctx, by)
     lo, hi = ts_filter(ctx, "min_ts", "max_ts")
-    found = [] if other_shard(ctx) else _newest_first(state, ctx, rows, when)
+    shard = shard_query(ctx)
     selected = [
         r
-        for r in found
+        for r in _newest_first(state, ctx, rows, when)
         if (ticker is None or r.ticker == ticker)
         and (wanted is None or field(r) == wanted)
         and within(when(r), lo, hi)
+        and on_shard(state, r.ticker, shard)
     ]
     page, cursor = paginate(selected, cursor_key, limit, query_str(ctx, "cursor"))
-    return 200, {name: [to_json(r) for r in page], "cursor": cursor}
+    return 200, {name: [to_json(r, shard_of(state, r.ticker)) for r in page], "cursor": cursor}
 
 
 def fills_listing(
@@ -187,7 +214,7 @@ def fills_listing(
     cutoff = archive.cutoff
     query = ledger_query(state, ctx, by)
     if query is not None:
-        limit, ticker, wanted, lo, hi, ledger = query
+        limit, ticker, wanted, lo, hi, ledger, shard = query
         fills = state.exchange.history.fills_newest_first(ledger)
         field = getattr(fills, by)  # the view's reader of that field by index
 
@@ -198,10 +225,11 @@ def fills_listing(
                 and (ticker is None or fills.ticker(i) == ticker)
                 and (wanted is None or field(i) == wanted)
                 and within(ts, lo, hi)
+                and on_shard(state, fills.ticker(i), shard)
             )
 
         spans = fills.spans_from(cutoff, lo, hi) if live else fills.spans_before(cutoff, lo, hi)
-        return view_page(ctx, "fills", fills, spans, keep, ser.fill_json, limit)
+        return view_page(ctx, "fills", fills, spans, keep, _fill_json(state), limit)
 
     def live_rows(account_id: str) -> list[SimFill]:
         fills = state.exchange.history.fills(account_id, since=cutoff)
@@ -218,6 +246,11 @@ def fills_listing(
         cursor_key=lambda f: f.fill_id,
         to_json=ser.fill_json,
     )
+
+
+def _fill_json(state: SimState) -> Callable[[SimFill], Json]:
+    """`ser.fill_json` of a fill on its market's shard."""
+    return lambda f: ser.fill_json(f, shard_of(state, f.ticker))
 
 
 def handle_get_fills(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
@@ -256,7 +289,7 @@ def handle_get_settlements(state: SimState, ctx: RequestContext) -> tuple[int, J
         field=lambda r: r.settlement.event_ticker,
         when=lambda r: r.settlement.settled_time,
         cursor_key=lambda r: r.cursor,
-        to_json=lambda r: ser.settlement_json(r.settlement),
+        to_json=lambda r, shard: ser.settlement_json(r.settlement, shard),
     )
 
 
@@ -271,19 +304,16 @@ def handle_get_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json |
         raise invalid_status_filter()
     lo, hi = ts_filter(ctx, "min_ts", "max_ts")
     cut = Archive(state.exchange, state.history, ctx.now)
-    ledgers = [] if other_shard(ctx) else read_ledgers(state, ctx, all_by_default=True)
+    shard = shard_query(ctx)
+    ledgers = read_ledgers(state, ctx, all_by_default=True)
     if len(ledgers) == 1 and not state.lags(ledgers[0]):
-        return _orders_by_index(state, ctx, ledgers[0], cut.cutoff, limit)
+        return _orders_by_index(state, ctx, ledgers[0], cut.cutoff, limit, shard=shard)
     archived = cut.order
-    orders = (
-        []
-        if other_shard(ctx)
-        else _newest_first(
-            state,
-            ctx,
-            lambda ledger: state.lagged_orders(ledger, since=cut.cutoff),
-            lambda o: o.created_time,
-        )
+    orders = _newest_first(
+        state,
+        ctx,
+        lambda ledger: state.lagged_orders(ledger, since=cut.cutoff),
+        lambda o: o.created_time,
     )
 
     listed = [  # every filter but the status, which changes
@@ -293,14 +323,24 @@ def handle_get_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json |
         and matches(o, ticker=ticker)
         and (event_tickers is None or event_of(state, o.ticker) in event_tickers)
         and within(o.created_time, lo, hi)
+        and on_shard(state, o.ticker, shard)
     ]
     selected = [o for o in listed if matches(o, status=status)]
     page, cursor = paginate(selected, lambda o: o.order_id, limit, query_str(ctx, "cursor"), listed)
-    return 200, {"orders": [ser.order_json(o) for o in page], "cursor": cursor}
+    return 200, {
+        "orders": [ser.order_json(o, shard_of(state, o.ticker)) for o in page],
+        "cursor": cursor,
+    }
 
 
 def _orders_by_index(
-    state: SimState, ctx: RequestContext, ledger: str, cutoff: float, limit: int
+    state: SimState,
+    ctx: RequestContext,
+    ledger: str,
+    cutoff: float,
+    limit: int,
+    *,
+    shard: int | None,
 ) -> tuple[int, Json | None]:
     """`GET /portfolio/orders` of one ledger, as the whole-list path answers it, walking the
     orders newest placed first and rebuilding only the page's archived ones; the archive is
@@ -321,10 +361,13 @@ def _orders_by_index(
         t, st, created, updated = stored.head(ref)
         if st != "resting" and updated < cutoff:
             return False  # the historical tier's
-        if event_tickers is not None:
-            market = markets.get(t)
-            if (market.event_ticker if market else None) not in event_tickers:
-                return False
+        market = markets.get(t)
+        if event_tickers is not None and (market.event_ticker if market else None) not in (
+            event_tickers
+        ):
+            return False
+        if shard is not None and (market.exchange_index if market else 0) != shard:
+            return False
         return (ticker is None or t == ticker) and within(created, lo, hi)
 
     def keep(ref: OrderRef) -> bool:
@@ -332,7 +375,11 @@ def _orders_by_index(
 
     cursor = query_str(ctx, "cursor")
     page, next_cursor = orders_page(orders, keep, cursor, limit, listed=listed, stored=stored)
-    return 200, {"orders": [ser.order_json(orders.record(r)) for r in page], "cursor": next_cursor}
+    listing = [orders.record(r) for r in page]
+    return 200, {
+        "orders": [ser.order_json(o, shard_of(state, o.ticker)) for o in listing],
+        "cursor": next_cursor,
+    }
 
 
 def handle_get_order(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
@@ -348,7 +395,7 @@ def handle_get_order(state: SimState, ctx: RequestContext) -> tuple[int, Json | 
             continue
         if archive.order(order):
             raise not_found()  # archived: only GET /historical/orders lists it
-        return 200, {"order": ser.order_json(order)}
+        return 200, {"order": ser.order_json(order, shard_of(state, order.ticker))}
     raise missing
 
 

@@ -14,7 +14,6 @@ from kalshi_cli.sim.server.routing import (
     Json,
     RequestContext,
     SimState,
-    other_shard,
     query_list,
     query_str,
 )
@@ -27,8 +26,7 @@ def handle_queue_positions(state: SimState, ctx: RequestContext) -> tuple[int, J
     exchange = state.exchange
     rows: list[Json] = []
     # SubaccountQueryDefaultPrimary ("Defaults to 0"): subaccount 0's orders unless one is named
-    ledgers = [] if other_shard(ctx) else read_ledgers(state, ctx, all_by_default=False)
-    for ledger in ledgers:
+    for ledger in read_ledgers(state, ctx, all_by_default=False):
         for order in exchange.accounts.resting_orders(ledger):
             if tickers is not None and order.ticker not in tickers:
                 continue

@@ -25,7 +25,7 @@ from kalshi_cli.sim.server.routing import (
     query_str,
     query_subaccount,
 )
-from kalshi_cli.vocabulary.units import fmt_dollars
+from kalshi_cli.vocabulary.units import ZERO, fmt_dollars
 
 MAX_SUBACCOUNT = 63
 
@@ -96,14 +96,17 @@ def _visible(ctx: RequestContext, numbers: list[int]) -> list[int]:
 # --------------------------------------------------------------------------------------------
 
 
-def _no_other_shard(body: Json) -> None:
-    shard = body.get("exchange_index")
-    if shard is not None and shard != 0:
-        raise bad_request("the simulator has exchange_index 0 only")
+def body_shard(state: SimState, body: Json) -> int:
+    """The shard a body's `exchange_index` names ("Defaults to 0"); 400 for one the exchange
+    does not run."""
+    shard: int = body.get("exchange_index") or 0
+    state.exchange.reference.check_shard(shard)
+    return shard
 
 
 def handle_create_subaccount(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    _no_other_shard(ctx.body or {})
+    # a subaccount holds a balance on every shard: the one named only has to exist
+    body_shard(state, ctx.body or {})
     if state.tier.name == "basic":
         # the spec: "available to all users on the Advanced API tier and above"
         raise bad_request("subaccounts need the Advanced API tier or above")
@@ -112,7 +115,7 @@ def handle_create_subaccount(state: SimState, ctx: RequestContext) -> tuple[int,
 
 def handle_transfer(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     body = ctx.body
-    _no_other_shard(body)
+    shard = body_shard(state, body)
     client_transfer_id = field_req(body, "client_transfer_id")
     try:
         uuid.UUID(client_transfer_id)
@@ -132,6 +135,7 @@ def handle_transfer(state: SimState, ctx: RequestContext) -> tuple[int, Json | N
         from_subaccount=source,
         to_subaccount=target,
         amount_cents=int(numbers["amount_cents"]),
+        exchange_index=shard,
     )
     return 200, {}
 
@@ -140,15 +144,17 @@ def handle_balances(state: SimState, ctx: RequestContext) -> tuple[int, Json | N
     user = ctx.account_id
     rows = []
     for n in _visible(ctx, state.exchange.subaccounts.subaccount_numbers(user)):
-        account = state.exchange.accounts.account(ledger_id(user, n))
-        rows.append(
-            {
-                "subaccount_number": n,
-                "exchange_index": 0,
-                "balance": fmt_dollars(account.balance),
-                "updated_ts": int(state.exchange.subaccounts.balance_updated(user, n)),
-            }
-        )
+        # a row per shard the subaccount has money on (shard 0 always)
+        balances = state.exchange.accounts.shard_balances(ledger_id(user, n))
+        for shard, balance in sorted({0: ZERO, **balances}.items()):
+            rows.append(
+                {
+                    "subaccount_number": n,
+                    "exchange_index": shard,
+                    "balance": fmt_dollars(balance),
+                    "updated_ts": int(state.exchange.subaccounts.balance_updated(user, n)),
+                }
+            )
     return 200, {"subaccount_balances": rows}
 
 
@@ -169,7 +175,7 @@ def handle_transfers(state: SimState, ctx: RequestContext) -> tuple[int, Json | 
                 "to_subaccount": t.to_subaccount,
                 "amount_cents": t.amount_cents,
                 "created_ts": int(t.created_ts),
-                "exchange_index": 0,
+                "exchange_index": t.exchange_index,
             }
             for t in page
         ],

@@ -1,0 +1,275 @@
+"""Exchange shards in the core: every market is on its event's shard, an account keeps a balance
+per shard, an order's cost, fees and collateral are checked and taken on its market's shard
+alone, a settlement pays there, and intra-exchange transfers move money between shards in
+steps, pending until due, journaled."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.sim.core.exchange import Exchange
+from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest, SimEvent, SimSeries, ledger_id
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
+from tests.conftest import STANDARD_FEES
+from tests.sim.test_core import market
+
+ON_0, ON_2 = "ZERO-A", "TWO-A"
+
+
+def exchange(journal: Path | None = None) -> Exchange:
+    ex = Exchange(ManualClock(), fees=STANDARD_FEES, journal=journal)
+    if ex.restored:
+        return ex
+    ex.reference.add_series(SimSeries("SER", "series"))
+    ex.reference.add_series(SimSeries("CRY", "crypto", exchange_index=2))
+    ex.reference.add_event(SimEvent("EV0", "SER", "on shard 0"))
+    ex.reference.add_event(SimEvent("EV2", "CRY", "on shard 2", exchange_index=2))
+    ex.add_market(market(ON_0, event_ticker="EV0"))
+    ex.add_market(market(ON_2, event_ticker="EV2", series_ticker="CRY"))
+    return ex
+
+
+def bid(ex: Exchange, who: str, ticker: str, price: str, count: str) -> None:
+    ex.desk.place_order(
+        who,
+        PlaceRequest(
+            ticker=ticker,
+            book_side=BookSide.BID,
+            price=D(price),
+            count=D(count),
+            time_in_force=TimeInForce.GTC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        ),
+    )
+
+
+def test_a_market_is_on_its_events_shard() -> None:
+    ex = exchange()
+    assert ex.reference.markets[ON_2].exchange_index == 2
+    assert ex.reference.markets[ON_0].exchange_index == 0
+    assert ex.reference.shards() == [0, 2]
+    with pytest.raises(ExchangeError, match="exchange_index 1 does not exist"):
+        ex.reference.check_shard(1)
+
+
+def test_an_order_is_checked_on_its_markets_shard_alone() -> None:
+    ex = exchange()
+    me = ex.accounts.create_account(key_id="me", public_key_pem="", cash_cents=100_00).account_id
+    with pytest.raises(ExchangeError) as refused:  # $100 on shard 0, nothing on shard 2
+        bid(ex, me, ON_2, "0.40", "1")
+    assert refused.value.code == "insufficient_balance"
+    ex.shard_transfers.start(
+        me,
+        source_subaccount=0,
+        destination_subaccount=0,
+        source_shard=0,
+        destination_shard=2,
+        amount_cents=5_00,
+    )
+    ex.shard_transfers.run_due(ex.reference.now())
+    bid(ex, me, ON_2, "0.40", "10")  # $4.00 held on shard 2 (no maker fee to reserve)
+    balances = ex.accounts.shard_balances(me)
+    assert balances[0] == D("95")
+    assert balances[2] == D("1")
+    with pytest.raises(ExchangeError) as refused:  # $95 on shard 0 does not cover it
+        bid(ex, me, ON_2, "0.40", "3")
+    assert refused.value.code == "insufficient_balance"
+    assert ex.accounts.account(me).balance == balances[0] + balances[2]
+    bid(ex, me, ON_0, "0.40", "10")  # shard 0's money is for shard 0's markets
+    assert ex.accounts.shard_balances(me)[2] == balances[2]
+
+
+def test_a_settlement_pays_on_the_markets_shard() -> None:
+    ex = exchange()
+    me = ex.accounts.create_account(key_id="me", public_key_pem="", cash_cents=0, shards=(2,))
+    other = ex.accounts.create_account(
+        key_id="o", public_key_pem="", cash_cents=100_00, shards=(2,)
+    )
+    ex.accounts.create_account(key_id="z", public_key_pem="", cash_cents=10_00)
+    ex.shard_transfers.delay_s = 0
+    # `me` has nothing: give it $10 on shard 2 from nowhere but the other's sale
+    ex.accounts.move_cash(me.account_id, 2, D("10"))
+    bid(ex, me.account_id, ON_2, "0.50", "4")
+    ex.desk.place_order(
+        other.account_id,
+        PlaceRequest(
+            ticker=ON_2,
+            book_side=BookSide.ASK,
+            price=D("0.50"),
+            count=D("4"),
+            time_in_force=TimeInForce.GTC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        ),
+    )
+    before = ex.accounts.shard_cash(me.account_id)
+    ex.settlement.settle(ON_2, "yes")
+    after = ex.accounts.shard_cash(me.account_id)
+    assert after[2] - before[2] == D("4")
+    assert 0 not in after
+
+
+def transfer(ex: Exchange, who: str, **route: int) -> str:
+    fields = {
+        "source_subaccount": 0,
+        "destination_subaccount": 0,
+        "source_shard": 0,
+        "destination_shard": 2,
+        "amount_cents": 10_00,
+    }
+    fields.update(route)
+    return ex.shard_transfers.start(who, **fields).transfer_id
+
+
+def test_a_cross_shard_transfer_is_pending_until_due_then_complete() -> None:
+    ex = exchange()
+    me = ex.accounts.create_account(key_id="me", public_key_pem="", cash_cents=100_00).account_id
+    ex.shard_transfers.delay_s = 5
+    made = transfer(ex, me)
+    [listed] = ex.shard_transfers.transfers(me)
+    assert (listed.transfer_id, listed.status) == (made, "pending")
+    assert ex.accounts.shard_cash(me) == {0: D("100")}  # nothing moved yet
+    assert ex.shard_transfers.run_due(ex.reference.now() + 4) == []
+    assert [t.transfer_id for t in ex.shard_transfers.run_due(ex.reference.now() + 5)] == [made]
+    assert listed.status == "complete"
+    assert ex.accounts.shard_cash(me) == {0: D("90"), 2: D("10")}
+
+
+def test_a_failed_later_step_leaves_the_money_in_the_primary_account() -> None:
+    """Subaccount 1 on shard 0 to subaccount 2 on shard 2: three steps; the third failing
+    leaves the money with the primary account on shard 2, the first two not undone."""
+    ex = exchange()
+    me = ex.accounts.create_account(key_id="me", public_key_pem="", cash_cents=100_00).account_id
+    one, two = ex.subaccounts.create_subaccount(me), ex.subaccounts.create_subaccount(me)
+    ex.accounts.move_cash(ledger_id(me, one), 0, D("20"))
+    ex.accounts.move_cash(me, 0, D("-20"))
+    transfer(ex, me, source_subaccount=one, destination_subaccount=two)
+    [run] = ex.shard_transfers.run_due(ex.reference.now(), fail_step=3)
+    assert (run.status, run.steps_done, run.failed_step) == ("complete", 2, 3)
+    assert ex.accounts.shard_cash(ledger_id(me, one)) == {0: D("10")}
+    assert ex.accounts.shard_cash(me) == {0: D("80"), 2: D("10")}
+    assert ex.accounts.shard_cash(ledger_id(me, two)) == {0: D("0")}
+    transfer(ex, me, source_subaccount=one, destination_subaccount=two)
+    ex.shard_transfers.run_due(ex.reference.now(), fail_step=2)  # the first step stays done
+    assert ex.accounts.shard_cash(ledger_id(me, one)) == {0: D("0")}
+    assert ex.accounts.shard_cash(me) == {0: D("90"), 2: D("10")}
+
+
+def test_a_transfer_within_a_shard_is_a_subaccount_transfer() -> None:
+    ex = exchange()
+    me = ex.accounts.create_account(key_id="me", public_key_pem="", cash_cents=100_00).account_id
+    one = ex.subaccounts.create_subaccount(me)
+    made = transfer(ex, me, destination_subaccount=one, destination_shard=0)
+    [listed] = ex.shard_transfers.transfers(me)
+    assert (listed.transfer_id, listed.status) == (made, "complete")
+    assert [t.transfer_id for t in ex.subaccounts.transfers(me)] == [made]
+    assert ex.accounts.shard_cash(ledger_id(me, one)) == {0: D("10")}
+
+
+def test_a_transfer_the_source_cannot_cover_is_refused() -> None:
+    ex = exchange()
+    me = ex.accounts.create_account(key_id="me", public_key_pem="", cash_cents=5_00).account_id
+    with pytest.raises(ExchangeError) as refused:
+        transfer(ex, me)
+    assert refused.value.code == "insufficient_balance"
+    assert ex.shard_transfers.transfers(me) == []
+    with pytest.raises(ExchangeError, match="exchange_index 3 does not exist"):
+        transfer(ex, me, amount_cents=1_00, destination_shard=3)
+
+
+def test_shards_and_transfers_come_back_through_the_journal_and_a_snapshot(
+    tmp_path: Path,
+) -> None:
+    journal = tmp_path / "exchange.journal"
+    ex = exchange(journal)
+    me = ex.accounts.create_account(key_id="me", public_key_pem="", cash_cents=100_00).account_id
+    one = ex.subaccounts.create_subaccount(me)
+    ex.shard_transfers.delay_s = 5
+    transfer(ex, me)  # runs before the snapshot
+    transfer(ex, me, destination_subaccount=one, destination_shard=0)
+    ex.shard_transfers.run_due(ex.reference.now() + 5)
+    bid(ex, me, ON_2, "0.30", "10")
+    transfer(ex, me, amount_cents=7_00)  # still pending
+    expected = (
+        ex.accounts.shard_cash(me),
+        dict(ex.accounts.states[me].held_on),
+        [(t.transfer_id, t.status) for t in ex.shard_transfers.transfers(me)],
+    )
+    ex.close()
+    for compact in (False, True):
+        again = exchange(journal)
+        assert again.restored
+        got = (
+            again.accounts.shard_cash(me),
+            dict(again.accounts.states[me].held_on),
+            [(t.transfer_id, t.status) for t in again.shard_transfers.transfers(me)],
+        )
+        assert got == expected
+        assert again.reference.markets[ON_2].exchange_index == 2
+        if compact:
+            again.shard_transfers.run_due(again.reference.now() + 60)
+            assert again.accounts.shard_cash(me)[2] == expected[0][2] + D("7")
+        else:
+            again.compact()
+        again.close()
+
+
+def test_a_rebalance_moves_the_sweepable_balance_to_the_allocation() -> None:
+    """$100 on shard 0 with $4.00 held for a resting order there; 25% to shard 0, 75% to
+    shard 2, the reservation `sum` leaving the order's margin beside it: of the $92 sweepable
+    (100 - 4 held - 4 reserved), $23 stays and $69 moves; then the allocation cleared, nothing
+    moves again."""
+    ex = exchange()
+    me = ex.accounts.create_account(key_id="me", public_key_pem="", cash_cents=100_00).account_id
+    bid(ex, me, ON_0, "0.40", "10")
+    ex.shard_transfers.rebalance_s = 60
+    ex.shard_transfers.set_allocation(me, [(0, 25), (2, 75)], "sum")
+    now = ex.reference.now()
+    ex.shard_transfers.rebalance_due(now + 60)
+    assert ex.accounts.shard_cash(me) == {0: D("31"), 2: D("69")}
+    assert ex.accounts.shard_balances(me) == {0: D("27"), 2: D("69")}
+    ex.shard_transfers.set_allocation(me, [(2, 100)], "none")
+    ex.shard_transfers.rebalance_due(now + 90)  # not due yet
+    assert ex.accounts.shard_cash(me)[2] == D("69")
+    ex.shard_transfers.rebalance_due(now + 120)  # `none`: all but what is held moves
+    assert ex.accounts.shard_cash(me) == {0: D("4"), 2: D("96")}
+    ex.shard_transfers.set_allocation(me, [])
+    ex.shard_transfers.rebalance_due(now + 180)
+    assert ex.accounts.shard_cash(me) == {0: D("4"), 2: D("96")}
+
+
+@pytest.mark.parametrize(
+    ("allocations", "reservation", "why"),
+    [
+        ([(0, 50), (2, 40)], "sum", "percentages must total 100"),
+        ([(0, 50), (1, 50)], "sum", "exchange_index 1 does not exist"),
+        ([(0, 50), (0, 50)], "sum", "each exchange_index at most once"),
+        ([(0, 100)], "all", "resting_margin_reservation must be none, max or sum"),
+    ],
+)
+def test_an_allocation_that_is_not_one_is_refused(
+    allocations: list[tuple[int, int]], reservation: str, why: str
+) -> None:
+    ex = exchange()
+    me = ex.accounts.create_account(key_id="me", public_key_pem="", cash_cents=100_00).account_id
+    with pytest.raises(ExchangeError, match=why):
+        ex.shard_transfers.set_allocation(me, allocations, reservation)
+    assert ex.shard_transfers.allocation(me).allocations == []
+
+
+def test_an_allocation_and_its_rebalance_come_back_through_the_journal(tmp_path: Path) -> None:
+    journal = tmp_path / "exchange.journal"
+    ex = exchange(journal)
+    me = ex.accounts.create_account(key_id="me", public_key_pem="", cash_cents=100_00).account_id
+    ex.shard_transfers.set_allocation(me, [(0, 40), (2, 60)], "max")
+    ex.shard_transfers.rebalance_due(ex.reference.now() + 60)
+    assert ex.accounts.shard_cash(me) == {0: D("40"), 2: D("60")}
+    ex.close()
+    again = exchange(journal)
+    assert again.accounts.shard_cash(me) == {0: D("40"), 2: D("60")}
+    assert again.shard_transfers.allocation(me).allocations == [(0, 40), (2, 60)]
+    assert again.shard_transfers.allocation(me).reservation == "max"
+    again.close()
