@@ -60,6 +60,9 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("each owner's part", {"services.owner_parts"}),
     ("a loop's strategies as status shows them", {"services.loop_strategies"}),
     ("reconciliation", {"services.reconcile"}),
+    # one pre-trade account for every order path: below the loop, `kalshi order` and the
+    # assistant, which hand it their view (ARCHITECTURE.md, 6.5)
+    ("the pre-trade account", {"services.pretrade"}),
     (
         "services",
         {

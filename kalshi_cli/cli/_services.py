@@ -99,8 +99,8 @@ def open_kill_switch_store(app: AppContext, say: Callable[[str], None]) -> Store
 
 
 def order_limits(app: AppContext) -> RiskLimits:
-    """The account's limits every order meets (`risk:`, `runner.config.load_risk_limits`)."""
-    from kalshi_cli.runner.config import load_risk_limits
+    """The account's limits every order meets (`risk:`, `pretrade.settings.load_risk_limits`)."""
+    from kalshi_cli.services.pretrade.settings import load_risk_limits
 
     return load_risk_limits(app.settings().config_path)
 

@@ -87,8 +87,8 @@ def positions_command(
 
     Example: kalshi positions --format csv > positions.csv
     """
-    from kalshi_cli.runner.config import load_risk_limits
     from kalshi_cli.services.positions import event_rows, mark_to_market, open_caught_up
+    from kalshi_cli.services.pretrade.settings import load_risk_limits
     from kalshi_cli.store.paper import paper_note
     from kalshi_cli.vocabulary.clock import SystemClock
 

@@ -37,6 +37,8 @@ from kalshi_cli.risk.rules import (
     RiskContext,
     Rule,
     SelfCrossRule,
+    ShardBalanceRule,
+    ShardBalances,
     StaleFeedRule,
     StopLossAtEntryRule,
     StopLossCooldownRule,
@@ -162,8 +164,9 @@ class RiskLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
 def limit_rules(limits: RiskLimits) -> tuple[Rule, ...]:
     """The rules that bound what one order may add to the account: `MAX_ORDER_SIZE`,
     `MAX_ORDER_COST`, `STRATEGY_BUDGET`, `POSITION_LIMIT` (counting resting orders),
-    `MAX_EXPOSURE` and `EVENT_LOSS`. They read only the intent and the context, so an order
-    placed outside a loop is held to the same rules from the same `risk:` section."""
+    `MAX_EXPOSURE`, `EVENT_LOSS` and `SHARD_BALANCE`. They read only the intent and the
+    context, so an order placed outside a loop is held to the same rules from the same `risk:`
+    section."""
     return (
         MaxOrderSizeRule(limits.max_order_count),
         MaxOrderCostRule(limits.max_order_cost),
@@ -171,6 +174,7 @@ def limit_rules(limits: RiskLimits) -> tuple[Rule, ...]:
         PositionLimitRule(limits.max_position_per_market),
         MaxExposureRule(limits.max_total_exposure),
         EventLossRule(limits.max_event_loss),
+        ShardBalanceRule(),
     )
 
 
@@ -402,6 +406,7 @@ class RiskEngine:
         in_sync: bool = True,
         owned: Owned | None = None,
         event: EventBook | None = None,
+        shard: ShardBalances | None = None,
     ) -> RiskContext:
         """A context for now, with the trading state read fresh from the trading records.
         `total_exposure` is `sum(p.exposure() for p in every market's PositionView)`;
@@ -418,6 +423,7 @@ class RiskEngine:
             fee_rates=self.fee_rates(position.ticker, now),
             book=self.books(position.ticker),
             event=event,
+            shard=shard,
         )
 
     def priced(self, intent: Intent) -> Intent:

@@ -15,8 +15,8 @@ window holds adding orders from its lead time on, and every order inside it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from decimal import Decimal
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
@@ -58,6 +58,7 @@ class Code(StrEnum):
     STOP_LOSS_COOLDOWN = "STOP_LOSS_COOLDOWN"
     STOP_LOSS_AT_ENTRY = "STOP_LOSS_AT_ENTRY"
     EVENT_LOSS = "EVENT_LOSS"
+    SHARD_BALANCE = "SHARD_BALANCE"
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,20 @@ class About:
         return ", ".join(n if "." in n else f"risk.{n}" for n in self.names.split(", ") if n)
 
 
+@dataclass(frozen=True)
+class ShardBalances:
+    """The order's market's exchange shard (`exchange_index`) and each shard's balance as the
+    exchange last told it (`balance_breakdown`), less what orders judged before it in the same
+    batch may spend there (`spent`)."""
+
+    shard: int
+    balances: Mapping[int, Decimal]
+    spent: Mapping[int, Decimal] = field(default_factory=dict)
+
+    def available(self, shard: int) -> Decimal:
+        return self.balances.get(shard, ZERO) - self.spent.get(shard, ZERO)
+
+
 # every rule allows almost every order: one frozen verdict a code, not eleven new ones an order
 _ALLOWED = {code: Verdict(True, code) for code in Code}
 
@@ -112,6 +127,8 @@ class RiskContext:
     book: Orderbook | None = None  # the market's book, as the stop-loss reads it
     # the market's event, when a limit on its loss is set (risk/event_loss.py)
     event: EventBook | None = None
+    # the market's shard and each shard's balance (None: not known, the exchange's to hold)
+    shard: ShardBalances | None = None
 
 
 class Rule(Protocol):
@@ -525,3 +542,60 @@ class EventLossRule:
                 f"{fmt_money(after.pnl)} ({after.name}), past the limit of {fmt_money(-limit)}",
             )
         return _ALLOWED[self.code]
+
+
+def opening_cost(intent: Intent, view: PositionView) -> Decimal:
+    """What an order can commit: the contracts it opens (those that close a position held on
+    the other side, as the exchange holds it, release money) x the price of the side it adds
+    (a sale of YES at 0.05 opens NO at 0.95). A reduce-only exit opens nothing."""
+    if intent.reduce_only:
+        return ZERO
+    price = intent.price if intent.action is Action.BUY else ONE - intent.price
+    held, _ = view.held_at_exchange()
+    closable = max(-held if intent.book_side is BookSide.BID else held, ZERO)
+    return max(intent.count - closable, ZERO) * price
+
+
+def _cents_up(amount: Decimal) -> Decimal:
+    return amount.quantize(Decimal("0.01"), rounding=ROUND_CEILING)
+
+
+class ShardBalanceRule:
+    """Kalshi runs several matching engines (exchange shards), each with its own balance, and
+    checks an order's collateral inside its market's shard: an order whose cost
+    (`opening_cost`) is over what its market's shard holds is refused before it is sent, naming
+    the `kalshi shard move` that would cover it. With no shard balances told (a key restricted
+    to a subaccount), or no money on any other shard (an account of one shard), the balance
+    check and the exchange hold the order to the balance alone."""
+
+    code = Code.SHARD_BALANCE
+    about = About(
+        "shard balance",
+        "an order's cost within its market's shard's balance",
+        "",
+        "move money to the market's shard with `kalshi shard move`",
+    )
+
+    def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
+        shards = ctx.shard
+        if shards is None:
+            return _ALLOWED[self.code]
+        need = opening_cost(intent, ctx.position)
+        here = shards.shard
+        have = shards.available(here)
+        others = [n for n in sorted(shards.balances) if n != here]
+        # with no money on another shard, the shard's balance is the account's: the balance
+        # check (INSUFFICIENT_BALANCE) or the exchange says so, as for an account of one shard
+        if need <= have or not any(shards.available(n) > 0 for n in others):
+            return _ALLOWED[self.code]
+        short = _cents_up(need - have)
+        source = max(others, key=shards.available, default=None)
+        if source is not None and shards.available(source) >= short:
+            move = f"`kalshi shard move {short} --from {source} --to {here}` would cover it"
+        else:
+            move = f"no other shard holds {fmt_money(short)}: fund shard {here}"
+        return _deny(
+            self.code,
+            f"{intent.ticker} trades on shard {here}: the order needs {fmt_money(need)}, "
+            f"shard {here} holds {fmt_money(max(have, ZERO))}; {move}",
+        )

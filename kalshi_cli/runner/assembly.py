@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.risk.budget import Budget
 from kalshi_cli.risk.engine import ORDER_RATE_WINDOW_S, RiskEngine
-from kalshi_cli.runner.books.budgets import Budgets
 from kalshi_cli.runner.books.fees import load_fees
 from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.runner.books.records import LoopTradingRecords
@@ -62,11 +61,18 @@ from kalshi_cli.runner.preflight import (
     reconcile,
 )
 from kalshi_cli.services.orders.context import known_market
+from kalshi_cli.services.pretrade.budgets import Budgets
+from kalshi_cli.services.pretrade.loop import (
+    LoopAccount,
+    event_reader,
+    loop_account,
+    mutually_exclusive,
+)
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S, landing_wait_s
 from kalshi_cli.strategies import get_strategy
 from kalshi_cli.strategy_api import MarketTerms
 from kalshi_cli.vocabulary.errors import UsageError
-from kalshi_cli.vocabulary.models import FeeModel, FeeModelError, Market
+from kalshi_cli.vocabulary.models import FeeModelError, Market
 from kalshi_cli.vocabulary.owners import STOP_LOSS
 from kalshi_cli.vocabulary.units import fmt_count
 
@@ -78,8 +84,9 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.loop.alerting import TradeAlerts
     from kalshi_cli.runner.ports import LoopParts, MarketFeed
     from kalshi_cli.services.orders.context import MarketRead, OrderClient
-    from kalshi_cli.services.orders.limits import PreTradeChecks
     from kalshi_cli.services.orders.place import OrderService
+    from kalshi_cli.services.pretrade.events import EventReader
+    from kalshi_cli.services.pretrade.holdings import AccountHoldings
     from kalshi_cli.store import Store
     from kalshi_cli.venue import LocalVenue
     from kalshi_cli.vocabulary.clock import Clock
@@ -95,7 +102,7 @@ def assemble_loop(
     portfolio: Portfolio,
     settings: LoopSettings,
     groups: Mapping[str, EventGroup] | None = None,
-    events: Mapping[str, EventTerms] | None = None,
+    account: LoopAccount | None = None,
     elsewhere: ElsewhereViews,
     on_halted: Callable[[], None] | None = None,
 ) -> TradeLoop:
@@ -104,7 +111,8 @@ def assemble_loop(
     dispatch that parks its markets, the gate, the heartbeat, the executor's chain and the
     loop's own orders, the executor, then the parts of a market's turn and of the watch.
     `groups`: ticker -> its mutually exclusive event's selected markets (`find_events`);
-    `events`: ticker -> its event as the limit on an event's loss reads it (`load_events`);
+    `account`: what the loop's orders are judged against beyond its view, its events and its
+    shards' balances (services/pretrade/loop.py `loop_account`);
     `elsewhere`: what the account holds in their markets the loop does not trade
     (`held_elsewhere`)."""
     client, feed, clock, log, alerts = (
@@ -142,7 +150,10 @@ def assemble_loop(
     # each strategy's own budget (trade.budgets): the risk engine reads what it owns
     names = frozenset(lineup.names)
     owner = partial(owner_among, names)
-    budgets = Budgets(settings.budgets, portfolio, owner, events) if settings.budgets else None
+    account = account or LoopAccount()
+    budgets = (
+        Budgets(settings.budgets, portfolio, owner, account.events) if settings.budgets else None
+    )
     counters = Counters()
     stopped: dict[str, str] = {}  # strategy -> why, until resumed (runner/loop/strategy_stops.py)
     heartbeat = Heartbeat(
@@ -201,7 +212,7 @@ def assemble_loop(
         outbox=chain.outbox,
         threaded=dispatch.threaded,
         budgets=budgets,
-        events=events,
+        account=account,
         elsewhere=elsewhere,
         # a replacement is cut again to its strategy's own part once its cancels are booked
         room=own.room,
@@ -491,14 +502,16 @@ def build_loop(
     )
     budgets = config.settings.budgets.values()
     orders = OrderService(parts.client, parts.store, clock=parts.clock, read_lag_s=parts.read_lag_s)
-    events: dict[str, EventTerms] = {}
-    if limits.max_event_loss is not None or any(b.max_event_loss for b in budgets):
-        events = load_events(parts.client, markets, portfolio.fees.get)
+    # each event read once, for both of its readings (the limit on its loss, the groups of
+    # its mutually exclusive markets), and the balance once (services/pretrade/loop.py)
+    reader = event_reader(parts.client)
+    holdings = orders.checks.account.holdings
+    account = loop_account(
+        reader, holdings, limits, budgets=budgets, markets=markets, fees=portfolio.fees.get
+    )
     # a strategy owns nothing outside the loop's markets: only the account's limit reads what
     # is held there
-    elsewhere = held_elsewhere(
-        events if limits.max_event_loss is not None else {}, orders.checks, parts
-    )
+    elsewhere = held_elsewhere(account.events if account.account_limited else {}, holdings, parts)
     # the exchange's positions the start compares with are the client's subaccount's (else 0)
     fills = rebuild(parts.store, portfolio, subaccount)
     follow_held_untraded(parts.feed, portfolio)
@@ -544,8 +557,8 @@ def build_loop(
         records=records,
         portfolio=portfolio,
         settings=parts.adjust(settings) if parts.adjust is not None else settings,
-        groups=find_events(parts.client, markets) if lineup.any("uses_events") else {},
-        events=events,
+        groups=find_events(reader, markets) if lineup.any("uses_events") else {},
+        account=account,
         elsewhere=elsewhere,
         on_halted=on_halted,
     )
@@ -724,25 +737,8 @@ def _stop_losses(parts: Parts, cooldown_s: float, subaccount: int) -> dict[str, 
     return {order.ticker: order.created_at for order in orders}
 
 
-def load_events(
-    client: LoopParts, markets: list[Market], fees: Callable[[str], FeeModel | None]
-) -> dict[str, EventTerms]:
-    """Ticker -> its event as the limit on an event's loss reads it, each event read once."""
-    from kalshi_cli.risk.event_loss import event_terms
-
-    events = {
-        name: event_terms(
-            client.markets.get_event(name, with_nested_markets=False),
-            fees,
-            {m.ticker: m.raw for m in own},
-        )
-        for name, own in _by_event(markets).items()
-    }
-    return {m.ticker: events[m.event_ticker] for m in markets}
-
-
 def held_elsewhere(
-    events: Mapping[str, EventTerms], checks: PreTradeChecks, parts: Parts
+    events: Mapping[str, EventTerms], checks: AccountHoldings, parts: Parts
 ) -> ElsewhereViews:
     """What the account holds in the markets of the loop's `events` that it does not trade (one
     closed awaiting its result, one left out of the selection): they settle with the event. Read
@@ -774,7 +770,7 @@ def held_elsewhere(
     )
 
 
-def find_events(client: LoopParts, markets: list[Market]) -> dict[str, EventGroup]:
+def find_events(reader: EventReader, markets: list[Market]) -> dict[str, EventGroup]:
     """Ticker -> its event's selected markets, for events of two or more selected markets that
     the exchange flags `mutually_exclusive` (at most one of them settles YES); each group says
     whether it holds every market the event lists. One event read per such event: a market
@@ -784,10 +780,9 @@ def find_events(client: LoopParts, markets: list[Market]) -> dict[str, EventGrou
         tickers = [m.ticker for m in own]
         if len(tickers) < 2:
             continue
-        answer = client.markets.get_event(event_ticker, with_nested_markets=False)
-        if answer.get("event", {}).get("mutually_exclusive") is not True:
+        exclusive, listed = mutually_exclusive(reader, event_ticker)
+        if not exclusive:
             continue
-        listed = {m.get("ticker") for m in answer.get("markets", [])}
         group = EventGroup(event_ticker, tuple(sorted(tickers)), listed == set(tickers))
         groups.update(dict.fromkeys(tickers, group))
     return groups

@@ -303,28 +303,8 @@ def choose_lineup(
             "name a strategy to run",
             hint="--strategy NAME (repeat it to run several), or trade.strategies in the config",
         )
-    files: dict[str, Path] = {}
-    for value in params:
-        name, eq, path = value.partition("=")
-        if not eq or not name or "/" in name:
-            if len(given) != 1:
-                raise UsageError(
-                    f"--params {value}: with several strategies, say whose: --params NAME=FILE",
-                    hint="e.g. --params market-maker=mm.yaml --params spike=spike.yaml",
-                )
-            name, path = given[0], value
-        files[name] = Path(path).expanduser()
-    choices = []
-    for spec in given:
-        strategy = config.strategy(spec)
-        found = [files.pop(n) for n in sorted({spec, strategy.name}) if n in files]
-        if len(found) > 1:
-            raise UsageError(f"--params names the strategy {spec} twice")
-        if found and found[0].is_dir():
-            raise UsageError(f"--params {found[0]}: a directory, not a YAML file")
-        config.params_for(strategy, found[0] if found else None)
-        choices.append(StrategyChoice(strategy.spec or strategy.name, found[0] if found else None,
-                                      strategy))  # fmt: skip
+    files = _params_files(params, given)
+    choices = [_choice(config, spec, files) for spec in given]
     if files:
         raise UsageError(
             f"--params {next(iter(files))}=...: no --strategy of that name",
@@ -338,6 +318,35 @@ def choose_lineup(
             hint="name each strategy once",
         )
     return _with_budgets(config, budgets, names), tuple(choices)
+
+
+def _params_files(params: Sequence[str], given: Sequence[str]) -> dict[str, Path]:
+    """Each `--params` by the name it is for: FILE with one strategy, NAME=FILE with any."""
+    files: dict[str, Path] = {}
+    for value in params:
+        name, eq, path = value.partition("=")
+        if not eq or not name or "/" in name:
+            if len(given) != 1:
+                raise UsageError(
+                    f"--params {value}: with several strategies, say whose: --params NAME=FILE",
+                    hint="e.g. --params market-maker=mm.yaml --params spike=spike.yaml",
+                )
+            name, path = given[0], value
+        files[name] = Path(path).expanduser()
+    return files
+
+
+def _choice(config: TradeConfig, spec: str, files: dict[str, Path]) -> StrategyChoice:
+    """`--strategy SPEC` resolved once, with the params file of its name taken out of
+    `files` (by the spec as given or the strategy's name), its params validated."""
+    strategy = config.strategy(spec)
+    found = [files.pop(n) for n in sorted({spec, strategy.name}) if n in files]
+    if len(found) > 1:
+        raise UsageError(f"--params names the strategy {spec} twice")
+    if found and found[0].is_dir():
+        raise UsageError(f"--params {found[0]}: a directory, not a YAML file")
+    config.params_for(strategy, found[0] if found else None)
+    return StrategyChoice(strategy.spec or strategy.name, found[0] if found else None, strategy)
 
 
 def _with_budgets(config: TradeConfig, given: Sequence[str], names: list[str]) -> TradeConfig:
@@ -401,26 +410,6 @@ def load_trade_config(path: Path | None, lookup: StrategyLookup | None = None) -
 
     check_section(document)
     return config
-
-
-def load_risk_limits(path: Path | None) -> RiskLimits:
-    """The account's risk limits from the config file (`risk:` with the deprecated `limits:`
-    folded in, `config.risk_section`), checked as the loop checks them: what every order is
-    held to, the loop's, `kalshi order`'s and the assistant's."""
-    from kalshi_cli.config import read_sections, risk_section
-    from kalshi_cli.risk.engine import RiskLimits
-
-    return RiskLimits.from_config(_risk(risk_section(read_sections(path))))
-
-
-def load_budgets(path: Path | None) -> dict[str, Budget]:
-    """The strategies' own budgets from the config file (`trade.budgets`, checked as the loop
-    checks them), for the orders placed outside a loop under a strategy's name (the
-    assistant's, `kalshi mcp`)."""
-    from kalshi_cli.config import lineup_entries, read_sections, section
-
-    trade = section(lineup_entries(read_sections(path)), "trade")
-    return dict(TradeConfig(trade=_trade(trade)).settings.budgets)
 
 
 def _strategies(

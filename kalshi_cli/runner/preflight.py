@@ -304,7 +304,7 @@ def key_subaccount(client: KalshiClient, options: TradeOptions) -> tuple[int | N
     it cannot be told; None when not asked (a paper session). An exchange that could not answer
     refuses the start. A restricted key's orders and reads are its subaccount's, so the loop
     books there."""
-    from kalshi_cli.services.orders.context import order_subaccount
+    from kalshi_cli.services.pretrade.holdings import order_subaccount
 
     if options.subaccount is not None or options.paper:
         return None

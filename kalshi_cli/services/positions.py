@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.services.orders.context import order_subaccount
 from kalshi_cli.services.orders.limits import Exposure
 from kalshi_cli.services.pnl import MarketPnl, PnlEngine, summarize_store
+from kalshi_cli.services.pretrade.holdings import order_subaccount
 from kalshi_cli.vocabulary.errors import NotFoundError
 from kalshi_cli.vocabulary.models import Orderbook, Position
 from kalshi_cli.vocabulary.units import ZERO, BookSide, Side, fmt_count, fmt_dollars, side_held

@@ -234,6 +234,9 @@ class Market(Answer, frozen=True, kw_only=True):
     # `settlement_floor` or above, so a NO result still pays YES the floor and NO the rest)
     settlement_bounds_type: str = "default"
     settlement_floor: Decimal | None = field(default=None, name="settlement_floor_dollars")
+    # 3.31.0: the exchange shard (matching engine) the market trades on, whose balance its
+    # orders are held to; None: the answer does not say
+    exchange_index: int | None = None
 
     def __post_init__(self) -> None:
         if not self.title:
@@ -643,6 +646,18 @@ class Settlement(Answer, frozen=True, kw_only=True):
         return cents_to_dollars(self.revenue_cents)
 
 
+class IndexedBalance(msgspec.Struct, frozen=True, kw_only=True):
+    """One exchange shard's part of a balance (`balance_breakdown`, openapi.yaml 3.31.0
+    `IndexedBalance`): what an order on that shard's markets can spend."""
+
+    exchange_index: int
+    balance: Decimal
+
+    def __post_init__(self) -> None:
+        if not self.balance.is_finite():
+            raise ValueError(f"a shard's `balance` is not a finite number: {self.balance}")
+
+
 class Balance(Answer, frozen=True, kw_only=True):
     """`balance` in dollars from `balance_dollars` (4 decimals: fees are charged to $0.0001, so
     the balance has sub-cent digits); the integer-cent `balance` truncates them and is used
@@ -655,6 +670,9 @@ class Balance(Answer, frozen=True, kw_only=True):
     # required by the spec, yet only shown: absent, it is unknown (None), never $0
     portfolio_value_cents: int | None = field(default=None, name="portfolio_value")
     updated_ts: int = 0
+    # each shard's balance; None: not told (the spec leaves it out for a subaccount-restricted
+    # key), never a shard with $0
+    balance_breakdown: tuple[IndexedBalance, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.balance_cents is None and self.balance_dollars is None:
@@ -667,6 +685,12 @@ class Balance(Answer, frozen=True, kw_only=True):
         if self.balance_dollars is not None:
             return self.balance_dollars
         return cents_to_dollars(self.balance_cents or 0)
+
+    def shards(self) -> dict[int, Decimal] | None:
+        """Each shard's balance by its `exchange_index` (None: the answer gave none)."""
+        if self.balance_breakdown is None:
+            return None
+        return {part.exchange_index: part.balance for part in self.balance_breakdown}
 
     @property
     def portfolio_value(self) -> Decimal | None:

@@ -327,7 +327,7 @@ def test_a_manual_order_meets_the_loops_position_limit_whichever_section_sets_it
     """One limit per market: the deprecated `limits:` key and `risk:` fold into the one the
     loop reads (the smaller holds), so a manual order of 8 the loop would refuse at 5 is
     refused too, by name of the key to raise."""
-    from kalshi_cli.runner.config import load_risk_limits
+    from kalshi_cli.services.pretrade.settings import load_risk_limits
 
     make_markets(prime, 1)
     config = tmp_path / "home" / "config.yaml"

@@ -84,7 +84,7 @@ def test_a_limit_past_what_the_rules_can_compute_with_is_refused_naming_it(
 def test_a_budget_key_spelt_wrong_is_refused_never_read_as_no_limit(tmp_path: Path) -> None:
     """`max_contract` for `max_contracts` would leave the strategy without its contracts limit:
     the config is refused, naming the key."""
-    from kalshi_cli.runner.config import load_budgets
+    from kalshi_cli.services.pretrade.settings import load_budgets
 
     path = tmp_path / "config.yaml"
     path.write_text("trade:\n  budgets:\n    spike:\n      max_contract: 5\n")

@@ -273,7 +273,7 @@ def test_codes_are_stable_strings():
         "HALTED", "SAFE_MODE", "REDUCING", "CIRCUIT_BREAKER", "STALE_FEED", "ORDER_RATE",
         "MAX_ORDER_SIZE", "MAX_ORDER_COST", "POSITION_LIMIT", "MAX_EXPOSURE", "MIN_EDGE",
         "MAINTENANCE", "SELF_CROSS", "STRATEGY_BUDGET", "STOP_LOSS_COOLDOWN", "STOP_LOSS_AT_ENTRY",
-        "EVENT_LOSS",
+        "EVENT_LOSS", "SHARD_BALANCE",
     }  # fmt: skip
 
 

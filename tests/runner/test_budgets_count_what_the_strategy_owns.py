@@ -1,9 +1,9 @@
-"""A strategy's budget (`trade.budgets.NAME`, runner/books/budgets.py) counts what the strategy owns
-and nothing else: its own part of each position, its own resting orders, the contracts its own
-orders filled that are not read yet, and its own orders on their way, in the market of the order
-and in every other market it is in. Another strategy's parts and orders in the same markets
-count toward the account's limits alone. Its daily loss limit stops it alone, at the limit
-exactly, until the UTC day ends."""
+"""A strategy's budget (`trade.budgets.NAME`, services/pretrade/budgets.py) counts what the strategy
+owns and nothing else: its own part of each position, its own resting orders, the contracts its own
+orders filled that are not read yet, and its own orders on their way, in the market of the order and
+in every other market it is in. Another strategy's parts and orders in the same markets count toward
+the account's limits alone. Its daily loss limit stops it alone, at the limit exactly, until the UTC
+day ends."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from pathlib import Path
 from kalshi_cli.risk.budget import Budget
 from kalshi_cli.risk.rules import RiskContext, StrategyBudgetRule, Verdict
 from kalshi_cli.risk.state import TradingState
-from kalshi_cli.runner.books.budgets import Budgets
 from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio, open_order
+from kalshi_cli.services.pretrade.budgets import Budgets
 from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.models import Market
 from kalshi_cli.vocabulary.owners import STOP_LOSS

@@ -14,9 +14,9 @@ import pytest
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.client.requests import CreateOrder
-from kalshi_cli.runner.config import load_risk_limits
 from kalshi_cli.services.orders.batch import place_batch
 from kalshi_cli.services.orders.place import OrderService
+from kalshi_cli.services.pretrade.settings import load_risk_limits
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
 from kalshi_cli.vocabulary.errors import ConfigError, OrderOutcomeUnknown

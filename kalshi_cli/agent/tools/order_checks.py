@@ -183,7 +183,7 @@ class OrderChecks:
         loop would), refuses an order or an amend of the assistant's (CIRCUIT_BREAKER) for the
         rest of the UTC day, even after a `kalshi resume`; a cancel and a decrease still go."""
         from kalshi_cli.risk.engine import CircuitBreaker, log_event
-        from kalshi_cli.runner.config import load_risk_limits
+        from kalshi_cli.services.pretrade.settings import load_risk_limits
 
         limit = load_risk_limits(self.access.settings().config_path).daily_loss_limit
         day = utc_day(self.clock.wall())
@@ -224,21 +224,23 @@ class OrderChecks:
     def _check_risk(self, store: Store, service: OrderService, intent: Intent) -> _RiskChecked:
         """The risk engine's own limit rules (`risk.limit_rules`, from the config's `risk:` and
         a budget of the assistant's name in `trade.budgets`) over the whole account as the
-        exchange shows it (`PreTradeChecks.account_views`): a denial refuses the order, by its
-        code, as it would refuse the loop's."""
+        exchange shows it, judged by the order service's pre-trade account (the context built
+        there, the event read there when a limit on its loss is set, the shard's balance): a
+        denial refuses the order, by its code, as it would refuse the loop's."""
         from kalshi_cli.agent.own_part import own_books
         from kalshi_cli.risk.engine import limit_rules
-        from kalshi_cli.risk.rules import RiskContext
         from kalshi_cli.risk.state import current_state
-        from kalshi_cli.runner.config import load_budgets, load_risk_limits
-        from kalshi_cli.services.orders.context import order_subaccount
-        from kalshi_cli.services.orders.limits import MarketReads
+        from kalshi_cli.services.pretrade.account import MarketReads, judge
+        from kalshi_cli.services.pretrade.holdings import order_subaccount
+        from kalshi_cli.services.pretrade.settings import load_budgets, load_risk_limits
         from kalshi_cli.vocabulary.decisions import PositionView
 
         config_path = self.access.settings().config_path
         limits = load_risk_limits(config_path)
         budget = load_budgets(config_path).get(self.config.strategy)
-        views = service.checks.account_views()
+        account = service.checks.account.held_to(limits)
+        reads = MarketReads()
+        views = account.views(reads)
         view = views.get(intent.ticker) or PositionView(intent.ticker)
         subaccount = order_subaccount(service.client) or 0
         # a budget counts every market; the own part, the order's market alone
@@ -249,28 +251,25 @@ class OrderChecks:
             account=views,
             ticker=None if budget is not None else intent.ticker,
         )
-        # the order's event, read only when a limit on its loss is set (risk/event_loss.py)
-        event = None
-        events: dict[str, EventTerms] = {}
-        if limits.max_event_loss is not None or (budget and budget.max_event_loss):
-            terms = service.checks.event_terms(intent.ticker, MarketReads())
-            events[intent.ticker] = terms
-            event = terms.book(lambda t: views.get(t) or PositionView(t))
-        context = RiskContext(
-            now=self.clock.wall(),
+        event = account.event_book(
+            intent.ticker, reads, lambda t: views.get(t) or PositionView(t), budget
+        )
+        events = {} if event is None else {intent.ticker: event.terms}
+        context = account.context(
+            view,
             state=current_state(store.trading),
-            position=view,
             total_exposure=sum((v.exposure() for v in views.values()), ZERO),
             owned=None if budget is None else self._owned(books, intent, budget, events),
             event=event,
+            shard=None if intent.reduce_only else account.shard(intent.ticker, reads),
         )
         rules = limit_rules(limits)
         # a denial names the key that sets its limit: a person may raise it, the assistant not
-        denials = [(r, v) for r in rules if not (v := r.check(intent, context)).allowed]
+        denials = judge(rules, intent, context)
         if denials:
             rule, verdict = denials[0]
             raise ValidationError(
-                "; ".join(f"{v.detail} ({r.about.keys})" for r, v in denials),
+                "; ".join(f"{v.detail} ({r.about.keys or r.about.hint})" for r, v in denials),
                 code=str(verdict.code),
                 hint=rule.about.hint,
             )
@@ -301,10 +300,10 @@ class OrderChecks:
         self, books: OwnBooks, intent: Intent, budget: Budget, events: Mapping[str, EventTerms]
     ) -> Owned:
         """What the assistant owns, for its budget in `trade.budgets`, counted as a loop counts
-        a strategy's (runner/books/budgets.py): its part of each position, built by its own fills in
-        the state file; its own orders there that rest, and those pending or of unknown
+        a strategy's (services/pretrade/budgets.py): its part of each position, built by its own
+        fills in the state file; its own orders there that rest, and those pending or of unknown
         outcome (they may land); and whether its own realized loss today stopped it."""
-        from kalshi_cli.runner.books.budgets import Budgets
+        from kalshi_cli.services.pretrade.budgets import Budgets
 
         name = self.config.strategy
         budgets = Budgets({name: budget}, books.portfolio, lambda o: o.strategy, events)

@@ -163,8 +163,8 @@ class ReadTools:
 
     def positions(self) -> dict[str, Any]:
         """Open positions marked to market (the bid and the mid), as `kalshi positions`."""
-        from kalshi_cli.runner.config import load_risk_limits
         from kalshi_cli.services.positions import mark_to_market, open_caught_up
+        from kalshi_cli.services.pretrade.settings import load_risk_limits
 
         settings = self.access.settings()
         limit = load_risk_limits(settings.config_path).max_position_per_market
@@ -220,8 +220,8 @@ class ReadTools:
         ] = "strategy",
     ) -> dict[str, Any]:
         """Realized P&L grouped by strategy, market or day, marked to market, as `kalshi pnl`."""
-        from kalshi_cli.runner.config import load_risk_limits
         from kalshi_cli.services.pnl_report import pnl_report
+        from kalshi_cli.services.pretrade.settings import load_risk_limits
 
         settings = self.access.settings()
 

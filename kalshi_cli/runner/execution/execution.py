@@ -10,7 +10,7 @@ sent through `execute_one`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -22,8 +22,7 @@ from kalshi_cli.vocabulary.units import ZERO
 if TYPE_CHECKING:
     from kalshi_cli.risk.budget import Owned
     from kalshi_cli.risk.engine import RiskEngine
-    from kalshi_cli.risk.event_loss import EventBook, EventTerms
-    from kalshi_cli.runner.books.budgets import Budgets
+    from kalshi_cli.risk.event_loss import EventBook
     from kalshi_cli.runner.execution.amends import Amends
     from kalshi_cli.runner.execution.answers import AnswerBook
     from kalshi_cli.runner.execution.cancels import Cancels
@@ -31,6 +30,8 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.fills import FillSync
     from kalshi_cli.runner.execution.outbox import Outbox
     from kalshi_cli.runner.execution.shared import Holds, Report
+    from kalshi_cli.services.pretrade.budgets import Budgets
+    from kalshi_cli.services.pretrade.loop import LoopAccount
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class LoopExecutor:
         threaded: bool,
         elsewhere: ElsewhereViews,
         budgets: Budgets | None = None,
-        events: Mapping[str, EventTerms] | None = None,
+        account: LoopAccount | None = None,
         room: Callable[[Intent], Decimal] | None = None,
         withheld: Callable[[Intent], str | None] = lambda intent: None,
         dry_run: bool = False,
@@ -69,9 +70,9 @@ class LoopExecutor:
         self.counters = report.counters
         # the strategies' own budgets (None: no strategy has one)
         self.budgets = budgets
-        # ticker -> its event, for the account's limit on an event's loss
-        # (runner/assembly.py `load_events`; empty: no such limit)
-        self._events = events or {}
+        # what an order is judged against beyond the loop's view: its event, when the account's
+        # limit on an event's loss is set, and its shard's balance (services/pretrade/loop.py)
+        self._account = account
         # what the account holds in their markets the loop does not trade
         # (runner/execution/elsewhere.py)
         self._elsewhere = elsewhere
@@ -324,6 +325,7 @@ class LoopExecutor:
             in_sync=in_sync,
             owned=self._owned(intent, self.outbox.pending()),
             event=self._event(intent.ticker),
+            shard=None if self._account is None else self._account.shard(intent.ticker),
         )
         if self._risk.evaluate(intent, ctx):
             self.counters.denied += 1
@@ -333,12 +335,11 @@ class LoopExecutor:
     def _event(self, ticker: str) -> EventBook | None:
         """The market's event, each market's pending orders counted as resting, when the
         account's limit on an event's loss is set (None: no event read, nothing to count)."""
-        terms = self._events.get(ticker) if self._risk.limits.max_event_loss is not None else None
-        if terms is None:
+        if self._account is None:
             return None
         queued, elsewhere = self.outbox.queued_view, self._elsewhere
         # a market of the event the loop does not trade: as the exchange holds it, last read
-        return terms.book(lambda t: elsewhere.view(t) or queued(t))
+        return self._account.event(ticker, lambda t: elsewhere.view(t) or queued(t))
 
     def _owned(self, intent: Intent, pending: Sequence[Intent]) -> Owned | None:
         """What the intent's strategy owns, for its budget (None: it has none): its orders

@@ -20,7 +20,6 @@ from kalshi_cli.vocabulary.clock import utc_day
 from kalshi_cli.vocabulary.units import fmt_money
 
 if TYPE_CHECKING:
-    from kalshi_cli.runner.books.budgets import Budgets
     from kalshi_cli.runner.books.eventlog import EventLog
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.books.records import LoopTradingRecords
@@ -32,6 +31,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.loop.settings import LoopSettings
     from kalshi_cli.runner.loop.shared import Tuning
     from kalshi_cli.runner.ports import MarketFeed
+    from kalshi_cli.services.pretrade.budgets import Budgets
     from kalshi_cli.vocabulary.clock import Clock
 
 

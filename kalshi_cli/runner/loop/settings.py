@@ -64,7 +64,7 @@ class LoopSettings:
     strategy_errors_window_s: float = STRATEGY_ERRORS_WINDOW_S
     # each `decide` on a worker under its deadline; False: on the loop's thread (a backtest)
     decide_deadline: bool = True
-    # each strategy's own budget, by name (`trade.budgets`; runner/books/budgets.py)
+    # each strategy's own budget, by name (`trade.budgets`; services/pretrade/budgets.py)
     budgets: Mapping[str, Budget] = field(default_factory=dict)
     # threads that make the loop's exchange calls off its deciding path
     # (runner/execution/dispatch.py); 0: each call made on the deciding thread, waited for (a

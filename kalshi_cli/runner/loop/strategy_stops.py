@@ -1,5 +1,5 @@
 """A strategy stopped alone, the others trading on: past its daily loss limit until the UTC day
-ends (its budget, runner/books/budgets.py), or, on a fault that persists or repeats, until
+ends (its budget, services/pretrade/budgets.py), or, on a fault that persists or repeats, until
 `kalshi resume --strategy`: its call still running at a turn one more deadline after it was late
 (stuck), `LATE_ANSWERS_STOP` late answers within `strategy_errors_window_s`, or
 `strategy_errors_stop` failed decisions within it in one market (runner/loop/market_pass.py
@@ -20,13 +20,13 @@ from kalshi_cli.strategies.deadline import MissedDeadline
 from kalshi_cli.strategy_api.strategy import raised_at
 
 if TYPE_CHECKING:
-    from kalshi_cli.runner.books.budgets import Budgets
     from kalshi_cli.runner.books.eventlog import EventLog
     from kalshi_cli.runner.execution.own_orders import OwnOrders
     from kalshi_cli.runner.loop.gate import MarketGate
     from kalshi_cli.runner.loop.lineup import Member
     from kalshi_cli.runner.loop.settings import LoopSettings
     from kalshi_cli.runner.loop.shared import Alert, Tuning
+    from kalshi_cli.services.pretrade.budgets import Budgets
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.decisions import Intent

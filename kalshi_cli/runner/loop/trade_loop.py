@@ -30,12 +30,12 @@ from kalshi_cli.vocabulary.decisions import PositionView
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from kalshi_cli.runner.books.budgets import Budgets
     from kalshi_cli.runner.loop.alerting import TradeAlerts
     from kalshi_cli.runner.loop.lineup import Lineup
     from kalshi_cli.runner.loop.settings import LoopSettings
     from kalshi_cli.runner.loop.shared import Tuning
     from kalshi_cli.runner.loop.summary import Summary
+    from kalshi_cli.services.pretrade.budgets import Budgets
     from kalshi_cli.store import Store
 
 WRITE_AHEAD_S = 1.0

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from kalshi_cli.risk.state import TradingState
 from kalshi_cli.services.fees import FeeMarketReads
+from kalshi_cli.services.pretrade.holdings import order_subaccount
 from kalshi_cli.services.reconcile import FillReads, OrderReads, ReconcileClient, apply_order
 from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.errors import (
@@ -263,15 +264,3 @@ def check_trading_state(state: str, reason: str, *, reduce_only: bool, what: str
             f"trading is {state} ({reason}); {what}",
             hint="`kalshi status` shows why; `kalshi resume` lifts it",
         )
-
-
-def order_subaccount(client: OrderClient, *, strict: bool = False) -> int | None:
-    """The subaccount an order placed now goes to: the client's, else the one its API key is
-    restricted to, else 0 (`own_subaccount`, client/subaccounts.py); None when that cannot be
-    told (`strict`: an exchange that could not answer raises its error). A client without
-    `own_subaccount` (the local venue's, a test's fake) has no key restrictions: 0."""
-    if client.subaccount is not None:
-        return client.subaccount
-    # the KalshiClient's key may be restricted; the protocol's other clients have no keys
-    find: Callable[..., int | None] | None = getattr(client, "own_subaccount", None)
-    return 0 if find is None else find(strict=strict)

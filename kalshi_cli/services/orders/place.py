@@ -18,7 +18,6 @@ from kalshi_cli.services.orders.cancel import OrderCancels
 from kalshi_cli.services.orders.context import (
     OrderContext,
     open_market,
-    order_subaccount,
     recording_allowed,
 )
 from kalshi_cli.services.orders.limits import (
@@ -26,6 +25,7 @@ from kalshi_cli.services.orders.limits import (
     PreTradeChecks,
     committed_price,
 )
+from kalshi_cli.services.pretrade.holdings import order_subaccount
 from kalshi_cli.services.reconcile import (
     DEFAULT_READ_LAG_S,
     ReconcileReport,

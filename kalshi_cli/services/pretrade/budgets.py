@@ -1,36 +1,58 @@
-"""The loop's budgets per strategy (`trade.budgets.NAME`, risk/budget.py): what each strategy owns,
-for the `STRATEGY_BUDGET` rule, and which strategies their daily loss limit stopped. A strategy's
-part of each position is the portfolio's (`Owners`); its orders decided and on their way, or of
-unknown outcome, count as resting, as for the account's rules.
+"""The budgets per strategy (`trade.budgets.NAME`, risk/budget.py): what each strategy owns, for
+the `STRATEGY_BUDGET` rule, and which strategies their daily loss limit stopped; the trade loop's
+strategies' and the assistant's alike. A strategy's part of each position is its books' (the
+loop's portfolio, the assistant's books rebuilt from the state file: `OwnedBooks`); its orders
+decided and on their way, or of unknown outcome, count as resting, as for the account's rules.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kalshi_cli.risk.budget import Budget, Owned
 from kalshi_cli.vocabulary.clock import utc_day
 from kalshi_cli.vocabulary.units import ZERO, fmt_money
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from kalshi_cli.risk.event_loss import EventTerms
-    from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio
-    from kalshi_cli.strategy_api import Intent, PositionView
+    from kalshi_cli.vocabulary.decisions import Intent, PositionView
+
+
+class OwnedBooks(Protocol):
+    """The books a strategy's own part is read from (the trade loop's `Portfolio`): each
+    owner's part of each market, the orders resting, those told filled and not read, and each
+    owner's realized P&L of a day."""
+
+    @property
+    def owners(self) -> Any: ...
+
+    @property
+    def orders(self) -> Mapping[str, Any]: ...
+
+    def owned_view(
+        self, ticker: str, owner: str, owner_of: Callable[[Any], str | None]
+    ) -> PositionView: ...
+
+    def resting(self, ticker: str) -> Iterable[Any]: ...
+
+    def unbooked_orders(self) -> Iterable[Any]: ...
 
 
 class Budgets:
     def __init__(
         self,
         budgets: Mapping[str, Budget],
-        portfolio: Portfolio,
-        owner: Callable[[OpenOrder], str | None],
+        portfolio: OwnedBooks,
+        owner: Callable[[Any], str | None],
         events: Mapping[str, EventTerms] | None = None,
     ) -> None:
         self.budgets = dict(budgets)
-        # ticker -> its event, for a budget's limit on an event's loss (runner/assembly.py
-        # `load_events`; empty: no such limit)
+        # ticker -> its event, for a budget's limit on an event's loss (`events.EventReader`;
+        # empty: no such limit)
         self._events = events or {}
         self._portfolio = portfolio
         self._owner = owner

@@ -1,0 +1,169 @@
+"""`SHARD_BALANCE` on every order path outside the loop: `kalshi order place`, `batch`, `amend` and
+`kalshi mcp` refuse an order whose cost is over its market's exchange shard's balance before
+anything is sent, naming the market, its shard, what it needs, what the shard holds and the
+`kalshi shard move` that would cover it (docs/risk.md "A shard's balance"). The simulator has
+one shard: the exchange's answers are given a second one here (the market on shard 2, the
+balance split between shards 0 and 2), as Kalshi answers (openapi.yaml 3.31.0)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal as D
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from kalshi_cli.agent.settings import load_agent_config
+from kalshi_cli.agent.tools import AgentTools
+from kalshi_cli.cli._context import AppContext
+from kalshi_cli.cli.mcp_cmd import CliAccess
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from tests.agent.test_agent_tools import environ, refused
+from tests.conftest import SimHarness
+from tests.prime_tier import Kalshi, connect
+
+T = "KXSHARD-26-T1"
+
+
+class OnShardTwo(httpx.BaseTransport):
+    """The simulator over loopback, but `T` trades on shard 2, which holds `on_two` of the
+    account's balance (shard 0 the rest)."""
+
+    def __init__(self, on_two: str) -> None:
+        self._inner = httpx.HTTPTransport()
+        self.on_two = D(on_two)
+        self.balance_reads = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self._inner.handle_request(request)
+        path = request.url.path
+        if request.method != "GET" or not (
+            path.endswith(f"/markets/{T}") or path.endswith("/portfolio/balance")
+        ):
+            return response
+        response.read()
+        body: dict[str, Any] = json.loads(response.content)
+        if path.endswith("/portfolio/balance"):
+            self.balance_reads += 1
+            total = D(body["balance_dollars"])
+            body["balance_breakdown"] = [
+                {"exchange_index": 0, "balance": str(total - self.on_two)},
+                {"exchange_index": 2, "balance": str(self.on_two)},
+            ]
+        else:
+            body["market"]["exchange_index"] = 2
+        return httpx.Response(response.status_code, json=body)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+@pytest.fixture
+def market(prime: SimHarness) -> str:
+    prime.create_market(T)
+    return T
+
+
+def _creates(prime: SimHarness) -> int:
+    return int(prime.stats()["order_create_requests"])
+
+
+def place(kalshi: Kalshi, prime: SimHarness, shards: OnShardTwo, count: str, price: str) -> Any:
+    return kalshi(
+        "order", "place", T, "--side", "yes", "--action", "buy", "--count", count,
+        "--price", price, client=lambda: connect(prime.account, transport=shards),
+    )  # fmt: skip
+
+
+def test_order_place_is_refused_past_its_shards_balance_naming_the_move(
+    prime: SimHarness, kalshi: Kalshi, market: str
+) -> None:
+    shards = OnShardTwo("1.50")
+    before = _creates(prime)
+    refused_ = place(kalshi, prime, shards, "10", "0.40")
+    assert refused_.exit_code == ExitCode.REJECTED, refused_.output
+    assert (
+        f"{T} trades on shard 2: the order needs $4.00, shard 2 holds $1.50; "
+        "`kalshi shard move 2.50 --from 0 --to 2` would cover it"
+    ) in " ".join(refused_.stderr.split())
+    assert _creates(prime) == before
+    # within the shard's balance it goes, with one balance read for the order
+    shards.on_two = D("4.00")
+    reads = shards.balance_reads
+    sent = place(kalshi, prime, shards, "10", "0.40")
+    assert sent.exit_code == 0, sent.output
+    assert _creates(prime) == before + 1
+    assert shards.balance_reads == reads + 1
+
+
+def test_a_batch_spends_its_shards_balance_row_by_row(
+    prime: SimHarness, kalshi: Kalshi, market: str, tmp_path: Path
+) -> None:
+    """$5.00 on shard 2: two rows of $3.00 each fit alone, not together; nothing is sent."""
+    shards = OnShardTwo("5.00")
+    rows = tmp_path / "orders.csv"
+    rows.write_text(
+        f"ticker,side,action,count,price\n{T},yes,buy,10,0.30\n{T},yes,buy,10,0.30\n",
+        encoding="utf-8",
+    )
+    before = _creates(prime)
+    result = kalshi(
+        "order", "batch", "--file", str(rows), "--yes",
+        client=lambda: connect(prime.account, transport=shards),
+    )  # fmt: skip
+    assert result.exit_code == ExitCode.REJECTED, result.output
+    assert "shard 2 holds $2.00" in result.stderr  # what the first row left
+    assert "orders.csv:3" in result.stderr
+    assert _creates(prime) == before
+    assert shards.balance_reads == 1  # one read for the whole batch
+
+
+def test_an_amend_counts_what_the_order_held_given_back(
+    prime: SimHarness, kalshi: Kalshi, market: str
+) -> None:
+    """YES 10 at $0.40 rests ($4.00 held) and shard 2 holds $1.00 more: a new price of $0.50
+    needs $5.00 of the $5.00 it then has; 20 contracts need $10.00."""
+    shards = OnShardTwo("5.00")
+    placed = place(kalshi, prime, shards, "10", "0.40")
+    assert placed.exit_code == 0, placed.output
+    with connect(prime.account) as client:
+        (order,) = client.orders.iter_orders(ticker=T, status="resting")
+    shards.on_two = D("1.00")
+    amend = partial(
+        kalshi, "order", "amend", order.order_id,
+        client=lambda: connect(prime.account, transport=shards),
+    )  # fmt: skip
+    grown = amend("--count", "20", "--yes")
+    assert grown.exit_code == ExitCode.REJECTED, grown.output
+    assert "the order needs $8.00, shard 2 holds $5.00" in " ".join(grown.stderr.split())
+    repriced = amend("--price", "0.50", "--yes")
+    assert repriced.exit_code == 0, repriced.output
+
+
+def test_the_assistants_order_is_refused_past_its_shards_balance(
+    prime: SimHarness, market: str, tmp_path: Path
+) -> None:
+    shards = OnShardTwo("1.50")
+    home = tmp_path / "mcp"
+    home.mkdir()
+    (home / "config.yaml").write_text("agent:\n  writes:\n    sim: true\n")
+    app = AppContext(
+        environ=environ(prime, home),
+        client_factory=lambda _app, _settings, _anonymous: connect(prime.account, transport=shards),
+    )
+    try:
+        config = load_agent_config(app.settings().config_path)
+        tools = AgentTools(CliAccess(app), config, clock=ManualClock(1_700_000_000.0))
+        preview = partial(
+            tools.orders.preview_order, T, side="yes", action="buy", count="10", price="0.40"
+        )
+        text = refused(preview, "REJECTED SHARD_BALANCE: ")
+        assert "`kalshi shard move 2.50 --from 0 --to 2` would cover it" in text, text
+        shards.on_two = D("4.00")
+        assert "SHARD_BALANCE" in preview()["checks"]["passed"]
+    finally:
+        app.close()
