@@ -63,6 +63,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     # one pre-trade account for every order path: below the loop, `kalshi order` and the
     # assistant, which hand it their view (ARCHITECTURE.md, 6.5)
     ("the pre-trade account", {"services.pretrade"}),
+    ("where the money and the markets are, by shard", {"services.shards"}),
     (
         "services",
         {

@@ -45,6 +45,8 @@ class Runbook(StrEnum):
     STRATEGY_STOPPED = "runbooks/16-strategy-stopped.md"
     STOP_LOSS = "runbooks/17-stop-loss-fired.md"
     STRATEGY_ERROR = "runbooks/18-strategy-error.md"
+    SHARD_BALANCE = "runbooks/19-shard-balance-low.md"
+    COLLATERAL_ON_SHARD = "runbooks/20-orders-refused-for-collateral-on-a-shard.md"
 
 
 # Every alert kind (a check's `check:NAME`, a trade loop event's name) -> its runbook: a new
@@ -58,6 +60,7 @@ RUNBOOKS: Mapping[str, Runbook] = {
     "check:feed": Runbook.STALE_FEED,
     "check:orders": Runbook.UNKNOWN_ORDERS,
     "check:exchange": Runbook.MAINTENANCE,
+    "check:balance": Runbook.SHARD_BALANCE,
     "circuit_breaker": Runbook.CIRCUIT_BREAKER,
     "safe_mode": Runbook.SAFE_MODE,
     "strategy_error": Runbook.STRATEGY_ERROR,

@@ -24,10 +24,20 @@ from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.units import MONEY_SHOWN
 
 LOCAL_CHECKS = ("heartbeat", "feed", "orders", "pnl")
-REMOTE_CHECKS = ("positions", "exposure", "api", "exchange")
+REMOTE_CHECKS = ("positions", "exposure", "api", "exchange", "balance")
 # the checks whose breach has a scope (which markets, which subaccounts)
 SCOPED_CHECKS = ("positions", "exposure")
-CHECK_NAMES = ("positions", "pnl", "heartbeat", "orders", "exposure", "api", "feed", "exchange")
+CHECK_NAMES = (
+    "positions",
+    "pnl",
+    "heartbeat",
+    "orders",
+    "exposure",
+    "api",
+    "feed",
+    "exchange",
+    "balance",
+)
 
 # Seconds one run may spend asking the exchange, all its checks together (`--deadline`,
 # checks/run.py). The cron wrapper's timeout is 120 s, and after the deadline a run may still

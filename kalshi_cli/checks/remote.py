@@ -1,6 +1,7 @@
-"""Checks that ask the exchange: positions, exposure, api and exchange. Positions and exposure are
-read from the exchange, not the state file (a check trusting the loop's books would miss the
-failures it exists for), against the risk limits on every subaccount. docs/checks.md.
+"""Checks that ask the exchange: positions, exposure, api, exchange and balance (by shard).
+Positions and exposure are read from the exchange, not the state file (a check trusting the
+loop's books would miss the failures it exists for), against the risk limits on every
+subaccount. docs/checks.md.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ from typing import TYPE_CHECKING, Any
 from kalshi_cli.checks import CheckResult, CheckStatus, PerfDatum
 from kalshi_cli.checks.local import Finding, grade_ceiling, graded, pct, plain
 from kalshi_cli.checks.thresholds import Thresholds
+from kalshi_cli.services.shards import ShardLine, describe_line, shard_lines
 from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.errors import AuthError, CredentialsError, KalshiError
 from kalshi_cli.vocabulary.units import ZERO, fmt_money
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.vocabulary.models import Position
+    from kalshi_cli.client.exchange import MaintenanceWindow
+    from kalshi_cli.vocabulary.models import ExchangeStatus, Market, Position
 
     Books = list[tuple[int | None, list[Position]]]
 
@@ -298,48 +301,129 @@ def _in(seconds: Decimal) -> str:
 
 def check_exchange(client: KalshiClient, th: Thresholds, now: float) -> CheckResult:
     """The next maintenance window against `warn`/`crit` seconds of notice (see the module
-    docstring); `now` is Unix seconds."""
-    warn, crit = th.need("exchange", "warn"), th.need("exchange", "crit")
+    docstring), then each exchange shard's trading; `now` is Unix seconds."""
     status = client.exchange.get_exchange_status()
-    try:
-        listed = client.exchange.get_exchange_schedule().maintenance_windows
-    except KalshiError:
-        if status.exchange_active:
-            raise  # the schedule is all it has to go on: UNKNOWN
-        listed = None  # the exchange says it is down: CRITICAL, whatever its schedule
-    windows = [w for w in listed or () if w.end.timestamp() > now]
-    current = next((w for w in windows if w.start.timestamp() <= now), None)
-    ahead = [w for w in windows if w.start.timestamp() > now]
-    perf = [] if listed is None else [PerfDatum("windows", len(windows), min=0)]
-    if ahead:
-        notice = Decimal(repr(ahead[0].start.timestamp() - now)).quantize(_MS)
+    windows = _maintenance_windows(client, status)
+    current, ahead = _current_and_ahead(windows, now)
+    perf = [] if windows is None else [PerfDatum("windows", len(windows or ()), min=0)]
+    notice = None if not ahead else Decimal(repr(ahead[0].start.timestamp() - now)).quantize(_MS)
+    if notice is not None:
+        warn, crit = th.need("exchange", "warn"), th.need("exchange", "crit")
         perf.insert(0, PerfDatum("next_maintenance", notice, warn, crit, 0, uom="s"))
     if current is not None or not status.exchange_active:
         resume = status.raw.get("exchange_estimated_resume_time")
         until = current.end.isoformat() if current is not None else resume or "unknown"
-        return CheckResult(
-            "exchange",
-            CheckStatus.CRITICAL,
-            f"exchange under maintenance until {until}; orders are refused",
-            perf,
-        )
+        text = f"exchange under maintenance until {until}; orders are refused"
+        return CheckResult("exchange", CheckStatus.CRITICAL, text, perf)
+    if notice is not None:
+        graded_window = _window_notice(ahead[0], notice, th, perf)
+        if graded_window is not None:
+            return graded_window
+    paused = _paused_shards(status)
+    if paused is not None:
+        return CheckResult("exchange", CheckStatus.WARNING, paused, perf, scope=paused)
     if ahead:
-        window = ahead[0]
-        notice = Decimal(repr(window.start.timestamp() - now)).quantize(_MS)
-        text = (
-            f"maintenance in {_in(notice)}: {window.start.isoformat()} to {window.end.isoformat()}"
-        )
-        if notice <= crit:
-            return CheckResult("exchange", CheckStatus.CRITICAL, text, perf)
-        if notice <= warn:
-            return CheckResult("exchange", CheckStatus.WARNING, text, perf)
-    if not status.trading_active:
-        return CheckResult("exchange", CheckStatus.WARNING, "exchange up, trading paused", perf)
-    if ahead:
-        return CheckResult(
-            "exchange",
-            CheckStatus.OK,
-            f"trading; next maintenance {ahead[0].start.isoformat()}",
-            perf,
-        )
+        text = f"trading; next maintenance {ahead[0].start.isoformat()}"
+        return CheckResult("exchange", CheckStatus.OK, text, perf)
     return CheckResult("exchange", CheckStatus.OK, "trading; no maintenance scheduled", perf)
+
+
+def _maintenance_windows(
+    client: KalshiClient, status: ExchangeStatus
+) -> list[MaintenanceWindow] | None:
+    """The scheduled windows; None when the schedule cannot be read and the exchange says it
+    is down (CRITICAL whatever its schedule). Unread while it says it is up: raised (UNKNOWN)."""
+    try:
+        return list(client.exchange.get_exchange_schedule().maintenance_windows)
+    except KalshiError:
+        if status.exchange_active:
+            raise  # the schedule is all it has to go on: UNKNOWN
+        return None
+
+
+def _current_and_ahead(
+    listed: list[MaintenanceWindow] | None, now: float
+) -> tuple[MaintenanceWindow | None, list[MaintenanceWindow]]:
+    """The window now open (if any) and those still to come, soonest first."""
+    windows = [w for w in listed or () if w.end.timestamp() > now]
+    current = next((w for w in windows if w.start.timestamp() <= now), None)
+    return current, [w for w in windows if w.start.timestamp() > now]
+
+
+def _window_notice(
+    window: MaintenanceWindow, notice: Decimal, th: Thresholds, perf: list[PerfDatum]
+) -> CheckResult | None:
+    """The next window graded by its notice: CRITICAL within `crit`, WARNING within `warn`,
+    None beyond."""
+    text = f"maintenance in {_in(notice)}: {window.start.isoformat()} to {window.end.isoformat()}"
+    if notice <= th.need("exchange", "crit"):
+        return CheckResult("exchange", CheckStatus.CRITICAL, text, perf)
+    if notice <= th.need("exchange", "warn"):
+        return CheckResult("exchange", CheckStatus.WARNING, text, perf)
+    return None
+
+
+def _paused_shards(status: ExchangeStatus) -> str | None:
+    """What says trading is paused: the shards whose `trading_active` is false, by index and
+    description; None when every shard trades."""
+    paused = [s for s in status.per_shard() if not (s.exchange_active and s.trading_active)]
+    if not paused:
+        return None
+    if not status.shards:
+        return "exchange up, trading paused"
+    named = ", ".join(
+        f"shard {s.exchange_index}" + (f" ({s.description})" if s.description else "")
+        for s in paused
+    )
+    return f"trading paused on {named}; orders for its markets are refused"
+
+
+def check_balance(
+    client: KalshiClient, th: Thresholds, floor: Decimal | None, markets: Sequence[Market]
+) -> CheckResult:
+    """Each shard the traded `markets` live on against the money it holds: WARNING below
+    `warn` dollars (default `floor`, risk.min_shard_balance), CRITICAL at or below `crit`
+    (default $0: nothing there can be bought). A shard no traded market lives on is shown,
+    never graded."""
+    warn = th.get("balance", "warn")
+    warn = floor if warn is None else warn
+    crit = th.need("balance", "crit")
+    balance = client.portfolio.get_balance()
+    lines = shard_lines(client.exchange.get_exchange_status(), balance, markets)
+    traded = [line for line in lines if line.markets]
+    unknown = [line for line in traded if line.balance is None]
+    if unknown:
+        raise KalshiError(
+            "the balance answer gave no split by shard (a key restricted to a subaccount?), so "
+            "what each traded shard holds is unknown"
+        )
+    perf = [_shard_perf(line, warn, crit) for line in lines]
+    findings = [f for f in (_shard_finding(line, warn, crit) for line in traded) if f]
+    shown = "; ".join(describe_line(line) for line in lines) or "no shard listed"
+    if not findings:
+        return CheckResult("balance", CheckStatus.OK, shown, perf)
+    result = graded("balance", findings, perf)
+    return replace(result, summary=f"{result.summary}; all shards: {shown}")
+
+
+def _shard_perf(line: ShardLine, warn: Decimal | None, crit: Decimal) -> PerfDatum:
+    """A shard's money; graded (its thresholds given) only where a traded market lives."""
+    held = plain(line.balance or ZERO)
+    if not line.markets:
+        return PerfDatum(f"shard_{line.exchange_index}", held, min=0)
+    shown_warn = None if warn is None else plain(warn)
+    return PerfDatum(f"shard_{line.exchange_index}", held, shown_warn, plain(crit), 0)
+
+
+def _shard_finding(line: ShardLine, warn: Decimal | None, crit: Decimal) -> Finding | None:
+    held = line.balance or ZERO
+    where = f"shard {line.exchange_index}"
+    if held <= crit:
+        markets = f"{len(line.markets)} traded market" + ("s" if len(line.markets) > 1 else "")
+        floor = "nothing" if crit <= ZERO else f"{fmt_money(crit)} or less"
+        text = f"{where} holds {floor} ({fmt_money(held)}): buys in its {markets} are refused"
+        return Finding(CheckStatus.CRITICAL, where, text)
+    if warn is not None and held < warn:
+        text = f"{where} holds {fmt_money(held)}, less than {fmt_money(warn)}"
+        return Finding(CheckStatus.WARNING, where, text)
+    return None

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.risk.engine import RiskLimits
     from kalshi_cli.store import StateFileLocked, Store
+    from kalshi_cli.vocabulary.models import Market
 
 SECTIONS = ("checks", "alerts", "risk")
 
@@ -90,6 +91,8 @@ class CheckInputs:
     subaccount: int | None = None
     # seconds `run_named` gives the checks that ask the exchange, all of them together
     deadline_s: float = DEFAULT_DEADLINE_S
+    # the markets the config trades (its `trade:` section), which `balance` grades shards by
+    traded: Callable[[KalshiClient], Sequence[Market]] | None = None
     _store: Store | None = field(default=None, init=False, repr=False)
     _opened: bool = field(default=False, init=False, repr=False)
 
@@ -138,6 +141,14 @@ def _exchange(inputs: CheckInputs) -> CheckResult:
     return check_exchange(inputs.exchange(), inputs.thresholds, inputs.clock.wall())
 
 
+def _balance(inputs: CheckInputs) -> CheckResult:
+    from kalshi_cli.checks.remote import check_balance
+
+    client = inputs.exchange()
+    markets = [] if inputs.traded is None else inputs.traded(client)
+    return check_balance(client, inputs.thresholds, inputs.limits.shard_floor, markets)
+
+
 def _positions(inputs: CheckInputs) -> CheckResult:
     from kalshi_cli.checks.remote import check_positions
 
@@ -166,6 +177,7 @@ RUNNERS: dict[str, Callable[[CheckInputs], CheckResult]] = {
     "exposure": _exposure,
     "api": _api,
     "exchange": _exchange,
+    "balance": _balance,
 }
 assert set(RUNNERS) == set(CHECK_NAMES)
 

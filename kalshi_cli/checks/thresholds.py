@@ -126,6 +126,16 @@ THRESHOLDS: tuple[Threshold, ...] = (
     _threshold(
         "exchange", "crit", "300", "seconds before the next maintenance window: CRITICAL within"
     ),
+    _threshold(
+        "balance",
+        "warn",
+        None,
+        "dollars a shard the config trades on holds: WARNING below (default: "
+        "risk.min_shard_balance, else one order at risk.max_order_cost, else off)",
+    ),
+    _threshold(
+        "balance", "crit", "0", "dollars a shard the config trades on holds: CRITICAL at or below"
+    ),
 )
 
 # (check, low key, high key, "ceiling" | "floor")
@@ -139,6 +149,7 @@ _PAIRS = (
     ("api", "skew_warn", "skew_crit", "ceiling"),
     ("pnl", "warn", "crit", "floor"),
     ("exchange", "warn", "crit", "floor"),
+    ("balance", "warn", "crit", "floor"),
     ("pnl", "total_warn", "total_crit", "floor"),
 )
 _SIGNED = {("pnl", "warn"), ("pnl", "crit"), ("pnl", "total_warn"), ("pnl", "total_crit")}

@@ -44,7 +44,11 @@ COMMANDS = (
     LazyCommand("markets", "markets", "List markets, filtered and sorted."),
     LazyCommand("market", "markets", "Show one market: prices, tick structure, rules, times."),
     LazyCommand("orderbook", "markets", "Show the order book: bids, implied asks, spread, mid."),
-    LazyCommand("balance", "portfolio", "Show the cash balance and the portfolio value."),
+    LazyCommand(
+        "balance",
+        "portfolio",
+        "Show the cash balance on each exchange shard, its total and the portfolio value.",
+    ),
     LazyCommand("positions", "portfolio", "List open positions, marked to market."),
     LazyCommand("fills", "portfolio", "List your fills, newest first."),
     LazyCommand("settlements", "portfolio", "List settled markets you held, with what each paid."),
@@ -110,6 +114,11 @@ COMMANDS = (
     LazyCommand("search", "browse", "Find series and open events by words in their title."),
     # subaccounts and API keys
     LazyCommand("subaccount", "subaccount_cmd", "List, create and fund subaccounts."),
+    LazyCommand(
+        "shard",
+        "shard_cmd",
+        "Exchange shards: your money and markets on each, moves between them, the allocation.",
+    ),
     LazyCommand("key", "key_cmd", "List, create, generate and delete API keys."),
     # RFQs and quotes
     LazyCommand("rfq", "rfq", "Requests for quote: ask makers for a price on a size."),

@@ -88,6 +88,8 @@ def event_json(event: dict[str, Any]) -> dict[str, Any]:
         "mutually_exclusive": event.get("mutually_exclusive"),
         "fee_type_override": event.get("fee_type_override"),
         "fee_multiplier_override": event.get("fee_multiplier_override"),
+        # the exchange shard every market of the event lives on
+        "exchange_index": event.get("exchange_index"),
     }
     if "markets" in event:
         document["markets"] = [
@@ -145,6 +147,7 @@ def render_event(out: Output, body: dict[str, Any]) -> None:
         ("title", str(event.get("title", ""))),
         ("subtitle", str(event.get("sub_title", ""))),
         ("mutually exclusive", "yes" if event.get("mutually_exclusive") else "no"),
+        ("shard", "-" if event.get("exchange_index") is None else str(event["exchange_index"])),
     ]
     if override_type is not None or multiplier is not None:
         # each half of an override stands alone, a null one the series' (FeeModel.from_api)

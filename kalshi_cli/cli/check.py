@@ -38,6 +38,7 @@ class CheckName(StrEnum):
     API = "api"
     FEED = "feed"
     EXCHANGE = "exchange"
+    BALANCE = "balance"
     ALL = "all"
 
 
@@ -71,7 +72,8 @@ def check_command(
     name: Annotated[
         CheckName,
         typer.Argument(
-            help="positions, pnl, heartbeat, orders, exposure, api, feed, exchange, or all.",
+            help="positions, pnl, heartbeat, orders, exposure, api, feed, exchange, balance, "
+            "or all.",
             case_sensitive=False,
         ),
     ],
@@ -180,7 +182,9 @@ class _Plan:
         """What the checks read: the state file, the thresholds, the risk limits, the clients,
         and how long they may ask the exchange."""
         from kalshi_cli.checks.run import CheckInputs
+        from kalshi_cli.runner.config import load_selection
 
+        config_path = self.settings.config_path
         return CheckInputs(
             state_path=self.settings.state,
             thresholds=self.thresholds,
@@ -189,6 +193,7 @@ class _Plan:
             anonymous_client=lambda: app.client(anonymous=True),
             subaccount=subaccount,
             deadline_s=deadline,
+            traded=lambda client: load_selection(config_path).markets(client),
         )
 
 

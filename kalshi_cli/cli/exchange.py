@@ -22,6 +22,8 @@ exchange_app = command_group("exchange")
 def status_command(*, as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvOpt = None) -> None:
     """Show whether the exchange is up and trading, and when it resumes if not.
 
+    Each exchange shard (matching engine) trades and takes transfers on its own: one line each.
+
     Example: kalshi exchange status --json
     """
     app, out = begin(env, as_json=as_json, fmt=fmt)
@@ -33,6 +35,17 @@ def status_json(status: ExchangeStatus) -> dict[str, Any]:
         "exchange_active": status.exchange_active,
         "trading_active": status.trading_active,
         "exchange_estimated_resume_time": status.raw.get("exchange_estimated_resume_time"),
+        # each shard's own (`exchange_index_statuses`); empty when the exchange gives none
+        "shards": [
+            {
+                "exchange_index": s.exchange_index,
+                "description": s.description,
+                "exchange_active": s.exchange_active,
+                "trading_active": s.trading_active,
+                "intra_exchange_transfers_active": s.intra_exchange_transfers_active,
+            }
+            for s in status.shards
+        ],
     }
 
 
@@ -44,6 +57,10 @@ def render_status(out: Output, status: ExchangeStatus) -> None:
     ]
     if document["exchange_estimated_resume_time"]:
         fields.append(("resumes (estimate)", str(document["exchange_estimated_resume_time"])))
+    for s in status.shards:
+        trading = "trading" if s.exchange_active and s.trading_active else "PAUSED"
+        transfers = "transfers on" if s.intra_exchange_transfers_active else "transfers off"
+        fields.append((f"shard {s.exchange_index}", f"{trading}, {transfers} ({s.description})"))
     out.record(fields, document=document, title="exchange")
 
 

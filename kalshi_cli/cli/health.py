@@ -166,6 +166,39 @@ def check_credentials(target: HealthTarget) -> tuple[Status, str]:
 KEY_TYPE_NAMES = {"rsa": "RSA", "ed25519": "Ed25519"}
 
 
+@health_check("shards")
+def check_shards(target: HealthTarget) -> tuple[Status, str]:
+    """Each shard's status and balance beside the markets the config trades there: a shard
+    they live on that holds less than `risk.min_shard_balance`, or does not trade, warns."""
+    from kalshi_cli.runner.config import load_selection
+    from kalshi_cli.services.pretrade.settings import load_risk_limits
+    from kalshi_cli.services.shards import describe_line, paused_shards, shard_lines, short_shards
+    from kalshi_cli.vocabulary.units import fmt_money
+
+    client = target.client()
+    if not client.authenticated or target.credentials_error is not None:
+        return Status.SKIP, "needs credentials"
+    path = target.settings.config_path
+    floor = load_risk_limits(path).shard_floor
+    markets = load_selection(path).markets(client)
+    lines = shard_lines(
+        client.exchange.get_exchange_status(), client.portfolio.get_balance(), markets
+    )
+    shown = "; ".join(describe_line(line) for line in lines)
+    short = short_shards(lines, floor)
+    paused = paused_shards(lines)
+    if not short and not paused:
+        return Status.OK, shown
+    problems = [f"shard {line.exchange_index} trades nothing now" for line in paused]
+    need = "nothing" if floor is None else f"less than {fmt_money(floor)}"
+    problems += [
+        f"shard {line.exchange_index} holds {need} (risk.min_shard_balance); "
+        f"`kalshi shard move` funds it"
+        for line in short
+    ]
+    return Status.WARN, f"{'; '.join(problems)} | {shown}"
+
+
 @health_check("clock skew")
 def check_clock_skew(target: HealthTarget) -> tuple[Status, str]:
     skew = target.client().exchange.clock_skew_seconds()
@@ -265,9 +298,10 @@ def health_check_command(
 ) -> None:
     """Check everything needed to trade.
 
-    Exchange status, credentials, clock skew, rate-limit tier, state location, key file
-    permissions and the state file's integrity, one line per check; exits 12 if any check
-    fails (warnings do not).
+    Exchange status, credentials, each exchange shard's status and balance beside the markets
+    the config trades there (a shard short of risk.min_shard_balance warns), clock skew,
+    rate-limit tier, state location, key file permissions and the state file's integrity, one
+    line per check; exits 12 if any check fails (warnings do not).
 
     Example: kalshi health-check --json
     """

@@ -166,6 +166,7 @@ def select_markets(
 
 MARKET_COLUMNS = (
     Column("ticker", "ticker", identifier=True),
+    Column("shard", "shard", numeric=True),
     Column("status", "status"),
     Column("yes_bid", "yes bid", numeric=True, money=True),
     Column("yes_ask", "yes ask", numeric=True, money=True),
@@ -182,6 +183,7 @@ def render_markets(out: Output, markets: "list[Market]") -> None:
     rows = [
         {
             "ticker": m.ticker,
+            "shard": _shard(m),
             "status": m.status,
             "yes_bid": _quote(m.yes_bid),
             "yes_ask": _quote(m.yes_ask),
@@ -221,6 +223,11 @@ def market_command(
     render_market(out, market)
 
 
+def _shard(m: "Market") -> str:
+    """The exchange shard the market lives on, or `-` when the answer did not say."""
+    return "-" if m.exchange_index is None else str(m.exchange_index)
+
+
 def _tick(m: "Market") -> str:
     """The market's finest tick: its prices are shown to that many digits."""
     from kalshi_cli.vocabulary.models import min_tick
@@ -252,6 +259,7 @@ def render_market(out: Output, m: "Market") -> None:
         ("title", m.title),
         ("subtitle", m.yes_sub_title),
         ("event", m.event_ticker),
+        ("shard", _shard(m)),
         ("status", m.status),
         ("result", m.result),
         ("yes bid / ask", f"{_quote(m.yes_bid)} / {_quote(m.yes_ask)}"),

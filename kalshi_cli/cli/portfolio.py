@@ -32,7 +32,10 @@ def balance_command(
     subaccount: SubaccountOpt = None,
     env: EnvOpt = None,
 ) -> None:
-    """Show the cash balance and the portfolio value.
+    """Show the cash balance on each exchange shard, its total and the portfolio value.
+
+    Each shard (matching engine) holds its own money, and an order is paid from the shard its
+    market lives on (docs/shards.md); `kalshi shard move` moves money between them.
 
     Example: kalshi balance --json
     """
@@ -42,15 +45,23 @@ def balance_command(
     app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
     balance = app.client(auth=True).portfolio.get_balance()
     document = balance_json(balance)
-    places = money_places([balance.balance, balance.portfolio_value])
+    shards = balance.breakdown or ()
+    places = money_places([balance.balance, balance.portfolio_value, *(b.balance for b in shards)])
+    per_shard = [(f"shard {b.exchange_index}", fmt_money(b.balance, places=places)) for b in shards]
+    total = "balance, all shards" if balance.breakdown is not None else "balance"
     out.record(
         [
-            ("balance", fmt_money(balance.balance, places=places)),
+            *per_shard,
+            (total, fmt_money(balance.balance, places=places)),
             ("portfolio value", fmt_money(balance.portfolio_value, "unknown", places)),
         ],
         document=document,
         csv_fields=[
-            ("balance", document["balance"]),
+            *(
+                (f"shard {s['exchange_index']}", s["balance_dollars"])
+                for s in document["shards"] or ()
+            ),
+            (total, document["balance"]),
             ("portfolio value", document["portfolio_value"]),
         ],
     )
@@ -149,6 +160,7 @@ def event_row(row: EventRow) -> dict[str, str]:
 
 POSITION_COLUMNS = (
     Column("ticker", "ticker", identifier=True),
+    Column("shard", "shard", numeric=True),
     Column("side", "side"),
     Column("contracts", "contracts", numeric=True),
     Column("average_entry", "avg entry", numeric=True, money=True),
@@ -191,6 +203,7 @@ def position_row(row: MarkedPosition) -> dict[str, str]:
     flags = (" OVER" if row.over_limit else "") + (" *" if row.differences else "")
     return {
         "ticker": row.ticker,
+        "shard": "-" if row.exchange_index is None else str(row.exchange_index),
         "side": row.side.value if row.side else "",
         "contracts": fmt_count(row.contracts),
         "average_entry": "-" if row.average_entry is None else fmt_dollars(row.average_entry),

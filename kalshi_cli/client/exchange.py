@@ -1,6 +1,7 @@
-"""The exchange itself (openapi.yaml 3.31.0, tags `exchange` and `account`): its status and
-schedule (maintenance windows), the user-data timestamp, the scheduled fee changes of series
-and events, this account's API limits, and the skew between its clock and ours.
+"""The exchange itself (openapi.yaml 3.31.0, tags `exchange` and `account`): its status (each
+exchange shard's too) and schedule (maintenance windows), the user-data timestamp, the scheduled
+fee changes of series and events, this account's API limits, and the skew between its clock and
+ours.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from kalshi_cli.client.connection import Area, Id, Rows, as_dict, flag_param
 from kalshi_cli.client.ratelimit import BucketLimit, TierLimits
 from kalshi_cli.vocabulary.clock import as_utc, parse_http_date, parse_iso
 from kalshi_cli.vocabulary.errors import KalshiError, ServerError
-from kalshi_cli.vocabulary.models import ExchangeStatus, decode_answer
+from kalshi_cli.vocabulary.models import ExchangeStatus, ShardStatus, decode_answer
 
 
 class MaintenanceWindow(msgspec.Struct, frozen=True):
@@ -148,6 +149,11 @@ class ExchangeApi(Area):
             except msgspec.ValidationError:
                 raise exc from None
         return self._conn.answer(ExchangeStatus, response, "status")
+
+    def shard_statuses(self) -> tuple[ShardStatus, ...]:
+        """Each exchange shard's status (`exchange_index_statuses`), by index; shard 0's from
+        the top-level fields when the exchange lists none (`ExchangeStatus.per_shard`)."""
+        return self.get_exchange_status().per_shard()
 
     def get_series_fee_changes(
         self, *, series_ticker: str | None = None, show_historical: bool = False

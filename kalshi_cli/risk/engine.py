@@ -134,6 +134,15 @@ class RiskLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     # order it placed) or "none"
     maintenance_lead_s: float = 60.0
     maintenance_withdraw: str = "quotes"
+    # dollars a shard the config trades on should hold (`kalshi health-check`, `kalshi check
+    # balance`); None: one order at `max_order_cost` (`shard_floor`)
+    min_shard_balance: Annotated[Decimal, Range(gt=0)] | None = None
+
+    @property
+    def shard_floor(self) -> Decimal | None:
+        """The least a traded shard should hold: `min_shard_balance`, else one order at
+        `max_order_cost`; None when neither is set (only an empty shard is short then)."""
+        return self.min_shard_balance if self.min_shard_balance is not None else self.max_order_cost
 
     def __post_init__(self) -> None:
         require(self.max_position_per_market > 0, "max_position_per_market must be positive")

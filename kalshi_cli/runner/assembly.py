@@ -713,15 +713,7 @@ def paper_venue(
 
 
 def select_markets(client: KalshiClient, selection: Selection) -> list[Market]:
-    if selection.tickers:
-        markets = [client.markets.get_market(t) for t in selection.tickers]
-    else:
-        markets = list(
-            client.markets.iter_markets(
-                status="open", series_ticker=selection.series, event_ticker=selection.event
-            )
-        )
-    open_ = [m for m in markets if m.is_open]
+    open_ = [m for m in selection.markets(client) if m.is_open]
     if not open_:
         raise UsageError(f"no open market in {selection.describe()}")
     return open_

@@ -22,11 +22,13 @@ from kalshi_cli.vocabulary.errors import ConfigError, UsageError
 from kalshi_cli.vocabulary.owners import AGENT
 
 if TYPE_CHECKING:
+    from kalshi_cli.client import KalshiClient
     from kalshi_cli.config import Located
     from kalshi_cli.risk.engine import RiskLimits
     from kalshi_cli.store import RetentionPolicy
     from kalshi_cli.strategies import StrategyLookup
     from kalshi_cli.strategy_api import Strategy
+    from kalshi_cli.vocabulary.models import Market
 
 MAX_SUBACCOUNT = 63  # 0 the primary account, 1-63 the numbered ones (as `--subaccount` elsewhere)
 
@@ -108,6 +110,27 @@ class Selection:
     @property
     def given(self) -> bool:
         return bool(self.tickers or self.series or self.event)
+
+    @classmethod
+    def of(cls, trade: TradeSection) -> Selection:
+        """The markets the config's `trade:` section names."""
+        raw = trade.markets
+        if isinstance(raw, str):
+            tickers = tuple(t.strip() for t in raw.split(",") if t.strip())
+        else:
+            tickers = tuple(raw or ())
+        return cls(tickers, trade.series, trade.event)
+
+    def markets(self, client: KalshiClient) -> list[Market]:
+        """The markets it names, as the exchange lists them (a series or an event: its open
+        markets; nothing: every open market)."""
+        if self.tickers:
+            return [client.markets.get_market(t) for t in self.tickers]
+        return list(
+            client.markets.iter_markets(
+                status="open", series_ticker=self.series, event_ticker=self.event
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -234,12 +257,7 @@ class TradeConfig:
         return RetentionPolicy.from_config(self.retention)
 
     def selection(self) -> Selection:
-        raw = self.settings.markets
-        if isinstance(raw, str):
-            tickers = tuple(t.strip() for t in raw.split(",") if t.strip())
-        else:
-            tickers = tuple(raw or ())
-        return Selection(tickers, self.settings.series, self.settings.event)
+        return Selection.of(self.settings)
 
     def path(self, key: Literal["log_file", "pause_file"], default: Path) -> Path:
         value = getattr(self.settings, key)
@@ -410,6 +428,16 @@ def load_trade_config(path: Path | None, lookup: StrategyLookup | None = None) -
 
     check_section(document)
     return config
+
+
+def load_selection(path: Path | None) -> Selection:
+    """The markets the config's `trade:` section trades, without loading its strategies (what
+    `kalshi health-check`, `kalshi shard list` and `kalshi check balance` look at)."""
+    from kalshi_cli.config import read_sections, section
+    from kalshi_cli.vocabulary.decode import decode_config
+
+    trade = section(read_sections(path), "trade")
+    return Selection.of(decode_config(TradeSection, trade, where="trade"))
 
 
 def _strategies(

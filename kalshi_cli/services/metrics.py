@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.client.stats import EndpointStats
     from kalshi_cli.store import FillRecord, IntentRecord, Store
+    from kalshi_cli.vocabulary.models import Balance
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 TRADING_STATES = ("ACTIVE", "REDUCING", "HALTED", "SAFE_MODE")
@@ -173,11 +174,7 @@ class Collector:
         exposure = sum((p.exposure for p in positions), Decimal(0))
         held: list[Held] = [(p.ticker, p.position, {}) for p in positions]
         families = [
-            gauge(
-                "kalshi_balance_dollars",
-                "Cash balance on the exchange, in dollars.",
-                balance.balance,
-            ),
+            balance_family(balance),
             *(
                 []
                 if balance.portfolio_value is None  # left out of the answer: no sample, not $0
@@ -206,6 +203,19 @@ class Collector:
                 )
             )
         return families
+
+
+def balance_family(balance: Balance) -> Family:
+    """`kalshi_balance_dollars`: one sample per exchange shard (`exchange_index`), which sum to
+    the account's cash; one sample without the label when the exchange gave no breakdown (a
+    key restricted to a subaccount), since how it splits is then unknown."""
+    help_text = "Cash balance on the exchange, in dollars, per exchange shard (exchange_index)."
+    if balance.breakdown is None:
+        return Family("kalshi_balance_dollars", "gauge", help_text, [Sample(balance.balance)])
+    samples = [
+        Sample(b.balance, {"exchange_index": str(b.exchange_index)}) for b in balance.breakdown
+    ]
+    return Family("kalshi_balance_dollars", "gauge", help_text, samples)
 
 
 Held = tuple[str, Decimal, Mapping[str, str]]  # ticker, position (+ YES, - NO), more labels

@@ -102,6 +102,11 @@ class PositionRow:
     def over_limit(self) -> bool:
         return self.limit is not None and self.exposure > self.limit
 
+    @property
+    def exchange_index(self) -> int | None:
+        """The shard the market lives on, as the exchange's position says; None unknown."""
+        return None if self.exchange is None else self.exchange.exchange_index
+
     def to_json(self) -> dict[str, Any]:
         def dollars_or_none(value: Decimal | None) -> str | None:
             return None if value is None else fmt_dollars(value)
@@ -135,6 +140,7 @@ class PositionRow:
             },
             "risk_limit": None if self.limit is None else fmt_count(self.limit),
             "risk_use": None if self.risk_use is None else f"{self.risk_use.quantize(_USE):f}",
+            "exchange_index": self.exchange_index,
         }
 
 

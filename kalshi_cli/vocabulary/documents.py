@@ -52,6 +52,8 @@ def market_summary_json(m: Market) -> dict[str, Any]:
         "strike_type": m.raw.get("strike_type") or None,
         "floor_strike": m.raw.get("floor_strike"),
         "cap_strike": m.raw.get("cap_strike"),
+        # the exchange shard (matching engine) it lives on: the shard whose money buys it
+        "exchange_index": m.exchange_index,
     }
 
 
@@ -103,11 +105,22 @@ def money_text(value: Decimal) -> str:
 
 
 def balance_json(balance: Balance) -> dict[str, Any]:
+    """The balance, its total over every shard and each shard's part (`shards`, by
+    `exchange_index`; null when the exchange gave no breakdown, never all on shard 0)."""
     value = balance.portfolio_value
+    shards = (
+        None
+        if balance.breakdown is None
+        else [
+            {"exchange_index": b.exchange_index, "balance_dollars": money_text(b.balance)}
+            for b in balance.breakdown
+        ]
+    )
     return {
         "balance": money_text(balance.balance),
         "portfolio_value": None if value is None else money_text(value),
         "updated_ts": balance.updated_ts or None,
+        "shards": shards,
     }
 
 

@@ -32,5 +32,6 @@ class ExitCode(IntEnum):
     EXECUTOR_FAILED = 22  # backtest sweep: a worker died, or the Dask scheduler was unreachable
     STRATEGY_FAILED = 23  # backtest: a failed run: its strategy failed decisions, or SAFE_MODE
     FILL_QUARANTINED = 24  # reconcile, pnl: a fill listed without a field it needs, not applied
+    TRANSFER_SHORT = 25  # shard move: a transfer ended with its money short of where it was sent
     INTERRUPTED = 130  # Ctrl-C
     BROKEN_PIPE = 141  # the reader of the output went away (`| head`): 128 + SIGPIPE, quietly

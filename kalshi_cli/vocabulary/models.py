@@ -234,8 +234,7 @@ class Market(Answer, frozen=True, kw_only=True):
     # `settlement_floor` or above, so a NO result still pays YES the floor and NO the rest)
     settlement_bounds_type: str = "default"
     settlement_floor: Decimal | None = field(default=None, name="settlement_floor_dollars")
-    # 3.31.0: the exchange shard (matching engine) the market trades on, whose balance its
-    # orders are held to; None: the answer does not say
+    # the exchange shard (matching engine) the market lives on; None: the answer did not say
     exchange_index: int | None = None
 
     def __post_init__(self) -> None:
@@ -592,6 +591,8 @@ class Position(Answer, frozen=True, kw_only=True):
     realized_pnl: Decimal = field(name="realized_pnl_dollars")
     fees_paid: Decimal = field(name="fees_paid_dollars")
     total_traded: Decimal = field(name="total_traded_dollars")
+    # the shard the market lives on (required in 3.31.0; None from an exchange before shards)
+    exchange_index: int | None = None
 
     def __post_init__(self) -> None:
         for value, name in (
@@ -646,16 +647,16 @@ class Settlement(Answer, frozen=True, kw_only=True):
         return cents_to_dollars(self.revenue_cents)
 
 
-class IndexedBalance(msgspec.Struct, frozen=True, kw_only=True):
-    """One exchange shard's part of a balance (`balance_breakdown`, openapi.yaml 3.31.0
-    `IndexedBalance`): what an order on that shard's markets can spend."""
+class ShardBalance(msgspec.Struct, frozen=True):
+    """One shard's line of a balance's `balance_breakdown` (`IndexedBalance`): the money on that
+    shard's matching engine, which is all an order there can use."""
 
     exchange_index: int
-    balance: Decimal
+    balance: Decimal  # dollars
 
     def __post_init__(self) -> None:
         if not self.balance.is_finite():
-            raise ValueError(f"a shard's `balance` is not a finite number: {self.balance}")
+            raise ValueError(f"shard {self.exchange_index}'s balance is not a finite number")
 
 
 class Balance(Answer, frozen=True, kw_only=True):
@@ -670,15 +671,25 @@ class Balance(Answer, frozen=True, kw_only=True):
     # required by the spec, yet only shown: absent, it is unknown (None), never $0
     portfolio_value_cents: int | None = field(default=None, name="portfolio_value")
     updated_ts: int = 0
-    # each shard's balance; None: not told (the spec leaves it out for a subaccount-restricted
-    # key), never a shard with $0
-    balance_breakdown: tuple[IndexedBalance, ...] | None = None
+    # per shard, by `exchange_index`; None: the answer gave none (a key restricted to a
+    # subaccount, an exchange before shards): the split is unknown, never "all on shard 0"
+    breakdown: tuple[ShardBalance, ...] | None = field(default=None, name="balance_breakdown")
 
     def __post_init__(self) -> None:
         if self.balance_cents is None and self.balance_dollars is None:
             raise ValueError("no `balance_dollars` and no `balance`")
         if self.balance_dollars is not None and not self.balance_dollars.is_finite():
             raise ValueError(f"`balance_dollars` is not a finite number: {self.balance_dollars}")
+        if self.breakdown is not None:
+            _set(self, "breakdown", tuple(sorted(self.breakdown, key=lambda b: b.exchange_index)))
+
+    def on_shard(self, exchange_index: int) -> Decimal | None:
+        """The money on one shard: $0 for a shard the breakdown does not list, None when the
+        answer has no breakdown."""
+        if self.breakdown is None:
+            return None
+        found = (b.balance for b in self.breakdown if b.exchange_index == exchange_index)
+        return next(found, ZERO)
 
     @property
     def balance(self) -> Decimal:
@@ -688,9 +699,9 @@ class Balance(Answer, frozen=True, kw_only=True):
 
     def shards(self) -> dict[int, Decimal] | None:
         """Each shard's balance by its `exchange_index` (None: the answer gave none)."""
-        if self.balance_breakdown is None:
+        if self.breakdown is None:
             return None
-        return {part.exchange_index: part.balance for part in self.balance_breakdown}
+        return {part.exchange_index: part.balance for part in self.breakdown}
 
     @property
     def portfolio_value(self) -> Decimal | None:
@@ -708,9 +719,44 @@ class Trade(Answer, frozen=True, kw_only=True):
     created_time: str = ""
 
 
+class ShardStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """One shard's status (`ExchangeIndexStatus`): each matching engine opens, pauses and takes
+    transfers on its own."""
+
+    exchange_index: int
+    description: str = ""
+    exchange_active: bool
+    trading_active: bool
+    intra_exchange_transfers_active: bool
+
+
 class ExchangeStatus(Answer, frozen=True, kw_only=True):
+    """`GET /exchange/status`. The top-level fields are shard 0's (the spec); `shards` lists
+    each shard's own when the exchange gives them (`exchange_index_statuses`)."""
+
     exchange_active: bool = False
     trading_active: bool = False
+    intra_exchange_transfers_active: bool | None = None
+    shards: tuple[ShardStatus, ...] = field(default=(), name="exchange_index_statuses")
+
+    def __post_init__(self) -> None:
+        _set(self, "shards", tuple(sorted(self.shards, key=lambda s: s.exchange_index)))
+
+    def per_shard(self) -> tuple[ShardStatus, ...]:
+        """Each shard's status; without the per-shard list, shard 0's from the top-level
+        fields (what the spec says they are), transfers unknown read as not active."""
+        if self.shards:
+            return self.shards
+        top = ShardStatus(
+            exchange_index=0,
+            exchange_active=self.exchange_active,
+            trading_active=self.trading_active,
+            intra_exchange_transfers_active=bool(self.intra_exchange_transfers_active),
+        )
+        return (top,)
+
+    def shard(self, exchange_index: int) -> ShardStatus | None:
+        return next((s for s in self.per_shard() if s.exchange_index == exchange_index), None)
 
 
 # --------------------------------------------------------------------------------------------

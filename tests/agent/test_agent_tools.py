@@ -705,7 +705,14 @@ def test_the_reads_answer_as_the_commands_do(
     assert tools.reads.search(T.split("-", maxsplit=1)[0])["matches"]
     assert [t["count"] for t in tools.reads.trades(T)["trades"]] == ["2.00"]
     assert isinstance(tools.reads.candles(T, period="1m", hours=1)["candles"], list)
-    assert Decimal(tools.reads.balance()["balance"]) > 0
+    balance = tools.reads.balance()
+    assert Decimal(balance["balance"]) > 0
+    shown_balance = kalshi(["balance", "--json"], tmp_path, environ(sim, tmp_path))
+    # the breakdown by shard, as the command shows it
+    assert balance["shards"] == json.loads(shown_balance.stdout)["shards"]
+    assert sum(Decimal(s["balance_dollars"]) for s in balance["shards"]) == Decimal(
+        balance["balance"]
+    )
     [position] = tools.reads.positions()["positions"]
     assert (position["ticker"], position["contracts"]) == (T, "2.00")
     by_event = kalshi(["positions", "--by", "event", "--json"], tmp_path, environ(sim, tmp_path))

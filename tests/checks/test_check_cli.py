@@ -469,6 +469,7 @@ def test_all_reports_the_worst_and_every_line(tmp_path: Path) -> None:
         "API",
         "FEED",
         "EXCHANGE",
+        "BALANCE",
     ]
     assert result.exit_code == CRITICAL
 

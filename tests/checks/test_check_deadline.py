@@ -138,12 +138,12 @@ def test_check_all_gives_every_check_one_deadline_and_still_grades_the_state_fil
 
     assert result.exit_code == UNKNOWN, result.stdout
     lines = {row.split(" - ")[0]: row for row in result.stdout.splitlines()}
-    for name in ("POSITIONS", "EXPOSURE", "API", "EXCHANGE"):
+    for name in ("POSITIONS", "EXPOSURE", "API", "EXCHANGE", "BALANCE"):
         assert f"KALSHI {name} UNKNOWN" in lines, result.stdout
     for name in ("HEARTBEAT", "FEED", "ORDERS", "PNL"):
         assert f"KALSHI {name} OK" in lines, result.stdout
     not_started = "not started: the run's 1s deadline (--deadline) had passed"
-    for name in ("EXPOSURE", "API", "EXCHANGE"):
+    for name in ("EXPOSURE", "API", "EXCHANGE", "BALANCE"):
         assert lines[f"KALSHI {name} UNKNOWN"].endswith(not_started), result.stdout
     wait_until(lambda: held.requests >= 1, "the positions check's request reached the exchange")
     assert held.requests == 1  # positions asked once; the rest never asked at all

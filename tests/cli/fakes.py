@@ -63,6 +63,7 @@ def market(ticker: str, **overrides: Any) -> dict[str, Any]:
         "rules_secondary": "",
         "strike_type": "greater",
         "floor_strike": 96999.99,
+        "exchange_index": 0,
     }
     data.update(overrides)
     return data
@@ -75,6 +76,8 @@ class FakeClient(EveryAreaItself):
     balance_cents: int = 100_000
     balance_dollars: str | None = None
     portfolio_value_cents: int | None = 2500  # None: the answer leaves it out
+    # `balance_breakdown` as the answer sends it; None: left out
+    balance_breakdown: list[dict[str, Any]] | None = None
     positions: list[dict[str, Any]] = field(default_factory=list)
     fills: list[dict[str, Any]] = field(default_factory=list)
     settlements: list[dict[str, Any]] = field(default_factory=list)
@@ -170,6 +173,8 @@ class FakeClient(EveryAreaItself):
             data["portfolio_value"] = self.portfolio_value_cents
         if self.balance_dollars is not None:
             data["balance_dollars"] = self.balance_dollars
+        if self.balance_breakdown is not None:
+            data["balance_breakdown"] = self.balance_breakdown
         return decode_answer(Balance, data)
 
     def get_positions(

@@ -127,11 +127,15 @@ def test_search_finds_series_and_events(clocked: Clocked, tmp_path: Path) -> Non
 
 def test_exchange_status_and_schedule(clocked: Clocked, tmp_path: Path) -> None:
     sim, clock, b = clocked
-    assert as_json(kalshi(sim, tmp_path, "exchange", "status", "--json")) == {
+    status = as_json(kalshi(sim, tmp_path, "exchange", "status", "--json"))
+    assert status == {
         "exchange_active": True,
         "trading_active": True,
         "exchange_estimated_resume_time": None,
+        "shards": status["shards"],  # each shard's own: the simulator's as it runs them
     }
+    assert status["shards"][0]["exchange_index"] == 0
+    assert all(s["trading_active"] for s in status["shards"])
     none = kalshi(sim, tmp_path, "exchange", "schedule")
     # one line that says so, not that and a listing's "nothing matched" after it
     assert none.exit_code == 0 and none.stderr == "no maintenance scheduled\n"

@@ -44,6 +44,7 @@ GROUPS = {
     ("order-group",),
     ("exchange",),
     ("subaccount",),
+    ("shard",),
     ("key",),
     ("rfq",),
     ("quote",),
@@ -152,6 +153,8 @@ def adjusted(
             Path(args[at]).write_text(BATCH_FILE)
         if args[:1] in (["rfq"], ["quote"]) and sim is not None:
             rfq_placeholders(args, home, environ, sim)
+        if args[:1] == ["shard"] and sim is not None:
+            shard_two(sim)
         if "--watch" in args:
             args += ["--count", "1"]
         if "--textfile" in args:
@@ -160,6 +163,22 @@ def adjusted(
             (home / "textfile").mkdir()
         runs.append((args, redirect))
     return runs
+
+
+SHARD_TWO_MARKET = "KXSHARDTWO-26JAN01-A"
+
+
+def shard_two(sim: SimHarness) -> None:
+    """A market on shard 2, so the simulator runs the shard the `shard` examples name."""
+    body = {
+        "ticker": SHARD_TWO_MARKET,
+        "event_ticker": SHARD_TWO_MARKET.rsplit("-", 1)[0],
+        "series_ticker": "KXSHARDTWO",
+        "title": "A market on shard 2",
+        "exchange_index": 2,
+    }
+    made = sim.http.post(sim.admin_url + "/markets", json=body)
+    assert made.status_code in (201, 409), made.text  # 409: an earlier example made it
 
 
 # the RFQ and quote ids of the `rfq`/`quote` examples, made here; the other party of

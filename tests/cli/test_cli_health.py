@@ -11,7 +11,7 @@ from typer.testing import Result
 
 from kalshi_cli.vocabulary.errors import AuthError, TransportError
 
-from .fakes import FakeClient
+from .fakes import FakeClient, market
 from .fakes import run as run_cli
 
 # An explicit API base: the fake client stands in for the exchange, no simulator is started.
@@ -49,6 +49,7 @@ def test_all_green(tmp_path: Path) -> None:
     assert list(found) == [
         "exchange",
         "credentials",
+        "shards",
         "clock skew",
         "rate-limit tier",
         "state location",
@@ -70,7 +71,7 @@ def test_all_green(tmp_path: Path) -> None:
 def test_plain_output_is_one_line_per_check(tmp_path: Path) -> None:
     result = run(["health-check"], client=FakeClient(has_key=False), home=tmp_path, environ={})
     lines = result.stdout.splitlines()
-    assert len(lines) == 1 + 7
+    assert len(lines) == 1 + 8
     assert lines[2].split()[:2] == ["fail", "credentials"]
 
 
@@ -270,3 +271,49 @@ def test_a_state_file_in_a_missing_directory_fails_state_location_and_nothing_is
     assert checks(result.stdout)["state integrity"]["status"] == "skip"
     assert result.exit_code == 12
     assert not state.parent.exists()
+
+
+def test_a_traded_shard_short_of_its_floor_or_paused_warns(tmp_path: Path) -> None:
+    """Each shard's money beside the markets the config trades there: the total passes any
+    floor, the shard the markets live on does not."""
+    key = key_file(tmp_path, 0o600)
+    (tmp_path / "config.yaml").write_text("risk:\n  min_shard_balance: 50\n", encoding="utf-8")
+    environ = {"KALSHI_API_KEY_ID": "key-id-123456", "KALSHI_PRIVATE_KEY_PATH": str(key)}
+    shard_status = {
+        "exchange_index": 2,
+        "description": "crypto",
+        "exchange_active": True,
+        "trading_active": True,
+        "intra_exchange_transfers_active": True,
+    }
+    client = FakeClient(
+        market_rows=[market("KXBTC-A", exchange_index=2), market("KXNBA-A", exchange_index=0)],
+        balance_dollars="1012.0000",
+        balance_breakdown=[
+            {"exchange_index": 0, "balance": "1000.0000"},
+            {"exchange_index": 2, "balance": "12.0000"},
+        ],
+        exchange_status={
+            "exchange_active": True,
+            "trading_active": True,
+            "exchange_index_statuses": [{**shard_status, "exchange_index": 0}, shard_status],
+        },
+    )
+    result = run(["health-check", "--json"], client=client, home=tmp_path, environ=environ)
+    assert result.exit_code == 0, result.output  # a warning, not a failure
+    shards = checks(result.stdout)["shards"]
+    assert shards["status"] == "warn"
+    assert shards["detail"] == (
+        "shard 2 holds less than $50.00 (risk.min_shard_balance); `kalshi shard move` funds it | "
+        "shard 0 ($1,000.00, 1 traded market); shard 2 ($12.00, 1 traded market)"
+    )
+    client.balance_breakdown = [
+        {"exchange_index": 0, "balance": "900.0000"},
+        {"exchange_index": 2, "balance": "112.0000"},
+    ]
+    client.exchange_status["exchange_index_statuses"][1] = {**shard_status, "trading_active": False}
+    result = run(["health-check", "--json"], client=client, home=tmp_path, environ=environ)
+    shards = checks(result.stdout)["shards"]
+    assert shards["status"] == "warn"
+    assert shards["detail"].startswith("shard 2 trades nothing now | ")
+    assert "shard 2 ($112.00, 1 traded market, trading paused)" in shards["detail"]

@@ -34,6 +34,7 @@ def position(ticker: str, n: int) -> dict[str, Any]:
         "realized_pnl_dollars": "-0.3300",
         "fees_paid_dollars": "0.0175",
         "total_traded_dollars": "4.4000",
+        "exchange_index": n % 3,
     }
 
 

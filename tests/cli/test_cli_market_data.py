@@ -46,7 +46,7 @@ def test_markets_json_shape_and_filters_passed(tmp_path: Path) -> None:
     assert set(first) == {
         "ticker", "event_ticker", "title", "status", "yes_bid", "yes_ask", "no_bid", "no_ask",
         "last_price", "volume", "volume_24h", "open_interest", "open_time", "close_time",
-        "latest_expiration_time", "strike_type", "floor_strike", "cap_strike",
+        "latest_expiration_time", "strike_type", "floor_strike", "cap_strike", "exchange_index",
     }  # fmt: skip
     # what the market pays on, as the wire has it: a script can tell "above 96999.99"
     assert (first["strike_type"], first["floor_strike"], first["cap_strike"]) == (
@@ -71,7 +71,7 @@ def test_markets_sort_min_volume_and_plain_output(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split()[:3] == ["ticker", "status", "yes"]
+    assert lines[0].split()[:4] == ["ticker", "shard", "status", "yes"]
     assert [line.split()[0] for line in lines[1:]] == ["KXA-1", "KXC-1"]
 
 

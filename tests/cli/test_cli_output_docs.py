@@ -94,6 +94,7 @@ def test_documented_shape_matches_output(tmp_path: Path, command: str) -> None:
         positions=[POSITION],
         fills=[FILL],
         settlements=[SETTLEMENT],
+        balance_breakdown=[{"exchange_index": 0, "balance": "1000.0000"}],
     )
     environ = {"KALSHI_API_BASE": "http://127.0.0.1:1/trade-api/v2"}
     if command == "config show":

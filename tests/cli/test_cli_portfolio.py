@@ -21,6 +21,7 @@ POSITION = {
     "realized_pnl_dollars": "0.2500",
     "fees_paid_dollars": "0.0400",
     "total_traded_dollars": "2.1000",
+    "exchange_index": 2,
 }
 FILL = {
     "fill_id": "f1",
@@ -52,9 +53,37 @@ SETTLEMENT = {
 def test_balance(tmp_path: Path) -> None:
     client = FakeClient(balance_cents=123456)
     document = json.loads(run(["balance", "--json"], client=client, home=tmp_path).stdout)
-    assert document == {"balance": "1234.56", "portfolio_value": "25.00", "updated_ts": None}
+    assert document == {
+        "balance": "1234.56",
+        "portfolio_value": "25.00",
+        "updated_ts": None,
+        "shards": None,  # no breakdown in the answer: unknown, never all on shard 0
+    }
     plain = run(["balance"], client=client, home=tmp_path)
     assert plain.stdout.splitlines()[0] == "balance          $1,234.56"
+
+
+def test_the_balance_shows_a_line_per_shard_and_the_total(tmp_path: Path) -> None:
+    client = FakeClient(
+        balance_cents=123456,
+        balance_dollars="1234.5600",
+        balance_breakdown=[
+            {"exchange_index": 2, "balance": "234.5600"},
+            {"exchange_index": 0, "balance": "1000.0000"},
+        ],
+    )
+    document = json.loads(run(["balance", "--json"], client=client, home=tmp_path).stdout)
+    assert document["balance"] == "1234.56"
+    assert document["shards"] == [
+        {"exchange_index": 0, "balance_dollars": "1000.00"},
+        {"exchange_index": 2, "balance_dollars": "234.56"},
+    ]
+    plain = run(["balance"], client=client, home=tmp_path).stdout.splitlines()
+    assert plain[:3] == [
+        "shard 0              $1,000.00",
+        "shard 2              $234.56",
+        "balance, all shards  $1,234.56",
+    ]
 
 
 def test_a_balance_answer_without_the_portfolio_value_shows_it_unknown_never_zero(
@@ -65,7 +94,12 @@ def test_a_balance_answer_without_the_portfolio_value_shows_it_unknown_never_zer
     still shown."""
     client = FakeClient(balance_cents=123456, portfolio_value_cents=None)
     document = json.loads(run(["balance", "--json"], client=client, home=tmp_path).stdout)
-    assert document == {"balance": "1234.56", "portfolio_value": None, "updated_ts": None}
+    assert document == {
+        "balance": "1234.56",
+        "portfolio_value": None,
+        "updated_ts": None,
+        "shards": None,
+    }
     plain = run(["balance"], client=client, home=tmp_path).stdout.splitlines()
     assert plain[:2] == ["balance          $1,234.56", "portfolio value  unknown"]
 

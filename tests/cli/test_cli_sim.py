@@ -81,6 +81,7 @@ def test_health_check_passes_against_the_simulator(sim: SimHarness, tmp_path: Pa
     assert statuses == {
         "exchange": "ok",
         "credentials": "ok",
+        "shards": "ok",
         "clock skew": "ok",
         "rate-limit tier": "ok",
         "state location": "ok",

@@ -152,6 +152,11 @@ def outputs(sim_default: SimHarness, tmp_path_factory: pytest.TempPathFactory) -
     for args in CSV_COMMANDS:
         out["csv " + " ".join(args)] = run.csv(*(a.replace("ORDER", order_id) for a in args))
     out["pnl"] = run.json("pnl")
+    sim.create_market("KXSHAPETWO-26JAN01-T1", exchange_index=2)  # the simulator runs shard 2
+    out["shard move"] = run.json("shard", "move", "5", "--from", "0", "--to", "2")
+    out["shard allocate"] = run.json("shard", "allocate", "0=100", "--reserve", "max")
+    out["shard list"] = run.json("shard", "list")
+    out["shard transfers"] = run.json("shard", "transfers")
     out["check"] = run.json("check", "positions", "--no-alert")
     out["state path"] = run.json("state", "path")
     out["config get"] = run.json("config", "get", "risk")
@@ -211,6 +216,10 @@ REAL = [
     "data info",
     "strategy list",
     "strategy check",
+    "shard list",
+    "shard move",
+    "shard transfers",
+    "shard allocate",
 ]
 
 

@@ -85,8 +85,12 @@ NOT_NUMBERS = {
     "order_group_id", "start", "end", "from_", "to", "param", "rank_by", "channel", "words",
     "event_ticker", "category", "client_transfer_id", "name", "scope", "key_id", "market",
     "rfq_id", "rfq", "quote_id", "reason", "model", "run", "a", "b", "spec", "index", "study",
-    "scheduler", "params_file", "assign", "unassign", "budget",
+    "scheduler", "params_file", "assign", "unassign", "budget", "shares", "reserve",
 }  # fmt: skip
+# arguments that hold a number: (command path, argument, the options it needs)
+NUMERIC_ARGUMENTS: list[tuple[tuple[str, ...], str, list[str]]] = [
+    (("shard", "move"), "amount", ["--from", "0", "--to", "2"]),
+]
 
 
 def test_every_float_option_is_parsed_as_a_finite_number() -> None:
@@ -100,7 +104,7 @@ def test_every_float_option_is_parsed_as_a_finite_number() -> None:
 
 
 def test_every_text_option_is_known_to_hold_a_number_or_not() -> None:
-    numeric = {(path, option) for path, option, _ in NUMERIC_TEXT}
+    numeric = {(path, option) for path, option, _ in [*NUMERIC_TEXT, *NUMERIC_ARGUMENTS]}
     unknown = [
         (" ".join(path), param.opts[0])
         for path, _, param in _params()
@@ -220,3 +224,18 @@ def test_a_starting_balance_is_a_plain_amount_of_whole_cents(
     assert result.exit_code == ExitCode.USAGE, (result.exit_code, result.stderr)
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and option in lines[0], result.stderr
+
+
+@pytest.mark.parametrize("value", [*BAD, "9" * 30])
+@pytest.mark.parametrize(
+    ("path", "argument", "rest"),
+    NUMERIC_ARGUMENTS,
+    ids=lambda x: " ".join(x) if isinstance(x, tuple) else x if isinstance(x, str) else "",
+)
+def test_a_number_given_as_an_argument_refuses_what_is_not_finite_or_too_long(
+    tmp_path: Path, path: tuple[str, ...], argument: str, rest: list[str], value: str
+) -> None:
+    result = run([*path, *rest, "--", value], home=tmp_path)
+    assert result.exit_code == ExitCode.USAGE, (result.exit_code, result.stderr)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and argument.upper() in lines[0], result.stderr

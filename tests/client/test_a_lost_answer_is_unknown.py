@@ -7,9 +7,9 @@ after the tries its resend mode allows.
 
 Each write is pinned here for each of those failures, to the class, the words and the hint the
 person reads, and to how many times it was sent: an order, a batch of orders, an amend and a
-decrease, the RFQ and quote writes, and the creates of a subaccount, an order group and an API
-key (registered or generated). The exchange is a fake transport answering the one request as
-each case says."""
+decrease, the RFQ and quote writes, the creates of a subaccount, an order group and an API
+key (registered or generated), and a transfer of money between exchange shards. The exchange is
+a fake transport answering the one request as each case says."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.portfolio import TransferOutcomeUnknown
 from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import (
@@ -104,6 +105,8 @@ class Write:
     def unknown(self, message: str) -> OrderOutcomeUnknown:
         if self.kind is AmendOutcomeUnknown:
             return AmendOutcomeUnknown(message, order_id=self.ids["order_id"], hint=self.hint)
+        if self.kind is TransferOutcomeUnknown:
+            return TransferOutcomeUnknown(message, hint=self.hint)
         return OrderOutcomeUnknown(
             message, client_order_id=self.ids["client_order_id"], hint=self.hint
         )
@@ -285,6 +288,23 @@ WRITES = [
         created=201,
     ),
 ]
+TRANSFER = "the transfer of $25.00 from shard 0 to shard 2"
+WRITES.append(
+    Write(
+        name="send_transfer",
+        call=lambda c: c.portfolio.send_transfer(Decimal(25), from_shard=0, to_shard=2),
+        request=TRANSFER,
+        what=TRANSFER,
+        doubt="the money may or may not be moving",
+        lost=f"{TRANSFER} may or may not have been made",
+        kind=TransferOutcomeUnknown,
+        hint="`kalshi shard transfers` lists what the exchange has; move again only once you "
+        "know this one is not there",
+        ids={"client_order_id": ""},
+        resent_if_unsent=False,  # no idempotency key: never sent twice by the client
+        created=200,
+    )
+)
 BY_NAME = {w.name: w for w in WRITES}
 READ_BODIES = [w for w in WRITES if w.created != 204]  # a 204 has no body to read
 NO_BODIES = [w for w in WRITES if w.created == 204]

@@ -221,7 +221,8 @@ def test_collector_reads_the_exchange(sim: SimHarness, tmp_path: Path) -> None:
         values = parse(Collector(tmp_path / "none.db", client=lambda: client).collect())
     assert values['kalshi_source_up{source="exchange"}'] == "1"
     # from balance_dollars, exact to $0.0001 (the integer-cent balance truncates sub-cents)
-    assert values["kalshi_balance_dollars"] == "1000.0000"
+    # one sample per exchange shard, from `balance_breakdown`
+    assert values['kalshi_balance_dollars{exchange_index="0"}'] == "1000.0000"
     assert values["kalshi_open_positions"] == "0"
     assert float(values["kalshi_api_latency_seconds"]) > 0
 

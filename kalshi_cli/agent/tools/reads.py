@@ -155,7 +155,9 @@ class ReadTools:
         return {"ticker": ticker, "period": period, "candles": msgspec.to_builtins(found)}
 
     def balance(self) -> dict[str, Any]:
-        """Cash and portfolio value of the configured account, in dollars, as `kalshi balance`."""
+        """Cash and portfolio value of the configured account, in dollars, as `kalshi balance`:
+        the total and each exchange shard's part (`shards`: an order is paid from its market's
+        shard). Reading only: no tool moves money between shards."""
         from kalshi_cli.vocabulary.documents import balance_json
 
         with self.exchange:

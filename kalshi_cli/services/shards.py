@@ -1,0 +1,382 @@
+"""Where the money and the markets are, shard by shard, and moving money between shards.
+
+Kalshi runs several matching engines ("exchange shards", `exchange_index`); each holds its own
+balance and checks collateral inside itself, so money on shard 0 does not buy a market on shard 2.
+`shard_lines` puts each shard's status, balance and the traded markets that live there side by
+side (`kalshi shard list`, `kalshi health-check`, `kalshi check balance`); `short_shards` names
+those holding less than the floor an order needs.
+
+`move_money` sends one intra-exchange transfer and waits for it (`kalshi shard move`). The
+request has no idempotency key, so it is sent once: an answer lost after sending is looked up in
+the transfer history (a transfer of the same shards and amount that was not there before it was
+sent), never sent again, and a transfer it cannot find is an unknown outcome the person resolves.
+A transfer across subaccounts runs in up to three steps that are not undone when a later one
+fails; whatever goes wrong after sending, the error says how much each place the money may be
+in holds. docs/shards.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, TypeVar
+
+from kalshi_cli.client.portfolio import Transfer, TransferOutcomeUnknown
+from kalshi_cli.vocabulary.clock import Clock
+from kalshi_cli.vocabulary.errors import KalshiError, UsageError, ValidationError
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.models import Balance, ExchangeStatus, Market, ShardStatus
+from kalshi_cli.vocabulary.units import ZERO, fmt_money
+
+if TYPE_CHECKING:
+    from kalshi_cli.client import KalshiClient
+
+T = TypeVar("T")
+
+# how long a lost answer is looked for in the transfer history, and how often
+LOOKUP_S = 15.0
+POLL_S = 0.5
+# how long `kalshi shard move` waits for a transfer to complete, by default
+WAIT_S = 60.0
+
+
+# --------------------------------------------------------------------------------------------
+# Where the money and the markets are
+
+
+@dataclass(frozen=True)
+class ShardLine:
+    """One shard: its status (None: the exchange did not list it), the money on it (None: the
+    balance did not say) and the traded markets that live on it."""
+
+    exchange_index: int
+    status: ShardStatus | None
+    balance: Decimal | None
+    markets: tuple[str, ...] = ()
+
+    @property
+    def trading(self) -> bool:
+        return (
+            self.status is not None and self.status.exchange_active and self.status.trading_active
+        )
+
+
+def shard_lines(
+    status: ExchangeStatus, balance: Balance, markets: Iterable[Market] = ()
+) -> list[ShardLine]:
+    """Every shard the status, the balance or a market names, by index. A balance without its
+    breakdown is one shard's when the exchange lists only one, else unknown per shard."""
+    statuses = {s.exchange_index: s for s in status.per_shard()}
+    held = {b.exchange_index: b.balance for b in balance.breakdown or ()}
+    placed: dict[int, list[str]] = {}
+    for m in markets:
+        if m.exchange_index is not None:
+            placed.setdefault(m.exchange_index, []).append(m.ticker)
+    indexes = sorted(set(statuses) | set(held) | set(placed))
+
+    def money(index: int) -> Decimal | None:
+        if balance.breakdown is not None:
+            return held.get(index, ZERO)
+        return balance.balance if indexes == [index] else None
+
+    return [
+        ShardLine(i, statuses.get(i), money(i), tuple(sorted(placed.get(i, ())))) for i in indexes
+    ]
+
+
+def unplaced(markets: Iterable[Market]) -> list[str]:
+    """The tickers of markets whose answer named no shard."""
+    return sorted(m.ticker for m in markets if m.exchange_index is None)
+
+
+def short_shards(lines: Iterable[ShardLine], floor: Decimal | None) -> list[ShardLine]:
+    """The shards a traded market lives on that hold less than `floor` (None: that hold
+    nothing)."""
+    return [
+        line
+        for line in lines
+        if line.markets
+        and line.balance is not None
+        and (line.balance <= ZERO if floor is None else line.balance < floor)
+    ]
+
+
+def paused_shards(lines: Iterable[ShardLine]) -> list[ShardLine]:
+    """The shards a traded market lives on whose trading is not active (or not listed)."""
+    return [line for line in lines if line.markets and not line.trading]
+
+
+def describe_line(line: ShardLine) -> str:
+    """ "shard 2 ($12.00, 3 markets, trading paused)"."""
+    parts = ["balance unknown" if line.balance is None else fmt_money(line.balance)]
+    if line.markets:
+        word = "market" if len(line.markets) == 1 else "markets"
+        parts.append(f"{len(line.markets)} traded {word}")
+    if line.status is None:
+        parts.append("not listed by the exchange")
+    elif not line.trading:
+        parts.append("trading paused")
+    return f"shard {line.exchange_index} ({', '.join(parts)})"
+
+
+# --------------------------------------------------------------------------------------------
+# Moving money
+
+
+@dataclass(frozen=True)
+class Move:
+    """What `kalshi shard move` asks: `amount` dollars of `subaccount` (0: the primary account)
+    from shard `source` to shard `target`."""
+
+    amount: Decimal
+    source: int
+    target: int
+    subaccount: int = 0
+
+    def __post_init__(self) -> None:
+        if self.source == self.target:
+            raise UsageError(f"--from and --to both name shard {self.source}")
+        if not self.amount.is_finite() or self.amount <= ZERO:
+            raise UsageError(f"the amount must be positive, not {self.amount}")
+
+    def places(self) -> list[tuple[int, int]]:
+        """Where the money can be while it moves, as (subaccount, shard), in the order the steps
+        run: a subaccount's money passes through the primary account on both shards."""
+        if self.subaccount == 0:
+            return [(0, self.source), (0, self.target)]
+        return [
+            (self.subaccount, self.source),
+            (0, self.source),
+            (0, self.target),
+            (self.subaccount, self.target),
+        ]
+
+    def matches(self, transfer: Transfer) -> bool:
+        return (
+            transfer.source_shard == self.source
+            and transfer.destination_shard == self.target
+            and transfer.amount == self.amount
+        )
+
+    def describe(self) -> str:
+        whose = "" if self.subaccount == 0 else f" of subaccount {self.subaccount}"
+        return f"{fmt_money(self.amount)}{whose} from shard {self.source} to shard {self.target}"
+
+
+@dataclass(frozen=True)
+class PlaceBalance:
+    subaccount: int
+    exchange_index: int
+    balance: Decimal | None  # None: it could not be read
+
+    @property
+    def label(self) -> str:
+        who = "primary account" if self.subaccount == 0 else f"subaccount {self.subaccount}"
+        return f"{who} on shard {self.exchange_index}"
+
+    def describe(self) -> str:
+        return f"{self.label}: {fmt_money(self.balance, 'unreadable')}"
+
+
+@dataclass(frozen=True)
+class MoveResult:
+    """A transfer sent (or found after its answer was lost) and the balances after it."""
+
+    transfer: Transfer
+    places: tuple[PlaceBalance, ...]
+    looked_up: bool  # its answer was lost and the history named it
+
+
+class TransferNotComplete(KalshiError):
+    """The transfer was made and is still pending when the wait ended: the money is on its way,
+    and nothing is sent again."""
+
+    exit_code = ExitCode.OUTCOME_UNKNOWN
+
+
+class TransferShort(KalshiError):
+    """The transfer is complete, yet the money did not all reach its destination: a step failed,
+    and the steps before it are not undone (the spec). Nothing is sent again."""
+
+    exit_code = ExitCode.TRANSFER_SHORT
+
+
+class TransferRefused(ValidationError):
+    """The exchange cannot move the money now (transfers paused on a shard): nothing sent."""
+
+
+class MoneyMover:
+    """Sends one transfer and follows it to its end (see the module docstring). `clock` paces
+    the waits; `wait_s` bounds the wait for `complete`, `lookup_s` the search of the history
+    for a transfer whose answer was lost."""
+
+    def __init__(
+        self,
+        client: KalshiClient,
+        clock: Clock,
+        *,
+        wait_s: float = WAIT_S,
+        lookup_s: float = LOOKUP_S,
+        poll_s: float = POLL_S,
+    ) -> None:
+        self._client = client
+        self._clock = clock
+        self._wait_s = wait_s
+        self._lookup_s = lookup_s
+        self._poll_s = poll_s
+
+    def move(self, move: Move, *, wait: bool = True) -> MoveResult:
+        """Refused before sending when a shard is unknown or takes no transfers now; then sent
+        once, found again if its answer was lost, and (with `wait`) followed until complete."""
+        self._refuse_unmovable(move)
+        before = {t.transfer_id for t in self._client.portfolio.iter_transfers()}
+        held = self.balances(move)
+        looked_up = False
+        try:
+            transfer_id = self._client.portfolio.send_transfer(
+                move.amount,
+                from_shard=move.source,
+                to_shard=move.target,
+                from_subaccount=move.subaccount,
+                to_subaccount=move.subaccount,
+            )
+        except TransferOutcomeUnknown as exc:
+            transfer_id = self._find(move, before, exc)
+            looked_up = True
+        except KalshiError as exc:
+            exc.message = f"{exc.message}; {self.where(move)}"
+            raise
+        transfer = self._follow(move, transfer_id, wait)
+        places = self.balances(move)
+        if transfer.complete:
+            _refuse_a_short_arrival(move, transfer, held, places)
+        return MoveResult(transfer, tuple(places), looked_up)
+
+    def _refuse_unmovable(self, move: Move) -> None:
+        shards = {s.exchange_index: s for s in self._client.exchange.shard_statuses()}
+        for index in (move.source, move.target):
+            if index not in shards:
+                listed = ", ".join(str(i) for i in sorted(shards))
+                raise UsageError(f"the exchange has no shard {index} (it lists {listed})")
+        for index in (move.source, move.target):
+            if not shards[index].intra_exchange_transfers_active:
+                raise TransferRefused(
+                    f"shard {index} takes no transfers now (intra_exchange_transfers_active is "
+                    "false); nothing was sent",
+                    code="transfers_paused",
+                    hint="`kalshi shard list` shows when it does again",
+                )
+
+    def _find(self, move: Move, before: set[str], lost: TransferOutcomeUnknown) -> str:
+        """The id of the transfer whose answer was lost: the one new transfer of these shards and
+        amount in the history. None in the history after `lookup_s`, or more than one: the
+        outcome stays unknown, and nothing is sent again."""
+        found = self._until(self._lookup_s, lambda: self._new_matches(move, before))
+        if found is not None and len(found) == 1:
+            return found[0].transfer_id
+        if found:
+            ids = ", ".join(t.transfer_id for t in found)
+            why = f"{len(found)} new transfers of that amount between those shards ({ids})"
+        else:
+            why = f"no such transfer in the history after {self._lookup_s:g}s"
+        raise TransferOutcomeUnknown(
+            f"{lost.message.rstrip('.')}; {why}; {self.where(move)}"
+        ) from lost
+
+    def _new_matches(self, move: Move, before: set[str]) -> list[Transfer] | None:
+        new = [
+            t
+            for t in self._client.portfolio.iter_transfers()
+            if t.transfer_id not in before and move.matches(t)
+        ]
+        return new or None
+
+    def _follow(self, move: Move, transfer_id: str, wait: bool) -> Transfer:
+        transfer = self._client.portfolio.get_transfer(transfer_id)
+        if not wait or transfer.complete:
+            return transfer
+        done = self._until(self._wait_s, lambda: self._complete(transfer_id))
+        if done is None:
+            raise TransferNotComplete(
+                f"transfer {transfer_id} ({move.describe()}) is still pending after "
+                f"{self._wait_s:g}s; {self.where(move)}",
+                hint="`kalshi shard transfers` shows when it completes; do not send it again",
+            )
+        return done
+
+    def _complete(self, transfer_id: str) -> Transfer | None:
+        transfer = self._client.portfolio.get_transfer(transfer_id)
+        return transfer if transfer.complete else None
+
+    def _until(self, seconds: float, probe: Callable[[], T | None]) -> T | None:
+        """`probe()` until it gives something, at most `seconds` (asked once more at the end)."""
+        end = self._clock.monotonic() + seconds
+        while True:
+            found = probe()
+            if found is not None:
+                return found
+            left = end - self._clock.monotonic()
+            if left <= 0:
+                return None
+            self._clock.sleep(min(self._poll_s, left))
+
+    def balances(self, move: Move) -> list[PlaceBalance]:
+        """The money in each place the move passes through, now."""
+        found = []
+        for subaccount, shard in move.places():
+            try:
+                portfolio = self._client.on_subaccount(subaccount).portfolio
+                balance: Decimal | None = portfolio.get_shard_balance(shard).balance
+            except KalshiError:
+                balance = None
+            found.append(PlaceBalance(subaccount, shard, balance))
+        return found
+
+    def where(self, move: Move) -> str:
+        """ "the money is now: primary account on shard 0: $40.00, ...", for an error message."""
+        return "the money is now: " + "; ".join(p.describe() for p in self.balances(move))
+
+
+def _refuse_a_short_arrival(
+    move: Move, transfer: Transfer, held: list[PlaceBalance], places: list[PlaceBalance]
+) -> None:
+    """`TransferShort` when the destination gained less than the amount while the transfer is
+    complete: a step failed. Read from the balances before and after, so a fill there meanwhile
+    moves them too; a balance that could not be read tells nothing."""
+    before, after = held[-1].balance, places[-1].balance
+    if before is None or after is None or after - before >= move.amount:
+        return
+    changes = "; ".join(
+        f"{was.label}: {fmt_money(was.balance, '?')} -> {fmt_money(now.balance, '?')}"
+        for was, now in zip(held, places, strict=True)
+    )
+    raise TransferShort(
+        f"transfer {transfer.transfer_id} ({move.describe()}) is complete, but "
+        f"{places[-1].label} gained {fmt_money(after - before)} of it: a step failed; "
+        f"the money is now: {changes}",
+        hint="nothing was sent again; `kalshi shard move` the rest from where it stayed",
+    )
+
+
+def parse_allocation(items: Sequence[str]) -> dict[int, int]:
+    """`["0=40", "2=60"]` -> {0: 40, 2: 60}: whole percentages by shard, totalling 100;
+    `UsageError` otherwise."""
+    shares: dict[int, int] = {}
+    for item in items:
+        index_text, sep, percent_text = item.partition("=")
+        try:
+            index, percent = int(index_text), int(percent_text)
+        except ValueError:
+            index = percent = -1
+        if not sep or index < 0 or not 0 <= percent <= 100:
+            raise UsageError(
+                f"{item!r} is not SHARD=PERCENT (a shard number and a whole percentage, 0=40)"
+            )
+        if index in shares:
+            raise UsageError(f"shard {index} is given twice")
+        shares[index] = percent
+    total = sum(shares.values())
+    if total != 100:
+        raise UsageError(f"the percentages total {total}, not 100; nothing was sent")
+    return shares

@@ -1,0 +1,125 @@
+"""The checks by exchange shard: `kalshi check balance` grades each shard a traded market lives
+on against the money it holds, and `kalshi check exchange` names a shard whose trading is
+paused. The graded rules run against a fake exchange of several shards; the command runs end to
+end against the simulator, with the config's `risk.min_shard_balance` and `trade:` markets."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from kalshi_cli.checks import CheckStatus
+from kalshi_cli.checks.remote import check_balance, check_exchange
+from kalshi_cli.checks.thresholds import resolve
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.keys import generate_private_key
+from kalshi_cli.vocabulary.models import Market, decode_answer
+from tests.checks.test_check_cli import CRITICAL, OK, WARNING, account_env, check, line
+from tests.conftest import SimHarness
+from tests.services.shard_exchange import ShardExchange, client_of
+
+D = Decimal
+
+
+@pytest.fixture(scope="module")
+def key() -> rsa.RSAPrivateKey:
+    made = generate_private_key()
+    assert isinstance(made, rsa.RSAPrivateKey)
+    return made
+
+
+def _market(ticker: str, shard: int | None) -> Market:
+    return decode_answer(Market, {"ticker": ticker, "status": "active", "exchange_index": shard})
+
+
+MARKETS = [_market("KXBTC-A", 2), _market("KXBTC-B", 2), _market("KXNBA-A", 0)]
+
+
+@pytest.mark.parametrize(
+    ("on_shard_2", "status", "said"),
+    [
+        (D("80"), CheckStatus.OK, "shard 2 ($80.00, 2 traded markets)"),
+        (D("49.99"), CheckStatus.WARNING, "shard 2 holds $49.99, less than $50.00"),
+        (D("0"), CheckStatus.CRITICAL, "shard 2 holds nothing ($0.00): buys in its 2 traded"),
+    ],
+)
+def test_check_balance_grades_each_traded_shard_by_its_own_money(
+    key: rsa.RSAPrivateKey, on_shard_2: Decimal, status: CheckStatus, said: str
+) -> None:
+    # the total ($1,000 and more) would pass any floor: only the shard's own money counts
+    exchange = ShardExchange({(0, 0): D("1000"), (0, 2): on_shard_2, (0, 3): D("0")})
+    client = client_of(exchange, key, ManualClock())
+    result = check_balance(client, resolve({}), D("50"), MARKETS)
+    assert result.status is status, result.summary
+    assert said in result.summary
+    # shard 3 holds nothing, but nothing traded lives there: shown, never graded
+    assert "shard 3 ($0.00)" in result.summary
+    assert "shard 3 holds" not in result.summary
+    perf = {p.label: p for p in result.perfdata}
+    assert perf["shard_2"].value == on_shard_2
+    assert perf["shard_3"].warn is None and perf["shard_3"].crit is None
+
+
+def test_check_balance_without_a_floor_is_critical_only_for_an_empty_shard(
+    key: rsa.RSAPrivateKey,
+) -> None:
+    exchange = ShardExchange({(0, 0): D("1000"), (0, 2): D("0.01")})
+    client = client_of(exchange, key, ManualClock())
+    assert check_balance(client, resolve({}), None, MARKETS).status is CheckStatus.OK
+    exchange.balances[(0, 2)] = D("0")
+    assert check_balance(client, resolve({}), None, MARKETS).status is CheckStatus.CRITICAL
+
+
+def test_check_balance_cannot_tell_without_the_breakdown(key: rsa.RSAPrivateKey) -> None:
+    """A balance answer without `balance_breakdown` (a key restricted to a subaccount) says
+    nothing of each shard: the check cannot look (UNKNOWN), never OK on the total."""
+    exchange = ShardExchange({(0, 0): D("1000"), (0, 2): D("0")})
+    client = client_of(exchange, key, ManualClock())
+    whole = exchange.balance
+
+    def without_breakdown(params: object) -> dict[str, object]:
+        answer = whole(params)  # type: ignore[arg-type]
+        del answer["balance_breakdown"]
+        return answer
+
+    exchange.balance = without_breakdown  # type: ignore[method-assign]
+    with pytest.raises(KalshiError, match="no split by shard"):
+        check_balance(client, resolve({}), D("50"), MARKETS)
+
+
+def test_check_exchange_names_the_paused_shard(key: rsa.RSAPrivateKey) -> None:
+    exchange = ShardExchange({(0, 0): D("1"), (0, 2): D("1")}, trading_active={2: False})
+    client = client_of(exchange, key, ManualClock())
+    result = check_exchange(client, resolve({}), now=1_700_000_000.0)
+    assert result.status is CheckStatus.WARNING
+    assert result.summary == (
+        "trading paused on shard 2 (shard 2 engine); orders for its markets are refused"
+    )
+    exchange.trading_active = {}
+    assert check_exchange(client, resolve({}), now=1_700_000_000.0).status is CheckStatus.OK
+
+
+def test_kalshi_check_balance_reads_the_configs_floor_and_markets(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    sim.create_market("KXSHARD-26JAN01-T1")
+    config = tmp_path / "config.yaml"
+    environ = {**account_env(sim.account), "KALSHI_CONFIG": str(config)}
+    config.write_text("trade:\n  markets: KXSHARD-26JAN01-T1\n", encoding="utf-8")
+    ok = check(tmp_path, "balance", "--no-alert", environ=environ)
+    assert ok.exit_code == OK, ok.output
+    assert line(ok).startswith("KALSHI BALANCE OK - shard 0 ($1,000.00, 1 traded market)")
+    config.write_text(
+        "risk:\n  min_shard_balance: 5000\ntrade:\n  markets: KXSHARD-26JAN01-T1\n",
+        encoding="utf-8",
+    )
+    short = check(tmp_path, "balance", "--no-alert", environ=environ)
+    assert short.exit_code == WARNING, short.output
+    assert "shard 0 holds $1,000.00, less than $5,000.00" in line(short)
+    assert "'shard_0'=1000;5000;0;0" in line(short)
+    empty = check(tmp_path, "balance", "--no-alert", "--crit", "2000", environ=environ)
+    assert empty.exit_code == CRITICAL, empty.output

@@ -1,0 +1,153 @@
+"""The shard commands end to end, as a person runs them against the simulator running two exchange
+shards (a market on 0, one on 2): the balance per shard, each market's shard, `kalshi shard
+list|move|transfers|allocate`, and the checks by shard. A transfer whose answer the simulator
+drops after making it moves the money once; a failed step says where the money stayed; a paused
+shard is named and takes no transfer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from kalshi_cli.cli._context import AppContext
+from kalshi_cli.cli.app import app
+from kalshi_cli.sim.server.announce import AccountInfo
+from tests.checks.test_check_cli import account_env
+from tests.conftest import SimHarness, _start
+
+ON_0, ON_2 = "KXZERO-26JAN01-A", "KXBTC-26JAN01-A"
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[SimHarness]:
+    # Advanced: the tier that has subaccounts (REFERENCE.md)
+    harness = _start(tmp_path / "sim", "empty", tier="advanced")
+    harness.create_market(ON_0)
+    harness.create_market(ON_2, exchange_index=2)
+    yield harness
+    harness.close()
+
+
+class Person:
+    """`kalshi ...` as one account's person runs it, with a config trading both markets."""
+
+    def __init__(self, account: AccountInfo, home: Path) -> None:
+        config = home / "config.yaml"
+        config.write_text(f"trade:\n  markets: {ON_0},{ON_2}\n", encoding="utf-8")
+        self.environ = {
+            "KALSHI_HOME": str(home),
+            "KALSHI_CONFIG": str(config),
+            **account_env(account),
+        }
+
+    def run(self, *args: str) -> Result:
+        context = AppContext(environ=self.environ)
+        env = {"COLUMNS": "120", "NO_COLOR": "1"}
+        return CliRunner().invoke(app, list(args), obj=context, env=env, prog_name="kalshi")
+
+    def json(self, *args: str) -> Any:
+        result = self.run(*args, "--json")
+        assert result.exit_code == 0, (args, result.output)
+        return json.loads(result.stdout)
+
+
+def _shards(balance: dict[str, Any]) -> dict[int, str]:
+    return {s["exchange_index"]: s["balance_dollars"] for s in balance["shards"]}
+
+
+def test_a_person_sees_funds_and_checks_a_shard(sim: SimHarness, tmp_path: Path) -> None:
+    me = Person(sim.new_account(balance_cents=100_000), tmp_path)
+    assert _shards(me.json("balance")) == {0: "1000.00", 2: "0.00"}
+    assert me.json("market", ON_2)["exchange_index"] == 2
+    assert {m["ticker"]: m["exchange_index"] for m in me.json("markets")["markets"]} == {
+        ON_0: 0,
+        ON_2: 2,
+    }
+    assert me.json("event", ON_2.rsplit("-", 1)[0])["exchange_index"] == 2
+    listed = {s["exchange_index"]: s for s in me.json("shard", "list")["shards"]}
+    assert listed[2]["traded_markets"] == [ON_2] and listed[2]["balance_dollars"] == "0.00"
+
+    empty = me.run("check", "balance", "--no-alert")
+    assert empty.exit_code == 2, empty.output  # nothing on the shard a traded market is on
+    assert "shard 2 holds nothing ($0.00)" in empty.stdout
+
+    moved = me.json("shard", "move", "100", "--from", "0", "--to", "2")
+    assert (moved["status"], moved["looked_up"]) == ("complete", False)
+    assert [(b["exchange_index"], b["balance_dollars"]) for b in moved["balances"]] == [
+        (0, "900.00"),
+        (2, "100.00"),
+    ]
+    assert _shards(me.json("balance")) == {0: "900.00", 2: "100.00"}
+    assert me.run("check", "balance", "--no-alert").exit_code == 0
+    [transfer] = me.json("shard", "transfers")["transfers"]
+    assert (transfer["transfer_id"], transfer["amount"]) == (moved["transfer_id"], "100.00")
+
+
+def test_a_transfer_whose_answer_is_lost_moves_the_money_once(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    me = Person(sim.new_account(balance_cents=100_000), tmp_path)
+    sim.set_faults(drop_response_after_commit_rate=1.0)  # the answer never comes back
+    try:
+        moved = me.json("shard", "move", "25", "--from", "0", "--to", "2")
+    finally:
+        sim.clear_faults()
+    assert (moved["status"], moved["looked_up"]) == ("complete", True)
+    assert len(me.json("shard", "transfers")["transfers"]) == 1
+    assert _shards(me.json("balance")) == {0: "975.00", 2: "25.00"}
+
+
+def test_a_step_that_fails_says_where_the_money_stayed(sim: SimHarness, tmp_path: Path) -> None:
+    me = Person(sim.new_account(balance_cents=100_000), tmp_path)
+    assert me.json("subaccount", "create") == {"subaccount": 1}
+    funded = me.run("subaccount", "transfer", "--from", "0", "--to", "1", "--amount", "50")
+    assert funded.exit_code == 0, funded.output
+    sim.set_faults(intra_transfer_fail_step=2)  # the move between the shards fails
+    try:
+        result = me.run("shard", "move", "50", "--from", "0", "--to", "2", "--subaccount", "1")
+    finally:
+        sim.clear_faults()
+    assert result.exit_code == 25, result.output
+    said = " ".join(result.output.split())
+    assert "subaccount 1 on shard 2 gained $0.00 of it: a step failed" in said
+    assert "primary account on shard 0: $950.00 -> $1,000.00" in said  # where it stayed
+    assert len(me.json("shard", "transfers")["transfers"]) == 1  # never sent again
+
+
+def test_a_paused_shard_is_named_and_takes_no_transfer(sim: SimHarness, tmp_path: Path) -> None:
+    me = Person(sim.new_account(balance_cents=100_000), tmp_path)
+    paused = sim.http.post(f"{sim.admin_url}/shards/2", json={"trading_active": False})
+    paused.raise_for_status()
+    check = me.run("check", "exchange", "--no-alert")
+    assert check.exit_code == 1, check.output
+    assert "trading paused on shard 2" in check.stdout
+    sim.http.post(
+        f"{sim.admin_url}/shards/2", json={"intra_exchange_transfers_active": False}
+    ).raise_for_status()
+    refused = me.run("shard", "move", "10", "--from", "0", "--to", "2")
+    assert refused.exit_code == 9, refused.output
+    assert "shard 2 takes no transfers now" in refused.output
+    assert me.json("shard", "transfers")["transfers"] == []
+    assert _shards(me.json("balance"))[0] == "1000.00"
+
+
+def test_the_target_allocation_is_set_shown_and_cleared(sim: SimHarness, tmp_path: Path) -> None:
+    me = Person(sim.new_account(balance_cents=100_000), tmp_path)
+    made = me.json("shard", "allocate", "0=40", "2=60", "--reserve", "max")
+    assert made == {
+        "allocations": [{"exchange_index": 0, "percent": 40}, {"exchange_index": 2, "percent": 60}],
+        "resting_margin_reservation": "max",
+    }
+    assert me.json("shard", "allocate") == made
+    assert me.json("shard", "allocate", "--off")["allocations"] == []
+    refused = me.run("shard", "allocate", "0=40", "2=40")
+    assert refused.exit_code == 2, refused.output
+    assert me.json("shard", "allocate")["allocations"] == []
+    total = sum(Decimal(v) for v in _shards(me.json("balance")).values())
+    assert total == Decimal(1000)

@@ -1,0 +1,154 @@
+"""`MoneyMover` (services/shards.py), the one path that moves money between exchange shards,
+against a fake exchange of several shards (tests/services/shard_exchange.py): a transfer is
+sent once; an answer lost after it landed is found in the transfer history and the money moves
+once; a transfer the history does not show stays of unknown outcome and is never sent again; a
+step that fails says where the money stayed; nothing is sent to a shard that takes no transfers
+or does not exist."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from kalshi_cli.client.portfolio import TransferOutcomeUnknown
+from kalshi_cli.services.shards import (
+    MoneyMover,
+    Move,
+    TransferNotComplete,
+    TransferRefused,
+    TransferShort,
+)
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import KalshiError, UsageError
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.keys import generate_private_key
+from tests.services.shard_exchange import ShardExchange, client_of
+
+D = Decimal
+
+
+@pytest.fixture(scope="module")
+def key() -> rsa.RSAPrivateKey:
+    made = generate_private_key()
+    assert isinstance(made, rsa.RSAPrivateKey)
+    return made
+
+
+def _mover(exchange: ShardExchange, key: rsa.RSAPrivateKey) -> MoneyMover:
+    clock = ManualClock()
+    return MoneyMover(client_of(exchange, key, clock), clock, wait_s=30, lookup_s=10)
+
+
+def test_a_move_sends_one_transfer_waits_for_it_and_shows_where_the_money_is(
+    key: rsa.RSAPrivateKey,
+) -> None:
+    exchange = ShardExchange({(0, 0): D("100"), (0, 2): D("0")}, pending_reads=3)
+    result = _mover(exchange, key).move(Move(D("40"), 0, 2))
+    assert len(exchange.posts) == 1
+    assert exchange.posts[0]["amount"] == 400_000  # centi-cents, as the spec has it
+    assert result.transfer.complete and not result.looked_up
+    assert [(p.exchange_index, p.balance) for p in result.places] == [(0, D("60")), (2, D("40"))]
+
+
+def test_no_wait_returns_the_transfer_pending(key: rsa.RSAPrivateKey) -> None:
+    exchange = ShardExchange({(0, 0): D("100"), (0, 2): D("0")}, pending_reads=3)
+    result = _mover(exchange, key).move(Move(D("40"), 0, 2), wait=False)
+    assert result.transfer.status == "pending"
+    assert exchange.reads == {"tr-1": 1}
+
+
+@pytest.mark.parametrize("answer", ["lost", "503"])
+def test_a_transfer_whose_answer_is_lost_moves_the_money_once(
+    key: rsa.RSAPrivateKey, answer: str
+) -> None:
+    exchange = ShardExchange({(0, 0): D("100"), (0, 2): D("0")}, answer=answer)  # type: ignore[arg-type]
+    exchange.history_lag = 2  # the history shows it only on the third look
+    result = _mover(exchange, key).move(Move(D("25"), 0, 2))
+    assert len(exchange.posts) == 1
+    assert result.looked_up and result.transfer.transfer_id == "tr-1"
+    assert result.transfer.complete
+    assert exchange.balances == {(0, 0): D("75"), (0, 2): D("25")}
+
+
+def test_an_earlier_transfer_of_the_same_amount_is_not_taken_for_the_lost_one(
+    key: rsa.RSAPrivateKey,
+) -> None:
+    exchange = ShardExchange({(0, 0): D("100"), (0, 2): D("0")})
+    mover = _mover(exchange, key)
+    mover.move(Move(D("10"), 0, 2))
+    exchange.answer = "lost"
+    exchange.history_lag = 1_000  # the new one never shows
+    with pytest.raises(TransferOutcomeUnknown) as raised:
+        mover.move(Move(D("10"), 0, 2))
+    assert len(exchange.posts) == 2  # each move sent once, the lost one never again
+    assert raised.value.exit_code == ExitCode.OUTCOME_UNKNOWN
+    message = raised.value.one_line()
+    assert "no such transfer in the history after 10s" in message
+    assert "primary account on shard 0: $80.00" in message  # where the money is now
+    assert "kalshi shard transfers" in message
+
+
+def test_a_step_that_fails_says_where_the_money_stayed(key: rsa.RSAPrivateKey) -> None:
+    exchange = ShardExchange({(3, 0): D("50"), (0, 0): D("0"), (0, 2): D("0"), (3, 2): D("0")})
+    exchange.failing_step = True
+    with pytest.raises(TransferShort) as raised:
+        _mover(exchange, key).move(Move(D("50"), 0, 2, subaccount=3))
+    assert len(exchange.posts) == 1
+    assert raised.value.exit_code == ExitCode.TRANSFER_SHORT
+    message = raised.value.one_line()
+    assert "is complete, but subaccount 3 on shard 2 gained $0.00 of it: a step failed" in message
+    assert (
+        "subaccount 3 on shard 0: $50.00 -> $0.00; primary account on shard 0: $0.00 -> $50.00; "
+        "primary account on shard 2: $0.00 -> $0.00; subaccount 3 on shard 2: $0.00 -> $0.00"
+    ) in message
+
+
+def test_a_transfer_still_pending_when_the_wait_ends_says_where_the_money_is(
+    key: rsa.RSAPrivateKey,
+) -> None:
+    exchange = ShardExchange({(3, 0): D("50"), (0, 0): D("0"), (0, 2): D("0"), (3, 2): D("0")})
+    exchange.pending_reads = 1_000_000
+    with pytest.raises(TransferNotComplete) as raised:
+        _mover(exchange, key).move(Move(D("50"), 0, 2, subaccount=3))
+    assert len(exchange.posts) == 1
+    assert (
+        exchange.posts[0]["source_subaccount"] == exchange.posts[0]["destination_subaccount"] == 3
+    )
+    message = raised.value.one_line()
+    assert "still pending after 30s" in message
+    assert raised.value.exit_code == ExitCode.OUTCOME_UNKNOWN
+    assert (
+        "subaccount 3 on shard 0: $0.00; primary account on shard 0: $0.00; "
+        "primary account on shard 2: $0.00; subaccount 3 on shard 2: $50.00"
+    ) in message
+
+
+def test_a_refused_transfer_says_where_the_money_is(key: rsa.RSAPrivateKey) -> None:
+    exchange = ShardExchange({(0, 0): D("5"), (0, 2): D("0")})
+    with pytest.raises(KalshiError) as raised:
+        _mover(exchange, key).move(Move(D("50"), 0, 2))
+    assert raised.value.exit_code == ExitCode.REJECTED
+    message = raised.value.one_line()
+    assert "the transfer of $50.00 from shard 0 to shard 2 failed" in message
+    assert "too little; the money is now: primary account on shard 0: $5.00" in message
+
+
+def test_nothing_is_sent_to_a_shard_that_takes_no_transfers_or_does_not_exist(
+    key: rsa.RSAPrivateKey,
+) -> None:
+    exchange = ShardExchange({(0, 0): D("100"), (0, 2): D("0")}, transfers_active={2: False})
+    mover = _mover(exchange, key)
+    with pytest.raises(TransferRefused, match="shard 2 takes no transfers now"):
+        mover.move(Move(D("1"), 0, 2))
+    with pytest.raises(UsageError, match="no shard 7"):
+        mover.move(Move(D("1"), 0, 7))
+    assert exchange.posts == []
+
+
+def test_a_move_within_one_shard_or_of_nothing_is_refused_before_anything() -> None:
+    with pytest.raises(UsageError, match="both name shard 2"):
+        Move(D("1"), 2, 2)
+    with pytest.raises(UsageError, match="positive"):
+        Move(D("0"), 0, 2)
