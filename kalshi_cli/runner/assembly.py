@@ -24,7 +24,7 @@ from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.runner.books.records import LoopTradingRecords
 from kalshi_cli.runner.execution.amends import Amends
 from kalshi_cli.runner.execution.answers import AnswerBook, InFlight
-from kalshi_cli.runner.execution.balance_hold import BalanceHold
+from kalshi_cli.runner.execution.balance_hold import BalanceHold, one_order
 from kalshi_cli.runner.execution.call_guard import CallGuard, Counters
 from kalshi_cli.runner.execution.cancels import Cancels
 from kalshi_cli.runner.execution.dispatch import Dispatch, Wire
@@ -49,7 +49,7 @@ from kalshi_cli.runner.loop.queue_positions import QueuePositions
 from kalshi_cli.runner.loop.schedule import MarketSchedule
 from kalshi_cli.runner.loop.sending import TurnSender
 from kalshi_cli.runner.loop.settings import LoopSettings
-from kalshi_cli.runner.loop.shared import Alert, Tuning, alert_through, resolve_through
+from kalshi_cli.runner.loop.shared import Alert, Resolve, Tuning, alert_through, resolve_through
 from kalshi_cli.runner.loop.strategy_stops import StrategyStops
 from kalshi_cli.runner.loop.trade_loop import TradeLoop
 from kalshi_cli.runner.loop.watch import LoopWatch
@@ -181,6 +181,8 @@ def assemble_loop(
         clock=clock,
         settings=settings,
         elsewhere=elsewhere,
+        account=account,
+        resolve=resolve_through(alerts),
     )
     # which resting orders are the loop's, each strategy's, and their withdrawal; between two
     # withdraw cancels, the heartbeat if it is due: a slow withdrawal never makes a loop doing
@@ -340,11 +342,14 @@ def build_executor(
     clock: Clock,
     settings: LoopSettings,
     elsewhere: ElsewhereViews,
+    account: LoopAccount | None = None,
+    resolve: Resolve | None = None,
 ) -> ExecutorChain:
     """From a decision to the exchange and back (runner/execution/): every part the executor
     has, in the order each needs the ones before it."""
     wire = Wire(client=client, dispatch=dispatch)
     log = report.log
+    account = account or LoopAccount()
     books = Bookkeeping(store=store, records=records, portfolio=portfolio)
     # set when fills are due to be read: by a fill notice, a cancel that found less resting,
     # an order of unknown outcome found; cleared by the read
@@ -368,7 +373,19 @@ def build_executor(
         on_change=stale.add,
         landing_s=landing_wait_s(settings.read_lag_s),
     )
-    balance_hold = BalanceHold(clock=clock, counters=report.counters, log=log)
+    # the shards' state: a shard short of collateral, a shard paused; each balance read keeps
+    # the pre-trade account's shard balances current (runner/execution/balance_hold.py)
+    balance_hold = BalanceHold(
+        clock=clock,
+        counters=report.counters,
+        log=log,
+        alert=alert,
+        resolve=resolve,
+        shard_of=account.shard_of,
+        balances=account.balances,
+        order_cost=one_order(risk.limits),
+        on_balances=account.balances_read,
+    )
     holds = Holds(guard=guard, unknown=unknown_orders, balance_hold=balance_hold)
     fills = FillSync(
         wire=wire,
@@ -527,6 +544,7 @@ def build_loop(
         read_lag_s=parts.read_lag_s,
         call_timeout_s=trade.call_timeout_s,
         amend_requotes=trade.amend_requotes,
+        shard_poll_s=trade.shard_poll_s,
         # the mids a strategy reads are those of its window; keeping more costs time and memory
         # (200 markets x 10 minutes of mids is ~20 MB)
         history_s=lineup.history_s(LoopSettings.history_s),  # secs

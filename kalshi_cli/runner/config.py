@@ -71,6 +71,9 @@ class TradeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     # a requote of one resting order is an amend of it (one call), not a cancel and a new order
     # (runner/execution/amends.py)
     amend_requotes: bool = True
+    # how often the loop reads each exchange shard's status and balance again: a paused shard's
+    # markets wait, a shard funded after a refusal for collateral is entered again
+    shard_poll_s: Seconds = 10.0
     stop_deadline_s: Seconds = 20.0
     log_max_bytes: Whole = eventlog.MAX_BYTES
     log_backups: Whole = eventlog.BACKUPS

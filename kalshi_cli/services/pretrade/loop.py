@@ -4,7 +4,8 @@ loop's own view, read once when the loop is built. Each event of the loop's mark
 worst case as the limit on its loss reads it, the markets the account holds in it counted
 whatever its listing says), and only when the lineup or the limits ask for it; and each shard's
 balance, read with the one balance read of the loop's start. The executor hands it only its view
-(what is on its way) and reads back the event's book and the shard's balance (`LoopAccount`).
+(what is on its way) and reads back the event's book and the shard's balance (`LoopAccount`);
+the running loop reads the balance again with each shard's status (`balances_read`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from kalshi_cli.vocabulary.models import FeeModel, Market
 
 
-@dataclass(frozen=True)
+@dataclass
 class LoopAccount:
     """What the loop's orders are judged against beyond its own view: ticker -> its event as
     the limit on an event's loss reads it (`events`; empty: no such limit), whether the
@@ -39,6 +40,11 @@ class LoopAccount:
     account_limited: bool = False
     shard_of: Mapping[str, int] = field(default_factory=dict)
     balances: Mapping[int, Decimal] | None = None
+
+    def balances_read(self, balances: Mapping[int, Decimal]) -> None:
+        """Each shard's balance read again by the running loop (its watch's balance read,
+        runner/execution/balance_hold.py): its orders are judged against it from now on."""
+        self.balances = dict(balances)
 
     def event(self, ticker: str, view: Callable[[str], PositionView]) -> EventBook | None:
         """The market's event over `view`, when the account's limit on an event's loss is set
