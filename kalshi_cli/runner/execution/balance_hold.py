@@ -48,12 +48,16 @@ def one_order(limits: RiskLimits) -> Decimal:
 
 
 def move_line(shard: int, need: Decimal, balances: Mapping[int, Decimal]) -> str:
-    """The `kalshi shard move` that would give `shard` `need` from the shard holding the most,
-    or what to do when no other shard holds it."""
+    """The `kalshi shard move` that would give `shard` what it lacks of `need` (all of `need`
+    when it seems to hold it) from the shard holding the most, or what to do when no other
+    shard holds that."""
     others = {n: b for n, b in balances.items() if n != shard}
-    short = max(need - balances.get(shard, ZERO), ZERO)
+    held = balances.get(shard, ZERO)
+    # refused while the last read showed enough (its money held by resting orders, or moved
+    # since): one order's cost more
+    short = need - held if need > held else need
     source = max(others, key=lambda n: others[n], default=None)
-    if source is not None and others[source] >= short > 0:
+    if source is not None and others[source] >= short:
         return f"kalshi shard move {short:.2f} --from {source} --to {shard}"
     return f"fund shard {shard}: no other shard holds {fmt_money(short)}"
 
