@@ -102,3 +102,17 @@ def test_order_cancel_of_an_order_placed_elsewhere_reaches_its_shard(
     result = _kalshi(trader, tmp_path, "order", "cancel", order_id)
     assert result.exit_code == 0, result.output
     assert _resting_by_market(trader, tmp_path)[MARKETS[2]] == 1
+
+
+def test_reconcile_status_and_check_orders_see_every_shard(
+    trader: AccountInfo, tmp_path: Path
+) -> None:
+    """A listing without `exchange_index` covers every shard: `kalshi reconcile` imports the
+    orders of all three into the state file, `kalshi status` counts them, and `kalshi check
+    orders` counts them resting."""
+    result = _kalshi(trader, tmp_path, "reconcile")
+    assert result.exit_code == 0, result.output
+    assert _json(trader, tmp_path, "status")["open_orders"] == 2 * len(MARKETS)
+    checked = _kalshi(trader, tmp_path, "check", "orders", "--json")
+    perf = {p["label"]: p["value"] for p in json.loads(checked.stdout)["perfdata"]}
+    assert perf["resting"] == 2 * len(MARKETS), checked.output
