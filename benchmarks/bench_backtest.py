@@ -31,6 +31,7 @@ from kalshi_cli.backtest.executors import open_executor
 from kalshi_cli.backtest.sweep import grid, run_sweep
 from kalshi_cli.data.manifest import read_manifest
 from kalshi_cli.data.replay import replay
+from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.runner.loop.trade_loop import TradeLoop
 
 STRATEGIES = ("spike", "mean-reversion", "arbitrage", "market-maker")
@@ -93,9 +94,6 @@ def ensure_data(root: Path, markets: int, seconds: int) -> tuple[Path, float | N
         path = Path(tmp) / "scenario.yaml"
         path.write_text(yaml.safe_dump(scenario(markets)))
         started = time.perf_counter()
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' recorder
-        from tests.scenario_recording import record_scenario
-
         record_scenario(path, root, seconds=seconds, step_s=0.1)
         took = time.perf_counter() - started
     manifest = read_manifest(root) or {}

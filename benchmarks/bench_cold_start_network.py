@@ -1,7 +1,7 @@
 """Cold start of a network command: `kalshi markets --json` joining a running simulator, as fresh
 processes interleaved with the `import typer` baseline: median wall and CPU time, each beside its
-ratio to the baseline's (budgets: under 1 s wall, and with `--floor` the CPU the command adds
-over a bare signed GET under half the typer import's).
+ratio to the baseline's (budgets: under 1 s wall, CPU under 3x the typer import's; `--floor`
+shows what a bare signed GET costs, `--compare-with` another tree in the same rounds).
 See docs/benchmarks.md "How each benchmark measures".
 
     python benchmarks/bench_cold_start_network.py [--runs 20] [--importtime]
@@ -24,7 +24,7 @@ from pathlib import Path
 from coldstart import BASELINES, clean_env, kalshi, medians, report
 
 BUDGET_S = 1.0  # docs/benchmarks.md: markets --json cold start, median wall
-CPU_BUDGET_RATIO = 2.0  # docs/benchmarks.md: its median CPU time over `import typer`'s
+CPU_BUDGET_RATIO = 3.0  # docs/benchmarks.md: its median CPU time over `import typer`'s
 # the tree's console-script entry point: `run` where it has one, else `main`
 FROM_TREE = (
     "import sys; sys.path.insert(0, sys.argv.pop(1)); import kalshi_cli.__main__ as entry; "

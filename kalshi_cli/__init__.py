@@ -6,7 +6,7 @@ from typing import Any
 
 # The public library API (docs/library.md): these names, and `kalshi_cli.strategy_api`'s, are
 # what a program may import from kalshi-cli and count on; every other module is private. Each
-# is loaded on first use (`import kalshi_cli` loads nothing, the version included, so every
+# is loaded on first use (`import kalshi_cli` loads nothing but the version below, so every
 # command's cold start pays for none of them, and the package root, layer 0 of
 # ARCHITECTURE.md, imports nothing above it: the names are resolved through `importlib`).
 _PUBLIC: dict[str, tuple[str, str]] = {
@@ -67,14 +67,17 @@ __all__ = [
 ]
 
 
+# The one place the version is kept: pyproject.toml reads it (`[tool.setuptools.dynamic]`), so
+# the installed metadata says the same, and every command that builds a client (its User-Agent
+# names it) has it without importing `importlib.metadata` and scanning sys.path for it.
+__version__ = "0.2.0"
+
 assert set(__all__) == {"__version__", *_PUBLIC}  # one list, spelt twice for static readers
 
 
 def __getattr__(name: str) -> Any:
     import importlib
 
-    if name == "__version__":  # pyproject.toml's, as installed: the one place it is kept
-        return importlib.import_module("importlib.metadata").version("kalshi-cli")
     where = _PUBLIC.get(name)
     if where is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

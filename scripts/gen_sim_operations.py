@@ -64,7 +64,7 @@ def render() -> str:
 
 # (table, query parameter, what in sim/server/routing.py reads it)
 QUERY_TABLES = (
-    ("SHARD_QUERY", "exchange_index", "`other_shard`"),
+    ("SHARD_QUERY", "exchange_index", "`shard_query`"),
     ("SUBACCOUNT_QUERY", "subaccount", "`query_subaccount`"),
 )
 QUERY_HEADER = """

@@ -13,8 +13,10 @@ import re
 import subprocess
 import sys
 from collections import defaultdict
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,13 +73,14 @@ LAYERS: list[tuple[str, set[str]]] = [
             "services.killswitch",
             "services.connection",
             "services.key_files",
-            "checks",
             "data",
             "venue",
         },
     ),
     ("views", {"services.positions", "services.paper_kill"}),
-    ("reports", {"services.pnl_report", "services.metrics"}),
+    # the checks read a view (`check positions`: each event's worst case, as `positions --by
+    # event` has it)
+    ("reports and checks", {"services.pnl_report", "services.metrics", "checks"}),
     # the trade loop's rooms (ARCHITECTURE.md, "The loop's rooms")
     ("what the loop knows", {"runner.books"}),
     ("what a run is asked, and what the loop reads through", {"runner.config", "runner.ports"}),
@@ -395,47 +398,44 @@ def test_no_module_of_the_loop_is_over_its_size() -> None:
     assert not over, f"over {LOOP_MODULE_MAX_LINES} lines:\n" + "\n".join(over)
 
 
-# A function of the loop a reader can hold in their head: no function of runner/loop/ over this
-# cyclomatic complexity, counted as radon counts it (ruff's mccabe leaves out `and`/`or`).
-# Lower it by drawing out a step that is a responsibility of its own, never by tricks.
-LOOP_FUNCTION_MAX_COMPLEXITY = 20
+# A function a reader can hold in their head: no function of the package over this cyclomatic
+# complexity, as radon counts it (ruff's mccabe leaves out `and`/`or`). Lower it by drawing out a
+# step that is a responsibility of its own, never by tricks.
+MAX_COMPLEXITY = 20
+# The functions allowed over it, each with its reason; none is added to make a change land.
+OVER_COMPLEXITY = {
+    "kalshi_cli/runner/config.py choose_lineup": "being split by what it does, in parallel",
+}
 
 
-def _complexity(function: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
-    """1, plus one per branch: each `if`, `assert`, loop, handler, `and`/`or` operand after the
-    first and comprehension `for`/`if` (a loop's or a `try`'s `else` one more). A nested function
-    counts on its own, as radon counts it."""
-    n = 1
-    inside = list(ast.iter_child_nodes(function))
-    while inside:
-        node = inside.pop()
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
-            continue
-        inside.extend(ast.iter_child_nodes(node))
-        if isinstance(node, ast.If | ast.IfExp | ast.Assert):
-            n += 1
-        elif isinstance(node, ast.For | ast.AsyncFor | ast.While):
-            n += 1 + bool(node.orelse)
-        elif isinstance(node, ast.Try):
-            n += len(node.handlers) + bool(node.orelse)
-        elif isinstance(node, ast.BoolOp):
-            n += len(node.values) - 1
-        elif isinstance(node, ast.comprehension):
-            n += 1 + len(node.ifs)
-        elif isinstance(node, ast.match_case):
-            n += 1
-    return n
+def _functions(blocks: list[Any]) -> Iterator[Any]:
+    """Every function radon found, methods and nested functions each on its own."""
+    from radon.visitors import Class
+
+    for block in blocks:
+        if isinstance(block, Class):
+            yield from _functions([*block.methods, *block.inner_classes])
+        else:
+            yield block
+            yield from _functions(block.closures)
 
 
-def test_no_function_of_the_loop_is_over_its_complexity() -> None:
-    over = [
-        f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name}: {n}"
-        for path in sorted((PACKAGE / "runner" / "loop").glob("*.py"))
-        for node in ast.walk(ast.parse(path.read_text()))
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-        and (n := _complexity(node)) > LOOP_FUNCTION_MAX_COMPLEXITY
-    ]
-    assert not over, f"over complexity {LOOP_FUNCTION_MAX_COMPLEXITY}:\n" + "\n".join(over)
+def _complexities() -> dict[str, int]:
+    from radon.complexity import cc_visit
+
+    return {
+        f"{path.relative_to(PACKAGE.parent)} {block.fullname}": block.complexity
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for block in _functions(cc_visit(path.read_text()))
+    }
+
+
+def test_no_function_is_over_its_complexity() -> None:
+    complexities = _complexities()
+    over = {name for name, n in complexities.items() if n > MAX_COMPLEXITY}
+    assert sorted(over - OVER_COMPLEXITY.keys()) == [], f"over complexity {MAX_COMPLEXITY}"
+    # an exception that is no longer over (or no longer there) leaves the list
+    assert sorted(OVER_COMPLEXITY.keys() - over) == []
 
 
 # A run's start reads as its steps: `trade` (runner/lifecycle/session.py) is preflight, assemble,

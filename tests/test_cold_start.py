@@ -151,3 +151,6 @@ def test_a_network_command_joining_a_simulator_imports_the_client_only(
     areas = sorted(m for m in modules if m.removeprefix("kalshi_cli.client.") in AREAS)
     assert areas == ["kalshi_cli.client.markets"]
     assert "kalshi_cli.client.requests" not in modules
+    # the client's User-Agent names the version, a constant of the package: reading it from the
+    # installed metadata costs `importlib.metadata` and a scan of sys.path on every start
+    assert "importlib.metadata" not in modules

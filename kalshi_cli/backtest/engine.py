@@ -433,15 +433,19 @@ def execute(
     start = first[0] / 1e9
     clock = ReplayClock(start)
     feed = ReplayFeed(tickers, clock)
+
+    def advance(t: float) -> None:  # unix seconds; the driver the venue feeds is built next
+        driver.advance_to(t)
+
     venue = LocalVenue(
         clock,
         infos.values(),
         balance=Decimal(spec.balance),
         fill_model=FillModel(spec.fill_model),
         latency_s=spec.latency_ms / 1000,
+        advance=advance,
     )
     driver = Driver(_chain(first, records), feed, venue, clock)
-    venue.advance = driver.advance_to
     store = Store.in_memory(clock=clock)
     log = _SignalLog(clock, log_path, keep=keep_signals)
     try:

@@ -283,8 +283,6 @@ def _trials(
 ) -> tuple[int, list[dict[str, Any]]]:
     """Ask, run and tell trials in batches until `wanted` ran; (how many ran, those refused).
     Whole: one ask-run-tell loop whose three exits share its counters."""
-    from optuna.trial import TrialState
-
     ran = 0
     refused: list[dict[str, Any]] = []
     size = math.prod(a.count for a in axes)
@@ -296,24 +294,10 @@ def _trials(
             break
         if len(refused) >= max(wanted, 1) * 2:
             raise _all_refused(f"{len(refused)} parameter sets", refused)
-        batch = []
         asked = min(left, jobs or os.cpu_count() or 1)
         if grid and not _waiting(study):
             _enqueue_grid(study, axes, asked)
-        for _ in range(asked):
-            trial = study.ask()
-            values = {a.name: a.value(trial.suggest_int(a.name, 0, a.count - 1)) for a in axes}
-            params = dict(base.params) | values
-            trial.set_user_attr("params", params)
-            try:
-                strategy.params(params)
-            except ConfigError as exc:
-                reason = exc.message
-                trial.set_user_attr("refused", reason)
-                study.tell(trial, state=TrialState.FAIL)
-                refused.append({"params": values, "reason": reason})
-                continue
-            batch.append((trial, _spec_of(base, params)))
+        batch = _ask(study, base, strategy, axes, asked=asked, refused=refused)
         if not batch:
             continue
         done = run_sweep(
@@ -324,27 +308,78 @@ def _trials(
             executor=executor,
         )
         for (trial, _), (_, report, cached) in zip(batch, done, strict=True):
-            trial.set_user_attr("totals", plain(report["totals"]))
-            trial.set_user_attr("statistics", plain(report.get("statistics")))
-            trial.set_user_attr("skipped", skipped_of(report))
-            # the ranking reads the study, not the report: a failed run must stay failed there
-            failure = failed(report)
-            trial.set_user_attr("failed", plain(failure))
-            trial.set_user_attr("trading_states", plain(report.get("trading_states") or []))
-            trial.set_user_attr("cached", cached)
-            value = metric_value(report, rank_by)
-            if value is None:
-                study.tell(trial, state=TrialState.FAIL)  # it ran; it ranks last
-            else:
-                study.tell(trial, value)
+            value, failure = _tell(study, trial, report, cached, rank_by)
             ran += 1
             if progress is not None:
-                shown = " ".join(f"{k}={trial.user_attrs['params'][k]}" for k in _names(axes))
-                figure = "-" if value is None else f"{value:.4f}"
-                if failure is not None:
-                    figure = f"FAILED ({failure_line(failure)})"
-                progress(f"trial {trial.number}: {rank_by} {figure}  {shown}")
+                progress(_trial_line(trial, axes, rank_by, value, failure))
     return ran, refused
+
+
+def _ask(
+    study: optuna.Study,
+    base: BacktestSpec,
+    strategy: Strategy[Any],
+    axes: Sequence[Axis],
+    *,
+    asked: int,
+    refused: list[dict[str, Any]],
+) -> list[tuple[optuna.Trial, BacktestSpec]]:
+    """`asked` trials of the study, each with the spec it runs; a parameter set the strategy
+    refuses is told failed at once and added to `refused`, and runs nothing."""
+    from optuna.trial import TrialState
+
+    batch = []
+    for _ in range(asked):
+        trial = study.ask()
+        values = {a.name: a.value(trial.suggest_int(a.name, 0, a.count - 1)) for a in axes}
+        params = dict(base.params) | values
+        trial.set_user_attr("params", params)
+        try:
+            strategy.params(params)
+        except ConfigError as exc:
+            trial.set_user_attr("refused", exc.message)
+            study.tell(trial, state=TrialState.FAIL)
+            refused.append({"params": values, "reason": exc.message})
+            continue
+        batch.append((trial, _spec_of(base, params)))
+    return batch
+
+
+def _tell(
+    study: optuna.Study, trial: optuna.Trial, report: dict[str, Any], cached: bool, rank_by: str
+) -> tuple[float | None, dict[str, Any] | None]:
+    """One trial's run told to the study, its report's figures kept on it: (its `rank_by`
+    value, None where it has none; its failure, None where it did not fail)."""
+    from optuna.trial import TrialState
+
+    trial.set_user_attr("totals", plain(report["totals"]))
+    trial.set_user_attr("statistics", plain(report.get("statistics")))
+    trial.set_user_attr("skipped", skipped_of(report))
+    # the ranking reads the study, not the report: a failed run must stay failed there
+    failure = failed(report)
+    trial.set_user_attr("failed", plain(failure))
+    trial.set_user_attr("trading_states", plain(report.get("trading_states") or []))
+    trial.set_user_attr("cached", cached)
+    value = metric_value(report, rank_by)
+    if value is None:
+        study.tell(trial, state=TrialState.FAIL)  # it ran; it ranks last
+    else:
+        study.tell(trial, value)
+    return value, failure
+
+
+def _trial_line(
+    trial: optuna.Trial,
+    axes: Sequence[Axis],
+    rank_by: str,
+    value: float | None,
+    failure: dict[str, Any] | None,
+) -> str:
+    shown = " ".join(f"{k}={trial.user_attrs['params'][k]}" for k in _names(axes))
+    figure = "-" if value is None else f"{value:.4f}"
+    if failure is not None:
+        figure = f"FAILED ({failure_line(failure)})"
+    return f"trial {trial.number}: {rank_by} {figure}  {shown}"
 
 
 def _names(axes: Sequence[Axis]) -> list[str]:

@@ -191,65 +191,19 @@ def check_feed(view: LocalView, th: Thresholds) -> CheckResult:
 
 
 def check_orders(view: LocalView, th: Thresholds) -> CheckResult:
+    """Orders of unknown outcome (CRITICAL), old resting orders (WARNING) and the share of
+    recent orders rejected, each graded by a step of its own."""
     warn, crit = th.need("orders", "warn"), th.need("orders", "crit")
     if view.store is None:
         return CheckResult(
             "orders", CheckStatus.OK, f"no orders recorded: no state file at {view.path}"
         )
-    store = view.store
-    parts: list[Finding] = []
-
-    # a `pending` intent, or an unsettled amend, older than a request sent for it can take to
-    # land is a crash's leftover: its order may rest on the exchange unknown to the state file,
-    # or on terms it does not hold, as an UNKNOWN one may (`kalshi reconcile` says so, exit 10)
-    doubtful = store.orders.intents(status=[UNKNOWN, PENDING])
-    unknown = sum(
-        1 for o in doubtful if o.status == UNKNOWN or view.now - o.created_at >= IN_FLIGHT_S
-    )
-    unknown += len(
-        {
-            i.client_order_id
-            for i, a in store.orders.amends_in_doubt()
-            if view.now - a.at >= IN_FLIGHT_S
-        }
-    )
-    unknown_crit = th.need("orders", "unknown_crit")
-    if unknown and unknown >= unknown_crit:
-        what = f"{unknown} order(s) in UNKNOWN state, left pending or with an amend left unanswered"
-        parts.append(
-            Finding(CheckStatus.CRITICAL, "unknown orders", f"{what}: run `kalshi reconcile`")
-        )
-
-    max_age = float(th.need("orders", "resting_max_age_s"))
-    resting = [o for o in store.orders.open_orders() if o.status == "resting"]
-    stale = [o for o in resting if view.now - o.created_at > max_age]
-    if stale:
-        oldest = max(view.now - o.created_at for o in stale)
-        parts.append(
-            Finding(
-                CheckStatus.WARNING,
-                "old resting orders",
-                f"{len(stale)} resting order(s) older than {describe_age(max_age)} "
-                f"(oldest {describe_age(oldest)})",
-            )
-        )
-
+    unknown, unknown_crit, doubt = _unknown_orders(view.store, view.now, th)
+    resting, stale, old = _old_resting(view.store, view.now, th)
     window = float(th.need("orders", "window_s"))
-    decided = _decided(store, since=view.now - window)
-    rejected = sum(1 for o in decided if o.status == "rejected")
-    rate = Decimal(rejected) / Decimal(len(decided)) if decided else ZERO
-    if len(decided) >= th.need("orders", "min_orders"):
-        status = grade_ceiling(rate, warn, crit)
-        if status is not CheckStatus.OK:
-            parts.append(
-                Finding(
-                    status,
-                    "rejections",
-                    f"{rejected} of {len(decided)} orders rejected in the last "
-                    f"{describe_age(window)}",
-                )
-            )
-
+    decided = _decided(view.store, since=view.now - window)
+    rejected, rate, rejections = _rejections(decided, th, window)
+    parts = [p for p in (doubt, old, rejections) if p is not None]
     perf = [
         PerfDatum("unknown", unknown, None, unknown_crit, 0),
         PerfDatum("resting", len(resting), min=0),
@@ -264,6 +218,62 @@ def check_orders(view: LocalView, th: Thresholds) -> CheckResult:
         )
         return CheckResult("orders", CheckStatus.OK, summary, perf)
     return graded("orders", parts, perf)
+
+
+def _unknown_orders(
+    store: Store, now: float, th: Thresholds
+) -> tuple[int, Decimal, Finding | None]:
+    """The orders of unknown outcome, the count that is CRITICAL, and the finding at it.
+
+    A `pending` intent, or an unsettled amend, older than a request sent for it can take to
+    land is a crash's leftover: its order may rest on the exchange unknown to the state file,
+    or on terms it does not hold, as an UNKNOWN one may (`kalshi reconcile` says so, exit 10)."""
+    doubtful = store.orders.intents(status=[UNKNOWN, PENDING])
+    unknown = sum(1 for o in doubtful if o.status == UNKNOWN or now - o.created_at >= IN_FLIGHT_S)
+    unknown += len(
+        {i.client_order_id for i, a in store.orders.amends_in_doubt() if now - a.at >= IN_FLIGHT_S}
+    )
+    unknown_crit = th.need("orders", "unknown_crit")
+    if not unknown or unknown < unknown_crit:
+        return unknown, unknown_crit, None
+    what = f"{unknown} order(s) in UNKNOWN state, left pending or with an amend left unanswered"
+    finding = Finding(CheckStatus.CRITICAL, "unknown orders", f"{what}: run `kalshi reconcile`")
+    return unknown, unknown_crit, finding
+
+
+def _old_resting(
+    store: Store, now: float, th: Thresholds
+) -> tuple[list[IntentRecord], list[IntentRecord], Finding | None]:
+    """The resting orders, those older than `resting_max_age_s`, and the finding on them."""
+    max_age = float(th.need("orders", "resting_max_age_s"))
+    resting = [o for o in store.orders.open_orders() if o.status == "resting"]
+    stale = [o for o in resting if now - o.created_at > max_age]
+    if not stale:
+        return resting, stale, None
+    oldest = max(now - o.created_at for o in stale)
+    finding = Finding(
+        CheckStatus.WARNING,
+        "old resting orders",
+        f"{len(stale)} resting order(s) older than {describe_age(max_age)} "
+        f"(oldest {describe_age(oldest)})",
+    )
+    return resting, stale, finding
+
+
+def _rejections(
+    decided: list[IntentRecord], th: Thresholds, window: float
+) -> tuple[int, Decimal, Finding | None]:
+    """How many of the orders decided in the window were rejected, the share, and the finding
+    when there are enough to grade (`min_orders`)."""
+    rejected = sum(1 for o in decided if o.status == "rejected")
+    rate = Decimal(rejected) / Decimal(len(decided)) if decided else ZERO
+    if len(decided) < th.need("orders", "min_orders"):
+        return rejected, rate, None
+    status = grade_ceiling(rate, th.need("orders", "warn"), th.need("orders", "crit"))
+    if status is CheckStatus.OK:
+        return rejected, rate, None
+    what = f"{rejected} of {len(decided)} orders rejected in the last {describe_age(window)}"
+    return rejected, rate, Finding(status, "rejections", what)
 
 
 def _decided(store: Store, *, since: float) -> list[IntentRecord]:

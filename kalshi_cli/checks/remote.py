@@ -6,8 +6,9 @@ subaccount. docs/checks.md.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -17,11 +18,12 @@ from kalshi_cli.checks.thresholds import Thresholds
 from kalshi_cli.services.shards import ShardLine, describe_line, shard_lines
 from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.errors import AuthError, CredentialsError, KalshiError
-from kalshi_cli.vocabulary.units import ZERO, fmt_money
+from kalshi_cli.vocabulary.units import ZERO, fmt_dollars, fmt_money
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.client.exchange import MaintenanceWindow
+    from kalshi_cli.services.positions import EventRow
     from kalshi_cli.vocabulary.models import ExchangeStatus, Market, Position
 
     Books = list[tuple[int | None, list[Position]]]
@@ -78,38 +80,104 @@ def _on(subaccounts: Sequence[int | None]) -> str:
     return f" on {word} {', '.join(str(n) for n in named)}"
 
 
+Breach = tuple[int | None, str, Decimal]  # subaccount, market, contracts held
+
+
+@dataclass(frozen=True)
+class EventBreach:
+    """An event whose worst case at settlement (`kalshi positions --by event`) is at the
+    warning share of `risk.max_event_loss` or past it, on a subaccount (None: the account's
+    only)."""
+
+    subaccount: int | None
+    row: EventRow
+    status: CheckStatus
+
+    def line(self, limit: Decimal) -> str:
+        worst = self.row.outcomes.worst
+        return (
+            f"{self.row.event_ticker} worst {fmt_money(worst.pnl)} ({worst.name}) of "
+            f"{fmt_money(-limit)}{_on([self.subaccount])}"
+        )
+
+    def as_dict(self, limit: Decimal) -> dict[str, Any]:
+        worst = self.row.outcomes.worst
+        return {
+            "subaccount": self.subaccount,
+            "event_ticker": self.row.event_ticker,
+            "worst_case": fmt_dollars(worst.pnl),
+            "outcome": worst.name,
+            "max_event_loss": fmt_dollars(limit),
+            "status": self.status.name,
+        }
+
+
 def check_positions(
-    client: KalshiClient, th: Thresholds, limit: Decimal, subaccount: int | None = None
+    client: KalshiClient,
+    th: Thresholds,
+    limit: Decimal,
+    subaccount: int | None = None,
+    max_event_loss: Decimal | None = None,
 ) -> CheckResult:
     """CRITICAL when a market's position on a subaccount is above `crit` x its limit, WARNING at
-    `warn` x. Every subaccount is covered (the limit is a loop's, and a loop trades one
-    subaccount); `subaccount` narrows to one."""
+    `warn` x; so too an event's worst case at settlement (the figure of `kalshi positions --by
+    event`) against `max_event_loss` (None: not set, no event read). Every subaccount is
+    covered (the limits are a loop's, and a loop trades one subaccount); `subaccount` narrows
+    to one."""
     warn, crit = th.need("positions", "warn"), th.need("positions", "crit")
     books, unread = _books(client, subaccount)
-    over: list[tuple[int | None, str, Decimal]] = []
-    near: list[tuple[int | None, str, Decimal]] = []
-    largest = ZERO
-    markets = 0
-    for number, positions in books:
-        markets += len(positions)
-        for p in positions:
-            size = abs(p.position)
-            share = size / limit
-            largest = max(largest, share)
-            if share > crit:
-                over.append((number, p.ticker, size))
-            elif share >= warn:
-                near.append((number, p.ticker, size))
+    over, near, largest = _graded_markets(books, limit, warn, crit)
+    markets = sum(len(positions) for _, positions in books)
+    events = (
+        [] if max_event_loss is None else _graded_events(client, books, max_event_loss, warn, crit)
+    )
     perf = [
         PerfDatum("over_limit", len(over), 0, 0),
         PerfDatum("near_limit", len(near), 0),
         PerfDatum("largest", pct(largest), pct(warn), pct(crit), 0, uom="%"),
         PerfDatum("markets", markets, min=0),
     ]
-    extra: dict[str, Any] = {}
-    if books[0][0] is not None:
-        extra["subaccounts"] = [number for number, _ in books]
-        extra["breaches"] = [
+    extra = _subaccount_breaches(books, limit, over, near)
+    if max_event_loss is not None:
+        by_status = Counter(e.status for e in events)
+        perf += [
+            PerfDatum("events_over_limit", by_status[CheckStatus.CRITICAL], 0, 0),
+            PerfDatum("events_near_limit", by_status[CheckStatus.WARNING], 0),
+        ]
+        extra["event_breaches"] = [e.as_dict(max_event_loss) for e in events]
+    for status, items, what in (
+        (CheckStatus.CRITICAL, over, "over limit"),
+        (CheckStatus.WARNING, near, f"at {pct(warn):f}% of the limit or more"),
+    ):
+        at = [e for e in events if e.status is status]
+        if items or at:
+            parts = [_markets_line(items, what, limit)] if items else []
+            if at:
+                assert max_event_loss is not None  # an event is graded only against a limit
+                parts.append(_events_line(at, status, warn, max_event_loss))
+            scope = ", ".join(filter(None, (_scope(items), _event_scope(at))))
+            result = CheckResult("positions", status, "; ".join(parts), perf, extra, scope)
+            return _unread(result, unread)
+    summary = (
+        f"all {markets} positions within limits{_on([n for n, _ in books])} "
+        f"(largest {largest * 100:.0f}% of {limit:f})"
+    )
+    if max_event_loss is not None:
+        summary += f"; every event's worst case within {fmt_money(-max_event_loss)}"
+    result = CheckResult("positions", CheckStatus.OK, summary, perf, extra)
+    return _unread(result, unread)
+
+
+def _subaccount_breaches(
+    books: Books, limit: Decimal, over: list[Breach], near: list[Breach]
+) -> dict[str, Any]:
+    """The `--json` fields of an account with subaccounts: those read, and each market's
+    breach on one (none for an account of subaccount 0 only)."""
+    if books[0][0] is None:
+        return {}
+    return {
+        "subaccounts": [number for number, _ in books],
+        "breaches": [
             {
                 "subaccount": number,
                 "ticker": ticker,
@@ -119,36 +187,79 @@ def check_positions(
             }
             for status, items in ((CheckStatus.CRITICAL, over), (CheckStatus.WARNING, near))
             for number, ticker, size in items
-        ]
+        ],
+    }
 
-    def scope(items: list[tuple[int | None, str, Decimal]]) -> str:
-        ordered = sorted((-1 if n is None else n, t) for n, t, _ in items)
-        return ", ".join(f"{t}{_on([None if n < 0 else n])}" for n, t in ordered)
 
-    def listing(items: list[tuple[int | None, str, Decimal]]) -> str:
-        shown = ", ".join(
-            f"{t} {plain(size):f}/{plain(limit):f}{_on([n])}" for n, t, size in items[:5]
-        )
-        return shown + (f" and {len(items) - 5} more" if len(items) > 5 else "")
+def _graded_markets(
+    books: Books, limit: Decimal, warn: Decimal, crit: Decimal
+) -> tuple[list[Breach], list[Breach], Decimal]:
+    """The markets over `crit` x `limit`, those at `warn` x or more, and the largest share."""
+    over: list[Breach] = []
+    near: list[Breach] = []
+    largest = ZERO
+    for number, positions in books:
+        for p in positions:
+            size = abs(p.position)
+            share = size / limit
+            largest = max(largest, share)
+            if share > crit:
+                over.append((number, p.ticker, size))
+            elif share >= warn:
+                near.append((number, p.ticker, size))
+    return over, near, largest
 
-    for status, items, what in (
-        (CheckStatus.CRITICAL, over, "over limit"),
-        (CheckStatus.WARNING, near, f"at {pct(warn):f}% of the limit or more"),
-    ):
-        if items:
-            word = "market" if len(items) == 1 else "markets"
-            summary = f"{len(items)} {word} {what}: {listing(items)}"
-            result = CheckResult("positions", status, summary, perf, extra, scope(items))
-            return _unread(result, unread)
-    result = CheckResult(
-        "positions",
-        CheckStatus.OK,
-        f"all {markets} positions within limits{_on([n for n, _ in books])} "
-        f"(largest {largest * 100:.0f}% of {limit:f})",
-        perf,
-        extra,
+
+def _graded_events(
+    client: KalshiClient, books: Books, limit: Decimal, warn: Decimal, crit: Decimal
+) -> list[EventBreach]:
+    """Each event of each book whose worst case loses more than `crit` x `limit` (CRITICAL) or
+    `warn` x or more (WARNING), read by the one rule (`event_rows`) from the positions read."""
+    from kalshi_cli.services.positions import event_rows
+
+    found: list[EventBreach] = []
+    for number, positions in books:
+        own = client if number is None else client.on_subaccount(number)
+        for row in event_rows(own, positions=positions):
+            share = -row.outcomes.worst.pnl / limit
+            if share > crit:
+                found.append(EventBreach(number, row, CheckStatus.CRITICAL))
+            elif share >= warn:
+                found.append(EventBreach(number, row, CheckStatus.WARNING))
+    return found
+
+
+def _markets_line(items: list[Breach], what: str, limit: Decimal) -> str:
+    shown = ", ".join(f"{t} {plain(size):f}/{plain(limit):f}{_on([n])}" for n, t, size in items[:5])
+    more = f" and {len(items) - 5} more" if len(items) > 5 else ""
+    word = "market" if len(items) == 1 else "markets"
+    return f"{len(items)} {word} {what}: {shown}{more}"
+
+
+def _events_line(
+    items: list[EventBreach], status: CheckStatus, warn: Decimal, limit: Decimal
+) -> str:
+    word = "event" if len(items) == 1 else "events"
+    what = (
+        f"past {'its' if len(items) == 1 else 'their'} loss limit"
+        if status is CheckStatus.CRITICAL
+        else f"at {pct(warn):f}% of {'its' if len(items) == 1 else 'their'} loss limit or more"
     )
-    return _unread(result, unread)
+    shown = ", ".join(e.line(limit) for e in items[:5])
+    more = f" and {len(items) - 5} more" if len(items) > 5 else ""
+    return f"{len(items)} {word} {what}: {shown}{more}"
+
+
+def _scope(items: list[Breach]) -> str:
+    ordered = sorted((-1 if n is None else n, t) for n, t, _ in items)
+    return ", ".join(f"{t}{_on([None if n < 0 else n])}" for n, t in ordered)
+
+
+def _event_scope(items: list[EventBreach]) -> str:
+    ordered = sorted(
+        (-1 if e.subaccount is None else e.subaccount, e.row.event_ticker) for e in items
+    )
+    return ", ".join(f"event {t}{_on([None if n < 0 else n])}" for n, t in ordered)
 
 
 def check_exposure(
@@ -299,13 +410,28 @@ def _in(seconds: Decimal) -> str:
     return f"{minutes}m" if minutes else f"{int(seconds)}s"
 
 
+def _maintenance(
+    client: KalshiClient, active: bool, now: float
+) -> tuple[list[MaintenanceWindow] | None, MaintenanceWindow | None, list[MaintenanceWindow]]:
+    """The maintenance windows not over at `now` (None: the schedule could not be read while
+    the exchange says it is down), the one under way, and those ahead."""
+    try:
+        listed = client.exchange.get_exchange_schedule().maintenance_windows
+    except KalshiError:
+        if active:
+            raise  # the schedule is all it has to go on: UNKNOWN
+        return None, None, []  # the exchange says it is down: CRITICAL, whatever its schedule
+    windows = [w for w in listed if w.end.timestamp() > now]
+    current = next((w for w in windows if w.start.timestamp() <= now), None)
+    return windows, current, [w for w in windows if w.start.timestamp() > now]
+
+
 def check_exchange(client: KalshiClient, th: Thresholds, now: float) -> CheckResult:
     """The next maintenance window against `warn`/`crit` seconds of notice (see the module
     docstring), then each exchange shard's trading; `now` is Unix seconds."""
     status = client.exchange.get_exchange_status()
-    windows = _maintenance_windows(client, status)
-    current, ahead = _current_and_ahead(windows, now)
-    perf = [] if windows is None else [PerfDatum("windows", len(windows or ()), min=0)]
+    listed, current, ahead = _maintenance(client, status.exchange_active, now)
+    perf = [] if listed is None else [PerfDatum("windows", len(listed), min=0)]
     notice = None if not ahead else Decimal(repr(ahead[0].start.timestamp() - now)).quantize(_MS)
     if notice is not None:
         warn, crit = th.need("exchange", "warn"), th.need("exchange", "crit")
@@ -326,28 +452,6 @@ def check_exchange(client: KalshiClient, th: Thresholds, now: float) -> CheckRes
         text = f"trading; next maintenance {ahead[0].start.isoformat()}"
         return CheckResult("exchange", CheckStatus.OK, text, perf)
     return CheckResult("exchange", CheckStatus.OK, "trading; no maintenance scheduled", perf)
-
-
-def _maintenance_windows(
-    client: KalshiClient, status: ExchangeStatus
-) -> list[MaintenanceWindow] | None:
-    """The scheduled windows; None when the schedule cannot be read and the exchange says it
-    is down (CRITICAL whatever its schedule). Unread while it says it is up: raised (UNKNOWN)."""
-    try:
-        return list(client.exchange.get_exchange_schedule().maintenance_windows)
-    except KalshiError:
-        if status.exchange_active:
-            raise  # the schedule is all it has to go on: UNKNOWN
-        return None
-
-
-def _current_and_ahead(
-    listed: list[MaintenanceWindow] | None, now: float
-) -> tuple[MaintenanceWindow | None, list[MaintenanceWindow]]:
-    """The window now open (if any) and those still to come, soonest first."""
-    windows = [w for w in listed or () if w.end.timestamp() > now]
-    current = next((w for w in windows if w.start.timestamp() <= now), None)
-    return current, [w for w in windows if w.start.timestamp() > now]
 
 
 def _window_notice(

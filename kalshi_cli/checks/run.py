@@ -157,6 +157,7 @@ def _positions(inputs: CheckInputs) -> CheckResult:
         inputs.thresholds,
         inputs.limits.max_position_per_market,
         inputs.subaccount,
+        inputs.limits.max_event_loss,
     )
 
 
@@ -247,23 +248,26 @@ class _UnavailableStateStore:
         raise KalshiError(self.reason)
 
 
-@dataclass(eq=False)
 class _RunsAlertState:
     """The alert state as one run of checks uses it: the time its calls take is added up (`spent`),
     and another writer's lock is waited for at most once a run (then `impatient`); a record the
     lock refuses is named in `problems`, and reads go on de-duplicating."""
 
-    inner: AlertStateStore
-    impatient: Callable[[], AbstractContextManager[None]]
-    clock: Clock
-    spent: float = field(default=0.0, init=False)
-    locked: StateFileLocked | None = field(default=None, init=False)
-    unrecorded: list[str] = field(default_factory=list, init=False)
-
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        inner: AlertStateStore,
+        impatient: Callable[[], AbstractContextManager[None]],
+        clock: Clock,
+    ) -> None:
         from kalshi_cli.store import StateFileLocked
 
+        self.inner = inner
+        self.impatient = impatient
+        self.clock = clock
+        self.spent = 0.0
         self.lock_error = StateFileLocked
+        self.locked: StateFileLocked | None = None
+        self.unrecorded: list[str] = []
 
     @contextmanager
     def _call(self) -> Iterator[None]:

@@ -387,7 +387,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"kalshi {kalshi_cli.__version__}")  # read from the installed metadata
+        typer.echo(f"kalshi {kalshi_cli.__version__}")
         raise typer.Exit()
 
 

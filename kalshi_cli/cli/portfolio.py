@@ -142,8 +142,9 @@ EVENT_COLUMNS = (
 
 
 def event_row(row: EventRow) -> dict[str, str]:
+    """The money as every command shows it (`units.fmt_money`: `-$0.30`), the outcome named."""
     from kalshi_cli.vocabulary.documents import money_text
-    from kalshi_cli.vocabulary.units import fmt_count
+    from kalshi_cli.vocabulary.units import fmt_count, fmt_money
 
     worst, best = row.outcomes.worst, row.outcomes.best
     exposure = row.exchange_exposure
@@ -152,8 +153,8 @@ def event_row(row: EventRow) -> dict[str, str]:
         "collateral_return_type": row.collateral_return_type or row.outcomes.rule,
         "markets": ", ".join(f"{p.ticker} {fmt_count(p.position)}" for p in row.positions),
         "cost": money_text(row.cost),
-        "worst_case": f"{money_text(worst.pnl)} ({worst.name})",
-        "best_case": f"{money_text(best.pnl)} ({best.name})",
+        "worst_case": f"{fmt_money(worst.pnl)} ({worst.name})",
+        "best_case": f"{fmt_money(best.pnl)} ({best.name})",
         "event_exposure": "-" if exposure is None else money_text(exposure),
     }
 

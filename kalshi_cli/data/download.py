@@ -16,7 +16,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -63,8 +63,15 @@ class DownloadRequest:
     period: str = "1h"
 
     def to_json(self) -> dict[str, Any]:
-        period = self.period if self.kind == "candles" else None
-        return asdict(self) | {"tickers": list(self.tickers), "period": period}
+        return {
+            "kind": self.kind,
+            "tickers": list(self.tickers),
+            "series": self.series,
+            "event": self.event,
+            "from_ts": self.from_ts,
+            "to_ts": self.to_ts,
+            "period": self.period if self.kind == "candles" else None,
+        }
 
 
 @dataclass

@@ -31,6 +31,7 @@ from kalshi_cli.data.segments import iter_line_blocks
 from kalshi_cli.feed.book import (
     GAP,
     GET_SNAPSHOT,
+    NEXT,
     ORDERBOOK,
     REPEAT,
     LocalBook,
@@ -376,7 +377,10 @@ class BookReplay:
 
     def _sequenced(self, ns: int, sid: int, seq: int) -> bool:
         """A delta's place on its subscription: False for one already seen (`duplicate`)."""
-        place = self._seq.place(sid, seq)
+        return self._placed(ns, sid, self._seq.place(sid, seq))
+
+    def _placed(self, ns: int, sid: int, place: int) -> bool:
+        """`_sequenced` once the place is known."""
         if place == REPEAT:
             self.skipped["duplicate"] += 1
             return False
@@ -385,7 +389,13 @@ class BookReplay:
         return True
 
     def _delta(self, ns: int, msg: DeltaMessage) -> None:
-        if self._unread(msg.sid) or not self._sequenced(ns, msg.sid, msg.seq):
+        # the replay's most frequent step: `_unread` and `_sequenced` inline for the usual case
+        sid = msg.sid
+        if sid in self._subs.unread:
+            self.skipped["unread_subscription"] += 1
+            return
+        place = self._seq.place(sid, msg.seq)
+        if place != NEXT and not self._placed(ns, sid, place):
             return
         body = msg.msg
         ticker = body.market_ticker

@@ -14,7 +14,6 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import KW_ONLY, InitVar, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -44,23 +43,27 @@ def frame_line(recv_ns: int, raw: bytes) -> bytes:
     return b'{"recv_ns":%d,"frame_text":%s}\n' % (recv_ns, text.encode())
 
 
-@dataclass(eq=False)
 class SegmentWriter:
     """Appends records to the current hour's segment. Not thread-safe: the caller locks."""
 
-    root: InitVar[Path]
-    _: KW_ONLY
-    level: int = 6
-    flush_every_s: float = 1.0  # a duration
-    monotonic: Callable[[], float] = time.monotonic
-    fsync: bool = True
-
-    def __post_init__(self, root: Path) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        level: int = 6,
+        flush_every_s: float = 1.0,  # a duration
+        monotonic: Callable[[], float] = time.monotonic,
+        fsync: bool = True,
+    ) -> None:
         self.dir = root / FRAMES_DIR
+        self.level = level
+        self.flush_every_s = flush_every_s
+        self.fsync = fsync
+        self._monotonic = monotonic
         self._fd: int | None = None
         self._z: zlib._Compress | None = None
         self._hour: int | None = None
-        self._flushed_at = self.monotonic()
+        self._flushed_at = monotonic()
         self._pending = False
         self.path: Path | None = None
         # file name -> {"first_ns", "last_ns", "lines"}, for the manifest: what has reached
@@ -105,11 +108,11 @@ class SegmentWriter:
             view = view[written:]
 
     def due(self) -> bool:
-        return self._pending and self.monotonic() - self._flushed_at >= self.flush_every_s
+        return self._pending and self._monotonic() - self._flushed_at >= self.flush_every_s
 
     def flush(self) -> None:
         """Everything written so far reaches the file (and the disk, with `fsync`)."""
-        self._flushed_at = self.monotonic()
+        self._flushed_at = self._monotonic()
         if self._z is None or not self._pending:
             return
         self._write(self._z.flush(zlib.Z_SYNC_FLUSH))

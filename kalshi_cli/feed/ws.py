@@ -11,7 +11,6 @@ import math
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import KW_ONLY, InitVar, dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
@@ -87,7 +86,7 @@ class Watchdog:
     `idle_timeout`."""
 
     def __init__(self, idle_timeout: float, clock: Clock) -> None:
-        self.idle_timeout = idle_timeout
+        self._idle_timeout = idle_timeout
         self._clock = clock
         self._last = clock.monotonic()
 
@@ -98,63 +97,71 @@ class Watchdog:
         return self._clock.monotonic() - self._last
 
     def expired(self) -> bool:
-        return self.age() >= self.idle_timeout
+        return self.age() >= self._idle_timeout
 
 
-@dataclass(eq=False)
 class WsFeed:
-    """The feed's connection thread. `sink` receives every `FeedEvent` on that thread.
+    """The feed's connection thread. `sink` receives every `FeedEvent` on that thread."""
 
-    `yes_priced`: ask for orderbook NO levels in YES-leg prices (`use_yes_price`, the
-    convention Kalshi announced it will make the only one) and read them so; False asks for,
-    and reads, the NO-leg prices of old (a recording that began with them)."""
-
-    url: str
-    tickers: InitVar[Iterable[str]]
-    _: KW_ONLY
-    sink: EventSink
-    auth: HeaderSigner | None = None
-    clock: Clock = field(default_factory=SystemClock)
-    channels: InitVar[Iterable[str]] = DEFAULT_CHANNELS
-    idle_timeout: float = IDLE_TIMEOUT_S
-    connect_timeout: float = 5.0
-    backoff: Backoff = RECONNECT_BACKOFF
-    rng: random.Random = field(default_factory=random.Random)
-    resnapshot_timeout: float = RESNAPSHOT_TIMEOUT_S
-    poll_tick: float = 0.05
-    connector: Connector = websocket_connect
-    stable_after: float = 10.0
-    stale_after: float = STALE_AFTER_S
-    frame_sink: FrameSink | None = None
-    unfiltered: bool = False
-    wall_ns: Callable[[], int] = time.time_ns
-    indices: InitVar[Mapping[str, Iterable[str]] | None] = None
-    yes_priced: bool = True
-
-    def __post_init__(
+    def __init__(
         self,
+        url: str,
         tickers: Iterable[str],
-        channels: Iterable[str],
-        indices: Mapping[str, Iterable[str]] | None,
+        *,
+        sink: EventSink,
+        auth: HeaderSigner | None = None,
+        clock: Clock | None = None,
+        channels: Iterable[str] = DEFAULT_CHANNELS,
+        idle_timeout: float = IDLE_TIMEOUT_S,
+        connect_timeout: float = 5.0,
+        backoff: Backoff = RECONNECT_BACKOFF,
+        rng: random.Random | None = None,
+        resnapshot_timeout: float = RESNAPSHOT_TIMEOUT_S,
+        poll_tick: float = 0.05,
+        connector: Connector = websocket_connect,
+        stable_after: float = 10.0,
+        stale_after: float = STALE_AFTER_S,
+        frame_sink: FrameSink | None = None,
+        unfiltered: bool = False,
+        wall_ns: Callable[[], int] = time.time_ns,
+        indices: Mapping[str, Iterable[str]] | None = None,
+        yes_priced: bool = True,
     ) -> None:
+        """`yes_priced`: ask for orderbook NO levels in YES-leg prices (`use_yes_price`, the
+        convention Kalshi announced it will make the only one) and read them so; False asks
+        for, and reads, the NO-leg prices of old (a recording that began with them)."""
+        self.url = url
         # the reference indices followed (channel -> ids): their channels join `channels`
         self.index = IndexBoard()
-        self.books = BookSet(self.sink, source="ws", yes_priced=self.yes_priced)
+        self._frame_sink = frame_sink
+        self._wall_ns = wall_ns
+        self._stale_after = stale_after
+        self._stable_after = stable_after
+        self._sink = sink
+        self._auth = auth
+        self._clock = clock or SystemClock()
+        self._idle_timeout = idle_timeout
+        self._connect_timeout = connect_timeout
+        self._backoff = backoff
+        self._rng = rng or random.Random()
+        self._tick = poll_tick
+        self._connector = connector
+        self.books = BookSet(sink, source="ws", yes_priced=yes_priced)
         self.books.add(tickers)
         self.session = FeedSession(
             self.books,
-            self.sink,
-            clock=self.clock,
+            sink,
+            clock=self._clock,
             channels=channels,
-            resnapshot_timeout=self.resnapshot_timeout,
-            stale_after=self.stale_after,
+            resnapshot_timeout=resnapshot_timeout,
+            stale_after=stale_after,
             # a live subscription answers a probe with data before either limit is reached
-            probe_after=min(self.stale_after, self.idle_timeout) / 2,
-            unfiltered=self.unfiltered,
+            probe_after=min(stale_after, idle_timeout) / 2,
+            unfiltered=unfiltered,
             indices=indices,
             index_board=self.index,
         )
-        self._watchdog = Watchdog(self.idle_timeout, self.clock)
+        self._watchdog = Watchdog(idle_timeout, self._clock)
         self._background = BackgroundThread(self._run, "kalshi-ws-feed")
         self._stop = self._background.stopping  # what the loop watches
         self.connected = False
@@ -204,8 +211,8 @@ class WsFeed:
     def is_fresh(self, ticker: str) -> bool:
         return (
             self.connected
-            and self._watchdog.age() < self.idle_timeout
-            and self.session.data_age() < self.stale_after
+            and self._watchdog.age() < self._idle_timeout
+            and self.session.data_age() < self._stale_after
             and self.books.is_fresh(ticker)
         )
 
@@ -230,22 +237,22 @@ class WsFeed:
                 self.consecutive_failures += 1
             if self._stayed_up():
                 retry = 0
-            self.sink(FeedEvent(EventKind.DISCONNECTED, reason=reason))
+            self._sink(FeedEvent(EventKind.DISCONNECTED, reason=reason))
             retry += 1
-            self._wait(self.backoff.delay(retry, self.rng))
+            self._wait(self._backoff.delay(retry, self._rng))
 
     def _stayed_up(self) -> bool:
         """Whether the connection just ended had been up `stable_after` seconds."""
         since, self._connected_at = self._connected_at, None
-        return since is not None and self.clock.monotonic() - since >= self.stable_after
+        return since is not None and self._clock.monotonic() - since >= self._stable_after
 
     def _connect_and_serve(self) -> tuple[bool, str]:
         """One connection attempt: whether it delivered any message, and why it ended."""
         path = urlparse(self.url).path
-        headers = self.auth.headers_for("GET", path) if self.auth is not None else {}
+        headers = self._auth.headers_for("GET", path) if self._auth is not None else {}
         self._delivered = False
         try:
-            conn = self.connector(self.url, headers, self.connect_timeout)
+            conn = self._connector(self.url, headers, self._connect_timeout)
         except (OSError, websocket.WebSocketException) as exc:
             return False, f"connect failed: {type(exc).__name__}: {exc}"
         self.connections += 1
@@ -267,10 +274,10 @@ class WsFeed:
         """Subscribe, then read until the connection ends; returns why it ended."""
         self._watchdog.touch()
         self.connected = True
-        self._connected_at = self.clock.monotonic()
-        self.sink(FeedEvent(EventKind.CONNECTED))
+        self._connected_at = self._clock.monotonic()
+        self._sink(FeedEvent(EventKind.CONNECTED))
         try:
-            conn.settimeout(self.poll_tick)
+            conn.settimeout(self._tick)
             self.session.open(conn.send)
             while not self._stop.is_set():
                 try:
@@ -280,8 +287,8 @@ class WsFeed:
                 else:
                     # pings, pongs and command replies are not market data: only a channel
                     # message feeds the watchdog and makes the attempt count as delivered
-                    if opcode == websocket.ABNF.OPCODE_TEXT and self.frame_sink is not None:
-                        self.frame_sink(data, self.wall_ns())
+                    if opcode == websocket.ABNF.OPCODE_TEXT and self._frame_sink is not None:
+                        self._frame_sink(data, self._wall_ns())
                     if opcode == websocket.ABNF.OPCODE_TEXT and self._handle(data):
                         self._watchdog.touch()
                         if not self._delivered:
@@ -302,15 +309,15 @@ class WsFeed:
             return self.session.handle(data)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             # a malformed frame: the books may have missed something, so resync them all
-            self.sink(FeedEvent(EventKind.ERROR, reason=f"bad message: {exc!r}"[:200]))
+            self._sink(FeedEvent(EventKind.ERROR, reason=f"bad message: {exc!r}"[:200]))
             self.books.mark_stale(None, "bad_message")
             self.session.request_snapshots(self.books.tickers())
             return False
 
     def _wait(self, seconds: float) -> None:
-        end = self.clock.monotonic() + seconds
+        end = self._clock.monotonic() + seconds
         while not self._stop.is_set():
-            left = end - self.clock.monotonic()
+            left = end - self._clock.monotonic()
             if left <= 0:
                 return
-            self.clock.sleep(min(self.poll_tick, left))
+            self._clock.sleep(min(self._tick, left))

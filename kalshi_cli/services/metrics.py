@@ -11,7 +11,7 @@ import math
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import dataclass, field
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -87,17 +87,23 @@ def _escape_label(text: str) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(eq=False)
 class Collector:
     """Builds every family on each call. `client` is called once per collection; `extra` lets a
     running process add what only it knows (the trade loop's in-memory error counters)."""
 
-    state_path: Path
-    _: KW_ONLY
-    client: Callable[[], KalshiClient] | None = None
-    clock: Clock = field(default_factory=SystemClock)
-    extra: Callable[[], Iterable[Family]] | None = None
-    problems: list[str] = field(default_factory=list, init=False)
+    def __init__(
+        self,
+        state_path: Path,
+        *,
+        client: Callable[[], KalshiClient] | None = None,
+        clock: Clock | None = None,
+        extra: Callable[[], Iterable[Family]] | None = None,
+    ) -> None:
+        self.state_path = state_path
+        self.client = client
+        self.clock: Clock = clock or SystemClock()
+        self.extra = extra
+        self.problems: list[str] = []
 
     def collect(self) -> str:
         return render(self.families())

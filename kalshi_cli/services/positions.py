@@ -7,7 +7,7 @@ subaccount is its own book. See docs/pnl.md "`kalshi positions`".
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -455,9 +455,11 @@ def _book(client: KalshiClient, ticker: str) -> Orderbook | None:
 @dataclass(frozen=True)
 class EventRow:
     """One event the account holds positions in (`kalshi positions --by event`): its markets'
-    positions at what they cost (the exchange's `market_exposure_dollars`), their worst and
-    best case at settlement by the one rule (vocabulary/event_outcomes.py), and what the
-    exchange holds against them (`event_exposure_dollars`, None: not listed)."""
+    positions at what they cost (the exchange's `market_exposure_dollars` and the fees paid,
+    `fees_paid_dollars`), their worst and best case at settlement by the one rule
+    (vocabulary/event_outcomes.py; a market of the event settled keeps only the outcomes that
+    agree with its result), and what the exchange holds against them (`event_exposure_dollars`,
+    None: not listed)."""
 
     event_ticker: str
     collateral_return_type: str
@@ -467,7 +469,7 @@ class EventRow:
 
     @property
     def cost(self) -> Decimal:
-        return sum((p.exposure for p in self.positions), ZERO)
+        return sum((held_cost(p) for p in self.positions), ZERO)
 
     def to_json(self) -> dict[str, Any]:
         def case(outcome: EventOutcome) -> dict[str, str]:
@@ -488,9 +490,21 @@ class EventRow:
         }
 
 
-def event_rows(client: KalshiClient, *, event_ticker: str | None = None) -> list[EventRow]:
-    """The account's positions by event, of the subaccount `mark_to_market` reads: the markets
-    held read in one listing (100 a request), each event's terms once."""
+def held_cost(position: Position) -> Decimal:
+    """What a position held cost: its `market_exposure_dollars` and the fees paid in its
+    market (`fees_paid_dollars`), which every outcome of its event has paid."""
+    return position.exposure + position.fees_paid
+
+
+def event_rows(
+    client: KalshiClient,
+    *,
+    event_ticker: str | None = None,
+    positions: Sequence[Position] | None = None,
+) -> list[EventRow]:
+    """The account's positions by event, of the subaccount `mark_to_market` reads (`positions`:
+    those read of it already): the markets held read in one listing (100 a request), each
+    event's terms once."""
     from kalshi_cli.client.markets import BATCH_MAX
     from kalshi_cli.risk.event_loss import event_terms
     from kalshi_cli.vocabulary.decisions import PositionView
@@ -499,7 +513,8 @@ def event_rows(client: KalshiClient, *, event_ticker: str | None = None) -> list
     own = client if number is None else client.on_subaccount(number)
     held: dict[str, list[Position]] = {}
     raws: dict[str, dict[str, dict[str, Any]]] = {}
-    positions = own.portfolio.get_positions(event_ticker=event_ticker)
+    if positions is None:
+        positions = own.portfolio.get_positions(event_ticker=event_ticker)
     tickers = [p.ticker for p in positions]
     found = {
         m.ticker: m
@@ -512,14 +527,15 @@ def event_rows(client: KalshiClient, *, event_ticker: str | None = None) -> list
         raws.setdefault(market.event_ticker, {})[p.ticker] = market.raw
     listed = {e.event_ticker: e.exposure for e in own.portfolio.get_event_positions()}
     views = {
-        p.ticker: PositionView(p.ticker, p.position, entry_cost=p.exposure)
-        for positions in held.values()
-        for p in positions
+        p.ticker: PositionView(p.ticker, p.position, entry_cost=held_cost(p))
+        for in_event in held.values()
+        for p in in_event
     }
     rows = []
-    for name, positions in sorted(held.items()):
-        # what is held, at its cost: no order counted, no fee still to pay
+    for name, in_event in sorted(held.items()):
+        # what is held, at its cost and the fees paid: no order counted, no fee still to pay;
+        # the event's markets settled, held or not, with their results
         terms = event_terms(client.markets.get_event(name), lambda t: None, raws[name])
         outcomes = terms.book(lambda t: views.get(t, PositionView(t))).outcomes()
-        rows.append(EventRow(name, terms.kind, tuple(positions), outcomes, listed.get(name)))
+        rows.append(EventRow(name, terms.kind, tuple(in_event), outcomes, listed.get(name)))
     return rows

@@ -10,7 +10,7 @@ lag. Idempotent. docs/orders.md "What `kalshi reconcile` does" and "Reads lag wr
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
 from functools import partial
@@ -161,9 +161,17 @@ class ReconcileReport:
         )
 
     def to_json(self) -> dict[str, Any]:
-        """Every field but the read's time, and whether anything changed."""
-        shown = {k: v for k, v in asdict(self).items() if k != "fills_read_at"}
-        return shown | {"changed": self.changed}
+        return {
+            "resolved_unknown": self.resolved_unknown,
+            "still_unknown": self.still_unknown,
+            "not_on_exchange": self.not_on_exchange,
+            "found_after_rejection": self.found_after_rejection,
+            "orders_updated": self.orders_updated,
+            "orders_imported": self.orders_imported,
+            "fills_added": self.fills_added,
+            "settlements_added": self.settlements_added,
+            "changed": self.changed,
+        }
 
 
 def reconcile(

@@ -247,7 +247,16 @@ class MoneyMover:
         except KalshiError as exc:
             exc.message = f"{exc.message}; {self.where(move)}"
             raise
-        transfer = self._follow(move, transfer_id, wait)
+        try:
+            transfer = self._follow(move, transfer_id, wait)
+        except TransferNotComplete:
+            raise
+        except KalshiError as exc:
+            raise TransferNotComplete(
+                f"transfer {transfer_id} ({move.describe()}) was made, but its status could not "
+                f"be read: {exc.one_line()}; {self.where(move)}",
+                hint="`kalshi shard transfers` shows it; do not send it again",
+            ) from exc
         places = self.balances(move)
         if transfer.complete:
             _refuse_a_short_arrival(move, transfer, held, places)
@@ -272,7 +281,11 @@ class MoneyMover:
         """The id of the transfer whose answer was lost: the one new transfer of these shards and
         amount in the history. None in the history after `lookup_s`, or more than one: the
         outcome stays unknown, and nothing is sent again."""
-        found = self._until(self._lookup_s, lambda: self._new_matches(move, before))
+        try:
+            found = self._until(self._lookup_s, lambda: self._new_matches(move, before))
+        except KalshiError as exc:
+            why = f"the transfer history could not be read: {exc.one_line()}"
+            raise TransferOutcomeUnknown(f"{lost.message.rstrip('.')}; {why}") from exc
         if found is not None and len(found) == 1:
             return found[0].transfer_id
         if found:

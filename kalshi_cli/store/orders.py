@@ -74,6 +74,11 @@ class OrderRow:
     price: str
     count: str
 
+    @property
+    def filled_count(self) -> Decimal:
+        """`filled` as the count it is."""
+        return Decimal(self.filled)
+
 
 _AMENDABLE_SQL = (
     "SELECT client_order_id, filled FROM orders o WHERE order_id = ? AND status = ? AND NOT "

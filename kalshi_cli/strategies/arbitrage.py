@@ -12,17 +12,23 @@ happens. Three sets are known:
   (`exhaustive_events`) and whose every market the loop trades; the reason says so.
 
 A set is sized by the depth at each ask, `max_cost` and `max_count` (the most sets of an event
-held at once; pairs in one market net out), and decided once, from the market with the lowest
-ticker. Its legs are IOC buys that the loop sends one after another, each
-for what the leg before filled, selling back what a short leg left over (runner/execution/
-leg_sets.py): a set ends whole or flat. Each leg's fair value carries an equal share
-of the set's edge. See docs/strategies.md "arbitrage".
+held at once; pairs in one market net out), and the loop's limit on the event's loss
+(`MarketSnapshot.max_event_loss`: `risk.max_event_loss` or the strategy's budget's, the
+tighter). The legs go one after another and a leg may fill while the next does not, so the
+limit counts a leg filled alone: the set is the largest whose every partial fill (its first k
+legs filled, for each k, fees paid) keeps its worst case inside the limit, by the one rule;
+where not one set fits, a `Note` says so, with what one set filled in part can lose. The set is
+decided once, from the market with the lowest ticker. Its legs are IOC buys that the loop sends
+one after another, each for what the leg before filled, selling back what a short leg left over
+(runner/execution/leg_sets.py): a set ends whole or flat. Each leg's fair value carries an equal
+share of the set's edge. See docs/strategies.md "arbitrage".
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from decimal import Decimal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
 from typing import Annotated
 
 from kalshi_cli.strategy_api import (
@@ -33,6 +39,7 @@ from kalshi_cli.strategy_api import (
     EventView,
     Intent,
     MarketSnapshot,
+    Note,
     Params,
     PositionView,
     Side,
@@ -43,6 +50,7 @@ from kalshi_cli.strategy_api import (
     trading_fee,
 )
 from kalshi_cli.vocabulary.event_outcomes import MECNET, EventLeg, event_outcomes
+from kalshi_cli.vocabulary.units import fmt_money
 
 NAME = "arbitrage"
 
@@ -75,38 +83,100 @@ def set_edge(legs: Sequence[Leg], payout: Decimal, count: Decimal) -> Decimal:
 
 
 def decide(snap: MarketSnapshot, pos: PositionView, params: ArbitrageParams) -> Sequence[Decision]:
+    notes: list[Decision] = []  # a set the event-loss limit lets none of through, said
     yes_ask, no_ask = snap.book.yes_ask, snap.book.no_ask
     if yes_ask is not None and no_ask is not None:
         here = [
             (snap.ticker, Side.YES, yes_ask[0], yes_ask[1], snap.fee_rate),
             (snap.ticker, Side.NO, no_ask[0], no_ask[1], snap.fee_rate),
         ]
-        legs = _buy_set(here, ONE, params.max_count, params, "YES and NO of one market pay 1")
-        if legs:
+        limit = Limit(snap.max_event_loss, _floors(snap, None), snap.ticker, snap.ticker)
+        why = "YES and NO of one market pay 1"
+        legs = _buy_set(here, ONE, params.max_count, params, why, limit=limit)
+        if _trades(legs):
             return legs
+        notes += legs
     event = snap.event
     if event is None or any(m.ticker < snap.ticker for m in event.others):
-        return []  # the set is decided from the event's lowest ticker only
+        return notes  # the set is decided from the event's lowest ticker only
     n = len(event.others) + 1
     # the sets held: whole sets only (the loop sells back a partial one), so this market's
     # NO (YES) contracts of the strategy's own count the NO (YES) sets
     held = pos.position
+    limit = Limit(snap.max_event_loss, _floors(snap, event), snap.ticker, event.event_ticker)
     nos = _event_legs(snap, event, Side.NO)
     if nos is not None:
         paid = _no_set_paid(snap, event)
         why = f"NO in each of {n} markets of {event.event_ticker} (at most one YES) pay {paid}"
         room = params.max_count - max(-held, ZERO)
-        legs = _buy_set(nos, paid, room, params, why)
-        if legs:
+        legs = _buy_set(nos, paid, room, params, why, limit=limit)
+        if _trades(legs):
             return legs
+        notes += legs
     yeses = _event_legs(snap, event, Side.YES)
     if yeses is None or not event.complete or event.event_ticker not in params.exhaustive_events:
-        return []
+        return notes
     why = (
         f"YES in each of {n} markets of {event.event_ticker} pay 1: exhaustive as stated in "
         "exhaustive_events"
     )
-    return _buy_set(yeses, ONE, params.max_count - max(held, ZERO), params, why)
+    legs = _buy_set(yeses, ONE, params.max_count - max(held, ZERO), params, why, limit=limit)
+    return legs if _trades(legs) else [*notes, *legs]
+
+
+def _trades(decided: Sequence[Decision]) -> bool:
+    return any(isinstance(d, Intent) for d in decided)
+
+
+@dataclass(frozen=True)
+class Limit:
+    """The loop's limit on the event's loss (None: none), what each market's YES settles at
+    least at (its floor; None: a floor not given), which the worst case reads, and where a
+    note that no set fits is said (the deciding market, and the event it is said once for)."""
+
+    max_loss: Decimal | None
+    floors: Mapping[str, Decimal | None]
+    ticker: str
+    event: str
+
+    def none_fits(self, legs: Sequence[Leg]) -> Note:
+        """The word that not one set fits, with what one set filled in part can lose."""
+        worst = partial_worst(legs, ONE, self.floors)
+        limit = fmt_money(-(self.max_loss or ZERO))
+        return Note(
+            self.ticker,
+            f"event_loss:{self.event}",
+            f"arbitrage: no set in {self.event} fits the event-loss limit ({limit}): one set "
+            f"filled in part can lose {fmt_money(worst)}",
+        )
+
+    def fits(self, legs: Sequence[Leg], count: Decimal) -> bool:
+        """Whether `count` sets keep the event's worst case inside the limit however they fill:
+        the first k legs filled alone, for each k (the loop sends them one after another)."""
+        return self.max_loss is None or partial_worst(legs, count, self.floors) >= -self.max_loss
+
+
+def partial_worst(
+    legs: Sequence[Leg], count: Decimal, floors: Mapping[str, Decimal | None]
+) -> Decimal:
+    """The least worst case at settlement (the one rule) of the set's first k legs filled at
+    `count` and the rest not, over every k, fees paid: what a partial fill can lose."""
+    held: dict[str, EventLeg] = {}
+    worst: Decimal | None = None
+    for ticker, side, ask, _depth, rate in legs:
+        leg = held.get(ticker) or EventLeg(ticker, floor=floors.get(ticker, ZERO))
+        fee = trading_fee(count, ask, rate)
+        held[ticker] = leg.filled(side.value, count, ask, fee)
+        now = event_outcomes(MECNET, list(held.values())).worst.pnl
+        worst = now if worst is None else min(worst, now)
+    return ZERO if worst is None else worst
+
+
+def _floors(snap: MarketSnapshot, event: EventView | None) -> dict[str, Decimal | None]:
+    """Each market's floor (`MarketTerms.settlement_floor`), terms not known: none."""
+    held = [(snap.ticker, snap.terms)]
+    held += [(m.ticker, m.terms) for m in event.others] if event is not None else []
+    return {t: ZERO if terms is None else terms.settlement_floor for t, terms in held}
 
 
 def _no_set_paid(snap: MarketSnapshot, event: EventView) -> Decimal:
@@ -135,7 +205,13 @@ def _event_legs(snap: MarketSnapshot, event: EventView, side: Side) -> list[Leg]
 
 
 def _buy_set(
-    legs: Sequence[Leg], payout: Decimal, room: Decimal, params: ArbitrageParams, why: str
+    legs: Sequence[Leg],
+    payout: Decimal,
+    room: Decimal,
+    params: ArbitrageParams,
+    why: str,
+    *,
+    limit: Limit,
 ) -> list[Decision]:
     asks = sum((ask for _, _, ask, _, _ in legs), ZERO)
     if payout - asks < params.min_edge:
@@ -146,6 +222,9 @@ def _buy_set(
         count -= 1  # the fees took it over `max_cost`: a contract fewer
     if count <= 0:
         return []
+    count = _within(limit, legs, count)
+    if count <= 0:
+        return [limit.none_fits(legs)]
     edge = set_edge(legs, payout, count)
     if edge < params.min_edge:
         return []
@@ -169,6 +248,18 @@ def _buy_set(
             )
         )
     return decisions
+
+
+def _within(limit: Limit, legs: Sequence[Leg], count: Decimal) -> Decimal:
+    """The most whole sets, `count` at most, that `limit` lets through however they fill: a
+    partial fill loses more the more sets, so the largest is found by halving (0: not one)."""
+    if limit.fits(legs, count):
+        return count
+    low, high = ZERO, count  # `low` fits (no set loses nothing), `high` does not
+    while high - low > 1:
+        mid = ((low + high) / 2).to_integral_value(ROUND_FLOOR)
+        low, high = (mid, high) if limit.fits(legs, mid) else (low, mid)
+    return low
 
 
 def _always(_: PositionView) -> bool:

@@ -27,10 +27,12 @@ from kalshi_cli.strategy_api import (
     ZERO,
     Action,
     Cancel,
+    Decision,
     Holding,
     Intent,
     Level,
     MarketSnapshot,
+    Note,
     Orderbook,
     Params,
     PositionView,
@@ -157,7 +159,7 @@ def check_strategy(
 
 
 def _check(
-    result: StrategyCheckReport, call: BoundedCall[Sequence[Intent | Cancel]]
+    result: StrategyCheckReport, call: BoundedCall[Sequence[Decision]]
 ) -> StrategyCheckReport:
     strategy, params = result.strategy, result.params
     mids: list[tuple[float, Decimal]] = []
@@ -194,11 +196,13 @@ def _check(
                      "reason": decision.reason}
                 )  # fmt: skip
                 continue
+            if isinstance(decision, Note):
+                continue  # a word for the trade loop's log: nothing is placed
             if not isinstance(decision, Intent):
                 raise UsageError(
                     f"{strategy.decide_at}: {strategy.name}: decide returned "
                     f"{type(decision).__name__}, "
-                    "not an Intent or a Cancel"
+                    "not an Intent, a Cancel or a Note"
                 )
             result.decisions.append(_intent_json(t, decision))
             resting = [o for o in resting if o.order_id not in decision.replaces]
@@ -221,11 +225,11 @@ def _check(
 
 def _decide(
     strategy: Strategy[Any],
-    call: BoundedCall[Sequence[Intent | Cancel]],
+    call: BoundedCall[Sequence[Decision]],
     snapshot: MarketSnapshot,
     view: PositionView,
     params: Params,
-) -> Sequence[Intent | Cancel]:
+) -> Sequence[Decision]:
     at = f"synthetic market at t+{int(snapshot.ts - START_TS)}s"
     try:
         while True:

@@ -60,8 +60,11 @@ class MarketSnapshot(msgspec.Struct, frozen=True):
     mutually exclusive event, for a strategy that `uses_events`. `terms` are how the market
     settles; `index` is its reference index now, for a strategy that `reads_index`. `fee_rate`
     and `maker_fee_rate` are the market's own; their defaults (Kalshi's standard rates) are for a
-    trader's test. A frozen msgspec Struct, built per strategy call (`msgspec.structs.replace`
-    makes a changed copy)."""
+    trader's test. `max_event_loss` is the most the loop lets the market's event lose at
+    settlement, in dollars: the tighter of `risk.max_event_loss` and the strategy's own budget's
+    (None: neither is set), so a strategy can size what it sends to what the limit lets
+    through. A frozen msgspec Struct, built per strategy call (`msgspec.structs.replace` makes a
+    changed copy)."""
 
     ticker: str
     ts: float
@@ -73,6 +76,7 @@ class MarketSnapshot(msgspec.Struct, frozen=True):
     event: EventView | None = None
     terms: MarketTerms | None = None
     index: IndexView | None = None
+    max_event_loss: Decimal | None = None
 
     def mids_since(self, since: float) -> list[Decimal]:
         return self.window(since).values()

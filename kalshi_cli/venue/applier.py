@@ -12,7 +12,7 @@ lifecycle never came settles the market when the run ends (`settle_known`).
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Protocol
 
@@ -50,17 +50,16 @@ class FeedApplier:
 
     def __init__(self, venue: FedVenue) -> None:
         self.venue = venue
+        # `book(ticker, yes, no)`: the market's bids are now `yes` and `no` (price -> size;
+        # read, not copied). The venue's own method, with no call between: a replay applies
+        # one for each recorded book change
+        self.book: Callable[[str, Mapping[Decimal, Decimal], Mapping[Decimal, Decimal]], None]
+        self.book = venue.book_changed
         self.skipped: Counter[str] = Counter()
         # the ids of the last `TRADES_KEPT` trades applied, oldest first: an OrderedDict, whose
         # oldest goes in constant time (a dict's first key is found past every key deleted
         # before it, so dropping the oldest of a full one grows with the run)
         self._applied: OrderedDict[str, None] = OrderedDict()
-
-    def book(
-        self, ticker: str, yes: Mapping[Decimal, Decimal], no: Mapping[Decimal, Decimal]
-    ) -> None:
-        """The market's bids are now `yes` and `no` (price -> size; read, not copied)."""
-        self.venue.book_changed(ticker, yes, no)
 
     def trade(self, ticker: str, trade: FeedTrade) -> bool:
         """A public trade; False (and counted) when it lacks what a fill needs, or when its

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import KW_ONLY, InitVar, dataclass, field
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from kalshi_cli.client.requests import (
@@ -103,26 +103,35 @@ class _Taking:
     ours: list[_Resting] = field(default_factory=list)
 
 
-@dataclass(eq=False)
 class LocalVenue:
-    clock: Clock
-    markets: InitVar[Iterable[MarketInfo]]
-    _: KW_ONLY
-    balance: InitVar[Decimal]
-    fill_model: FillModel = FillModel.OPTIMISTIC
-    latency_s: float = 0.0
-    advance: Callable[[float], None] | None = None  # time
+    """Our orders matched against a recorded (or streamed) book (module docstring). Takes the
+    clock it reads, the markets it lists, the account's starting `balance`, the fill model,
+    the latency every write of ours waits, and `advance`: what moves the data (and the clock)
+    forward by that latency (a backtest's driver; None: the latency is not waited for)."""
 
-    def __post_init__(self, markets: Iterable[MarketInfo], balance: Decimal) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        markets: Iterable[MarketInfo],
+        *,
+        balance: Decimal,
+        fill_model: FillModel = FillModel.OPTIMISTIC,
+        latency_s: float = 0.0,
+        advance: Callable[[float], None] | None = None,  # time
+    ) -> None:
+        self.clock = clock  # the venue's client reads it for its answers' times
+        self._fill_model = fill_model
+        self._latency_s = latency_s
+        self._advance = advance
         # the simulator's exchange core, without the served exchange's journal, tick, RFQs and
         # API keys (sim/core/exchange.py); with no default fees, for each market's series is
         # installed with the fees its `MarketInfo` names (venue/reference.py `install`)
-        self.core = CoreParts.build(self.clock, None)
+        self.core = CoreParts.build(clock, None)
         self.stats = VenueStats()
         self.infos: dict[str, MarketInfo] = {}
         # heap of (close time, ticker): the exchange closes a market then (`close_due`)
         self._closes: list[tuple[float, str]] = []
-        for info in install(self.core, markets, self.clock.wall()):
+        for info in install(self.core, markets, clock.wall()):
             self.infos[info.ticker] = info
             if info.close_time is not None:
                 heapq.heappush(self._closes, (info.close_time, info.ticker))
@@ -133,14 +142,16 @@ class LocalVenue:
             key_id="recorded-crowd", public_key_pem="", cash_cents=CROWD_CASH_CENTS
         ).account_id
         self._books: dict[str, tuple[Levels, Levels]] = {}
-        # (ticker, yes side?, own price) -> contracts our orders took from that recorded level
-        self._consumed: dict[tuple[str, bool, Decimal], Decimal] = {}
-        self._consumed_seen: dict[tuple[str, bool, Decimal], Decimal] = {}
+        # ticker -> (yes side?, own price) -> contracts our orders took from that recorded
+        # level, and the level's size when last seen: by market, so a book change reads its
+        # own market's alone
+        self._consumed: dict[str, dict[tuple[bool, Decimal], Decimal]] = {}
+        self._consumed_seen: dict[str, dict[tuple[bool, Decimal], Decimal]] = {}
         self._resting: dict[str, _Resting] = {}
         self._by_ticker: dict[str, set[str]] = {}
         self._expiries: list[tuple[int, str]] = []  # heap of (expiration_time, our order id)
         self._queued = 0  # the last `_Resting.queued` given
-        self._compact_at = self.clock.wall() + COMPACT_EVERY_S  # time
+        self._compact_at = clock.wall() + COMPACT_EVERY_S  # time
         self.client = VenueClient(self)
 
     # ------------------------------------------------------------------ fed by the data
@@ -148,25 +159,28 @@ class LocalVenue:
     def book_changed(self, ticker: str, yes: Levels, no: Levels) -> None:
         """The recorded bids of `ticker` are now `yes` and `no` (price -> size). The mappings
         are read, not copied, until the next call for this market."""
-        if self._expiries or (self._closes and self._closes[0][0] <= self.clock.wall()):
+        now = self.clock.wall()  # neither expiry nor compaction moves it
+        if self._expiries or (self._closes and self._closes[0][0] <= now):
             self.expire_due()
-        if self.clock.wall() >= self._compact_at:
+        if now >= self._compact_at:
             self.compact()
         self._books[ticker] = (yes, no)
-        if self._consumed:
+        if ticker in self._consumed:
             self._release_consumed(ticker, yes, no)
         ids = self._by_ticker.get(ticker)
         if not ids:
-            return
-        now = self.clock.wall()
+            return  # no order of ours rests here: nothing to match
         crossed: list[_Resting] = []
+        # each side's best bid, read once for every order of ours here: an order is crossed
+        # when the other side's best meets it (`_crossed_levels` has a level then)
+        best_yes, best_no = (max(yes) if yes else None), (max(no) if no else None)
         for order_id in ids:
             r = self._resting.get(order_id)
             if r is None:
                 continue
-            own_side, other = (yes, no) if r.yes else (no, yes)
+            own_side, best_other = (yes, best_no) if r.yes else (no, best_yes)
             r.spot.level_changed(own_side.get(r.own, ZERO), now)
-            if _crossed_levels(other, r.own):
+            if best_other is not None and best_other >= ONE - r.own:
                 crossed.append(r)
         if crossed:
             self._trade_through(ticker, crossed, yes, no)
@@ -306,23 +320,40 @@ class LocalVenue:
     # ------------------------------------------------------------------ matching
 
     def _visible(self, ticker: str, yes_side: bool, price: Decimal, size: Decimal) -> Decimal:
-        return max(size - self._consumed.get((ticker, yes_side, price), ZERO), ZERO)
+        consumed = self._consumed.get(ticker)
+        return max(size - consumed.get((yes_side, price), ZERO), ZERO) if consumed else size
 
     def _release_consumed(self, ticker: str, yes: Levels, no: Levels) -> None:
         """A recorded level we took from shrinks as the market takes it too: what it lost
         is no longer counted as ours."""
-        for key in [k for k in self._consumed if k[0] == ticker]:
-            _, yes_side, price = key
+        consumed = self._consumed[ticker]
+        seen_at = self._consumed_seen.setdefault(ticker, {})
+        for key in list(consumed):
+            yes_side, price = key
             size = (yes if yes_side else no).get(price, ZERO)
-            seen = self._consumed_seen.get(key, size)
+            seen = seen_at.get(key, size)
             if size < seen:
-                left = self._consumed[key] - (seen - size)
+                left = consumed[key] - (seen - size)
                 if left <= 0 or size == 0:
-                    del self._consumed[key]
-                    self._consumed_seen.pop(key, None)
+                    del consumed[key]
+                    seen_at.pop(key, None)
                     continue
-                self._consumed[key] = left
-            self._consumed_seen[key] = size
+                consumed[key] = left
+            seen_at[key] = size
+        if not consumed:
+            del self._consumed[ticker]
+            self._consumed_seen.pop(ticker, None)
+
+    def _consume(self, ticker: str, yes_side: bool, price: Decimal, took: Decimal) -> None:
+        """Our orders took `took` contracts of a recorded level (`_consumed`), whose size is
+        as the market's book holds it now."""
+        key = (yes_side, price)
+        consumed = self._consumed.setdefault(ticker, {})
+        consumed[key] = consumed.get(key, ZERO) + took
+        levels = self._books.get(ticker)
+        if levels is not None:
+            seen = (levels[0] if yes_side else levels[1]).get(price, ZERO)
+            self._consumed_seen.setdefault(ticker, {})[key] = seen
 
     def _take(self, ticker: str, buy_yes: bool, own: Decimal) -> _Taking:
         """Place, for this instant, the recorded liquidity an incoming bid for YES
@@ -406,11 +437,7 @@ class LocalVenue:
             if took > 0:
                 yes_side = order.book_side is BookSide.BID
                 own = order.price if yes_side else ONE - order.price
-                key = (ticker, yes_side, own)
-                self._consumed[key] = self._consumed.get(key, ZERO) + took
-                levels = self._books.get(ticker)
-                if levels is not None:
-                    self._consumed_seen[key] = (levels[0] if yes_side else levels[1]).get(own, ZERO)
+                self._consume(ticker, yes_side, own, took)
                 for r in p.behind:
                     r.spot.took_ahead(took)
         for r in taking.ours:
@@ -430,9 +457,7 @@ class LocalVenue:
                 size = self._visible(ticker, not r.yes, price, other[price])
                 got = r.spot.traded_through(size) if size > 0 else ZERO
                 if got > 0:
-                    key = (ticker, not r.yes, price)
-                    self._consumed[key] = self._consumed.get(key, ZERO) + got
-                    self._consumed_seen[key] = other[price]
+                    self._consume(ticker, not r.yes, price, got)
                     self._fill_resting(r, got)
 
     def _fill_resting(self, r: _Resting, count: Decimal) -> None:
@@ -482,8 +507,8 @@ class LocalVenue:
 
     def _arrive(self) -> None:
         """The request reaches the venue `latency_s` after it was made."""
-        if self.latency_s > 0 and self.advance is not None:
-            self.advance(self.clock.wall() + self.latency_s)
+        if self._latency_s > 0 and self._advance is not None:
+            self._advance(self.clock.wall() + self._latency_s)
         self.expire_due()
 
     def expire_due(self) -> None:
@@ -583,13 +608,15 @@ class LocalVenue:
             yes,
             own,
             self.clock.wall(),
-            QueueSpot.join(left, level, self.fill_model),
+            QueueSpot.join(left, level, self._fill_model),
             ledger,
             self._next_queued(),
         )
         self._by_ticker.setdefault(ticker, set()).add(order_id)
         # what our own orders took of that level stood at its front: it is not ahead of us
-        self._resting[order_id].spot.took_ahead(self._consumed.get((ticker, yes, own), ZERO))
+        consumed = self._consumed.get(ticker)
+        if consumed:
+            self._resting[order_id].spot.took_ahead(consumed.get((yes, own), ZERO))
 
     def _next_queued(self) -> int:
         """The next place in queue order: an order of ours that joins the back of its level

@@ -1,7 +1,8 @@
 """What a strategy decides and the risk engine judges: an `Intent` (an order in trader terms, with
-its fair value `model_fair`, a reason and the orders it `replaces`), a `Cancel`, and a
-`PositionView`. Neither side imports the other, so both import this module. `require` states a
-rule of a params `__post_init__`. docs/strategies.md "What a strategy returns".
+its fair value `model_fair`, a reason and the orders it `replaces`), a `Cancel`, a `Note` (a
+word for the log, once), and a `PositionView`. Neither side imports the other, so both import
+this module. `require` states a rule of a params `__post_init__`. docs/strategies.md "What a
+strategy returns".
 """
 
 from __future__ import annotations
@@ -328,7 +329,18 @@ class Cancel:
     reason: str
 
 
-Decision = Intent | Cancel
+@dataclass(frozen=True)
+class Note:
+    """What a strategy says where it sends nothing it would have sent (a set no limit lets
+    through): the loop logs it once a run per strategy and `key` (a `strategy_note` line),
+    however often it is said."""
+
+    ticker: str
+    key: str
+    text: str
+
+
+Decision = Intent | Cancel | Note
 
 
 # --------------------------------------------------------------------------------------------

@@ -718,7 +718,8 @@ def test_the_reads_answer_as_the_commands_do(
     by_event = kalshi(["positions", "--by", "event", "--json"], tmp_path, environ(sim, tmp_path))
     [event] = tools.reads.event_positions()["events"]
     assert event == json.loads(by_event.stdout)["events"][0]
-    assert event["worst_case"]["pnl"] == "-1.2000"  # 2 YES at 0.60, settling NO
+    # 2 YES at 0.60 and their fee (0.07 x 2 x 0.60 x 0.40), settling NO
+    assert event["worst_case"]["pnl"] == "-1.2336"
     assert [f["count"] for f in tools.reads.fills()["fills"]] == ["2.00"]
     by_strategy = tools.reads.pnl()["rows"]
     assert [r["strategy"] for r in by_strategy] == ["agent"]

@@ -14,9 +14,9 @@ import anyio
 import pytest
 
 from kalshi_cli.agent import research
+from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.vocabulary.errors import UsageError
 from tests.agent.mcp_session import mcp_session, server_params
-from tests.scenario_recording import record_scenario
 
 pytestmark = pytest.mark.slow
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"

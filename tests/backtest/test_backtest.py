@@ -1,5 +1,5 @@
 """`kalshi backtest` end to end on data sets recorded from the simulator's scenarios
-(tests/scenario_recording.py): the production loop, risk engine, bookkeeping and P&L on
+(kalshi_cli/data/scenario_recording.py): the production loop, risk engine, bookkeeping and P&L on
 the local venue, against hand computations from the venue's own fills."""
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import pytest
 from kalshi_cli.backtest import BacktestSpec, execute
 from kalshi_cli.backtest.engine import RunArtifacts
 from kalshi_cli.backtest.report import build_report
+from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.vocabulary.units import ZERO, BookSide
-from tests.scenario_recording import record_scenario
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 PROFITABLE = (("take_profit", "0.06"), ("order_count", "20"))

@@ -17,6 +17,7 @@ import pytest
 from kalshi_cli import strategies
 from kalshi_cli.backtest import BacktestSpec, execute
 from kalshi_cli.data.replay import iter_records
+from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.feed.index import IndexTick, decode_tick
 from kalshi_cli.feed.messages import Cfb5HzValueMessage, CfbValueMessage
 from kalshi_cli.strategies import register_strategy
@@ -28,7 +29,6 @@ from kalshi_cli.strategy_api import (
     PositionView,
     Strategy,
 )
-from tests.scenario_recording import record_scenario
 
 TICKER = "KXBTCSIM-26JAN01H01-T95000"
 SCENARIO = f"""

@@ -18,9 +18,9 @@ import pytest
 
 from kalshi_cli.backtest import BacktestSpec, run_backtest
 from kalshi_cli.backtest.command import BacktestOutcome
+from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.backtest.in_process import kalshi
-from tests.scenario_recording import record_scenario
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
+from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.backtest import in_process
-from tests.scenario_recording import record_scenario
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 ROOT = Path(__file__).parents[2]

@@ -19,12 +19,12 @@ from kalshi_cli.backtest import BacktestSpec, execute
 from kalshi_cli.backtest.engine import RunArtifacts
 from kalshi_cli.backtest.report import build_report, render_text
 from kalshi_cli.data.replay import iter_records
+from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.feed.index import decode_tick
 from kalshi_cli.feed.messages import CfbValueMessage
 from kalshi_cli.strategy_api import MarketTerms
 from kalshi_cli.vocabulary.reference_index import settlement_value, settles_yes, window
 from kalshi_cli.vocabulary.units import ZERO, BookSide
-from tests.scenario_recording import record_scenario
 
 SERIES = ["KXBTC15M", "KXETH15M"]
 FIRST_CLOSE = 1_767_225_600.0 + 900.0  # the first quarter hour of 2026 ends

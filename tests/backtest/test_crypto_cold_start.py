@@ -10,7 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from kalshi_cli.backtest import BacktestSpec, run_backtest
-from tests.scenario_recording import record_scenario
+from kalshi_cli.data.scenario_recording import record_scenario
 
 
 def test_a_cold_start_is_stopped_out_of_each_market_at_most_once_within_its_loss_budget(

@@ -25,10 +25,10 @@ from kalshi_cli.backtest.engine import execute
 from kalshi_cli.backtest.report import build_report
 from kalshi_cli.data.manifest import read_manifest
 from kalshi_cli.data.replay import Record, iter_records
+from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.data.segments import SegmentWriter, frame_line
 from kalshi_cli.vocabulary.errors import ConfigError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from tests.scenario_recording import record_scenario
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 UNRULY = str(Path(__file__).with_name("unruly_strategy.py"))

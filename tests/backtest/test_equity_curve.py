@@ -14,10 +14,10 @@ import pytest
 from kalshi_cli.backtest import BacktestSpec, execute
 from kalshi_cli.backtest.report import build_report, render_text
 from kalshi_cli.data.replay import BookReplay, iter_records
+from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.vocabulary.clock import parse_iso
 from kalshi_cli.vocabulary.units import ZERO, BookSide
 from tests.backtest.in_process import kalshi
-from tests.scenario_recording import record_scenario
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 

@@ -9,9 +9,9 @@ from decimal import Decimal
 from pathlib import Path
 
 from kalshi_cli.backtest import BacktestSpec, execute
+from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.vocabulary.event_outcomes import MECNET, EventLeg, event_outcomes
 from kalshi_cli.vocabulary.units import ZERO, BookSide
-from tests.scenario_recording import record_scenario
 
 EVENT = ["KXPRES-SIM-28-A", "KXPRES-SIM-28-B", "KXPRES-SIM-28-C"]
 

@@ -29,9 +29,9 @@ from kalshi_cli.backtest import BacktestSpec
 from kalshi_cli.backtest.command import BacktestRequest, backtest
 from kalshi_cli.backtest.executors import DaskExecutor, ExecutorError, RunFailed, open_executor
 from kalshi_cli.backtest.sweep import grid, parse_params, run_sweep
+from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.vocabulary.errors import UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from tests.scenario_recording import record_scenario
 from tests.waiting import wait_until
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"

@@ -17,8 +17,8 @@ from kalshi_cli.backtest import BacktestSpec, run_backtest
 from kalshi_cli.backtest.dataset import fingerprint
 from kalshi_cli.backtest.executors import ExecutorError, LocalPool, RunFailed, open_executor
 from kalshi_cli.backtest.sweep import grid, parse_params, run_sweep
+from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from tests.scenario_recording import record_scenario
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 UNRULY = str(Path(__file__).with_name("unruly_strategy.py"))

@@ -10,7 +10,7 @@ import pytest
 
 from kalshi_cli.backtest import BacktestSpec, run_backtest
 from kalshi_cli.backtest.report import reason_kind, render_text
-from tests.scenario_recording import record_scenario
+from kalshi_cli.data.scenario_recording import record_scenario
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 TILT = str(Path(__file__).with_name("tilt_strategy.py"))

@@ -11,9 +11,9 @@ import pytest
 
 from kalshi_cli.backtest import history
 from kalshi_cli.backtest.research import sweep_lines
+from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.backtest.in_process import kalshi
-from tests.scenario_recording import record_scenario
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 UNRULY = str(Path(__file__).with_name("unruly_strategy.py"))

@@ -7,13 +7,15 @@ path changed. Any difference is a change of behaviour: a bug, unless docs/backte
 it as a rounding fixed on purpose.
 
 Ids are random per exchange (a salt) and per run, so each id is replaced by its order of first
-appearance; the data set's temporary path is left out. `python
+appearance, a set of legs' id in its orders' reasons too; the data set's temporary path is left
+out. `python
 tests/backtest/test_golden_results.py --write` rewrites the records (only when a change of
 behaviour is intended and argued)."""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import asdict
 from decimal import Decimal
@@ -26,7 +28,7 @@ import pytest
 
 from kalshi_cli.backtest.engine import BacktestSpec, RunArtifacts, execute
 from kalshi_cli.backtest.report import build_report
-from tests.scenario_recording import record_scenario
+from kalshi_cli.data.scenario_recording import record_scenario
 
 GOLDEN = Path(__file__).parent / "golden"
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
@@ -44,6 +46,7 @@ CASES: dict[str, dict[str, Any]] = {
         "trade": (("tick_interval_s", 3600),),
     },
 }
+_SET_TAG = re.compile(r"\(set ([0-9a-f]+)\)")  # store/leg_sets.py set_tag
 _ID_KEYS = frozenset({"order_id", "fill_id", "trade_id", "client_order_id", "intent_id"})
 
 
@@ -91,6 +94,8 @@ def _text(value: Any) -> Any:
 
 def _ids_in_order(value: Any, seen: dict[str, str] | None = None) -> Any:
     seen = {} if seen is None else seen
+    if isinstance(value, str):
+        return _SET_TAG.sub(lambda m: f"(set {seen.setdefault(m[1], f'id{len(seen)}')})", value)
     if isinstance(value, dict):
         return {
             k: (

@@ -14,8 +14,8 @@ import pytest
 
 from kalshi_cli.backtest import BacktestSpec, run_backtest
 from kalshi_cli.backtest.html import render_html
+from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.vocabulary.units import fmt_money
-from tests.scenario_recording import record_scenario
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 

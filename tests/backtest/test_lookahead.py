@@ -16,13 +16,13 @@ from kalshi_cli.backtest import BacktestSpec
 from kalshi_cli.backtest.lookahead import check_lookahead, truncate
 from kalshi_cli.data.manifest import write_manifest
 from kalshi_cli.data.replay import iter_records
+from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.data.segments import SegmentWriter
 from kalshi_cli.feed.messages import TradeMessage
 from kalshi_cli.strategies import register_strategy
 from kalshi_cli.strategy_api import Decision, MarketSnapshot, Params, PositionView, buy_at_ask
 from kalshi_cli.strategy_api.strategy import Strategy
 from kalshi_cli.vocabulary.units import Side
-from tests.scenario_recording import record_scenario
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 PEEK = "test-peek-at-the-future"

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import pytest
 
 from kalshi_cli.data.manifest import read_manifest
-from tests.scenario_recording import record_scenario
+from kalshi_cli.data.scenario_recording import record_scenario
 
 # bytes a run holds at its end per order placed. Kept per order by design: the account's used
 # client order ids (Kalshi never frees one: about 90 bytes each) and the loop's bounded memory

@@ -44,6 +44,7 @@ from kalshi_cli.backtest.engine import (
     _tickers,
 )
 from kalshi_cli.data.replay import LocalEvent, Record, iter_records
+from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.messages import (
     DeltaMessage,
@@ -60,7 +61,6 @@ from kalshi_cli.runner.loop.settings import LoopSettings
 from kalshi_cli.runner.preflight import reconcile
 from kalshi_cli.store import Store
 from kalshi_cli.venue import LocalVenue, load_reference
-from tests.scenario_recording import record_scenario
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.scenario_recording import record_scenario
+from kalshi_cli.data.scenario_recording import record_scenario
 
 # both runs of one strategy; prints {"quiet": [orders, fills, calls], "always": [...]}
 _RUN = """

@@ -103,7 +103,7 @@ def test_a_recording_keeps_its_fees_and_a_backtest_charges_them(
 
 
 def test_a_data_set_without_reference_data_says_so_once(tmp_path: Path) -> None:
-    from tests.scenario_recording import record_scenario
+    from kalshi_cli.data.scenario_recording import record_scenario
 
     data = record_scenario("default", tmp_path / "d", seconds=30)
     (data / "reference.json").unlink()

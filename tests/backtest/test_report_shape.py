@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.backtest import BacktestSpec, run_backtest
-from tests.scenario_recording import record_scenario
+from kalshi_cli.data.scenario_recording import record_scenario
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "output.md"
 

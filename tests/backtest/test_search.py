@@ -21,12 +21,12 @@ import pytest
 from kalshi_cli.backtest import BacktestSpec, run_backtest
 from kalshi_cli.backtest.search import Axis, parse_range, search, space
 from kalshi_cli.backtest.stats import deflated_sharpe
+from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.strategies import get_strategy
 from kalshi_cli.strategy_api import params_dict
 from kalshi_cli.vocabulary.errors import UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.backtest.in_process import kalshi
-from tests.scenario_recording import record_scenario
 from tests.waiting import wait_until
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"

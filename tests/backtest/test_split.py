@@ -87,7 +87,7 @@ def test_a_share_outside_zero_and_one_is_refused(bad: str) -> None:
 
 def test_the_span_is_the_first_and_last_record_with_or_without_a_manifest(tmp_path) -> None:
     from kalshi_cli.backtest.split import data_span
-    from tests.scenario_recording import record_scenario
+    from kalshi_cli.data.scenario_recording import record_scenario
 
     data = record_scenario(
         "default", tmp_path / "d", seconds=5, tickers=["KXNBAGAME-SIM-LALGSW-LAL"]

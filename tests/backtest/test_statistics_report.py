@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.store import Store
 from tests.backtest.in_process import kalshi
-from tests.scenario_recording import record_scenario
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 

@@ -14,10 +14,10 @@ import pytest
 
 from kalshi_cli import __version__
 from kalshi_cli.backtest.dataset import fingerprint
+from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.strategies import spike
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.backtest.in_process import kalshi
-from tests.scenario_recording import record_scenario
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 

@@ -14,12 +14,12 @@ from typer.testing import CliRunner
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
+from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.sim.core.order_desk import OrderDesk
 from kalshi_cli.sim.core.records import ExchangeError
 from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.backtest.in_process import kalshi
-from tests.scenario_recording import record_scenario
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 UNRULY = str(Path(__file__).with_name("unruly_strategy.py"))

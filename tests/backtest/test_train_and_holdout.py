@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.backtest import BacktestSpec, run_backtest
+from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.backtest.in_process import kalshi
-from tests.scenario_recording import record_scenario
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 HOUR_NS = 3_600_000_000_000

@@ -121,12 +121,13 @@ def test_every_money_value_of_one_table_has_the_places_of_the_finest() -> None:
     out.table(POSITION_COLUMNS, [row("A", "0.6913", "0.58"), row("B", "0.40", None)], document={})
     lines = _text(out).splitlines()
     shown = ["$0.6913", "$6.9130", "$0.5800", "/", "$0.5900", "-", "-$0.0700", "$0.0700"]
-    assert lines[1].split()[3:11] == shown
-    assert lines[2].split()[3:8] == ["$0.4000", "$4.0000", "-", "/", "-"]
+    # ticker, shard (`-`: no exchange position), side, contracts, then the money
+    assert lines[1].split()[4:12] == shown
+    assert lines[2].split()[4:9] == ["$0.4000", "$4.0000", "-", "/", "-"]
 
     out = Output(stdout=io.StringIO())
     out.table(POSITION_COLUMNS, [row("B", "0.40", "0.38")], document={})
-    assert _text(out).splitlines()[1].split()[3:8] == ["$0.40", "$4.00", "$0.38", "/", "$0.39"]
+    assert _text(out).splitlines()[1].split()[4:9] == ["$0.40", "$4.00", "$0.38", "/", "$0.39"]
 
 
 def test_the_pnl_totals_share_the_places_of_the_finest() -> None:

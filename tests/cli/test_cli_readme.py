@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import kalshi_cli
 from kalshi_cli.cli.app import COMMANDS
 
 from .fakes import run
@@ -40,12 +41,16 @@ def test_quick_start_is_exactly_two_commands() -> None:
 
 
 def test_version_is_the_installed_distributions(tmp_path: Path) -> None:
-    """`kalshi --version` reads pyproject's version from the installed metadata: one source."""
-    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-    assert metadata.version("kalshi-cli") == declared
+    """`kalshi --version` says the package's version, which pyproject reads for the installed
+    metadata: one source."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in project["project"]
+    assert "version" in project["project"]["dynamic"]
+    declared = project["tool"]["setuptools"]["dynamic"]["version"]["attr"]
+    assert declared == "kalshi_cli.__version__"
+    assert metadata.version("kalshi-cli") == kalshi_cli.__version__
     result = run(["--version"], home=tmp_path)
-    assert result.stdout == f"kalshi {declared}\n"
-    assert "__version__ =" not in (ROOT / "kalshi_cli" / "__init__.py").read_text()
+    assert result.stdout == f"kalshi {kalshi_cli.__version__}\n"
 
 
 @pytest.mark.slow
@@ -55,7 +60,7 @@ def test_the_built_wheel_installs_and_trades_outside_the_checkout(tmp_path: Path
     and the Quick start's trade loop on the embedded simulator (whose scenarios are package
     data) work. The dependencies are this interpreter's, listed as plain paths, so its own
     `.pth` files (an editable install's finder of the checkout) are not run."""
-    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    declared = kalshi_cli.__version__
     source, dist = tmp_path / "source", tmp_path / "dist"
     target, home = tmp_path / "venv", tmp_path / "home"
     # what a fresh checkout holds for the build (no egg-info left by an install of this one)

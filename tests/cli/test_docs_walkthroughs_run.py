@@ -107,7 +107,7 @@ def adjusted(line: str, home: Path) -> tuple[list[str], Path | None]:
 def record(data: Path) -> None:
     """The recording a walkthrough reads when no line of it makes one (a person records first):
     200 s of the simulator's default scenario, recorded in simulated time."""
-    from tests.scenario_recording import record_scenario
+    from kalshi_cli.data.scenario_recording import record_scenario
 
     record_scenario("default", data, seconds=200, tickers=["KXNBAGAME-SIM-LALGSW-LAL"])
 

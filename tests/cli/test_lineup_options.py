@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
+from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from tests.scenario_recording import record_scenario
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 TWO = ["--strategy", "spike", "--strategy", "market-maker"]

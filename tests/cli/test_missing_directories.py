@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from kalshi_cli.data.scenario_recording import record_scenario
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, make_markets
-from tests.scenario_recording import record_scenario
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 

@@ -19,11 +19,11 @@ from kalshi_cli.backtest.report import FORMAT
 from kalshi_cli.cli.dashboard_backtest import BacktestApp
 from kalshi_cli.dashboard.backtest import REPORT_FORMAT, load_backtest
 from kalshi_cli.dashboard.snapshot import RECENT_FILLS
+from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.errors import UsageError
 from kalshi_cli.vocabulary.units import fmt_money, money_places
-from tests.scenario_recording import record_scenario
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 SIZE = (120, 40)  # the size docs/dashboard.md pictures

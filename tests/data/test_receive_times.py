@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from kalshi_cli.data.manifest import read_manifest, write_manifest
+from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.data.segments import SegmentWriter, iter_lines
-from tests.scenario_recording import record_scenario
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 YEAR_2200_NS = 7_258_118_400 * 10**9

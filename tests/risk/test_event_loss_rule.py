@@ -215,3 +215,18 @@ def test_a_range_market_read_from_the_exchange_keeps_its_cap() -> None:
     }
     strike = event_terms(answer, lambda t: None).strikes["B1"]
     assert strike == MarketStrike("between", D(100), D("109.99"))
+
+
+def test_a_market_settled_yes_leaves_only_its_outcome_held_or_not() -> None:
+    """NO on C at $0.70, and markets not held settled: A YES of a mutually exclusive event, or
+    A ("above 100") YES and B ("above 110") NO of a ladder, so C ("above 120") settles NO: one
+    outcome is left, +$0.30, and the limit counts a YES bought in C, which can no longer win,
+    as lost."""
+    held = {"C": PositionView("C", position=D(-1), entry_cost=D("0.70"))}
+    for kind, results in ((MECNET, {"A": "yes"}), (DIRECNET, {"A": "yes", "B": "no"})):
+        terms = EventTerms("EV", kind, strikes(kind), lambda t: None, results=results)
+        book = terms.book(lambda t: held.get(t, PositionView(t)))
+        outcomes = book.outcomes()
+        assert [o.pnl for o in outcomes.outcomes] == [D("0.30")], (kind, outcomes)
+        buy_c = Intent("C", Side.YES, Action.BUY, D("0.10"), D(5), D("0.10"), "c")
+        assert book.worst(buy_c).pnl == D("0.30") - D("0.50")

@@ -43,6 +43,9 @@ class ShardExchange:
     )
     allocation_posts: list[dict[str, Any]] = field(default_factory=list)
     markets: list[dict[str, Any]] = field(default_factory=list)  # as GET /markets lists them
+    # reads that answer 500 once a transfer has been posted: "history" (the listing), "status"
+    # (the single transfer)
+    broken_after_post: str | None = None
     _unseen: int = 0
 
     @property
@@ -65,6 +68,14 @@ class ShardExchange:
         return self._read(path, request.url.params)
 
     def _read(self, path: str, params: httpx.QueryParams) -> httpx.Response:
+        if self.posts and self.broken_after_post is not None:
+            listing = path == "/portfolio/intra_exchange_instance_transfers"
+            single = path.startswith("/portfolio/intra_exchange_instance_transfers/")
+            if (self.broken_after_post, listing, single) in (
+                ("history", True, False),
+                ("status", False, True),
+            ):
+                return httpx.Response(500, json={"error": {"code": "internal_server_error"}})
         if path == "/exchange/status":
             return httpx.Response(200, json=self.status())
         if path == "/exchange/schedule":

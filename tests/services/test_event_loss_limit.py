@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal as D
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +19,7 @@ from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.conftest import SimHarness
-from tests.prime_tier import another_accounts_order, resting_count
+from tests.prime_tier import Kalshi, another_accounts_order, resting_count
 
 FREE = {"fee_type": "quadratic", "fee_multiplier": "0"}  # no fees: the example's figures
 
@@ -99,3 +100,27 @@ def test_a_reduce_only_exit_by_hand_goes_out_even_where_it_unhedges_the_event(
     assert f"-$1.25 ({a} yes)" in str(refused.value)
     service.place(service.prepare(sell))
     assert {p.ticker: p.position for p in client.portfolio.get_positions()}.get(c, D(0)) == 0
+
+
+def test_a_batch_whose_legs_hedge_only_together_names_the_leg_and_outcome_past_the_limit(
+    event: list[str], kalshi: Kalshi, tmp_path: Path
+) -> None:
+    """NO on A at $0.60 and NO on C at $0.70 lose $0.30 at worst together, but a batch's orders
+    each go out on their own and may fill alone: C's leg can lose $0.70 (C yes), past $0.65.
+    The refusal names that leg and that outcome and says why, not "fix the rows named" (the
+    row is not wrong)."""
+    _, _, c = event
+    assert kalshi("config", "set", "risk.max_event_loss", "0.65").exit_code == 0
+    rows = tmp_path / "legs.csv"
+    rows.write_text(
+        "ticker,side,action,count,price\nKXSOS-A,no,buy,1,0.60\nKXSOS-C,no,buy,1,0.70\n"
+    )
+    answer = kalshi("order", "batch", "--file", str(rows), "--yes")
+    assert answer.exit_code != 0
+    said = " ".join(answer.output.split())
+    assert "fix the rows named" not in said, said
+    assert (
+        f"{rows}:3: the leg no buy 1 {c} @ 0.70 may fill alone: event KXSOS: its worst case at "
+        f"settlement would be -$0.70 ({c} yes), past the limit of -$0.65" in said
+    ), said
+    assert "each order of a batch may fill without the others" in said, said

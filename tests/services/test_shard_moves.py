@@ -152,3 +152,26 @@ def test_a_move_within_one_shard_or_of_nothing_is_refused_before_anything() -> N
         Move(D("1"), 2, 2)
     with pytest.raises(UsageError, match="positive"):
         Move(D("0"), 0, 2)
+
+
+def test_a_transfer_made_whose_status_cannot_be_read_is_never_sent_again(
+    key: rsa.RSAPrivateKey,
+) -> None:
+    exchange = ShardExchange({(0, 0): D("100"), (0, 2): D("0")}, broken_after_post="status")
+    with pytest.raises(TransferNotComplete) as raised:
+        _mover(exchange, key).move(Move(D("10"), 0, 2))
+    assert len(exchange.posts) == 1
+    message = raised.value.one_line()
+    assert "transfer tr-1 ($10.00 from shard 0 to shard 2) was made, but its status" in message
+    assert "do not send it again" in message
+
+
+def test_a_lost_answer_whose_history_cannot_be_read_stays_unknown(key: rsa.RSAPrivateKey) -> None:
+    exchange = ShardExchange(
+        {(0, 0): D("100"), (0, 2): D("0")}, answer="lost", broken_after_post="history"
+    )
+    with pytest.raises(TransferOutcomeUnknown) as raised:
+        _mover(exchange, key).move(Move(D("10"), 0, 2))
+    assert len(exchange.posts) == 1
+    assert "the transfer history could not be read" in raised.value.one_line()
+    assert raised.value.exit_code == ExitCode.OUTCOME_UNKNOWN

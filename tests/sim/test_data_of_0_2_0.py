@@ -50,14 +50,14 @@ def test_data_of_0_2_0_is_served_and_ticks_without_an_error(tmp_path: Path, kind
         uid = user.account_id
         # $1,000.00 less $25.00 moved to subaccount 1, all of it on shard 0
         assert exchange.accounts.cash_dollars(f"{uid}/1") == Decimal("25")
-        assert exchange.accounts.shard_cash(f"{uid}/1") == {0: Decimal("25")}
+        assert dict(exchange.accounts.acct(f"{uid}/1").cash) == {0: Decimal("25")}
         resting = exchange.accounts.resting_orders(uid)
         assert sorted((o.ticker, str(o.price)) for o in resting) == [
             ("KXBTCD-SIM-T97000", "0.10"),
             ("KXNBAGAME-SIM-LALGSW-LAL", "0.05"),
         ]
         assert [f.ticker for f in exchange.history.fills(uid)] == ["KXBTCD-SIM-T97000"]
-        assert set(exchange.accounts.shard_cash(uid)) == {0}
+        assert set(dict(exchange.accounts.acct(uid).cash)) == {0}
         assert exchange.accounts.held_dollars(uid) > 0
     finally:
         exchange.close()

@@ -12,6 +12,7 @@ import pytest
 
 from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest, SimEvent, SimSeries, ledger_id
+from kalshi_cli.sim.core.reference import check_shard, exchange_shards
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
 from tests.conftest import STANDARD_FEES
@@ -51,9 +52,9 @@ def test_a_market_is_on_its_events_shard() -> None:
     ex = exchange()
     assert ex.reference.markets[ON_2].exchange_index == 2
     assert ex.reference.markets[ON_0].exchange_index == 0
-    assert ex.reference.shards() == [0, 2]
+    assert exchange_shards(ex.reference) == [0, 2]
     with pytest.raises(ExchangeError, match="exchange_index 1 does not exist"):
-        ex.reference.check_shard(1)
+        check_shard(ex.reference, 1)
 
 
 def test_an_order_is_checked_on_its_markets_shard_alone() -> None:
@@ -72,7 +73,7 @@ def test_an_order_is_checked_on_its_markets_shard_alone() -> None:
     )
     ex.shard_transfers.run_due(ex.reference.now())
     bid(ex, me, ON_2, "0.40", "10")  # $4.00 held on shard 2 (no maker fee to reserve)
-    balances = ex.accounts.shard_balances(me)
+    balances = ex.accounts.acct(me).balances()
     assert balances[0] == D("95")
     assert balances[2] == D("1")
     with pytest.raises(ExchangeError) as refused:  # $95 on shard 0 does not cover it
@@ -80,7 +81,7 @@ def test_an_order_is_checked_on_its_markets_shard_alone() -> None:
     assert refused.value.code == "insufficient_balance"
     assert ex.accounts.account(me).balance == balances[0] + balances[2]
     bid(ex, me, ON_0, "0.40", "10")  # shard 0's money is for shard 0's markets
-    assert ex.accounts.shard_balances(me)[2] == balances[2]
+    assert ex.accounts.acct(me).balances()[2] == balances[2]
 
 
 def test_a_settlement_pays_on_the_markets_shard() -> None:
@@ -92,7 +93,7 @@ def test_a_settlement_pays_on_the_markets_shard() -> None:
     ex.accounts.create_account(key_id="z", public_key_pem="", cash_cents=10_00)
     ex.shard_transfers.delay_s = 0
     # `me` has nothing: give it $10 on shard 2 from nowhere but the other's sale
-    ex.accounts.move_cash(me.account_id, 2, D("10"))
+    ex.accounts.acct(me.account_id).move(2, D("10"))
     bid(ex, me.account_id, ON_2, "0.50", "4")
     ex.desk.place_order(
         other.account_id,
@@ -105,9 +106,9 @@ def test_a_settlement_pays_on_the_markets_shard() -> None:
             self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
         ),
     )
-    before = ex.accounts.shard_cash(me.account_id)
+    before = dict(ex.accounts.acct(me.account_id).cash)
     ex.settlement.settle(ON_2, "yes")
-    after = ex.accounts.shard_cash(me.account_id)
+    after = dict(ex.accounts.acct(me.account_id).cash)
     assert after[2] - before[2] == D("4")
     assert 0 not in after
 
@@ -131,11 +132,11 @@ def test_a_cross_shard_transfer_is_pending_until_due_then_complete() -> None:
     made = transfer(ex, me)
     [listed] = ex.shard_transfers.transfers(me)
     assert (listed.transfer_id, listed.status) == (made, "pending")
-    assert ex.accounts.shard_cash(me) == {0: D("100")}  # nothing moved yet
+    assert dict(ex.accounts.acct(me).cash) == {0: D("100")}  # nothing moved yet
     assert ex.shard_transfers.run_due(ex.reference.now() + 4) == []
     assert [t.transfer_id for t in ex.shard_transfers.run_due(ex.reference.now() + 5)] == [made]
     assert listed.status == "complete"
-    assert ex.accounts.shard_cash(me) == {0: D("90"), 2: D("10")}
+    assert dict(ex.accounts.acct(me).cash) == {0: D("90"), 2: D("10")}
 
 
 def test_a_failed_later_step_leaves_the_money_in_the_primary_account() -> None:
@@ -144,18 +145,18 @@ def test_a_failed_later_step_leaves_the_money_in_the_primary_account() -> None:
     ex = exchange()
     me = ex.accounts.create_account(key_id="me", public_key_pem="", cash_cents=100_00).account_id
     one, two = ex.subaccounts.create_subaccount(me), ex.subaccounts.create_subaccount(me)
-    ex.accounts.move_cash(ledger_id(me, one), 0, D("20"))
-    ex.accounts.move_cash(me, 0, D("-20"))
+    ex.accounts.acct(ledger_id(me, one)).move(0, D("20"))
+    ex.accounts.acct(me).move(0, D("-20"))
     transfer(ex, me, source_subaccount=one, destination_subaccount=two)
     [run] = ex.shard_transfers.run_due(ex.reference.now(), fail_step=3)
     assert (run.status, run.steps_done, run.failed_step) == ("complete", 2, 3)
-    assert ex.accounts.shard_cash(ledger_id(me, one)) == {0: D("10")}
-    assert ex.accounts.shard_cash(me) == {0: D("80"), 2: D("10")}
-    assert ex.accounts.shard_cash(ledger_id(me, two)) == {0: D("0")}
+    assert dict(ex.accounts.acct(ledger_id(me, one)).cash) == {0: D("10")}
+    assert dict(ex.accounts.acct(me).cash) == {0: D("80"), 2: D("10")}
+    assert dict(ex.accounts.acct(ledger_id(me, two)).cash) == {0: D("0")}
     transfer(ex, me, source_subaccount=one, destination_subaccount=two)
     ex.shard_transfers.run_due(ex.reference.now(), fail_step=2)  # the first step stays done
-    assert ex.accounts.shard_cash(ledger_id(me, one)) == {0: D("0")}
-    assert ex.accounts.shard_cash(me) == {0: D("90"), 2: D("10")}
+    assert dict(ex.accounts.acct(ledger_id(me, one)).cash) == {0: D("0")}
+    assert dict(ex.accounts.acct(me).cash) == {0: D("90"), 2: D("10")}
 
 
 def test_a_transfer_within_a_shard_is_a_subaccount_transfer() -> None:
@@ -166,7 +167,7 @@ def test_a_transfer_within_a_shard_is_a_subaccount_transfer() -> None:
     [listed] = ex.shard_transfers.transfers(me)
     assert (listed.transfer_id, listed.status) == (made, "complete")
     assert [t.transfer_id for t in ex.subaccounts.transfers(me)] == [made]
-    assert ex.accounts.shard_cash(ledger_id(me, one)) == {0: D("10")}
+    assert dict(ex.accounts.acct(ledger_id(me, one)).cash) == {0: D("10")}
 
 
 def test_a_transfer_the_source_cannot_cover_is_refused() -> None:
@@ -194,7 +195,7 @@ def test_shards_and_transfers_come_back_through_the_journal_and_a_snapshot(
     bid(ex, me, ON_2, "0.30", "10")
     transfer(ex, me, amount_cents=7_00)  # still pending
     expected = (
-        ex.accounts.shard_cash(me),
+        dict(ex.accounts.acct(me).cash),
         dict(ex.accounts.states[me].held_on),
         [(t.transfer_id, t.status) for t in ex.shard_transfers.transfers(me)],
     )
@@ -203,7 +204,7 @@ def test_shards_and_transfers_come_back_through_the_journal_and_a_snapshot(
         again = exchange(journal)
         assert again.restored
         got = (
-            again.accounts.shard_cash(me),
+            dict(again.accounts.acct(me).cash),
             dict(again.accounts.states[me].held_on),
             [(t.transfer_id, t.status) for t in again.shard_transfers.transfers(me)],
         )
@@ -211,7 +212,7 @@ def test_shards_and_transfers_come_back_through_the_journal_and_a_snapshot(
         assert again.reference.markets[ON_2].exchange_index == 2
         if compact:
             again.shard_transfers.run_due(again.reference.now() + 60)
-            assert again.accounts.shard_cash(me)[2] == expected[0][2] + D("7")
+            assert dict(again.accounts.acct(me).cash)[2] == expected[0][2] + D("7")
         else:
             again.compact()
         again.close()
@@ -229,16 +230,16 @@ def test_a_rebalance_moves_the_sweepable_balance_to_the_allocation() -> None:
     ex.shard_transfers.set_allocation(me, [(0, 25), (2, 75)], "sum")
     now = ex.reference.now()
     ex.shard_transfers.rebalance_due(now + 60)
-    assert ex.accounts.shard_cash(me) == {0: D("31"), 2: D("69")}
-    assert ex.accounts.shard_balances(me) == {0: D("27"), 2: D("69")}
+    assert dict(ex.accounts.acct(me).cash) == {0: D("31"), 2: D("69")}
+    assert ex.accounts.acct(me).balances() == {0: D("27"), 2: D("69")}
     ex.shard_transfers.set_allocation(me, [(2, 100)], "none")
     ex.shard_transfers.rebalance_due(now + 90)  # not due yet
-    assert ex.accounts.shard_cash(me)[2] == D("69")
+    assert dict(ex.accounts.acct(me).cash)[2] == D("69")
     ex.shard_transfers.rebalance_due(now + 120)  # `none`: all but what is held moves
-    assert ex.accounts.shard_cash(me) == {0: D("4"), 2: D("96")}
+    assert dict(ex.accounts.acct(me).cash) == {0: D("4"), 2: D("96")}
     ex.shard_transfers.set_allocation(me, [])
     ex.shard_transfers.rebalance_due(now + 180)
-    assert ex.accounts.shard_cash(me) == {0: D("4"), 2: D("96")}
+    assert dict(ex.accounts.acct(me).cash) == {0: D("4"), 2: D("96")}
 
 
 @pytest.mark.parametrize(
@@ -266,10 +267,10 @@ def test_an_allocation_and_its_rebalance_come_back_through_the_journal(tmp_path:
     me = ex.accounts.create_account(key_id="me", public_key_pem="", cash_cents=100_00).account_id
     ex.shard_transfers.set_allocation(me, [(0, 40), (2, 60)], "max")
     ex.shard_transfers.rebalance_due(ex.reference.now() + 60)
-    assert ex.accounts.shard_cash(me) == {0: D("40"), 2: D("60")}
+    assert dict(ex.accounts.acct(me).cash) == {0: D("40"), 2: D("60")}
     ex.close()
     again = exchange(journal)
-    assert again.accounts.shard_cash(me) == {0: D("40"), 2: D("60")}
+    assert dict(again.accounts.acct(me).cash) == {0: D("40"), 2: D("60")}
     assert again.shard_transfers.allocation(me).allocations == [(0, 40), (2, 60)]
     assert again.shard_transfers.allocation(me).reservation == "max"
     again.close()

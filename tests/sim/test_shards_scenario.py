@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from kalshi_cli.sim.core.reference import exchange_shards
 from kalshi_cli.sim.core.scenarios import ScenarioError, build_exchange
 from kalshi_cli.vocabulary.clock import ManualClock
 
@@ -45,14 +46,14 @@ def test_the_shards_scenario_puts_each_kind_of_market_on_its_shard() -> None:
         "KXATPMATCH": 3,
     }
     assert ref.series["KXMVECROSSCATEGORY"].exchange_index == 1  # its combos' shard
-    assert ref.shards() == [0, 1, 2, 3]
+    assert exchange_shards(ref) == [0, 1, 2, 3]
     crypto = [m for m in ref.markets.values() if m.series_ticker == "KXBTCD"]
     # the crypto strategy trades a market whose rules name a CF Benchmarks index
     assert crypto and all("BRTI" in m.rules_primary for m in crypto)
     for key in ("sim-liquidity-provider", "sim-noise-1"):
         account = exchange.subaccounts.account_by_key(key)
         assert account is not None
-        assert set(exchange.accounts.shard_cash(account.account_id)) == {0, 1, 2, 3}
+        assert set(dict(exchange.accounts.acct(account.account_id).cash)) == {0, 1, 2, 3}
 
 
 @pytest.mark.parametrize("value", ["2", -1, 101, True])

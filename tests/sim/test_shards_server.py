@@ -238,3 +238,16 @@ def test_the_admin_api_keeps_an_event_on_one_shard(sim: SimHarness) -> None:
     assert same["exchange_index"] == 2
     unknown = sim.http.post(f"{sim.admin_url}/shards/5", json={"trading_active": False})
     assert unknown.status_code == 400
+
+
+def test_a_batch_cancel_item_routes_as_a_cancel_does(sim: SimHarness) -> None:
+    me = funded(sim, 10_00)
+    ids = [
+        sim.signed(me, "POST", "/portfolio/events/orders", json=order(ON_2)).json()["order_id"]
+        for _ in range(2)
+    ]
+    items = [{"order_id": ids[0]}, {"order_id": ids[1], "market_ticker": ON_2}]
+    answer = sim.signed(me, "DELETE", "/portfolio/events/orders/batched", json={"orders": items})
+    first, second = answer.json()["orders"]
+    assert first["error"]["code"] == "not_found"  # an id alone: shard 0, which has no such order
+    assert "error" not in second and second["reduced_by"] == "5.00"

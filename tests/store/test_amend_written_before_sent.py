@@ -128,7 +128,7 @@ def test_an_orders_row_is_read_by_its_order_id_and_handed_back_to_its_update(
     """A booking reads the row once and hands it to `update_order`, which takes it only for
     that order, inside a transaction (where nothing else wrote it since)."""
     row = store.orders.row(ORDER)
-    assert row is not None and (row.status, Decimal(row.filled)) == ("resting", D(3))
+    assert row is not None and (row.status, row.filled_count) == ("resting", D(3))
     assert store.orders.row("order-nobody-has") is None
     with pytest.raises(ValueError, match="another row, or none read here"):
         store.orders.update_order(order_id=ORDER, price=D("0.45"), row=row)

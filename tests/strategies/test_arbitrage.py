@@ -194,3 +194,60 @@ def test_the_sets_already_held_count_toward_max_count() -> None:
     assert [leg.count for leg in legs if isinstance(leg, Intent)] == [5, 5, 5]
     full = PositionView("EV-A", position=D(-50))
     assert decide(snap, full, ArbitrageParams()) == []
+
+
+# ten candidates, each YES asked at 0.13: NO asks of 0.89, 8.90 a set that pays 9 at least
+TEN = {f"EV-{c}": "0.13" for c in "ABCDEFGHIJ"}
+
+
+def _partial_worst(legs: list[Intent], count: D) -> D:
+    """The worst case of the legs' first k filled alone at `count` (the loop sends them one after
+    another, a leg for no more than the one before filled), the least over every k: what the
+    event-loss limit counts as an IOC leg goes out."""
+    from kalshi_cli.vocabulary.event_outcomes import MECNET, EventLeg, event_outcomes
+
+    def fee(count: D, price: D) -> D:
+        return trading_fee(count, price, TAKER_FEE_RATE)
+
+    worst = D(0)
+    for k in range(1, len(legs) + 1):
+        held = [
+            EventLeg(leg.ticker, no=count, cost=count * leg.price + fee(count, leg.price))
+            for leg in legs[:k]
+        ]
+        worst = min(worst, event_outcomes(MECNET, held).worst.pnl)
+    return worst
+
+
+def test_a_set_is_sized_so_that_any_partial_fill_stays_inside_the_event_loss_limit() -> None:
+    """Under an event-loss limit of $5 the first NO leg filled alone loses its $0.89 and fee a
+    set if its market settles YES: 5 sets (-$4.4843) fit, 6 (-$5.3812) do not, though a whole
+    set's worst case is a profit."""
+    from msgspec.structs import replace
+
+    snap = replace(event_snap("EV-A", TEN, depth=50), max_event_loss=D(5))
+    wide = ArbitrageParams(max_cost=D(1000))
+    decided = decide(snap, PositionView("EV-A"), wide)
+    legs = [leg for leg in decided if isinstance(leg, Intent)]
+    assert [leg.count for leg in legs] == [D(5)] * 10
+    assert _partial_worst(legs, D(5)) >= -5 > _partial_worst(legs, D(6))
+    # no limit: the depth and max_count size it, as before
+    unlimited = decide(event_snap("EV-A", TEN, depth=50), PositionView("EV-A"), wide)
+    assert {leg.count for leg in unlimited if isinstance(leg, Intent)} == {D(50)}
+
+
+def test_no_set_fits_an_event_loss_limit_under_one_legs_loss_and_it_says_so() -> None:
+    """Under $0.50 not one set fits (its first leg alone can lose $0.8969): no order, and a
+    note for the log, keyed by the event (the loop logs it once)."""
+    from msgspec.structs import replace
+
+    from kalshi_cli.strategy_api import Note
+
+    snap = replace(event_snap("EV-A", TEN, depth=50), max_event_loss=D("0.50"))
+    (note,) = decide(snap, PositionView("EV-A"), ArbitrageParams())
+    assert isinstance(note, Note)
+    assert (note.ticker, note.key) == ("EV-A", "event_loss:EV")
+    assert note.text == (
+        "arbitrage: no set in EV fits the event-loss limit (-$0.50): one set filled in part "
+        "can lose -$0.8969"
+    )

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.vocabulary.errors import UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.backtest import in_process
-from tests.scenario_recording import record_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "strategies" / "fair_value.py"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import smtplib
 import ssl
 from collections.abc import Mapping
-from dataclasses import KW_ONLY, dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Annotated, Any, Literal
@@ -75,36 +74,45 @@ class EmailConfig(ChannelConfig, frozen=True, tag="email"):
             )
 
 
-# repr=False: the channel's own repr, which masks the password
-@dataclass(eq=False, repr=False)
 class EmailChannel(Channel):
     """Mail to a list of addresses through one SMTP server."""
 
     kind = "email"
     config_type = EmailConfig
 
-    name: str
-    _: KW_ONLY
-    host: str
-    sender: str
-    to: list[str]
-    port: int
-    settings: ChannelSettings = field(default_factory=ChannelSettings)
-    tls: str = "starttls"
-    username: str | None = None
-    password: str | None = None
-    ca_file: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.tls not in TLS_MODES:
+    def __init__(
+        self,
+        name: str,
+        *,
+        host: str,
+        sender: str,
+        to: list[str],
+        settings: ChannelSettings | None = None,
+        port: int | None = None,
+        tls: str = "starttls",
+        username: str | None = None,
+        password: str | None = None,
+        ca_file: str | None = None,
+    ) -> None:
+        if tls not in TLS_MODES:
             raise ValueError(f"tls must be one of {TLS_MODES}")
+        self.name = name
+        self.settings = settings or ChannelSettings()
+        self.host = host
+        self.port = port if port is not None else DEFAULT_PORTS[tls]
+        self.tls = tls
+        self.sender = sender
+        self.to = list(to)
+        self._username = username
+        self._password = password
+        self.ca_file = ca_file
 
     @property
     def target(self) -> str:
         return f"smtp://{self.host}:{self.port} ({self.tls}) to {len(self.to)} address(es)"
 
     def secret_values(self) -> list[str]:
-        return [self.password] if self.password else []
+        return [self._password] if self._password else []
 
     @classmethod
     def build(cls, name: str, cfg: Any, environ: Mapping[str, str]) -> Channel:
@@ -118,7 +126,7 @@ class EmailChannel(Channel):
             sender=cfg.sender,
             to=to,
             settings=cfg.settings,
-            port=cfg.port or DEFAULT_PORTS[cfg.tls],
+            port=cfg.port,
             tls=cfg.tls,
             username=cfg.username,
             password=password,
@@ -178,8 +186,8 @@ class EmailChannel(Channel):
         with smtp:
             if self.tls == "starttls":
                 smtp.starttls(context=self._context())
-            if self.username is not None and self.password is not None:
-                smtp.login(self.username, self.password)
+            if self._username is not None and self._password is not None:
+                smtp.login(self._username, self._password)
             smtp.send_message(msg, from_addr=self.sender, to_addrs=self.to)
 
 

@@ -31,7 +31,7 @@ from kalshi_cli.strategies.deadline import Starting, StillRunning
 from kalshi_cli.strategy_api import EventView, IndexView, MarketTerms
 from kalshi_cli.strategy_api.snapshot import MarketSnapshot
 from kalshi_cli.strategy_api.window import MidWindow
-from kalshi_cli.vocabulary.decisions import Cancel, Decision, Intent, PositionView
+from kalshi_cli.vocabulary.decisions import Cancel, Decision, Intent, Note, PositionView
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.models import Orderbook, PriceRange
 from kalshi_cli.vocabulary.order_terms import check_count, check_dollars, check_whole_count
@@ -90,8 +90,8 @@ def checked(
         return decisions  # most calls decide nothing: nothing to check
     markets = {ticker} if event is None else {ticker, *(m.ticker for m in event.others)}
     for decision in decisions:
-        if not isinstance(decision, Intent | Cancel):
-            raise ValueError(f"{at}decide returned {decision!r}, not an Intent or a Cancel")
+        if not isinstance(decision, Intent | Cancel | Note):
+            raise ValueError(f"{at}decide returned {decision!r}, not an Intent, a Cancel or a Note")
         if decision.ticker not in markets:
             raise ValueError(f"{at}decide for {ticker} returned a decision for {decision.ticker}")
         if isinstance(decision, Intent):
@@ -223,9 +223,10 @@ class MarketPass:
             event=market.event,
             terms=self._terms.get(ticker),
             index=self._index_of(ticker) if strategy.reads_index else None,
+            max_event_loss=self._event_limit(member.name),
         )
         try:
-            decide = member.bounded if self._tuning.settings.decide_deadline else strategy.decide
+            decide = member.bounded if self._tuning.settings.decide_deadline else strategy.decide_fn
             decisions = decide(snapshot, view, member.params)
             decisions = checked(decisions, ticker, market.event, strategy.decide_at, self._terms)
         except Starting:
@@ -237,10 +238,10 @@ class MarketPass:
             self._stops.failed(member, ticker, exc)
             return
         if member.name in self._stops.stopped:  # its exits alone (module docstring)
-            decisions = [d for d in decisions if isinstance(d, Cancel) or d.reduce_only]
+            decisions = [d for d in decisions if isinstance(d, Cancel | Note) or d.reduce_only]
         key = (member.name, ticker)
         self._stops.in_a_row.pop(key, None)
-        if decisions or strategy.clock_free is None:
+        if any(not isinstance(d, Note) for d in decisions) or strategy.clock_free is None:
             self._quiet.pop(key, None)
         else:
             self._quiet[key] = (member, snapshot, view)
@@ -248,6 +249,14 @@ class MarketPass:
             return
         paired = strategy.uses_events
         self._sender.send(member.name, ticker, decisions, view, now=now, paired=paired)
+
+    def _event_limit(self, name: str) -> Decimal | None:
+        """The tighter of the account's limit on an event's loss and the strategy's own budget's
+        (None: neither): what the `EVENT_LOSS` rule will hold its orders to."""
+        budget = self._tuning.settings.budgets.get(name)
+        own = budget.max_event_loss if budget is not None else None
+        limits = [x for x in (self._risk.limits.max_event_loss, own) if x is not None]
+        return min(limits, default=None)
 
     def _index_of(self, ticker: str) -> IndexView | None:
         """The reference index the market's rules name, as the feed last gave it."""
@@ -275,10 +284,14 @@ class MarketPass:
         are not their own (`OwnOrders.beyond_own`). Asked when what the account holds there, or
         whose it is, changed, and again each turn while a withdrawal is not booked."""
         view = self._portfolio.view(ticker)
+        if not view.resting:
+            # nothing rests to withdraw; what is held is compared afresh once orders rest
+            self._owns_checked.pop(ticker, None)
+            return
         held = (view.position, view.unbooked, self._portfolio.owners.parts(ticker))
         if held == self._owns_checked.get(ticker):
             return
-        beyond = self._own.beyond_own(ticker) if view.resting else []
+        beyond = self._own.beyond_own(ticker)
         for order in beyond:
             self._sender.withdraw(ticker, order.order_id, "takes contracts not its own")
         if beyond:
@@ -347,7 +360,7 @@ class MarketPass:
 
     def _untouched(self, member: Member, ticker: str, now: float, book: Orderbook) -> bool:
         """A quiet market none of whose inputs was even touched since the strategy's last call there
-        (which decided nothing): the very same book object (only a recorded feed reuses one),
+        (which decided nothing): the very same book object (every feed hands out one per change),
         position view and event books, equal price ranges and fee rates, the clock not
         stepped back, for a strategy that reads no mids and is `clock_free` for that view. Its
         turn could then only end as it did last time, so a pass over unmoved markets costs a few

@@ -1,11 +1,12 @@
 """What a market's turn decided, sent through the `LoopExecutor`: a strategy's cancels and
 intents, each made its own (its name, only its own orders replaced) and cut to what it may take
 of the account's position (`OwnOrders.within_own`), legs that only pay together as one set
-(runner/execution/leg_sets.py: it ends whole or flat); and the stop-loss, at most once per
-`stop_loss_retry_s` against the same book. runner/loop/market_pass.py decides the turn. It is
-given more than six collaborators because a turn's decisions go three ways (single orders and
-cancels to the executor, legs to the set part, cuts by the loop's own orders) and it reads the
-feed, the clock, the settings and the event log to send them.
+(runner/execution/leg_sets.py: it ends whole or flat), its notes logged once (`strategy_note`);
+and the stop-loss, at most once per `stop_loss_retry_s` against the same book.
+runner/loop/market_pass.py decides the turn. It is given more than six collaborators because a
+turn's decisions go three ways (single orders and cancels to the executor, legs to the set part,
+cuts by the loop's own orders) and it reads the feed, the clock, the settings and the event log
+to send them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from kalshi_cli.vocabulary.decisions import Cancel, Decision, Intent, PositionView, market_bid
+from kalshi_cli.vocabulary.decisions import (
+    Cancel,
+    Decision,
+    Intent,
+    Note,
+    PositionView,
+    market_bid,
+)
 from kalshi_cli.vocabulary.models import Level, Orderbook
 from kalshi_cli.vocabulary.units import ZERO
 
@@ -62,6 +70,7 @@ class TurnSender:
         self._log = log
         self._alert = alert
         self._stops: dict[str, StopAttempt] = {}
+        self._noted: set[tuple[str, str]] = set()  # (strategy, key) of each note logged
 
     def send(
         self,
@@ -83,6 +92,9 @@ class TurnSender:
         intents: list[Intent] = []
         gone: set[str] = set()  # its resting orders this decision cancels or replaces
         for decision in decisions:
+            if isinstance(decision, Note):
+                self._note(name, decision)
+                continue
             if isinstance(decision, Cancel):
                 if decision.order_id in mine:  # never another strategy's or a person's order
                     self._executor.cancels.cancel(decision)
@@ -108,6 +120,14 @@ class TurnSender:
         for intent in intents:
             # an order that adds waits for the tick's batch; one that reduces goes at once
             self._executor.execute(intent, last_data_at=last_data_at, in_sync=fresh, batch=True)
+
+    def _note(self, name: str, note: Note) -> None:
+        """A strategy's word, logged once a run per strategy and key (`strategy_note`)."""
+        if (name, note.key) in self._noted:
+            return
+        self._noted.add((name, note.key))
+        fields = {"strategy": name, "ticker": note.ticker, "key": note.key, "text": note.text}
+        self._log.emit("strategy_note", fields)
 
     def _within_own(
         self, intents: list[Intent], name: str, gone: Collection[str]

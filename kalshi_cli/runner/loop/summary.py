@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -57,14 +57,27 @@ class Summary:
     broken_sets: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["uptime_s"] = round(self.uptime_s, 1)
-        data["open_positions"] = {k: str(v) for k, v in self.open_positions.items()}
-        data["not_proven"] = list(self.not_proven)
-        data["broken_sets"] = list(self.broken_sets)
-        for key in ("realized_pnl", "daily_pnl", "unrealized_pnl"):
-            data[key] = None if data[key] is None else f"{data[key]:f}"
-        return data
+        unrealized = self.unrealized_pnl
+        return {
+            "uptime_s": round(self.uptime_s, 1),
+            "ticks": self.ticks,
+            "orders": self.orders,
+            "fills": self.fills,
+            "denied": self.denied,
+            "open_positions": {k: str(v) for k, v in self.open_positions.items()},
+            "resting_orders": self.resting_orders,
+            "realized_pnl": f"{self.realized_pnl:f}",
+            "daily_pnl": f"{self.daily_pnl:f}",
+            "unrealized_pnl": None if unrealized is None else f"{unrealized:f}",
+            "trading_state": self.trading_state,
+            "subaccount": self.subaccount,
+            "lag_p99_s": self.lag_p99_s,
+            "revisit_max_s": self.revisit_max_s,
+            "behind": self.behind,
+            "not_proven": list(self.not_proven),
+            "unlisted": self.unlisted,
+            "broken_sets": list(self.broken_sets),
+        }
 
     def lines(self) -> list[str]:
         positions = ", ".join(

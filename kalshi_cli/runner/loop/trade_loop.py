@@ -287,24 +287,28 @@ class TradeLoop:
         stop-loss waits for its retry gets its stop-loss."""
         schedule = self.schedule
         dispatch = self.dispatch
-        held = [m.ticker for m in self.portfolio.open_positions()]
+        held = dict.fromkeys(m.ticker for m in self.portfolio.open_positions())
         # a market whose fills are told and not read yet is held at the exchange already
-        held += {o.ticker: o for o in self.portfolio.unbooked_orders() if o.ticker not in held}
+        held.update(dict.fromkeys(o.ticker for o in self.portfolio.unbooked_orders()))
+        news, seen, views = schedule.news, self._seen_views, self.portfolio.view
         for ticker in held:
-            if ticker not in schedule.visited or dispatch.busy(ticker, exits=True):
-                continue
-            # a market busy with a fill read alone is parked: no turn, its stop-loss still
-            has_turn = ticker in schedule.news or schedule.in_sweep(ticker)
-            if has_turn and not exits_only:
-                self._visit(ticker, paused)
-            elif (
+            # the questions that change nothing first: most held markets have nothing new
+            has_turn = ticker in news or schedule.in_sweep(ticker)
+            if not (
                 has_turn
+                or views(ticker) is not seen.get(ticker)
                 or schedule.parked_news(ticker)
-                or self.portfolio.view(ticker) is not self._seen_views.get(ticker)
                 or self.sender.stop_waiting(ticker)  # a close that did not fill: its retry
             ):
+                continue
+            # a market busy with a fill read alone is parked: no turn, its stop-loss still
+            if ticker not in schedule.visited or dispatch.busy(ticker, exits=True):
+                continue
+            if has_turn and not exits_only:
+                self._visit(ticker, paused)
+            else:
                 self.market_pass.exit(ticker)
-                self._seen_views[ticker] = self.portfolio.view(ticker)
+                seen[ticker] = views(ticker)
 
     def _writes_held_back(self) -> bool:
         """The write budget is more than `WRITE_AHEAD_S` behind: no market takes a turn."""

@@ -3,7 +3,7 @@ record it leaves in the state file (`Trail`)."""
 
 from __future__ import annotations
 
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -130,38 +130,45 @@ def sets_not_ended(store: Store) -> list[BrokenSet]:
     ]
 
 
-@dataclass(eq=False)
 class Trail:
     """What the kill switch writes to the state file, each part once, best effort.
 
     A failure to write is reported (the first reason is kept) and never raised: the cancels
     matter more than the record of them."""
 
-    store: Store | None
-    report: KillReport
-    _: KW_ONLY
-    reason: str
-    source: str
-    started: dict[str, Any]
-    locked: bool = field(default=False, init=False)  # a write failed on another writer's lock
+    def __init__(
+        self,
+        store: Store | None,
+        report: KillReport,
+        *,
+        reason: str,
+        source: str,
+        started: dict[str, Any],
+    ) -> None:
+        self._store = store
+        self._report = report
+        self._reason = reason
+        self.source = source
+        self._started = started
+        self.locked = False  # a write failed on another writer's lock
 
     def halt(self, wait_s: float) -> None:
         """HALTED and the `kill_switch` event, unless already recorded."""
-        store = self.store
-        if store is None or self.report.halted:
+        store = self._store
+        if store is None or self._report.halted:
             return
         try:
             with store.busy_timeout(wait_s), store.transaction():
-                store.trading.set_trading_state("HALTED", reason=self.reason, source=self.source)
-                store.events.log_event("kill_switch", self.started)
+                store.trading.set_trading_state("HALTED", reason=self._reason, source=self.source)
+                store.events.log_event("kill_switch", self._started)
         except StoreError as exc:
             self._failed(exc)
             return
-        self.report.halted = True
+        self._report.halted = True
 
     def result(self, wait_s: float) -> None:
         """The orders confirmed cancelled and the `kill_switch_result` event, in one go."""
-        store, report = self.store, self.report
+        store, report = self._store, self._report
         if store is None or report.result_recorded:
             return
         try:
@@ -176,8 +183,8 @@ class Trail:
 
     def _failed(self, exc: StoreError) -> None:
         self.locked = self.locked or locked(exc)
-        if self.report.state_error is None:
-            self.report.state_error = exc.one_line()
+        if self._report.state_error is None:
+            self._report.state_error = exc.one_line()
 
 
 # Why an empty listing is no proof when HALTED could not be recorded for another writer's lock

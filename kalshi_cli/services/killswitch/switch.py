@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import random
 from contextlib import suppress
-from dataclasses import KW_ONLY, InitVar, dataclass
 from typing import TYPE_CHECKING
 
 from kalshi_cli.services.killswitch.cancel import KillCancels
@@ -46,39 +45,43 @@ if TYPE_CHECKING:
 DEFAULT_DEADLINE_S = 60.0
 
 
-@dataclass(eq=False)
 class KillSwitch:
-    """`halt_wait_s`/`record_wait_s`: how long HALTED, then what is recorded at the end, may
-    wait for another writer's lock. `state_error`/`state_fault`: why there is no `store` (a lock
-    held by another writer is no proof). `communications`: the RFQ side closed in step 2b (None
-    on a paper loop). `pace`: see `_pace`."""
-
-    client: CancelsOrders
-    store: Store | None
-    clock: Clock
-    _: KW_ONLY
-    deadline_s: float = DEFAULT_DEADLINE_S
-    batch_size: InitVar[int] = 20
-    rng: InitVar[random.Random | None] = None
-    halt_wait_s: float = 1.0
-    record_wait_s: float = 10.0
-    state_error: str | None = None
-    read_lag_s: float = DEFAULT_READ_LAG_S
-    communications: InitVar[ClosesRfqs | None] = None
-    state_fault: KalshiError | None = None
-    pace: Callable[[], Pacing] | None = None
-
-    def __post_init__(
-        self, batch_size: int, rng: random.Random | None, communications: ClosesRfqs | None
+    def __init__(
+        self,
+        client: CancelsOrders,
+        store: Store | None,
+        clock: Clock,
+        *,
+        deadline_s: float = DEFAULT_DEADLINE_S,
+        batch_size: int = 20,
+        rng: random.Random | None = None,
+        halt_wait_s: float = 1.0,
+        record_wait_s: float = 10.0,
+        state_error: str | None = None,
+        read_lag_s: float = DEFAULT_READ_LAG_S,
+        communications: ClosesRfqs | None = None,
+        state_fault: KalshiError | None = None,
+        pace: Callable[[], Pacing] | None = None,
     ) -> None:
-        clock, deadline_s, read_lag_s = self.clock, self.deadline_s, self.read_lag_s
+        """`halt_wait_s`/`record_wait_s`: how long HALTED, then what is recorded at the end,
+        may wait for another writer's lock. `state_error`/`state_fault`: why there is no
+        `store` (a lock held by another writer is no proof). `communications`: the RFQ side
+        closed in step 2b (None on a paper loop). `pace`: see `_pace`."""
+        self._client = client
+        self._store = store
+        self._clock = clock
+        self._deadline_s = deadline_s
+        self._halt_wait_s = halt_wait_s
+        self._record_wait_s = record_wait_s
+        self._state_error = state_error
+        self._state_fault = state_fault
+        self._read_lag_s = read_lag_s
+        self._pacing = pace
         tries = Tries(clock, rng or random.Random())
-        self.groups = GroupTriggers(
-            self.client, self.store, tries, clock, deadline_s, self.halt_wait_s
-        )
-        self.cancels = KillCancels(self.client, tries, clock, deadline_s, read_lag_s, batch_size)
-        self.rfqs = RfqSide(self.client, communications, tries, clock, deadline_s, read_lag_s)
-        self.proof = Proof(self.store, self.cancels, tries, clock, read_lag_s)
+        self._groups = GroupTriggers(client, store, tries, clock, deadline_s, halt_wait_s)
+        self._cancels = KillCancels(client, tries, clock, deadline_s, read_lag_s, batch_size)
+        self._rfqs = RfqSide(client, communications, tries, clock, deadline_s, read_lag_s)
+        self._proof = Proof(store, self._cancels, tries, clock, read_lag_s)
 
     def run(
         self,
@@ -92,26 +95,26 @@ class KillSwitch:
         run = self._start(ticker, event_ticker, source, on_progress)
         self._halt(run)  # 1
         # the client's requests run under the deadline too (the module docstring)
-        with Deadline.after(self.clock, self.deadline_s).scope() as deadline:
+        with Deadline.after(self._clock, self._deadline_s).scope() as deadline:
             run.deadline = deadline.at
             self._read_known(run)
-            self.groups.trigger(run)  # 2
+            self._groups.trigger(run)  # 2
             self._pace(run)  # 2a, with a filter
             try:
-                self.cancels.exchange_cancel_all(run)  # 3, with no filter
-                self.cancels.cancel_known(run)  # 3 with a filter, before any listing
-                self.rfqs.close(run)  # 2b
-                self.proof.cancel_and_prove_in_rounds(run)  # 3 with a filter, and 4
+                self._cancels.exchange_cancel_all(run)  # 3, with no filter
+                self._cancels.cancel_known(run)  # 3 with a filter, before any listing
+                self._rfqs.close(run)  # 2b
+                self._proof.cancel_and_prove_in_rounds(run)  # 3 with a filter, and 4
             except DeadlinePassed:
                 run.report.proven = False
-            self.rfqs.prove_closed(run)
-            self.cancels.count_what_the_cancel_all_cancelled(run)
+            self._rfqs.prove_closed(run)
+            self._cancels.count_what_the_cancel_all_cancelled(run)
             self._name_what_may_be_left(run)
             self._record_halted_at_last(run)
             self._refuse_proof_while_a_loop_may_place(run)
-            self.groups.book(run)
+            self._groups.book(run)
             # the orders confirmed cancelled and the `kill_switch_result` event
-            run.trail.result(self.halt_wait_s if run.report.halted else 0.0)
+            run.trail.result(self._halt_wait_s if run.report.halted else 0.0)
         return run.report
 
     def _start(
@@ -124,19 +127,19 @@ class KillSwitch:
         report = KillReport()
         scope = ticker or event_ticker or "all markets"
         trail = Trail(
-            self.store,
+            self._store,
             report,
             reason=f"kill switch ({scope})",
             source=source,
             started={"ticker": ticker, "event_ticker": event_ticker},
         )
-        if self.store is not None:
+        if self._store is not None:
             with suppress(StoreError):  # the cancels matter more than this list
-                report.broken_sets = sets_not_ended(self.store)
-        if self.store is None:
-            report.state_error = self.state_error or "no state file"
-            trail.locked = locked(self.state_fault)
-            report.account_state_unknown = isinstance(self.state_fault, AccountStateUnknown)
+                report.broken_sets = sets_not_ended(self._store)
+        if self._store is None:
+            report.state_error = self._state_error or "no state file"
+            trail.locked = locked(self._state_fault)
+            report.account_state_unknown = isinstance(self._state_fault, AccountStateUnknown)
         return Pull(
             report=report,
             trail=trail,
@@ -148,26 +151,26 @@ class KillSwitch:
     def _halt(self, run: Pull) -> None:
         """Step 1: HALTED first, so a running trade loop stops placing while we cancel; but
         never in their way (it waits at most `halt_wait_s` for another writer's lock)."""
-        run.halt(self.halt_wait_s, self.clock)
+        run.halt(self._halt_wait_s, self._clock)
         if not run.report.halted:
             run.say(f"HALTED not recorded ({run.report.state_error}); cancelling anyway")
-        run.settled_at = self.clock.monotonic() + self.read_lag_s
+        run.settled_at = self._clock.monotonic() + self._read_lag_s
 
     def _pace(self, run: Pull) -> None:
         """Step 2a: with a filter, batched cancels go at the account's own rate limits
         (`client/pacing.py`); the one cancel-all request without a filter does not wait on it."""
-        if self.pace is not None and (run.ticker or run.event_ticker):
-            run.say(f"rate limits: {self.pace().describe()}")
+        if self._pacing is not None and (run.ticker or run.event_ticker):
+            run.say(f"rate limits: {self._pacing().describe()}")
 
     def _read_known(self, run: Pull) -> None:
         """The state file's orders that may rest in scope (none by event, which a row does not
         name), read before any cancel: step 3's with a filter, and what an unproven report
         names."""
-        if self.store is None or run.event_ticker is not None:
+        if self._store is None or run.event_ticker is not None:
             return
-        scope = self.client.subaccount
+        scope = self._client.subaccount
         with suppress(StoreError):
-            for intent in self.store.orders.intents(
+            for intent in self._store.orders.intents(
                 status=[PENDING, UNKNOWN, RESTING], ticker=run.ticker
             ):
                 if intent.order_id and (scope is None or intent.subaccount == scope):
@@ -183,9 +186,9 @@ class KillSwitch:
             report.left = [i for i in {**run.listed, **run.known} if i not in confirmed]
         for order_id in dict.fromkeys([*report.cancelled, *report.left]):
             intent = run.known.get(order_id)
-            if intent is None and self.store is not None:
+            if intent is None and self._store is not None:
                 with suppress(StoreError):
-                    intent = self.store.orders.intent_by_order_id(order_id)
+                    intent = self._store.orders.intent_by_order_id(order_id)
             listed = run.listed.get(order_id)
             coid = intent.client_order_id if intent else listed.client_order_id if listed else ""
             report.owners[order_id] = (coid or None, intent.strategy if intent else None)
@@ -194,12 +197,12 @@ class KillSwitch:
         """What could not be recorded yet gets one more chance, waiting for a lock a little;
         a HALTED recorded only after the proof's listing must not have let an order by."""
         report = run.report
-        remaining = max(0.0, run.deadline - self.clock.monotonic())
+        remaining = max(0.0, run.deadline - self._clock.monotonic())
         was_halted = report.halted
-        run.halt(max(self.halt_wait_s, min(remaining, self.record_wait_s)), self.clock)
+        run.halt(max(self._halt_wait_s, min(remaining, self._record_wait_s)), self._clock)
         if report.halted and not was_halted:
             run.say("HALTED recorded, after the cancels")
-            self.proof.late_halted(run)
+            self._proof.late_halted(run)
 
     def _refuse_proof_while_a_loop_may_place(self, run: Pull) -> None:
         """HALTED reached no loop that may place after the listing: another writer held the

@@ -240,7 +240,7 @@ class OrderAmends:
             orders.settle_amend(amend.record, savepoint=False)
             # read once: `update_order` is handed the row rather than reading it again
             row = orders.row(amend.order_id)
-            was, known_filled = (None, ZERO) if row is None else (row.status, Decimal(row.filled))
+            was, known_filled = (None, ZERO) if row is None else (row.status, row.filled_count)
             if was == CANCELED or (was == EXECUTED and known_filled >= amend.total):
                 orders.update_order(
                     order_id=amend.order_id,

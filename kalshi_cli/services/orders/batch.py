@@ -50,14 +50,28 @@ _NAMESPACE = uuid.UUID("6f1c9a52-3b7e-4d0a-9c61-2f5e8b0d4a17")
 class BatchFileError(ValidationError):
     """The batch file has rows that cannot be sent; `problems` lists each as `file:line: ...`."""
 
-    def __init__(self, problems: list[str], *, code: str = "BATCH_FILE") -> None:
+    def __init__(
+        self,
+        problems: list[str],
+        *,
+        code: str = "BATCH_FILE",
+        hint: str | None = None,
+    ) -> None:
         shown = "\n".join(problems)
         super().__init__(
             f"{len(problems)} problem(s); nothing was sent:\n{shown}",
             code=code,
-            hint="fix the rows named and run the same command again",
+            hint=hint or "fix the rows named and run the same command again",
         )
         self.problems = problems
+
+
+# a row past the event-loss limit is no wrong row: its leg may fill without the others
+_LEG_ALONE = (
+    "each order of a batch may fill without the others, so the limit counts every leg filled "
+    "alone where it loses: place the hedging leg first (a batch of its own), lower the counts, "
+    "or raise risk.max_event_loss"
+)
 
 
 @dataclass(frozen=True)
@@ -327,6 +341,7 @@ def prepare_batch(
     skipped: list[RowOutcome] = []
     prepared: list[tuple[BatchRow, PreparedOrder]] = []
     problems: list[str] = []
+    legs_alone = 0  # the rows refused by the event-loss limit: legs that may fill alone
     reads = MarketReads()  # each market read once, however many rows name it
     for row in rows:
         coid = row.request.client_order_id
@@ -348,10 +363,19 @@ def prepare_batch(
             continue
         try:  # a halted trading state raises here, for the whole batch
             prepared.append((row, service.prepare(row.request, reads=reads)))
-        except (ValidationError, NotFoundError) as exc:
+        except ValidationError as exc:
+            if exc.code != "EVENT_LOSS":
+                problems.append(f"{path}:{row.line}: {exc.one_line()}")
+                continue
+            legs_alone += 1
+            leg = row.request.summary
+            problems.append(f"{path}:{row.line}: the leg {leg} may fill alone: {exc.message}")
+        except NotFoundError as exc:
             problems.append(f"{path}:{row.line}: {exc.one_line()}")
     if problems:
-        raise BatchFileError(problems, code="BATCH_REFUSED")
+        others = len(problems) > legs_alone  # a row refused for another reason as well
+        hint = None if not legs_alone else _LEG_ALONE + ("; fix the others" if others else "")
+        raise BatchFileError(problems, code="BATCH_REFUSED", hint=hint)
     return skipped, prepared
 
 

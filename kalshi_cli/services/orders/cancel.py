@@ -199,6 +199,6 @@ class OrderCancels:
                 orders.update_order(
                     order_id=order_id,
                     remaining_count=remaining,
-                    count=max(Decimal(row.filled), filled) + remaining,
+                    count=max(row.filled_count, filled) + remaining,
                     row=row,
                 )

@@ -7,7 +7,7 @@ runs `services.reconcile`. docs/orders.md "Never twice, never lost".
 
 from __future__ import annotations
 
-from dataclasses import KW_ONLY, InitVar, dataclass
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -137,21 +137,25 @@ def _status_after_create(fill: Decimal, remaining: Decimal, create: CreateOrder)
     return "canceled"  # IOC/FOK remainder cancelled
 
 
-@dataclass(eq=False)
 class OrderService:
     """Validated, recorded, never-twice order operations over one client and one state file:
-    placing here; its `checks`, `amends` and `cancels` are its parts. `read_lag_s`: how long a
-    read of orders may lag a write (`read_lag`, kalshi_cli/services/reconcile.py)."""
+    placing here; its `checks`, `amends` and `cancels` are its parts."""
 
-    client: OrderClient
-    store: Store
-    _: KW_ONLY
-    limits: InitVar[RiskLimits | None] = None
-    clock: InitVar[Clock | None] = None
-    read_lag_s: float = DEFAULT_READ_LAG_S
-
-    def __post_init__(self, limits: RiskLimits | None, clock: Clock | None) -> None:
-        self.context = OrderContext(self.client, self.store, clock, self.read_lag_s)
+    def __init__(
+        self,
+        client: OrderClient,
+        store: Store,
+        *,
+        limits: RiskLimits | None = None,
+        clock: Clock | None = None,
+        read_lag_s: float = DEFAULT_READ_LAG_S,
+    ) -> None:
+        """`read_lag_s`: how long a read of orders may lag a write (`read_lag`,
+        kalshi_cli/services/reconcile.py)."""
+        self.client = client
+        self.store = store
+        self.read_lag_s = read_lag_s
+        self.context = OrderContext(client, store, clock, read_lag_s)
         self.checks = PreTradeChecks(self.context, limits or RiskLimits())
         self.amends = OrderAmends(self.context, self.checks)
         self.cancels = OrderCancels(self.context, self.amends)

@@ -195,6 +195,17 @@ class AccountState:
         cash = self.cash.get(shard, ZERO) - self.held_on.get(shard, ZERO)
         return cash.quantize(FEE_QUANTUM, ROUND_FLOOR)
 
+    def balances(self) -> dict[int, Decimal]:
+        """What is available on each shard the account ever had money on (`available`): the
+        balance breakdown."""
+        return {shard: self.available(shard) for shard in sorted(self.cash)}
+
+    def move(self, shard: int, amount: Decimal) -> None:
+        """Add `amount` (negative: take it) to the cash on `shard`; the caller has checked what
+        is available there."""
+        self.cash[shard] = self.cash.get(shard, ZERO) + amount
+        self.sync()
+
     def sync(self) -> None:
         """The account's balance: what is available on each shard, summed (so the per-shard
         breakdown adds up to it)."""
@@ -315,26 +326,6 @@ class Ledger:
     def held_dollars(self, account_id: str) -> Decimal:
         return sum(self.acct(account_id).held_on.values(), ZERO)
 
-    def shard_cash(self, account_id: str) -> dict[int, Decimal]:
-        """Exact cash on each shard the account ever had money on."""
-        return dict(self.acct(account_id).cash)
-
-    def shard_balances(self, account_id: str) -> dict[int, Decimal]:
-        """What is available on each shard the account ever had money on, floored to $0.0001
-        (`AccountState.available`): the balance breakdown."""
-        acct = self.acct(account_id)
-        return {shard: acct.available(shard) for shard in sorted(acct.cash)}
-
-    def move_cash(self, account_id: str, shard: int, amount: Decimal) -> None:
-        """Add `amount` (negative: take it) to the account's cash on `shard`; the caller has
-        checked what is available there."""
-        acct = self.acct(account_id)
-        acct.cash[shard] = acct.cash.get(shard, ZERO) + amount
-        acct.sync()
-
-    def shard_of(self, ticker: str) -> int:
-        return self._ref.markets[ticker].exchange_index
-
     @property
     def deposited(self) -> Decimal:
         """All cash ever credited to accounts at creation."""
@@ -451,7 +442,7 @@ class Ledger:
         more: dict[int, Decimal] = {}
         for ticker, agg in acct.agg.items():
             if self.netted(ticker):
-                shard = self.shard_of(ticker)
+                shard = self._ref.markets[ticker].exchange_index
                 extra = agg[0] + agg[2] + agg[4] - acct.held.get(ticker, ZERO)
                 more[shard] = more.get(shard, ZERO) + extra
         return all(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any
@@ -146,30 +146,37 @@ class FairValue:
         return Decimal(repr(p)).quantize(FAIR_PLACES)
 
 
-@dataclass(eq=False)
 class CryptoMarkets:
     """The crypto series of one exchange: lists on the exchange's tick, settles on the index
     feed's ticks, and feeds the market maker's books (see the module docstring)."""
 
-    exchange: Exchange
-    feed: indices.SimIndexFeed
-    series: list[CryptoSeries]
-    _: KW_ONLY
-    maker: LiquidityProvider | None = None
-    quote: QuoteLadder | None = None
-    halflife_s: float = 300.0
-    exchange_index: int = 0  # the shard its series, events and markets are listed on
-
-    def __post_init__(self) -> None:
-        self._by_ticker = {s.ticker: s for s in self.series}
+    def __init__(
+        self,
+        exchange: Exchange,
+        feed: indices.SimIndexFeed,
+        series: list[CryptoSeries],
+        *,
+        maker: LiquidityProvider | None = None,
+        quote: QuoteLadder | None = None,
+        halflife_s: float = 300.0,
+        exchange_index: int = 0,
+    ) -> None:
+        self.exchange = exchange
+        self.feed = feed
+        self.series = series
+        self.maker = maker
+        self.quote = quote
+        self.halflife_s = halflife_s
+        self.exchange_index = exchange_index  # the shard its series, events and markets are on
+        self._by_ticker = {s.ticker: s for s in series}
         self._volatility: dict[str, tuple[int, Volatility]] = {}
         # index id -> markets not settled yet, found again from the exchange after a restart
         self._pending: dict[str, dict[str, SimMarket]] = {}
-        for market in self.exchange.reference.markets.values():
+        for market in exchange.reference.markets.values():
             s = self._by_ticker.get(market.series_ticker)
             if s is not None and market.status != "settled":
                 self._track(s, market)
-        self.feed.add_listener(self.on_index)
+        feed.add_listener(self.on_index)
 
     def _track(self, series: CryptoSeries, market: SimMarket) -> None:
         self._pending.setdefault(series.index_id, {})[market.ticker] = market

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection
-from dataclasses import dataclass, field
 
 from kalshi_cli.sim.core.accounts import Ledger
 from kalshi_cli.sim.core.matching import DAY, MatchingEngine
@@ -27,22 +26,26 @@ from kalshi_cli.sim.core.trade_archive import (
 )
 
 
-@dataclass(eq=False)
 class History:
-    """Every order, fill and trade of the core, live and archived (the module docstring).
-    `_subaccounts`: whose keys say which accounts a client can read (`_keyless`)."""
+    """Every order, fill and trade of the core, live and archived (the module docstring)."""
 
-    _ref: Reference
-    _ledger: Ledger
-    _engine: MatchingEngine
-    _subaccounts: Subaccounts
-    live: dict[str, SimOrder] = field(default_factory=dict, init=False)  # id -> live order
-    # trades a minute old (archive_trades); per account, fills a minute old and finished orders
-    trade_archive: TradeArchive = field(default_factory=TradeArchive, init=False)
-    fill_archives: dict[str, FillArchive] = field(default_factory=dict, init=False)
-    order_archives: dict[str, OrderArchive] = field(default_factory=dict, init=False)
-    _fills_due: float = field(default=-math.inf, init=False)  # archive_fills
-    _orders_due: float = field(default=-math.inf, init=False)  # archive_orders
+    def __init__(
+        self,
+        reference: Reference,
+        ledger: Ledger,
+        engine: MatchingEngine,
+        subaccounts: Subaccounts,
+    ) -> None:
+        """`subaccounts`: whose keys say which accounts a client can read (`_keyless`)."""
+        self._ref = reference
+        self._ledger = ledger
+        self._engine = engine
+        self._subaccounts = subaccounts
+        self.live: dict[str, SimOrder] = {}  # order id -> every live order
+        self.trade_archive = TradeArchive()  # trades a minute old (archive_trades)
+        self.fill_archives: dict[str, FillArchive] = {}  # account -> fills a minute old
+        self.order_archives: dict[str, OrderArchive] = {}  # account -> finished orders, too
+        self._fills_due = self._orders_due = -math.inf  # archive_fills, archive_orders
 
     # reads ----------------------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 
 from kalshi_cli.sim.core.accounts import AccountState, Ledger
@@ -68,15 +67,22 @@ def _order_exists() -> ExchangeError:
     return ExchangeError(409, "order_already_exists", "order already exists")
 
 
-@dataclass(eq=False)
 class OrderDesk:
     """The order requests (the module docstring)."""
 
-    _ref: Reference
-    _ledger: Ledger
-    _engine: MatchingEngine
-    _groups: OrderGroups
-    _history: History
+    def __init__(
+        self,
+        reference: Reference,
+        ledger: Ledger,
+        engine: MatchingEngine,
+        groups: OrderGroups,
+        history: History,
+    ) -> None:
+        self._ref = reference
+        self._ledger = ledger
+        self._engine = engine
+        self._groups = groups
+        self._history = history
 
     def place_order(self, account_id: str, request: PlaceRequest) -> PlaceResult:
         """One order request (`PlaceRequest`) checked as Kalshi checks it, then placed:

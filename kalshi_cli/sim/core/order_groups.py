@@ -53,16 +53,23 @@ def _check_limit(limit: Decimal) -> None:
         raise bad_request("contracts_limit must be at least 1")
 
 
-@dataclass(eq=False)
 class OrderGroups:
-    """Order groups (see the module docstring). `_live_order(order_id)`: the exchange's live
-    order of that id (None once it is finished and archived)."""
+    """Order groups (see the module docstring)."""
 
-    _ref: Reference
-    _ledger: Ledger
-    _engine: MatchingEngine
-    _live_order: Callable[[str], SimOrder | None]
-    groups: dict[str, SimOrderGroup] = field(default_factory=dict, init=False)
+    def __init__(
+        self,
+        reference: Reference,
+        ledger: Ledger,
+        engine: MatchingEngine,
+        live_order: Callable[[str], SimOrder | None],
+    ) -> None:
+        """`live_order(order_id)`: the exchange's live order of that id (None once it is
+        finished and archived)."""
+        self._ref = reference
+        self._ledger = ledger
+        self._engine = engine
+        self._live_order = live_order
+        self.groups: dict[str, SimOrderGroup] = {}
 
     # the request-level API ------------------------------------------------------------------
 

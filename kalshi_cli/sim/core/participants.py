@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Protocol
 
@@ -132,25 +132,34 @@ class QuoteLadder:
     step: Decimal = Decimal("0.01")
 
 
-@dataclass(eq=False)
 class LiquidityProvider:
-    exchange: Exchange
-    account_id: str
-    books: dict[str, tuple[PricePath, QuoteLadder]]
-    _: KW_ONLY
-    origin: float
-    speed: float = 1.0
-    refresh: float = 1.0
-    finished_kept: int = FINISHED_KEPT
-    _last: float = field(default=-math.inf, init=False)
+    def __init__(
+        self,
+        exchange: Exchange,
+        account_id: str,
+        books: dict[str, tuple[PricePath, QuoteLadder]],
+        *,
+        origin: float,
+        speed: float = 1.0,
+        refresh: float = 1.0,
+        finished_kept: int = FINISHED_KEPT,
+    ) -> None:
+        self._exchange = exchange
+        self.account_id = account_id
+        self.books = books  # the crypto markets add and drop theirs
+        self._origin = origin
+        self._speed = speed
+        self._refresh = refresh
+        self._finished_kept = finished_kept
+        self._last = -math.inf
 
     def fair(self, ticker: str, now: float) -> Decimal:
-        return self.books[ticker][0].at((now - self.origin) * self.speed)
+        return self.books[ticker][0].at((now - self._origin) * self._speed)
 
     def targets(self, ticker: str, now: float) -> dict[tuple[BookSide, Decimal], Decimal]:
         """(book side, YES price) -> size the provider wants resting in `ticker` now."""
         _, quote = self.books[ticker]
-        ranges = self.exchange.reference.markets[ticker].price_ranges
+        ranges = self._exchange.reference.markets[ticker].price_ranges
         fair = self.fair(ticker, now)
         wanted: dict[tuple[BookSide, Decimal], Decimal] = {}
         for i in range(quote.levels):
@@ -163,27 +172,27 @@ class LiquidityProvider:
         return wanted
 
     def __call__(self, now: float) -> None:
-        if now - self._last < self.refresh:
+        if now - self._last < self._refresh:
             return
         self._last = now
         for ticker in self.books:
-            if self.exchange.reference.markets[ticker].status == "open":
+            if self._exchange.reference.markets[ticker].status == "open":
                 self._requote(ticker, now)
-        self.exchange.history.forget_finished_orders(self.account_id, self.finished_kept)
+        self._exchange.history.forget_finished_orders(self.account_id, self._finished_kept)
 
     def _requote(self, ticker: str, now: float) -> None:
         wanted = self.targets(ticker, now)
-        for order in self.exchange.accounts.resting_orders(self.account_id, ticker):
+        for order in self._exchange.accounts.resting_orders(self.account_id, ticker):
             key = (order.book_side, order.price)
             size = wanted.get(key)
             if size is not None and order.remaining_count * 2 >= size:
                 del wanted[key]
             else:
-                self.exchange.desk.cancel_order(self.account_id, order.order_id)
+                self._exchange.desk.cancel_order(self.account_id, order.order_id)
         # asks first when the path rises (they moved away), bids first when it falls
         for (side, price), size in sorted(wanted.items(), key=lambda kv: kv[0][1], reverse=True):
             try:
-                self.exchange.desk.place_order(
+                self._exchange.desk.place_order(
                     self.account_id,
                     PlaceRequest(
                         ticker=ticker,
@@ -198,52 +207,61 @@ class LiquidityProvider:
                 continue  # out of cash or the market just closed: quote less, never crash
 
 
-@dataclass(eq=False)
 class NoiseTrader:
     """Every so often (exponential waits around `mean_interval` seconds) takes the best price on
     one side of a random open market with a small immediate-or-cancel order."""
 
-    exchange: Exchange
-    account_id: str
-    tickers: list[str]
-    _: KW_ONLY
-    rng: random.Random
-    mean_interval: float
-    max_size: int
-    finished_kept: int = FINISHED_KEPT
-    _next: float | None = field(default=None, init=False)
+    def __init__(
+        self,
+        exchange: Exchange,
+        account_id: str,
+        tickers: list[str],
+        *,
+        rng: random.Random,
+        mean_interval: float,
+        max_size: int,
+        finished_kept: int = FINISHED_KEPT,
+    ) -> None:
+        self._exchange = exchange
+        self._account_id = account_id
+        self._tickers = tickers
+        self._rng = rng
+        self._mean_interval = mean_interval
+        self._max_size = max_size
+        self._finished_kept = finished_kept
+        self._next: float | None = None
 
     def __call__(self, now: float) -> None:
         if self._next is None:
-            self._next = now + self.rng.expovariate(1 / self.mean_interval)
+            self._next = now + self._rng.expovariate(1 / self._mean_interval)
             return
         if now < self._next:
             return
-        self._next = now + self.rng.expovariate(1 / self.mean_interval)
+        self._next = now + self._rng.expovariate(1 / self._mean_interval)
         open_tickers = [
-            t for t in self.tickers if self.exchange.reference.markets[t].status == "open"
+            t for t in self._tickers if self._exchange.reference.markets[t].status == "open"
         ]
         if not open_tickers:
             return
-        ticker = self.rng.choice(open_tickers)
-        buy_yes = self.rng.random() < 0.5
-        best_yes, best_no = self.exchange.engine.best_bids(ticker)
+        ticker = self._rng.choice(open_tickers)
+        buy_yes = self._rng.random() < 0.5
+        best_yes, best_no = self._exchange.engine.best_bids(ticker)
         best_other = best_no if buy_yes else best_yes
         if best_other is None:
             return
         yes_price = ONE - best_other if buy_yes else best_other
         try:
-            self.exchange.desk.place_order(
-                self.account_id,
+            self._exchange.desk.place_order(
+                self._account_id,
                 PlaceRequest(
                     ticker=ticker,
                     book_side=BookSide.BID if buy_yes else BookSide.ASK,
                     price=yes_price,
-                    count=Decimal(self.rng.randint(1, self.max_size)),
+                    count=Decimal(self._rng.randint(1, self._max_size)),
                     time_in_force=TimeInForce.IOC,
                     self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
                 ),
             )
         except ExchangeError:
             return  # out of cash: sit this one out
-        self.exchange.history.forget_finished_orders(self.account_id, self.finished_kept)
+        self._exchange.history.forget_finished_orders(self._account_id, self._finished_kept)

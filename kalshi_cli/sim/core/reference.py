@@ -273,17 +273,6 @@ class Reference:
         self.log("market", market=market_record(market))
         self._markets[market.ticker] = market
 
-    def shards(self) -> list[int]:
-        """The exchange's shards (`exchange_index`): 0 and every one a series or event is on."""
-        used = {s.exchange_index for s in self._series.values()}
-        used.update(e.exchange_index for e in self._events.values())
-        return sorted(used | {0})
-
-    def check_shard(self, exchange_index: int) -> None:
-        """400 for a shard the exchange does not run."""
-        if exchange_index not in self.shards():
-            raise bad_request(f"exchange_index {exchange_index} does not exist")
-
     def announce_market(self, market: SimMarket) -> None:
         if self.listeners:
             self.emit(
@@ -500,3 +489,16 @@ def market_record(market: SimMarket) -> dict[str, Any]:
 def market_from_record(data: dict[str, Any]) -> SimMarket:
     ranges = [dict(zip(("start", "end", "step"), r, strict=True)) for r in data["price_ranges"]]
     return msgspec.convert({**data, "price_ranges": ranges}, SimMarket, strict=False)
+
+
+def exchange_shards(reference: Reference) -> list[int]:
+    """The exchange's shards (`exchange_index`): 0 and every one a series or event is on."""
+    used = {s.exchange_index for s in reference.series.values()}
+    used.update(e.exchange_index for e in reference.events.values())
+    return sorted(used | {0})
+
+
+def check_shard(reference: Reference, exchange_index: int) -> None:
+    """400 for a shard the exchange does not run."""
+    if exchange_index not in exchange_shards(reference):
+        raise bad_request(f"exchange_index {exchange_index} does not exist")

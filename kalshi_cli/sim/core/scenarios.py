@@ -32,7 +32,7 @@ from kalshi_cli.sim.core.participants import (
     SpikePath,
 )
 from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest, SimEvent, SimMarket, SimSeries
-from kalshi_cli.sim.core.reference import MAX_SHARD, series_fees
+from kalshi_cli.sim.core.reference import MAX_SHARD, exchange_shards, series_fees
 from kalshi_cli.sim.core.shard_transfers import DEFAULT_REBALANCE_S
 from kalshi_cli.vocabulary.clock import Clock
 from kalshi_cli.vocabulary.decode import bounded_loader, did_you_mean, read_yaml_text
@@ -526,7 +526,7 @@ def _install_participants(
 ) -> None:
     """The accounts of the liquidity provider (when a market is quoted) and the noise
     traders, each with its cash on every shard the scenario's markets are on."""
-    shards = tuple(exchange.reference.shards())
+    shards = tuple(exchange_shards(exchange.reference))
     lp = data.get("liquidity_provider")
     if lp is not None and any(ms.quote for ms in markets):
         exchange.accounts.create_account(
@@ -556,7 +556,7 @@ def _install_books(exchange: Exchange, data: dict[str, Any], markets: list[_Mark
             key_id=BOOK_MAKER_KEY,
             public_key_pem="",
             cash_cents=int(data.get("book_maker_cash_cents", 100_000_000)),
-            shards=tuple(exchange.reference.shards()),
+            shards=tuple(exchange_shards(exchange.reference)),
         )
     )
     for ms in markets:

@@ -434,6 +434,51 @@ def ws_ticker_msg(
     }
 
 
+def ws_frame(kind: str, sid: int, seq: int | None, msg: Json) -> Json:
+    """A WebSocket channel message as the simulator sends it (and a scenario's recording writes
+    it): its type, its subscription, its number on a channel that numbers them (None: one that
+    does not), then the message."""
+    frame: Json = {"type": kind, "sid": sid}
+    if seq is not None:
+        frame["seq"] = seq
+    frame["msg"] = msg
+    return frame
+
+
+def ws_snapshot_msg(books: MatchingEngine, ticker: str, *, yes_priced: bool) -> Json:
+    """The `msg` of an `orderbook_snapshot`: every level of both sides, the NO bids in YES-leg
+    prices when `yes_priced` (`use_yes_price`: a NO bid at q is 1 - q), an empty side left
+    out."""
+    yes, no = books.book(ticker, 0)
+    msg: Json = {"market_ticker": ticker, "market_id": market_id(ticker)}
+    if yes:
+        msg["yes_dollars_fp"] = levels_json(yes)
+    if no:
+        msg["no_dollars_fp"] = levels_json(
+            [(ONE - price, size) for price, size in no] if yes_priced else no
+        )
+    return msg
+
+
+def ws_delta_msg(event: records.BookChanged, now: float, *, yes_priced: bool) -> Json:
+    """The `msg` of an `orderbook_delta` (`now`: the time of a change that has none), the NO
+    side's price in YES-leg prices when `yes_priced`. Whose order moved the level is the
+    subscriber's to add, and only its own (the server's part)."""
+    at_ms = ts_ms(event.ts or now)
+    no_side = event.side.value == "no"
+    return {
+        "market_ticker": event.ticker,
+        "market_id": market_id(event.ticker),
+        "price_dollars": fmt_dollars(ONE - event.price if yes_priced and no_side else event.price),
+        "delta_fp": fmt_count(event.delta),
+        "side": event.side.value,
+        # the wire sends the deprecated RFC 3339 `ts` too (REFERENCE.md "Observed on the real
+        # wire"), the same millisecond
+        "ts": iso_utc(at_ms / 1000),
+        "ts_ms": at_ms,
+    }
+
+
 def ws_trade_msg(t: SimTrade) -> Json:
     side = outcome_side(t.taker_book_side)
     return {

@@ -39,7 +39,7 @@ from typing import Any
 
 from kalshi_cli.sim.core.accounts import Ledger, floor_cents
 from kalshi_cli.sim.core.records import bad_request, ledger_id
-from kalshi_cli.sim.core.reference import Reference
+from kalshi_cli.sim.core.reference import Reference, check_shard
 from kalshi_cli.sim.core.subaccounts import Subaccounts
 
 PENDING, COMPLETE = "pending", "complete"
@@ -114,7 +114,7 @@ class ShardTransfers:
         for number in (source_subaccount, destination_subaccount):
             self._subaccounts.subaccount_ledger(user, number)
         for shard in (source_shard, destination_shard):
-            self._ref.check_shard(shard)
+            check_shard(self._ref, shard)
         if amount_cents <= 0:
             raise bad_request("amount must be positive")
         if source_shard == destination_shard:
@@ -236,8 +236,8 @@ class ShardTransfers:
         if floor_cents(self._ledger.acct(source).available(source_shard)) < amount_cents:
             return False
         amount = Decimal(amount_cents) / 100
-        self._ledger.move_cash(source, source_shard, -amount)
-        self._ledger.move_cash(target, target_shard, amount)
+        self._ledger.acct(source).move(source_shard, -amount)
+        self._ledger.acct(target).move(target_shard, amount)
         return True
 
     # the target balance allocation -------------------------------------------------------------
@@ -253,7 +253,7 @@ class ShardTransfers:
         (rebalancing off)."""
         self._ledger.acct(user)
         for shard, percent in allocations:
-            self._ref.check_shard(shard)
+            check_shard(self._ref, shard)
             if not 0 <= percent <= 100:
                 raise bad_request("percent must be between 0 and 100")
         if len({shard for shard, _ in allocations}) != len(allocations):
@@ -316,7 +316,7 @@ class ShardTransfers:
     def _apply(self, user: str, moves: dict[int, int]) -> None:
         for shard, cents in moves.items():
             if cents:
-                self._ledger.move_cash(user, shard, Decimal(cents) / 100)
+                self._ledger.acct(user).move(shard, Decimal(cents) / 100)
 
     # the journal -----------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from kalshi_cli.sim.core.accounts import AccountState, Ledger, floor_cents
 from kalshi_cli.sim.core.records import Account, ExchangeError, bad_request, ledger_id
-from kalshi_cli.sim.core.reference import Reference
+from kalshi_cli.sim.core.reference import Reference, check_shard
 from kalshi_cli.vocabulary.units import ZERO
 
 MAX_SUBACCOUNT = 63
@@ -140,7 +140,7 @@ class Subaccounts:
             raise bad_request("a transfer needs two subaccounts")
         if amount_cents <= 0:
             raise bad_request("amount_cents must be positive")
-        self._ref.check_shard(exchange_index)
+        check_shard(self._ref, exchange_index)
         available = floor_cents(source.available(exchange_index))
         if amount_cents > available:
             raise bad_request(
@@ -159,8 +159,8 @@ class Subaccounts:
             **shard,
         )
         amount = Decimal(amount_cents) / 100
-        self._ledger.move_cash(source.account.account_id, exchange_index, -amount)
-        self._ledger.move_cash(target.account.account_id, exchange_index, amount)
+        source.move(exchange_index, -amount)
+        target.move(exchange_index, amount)
         made = SimTransfer(
             self._ref.new_id(),
             client_transfer_id,

@@ -11,7 +11,6 @@ Kalshi's observed codes: `signature_is_missing_from_headers`, `header_timestamp_
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from kalshi_cli.sim.core.records import Account
@@ -53,16 +52,21 @@ class AuthFailure(Exception):
         self.details = details
 
 
-@dataclass(eq=False)
 class Authenticator:
-    """`_public_key_of(key_id)`: the PEM of a key an account holds beside the one it was
-    created with (sim/core/subaccounts.py); without it, the account's own key."""
-
-    _account_by_key: Callable[[str], Account | None]
-    _clock: Clock
-    window_s: float = DEFAULT_WINDOW_S
-    _public_key_of: Callable[[str], str | None] | None = None
-    _keys: dict[str, PublicKey] = field(default_factory=dict, init=False)
+    def __init__(
+        self,
+        account_by_key: Callable[[str], Account | None],
+        clock: Clock,
+        window_s: float = DEFAULT_WINDOW_S,
+        public_key_of: Callable[[str], str | None] | None = None,
+    ) -> None:
+        """`public_key_of(key_id)`: the PEM of a key an account holds beside the one it was
+        created with (sim/core/subaccounts.py); without it, the account's own key."""
+        self._account_by_key = account_by_key
+        self._public_key_of = public_key_of
+        self._clock = clock
+        self.window_s = window_s
+        self._keys: dict[str, PublicKey] = {}
 
     def has_credentials(self, headers: Mapping[str, str]) -> bool:
         return any(headers.get(h) for h in (HEADER_KEY, HEADER_TIMESTAMP, HEADER_SIGNATURE))

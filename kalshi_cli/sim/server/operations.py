@@ -149,7 +149,7 @@ OPERATIONS: tuple[tuple[str, str, str], ...] = (
 
 # The operations that declare the `exchange_index` query parameter. Kalshi's server binds the
 # parameters an operation declares and no others, so every other operation ignores one, whatever
-# its value (sim/server/routing.py `other_shard`).
+# its value (sim/server/routing.py `shard_query`).
 SHARD_QUERY: frozenset[str] = frozenset(
     {
         "GetOrders",

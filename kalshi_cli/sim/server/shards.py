@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kalshi_cli.sim.core.records import ExchangeError
+from kalshi_cli.sim.core.reference import check_shard, exchange_shards
 
 if TYPE_CHECKING:
     from kalshi_cli.sim.core.exchange import Exchange
@@ -40,7 +41,7 @@ class ShardSwitches:
     ) -> None:
         """Pause (False) or resume (True) trading and transfers on shard `index`; None leaves
         one as it is. Pausing trading cancels the shard's `cancel_order_on_pause` orders."""
-        exchange.reference.check_shard(index)
+        check_shard(exchange.reference, index)
         if transfers is not None:
             (self.transfers_paused.discard if transfers else self.transfers_paused.add)(index)
         if trading is None:
@@ -74,7 +75,7 @@ class ShardSwitches:
                 "trading_active": active and index not in self.trading_paused,
                 "intra_exchange_transfers_active": active and index not in self.transfers_paused,
             }
-            for index in exchange.reference.shards()
+            for index in exchange_shards(exchange.reference)
         ]
 
 

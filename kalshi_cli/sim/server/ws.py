@@ -38,8 +38,7 @@ from kalshi_cli.sim.server.auth import AuthFailure
 from kalshi_cli.sim.server.routes import communications as rfqs
 from kalshi_cli.sim.server.routes import multivariate
 from kalshi_cli.sim.server.routing import WS_PATH, SimState, nested_error_body
-from kalshi_cli.vocabulary.clock import iso_utc
-from kalshi_cli.vocabulary.units import ONE, ZERO, fmt_count, fmt_dollars
+from kalshi_cli.vocabulary.units import ZERO
 
 log = logging.getLogger("kalshi_cli.sim.server.ws")
 
@@ -172,14 +171,13 @@ class SimWsConnection:
         self.queue.put_nowait(message)
 
     def emit(self, sub: Subscription, kind: str, msg: Json, *, snapshot: bool = False) -> None:
-        envelope: Json = {"type": kind, "sid": sub.sid}
+        seq = None
         if sub.channel in SEQUENCED:
             sub.seq += 1
             if not snapshot and self.hub.state.faults.ws_seq_gap():
                 sub.seq += 1
-            envelope["seq"] = sub.seq
-        envelope["msg"] = msg
-        self.queue.put_nowait(envelope)
+            seq = sub.seq
+        self.queue.put_nowait(ser.ws_frame(kind, sub.sid, seq, msg))
 
     async def writer(self) -> None:
         faults = self.hub.state.faults
@@ -465,14 +463,7 @@ class WsHub:
     # -- channel messages -------------------------------------------------------------------
 
     def _snapshot(self, conn: SimWsConnection, sub: Subscription, ticker: str) -> None:
-        yes, no = self.state.exchange.engine.book(ticker, 0)
-        msg: Json = {"market_ticker": ticker, "market_id": ser.market_id(ticker)}
-        if yes:
-            msg["yes_dollars_fp"] = ser.levels_json(yes)
-        if no:
-            # a NO bid at q is, in YES-leg prices, 1 - q (`use_yes_price`)
-            levels = [(ONE - price, size) for price, size in no] if sub.yes_priced else no
-            msg["no_dollars_fp"] = ser.levels_json(levels)
+        msg = ser.ws_snapshot_msg(self.state.exchange.engine, ticker, yes_priced=sub.yes_priced)
         conn.emit(sub, "orderbook_snapshot", msg, snapshot=True)
 
     def _ticker(self, conn: SimWsConnection, sub: Subscription, ticker: str) -> None:
@@ -655,20 +646,7 @@ class WsHub:
             log.exception("websocket fan-out failed")
 
     def _delta_msg(self, event: BookChanged, account_id: str, *, yes_priced: bool) -> Json:
-        no_side = event.side.value == "no"
-        at_ms = ser.ts_ms(event.ts or self.state.clock.wall())
-        price = ONE - event.price if yes_priced and no_side else event.price
-        msg: Json = {
-            "market_ticker": event.ticker,
-            "market_id": ser.market_id(event.ticker),
-            "price_dollars": fmt_dollars(price),
-            "delta_fp": fmt_count(event.delta),
-            "side": event.side.value,
-            # the wire sends the deprecated RFC 3339 `ts` too (REFERENCE.md "Observed on the
-            # real wire"), the same millisecond
-            "ts": iso_utc(at_ms / 1000),
-            "ts_ms": at_ms,
-        }
+        msg = ser.ws_delta_msg(event, self.state.clock.wall(), yes_priced=yes_priced)
         if event.client_order_id and event.account_id and same_user(event.account_id, account_id):
             msg["client_order_id"] = event.client_order_id
             msg["subaccount"] = owner(event.account_id)[1]

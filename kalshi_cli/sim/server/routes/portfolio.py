@@ -21,6 +21,7 @@ from kalshi_cli.sim.core.records import (
     not_found,
     owner,
 )
+from kalshi_cli.sim.core.reference import exchange_shards
 from kalshi_cli.sim.server.routes.subaccounts import read_ledger, read_ledgers
 from kalshi_cli.sim.server.routing import (
     Endpoint,
@@ -52,8 +53,8 @@ def handle_get_balance(state: SimState, ctx: RequestContext) -> tuple[int, Json 
     accounts = state.exchange.accounts
     # on each shard, exact cash less what is held there, floored to $0.0001; the balance is
     # their sum (`AccountState.sync`), and `balance` that truncated to the cent
-    held = accounts.shard_balances(ledger)
-    every = sorted(set(state.exchange.reference.shards()) | set(held))
+    held = accounts.acct(ledger).balances()
+    every = sorted(set(exchange_shards(state.exchange.reference)) | set(held))
     shards = {index: held.get(index, ZERO) for index in every}
     balance = accounts.account(ledger).balance if shard is None else shards.get(shard, ZERO)
     answer: Json = {

@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 from kalshi_cli.sim.core.records import ExchangeError, bad_request, ledger_id
+from kalshi_cli.sim.core.reference import check_shard
 from kalshi_cli.sim.server.routing import (
     Endpoint,
     Json,
@@ -100,7 +101,7 @@ def body_shard(state: SimState, body: Json) -> int:
     """The shard a body's `exchange_index` names ("Defaults to 0"); 400 for one the exchange
     does not run."""
     shard: int = body.get("exchange_index") or 0
-    state.exchange.reference.check_shard(shard)
+    check_shard(state.exchange.reference, shard)
     return shard
 
 
@@ -145,7 +146,7 @@ def handle_balances(state: SimState, ctx: RequestContext) -> tuple[int, Json | N
     rows = []
     for n in _visible(ctx, state.exchange.subaccounts.subaccount_numbers(user)):
         # a row per shard the subaccount has money on (shard 0 always)
-        balances = state.exchange.accounts.shard_balances(ledger_id(user, n))
+        balances = state.exchange.accounts.acct(ledger_id(user, n)).balances()
         for shard, balance in sorted({0: ZERO, **balances}.items()):
             rows.append(
                 {

@@ -4,8 +4,10 @@ the WebSocket frame the simulator would have sent (each channel with its own seq
 recording format of docs/data.md, with `reference.json` beside it and the reference indices the
 markets name as `kalshi record` keeps them.
 
-The backtest's tests and benchmarks/bench_backtest.py replay it (test infrastructure, not
-shipped in the package); `settle` settles markets at given times.
+Each frame is built by the simulator's own builders (`sim.core.serialize`: `ws_frame` and the
+messages), so a recording holds what a subscriber of the served simulator would have received.
+The backtest's tests and benchmarks/bench_backtest.py replay it; `settle` settles markets at
+given times.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from kalshi_cli.sim.core.records import BookChanged, MarketLifecycle, SimEventT,
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.reference_index import index_for_market
-from kalshi_cli.vocabulary.units import fmt_count, fmt_dollars
 
 _SIDS = {
     "orderbook_delta": 1,
@@ -53,7 +54,7 @@ class _ScenarioWriter:
     def emit(self, kind: str, channel: str, msg: dict[str, Any], ticker: str) -> None:
         sid = _SIDS[channel]
         self.seq[sid] += 1
-        frame = {"type": kind, "sid": sid, "seq": self.seq[sid], "msg": msg}
+        frame = ser.ws_frame(kind, sid, self.seq[sid], msg)
         ns = self.ns()
         self.first_ns = self.first_ns or ns
         self.last_ns = ns
@@ -63,24 +64,13 @@ class _ScenarioWriter:
             self.frames[ticker] = self.frames.get(ticker, 0) + 1
 
     def snapshot(self, ticker: str) -> None:
-        yes, no = self.exchange.engine.book(ticker, 0)
-        msg: dict[str, Any] = {"market_ticker": ticker, "market_id": ser.market_id(ticker)}
-        if yes:
-            msg["yes_dollars_fp"] = ser.levels_json(yes)
-        if no:
-            msg["no_dollars_fp"] = ser.levels_json(no)
+        # NO-leg prices, as a subscriber that did not ask for `use_yes_price` gets them
+        msg = ser.ws_snapshot_msg(self.exchange.engine, ticker, yes_priced=False)
         self.emit("orderbook_snapshot", "orderbook_delta", msg, ticker)
 
     def __call__(self, event: SimEventT) -> None:
         if isinstance(event, BookChanged):
-            msg = {
-                "market_ticker": event.ticker,
-                "market_id": ser.market_id(event.ticker),
-                "price_dollars": fmt_dollars(event.price),
-                "delta_fp": fmt_count(event.delta),
-                "side": event.side.value,
-                "ts_ms": ser.ts_ms(event.ts or self.clock.wall()),
-            }
+            msg = ser.ws_delta_msg(event, self.clock.wall(), yes_priced=False)
             self.emit("orderbook_delta", "orderbook_delta", msg, event.ticker)
         elif isinstance(event, TradeHappened):
             self.emit("trade", "trade", ser.ws_trade_msg(event.trade), event.trade.ticker)
