@@ -78,13 +78,13 @@ def backtest_request(
     ask: BacktestAsk, *, config_path: Path, environ: Mapping[str, str], max_mb: float
 ) -> BacktestRequest:
     """The request `kalshi backtest --strategy S --data D ...` would make, stored like its."""
-    from kalshi_cli.backtest.command import build_request
+    from kalshi_cli.backtest.command import build_request, configured_lineup
     from kalshi_cli.config import dirs_from
-    from kalshi_cli.runner.config import choose_lineup, load_trade_config
 
-    config = load_trade_config(config_path)
-    _named_code_only(ask, config.sources)  # before anything is loaded
-    config, lineup = choose_lineup(config, (ask.strategy,))
+    # the configured sources checked before anything is loaded
+    config, lineup = configured_lineup(
+        config_path, ask.strategy, lambda sources: _named_code_only(ask, sources)
+    )
     data = Path(ask.data).expanduser()
     size = data_megabytes(data)
     if size > max_mb:

@@ -231,6 +231,21 @@ class PassedOn(TypedDict, total=False):
     keep_state: bool
 
 
+def configured_lineup(
+    config_path: Path | None,
+    strategy: str,
+    check: Callable[[Mapping[str, str]], None] = lambda sources: None,
+) -> tuple[TradeConfig, tuple[StrategyChoice, ...]]:
+    """The config file's loop sections and the lineup of `--strategy STRATEGY` alone, as
+    `kalshi backtest` resolves it (`choose_lineup`); `check` is shown the configured strategies'
+    sources before any of them is loaded (the assistant's backtests run named code only)."""
+    from kalshi_cli.runner.config import choose_lineup, load_trade_config
+
+    config = load_trade_config(config_path)
+    check(config.sources)
+    return choose_lineup(config, (strategy,))
+
+
 def build_request(
     config: TradeConfig,
     *,

@@ -187,6 +187,23 @@ def limit_rules(limits: RiskLimits) -> tuple[Rule, ...]:
     )
 
 
+def judge(
+    rules: Iterable[Rule], intent: Intent | Callable[[Rule], Intent | None], ctx: RiskContext
+) -> list[tuple[Rule, Verdict]]:
+    """Every rule of `rules` that denies `intent` in `ctx`, with its verdict, in the rules'
+    order: the one loop over the rules, the trade loop's (`RiskEngine.evaluate`), a command's
+    and the assistant's (services/pretrade/account.py). `intent` may be given per rule (None:
+    that rule is not asked)."""
+    if not callable(intent):  # one intent for every rule: the trade loop's, on its hot path
+        return [(rule, v) for rule in rules if not (v := rule.check(intent, ctx)).allowed]
+    denials = []
+    for rule in rules:
+        asked = intent(rule)
+        if asked is not None and not (verdict := rule.check(asked, ctx)).allowed:
+            denials.append((rule, verdict))
+    return denials
+
+
 ORDER_RATE_WINDOW_S = 60.0  # what `max_orders_per_minute` counts
 
 
@@ -444,7 +461,7 @@ class RiskEngine:
 
     def evaluate(self, intent: Intent, ctx: RiskContext) -> list[Verdict]:
         """Every rule's denial (all of them, not just the first); empty means send it."""
-        denials = [v for rule in self.rules if not (v := rule.check(intent, ctx)).allowed]
+        denials = [verdict for _, verdict in judge(self.rules, intent, ctx)]
         for verdict in denials:
             self._sink(
                 "risk_denied",

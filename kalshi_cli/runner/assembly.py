@@ -64,6 +64,7 @@ from kalshi_cli.services.orders.context import known_market
 from kalshi_cli.services.pretrade.budgets import Budgets
 from kalshi_cli.services.pretrade.loop import (
     LoopAccount,
+    ReadOnce,
     event_reader,
     loop_account,
     mutually_exclusive,
@@ -498,9 +499,12 @@ def build_loop(
     portfolio = Portfolio(markets)
     for name in lineup.names:  # each strategy's own part of the positions, rebuilt below too
         portfolio.owners.own(name)
+    # each event read once, for the fees, the limit on its loss and the groups of its mutually
+    # exclusive markets (services/pretrade/events.py), and the balance once
+    reader = event_reader(parts.client)
     try:
         portfolio.fees, portfolio.fee_changes = load_fees(
-            parts.client, markets, now=parts.clock.wall()
+            ReadOnce(reader, parts.client.exchange), markets, now=parts.clock.wall()
         )
     except FeeModelError as exc:
         raise fees_refused(exc) from exc
@@ -519,9 +523,6 @@ def build_loop(
     )
     budgets = config.settings.budgets.values()
     orders = OrderService(parts.client, parts.store, clock=parts.clock, read_lag_s=parts.read_lag_s)
-    # each event read once, for both of its readings (the limit on its loss, the groups of
-    # its mutually exclusive markets), and the balance once (services/pretrade/loop.py)
-    reader = event_reader(parts.client)
     holdings = orders.checks.account.holdings
     account = loop_account(
         reader, holdings, limits, budgets=budgets, markets=markets, fees=portfolio.fees.get

@@ -419,3 +419,36 @@ def test_a_fill_read_that_holds_a_market_does_not_wait_on_an_event_that_cannot_b
     rig.step(LoopSettings.fill_poll_s)
     assert len(rig.client.positions_reads) == tried + 1
     rig.loop.log.close()
+
+
+def test_each_event_is_read_once_at_start_for_both_of_its_readings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The arbitrage strategy's groups (is the event mutually exclusive?) and the limit on its
+    loss read the one answer of the one reader (services/pretrade/events.py): one
+    `GET /events/KXSOS-26` at start, not one for each."""
+    from tests.runner.fakes import FakeClient
+
+    asked: list[str] = []
+    get_event = FakeClient.get_event
+
+    def counted(self: FakeClient, event_ticker: str, **kwargs: Any) -> dict[str, Any]:
+        asked.append(event_ticker)
+        return get_event(self, event_ticker, **kwargs)
+
+    monkeypatch.setattr(FakeClient, "get_event", counted)
+    clock = ManualClock(START)
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(SCENARIO)
+    exchange = new_exchange(scenario, clock=clock)
+    rig = make_rig(
+        tmp_path / "s.db",
+        strategy="arbitrage",
+        exchange=exchange,
+        clock=clock,
+        account_id=trader(exchange),
+        risk={"max_event_loss": "100", "stop_loss_share": "0"},
+    )
+    assert asked == ["KXSOS-26"]
+    assert set(rig.loop.executor._account.events) == {A, B, C}
+    rig.loop.log.close()

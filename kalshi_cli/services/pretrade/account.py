@@ -2,7 +2,8 @@
 or batch, whoever sends it. A path hands it only its own view (what is on its way, what it owns);
 the account reads the rest once (the market, the event with the markets the account holds in it,
 the balance with each shard's part) and builds the risk context the rules read
-(`risk.rules.RiskContext`), then runs the rules the path asks for in one loop (`judge`).
+(`risk.rules.RiskContext`), then runs the rules the path asks for in the one loop over rules
+(`risk.engine.judge`, the trade loop's risk engine's too).
 
 `kalshi order place`, `batch` and `amend` (services/orders/limits.py), the assistant's orders
 (agent/tools/order_checks.py) and the trade loop (runner/assembly.py builds its event books and
@@ -11,11 +12,12 @@ shard balances here) all come through it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from kalshi_cli.risk.rules import RiskContext, Rule, ShardBalances, Verdict, opening_cost
+from kalshi_cli.risk.engine import judge
+from kalshi_cli.risk.rules import RiskContext, ShardBalances, opening_cost
 from kalshi_cli.risk.state import TradingState
 from kalshi_cli.services.pretrade.events import EventReader
 from kalshi_cli.services.pretrade.holdings import AccountHoldings, HoldingsClient
@@ -36,22 +38,7 @@ _T = TypeVar("_T")
 
 View = Callable[[str], PositionView]
 
-
-def judge(
-    rules: Iterable[Rule], intent: Intent | Callable[[Rule], Intent | None], ctx: RiskContext
-) -> list[tuple[Rule, Verdict]]:
-    """Every rule of `rules` that denies `intent` in `ctx`, with its verdict, in the rules'
-    order: the one loop over the rules, the loop's, a command's and the assistant's. `intent`
-    may be given per rule (None: the rule is not asked)."""
-    denials = []
-    for rule in rules:
-        asked = intent(rule) if callable(intent) else intent
-        if asked is None:
-            continue
-        verdict = rule.check(asked, ctx)
-        if not verdict.allowed:
-            denials.append((rule, verdict))
-    return denials
+__all__ = ["MarketReads", "PreTradeAccount", "judge", "shard_balances"]
 
 
 def shard_balances(

@@ -25,11 +25,14 @@ if TYPE_CHECKING:
 
 
 class EventReads(Protocol):
-    """The reads an event's answer comes through (a client's `markets`)."""
+    """The reads an event's answer comes through (a client's `markets`), and its series' (the
+    fees', which read the event through this reader: `EventReader.get_event`)."""
 
     def get_event(
         self, event_ticker: str, *, with_nested_markets: bool = ...
     ) -> dict[str, Any]: ...
+
+    def get_series(self, series_ticker: str) -> dict[str, Any]: ...
 
 
 class EventUnreadable(AnswerUnreadable):
@@ -90,12 +93,17 @@ class EventReader:
         if found is None:
             try:
                 body = self._markets.get_event(event_ticker, with_nested_markets=False)
-            except EventUnreadable:
-                raise
             except AnswerUnreadable as exc:
                 raise _unreadable(event_ticker, exc.message) from exc
             found = self._answers[event_ticker] = read_answer(event_ticker, body)
         return found
+
+    def get_event(self, event_ticker: str) -> dict[str, Any]:
+        """The event's body as read once (the fee models read it so: services/fees.py)."""
+        return dict(self.answer(event_ticker).body)
+
+    def get_series(self, series_ticker: str) -> dict[str, Any]:
+        return self._markets.get_series(series_ticker)
 
     def terms(
         self,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.risk.rules import ShardBalances
@@ -33,13 +32,14 @@ class LoopAccount:
     """What the loop's orders are judged against beyond its own view: ticker -> its event as
     the limit on an event's loss reads it (`events`; empty: no such limit), whether the
     account's own limit is set (`account_limited`: a strategy's budget alone reads `events`
-    through its own part), and each market's shard with each shard's balance at the start
-    (`shards`; empty: the exchange did not say)."""
+    through its own part), and each market's shard (`shard_of`) with each shard's balance at
+    the start (`shards`; empty: the exchange did not say)."""
 
     events: Mapping[str, EventTerms] = field(default_factory=dict)
     account_limited: bool = False
     shard_of: Mapping[str, int] = field(default_factory=dict)
-    balances: Mapping[int, Decimal] | None = None
+    # each shard's record, built once (the hot path reads it for every order); empty: not told
+    shards: Mapping[int, ShardBalances] = field(default_factory=dict)
 
     def balances_read(self, balances: Mapping[int, Decimal]) -> None:
         """Each shard's balance read again by the running loop (its watch's balance read,
@@ -55,9 +55,16 @@ class LoopAccount:
     def shard(self, ticker: str) -> ShardBalances | None:
         """The market's shard and each shard's balance (None: not known)."""
         index = self.shard_of.get(ticker)
-        if index is None or self.balances is None:
-            return None
-        return ShardBalances(index, self.balances)
+        return None if index is None else self.shards.get(index)
+
+
+@dataclass(frozen=True)
+class ReadOnce:
+    """The reads the fee models make (runner/books/fees.py), each event's through the loop's one
+    reader of events: a client's scheduled fee changes (`exchange`) beside it."""
+
+    markets: EventReader
+    exchange: Any
 
 
 def mutually_exclusive(reader: EventReader, event_ticker: str) -> tuple[bool, set[str]]:
@@ -103,7 +110,10 @@ def loop_account(
     shard_of = {m.ticker: m.exchange_index for m in markets if m.exchange_index is not None}
     # the balance read once, and only when a market says its shard: nothing to judge without
     balances = holdings.balance().shards() if shard_of else None
-    return LoopAccount(events, limits.max_event_loss is not None, shard_of, balances)
+    shards = {}
+    if balances is not None:  # a shard the breakdown leaves out holds nothing
+        shards = {n: ShardBalances(n, balances) for n in {*balances, *shard_of.values()}}
+    return LoopAccount(events, event_limited(limits), shard_of, shards)
 
 
 def event_reader(client: Any) -> EventReader:
