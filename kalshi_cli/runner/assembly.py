@@ -24,7 +24,7 @@ from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.runner.books.records import LoopTradingRecords
 from kalshi_cli.runner.execution.amends import Amends
 from kalshi_cli.runner.execution.answers import AnswerBook, InFlight
-from kalshi_cli.runner.execution.balance_hold import BalanceHold, one_order
+from kalshi_cli.runner.execution.balance_hold import BalanceHold
 from kalshi_cli.runner.execution.call_guard import CallGuard, Counters
 from kalshi_cli.runner.execution.cancels import Cancels
 from kalshi_cli.runner.execution.dispatch import Dispatch, Wire
@@ -374,19 +374,11 @@ def build_executor(
         on_change=stale.add,
         landing_s=landing_wait_s(settings.read_lag_s),
     )
-    # the shards' state: a shard short of collateral, a shard paused; each balance read keeps
-    # the pre-trade account's shard balances current (runner/execution/balance_hold.py)
-    balance_hold = BalanceHold(
-        clock=clock,
-        counters=report.counters,
-        log=log,
-        alert=alert,
+    # the shards' state, each balance read the account's too (runner/execution/balance_hold.py)
+    balance_hold = BalanceHold.of(
+        account, risk.limits, counters=report.counters, log=log, clock=clock, alert=alert,
         resolve=resolve,
-        shard_of=account.shard_of,
-        balances=account.balances,
-        order_cost=one_order(risk.limits),
-        on_balances=account.balances_read,
-    )
+    )  # fmt: skip
     holds = Holds(guard=guard, unknown=unknown_orders, balance_hold=balance_hold)
     fills = FillSync(
         wire=wire,

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from kalshi_cli.risk.engine import RiskLimits
     from kalshi_cli.runner.books.eventlog import EventLog
     from kalshi_cli.runner.execution.call_guard import Counters
+    from kalshi_cli.services.pretrade.loop import LoopAccount
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.models import ShardStatus
 
@@ -91,6 +92,32 @@ class BalanceHold:
         self._seen = (0, 0)  # the fills and cancels counted when that refusal came
         self.short: set[int] = set()  # shards refused for collateral, until covered
         self.paused: set[int] = set()  # shards whose `trading_active` is false
+
+    @classmethod
+    def of(
+        cls,
+        account: LoopAccount,
+        limits: RiskLimits,
+        *,
+        counters: Counters,
+        log: EventLog,
+        clock: Clock,
+        alert: Alert,
+        resolve: Resolve | None,
+    ) -> BalanceHold:
+        """The loop's hold over its pre-trade account's shards: each balance read is the
+        account's too, so its orders are judged against it."""
+        return cls(
+            clock=clock,
+            counters=counters,
+            log=log,
+            alert=alert,
+            resolve=resolve,
+            shard_of=account.shard_of,
+            balances=account.balances,
+            order_cost=one_order(limits),
+            on_balances=account.balances_read,
+        )
 
     # ---------------------------------------------------------------- refusals
 
