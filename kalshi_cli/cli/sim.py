@@ -31,7 +31,10 @@ def serve_command(
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0 = any free one).")] = 8765,
     data_dir: DataDirOpt = None,
     scenario: Annotated[
-        str, typer.Option(help="Builtin scenario (default, quiet, empty, crypto) or a YAML file.")
+        str,
+        typer.Option(
+            help="Builtin scenario (default, quiet, empty, crypto, shards, zero_fee) or a YAML file."
+        ),
     ] = "default",
     speed: Annotated[
         float,

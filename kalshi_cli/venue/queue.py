@@ -33,7 +33,7 @@ class _Decrease:
     at: float  # time
     count: Decimal
     # of it, contracts our own orders took: a decrease takes those first, counted when it is
-    # seen, as the venue's taking counts it (`LocalVenue._release_consumed`)
+    # seen, as the venue's taking counts it (`TakenLevels.book_changed`)
     ours: Decimal
     # of the rest, what cannot have come from behind us: more than stood behind us then
     ahead: Decimal

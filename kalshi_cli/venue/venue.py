@@ -34,6 +34,7 @@ from kalshi_cli.venue import answers
 from kalshi_cli.venue.client import VenueClient, api_error
 from kalshi_cli.venue.queue import FillModel, QueueSpot
 from kalshi_cli.venue.reference import MarketInfo, install
+from kalshi_cli.venue.taken import TakenLevels
 from kalshi_cli.vocabulary.clock import Clock, iso_utc, parse_iso
 from kalshi_cli.vocabulary.models import (
     LIFECYCLE_RESULT,
@@ -145,8 +146,7 @@ class LocalVenue:
         # ticker -> (yes side?, own price) -> contracts our orders took from that recorded
         # level, and the level's size when last seen: by market, so a book change reads its
         # own market's alone
-        self._consumed: dict[str, dict[tuple[bool, Decimal], Decimal]] = {}
-        self._consumed_seen: dict[str, dict[tuple[bool, Decimal], Decimal]] = {}
+        self._taken = TakenLevels()
         self._resting: dict[str, _Resting] = {}
         self._by_ticker: dict[str, set[str]] = {}
         self._expiries: list[tuple[int, str]] = []  # heap of (expiration_time, our order id)
@@ -165,8 +165,7 @@ class LocalVenue:
         if now >= self._compact_at:
             self.compact()
         self._books[ticker] = (yes, no)
-        if ticker in self._consumed:
-            self._release_consumed(ticker, yes, no)
+        self._taken.book_changed(ticker, yes, no)
         ids = self._by_ticker.get(ticker)
         if not ids:
             return  # no order of ours rests here: nothing to match
@@ -319,42 +318,6 @@ class LocalVenue:
 
     # ------------------------------------------------------------------ matching
 
-    def _visible(self, ticker: str, yes_side: bool, price: Decimal, size: Decimal) -> Decimal:
-        consumed = self._consumed.get(ticker)
-        return max(size - consumed.get((yes_side, price), ZERO), ZERO) if consumed else size
-
-    def _release_consumed(self, ticker: str, yes: Levels, no: Levels) -> None:
-        """A recorded level we took from shrinks as the market takes it too: what it lost
-        is no longer counted as ours."""
-        consumed = self._consumed[ticker]
-        seen_at = self._consumed_seen.setdefault(ticker, {})
-        for key in list(consumed):
-            yes_side, price = key
-            size = (yes if yes_side else no).get(price, ZERO)
-            seen = seen_at.get(key, size)
-            if size < seen:
-                left = consumed[key] - (seen - size)
-                if left <= 0 or size == 0:
-                    del consumed[key]
-                    seen_at.pop(key, None)
-                    continue
-                consumed[key] = left
-            seen_at[key] = size
-        if not consumed:
-            del self._consumed[ticker]
-            self._consumed_seen.pop(ticker, None)
-
-    def _consume(self, ticker: str, yes_side: bool, price: Decimal, took: Decimal) -> None:
-        """Our orders took `took` contracts of a recorded level (`_consumed`), whose size is
-        as the market's book holds it now."""
-        key = (yes_side, price)
-        consumed = self._consumed.setdefault(ticker, {})
-        consumed[key] = consumed.get(key, ZERO) + took
-        levels = self._books.get(ticker)
-        if levels is not None:
-            seen = (levels[0] if yes_side else levels[1]).get(price, ZERO)
-            self._consumed_seen.setdefault(ticker, {})[key] = seen
-
     def _take(self, ticker: str, buy_yes: bool, own: Decimal) -> _Taking:
         """Place, for this instant, the recorded liquidity an incoming bid for YES
         (`buy_yes`) or NO at `own` would meet, as the crowd account's orders. Where our own
@@ -367,7 +330,7 @@ class LocalVenue:
             return taking
         other = levels[1] if buy_yes else levels[0]  # NO bids meet a YES bid, and back
         for price in _crossed_levels(other, own):
-            size = self._visible(ticker, not buy_yes, price, other[price])
+            size = self._taken.visible(ticker, not buy_yes, price, other[price])
             if size <= 0:
                 continue
             ours = [r for r in taking.ours if r.own == price]
@@ -426,7 +389,7 @@ class LocalVenue:
         return [_Placed(result.order.order_id, behind)]
 
     def _untake(self, ticker: str, taking: _Taking) -> None:
-        """Take the crowd's orders off again: what ours took stays taken (`_consumed`), and
+        """Take the crowd's orders off again: what ours took stays taken (`TakenLevels`), and
         is no longer ahead of the orders of ours it stood in front of; our orders the request
         cancelled (self-trade prevention) are forgotten."""
         for p in taking.placed:
@@ -437,7 +400,9 @@ class LocalVenue:
             if took > 0:
                 yes_side = order.book_side is BookSide.BID
                 own = order.price if yes_side else ONE - order.price
-                self._consume(ticker, yes_side, own, took)
+                levels = self._books.get(ticker)
+                size = None if levels is None else levels[0 if yes_side else 1].get(own, ZERO)
+                self._taken.took(ticker, yes_side, own, took, size)
                 for r in p.behind:
                     r.spot.took_ahead(took)
         for r in taking.ours:
@@ -454,10 +419,10 @@ class LocalVenue:
             for price in _crossed_levels(other, r.own):
                 if r.spot.remaining <= 0:
                     break
-                size = self._visible(ticker, not r.yes, price, other[price])
+                size = self._taken.visible(ticker, not r.yes, price, other[price])
                 got = r.spot.traded_through(size) if size > 0 else ZERO
                 if got > 0:
-                    self._consume(ticker, not r.yes, price, got)
+                    self._taken.took(ticker, not r.yes, price, got, other[price])
                     self._fill_resting(r, got)
 
     def _fill_resting(self, r: _Resting, count: Decimal) -> None:
@@ -614,9 +579,9 @@ class LocalVenue:
         )
         self._by_ticker.setdefault(ticker, set()).add(order_id)
         # what our own orders took of that level stood at its front: it is not ahead of us
-        consumed = self._consumed.get(ticker)
-        if consumed:
-            self._resting[order_id].spot.took_ahead(consumed.get((yes, own), ZERO))
+        taken = self._taken.of(ticker, yes, own)
+        if taken:
+            self._resting[order_id].spot.took_ahead(taken)
 
     def _next_queued(self) -> int:
         """The next place in queue order: an order of ours that joins the back of its level

@@ -188,7 +188,7 @@ def test_the_recorded_contracts_we_took_ahead_of_our_order_are_not_counted_twice
 ) -> None:
     # 30 recorded ahead of our bid; we sell 20 into them. The recording then shows others
     # selling 20 there and the level falling to 10: those were the 20 we took (the venue makes
-    # them visible again, `_release_consumed`), so they do not reach our bid as well
+    # them visible again, `TakenLevels.book_changed`), so they do not reach our bid as well
     v, clock = venue(model)
     v.book_changed(T, {D("0.40"): D(30)}, {D("0.50"): D(10)})
     bid = v.client.orders.create_order(order(BookSide.BID, "0.40", "10", TimeInForce.GTC))
