@@ -375,10 +375,8 @@ def build_executor(
         landing_s=landing_wait_s(settings.read_lag_s),
     )
     # the shards' state, each balance read the account's too (runner/execution/balance_hold.py)
-    balance_hold = BalanceHold.of(
-        account, risk.limits, counters=report.counters, log=log, clock=clock, alert=alert,
-        resolve=resolve,
-    )  # fmt: skip
+    balance_hold = BalanceHold(clock=clock, counters=report.counters, log=log, alert=alert,
+                               resolve=resolve, account=account, limits=risk.limits)  # fmt: skip
     holds = Holds(guard=guard, unknown=unknown_orders, balance_hold=balance_hold)
     fills = FillSync(
         wire=wire,

@@ -72,52 +72,28 @@ class BalanceHold:
         log: EventLog,
         alert: Alert | None = None,
         resolve: Resolve | None = None,
-        shard_of: Mapping[str, int] | None = None,
-        balances: Mapping[int, Decimal] | None = None,
-        order_cost: Decimal = Decimal("0.01"),
-        on_balances: Callable[[Mapping[int, Decimal]], None] = lambda balances: None,
+        account: LoopAccount | None = None,
+        limits: RiskLimits | None = None,
     ) -> None:
+        """`account`: the loop's pre-trade account, whose markets' shards and balances the hold
+        starts from and whose shard balances each read keeps current (None: no shard known);
+        `limits`: what one order may cost (`one_order`)."""
         self._clock = clock
         self._counters = counters
         self._log = log
         self._alert = alert or (lambda kind, key, summary, details: None)
         self._resolve = resolve or (lambda kind, key, summary: None)
-        self.shard_of: Mapping[str, int] = shard_of or {}
+        self._account = account
+        self.shard_of: Mapping[str, int] = {} if account is None else account.shard_of
         # each shard's balance as last read (None: the exchange did not say)
+        balances = None if account is None else account.balances
         self.balances: dict[int, Decimal] | None = None if balances is None else dict(balances)
-        # what a shard must hold to be entered again: one order's cost (`one_order`)
-        self._order_cost = order_cost
-        self._on_balances = on_balances  # the pre-trade account's shard balances kept current
+        # what a shard must hold to be entered again: one order's cost
+        self._order_cost = Decimal("0.01") if limits is None else one_order(limits)
         self._until: float | None = None  # the account-wide wait (monotonic); None: none
         self._seen = (0, 0)  # the fills and cancels counted when that refusal came
         self.short: set[int] = set()  # shards refused for collateral, until covered
         self.paused: set[int] = set()  # shards whose `trading_active` is false
-
-    @classmethod
-    def of(
-        cls,
-        account: LoopAccount,
-        limits: RiskLimits,
-        *,
-        counters: Counters,
-        log: EventLog,
-        clock: Clock,
-        alert: Alert,
-        resolve: Resolve | None,
-    ) -> BalanceHold:
-        """The loop's hold over its pre-trade account's shards: each balance read is the
-        account's too, so its orders are judged against it."""
-        return cls(
-            clock=clock,
-            counters=counters,
-            log=log,
-            alert=alert,
-            resolve=resolve,
-            shard_of=account.shard_of,
-            balances=account.balances,
-            order_cost=one_order(limits),
-            on_balances=account.balances_read,
-        )
 
     # ---------------------------------------------------------------- refusals
 
@@ -165,7 +141,8 @@ class BalanceHold:
         if balances is None:
             return
         self.balances = dict(balances)
-        self._on_balances(self.balances)
+        if self._account is not None:  # its orders are judged against the new read
+            self._account.balances_read(self.balances)
         floor = self._order_cost
         for shard in sorted(self.short):
             held = balances.get(shard, ZERO)
