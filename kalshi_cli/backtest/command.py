@@ -43,9 +43,10 @@ from kalshi_cli.backtest.split import OVERFIT_GAP, data_span
 from kalshi_cli.backtest.sweep import METRICS, default_cache_dir, grid, parse_params
 from kalshi_cli.strategies import StrategyLookup, strategy_source
 from kalshi_cli.strategy_api import params_dict
+from kalshi_cli.strategy_api.params import ParamPairs
 from kalshi_cli.vocabulary.clock import parse_time as clock_parse_time
 from kalshi_cli.vocabulary.errors import ConfigError, DataWriteError, UsageError
-from kalshi_cli.vocabulary.files import make_dir
+from kalshi_cli.vocabulary.files import make_dir, write_whole
 from kalshi_cli.vocabulary.order_terms import TermsError, parse_amount, parse_cash
 
 if TYPE_CHECKING:
@@ -475,7 +476,7 @@ def _single(request: BacktestRequest, base: BacktestSpec) -> BacktestOutcome:
 
         assert outcome.report is not None
         try:
-            request.html.write_text(render_html(outcome.report), encoding="utf-8")
+            write_whole(request.html, render_html(outcome.report))
         except OSError as exc:
             raise _not_written(request.html, exc) from None
     if request.runs_dir is not None:
@@ -554,8 +555,16 @@ def _stored(sweep: BacktestOutcome) -> dict[str, Any]:
     return doc
 
 
-def _param_pairs(params: Any) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((k, str(v)) for k, v in params_dict(params).items()))
+def _param_pairs(params: Any) -> ParamPairs:
+    """Validated params as the spec keeps them, each read back by the params decoder as it was
+    (a list parameter's items each a text: `str(())` was no list, and every built-in default of
+    one refused its own strategy's backtest)."""
+    return tuple(
+        sorted(
+            (k, tuple(str(x) for x in v) if isinstance(v, tuple | list) else str(v))
+            for k, v in params_dict(params).items()
+        )
+    )
 
 
 def _section_items(section: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
@@ -592,7 +601,7 @@ def _write_params(path: Path, params: dict[str, Any], rank_by: str) -> None:
         " kalshi backtest --best-params)\n"
     )
     try:
-        path.write_text(header + yaml.safe_dump(dict(params), sort_keys=True), encoding="utf-8")
+        write_whole(path, header + yaml.safe_dump(dict(params), sort_keys=True))
     except OSError as exc:
         raise _not_written(path, exc) from None
 
@@ -634,7 +643,7 @@ def _one(
         (out / name).unlink(missing_ok=True)  # a run's files are its own, none left from another
     report = _run_in(spec, out, strategies, progress=progress, keep_state=keep_state)
     try:
-        (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
+        write_whole(out / "report.json", json.dumps(report, indent=1, default=str))
     except OSError as exc:
         raise _not_written(out / "report.json", exc) from None
     return report

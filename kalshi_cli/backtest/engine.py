@@ -38,6 +38,7 @@ from kalshi_cli.feed.messages import (
 )
 from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.strategy_api import IndexView
+from kalshi_cli.strategy_api.params import ParamPairs, ParamValue
 from kalshi_cli.venue import FillModel, LocalVenue, MarketInfo, default_info, load_reference
 from kalshi_cli.venue.applier import FeedApplier
 from kalshi_cli.venue.reference import REFERENCE_FILE
@@ -70,7 +71,7 @@ class BacktestSpec:
 
     data: str  # the data set's directory
     strategy: str  # a built-in's name, an absolute .py path, an import path, an entry point
-    params: tuple[tuple[str, str], ...] = ()  # strategy parameters, as given on the command line
+    params: ParamPairs = ()  # strategy parameters, as given on the command line
     markets: tuple[str, ...] = ()  # empty: every market of the data set
     start_ns: int | None = None
     end_ns: int | None = None  # records at or after this are not read
@@ -89,12 +90,12 @@ class BacktestSpec:
     data_fingerprint: str = ""
     # the other strategies run beside `strategy` in the same loop, on the same bankroll, each
     # (spec, its params): each trades only what it owns, as live
-    beside: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    beside: tuple[tuple[str, ParamPairs], ...] = ()
     # each strategy's name, `strategy`'s first: a sweep's NAME.param finds its strategy by it
     # (empty: each named by its spec)
     names: tuple[str, ...] = ()
 
-    def values(self) -> dict[str, str]:
+    def values(self) -> dict[str, ParamValue]:
         """The lineup's params as a sweep names them: a lone strategy's by their own names,
         each of several strategies' as NAME.param."""
         if not self.beside:
@@ -123,7 +124,7 @@ class BacktestSpec:
 
     def lineup(
         self, lookup: Lookup | None = None
-    ) -> tuple[tuple[StrategyChoice, ...], dict[str, dict[str, str]]]:
+    ) -> tuple[tuple[StrategyChoice, ...], dict[str, dict[str, ParamValue]]]:
         """The loop's strategies in order and each one's params by its name: what a backtest
         and a paper replay of this spec run. `lookup`: the command's, which found them once
         already; None: each looked up here."""
@@ -453,6 +454,7 @@ def execute(
         markets = _with_terms([client.markets.get_market(t) for t in tickers], root)
         choices, params = spec.lineup(strategies)
         config = TradeConfig(strategies=params, risk=dict(spec.risk), trade=dict(spec.trade))
+        client.subaccounts.set_subaccount_netting(0, config.settings.venue_netting)
         options = TradeOptions(strategies=choices, selection=Selection(tuple(tickers)))
         # a backtest's heartbeat has no reader (no check or dead-man watches a replay), so it
         # is written once a simulated minute rather than every second: 3,600 transactions an

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import asdict
@@ -19,8 +18,10 @@ from typing import Any
 
 from kalshi_cli.backtest.dataset import fingerprint
 from kalshi_cli.backtest.engine import BacktestSpec, Lookup
+from kalshi_cli.strategy_api.params import ParamValue
 from kalshi_cli.vocabulary.errors import KalshiError, UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.files import write_whole
 
 FORMAT = "kalshi-backtest-run/1"
 
@@ -32,7 +33,7 @@ class RunNotFound(KalshiError):
 
 
 def strategy_source(
-    name: str, params: Mapping[str, str], strategies: Lookup | None = None
+    name: str, params: Mapping[str, ParamValue], strategies: Lookup | None = None
 ) -> dict[str, Any]:
     """The strategy's module file, the SHA-256 of its bytes (None when it has no file), and
     `modules`: each module of the trader's it imports by its SHA-256, each installed library
@@ -46,7 +47,8 @@ def strategy_source(
     strategy = (strategies or get_strategy)(name)
     module = inspect.getmodule(getattr(strategy, "decide_fn", None) or strategy)
     path = getattr(module, "__file__", None)
-    model = params.get("source") if strategy.name == "model" else None
+    source = params.get("source") if strategy.name == "model" else None
+    model = source if isinstance(source, str) else None
     files = [p for p in source_files(model) if p.suffix == ".py"] if model else []
     if not path or not Path(path).is_file():
         return {"name": name, "file": None, "sha256": None, "modules": code_sources(files)}
@@ -85,11 +87,8 @@ class RunStore:
         millis = int(moment * 1000) % 1000
         run_id = f"{stamp}{millis:03d}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
         body = {"id": run_id, "stored_at": stamp, **body}
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.root / f".{run_id}.{os.getpid()}.tmp"
         # in the order written: `runs show --json` gives the report as the run printed it
-        tmp.write_text(json.dumps(body, indent=1, default=str), "utf-8")
-        tmp.replace(self.root / f"{run_id}.json")
+        write_whole(self.root / f"{run_id}.json", json.dumps(body, indent=1, default=str))
         return run_id
 
     def ids(self) -> list[str]:

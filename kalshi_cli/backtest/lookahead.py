@@ -17,6 +17,7 @@ from kalshi_cli.backtest.engine import BacktestSpec, Lookup, execute
 from kalshi_cli.data.manifest import read_manifest, write_manifest
 from kalshi_cli.data.reference import OUTCOME_FIELDS, REFERENCE_FILE
 from kalshi_cli.data.segments import SegmentWriter, iter_lines
+from kalshi_cli.strategy_api.params import ParamValue
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import LIFECYCLE_RESULT
@@ -104,7 +105,9 @@ def _spread(times: list[float], n: int) -> list[float]:
     return sorted({times[round(i * step)] for i in range(n)})
 
 
-def _same_path(value: str, data: str) -> bool:
+def _same_path(value: ParamValue, data: str) -> bool:
+    if not isinstance(value, str):
+        return False
     try:
         return Path(value).resolve() == Path(data).resolve()
     except (OSError, ValueError):

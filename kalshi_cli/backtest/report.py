@@ -197,6 +197,8 @@ def build_report(run: RunArtifacts) -> dict[str, Any]:
         "assumptions": {
             "fill_model": run.spec.fill_model,
             "latency_ms": run.spec.latency_ms,
+            # the venue's own setting (`--netting`, `trade.venue_netting`), as the run traded
+            "netting": run.venue.client.subaccounts.subaccount_netting().get(0, False),
             "defaults_used": assumed,
         },
     }

@@ -22,6 +22,7 @@ from kalshi_cli.backtest.engine import BacktestSpec
 from kalshi_cli.backtest.report import failed, failure_line, plain, skipped_of
 from kalshi_cli.backtest.sweep import METRICS, metric_value, run_sweep
 from kalshi_cli.strategy_api import search_ranges
+from kalshi_cli.strategy_api.params import ParamValue
 from kalshi_cli.vocabulary.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -458,7 +459,7 @@ def _visited(study: optuna.Study, axes: Sequence[Axis]) -> set[tuple[int, ...]]:
     }
 
 
-def _spec_of(base: BacktestSpec, params: Mapping[str, str]) -> BacktestSpec:
+def _spec_of(base: BacktestSpec, params: Mapping[str, ParamValue]) -> BacktestSpec:
     return replace(base, params=tuple(sorted((dict(base.params) | dict(params)).items())))
 
 

@@ -21,6 +21,7 @@ from kalshi_cli.backtest.engine import BacktestSpec
 from kalshi_cli.backtest.executors import Executor, Progress, open_executor
 from kalshi_cli.backtest.report import failed
 from kalshi_cli.vocabulary.errors import UsageError
+from kalshi_cli.vocabulary.files import write_whole
 
 # metric -> (path in the report's totals, higher is better)
 METRICS: dict[str, tuple[str, bool]] = {
@@ -159,10 +160,7 @@ def _cached(cache_dir: Path | None, key: str | None) -> dict[str, Any] | None:
 def _store(cache_dir: Path | None, key: str | None, report: dict[str, Any]) -> None:
     if cache_dir is None or key is None or failed(report):
         return
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cache_dir / f".{key}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(report, default=str))
-    tmp.replace(cache_dir / f"{key}.json")
+    write_whole(cache_dir / f"{key}.json", json.dumps(report, default=str))
 
 
 def metric_value(report: Mapping[str, Any], metric: str) -> float | None:

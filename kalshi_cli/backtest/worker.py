@@ -21,6 +21,7 @@ from kalshi_cli.backtest.dataset import dataset_stats
 from kalshi_cli.backtest.engine import BacktestSpec
 from kalshi_cli.backtest.executors import failure
 from kalshi_cli.backtest.runs import run_backtest
+from kalshi_cli.strategy_api.params import ParamPairs
 
 
 def spec_from_dict(raw: dict[str, Any]) -> BacktestSpec:
@@ -30,14 +31,21 @@ def spec_from_dict(raw: dict[str, Any]) -> BacktestSpec:
             continue  # the field's default
         value = raw[f.name]
         # JSON has no tuples: the spec's pairs and lists come back as lists
-        if f.name in ("params", "risk", "trade"):
+        if f.name == "params":
+            value = _param_pairs(value)
+        elif f.name in ("risk", "trade"):
             value = tuple(tuple(pair) for pair in value)
         elif f.name in ("markets", "names"):
             value = tuple(value)
         elif f.name == "beside":
-            value = tuple((spec, tuple(tuple(p) for p in params)) for spec, params in value)
+            value = tuple((spec, _param_pairs(params)) for spec, params in value)
         values[f.name] = value
     return BacktestSpec(**values)
+
+
+def _param_pairs(pairs: list[list[Any]]) -> ParamPairs:
+    """A spec's params from JSON, a list parameter's items a tuple again."""
+    return tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in pairs)
 
 
 def answer(request: dict[str, Any]) -> dict[str, Any]:

@@ -76,11 +76,47 @@ LimitOpt = Annotated[
     int,
     typer.Option("--limit", "-n", min=1, help="At most this many rows."),
 ]
-MarketOpt = Annotated[str | None, typer.Option("--ticker", "--market", help="Only this market.")]
+
+
+def narrowing(value: str) -> str:
+    """The parser of every option that narrows what a command touches (`--ticker`, `--event`,
+    `--series`, `--assign`): given blank (an unset `$EVENT` in a script), it is a usage error,
+    never "every market", which would widen a loop, a backtest or the kill switch to the whole
+    exchange (tests/cli/test_blank_selections_are_refused.py)."""
+    if not value.strip():
+        raise typer.BadParameter("is empty: name one (an empty value would mean every market)")
+    return value.strip()
+
+
+narrowing.__name__ = "str"  # Typer names the option's type after its parser
+
+
+def narrowing_list(value: str) -> str:
+    """`narrowing` for a comma-separated list (`--tickers A,B`): it must name at least one."""
+    if not any(part.strip() for part in value.split(",")):
+        raise typer.BadParameter(
+            "names no ticker: name one (an empty list would mean every market)"
+        )
+    return value
+
+
+narrowing_list.__name__ = "str"
+
+
+MarketOpt = Annotated[
+    str | None,
+    typer.Option("--ticker", "--market", parser=narrowing, help="Only this market."),
+]
 TickerArg = Annotated[str, typer.Argument(help="Market ticker, e.g. KXBTCD-25DEC31-T100000.")]
 TickersOpt = Annotated[
     str | None,
-    typer.Option("--tickers", "--ticker", "--markets", help="Comma-separated market tickers."),
+    typer.Option(
+        "--tickers",
+        "--ticker",
+        "--markets",
+        parser=narrowing_list,
+        help="Comma-separated market tickers.",
+    ),
 ]
 SubaccountOpt = Annotated[
     int | None,
@@ -182,5 +218,26 @@ DurationOpt = Annotated[
     float | None,
     typer.Option(
         "--duration", parser=FiniteFloat(min=0), help="Stop after this many seconds (0 or more)."
+    ),
+]
+
+
+class OnOff(StrEnum):
+    ON = "on"
+    OFF = "off"
+
+
+def on_off(value: OnOff | None) -> bool | None:
+    return None if value is None else value is OnOff.ON
+
+
+NettingOpt = Annotated[
+    OnOff | None,
+    typer.Option(
+        "--netting",
+        case_sensitive=False,
+        help="Collateral-return netting on the local venue's subaccount: with it on, an "
+        "event's positions hold only their worst-case loss (docs/backtesting.md). "
+        "[default: the config's trade.venue_netting, else off, as on a new Kalshi account]",
     ),
 ]

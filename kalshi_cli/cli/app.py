@@ -113,7 +113,9 @@ COMMANDS = (
     LazyCommand("candles", "browse", "Candlesticks of one market, as a table or a chart."),
     LazyCommand("search", "browse", "Find series and open events by words in their title."),
     # subaccounts and API keys
-    LazyCommand("subaccount", "subaccount_cmd", "List, create and fund subaccounts."),
+    LazyCommand(
+        "subaccount", "subaccount_cmd", "List, create and fund subaccounts; set their netting."
+    ),
     LazyCommand(
         "shard",
         "shard_cmd",

@@ -10,7 +10,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kalshi_cli.cli._context import current
-from kalshi_cli.cli._options import BudgetOpt, JsonOpt, ModelOpt, ParamsOpt, StrategiesOpt
+from kalshi_cli.cli._options import (
+    BudgetOpt,
+    JsonOpt,
+    ModelOpt,
+    NettingOpt,
+    ParamsOpt,
+    StrategiesOpt,
+    narrowing_list,
+    on_off,
+)
 from kalshi_cli.cli._output import Column
 
 if TYPE_CHECKING:
@@ -64,6 +73,7 @@ def backtest_command(
             "--tickers",
             "--ticker",
             "--markets",
+            parser=narrowing_list,
             help="Comma-separated tickers. [default: every market of the data]",
         ),
     ] = None,
@@ -139,6 +149,7 @@ def backtest_command(
         int, typer.Option("--latency-ms", help="From decision to arrival at the venue.", min=0)
     ] = 0,
     balance: Annotated[str, typer.Option("--balance", help="Starting cash in dollars.")] = "1000",
+    netting: NettingOpt = None,
     html: Annotated[
         Path | None,
         typer.Option("--html", help="Also write the report as one HTML file.", dir_okay=False),
@@ -232,7 +243,7 @@ def backtest_command(
     shown = output.progress("sweep runs done")  # on a terminal's stderr only
     replayed = output.progress("% of the data replayed")  # a single run's
     request = build_request(
-        config.with_model(tuple(c.spec for c in lineup), model),
+        config.with_model(tuple(c.spec for c in lineup), model).with_netting(on_off(netting)),
         lineup=lineup, data=data, start=start, end=end, markets=markets,
         params=tuple(param or ()), fill_model=fill_model.value, latency_ms=latency_ms,
         balance=balance, html=html, out=out, keep_state=keep_state, rank_by=rank_by, jobs=jobs,

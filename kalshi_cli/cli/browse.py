@@ -86,6 +86,8 @@ def event_json(event: dict[str, Any]) -> dict[str, Any]:
         "title": event.get("title"),
         "sub_title": event.get("sub_title"),
         "mutually_exclusive": event.get("mutually_exclusive"),
+        # MECNET, DIRECNET or "" (no collateral-return netting in this event)
+        "collateral_return_type": event.get("collateral_return_type"),
         "fee_type_override": event.get("fee_type_override"),
         "fee_multiplier_override": event.get("fee_multiplier_override"),
         # the exchange shard every market of the event lives on
@@ -147,6 +149,7 @@ def render_event(out: Output, body: dict[str, Any]) -> None:
         ("title", str(event.get("title", ""))),
         ("subtitle", str(event.get("sub_title", ""))),
         ("mutually exclusive", "yes" if event.get("mutually_exclusive") else "no"),
+        ("collateral return", _collateral_return(event.get("collateral_return_type"))),
         ("shard", "-" if event.get("exchange_index") is None else str(event["exchange_index"])),
     ]
     if override_type is not None or multiplier is not None:
@@ -156,7 +159,14 @@ def render_event(out: Output, body: dict[str, Any]) -> None:
         fields.append(("fee override", f"{shown_type} x {shown_multiplier}"))
     out.record([(k, v) for k, v in fields if v], document=None)
     out.line()
-    render_markets(out, [decode_answer(Market, m) for m in event["markets"]])
+    render_markets(out, [decode_answer(Market, m) for m in event["markets"]], strikes=True)
+
+
+def _collateral_return(kind: object) -> str:
+    """The event's `collateral_return_type` as a trader reads it."""
+    if kind is None:
+        return "not given"
+    return f"{kind} (netted with netting on)" if kind else "none (never netted)"
 
 
 def series_command(

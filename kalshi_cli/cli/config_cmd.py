@@ -249,8 +249,7 @@ def init_command(
     Example: kalshi config init && kalshi config show
     """
     from kalshi_cli.config import config_file_path, example_config
-    from kalshi_cli.config.edit import write_whole
-    from kalshi_cli.vocabulary.files import make_dir
+    from kalshi_cli.vocabulary.files import write_whole
 
     app = current()
     path, _origin = config_file_path(app.config_path, app.environ)
@@ -259,8 +258,7 @@ def init_command(
         typer.echo(f"{path} already exists; left as it is (--force overwrites it)", err=True)
         return
     try:
-        make_dir(path.parent, private=True)
-        # 0600: the file may come to hold a key id or a passphrase.
+        # 0600: the file may come to hold a key id or a passphrase (its new directory 0700)
         write_whole(path, example_config(), mode=0o600)
     except OSError as exc:
         raise DataWriteError(f"cannot write {path}: {exc.strerror}") from None

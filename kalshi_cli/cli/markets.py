@@ -138,10 +138,7 @@ def _market_filters(
     if event:
         filters["event_ticker"] = event
     if tickers:
-        names = [t.strip() for t in tickers.split(",") if t.strip()]
-        if not names:
-            raise typer.BadParameter("no ticker given", param_hint="--tickers")
-        filters["tickers"] = names
+        filters["tickers"] = [t.strip() for t in tickers.split(",") if t.strip()]
     return filters
 
 
@@ -177,7 +174,33 @@ MARKET_COLUMNS = (
 )
 
 
-def render_markets(out: Output, markets: "list[Market]") -> None:
+STRIKE_COLUMN = Column("strike", "strike")
+
+
+def strike_text(m: "Market") -> str:
+    """What a market pays on, from its strike fields: `> 97000`, `96000-96500`, or the type."""
+    kind = str(m.raw.get("strike_type") or "")
+    floor, cap = _strike(m.raw.get("floor_strike")), _strike(m.raw.get("cap_strike"))
+    shown = {
+        "greater": f"> {floor}",
+        "greater_or_equal": f">= {floor}",
+        "less": f"< {cap}",
+        "less_or_equal": f"<= {cap}",
+        "between": f"{floor}-{cap}",
+    }
+    return shown.get(kind, kind) if kind else ""
+
+
+def _strike(value: object) -> str:
+    """A strike as the wire's JSON number has it, without a float's trailing `.0`."""
+    try:
+        return format(Decimal(str(value)).normalize(), "f")
+    except ArithmeticError:
+        return str(value)
+
+
+def render_markets(out: Output, markets: "list[Market]", *, strikes: bool = False) -> None:
+    """The markets as a table; `strikes`: with a column of what each pays on (an event's)."""
     from kalshi_cli.vocabulary.units import fmt_count
 
     rows = [
@@ -192,13 +215,17 @@ def render_markets(out: Output, markets: "list[Market]") -> None:
             "volume": fmt_count(m.volume),
             "close_time": m.close_time,
             "title": m.title,
+            "strike": strike_text(m),
         }
         for m in markets
     ]
     from kalshi_cli.vocabulary.documents import market_summary_json
 
     document = {"markets": [market_summary_json(m) for m in markets], "count": len(markets)}
-    out.table(MARKET_COLUMNS, rows, document=document)
+    columns = (
+        (*MARKET_COLUMNS[:-1], STRIKE_COLUMN, MARKET_COLUMNS[-1]) if strikes else MARKET_COLUMNS
+    )
+    out.table(columns, rows, document=document)
 
 
 # --------------------------------------------------------------------------------------------

@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from kalshi_cli.cli._context import AppContext, begin
-from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, MarketOpt, SubaccountOpt, YesOpt
+from kalshi_cli.cli._options import (
+    EnvOpt,
+    FormatOpt,
+    JsonOpt,
+    MarketOpt,
+    SubaccountOpt,
+    YesOpt,
+    narrowing,
+)
 from kalshi_cli.cli._output import Column
 from kalshi_cli.cli._services import confirm_on_prod, open_store, order_service
 from kalshi_cli.cli.app import command_group
@@ -600,7 +608,10 @@ def _render_history(out: Any, history: list[Any]) -> None:
 def order_cancel_all_command(
     *,
     ticker: Annotated[
-        str, typer.Option("--ticker", "--market", help="The market whose orders to cancel.")
+        str,
+        typer.Option(
+            "--ticker", "--market", parser=narrowing, help="The market whose orders to cancel."
+        ),
     ],
     yes: YesOpt = False,
     as_json: JsonOpt = False,

@@ -33,7 +33,8 @@ def serve_command(
     scenario: Annotated[
         str,
         typer.Option(
-            help="Builtin scenario (default, quiet, empty, crypto, shards, zero_fee) or a YAML file."
+            help="Builtin scenario (default, quiet, empty, crypto, shards, zero_fee) "
+            "or a YAML file."
         ),
     ] = "default",
     speed: Annotated[

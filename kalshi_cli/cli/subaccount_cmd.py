@@ -1,4 +1,5 @@
-"""`kalshi subaccount list|create|transfer`: the account's subaccounts (0 the primary, 1-63).
+"""`kalshi subaccount list|create|transfer|netting`: the account's subaccounts (0 the primary,
+1-63).
 
 A transfer moves whole cents and carries a `client_transfer_id` (a new UUID unless given) the
 exchange uses to do it once: the id is printed, and a rerun with it never moves money twice.
@@ -13,7 +14,7 @@ from typing import Annotated
 import typer
 
 from kalshi_cli.cli._context import begin
-from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, YesOpt
+from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, OnOff, SubaccountOpt, YesOpt
 from kalshi_cli.cli._output import Column
 from kalshi_cli.cli.app import command_group
 from kalshi_cli.vocabulary.units import fmt_money
@@ -128,3 +129,33 @@ def transfer_command(
     names = ("from", "to", "amount", "client transfer id")
     shown = (str(source), str(target), shown_amount, transfer_id)
     out.record(list(zip(names, shown, strict=True)), document=document)
+
+
+@subaccount_app.command("netting")
+def netting_command(
+    setting: Annotated[OnOff, typer.Argument(help="on or off.", case_sensitive=False)],
+    *,
+    subaccount: SubaccountOpt = None,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+    env: EnvOpt = None,
+) -> None:
+    """Turn collateral-return netting on or off for a subaccount (0, the primary, by default).
+
+    With netting on, the exchange holds only an event's worst-case loss across a subaccount's
+    positions in a MECNET or DIRECNET event (`kalshi event` shows its collateral_return_type),
+    and returns the rest. A new Kalshi account has it off.
+
+    Example: kalshi subaccount netting on
+    """
+    from kalshi_cli.cli._services import confirm_on_prod
+
+    number = subaccount or 0
+    enabled = setting is OnOff.ON
+    app, out = begin(env, as_json=as_json)
+    confirm_on_prod(app, f"turn netting {setting.value} for subaccount {number}", yes=yes)
+    app.client(auth=True).subaccounts.set_subaccount_netting(number, enabled)
+    out.record(
+        [("subaccount", str(number)), ("netting", setting.value)],
+        document={"subaccount": number, "netting": enabled},
+    )

@@ -14,8 +14,13 @@ from kalshi_cli.cli._options import (
     EnvOpt,
     FiniteFloat,
     ModelOpt,
+    NettingOpt,
+    OnOff,
     ParamsOpt,
     StrategiesOpt,
+    narrowing,
+    narrowing_list,
+    on_off,
 )
 from kalshi_cli.cli._services import tier_setting
 
@@ -24,7 +29,7 @@ if TYPE_CHECKING:
 
     from kalshi_cli.cli._context import AppContext
     from kalshi_cli.config import Settings
-    from kalshi_cli.runner.config import StrategyChoice, TradeOptions
+    from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
     from kalshi_cli.store import Store
 
 
@@ -44,6 +49,7 @@ def trade_command(
         typer.Option(
             "--assign",
             metavar="NAME:TICKER",
+            parser=narrowing,
             help="Give strategy NAME the contracts held in TICKER that no strategy bought (by "
             "hand, before the loop), so its exits may sell them; repeat it. Kept in the state "
             "file until replaced or cleared (`kalshi status` lists them). Without it such a "
@@ -65,15 +71,17 @@ def trade_command(
             "--tickers",
             "--ticker",
             "--markets",
+            parser=narrowing_list,
             help="Comma-separated tickers to trade. On prod one of --markets, --series and "
             "--event (or the config's trade: section) is required.",
         ),
     ] = None,
     series: Annotated[
-        str | None, typer.Option("--series", help="Every open market of a series.")
+        str | None,
+        typer.Option("--series", parser=narrowing, help="Every open market of a series."),
     ] = None,
     event: Annotated[
-        str | None, typer.Option("--event", help="Every open market of an event.")
+        str | None, typer.Option("--event", parser=narrowing, help="Every open market of an event.")
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Log signals and risk verdicts; send nothing.")
@@ -123,6 +131,7 @@ def trade_command(
         str,
         typer.Option("--paper-balance", help="The paper session's starting cash, in dollars."),
     ] = "1000",
+    netting: NettingOpt = None,
     subaccount: Annotated[
         int | None,
         typer.Option(
@@ -157,6 +166,8 @@ def trade_command(
 
     Paper trading: kalshi trade --strategy market-maker --paper --env demo --duration 600
 
+    Paper trading with netting: kalshi trade --strategy arbitrage --paper --netting on --once
+
     Clear an assignment, and exit: kalshi trade --unassign KXBTCD-SIM-T97000
 
     On a subaccount: kalshi trade --strategy spike --markets KXBTCD-25DEC31-T100000 --subaccount 2
@@ -178,6 +189,7 @@ def trade_command(
     options = _options(lineup, selected=(markets, series, event), dry_run=dry_run, once=once,
         bounds=(duration, max_ticks), live=live, log_file=log_file, order_group=order_group,
         venue=(paper, paper_balance, subaccount), assign=assign or [])  # fmt: skip
+    config = _with_netting(config, netting, paper=paper)
     # prod's refusals where the money is prod's, whatever `env` names (`Settings.money_env`)
     check_start(settings.money_env, options, config)  # the refusals that need no exchange
     run_trade(
@@ -193,6 +205,19 @@ def trade_command(
         bind=_binder(app, settings),
         tier=tier_setting(app),
     )
+
+
+def _with_netting(config: TradeConfig, netting: OnOff | None, *, paper: bool) -> TradeConfig:
+    """`--netting` laid over `trade.venue_netting`: the paper venue's alone. A live loop's
+    netting is the exchange's, set there."""
+    from kalshi_cli.vocabulary.errors import UsageError
+
+    if netting is not None and not paper:
+        raise UsageError(
+            "--netting is the paper venue's; the exchange's netting is set on the exchange",
+            hint="kalshi subaccount netting on|off [--subaccount N]",
+        )
+    return config.with_netting(on_off(netting))
 
 
 def _unassign(ctx: typer.Context, app: AppContext, tickers: list[str]) -> None:

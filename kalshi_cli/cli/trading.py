@@ -25,6 +25,7 @@ from kalshi_cli.cli._options import (
     JsonOpt,
     SubaccountOpt,
     YesOpt,
+    narrowing,
 )
 from kalshi_cli.services.killswitch.switch import DEFAULT_DEADLINE_S
 from kalshi_cli.vocabulary.exit_codes import ExitCode
@@ -44,9 +45,12 @@ if TYPE_CHECKING:
 def cancel_all_command(
     *,
     ticker: Annotated[
-        str | None, typer.Option("--ticker", "--market", help="Only this market's orders.")
+        str | None,
+        typer.Option("--ticker", "--market", parser=narrowing, help="Only this market's orders."),
     ] = None,
-    event: Annotated[str | None, typer.Option("--event", help="Only this event's orders.")] = None,
+    event: Annotated[
+        str | None, typer.Option("--event", parser=narrowing, help="Only this event's orders.")
+    ] = None,
     deadline: Annotated[
         float,
         typer.Option(
@@ -155,7 +159,13 @@ def render_kill_report(out: Output, report: KillReport, *, scope: str) -> None:
         return
     out.line(f"trading state: {_state_line(report)}")
     contracts = fmt_count(report.contracts_cancelled)
-    out.line(f"cancelled: {len(report.cancelled)} order(s), {contracts} contract(s)")
+    if report.uncounted:
+        out.line(
+            f"cancelled: unknown: the exchange's cancel-all went out, but what it took could not "
+            f"be listed ({len(report.cancelled)} order(s) confirmed one by one)"
+        )
+    else:
+        out.line(f"cancelled: {len(report.cancelled)} order(s), {contracts} contract(s)")
     for order_id in report.cancelled[:20]:
         out.line(f"  {report.owner_text(order_id)}")
     if len(report.cancelled) > 20:

@@ -150,7 +150,7 @@ class ExchangeApi(Area):
                 raise exc from None
         return self._conn.answer(ExchangeStatus, response, "status")
 
-    def shard_statuses(self) -> tuple[ShardStatus, ...]:
+    def get_shard_statuses(self) -> tuple[ShardStatus, ...]:
         """Each exchange shard's status (`exchange_index_statuses`), by index; shard 0's from
         the top-level fields when the exchange lists none (`ExchangeStatus.per_shard`)."""
         return self.get_exchange_status().per_shard()

@@ -5,9 +5,6 @@ key. `set_value` edits the file as text, keeping comments and order; the new tex
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +21,7 @@ from kalshi_cli.config.sections import (
 )
 from kalshi_cli.vocabulary.decode import read_yaml_text
 from kalshi_cli.vocabulary.errors import ConfigError, DataWriteError, KalshiError, UsageError
-from kalshi_cli.vocabulary.files import make_dir
+from kalshi_cli.vocabulary.files import write_whole
 
 
 @dataclass(frozen=True)
@@ -133,39 +130,10 @@ def set_value(
             raise UsageError(f"not written: {message}", hint=exc.hint) from None
 
     try:
-        make_dir(path.parent, private=True)
         write_whole(path, new, mode=mode, check=checked)
     except OSError as exc:
         raise _not_written(path, exc) from None
     return line
-
-
-def write_whole(
-    path: Path, text: str, *, mode: int = 0o600, check: Callable[[Path], None] | None = None
-) -> None:
-    """Replace (or make) `path` with `text` whole or not at all: written under a hidden name
-    beside it with `mode` from the start, synced, `check`ed (which may raise), then renamed over
-    it and the directory synced. A full disk or a crash leaves the old file (or none), never a
-    short one that would read as valid. OSError when it cannot."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
-    draft = Path(name)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if check is not None:
-            check(draft)
-        os.replace(draft, path)
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            draft.unlink()
 
 
 def _not_written(path: Path, exc: OSError) -> DataWriteError:

@@ -33,6 +33,7 @@ from kalshi_cli.vocabulary.errors import (
     NotFoundError,
     UsageError,
 )
+from kalshi_cli.vocabulary.files import write_whole
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -183,7 +184,7 @@ def download(
                     summary.fetched.append(market["ticker"])
                 else:
                     rows = list(_fetch(client, request, tier, market))
-                    _write_atomically(staged, b"".join(_line(r) for r in rows))
+                    write_whole(staged, b"".join(_line(r) for r in rows))
                     summary.fetched.append(market["ticker"])
                 if progress is not None:
                     count = _count_lines(staged)
@@ -324,15 +325,6 @@ def _line(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
 def _read_staged(path: Path) -> list[Any]:
     with path.open("rb") as handle:
         return [json.loads(line) for line in handle if line.strip()]
@@ -356,7 +348,7 @@ def _markets(
     `_fetch_candles`)."""
     if looked_up is None:
         return [(m["tier"], m["market"]) for m in json.loads(staged.read_text(encoding="utf-8"))]
-    _write_atomically(
+    write_whole(
         staged, json.dumps([{"tier": t, "market": m} for t, m in looked_up]).encode() + b"\n"
     )
     return looked_up
@@ -467,7 +459,7 @@ class _Place:
             length = handle.tell()
         self.rows.extend(rows)
         self.checkpoint = {**checkpoint, "bytes": length}
-        _write_atomically(self.checkpoint_path, json.dumps(self.checkpoint).encode())
+        write_whole(self.checkpoint_path, json.dumps(self.checkpoint).encode())
         if self._progress is not None:
             self._progress(
                 PageDone(self.kind, self.ticker, self.index, self.total, len(self.rows), len(rows))
@@ -477,7 +469,7 @@ class _Place:
         """The market is complete: its rows, in their order, staged whole; the partial state
         goes."""
         rows = sorted(self.rows, key=_trade_order) if self.kind == "trades" else self.rows
-        _write_atomically(staged, b"".join(_line(r) for r in rows))
+        write_whole(staged, b"".join(_line(r) for r in rows))
         self.checkpoint_path.unlink(missing_ok=True)
         self.partial.unlink(missing_ok=True)
 
@@ -642,7 +634,7 @@ def _build(
         name = f"{REST_DIR}/{request.kind}.ndjson.gz"
         lines = [_line(r) for t in sorted(per_market) for r in per_market[t]]
         (root / REST_DIR).mkdir(exist_ok=True)
-        _write_atomically(root / name, gzip.compress(b"".join(lines), mtime=0))
+        write_whole(root / name, gzip.compress(b"".join(lines), mtime=0))
         summary.files = [name]
     firsts = [s["first_ns"] for s in segments.values()]
     manifest = {

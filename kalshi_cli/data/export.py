@@ -12,20 +12,20 @@ imported only here). The file is written beside its destination and renamed over
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import os
+import io
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from kalshi_cli.data.catalog import open_data_set
 from kalshi_cli.data.replay import BookReplay, LocalEvent, iter_records
 from kalshi_cli.feed.messages import DeltaMessage, SnapshotMessage, TradeMessage, type_of
 from kalshi_cli.vocabulary.errors import DataWriteError, UsageError
+from kalshi_cli.vocabulary.files import whole
 
 TABLES = {
     "book": ("recv_ns", "market_ticker", "kind", "sid", "seq", "side", "price", "size"),
@@ -106,40 +106,33 @@ def export(root: Path, out: Path, *, table: str, fmt: str) -> ExportSummary:
     open_data_set(root)
     skipped: Counter[str] = Counter()
     rows = (_book_rows if table == "book" else _trade_rows)(root, skipped)
-    tmp = out.with_name(f".{out.name}.partial")
+    if fmt not in ("csv", "parquet"):
+        raise UsageError(f"unknown format {fmt!r}", hint="csv or parquet")
     try:
-        if fmt == "csv":
-            count = _write_csv(tmp, TABLES[table], rows)
-        elif fmt == "parquet":
-            count = _write_parquet(tmp, TABLES[table], rows)
-        else:
-            raise UsageError(f"unknown format {fmt!r}", hint="csv or parquet")
-        os.replace(tmp, out)
+        with whole(out) as handle:
+            write = _write_csv if fmt == "csv" else _write_parquet
+            count = write(handle, TABLES[table], rows)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         raise DataWriteError(
             f"cannot write {out}: {exc}", hint="free space or choose another --out"
         ) from exc
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
     return ExportSummary(out, count, dict(sorted(skipped.items())))
 
 
-def _write_csv(path: Path, columns: tuple[str, ...], rows: Iterator[tuple[Any, ...]]) -> int:
+def _write_csv(out: BinaryIO, columns: tuple[str, ...], rows: Iterator[tuple[Any, ...]]) -> int:
     count = 0
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow(row)
-            count += 1
+    text = io.TextIOWrapper(out, newline="", encoding="utf-8")
+    writer = csv.writer(text)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(row)
+        count += 1
+    text.flush()
+    text.detach()  # the draft stays open for `whole` to sync and rename
     return count
 
 
-def _write_parquet(path: Path, columns: tuple[str, ...], rows: Iterator[tuple[Any, ...]]) -> int:
+def _write_parquet(out: BinaryIO, columns: tuple[str, ...], rows: Iterator[tuple[Any, ...]]) -> int:
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -159,7 +152,7 @@ def _write_parquet(path: Path, columns: tuple[str, ...], rows: Iterator[tuple[An
     schema = pa.schema(list(zip(columns, types, strict=True)))
     decimal_at = [i for i, c in enumerate(columns) if c in _DECIMAL_COLUMNS]
     count = 0
-    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+    with pq.ParquetWriter(pa.PythonFile(out, mode="w"), schema, compression="zstd") as writer:
         batch: list[list[Any]] = [[] for _ in columns]
         for row in rows:
             for i, value in enumerate(row):

@@ -107,7 +107,7 @@ class Coverage:
 
 def write_manifest(root: Path, manifest: dict[str, Any]) -> None:
     """Replace the manifest atomically: a reader sees the old one or the new one, never half."""
-    from kalshi_cli.config.edit import write_whole
+    from kalshi_cli.vocabulary.files import write_whole
 
     write_whole(root / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n", mode=0o644)
 

@@ -176,7 +176,7 @@ def save_reference(
 
 def write_reference(root: Path, reference: DataSetReference) -> None:
     """`root/reference.json`, written beside and renamed: whole or as it was."""
-    from kalshi_cli.config.edit import write_whole
+    from kalshi_cli.vocabulary.files import write_whole
 
     path = root / REFERENCE_FILE
     try:

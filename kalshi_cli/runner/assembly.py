@@ -708,15 +708,14 @@ def _budgets(
 
 
 def paper_venue(
-    client: KalshiClient, markets: list[Market], clock: Clock, options: TradeOptions
+    client: KalshiClient, markets: list[Market], clock: Clock, options: TradeOptions, netting: bool
 ) -> LocalVenue:
     """A paper session's venue (`paper.build_venue`), refused on fees it cannot price."""
     from kalshi_cli.runner import paper
 
+    cash, number = options.paper_balance, options.subaccount or 0
     try:
-        return paper.build_venue(
-            client, markets, clock, options.paper_balance, subaccount=options.subaccount or 0
-        )
+        return paper.build_venue(client, markets, clock, cash, subaccount=number, netting=netting)
     except FeeModelError as exc:
         raise fees_refused(exc) from exc
 

@@ -74,6 +74,10 @@ class TradeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     # how often the loop reads each exchange shard's status and balance again: a paused shard's
     # markets wait, a shard funded after a refusal for collateral is entered again
     shard_poll_s: Seconds = 10.0
+    # collateral-return netting on the local venue's subaccount (paper trading, backtests;
+    # `--netting` beats it): off, as on a new Kalshi account. The exchange's own is set there,
+    # `kalshi subaccount netting`
+    venue_netting: bool = False
     stop_deadline_s: Seconds = 20.0
     log_max_bytes: Whole = eventlog.MAX_BYTES
     log_backups: Whole = eventlog.BACKUPS
@@ -91,6 +95,18 @@ class TradeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
                 f"strategy_errors_stop ({self.strategy_errors_stop}) must be at least "
                 f"strategy_errors_alert ({self.strategy_errors_alert})"
             )
+        # an empty selection would trade every open market, as the options' (`cli._options`)
+        for key, value in (("series", self.series), ("event", self.event)):
+            if value is not None and not value.strip():
+                raise ValueError(f"{key} is empty: name one, or remove the key")
+        if self.markets is not None and not self.tickers:
+            raise ValueError("markets names no ticker: name one, or remove the key")
+
+    @property
+    def tickers(self) -> tuple[str, ...]:
+        """`markets`, a list or "A,B", as tickers."""
+        raw = [self.markets] if isinstance(self.markets, str) else self.markets or []
+        return tuple(t.strip() for text in raw for t in text.split(",") if t.strip())
 
 
 @dataclass(frozen=True)
@@ -117,12 +133,7 @@ class Selection:
     @classmethod
     def of(cls, trade: TradeSection) -> Selection:
         """The markets the config's `trade:` section names."""
-        raw = trade.markets
-        if isinstance(raw, str):
-            tickers = tuple(t.strip() for t in raw.split(",") if t.strip())
-        else:
-            tickers = tuple(raw or ())
-        return cls(tickers, trade.series, trade.event)
+        return cls(trade.tickers, trade.series, trade.event)
 
     def markets(self, client: KalshiClient) -> list[Market]:
         """The markets it names, as the exchange lists them (a series or an event: its open
@@ -280,6 +291,12 @@ class TradeConfig:
             return state_path.with_name(f"{state_path.stem}.{kind}")
         default = "trade.log" if key == "log_file" else "trade.pause"
         return self.path(key, state_path.parent / default)
+
+    def with_netting(self, netting: bool | None) -> TradeConfig:
+        """The config with `--netting on|off` laid over `trade.venue_netting`."""
+        if netting is None:
+            return self
+        return replace(self, trade={**self.trade, "venue_netting": netting})
 
     def with_model(self, strategies: tuple[str, ...], source: str | None) -> TradeConfig:
         """The config with `--model SOURCE` laid over `strategies.model.source`. `--model`

@@ -177,12 +177,13 @@ def build_venue(
     balance: Decimal,
     *,
     subaccount: int = 0,
+    netting: bool = False,
 ) -> LocalVenue:
     """A venue for `markets`, described by the exchange's own reference data (tick grids,
     series and event fees, and the changes of both the exchange has scheduled, so a fill after
     a change is charged as the exchange charges it), holding `balance` on `subaccount`
     (`--subaccount N`: subaccounts 1..N created, as `kalshi subaccount create` would, and the
-    whole balance moved to N)."""
+    whole balance moved to N), with collateral-return netting on there when `netting`."""
     from kalshi_cli.venue import LocalVenue
     from kalshi_cli.venue.reference import from_rest
 
@@ -222,6 +223,7 @@ def build_venue(
             to_subaccount=subaccount,
             amount_cents=dollars_to_cents(balance),  # all of it, as LocalVenue holds it
         )
+    venue.client.subaccounts.set_subaccount_netting(subaccount, netting)
     return venue
 
 

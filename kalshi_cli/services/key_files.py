@@ -1,17 +1,17 @@
-"""Key files: a private key written to disk (mode 0600, never over an existing file), and a
-key the exchange makes (`kalshi key generate`) never left there without its private half."""
+"""Key files: a private key written to disk whole (mode 0600, never over an existing file), and
+a key the exchange makes (`kalshi key generate`) never left there without its private half."""
 
 from __future__ import annotations
 
 import errno
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO, NoReturn
 
 import typer
 
 from kalshi_cli.vocabulary.errors import DataWriteError, KalshiError
-from kalshi_cli.vocabulary.files import make_dir
+from kalshi_cli.vocabulary.files import whole
 
 if TYPE_CHECKING:
     from kalshi_cli.client.api_keys import GeneratedKey
@@ -19,10 +19,16 @@ if TYPE_CHECKING:
 
 
 def write_private_key(path: Path, pem: bytes) -> None:
-    """Create `path` with mode 0600 and write the key; refuse an existing file. A file that
-    cannot be written whole is removed (a disk fault: `DataWriteError`, exit 18)."""
-    fd = _create_key_file(path)
-    _fill_key_file(path, fd, pem)
+    """Create `path` with mode 0600 holding the key, whole or not at all (`whole`); refuse an
+    existing file. A disk fault is `DataWriteError`, exit 18."""
+    _refuse_existing(path)
+    try:
+        with whole(path, mode=0o600, replace=False) as draft:
+            _write_key(draft, pem)
+    except FileExistsError:
+        raise _exists(path) from None
+    except OSError as exc:
+        raise _unwritable(path, exc) from exc
 
 
 # room taken on disk for a key file before the exchange makes the key: a 4096-bit RSA private
@@ -30,46 +36,29 @@ def write_private_key(path: Path, pem: bytes) -> None:
 KEY_FILE_RESERVE = 16_384
 
 
-def _create_key_file(path: Path) -> int:
-    try:
-        make_dir(path.parent, private=True)
-        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise typer.BadParameter(
-            f"{path} exists; a key file is never replaced", param_hint="--out"
-        ) from None
-    except OSError as exc:
-        raise _unwritable(path, exc) from exc
+def _refuse_existing(path: Path) -> None:
+    if path.exists():
+        raise _exists(path)
 
 
-def _reserve_key_file(path: Path) -> int:
-    """The key file created and its room taken on disk (written and synced), so that the key
-    the exchange makes next has a place to land; nothing is asked of the exchange when the
-    disk cannot give it."""
-    fd = _create_key_file(path)
-    try:
-        os.write(fd, b"\0" * KEY_FILE_RESERVE)
-        os.fsync(fd)
-    except OSError as exc:
-        os.close(fd)
-        path.unlink(missing_ok=True)
-        raise _unwritable(path, exc, sent=False) from exc
-    return fd
+def _exists(path: Path) -> typer.BadParameter:
+    return typer.BadParameter(f"{path} exists; a key file is never replaced", param_hint="--out")
 
 
-def _fill_key_file(path: Path, fd: int, pem: bytes) -> None:
-    try:
-        os.lseek(fd, 0, os.SEEK_SET)
-        written = os.write(fd, pem)
-        if written != len(pem):
-            raise OSError(errno.ENOSPC, "the key was written in part")
-        os.ftruncate(fd, len(pem))
-        os.fsync(fd)
-    except OSError as exc:
-        path.unlink(missing_ok=True)
-        raise _unwritable(path, exc) from exc
-    finally:
-        os.close(fd)
+def _reserve(draft: BinaryIO) -> None:
+    """The key file's room taken on disk (written and synced), so that the key the exchange
+    makes next has a place to land."""
+    os.write(draft.fileno(), b"\0" * KEY_FILE_RESERVE)
+    os.fsync(draft.fileno())
+
+
+def _write_key(draft: BinaryIO, pem: bytes) -> None:
+    fd = draft.fileno()
+    os.lseek(fd, 0, os.SEEK_SET)
+    written = os.write(fd, pem)
+    if written != len(pem):
+        raise OSError(errno.ENOSPC, "the key was written in part")
+    os.ftruncate(fd, len(pem))
 
 
 def _unwritable(path: Path, exc: OSError, *, sent: bool = True) -> DataWriteError:
@@ -92,29 +81,34 @@ def generate_key_file(
     """Have the exchange make a key pair and write its private half to `out_path`. The file's
     room is taken on disk first (the exchange shows the private half once, in its answer);
     a write that still fails deletes the key on the exchange again."""
-    fd = _reserve_key_file(out_path)
+    _refuse_existing(out_path)
+    made: GeneratedKey | None = None
     try:
-        made = client.api_keys.generate_api_key(
-            name, key_type=key_type, scopes=scopes, subaccount=subaccount
-        )
-    except BaseException:
-        os.close(fd)
-        out_path.unlink(missing_ok=True)
-        raise
-    try:
-        _fill_key_file(out_path, fd, made.private_key_pem.encode("ascii"))
-    except DataWriteError as exc:
-        # no key may stay on the exchange whose private half nobody holds
-        try:
-            client.api_keys.delete_api_key(made.api_key_id)
-        except KalshiError as undone:
-            raise DataWriteError(
-                f"API key {made.api_key_id} was made, but {exc.message}, and deleting it "
-                f"failed: {undone.one_line()}",
-                hint=f"nobody holds its private key: `kalshi key delete {made.api_key_id}`",
-            ) from undone
-        raise DataWriteError(
-            f"{exc.message}; API key {made.api_key_id} was deleted again on the exchange",
-            hint=exc.hint,
-        ) from exc
+        with whole(out_path, mode=0o600, replace=False) as draft:
+            _reserve(draft)
+            made = client.api_keys.generate_api_key(
+                name, key_type=key_type, scopes=scopes, subaccount=subaccount
+            )
+            _write_key(draft, made.private_key_pem.encode("ascii"))
+    except OSError as exc:
+        if made is None:  # nothing was asked of the exchange
+            raise _unwritable(out_path, exc, sent=False) from exc
+        _delete_again(client, made, _unwritable(out_path, exc))
+    assert made is not None
     return made
+
+
+def _delete_again(client: KalshiClient, made: GeneratedKey, exc: DataWriteError) -> NoReturn:
+    """No key may stay on the exchange whose private half nobody holds."""
+    try:
+        client.api_keys.delete_api_key(made.api_key_id)
+    except KalshiError as undone:
+        raise DataWriteError(
+            f"API key {made.api_key_id} was made, but {exc.message}, and deleting it "
+            f"failed: {undone.one_line()}",
+            hint=f"nobody holds its private key: `kalshi key delete {made.api_key_id}`",
+        ) from undone
+    raise DataWriteError(
+        f"{exc.message}; API key {made.api_key_id} was deleted again on the exchange",
+        hint=exc.hint,
+    ) from exc

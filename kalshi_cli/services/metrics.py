@@ -620,11 +620,9 @@ class LoopTelemetry:
 def write_textfile(path: Path, text: str) -> None:
     """Replace `path` atomically: a hidden temporary file in the same directory, fsynced, then
     renamed (a rename within a directory is atomic on POSIX)."""
-    from kalshi_cli.config.edit import write_whole
-    from kalshi_cli.vocabulary.files import make_dir
+    from kalshi_cli.vocabulary.files import write_whole
 
     try:
-        make_dir(path.parent)
         write_whole(Path(path), text, mode=0o644)  # node_exporter usually runs as another user
     except OSError as exc:
         # the path is the person's --textfile: a usage error, not a bug

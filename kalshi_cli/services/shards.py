@@ -263,7 +263,7 @@ class MoneyMover:
         return MoveResult(transfer, tuple(places), looked_up)
 
     def _refuse_unmovable(self, move: Move) -> None:
-        shards = {s.exchange_index: s for s in self._client.exchange.shard_statuses()}
+        shards = {s.exchange_index: s for s in self._client.exchange.get_shard_statuses()}
         for index in (move.source, move.target):
             if index not in shards:
                 listed = ", ".join(str(i) for i in sorted(shards))

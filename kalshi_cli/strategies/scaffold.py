@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from kalshi_cli.vocabulary.errors import UsageError
-from kalshi_cli.vocabulary.files import make_dir
+from kalshi_cli.vocabulary.files import write_whole
 
 _STRATEGY = '''\
 """{name}: buy the side offered below the fair value by at least `edge`; take the profit when
@@ -136,7 +136,6 @@ def scaffold(name: str, directory: Path) -> list[Path]:
     taken = [p for p in files if p.exists()]
     if taken:
         raise UsageError(f"{taken[0]} exists already", hint="choose another name or --dir")
-    make_dir(directory)
     for path, text in files.items():
-        path.write_text(text, encoding="utf-8")
+        write_whole(path, text)
     return list(files)

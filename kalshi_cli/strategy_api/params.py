@@ -113,6 +113,12 @@ def search_ranges(cls: type[Params]) -> dict[str, Search]:
     }
 
 
+# a strategy parameter as a backtest's spec keeps it: its text (a number, a name, a flag's
+# value), or a list parameter's items as texts, each read back by `validate_params`
+ParamValue = str | tuple[str, ...]
+ParamPairs = tuple[tuple[str, ParamValue], ...]
+
+
 def params_dict(params: Params) -> dict[str, Any]:
     """The params as plain values (Decimals as their text in plain digits, never `1E-7`: a
     backtest's spec keeps them so and decodes them again), for a report or `--json`."""

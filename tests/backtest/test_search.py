@@ -293,7 +293,7 @@ def test_the_deflated_sharpe_counts_every_trial_of_a_resumed_study(tmp_path: Pat
     sharpe = {"1": 0.30, "2": 0.10, "3": 0.25, "4": 0.05, "5": 0.20}
 
     def run(spec: BacktestSpec) -> dict[str, Any]:
-        sr = sharpe[dict(spec.params)["x"]]
+        sr = sharpe[str(dict(spec.params)["x"])]
         return {
             "totals": {"net": str(Decimal(str(sr)) * 10), "fills": 1, "sharpe": sr},
             "statistics": {

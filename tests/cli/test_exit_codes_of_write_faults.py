@@ -1,7 +1,7 @@
 """Trouble writing a file is never exit 1 ("a bug"): a state file that cannot be written is 21
 (STATE_WRITE_FAILED) for every command that writes it, the config file's directory that cannot
-be written is 18 (DATA_WRITE_FAILED), and an output into a directory that does not exist is a
-usage error (2) before any work is done. Each case runs the installed `kalshi` as a process with
+be written is 18 (DATA_WRITE_FAILED), and a file the disk takes only part of is left not at
+all. Each case runs the installed `kalshi` as a process with
 root's file-permission override dropped, so a read-only file is read-only even under root."""
 
 from __future__ import annotations
@@ -154,21 +154,70 @@ def test_a_file_the_machine_will_not_let_grow_is_exit_18_not_a_bug(tmp_path: Pat
     assert "File too large" in result.stderr
 
 
-def test_config_init_on_a_full_disk_leaves_no_config_file_behind(tmp_path: Path) -> None:
-    """A starter file cut short (0 bytes, before) would read as a valid, empty config ever
-    after, and `config init` would leave it as it is."""
+LAL = "KXNBAGAME-SIM-LALGSW-LAL"
+
+
+def _recording(tmp_path: Path) -> Path:
+    from kalshi_cli.data.scenario_recording import record_scenario
+
+    return record_scenario("default", tmp_path / "data", seconds=20, tickers=[LAL])
+
+
+# each command writing one file into `target`, the directory it writes to: its arguments, and
+# its exit code when the machine refuses the bytes (a metrics textfile's place is a usage error)
+WHOLE: dict[str, tuple[Callable[[Path, Path], list[str]], int]] = {
+    "config init": (lambda t, _: ["--config", str(t / "c.yaml"), "config", "init"], 18),
+    "backtest --html": (
+        lambda t, tmp: [
+            "backtest",
+            "--strategy",
+            "spike",
+            "--data",
+            str(_recording(tmp)),
+            "--html",
+            str(t / "r.html"),
+        ],
+        18,
+    ),
+    "data export --out": (
+        lambda t, tmp: ["data", "export", str(_recording(tmp)), "--out", str(t / "book.csv")],
+        18,
+    ),
+    "metrics --textfile": (
+        lambda t, _: ["metrics", "--no-exchange", "--textfile", str(t / "k.prom")],
+        2,
+    ),
+    "strategy new --dir": (lambda t, _: ["strategy", "new", "my-quotes", "--dir", str(t)], 18),
+}
+
+
+@pytest.mark.parametrize("command", WHOLE)
+def test_a_file_the_disk_cannot_take_whole_is_not_left_in_part(
+    command: str, tmp_path: Path
+) -> None:
+    """A report, an export, the config, the metrics textfile or a strategy's files that the
+    disk refuses part of leave nothing at all: before, a 0-byte config read as a valid, empty
+    one ever after, and `backtest --html` left a report cut short."""
     script = shutil.which("kalshi", path=str(Path(sys.executable).parent))
     assert script is not None
+    target = tmp_path / "target"
+    target.mkdir()
+    args, code = WHOLE[command]
+    home = tmp_path / "home"
+    # no bytecode written: under the limit, a stale module's .pyc would be cut short where it
+    # lies in the package, and every later `kalshi` would fail to import it
     result = subprocess.run(
-        [script, "config", "init"],
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "KALSHI_HOME": str(tmp_path),
-             "HOME": str(tmp_path), "NO_COLOR": "1", "PYTHONDONTWRITEBYTECODE": "1"},
+        [script, *args(target, tmp_path)],
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "KALSHI_HOME": str(home),
+             "HOME": str(home), "NO_COLOR": "1", "PYTHONDONTWRITEBYTECODE": "1"},
         capture_output=True, text=True, timeout=120, check=False,
         preexec_fn=_limited_file_size(64),
     )  # fmt: skip
-    assert result.returncode == ExitCode.DATA_WRITE_FAILED, result.stderr
-    one_line_no_traceback(result)
-    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr and "a bug" not in result.stderr, result.stderr
+    assert any(line.startswith("Error: ") and "File too large" in line
+               for line in result.stderr.splitlines()), result.stderr  # fmt: skip
+    assert sorted(p.name for p in target.iterdir()) == []  # nor a draft beside it
 
 
 def test_a_metrics_port_another_program_holds_is_a_usage_error_before_trading(

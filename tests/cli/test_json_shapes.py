@@ -317,6 +317,7 @@ def _premier_outputs(sim: SimHarness, home: Path) -> dict[str, Any]:
     out["order batch"] = run.json("order", "batch", "--file", str(rows), "--yes")
     assert len(out["order batch"]["batch"]["rows"]) == 2
     out["subaccount create"] = run.json("subaccount", "create")
+    out["subaccount netting"] = run.json("subaccount", "netting", "on", "--subaccount", "1")
     transfer = ("subaccount", "transfer", "--from", "0", "--to", "1", "--amount", "25.00")
     out["subaccount transfer"] = run.json(*transfer)
     out["subaccount list"] = run.json("subaccount", "list")
@@ -363,6 +364,7 @@ REAL_PREMIER = [
     "order-group delete",
     "order batch",
     "subaccount create",
+    "subaccount netting",
     "subaccount transfer",
     "subaccount list",
     "key list",

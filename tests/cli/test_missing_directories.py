@@ -35,6 +35,11 @@ def _backtest(missing: Path, _sim: SimHarness, scratch: Path) -> list[str]:
             "--html", str(missing / "r.html")]  # fmt: skip
 
 
+def _export(missing: Path, _sim: SimHarness, scratch: Path) -> list[str]:
+    data = record_scenario("default", scratch / "data", seconds=20, tickers=[LAL])
+    return ["data", "export", str(data), "--out", str(missing / "book.csv")]
+
+
 def _config(missing: Path, _sim: SimHarness, _scratch: Path) -> list[str]:
     return ["--config", str(missing / "c.yaml"), "config", "init"]
 
@@ -55,6 +60,7 @@ CASES: dict[str, tuple[Case, str, bool]] = {
     "strategy new --dir": (_strategy, "my_quotes.py", False),
     "metrics --textfile": (_metrics, "k.prom", False),
     "backtest --html": (_backtest, "r.html", False),
+    "data export --out": (_export, "book.csv", False),
     "config init": (_config, "c.yaml", True),
     "key generate --out": (_key, "r.pem", True),
     "trade --log-file": (_trade, "trade.log", True),

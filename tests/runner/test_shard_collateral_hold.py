@@ -60,7 +60,7 @@ def shards(monkeypatch: pytest.MonkeyPatch) -> Shards:
             Balance, {"balance_dollars": str(total), "balance_breakdown": breakdown}
         )
 
-    def shard_statuses(self: FakeClient) -> tuple[Any, ...]:
+    def get_shard_statuses(self: FakeClient) -> tuple[Any, ...]:
         status = decode_answer(
             ExchangeStatus,
             {
@@ -87,7 +87,7 @@ def shards(monkeypatch: pytest.MonkeyPatch) -> Shards:
 
     monkeypatch.setattr(FakeClient, "get_market", get_market)
     monkeypatch.setattr(FakeClient, "get_balance", get_balance)
-    monkeypatch.setattr(FakeClient, "shard_statuses", shard_statuses, raising=False)
+    monkeypatch.setattr(FakeClient, "get_shard_statuses", get_shard_statuses, raising=False)
     monkeypatch.setattr(FakeClient, "create_order", create_order)
     return told
 

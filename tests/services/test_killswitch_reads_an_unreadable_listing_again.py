@@ -173,3 +173,27 @@ def test_listings_that_can_never_be_read_are_not_proven_at_the_deadline(
     assert deadline_s - LONGEST_PAUSE_S <= took < deadline_s + 5, (
         f"gave up after {took:.2f}s of a {deadline_s:g}s deadline"
     )
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_a_cancel_all_whose_listings_cannot_be_read_counts_its_cancels_as_unknown(
+    prime: SimHarness, kalshi: Kalshi, as_json: bool
+) -> None:
+    """Three orders resting, every market: the exchange's cancel-all takes all three, but no
+    listing after it can be read. The report cannot say how many it cancelled: `unknown`, and
+    null in `--json`; the old code said `cancelled: 0 order(s)` beside NOT PROVEN."""
+    (ticker,) = make_markets(prime, 1)
+    seed_resting(prime, [ticker], 3)
+    transport = ListingsGarbledAfterTheCancels(
+        lambda: httpx.Response(200, text="<html>502 Bad Gateway</html>"), times=None
+    )
+    args = ["cancel-all", "--yes", "--deadline", "3", *(["--json"] if as_json else [])]
+    done = kalshi(*args, client=lambda: connect(prime.account, transport=transport))
+    with connect(prime.account) as client:
+        assert resting_count(client) == 0, "the exchange's cancel-all took them"
+    assert done.exit_code == ExitCode.NOT_PROVEN, done.output
+    if as_json:
+        report = json.loads(done.stdout)
+        assert report["cancelled_count"] is None and report["contracts_cancelled"] is None
+    else:
+        assert "cancelled: unknown" in done.output and "cancelled: 0" not in done.output

@@ -181,6 +181,9 @@ def test_ws_refuse_subscribe_rate_refuses_subscribe_and_add_markets(sim: SimHarn
 # a request held in the network, and 503 on order writes
 
 
+HELD_S = 5.0
+
+
 def _orders(sim: SimHarness) -> list[dict[str, Any]]:
     orders: list[dict[str, Any]] = sim.signed(sim.account, "GET", "/portfolio/orders").json()[
         "orders"
@@ -194,7 +197,9 @@ def _creates(sim: SimHarness) -> int:
 
 def test_a_held_order_request_lands_after_the_client_gave_up(sim: SimHarness) -> None:
     sim.create_market(T)
-    sim.set_faults(hold_request_s=1.5)
+    # held long enough that the listing just after the client gave up cannot, on a busy
+    # machine, come after the hold (it ends by itself here: clearing it is the next test's)
+    sim.set_faults(hold_request_s=HELD_S)
     with pytest.raises(httpx.ReadTimeout):
         sim.signed(
             sim.account,

@@ -41,7 +41,11 @@ def describe(
     mode = "dry run (nothing is sent)" if options.dry_run else "live orders"
     if options.paper:
         balance = fmt_money(options.paper_balance)
-        mode = f"PAPER: live market data, orders filled locally from {balance} (nothing is sent)"
+        netting = "on" if config.settings.venue_netting else "off"
+        mode = (
+            f"PAPER: live market data, orders filled locally from {balance}, netting {netting} "
+            "(nothing is sent)"
+        )
     if options.once:
         bound = "one pass"
     else:

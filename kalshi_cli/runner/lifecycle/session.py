@@ -233,7 +233,9 @@ def _preflight(
             paper.refuse_leftovers(store, start.state_path)
             # the markets and their reference data from the exchange; the orders go local
             markets = select_markets(client, selection)
-            venue = paper_venue(client, markets, start.clock, options)
+            venue = paper_venue(
+                client, markets, start.clock, options, start.config.settings.venue_netting
+            )
             loop_client = paper.PaperClient(client, venue)
         if options.subaccount is not None:
             if venue is None:

@@ -42,7 +42,7 @@ def shard_reader(client: Any) -> Callable[[], ShardRead] | None:
     """The read of every shard's status and balance through `client`, or None when its
     exchange has no shards to read (a local venue's, a test's)."""
     exchange = getattr(client, "exchange", None)
-    statuses = getattr(exchange, "shard_statuses", None)
+    statuses = getattr(exchange, "get_shard_statuses", None)
     portfolio = getattr(client, "portfolio", None)
     balance = getattr(portfolio, "get_balance", None)
     if statuses is None or balance is None:

@@ -45,11 +45,13 @@ class KillCancels:
         failed first listing must not hold it back."""
         if not run.every_market:
             return
+        listed = False
         with (
             suppress(DeadlinePassed),
             Deadline.within(self.clock, LIST_FIRST_SHARE * self.deadline_s) as step,
         ):
             self.list_resting(run, min(run.deadline, step.at))
+            listed = True
         refused: list[ApiError] = []
 
         def cancel_all() -> None:
@@ -70,6 +72,7 @@ class KillCancels:
             run.say("the exchange refused its cancel-all: cancelling order by order")
             return
         run.report.exchange_cancel_all = True
+        run.report.uncounted = not listed  # what rested before it is not known
         self._sent(run)
         run.say(f"exchange cancel-all sent ({len(run.listed)} resting before)")
 
@@ -159,7 +162,10 @@ class KillCancels:
         order's creation (a listing of fills is never older than a listing of orders, and by
         now it is past the read lag of the cancel-all)."""
         report = run.report
-        if not report.exchange_cancel_all or run.latest is None:
+        if not report.exchange_cancel_all:
+            return
+        if run.latest is None:  # no listing after it could be read
+            report.uncounted = True
             return
         confirmed = set(report.cancelled)
         gone = [
@@ -184,6 +190,7 @@ class KillCancels:
                 f"{len(gone)} order(s) gone after the cancel-all, not counted: their fills could "
                 "not be read (`kalshi reconcile` settles them)"
             )
+            report.uncounted = True
             return
         filled: dict[str, Decimal] = {}
         for fill in fills:

@@ -27,6 +27,9 @@ class KillReport:
     # the exchange's own cancel-all went out: Kalshi says it may also cancel orders placed in
     # the minute after it (API reference, DELETE /portfolio/events/orders)
     exchange_cancel_all: bool = False
+    # what that cancel-all took could not be counted (a listing before or after it, or the
+    # fills, could not be read): `cancelled` is then only the orders confirmed one by one
+    uncounted: bool = False
     # the order groups of the state file the exchange confirmed triggered (step 2)
     order_groups_triggered: list[str] = field(default_factory=list)
     # step 2b: the RFQs of ours deleted, our quotes cancelled, and what a listing still showed
@@ -51,8 +54,8 @@ class KillReport:
         return {
             "proven": self.proven,
             "cancelled": self.cancelled,
-            "cancelled_count": len(self.cancelled),
-            "contracts_cancelled": str(self.contracts_cancelled),
+            "cancelled_count": None if self.uncounted else len(self.cancelled),
+            "contracts_cancelled": None if self.uncounted else str(self.contracts_cancelled),
             "left": self.left,
             "left_count": len(self.left),
             "rounds": self.rounds,

@@ -1,0 +1,87 @@
+"""An empty value never widens what a command touches: every option that narrows a trade loop, a
+backtest, a recording or the kill switch to some markets (`--ticker`, `--tickers`, `--market`,
+`--event`, `--series`, `--assign`) refuses a blank value as a usage error (exit 2), and the config
+keys that narrow the loop (`trade.markets`, `trade.series`, `trade.event`) refuse one as a
+config error (exit 3, with file and line). Before, `--event ''` (a script's unset `$EVENT`)
+traded every open market. In-process, on the prime simulator; nothing starts and nothing halts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from tests.conftest import SimHarness
+from tests.prime_tier import Kalshi, make_markets, state_path
+
+LOOP = ["--strategy", "arbitrage", "--once", "--dry-run", "--no-order-group"]
+
+OPTIONS = {
+    "trade --event": ["trade", *LOOP, "--event", ""],
+    "trade --series": ["trade", *LOOP, "--series", " "],
+    "trade --tickers": ["trade", *LOOP, "--tickers", ""],
+    "trade --ticker": ["trade", *LOOP, "--ticker", ","],
+    "trade --markets": ["trade", *LOOP, "--markets", " , "],
+    "trade --assign": ["trade", *LOOP, "--assign", ""],
+    "backtest --tickers": ["backtest", "--strategy", "spike", "--data", "{data}", "--tickers", ""],
+    "record --series": ["record", "--out", "{data}", "--series", "", "--duration", "1"],
+    "record --tickers": ["record", "--out", "{data}", "--tickers", ",", "--duration", "1"],
+    "data download --event": ["data", "download", "trades", "--out", "{data}", "--event", ""],
+    "cancel-all --ticker": ["cancel-all", "--yes", "--ticker", ""],
+    "cancel-all --market": ["cancel-all", "--yes", "--market", " "],
+    "cancel-all --event": ["cancel-all", "--yes", "--event", ""],
+    "order cancel-all --ticker": ["order", "cancel-all", "--yes", "--ticker", ""],
+    "positions --ticker": ["positions", "--ticker", ""],
+}
+
+CONFIG_KEYS = {
+    "trade.event": "event: ''",
+    "trade.series": "series: '  '",
+    "trade.markets (text)": "markets: ','",
+    "trade.markets (list)": "markets: []",
+    "trade.markets (blank item)": "markets: ['']",
+}
+
+
+@pytest.fixture
+def markets(prime: SimHarness) -> list[str]:
+    """Open markets a widened loop would trade (and a state file a widened kill switch halts)."""
+    return make_markets(prime, 2)
+
+
+def trading_state(tmp_path: Path) -> str | None:
+    path = state_path(tmp_path)
+    if not path.exists():
+        return None
+    with Store.open(path) as store:
+        return str(store.trading.trading_state().state)
+
+
+@pytest.mark.timeout(120)  # the old code ran the widened loop here
+@pytest.mark.parametrize("case", OPTIONS)
+def test_a_blank_narrowing_option_is_a_usage_error(
+    case: str, kalshi: Kalshi, markets: list[str], tmp_path: Path
+) -> None:
+    (tmp_path / "data").mkdir()
+    args = [a.replace("{data}", str(tmp_path / "data")) for a in OPTIONS[case]]
+    done = kalshi(*args)
+    assert done.exit_code == ExitCode.USAGE, done.output
+    option = case.rsplit(" ", 1)[1]
+    assert option in done.output and "every market" in done.output, done.output
+    assert trading_state(tmp_path) in (None, "ACTIVE")  # the kill switch halted nothing
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("case", CONFIG_KEYS)
+def test_a_blank_narrowing_config_key_is_a_config_error(
+    case: str, kalshi: Kalshi, markets: list[str], tmp_path: Path
+) -> None:
+    (tmp_path / "home").mkdir()
+    config = tmp_path / "home" / "config.yaml"
+    config.write_text(f"trade:\n  strategies: [arbitrage]\n  {CONFIG_KEYS[case]}\n")
+    done = kalshi("trade", "--once", "--dry-run", "--no-order-group")
+    assert done.exit_code == ExitCode.CONFIG, done.output
+    key = case.split(" ", maxsplit=1)[0].split(".")[1]
+    assert f"config.yaml:3: trade: {key}" in done.output, done.output
