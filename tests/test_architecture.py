@@ -62,10 +62,10 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("each owner's part", {"services.owner_parts"}),
     ("a loop's strategies as status shows them", {"services.loop_strategies"}),
     ("reconciliation", {"services.reconcile"}),
+    ("where the money and the markets are, by shard", {"services.shards"}),
     # one pre-trade account for every order path: below the loop, `kalshi order` and the
     # assistant, which hand it their view (ARCHITECTURE.md, 6.5)
     ("the pre-trade account", {"services.pretrade"}),
-    ("where the money and the markets are, by shard", {"services.shards"}),
     (
         "services",
         {
