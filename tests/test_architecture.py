@@ -523,14 +523,12 @@ def test_the_wiring_check_sees_a_late_wiring(tmp_path: Path) -> None:
 MAX_METHODS = 25
 NOT_SPLIT_YET = {
     "Connection": (30, "signing, retries, pacing and the deadline of one HTTP connection"),
-    "FeedSession": (38, "one handler per kind of feed message"),
     "Portfolio": (26, "the loop's books: positions, orders and their owners"),
     "Ledger": (
         34,
         "the account ledger, a method per balance movement; collateral return not yet a part",
     ),
     "Communications": (26, "the simulator's RFQ and quote endpoints, one per operation"),
-    "Reference": (31, "the simulator's reference data, one read per endpoint"),
     "Store": (27, "the state file's one door: a method per question the commands ask of it"),
     "OrderRepository": (26, "the state file's order rows: one query per question"),
     "LocalVenue": (36, "the exchange's operations a backtest or paper loop calls, one each"),

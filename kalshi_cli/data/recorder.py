@@ -21,8 +21,8 @@ from kalshi_cli.data.manifest import FORMAT, Coverage, read_manifest, write_mani
 from kalshi_cli.data.replay import fractional_market
 from kalshi_cli.data.segments import SegmentWriter, frame_line, held_data_set
 from kalshi_cli.feed.book import ORDERBOOK, EventKind, FeedEvent, orderbook_prices
+from kalshi_cli.feed.channels import LIFECYCLE, TRADE
 from kalshi_cli.feed.messages import decode
-from kalshi_cli.feed.session import LIFECYCLE, TRADE
 from kalshi_cli.feed.ws import (
     RECONNECT_BACKOFF,
     Connector,

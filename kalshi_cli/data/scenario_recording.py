@@ -192,7 +192,7 @@ def _write_reference(out: Path, exchange: Exchange, tickers: list[str]) -> None:
     series = {exchange.reference.events[e].series_ticker for e in events}
     reference = {
         "series": [
-            ser.series_json(exchange.reference.series[s], exchange.reference.series_fees(s))
+            ser.series_json(exchange.reference.series[s], exchange.reference.fees.series_fees(s))
             for s in series
         ],
         "events": [

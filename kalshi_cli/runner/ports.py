@@ -5,6 +5,7 @@ module stays the loop itself."""
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar, runtime_checkable
 
@@ -17,6 +18,15 @@ from kalshi_cli.vocabulary.models import Market, Orderbook
 
 if TYPE_CHECKING:
     from kalshi_cli.client.requests import CancelResult
+
+
+def book_data_at(feed: MarketFeed, ticker: str, now: float, fresh: bool) -> float | None:
+    """When the market's book last had data (its last data message or poll; unix seconds, `now`
+    the time), never the feed's last frame: pings arrive every 10 s while data can stall behind
+    them; None when it is not `fresh`. What the risk engine's stale-feed rule judges an order
+    by, read only when an order may go out."""
+    age = feed.data_age(ticker) if fresh else math.inf
+    return now - age if age != math.inf else None
 
 
 class MarketFeed(Protocol):

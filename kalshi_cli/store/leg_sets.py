@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from kalshi_cli.store.connection import Database
+from kalshi_cli.store.records import PENDING, UNKNOWN
 from kalshi_cli.store.values import dec_text
 from kalshi_cli.vocabulary.units import ZERO, Action, Side
 
@@ -112,3 +113,13 @@ class LegSetRepository:
                 sign = 1 if Action(action) is Action.BUY else -1
                 held[key] += sign * Decimal(filled)
         return [held[(g.ticker, g.side)] for g in record.legs]
+
+    def in_doubt(self, record: LegSetRecord) -> list[bool]:
+        """Whether each leg has an order of the set whose outcome the state file does not know
+        (its answer lost, or never written): what the leg holds may be more than `held` says."""
+        rows = self._db.rows(
+            "SELECT DISTINCT ticker, side FROM orders WHERE reason LIKE ? AND status IN (?, ?)",
+            (f"%{set_tag(record.set_id)}", PENDING, UNKNOWN),
+        )
+        doubted = {(str(ticker), Side(side)) for ticker, side in rows}
+        return [(g.ticker, g.side) in doubted for g in record.legs]

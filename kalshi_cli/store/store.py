@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
@@ -134,31 +134,13 @@ class Store:
             migrated = []
         check_is_state_file(path)
         conn = connect(path, "rw")
-        todo: list[str] = []
-        try:
+        with _closed_unless_opened(conn, path):
             check_schema(conn, path)  # before WAL mode is set, which writes the header
             configure(conn, readonly=False, durable=durable, exclusive=exclusive)
             if migrate:
-                migrated += migrations.apply_pending(conn, clock.wall())
+                migrated += _migrate(conn, path, clock)
             else:
-                todo = _pending(conn, path)
-        except migrations.MigrationError as exc:
-            conn.close()
-            raise migration_failed(
-                exc,
-                path,
-                f"state file {path}: {exc}",
-                hint="upgrade kalshi-cli or use another --state",
-            ) from exc
-        except sqlite3.Error as exc:
-            conn.close()
-            raise refused_on_open(exc, path) from exc
-        except BaseException:
-            conn.close()
-            raise
-        if not migrate and todo:
-            conn.close()
-            raise _needs_migrating(path, todo)
+                _refuse_pending(conn, path)
         store = cls(conn, path, clock, readonly=False, exclusive=exclusive)
         store.migrated_on_open = tuple(migrated)
         return store
@@ -217,19 +199,10 @@ class Store:
             return None
         check_is_state_file(path)
         conn = connect(path, "ro")
-        try:
+        with _closed_unless_opened(conn, path):
             configure(conn, readonly=True)
             check_schema(conn, path)
-            todo = _pending(conn, path)
-        except sqlite3.Error as exc:
-            conn.close()
-            raise refused_on_open(exc, path) from exc
-        except BaseException:
-            conn.close()
-            raise
-        if todo:
-            conn.close()
-            raise _needs_migrating(path, todo)
+            _refuse_pending(conn, path)
         return cls(conn, path, clock or SystemClock(), readonly=True)
 
     @classmethod
@@ -402,19 +375,44 @@ class Store:
             return self.orders.write_intent(intent)
 
 
-def _pending(conn: sqlite3.Connection, path: Path) -> list[str]:
-    """The migrations the file at `path` still needs, for an open that does not migrate; a
-    file recording one this version does not know is refused (it is from a newer version)."""
+@contextlib.contextmanager
+def _closed_unless_opened(conn: sqlite3.Connection, path: Path) -> Iterator[None]:
+    """The checks of a state file being opened: whatever they raise closes the connection
+    first, and an SQLite error is refused as the file's (`refused_on_open`)."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        conn.close()
+        raise refused_on_open(exc, path) from exc
+    except BaseException:
+        conn.close()
+        raise
+
+
+def _migrate(conn: sqlite3.Connection, path: Path, clock: Clock) -> list[str]:
+    """Apply the pending migrations; one that fails is refused naming the file."""
+    try:
+        return migrations.apply_pending(conn, clock.wall())
+    except migrations.MigrationError as exc:
+        raise migration_failed(
+            exc,
+            path,
+            f"state file {path}: {exc}",
+            hint="upgrade kalshi-cli or use another --state",
+        ) from exc
+
+
+def _refuse_pending(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a file that needs migrating, for an open that does not migrate, and one recording
+    a migration this version does not know (it is from a newer version)."""
     try:
         recorded = [name for name, _ in migrations.applied(conn)]
         migrations.check_known(recorded, migrations.MIGRATIONS)
     except migrations.MigrationError as exc:
         raise StoreError(f"state file {path}: {exc}", hint="upgrade kalshi-cli") from exc
-    return migrations.pending(conn)
-
-
-def _needs_migrating(path: Path, todo: list[str]) -> StoreError:
-    return StoreError(
-        f"state file {path} needs migration(s): {', '.join(todo)}",
-        hint="run `kalshi state migrate`",
-    )
+    todo = migrations.pending(conn)
+    if todo:
+        raise StoreError(
+            f"state file {path} needs migration(s): {', '.join(todo)}",
+            hint="run `kalshi state migrate`",
+        )

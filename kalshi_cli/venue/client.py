@@ -222,7 +222,7 @@ class VenueMarkets(_Area):
         reference = self._c.core.reference
         series = reference.series.get(event.series_ticker)
         # the override in effect now, as the exchange sends it
-        override = reference.event_fee_override(event_ticker)
+        override = reference.fees.event_fee_override(event_ticker)
         if with_nested_markets:
             return {"event": ser.event_json(event, series, markets, override)}
         return {"event": ser.event_json(event, series, None, override), "markets": markets}
@@ -231,7 +231,7 @@ class VenueMarkets(_Area):
         series = self._c.core.reference.series.get(series_ticker)
         if series is None:
             raise NotFoundError(f"unknown series {series_ticker}", status=404)
-        return ser.series_json(series, self._c.core.reference.series_fees(series_ticker))
+        return ser.series_json(series, self._c.core.reference.fees.series_fees(series_ticker))
 
     def get_orderbook(self, ticker: str, depth: int = 0) -> Orderbook:
         book = self._c.venue.book(ticker)
@@ -248,7 +248,7 @@ class VenueExchange(_Area):
         self, *, series_ticker: str | None = None, show_historical: bool = False
     ) -> list[dict[str, Any]]:
         return ser.series_fee_changes_json(
-            self._c.core.reference.fee_changes(series_ticker),
+            self._c.core.reference.fees.fee_changes(series_ticker),
             self._c.venue.clock.wall(),
             historical=show_historical,
         )
@@ -258,7 +258,7 @@ class VenueExchange(_Area):
     ) -> Iterator[dict[str, Any]]:
         """Every change of an event's fee override, those in effect too (the operation has no
         `show_historical`)."""
-        changes = self._c.core.reference.event_fee_changes(event_ticker)
+        changes = self._c.core.reference.fees.event_fee_changes(event_ticker)
         return iter([ser.event_fee_change_json(c) for c in changes])
 
 

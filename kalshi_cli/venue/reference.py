@@ -297,7 +297,7 @@ def install(core: CoreParts, markets: Iterable[MarketInfo], now: float) -> list[
         )
         # the core prices each fill by the change in force at its time, as Kalshi does
         for at, fee_type, multiplier in info.series_fee_changes:
-            ref.schedule_fee_change(info.series_ticker, fee_type, multiplier, at)
+            ref.fees.schedule_fee_change(info.series_ticker, fee_type, multiplier, at)
     for info in sorted(infos, key=lambda i: "event" in i.assumed):
         if info.event_ticker in ref.events:
             continue
@@ -314,7 +314,7 @@ def install(core: CoreParts, markets: Iterable[MarketInfo], now: float) -> list[
             )
         )
         for at, kind, times in info.event_fee_changes:
-            ref.schedule_event_fee_change(info.event_ticker, kind, times, at)
+            ref.fees.schedule_event_fee_change(info.event_ticker, kind, times, at)
     # every market is listed before any account exists, so a fee change scheduled above has no
     # resting order to re-hold, as `Exchange.schedule_fee_change` would after listing
     for info in infos:

@@ -153,7 +153,7 @@ def test_the_venue_schedules_the_recorded_fee_changes() -> None:
         "quadratic_with_maker_fees",
         2,
     )
-    (event_change,) = venue.core.reference.event_fee_changes("FEEX-EV")
+    (event_change,) = venue.core.reference.fees.event_fee_changes("FEEX-EV")
     assert (event_change.fee_type_override, event_change.scheduled_ts) == (
         "quadratic",
         1_767_232_800.0,
@@ -191,10 +191,10 @@ def test_an_event_override_outlasts_a_series_fee_change() -> None:
     )
     venue = LocalVenue(ManualClock(t0), infos.values(), balance=Decimal(100))
     for at in (t0, t0 + 7200):
-        fees = venue.core.reference.fee_model("FEEX-EV-A", at)
+        fees = venue.core.reference.fees.fee_model("FEEX-EV-A", at)
         assert (fees.fee_type.value, fees.multiplier) == ("quadratic_with_maker_fees", 2)
     # the series' own fees did change: a market of another event of it pays them
-    assert venue.core.reference.series_fees("FEEX", t0 + 7200).multiplier == 3
+    assert venue.core.reference.fees.series_fees("FEEX", t0 + 7200).multiplier == 3
 
 
 def test_a_market_the_reference_lists_is_charged_its_series_fees_beside_one_it_does_not(
@@ -388,7 +388,7 @@ def test_a_null_event_override_multiplier_is_the_series_multiplier(tmp_path: Pat
     (data / "reference.json").write_text(json.dumps(reference))
     (info,) = load_reference(data).values()
     venue = LocalVenue(ManualClock(1_767_225_600.0), [info], balance=Decimal(100))
-    assert venue.core.reference.fee_model(info.ticker) == FeeModel(
+    assert venue.core.reference.fees.fee_model(info.ticker) == FeeModel(
         FeeType.QUADRATIC_WITH_MAKER_FEES, Decimal(3), None
     )
 
@@ -435,8 +435,10 @@ def test_an_event_overriding_only_the_multiplier_is_charged_it_in_a_backtest(
 
     venue = LocalVenue(ManualClock(float(start_s)), [info], balance=Decimal(100))
     reference = venue.core.reference
-    assert reference.fee_model(ticker, start_s) == FeeModel(FeeType.QUADRATIC, Decimal(2), None)
-    assert reference.fee_model(ticker, start_s + 3600) == FeeModel(
+    assert reference.fees.fee_model(ticker, start_s) == FeeModel(
+        FeeType.QUADRATIC, Decimal(2), None
+    )
+    assert reference.fees.fee_model(ticker, start_s + 3600) == FeeModel(
         FeeType.QUADRATIC, Decimal(3), None
     )
 
@@ -474,7 +476,7 @@ def test_a_recorded_event_overriding_only_the_multiplier_keeps_it(tmp_path: Path
     (info,) = load_reference(data).values()
     venue = LocalVenue(ManualClock(1_767_225_600.0), [info], balance=Decimal(100))
     half = FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, Decimal("0.5"), None)
-    assert venue.core.reference.fee_model(info.ticker) == half
+    assert venue.core.reference.fees.fee_model(info.ticker) == half
 
 
 @pytest.mark.parametrize(

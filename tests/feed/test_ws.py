@@ -16,8 +16,9 @@ import pytest
 
 from kalshi_cli.data.replay import BookReplay
 from kalshi_cli.feed.book import BookSet, EventKind, FeedEvent
+from kalshi_cli.feed.commands import REFUSAL_RETRY_CAP_S
 from kalshi_cli.feed.messages import FeedTrade, FillNotice, Lifecycle, decode
-from kalshi_cli.feed.session import DEFAULT_CHANNELS, REFUSAL_RETRY_CAP_S, FeedSession
+from kalshi_cli.feed.session import DEFAULT_CHANNELS, FeedSession
 from kalshi_cli.feed.ws import FeedSocket, WsFeed, websocket_connect
 from kalshi_cli.vocabulary.clock import Backoff, ManualClock
 from kalshi_cli.vocabulary.models import Order, Orderbook

@@ -169,7 +169,7 @@ class FakeClient(EveryAreaItself):
     def get_event(self, event_ticker: str, **_: Any) -> dict[str, Any]:
         event = self.core.reference.events[event_ticker]
         series = self.core.reference.series.get(event.series_ticker)
-        override = self.core.reference.event_fee_override(event_ticker)
+        override = self.core.reference.fees.event_fee_override(event_ticker)
         markets = [
             ser.market_json(self.core.engine, m)
             for m in self.core.reference.markets.values()
@@ -183,20 +183,20 @@ class FakeClient(EveryAreaItself):
         return iter(
             [
                 ser.event_fee_change_json(c)
-                for c in self.core.reference.event_fee_changes(event_ticker)
+                for c in self.core.reference.fees.event_fee_changes(event_ticker)
             ]
         )
 
     def get_series(self, series_ticker: str) -> dict[str, Any]:
         series = self.core.reference.series[series_ticker]
-        return ser.series_json(series, self.core.reference.series_fees(series_ticker))
+        return ser.series_json(series, self.core.reference.fees.series_fees(series_ticker))
 
     def get_series_fee_changes(
         self, *, series_ticker: str | None = None, show_historical: bool = False
     ) -> list[dict[str, Any]]:
         now = self.clock.wall() if self.clock is not None else -math.inf
         return ser.series_fee_changes_json(
-            self.core.reference.fee_changes(series_ticker), now, historical=show_historical
+            self.core.reference.fees.fee_changes(series_ticker), now, historical=show_historical
         )
 
     def get_orderbook(self, ticker: str, depth: int = 0) -> Orderbook:

@@ -27,7 +27,7 @@ from kalshi_cli.services.killswitch.switch import KillSwitch
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
+from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.conftest import SimHarness
 from tests.runner.simproc import (
     Book,
@@ -275,7 +275,8 @@ def test_the_kill_switch_names_a_set_left_broken_and_its_legs(
     sim: SimHarness, tmp_path: Path
 ) -> None:
     """Killed after A filled and before B left: `cancel-all` names the set and what each leg
-    holds (NO 5 of A, none of B and C), in its text and its `--json`."""
+    holds (NO 5 of A, none of C; B unknown: its intent was written and no answer recorded, as
+    a kill while its request is out leaves it), in its text and its `--json`."""
     with _set_rig(sim, tmp_path, {B: {}}) as (r, transport):
         _kill_between_legs(transport)
         with pytest.raises(Killed):
@@ -283,10 +284,10 @@ def test_the_kill_switch_names_a_set_left_broken_and_its_legs(
         report = KillSwitch(r.client, r.store, SystemClock(), deadline_s=20).run()
     (broken,) = report.to_json()["broken_sets"]
     assert broken["status"] == "open"
-    assert [(g["ticker"], g["side"], Decimal(g["held"])) for g in broken["legs"]] == [
-        (A, "no", 5),
-        (B, "no", 0),
-        (C, "no", 0),
+    assert [(g["ticker"], g["side"], g["held"]) for g in broken["legs"]] == [
+        (A, "no", "5"),
+        (B, "no", "unknown"),
+        (C, "no", "0"),
     ]
     out = io.StringIO()
     render_kill_report(Output(stdout=out), report, scope="all markets")
@@ -353,3 +354,174 @@ def test_sigterm_with_a_leg_out_unwinds_the_set_before_the_process_exits(
     assert legs == [(tickers[0], "buy"), (tickers[0], "sell")]
     with observer_for(trader) as watcher:
         assert watcher.portfolio.get_positions() == []
+
+
+@pytest.mark.slow
+def test_a_stop_before_the_first_tick_unwinds_the_set_found_at_start(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Killed after A filled and before B left; the next loop is stopped before its first tick
+    could unwind the set it found (NO 5 held in A): the stop unwinds it (flat, said), never an
+    exit 0 with the set left open."""
+    with _set_rig(sim, tmp_path, {B: {}}) as (r, transport):
+        _kill_between_legs(transport)
+        with pytest.raises(Killed):
+            _send_set(r)
+        account = r.account
+    with rig(sim, tmp_path, TICKERS, strategy="arbitrage", params={}, trader=account) as again:
+        summary = again.loop.shutdown(cancel_resting=True)
+        assert summary.broken_sets == ()
+        assert _held(again) == dict.fromkeys(TICKERS, Decimal(0))
+        (done,) = _done(again)
+        assert done["status"] == "flat", done
+        assert again.store.leg_sets.unfinished() == []
+        _never_twice(again)
+
+
+@pytest.mark.slow
+def test_a_sale_back_whose_answer_was_lost_and_never_placed_is_sold_again(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """B's market is paused, so A is sold back; the sale's create is answered 503 before the
+    exchange took it. Its lookups find it never placed: the sale goes again (under a new client
+    order id) and the set ends flat, not left broken with bids to sell into."""
+    with _set_rig(sim, tmp_path, {B: {}}) as (r, transport):
+        # the window in which a lost order may still land, short: its rule is not what is tested
+        r.loop.executor.unknown_orders.landing_s = 3.0
+        sim.set_status(B, "paused")
+
+        def then_fail_a(ticker: str) -> None:  # A's next create, once B went: its sale back
+            transport.faults[A] = {"http_5xx_rate": 1.0}
+
+        transport.before = then_fail_a
+        _send_set(r)
+        done = _until_done(r)
+        assert done["status"] == "flat", done
+        assert _held(r) == dict.fromkeys(TICKERS, Decimal(0))
+        assert r.events("group_unwind_failed") == []
+        resolved = [e for e in r.events("order_resolved") if e["ticker"] == A]
+        assert [e["status"] for e in resolved] == ["rejected"]
+        _never_twice(r)
+
+
+@pytest.mark.slow
+def test_a_stop_whose_sale_back_is_refused_429_sells_again_within_its_deadline(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Stopped while B is out; A's sale back at the stop is answered 429 once: the stop sells
+    again once the backoff ends, within its deadline, and exits flat, no set left broken."""
+    faults = {B: {"hold_request_s": 2.0}}
+    with _set_rig(sim, tmp_path, faults, send_workers=2) as (r, transport):
+        _send_set(r)
+        assert poll_until(lambda: B not in transport.faults, between=lambda: _ticking(r))
+        transport.faults[A] = {"http_429_rate": 1.0}  # A's next create: its sale back
+        summary = r.loop.shutdown(cancel_resting=True)
+        assert summary.broken_sets == ()
+        assert _held(r) == dict.fromkeys(TICKERS, Decimal(0))
+        (done,) = r.events("group_done")
+        assert done["status"] == "flat", done
+        _never_twice(r)
+
+
+@pytest.mark.slow
+def test_a_sale_back_sent_long_after_the_set_was_decided_is_judged_on_the_feed_now(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """B's market is paused, so A is sold back; the sale's create is answered 503 before the
+    exchange took it, and its lookups find it never placed only past the stale-feed limit
+    (`risk.stale_after_s`) after the set was decided. The feed is fresh all along (C's book
+    moves every tick): the sale that goes again is judged on the data of now, not refused as
+    stale for the age of the set's decision, and the set ends flat."""
+    with _set_rig(sim, tmp_path, {B: {}}, risk={"stale_after_s": 2.0}) as (r, transport):
+        r.loop.executor.unknown_orders.landing_s = 4.0  # past the stale-feed limit
+        sim.set_status(B, "paused")
+
+        def then_fail_a(ticker: str) -> None:  # A's next create, once B went: its sale back
+            transport.faults[A] = {"http_5xx_rate": 1.0}
+
+        transport.before = then_fail_a
+        _send_set(r)
+        prices = iter(["0.30", "0.31"] * 200)
+
+        def moving(r: Rig) -> None:
+            r.books[C].set("moving", BookSide.BID, next(prices))
+            _ticking(r)
+
+        assert poll_until(lambda: bool(_done(r)), between=lambda: moving(r), within_s=60)
+        (done,) = _done(r)
+        assert done["status"] == "flat", done
+        assert _held(r) == dict.fromkeys(TICKERS, Decimal(0))
+        assert r.events("group_unwind_failed") == []
+        _never_twice(r)
+
+
+@pytest.mark.slow
+def test_the_kill_switch_names_a_leg_of_unknown_outcome_as_unknown_not_as_none_held(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """B's create executes and its answer is dropped, and the loop is killed before its lookup:
+    the state file knows B only as an order of unknown outcome. `cancel-all` names the set, A
+    held (NO 5) and B as unknown, never as holding none (the exchange holds NO 5 of it)."""
+    with _set_rig(sim, tmp_path, {B: {"drop_response_after_commit_rate": 1.0}}) as (r, _):
+        _send_set(r)
+        (unknown,) = r.events("group_leg_unknown")
+        assert unknown["ticker"] == B
+        assert _held(r)[B] == 5
+        report = KillSwitch(r.client, r.store, SystemClock(), deadline_s=20).run()
+    (broken,) = report.to_json()["broken_sets"]
+    assert [(g["ticker"], g["held"]) for g in broken["legs"]] == [
+        (A, "5"),
+        (B, "unknown"),
+        (C, "0"),
+    ]
+    out = io.StringIO()
+    render_kill_report(Output(stdout=out), report, scope="all markets")
+    assert f"{B} no unknown of 5" in out.getvalue(), out.getvalue()
+
+
+@pytest.mark.slow
+def test_a_sale_back_the_order_rate_cap_has_no_room_for_waits_for_room(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """`risk.max_orders_per_minute` 3 and C's market paused: A and B fill, C is refused, and the
+    three orders fill the minute's cap. The sale back of A waits for room (`group_waits`), never
+    given up as filled short; the stop then sells A and B back: flat, nothing left broken."""
+    risk = {"max_orders_per_minute": 3}
+    with _set_rig(sim, tmp_path, {}, risk=risk) as (r, _):
+        sim.set_status(C, "paused")
+        _send_set(r)
+        (broken,) = r.events("group_broken")
+        assert _amounts(broken["held"]) == {f"{A} no": 5, f"{B} no": 5, f"{C} no": 0}
+        _ticking(r)
+        (waits,) = r.events("group_waits")
+        assert "order-rate cap" in str(waits["reason"]), waits
+        assert r.events("group_unwind_failed") == []
+        assert _done(r) == []
+        summary = r.loop.shutdown(cancel_resting=True)
+        assert summary.broken_sets == ()
+        assert _held(r) == dict.fromkeys(TICKERS, Decimal(0))
+        (done,) = _done(r)
+        assert done["status"] == "flat", done
+        _never_twice(r)
+
+
+@pytest.mark.slow
+def test_a_set_found_at_start_in_a_market_settled_since_sells_nothing_it_no_longer_holds(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Killed after A filled (NO 5) and before B left; A then settles NO and pays. The next
+    loop finds the set open, and A holds nothing now: no sale back is sent into the settled
+    market, and the set ends, not broken at every stop from then on."""
+    with _set_rig(sim, tmp_path, {B: {}}) as (r, transport):
+        _kill_between_legs(transport)
+        with pytest.raises(Killed):
+            _send_set(r)
+        account = r.account
+    sim.settle(A, "no")
+    with rig(sim, tmp_path, TICKERS, strategy="arbitrage", params={}, trader=account) as again:
+        done = _until_done(again)
+        assert done["status"] == "flat", done
+        assert [g for g in again.events("group_leg") if g["action"] == "sell"] == []
+        assert again.events("group_unwind_failed") == []
+        assert again.loop.shutdown(cancel_resting=True).broken_sets == ()
+        assert again.store.leg_sets.unfinished() == []

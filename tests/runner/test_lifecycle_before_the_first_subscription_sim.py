@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.feed.session import LIFECYCLE
+from kalshi_cli.feed.channels import LIFECYCLE
 from tests.conftest import SimHarness
 from tests.runner.test_loop_order_batches_sim import Rig, rig
 from tests.waiting import pause, poll_until

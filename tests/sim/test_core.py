@@ -556,8 +556,8 @@ def test_a_scheduled_fee_change_charges_the_new_fees_from_its_time_on() -> None:
     at = env.clock.wall() + 60
     change = env.ex.schedule_fee_change("CHG", "quadratic_with_maker_fees", "2", at)
     assert (
-        env.ex.reference.fee_changes("CHG") == [change]
-        and env.ex.reference.fee_changes("OTHER") == []
+        env.ex.reference.fees.fee_changes("CHG") == [change]
+        and env.ex.reference.fees.fee_changes("OTHER") == []
     )
     env.place(env.b, ASK, "0.50", 20, ticker="G")
     r = env.place(env.a, BID, "0.50", 10, ticker="G")
@@ -566,9 +566,9 @@ def test_a_scheduled_fee_change_charges_the_new_fees_from_its_time_on() -> None:
     # the resting maker's reserve already covers the higher maker rate to come
     assert env.ex.accounts.held_dollars(env.b) >= D("5.00") + D("0.0875")
     env.clock.advance(59)
-    assert env.ex.reference.series_fees("CHG").multiplier == 1
+    assert env.ex.reference.fees.series_fees("CHG").multiplier == 1
     env.clock.advance(1)
-    assert env.ex.reference.series_fees("CHG") == FeeModel(
+    assert env.ex.reference.fees.series_fees("CHG") == FeeModel(
         FeeType.QUADRATIC_WITH_MAKER_FEES, D(2), None
     )
     r = env.place(env.a, BID, "0.50", 10, ticker="G")
@@ -645,7 +645,7 @@ def test_an_exchange_without_default_fees_lists_nothing_it_could_only_price_at_a
     ex.reference.add_series(SimSeries("OWN", "own fees", fee_type="quadratic", fee_multiplier="2"))
     ex.reference.add_event(SimEvent("OWNEV", "OWN", "event"))
     ex.add_market(market("PRICED", event_ticker="OWNEV", series_ticker="OWN"))
-    assert ex.reference.fee_model("PRICED") == FeeModel(FeeType.QUADRATIC, D(2), None)
+    assert ex.reference.fees.fee_model("PRICED") == FeeModel(FeeType.QUADRATIC, D(2), None)
 
 
 def test_an_order_s_rounding_accumulator_refunds_a_whole_cent() -> None:

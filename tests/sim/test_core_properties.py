@@ -216,7 +216,7 @@ def check(ex: Exchange, accounts: list[str]) -> None:
             expected = reference_hold(
                 positions.get(ticker, D(0)),
                 ex.accounts.resting_orders(a, ticker),
-                ex.reference.series_fees("SER").rates(at=0.0)[1],
+                ex.reference.fees.series_fees("SER").rates(at=0.0)[1],
                 ticker in FRACTIONAL,
             )
             assert ex.accounts.states[a].held.get(ticker, D(0)) == expected

@@ -79,7 +79,7 @@ def test_fills_with_equal_but_differently_printed_rounding_keep_their_own_digits
     would give the second fill the first one's digits."""
     ex, a, b = _exchange()
     _place(ex, b, "WHOLE", BookSide.ASK, "0.505", "10")
-    rate = ex.reference.fee_model("WHOLE", 0.0).rates(at=0.0)[0]
+    rate = ex.reference.fees.fee_model("WHOLE", 0.0).rates(at=0.0)[0]
     printed = []
     for count in ("3", "3.00", "3"):
         fill = _place(ex, a, "WHOLE", BookSide.BID, "0.505", count).fills[0]

@@ -43,7 +43,7 @@ def test_a_fill_in_an_overridden_event_pays_the_override_to_the_cent() -> None:
     r = env.place(env.a, BID, "0.50", 10, ticker="P")
     assert r.fills[0].fee == D("0.175")
     assert env.ex.history.fills(env.b)[0].fee == 0
-    assert env.ex.reference.fee_model("O") == FeeModel(
+    assert env.ex.reference.fees.fee_model("O") == FeeModel(
         FeeType.QUADRATIC_WITH_MAKER_FEES, D(2), None
     )
 
@@ -74,8 +74,8 @@ def test_an_event_overriding_only_the_multiplier_is_charged_it_at_the_series_typ
     r = env.place(env.a, BID, "0.50", 10, ticker="H")
     assert r.fills[0].fee == D("0.0875")  # 0.5 x 0.07 x 10 x 0.5 x 0.5
     assert env.ex.history.fills(env.b)[0].fee == D("0.0219")  # 0.5 x 0.0175 x 2.5 = 0.021875, up
-    assert env.ex.reference.event_fee_override("HALF-E") == (None, "0.5")
-    assert env.ex.reference.fee_model("H") == FeeModel(
+    assert env.ex.reference.fees.event_fee_override("HALF-E") == (None, "0.5")
+    assert env.ex.reference.fees.fee_model("H") == FeeModel(
         FeeType.QUADRATIC_WITH_MAKER_FEES, D("0.5"), None
     )
 
@@ -89,13 +89,13 @@ def test_a_scheduled_change_of_the_multiplier_alone_drops_the_earlier_override_t
     env.ex.schedule_event_fee_change("EVS-OVR", None, None, now + 120)
     env.clock.advance(60)
     env.ex.tick()
-    assert env.ex.reference.event_fee_override("EVS-OVR") == (None, "3")
+    assert env.ex.reference.fees.event_fee_override("EVS-OVR") == (None, "3")
     env.place(env.b, ASK, "0.50", 10, ticker="O")
     assert env.place(env.a, BID, "0.50", 10, ticker="O").fills[0].fee == D("0.525")
     assert env.ex.history.fills(env.b)[0].fee == 0  # the series' type: no maker fee
     env.clock.advance(60)
     env.ex.tick()
-    assert env.ex.reference.event_fee_override("EVS-OVR") is None
+    assert env.ex.reference.fees.event_fee_override("EVS-OVR") is None
     env.place(env.b, ASK, "0.50", 10, ticker="O")
     assert env.place(env.a, BID, "0.50", 10, ticker="O").fills[0].fee == D("0.175")
 
@@ -107,17 +107,17 @@ def test_a_scheduled_event_fee_change_sets_then_clears_the_override_at_its_times
     now = env.clock.wall()
     set_at = env.ex.schedule_event_fee_change("EVS-OVR", "quadratic", "3", now + 60)
     clear_at = env.ex.schedule_event_fee_change("EVS-OVR", None, None, now + 120)
-    assert env.ex.reference.event_fee_changes("EVS-OVR") == [set_at, clear_at]
-    assert env.ex.reference.event_fee_changes("EVS-PLAIN") == []
+    assert env.ex.reference.fees.event_fee_changes("EVS-OVR") == [set_at, clear_at]
+    assert env.ex.reference.fees.event_fee_changes("EVS-PLAIN") == []
     env.place(env.b, ASK, "0.50", 30, ticker="O")
     assert env.place(env.a, BID, "0.50", 10, ticker="O").fills[0].fee == D("0.175")
     env.clock.advance(60)
     env.ex.tick()
-    assert env.ex.reference.event_fee_override("EVS-OVR") == ("quadratic", "3")
+    assert env.ex.reference.fees.event_fee_override("EVS-OVR") == ("quadratic", "3")
     assert env.place(env.a, BID, "0.50", 10, ticker="O").fills[0].fee == D("0.525")
     env.clock.advance(60)
     env.ex.tick()
-    assert env.ex.reference.event_fee_override("EVS-OVR") is None
+    assert env.ex.reference.fees.event_fee_override("EVS-OVR") is None
     assert env.place(env.a, BID, "0.50", 10, ticker="O").fills[0].fee == D("0.175")
     announced = [e.change for e in events if isinstance(e, EventFeeUpdated)]
     assert announced == [set_at, clear_at]  # each once, when it took effect
@@ -278,8 +278,8 @@ def test_an_event_fee_change_replays_from_the_journal(tmp_path: Path) -> None:
     ex.close()
     again = Exchange(ManualClock(start=clock.wall() + 100), fees=STANDARD_FEES, journal=journal)
     try:
-        assert again.reference.event_fee_changes("J-E") == [change]
+        assert again.reference.fees.event_fee_changes("J-E") == [change]
         assert again.reference.events["J-E"].fee_type_override == "quadratic_with_maker_fees"
-        assert again.reference.event_fee_override("J-E") == ("quadratic", "2")
+        assert again.reference.fees.event_fee_override("J-E") == ("quadratic", "2")
     finally:
         again.close()

@@ -303,10 +303,10 @@ def test_a_scheduled_fee_change_replays_identically(tmp_path: Path, journaled: J
 
     again = journaled("quiet", clock=ManualClock(start=clock.wall() + 100), journal=journal)
     assert state(again) == before
-    assert again.reference.fee_changes(series) == [change]
+    assert again.reference.fees.fee_changes(series) == [change]
     again.compact()
     third = journaled("quiet", clock=ManualClock(start=clock.wall() + 200), journal=journal)
-    assert third.reference.fee_changes(series) == [change] and state(third) == before
+    assert third.reference.fees.fee_changes(series) == [change] and state(third) == before
 
 
 def test_an_order_sent_to_the_back_of_its_queue_stays_there_after_a_restart(

@@ -46,10 +46,10 @@ def test_builtin_scenarios_are_listed_and_build() -> None:
     assert build_exchange(None, clock=ManualClock()).reference.markets == {}
     assert build_exchange("empty", clock=ManualClock()).accounts.accounts == []
     zero = build_exchange("zero_fee", clock=ManualClock())
-    assert zero.reference.fee_model(SPIKE).rates(at=0.0) == (0, 0)
+    assert zero.reference.fees.fee_model(SPIKE).rates(at=0.0) == (0, 0)
     default = build_exchange("default", clock=ManualClock())
-    assert default.reference.fee_model(SPIKE) == FeeModel(FeeType.QUADRATIC, D(1), None)
-    assert default.reference.fee_model(SPIKE).rates(at=0.0) == (D("0.07"), 0)
+    assert default.reference.fees.fee_model(SPIKE) == FeeModel(FeeType.QUADRATIC, D(1), None)
+    assert default.reference.fees.fee_model(SPIKE).rates(at=0.0) == (D("0.07"), 0)
 
 
 def test_default_has_sports_crypto_and_a_sub_penny_market() -> None:
@@ -187,7 +187,7 @@ liquidity_provider: {cash_cents: 100000}
     ex = build_exchange(good, clock=clock)
     run(ex, clock, 2)
     assert ex.engine.book("KXONE-1-A") == ([(D("0.28"), D(10))], [(D("0.68"), D(10))])
-    assert ex.reference.default_fees == FeeModel(FeeType.QUADRATIC, D(1), None)  # from the base
+    assert ex.reference.fees.default == FeeModel(FeeType.QUADRATIC, D(1), None)  # from the base
     bad = tmp_path / "bad.yaml"
     bad.write_text("series:\n  - ticker: X\n")
     with pytest.raises(ScenarioError, match="title"):
@@ -243,8 +243,11 @@ series:
     )
     clock = ManualClock()
     ex = build_exchange(path, clock=clock)
-    assert ex.reference.fee_model("KXA-1-A").rates(at=clock.wall()) == (D("0.035"), D("0.00875"))
-    waived = ex.reference.fee_model("KXB-1-A")
+    assert ex.reference.fees.fee_model("KXA-1-A").rates(at=clock.wall()) == (
+        D("0.035"),
+        D("0.00875"),
+    )
+    waived = ex.reference.fees.fee_model("KXB-1-A")
     assert waived.waiver_until == clock.wall() + 600
     assert waived.rates(at=clock.wall()) == (0, 0)
     assert waived.rates(at=clock.wall() + 600) == (D("0.14"), D("0.070"))

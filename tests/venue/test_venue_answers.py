@@ -292,14 +292,14 @@ def test_a_backtests_loop_reads_the_fees_the_venue_charges_before_and_after_thei
         2,
     )
     assert [c["id"] for c in v.client.exchange.iter_event_fee_changes(event_ticker="FEEX-EV")] == [
-        v.core.reference.event_fee_changes("FEEX-EV")[0].id
+        v.core.reference.fees.event_fee_changes("FEEX-EV")[0].id
     ]
     upcoming = v.client.exchange.get_series_fee_changes(series_ticker="FEEX")
     every = v.client.exchange.get_series_fee_changes(series_ticker="FEEX", show_historical=True)
     assert [c["fee_multiplier"] for c in upcoming] == [4]
     assert [c["fee_multiplier"] for c in every] == [3, 4]
     models, changes = load_fees(v.client, [market], now=t0)
-    assert models["FEEX-EV-A"] == v.core.reference.fee_model("FEEX-EV-A")
+    assert models["FEEX-EV-A"] == v.core.reference.fees.fee_model("FEEX-EV-A")
     for change in changes:  # the override cleared at 01:00, the series' fees changed at 03:00
-        assert change.fees == v.core.reference.fee_model("FEEX-EV-A", change.at), change
+        assert change.fees == v.core.reference.fees.fee_model("FEEX-EV-A", change.at), change
     assert [c.at - t0 for c in changes] == [3600, 10_800]

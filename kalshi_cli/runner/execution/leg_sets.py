@@ -13,8 +13,9 @@ another, by reducing IOC sells at the price that sells it all into the bids now.
   anything; what it filled is then acted on;
 - a leg after the first, or a sale back, held by the API error guard's backoff (or refused for an
   API error) goes when the backoff ends (`resume`, every tick);
-- a stopping loop unwinds each set not ended within its stop deadline (`finish_at_stop`); a set
-  left broken makes the exit NOT_PROVEN (runner/loop/stop_proof.py `SetsLeftBroken`);
+- a stopping loop unwinds each set not ended within its stop deadline (`finish_at_stop`), a set
+  found at start and not unwound yet too; a set left broken makes the exit NOT_PROVEN
+  (runner/loop/stop_proof.py `SetsLeftBroken`);
 - each set is a row of the state file (store/leg_sets.py) and its orders name it in their reason,
   so a start after a kill finds a set not ended, says so (`group_broken`) and unwinds it.
 
@@ -35,6 +36,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.execution.answers import intent_fields
+from kalshi_cli.runner.ports import book_data_at
 from kalshi_cli.store.leg_sets import SetLeg, set_tag
 from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.units import ZERO, Action, Side, TimeInForce
@@ -71,8 +73,6 @@ class _Set:
         legs: list[Intent],
         kept: list[Kept],
         *,
-        last_data_at: float | None,
-        in_sync: bool,
         release: Callable[[], None],
     ) -> None:
         self.set_id = set_id
@@ -83,9 +83,8 @@ class _Set:
         self.sending: Intent | None = None
         self.waiting: str | None = None
         self.waits: list[Callable[[], None]] = []  # the step the backoff holds (one)
+        self.why: str | None = None  # what the step waits for, as last said (`group_waits`)
         self.given_up: set[int] = set()  # legs whose sale back found no bid or filled short
-        self.last_data_at = last_data_at
-        self.in_sync = in_sync
         self._release: Callable[[], None] | None = release
 
     def going(self, intent: Intent) -> None:
@@ -177,7 +176,7 @@ class LegSets:
             return False
         # every leg's market takes no other decision until the set ends
         release = self._hold_markets([g.ticker for g in legs])
-        s = _Set(set_id, legs, kept, last_data_at=last_data_at, in_sync=in_sync, release=release)
+        s = _Set(set_id, legs, kept, release=release)
         if not self._executor.dry_run:  # a dry run's set holds nothing to find again
             self._store.leg_sets.begin(
                 set_id, legs[0].strategy, [SetLeg(g.ticker, g.side, g.price, g.count) for g in legs]
@@ -248,15 +247,21 @@ class LegSets:
                 },
             )
 
-            def settled(got_then: Decimal) -> None:
+            def settled(got_then: Decimal | None) -> None:
                 s.settled()
-                filled(got_then)
+                if got_then is None and intent.action is Action.SELL:
+                    # a sale back never placed: what it would sell is still held, and goes
+                    # again (once the backoff ends)
+                    return self._unwind(s)
+                return filled(got_then or ZERO)
 
             self._unknown.when_settled(lost, settled)
 
-        self._executor.execute_one(
-            intent, last_data_at=s.last_data_at, in_sync=s.in_sync, then=booked
-        )
+        # judged on the market's data as it is now: a leg or sale back may go long after the
+        # set was decided (a lookup, a backoff), its book fresh all along
+        fresh = self._feed.is_fresh(intent.ticker)
+        at = book_data_at(self._feed, intent.ticker, self._clock.wall(), fresh)
+        self._executor.execute_one(intent, last_data_at=at, in_sync=fresh, then=booked)
 
     def _leg_filled(self, s: _Set, n: int, going: Intent, got: Decimal) -> None:
         s.held[n] += got
@@ -285,18 +290,23 @@ class LegSets:
         )
         self._unwind(s)
 
-    def _held_back(self, s: _Set, step: Callable[[], None]) -> bool:
-        """The step waits: for the end of the backoff (`resume` runs it), or for the stop
-        (`finish_at_stop`)."""
+    def _held_back(self, s: _Set, step: Callable[[], None], *, slot: bool = False) -> bool:
+        """The step waits: for the end of the backoff, or (`slot`: a sale back, whose slot of
+        the order-rate cap the set did not keep) for room under the cap (`resume` runs it each
+        tick), or for the stop (`finish_at_stop`)."""
         if self._executor.stopping:
             return True
-        if not self._guard.backing_off:
+        cap = self._risk.rate_cap
+        if self._guard.backing_off:
+            why = "backing off after API errors"
+        elif slot and cap.count() >= cap.limit:
+            why = "the order-rate cap has no room for the sale back"
+        else:
+            s.why = None
             return False
-        if not s.waits:
-            self._log.emit(
-                "group_waits",
-                {"set": s.set_id, "held": s.held_text(), "reason": "backing off after API errors"},
-            )
+        if why != s.why:  # said once while it waits for the same thing, tick after tick
+            s.why = why
+            self._log.emit("group_waits", {"set": s.set_id, "held": s.held_text(), "reason": why})
         s.hold(step)
         return True
 
@@ -309,7 +319,7 @@ class LegSets:
         todo = [i for i, h in enumerate(s.held) if h > sets and i not in s.given_up]
         if not todo:
             return self._end(s)
-        if self._held_back(s, partial(self._unwind, s)):
+        if self._held_back(s, partial(self._unwind, s), slot=True):
             return None
         sell = self._sale(s, todo[0], s.held[todo[0]] - sets)
         if sell is None:
@@ -318,22 +328,31 @@ class LegSets:
         return None
 
     def _sale(self, s: _Set, i: int, extra: Decimal) -> Intent | None:
-        """The reducing IOC sell of `extra` of leg `i` into the bids (None: nobody bids)."""
+        """The reducing IOC sell of `extra` of leg `i` into the bids, no more than the strategy
+        holds of it now (None: nothing left to sell, or nobody bids)."""
         leg = s.legs[i]
+        sell = replace(
+            leg, action=Action.SELL, count=extra, reduce_only=True, time_in_force=TimeInForce.IOC
+        )
+        # a market settled since (a set found at start), or contracts sold by another path,
+        # leave less held than the set's orders say: what is gone is no longer the set's
+        held = self._executor.room(sell)
+        if held < extra:
+            s.held[i] -= extra - held
+            extra = held
+        if extra <= 0:
+            return None
         at = self.unwind_price(leg.ticker, leg.side, extra)
         if at is None:
             s.given_up.add(i)
             self._unwind_failed(s, leg, extra, "nobody bids to sell into")
             return None
         return replace(
-            leg,
-            action=Action.SELL,
+            sell,
             price=at,
             count=extra,
             model_fair=at,
             reason=f"unwinding {extra} of a partial set: {leg.reason}",
-            reduce_only=True,
-            time_in_force=TimeInForce.IOC,
             replaces=(),
         )
 
@@ -409,19 +428,8 @@ class LegSets:
     def _recover(self, record: LegSetRecord) -> None:
         """A set the state file holds not ended (the loop was killed, or a sale back failed):
         what each leg holds read from its orders, said, and unwound to the whole sets."""
-        legs = [_found_leg(g, record.strategy, set_tag(record.set_id)) for g in record.legs]
-        s = _Set(
-            record.set_id,
-            legs,
-            [],
-            last_data_at=self._clock.wall(),
-            in_sync=True,
-            release=self._hold_markets([g.ticker for g in legs]),
-        )
-        s.held = self._store.leg_sets.held(record)
-        s.sent = len(legs)
-        self._open[s.set_id] = s
-        sets = s.sets
+        s = self._reopened(record, self._hold_markets([g.ticker for g in record.legs]))
+        legs, sets = s.legs, s.sets
         if all(h == sets for h in s.held):
             return self._end(s)
         self._log.emit(
@@ -437,6 +445,16 @@ class LegSets:
         )
         return self._unwind(s)
 
+    def _reopened(self, record: LegSetRecord, release: Callable[[], None]) -> _Set:
+        """A set found in the state file, open again: what each leg holds read from its
+        orders."""
+        legs = [_found_leg(g, record.strategy, set_tag(record.set_id)) for g in record.legs]
+        s = _Set(record.set_id, legs, [], release=release)
+        s.held = self._store.leg_sets.held(record)
+        s.sent = len(legs)
+        self._open[s.set_id] = s
+        return s
+
     # ---------------------------------------------------------------- the stop
 
     def finish_at_stop(self, abandon: threading.Event | None = None) -> list[str]:
@@ -445,6 +463,10 @@ class LegSets:
         it holds beyond its whole sets sold back on this thread. The ids of the sets left broken
         (each logged `group_left_broken`: the exit is then NOT_PROVEN)."""
         left: list[str] = []
+        # a set found at start and not unwound yet (its books were not fresh) is unwound too
+        found, self._found = self._found, []
+        for record in found:
+            self._reopened(record, lambda: None)
         for s in list(self._open.values()):
             self._settle_out(s, abandon)
             s.given_up.clear()
@@ -482,9 +504,9 @@ class LegSets:
             sign = 1 if intent.action is Action.BUY else -1
             s.lost(lost)
 
-            def settled(got: Decimal) -> None:
+            def settled(got: Decimal | None) -> None:
                 s.settled()
-                s.held[i] += sign * got
+                s.held[i] += sign * (got or ZERO)
                 s.sent = max(s.sent, i + 1) if sign > 0 else s.sent
 
             self._unknown.when_settled(lost, settled)
@@ -504,26 +526,43 @@ class LegSets:
         if s.sending is not None:
             return  # a leg still of unknown outcome: nothing is known to sell
         sets = s.sets
-        for i, held in enumerate(s.held):
-            if held <= sets or (abandon is not None and abandon.is_set()):
-                continue
-            sell = self._sale(s, i, held - sets)
-            if sell is None:
-                continue
-            got = self._sender.submit_now(sell, self._guard.stamp)
-            if got is None and self._unknown.lost_as(sell) is not None:
-                s.going(sell)  # sold or not: unknown
-                return
-            s.held[i] -= got or ZERO
-            self._log.emit(
-                "group_leg",
-                {
-                    **intent_fields(sell),
-                    "filled": got or ZERO,
-                    "set": s.set_id,
-                    "held": s.held_text(),
-                },
-            )
+        for i in range(len(s.held)):
+            while s.held[i] > sets and not (abandon is not None and abandon.is_set()):
+                sell = self._sale(s, i, s.held[i] - sets)
+                if sell is None:
+                    break
+                got = self._sender.submit_now(sell, self._guard.stamp)
+                if got is None and self._unknown.lost_as(sell) is not None:
+                    s.going(sell)  # sold or not: unknown
+                    return
+                s.held[i] -= got or ZERO
+                self._log.emit(
+                    "group_leg",
+                    {
+                        **intent_fields(sell),
+                        "filled": got or ZERO,
+                        "set": s.set_id,
+                        "held": s.held_text(),
+                    },
+                )
+                # refused for an API error (a 429, a 5xx): it goes again once the backoff
+                # ends, if that is within the stop's share of its deadline
+                if got is not None or not self._backoff_waited():
+                    break
+
+    def _backoff_waited(self) -> bool:
+        """At the stop, the API error guard's backoff waited out, when it ends within the
+        share of what the stop's deadline leaves that the sets may spend (False: no backoff,
+        or it ends past that)."""
+        if not self._guard.backing_off:
+            return False
+        ends = self._guard.backoff_until
+        deadline = Deadline.current()
+        now = self._clock.monotonic()
+        if deadline is not None and ends - now > deadline.remaining() * STOP_SHARE:
+            return False
+        self._clock.sleep(ends - now)
+        return True
 
 
 def _note(s: _Set) -> str:

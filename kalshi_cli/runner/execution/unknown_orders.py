@@ -21,7 +21,6 @@ from kalshi_cli.services.reconcile import take_found
 from kalshi_cli.store.records import NOT_ON_EXCHANGE
 from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.errors import KalshiError
-from kalshi_cli.vocabulary.units import ZERO
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -168,9 +167,9 @@ class UnknownOrders:
         # (`AppliedFills.told_filled`): found, it no longer counts as an order that may rest,
         # and its fills must count somewhere until they are read
         self._told_filled: Callable[[OpenOrder, Decimal], None] = told_filled
-        # client order id -> told what its order filled once a lookup settles it (nothing:
-        # never placed): a set of legs waits on its leg of unknown outcome (`when_settled`)
-        self._watchers: dict[str, Callable[[Decimal], None]] = {}
+        # client order id -> told what its order filled once a lookup settles it (None: never
+        # placed): a set of legs waits on its leg of unknown outcome (`when_settled`)
+        self._watchers: dict[str, Callable[[Decimal | None], None]] = {}
 
     def unclaimed_fill(self, fill: FillRecord) -> None:
         """A fill booked as nobody's: kept while an order of unknown outcome in its market may
@@ -236,9 +235,9 @@ class UnknownOrders:
         it was not): how a caller that sent it learns its order is of unknown outcome."""
         return next((c for c, u in self.unknown.items() if u.intent is intent), None)
 
-    def when_settled(self, client_order_id: str, told: Callable[[Decimal], None]) -> None:
-        """`told` what the order of unknown outcome filled once a lookup settles it (zero
-        when it was never placed), on the thread that books the lookup."""
+    def when_settled(self, client_order_id: str, told: Callable[[Decimal | None], None]) -> None:
+        """`told` what the order of unknown outcome filled once a lookup settles it (None
+        when it was never placed: it may be sent again), on the thread that books the lookup."""
         self._watchers[client_order_id] = told
 
     def intents_in(self, ticker: str) -> list[Intent]:
@@ -325,6 +324,7 @@ class UnknownOrders:
                 return
             if guarded:
                 self._guard.ok(sent_at)
+            filled: Decimal | None
             if order is None:
                 # judged by when the lookup was sent: it shows the exchange as it was then,
                 # and the order may land after that until its window closes
@@ -335,7 +335,7 @@ class UnknownOrders:
                     "the signature window; never placed"
                 )
                 self._store.orders.mark_rejected(client_order_id, reason=reason)
-                status, filled = "rejected", ZERO
+                status, filled = "rejected", None
             else:
                 self._adopt(client_order_id, order)
                 status, filled = order.status, order.fill_count

@@ -11,12 +11,12 @@ to send them.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from kalshi_cli.runner.ports import book_data_at
 from kalshi_cli.vocabulary.decisions import (
     Cancel,
     Decision,
@@ -87,7 +87,7 @@ class TurnSender:
         markets (or of a strategy that `uses_events`: `paired`) as one group."""
         # the book's freshness and age are read only when an order may go out
         fresh = self._feed.is_fresh(ticker)
-        last_data_at = self._last_data_at(ticker, now, fresh)
+        last_data_at = book_data_at(self._feed, ticker, now, fresh)
         mine = {o.order_id for o in view.resting}
         intents: list[Intent] = []
         gone: set[str] = set()  # its resting orders this decision cancels or replaces
@@ -190,7 +190,7 @@ class TurnSender:
         # the position as the closes sell it: what the exchange holds (fills told included)
         held = sum((stop.count for stop in stops), ZERO)
         against = (market_bid(book, stops[0].side, view.resting), held)
-        last_data_at = self._last_data_at(ticker, now, fresh)
+        last_data_at = book_data_at(self._feed, ticker, now, fresh)
         now_m = self._clock.monotonic()
         guard = self._executor.guard
         last = self._stops.get(ticker)
@@ -210,13 +210,6 @@ class TurnSender:
         if tried:
             for intent in stops:
                 self._executor.execute(intent, last_data_at=last_data_at, in_sync=fresh)
-
-    def _last_data_at(self, ticker: str, now: float, fresh: bool) -> float | None:
-        """When this market's book last had data (its last data message or poll), never the
-        feed's last frame: pings arrive every 10 s while data can stall behind them. Read only
-        when an order may go out."""
-        age = self._feed.data_age(ticker) if fresh else math.inf
-        return now - age if age != math.inf else None
 
 
 def _owned(intent: Intent, owner: str, mine: set[str]) -> Intent:

@@ -94,12 +94,13 @@ class KillReport:
 @dataclass(frozen=True)
 class BrokenSet:
     """A set of legs not ended whole or flat, as the state file holds it: each leg's market,
-    side, count asked and what the set holds of it."""
+    side, count asked and what the set holds of it (None: unknown, an order of the leg's is of
+    unknown outcome)."""
 
     set_id: str
     strategy: str | None
     status: str
-    legs: tuple[tuple[str, str, Decimal, Decimal], ...]  # ticker, side, count, held
+    legs: tuple[tuple[str, str, Decimal, Decimal | None], ...]  # ticker, side, count, held
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -107,14 +108,20 @@ class BrokenSet:
             "strategy": self.strategy,
             "status": self.status,
             "legs": [
-                {"ticker": t, "side": side, "count": str(count), "held": str(held)}
+                {"ticker": t, "side": side, "count": str(count), "held": _held(held)}
                 for t, side, count, held in self.legs
             ],
         }
 
     def text(self) -> str:
-        held = ", ".join(f"{t} {side} {held} of {count}" for t, side, count, held in self.legs)
+        held = ", ".join(
+            f"{t} {side} {_held(held)} of {count}" for t, side, count, held in self.legs
+        )
         return f"set {self.set_id} ({self.strategy or 'unknown'}, {self.status}): {held}"
+
+
+def _held(held: Decimal | None) -> str:
+    return "unknown" if held is None else str(held)
 
 
 def sets_not_ended(store: Store) -> list[BrokenSet]:
@@ -125,8 +132,10 @@ def sets_not_ended(store: Store) -> list[BrokenSet]:
             r.strategy,
             r.status,
             tuple(
-                (g.ticker, g.side.value, g.count, held)
-                for g, held in zip(r.legs, store.leg_sets.held(r), strict=True)
+                (g.ticker, g.side.value, g.count, None if doubt else held)
+                for g, held, doubt in zip(
+                    r.legs, store.leg_sets.held(r), store.leg_sets.in_doubt(r), strict=True
+                )
             ),
         )
         for r in store.leg_sets.unfinished()

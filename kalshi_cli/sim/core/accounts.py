@@ -477,7 +477,7 @@ class Ledger:
 
     def new_reserve_rate(self, ticker: str, own: Decimal) -> Decimal:
         market = self._ref.markets[ticker]
-        maker_rate = self._ref.reserve_fees(market.series_ticker, market.event_ticker)
+        maker_rate = self._ref.fees.reserve_fees(market.series_ticker, market.event_ticker)
         unit = COUNT_QUANTUM if market.fractional_trading_enabled else ONE
         per_unit = trading_fee(unit, own, maker_rate)
         if unit * own != (unit * own).quantize(FEE_QUANTUM):

@@ -341,7 +341,7 @@ class Communications:
             return ZERO
         count = (rfq.target_cost / price).to_integral_value(rounding=ROUND_FLOOR)
         if not rfq.target_cost_excludes_fees:
-            rate = self.exchange.reference.fee_model(rfq.market_ticker, now).rates(at=now)[0]
+            rate = self.exchange.reference.fees.fee_model(rfq.market_ticker, now).rates(at=now)[0]
             while count > 0 and count * price + trading_fee(count, price, rate) > rfq.target_cost:
                 count -= 1
         return count

@@ -8,6 +8,7 @@ tick (expiry, the market schedule, a scenario's participants), RFQs and API keys
 refusals, lifecycle and conservation: docs/simulator.md "Conventions of the core".
 """
 
+import functools
 import heapq
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -169,7 +170,7 @@ class Exchange:
         self.communications.execute_due(now)  # after the schedule: a closed market refuses
         while self._event_fees_due and self._event_fees_due[0][0] <= now:
             _, change_id = heapq.heappop(self._event_fees_due)
-            self.reference.announce_event_fee(change_id)
+            self.reference.fees.announce_event_fee(change_id)
         for hook in self._tick_hooks:
             hook(now)
         if (
@@ -188,7 +189,7 @@ class Exchange:
         reserve of every market of the series is the highest maker rate among its own fees and
         all its changes, so it covers the fills on either side of a change; scheduling a change
         that raises it re-holds the resting orders of the series' markets at the new rate."""
-        change = self.reference.schedule_fee_change(
+        change = self.reference.fees.schedule_fee_change(
             series_ticker, fee_type, fee_multiplier, scheduled_ts
         )
         self.accounts.rebuild_reserves(series_ticker)
@@ -207,12 +208,12 @@ class Exchange:
         announced on `market_lifecycle_v2` as an `event_fee_update` when it takes effect.
         Resting orders of the event's markets are re-held when the change raises their maker
         reserve."""
-        change = self.reference.schedule_event_fee_change(
+        change = self.reference.fees.schedule_event_fee_change(
             event_ticker, fee_type_override, fee_multiplier_override, scheduled_ts
         )
         self.accounts.rebuild_reserves(change.series_ticker)
         if change.scheduled_ts <= self.reference.now():
-            self.reference.announce_event_fee(change.id)
+            self.reference.fees.announce_event_fee(change.id)
         else:
             heapq.heappush(self._event_fees_due, (change.scheduled_ts, change.id))
         return change
@@ -221,14 +222,14 @@ class Exchange:
 
     # The persisted state: each snapshot key (the name the state had when the exchange was one
     # object, kept so an existing snapshot still reads) and the part that owns it, by the
-    # part's attribute here ("" for the exchange itself) and its own attribute name. Each value
-    # has exactly one owner, and no part keeps another's, so a snapshot is restored by setting
-    # each value in its one place.
+    # part's attribute path here ("" for the exchange itself) and its own attribute name. Each
+    # value has exactly one owner, and no part keeps another's, so a snapshot is restored by
+    # setting each value in its one place.
     _PERSISTED: ClassVar[dict[str, tuple[str, str]]] = {
         "_series": ("reference", "_series"),
-        "_series_fees": ("reference", "_series_fees"),
-        "_fee_changes": ("reference", "_fee_changes"),
-        "_event_fee_changes": ("reference", "_event_fee_changes"),
+        "_series_fees": ("reference.fees", "_series_fees"),
+        "_fee_changes": ("reference.fees", "_fee_changes"),
+        "_event_fee_changes": ("reference.fees", "_event_fee_changes"),
         "_event_fees_due": ("", "_event_fees_due"),
         "_events": ("reference", "_events"),
         "_markets": ("reference", "_markets"),
@@ -259,7 +260,8 @@ class Exchange:
     }
 
     def _owner(self, part: str) -> object:
-        return getattr(self, part) if part else self
+        """The part a persisted value is kept by: a path of attributes ("" for the exchange)."""
+        return functools.reduce(getattr, part.split("."), self) if part else self
 
     def close(self) -> None:
         """Close the journal (every record is already flushed); the exchange is done with."""

@@ -280,7 +280,7 @@ class MatchingEngine:
             steps.append(("fill", maker, take))
             remaining -= take
             if not rates_read:
-                taker_rate, maker_rate = self._ref.fee_model(ticker, now).rates(at=now)
+                taker_rate, maker_rate = self._ref.fees.fee_model(ticker, now).rates(at=now)
                 rates_read = True
             price = ONE - maker.price if maker_bid else maker.price  # the maker's price, paid
             taker_cash = fill_cash(position, buy_yes, price, take)

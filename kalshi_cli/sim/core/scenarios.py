@@ -19,6 +19,7 @@ import yaml
 from kalshi_cli.sim.core import crypto, indices
 from kalshi_cli.sim.core.communications import EXECUTION_TIMER_S
 from kalshi_cli.sim.core.exchange import Exchange
+from kalshi_cli.sim.core.fee_schedules import series_fees
 from kalshi_cli.sim.core.historical import HistoryPolicy, HistoryPolicyError, policy_from
 from kalshi_cli.sim.core.participants import (
     ComplementPath,
@@ -32,7 +33,7 @@ from kalshi_cli.sim.core.participants import (
     SpikePath,
 )
 from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest, SimEvent, SimMarket, SimSeries
-from kalshi_cli.sim.core.reference import MAX_SHARD, exchange_shards, series_fees
+from kalshi_cli.sim.core.reference import MAX_SHARD, exchange_shards
 from kalshi_cli.sim.core.shard_transfers import DEFAULT_REBALANCE_S
 from kalshi_cli.vocabulary.clock import Clock
 from kalshi_cli.vocabulary.decode import bounded_loader, did_you_mean, read_yaml_text

@@ -196,7 +196,7 @@ def test_scheduled_event_fee_changes_take_effect_over_the_series_while_the_loop_
             rig.step(1 if START + at - clock.wall() <= 100 else 100)
         assert portfolio.fee_rates("KXEVC-1-A", clock.wall()) == rates, at
         # the loop prices exactly what the exchange charges at that moment
-        charged = exchange.reference.fee_model("KXEVC-1-A").rates(at=clock.wall())
+        charged = exchange.reference.fees.fee_model("KXEVC-1-A").rates(at=clock.wall())
         assert charged == rates, at
     rig.loop.log.close()
 
@@ -244,7 +244,7 @@ def test_an_event_overriding_only_the_multiplier_is_priced_at_it_while_the_loop_
         while clock.wall() < START + at:
             rig.step(1 if START + at - clock.wall() <= 100 else 100)
         assert portfolio.fee_rates("KXMUL-1-A", clock.wall()) == rates, at
-        charged = exchange.reference.fee_model("KXMUL-1-A").rates(at=clock.wall())
+        charged = exchange.reference.fees.fee_model("KXMUL-1-A").rates(at=clock.wall())
         assert charged == rates, at
     rig.loop.log.close()
 

@@ -34,7 +34,7 @@ def handle_get_event_fee_changes(state: SimState, ctx: RequestContext) -> tuple[
     of all), in the order they take effect, past ones included (the operation has no
     `show_historical`); a change with both overrides null clears the override."""
     limit = query_int(ctx, "limit", 100, 1, 1000) or 100
-    changes = state.exchange.reference.event_fee_changes(query_str(ctx, "event_ticker"))
+    changes = state.exchange.reference.fees.event_fee_changes(query_str(ctx, "event_ticker"))
     page, cursor = paginate(changes, lambda c: c.id, limit, query_str(ctx, "cursor"))
     return 200, {
         "event_fee_changes": [ser.event_fee_change_json(c) for c in page],

@@ -310,7 +310,7 @@ def _event_json(state: SimState, event: SimEvent, nested: bool) -> Json:
     markets = _event_markets(state, event.event_ticker) if nested else None
     series = state.exchange.reference.series.get(event.series_ticker)
     return ser.event_json(
-        event, series, markets, state.exchange.reference.event_fee_override(event.event_ticker)
+        event, series, markets, state.exchange.reference.fees.event_fee_override(event.event_ticker)
     )
 
 
@@ -333,7 +333,7 @@ def handle_get_event(state: SimState, ctx: RequestContext) -> tuple[int, Json | 
             event,
             series,
             markets if nested else None,
-            state.exchange.reference.event_fee_override(ticker),
+            state.exchange.reference.fees.event_fee_override(ticker),
         ),
         "markets": markets,
     }
@@ -342,7 +342,7 @@ def handle_get_event(state: SimState, ctx: RequestContext) -> tuple[int, Json | 
 def _series_out(
     state: SimState, series: SimSeries, *, volume: bool, product_metadata: bool
 ) -> Json:
-    data = ser.series_json(series, state.exchange.reference.series_fees(series.ticker))
+    data = ser.series_json(series, state.exchange.reference.fees.series_fees(series.ticker))
     if volume:
         traded = sum(
             (
@@ -379,7 +379,7 @@ def handle_get_series_fee_changes(state: SimState, ctx: RequestContext) -> tuple
     """GetSeriesFeeChanges: the scheduled changes still to come (`show_historical`: those
     already in effect too), of one series or of all."""
     changes = ser.series_fee_changes_json(
-        state.exchange.reference.fee_changes(query_str(ctx, "series_ticker")),
+        state.exchange.reference.fees.fee_changes(query_str(ctx, "series_ticker")),
         state.clock.wall(),
         historical=query_bool(ctx, "show_historical"),
     )
