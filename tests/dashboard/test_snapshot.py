@@ -152,7 +152,7 @@ def test_positions_and_resting_orders_from_the_exchange(sim: SimHarness, tmp_pat
     assert (order.ticker, order.action, order.price, order.remaining) == (
         TICKER, "buy", D("0.30"), D(6)
     )  # fmt: skip
-    assert {c.name for c in snap.checks} == {"positions", "exposure", "api", "exchange"}
+    assert {c.name for c in snap.checks} == {"positions", "exposure", "api", "exchange", "balance"}
     assert snap.unrealized == D("-0.16")
 
 

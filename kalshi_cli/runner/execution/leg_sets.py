@@ -73,9 +73,13 @@ class _Set:
         legs: list[Intent],
         kept: list[Kept],
         *,
+        decided_on: tuple[float | None, bool],
         release: Callable[[], None],
     ) -> None:
         self.set_id = set_id
+        # the data the set was decided on (its time, and whether the feed was in sync); a set
+        # found at start was decided on none (None, False)
+        self.decided_on = decided_on
         self.legs = legs
         self.held = [ZERO] * len(legs)
         self.sent = 0  # legs booked so far
@@ -176,7 +180,7 @@ class LegSets:
             return False
         # every leg's market takes no other decision until the set ends
         release = self._hold_markets([g.ticker for g in legs])
-        s = _Set(set_id, legs, kept, release=release)
+        s = _Set(set_id, legs, kept, decided_on=(last_data_at, in_sync), release=release)
         if not self._executor.dry_run:  # a dry run's set holds nothing to find again
             self._store.leg_sets.begin(
                 set_id, legs[0].strategy, [SetLeg(g.ticker, g.side, g.price, g.count) for g in legs]
@@ -257,11 +261,20 @@ class LegSets:
 
             self._unknown.when_settled(lost, settled)
 
-        # judged on the market's data as it is now: a leg or sale back may go long after the
-        # set was decided (a lookup, a backoff), its book fresh all along
-        fresh = self._feed.is_fresh(intent.ticker)
-        at = book_data_at(self._feed, intent.ticker, self._clock.wall(), fresh)
-        self._executor.execute_one(intent, last_data_at=at, in_sync=fresh, then=booked)
+        at, in_sync = self._data_for(s, intent.ticker)
+        self._executor.execute_one(intent, last_data_at=at, in_sync=in_sync, then=booked)
+
+    def _data_for(self, s: _Set, ticker: str) -> tuple[float | None, bool]:
+        """The data an order of the set is judged on: what the set was decided on, or the
+        market's own data if newer. A leg or sale back may go long after the decision (a lookup,
+        a backoff), its book fresh all along; one that goes at once is judged as decided, as the
+        other legs' books were read with the deciding market's."""
+        fresh = self._feed.is_fresh(ticker)
+        own = book_data_at(self._feed, ticker, self._clock.wall(), fresh)
+        decided_at, decided_in_sync = s.decided_on
+        if own is None or (decided_at is not None and decided_at >= own):
+            return decided_at, decided_in_sync
+        return own, fresh
 
     def _leg_filled(self, s: _Set, n: int, going: Intent, got: Decimal) -> None:
         s.held[n] += got
@@ -449,7 +462,7 @@ class LegSets:
         """A set found in the state file, open again: what each leg holds read from its
         orders."""
         legs = [_found_leg(g, record.strategy, set_tag(record.set_id)) for g in record.legs]
-        s = _Set(record.set_id, legs, [], release=release)
+        s = _Set(record.set_id, legs, [], decided_on=(None, False), release=release)
         s.held = self._store.leg_sets.held(record)
         s.sent = len(legs)
         self._open[s.set_id] = s
