@@ -74,6 +74,7 @@ RUNBOOKS: Mapping[str, Runbook] = {
     "state_file_failed": Runbook.CRASH_RESTART,
     "fill_quarantined": Runbook.FILL_QUARANTINED,
     "stop_not_proven": Runbook.STOP_NOT_PROVEN,
+    "shard_balance_short": Runbook.COLLATERAL_ON_SHARD,
 }
 
 

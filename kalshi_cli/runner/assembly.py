@@ -49,7 +49,7 @@ from kalshi_cli.runner.loop.queue_positions import QueuePositions
 from kalshi_cli.runner.loop.schedule import MarketSchedule
 from kalshi_cli.runner.loop.sending import TurnSender
 from kalshi_cli.runner.loop.settings import LoopSettings
-from kalshi_cli.runner.loop.shared import Alert, Tuning, alert_through, resolve_through
+from kalshi_cli.runner.loop.shared import Alert, Resolve, Tuning, alert_through, resolve_through
 from kalshi_cli.runner.loop.strategy_stops import StrategyStops
 from kalshi_cli.runner.loop.trade_loop import TradeLoop
 from kalshi_cli.runner.loop.watch import LoopWatch
@@ -182,6 +182,8 @@ def assemble_loop(
         clock=clock,
         settings=settings,
         elsewhere=elsewhere,
+        account=account,
+        resolve=resolve_through(alerts),
     )
     # which resting orders are the loop's, each strategy's, and their withdrawal; between two
     # withdraw cancels, the heartbeat if it is due: a slow withdrawal never makes a loop doing
@@ -341,11 +343,14 @@ def build_executor(
     clock: Clock,
     settings: LoopSettings,
     elsewhere: ElsewhereViews,
+    account: LoopAccount | None = None,
+    resolve: Resolve | None = None,
 ) -> ExecutorChain:
     """From a decision to the exchange and back (runner/execution/): every part the executor
     has, in the order each needs the ones before it."""
     wire = Wire(client=client, dispatch=dispatch)
     log = report.log
+    account = account or LoopAccount()
     books = Bookkeeping(store=store, records=records, portfolio=portfolio)
     # set when fills are due to be read: by a fill notice, a cancel that found less resting,
     # an order of unknown outcome found; cleared by the read
@@ -369,7 +374,9 @@ def build_executor(
         on_change=stale.add,
         landing_s=landing_wait_s(settings.read_lag_s),
     )
-    balance_hold = BalanceHold(clock=clock, counters=report.counters, log=log)
+    # the shards' state, each balance read the account's too (runner/execution/balance_hold.py)
+    balance_hold = BalanceHold(clock=clock, counters=report.counters, log=log, alert=alert,
+                               resolve=resolve, account=account, limits=risk.limits)  # fmt: skip
     holds = Holds(guard=guard, unknown=unknown_orders, balance_hold=balance_hold)
     fills = FillSync(
         wire=wire,
@@ -528,6 +535,7 @@ def build_loop(
         read_lag_s=parts.read_lag_s,
         call_timeout_s=trade.call_timeout_s,
         amend_requotes=trade.amend_requotes,
+        shard_poll_s=trade.shard_poll_s,
         # the mids a strategy reads are those of its window; keeping more costs time and memory
         # (200 markets x 10 minutes of mids is ~20 MB)
         history_s=lineup.history_s(LoopSettings.history_s),  # secs

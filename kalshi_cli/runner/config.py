@@ -71,6 +71,9 @@ class TradeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     # a requote of one resting order is an amend of it (one call), not a cancel and a new order
     # (runner/execution/amends.py)
     amend_requotes: bool = True
+    # how often the loop reads each exchange shard's status and balance again: a paused shard's
+    # markets wait, a shard funded after a refusal for collateral is entered again
+    shard_poll_s: Seconds = 10.0
     # collateral-return netting on the local venue's subaccount (paper trading, backtests;
     # `--netting` beats it): off, as on a new Kalshi account. The exchange's own is set there,
     # `kalshi subaccount netting`

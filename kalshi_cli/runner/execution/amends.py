@@ -216,8 +216,10 @@ class Amends:
             return None
         if sent.refused is not None:
             exc = sent.refused
-            self._guard.failed(exc, sent_at)
-            self._balance_hold.refused(exc.code if isinstance(exc, ApiError) else None)
+            # a shard short of collateral is no API error (runner/execution/balance_hold.py)
+            code = exc.code if isinstance(exc, ApiError) else None
+            if not self._balance_hold.refused(code, intent.ticker):
+                self._guard.failed(exc, sent_at)
             self._log.emit(
                 "amend_rejected",
                 {**intent_fields(intent), "order_id": amend.order_id, "error": exc.message},

@@ -206,8 +206,10 @@ class AnswerBook:
             if self.order_group_id and isinstance(exc, ApiError) and exc.code in GROUP_REFUSALS:
                 self.group_refused(intent, exc.code, exc.message)
                 return None
-            self._guard.failed(exc, sent_at)
-            self._balance_hold.refused(exc.code if isinstance(exc, ApiError) else None)
+            # a shard short of collateral is no API error (runner/execution/balance_hold.py)
+            code = exc.code if isinstance(exc, ApiError) else None
+            if not self._balance_hold.refused(code, intent.ticker):
+                self._guard.failed(exc, sent_at)
             self._log.emit("order_rejected", {**intent_fields(intent), "error": exc.message})
             return None
         self._guard.ok(sent_at)
@@ -277,11 +279,12 @@ class AnswerBook:
         """The request as a whole was refused, or never left: none of its orders exists."""
         for intent, create in recorded:
             self._rejected(intent, create, exc.message)
+        code = exc.code if isinstance(exc, ApiError) else None
         if self.order_group_id and isinstance(exc, ApiError) and exc.code in GROUP_REFUSALS:
             self.group_refused(recorded[0][0], exc.code, exc.message)
-        else:
+        elif not self._balance_hold.refused(code):  # the batch as a whole: no one shard named
+            # a shard short of collateral is no API error (runner/execution/balance_hold.py)
             self._guard.failed(exc, sent_at)
-        self._balance_hold.refused(exc.code if isinstance(exc, ApiError) else None)
 
     def _judge_items(self, items: list[BatchItem], sent_at: float) -> None:
         """Items that are the exchange's own trouble are a 5xx in other words: the API error
@@ -320,7 +323,7 @@ class AnswerBook:
             reason = item.error or "refused"
             self._rejected(intent, create, reason)
             code = reason.split(":")[0]
-            self._balance_hold.refused(code)
+            self._balance_hold.refused(code, intent.ticker)
             if code in GROUP_REFUSALS and self.order_group_id:
                 triggered = triggered or (intent, code, reason)
         return placed, triggered

@@ -1,42 +1,185 @@
-"""The wait after the exchange refused a buy for insufficient balance.
+"""The loop's hold on the exchange shards it trades on: a shard short of money, a shard paused.
 
-Otherwise the loop would send the same refused buy pass after pass, each a slot of the order-rate
-cap and a write. After such a refusal, adding orders wait until the account changes as far as the
-loop can see (a fill, a cancel), or `BALANCE_RETRY_S` passes. Reducing orders never wait.
+Kalshi checks an order's collateral inside its market's shard (docs/shards.md): money on shard 0
+does not buy a market on shard 2. An order refused for `insufficient_balance` is that shard's
+shortfall, not the exchange's trouble: it is not an API error (the executor does not count it),
+the loop logs `shard_balance_short` once, with what the shard holds and the `kalshi shard move`
+that would cover it, posts one alert (its runbook: Runbook.COLLATERAL_ON_SHARD,
+runbooks/20-orders-refused-for-collateral-on-a-shard.md),
+and holds every adding order of that shard's markets, trading the others, until a balance read
+(`balances_read`, the watch's, every `trade.schedule_poll_s`) shows the shard holding one
+order's cost (`risk.shard_floor`). A market whose shard the loop does not know is held as the
+account was before shards: until a fill or a cancel changes the account, or `BALANCE_RETRY_S`.
+Reducing orders are never held for balance.
+
+A shard whose `trading_active` is false (`statuses_read`) holds every order of its markets, an
+exit too: the exchange would refuse each; the watch withdraws the loop's quotes there.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from kalshi_cli.vocabulary.units import ZERO, fmt_money
+
+Alert = Callable[[str, str, str, dict[str, str]], None]  # post an operator alert
+Resolve = Callable[[str, str, str], None]  # resolve it
+
 if TYPE_CHECKING:
+    from kalshi_cli.risk.engine import RiskLimits
     from kalshi_cli.runner.books.eventlog import EventLog
     from kalshi_cli.runner.execution.call_guard import Counters
+    from kalshi_cli.services.pretrade.loop import LoopAccount
     from kalshi_cli.vocabulary.clock import Clock
+    from kalshi_cli.vocabulary.models import ShardStatus
 
 BALANCE_RETRY_S = 30.0
 INSUFFICIENT_BALANCE = "insufficient_balance"  # the exchange's error code (REFERENCE.md)
+SHARD_SHORT = "shard_balance_short"  # the log event and the alert kind
+ACCOUNT = -1  # the key of a market whose shard is not known: the account as a whole
+
+
+def one_order(limits: RiskLimits) -> Decimal:
+    """What a shard must hold to be entered: `risk.shard_floor` (`min_shard_balance`, else
+    `max_order_cost`), else the most one order may cost, `max_order_count` contracts at $1."""
+    floor = limits.shard_floor
+    return floor if floor is not None else Decimal(limits.max_order_count)
+
+
+def move_line(shard: int, need: Decimal, balances: Mapping[int, Decimal]) -> str:
+    """The `kalshi shard move` that would give `shard` what it lacks of `need` (all of `need`
+    when it seems to hold it) from the shard holding the most, or what to do when no other
+    shard holds that."""
+    others = {n: b for n, b in balances.items() if n != shard}
+    held = balances.get(shard, ZERO)
+    # refused while the last read showed enough (its money held by resting orders, or moved
+    # since): one order's cost more
+    short = need - held if need > held else need
+    source = max(others, key=lambda n: others[n], default=None)
+    if source is not None and others[source] >= short:
+        return f"kalshi shard move {short:.2f} --from {source} --to {shard}"
+    return f"fund shard {shard}: no other shard holds {fmt_money(short)}"
 
 
 class BalanceHold:
-    def __init__(self, *, clock: Clock, counters: Counters, log: EventLog) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        counters: Counters,
+        log: EventLog,
+        alert: Alert | None = None,
+        resolve: Resolve | None = None,
+        account: LoopAccount | None = None,
+        limits: RiskLimits | None = None,
+    ) -> None:
+        """`account`: the loop's pre-trade account, whose markets' shards and balances the hold
+        starts from and whose shard balances each read keeps current (None: no shard known);
+        `limits`: what one order may cost (`one_order`)."""
         self._clock = clock
         self._counters = counters
         self._log = log
-        self._until: float | None = None  # monotonic; None: not holding
-        self._seen = (0, 0)  # the fills and cancels counted when the refusal came
+        self._alert = alert or (lambda kind, key, summary, details: None)
+        self._resolve = resolve or (lambda kind, key, summary: None)
+        self._account = account
+        self.shard_of: Mapping[str, int] = {} if account is None else account.shard_of
+        # each shard's balance as last read (None: the exchange did not say)
+        balances = None if account is None else account.balances
+        self.balances: dict[int, Decimal] | None = None if balances is None else dict(balances)
+        # what a shard must hold to be entered again: one order's cost
+        self._order_cost = Decimal("0.01") if limits is None else one_order(limits)
+        self._until: float | None = None  # the account-wide wait (monotonic); None: none
+        self._seen = (0, 0)  # the fills and cancels counted when that refusal came
+        self.short: set[int] = set()  # shards refused for collateral, until covered
+        self.paused: set[int] = set()  # shards whose `trading_active` is false
 
-    def refused(self, code: str | None) -> None:
-        """An order was refused with `code`; an insufficient balance starts the wait."""
+    # ---------------------------------------------------------------- refusals
+
+    def refused(self, code: str | None, ticker: str | None = None) -> bool:
+        """An order of `ticker` was refused with `code`; True when that is an insufficient
+        balance (the shard's shortfall, held here; the caller counts it as no API error)."""
         if code != INSUFFICIENT_BALANCE:
-            return
+            return False
+        shard = self.shard_of.get(ticker or "", ACCOUNT)
+        if shard == ACCOUNT or self.balances is None:
+            self._hold_account()
+            return True
+        if shard not in self.short:
+            self.short.add(shard)
+            self._tell_short(shard)
+        return True
+
+    def _hold_account(self) -> None:
         if self._until is None:
             self._log.emit("balance_short", {"retry_in_s": BALANCE_RETRY_S})
         self._until = self._clock.monotonic() + BALANCE_RETRY_S
         self._seen = (self._counters.fills, self._counters.cancels)
 
+    def _tell_short(self, shard: int) -> None:
+        balances = self.balances or {}
+        holds = balances.get(shard, ZERO)
+        move = move_line(shard, self._order_cost, balances)
+        markets = sorted(t for t, n in self.shard_of.items() if n == shard)
+        self._log.emit(
+            SHARD_SHORT, {"shard": shard, "holds": holds, "move": move, "markets": markets}
+        )
+        self._alert(
+            SHARD_SHORT,
+            str(shard),
+            f"orders refused for collateral on shard {shard}: it holds {fmt_money(holds)}; "
+            f"no new order there until it is funded: `{move}`",
+            {"shard": str(shard), "holds": str(holds), "move": move},
+        )
+
+    # ---------------------------------------------------------------- reads
+
+    def balances_read(self, balances: Mapping[int, Decimal] | None) -> None:
+        """Each shard's balance, read again: a short shard holding one order's cost is entered
+        again (`shard_balance_covered`)."""
+        if balances is None:
+            return
+        self.balances = dict(balances)
+        if self._account is not None:  # its orders are judged against the new read
+            self._account.balances_read(self.balances)
+        floor = self._order_cost
+        for shard in sorted(self.short):
+            held = balances.get(shard, ZERO)
+            if held >= floor:
+                self.short.discard(shard)
+                self._log.emit("shard_balance_covered", {"shard": shard, "holds": held})
+                self._resolve(SHARD_SHORT, str(shard), f"shard {shard} holds {fmt_money(held)}")
+
+    def statuses_read(self, statuses: Iterable[ShardStatus]) -> set[int]:
+        """Each shard's status, read again; the shards newly paused."""
+        paused = {s.exchange_index for s in statuses if not s.trading_active}
+        newly = paused - self.paused
+        for shard in sorted(newly):
+            self._log.emit("shard_paused", {"shard": shard})
+        for shard in sorted(self.paused - paused):
+            self._log.emit("shard_resumed", {"shard": shard})
+        self.paused = paused
+        return newly
+
+    # ---------------------------------------------------------------- holds
+
+    def shard_paused(self, ticker: str) -> int | None:
+        """The market's shard when its trading is paused (None: it trades)."""
+        shard = self.shard_of.get(ticker)
+        return shard if shard is not None and shard in self.paused else None
+
+    def why(self, ticker: str) -> str | None:
+        """Why an order that adds to a position in `ticker` waits now (None: it does not)."""
+        shard = self.shard_of.get(ticker)
+        if shard is not None and shard in self.short:
+            return f"shard {shard} was refused for collateral: fund it (`kalshi shard move`)"
+        if self.holds():
+            return "the exchange refused a buy for balance"
+        return None
+
     def holds(self) -> bool:
-        """Whether an order that adds to a position waits now."""
+        """Whether the account-wide wait holds an adding order now."""
         if self._until is None:
             return False
         changed = (self._counters.fills, self._counters.cancels) != self._seen

@@ -239,13 +239,15 @@ class LoopExecutor:
         if self.guard.backing_off:
             # an earlier call of this same pass failed: the rest of the pass waits it out too
             return "backing off after API errors"
+        paused = self.balance_hold.shard_paused(intent.ticker)
+        if paused is not None:
+            # the exchange refuses every order there, an exit too (runner/execution/balance_hold.py)
+            return f"shard {paused} does not trade now (trading_active false)"
         if intent.reduce_only:
             return None
         if self.unknown_orders.holds(intent.ticker):
             return "an order of unknown outcome in this market"
-        if self.balance_hold.holds():
-            return "the exchange refused a buy for balance"
-        return None
+        return self.balance_hold.why(intent.ticker)
 
     def _amended(self, intent: Intent, then: Callable[[Decimal | None], None]) -> bool:
         """A requote that amends the one order it replaces in place, when that order can be

@@ -24,8 +24,14 @@ from typing import TYPE_CHECKING, Any, TextIO, cast
 from kalshi_cli.runner.assembly import Parts, paper_venue, select_markets, start_loop
 from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
+from kalshi_cli.runner.execution.balance_hold import one_order
 from kalshi_cli.runner.execution.order_group import join_session_group
-from kalshi_cli.runner.lifecycle.banner import describe, print_lines, write_budget_lines
+from kalshi_cli.runner.lifecycle.banner import (
+    describe,
+    print_lines,
+    shard_lines,
+    write_budget_lines,
+)
 from kalshi_cli.runner.lifecycle.running import run, signals
 from kalshi_cli.runner.lifecycle.session_group import end_group, open_group, wants_group
 from kalshi_cli.runner.loop.alerting import TradeAlerts
@@ -331,6 +337,11 @@ def _assemble(
     )
     pause_file = config.loop_path("pause_file", start.state_path, paper=options.paper)
     loop = start_loop(parts, options, config, markets, pause_file=pause_file)
+    hold = loop.executor.balance_hold
+    shards = shard_lines(hold.shard_of, hold.balances, loop.lineup.names, one_order(config.limits))
+    print_lines(shards, start.out)
+    if shards:
+        log.emit("shards_at_start", {"lines": shards})
     group = open_group(client, start.store, config, log) if group_wanted else None
     if group is not None:
         join_session_group(loop.executor, group)

@@ -79,6 +79,10 @@ KINDS: dict[str, tuple[Severity, str]] = {
     ),
     "fill_quarantined": (Severity.CRITICAL, "Fill quarantined: its market takes no new order"),
     "stop_not_proven": (Severity.CRITICAL, "Stop not proven: orders may rest unmanaged"),
+    "shard_balance_short": (
+        Severity.WARNING,
+        "Orders refused for collateral on a shard: it takes no new order until funded",
+    ),
 }
 
 

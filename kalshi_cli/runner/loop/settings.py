@@ -78,3 +78,5 @@ class LoopSettings:
     amend_requotes: bool = True
     # how often the exchange's announced maintenance windows are read again
     schedule_poll_s: float = 60.0
+    # how often each shard's status and balance are read again (`trade.shard_poll_s`)
+    shard_poll_s: float = 10.0

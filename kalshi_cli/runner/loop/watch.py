@@ -22,6 +22,7 @@ from kalshi_cli.feed.messages import FillNotice, UnreadableOrder
 from kalshi_cli.runner.books.portfolio import open_order
 from kalshi_cli.runner.execution.dispatch import Urgency, run_call
 from kalshi_cli.runner.loop.lifecycle_watch import LIFECYCLE_CHANNEL
+from kalshi_cli.runner.loop.shard_watch import ShardWatch, shard_reader
 from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import Order
@@ -90,6 +91,17 @@ class LoopWatch:
         self._next_schedule = clock.monotonic()  # when the maintenance windows are read again
         self._schedule_out = False  # a read of them is on its way, its answer not booked
         self._schedule_read_once = False  # the first read was made (waited for)
+        # each shard's status and balance read again (runner/loop/shard_watch.py), built here
+        # from what the watch has: the shards' state is the executor's shard hold
+        self.shards = ShardWatch(
+            read=shard_reader(client),
+            hold=executor.balance_hold,
+            guard=executor.guard,
+            dispatch=dispatch,
+            clock=clock,
+            log=log,
+            poll_s=lambda: self.settings.shard_poll_s,
+        )
         # one handler per kind of event; a kind not here is the feed's own trouble
         self._handlers: dict[EventKind, Callable[[FeedEvent, _News], None]] = {
             EventKind.BOOK: self._book,
@@ -347,12 +359,14 @@ class LoopWatch:
         loses all of the loop's quotes there. The API error guard's backoff does not hold these
         cancels back. Reducing orders stay, and orders placed by hand are left alone."""
         self._watch_maintenance()
+        self.shards.watch()
         self._gate.tripped = tripped
         why = self._gate.blocked(tripped)
         new_block = why is not None and why != self.blocked_by
         self.blocked_by = why
         if self.settings.dry_run:
             return
+        self._withdraw_paused_shards(full)
         if why is not None:
             if full or new_block:
                 if why == "maintenance" and self._risk.limits.maintenance_withdraw == "all":
@@ -370,6 +384,16 @@ class LoopWatch:
                 # every quote of the loop there, an exit too: its price came from a book the
                 # loop can no longer see, so it may be a gift whichever way it points
                 self._own.withdraw_all("stale feed", lambda o: o.ticker in stale)
+
+    def _withdraw_paused_shards(self, full: bool) -> None:
+        """A shard whose trading is paused: the loop's quotes there are cancelled, in the tick
+        that first sees it and again on each full pass for any whose cancel failed; its exits
+        stay (the exchange holds them, and takes none new: runner/execution/balance_hold.py)."""
+        newly = self.shards.take_newly_paused()
+        hold = self._executor.balance_hold
+        if not hold.paused or not (full or newly):
+            return
+        self._own.cancel_adding("shard paused", lambda o: hold.shard_paused(o.ticker) is not None)
 
     def check_breaches(self) -> None:
         limit = self._risk.limits.max_position_per_market

@@ -51,6 +51,14 @@ class OrderCancels:
         self._context = context
         self._amends = amends
 
+    def _ticker_of(self, order_id: str) -> str | None:
+        """The market of an order the state file does not hold, read (None: the read names none,
+        the cancel goes by its id alone)."""
+        try:
+            return self._context.client.orders.get_order(order_id).ticker or None
+        except NotFoundError:
+            return None  # not found by this read: the cancel says what the exchange says
+
     def cancel_market(self, ticker: str) -> dict[str, Decimal]:
         """Cancel each resting order of one market (of the subaccount orders go to) through
         `cancel`: order id -> contracts taken off the book. Nothing is halted. A market the
@@ -60,16 +68,22 @@ class OrderCancels:
         number = self._context.subaccount()
         own = client if number is None else client.on_subaccount(number)
         resting = own.orders.iter_orders(ticker=ticker, status="resting")
-        return {order.order_id: self.cancel(order.order_id) for order in list(resting)}
+        return {
+            order.order_id: self.cancel(order.order_id, ticker=order.ticker)
+            for order in list(resting)
+        }
 
-    def cancel(self, order_id: str) -> Decimal:
+    def cancel(self, order_id: str, *, ticker: str | None = None) -> Decimal:
         """Cancel one order; returns the contracts taken off the book.
 
         A refusal (404, or 400 not resting) says only that the order no longer rests, so the order
         is read; a read still showing it resting is taken again once the read lag has passed.
-        Cancelled: done. Executed: not reported as cancelled."""
+        Cancelled: done. Executed: not reported as cancelled. The cancel names the order's market
+        (`ticker`, else the state file's, else the order read first): the exchange routes it to
+        that market's shard, and an id alone goes to shard 0, where another shard's order is not
+        found (docs/shards.md)."""
         local = self._context.local(order_id)
-        ticker = local.ticker if local else None
+        ticker = ticker or (local.ticker if local else None) or self._ticker_of(order_id)
         where = self._context.subaccount_of(order_id, local)
         try:
             try:

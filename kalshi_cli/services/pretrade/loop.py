@@ -4,7 +4,8 @@ loop's own view, read once when the loop is built. Each event of the loop's mark
 worst case as the limit on its loss reads it, the markets the account holds in it counted
 whatever its listing says), and only when the lineup or the limits ask for it; and each shard's
 balance, read with the one balance read of the loop's start. The executor hands it only its view
-(what is on its way) and reads back the event's book and the shard's balance (`LoopAccount`).
+(what is on its way) and reads back the event's book and the shard's balance (`LoopAccount`);
+the running loop reads the balance again with each shard's status (`balances_read`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from kalshi_cli.services.pretrade.events import EventReader, EventReads
 from kalshi_cli.services.pretrade.settings import event_limited
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from kalshi_cli.risk.budget import Budget
     from kalshi_cli.risk.engine import RiskLimits
     from kalshi_cli.risk.event_loss import EventBook, EventTerms
@@ -26,7 +29,7 @@ if TYPE_CHECKING:
     from kalshi_cli.vocabulary.models import FeeModel, Market
 
 
-@dataclass(frozen=True)
+@dataclass
 class LoopAccount:
     """What the loop's orders are judged against beyond its own view: ticker -> its event as
     the limit on an event's loss reads it (`events`; empty: no such limit), whether the
@@ -39,6 +42,16 @@ class LoopAccount:
     shard_of: Mapping[str, int] = field(default_factory=dict)
     # each shard's record, built once (the hot path reads it for every order); empty: not told
     shards: Mapping[int, ShardBalances] = field(default_factory=dict)
+
+    @property
+    def balances(self) -> Mapping[int, Decimal] | None:
+        """Each shard's balance as last read (None: the exchange did not say)."""
+        return next((s.balances for s in self.shards.values()), None)
+
+    def balances_read(self, balances: Mapping[int, Decimal]) -> None:
+        """Each shard's balance read again by the running loop (its watch's balance read,
+        runner/execution/balance_hold.py): its orders are judged against it from now on."""
+        self.shards = shard_records(balances, self.shard_of)
 
     def event(self, ticker: str, view: Callable[[str], PositionView]) -> EventBook | None:
         """The market's event over `view`, when the account's limit on an event's loss is set
@@ -104,10 +117,16 @@ def loop_account(
     shard_of = {m.ticker: m.exchange_index for m in markets if m.exchange_index is not None}
     # the balance read once, and only when a market says its shard: nothing to judge without
     balances = holdings.balance().shards() if shard_of else None
-    shards = {}
-    if balances is not None:  # a shard the breakdown leaves out holds nothing
-        shards = {n: ShardBalances(n, balances) for n in {*balances, *shard_of.values()}}
+    shards = {} if balances is None else shard_records(balances, shard_of)
     return LoopAccount(events, event_limited(limits), shard_of, shards)
+
+
+def shard_records(
+    balances: Mapping[int, Decimal], shard_of: Mapping[str, int]
+) -> dict[int, ShardBalances]:
+    """Each shard's record over one read of the balances (a shard the breakdown leaves out
+    holds nothing)."""
+    return {n: ShardBalances(n, balances) for n in {*balances, *shard_of.values()}}
 
 
 def event_reader(client: Any) -> EventReader:

@@ -1,0 +1,117 @@
+"""Each exchange shard's status and balance as the running loop reads them again.
+
+Kalshi runs several matching engines (exchange shards), each opening and pausing on its own
+(`GET /exchange/status` `exchange_index_statuses`) and each with its own balance
+(`balance_breakdown`). At the start, and every `trade.shard_poll_s` after (not during the API
+error guard's backoff), off the deciding path, the watch reads both and hands them to the
+executor's shard hold (runner/execution/balance_hold.py): a shard whose `trading_active` is false
+holds its markets' orders and has the loop's quotes there withdrawn; a shard refused for
+collateral is entered again once it holds one order's cost. The first status read is waited for:
+a loop started while a shard is paused must know it before its first order. docs/shards.md
+"The trade loop".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from kalshi_cli.runner.execution.dispatch import Urgency, run_call
+from kalshi_cli.vocabulary.errors import KalshiError
+
+if TYPE_CHECKING:
+    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.execution.balance_hold import BalanceHold
+    from kalshi_cli.runner.execution.call_guard import CallGuard
+    from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
+    from kalshi_cli.vocabulary.clock import Clock
+    from kalshi_cli.vocabulary.models import ShardStatus
+
+
+@dataclass(frozen=True)
+class ShardRead:
+    """One read of every shard: its status, and its balance (None: the answer gave none)."""
+
+    statuses: tuple[ShardStatus, ...]
+    balances: dict[int, Decimal] | None
+
+
+def shard_reader(client: Any) -> Callable[[], ShardRead] | None:
+    """The read of every shard's status and balance through `client`, or None when its
+    exchange has no shards to read (a local venue's, a test's)."""
+    exchange = getattr(client, "exchange", None)
+    statuses = getattr(exchange, "get_shard_statuses", None)
+    portfolio = getattr(client, "portfolio", None)
+    balance = getattr(portfolio, "get_balance", None)
+    if statuses is None or balance is None:
+        return None
+
+    def read() -> ShardRead:
+        return ShardRead(tuple(statuses()), balance().shards())
+
+    return read
+
+
+class ShardWatch:
+    def __init__(
+        self,
+        *,
+        read: Callable[[], ShardRead] | None,
+        hold: BalanceHold,
+        guard: CallGuard,
+        dispatch: Dispatch,
+        clock: Clock,
+        log: EventLog,
+        poll_s: Callable[[], float],
+    ) -> None:
+        self._read = read
+        self._hold = hold
+        self._guard = guard
+        self._dispatch = dispatch
+        self._clock = clock
+        self._log = log
+        self._poll_s = poll_s
+        self._next = clock.monotonic()  # when the shards are read again
+        self._out = False  # a read is on its way, its answer not booked
+        self._read_once = False
+        self.newly_paused: set[int] = set()  # since the last `take_newly_paused`
+
+    def watch(self) -> None:
+        """Read the shards again when due (module docstring)."""
+        read = self._read
+        now_m = self._clock.monotonic()
+        if read is None or not self._hold.shard_of or self._out or now_m < self._next:
+            return
+        if self._guard.backing_off:
+            return
+        self._next = now_m + self._poll_s()
+        if not self._read_once:
+            self._read_once = True
+            self._booked(run_call(read, self._clock.monotonic))
+            return
+        self._out = True
+        self._dispatch.send((), read, self._booked, Urgency.AGAIN, unmade=self._unmade)
+
+    def _booked(self, answer: CallAnswer[ShardRead]) -> None:
+        """The read booked on the deciding path: a failed read counts, as every read does, and
+        what was last read stays in force."""
+        self._out = False
+        try:
+            got = answer.get()
+        except KalshiError as exc:
+            self._guard.failed(exc, answer.sent_at)
+            self._log.emit("shards_unavailable", {"error": exc.one_line()})
+            return
+        self._guard.ok(answer.sent_at)
+        self.newly_paused |= self._hold.statuses_read(got.statuses)
+        self._hold.balances_read(got.balances)
+
+    def _unmade(self) -> None:
+        self._out = False
+
+    def take_newly_paused(self) -> set[int]:
+        """The shards paused since last asked, once."""
+        newly, self.newly_paused = self.newly_paused, set()
+        return newly

@@ -1,0 +1,155 @@
+"""The trade loop on the simulator's exchange shards, end to end: `kalshi trade` as a process over
+loopback, as a new user runs it.
+
+On the builtin `shards` scenario (crypto on shard 2, the account's money on shard 0) the start
+says which shards the markets sit on with each shard's balance, and that the crypto strategy's
+shard holds less than one order's cost; `kalshi shard move` funds it and the loop, reading the
+shards again, trades there; no SAFE_MODE at any point. A shard paused alone (`trading_active`
+false) has the loop's quotes there withdrawn and takes no order, while the other shard's markets
+trade on."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from kalshi_cli.cli._context import AppContext
+from kalshi_cli.cli.app import app
+from kalshi_cli.sim.server.announce import AccountInfo
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
+from tests.checks.test_check_cli import account_env
+from tests.conftest import SimHarness, _start
+from tests.runner.simproc import (
+    Book,
+    client_for,
+    log_events,
+    observer_for,
+    stop,
+    trade_command,
+    trade_env,
+    trade_process,
+)
+from tests.waiting import wait_until
+
+SENDS = ("order_placed", "order_unknown", "order_rejected", "order_amended", "amend_unknown")
+
+
+def _kalshi(account: AccountInfo, home: Path, *args: str) -> Any:
+    """`kalshi ARGS --json` as the account's person runs it; its JSON answer."""
+    env = {"KALSHI_HOME": str(home), **account_env(account)}
+    result = CliRunner().invoke(
+        app, [*args, "--json"], obj=AppContext(environ=env), env={"NO_COLOR": "1"}
+    )
+    assert result.exit_code == 0, (args, result.output)
+    return json.loads(result.stdout)
+
+
+def _events(log: Path, *names: str) -> list[dict[str, Any]]:
+    return [e for e in log_events(log) if e["event"] in names]
+
+
+def _no_safe_mode(log: Path) -> None:
+    states = [e.get("state") for e in _events(log, "trading_state")]
+    assert "SAFE_MODE" not in states, states
+    assert not _events(log, "safe_mode"), _events(log, "safe_mode")
+
+
+@pytest.mark.slow
+def test_a_new_user_sees_the_short_shard_moves_money_and_the_loop_trades_there(
+    tmp_path: Path,
+) -> None:
+    sim = _start(tmp_path / "sim", "shards")
+    try:
+        trader = sim.new_account(balance_cents=100_000)
+        home = tmp_path / "home"
+        home.mkdir()
+        # the shards are read again every second, so the move is seen at once
+        (home / "config.yaml").write_text("trade:\n  shard_poll_s: 1\n", encoding="utf-8")
+        log = tmp_path / "trade.log"
+        command = trade_command("crypto", "", log, "--duration", "240")
+        command.remove("--markets")
+        command.remove("")
+        with trade_process(command, trade_env(trader, home, tmp_path / "state.db")) as proc:
+            started = wait_until(
+                lambda: _events(log, "shards_at_start"), "the shards listed at start"
+            )[0]
+            lines = started["lines"]
+            assert any(line.startswith("shard 0: ") and "$1,000.00" in line for line in lines)
+            assert any(line.startswith("shard 2: ") and "$0.00" in line for line in lines)
+            short = [line for line in lines if line.startswith("crypto: ") and "shard 2" in line]
+            assert len(short) == 1 and "kalshi shard move" in short[0], lines
+            moved = _kalshi(trader, home, "shard", "move", "300", "--from", "0", "--to", "2")
+            assert moved["status"] == "complete", moved
+            wait_until(
+                lambda: [
+                    e
+                    for e in _events(log, "order_placed")
+                    if str(e["ticker"]).startswith(("KXBTC", "KXETH"))
+                ],
+                "an order of the crypto strategy placed on shard 2",
+            )
+            _no_safe_mode(log)
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, err
+        assert short[0] in out  # the start's line as the person reads it
+        _no_safe_mode(log)
+    finally:
+        sim.close()
+
+
+ON_0, ON_3 = "KXZERO-26JAN01-A", "KXTEN-26JAN01-A"
+
+
+@pytest.mark.slow
+def test_a_shard_paused_alone_withdraws_its_quotes_and_the_other_shard_trades(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    sim.create_market(ON_0)
+    sim.create_market(ON_3, exchange_index=3)
+    trader = sim.new_account(balance_cents=10_000_000)
+    mine = observer_for(trader)
+    _kalshi(trader, tmp_path / "person", "shard", "move", "50000", "--from", "0", "--to", "3")
+    counterparty = sim.new_account(balance_cents=10_000_000)
+    _kalshi(counterparty, tmp_path / "other", "shard", "move", "50000", "--from", "0", "--to", "3")
+    other = client_for(counterparty)
+    books = {t: Book(other, t) for t in (ON_0, ON_3)}
+    for book in books.values():
+        book.quote("0.40", "0.60")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.yaml").write_text("trade:\n  shard_poll_s: 1\n", encoding="utf-8")
+    log = tmp_path / "trade.log"
+    command = trade_command("market-maker", f"{ON_0},{ON_3}", log, "--duration", "240")
+
+    def resting(ticker: str) -> list[Any]:
+        return list(mine.orders.iter_orders(ticker=ticker, status="resting"))
+
+    with trade_process(command, trade_env(trader, home, tmp_path / "state.db")) as proc:
+        wait_until(lambda: resting(ON_0) and resting(ON_3), "quotes on both shards")
+        sim._admin("POST", "/shards/3", {"trading_active": False})
+        paused = wait_until(lambda: _events(log, "shard_paused"), "the pause seen")[0]
+        assert paused["shard"] == 3
+        wait_until(lambda: not resting(ON_3), "the quotes on the paused shard withdrawn")
+        seen = len(log_events(log))
+        # the loop's bid on shard 0 is hit: it quotes again there
+        books[ON_0].order(BookSide.ASK, "0.40", "10", TimeInForce.IOC)
+        wait_until(
+            lambda: [
+                e for e in log_events(log)[seen:] if e["event"] in SENDS and e["ticker"] == ON_0
+            ],
+            "a quote on shard 0 after the pause",
+        )
+        after = log_events(log)[seen:]
+        assert not [e for e in after if e["event"] in SENDS and e["ticker"] == ON_3], after
+        held = [e for e in after if e["event"] == "intent_held" and e["ticker"] == ON_3]
+        assert all("shard 3" in str(e["reason"]) for e in held)
+        _no_safe_mode(log)
+        err = stop(proc)
+    assert proc.returncode == 0, err
+    _no_safe_mode(log)

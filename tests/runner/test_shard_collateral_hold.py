@@ -1,0 +1,177 @@
+"""An exchange refusal for collateral (`insufficient_balance`) is one shard's shortfall, not an API
+error (runner/execution/balance_hold.py): the API error guard does not count it and SAFE_MODE
+never comes of it; the loop logs `shard_balance_short` once, with what the shard holds and the
+`kalshi shard move` line, posts one alert (its runbook: 20), holds the adding orders of that
+shard's markets while the other shard's go, and enters the shard
+again once a balance read (the watch's, every `trade.shard_poll_s`) shows it holding one order's
+cost. The simulator's core here has one shard: its answers give the loop's first market shard 2,
+and the exchange refuses that market's buys for collateral while the test says so."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kalshi_cli.vocabulary.decisions import Intent
+from kalshi_cli.vocabulary.errors import ApiError
+from kalshi_cli.vocabulary.models import Balance, ExchangeStatus, Market, decode_answer
+from kalshi_cli.vocabulary.units import Action, Side
+from tests.runner.fakes import FakeClient, make_rig
+
+REFUSAL = {"error": {"code": "insufficient_balance", "message": "insufficient balance"}}
+
+
+class Shards:
+    """What the patched exchange says of the shards: shard 2's balance, and whether it refuses
+    shard 2's buys for collateral."""
+
+    def __init__(self) -> None:
+        self.on_two: str = ""  # the ticker on shard 2, set once the markets are known
+        self.two_holds = D("50")  # what the balance answer says shard 2 holds
+        self.refusing = True
+        self.balance_reads = 0
+
+
+@pytest.fixture
+def shards(monkeypatch: pytest.MonkeyPatch) -> Shards:
+    told = Shards()
+    market_of = FakeClient.get_market
+    balance_of = FakeClient.get_balance
+    create = FakeClient.create_order
+
+    def get_market(self: FakeClient, ticker: str) -> Market:
+        if not told.on_two:
+            told.on_two = ticker  # the first market read: shard 2; the rest: shard 0
+        index = 2 if ticker == told.on_two else 0
+        return decode_answer(Market, {**market_of(self, ticker).raw, "exchange_index": index})
+
+    def get_balance(self: FakeClient) -> Balance:
+        told.balance_reads += 1
+        total = balance_of(self).balance
+        breakdown = [
+            {"exchange_index": 0, "balance": str(total - told.two_holds)},
+            {"exchange_index": 2, "balance": str(told.two_holds)},
+        ]
+        return decode_answer(
+            Balance, {"balance_dollars": str(total), "balance_breakdown": breakdown}
+        )
+
+    def get_shard_statuses(self: FakeClient) -> tuple[Any, ...]:
+        status = decode_answer(
+            ExchangeStatus,
+            {
+                "exchange_active": True,
+                "trading_active": True,
+                "exchange_index_statuses": [
+                    {
+                        "exchange_index": n,
+                        "exchange_active": True,
+                        "trading_active": True,
+                        "intra_exchange_transfers_active": True,
+                    }
+                    for n in (0, 2)
+                ],
+            },
+        )
+        return status.per_shard()
+
+    def create_order(self: FakeClient, request: Any) -> Any:
+        if told.refusing and request.ticker == told.on_two and not request.reduce_only:
+            self.requests.append(request)
+            raise ApiError.from_response(400, REFUSAL)
+        return create(self, request)
+
+    monkeypatch.setattr(FakeClient, "get_market", get_market)
+    monkeypatch.setattr(FakeClient, "get_balance", get_balance)
+    monkeypatch.setattr(FakeClient, "get_shard_statuses", get_shard_statuses, raising=False)
+    monkeypatch.setattr(FakeClient, "create_order", create_order)
+    return told
+
+
+class Alerts:
+    def __init__(self) -> None:
+        self.posted: list[tuple[str, str, str, dict[str, str]]] = []
+        self.resolved: list[tuple[str, str, str]] = []
+        self.paper = False
+
+    def post(self, kind: str, key: str, summary: str, details: dict[str, str]) -> None:
+        self.posted.append((kind, key, summary, dict(details)))
+
+    def resolve(self, kind: str, key: str, summary: str) -> None:
+        self.resolved.append((kind, key, summary))
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: None
+
+
+def test_a_refusal_for_collateral_holds_its_shard_alone_until_a_balance_read_covers_it(
+    tmp_path: Path, shards: Shards
+) -> None:
+    log = tmp_path / "log.jsonl"
+    alerts = Alerts()
+    rig = make_rig(
+        tmp_path / "s.db",
+        log_path=log,
+        risk={"stop_loss_share": "0", "max_order_cost": "5"},
+        alerts=alerts,
+        settings={"shard_poll_s": 5.0},
+    )
+    rig.step()
+    on_two = shards.on_two
+    on_zero = next(t for t in rig.loop.portfolio.markets if t != on_two)
+    executor = rig.loop.executor
+
+    def buy(ticker: str) -> None:
+        intent = Intent(ticker, Side.YES, Action.BUY, D("0.05"), D("10"), D("0.99"), "t", "spike")
+        executor.execute(intent, last_data_at=rig.clock.wall(), in_sync=True)
+        rig.step(0.1)
+
+    def sent(ticker: str) -> int:
+        return sum(1 for r in rig.client.requests if r.ticker == ticker)
+
+    def events(name: str) -> list[dict[str, Any]]:
+        lines = [json.loads(x) for x in log.read_text().splitlines()]
+        return [e for e in lines if e.get("event") == name]
+
+    errors = executor.counters.errors
+    buy(on_two)
+    assert sent(on_two) == 1  # refused for collateral
+    for _ in range(8):  # far more than max_consecutive_errors (5)
+        buy(on_two)
+    assert sent(on_two) == 1  # held: not sent again
+    (short,) = events("shard_balance_short")
+    assert short["shard"] == 2 and D(short["holds"]) == D("50")
+    assert short["move"].startswith("kalshi shard move ") and "--to 2" in short["move"]
+    assert [a[:2] for a in alerts.posted if a[0] == "shard_balance_short"] == [
+        ("shard_balance_short", "2")
+    ]
+    assert executor.counters.errors == errors  # no API error counted
+    assert rig.loop.gate.state == "ACTIVE"  # no SAFE_MODE
+    held = [e for e in events("intent_held") if e["ticker"] == on_two]
+    assert held and all("shard 2" in e["reason"] for e in held)
+
+    before = sent(on_zero)
+    buy(on_zero)  # the other shard trades on
+    assert sent(on_zero) == before + 1
+
+    # funded: the next balance read (the watch's, `shard_poll_s` after the last) enters it again
+    shards.two_holds = D("500")
+    shards.refusing = False
+    reads = shards.balance_reads
+    for _ in range(12):
+        rig.step(1.0)
+    assert shards.balance_reads > reads
+    (covered,) = events("shard_balance_covered")
+    assert covered["shard"] == 2
+    assert [r[:2] for r in alerts.resolved if r[0] == "shard_balance_short"] == [
+        ("shard_balance_short", "2")
+    ]
+    before = sent(on_two)
+    buy(on_two)
+    assert sent(on_two) == before + 1  # entered again
+    assert not [e for e in events("trading_state") if e.get("state") == "SAFE_MODE"]
+    rig.loop.log.close()
