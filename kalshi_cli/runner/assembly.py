@@ -698,12 +698,11 @@ def _budgets(
     (`agent.strategy`) is `kalshi mcp`'s to apply to its orders, not the loop's."""
     for name in budgets.keys() - {assistant} - set(lineup.names):
         log.emit("budget_unused", {"strategy": name, "running": ", ".join(lineup.names)})
-    terms = [MarketTerms.from_market(m.raw) for m in markets]
-    for member in lineup:
-        trades = member.strategy.trades
-        if trades is not None and not any(map(trades, terms)):
+    traded = lineup.traded({m.ticker: MarketTerms.from_market(m.raw) for m in markets})
+    for name, tickers in traded.items():
+        if not tickers:
             why = "none of the markets is one it trades: it decides nothing"
-            log.emit("strategy_idle", {"strategy": member.name, "markets": len(terms), "why": why})
+            log.emit("strategy_idle", {"strategy": name, "markets": len(markets), "why": why})
     return {name: budget for name, budget in budgets.items() if lineup.get(name) is not None}
 
 

@@ -4,6 +4,7 @@ subaccount, order group, every risk rule and budget) and the write budget's firs
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -144,15 +145,16 @@ def print_lines(lines: list[str], stream: TextIO | None = None) -> None:
     out.flush()
 
 
-def shard_lines(
+def start_shard_lines(
     shard_of: Mapping[str, int],
     balances: Mapping[int, Decimal] | None,
-    strategies: Sequence[str],
+    traded: Mapping[str, Sequence[str]],
     order_cost: Decimal,
 ) -> list[str]:
     """What `kalshi trade` says of the exchange shards as it starts: the loop's markets by shard,
-    with each shard's balance, one line a shard; and, for each strategy, one line naming the
-    shards its markets sit on that hold less than one order's cost (`balance_hold.one_order`),
+    with each shard's balance, one line a shard; and, for each strategy (`traded`: its name ->
+    the tickers it trades), one line a shard of its own markets that holds less than one order's
+    cost (`balance_hold.one_order`),
     with the `kalshi shard move` that would cover it (docs/shards.md "The trade
     loop"). Nothing when the exchange names no shard."""
     if not shard_of:
@@ -173,11 +175,12 @@ def shard_lines(
         return lines
     floor = order_cost
     short = [s for s in sorted(by_shard) if known.get(s, ZERO) < floor]
-    for name in strategies:
-        for shard in short:
+    for name, tickers in traded.items():
+        mine = Counter(shard_of[t] for t in tickers if t in shard_of)
+        for shard in (s for s in short if mine[s]):
             move = move_line(shard, floor, known)
             lines.append(
-                f"{name}: {len(by_shard[shard])} of its market(s) are on shard {shard}, which "
+                f"{name}: {mine[shard]} of its market(s) are on shard {shard}, which "
                 f"holds {fmt_money(known.get(shard, ZERO))}, less than one order's cost "
                 f"({fmt_money(floor)}): no order there until it is funded: `{move}`"
             )

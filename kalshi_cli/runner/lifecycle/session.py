@@ -29,7 +29,7 @@ from kalshi_cli.runner.execution.order_group import join_session_group
 from kalshi_cli.runner.lifecycle.banner import (
     describe,
     print_lines,
-    shard_lines,
+    start_shard_lines,
     write_budget_lines,
 )
 from kalshi_cli.runner.lifecycle.running import run, signals
@@ -47,6 +47,7 @@ from kalshi_cli.runner.preflight import (
     resting_unmanaged,
     trade_on_the_keys_subaccount,
 )
+from kalshi_cli.strategy_api import MarketTerms
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -338,7 +339,8 @@ def _assemble(
     pause_file = config.loop_path("pause_file", start.state_path, paper=options.paper)
     loop = start_loop(parts, options, config, markets, pause_file=pause_file)
     hold = loop.executor.balance_hold
-    shards = shard_lines(hold.shard_of, hold.balances, loop.lineup.names, one_order(config.limits))
+    traded = loop.lineup.traded({m.ticker: MarketTerms.from_market(m.raw) for m in markets})
+    shards = start_shard_lines(hold.shard_of, hold.balances, traded, one_order(config.limits))
     print_lines(shards, start.out)
     if shards:
         log.emit("shards_at_start", {"lines": shards})

@@ -21,6 +21,7 @@ from kalshi_cli.vocabulary.errors import UsageError
 from kalshi_cli.vocabulary.owners import OWNER_NAME, OWNER_NAME_RULE
 
 if TYPE_CHECKING:
+    from kalshi_cli.strategy_api import MarketTerms
     from kalshi_cli.strategy_api.strategy import Strategy
     from kalshi_cli.vocabulary.decisions import Decision
 
@@ -84,6 +85,18 @@ class Lineup:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(m.name for m in self.members)
+
+    def traded(self, terms: Mapping[str, MarketTerms]) -> dict[str, list[str]]:
+        """Each member's name -> the tickers of `terms` it trades (`Strategy.trades`; every one
+        for a strategy that does not say)."""
+        return {
+            m.name: [
+                t
+                for t, term in terms.items()
+                if m.strategy.trades is None or m.strategy.trades(term)
+            ]
+            for m in self.members
+        }
 
     def get(self, name: str) -> Member | None:
         for member in self.members:
