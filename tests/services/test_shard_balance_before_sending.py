@@ -1,9 +1,10 @@
 """`SHARD_BALANCE` on every order path outside the loop: `kalshi order place`, `batch`, `amend` and
 `kalshi mcp` refuse an order whose cost is over its market's exchange shard's balance before
 anything is sent, naming the market, its shard, what it needs, what the shard holds and the
-`kalshi shard move` that would cover it (docs/risk.md "A shard's balance"). The simulator has
-one shard: the exchange's answers are given a second one here (the market on shard 2, the
-balance split between shards 0 and 2), as Kalshi answers (openapi.yaml 3.31.0)."""
+`kalshi shard move` that would cover it (docs/risk.md "A shard's balance"). Most tests give the
+exchange's answers a split balance (the market on shard 2, the balance split between shards 0
+and 2, as Kalshi answers: openapi.yaml 3.31.0) to set each figure exactly; the last runs on the
+simulator's own shards, the money moved by a transfer."""
 
 from __future__ import annotations
 
@@ -167,3 +168,44 @@ def test_the_assistants_order_is_refused_past_its_shards_balance(
         assert "SHARD_BALANCE" in preview()["checks"]["passed"]
     finally:
         app.close()
+
+
+def test_against_the_simulators_shards_the_order_waits_for_the_move(
+    prime: SimHarness, kalshi: Kalshi
+) -> None:
+    """The simulator's own shards: a market on shard 2 and the account's money on shard 0. The
+    order is refused before it is sent, naming the move; once the money is moved, it goes."""
+    from tests.waiting import wait_until
+
+    on_two = "KXSHARDSIM-26-T1"
+    prime.create_market(on_two, exchange_index=2)
+    before = _creates(prime)
+    args = ("order", "place", on_two, "--side", "yes", "--action", "buy", "--count", "5")
+    refused_ = kalshi(*args, "--price", "0.40")
+    assert refused_.exit_code == ExitCode.REJECTED, refused_.output
+    assert (
+        f"{on_two} trades on shard 2: the order needs $2.00, shard 2 holds $0.00; "
+        "`kalshi shard move 2.00 --from 0 --to 2` would cover it"
+    ) in " ".join(refused_.stderr.split())
+    assert _creates(prime) == before
+    moved = prime.signed(
+        prime.account,
+        "POST",
+        "/portfolio/intra_exchange_instance_transfer",
+        json={
+            "source": "event_contract",
+            "destination": "event_contract",
+            "amount": 2_00 * 100,  # centi-cents
+            "source_exchange_shard": 0,
+            "destination_exchange_shard": 2,
+        },
+    )
+    assert moved.status_code == 200, moved.text
+    with connect(prime.account) as client:
+        wait_until(
+            lambda: (client.portfolio.get_balance().shards() or {}).get(2, D(0)) >= D(2),
+            "the move to shard 2 to complete",
+        )
+    sent = kalshi(*args, "--price", "0.40")
+    assert sent.exit_code == 0, sent.output
+    assert _creates(prime) == before + 1
