@@ -273,6 +273,7 @@ def assemble_loop(
         dispatch=dispatch,
         log=log,
         closed=gate.closed,
+        settled=account.settled,
     )
     watch = LoopWatch(
         client=client,

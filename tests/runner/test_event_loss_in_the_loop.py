@@ -452,3 +452,27 @@ def test_each_event_is_read_once_at_start_for_both_of_its_readings(
     assert asked == ["KXSOS-26"]
     assert set(rig.loop.executor._account.events) == {A, B, C}
     rig.loop.log.close()
+
+
+def test_a_market_of_the_event_settling_during_the_run_rules_out_the_outcomes_it_ended(
+    tmp_path: Path,
+) -> None:
+    """The loop trades A, B and C. NO on C at $0.80 could lose $0.80 (C yes), past a limit of
+    $0.50, and is refused. A then settles YES, told by the lifecycle channel: at most one market
+    of the event settles YES, so C yes is ruled out and NO on C can only win; it goes out. The
+    loop had kept the results read at its start, and refused it until the next start."""
+    rig = loop_trading(tmp_path, SCENARIO, "0.50", [A, B, C])
+    rig.step()
+
+    def no_on_c() -> bool:
+        intent = Intent(C, Side.NO, Action.BUY, D("0.80"), D(1), D("0.99"), "t", "spike")
+        went: bool = rig.loop.executor.execute(intent, last_data_at=rig.clock.wall(), in_sync=True)
+        return went
+
+    assert not no_on_c()
+    rig.exchange.settlement.settle(A, "yes")
+    rig.step(0.1)
+    assert no_on_c()
+    rig.loop.log.close()
+    (denied,) = logged(tmp_path, "risk_denied")
+    assert f"-$0.80 ({C} yes)" in denied["detail"]
