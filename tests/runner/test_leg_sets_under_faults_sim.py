@@ -525,3 +525,42 @@ def test_a_set_found_at_start_in_a_market_settled_since_sells_nothing_it_no_long
         assert again.events("group_unwind_failed") == []
         assert again.loop.shutdown(cancel_resting=True).broken_sets == ()
         assert again.store.leg_sets.unfinished() == []
+
+
+@pytest.mark.slow
+def test_a_sale_back_the_risk_engine_refuses_says_so_and_leaves_the_set_broken(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """B's market is paused, so the exchange refuses B; just before B left, trading was halted
+    (as `cancel-all` halts it). The sale back of A is refused by the risk engine: the line says
+    so and names the rule, never that it filled short; the set is recorded broken, the stop
+    sends nothing the risk engine refuses and exits 11 naming the set, and `cancel-all` names
+    it with NO 5 held in A."""
+    with _set_rig(sim, tmp_path, {B: {}}) as (r, transport):
+        sim.set_status(B, "paused")
+
+        def halt(ticker: str) -> None:
+            r.store.trading.set_trading_state("HALTED", reason="kill switch", source="cancel-all")
+
+        transport.before = halt
+        _send_set(r)
+        done = _until_done(r)
+        assert done["status"] == "broken", done
+        (failed,) = r.events("group_unwind_failed")
+        assert failed["ticker"] == A
+        assert "refused by the risk engine" in str(failed["reason"]), failed
+        assert "HALTED" in str(failed["reason"]), failed
+        assert "filled short" not in str(failed["reason"]), failed
+        assert [s.status for s in r.store.leg_sets.unfinished()] == ["broken"]
+        summary = r.loop.shutdown(cancel_resting=True)
+        (left,) = r.events("group_left_broken")
+        assert summary.broken_sets == (left["set"],)
+        with pytest.raises(SetsLeftBroken) as raised:
+            _summary(summary, None)
+        assert raised.value.exit_code == ExitCode.NOT_PROVEN
+        assert _held(r)[A] == 5
+        assert [g["action"] for g in r.events("group_leg")] == ["buy", "buy"]
+        report = KillSwitch(r.client, r.store, SystemClock(), deadline_s=20).run()
+    (broken,) = report.to_json()["broken_sets"]
+    assert broken["status"] == "broken"
+    assert [(g["ticker"], g["held"]) for g in broken["legs"]] == [(A, "5"), (B, "0"), (C, "0")]
