@@ -22,7 +22,7 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.units import Action, BookSide, SelfTradePrevention, Side, TimeInForce
-from tests.runner.fakes import START, Rig, make_rig, new_exchange, trader
+from tests.runner.fakes import START, Rig, another_trader_places, make_rig, new_exchange, trader
 
 A, B, C = (f"KXSOS-26-{m}" for m in "ABC")
 
@@ -158,6 +158,7 @@ def loop_trading(
     *,
     held_no: str = "",
     behind: float = 0,
+    strategy: str = "spike",
 ) -> Rig:
     """A loop trading `tickers` alone on the simulator of `scenario`, under an event limit of
     `limit`, its log in log.jsonl; NO on `held_no` (if named) bought by hand a minute before;
@@ -172,6 +173,7 @@ def loop_trading(
         clock.advance(60)
     return make_rig(
         tmp_path / "s.db",
+        strategy=strategy,
         exchange=exchange,
         clock=clock,
         account_id=me,
@@ -476,3 +478,34 @@ def test_a_market_of_the_event_settling_during_the_run_rules_out_the_outcomes_it
     rig.loop.log.close()
     (denied,) = logged(tmp_path, "risk_denied")
     assert f"-$0.80 ({C} yes)" in denied["detail"]
+
+
+
+def test_an_arbitrage_set_is_sized_beside_what_the_account_holds_in_the_event(
+    tmp_path: Path,
+) -> None:
+    """Three candidates under a limit of $5 on the event's loss; NO 4 on A bought by hand at
+    $0.60 before the run. Another trader then bids YES $0.45 on each (10 deep): a set of NOs
+    pays $2 for $1.65 (no fees). A set whose first leg (NO on A) fills alone could lose $0.55 a
+    set (A yes), so alone 9 sets would fit; beside the $2.40 NO 4 on A can lose, 4 do ($4.60),
+    5 do not ($5.15). The strategy buys 4 whole sets first and no leg is denied; it had sized 9,
+    and the limit refused the first leg of every set it tried."""
+    rig = loop_trading(tmp_path, SCENARIO, "5", [A, B, C], held_no=A, strategy="arbitrage")
+    for _ in range(3):
+        take_by_hand(rig.exchange, rig.client.account_id, A, BookSide.ASK, "0.40")
+    rig.step()
+    assert rig.loop.portfolio.position(A) == -4
+    assert logged(tmp_path, "group_leg") == []
+    for ticker in (A, B, C):
+        another_trader_places(
+            rig.exchange, ticker, BookSide.BID, D("0.45"), D(10), time_in_force=TimeInForce.GTC
+        )
+    for _ in range(3):
+        rig.step()
+    rig.loop.log.close()
+    assert logged(tmp_path, "risk_denied") == []
+    assert logged(tmp_path, "group_dropped") == []
+    done = logged(tmp_path, "group_done")
+    assert done and all(d["status"] == "whole" for d in done), done
+    # the first set; beside it, what NO 4 on A can lose is hedged, and more sets fit
+    assert {k: D(v) for k, v in done[0]["held"].items()} == {f"{t} no": 4 for t in (A, B, C)}

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.execution.answers import intent_fields
+from kalshi_cli.strategy_api.snapshot import EventLimit
 from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.units import ZERO
 
@@ -345,6 +346,25 @@ class LoopExecutor:
         queued, elsewhere = self.outbox.queued_view, self._elsewhere
         # a market of the event the loop does not trade: as the exchange holds it, last read
         return self._account.event(ticker, lambda t: elsewhere.view(t) or queued(t))
+
+    def event_limits(self, strategy: str, ticker: str) -> tuple[EventLimit, ...]:
+        """The limits on the loss of the market's event that `strategy`'s orders are held to,
+        each with what its book holds in the event now, as the `EVENT_LOSS` rule reads it: the
+        account's over the account's event (`_event`), the strategy's budget's over its own
+        part (`Budgets.event`), the orders on their way and of unknown outcome counted as
+        resting. What a strategy sizes an order to (the arbitrage's sets)."""
+        limits: list[EventLimit] = []
+        account = self._risk.limits.max_event_loss
+        book = None if account is None else self._event(ticker)
+        if account is not None and book is not None:
+            limits.append(EventLimit(account, tuple(book.legs()), book.terms.kind))
+        budget = None if self.budgets is None else self.budgets.budgets.get(strategy)
+        if self.budgets is not None and budget is not None and budget.max_event_loss is not None:
+            pending = [*self.outbox.pending(), *self.unknown_orders.intents()]
+            own = self.budgets.event(strategy, ticker, pending)
+            if own is not None:
+                limits.append(EventLimit(budget.max_event_loss, tuple(own.legs()), own.terms.kind))
+        return tuple(limits)
 
     def _owned(self, intent: Intent, pending: Sequence[Intent]) -> Owned | None:
         """What the intent's strategy owns, for its budget (None: it has none): its orders

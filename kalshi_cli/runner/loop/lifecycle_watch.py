@@ -78,7 +78,7 @@ class LifecycleWatch:
         dispatch: Dispatch,
         log: EventLog,
         closed: set[str],
-        settled: Callable[[str, str], None] = lambda ticker, result: None,
+        settled: Callable[[str, str], None],
     ) -> None:
         """`settled`: told each market's result ("yes" or "no") as it is known, so the
         event's worst case rules out what it ended (services/pretrade/loop.py
