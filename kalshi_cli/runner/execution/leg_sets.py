@@ -365,8 +365,10 @@ class LegSets:
             leg, action=Action.SELL, count=extra, reduce_only=True, time_in_force=TimeInForce.IOC
         )
         # a market settled since (a set found at start), or contracts sold by another path,
-        # leave less held than the set's orders say: what is gone is no longer the set's
-        held = self._executor.room(sell)
+        # leave less held than the set's orders say: what is gone is no longer the set's, and
+        # what the strategy's other sets hold of the leg is theirs, never sold back for this one
+        others = self._store.leg_sets.held_by_others(s.set_id, leg.strategy, leg.ticker, leg.side)
+        held = max(self._executor.room(sell) - others, ZERO)
         if held < extra:
             s.held[i] -= extra - held
             extra = held
