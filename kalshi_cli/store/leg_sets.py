@@ -47,7 +47,7 @@ def set_tag(set_id: str) -> str:
 
 def set_of(reason: str) -> str | None:
     """The set an order's reason names (`set_tag`; None: no set's)."""
-    head, tag, tail = reason.rpartition("(set ")
+    _, tag, tail = reason.rpartition("(set ")
     return tail[:-1] if tag and tail.endswith(")") else None
 
 

@@ -480,7 +480,6 @@ def test_a_market_of_the_event_settling_during_the_run_rules_out_the_outcomes_it
     assert f"-$0.80 ({C} yes)" in denied["detail"]
 
 
-
 def test_an_arbitrage_set_is_sized_beside_what_the_account_holds_in_the_event(
     tmp_path: Path,
 ) -> None:

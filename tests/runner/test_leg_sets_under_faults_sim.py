@@ -20,8 +20,8 @@ import httpx
 import pytest
 
 from kalshi_cli.cli._output import Output
-from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.cli.trading import render_kill_report
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.runner.lifecycle.session import _summary
 from kalshi_cli.runner.loop.stop_proof import SetsLeftBroken
 from kalshi_cli.services.killswitch.switch import KillSwitch

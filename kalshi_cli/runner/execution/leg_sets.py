@@ -13,6 +13,10 @@ another, by reducing IOC sells at the price that sells it all into the bids now.
   anything; what it filled is then acted on;
 - a leg after the first, or a sale back, held by the API error guard's backoff (or refused for an
   API error) goes when the backoff ends (`resume`, every tick);
+- a sale back takes no more than the set holds of its leg, what the strategy's other sets hold
+  there left to them (store/leg_sets.py `held_by_others`); one the risk engine refuses is said
+  with its rules (`group_unwind_failed`) and the set left broken, and the stop asks the risk
+  engine again before it sends it;
 - a stopping loop unwinds each set not ended within its stop deadline (`finish_at_stop`), a set
   found at start and not unwound yet too; a set left broken makes the exit NOT_PROVEN
   (runner/loop/stop_proof.py `SetsLeftBroken`);
@@ -105,6 +109,11 @@ class _Set:
     def settled(self) -> None:
         """What the order on its way filled is known (or it never left)."""
         self.sending = self.waiting = None
+
+    def refuse(self, leg: int, denials: list[Verdict]) -> None:
+        """The risk engine refused `leg`'s sale back: its rules, said once the sale's answer is
+        booked, and kept for the stop (`LegSets._still_refused`)."""
+        self.refused[leg] = _rules(denials)
 
     def hold(self, step: Callable[[], None]) -> None:
         """The step the backoff holds, run when it ends (the one latest)."""
@@ -349,17 +358,13 @@ class LegSets:
         sell = self._sale(s, todo[0], s.held[todo[0]] - sets)
         if sell is None:
             return self._unwind(s)
-        self._go(s, sell, partial(self._sold, s, todo[0], sell), partial(self._refused, s, todo[0]))
+        self._go(s, sell, partial(self._sold, s, todo[0], sell), partial(s.refuse, todo[0]))
         return None
-
-    def _refused(self, s: _Set, i: int, denials: list[Verdict]) -> None:
-        """The risk engine refused leg `i`'s sale back: its rules, kept for `_sold` and the
-        stop."""
-        s.refused[i] = _rules(denials)
 
     def _sale(self, s: _Set, i: int, extra: Decimal) -> Intent | None:
         """The reducing IOC sell of `extra` of leg `i` into the bids, no more than the strategy
-        holds of it now (None: nothing left to sell, or nobody bids)."""
+        holds of it now beyond what its other sets hold there (None: nothing left to sell, or
+        nobody bids)."""
         leg = s.legs[i]
         sell = replace(
             leg, action=Action.SELL, count=extra, reduce_only=True, time_in_force=TimeInForce.IOC
