@@ -553,7 +553,7 @@ def test_a_sale_back_the_risk_engine_refuses_says_so_and_leaves_the_set_broken(
         assert "HALTED" in str(failed["reason"]), failed
         assert "filled short" not in str(failed["reason"]), failed
         assert [s.status for s in r.store.leg_sets.unfinished()] == ["broken"]
-        summary = r.loop.shutdown(cancel_resting=True)
+        summary = r.loop.stop.shutdown(cancel_resting=True)
         (left,) = r.events("group_left_broken")
         assert summary.broken_sets == (left["set"],)
         with pytest.raises(SetsLeftBroken) as raised:
@@ -609,7 +609,7 @@ def test_a_broken_sets_sale_back_never_sells_what_a_newer_set_holds(
         assert poll_until(
             lambda: r.loop.portfolio.position(A) == -5, between=lambda: _ticking(r), within_s=30
         )
-        summary = r.loop.shutdown(cancel_resting=True)
+        summary = r.loop.stop.shutdown(cancel_resting=True)
         assert summary.broken_sets == ()
         assert _held(r) == dict.fromkeys(TICKERS, Decimal(5))
         assert [g for g in r.events("group_leg") if g["action"] == "sell"] == []
