@@ -175,3 +175,45 @@ def test_a_refusal_for_collateral_holds_its_shard_alone_until_a_balance_read_cov
     assert sent(on_two) == before + 1  # entered again
     assert not [e for e in events("trading_state") if e.get("state") == "SAFE_MODE"]
     rig.loop.log.close()
+
+
+def test_a_batch_refused_whole_for_collateral_holds_the_short_shard_and_the_other_trades(
+    tmp_path: Path, shards: Shards
+) -> None:
+    """The exchange's insufficient-balance answer to a batch as a whole names no order: the
+    shard whose last read holds less than the batch asked of it is held, not the account."""
+    from kalshi_cli.runner.execution.dispatch import CallAnswer
+
+    log = tmp_path / "log.jsonl"
+    shards.two_holds = D("0.30")  # less than the batch's orders there commit ($0.50)
+    rig = make_rig(
+        tmp_path / "s.db",
+        log_path=log,
+        risk={"stop_loss_share": "0", "max_order_cost": "5"},
+        settings={"shard_poll_s": 600.0},
+    )
+    rig.step()
+    on_two = shards.on_two
+    on_zero = next(t for t in rig.loop.portfolio.markets if t != on_two)
+    executor = rig.loop.executor
+
+    def intent(ticker: str) -> Intent:
+        return Intent(ticker, Side.YES, Action.BUY, D("0.05"), D("10"), D("0.99"), "t", "spike")
+
+    recorded = executor.answers.record_all([intent(on_two), intent(on_zero)])
+    assert len(recorded) == 2
+    errors = executor.counters.errors
+    refusal = ApiError.from_response(400, REFUSAL)
+    executor.answers.book_batch(recorded, CallAnswer(rig.clock.monotonic(), error=refusal))
+    assert executor.counters.errors == errors  # no API error counted
+
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    assert [e["shard"] for e in lines if e.get("event") == "shard_balance_short"] == [2]
+    assert not [e for e in lines if e.get("event") == "balance_short"]  # the account not held
+    before = sum(1 for r in rig.client.requests if r.ticker == on_zero)
+    executor.execute(intent(on_zero), last_data_at=rig.clock.wall(), in_sync=True)
+    rig.step(0.1)
+    assert sum(1 for r in rig.client.requests if r.ticker == on_zero) == before + 1
+    assert executor.balance_hold.why(on_two) is not None
+    assert rig.loop.gate.state == "ACTIVE"
+    rig.loop.log.close()

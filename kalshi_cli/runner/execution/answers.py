@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from kalshi_cli.risk.rules import opening_cost
 from kalshi_cli.risk.state import halt
 from kalshi_cli.runner.books.portfolio import OpenOrder, open_order
 from kalshi_cli.runner.execution.fills import Sent
@@ -282,9 +283,17 @@ class AnswerBook:
         code = exc.code if isinstance(exc, ApiError) else None
         if self.order_group_id and isinstance(exc, ApiError) and exc.code in GROUP_REFUSALS:
             self.group_refused(recorded[0][0], exc.code, exc.message)
-        elif not self._balance_hold.refused(code):  # the batch as a whole: no one shard named
+        elif not self._balance_hold.refused_whole(code, self._asked(recorded)):
             # a shard short of collateral is no API error (runner/execution/balance_hold.py)
             self._guard.failed(exc, sent_at)
+
+    def _asked(self, recorded: list[tuple[Intent, CreateOrder]]) -> dict[str, Decimal]:
+        """What the batch's orders would commit, by market (`opening_cost`)."""
+        asked: dict[str, Decimal] = {}
+        for intent, _ in recorded:
+            cost = opening_cost(intent, self._portfolio.view(intent.ticker))
+            asked[intent.ticker] = asked.get(intent.ticker, ZERO) + cost
+        return asked
 
     def _judge_items(self, items: list[BatchItem], sent_at: float) -> None:
         """Items that are the exchange's own trouble are a 5xx in other words: the API error

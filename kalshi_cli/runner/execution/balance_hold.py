@@ -106,10 +106,34 @@ class BalanceHold:
         if shard == ACCOUNT or self.balances is None:
             self._hold_account()
             return True
+        self._hold_shard(shard)
+        return True
+
+    def refused_whole(self, code: str | None, asked: Mapping[str, Decimal]) -> bool:
+        """A batch refused as a whole with `code`; `asked`: what its orders would commit, by
+        market. True when that is an insufficient balance: the shards concerned are held, each
+        whose last read holds less than the batch asked of it (all of the batch's when none
+        does: which one lacked cannot be told), the others trading on; a market of no known
+        shard holds the account, as a single order's refusal does."""
+        if code != INSUFFICIENT_BALANCE:
+            return False
+        by_shard: dict[int, Decimal] = {}
+        for ticker, cost in asked.items():
+            shard = self.shard_of.get(ticker, ACCOUNT)
+            by_shard[shard] = by_shard.get(shard, ZERO) + cost
+        balances = self.balances
+        if not by_shard or ACCOUNT in by_shard or balances is None:
+            self._hold_account()
+            return True
+        short = {n for n, cost in by_shard.items() if balances.get(n, ZERO) < cost}
+        for shard in sorted(short or by_shard):
+            self._hold_shard(shard)
+        return True
+
+    def _hold_shard(self, shard: int) -> None:
         if shard not in self.short:
             self.short.add(shard)
             self._tell_short(shard)
-        return True
 
     def _hold_account(self) -> None:
         if self._until is None:
