@@ -217,3 +217,67 @@ def test_a_batch_refused_whole_for_collateral_holds_the_short_shard_and_the_othe
     assert executor.balance_hold.why(on_two) is not None
     assert rig.loop.gate.state == "ACTIVE"
     rig.loop.log.close()
+
+
+def test_an_order_refused_on_a_paused_shard_pauses_it_at_once_and_is_no_api_error(
+    tmp_path: Path, shards: Shards, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between two status reads the exchange answers an order on a shard just paused with
+    503 `exchange_unavailable` (what the client raises for it: an unknown outcome from that
+    answer): the shard's markets are paused at once, as the next read would, the order is
+    looked up, and the API error guard counts nothing; the other shard trades on."""
+    from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown
+
+    shards.refusing = False
+    paused = {"on": False}
+    create = FakeClient.create_order
+
+    def create_order(self: FakeClient, request: Any) -> Any:
+        if paused["on"] and request.ticker == shards.on_two:
+            self.requests.append(request)
+            body = {"code": "exchange_unavailable", "message": "trading is paused"}
+            answer = ApiError.from_response(503, body)
+            lost = f"order {request.client_order_id}"
+            raise OrderOutcomeUnknown(
+                f"the exchange answered HTTP 503 to {lost}; it may or may not exist",
+                client_order_id=request.client_order_id,
+            ) from answer
+        return create(self, request)
+
+    monkeypatch.setattr(FakeClient, "create_order", create_order)
+    log = tmp_path / "log.jsonl"
+    rig = make_rig(
+        tmp_path / "s.db",
+        log_path=log,
+        risk={"stop_loss_share": "0", "max_order_cost": "5"},
+        settings={"shard_poll_s": 600.0},  # no status read comes to tell it
+    )
+    rig.step()
+    on_two = shards.on_two
+    on_zero = next(t for t in rig.loop.portfolio.markets if t != on_two)
+    executor = rig.loop.executor
+
+    def buy(ticker: str) -> None:
+        intent = Intent(ticker, Side.YES, Action.BUY, D("0.05"), D("10"), D("0.99"), "t", "spike")
+        executor.execute(intent, last_data_at=rig.clock.wall(), in_sync=True)
+        rig.step(0.1)
+
+    def sent(ticker: str) -> int:
+        return sum(1 for r in rig.client.requests if r.ticker == ticker)
+
+    paused["on"] = True
+    errors = executor.counters.errors
+    buy(on_two)
+    assert sent(on_two) == 1
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    assert [e["shard"] for e in lines if e.get("event") == "shard_paused"] == [2]
+    assert executor.counters.errors == errors  # no API error counted
+    assert [e for e in lines if e.get("event") == "order_unknown"]  # looked up, not resent
+    for _ in range(8):  # far more than max_consecutive_errors (5)
+        buy(on_two)
+    assert sent(on_two) == 1  # held: the shard is paused
+    before = sent(on_zero)
+    buy(on_zero)
+    assert sent(on_zero) == before + 1  # the other shard trades on
+    assert rig.loop.gate.state == "ACTIVE"
+    rig.loop.log.close()

@@ -251,3 +251,22 @@ def test_a_batch_cancel_item_routes_as_a_cancel_does(sim: SimHarness) -> None:
     first, second = answer.json()["orders"]
     assert first["error"]["code"] == "not_found"  # an id alone: shard 0, which has no such order
     assert "error" not in second and second["reduced_by"] == "5.00"
+
+
+def test_an_order_on_a_paused_shard_is_unknown_and_names_the_exchanges_answer(
+    sim: SimHarness,
+) -> None:
+    """The client takes a 503 to an order as an unknown outcome (looked up, never sent again)
+    and keeps the answer's code, which tells the trade loop the shard is paused."""
+    from decimal import Decimal
+
+    from kalshi_cli.client.requests import CreateOrder
+    from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown, answered_code
+    from kalshi_cli.vocabulary.units import BookSide
+    from tests.runner.simproc import client_for
+
+    me = funded(sim, 10_00)
+    sim.http.post(f"{sim.admin_url}/shards/2", json={"trading_active": False})
+    with client_for(me) as client, pytest.raises(OrderOutcomeUnknown) as raised:
+        client.orders.create_order(CreateOrder(ON_2, BookSide.BID, Decimal("0.40"), Decimal(5)))
+    assert answered_code(raised.value) == "exchange_unavailable"

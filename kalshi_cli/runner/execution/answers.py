@@ -26,6 +26,7 @@ from kalshi_cli.vocabulary.errors import (
     RequestWithdrawn,
     TradingHaltedError,
     TransportError,
+    answered_code,
 )
 from kalshi_cli.vocabulary.order_terms import owned_client_order_id
 from kalshi_cli.vocabulary.units import ZERO, to_book
@@ -188,7 +189,9 @@ class AnswerBook:
         try:
             outcome = self.orders.book_sent(create, sent)
         except OrderOutcomeUnknown as exc:
-            self._guard.failed(exc, sent_at)
+            # a paused shard's answer is no API error (runner/execution/balance_hold.py)
+            if not self._balance_hold.unavailable(answered_code(exc), intent.ticker):
+                self._guard.failed(exc, sent_at)
             self._unknown.lost(create.client_order_id, intent.ticker, intent)
             self._fills.due.set()
             self._log.emit(
@@ -242,7 +245,7 @@ class AnswerBook:
         except (ApiError, TransportError) as exc:
             self._batch_refused(recorded, exc, sent_at)
             return
-        self._judge_items(items, sent_at)
+        self._judge_items(items, sent_at, {c.client_order_id: i.ticker for i, c in recorded})
         # an item that does not say plainly is no answer: its order is looked up, as one the
         # answer left out (client/batch_orders.py `_item`)
         unclear = {item.client_order_id: item.error for item in items if item.unknown}
@@ -295,11 +298,18 @@ class AnswerBook:
             asked[intent.ticker] = asked.get(intent.ticker, ZERO) + cost
         return asked
 
-    def _judge_items(self, items: list[BatchItem], sent_at: float) -> None:
+    def _judge_items(self, items: list[BatchItem], sent_at: float, tickers: dict[str, str]) -> None:
         """Items that are the exchange's own trouble are a 5xx in other words: the API error
         guard counts the batch as one failed call (an item that only leaves out its order id
-        or its client order id, all optional in the spec, does not count)."""
-        trouble = [item for item in items if item.trouble]
+        or its client order id, all optional in the spec, does not count; nor does one of a
+        paused shard, which pauses it: runner/execution/balance_hold.py)."""
+        hold = self._balance_hold
+        trouble = [
+            item
+            for item in items
+            if item.trouble
+            and not hold.unavailable(item.code, tickers.get(item.client_order_id, ""))
+        ]
         if not trouble:
             self._guard.ok(sent_at)
             return
@@ -331,7 +341,7 @@ class AnswerBook:
                 continue
             reason = item.error or "refused"
             self._rejected(intent, create, reason)
-            code = reason.split(":")[0]
+            code = item.code or ""
             self._balance_hold.refused(code, intent.ticker)
             if code in GROUP_REFUSALS and self.order_group_id:
                 triggered = triggered or (intent, code, reason)
