@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from kalshi_cli.services.orders.status import trading_status
 from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.errors import ApiError
 from kalshi_cli.vocabulary.models import Balance, ExchangeStatus, Market, decode_answer
@@ -216,6 +217,10 @@ def test_a_batch_refused_whole_for_collateral_holds_the_short_shard_and_the_othe
     assert sum(1 for r in rig.client.requests if r.ticker == on_zero) == before + 1
     assert executor.balance_hold.why(on_two) is not None
     assert rig.loop.gate.state == "ACTIVE"
+    # `kalshi status` (its heartbeat) names the shard held short
+    rig.loop.heartbeat.beat()
+    status = trading_status(tmp_path / "s.db", now=rig.clock.wall())
+    assert status.details()["loop_shards"] == {"short": [2], "paused": []}
     rig.loop.log.close()
 
 
@@ -280,4 +285,8 @@ def test_an_order_refused_on_a_paused_shard_pauses_it_at_once_and_is_no_api_erro
     buy(on_zero)
     assert sent(on_zero) == before + 1  # the other shard trades on
     assert rig.loop.gate.state == "ACTIVE"
+    # `kalshi status` (its heartbeat) names the shard paused
+    rig.loop.heartbeat.beat()
+    status = trading_status(tmp_path / "s.db", now=rig.clock.wall())
+    assert status.details()["loop_shards"] == {"short": [], "paused": [2]}
     rig.loop.log.close()
