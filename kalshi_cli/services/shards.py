@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 from kalshi_cli.client.portfolio import Transfer, TransferOutcomeUnknown
@@ -335,7 +336,7 @@ class MoneyMover:
             found = self._new_matches(move, known)
             left = intent.created_at + self._lookup_s - self._clock.wall()
             if found is None and wait and left > 0:
-                found = self._until(left, lambda m=move, k=known: self._new_matches(m, k))
+                found = self._until(left, partial(self._new_matches, move, known))
             if found is None and not wait and left > 0:
                 continue
             ids = tuple(t.transfer_id for t in found or ())

@@ -141,11 +141,11 @@ def test_a_shard_paused_alone_withdraws_its_quotes_and_the_other_shard_trades(
         # names the shard the exchange pauses
         state = str(tmp_path / "state.db")
 
-        def held() -> Any:
+        def shards_held() -> Any:
             shards = _kalshi(trader, home, "status", KALSHI_STATE=state).get("loop_shards")
             return shards if shards and shards["paused"] else None
 
-        assert wait_until(held, "the loop's heartbeat naming the shard it holds paused") == {
+        assert wait_until(shards_held, "the loop's heartbeat naming the shard paused") == {
             "short": [],
             "paused": [3],
         }
