@@ -290,3 +290,46 @@ def test_an_order_refused_on_a_paused_shard_pauses_it_at_once_and_is_no_api_erro
     status = trading_status(tmp_path / "s.db", now=rig.clock.wall())
     assert status.details()["loop_shards"] == {"short": [], "paused": [2]}
     rig.loop.log.close()
+
+
+def test_a_batch_item_refused_for_collateral_holds_its_shard_alone(
+    tmp_path: Path, shards: Shards
+) -> None:
+    """A batch answered item by item: the item refused for collateral holds its market's shard,
+    as a single order's refusal does, and the batch's other shard trades on."""
+    from kalshi_cli.client.batch_orders import read_batch_answer
+    from kalshi_cli.runner.execution.dispatch import CallAnswer
+
+    log = tmp_path / "log.jsonl"
+    rig = make_rig(
+        tmp_path / "s.db",
+        log_path=log,
+        risk={"stop_loss_share": "0", "max_order_cost": "5"},
+        settings={"shard_poll_s": 600.0},
+    )
+    rig.step()
+    on_two = shards.on_two
+    on_zero = next(t for t in rig.loop.portfolio.markets if t != on_two)
+    executor = rig.loop.executor
+
+    def intent(ticker: str) -> Intent:
+        return Intent(ticker, Side.YES, Action.BUY, D("0.05"), D("10"), D("0.99"), "t", "spike")
+
+    recorded = executor.answers.record_all([intent(on_two), intent(on_zero)])
+    (two, _), (zero, _) = [(c.client_order_id, i) for i, c in recorded]
+    items = read_batch_answer(
+        [
+            {"client_order_id": two, **REFUSAL},
+            {"client_order_id": zero, "error": {"code": "invalid_price", "message": "off grid"}},
+        ]
+    )
+    errors = executor.counters.errors
+    executor.answers.book_batch(recorded, CallAnswer(rig.clock.monotonic(), value=items))
+    assert executor.counters.errors == errors
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    assert [e["shard"] for e in lines if e.get("event") == "shard_balance_short"] == [2]
+    before = sum(1 for r in rig.client.requests if r.ticker == on_zero)
+    executor.execute(intent(on_zero), last_data_at=rig.clock.wall(), in_sync=True)
+    rig.step(0.1)
+    assert sum(1 for r in rig.client.requests if r.ticker == on_zero) == before + 1
+    rig.loop.log.close()
