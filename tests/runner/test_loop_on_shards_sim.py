@@ -152,6 +152,13 @@ def test_a_shard_paused_alone_withdraws_its_quotes_and_the_other_shard_trades(
         exchange = check(home, "exchange", "--no-alert", environ=account_env(trader))
         assert exchange.exit_code == WARNING, exchange.output
         assert "trading paused on shard 3 " in exchange.output
+        health = CliRunner().invoke(
+            app,
+            ["health-check", "--json"],
+            obj=AppContext(environ={"KALSHI_HOME": str(home), **account_env(trader)}),
+        )
+        (line,) = [c for c in json.loads(health.stdout)["checks"] if c["name"] == "shards"]
+        assert line["status"] == "warn" and "shard 3 trades nothing now" in line["detail"], line
         seen = len(log_events(log))
         # the loop's bid on shard 0 is hit: it quotes again there
         books[ON_0].order(BookSide.ASK, "0.40", "10", TimeInForce.IOC)
