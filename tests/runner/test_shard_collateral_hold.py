@@ -4,8 +4,11 @@ never comes of it; the loop logs `shard_balance_short` once, with what the shard
 `kalshi shard move` line, posts one alert (its runbook: 20), holds the adding orders of that
 shard's markets while the other shard's go, and enters the shard
 again once a balance read (the watch's, every `trade.shard_poll_s`) shows it holding one order's
-cost. The simulator's core here has one shard: its answers give the loop's first market shard 2,
-and the exchange refuses that market's buys for collateral while the test says so."""
+cost. A batch refused whole for collateral holds the shard it lacked money on, not the account;
+an order answered `exchange_unavailable` (a shard paused since the last status read) pauses its
+shard at once, no API error either; `kalshi status` names the shards held. The simulator's core
+here has one shard: its answers give the loop's first market shard 2, and the exchange refuses
+that market's buys for collateral while the test says so."""
 
 from __future__ import annotations
 
@@ -292,11 +295,19 @@ def test_an_order_refused_on_a_paused_shard_pauses_it_at_once_and_is_no_api_erro
     rig.loop.log.close()
 
 
-def test_a_batch_item_refused_for_collateral_holds_its_shard_alone(
-    tmp_path: Path, shards: Shards
+@pytest.mark.parametrize(
+    ("error", "event"),
+    [
+        (REFUSAL["error"], "shard_balance_short"),
+        ({"code": "exchange_unavailable", "message": "paused"}, "shard_paused"),
+    ],
+)
+def test_a_batch_item_refused_for_its_shard_holds_that_shard_alone(
+    tmp_path: Path, shards: Shards, error: dict[str, str], event: str
 ) -> None:
     """A batch answered item by item: the item refused for collateral holds its market's shard,
-    as a single order's refusal does, and the batch's other shard trades on."""
+    and one answered `exchange_unavailable` pauses it, as a single order's answer does; neither
+    is an API error, and the batch's other shard trades on."""
     from kalshi_cli.client.batch_orders import read_batch_answer
     from kalshi_cli.runner.execution.dispatch import CallAnswer
 
@@ -319,7 +330,7 @@ def test_a_batch_item_refused_for_collateral_holds_its_shard_alone(
     (two, _), (zero, _) = [(c.client_order_id, i) for i, c in recorded]
     items = read_batch_answer(
         [
-            {"client_order_id": two, **REFUSAL},
+            {"client_order_id": two, "error": error},
             {"client_order_id": zero, "error": {"code": "invalid_price", "message": "off grid"}},
         ]
     )
@@ -327,7 +338,7 @@ def test_a_batch_item_refused_for_collateral_holds_its_shard_alone(
     executor.answers.book_batch(recorded, CallAnswer(rig.clock.monotonic(), value=items))
     assert executor.counters.errors == errors
     lines = [json.loads(x) for x in log.read_text().splitlines()]
-    assert [e["shard"] for e in lines if e.get("event") == "shard_balance_short"] == [2]
+    assert [e["shard"] for e in lines if e.get("event") == event] == [2]
     before = sum(1 for r in rig.client.requests if r.ticker == on_zero)
     executor.execute(intent(on_zero), last_data_at=rig.clock.wall(), in_sync=True)
     rig.step(0.1)
