@@ -1,7 +1,9 @@
 """Order groups (`/portfolio/order_groups`): a contracts limit the exchange enforces over a rolling
 15-second window, cancelling the group's orders and refusing new ones until it is reset: a stop
 that holds on the exchange's side even when the process that placed the orders is gone. A group
-belongs to one subaccount, and every call takes `subaccount=N`. See docs/order-groups.md.
+belongs to one subaccount, and every call takes `subaccount=N`; it lives on one exchange shard
+(created with `exchange_index=N`, default 0), and delete, reset, trigger and a new limit find it
+only when they name that shard. See docs/order-groups.md.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class OrderGroup(Answer, frozen=True):
     contracts_limit: Decimal | None = msgspec.field(default=None, name="contracts_limit_fp")
     auto_cancel: bool = msgspec.field(default=False, name="is_auto_cancel_enabled")
     orders: tuple[str, ...] = ()
+    # the shard the group lives on; an answer that leaves it out is of the exchange's default, 0
+    exchange_index: int = 0
 
 
 def _listed_group(item: msgspec.Raw) -> OrderGroup:
@@ -89,15 +93,44 @@ def _subaccount(subaccount: int | None) -> Params:
     return {} if checked_subaccount(subaccount) is None else {"subaccount": subaccount}
 
 
+def _shard(exchange_index: int | None) -> Params:
+    """The `exchange_index` of a group's shard (empty when None: the exchange's default, 0)."""
+    if exchange_index is None:
+        return {}
+    if (
+        isinstance(exchange_index, bool)
+        or not isinstance(exchange_index, int)
+        or exchange_index < 0
+    ):
+        raise ValidationError("an exchange shard is a whole number from 0", code="bad_shard")
+    return {"exchange_index": exchange_index}
+
+
+def _where(subaccount: int | None, exchange_index: int | None) -> Params:
+    """The query of a write to one group: its subaccount and its shard."""
+    return {**_subaccount(subaccount), **_shard(exchange_index)}
+
+
 class OrderGroupsApi(Area):
     """Order groups: create, list, get, delete, reset, trigger and a new limit."""
 
-    def create_order_group(self, contracts_limit: Decimal, *, subaccount: int | None = None) -> str:
-        """A new group with `contracts_limit` contracts per rolling 15 s, on `subaccount`;
-        returns its id. Sent again only while it certainly never left (`Connection.write`): an
+    def create_order_group(
+        self,
+        contracts_limit: Decimal,
+        *,
+        subaccount: int | None = None,
+        exchange_index: int | None = None,
+    ) -> str:
+        """A new group with `contracts_limit` contracts per rolling 15 s, on `subaccount` and the
+        shard `exchange_index` (None: the exchange's default, 0); returns its id. Sent again
+        only while it certainly never left (`Connection.write`): an
         answer lost after sending is `OrderOutcomeUnknown`, and `kalshi order-group list`
         tells whether the group was made."""
-        body: dict[str, Any] = {**_limit_body(contracts_limit), **_subaccount(subaccount)}
+        body: dict[str, Any] = {
+            **_limit_body(contracts_limit),
+            **_subaccount(subaccount),
+            **_shard(exchange_index),
+        }
         where = subaccount if subaccount is not None else self._conn.subaccount
         listing = "kalshi order-group list" + ("" if where is None else f" --subaccount {where}")
         unknown = UnknownOutcome.read_by(
@@ -135,25 +168,49 @@ class OrderGroupsApi(Area):
         )
         return self._conn.decode(response, _group_answer(group_id), "order group")
 
-    def delete_order_group(self, order_group_id: str, *, subaccount: int | None = None) -> None:
+    def delete_order_group(
+        self,
+        order_group_id: str,
+        *,
+        subaccount: int | None = None,
+        exchange_index: int | None = None,
+    ) -> None:
         """Delete the group; the exchange cancels its orders."""
         path = f"{GROUPS}/{path_segment(_group_id(order_group_id))}"
-        self._conn.request("DELETE", path, params=_subaccount(subaccount), auth=True)
+        self._conn.request("DELETE", path, params=_where(subaccount, exchange_index), auth=True)
 
-    def trigger_order_group(self, order_group_id: str, *, subaccount: int | None = None) -> None:
+    def trigger_order_group(
+        self,
+        order_group_id: str,
+        *,
+        subaccount: int | None = None,
+        exchange_index: int | None = None,
+    ) -> None:
         """Cancel the group's orders and refuse new ones in it until a reset."""
         path = f"{GROUPS}/{path_segment(_group_id(order_group_id))}/trigger"
-        self._conn.request("PUT", path, params=_subaccount(subaccount), auth=True)
+        self._conn.request("PUT", path, params=_where(subaccount, exchange_index), auth=True)
 
-    def reset_order_group(self, order_group_id: str, *, subaccount: int | None = None) -> None:
+    def reset_order_group(
+        self,
+        order_group_id: str,
+        *,
+        subaccount: int | None = None,
+        exchange_index: int | None = None,
+    ) -> None:
         """Set the group's matched count to zero and let orders in again."""
         path = f"{GROUPS}/{path_segment(_group_id(order_group_id))}/reset"
-        self._conn.request("PUT", path, params=_subaccount(subaccount), auth=True)
+        self._conn.request("PUT", path, params=_where(subaccount, exchange_index), auth=True)
 
     def set_order_group_limit(
-        self, order_group_id: str, contracts_limit: Decimal, *, subaccount: int | None = None
+        self,
+        order_group_id: str,
+        contracts_limit: Decimal,
+        *,
+        subaccount: int | None = None,
+        exchange_index: int | None = None,
     ) -> None:
         """A new limit; the exchange triggers the group at once if it is already reached."""
         path = f"{GROUPS}/{path_segment(_group_id(order_group_id))}/limit"
         body = _limit_body(contracts_limit)
-        self._conn.request("PUT", path, params=_subaccount(subaccount), json=body, auth=True)
+        params = _where(subaccount, exchange_index)
+        self._conn.request("PUT", path, params=params, json=body, auth=True)

@@ -541,6 +541,12 @@ class VenueHistorical(_Area):
 class VenueOrderGroups(_Area):
     """Order groups: a venue has none."""
 
-    def trigger_order_group(self, order_group_id: str, *, subaccount: int | None = None) -> None:
+    def trigger_order_group(
+        self,
+        order_group_id: str,
+        *,
+        subaccount: int | None = None,
+        exchange_index: int | None = None,
+    ) -> None:
         """A venue has no order groups: every group is unknown to it, as a deleted one is."""
         raise NotFoundError(f"order group {order_group_id} not found", status=404)

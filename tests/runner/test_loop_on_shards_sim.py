@@ -176,3 +176,54 @@ def test_a_shard_paused_alone_withdraws_its_quotes_and_the_other_shard_trades(
         err = stop(proc)
     assert proc.returncode == 0, err
     _no_safe_mode(log)
+
+
+ON_2 = "KXTWO-26JAN01-A"
+
+
+@pytest.mark.slow
+def test_each_order_names_its_own_shards_group_and_the_stop_ends_every_shards_group(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The exchange matches an order inside its market's shard, so the session's order group is
+    one per shard traded: each order names the group on its own market's shard, and the stop
+    triggers, then deletes, every one of them, each on its shard."""
+    sim.create_market(ON_0)
+    sim.create_market(ON_2, exchange_index=2)
+    trader = sim.new_account(balance_cents=10_000_000)
+    _kalshi(trader, tmp_path / "person", "shard", "move", "50000", "--from", "0", "--to", "2")
+    counterparty = sim.new_account(balance_cents=10_000_000)
+    _kalshi(counterparty, tmp_path / "other", "shard", "move", "50000", "--from", "0", "--to", "2")
+    other = client_for(counterparty)
+    for ticker in (ON_0, ON_2):
+        Book(other, ticker).quote("0.40", "0.60")
+    mine = observer_for(trader)
+    shard = {ON_0: 0, ON_2: 2}
+
+    def groups() -> dict[str, int]:
+        answer = sim.signed(trader, "GET", "/portfolio/order_groups")
+        assert answer.status_code == 200, answer.text
+        return {g["id"]: g["exchange_index"] for g in answer.json()["order_groups"]}
+
+    def resting() -> list[Any] | None:
+        """The loop's quotes once it has some on both shards."""
+        quotes = [o for o in mine.orders.iter_orders(status="resting") if o.ticker in shard]
+        return quotes if {o.ticker for o in quotes} == set(shard) else None
+
+    home = tmp_path / "home"
+    home.mkdir()
+    log = tmp_path / "trade.log"
+    command = trade_command("market-maker", f"{ON_0},{ON_2}", log, "--duration", "240")
+    with trade_process(command, trade_env(trader, home, tmp_path / "state.db")) as proc:
+        quotes = wait_until(resting, "quotes on both shards")
+        made = groups()
+        assert sorted(made.values()) == [0, 2], made
+        for order in quotes:
+            named = order.raw.get("order_group_id")
+            assert made.get(named) == shard[order.ticker], (order.ticker, named, made)
+        err = stop(proc)
+    assert proc.returncode == 0, err
+    triggered = {e["order_group_id"] for e in _events(log, "stop_group_triggered")}
+    assert triggered == set(made), (triggered, made)
+    assert groups() == {}  # each deleted on its own shard
+    _no_safe_mode(log)

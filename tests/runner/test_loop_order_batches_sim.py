@@ -289,9 +289,9 @@ def test_a_batch_refused_for_the_triggered_order_group_halts_the_loop(
     does when a single order is refused so."""
     tickers = [f"KXBATCH-SIM-{c}" for c in "AB"]
     with rig(sim, tmp_path, tickers, strategy="market-maker", params={}) as r:
-        group = open_session_group(r.client, r.store, TradeConfig(), r.loop.log)
-        r.loop.executor.answers.order_group_id = group
-        r.client.order_groups.trigger_order_group(group)
+        groups = open_session_group(r.client, r.store, TradeConfig(), r.loop.log)
+        r.loop.executor.answers.order_groups = groups
+        r.client.order_groups.trigger_order_group(groups.by_shard[0])
         r.loop.tick(r.feed.drain_events(), full=True)
         assert r.requests(sim).get(BATCH) == 1
         assert r.events("order_group_triggered")

@@ -48,5 +48,11 @@ class UnexpectedCalls(EveryAreaItself):
     ) -> list[CancelResult]:
         raise AssertionError("this fake exchange did not expect a batch cancel")
 
-    def trigger_order_group(self, order_group_id: str, *, subaccount: int | None = None) -> None:
+    def trigger_order_group(
+        self,
+        order_group_id: str,
+        *,
+        subaccount: int | None = None,
+        exchange_index: int | None = None,
+    ) -> None:
         raise AssertionError("this fake exchange did not expect an order-group trigger")

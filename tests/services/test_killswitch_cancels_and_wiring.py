@@ -635,7 +635,13 @@ class Groups(Listings):
         self.answers = answers
         self.triggers: list[str] = []
 
-    def trigger_order_group(self, order_group_id: str, *, subaccount: int | None = None) -> None:
+    def trigger_order_group(
+        self,
+        order_group_id: str,
+        *,
+        subaccount: int | None = None,
+        exchange_index: int | None = None,
+    ) -> None:
         self.triggers.append(order_group_id)
         queue = self.answers.get(order_group_id) or [None]
         answer = queue.pop(0) if len(queue) > 1 else queue[0]

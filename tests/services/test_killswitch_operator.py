@@ -17,6 +17,7 @@ from kalshi_cli.client.communications import Quote, Rfq
 from kalshi_cli.client.requests import CancelResult
 from kalshi_cli.services.killswitch.order_groups import (
     ORDER_GROUPS_KEY,
+    GroupPlace,
     remember_order_group,
     session_order_group_places,
 )
@@ -269,7 +270,7 @@ def test_a_state_file_that_cannot_be_written_does_not_stop_the_cancels_when_a_gr
         assert report.proven and report.exchange_cancel_all
         assert exchange.triggers == ["g-gone"] and report.order_groups_triggered == []
         assert not report.halted and report.state_error is not None
-        assert session_order_group_places(readonly) == [("g-gone", 0)]
+        assert session_order_group_places(readonly) == [GroupPlace("g-gone")]
 
 
 def test_a_group_on_subaccount_0_is_stored_as_its_bare_id(store: Store) -> None:
@@ -460,7 +461,7 @@ def test_a_group_entry_without_a_string_id_and_an_integer_subaccount_is_skipped(
         ' {"order_group_id": "g-3", "subaccount": 3}]',
     )
 
-    assert session_order_group_places(store) == [("g-3", 3)]
+    assert session_order_group_places(store) == [GroupPlace("g-3", 3)]
 
 
 def test_an_rfq_proof_listing_the_deadline_leaves_no_time_for_is_not_taken(store: Store) -> None:

@@ -17,6 +17,7 @@ from kalshi_cli.runner.config import TradeConfig
 from kalshi_cli.runner.execution.order_group import open_session_group
 from kalshi_cli.services.killswitch.order_groups import (
     GROUP_STEP_SHARE,
+    GroupPlace,
     remember_order_group,
     session_order_group_places,
     session_order_groups,
@@ -110,7 +111,7 @@ def test_a_listed_group_on_a_subaccount_is_triggered_there(
     _fund_subaccount_1(client)
     group = client.order_groups.create_order_group(Decimal(100), subaccount=1)
     remember_order_group(store, group, subaccount=1)
-    assert session_order_group_places(store) == [(group, 1)]
+    assert session_order_group_places(store) == [GroupPlace(group, 1)]
     with connect(prime.account) as on_one:
         on_one.subaccount = 1
         in_group = on_one.orders.create_order(_bid(ticker, group)).order_id
@@ -145,7 +146,7 @@ def test_a_kill_on_one_subaccount_triggers_only_that_subaccounts_groups(
     client.subaccount = None
     assert client.orders.get_order(outside).status == "resting"
     client.orders.create_order(_bid(ticker, primary))  # still takes orders
-    assert session_order_group_places(store) == [(on_one, 1), (primary, 0)]
+    assert session_order_group_places(store) == [GroupPlace(on_one, 1), GroupPlace(primary, 0)]
 
 
 def test_a_session_group_made_by_a_client_on_a_subaccount_is_recorded_there(
@@ -156,15 +157,15 @@ def test_a_session_group_made_by_a_client_on_a_subaccount_is_recorded_there(
     file says where, so the kill switch triggers it there."""
     _fund_subaccount_1(client)
     log = EventLog(SystemClock(), stderr=None)
-    on_zero = open_session_group(client, store, TradeConfig(), log)
+    on_zero = open_session_group(client, store, TradeConfig(), log).by_shard[0]
     # an order resting in it keeps it past the next start, which deletes idle earlier groups
     client.orders.create_order(_bid(ticker, on_zero))
     client.subaccount = 1
-    on_one = open_session_group(client, store, TradeConfig(), log)
+    on_one = open_session_group(client, store, TradeConfig(), log).by_shard[0]
     assert [g.order_group_id for g in client.order_groups.list_order_groups(subaccount=1)] == [
         on_one
     ]
-    assert session_order_group_places(store) == [(on_zero, 0), (on_one, 1)]
+    assert session_order_group_places(store) == [GroupPlace(on_zero, 0), GroupPlace(on_one, 1)]
     client.subaccount = None
     report = KillSwitch(client, store, SystemClock(), read_lag_s=0.0).run()
     assert report.order_groups_triggered == [on_one, on_zero]  # the newest first
@@ -214,7 +215,11 @@ def test_a_group_trigger_that_is_never_answered_does_not_hold_the_cancels_back(
         request's timeout, or sooner what the deadline it runs under leaves."""
 
         def trigger_order_group(
-            self, order_group_id: str, *, subaccount: int | None = None
+            self,
+            order_group_id: str,
+            *,
+            subaccount: int | None = None,
+            exchange_index: int | None = None,
         ) -> None:
             triggers.append(order_group_id)
             deadline = Deadline.current()
@@ -263,10 +268,16 @@ def test_the_newest_group_is_triggered_first_when_the_share_cannot_take_them_all
 
     class Slow(OrderGroupsApi):
         def trigger_order_group(
-            self, order_group_id: str, *, subaccount: int | None = None
+            self,
+            order_group_id: str,
+            *,
+            subaccount: int | None = None,
+            exchange_index: int | None = None,
         ) -> None:
             clock.advance(1.0)
-            super().trigger_order_group(order_group_id, subaccount=subaccount)
+            super().trigger_order_group(
+                order_group_id, subaccount=subaccount, exchange_index=exchange_index
+            )
 
     class Watched(OrdersApi):
         def cancel_all_orders(self) -> None:

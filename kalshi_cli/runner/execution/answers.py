@@ -17,7 +17,11 @@ from kalshi_cli.risk.rules import opening_cost
 from kalshi_cli.risk.state import halt
 from kalshi_cli.runner.books.portfolio import OpenOrder, open_order
 from kalshi_cli.runner.execution.fills import Sent
-from kalshi_cli.runner.execution.order_group import GROUP_REFUSALS, GROUP_TRIGGERED
+from kalshi_cli.runner.execution.order_group import (
+    GROUP_REFUSALS,
+    GROUP_TRIGGERED,
+    SessionGroups,
+)
 from kalshi_cli.services.orders.place import placed_unrecorded
 from kalshi_cli.store.errors import OrderNotFound, OrderNotRecorded, StoreError
 from kalshi_cli.vocabulary.errors import (
@@ -66,12 +70,17 @@ class AnswerBook:
         self._unknown = holds.unknown
         self._balance_hold = holds.balance_hold
         self._fills = fills
-        # the session's order group (runner/execution/order_group.py): every order goes into it
-        self.order_group_id: str | None = None
+        # the session's order groups (runner/execution/order_group.py), one a shard: every
+        # order goes into its market's shard's
+        self.order_groups: SessionGroups | None = None
         # the orders sent whose answers are not booked yet: the risk engine counts them
         self.in_flight = in_flight
 
     # ---------------------------------------------------------------- before the answer
+
+    def group_of(self, ticker: str) -> str | None:
+        """The session's group an order in the market names: its shard's (None: no group)."""
+        return None if self.order_groups is None else self.order_groups.of_market(ticker)
 
     def create(self, intent: Intent) -> CreateOrder:
         """The request for an intent, with a fresh client order id naming its strategy."""
@@ -86,7 +95,7 @@ class AnswerBook:
             time_in_force=intent.time_in_force,
             post_only=intent.post_only,
             reduce_only=intent.reduce_only,
-            order_group_id=self.order_group_id,
+            order_group_id=self.group_of(intent.ticker),
             client_order_id=owned_client_order_id(intent.strategy),
         )
 
@@ -207,7 +216,7 @@ class AnswerBook:
             self.not_recorded(intent, exc)
             raise
         except (ApiError, TransportError) as exc:
-            if self.order_group_id and isinstance(exc, ApiError) and exc.code in GROUP_REFUSALS:
+            if self.order_groups and isinstance(exc, ApiError) and exc.code in GROUP_REFUSALS:
                 self.group_refused(intent, exc.code, exc.message)
                 return None
             # a shard short of collateral is no API error (runner/execution/balance_hold.py)
@@ -284,7 +293,7 @@ class AnswerBook:
         for intent, create in recorded:
             self._rejected(intent, create, exc.message)
         code = exc.code if isinstance(exc, ApiError) else None
-        if self.order_group_id and isinstance(exc, ApiError) and exc.code in GROUP_REFUSALS:
+        if self.order_groups and isinstance(exc, ApiError) and exc.code in GROUP_REFUSALS:
             self.group_refused(recorded[0][0], exc.code, exc.message)
         elif not self._balance_hold.refused_whole(code, self._asked(recorded)):
             # a shard short of collateral is no API error (runner/execution/balance_hold.py)
@@ -343,7 +352,7 @@ class AnswerBook:
             self._rejected(intent, create, reason)
             code = item.code or ""
             self._balance_hold.refused(code, intent.ticker)
-            if code in GROUP_REFUSALS and self.order_group_id:
+            if code in GROUP_REFUSALS and self.order_groups:
                 triggered = triggered or (intent, code, reason)
         return placed, triggered
 
@@ -413,7 +422,7 @@ class AnswerBook:
         triggered (its contracts limit hit, or a kill switch), or gone (deleted under the
         loop). Stop placing, as the kill switch would: every order of the session names the
         group, so each one after would be refused in turn."""
-        group = self.order_group_id
+        group = self.group_of(intent.ticker)
         if code == GROUP_TRIGGERED:
             event, reason = "order_group_triggered", f"the exchange triggered order group {group}"
         else:

@@ -1,20 +1,26 @@
 """The session's order group: a server-side stop under every order one `kalshi trade` run places
-(`--order-group`, the default). It is created and recorded before the first order, so the kill
-switch of any process can trigger it; an order refused because the group was triggered records
-HALTED. A clean stop deletes the group; otherwise the next start does, once it holds no resting
-order. docs/trade-loop.md "The session's order group".
+(`--order-group`, the default). The exchange matches an order inside its market's shard, where a
+group of another shard does not reach, so the session has one group on each shard it trades on
+(`SessionGroups`), and each order names its own market's shard's. They are created and recorded,
+each with its shard, before the first order, so the kill switch of any process can trigger them;
+an order refused because its group was triggered records HALTED. A clean stop deletes each
+group; otherwise the next start does, once it holds no resting order. docs/trade-loop.md "The
+session's order group", docs/shards.md.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 from kalshi_cli.runner.execution.give_up import GivenUp, unless_given_up
 from kalshi_cli.services.killswitch.order_groups import (
+    GroupPlace,
     forget_order_group,
     remember_order_group,
     session_order_group_places,
@@ -46,18 +52,65 @@ def contracts_limit(config: TradeConfig) -> Decimal:
     return Decimal(config.settings.order_group_limit)
 
 
+@dataclass(frozen=True)
+class SessionGroups:
+    """The session's order groups, by the shard each lives on, and each market's shard (a market
+    whose shard the exchange does not name is on shard 0, the exchange's default)."""
+
+    by_shard: Mapping[int, str]
+    shard_of: Mapping[str, int] = field(default_factory=dict)
+
+    def of_market(self, ticker: str) -> str | None:
+        """The group an order in the market names: its shard's (None: the session has none
+        there)."""
+        return self.by_shard.get(self.shard_of.get(ticker, 0))
+
+    def shards(self) -> list[tuple[int, str]]:
+        """(shard, group id) of each group, by shard."""
+        return sorted(self.by_shard.items())
+
+    def ids(self) -> list[str]:
+        return [group_id for _, group_id in self.shards()]
+
+
 def open_session_group(
-    client: KalshiClient, store: Store, config: TradeConfig, log: EventLog
-) -> str:
-    """Create the session's group and record it in the state file; returns its id. Raises
-    the client's error when the exchange cannot be asked about the groups of the loop's own
-    subaccount, or create one (the session refuses to start)."""
+    client: KalshiClient,
+    store: Store,
+    config: TradeConfig,
+    log: EventLog,
+    *,
+    shard_of: Mapping[str, int] | None = None,
+    shards: Collection[int] = (0,),
+) -> SessionGroups:
+    """Delete what earlier sessions left (`clear_earlier_groups`), then create the session's
+    group on each of `shards` and record it with its shard in the state file. Raises the
+    client's error when the exchange cannot be asked about the groups of the loop's own
+    subaccount, or create one (the session refuses to start; a group made before stays listed
+    for the kill switch, and the next start deletes it)."""
+    clear_earlier_groups(client, store, log)
     limit = contracts_limit(config)
     here = client.subaccount or 0  # where the exchange puts the group (its default: 0)
+    made: dict[int, str] = {}
+    for shard in sorted(set(shards)):
+        group_id = client.order_groups.create_order_group(limit, exchange_index=shard)
+        remember_order_group(store, group_id, subaccount=here, exchange_index=shard)
+        log.emit(
+            "order_group_created",
+            {"order_group_id": group_id, "contracts_limit": str(limit), "exchange_index": shard},
+        )
+        made[shard] = group_id
+    return SessionGroups(made, dict(shard_of or {}))
+
+
+def clear_earlier_groups(client: KalshiClient, store: Store, log: EventLog) -> None:
+    """Forget the groups the state file lists that the exchange no longer does, and delete those
+    left idle (`delete_idle_groups`). Raises the client's error when the groups of the loop's own
+    subaccount cannot be listed."""
+    here = client.subaccount or 0
     places = session_order_group_places(store)
-    live: set[tuple[str, int]] = set()
+    live: set[str] = set()
     seen: set[int] = set()
-    for subaccount in sorted({n for _, n in places} | {here}):
+    for subaccount in sorted({p.subaccount for p in places} | {here}):
         try:
             groups = client.order_groups.list_order_groups(subaccount=subaccount)
         except KalshiError as exc:
@@ -68,34 +121,31 @@ def open_session_group(
             log.emit("order_groups_kept", {"subaccount": subaccount, "error": exc.one_line()})
             continue
         seen.add(subaccount)
-        live |= {(g.order_group_id, subaccount) for g in groups}
+        live |= {g.order_group_id for g in groups}
     for old in places:
-        if old[1] in seen and old not in live:
-            forget_order_group(store, old[0])
-    delete_idle_groups(client, store, [p for p in places if p in live], log)
-    group_id = client.order_groups.create_order_group(limit)
-    remember_order_group(store, group_id, subaccount=here)
-    log.emit("order_group_created", {"order_group_id": group_id, "contracts_limit": str(limit)})
-    return group_id
+        if old.subaccount in seen and old.order_group_id not in live:
+            forget_order_group(store, old.order_group_id)
+    delete_idle_groups(client, store, [p for p in places if p.order_group_id in live], log)
 
 
 def delete_idle_groups(
-    client: KalshiClient, store: Store, earlier: list[tuple[str, int]], log: EventLog
+    client: KalshiClient, store: Store, earlier: list[GroupPlace], log: EventLog
 ) -> None:
-    """Delete the groups (id, subaccount) earlier sessions of this state file left that hold no
-    resting order: every start makes one, and the exchange caps a user's groups. A group holding
-    an order stays, as does every group of a subaccount whose orders cannot be told; a refused
-    delete leaves the group listed for the kill switch. Nothing here holds the start back."""
-    by_subaccount: dict[int, list[str]] = {}
-    for group_id, subaccount in earlier:
-        by_subaccount.setdefault(subaccount, []).append(group_id)
-    for subaccount, group_ids in sorted(by_subaccount.items()):
+    """Delete the groups earlier sessions of this state file left that hold no resting order,
+    each on its subaccount and shard: every start makes some, and the exchange caps a user's
+    groups. A group holding an order stays, as does every group of a subaccount whose orders
+    cannot be told; a refused delete leaves the group listed for the kill switch. Nothing here
+    holds the start back."""
+    by_subaccount: dict[int, list[GroupPlace]] = {}
+    for place in earlier:
+        by_subaccount.setdefault(place.subaccount, []).append(place)
+    for subaccount, places in sorted(by_subaccount.items()):
         busy = _groups_with_resting_orders(client, store, subaccount, log)
         if busy is None:
             continue
-        for group_id in group_ids:
-            if group_id not in busy:
-                _delete_earlier_group(client, store, group_id, subaccount, log)
+        for place in places:
+            if place.order_group_id not in busy:
+                _delete_earlier_group(client, store, place, log)
 
 
 def _groups_with_resting_orders(
@@ -122,10 +172,13 @@ def _groups_with_resting_orders(
 
 
 def _delete_earlier_group(
-    client: KalshiClient, store: Store, group_id: str, subaccount: int, log: EventLog
+    client: KalshiClient, store: Store, place: GroupPlace, log: EventLog
 ) -> None:
+    group_id = place.order_group_id
     try:
-        client.order_groups.delete_order_group(group_id, subaccount=subaccount)
+        client.order_groups.delete_order_group(
+            group_id, subaccount=place.subaccount, exchange_index=place.exchange_index
+        )
     except NotFoundError:
         pass  # gone already (deleted by hand): nothing is left to list
     except KalshiError as exc:
@@ -141,11 +194,17 @@ def close_session_group(
     group_id: str,
     log: EventLog,
     abandon: threading.Event | None = None,
+    *,
+    exchange_index: int = 0,
 ) -> bool:
-    """Delete the group after a clean stop; on failure it stays listed for the kill switch, as
-    it does when a second SIGINT or SIGTERM (`abandon`) gives the delete up while it is out."""
+    """Delete the group (on its shard) after a clean stop; on failure it stays listed for the
+    kill switch, as it does when a second SIGINT or SIGTERM (`abandon`) gives the delete up
+    while it is out."""
+    delete = partial(
+        client.order_groups.delete_order_group, group_id, exchange_index=exchange_index
+    )
     try:
-        unless_given_up(partial(client.order_groups.delete_order_group, group_id), abandon)
+        unless_given_up(delete, abandon)
     except KalshiError as exc:
         log.emit("order_group_kept", {"order_group_id": group_id, "error": exc.message})
         return False
@@ -160,49 +219,66 @@ def close_session_group(
 def end_session_group(
     client: KalshiClient,
     store: Store,
-    group_id: str,
+    groups: SessionGroups,
     log: EventLog,
     *,
     own_resting: int,
     unknown: list[str],
     abandon: threading.Event | None = None,
 ) -> None:
-    """After a stop (not `--once`): with none of the loop's orders resting, delete the group, which
-    also refuses an order of unknown outcome that lands later. A group kept while such an order
-    may still land is triggered instead, so it is refused rather than rest unmanaged. The group
-    stays listed for the kill switch. After `abandon`, nothing more is asked."""
-    if own_resting == 0 and close_session_group(client, store, group_id, log, abandon):
-        return
-    if unknown and not (abandon is not None and abandon.is_set()):
-        trigger_session_group(client.order_groups, group_id, log, unknown)
+    """After a stop (not `--once`): with none of the loop's orders resting, delete each shard's
+    group, which also refuses an order of unknown outcome that lands later. A group kept while
+    such an order may still land is triggered instead, so it is refused rather than rest
+    unmanaged. A group kept stays listed for the kill switch. After `abandon`, nothing more is
+    asked."""
+    for shard, group_id in groups.shards():
+        if own_resting == 0 and close_session_group(
+            client, store, group_id, log, abandon, exchange_index=shard
+        ):
+            continue
+        if unknown and not (abandon is not None and abandon.is_set()):
+            trigger_session_group(client.order_groups, group_id, log, unknown, exchange_index=shard)
 
 
 class GroupTrigger(Protocol):
-    """The call a stop makes to trigger its group (a `KalshiClient`'s `order_groups`)."""
+    """The call a stop makes to trigger a group on its shard (a `KalshiClient`'s
+    `order_groups`)."""
 
-    def trigger_order_group(self, order_group_id: str) -> None: ...
+    def trigger_order_group(
+        self, order_group_id: str, *, exchange_index: int | None = ...
+    ) -> None: ...
+
+
+class TriggersGroup(Protocol):
+    """The loop's trigger of one of its groups, on its shard (a `GroupTrigger`'s call)."""
+
+    def __call__(self, order_group_id: str, *, exchange_index: int | None = ...) -> None: ...
 
 
 def trigger_session_group(
-    groups: GroupTrigger, group_id: str, log: EventLog, unknown: list[str]
+    groups: GroupTrigger,
+    group_id: str,
+    log: EventLog,
+    unknown: list[str],
+    *,
+    exchange_index: int = 0,
 ) -> bool:
-    """Trigger the session's group at a stop that may leave something of the loop's on the
-    exchange (`unknown`: its orders of unknown outcome): the exchange cancels the group's
-    orders and refuses any that land later. Whether it was triggered; both outcomes logged."""
+    """Trigger one of the session's groups, on its shard, at a stop that may leave something of
+    the loop's on the exchange (`unknown`: its orders of unknown outcome): the exchange cancels
+    the group's orders and refuses any that land later. Whether it was triggered; both outcomes
+    logged."""
+    fields = {"order_group_id": group_id, "exchange_index": exchange_index, "unknown_left": unknown}
     try:
-        groups.trigger_order_group(group_id)
+        groups.trigger_order_group(group_id, exchange_index=exchange_index)
     except KalshiError as exc:
-        log.emit(
-            "order_group_trigger_failed",
-            {"order_group_id": group_id, "unknown_left": unknown, "error": exc.one_line()},
-        )
+        log.emit("order_group_trigger_failed", {**fields, "error": exc.one_line()})
         return False
-    log.emit("order_group_triggered", {"order_group_id": group_id, "unknown_left": unknown})
+    log.emit("order_group_triggered", fields)
     return True
 
 
 class _GroupedAnswers(Protocol):
-    order_group_id: str | None
+    order_groups: SessionGroups | None
 
 
 class _GroupedAmends(Protocol):
@@ -219,10 +295,11 @@ class GroupedExecutor(Protocol):
     def amends(self) -> _GroupedAmends: ...
 
 
-def join_session_group(executor: GroupedExecutor, group_id: str) -> None:
-    """Every order the loop places from now goes into the session's group. The orders it holds
+def join_session_group(executor: GroupedExecutor, groups: SessionGroups) -> None:
+    """Every order the loop places from now goes into the session's group of its market's
+    shard. The orders it holds
     resting now (an earlier run's, adopted at the start) are outside the group, and an amend
     keeps an order where it is: a requote of one of them goes as a cancel and a new order in
     the group (runner/execution/amends.py `Amends.group_made`)."""
-    executor.answers.order_group_id = group_id
+    executor.answers.order_groups = groups
     executor.amends.group_made()

@@ -25,7 +25,7 @@ from kalshi_cli.runner.assembly import Parts, paper_venue, select_markets, start
 from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
 from kalshi_cli.runner.execution.balance_hold import one_order
-from kalshi_cli.runner.execution.order_group import join_session_group
+from kalshi_cli.runner.execution.order_group import SessionGroups, join_session_group
 from kalshi_cli.runner.lifecycle.banner import (
     describe,
     print_lines,
@@ -310,8 +310,8 @@ def _assemble(
     signer: Any,
     telemetry: LoopTelemetry | None,
     reload: threading.Event | None,
-) -> tuple[TradeLoop, str | None]:
-    """The loop put together on what the preflight found, and the session's order group made
+) -> tuple[TradeLoop, SessionGroups | None]:
+    """The loop put together on what the preflight found, and the session's order groups made
     and joined (None: no group); `reload`, a SIGHUP while starting, is answered at the first
     tick."""
     options, config, client, log = start.options, start.config, start.client, start.log
@@ -344,7 +344,7 @@ def _assemble(
     print_lines(shards, start.out)
     if shards:
         log.emit("shards_at_start", {"lines": shards})
-    group = open_group(client, start.store, config, log) if group_wanted else None
+    group = open_group(client, start.store, config, log, markets) if group_wanted else None
     if group is not None:
         join_session_group(loop.executor, group)
     log.emit(
@@ -362,7 +362,9 @@ def _assemble(
     return loop, group
 
 
-def _run_loop(start: _Start, loop: TradeLoop, group: str | None, stopping: ExitStack) -> Summary:
+def _run_loop(
+    start: _Start, loop: TradeLoop, group: SessionGroups | None, stopping: ExitStack
+) -> Summary:
     """The loop run until it stops, the signals then held by `stopping`, and the session's
     group ended as part of the stop (not after `--once`)."""
     options, config = start.options, start.config

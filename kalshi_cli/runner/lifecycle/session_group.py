@@ -8,7 +8,11 @@ from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.config import TradeConfig, TradeOptions
-from kalshi_cli.runner.execution.order_group import end_session_group, open_session_group
+from kalshi_cli.runner.execution.order_group import (
+    SessionGroups,
+    end_session_group,
+    open_session_group,
+)
 from kalshi_cli.runner.preflight import StartupRefused
 from kalshi_cli.vocabulary.errors import KalshiError, OrderOutcomeUnknown
 
@@ -17,25 +21,31 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.books.eventlog import EventLog
     from kalshi_cli.runner.loop.trade_loop import TradeLoop
     from kalshi_cli.store import Store
+    from kalshi_cli.vocabulary.models import Market
 
 
 def wants_group(options: TradeOptions) -> bool:
     return options.order_group and not options.dry_run and not options.paper
 
 
-def open_group(client: KalshiClient, store: Store, config: TradeConfig, log: EventLog) -> str:
-    """The session's order group (runner/execution/order_group.py), or no trading at all. A
-    create of unknown outcome refuses the start too: the loop does not know the group's id, and
-    a listed group it took for its own could be another program's, whose orders its kill switch
-    would then stop. A group so made holds no order; the refusal says how to find and delete
-    it."""
+def open_group(
+    client: KalshiClient, store: Store, config: TradeConfig, log: EventLog, markets: list[Market]
+) -> SessionGroups:
+    """The session's order groups (runner/execution/order_group.py), one on each shard the
+    markets are on (a market whose shard the exchange does not name: shard 0), or no trading at
+    all. A create of unknown outcome refuses the start too: the loop does not know the group's
+    id, and a listed group it took for its own could be another program's, whose orders its kill
+    switch would then stop. A group so made holds no order; the refusal says how to find and
+    delete it."""
+    shard_of = {m.ticker: m.exchange_index or 0 for m in markets}
+    shards = set(shard_of.values()) or {0}
     try:
-        return open_session_group(client, store, config, log)
+        return open_session_group(client, store, config, log, shard_of=shard_of, shards=shards)
     except OrderOutcomeUnknown as exc:
         refused = StartupRefused(
             f"whether the session's order group was made is unknown: {exc.message}; not trading",
             hint=f"{exc.hint}; a group made so holds no order: delete it (`kalshi order-group "
-            "delete ID`), then start again",
+            "delete ID --exchange-index N`), then start again",
         )
         refused.exit_code = exc.exit_code
         raise refused from exc
@@ -49,10 +59,12 @@ def open_group(client: KalshiClient, store: Store, config: TradeConfig, log: Eve
         raise refused from exc
 
 
-def end_group(client: KalshiClient, loop: TradeLoop, group: str, abandon: threading.Event) -> None:
-    """The session's group ended, as part of the stop, so under what is left of its one
+def end_group(
+    client: KalshiClient, loop: TradeLoop, group: SessionGroups, abandon: threading.Event
+) -> None:
+    """The session's groups ended, as part of the stop, so under what is left of its one
     deadline: a delete held by a slow exchange must not keep the process past the service
-    manager's stop timeout (the group, kept, stays listed for the kill switch)."""
+    manager's stop timeout (a group kept stays listed for the kill switch)."""
     deadline = loop.stop.stop_deadline
     with deadline.scope() if deadline is not None else nullcontext():
         # on the loop's own orders: one placed by hand is not in the group

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.dispatch import Dispatch
     from kalshi_cli.runner.execution.execution import LoopExecutor
     from kalshi_cli.runner.execution.leg_sets import LegSets
+    from kalshi_cli.runner.execution.order_group import TriggersGroup
     from kalshi_cli.runner.execution.own_orders import OwnOrders
     from kalshi_cli.runner.loop.alerting import TradeAlerts
     from kalshi_cli.runner.loop.heartbeat import Heartbeat
@@ -56,7 +57,7 @@ class LoopStop:
         heartbeat: Heartbeat,
         alerts: TradeAlerts | None,
         tuning: Tuning,
-        trigger_group: Callable[[str], None] | None = None,
+        trigger_group: TriggersGroup | None = None,
         on_let_go: Callable[[], None] | None = None,
     ) -> None:
         self.client, self.clock, self.log = client, clock, log
@@ -65,7 +66,8 @@ class LoopStop:
         self.alerts = alerts
         self._alert = alert_through(alerts)
         self._tuning = tuning
-        # the session's order group's trigger, called with the group's id (runner/loop/stop.py)
+        # the trigger of the session's order groups, called with a group's id and its shard
+        # (runner/loop/stop.py)
         self.trigger_group = trigger_group
         # what to let go of once (the client's fill quarantine): after the stop's last read of
         # the fills, or when a loop built at start is discarded

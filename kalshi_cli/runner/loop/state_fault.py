@@ -10,7 +10,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeGuard
 
-from kalshi_cli.runner.execution.order_group import GroupTrigger, trigger_session_group
+from kalshi_cli.runner.execution.order_group import (
+    GroupTrigger,
+    SessionGroups,
+    trigger_session_group,
+)
 from kalshi_cli.runner.execution.unknown_orders import LostAnswer, wait_out_unknown
 from kalshi_cli.store.errors import InvalidTransition, StoreError
 from kalshi_cli.vocabulary.errors import KalshiError, NotFoundError
@@ -48,7 +52,7 @@ class Withdrawal:
 
     cancelled: list[str] = field(default_factory=list)
     left: list[str] = field(default_factory=list)  # order ids, or client order ids if unknown
-    group_triggered: str | None = None
+    groups_triggered: list[str] = field(default_factory=list)  # the session's, by shard
     # client order ids of the orders decided before the failure whose request the stop, or
     # the failed drain that held it for its commit, dropped before it left: never on the
     # exchange (an intent that reached the file stays pending there; one the failed commit
@@ -61,8 +65,8 @@ class Withdrawal:
             said += f"; {len(self.never_sent)} decided order(s) never sent"
         if self.left:
             said += f"; {len(self.left)} may still rest: {', '.join(self.left)}"
-        if self.group_triggered:
-            said += f"; its order group {self.group_triggered} triggered"
+        if self.groups_triggered:
+            said += f"; its order group(s) {', '.join(self.groups_triggered)} triggered"
         elif self.left:
             said += " (`kalshi cancel-all` takes them)"
         return said
@@ -86,7 +90,7 @@ def stop_on_state_failure(
             "cancelled": len(withdrawal.cancelled),
             "left": withdrawal.left,
             "never_sent": withdrawal.never_sent,
-            "order_group_triggered": withdrawal.group_triggered,
+            "order_groups_triggered": withdrawal.groups_triggered,
         },
     )
     if loop.stop.alerts is not None:
@@ -171,23 +175,31 @@ def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None)
             if found is not None or loop.clock.monotonic() - lost.since >= landing_s:
                 del unknown[client_order_id]  # settled, or it can no longer land
 
-    if loop.executor.answers.order_group_id or (abandon is not None and abandon.is_set()):
+    session_groups = loop.executor.answers.order_groups
+    if session_groups or (abandon is not None and abandon.is_set()):
         look()  # once: what may still land, the group's trigger below refuses
     else:
         # no group to refuse it: wait, as a shutdown does, until it shows or cannot land
         wait_out_unknown(unknown, look, loop.clock, loop.log, abandon, landing_s=landing_s)
     done.left.extend(sorted(unknown))
-    group = loop.executor.answers.order_group_id
-    # only a live session has a group, and its client (a `KalshiClient`) is the one that made it
-    groups: GroupTrigger | None = getattr(client, "order_groups", None)
-    if (
-        done.left
-        and group
-        and groups is not None
-        and trigger_session_group(groups, group, loop.log, done.left)
-    ):
-        done.group_triggered = group
+    if done.left and session_groups:
+        done.groups_triggered = _trigger_groups(loop, client, session_groups, done.left)
     return done
+
+
+def _trigger_groups(
+    loop: TradeLoop, client: object, session_groups: SessionGroups, left: list[str]
+) -> list[str]:
+    """Each shard's group of the session triggered on its shard; the ids of those triggered."""
+    # only a live session has groups, and its client (a `KalshiClient`) is the one that made them
+    groups: GroupTrigger | None = getattr(client, "order_groups", None)
+    if groups is None:
+        return []
+    return [
+        group
+        for shard, group in session_groups.shards()
+        if trigger_session_group(groups, group, loop.log, left, exchange_index=shard)
+    ]
 
 
 def _cause(exc: StoreError) -> str:

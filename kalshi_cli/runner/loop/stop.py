@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.books.eventlog import EventLog
     from kalshi_cli.runner.books.portfolio import OpenOrder
     from kalshi_cli.runner.execution.execution import LoopExecutor
+    from kalshi_cli.runner.execution.order_group import TriggersGroup
     from kalshi_cli.runner.execution.own_orders import OwnOrders
     from kalshi_cli.runner.execution.unknown_orders import Looked, LostAnswer
     from kalshi_cli.runner.loop.settings import LoopSettings
@@ -76,7 +77,7 @@ class StoppingLoop(Protocol):
     clock: Clock
     log: EventLog
     executor: LoopExecutor
-    trigger_group: Callable[[str], None] | None
+    trigger_group: TriggersGroup | None
     own: OwnOrders
 
     @property
@@ -144,25 +145,23 @@ def _given_up(
 
 
 def _withdraw(loop: StoppingLoop, abandon: threading.Event | None, shows_all_from: float) -> bool:
-    """Everything at once, the unknown looked up, what is left side by side. Whether the
-    session's order group was triggered (it then refuses an order that lands later)."""
+    """Everything at once, the unknown looked up, what is left side by side. Whether every one
+    of the session's order groups was triggered (they then refuse an order that lands later)."""
     if abandon is not None and abandon.is_set():
         return False  # interrupted again before the stop began: the person will not wait
     own = loop.own.resting()
-    group = loop.executor.answers.order_group_id
-    triggered = False
-    if group is not None and loop.trigger_group is not None:
+    groups = loop.executor.answers.order_groups
+    try:
+        untriggered = _trigger_groups(loop, len(own), abandon)
+    except GivenUp:
+        return False  # it may yet be triggered: nothing is taken as refused
+    done = set() if groups is None else set(groups.ids()) - untriggered
+    triggered = groups is not None and not untriggered
+    # a triggered group cancels its own orders: the others are cancelled here
+    rest = [o for o in own if groups is None or groups.of_market(o.ticker) not in done]
+    if rest:
         try:
-            unless_given_up(partial(loop.trigger_group, group), abandon)
-            triggered = True
-            loop.log.emit("stop_group_triggered", {"order_group_id": group, "orders": len(own)})
-        except KalshiError as exc:
-            loop.log.emit("stop_group_trigger_failed", {"error": exc.one_line()})
-        except GivenUp:
-            return False  # it may yet be triggered: nothing is taken as refused
-    if own and not triggered:
-        try:
-            _batch_cancel(loop, own, abandon)
+            _batch_cancel(loop, rest, abandon)
         except GivenUp:
             return False
     unknown = loop.executor.unknown_orders
@@ -173,7 +172,7 @@ def _withdraw(loop: StoppingLoop, abandon: threading.Event | None, shows_all_fro
         withdrawn = {o.order_id for o in loop.own.resting()}
         unknown.see_through(
             abandon,
-            wait=group is None,
+            wait=groups is None,
             after_look=partial(_cancel_found, loop, withdrawn, abandon),
             looks=partial(_looked_unless_given_up, unknown.look, abandon),
         )
@@ -185,6 +184,33 @@ def _withdraw(loop: StoppingLoop, abandon: threading.Event | None, shows_all_fro
     if still:
         _cancel_side_by_side(loop, still, abandon)
     return triggered
+
+
+def _trigger_groups(loop: StoppingLoop, orders: int, abandon: threading.Event | None) -> set[str]:
+    """Trigger each shard's group of the session, on its shard; the ids of those not triggered
+    (every group when the loop cannot trigger one). Raises `GivenUp` when a second interrupt
+    gives a trigger up while it is out."""
+    groups = loop.executor.answers.order_groups
+    if groups is None:
+        return set()
+    if loop.trigger_group is None:
+        return set(groups.ids())
+    untriggered: set[str] = set()
+    for shard, group in groups.shards():
+        try:
+            unless_given_up(partial(loop.trigger_group, group, exchange_index=shard), abandon)
+        except KalshiError as exc:
+            untriggered.add(group)
+            loop.log.emit(
+                "stop_group_trigger_failed",
+                {"order_group_id": group, "exchange_index": shard, "error": exc.one_line()},
+            )
+            continue
+        loop.log.emit(
+            "stop_group_triggered",
+            {"order_group_id": group, "exchange_index": shard, "orders": orders},
+        )
+    return untriggered
 
 
 def _cancel_found(loop: StoppingLoop, withdrawn: set[str], abandon: threading.Event | None) -> None:

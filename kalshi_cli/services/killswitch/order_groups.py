@@ -34,10 +34,11 @@ class GroupTriggers:
     halt_wait_s: float
 
     def trigger(self, run: Pull) -> None:
-        """Step 2, with no filter only (a group spans all of a loop's markets): trigger every
-        order group the state file lists on its own subaccount; when the client acts on one
-        subaccount only, the groups of that one, the newest first, within `GROUP_STEP_SHARE` of
-        the deadline. The groups the exchange does not know are forgotten after the cancels."""
+        """Step 2, with no filter only (a group spans all of a loop's markets on its shard):
+        trigger every order group the state file lists on its own subaccount and shard; when
+        the client acts on one subaccount only, the groups of that one, the newest first, within
+        `GROUP_STEP_SHARE` of the deadline. The groups the exchange does not know are forgotten
+        after the cancels."""
         report = run.report
         if not run.every_market or self.store is None:
             return
@@ -51,12 +52,13 @@ class GroupTriggers:
             deadline = min(run.deadline, step.at)
             # the newest first: the group of a loop that may still be running, which the share
             # must reach before the groups earlier sessions left listed
-            for group_id, subaccount in reversed(places):
-                if scope is not None and subaccount != scope:
+            for place in reversed(places):
+                if scope is not None and place.subaccount != scope:
                     continue
+                group_id = place.order_group_id
                 try:
                     found = self.tries.call(
-                        lambda g=group_id, n=subaccount: self._trigger(g, n),  # type: ignore[misc]
+                        lambda p=place: self._trigger(p),  # type: ignore[misc]
                         deadline,
                         report,
                     )
@@ -70,10 +72,15 @@ class GroupTriggers:
                     # deleted (or never this account's): nothing of it can rest, nothing to stop
                     run.unknown_groups.append(group_id)
 
-    def _trigger(self, group_id: str, subaccount: int) -> bool:
-        """Trigger one group; False when the exchange does not know it."""
+    def _trigger(self, place: GroupPlace) -> bool:
+        """Trigger one group on its subaccount and shard; False when the exchange does not know
+        it."""
         try:
-            self.client.order_groups.trigger_order_group(group_id, subaccount=subaccount)
+            self.client.order_groups.trigger_order_group(
+                place.order_group_id,
+                subaccount=place.subaccount,
+                exchange_index=place.exchange_index,
+            )
         except NotFoundError:
             return False
         return True
@@ -93,14 +100,47 @@ class GroupTriggers:
                 note_order_group_action(self.store, group_id, "triggered", by)
 
 
-# Each entry is a group's id (on subaccount 0) or `{"order_group_id": id, "subaccount": n}`: a
-# trigger acts on subaccount 0 unless it names another.
+# Each entry is a group's id (on subaccount 0 and shard 0) or `{"order_group_id": id,
+# "subaccount": n, "exchange_index": m}` (either left out: 0): a trigger acts on the group's own
+# subaccount and shard, where the exchange finds it.
 ORDER_GROUPS_KEY = "trade_order_groups"
 
 
-def session_order_group_places(store: Store) -> list[tuple[str, int]]:
-    """(id, subaccount) of the order groups the trade loop created and has not deleted,
-    oldest first."""
+@dataclass(frozen=True)
+class GroupPlace:
+    """Where the exchange keeps one of the trade loop's groups: its subaccount and its shard."""
+
+    order_group_id: str
+    subaccount: int = 0
+    exchange_index: int = 0
+
+    def to_entry(self) -> str | dict[str, Any]:
+        if self.subaccount == 0 and self.exchange_index == 0:
+            return self.order_group_id
+        entry: dict[str, Any] = {"order_group_id": self.order_group_id}
+        if self.subaccount:
+            entry["subaccount"] = self.subaccount
+        if self.exchange_index:
+            entry["exchange_index"] = self.exchange_index
+        return entry
+
+    @classmethod
+    def from_entry(cls, entry: object) -> GroupPlace | None:
+        if isinstance(entry, str) and entry:
+            return cls(entry)
+        if not isinstance(entry, dict):
+            return None
+        group_id = entry.get("order_group_id")
+        subaccount, shard = entry.get("subaccount", 0), entry.get("exchange_index", 0)
+        if not (isinstance(group_id, str) and group_id):
+            return None
+        if type(subaccount) is not int or type(shard) is not int or shard < 0:
+            return None
+        return cls(group_id, subaccount, shard)
+
+
+def session_order_group_places(store: Store) -> list[GroupPlace]:
+    """Where the order groups the trade loop created and has not deleted are, oldest first."""
     text = store.events.get_kv(ORDER_GROUPS_KEY)
     if not text:
         return []
@@ -110,15 +150,7 @@ def session_order_group_places(store: Store) -> list[tuple[str, int]]:
         return []
     if not isinstance(entries, list):
         return []
-    places = []
-    for entry in entries:
-        if isinstance(entry, str) and entry:
-            places.append((entry, 0))
-        elif isinstance(entry, dict):
-            group_id, subaccount = entry.get("order_group_id"), entry.get("subaccount")
-            if isinstance(group_id, str) and group_id and type(subaccount) is int:
-                places.append((group_id, subaccount))
-    return places
+    return [p for e in entries if (p := GroupPlace.from_entry(e)) is not None]
 
 
 ORDER_GROUP_ACTIONS_KEY = "order_group_actions"
@@ -149,23 +181,24 @@ def _order_group_actions(store: Store) -> dict[str, dict[str, Any]]:
 
 def session_order_groups(store: Store) -> list[str]:
     """The ids of the order groups the trade loop created and has not deleted, oldest first."""
-    return [group_id for group_id, _ in session_order_group_places(store)]
+    return [place.order_group_id for place in session_order_group_places(store)]
 
 
-def _write_places(store: Store, places: list[tuple[str, int]]) -> None:
-    entries = [g if n == 0 else {"order_group_id": g, "subaccount": n} for g, n in places]
-    store.events.set_kv(ORDER_GROUPS_KEY, json.dumps(entries))
+def _write_places(store: Store, places: list[GroupPlace]) -> None:
+    store.events.set_kv(ORDER_GROUPS_KEY, json.dumps([p.to_entry() for p in places]))
 
 
-def remember_order_group(store: Store, group_id: str, *, subaccount: int = 0) -> None:
+def remember_order_group(
+    store: Store, group_id: str, *, subaccount: int = 0, exchange_index: int = 0
+) -> None:
     with store.transaction():
         places = session_order_group_places(store)
-        if group_id not in {g for g, _ in places}:
-            _write_places(store, [*places, (group_id, subaccount)])
+        if group_id not in {p.order_group_id for p in places}:
+            _write_places(store, [*places, GroupPlace(group_id, subaccount, exchange_index)])
 
 
 def forget_order_group(store: Store, group_id: str) -> None:
     with store.transaction():
         places = session_order_group_places(store)
-        if group_id in {g for g, _ in places}:
-            _write_places(store, [(g, n) for g, n in places if g != group_id])
+        if group_id in {p.order_group_id for p in places}:
+            _write_places(store, [p for p in places if p.order_group_id != group_id])

@@ -57,7 +57,13 @@ class FillsSince(Protocol):
 class GroupsToTrigger(Protocol):
     """The order-group call the kill switch makes (a client's `order_groups`)."""
 
-    def trigger_order_group(self, order_group_id: str, *, subaccount: int | None = ...) -> None: ...
+    def trigger_order_group(
+        self,
+        order_group_id: str,
+        *,
+        subaccount: int | None = ...,
+        exchange_index: int | None = ...,
+    ) -> None: ...
 
 
 class CancelsOrders(Protocol):

@@ -19,6 +19,7 @@ from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.runner.books.eventlog import EventLog
 from kalshi_cli.runner.config import TradeConfig
 from kalshi_cli.runner.execution.order_group import (
+    SessionGroups,
     end_session_group,
     join_session_group,
     open_session_group,
@@ -170,7 +171,7 @@ def test_a_group_the_exchange_triggered_halts_the_loop(tmp_path: Path) -> None:
     rig = make_rig(tmp_path / "s.db", strategy="market-maker")
     me = rig.client.account_id
     group = rig.exchange.groups.create_order_group(me, Decimal(1000)).order_group_id
-    rig.loop.executor.answers.order_group_id = group
+    rig.loop.executor.answers.order_groups = SessionGroups({0: group})
     rig.step(0.1)
     quotes = [o for o in rig.exchange.history.orders(me) if o.status == "resting"]
     assert quotes and {o.order_group_id for o in quotes} == {group}
@@ -211,10 +212,11 @@ def test_a_group_kept_after_the_stop_is_triggered_while_a_lost_order_may_still_l
     log_path = tmp_path / "trade.log"
     log = EventLog(SystemClock(), path=log_path, stderr=None)
     with Store.open(tmp_path / "state.db") as store:
-        group = open_session_group(trader, store, TradeConfig(), log)
+        groups = open_session_group(trader, store, TradeConfig(), log)
+        group = groups.by_shard[0]
         # its cancel failed at the stop
         kept = trader.orders.create_order(_in_group(group)).order_id
-        end_session_group(trader, store, group, log, own_resting=1, unknown=unknown)
+        end_session_group(trader, store, groups, log, own_resting=1, unknown=unknown)
         assert session_order_groups(store) == [group], "listed for the kill switch"
     log.close()
     if unknown:
@@ -242,8 +244,8 @@ def test_a_group_deleted_at_the_stop_is_not_triggered_after_it(
     log_path = tmp_path / "trade.log"
     log = EventLog(SystemClock(), path=log_path, stderr=None)
     with Store.open(tmp_path / "state.db") as store:
-        group = open_session_group(trader, store, TradeConfig(), log)
-        end_session_group(trader, store, group, log, own_resting=0, unknown=["the-lost-order"])
+        groups = open_session_group(trader, store, TradeConfig(), log)
+        end_session_group(trader, store, groups, log, own_resting=0, unknown=["the-lost-order"])
         assert session_order_groups(store) == []
     log.close()
     assert _event(log_path, "order_group_deleted") is not None
@@ -263,10 +265,11 @@ def test_a_stop_given_up_asks_no_trigger_of_its_kept_group(sim: SimHarness, tmp_
     abandon = threading.Event()
     abandon.set()
     with Store.open(tmp_path / "state.db") as store:
-        group = open_session_group(trader, store, TradeConfig(), log)
+        groups = open_session_group(trader, store, TradeConfig(), log)
+        group = groups.by_shard[0]
         kept = trader.orders.create_order(_in_group(group)).order_id
         end_session_group(
-            trader, store, group, log, own_resting=1, unknown=["the-lost-order"], abandon=abandon
+            trader, store, groups, log, own_resting=1, unknown=["the-lost-order"], abandon=abandon
         )
         assert session_order_groups(store) == [group], "listed for the kill switch"
     log.close()
@@ -298,7 +301,7 @@ def test_a_requote_of_an_earlier_runs_quote_goes_into_the_sessions_group(tmp_pat
     )
     assert set(rig.loop.portfolio.orders) == set(earlier), "adopted"
     group = rig.exchange.groups.create_order_group(me, Decimal(1000)).order_group_id
-    join_session_group(rig.loop.executor, group)
+    join_session_group(rig.loop.executor, SessionGroups({0: group}))
 
     def moved() -> set[str]:
         return {
@@ -343,7 +346,7 @@ def test_the_stop_withdraws_an_earlier_runs_quote_the_session_never_moved(tmp_pa
     )
     assert set(rig.loop.portfolio.orders) == earlier, "adopted"
     group = rig.exchange.groups.create_order_group(me, Decimal(1000)).order_group_id
-    join_session_group(rig.loop.executor, group)
+    join_session_group(rig.loop.executor, SessionGroups({0: group}))
     rig.loop.stop.trigger_group = functools.partial(rig.exchange.groups.trigger_order_group, me)
 
     rig.loop.stop.shutdown(cancel_resting=True)  # no pass first: the session never moved them
@@ -366,7 +369,7 @@ def test_a_group_deleted_under_the_loop_halts_it_instead_of_refusal_after_refusa
     rig = make_rig(tmp_path / "s.db", strategy="market-maker")
     me = rig.client.account_id
     group = rig.exchange.groups.create_order_group(me, Decimal(1000)).order_group_id
-    join_session_group(rig.loop.executor, group)
+    join_session_group(rig.loop.executor, SessionGroups({0: group}))
     rig.step(0.1)
     assert any(o.status == "resting" for o in rig.exchange.history.orders(me))
 

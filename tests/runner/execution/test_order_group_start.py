@@ -127,7 +127,7 @@ class GroupDeletesRefused(httpx.BaseTransport):
 def _start(client: KalshiClient, store: Store, log_path: Path) -> str:
     log = EventLog(SystemClock(), path=log_path, stderr=None)
     try:
-        return open_session_group(client, store, TradeConfig(), log)
+        return open_session_group(client, store, TradeConfig(), log).by_shard[0]
     finally:
         log.close()
 

@@ -314,8 +314,9 @@ def test_an_order_still_out_when_the_state_file_fails_is_refused_by_the_order_gr
     find it (it is still held in the network), and triggers the group, so the exchange refuses
     the order when it arrives."""
     with open_session(sim, tmp_path, send_workers=4, trade={"call_timeout_s": 10}) as s:
-        group = open_session_group(s.client, s.store, TradeConfig(), s.loop.log)
-        s.loop.executor.answers.order_group_id = group
+        groups = open_session_group(s.client, s.store, TradeConfig(), s.loop.log)
+        s.loop.executor.answers.order_groups = groups
+        group = groups.by_shard[0]
         _idle_pass(s)
         sim.set_faults(hold_request_s=3)
         error = _run_with_the_lock_taken_once_an_intent_is_pending(s)
@@ -455,8 +456,9 @@ def test_an_order_of_unknown_outcome_at_the_failure_is_stopped_by_the_order_grou
         open_session(sim, tmp_path, timeout_s=1.0) as s,
         _lock_holder(s.state) as (pipe_in, pipe_out),
     ):
-        group = open_session_group(s.client, s.store, TradeConfig(), s.loop.log)
-        s.loop.executor.answers.order_group_id = group
+        groups = open_session_group(s.client, s.store, TradeConfig(), s.loop.log)
+        s.loop.executor.answers.order_groups = groups
+        group = groups.by_shard[0]
         _idle_pass(s)
         creates = sim.stats()["order_create_requests"]
         sim.set_faults(hold_request_s=4)
@@ -595,7 +597,7 @@ def test_an_order_of_unknown_outcome_at_a_state_failure_without_a_group_does_not
         open_session(sim, tmp_path, timeout_s=1.0) as s,
         _lock_holder(s.state) as (pipe_in, pipe_out),
     ):
-        assert s.loop.executor.answers.order_group_id is None  # --no-order-group
+        assert s.loop.executor.answers.order_groups is None  # --no-order-group
         _idle_pass(s)
         creates = sim.stats()["order_create_requests"]
         sim.set_faults(hold_request_s=4)
@@ -632,7 +634,7 @@ def test_a_state_failure_stop_without_a_group_waits_only_until_the_lost_order_ca
     done = withdraw_unrecorded(rig.loop)
     waited = rig.clock.monotonic() - failed_at
     assert LANDING_WINDOW_S <= waited < LANDING_WINDOW_S + 5
-    assert done.left == [] and done.group_triggered is None
+    assert done.left == [] and done.groups_triggered == []
     assert rig.store.orders.get_intent(coid).status == "unknown", "nothing written"
     assert rig.loop.log.counts.get("shutdown_waits_unknown") == 1
 
