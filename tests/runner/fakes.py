@@ -102,6 +102,16 @@ def trader(exchange: Exchange, cash_cents: int = 10_000_000) -> str:
     ).account_id
 
 
+def group_trigger(exchange: Exchange, account_id: str) -> Callable[..., None]:
+    """A stop's trigger of a session group (`TriggersGroup`) on the in-process exchange, which
+    finds the group by its id whatever shard it is on."""
+
+    def trigger(order_group_id: str, *, exchange_index: int | None = None) -> None:
+        exchange.groups.trigger_order_group(account_id, order_group_id)
+
+    return trigger
+
+
 def _api_error(exc: ExchangeError) -> ApiError:
     return ApiError.from_response(exc.status, {"error": {"code": exc.code, "message": exc.message}})
 

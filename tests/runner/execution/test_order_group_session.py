@@ -4,7 +4,6 @@ loop was SIGKILLed, a clean stop deletes it, and a group the exchange triggers h
 
 from __future__ import annotations
 
-import functools
 import json
 import signal
 import subprocess
@@ -30,7 +29,7 @@ from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.errors import ApiError
 from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import SimHarness
-from tests.runner.fakes import make_rig
+from tests.runner.fakes import group_trigger, make_rig
 from tests.runner.simproc import (
     Book,
     client_for,
@@ -347,7 +346,7 @@ def test_the_stop_withdraws_an_earlier_runs_quote_the_session_never_moved(tmp_pa
     assert set(rig.loop.portfolio.orders) == earlier, "adopted"
     group = rig.exchange.groups.create_order_group(me, Decimal(1000)).order_group_id
     join_session_group(rig.loop.executor, SessionGroups({0: group}))
-    rig.loop.stop.trigger_group = functools.partial(rig.exchange.groups.trigger_order_group, me)
+    rig.loop.stop.trigger_group = group_trigger(rig.exchange, me)
 
     rig.loop.stop.shutdown(cancel_resting=True)  # no pass first: the session never moved them
     assert rig.loop.log.counts.get("stop_group_triggered") == 1
