@@ -29,6 +29,7 @@ from kalshi_cli.vocabulary.errors import ApiError, TransportError
 from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, connect, funded_subaccount, make_markets, state_path
+from tests.runner.simproc import client_for
 
 
 def _bid(ticker: str, group: str | None = None) -> CreateOrder:
@@ -123,6 +124,26 @@ def test_a_listed_group_on_a_subaccount_is_triggered_there(
         assert on_one.orders.get_order(in_group).status == "canceled"
         assert _refused(on_one, ticker, group) == "order_group_triggered"
     assert session_order_groups(store) == [group]
+
+
+def test_a_listed_group_on_a_shard_is_triggered_there(sim: SimHarness, tmp_path: Path) -> None:
+    """Trigger finds a group only on the shard its `exchange_index` names (default 0,
+    openapi.yaml 3.31.0): the state file keeps each group's shard, as the trade loop records the
+    group of each shard it trades on, and the kill switch triggers it there, never taking it for
+    one the exchange no longer knows."""
+    sim.create_market("KXKILLSHARD-SIM-A", exchange_index=2)
+    with (
+        client_for(sim.new_account()) as client,
+        Store.open(tmp_path / "state.db") as store,
+    ):
+        on_two = client.order_groups.create_order_group(Decimal(100), exchange_index=2)
+        remember_order_group(store, on_two, exchange_index=2)
+        assert session_order_group_places(store) == [GroupPlace(on_two, 0, 2)]
+
+        report = KillSwitch(client, store, SystemClock(), read_lag_s=0.0).run()
+
+        assert report.order_groups_triggered == [on_two]
+        assert session_order_groups(store) == [on_two]  # kept: `kalshi trade` owns its lifetime
 
 
 def test_a_kill_on_one_subaccount_triggers_only_that_subaccounts_groups(

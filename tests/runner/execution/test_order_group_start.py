@@ -453,3 +453,25 @@ def test_a_start_whose_group_create_is_unknown_refuses_to_trade_and_says_how_to_
     with _through(account, httpx.HTTPTransport()) as reader, Store.open(tmp_path / "state.db") as s:
         assert len(_groups(reader)) == 1, "the exchange made it"
         assert session_order_groups(s) == []
+
+
+def test_an_earlier_sessions_idle_group_on_another_shard_is_deleted_there(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """A loop that traded a market on shard 2 left its group there (a crash, `--once`). The next
+    start deletes it on shard 2, the shard the state file recorded with it: a delete without
+    its `exchange_index` looks on shard 0 (openapi.yaml 3.31.0), is answered not found, and the
+    group would stay on the exchange, forgotten."""
+    sim.create_market("KXOGSHARD-SIM-A", exchange_index=2)
+    account = sim.new_account(balance_cents=10_000_000)
+    log = EventLog(SystemClock(), path=tmp_path / "trade.log", stderr=None)
+    with client_for(account) as client, Store.open(tmp_path / "state.db") as store:
+        earlier = open_session_group(client, store, TradeConfig(), log, shards=[0, 2])
+        listed = {
+            g.order_group_id: g.exchange_index for g in client.order_groups.list_order_groups()
+        }
+        assert listed == {earlier.by_shard[0]: 0, earlier.by_shard[2]: 2}
+        now = open_session_group(client, store, TradeConfig(), log, shards=[0, 2])
+        assert _groups(client) == set(now.ids()), "each earlier group deleted on its shard"
+        assert session_order_groups(store) == now.ids()
+    log.close()
