@@ -2,7 +2,10 @@
 group caps the contracts its orders may match in any rolling 15 s; hitting the cap, or `trigger`,
 cancels its orders and refuses new ones until `reset` (docs/order-groups.md). On prod the
 commands that change a group ask for confirmation unless `--yes`; `--subaccount N` acts on
-subaccount N, else the exchange's defaults.
+subaccount N, else the exchange's defaults. A group lives on one exchange shard: `create
+--exchange-index N` puts it on shard N (default 0), and trigger, reset, limit and delete act on the
+shard `--exchange-index` names, else on the one the exchange's answer for the group names
+(docs/shards.md).
 """
 
 from __future__ import annotations
@@ -37,6 +40,15 @@ LimitArg = Annotated[
     ),
 ]
 GroupArg = Annotated[str, typer.Argument(help="The order group's id.")]
+ShardOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--exchange-index",
+        min=0,
+        help="The exchange shard of the group (default: the one the exchange names for it; "
+        "0 for a new group).",
+    ),
+]
 
 
 def _session_groups(app: AppContext) -> set[str]:
@@ -87,37 +99,49 @@ def _group_json(group: OrderGroup, session: set[str]) -> dict[str, Any]:
         "order_group_id": group.order_group_id,
         "contracts_limit": None if limit is None else str(limit),
         "auto_cancel": group.auto_cancel,
+        "exchange_index": group.exchange_index,
         "trade_session": group.order_group_id in session,
     }
 
 
 @order_group_app.command("create")
 def create_command(
+    *,
     limit: LimitArg,
     as_json: JsonOpt = False,
     yes: YesOpt = False,
     subaccount: SubaccountOpt = None,
+    exchange_index: ShardOpt = None,
     env: EnvOpt = None,
 ) -> None:
-    """Create an order group with a contracts limit; prints its id.
+    """Create an order group with a contracts limit on a shard; prints its id.
 
     `kalshi trade` makes its own for each session (docs/order-groups.md).
 
-    Example: kalshi order-group create --limit 100
+    Example: kalshi order-group create --limit 100 --exchange-index 2
     """
     from kalshi_cli.cli._services import confirm_on_prod
 
     contracts = _limit(limit)
     app, out = begin(env, subaccount, as_json=as_json)
     client = app.client(auth=True)
-    confirm_on_prod(app, f"create an order group limited to {contracts} contracts", yes=yes)
-    group_id = client.order_groups.create_order_group(contracts)
-    out.result({"order_group_id": group_id, "contracts_limit": str(contracts)}, group_id)
+    shard = exchange_index or 0
+    confirm_on_prod(
+        app, f"create an order group limited to {contracts} contracts on shard {shard}", yes=yes
+    )
+    group_id = client.order_groups.create_order_group(contracts, exchange_index=exchange_index)
+    document = {
+        "order_group_id": group_id,
+        "contracts_limit": str(contracts),
+        "exchange_index": shard,
+    }
+    out.result(document, group_id)
 
 
 COLUMNS = (
     Column("order_group_id", "order group", identifier=True),
     Column("contracts_limit", "limit / 15 s", numeric=True),
+    Column("exchange_index", "shard", numeric=True),
     Column("trade_session", "kalshi trade"),
 )
 
@@ -142,6 +166,7 @@ def list_command(
         {
             "order_group_id": g["order_group_id"],
             "contracts_limit": g["contracts_limit"] or "",
+            "exchange_index": str(g["exchange_index"]),
             "trade_session": "yes" if g["trade_session"] else "",
         }
         for g in document["order_groups"]
@@ -175,6 +200,7 @@ def show_command(
         ("order group", group.order_group_id),
         ("limit / 15 s", document["contracts_limit"] or "none"),
         ("auto cancel", "yes" if group.auto_cancel else "no"),
+        ("shard", str(group.exchange_index)),
         ("kalshi trade", "yes" if document["trade_session"] else "no"),
         ("triggered", shown),
         ("orders", str(len(group.orders))),
@@ -199,6 +225,7 @@ def _act(  # noqa: PLR0917 (the change commands' one call shape)
     yes: bool,
     subaccount: int | None,
     env: EnvOpt,
+    exchange_index: int | None,
     limit: Decimal | None = None,
 ) -> None:
     from kalshi_cli.cli._services import confirm_on_prod
@@ -207,13 +234,19 @@ def _act(  # noqa: PLR0917 (the change commands' one call shape)
     group_id = non_empty(order_group_id, "ORDER_GROUP_ID")
     app, out = begin(env, subaccount, as_json=as_json)
     client = app.client(auth=True)
-    confirm_on_prod(app, f"{what.format(limit=limit)} order group {group_id}", yes=yes)
-    getattr(client.order_groups, call)(group_id, *([] if limit is None else [limit]))
+    # the exchange finds the group only on its own shard; the read covers every shard
+    shard = exchange_index
+    if shard is None:
+        shard = client.order_groups.get_order_group(group_id).exchange_index
+    where = f"order group {group_id} on shard {shard}"
+    confirm_on_prod(app, f"{what.format(limit=limit)} {where}", yes=yes)
+    limits = [] if limit is None else [limit]
+    getattr(client.order_groups, call)(group_id, *limits, exchange_index=shard)
     if done in ("triggered", "reset"):
         warning = _note_action(app, group_id, done)
         if warning is not None:
             out.note(f"warning: order group {group_id} {done}, {warning}")
-    document: dict[str, Any] = {"order_group_id": group_id, "result": done}
+    document: dict[str, Any] = {"order_group_id": group_id, "exchange_index": shard, "result": done}
     if limit is not None:
         document["contracts_limit"] = str(limit)
     out.result(document, f"order group {group_id} {done}")
@@ -222,9 +255,11 @@ def _act(  # noqa: PLR0917 (the change commands' one call shape)
 @order_group_app.command("trigger")
 def trigger_command(
     order_group_id: GroupArg,
+    *,
     as_json: JsonOpt = False,
     yes: YesOpt = False,
     subaccount: SubaccountOpt = None,
+    exchange_index: ShardOpt = None,
     env: EnvOpt = None,
 ) -> None:
     """Trigger a group by hand: the exchange cancels its orders and refuses new ones in it
@@ -232,22 +267,24 @@ def trigger_command(
 
     Example: kalshi order-group trigger 7f1c2d3e-... --yes
     """
-    _act("trigger_order_group", order_group_id, as_json, yes, subaccount, env)
+    _act("trigger_order_group", order_group_id, as_json, yes, subaccount, env, exchange_index)
 
 
 @order_group_app.command("reset")
 def reset_command(
     order_group_id: GroupArg,
+    *,
     as_json: JsonOpt = False,
     yes: YesOpt = False,
     subaccount: SubaccountOpt = None,
+    exchange_index: ShardOpt = None,
     env: EnvOpt = None,
 ) -> None:
     """Reset a group: its matched count goes to zero and orders may be placed in it again.
 
     Example: kalshi order-group reset 7f1c2d3e-...
     """
-    _act("reset_order_group", order_group_id, as_json, yes, subaccount, env)
+    _act("reset_order_group", order_group_id, as_json, yes, subaccount, env, exchange_index)
 
 
 @order_group_app.command("limit")
@@ -258,6 +295,7 @@ def limit_command(
     as_json: JsonOpt = False,
     yes: YesOpt = False,
     subaccount: SubaccountOpt = None,
+    exchange_index: ShardOpt = None,
     env: EnvOpt = None,
 ) -> None:
     """Set a group's contracts limit; a limit already reached triggers the group at once.
@@ -265,19 +303,22 @@ def limit_command(
     Example: kalshi order-group limit 7f1c2d3e-... --limit 250
     """
     contracts = _limit(limit)
-    _act("set_order_group_limit", order_group_id, as_json, yes, subaccount, env, contracts)
+    args = (as_json, yes, subaccount, env, exchange_index, contracts)
+    _act("set_order_group_limit", order_group_id, *args)
 
 
 @order_group_app.command("delete")
 def delete_command(
     order_group_id: GroupArg,
+    *,
     as_json: JsonOpt = False,
     yes: YesOpt = False,
     subaccount: SubaccountOpt = None,
+    exchange_index: ShardOpt = None,
     env: EnvOpt = None,
 ) -> None:
     """Delete a group; the exchange cancels its orders.
 
     Example: kalshi order-group delete 7f1c2d3e-... --yes
     """
-    _act("delete_order_group", order_group_id, as_json, yes, subaccount, env)
+    _act("delete_order_group", order_group_id, as_json, yes, subaccount, env, exchange_index)

@@ -38,7 +38,7 @@ def test_the_group_commands_act_on_the_exchange(
     assert created.exit_code == 0, created.output
     document = json.loads(created.stdout)
     group = document["order_group_id"]
-    assert document == {"order_group_id": group, "contracts_limit": "25"}
+    assert document == {"order_group_id": group, "contracts_limit": "25", "exchange_index": 0}
     order = client.orders.create_order(_bid(ticker, group)).order_id
 
     listed = json.loads(kalshi("order-group", "list", "--json").stdout)
@@ -48,6 +48,7 @@ def test_the_group_commands_act_on_the_exchange(
                 "order_group_id": group,
                 "contracts_limit": "25.00",
                 "auto_cancel": True,
+                "exchange_index": 0,
                 "trade_session": False,
             }
         ]
@@ -58,7 +59,7 @@ def test_the_group_commands_act_on_the_exchange(
     assert group in plain.stdout  # never cut: it is typed into the next command
 
     triggered = json.loads(kalshi("order-group", "trigger", group, "--json").stdout)
-    assert triggered == {"order_group_id": group, "result": "triggered"}
+    assert triggered == {"order_group_id": group, "exchange_index": 0, "result": "triggered"}
     assert client.orders.get_order(order).status == "canceled"
     with pytest.raises(ApiError):
         client.orders.create_order(_bid(ticker, group))
@@ -71,6 +72,33 @@ def test_the_group_commands_act_on_the_exchange(
 
     assert kalshi("order-group", "delete", group, "--yes").exit_code == 0
     assert client.orders.get_order(again).status == "canceled"
+    assert client.order_groups.list_order_groups() == []
+
+
+def test_a_group_on_a_shard_is_made_shown_and_changed_there(
+    prime: SimHarness, client: KalshiClient, kalshi: Kalshi
+) -> None:
+    """openapi.yaml 3.31.0: a group lives on the shard its create names (`exchange_index`,
+    default 0), and trigger, reset, limit and delete find it only on the shard they name. Given
+    `--exchange-index`, a command acts there; without it, on the shard the exchange's answer for
+    the group names, so a shard-2 group is not answered "not found" from shard 0."""
+    prime.create_market("KXOGCLI-SHARD-A", exchange_index=2)
+    created = kalshi("order-group", "create", "--limit", "25", "--exchange-index", "2", "--json")
+    assert created.exit_code == 0, created.output
+    group = json.loads(created.stdout)["order_group_id"]
+    assert json.loads(created.stdout)["exchange_index"] == 2
+    (listed,) = json.loads(kalshi("order-group", "list", "--json").stdout)["order_groups"]
+    assert (listed["order_group_id"], listed["exchange_index"]) == (group, 2)
+    assert json.loads(kalshi("order-group", "show", group, "--json").stdout)["exchange_index"] == 2
+
+    triggered = kalshi("order-group", "trigger", group, "--json")  # its shard read first
+    assert triggered.exit_code == 0, triggered.output
+    assert json.loads(triggered.stdout)["exchange_index"] == 2
+    wrong = kalshi("order-group", "reset", group, "--exchange-index", "0")
+    assert wrong.exit_code == ExitCode.NOT_FOUND, wrong.output
+    limited = kalshi("order-group", "limit", group, "--limit", "40", "--exchange-index", "2")
+    assert limited.exit_code == 0, limited.output
+    assert kalshi("order-group", "delete", group, "--yes").exit_code == 0
     assert client.order_groups.list_order_groups() == []
 
 

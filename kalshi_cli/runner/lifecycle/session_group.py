@@ -45,7 +45,7 @@ def open_group(
         refused = StartupRefused(
             f"whether the session's order group was made is unknown: {exc.message}; not trading",
             hint=f"{exc.hint}; a group made so holds no order: delete it (`kalshi order-group "
-            "delete ID --exchange-index N`), then start again",
+            "delete ID`), then start again",
         )
         refused.exit_code = exc.exit_code
         raise refused from exc
