@@ -24,7 +24,7 @@ from kalshi_cli.feed.index import CFB, CFB_5HZ, channels_for
 from kalshi_cli.sim.core import indices
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import Exchange
-from kalshi_cli.sim.core.records import BookChanged, MarketLifecycle, SimEventT, TradeHappened
+from kalshi_cli.sim.core.records import BookChanged, MarketLifecycle, SimNotice, TradeHappened
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.reference_index import index_for_market
@@ -68,7 +68,7 @@ class _ScenarioWriter:
         msg = ser.ws_snapshot_msg(self.exchange.engine, ticker, yes_priced=False)
         self.emit("orderbook_snapshot", "orderbook_delta", msg, ticker)
 
-    def __call__(self, event: SimEventT) -> None:
+    def __call__(self, event: SimNotice) -> None:
         if isinstance(event, BookChanged):
             msg = ser.ws_delta_msg(event, self.clock.wall(), yes_priced=False)
             self.emit("orderbook_delta", "orderbook_delta", msg, event.ticker)
@@ -112,7 +112,7 @@ def record_scenario(
         writer.snapshot(ticker)
     followed = _indices_named(exchange, chosen)
 
-    def listen(event: SimEventT) -> None:
+    def listen(event: SimNotice) -> None:
         ticker = getattr(event, "ticker", None) or getattr(
             getattr(event, "trade", None), "ticker", None
         )

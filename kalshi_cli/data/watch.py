@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
-from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.book import FeedMessage, MessageKind
 from kalshi_cli.feed.index import CFB, CFB_5HZ, INDEX_CHANNELS, LIST_TYPES, PYTH
 from kalshi_cli.feed.messages import decode, type_of
 from kalshi_cli.feed.ws import RECONNECT_BACKOFF, HeaderSigner, WsFeed
@@ -176,25 +176,25 @@ class Watcher:
         if self.max_events is not None and self.events >= self.max_events:
             self.done.set()
 
-    def _event(self, event: FeedEvent) -> None:
+    def _event(self, event: FeedMessage) -> None:
         note: str | None = None
-        if event.kind is EventKind.INDEX_LIST:
+        if event.kind is MessageKind.INDEX_LIST:
             self.offered = list((event.data or {}).get("ids") or [])
-        elif event.kind is EventKind.DISCONNECTED:
+        elif event.kind is MessageKind.DISCONNECTED:
             self.last_failure = event.reason
             note = f"disconnected: {event.reason}; reconnecting"
-        elif event.kind is EventKind.CONNECTED:
+        elif event.kind is MessageKind.CONNECTED:
             if self._connected_before:
                 self.reconnects += 1
                 note = "reconnected: resubscribed"
             self._connected_before = True
-        elif event.kind is EventKind.STALE and event.reason == "seq_gap":
+        elif event.kind is MessageKind.STALE and event.reason == "seq_gap":
             self.gaps += 1
             note = f"sequence gap: {event.ticker} resnapshotting"
-        elif event.kind is EventKind.GAP:
+        elif event.kind is MessageKind.GAP:
             self.gaps += 1
             note = f"sequence gap on {event.reason}: messages were lost"
-        elif event.kind is EventKind.ERROR:
+        elif event.kind is MessageKind.ERROR:
             note = f"server error: {event.reason}"
         if note is not None:
             self.err.write(f"watch: {note}\n")

@@ -30,7 +30,7 @@ ORDERBOOK = "orderbook_delta"
 GET_SNAPSHOT = "get_snapshot"
 
 
-class EventKind(StrEnum):
+class MessageKind(StrEnum):
     BOOK = "book"  # a market's book changed (coalesced by MarketData)
     TICKER = "ticker"
     TRADE = "trade"
@@ -51,11 +51,11 @@ class EventKind(StrEnum):
     INDEX_LIST = "index_list"  # the ids an index channel offers (`data["ids"]`)
 
 
-EVENTS_DROPPED = "events_dropped"  # a GAP's reason: MarketData's full queue dropped `data["n"]`
+MESSAGES_DROPPED = "events_dropped"  # a GAP's reason: MarketData's full queue dropped `data["n"]`
 
 
-class FeedEvent(msgspec.Struct, frozen=True):
-    kind: EventKind
+class FeedMessage(msgspec.Struct, frozen=True):
+    kind: MessageKind
     ticker: str | None = None
     # an ERROR, INDEX_LIST or a convention event: what the feed says of it
     data: Mapping[str, Any] | None = None
@@ -72,7 +72,7 @@ class FeedEvent(msgspec.Struct, frozen=True):
     message: FeedTrade | Lifecycle | FillNotice | Order | UnreadableOrder | None = None
 
 
-EventSink = Callable[[FeedEvent], None]
+MessageSink = Callable[[FeedMessage], None]
 
 
 class LocalBook:
@@ -244,11 +244,11 @@ def orderbook_prices(yes_priced: bool) -> str:
     return "yes_leg" if yes_priced else "no_leg"
 
 
-def convention_event(ticker: str | None, yes_priced: bool, source: str) -> FeedEvent:
+def convention_message(ticker: str | None, yes_priced: bool, source: str) -> FeedMessage:
     """The feed found the NO levels in the other convention than the one it asked for."""
     reason = f"orderbook NO levels arrive as {orderbook_prices(yes_priced)} prices; read so on"
     data = {"orderbook_prices": orderbook_prices(yes_priced)}
-    return FeedEvent(EventKind.ERROR, ticker, data=data, reason=reason, source=source)
+    return FeedMessage(MessageKind.ERROR, ticker, data=data, reason=reason, source=source)
 
 
 def read_in_old_prices(books: Iterable[LocalBook], switched_by: LocalBook | None) -> list[str]:
@@ -380,7 +380,7 @@ class BookSet:
     """The books of one feed source for a set of markets, one lock, freshness transitions
     reported to `sink` (called with the lock released)."""
 
-    def __init__(self, sink: EventSink, *, source: str, yes_priced: bool = False) -> None:
+    def __init__(self, sink: MessageSink, *, source: str, yes_priced: bool = False) -> None:
         self._sink = sink
         self._source = source
         self._books: dict[str, LocalBook] = {}
@@ -434,22 +434,24 @@ class BookSet:
             if self.yes_priced != declared:
                 turned = read_in_old_prices(self._books.values(), book)
         if self.yes_priced != declared:
-            self._sink(convention_event(ticker, self.yes_priced, self._source))
+            self._sink(convention_message(ticker, self.yes_priced, self._source))
             for other in turned:
                 self._sink(
-                    FeedEvent(
-                        EventKind.STALE, other, reason="orderbook_prices", source=self._source
+                    FeedMessage(
+                        MessageKind.STALE, other, reason="orderbook_prices", source=self._source
                     )
                 )
         if not now_fresh:
             if was_fresh:
                 self._sink(
-                    FeedEvent(EventKind.STALE, ticker, reason="bad_snapshot", source=self._source)
+                    FeedMessage(
+                        MessageKind.STALE, ticker, reason="bad_snapshot", source=self._source
+                    )
                 )
             return turned
         if not was_fresh:
-            self._sink(FeedEvent(EventKind.FRESH, ticker, source=self._source))
-        self._sink(FeedEvent(EventKind.BOOK, ticker, source=self._source))
+            self._sink(FeedMessage(MessageKind.FRESH, ticker, source=self._source))
+        self._sink(FeedMessage(MessageKind.BOOK, ticker, source=self._source))
         return turned
 
     def replace(self, ticker: str, orderbook: Orderbook) -> None:
@@ -460,9 +462,9 @@ class BookSet:
             was_fresh = book.fresh
             changed = book.replace(orderbook)
         if not was_fresh:
-            self._sink(FeedEvent(EventKind.FRESH, ticker, source=self._source))
+            self._sink(FeedMessage(MessageKind.FRESH, ticker, source=self._source))
         if changed:
-            self._sink(FeedEvent(EventKind.BOOK, ticker, source=self._source))
+            self._sink(FeedMessage(MessageKind.BOOK, ticker, source=self._source))
 
     def mark_stale(self, tickers: Iterable[str] | None, reason: str) -> list[str]:
         """Mark the given markets (all when None) stale; returns those that were fresh."""
@@ -478,5 +480,5 @@ class BookSet:
                     book.fresh = False
                     turned.append(book.ticker)
         for ticker in turned:
-            self._sink(FeedEvent(EventKind.STALE, ticker, reason=reason, source=self._source))
+            self._sink(FeedMessage(MessageKind.STALE, ticker, reason=reason, source=self._source))
         return turned

@@ -1,4 +1,4 @@
-"""The feed's commands and the refusals they meet, two parts of a `FeedSession` (session.py).
+"""The feed's commands and the refusals they meet, two components of a `FeedSession` (session.py).
 
 `CommandDesk` numbers each command it writes and remembers what it was for until its reply
 comes. `Refusals` keeps the subscriptions the exchange refused, to be asked for again after a

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from kalshi_cli.store.connection import Database
-from kalshi_cli.store.records import EventRecord, ExchangeBinding, HeartbeatRecord
+from kalshi_cli.store.records import ExchangeBinding, HeartbeatRecord, LogEntry
 from kalshi_cli.store.values import json_text, where_given
 
 _BINDING = "exchange_binding"
@@ -17,7 +17,7 @@ def _key_subaccount_name(endpoint: str, key_id: str) -> str:
     return f"api_key_subaccount {endpoint} {key_id}"
 
 
-class EventRepository:
+class EntryRepository:
     """Heartbeats per source, key-value settings, and the append-only event log."""
 
     def __init__(self, db: Database) -> None:
@@ -100,7 +100,7 @@ class EventRepository:
             self.set_kv(
                 _BINDING, json.dumps({"endpoint": endpoint, "account": account, "bound_at": now})
             )
-            self.log_event(
+            self.log_entry(
                 "exchange_rebound",
                 {
                     "endpoint": endpoint,
@@ -110,7 +110,7 @@ class EventRepository:
             )
             return previous
 
-    def log_event(self, kind: str, data: dict[str, Any]) -> None:
+    def log_entry(self, kind: str, data: dict[str, Any]) -> None:
         """Append to the event log: one autocommitted insert. Decimals are written as strings."""
         self._db.write(
             "INSERT INTO events (kind, at, data) VALUES (?, ?, ?)",
@@ -119,11 +119,11 @@ class EventRepository:
 
     def events(
         self, *, kind: str | None = None, since: float | None = None, limit: int = 100
-    ) -> list[EventRecord]:
+    ) -> list[LogEntry]:
         where, params = where_given({"kind = ?": kind, "at >= ?": since})
         sql = f"SELECT id, kind, at, data FROM events{where}"  # noqa: S608
         rows = self._db.newest(sql, params, "id", limit)
-        return [EventRecord(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+        return [LogEntry(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
 
     def count_events(self, kind: str) -> int:
         [(count,)] = self._db.rows("SELECT COUNT(*) FROM events WHERE kind = ?", (kind,))

@@ -37,7 +37,7 @@ from kalshi_cli.store.connection import (
     wrap_error,
 )
 from kalshi_cli.store.errors import StoreError
-from kalshi_cli.store.events import EventRepository
+from kalshi_cli.store.events import EntryRepository
 from kalshi_cli.store.fills import FillRepository
 from kalshi_cli.store.leg_sets import LegSetRepository
 from kalshi_cli.store.orders import OrderRepository
@@ -92,7 +92,7 @@ class Store:
         self.settlements = SettlementRepository(db)
         self.trading = TradingStateRepository(db, self.settlements)
         self.alerts = AlertStateRepository(db)
-        self.events = EventRepository(db)
+        self.events = EntryRepository(db)
         self.retention = RetentionRepository(db)
         self.audit = AuditRepository(db)
         self.leg_sets = LegSetRepository(db)

@@ -14,7 +14,7 @@ import pytest
 
 from kalshi_cli.data.replay import BookReplay, fractional_market, replay
 from kalshi_cli.data.segments import SegmentWriter, frame_line
-from kalshi_cli.feed.book import BookSet, EventKind, FeedEvent
+from kalshi_cli.feed.book import BookSet, FeedMessage, MessageKind
 from kalshi_cli.feed.messages import decode
 from kalshi_cli.feed.session import FeedSession
 from kalshi_cli.vocabulary.clock import ManualClock
@@ -33,7 +33,7 @@ def live(
 ) -> BookSet:
     """The books a live session keeps from `texts`, on an orderbook subscription `SID` that
     asked for NO-leg prices (`yes_priced`: YES-leg)."""
-    events: list[FeedEvent] = []
+    events: list[FeedMessage] = []
     books = BookSet(events.append, source="ws", yes_priced=yes_priced)
     books.add(tickers)
     session = FeedSession(books, events.append, clock=ManualClock())
@@ -265,7 +265,7 @@ def test_a_refused_add_markets_leaves_the_market_stale_until_asked_again(tmp_pat
     """A refused `add_markets` (a command timeout) brings no snapshot: the added market is
     stale live and in the replay. The live feed asks again after `resnapshot_timeout`; the
     granted one's snapshot, recorded like any frame, makes it fresh in both."""
-    events: list[FeedEvent] = []
+    events: list[FeedMessage] = []
     books = BookSet(events.append, source="ws")
     books.add(["A"])
     clock = ManualClock()
@@ -371,7 +371,7 @@ def test_a_recording_of_a_channel_subscribed_twice_applies_each_change_once(
         wire.delta(SID + 1, 3, "A", "yes 0.4000 1.00"),
     ]
     a, b = Orderbook("A", ((D("0.40"), D(11)),), ()), Orderbook("B", ((D("0.20"), D(1)),), ())
-    events: list[FeedEvent] = []
+    events: list[FeedMessage] = []
     books = BookSet(events.append, source="ws")
     books.add(["A", "B"])
     sent: list[dict[str, Any]] = []
@@ -390,9 +390,9 @@ class LiveRecording:
     frame as it came, then a `local` record of each event of it the recorder keeps (an error,
     a book turned stale or fresh, a gap), with its market and reason."""
 
-    KEPT = frozenset({EventKind.ERROR, EventKind.STALE, EventKind.FRESH, EventKind.GAP})
+    KEPT = frozenset({MessageKind.ERROR, MessageKind.STALE, MessageKind.FRESH, MessageKind.GAP})
 
-    def __init__(self, session: FeedSession, events: list[FeedEvent]) -> None:
+    def __init__(self, session: FeedSession, events: list[FeedMessage]) -> None:
         self.session, self.events = session, events
         self.ns = START_NS
         connected = {"event": "connected", "orderbook_prices": "no_leg"}
@@ -428,7 +428,7 @@ def test_a_refused_snapshot_leaves_the_books_stale_in_a_replay_as_live(tmp_path:
     dropped, until the new one's snapshots. The replay saw the error as a reply it could not
     place and kept every book fresh, taking the old subscription's delta: a backtest traded
     where the loop it rehearses could not."""
-    events: list[FeedEvent] = []
+    events: list[FeedMessage] = []
     books = BookSet(events.append, source="ws")
     books.add(["A", "B"])
     clock = ManualClock()

@@ -40,10 +40,10 @@ def test_each_order_placed_line_is_written_once_another_process_reads_the_order(
         log._write = probe  # type: ignore[method-assign]
 
         def placed() -> bool:
-            r.loop.tick(r.feed.drain_events(), full=False)
+            r.loop.tick(r.feed.drain_messages(), full=False)
             pause()
             return len(seen) >= 4
 
-        r.loop.tick(r.feed.drain_events(), full=True)
+        r.loop.tick(r.feed.drain_messages(), full=True)
         assert poll_until(placed)
         assert seen and set(seen) == {"resting"}, seen

@@ -19,8 +19,8 @@ from kalshi_cli.sim.core.records import (
     PlaceResult,
     PositionChanged,
     SimEvent,
-    SimEventT,
     SimMarket,
+    SimNotice,
     SimOrder,
     SimSeries,
     TradeHappened,
@@ -919,7 +919,7 @@ def test_tick_opens_and_closes_markets_on_schedule() -> None:
 
 def test_events_for_a_fill_come_in_order_with_both_sides() -> None:
     env = Env()
-    events: list[SimEventT] = []
+    events: list[SimNotice] = []
     env.ex.reference.add_listener(events.append)
     maker = env.place(env.b, ASK, "0.45", 5).order
     assert [type(e) for e in events] == [BookChanged, OrderChanged]

@@ -29,8 +29,8 @@ from kalshi_cli.sim.core.records import (
     ExchangeError,
     PlaceRequest,
     SimEvent,
-    SimEventT,
     SimMarket,
+    SimNotice,
     SimOrder,
     SimSeries,
     TradeHappened,
@@ -107,7 +107,7 @@ class Recorder:
             return [self.canon(v) for v in doc]
         return doc
 
-    def listen(self, event: SimEventT) -> None:
+    def listen(self, event: SimNotice) -> None:
         if isinstance(event, BookChanged):
             self.events.append(
                 ["book", event.ticker, event.side.value, str(event.price), str(event.delta)]

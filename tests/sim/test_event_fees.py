@@ -12,7 +12,7 @@ from typing import Any
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.services.fees import load_fee_models
 from kalshi_cli.sim.core.exchange import Exchange
-from kalshi_cli.sim.core.records import EventFeeUpdated, SimEvent, SimEventT, SimSeries
+from kalshi_cli.sim.core.records import EventFeeUpdated, SimEvent, SimNotice, SimSeries
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import FeeModel, FeeType, Market, decode_answer
@@ -102,7 +102,7 @@ def test_a_scheduled_change_of_the_multiplier_alone_drops_the_earlier_override_t
 
 def test_a_scheduled_event_fee_change_sets_then_clears_the_override_at_its_times() -> None:
     env = _event_env()
-    events: list[SimEventT] = []
+    events: list[SimNotice] = []
     env.ex.reference.add_listener(events.append)
     now = env.clock.wall()
     set_at = env.ex.schedule_event_fee_change("EVS-OVR", "quadratic", "3", now + 60)

@@ -15,7 +15,7 @@ from kalshi_cli.sim.core.records import (
     BookChanged,
     MarketLifecycle,
     PositionChanged,
-    SimEventT,
+    SimNotice,
     TradeHappened,
 )
 from kalshi_cli.sim.core.scenarios import build_exchange
@@ -42,7 +42,7 @@ def _run() -> tuple[MarketHistory, dict[str, _Track], list[int], Exchange, int, 
         times.append(clock.wall())
         values.append(value)
 
-    def record(event: SimEventT) -> None:
+    def record(event: SimNotice) -> None:
         if isinstance(event, TradeHappened):
             ticker = event.trade.ticker
         elif isinstance(event, BookChanged | PositionChanged | MarketLifecycle):

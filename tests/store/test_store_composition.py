@@ -85,7 +85,7 @@ def test_writes_of_several_repositories_commit_together_or_not_at_all(tmp_path: 
                 "c1", order_id="o1", status="executed", fill_count=D(2), remaining_count=D(0)
             )
             assert store.fills.record_fill(_fill("f1", "o1", "c1"))
-            store.events.log_event("order_placed", {"client_order_id": "c1"})
+            store.events.log_entry("order_placed", {"client_order_id": "c1"})
             assert store.in_transaction
             # another connection sees none of it before the one commit
             assert other.orders.get_intent("c1") is None

@@ -38,7 +38,7 @@ CHILD = textwrap.dedent(
                        Decimal("0.01"), Decimal(0), False, float(n))
             for k in range(100)
         )
-        store.events.log_event("order_placed", {"n": n})
+        store.events.log_entry("order_placed", {"n": n})
         print(coid, flush=True)
         n += 1
     """

@@ -93,7 +93,7 @@ def test_read_only_opening_never_creates_the_file_or_its_directory(tmp_path: Pat
 def test_create_makes_a_private_file_in_wal_mode(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "er" / "state.db"
     with Store.open(path) as store:
-        store.events.log_event("x", {})
+        store.events.log_entry("x", {})
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     conn = _conn(path)
     try:

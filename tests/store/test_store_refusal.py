@@ -123,7 +123,7 @@ CREATOR = textwrap.dedent(
     from kalshi_cli.store import Store
     sys.stdin.readline()  # start together
     with Store.open(Path(sys.argv[1])) as store:
-        store.events.log_event("opened", {"by": sys.argv[2]})
+        store.events.log_entry("opened", {"by": sys.argv[2]})
     print("ok", flush=True)
     """
 )

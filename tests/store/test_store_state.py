@@ -132,7 +132,7 @@ def test_key_values(store: Store) -> None:
 
 def test_event_log(store: Store, clock: ManualClock) -> None:
     for n in range(5):
-        store.events.log_event(
+        store.events.log_entry(
             "order_placed" if n % 2 else "heartbeat",
             {"n": n, "model_fair": Decimal("0.6100"), "when": datetime(2024, 1, 1, tzinfo=UTC)},
         )
@@ -146,4 +146,4 @@ def test_event_log(store: Store, clock: ManualClock) -> None:
     assert [e.data["n"] for e in store.events.events(limit=2)] == [3, 4]
     assert [e.data["n"] for e in store.events.events(since=START + 3)] == [3, 4]
     with pytest.raises(TypeError, match="event log"):
-        store.events.log_event("bad", {"x": object()})
+        store.events.log_entry("bad", {"x": object()})

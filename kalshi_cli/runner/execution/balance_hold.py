@@ -29,7 +29,7 @@ Resolve = Callable[[str, str, str], None]  # resolve it
 
 if TYPE_CHECKING:
     from kalshi_cli.risk.engine import RiskLimits
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.execution.call_guard import Counters
     from kalshi_cli.services.pretrade.loop import LoopAccount
     from kalshi_cli.vocabulary.clock import Clock
@@ -69,7 +69,7 @@ class BalanceHold:
         *,
         clock: Clock,
         counters: Counters,
-        log: EventLog,
+        log: EntryLog,
         alert: Alert | None = None,
         resolve: Resolve | None = None,
         account: LoopAccount | None = None,

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     import threading
 
     from kalshi_cli.risk.engine import RiskEngine
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.execution.execution import LoopExecutor
     from kalshi_cli.runner.execution.sender import Sender
     from kalshi_cli.runner.ports import MarketFeed
@@ -144,7 +144,7 @@ class LegSets:
         feed: MarketFeed,
         hold_markets: Callable[[Sequence[str]], Callable[[], None]],
         clock: Clock,
-        log: EventLog,
+        log: EntryLog,
     ) -> None:
         """`executor`: the single-order path each leg and sale back goes through (its risk
         verdict, holds and answers); `sender`: a stop's sales back, sent on its own thread once

@@ -60,7 +60,7 @@ class BackgroundPrune:
                     stop=self._stop.is_set,
                     sleep=self._stop.wait,
                 )
-                store.events.log_event("state_pruned", report.to_json())
+                store.events.log_entry("state_pruned", report.to_json())
         except StoreError as exc:
             self.problem = exc.one_line()
             return

@@ -28,8 +28,8 @@ from kalshi_cli.vocabulary.models import (
 )
 
 if TYPE_CHECKING:
-    from kalshi_cli.feed.book import FeedEvent
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.feed.book import FeedMessage
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.execution.call_guard import CallGuard
     from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
@@ -74,7 +74,7 @@ class LifecycleWatch:
         fills: FillSync,
         guard: CallGuard,
         dispatch: Dispatch,
-        log: EventLog,
+        log: EntryLog,
         closed: set[str],
     ) -> None:
         self._client = client  # the markets are read again through it
@@ -91,7 +91,7 @@ class LifecycleWatch:
         # the feed's first lifecycle subscription was seen granted (`_first_grant`)
         self._granted_once = False
 
-    def message(self, event: FeedEvent) -> None:
+    def message(self, event: FeedMessage) -> None:
         """A lifecycle message of the feed's."""
         message = event.message
         if not isinstance(message, Lifecycle):

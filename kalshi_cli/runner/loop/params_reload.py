@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.loop.lineup import Member
     from kalshi_cli.runner.loop.market_pass import MarketPass
     from kalshi_cli.runner.loop.shared import Alert, Tuning
@@ -24,7 +24,7 @@ class ParamsReload:
         *,
         tuning: Tuning,
         market_pass: MarketPass,
-        log: EventLog,
+        log: EntryLog,
         alert: Alert,
         requested: threading.Event | None = None,
     ) -> None:

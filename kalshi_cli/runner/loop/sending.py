@@ -29,7 +29,7 @@ from kalshi_cli.vocabulary.models import Level, Orderbook
 from kalshi_cli.vocabulary.units import ZERO
 
 if TYPE_CHECKING:
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.execution.execution import LoopExecutor
     from kalshi_cli.runner.execution.leg_sets import LegSets
     from kalshi_cli.runner.execution.own_orders import OwnOrders
@@ -58,7 +58,7 @@ class TurnSender:
         feed: MarketFeed,
         clock: Clock,
         tuning: Tuning,
-        log: EventLog,
+        log: EntryLog,
         alert: Alert,
     ) -> None:
         self._executor = executor

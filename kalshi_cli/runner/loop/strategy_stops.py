@@ -20,7 +20,7 @@ from kalshi_cli.strategies.deadline import MissedDeadline
 from kalshi_cli.strategy_api.strategy import raised_at
 
 if TYPE_CHECKING:
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.execution.own_orders import OwnOrders
     from kalshi_cli.runner.loop.gate import MarketGate
     from kalshi_cli.runner.loop.lineup import Member
@@ -46,7 +46,7 @@ class StrategyStops:
         store: Store,
         clock: Clock,
         tuning: Tuning,
-        log: EventLog,
+        log: EntryLog,
         alert: Alert,
         stopped: dict[str, str],
     ) -> None:

@@ -1,6 +1,6 @@
 """The trade loop: one `tick` at a time, with the clock, the feed and the client injected.
 
-A tick takes the feed's events, does the timer work that is due (lookups of lost answers, fill
+A tick takes the feed's messages, does the timer work that is due (lookups of lost answers, fill
 reads, the trading state, the circuit breaker, withdrawals while trading is blocked), then visits
 markets (held positions that changed first, then the schedule) until its budget is spent, and ends
 with the heartbeat. `run` repeats ticks as news arrives and at least every `tick_interval_s`;
@@ -8,8 +8,8 @@ nothing in a tick sleeps or reads the wall clock, so tests drive it with a `Manu
 docs/trade-loop.md "Each tick", "How the loop waits" and "Where the code lives".
 
 `TradeLoop` builds nothing: runner/assembly.py builds each part once and hands it over, the
-account's parts (`Books`), the exchange's (`Acts`), the loop's own (`LoopParts`) and what the
-session listens with (`Hooks`), each a record the loop opens at once. It is given more than six
+account's components (`Books`), the exchange's (`Acts`), the loop's own (`TickComponents`) and what
+the session listens with (`Hooks`), each a record the loop opens at once. It is given more than six
 collaborators because the tick is where they meet: its order of steps is the loop's contract.
 """
 
@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from kalshi_cli.feed.book import FeedEvent
-from kalshi_cli.runner.loop.loop_parts import Acts, Books, Hooks, TickParts
+from kalshi_cli.feed.book import FeedMessage
+from kalshi_cli.runner.loop.loop_components import Acts, Books, Hooks, TickComponents
 from kalshi_cli.runner.loop.shared import alert_through
 from kalshi_cli.vocabulary.clock import Deadline, utc_day
 from kalshi_cli.vocabulary.decisions import PositionView
@@ -55,7 +55,7 @@ class TradeLoop:
         *,
         books: Books,
         acts: Acts,
-        parts: TickParts,
+        components: TickComponents,
         tuning: Tuning,
         alerts: TradeAlerts | None,
         hooks: Hooks,
@@ -66,10 +66,22 @@ class TradeLoop:
         self.clock, self.log = books.clock, books.log
         self.client, self.risk, self.executor = acts.client, acts.risk, acts.executor
         self.dispatch, self.own = acts.dispatch, acts.own
-        self.gate, self.stops, self.market_pass = parts.gate, parts.stops, parts.market_pass
-        self.queue, self.watch, self.schedule = parts.queue, parts.watch, parts.schedule
-        self.heartbeat, self.sender, self.reloads = parts.heartbeat, parts.sender, parts.reloads
-        self.legs = parts.legs
+        self.gate, self.stops, self.market_pass = (
+            components.gate,
+            components.stops,
+            components.market_pass,
+        )
+        self.queue, self.watch, self.schedule = (
+            components.queue,
+            components.watch,
+            components.schedule,
+        )
+        self.heartbeat, self.sender, self.reloads = (
+            components.heartbeat,
+            components.sender,
+            components.reloads,
+        )
+        self.legs = components.legs
         self._tuning = tuning
         self.alerts = alerts
         self._alert = alert_through(alerts)
@@ -102,11 +114,11 @@ class TradeLoop:
         self._quoted_seen = 0
         # optional: MarketFeed does not require it, so a feed that cannot wake (recorded data
         # on a simulated clock) keeps working unchanged
-        self._wait_for_events: Callable[[float], bool] | None = getattr(
-            self.feed, "wait_for_events", None
+        self._wait_for_messages: Callable[[float], bool] | None = getattr(
+            self.feed, "wait_for_messages", None
         )
 
-    # ---------------------------------------------------------------- what the parts share
+    # ---------------------------------------------------------------- what the components share
 
     @property
     def store(self) -> Store:
@@ -148,29 +160,29 @@ class TradeLoop:
                 break
             if max_ticks is not None and self.ticks >= max_ticks:
                 break
-            events = self.feed.drain_events()
+            messages = self.feed.drain_messages()
             full = now >= next_full
             deciding = self.schedule.pending and not self._writes_held_back()
-            if events or full or deciding or self.dispatch.answered:
-                self.tick(events, full=full, budget_s=self.settings.tick_budget_s)
+            if messages or full or deciding or self.dispatch.answered:
+                self.tick(messages, full=full, budget_s=self.settings.tick_budget_s)
                 if full:
                     next_full = now + self.settings.tick_interval_s
-            elif self._wait_for_events is None:
+            elif self._wait_for_messages is None:
                 self.clock.sleep(self.settings.poll_s)
             else:
                 wait_s = min(next_full - now, self.settings.idle_wait_s)
                 if deadline is not None:
                     wait_s = min(wait_s, deadline - now)
-                self._wait_for_events(max(wait_s, 0.0))
+                self._wait_for_messages(max(wait_s, 0.0))
 
     def tick(
         self,
-        events: Iterable[FeedEvent] = (),
+        messages: Iterable[FeedMessage] = (),
         *,
         full: bool = True,
         budget_s: float = math.inf,
     ) -> None:
-        """One tick: the feed's events, the timer work when `full`, risk exits of held
+        """One tick: the feed's messages, the timer work when `full`, risk exits of held
         positions, then markets from the schedule (news first, then the sweep a `full` tick
         starts) until `budget_s` of the loop's clock is spent or none is left. A tick called
         on its own (`--once`, a backtest, a test) has no budget: it visits every market. Whole:
@@ -181,7 +193,7 @@ class TradeLoop:
         self.dispatch.drain()
         if self.reloads.requested.is_set():
             self.reloads.reload()
-        changed, went_stale = self.watch.handle_events(events)
+        changed, went_stale = self.watch.handle_messages(messages)
         now_m = self.clock.monotonic()
         for ticker, at in changed.items():
             self.schedule.changed(ticker, now_m if at is None else at)

@@ -379,7 +379,7 @@ class EventFeeUpdated:
     change: SimEventFeeChange
 
 
-SimEventT = (
+SimNotice = (
     BookChanged
     | TradeHappened
     | FillHappened
@@ -390,7 +390,7 @@ SimEventT = (
     | OrderGroupChanged
     | EventFeeUpdated
 )
-Listener = Callable[[SimEventT], None]
+Listener = Callable[[SimNotice], None]
 
 
 def copy_order(o: SimOrder) -> SimOrder:

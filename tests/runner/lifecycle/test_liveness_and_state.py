@@ -18,7 +18,7 @@ from kalshi_cli.checks.local import LocalView, check_heartbeat
 from kalshi_cli.checks.thresholds import resolve
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
-from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.book import FeedMessage, MessageKind
 from kalshi_cli.risk.state import TradingState, halt
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
@@ -185,8 +185,8 @@ def test_status_shows_safe_mode_as_the_loop_writes_it_before_its_next_heartbeat(
         return cancel(order_id, **kwargs)  # type: ignore[arg-type]
 
     rig.client.cancel_order = cancel_watched  # type: ignore[method-assign,assignment]
-    failed_poll = FeedEvent(
-        EventKind.ERROR, "KXM-1", reason="HTTP 503", source="rest",
+    failed_poll = FeedMessage(
+        MessageKind.ERROR, "KXM-1", reason="HTTP 503", source="rest",
         error=ServerError("request failed: HTTP 503", status=503),
     )  # fmt: skip
     rig.clock.advance(0.1)

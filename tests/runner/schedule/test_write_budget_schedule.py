@@ -62,7 +62,7 @@ def _book(ticker: str, yes_bid: str, no_bid: str) -> Orderbook:
 
 def _tick(rig: Rig, *, full: bool = False) -> None:
     """A tick as `run` makes it: with a budget of visits (a long one: every market fits)."""
-    rig.loop.tick(rig.feed.drain_events(), full=full, budget_s=60.0)
+    rig.loop.tick(rig.feed.drain_messages(), full=full, budget_s=60.0)
 
 
 def test_no_market_takes_a_turn_while_the_write_budget_is_more_than_a_second_behind(

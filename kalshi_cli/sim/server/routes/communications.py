@@ -10,7 +10,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from kalshi_cli.sim.core.communications import CommsEvent, Communications, SimQuote, SimRfq
+from kalshi_cli.sim.core.communications import CommsNotice, Communications, SimQuote, SimRfq
 from kalshi_cli.sim.core.records import bad_request, not_found, owner
 from kalshi_cli.sim.server.routes.subaccounts import write_ledger
 from kalshi_cli.sim.server.routing import (
@@ -116,7 +116,7 @@ def quote_json(c: Communications, quote: SimQuote, viewer: str) -> Json:
     return body
 
 
-def ws_message(c: Communications, event: CommsEvent, viewer: str) -> Json:
+def ws_message(c: Communications, event: CommsNotice, viewer: str) -> Json:
     """The `msg` of a `communications` channel message, as `viewer` sees it."""
     rfq, quote = event.rfq, event.quote
     if quote is None:

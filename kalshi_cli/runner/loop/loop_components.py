@@ -1,6 +1,6 @@
 """What the trade loop is given, in four records each opened at once and read whole: what it
-knows (`Books`), what it acts through (`Acts`), its own parts (`TickParts`) and what it is told
-from outside (`Hooks`). runner/assembly.py builds each part once.
+knows (`Books`), what it acts through (`Acts`), its own components (`TickComponents`) and what it is
+told from outside (`Hooks`). runner/assembly.py builds each component once.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from kalshi_cli.risk.engine import RiskEngine
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.books.records import LoopTradingRecords
     from kalshi_cli.runner.execution.dispatch import Dispatch
@@ -39,7 +39,7 @@ class Books:
     portfolio: Portfolio
     feed: MarketFeed
     clock: Clock
-    log: EventLog
+    log: EntryLog
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,8 @@ class Acts:
 
 
 @dataclass(frozen=True)
-class TickParts:
-    """The loop's own parts (runner/loop/)."""
+class TickComponents:
+    """The loop's own components (runner/loop/)."""
 
     gate: MarketGate
     stops: StrategyStops

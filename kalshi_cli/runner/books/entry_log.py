@@ -73,7 +73,7 @@ class _PrivateRotatingFile(RotatingFileHandler):
         return os.fdopen(fd, "a", encoding=self.encoding)
 
 
-class EventLog:
+class EntryLog:
     def __init__(
         self,
         clock: Clock,
