@@ -1,12 +1,11 @@
 """One backtest: recorded data through the production trade loop, on a local venue and a simulated
 clock.
 
-`runner.assembly.build_loop` builds the live `TradeLoop` with three inputs swapped: the local
-venue's `VenueClient`, `ReplayFeed` (the recorded frames through `BookReplay`) and `ReplayClock`,
-which only the driver moves. The driver ticks the loop before applying any record at or after the
-tick's time, so no decision sees data from its own time or later (`audit`, `LookAheadError`); an
-order's `latency_ms` is spent applying that interval's records first. docs/backtesting.md "What
-runs".
+`runner.assembly.build_loop` builds the live `TradeLoop` with three inputs swapped: the venue's
+`VenueClient`, `ReplayFeed` (the recorded frames through `BookReplay`) and `ReplayClock`, which only
+the driver moves. The driver ticks the loop before applying any record at or after the tick's time,
+so no decision sees data from its own time or later (`audit`, `LookAheadError`); an order's
+`latency_ms` is spent applying that interval's records first. docs/backtesting.md "What runs".
 """
 
 from __future__ import annotations
@@ -250,14 +249,13 @@ class ReplayFeed:
     def _on_replay(self, ns: int, kind: str, ticker: str | None, reason: str) -> None:
         if ticker is not None and ticker not in self.tickers:
             return
+        add = self.messages.append
         if kind == "fresh":
-            self.messages.append(FeedMessage(MessageKind.FRESH, ticker, source="replay"))
+            add(FeedMessage(MessageKind.FRESH, ticker, source="replay"))
         elif kind == "stale":
-            self.messages.append(
-                FeedMessage(MessageKind.STALE, ticker, reason=reason, source="replay")
-            )
+            add(FeedMessage(MessageKind.STALE, ticker, reason=reason, source="replay"))
         elif kind == "gap":
-            self.messages.append(FeedMessage(MessageKind.GAP, None, reason=reason, source="replay"))
+            add(FeedMessage(MessageKind.GAP, None, reason=reason, source="replay"))
 
     # the MarketFeed protocol
     def start(self) -> None:
