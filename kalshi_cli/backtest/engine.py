@@ -414,7 +414,7 @@ def execute(
     progress: Callable[[int], None] | None = None,
 ) -> RunArtifacts:
     """The run itself, its state in memory (saved as the state file `keep_state` at the end when
-    given: an order action costs no file write), the event log to `log_path` (none by default:
+    given: an order action costs no file write), the entry log to `log_path` (none by default:
     formatting every event is costly). `source`: the data set as a worker holds it, else
     `spec.data`'s files. `strategies`: the command's lookup. `progress`: told the percent
     replayed."""
@@ -772,7 +772,7 @@ def _chain(first: Record, rest: Iterator[Record]) -> Iterator[Record]:
 
 
 class _SignalLog(EntryLog):
-    """The loop's event log, keeping every `signal` (what the strategy decided, before risk)
+    """The loop's entry log, keeping every `signal` (what the strategy decided, before risk)
     with its time (the look-ahead check compares them between runs), and counting the failed
     decisions (`StrategyFailures`)."""
 

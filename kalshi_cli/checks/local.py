@@ -98,7 +98,7 @@ def check_heartbeat(view: LocalView, th: Thresholds) -> CheckResult:
         return CheckResult(
             "heartbeat", CheckStatus.CRITICAL, f"no heartbeat: no state file at {view.path}"
         )
-    beat = view.store.events.last_heartbeat(HEARTBEAT_SOURCE)
+    beat = view.store.entries.last_heartbeat(HEARTBEAT_SOURCE)
     if beat is None:
         return CheckResult(
             "heartbeat",
@@ -165,9 +165,9 @@ def check_feed(view: LocalView, th: Thresholds) -> CheckResult:
         return CheckResult(
             "feed", CheckStatus.UNKNOWN, f"no market data recorded: no state file at {view.path}"
         )
-    raw = view.store.events.get_kv(FEED_KEY)
+    raw = view.store.entries.get_kv(FEED_KEY)
     if raw is None:
-        if view.store.events.last_heartbeat(HEARTBEAT_SOURCE) is None:
+        if view.store.entries.last_heartbeat(HEARTBEAT_SOURCE) is None:
             return CheckResult(
                 "feed", CheckStatus.UNKNOWN, "no market data recorded: the trade loop has not run"
             )

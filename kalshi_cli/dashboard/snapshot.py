@@ -312,7 +312,7 @@ def local_snapshot(sources: Sources, clock: Clock) -> LocalSnapshot:
 
 def _trading(store: Store, day: str, paused: bool, now: float) -> Trading:
     row = store.trading.trading_state()
-    beat = store.events.last_heartbeat(HEARTBEAT_SOURCE)
+    beat = store.entries.last_heartbeat(HEARTBEAT_SOURCE)
     # a live loop's beat only: an old one's pause says nothing of now (`shown_state`)
     by_signal = beat is not None and beat.live(now) and beat.detail.get("paused_by_signal") is True
     trips = sorted(store.trading.risk_trips(day=day), key=lambda t: t.at, reverse=True)
@@ -328,8 +328,8 @@ def _trading(store: Store, day: str, paused: bool, now: float) -> Trading:
 
 
 def _health(store: Store, now: float) -> Health:
-    beat = store.events.last_heartbeat(HEARTBEAT_SOURCE)
-    raw = store.events.get_kv(FEED_KEY)
+    beat = store.entries.last_heartbeat(HEARTBEAT_SOURCE)
+    raw = store.entries.get_kv(FEED_KEY)
     feed_age: float | None = None
     feed_unknown: str | None = None
     if raw is not None:

@@ -694,7 +694,7 @@ def catch_up(client: ReconcileClient, store: Store, *, now: float) -> int:
     to their intent and strategy. Each subaccount is read through its own handle
     (`client.on_subaccount`), so another thread using `client` is never moved to another
     subaccount."""
-    cursor = store.events.get_kv(CATCH_UP_CURSOR)
+    cursor = store.entries.get_kv(CATCH_UP_CURSOR)
     since = None if cursor is None else int(float(cursor) - CATCH_UP_OVERLAP_S)  # time
     # the cursor is the state file's, not a subaccount's: every subaccount's fills are read
     # even for a command acting on one, or another subaccount's fills older than the overlap
@@ -707,7 +707,7 @@ def catch_up(client: ReconcileClient, store: Store, *, now: float) -> int:
     # time filter for them (they are few beside fills)
     settlements = sync_settlements(client, store, subaccounts=numbers)  # listed once
     realize_missing(store, fills + settlements)
-    store.events.set_kv(CATCH_UP_CURSOR, repr(now))
+    store.entries.set_kv(CATCH_UP_CURSOR, repr(now))
     return fills + settlements
 
 

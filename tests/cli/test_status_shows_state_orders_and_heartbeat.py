@@ -71,7 +71,7 @@ def busy_state_file(path: Path) -> None:
         )
         store.orders.mark_rejected("refused-1", reason="no")
         clock.advance(83.4)
-        store.events.heartbeat(source="trade")
+        store.entries.heartbeat(source="trade")
 
 
 def test_status_json_counts_open_and_unknown_orders_and_shows_the_last_five_changes(

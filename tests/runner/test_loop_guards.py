@@ -259,7 +259,7 @@ def _ioc(ticker: str, price: str, count: str) -> Intent:
 
 @pytest.fixture
 def logged(tmp_path: Path) -> Iterator[Any]:
-    """A pair rig whose event log is written to `trade.log`."""
+    """A pair rig whose entry log is written to `trade.log`."""
     rig = make_rig(
         tmp_path / "s.db",
         params={"spike_share": 5},

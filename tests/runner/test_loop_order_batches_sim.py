@@ -429,7 +429,7 @@ def test_a_fill_listed_without_its_count_is_quarantined_never_applied(
         assert event["ticker"] == ticker and "count_fp" in str(event["reason"])
         assert r.loop.portfolio.position(ticker) == 0
         assert r.store.fills.read() == []
-        assert r.store.events.count_events("fill_quarantined") == 1
+        assert r.store.entries.count("fill_quarantined") == 1
         assert r.loop.executor.unknown_orders.holds(ticker)
         r.loop.executor.fills.sync()  # listed again: not told twice
         assert len(r.events("fill_quarantined")) == 1

@@ -284,7 +284,7 @@ def test_a_fill_quarantined_by_the_stops_last_read_is_told_to_the_loop(
     client.iter_fills = fills_with_one_unreadable  # type: ignore[method-assign]
     loop.shutdown(cancel_resting=True)
     assert log.counts.get("fill_quarantined") == 1
-    assert loop.store.events.count_events("fill_quarantined") == 1
+    assert loop.store.entries.count("fill_quarantined") == 1
     client.connection.fill_quarantine.add({"ticker": LAL, "trade_id": "t-10"}, "no count_fp")
     assert log.counts.get("fill_quarantined") == 1, "a stopped loop hears no more"
 

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 BALANCE_RETRY_S = 30.0
 INSUFFICIENT_BALANCE = "insufficient_balance"  # the exchange's error code (REFERENCE.md)
-SHARD_SHORT = "shard_balance_short"  # the log event and the alert kind
+SHARD_SHORT = "shard_balance_short"  # the log entry and the alert kind
 ACCOUNT = -1  # the key of a market whose shard is not known: the account as a whole
 
 

@@ -23,7 +23,7 @@ Each log line names what the set holds, leg by leg (`held`). docs/strategies.md 
 given more than six collaborators because a set meets each at its own step: the risk engine's slots
 when it is allowed, the executor's single-order path for each order, the state file for its row,
 the feed for the bids its sales back go into, the sender for a stop's sales back, and the clock and
-the event log.
+the entry log.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ runner/assembly.py and handed only to the components that use all of it:
 
 - `Bookkeeping`: where a component books the exchange's answers: the state file, the trading records
   read from it, and the loop's view of positions and orders;
-- `Report`: the event log and the run's counters;
+- `Report`: the entry log and the run's counters;
 - `Holds`: what holds an order back: the API error guard's backoff, the markets with an order of
   unknown outcome, the wait after a refusal for balance.
 

@@ -198,7 +198,7 @@ class UnknownOrders:
         fields = {"ticker": ticker, "order_id": found.order_id, "fill": found.key}
         fields["reason"] = found.reason
         self._log.emit("fill_quarantined", fields)
-        self._store.events.log_entry("fill_quarantined", {**fields, "raw": dict(found.raw)})
+        self._store.entries.log_entry("fill_quarantined", {**fields, "raw": dict(found.raw)})
         self.doubt(ticker, found.reason)
         self._alert(
             "fill_quarantined",

@@ -146,9 +146,9 @@ class Heartbeat:
         # one transaction, so one fsync of the state file per heartbeat rather than two; rows
         # the trading records do not answer from, so they leave its answers in place
         with self._records.writing_heartbeat(), self._store.transaction():
-            self._store.events.heartbeat(source="trade", detail=detail)
+            self._store.entries.heartbeat(source="trade", detail=detail)
             if age != math.inf:
-                self._store.events.set_kv("feed.last_message_at", f"{now - age:.3f}")
+                self._store.entries.set_kv("feed.last_message_at", f"{now - age:.3f}")
         self._log.emit("heartbeat", detail)
 
     def _lag_report(self) -> LagReport:

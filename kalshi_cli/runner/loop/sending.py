@@ -5,7 +5,7 @@ of the account's position (`OwnOrders.within_own`), legs that only pay together 
 and the stop-loss, at most once per `stop_loss_retry_s` against the same book.
 runner/loop/market_pass.py decides the turn. It is given more than six collaborators because a
 turn's decisions go three ways (single orders and cancels to the executor, legs to the set part,
-cuts by the loop's own orders) and it reads the feed, the clock, the settings and the event log
+cuts by the loop's own orders) and it reads the feed, the clock, the settings and the entry log
 to send them.
 """
 

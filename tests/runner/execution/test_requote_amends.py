@@ -118,7 +118,7 @@ def test_a_requote_amends_its_order_in_place(tmp_path: Path) -> None:
     assert rig.loop.log.counts.get("order_amended") == 1
     assert _requote(rig, order_id, "0.43", "12")  # and once more
     rig.step(1.0)
-    beat = rig.store.events.last_heartbeat("trade")
+    beat = rig.store.entries.last_heartbeat("trade")
     assert beat is not None and beat.detail["amends"] == 2, "the heartbeat counts them"
 
 

@@ -175,7 +175,7 @@ def test_the_loop_reports_its_lag_and_the_check_says_when_it_is_behind(rig: Rig)
     rig.loop.tick([FeedMessage(MessageKind.BOOK, LAST, at=rig.clock.monotonic() - 0.25)])
     rig.clock.advance(1.0)
     rig.loop.tick()
-    beat = rig.store.events.last_heartbeat("trade")
+    beat = rig.store.entries.last_heartbeat("trade")
     assert beat is not None and beat.detail["lag_max_s"] == 0.25
     assert beat.detail["behind"] is False
     status_line = rig.loop.heartbeat.summary()
@@ -188,13 +188,13 @@ def test_the_loop_reports_its_lag_and_the_check_says_when_it_is_behind(rig: Rig)
     for _ in range(100):
         _every_book_changed(rig)
         _run_one_tick(rig)
-    beat = rig.store.events.last_heartbeat("trade")
+    beat = rig.store.entries.last_heartbeat("trade")
     assert beat is not None and beat.detail["behind"] is False
     assert 4.5 < beat.detail["lag_p99_s"] < 5.5
     for _ in range(120):
         _every_book_changed(rig)
         _run_one_tick(rig, read_cost_s=0.05)
-    beat = rig.store.events.last_heartbeat("trade")
+    beat = rig.store.entries.last_heartbeat("trade")
     assert beat is not None and beat.detail["behind"] is True
     assert beat.detail["lag_p99_s"] > 10 and beat.detail["waiting"] > 0
     assert "loop lag" in "\n".join(rig.loop.heartbeat.summary().lines())
@@ -239,7 +239,7 @@ def test_the_fairness_bound_comes_from_trade_max_revisit_s(tmp_path: Path) -> No
         small.loop.tick()  # the first heartbeat
         clock.advance(1.0)
         small.loop.tick([FeedMessage(MessageKind.BOOK, ticker, at=clock.monotonic() - 3.0)])
-        beat = small.store.events.last_heartbeat("trade")
+        beat = small.store.entries.last_heartbeat("trade")
         small.store.close()
         assert beat is not None and beat.detail["lag_max_s"] == 3.0
         return bool(beat.detail["behind"])

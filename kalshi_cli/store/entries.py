@@ -1,4 +1,4 @@
-"""Heartbeats, the event log and a small key-value table (tables `heartbeats`, `events`, `kv`):
+"""Heartbeats, the entry log and a small key-value table (tables `heartbeats`, `events`, `kv`):
 each write one cheap autocommitted statement, because the trade loop makes them every pass."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ def _key_subaccount_name(endpoint: str, key_id: str) -> str:
 
 
 class EntryRepository:
-    """Heartbeats per source, key-value settings, and the append-only event log."""
+    """Heartbeats per source, key-value settings, and the append-only entry log."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -93,7 +93,7 @@ class EntryRepository:
     def rebind_exchange(self, endpoint: str, account: str) -> ExchangeBinding | None:
         """Bind the file to `endpoint` and `account` whatever it was bound to (`kalshi state
         bind`: a new key of the same account); the previous binding is returned and kept in
-        the event log."""
+        the entry log."""
         with self._db.transaction():
             previous = self.exchange_binding()
             now = self._db.clock.wall()
@@ -111,13 +111,13 @@ class EntryRepository:
             return previous
 
     def log_entry(self, kind: str, data: dict[str, Any]) -> None:
-        """Append to the event log: one autocommitted insert. Decimals are written as strings."""
+        """Append to the entry log: one autocommitted insert. Decimals are written as strings."""
         self._db.write(
             "INSERT INTO events (kind, at, data) VALUES (?, ?, ?)",
             (kind, self._db.clock.wall(), json_text(data)),
         )
 
-    def events(
+    def read(
         self, *, kind: str | None = None, since: float | None = None, limit: int = 100
     ) -> list[LogEntry]:
         where, params = where_given({"kind = ?": kind, "at >= ?": since})
@@ -125,6 +125,6 @@ class EntryRepository:
         rows = self._db.newest(sql, params, "id", limit)
         return [LogEntry(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
 
-    def count_events(self, kind: str) -> int:
+    def count(self, kind: str) -> int:
         [(count,)] = self._db.rows("SELECT COUNT(*) FROM events WHERE kind = ?", (kind,))
         return int(count)
