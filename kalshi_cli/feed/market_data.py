@@ -2,7 +2,7 @@
 WebSocket feed, falls back to the REST poller when that cannot be had, and answers the loop's
 three questions: a market's book (`book`, None when neither source is fresh, so a stale book is
 never traded on), whether it may place an order there (`is_fresh`), and what happened since it
-last asked (`drain_messages`, `wait_for_messages`). See docs/feed.md "Fallback" and "Events".
+last asked (`drain_messages`, `wait_for_messages`). See docs/feed.md "Fallback" and "Messages".
 """
 
 from __future__ import annotations
