@@ -786,15 +786,15 @@ class _SignalLog(EntryLog):
         self.failures = StrategyFailures()
         self.idle: dict[str, str] = {}
 
-    def emit(self, event: str, fields: Mapping[str, Any] | None = None) -> None:
-        if event == "strategy_error" and fields is not None:
+    def emit(self, kind: str, fields: Mapping[str, Any] | None = None) -> None:
+        if kind == "strategy_error" and fields is not None:
             self.failures.add(fields)
-        if event == "strategy_idle" and fields is not None:
+        if kind == "strategy_idle" and fields is not None:
             self.idle[str(fields["strategy"])] = str(fields["why"])
-        if event == "signal" and fields is not None:
+        if kind == "signal" and fields is not None:
             self.count += 1
             if self.keep:
                 self.signals.append(
                     {"ts": self.clock.wall(), **{k: str(v) for k, v in fields.items()}}
                 )
-        super().emit(event, fields)
+        super().emit(kind, fields)

@@ -490,31 +490,31 @@ class FakeFeed:
     def index_view(self, index_id: str) -> IndexView | None:
         return self.indices.view(index_id)
 
-    def _on(self, event: Any) -> None:
+    def _on(self, heard: Any) -> None:
         if self.silent:
             return
         self.last_at = self.clock.monotonic()
-        if isinstance(event, BookChanged):
-            self.messages.append(FeedMessage(MessageKind.BOOK, event.ticker))
-        elif isinstance(event, FillHappened) and event.fill.account_id == self.account_id:
-            notice = msgspec.convert(ser.ws_fill_msg(event.fill), FillNotice)
-            self.messages.append(FeedMessage(MessageKind.FILL, event.fill.ticker, message=notice))
-        elif isinstance(event, OrderChanged | MarketLifecycle) and not self._hears(event):
+        if isinstance(heard, BookChanged):
+            self.messages.append(FeedMessage(MessageKind.BOOK, heard.ticker))
+        elif isinstance(heard, FillHappened) and heard.fill.account_id == self.account_id:
+            notice = msgspec.convert(ser.ws_fill_msg(heard.fill), FillNotice)
+            self.messages.append(FeedMessage(MessageKind.FILL, heard.fill.ticker, message=notice))
+        elif isinstance(heard, OrderChanged | MarketLifecycle) and not self._hears(heard):
             return
-        elif isinstance(event, OrderChanged) and event.order.account_id == self.account_id:
-            update = order_update(ser.ws_user_order_msg(event.order))
+        elif isinstance(heard, OrderChanged) and heard.order.account_id == self.account_id:
+            update = order_update(ser.ws_user_order_msg(heard.order))
             self.messages.append(
-                FeedMessage(MessageKind.USER_ORDER, event.order.ticker, message=update)
+                FeedMessage(MessageKind.USER_ORDER, heard.order.ticker, message=update)
             )
-        elif isinstance(event, MarketLifecycle):
+        elif isinstance(heard, MarketLifecycle):
             # what the `market_lifecycle_v2` subscription carries: a pause, a close, a result
-            market = self.exchange.reference.markets[event.ticker]
-            body = ser.ws_lifecycle_msg(market, event.event_type, event.ts)
+            market = self.exchange.reference.markets[heard.ticker]
+            body = ser.ws_lifecycle_msg(market, heard.event_type, heard.ts)
             message = msgspec.convert(body, Lifecycle)
-            self.messages.append(FeedMessage(MessageKind.LIFECYCLE, event.ticker, message=message))
+            self.messages.append(FeedMessage(MessageKind.LIFECYCLE, heard.ticker, message=message))
 
-    def _hears(self, event: OrderChanged | MarketLifecycle) -> bool:
-        ticker = event.order.ticker if isinstance(event, OrderChanged) else event.ticker
+    def _hears(self, heard: OrderChanged | MarketLifecycle) -> bool:
+        ticker = heard.order.ticker if isinstance(heard, OrderChanged) else heard.ticker
         return not self.tickers or ticker in self.tickers | self.followed
 
     def follow(self, tickers: Sequence[str]) -> None:

@@ -33,9 +33,9 @@ class _OldWindow:
         self.window: dict[str, deque[tuple[float, D]]] = {t: deque() for t in self.volume}
         exchange.reference.add_listener(self._on)
 
-    def _on(self, event: SimNotice) -> None:
-        if isinstance(event, TradeHappened):
-            trade = event.trade
+    def _on(self, notice: SimNotice) -> None:
+        if isinstance(notice, TradeHappened):
+            trade = notice.trade
             self.volume[trade.ticker] += trade.count
             self.window[trade.ticker].append((trade.ts, trade.count))
 

@@ -107,9 +107,9 @@ class Reference:
     def add_listener(self, listener: Listener) -> None:
         self.listeners.append(listener)
 
-    def emit(self, event: SimNotice) -> None:
+    def emit(self, notice: SimNotice) -> None:
         for listener in self.listeners:
-            listener(event)
+            listener(notice)
 
     # reference data -------------------------------------------------------------------------
 
