@@ -84,12 +84,12 @@ class MarketInfo:
 
 def default_info(ticker: str) -> MarketInfo:
     """A market known only by its ticker: Kalshi's tickers are SERIES-EVENTPART-MARKETPART."""
-    parts = ticker.split("-")
-    event = "-".join(parts[:-1]) if len(parts) > 1 else ticker
+    segments = ticker.split("-")
+    event = "-".join(segments[:-1]) if len(segments) > 1 else ticker
     return MarketInfo(
         ticker=ticker,
         event_ticker=event,
-        series_ticker=parts[0],
+        series_ticker=segments[0],
         # Kalshi's standard fees, assumed for want of its series' (the module docstring),
         # which `assumed` names for the report
         fee_type="quadratic",

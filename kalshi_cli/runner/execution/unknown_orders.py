@@ -397,7 +397,7 @@ class UnknownOrders:
         else:
             # fills read while the order was still unknown here carry no intent yet: its
             # strategy's from now, in the state file (with the order's row, in one commit)
-            # and in the loop's parts
+            # and in the loop's owned parts
             take_found(self._store, intent, order, found)
             if intent.strategy and given:
                 self._portfolio.give_fills(intent.strategy, given)

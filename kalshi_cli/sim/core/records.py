@@ -218,7 +218,7 @@ class SimFill:
     fee: Decimal  # the net charge: trade fee + rounding fee - rebate (the wire's fee_cost)
     post_position: Decimal
     ts: float
-    charge: FeeCharge | None = None  # its parts, for the simulator's own accounting
+    charge: FeeCharge | None = None  # its components, for the simulator's own accounting
 
 
 @dataclass
