@@ -59,13 +59,13 @@ from kalshi_cli.vocabulary.units import is_fraction, parse_count
 
 
 class LocalNote(msgspec.Struct, frozen=True, gc=False):
-    """A recording's own record (`local`): an event of the recorder's connection (`event`,
-    `connected` starting a new one), the prices its orderbook NO levels came in
-    (`orderbook_prices`, `UNSET` when the record does not say) and the feed's reason (an
-    `error`'s names the command refused). Read as found: an odd value is an event the replay
-    does not act on."""
+    """A recording's own record (`local`): what the recorder's connection did (the recording's
+    key `event`, kept for the files already written; `connected` starts a new one), the prices
+    its orderbook NO levels came in (`orderbook_prices`, `UNSET` when the record does not say)
+    and the feed's reason (an `error`'s names the command refused). Read as found: an odd value
+    is one the replay does not act on."""
 
-    event: Any = None
+    event: Any = None  # the recording's key
     orderbook_prices: Any = msgspec.UNSET
     reason: Any = ""
 

@@ -107,7 +107,7 @@ class SimBooks:
     def feed(
         self,
         tickers: list[str],
-        events: list[FeedMessage],
+        messages: list[FeedMessage],
         *,
         idle_timeout: float = 5.0,
         signed: bool = True,
@@ -119,7 +119,7 @@ class SimBooks:
             self.maker.ws_url,
             tickers,
             yes_priced=yes_priced,
-            sink=sink or events.append,
+            sink=sink or messages.append,
             frame_sink=frame_sink,
             auth=self.signer() if signed else None,
             idle_timeout=idle_timeout,

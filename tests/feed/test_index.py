@@ -173,19 +173,19 @@ def test_the_averages_are_the_latest_1hz_ticks_and_the_settlement_one_clears_aft
 
 
 def session_with(indices: dict[str, list[str]]) -> tuple[FeedSession, list[FeedMessage], list[Any]]:
-    events: list[FeedMessage] = []
-    books = BookSet(events.append, source="ws")
+    messages: list[FeedMessage] = []
+    books = BookSet(messages.append, source="ws")
     books.add(["A"])
     session = FeedSession(
         books,
-        events.append,
+        messages.append,
         clock=ManualClock(),
         channels=("orderbook_delta",),
         indices=indices,
     )
     sent: list[Any] = []
     session.open(lambda text: sent.append(json.loads(text)))
-    return session, events, sent
+    return session, messages, sent
 
 
 def value_frame(examples: dict[str, Any], name: str, sid: int, seq: int) -> str:
@@ -327,12 +327,12 @@ def test_the_feed_follows_an_index_adds_another_and_lists_them_on_the_simulator(
 
     (tmp_path / "indices.yaml").write_text(INDEX_SCENARIO)
     sim = _start(tmp_path / "sim", str(tmp_path / "indices.yaml"))
-    events: list[FeedMessage] = []
+    messages: list[FeedMessage] = []
     try:
         feed = WsFeed(
             sim.account.ws_url,
             [],
-            sink=events.append,
+            sink=messages.append,
             auth=SimBooks(sim).signer(),
             indices={CFB: ["BRTI"]},
         )
@@ -346,12 +346,12 @@ def test_the_feed_follows_an_index_adds_another_and_lists_them_on_the_simulator(
             wait_until(lambda: feed.index.view("ETHUSD_RTI") is not None, "an ETH value")
             assert feed.session.list_indices(CFB) != 0
             wait_until(
-                lambda: any(e.kind is MessageKind.INDEX_LIST for e in events),
-                "any(e.kind is MessageKind.INDEX_LIST for e in events)",
+                lambda: any(e.kind is MessageKind.INDEX_LIST for e in messages),
+                "any(e.kind is MessageKind.INDEX_LIST for e in messages)",
             )
-            listed = next(e for e in events if e.kind is MessageKind.INDEX_LIST)
+            listed = next(e for e in messages if e.kind is MessageKind.INDEX_LIST)
             assert listed.data == {"ids": ["BRTI", "ETHUSD_RTI"]} and listed.reason == CFB
-            assert not [e for e in events if e.kind is MessageKind.ERROR]
+            assert not [e for e in messages if e.kind is MessageKind.ERROR]
         finally:
             feed.stop()
     finally:

@@ -62,8 +62,8 @@ def fake_md(server: wire.FakeServer, rest: FakeRest | None, **kwargs: Any) -> Ma
     )
 
 
-def kinds(events: list[FeedMessage]) -> list[tuple[MessageKind, str]]:
-    return [(e.kind, e.reason) for e in events]
+def kinds(messages: list[FeedMessage]) -> list[tuple[MessageKind, str]]:
+    return [(e.kind, e.reason) for e in messages]
 
 
 def test_ws_book_events_are_coalesced_and_freshness_reported_once() -> None:
@@ -390,15 +390,15 @@ def test_a_polled_book_whose_best_bids_cross_is_a_failed_poll() -> None:
     ]
     transport = httpx.MockTransport(lambda request: httpx.Response(200, json=answers.pop(0)))
     client = KalshiClient(api_base="https://exchange.test/trade-api/v2", transport=transport)
-    events: list[FeedMessage] = []
-    poller = RestPoller(client.markets, ["A"], sink=events.append, clock=ManualClock())
+    messages: list[FeedMessage] = []
+    poller = RestPoller(client.markets, ["A"], sink=messages.append, clock=ManualClock())
     poller.set_active(True)
     poller.poll_once()
     assert poller.book("A") == Orderbook("A", ((D("0.54"), D(2)),), ((D("0.45"), D(1)),))
     poller.poll_once()
     assert poller.book("A") is None
-    assert (MessageKind.STALE, "poll_failed") in kinds(events)
-    (failed,) = [e for e in events if e.kind is MessageKind.ERROR]
+    assert (MessageKind.STALE, "poll_failed") in kinds(messages)
+    (failed,) = [e for e in messages if e.kind is MessageKind.ERROR]
     assert isinstance(failed.error, KalshiError)
     assert "A: best YES bid 0.5500 and NO bid 0.4500 cross" in failed.reason
 
@@ -413,15 +413,15 @@ def test_a_polled_book_listing_a_price_twice_is_a_failed_poll() -> None:
     ]
     transport = httpx.MockTransport(lambda request: httpx.Response(200, json=answers.pop(0)))
     client = KalshiClient(api_base="https://exchange.test/trade-api/v2", transport=transport)
-    events: list[FeedMessage] = []
-    poller = RestPoller(client.markets, ["A"], sink=events.append, clock=ManualClock())
+    messages: list[FeedMessage] = []
+    poller = RestPoller(client.markets, ["A"], sink=messages.append, clock=ManualClock())
     poller.set_active(True)
     poller.poll_once()
     assert poller.book("A") == Orderbook("A", ((D("0.40"), D(10)),), ())
     poller.poll_once()
     assert poller.book("A") is None
-    assert (MessageKind.STALE, "poll_failed") in kinds(events)
-    (failed,) = [e for e in events if e.kind is MessageKind.ERROR]
+    assert (MessageKind.STALE, "poll_failed") in kinds(messages)
+    (failed,) = [e for e in messages if e.kind is MessageKind.ERROR]
     assert "A: bad orderbook level" in failed.reason
 
 

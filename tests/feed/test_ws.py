@@ -667,11 +667,11 @@ def test_a_message_numbered_below_the_next_is_no_second_gap(
 
 
 def test_unfiltered_session_subscribes_every_market_but_never_an_unfiltered_book() -> None:
-    events: list[FeedMessage] = []
-    books = BookSet(events.append, source="ws")
+    messages: list[FeedMessage] = []
+    books = BookSet(messages.append, source="ws")
     session = FeedSession(
         books,
-        events.append,
+        messages.append,
         clock=ManualClock(),
         channels=("orderbook_delta", "trade", "fill"),
         unfiltered=True,
@@ -692,8 +692,8 @@ def test_frame_sink_gets_every_text_frame_before_its_events_with_the_receive_tim
         frames.append((data, recv_ns))
         order.append("frame")
 
-    def sink(event: FeedMessage) -> None:
-        order.append(event.kind.value)
+    def sink(message: FeedMessage) -> None:
+        order.append(message.kind.value)
 
     stamps = iter(range(1_000, 10**9, 7))
     feed = WsFeed(
@@ -841,14 +841,14 @@ class StubSigner:
 
 
 def fake_feed(
-    server: wire.FakeServer, events: list[FeedMessage], **kwargs: Any
+    server: wire.FakeServer, messages: list[FeedMessage], **kwargs: Any
 ) -> tuple[WsFeed, StubSigner]:
     signer = StubSigner()
     options: dict[str, Any] = {"idle_timeout": 1.0, **kwargs}
     feed = WsFeed(
         "ws://sim.invalid/trade-api/ws/v2",
         ["A"],
-        sink=events.append,
+        sink=messages.append,
         auth=signer,
         clock=server.clock,
         backoff=Backoff(base=0.2, cap=1.0),
@@ -868,8 +868,8 @@ def test_silence_makes_stale_then_reconnects_and_resubscribes() -> None:
     clock = ManualClock()
     server = wire.FakeServer(clock)
     server.books["A"] = ([["0.4000", "3.00"]], [])
-    events: list[FeedMessage] = []
-    feed, signer = fake_feed(server, events)
+    messages: list[FeedMessage] = []
+    feed, signer = fake_feed(server, messages)
     stop = running(feed)
     try:
         wait_until(lambda: feed.is_fresh("A"), 'feed.is_fresh("A")')
@@ -881,8 +881,8 @@ def test_silence_makes_stale_then_reconnects_and_resubscribes() -> None:
         wait_until(lambda: len(server.connections) >= 2, "len(server.connections) >= 2")
         server.silent = False
         assert first.closed
-        assert any(e.kind is MessageKind.STALE and e.reason == "idle" for e in events)
-        assert any(e.kind is MessageKind.DISCONNECTED and e.reason == "idle" for e in events)
+        assert any(e.kind is MessageKind.STALE and e.reason == "idle" for e in messages)
+        assert any(e.kind is MessageKind.DISCONNECTED and e.reason == "idle" for e in messages)
         wait_until(lambda: feed.is_fresh("A"), 'feed.is_fresh("A")')
         second = server.connections[-1]
         # every channel subscribed again (fake time runs on: a probe of the quiet orderbook
@@ -898,8 +898,8 @@ def test_silence_makes_stale_then_reconnects_and_resubscribes() -> None:
 def test_a_quiet_market_stays_fresh_through_probes() -> None:
     clock = ManualClock()
     server = wire.FakeServer(clock)
-    events: list[FeedMessage] = []
-    feed, _ = fake_feed(server, events)
+    messages: list[FeedMessage] = []
+    feed, _ = fake_feed(server, messages)
     stop = running(feed)
     try:
         wait_until(lambda: feed.is_fresh("A"), 'feed.is_fresh("A")')
@@ -927,8 +927,8 @@ def test_pings_alone_do_not_keep_a_market_fresh() -> None:
     clock = ManualClock()
     server = wire.FakeServer(clock)
     server.books["A"] = ([["0.4000", "3.00"]], [])
-    events: list[FeedMessage] = []
-    feed, _ = fake_feed(server, events, idle_timeout=30.0, stale_after=2.0)
+    messages: list[FeedMessage] = []
+    feed, _ = fake_feed(server, messages, idle_timeout=30.0, stale_after=2.0)
     stop = running(feed)
     try:
         wait_until(lambda: feed.is_fresh("A"), 'feed.is_fresh("A")')
@@ -937,7 +937,7 @@ def test_pings_alone_do_not_keep_a_market_fresh() -> None:
         assert feed.book("A") is None
         assert feed.data_age("A") == math.inf
         assert feed.last_message_age() >= 2.0
-        stale = [e for e in events if e.kind is MessageKind.STALE]
+        stale = [e for e in messages if e.kind is MessageKind.STALE]
         assert [(e.ticker, e.reason) for e in stale] == [("A", "no_data")]
         assert len(server.connections) == 1  # the pings kept the connection, not the book
         server.stalled = False  # the repeated snapshot request is answered
@@ -951,14 +951,14 @@ def test_pings_alone_do_not_keep_a_market_fresh() -> None:
 def test_a_stall_longer_than_idle_timeout_reconnects_despite_pings() -> None:
     clock = ManualClock()
     server = wire.FakeServer(clock)
-    events: list[FeedMessage] = []
-    feed, _ = fake_feed(server, events, idle_timeout=1.0, stale_after=10.0)
+    messages: list[FeedMessage] = []
+    feed, _ = fake_feed(server, messages, idle_timeout=1.0, stale_after=10.0)
     stop = running(feed)
     try:
         wait_until(lambda: feed.is_fresh("A"), 'feed.is_fresh("A")')
         server.stalled = True
         wait_until(lambda: feed.consecutive_failures >= 2, "stalled attempts counted")
-        assert any(e.kind is MessageKind.DISCONNECTED and e.reason == "idle" for e in events)
+        assert any(e.kind is MessageKind.DISCONNECTED and e.reason == "idle" for e in messages)
         server.stalled = False
         wait_until(lambda: feed.is_fresh("A"), 'feed.is_fresh("A")')
         assert feed.consecutive_failures == 0
@@ -970,12 +970,12 @@ def test_refused_connections_back_off_and_count() -> None:
     clock = ManualClock()
     server = wire.FakeServer(clock)
     server.refuse = 3
-    events: list[FeedMessage] = []
-    feed, _ = fake_feed(server, events)
+    messages: list[FeedMessage] = []
+    feed, _ = fake_feed(server, messages)
     stop = running(feed)
     try:
         wait_until(lambda: feed.is_fresh("A"), 'feed.is_fresh("A")')
-        refused = [e for e in events if e.kind is MessageKind.DISCONNECTED]
+        refused = [e for e in messages if e.kind is MessageKind.DISCONNECTED]
         assert len(refused) == 3
         assert all("ConnectionRefusedError" in e.reason for e in refused)
         assert feed.consecutive_failures == 0  # reset by the connection that delivered
@@ -987,8 +987,8 @@ def test_refused_connections_back_off_and_count() -> None:
 def test_server_close_reconnects() -> None:
     clock = ManualClock()
     server = wire.FakeServer(clock)
-    events: list[FeedMessage] = []
-    feed, _ = fake_feed(server, events)
+    messages: list[FeedMessage] = []
+    feed, _ = fake_feed(server, messages)
     stop = running(feed)
     try:
         wait_until(lambda: feed.is_fresh("A"), 'feed.is_fresh("A")')
@@ -997,7 +997,7 @@ def test_server_close_reconnects() -> None:
             lambda: len(server.connections) == 2 and feed.is_fresh("A"),
             'len(server.connections) == 2 and feed.is_fresh("A")',
         )
-        assert any(e.reason == "closed by server" for e in events)
+        assert any(e.reason == "closed by server" for e in messages)
     finally:
         stop()
 
@@ -1005,13 +1005,13 @@ def test_server_close_reconnects() -> None:
 def test_connection_lost_while_subscribing_reconnects() -> None:
     server = wire.FakeServer()
     server.break_sends = 1
-    events: list[FeedMessage] = []
-    feed, _ = fake_feed(server, events)
+    messages: list[FeedMessage] = []
+    feed, _ = fake_feed(server, messages)
     stop = running(feed)
     try:
         wait_until(lambda: feed.is_fresh("A"), 'feed.is_fresh("A")')
         assert len(server.connections) == 2
-        lost = [e.reason for e in events if e.kind is MessageKind.DISCONNECTED]
+        lost = [e.reason for e in messages if e.kind is MessageKind.DISCONNECTED]
         assert lost and lost[0].startswith("connection lost")
     finally:
         stop()
@@ -1049,8 +1049,8 @@ def test_sim_snapshot_then_deltas_equal_rest_book(sim: Any) -> None:
     books = SimBooks(sim)
     ticker = books.market("FEED-A")
     books.rest_orders(ticker, 3)
-    events: list[FeedMessage] = []
-    feed = books.feed([ticker], events)
+    messages: list[FeedMessage] = []
+    feed = books.feed([ticker], messages)
     feed.start()
     try:
         wait_until(lambda: feed.book(ticker) is not None, "feed.book(ticker) is not None")
@@ -1059,7 +1059,7 @@ def test_sim_snapshot_then_deltas_equal_rest_book(sim: Any) -> None:
         books.cross(ticker)
         books.wait_equal(feed, ticker)
         assert feed.connections == 1
-        assert any(e.kind is MessageKind.BOOK for e in events)
+        assert any(e.kind is MessageKind.BOOK for e in messages)
     finally:
         feed.stop()
 
@@ -1069,8 +1069,8 @@ def test_sim_markets_added_and_removed_mid_stream_leave_no_false_gap(sim: Any) -
     Kalshi's does: the feed counts it, so the deltas after it are no gap."""
     books = SimBooks(sim)
     first, second = books.market("FEED-ADD-A"), books.market("FEED-ADD-B")
-    events: list[FeedMessage] = []
-    feed = books.feed([first], events)
+    messages: list[FeedMessage] = []
+    feed = books.feed([first], messages)
     feed.start()
     try:
         wait_until(lambda: feed.is_fresh(first), "feed.is_fresh(first)")
@@ -1083,7 +1083,7 @@ def test_sim_markets_added_and_removed_mid_stream_leave_no_false_gap(sim: Any) -
         feed.remove_markets([second])
         books.rest_orders(first, 3)
         books.wait_equal(feed, first)
-        assert [e for e in events if e.reason == "seq_gap"] == []
+        assert [e for e in messages if e.reason == "seq_gap"] == []
         assert feed.connections == 1
     finally:
         feed.stop()
@@ -1092,8 +1092,8 @@ def test_sim_markets_added_and_removed_mid_stream_leave_no_false_gap(sim: Any) -
 def test_sim_sequence_gap_resnapshots_to_the_sim_book(sim: Any) -> None:
     books = SimBooks(sim)
     ticker = books.market("FEED-GAP")
-    events: list[FeedMessage] = []
-    feed = books.feed([ticker], events)
+    messages: list[FeedMessage] = []
+    feed = books.feed([ticker], messages)
     feed.start()
     try:
         wait_until(lambda: feed.is_fresh(ticker), "feed.is_fresh(ticker)")
@@ -1101,8 +1101,8 @@ def test_sim_sequence_gap_resnapshots_to_the_sim_book(sim: Any) -> None:
         for _ in range(4):
             books.rest_orders(ticker, 5)
         wait_until(
-            lambda: any(e.reason == "seq_gap" for e in events),
-            'any(e.reason == "seq_gap" for e in events)',
+            lambda: any(e.reason == "seq_gap" for e in messages),
+            'any(e.reason == "seq_gap" for e in messages)',
         )
         sim.clear_faults()
         books.rest_orders(ticker, 1)  # one more delta after the faults, on a fresh book
@@ -1115,8 +1115,8 @@ def test_sim_sequence_gap_resnapshots_to_the_sim_book(sim: Any) -> None:
 def test_sim_dropped_connection_is_resubscribed(sim: Any) -> None:
     books = SimBooks(sim)
     ticker = books.market("FEED-DROP")
-    events: list[FeedMessage] = []
-    feed = books.feed([ticker], events)
+    messages: list[FeedMessage] = []
+    feed = books.feed([ticker], messages)
     feed.start()
     try:
         wait_until(lambda: feed.is_fresh(ticker), "feed.is_fresh(ticker)")
@@ -1129,7 +1129,7 @@ def test_sim_dropped_connection_is_resubscribed(sim: Any) -> None:
         sim.clear_faults()
         books.rest_orders(ticker, 2)
         books.wait_equal(feed, ticker)
-        assert any(e.kind is MessageKind.DISCONNECTED for e in events)
+        assert any(e.kind is MessageKind.DISCONNECTED for e in messages)
         wanted = {"orderbook_delta", "user_orders", "fill"}
         wait_until(lambda: feed.session.sids.keys() >= wanted, "every channel resubscribed")
     finally:
@@ -1141,15 +1141,15 @@ def test_sim_refused_subscriptions_are_asked_for_again_on_the_same_connection(si
     the feed holds every channel it needs, its book fresh, without a reconnect."""
     books = SimBooks(sim)
     ticker = books.market("FEED-REFUSED")
-    events: list[FeedMessage] = []
-    feed = books.feed([ticker], events, idle_timeout=30.0)
+    messages: list[FeedMessage] = []
+    feed = books.feed([ticker], messages, idle_timeout=30.0)
     feed.session.resnapshot_timeout = 0.5
     sim.set_faults(ws_refuse_subscribe_rate=1.0)
     feed.start()
     try:
         refused = {"fill", "user_orders"}
         wait_until(
-            lambda: {e.reason for e in events} >= {"subscribe: 18"},
+            lambda: {e.reason for e in messages} >= {"subscribe: 18"},
             "a subscribe refused",
         )
         sim.clear_faults()
@@ -1168,14 +1168,14 @@ def test_sim_refused_add_markets_is_asked_for_again_and_never_fresh_before(sim: 
     books = SimBooks(sim)
     first = books.market("FEED-ADD-1")
     second = books.market("FEED-ADD-2")
-    events: list[FeedMessage] = []
+    messages: list[FeedMessage] = []
     refusals: list[bytes] = []
 
     def frame_sink(data: bytes, _at: int) -> None:
         if json.loads(data).get("type") == "error":
             refusals.append(data)
 
-    feed = books.feed([first], events, idle_timeout=30.0, frame_sink=frame_sink)
+    feed = books.feed([first], messages, idle_timeout=30.0, frame_sink=frame_sink)
     feed.session.resnapshot_timeout = 0.5
     feed.session.probe_after = 0.1  # the quiet subscription probed through the refusal
     feed.start()
@@ -1186,8 +1186,8 @@ def test_sim_refused_add_markets_is_asked_for_again_and_never_fresh_before(sim: 
         # refused on its four market channels, asked again twice and refused again
         wait_until(lambda: len(refusals) >= 12, "add_markets asked for again")
         # each channel's first refusal said, the ones asked again after it only counted
-        assert sum(e.reason == "add_markets: 18" for e in events) == 4
-        assert not [e for e in events if e.kind is MessageKind.FRESH and e.ticker == second]
+        assert sum(e.reason == "add_markets: 18" for e in messages) == 4
+        assert not [e for e in messages if e.kind is MessageKind.FRESH and e.ticker == second]
         sim.clear_faults()
         books.rest_orders(second, 2)
         books.wait_equal(feed, second)
@@ -1238,8 +1238,8 @@ def test_sim_silence_stale_then_reconnect_and_resync(sim: Any) -> None:
     books = SimBooks(sim)
     ticker = books.market("FEED-QUIET")
     books.rest_orders(ticker, 2)
-    events: list[FeedMessage] = []
-    feed = books.feed([ticker], events, idle_timeout=0.5)
+    messages: list[FeedMessage] = []
+    feed = books.feed([ticker], messages, idle_timeout=0.5)
     feed.start()
     try:
         wait_until(lambda: feed.is_fresh(ticker), "feed.is_fresh(ticker)")
@@ -1252,7 +1252,7 @@ def test_sim_silence_stale_then_reconnect_and_resync(sim: Any) -> None:
             "feed.connections >= 2 and feed.is_fresh(ticker)",
         )
         books.wait_equal(feed, ticker)
-        assert any(e.kind is MessageKind.STALE and e.reason == "idle" for e in events)
+        assert any(e.kind is MessageKind.STALE and e.reason == "idle" for e in messages)
     finally:
         feed.stop()
 
@@ -1260,14 +1260,14 @@ def test_sim_silence_stale_then_reconnect_and_resync(sim: Any) -> None:
 def test_sim_refuses_an_unsigned_handshake(sim: Any) -> None:
     books = SimBooks(sim)
     ticker = books.market("FEED-AUTH")
-    events: list[FeedMessage] = []
-    feed = books.feed([ticker], events, signed=False)
+    messages: list[FeedMessage] = []
+    feed = books.feed([ticker], messages, signed=False)
     feed.start()
     try:
         wait_until(lambda: feed.consecutive_failures >= 2, "feed.consecutive_failures >= 2")
         assert feed.connections == 0
         assert not feed.is_fresh(ticker)
-        refused = [e.reason for e in events if e.kind is MessageKind.DISCONNECTED]
+        refused = [e.reason for e in messages if e.kind is MessageKind.DISCONNECTED]
         assert refused and "401" in refused[0]
     finally:
         feed.stop()
@@ -1328,11 +1328,11 @@ def test_a_connection_that_stayed_up_resets_the_backoff() -> None:
     server = wire.FakeServer(clock)
     server.refuse = 2
     backoff = RecordingBackoff()
-    events: list[FeedMessage] = []
+    messages: list[FeedMessage] = []
     feed = WsFeed(
         "ws://sim.invalid/trade-api/ws/v2",
         ["A"],
-        sink=events.append,
+        sink=messages.append,
         clock=clock,
         idle_timeout=1.0,
         backoff=backoff,

@@ -382,13 +382,13 @@ def test_a_fill_already_read_is_not_read_again_when_its_messages_arrive(
         assert reads >= 1
         kept: list[FeedMessage] = []
 
-        def both(events: list[FeedMessage]) -> bool:
-            kinds = {e.kind for e in events}
+        def both(messages: list[FeedMessage]) -> bool:
+            kinds = {e.kind for e in messages}
             return MessageKind.FILL in kinds and any(
                 e.kind is MessageKind.USER_ORDER
                 and isinstance(e.message, Order)
                 and e.message.status == "executed"
-                for e in events
+                for e in messages
             )
 
         assert _until(r, kept, both), kept

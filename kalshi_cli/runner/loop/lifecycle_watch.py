@@ -91,9 +91,9 @@ class LifecycleWatch:
         # the feed's first lifecycle subscription was seen granted (`_first_grant`)
         self._granted_once = False
 
-    def message(self, event: FeedMessage) -> None:
+    def message(self, feed_message: FeedMessage) -> None:
         """A lifecycle message of the feed's."""
-        message = event.message
+        message = feed_message.message
         if not isinstance(message, Lifecycle):
             return
         ticker, kind = message.market_ticker or "", message.event_type or ""

@@ -182,8 +182,8 @@ def test_a_paper_clients_handle_on_a_subaccount_is_a_paper_client_of_the_same_ve
 
 def test_private_events_never_reach_a_paper_loop_and_public_ones_feed_the_venue() -> None:
     class Inner:
-        def __init__(self, events: list[FeedMessage]) -> None:
-            self.messages = events
+        def __init__(self, messages: list[FeedMessage]) -> None:
+            self.messages = messages
 
         def drain_messages(self) -> list[FeedMessage]:
             events, self.messages = self.messages, []
