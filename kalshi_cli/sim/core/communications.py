@@ -160,9 +160,9 @@ class Communications:
         """A public id for an account that does not reveal the account id."""
         return hashlib.sha256(("communications:" + account_id).encode()).hexdigest()[:32]
 
-    def _emit(self, event: CommsNotice) -> None:
+    def _emit(self, notice: CommsNotice) -> None:
         for listener in self.listeners:
-            listener(event)
+            listener(notice)
 
     # RFQs ---------------------------------------------------------------------------------
 

@@ -611,18 +611,18 @@ class WsHub:
             msg = ser.ws_mve_lifecycle_msg(market, event.event_type, event.ts)
             conn.emit(sub, "multivariate_market_lifecycle", msg)
 
-    def on_comms(self, event: CommsNotice) -> None:
+    def on_comms(self, notice: CommsNotice) -> None:
         """RFQ events go to every `communications` subscriber, quote events only to the quote's
         maker and the RFQ's creator (asyncapi.yaml, channel `communications`)."""
         try:
             c = rfqs.comms(self.state)
             for conn in list(self.connections):
                 mine = conn.account.account_id
-                if event.to is not None and mine not in event.to:
+                if notice.to is not None and mine not in notice.to:
                     continue
                 for sub in list(conn.subs.values()):
                     if sub.channel == "communications":
-                        conn.emit(sub, event.kind, rfqs.ws_message(c, event, mine))
+                        conn.emit(sub, notice.kind, rfqs.ws_message(c, notice, mine))
         except Exception:
             log.exception("websocket fan-out failed")
 
