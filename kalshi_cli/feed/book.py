@@ -57,17 +57,17 @@ MESSAGES_DROPPED = "events_dropped"  # a GAP's reason: MarketData's full queue d
 class FeedMessage(msgspec.Struct, frozen=True):
     kind: MessageKind
     ticker: str | None = None
-    # an ERROR, INDEX_LIST or a convention event: what the feed says of it
+    # an ERROR, INDEX_LIST or a convention message: what the feed says of it
     data: Mapping[str, Any] | None = None
     reason: str = ""
     source: str = "ws"  # "ws", "rest" or "feed"
-    # a BOOK event from MarketData: when (the feed clock's monotonic seconds) the first change
+    # a BOOK message from MarketData: when (the feed clock's monotonic seconds) the first change
     # not yet drained arrived, so the loop can tell how long a change waited for its decision
     at: float | None = None  # monotonic seconds
-    # an ERROR event of a failed request (a REST poll): the error itself, so the loop's API
+    # an ERROR message of a failed request (a REST poll): the error itself, so the loop's API
     # error guard judges it as it judges any call's (a 5xx counts, a 404 does not)
     error: BaseException | None = None
-    # a TRADE, LIFECYCLE, FILL or USER_ORDER event: the channel message's `msg`, decoded
+    # a TRADE, LIFECYCLE, FILL or USER_ORDER message: the channel message's `msg`, decoded
     # (feed/messages.py); a user_order's as an `Order`, else an `UnreadableOrder`
     message: FeedTrade | Lifecycle | FillNotice | Order | UnreadableOrder | None = None
 
@@ -223,14 +223,14 @@ def _size(text: Any) -> Decimal:
 
 
 def refusal_reason(purpose: str, code: object) -> str:
-    """The reason of the `error` event of a command the exchange refused: what the command was
+    """The reason of the `error` message of a command the exchange refused: what the command was
     for and the exchange's code (`get_snapshot: 18`). `kalshi record` writes it down, and a
     replay reads the command back from it (`refused_command`)."""
     return f"{purpose or 'server'}: {code}"
 
 
 def refused_command(reason: object) -> str:
-    """What the refused command was for, read from its `error` event's reason
+    """What the refused command was for, read from its `error` message's reason
     (`refusal_reason`); "" for any other reason. The refusal of a `get_snapshot` resubscribes
     the orderbook channel, live and in a replay of its recording."""
     if type(reason) is not str:

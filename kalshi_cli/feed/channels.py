@@ -121,7 +121,7 @@ class ChannelMessages:
         self._ask_snapshots(suspects)
 
     def sequenced(self, msg: messages.Frame, reason: str) -> bool:
-        """False for a message of a subscription not read; a GAP event when one of its channel
+        """False for a message of a subscription not read; a GAP message when one of its channel
         was lost (a channel with no snapshot to resync from). A message numbered below the next
         one (sent twice, or a lost one arriving late) is passed on and is no gap, and the
         baseline stays: taken as the new one, it made the next message a gap too. Its reader

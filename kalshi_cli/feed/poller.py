@@ -2,8 +2,8 @@
 
 Used by `MarketData` when the WebSocket cannot be had. Every poll replaces the market's book, so no
 sequence can be lost; a market is fresh while its last good poll is younger than `stale_after`. The
-books and events are the WebSocket's (`BookSet`, `source="rest"`). Only books are polled. The thread
-runs from `start()` to `stop()` but polls only while `active`.
+books and messages are the WebSocket's (`BookSet`, `source="rest"`). Only books are polled. The
+thread runs from `start()` to `stop()` but polls only while `active`.
 """
 
 from __future__ import annotations

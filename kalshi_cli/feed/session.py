@@ -200,7 +200,7 @@ class FeedSession:
 
     def list_indices(self, channel: str) -> int:
         """Ask an index channel which ids it offers (`indexlist`, `underlying_list`); the answer
-        comes as an `INDEX_LIST` event. 0 when the channel is not subscribed."""
+        comes as an `INDEX_LIST` message. 0 when the channel is not subscribed."""
         with self._lock:
             sid = self.sids.get(channel)
             if sid is None:

@@ -6,8 +6,8 @@ them for `--paper`: the exchange's markets, events and series read through a sta
 client, `paper.build_venue` from them, `paper.PaperClient` around the stand-in and the venue,
 the session's `reconcile` and `start_loop`, and `paper.PaperFeed` around an inner feed that
 replays the recording the way the live `MarketData` delivers it: books rebuilt by the data
-layer's `BookReplay`, one coalesced BOOK event per market per drain (at the place of its first
-change), each public trade and lifecycle frame as a TRADE / LIFECYCLE event carrying the
+layer's `BookReplay`, one coalesced BOOK message per market per drain (at the place of its first
+change), each public trade and lifecycle frame as a TRADE / LIFECYCLE message carrying the
 frame's message, freshness as FRESH / STALE. The venue learns everything only from
 `PaperFeed.drain_messages`, as a live paper session does. The clock is stepped by the backtest's
 own driver loop (`engine._drive`: a tick one poll after the first unseen news, a full pass

@@ -304,7 +304,7 @@ def refuse_every_ask(
     h: Harness, seconds: float, code: int, asked: Callable[[dict[str, Any]], bool]
 ) -> tuple[list[float], list[tuple[float, str]]]:
     """Tick every half second for `seconds`, answering each command `asked` picks with error
-    `code` at once: when (seconds from the start) it was asked, and the `error` events said."""
+    `code` at once: when (seconds from the start) it was asked, and the `error` messages said."""
     start = h.clock.monotonic()
     asks: list[float] = []
     said: list[tuple[float, str]] = []
@@ -354,7 +354,7 @@ def test_a_refusal_that_lasts_is_asked_again_ever_more_slowly_up_to_the_cap() ->
 
 
 def test_a_refusal_that_lasts_is_said_once_then_once_per_cap_with_its_count() -> None:
-    """Every refusal was an `error` event, a log line every 5 s for the life of the process.
+    """Every refusal was an `error` message, a log line every 5 s for the life of the process.
     The first is said; a repeat of the same code only once the cap has passed since the last
     said, with how many refusals in a row there have been; another code at once."""
     h = make()
@@ -651,7 +651,7 @@ def test_a_message_numbered_below_the_next_is_no_second_gap(
     """The trade and lifecycle channels have no snapshot to resync from: a gap is reported
     once. A message numbered below the next one (sent twice, or the lost one arriving late)
     was counted as a gap and taken as the new baseline, so the next message in order was a
-    gap again: a `gap` event for each, where a replay of the same frames counts the real
+    gap again: a `gap` message for each, where a replay of the same frames counts the real
     one alone."""
     h = make()
     message = wire.trade if channel == "trade" else wire.lifecycle
@@ -723,7 +723,7 @@ def test_frame_sink_gets_every_text_frame_before_its_events_with_the_receive_tim
     assert texts[1]["msg"]["yes_dollars_fp"] == [["0.4000", "3.00"]]
     stamps_seen = [ns for _, ns in frames]
     assert stamps_seen == sorted(stamps_seen) and len(set(stamps_seen)) == len(stamps_seen)
-    # the snapshot frame is handed over before the FRESH and BOOK events it causes
+    # the snapshot frame is handed over before the FRESH and BOOK messages it causes
     assert order.index("fresh") > order.index("frame", order.index("connected") + 2)
 
 
@@ -1034,7 +1034,7 @@ def test_malformed_message_resyncs_books() -> None:
         # the error event and the snapshot request come from the feed's thread in either order
         wait_until(
             lambda: any(e.kind is MessageKind.ERROR and "bad message" in e.reason for e in events),
-            "an ERROR event for the bad message",
+            "an ERROR message for the bad message",
         )
         wait_until(lambda: feed.is_fresh("A"), 'feed.is_fresh("A")')
     finally:

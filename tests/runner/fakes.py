@@ -581,7 +581,7 @@ class Rig:
 
     def hand_buy_yes(self, ticker: str, price: Decimal, count: Decimal) -> None:
         """The account buys YES at up to `price` by hand: an IOC placed on the exchange, taking
-        the asks, told to the loop only by the feed's events and its own reads."""
+        the asks, told to the loop only by the feed's messages and its own reads."""
         self.exchange.desk.place_order(
             self.client.account_id,
             PlaceRequest(

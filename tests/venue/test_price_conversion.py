@@ -1,6 +1,6 @@
 """YES/NO price conversion through the local venue, on both sides: the
 backtest's (the venue's client) and the paper session's (`PaperClient`, with the book and the
-public trades reaching the venue through `PaperFeed` as the live feed's events):
+public trades reaching the venue through `PaperFeed` as the live feed's messages):
 an order in the trader's terms (side, action, price of the side traded) goes through the
 production conversion (`units.to_book`), the venue and the client's parsers, and its fill
 read back (`units.from_book`) is at that same price, on that same side. A paper mode whose
@@ -86,7 +86,7 @@ def test_a_round_trip_pays_the_difference_of_the_side_traded(
 
 
 # The paper side: `kalshi trade --paper`'s own adapters. The book and the public trades reach
-# the venue only through `PaperFeed` (as the live feed's events), the orders and fills go
+# the venue only through `PaperFeed` (as the live feed's messages), the orders and fills go
 # through `PaperClient`.
 
 

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 CLOSED_EVENTS = LIFECYCLE_STOPS | LIFECYCLE_RESULT
 # of those, the ones no later event undoes: `deactivated` is also a pause, which `activated` ends
 ENDED_EVENTS = (LIFECYCLE_STOPS - {"deactivated"}) | LIFECYCLE_RESULT
-LIFECYCLE_CHANNEL = "market_lifecycle_v2"  # what a GAP event of that channel names (feed/ws.py)
+LIFECYCLE_CHANNEL = "market_lifecycle_v2"  # what a GAP message of that channel names (feed/ws.py)
 MARKETS_PER_READ = 100  # tickers per `GET /markets?tickers=` (the query stays a short URL)
 # how long after a failed read of the markets' state it is made again if no gap comes first
 REREAD_RETRY_S = 5.0

@@ -31,7 +31,7 @@ class LoopSettings:
     fill_poll_s: float = 5.0
     resolve_s: float = 1.0  # how often an order of unknown outcome is looked up
     poll_s: float = 0.001  # a feed without `wait_for_messages` is polled this often
-    # the longest the idle loop waits for a feed event before it looks at `stop` again
+    # the longest the idle loop waits for a feed message before it looks at `stop` again
     idle_wait_s: float = 0.05
     # the time a tick of `run` spends visiting markets before it goes back to the feed for
     # news (risk exits of held positions are not counted against it): docs/trade-loop.md
