@@ -66,22 +66,11 @@ class TradeLoop:
         self.clock, self.log = books.clock, books.log
         self.client, self.risk, self.executor = acts.client, acts.risk, acts.executor
         self.dispatch, self.own = acts.dispatch, acts.own
-        self.gate, self.stops, self.market_pass = (
-            components.gate,
-            components.stops,
-            components.market_pass,
-        )
-        self.queue, self.watch, self.schedule = (
-            components.queue,
-            components.watch,
-            components.schedule,
-        )
-        self.heartbeat, self.sender, self.reloads = (
-            components.heartbeat,
-            components.sender,
-            components.reloads,
-        )
-        self.legs = components.legs
+        c = components
+        self.gate, self.stops, self.market_pass = c.gate, c.stops, c.market_pass
+        self.queue, self.watch, self.schedule = c.queue, c.watch, c.schedule
+        self.heartbeat, self.sender, self.reloads = c.heartbeat, c.sender, c.reloads
+        self.legs = c.legs
         self._tuning = tuning
         self.alerts = alerts
         self._alert = alert_through(alerts)
