@@ -584,6 +584,7 @@ KALSHI_EVENT_CLASSES = frozenset(
         "EventGroup",
         "EventGroups",
         "EventLeg",
+        "EventLimit",
         "EventLifecycleMessage",  # the spec's `event_lifecycle` channel
         "EventLine",
         "EventLossRule",
