@@ -170,11 +170,7 @@ class HistoricalApi(Area):
         limit: int | None = None,
     ) -> Iterator[Fill]:
         params = _time_window(ticker, min_ts, max_ts)
-        listed = self._conn.listing(
-            "/historical/fills", "fills", self._conn.fill_quarantine.fill_or_none, params, limit,
-            private=True, cursor_required=True,
-        )  # fmt: skip
-        return (fill for fill in listed if fill is not None)
+        return self._conn.fills("/historical/fills", params, limit)
 
     def iter_historical_orders(
         self,
@@ -205,13 +201,7 @@ class LiveFills(Protocol):
     """Where `fills_with_history` reads the live fills: a client's `portfolio`."""
 
     def iter_fills(
-        self,
-        *,
-        ticker: str | None = None,
-        order_id: str | None = None,
-        min_ts: int | None = None,
-        max_ts: int | None = None,
-        limit: int | None = None,
+        self, *, ticker: str | None, min_ts: int | None, limit: int | None
     ) -> Iterator[Fill]: ...
 
 
@@ -221,12 +211,7 @@ class ArchivedFills(Protocol):
     def get_historical_cutoff(self) -> HistoricalCutoff: ...
 
     def iter_historical_fills(
-        self,
-        *,
-        ticker: str | None = None,
-        min_ts: int | None = None,
-        max_ts: int | None = None,
-        limit: int | None = None,
+        self, *, ticker: str | None, min_ts: int | None
     ) -> Iterator[Fill]: ...
 
 

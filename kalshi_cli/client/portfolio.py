@@ -170,12 +170,7 @@ class PortfolioApi(Area):
             "min_ts": min_ts,
             "max_ts": max_ts,
         }
-        # a fill lacking a field the spec requires is quarantined, never listed (models.Fill)
-        listed = self._conn.listing(
-            "/portfolio/fills", "fills", self._conn.fill_quarantine.fill_or_none, params, limit,
-            private=True, cursor_required=True,
-        )  # fmt: skip
-        return (fill for fill in listed if fill is not None)
+        return self._conn.fills("/portfolio/fills", params, limit)
 
     def iter_settlements(
         self, *, ticker: str | None = None, limit: int | None = None, subaccount: int | None = None
@@ -236,10 +231,8 @@ class PortfolioApi(Area):
         response = self._conn.write(
             "POST", "/portfolio/intra_exchange_instance_transfer", unknown, json=body
         )
-        transfer_id: str = self._conn.written(
-            response,
-            unknown,
-            lambda r: self._conn.field(self._conn.fields(r), "transfer_id", Id, "transfer"),
+        transfer_id: str = self._conn.written_field(
+            response, unknown, "transfer_id", Id, "transfer"
         )
         return transfer_id
 
