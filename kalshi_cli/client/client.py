@@ -35,7 +35,7 @@ __all__ = ["LANDING_WINDOW_S", "SIGNATURE_WINDOW_S", "KalshiClient"]
 A = TypeVar("A")
 
 
-class _Area(Generic[A]):
+class _LazyArea(Generic[A]):
     """An area of the client: on first use, its module (`kalshi_cli.client.NAME`, the attribute's
     name) is imported and the class named here built over the client's connection, then kept
     on the client until `_attach` forgets it."""
@@ -83,15 +83,15 @@ class KalshiClient:
     # Each area's module is imported, and the area built, on its first use: `kalshi markets`
     # imports none of the order, portfolio, key or RFQ modules (docs/benchmarks.md, "Cold
     # starts"). An area holds nothing but the connection, so building it twice is harmless.
-    exchange: _Area[ExchangeApi] = _Area("ExchangeApi")
-    markets: _Area[MarketsApi] = _Area("MarketsApi")
-    portfolio: _Area[PortfolioApi] = _Area("PortfolioApi")
-    orders: _Area[OrdersApi] = _Area("OrdersApi")
-    order_groups: _Area[OrderGroupsApi] = _Area("OrderGroupsApi")
-    subaccounts: _Area[SubaccountsApi] = _Area("SubaccountsApi")
-    historical: _Area[HistoricalApi] = _Area("HistoricalApi")
-    api_keys: _Area[ApiKeysApi] = _Area("ApiKeysApi")
-    communications: _Area[CommunicationsApi] = _Area("CommunicationsApi")
+    exchange: _LazyArea[ExchangeApi] = _LazyArea("ExchangeApi")
+    markets: _LazyArea[MarketsApi] = _LazyArea("MarketsApi")
+    portfolio: _LazyArea[PortfolioApi] = _LazyArea("PortfolioApi")
+    orders: _LazyArea[OrdersApi] = _LazyArea("OrdersApi")
+    order_groups: _LazyArea[OrderGroupsApi] = _LazyArea("OrderGroupsApi")
+    subaccounts: _LazyArea[SubaccountsApi] = _LazyArea("SubaccountsApi")
+    historical: _LazyArea[HistoricalApi] = _LazyArea("HistoricalApi")
+    api_keys: _LazyArea[ApiKeysApi] = _LazyArea("ApiKeysApi")
+    communications: _LazyArea[CommunicationsApi] = _LazyArea("CommunicationsApi")
 
     def __repr__(self) -> str:
         return f"KalshiClient(api_base={self.api_base!r}, authenticated={self.authenticated})"
@@ -195,4 +195,4 @@ class KalshiClient:
 
 
 # the names of the client's areas
-AREAS = tuple(name for name, v in vars(KalshiClient).items() if isinstance(v, _Area))
+AREAS = tuple(name for name, v in vars(KalshiClient).items() if isinstance(v, _LazyArea))

@@ -50,7 +50,7 @@ from kalshi_cli.vocabulary.errors import (
     order_exists,
 )
 from kalshi_cli.vocabulary.keys import PrivateKey
-from kalshi_cli.vocabulary.models import Fill, decode_answer
+from kalshi_cli.vocabulary.models import decode_answer
 
 T = TypeVar("T")
 S = TypeVar("S", bound=msgspec.Struct)
@@ -444,14 +444,6 @@ class Connection:
                 f"answer could not be read; {unknown.doubt}"
             ) from exc
 
-    def written_field(
-        self, response: httpx.Response, unknown: UnknownOutcome, key: str, shape: Any, what: str
-    ) -> Any:
-        """`field` of the answer to a write, read as `written` reads it."""
-        return self.written(
-            response, unknown, lambda r: self.field(self.fields(r), key, shape, what)
-        )
-
     @staticmethod
     def unless_error(response: httpx.Response, unknown: UnknownOutcome) -> None:
         """Nothing, unless the answer to a write the spec answers with no body (a 204) carries
@@ -636,15 +628,6 @@ class Connection:
             path, key, parse, params=params, limit=limit, page_size=page_size, auth=private,
             cursor_required=cursor_required,
         )  # fmt: skip
-
-    def fills(self, path: str, params: Params, limit: int | None) -> Iterator[Fill]:
-        """The fills of a fill listing (live or archived); a fill lacking a field the spec
-        requires is quarantined, never listed (models.Fill)."""
-        listed = self.listing(
-            path, "fills", self.fill_quarantine.fill_or_none, params, limit, private=True,
-            cursor_required=True,
-        )  # fmt: skip
-        return (fill for fill in listed if fill is not None)
 
     # ----------------------------------------------------------------------------------------
     # diagnostics

@@ -18,6 +18,7 @@ import msgspec
 from kalshi_cli.client.connection import (
     MARKETS_PAGE_MAX,
     Area,
+    Connection,
     Params,
     Rows,
     missing_as,
@@ -170,7 +171,7 @@ class HistoricalApi(Area):
         limit: int | None = None,
     ) -> Iterator[Fill]:
         params = _time_window(ticker, min_ts, max_ts)
-        return self._conn.fills("/historical/fills", params, limit)
+        return fill_listing(self._conn, "/historical/fills", params, limit)
 
     def iter_historical_orders(
         self,
@@ -195,6 +196,16 @@ class HistoricalApi(Area):
             "/historical/positions", "market_positions", Position, params, private=True,
             cursor_required=False,
         )  # fmt: skip
+
+
+def fill_listing(conn: Connection, path: str, params: Params, limit: int | None) -> Iterator[Fill]:
+    """The fills of a fill listing of either tier, page by page; a fill lacking a field the
+    spec requires is quarantined (`conn.fill_quarantine`), never listed (models.Fill)."""
+    listed = conn.listing(
+        path, "fills", conn.fill_quarantine.fill_or_none, params, limit, private=True,
+        cursor_required=True,
+    )  # fmt: skip
+    return (fill for fill in listed if fill is not None)
 
 
 class LiveFills(Protocol):

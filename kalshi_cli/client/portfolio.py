@@ -19,6 +19,7 @@ from typing import Annotated
 import msgspec
 
 from kalshi_cli.client.connection import Area, Id, Params, UnknownOutcome, path_segment
+from kalshi_cli.client.historical import fill_listing
 from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown, ValidationError
 from kalshi_cli.vocabulary.models import Balance, EventPosition, Fill, Position, Settlement
 from kalshi_cli.vocabulary.units import ZERO, fmt_money
@@ -170,7 +171,7 @@ class PortfolioApi(Area):
             "min_ts": min_ts,
             "max_ts": max_ts,
         }
-        return self._conn.fills("/portfolio/fills", params, limit)
+        return fill_listing(self._conn, "/portfolio/fills", params, limit)
 
     def iter_settlements(
         self, *, ticker: str | None = None, limit: int | None = None, subaccount: int | None = None
@@ -231,8 +232,10 @@ class PortfolioApi(Area):
         response = self._conn.write(
             "POST", "/portfolio/intra_exchange_instance_transfer", unknown, json=body
         )
-        transfer_id: str = self._conn.written_field(
-            response, unknown, "transfer_id", Id, "transfer"
+        transfer_id: str = self._conn.written(
+            response,
+            unknown,
+            lambda r: self._conn.field(self._conn.fields(r), "transfer_id", Id, "transfer"),
         )
         return transfer_id
 
