@@ -262,7 +262,8 @@ def orderbook_json(books: MatchingEngine, ticker: str, depth: int) -> Json:
 
 
 def _order_progress(o: SimOrder) -> Json:
-    """An order's counts and what its fills cost, as REST and the `user_orders` channel send them."""
+    """An order's counts and what its fills cost, as REST and the `user_orders` channel
+    send them."""
     return {
         "fill_count_fp": fmt_count(o.fill_count),
         "remaining_count_fp": fmt_count(o.remaining_count),
