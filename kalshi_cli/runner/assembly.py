@@ -516,9 +516,8 @@ def build_loop(
         sent=inputs.store.orders.sent_since(inputs.clock.wall() - ORDER_RATE_WINDOW_S, subaccount),
     )
     budgets = config.settings.budgets.values()
-    orders = OrderService(
-        inputs.client, inputs.store, clock=inputs.clock, read_lag_s=inputs.read_lag_s
-    )
+    lag = inputs.read_lag_s
+    orders = OrderService(inputs.client, inputs.store, clock=inputs.clock, read_lag_s=lag)
     holdings = orders.checks.account.holdings
     account = loop_account(
         reader, holdings, limits, budgets=budgets, markets=markets, fees=portfolio.fees.get
@@ -646,9 +645,7 @@ def resolve_lineup(options: TradeOptions, config: TradeConfig) -> Lineup:
     return Lineup(members)
 
 
-def _assign(
-    options: TradeOptions, lineup: Lineup, portfolio: Portfolio, inputs: LoopInputs
-) -> None:
+def _assign(options: TradeOptions, lineup: Lineup, portfolio: Portfolio, src: LoopInputs) -> None:
     """`--assign NAME:TICKER`: the contracts held in TICKER that no strategy built become
     NAME's, at the account's average cost, so its exits may sell them. Kept in the state file
     and given again at every start until replaced or cleared (`clear_assignments`); one whose
@@ -661,18 +658,18 @@ def _assign(
                 hint=f"running: {', '.join(lineup.names)}",
             )
         if ticker not in portfolio.markets:
-            known_market(inputs.client.markets, ticker)
+            known_market(src.client.markets, ticker)
             raise UsageError(
                 f"--assign {name}:{ticker}: the loop does not trade {ticker}",
                 hint="add it to --markets",
             )
     if options.assign:
-        inputs.store.trading.set_assignments({t: n for n, t in options.assign})
-    for ticker, name in inputs.store.trading.assignments().items():
+        src.store.trading.set_assignments({t: n for n, t in options.assign})
+    for ticker, name in src.store.trading.assignments().items():
         if lineup.get(name) is None or ticker not in portfolio.markets:
             continue
-        given = portfolio.assign(name, ticker, inputs.clock.wall())
-        inputs.log.emit(
+        given = portfolio.assign(name, ticker, src.clock.wall())
+        src.log.emit(
             "position_assigned", {"strategy": name, "ticker": ticker, "count": fmt_count(given)}
         )
 
