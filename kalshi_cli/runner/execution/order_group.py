@@ -29,7 +29,7 @@ from kalshi_cli.vocabulary.errors import KalshiError, NotFoundError
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.config import TradeConfig
     from kalshi_cli.store import Store
 
@@ -77,7 +77,7 @@ def open_session_group(
     client: KalshiClient,
     store: Store,
     config: TradeConfig,
-    log: EventLog,
+    log: EntryLog,
     *,
     shard_of: Mapping[str, int] | None = None,
     shards: Collection[int] = (0,),
@@ -102,7 +102,7 @@ def open_session_group(
     return SessionGroups(made, dict(shard_of or {}))
 
 
-def clear_earlier_groups(client: KalshiClient, store: Store, log: EventLog) -> None:
+def clear_earlier_groups(client: KalshiClient, store: Store, log: EntryLog) -> None:
     """Forget the groups the state file lists that the exchange no longer does, and delete those
     left idle (`delete_idle_groups`). Raises the client's error when the groups of the loop's own
     subaccount cannot be listed."""
@@ -129,7 +129,7 @@ def clear_earlier_groups(client: KalshiClient, store: Store, log: EventLog) -> N
 
 
 def delete_idle_groups(
-    client: KalshiClient, store: Store, earlier: list[GroupPlace], log: EventLog
+    client: KalshiClient, store: Store, earlier: list[GroupPlace], log: EntryLog
 ) -> None:
     """Delete the groups earlier sessions of this state file left that hold no resting order,
     each on its subaccount and shard: every start makes some, and the exchange caps a user's
@@ -149,7 +149,7 @@ def delete_idle_groups(
 
 
 def _groups_with_resting_orders(
-    client: KalshiClient, store: Store, subaccount: int, log: EventLog
+    client: KalshiClient, store: Store, subaccount: int, log: EntryLog
 ) -> set[str] | None:
     """The groups of the subaccount's resting orders, from one listing; None when it cannot
     be told: the listing failed, or an order the state file holds as resting is not in it (a
@@ -172,7 +172,7 @@ def _groups_with_resting_orders(
 
 
 def _delete_earlier_group(
-    client: KalshiClient, store: Store, place: GroupPlace, log: EventLog
+    client: KalshiClient, store: Store, place: GroupPlace, log: EntryLog
 ) -> None:
     group_id = place.order_group_id
     try:
@@ -192,7 +192,7 @@ def close_session_group(
     client: KalshiClient,
     store: Store,
     group_id: str,
-    log: EventLog,
+    log: EntryLog,
     abandon: threading.Event | None = None,
     *,
     exchange_index: int = 0,
@@ -220,7 +220,7 @@ def end_session_group(
     client: KalshiClient,
     store: Store,
     groups: SessionGroups,
-    log: EventLog,
+    log: EntryLog,
     *,
     own_resting: int,
     unknown: list[str],
@@ -258,7 +258,7 @@ class TriggersGroup(Protocol):
 def trigger_session_group(
     groups: GroupTrigger,
     group_id: str,
-    log: EventLog,
+    log: EntryLog,
     unknown: list[str],
     *,
     exchange_index: int = 0,

@@ -18,7 +18,7 @@ from kalshi_cli.vocabulary.errors import KalshiError, OrderOutcomeUnknown
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.loop.trade_loop import TradeLoop
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.models import Market
@@ -29,7 +29,7 @@ def wants_group(options: TradeOptions) -> bool:
 
 
 def open_group(
-    client: KalshiClient, store: Store, config: TradeConfig, log: EventLog, markets: list[Market]
+    client: KalshiClient, store: Store, config: TradeConfig, log: EntryLog, markets: list[Market]
 ) -> SessionGroups:
     """The session's order groups (runner/execution/order_group.py), one on each shard the
     markets are on (a market whose shard the exchange does not name: shard 0), or no trading at

@@ -16,7 +16,7 @@ import pytest
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.requests import CreateOrder
-from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.config import TradeConfig
 from kalshi_cli.runner.execution.order_group import open_session_group
 from kalshi_cli.runner.preflight import StartupRefused
@@ -125,7 +125,7 @@ class GroupDeletesRefused(httpx.BaseTransport):
 
 
 def _start(client: KalshiClient, store: Store, log_path: Path) -> str:
-    log = EventLog(SystemClock(), path=log_path, stderr=None)
+    log = EntryLog(SystemClock(), path=log_path, stderr=None)
     try:
         return open_session_group(client, store, TradeConfig(), log).by_shard[0]
     finally:
@@ -464,7 +464,7 @@ def test_an_earlier_sessions_idle_group_on_another_shard_is_deleted_there(
     group would stay on the exchange, forgotten."""
     sim.create_market("KXOGSHARD-SIM-A", exchange_index=2)
     account = sim.new_account(balance_cents=10_000_000)
-    log = EventLog(SystemClock(), path=tmp_path / "trade.log", stderr=None)
+    log = EntryLog(SystemClock(), path=tmp_path / "trade.log", stderr=None)
     with client_for(account) as client, Store.open(tmp_path / "state.db") as store:
         earlier = open_session_group(client, store, TradeConfig(), log, shards=[0, 2])
         listed = {
