@@ -118,7 +118,7 @@ def create_command(
 
     `kalshi trade` makes its own for each session (docs/order-groups.md).
 
-    Example: kalshi order-group create --limit 100 --exchange-index 2
+    Example: kalshi order-group create --limit 100
     """
     from kalshi_cli.cli._services import confirm_on_prod
 

@@ -470,8 +470,7 @@ class LoopInputs:
     fills_since: float | None = None
     # `kill -HUP` (the session's: a SIGHUP while starting is answered at the first tick)
     reload: threading.Event | None = None
-    # a session's order group triggered by id on its shard, at once, by a stop
-    # (runner/loop/stop.py)
+    # a session's order group triggered by id and shard, at once, by a stop (runner/loop/stop.py)
     trigger_group: TriggersGroup | None = None
     # what the loop's settings are made into (a backtest's: runner/loop/settings.py)
     adjust: Callable[[LoopSettings], LoopSettings] | None = None

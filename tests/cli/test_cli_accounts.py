@@ -279,7 +279,7 @@ def test_subaccount_flag_on_every_order_group_command(kalshi: Kalshi, premier: S
     shown = as_json(kalshi("order-group", "show", group, "--json"))
     assert shown["contracts_limit"] == "9.00"
     deleted = kalshi("order-group", "delete", group, "--subaccount", "1", "--yes", "--json")
-    assert as_json(deleted) == {"order_group_id": group, "result": "deleted"}
+    assert as_json(deleted) == {"order_group_id": group, "exchange_index": 0, "result": "deleted"}
     assert ids() == [primary]
 
 

@@ -290,7 +290,7 @@ def test_a_batch_refused_for_the_triggered_order_group_halts_the_loop(
     tickers = [f"KXBATCH-SIM-{c}" for c in "AB"]
     with rig(sim, tmp_path, tickers, strategy="market-maker", params={}) as r:
         groups = open_session_group(r.client, r.store, TradeConfig(), r.loop.log)
-        r.loop.executor.answers.order_groups = groups
+        r.loop.executor.answers.order_groups = groups.by_shard
         r.client.order_groups.trigger_order_group(groups.by_shard[0])
         r.loop.tick(r.feed.drain_messages(), full=True)
         assert r.requests(sim).get(BATCH) == 1

@@ -17,11 +17,7 @@ from kalshi_cli.risk.rules import opening_cost
 from kalshi_cli.risk.state import halt
 from kalshi_cli.runner.books.portfolio import OpenOrder, open_order
 from kalshi_cli.runner.execution.fills import Sent
-from kalshi_cli.runner.execution.order_group import (
-    GROUP_REFUSALS,
-    GROUP_TRIGGERED,
-    SessionGroups,
-)
+from kalshi_cli.runner.execution.order_group import GROUP_REFUSALS, GROUP_TRIGGERED
 from kalshi_cli.services.orders.place import placed_unrecorded
 from kalshi_cli.store.errors import OrderNotFound, OrderNotRecorded, StoreError
 from kalshi_cli.vocabulary.errors import (
@@ -70,17 +66,18 @@ class AnswerBook:
         self._unknown = holds.unknown
         self._balance_hold = holds.balance_hold
         self._fills = fills
-        # the session's order groups (runner/execution/order_group.py), one a shard: every
-        # order goes into its market's shard's
-        self.order_groups: SessionGroups | None = None
+        # the session's order groups by shard (runner/execution/order_group.py; empty: none):
+        # every order goes into its market's shard's
+        self.order_groups: dict[int, str] = {}
         # the orders sent whose answers are not booked yet: the risk engine counts them
         self.in_flight = in_flight
 
     # ---------------------------------------------------------------- before the answer
 
     def group_of(self, ticker: str) -> str | None:
-        """The session's group an order in the market names: its shard's (None: no group)."""
-        return None if self.order_groups is None else self.order_groups.of_market(ticker)
+        """The session's group an order in the market names: its shard's (a market whose shard
+        the exchange does not name is on shard 0, its default); None: no group there."""
+        return self.order_groups.get(self._balance_hold.shard_of.get(ticker, 0))
 
     def create(self, intent: Intent) -> CreateOrder:
         """The request for an intent, with a fresh client order id naming its strategy."""

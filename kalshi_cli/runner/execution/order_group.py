@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Protocol
@@ -54,16 +54,10 @@ def contracts_limit(config: TradeConfig) -> Decimal:
 
 @dataclass(frozen=True)
 class SessionGroups:
-    """The session's order groups, by the shard each lives on, and each market's shard (a market
-    whose shard the exchange does not name is on shard 0, the exchange's default)."""
+    """The session's order groups, by the shard each lives on (an order names its market's
+    shard's: `AnswerBook.group_of`)."""
 
-    by_shard: Mapping[int, str]
-    shard_of: Mapping[str, int] = field(default_factory=dict)
-
-    def of_market(self, ticker: str) -> str | None:
-        """The group an order in the market names: its shard's (None: the session has none
-        there)."""
-        return self.by_shard.get(self.shard_of.get(ticker, 0))
+    by_shard: dict[int, str]
 
     def shards(self) -> list[tuple[int, str]]:
         """(shard, group id) of each group, by shard."""
@@ -79,7 +73,6 @@ def open_session_group(
     config: TradeConfig,
     log: EntryLog,
     *,
-    shard_of: Mapping[str, int] | None = None,
     shards: Collection[int] = (0,),
 ) -> SessionGroups:
     """Delete what earlier sessions left (`clear_earlier_groups`), then create the session's
@@ -99,7 +92,7 @@ def open_session_group(
             {"order_group_id": group_id, "contracts_limit": str(limit), "exchange_index": shard},
         )
         made[shard] = group_id
-    return SessionGroups(made, dict(shard_of or {}))
+    return SessionGroups(made)
 
 
 def clear_earlier_groups(client: KalshiClient, store: Store, log: EntryLog) -> None:
@@ -255,6 +248,31 @@ class TriggersGroup(Protocol):
     def __call__(self, order_group_id: str, *, exchange_index: int | None = ...) -> None: ...
 
 
+def trigger_each(
+    trigger: TriggersGroup | None,
+    by_shard: dict[int, str],
+    log: EntryLog,
+    orders: int,
+    abandon: threading.Event | None,
+) -> set[str]:
+    """A stop's trigger of each shard's group of the session, on its shard; the ids of those not
+    triggered (every one when there is no `trigger`). Raises `GivenUp` when a second interrupt
+    gives a trigger up while it is out."""
+    if trigger is None:
+        return set(by_shard.values())
+    untriggered: set[str] = set()
+    for shard, group in sorted(by_shard.items()):
+        fields = {"order_group_id": group, "exchange_index": shard}
+        try:
+            unless_given_up(partial(trigger, group, exchange_index=shard), abandon)
+        except KalshiError as exc:
+            untriggered.add(group)
+            log.emit("stop_group_trigger_failed", {**fields, "error": exc.one_line()})
+            continue
+        log.emit("stop_group_triggered", {**fields, "orders": orders})
+    return untriggered
+
+
 def trigger_session_group(
     groups: GroupTrigger,
     group_id: str,
@@ -278,7 +296,7 @@ def trigger_session_group(
 
 
 class _GroupedAnswers(Protocol):
-    order_groups: SessionGroups | None
+    order_groups: dict[int, str]
 
 
 class _GroupedAmends(Protocol):
@@ -301,5 +319,5 @@ def join_session_group(executor: GroupedExecutor, groups: SessionGroups) -> None
     resting now (an earlier run's, adopted at the start) are outside the group, and an amend
     keeps an order where it is: a requote of one of them goes as a cancel and a new order in
     the group (runner/execution/amends.py `Amends.group_made`)."""
-    executor.answers.order_groups = groups
+    executor.answers.order_groups = dict(groups.by_shard)
     executor.amends.group_made()

@@ -128,7 +128,8 @@ def _group_text(options: TradeOptions, config: TradeConfig) -> str:
         if options.paper:
             return "none (paper: orders are filled locally)"
         return "none (--no-order-group)" if not options.dry_run else "none (dry run)"
-    return f"one per session, {contracts_limit(config)} contracts per 15 s on the exchange"
+    limit = contracts_limit(config)
+    return f"one per shard traded, each {limit} contracts per 15 s on the exchange"
 
 
 def write_budget_lines(pacing: Pacing, options: TradeOptions, markets: int) -> list[str]:

@@ -344,7 +344,10 @@ def _assemble(
     print_lines(shards, start.out)
     if shards:
         log.emit("shards_at_start", {"lines": shards})
-    group = open_group(client, start.store, config, log, markets) if group_wanted else None
+    group = None
+    if group_wanted:  # a group on each shard traded; a market the exchange names none for: 0
+        group_shards = {hold.shard_of.get(m.ticker, 0) for m in markets}
+        group = open_group(client, start.store, config, log, group_shards)
     if group is not None:
         join_session_group(loop.executor, group)
     log.emit(

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.loop.trade_loop import TradeLoop
     from kalshi_cli.store import Store
-    from kalshi_cli.vocabulary.models import Market
 
 
 def wants_group(options: TradeOptions) -> bool:
@@ -29,18 +28,15 @@ def wants_group(options: TradeOptions) -> bool:
 
 
 def open_group(
-    client: KalshiClient, store: Store, config: TradeConfig, log: EntryLog, markets: list[Market]
+    client: KalshiClient, store: Store, config: TradeConfig, log: EntryLog, shards: set[int]
 ) -> SessionGroups:
-    """The session's order groups (runner/execution/order_group.py), one on each shard the
-    markets are on (a market whose shard the exchange does not name: shard 0), or no trading at
-    all. A create of unknown outcome refuses the start too: the loop does not know the group's
-    id, and a listed group it took for its own could be another program's, whose orders its kill
-    switch would then stop. A group so made holds no order; the refusal says how to find and
-    delete it."""
-    shard_of = {m.ticker: m.exchange_index or 0 for m in markets}
-    shards = set(shard_of.values()) or {0}
+    """The session's order groups (runner/execution/order_group.py), one on each of the shards
+    its markets are on, or no trading at all. A create of unknown outcome refuses the start too:
+    the loop does not know the group's id, and a listed group it took for its own could be
+    another program's, whose orders its kill switch would then stop. A group so made holds no
+    order; the refusal says how to find and delete it."""
     try:
-        return open_session_group(client, store, config, log, shard_of=shard_of, shards=shards)
+        return open_session_group(client, store, config, log, shards=shards or {0})
     except OrderOutcomeUnknown as exc:
         refused = StartupRefused(
             f"whether the session's order group was made is unknown: {exc.message}; not trading",

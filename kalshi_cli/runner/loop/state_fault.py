@@ -10,11 +10,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeGuard
 
-from kalshi_cli.runner.execution.order_group import (
-    GroupTrigger,
-    SessionGroups,
-    trigger_session_group,
-)
+from kalshi_cli.runner.execution.order_group import GroupTrigger, trigger_session_group
 from kalshi_cli.runner.execution.unknown_orders import LostAnswer, wait_out_unknown
 from kalshi_cli.store.errors import InvalidTransition, StoreError
 from kalshi_cli.vocabulary.errors import KalshiError, NotFoundError
@@ -188,7 +184,7 @@ def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None)
 
 
 def _trigger_groups(
-    loop: TradeLoop, client: object, session_groups: SessionGroups, left: list[str]
+    loop: TradeLoop, client: object, by_shard: dict[int, str], left: list[str]
 ) -> list[str]:
     """Each shard's group of the session triggered on its shard; the ids of those triggered."""
     # only a live session has groups, and its client (a `KalshiClient`) is the one that made them
@@ -197,7 +193,7 @@ def _trigger_groups(
         return []
     return [
         group
-        for shard, group in session_groups.shards()
+        for shard, group in sorted(by_shard.items())
         if trigger_session_group(groups, group, loop.log, left, exchange_index=shard)
     ]
 

@@ -35,6 +35,7 @@ from kalshi_cli.runner.execution.give_up import (
     side_by_side,
     unless_given_up,
 )
+from kalshi_cli.runner.execution.order_group import trigger_each
 from kalshi_cli.runner.loop.stop_proof import StopProof
 from kalshi_cli.runner.ports import own_book
 from kalshi_cli.store.errors import StoreError
@@ -150,15 +151,16 @@ def _withdraw(loop: StoppingLoop, abandon: threading.Event | None, shows_all_fro
     if abandon is not None and abandon.is_set():
         return False  # interrupted again before the stop began: the person will not wait
     own = loop.own.resting()
-    groups = loop.executor.answers.order_groups
+    answers = loop.executor.answers
+    groups = answers.order_groups
     try:
-        untriggered = _trigger_groups(loop, len(own), abandon)
+        untriggered = trigger_each(loop.trigger_group, groups, loop.log, len(own), abandon)
     except GivenUp:
         return False  # it may yet be triggered: nothing is taken as refused
-    done = set() if groups is None else set(groups.ids()) - untriggered
-    triggered = groups is not None and not untriggered
+    done = set(groups.values()) - untriggered
+    triggered = bool(groups) and not untriggered
     # a triggered group cancels its own orders: the others are cancelled here
-    rest = [o for o in own if groups is None or groups.of_market(o.ticker) not in done]
+    rest = [o for o in own if answers.group_of(o.ticker) not in done]
     if rest:
         try:
             _batch_cancel(loop, rest, abandon)
@@ -172,7 +174,7 @@ def _withdraw(loop: StoppingLoop, abandon: threading.Event | None, shows_all_fro
         withdrawn = {o.order_id for o in loop.own.resting()}
         unknown.see_through(
             abandon,
-            wait=groups is None,
+            wait=not groups,
             after_look=partial(_cancel_found, loop, withdrawn, abandon),
             looks=partial(_looked_unless_given_up, unknown.look, abandon),
         )
@@ -184,33 +186,6 @@ def _withdraw(loop: StoppingLoop, abandon: threading.Event | None, shows_all_fro
     if still:
         _cancel_side_by_side(loop, still, abandon)
     return triggered
-
-
-def _trigger_groups(loop: StoppingLoop, orders: int, abandon: threading.Event | None) -> set[str]:
-    """Trigger each shard's group of the session, on its shard; the ids of those not triggered
-    (every group when the loop cannot trigger one). Raises `GivenUp` when a second interrupt
-    gives a trigger up while it is out."""
-    groups = loop.executor.answers.order_groups
-    if groups is None:
-        return set()
-    if loop.trigger_group is None:
-        return set(groups.ids())
-    untriggered: set[str] = set()
-    for shard, group in groups.shards():
-        try:
-            unless_given_up(partial(loop.trigger_group, group, exchange_index=shard), abandon)
-        except KalshiError as exc:
-            untriggered.add(group)
-            loop.log.emit(
-                "stop_group_trigger_failed",
-                {"order_group_id": group, "exchange_index": shard, "error": exc.one_line()},
-            )
-            continue
-        loop.log.emit(
-            "stop_group_triggered",
-            {"order_group_id": group, "exchange_index": shard, "orders": orders},
-        )
-    return untriggered
 
 
 def _cancel_found(loop: StoppingLoop, withdrawn: set[str], abandon: threading.Event | None) -> None:

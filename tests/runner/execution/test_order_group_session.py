@@ -170,7 +170,7 @@ def test_a_group_the_exchange_triggered_halts_the_loop(tmp_path: Path) -> None:
     rig = make_rig(tmp_path / "s.db", strategy="market-maker")
     me = rig.client.account_id
     group = rig.exchange.groups.create_order_group(me, Decimal(1000)).order_group_id
-    rig.loop.executor.answers.order_groups = SessionGroups({0: group})
+    rig.loop.executor.answers.order_groups = {0: group}
     rig.step(0.1)
     quotes = [o for o in rig.exchange.history.orders(me) if o.status == "resting"]
     assert quotes and {o.order_group_id for o in quotes} == {group}

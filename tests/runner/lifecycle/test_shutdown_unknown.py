@@ -16,7 +16,6 @@ import httpx
 import pytest
 
 from kalshi_cli.client.client import LANDING_WINDOW_S
-from kalshi_cli.runner.execution.order_group import SessionGroups
 from kalshi_cli.runner.loop.stop import PROOF_MAX_S, PROOF_SHARE
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import ApiError, ServerError
@@ -247,7 +246,7 @@ def test_a_stop_given_up_with_the_group_triggered_does_not_name_the_order_it_ref
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
     me = rig.client.account_id
     group = rig.exchange.groups.create_order_group(me, Decimal(1000)).order_group_id
-    rig.loop.executor.answers.order_groups = SessionGroups({0: group})
+    rig.loop.executor.answers.order_groups = {0: group}
     abandon = threading.Event()
 
     def trigger_then_interrupted(group: str, *, exchange_index: int | None = None) -> None:
@@ -308,7 +307,7 @@ def test_with_the_sessions_order_group_the_stop_looks_once_and_does_not_wait(
     quick."""
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
     coid = _lose_next_create(rig, Held(10_000.0))
-    rig.loop.executor.answers.order_groups = SessionGroups({0: "the-session-group"})
+    rig.loop.executor.answers.order_groups = {0: "the-session-group"}
     before = rig.clock.monotonic()
     rig.loop.stop.shutdown(cancel_resting=True)
     assert rig.clock.monotonic() == before, "no wait"
@@ -326,7 +325,7 @@ def test_with_the_group_triggered_an_order_of_unknown_outcome_the_listing_lacks_
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
     me = rig.client.account_id
     group = rig.exchange.groups.create_order_group(me, Decimal(1000)).order_group_id
-    rig.loop.executor.answers.order_groups = SessionGroups({0: group})
+    rig.loop.executor.answers.order_groups = {0: group}
     rig.loop.stop.trigger_group = group_trigger(rig.exchange, me)
     coid = _lose_next_create(rig, Held(5.0))
     summary = rig.loop.stop.shutdown(cancel_resting=True)

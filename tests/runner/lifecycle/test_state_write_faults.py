@@ -315,7 +315,7 @@ def test_an_order_still_out_when_the_state_file_fails_is_refused_by_the_order_gr
     the order when it arrives."""
     with open_session(sim, tmp_path, send_workers=4, trade={"call_timeout_s": 10}) as s:
         groups = open_session_group(s.client, s.store, TradeConfig(), s.loop.log)
-        s.loop.executor.answers.order_groups = groups
+        s.loop.executor.answers.order_groups = groups.by_shard
         group = groups.by_shard[0]
         _idle_pass(s)
         sim.set_faults(hold_request_s=3)
@@ -457,7 +457,7 @@ def test_an_order_of_unknown_outcome_at_the_failure_is_stopped_by_the_order_grou
         _lock_holder(s.state) as (pipe_in, pipe_out),
     ):
         groups = open_session_group(s.client, s.store, TradeConfig(), s.loop.log)
-        s.loop.executor.answers.order_groups = groups
+        s.loop.executor.answers.order_groups = groups.by_shard
         group = groups.by_shard[0]
         _idle_pass(s)
         creates = sim.stats()["order_create_requests"]
@@ -597,7 +597,7 @@ def test_an_order_of_unknown_outcome_at_a_state_failure_without_a_group_does_not
         open_session(sim, tmp_path, timeout_s=1.0) as s,
         _lock_holder(s.state) as (pipe_in, pipe_out),
     ):
-        assert s.loop.executor.answers.order_groups is None  # --no-order-group
+        assert s.loop.executor.answers.order_groups == {}  # --no-order-group
         _idle_pass(s)
         creates = sim.stats()["order_create_requests"]
         sim.set_faults(hold_request_s=4)

@@ -180,7 +180,7 @@ def quoting(
         [client.markets.get_market(t) for t in MARKETS],
     )
     if group:
-        loop.executor.answers.order_groups = open_session_group(client, store, config, log)
+        loop.executor.answers.order_groups = open_session_group(client, store, config, log).by_shard
         loop.stop.trigger_group = client.order_groups.trigger_order_group
     feed.start()
     try:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.runner.execution.order_group import SessionGroups
 from kalshi_cli.vocabulary.units import Action, Side
 from tests.runner.fakes import Held, make_rig, swap_decide
 from tests.runner.lifecycle.test_shutdown_unknown import RISK, _lose_next_create
@@ -32,7 +31,7 @@ def test_a_trigger_that_raises_leaves_no_quote_resting(tmp_path: Path) -> None:
     assert [o.yes_price for o in _resting_of(rig, MM)] == [Decimal("0.41")]
     me = rig.client.account_id
     group = rig.exchange.groups.create_order_group(me, Decimal(1000)).order_group_id
-    rig.loop.executor.answers.order_groups = SessionGroups({0: group})
+    rig.loop.executor.answers.order_groups = {0: group}
     rig.loop.stop.trigger_group = _a_bug
     with pytest.raises(RuntimeError, match="a bug below the client"):
         rig.loop.stop.shutdown(cancel_resting=True)
@@ -50,7 +49,7 @@ def test_a_trigger_that_raises_proves_nothing_of_an_order_still_in_the_network(
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
     me = rig.client.account_id
     group = rig.exchange.groups.create_order_group(me, Decimal(1000)).order_group_id
-    rig.loop.executor.answers.order_groups = SessionGroups({0: group})
+    rig.loop.executor.answers.order_groups = {0: group}
     rig.loop.stop.trigger_group = _a_bug
     coid = _lose_next_create(rig, Held(10_000.0))
     with pytest.raises(RuntimeError, match="a bug below the client"):
@@ -73,7 +72,7 @@ def test_a_stop_given_up_after_its_trigger_raised_still_ends_as_the_crash(
     (quote,) = _resting_of(rig, MM)
     me = rig.client.account_id
     group = rig.exchange.groups.create_order_group(me, Decimal(1000)).order_group_id
-    rig.loop.executor.answers.order_groups = SessionGroups({0: group})
+    rig.loop.executor.answers.order_groups = {0: group}
     abandon = threading.Event()
 
     def interrupted_then_a_bug(group: str, *, exchange_index: int | None = None) -> None:
