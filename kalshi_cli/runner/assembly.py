@@ -64,9 +64,10 @@ from kalshi_cli.services.orders.context import known_market
 from kalshi_cli.services.pretrade.budgets import Budgets
 from kalshi_cli.services.pretrade.loop import (
     LoopAccount,
+    LoopReads,
     ReadOnce,
     event_reader,
-    loop_account,
+    loop_reads,
     mutually_exclusive,
 )
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S, landing_wait_s
@@ -103,7 +104,7 @@ def assemble_loop(
     portfolio: Portfolio,
     settings: LoopSettings,
     groups: Mapping[str, EventGroup] | None = None,
-    account: LoopAccount | None = None,
+    account: LoopReads | None = None,
     elsewhere: ElsewhereViews,
     on_halted: Callable[[], None] | None = None,
 ) -> TradeLoop:
@@ -112,8 +113,8 @@ def assemble_loop(
     dispatch that parks its markets, the gate, the heartbeat, the executor's chain and the
     loop's own orders, the executor, then the parts of a market's turn and of the watch.
     `groups`: ticker -> its mutually exclusive event's selected markets (`find_events`);
-    `account`: what the loop's orders are judged against beyond its view, its events and its
-    shards' balances (services/pretrade/loop.py `loop_account`);
+    `account`: what the loop's pre-trade account read at the start, its events and its shards'
+    balances (services/pretrade/loop.py `loop_reads`), which judges its orders;
     `elsewhere`: what the account holds in their markets the loop does not trade
     (`held_elsewhere`)."""
     client, feed, clock, log, alerts = (
@@ -151,10 +152,12 @@ def assemble_loop(
     # each strategy's own budget (trade.budgets): the risk engine reads what it owns
     names = frozenset(lineup.names)
     owner = partial(owner_among, names)
-    account = account or LoopAccount()
+    reads = account or LoopReads()
     budgets = (
-        Budgets(settings.budgets, portfolio, owner, account.events) if settings.budgets else None
+        Budgets(settings.budgets, portfolio, owner, reads.events) if settings.budgets else None
     )
+    # what judges each order: the context built there from the executor's view
+    pretrade = LoopAccount(risk, reads, budgets=budgets, elsewhere=elsewhere.view)
     counters = Counters()
     stopped: dict[str, str] = {}  # strategy -> why, until resumed (runner/loop/strategy_stops.py)
     heartbeat = Heartbeat(
@@ -182,7 +185,7 @@ def assemble_loop(
         clock=clock,
         settings=settings,
         elsewhere=elsewhere,
-        account=account,
+        account=reads,
         resolve=resolve_through(alerts),
     )
     # which resting orders are the loop's, each strategy's, and their withdrawal; between two
@@ -214,9 +217,8 @@ def assemble_loop(
         changes=chain.changes,
         outbox=chain.outbox,
         threaded=dispatch.threaded,
+        account=pretrade,
         budgets=budgets,
-        account=account,
-        elsewhere=elsewhere,
         # a replacement is cut again to its strategy's own part once its cancels are booked
         room=own.room,
         # a replacement whose cancels were answered after its decision asks the loop's rule
@@ -343,14 +345,13 @@ def build_executor(
     clock: Clock,
     settings: LoopSettings,
     elsewhere: ElsewhereViews,
-    account: LoopAccount | None = None,
+    account: LoopReads | None = None,
     resolve: Resolve | None = None,
 ) -> ExecutorChain:
     """From a decision to the exchange and back (runner/execution/): every part the executor
     has, in the order each needs the ones before it."""
     wire = Wire(client=client, dispatch=dispatch)
     log = report.log
-    account = account or LoopAccount()
     books = Bookkeeping(store=store, records=records, portfolio=portfolio)
     # set when fills are due to be read: by a fill notice, a cancel that found less resting,
     # an order of unknown outcome found; cleared by the read
@@ -514,12 +515,12 @@ def build_loop(
     budgets = config.settings.budgets.values()
     orders = OrderService(parts.client, parts.store, clock=parts.clock, read_lag_s=parts.read_lag_s)
     holdings = orders.checks.account.holdings
-    account = loop_account(
+    account = loop_reads(
         reader, holdings, limits, budgets=budgets, markets=markets, fees=portfolio.fees.get
     )
     # a strategy owns nothing outside the loop's markets: only the account's limit reads what
     # is held there
-    elsewhere = held_elsewhere(account.events if account.account_limited else {}, holdings, parts)
+    elsewhere = held_elsewhere(account.account_events, holdings, parts)
     # the exchange's positions the start compares with are the client's subaccount's (else 0)
     fills = rebuild(parts.store, portfolio, subaccount)
     follow_held_untraded(parts.feed, portfolio)
