@@ -24,11 +24,11 @@ if TYPE_CHECKING:
     import threading
 
     from kalshi_cli.agent.gate import WriteGate
-    from kalshi_cli.agent.own_part import OwnBooks
     from kalshi_cli.agent.settings import AgentConfig
     from kalshi_cli.agent.tools.common import Access
     from kalshi_cli.services.orders.amend import PreparedAmend
     from kalshi_cli.services.orders.place import OrderService, PreparedOrder
+    from kalshi_cli.services.pretrade.own_part import OwnBooks
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.decisions import Intent
@@ -225,12 +225,12 @@ class OrderChecks:
         exchange shows it, judged by the order service's pre-trade account, handed the
         assistant's view (the account's positions, what it owns, its orders on their way): a
         denial refuses the order, by its code, as it would refuse the loop's."""
-        from kalshi_cli.agent.own_part import own_books
         from kalshi_cli.risk.engine import limit_rules
         from kalshi_cli.risk.state import current_state
         from kalshi_cli.services.pretrade.account import MarketReads, OrderView
         from kalshi_cli.services.pretrade.budgets import OwnView
         from kalshi_cli.services.pretrade.holdings import order_subaccount
+        from kalshi_cli.services.pretrade.own_part import own_books
         from kalshi_cli.services.pretrade.settings import load_budgets, load_risk_limits
         from kalshi_cli.vocabulary.decisions import PositionView
 
@@ -297,9 +297,9 @@ class OrderChecks:
 
     def _check_own_part(self, books: OwnBooks, intent: Intent) -> None:
         """Refuse an order (or an amend) that would close contracts the assistant does not own
-        (agent/own_part.py): Kalshi nets YES and NO, so beyond its own part a sale of YES or a
+        (services/pretrade/own_part.py): Kalshi nets YES and NO, so beyond its own part a sale of YES or a
         buy of NO sells a running strategy's contracts or a person's."""
-        from kalshi_cli.agent.own_part import may_take
+        from kalshi_cli.services.pretrade.own_part import may_take
 
         allowed = may_take(books, intent)
         if allowed >= intent.count:
