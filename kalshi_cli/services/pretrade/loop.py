@@ -128,7 +128,7 @@ class LoopAccount:
             owned=None if budgets is None else budgets.owned(intent, seen.pending()),
             fee_rates=risk.fee_rates(ticker, now),
             book=risk.books(ticker),
-            event=self._event(ticker, seen.view),
+            event=self.event(ticker, seen.view),
             shard=self.reads.shard(ticker),
         )
 
@@ -136,7 +136,7 @@ class LoopAccount:
         """Every rule's denial of `intent` (empty: send it), each reported by the engine."""
         return self._risk.evaluate(intent, self.context(intent, seen))
 
-    def _event(self, ticker: str, view: Callable[[str], PositionView]) -> EventBook | None:
+    def event(self, ticker: str, view: Callable[[str], PositionView]) -> EventBook | None:
         """The market's event over the loop's view, when the account's limit on an event's loss
         is set (None: nothing to count): a market of it the loop does not trade as the exchange
         holds it, last read."""
