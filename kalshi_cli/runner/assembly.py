@@ -264,6 +264,7 @@ def assemble_loop(
             feed=feed, portfolio=portfolio, groups=groups or {}, terms=terms, closed=gate.closed
         ),
         closed=gate.closed,
+        event_limits=executor.event_limits,
     )
     lifecycle = LifecycleWatch(
         client=client,
@@ -275,6 +276,7 @@ def assemble_loop(
         dispatch=dispatch,
         log=log,
         closed=gate.closed,
+        settled=reads.settled,
     )
     watch = LoopWatch(
         client=client,

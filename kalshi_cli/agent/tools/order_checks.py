@@ -297,8 +297,8 @@ class OrderChecks:
 
     def _check_own_part(self, books: OwnBooks, intent: Intent) -> None:
         """Refuse an order (or an amend) that would close contracts the assistant does not own
-        (services/pretrade/own_part.py): Kalshi nets YES and NO, so beyond its own part a sale of YES or a
-        buy of NO sells a running strategy's contracts or a person's."""
+        (services/pretrade/own_part.py): Kalshi nets YES and NO, so beyond its own part a sale
+        of YES or a buy of NO sells a running strategy's contracts or a person's."""
         from kalshi_cli.services.pretrade.own_part import may_take
 
         allowed = may_take(books, intent)

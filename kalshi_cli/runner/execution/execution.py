@@ -23,6 +23,7 @@ from kalshi_cli.vocabulary.units import ZERO
 
 if TYPE_CHECKING:
     from kalshi_cli.risk.engine import RiskEngine
+    from kalshi_cli.risk.rules import Verdict
     from kalshi_cli.runner.execution.amends import Amends
     from kalshi_cli.runner.execution.answers import AnswerBook
     from kalshi_cli.runner.execution.cancels import Cancels
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.shared import Holds, Report
     from kalshi_cli.services.pretrade.budgets import Budgets
     from kalshi_cli.services.pretrade.loop import LoopAccount
+    from kalshi_cli.strategy_api.snapshot import EventLimit
 
 
 @dataclass(frozen=True)
@@ -128,17 +130,21 @@ class LoopExecutor:
         in_sync: bool,
         batch: bool = False,
         then: Callable[[Decimal | None], None] = lambda filled: None,
+        refused: Callable[[list[Verdict]], None] = lambda denials: None,
     ) -> None:
         """What `execute` does for one order, the path every order takes (a set's legs too:
         runner/execution/leg_sets.py); `then` is handed the count filled at once (all of it in a
         dry run, none while it waits in the batch), or None when nothing went out (or its answer
-        was lost), once that is known."""
+        was lost), once that is known; `refused` is handed the risk engine's denials first, when
+        it refuses the order."""
         self._log.emit("signal", intent_fields(intent))
         held = self._held(intent)
         if held is not None:
             self._log.emit("intent_held", {"ticker": intent.ticker, "reason": held})
             return then(None)
-        if self._denied(intent, last_data_at=last_data_at, in_sync=in_sync):
+        denials = self.denials(intent, last_data_at=last_data_at, in_sync=in_sync)
+        if denials:
+            refused(denials)
             return then(None)
         if self.dry_run:
             self._log.emit("dry_run_order", intent_fields(intent))
@@ -179,7 +185,7 @@ class LoopExecutor:
             # slot not: it takes one afresh if allowed)
             def read(_: int) -> None:
                 self._risk.give_back(slot)
-                if self.guard.backing_off or self._denied(
+                if self.guard.backing_off or self.denials(
                     going, last_data_at=last_data_at, in_sync=in_sync
                 ):
                     return then(None)
@@ -305,15 +311,14 @@ class LoopExecutor:
             )
         self.outbox.flush()
 
-    def allows(self, intent: Intent, *, last_data_at: float | None, in_sync: bool) -> bool:
-        """The risk engine's verdict on an order about to be sent (`_denied`), for a set's legs
-        judged together before the first goes."""
-        return not self._denied(intent, last_data_at=last_data_at, in_sync=in_sync)
-
-    def _denied(self, intent: Intent, *, last_data_at: float | None, in_sync: bool) -> bool:
-        """The pre-trade account's verdict over the executor's view: the orders waiting in the
-        tick's batch counted as resting (their market's view, the account's exposure), and in
-        the exposure the orders of unknown outcome too (they may rest)."""
+    def denials(
+        self, intent: Intent, *, last_data_at: float | None, in_sync: bool
+    ) -> list[Verdict]:
+        """The pre-trade account's denials of an order about to be sent (empty: it may go), over
+        the executor's view: the orders waiting in the tick's batch counted as resting (their
+        market's view, the account's exposure), and in the exposure the orders of unknown
+        outcome too (they may rest). A set's legs are judged together by it before the first
+        goes."""
         outbox = self.outbox
         seen = LoopView(
             outbox.queued_view,
@@ -322,10 +327,17 @@ class LoopExecutor:
             last_data_at,
             in_sync,
         )
-        if self._account.judge(intent, seen):
+        denials = self._account.judge(intent, seen)
+        if denials:
             self.counters.denied += 1
-            return True
-        return False
+        return denials
+
+    def event_limits(self, strategy: str, ticker: str) -> tuple[EventLimit, ...]:
+        """The limits on the loss of the market's event that `strategy`'s orders are held to,
+        each with what its book holds in the event now (the pre-trade account's
+        `event_limits`), over the executor's view. What a strategy sizes an order to (the
+        arbitrage's sets)."""
+        return self._account.event_limits(strategy, ticker, self.outbox.queued_view, self._pending)
 
     def _pending(self) -> list[Intent]:
         """The strategies' orders on their way and those of unknown outcome (they may rest)."""

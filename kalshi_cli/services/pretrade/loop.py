@@ -20,7 +20,7 @@ over it in the one loop (`RiskEngine.evaluate`).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.risk.rules import RiskContext, ShardBalances
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from kalshi_cli.risk.rules import Verdict
     from kalshi_cli.services.pretrade.budgets import Budgets
     from kalshi_cli.services.pretrade.holdings import AccountHoldings
+    from kalshi_cli.strategy_api.snapshot import EventLimit
     from kalshi_cli.vocabulary.decisions import Intent, PositionView
     from kalshi_cli.vocabulary.models import FeeModel, Market
 
@@ -48,7 +49,7 @@ class LoopReads:
     reads `events` through its own part), and each market's shard (`shard_of`) with each shard's
     balance as last read (`shards`; empty: the exchange did not say)."""
 
-    events: Mapping[str, EventTerms] = field(default_factory=dict)
+    events: dict[str, EventTerms] = field(default_factory=dict)
     account_limited: bool = False
     shard_of: Mapping[str, int] = field(default_factory=dict)
     # each shard's record, built once (the hot path reads it for every order); empty: not told
@@ -69,6 +70,19 @@ class LoopReads:
         """Each shard's balance read again by the running loop (its watch's balance read,
         runner/execution/balance_hold.py): its orders are judged against it from now on."""
         self.shards = shard_records(balances, self.shard_of)
+
+    def settled(self, ticker: str, result: str) -> None:
+        """`ticker` settled `result` ("yes" or "no") while the loop runs: its event is read
+        with that result from now on, as a start would read it, so its worst case (the limit's,
+        a strategy's sizing) no longer counts an outcome the result ruled out. `events` is
+        changed in place: a strategy's budget reads the same mapping."""
+        changed: dict[int, EventTerms] = {}
+        for market, terms in self.events.items():
+            if ticker not in terms.strikes or terms.results.get(ticker) == result:
+                continue
+            if id(terms) not in changed:
+                changed[id(terms)] = replace(terms, results={**terms.results, ticker: result})
+            self.events[market] = changed[id(terms)]
 
     def shard(self, ticker: str) -> ShardBalances | None:
         """The market's shard and each shard's balance (None: not known)."""
@@ -135,6 +149,33 @@ class LoopAccount:
     def judge(self, intent: Intent, seen: LoopView) -> list[Verdict]:
         """Every rule's denial of `intent` (empty: send it), each reported by the engine."""
         return self._risk.evaluate(intent, self.context(intent, seen))
+
+    def event_limits(
+        self,
+        strategy: str,
+        ticker: str,
+        view: Callable[[str], PositionView],
+        pending: Callable[[], Sequence[Intent]],
+    ) -> tuple[EventLimit, ...]:
+        """The limits on the loss of the market's event that `strategy`'s orders are held to,
+        each with what its book holds in the event now, as the `EVENT_LOSS` rule reads it: the
+        account's over the account's event (`event`, over the loop's `view`), the strategy's
+        budget's over its own part (`Budgets.event`), the orders on their way and of unknown
+        outcome (`pending`) counted as resting."""
+        from kalshi_cli.strategy_api.snapshot import EventLimit
+
+        limits: list[EventLimit] = []
+        account = self._risk.limits.max_event_loss
+        book = None if account is None else self.event(ticker, view)
+        if account is not None and book is not None:
+            limits.append(EventLimit(account, tuple(book.legs()), book.terms.kind))
+        budgets = self._budgets
+        budget = None if budgets is None else budgets.budgets.get(strategy)
+        if budgets is not None and budget is not None and budget.max_event_loss is not None:
+            own = budgets.event(strategy, ticker, pending())
+            if own is not None:
+                limits.append(EventLimit(budget.max_event_loss, tuple(own.legs()), own.terms.kind))
+        return tuple(limits)
 
     def event(self, ticker: str, view: Callable[[str], PositionView]) -> EventBook | None:
         """The market's event over the loop's view, when the account's limit on an event's loss
