@@ -42,7 +42,7 @@ from kalshi_cli.runner.loop.gate import MarketGate
 from kalshi_cli.runner.loop.heartbeat import Heartbeat, RunFigures
 from kalshi_cli.runner.loop.lifecycle_watch import LifecycleWatch, follow_held_untraded
 from kalshi_cli.runner.loop.lineup import Lineup, Member
-from kalshi_cli.runner.loop.loop_parts import Acts, Books, Hooks, TickParts
+from kalshi_cli.runner.loop.loop_parts import Acts, Books, TickParts
 from kalshi_cli.runner.loop.market_pass import MarketPass
 from kalshi_cli.runner.loop.params_reload import ParamsReload
 from kalshi_cli.runner.loop.queue_positions import QueuePositions
@@ -50,8 +50,11 @@ from kalshi_cli.runner.loop.schedule import MarketSchedule
 from kalshi_cli.runner.loop.sending import TurnSender
 from kalshi_cli.runner.loop.settings import LoopSettings
 from kalshi_cli.runner.loop.shared import Alert, Resolve, Tuning, alert_through, resolve_through
+from kalshi_cli.runner.loop.shutdown import LoopStop
 from kalshi_cli.runner.loop.strategy_stops import StrategyStops
+from kalshi_cli.runner.loop.tick_questions import TickQuestions
 from kalshi_cli.runner.loop.trade_loop import TradeLoop
+from kalshi_cli.runner.loop.turns import MarketTurns
 from kalshi_cli.runner.loop.watch import LoopWatch
 from kalshi_cli.runner.preflight import (
     StartupRefused,
@@ -111,7 +114,8 @@ def assemble_loop(
     """Every part of the loop, each built once and given what it uses, in the order each needs
     the ones before it: what the parts share (runner/loop/shared.py), the schedule and the
     dispatch that parks its markets, the gate, the heartbeat, the executor's chain and the
-    loop's own orders, the executor, then the parts of a market's turn and of the watch.
+    loop's own orders, the executor, the parts of a market's turn and of the watch, then the
+    tick's steps (the markets' turns, its questions of the state) and the stop.
     `groups`: ticker -> its mutually exclusive event's selected markets (`find_events`);
     `account`: what the loop's pre-trade account read at the start, its events and its shards'
     balances (services/pretrade/loop.py `loop_reads`), which judges its orders;
@@ -227,7 +231,7 @@ def assemble_loop(
     )
     # a fill listed without a field the spec requires (client.connection.FillQuarantine),
     # found while a worker reads the listing: booked on the deciding thread, before the
-    # listing's fills are; heard until the loop lets go (`TradeLoop.let_go`)
+    # listing's fills are; heard until the loop lets go (`LoopStop.let_go`)
     quarantine = getattr(getattr(client, "connection", None), "fill_quarantine", None)
     stop_listening = None
     if quarantine is not None:
@@ -298,29 +302,25 @@ def assemble_loop(
     reloads = ParamsReload(
         tuning=tuning, market_pass=market_pass, log=log, alert=alert, requested=parts.reload
     )
+    # the tick's steps that are parts of their own: the markets' turns, the questions of the
+    # state, and the stop (runner/loop/trade_loop.py)
+    turns = MarketTurns(schedule=schedule, market_pass=market_pass, sender=sender, queue=queue,
+                        dispatch=dispatch, portfolio=portfolio, executor=executor, clock=clock,
+                        settings=settings)  # fmt: skip
+    questions = TickQuestions(records=records, watch=watch, gate=gate, risk=risk, stops=stops,
+                              clock=clock, on_halted=on_halted)  # fmt: skip
+    stop = LoopStop(client=client, clock=clock, log=log, executor=executor, dispatch=dispatch,
+                    own=own, records=records, legs=legs, heartbeat=heartbeat, alerts=alerts,
+                    tuning=tuning, trigger_group=parts.trigger_group,
+                    on_let_go=stop_listening)  # fmt: skip
+    tick_parts = TickParts(gate=gate, watch=watch, questions=questions, turns=turns,
+                                  legs=legs, reloads=reloads, heartbeat=heartbeat,
+                                  stop=stop)  # fmt: skip
     return TradeLoop(
-        books=Books(records=records, portfolio=portfolio, feed=feed, clock=clock, log=log),
-        acts=Acts(client=client, risk=risk, executor=executor, dispatch=dispatch, own=own),
-        parts=TickParts(
-            gate=gate,
-            stops=stops,
-            market_pass=market_pass,
-            queue=queue,
-            watch=watch,
-            schedule=schedule,
-            heartbeat=heartbeat,
-            sender=sender,
-            legs=legs,
-            reloads=reloads,
-        ),
-        tuning=tuning,
-        alerts=alerts,
-        hooks=Hooks(
-            trigger_group=parts.trigger_group,
-            on_halted=on_halted,
-            on_let_go=stop_listening,
-        ),
-        budgets=budgets,
+        books=Books(portfolio=portfolio, feed=feed, clock=clock, log=log),
+        acts=Acts(executor=executor, dispatch=dispatch),
+        parts=tick_parts,
+        settings=settings,
         started=started,
     )
 
@@ -600,7 +600,7 @@ def start_loop(
             check_positions(parts.client, loop.portfolio)
         except StartupRefused as exc:
             loop.dispatch.close()  # this loop is not the one that runs
-            loop.let_go()
+            loop.stop.let_go()
             if attempt >= attempts:
                 raise
             parts.log.emit("positions_moved", {"attempt": attempt, "detail": exc.message})
