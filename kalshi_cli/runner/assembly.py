@@ -164,18 +164,6 @@ def assemble_loop(
     pretrade = LoopAccount(risk, reads, budgets=budgets, elsewhere=elsewhere.view)
     counters = Counters()
     stopped: dict[str, str] = {}  # strategy -> why, until resumed (runner/loop/strategy_stops.py)
-    heartbeat = Heartbeat(
-        records=records,
-        feed=feed,
-        portfolio=portfolio,
-        clock=clock,
-        tuning=tuning,
-        log=log,
-        alerts=alerts,
-        figures=RunFigures(counters, dispatch, gate, schedule, budgets, stopped),
-        subaccount=client.subaccount or 0,
-        started=started,
-    )
     chain = build_executor(
         dispatch=dispatch,
         client=client,
@@ -191,6 +179,20 @@ def assemble_loop(
         elsewhere=elsewhere,
         account=reads,
         resolve=resolve_through(alerts),
+    )
+    heartbeat = Heartbeat(
+        records=records,
+        feed=feed,
+        portfolio=portfolio,
+        clock=clock,
+        tuning=tuning,
+        log=log,
+        alerts=alerts,
+        figures=RunFigures(
+            counters, dispatch, gate, schedule, budgets, stopped, chain.holds.balance_hold
+        ),
+        subaccount=client.subaccount or 0,
+        started=started,
     )
     # which resting orders are the loop's, each strategy's, and their withdrawal; between two
     # withdraw cancels, the heartbeat if it is due: a slow withdrawal never makes a loop doing
