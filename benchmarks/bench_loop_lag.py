@@ -40,8 +40,8 @@ from sim_process import admin, client_for, start_simulator, stop_simulator
 
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
-from kalshi_cli.runner.assembly import Parts, build_loop
-from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.assembly import LoopInputs, build_loop
+from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions, TradeSection
 from kalshi_cli.runner.loop.schedule import quantile
 from kalshi_cli.store import Store
@@ -197,7 +197,7 @@ def main() -> int:
         )
         store = Store.open(work / "state.db", clock=clock)
         log_path = work / "trade.log"
-        log = EventLog(clock, path=log_path, stderr=None)
+        log = EntryLog(clock, path=log_path, stderr=None)
         config = TradeConfig(
             strategies={"market-maker": {"quote_count": "1"}},
             risk={
@@ -208,7 +208,7 @@ def main() -> int:
             trade={"call_timeout_s": args.call_timeout_s, "amend_requotes": not args.no_amend},
         )
         loop = build_loop(
-            Parts(
+            LoopInputs(
                 client,
                 store,
                 feed,

@@ -115,15 +115,15 @@ def paused_shards(lines: Iterable[ShardLine]) -> list[ShardLine]:
 
 def describe_line(line: ShardLine) -> str:
     """ "shard 2 ($12.00, 3 markets, trading paused)"."""
-    parts = ["balance unknown" if line.balance is None else fmt_money(line.balance)]
+    notes = ["balance unknown" if line.balance is None else fmt_money(line.balance)]
     if line.markets:
         word = "market" if len(line.markets) == 1 else "markets"
-        parts.append(f"{len(line.markets)} traded {word}")
+        notes.append(f"{len(line.markets)} traded {word}")
     if line.status is None:
-        parts.append("not listed by the exchange")
+        notes.append("not listed by the exchange")
     elif not line.trading:
-        parts.append("trading paused")
-    return f"shard {line.exchange_index} ({', '.join(parts)})"
+        notes.append("trading paused")
+    return f"shard {line.exchange_index} ({', '.join(notes)})"
 
 
 # --------------------------------------------------------------------------------------------

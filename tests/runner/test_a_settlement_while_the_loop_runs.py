@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.book import FeedMessage, MessageKind
 from kalshi_cli.services.owner_parts import realized_by_owner
 from kalshi_cli.services.pnl import summarize_store
 from kalshi_cli.store import Store
@@ -367,8 +367,10 @@ def test_a_market_that_closed_while_the_loop_was_down_is_booked_when_it_settles(
     again.step(1.0)
     rig.exchange.settlement.settle(LAL, "no")
     if told == "by the read after a gap":
-        again.feed.events = [e for e in again.feed.events if e.kind is not EventKind.LIFECYCLE]
-        again.feed.events.append(FeedEvent(EventKind.GAP, reason="market_lifecycle_v2"))
+        again.feed.messages = [
+            e for e in again.feed.messages if e.kind is not MessageKind.LIFECYCLE
+        ]
+        again.feed.messages.append(FeedMessage(MessageKind.GAP, reason="market_lifecycle_v2"))
     for _ in range(3):
         again.step(1.0)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.book import FeedMessage, MessageKind
 from kalshi_cli.runner.loop.lifecycle_watch import LIFECYCLE_CHANNEL
 from kalshi_cli.runner.loop.settings import LoopSettings
 from kalshi_cli.sim.core.exchange import Exchange
@@ -300,11 +300,11 @@ def test_an_order_rested_by_hand_whose_message_a_reconnect_lost_counts_from_the_
     _rest_no_on_b(rig)
     rig.clock.advance(0.1)
     rig.exchange.tick()
-    lost = [e for e in rig.feed.drain_events() if e.kind is not EventKind.USER_ORDER]
+    lost = [e for e in rig.feed.drain_messages() if e.kind is not MessageKind.USER_ORDER]
     rig.loop.tick(lost, full=True)
     assert yes_at_a_dime(rig, A), "nothing told of the order"
     rig.clock.advance(0.1)
-    rig.loop.tick([FeedEvent(EventKind.GAP, reason=LIFECYCLE_CHANNEL)], full=True)
+    rig.loop.tick([FeedMessage(MessageKind.GAP, reason=LIFECYCLE_CHANNEL)], full=True)
     assert not yes_at_a_dime(rig, A)
     rig.loop.log.close()
 

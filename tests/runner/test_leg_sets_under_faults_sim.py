@@ -103,7 +103,7 @@ def _send_set(r: Rig) -> None:
 
 
 def _ticking(r: Rig) -> None:
-    r.loop.tick(r.feed.drain_events(), full=True)
+    r.loop.tick(r.feed.drain_messages(), full=True)
     pause()
 
 

@@ -41,7 +41,7 @@ def test_the_loop_runs_the_strategy_its_choice_was_resolved_to(
     monkeypatch.setattr(assembly, "get_strategy", no_lookup)
     rig = make_rig(tmp_path / "s.db", strategies=[StrategyChoice("spike", strategy=resolved)])
     assert rig.loop.reloads.lineup.members[0].strategy is resolved
-    rig.loop.tick(rig.feed.drain_events(), full=True)
+    rig.loop.tick(rig.feed.drain_messages(), full=True)
     assert calls, "the resolved strategy decided the tick"
 
 

@@ -33,7 +33,7 @@ Resolve = Callable[[str, str, str], None]  # resolve it
 
 if TYPE_CHECKING:
     from kalshi_cli.risk.engine import RiskLimits
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.execution.call_guard import Counters
     from kalshi_cli.services.pretrade.loop import LoopReads
     from kalshi_cli.vocabulary.clock import Clock
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 BALANCE_RETRY_S = 30.0
 INSUFFICIENT_BALANCE = "insufficient_balance"  # the exchange's error code (REFERENCE.md)
 EXCHANGE_UNAVAILABLE = "exchange_unavailable"  # a write to a paused shard (or exchange): a 503
-SHARD_SHORT = "shard_balance_short"  # the log event and the alert kind
+SHARD_SHORT = "shard_balance_short"  # the log entry and the alert kind
 ACCOUNT = -1  # the key of a market whose shard is not known: the account as a whole
 
 
@@ -74,7 +74,7 @@ class BalanceHold:
         *,
         clock: Clock,
         counters: Counters,
-        log: EventLog,
+        log: EntryLog,
         alert: Alert | None = None,
         resolve: Resolve | None = None,
         account: LoopReads | None = None,

@@ -1,11 +1,11 @@
 """From a strategy's decision to the exchange, and fills back into the loop's view: the path of a
 single order. The `LoopExecutor` decides (the hold on a market with an order of unknown outcome,
 the order-rate slot, the circuit breaker's last look; the risk verdict is the loop's pre-trade
-account's, services/pretrade/loop.py, handed the executor's view) and has a part for the rest
-(`guard`, `unknown`, `fills`, `cancels`, `amends`, `outbox`, `answers`). docs/trade-loop.md "From
-a decision to the wire, and fills back". It is given more than six collaborators because it
+account's, services/pretrade/loop.py, handed the executor's view) and has a component for the
+rest (`guard`, `unknown`, `fills`, `cancels`, `amends`, `outbox`, `answers`). docs/trade-loop.md
+"From a decision to the wire, and fills back". It is given more than six collaborators because it
 decides with three (the risk engine, the pre-trade account, the strategies' budgets) and hands
-on to each part of the chain. A set of legs that only pay together is
+on to each component of the chain. A set of legs that only pay together is
 runner/execution/leg_sets.py's, each of its orders sent through `execute_one`.
 """
 
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Changes:
-    """What changes an order already resting, the executor's two parts for it: its cancels
+    """What changes an order already resting, the executor's two components for it: its cancels
     and its amends (a record, as runner/execution/shared.py's are)."""
 
     cancels: Cancels
@@ -61,7 +61,7 @@ class LoopExecutor:
         withheld: Callable[[Intent], str | None] = lambda intent: None,
         dry_run: bool = False,
     ) -> None:
-        """The executor's parts come built (runner/assembly.py `build_executor`), each with
+        """The executor's components come built (runner/assembly.py `build_executor`), each with
         what it uses; the executor decides and hands on to them."""
         self._threaded = threaded  # exchange calls go to workers, off the deciding path
         self._risk = risk

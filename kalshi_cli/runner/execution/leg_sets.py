@@ -27,7 +27,7 @@ Each log line names what the set holds, leg by leg (`held`). docs/strategies.md 
 given more than six collaborators because a set meets each at its own step: the risk engine's slots
 when it is allowed, the executor's single-order path for each order, the state file for its row,
 the feed for the bids its sales back go into, the sender for a stop's sales back, and the clock and
-the event log.
+the entry log.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
     from kalshi_cli.risk.engine import RiskEngine
     from kalshi_cli.risk.rules import Verdict
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.execution.execution import LoopExecutor
     from kalshi_cli.runner.execution.sender import Sender
     from kalshi_cli.runner.ports import MarketFeed
@@ -156,7 +156,7 @@ class LegSets:
         feed: MarketFeed,
         hold_markets: Callable[[Sequence[str]], Callable[[], None]],
         clock: Clock,
-        log: EventLog,
+        log: EntryLog,
     ) -> None:
         """`executor`: the single-order path each leg and sale back goes through (its risk
         verdict, holds and answers); `sender`: a stop's sales back, sent on its own thread once

@@ -121,7 +121,7 @@ def _run(
             try:
                 if options.once:
                     _wait_fresh(loop, stop, fresh_timeout_s)
-                    loop.tick(loop.feed.drain_events(), full=True)
+                    loop.tick(loop.feed.drain_messages(), full=True)
                 else:
                     loop.run(stop=stop, duration_s=options.duration_s, max_ticks=options.max_ticks)
             except Exception as exc:

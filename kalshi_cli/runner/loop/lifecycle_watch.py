@@ -30,8 +30,8 @@ from kalshi_cli.vocabulary.models import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from kalshi_cli.feed.book import FeedEvent
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.feed.book import FeedMessage
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.execution.call_guard import CallGuard
     from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 CLOSED_EVENTS = LIFECYCLE_STOPS | LIFECYCLE_RESULT
 # of those, the ones no later event undoes: `deactivated` is also a pause, which `activated` ends
 ENDED_EVENTS = (LIFECYCLE_STOPS - {"deactivated"}) | LIFECYCLE_RESULT
-LIFECYCLE_CHANNEL = "market_lifecycle_v2"  # what a GAP event of that channel names (feed/ws.py)
+LIFECYCLE_CHANNEL = "market_lifecycle_v2"  # what a GAP message of that channel names (feed/ws.py)
 MARKETS_PER_READ = 100  # tickers per `GET /markets?tickers=` (the query stays a short URL)
 # how long after a failed read of the markets' state it is made again if no gap comes first
 REREAD_RETRY_S = 5.0
@@ -76,7 +76,7 @@ class LifecycleWatch:
         fills: FillSync,
         guard: CallGuard,
         dispatch: Dispatch,
-        log: EventLog,
+        log: EntryLog,
         closed: set[str],
         settled: Callable[[str, str], None],
     ) -> None:
@@ -98,9 +98,9 @@ class LifecycleWatch:
         # the feed's first lifecycle subscription was seen granted (`_first_grant`)
         self._granted_once = False
 
-    def message(self, event: FeedEvent) -> None:
+    def message(self, feed_message: FeedMessage) -> None:
         """A lifecycle message of the feed's."""
-        message = event.message
+        message = feed_message.message
         if not isinstance(message, Lifecycle):
             return
         ticker, kind = message.market_ticker or "", message.event_type or ""

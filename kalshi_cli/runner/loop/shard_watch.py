@@ -22,7 +22,7 @@ from kalshi_cli.runner.execution.dispatch import Urgency, run_call
 from kalshi_cli.vocabulary.errors import KalshiError
 
 if TYPE_CHECKING:
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.execution.balance_hold import BalanceHold
     from kalshi_cli.runner.execution.call_guard import CallGuard
     from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
@@ -63,7 +63,7 @@ class ShardWatch:
         guard: CallGuard,
         dispatch: Dispatch,
         clock: Clock,
-        log: EventLog,
+        log: EntryLog,
         poll_s: Callable[[], float],
     ) -> None:
         self._read = read

@@ -25,7 +25,7 @@ from kalshi_cli.runner.loop.stop_proof import not_proven_text
 from kalshi_cli.vocabulary.clock import Deadline
 
 if TYPE_CHECKING:
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.books.records import LoopTradingRecords
     from kalshi_cli.runner.execution.dispatch import Dispatch
     from kalshi_cli.runner.execution.execution import LoopExecutor
@@ -47,7 +47,7 @@ class LoopStop:
         *,
         client: LoopClient,
         clock: Clock,
-        log: EventLog,
+        log: EntryLog,
         executor: LoopExecutor,
         dispatch: Dispatch,
         own: OwnOrders,

@@ -44,7 +44,7 @@ from kalshi_cli.vocabulary.errors import MAY_PASS, KalshiError, NotFoundError, r
 
 if TYPE_CHECKING:
     from kalshi_cli.client.requests import CancelResult
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.execution.execution import LoopExecutor
     from kalshi_cli.runner.execution.own_orders import OwnOrders
     from kalshi_cli.runner.execution.unknown_orders import Looked, LostAnswer
@@ -74,7 +74,7 @@ class StoppingLoop(Protocol):
 
     client: LoopClient
     clock: Clock
-    log: EventLog
+    log: EntryLog
     executor: LoopExecutor
     trigger_group: Callable[[str], None] | None
     own: OwnOrders

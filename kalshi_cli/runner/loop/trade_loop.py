@@ -7,12 +7,12 @@ with the heartbeat. `run` repeats ticks as news arrives and at least every `tick
 nothing in a tick sleeps or reads the wall clock, so tests drive it with a `ManualClock`.
 docs/trade-loop.md "Each tick", "How the loop waits" and "Where the code lives".
 
-`TradeLoop` builds nothing: runner/assembly.py builds each part once and hands it over, what the
-loop knows (`Books`), what it acts through (`Acts`) and its own parts (`TickParts`), each a record
-the loop opens at once. The phases of a tick are parts of their own: the tick's questions of the
-state (runner/loop/tick_questions.py), the markets' turns (runner/loop/turns.py), and the stop
-(runner/loop/shutdown.py, `TradeLoop.stop`). It is given more than six collaborators because the
-tick is where they meet: its order of steps is the loop's contract.
+`TradeLoop` builds nothing: runner/assembly.py builds each component once and hands it over, what
+the loop knows (`Books`), what it acts through (`Acts`) and its own components (`TickComponents`),
+each a record the loop opens at once. The phases of a tick are components of their own: the tick's
+questions of the state (runner/loop/tick_questions.py), the markets' turns (runner/loop/turns.py),
+and the stop (runner/loop/shutdown.py, `TradeLoop.stop`). It is given more than six collaborators
+because the tick is where they meet: its order of steps is the loop's contract.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from kalshi_cli.feed.book import FeedEvent
-from kalshi_cli.runner.loop.loop_parts import Acts, Books, TickParts
+from kalshi_cli.feed.book import FeedMessage
+from kalshi_cli.runner.loop.loop_components import Acts, Books, TickComponents
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -37,24 +37,25 @@ class TradeLoop:
         *,
         books: Books,
         acts: Acts,
-        parts: TickParts,
+        components: TickComponents,
         settings: LoopSettings,
         started: float,  # monotonic
     ) -> None:
         self.portfolio, self.feed = books.portfolio, books.feed
         self.clock, self.log = books.clock, books.log
         self.executor, self.dispatch = acts.executor, acts.dispatch
-        self.gate, self.watch, self.questions = parts.gate, parts.watch, parts.questions
-        self.turns, self.legs, self.reloads = parts.turns, parts.legs, parts.reloads
-        self.heartbeat, self.stop = parts.heartbeat, parts.stop
+        c = components
+        self.gate, self.watch, self.questions = c.gate, c.watch, c.questions
+        self.turns, self.legs, self.reloads = c.turns, c.legs, c.reloads
+        self.heartbeat, self.stop = c.heartbeat, c.stop
         self._settings = settings
         self._started = started
         self._next_fill_poll = started + settings.fill_poll_s
         self._next_resolve = started
         # optional: MarketFeed does not require it, so a feed that cannot wake (recorded data
         # on a simulated clock) keeps working unchanged
-        self._wait_for_events: Callable[[float], bool] | None = getattr(
-            self.feed, "wait_for_events", None
+        self._wait_for_messages: Callable[[float], bool] | None = getattr(
+            self.feed, "wait_for_messages", None
         )
 
     @property
@@ -87,23 +88,23 @@ class TradeLoop:
                 break
             if max_ticks is not None and self.ticks >= max_ticks:
                 break
-            events = self.feed.drain_events()
+            events = self.feed.drain_messages()
             full = now >= next_full
             if events or full or self.turns.deciding() or self.dispatch.answered:
                 self.tick(events, full=full, budget_s=self.settings.tick_budget_s)
                 if full:
                     next_full = now + self.settings.tick_interval_s
-            elif self._wait_for_events is None:
+            elif self._wait_for_messages is None:
                 self.clock.sleep(self.settings.poll_s)
             else:
                 wait_s = min(next_full - now, self.settings.idle_wait_s)
                 if deadline is not None:
                     wait_s = min(wait_s, deadline - now)
-                self._wait_for_events(max(wait_s, 0.0))
+                self._wait_for_messages(max(wait_s, 0.0))
 
     def tick(
         self,
-        events: Iterable[FeedEvent] = (),
+        events: Iterable[FeedMessage] = (),
         *,
         full: bool = True,
         budget_s: float = math.inf,
@@ -119,7 +120,7 @@ class TradeLoop:
         self.dispatch.drain()
         if self.reloads.requested.is_set():
             self.reloads.reload()
-        changed, went_stale = self.watch.handle_events(events)
+        changed, went_stale = self.watch.handle_messages(events)
         now_m = self.clock.monotonic()
         self.turns.news(changed, now_m)
         if self.portfolio.fee_changes:

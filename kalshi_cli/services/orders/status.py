@@ -132,9 +132,11 @@ def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:
     with store:
         row = store.trading.trading_state()
         open_orders = store.orders.open_orders()
-        beat = store.events.last_heartbeat()
+        beat = store.entries.last_heartbeat()
         loop_beat = (
-            beat if beat is None or beat.source == "trade" else store.events.last_heartbeat("trade")
+            beat
+            if beat is None or beat.source == "trade"
+            else store.entries.last_heartbeat("trade")
         )
         history = store.trading.trading_state_history(limit=5)
         wall = SystemClock().wall() if now is None else now

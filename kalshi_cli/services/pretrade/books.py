@@ -20,7 +20,7 @@ from kalshi_cli.vocabulary.units import Action, BookSide, Side, from_book
 
 if TYPE_CHECKING:
     from kalshi_cli.services.owner_parts import Owners
-    from kalshi_cli.services.pnl import RealizedEvent
+    from kalshi_cli.services.pnl import Realization
     from kalshi_cli.store import FillRecord, IntentRecord, SettlementRecord, Store
 
 
@@ -89,7 +89,7 @@ class Replayed(Protocol):
         *,
         ts: float,
         strategy: str | None,
-    ) -> RealizedEvent: ...
+    ) -> Realization: ...
 
     def book_settlement(self, record: SettlementRecord) -> None: ...
 
@@ -153,7 +153,7 @@ class StateBooks:
         *,
         ts: float,
         strategy: str | None,
-    ) -> RealizedEvent:
+    ) -> Realization:
         return self.book.fill((ticker, book_side, yes_price, count, fee, ts, strategy))
 
     def book_settlement(self, record: SettlementRecord) -> None:

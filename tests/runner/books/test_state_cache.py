@@ -34,7 +34,7 @@ RigMaker = Callable[..., Rig]
 
 @pytest.fixture
 def new_rig() -> Iterator[RigMaker]:
-    """`make_rig`, with every rig's event log closed at the end of the test, passed or not."""
+    """`make_rig`, with every rig's entry log closed at the end of the test, passed or not."""
     made: list[Rig] = []
 
     def make(*args: Any, **kwargs: Any) -> Rig:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.client.requests import CreateOrder
-from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.config import TradeConfig
 from kalshi_cli.runner.execution.order_group import (
     end_session_group,
@@ -209,7 +209,7 @@ def test_a_group_kept_after_the_stop_is_triggered_while_a_lost_order_may_still_l
     sim.create_market(TICKER)
     trader = client_for(sim.new_account(balance_cents=10_000_000))
     log_path = tmp_path / "trade.log"
-    log = EventLog(SystemClock(), path=log_path, stderr=None)
+    log = EntryLog(SystemClock(), path=log_path, stderr=None)
     with Store.open(tmp_path / "state.db") as store:
         group = open_session_group(trader, store, TradeConfig(), log)
         # its cancel failed at the stop
@@ -240,7 +240,7 @@ def test_a_group_deleted_at_the_stop_is_not_triggered_after_it(
     sim.create_market(TICKER)
     trader = client_for(sim.new_account(balance_cents=10_000_000))
     log_path = tmp_path / "trade.log"
-    log = EventLog(SystemClock(), path=log_path, stderr=None)
+    log = EntryLog(SystemClock(), path=log_path, stderr=None)
     with Store.open(tmp_path / "state.db") as store:
         group = open_session_group(trader, store, TradeConfig(), log)
         end_session_group(trader, store, group, log, own_resting=0, unknown=["the-lost-order"])
@@ -259,7 +259,7 @@ def test_a_stop_given_up_asks_no_trigger_of_its_kept_group(sim: SimHarness, tmp_
     sim.create_market(TICKER)
     trader = client_for(sim.new_account(balance_cents=10_000_000))
     log_path = tmp_path / "trade.log"
-    log = EventLog(SystemClock(), path=log_path, stderr=None)
+    log = EntryLog(SystemClock(), path=log_path, stderr=None)
     abandon = threading.Event()
     abandon.set()
     with Store.open(tmp_path / "state.db") as store:

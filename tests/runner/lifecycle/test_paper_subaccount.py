@@ -70,7 +70,7 @@ def test_the_kill_switch_of_a_paper_loop_on_a_subaccount_cancels_only_its_orders
         with Store.open(state, clock=rig.clock) as asker:
             request(asker, rig.clock, source="kalshi dashboard")
         rig.step(1.0)
-        answer = json.loads(rig.store.events.get_kv(ANSWER_KEY) or "{}")
+        answer = json.loads(rig.store.entries.get_kv(ANSWER_KEY) or "{}")
         assert answer["proven"] is True
         assert set(answer["cancelled"]) == quoted
         assert rig.venue.resting_order_ids() == [other.order_id]

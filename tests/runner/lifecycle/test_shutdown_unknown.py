@@ -444,7 +444,7 @@ def test_an_order_found_during_the_wait_for_another_is_cancelled_at_once(
         unknown = r.loop.executor.unknown_orders.unknown
 
         def both_lost() -> bool:
-            r.loop.tick(r.feed.drain_events(), full=True)
+            r.loop.tick(r.feed.drain_messages(), full=True)
             return {u.ticker for u in unknown.values()} == {landed, never}
 
         # the second market's orders go out once the backoff after the first loss is over

@@ -27,8 +27,8 @@ import pytest
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
-from kalshi_cli.runner.assembly import Parts, build_loop
-from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.assembly import LoopInputs, build_loop
+from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
 from kalshi_cli.runner.execution.order_group import open_session_group
 from kalshi_cli.runner.loop.trade_loop import TradeLoop
@@ -170,11 +170,11 @@ def quoting(
     )
     log_path = tmp_path / "trade.log"
     store = Store.open(tmp_path / "state.db", clock=clock)
-    log = EventLog(clock, path=log_path, stderr=None)
+    log = EntryLog(clock, path=log_path, stderr=None)
     config = TradeConfig(strategies={"market-maker": {}}, risk={"stale_after_s": stale_after_s})
     settings = {"stop_deadline_s": stop_deadline_s, "batch_wait_s": 1e9}
     loop = build_loop(
-        Parts(client, store, feed, clock, log, adjust=adjusted(settings)),
+        LoopInputs(client, store, feed, clock, log, adjust=adjusted(settings)),
         TradeOptions(strategies=(StrategyChoice("market-maker"),), order_group=group),
         config,
         [client.markets.get_market(t) for t in MARKETS],
@@ -186,7 +186,7 @@ def quoting(
     feed.start()
     try:
         assert poll_until(lambda: all(feed.is_fresh(t) for t in MARKETS))
-        loop.tick(feed.drain_events(), full=True)
+        loop.tick(feed.drain_messages(), full=True)
         # the orders go out on the loop's send workers: their answers may still be on their
         # way when the tick ends (on a busy machine), and are booked as they come
         assert loop.dispatch.settle(clock, 30)

@@ -62,7 +62,7 @@ def _book(ticker: str, yes_bid: str, no_bid: str) -> Orderbook:
 
 def _tick(rig: Rig, *, full: bool = False) -> None:
     """A tick as `run` makes it: with a budget of visits (a long one: every market fits)."""
-    rig.loop.tick(rig.feed.drain_events(), full=full, budget_s=60.0)
+    rig.loop.tick(rig.feed.drain_messages(), full=full, budget_s=60.0)
 
 
 def test_no_market_takes_a_turn_while_the_write_budget_is_more_than_a_second_behind(
@@ -156,7 +156,7 @@ def test_the_heartbeat_status_and_metrics_say_how_far_behind_the_write_budget_is
     try:
         rig.loop.dispatch.writes_behind_s = lambda: 2.5
         rig.loop.heartbeat.beat()
-        beat = rig.store.events.last_heartbeat("trade")
+        beat = rig.store.entries.last_heartbeat("trade")
         assert beat is not None and beat.detail["writes_behind_s"] == 2.5
         context = AppContext(environ={"KALSHI_HOME": str(tmp_path / "home")})
         runner = CliRunner()
@@ -169,7 +169,7 @@ def test_the_heartbeat_status_and_metrics_say_how_far_behind_the_write_budget_is
         assert "\nkalshi_loop_writes_behind_seconds 2.5\n" in metrics
         rig.loop.dispatch.writes_behind_s = lambda: -0.4  # writes in hand
         rig.loop.heartbeat.beat()
-        beat = rig.store.events.last_heartbeat("trade")
+        beat = rig.store.entries.last_heartbeat("trade")
         assert beat is not None and beat.detail["writes_behind_s"] == 0.0
     finally:
         rig.loop.log.close()

@@ -1,6 +1,6 @@
 """What the trade loop is given, in three records each opened at once and read whole: what it
-knows (`Books`), what it acts through (`Acts`) and its own parts (`TickParts`).
-runner/assembly.py builds each part once.
+knows (`Books`), what it acts through (`Acts`) and its own components (`TickComponents`).
+runner/assembly.py builds each component once.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.execution.dispatch import Dispatch
     from kalshi_cli.runner.execution.execution import LoopExecutor
@@ -32,7 +32,7 @@ class Books:
     portfolio: Portfolio
     feed: MarketFeed
     clock: Clock
-    log: EventLog
+    log: EntryLog
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,8 @@ class Acts:
 
 
 @dataclass(frozen=True)
-class TickParts:
-    """The loop's own parts (runner/loop/), one for each step of a tick, and its stop."""
+class TickComponents:
+    """The loop's own components (runner/loop/), one for each step of a tick, and its stop."""
 
     gate: MarketGate
     watch: LoopWatch
