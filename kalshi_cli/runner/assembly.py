@@ -128,7 +128,14 @@ def assemble_loop(
     alert = alert_through(alerts)
     started = clock.monotonic()
     # which market a tick visits next, and the lag figures (runner/loop/schedule.py)
-    schedule = MarketSchedule(portfolio.markets, now=started, revisit_s=settings.max_revisit_s)
+    schedule = MarketSchedule(
+        portfolio.markets,
+        now=started,
+        revisit_s=settings.max_revisit_s,
+        together={t: g.tickers for t, g in (groups or {}).items()},
+    )
+    # a market whose position view changed (an order, a fill) is no longer at rest
+    portfolio.listeners.append(schedule.wake)
     # where exchange calls go: off the deciding path with workers (runner/execution/dispatch.py);
     # the answers of one drain are booked in one transaction of the state file
     # how far behind the client's write budget runs, which the loop reads before deciding

@@ -157,15 +157,17 @@ class MarketPass:
         """The params changed: a market skipped as quiet was judged with the old ones."""
         self._quiet.clear()
 
-    def trade(self, ticker: str, *, paused: bool = False) -> None:
+    def trade(self, ticker: str, *, paused: bool = False) -> bool:
         """One market's turn: its stop-loss, then each strategy of the lineup in turn, each on
         its own view (its own resting orders and its own part of the position). While new
-        orders are `paused` (the pause, read once a tick), only the stop-loss goes."""
+        orders are `paused` (the pause, read once a tick), only the stop-loss goes. True when
+        the market is at rest (`at_rest`): its schedule need not visit it again until something
+        it reads changes."""
         if ticker in self._closed:
-            return
+            return False
         book = self._feed.book(ticker)
         if book is None:
-            return
+            return False
         self._keep_within_own(ticker)
         now = self._clock.wall()
         # the stop-loss first, on the account's view: a strategy quiet on its own (flat) part
@@ -176,19 +178,21 @@ class MarketPass:
         if held.position == 0 and not held.unbooked:
             self._sender.forget_stop(ticker)
         elif self._stopped(ticker, now, book, self._loop_view(ticker)):
-            return
+            return False
         lineup, stopped = self._tuning.lineup, self._stops.stopped
+        members = [m for m in lineup if not self._untouched(m, ticker, now, book)]
+        if not members:
+            return self._at_rest(ticker, held, now)
         members = [
             m
-            for m in lineup
-            if (m.name not in stopped or self._portfolio.view_for(ticker, m.name).position)
-            and not self._untouched(m, ticker, now, book)
+            for m in members
+            if m.name not in stopped or self._portfolio.view_for(ticker, m.name).position
         ]
         if not members:
-            return
+            return False
         mids = self.history.record(ticker, now, book) if lineup.any("reads_mids") else ()
         if self._guard.backing_off or paused:
-            return
+            return False
         price_ranges = self._portfolio.markets[ticker].price_ranges
         taker_rate, maker_rate = self._portfolio.fee_rates(ticker, now)
         event = self._events.view(ticker, now)
@@ -197,7 +201,21 @@ class MarketPass:
         for member in members:
             self._decide(member, market)
             if guard.backing_off:
-                return  # a call of this strategy's turn failed: the others wait it out
+                return False  # a call of this strategy's turn failed: the others wait it out
+        return False
+
+    def _at_rest(self, ticker: str, held: PositionView, now: float) -> bool:
+        """Every strategy's last call on the market decided nothing, none of what it reads was
+        touched since, and none decides on the clock there (`_untouched`): with nothing held,
+        resting or told filled in the account's view (no stop-loss, order or fill can come due)
+        and no fee waiver that ends with the time alone, the market has nothing to decide until
+        something it reads changes (docs/trade-loop.md "Markets at rest")."""
+        return (
+            held.position == 0
+            and not held.resting
+            and not held.unbooked
+            and not self._portfolio.fees_waived(ticker, now)
+        )
 
     def _decide(self, member: Member, market: _Market) -> None:
         """One strategy's call on one market, and what it decided sent."""

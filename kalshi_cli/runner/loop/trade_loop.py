@@ -179,15 +179,19 @@ class TradeLoop:
         # the exchange's answers that are back, booked before anything is decided (what one
         # drain leaves, a long one, is booked after the next visit: its markets stay busy)
         self.dispatch.drain()
-        if self.reloads.requested.is_set():
-            self.reloads.reload()
-        changed, went_stale = self.watch.handle_events(events)
+        schedule = self.schedule
+        if self.reloads.requested.is_set() and self.reloads.reload():
+            schedule.wake_all()  # a market at rest was judged with the old params
+        changed, went_stale, touched = self.watch.handle_events(events)
         now_m = self.clock.monotonic()
         for ticker, at in changed.items():
-            self.schedule.changed(ticker, now_m if at is None else at)
+            schedule.changed(ticker, now_m if at is None else at)
+        for ticker in touched:
+            schedule.wake(ticker)
         if self.portfolio.fee_changes:
             for change in self.portfolio.apply_fee_changes(self.clock.wall()):
                 self.log.emit("fee_change", change.to_json())
+                schedule.wake_all()
         self._ask_what_is_due(now_m)
         # a set's leg or sale back the backoff held goes now that it is over
         self.legs.resume()
@@ -323,8 +327,10 @@ class TradeLoop:
         return self._not_quoted
 
     def _visit(self, ticker: str, paused: bool) -> None:
-        self.market_pass.trade(ticker, paused=paused)
+        at_rest = self.market_pass.trade(ticker, paused=paused)
         self.schedule.visit(ticker, self.clock.monotonic())
+        if at_rest:
+            self.schedule.rest(ticker)
         if self.portfolio.position(ticker) != 0:
             self._seen_views[ticker] = self.portfolio.view(ticker)
         else:

@@ -48,12 +48,15 @@ if TYPE_CHECKING:
 class _News:
     """What a tick's events changed: the markets whose book changed, each with when its first
     change arrived if the feed says (in the order their news arrived: a set's order changes
-    with the process's hash seed, and with it the order of the pass's orders), and those the
-    feed has just called stale."""
+    with the process's hash seed, and with it the order of the pass's orders), those the
+    feed has just called stale, and every market an event concerned other than by its book
+    (stale, fresh, a lifecycle message): what may change beyond the book wakes a market at rest
+    (runner/loop/schedule.py)."""
 
     def __init__(self) -> None:
         self.changed: dict[str, float | None] = {}
         self.went_stale: set[str] = set()
+        self.touched: set[str] = set()
 
 
 class LoopWatch:
@@ -110,7 +113,7 @@ class LoopWatch:
             EventKind.USER_ORDER: self._user_order,
             EventKind.STALE: self._stale,
             EventKind.FRESH: self._fresh,
-            EventKind.LIFECYCLE: lambda event, _: lifecycle.message(event),
+            EventKind.LIFECYCLE: self._lifecycle_message,
             EventKind.TICKER: lambda event, news: None,
         }
 
@@ -122,15 +125,16 @@ class LoopWatch:
 
     def handle_events(
         self, events: Iterable[FeedEvent]
-    ) -> tuple[dict[str, float | None], set[str]]:
-        """The markets whose book changed and those the feed has just called stale (`_News`),
-        each event applied in the order they arrived by the handler of its kind."""
+    ) -> tuple[dict[str, float | None], set[str], set[str]]:
+        """The markets whose book changed, those the feed has just called stale and those an
+        event concerned otherwise (`_News`), each event applied in the order they arrived by
+        the handler of its kind."""
         news = _News()
         handlers, trouble = self._handlers, self._trouble
         for event in events:
             handlers.get(event.kind, trouble)(event, news)
         self._lifecycle.after_events()
-        return news.changed, news.went_stale
+        return news.changed, news.went_stale, news.touched
 
     def _book(self, event: FeedEvent, news: _News) -> None:
         if event.ticker is not None:
@@ -152,15 +156,22 @@ class LoopWatch:
         if isinstance(event.message, Order | UnreadableOrder):
             self._order_update(event.message)
 
+    def _lifecycle_message(self, event: FeedEvent, news: _News) -> None:
+        if event.ticker is not None:
+            news.touched.add(event.ticker)
+        self._lifecycle.message(event)
+
     def _stale(self, event: FeedEvent, news: _News) -> None:
         ticker = event.ticker
         if ticker is not None:
             news.went_stale.add(ticker)
+            news.touched.add(ticker)
             self._log.emit("feed_stale", {"ticker": ticker, "reason": event.reason})
             self._alert("feed_stale", ticker, f"{ticker}: {event.reason}", {"ticker": ticker})
 
     def _fresh(self, event: FeedEvent, news: _News) -> None:
         if event.ticker is not None:
+            news.touched.add(event.ticker)
             self._log.emit("feed_fresh", {"ticker": event.ticker})
             self._resolve("feed_stale", event.ticker, f"{event.ticker}: the feed is fresh again")
 
