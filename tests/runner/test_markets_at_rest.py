@@ -8,6 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+from kalshi_cli.feed.book import EVENTS_DROPPED, EventKind, FeedEvent
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import Orderbook
 from kalshi_cli.vocabulary.units import BookSide
@@ -78,6 +79,29 @@ def test_a_market_at_rest_is_not_visited_until_its_book_changes(tmp_path: Path) 
     _quiet_step(rig)
     assert reads == [TICKER]
     assert rig.client.requests == []
+
+
+def test_a_market_at_rest_is_visited_again_when_the_feed_may_have_lost_its_change(
+    tmp_path: Path,
+) -> None:
+    """The feed's full queue dropped events: the book change of a market at rest may be among
+    them, so the next full pass visits it again and reads the book as it stands."""
+    rig, reads = _rig(tmp_path)
+    wide = Orderbook(TICKER, ((Decimal("0.45"), Decimal(10)),), ((Decimal("0.45"), Decimal(10)),))
+    rig.feed.show(wide)
+    for _ in range(3):
+        _quiet_step(rig)
+    reads.clear()
+    _quiet_step(rig)
+    assert reads == []
+    # a change whose event was dropped: the book moved, and only the gap is told
+    moved = Orderbook(TICKER, ((Decimal("0.46"), Decimal(10)),), ((Decimal("0.46"), Decimal(10)),))
+    rig.feed.shown[TICKER] = moved
+    rig.feed.events.append(
+        FeedEvent(EventKind.GAP, None, reason=EVENTS_DROPPED, data={"n": 1}, source="ws")
+    )
+    _quiet_step(rig)
+    assert reads == [TICKER]
 
 
 def test_a_market_at_rest_is_decided_again_when_its_fees_change_with_no_event(

@@ -176,7 +176,9 @@ class LoopWatch:
             self._resolve("feed_stale", event.ticker, f"{event.ticker}: the feed is fresh again")
 
     def _trouble(self, event: FeedEvent, news: _News) -> None:
-        """The feed's own events: a reconnect, a gap, a failed poll."""
+        """The feed's own events: a reconnect, a gap, a failed poll. Any of them may have lost a
+        market's book change: every market is touched, so none stays at rest on a missed one."""
+        news.touched.update(self._portfolio.markets)
         kind, reason = event.kind, event.reason
         said = {"reason": reason, "source": event.source}
         if reason == EVENTS_DROPPED and event.data is not None:
