@@ -161,7 +161,7 @@ class MarketPass:
         """One market's turn: its stop-loss, then each strategy of the lineup in turn, each on
         its own view (its own resting orders and its own part of the position). While new
         orders are `paused` (the pause, read once a tick), only the stop-loss goes. True when
-        the market is at rest (`at_rest`): its schedule need not visit it again until something
+        the market is at rest (`_at_rest`): its schedule need not visit it again until something
         it reads changes."""
         if ticker in self._closed:
             return False
