@@ -269,6 +269,7 @@ def assemble_loop(
             feed=feed, portfolio=portfolio, groups=groups or {}, terms=terms, closed=gate.closed
         ),
         closed=gate.closed,
+        event_limits=executor.event_limits,
     )
     lifecycle = LifecycleWatch(
         client=client,
@@ -280,6 +281,7 @@ def assemble_loop(
         dispatch=dispatch,
         log=log,
         closed=gate.closed,
+        settled=account.settled,
     )
     watch = LoopWatch(
         client=client,

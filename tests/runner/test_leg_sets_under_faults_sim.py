@@ -21,6 +21,7 @@ import pytest
 
 from kalshi_cli.cli._output import Output
 from kalshi_cli.cli.trading import render_kill_report
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.runner.lifecycle.session import _summary
 from kalshi_cli.runner.loop.stop_proof import SetsLeftBroken
 from kalshi_cli.services.killswitch.switch import KillSwitch
@@ -525,3 +526,91 @@ def test_a_set_found_at_start_in_a_market_settled_since_sells_nothing_it_no_long
         assert again.events("group_unwind_failed") == []
         assert again.loop.shutdown(cancel_resting=True).broken_sets == ()
         assert again.store.leg_sets.unfinished() == []
+
+
+@pytest.mark.slow
+def test_a_sale_back_the_risk_engine_refuses_says_so_and_leaves_the_set_broken(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """B's market is paused, so the exchange refuses B; just before B left, trading was halted
+    (as `cancel-all` halts it). The sale back of A is refused by the risk engine: the line says
+    so and names the rule, never that it filled short; the set is recorded broken, the stop
+    sends nothing the risk engine refuses and exits 11 naming the set, and `cancel-all` names
+    it with NO 5 held in A."""
+    with _set_rig(sim, tmp_path, {B: {}}) as (r, transport):
+        sim.set_status(B, "paused")
+
+        def halt(ticker: str) -> None:
+            r.store.trading.set_trading_state("HALTED", reason="kill switch", source="cancel-all")
+
+        transport.before = halt
+        _send_set(r)
+        done = _until_done(r)
+        assert done["status"] == "broken", done
+        (failed,) = r.events("group_unwind_failed")
+        assert failed["ticker"] == A
+        assert "refused by the risk engine" in str(failed["reason"]), failed
+        assert "HALTED" in str(failed["reason"]), failed
+        assert "filled short" not in str(failed["reason"]), failed
+        assert [s.status for s in r.store.leg_sets.unfinished()] == ["broken"]
+        summary = r.loop.shutdown(cancel_resting=True)
+        (left,) = r.events("group_left_broken")
+        assert summary.broken_sets == (left["set"],)
+        with pytest.raises(SetsLeftBroken) as raised:
+            _summary(summary, None)
+        assert raised.value.exit_code == ExitCode.NOT_PROVEN
+        assert _held(r)[A] == 5
+        assert [g["action"] for g in r.events("group_leg")] == ["buy", "buy"]
+        report = KillSwitch(r.client, r.store, SystemClock(), deadline_s=20).run()
+    (broken,) = report.to_json()["broken_sets"]
+    assert broken["status"] == "broken"
+    assert [(g["ticker"], g["held"]) for g in broken["legs"]] == [(A, "5"), (B, "0"), (C, "0")]
+
+
+@pytest.mark.slow
+def test_a_broken_sets_sale_back_never_sells_what_a_newer_set_holds(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """A first set is left broken: A filled (NO 5), B's market paused, and nobody bids for A's
+    NO to sell it back. A second set of the same strategy then fills whole (NO 5 in each), and
+    NO 5 of A is sold by hand: the strategy holds NO 5 of A, the second set's. The stop unwinds
+    the first set: what it held of A is gone, so it sells nothing, and the second set stays
+    whole (NO 5 in each market). The sale back had been sized from the strategy's position,
+    selling the second set's NO 5 of A and breaking it."""
+    # no stop-loss: it would refuse NO on A with nobody bidding for it, and sell by itself
+    with _set_rig(sim, tmp_path, {}, risk={"stop_loss_share": "0"}) as (r, _):
+        r.books[A].set("ask", None)  # NO's bids are YES asks: nobody buys A's NO back
+        assert poll_until(lambda: r.loop.legs.unwind_price(A, Side.NO, Decimal(5)) is None)
+        sim.set_status(B, "paused")
+        _send_set(r)
+        first = _until_done(r)
+        assert first["status"] == "broken", first
+        sim.set_status(B, "open")
+        r.books[A].set("ask", BookSide.ASK, "0.60")
+        assert poll_until(lambda: r.loop.legs.unwind_price(A, Side.NO, Decimal(5)) is not None)
+        _send_set(r)
+        assert poll_until(
+            lambda: len(r.events("group_done")) == 2, between=lambda: _ticking(r), within_s=60
+        )
+        second = r.events("group_done")[1]
+        assert second["status"] == "whole", second
+        assert _held(r) == {A: 10, B: 5, C: 5}
+        # NO 5 of A sold by hand: YES bought at the ask, which the exchange nets
+        by_hand = r.client.orders.create_order(
+            CreateOrder(
+                ticker=A,
+                book_side=BookSide.BID,
+                price=Decimal("0.60"),
+                count=Decimal(5),
+                time_in_force=TimeInForce.IOC,
+            )
+        )
+        assert by_hand.fill_count == 5
+        assert poll_until(
+            lambda: r.loop.portfolio.position(A) == -5, between=lambda: _ticking(r), within_s=30
+        )
+        summary = r.loop.shutdown(cancel_resting=True)
+        assert summary.broken_sets == ()
+        assert _held(r) == dict.fromkeys(TICKERS, Decimal(5))
+        assert [g for g in r.events("group_leg") if g["action"] == "sell"] == []
+        assert r.store.leg_sets.unfinished() == []
