@@ -125,18 +125,12 @@ class Portfolio:
         fees = self.fees.get(ticker)
         if fees is None:
             raise KeyError(f"no fee model was read for {ticker}")
-        if _waived(fees, at):
+        if waived(fees, at):
             return fees.rates(at=at)
         cached = self._rates.get(ticker)
         if cached is None or cached[0] is not fees:
             cached = self._rates[ticker] = (fees, fees.rates(at=at))
         return cached[1]
-
-    def fees_waived(self, ticker: str, at: float) -> bool:  # unix s
-        """The market's fees are waived at `at`: its rates change with the time alone, when the
-        waiver ends (no fee model read: not waived)."""
-        fees = self.fees.get(ticker)
-        return fees is not None and _waived(fees, at)
 
     def apply_fee_changes(self, now: float) -> list[FeeChange]:  # unix seconds
         """Switch the fees of every market whose scheduled change is due at `now`; the
@@ -436,6 +430,7 @@ class MidHistory:
         return points.window()
 
 
-def _waived(fees: FeeModel, at: float) -> bool:  # unix seconds
-    """A waiver of the market's fees is in force at `at` (its rates are read at that time)."""
-    return fees.waiver_until is not None and at < fees.waiver_until
+def waived(fees: FeeModel | None, at: float) -> bool:  # unix seconds
+    """A waiver of the market's fees is in force at `at`: its rates are read at that time, and
+    change with the time alone when it ends (no fee model read: none)."""
+    return fees is not None and fees.waiver_until is not None and at < fees.waiver_until

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from kalshi_cli.runner.books.portfolio import MidHistory
+from kalshi_cli.runner.books.portfolio import MidHistory, waived
 from kalshi_cli.runner.loop.lineup import Member
 from kalshi_cli.runner.ports import FeedWithIndices
 from kalshi_cli.strategies.deadline import Starting, StillRunning
@@ -166,9 +166,8 @@ class MarketPass:
     def trade(self, ticker: str, *, paused: bool = False) -> bool:
         """One market's turn: its stop-loss, then each strategy of the lineup in turn, each on
         its own view (its own resting orders and its own part of the position). While new
-        orders are `paused` (the pause, read once a tick), only the stop-loss goes. True when
-        the market is at rest (`_at_rest`): its schedule need not visit it again until something
-        it reads changes."""
+        orders are `paused` (the pause, read once a tick), only the stop-loss goes. True: the
+        market is at rest (`_at_rest`)."""
         if ticker in self._closed:
             return False
         book = self._feed.book(ticker)
@@ -189,11 +188,8 @@ class MarketPass:
         members = [m for m in lineup if not self._untouched(m, ticker, now, book)]
         if not members:
             return self._at_rest(ticker, held, now)
-        members = [
-            m
-            for m in members
-            if m.name not in stopped or self._portfolio.view_for(ticker, m.name).position
-        ]
+        view_for = self._portfolio.view_for
+        members = [m for m in members if m.name not in stopped or view_for(ticker, m.name).position]
         if not members:
             return False
         mids = self.history.record(ticker, now, book) if lineup.any("reads_mids") else ()
@@ -211,17 +207,11 @@ class MarketPass:
         return False
 
     def _at_rest(self, ticker: str, held: PositionView, now: float) -> bool:
-        """Every strategy's last call on the market decided nothing, none of what it reads was
-        touched since, and none decides on the clock there (`_untouched`): with nothing held,
-        resting or told filled in the account's view (no stop-loss, order or fill can come due)
-        and no fee waiver that ends with the time alone, the market has nothing to decide until
-        something it reads changes (docs/trade-loop.md "Markets at rest")."""
-        return (
-            held.position == 0
-            and not held.resting
-            and not held.unbooked
-            and not self._portfolio.fees_waived(ticker, now)
-        )
+        """Every strategy was `_untouched`; nothing held, resting or told filled in the account's
+        view (no stop-loss, order or fill to come due), no fee waiver to end with the time alone
+        (docs/trade-loop.md "Markets at rest")."""
+        held_any = held.position or held.resting or held.unbooked
+        return not held_any and not waived(self._portfolio.fees.get(ticker), now)
 
     def _decide(self, member: Member, market: _Market) -> None:
         """One strategy's call on one market, and what it decided sent."""
