@@ -242,7 +242,7 @@ def main() -> int:
         def measure() -> None:
             if stop.wait(args.warmup):
                 return
-            loop.schedule.kept = []  # the loop's thread appends; a list append is atomic
+            loop.turns.schedule.kept = []  # the loop's thread appends; a list append is atomic
             measured_from[0] = time.time()
             cpu_from[0] = time.process_time()
 
@@ -253,11 +253,11 @@ def main() -> int:
             cpu_s = time.process_time() - cpu_from[0]
         finally:
             stop.set()
-            loop.shutdown(cancel_resting=True)
+            loop.stop.shutdown(cancel_resting=True)
             feed.stop()
             store.close()
             log.close()
-        kept = loop.schedule.kept or []
+        kept = loop.turns.schedule.kept or []
         lags = sorted(lag for _, lag in kept)
         events = [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines()]
         beats = [e for e in events if e.get("event") == "heartbeat"]

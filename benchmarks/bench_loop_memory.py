@@ -249,7 +249,7 @@ def main() -> int:
         finally:
             stop.set()
             sampler.join(5)
-            loop.shutdown(cancel_resting=True)
+            loop.stop.shutdown(cancel_resting=True)
             feed.stop()
             store.close()
             log.close()

@@ -478,7 +478,7 @@ def execute(
                 f"no data of {', '.join(tickers)} in {root}{_where(spec, skipped)}",
                 hint="`kalshi data info` shows what the data set holds of each market, and when",
             )
-        loop.shutdown(cancel_resting=True)
+        loop.stop.shutdown(cancel_resting=True)
         if not past:
             # the reference's results are as read when the recording ended: a run that stops
             # before the end of the data (`--to`, a holdout's training part) did not know them

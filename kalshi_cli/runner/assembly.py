@@ -42,7 +42,7 @@ from kalshi_cli.runner.loop.gate import MarketGate
 from kalshi_cli.runner.loop.heartbeat import Heartbeat, RunFigures
 from kalshi_cli.runner.loop.lifecycle_watch import LifecycleWatch, follow_held_untraded
 from kalshi_cli.runner.loop.lineup import Lineup, Member
-from kalshi_cli.runner.loop.loop_parts import Acts, Books, Hooks, TickParts
+from kalshi_cli.runner.loop.loop_parts import Acts, Books, TickParts
 from kalshi_cli.runner.loop.market_pass import MarketPass
 from kalshi_cli.runner.loop.params_reload import ParamsReload
 from kalshi_cli.runner.loop.queue_positions import QueuePositions
@@ -50,8 +50,11 @@ from kalshi_cli.runner.loop.schedule import MarketSchedule
 from kalshi_cli.runner.loop.sending import TurnSender
 from kalshi_cli.runner.loop.settings import LoopSettings
 from kalshi_cli.runner.loop.shared import Alert, Resolve, Tuning, alert_through, resolve_through
+from kalshi_cli.runner.loop.shutdown import LoopStop
 from kalshi_cli.runner.loop.strategy_stops import StrategyStops
+from kalshi_cli.runner.loop.tick_questions import TickQuestions
 from kalshi_cli.runner.loop.trade_loop import TradeLoop
+from kalshi_cli.runner.loop.turns import MarketTurns
 from kalshi_cli.runner.loop.watch import LoopWatch
 from kalshi_cli.runner.preflight import (
     StartupRefused,
@@ -110,7 +113,8 @@ def assemble_loop(
     """Every part of the loop, each built once and given what it uses, in the order each needs
     the ones before it: what the parts share (runner/loop/shared.py), the schedule and the
     dispatch that parks its markets, the gate, the heartbeat, the executor's chain and the
-    loop's own orders, the executor, then the parts of a market's turn and of the watch.
+    loop's own orders, the executor, the parts of a market's turn and of the watch, then the
+    tick's steps (the markets' turns, its questions of the state) and the stop.
     `groups`: ticker -> its mutually exclusive event's selected markets (`find_events`);
     `account`: what the loop's orders are judged against beyond its view, its events and its
     shards' balances (services/pretrade/loop.py `loop_account`);
@@ -161,18 +165,6 @@ def assemble_loop(
     )
     counters = Counters()
     stopped: dict[str, str] = {}  # strategy -> why, until resumed (runner/loop/strategy_stops.py)
-    heartbeat = Heartbeat(
-        records=records,
-        feed=feed,
-        portfolio=portfolio,
-        clock=clock,
-        tuning=tuning,
-        log=log,
-        alerts=alerts,
-        figures=RunFigures(counters, dispatch, gate, schedule, budgets, stopped),
-        subaccount=client.subaccount or 0,
-        started=started,
-    )
     chain = build_executor(
         dispatch=dispatch,
         client=client,
@@ -188,6 +180,20 @@ def assemble_loop(
         elsewhere=elsewhere,
         account=account,
         resolve=resolve_through(alerts),
+    )
+    heartbeat = Heartbeat(
+        records=records,
+        feed=feed,
+        portfolio=portfolio,
+        clock=clock,
+        tuning=tuning,
+        log=log,
+        alerts=alerts,
+        figures=RunFigures(
+            counters, dispatch, gate, schedule, budgets, stopped, chain.holds.balance_hold
+        ),
+        subaccount=client.subaccount or 0,
+        started=started,
     )
     # which resting orders are the loop's, each strategy's, and their withdrawal; between two
     # withdraw cancels, the heartbeat if it is due: a slow withdrawal never makes a loop doing
@@ -229,7 +235,7 @@ def assemble_loop(
     )
     # a fill listed without a field the spec requires (client.connection.FillQuarantine),
     # found while a worker reads the listing: booked on the deciding thread, before the
-    # listing's fills are; heard until the loop lets go (`TradeLoop.let_go`)
+    # listing's fills are; heard until the loop lets go (`LoopStop.let_go`)
     quarantine = getattr(getattr(client, "connection", None), "fill_quarantine", None)
     stop_listening = None
     if quarantine is not None:
@@ -300,29 +306,25 @@ def assemble_loop(
     reloads = ParamsReload(
         tuning=tuning, market_pass=market_pass, log=log, alert=alert, requested=parts.reload
     )
+    # the tick's steps that are parts of their own: the markets' turns, the questions of the
+    # state, and the stop (runner/loop/trade_loop.py)
+    turns = MarketTurns(schedule=schedule, market_pass=market_pass, sender=sender, queue=queue,
+                        dispatch=dispatch, portfolio=portfolio, executor=executor, clock=clock,
+                        settings=settings)  # fmt: skip
+    questions = TickQuestions(records=records, watch=watch, gate=gate, risk=risk, stops=stops,
+                              clock=clock, on_halted=on_halted)  # fmt: skip
+    stop = LoopStop(client=client, clock=clock, log=log, executor=executor, dispatch=dispatch,
+                    own=own, records=records, legs=legs, heartbeat=heartbeat, alerts=alerts,
+                    tuning=tuning, trigger_group=parts.trigger_group,
+                    on_let_go=stop_listening)  # fmt: skip
+    tick_parts = TickParts(gate=gate, watch=watch, questions=questions, turns=turns,
+                                  legs=legs, reloads=reloads, heartbeat=heartbeat,
+                                  stop=stop)  # fmt: skip
     return TradeLoop(
-        books=Books(records=records, portfolio=portfolio, feed=feed, clock=clock, log=log),
-        acts=Acts(client=client, risk=risk, executor=executor, dispatch=dispatch, own=own),
-        parts=TickParts(
-            gate=gate,
-            stops=stops,
-            market_pass=market_pass,
-            queue=queue,
-            watch=watch,
-            schedule=schedule,
-            heartbeat=heartbeat,
-            sender=sender,
-            legs=legs,
-            reloads=reloads,
-        ),
-        tuning=tuning,
-        alerts=alerts,
-        hooks=Hooks(
-            trigger_group=parts.trigger_group,
-            on_halted=on_halted,
-            on_let_go=stop_listening,
-        ),
-        budgets=budgets,
+        books=Books(portfolio=portfolio, feed=feed, clock=clock, log=log),
+        acts=Acts(executor=executor, dispatch=dispatch),
+        parts=tick_parts,
+        settings=settings,
         started=started,
     )
 
@@ -603,7 +605,7 @@ def start_loop(
             check_positions(parts.client, loop.portfolio)
         except StartupRefused as exc:
             loop.dispatch.close()  # this loop is not the one that runs
-            loop.let_go()
+            loop.stop.let_go()
             if attempt >= attempts:
                 raise
             parts.log.emit("positions_moved", {"attempt": attempt, "detail": exc.message})

@@ -243,8 +243,8 @@ def resting_unmanaged(store: Store, loop: TradeLoop, log: EventLog, assistant: s
     run does not run, in any market (`resting_not_run`: not the loop's to cancel, so its stop
     leaves them). A person's orders and the assistant's (`assistant`) have managers of their
     own."""
-    here = loop.client.subaccount or 0
-    names = loop.lineup.names
+    here = loop.stop.client.subaccount or 0
+    names = loop.reloads.lineup.names
     found: dict[str, list[str]] = {}
     unrun: dict[str, list[str]] = {}
     for intent in store.orders.open_orders(subaccount=here):

@@ -51,6 +51,7 @@ from kalshi_cli.store.records import (
 from kalshi_cli.store.retention import PruneReport, RetentionPolicy, RetentionRepository
 from kalshi_cli.store.settlements import SettlementRepository
 from kalshi_cli.store.trading import TradingStateRepository
+from kalshi_cli.store.transfer_intents import TransferIntentRepository
 from kalshi_cli.vocabulary.clock import Clock, SystemClock
 
 T = TypeVar("T")
@@ -96,6 +97,7 @@ class Store:
         self.retention = RetentionRepository(db)
         self.audit = AuditRepository(db)
         self.leg_sets = LegSetRepository(db)
+        self.transfer_intents = TransferIntentRepository(db)
 
     # ------------------------------------------------------------------------------ opening
 

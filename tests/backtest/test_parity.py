@@ -203,7 +203,7 @@ def paper_run(spec: BacktestSpec, workdir: Path) -> Run:
         driver = FrameDriver(_chain(first, records), cast("ReplayFeed", feed), venue, clock)
         _drive(loop, driver, spec)
         # as the backtest ends: the loop stops and withdraws its quotes, the last fills are read
-        loop.shutdown(cancel_resting=True)
+        loop.stop.shutdown(cancel_resting=True)
         loop.executor.fills.sync()
         return orders_of(store), fills_of(store)
     finally:

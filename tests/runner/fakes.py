@@ -710,5 +710,5 @@ def quiet_market_maker(tmp_path: Path, **kw: Any) -> Rig:
 def swap_decide(loop: Any, decide: Any, name: str | None = None) -> None:
     """The loop's strategy `name` (its first by default), deciding through `decide` from the
     next call on."""
-    member = loop.lineup.members[0] if name is None else loop.lineup.get(name)
+    member = loop.reloads.lineup.members[0] if name is None else loop.reloads.lineup.get(name)
     loop.reloads.replace(replace(member, strategy=replace(member.strategy, decide_fn=decide)))

@@ -24,8 +24,12 @@ import kalshi_cli.runner
 from kalshi_cli.runner import assembly
 from kalshi_cli.runner.loop import loop_parts, shared
 from kalshi_cli.runner.loop import trade_loop as loop
+from kalshi_cli.runner.loop.settings import LoopSettings
 
 MAX_COLLABORATORS = 6
+# the trade loop meets its parts in the tick, each step a part's (runner/loop/trade_loop.py):
+# past this it does the steps' work itself, and a step of its own is the way out
+LOOP_MAX_COLLABORATORS = 14
 
 PLAIN = {
     "None",
@@ -140,6 +144,41 @@ def test_no_part_is_built_with_more_than_six_collaborators(part: type) -> None:
     )
 
 
+def test_the_loop_is_given_at_most_fourteen_collaborators() -> None:
+    """The loop sequences its parts' steps: a phase of collaborators used together (the tick's
+    questions, the markets' turns, the stop) is a part of its own, not more of the loop."""
+    given = collaborators(loop.TradeLoop)
+    assert len(given) <= LOOP_MAX_COLLABORATORS, f"TradeLoop is given {len(given)}: {given}"
+
+
+def _unopened_records(part: type) -> list[str]:
+    """The records of runner/ given to `part` that the count does not open (those outside
+    runner/loop/loop_parts.py and runner/loop/shared.py): each would count as one."""
+    by_name = {cls.__name__: cls for cls in ALL_RECORDS}
+    unopened = by_name.keys() - RECORDS.keys()
+    return [
+        f"{name}: {found}"
+        for name, parameter in inspect.signature(part).parameters.items()
+        for found in NAME.findall(str(parameter.annotation))
+        if found.rsplit(".", 1)[-1] in unopened and _is_collaborator(found)
+    ]
+
+
+def test_the_loop_is_given_no_record_the_count_does_not_open() -> None:
+    """A bundle the count does not open would pass the loop's limit above as one."""
+    assert _unopened_records(loop.TradeLoop) == []
+
+
+def test_the_record_check_sees_a_bundle_the_count_does_not_open() -> None:
+    from kalshi_cli.runner.assembly import ExecutorChain
+
+    class _Bundled:
+        def __init__(self, *, chain: ExecutorChain, settings: LoopSettings) -> None:
+            self.outbox, self.tick_s = chain.outbox, settings.tick_interval_s
+
+    assert _unopened_records(_Bundled) == ["chain: ExecutorChain"]
+
+
 def _bundles_passed_whole(part: type) -> list[str]:
     """The members of frozen records given to `part` that its class never reads."""
     source = inspect.getsource(part)
@@ -169,9 +208,7 @@ def test_the_counts_open_a_record_and_see_one_passed_whole() -> None:
         def __init__(self, *, books: Books) -> None:
             self.clock = books.clock
 
-    assert collaborators(_Reads) == [
-        f"books.{f}" for f in ("records", "portfolio", "feed", "clock", "log")
-    ]
+    assert collaborators(_Reads) == [f"books.{f}" for f in ("portfolio", "feed", "clock", "log")]
     assert "books.feed" in _bundles_passed_whole(_Reads)
 
 

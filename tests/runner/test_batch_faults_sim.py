@@ -139,7 +139,7 @@ class _CloseFirstMarketOnSecondDecision:
     the exchange (its orders already waiting in the batch)."""
 
     def __init__(self, r: Rig, sim: SimHarness, ticker: str) -> None:
-        self.decide = r.loop.lineup.members[0].strategy.decide_fn
+        self.decide = r.loop.reloads.lineup.members[0].strategy.decide_fn
         self.sim = sim
         self.ticker = ticker
         self.calls = 0

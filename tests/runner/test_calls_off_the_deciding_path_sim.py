@@ -153,7 +153,7 @@ def test_an_order_whose_answer_is_out_at_the_stop_is_not_proven_gone_when_it_lan
         try:
             r.loop.tick(r.feed.drain_events(), full=True)
             assert gate.held.wait(30)
-            summary = r.loop.shutdown(cancel_resting=True)
+            summary = r.loop.stop.shutdown(cancel_resting=True)
             out = {i.client_order_id for i in r.store.orders.intents() if i.ticker == ticker}
             assert len(out) == 2
             assert set(summary.not_proven) == out
@@ -212,7 +212,7 @@ def test_an_order_call_still_waiting_for_a_worker_when_the_stop_begins_never_lea
             intents = r.store.orders.intents()
             assert {i.ticker for i in intents} == set(tickers)  # both markets decided
             opener.start()  # the held call is answered once the stop has begun
-            summary = r.loop.shutdown(cancel_resting=True)
+            summary = r.loop.stop.shutdown(cancel_resting=True)
         finally:
             opener.cancel()
             gate.open.set()
@@ -247,7 +247,7 @@ def test_an_order_call_no_worker_took_while_the_stop_waited_is_not_taken_for_one
             r.loop.tick(r.feed.drain_events(), full=True)
             assert gate.held.wait(30)
             assert {i.ticker for i in r.store.orders.intents()} == set(tickers)
-            summary = r.loop.shutdown(cancel_resting=True)
+            summary = r.loop.stop.shutdown(cancel_resting=True)
         finally:
             gate.open.set()
         posts = [body for at, method, _, body in gate.log if at == "start" and method == "POST"]
@@ -397,7 +397,7 @@ def test_a_replacement_whose_cancels_are_answered_during_the_stop_is_not_sent(
             gate.open.set()
 
         threading.Thread(target=answer_once_stopping, daemon=True).start()
-        r.loop.shutdown(cancel_resting=True)  # on the thread that owns the state file
+        r.loop.stop.shutdown(cancel_resting=True)  # on the thread that owns the state file
         assert marks, "the stop did not book the calls still out"
         began = marks[0]
         posts = [m for at, m, _, _ in gate.log[began:] if at == "start" and m == "POST"]
@@ -434,7 +434,7 @@ def test_a_second_interrupt_ends_the_stops_wait_for_the_calls_still_out(
             assert gate.held.wait(30)
             threading.Thread(target=interrupt_again_once_stopping, daemon=True).start()
             started = time.monotonic()
-            summary = r.loop.shutdown(cancel_resting=True, abandon=abandon)
+            summary = r.loop.stop.shutdown(cancel_resting=True, abandon=abandon)
             took = time.monotonic() - started
         finally:
             gate.open.set()
@@ -496,7 +496,7 @@ def test_an_answer_whose_booking_fails_during_the_stop_does_not_keep_it_from_wit
 
             r.loop.dispatch.settle = settle_once_answered  # type: ignore[method-assign]
             with pytest.raises(RuntimeError, match="a bug below the client"):
-                r.loop.shutdown(cancel_resting=True)
+                r.loop.stop.shutdown(cancel_resting=True)
         finally:
             gate.open.set()
         assert list(r.client.orders.iter_orders(status="resting")) == []
@@ -524,7 +524,7 @@ def test_a_second_interrupt_ends_the_stops_cancels_one_by_one_still_held(
     ) as r:  # fmt: skip
         r.loop.tick(r.feed.drain_events(), full=True)
         assert poll_until(lambda: _placed(r, ticker) == 2, between=lambda: _ticking(r))
-        quotes = {o.order_id for o in r.loop.own.resting()}
+        quotes = {o.order_id for o in r.loop.stop.own.resting()}
         refuse = gate.handle_request
 
         def refusing_the_batch(request: httpx.Request) -> httpx.Response:
@@ -547,7 +547,7 @@ def test_a_second_interrupt_ends_the_stops_cancels_one_by_one_still_held(
         opener = threading.Timer(30, gate.open.set)
         opener.start()
         try:
-            summary = r.loop.shutdown(cancel_resting=True, abandon=abandon)
+            summary = r.loop.stop.shutdown(cancel_resting=True, abandon=abandon)
             assert not gate.open.is_set(), "the stop waited for the held cancels"
         finally:
             opener.cancel()

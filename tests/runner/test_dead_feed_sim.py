@@ -39,5 +39,5 @@ def test_a_silent_feed_leaves_no_quote_resting(sim: SimHarness, tmp_path: Path) 
         events = [e["event"] for e in log_events(rig.log)]
         assert "feed_stale" in events
         # once the data is past its bound (and a pass has run), nothing of the loop rests
-        assert left and max(left) == 0, (left, rig.loop.own.resting())
-        assert rig.loop.own.resting() == []
+        assert left and max(left) == 0, (left, rig.loop.stop.own.resting())
+        assert rig.loop.stop.own.resting() == []

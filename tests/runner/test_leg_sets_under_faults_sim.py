@@ -233,7 +233,7 @@ def test_a_stop_with_the_second_leg_out_unwinds_the_set_before_it_exits(
         # A's answer is booked by a tick; then B goes, and is held
         assert poll_until(lambda: B not in transport.faults, between=lambda: _ticking(r))
         assert transport.cleared_at is None
-        summary = r.loop.shutdown(cancel_resting=True)
+        summary = r.loop.stop.shutdown(cancel_resting=True)
         assert summary.broken_sets == ()
         assert _held(r) == dict.fromkeys(TICKERS, Decimal(0))
         (done,) = r.events("group_done")
@@ -252,7 +252,7 @@ def test_a_stop_that_cannot_sell_back_exits_not_proven(sim: SimHarness, tmp_path
         assert poll_until(lambda: B not in transport.faults, between=lambda: _ticking(r))
         r.books[A].set("ask", None)  # NO's bids are YES asks: nobody buys A's NO back
         assert poll_until(lambda: r.loop.legs.unwind_price(A, Side.NO, Decimal(5)) is None)
-        summary = r.loop.shutdown(cancel_resting=True)
+        summary = r.loop.stop.shutdown(cancel_resting=True)
         (left,) = r.events("group_left_broken")
         assert summary.broken_sets == (left["set"],)
         with pytest.raises(SetsLeftBroken) as raised:
@@ -370,7 +370,7 @@ def test_a_stop_before_the_first_tick_unwinds_the_set_found_at_start(
             _send_set(r)
         account = r.account
     with rig(sim, tmp_path, TICKERS, strategy="arbitrage", params={}, trader=account) as again:
-        summary = again.loop.shutdown(cancel_resting=True)
+        summary = again.loop.stop.shutdown(cancel_resting=True)
         assert summary.broken_sets == ()
         assert _held(again) == dict.fromkeys(TICKERS, Decimal(0))
         (done,) = _done(again)
@@ -416,7 +416,7 @@ def test_a_stop_whose_sale_back_is_refused_429_sells_again_within_its_deadline(
         _send_set(r)
         assert poll_until(lambda: B not in transport.faults, between=lambda: _ticking(r))
         transport.faults[A] = {"http_429_rate": 1.0}  # A's next create: its sale back
-        summary = r.loop.shutdown(cancel_resting=True)
+        summary = r.loop.stop.shutdown(cancel_resting=True)
         assert summary.broken_sets == ()
         assert _held(r) == dict.fromkeys(TICKERS, Decimal(0))
         (done,) = r.events("group_done")
@@ -498,7 +498,7 @@ def test_a_sale_back_the_order_rate_cap_has_no_room_for_waits_for_room(
         assert "order-rate cap" in str(waits["reason"]), waits
         assert r.events("group_unwind_failed") == []
         assert _done(r) == []
-        summary = r.loop.shutdown(cancel_resting=True)
+        summary = r.loop.stop.shutdown(cancel_resting=True)
         assert summary.broken_sets == ()
         assert _held(r) == dict.fromkeys(TICKERS, Decimal(0))
         (done,) = _done(r)
@@ -524,7 +524,7 @@ def test_a_set_found_at_start_in_a_market_settled_since_sells_nothing_it_no_long
         assert done["status"] == "flat", done
         assert [g for g in again.events("group_leg") if g["action"] == "sell"] == []
         assert again.events("group_unwind_failed") == []
-        assert again.loop.shutdown(cancel_resting=True).broken_sets == ()
+        assert again.loop.stop.shutdown(cancel_resting=True).broken_sets == ()
         assert again.store.leg_sets.unfinished() == []
 
 
@@ -553,7 +553,7 @@ def test_a_sale_back_the_risk_engine_refuses_says_so_and_leaves_the_set_broken(
         assert "HALTED" in str(failed["reason"]), failed
         assert "filled short" not in str(failed["reason"]), failed
         assert [s.status for s in r.store.leg_sets.unfinished()] == ["broken"]
-        summary = r.loop.shutdown(cancel_resting=True)
+        summary = r.loop.stop.shutdown(cancel_resting=True)
         (left,) = r.events("group_left_broken")
         assert summary.broken_sets == (left["set"],)
         with pytest.raises(SetsLeftBroken) as raised:
@@ -609,7 +609,7 @@ def test_a_broken_sets_sale_back_never_sells_what_a_newer_set_holds(
         assert poll_until(
             lambda: r.loop.portfolio.position(A) == -5, between=lambda: _ticking(r), within_s=30
         )
-        summary = r.loop.shutdown(cancel_resting=True)
+        summary = r.loop.stop.shutdown(cancel_resting=True)
         assert summary.broken_sets == ()
         assert _held(r) == dict.fromkeys(TICKERS, Decimal(5))
         assert [g for g in r.events("group_leg") if g["action"] == "sell"] == []

@@ -91,8 +91,8 @@ def _group(rig: Any, legs: list[Intent]) -> bool:
 
 def test_a_pair_that_the_order_rate_cap_would_split_is_not_sent(tmp_path: Path) -> None:
     rig = _pair_rig(tmp_path, max_orders_per_minute=3)
-    rig.loop.risk.record_sent()
-    rig.loop.risk.record_sent()
+    rig.loop.questions.risk.record_sent()
+    rig.loop.questions.risk.record_sent()
     # one slot left: each leg alone passes, the two together do not
     assert not _group(rig, [_leg(LAL), _leg(GSW)])
     assert rig.client.requests == []
@@ -357,7 +357,7 @@ def test_a_position_breach_is_alerted_again_after_the_market_went_flat(tmp_path:
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     breaches = [e for e in lines if e["event"] == "position_breach"]
     assert [(e["ticker"], e["position"]) for e in breaches] == [(ticker, "3.00"), (ticker, "3.00")]
-    rig.loop.alerts.close()
+    rig.loop.stop.alerts.close()
     fingerprint = f"trade.position_breach.{ticker}"
     assert router.asked == [("fire", fingerprint), ("resolve", fingerprint), ("fire", fingerprint)]
     rig.store.close()
@@ -374,7 +374,7 @@ def test_a_stale_feed_alert_is_resolved_when_the_market_is_fresh_again(tmp_path:
     ticker = next(iter(rig.loop.portfolio.markets))
     rig.loop.tick([FeedEvent(EventKind.STALE, ticker, reason="no_data")], full=False)
     rig.loop.tick([FeedEvent(EventKind.FRESH, ticker)], full=False)
-    rig.loop.alerts.close()
+    rig.loop.stop.alerts.close()
     fingerprint = f"trade.feed_stale.{ticker}"
     assert router.asked == [("fire", fingerprint), ("resolve", fingerprint)]
     rig.store.close()

@@ -265,7 +265,7 @@ class _HaltOnSecondMarket:
     connection to the state file."""
 
     def __init__(self, r: Rig, state: Path) -> None:
-        self.decide = r.loop.lineup.members[0].strategy.decide_fn
+        self.decide = r.loop.reloads.lineup.members[0].strategy.decide_fn
         self.state = state
         self.calls = 0
         self.halted = False

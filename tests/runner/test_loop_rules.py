@@ -80,7 +80,7 @@ def test_stop_loss_fires_on_the_next_tick(tmp_path: Path) -> None:
     rig.step(0.1)
     assert len(rig.client.requests) == sent
     # the trigger: the floor rises above the mark (as if the bid had collapsed)
-    rig.loop.risk.limits = RiskLimits(stop_loss_share=Decimal("0.99"))
+    rig.loop.questions.risk.limits = RiskLimits(stop_loss_share=Decimal("0.99"))
     rig.step(0.1)
     closes = [r for r in rig.client.requests[sent:] if r.reduce_only]
     assert closes and closes[0].book_side is BookSide.ASK
@@ -111,7 +111,7 @@ def test_circuit_breaker_trips_at_threshold_and_holds_after_restart(tmp_path: Pa
     assert rig.store.trading.risk_trips(rule="circuit_breaker")
     rig.store.close()
     again = make_rig(state, risk={"daily_loss_limit": 5}, clock=ManualClock(START + 10))
-    assert again.loop.risk.check_circuit_breaker()
+    assert again.loop.questions.risk.check_circuit_breaker()
     for _ in range(120):
         again.step(0.5)
     assert [r for r in again.client.requests if not r.reduce_only] == []
@@ -282,9 +282,9 @@ def test_a_fill_quarantined_by_the_stops_last_read_is_told_to_the_loop(
         return listed(**filters)
 
     client.iter_fills = fills_with_one_unreadable  # type: ignore[method-assign]
-    loop.shutdown(cancel_resting=True)
+    loop.stop.shutdown(cancel_resting=True)
     assert log.counts.get("fill_quarantined") == 1
-    assert loop.store.events.count_events("fill_quarantined") == 1
+    assert loop.stop.store.events.count_events("fill_quarantined") == 1
     client.connection.fill_quarantine.add({"ticker": LAL, "trade_id": "t-10"}, "no count_fp")
     assert log.counts.get("fill_quarantined") == 1, "a stopped loop hears no more"
 

@@ -117,7 +117,7 @@ def test_no_phantom_resting_rows_after_a_run_with_fills(tmp_path: Path) -> None:
     for _ in range(5):
         _fill_best_bid_quote(rig)
         rig.step(0.5)
-    rig.loop.shutdown(cancel_resting=False)
+    rig.loop.stop.shutdown(cancel_resting=False)
     assert _state_file_resting(rig) == _exchange_resting(rig)
     assert rig.loop.executor.counters.fills >= 5
 

@@ -42,7 +42,7 @@ def test_a_stop_behind_a_backlog_of_orders_cancels_what_rests_within_its_deadlin
         assert poll_until(some_rest)
         assert r.loop.dispatch.in_flight > 8, "most orders still wait for the write budget"
         began = time.monotonic()
-        summary = r.loop.shutdown(cancel_resting=True)
+        summary = r.loop.stop.shutdown(cancel_resting=True)
         took = time.monotonic() - began
         assert summary.not_proven == (), summary.not_proven
         assert resting() == 0

@@ -380,9 +380,9 @@ def test_the_stop_of_a_loop_on_the_primary_never_names_another_subaccounts_quote
     rig.client.__class__ = _TheirOrderOnOne
     theirs = _unnamed_order("quote-on-1", quote.ticker, owned_client_order_id("market-maker"))
     rig.client.their_order = theirs  # type: ignore[attr-defined]
-    summary = rig.loop.shutdown(cancel_resting=True)
+    summary = rig.loop.stop.shutdown(cancel_resting=True)
     assert summary.not_proven == ()
-    assert rig.loop.own.resting() == []
+    assert rig.loop.stop.own.resting() == []
 
 
 def test_a_user_orders_message_naming_none_is_of_the_subaccount_the_state_file_records(

@@ -148,7 +148,7 @@ def trade(
             )
             summary = _run_loop(start, loop, group, stopping)
         finally:
-            _close_alerts(alerts, loop.stop_deadline if loop is not None else None, log)
+            _close_alerts(alerts, loop.stop.stop_deadline if loop is not None else None, log)
             log.close()
             store.close()
         return _summary(summary, out)
@@ -339,7 +339,7 @@ def _assemble(
     pause_file = config.loop_path("pause_file", start.state_path, paper=options.paper)
     loop = start_loop(parts, options, config, markets, pause_file=pause_file)
     hold = loop.executor.balance_hold
-    traded = loop.lineup.traded({m.ticker: MarketTerms.from_market(m.raw) for m in markets})
+    traded = loop.reloads.lineup.traded({m.ticker: MarketTerms.from_market(m.raw) for m in markets})
     shards = start_shard_lines(hold.shard_of, hold.balances, traded, one_order(config.limits))
     print_lines(shards, start.out)
     if shards:
@@ -350,8 +350,8 @@ def _assemble(
     log.emit(
         "started",
         {
-            "strategy": loop.lineup.describe(),
-            "strategies": loop.lineup.to_json(),
+            "strategy": loop.reloads.lineup.describe(),
+            "strategies": loop.reloads.lineup.to_json(),
             "markets": len(markets),
             "env": start.env,
             "subaccount": loop_client.subaccount or 0,

@@ -53,15 +53,15 @@ def end_group(client: KalshiClient, loop: TradeLoop, group: str, abandon: thread
     """The session's group ended, as part of the stop, so under what is left of its one
     deadline: a delete held by a slow exchange must not keep the process past the service
     manager's stop timeout (the group, kept, stays listed for the kill switch)."""
-    deadline = loop.stop_deadline
+    deadline = loop.stop.stop_deadline
     with deadline.scope() if deadline is not None else nullcontext():
         # on the loop's own orders: one placed by hand is not in the group
         end_session_group(
             client,
-            loop.store,
+            loop.stop.store,
             group,
             loop.log,
-            own_resting=len(loop.own.resting()),
+            own_resting=len(loop.stop.own.resting()),
             unknown=sorted(loop.executor.unknown_orders.unknown),
             abandon=abandon,
         )

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.books.eventlog import EventLog
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.books.records import LoopTradingRecords
+    from kalshi_cli.runner.execution.balance_hold import BalanceHold
     from kalshi_cli.runner.execution.call_guard import Counters
     from kalshi_cli.runner.execution.dispatch import Dispatch
     from kalshi_cli.runner.loop.alerting import TradeAlerts
@@ -39,7 +40,8 @@ if TYPE_CHECKING:
 class RunFigures:
     """What the run has counted, each read where it is kept: the counters (the loop's ticks
     too) and the calls out, the gate's trading state and pause, the schedule's lag, the
-    strategies stopped (each with why: for the day by their budget, until resumed)."""
+    strategies stopped (each with why: for the day by their budget, until resumed), and the
+    shards held short or paused (`shards`: the executor's hold; None: none kept)."""
 
     counters: Counters
     dispatch: Dispatch
@@ -47,6 +49,14 @@ class RunFigures:
     schedule: MarketSchedule
     budgets: Budgets | None
     stopped: Mapping[str, str]
+    shards: BalanceHold | None = None
+
+    def shards_held(self) -> dict[str, list[int]]:
+        """The shards the loop holds now: refused for collateral (`short`) and paused."""
+        hold = self.shards
+        if hold is None:
+            return {"short": [], "paused": []}
+        return {"short": sorted(hold.short), "paused": sorted(hold.paused)}
 
     def stopped_now(self) -> dict[str, str]:
         return (dict(self.budgets.stopped) if self.budgets is not None else {}) | dict(self.stopped)
@@ -142,6 +152,9 @@ class Heartbeat:
             # heartbeat`, the metrics and the dashboard show it
             "strategy": self._tuning.lineup.describe(),
             "strategies": self._tuning.lineup.to_json(self._figures.stopped_now()),
+            # the shards where it enters nothing now (docs/shards.md "The trade loop"): `kalshi
+            # status` names them
+            "shards_held": self._figures.shards_held(),
         }
         # one transaction, so one fsync of the state file per heartbeat rather than two; rows
         # the trading records do not answer from, so they leave its answers in place

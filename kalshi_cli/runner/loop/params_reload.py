@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from kalshi_cli.runner.books.eventlog import EventLog
-    from kalshi_cli.runner.loop.lineup import Member
+    from kalshi_cli.runner.loop.lineup import Lineup, Member
     from kalshi_cli.runner.loop.market_pass import MarketPass
     from kalshi_cli.runner.loop.shared import Alert, Tuning
 
@@ -34,6 +34,12 @@ class ParamsReload:
         self._alert = alert
         # set by `kill -HUP` (the session's event, set while it starts too): read at a tick
         self.requested = requested or threading.Event()
+
+    @property
+    def lineup(self) -> Lineup:
+        """The strategies this loop runs, each with its params as last read
+        (runner/loop/lineup.py)."""
+        return self._tuning.lineup
 
     def replace(self, member: Member) -> None:
         """A strategy of the loop with new params (a reload) or a new implementation: every part

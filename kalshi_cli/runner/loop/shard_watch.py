@@ -76,7 +76,6 @@ class ShardWatch:
         self._next = clock.monotonic()  # when the shards are read again
         self._out = False  # a read is on its way, its answer not booked
         self._read_once = False
-        self.newly_paused: set[int] = set()  # since the last `take_newly_paused`
 
     def watch(self) -> None:
         """Read the shards again when due (module docstring)."""
@@ -105,13 +104,12 @@ class ShardWatch:
             self._log.emit("shards_unavailable", {"error": exc.one_line()})
             return
         self._guard.ok(answer.sent_at)
-        self.newly_paused |= self._hold.statuses_read(got.statuses)
+        self._hold.statuses_read(got.statuses)
         self._hold.balances_read(got.balances)
 
     def _unmade(self) -> None:
         self._out = False
 
     def take_newly_paused(self) -> set[int]:
-        """The shards paused since last asked, once."""
-        newly, self.newly_paused = self.newly_paused, set()
-        return newly
+        """The shards paused since last asked (a status read, or an order refused there), once."""
+        return self._hold.take_newly_paused()

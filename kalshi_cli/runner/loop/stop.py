@@ -70,7 +70,7 @@ GIVEN_UP = "given up by a second interrupt before its listing"
 
 
 class StoppingLoop(Protocol):
-    """What a stop reads of the loop (runner/loop/trade_loop.py `TradeLoop`)."""
+    """What a stop reads of the loop (runner/loop/shutdown.py `LoopStop`)."""
 
     client: LoopClient
     clock: Clock

@@ -46,9 +46,6 @@ if TYPE_CHECKING:
     from kalshi_cli.sim.core.exchange import Exchange  # the served exchange: its routes' shapes
     from kalshi_cli.sim.core.matching import MatchingEngine
 
-# the shard of every order group: the simulator keeps its order groups on shard 0
-EXCHANGE_INDEX = 0
-
 MARKET_STATUS: dict[MarketStatus, str] = {
     "unopened": "initialized",
     "open": "active",
@@ -633,7 +630,7 @@ def order_group_json(g: SimOrderGroup) -> Json:
         "id": g.order_group_id,
         "contracts_limit_fp": fmt_count(g.contracts_limit),
         "is_auto_cancel_enabled": True,
-        "exchange_index": EXCHANGE_INDEX,
+        "exchange_index": g.exchange_index,
     }
 
 

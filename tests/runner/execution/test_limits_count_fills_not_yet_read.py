@@ -484,7 +484,7 @@ def test_the_stop_loss_closes_a_position_told_filled_while_its_fill_read_is_out(
     try:
         release = _bid_filled_with_reads_held(rig, again=False)
         # raised once the bid rests: the stop-loss at entry would have refused it
-        risk = rig.loop.risk
+        risk = rig.loop.questions.risk
         risk.limits = struct_replace(risk.limits, stop_loss_share=Decimal("0.99"))
 
         held_back: list[Any] = []  # the message, then nothing once it was delivered
@@ -545,7 +545,7 @@ def test_the_stop_loss_closes_a_position_filled_at_once_while_its_fill_read_is_o
                 stepped()
             assert not _sales(rig), "the stop-loss does not ask yet"
         # raised once the bid is filled: the stop-loss at entry would have refused it
-        risk = rig.loop.risk
+        risk = rig.loop.questions.risk
         risk.limits = struct_replace(risk.limits, stop_loss_share=Decimal("0.99"))
         if told_by == "book-change":
             another_trader_places(rig.exchange, HOLD, BookSide.BID, Decimal("0.50"), Decimal(1))

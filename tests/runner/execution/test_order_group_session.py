@@ -344,12 +344,12 @@ def test_the_stop_withdraws_an_earlier_runs_quote_the_session_never_moved(tmp_pa
     assert set(rig.loop.portfolio.orders) == earlier, "adopted"
     group = rig.exchange.groups.create_order_group(me, Decimal(1000)).order_group_id
     join_session_group(rig.loop.executor, group)
-    rig.loop.trigger_group = functools.partial(rig.exchange.groups.trigger_order_group, me)
+    rig.loop.stop.trigger_group = functools.partial(rig.exchange.groups.trigger_order_group, me)
 
-    rig.loop.shutdown(cancel_resting=True)  # no pass first: the session never moved them
+    rig.loop.stop.shutdown(cancel_resting=True)  # no pass first: the session never moved them
     assert rig.loop.log.counts.get("stop_group_triggered") == 1
     assert rig.loop.log.counts.get("stop_proven") == 1
-    assert rig.loop.not_proven == ()
+    assert rig.loop.stop.not_proven == ()
     for order_id in earlier:
         order = rig.exchange.history.order(me, order_id)
         assert (order.status, order.order_group_id) == ("canceled", None)

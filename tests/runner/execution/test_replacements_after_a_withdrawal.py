@@ -233,7 +233,7 @@ def test_a_replacement_whose_strategy_stopped_while_its_cancel_was_out_is_not_se
         for _ in range(3):
             _step_beside(rig, cancels)
         assert not trades, "the strategy bought in CUT"
-        assert rig.loop.budgets.stopped, "the strategy stopped for the day"
+        assert rig.loop.executor.budgets.stopped, "the strategy stopped for the day"
         cancels.release.set()
         _settle(rig)
         _step(rig)

@@ -26,7 +26,7 @@ def test_a_paper_loop_on_a_subaccount_books_the_fills_of_its_orders(tmp_path: Pa
         loop = rig.loop
         resting = [
             o
-            for o in loop.client.orders.iter_orders(status="resting")
+            for o in loop.stop.client.orders.iter_orders(status="resting")
             if o.book_side is BookSide.BID
         ]
         assert resting, "the market maker quotes on paper"

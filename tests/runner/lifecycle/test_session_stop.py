@@ -54,7 +54,7 @@ def test_a_second_interrupt_during_shutdown_stops_the_cancelling(tmp_path: Path)
     rig = _quoting_rig(tmp_path)
     loop = rig.loop
     resting = set(loop.portfolio.orders)
-    summary = loop.shutdown(cancel_resting=True, abandon=abandon)
+    summary = loop.stop.shutdown(cancel_resting=True, abandon=abandon)
     assert set(loop.portfolio.orders) == resting, "nothing cancelled once abandoned"
     assert summary.resting_orders == len(resting)
     assert loop.log.counts.get("shutdown_abandoned") == 1

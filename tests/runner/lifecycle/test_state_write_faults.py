@@ -234,7 +234,7 @@ def _assert_stopped_on_the_state_file(s: Session, error: KalshiError, cause: str
     line = error.one_line()
     assert str(s.state) in line and cause in line, line
     assert "kalshi reconcile" in line, line
-    s.loop.alerts.close()  # type: ignore[union-attr]  # delivers what is queued
+    s.loop.stop.alerts.close()  # type: ignore[union-attr]  # delivers what is queued
     sent = [a for a in s.router.sent if a.fingerprint == "trade.state_file_failed"]
     assert len(sent) == 1 and str(s.state) in sent[0].summary and cause in sent[0].summary
     assert s.events("state_file_failed"), "the log says why the loop stopped"

@@ -182,7 +182,7 @@ def quoting(
     if group:
         group_id = open_session_group(client, store, config, log)
         loop.executor.answers.order_group_id = group_id
-        loop.trigger_group = client.order_groups.trigger_order_group
+        loop.stop.trigger_group = client.order_groups.trigger_order_group
     feed.start()
     try:
         assert poll_until(lambda: all(feed.is_fresh(t) for t in MARKETS))
@@ -190,7 +190,7 @@ def quoting(
         # the orders go out on the loop's send workers: their answers may still be on their
         # way when the tick ends (on a busy machine), and are booked as they come
         assert loop.dispatch.settle(clock, 30)
-        assert len(loop.own.resting()) == 20, [
+        assert len(loop.stop.own.resting()) == 20, [
             (e["event"], e.get("code"), e.get("reason")) for e in log_events(log_path)
         ][-15:]
         yield Rig(loop, proxy, trader, log_path)
@@ -214,7 +214,7 @@ def test_a_stop_withdraws_at_once_and_proves_it(
     sim: SimHarness, tmp_path: Path, group: bool
 ) -> None:
     with quoting(sim, tmp_path, group=group) as rig:
-        summary = rig.loop.shutdown(cancel_resting=True)
+        summary = rig.loop.stop.shutdown(cancel_resting=True)
         assert summary.not_proven == ()
         assert resting_on_the_exchange(sim, rig) == 0
         sent = rig.requests(sim)
@@ -235,10 +235,10 @@ def test_a_stop_against_an_exchange_answering_a_byte_a_second_ends_in_its_deadli
     sim: SimHarness, tmp_path: Path, group: bool
 ) -> None:
     with quoting(sim, tmp_path, group=group) as rig:
-        placed = {o.order_id for o in rig.loop.own.resting()}
+        placed = {o.order_id for o in rig.loop.stop.own.resting()}
         rig.proxy.slow.set()
         started = time.monotonic()
-        summary = rig.loop.shutdown(cancel_resting=True)
+        summary = rig.loop.stop.shutdown(cancel_resting=True)
         took = time.monotonic() - started
         # the withdrawal reached the exchange: nothing of the loop's rests there
         assert resting_on_the_exchange(sim, rig) == 0

@@ -116,8 +116,8 @@ def test_a_changed_market_is_decided_on_before_the_quiet_ones(rig: Rig) -> None:
     # decided on first, not after the 499 markets ahead of it in the sweep (5 s of reads)
     assert rig.client.sent_at[0] - (rig.clock.monotonic() - took) < 0.05
     assert took < 0.2  # the tick kept its budget and went back to the feed
-    assert rig.loop.schedule.pending  # the rest of the sweep is left for the next ticks
-    while rig.loop.schedule.pending:
+    assert rig.loop.turns.schedule.pending  # the rest of the sweep is left for the next ticks
+    while rig.loop.turns.schedule.pending:
         _run_one_tick(rig)
     assert len(rig.client.requests) == 1  # the quiet markets were visited, and stayed quiet
 
@@ -147,7 +147,9 @@ def test_a_held_positions_stop_loss_goes_out_in_the_first_tick_with_500_markets_
 def test_a_fill_that_puts_a_position_under_its_stop_fires_it_in_the_next_tick_without_news(
     rig: Rig,
 ) -> None:
-    rig.loop.risk.limits = struct_replace(rig.loop.risk.limits, stop_loss_share=Decimal("0.99"))
+    rig.loop.questions.risk.limits = struct_replace(
+        rig.loop.questions.risk.limits, stop_loss_share=Decimal("0.99")
+    )
     # bought at the ask: the mark at the bid (0.49 x 10) is under 0.99 x 5.10 at once
     rig.exchange.desk.place_order(
         rig.client.account_id,

@@ -1,5 +1,5 @@
 """The trade loop decides no more orders than the client's write budget can send soon
-(runner/loop/trade_loop.py `TradeLoop._serve`): more than a second behind, no market takes a
+(runner/loop/turns.py `MarketTurns.serve`): more than a second behind, no market takes a
 turn (an order decided then would go out on a moved book, a post-only quote refused as a cross); a
 held position still takes its stop-loss; with the budget short, the markets not yet quoted go ahead
 of the quoted markets' news. On the fakes, the budget's state given by hand."""
@@ -73,9 +73,9 @@ def test_no_market_takes_a_turn_while_the_write_budget_is_more_than_a_second_beh
         rig.loop.dispatch.writes_behind_s = lambda: 1.5
         _tick(rig, full=True)
         assert rig.client.requests == []  # nothing decided, nothing sent
-        assert rig.loop.schedule.pending  # every market keeps its turn
+        assert rig.loop.turns.schedule.pending  # every market keeps its turn
         # the loop waits for the budget instead of ticking again at once
-        assert rig.loop._writes_held_back()
+        assert rig.loop.turns.writes_held_back()
         rig.loop.dispatch.writes_behind_s = lambda: 0.9  # back within a second
         _tick(rig)
         assert {r.ticker for r in rig.client.requests} == set(QUOTED)
@@ -134,7 +134,7 @@ def test_run_waits_between_ticks_while_no_market_may_take_a_turn(tmp_path: Path)
     try:
         rig.loop.dispatch.writes_behind_s = lambda: 1.5
         rig.loop.run(stop=threading.Event(), duration_s=2.0)
-        assert rig.loop.schedule.pending
+        assert rig.loop.turns.schedule.pending
         # a full tick a `tick_interval_s` (1 s), and no tick for the pending turns between
         assert rig.loop.ticks <= 3, rig.loop.ticks
         assert rig.client.requests == []
