@@ -12,10 +12,13 @@ may change what a strategy reads there wakes it (`wake`, `changed`, `wake_all`).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kalshi_cli.runner.loop.event_groups import EventGroup
 
 
 @dataclass(frozen=True)
@@ -59,12 +62,12 @@ class MarketSchedule:
         *,
         now: float,
         revisit_s: float,
-        together: Mapping[str, Sequence[str]] | None = None,
+        events: Mapping[str, EventGroup] | None = None,
     ) -> None:
         self.revisit_s = revisit_s
         # ticker -> the markets a strategy may read on its turn beside it (its event's): waking
         # one wakes them all
-        self._together = together or {}
+        self._together = {t: group.tickers for t, group in (events or {}).items()}
         self._order = list(dict.fromkeys(tickers))
         # ticker -> when the first change not yet decided on arrived (insertion: oldest first)
         self.news: dict[str, float] = {}

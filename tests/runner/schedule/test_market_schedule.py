@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from kalshi_cli.runner.loop.event_groups import EventGroup
 from kalshi_cli.runner.loop.schedule import MarketSchedule
 
 MARKETS = [f"M{n:03d}" for n in range(500)]
@@ -151,7 +152,8 @@ def test_a_market_at_rest_takes_its_sweep_turn_without_a_visit_until_woken() -> 
     so the others keep their order and the lag figures theirs); news, a wake of its own or of a
     market of its event, and a wake of all give it visits again."""
     markets = MARKETS[:4]
-    schedule = MarketSchedule(markets, now=0.0, revisit_s=10.0, together={"M002": ("M002", "M003")})
+    event = EventGroup("E", ("M002", "M003"), complete=True)
+    schedule = MarketSchedule(markets, now=0.0, revisit_s=10.0, events={"M002": event})
     for ticker in ("M001", "M003"):
         schedule.rest(ticker)
     schedule.start_sweep()
