@@ -74,14 +74,8 @@ class OrderReads(Protocol):
 class FillReads(Protocol):
     """The portfolio reads reconciliation makes (a client's `portfolio`)."""
 
-    def iter_fills(
-        self,
-        *,
-        ticker: str | None = ...,
-        order_id: str | None = ...,
-        min_ts: int | None = ...,
-        max_ts: int | None = ...,
-        limit: int | None = ...,
+    def iter_fills(  # as `fills_with_history` and the trade loop's fill reads ask
+        self, *, ticker: str | None = ..., min_ts: int | None = ..., limit: int | None = ...
     ) -> Iterator[Fill]: ...
 
     def iter_settlements(
@@ -94,13 +88,8 @@ class ArchiveReads(Protocol):
 
     def get_historical_cutoff(self) -> HistoricalCutoff: ...
 
-    def iter_historical_fills(
-        self,
-        *,
-        ticker: str | None = ...,
-        min_ts: int | None = ...,
-        max_ts: int | None = ...,
-        limit: int | None = ...,
+    def iter_historical_fills(  # as `fills_with_history` reads them
+        self, *, ticker: str | None = ..., min_ts: int | None = ...
     ) -> Iterator[Fill]: ...
 
     def iter_historical_orders(self, *, ticker: str | None = ...) -> Iterator[Order]: ...
