@@ -117,8 +117,7 @@ def assemble_loop(
     loop's own orders, the executor, the components of a market's turn and of the watch, then the
     tick's steps (the markets' turns, its questions of the state) and the stop.
     `groups`: ticker -> its mutually exclusive event's selected markets (`find_events`);
-    `account`: what the loop's pre-trade account read at the start, its events and its shards'
-    balances (services/pretrade/loop.py `loop_reads`), which judges its orders;
+    `account`: what the loop's pre-trade account read at the start (`loop_reads`);
     `elsewhere`: what the account holds in their markets the loop does not trade
     (`held_elsewhere`)."""
     client, feed, clock, log, alerts = (
@@ -162,7 +161,6 @@ def assemble_loop(
     budgets = (
         Budgets(settings.budgets, portfolio, owner, reads.events) if settings.budgets else None
     )
-    # what judges each order: the context built there from the executor's view
     pretrade = LoopAccount(risk, reads, budgets=budgets, elsewhere=elsewhere.view)
     counters = Counters()
     stopped: dict[str, str] = {}  # strategy -> why, until resumed (runner/loop/strategy_stops.py)
