@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Generic, Self, TypeVar
 
 import httpx
@@ -16,7 +17,7 @@ from kalshi_cli.client.orders import OrdersApi
 from kalshi_cli.client.requests import AmendResult, CreateOrder, CreateOrderResult, DecreaseResult
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ServerError
-from kalshi_cli.vocabulary.models import Order
+from kalshi_cli.vocabulary.models import Order, tick_side
 
 A = TypeVar("A", bound=Area)
 
@@ -225,3 +226,9 @@ class OneRouteFails(httpx.BaseTransport):
 
     def close(self) -> None:
         self._inner.close()
+
+
+def ticks(levels: Mapping[Decimal, Decimal]) -> dict[int, int]:
+    """A book side written in Decimal dollars and contracts, as a venue is fed one: price ticks ->
+    size hundredths (units "Integer money")."""
+    return tick_side(levels.items())

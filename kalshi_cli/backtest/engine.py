@@ -349,7 +349,7 @@ class Driver:
         self.book_events += 1
         feed.data_at[ticker] = t
         feed.changed[ticker] = None
-        self.applier.book(ticker, book.yes, book.no)
+        self.applier.book(ticker, book.yes_ticks, book.no_ticks)
         if self.pending_since is None:  # `pending`, inline
             self.pending_since = t
 
