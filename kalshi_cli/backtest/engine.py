@@ -328,22 +328,27 @@ class Driver:
         t = ns / 1e9
         self.clock.set(t)
         feed = self.feed
-        if isinstance(obj, LocalEvent):
-            feed.replay.apply_record(ns, obj, is_local)
-            return
-        feed.replay.apply(ns, obj)  # `apply_record` for a frame, inline
-        # the book frames first: they are most of the traffic
-        if type(obj) is DeltaMessage or type(obj) is SnapshotMessage:
+        replay = feed.replay
+        # each record's type is told once, here: a delta, most of the traffic, first
+        if type(obj) is DeltaMessage:
             ticker: str | None = obj.msg.market_ticker
-        elif isinstance(obj, Misshapen) and obj.type in BOOK_TYPES:
-            ticker = obj.market_ticker  # its book is as the replay left it
-        else:
-            self._news(t, obj)
+            book = replay.delta(ns, obj)
+        elif isinstance(obj, LocalEvent):
+            replay.apply_record(ns, obj, is_local)
             return
+        else:
+            replay.apply(ns, obj)  # `apply_record` for a frame, inline
+            if type(obj) is SnapshotMessage:
+                ticker = obj.msg.market_ticker
+            elif isinstance(obj, Misshapen) and obj.type in BOOK_TYPES:
+                ticker = obj.market_ticker  # its book is as the replay left it
+            else:
+                self._news(t, obj)
+                return
+            book = replay.books.get(ticker) if ticker is not None else None
         if ticker not in feed.tickers:
             return
         feed.latest = feed.markets_latest = t
-        book = feed.replay.books.get(ticker)
         if book is None or not book.fresh:
             return
         self.book_events += 1

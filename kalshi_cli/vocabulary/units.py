@@ -171,7 +171,7 @@ def ticks_price(ticks: int) -> Decimal:
     """A price held in ticks as Kalshi writes it: 4 places (5600 is `Decimal("0.5600")`)."""
     price = _PRICE_OUT.get(ticks)
     if price is None:
-        price = Decimal(ticks).scaleb(-4)
+        price = Decimal(ticks).scaleb(-4, _EXACT)
         if len(_PRICE_OUT) < _OUT_KEPT:
             _PRICE_OUT[ticks] = price
     return price
@@ -181,7 +181,7 @@ def hundredths_count(hundredths: int) -> Decimal:
     """A count held in hundredths as Kalshi writes it: 2 places (1000 is `Decimal("10.00")`)."""
     count = _COUNT_OUT.get(hundredths)
     if count is None:
-        count = Decimal(hundredths).scaleb(-2)
+        count = Decimal(hundredths).scaleb(-2, _EXACT)
         if len(_COUNT_OUT) < _OUT_KEPT:
             _COUNT_OUT[hundredths] = count
     return count
