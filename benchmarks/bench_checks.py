@@ -79,7 +79,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as home:
         env = clean_env(dict(os.environ), home)
         with Store.open(Path(home) / "state" / "sim" / "state.db") as store:
-            store.events.heartbeat(source="trade")
+            store.entries.heartbeat(source="trade")
         heartbeat_argv = [exe, "check", "heartbeat", "--warn", "3600", "--crit", "7200"]
         result = medians({**BASELINES, "kalshi check heartbeat": heartbeat_argv}, args.runs, env)
 

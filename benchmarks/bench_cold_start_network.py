@@ -118,9 +118,9 @@ def slowest_imports(argv: list[str], env: dict[str, str], top: int = 25) -> None
     )
     rows: list[tuple[int, str]] = []
     for line in done.stderr.splitlines():
-        parts = line.removeprefix("import time:").split("|")
-        if len(parts) == 3 and parts[1].strip().isdigit():
-            rows.append((int(parts[1]), parts[2].rstrip()))
+        fields = line.removeprefix("import time:").split("|")
+        if len(fields) == 3 and fields[1].strip().isdigit():
+            rows.append((int(fields[1]), fields[2].rstrip()))
     rows.sort(reverse=True)
     print(f"slowest imports (cumulative) of `kalshi {' '.join(argv[1:])}`:")
     for cumulative, name in rows[:top]:

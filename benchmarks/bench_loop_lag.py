@@ -40,8 +40,8 @@ from sim_process import admin, client_for, start_simulator, stop_simulator
 
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
-from kalshi_cli.runner.assembly import Parts, build_loop
-from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.assembly import LoopInputs, build_loop
+from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions, TradeSection
 from kalshi_cli.runner.loop.schedule import quantile
 from kalshi_cli.store import Store
@@ -197,7 +197,7 @@ def main() -> int:
         )
         store = Store.open(work / "state.db", clock=clock)
         log_path = work / "trade.log"
-        log = EventLog(clock, path=log_path, stderr=None)
+        log = EntryLog(clock, path=log_path, stderr=None)
         config = TradeConfig(
             strategies={"market-maker": {"quote_count": "1"}},
             risk={
@@ -208,7 +208,7 @@ def main() -> int:
             trade={"call_timeout_s": args.call_timeout_s, "amend_requotes": not args.no_amend},
         )
         loop = build_loop(
-            Parts(
+            LoopInputs(
                 client,
                 store,
                 feed,
@@ -242,7 +242,7 @@ def main() -> int:
         def measure() -> None:
             if stop.wait(args.warmup):
                 return
-            loop.schedule.kept = []  # the loop's thread appends; a list append is atomic
+            loop.turns.schedule.kept = []  # the loop's thread appends; a list append is atomic
             measured_from[0] = time.time()
             cpu_from[0] = time.process_time()
 
@@ -253,11 +253,11 @@ def main() -> int:
             cpu_s = time.process_time() - cpu_from[0]
         finally:
             stop.set()
-            loop.shutdown(cancel_resting=True)
+            loop.stop.shutdown(cancel_resting=True)
             feed.stop()
             store.close()
             log.close()
-        kept = loop.schedule.kept or []
+        kept = loop.turns.schedule.kept or []
         lags = sorted(lag for _, lag in kept)
         events = [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines()]
         beats = [e for e in events if e.get("event") == "heartbeat"]

@@ -38,8 +38,8 @@ from sim_process import client_for, start_simulator, stop_simulator
 
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
-from kalshi_cli.runner.assembly import Parts, build_loop
-from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.assembly import LoopInputs, build_loop
+from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions, TradeSection
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
@@ -188,10 +188,10 @@ def main() -> int:
             clock=clock,
         )
         store = Store.open(work / "state.db", clock=clock)
-        log = EventLog(clock, path=work / "trade.log", stderr=None)
+        log = EntryLog(clock, path=work / "trade.log", stderr=None)
         loop = build_loop(
             # the loop's calls off its deciding path, as `kalshi trade` makes them
-            Parts(client, store, feed, clock, log, send_workers=TradeSection().send_workers),
+            LoopInputs(client, store, feed, clock, log, send_workers=TradeSection().send_workers),
             TradeOptions(strategies=tuple(StrategyChoice(s) for s in strategies)),
             TradeConfig(
                 strategies={"market-maker": {"quote_count": "1"}},
@@ -249,7 +249,7 @@ def main() -> int:
         finally:
             stop.set()
             sampler.join(5)
-            loop.shutdown(cancel_resting=True)
+            loop.stop.shutdown(cancel_resting=True)
             feed.stop()
             store.close()
             log.close()

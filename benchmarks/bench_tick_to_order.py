@@ -34,8 +34,8 @@ from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
 from kalshi_cli.feed.ws import FeedSocket, websocket_connect
-from kalshi_cli.runner.assembly import Parts, build_loop
-from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.assembly import LoopInputs, build_loop
+from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions, TradeSection
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
@@ -244,7 +244,7 @@ def main() -> int:
         store = Store.open(state_dir / "state.db", clock=clock)
         if args.state_durability != "full":
             store.intent_durability = args.state_durability
-        log = EventLog(clock, path=work / "trade.log", stderr=None)
+        log = EntryLog(clock, path=work / "trade.log", stderr=None)
         config = TradeConfig(
             # one window for the whole run, so every move up is measured from 0.50
             strategies={
@@ -255,7 +255,7 @@ def main() -> int:
         )
         lineup = ("spike", *args.beside)
         loop = build_loop(
-            Parts(client, store, feed, clock, log, send_workers=args.workers),
+            LoopInputs(client, store, feed, clock, log, send_workers=args.workers),
             TradeOptions(strategies=tuple(StrategyChoice(s) for s in lineup)),
             config,
             [client.markets.get_market(TICKER)],

@@ -567,3 +567,56 @@ def test_at_most_three_modules_are_over_800_lines() -> None:
         f"{len(over)} modules over {MODULE_MAX_LINES} lines (split by responsibility): "
         + ", ".join(f"{n} ({sizes[n]})" for n in over)
     )
+
+
+# "Event" in a class's name means Kalshi's Event (a group of markets: `GET /events`,
+# `event_ticker`), and nothing else: a feed's is a message (`FeedMessage`), the loop's log
+# writes entries (`EntryLog`), the simulator tells notices (`SimNotice`). These are the classes
+# named for Kalshi's Event, with the WebSocket messages named after the spec's channels.
+KALSHI_EVENT_CLASSES = frozenset(
+    {
+        "EventAnswer",
+        "EventBook",
+        "EventBreach",
+        "EventCreated",  # asyncapi `event_lifecycle`: an event was created
+        "EventFeeUpdated",  # asyncapi `event_fee_update`
+        "EventFeeUpdateMessage",  # the spec's `event_fee_update` channel
+        "EventGroup",
+        "EventGroups",
+        "EventLeg",
+        "EventLimit",
+        "EventLifecycleMessage",  # the spec's `event_lifecycle` channel
+        "EventLine",
+        "EventLossRule",
+        "EventMarket",
+        "EventOutcome",
+        "EventOutcomes",
+        "EventPosition",
+        "EventReader",
+        "EventReads",
+        "EventRow",
+        "EventTerms",
+        "EventUnreadable",
+        "EventView",
+        "SimEvent",  # the simulator's record of an event (pickled by name in old snapshots)
+        "SimEventFeeChange",  # openapi EventFeeChange
+        "_EventCandles",  # GET /series/{series}/events/{event}/candlesticks
+    }
+)
+
+
+def _classes_named_event() -> set[str]:
+    return {
+        node.name
+        for path in _modules().values()
+        for node in _statements(path)
+        if isinstance(node, ast.ClassDef) and "Event" in node.name
+    }
+
+
+def test_a_class_named_event_is_a_kalshi_event() -> None:
+    """A new class named `*Event*` is either Kalshi's Event (add it above) or is named for what
+    it is; a name above that is gone is taken out, so the list stays the package's."""
+    found = _classes_named_event()
+    assert found - KALSHI_EVENT_CLASSES == set(), "name it for what it is, or add it if Kalshi's"
+    assert KALSHI_EVENT_CLASSES - found == set(), "gone: take it out of KALSHI_EVENT_CLASSES"

@@ -100,7 +100,7 @@ def test_heartbeat_check_imports_no_network_code(tmp_path: Path) -> None:
     from kalshi_cli.store import Store
 
     with Store.open(tmp_path / "state" / "sim" / "state.db") as store:
-        store.events.heartbeat(source="trade")
+        store.entries.heartbeat(source="trade")
     modules, code = modules_after(
         ["check", "heartbeat", "--warn", "3600", "--crit", "7200"], tmp_path
     )

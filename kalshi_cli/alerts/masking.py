@@ -10,19 +10,19 @@ from urllib.parse import urlsplit
 def mask_url(url: str) -> str:
     """Keep scheme and host, hide the rest: `https://hooks.slack.com/***`."""
     try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        port = parts.port
+        address = urlsplit(url)
+        host = address.hostname
+        port = address.port
     except ValueError:
         return "***"
-    if not parts.scheme or not host:
+    if not address.scheme or not host:
         return "***"
     if ":" in host:
         host = f"[{host}]"
     if port is not None:
         host = f"{host}:{port}"
-    hidden = parts.path not in ("", "/") or bool(parts.query) or bool(parts.fragment)
-    return f"{parts.scheme}://{host}{'/***' if hidden else ''}"
+    hidden = address.path not in ("", "/") or bool(address.query) or bool(address.fragment)
+    return f"{address.scheme}://{host}{'/***' if hidden else ''}"
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
@@ -33,10 +33,10 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
 
 def url_secrets(url: str) -> list[str]:
     try:
-        parts = urlsplit(url)
+        address = urlsplit(url)
     except ValueError:
         return [url]
-    pieces = [url, parts.path, parts.query, parts.netloc if "@" in parts.netloc else ""]
+    pieces = [url, address.path, address.query, address.netloc if "@" in address.netloc else ""]
     # Each path segment separately too: an error may quote only the token.
-    pieces.extend(seg for seg in parts.path.split("/") if len(seg) >= 8)
+    pieces.extend(seg for seg in address.path.split("/") if len(seg) >= 8)
     return [p for p in pieces if p]

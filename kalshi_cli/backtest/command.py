@@ -657,7 +657,7 @@ def _run_in(
     progress: Callable[[int], None] | None = None,
     keep_state: bool = False,
 ) -> dict[str, Any]:
-    """The run, its event log in `out` and with `keep_state` its state file: files the command
+    """The run, its entry log in `out` and with `keep_state` its state file: files the command
     writes, one the machine will not take (the disk full) DATA_WRITE_FAILED, as every output's."""
     from kalshi_cli.store.errors import StateFileUnwritable
 

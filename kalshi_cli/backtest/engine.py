@@ -1,7 +1,7 @@
 """One backtest: recorded data through the production trade loop, on a local venue and a simulated
 clock.
 
-`runner.assembly.build_loop` builds the live `TradeLoop` with three parts swapped: the local venue's
+`runner.assembly.build_loop` builds the live `TradeLoop` with three inputs swapped: the venue's
 `VenueClient`, `ReplayFeed` (the recorded frames through `BookReplay`) and `ReplayClock`, which only
 the driver moves. The driver ticks the loop before applying any record at or after the tick's time,
 so no decision sees data from its own time or later (`audit`, `LookAheadError`); an order's
@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.backtest.dataset import DataSet
 from kalshi_cli.data.manifest import read_manifest
-from kalshi_cli.data.replay import BookReplay, LocalEvent, Record, RecordedFrame
-from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.data.replay import BookReplay, LocalNote, Record, RecordedFrame
+from kalshi_cli.feed.book import FeedMessage, MessageKind
 from kalshi_cli.feed.index import VALUE_TYPES, IndexBoard, IndexMessageError, decode_tick
 from kalshi_cli.feed.messages import (
     BOOK_TYPES,
@@ -36,7 +36,7 @@ from kalshi_cli.feed.messages import (
     TradeMessage,
     market_of,
 )
-from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.strategy_api import IndexView
 from kalshi_cli.strategy_api.params import ParamPairs, ParamValue
 from kalshi_cli.venue import FillModel, LocalVenue, MarketInfo, default_info, load_reference
@@ -235,7 +235,7 @@ class ReplayFeed:
         self.tickers = set(tickers)
         self.clock = clock
         self.replay = BookReplay(self._on_replay)
-        self.events: list[FeedEvent] = []
+        self.messages: list[FeedMessage] = []
         self.changed: dict[str, None] = {}  # in the order of their first change, as live
         self.data_at: dict[str, float] = {}  # ticker -> time of its last book data
         self.latest = -math.inf  # the newest data applied
@@ -249,12 +249,13 @@ class ReplayFeed:
     def _on_replay(self, ns: int, kind: str, ticker: str | None, reason: str) -> None:
         if ticker is not None and ticker not in self.tickers:
             return
+        add = self.messages.append
         if kind == "fresh":
-            self.events.append(FeedEvent(EventKind.FRESH, ticker, source="replay"))
+            add(FeedMessage(MessageKind.FRESH, ticker, source="replay"))
         elif kind == "stale":
-            self.events.append(FeedEvent(EventKind.STALE, ticker, reason=reason, source="replay"))
+            add(FeedMessage(MessageKind.STALE, ticker, reason=reason, source="replay"))
         elif kind == "gap":
-            self.events.append(FeedEvent(EventKind.GAP, None, reason=reason, source="replay"))
+            add(FeedMessage(MessageKind.GAP, None, reason=reason, source="replay"))
 
     # the MarketFeed protocol
     def start(self) -> None:
@@ -284,20 +285,20 @@ class ReplayFeed:
     def index_view(self, index_id: str) -> IndexView | None:
         return self.index.view(index_id)
 
-    def drain_events(self) -> list[FeedEvent]:
-        events = self.events
+    def drain_messages(self) -> list[FeedMessage]:
+        messages = self.messages
         for ticker in self.changed:
-            events.append(FeedEvent(EventKind.BOOK, ticker, source="replay"))
+            messages.append(FeedMessage(MessageKind.BOOK, ticker, source="replay"))
         for index_id in self.index_changed:
-            events.append(FeedEvent(EventKind.INDEX, index_id, source="replay"))
-        self.events = []
+            messages.append(FeedMessage(MessageKind.INDEX, index_id, source="replay"))
+        self.messages = []
         self.changed = {}
         self.index_changed = {}
-        return events
+        return messages
 
     @property
     def pending(self) -> bool:
-        return bool(self.events or self.changed or self.index_changed)
+        return bool(self.messages or self.changed or self.index_changed)
 
 
 class Driver:
@@ -333,7 +334,7 @@ class Driver:
         if type(obj) is DeltaMessage:
             ticker: str | None = obj.msg.market_ticker
             book = replay.delta(ns, obj)
-        elif isinstance(obj, LocalEvent):
+        elif isinstance(obj, LocalNote):
             replay.apply_record(ns, obj, is_local)
             return
         else:
@@ -380,8 +381,8 @@ class Driver:
         elif isinstance(obj, LifecycleMessage):
             feed.latest = t
             self.applier.lifecycle(ticker, obj.msg)
-            event = FeedEvent(EventKind.LIFECYCLE, ticker, source="replay", message=obj.msg)
-            feed.events.append(event)
+            message = FeedMessage(MessageKind.LIFECYCLE, ticker, source="replay", message=obj.msg)
+            feed.messages.append(message)
         elif isinstance(obj, Misshapen) and obj.type == "trade":
             feed.latest = feed.markets_latest = t
             self.applier.skipped["bad_trade"] += 1
@@ -389,7 +390,7 @@ class Driver:
             feed.latest = t
             feed.replay.skipped["bad_lifecycle"] += 1
             return
-        if self.pending_since is None and (feed.events or feed.changed):  # `pending`, inline
+        if self.pending_since is None and (feed.messages or feed.changed):  # `pending`, inline
             self.pending_since = t
 
     def _index(self, t: float, obj: IndexValueMessage) -> None:
@@ -418,11 +419,11 @@ def execute(
     progress: Callable[[int], None] | None = None,
 ) -> RunArtifacts:
     """The run itself, its state in memory (saved as the state file `keep_state` at the end when
-    given: an order action costs no file write), the event log to `log_path` (none by default:
+    given: an order action costs no file write), the entry log to `log_path` (none by default:
     formatting every event is costly). `source`: the data set as a worker holds it, else
     `spec.data`'s files. `strategies`: the command's lookup. `progress`: told the percent
     replayed."""
-    from kalshi_cli.runner.assembly import Parts, build_loop
+    from kalshi_cli.runner.assembly import LoopInputs, build_loop
     from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
     from kalshi_cli.services.reconcile import sync_settlements
     from kalshi_cli.store import Store
@@ -466,8 +467,8 @@ def execute(
         # hour of data were 8% of a quiet replay (docs/benchmarks.md); its decisions are made
         # on this thread, with no deadline on the machine's time (runner/loop/market_pass.py)
         adjust = partial(replace, heartbeat_interval_s=BACKTEST_HEARTBEAT_S, decide_deadline=False)
-        parts = Parts(client, store, feed, clock, log, adjust=adjust)
-        loop = build_loop(parts, options, config, markets)
+        inputs = LoopInputs(client, store, feed, clock, log, adjust=adjust)
+        loop = build_loop(inputs, options, config, markets)
         replayed = None if progress is None else _Replayed.of(spec, root, start, progress)
         equity = _drive(loop, driver, spec, replayed, skipped)
         if replayed is not None:
@@ -483,7 +484,7 @@ def execute(
                 f"no data of {', '.join(tickers)} in {root}{_where(spec, skipped)}",
                 hint="`kalshi data info` shows what the data set holds of each market, and when",
             )
-        loop.shutdown(cancel_resting=True)
+        loop.stop.shutdown(cancel_resting=True)
         if not past:
             # the reference's results are as read when the recording ended: a run that stops
             # before the end of the data (`--to`, a holdout's training part) did not know them
@@ -577,7 +578,7 @@ def _drive(
             raise NoDataError(f"no records in {spec.data}{_where(spec, skipped or Counter())}")
         # no news, but the markets' state: a close or a result among them is the loop's at
         # its first pass, as a loop started then reads its markets' state
-        feed.events = [e for e in feed.drain_events() if e.kind is EventKind.LIFECYCLE]
+        feed.messages = [e for e in feed.drain_messages() if e.kind is MessageKind.LIFECYCLE]
         driver.pending_since = None
         clock.set(spec.start_ns / 1e9)
     next_full = clock.wall()
@@ -605,7 +606,7 @@ def _drive(
             driver.audit.decisions += 1
             driver.audit.latest_gap_s = min(driver.audit.latest_gap_s, gap)
             driver.pending_since = None
-            loop.tick(feed.drain_events(), full=full)
+            loop.tick(feed.drain_messages(), full=full)
             if full:
                 next_full = at + interval
                 if replayed is not None:
@@ -717,7 +718,7 @@ def _tickers(
     if not held:
         seen: dict[str, None] = {}
         for _, obj, _ in (source or DataSet(root, "")).records(Counter()):
-            ticker = None if isinstance(obj, LocalEvent) else market_of(obj)
+            ticker = None if isinstance(obj, LocalNote) else market_of(obj)
             if ticker is not None:
                 seen[ticker] = None
         held = sorted(seen)
@@ -775,8 +776,8 @@ def _chain(first: Record, rest: Iterator[Record]) -> Iterator[Record]:
     return itertools.chain((first,), rest)
 
 
-class _SignalLog(EventLog):
-    """The loop's event log, keeping every `signal` (what the strategy decided, before risk)
+class _SignalLog(EntryLog):
+    """The loop's entry log, keeping every `signal` (what the strategy decided, before risk)
     with its time (the look-ahead check compares them between runs), and counting the failed
     decisions (`StrategyFailures`)."""
 
@@ -790,15 +791,15 @@ class _SignalLog(EventLog):
         self.failures = StrategyFailures()
         self.idle: dict[str, str] = {}
 
-    def emit(self, event: str, fields: Mapping[str, Any] | None = None) -> None:
-        if event == "strategy_error" and fields is not None:
+    def emit(self, kind: str, fields: Mapping[str, Any] | None = None) -> None:
+        if kind == "strategy_error" and fields is not None:
             self.failures.add(fields)
-        if event == "strategy_idle" and fields is not None:
+        if kind == "strategy_idle" and fields is not None:
             self.idle[str(fields["strategy"])] = str(fields["why"])
-        if event == "signal" and fields is not None:
+        if kind == "signal" and fields is not None:
             self.count += 1
             if self.keep:
                 self.signals.append(
                     {"ts": self.clock.wall(), **{k: str(v) for k, v in fields.items()}}
                 )
-        super().emit(event, fields)
+        super().emit(kind, fields)

@@ -196,13 +196,13 @@ def _bar_chart(bars: list[tuple[str, Decimal]], places: Decimal) -> str:
     row = 22
     height = row * len(bars) + 10
     mid = W / 2
-    parts = []
+    shapes = []
     for i, (name, value) in enumerate(bars):
         width = float(abs(value) / top) * (W / 2 - 160)  # pixels
         x = mid if value >= 0 else mid - width
         color = "#070" if value >= 0 else "#b00"
         y = 5 + i * row
-        parts.append(
+        shapes.append(
             f'<rect x="{x:.1f}" y="{y}" width="{width:.1f}" height="{row - 6}" fill="{color}"/>'
             f'<text x="4" y="{y + 12}" font-size="11">{escape(name)}</text>'
             f'<text x="{W - 90}" y="{y + 12}" font-size="11">'
@@ -210,5 +210,5 @@ def _bar_chart(bars: list[tuple[str, Decimal]], places: Decimal) -> str:
         )
     return (
         f'<svg width="{W}" height="{height}" viewBox="0 0 {W} {height}" role="img">'
-        f'<line x1="{mid}" y1="0" x2="{mid}" y2="{height}" stroke="#999"/>{"".join(parts)}</svg>'
+        f'<line x1="{mid}" y1="0" x2="{mid}" y2="{height}" stroke="#999"/>{"".join(shapes)}</svg>'
     )

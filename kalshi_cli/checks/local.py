@@ -98,7 +98,7 @@ def check_heartbeat(view: LocalView, th: Thresholds) -> CheckResult:
         return CheckResult(
             "heartbeat", CheckStatus.CRITICAL, f"no heartbeat: no state file at {view.path}"
         )
-    beat = view.store.events.last_heartbeat(HEARTBEAT_SOURCE)
+    beat = view.store.entries.last_heartbeat(HEARTBEAT_SOURCE)
     if beat is None:
         return CheckResult(
             "heartbeat",
@@ -165,9 +165,9 @@ def check_feed(view: LocalView, th: Thresholds) -> CheckResult:
         return CheckResult(
             "feed", CheckStatus.UNKNOWN, f"no market data recorded: no state file at {view.path}"
         )
-    raw = view.store.events.get_kv(FEED_KEY)
+    raw = view.store.entries.get_kv(FEED_KEY)
     if raw is None:
-        if view.store.events.last_heartbeat(HEARTBEAT_SOURCE) is None:
+        if view.store.entries.last_heartbeat(HEARTBEAT_SOURCE) is None:
             return CheckResult(
                 "feed", CheckStatus.UNKNOWN, "no market data recorded: the trade loop has not run"
             )
@@ -203,7 +203,7 @@ def check_orders(view: LocalView, th: Thresholds) -> CheckResult:
     window = float(th.need("orders", "window_s"))
     decided = _decided(view.store, since=view.now - window)
     rejected, rate, rejections = _rejections(decided, th, window)
-    parts = [p for p in (doubt, old, rejections) if p is not None]
+    findings = [p for p in (doubt, old, rejections) if p is not None]
     perf = [
         PerfDatum("unknown", unknown, None, unknown_crit, 0),
         PerfDatum("resting", len(resting), min=0),
@@ -211,13 +211,13 @@ def check_orders(view: LocalView, th: Thresholds) -> CheckResult:
         PerfDatum("rejection_rate", pct(rate), pct(warn), pct(crit), 0, 100, "%"),
         PerfDatum("orders_in_window", len(decided), min=0),
     ]
-    if not parts:
+    if not findings:
         summary = (
             f"no UNKNOWN orders, {len(resting)} resting, "
             f"{rejected} of {len(decided)} rejected in the last {describe_age(window)}"
         )
         return CheckResult("orders", CheckStatus.OK, summary, perf)
-    return graded("orders", parts, perf)
+    return graded("orders", findings, perf)
 
 
 def _unknown_orders(
@@ -312,17 +312,17 @@ def check_pnl(view: LocalView, th: Thresholds, daily_loss_limit: Decimal) -> Che
     today = bucket.net if bucket is not None else ZERO
     total = summary.realized
 
-    parts: list[Finding] = []
+    findings: list[Finding] = []
     day_status = _grade_floor(today, day_warn, day_crit)
     if day_status is not CheckStatus.OK:
         floor = fmt_money(day_warn)
-        parts.append(
+        findings.append(
             Finding(day_status, "today", f"today's realized P&L {fmt_money(today)} (floor {floor})")
         )
     total_warn, total_crit = th.get("pnl", "total_warn"), th.get("pnl", "total_crit")
     total_status = _grade_floor(total, total_warn, total_crit)
     if total_status is not CheckStatus.OK:
-        parts.append(Finding(total_status, "total", f"total realized P&L {fmt_money(total)}"))
+        findings.append(Finding(total_status, "total", f"total realized P&L {fmt_money(total)}"))
 
     expected = _expected_edge(store, day)
     edge_warn = th.need("pnl", "edge_warn")
@@ -335,19 +335,19 @@ def check_pnl(view: LocalView, th: Thresholds, daily_loss_limit: Decimal) -> Che
         share = (today / expected).quantize(CENT)
         perf.append(PerfDatum("edge_captured", pct(share), pct(edge_warn), uom="%"))
         if share < edge_warn and today <= 0:  # a day that made money is no warning
-            parts.append(
+            findings.append(
                 Finding(
                     CheckStatus.WARNING,
                     "edge",
                     f"captured {pct(share):f}% of the {fmt_money(expected)} edge expected today",
                 )
             )
-    if not parts:
+    if not findings:
         text = f"today {fmt_money(today)}, total {fmt_money(total)} realized"
         if expected > 0:
             text += f", {fmt_money(expected)} edge expected today"
         return CheckResult("pnl", CheckStatus.OK, text, perf)
-    return graded("pnl", parts, perf)
+    return graded("pnl", findings, perf)
 
 
 def _grade_floor(value: Decimal, warn: Decimal | None, crit: Decimal | None) -> CheckStatus:

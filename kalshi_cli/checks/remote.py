@@ -151,12 +151,12 @@ def check_positions(
     ):
         at = [e for e in events if e.status is status]
         if items or at:
-            parts = [_markets_line(items, what, limit)] if items else []
+            lines = [_markets_line(items, what, limit)] if items else []
             if at:
                 assert max_event_loss is not None  # an event is graded only against a limit
-                parts.append(_events_line(at, status, warn, max_event_loss))
+                lines.append(_events_line(at, status, warn, max_event_loss))
             scope = ", ".join(filter(None, (_scope(items), _event_scope(at))))
-            result = CheckResult("positions", status, "; ".join(parts), perf, extra, scope)
+            result = CheckResult("positions", status, "; ".join(lines), perf, extra, scope)
             return _unread(result, unread)
     summary = (
         f"all {markets} positions within limits{_on([n for n, _ in books])} "
@@ -347,39 +347,39 @@ def check_api(
     # the whole read with its retries and their waits: the attempt that answered alone (the
     # client's last latency) reads an exchange that timed out first as quick
     latency = Decimal(repr((clock.monotonic() - started) * 1000.0)).quantize(_MS)
-    parts: list[Finding] = []
+    findings: list[Finding] = []
     if not status.exchange_active:
-        parts.append(Finding(CheckStatus.CRITICAL, "exchange", "exchange inactive"))
+        findings.append(Finding(CheckStatus.CRITICAL, "exchange", "exchange inactive"))
     elif not status.trading_active:
-        parts.append(Finding(CheckStatus.WARNING, "trading", "exchange up, trading paused"))
+        findings.append(Finding(CheckStatus.WARNING, "trading", "exchange up, trading paused"))
 
     lat_status = grade_ceiling(latency, warn, crit)
     if lat_status is not CheckStatus.OK:
-        parts.append(Finding(lat_status, "latency", f"latency {latency:.0f}ms"))
+        findings.append(Finding(lat_status, "latency", f"latency {latency:.0f}ms"))
 
     credentials = _credentials(client, credentials_error)
     if credentials is not None:
-        parts.append(credentials)
+        findings.append(credentials)
 
     perf = [PerfDatum("latency", latency, warn, crit, 0, uom="ms")]
     try:
         skew = Decimal(repr(client.exchange.clock_skew_seconds())).quantize(_MS)
     except KalshiError as exc:
         unmeasured = f"clock skew not measured: {exc.one_line()}"
-        parts.append(Finding(CheckStatus.UNKNOWN, "clock skew", unmeasured))
+        findings.append(Finding(CheckStatus.UNKNOWN, "clock skew", unmeasured))
     else:
         skew_status = grade_ceiling(abs(skew), skew_warn, skew_crit)
         if skew_status is not CheckStatus.OK:
-            parts.append(Finding(skew_status, "clock skew", f"clock skew {skew:+f}s; check NTP"))
+            findings.append(Finding(skew_status, "clock skew", f"clock skew {skew:+f}s; check NTP"))
         perf.append(PerfDatum("skew", skew, skew_warn, skew_crit, uom="s"))
-    if not parts:
+    if not findings:
         return CheckResult(
             "api",
             CheckStatus.OK,
             f"reachable, credentials accepted, latency {latency:.0f}ms, skew {skew:+.2f}s",
             perf,
         )
-    return graded("api", parts, perf)
+    return graded("api", findings, perf)
 
 
 def _credentials(client: KalshiClient, credentials_error: str | None) -> Finding | None:

@@ -27,12 +27,12 @@ class Column(NamedTuple):
     header: str
     numeric: bool = False  # right-aligned, and never wrapped in a rich table
     identifier: bool = False  # typed into the next command: never cut, wrapped or folded
-    # an exact decimal string (or, with parts, the parts' strings), shown to people by
+    # an exact decimal string (or, with members, the members' strings), shown to people by
     # `units.fmt_money` (`-$0.33`, `$1.20`) and left exact in CSV
     money: bool = False
     # a cell that shows several values to people (`$0.35 / $0.40`): in CSV these columns
     # instead, one value per cell, their keys in the row holding the exact values
-    parts: tuple[Column, ...] = ()
+    members: tuple[Column, ...] = ()
 
 
 def is_tty(stream: TextIO) -> bool:
@@ -96,7 +96,7 @@ class Output:
         if self.format is TableFormat.TABLE:
             self._rich_table(columns, rows, title=title)
         elif self.format is TableFormat.CSV:
-            flat = [part for c in columns for part in (c.parts or (c,))]
+            flat = [member for c in columns for member in (c.members or (c,))]
             self._csv([c.header for c in flat], [[r.get(c.key, "") for c in flat] for r in rows])
         else:
             self._tabulate(
@@ -238,7 +238,7 @@ class Output:
 def _money_cells(columns: Sequence[Column], rows: Sequence[dict[str, str]]) -> list[dict[str, str]]:
     """Money columns as people read them, every amount of the listing to one number of places
     (`units.money_places`); a cell that is not a number ("-", "") as it is. A money column
-    with parts shows them `a / b`, a part without a value `-`."""
+    with members shows them `a / b`, a member without a value `-`."""
     from decimal import Decimal, InvalidOperation
 
     from kalshi_cli.vocabulary.units import fmt_money, money_places
@@ -251,13 +251,13 @@ def _money_cells(columns: Sequence[Column], rows: Sequence[dict[str, str]]) -> l
         return value if value.is_finite() else None
 
     money = [c for c in columns if c.money]
-    keys = [part.key for c in money for part in (c.parts or (c,))]
+    keys = [member.key for c in money for member in (c.members or (c,))]
     places = money_places(amount(row.get(key, "")) for row in rows for key in keys)
     shown = [dict(row) for row in rows]
     for row in shown:
         for column in money:
-            if column.parts:
-                values = (amount(row.get(p.key, "")) for p in column.parts)
+            if column.members:
+                values = (amount(row.get(p.key, "")) for p in column.members)
                 row[column.key] = " / ".join(fmt_money(v, places=places) for v in values)
             elif (value := amount(row.get(column.key, ""))) is not None:
                 row[column.key] = fmt_money(value, places=places)

@@ -159,10 +159,10 @@ class _StateFileKeys:
         self._endpoint = endpoint
 
     def recall(self, key_id: str) -> int | None:
-        return self._store.events.api_key_subaccount(self._endpoint, key_id)
+        return self._store.entries.api_key_subaccount(self._endpoint, key_id)
 
     def keep(self, key_id: str, subaccount: int) -> None:
-        self._store.events.remember_api_key_subaccount(self._endpoint, key_id, subaccount)
+        self._store.entries.remember_api_key_subaccount(self._endpoint, key_id, subaccount)
 
 
 def refuse_quarantined(app: AppContext, out: Output) -> None:

@@ -157,8 +157,8 @@ def with_params_defaults(entries: list[Entry], key: str = "") -> list[Entry]:
     from kalshi_cli.strategies import get_strategy, strategy_names
     from kalshi_cli.strategy_api import params_dict
 
-    parts = key.split(".")
-    named = [parts[1]] if parts[0] == "strategies" and len(parts) > 1 else []
+    words = key.split(".")
+    named = [words[1]] if words[0] == "strategies" and len(words) > 1 else []
     given = {e.key for e in entries}
     defaults = []
     for name in dict.fromkeys([*strategy_names(), *named]):
@@ -207,8 +207,8 @@ def file_keys(key: str, env: str | None) -> list[str]:
     """Where `key` is written in the file: a setting of an environment under its section."""
     from kalshi_cli.config import KEYS_BY_NAME
 
-    parts = key.split(".")
-    setting = KEYS_BY_NAME.get(parts[0]) if len(parts) == 1 else None
+    words = key.split(".")
+    setting = KEYS_BY_NAME.get(words[0]) if len(words) == 1 else None
     if setting is not None and not setting.in_file:
         raise UsageError(f"{key} is not accepted in the config file", hint=setting.doc)
     if setting is not None and setting.section != "top":
@@ -216,7 +216,7 @@ def file_keys(key: str, env: str | None) -> list[str]:
         if setting.section == "sim" and section != "sim":
             raise UsageError(f"{key} belongs to the sim section only")
         return [section, key]
-    return parts
+    return words
 
 
 def validate_file(path: Path) -> None:

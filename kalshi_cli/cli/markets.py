@@ -391,10 +391,10 @@ def watch_loop(
 
 BOOK_COLUMNS = (
     Column("yes_bid", "YES bid", numeric=True),
-    Column("yes_size", "size", numeric=True, parts=(Column("yes_size", "YES bid size"),)),
+    Column("yes_size", "size", numeric=True, members=(Column("yes_size", "YES bid size"),)),
     Column("no_ask", "NO ask", numeric=True),
     Column("no_bid", "NO bid", numeric=True),
-    Column("no_size", "size", numeric=True, parts=(Column("no_size", "NO bid size"),)),
+    Column("no_size", "size", numeric=True, members=(Column("no_size", "NO bid size"),)),
     Column("yes_ask", "YES ask", numeric=True),
 )
 

@@ -427,12 +427,12 @@ ORDER_COLUMNS = (
     Column(
         "trade",
         "order",
-        parts=(Column("action", "action"), Column("side", "side"), Column("price", "price")),
+        members=(Column("action", "action"), Column("side", "side"), Column("price", "price")),
     ),
     Column(
         "book",
         "book (YES)",
-        parts=(Column("book_side", "book side"), Column("yes_price", "yes price")),
+        members=(Column("book_side", "book side"), Column("yes_price", "yes price")),
     ),
     Column("filled", "filled", numeric=True),
     Column("remaining", "remaining", numeric=True),
@@ -470,7 +470,7 @@ def render_order(out: Any, order: Order, intent: IntentRecord | None, **beside: 
     doc = order_json(order, intent)
     (row,) = order_rows([doc])
     fields = [(c.header, row[c.key]) for c in ORDER_COLUMNS]
-    exact = [(p.header, row[p.key]) for c in ORDER_COLUMNS for p in (c.parts or (c,))]
+    exact = [(p.header, row[p.key]) for c in ORDER_COLUMNS for p in (c.members or (c,))]
     for listing in (fields, exact):
         listing.insert(1, ("client order id", doc["client_order_id"] or "-"))
         listing.append(("expires", doc["expiration_time"] or "good till cancelled"))

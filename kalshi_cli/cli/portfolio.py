@@ -171,7 +171,7 @@ POSITION_COLUMNS = (
         "bid / mid",
         numeric=True,
         money=True,
-        parts=(Column("mark_bid", "mark bid"), Column("mark_mid", "mark mid")),
+        members=(Column("mark_bid", "mark bid"), Column("mark_mid", "mark mid")),
     ),
     Column("unrealized", "unrealized", numeric=True, money=True),
     Column("realized", "realized", numeric=True, money=True),
@@ -180,7 +180,7 @@ POSITION_COLUMNS = (
         "exposure",
         "exposure / limit",
         numeric=True,
-        parts=(
+        members=(
             Column("exposure_count", "exposure"),
             Column("limit", "limit"),
             Column("over_limit", "over limit"),
@@ -191,7 +191,7 @@ POSITION_COLUMNS = (
         "risk",
         "use of risk limit",
         numeric=True,
-        parts=(Column("risk_use", "risk use"), Column("risk_limit", "risk limit")),
+        members=(Column("risk_use", "risk use"), Column("risk_limit", "risk limit")),
     ),
 )
 

@@ -45,6 +45,9 @@ class QuoteStatus(StrEnum):
 
 RfqArg = Annotated[str, typer.Argument(help="The RFQ's id.")]
 QuoteArg = Annotated[str, typer.Argument(help="The quote's id.")]
+RestRemainderOpt = Annotated[
+    bool, typer.Option("--rest-remainder", help="Rest what does not fill on the book.")
+]
 LimitOpt = Annotated[
     int | None, typer.Option("--limit", min=1, help="Show at most this many (newest first).")
 ]
@@ -343,10 +346,7 @@ def rfq_create_command(
             help="Or: dollars to spend; each quote is sized to what they buy, fees included.",
         ),
     ] = None,
-    rest_remainder: Annotated[
-        bool,
-        typer.Option("--rest-remainder", help="Rest what does not fill on the book."),
-    ] = False,
+    rest_remainder: RestRemainderOpt = False,
     replace: Annotated[bool, typer.Option("--replace", help="Close your open RFQs first.")] = False,
     hide_id: Annotated[
         bool,
@@ -472,10 +472,7 @@ def quote_create_command(
             "--no-bid", help="Dollars per NO contract the requester may buy at (0 declines NO)."
         ),
     ],
-    rest_remainder: Annotated[
-        bool,
-        typer.Option("--rest-remainder", help="Rest what does not fill on the book."),
-    ] = False,
+    rest_remainder: RestRemainderOpt = False,
     post_only: Annotated[
         bool, typer.Option("--post-only", help="Your order never takes liquidity.")
     ] = False,

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from kalshi_cli.cli._output import Output
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.client.portfolio import TargetAllocation, Transfer
-    from kalshi_cli.services.shards import MoveResult, ShardLine
+    from kalshi_cli.services.shards import EarlierMove, MoveResult, ShardLine
     from kalshi_cli.vocabulary.models import Market
 
 shard_app = command_group("shard")
@@ -169,7 +169,7 @@ def move_command(
 
     Example: kalshi shard move 250 --from 0 --to 2
     """
-    from kalshi_cli.cli._services import confirm_on_prod
+    from kalshi_cli.cli._services import confirm_on_prod, open_store
     from kalshi_cli.services.shards import MoneyMover, Move
     from kalshi_cli.vocabulary.clock import SystemClock
     from kalshi_cli.vocabulary.errors import UsageError
@@ -180,8 +180,10 @@ def move_command(
         raise typer.BadParameter(exc.message) from None
     app, out = begin(env, as_json=as_json)
     confirm_on_prod(app, f"move {move.describe()}", yes=yes)
-    mover = MoneyMover(app.client(auth=True), SystemClock(), wait_s=wait_s)
-    render_move(out, move.subaccount, mover.move(move, wait=not no_wait))
+    client = app.client(auth=True)
+    with open_store(app) as store:  # each move written before it is sent
+        mover = MoneyMover(client, SystemClock(), intents=store.transfer_intents, wait_s=wait_s)
+        render_move(out, move.subaccount, mover.move(move, wait=not no_wait))
 
 
 def render_move(out: Output, subaccount: int, result: MoveResult) -> None:
@@ -193,6 +195,8 @@ def render_move(out: Output, subaccount: int, result: MoveResult) -> None:
         **transfer_json(t),
         "subaccount": subaccount,
         "looked_up": result.looked_up,
+        "sent": result.sent,
+        "earlier": [earlier_json(e) for e in result.earlier],
         "balances": [
             {
                 "subaccount": p.subaccount,
@@ -209,10 +213,32 @@ def render_move(out: Output, subaccount: int, result: MoveResult) -> None:
         ("from shard", str(t.source_shard)),
         ("to shard", str(t.destination_shard)),
     ]
-    if result.looked_up:
+    if not result.sent:
+        fields.append(
+            ("note", "made by an earlier run whose answer was never read: not sent again")
+        )
+    elif result.looked_up:
         fields.append(("note", "its answer was lost; found in the transfer history"))
+    for earlier in result.earlier:
+        out.note(earlier.describe())
     fields += [(p.label, fmt_money(p.balance, "unreadable")) for p in result.places]
     out.record(fields, document=document)
+
+
+def earlier_json(e: EarlierMove) -> dict[str, Any]:
+    """A move an earlier run left open, as it was looked up (`EarlierMove`)."""
+    from kalshi_cli.vocabulary.documents import money_text
+
+    return {
+        "amount": money_text(e.move.amount),
+        "from_shard": e.move.source,
+        "to_shard": e.move.target,
+        "subaccount": e.move.subaccount,
+        "recorded_at": e.recorded_at,
+        "outcome": e.outcome,
+        "transfer_id": e.transfer_id,
+        "candidates": list(e.candidates),
+    }
 
 
 def transfer_json(t: Transfer) -> dict[str, Any]:
@@ -249,13 +275,26 @@ def transfers_command(
 
     Example: kalshi shard transfers --limit 20
     """
-    from kalshi_cli.vocabulary.clock import iso_utc
+    from kalshi_cli.cli._services import open_store
+    from kalshi_cli.services.shards import MoneyMover
+    from kalshi_cli.vocabulary.clock import SystemClock, iso_utc
 
     app, out = begin(env, as_json=as_json, fmt=fmt)
-    transfers = list(app.client(auth=True).portfolio.iter_transfers(limit=limit))
+    client = app.client(auth=True)
+    with open_store(app) as store:  # a move an earlier `shard move` left open: looked up
+        mover = MoneyMover(client, SystemClock(), intents=store.transfer_intents)
+        earlier = mover.settle_earlier(wait=False)
+    for move in earlier:
+        out.note(move.describe())
+    transfers = list(client.portfolio.iter_transfers(limit=limit))
     docs = [transfer_json(t) for t in transfers]
     rows = [{k: str(v) for k, v in d.items()} | {"created": iso_utc(d["created_ts"])} for d in docs]
-    out.table(TRANSFER_COLUMNS, rows, document={"transfers": docs, "count": len(docs)})
+    document = {
+        "transfers": docs,
+        "count": len(docs),
+        "earlier": [earlier_json(e) for e in earlier],
+    }
+    out.table(TRANSFER_COLUMNS, rows, document=document)
 
 
 # --------------------------------------------------------------------------------------------

@@ -63,7 +63,7 @@ def _binding(path: Path) -> dict[str, str] | None:
     from kalshi_cli.config import mask
     from kalshi_cli.store import Store
 
-    binding = Store.read(path, lambda store: store.events.exchange_binding())
+    binding = Store.read(path, lambda store: store.entries.exchange_binding())
     if binding is None:
         return None
     return {"endpoint": binding.endpoint, "account": mask(binding.account, partial=True)}

@@ -335,6 +335,18 @@ def lag_text(lag: dict[str, Any]) -> str:
     return text + (", BEHIND" if lag.get("behind") else "")
 
 
+def shards_text(held: dict[str, list[int]]) -> str:
+    """The shards the loop holds as a person reads it: `short 2 (fund it: kalshi shard move);
+    paused 3`, or `none held`."""
+    parts = []
+    if held["short"]:
+        shown = ", ".join(map(str, held["short"]))
+        parts.append(f"short {shown} (no new order there until funded: `kalshi shard move`)")
+    if held["paused"]:
+        parts.append(f"paused {', '.join(map(str, held['paused']))} (its trading is paused)")
+    return "; ".join(parts) or "none held"
+
+
 def status_lines(status: TradingStatus, details: dict[str, Any]) -> list[str]:
     """What `kalshi status` prints below the state: its history, each strategy's part today and
     each market assigned to a strategy."""
@@ -379,6 +391,8 @@ def status_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
         details["last_heartbeat"] = f"{source} at {local_time(status.heartbeat_at)}"
     if not as_json and status.loop_lag is not None:
         details["loop_lag"] = lag_text(status.loop_lag)
+    if not as_json and status.loop_shards is not None:
+        details["loop_shards"] = shards_text(status.loop_shards)
     render_state(out, status.state, status.reason, status.source, status.at, extra=details)
     for line in () if as_json else status_lines(status, details):
         out.line(line)

@@ -35,6 +35,8 @@ class BatchItem(msgspec.Struct, frozen=True):
     # its error is the exchange's own trouble (an internal error, unavailable, a timeout): a 5xx
     # for this one order, which the trade loop's API error guard counts as one
     trouble: bool = False
+    # the exchange's error code for this order (None: it named none, or the order was made)
+    code: str | None = None
 
 
 # "The maximum batch size scales with your tier's write budget" (openapi.yaml 3.31.0): the
@@ -92,10 +94,10 @@ def _item(raw: Any) -> BatchItem:
         code = str(inner.get("code") or "").lower()
         if any(word in code for word in _TROUBLE):
             why = f"the exchange's trouble, not a refusal: {text}"
-            return BatchItem(coid, None, why, unknown=True, trouble=True)
+            return BatchItem(coid, None, why, unknown=True, trouble=True, code=code)
         if order_exists(code):  # ours, under the id this toolkit wrote: looked up
             return BatchItem(coid, None, f"already on the exchange: {text}", unknown=True)
-        return BatchItem(coid, None, text or "refused")
+        return BatchItem(coid, None, text or "refused", code=code or None)
     if not order_id:
         return BatchItem(coid, None, "the batch answer gave no order id and no error", True)
     if error:

@@ -8,8 +8,8 @@ another thread uses) and "How a request travels".
 from __future__ import annotations
 
 import copy
-from functools import cached_property
-from typing import TYPE_CHECKING, Self, Unpack
+import importlib
+from typing import TYPE_CHECKING, Generic, Self, TypeVar, Unpack, overload
 
 from kalshi_cli.client.connection import (
     LANDING_WINDOW_S,
@@ -31,6 +31,33 @@ if TYPE_CHECKING:
     from kalshi_cli.client.subaccounts import KeyMemory, SubaccountsApi
 
 __all__ = ["LANDING_WINDOW_S", "SIGNATURE_WINDOW_S", "KalshiClient"]
+
+A = TypeVar("A")
+
+
+class _LazyArea(Generic[A]):
+    """An area of the client: on first use, its module (`kalshi_cli.client.NAME`, the attribute's
+    name) is imported and the class named here built over the client's connection, then kept
+    on the client until `_attach` forgets it."""
+
+    def __init__(self, class_name: str) -> None:
+        self._class_name = class_name
+        self._name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, client: None, owner: type) -> Self: ...
+    @overload
+    def __get__(self, client: KalshiClient, owner: type) -> A: ...
+    def __get__(self, client: KalshiClient | None, owner: type) -> A | Self:
+        if client is None:
+            return self
+        module = importlib.import_module(f"kalshi_cli.client.{self._name}")
+        area: A = getattr(module, self._class_name)(client.connection)
+        client.__dict__[self._name] = area
+        return area
 
 
 class KalshiClient:
@@ -56,60 +83,15 @@ class KalshiClient:
     # Each area's module is imported, and the area built, on its first use: `kalshi markets`
     # imports none of the order, portfolio, key or RFQ modules (docs/benchmarks.md, "Cold
     # starts"). An area holds nothing but the connection, so building it twice is harmless.
-
-    @cached_property
-    def exchange(self) -> ExchangeApi:
-        from kalshi_cli.client.exchange import ExchangeApi
-
-        return ExchangeApi(self.connection)
-
-    @cached_property
-    def markets(self) -> MarketsApi:
-        from kalshi_cli.client.markets import MarketsApi
-
-        return MarketsApi(self.connection)
-
-    @cached_property
-    def portfolio(self) -> PortfolioApi:
-        from kalshi_cli.client.portfolio import PortfolioApi
-
-        return PortfolioApi(self.connection)
-
-    @cached_property
-    def orders(self) -> OrdersApi:
-        from kalshi_cli.client.orders import OrdersApi
-
-        return OrdersApi(self.connection)
-
-    @cached_property
-    def order_groups(self) -> OrderGroupsApi:
-        from kalshi_cli.client.order_groups import OrderGroupsApi
-
-        return OrderGroupsApi(self.connection)
-
-    @cached_property
-    def subaccounts(self) -> SubaccountsApi:
-        from kalshi_cli.client.subaccounts import SubaccountsApi
-
-        return SubaccountsApi(self.connection)
-
-    @cached_property
-    def historical(self) -> HistoricalApi:
-        from kalshi_cli.client.historical import HistoricalApi
-
-        return HistoricalApi(self.connection)
-
-    @cached_property
-    def api_keys(self) -> ApiKeysApi:
-        from kalshi_cli.client.api_keys import ApiKeysApi
-
-        return ApiKeysApi(self.connection)
-
-    @cached_property
-    def communications(self) -> CommunicationsApi:
-        from kalshi_cli.client.communications import CommunicationsApi
-
-        return CommunicationsApi(self.connection)
+    exchange: _LazyArea[ExchangeApi] = _LazyArea("ExchangeApi")
+    markets: _LazyArea[MarketsApi] = _LazyArea("MarketsApi")
+    portfolio: _LazyArea[PortfolioApi] = _LazyArea("PortfolioApi")
+    orders: _LazyArea[OrdersApi] = _LazyArea("OrdersApi")
+    order_groups: _LazyArea[OrderGroupsApi] = _LazyArea("OrderGroupsApi")
+    subaccounts: _LazyArea[SubaccountsApi] = _LazyArea("SubaccountsApi")
+    historical: _LazyArea[HistoricalApi] = _LazyArea("HistoricalApi")
+    api_keys: _LazyArea[ApiKeysApi] = _LazyArea("ApiKeysApi")
+    communications: _LazyArea[CommunicationsApi] = _LazyArea("CommunicationsApi")
 
     def __repr__(self) -> str:
         return f"KalshiClient(api_base={self.api_base!r}, authenticated={self.authenticated})"
@@ -213,4 +195,4 @@ class KalshiClient:
 
 
 # the names of the client's areas
-AREAS = tuple(name for name, v in vars(KalshiClient).items() if isinstance(v, cached_property))
+AREAS = tuple(name for name, v in vars(KalshiClient).items() if isinstance(v, _LazyArea))

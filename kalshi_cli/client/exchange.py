@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 
 from kalshi_cli.client.connection import Area, Id, Rows, as_dict, flag_param
-from kalshi_cli.client.ratelimit import BucketLimit, TierLimits
+from kalshi_cli.client.ratelimit import BucketLimit, TierLimits, Tokens
 from kalshi_cli.vocabulary.clock import as_utc, parse_http_date, parse_iso
 from kalshi_cli.vocabulary.errors import KalshiError, ServerError
 from kalshi_cli.vocabulary.models import ExchangeStatus, ShardStatus, decode_answer
@@ -44,16 +44,6 @@ class _ScheduleAnswer(msgspec.Struct, frozen=True):
     schedule: ExchangeSchedule
 
 
-Tokens = Annotated[int, msgspec.Meta(gt=0)]
-
-
-class BucketAnswer(msgspec.Struct, frozen=True):
-    """One token bucket as the exchange states it (openapi.yaml 3.31.0 `BucketLimit`)."""
-
-    refill_rate: Tokens  # tokens per second
-    bucket_capacity: Tokens
-
-
 class UsageLevelGrant(msgspec.Struct, frozen=True):
     """`ApiUsageLevelGrant`: a usage level granted on one exchange lane."""
 
@@ -70,8 +60,8 @@ class AccountLimits(msgspec.Struct, frozen=True):
     by a guess."""
 
     usage_tier: str
-    read: BucketAnswer | None = None
-    write: BucketAnswer | None = None
+    read: BucketLimit | None = None
+    write: BucketLimit | None = None
     read_limit: Tokens | None = None
     write_limit: Tokens | None = None
     grants: list[UsageLevelGrant] = msgspec.field(default_factory=list)
@@ -85,10 +75,7 @@ class AccountLimits(msgspec.Struct, frozen=True):
     def limits(self) -> TierLimits:
         """The two buckets the client paces by."""
         if self.read is not None and self.write is not None:
-            return TierLimits(
-                BucketLimit(self.read.refill_rate, self.read.bucket_capacity),
-                BucketLimit(self.write.refill_rate, self.write.bucket_capacity),
-            )
+            return TierLimits(self.read, self.write)
         if self.read_limit is not None and self.write_limit is not None:
             return TierLimits(
                 BucketLimit(self.read_limit, self.read_limit),

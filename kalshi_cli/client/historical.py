@@ -18,6 +18,7 @@ import msgspec
 from kalshi_cli.client.connection import (
     MARKETS_PAGE_MAX,
     Area,
+    Connection,
     Params,
     Rows,
     missing_as,
@@ -170,11 +171,7 @@ class HistoricalApi(Area):
         limit: int | None = None,
     ) -> Iterator[Fill]:
         params = _time_window(ticker, min_ts, max_ts)
-        listed = self._conn.listing(
-            "/historical/fills", "fills", self._conn.fill_quarantine.fill_or_none, params, limit,
-            private=True, cursor_required=True,
-        )  # fmt: skip
-        return (fill for fill in listed if fill is not None)
+        return fill_listing(self._conn, "/historical/fills", params, limit)
 
     def iter_historical_orders(
         self,
@@ -201,17 +198,21 @@ class HistoricalApi(Area):
         )  # fmt: skip
 
 
+def fill_listing(conn: Connection, path: str, params: Params, limit: int | None) -> Iterator[Fill]:
+    """The fills of a fill listing of either tier, page by page; a fill lacking a field the
+    spec requires is quarantined (`conn.fill_quarantine`), never listed (models.Fill)."""
+    listed = conn.listing(
+        path, "fills", conn.fill_quarantine.fill_or_none, params, limit, private=True,
+        cursor_required=True,
+    )  # fmt: skip
+    return (fill for fill in listed if fill is not None)
+
+
 class LiveFills(Protocol):
     """Where `fills_with_history` reads the live fills: a client's `portfolio`."""
 
     def iter_fills(
-        self,
-        *,
-        ticker: str | None = None,
-        order_id: str | None = None,
-        min_ts: int | None = None,
-        max_ts: int | None = None,
-        limit: int | None = None,
+        self, *, ticker: str | None, min_ts: int | None, limit: int | None
     ) -> Iterator[Fill]: ...
 
 
@@ -221,12 +222,7 @@ class ArchivedFills(Protocol):
     def get_historical_cutoff(self) -> HistoricalCutoff: ...
 
     def iter_historical_fills(
-        self,
-        *,
-        ticker: str | None = None,
-        min_ts: int | None = None,
-        max_ts: int | None = None,
-        limit: int | None = None,
+        self, *, ticker: str | None, min_ts: int | None
     ) -> Iterator[Fill]: ...
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
+import msgspec
+
 from kalshi_cli.client.ratelimit import DEFAULT_COST, SAFETY_RATE, BucketLimit, TierLimits
 from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.errors import KalshiError
@@ -91,7 +93,8 @@ def _bucket_text(limit: BucketLimit) -> str:
 
 
 def _bucket_json(limit: BucketLimit) -> dict[str, int]:
-    return {"refill_rate": limit.refill_rate, "bucket_capacity": limit.capacity}
+    bucket: dict[str, int] = msgspec.to_builtins(limit)  # the spec's names
+    return bucket
 
 
 def pace_by_account(client: KalshiClient, tier: TierSetting = TierSetting()) -> Pacing:

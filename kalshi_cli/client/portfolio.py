@@ -19,6 +19,7 @@ from typing import Annotated
 import msgspec
 
 from kalshi_cli.client.connection import Area, Id, Params, UnknownOutcome, path_segment
+from kalshi_cli.client.historical import fill_listing
 from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown, ValidationError
 from kalshi_cli.vocabulary.models import Balance, EventPosition, Fill, Position, Settlement
 from kalshi_cli.vocabulary.units import ZERO, fmt_money
@@ -170,12 +171,7 @@ class PortfolioApi(Area):
             "min_ts": min_ts,
             "max_ts": max_ts,
         }
-        # a fill lacking a field the spec requires is quarantined, never listed (models.Fill)
-        listed = self._conn.listing(
-            "/portfolio/fills", "fills", self._conn.fill_quarantine.fill_or_none, params, limit,
-            private=True, cursor_required=True,
-        )  # fmt: skip
-        return (fill for fill in listed if fill is not None)
+        return fill_listing(self._conn, "/portfolio/fills", params, limit)
 
     def iter_settlements(
         self, *, ticker: str | None = None, limit: int | None = None, subaccount: int | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Annotated
 
 import msgspec
 
@@ -26,11 +27,15 @@ class TurnAfterDeadline(Exception):
     is not sent, and holds no tokens."""
 
 
-class BucketLimit(msgspec.Struct, frozen=True):
-    """One token bucket of a tier: its refill rate and capacity."""
+Tokens = Annotated[int, msgspec.Meta(gt=0)]
 
-    refill_rate: int  # tokens per second
-    capacity: int
+
+class BucketLimit(msgspec.Struct, frozen=True):
+    """One token bucket of a tier: its refill rate and capacity, decoded from (and written as)
+    openapi.yaml 3.31.0's `BucketLimit`, whose capacity is `bucket_capacity`."""
+
+    refill_rate: Tokens  # tokens per second
+    capacity: Tokens = msgspec.field(name="bucket_capacity")
 
 
 class TierLimits(msgspec.Struct, frozen=True):

@@ -220,6 +220,6 @@ def _error_text(error: Any) -> str | None:
     if isinstance(error, dict) and isinstance(error.get("error"), dict):
         error = error["error"]  # the nested shape Kalshi uses for most errors
     if isinstance(error, dict):
-        parts = [str(error[k]) for k in ("code", "message", "details") if error.get(k)]
-        return ": ".join(parts) or "error"
+        said = [str(error[k]) for k in ("code", "message", "details") if error.get(k)]
+        return ": ".join(said) or "error"
     return str(error)

@@ -61,8 +61,8 @@ _NOUNS = frozenset(
 def endpoint_family(method: str, path: str) -> str:
     """`GET /markets/KX-1/orderbook` -> `GET markets/orderbook`: the collections of the path,
     without the identifiers between them."""
-    parts = [p for p in path.split("?", 1)[0].strip("/").split("/") if p in _NOUNS]
-    return f"{method.upper()} {'/'.join(parts) or '/'}"
+    nouns = [p for p in path.split("?", 1)[0].strip("/").split("/") if p in _NOUNS]
+    return f"{method.upper()} {'/'.join(nouns) or '/'}"
 
 
 def outcome_of(status: int | None) -> str:

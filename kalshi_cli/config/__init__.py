@@ -122,8 +122,8 @@ def exchange_slug(
         return f"embedded-{digest[:10]}"
     from urllib.parse import urlsplit
 
-    parts = urlsplit(api_base or "")
-    host = (parts.hostname or "exchange") + (f"_{parts.port}" if parts.port else "")
+    address = urlsplit(api_base or "")
+    host = (address.hostname or "exchange") + (f"_{address.port}" if address.port else "")
     digest = hashlib.sha256(f"{api_base}\n{key_id or ''}".encode()).hexdigest()
     return f"{re.sub(r'[^A-Za-z0-9._-]', '_', host)}-{digest[:10]}"
 

@@ -60,8 +60,8 @@ def is_secret(key: str, text: str) -> bool:
     """`text`, the value of `key` (dotted), is or holds a secret (see the module docstring)."""
     if names_secret(key):
         return True
-    parts = key.lower().split(".")
-    if len(parts) >= 2 and parts[-2] == "headers" and parts[-1] not in _PLAIN_HEADERS:
+    words = key.lower().split(".")
+    if len(words) >= 2 and words[-2] == "headers" and words[-1] not in _PLAIN_HEADERS:
         return True
     return looks_secret(text)
 
@@ -76,14 +76,14 @@ def looks_secret(text: str) -> bool:
 
 def _url_carries_secret(url: str) -> bool:
     try:
-        parts = urlsplit(url)
+        address = urlsplit(url)
     except ValueError:
         return True
-    if parts.username is not None or parts.password is not None or parts.query:
+    if address.username is not None or address.password is not None or address.query:
         return True
-    if (parts.hostname or "").lower() in _WEBHOOK_HOSTS and parts.path.strip("/"):
+    if (address.hostname or "").lower() in _WEBHOOK_HOSTS and address.path.strip("/"):
         return True
-    return any(_token_like(segment) for segment in parts.path.split("/"))
+    return any(_token_like(segment) for segment in address.path.split("/"))
 
 
 def _token_like(segment: str) -> bool:
@@ -103,16 +103,16 @@ def mask_text(text: str) -> str:
     neighbours), so a person can tell which service it is."""
     if "://" in text:
         try:
-            parts = urlsplit(text.strip())
-            host = parts.hostname
-            port = parts.port
+            address = urlsplit(text.strip())
+            host = address.hostname
+            port = address.port
         except ValueError:
             return MASK
-        if parts.scheme and host:
+        if address.scheme and host:
             where = f"[{host}]" if ":" in host else host
             if port is not None:
                 where = f"{where}:{port}"
-            return f"{parts.scheme}://{where}/{MASK}"
+            return f"{address.scheme}://{where}/{MASK}"
     return MASK
 
 

@@ -26,8 +26,9 @@ from kalshi_cli.services.loop_strategies import (
 )
 from kalshi_cli.store.paper import is_paper_state
 from kalshi_cli.vocabulary.clock import age_of, day_start
+from kalshi_cli.vocabulary.documents import traders_terms
 from kalshi_cli.vocabulary.errors import KalshiError, TransportError
-from kalshi_cli.vocabulary.units import ZERO, Side, from_book
+from kalshi_cli.vocabulary.units import ZERO
 
 if TYPE_CHECKING:
     from kalshi_cli.checks import CheckResult
@@ -312,7 +313,7 @@ def local_snapshot(sources: Sources, clock: Clock) -> LocalSnapshot:
 
 def _trading(store: Store, day: str, paused: bool, now: float) -> Trading:
     row = store.trading.trading_state()
-    beat = store.events.last_heartbeat(HEARTBEAT_SOURCE)
+    beat = store.entries.last_heartbeat(HEARTBEAT_SOURCE)
     # a live loop's beat only: an old one's pause says nothing of now (`shown_state`)
     by_signal = beat is not None and beat.live(now) and beat.detail.get("paused_by_signal") is True
     trips = sorted(store.trading.risk_trips(day=day), key=lambda t: t.at, reverse=True)
@@ -328,8 +329,8 @@ def _trading(store: Store, day: str, paused: bool, now: float) -> Trading:
 
 
 def _health(store: Store, now: float) -> Health:
-    beat = store.events.last_heartbeat(HEARTBEAT_SOURCE)
-    raw = store.events.get_kv(FEED_KEY)
+    beat = store.entries.last_heartbeat(HEARTBEAT_SOURCE)
+    raw = store.entries.get_kv(FEED_KEY)
     feed_age: float | None = None
     feed_unknown: str | None = None
     if raw is not None:
@@ -391,8 +392,7 @@ def _fills(store: Store) -> Iterable[FillLine]:
 
     for fill in reversed(store.fills.read(limit=RECENT_FILLS)):  # newest first
         intent = store.orders.get_intent(fill.client_order_id) if fill.client_order_id else None
-        side = intent.side if intent is not None else Side.YES
-        action, price = from_book(fill.book_side, fill.yes_price, side)
+        side, action, price = traders_terms(fill.book_side, fill.yes_price, intent)
         yield FillLine(
             at=fill.ts,
             ticker=fill.ticker,
@@ -656,8 +656,7 @@ def _order_line(
     `listed`: the subaccount of an order that names none (the one the listing was of)."""
     coid = order.client_order_id
     intent = store.orders.get_intent(coid) if store is not None and coid else None
-    side = intent.side if intent is not None else Side.YES
-    action, price = from_book(order.book_side, order.yes_price, side)
+    side, action, price = traders_terms(order.book_side, order.yes_price, intent)
     return OrderLine(
         order_id=order.order_id,
         ticker=order.ticker,

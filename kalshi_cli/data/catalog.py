@@ -11,7 +11,7 @@ from typing import Any
 
 from kalshi_cli.data.lock import is_locked
 from kalshi_cli.data.manifest import read_manifest
-from kalshi_cli.data.replay import BookReplay, LocalEvent, iter_records
+from kalshi_cli.data.replay import BookReplay, LocalNote, iter_records
 from kalshi_cli.data.segments import FRAMES_DIR, REST_DIR, segment_paths
 from kalshi_cli.feed.messages import market_of, type_of
 from kalshi_cli.vocabulary.errors import NoDataError
@@ -94,7 +94,7 @@ def describe(root: Path) -> dict[str, Any]:
     for ns, obj, is_local in iter_records(root, read_skips):
         records += 1
         replay.apply_record(ns, obj, is_local)
-        if isinstance(obj, LocalEvent):
+        if isinstance(obj, LocalNote):
             continue
         ticker = market_of(obj)
         if ticker is not None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from kalshi_cli.data.catalog import open_data_set
-from kalshi_cli.data.replay import BookReplay, LocalEvent, iter_records
+from kalshi_cli.data.replay import BookReplay, LocalNote, iter_records
 from kalshi_cli.feed.messages import DeltaMessage, SnapshotMessage, TradeMessage, type_of
 from kalshi_cli.vocabulary.errors import DataWriteError, UsageError
 from kalshi_cli.vocabulary.files import whole
@@ -80,7 +80,7 @@ def _book_rows(root: Path, skipped: Counter[str]) -> Iterator[tuple[Any, ...]]:
 
 def _trade_rows(root: Path, skipped: Counter[str]) -> Iterator[tuple[Any, ...]]:
     for ns, obj, _ in iter_records(root, skipped):
-        if isinstance(obj, LocalEvent) or type_of(obj) != "trade":
+        if isinstance(obj, LocalNote) or type_of(obj) != "trade":
             continue
         trade = obj.msg if isinstance(obj, TradeMessage) else None
         if trade is None or trade.market_ticker is None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from kalshi_cli.data.manifest import FORMAT, Coverage, write_manifest
-from kalshi_cli.data.replay import BookReplay, LocalEvent, fractional_market, iter_records
+from kalshi_cli.data.replay import BookReplay, LocalNote, fractional_market, iter_records
 from kalshi_cli.data.segments import SegmentWriter, frame_line, held_data_set, segment_paths
 from kalshi_cli.feed.messages import market_of
 from kalshi_cli.vocabulary.clock import parse_iso
@@ -250,7 +250,7 @@ def _coverage_replay(root: Path, coverage: Coverage) -> BookReplay:
     for ns, obj, is_local in iter_records(root, read_skips):
         replay.apply_record(ns, obj, is_local)
         last = ns
-        if isinstance(obj, LocalEvent):
+        if isinstance(obj, LocalNote):
             continue
         ticker = market_of(obj)
         if ticker is not None:

@@ -20,7 +20,7 @@ from kalshi_cli.data.lock import lock_directory
 from kalshi_cli.data.manifest import FORMAT, Coverage, read_manifest, write_manifest
 from kalshi_cli.data.replay import fractional_market
 from kalshi_cli.data.segments import SegmentWriter, frame_line, held_data_set
-from kalshi_cli.feed.book import ORDERBOOK, EventKind, FeedEvent, orderbook_prices
+from kalshi_cli.feed.book import ORDERBOOK, FeedMessage, MessageKind, orderbook_prices
 from kalshi_cli.feed.channels import LIFECYCLE, TRADE
 from kalshi_cli.feed.messages import decode
 from kalshi_cli.feed.ws import (
@@ -35,15 +35,17 @@ from kalshi_cli.vocabulary.errors import DataWriteError
 from kalshi_cli.vocabulary.files import make_dir
 
 RECORD_CHANNELS = (ORDERBOOK, TRADE, "ticker", LIFECYCLE)
-_LOCAL_EVENTS = {
-    EventKind.CONNECTED: "connected",
-    EventKind.DISCONNECTED: "disconnected",
-    EventKind.STALE: "stale",
-    EventKind.FRESH: "fresh",
-    EventKind.GAP: "gap",
-    EventKind.ERROR: "error",
+_LOCAL_NOTES = {
+    MessageKind.CONNECTED: "connected",
+    MessageKind.DISCONNECTED: "disconnected",
+    MessageKind.STALE: "stale",
+    MessageKind.FRESH: "fresh",
+    MessageKind.GAP: "gap",
+    MessageKind.ERROR: "error",
 }
-_COUNTED = frozenset({EventKind.BOOK, EventKind.TICKER, EventKind.TRADE, EventKind.LIFECYCLE})
+_COUNTED = frozenset(
+    {MessageKind.BOOK, MessageKind.TICKER, MessageKind.TRADE, MessageKind.LIFECYCLE}
+)
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ class Recorder:
         self.feed = WsFeed(
             ws_url,
             self.tickers,
-            sink=self._event,
+            sink=self._message,
             auth=auth,
             channels=self.channels,
             connector=connector,
@@ -139,38 +141,38 @@ class Recorder:
             except OSError as exc:
                 self._fail(exc)
 
-    def _event(self, event: FeedEvent) -> None:
-        kind = event.kind
+    def _message(self, message: FeedMessage) -> None:
+        kind = message.kind
         with self._lock:
             ns = self._last_ns
             if kind in _COUNTED:
-                if event.ticker is not None:
-                    self.coverage.seen(ns, event.ticker)
+                if message.ticker is not None:
+                    self.coverage.seen(ns, message.ticker)
                 return
-            local = _LOCAL_EVENTS.get(kind)
+            local = _LOCAL_NOTES.get(kind)
             if local is None or self.error is not None:
                 return
-            if self._stopping and kind in (EventKind.STALE, EventKind.DISCONNECTED):
+            if self._stopping and kind in (MessageKind.STALE, MessageKind.DISCONNECTED):
                 return
-            if kind is EventKind.FRESH and event.ticker:
-                self.coverage.fresh(ns, event.ticker)
-            elif kind is EventKind.STALE and event.ticker:
-                self.coverage.stale(ns, event.ticker, event.reason)
-            elif kind is EventKind.DISCONNECTED:
+            if kind is MessageKind.FRESH and message.ticker:
+                self.coverage.fresh(ns, message.ticker)
+            elif kind is MessageKind.STALE and message.ticker:
+                self.coverage.stale(ns, message.ticker, message.reason)
+            elif kind is MessageKind.DISCONNECTED:
                 self.reconnects += 1
-                self.coverage.feed_gap(ns, f"disconnected: {event.reason}")
-            elif kind is EventKind.GAP:
-                self.coverage.feed_gap(ns, f"{event.reason}_seq_gap")
+                self.coverage.feed_gap(ns, f"disconnected: {message.reason}")
+            elif kind is MessageKind.GAP:
+                self.coverage.feed_gap(ns, f"{message.reason}_seq_gap")
             body: dict[str, Any] = {"event": local}
-            if event.ticker:
-                body["ticker"] = event.ticker
-            if event.reason:
-                body["reason"] = event.reason
-            if kind is EventKind.CONNECTED:
+            if message.ticker:
+                body["ticker"] = message.ticker
+            if message.reason:
+                body["reason"] = message.reason
+            if kind is MessageKind.CONNECTED:
                 # the prices its orderbook NO levels come in: a replay reads them so
                 body["orderbook_prices"] = orderbook_prices(self.feed.books.yes_priced)
-            elif event.data is not None and "orderbook_prices" in event.data:
-                body["orderbook_prices"] = event.data["orderbook_prices"]
+            elif message.data is not None and "orderbook_prices" in message.data:
+                body["orderbook_prices"] = message.data["orderbook_prices"]
             try:
                 self.writer.write(ns, _local_line(ns, body))
             except OSError as exc:

@@ -9,7 +9,7 @@ restarts its subscription's.
 
 A recorded frame is decoded here, once, for every reader of a data set: msgspec reads a line
 into its envelope and its frame into the feed's Structs (feed/messages.py), a `local` record into
-a `LocalEvent`. A line msgspec refuses is parsed as `json.loads` would and converted by
+a `LocalNote`. A line msgspec refuses is parsed as `json.loads` would and converted by
 `messages.convert_frame`, so each line gives what `json.loads` gives (docs/data.md "How lines
 are decoded").
 """
@@ -58,20 +58,20 @@ from kalshi_cli.feed.messages import (
 from kalshi_cli.vocabulary.units import is_fraction, parse_count
 
 
-class LocalEvent(msgspec.Struct, frozen=True, gc=False):
-    """A recording's own record (`local`): an event of the recorder's connection (`event`,
-    `connected` starting a new one), the prices its orderbook NO levels came in
-    (`orderbook_prices`, `UNSET` when the record does not say) and the feed's reason (an
-    `error`'s names the command refused). Read as found: an odd value is an event the replay
-    does not act on."""
+class LocalNote(msgspec.Struct, frozen=True, gc=False):
+    """A recording's own record (`local`): what the recorder's connection did (the recording's
+    key `event`, kept for the files already written; `connected` starts a new one), the prices
+    its orderbook NO levels came in (`orderbook_prices`, `UNSET` when the record does not say)
+    and the feed's reason (an `error`'s names the command refused). Read as found: an odd value
+    is one the replay does not act on."""
 
-    event: Any = None
+    event: Any = None  # the recording's key
     orderbook_prices: Any = msgspec.UNSET
     reason: Any = ""
 
 
 RecordedFrame = Message | UnknownMessage | Misshapen
-Record = tuple[int, RecordedFrame | LocalEvent, bool]
+Record = tuple[int, RecordedFrame | LocalNote, bool]
 # (recv_ns, kind, ticker, reason): "fresh", "stale" or "gap" (a channel without snapshots)
 ReplayListener = Callable[[int, str, str | None, str], None]
 
@@ -82,7 +82,7 @@ class _Line(msgspec.Struct, gc=False):
 
     recv_ns: int
     frame: Message | None = None
-    local: LocalEvent | None = None
+    local: LocalNote | None = None
     frame_text: str | None = None
 
 
@@ -183,7 +183,7 @@ def _read_parsed(rec: Any) -> Record | None:
     local = rec.get("local")
     if type(local) is dict:
         prices = local.get("orderbook_prices", msgspec.UNSET)
-        return ns, LocalEvent(local.get("event"), prices, local.get("reason", "")), True
+        return ns, LocalNote(local.get("event"), prices, local.get("reason", "")), True
     text = rec.get("frame_text")
     return _read_text(ns, text) if isinstance(text, str) else None
 
@@ -309,8 +309,8 @@ class BookReplay:
                 book.fresh = False
                 self._emit(ns, "stale", book.ticker, reason)
 
-    def apply_record(self, ns: int, obj: RecordedFrame | LocalEvent, is_local: bool) -> None:
-        if isinstance(obj, LocalEvent):
+    def apply_record(self, ns: int, obj: RecordedFrame | LocalNote, is_local: bool) -> None:
+        if isinstance(obj, LocalNote):
             if obj.event == "connected":
                 self.new_connection(ns)
                 self.yes_priced = obj.orderbook_prices == "yes_leg"
@@ -558,7 +558,7 @@ def replay(
     read_skips: Counter[str] = Counter()
     apply, apply_record = books.apply, books.apply_record
     for ns, obj, is_local in iter_records(root, read_skips, parse):
-        if isinstance(obj, LocalEvent):
+        if isinstance(obj, LocalNote):
             apply_record(ns, obj, is_local)
         else:
             apply(ns, obj)

@@ -24,7 +24,7 @@ from kalshi_cli.feed.index import CFB, CFB_5HZ, channels_for
 from kalshi_cli.sim.core import indices
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import Exchange
-from kalshi_cli.sim.core.records import BookChanged, MarketLifecycle, SimEventT, TradeHappened
+from kalshi_cli.sim.core.records import BookChanged, MarketLifecycle, SimNotice, TradeHappened
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.reference_index import index_for_market
@@ -68,17 +68,17 @@ class _ScenarioWriter:
         msg = ser.ws_snapshot_msg(self.exchange.engine, ticker, yes_priced=False)
         self.emit("orderbook_snapshot", "orderbook_delta", msg, ticker)
 
-    def __call__(self, event: SimEventT) -> None:
-        if isinstance(event, BookChanged):
-            msg = ser.ws_delta_msg(event, self.clock.wall(), yes_priced=False)
-            self.emit("orderbook_delta", "orderbook_delta", msg, event.ticker)
-        elif isinstance(event, TradeHappened):
-            self.emit("trade", "trade", ser.ws_trade_msg(event.trade), event.trade.ticker)
-        elif isinstance(event, MarketLifecycle):
-            market = self.exchange.reference.markets.get(event.ticker)
+    def __call__(self, notice: SimNotice) -> None:
+        if isinstance(notice, BookChanged):
+            msg = ser.ws_delta_msg(notice, self.clock.wall(), yes_priced=False)
+            self.emit("orderbook_delta", "orderbook_delta", msg, notice.ticker)
+        elif isinstance(notice, TradeHappened):
+            self.emit("trade", "trade", ser.ws_trade_msg(notice.trade), notice.trade.ticker)
+        elif isinstance(notice, MarketLifecycle):
+            market = self.exchange.reference.markets.get(notice.ticker)
             if market is not None:
-                msg = ser.ws_lifecycle_msg(market, event.event_type, event.ts)
-                self.emit("market_lifecycle_v2", "market_lifecycle_v2", msg, event.ticker)
+                msg = ser.ws_lifecycle_msg(market, notice.event_type, notice.ts)
+                self.emit("market_lifecycle_v2", "market_lifecycle_v2", msg, notice.ticker)
 
 
 def record_scenario(
@@ -112,23 +112,23 @@ def record_scenario(
         writer.snapshot(ticker)
     followed = _indices_named(exchange, chosen)
 
-    def listen(event: SimEventT) -> None:
-        ticker = getattr(event, "ticker", None) or getattr(
-            getattr(event, "trade", None), "ticker", None
+    def listen(notice: SimNotice) -> None:
+        ticker = getattr(notice, "ticker", None) or getattr(
+            getattr(notice, "trade", None), "ticker", None
         )
         if (
-            isinstance(event, MarketLifecycle)
-            and event.event_type == "created"
+            isinstance(notice, MarketLifecycle)
+            and notice.event_type == "created"
             and ticker not in chosen
-            and wanted(event.ticker)
+            and wanted(notice.ticker)
         ):
-            chosen.append(event.ticker)
-            writer.snapshot(event.ticker)
-            for channel, ids in _indices_named(exchange, [event.ticker]).items():
+            chosen.append(notice.ticker)
+            writer.snapshot(notice.ticker)
+            for channel, ids in _indices_named(exchange, [notice.ticker]).items():
                 known = followed.setdefault(channel, [])
                 known.extend(i for i in ids if i not in known)
         if ticker in chosen:
-            writer(event)
+            writer(notice)
 
     exchange.reference.add_listener(listen)
 

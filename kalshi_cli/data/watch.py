@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
-from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.book import FeedMessage, MessageKind
 from kalshi_cli.feed.index import CFB, CFB_5HZ, INDEX_CHANNELS, LIST_TYPES, PYTH
 from kalshi_cli.feed.messages import decode, type_of
 from kalshi_cli.feed.ws import RECONNECT_BACKOFF, HeaderSigner, WsFeed
@@ -143,7 +143,7 @@ class Watcher:
         self.feed = WsFeed(
             ws_url,
             tickers,
-            sink=self._event,
+            sink=self._message,
             auth=auth,
             channels=(ws_channel,),
             backoff=backoff,
@@ -176,26 +176,26 @@ class Watcher:
         if self.max_events is not None and self.events >= self.max_events:
             self.done.set()
 
-    def _event(self, event: FeedEvent) -> None:
+    def _message(self, message: FeedMessage) -> None:
         note: str | None = None
-        if event.kind is EventKind.INDEX_LIST:
-            self.offered = list((event.data or {}).get("ids") or [])
-        elif event.kind is EventKind.DISCONNECTED:
-            self.last_failure = event.reason
-            note = f"disconnected: {event.reason}; reconnecting"
-        elif event.kind is EventKind.CONNECTED:
+        if message.kind is MessageKind.INDEX_LIST:
+            self.offered = list((message.data or {}).get("ids") or [])
+        elif message.kind is MessageKind.DISCONNECTED:
+            self.last_failure = message.reason
+            note = f"disconnected: {message.reason}; reconnecting"
+        elif message.kind is MessageKind.CONNECTED:
             if self._connected_before:
                 self.reconnects += 1
                 note = "reconnected: resubscribed"
             self._connected_before = True
-        elif event.kind is EventKind.STALE and event.reason == "seq_gap":
+        elif message.kind is MessageKind.STALE and message.reason == "seq_gap":
             self.gaps += 1
-            note = f"sequence gap: {event.ticker} resnapshotting"
-        elif event.kind is EventKind.GAP:
+            note = f"sequence gap: {message.ticker} resnapshotting"
+        elif message.kind is MessageKind.GAP:
             self.gaps += 1
-            note = f"sequence gap on {event.reason}: messages were lost"
-        elif event.kind is EventKind.ERROR:
-            note = f"server error: {event.reason}"
+            note = f"sequence gap on {message.reason}: messages were lost"
+        elif message.kind is MessageKind.ERROR:
+            note = f"server error: {message.reason}"
         if note is not None:
             self.err.write(f"watch: {note}\n")
             self.err.flush()

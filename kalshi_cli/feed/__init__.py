@@ -4,7 +4,7 @@
 counts as stale.
 """
 
-from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.book import FeedMessage, MessageKind
 from kalshi_cli.feed.market_data import MarketData
 
-__all__ = ["EventKind", "FeedEvent", "MarketData"]
+__all__ = ["FeedMessage", "MarketData", "MessageKind"]

@@ -38,7 +38,7 @@ ORDERBOOK = "orderbook_delta"
 GET_SNAPSHOT = "get_snapshot"
 
 
-class EventKind(StrEnum):
+class MessageKind(StrEnum):
     BOOK = "book"  # a market's book changed (coalesced by MarketData)
     TICKER = "ticker"
     TRADE = "trade"
@@ -59,28 +59,28 @@ class EventKind(StrEnum):
     INDEX_LIST = "index_list"  # the ids an index channel offers (`data["ids"]`)
 
 
-EVENTS_DROPPED = "events_dropped"  # a GAP's reason: MarketData's full queue dropped `data["n"]`
+MESSAGES_DROPPED = "events_dropped"  # a GAP's reason: MarketData's full queue dropped `data["n"]`
 
 
-class FeedEvent(msgspec.Struct, frozen=True):
-    kind: EventKind
+class FeedMessage(msgspec.Struct, frozen=True):
+    kind: MessageKind
     ticker: str | None = None
-    # an ERROR, INDEX_LIST or a convention event: what the feed says of it
+    # an ERROR, INDEX_LIST or a convention message: what the feed says of it
     data: Mapping[str, Any] | None = None
     reason: str = ""
     source: str = "ws"  # "ws", "rest" or "feed"
-    # a BOOK event from MarketData: when (the feed clock's monotonic seconds) the first change
+    # a BOOK message from MarketData: when (the feed clock's monotonic seconds) the first change
     # not yet drained arrived, so the loop can tell how long a change waited for its decision
     at: float | None = None  # monotonic seconds
-    # an ERROR event of a failed request (a REST poll): the error itself, so the loop's API
+    # an ERROR message of a failed request (a REST poll): the error itself, so the loop's API
     # error guard judges it as it judges any call's (a 5xx counts, a 404 does not)
     error: BaseException | None = None
-    # a TRADE, LIFECYCLE, FILL or USER_ORDER event: the channel message's `msg`, decoded
+    # a TRADE, LIFECYCLE, FILL or USER_ORDER message: the channel message's `msg`, decoded
     # (feed/messages.py); a user_order's as an `Order`, else an `UnreadableOrder`
     message: FeedTrade | Lifecycle | FillNotice | Order | UnreadableOrder | None = None
 
 
-EventSink = Callable[[FeedEvent], None]
+MessageSink = Callable[[FeedMessage], None]
 
 
 class LocalBook:
@@ -263,14 +263,14 @@ def _size(text: Any) -> int | None:
 
 
 def refusal_reason(purpose: str, code: object) -> str:
-    """The reason of the `error` event of a command the exchange refused: what the command was
+    """The reason of the `error` message of a command the exchange refused: what the command was
     for and the exchange's code (`get_snapshot: 18`). `kalshi record` writes it down, and a
     replay reads the command back from it (`refused_command`)."""
     return f"{purpose or 'server'}: {code}"
 
 
 def refused_command(reason: object) -> str:
-    """What the refused command was for, read from its `error` event's reason
+    """What the refused command was for, read from its `error` message's reason
     (`refusal_reason`); "" for any other reason. The refusal of a `get_snapshot` resubscribes
     the orderbook channel, live and in a replay of its recording."""
     if type(reason) is not str:
@@ -284,11 +284,11 @@ def orderbook_prices(yes_priced: bool) -> str:
     return "yes_leg" if yes_priced else "no_leg"
 
 
-def convention_event(ticker: str | None, yes_priced: bool, source: str) -> FeedEvent:
+def convention_message(ticker: str | None, yes_priced: bool, source: str) -> FeedMessage:
     """The feed found the NO levels in the other convention than the one it asked for."""
     reason = f"orderbook NO levels arrive as {orderbook_prices(yes_priced)} prices; read so on"
     data = {"orderbook_prices": orderbook_prices(yes_priced)}
-    return FeedEvent(EventKind.ERROR, ticker, data=data, reason=reason, source=source)
+    return FeedMessage(MessageKind.ERROR, ticker, data=data, reason=reason, source=source)
 
 
 def read_in_old_prices(books: Iterable[LocalBook], switched_by: LocalBook | None) -> list[str]:
@@ -423,7 +423,7 @@ class BookSet:
     """The books of one feed source for a set of markets, one lock, freshness transitions
     reported to `sink` (called with the lock released)."""
 
-    def __init__(self, sink: EventSink, *, source: str, yes_priced: bool = False) -> None:
+    def __init__(self, sink: MessageSink, *, source: str, yes_priced: bool = False) -> None:
         self._sink = sink
         self._source = source
         self._books: dict[str, LocalBook] = {}
@@ -477,22 +477,24 @@ class BookSet:
             if self.yes_priced != declared:
                 turned = read_in_old_prices(self._books.values(), book)
         if self.yes_priced != declared:
-            self._sink(convention_event(ticker, self.yes_priced, self._source))
+            self._sink(convention_message(ticker, self.yes_priced, self._source))
             for other in turned:
                 self._sink(
-                    FeedEvent(
-                        EventKind.STALE, other, reason="orderbook_prices", source=self._source
+                    FeedMessage(
+                        MessageKind.STALE, other, reason="orderbook_prices", source=self._source
                     )
                 )
         if not now_fresh:
             if was_fresh:
                 self._sink(
-                    FeedEvent(EventKind.STALE, ticker, reason="bad_snapshot", source=self._source)
+                    FeedMessage(
+                        MessageKind.STALE, ticker, reason="bad_snapshot", source=self._source
+                    )
                 )
             return turned
         if not was_fresh:
-            self._sink(FeedEvent(EventKind.FRESH, ticker, source=self._source))
-        self._sink(FeedEvent(EventKind.BOOK, ticker, source=self._source))
+            self._sink(FeedMessage(MessageKind.FRESH, ticker, source=self._source))
+        self._sink(FeedMessage(MessageKind.BOOK, ticker, source=self._source))
         return turned
 
     def replace(self, ticker: str, orderbook: Orderbook) -> None:
@@ -503,9 +505,9 @@ class BookSet:
             was_fresh = book.fresh
             changed = book.replace(orderbook)
         if not was_fresh:
-            self._sink(FeedEvent(EventKind.FRESH, ticker, source=self._source))
+            self._sink(FeedMessage(MessageKind.FRESH, ticker, source=self._source))
         if changed:
-            self._sink(FeedEvent(EventKind.BOOK, ticker, source=self._source))
+            self._sink(FeedMessage(MessageKind.BOOK, ticker, source=self._source))
 
     def mark_stale(self, tickers: Iterable[str] | None, reason: str) -> list[str]:
         """Mark the given markets (all when None) stale; returns those that were fresh."""
@@ -521,5 +523,5 @@ class BookSet:
                     book.fresh = False
                     turned.append(book.ticker)
         for ticker in turned:
-            self._sink(FeedEvent(EventKind.STALE, ticker, reason=reason, source=self._source))
+            self._sink(FeedMessage(MessageKind.STALE, ticker, reason=reason, source=self._source))
         return turned

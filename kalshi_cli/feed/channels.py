@@ -2,7 +2,7 @@
 subscription it came on and its sequence. The orderbook's deltas and snapshots are applied to
 the books, a lost one making every book of the subscription suspect (stale, its snapshot asked
 for again); trades, the account's fills, orders and positions, tickers, lifecycle and index
-values are passed on as a `FeedEvent`.
+values are passed on as a `FeedMessage`.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from kalshi_cli.feed.book import (
     GAP,
     REPEAT,
     BookSet,
-    EventKind,
-    EventSink,
-    FeedEvent,
+    FeedMessage,
+    MessageKind,
+    MessageSink,
     SeqTracker,
     Subscriptions,
 )
@@ -39,7 +39,7 @@ class ChannelMessages:
         seq: SeqTracker,
         *,
         books: BookSet,
-        sink: EventSink,
+        sink: MessageSink,
         clock: Clock,
         asked: dict[str, float],
         ask_snapshots: Callable[[Iterable[str]], None],
@@ -53,7 +53,7 @@ class ChannelMessages:
         self._clock = clock
         self._asked = asked
         self._ask_snapshots = ask_snapshots
-        self._book_events: dict[str, FeedEvent] = {}
+        self._book_messages: dict[str, FeedMessage] = {}
         self.heard_at: float | None = None
         """Monotonic: the orderbook subscription's last data message (None: none yet)."""
         # markets with no book whose orders and lifecycle are passed on (`FeedSession.follow`)
@@ -83,13 +83,13 @@ class ChannelMessages:
                 body.side, body.price_dollars, body.delta_fp, yes_priced=books.yes_priced
             )
         if not ok:
-            self._sink(FeedEvent(EventKind.STALE, ticker, reason="bad_delta"))
+            self._sink(FeedMessage(MessageKind.STALE, ticker, reason="bad_delta"))
             self._ask_snapshots([ticker])
         elif was_fresh:
-            event = self._book_events.get(ticker)
-            if event is None:  # the same immutable event every time: no allocation per delta
-                event = self._book_events[ticker] = FeedEvent(EventKind.BOOK, ticker)
-            self._sink(event)
+            message = self._book_messages.get(ticker)
+            if message is None:  # the same immutable message every time: no allocation per delta
+                message = self._book_messages[ticker] = FeedMessage(MessageKind.BOOK, ticker)
+            self._sink(message)
 
     def snapshot(self, msg: messages.SnapshotMessage) -> None:
         sid = msg.sid
@@ -121,7 +121,7 @@ class ChannelMessages:
         self._ask_snapshots(suspects)
 
     def sequenced(self, msg: messages.Frame, reason: str) -> bool:
-        """False for a message of a subscription not read; a GAP event when one of its channel
+        """False for a message of a subscription not read; a GAP message when one of its channel
         was lost (a channel with no snapshot to resync from). A message numbered below the next
         one (sent twice, or a lost one arriving late) is passed on and is no gap, and the
         baseline stays: taken as the new one, it made the next message a gap too. Its reader
@@ -130,22 +130,22 @@ class ChannelMessages:
         if sid in self._subs.unread:
             return False
         if sid is not None and seq is not None and self._seq.place(sid, seq) == GAP:
-            self._sink(FeedEvent(EventKind.GAP, reason=reason))
+            self._sink(FeedMessage(MessageKind.GAP, reason=reason))
         return True
 
     def trade(self, msg: messages.TradeMessage) -> None:
         if self.sequenced(msg, TRADE):
-            self._sink(FeedEvent(EventKind.TRADE, msg.msg.market_ticker, message=msg.msg))
+            self._sink(FeedMessage(MessageKind.TRADE, msg.msg.market_ticker, message=msg.msg))
 
     def account(
         self,
-        kind: EventKind,
+        kind: MessageKind,
         msg: messages.Frame,
         ticker: str | None,
         message: messages.FillNotice | Order | messages.UnreadableOrder | None,
     ) -> None:
         if self.sequenced(msg, kind.value):  # these carry no seq: never a gap
-            self._sink(FeedEvent(kind, ticker, message=message))
+            self._sink(FeedMessage(kind, ticker, message=message))
 
     def lifecycle(self, msg: messages.Frame, body: messages.Lifecycle | None) -> None:
         # lifecycle has no snapshot to resync from: a GAP says so (the trade loop reads its
@@ -154,7 +154,7 @@ class ChannelMessages:
         self.sequenced(msg, LIFECYCLE)
         ticker = None if body is None else body.market_ticker
         if ticker is not None and (self._books.get(ticker) is not None or ticker in self._followed):
-            self._sink(FeedEvent(EventKind.LIFECYCLE, ticker, message=body))
+            self._sink(FeedMessage(MessageKind.LIFECYCLE, ticker, message=body))
 
     def index(self, msg: messages.IndexValueMessage) -> None:
         kind = str(msg.__struct_config__.tag)
@@ -164,10 +164,10 @@ class ChannelMessages:
         try:
             tick = decode_tick(msg)
         except IndexMessageError as exc:  # one bad value: no book is touched by it
-            self._sink(FeedEvent(EventKind.ERROR, reason=f"bad index message: {exc}"[:200]))
+            self._sink(FeedMessage(MessageKind.ERROR, reason=f"bad index message: {exc}"[:200]))
             return
         if self._index_board.apply(tick):
-            self._sink(FeedEvent(EventKind.INDEX, tick.index_id, reason=tick.channel))
+            self._sink(FeedMessage(MessageKind.INDEX, tick.index_id, reason=tick.channel))
 
     def index_list(self, msg: messages.IndexListMessage, channel: str) -> None:
         """The ids an index channel offers, answering the `list` command of `channel` (""
@@ -175,4 +175,4 @@ class ChannelMessages:
         sid = msg.sid
         if not channel and sid is not None:
             channel = self._subs.channel_of(sid) or ""
-        self._sink(FeedEvent(EventKind.INDEX_LIST, data={"ids": msg.msg.ids}, reason=channel))
+        self._sink(FeedMessage(MessageKind.INDEX_LIST, data={"ids": msg.msg.ids}, reason=channel))

@@ -1,4 +1,4 @@
-"""The feed's commands and the refusals they meet, two parts of a `FeedSession` (session.py).
+"""The feed's commands and the refusals they meet, two components of a `FeedSession` (session.py).
 
 `CommandDesk` numbers each command it writes and remembers what it was for until its reply
 comes. `Refusals` keeps the subscriptions the exchange refused, to be asked for again after a
@@ -104,7 +104,7 @@ class _Refusal(NamedTuple):
 
 class _Streak:
     """A channel's refusals since it was last granted: how often it was asked again (each wait
-    twice the one before), how many refusals, and the last one said as an `error` event."""
+    twice the one before), how many refusals, and the last one said as an `error` message."""
 
     __slots__ = ("asked", "code", "refusals", "said_at")
 
@@ -126,7 +126,7 @@ class Refusals:
     def refuse(self, channel: str, tickers: tuple[str, ...], code: int | None, now: float) -> int:
         """Remember a refused subscribe (no `tickers`) or `add_markets`, to be asked again
         (`due`) after `_retry_wait`. The channel's refusals in a row when this one is to be said
-        as an `error` event, else 0: the first since the channel was granted, one of another
+        as an `error` message, else 0: the first since the channel was granted, one of another
         code, then one per `REFUSAL_RETRY_CAP_S` with the count, so a refusal that lasts costs a
         line every few minutes, not one at every ask."""
         streak = self._streaks.setdefault(channel, _Streak())

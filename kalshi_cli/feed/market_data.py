@@ -2,7 +2,7 @@
 WebSocket feed, falls back to the REST poller when that cannot be had, and answers the loop's
 three questions: a market's book (`book`, None when neither source is fresh, so a stale book is
 never traded on), whether it may place an order there (`is_fresh`), and what happened since it
-last asked (`drain_events`, `wait_for_events`). See docs/feed.md "Fallback" and "Events".
+last asked (`drain_messages`, `wait_for_messages`). See docs/feed.md "Fallback" and "Messages".
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 
 import msgspec
 
-from kalshi_cli.feed.book import EVENTS_DROPPED, EventKind, FeedEvent
+from kalshi_cli.feed.book import MESSAGES_DROPPED, FeedMessage, MessageKind
 from kalshi_cli.feed.poller import OrderbookSource, RestPoller
 from kalshi_cli.feed.session import (
     DEFAULT_CHANNELS,
@@ -52,7 +52,7 @@ class MarketData:
         resnapshot_timeout: float = RESNAPSHOT_TIMEOUT_S,
         channels: Iterable[str] = DEFAULT_CHANNELS,
         connector: Connector = websocket_connect,
-        max_events: int = 100_000,
+        max_messages: int = 100_000,
         indices: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         if ws_url is None and rest is None:
@@ -62,17 +62,17 @@ class MarketData:
         clock = clock or SystemClock()
         self._clock = clock
         self._lock = threading.Lock()
-        self._events: deque[FeedEvent] = deque(maxlen=max_events)
-        self._queued = threading.Event()  # set while an event waits to be drained
+        self._messages: deque[FeedMessage] = deque(maxlen=max_messages)
+        self._queued = threading.Event()  # set while a message waits to be drained
         self._dirty: set[str] = set()
         self._dirty_index: set[str] = set()  # indices with a value not yet drained
         self._fresh: dict[str, bool] = {}
-        self._dropped = 0  # events the full queue dropped since the last drain
+        self._dropped = 0  # messages the full queue dropped since the last drain
         self.ws = (
             WsFeed(
                 ws_url,
                 self.tickers,
-                sink=self._on_event,
+                sink=self._on_message,
                 auth=auth,
                 clock=clock,
                 channels=channels,
@@ -87,7 +87,9 @@ class MarketData:
             else None
         )
         self.poller = (
-            RestPoller(rest, self.tickers, sink=self._on_event, clock=clock, interval=poll_interval)
+            RestPoller(
+                rest, self.tickers, sink=self._on_message, clock=clock, interval=poll_interval
+            )
             if rest is not None
             else None
         )
@@ -166,30 +168,32 @@ class MarketData:
         with no WebSocket: REST polling has no index). Its `ts` says how old it is."""
         return None if self.ws is None else self.ws.index.view(index_id)
 
-    def drain_events(self) -> list[FeedEvent]:
-        """What happened since the last drain, in order; led by a gap (`EVENTS_DROPPED`,
+    def drain_messages(self) -> list[FeedMessage]:
+        """What happened since the last drain, in order; led by a gap (`MESSAGES_DROPPED`,
         `data["n"]`) when the full queue dropped its oldest, which may have been any kind."""
         with self._lock:
-            events = list(self._events)
+            messages = list(self._messages)
             if self._dropped:
                 dropped = {"n": self._dropped}
-                events.insert(0, FeedEvent(EventKind.GAP, None, dropped, EVENTS_DROPPED, "feed"))
+                messages.insert(
+                    0, FeedMessage(MessageKind.GAP, None, dropped, MESSAGES_DROPPED, "feed")
+                )
                 self._dropped = 0
-            self._events.clear()
+            self._messages.clear()
             self._dirty.clear()
             self._dirty_index.clear()
             self._queued.clear()
-        return events
+        return messages
 
-    def wait_for_events(self, timeout_s: float) -> bool:
-        """Block until an event is queued (True) or `timeout_s` passed (False): the trade
-        loop's wake-up, instead of polling `drain_events`. Set under the queue's lock with the
-        event and cleared with the drain, so an event is never missed and a drained queue
+    def wait_for_messages(self, timeout_s: float) -> bool:
+        """Block until a message is queued (True) or `timeout_s` passed (False): the trade
+        loop's wake-up, instead of polling `drain_messages`. Set under the queue's lock with the
+        message and cleared with the drain, so a message is never missed and a drained queue
         never wakes anyone."""
         return self._queued.wait(timeout_s)
 
     def wake(self) -> None:
-        """Wake the loop waiting in `wait_for_events` without an event: an exchange call's
+        """Wake the loop waiting in `wait_for_messages` without a message: an exchange call's
         answer is back for it to book (runner/execution/dispatch.py)."""
         with self._lock:
             self._queued.set()
@@ -220,41 +224,41 @@ class MarketData:
 
     # ---------------------------------------------------------------- the sink (feed threads)
 
-    def _push(self, event: FeedEvent) -> None:
+    def _push(self, message: FeedMessage) -> None:
         with self._lock:
-            if len(self._events) == self._events.maxlen:
+            if len(self._messages) == self._messages.maxlen:
                 self._dropped += 1
-            self._events.append(event)
+            self._messages.append(message)
             self._queued.set()
 
-    def _on_event(self, event: FeedEvent) -> None:
-        kind = event.kind
-        if kind is EventKind.BOOK:
+    def _on_message(self, message: FeedMessage) -> None:
+        kind = message.kind
+        if kind is MessageKind.BOOK:
             with self._lock:
-                if event.ticker in self._dirty:
+                if message.ticker in self._dirty:
                     return
-                self._dirty.add(event.ticker or "")
-            # one event per market per drain: stamped with the first change's arrival
+                self._dirty.add(message.ticker or "")
+            # one message per market per drain: stamped with the first change's arrival
             self._push(
-                FeedEvent(kind, event.ticker, source=event.source, at=self._clock.monotonic())
+                FeedMessage(kind, message.ticker, source=message.source, at=self._clock.monotonic())
             )
             return
-        if kind is EventKind.INDEX:
+        if kind is MessageKind.INDEX:
             # like a book: once per index per drain (a 5 Hz index would flood the queue)
             with self._lock:
-                if event.ticker in self._dirty_index:
+                if message.ticker in self._dirty_index:
                     return
-                self._dirty_index.add(event.ticker or "")
-            self._push(msgspec.structs.replace(event, at=self._clock.monotonic()))
+                self._dirty_index.add(message.ticker or "")
+            self._push(msgspec.structs.replace(message, at=self._clock.monotonic()))
             return
-        if kind is EventKind.STALE or kind is EventKind.FRESH:
-            if event.ticker is not None:
-                self._freshness_changed(event.ticker, event.reason)
-            if kind is EventKind.FRESH and event.source == "ws":
+        if kind is MessageKind.STALE or kind is MessageKind.FRESH:
+            if message.ticker is not None:
+                self._freshness_changed(message.ticker, message.reason)
+            if kind is MessageKind.FRESH and message.source == "ws":
                 self._maybe_leave_fallback()
             return
-        self._push(event)
-        if kind is EventKind.DISCONNECTED and event.source == "ws":
+        self._push(message)
+        if kind is MessageKind.DISCONNECTED and message.source == "ws":
             self._maybe_fall_back()
 
     def _freshness_changed(self, ticker: str, reason: str) -> None:
@@ -264,8 +268,8 @@ class MarketData:
             if ticker not in self.tickers or self._fresh.get(ticker, False) == fresh:
                 return
             self._fresh[ticker] = fresh
-        kind = EventKind.FRESH if fresh else EventKind.STALE
-        self._push(FeedEvent(kind, ticker, reason="" if fresh else reason, source="feed"))
+        kind = MessageKind.FRESH if fresh else MessageKind.STALE
+        self._push(FeedMessage(kind, ticker, reason="" if fresh else reason, source="feed"))
 
     def _maybe_fall_back(self) -> None:
         ws, poller = self.ws, self.poller
@@ -283,4 +287,4 @@ class MarketData:
 
     def _switch_poller(self, poller: RestPoller, on: bool) -> None:
         poller.set_active(on)
-        self._push(FeedEvent(EventKind.MODE, reason="rest" if on else "ws", source="feed"))
+        self._push(FeedMessage(MessageKind.MODE, reason="rest" if on else "ws", source="feed"))

@@ -2,8 +2,8 @@
 
 Used by `MarketData` when the WebSocket cannot be had. Every poll replaces the market's book, so no
 sequence can be lost; a market is fresh while its last good poll is younger than `stale_after`. The
-books and events are the WebSocket's (`BookSet`, `source="rest"`). Only books are polled. The thread
-runs from `start()` to `stop()` but polls only while `active`.
+books and messages are the WebSocket's (`BookSet`, `source="rest"`). Only books are polled. The
+thread runs from `start()` to `stop()` but polls only while `active`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from kalshi_cli.feed.background import BackgroundThread
-from kalshi_cli.feed.book import BookSet, EventKind, EventSink, FeedEvent
+from kalshi_cli.feed.book import BookSet, FeedMessage, MessageKind, MessageSink
 from kalshi_cli.vocabulary.clock import Clock, SystemClock
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import Orderbook
@@ -38,7 +38,7 @@ class RestPoller:
         source: OrderbookSource,
         tickers: Iterable[str],
         *,
-        sink: EventSink,
+        sink: MessageSink,
         clock: Clock | None = None,
         interval: float = 1.0,
         stale_after: float | None = None,
@@ -93,8 +93,8 @@ class RestPoller:
                 orderbook = self._source.get_orderbook(ticker)
             except KalshiError as exc:
                 self._sink(
-                    FeedEvent(
-                        EventKind.ERROR, ticker, reason=exc.one_line(), source="rest", error=exc
+                    FeedMessage(
+                        MessageKind.ERROR, ticker, reason=exc.one_line(), source="rest", error=exc
                     )
                 )
                 self.books.mark_stale([ticker], "poll_failed")
@@ -141,7 +141,7 @@ class RestPoller:
             except Exception as exc:
                 # a bug must not end polling for good; the books go stale until it recovers
                 log.exception("rest poller failed")
-                self._sink(FeedEvent(EventKind.ERROR, reason=f"internal error: {exc!r}"))
+                self._sink(FeedMessage(MessageKind.ERROR, reason=f"internal error: {exc!r}"))
                 self.books.mark_stale(None, "poll_failed")
             end = self._clock.monotonic() + self.interval
             while not self._stop.is_set() and self._active.is_set():

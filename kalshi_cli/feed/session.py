@@ -20,9 +20,9 @@ from kalshi_cli.feed.book import (
     GET_SNAPSHOT,
     ORDERBOOK,
     BookSet,
-    EventKind,
-    EventSink,
-    FeedEvent,
+    FeedMessage,
+    MessageKind,
+    MessageSink,
     SeqTracker,
     Subscriptions,
     refusal_reason,
@@ -56,7 +56,7 @@ class FeedSession:
     def __init__(
         self,
         books: BookSet,
-        sink: EventSink,
+        sink: MessageSink,
         *,
         clock: Clock,
         channels: Iterable[str] = DEFAULT_CHANNELS,
@@ -200,7 +200,7 @@ class FeedSession:
 
     def list_indices(self, channel: str) -> int:
         """Ask an index channel which ids it offers (`indexlist`, `underlying_list`); the answer
-        comes as an `INDEX_LIST` event. 0 when the channel is not subscribed."""
+        comes as an `INDEX_LIST` message. 0 when the channel is not subscribed."""
         with self._lock:
             sid = self.sids.get(channel)
             if sid is None:
@@ -330,14 +330,14 @@ class FeedSession:
             elif isinstance(msg, messages.TradeMessage):
                 data.trade(msg)
             elif isinstance(msg, messages.FillMessage):
-                data.account(EventKind.FILL, msg, msg.msg.market_ticker, msg.msg)
+                data.account(MessageKind.FILL, msg, msg.msg.market_ticker, msg.msg)
             elif isinstance(msg, messages.UserOrderMessage):
                 update = messages.order_update(msg.msg)
-                data.account(EventKind.USER_ORDER, msg, update.ticker or None, update)
+                data.account(MessageKind.USER_ORDER, msg, update.ticker or None, update)
             elif isinstance(msg, messages.TickerMessage):
-                data.account(EventKind.TICKER, msg, msg.msg.market_ticker, None)
+                data.account(MessageKind.TICKER, msg, msg.msg.market_ticker, None)
             elif isinstance(msg, messages.PositionMessage):
-                data.account(EventKind.POSITION, msg, msg.msg.market_ticker, None)
+                data.account(MessageKind.POSITION, msg, msg.msg.market_ticker, None)
             elif isinstance(msg, messages.LifecycleMessage):
                 data.lifecycle(msg, msg.msg)
             elif isinstance(msg, messages.EventLifecycleMessage | messages.EventFeeUpdateMessage):
@@ -393,7 +393,7 @@ class FeedSession:
                 # new one, so that is a gap of it, as a lost number is (the trade loop reads
                 # its markets' state again)
                 if self._lifecycle_read:
-                    self._sink(FeedEvent(EventKind.GAP, reason=LIFECYCLE))
+                    self._sink(FeedMessage(MessageKind.GAP, reason=LIFECYCLE))
                 self._lifecycle_read = True
             # a market added while the subscribe was unanswered was left to it, and it did not
             # carry it: outside the subscription no delta of it comes, and a snapshot asked
@@ -429,7 +429,7 @@ class FeedSession:
             if refusals > 1:
                 reason += f" ({channel}, refusal {refusals} in a row)"
         body = msgspec.structs.asdict(msg.msg)
-        self._sink(FeedEvent(EventKind.ERROR, data=body, reason=reason))
+        self._sink(FeedMessage(MessageKind.ERROR, data=body, reason=reason))
         if purpose == GET_SNAPSHOT:
             self._resubscribe(ORDERBOOK)
         elif ended is not None:

@@ -19,9 +19,9 @@ import websocket
 from kalshi_cli.feed.background import BackgroundThread
 from kalshi_cli.feed.book import (
     BookSet,
-    EventKind,
-    EventSink,
-    FeedEvent,
+    FeedMessage,
+    MessageKind,
+    MessageSink,
 )
 from kalshi_cli.feed.index import (
     IndexBoard,
@@ -101,14 +101,14 @@ class Watchdog:
 
 
 class WsFeed:
-    """The feed's connection thread. `sink` receives every `FeedEvent` on that thread."""
+    """The feed's connection thread. `sink` receives every `FeedMessage` on that thread."""
 
     def __init__(
         self,
         url: str,
         tickers: Iterable[str],
         *,
-        sink: EventSink,
+        sink: MessageSink,
         auth: HeaderSigner | None = None,
         clock: Clock | None = None,
         channels: Iterable[str] = DEFAULT_CHANNELS,
@@ -237,7 +237,7 @@ class WsFeed:
                 self.consecutive_failures += 1
             if self._stayed_up():
                 retry = 0
-            self._sink(FeedEvent(EventKind.DISCONNECTED, reason=reason))
+            self._sink(FeedMessage(MessageKind.DISCONNECTED, reason=reason))
             retry += 1
             self._wait(self._backoff.delay(retry, self._rng))
 
@@ -275,7 +275,7 @@ class WsFeed:
         self._watchdog.touch()
         self.connected = True
         self._connected_at = self._clock.monotonic()
-        self._sink(FeedEvent(EventKind.CONNECTED))
+        self._sink(FeedMessage(MessageKind.CONNECTED))
         try:
             conn.settimeout(self._tick)
             self.session.open(conn.send)
@@ -309,7 +309,7 @@ class WsFeed:
             return self.session.handle(data)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             # a malformed frame: the books may have missed something, so resync them all
-            self._sink(FeedEvent(EventKind.ERROR, reason=f"bad message: {exc!r}"[:200]))
+            self._sink(FeedMessage(MessageKind.ERROR, reason=f"bad message: {exc!r}"[:200]))
             self.books.mark_stale(None, "bad_message")
             self.session.request_snapshots(self.books.tickers())
             return False

@@ -68,12 +68,12 @@ from kalshi_cli.vocabulary.units import (
     fmt_money,
 )
 
-EventSink = Callable[[str, Mapping[str, str]], None]
+EntrySink = Callable[[str, Mapping[str, str]], None]
 
 _log = logging.getLogger("kalshi_cli.risk")
 
 
-def log_event(kind: str, data: Mapping[str, str]) -> None:
+def log_entry(kind: str, data: Mapping[str, str]) -> None:
     _log.warning("%s %s", kind, json.dumps(dict(data), sort_keys=True))
 
 
@@ -248,7 +248,7 @@ class CircuitBreaker:
 
     RULE = "circuit_breaker"
 
-    def __init__(self, records: TradingRecords, daily_loss_limit: Decimal, sink: EventSink) -> None:
+    def __init__(self, records: TradingRecords, daily_loss_limit: Decimal, sink: EntrySink) -> None:
         self._records = records
         self._limit = daily_loss_limit
         self._sink = sink
@@ -316,7 +316,7 @@ class ApiErrorGuard:
     )
 
     def __init__(
-        self, records: TradingRecords, limits: RiskLimits, sink: EventSink, clock: Clock
+        self, records: TradingRecords, limits: RiskLimits, sink: EntrySink, clock: Clock
     ) -> None:
         self._records = records
         self._limits = limits
@@ -381,7 +381,7 @@ class RiskEngine:
         *,
         clock: Clock,
         fee_rates: Callable[[str, float], tuple[Decimal, Decimal]],
-        sink: EventSink = log_event,
+        sink: EntrySink = log_entry,
         books: Callable[[str], Orderbook | None] = lambda ticker: None,
         stopped: Mapping[str, float] | None = None,
         sent: Iterable[float] = (),

@@ -92,6 +92,12 @@ class EventBook:
 
     def outcomes(self, intent: Intent | None = None) -> EventOutcomes:
         """Every outcome of the event's holdings, `intent` resting in its market too."""
+        return event_outcomes(self.terms.kind, self.legs(intent))
+
+    def legs(self, intent: Intent | None = None) -> list[EventLeg]:
+        """The event's holdings, market by market, as the one rule reads them (`intent` resting
+        in its market too): each market held, resting or told filled, and each settled one
+        whose result rules out outcomes."""
         legs = []
         markets = dict(self.terms.strikes)
         if intent is not None:
@@ -105,7 +111,7 @@ class EventBook:
                 continue
             floor = self.terms.floors.get(ticker, ZERO)
             legs.append(_leg(view, strike, self.terms.fees(ticker), floor, result))
-        return event_outcomes(self.terms.kind, legs)
+        return legs
 
 
 def _held(view: PositionView) -> bool:

@@ -1,7 +1,7 @@
 """The trade loop put together, for a live run, a paper run and a backtest alike: the lineup
-(`resolve_lineup`), budgets and `--assign`ed parts, markets and their mutually exclusive
-events, the paper venue, the books rebuilt from the state file (`build_loop`, from `Parts`);
-then each part built once and given what it uses (`assemble_loop`). `start_loop` builds until
+(`resolve_lineup`), budgets and `--assign`ed owned parts, markets and their mutually exclusive
+events, the paper venue, the books rebuilt from the state file (`build_loop`, from `LoopInputs`);
+then each component built once and given what it uses (`assemble_loop`). `start_loop` builds until
 the books agree with the exchange's positions. docs/trade-loop.md "Where the code lives".
 """
 
@@ -42,7 +42,7 @@ from kalshi_cli.runner.loop.gate import MarketGate
 from kalshi_cli.runner.loop.heartbeat import Heartbeat, RunFigures
 from kalshi_cli.runner.loop.lifecycle_watch import LifecycleWatch, follow_held_untraded
 from kalshi_cli.runner.loop.lineup import Lineup, Member
-from kalshi_cli.runner.loop.loop_parts import Acts, Books, Hooks, TickParts
+from kalshi_cli.runner.loop.loop_components import Acts, Books, TickComponents
 from kalshi_cli.runner.loop.market_pass import MarketPass
 from kalshi_cli.runner.loop.params_reload import ParamsReload
 from kalshi_cli.runner.loop.queue_positions import QueuePositions
@@ -50,8 +50,11 @@ from kalshi_cli.runner.loop.schedule import MarketSchedule
 from kalshi_cli.runner.loop.sending import TurnSender
 from kalshi_cli.runner.loop.settings import LoopSettings
 from kalshi_cli.runner.loop.shared import Alert, Resolve, Tuning, alert_through, resolve_through
+from kalshi_cli.runner.loop.shutdown import LoopStop
 from kalshi_cli.runner.loop.strategy_stops import StrategyStops
+from kalshi_cli.runner.loop.tick_questions import TickQuestions
 from kalshi_cli.runner.loop.trade_loop import TradeLoop
+from kalshi_cli.runner.loop.turns import MarketTurns
 from kalshi_cli.runner.loop.watch import LoopWatch
 from kalshi_cli.runner.preflight import (
     StartupRefused,
@@ -80,10 +83,10 @@ from kalshi_cli.vocabulary.units import fmt_count
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.risk.event_loss import EventTerms
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
     from kalshi_cli.runner.loop.alerting import TradeAlerts
-    from kalshi_cli.runner.ports import LoopParts, MarketFeed
+    from kalshi_cli.runner.ports import LoopBuildClient, MarketFeed
     from kalshi_cli.services.orders.context import MarketRead, OrderClient
     from kalshi_cli.services.orders.place import OrderService
     from kalshi_cli.services.pretrade.events import EventReader
@@ -95,7 +98,7 @@ if TYPE_CHECKING:
 
 def assemble_loop(
     *,
-    parts: Parts,
+    inputs: LoopInputs,
     orders: OrderService,
     lineup: Lineup,
     risk: RiskEngine,
@@ -107,23 +110,24 @@ def assemble_loop(
     elsewhere: ElsewhereViews,
     on_halted: Callable[[], None] | None = None,
 ) -> TradeLoop:
-    """Every part of the loop, each built once and given what it uses, in the order each needs
-    the ones before it: what the parts share (runner/loop/shared.py), the schedule and the
+    """Every component of the loop, each built once and given what it uses, in the order each needs
+    the ones before it: what the components share (runner/loop/shared.py), the schedule and the
     dispatch that parks its markets, the gate, the heartbeat, the executor's chain and the
-    loop's own orders, the executor, then the parts of a market's turn and of the watch.
+    loop's own orders, the executor, the components of a market's turn and of the watch, then the
+    tick's steps (the markets' turns, its questions of the state) and the stop.
     `groups`: ticker -> its mutually exclusive event's selected markets (`find_events`);
     `account`: what the loop's orders are judged against beyond its view, its events and its
     shards' balances (services/pretrade/loop.py `loop_account`);
     `elsewhere`: what the account holds in their markets the loop does not trade
     (`held_elsewhere`)."""
     client, feed, clock, log, alerts = (
-        parts.client,
-        parts.feed,
-        parts.clock,
-        parts.log,
-        parts.alerts,
+        inputs.client,
+        inputs.feed,
+        inputs.clock,
+        inputs.log,
+        inputs.alerts,
     )
-    store = parts.store
+    store = inputs.store
     tuning = Tuning(settings=settings, lineup=lineup)
     alert = alert_through(alerts)
     started = clock.monotonic()
@@ -157,18 +161,6 @@ def assemble_loop(
     )
     counters = Counters()
     stopped: dict[str, str] = {}  # strategy -> why, until resumed (runner/loop/strategy_stops.py)
-    heartbeat = Heartbeat(
-        records=records,
-        feed=feed,
-        portfolio=portfolio,
-        clock=clock,
-        tuning=tuning,
-        log=log,
-        alerts=alerts,
-        figures=RunFigures(counters, dispatch, gate, schedule, budgets, stopped),
-        subaccount=client.subaccount or 0,
-        started=started,
-    )
     chain = build_executor(
         dispatch=dispatch,
         client=client,
@@ -184,6 +176,20 @@ def assemble_loop(
         elsewhere=elsewhere,
         account=account,
         resolve=resolve_through(alerts),
+    )
+    heartbeat = Heartbeat(
+        records=records,
+        feed=feed,
+        portfolio=portfolio,
+        clock=clock,
+        tuning=tuning,
+        log=log,
+        alerts=alerts,
+        figures=RunFigures(
+            counters, dispatch, gate, schedule, budgets, stopped, chain.holds.balance_hold
+        ),
+        subaccount=client.subaccount or 0,
+        started=started,
     )
     # which resting orders are the loop's, each strategy's, and their withdrawal; between two
     # withdraw cancels, the heartbeat if it is due: a slow withdrawal never makes a loop doing
@@ -217,7 +223,7 @@ def assemble_loop(
         budgets=budgets,
         account=account,
         elsewhere=elsewhere,
-        # a replacement is cut again to its strategy's own part once its cancels are booked
+        # a replacement is cut again to its strategy's own component once its cancels are booked
         room=own.room,
         # a replacement whose cancels were answered after its decision asks the loop's rule
         withheld=stops.withheld_by(gate),
@@ -225,7 +231,7 @@ def assemble_loop(
     )
     # a fill listed without a field the spec requires (client.connection.FillQuarantine),
     # found while a worker reads the listing: booked on the deciding thread, before the
-    # listing's fills are; heard until the loop lets go (`TradeLoop.let_go`)
+    # listing's fills are; heard until the loop lets go (`LoopStop.let_go`)
     quarantine = getattr(getattr(client, "connection", None), "fill_quarantine", None)
     stop_listening = None
     if quarantine is not None:
@@ -262,6 +268,7 @@ def assemble_loop(
             feed=feed, portfolio=portfolio, groups=groups or {}, terms=terms, closed=gate.closed
         ),
         closed=gate.closed,
+        event_limits=executor.event_limits,
     )
     lifecycle = LifecycleWatch(
         client=client,
@@ -273,6 +280,7 @@ def assemble_loop(
         dispatch=dispatch,
         log=log,
         closed=gate.closed,
+        settled=account.settled,
     )
     watch = LoopWatch(
         client=client,
@@ -292,37 +300,33 @@ def assemble_loop(
         index_markets=index_markets,
     )
     reloads = ParamsReload(
-        tuning=tuning, market_pass=market_pass, log=log, alert=alert, requested=parts.reload
+        tuning=tuning, market_pass=market_pass, log=log, alert=alert, requested=inputs.reload
     )
+    # the tick's steps that are components of their own: the markets' turns, the questions of the
+    # state, and the stop (runner/loop/trade_loop.py)
+    turns = MarketTurns(schedule=schedule, market_pass=market_pass, sender=sender, queue=queue,
+                        dispatch=dispatch, portfolio=portfolio, executor=executor, clock=clock,
+                        settings=settings)  # fmt: skip
+    questions = TickQuestions(records=records, watch=watch, gate=gate, risk=risk, stops=stops,
+                              clock=clock, on_halted=on_halted)  # fmt: skip
+    stop = LoopStop(client=client, clock=clock, log=log, executor=executor, dispatch=dispatch,
+                    own=own, records=records, legs=legs, heartbeat=heartbeat, alerts=alerts,
+                    tuning=tuning, trigger_group=inputs.trigger_group,
+                    on_let_go=stop_listening)  # fmt: skip
+    tick_components = TickComponents(gate=gate, watch=watch, questions=questions, turns=turns,
+                                  legs=legs, reloads=reloads, heartbeat=heartbeat,
+                                  stop=stop)  # fmt: skip
     return TradeLoop(
-        books=Books(records=records, portfolio=portfolio, feed=feed, clock=clock, log=log),
-        acts=Acts(client=client, risk=risk, executor=executor, dispatch=dispatch, own=own),
-        parts=TickParts(
-            gate=gate,
-            stops=stops,
-            market_pass=market_pass,
-            queue=queue,
-            watch=watch,
-            schedule=schedule,
-            heartbeat=heartbeat,
-            sender=sender,
-            legs=legs,
-            reloads=reloads,
-        ),
-        tuning=tuning,
-        alerts=alerts,
-        hooks=Hooks(
-            trigger_group=parts.trigger_group,
-            on_halted=on_halted,
-            on_let_go=stop_listening,
-        ),
-        budgets=budgets,
+        books=Books(portfolio=portfolio, feed=feed, clock=clock, log=log),
+        acts=Acts(executor=executor, dispatch=dispatch),
+        components=tick_components,
+        settings=settings,
         started=started,
     )
 
 
 @contextmanager
-def _booking(store: Store, log: EventLog) -> Iterator[None]:
+def _booking(store: Store, log: EntryLog) -> Iterator[None]:
     """A drain's bookings: one transaction of the state file, and the lines they log written
     once it has committed (none if it rolls back)."""
     with store.transaction(), log.until(store.when_committed):
@@ -346,7 +350,7 @@ def build_executor(
     account: LoopAccount | None = None,
     resolve: Resolve | None = None,
 ) -> ExecutorChain:
-    """From a decision to the exchange and back (runner/execution/): every part the executor
+    """From a decision to the exchange and back (runner/execution/): every component the executor
     has, in the order each needs the ones before it."""
     wire = Wire(client=client, dispatch=dispatch)
     log = report.log
@@ -429,7 +433,7 @@ def build_executor(
 
 @dataclass(frozen=True)
 class ExecutorChain:
-    """The executor's parts, built (`build_executor`), before the executor that has them."""
+    """The executor's components, built (`build_executor`), before the executor that has them."""
 
     report: Report
     holds: Holds
@@ -443,17 +447,17 @@ STARTUP_ATTEMPTS = 3
 
 
 @dataclass
-class Parts:
+class LoopInputs:
     """Everything a loop is built from; tests build these by hand around fakes."""
 
-    client: LoopParts
+    client: LoopBuildClient
     store: Store
     feed: MarketFeed
     clock: Clock
-    log: EventLog
+    log: EntryLog
     alerts: TradeAlerts | None = None
-    # sees every risk engine event as it happens (`--metrics-port` counts the denials)
-    on_event: Callable[[str, Any], None] | None = None
+    # sees every risk engine entry as it happens (`--metrics-port` counts the denials)
+    on_entry: Callable[[str, Any], None] | None = None
     # how long a read of orders may lag a write (`read_lag`): every OrderService, reconcile
     # and kill switch the loop builds waits that long before trusting a listing
     read_lag_s: float = DEFAULT_READ_LAG_S
@@ -472,58 +476,59 @@ class Parts:
 
 
 def build_loop(
-    parts: Parts,
+    inputs: LoopInputs,
     options: TradeOptions,
     config: TradeConfig,
     markets: list[Market],
     *,
     pause_file: Path | None = None,
 ) -> TradeLoop:
-    """Reconciled state in, a loop ready to tick out (no network beyond `parts.client`)."""
+    """Reconciled state in, a loop ready to tick out (no network beyond `inputs.client`)."""
     from kalshi_cli.services.orders.place import OrderService
 
     lineup = resolve_lineup(options, config)
     limits = config.limits
-    sink = risk_sink(parts.store, parts.log, parts.alerts, parts.on_event)
-    records = LoopTradingRecords(parts.store)
+    sink = risk_sink(inputs.store, inputs.log, inputs.alerts, inputs.on_entry)
+    records = LoopTradingRecords(inputs.store)
     portfolio = Portfolio(markets)
-    for name in lineup.names:  # each strategy's own part of the positions, rebuilt below too
+    for name in lineup.names:  # each strategy's own component of the positions, rebuilt below too
         portfolio.owners.own(name)
     # each event read once, for the fees, the limit on its loss and the groups of its mutually
     # exclusive markets (services/pretrade/events.py), and the balance once
-    reader = event_reader(parts.client)
+    reader = event_reader(inputs.client)
     try:
         portfolio.fees, portfolio.fee_changes = load_fees(
-            ReadOnce(reader, parts.client.exchange), markets, now=parts.clock.wall()
+            ReadOnce(reader, inputs.client.exchange), markets, now=inputs.clock.wall()
         )
     except FeeModelError as exc:
         raise fees_refused(exc) from exc
     # the min-edge floor, and each order's logged edge, are priced by their market's own fees;
     # an order's entry is judged in the book the stop-loss reads
-    subaccount = parts.client.subaccount or 0
+    subaccount = inputs.client.subaccount or 0
     risk = RiskEngine(
         records,
         limits,
-        clock=parts.clock,
+        clock=inputs.clock,
         fee_rates=portfolio.fee_rates,
         sink=sink,
-        books=parts.feed.book,
-        stopped=_stop_losses(parts, limits.stop_loss_cooldown_s, subaccount),
-        sent=parts.store.orders.sent_since(parts.clock.wall() - ORDER_RATE_WINDOW_S, subaccount),
+        books=inputs.feed.book,
+        stopped=_stop_losses(inputs, limits.stop_loss_cooldown_s, subaccount),
+        sent=inputs.store.orders.sent_since(inputs.clock.wall() - ORDER_RATE_WINDOW_S, subaccount),
     )
     budgets = config.settings.budgets.values()
-    orders = OrderService(parts.client, parts.store, clock=parts.clock, read_lag_s=parts.read_lag_s)
+    lag = inputs.read_lag_s
+    orders = OrderService(inputs.client, inputs.store, clock=inputs.clock, read_lag_s=lag)
     holdings = orders.checks.account.holdings
     account = loop_account(
         reader, holdings, limits, budgets=budgets, markets=markets, fees=portfolio.fees.get
     )
     # a strategy owns nothing outside the loop's markets: only the account's limit reads what
     # is held there
-    elsewhere = held_elsewhere(account.events if account.account_limited else {}, holdings, parts)
+    elsewhere = held_elsewhere(account.events if account.account_limited else {}, holdings, inputs)
     # the exchange's positions the start compares with are the client's subaccount's (else 0)
-    fills = rebuild(parts.store, portfolio, subaccount)
-    follow_held_untraded(parts.feed, portfolio)
-    _assign(options, lineup, portfolio, parts)
+    fills = rebuild(inputs.store, portfolio, subaccount)
+    follow_held_untraded(inputs.feed, portfolio)
+    _assign(options, lineup, portfolio, inputs)
     trade = config.settings
     settings = LoopSettings(
         dry_run=options.dry_run,
@@ -532,7 +537,7 @@ def build_loop(
         deadman_interval_s=trade.deadman_interval_s,
         max_revisit_s=trade.max_revisit_s,
         stop_deadline_s=trade.stop_deadline_s,
-        read_lag_s=parts.read_lag_s,
+        read_lag_s=inputs.read_lag_s,
         call_timeout_s=trade.call_timeout_s,
         amend_requotes=trade.amend_requotes,
         shard_poll_s=trade.shard_poll_s,
@@ -543,8 +548,8 @@ def build_loop(
         strategy_errors_alert=trade.strategy_errors_alert,
         strategy_errors_stop=trade.strategy_errors_stop,
         strategy_errors_window_s=trade.strategy_errors_window_s,
-        budgets=_budgets(trade.budgets, lineup, config.agent_strategy, parts.log, markets),
-        send_workers=parts.send_workers,
+        budgets=_budgets(trade.budgets, lineup, config.agent_strategy, inputs.log, markets),
+        send_workers=inputs.send_workers,
     )
     on_halted = None
     if options.paper:
@@ -552,31 +557,31 @@ def build_loop(
 
         # the kill switch of a paper loop is asked through its state file (paper_kill.py), and
         # runs on the paper client, so on its venue alone
-        if not isinstance(parts.client, PaperClient):
-            kind = type(parts.client).__name__
+        if not isinstance(inputs.client, PaperClient):
+            kind = type(inputs.client).__name__
             raise TypeError(f"a paper loop trades on a PaperClient, not a {kind}")
         on_halted = functools.partial(
-            answer_kill, parts.client, parts.store, parts.clock, parts.log, portfolio
+            answer_kill, inputs.client, inputs.store, inputs.clock, inputs.log, portfolio
         )
     loop = assemble_loop(
-        parts=parts,
+        inputs=inputs,
         orders=orders,
         lineup=lineup,
         risk=risk,
         records=records,
         portfolio=portfolio,
-        settings=parts.adjust(settings) if parts.adjust is not None else settings,
+        settings=inputs.adjust(settings) if inputs.adjust is not None else settings,
         groups=find_events(reader, markets) if lineup.any("uses_events") else {},
         account=account,
         elsewhere=elsewhere,
         on_halted=on_halted,
     )
-    loop.executor.fills.load_seen(fills, since=parts.fills_since)
+    loop.executor.fills.load_seen(fills, since=inputs.fills_since)
     return loop
 
 
 def start_loop(
-    parts: Parts,
+    inputs: LoopInputs,
     options: TradeOptions,
     config: TradeConfig,
     markets: list[Market],
@@ -592,17 +597,17 @@ def start_loop(
     """
     attempt = 1
     while True:
-        loop = build_loop(parts, options, config, markets, pause_file=pause_file)
+        loop = build_loop(inputs, options, config, markets, pause_file=pause_file)
         try:
-            check_positions(parts.client, loop.portfolio)
+            check_positions(inputs.client, loop.portfolio)
         except StartupRefused as exc:
             loop.dispatch.close()  # this loop is not the one that runs
-            loop.let_go()
+            loop.stop.let_go()
             if attempt >= attempts:
                 raise
-            parts.log.emit("positions_moved", {"attempt": attempt, "detail": exc.message})
-            report = reconcile(parts.client, parts.store, parts.clock, parts.read_lag_s)
-            parts.log.emit("reconciled", report.to_json())
+            inputs.log.emit("positions_moved", {"attempt": attempt, "detail": exc.message})
+            report = reconcile(inputs.client, inputs.store, inputs.clock, inputs.read_lag_s)
+            inputs.log.emit("reconciled", report.to_json())
             attempt += 1
         else:
             return loop
@@ -610,18 +615,18 @@ def start_loop(
 
 def risk_sink(
     store: Store,
-    log: EventLog,
+    log: EntryLog,
     alerts: TradeAlerts | None,
-    on_event: Callable[[str, Any], None] | None = None,
+    on_entry: Callable[[str, Any], None] | None = None,
 ) -> Callable[[str, Any], None]:
-    """The risk engine's event sink: logged, and its two trips alerted, each once what it
+    """The risk engine's entry sink: logged, and its two trips alerted, each once what it
     tells of is committed (a trip booked in a drain's transaction, when that commits): who
     reads "safe_mode" in the log or its alert and looks at the state file reads SAFE_MODE."""
 
     def tell(kind: str, data: Any) -> None:
         log.emit(kind, data)
-        if on_event is not None:
-            on_event(kind, data)
+        if on_entry is not None:
+            on_entry(kind, data)
         if alerts is not None and kind in ("circuit_breaker", "safe_mode"):
             alerts.post(kind, "", str(data.get("detail", kind)), dict(data))
 
@@ -640,7 +645,7 @@ def resolve_lineup(options: TradeOptions, config: TradeConfig) -> Lineup:
     return Lineup(members)
 
 
-def _assign(options: TradeOptions, lineup: Lineup, portfolio: Portfolio, parts: Parts) -> None:
+def _assign(options: TradeOptions, lineup: Lineup, portfolio: Portfolio, src: LoopInputs) -> None:
     """`--assign NAME:TICKER`: the contracts held in TICKER that no strategy built become
     NAME's, at the account's average cost, so its exits may sell them. Kept in the state file
     and given again at every start until replaced or cleared (`clear_assignments`); one whose
@@ -653,18 +658,18 @@ def _assign(options: TradeOptions, lineup: Lineup, portfolio: Portfolio, parts: 
                 hint=f"running: {', '.join(lineup.names)}",
             )
         if ticker not in portfolio.markets:
-            known_market(parts.client.markets, ticker)
+            known_market(src.client.markets, ticker)
             raise UsageError(
                 f"--assign {name}:{ticker}: the loop does not trade {ticker}",
                 hint="add it to --markets",
             )
     if options.assign:
-        parts.store.trading.set_assignments({t: n for n, t in options.assign})
-    for ticker, name in parts.store.trading.assignments().items():
+        src.store.trading.set_assignments({t: n for n, t in options.assign})
+    for ticker, name in src.store.trading.assignments().items():
         if lineup.get(name) is None or ticker not in portfolio.markets:
             continue
-        given = portfolio.assign(name, ticker, parts.clock.wall())
-        parts.log.emit(
+        given = portfolio.assign(name, ticker, src.clock.wall())
+        src.log.emit(
             "position_assigned", {"strategy": name, "ticker": ticker, "count": fmt_count(given)}
         )
 
@@ -689,7 +694,7 @@ def _budgets(
     budgets: Mapping[str, Budget],
     lineup: Lineup,
     assistant: str,
-    log: EventLog,
+    log: EntryLog,
     markets: list[Market],
 ) -> dict[str, Budget]:
     """`trade.budgets` of the strategies this run runs. One config serves every lineup, so a
@@ -726,18 +731,18 @@ def select_markets(client: KalshiClient, selection: Selection) -> list[Market]:
     return open_
 
 
-def _stop_losses(parts: Parts, cooldown_s: float, subaccount: int) -> dict[str, float]:
+def _stop_losses(inputs: LoopInputs, cooldown_s: float, subaccount: int) -> dict[str, float]:
     """When the stop-loss last fired in each market within the pause after it (unix seconds,
     by ticker), from its orders in the state file: a restart does not lift the pause."""
-    orders = parts.store.orders.intents(
-        strategy=STOP_LOSS, subaccount=subaccount, since=parts.clock.wall() - cooldown_s
+    orders = inputs.store.orders.intents(
+        strategy=STOP_LOSS, subaccount=subaccount, since=inputs.clock.wall() - cooldown_s
     )
     # oldest first, so each market keeps its newest
     return {order.ticker: order.created_at for order in orders}
 
 
 def held_elsewhere(
-    events: Mapping[str, EventTerms], checks: AccountHoldings, parts: Parts
+    events: Mapping[str, EventTerms], checks: AccountHoldings, inputs: LoopInputs
 ) -> ElsewhereViews:
     """What the account holds in the markets of the loop's `events` that it does not trade (one
     closed awaiting its result, one left out of the selection): they settle with the event. Read
@@ -752,19 +757,19 @@ def held_elsewhere(
     }
     # the fills the loop's first reads list again (CLOCK_AHEAD_S back), listed before the views
     # that count them: one made between the two is counted at worst twice, never missed
-    since = int(parts.clock.wall() - CLOCK_AHEAD_S) - 2
+    since = int(inputs.clock.wall() - CLOCK_AHEAD_S) - 2
     listed = checks.fill_ids(since) if markets else []
     # a feed that hears the account's orders tells of one placed, amended or cancelled there,
     # and of a result, and the event is read again (a backtest's replay has none to tell)
-    follow = getattr(parts.feed, "follow", None)
+    follow = getattr(inputs.feed, "follow", None)
     if follow is not None and markets:
         follow(markets)
     return ElsewhereViews(
         markets=markets,
         views=checks.account_views() if markets else {},
         read=checks.event_views,
-        clock=parts.clock,
-        log=parts.log,
+        clock=inputs.clock,
+        log=inputs.log,
         listed=listed,
     )
 

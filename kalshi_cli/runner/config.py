@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import msgspec
 
 from kalshi_cli.risk.budget import Budget
-from kalshi_cli.runner.books import eventlog
+from kalshi_cli.runner.books import entry_log
 from kalshi_cli.vocabulary.errors import ConfigError, UsageError
 from kalshi_cli.vocabulary.owners import AGENT
 
@@ -79,9 +79,9 @@ class TradeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     # `kalshi subaccount netting`
     venue_netting: bool = False
     stop_deadline_s: Seconds = 20.0
-    log_max_bytes: Whole = eventlog.MAX_BYTES
-    log_backups: Whole = eventlog.BACKUPS
-    log_coalesce_s: Seconds = eventlog.COALESCE_S
+    log_max_bytes: Whole = entry_log.MAX_BYTES
+    log_backups: Whole = entry_log.BACKUPS
+    log_coalesce_s: Seconds = entry_log.COALESCE_S
     deadman_interval_s: Seconds = 60.0
     order_group_limit: Whole | None = None  # None: max_order_count x max_orders_per_minute
     state_durability: Literal["full", "normal"] = "full"  # store.INTENT_DURABILITIES

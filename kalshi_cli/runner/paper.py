@@ -1,7 +1,7 @@
 """Paper trading: `kalshi trade --paper`, the trade loop on the exchange's live market data with its
 orders filled locally by `venue.LocalVenue`. `PaperClient` takes market data from the real client
 and everything else from the venue's, holding no area of the real client that can write;
-`PaperFeed` subscribes public channels only and feeds the venue before the loop sees each event.
+`PaperFeed` subscribes public channels only and feeds the venue before the loop sees each message.
 The session has its own state file. docs/backtesting.md "Paper trading".
 """
 
@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
-from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.book import FeedMessage, MessageKind
 from kalshi_cli.feed.messages import FeedTrade, Lifecycle
 from kalshi_cli.runner.ports import FeedWithIndices, MarketFeed
 from kalshi_cli.store.paper import PAPER
@@ -24,7 +24,7 @@ from kalshi_cli.vocabulary.units import dollars_to_cents
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.store import Store
     from kalshi_cli.venue import LocalVenue, VenueClient
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 # the public channels a paper session subscribes: no fill, user_orders or market_positions
 PAPER_CHANNELS = ("orderbook_delta", "ticker", "trade", "market_lifecycle_v2")
-_PRIVATE = frozenset({EventKind.FILL, EventKind.USER_ORDER, EventKind.POSITION})
+_PRIVATE = frozenset({MessageKind.FILL, MessageKind.USER_ORDER, MessageKind.POSITION})
 
 
 class PaperStateRefused(KalshiError):
@@ -93,7 +93,7 @@ class LiveFeed(MarketFeed, Protocol):
 
 
 class PaperFeed:
-    """The live feed, feeding the venue in the loop's thread before the loop sees its events."""
+    """The live feed, feeding the venue in the loop's thread before the loop sees its messages."""
 
     def __init__(self, inner: LiveFeed, venue: FedVenue) -> None:
         from kalshi_cli.venue.applier import FeedApplier
@@ -133,29 +133,29 @@ class PaperFeed:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def drain_events(self) -> list[FeedEvent]:
-        kept: list[FeedEvent] = []
-        for event in self.inner.drain_events():
-            if event.kind in _PRIVATE:
+    def drain_messages(self) -> list[FeedMessage]:
+        kept: list[FeedMessage] = []
+        for message in self.inner.drain_messages():
+            if message.kind in _PRIVATE:
                 self.private_dropped += 1
                 continue
-            self.feed_venue(event)
-            kept.append(event)
+            self.feed_venue(message)
+            kept.append(message)
         return kept
 
-    def feed_venue(self, event: FeedEvent) -> None:
-        """What the venue learns from one feed event (the loop's thread: no lock needed)."""
-        ticker = event.ticker
+    def feed_venue(self, message: FeedMessage) -> None:
+        """What the venue learns from one feed message (the loop's thread: no lock needed)."""
+        ticker = message.ticker
         if ticker is None:
             return
-        if event.kind is EventKind.BOOK:
+        if message.kind is MessageKind.BOOK:
             book = self.inner.book(ticker)
             if book is not None:
                 self.applier.book(ticker, tick_side(book.yes_bids), tick_side(book.no_bids))
-        elif event.kind is EventKind.TRADE and isinstance(event.message, FeedTrade):
-            self.applier.trade(ticker, event.message)
-        elif event.kind is EventKind.LIFECYCLE and isinstance(event.message, Lifecycle):
-            self.applier.lifecycle(ticker, event.message)
+        elif message.kind is MessageKind.TRADE and isinstance(message.message, FeedTrade):
+            self.applier.trade(ticker, message.message)
+        elif message.kind is MessageKind.LIFECYCLE and isinstance(message.message, Lifecycle):
+            self.applier.lifecycle(ticker, message.message)
 
     def market_read(self, market: Market, kind: str) -> None:
         """The market as the loop read it again after a lifecycle gap: applied to the venue as
@@ -260,7 +260,7 @@ def refuse_leftovers(store: Store, path: Path) -> None:
 
 
 def answer_kill(
-    client: PaperClient, store: Store, clock: Clock, log: EventLog, portfolio: Portfolio
+    client: PaperClient, store: Store, clock: Clock, log: EntryLog, portfolio: Portfolio
 ) -> None:
     """A kill request of the paper state file not yet answered: cancel every order of the
     venue through the kill switch (paper_kill.answer) on the loop's paper `client`, then forget

@@ -9,7 +9,7 @@ import math
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar, runtime_checkable
 
-from kalshi_cli.feed.book import FeedEvent
+from kalshi_cli.feed.book import FeedMessage
 from kalshi_cli.runner.books.fees import FeeReads
 from kalshi_cli.services.fees import FeeMarketReads
 from kalshi_cli.services.orders.context import MarketRead, OrderCalls, OrderClient
@@ -44,7 +44,7 @@ class MarketFeed(Protocol):
 
     def last_message_age(self) -> float: ...
 
-    def drain_events(self) -> list[FeedEvent]: ...
+    def drain_messages(self) -> list[FeedMessage]: ...
 
 
 @runtime_checkable
@@ -115,7 +115,7 @@ def own_book(client: C) -> C:
 
 
 class LoopMarkets(MarketRead, FeeMarketReads, Protocol):
-    """The market reads of a loop built from `Parts`: the order service's, the fee models'
+    """The market reads of a loop built from `LoopInputs`: the order service's, the fee models'
     and the start-up checks' (an event's markets)."""
 
     def get_event(
@@ -123,8 +123,8 @@ class LoopMarkets(MarketRead, FeeMarketReads, Protocol):
     ) -> dict[str, Any]: ...
 
 
-class LoopParts(LoopClient, FeeReads, Protocol):
-    """What a loop built from `Parts` asks of its client: the loop's calls, the fee models'
+class LoopBuildClient(LoopClient, FeeReads, Protocol):
+    """What a loop built from `LoopInputs` asks of its client: the loop's calls, the fee models'
     reads, and the start-up checks' (an event's markets, the positions). The `KalshiClient` is
     one; the paper loop's, the local venue's and a test's fake exchange are others."""
 

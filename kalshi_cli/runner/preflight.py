@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from kalshi_cli.runner.books.portfolio import Portfolio, resting_order
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
 from kalshi_cli.runner.loop.state_fault import MAKE_WRITABLE, is_state_failure
-from kalshi_cli.runner.ports import LoopParts
+from kalshi_cli.runner.ports import LoopBuildClient
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.vocabulary.errors import KalshiError, UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
@@ -24,7 +24,7 @@ from kalshi_cli.vocabulary.owners import NOT_STRATEGIES
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.loop.trade_loop import TradeLoop
     from kalshi_cli.services.orders.context import OrderClient
     from kalshi_cli.store import Store
@@ -236,15 +236,15 @@ def rebuild(
     return fills
 
 
-def resting_unmanaged(store: Store, loop: TradeLoop, log: EventLog, assistant: str) -> list[str]:
+def resting_unmanaged(store: Store, loop: TradeLoop, log: EntryLog, assistant: str) -> list[str]:
     """The start-up lines (and events) for an earlier run's quotes that nobody manages: those of
     the loop's strategies resting in markets this run does not trade (`resting_elsewhere`: the
     stop names them as not proven gone, runner/loop/stop.py), and those of a strategy this
     run does not run, in any market (`resting_not_run`: not the loop's to cancel, so its stop
     leaves them). A person's orders and the assistant's (`assistant`) have managers of their
     own."""
-    here = loop.client.subaccount or 0
-    names = loop.lineup.names
+    here = loop.stop.client.subaccount or 0
+    names = loop.reloads.lineup.names
     found: dict[str, list[str]] = {}
     unrun: dict[str, list[str]] = {}
     for intent in store.orders.open_orders(subaccount=here):
@@ -320,7 +320,7 @@ def key_subaccount(client: KalshiClient, options: TradeOptions) -> tuple[int | N
         raise refused from exc
 
 
-def trade_on_the_keys_subaccount(client: KalshiClient, number: int | None, log: EventLog) -> None:
+def trade_on_the_keys_subaccount(client: KalshiClient, number: int | None, log: EntryLog) -> None:
     """A key restricted to N trades exactly as `--subaccount N` (set before the reconcile, as
     that option is); an unrestricted key as before. One whose restriction cannot be told does
     not trade: on a guessed book the loop could pass over its own fills and position (and so
@@ -337,7 +337,7 @@ def trade_on_the_keys_subaccount(client: KalshiClient, number: int | None, log: 
         client.subaccount = number
 
 
-def check_positions(client: LoopParts, portfolio: Portfolio) -> None:
+def check_positions(client: LoopBuildClient, portfolio: Portfolio) -> None:
     exchange = {p.ticker: p.position for p in client.portfolio.get_positions() if p.position != 0}
     ours = {m.ticker: m.position for m in portfolio.open_positions()}
     differ = sorted(t for t in set(exchange) | set(ours) if exchange.get(t, 0) != ours.get(t, 0))

@@ -357,7 +357,7 @@ def check_state_binding(
             return None
         try:
             with Store.open(settings.state, create=False) as store, store.busy_timeout(0.2):
-                binding = store.events.bind_exchange(settings.exchange_endpoint, key_id)
+                binding = store.entries.bind_exchange(settings.exchange_endpoint, key_id)
         except StoreError:
             return None  # read-only (or locked): used unbound, checked again next time
     return mismatch(settings, binding, key_id)
@@ -368,7 +368,7 @@ def bind_state(settings: Settings, store: Store, connection: ResolvedConnection 
     account; StateFileMismatch if another bound it first."""
     if connection is None or connection.key_id is None:
         return
-    binding = store.events.bind_exchange(settings.exchange_endpoint, connection.key_id)
+    binding = store.entries.bind_exchange(settings.exchange_endpoint, connection.key_id)
     error = mismatch(settings, binding, connection.key_id)
     if error is not None:
         raise error
@@ -400,7 +400,7 @@ def rebind_state(
     if key_id is None:
         raise no_credentials(settings)
     with Store.open(settings.state) as store:
-        previous = store.events.exchange_binding()
+        previous = store.entries.exchange_binding()
         foreign = previous is not None and not _same_exchange(previous, settings, key_id)
         if foreign and not take_over:
             assert previous is not None
@@ -416,7 +416,7 @@ def rebind_state(
                     "over all the same, `kalshi state bind --take-over` (a copy is kept)",
                 )
         backup = _backup(store, settings.state) if foreign and take_over else None
-        store.events.rebind_exchange(settings.exchange_endpoint, key_id)
+        store.entries.rebind_exchange(settings.exchange_endpoint, key_id)
     return Rebound(previous, backup)
 
 
@@ -489,6 +489,6 @@ def _same_exchange(binding: ExchangeBinding, settings: Settings, key_id: str | N
 
 def _closing_binding(store: Store) -> ExchangeBinding | None:
     try:
-        return store.events.exchange_binding()
+        return store.entries.exchange_binding()
     finally:
         store.close()

@@ -61,12 +61,12 @@ def ask_resume(store: Store, name: str) -> str | None:
 
     from kalshi_cli.vocabulary.errors import UsageError
 
-    beat = store.events.last_heartbeat("trade")
+    beat = store.entries.last_heartbeat("trade")
     names = strategy_names(beat.detail) if beat is not None else []
     if beat is None or name not in names:
         runs = f"it runs {', '.join(names)}" if names else "no trade loop has written a heartbeat"
         raise UsageError(f"no strategy {name} in the trade loop of this state file: {runs}")
-    store.events.set_kv(resume_key(name), str(time.time_ns()))  # a new value each time
+    store.entries.set_kv(resume_key(name), str(time.time_ns()))  # a new value each time
     return stopped_strategies(beat.detail).get(name)
 
 

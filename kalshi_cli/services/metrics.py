@@ -309,7 +309,7 @@ def _from_store(store: Store, now: float, *, positions: bool) -> list[Family]:
             "kalshi_fills_quarantined",
             "Fills the exchange listed without a field the spec requires, never applied "
             "(the state file's fill_quarantined events).",
-            store.events.count_events("fill_quarantined"),
+            store.entries.count("fill_quarantined"),
         ),
         Family(
             "kalshi_risk_trips_total",
@@ -345,7 +345,7 @@ def _from_store(store: Store, now: float, *, positions: bool) -> list[Family]:
             )
         )
     families.extend(_strategy_fills(store, {i.client_order_id: i for i in intents}, day))
-    beat = store.events.last_heartbeat("trade")
+    beat = store.entries.last_heartbeat("trade")
     if beat is not None:
         families.append(
             gauge(
@@ -356,7 +356,7 @@ def _from_store(store: Store, now: float, *, positions: bool) -> list[Family]:
         )
         families.extend(_loop_lag(beat.detail))
         families.extend(_strategies_stopped(beat.detail))
-    feed = store.events.get_kv("feed.last_message_at")
+    feed = store.entries.get_kv("feed.last_message_at")
     if feed is not None:
         families.append(
             gauge(

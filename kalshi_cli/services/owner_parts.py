@@ -23,7 +23,7 @@ from kalshi_cli.services.pnl import (
     MarketPnl,
     N,
     PnlEngine,
-    RealizedEvent,
+    Realization,
     Units,
     book_settlements,
     fill_move,
@@ -426,7 +426,7 @@ def _put(kept: MutableMapping[str, _V], key: str, value: _V | None) -> None:
         kept[key] = value
 
 
-def book_fill(pnl: PnlEngine, opened_at: dict[str, float], fill: Fill) -> RealizedEvent:
+def book_fill(pnl: PnlEngine, opened_at: dict[str, float], fill: Fill) -> Realization:
     ticker, book_side, yes_price, count, fee, ts, strategy = fill
     held = pnl.markets.get(ticker)
     before = ZERO if held is None else held.position
@@ -477,7 +477,7 @@ class PositionBook:
         self.opened_at: dict[str, float] = {}
         self.owners = Owners(DECIMAL, since)
 
-    def fill(self, fill: Fill, fill_id: str | None = None) -> RealizedEvent:
+    def fill(self, fill: Fill, fill_id: str | None = None) -> Realization:
         """One fill of the account; `fill_id` names it for `Owners.give`."""
         ticker, book_side, yes_price, count, fee, ts, owner = fill
         event = book_fill(self.pnl, self.opened_at, fill)
@@ -518,7 +518,7 @@ class PositionBook:
         else:
             self.book_fill(record)
 
-    def book_fill(self, record: FillRecord) -> RealizedEvent:
+    def book_fill(self, record: FillRecord) -> Realization:
         """A fill as the state file keeps it."""
         fill = (
             record.ticker,

@@ -157,7 +157,7 @@ def request(store: Store, clock: Clock, *, source: str) -> str:
 
     request_id = uuid.uuid4().hex
     at = clock.wall()
-    store.events.set_kv(REQUEST_KEY, json.dumps({"id": request_id, "at": at, "source": source}))
+    store.entries.set_kv(REQUEST_KEY, json.dumps({"id": request_id, "at": at, "source": source}))
     halt(store.trading, reason="paper kill switch", source=source)
     return request_id
 
@@ -170,11 +170,11 @@ def answer(
     deadline_s: float = DEFAULT_DEADLINE_S,
 ) -> PaperKillReport | None:
     """The paper loop's side: run a request not yet answered (None when there is none)."""
-    raw = store.events.get_kv(REQUEST_KEY)
+    raw = store.entries.get_kv(REQUEST_KEY)
     if raw is None:
         return None
     request_id = _id(raw)
-    done = store.events.get_kv(ANSWER_KEY)
+    done = store.entries.get_kv(ANSWER_KEY)
     if request_id is None or (done is not None and _id(done) == request_id):
         return None
     kill = KillSwitch(client, store, clock, deadline_s=deadline_s, read_lag_s=0.0)
@@ -189,7 +189,7 @@ def answer(
         left=list(report.left),
         errors=list(report.errors),
     )
-    store.events.set_kv(ANSWER_KEY, json.dumps({"id": request_id, **result.to_json()}))
+    store.entries.set_kv(ANSWER_KEY, json.dumps({"id": request_id, **result.to_json()}))
     return result
 
 
@@ -261,7 +261,7 @@ def _id(raw: str) -> str | None:
 def _read_answer(state_path: Path, clock: Clock) -> dict[str, Any] | None:
     from kalshi_cli.store import Store
 
-    raw = Store.read(state_path, lambda store: store.events.get_kv(ANSWER_KEY), clock=clock)
+    raw = Store.read(state_path, lambda store: store.entries.get_kv(ANSWER_KEY), clock=clock)
     if raw is None:
         return None
     with contextlib.suppress(ValueError):
@@ -273,5 +273,5 @@ def _read_answer(state_path: Path, clock: Clock) -> dict[str, Any] | None:
 def _heartbeat_age(state_path: Path, clock: Clock) -> float | None:
     from kalshi_cli.store import Store
 
-    beat = Store.read(state_path, lambda store: store.events.last_heartbeat("trade"), clock=clock)
+    beat = Store.read(state_path, lambda store: store.entries.last_heartbeat("trade"), clock=clock)
     return None if beat is None else max(0.0, clock.wall() - beat.at)

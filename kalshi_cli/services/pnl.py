@@ -367,7 +367,7 @@ class MarketPnl:
 
 
 @dataclass(frozen=True)
-class RealizedEvent:
+class Realization:
     ts: float
     ticker: str
     gross: Decimal
@@ -403,7 +403,7 @@ class PnlEngine:
         *,
         ts: float = 0.0,
         strategy: str | None = None,
-    ) -> RealizedEvent:
+    ) -> Realization:
         m = self.market(ticker)
         m.fills += 1
         m.traded += count
@@ -411,7 +411,7 @@ class PnlEngine:
         signed, cost = fill_move(book_side is BookSide.BID, yes_price, count, DECIMAL)
         gross = move(m, signed, cost, DECIMAL)
         m.realized_gross += gross
-        return RealizedEvent(ts, ticker, gross, fee, strategy)
+        return Realization(ts, ticker, gross, fee, strategy)
 
     def apply_settlement(
         self,
@@ -421,7 +421,7 @@ class PnlEngine:
         ts: float = 0.0,
         fee: Decimal = ZERO,
         yes_value: Decimal | None = None,
-    ) -> RealizedEvent:
+    ) -> Realization:
         """Close the whole position at what each contract paid: `yes_value` a YES contract
         and 1 - `yes_value` a NO one (a floored market pays YES at least its floor); without
         it, $1 to the winning side and $0 to the other. `void` keeps cost."""
@@ -430,14 +430,14 @@ class PnlEngine:
         m.realized_gross += gross
         m.fees += fee
         m.settled = True
-        return RealizedEvent(ts, ticker, gross, fee, None, is_settlement=True)
+        return Realization(ts, ticker, gross, fee, None, is_settlement=True)
 
-    def settle(self, s: SettlementRecord) -> RealizedEvent:
+    def settle(self, s: SettlementRecord) -> Realization:
         return self.apply_settlement(
             s.ticker, s.result, ts=s.settled_at, fee=s.fee, yes_value=s.yes_value
         )
 
-    def fill(self, f: FillRecord) -> RealizedEvent:
+    def fill(self, f: FillRecord) -> Realization:
         return self.apply_fill(
             f.ticker, f.book_side, f.yes_price, f.count, f.fee, ts=f.ts, strategy=f.strategy
         )
@@ -459,7 +459,7 @@ class PnlEngine:
 
 def replay_into(
     engine: PnlEngine, fills: Iterable[FillRecord], settlements: Iterable[SettlementRecord]
-) -> Iterator[RealizedEvent]:
+) -> Iterator[Realization]:
     """Every event of the history through `engine`, settlements merged in by time."""
     from kalshi_cli.store import SettlementRecord
 
@@ -469,7 +469,7 @@ def replay_into(
 
 def realized_per_fill(
     fills: Iterable[FillRecord], settlements: Iterable[SettlementRecord]
-) -> Iterator[tuple[FillRecord, RealizedEvent]]:
+) -> Iterator[tuple[FillRecord, Realization]]:
     """Each fill with the realized event it caused, settlements merged in by time (their own
     events are not yielded). `fills` in time order, as the store streams them."""
     from kalshi_cli.store import SettlementRecord

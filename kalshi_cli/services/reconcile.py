@@ -74,14 +74,8 @@ class OrderReads(Protocol):
 class FillReads(Protocol):
     """The portfolio reads reconciliation makes (a client's `portfolio`)."""
 
-    def iter_fills(
-        self,
-        *,
-        ticker: str | None = ...,
-        order_id: str | None = ...,
-        min_ts: int | None = ...,
-        max_ts: int | None = ...,
-        limit: int | None = ...,
+    def iter_fills(  # as `fills_with_history` and the trade loop's fill reads ask
+        self, *, ticker: str | None = ..., min_ts: int | None = ..., limit: int | None = ...
     ) -> Iterator[Fill]: ...
 
     def iter_settlements(
@@ -94,13 +88,8 @@ class ArchiveReads(Protocol):
 
     def get_historical_cutoff(self) -> HistoricalCutoff: ...
 
-    def iter_historical_fills(
-        self,
-        *,
-        ticker: str | None = ...,
-        min_ts: int | None = ...,
-        max_ts: int | None = ...,
-        limit: int | None = ...,
+    def iter_historical_fills(  # as `fills_with_history` reads them
+        self, *, ticker: str | None = ..., min_ts: int | None = ...
     ) -> Iterator[Fill]: ...
 
     def iter_historical_orders(self, *, ticker: str | None = ...) -> Iterator[Order]: ...
@@ -694,7 +683,7 @@ def catch_up(client: ReconcileClient, store: Store, *, now: float) -> int:
     to their intent and strategy. Each subaccount is read through its own handle
     (`client.on_subaccount`), so another thread using `client` is never moved to another
     subaccount."""
-    cursor = store.events.get_kv(CATCH_UP_CURSOR)
+    cursor = store.entries.get_kv(CATCH_UP_CURSOR)
     since = None if cursor is None else int(float(cursor) - CATCH_UP_OVERLAP_S)  # time
     # the cursor is the state file's, not a subaccount's: every subaccount's fills are read
     # even for a command acting on one, or another subaccount's fills older than the overlap
@@ -707,7 +696,7 @@ def catch_up(client: ReconcileClient, store: Store, *, now: float) -> int:
     # time filter for them (they are few beside fills)
     settlements = sync_settlements(client, store, subaccounts=numbers)  # listed once
     realize_missing(store, fills + settlements)
-    store.events.set_kv(CATCH_UP_CURSOR, repr(now))
+    store.entries.set_kv(CATCH_UP_CURSOR, repr(now))
     return fills + settlements
 
 

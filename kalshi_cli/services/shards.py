@@ -6,10 +6,14 @@ balance and checks collateral inside itself, so money on shard 0 does not buy a 
 side (`kalshi shard list`, `kalshi health-check`, `kalshi check balance`); `short_shards` names
 those holding less than the floor an order needs.
 
-`move_money` sends one intra-exchange transfer and waits for it (`kalshi shard move`). The
+`MoneyMover` sends one intra-exchange transfer and waits for it (`kalshi shard move`). The
 request has no idempotency key, so it is sent once: an answer lost after sending is looked up in
 the transfer history (a transfer of the same shards and amount that was not there before it was
 sent), never sent again, and a transfer it cannot find is an unknown outcome the person resolves.
+A run killed between sending and the answer cannot look it up itself: each move is written to the
+state file before it is sent (store/transfer_intents.py), and the next run (`kalshi shard move`
+or `kalshi shard transfers`) looks every move left open up first (`settle_earlier`): found, the
+same move is not sent again; absent `LOOKUP_S` after it was written, it was not made.
 A transfer across subaccounts runs in up to three steps that are not undone when a later one
 fails; whatever goes wrong after sending, the error says how much each place the money may be
 in holds. docs/shards.md.
@@ -20,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 from kalshi_cli.client.portfolio import Transfer, TransferOutcomeUnknown
@@ -31,6 +36,7 @@ from kalshi_cli.vocabulary.units import ZERO, fmt_money
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
+    from kalshi_cli.store.transfer_intents import TransferIntentRepository
 
 T = TypeVar("T")
 
@@ -109,15 +115,15 @@ def paused_shards(lines: Iterable[ShardLine]) -> list[ShardLine]:
 
 def describe_line(line: ShardLine) -> str:
     """ "shard 2 ($12.00, 3 markets, trading paused)"."""
-    parts = ["balance unknown" if line.balance is None else fmt_money(line.balance)]
+    notes = ["balance unknown" if line.balance is None else fmt_money(line.balance)]
     if line.markets:
         word = "market" if len(line.markets) == 1 else "markets"
-        parts.append(f"{len(line.markets)} traded {word}")
+        notes.append(f"{len(line.markets)} traded {word}")
     if line.status is None:
-        parts.append("not listed by the exchange")
+        notes.append("not listed by the exchange")
     elif not line.trading:
-        parts.append("trading paused")
-    return f"shard {line.exchange_index} ({', '.join(parts)})"
+        notes.append("trading paused")
+    return f"shard {line.exchange_index} ({', '.join(notes)})"
 
 
 # --------------------------------------------------------------------------------------------
@@ -180,12 +186,37 @@ class PlaceBalance:
 
 
 @dataclass(frozen=True)
+class EarlierMove:
+    """A move an earlier run wrote before sending and never saw answered, looked up now: `made`
+    (its transfer `transfer_id`), `not_made`, or `ambiguous` (`candidates`: more than one
+    transfer could be it)."""
+
+    move: Move
+    recorded_at: float  # unix seconds
+    outcome: str
+    transfer_id: str | None = None
+    candidates: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        what = f"an earlier move of {self.move.describe()}, its answer never read,"
+        if self.outcome == "made":
+            return f"{what} was made: transfer {self.transfer_id}"
+        if self.outcome == "not_made":
+            return f"{what} is not in the transfer history: it was not made"
+        return f"{what} could be any of transfers {', '.join(self.candidates)}"
+
+
+@dataclass(frozen=True)
 class MoveResult:
-    """A transfer sent (or found after its answer was lost) and the balances after it."""
+    """A transfer sent (or found after its answer was lost, or made by an earlier run whose
+    answer was never read: `sent` False) and the balances after it; `earlier`: the moves of
+    earlier runs looked up first."""
 
     transfer: Transfer
     places: tuple[PlaceBalance, ...]
     looked_up: bool  # its answer was lost and the history named it
+    sent: bool = True
+    earlier: tuple[EarlierMove, ...] = ()
 
 
 class TransferNotComplete(KalshiError):
@@ -209,44 +240,45 @@ class TransferRefused(ValidationError):
 class MoneyMover:
     """Sends one transfer and follows it to its end (see the module docstring). `clock` paces
     the waits; `wait_s` bounds the wait for `complete`, `lookup_s` the search of the history
-    for a transfer whose answer was lost."""
+    for a transfer whose answer was lost; `intents`: where each move is written before it is
+    sent (the state file's; None: nowhere, and a kill's move is not looked up again)."""
 
     def __init__(
         self,
         client: KalshiClient,
         clock: Clock,
         *,
+        intents: TransferIntentRepository | None = None,
         wait_s: float = WAIT_S,
         lookup_s: float = LOOKUP_S,
         poll_s: float = POLL_S,
     ) -> None:
         self._client = client
         self._clock = clock
+        self._intents = intents
         self._wait_s = wait_s
         self._lookup_s = lookup_s
         self._poll_s = poll_s
 
     def move(self, move: Move, *, wait: bool = True) -> MoveResult:
-        """Refused before sending when a shard is unknown or takes no transfers now; then sent
-        once, found again if its answer was lost, and (with `wait`) followed until complete."""
+        """The moves earlier runs left open looked up first: the same move found made is
+        followed, not sent again; found ambiguous, nothing is sent. Then refused before
+        sending when a shard is unknown or takes no transfers now; then written, sent once,
+        found again if its answer was lost, and (with `wait`) followed until complete."""
+        earlier = tuple(self.settle_earlier())
+        same = [e for e in earlier if e.move == move and e.outcome != "not_made"]
+        if same and same[0].outcome == "ambiguous":
+            raise TransferOutcomeUnknown(
+                f"{same[0].describe()}; nothing was sent; {self.where(move)}",
+                hint="`kalshi shard transfers` shows them; run the move again to send it anew",
+            )
+        if same and same[0].transfer_id is not None:
+            transfer = self._follow(move, same[0].transfer_id, wait)
+            return MoveResult(transfer, tuple(self.balances(move)), True, False, earlier)
         self._refuse_unmovable(move)
         before = {t.transfer_id for t in self._client.portfolio.iter_transfers()}
         held = self.balances(move)
-        looked_up = False
-        try:
-            transfer_id = self._client.portfolio.send_transfer(
-                move.amount,
-                from_shard=move.source,
-                to_shard=move.target,
-                from_subaccount=move.subaccount,
-                to_subaccount=move.subaccount,
-            )
-        except TransferOutcomeUnknown as exc:
-            transfer_id = self._find(move, before, exc)
-            looked_up = True
-        except KalshiError as exc:
-            exc.message = f"{exc.message}; {self.where(move)}"
-            raise
+        transfer_id, looked_up = self._send(move, before)
         try:
             transfer = self._follow(move, transfer_id, wait)
         except TransferNotComplete:
@@ -260,7 +292,59 @@ class MoneyMover:
         places = self.balances(move)
         if transfer.complete:
             _refuse_a_short_arrival(move, transfer, held, places)
-        return MoveResult(transfer, tuple(places), looked_up)
+        return MoveResult(transfer, tuple(places), looked_up, earlier=earlier)
+
+    def _send(self, move: Move, before: set[str]) -> tuple[str, bool]:
+        """The transfer sent once, written first: its id, and whether its answer was lost and
+        the history named it. A lost answer not found leaves the written move open."""
+        intents = self._intents
+        intent = None
+        if intents is not None:
+            intent = intents.record(move.amount, move.source, move.target, move.subaccount, before)
+        try:
+            transfer_id = self._client.portfolio.send_transfer(
+                move.amount,
+                from_shard=move.source,
+                to_shard=move.target,
+                from_subaccount=move.subaccount,
+                to_subaccount=move.subaccount,
+            )
+            looked_up = False
+        except TransferOutcomeUnknown as exc:
+            transfer_id = self._find(move, before, exc)
+            looked_up = True
+        except KalshiError as exc:
+            if intents is not None and intent is not None:
+                intents.close(intent, "refused")
+            exc.message = f"{exc.message}; {self.where(move)}"
+            raise
+        if intents is not None and intent is not None:
+            intents.close(intent, "made", transfer_id)
+        return transfer_id, looked_up
+
+    def settle_earlier(self, *, wait: bool = True) -> list[EarlierMove]:
+        """Each move an earlier run wrote and never saw answered, looked up in the transfer
+        history and closed: one new transfer of its shards and amount, made; more than one,
+        ambiguous; none `lookup_s` after it was written, not made (with `wait`, waited for until
+        then; without, left open and not listed until then)."""
+        if self._intents is None:
+            return []
+        settled = []
+        for intent in self._intents.open_intents():
+            move = Move(intent.amount, intent.source, intent.target, intent.subaccount)
+            known = set(intent.known)
+            found = self._new_matches(move, known)
+            left = intent.created_at + self._lookup_s - self._clock.wall()
+            if found is None and wait and left > 0:
+                found = self._until(left, partial(self._new_matches, move, known))
+            if found is None and not wait and left > 0:
+                continue
+            ids = tuple(t.transfer_id for t in found or ())
+            outcome = "not_made" if not ids else "made" if len(ids) == 1 else "ambiguous"
+            made = ids[0] if outcome == "made" else None
+            self._intents.close(intent.intent_id, outcome, made)
+            settled.append(EarlierMove(move, intent.created_at, outcome, made, ids))
+        return settled
 
     def _refuse_unmovable(self, move: Move) -> None:
         shards = {s.exchange_index: s for s in self._client.exchange.get_shard_statuses()}

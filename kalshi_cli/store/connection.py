@@ -28,6 +28,7 @@ from kalshi_cli.store.errors import (
     StoreError,
 )
 from kalshi_cli.vocabulary.clock import Clock
+from kalshi_cli.vocabulary.files import fsync_path
 
 BUSY_TIMEOUT_SECONDS = 10.0
 # A big import leaves a big WAL; after the next checkpoint SQLite truncates it back to this.
@@ -227,7 +228,7 @@ def create_state_file(path: Path, clock: Clock) -> list[str]:
         finally:
             conn.close()
         try:
-            _fsync_file(draft)
+            fsync_path(draft)
             os.link(draft, path)
         except FileExistsError:
             return []  # another process made it first: open theirs
@@ -251,18 +252,10 @@ def file_identity(path: Path) -> tuple[int, int] | None:
     return found.st_dev, found.st_ino
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _fsync_dir(directory: Path) -> None:
     # the new name must outlive a power cut as surely as what is written inside the file
     with suppress(OSError):
-        _fsync_file(directory)
+        fsync_path(directory)
 
 
 _SQLITE_HEADER = b"SQLite format 3\x00"

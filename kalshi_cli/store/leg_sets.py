@@ -45,6 +45,12 @@ def set_tag(set_id: str) -> str:
     return f"(set {set_id})"
 
 
+def set_of(reason: str) -> str | None:
+    """The set an order's reason names (`set_tag`; None: no set's)."""
+    _, tag, tail = reason.rpartition("(set ")
+    return tail[:-1] if tag and tail.endswith(")") else None
+
+
 class LegSetRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -113,6 +119,33 @@ class LegSetRepository:
                 sign = 1 if Action(action) is Action.BUY else -1
                 held[key] += sign * Decimal(filled)
         return [held[(g.ticker, g.side)] for g in record.legs]
+
+    def held_by_others(self, set_id: str, strategy: str, ticker: str, side: Side) -> Decimal:
+        """What `strategy`'s sets other than `set_id` that are not flat (on their way, broken
+        or whole) hold of `side` in `ticker`, from their orders as `held` reads them: what a
+        sale back of `set_id` must leave to them."""
+        others = {
+            str(r[0])
+            for r in self._db.rows(
+                "SELECT set_id FROM leg_sets WHERE strategy = ? AND set_id != ? "
+                "AND status IN (?, ?, ?)",
+                (strategy, set_id, *UNFINISHED, "whole"),
+            )
+        }
+        if not others:
+            return ZERO
+        held = dict.fromkeys(others, ZERO)
+        rows = self._db.rows(
+            "SELECT action, filled, reason FROM orders WHERE ticker = ? AND side = ? "
+            "AND reason LIKE ?",
+            (ticker, side.value, "%(set %)"),
+        )
+        for action, filled, reason in rows:
+            found = set_of(str(reason))
+            if found in held:
+                sign = 1 if Action(action) is Action.BUY else -1
+                held[found] += sign * Decimal(filled)
+        return sum((max(h, ZERO) for h in held.values()), ZERO)
 
     def in_doubt(self, record: LegSetRecord) -> list[bool]:
         """Whether each leg has an order of the set whose outcome the state file does not know

@@ -438,6 +438,25 @@ LEG_SETS = Migration(
     ),
 )
 
+TRANSFER_INTENTS = Migration(
+    "0014_transfer_intents",
+    (
+        "CREATE TABLE transfer_intents ("
+        " id INTEGER PRIMARY KEY,"
+        " amount TEXT NOT NULL,"
+        " source INTEGER NOT NULL,"
+        " target INTEGER NOT NULL,"
+        " subaccount INTEGER NOT NULL,"
+        " known TEXT NOT NULL,"
+        " status TEXT NOT NULL"
+        " CHECK (status IN ('open', 'made', 'not_made', 'refused', 'ambiguous')),"
+        " transfer_id TEXT,"
+        " created_at REAL NOT NULL,"
+        " updated_at REAL NOT NULL)",
+        "CREATE INDEX transfer_intents_status ON transfer_intents (status)",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     INITIAL,
     FILL_INTEGER_UNITS,
@@ -452,6 +471,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     FILL_PNL_CHANGES,
     ASSIGNMENTS,
     LEG_SETS,
+    TRANSFER_INTENTS,
 )
 
 

@@ -324,7 +324,7 @@ class ExchangeBinding:
 
 
 @dataclass(frozen=True)
-class EventRecord:
+class LogEntry:
     id: int
     kind: str
     at: float

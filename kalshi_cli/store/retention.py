@@ -9,7 +9,7 @@ something still reads:
   because the exchange did not list it (`NOT_ON_EXCHANGE`), nor one of the assistant's
   (`agent.strategy`) placed or amended today: its daily budget counts them (agent/ledger.py);
 - a finished order's history rows after `order_history_s`;
-- the event log after `events_s` (except a quarantined fill), the alert log after
+- the entry log after `events_s` (except a quarantined fill), the alert log after
   `alert_log_s`, risk trips after `risk_trips_s` (except today's), the trading state's history
   after `trading_state_history_s` (except the states since trading was last ACTIVE), the
   assistant's audit after `agent_audit_s`;
@@ -41,7 +41,7 @@ from kalshi_cli.vocabulary.decode import decode_config
 Age = Annotated[float, msgspec.Meta(gt=0)]  # seconds
 DAY_S = 86_400.0
 
-# events that stay whatever their age: a quarantined fill is the only record of that fill
+# entries that stay whatever their age: a quarantined fill is the only record of that fill
 KEPT_EVENTS = ("fill_quarantined",)
 TABLES = (
     "orders",

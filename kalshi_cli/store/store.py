@@ -2,7 +2,7 @@
 
 `Store` owns the one connection (opening, migrating, transactions, closing, and the errors SQLite's
 failures become) and has one repository per family of records: `store.orders`, `.fills`,
-`.settlements`, `.trading`, `.alerts`, `.events`, `.audit` and `.retention`. They share the
+`.settlements`, `.trading`, `.alerts`, `.entries`, `.audit` and `.retention`. They share the
 connection, so a `store.transaction()` over several is one commit. This module keeps what concerns
 the file as a whole, and the one write that reads across families (`record_intent_if_allowed`).
 docs/state-file.md has the tables, the rules and an example.
@@ -36,8 +36,8 @@ from kalshi_cli.store.connection import (
     state_file_at,
     wrap_error,
 )
+from kalshi_cli.store.entries import EntryRepository
 from kalshi_cli.store.errors import StoreError
-from kalshi_cli.store.events import EventRepository
 from kalshi_cli.store.fills import FillRepository
 from kalshi_cli.store.leg_sets import LegSetRepository
 from kalshi_cli.store.orders import OrderRepository
@@ -51,6 +51,7 @@ from kalshi_cli.store.records import (
 from kalshi_cli.store.retention import PruneReport, RetentionPolicy, RetentionRepository
 from kalshi_cli.store.settlements import SettlementRepository
 from kalshi_cli.store.trading import TradingStateRepository
+from kalshi_cli.store.transfer_intents import TransferIntentRepository
 from kalshi_cli.vocabulary.clock import Clock, SystemClock
 
 T = TypeVar("T")
@@ -92,10 +93,11 @@ class Store:
         self.settlements = SettlementRepository(db)
         self.trading = TradingStateRepository(db, self.settlements)
         self.alerts = AlertStateRepository(db)
-        self.events = EventRepository(db)
+        self.entries = EntryRepository(db)
         self.retention = RetentionRepository(db)
         self.audit = AuditRepository(db)
         self.leg_sets = LegSetRepository(db)
+        self.transfer_intents = TransferIntentRepository(db)
 
     # ------------------------------------------------------------------------------ opening
 

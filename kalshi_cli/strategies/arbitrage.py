@@ -36,6 +36,7 @@ from kalshi_cli.strategy_api import (
     ZERO,
     Action,
     Decision,
+    EventLimit,
     EventView,
     Intent,
     MarketSnapshot,
@@ -90,7 +91,9 @@ def decide(snap: MarketSnapshot, pos: PositionView, params: ArbitrageParams) -> 
             (snap.ticker, Side.YES, yes_ask[0], yes_ask[1], snap.fee_rate),
             (snap.ticker, Side.NO, no_ask[0], no_ask[1], snap.fee_rate),
         ]
-        limit = Limit(snap.max_event_loss, _floors(snap, None), snap.ticker, snap.ticker)
+        limit = Limit(
+            snap.max_event_loss, _floors(snap, None), snap.ticker, snap.ticker, snap.event_limits
+        )
         why = "YES and NO of one market pay 1"
         legs = _buy_set(here, ONE, params.max_count, params, why, limit=limit)
         if _trades(legs):
@@ -103,7 +106,8 @@ def decide(snap: MarketSnapshot, pos: PositionView, params: ArbitrageParams) -> 
     # the sets held: whole sets only (the loop sells back a partial one), so this market's
     # NO (YES) contracts of the strategy's own count the NO (YES) sets
     held = pos.position
-    limit = Limit(snap.max_event_loss, _floors(snap, event), snap.ticker, event.event_ticker)
+    floors = _floors(snap, event)
+    limit = Limit(snap.max_event_loss, floors, snap.ticker, event.event_ticker, snap.event_limits)
     nos = _event_legs(snap, event, Side.NO)
     if nos is not None:
         paid = _no_set_paid(snap, event)
@@ -132,16 +136,21 @@ def _trades(decided: Sequence[Decision]) -> bool:
 class Limit:
     """The loop's limit on the event's loss (None: none), what each market's YES settles at
     least at (its floor; None: a floor not given), which the worst case reads, and where a
-    note that no set fits is said (the deciding market, and the event it is said once for)."""
+    note that no set fits is said (the deciding market, and the event it is said once for);
+    `books`: each limit the loop holds the event to with what its book holds there already
+    (`MarketSnapshot.event_limits`; empty: `max_loss` over the set alone)."""
 
     max_loss: Decimal | None
     floors: Mapping[str, Decimal | None]
     ticker: str
     event: str
+    books: tuple[EventLimit, ...] = ()
 
     def none_fits(self, legs: Sequence[Leg]) -> Note:
-        """The word that not one set fits, with what one set filled in part can lose."""
-        worst = partial_worst(legs, ONE, self.floors)
+        """The word that not one set fits, with what one set filled in part can lose beside
+        what the tightest book holds already."""
+        tightest = min(self.books, key=lambda b: b.max_loss) if self.books else EventLimit(ZERO)
+        worst = partial_worst(legs, ONE, self.floors, tightest.held, tightest.kind)
         limit = fmt_money(-(self.max_loss or ZERO))
         return Note(
             self.ticker,
@@ -151,23 +160,34 @@ class Limit:
         )
 
     def fits(self, legs: Sequence[Leg], count: Decimal) -> bool:
-        """Whether `count` sets keep the event's worst case inside the limit however they fill:
-        the first k legs filled alone, for each k (the loop sends them one after another)."""
+        """Whether `count` sets keep the event's worst case inside every limit however they
+        fill: the first k legs filled alone, for each k (the loop sends them one after
+        another), beside what each limit's book holds in the event already."""
+        if self.books:
+            return all(
+                partial_worst(legs, count, self.floors, b.held, b.kind) >= -b.max_loss
+                for b in self.books
+            )
         return self.max_loss is None or partial_worst(legs, count, self.floors) >= -self.max_loss
 
 
 def partial_worst(
-    legs: Sequence[Leg], count: Decimal, floors: Mapping[str, Decimal | None]
+    legs: Sequence[Leg],
+    count: Decimal,
+    floors: Mapping[str, Decimal | None],
+    held: Sequence[EventLeg] = (),
+    kind: str = MECNET,
 ) -> Decimal:
-    """The least worst case at settlement (the one rule) of the set's first k legs filled at
-    `count` and the rest not, over every k, fees paid: what a partial fill can lose."""
-    held: dict[str, EventLeg] = {}
+    """The least worst case at settlement (the one rule, for an event of `kind`) of what is
+    `held` in the event with the set's first k legs filled at `count` and the rest not, over
+    every k, fees paid: what a partial fill can lose."""
+    book = {leg.ticker: leg for leg in held}
     worst: Decimal | None = None
     for ticker, side, ask, _depth, rate in legs:
-        leg = held.get(ticker) or EventLeg(ticker, floor=floors.get(ticker, ZERO))
+        leg = book.get(ticker) or EventLeg(ticker, floor=floors.get(ticker, ZERO))
         fee = trading_fee(count, ask, rate)
-        held[ticker] = leg.filled(side.value, count, ask, fee)
-        now = event_outcomes(MECNET, list(held.values())).worst.pnl
+        book[ticker] = leg.filled(side.value, count, ask, fee)
+        now = event_outcomes(kind, list(book.values())).worst.pnl
         worst = now if worst is None else min(worst, now)
     return ZERO if worst is None else worst
 

@@ -147,8 +147,8 @@ def _imports(data: bytes) -> list[tuple[str, int]]:
         if isinstance(node, ast.Import):
             # `import a.b.c` runs a/__init__.py and a/b/__init__.py too
             for alias in node.names:
-                parts = alias.name.split(".")
-                found += [(".".join(parts[: i + 1]), 0) for i in range(len(parts))]
+                names = alias.name.split(".")
+                found += [(".".join(names[: i + 1]), 0) for i in range(len(names))]
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             # `from pkg import name`: a submodule, or else an attribute of `pkg`

@@ -28,6 +28,7 @@ from kalshi_cli.strategy_api.params import (
 )
 from kalshi_cli.strategy_api.snapshot import (
     LINEAR_CENT,
+    EventLimit,
     EventMarket,
     EventView,
     MarketSnapshot,
@@ -69,6 +70,7 @@ __all__ = [
     "Action",
     "Cancel",
     "Decision",
+    "EventLimit",
     "EventMarket",
     "EventView",
     "Holding",

@@ -13,6 +13,7 @@ import msgspec
 from kalshi_cli.strategy_api.index import IndexView, MarketTerms
 from kalshi_cli.strategy_api.window import MidWindow
 from kalshi_cli.vocabulary.decisions import Holding, Intent, PositionView, best_ask, best_bid
+from kalshi_cli.vocabulary.event_outcomes import MECNET, EventLeg
 from kalshi_cli.vocabulary.models import (
     MAKER_FEE_RATE,
     PRICE_STRUCTURES,
@@ -54,6 +55,21 @@ class EventView:
     complete: bool = False
 
 
+@dataclass(frozen=True)
+class EventLimit:
+    """A limit the loop holds the market's event to (`max_loss`, dollars at settlement) and what
+    its book holds in the event already (`held`, market by market as the one rule reads them,
+    vocabulary/event_outcomes.py): the account's limit (`risk.max_event_loss`) over everything
+    the account holds and rests there, whoever's; a strategy's own budget over its own part.
+    An order is refused that would carry the event's worst case, with `held` counted, past
+    `max_loss`. `kind`: the event's `collateral_return_type`, which outcomes the rule reads
+    (`MECNET`: at most one market settles YES)."""
+
+    max_loss: Decimal
+    held: tuple[EventLeg, ...] = ()
+    kind: str = MECNET
+
+
 class MarketSnapshot(msgspec.Struct, frozen=True):
     """One market at one moment. `mids` is the recent (ts, YES mid) history, oldest first, including
     the current mid (the loop hands a `MidWindow`; any sequence of pairs works). `event` is its
@@ -63,8 +79,10 @@ class MarketSnapshot(msgspec.Struct, frozen=True):
     trader's test. `max_event_loss` is the most the loop lets the market's event lose at
     settlement, in dollars: the tighter of `risk.max_event_loss` and the strategy's own budget's
     (None: neither is set), so a strategy can size what it sends to what the limit lets
-    through. A frozen msgspec Struct, built per strategy call (`msgspec.structs.replace` makes a
-    changed copy)."""
+    through; `event_limits` are those limits each with what its book holds in the event already
+    (for a strategy that `uses_events`; empty: no limit, or the event not known), so what it
+    sends can fit beside what is held. A frozen msgspec Struct, built per strategy call
+    (`msgspec.structs.replace` makes a changed copy)."""
 
     ticker: str
     ts: float
@@ -77,6 +95,7 @@ class MarketSnapshot(msgspec.Struct, frozen=True):
     terms: MarketTerms | None = None
     index: IndexView | None = None
     max_event_loss: Decimal | None = None
+    event_limits: tuple[EventLimit, ...] = ()
 
     def mids_since(self, since: float) -> list[Decimal]:
         return self.window(since).values()

@@ -1,7 +1,7 @@
 """Market data applied to a local venue: the one place a backtest and a paper session do it.
 
 A backtest's driver hands each recorded frame to a `FeedApplier`, a paper session's `PaperFeed` each
-live feed event: a book, a public trade or a lifecycle message, so the two modes fill, charge and
+live feed message: a book, a public trade or a lifecycle message, so the two modes fill, charge and
 settle alike (tests/venue/test_applier_parity.py).
 
 A `determined` or `settled` message settles the market at the result it states, else at the one its

@@ -41,7 +41,7 @@ from kalshi_cli.vocabulary.models import (
 from kalshi_cli.vocabulary.units import ZERO, BookSide
 
 if TYPE_CHECKING:
-    from kalshi_cli.sim.core.parts import CoreParts
+    from kalshi_cli.sim.core.components import CoreComponents
     from kalshi_cli.sim.core.records import SimFill, SimOrder
     from kalshi_cli.venue.timetable import Timetable
     from kalshi_cli.vocabulary.clock import Clock
@@ -57,12 +57,12 @@ def api_error(exc: ExchangeError) -> ApiError:
 
 
 class Venue(Protocol):
-    """What the client asks of its venue (`LocalVenue` is the one): the parts of the exchange
+    """What the client asks of its venue (`LocalVenue` is the one): the components of the exchange
     core it reads and the account in them, the books it was fed, and the writes it checks and
     applies."""
 
     clock: Clock
-    core: CoreParts
+    core: CoreComponents
     account: str
     timetable: Timetable  # read after it catches up with the clock (`expire_due`)
 
@@ -168,7 +168,7 @@ class VenueClient:
         return sorted(merged, key=lambda r: when(r) or 0.0, reverse=True)
 
     @property
-    def core(self) -> CoreParts:
+    def core(self) -> CoreComponents:
         """The venue's exchange core, to read from: a read sees the orders the clock has
         expired as gone."""
         self.venue.timetable.expire_due()

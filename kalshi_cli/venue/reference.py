@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.feed.messages import Lifecycle, stated_result
-from kalshi_cli.sim.core.parts import CoreParts
+from kalshi_cli.sim.core.components import CoreComponents
 from kalshi_cli.sim.core.records import SimEvent, SimMarket, SimSeries
 from kalshi_cli.vocabulary.clock import parse_iso
 from kalshi_cli.vocabulary.errors import NoDataError
@@ -84,12 +84,12 @@ class MarketInfo:
 
 def default_info(ticker: str) -> MarketInfo:
     """A market known only by its ticker: Kalshi's tickers are SERIES-EVENTPART-MARKETPART."""
-    parts = ticker.split("-")
-    event = "-".join(parts[:-1]) if len(parts) > 1 else ticker
+    segments = ticker.split("-")
+    event = "-".join(segments[:-1]) if len(segments) > 1 else ticker
     return MarketInfo(
         ticker=ticker,
         event_ticker=event,
-        series_ticker=parts[0],
+        series_ticker=segments[0],
         # Kalshi's standard fees, assumed for want of its series' (the module docstring),
         # which `assumed` names for the report
         fee_type="quadratic",
@@ -275,7 +275,7 @@ def _result_of(body: Mapping[str, Any]) -> dict[str, Any]:
     return {} if stated is None else {"result": stated[0], "scalar_value": stated[1]}
 
 
-def install(core: CoreParts, markets: Iterable[MarketInfo], now: float) -> list[MarketInfo]:
+def install(core: CoreComponents, markets: Iterable[MarketInfo], now: float) -> list[MarketInfo]:
     """Lists `markets` in the core as open at `now`, each on its series (with its fees and their
     scheduled changes) and event (with its fee override and that override's changes), and
     returns them. The core holds a series' fees and an event's override once, from the first

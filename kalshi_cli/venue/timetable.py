@@ -9,7 +9,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Mapping
 
-from kalshi_cli.sim.core.parts import CoreParts
+from kalshi_cli.sim.core.components import CoreComponents
 from kalshi_cli.venue.reference import MarketInfo
 from kalshi_cli.vocabulary.clock import Clock, iso_utc, parse_iso
 from kalshi_cli.vocabulary.models import LIFECYCLE_RESULT, LIFECYCLE_RESUMES, LIFECYCLE_STOPS
@@ -25,7 +25,7 @@ class Timetable:
     def __init__(
         self,
         clock: Clock,
-        core: CoreParts,
+        core: CoreComponents,
         infos: Mapping[str, MarketInfo],
         *,
         latency_s: float,

@@ -1,6 +1,6 @@
 """A local venue: our orders matched against a book someone else recorded (or is streaming).
 
-The venue holds the simulator's exchange core as its parts, in-process, without the served
+The venue holds the simulator's exchange core as its components, in-process, without the served
 exchange's journal, tick, RFQs or keys. The rest of the market is the recorded book, put in for each
 request by a "crowd" account and taken off again. `LocalVenue` adds each resting order's place in
 its queue (`QueueSpot`, venue/queue.py: the fill model), settlement and compaction, and has the
@@ -23,8 +23,8 @@ from kalshi_cli.client.requests import (
     CreateOrderResult,
     DecreaseResult,
 )
+from kalshi_cli.sim.core.components import CoreComponents
 from kalshi_cli.sim.core.historical import COMPACT_AFTER_S, COMPACT_EVERY_S
-from kalshi_cli.sim.core.parts import CoreParts
 from kalshi_cli.sim.core.records import (
     ExchangeError,
     PlaceRequest,
@@ -130,7 +130,7 @@ class LocalVenue:
         # the simulator's exchange core, without the served exchange's journal, tick, RFQs and
         # API keys (sim/core/exchange.py); with no default fees, for each market's series is
         # installed with the fees its `MarketInfo` names (venue/reference.py `install`)
-        self.core = CoreParts.build(clock, None)
+        self.core = CoreComponents.build(clock, None)
         self.stats = VenueStats()
         self.infos = {info.ticker: info for info in install(self.core, markets, clock.wall())}
         # arrival after the latency, the markets' closes and our orders' expiry

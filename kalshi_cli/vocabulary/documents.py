@@ -22,6 +22,7 @@ from kalshi_cli.vocabulary.models import (
 from kalshi_cli.vocabulary.units import (
     ONE,
     Action,
+    BookSide,
     Side,
     fmt_count,
     fmt_dollars,
@@ -166,11 +167,21 @@ def taker_side(t: Trade) -> str:
     return "yes" if t.taker_book_side == "bid" else "no" if t.taker_book_side == "ask" else ""
 
 
+def traders_terms(
+    book_side: BookSide, yes_price: Decimal, intent: Any
+) -> tuple[Side, Action, Decimal]:
+    """An order's or a fill's (book side, YES price) in the trader's words: the side its
+    `intent` (the state file's `IntentRecord`, or None) named when it was placed here, else
+    YES, with the action and the price of that side."""
+    side = intent.side if intent is not None else Side.YES
+    action, price = from_book(book_side, yes_price, side)
+    return side, action, price
+
+
 def order_json(order: Order, intent: Any) -> dict[str, Any]:
     """An exchange order in both vocabularies; the trader's side comes from `intent`, the state
     file's record of it (an `IntentRecord`, or None), when the order was placed here, else YES."""
-    side = intent.side if intent is not None else Side.YES
-    action, price = from_book(order.book_side, order.yes_price, side)
+    side, action, price = traders_terms(order.book_side, order.yes_price, intent)
     return {
         "order_id": order.order_id,
         "client_order_id": order.client_order_id or None,

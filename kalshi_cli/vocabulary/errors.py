@@ -92,6 +92,16 @@ class OrderOutcomeUnknown(TransportError):
         self.client_order_id = client_order_id
 
 
+def answered_code(error: BaseException) -> str | None:
+    """The exchange's error code in its answer to a call that raised `error`: an `ApiError`'s
+    own, or, for a write whose outcome that answer left unknown (a 5xx), the answer's, which
+    `Connection.write` raises it from; None when no answer named one."""
+    for exc in (error, error.__cause__):
+        if isinstance(exc, ApiError):
+            return exc.code
+    return None
+
+
 class AmendOutcomeUnknown(OrderOutcomeUnknown):
     """An amend was sent and no clear answer came back: the order may have its old or its new
     price and count. Look it up; never amend again blindly."""

@@ -54,7 +54,7 @@ def whole(
             os.replace(draft, path)
         else:
             os.link(draft, path)
-        _sync_directory(path.parent)
+        fsync_path(path.parent)
     finally:
         with contextlib.suppress(FileNotFoundError):
             draft.unlink()
@@ -72,8 +72,10 @@ def write_whole(
         handle.write(data.encode("utf-8") if isinstance(data, str) else data)
 
 
-def _sync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
+def fsync_path(path: Path) -> None:
+    """What is written to the file at `path`, or a directory's entries (a new name in it), made
+    to outlive a power cut. OSError when it cannot."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, cast
 
 from kalshi_cli.backtest.engine import ReplayClock, ReplayFeed
 from kalshi_cli.client.requests import CreateOrder
-from kalshi_cli.runner.assembly import Parts, build_loop, start_loop
-from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.assembly import LoopInputs, build_loop, start_loop
+from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.config import Selection, StrategyChoice, TradeConfig, TradeOptions
 from kalshi_cli.runner.loop.trade_loop import TradeLoop
 from kalshi_cli.services.reconcile import reconcile
@@ -43,12 +43,12 @@ def _venue(clock: ReplayClock) -> LocalVenue:
 
 
 def _loop(venue: LocalVenue, store: Store, clock: ReplayClock, *, start: bool = False) -> TradeLoop:
-    log = EventLog(clock, path=None, stderr=None)
-    parts = Parts(venue.client, store, ReplayFeed([T], clock), clock, log)
+    log = EntryLog(clock, path=None, stderr=None)
+    inputs = LoopInputs(venue.client, store, ReplayFeed([T], clock), clock, log)
     options = TradeOptions(strategies=(StrategyChoice("spike"),), selection=Selection((T,)))
     markets = [venue.client.markets.get_market(T)]
     config = TradeConfig(strategies={"spike": {}})
-    return (start_loop if start else build_loop)(parts, options, config, markets)
+    return (start_loop if start else build_loop)(inputs, options, config, markets)
 
 
 def _take(venue: LocalVenue, count: int) -> None:

@@ -147,12 +147,12 @@ def test_the_golden_runs_trade() -> None:
 
 def _lines(record: dict[str, Any]) -> str:
     """One fill, order or intent a line, so that a change shows as the lines it touches."""
-    parts = []
+    out = []
     for key, value in sorted(record.items()):
         rows = value if isinstance(value, list) else [value]
         body = ",\n".join(json.dumps(r, sort_keys=True, separators=(",", ":")) for r in rows)
-        parts.append(f"{json.dumps(key)}:" + (f"[\n{body}\n]" if isinstance(value, list) else body))
-    return "{\n" + ",\n".join(parts) + "\n}\n"
+        out.append(f"{json.dumps(key)}:" + (f"[\n{body}\n]" if isinstance(value, list) else body))
+    return "{\n" + ",\n".join(out) + "\n}\n"
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:

@@ -6,10 +6,10 @@ them for `--paper`: the exchange's markets, events and series read through a sta
 client, `paper.build_venue` from them, `paper.PaperClient` around the stand-in and the venue,
 the session's `reconcile` and `start_loop`, and `paper.PaperFeed` around an inner feed that
 replays the recording the way the live `MarketData` delivers it: books rebuilt by the data
-layer's `BookReplay`, one coalesced BOOK event per market per drain (at the place of its first
-change), each public trade and lifecycle frame as a TRADE / LIFECYCLE event carrying the
+layer's `BookReplay`, one coalesced BOOK message per market per drain (at the place of its first
+change), each public trade and lifecycle frame as a TRADE / LIFECYCLE message carrying the
 frame's message, freshness as FRESH / STALE. The venue learns everything only from
-`PaperFeed.drain_events`, as a live paper session does. The clock is stepped by the backtest's
+`PaperFeed.drain_messages`, as a live paper session does. The clock is stepped by the backtest's
 own driver loop (`engine._drive`: a tick one poll after the first unseen news, a full pass
 every `tick_interval_s`), so both runs decide at the same instants.
 
@@ -43,9 +43,9 @@ from kalshi_cli.backtest.engine import (
     _drive,
     _tickers,
 )
-from kalshi_cli.data.replay import LocalEvent, Record, iter_records
+from kalshi_cli.data.replay import LocalNote, Record, iter_records
 from kalshi_cli.data.scenario_recording import record_scenario
-from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.book import FeedMessage, MessageKind
 from kalshi_cli.feed.messages import (
     DeltaMessage,
     LifecycleMessage,
@@ -54,8 +54,8 @@ from kalshi_cli.feed.messages import (
     market_of,
 )
 from kalshi_cli.runner import paper
-from kalshi_cli.runner.assembly import Parts, select_markets, start_loop
-from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.assembly import LoopInputs, select_markets, start_loop
+from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
 from kalshi_cli.runner.loop.settings import LoopSettings
 from kalshi_cli.runner.preflight import reconcile
@@ -92,13 +92,13 @@ class ReplayMarketData(ReplayFeed):
         super().__init__(tickers, clock)
         self.dirty: set[str] = set()
 
-    def drain_events(self) -> list[FeedEvent]:
-        events, self.events, self.dirty = self.events, [], set()
+    def drain_messages(self) -> list[FeedMessage]:
+        events, self.messages, self.dirty = self.messages, [], set()
         return events
 
     @property
     def pending(self) -> bool:
-        return bool(self.events)
+        return bool(self.messages)
 
 
 class FrameDriver(Driver):
@@ -111,7 +111,7 @@ class FrameDriver(Driver):
         self.clock.set(t)
         feed = cast("ReplayMarketData", cast("paper.PaperFeed", self.feed).inner)
         feed.replay.apply_record(ns, obj, is_local)
-        if isinstance(obj, LocalEvent):
+        if isinstance(obj, LocalNote):
             return
         ticker = market_of(obj)
         if ticker is None or ticker not in feed.tickers:
@@ -125,14 +125,16 @@ class FrameDriver(Driver):
             feed.data_at[ticker] = t
             if ticker not in feed.dirty:  # MarketData coalesces a market's book changes
                 feed.dirty.add(ticker)
-                feed.events.append(FeedEvent(EventKind.BOOK, ticker, source="ws"))
+                feed.messages.append(FeedMessage(MessageKind.BOOK, ticker, source="ws"))
         elif isinstance(obj, TradeMessage):
             feed.latest = t
-            feed.events.append(FeedEvent(EventKind.TRADE, ticker, source="ws", message=obj.msg))
+            feed.messages.append(
+                FeedMessage(MessageKind.TRADE, ticker, source="ws", message=obj.msg)
+            )
         elif isinstance(obj, LifecycleMessage):
             feed.latest = t
-            event = FeedEvent(EventKind.LIFECYCLE, ticker, source="ws", message=obj.msg)
-            feed.events.append(event)
+            event = FeedMessage(MessageKind.LIFECYCLE, ticker, source="ws", message=obj.msg)
+            feed.messages.append(event)
         if self.pending_since is None and feed.pending:
             self.pending_since = t
 
@@ -178,7 +180,7 @@ def paper_run(spec: BacktestSpec, workdir: Path) -> Run:
     exchange_venue = LocalVenue(clock, load_reference(root).values(), balance=Decimal(0))
     exchange = cast("KalshiClient", exchange_venue.client)
     store = Store.open(workdir / "state.paper-replay.db", clock=clock, durable=False)
-    log = EventLog(clock, path=None, stderr=None)
+    log = EntryLog(clock, path=None, stderr=None)
     venue: LocalVenue | None = None
     try:
         selection = Selection(tuple(tickers))
@@ -193,11 +195,11 @@ def paper_run(spec: BacktestSpec, workdir: Path) -> Run:
         choices, params = spec.lineup()
         config = TradeConfig(strategies=params, risk=dict(spec.risk), trade=dict(spec.trade))
         options = TradeOptions(strategies=choices, selection=selection, paper=True)
-        loop = start_loop(Parts(client, store, feed, clock, log), options, config, markets)
+        loop = start_loop(LoopInputs(client, store, feed, clock, log), options, config, markets)
         driver = FrameDriver(_chain(first, records), cast("ReplayFeed", feed), venue, clock)
         _drive(loop, driver, spec)
         # as the backtest ends: the loop stops and withdraws its quotes, the last fills are read
-        loop.shutdown(cancel_resting=True)
+        loop.stop.shutdown(cancel_resting=True)
         loop.executor.fills.sync()
         return orders_of(store), fills_of(store)
     finally:

@@ -87,7 +87,7 @@ def test_a_failing_check_posts_once_and_its_clearing_once(
     assert receiver.posts[0]["runbook"] == "runbooks/01-heartbeat-lost.md"
 
     with Store.open(tmp_path / "state" / "sim" / "embedded" / "state.db") as store:
-        store.events.heartbeat(source="trade")
+        store.entries.heartbeat(source="trade")
     cleared = run_check(tmp_path, "heartbeat")
     again = run_check(tmp_path, "heartbeat")
     assert (cleared.returncode, again.returncode) == (0, 0)
@@ -111,10 +111,10 @@ def test_a_returning_breach_whose_post_failed_is_posted_on_the_next_run(
     state = tmp_path / "state" / "sim" / "embedded" / "state.db"
     assert run_check(tmp_path, "heartbeat").returncode == 2  # no heartbeat: breach
     with Store.open(state) as store:
-        store.events.heartbeat(source="trade")
+        store.entries.heartbeat(source="trade")
     assert run_check(tmp_path, "heartbeat").returncode == 0  # cleared
     with Store.open(state, clock=ManualClock(start=1_000_000_000.0)) as store:
-        store.events.heartbeat(source="trade")  # a heartbeat from 2001: lost again
+        store.entries.heartbeat(source="trade")  # a heartbeat from 2001: lost again
     receiver.failing = True
     failed = run_check(tmp_path, "heartbeat")
     assert failed.returncode == 2 and "HTTP 500" in failed.stderr

@@ -291,7 +291,7 @@ def test_heartbeat_exit_codes_through_the_command(tmp_path: Path) -> None:
     assert check(tmp_path, "heartbeat").exit_code == CRITICAL
     assert not state.exists()  # a check never creates the state file
     with Store.open(state) as store:
-        store.events.heartbeat(source="trade")
+        store.entries.heartbeat(source="trade")
     assert check(tmp_path, "heartbeat").exit_code == OK
     assert check(tmp_path, "heartbeat", "--warn", "0", "--crit", "100").exit_code == WARNING
     assert check(tmp_path, "heartbeat", "--warn", "0", "--crit", "0").exit_code == CRITICAL
@@ -381,7 +381,7 @@ def test_a_state_file_of_another_account_is_alerted_on_and_left_untouched(tmp_pa
     endpoint = f"http://127.0.0.1:{free_port()}/trade-api/v2"
     state = tmp_path / "state.db"
     with Store.open(state) as store:
-        store.events.bind_exchange(endpoint, "their-key-id")
+        store.entries.bind_exchange(endpoint, "their-key-id")
     before = state.read_bytes()
     receiver = Receiver()
     try:
@@ -455,7 +455,7 @@ def test_a_state_file_that_needs_migrating_is_alerted_on_and_left_unmigrated(
 
 def test_all_reports_the_worst_and_every_line(tmp_path: Path) -> None:
     with Store.open(tmp_path / "state" / "sim" / "state.db") as store:
-        store.events.heartbeat(source="trade")
+        store.entries.heartbeat(source="trade")
     env = {"KALSHI_API_BASE": f"http://127.0.0.1:{free_port()}/trade-api/v2", "KALSHI_TIMEOUT": "1"}
     result = check(tmp_path, "all", "--set", "feed.warn=1", environ=env)
     lines = result.stdout.splitlines()
@@ -577,8 +577,8 @@ print("HEAVY", json.dumps(heavy), "CODE", code, file=sys.stderr)
 @pytest.mark.parametrize("name", ["heartbeat", "feed", "orders"])
 def test_local_checks_import_neither_httpx_nor_cryptography(tmp_path: Path, name: str) -> None:
     with Store.open(tmp_path / "state" / "sim" / "state.db") as store:
-        store.events.heartbeat(source="trade")
-        store.events.set_kv("feed.last_message_at", f"{store.events.last_heartbeat().at:.3f}")  # type: ignore[union-attr]
+        store.entries.heartbeat(source="trade")
+        store.entries.set_kv("feed.last_message_at", f"{store.entries.last_heartbeat().at:.3f}")  # type: ignore[union-attr]
     done = subprocess.run(
         [sys.executable, "-c", PROBE, json.dumps(["check", name])],
         env={"KALSHI_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
@@ -594,7 +594,7 @@ def test_local_checks_import_neither_httpx_nor_cryptography(tmp_path: Path, name
 
 def test_thresholds_from_the_config_file_and_flags_over_them(tmp_path: Path) -> None:
     with Store.open(tmp_path / "state" / "sim" / "state.db") as store:
-        store.events.heartbeat(source="trade")
+        store.entries.heartbeat(source="trade")
     (tmp_path / "config.yaml").write_text("checks:\n  heartbeat: {warn: 0, crit: 3600}\n")
     assert check(tmp_path, "heartbeat").exit_code == WARNING
     assert check(tmp_path, "heartbeat", "--crit", "0").exit_code == CRITICAL

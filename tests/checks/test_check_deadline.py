@@ -132,8 +132,8 @@ def test_check_all_gives_every_check_one_deadline_and_still_grades_the_state_fil
     The api check, CRITICAL for an exchange that does not answer within the client's timeout,
     is UNKNOWN here: the run's deadline, not the exchange, ended its look."""
     with Store.open(tmp_path / "state" / "sim" / "state.db") as store:
-        store.events.heartbeat(source="trade")
-        store.events.set_kv("feed.last_message_at", f"{time.time():.3f}")
+        store.entries.heartbeat(source="trade")
+        store.entries.set_kv("feed.last_message_at", f"{time.time():.3f}")
     result = check(tmp_path, "all", "--deadline", "1", environ=held_env(tmp_path, held))
 
     assert result.exit_code == UNKNOWN, result.stdout

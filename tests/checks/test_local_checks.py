@@ -67,7 +67,7 @@ def test_heartbeat_with_no_state_file_is_critical(clock: ManualClock) -> None:
 
 
 def test_heartbeat_never_written_is_critical(store: Store, clock: ManualClock) -> None:
-    store.events.heartbeat(source="something-else")
+    store.entries.heartbeat(source="something-else")
     result = check_heartbeat(view(store, clock), DEFAULTS)
     assert result.status is CheckStatus.CRITICAL
     assert "never written" in result.summary
@@ -85,7 +85,7 @@ def test_heartbeat_never_written_is_critical(store: Store, clock: ManualClock) -
 def test_heartbeat_age_against_thresholds(
     store: Store, clock: ManualClock, age: float, status: CheckStatus
 ) -> None:
-    store.events.heartbeat(source="trade", detail={"state": "ACTIVE"})
+    store.entries.heartbeat(source="trade", detail={"state": "ACTIVE"})
     clock.advance(age)
     result = check_heartbeat(view(store, clock), DEFAULTS)
     assert result.status is status
@@ -94,7 +94,7 @@ def test_heartbeat_age_against_thresholds(
 
 
 def test_heartbeat_flags_override_the_defaults(store: Store, clock: ManualClock) -> None:
-    store.events.heartbeat(source="trade")
+    store.entries.heartbeat(source="trade")
     clock.advance(20)
     th = resolve({"heartbeat": {"warn": 50}}, check="heartbeat", crit="15", warn="10")
     assert check_heartbeat(view(store, clock), th).status is CheckStatus.CRITICAL
@@ -105,7 +105,7 @@ def test_heartbeat_flags_override_the_defaults(store: Store, clock: ManualClock)
 def _lagging_beat(store: Store, lag_p99_s: float, revisit_max_s: float) -> None:
     # the lag figures as the trade loop writes them (runner/loop/trade_loop.py, _heartbeat)
     detail = {"state": "ACTIVE", "lag_p99_s": lag_p99_s, "revisit_max_s": revisit_max_s}
-    store.events.heartbeat(source="trade", detail=detail)
+    store.entries.heartbeat(source="trade", detail=detail)
 
 
 def test_a_loop_alive_but_behind_is_a_warning_that_says_so(
@@ -158,7 +158,7 @@ def test_feed_unknown_without_state_or_loop(store: Store, clock: ManualClock) ->
 
 
 def test_feed_critical_when_the_loop_runs_but_saw_no_data(store: Store, clock: ManualClock) -> None:
-    store.events.heartbeat(source="trade")
+    store.entries.heartbeat(source="trade")
     result = check_feed(view(store, clock), DEFAULTS)
     assert result.status is CheckStatus.CRITICAL
 
@@ -174,7 +174,7 @@ def test_feed_critical_when_the_loop_runs_but_saw_no_data(store: Store, clock: M
 )
 def test_feed_age(store: Store, clock: ManualClock, age: float, status: CheckStatus) -> None:
     # what the trade loop writes (kalshi_cli/runner/loop/trade_loop.py, _heartbeat)
-    store.events.set_kv("feed.last_message_at", f"{clock.wall() - age:.3f}")
+    store.entries.set_kv("feed.last_message_at", f"{clock.wall() - age:.3f}")
     assert check_feed(view(store, clock), DEFAULTS).status is status
 
 
@@ -182,7 +182,7 @@ def test_feed_age(store: Store, clock: ManualClock, age: float, status: CheckSta
 def test_feed_garbage_value_is_unknown(store: Store, clock: ManualClock, raw: str) -> None:
     """A number that is no time (`inf` read as a message from forever ahead was an age of 0,
     OK) is as unknown as text."""
-    store.events.set_kv("feed.last_message_at", raw)
+    store.entries.set_kv("feed.last_message_at", raw)
     result = check_feed(view(store, clock), DEFAULTS)
     assert result.status is CheckStatus.UNKNOWN
     assert result.summary == f"feed.last_message_at is not a time: {raw!r}"
@@ -194,7 +194,7 @@ def test_a_feed_time_in_the_future_is_unknown_and_says_why(
 ) -> None:
     """A message from a minute ahead (a clock stepped back since, a corrupt row) was an age of
     0, OK: the check cannot tell how old the data is, as with `inf`."""
-    store.events.set_kv("feed.last_message_at", f"{clock.wall() + ahead:.3f}")
+    store.entries.set_kv("feed.last_message_at", f"{clock.wall() + ahead:.3f}")
     result = check_feed(view(store, clock), DEFAULTS)
     assert result.status is CheckStatus.UNKNOWN
     assert "in the future" in result.summary and "feed.last_message_at" in result.summary
@@ -204,7 +204,7 @@ def test_a_feed_time_a_moment_ahead_is_still_graded_as_just_now(
     store: Store, clock: ManualClock
 ) -> None:
     # within the tolerance (a clock stepped back a little since the write): fresh, age 0
-    store.events.set_kv("feed.last_message_at", f"{clock.wall() + 1:.3f}")
+    store.entries.set_kv("feed.last_message_at", f"{clock.wall() + 1:.3f}")
     result = check_feed(view(store, clock), DEFAULTS)
     assert result.status is CheckStatus.OK
     assert perf(result, "age") == 0
@@ -213,7 +213,7 @@ def test_a_feed_time_a_moment_ahead_is_still_graded_as_just_now(
 
 def _set_heartbeat_at(store: Store, at: float) -> None:
     """The trade loop's heartbeat row, with a time the loop itself would never write."""
-    store.events.heartbeat(source="trade")
+    store.entries.heartbeat(source="trade")
     with sqlite3.connect(store.path) as db:
         db.execute("UPDATE heartbeats SET at = ? WHERE source = 'trade'", (at,))
 

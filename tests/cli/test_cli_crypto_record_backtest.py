@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.data.replay import LocalEvent, iter_records
+from kalshi_cli.data.replay import LocalNote, iter_records
 from kalshi_cli.feed.messages import type_of
 from tests.cli.test_cli_data import environ, run
 from tests.conftest import SimHarness, _start
@@ -42,9 +42,7 @@ def test_record_then_backtest_a_crypto_series(crypto_sim: SimHarness, tmp_path: 
     assert recorded.returncode == 0, recorded.stderr
     assert "and the indices BRTI to" in recorded.stderr
     kinds = Counter(
-        type_of(obj)
-        for _, obj, _ in iter_records(out, Counter())
-        if not isinstance(obj, LocalEvent)
+        type_of(obj) for _, obj, _ in iter_records(out, Counter()) if not isinstance(obj, LocalNote)
     )
     assert kinds["cfbenchmarks_value"] >= 5 and kinds["cfbenchmarks_value_5hz"] >= 25
     assert kinds["orderbook_snapshot"] >= 5

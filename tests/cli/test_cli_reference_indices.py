@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.data.replay import LocalEvent, iter_records, replay
+from kalshi_cli.data.replay import LocalNote, iter_records, replay
 from kalshi_cli.feed.index import IndexTick, decode_tick
 from kalshi_cli.feed.messages import (
     Cfb5HzValueMessage,
@@ -128,7 +128,7 @@ def test_record_keeps_the_index_a_markets_rules_name_beside_its_book(
             found = Counter(
                 type_of(obj)
                 for _, obj, _ in iter_records(out, Counter())
-                if not isinstance(obj, LocalEvent)
+                if not isinstance(obj, LocalNote)
             )
             return found["cfbenchmarks_value"] >= 3 and found["cfbenchmarks_value_5hz"] >= 5
 

@@ -106,7 +106,7 @@ def test_status_shows_local_dates_not_epochs(tmp_path: Path) -> None:
     with Store.open(state, clock=clock) as store:
         store.trading.set_trading_state("HALTED", reason="a test", source="kalshi halt")
         clock.advance(90)
-        store.events.heartbeat(source="trade")
+        store.entries.heartbeat(source="trade")
     done = run(tmp_path, "status", TZ="America/New_York")
     assert done.returncode == 0, done.stderr
     assert "set by: kalshi halt at 2025-12-31 19:00:00 EST" in done.stdout

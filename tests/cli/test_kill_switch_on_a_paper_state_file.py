@@ -58,7 +58,7 @@ def trading_state(path: Path) -> str:
 
 def cancelled_in(path: Path) -> list[dict[str, object]]:
     with Store.open(path) as store:
-        return [e.data for e in store.events.events(kind="kill_switch_result")]
+        return [e.data for e in store.entries.read(kind="kill_switch_result")]
 
 
 def test_the_kill_switch_on_a_paper_file_halts_the_accounts_own_state_file(

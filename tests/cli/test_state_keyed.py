@@ -252,7 +252,7 @@ def test_state_bind_refuses_another_accounts_file_whatever_yes_says(
     assert refused.exit_code == ExitCode.STATE_MISMATCH, refused.output
     assert "belongs to another account" in refused.stderr and "--take-over" in refused.stderr
     with Store.open(theirs) as store:
-        binding = store.events.exchange_binding()
+        binding = store.entries.exchange_binding()
     assert binding is not None and binding.account == sim.account.key_id
     still = kalshi(tmp_path, "--state", str(theirs), "positions", **remote(sim.account))
     assert still.exit_code == 0, still.output
@@ -272,7 +272,7 @@ def test_state_bind_take_over_keeps_a_copy_of_the_file_as_it_was(
     [copy_line] = [x for x in taken.stdout.splitlines() if x.startswith("kept a copy")]
     copy = Path(copy_line.split(": ", 1)[1])
     with Store.open(copy) as kept:
-        binding = kept.events.exchange_binding()
+        binding = kept.entries.exchange_binding()
         assert binding is not None and binding.account == sim.account.key_id
         assert len(kept.orders.intents()) == 1
     assert kalshi(tmp_path, "--state", str(theirs), "positions", **remote(other)).exit_code == 0

@@ -33,7 +33,7 @@ def status_json(tmp_path: Path, source: str, detail: dict[str, Any]) -> dict[str
     """`kalshi status --json` over a state file whose one heartbeat is `source`'s."""
     path = tmp_path / "state.db"
     with Store.open(path, clock=ManualClock(START)) as store:
-        store.events.heartbeat(source=source, detail=detail)
+        store.entries.heartbeat(source=source, detail=detail)
     done = kalshi(tmp_path, "--state", str(path), "status", "--json")
     assert done.exit_code == 0, done.output
     document: dict[str, Any] = json.loads(done.stdout)

@@ -71,7 +71,7 @@ def busy_state_file(path: Path) -> None:
         )
         store.orders.mark_rejected("refused-1", reason="no")
         clock.advance(83.4)
-        store.events.heartbeat(source="trade")
+        store.entries.heartbeat(source="trade")
 
 
 def test_status_json_counts_open_and_unknown_orders_and_shows_the_last_five_changes(
@@ -186,3 +186,16 @@ def test_status_shows_the_positions_assigned_to_a_strategy(tmp_path: Path) -> No
     assert document["assignments"] == [{"ticker": T, "strategy": "spike"}]
     people = kalshi(tmp_path, "--state", str(path), "status").stdout.splitlines()
     assert f"  assigned {T} to spike (the contracts no strategy bought there)" in people
+
+
+def test_status_names_the_shards_the_loop_holds_short_or_paused(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    with Store.open(path, clock=ManualClock(START)) as store:
+        held = {"short": [2], "paused": [3]}
+        store.entries.heartbeat(source="trade", detail={"shards_held": held})
+    as_json = kalshi(tmp_path, "--state", str(path), "status", "--json")
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.stdout)["loop_shards"] == {"short": [2], "paused": [3]}
+    for_people = kalshi(tmp_path, "--state", str(path), "status")
+    [line] = [x for x in for_people.stdout.splitlines() if x.startswith("loop shards: ")]
+    assert line.startswith("loop shards: short 2 (") and "; paused 3 (" in line

@@ -14,7 +14,7 @@ import yaml
 from kalshi_cli.checks.thresholds import THRESHOLDS
 from kalshi_cli.config import example_config
 from kalshi_cli.risk.engine import RiskLimits
-from kalshi_cli.runner.books import eventlog
+from kalshi_cli.runner.books import entry_log
 from kalshi_cli.runner.config import TradeConfig, TradeSection
 from kalshi_cli.runner.loop.settings import LoopSettings
 from kalshi_cli.strategies import get_strategy, strategy_names
@@ -49,9 +49,9 @@ def test_trade_section_lists_every_key_and_the_loop_defaults() -> None:
     assert section["status_interval_s"] == loop["status_interval_s"]
     assert section["tick_interval_s"] == loop["tick_interval_s"]
     assert section["deadman_interval_s"] == loop["deadman_interval_s"]
-    assert section["log_max_bytes"] == eventlog.MAX_BYTES
-    assert section["log_backups"] == eventlog.BACKUPS
-    assert section["log_coalesce_s"] == eventlog.COALESCE_S
+    assert section["log_max_bytes"] == entry_log.MAX_BYTES
+    assert section["log_backups"] == entry_log.BACKUPS
+    assert section["log_coalesce_s"] == entry_log.COALESCE_S
     assert all(section[k] is None for k in ("markets", "series", "event", "log_file", "pause_file"))
     # the loop's defaults are the decoded section's: the example as written decodes to them
     assert TradeConfig(trade=section).settings == TradeSection()

@@ -63,8 +63,8 @@ def prepare(state: Path, log: Path) -> ManualClock:
             summary="FEED CRITICAL - last market-data message 3.0min ago", sent=True,
         )  # fmt: skip
         clock.advance(600)
-        store.events.heartbeat(source="trade", detail={"ticks": 4242, "state": "REDUCING"})
-        store.events.set_kv("feed.last_message_at", f"{NOW - 2:.3f}")
+        store.entries.heartbeat(source="trade", detail={"ticks": 4242, "state": "REDUCING"})
+        store.entries.set_kv("feed.last_message_at", f"{NOW - 2:.3f}")
     lines = [
         {"ts": "2023-11-14T22:10:00Z", "event": "signal", "ticker": TICKER},
         {"ts": "2023-11-14T22:11:00Z", "event": "risk_denied", "code": "POSITION_LIMIT",

@@ -400,7 +400,7 @@ def test_the_trading_panel_names_the_loops_subaccount_from_its_heartbeat(tmp_pat
     app = DashboardApp(Wiring(sources=sources, clock=clock))
     drive(app, look)
     with Store.open(sources.state_path, clock=clock) as store:
-        store.events.heartbeat(
+        store.entries.heartbeat(
             source="trade", detail={"ticks": 4243, "state": "REDUCING", "subaccount": 1}
         )
     app = DashboardApp(Wiring(sources=sources, clock=clock))
@@ -422,7 +422,7 @@ def test_the_trading_panel_names_the_strategy_file_a_loop_runs(tmp_path: Path) -
 
     for name, spec in (("fair-value", "/srv/strategies/fair_value.py"), ("spike", "spike")):
         with Store.open(sources.state_path, clock=clock) as store:
-            store.events.heartbeat(
+            store.entries.heartbeat(
                 source="trade",
                 detail={"ticks": 7, "state": "ACTIVE", "subaccount": 0, "strategy": name,
                         "strategy_spec": spec},

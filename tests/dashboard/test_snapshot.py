@@ -221,7 +221,7 @@ def test_a_loop_paused_by_sigusr1_is_shown_paused_though_no_pause_file_exists(
     clock = prepare(src.state_path, src.log_path)
     with Store.open(src.state_path, clock=clock) as store:
         store.trading.set_trading_state("ACTIVE", reason="resumed", source="kalshi resume")
-        store.events.heartbeat(
+        store.entries.heartbeat(
             source="trade", detail={"state": "ACTIVE", "paused": True, "paused_by_signal": True}
         )
     snap = local_snapshot(src, clock)
@@ -240,7 +240,7 @@ def _recorded_times_at(src: Sources, clock: ManualClock, at: float) -> None:
     import sqlite3
 
     with Store.open(src.state_path, clock=clock) as store:
-        store.events.set_kv("feed.last_message_at", f"{at:.3f}")
+        store.entries.set_kv("feed.last_message_at", f"{at:.3f}")
     with sqlite3.connect(src.state_path) as db:
         db.execute("UPDATE heartbeats SET at = ? WHERE source = 'trade'", (at,))
 

@@ -14,7 +14,7 @@ import pytest
 
 from kalshi_cli.data.replay import BookReplay, fractional_market, replay
 from kalshi_cli.data.segments import SegmentWriter, frame_line
-from kalshi_cli.feed.book import BookSet, EventKind, FeedEvent
+from kalshi_cli.feed.book import BookSet, FeedMessage, MessageKind
 from kalshi_cli.feed.messages import decode
 from kalshi_cli.feed.session import FeedSession
 from kalshi_cli.vocabulary.clock import ManualClock
@@ -33,10 +33,10 @@ def live(
 ) -> BookSet:
     """The books a live session keeps from `texts`, on an orderbook subscription `SID` that
     asked for NO-leg prices (`yes_priced`: YES-leg)."""
-    events: list[FeedEvent] = []
-    books = BookSet(events.append, source="ws", yes_priced=yes_priced)
+    messages: list[FeedMessage] = []
+    books = BookSet(messages.append, source="ws", yes_priced=yes_priced)
     books.add(tickers)
-    session = FeedSession(books, events.append, clock=ManualClock())
+    session = FeedSession(books, messages.append, clock=ManualClock())
     session.open(lambda text: None)
     session.handle(wire.subscribed(1, "orderbook_delta", SID))
     for text in texts:
@@ -265,12 +265,12 @@ def test_a_refused_add_markets_leaves_the_market_stale_until_asked_again(tmp_pat
     """A refused `add_markets` (a command timeout) brings no snapshot: the added market is
     stale live and in the replay. The live feed asks again after `resnapshot_timeout`; the
     granted one's snapshot, recorded like any frame, makes it fresh in both."""
-    events: list[FeedEvent] = []
-    books = BookSet(events.append, source="ws")
+    messages: list[FeedMessage] = []
+    books = BookSet(messages.append, source="ws")
     books.add(["A"])
     clock = ManualClock()
     sent: list[dict[str, Any]] = []
-    session = FeedSession(books, events.append, clock=clock)
+    session = FeedSession(books, messages.append, clock=clock)
     session.open(lambda text: sent.append(json.loads(text)))
     received = [
         wire.subscribed(1, "orderbook_delta", SID),
@@ -371,11 +371,11 @@ def test_a_recording_of_a_channel_subscribed_twice_applies_each_change_once(
         wire.delta(SID + 1, 3, "A", "yes 0.4000 1.00"),
     ]
     a, b = Orderbook("A", ((D("0.40"), D(11)),), ()), Orderbook("B", ((D("0.20"), D(1)),), ())
-    events: list[FeedEvent] = []
-    books = BookSet(events.append, source="ws")
+    messages: list[FeedMessage] = []
+    books = BookSet(messages.append, source="ws")
     books.add(["A", "B"])
     sent: list[dict[str, Any]] = []
-    session = FeedSession(books, events.append, clock=ManualClock())
+    session = FeedSession(books, messages.append, clock=ManualClock())
     session.open(lambda text: sent.append(json.loads(text)))
     for text in texts:
         session.handle(text)
@@ -390,10 +390,10 @@ class LiveRecording:
     frame as it came, then a `local` record of each event of it the recorder keeps (an error,
     a book turned stale or fresh, a gap), with its market and reason."""
 
-    KEPT = frozenset({EventKind.ERROR, EventKind.STALE, EventKind.FRESH, EventKind.GAP})
+    KEPT = frozenset({MessageKind.ERROR, MessageKind.STALE, MessageKind.FRESH, MessageKind.GAP})
 
-    def __init__(self, session: FeedSession, events: list[FeedEvent]) -> None:
-        self.session, self.events = session, events
+    def __init__(self, session: FeedSession, messages: list[FeedMessage]) -> None:
+        self.session, self.events = session, messages
         self.ns = START_NS
         connected = {"event": "connected", "orderbook_prices": "no_leg"}
         self.lines = [b'{"recv_ns":%d,"local":%s}\n' % (self.ns, json.dumps(connected).encode())]
@@ -428,14 +428,14 @@ def test_a_refused_snapshot_leaves_the_books_stale_in_a_replay_as_live(tmp_path:
     dropped, until the new one's snapshots. The replay saw the error as a reply it could not
     place and kept every book fresh, taking the old subscription's delta: a backtest traded
     where the loop it rehearses could not."""
-    events: list[FeedEvent] = []
-    books = BookSet(events.append, source="ws")
+    messages: list[FeedMessage] = []
+    books = BookSet(messages.append, source="ws")
     books.add(["A", "B"])
     clock = ManualClock()
     sent: list[dict[str, Any]] = []
-    session = FeedSession(books, events.append, clock=clock)
+    session = FeedSession(books, messages.append, clock=clock)
     session.open(lambda text: sent.append(json.loads(text)))
-    recording = LiveRecording(session, events)
+    recording = LiveRecording(session, messages)
     recording.handle(
         wire.subscribed(sent[0]["id"], "orderbook_delta", SID),
         wire.snapshot(SID, 1, "A", yes=[["0.4000", "10.00"]]),

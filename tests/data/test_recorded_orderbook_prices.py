@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.data.replay import BookReplay, LocalEvent, RecordedFrame
+from kalshi_cli.data.replay import BookReplay, LocalNote, RecordedFrame
 from kalshi_cli.feed.messages import convert_frame
 from tests.feed import wire
 
@@ -34,7 +34,7 @@ def test_a_replay_reads_no_levels_in_the_prices_the_recording_names(
     connected: dict[str, Any], sent: str
 ) -> None:
     replay = BookReplay()
-    replay.apply_record(1, LocalEvent(**connected), True)
+    replay.apply_record(1, LocalNote(**connected), True)
     replay.apply_record(
         2, frame(wire.snapshot(1, 1, "A", yes=[["0.4000", "1.00"]], no=[[sent, "5.00"]])), False
     )
@@ -44,8 +44,8 @@ def test_a_replay_reads_no_levels_in_the_prices_the_recording_names(
 
 def test_a_switch_the_feed_recorded_is_followed_by_the_replay() -> None:
     replay = BookReplay()
-    replay.apply_record(1, LocalEvent("connected", "no_leg"), True)
-    replay.apply_record(2, LocalEvent("error", "yes_leg"), True)
+    replay.apply_record(1, LocalNote("connected", "no_leg"), True)
+    replay.apply_record(2, LocalNote("error", "yes_leg"), True)
     replay.apply_record(3, frame(wire.snapshot(1, 1, "A", no=[["0.7000", "5.00"]])), False)
     replay.apply_record(4, frame(wire.delta(1, 2, "A", "no 0.6000 2.00")), False)
     assert replay.books["A"].to_orderbook().no_bids == ((D("0.40"), D(2)), (D("0.30"), D(5)))

@@ -10,7 +10,7 @@ from typing import Any
 
 from kalshi_cli.data.manifest import read_manifest
 from kalshi_cli.data.recorder import Recorder
-from kalshi_cli.data.replay import BookReplay, LocalEvent, iter_records
+from kalshi_cli.data.replay import BookReplay, LocalNote, iter_records
 from kalshi_cli.feed.messages import DeltaMessage, SnapshotMessage
 from kalshi_cli.vocabulary.clock import Backoff
 from kalshi_cli.vocabulary.models import Orderbook
@@ -73,7 +73,7 @@ def test_recording_under_gaps_and_drops_rebuilds_the_simulator_books(
     pending = list(checkpoints)
     for ns, obj, is_local in iter_records(out, skipped):
         replay.apply_record(ns, obj, is_local)
-        if isinstance(obj, LocalEvent):
+        if isinstance(obj, LocalNote):
             connection += obj.event == "connected"
             continue
         frames += 1
@@ -106,6 +106,6 @@ def test_recording_under_gaps_and_drops_rebuilds_the_simulator_books(
     assert lines == frames + sum(1 for _ in _locals(out))
 
 
-def _locals(out: Path) -> list[LocalEvent]:
+def _locals(out: Path) -> list[LocalNote]:
     skipped: Counter[str] = Counter()
-    return [obj for _, obj, _ in iter_records(out, skipped) if isinstance(obj, LocalEvent)]
+    return [obj for _, obj, _ in iter_records(out, skipped) if isinstance(obj, LocalNote)]

@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from kalshi_cli.client.signing import KalshiAuth
-from kalshi_cli.feed.book import EventSink, FeedEvent
+from kalshi_cli.feed.book import FeedMessage, MessageSink
 from kalshi_cli.feed.ws import FrameSink, WsFeed
 from kalshi_cli.vocabulary.clock import Backoff
 from kalshi_cli.vocabulary.errors import NotFoundError
@@ -107,11 +107,11 @@ class SimBooks:
     def feed(
         self,
         tickers: list[str],
-        events: list[FeedEvent],
+        messages: list[FeedMessage],
         *,
         idle_timeout: float = 5.0,
         signed: bool = True,
-        sink: EventSink | None = None,
+        sink: MessageSink | None = None,
         yes_priced: bool = True,
         frame_sink: FrameSink | None = None,
     ) -> WsFeed:
@@ -119,7 +119,7 @@ class SimBooks:
             self.maker.ws_url,
             tickers,
             yes_priced=yes_priced,
-            sink=sink or events.append,
+            sink=sink or messages.append,
             frame_sink=frame_sink,
             auth=self.signer() if signed else None,
             idle_timeout=idle_timeout,

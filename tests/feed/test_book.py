@@ -15,9 +15,9 @@ from kalshi_cli.feed.book import (
     NEXT,
     REPEAT,
     BookSet,
-    EventKind,
-    FeedEvent,
+    FeedMessage,
     LocalBook,
+    MessageKind,
     SeqTracker,
 )
 from kalshi_cli.feed.messages import BookSnapshot
@@ -249,31 +249,31 @@ def test_seq_tracker_places_a_repeat_apart_from_a_gap() -> None:
 
 
 def test_bookset_reports_transitions_once() -> None:
-    events: list[FeedEvent] = []
-    books = BookSet(events.append, source="ws")
+    messages: list[FeedMessage] = []
+    books = BookSet(messages.append, source="ws")
     books.add(["A", "B"])
     books.snapshot("A", snap([["0.50", "1.00"]]))
     books.snapshot("A", snap([["0.50", "2.00"]]))
-    assert [(e.kind, e.ticker) for e in events] == [
-        (EventKind.FRESH, "A"),
-        (EventKind.BOOK, "A"),
-        (EventKind.BOOK, "A"),
+    assert [(e.kind, e.ticker) for e in messages] == [
+        (MessageKind.FRESH, "A"),
+        (MessageKind.BOOK, "A"),
+        (MessageKind.BOOK, "A"),
     ]
-    events.clear()
+    messages.clear()
     assert books.mark_stale(None, "idle") == ["A"]  # B was never fresh
     assert books.mark_stale(["A"], "idle") == []
-    assert events == [FeedEvent(EventKind.STALE, "A", reason="idle", source="ws")]
+    assert messages == [FeedMessage(MessageKind.STALE, "A", reason="idle", source="ws")]
     assert books.orderbook("A") is None
     books.snapshot("C", snap([["0.50", "1.00"]]))  # not a market of this set: ignored
     assert books.get("C") is None
 
 
 def test_bookset_bad_snapshot_turns_stale() -> None:
-    events: list[FeedEvent] = []
-    books = BookSet(events.append, source="ws")
+    messages: list[FeedMessage] = []
+    books = BookSet(messages.append, source="ws")
     books.add(["A"])
     books.snapshot("A", snap([["0.50", "1.00"]]))
-    events.clear()
+    messages.clear()
     books.snapshot("A", snap([["0.50", "-1.00"]]))
-    assert events == [FeedEvent(EventKind.STALE, "A", reason="bad_snapshot", source="ws")]
+    assert messages == [FeedMessage(MessageKind.STALE, "A", reason="bad_snapshot", source="ws")]
     assert not books.is_fresh("A")

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kalshi_cli.feed.book import BookSet, EventKind, FeedEvent
+from kalshi_cli.feed.book import BookSet, FeedMessage, MessageKind
 from kalshi_cli.feed.index import (
     CFB,
     CFB_5HZ,
@@ -172,20 +172,20 @@ def test_the_averages_are_the_latest_1hz_ticks_and_the_settlement_one_clears_aft
 # the feed session
 
 
-def session_with(indices: dict[str, list[str]]) -> tuple[FeedSession, list[FeedEvent], list[Any]]:
-    events: list[FeedEvent] = []
-    books = BookSet(events.append, source="ws")
+def session_with(indices: dict[str, list[str]]) -> tuple[FeedSession, list[FeedMessage], list[Any]]:
+    messages: list[FeedMessage] = []
+    books = BookSet(messages.append, source="ws")
     books.add(["A"])
     session = FeedSession(
         books,
-        events.append,
+        messages.append,
         clock=ManualClock(),
         channels=("orderbook_delta",),
         indices=indices,
     )
     sent: list[Any] = []
     session.open(lambda text: sent.append(json.loads(text)))
-    return session, events, sent
+    return session, messages, sent
 
 
 def value_frame(examples: dict[str, Any], name: str, sid: int, seq: int) -> str:
@@ -230,7 +230,7 @@ def test_more_indices_and_the_list_go_out_as_updates_of_the_subscription():
         "msg": {"index_ids": ["BRTI", "ETHUSD_RTI"]},
     }
     assert session.handle(json.dumps(answer)) is False  # an answer, not market data
-    listed = [e for e in events if e.kind is EventKind.INDEX_LIST]
+    listed = [e for e in events if e.kind is MessageKind.INDEX_LIST]
     assert len(listed) == 1
     assert listed[0].data == {"ids": ["BRTI", "ETHUSD_RTI"]} and listed[0].reason == CFB
 
@@ -257,7 +257,7 @@ def test_an_update_refused_for_missing_ids_is_an_error_event(code, text):
     cid = session.list_indices(CFB)
     refusal = {"id": cid, "type": "error", "msg": {"code": code, "msg": text}}
     session.handle(json.dumps(refusal))
-    errors = [e for e in events if e.kind is EventKind.ERROR]
+    errors = [e for e in events if e.kind is MessageKind.ERROR]
     assert [e.reason for e in errors] == [f"indexlist: {code}"]
     assert errors[0].data == {"code": code, "msg": text}
 
@@ -272,10 +272,10 @@ def test_value_messages_reach_the_board_and_are_market_data(examples):
     assert view is not None
     assert view.value == D("68000.12000000") and view.ts == 1710000000.323  # the 5 Hz, later
     assert view.avg_60s == D("68000.12000000") and view.settlement_avg == D("68000.23000000")
-    assert [(e.kind, e.ticker) for e in events] == [(EventKind.INDEX, "BRTI")] * 2
+    assert [(e.kind, e.ticker) for e in events] == [(MessageKind.INDEX, "BRTI")] * 2
     # a lost value message is a gap of its channel
     session.handle(value_frame(examples, "cfbenchmarksValue5Hz", 10, 3))
-    assert any(e.kind is EventKind.GAP and e.reason == CFB_5HZ for e in events)
+    assert any(e.kind is MessageKind.GAP and e.reason == CFB_5HZ for e in events)
 
 
 def test_a_broken_index_message_is_an_error_and_leaves_the_books_alone(examples):
@@ -285,7 +285,7 @@ def test_a_broken_index_message_is_an_error_and_leaves_the_books_alone(examples)
     broken = json.loads(value_frame(examples, "cfbenchmarksValue", 9, 1))
     del broken["msg"]["avg_60s_data"]
     session.handle(json.dumps(broken))
-    errors = [e for e in events if e.kind is EventKind.ERROR]
+    errors = [e for e in events if e.kind is MessageKind.ERROR]
     assert len(errors) == 1 and "bad index message" in errors[0].reason
     assert session._books.is_fresh("A")
 
@@ -295,14 +295,14 @@ def test_market_data_reports_an_index_once_per_drain_and_answers_its_view():
     assert feed.ws is not None
     for n in range(5):
         feed.ws.index.apply(tick(100.0 + n / 5, f"{n}"))
-        feed._on_event(FeedEvent(EventKind.INDEX, "BRTI", reason=CFB_5HZ))
-    drained = feed.drain_events()
-    assert [(e.kind, e.ticker) for e in drained] == [(EventKind.INDEX, "BRTI")]
+        feed._on_message(FeedMessage(MessageKind.INDEX, "BRTI", reason=CFB_5HZ))
+    drained = feed.drain_messages()
+    assert [(e.kind, e.ticker) for e in drained] == [(MessageKind.INDEX, "BRTI")]
     assert drained[0].at is not None
     view = feed.index_view("BRTI")
     assert view is not None and view.value == D("4")
-    feed._on_event(FeedEvent(EventKind.INDEX, "BRTI", reason=CFB_5HZ))
-    assert len(feed.drain_events()) == 1  # news again after the drain
+    feed._on_message(FeedMessage(MessageKind.INDEX, "BRTI", reason=CFB_5HZ))
+    assert len(feed.drain_messages()) == 1  # news again after the drain
 
 
 # ---------------------------------------------------------------------------------------------
@@ -327,12 +327,12 @@ def test_the_feed_follows_an_index_adds_another_and_lists_them_on_the_simulator(
 
     (tmp_path / "indices.yaml").write_text(INDEX_SCENARIO)
     sim = _start(tmp_path / "sim", str(tmp_path / "indices.yaml"))
-    events: list[FeedEvent] = []
+    messages: list[FeedMessage] = []
     try:
         feed = WsFeed(
             sim.account.ws_url,
             [],
-            sink=events.append,
+            sink=messages.append,
             auth=SimBooks(sim).signer(),
             indices={CFB: ["BRTI"]},
         )
@@ -346,12 +346,12 @@ def test_the_feed_follows_an_index_adds_another_and_lists_them_on_the_simulator(
             wait_until(lambda: feed.index.view("ETHUSD_RTI") is not None, "an ETH value")
             assert feed.session.list_indices(CFB) != 0
             wait_until(
-                lambda: any(e.kind is EventKind.INDEX_LIST for e in events),
-                "any(e.kind is EventKind.INDEX_LIST for e in events)",
+                lambda: any(e.kind is MessageKind.INDEX_LIST for e in messages),
+                "any(e.kind is MessageKind.INDEX_LIST for e in messages)",
             )
-            listed = next(e for e in events if e.kind is EventKind.INDEX_LIST)
+            listed = next(e for e in messages if e.kind is MessageKind.INDEX_LIST)
             assert listed.data == {"ids": ["BRTI", "ETHUSD_RTI"]} and listed.reason == CFB
-            assert not [e for e in events if e.kind is EventKind.ERROR]
+            assert not [e for e in messages if e.kind is MessageKind.ERROR]
         finally:
             feed.stop()
     finally:

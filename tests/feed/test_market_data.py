@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.feed import EventKind, FeedEvent, MarketData
+from kalshi_cli.feed import FeedMessage, MarketData, MessageKind
 from kalshi_cli.feed.poller import RestPoller
 from kalshi_cli.feed.ws import websocket_connect
 from kalshi_cli.vocabulary.clock import Backoff, ManualClock
@@ -62,8 +62,8 @@ def fake_md(server: wire.FakeServer, rest: FakeRest | None, **kwargs: Any) -> Ma
     )
 
 
-def kinds(events: list[FeedEvent]) -> list[tuple[EventKind, str]]:
-    return [(e.kind, e.reason) for e in events]
+def kinds(messages: list[FeedMessage]) -> list[tuple[MessageKind, str]]:
+    return [(e.kind, e.reason) for e in messages]
 
 
 def test_ws_book_events_are_coalesced_and_freshness_reported_once() -> None:
@@ -79,11 +79,11 @@ def test_ws_book_events_are_coalesced_and_freshness_reported_once() -> None:
             lambda: md.book("A") == Orderbook("A", ((D("0.30"), D(51)),), ()),
             'md.book("A") == Orderbook("A", ((D("0.30"), D(51)),), ())',
         )
-        events = md.drain_events()
-        assert [e.kind for e in events if e.kind is EventKind.BOOK] == [EventKind.BOOK]
-        fresh = [e for e in events if e.kind is EventKind.FRESH]
-        assert fresh == [FeedEvent(EventKind.FRESH, "A", source="feed")]
-        assert md.drain_events() == []
+        events = md.drain_messages()
+        assert [e.kind for e in events if e.kind is MessageKind.BOOK] == [MessageKind.BOOK]
+        fresh = [e for e in events if e.kind is MessageKind.FRESH]
+        assert fresh == [FeedMessage(MessageKind.FRESH, "A", source="feed")]
+        assert md.drain_messages() == []
         assert md.mode == "ws"
         assert md.last_message_age() < 0.3
 
@@ -94,7 +94,7 @@ def test_a_book_event_carries_when_the_first_change_since_the_last_drain_arrived
     md = fake_md(server, None)
     with md:
         wait_until(lambda: md.is_fresh("A"), 'md.is_fresh("A")')
-        md.drain_events()
+        md.drain_messages()
         conn = server.connections[0]
         before = time.monotonic()
         conn.push(wire.delta(1, server.next_seq(1), "A", "yes 0.3000 1.00"))
@@ -109,7 +109,7 @@ def test_a_book_event_carries_when_the_first_change_since_the_last_drain_arrived
             'md.book("A") == Orderbook("A", ((D("0.30"), D(3)),), ())',
         )
         drained_at = time.monotonic()
-        (event,) = [e for e in md.drain_events() if e.kind is EventKind.BOOK]
+        (event,) = [e for e in md.drain_messages() if e.kind is MessageKind.BOOK]
         # the loop measures a change's wait from the first change it has not yet seen
         assert event.at is not None and before <= event.at <= first_seen
         conn.push(wire.delta(1, server.next_seq(1), "A", "yes 0.3000 1.00"))
@@ -117,7 +117,7 @@ def test_a_book_event_carries_when_the_first_change_since_the_last_drain_arrived
             lambda: md.book("A") == Orderbook("A", ((D("0.30"), D(4)),), ()),
             'md.book("A") == Orderbook("A", ((D("0.30"), D(4)),), ())',
         )
-        (after_drain,) = [e for e in md.drain_events() if e.kind is EventKind.BOOK]
+        (after_drain,) = [e for e in md.drain_messages() if e.kind is MessageKind.BOOK]
         assert after_drain.at is not None and after_drain.at > drained_at
 
 
@@ -126,18 +126,18 @@ def test_silence_makes_the_market_stale_until_resynced() -> None:
     md = fake_md(server, None)
     with md:
         wait_until(lambda: md.is_fresh("A"), 'md.is_fresh("A")')
-        md.drain_events()
+        md.drain_messages()
         server.silent = True
         wait_until(lambda: not md.is_fresh("A"), 'not md.is_fresh("A")')
         assert md.book("A") is None  # the trade loop gets no book to trade on
         wait_until(lambda: len(server.connections) >= 2, "len(server.connections) >= 2")
         server.silent = False
         wait_until(lambda: md.is_fresh("A"), 'md.is_fresh("A")')
-        events = md.drain_events()
-        stale = [e for e in events if e.kind is EventKind.STALE]
+        events = md.drain_messages()
+        stale = [e for e in events if e.kind is MessageKind.STALE]
         assert stale and stale[0].reason == "idle" and stale[0].source == "feed"
-        assert (EventKind.FRESH, "") in kinds(events)
-        assert any(e.kind is EventKind.CONNECTED for e in events)
+        assert (MessageKind.FRESH, "") in kinds(events)
+        assert any(e.kind is MessageKind.CONNECTED for e in events)
 
 
 def test_falls_back_to_polling_and_returns_to_ws() -> None:
@@ -163,7 +163,7 @@ def test_falls_back_to_polling_and_returns_to_ws() -> None:
             "server.clock.monotonic() - pinged_at > 5.0",
         )  # several poll intervals
         assert rest.calls <= calls + 1  # the poller stopped
-        modes = [e.reason for e in md.drain_events() if e.kind is EventKind.MODE]
+        modes = [e.reason for e in md.drain_messages() if e.kind is MessageKind.MODE]
         assert modes == ["rest", "ws"]
 
 
@@ -175,9 +175,9 @@ def test_failing_polls_make_the_market_stale() -> None:
         assert md.mode == "rest"
         rest.failing = True
         wait_until(lambda: not md.is_fresh("A"), 'not md.is_fresh("A")')
-        events = md.drain_events()
-        assert any(e.kind is EventKind.ERROR and "connect timeout" in e.reason for e in events)
-        assert (EventKind.STALE, "poll_failed") in kinds(events)
+        events = md.drain_messages()
+        assert any(e.kind is MessageKind.ERROR and "connect timeout" in e.reason for e in events)
+        assert (MessageKind.STALE, "poll_failed") in kinds(events)
         rest.failing = False
         wait_until(lambda: md.is_fresh("A"), 'md.is_fresh("A")')
 
@@ -276,8 +276,8 @@ def test_sim_silence_stale_no_book_then_reconnect_and_resync(sim: Any) -> None:
         wait_until(lambda: md.is_fresh(ticker), "md.is_fresh(ticker)")
         books.wait_equal(md, ticker)
         assert md.ws is not None and md.ws.connections >= 2
-        events = md.drain_events()
-        assert any(e.kind is EventKind.STALE and e.reason == "idle" for e in events)
+        events = md.drain_messages()
+        assert any(e.kind is MessageKind.STALE and e.reason == "idle" for e in events)
 
 
 def test_sim_unreachable_ws_falls_back_to_polling(sim: Any) -> None:
@@ -335,7 +335,7 @@ def test_sim_returns_from_polling_to_ws(sim: Any) -> None:
         )
         books.rest_orders(ticker, 2)
         books.wait_equal(md, ticker)
-        modes = [e.reason for e in md.drain_events() if e.kind is EventKind.MODE]
+        modes = [e.reason for e in md.drain_messages() if e.kind is MessageKind.MODE]
         assert modes == ["rest", "ws"]
 
 
@@ -363,19 +363,19 @@ def test_each_feed_knob_has_one_default() -> None:
 
 
 def test_waiting_for_events_wakes_on_a_queued_event_and_draining_resets_it() -> None:
-    """The trade loop sleeps in `wait_for_events` instead of polling every millisecond: it
+    """The trade loop sleeps in `wait_for_messages` instead of polling every millisecond: it
     must return as soon as the feed queues something, and only then."""
     server = wire.FakeServer()
     server.books["A"] = ([["0.3000", "1.00"]], [])
     md = fake_md(server, None)
     with md:
         wait_until(lambda: md.is_fresh("A"), 'md.is_fresh("A")')
-        md.drain_events()
-        assert md.wait_for_events(0.0) is False  # nothing queued
+        md.drain_messages()
+        assert md.wait_for_messages(0.0) is False  # nothing queued
         server.connections[0].push(wire.delta(1, server.next_seq(1), "A", "yes 0.3000 1.00"))
-        assert md.wait_for_events(60.0) is True  # woken by the delta, long before the timeout
-        assert EventKind.BOOK in [e.kind for e in md.drain_events()]
-        assert md.wait_for_events(0.0) is False  # drained: nothing queued any more
+        assert md.wait_for_messages(60.0) is True  # woken by the delta, long before the timeout
+        assert MessageKind.BOOK in [e.kind for e in md.drain_messages()]
+        assert md.wait_for_messages(0.0) is False  # drained: nothing queued any more
 
 
 def test_a_polled_book_whose_best_bids_cross_is_a_failed_poll() -> None:
@@ -390,15 +390,15 @@ def test_a_polled_book_whose_best_bids_cross_is_a_failed_poll() -> None:
     ]
     transport = httpx.MockTransport(lambda request: httpx.Response(200, json=answers.pop(0)))
     client = KalshiClient(api_base="https://exchange.test/trade-api/v2", transport=transport)
-    events: list[FeedEvent] = []
-    poller = RestPoller(client.markets, ["A"], sink=events.append, clock=ManualClock())
+    messages: list[FeedMessage] = []
+    poller = RestPoller(client.markets, ["A"], sink=messages.append, clock=ManualClock())
     poller.set_active(True)
     poller.poll_once()
     assert poller.book("A") == Orderbook("A", ((D("0.54"), D(2)),), ((D("0.45"), D(1)),))
     poller.poll_once()
     assert poller.book("A") is None
-    assert (EventKind.STALE, "poll_failed") in kinds(events)
-    (failed,) = [e for e in events if e.kind is EventKind.ERROR]
+    assert (MessageKind.STALE, "poll_failed") in kinds(messages)
+    (failed,) = [e for e in messages if e.kind is MessageKind.ERROR]
     assert isinstance(failed.error, KalshiError)
     assert "A: best YES bid 0.5500 and NO bid 0.4500 cross" in failed.reason
 
@@ -413,15 +413,15 @@ def test_a_polled_book_listing_a_price_twice_is_a_failed_poll() -> None:
     ]
     transport = httpx.MockTransport(lambda request: httpx.Response(200, json=answers.pop(0)))
     client = KalshiClient(api_base="https://exchange.test/trade-api/v2", transport=transport)
-    events: list[FeedEvent] = []
-    poller = RestPoller(client.markets, ["A"], sink=events.append, clock=ManualClock())
+    messages: list[FeedMessage] = []
+    poller = RestPoller(client.markets, ["A"], sink=messages.append, clock=ManualClock())
     poller.set_active(True)
     poller.poll_once()
     assert poller.book("A") == Orderbook("A", ((D("0.40"), D(10)),), ())
     poller.poll_once()
     assert poller.book("A") is None
-    assert (EventKind.STALE, "poll_failed") in kinds(events)
-    (failed,) = [e for e in events if e.kind is EventKind.ERROR]
+    assert (MessageKind.STALE, "poll_failed") in kinds(messages)
+    (failed,) = [e for e in messages if e.kind is MessageKind.ERROR]
     assert "A: bad orderbook level" in failed.reason
 
 
@@ -429,11 +429,11 @@ def test_events_dropped_from_a_full_queue_are_reported_as_a_gap_at_the_next_drai
     """A loop that does not drain for long (a stall) loses the oldest events, fills and order
     updates among them: the drain that follows starts with a gap naming how many went, so the
     loop reads again what they may have said."""
-    md = MarketData(["A"], ws_url=None, rest=FakeRest({}), max_events=3)
+    md = MarketData(["A"], ws_url=None, rest=FakeRest({}), max_messages=3)
     for n in range(5):
-        md._on_event(FeedEvent(EventKind.USER_ORDER, "A", reason=str(n)))
-    first, *rest = md.drain_events()
-    assert (first.kind, first.reason, first.data) == (EventKind.GAP, "events_dropped", {"n": 2})
+        md._on_message(FeedMessage(MessageKind.USER_ORDER, "A", reason=str(n)))
+    first, *rest = md.drain_messages()
+    assert (first.kind, first.reason, first.data) == (MessageKind.GAP, "events_dropped", {"n": 2})
     assert [e.reason for e in rest] == ["2", "3", "4"]
-    md._on_event(FeedEvent(EventKind.USER_ORDER, "A", reason="5"))
-    assert kinds(md.drain_events()) == [(EventKind.USER_ORDER, "5")]  # reported once
+    md._on_message(FeedMessage(MessageKind.USER_ORDER, "A", reason="5"))
+    assert kinds(md.drain_messages()) == [(MessageKind.USER_ORDER, "5")]  # reported once

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.feed.book import BookSet, EventKind, FeedEvent
+from kalshi_cli.feed.book import BookSet, FeedMessage, MessageKind
 from kalshi_cli.feed.session import FeedSession
 from kalshi_cli.vocabulary.clock import ManualClock
 from tests.feed import wire
@@ -22,14 +22,14 @@ from tests.waiting import wait_until
 D = Decimal
 
 
-def session(*, yes_priced: bool) -> tuple[FeedSession, BookSet, list[FeedEvent], list[Any]]:
-    events: list[FeedEvent] = []
+def session(*, yes_priced: bool) -> tuple[FeedSession, BookSet, list[FeedMessage], list[Any]]:
+    messages: list[FeedMessage] = []
     sent: list[Any] = []
-    books = BookSet(events.append, source="ws", yes_priced=yes_priced)
+    books = BookSet(messages.append, source="ws", yes_priced=yes_priced)
     books.add(["A"])
-    feed = FeedSession(books, events.append, clock=ManualClock(), resnapshot_timeout=2.0)
+    feed = FeedSession(books, messages.append, clock=ManualClock(), resnapshot_timeout=2.0)
     feed.open(lambda text: sent.append(json.loads(text)))
-    return feed, books, events, sent
+    return feed, books, messages, sent
 
 
 @pytest.mark.parametrize("yes_priced", [True, False])
@@ -61,7 +61,7 @@ def test_yes_leg_levels_on_a_no_leg_subscription_are_found_and_read_right() -> N
     book = books.orderbook("A")
     assert book is not None and book.no_bids == ((D("0.30"), D(5)),)
     assert books.yes_priced is True
-    [said] = [e for e in events if e.kind is EventKind.ERROR]
+    [said] = [e for e in events if e.kind is MessageKind.ERROR]
     assert said.data == {"orderbook_prices": "yes_leg"}
     # and its deltas are read the same way from then on
     feed.handle(wire.delta(7, 2, "A", "no 0.7000 -1.00"))
@@ -73,11 +73,11 @@ def test_books_read_before_a_switch_of_prices_are_stale_and_resnapshotted() -> N
     best NO-leg NO bid; A's (YES 0.40, NO 0.55 NO-leg) does not, so it was taken as a NO bid
     at 0.45. B's crossed and switched the subscription to NO-leg prices, but A's book stayed
     fresh with its NO bid 0.10 off and its deltas read against it in the other prices."""
-    events: list[FeedEvent] = []
+    messages: list[FeedMessage] = []
     sent: list[Any] = []
-    books = BookSet(events.append, source="ws", yes_priced=True)
+    books = BookSet(messages.append, source="ws", yes_priced=True)
     books.add(["A", "B"])
-    feed = FeedSession(books, events.append, clock=ManualClock(), resnapshot_timeout=2.0)
+    feed = FeedSession(books, messages.append, clock=ManualClock(), resnapshot_timeout=2.0)
     feed.open(lambda text: sent.append(json.loads(text)))
     feed.handle(wire.subscribed(1, "orderbook_delta", 7))
     sent.clear()
@@ -87,7 +87,7 @@ def test_books_read_before_a_switch_of_prices_are_stale_and_resnapshotted() -> N
     assert books.yes_priced is False
     assert books.orderbook("B") is not None
     assert books.orderbook("A") is None  # not traded on until read again
-    assert (EventKind.STALE, "A") in [(e.kind, e.ticker) for e in events]
+    assert (MessageKind.STALE, "A") in [(e.kind, e.ticker) for e in messages]
     assert [(c["params"]["action"], c["params"]["market_tickers"]) for c in sent] == [
         ("get_snapshot", ["A"])
     ]
@@ -104,7 +104,7 @@ def test_a_delta_that_would_cross_the_book_is_a_gap_that_resnapshots() -> None:
     # at 0.30 YES-leg it would be a NO bid at 0.70, crossing the YES bid at 0.40
     feed.handle(wire.delta(7, 2, "A", "no 0.3000 1.00"))
     assert books.orderbook("A") is None  # stale: not traded on
-    assert any(e.kind is EventKind.STALE and e.reason == "bad_delta" for e in events)
+    assert any(e.kind is MessageKind.STALE and e.reason == "bad_delta" for e in events)
     assert [c["params"]["action"] for c in sent] == ["get_snapshot"]
 
 
@@ -118,8 +118,8 @@ def test_the_simulator_honours_the_flag_both_ways(sim: Any, yes_priced: bool) ->
     # a YES ask at 0.70 is a NO bid at 0.30: 0.70 in YES-leg prices
     books.order(books.maker, ticker, side="ask", price="0.7000", count="5.00",
                 tif="good_till_canceled")  # fmt: skip
-    events: list[FeedEvent] = []
-    feed = books.feed([ticker], events, yes_priced=yes_priced)
+    messages: list[FeedMessage] = []
+    feed = books.feed([ticker], messages, yes_priced=yes_priced)
     feed.start()
     try:
         wait_until(lambda: feed.book(ticker) is not None, "feed.book(ticker) is not None")
@@ -130,7 +130,7 @@ def test_the_simulator_honours_the_flag_both_ways(sim: Any, yes_priced: bool) ->
         books.cross(ticker)
         books.wait_equal(feed, ticker)
         # it never had to guess: no reading crossed
-        assert not [e for e in events if e.kind is EventKind.ERROR]
+        assert not [e for e in messages if e.kind is MessageKind.ERROR]
         assert feed.books.yes_priced is yes_priced
     finally:
         feed.stop()

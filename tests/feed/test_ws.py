@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from kalshi_cli.data.replay import BookReplay
-from kalshi_cli.feed.book import BookSet, EventKind, FeedEvent
+from kalshi_cli.feed.book import BookSet, FeedMessage, MessageKind
 from kalshi_cli.feed.commands import REFUSAL_RETRY_CAP_S
 from kalshi_cli.feed.messages import FeedTrade, FillNotice, Lifecycle, decode
 from kalshi_cli.feed.session import DEFAULT_CHANNELS, FeedSession
@@ -35,24 +35,24 @@ class Harness:
     session: FeedSession
     books: BookSet
     clock: ManualClock
-    events: list[FeedEvent] = field(default_factory=list)
+    messages: list[FeedMessage] = field(default_factory=list)
     sent: list[dict[str, Any]] = field(default_factory=list)
 
     def feed(self, *texts: str) -> None:
         for text in texts:
             self.session.handle(text)
 
-    def kinds(self) -> list[tuple[EventKind, str | None]]:
-        return [(e.kind, e.ticker) for e in self.events]
+    def kinds(self) -> list[tuple[MessageKind, str | None]]:
+        return [(e.kind, e.ticker) for e in self.messages]
 
 
 def make(tickers: tuple[str, ...] = ("A", "B")) -> Harness:
-    events: list[FeedEvent] = []
-    books = BookSet(events.append, source="ws")
+    messages: list[FeedMessage] = []
+    books = BookSet(messages.append, source="ws")
     books.add(tickers)
     clock = ManualClock()
-    session = FeedSession(books, events.append, clock=clock, resnapshot_timeout=2.0)
-    h = Harness(session, books, clock, events)
+    session = FeedSession(books, messages.append, clock=clock, resnapshot_timeout=2.0)
+    h = Harness(session, books, clock, messages)
     session.open(lambda text: h.sent.append(json.loads(text)))
     return h
 
@@ -64,7 +64,7 @@ def subscribed_with_books(h: Harness, sid: int = 7) -> None:
         wire.snapshot(sid, 1, "A", yes=[["0.4000", "10.00"]], no=[["0.5000", "5.00"]]),
         wire.snapshot(sid, 2, "B", yes=[["0.1000", "1.00"]]),
     )
-    h.events.clear()
+    h.messages.clear()
     h.sent.clear()
 
 
@@ -96,7 +96,7 @@ def test_snapshot_then_deltas() -> None:
     a = h.books.orderbook("A")
     assert a == Orderbook("A", ((D("0.41"), D(2)), (D("0.40"), D(10))), ())
     assert h.books.orderbook("B") == Orderbook("B", (), ())
-    assert h.kinds() == [(EventKind.BOOK, "A"), (EventKind.BOOK, "A"), (EventKind.BOOK, "B")]
+    assert h.kinds() == [(MessageKind.BOOK, "A"), (MessageKind.BOOK, "A"), (MessageKind.BOOK, "B")]
     assert h.sent == []
 
 
@@ -105,7 +105,7 @@ def test_a_message_of_an_unknown_type_is_skipped_and_the_feed_goes_on() -> None:
     subscribed_with_books(h)
     unknown = json.dumps({"type": "communications", "sid": 12, "seq": 1, "msg": {"id": "rfq"}})
     assert h.session.handle(unknown) is False  # neither market data nor a malformed frame
-    assert h.events == [] and h.sent == []
+    assert h.messages == [] and h.sent == []
     h.feed(wire.delta(7, 3, "A", "yes 0.4000 2.00"))
     assert h.books.orderbook("A").yes_bids == ((D("0.40"), D(12)),)  # type: ignore[union-attr]
 
@@ -132,7 +132,7 @@ def test_prices_and_counts_sent_as_json_numbers_are_read_exactly() -> None:
     assert h.books.orderbook("A") == Orderbook("A", ((D("0.4"), D(10)),), ((D("0.3"), D("2.5")),))
     trade = {"market_ticker": "A", "yes_price_dollars": 0.56, "count_fp": 3, "taker_side": "no"}
     h.feed(json.dumps({"type": "trade", "sid": 9, "seq": 1, "msg": trade}))
-    message = h.events[-1].message
+    message = h.messages[-1].message
     assert isinstance(message, FeedTrade) and message.terms() == (D("0.56"), D(3), Side.NO)
 
 
@@ -163,7 +163,9 @@ def test_a_delta_whose_size_is_true_is_impossible() -> None:
     body = {"market_ticker": "A", "price_dollars": "0.4000", "delta_fp": True, "side": "yes"}
     h.feed(json.dumps({"type": "orderbook_delta", "sid": 7, "seq": 3, "msg": body}))
     assert not h.books.is_fresh("A")
-    assert (EventKind.STALE, "A", "bad_delta") in [(e.kind, e.ticker, e.reason) for e in h.events]
+    assert (MessageKind.STALE, "A", "bad_delta") in [
+        (e.kind, e.ticker, e.reason) for e in h.messages
+    ]
 
 
 def test_a_trade_missing_its_count_is_passed_on_for_its_reader_to_skip() -> None:
@@ -173,8 +175,8 @@ def test_a_trade_missing_its_count_is_passed_on_for_its_reader_to_skip() -> None
     subscribed_with_books(h)
     trade = {"market_ticker": "A", "yes_price_dollars": "0.4000", "taker_outcome_side": "no"}
     h.feed(json.dumps({"type": "trade", "sid": 9, "seq": 1, "msg": trade}))
-    [event] = h.events
-    assert event.kind is EventKind.TRADE and isinstance(event.message, FeedTrade)
+    [event] = h.messages
+    assert event.kind is MessageKind.TRADE and isinstance(event.message, FeedTrade)
     assert event.message.terms() is None
     assert h.books.is_fresh("A") and h.sent == []
 
@@ -184,9 +186,9 @@ def test_gap_marks_every_market_of_the_subscription_stale_and_resnapshots() -> N
     subscribed_with_books(h)
     h.feed(wire.delta(7, 4, "A", "yes 0.4000 1.00"))  # seq 3 was lost
     assert not h.books.is_fresh("A") and not h.books.is_fresh("B")
-    assert {(e.kind, e.ticker, e.reason) for e in h.events} == {
-        (EventKind.STALE, "A", "seq_gap"),
-        (EventKind.STALE, "B", "seq_gap"),
+    assert {(e.kind, e.ticker, e.reason) for e in h.messages} == {
+        (MessageKind.STALE, "A", "seq_gap"),
+        (MessageKind.STALE, "B", "seq_gap"),
     }
     assert h.sent == [
         {
@@ -244,7 +246,7 @@ def test_refused_get_snapshot_resubscribes_the_channel() -> None:
         "market_tickers": ["A", "B"],
         "use_yes_price": False,
     }
-    assert any(e.kind is EventKind.ERROR for e in h.events)
+    assert any(e.kind is MessageKind.ERROR for e in h.messages)
     # late messages of the old subscription are dropped; the new one starts from its snapshot
     h.feed(wire.delta(7, 6, "A", "yes 0.9000 1.00"))
     h.feed(wire.subscribed(8, "orderbook_delta", 9), wire.snapshot(9, 1, "A"))
@@ -302,7 +304,7 @@ def refuse_every_ask(
     h: Harness, seconds: float, code: int, asked: Callable[[dict[str, Any]], bool]
 ) -> tuple[list[float], list[tuple[float, str]]]:
     """Tick every half second for `seconds`, answering each command `asked` picks with error
-    `code` at once: when (seconds from the start) it was asked, and the `error` events said."""
+    `code` at once: when (seconds from the start) it was asked, and the `error` messages said."""
     start = h.clock.monotonic()
     asks: list[float] = []
     said: list[tuple[float, str]] = []
@@ -310,13 +312,13 @@ def refuse_every_ask(
         h.clock.advance(0.5)
         h.session.tick()
         sent, h.sent[:] = list(h.sent), []
-        h.events.clear()
+        h.messages.clear()
         for command in sent:
             if asked(command):
                 asks.append(h.clock.monotonic() - start)
                 h.feed(wire.error(command["id"], code, "refused"))
         now = h.clock.monotonic() - start
-        said += [(now, str(e.reason)) for e in h.events if e.kind is EventKind.ERROR]
+        said += [(now, str(e.reason)) for e in h.messages if e.kind is MessageKind.ERROR]
     return asks, said
 
 
@@ -352,14 +354,14 @@ def test_a_refusal_that_lasts_is_asked_again_ever_more_slowly_up_to_the_cap() ->
 
 
 def test_a_refusal_that_lasts_is_said_once_then_once_per_cap_with_its_count() -> None:
-    """Every refusal was an `error` event, a log line every 5 s for the life of the process.
+    """Every refusal was an `error` message, a log line every 5 s for the life of the process.
     The first is said; a repeat of the same code only once the cap has passed since the last
     said, with how many refusals in a row there have been; another code at once."""
     h = make()
     cid = next(c["id"] for c in h.sent if c["params"]["channels"] == ["user_orders"])
     h.sent.clear()
     h.feed(wire.error(cid, 9, "Authentication required"))
-    assert [str(e.reason) for e in h.events if e.kind is EventKind.ERROR] == ["subscribe: 9"]
+    assert [str(e.reason) for e in h.messages if e.kind is MessageKind.ERROR] == ["subscribe: 9"]
     asks, said = refuse_every_ask(h, 1500.0, 9, subscribe_of("user_orders"))
     assert len(said) < len(asks) / 2
     times = [0.0] + [at for at, _ in said]
@@ -394,9 +396,9 @@ def test_a_granted_subscription_asks_a_later_refusal_again_after_the_first_wait(
     h.feed(wire.ok(add["id"], 7), wire.snapshot(7, 3, "C"))
     h.books.add(["D"])
     h.session.add_markets(["D"])
-    h.events.clear()
+    h.messages.clear()
     h.feed(wire.error(h.sent[-1]["id"], 18, "Command timeout"))
-    assert [str(e.reason) for e in h.events if e.kind is EventKind.ERROR] == ["add_markets: 18"]
+    assert [str(e.reason) for e in h.messages if e.kind is MessageKind.ERROR] == ["add_markets: 18"]
     h.sent.clear()
     asks, _ = refuse_every_ask(h, 10.0, 18, adding)
     assert asks[:2] == [2.0, 6.0]  # from the first wait again
@@ -561,7 +563,7 @@ def test_impossible_delta_resnapshots_that_market_only() -> None:
     h.feed(wire.delta(7, 3, "A", "no 0.5000 -6.00"))
     assert not h.books.is_fresh("A") and h.books.is_fresh("B")
     assert h.sent[0]["params"]["market_tickers"] == ["A"]
-    assert (EventKind.STALE, "A") in h.kinds()
+    assert (MessageKind.STALE, "A") in h.kinds()
 
 
 def test_private_and_market_messages_pass_through() -> None:
@@ -577,18 +579,18 @@ def test_private_and_market_messages_pass_through() -> None:
     )
     kinds = h.kinds()
     assert kinds == [
-        (EventKind.FILL, "A"),
-        (EventKind.USER_ORDER, "A"),
-        (EventKind.TICKER, "B"),
-        (EventKind.LIFECYCLE, "A"),
-        (EventKind.GAP, None),
-        (EventKind.LIFECYCLE, "B"),
+        (MessageKind.FILL, "A"),
+        (MessageKind.USER_ORDER, "A"),
+        (MessageKind.TICKER, "B"),
+        (MessageKind.LIFECYCLE, "A"),
+        (MessageKind.GAP, None),
+        (MessageKind.LIFECYCLE, "B"),
     ]
-    fill = h.events[0].message
+    fill = h.messages[0].message
     assert isinstance(fill, FillNotice) and fill.count == Decimal("278.00")
-    order = h.events[1].message
+    order = h.messages[1].message
     assert isinstance(order, Order) and order.remaining_count == Decimal("10.00")
-    lifecycle = h.events[5].message
+    lifecycle = h.messages[5].message
     assert isinstance(lifecycle, Lifecycle) and lifecycle.event_type == "settled"
 
 
@@ -596,13 +598,13 @@ def test_public_trades_pass_through_and_a_trade_seq_gap_is_reported() -> None:
     h = make()
     h.feed(wire.trade(9, 1, "A"), wire.trade(9, 2, "B"), wire.trade(9, 4, "A"))
     assert h.kinds() == [
-        (EventKind.TRADE, "A"),
-        (EventKind.TRADE, "B"),
-        (EventKind.GAP, None),
-        (EventKind.TRADE, "A"),
+        (MessageKind.TRADE, "A"),
+        (MessageKind.TRADE, "B"),
+        (MessageKind.GAP, None),
+        (MessageKind.TRADE, "A"),
     ]
-    assert h.events[2].reason == "trade"
-    trade = h.events[0].message
+    assert h.messages[2].reason == "trade"
+    trade = h.messages[0].message
     assert isinstance(trade, FeedTrade) and trade.count == Decimal("136.00")
 
 
@@ -622,19 +624,19 @@ def test_a_lifecycle_subscription_begun_again_is_a_gap_of_the_channel() -> None:
     h = make()
     _grant_lifecycle(h, 6)
     h.feed(wire.lifecycle(6, 1, "A"))
-    assert h.kinds() == [(EventKind.LIFECYCLE, "A")]
-    h.events.clear()
+    assert h.kinds() == [(MessageKind.LIFECYCLE, "A")]
+    h.messages.clear()
     h.session.close()
     h.session.open(lambda text: h.sent.append(json.loads(text)))  # a new connection
     _grant_lifecycle(h, 6)
     h.feed(wire.lifecycle(6, 1, "B"))  # numbered anew: no gap of its own
-    gaps = [e.reason for e in h.events if e.kind is EventKind.GAP]
+    gaps = [e.reason for e in h.messages if e.kind is MessageKind.GAP]
     assert gaps == ["market_lifecycle_v2"]
-    assert h.kinds() == [(EventKind.GAP, None), (EventKind.LIFECYCLE, "B")]
-    h.events.clear()
+    assert h.kinds() == [(MessageKind.GAP, None), (MessageKind.LIFECYCLE, "B")]
+    h.messages.clear()
     h.feed(wire.error(0, 25, "Subscription buffer overflow", sid=6))
     _grant_lifecycle(h, 9)
-    assert [e.reason for e in h.events if e.kind is EventKind.GAP] == ["market_lifecycle_v2"]
+    assert [e.reason for e in h.messages if e.kind is MessageKind.GAP] == ["market_lifecycle_v2"]
 
 
 @pytest.mark.parametrize("channel", ["trade", "lifecycle"])
@@ -649,13 +651,13 @@ def test_a_message_numbered_below_the_next_is_no_second_gap(
     """The trade and lifecycle channels have no snapshot to resync from: a gap is reported
     once. A message numbered below the next one (sent twice, or the lost one arriving late)
     was counted as a gap and taken as the new baseline, so the next message in order was a
-    gap again: a `gap` event for each, where a replay of the same frames counts the real
+    gap again: a `gap` message for each, where a replay of the same frames counts the real
     one alone."""
     h = make()
     message = wire.trade if channel == "trade" else wire.lifecycle
     frames = [message(9, seq, "A") for seq in seqs]
     h.feed(*frames)
-    gaps = [e.reason for e in h.events if e.kind is EventKind.GAP]
+    gaps = [e.reason for e in h.messages if e.kind is MessageKind.GAP]
     kind = "trade" if channel == "trade" else "market_lifecycle_v2"
     assert gaps == [kind] * real
     replay = BookReplay()
@@ -665,11 +667,11 @@ def test_a_message_numbered_below_the_next_is_no_second_gap(
 
 
 def test_unfiltered_session_subscribes_every_market_but_never_an_unfiltered_book() -> None:
-    events: list[FeedEvent] = []
-    books = BookSet(events.append, source="ws")
+    messages: list[FeedMessage] = []
+    books = BookSet(messages.append, source="ws")
     session = FeedSession(
         books,
-        events.append,
+        messages.append,
         clock=ManualClock(),
         channels=("orderbook_delta", "trade", "fill"),
         unfiltered=True,
@@ -690,8 +692,8 @@ def test_frame_sink_gets_every_text_frame_before_its_events_with_the_receive_tim
         frames.append((data, recv_ns))
         order.append("frame")
 
-    def sink(event: FeedEvent) -> None:
-        order.append(event.kind.value)
+    def sink(message: FeedMessage) -> None:
+        order.append(message.kind.value)
 
     stamps = iter(range(1_000, 10**9, 7))
     feed = WsFeed(
@@ -721,7 +723,7 @@ def test_frame_sink_gets_every_text_frame_before_its_events_with_the_receive_tim
     assert texts[1]["msg"]["yes_dollars_fp"] == [["0.4000", "3.00"]]
     stamps_seen = [ns for _, ns in frames]
     assert stamps_seen == sorted(stamps_seen) and len(set(stamps_seen)) == len(stamps_seen)
-    # the snapshot frame is handed over before the FRESH and BOOK events it causes
+    # the snapshot frame is handed over before the FRESH and BOOK messages it causes
     assert order.index("fresh") > order.index("frame", order.index("connected") + 2)
 
 
@@ -791,7 +793,7 @@ def test_a_market_followed_has_its_orders_and_lifecycle_heard_and_no_book() -> N
     h.clock.advance(2.5)
     h.session.tick()
     assert [c["params"] for c in h.sent] == [add]
-    h.events.clear()  # the refusal's
+    h.messages.clear()  # the refusal's
     h.session.close()
     h.sent.clear()
     h.session.open(lambda text: h.sent.append(json.loads(text)))
@@ -803,7 +805,7 @@ def test_a_market_followed_has_its_orders_and_lifecycle_heard_and_no_book() -> N
         wire.lifecycle(6, 1, "C", "settled"),
         wire.lifecycle(6, 2, "OTHER", "settled"),
     )
-    assert h.kinds() == [(EventKind.USER_ORDER, "C"), (EventKind.LIFECYCLE, "C")]
+    assert h.kinds() == [(MessageKind.USER_ORDER, "C"), (MessageKind.LIFECYCLE, "C")]
     assert h.books.get("C") is None
 
 
@@ -839,14 +841,14 @@ class StubSigner:
 
 
 def fake_feed(
-    server: wire.FakeServer, events: list[FeedEvent], **kwargs: Any
+    server: wire.FakeServer, messages: list[FeedMessage], **kwargs: Any
 ) -> tuple[WsFeed, StubSigner]:
     signer = StubSigner()
     options: dict[str, Any] = {"idle_timeout": 1.0, **kwargs}
     feed = WsFeed(
         "ws://sim.invalid/trade-api/ws/v2",
         ["A"],
-        sink=events.append,
+        sink=messages.append,
         auth=signer,
         clock=server.clock,
         backoff=Backoff(base=0.2, cap=1.0),
@@ -866,8 +868,8 @@ def test_silence_makes_stale_then_reconnects_and_resubscribes() -> None:
     clock = ManualClock()
     server = wire.FakeServer(clock)
     server.books["A"] = ([["0.4000", "3.00"]], [])
-    events: list[FeedEvent] = []
-    feed, signer = fake_feed(server, events)
+    messages: list[FeedMessage] = []
+    feed, signer = fake_feed(server, messages)
     stop = running(feed)
     try:
         wait_until(lambda: feed.is_fresh("A"), 'feed.is_fresh("A")')
@@ -879,8 +881,8 @@ def test_silence_makes_stale_then_reconnects_and_resubscribes() -> None:
         wait_until(lambda: len(server.connections) >= 2, "len(server.connections) >= 2")
         server.silent = False
         assert first.closed
-        assert any(e.kind is EventKind.STALE and e.reason == "idle" for e in events)
-        assert any(e.kind is EventKind.DISCONNECTED and e.reason == "idle" for e in events)
+        assert any(e.kind is MessageKind.STALE and e.reason == "idle" for e in messages)
+        assert any(e.kind is MessageKind.DISCONNECTED and e.reason == "idle" for e in messages)
         wait_until(lambda: feed.is_fresh("A"), 'feed.is_fresh("A")')
         second = server.connections[-1]
         # every channel subscribed again (fake time runs on: a probe of the quiet orderbook
@@ -896,8 +898,8 @@ def test_silence_makes_stale_then_reconnects_and_resubscribes() -> None:
 def test_a_quiet_market_stays_fresh_through_probes() -> None:
     clock = ManualClock()
     server = wire.FakeServer(clock)
-    events: list[FeedEvent] = []
-    feed, _ = fake_feed(server, events)
+    messages: list[FeedMessage] = []
+    feed, _ = fake_feed(server, messages)
     stop = running(feed)
     try:
         wait_until(lambda: feed.is_fresh("A"), 'feed.is_fresh("A")')
@@ -925,8 +927,8 @@ def test_pings_alone_do_not_keep_a_market_fresh() -> None:
     clock = ManualClock()
     server = wire.FakeServer(clock)
     server.books["A"] = ([["0.4000", "3.00"]], [])
-    events: list[FeedEvent] = []
-    feed, _ = fake_feed(server, events, idle_timeout=30.0, stale_after=2.0)
+    messages: list[FeedMessage] = []
+    feed, _ = fake_feed(server, messages, idle_timeout=30.0, stale_after=2.0)
     stop = running(feed)
     try:
         wait_until(lambda: feed.is_fresh("A"), 'feed.is_fresh("A")')
@@ -935,7 +937,7 @@ def test_pings_alone_do_not_keep_a_market_fresh() -> None:
         assert feed.book("A") is None
         assert feed.data_age("A") == math.inf
         assert feed.last_message_age() >= 2.0
-        stale = [e for e in events if e.kind is EventKind.STALE]
+        stale = [e for e in messages if e.kind is MessageKind.STALE]
         assert [(e.ticker, e.reason) for e in stale] == [("A", "no_data")]
         assert len(server.connections) == 1  # the pings kept the connection, not the book
         server.stalled = False  # the repeated snapshot request is answered
@@ -949,14 +951,14 @@ def test_pings_alone_do_not_keep_a_market_fresh() -> None:
 def test_a_stall_longer_than_idle_timeout_reconnects_despite_pings() -> None:
     clock = ManualClock()
     server = wire.FakeServer(clock)
-    events: list[FeedEvent] = []
-    feed, _ = fake_feed(server, events, idle_timeout=1.0, stale_after=10.0)
+    messages: list[FeedMessage] = []
+    feed, _ = fake_feed(server, messages, idle_timeout=1.0, stale_after=10.0)
     stop = running(feed)
     try:
         wait_until(lambda: feed.is_fresh("A"), 'feed.is_fresh("A")')
         server.stalled = True
         wait_until(lambda: feed.consecutive_failures >= 2, "stalled attempts counted")
-        assert any(e.kind is EventKind.DISCONNECTED and e.reason == "idle" for e in events)
+        assert any(e.kind is MessageKind.DISCONNECTED and e.reason == "idle" for e in messages)
         server.stalled = False
         wait_until(lambda: feed.is_fresh("A"), 'feed.is_fresh("A")')
         assert feed.consecutive_failures == 0
@@ -968,12 +970,12 @@ def test_refused_connections_back_off_and_count() -> None:
     clock = ManualClock()
     server = wire.FakeServer(clock)
     server.refuse = 3
-    events: list[FeedEvent] = []
-    feed, _ = fake_feed(server, events)
+    messages: list[FeedMessage] = []
+    feed, _ = fake_feed(server, messages)
     stop = running(feed)
     try:
         wait_until(lambda: feed.is_fresh("A"), 'feed.is_fresh("A")')
-        refused = [e for e in events if e.kind is EventKind.DISCONNECTED]
+        refused = [e for e in messages if e.kind is MessageKind.DISCONNECTED]
         assert len(refused) == 3
         assert all("ConnectionRefusedError" in e.reason for e in refused)
         assert feed.consecutive_failures == 0  # reset by the connection that delivered
@@ -985,8 +987,8 @@ def test_refused_connections_back_off_and_count() -> None:
 def test_server_close_reconnects() -> None:
     clock = ManualClock()
     server = wire.FakeServer(clock)
-    events: list[FeedEvent] = []
-    feed, _ = fake_feed(server, events)
+    messages: list[FeedMessage] = []
+    feed, _ = fake_feed(server, messages)
     stop = running(feed)
     try:
         wait_until(lambda: feed.is_fresh("A"), 'feed.is_fresh("A")')
@@ -995,7 +997,7 @@ def test_server_close_reconnects() -> None:
             lambda: len(server.connections) == 2 and feed.is_fresh("A"),
             'len(server.connections) == 2 and feed.is_fresh("A")',
         )
-        assert any(e.reason == "closed by server" for e in events)
+        assert any(e.reason == "closed by server" for e in messages)
     finally:
         stop()
 
@@ -1003,13 +1005,13 @@ def test_server_close_reconnects() -> None:
 def test_connection_lost_while_subscribing_reconnects() -> None:
     server = wire.FakeServer()
     server.break_sends = 1
-    events: list[FeedEvent] = []
-    feed, _ = fake_feed(server, events)
+    messages: list[FeedMessage] = []
+    feed, _ = fake_feed(server, messages)
     stop = running(feed)
     try:
         wait_until(lambda: feed.is_fresh("A"), 'feed.is_fresh("A")')
         assert len(server.connections) == 2
-        lost = [e.reason for e in events if e.kind is EventKind.DISCONNECTED]
+        lost = [e.reason for e in messages if e.kind is MessageKind.DISCONNECTED]
         assert lost and lost[0].startswith("connection lost")
     finally:
         stop()
@@ -1018,7 +1020,7 @@ def test_connection_lost_while_subscribing_reconnects() -> None:
 def test_malformed_message_resyncs_books() -> None:
     clock = ManualClock()
     server = wire.FakeServer(clock)
-    events: list[FeedEvent] = []
+    events: list[FeedMessage] = []
     feed, _ = fake_feed(server, events)
     stop = running(feed)
     try:
@@ -1031,8 +1033,8 @@ def test_malformed_message_resyncs_books() -> None:
         )
         # the error event and the snapshot request come from the feed's thread in either order
         wait_until(
-            lambda: any(e.kind is EventKind.ERROR and "bad message" in e.reason for e in events),
-            "an ERROR event for the bad message",
+            lambda: any(e.kind is MessageKind.ERROR and "bad message" in e.reason for e in events),
+            "an ERROR message for the bad message",
         )
         wait_until(lambda: feed.is_fresh("A"), 'feed.is_fresh("A")')
     finally:
@@ -1047,8 +1049,8 @@ def test_sim_snapshot_then_deltas_equal_rest_book(sim: Any) -> None:
     books = SimBooks(sim)
     ticker = books.market("FEED-A")
     books.rest_orders(ticker, 3)
-    events: list[FeedEvent] = []
-    feed = books.feed([ticker], events)
+    messages: list[FeedMessage] = []
+    feed = books.feed([ticker], messages)
     feed.start()
     try:
         wait_until(lambda: feed.book(ticker) is not None, "feed.book(ticker) is not None")
@@ -1057,7 +1059,7 @@ def test_sim_snapshot_then_deltas_equal_rest_book(sim: Any) -> None:
         books.cross(ticker)
         books.wait_equal(feed, ticker)
         assert feed.connections == 1
-        assert any(e.kind is EventKind.BOOK for e in events)
+        assert any(e.kind is MessageKind.BOOK for e in messages)
     finally:
         feed.stop()
 
@@ -1067,8 +1069,8 @@ def test_sim_markets_added_and_removed_mid_stream_leave_no_false_gap(sim: Any) -
     Kalshi's does: the feed counts it, so the deltas after it are no gap."""
     books = SimBooks(sim)
     first, second = books.market("FEED-ADD-A"), books.market("FEED-ADD-B")
-    events: list[FeedEvent] = []
-    feed = books.feed([first], events)
+    messages: list[FeedMessage] = []
+    feed = books.feed([first], messages)
     feed.start()
     try:
         wait_until(lambda: feed.is_fresh(first), "feed.is_fresh(first)")
@@ -1081,7 +1083,7 @@ def test_sim_markets_added_and_removed_mid_stream_leave_no_false_gap(sim: Any) -
         feed.remove_markets([second])
         books.rest_orders(first, 3)
         books.wait_equal(feed, first)
-        assert [e for e in events if e.reason == "seq_gap"] == []
+        assert [e for e in messages if e.reason == "seq_gap"] == []
         assert feed.connections == 1
     finally:
         feed.stop()
@@ -1090,8 +1092,8 @@ def test_sim_markets_added_and_removed_mid_stream_leave_no_false_gap(sim: Any) -
 def test_sim_sequence_gap_resnapshots_to_the_sim_book(sim: Any) -> None:
     books = SimBooks(sim)
     ticker = books.market("FEED-GAP")
-    events: list[FeedEvent] = []
-    feed = books.feed([ticker], events)
+    messages: list[FeedMessage] = []
+    feed = books.feed([ticker], messages)
     feed.start()
     try:
         wait_until(lambda: feed.is_fresh(ticker), "feed.is_fresh(ticker)")
@@ -1099,8 +1101,8 @@ def test_sim_sequence_gap_resnapshots_to_the_sim_book(sim: Any) -> None:
         for _ in range(4):
             books.rest_orders(ticker, 5)
         wait_until(
-            lambda: any(e.reason == "seq_gap" for e in events),
-            'any(e.reason == "seq_gap" for e in events)',
+            lambda: any(e.reason == "seq_gap" for e in messages),
+            'any(e.reason == "seq_gap" for e in messages)',
         )
         sim.clear_faults()
         books.rest_orders(ticker, 1)  # one more delta after the faults, on a fresh book
@@ -1113,8 +1115,8 @@ def test_sim_sequence_gap_resnapshots_to_the_sim_book(sim: Any) -> None:
 def test_sim_dropped_connection_is_resubscribed(sim: Any) -> None:
     books = SimBooks(sim)
     ticker = books.market("FEED-DROP")
-    events: list[FeedEvent] = []
-    feed = books.feed([ticker], events)
+    messages: list[FeedMessage] = []
+    feed = books.feed([ticker], messages)
     feed.start()
     try:
         wait_until(lambda: feed.is_fresh(ticker), "feed.is_fresh(ticker)")
@@ -1127,7 +1129,7 @@ def test_sim_dropped_connection_is_resubscribed(sim: Any) -> None:
         sim.clear_faults()
         books.rest_orders(ticker, 2)
         books.wait_equal(feed, ticker)
-        assert any(e.kind is EventKind.DISCONNECTED for e in events)
+        assert any(e.kind is MessageKind.DISCONNECTED for e in messages)
         wanted = {"orderbook_delta", "user_orders", "fill"}
         wait_until(lambda: feed.session.sids.keys() >= wanted, "every channel resubscribed")
     finally:
@@ -1139,15 +1141,15 @@ def test_sim_refused_subscriptions_are_asked_for_again_on_the_same_connection(si
     the feed holds every channel it needs, its book fresh, without a reconnect."""
     books = SimBooks(sim)
     ticker = books.market("FEED-REFUSED")
-    events: list[FeedEvent] = []
-    feed = books.feed([ticker], events, idle_timeout=30.0)
+    messages: list[FeedMessage] = []
+    feed = books.feed([ticker], messages, idle_timeout=30.0)
     feed.session.resnapshot_timeout = 0.5
     sim.set_faults(ws_refuse_subscribe_rate=1.0)
     feed.start()
     try:
         refused = {"fill", "user_orders"}
         wait_until(
-            lambda: {e.reason for e in events} >= {"subscribe: 18"},
+            lambda: {e.reason for e in messages} >= {"subscribe: 18"},
             "a subscribe refused",
         )
         sim.clear_faults()
@@ -1166,14 +1168,14 @@ def test_sim_refused_add_markets_is_asked_for_again_and_never_fresh_before(sim: 
     books = SimBooks(sim)
     first = books.market("FEED-ADD-1")
     second = books.market("FEED-ADD-2")
-    events: list[FeedEvent] = []
+    messages: list[FeedMessage] = []
     refusals: list[bytes] = []
 
     def frame_sink(data: bytes, _at: int) -> None:
         if json.loads(data).get("type") == "error":
             refusals.append(data)
 
-    feed = books.feed([first], events, idle_timeout=30.0, frame_sink=frame_sink)
+    feed = books.feed([first], messages, idle_timeout=30.0, frame_sink=frame_sink)
     feed.session.resnapshot_timeout = 0.5
     feed.session.probe_after = 0.1  # the quiet subscription probed through the refusal
     feed.start()
@@ -1184,8 +1186,8 @@ def test_sim_refused_add_markets_is_asked_for_again_and_never_fresh_before(sim: 
         # refused on its four market channels, asked again twice and refused again
         wait_until(lambda: len(refusals) >= 12, "add_markets asked for again")
         # each channel's first refusal said, the ones asked again after it only counted
-        assert sum(e.reason == "add_markets: 18" for e in events) == 4
-        assert not [e for e in events if e.kind is EventKind.FRESH and e.ticker == second]
+        assert sum(e.reason == "add_markets: 18" for e in messages) == 4
+        assert not [e for e in messages if e.kind is MessageKind.FRESH and e.ticker == second]
         sim.clear_faults()
         books.rest_orders(second, 2)
         books.wait_equal(feed, second)
@@ -1236,8 +1238,8 @@ def test_sim_silence_stale_then_reconnect_and_resync(sim: Any) -> None:
     books = SimBooks(sim)
     ticker = books.market("FEED-QUIET")
     books.rest_orders(ticker, 2)
-    events: list[FeedEvent] = []
-    feed = books.feed([ticker], events, idle_timeout=0.5)
+    messages: list[FeedMessage] = []
+    feed = books.feed([ticker], messages, idle_timeout=0.5)
     feed.start()
     try:
         wait_until(lambda: feed.is_fresh(ticker), "feed.is_fresh(ticker)")
@@ -1250,7 +1252,7 @@ def test_sim_silence_stale_then_reconnect_and_resync(sim: Any) -> None:
             "feed.connections >= 2 and feed.is_fresh(ticker)",
         )
         books.wait_equal(feed, ticker)
-        assert any(e.kind is EventKind.STALE and e.reason == "idle" for e in events)
+        assert any(e.kind is MessageKind.STALE and e.reason == "idle" for e in messages)
     finally:
         feed.stop()
 
@@ -1258,14 +1260,14 @@ def test_sim_silence_stale_then_reconnect_and_resync(sim: Any) -> None:
 def test_sim_refuses_an_unsigned_handshake(sim: Any) -> None:
     books = SimBooks(sim)
     ticker = books.market("FEED-AUTH")
-    events: list[FeedEvent] = []
-    feed = books.feed([ticker], events, signed=False)
+    messages: list[FeedMessage] = []
+    feed = books.feed([ticker], messages, signed=False)
     feed.start()
     try:
         wait_until(lambda: feed.consecutive_failures >= 2, "feed.consecutive_failures >= 2")
         assert feed.connections == 0
         assert not feed.is_fresh(ticker)
-        refused = [e.reason for e in events if e.kind is EventKind.DISCONNECTED]
+        refused = [e.reason for e in messages if e.kind is MessageKind.DISCONNECTED]
         assert refused and "401" in refused[0]
     finally:
         feed.stop()
@@ -1300,7 +1302,7 @@ def test_a_server_that_drops_every_connection_at_once_gets_a_growing_backoff(
         conn.push("", wire.CLOSE)
         return conn
 
-    events: list[FeedEvent] = []
+    events: list[FeedMessage] = []
     feed = WsFeed(
         "ws://sim.invalid/trade-api/ws/v2",
         ["A"],
@@ -1326,11 +1328,11 @@ def test_a_connection_that_stayed_up_resets_the_backoff() -> None:
     server = wire.FakeServer(clock)
     server.refuse = 2
     backoff = RecordingBackoff()
-    events: list[FeedEvent] = []
+    messages: list[FeedMessage] = []
     feed = WsFeed(
         "ws://sim.invalid/trade-api/ws/v2",
         ["A"],
-        sink=events.append,
+        sink=messages.append,
         clock=clock,
         idle_timeout=1.0,
         backoff=backoff,

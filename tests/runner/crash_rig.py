@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from kalshi_cli.runner.assembly import Parts, start_loop
-from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.assembly import LoopInputs, start_loop
+from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
 from kalshi_cli.runner.preflight import reconcile
 from kalshi_cli.store import Store
@@ -87,16 +87,16 @@ def restart(
     account = rig.client.account_id
     client = client or FakeClient(exchange, account, clock=clock, subaccount=subaccount)
     store = Store.open(state, clock=clock)
-    log = EventLog(clock, stderr=None)
+    log = EntryLog(clock, stderr=None)
     feed = FakeFeed(exchange, account, clock)
-    parts = Parts(client, store, feed, clock, log, read_lag_s=read_lag_s)
-    parts.fills_since = reconcile(client, store, clock, read_lag_s).fills_read_at
+    inputs = LoopInputs(client, store, feed, clock, log, read_lag_s=read_lag_s)
+    inputs.fills_since = reconcile(client, store, clock, read_lag_s).fills_read_at
     if meanwhile is not None:
         meanwhile()
     choices = tuple(StrategyChoice(s) for s in strategies)
     config = TradeConfig(strategies={s: {} for s in strategies}, risk=risk or {}, trade=trade or {})
     markets = [client.get_market(t) for t in exchange.reference.markets]
     loop = start_loop(
-        parts, TradeOptions(strategies=choices), config, [m for m in markets if m.is_open]
+        inputs, TradeOptions(strategies=choices), config, [m for m in markets if m.is_open]
     )
     return Rig(loop, client, feed, store, clock, exchange)

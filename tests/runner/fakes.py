@@ -23,7 +23,7 @@ from kalshi_cli.client.requests import (
     DecreaseResult,
 )
 from kalshi_cli.client.subaccounts import SubaccountBalance
-from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.book import FeedMessage, MessageKind
 from kalshi_cli.feed.index import IndexBoard, decode_tick
 from kalshi_cli.feed.messages import (
     FillNotice,
@@ -465,8 +465,8 @@ class FakeFeed:
         self.stale: set[str] = set()
         # books shown instead of the exchange's, as a lagging feed can (a crossed book)
         self.shown: dict[str, Orderbook] = {}
-        self.silent = False  # no events, and the age grows
-        self.events: list[FeedEvent] = []
+        self.silent = False  # no messages, and the age grows
+        self.messages: list[FeedMessage] = []
         self.last_at = clock.monotonic()
         # what reading one book costs the loop's clock: a pass over many markets takes time
         self.read_cost_s = 0.0
@@ -490,29 +490,31 @@ class FakeFeed:
     def index_view(self, index_id: str) -> IndexView | None:
         return self.indices.view(index_id)
 
-    def _on(self, event: Any) -> None:
+    def _on(self, heard: Any) -> None:
         if self.silent:
             return
         self.last_at = self.clock.monotonic()
-        if isinstance(event, BookChanged):
-            self.events.append(FeedEvent(EventKind.BOOK, event.ticker))
-        elif isinstance(event, FillHappened) and event.fill.account_id == self.account_id:
-            notice = msgspec.convert(ser.ws_fill_msg(event.fill), FillNotice)
-            self.events.append(FeedEvent(EventKind.FILL, event.fill.ticker, message=notice))
-        elif isinstance(event, OrderChanged | MarketLifecycle) and not self._hears(event):
+        if isinstance(heard, BookChanged):
+            self.messages.append(FeedMessage(MessageKind.BOOK, heard.ticker))
+        elif isinstance(heard, FillHappened) and heard.fill.account_id == self.account_id:
+            notice = msgspec.convert(ser.ws_fill_msg(heard.fill), FillNotice)
+            self.messages.append(FeedMessage(MessageKind.FILL, heard.fill.ticker, message=notice))
+        elif isinstance(heard, OrderChanged | MarketLifecycle) and not self._hears(heard):
             return
-        elif isinstance(event, OrderChanged) and event.order.account_id == self.account_id:
-            update = order_update(ser.ws_user_order_msg(event.order))
-            self.events.append(FeedEvent(EventKind.USER_ORDER, event.order.ticker, message=update))
-        elif isinstance(event, MarketLifecycle):
+        elif isinstance(heard, OrderChanged) and heard.order.account_id == self.account_id:
+            update = order_update(ser.ws_user_order_msg(heard.order))
+            self.messages.append(
+                FeedMessage(MessageKind.USER_ORDER, heard.order.ticker, message=update)
+            )
+        elif isinstance(heard, MarketLifecycle):
             # what the `market_lifecycle_v2` subscription carries: a pause, a close, a result
-            market = self.exchange.reference.markets[event.ticker]
-            body = ser.ws_lifecycle_msg(market, event.event_type, event.ts)
+            market = self.exchange.reference.markets[heard.ticker]
+            body = ser.ws_lifecycle_msg(market, heard.event_type, heard.ts)
             message = msgspec.convert(body, Lifecycle)
-            self.events.append(FeedEvent(EventKind.LIFECYCLE, event.ticker, message=message))
+            self.messages.append(FeedMessage(MessageKind.LIFECYCLE, heard.ticker, message=message))
 
-    def _hears(self, event: OrderChanged | MarketLifecycle) -> bool:
-        ticker = event.order.ticker if isinstance(event, OrderChanged) else event.ticker
+    def _hears(self, heard: OrderChanged | MarketLifecycle) -> bool:
+        ticker = heard.order.ticker if isinstance(heard, OrderChanged) else heard.ticker
         return not self.tickers or ticker in self.tickers | self.followed
 
     def follow(self, tickers: Sequence[str]) -> None:
@@ -527,7 +529,7 @@ class FakeFeed:
     def show(self, book: Orderbook) -> None:
         self.shown[book.ticker] = book
         self.last_at = self.clock.monotonic()
-        self.events.append(FeedEvent(EventKind.BOOK, book.ticker))
+        self.messages.append(FeedMessage(MessageKind.BOOK, book.ticker))
 
     def book(self, ticker: str) -> Orderbook | None:
         self.clock.advance(self.read_cost_s)
@@ -545,9 +547,9 @@ class FakeFeed:
     def last_message_age(self) -> float:
         return self.clock.monotonic() - self.last_at
 
-    def drain_events(self) -> list[FeedEvent]:
-        events, self.events = self.events, []
-        return events
+    def drain_messages(self) -> list[FeedMessage]:
+        messages, self.messages = self.messages, []
+        return messages
 
 
 def money(text: str) -> Decimal:
@@ -569,7 +571,7 @@ class Rig:
         self.clock.advance(seconds)
         self.client.deliver_held()
         self.exchange.tick()
-        self.loop.tick(self.feed.drain_events(), full=True)
+        self.loop.tick(self.feed.drain_messages(), full=True)
 
     def buy_yes(self, ticker: str, price: Decimal, count: Decimal) -> None:
         """The account buys YES at up to `price` behind the loop's back, and the loop's next
@@ -579,7 +581,7 @@ class Rig:
 
     def hand_buy_yes(self, ticker: str, price: Decimal, count: Decimal) -> None:
         """The account buys YES at up to `price` by hand: an IOC placed on the exchange, taking
-        the asks, told to the loop only by the feed's events and its own reads."""
+        the asks, told to the loop only by the feed's messages and its own reads."""
         self.exchange.desk.place_order(
             self.client.account_id,
             PlaceRequest(
@@ -643,8 +645,8 @@ def make_rig(
     settings: dict[str, Any] | None = None,  # `LoopSettings` fields past the config's
     tickers: Sequence[str] = (),  # the markets the loop trades (none named: every open one)
 ) -> Rig:
-    from kalshi_cli.runner.assembly import Parts, build_loop
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.assembly import LoopInputs, build_loop
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
     from kalshi_cli.store import Store
 
@@ -654,7 +656,7 @@ def make_rig(
     client = FakeClient(exchange, account_id, clock=clock)
     feed = FakeFeed(exchange, account_id, clock, tickers)
     store = Store.open(state_path, clock=clock)
-    log = EventLog(clock, path=log_path, stderr=None)
+    log = EntryLog(clock, path=log_path, stderr=None)
     from kalshi_cli.strategies import get_strategy
 
     # params sit under the strategy's name, whatever spelling (a file's path) chose it; a
@@ -668,7 +670,7 @@ def make_rig(
         trade=trade or {},
     )
     markets = [client.get_market(t) for t in exchange.reference.markets]
-    parts = Parts(
+    inputs = LoopInputs(
         client,
         store,
         feed,
@@ -679,9 +681,9 @@ def make_rig(
         adjust=adjusted(settings),
     )
     if read_lag_s is not None:
-        parts.read_lag_s = read_lag_s
+        inputs.read_lag_s = read_lag_s
     loop = build_loop(
-        parts,
+        inputs,
         TradeOptions(strategies=choices, dry_run=dry_run, assign=assign),
         config,
         [m for m in markets if m.is_open and (not tickers or m.ticker in tickers)],
@@ -690,7 +692,7 @@ def make_rig(
 
 
 def adjusted(settings: dict[str, Any] | None) -> Callable[[LoopSettings], LoopSettings] | None:
-    """What a loop's settings are made into (`Parts.adjust`): `settings` set over them."""
+    """What a loop's settings are made into (`LoopInputs.adjust`): `settings` set over them."""
     return None if not settings else lambda built: replace(built, **settings)
 
 
@@ -710,5 +712,5 @@ def quiet_market_maker(tmp_path: Path, **kw: Any) -> Rig:
 def swap_decide(loop: Any, decide: Any, name: str | None = None) -> None:
     """The loop's strategy `name` (its first by default), deciding through `decide` from the
     next call on."""
-    member = loop.lineup.members[0] if name is None else loop.lineup.get(name)
+    member = loop.reloads.lineup.members[0] if name is None else loop.reloads.lineup.get(name)
     loop.reloads.replace(replace(member, strategy=replace(member.strategy, decide_fn=decide)))

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from kalshi_cli.runner import paper
-from kalshi_cli.runner.assembly import Parts, build_loop
-from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.assembly import LoopInputs, build_loop
+from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
 from kalshi_cli.runner.lifecycle.lock import acquire
 from kalshi_cli.store import Store
@@ -65,7 +65,7 @@ class PaperRig:
     def step(self, seconds: float = 0.5) -> None:
         self.clock.advance(seconds)
         self.exchange.tick()
-        self.loop.tick(self.feed.drain_events(), full=True)
+        self.loop.tick(self.feed.drain_messages(), full=True)
 
 
 @contextmanager
@@ -100,10 +100,10 @@ def paper_rig(
         acquire(state_path, account=None, now=clock.wall()),
         Store.open(state_path, clock=clock) as store,
     ):
-        log = EventLog(clock, path=state_path.with_suffix(".log"), stderr=None)
+        log = EntryLog(clock, path=state_path.with_suffix(".log"), stderr=None)
         try:
             loop = build_loop(
-                Parts(client, store, feed, clock, log),
+                LoopInputs(client, store, feed, clock, log),
                 TradeOptions(strategies=(StrategyChoice(strategy),), paper=True),
                 TradeConfig(strategies={strategy: {}}, risk={}),
                 markets,

@@ -224,7 +224,7 @@ def test_a_resting_sale_is_withdrawn_once_a_fill_given_late_cuts_its_strategys_p
     mean_reversion.then([_order(Side.YES, Action.BUY, "0.45", "3", TimeInForce.IOC)])
     mover.quote("0.40", "0.45")
     rig.step(1.0)
-    rig.feed.drain_events()  # and its messages are lost too
+    rig.feed.drain_messages()  # and its messages are lost too
     for _ in range(3):
         rig.step(1.0)
     assert rig.loop.executor.unknown_orders.unknown, "not found yet"

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.book import FeedMessage, MessageKind
 from kalshi_cli.services.owner_parts import realized_by_owner
 from kalshi_cli.services.pnl import summarize_store
 from kalshi_cli.store import Store
@@ -89,7 +89,7 @@ def test_a_market_settling_while_the_loop_runs_is_booked_for_each_strategy(
     fills_net = sum((f.realized_pnl or D(0) for f in store.fills.iter_fills()), D(0))
     account_day = fills_net + settlement.realized_pnl
     assert store.trading.daily_realized_pnl(today) == account_day
-    assert rig.loop.records.daily_realized_pnl(today) == account_day
+    assert rig.loop.questions.records.daily_realized_pnl(today) == account_day
     assert portfolio.pnl.realized == account_day
 
     # `kalshi pnl` sums the account's realized P&L, which is the cash it gained or lost, and
@@ -169,7 +169,7 @@ def test_a_settlement_another_process_copied_first_is_still_booked_once(tmp_path
     Mover(rig.exchange).quote("0.40", "0.45")
     _bought(rig, "6", "4")
     today = utc_day(rig.clock.wall())
-    before = rig.loop.records.daily_realized_pnl(today)  # kept by the loop from here
+    before = rig.loop.questions.records.daily_realized_pnl(today)  # kept by the loop from here
     rig.exchange.settlement.settle(TICKER, "no")
     with Store.open(tmp_path / "state.db", clock=rig.clock) as other:
         catch_up(rig.client, other, now=rig.clock.wall())
@@ -177,7 +177,7 @@ def test_a_settlement_another_process_copied_first_is_still_booked_once(tmp_path
     rig.step(1.0)
     (settlement,) = rig.store.settlements.read()
     assert rig.loop.portfolio.position(TICKER) == 0
-    assert rig.loop.records.daily_realized_pnl(today) == before + settlement.realized_pnl
+    assert rig.loop.questions.records.daily_realized_pnl(today) == before + settlement.realized_pnl
     assert rig.loop.portfolio.owners.realized_today(MR, today) == -D("1.80") - _fees(rig.store, MR)
 
 
@@ -223,7 +223,7 @@ def test_a_settlement_another_process_copied_is_not_counted_twice_once_the_day_i
     rig.exchange.settlement.settle(TICKER, "no")
     with Store.open(tmp_path / "state.db", clock=rig.clock) as other:
         catch_up(rig.client, other, now=rig.clock.wall())
-    records = rig.loop.records
+    records = rig.loop.questions.records
     with records.tick(full=True):  # another connection's commit seen, the day read again
         in_file = records.daily_realized_pnl(today)
     rig.step(1.0)
@@ -367,8 +367,10 @@ def test_a_market_that_closed_while_the_loop_was_down_is_booked_when_it_settles(
     again.step(1.0)
     rig.exchange.settlement.settle(LAL, "no")
     if told == "by the read after a gap":
-        again.feed.events = [e for e in again.feed.events if e.kind is not EventKind.LIFECYCLE]
-        again.feed.events.append(FeedEvent(EventKind.GAP, reason="market_lifecycle_v2"))
+        again.feed.messages = [
+            e for e in again.feed.messages if e.kind is not MessageKind.LIFECYCLE
+        ]
+        again.feed.messages.append(FeedMessage(MessageKind.GAP, reason="market_lifecycle_v2"))
     for _ in range(3):
         again.step(1.0)
 
@@ -378,7 +380,10 @@ def test_a_market_that_closed_while_the_loop_was_down_is_booked_when_it_settles(
     today = utc_day(rig.clock.wall())
     fills_net = sum((f.realized_pnl or D(0) for f in store.fills.iter_fills()), D(0))
     assert store.trading.daily_realized_pnl(today) == fills_net + settlement.realized_pnl
-    assert again.loop.records.daily_realized_pnl(today) == fills_net + settlement.realized_pnl
+    assert (
+        again.loop.questions.records.daily_realized_pnl(today)
+        == fills_net + settlement.realized_pnl
+    )
     cost = sum((f.count * f.yes_price for f in store.fills.iter_fills()), D(0))
     assert cost == D("5.10")  # 10 at the book's ask, 0.51, every fill the strategy's
     assert portfolio.owners.realized_today("spike", today) == -cost - _fees(store, "spike")

@@ -1,11 +1,11 @@
-"""The trade loop's parts and what each is given (runner/assembly.py builds every one; the loop
-builds none): no part is built with more than six collaborators, the constructor arguments that
-are other parts or services, unless its module's docstring says why it is given more than six
+"""The trade loop's components and what each is given (runner/assembly.py builds every one; the loop
+builds none): no component is built with more than six collaborators, the constructor arguments that
+are other components or services, unless its module's docstring says why it is given more than six
 collaborators. Plain values (numbers, flags, names, paths), settings and callbacks are not
-collaborators. A record of the loop's parts (runner/loop/shared.py, runner/loop/loop_parts.py)
-counts opened: each of its members that is a collaborator counts, and a frozen one is read whole
-by the part given it (a part is given what it reads). The executor's records
-(runner/execution/shared.py) still count as one each."""
+collaborators. A record of the loop's components (runner/loop/shared.py,
+runner/loop/loop_components.py) counts opened: each of its members that is a collaborator counts,
+and a frozen one is read whole by the component given it (a component is given what it reads). The
+executor's records (runner/execution/shared.py) still count as one each."""
 
 from __future__ import annotations
 
@@ -22,10 +22,14 @@ import pytest
 
 import kalshi_cli.runner
 from kalshi_cli.runner import assembly
-from kalshi_cli.runner.loop import loop_parts, shared
+from kalshi_cli.runner.loop import loop_components, shared
 from kalshi_cli.runner.loop import trade_loop as loop
+from kalshi_cli.runner.loop.settings import LoopSettings
 
 MAX_COLLABORATORS = 6
+# the trade loop meets its components in the tick, each step one's (runner/loop/trade_loop.py):
+# past this it does the steps' work itself, and a step of its own is the way out
+LOOP_MAX_COLLABORATORS = 14
 
 PLAIN = {
     "None",
@@ -44,7 +48,7 @@ PLAIN = {
     "set",
     "frozenset",
     "tuple",
-    "MarketTerms",  # what a market's rules say: data, not a part
+    "MarketTerms",  # what a market's rules say: data, not a component
     "Alert",  # a callback (runner/loop/shared.py)
 }
 NAME = re.compile(r"[A-Za-z_][\w.]*")
@@ -52,7 +56,7 @@ NAME = re.compile(r"[A-Za-z_][\w.]*")
 
 def _is_collaborator(annotation: str) -> bool:
     if annotation.startswith("Callable"):
-        return False  # a callback: the part calls back, it does not hold another part
+        return False  # a callback: the component calls back, it does not hold another component
     names = {n.rsplit(".", 1)[-1] for n in NAME.findall(annotation)}
     return not all(n in PLAIN or n.endswith("Settings") for n in names)
 
@@ -68,7 +72,7 @@ def _records(module: ModuleType) -> dict[str, type]:
     }
 
 
-RECORDS = _records(shared) | _records(loop_parts)
+RECORDS = _records(shared) | _records(loop_components)
 ALL_RECORDS = {
     cls
     for info in pkgutil.walk_packages(kalshi_cli.runner.__path__, "kalshi_cli.runner.")
@@ -82,7 +86,7 @@ def _record_in(annotation: str) -> type | None:
 
 
 def collaborators(cls: type) -> list[str]:
-    """The constructor's arguments that are other parts or services (a dataclass's fields), a
+    """The constructor's arguments that are other components or services (a dataclass's fields), a
     record's opened (`record.member`)."""
     found = []
     for name, parameter in inspect.signature(cls).parameters.items():
@@ -117,34 +121,71 @@ def _built_in(module: ModuleType) -> set[type]:
     return built
 
 
-PARTS = sorted((_built_in(assembly) | {loop.TradeLoop}) - ALL_RECORDS, key=lambda c: c.__name__)
+COMPONENTS = sorted(
+    (_built_in(assembly) | {loop.TradeLoop}) - ALL_RECORDS, key=lambda c: c.__name__
+)
 
 
-def test_the_loop_builds_none_of_its_parts() -> None:
+def test_the_loop_builds_none_of_its_components() -> None:
     """runner/loop/trade_loop.py stores what it is given: it calls no class of runner/."""
     assert _built_in(loop) == set()
 
 
 def test_the_assembly_builds_the_executors_chain_and_the_loop() -> None:
-    names = {c.__name__ for c in PARTS}
+    names = {c.__name__ for c in COMPONENTS}
     chain = {"TradeLoop", "LoopExecutor", "CallGuard", "BalanceHold", "UnknownOrders"}
-    loop_parts = {"OwnOrders", "MarketPass", "LoopWatch", "Heartbeat", "MarketSchedule"}
-    assert chain | {"FillSync", "Cancels", "Sender", "Outbox"} | loop_parts <= names
+    loop_components = {"OwnOrders", "MarketPass", "LoopWatch", "Heartbeat", "MarketSchedule"}
+    assert chain | {"FillSync", "Cancels", "Sender", "Outbox"} | loop_components <= names
 
 
-@pytest.mark.parametrize("part", PARTS, ids=lambda c: c.__name__)
-def test_no_part_is_built_with_more_than_six_collaborators(part: type) -> None:
-    given = collaborators(part)
-    assert len(given) <= MAX_COLLABORATORS or _says_why(part), (
-        f"{part.__name__} is given {len(given)}: {', '.join(given)}"
+@pytest.mark.parametrize("component", COMPONENTS, ids=lambda c: c.__name__)
+def test_no_part_is_built_with_more_than_six_collaborators(component: type) -> None:
+    given = collaborators(component)
+    assert len(given) <= MAX_COLLABORATORS or _says_why(component), (
+        f"{component.__name__} is given {len(given)}: {', '.join(given)}"
     )
 
 
-def _bundles_passed_whole(part: type) -> list[str]:
-    """The members of frozen records given to `part` that its class never reads."""
-    source = inspect.getsource(part)
+def test_the_loop_is_given_at_most_fourteen_collaborators() -> None:
+    """The loop sequences its components' steps: a phase of collaborators used together (the tick's
+    questions, the markets' turns, the stop) is a component of its own, not more of the loop."""
+    given = collaborators(loop.TradeLoop)
+    assert len(given) <= LOOP_MAX_COLLABORATORS, f"TradeLoop is given {len(given)}: {given}"
+
+
+def _unopened_records(component: type) -> list[str]:
+    """The records of runner/ given to `component` that the count does not open (those outside
+    runner/loop/loop_components.py and runner/loop/shared.py): each would count as one."""
+    by_name = {cls.__name__: cls for cls in ALL_RECORDS}
+    unopened = by_name.keys() - RECORDS.keys()
+    return [
+        f"{name}: {found}"
+        for name, parameter in inspect.signature(component).parameters.items()
+        for found in NAME.findall(str(parameter.annotation))
+        if found.rsplit(".", 1)[-1] in unopened and _is_collaborator(found)
+    ]
+
+
+def test_the_loop_is_given_no_record_the_count_does_not_open() -> None:
+    """A bundle the count does not open would pass the loop's limit above as one."""
+    assert _unopened_records(loop.TradeLoop) == []
+
+
+def test_the_record_check_sees_a_bundle_the_count_does_not_open() -> None:
+    from kalshi_cli.runner.assembly import ExecutorChain
+
+    class _Bundled:
+        def __init__(self, *, chain: ExecutorChain, settings: LoopSettings) -> None:
+            self.outbox, self.tick_s = chain.outbox, settings.tick_interval_s
+
+    assert _unopened_records(_Bundled) == ["chain: ExecutorChain"]
+
+
+def _bundles_passed_whole(component: type) -> list[str]:
+    """The members of frozen records given to `component` that its class never reads."""
+    source = inspect.getsource(component)
     unread = []
-    for name, parameter in inspect.signature(part).parameters.items():
+    for name, parameter in inspect.signature(component).parameters.items():
         record = _record_in(str(parameter.annotation))
         if record is None or not record.__dataclass_params__.frozen:  # type: ignore[attr-defined]
             continue  # a record that changes while the loop runs is read where it is
@@ -154,24 +195,22 @@ def _bundles_passed_whole(part: type) -> list[str]:
     return unread
 
 
-LOOP_PARTS = [p for p in PARTS if p.__module__.startswith("kalshi_cli.runner.loop")]
+LOOP_COMPONENTS = [p for p in COMPONENTS if p.__module__.startswith("kalshi_cli.runner.loop")]
 
 
-@pytest.mark.parametrize("part", LOOP_PARTS, ids=lambda c: c.__name__)
-def test_no_part_of_the_loop_is_given_a_record_it_does_not_read_whole(part: type) -> None:
-    assert _bundles_passed_whole(part) == []
+@pytest.mark.parametrize("component", LOOP_COMPONENTS, ids=lambda c: c.__name__)
+def test_no_part_of_the_loop_is_given_a_record_it_does_not_read_whole(component: type) -> None:
+    assert _bundles_passed_whole(component) == []
 
 
 def test_the_counts_open_a_record_and_see_one_passed_whole() -> None:
-    from kalshi_cli.runner.loop.loop_parts import Books
+    from kalshi_cli.runner.loop.loop_components import Books
 
     class _Reads:
         def __init__(self, *, books: Books) -> None:
             self.clock = books.clock
 
-    assert collaborators(_Reads) == [
-        f"books.{f}" for f in ("records", "portfolio", "feed", "clock", "log")
-    ]
+    assert collaborators(_Reads) == [f"books.{f}" for f in ("portfolio", "feed", "clock", "log")]
     assert "books.feed" in _bundles_passed_whole(_Reads)
 
 

@@ -44,12 +44,12 @@ def test_orders_of_a_batch_still_in_the_network_count_in_the_total_exposure(
         sim, tmp_path, tickers, strategy="market-maker", params=params, risk=risk, timeout=1.0
     ) as r:
         sim.set_faults(hold_request_s=600)  # until cleared below
-        r.loop.tick(r.feed.drain_events(), full=True)
+        r.loop.tick(r.feed.drain_messages(), full=True)
         executor = r.loop.executor
         held = set(executor.unknown_orders.unknown)
         assert len(held) >= 3, held  # the exposure limit's worth
         assert poll_until(lambda: not executor.guard.backing_off)
-        r.loop.tick(r.feed.drain_events(), full=True)
+        r.loop.tick(r.feed.drain_messages(), full=True)
         # the lookups ran and the batch is still in the network: the orders are unknown yet
         assert set(executor.unknown_orders.unknown) == held, executor.unknown_orders.unknown
         sim.clear_faults()  # the held batch lands
@@ -120,12 +120,12 @@ def test_a_loss_that_trips_the_circuit_breaker_stops_the_orders_waiting_in_the_b
     ) as r:
         # J is bought first, then H: the held positions are visited J first
         _quote(r, {j: ("0.43", "0.45")})
-        r.loop.tick(r.feed.drain_events(), full=True)
+        r.loop.tick(r.feed.drain_messages(), full=True)
         _quote(r, {j: ("0.58", "0.60"), h: ("0.43", "0.45")})
-        r.loop.tick(r.feed.drain_events(), full=True)
+        r.loop.tick(r.feed.drain_messages(), full=True)
         assert [m.ticker for m in r.loop.portfolio.open_positions()] == [j, h]
         _quote(r, {j: ("0.43", "0.45"), h: ("0.05", "0.95")})
-        r.loop.tick(r.feed.drain_events(), full=True)
+        r.loop.tick(r.feed.drain_messages(), full=True)
         assert r.loop.portfolio.position(h) == 0, log_events(r.log)
         assert r.store.trading.daily_realized_pnl(utc_day(time.time())) <= Decimal("-0.30")
         assert r.loop.portfolio.position(j) == 1, log_events(r.log)
@@ -139,7 +139,7 @@ class _CloseFirstMarketOnSecondDecision:
     the exchange (its orders already waiting in the batch)."""
 
     def __init__(self, r: Rig, sim: SimHarness, ticker: str) -> None:
-        self.decide = r.loop.lineup.members[0].strategy.decide_fn
+        self.decide = r.loop.reloads.lineup.members[0].strategy.decide_fn
         self.sim = sim
         self.ticker = ticker
         self.calls = 0
@@ -160,7 +160,7 @@ def test_a_batch_whose_items_for_a_closed_market_are_refused_places_the_others(
     a, b = "KXBATCHF-SIM-A", "KXBATCHF-SIM-B"
     with rig(sim, tmp_path, [a, b], strategy="market-maker", params={}) as r:
         swap_decide(r.loop, _CloseFirstMarketOnSecondDecision(r, sim, a))
-        r.loop.tick(r.feed.drain_events(), full=True)
+        r.loop.tick(r.feed.drain_messages(), full=True)
         assert r.requests(sim).get(BATCH) == 1
         intents = r.store.orders.intents()
         by_market = {t: sorted(i.status for i in intents if i.ticker == t) for t in (a, b)}

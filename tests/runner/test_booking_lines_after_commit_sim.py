@@ -28,22 +28,22 @@ def test_each_order_placed_line_is_written_once_another_process_reads_the_order(
         seen: list[str | None] = []
         write = log._write
 
-        def probe(event: str, fields: Any) -> None:
-            if event == "order_placed":
+        def probe(kind: str, fields: Any) -> None:
+            if kind == "order_placed":
                 other = Store.open_readonly(r.store.path)
                 assert other is not None
                 with other:
                     intent = other.orders.intent_by_order_id(str(fields["order_id"]))
                 seen.append(None if intent is None else intent.status)
-            write(event, fields)
+            write(kind, fields)
 
         log._write = probe  # type: ignore[method-assign]
 
         def placed() -> bool:
-            r.loop.tick(r.feed.drain_events(), full=False)
+            r.loop.tick(r.feed.drain_messages(), full=False)
             pause()
             return len(seen) >= 4
 
-        r.loop.tick(r.feed.drain_events(), full=True)
+        r.loop.tick(r.feed.drain_messages(), full=True)
         assert poll_until(placed)
         assert seen and set(seen) == {"resting"}, seen

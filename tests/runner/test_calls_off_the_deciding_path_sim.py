@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.book import FeedMessage, MessageKind
 from kalshi_cli.risk.state import halt
 from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE
 from kalshi_cli.store import Store
@@ -55,7 +55,7 @@ def _placed(r: Rig, ticker: str) -> int:
 
 
 def _ticking(r: Rig) -> None:
-    r.loop.tick(r.feed.drain_events(), full=False)
+    r.loop.tick(r.feed.drain_messages(), full=False)
     pause()
 
 
@@ -70,7 +70,7 @@ def test_an_order_call_held_in_the_network_holds_only_its_own_market(
         batch_wait_s=0.0, transport=gate, send_workers=2,
     ) as r:  # fmt: skip
         try:
-            r.loop.tick(r.feed.drain_events(), full=True)  # returns with the held call out
+            r.loop.tick(r.feed.drain_messages(), full=True)  # returns with the held call out
             assert gate.held.wait(30)
             # the other market's quotes are answered and booked while the call is held
             assert poll_until(lambda: _placed(r, free) == 2, between=lambda: _ticking(r))
@@ -100,7 +100,7 @@ def test_a_replacement_goes_out_only_after_its_cancels_are_answered(
         sim, tmp_path, [ticker], strategy="market-maker", params={"requote_tolerance": "0"},
         transport=gate, send_workers=2, trade={"amend_requotes": False},
     ) as r:  # fmt: skip
-        r.loop.tick(r.feed.drain_events(), full=True)
+        r.loop.tick(r.feed.drain_messages(), full=True)
         assert poll_until(lambda: _placed(r, ticker) == 2, between=lambda: _ticking(r))
         first = len(gate.log)
         # the best bid moves up a cent, and the mid with it: the maker requotes, each new
@@ -151,9 +151,9 @@ def test_an_order_whose_answer_is_out_at_the_stop_is_not_proven_gone_when_it_lan
         transport=gate, send_workers=2, settings={"stop_deadline_s": 1.0},
     ) as r:  # fmt: skip
         try:
-            r.loop.tick(r.feed.drain_events(), full=True)
+            r.loop.tick(r.feed.drain_messages(), full=True)
             assert gate.held.wait(30)
-            summary = r.loop.shutdown(cancel_resting=True)
+            summary = r.loop.stop.shutdown(cancel_resting=True)
             out = {i.client_order_id for i in r.store.orders.intents() if i.ticker == ticker}
             assert len(out) == 2
             assert set(summary.not_proven) == out
@@ -175,7 +175,7 @@ def test_an_order_call_held_past_the_call_timeout_frees_its_worker_and_lands_as_
         timeout=60.0, send_workers=1, trade={"call_timeout_s": 0.5},
     ) as r:  # fmt: skip
         sim.set_faults(hold_request_s=600)  # the next order request: held until cleared below
-        r.loop.tick(r.feed.drain_events(), full=True)
+        r.loop.tick(r.feed.drain_messages(), full=True)
         assert poll_until(lambda: r.events("order_unknown"), between=lambda: _ticking(r))
         [held] = {str(e["ticker"]) for e in r.events("order_unknown")}
         [free] = set(tickers) - {held}
@@ -207,12 +207,12 @@ def test_an_order_call_still_waiting_for_a_worker_when_the_stop_begins_never_lea
     ) as r:  # fmt: skip
         opener = threading.Timer(0.2, gate.open.set)
         try:
-            r.loop.tick(r.feed.drain_events(), full=True)
+            r.loop.tick(r.feed.drain_messages(), full=True)
             assert gate.held.wait(30)
             intents = r.store.orders.intents()
             assert {i.ticker for i in intents} == set(tickers)  # both markets decided
             opener.start()  # the held call is answered once the stop has begun
-            summary = r.loop.shutdown(cancel_resting=True)
+            summary = r.loop.stop.shutdown(cancel_resting=True)
         finally:
             opener.cancel()
             gate.open.set()
@@ -244,10 +244,10 @@ def test_an_order_call_no_worker_took_while_the_stop_waited_is_not_taken_for_one
         transport=gate, send_workers=1, settings={"stop_deadline_s": 2.0},
     ) as r:  # fmt: skip
         try:
-            r.loop.tick(r.feed.drain_events(), full=True)
+            r.loop.tick(r.feed.drain_messages(), full=True)
             assert gate.held.wait(30)
             assert {i.ticker for i in r.store.orders.intents()} == set(tickers)
-            summary = r.loop.shutdown(cancel_resting=True)
+            summary = r.loop.stop.shutdown(cancel_resting=True)
         finally:
             gate.open.set()
         posts = [body for at, method, _, body in gate.log if at == "start" and method == "POST"]
@@ -280,7 +280,7 @@ def test_a_held_lookup_of_one_markets_lost_orders_holds_only_that_market(
             # no lookup until both markets' orders are lost, so the first round sees both
             r.loop._next_resolve = r.loop.clock.monotonic() + 3600.0
             sim.set_faults(drop_response_after_commit_rate=1.0)
-            r.loop.tick(r.feed.drain_events(), full=True)
+            r.loop.tick(r.feed.drain_messages(), full=True)
             unknown = r.loop.executor.unknown_orders.unknown
 
             def lost_in_both() -> bool:
@@ -332,7 +332,7 @@ def test_a_halts_withdrawals_go_out_side_by_side_off_the_deciding_path(
         transport=gate, send_workers=4,
     ) as r:  # fmt: skip
         try:
-            r.loop.tick(r.feed.drain_events(), full=True)
+            r.loop.tick(r.feed.drain_messages(), full=True)
             assert poll_until(
                 lambda: _placed(r, held) == 2 and _placed(r, free) == 2,
                 between=lambda: _ticking(r),
@@ -375,7 +375,7 @@ def test_a_replacement_whose_cancels_are_answered_during_the_stop_is_not_sent(
         sim, tmp_path, [ticker], strategy="market-maker", params={"requote_tolerance": "0"},
         transport=gate, send_workers=2, trade={"amend_requotes": False},
     ) as r:  # fmt: skip
-        r.loop.tick(r.feed.drain_events(), full=True)
+        r.loop.tick(r.feed.drain_messages(), full=True)
         assert poll_until(lambda: _placed(r, ticker) == 2, between=lambda: _ticking(r))
         gate.holds = lambda request: request.method == "DELETE"
         r.books[ticker].quote("0.50", "0.70")
@@ -397,7 +397,7 @@ def test_a_replacement_whose_cancels_are_answered_during_the_stop_is_not_sent(
             gate.open.set()
 
         threading.Thread(target=answer_once_stopping, daemon=True).start()
-        r.loop.shutdown(cancel_resting=True)  # on the thread that owns the state file
+        r.loop.stop.shutdown(cancel_resting=True)  # on the thread that owns the state file
         assert marks, "the stop did not book the calls still out"
         began = marks[0]
         posts = [m for at, m, _, _ in gate.log[began:] if at == "start" and m == "POST"]
@@ -430,11 +430,11 @@ def test_a_second_interrupt_ends_the_stops_wait_for_the_calls_still_out(
                 abandon.set()
 
         try:
-            r.loop.tick(r.feed.drain_events(), full=True)
+            r.loop.tick(r.feed.drain_messages(), full=True)
             assert gate.held.wait(30)
             threading.Thread(target=interrupt_again_once_stopping, daemon=True).start()
             started = time.monotonic()
-            summary = r.loop.shutdown(cancel_resting=True, abandon=abandon)
+            summary = r.loop.stop.shutdown(cancel_resting=True, abandon=abandon)
             took = time.monotonic() - started
         finally:
             gate.open.set()
@@ -485,7 +485,7 @@ def test_an_answer_whose_booking_fails_during_the_stop_does_not_keep_it_from_wit
         transport=gate, send_workers=2, settings={"stop_deadline_s": 10.0},
     ) as r:  # fmt: skip
         try:
-            r.loop.tick(r.feed.drain_events(), full=True)
+            r.loop.tick(r.feed.drain_messages(), full=True)
             assert gate.held.wait(30)
             assert poll_until(lambda: _placed(r, quoted) == 2, between=lambda: _ticking(r))
             settle = r.loop.dispatch.settle
@@ -496,7 +496,7 @@ def test_an_answer_whose_booking_fails_during_the_stop_does_not_keep_it_from_wit
 
             r.loop.dispatch.settle = settle_once_answered  # type: ignore[method-assign]
             with pytest.raises(RuntimeError, match="a bug below the client"):
-                r.loop.shutdown(cancel_resting=True)
+                r.loop.stop.shutdown(cancel_resting=True)
         finally:
             gate.open.set()
         assert list(r.client.orders.iter_orders(status="resting")) == []
@@ -522,9 +522,9 @@ def test_a_second_interrupt_ends_the_stops_cancels_one_by_one_still_held(
         sim, tmp_path, [ticker], strategy="market-maker", params={},
         transport=gate, send_workers=2, settings={"stop_deadline_s": 60.0},
     ) as r:  # fmt: skip
-        r.loop.tick(r.feed.drain_events(), full=True)
+        r.loop.tick(r.feed.drain_messages(), full=True)
         assert poll_until(lambda: _placed(r, ticker) == 2, between=lambda: _ticking(r))
-        quotes = {o.order_id for o in r.loop.own.resting()}
+        quotes = {o.order_id for o in r.loop.stop.own.resting()}
         refuse = gate.handle_request
 
         def refusing_the_batch(request: httpx.Request) -> httpx.Response:
@@ -547,7 +547,7 @@ def test_a_second_interrupt_ends_the_stops_cancels_one_by_one_still_held(
         opener = threading.Timer(30, gate.open.set)
         opener.start()
         try:
-            summary = r.loop.shutdown(cancel_resting=True, abandon=abandon)
+            summary = r.loop.stop.shutdown(cancel_resting=True, abandon=abandon)
             assert not gate.open.is_set(), "the stop waited for the held cancels"
         finally:
             opener.cancel()
@@ -577,7 +577,7 @@ def test_a_maintenance_schedule_read_held_in_the_network_holds_no_tick(
         settings={"schedule_poll_s": 1.0},
     ) as r:  # fmt: skip
         try:
-            r.loop.tick(r.feed.drain_events(), full=True)  # the first read, answered
+            r.loop.tick(r.feed.drain_messages(), full=True)  # the first read, answered
             assert poll_until(lambda: _placed(r, tickers[0]) == 2, between=lambda: _ticking(r))
             holding.set()
             time.sleep(1.5)  # the next read is due
@@ -585,7 +585,7 @@ def test_a_maintenance_schedule_read_held_in_the_network_holds_no_tick(
             # only then, with the gate open
             letting_go = threading.Timer(20.0, gate.open.set)
             letting_go.start()
-            r.loop.tick(r.feed.drain_events(), full=True)
+            r.loop.tick(r.feed.drain_messages(), full=True)
             assert gate.held.wait(30), "the next read was sent"
             assert not gate.open.is_set(), "the tick waited for the held read"
             for _ in range(3):  # and the ticks after it go on while the read is still held
@@ -620,14 +620,14 @@ def test_a_lifecycle_gaps_read_held_in_the_network_holds_no_tick(
         batch_wait_s=0.0, transport=gate, send_workers=2, timeout=60.0,
     ) as r:  # fmt: skip
         try:
-            r.loop.tick(r.feed.drain_events(), full=True)
+            r.loop.tick(r.feed.drain_messages(), full=True)
             assert poll_until(lambda: _placed(r, free) == 2, between=lambda: _ticking(r))
             sim.set_status(paused, "paused")
-            kept: list[FeedEvent] = []
-            assert _until(r, kept, lambda got: any(e.kind is EventKind.LIFECYCLE for e in got))
+            kept: list[FeedMessage] = []
+            assert _until(r, kept, lambda got: any(e.kind is MessageKind.LIFECYCLE for e in got))
             # the pause's message is lost: the feed reports the gap instead
-            kept = [e for e in kept if e.kind is not EventKind.LIFECYCLE]
-            kept.append(FeedEvent(EventKind.GAP, reason="market_lifecycle_v2"))
+            kept = [e for e in kept if e.kind is not MessageKind.LIFECYCLE]
+            kept.append(FeedMessage(MessageKind.GAP, reason="market_lifecycle_v2"))
             holding.set()
             letting_go = threading.Timer(20.0, gate.open.set)
             letting_go.start()

@@ -32,12 +32,12 @@ def test_a_silent_feed_leaves_no_quote_resting(sim: SimHarness, tmp_path: Path) 
         left: list[int] = []
         while time.monotonic() < end or not left:
             began = time.monotonic()
-            rig.loop.tick(feed.drain_events(), full=True)
+            rig.loop.tick(feed.drain_messages(), full=True)
             if began > end - STALE_AFTER_S:
                 left.append(resting_on_the_exchange(sim, rig))
             time.sleep(0.1)  # the loop's tick
         events = [e["event"] for e in log_events(rig.log)]
         assert "feed_stale" in events
         # once the data is past its bound (and a pass has run), nothing of the loop rests
-        assert left and max(left) == 0, (left, rig.loop.own.resting())
-        assert rig.loop.own.resting() == []
+        assert left and max(left) == 0, (left, rig.loop.stop.own.resting())
+        assert rig.loop.stop.own.resting() == []

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.book import FeedMessage, MessageKind
 from kalshi_cli.runner.loop.lifecycle_watch import LIFECYCLE_CHANNEL
 from kalshi_cli.runner.loop.settings import LoopSettings
 from kalshi_cli.sim.core.exchange import Exchange
@@ -22,7 +22,7 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.units import Action, BookSide, SelfTradePrevention, Side, TimeInForce
-from tests.runner.fakes import START, Rig, make_rig, new_exchange, trader
+from tests.runner.fakes import START, Rig, another_trader_places, make_rig, new_exchange, trader
 
 A, B, C = (f"KXSOS-26-{m}" for m in "ABC")
 
@@ -158,6 +158,7 @@ def loop_trading(
     *,
     held_no: str = "",
     behind: float = 0,
+    strategy: str = "spike",
 ) -> Rig:
     """A loop trading `tickers` alone on the simulator of `scenario`, under an event limit of
     `limit`, its log in log.jsonl; NO on `held_no` (if named) bought by hand a minute before;
@@ -172,6 +173,7 @@ def loop_trading(
         clock.advance(60)
     return make_rig(
         tmp_path / "s.db",
+        strategy=strategy,
         exchange=exchange,
         clock=clock,
         account_id=me,
@@ -298,11 +300,11 @@ def test_an_order_rested_by_hand_whose_message_a_reconnect_lost_counts_from_the_
     _rest_no_on_b(rig)
     rig.clock.advance(0.1)
     rig.exchange.tick()
-    lost = [e for e in rig.feed.drain_events() if e.kind is not EventKind.USER_ORDER]
+    lost = [e for e in rig.feed.drain_messages() if e.kind is not MessageKind.USER_ORDER]
     rig.loop.tick(lost, full=True)
     assert yes_at_a_dime(rig, A), "nothing told of the order"
     rig.clock.advance(0.1)
-    rig.loop.tick([FeedEvent(EventKind.GAP, reason=LIFECYCLE_CHANNEL)], full=True)
+    rig.loop.tick([FeedMessage(MessageKind.GAP, reason=LIFECYCLE_CHANNEL)], full=True)
     assert not yes_at_a_dime(rig, A)
     rig.loop.log.close()
 
@@ -452,3 +454,57 @@ def test_each_event_is_read_once_at_start_for_both_of_its_readings(
     assert asked == ["KXSOS-26"]
     assert set(rig.loop.executor._account.events) == {A, B, C}
     rig.loop.log.close()
+
+
+def test_a_market_of_the_event_settling_during_the_run_rules_out_the_outcomes_it_ended(
+    tmp_path: Path,
+) -> None:
+    """The loop trades A, B and C. NO on C at $0.80 could lose $0.80 (C yes), past a limit of
+    $0.50, and is refused. A then settles YES, told by the lifecycle channel: at most one market
+    of the event settles YES, so C yes is ruled out and NO on C can only win; it goes out. The
+    loop had kept the results read at its start, and refused it until the next start."""
+    rig = loop_trading(tmp_path, SCENARIO, "0.50", [A, B, C])
+    rig.step()
+
+    def no_on_c() -> bool:
+        intent = Intent(C, Side.NO, Action.BUY, D("0.80"), D(1), D("0.99"), "t", "spike")
+        went: bool = rig.loop.executor.execute(intent, last_data_at=rig.clock.wall(), in_sync=True)
+        return went
+
+    assert not no_on_c()
+    rig.exchange.settlement.settle(A, "yes")
+    rig.step(0.1)
+    assert no_on_c()
+    rig.loop.log.close()
+    (denied,) = logged(tmp_path, "risk_denied")
+    assert f"-$0.80 ({C} yes)" in denied["detail"]
+
+
+def test_an_arbitrage_set_is_sized_beside_what_the_account_holds_in_the_event(
+    tmp_path: Path,
+) -> None:
+    """Three candidates under a limit of $5 on the event's loss; NO 4 on A bought by hand at
+    $0.60 before the run. Another trader then bids YES $0.45 on each (10 deep): a set of NOs
+    pays $2 for $1.65 (no fees). A set whose first leg (NO on A) fills alone could lose $0.55 a
+    set (A yes), so alone 9 sets would fit; beside the $2.40 NO 4 on A can lose, 4 do ($4.60),
+    5 do not ($5.15). The strategy buys 4 whole sets first and no leg is denied; it had sized 9,
+    and the limit refused the first leg of every set it tried."""
+    rig = loop_trading(tmp_path, SCENARIO, "5", [A, B, C], held_no=A, strategy="arbitrage")
+    for _ in range(3):
+        take_by_hand(rig.exchange, rig.client.account_id, A, BookSide.ASK, "0.40")
+    rig.step()
+    assert rig.loop.portfolio.position(A) == -4
+    assert logged(tmp_path, "group_leg") == []
+    for ticker in (A, B, C):
+        another_trader_places(
+            rig.exchange, ticker, BookSide.BID, D("0.45"), D(10), time_in_force=TimeInForce.GTC
+        )
+    for _ in range(3):
+        rig.step()
+    rig.loop.log.close()
+    assert logged(tmp_path, "risk_denied") == []
+    assert logged(tmp_path, "group_dropped") == []
+    done = logged(tmp_path, "group_done")
+    assert done and all(d["status"] == "whole" for d in done), done
+    # the first set; beside it, what NO 4 on A can lose is hedged, and more sets fit
+    assert {k: D(v) for k, v in done[0]["held"].items()} == {f"{t} no": 4 for t in (A, B, C)}

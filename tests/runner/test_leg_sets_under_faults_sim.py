@@ -21,6 +21,7 @@ import pytest
 
 from kalshi_cli.cli._output import Output
 from kalshi_cli.cli.trading import render_kill_report
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.runner.lifecycle.session import _summary
 from kalshi_cli.runner.loop.stop_proof import SetsLeftBroken
 from kalshi_cli.services.killswitch.switch import KillSwitch
@@ -102,7 +103,7 @@ def _send_set(r: Rig) -> None:
 
 
 def _ticking(r: Rig) -> None:
-    r.loop.tick(r.feed.drain_events(), full=True)
+    r.loop.tick(r.feed.drain_messages(), full=True)
     pause()
 
 
@@ -232,7 +233,7 @@ def test_a_stop_with_the_second_leg_out_unwinds_the_set_before_it_exits(
         # A's answer is booked by a tick; then B goes, and is held
         assert poll_until(lambda: B not in transport.faults, between=lambda: _ticking(r))
         assert transport.cleared_at is None
-        summary = r.loop.shutdown(cancel_resting=True)
+        summary = r.loop.stop.shutdown(cancel_resting=True)
         assert summary.broken_sets == ()
         assert _held(r) == dict.fromkeys(TICKERS, Decimal(0))
         (done,) = r.events("group_done")
@@ -251,7 +252,7 @@ def test_a_stop_that_cannot_sell_back_exits_not_proven(sim: SimHarness, tmp_path
         assert poll_until(lambda: B not in transport.faults, between=lambda: _ticking(r))
         r.books[A].set("ask", None)  # NO's bids are YES asks: nobody buys A's NO back
         assert poll_until(lambda: r.loop.legs.unwind_price(A, Side.NO, Decimal(5)) is None)
-        summary = r.loop.shutdown(cancel_resting=True)
+        summary = r.loop.stop.shutdown(cancel_resting=True)
         (left,) = r.events("group_left_broken")
         assert summary.broken_sets == (left["set"],)
         with pytest.raises(SetsLeftBroken) as raised:
@@ -369,7 +370,7 @@ def test_a_stop_before_the_first_tick_unwinds_the_set_found_at_start(
             _send_set(r)
         account = r.account
     with rig(sim, tmp_path, TICKERS, strategy="arbitrage", params={}, trader=account) as again:
-        summary = again.loop.shutdown(cancel_resting=True)
+        summary = again.loop.stop.shutdown(cancel_resting=True)
         assert summary.broken_sets == ()
         assert _held(again) == dict.fromkeys(TICKERS, Decimal(0))
         (done,) = _done(again)
@@ -415,7 +416,7 @@ def test_a_stop_whose_sale_back_is_refused_429_sells_again_within_its_deadline(
         _send_set(r)
         assert poll_until(lambda: B not in transport.faults, between=lambda: _ticking(r))
         transport.faults[A] = {"http_429_rate": 1.0}  # A's next create: its sale back
-        summary = r.loop.shutdown(cancel_resting=True)
+        summary = r.loop.stop.shutdown(cancel_resting=True)
         assert summary.broken_sets == ()
         assert _held(r) == dict.fromkeys(TICKERS, Decimal(0))
         (done,) = r.events("group_done")
@@ -497,7 +498,7 @@ def test_a_sale_back_the_order_rate_cap_has_no_room_for_waits_for_room(
         assert "order-rate cap" in str(waits["reason"]), waits
         assert r.events("group_unwind_failed") == []
         assert _done(r) == []
-        summary = r.loop.shutdown(cancel_resting=True)
+        summary = r.loop.stop.shutdown(cancel_resting=True)
         assert summary.broken_sets == ()
         assert _held(r) == dict.fromkeys(TICKERS, Decimal(0))
         (done,) = _done(r)
@@ -523,5 +524,93 @@ def test_a_set_found_at_start_in_a_market_settled_since_sells_nothing_it_no_long
         assert done["status"] == "flat", done
         assert [g for g in again.events("group_leg") if g["action"] == "sell"] == []
         assert again.events("group_unwind_failed") == []
-        assert again.loop.shutdown(cancel_resting=True).broken_sets == ()
+        assert again.loop.stop.shutdown(cancel_resting=True).broken_sets == ()
         assert again.store.leg_sets.unfinished() == []
+
+
+@pytest.mark.slow
+def test_a_sale_back_the_risk_engine_refuses_says_so_and_leaves_the_set_broken(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """B's market is paused, so the exchange refuses B; just before B left, trading was halted
+    (as `cancel-all` halts it). The sale back of A is refused by the risk engine: the line says
+    so and names the rule, never that it filled short; the set is recorded broken, the stop
+    sends nothing the risk engine refuses and exits 11 naming the set, and `cancel-all` names
+    it with NO 5 held in A."""
+    with _set_rig(sim, tmp_path, {B: {}}) as (r, transport):
+        sim.set_status(B, "paused")
+
+        def halt(ticker: str) -> None:
+            r.store.trading.set_trading_state("HALTED", reason="kill switch", source="cancel-all")
+
+        transport.before = halt
+        _send_set(r)
+        done = _until_done(r)
+        assert done["status"] == "broken", done
+        (failed,) = r.events("group_unwind_failed")
+        assert failed["ticker"] == A
+        assert "refused by the risk engine" in str(failed["reason"]), failed
+        assert "HALTED" in str(failed["reason"]), failed
+        assert "filled short" not in str(failed["reason"]), failed
+        assert [s.status for s in r.store.leg_sets.unfinished()] == ["broken"]
+        summary = r.loop.stop.shutdown(cancel_resting=True)
+        (left,) = r.events("group_left_broken")
+        assert summary.broken_sets == (left["set"],)
+        with pytest.raises(SetsLeftBroken) as raised:
+            _summary(summary, None)
+        assert raised.value.exit_code == ExitCode.NOT_PROVEN
+        assert _held(r)[A] == 5
+        assert [g["action"] for g in r.events("group_leg")] == ["buy", "buy"]
+        report = KillSwitch(r.client, r.store, SystemClock(), deadline_s=20).run()
+    (broken,) = report.to_json()["broken_sets"]
+    assert broken["status"] == "broken"
+    assert [(g["ticker"], g["held"]) for g in broken["legs"]] == [(A, "5"), (B, "0"), (C, "0")]
+
+
+@pytest.mark.slow
+def test_a_broken_sets_sale_back_never_sells_what_a_newer_set_holds(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """A first set is left broken: A filled (NO 5), B's market paused, and nobody bids for A's
+    NO to sell it back. A second set of the same strategy then fills whole (NO 5 in each), and
+    NO 5 of A is sold by hand: the strategy holds NO 5 of A, the second set's. The stop unwinds
+    the first set: what it held of A is gone, so it sells nothing, and the second set stays
+    whole (NO 5 in each market). The sale back had been sized from the strategy's position,
+    selling the second set's NO 5 of A and breaking it."""
+    # no stop-loss: it would refuse NO on A with nobody bidding for it, and sell by itself
+    with _set_rig(sim, tmp_path, {}, risk={"stop_loss_share": "0"}) as (r, _):
+        r.books[A].set("ask", None)  # NO's bids are YES asks: nobody buys A's NO back
+        assert poll_until(lambda: r.loop.legs.unwind_price(A, Side.NO, Decimal(5)) is None)
+        sim.set_status(B, "paused")
+        _send_set(r)
+        first = _until_done(r)
+        assert first["status"] == "broken", first
+        sim.set_status(B, "open")
+        r.books[A].set("ask", BookSide.ASK, "0.60")
+        assert poll_until(lambda: r.loop.legs.unwind_price(A, Side.NO, Decimal(5)) is not None)
+        _send_set(r)
+        assert poll_until(
+            lambda: len(r.events("group_done")) == 2, between=lambda: _ticking(r), within_s=60
+        )
+        second = r.events("group_done")[1]
+        assert second["status"] == "whole", second
+        assert _held(r) == {A: 10, B: 5, C: 5}
+        # NO 5 of A sold by hand: YES bought at the ask, which the exchange nets
+        by_hand = r.client.orders.create_order(
+            CreateOrder(
+                ticker=A,
+                book_side=BookSide.BID,
+                price=Decimal("0.60"),
+                count=Decimal(5),
+                time_in_force=TimeInForce.IOC,
+            )
+        )
+        assert by_hand.fill_count == 5
+        assert poll_until(
+            lambda: r.loop.portfolio.position(A) == -5, between=lambda: _ticking(r), within_s=30
+        )
+        summary = r.loop.stop.shutdown(cancel_resting=True)
+        assert summary.broken_sets == ()
+        assert _held(r) == dict.fromkeys(TICKERS, Decimal(5))
+        assert [g for g in r.events("group_leg") if g["action"] == "sell"] == []
+        assert r.store.leg_sets.unfinished() == []

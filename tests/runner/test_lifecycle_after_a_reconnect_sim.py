@@ -21,7 +21,7 @@ LISTING = "GET /markets"
 
 
 def _ticking(r: Rig) -> None:
-    r.loop.tick(r.feed.drain_events(), full=False)
+    r.loop.tick(r.feed.drain_messages(), full=False)
     pause()
 
 
@@ -53,7 +53,7 @@ def test_a_resume_lost_while_the_feed_reconnected_trades_the_market_again(
 ) -> None:
     resumed, other = "KXRECONNECT-SIM-A", "KXRECONNECT-SIM-B"
     with rig(sim, tmp_path, [resumed, other], strategy="market-maker", params={}) as r:
-        r.loop.tick(r.feed.drain_events(), full=True)
+        r.loop.tick(r.feed.drain_messages(), full=True)
         sim.set_status(resumed, "paused")
         assert poll_until(lambda: resumed in r.loop.closed, between=lambda: _ticking(r))
         listings = r.requests(sim).get(LISTING, 0)
@@ -72,7 +72,7 @@ def test_a_pause_lost_while_the_feed_reconnected_stops_the_market(
 ) -> None:
     paused, other = "KXRECONNECT-SIM-C", "KXRECONNECT-SIM-D"
     with rig(sim, tmp_path, [paused, other], strategy="market-maker", params={}) as r:
-        r.loop.tick(r.feed.drain_events(), full=True)
+        r.loop.tick(r.feed.drain_messages(), full=True)
         _lost_in_a_reconnect(sim, r, paused, "paused")
         assert poll_until(lambda: paused in r.loop.closed, between=lambda: _ticking(r)), (
             "the pause lost in the reconnect is read once the feed is back"

@@ -24,7 +24,7 @@ LISTING = "GET /markets"
 
 
 def _ticking(r: Rig) -> None:
-    r.loop.tick(r.feed.drain_events(), full=False)
+    r.loop.tick(r.feed.drain_messages(), full=False)
     pause()
 
 
@@ -53,7 +53,7 @@ def test_a_market_stopped_before_the_first_lifecycle_subscription_is_not_traded(
         assert other not in r.loop.closed
         (closed,) = r.events("market_closed")
         assert (closed["ticker"], closed["status"]) == (stopped, read)
-        r.loop.tick(r.feed.drain_events(), full=True)
+        r.loop.tick(r.feed.drain_messages(), full=True)
         assert {o.ticker for o in r.client.orders.iter_orders(status="resting")} == {other}
         # one listing for both markets, and no other for the rest of the start
         assert r.requests(sim).get(LISTING, 0) == 1

@@ -17,9 +17,9 @@ from typing import Any
 import yaml
 
 from kalshi_cli.client.requests import CreateOrder
-from kalshi_cli.feed.book import EVENTS_DROPPED, EventKind, FeedEvent
-from kalshi_cli.runner.assembly import Parts, build_loop
-from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.feed.book import MESSAGES_DROPPED, FeedMessage, MessageKind
+from kalshi_cli.runner.assembly import LoopInputs, build_loop
+from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
 from kalshi_cli.runner.loop.lifecycle_watch import CLOSED_EVENTS, ENDED_EVENTS
 from kalshi_cli.runner.paper import PaperClient, PaperFeed, build_venue
@@ -40,13 +40,13 @@ from tests.runner.fakes import (
 )
 
 TICKER = "KXFEDDECISION-SIM-DEC-H0"
-GAP = FeedEvent(EventKind.GAP, reason="market_lifecycle_v2")
+GAP = FeedMessage(MessageKind.GAP, reason="market_lifecycle_v2")
 
 
 def _lost_in_a_gap(rig: Rig) -> None:
     """The lifecycle messages the feed holds are lost, and the feed reports the gap."""
-    rig.feed.events = [e for e in rig.feed.events if e.kind is not EventKind.LIFECYCLE]
-    rig.feed.events.append(GAP)
+    rig.feed.messages = [e for e in rig.feed.messages if e.kind is not MessageKind.LIFECYCLE]
+    rig.feed.messages.append(GAP)
 
 
 def _quoted(rig: Rig, ticker: str) -> bool:
@@ -95,7 +95,7 @@ def test_a_result_lost_in_a_gap_closes_the_market_and_its_settlement_is_booked(
     assert rig.loop.portfolio.position(TICKER) == 0
     # a result is final: a later `activated` does not bring the market back
     rig.exchange.reference.markets[TICKER].status = "open"
-    rig.feed.events.append(GAP)
+    rig.feed.messages.append(GAP)
     rig.step()
     assert TICKER in rig.loop.closed
     rig.store.close()
@@ -130,7 +130,7 @@ def test_a_failed_read_is_counted_and_made_again_and_gaps_share_one_read(
     rig.client.iter_markets = iter_markets  # type: ignore[method-assign]
     rig.exchange.settlement.set_market_status(TICKER, "paused")
     _lost_in_a_gap(rig)
-    rig.feed.events.append(GAP)  # two gaps in one drain: one read
+    rig.feed.messages.append(GAP)  # two gaps in one drain: one read
     errors_before = rig.loop.executor.counters.errors
     rig.step()
     assert len(reads) == 1
@@ -157,14 +157,14 @@ def test_what_a_full_queue_dropped_is_read_again_a_fill_and_a_pause_among_it(
     rig.step()
     rig.hand_buy_yes(TICKER, Decimal("0.62"), Decimal(3))
     rig.exchange.settlement.set_market_status(TICKER, "paused")
-    rig.feed.events = [FeedEvent(EventKind.GAP, data={"n": 7}, reason=EVENTS_DROPPED)]
+    rig.feed.messages = [FeedMessage(MessageKind.GAP, data={"n": 7}, reason=MESSAGES_DROPPED)]
     rig.step(0.1)
     rig.step(0.1)
     assert rig.loop.portfolio.position(TICKER) == 3
     assert TICKER in rig.loop.closed
     rig.loop.log.close()
     (gap,) = _events(log, "feed_gap")
-    assert (gap["reason"], gap["dropped"]) == (EVENTS_DROPPED, 7)
+    assert (gap["reason"], gap["dropped"]) == (MESSAGES_DROPPED, 7)
     rig.store.close()
 
 
@@ -196,16 +196,16 @@ def test_a_result_lost_in_a_gap_settles_a_paper_sessions_position(tmp_path: Path
     feed = PaperFeed(inner, venue)  # type: ignore[arg-type]
     client = PaperClient(exchange_client, venue)  # type: ignore[arg-type]
     store = Store.open(tmp_path / "state.paper-sim.db", clock=clock)
-    log = EventLog(clock, path=None, stderr=None)
+    log = EntryLog(clock, path=None, stderr=None)
     options = TradeOptions(strategies=(StrategyChoice("market-maker"),), paper=True)
     config = TradeConfig(strategies={"market-maker": {}}, risk={}, trade={})
-    loop = build_loop(Parts(client, store, feed, clock, log), options, config, markets)
+    loop = build_loop(LoopInputs(client, store, feed, clock, log), options, config, markets)
 
     def step() -> None:
         clock.advance(0.5)
-        loop.tick(feed.drain_events(), full=True)
+        loop.tick(feed.drain_messages(), full=True)
 
-    inner.events.append(FeedEvent(EventKind.BOOK, TICKER))
+    inner.messages.append(FeedMessage(MessageKind.BOOK, TICKER))
     step()  # the venue has the market's book
     ask = exchange.engine.book(TICKER)[1][0][0]  # the best NO bid: YES offered at 1 - it
     bought = venue.client.orders.create_order(
@@ -218,8 +218,8 @@ def test_a_result_lost_in_a_gap_settles_a_paper_sessions_position(tmp_path: Path
         step()
     assert loop.portfolio.position(TICKER) == 3
     exchange.settlement.settle(TICKER, "yes")
-    inner.events = [e for e in inner.events if e.kind is not EventKind.LIFECYCLE]
-    inner.events.append(GAP)
+    inner.messages = [e for e in inner.messages if e.kind is not MessageKind.LIFECYCLE]
+    inner.messages.append(GAP)
     step()
     step()
     (settlement,) = venue.client.portfolio.iter_settlements()

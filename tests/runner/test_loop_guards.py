@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.book import FeedMessage, MessageKind
 from kalshi_cli.runner.loop.alerting import TradeAlerts
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
@@ -91,8 +91,8 @@ def _group(rig: Any, legs: list[Intent]) -> bool:
 
 def test_a_pair_that_the_order_rate_cap_would_split_is_not_sent(tmp_path: Path) -> None:
     rig = _pair_rig(tmp_path, max_orders_per_minute=3)
-    rig.loop.risk.record_sent()
-    rig.loop.risk.record_sent()
+    rig.loop.questions.risk.record_sent()
+    rig.loop.questions.risk.record_sent()
     # one slot left: each leg alone passes, the two together do not
     assert not _group(rig, [_leg(LAL), _leg(GSW)])
     assert rig.client.requests == []
@@ -140,7 +140,7 @@ def test_a_replaced_quote_that_filled_unseen_is_counted_before_the_new_one(
     (resting,) = rig.loop.portfolio.resting(LAL)
     # another trader sells 6 into the quote (the best bid); the loop has not heard of it yet
     another_trader_places(rig.exchange, LAL, BookSide.ASK, Decimal("0.50"), Decimal("6"))
-    rig.feed.drain_events()
+    rig.feed.drain_messages()
     requote = replace(quote, price=Decimal("0.49"), replaces=(resting.order_id,))
     # 6 held + 10 new > 12: the cancel's answer (4 cancelled, not 10) gives the fill away
     assert not rig.loop.executor.execute(requote, last_data_at=rig.clock.wall(), in_sync=True)
@@ -219,15 +219,15 @@ def test_failed_book_polls_count_toward_the_api_error_guard(tmp_path: Path) -> N
     """With the WebSocket down the loop's books come from REST polls: an exchange that fails
     every poll is an exchange failing every request, and SAFE_MODE trips on it as on failed
     orders and fill reads."""
-    from kalshi_cli.feed.book import EventKind, FeedEvent
+    from kalshi_cli.feed.book import FeedMessage, MessageKind
 
     rig = make_rig(tmp_path / "s.db", risk={"max_consecutive_errors": 3})
     rig.step(0.1)
     for n in range(3):
         rig.clock.advance(2.0)  # past each backoff
         polls = [
-            FeedEvent(
-                EventKind.ERROR, "KXM-1", reason="HTTP 503", source="rest", error=_server_error()
+            FeedMessage(
+                MessageKind.ERROR, "KXM-1", reason="HTTP 503", source="rest", error=_server_error()
             )
         ]
         rig.loop.tick(polls, full=True)
@@ -239,7 +239,7 @@ def test_failed_book_polls_count_toward_the_api_error_guard(tmp_path: Path) -> N
 
 
 def test_a_failed_poll_of_a_refused_market_is_no_outage(tmp_path: Path) -> None:
-    from kalshi_cli.feed.book import EventKind, FeedEvent
+    from kalshi_cli.feed.book import FeedMessage, MessageKind
     from kalshi_cli.vocabulary.errors import NotFoundError
 
     rig = make_rig(tmp_path / "s.db", risk={"max_consecutive_errors": 2})
@@ -247,7 +247,9 @@ def test_a_failed_poll_of_a_refused_market_is_no_outage(tmp_path: Path) -> None:
     for _ in range(5):
         rig.clock.advance(2.0)
         gone = NotFoundError("not found", status=404)
-        rig.loop.tick([FeedEvent(EventKind.ERROR, "KXM-1", source="rest", error=gone)], full=True)
+        rig.loop.tick(
+            [FeedMessage(MessageKind.ERROR, "KXM-1", source="rest", error=gone)], full=True
+        )
     assert rig.store.trading.trading_state().state == "ACTIVE"
 
 
@@ -357,7 +359,7 @@ def test_a_position_breach_is_alerted_again_after_the_market_went_flat(tmp_path:
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     breaches = [e for e in lines if e["event"] == "position_breach"]
     assert [(e["ticker"], e["position"]) for e in breaches] == [(ticker, "3.00"), (ticker, "3.00")]
-    rig.loop.alerts.close()
+    rig.loop.stop.alerts.close()
     fingerprint = f"trade.position_breach.{ticker}"
     assert router.asked == [("fire", fingerprint), ("resolve", fingerprint), ("fire", fingerprint)]
     rig.store.close()
@@ -372,9 +374,9 @@ def test_a_stale_feed_alert_is_resolved_when_the_market_is_fresh_again(tmp_path:
         alerts=TradeAlerts(router, lambda: nullcontext(FakeAlertStateStore(clock))),
     )
     ticker = next(iter(rig.loop.portfolio.markets))
-    rig.loop.tick([FeedEvent(EventKind.STALE, ticker, reason="no_data")], full=False)
-    rig.loop.tick([FeedEvent(EventKind.FRESH, ticker)], full=False)
-    rig.loop.alerts.close()
+    rig.loop.tick([FeedMessage(MessageKind.STALE, ticker, reason="no_data")], full=False)
+    rig.loop.tick([FeedMessage(MessageKind.FRESH, ticker)], full=False)
+    rig.loop.stop.alerts.close()
     fingerprint = f"trade.feed_stale.{ticker}"
     assert router.asked == [("fire", fingerprint), ("resolve", fingerprint)]
     rig.store.close()

@@ -22,7 +22,7 @@ from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.vocabulary.units import BookSide, TimeInForce
-from tests.checks.test_check_cli import account_env
+from tests.checks.test_check_cli import WARNING, account_env, check
 from tests.conftest import SimHarness, _start
 from tests.runner.simproc import (
     Book,
@@ -39,9 +39,10 @@ from tests.waiting import wait_until
 SENDS = ("order_placed", "order_unknown", "order_rejected", "order_amended", "amend_unknown")
 
 
-def _kalshi(account: AccountInfo, home: Path, *args: str) -> Any:
-    """`kalshi ARGS --json` as the account's person runs it; its JSON answer."""
-    env = {"KALSHI_HOME": str(home), **account_env(account)}
+def _kalshi(account: AccountInfo, home: Path, *args: str, **more: str) -> Any:
+    """`kalshi ARGS --json` as the account's person runs it (`more`: environment variables
+    beside the account's); its JSON answer."""
+    env = {"KALSHI_HOME": str(home), **account_env(account), **more}
     result = CliRunner().invoke(
         app, [*args, "--json"], obj=AppContext(environ=env), env={"NO_COLOR": "1"}
     )
@@ -136,6 +137,28 @@ def test_a_shard_paused_alone_withdraws_its_quotes_and_the_other_shard_trades(
         paused = wait_until(lambda: _events(log, "shard_paused"), "the pause seen")[0]
         assert paused["shard"] == 3
         wait_until(lambda: not resting(ON_3), "the quotes on the paused shard withdrawn")
+        # `kalshi status` names the shard the loop holds paused, as `kalshi check exchange`
+        # names the shard the exchange pauses
+        state = str(tmp_path / "state.db")
+
+        def shards_held() -> Any:
+            shards = _kalshi(trader, home, "status", KALSHI_STATE=state).get("loop_shards")
+            return shards if shards and shards["paused"] else None
+
+        assert wait_until(shards_held, "the loop's heartbeat naming the shard paused") == {
+            "short": [],
+            "paused": [3],
+        }
+        exchange = check(home, "exchange", "--no-alert", environ=account_env(trader))
+        assert exchange.exit_code == WARNING, exchange.output
+        assert "trading paused on shard 3 " in exchange.output
+        health = CliRunner().invoke(
+            app,
+            ["health-check", "--json"],
+            obj=AppContext(environ={"KALSHI_HOME": str(home), **account_env(trader)}),
+        )
+        (line,) = [c for c in json.loads(health.stdout)["checks"] if c["name"] == "shards"]
+        assert line["status"] == "warn" and "shard 3 trades nothing now" in line["detail"], line
         seen = len(log_events(log))
         # the loop's bid on shard 0 is hit: it quotes again there
         books[ON_0].order(BookSide.ASK, "0.40", "10", TimeInForce.IOC)

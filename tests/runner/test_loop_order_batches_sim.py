@@ -26,10 +26,10 @@ from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.ratelimit import TierLimits
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
-from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.book import FeedMessage, MessageKind
 from kalshi_cli.risk.state import TradingState
-from kalshi_cli.runner.assembly import Parts, build_loop
-from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.assembly import LoopInputs, build_loop
+from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
 from kalshi_cli.runner.execution.order_group import open_session_group
 from kalshi_cli.runner.loop.trade_loop import TradeLoop
@@ -123,12 +123,12 @@ def rig(
     )
     log_path = tmp_path / "trade.log"
     store = Store.open(tmp_path / "state.db", clock=clock)
-    log = EventLog(clock, path=log_path, stderr=None)
+    log = EntryLog(clock, path=log_path, stderr=None)
     name = "fair-value" if strategy == str(EXAMPLE) else strategy
     # no timer read of fills during a test: every read it sees is one the loop chose to make
     settings = {"fill_poll_s": 3600.0, "batch_wait_s": batch_wait_s, **(settings or {})}
     loop = build_loop(
-        Parts(
+        LoopInputs(
             client,
             store,
             feed,
@@ -156,11 +156,11 @@ def rig(
         client.close()
 
 
-def _until(r: Rig, kept: list[FeedEvent], wanted: Callable[[list[FeedEvent]], bool]) -> bool:
+def _until(r: Rig, kept: list[FeedMessage], wanted: Callable[[list[FeedMessage]], bool]) -> bool:
     """Drain the feed into `kept` until `wanted(kept)`, within a deadline."""
 
     def look() -> bool:
-        kept.extend(r.feed.drain_events())
+        kept.extend(r.feed.drain_messages())
         return wanted(kept)
 
     return bool(poll_until(look))
@@ -174,7 +174,7 @@ def test_quotes_decided_in_one_pass_go_out_in_one_batch_request(
     in the state file under the order id the exchange gave it."""
     tickers = [f"KXBATCH-SIM-{c}" for c in "ABCD"]
     with rig(sim, tmp_path, tickers, strategy="market-maker", params={}) as r:
-        r.loop.tick(r.feed.drain_events(), full=True)
+        r.loop.tick(r.feed.drain_messages(), full=True)
         sent = r.requests(sim)
         assert sent.get(BATCH) == 1, sent
         assert sent.get(SINGLE, 0) == 0, sent
@@ -193,7 +193,7 @@ def test_an_order_waits_no_longer_than_batch_wait_s_for_others(
     ask go out as their own batch, three markets three requests, in the order visited."""
     tickers = [f"KXBATCH-SIM-{c}" for c in "ABC"]
     with rig(sim, tmp_path, tickers, strategy="market-maker", params={}, batch_wait_s=0.0) as r:
-        r.loop.tick(r.feed.drain_events(), full=True)
+        r.loop.tick(r.feed.drain_messages(), full=True)
         sent = r.requests(sim)
         assert sent.get(BATCH) == 3, sent
         assert sent.get(SINGLE, 0) == 0, sent
@@ -214,7 +214,7 @@ def test_the_position_limit_counts_the_orders_waiting_in_the_batch(
     risk = {"max_total_exposure": "2.5"}
     params = {"quote_count": "1"}
     with rig(sim, tmp_path, tickers, strategy="market-maker", params=params, risk=risk) as r:
-        r.loop.tick(r.feed.drain_events(), full=True)
+        r.loop.tick(r.feed.drain_messages(), full=True)
         resting = list(r.client.orders.iter_orders(status="resting"))
         committed = sum(
             (o.yes_price if o.book_side.value == "bid" else 1 - o.yes_price) * o.remaining_count
@@ -234,7 +234,7 @@ def test_the_order_rate_cap_counts_the_orders_waiting_in_the_batch(
     tickers = [f"KXBATCH-SIM-{c}" for c in "ABCD"]
     risk = {"max_orders_per_minute": 5}
     with rig(sim, tmp_path, tickers, strategy="market-maker", params={}, risk=risk) as r:
-        r.loop.tick(r.feed.drain_events(), full=True)
+        r.loop.tick(r.feed.drain_messages(), full=True)
         assert r.requests(sim).get(BATCH) == 1
         assert len(list(r.client.orders.iter_orders(status="resting"))) == 5
         assert len(r.store.orders.intents()) == 5
@@ -252,7 +252,7 @@ def test_a_halt_written_before_the_batch_leaves_stops_all_of_it(
     with rig(sim, tmp_path, tickers, strategy="market-maker", params={}) as r:
         halt_once = _HaltOnSecondMarket(r, tmp_path / "state.db")
         swap_decide(r.loop, halt_once)
-        r.loop.tick(r.feed.drain_events(), full=True)
+        r.loop.tick(r.feed.drain_messages(), full=True)
         assert halt_once.halted
         sent = r.requests(sim)
         assert sent.get(BATCH, 0) + sent.get(SINGLE, 0) == 0, sent
@@ -265,7 +265,7 @@ class _HaltOnSecondMarket:
     connection to the state file."""
 
     def __init__(self, r: Rig, state: Path) -> None:
-        self.decide = r.loop.lineup.members[0].strategy.decide_fn
+        self.decide = r.loop.reloads.lineup.members[0].strategy.decide_fn
         self.state = state
         self.calls = 0
         self.halted = False
@@ -292,7 +292,7 @@ def test_a_batch_refused_for_the_triggered_order_group_halts_the_loop(
         group = open_session_group(r.client, r.store, TradeConfig(), r.loop.log)
         r.loop.executor.answers.order_group_id = group
         r.client.order_groups.trigger_order_group(group)
-        r.loop.tick(r.feed.drain_events(), full=True)
+        r.loop.tick(r.feed.drain_messages(), full=True)
         assert r.requests(sim).get(BATCH) == 1
         assert r.events("order_group_triggered")
         assert r.store.trading.trading_state().state == "HALTED"
@@ -307,7 +307,7 @@ def test_a_lost_batch_answer_leaves_every_order_unknown_and_looked_up_never_rese
     tickers = [f"KXBATCH-SIM-{c}" for c in "AB"]
     with rig(sim, tmp_path, tickers, strategy="market-maker", params={}) as r:
         sim.set_faults(drop_response_after_commit_rate=1.0)
-        r.loop.tick(r.feed.drain_events(), full=True)
+        r.loop.tick(r.feed.drain_messages(), full=True)
         sim.clear_faults()
         assert len(r.loop.executor.unknown_orders.unknown) == 4
         assert {i.status for i in r.store.orders.intents()} == {"unknown"}
@@ -333,7 +333,7 @@ def test_a_take_profit_goes_out_at_once_not_in_the_batch_behind_the_quotes(
     ) as r:
         r.books[held].quote("0.43", "0.45")
         assert poll_until(lambda: _yes_ask(r, held) == Decimal("0.45"))
-        r.loop.tick(r.feed.drain_events(), full=True)
+        r.loop.tick(r.feed.drain_messages(), full=True)
         assert r.loop.portfolio.position(held) == 1, log_events(r.log)
         before = r.requests(sim)
         r.books[held].quote("0.52", "0.54")
@@ -345,7 +345,7 @@ def test_a_take_profit_goes_out_at_once_not_in_the_batch_behind_the_quotes(
                 and all(_yes_ask(r, t) == Decimal("0.45") for t in others)
             )
         )
-        r.loop.tick(r.feed.drain_events(), full=True)
+        r.loop.tick(r.feed.drain_messages(), full=True)
         after = r.requests(sim)
         assert after.get(SINGLE, 0) - before.get(SINGLE, 0) == 1, after
         assert after.get(BATCH, 0) - before.get(BATCH, 0) == 1, after
@@ -376,19 +376,19 @@ def test_a_fill_already_read_is_not_read_again_when_its_messages_arrive(
     with rig(
         sim, tmp_path, [ticker], strategy=str(EXAMPLE), params=params, quote=("0.43", "0.45")
     ) as r:
-        r.loop.tick(r.feed.drain_events(), full=True)
+        r.loop.tick(r.feed.drain_messages(), full=True)
         assert len(r.events("fill_received")) == 1, log_events(r.log)
         reads = r.requests(sim).get(FILLS, 0)
         assert reads >= 1
-        kept: list[FeedEvent] = []
+        kept: list[FeedMessage] = []
 
-        def both(events: list[FeedEvent]) -> bool:
-            kinds = {e.kind for e in events}
-            return EventKind.FILL in kinds and any(
-                e.kind is EventKind.USER_ORDER
+        def both(messages: list[FeedMessage]) -> bool:
+            kinds = {e.kind for e in messages}
+            return MessageKind.FILL in kinds and any(
+                e.kind is MessageKind.USER_ORDER
                 and isinstance(e.message, Order)
                 and e.message.status == "executed"
-                for e in events
+                for e in messages
             )
 
         assert _until(r, kept, both), kept
@@ -423,13 +423,13 @@ def test_a_fill_listed_without_its_count_is_quarantined_never_applied(
         sim, tmp_path, [ticker], strategy=str(EXAMPLE), params=params, quote=("0.43", "0.45"),
         transport=FillsWithoutCounts(),
     ) as r:  # fmt: skip
-        r.loop.tick(r.feed.drain_events(), full=True)
+        r.loop.tick(r.feed.drain_messages(), full=True)
         assert r.events("fill_received") == []
         [event] = r.events("fill_quarantined")
         assert event["ticker"] == ticker and "count_fp" in str(event["reason"])
         assert r.loop.portfolio.position(ticker) == 0
         assert r.store.fills.read() == []
-        assert r.store.events.count_events("fill_quarantined") == 1
+        assert r.store.entries.count("fill_quarantined") == 1
         assert r.loop.executor.unknown_orders.holds(ticker)
         r.loop.executor.fills.sync()  # listed again: not told twice
         assert len(r.events("fill_quarantined")) == 1

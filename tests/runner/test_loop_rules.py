@@ -12,8 +12,8 @@ import pytest
 
 from kalshi_cli.client.fill_quarantine import FillQuarantine
 from kalshi_cli.risk.engine import RiskLimits
-from kalshi_cli.runner.assembly import Parts, start_loop
-from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.assembly import LoopInputs, start_loop
+from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
 from kalshi_cli.runner.loop.trade_loop import TradeLoop
 from kalshi_cli.runner.preflight import check_live, reconcile
@@ -80,7 +80,7 @@ def test_stop_loss_fires_on_the_next_tick(tmp_path: Path) -> None:
     rig.step(0.1)
     assert len(rig.client.requests) == sent
     # the trigger: the floor rises above the mark (as if the bid had collapsed)
-    rig.loop.risk.limits = RiskLimits(stop_loss_share=Decimal("0.99"))
+    rig.loop.questions.risk.limits = RiskLimits(stop_loss_share=Decimal("0.99"))
     rig.step(0.1)
     closes = [r for r in rig.client.requests[sent:] if r.reduce_only]
     assert closes and closes[0].book_side is BookSide.ASK
@@ -111,7 +111,7 @@ def test_circuit_breaker_trips_at_threshold_and_holds_after_restart(tmp_path: Pa
     assert rig.store.trading.risk_trips(rule="circuit_breaker")
     rig.store.close()
     again = make_rig(state, risk={"daily_loss_limit": 5}, clock=ManualClock(START + 10))
-    assert again.loop.risk.check_circuit_breaker()
+    assert again.loop.questions.risk.check_circuit_breaker()
     for _ in range(120):
         again.step(0.5)
     assert [r for r in again.client.requests if not r.reduce_only] == []
@@ -155,7 +155,7 @@ def test_a_market_with_an_unresolved_order_takes_no_new_order(tmp_path: Path) ->
     # the exchange took the order but does not list it for a while
     rig.client.lookup_errors.extend("missing" for _ in range(6))
     rig.step(0.1)
-    rig.feed.drain_events()  # and its user_orders message is lost too
+    rig.feed.drain_messages()  # and its user_orders message is lost too
     ((coid, lost),) = rig.loop.executor.unknown_orders.unknown.items()
     sent = len(rig.client.requests)
     for _ in range(8):
@@ -194,7 +194,7 @@ class _FillsOnFirstPositionsRead(FakeClient):
 
 def _restart_while_a_quote_fills(
     tmp_path: Path, config: TradeConfig, *, send_workers: int = 0
-) -> tuple[TradeLoop, EventLog, _FillsOnFirstPositionsRead]:
+) -> tuple[TradeLoop, EntryLog, _FillsOnFirstPositionsRead]:
     """A loop started where the previous run's quote fills between the reconciliation and the
     read of the positions: its first build is discarded (`positions_moved`) and a second one
     runs."""
@@ -225,13 +225,13 @@ def _restart_while_a_quote_fills(
 
     client = _FillsOnFirstPositionsRead(exchange, me, fill)
     store = Store.open(state, clock=clock)
-    log = EventLog(clock, stderr=None)
-    parts = Parts(client, store, FakeFeed(exchange, me, clock), clock, log)
-    parts.send_workers = send_workers
-    parts.read_lag_s = 2.5  # the `read_lag` setting: the loop's services wait that long
+    log = EntryLog(clock, stderr=None)
+    inputs = LoopInputs(client, store, FakeFeed(exchange, me, clock), clock, log)
+    inputs.send_workers = send_workers
+    inputs.read_lag_s = 2.5  # the `read_lag` setting: the loop's services wait that long
     reconcile(client, store, clock)
     loop = start_loop(
-        parts,
+        inputs,
         TradeOptions(strategies=(StrategyChoice("market-maker"),)),
         config,
         [
@@ -282,9 +282,9 @@ def test_a_fill_quarantined_by_the_stops_last_read_is_told_to_the_loop(
         return listed(**filters)
 
     client.iter_fills = fills_with_one_unreadable  # type: ignore[method-assign]
-    loop.shutdown(cancel_resting=True)
+    loop.stop.shutdown(cancel_resting=True)
     assert log.counts.get("fill_quarantined") == 1
-    assert loop.store.events.count_events("fill_quarantined") == 1
+    assert loop.stop.store.entries.count("fill_quarantined") == 1
     client.connection.fill_quarantine.add({"ticker": LAL, "trade_id": "t-10"}, "no count_fp")
     assert log.counts.get("fill_quarantined") == 1, "a stopped loop hears no more"
 

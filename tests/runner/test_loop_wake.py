@@ -1,4 +1,4 @@
-"""The idle trade loop waits on the feed (`wait_for_events`) instead of polling it: it acts on an
+"""The idle trade loop waits on the feed (`wait_for_messages`) instead of polling it: it acts on an
 event the moment the feed queues it, never sleeps past a full pass (the timer work rides on
 those), and never spins. A fake feed whose wait moves the manual clock stands in for the feed
 thread."""
@@ -8,8 +8,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from kalshi_cli.runner.assembly import Parts, build_loop
-from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.assembly import LoopInputs, build_loop
+from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
 from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.store import Store
@@ -37,10 +37,10 @@ class WakingFeed(FakeFeed):
         self.arrivals: list[tuple[float, Orderbook]] = []
         self.reads: list[tuple[float, str]] = []  # (when, ticker) of each book read
 
-    def wait_for_events(self, timeout_s: float) -> bool:
+    def wait_for_messages(self, timeout_s: float) -> bool:
         now = self.clock.monotonic()
         self.waits.append((now, timeout_s))
-        if self.events:
+        if self.messages:
             return True
         if self.arrivals and self.arrivals[0][0] <= now + timeout_s:
             at, book = self.arrivals.pop(0)
@@ -65,11 +65,11 @@ def waking_rig(
     client = FakeClient(exchange, account_id, clock=clock)
     feed = WakingFeed(exchange, account_id, clock)
     store = Store.open(tmp_path / "state.db", clock=clock)
-    log = EventLog(clock, path=None, stderr=None)
+    log = EntryLog(clock, path=None, stderr=None)
     markets = [client.get_market(t) for t in exchange.reference.markets]
     settings = {"tick_interval_s": tick_interval_s, "idle_wait_s": idle_wait_s}
     loop = build_loop(
-        Parts(client, store, feed, clock, log, adjust=adjusted(settings)),
+        LoopInputs(client, store, feed, clock, log, adjust=adjusted(settings)),
         TradeOptions(strategies=(StrategyChoice("spike"),)),
         TradeConfig(strategies={"spike": {}}, risk={}),
         [m for m in markets if m.is_open],
@@ -110,9 +110,9 @@ def test_an_event_is_acted_on_when_it_arrives_not_at_the_next_pass(tmp_path: Pat
 
 
 def test_a_feed_that_cannot_wake_is_polled_on_its_clock(tmp_path: Path) -> None:
-    """The fake feed has no `wait_for_events` (like a recorded feed on a simulated clock): the
+    """The fake feed has no `wait_for_messages` (like a recorded feed on a simulated clock): the
     loop sleeps `poll_s` of that clock between looks and still runs its passes."""
     rig = make_rig(tmp_path / "state.db")
-    assert not hasattr(rig.feed, "wait_for_events")
+    assert not hasattr(rig.feed, "wait_for_messages")
     rig.loop.run(stop=threading.Event(), duration_s=2.5)
     assert rig.loop.ticks == 3

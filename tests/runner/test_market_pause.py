@@ -9,24 +9,24 @@ from pathlib import Path
 
 import msgspec
 
-from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.book import FeedMessage, MessageKind
 from kalshi_cli.feed.messages import Lifecycle
 from tests.runner.fakes import make_rig
 
 
-def lifecycle(ticker: str, event_type: str, paused: bool) -> FeedEvent:
+def lifecycle(ticker: str, event_type: str, paused: bool) -> FeedMessage:
     data = {"market_ticker": ticker, "event_type": event_type, "is_deactivated": paused}
-    return FeedEvent(EventKind.LIFECYCLE, ticker, message=msgspec.convert(data, Lifecycle))
+    return FeedMessage(MessageKind.LIFECYCLE, ticker, message=msgspec.convert(data, Lifecycle))
 
 
 def test_a_paused_market_is_traded_again_once_it_resumes(tmp_path: Path) -> None:
     log = tmp_path / "events.jsonl"
     rig = make_rig(tmp_path / "state.db", log_path=log)
     ticker = next(iter(rig.exchange.reference.markets))
-    rig.feed.events.append(lifecycle(ticker, "deactivated", True))
+    rig.feed.messages.append(lifecycle(ticker, "deactivated", True))
     rig.step()
     assert ticker in rig.loop.closed  # the market pass leaves it alone
-    rig.feed.events.append(lifecycle(ticker, "activated", False))
+    rig.feed.messages.append(lifecycle(ticker, "activated", False))
     rig.step()
     assert ticker not in rig.loop.closed
     rig.loop.log.close()
@@ -39,9 +39,9 @@ def test_a_paused_market_is_traded_again_once_it_resumes(tmp_path: Path) -> None
 def test_a_settled_market_stays_closed_whatever_comes_after(tmp_path: Path) -> None:
     rig = make_rig(tmp_path / "state.db")
     ticker = next(iter(rig.exchange.reference.markets))
-    rig.feed.events.append(lifecycle(ticker, "settled", False))
+    rig.feed.messages.append(lifecycle(ticker, "settled", False))
     rig.step()
-    rig.feed.events.append(lifecycle(ticker, "activated", False))
+    rig.feed.messages.append(lifecycle(ticker, "activated", False))
     rig.step()
     assert ticker in rig.loop.closed
     rig.store.close()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.book import FeedMessage, MessageKind
 from kalshi_cli.feed.messages import order_update
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.vocabulary.units import BookSide
@@ -85,9 +85,9 @@ def test_a_partly_filled_quote_rests_with_what_is_left(tmp_path: Path, user_orde
     rig = _quotes(tmp_path)
     order_id = _fill_best_bid_quote(rig, share=Decimal("0.4"))
     # only the order's own news: the market maker does not see the book move and requote
-    dropped = {EventKind.BOOK} if user_orders else {EventKind.BOOK, EventKind.USER_ORDER}
+    dropped = {MessageKind.BOOK} if user_orders else {MessageKind.BOOK, MessageKind.USER_ORDER}
     rig.clock.advance(0.01)
-    rig.loop.tick([e for e in rig.feed.drain_events() if e.kind not in dropped], full=False)
+    rig.loop.tick([e for e in rig.feed.drain_messages() if e.kind not in dropped], full=False)
     row = rig.store.orders.intent_by_order_id(order_id)
     assert row is not None
     left = rig.exchange.history.order(rig.client.account_id, order_id).remaining_count
@@ -103,9 +103,9 @@ def test_fills_alone_update_the_rows_when_user_orders_messages_are_lost(tmp_path
     rig.clock.advance(0.01)
     # no book change either: the market maker must not requote (a refused cancel of the
     # filled quote would look the order up, another path)
-    lost = {EventKind.USER_ORDER, EventKind.BOOK}
-    events = [e for e in rig.feed.drain_events() if e.kind not in lost]
-    assert any(e.kind is EventKind.FILL for e in events)
+    lost = {MessageKind.USER_ORDER, MessageKind.BOOK}
+    events = [e for e in rig.feed.drain_messages() if e.kind not in lost]
+    assert any(e.kind is MessageKind.FILL for e in events)
     rig.loop.tick(events, full=False)
     row = rig.store.orders.intent_by_order_id(order_id)
     assert row is not None
@@ -117,7 +117,7 @@ def test_no_phantom_resting_rows_after_a_run_with_fills(tmp_path: Path) -> None:
     for _ in range(5):
         _fill_best_bid_quote(rig)
         rig.step(0.5)
-    rig.loop.shutdown(cancel_resting=False)
+    rig.loop.stop.shutdown(cancel_resting=False)
     assert _state_file_resting(rig) == _exchange_resting(rig)
     assert rig.loop.executor.counters.fills >= 5
 
@@ -132,7 +132,7 @@ def test_a_late_resting_message_does_not_bring_a_cancelled_order_back(tmp_path: 
     rig.loop.executor.cancels.withdraw(order.ticker, order.order_id, "test")  # inline: booked
     assert order.order_id not in rig.loop.portfolio.orders
     # the message of its placement, arriving after the cancel's answer
-    event = FeedEvent(EventKind.USER_ORDER, order.ticker, message=order_update(placed))
+    event = FeedMessage(MessageKind.USER_ORDER, order.ticker, message=order_update(placed))
     rig.loop.tick([event], full=False)
     assert order.order_id not in rig.loop.portfolio.orders
     row = rig.store.orders.intent_by_order_id(order.order_id)
@@ -152,7 +152,7 @@ def test_a_user_orders_message_without_its_counts_changes_nothing_it_cannot_say(
         rig.exchange.history.order(rig.client.account_id, order.order_id)
     )
     message.pop(field)
-    event = FeedEvent(EventKind.USER_ORDER, order.ticker, message=order_update(message))
+    event = FeedMessage(MessageKind.USER_ORDER, order.ticker, message=order_update(message))
     rig.loop.tick([event], full=False)
     kept = rig.loop.portfolio.orders.get(order.order_id)
     assert kept is not None and kept.remaining == order.remaining
@@ -183,7 +183,7 @@ def test_a_user_orders_message_without_its_price_or_direction_leaves_the_quote_a
     )
     for field in fields:
         message.pop(field)
-    event = FeedEvent(EventKind.USER_ORDER, order.ticker, message=order_update(message))
+    event = FeedMessage(MessageKind.USER_ORDER, order.ticker, message=order_update(message))
     rig.loop.tick([event], full=False)
     kept = rig.loop.portfolio.orders.get(order.order_id)
     assert kept is not None
@@ -195,8 +195,8 @@ def _fills_only_tick(rig: Rig) -> None:
     """The loop's next tick with the `user_orders` messages (and the book's moves) lost: the
     fill read alone brings the news, and the market maker sees nothing to requote."""
     rig.clock.advance(0.01)
-    lost = {EventKind.USER_ORDER, EventKind.BOOK}
-    rig.loop.tick([e for e in rig.feed.drain_events() if e.kind not in lost], full=False)
+    lost = {MessageKind.USER_ORDER, MessageKind.BOOK}
+    rig.loop.tick([e for e in rig.feed.drain_messages() if e.kind not in lost], full=False)
 
 
 def test_partial_fills_read_one_at_a_time_add_up_in_the_row(tmp_path: Path) -> None:
@@ -243,7 +243,7 @@ def test_a_fill_never_raises_what_rests_above_what_the_exchange_last_said(
     )
     said = ser.ws_user_order_msg(rig.exchange.history.order(me, order_id))
     message = order_update(said)
-    rig.loop.tick([FeedEvent(EventKind.USER_ORDER, order.ticker, message=message)], full=False)
+    rig.loop.tick([FeedMessage(MessageKind.USER_ORDER, order.ticker, message=message)], full=False)
     cut = rig.store.orders.intent_by_order_id(order_id)
     assert cut is not None and cut.remaining == 2 < cut.count - cut.filled
     _sell_into(rig, order.ticker, order.price, Decimal(1))

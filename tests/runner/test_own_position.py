@@ -33,7 +33,7 @@ def test_the_take_profit_leaves_a_hand_opened_position_alone(tmp_path: Path) -> 
     )
     for _ in range(3):
         rig.step(1.0)
-    owner = rig.loop.lineup.names[0]
+    owner = rig.loop.reloads.lineup.names[0]
     view = rig.loop.portfolio.view_for(TICKER, owner)
     assert view.whole.position == Decimal("15")  # 10 by hand, 5 by the strategy
     assert view.position == view.own.position == Decimal("5")  # what it decides on: its own

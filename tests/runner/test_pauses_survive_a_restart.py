@@ -55,7 +55,7 @@ def _held_back(
     clock.advance(1000)
     rig = make_rig(state, clock=clock, risk=risk)
     clock.advance(running_s)
-    engine = rig.loop.risk
+    engine = rig.loop.questions.risk
     buy = Intent(ticker, Side.YES, Action.BUY, Decimal("0.40"), Decimal(1), Decimal("0.90"), "t")
     now = clock.wall()
     ctx = engine.context(PositionView(ticker), total_exposure=Decimal(0), last_data_at=now)

@@ -88,7 +88,7 @@ def _bought(
         log_path=tmp_path / "log.jsonl",
     )
     _open.append(rig)
-    spike = rig.loop.lineup.members[0].strategy.decide_fn
+    spike = rig.loop.reloads.lineup.members[0].strategy.decide_fn
     bought: list[bool] = []
 
     def buy_first(snap: Any, pos: Any, p: Any) -> Any:

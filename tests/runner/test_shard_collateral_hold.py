@@ -4,8 +4,11 @@ never comes of it; the loop logs `shard_balance_short` once, with what the shard
 `kalshi shard move` line, posts one alert (its runbook: 20), holds the adding orders of that
 shard's markets while the other shard's go, and enters the shard
 again once a balance read (the watch's, every `trade.shard_poll_s`) shows it holding one order's
-cost. The simulator's core here has one shard: its answers give the loop's first market shard 2,
-and the exchange refuses that market's buys for collateral while the test says so."""
+cost. A batch refused whole for collateral holds the shard it lacked money on, not the account;
+an order answered `exchange_unavailable` (a shard paused since the last status read) pauses its
+shard at once, no API error either; `kalshi status` names the shards held. The simulator's core
+here has one shard: its answers give the loop's first market shard 2, and the exchange refuses
+that market's buys for collateral while the test says so."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from kalshi_cli.services.orders.status import trading_status
 from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.errors import ApiError
 from kalshi_cli.vocabulary.models import Balance, ExchangeStatus, Market, decode_answer
@@ -174,4 +178,169 @@ def test_a_refusal_for_collateral_holds_its_shard_alone_until_a_balance_read_cov
     buy(on_two)
     assert sent(on_two) == before + 1  # entered again
     assert not [e for e in events("trading_state") if e.get("state") == "SAFE_MODE"]
+    rig.loop.log.close()
+
+
+def test_a_batch_refused_whole_for_collateral_holds_the_short_shard_and_the_other_trades(
+    tmp_path: Path, shards: Shards
+) -> None:
+    """The exchange's insufficient-balance answer to a batch as a whole names no order: the
+    shard whose last read holds less than the batch asked of it is held, not the account."""
+    from kalshi_cli.runner.execution.dispatch import CallAnswer
+
+    log = tmp_path / "log.jsonl"
+    shards.two_holds = D("0.30")  # less than the batch's orders there commit ($0.50)
+    rig = make_rig(
+        tmp_path / "s.db",
+        log_path=log,
+        risk={"stop_loss_share": "0", "max_order_cost": "5"},
+        settings={"shard_poll_s": 600.0},
+    )
+    rig.step()
+    on_two = shards.on_two
+    on_zero = next(t for t in rig.loop.portfolio.markets if t != on_two)
+    executor = rig.loop.executor
+
+    def intent(ticker: str) -> Intent:
+        return Intent(ticker, Side.YES, Action.BUY, D("0.05"), D("10"), D("0.99"), "t", "spike")
+
+    recorded = executor.answers.record_all([intent(on_two), intent(on_zero)])
+    assert len(recorded) == 2
+    errors = executor.counters.errors
+    refusal = ApiError.from_response(400, REFUSAL)
+    executor.answers.book_batch(recorded, CallAnswer(rig.clock.monotonic(), error=refusal))
+    assert executor.counters.errors == errors  # no API error counted
+
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    assert [e["shard"] for e in lines if e.get("event") == "shard_balance_short"] == [2]
+    assert not [e for e in lines if e.get("event") == "balance_short"]  # the account not held
+    before = sum(1 for r in rig.client.requests if r.ticker == on_zero)
+    executor.execute(intent(on_zero), last_data_at=rig.clock.wall(), in_sync=True)
+    rig.step(0.1)
+    assert sum(1 for r in rig.client.requests if r.ticker == on_zero) == before + 1
+    assert executor.balance_hold.why(on_two) is not None
+    assert rig.loop.gate.state == "ACTIVE"
+    # `kalshi status` (its heartbeat) names the shard held short
+    rig.loop.heartbeat.beat()
+    status = trading_status(tmp_path / "s.db", now=rig.clock.wall())
+    assert status.details()["loop_shards"] == {"short": [2], "paused": []}
+    rig.loop.log.close()
+
+
+def test_an_order_refused_on_a_paused_shard_pauses_it_at_once_and_is_no_api_error(
+    tmp_path: Path, shards: Shards, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between two status reads the exchange answers an order on a shard just paused with
+    503 `exchange_unavailable` (what the client raises for it: an unknown outcome from that
+    answer): the shard's markets are paused at once, as the next read would, the order is
+    looked up, and the API error guard counts nothing; the other shard trades on."""
+    from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown
+
+    shards.refusing = False
+    paused = {"on": False}
+    create = FakeClient.create_order
+
+    def create_order(self: FakeClient, request: Any) -> Any:
+        if paused["on"] and request.ticker == shards.on_two:
+            self.requests.append(request)
+            body = {"code": "exchange_unavailable", "message": "trading is paused"}
+            answer = ApiError.from_response(503, body)
+            lost = f"order {request.client_order_id}"
+            raise OrderOutcomeUnknown(
+                f"the exchange answered HTTP 503 to {lost}; it may or may not exist",
+                client_order_id=request.client_order_id,
+            ) from answer
+        return create(self, request)
+
+    monkeypatch.setattr(FakeClient, "create_order", create_order)
+    log = tmp_path / "log.jsonl"
+    rig = make_rig(
+        tmp_path / "s.db",
+        log_path=log,
+        risk={"stop_loss_share": "0", "max_order_cost": "5"},
+        settings={"shard_poll_s": 600.0},  # no status read comes to tell it
+    )
+    rig.step()
+    on_two = shards.on_two
+    on_zero = next(t for t in rig.loop.portfolio.markets if t != on_two)
+    executor = rig.loop.executor
+
+    def buy(ticker: str) -> None:
+        intent = Intent(ticker, Side.YES, Action.BUY, D("0.05"), D("10"), D("0.99"), "t", "spike")
+        executor.execute(intent, last_data_at=rig.clock.wall(), in_sync=True)
+        rig.step(0.1)
+
+    def sent(ticker: str) -> int:
+        return sum(1 for r in rig.client.requests if r.ticker == ticker)
+
+    paused["on"] = True
+    errors = executor.counters.errors
+    buy(on_two)
+    assert sent(on_two) == 1
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    assert [e["shard"] for e in lines if e.get("event") == "shard_paused"] == [2]
+    assert executor.counters.errors == errors  # no API error counted
+    assert [e for e in lines if e.get("event") == "order_unknown"]  # looked up, not resent
+    for _ in range(8):  # far more than max_consecutive_errors (5)
+        buy(on_two)
+    assert sent(on_two) == 1  # held: the shard is paused
+    before = sent(on_zero)
+    buy(on_zero)
+    assert sent(on_zero) == before + 1  # the other shard trades on
+    assert rig.loop.gate.state == "ACTIVE"
+    # `kalshi status` (its heartbeat) names the shard paused
+    rig.loop.heartbeat.beat()
+    status = trading_status(tmp_path / "s.db", now=rig.clock.wall())
+    assert status.details()["loop_shards"] == {"short": [], "paused": [2]}
+    rig.loop.log.close()
+
+
+@pytest.mark.parametrize(
+    ("error", "event"),
+    [
+        (REFUSAL["error"], "shard_balance_short"),
+        ({"code": "exchange_unavailable", "message": "paused"}, "shard_paused"),
+    ],
+)
+def test_a_batch_item_refused_for_its_shard_holds_that_shard_alone(
+    tmp_path: Path, shards: Shards, error: dict[str, str], event: str
+) -> None:
+    """A batch answered item by item: the item refused for collateral holds its market's shard,
+    and one answered `exchange_unavailable` pauses it, as a single order's answer does; neither
+    is an API error, and the batch's other shard trades on."""
+    from kalshi_cli.client.batch_orders import read_batch_answer
+    from kalshi_cli.runner.execution.dispatch import CallAnswer
+
+    log = tmp_path / "log.jsonl"
+    rig = make_rig(
+        tmp_path / "s.db",
+        log_path=log,
+        risk={"stop_loss_share": "0", "max_order_cost": "5"},
+        settings={"shard_poll_s": 600.0},
+    )
+    rig.step()
+    on_two = shards.on_two
+    on_zero = next(t for t in rig.loop.portfolio.markets if t != on_two)
+    executor = rig.loop.executor
+
+    def intent(ticker: str) -> Intent:
+        return Intent(ticker, Side.YES, Action.BUY, D("0.05"), D("10"), D("0.99"), "t", "spike")
+
+    recorded = executor.answers.record_all([intent(on_two), intent(on_zero)])
+    (two, _), (zero, _) = [(c.client_order_id, i) for i, c in recorded]
+    items = read_batch_answer(
+        [
+            {"client_order_id": two, "error": error},
+            {"client_order_id": zero, "error": {"code": "invalid_price", "message": "off grid"}},
+        ]
+    )
+    errors = executor.counters.errors
+    executor.answers.book_batch(recorded, CallAnswer(rig.clock.monotonic(), value=items))
+    assert executor.counters.errors == errors
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    assert [e["shard"] for e in lines if e.get("event") == event] == [2]
+    before = sum(1 for r in rig.client.requests if r.ticker == on_zero)
+    executor.execute(intent(on_zero), last_data_at=rig.clock.wall(), in_sync=True)
+    rig.step(0.1)
+    assert sum(1 for r in rig.client.requests if r.ticker == on_zero) == before + 1
     rig.loop.log.close()

@@ -22,10 +22,10 @@ import websocket
 
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
-from kalshi_cli.feed.book import EventKind
+from kalshi_cli.feed.book import MessageKind
 from kalshi_cli.feed.ws import FeedSocket, websocket_connect
-from kalshi_cli.runner.assembly import Parts, build_loop
-from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.assembly import LoopInputs, build_loop
+from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
 from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.store import Store
@@ -108,10 +108,10 @@ def test_no_order_on_a_book_older_than_stale_after_while_pings_go_on(
         connector=pings.connect,
     )
     store = Store.open(tmp_path / "state.db", clock=clock)
-    log = EventLog(clock, path=tmp_path / "trade.log", stderr=None)
+    log = EntryLog(clock, path=tmp_path / "trade.log", stderr=None)
     config = TradeConfig(strategies={"market-maker": {}}, risk={"stale_after_s": STALE_AFTER_S})
     loop = build_loop(
-        Parts(client, store, feed, clock, log),
+        LoopInputs(client, store, feed, clock, log),
         TradeOptions(strategies=(StrategyChoice("market-maker"),)),
         config,
         [client.markets.get_market(TICKER)],
@@ -120,7 +120,7 @@ def test_no_order_on_a_book_older_than_stale_after_while_pings_go_on(
     try:
         wait_until(lambda: feed.is_fresh(TICKER), "the first snapshot")
         loop.gate.toggle_pause()  # no quote until the book is old
-        loop.tick(feed.drain_events(), full=True)
+        loop.tick(feed.drain_messages(), full=True)
 
         sim.set_faults(ws_silence_s=600)  # data stops; uvicorn's pings go on
         book.quote("0.59", "0.61")  # the market moves while the feed hears nothing
@@ -129,13 +129,13 @@ def test_no_order_on_a_book_older_than_stale_after_while_pings_go_on(
         wait_until(lambda: pings.pings >= seen + 3, "pings after the book got old")
 
         loop.gate.toggle_pause()
-        events = feed.drain_events()
+        events = feed.drain_messages()
         loop.tick(events, full=True)
         assert list(client.orders.iter_orders(ticker=TICKER, status="resting")) == []
         assert loop.executor.counters.orders == 0
         assert feed.data_age(TICKER) == math.inf
         assert not feed.is_fresh(TICKER)
-        stale = [(e.ticker, e.reason) for e in events if e.kind is EventKind.STALE]
+        stale = [(e.ticker, e.reason) for e in events if e.kind is MessageKind.STALE]
         assert stale == [(TICKER, "no_data")]
 
         # data flows again: the repeated snapshot request brings the moved book back, and the
@@ -143,7 +143,7 @@ def test_no_order_on_a_book_older_than_stale_after_while_pings_go_on(
         sim.clear_faults()
         clock.advance(5.0)  # the unanswered snapshot request is repeated
         wait_until(lambda: feed.is_fresh(TICKER), "the book resynced")
-        loop.tick(feed.drain_events(), full=True)
+        loop.tick(feed.drain_messages(), full=True)
         resting = list(client.orders.iter_orders(ticker=TICKER, status="resting"))
         assert resting, "the loop quotes again once the book is fresh"
         assert all(Decimal("0.55") <= o.yes_price <= Decimal("0.65") for o in resting)

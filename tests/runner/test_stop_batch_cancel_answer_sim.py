@@ -74,13 +74,13 @@ def test_a_stop_whose_batch_answer_leaves_an_order_out_cancels_it_before_it_is_p
         transport=transport,
         settings={"stop_deadline_s": 10.0},
     ) as r:
-        r.loop.tick(r.feed.drain_events(), full=True)
+        r.loop.tick(r.feed.drain_messages(), full=True)
 
         def resting() -> set[str]:
             return {o.order_id for o in r.client.orders.iter_orders(status="resting")}
 
         assert poll_until(lambda: len(resting()) == 2), "the loop's two quotes never rested"
-        summary = r.loop.shutdown(cancel_resting=True)
+        summary = r.loop.stop.shutdown(cancel_resting=True)
         assert summary.not_proven == (), summary.not_proven
         assert resting() == set()
         assert transport.batches == 1

@@ -28,21 +28,21 @@ def test_a_stop_behind_a_backlog_of_orders_cancels_what_rests_within_its_deadlin
         # a tick called on its own (as `--once` runs it) decides every market at once, as a
         # loop does when the budget runs out under it (a 429 that empties the bucket): the
         # backlog is the client's
-        r.loop.tick(r.feed.drain_events(), full=True)
+        r.loop.tick(r.feed.drain_messages(), full=True)
         assert len(r.store.orders.intents()) == 2 * len(TICKERS)  # every quote decided
 
         def resting() -> int:
             return len(list(r.client.orders.iter_orders(status="resting")))
 
         def some_rest() -> bool:
-            r.loop.tick(r.feed.drain_events(), full=False)
+            r.loop.tick(r.feed.drain_messages(), full=False)
             pause()
             return resting() >= 2
 
         assert poll_until(some_rest)
         assert r.loop.dispatch.in_flight > 8, "most orders still wait for the write budget"
         began = time.monotonic()
-        summary = r.loop.shutdown(cancel_resting=True)
+        summary = r.loop.stop.shutdown(cancel_resting=True)
         took = time.monotonic() - began
         assert summary.not_proven == (), summary.not_proven
         assert resting() == 0

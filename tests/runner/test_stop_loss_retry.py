@@ -62,7 +62,9 @@ def _stopped_rig(tmp_path: Path, **risk: Any) -> tuple[Rig, str]:
     rig.step(0.1)
     assert rig.loop.portfolio.position(T60) == 10
     assert rig.client.requests == []
-    rig.loop.risk.limits = struct_replace(rig.loop.risk.limits, stop_loss_share=Decimal("0.99"))
+    rig.loop.questions.risk.limits = struct_replace(
+        rig.loop.questions.risk.limits, stop_loss_share=Decimal("0.99")
+    )
     return rig, bid
 
 
@@ -85,7 +87,7 @@ def test_an_unfilled_stop_loss_goes_out_once_while_the_book_stands_still(tmp_pat
     _ticks(rig, 150)  # 1.5 s of ticks, the book unchanged
     assert len(_closes(rig)) == 1
     assert rig.loop.log.counts["stop_loss"] == 1
-    assert rig.loop.risk.rate_cap.count() == 1
+    assert rig.loop.questions.risk.rate_cap.count() == 1
 
     # the order-rate cap (3 a minute) still has room for another market's strategy order
     def buy_fed(snapshot: MarketSnapshot, view: PositionView, params: Any) -> Sequence[Intent]:
@@ -100,7 +102,7 @@ def test_an_unfilled_stop_loss_goes_out_once_while_the_book_stands_still(tmp_pat
                 count=Decimal("1"),
                 model_fair=Decimal("0.90"),
                 reason="test",
-                strategy=rig.loop.lineup.names[0],
+                strategy=rig.loop.reloads.lineup.names[0],
             )
         ]
 

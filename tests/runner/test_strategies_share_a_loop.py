@@ -295,7 +295,7 @@ def test_a_strategy_whose_decide_is_still_running_at_its_next_turn_is_stopped_al
         began = time.monotonic()
         mover.quote("0.31", "0.70")  # a new book: each strategy is asked again
         rig.step(1.0)
-        assert MM not in rig.loop.stops.stopped, "one late answer is no verdict"
+        assert MM not in rig.loop.questions.stops.stopped, "one late answer is no verdict"
         assert _resting_of(rig, MM) == []
         rig.step(1.0)
         # one deadline waited, once: the next pass does not wait for the hung strategy again
@@ -335,7 +335,7 @@ def test_one_late_answer_skips_the_strategys_turn_and_three_within_the_window_st
     quotes_again()
     slow.late_once(rig, mover, "0.32")
     quotes_again()
-    assert not rig.loop.stops.stopped
+    assert not rig.loop.questions.stops.stopped
     slow.late_once(rig, mover, "0.33")
     (stopped,) = _log(rig, log, "strategy_stopped")
     assert stopped["strategy"] == MM and "3 late answers within 60 s" in stopped["reason"]
@@ -350,7 +350,7 @@ def _stuck(rig: Rig, mover: Mover, hanging: Hanging) -> None:
     mover.quote("0.31", "0.70")
     rig.step(1.0)
     rig.step(1.0)
-    assert MM in rig.loop.stops.stopped
+    assert MM in rig.loop.questions.stops.stopped
 
 
 def test_a_stopped_strategy_still_closes_its_own_position_and_adds_nothing(
@@ -431,7 +431,7 @@ def test_a_stopped_strategy_is_shown_where_people_look_and_resume_brings_it_back
         # resumed while its call is still running, it is found stuck again a deadline later
         assert run(["resume", "--strategy", MM], home=tmp_path, environ=state).exit_code == 0
         rig.step(0.0)
-        assert rig.loop.log.counts["strategy_resumed"] == 1 and not rig.loop.stops.stopped
+        assert rig.loop.log.counts["strategy_resumed"] == 1 and not rig.loop.questions.stops.stopped
         rig.step(1.0)
         assert rig.loop.log.counts["strategy_stopped"] == 2
     finally:
@@ -471,8 +471,10 @@ def test_a_strategy_whose_first_decide_hangs_holds_the_loop_one_calls_deadline_n
         assert time.monotonic() - began < 2.5, "the loop waited for the hung first call"
         resting = list(rig.client.iter_orders(status="resting"))
         assert [o.yes_price for o in resting] == [Decimal("0.42")]
-        assert MM not in rig.loop.stops.stopped, "within its start it is starting, not hung"
-        assert rig.loop.stops.strategy_error_count == 0
+        assert MM not in rig.loop.questions.stops.stopped, (
+            "within its start it is starting, not hung"
+        )
+        assert rig.loop.questions.stops.strategy_error_count == 0
     finally:
         hanging.release.set()
 
@@ -566,7 +568,7 @@ def test_every_order_names_its_strategy_in_the_client_order_id(tmp_path: Path) -
     assert owner_in(on_exchange[Decimal("0.42")].client_order_id) == MR
     # an order the state file does not know (a lost state file, an update from the orders
     # channel) is still known as its strategy's by that id; a person's is nobody's
-    own = rig.loop.own
+    own = rig.loop.stop.own
     theirs = replace(rig.loop.portfolio.resting(TICKER)[0], strategy=None)
     assert own.owner(theirs) in (MM, MR) and own.placed_by_us(theirs)
     by_hand = replace(theirs, order_id="by-hand", client_order_id=str(uuid4()))
@@ -632,7 +634,7 @@ def test_a_budget_for_a_strategy_that_does_not_run_is_unused_with_a_notice(
     log = tmp_path / "log.jsonl"
     budgets = {"spike": {"max_contracts": "5"}, MM: {"max_contracts": "7"}}
     rig = _rig(tmp_path, MM, MR, trade={"budgets": budgets}, log_path=log)
-    assert rig.loop.budgets is not None and set(rig.loop.budgets.budgets) == {MM}
+    assert rig.loop.executor.budgets is not None and set(rig.loop.executor.budgets.budgets) == {MM}
     (unused,) = _log(rig, log, "budget_unused")
     assert unused["strategy"] == "spike"
 
@@ -640,7 +642,7 @@ def test_a_budget_for_a_strategy_that_does_not_run_is_unused_with_a_notice(
 def test_a_budget_under_the_assistants_name_is_left_to_the_assistant(tmp_path: Path) -> None:
     # `kalshi mcp` holds the assistant's orders to trade.budgets.agent; the loop runs without it
     rig = _rig(tmp_path, MM, MR, trade={"budgets": {"agent": {"max_contracts": "5"}}})
-    assert rig.loop.budgets is None
+    assert rig.loop.executor.budgets is None
 
 
 def test_status_has_a_row_per_strategy_with_what_its_fills_realized_today(tmp_path: Path) -> None:
@@ -818,14 +820,14 @@ def test_a_reload_reads_each_strategys_file_alone_and_a_bad_one_leaves_all_runni
     spike_file.write_text("take_profit: lots\n")
     assert rig.loop.reloads.reload()  # the market maker's changed
     rig.step(1.0)
-    params = {m.name: m.params for m in rig.loop.lineup}
+    params = {m.name: m.params for m in rig.loop.reloads.lineup}
     assert params[MM].spread == Decimal("0.08")
     assert params["spike"].take_profit == Decimal("0.03")  # the bad file changed nothing
     (reloaded,) = _log(rig, log, "params_reloaded")
     (refused,) = _log(rig, log, "params_reload_refused")
     assert reloaded["strategy"] == MM and reloaded["changed"] == {"spread": "0.08"}
     assert refused["strategy"] == "spike" and "take_profit" in refused["error"]
-    rig.loop.alerts.close()
+    rig.loop.stop.alerts.close()
     assert [a.fingerprint for a in router.sent] == [
         f"trade.params_reload_refused.spike:{spike_file}"
     ]
@@ -916,7 +918,7 @@ def _a_quote_left_on_a_lost_state_file(tmp_path: Path, *strategies: Any) -> tupl
     start = _runs_on_one_account(tmp_path)
     first = start(*strategies)
     Mover(first.exchange).quote("0.30", "0.70")
-    owner, *others = first.loop.lineup.names
+    owner, *others = first.loop.reloads.lineup.names
     swap_decide(first.loop, Recorder(_order(Side.YES, Action.BUY, "0.41")), owner)
     for name in others:
         swap_decide(first.loop, Recorder(), name)
@@ -933,13 +935,13 @@ def test_a_quote_left_by_a_run_on_a_lost_state_file_is_its_strategys_after_the_s
     tmp_path: Path,
 ) -> None:
     left, fresh = _a_quote_left_on_a_lost_state_file(tmp_path, MM, MR)
-    own = fresh.loop.own
+    own = fresh.loop.stop.own
     (order,) = fresh.loop.portfolio.resting(TICKER)
     assert order.order_id == left.order_id
     # the exchange keeps the strategy's name in the client order id: the market maker's, to
     # manage and to withdraw at the stop
     assert own.owner(order) == MM
-    assert [o.order_id for o in fresh.loop.own.resting()] == [left.order_id]
+    assert [o.order_id for o in fresh.loop.stop.own.resting()] == [left.order_id]
     row = fresh.store.orders.intent_by_order_id(left.order_id)
     assert row is not None and row.strategy == MM  # its fills from now on build its part
 
@@ -987,7 +989,7 @@ def test_a_name_of_31_characters_owns_its_quote_left_on_a_lost_state_file(
     name = "momentum_breakout_btc_hourly_fa"
     assert len(name) == 31
     left, fresh = _a_quote_left_on_a_lost_state_file(tmp_path, _named(tmp_path / "mine.py", name))
-    assert [o.order_id for o in fresh.loop.own.resting()] == [left.order_id]
+    assert [o.order_id for o in fresh.loop.stop.own.resting()] == [left.order_id]
     row = fresh.store.orders.intent_by_order_id(left.order_id)
     assert row is not None and row.strategy == name
 
@@ -1539,7 +1541,7 @@ def test_a_pair_whose_leg_would_take_another_strategys_contracts_goes_out_not_at
         _order(Side.YES, Action.BUY, "0.45", "2", TimeInForce.IOC),
         _order(Side.NO, Action.BUY, "0.60", "4", TimeInForce.IOC),
     ]
-    member = rig.loop.lineup.get(MM)
+    member = rig.loop.reloads.lineup.get(MM)
     paired = replace(member.strategy, decide_fn=Turns(legs), uses_events=True)
     rig.loop.reloads.replace(replace(member, strategy=paired))
     mover.quote("0.41", "0.45")

@@ -40,8 +40,8 @@ def test_the_loop_runs_the_strategy_its_choice_was_resolved_to(
     # from here on the registry answers nothing the loop could run
     monkeypatch.setattr(assembly, "get_strategy", no_lookup)
     rig = make_rig(tmp_path / "s.db", strategies=[StrategyChoice("spike", strategy=resolved)])
-    assert rig.loop.lineup.members[0].strategy is resolved
-    rig.loop.tick(rig.feed.drain_events(), full=True)
+    assert rig.loop.reloads.lineup.members[0].strategy is resolved
+    rig.loop.tick(rig.feed.drain_messages(), full=True)
     assert calls, "the resolved strategy decided the tick"
 
 
@@ -58,7 +58,7 @@ def test_a_choice_given_by_its_spec_alone_is_looked_up_once(
     monkeypatch.setattr(assembly, "get_strategy", spy)
     rig = make_rig(tmp_path / "s.db", strategies=["spike"])
     assert looked == ["spike"]
-    assert rig.loop.lineup.names == ("spike",)
+    assert rig.loop.reloads.lineup.names == ("spike",)
 
 
 def _trade_until_the_loop(

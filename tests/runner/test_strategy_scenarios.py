@@ -207,7 +207,7 @@ def test_a_quote_filled_while_its_order_update_was_lost_is_requoted(
             self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
         ),
     )
-    rig.feed.drain_events()  # the fill and user_orders messages are lost
+    rig.feed.drain_messages()  # the fill and user_orders messages are lost
     mover.quote("0.44", "0.46")  # the mid moves: the loop wants its YES bid elsewhere
     sent = len(rig.client.requests)
     for _ in range(3):

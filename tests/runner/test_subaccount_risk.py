@@ -74,11 +74,11 @@ def test_the_breaker_adds_the_losses_of_every_subaccount(tmp_path: Path) -> None
     _loss(rig.store, "f-0", "-3", 0)
     rig.step()
     assert rig.store.trading.trading_state().state == "ACTIVE", "-3 alone is above the limit"
-    assert not rig.loop.risk.check_circuit_breaker()
+    assert not rig.loop.questions.risk.check_circuit_breaker()
     _loss(rig.store, "f-1", "-2", 1)
     rig.step()
     assert rig.store.trading.trading_state().state == "REDUCING"
-    assert rig.loop.risk.check_circuit_breaker()
+    assert rig.loop.questions.risk.check_circuit_breaker()
 
 
 def test_a_loop_on_1_started_after_a_days_loss_on_0_places_no_new_order(tmp_path: Path) -> None:
@@ -92,7 +92,7 @@ def test_a_loop_on_1_started_after_a_days_loss_on_0_places_no_new_order(tmp_path
     assert first.store.trading.trading_state().state == "REDUCING"
     first.store.close()
     later = _on(make_rig(state, risk={"daily_loss_limit": 5}, clock=ManualClock(START + 10)), 1)
-    assert later.loop.risk.check_circuit_breaker()
+    assert later.loop.questions.risk.check_circuit_breaker()
     for _ in range(120):
         later.step(0.5)
     assert [r for r in later.client.requests if not r.reduce_only] == []
@@ -132,7 +132,7 @@ def test_the_stop_loss_floor_counts_the_loops_subaccounts_positions_only(
     rig.step(0.1)  # the loop reads the fill
     held = rig.loop.portfolio.position(LAL)
     sent = len(rig.client.requests)
-    rig.loop.risk.limits = RiskLimits(stop_loss_share=Decimal("0.99"))
+    rig.loop.questions.risk.limits = RiskLimits(stop_loss_share=Decimal("0.99"))
     for _ in range(4):
         rig.step(0.1)
     closes = [r for r in rig.client.requests[sent:] if r.reduce_only]
@@ -153,7 +153,7 @@ def test_a_loss_on_0_booked_by_another_process_stops_a_running_loop_on_1(tmp_pat
     rig = _on(make_rig(state, risk={"daily_loss_limit": 5}), 1)
     rig.step()
     rig.step()
-    assert not rig.loop.risk.check_circuit_breaker()
+    assert not rig.loop.questions.risk.check_circuit_breaker()
     with Store.open(state, clock=rig.clock) as other:
         _loss(other, "f-by-hand", "-5", 0)
     rig.step()

@@ -380,9 +380,9 @@ def test_the_stop_of_a_loop_on_the_primary_never_names_another_subaccounts_quote
     rig.client.__class__ = _TheirOrderOnOne
     theirs = _unnamed_order("quote-on-1", quote.ticker, owned_client_order_id("market-maker"))
     rig.client.their_order = theirs  # type: ignore[attr-defined]
-    summary = rig.loop.shutdown(cancel_resting=True)
+    summary = rig.loop.stop.shutdown(cancel_resting=True)
     assert summary.not_proven == ()
-    assert rig.loop.own.resting() == []
+    assert rig.loop.stop.own.resting() == []
 
 
 def test_a_user_orders_message_naming_none_is_of_the_subaccount_the_state_file_records(
@@ -395,7 +395,7 @@ def test_a_user_orders_message_naming_none_is_of_the_subaccount_the_state_file_r
     resting on 1 (a loop run there) became the loop's own, and the market maker cancelled it
     at once to quote afresh (refused by the exchange, which reads the cancel as the primary's:
     the loop's own new quote was dropped with it)."""
-    from kalshi_cli.feed.book import EventKind, FeedEvent
+    from kalshi_cli.feed.book import FeedMessage, MessageKind
     from kalshi_cli.feed.messages import order_update
     from kalshi_cli.sim.core import serialize as ser
     from kalshi_cli.store.records import RESTING, IntentRecord
@@ -438,7 +438,9 @@ def test_a_user_orders_message_naming_none_is_of_the_subaccount_the_state_file_r
         }
         msg.pop("subaccount_number", None)  # not a direct member
         rig.clock.advance(0.01)
-        rig.loop.tick([FeedEvent(EventKind.USER_ORDER, quote.ticker, message=order_update(msg))])
+        rig.loop.tick(
+            [FeedMessage(MessageKind.USER_ORDER, quote.ticker, message=order_update(msg))]
+        )
     assert "quote-on-1" not in cancelled
     # neither counts against the loop's limits
     assert not {"by-hand-on-1", "quote-on-1"} & set(rig.loop.portfolio.orders)

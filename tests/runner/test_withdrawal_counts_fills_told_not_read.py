@@ -126,7 +126,7 @@ def test_a_strategys_own_withdrawal_counts_its_own_fills_told_and_not_read(
     rig.step(0.01)
     assert rig.store.trading.trading_state().state == "ACTIVE"
     assert [o.order_id for o in _resting(rig)] == [second]
-    rig.loop.own.cancel_adding(
+    rig.loop.stop.own.cancel_adding(
         "strategy market-maker stopped", lambda _: True, owner="market-maker"
     )
     assert _resting(rig) == []

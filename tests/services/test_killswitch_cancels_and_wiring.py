@@ -279,7 +279,7 @@ def test_a_locked_state_file_keeps_the_first_reason_and_the_cancels_go_out(
         lock.close()
         # the state file says nothing of the run: no HALTED, no rows marked
         assert store.trading.trading_state().state == "ACTIVE"
-        assert store.events.events(kind="kill_switch") == []
+        assert store.entries.read(kind="kill_switch") == []
         assert report.state_error == first
 
 
@@ -675,7 +675,7 @@ def test_a_group_that_cannot_be_triggered_is_named_and_the_next_one_still_is(
 def test_the_state_files_group_list_is_read_strictly(
     store: Store, stored: str, groups: list[str]
 ) -> None:
-    store.events.set_kv(ORDER_GROUPS_KEY, stored)
+    store.entries.set_kv(ORDER_GROUPS_KEY, stored)
 
     assert session_order_groups(store) == groups
 
@@ -817,9 +817,9 @@ def test_every_market_is_one_exchange_cancel_all_with_exact_contracts_and_record
     assert sent.get(CANCEL_ALL) == 1
     assert BATCH_CANCEL not in sent
     assert resting_count(client) == 0
-    (started,) = store.events.events(kind="kill_switch")
+    (started,) = store.entries.read(kind="kill_switch")
     assert started.data == {"ticker": None, "event_ticker": None}
-    (result,) = store.events.events(kind="kill_switch_result")
+    (result,) = store.entries.read(kind="kill_switch_result")
     assert result.data == report.to_json()
     assert result.data["contracts_cancelled"] == "9.00"
     assert result.data["cancelled_count"] == 2 and result.data["proven"] is True
@@ -841,9 +841,9 @@ def test_one_market_is_batched_cancels_counting_what_each_reduced(
     assert sent.get(BATCH_CANCEL) == 1
     assert CANCEL_ALL not in sent
     assert resting_count(client) == 1  # the other market's order is left alone
-    (started,) = store.events.events(kind="kill_switch")
+    (started,) = store.entries.read(kind="kill_switch")
     assert started.data == {"ticker": ticker, "event_ticker": None}
-    (result,) = store.events.events(kind="kill_switch_result")
+    (result,) = store.entries.read(kind="kill_switch_result")
     assert result.data == report.to_json()
 
 
@@ -940,7 +940,7 @@ def test_a_4xx_stops_at_once_and_the_exchange_counts_as_reached(store: Store) ->
     assert exchange.listings == 1 and exchange.batches == 0  # nothing after the 4xx
     assert report.rounds == 0
     assert clock.sleeps == pytest.approx([0.1])
-    (result,) = store.events.events(kind="kill_switch_result")
+    (result,) = store.entries.read(kind="kill_switch_result")
     assert result.data["unreachable"] is False and result.data["proven"] is False
 
 

@@ -75,7 +75,7 @@ def test_halted_names_the_scope_and_the_source(
         f"kill switch ({scope})",
         "cancel-all",
     )
-    (started,) = store.events.events(kind="kill_switch")
+    (started,) = store.entries.read(kind="kill_switch")
     assert started.data == {"ticker": ticker, "event_ticker": event_ticker}
 
 
@@ -125,7 +125,7 @@ def test_halted_recorded_only_at_the_end_says_so_and_keeps_why_it_was_late(
         assert said[0].startswith("HALTED not recorded (") and "locked" in said[0]
         assert said[-1] == "HALTED recorded, after the cancels"
         assert store.trading.trading_state().state == "HALTED"
-        assert len(store.events.events(kind="kill_switch_result")) == 1
+        assert len(store.entries.read(kind="kill_switch_result")) == 1
 
 
 def test_halted_recorded_at_once_is_not_announced_again(store: Store) -> None:
@@ -278,7 +278,7 @@ def test_a_group_on_subaccount_0_is_stored_as_its_bare_id(store: Store) -> None:
     remember_order_group(store, "g-main")
     remember_order_group(store, "g-sub", subaccount=2)
 
-    assert store.events.get_kv(ORDER_GROUPS_KEY) == (
+    assert store.entries.get_kv(ORDER_GROUPS_KEY) == (
         '["g-main", {"order_group_id": "g-sub", "subaccount": 2}]'
     )
 
@@ -453,7 +453,7 @@ def test_a_group_entry_without_a_string_id_and_an_integer_subaccount_is_skipped(
 ) -> None:
     """The kill switch triggers each group the state file lists on its subaccount: an entry it
     cannot place exactly (a hand-edited or garbled file) is skipped, never sent half-read."""
-    store.events.set_kv(
+    store.entries.set_kv(
         ORDER_GROUPS_KEY,
         '[{"order_group_id": "g-1", "subaccount": "2"}, {"order_group_id": 7, "subaccount": 2},'
         ' {"order_group_id": "g-2", "subaccount": true}, {"order_group_id": "", "subaccount": 1},'
@@ -553,7 +553,7 @@ def test_a_result_that_cannot_be_recorded_says_why(tmp_path: Path) -> None:
         }
         lock.close()
         assert store.trading.trading_state().state == "HALTED"
-        assert store.events.events(kind="kill_switch_result") == []
+        assert store.entries.read(kind="kill_switch_result") == []
 
 
 def test_cancel_all_with_no_loop_running_posts_its_critical_alert_once(

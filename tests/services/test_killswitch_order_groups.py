@@ -12,7 +12,7 @@ from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.order_groups import OrderGroupsApi
 from kalshi_cli.client.orders import OrdersApi
 from kalshi_cli.client.requests import CreateOrder
-from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.config import TradeConfig
 from kalshi_cli.runner.execution.order_group import open_session_group
 from kalshi_cli.services.killswitch.order_groups import (
@@ -155,7 +155,7 @@ def test_a_session_group_made_by_a_client_on_a_subaccount_is_recorded_there(
     defaults, so its group is on 0); a client set to one puts the group there, and the state
     file says where, so the kill switch triggers it there."""
     _fund_subaccount_1(client)
-    log = EventLog(SystemClock(), stderr=None)
+    log = EntryLog(SystemClock(), stderr=None)
     on_zero = open_session_group(client, store, TradeConfig(), log)
     # an order resting in it keeps it past the next start, which deletes idle earlier groups
     client.orders.create_order(_bid(ticker, on_zero))

@@ -216,7 +216,7 @@ def test_a_state_file_locked_by_another_process_cancels_first_and_records_when_r
     with Store.open(path) as store:
         assert store.trading.trading_state().state == "HALTED"
         assert store.trading.trading_state().source == "cancel-all"
-        (result,) = store.events.events(kind="kill_switch_result")
+        (result,) = store.entries.read(kind="kill_switch_result")
         assert result.data["proven"] is True
         assert result.data["cancelled_count"] == seeded
 

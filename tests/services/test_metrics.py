@@ -109,8 +109,8 @@ def state(tmp_path: Path) -> Path:
                 )
             )
         store.trading.set_trading_state("HALTED", reason="test", source="test")
-        store.events.heartbeat(source="trade")
-        store.events.set_kv("feed.last_message_at", "1699999999.500")
+        store.entries.heartbeat(source="trade")
+        store.entries.set_kv("feed.last_message_at", "1699999999.500")
     return path
 
 
@@ -195,7 +195,7 @@ def test_the_loops_lag_from_its_heartbeat_is_exported(tmp_path: Path) -> None:
         # the lag figures as the trade loop writes them (runner/loop/trade_loop.py, _heartbeat)
         detail = {"lag_p50_s": 0.012, "lag_p99_s": 7.25, "lag_max_s": 9.5}
         detail |= {"revisit_max_s": 41.0, "waiting": 312, "behind": True}
-        store.events.heartbeat(source="trade", detail=detail)
+        store.entries.heartbeat(source="trade", detail=detail)
     values = parse(Collector(path, clock=clock).collect())
     assert values['kalshi_loop_decision_lag_seconds{quantile="0.5"}'] == "0.012"
     assert values['kalshi_loop_decision_lag_seconds{quantile="0.99"}'] == "7.25"

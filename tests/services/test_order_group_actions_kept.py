@@ -36,7 +36,7 @@ def test_each_group_keeps_its_last_action(tmp_path: Path) -> None:
 @pytest.mark.parametrize("held", ["[]", '["g1"]', "7", '"g1"', "not json"])
 def test_a_value_that_is_no_record_of_actions_reads_as_none(tmp_path: Path, held: str) -> None:
     with Store.open(tmp_path / "s.db", clock=ManualClock()) as store:
-        store.events.set_kv(ORDER_GROUP_ACTIONS_KEY, held)
+        store.entries.set_kv(ORDER_GROUP_ACTIONS_KEY, held)
         assert order_group_action(store, "g1") is None
         note_order_group_action(store, "g1", "triggered", "kalshi order-group trigger")
         action = order_group_action(store, "g1")

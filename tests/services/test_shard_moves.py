@@ -8,6 +8,7 @@ or does not exist."""
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -20,6 +21,7 @@ from kalshi_cli.services.shards import (
     TransferRefused,
     TransferShort,
 )
+from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import KalshiError, UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
@@ -175,3 +177,57 @@ def test_a_lost_answer_whose_history_cannot_be_read_stays_unknown(key: rsa.RSAPr
     assert len(exchange.posts) == 1
     assert "the transfer history could not be read" in raised.value.one_line()
     assert raised.value.exit_code == ExitCode.OUTCOME_UNKNOWN
+
+
+def _written_mover(
+    exchange: ShardExchange, key: rsa.RSAPrivateKey, store: Store, clock: ManualClock
+) -> MoneyMover:
+    client = client_of(exchange, key, clock)
+    return MoneyMover(client, clock, intents=store.transfer_intents, wait_s=30, lookup_s=10)
+
+
+def test_a_move_whose_run_ended_before_its_answer_is_found_by_the_next_run_not_sent_again(
+    key: rsa.RSAPrivateKey, tmp_path: Path
+) -> None:
+    """The run that sent the move never learned it was made (its answer lost and the history
+    slow past its look, as a kill between sending and the answer leaves it): the move stays
+    open in the state file, and the next run of the same move finds it in the history and
+    sends nothing."""
+    clock = ManualClock()
+    store = Store.open(tmp_path / "state.db", clock=clock)
+    exchange = ShardExchange({(0, 0): D("100"), (0, 2): D("0")}, answer="lost")
+    exchange.history_lag = 1_000
+    with pytest.raises(TransferOutcomeUnknown):
+        _written_mover(exchange, key, store, clock).move(Move(D("25"), 0, 2))
+    (left,) = store.transfer_intents.open_intents()
+    assert (left.amount, left.source, left.target, left.subaccount) == (D("25"), 0, 2, 0)
+
+    exchange.history_lag = exchange._unseen = 0  # the history shows it now
+    exchange.answer = "sent"
+    again = _written_mover(exchange, key, store, clock).move(Move(D("25"), 0, 2))
+    assert len(exchange.posts) == 1  # sent once, by the first run
+    assert not again.sent and again.transfer.transfer_id == "tr-1"
+    (earlier,) = again.earlier
+    assert (earlier.outcome, earlier.transfer_id) == ("made", "tr-1")
+    assert "was made: transfer tr-1" in earlier.describe()
+    assert store.transfer_intents.open_intents() == []  # closed: a third run sends anew
+    _written_mover(exchange, key, store, clock).move(Move(D("25"), 0, 2))
+    assert len(exchange.posts) == 2
+    assert exchange.balances == {(0, 0): D("50"), (0, 2): D("50")}
+
+
+def test_a_move_left_open_that_the_history_never_shows_was_not_made(
+    key: rsa.RSAPrivateKey, tmp_path: Path
+) -> None:
+    """A move written and never sent (the run killed before its request left): absent from the
+    history once the lookup's time has passed, it is closed as not made and the move is sent."""
+    clock = ManualClock()
+    store = Store.open(tmp_path / "state.db", clock=clock)
+    exchange = ShardExchange({(0, 0): D("100"), (0, 2): D("0")})
+    store.transfer_intents.record(D("25"), 0, 2, 0, known=())
+    mover = _written_mover(exchange, key, store, clock)
+    assert mover.settle_earlier(wait=False) == []  # too young to tell: left open
+    result = mover.move(Move(D("25"), 0, 2))
+    assert result.sent and len(exchange.posts) == 1
+    assert [(e.outcome, e.transfer_id) for e in result.earlier] == [("not_made", None)]
+    assert store.transfer_intents.open_intents() == []

@@ -222,8 +222,8 @@ def test_the_running_loop_applies_only_its_subaccounts_fills(
     """The fill listing covers every subaccount unless one is named (openapi.yaml 3.31.0): a
     loop on subaccount 0 takes a fill of subaccount 1 in its market for none of its own."""
     from kalshi_cli.feed import MarketData
-    from kalshi_cli.runner.assembly import Parts, build_loop
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.assembly import LoopInputs, build_loop
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
     from kalshi_cli.vocabulary.clock import SystemClock
 
@@ -233,7 +233,7 @@ def test_the_running_loop_applies_only_its_subaccounts_fills(
     # the loop's feed, never started: only the fill sync runs here
     feed = MarketData([ticker], ws_url=None, rest=client.markets, clock=clock)
     with Store.open(tmp_path / "loop.db") as store:
-        parts = Parts(client, store, feed, clock=clock, log=EventLog(clock, stderr=None))
+        parts = LoopInputs(client, store, feed, clock=clock, log=EntryLog(clock, stderr=None))
         loop = build_loop(
             parts,
             TradeOptions(strategies=(StrategyChoice("spike"),)),

@@ -19,8 +19,8 @@ from kalshi_cli.sim.core.records import (
     PlaceResult,
     PositionChanged,
     SimEvent,
-    SimEventT,
     SimMarket,
+    SimNotice,
     SimOrder,
     SimSeries,
     TradeHappened,
@@ -917,18 +917,18 @@ def test_tick_opens_and_closes_markets_on_schedule() -> None:
 # ---- events --------------------------------------------------------------------------------------
 
 
-def test_events_for_a_fill_come_in_order_with_both_sides() -> None:
+def test_notices_for_a_fill_come_in_order_with_both_sides() -> None:
     env = Env()
-    events: list[SimEventT] = []
-    env.ex.reference.add_listener(events.append)
+    notices: list[SimNotice] = []
+    env.ex.reference.add_listener(notices.append)
     maker = env.place(env.b, ASK, "0.45", 5).order
-    assert [type(e) for e in events] == [BookChanged, OrderChanged]
-    assert events[0] == BookChanged(
+    assert [type(e) for e in notices] == [BookChanged, OrderChanged]
+    assert notices[0] == BookChanged(
         "M", Side.NO, D("0.55"), D(5), env.b, maker.client_order_id, env.clock.wall()
     )
-    events.clear()
+    notices.clear()
     env.place(env.a, BID, "0.45", 2)
-    kinds = [type(e) for e in events]
+    kinds = [type(e) for e in notices]
     assert kinds == [
         BookChanged,
         TradeHappened,
@@ -939,13 +939,13 @@ def test_events_for_a_fill_come_in_order_with_both_sides() -> None:
         PositionChanged,
         OrderChanged,
     ]
-    fills = [e.fill for e in events if isinstance(e, FillHappened)]
+    fills = [e.fill for e in notices if isinstance(e, FillHappened)]
     assert fills[0].trade_id == fills[1].trade_id
     assert {f.book_side for f in fills} == {BID, ASK}
-    assert isinstance(events[0], BookChanged) and events[0].delta == -2
-    events.clear()
+    assert isinstance(notices[0], BookChanged) and notices[0].delta == -2
+    notices.clear()
     env.ex.settlement.set_market_status("M", "closed")
-    assert events == [MarketLifecycle("M", "deactivated", {"status": "closed"}, env.clock.wall())]
+    assert notices == [MarketLifecycle("M", "deactivated", {"status": "closed"}, env.clock.wall())]
 
 
 def test_returned_orders_are_snapshots() -> None:

@@ -29,8 +29,8 @@ from kalshi_cli.sim.core.records import (
     ExchangeError,
     PlaceRequest,
     SimEvent,
-    SimEventT,
     SimMarket,
+    SimNotice,
     SimOrder,
     SimSeries,
     TradeHappened,
@@ -107,13 +107,13 @@ class Recorder:
             return [self.canon(v) for v in doc]
         return doc
 
-    def listen(self, event: SimEventT) -> None:
-        if isinstance(event, BookChanged):
+    def listen(self, notice: SimNotice) -> None:
+        if isinstance(notice, BookChanged):
             self.events.append(
-                ["book", event.ticker, event.side.value, str(event.price), str(event.delta)]
+                ["book", notice.ticker, notice.side.value, str(notice.price), str(notice.delta)]
             )
-        elif isinstance(event, TradeHappened):
-            self.events.append(["trade", self.canon(trade_json(event.trade))])
+        elif isinstance(notice, TradeHappened):
+            self.events.append(["trade", self.canon(trade_json(notice.trade))])
 
 
 FEES = FeeModel(FeeType.QUADRATIC, Decimal(1), None)

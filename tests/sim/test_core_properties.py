@@ -108,17 +108,17 @@ def build(fees: FeeModel) -> tuple[Exchange, list[str]]:
 
 
 def snapshot(ex: Exchange, accounts: list[str]) -> str:
-    parts = [repr(ex.engine.book(t)) for t in TICKERS]
+    lines = [repr(ex.engine.book(t)) for t in TICKERS]
     for a in accounts:
-        parts += [
+        lines += [
             repr(ex.accounts.cash_dollars(a)),
             repr(ex.accounts.held_dollars(a)),
             repr(ex.history.orders(a)),
             repr(ex.accounts.positions(a)),
             repr(ex.history.fills(a)),
         ]
-    parts += [repr(ex.engine.fees_collected), repr(list(ex.reference.markets.values()))]
-    return "\n".join(parts)
+    lines += [repr(ex.engine.fees_collected), repr(list(ex.reference.markets.values()))]
+    return "\n".join(lines)
 
 
 def run(ex: Exchange, accounts: list[str], step: tuple) -> None:  # type: ignore[type-arg]

@@ -12,7 +12,7 @@ from typing import Any
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.services.fees import load_fee_models
 from kalshi_cli.sim.core.exchange import Exchange
-from kalshi_cli.sim.core.records import EventFeeUpdated, SimEvent, SimEventT, SimSeries
+from kalshi_cli.sim.core.records import EventFeeUpdated, SimEvent, SimNotice, SimSeries
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import FeeModel, FeeType, Market, decode_answer
@@ -102,8 +102,8 @@ def test_a_scheduled_change_of_the_multiplier_alone_drops_the_earlier_override_t
 
 def test_a_scheduled_event_fee_change_sets_then_clears_the_override_at_its_times() -> None:
     env = _event_env()
-    events: list[SimEventT] = []
-    env.ex.reference.add_listener(events.append)
+    notices: list[SimNotice] = []
+    env.ex.reference.add_listener(notices.append)
     now = env.clock.wall()
     set_at = env.ex.schedule_event_fee_change("EVS-OVR", "quadratic", "3", now + 60)
     clear_at = env.ex.schedule_event_fee_change("EVS-OVR", None, None, now + 120)
@@ -119,7 +119,7 @@ def test_a_scheduled_event_fee_change_sets_then_clears_the_override_at_its_times
     env.ex.tick()
     assert env.ex.reference.fees.event_fee_override("EVS-OVR") is None
     assert env.place(env.a, BID, "0.50", 10, ticker="O").fills[0].fee == D("0.175")
-    announced = [e.change for e in events if isinstance(e, EventFeeUpdated)]
+    announced = [e.change for e in notices if isinstance(e, EventFeeUpdated)]
     assert announced == [set_at, clear_at]  # each once, when it took effect
 
 

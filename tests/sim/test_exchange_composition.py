@@ -1,4 +1,4 @@
-"""The simulator's exchange core is composed, not a tower: `Exchange` has its parts (the
+"""The simulator's exchange core is composed, not a tower: `Exchange` has its components (the
 reference data, the ledger, the matching engine, settlement, order groups, subaccounts), and
 no class of the core inherits a class of the simulator. The matching engine reaches the
 accounts only through its narrow `EngineAccounts` interface."""

@@ -15,7 +15,7 @@ from kalshi_cli.sim.core.records import (
     BookChanged,
     MarketLifecycle,
     PositionChanged,
-    SimEventT,
+    SimNotice,
     TradeHappened,
 )
 from kalshi_cli.sim.core.scenarios import build_exchange
@@ -42,11 +42,11 @@ def _run() -> tuple[MarketHistory, dict[str, _Track], list[int], Exchange, int, 
         times.append(clock.wall())
         values.append(value)
 
-    def record(event: SimEventT) -> None:
-        if isinstance(event, TradeHappened):
-            ticker = event.trade.ticker
-        elif isinstance(event, BookChanged | PositionChanged | MarketLifecycle):
-            ticker = event.ticker
+    def record(notice: SimNotice) -> None:
+        if isinstance(notice, TradeHappened):
+            ticker = notice.trade.ticker
+        elif isinstance(notice, BookChanged | PositionChanged | MarketLifecycle):
+            ticker = notice.ticker
         else:
             return
         yes_bid, no_bid = exchange.engine.best_bids(ticker)

@@ -48,15 +48,15 @@ def journaled() -> Iterator[Journaled]:
 
 
 def state(ex: Exchange) -> str:
-    parts = [
+    lines = [
         repr(list(ex.reference.markets.values())),
         repr(ex.history.trades()),
         repr(ex.engine.fees_collected),
     ]
-    parts += [repr(ex.engine.book(t)) for t in ex.reference.markets]
+    lines += [repr(ex.engine.book(t)) for t in ex.reference.markets]
     for account in ex.accounts.accounts:
         a = account.account_id
-        parts += [
+        lines += [
             repr(account),
             repr(ex.accounts.cash_dollars(a)),
             repr(ex.accounts.held_dollars(a)),
@@ -65,7 +65,7 @@ def state(ex: Exchange) -> str:
             repr(ex.accounts.positions(a)),
             repr(ex.accounts.settlements(a)),
         ]
-    return "\n".join(parts)
+    return "\n".join(lines)
 
 
 def place(ex: Exchange, acct: str, side: BookSide, price: str, count: int, **kw: Any) -> str:

@@ -26,9 +26,9 @@ LOOP_TICKER = "KXBTCD-SIM-T99000"
 def served(ex: Exchange) -> str:
     """What a client can be served (the participants' finished orders, which the exchange
     forgets, left out): ids, books, money, positions, resting orders, groups, RFQs."""
-    parts = [str(ex.reference.seq)]
+    lines = [str(ex.reference.seq)]
     markets = ex.reference.markets.values()
-    parts += [f"{m.ticker} {m.status} {ex.engine.book(m.ticker)!r}" for m in markets]
+    lines += [f"{m.ticker} {m.status} {ex.engine.book(m.ticker)!r}" for m in markets]
     for ledger, acct in sorted(ex.accounts.states.items()):
         resting = sorted(
             (o.order_id, o.client_order_id, o.remaining_count, o.price, o.expiration_time)
@@ -37,12 +37,12 @@ def served(ex: Exchange) -> str:
         )
         positions = sorted((t, p.position, p.cost_basis) for t, p in acct.positions.items())
         cash, held = sorted(acct.cash.items()), sorted(acct.held_on.items())
-        parts.append(f"{ledger} {cash} {held} {positions} {resting}")
+        lines.append(f"{ledger} {cash} {held} {positions} {resting}")
     groups = ex.groups.groups.values()
-    parts.append(repr(sorted((g.order_group_id, g.triggered, list(g.matched)) for g in groups)))
-    parts.append(repr(sorted((q.quote_id, q.status, q.order_id) for q in ex.quotes.values())))
-    parts.append(repr(sorted(ex.subaccounts.keyring.added)))
-    return "\n".join(parts)
+    lines.append(repr(sorted((g.order_group_id, g.triggered, list(g.matched)) for g in groups)))
+    lines.append(repr(sorted((q.quote_id, q.status, q.order_id) for q in ex.quotes.values())))
+    lines.append(repr(sorted(ex.subaccounts.keyring.added)))
+    return "\n".join(lines)
 
 
 class Session:

@@ -15,7 +15,7 @@ from kalshi_cli.sim.core.records import (
     OrderGroupChanged,
     PlaceRequest,
     SimEvent,
-    SimEventT,
+    SimNotice,
     SimSeries,
 )
 from kalshi_cli.vocabulary.clock import ManualClock
@@ -174,7 +174,7 @@ def test_a_limit_below_one_is_refused() -> None:
 
 def test_group_changes_are_reported_in_order() -> None:
     env = Env()
-    seen: list[SimEventT] = []
+    seen: list[SimNotice] = []
     env.ex.reference.add_listener(seen.append)
     group = env.ex.groups.create_order_group(env.a, D(3)).order_group_id
     env.place(env.a, BID, "0.40", 3, order_group_id=group)

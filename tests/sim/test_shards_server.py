@@ -251,3 +251,58 @@ def test_a_batch_cancel_item_routes_as_a_cancel_does(sim: SimHarness) -> None:
     first, second = answer.json()["orders"]
     assert first["error"]["code"] == "not_found"  # an id alone: shard 0, which has no such order
     assert "error" not in second and second["reduced_by"] == "5.00"
+
+
+def test_an_order_on_a_paused_shard_is_unknown_and_names_the_exchanges_answer(
+    sim: SimHarness,
+) -> None:
+    """The client takes a 503 to an order as an unknown outcome (looked up, never sent again)
+    and keeps the answer's code, which tells the trade loop the shard is paused."""
+    from decimal import Decimal
+
+    from kalshi_cli.client.requests import CreateOrder
+    from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown, answered_code
+    from kalshi_cli.vocabulary.units import BookSide
+    from tests.runner.simproc import client_for
+
+    me = funded(sim, 10_00)
+    sim.http.post(f"{sim.admin_url}/shards/2", json={"trading_active": False})
+    with client_for(me) as client, pytest.raises(OrderOutcomeUnknown) as raised:
+        client.orders.create_order(CreateOrder(ON_2, BookSide.BID, Decimal("0.40"), Decimal(5)))
+    assert answered_code(raised.value) == "exchange_unavailable"
+
+
+def test_an_order_group_lives_on_the_shard_it_was_created_on(sim: SimHarness) -> None:
+    """openapi.yaml 3.31.0: the create body's `exchange_index` ("Defaults to 0") puts the group
+    on a shard, every answer names it, and delete, reset, trigger and limit find it only on the
+    shard their `exchange_index` query names (default 0); the reads cover every shard."""
+    me = sim.new_account()  # a write budget of its own
+    groups = "/portfolio/order_groups"
+
+    def create(**body: Any) -> httpx.Response:
+        return sim.signed(me, "POST", f"{groups}/create", json={"contracts_limit": 5, **body})
+
+    on_two = create(exchange_index=2)
+    assert on_two.status_code == 201, on_two.text
+    assert on_two.json()["exchange_index"] == 2
+    two = on_two.json()["order_group_id"]
+    zero = create().json()
+    assert zero["exchange_index"] == 0
+    assert create(exchange_index=5).status_code == 400  # no such shard
+    listed = sim.signed(me, "GET", groups).json()["order_groups"]
+    assert {g["id"]: g["exchange_index"] for g in listed} == {two: 2, zero["order_group_id"]: 0}
+    assert sim.signed(me, "GET", f"{groups}/{two}").json()["exchange_index"] == 2
+
+    def write(method: str, group: str, tail: str, **params: Any) -> int:
+        body = {"contracts_limit": 7} if tail == "/limit" else None
+        path = f"{groups}/{group}{tail}"
+        return sim.signed(me, method, path, params=params, json=body).status_code
+
+    assert write("PUT", two, "/reset") == 404  # looked for on shard 0
+    assert write("PUT", zero["order_group_id"], "/trigger", exchange_index=2) == 404
+    assert write("PUT", two, "/limit", exchange_index=2) == 200
+    assert write("DELETE", two, "") == 404
+    assert write("DELETE", two, "", exchange_index=2) == 200
+    assert [g["id"] for g in sim.signed(me, "GET", groups).json()["order_groups"]] == [
+        zero["order_group_id"]
+    ]

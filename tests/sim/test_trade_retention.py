@@ -23,8 +23,8 @@ from kalshi_cli.sim.core.historical import DEFAULT_LAG_S, HistoryPolicy, attach_
 from kalshi_cli.sim.core.records import (
     FillHappened,
     PlaceRequest,
-    SimEventT,
     SimFill,
+    SimNotice,
     SimTrade,
     TradeHappened,
 )
@@ -51,9 +51,9 @@ def _run() -> tuple[Exchange, list[SimTrade], list[tuple[int, int, int, int]]]:
     attach_retention(exchange, policy)
     made: list[SimTrade] = []
 
-    def record(event: SimEventT) -> None:
-        if isinstance(event, TradeHappened):
-            t = event.trade
+    def record(notice: SimNotice) -> None:
+        if isinstance(notice, TradeHappened):
+            t = notice.trade
             made.append(SimTrade(t.trade_id, t.ticker, t.price, t.count, t.taker_book_side, t.ts))
 
     exchange.reference.add_listener(record)
@@ -232,9 +232,9 @@ def _trade_as_a_client(
         trader = exchange.subaccounts.subaccount_ledger(user, number)
     made: list[SimFill] = []
 
-    def record(event: SimEventT) -> None:
-        if isinstance(event, FillHappened) and event.fill.account_id == trader:
-            made.append(dataclasses.replace(event.fill))
+    def record(notice: SimNotice) -> None:
+        if isinstance(notice, FillHappened) and notice.fill.account_id == trader:
+            made.append(dataclasses.replace(notice.fill))
 
     exchange.reference.add_listener(record)
     tickers = sorted(exchange.reference.markets)

@@ -16,7 +16,7 @@ from decimal import Decimal as D
 
 from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.matching import DAY
-from kalshi_cli.sim.core.records import SimEventT, TradeHappened
+from kalshi_cli.sim.core.records import SimNotice, TradeHappened
 from kalshi_cli.sim.core.serialize import market_json
 from kalshi_cli.sim.core.volume_window import VolumeWindow
 from kalshi_cli.vocabulary.units import fmt_count
@@ -33,9 +33,9 @@ class _OldWindow:
         self.window: dict[str, deque[tuple[float, D]]] = {t: deque() for t in self.volume}
         exchange.reference.add_listener(self._on)
 
-    def _on(self, event: SimEventT) -> None:
-        if isinstance(event, TradeHappened):
-            trade = event.trade
+    def _on(self, notice: SimNotice) -> None:
+        if isinstance(notice, TradeHappened):
+            trade = notice.trade
             self.volume[trade.ticker] += trade.count
             self.window[trade.ticker].append((trade.ts, trade.count))
 

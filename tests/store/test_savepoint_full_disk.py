@@ -26,5 +26,5 @@ def test_a_nested_block_whose_error_rolled_back_everything_reports_that_error(
         assert "savepoint" not in str(raised.value)
         assert not conn.in_transaction
         with store.transaction():  # the store still takes writes
-            store.events.heartbeat(source="trade")
-        assert store.events.last_heartbeat("trade") is not None
+            store.entries.heartbeat(source="trade")
+        assert store.entries.last_heartbeat("trade") is not None

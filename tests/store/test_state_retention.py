@@ -102,8 +102,8 @@ def aged_file(path: Path, clock: ManualClock) -> dict[str, str]:
         names["old_refused"] = intent(store)
         store.orders.mark_rejected(names["old_refused"], reason="400 invalid price")
         names["old_canceled"], _ = sent(store, "canceled")
-        store.events.log_event("kill_switch", {"n": 1})
-        store.events.log_event("fill_quarantined", {"fill_id": "x"})
+        store.entries.log_entry("kill_switch", {"n": 1})
+        store.entries.log_entry("fill_quarantined", {"fill_id": "x"})
         store.alerts.record_alert(
             "gone", status="resolved", severity="info", summary="s", sent=True
         )
@@ -117,7 +117,7 @@ def aged_file(path: Path, clock: ManualClock) -> dict[str, str]:
         clock.advance(2 * DAY)
         # now: what the loop does at this moment
         names["new_canceled"], _ = sent(store, "canceled")
-        store.events.log_event("kill_switch", {"n": 2})
+        store.entries.log_entry("kill_switch", {"n": 2})
         store.trading.record_risk_trip(rule="breaker", code="DAILY_LOSS", detail="today")
         store.trading.set_trading_state("ACTIVE", reason="resume", source="cli")
     return names
@@ -164,7 +164,7 @@ def test_pruning_an_aged_file_keeps_what_pnl_and_open_orders_need(tmp_path: Path
         assert store.orders.order_history(names["new_canceled"])
         assert kept["new_canceled"] is not None
 
-        assert [e.kind for e in store.events.events()] == ["fill_quarantined", "kill_switch"]
+        assert [e.kind for e in store.entries.read()] == ["fill_quarantined", "kill_switch"]
         assert store.alerts.alert_state("gone") is None
         assert store.alerts.alert_state("still") is not None
         assert store.alerts.alert_log() == []

@@ -15,7 +15,7 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
 
 D = Decimal
-REPOSITORIES = ("orders", "fills", "settlements", "trading", "alerts", "events")
+REPOSITORIES = ("orders", "fills", "settlements", "trading", "alerts", "entries")
 
 
 def _store_classes() -> list[type]:
@@ -85,17 +85,17 @@ def test_writes_of_several_repositories_commit_together_or_not_at_all(tmp_path: 
                 "c1", order_id="o1", status="executed", fill_count=D(2), remaining_count=D(0)
             )
             assert store.fills.record_fill(_fill("f1", "o1", "c1"))
-            store.events.log_event("order_placed", {"client_order_id": "c1"})
+            store.entries.log_entry("order_placed", {"client_order_id": "c1"})
             assert store.in_transaction
             # another connection sees none of it before the one commit
             assert other.orders.get_intent("c1") is None
             assert other.fills.count_fills() == 0
-            assert other.events.events(kind="order_placed") == []
+            assert other.entries.read(kind="order_placed") == []
         assert not store.in_transaction
         got = other.orders.get_intent("c1")
         assert got is not None and got.status == "executed"
         assert other.fills.count_fills() == 1
-        assert len(other.events.events(kind="order_placed")) == 1
+        assert len(other.entries.read(kind="order_placed")) == 1
 
         with pytest.raises(RuntimeError), store.transaction():
             store.orders.record_intent(_intent("c2"))

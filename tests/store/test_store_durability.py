@@ -38,7 +38,7 @@ CHILD = textwrap.dedent(
                        Decimal("0.01"), Decimal(0), False, float(n))
             for k in range(100)
         )
-        store.events.log_event("order_placed", {"n": n})
+        store.entries.log_entry("order_placed", {"n": n})
         print(coid, flush=True)
         n += 1
     """
@@ -78,11 +78,11 @@ def test_sigkill_mid_write_loses_nothing_committed(tmp_path: Path) -> None:
 def test_a_reader_is_not_blocked_by_an_open_write_transaction(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     with Store.open(path) as writer, writer.transaction():
-        writer.events.set_kv("k", "uncommitted")
+        writer.entries.set_kv("k", "uncommitted")
         reader = Store.open_readonly(path)
         assert reader is not None
         with reader:
-            assert reader.events.get_kv("k") is None  # WAL: sees the last commit, no waiting
+            assert reader.entries.get_kv("k") is None  # WAL: sees the last commit, no waiting
             assert reader.trading.trading_state().state == "ACTIVE"
 
 
@@ -95,11 +95,11 @@ def test_a_second_writer_waits_for_the_lock(tmp_path: Path) -> None:
     def second_writer() -> None:
         with Store.open(path) as second:
             inside.set()
-            second.events.set_kv("k", "second")  # blocks until the first commits
-            result.append(second.events.get_kv("k"))
+            second.entries.set_kv("k", "second")  # blocks until the first commits
+            result.append(second.entries.get_kv("k"))
 
     with first.transaction():
-        first.events.set_kv("k", "first")
+        first.entries.set_kv("k", "first")
         thread = threading.Thread(target=second_writer)
         thread.start()
         assert inside.wait(5)
@@ -114,7 +114,7 @@ def test_a_store_belongs_to_its_thread(tmp_path: Path) -> None:
 
     def use() -> None:
         try:
-            store.events.get_kv("k")
+            store.entries.get_kv("k")
         except BaseException as exc:
             errors.append(exc)
 
@@ -135,14 +135,14 @@ def test_a_killed_writer_leaves_no_lock_behind(tmp_path: Path) -> None:
         from kalshi_cli.store import Store
         store = Store.open(Path(sys.argv[1]))
         with store.transaction():
-            store.events.set_kv("k", "never committed")
+            store.entries.set_kv("k", "never committed")
             os.kill(os.getpid(), signal.SIGKILL)
         """
     )
     proc = subprocess.run([sys.executable, "-c", child, str(path)], check=False, timeout=30)
     assert proc.returncode == -signal.SIGKILL
     with Store.open(path) as store:
-        assert store.events.get_kv("k") is None
+        assert store.entries.get_kv("k") is None
         store.orders.record_intent(
             IntentRecord("c", "T", BookSide.BID, Decimal("0.5"), Decimal(1), Side.YES, Action.BUY)
         )
@@ -153,14 +153,14 @@ def test_a_killed_writer_leaves_no_lock_behind(tmp_path: Path) -> None:
 def test_checks_see_what_the_trade_loop_commits(tmp_path: Path, how: str) -> None:
     path = tmp_path / "state.db"
     with Store.open(path) as loop:
-        loop.events.heartbeat(source="trade", detail={"loop": 1})
+        loop.entries.heartbeat(source="trade", detail={"loop": 1})
         check = Store.open(path, create=False) if how == "open" else Store.open_readonly(path)
         assert check is not None
         with check:
-            beat = check.events.last_heartbeat("trade")
+            beat = check.entries.last_heartbeat("trade")
             assert beat is not None and beat.detail == {"loop": 1}
-            loop.events.heartbeat(source="trade", detail={"loop": 2})
-            beat = check.events.last_heartbeat("trade")
+            loop.entries.heartbeat(source="trade", detail={"loop": 2})
+            beat = check.entries.last_heartbeat("trade")
             assert beat is not None and beat.detail == {"loop": 2}
 
 

@@ -93,7 +93,7 @@ def test_read_only_opening_never_creates_the_file_or_its_directory(tmp_path: Pat
 def test_create_makes_a_private_file_in_wal_mode(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "er" / "state.db"
     with Store.open(path) as store:
-        store.events.log_event("x", {})
+        store.entries.log_entry("x", {})
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     conn = _conn(path)
     try:
@@ -113,14 +113,14 @@ def test_connection_settings(tmp_path: Path) -> None:
 def test_open_readonly_reads_but_cannot_write(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     with Store.open(path) as store:
-        store.events.set_kv("k", "v")
+        store.entries.set_kv("k", "v")
     ro = Store.open_readonly(path)
     assert ro is not None
     with ro:
-        assert ro.events.get_kv("k") == "v"
+        assert ro.entries.get_kv("k") == "v"
         assert ro.integrity_check() == "ok"
         with pytest.raises(StoreError, match="read-only"):
-            ro.events.set_kv("k", "w")
+            ro.entries.set_kv("k", "w")
 
 
 def test_open_readonly_refuses_a_file_that_needs_migrating(tmp_path: Path) -> None:

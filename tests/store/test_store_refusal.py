@@ -123,7 +123,7 @@ CREATOR = textwrap.dedent(
     from kalshi_cli.store import Store
     sys.stdin.readline()  # start together
     with Store.open(Path(sys.argv[1])) as store:
-        store.events.log_event("opened", {"by": sys.argv[2]})
+        store.entries.log_entry("opened", {"by": sys.argv[2]})
     print("ok", flush=True)
     """
 )
@@ -150,7 +150,7 @@ def test_processes_creating_the_state_file_at_once_all_open_the_same_one(tmp_pat
     assert [p.returncode for p in procs] == [0] * 6, results
     with Store.open(path) as store:
         assert [n for n, _ in store.applied_migrations()] == [x.name for x in MIGRATIONS]
-        assert sorted(e.data["by"] for e in store.events.events(kind="opened")) == [
+        assert sorted(e.data["by"] for e in store.entries.read(kind="opened")) == [
             str(i) for i in range(6)
         ]
     names = {p.name for p in path.parent.iterdir()} - {"state.db-wal", "state.db-shm"}

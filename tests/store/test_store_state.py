@@ -109,41 +109,41 @@ def test_alert_state_for_deduplication(store: Store, clock: ManualClock) -> None
 
 
 def test_heartbeats_keep_the_latest_row_per_source(store: Store, clock: ManualClock) -> None:
-    assert store.events.last_heartbeat() is None
-    store.events.heartbeat(source="trade", detail={"loop": 1})
+    assert store.entries.last_heartbeat() is None
+    store.entries.heartbeat(source="trade", detail={"loop": 1})
     clock.advance(1)
-    store.events.heartbeat(source="trade", detail={"loop": 2, "pnl": Decimal("-0.50")})
+    store.entries.heartbeat(source="trade", detail={"loop": 2, "pnl": Decimal("-0.50")})
     clock.advance(1)
-    store.events.heartbeat(source="feed")
-    trade = store.events.last_heartbeat("trade")
+    store.entries.heartbeat(source="feed")
+    trade = store.entries.last_heartbeat("trade")
     assert trade is not None
     assert (trade.at, trade.detail) == (START + 1, {"loop": 2, "pnl": "-0.50"})
-    latest = store.events.last_heartbeat()
+    latest = store.entries.last_heartbeat()
     assert latest is not None and (latest.source, latest.detail) == ("feed", {})
     assert store._conn.execute("SELECT count(*) FROM heartbeats").fetchone() == (2,)
 
 
 def test_key_values(store: Store) -> None:
-    assert store.events.get_kv("fills_cursor") is None
-    store.events.set_kv("fills_cursor", "abc")
-    store.events.set_kv("fills_cursor", "def")
-    assert store.events.get_kv("fills_cursor") == "def"
+    assert store.entries.get_kv("fills_cursor") is None
+    store.entries.set_kv("fills_cursor", "abc")
+    store.entries.set_kv("fills_cursor", "def")
+    assert store.entries.get_kv("fills_cursor") == "def"
 
 
 def test_event_log(store: Store, clock: ManualClock) -> None:
     for n in range(5):
-        store.events.log_event(
+        store.entries.log_entry(
             "order_placed" if n % 2 else "heartbeat",
             {"n": n, "model_fair": Decimal("0.6100"), "when": datetime(2024, 1, 1, tzinfo=UTC)},
         )
         clock.advance(1)
-    events = store.events.events()
+    events = store.entries.read()
     assert [e.data["n"] for e in events] == [0, 1, 2, 3, 4]
     assert events[1].kind == "order_placed" and events[1].at == START + 1
     assert events[1].data["model_fair"] == "0.6100"
     assert events[1].data["when"] == "2024-01-01T00:00:00+00:00"
-    assert [e.data["n"] for e in store.events.events(kind="order_placed")] == [1, 3]
-    assert [e.data["n"] for e in store.events.events(limit=2)] == [3, 4]
-    assert [e.data["n"] for e in store.events.events(since=START + 3)] == [3, 4]
+    assert [e.data["n"] for e in store.entries.read(kind="order_placed")] == [1, 3]
+    assert [e.data["n"] for e in store.entries.read(limit=2)] == [3, 4]
+    assert [e.data["n"] for e in store.entries.read(since=START + 3)] == [3, 4]
     with pytest.raises(TypeError, match="event log"):
-        store.events.log_event("bad", {"x": object()})
+        store.entries.log_entry("bad", {"x": object()})

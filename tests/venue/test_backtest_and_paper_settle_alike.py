@@ -16,7 +16,7 @@ import pytest
 from kalshi_cli.backtest.engine import Driver, ReplayClock, ReplayFeed
 from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.data.replay import Record
-from kalshi_cli.feed.book import BookSet, FeedEvent
+from kalshi_cli.feed.book import BookSet, FeedMessage
 from kalshi_cli.feed.messages import convert_frame
 from kalshi_cli.feed.session import FeedSession
 from kalshi_cli.runner.paper import PaperFeed
@@ -83,17 +83,17 @@ class LiveFeed:
     mode = "ws"
 
     def __init__(self) -> None:
-        self.events: list[FeedEvent] = []
-        self.books = BookSet(self.events.append, source="ws")
+        self.messages: list[FeedMessage] = []
+        self.books = BookSet(self.messages.append, source="ws")
         self.books.add([T])
-        self.session = FeedSession(self.books, self.events.append, clock=ManualClock())
+        self.session = FeedSession(self.books, self.messages.append, clock=ManualClock())
 
     def book(self, ticker: str) -> Orderbook | None:
         return self.books.orderbook(ticker)
 
-    def drain_events(self) -> list[FeedEvent]:
-        events = self.events[:]
-        self.events.clear()  # the session and the books hold its `append`
+    def drain_messages(self) -> list[FeedMessage]:
+        events = self.messages[:]
+        self.messages.clear()  # the session and the books hold its `append`
         return events
 
     def start(self) -> None:
@@ -122,7 +122,7 @@ def paper(info: MarketInfo, sent: list[dict[str, Any]]) -> LocalVenue:
         if i:
             clock.advance(STEP_NS / 1e9)
         live.session.handle(json.dumps(frame))
-        feed.drain_events()
+        feed.drain_messages()
         if i == 0:
             our_bid(venue)
     return venue

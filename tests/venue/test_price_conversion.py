@@ -1,6 +1,6 @@
 """YES/NO price conversion through the local venue, on both sides: the
 backtest's (the venue's client) and the paper session's (`PaperClient`, with the book and the
-public trades reaching the venue through `PaperFeed` as the live feed's events):
+public trades reaching the venue through `PaperFeed` as the live feed's messages):
 an order in the trader's terms (side, action, price of the side traded) goes through the
 production conversion (`units.to_book`), the venue and the client's parsers, and its fill
 read back (`units.from_book`) is at that same price, on that same side. A paper mode whose
@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kalshi_cli.client.requests import CreateOrder
-from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.book import FeedMessage, MessageKind
 from kalshi_cli.feed.messages import FeedTrade
 from kalshi_cli.runner.paper import PaperClient, PaperFeed
 from kalshi_cli.venue import LocalVenue, MarketInfo
@@ -87,7 +87,7 @@ def test_a_round_trip_pays_the_difference_of_the_side_traded(
 
 
 # The paper side: `kalshi trade --paper`'s own adapters. The book and the public trades reach
-# the venue only through `PaperFeed` (as the live feed's events), the orders and fills go
+# the venue only through `PaperFeed` (as the live feed's messages), the orders and fills go
 # through `PaperClient`.
 
 
@@ -97,17 +97,17 @@ class _LiveBook:
 
     def __init__(self) -> None:
         self.current: Orderbook | None = None
-        self.events: list[FeedEvent] = []
+        self.messages: list[FeedMessage] = []
 
     def show(self, yes: dict[Decimal, Decimal], no: dict[Decimal, Decimal]) -> None:
         self.current = Orderbook(T, tuple(yes.items()), tuple(no.items()))
-        self.events.append(FeedEvent(EventKind.BOOK, T, source="ws"))
+        self.messages.append(FeedMessage(MessageKind.BOOK, T, source="ws"))
 
     def book(self, ticker: str) -> Orderbook | None:
         return self.current
 
-    def drain_events(self) -> list[FeedEvent]:
-        events, self.events = self.events, []
+    def drain_messages(self) -> list[FeedMessage]:
+        events, self.messages = self.messages, []
         return events
 
 
@@ -129,7 +129,7 @@ def test_a_paper_buy_fills_at_the_price_of_the_side_bought(
     client, feed, live = _paper()
     offer = {Decimal(1) - price: Decimal(100)}
     live.show(*(({}, offer) if side is Side.YES else (offer, {})))
-    feed.drain_events()  # the loop's drain feeds the book to the venue
+    feed.drain_messages()  # the loop's drain feeds the book to the venue
     book = to_book(side, Action.BUY, price)
     result = client.orders.create_order(
         CreateOrder(
@@ -163,8 +163,8 @@ def test_a_resting_paper_buy_fills_at_its_price_on_a_public_trade_of_the_live_fe
         count=Decimal(count),
         taker_outcome_side=other.value,
     )
-    live.events.append(FeedEvent(EventKind.TRADE, T, source="ws", message=trade))
-    feed.drain_events()
+    live.messages.append(FeedMessage(MessageKind.TRADE, T, source="ws", message=trade))
+    feed.drain_messages()
     (fill,) = list(client.portfolio.iter_fills())
     assert fill.count == count
     assert from_book(fill.book_side, fill.yes_price, side) == (Action.BUY, price)

@@ -182,12 +182,12 @@ class OrderChecks:
         asks it: today's trip, or today's realized P&L at the limit (which trips it, as the
         loop would), refuses an order or an amend of the assistant's (CIRCUIT_BREAKER) for the
         rest of the UTC day, even after a `kalshi resume`; a cancel and a decrease still go."""
-        from kalshi_cli.risk.engine import CircuitBreaker, log_event
+        from kalshi_cli.risk.engine import CircuitBreaker, log_entry
         from kalshi_cli.services.pretrade.settings import load_risk_limits
 
         limit = load_risk_limits(self.access.settings().config_path).daily_loss_limit
         day = utc_day(self.clock.wall())
-        if CircuitBreaker(store.trading, limit, log_event).tripped(day):
+        if CircuitBreaker(store.trading, limit, log_entry).tripped(day):
             raise ValidationError(
                 f"the daily circuit breaker tripped on {day}: no new orders or amends until "
                 "the next UTC day",

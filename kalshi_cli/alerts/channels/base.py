@@ -83,8 +83,8 @@ def need_one(inline: object, env: object, key: str, *, required: bool = True) ->
 
 def check_http_url(url: str, key: str) -> None:
     """For a `__post_init__` and the router: an http(s) URL, shown masked if it is not one."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    address = urlsplit(url)
+    if address.scheme not in ("http", "https") or not address.hostname:
         raise ValueError(f"{key} must be an http(s) URL, got {mask_url(url)}")
 
 

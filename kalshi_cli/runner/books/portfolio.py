@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.books.fees import FeeChange
 from kalshi_cli.services.owner_parts import PositionBook
-from kalshi_cli.services.pnl import MarketPnl, RealizedEvent
+from kalshi_cli.services.pnl import MarketPnl, Realization
 from kalshi_cli.strategy_api import PositionView, RestingOrder
 from kalshi_cli.strategy_api.window import MidSeries, MidWindow
 from kalshi_cli.vocabulary.models import FeeModel, Market, Orderbook
@@ -161,7 +161,7 @@ class Portfolio:
         strategy: str | None,
         fill_id: str | None = None,
         order_id: str | None = None,
-    ) -> RealizedEvent:
+    ) -> Realization:
         """One fill into the account's position, and into the part of the strategy (or the
         assistant) that sent its order (`Owners`). `fill_id` names it for `give_fills`, should
         it be booked as nobody's and found to be a strategy's later; `order_id`, its order,

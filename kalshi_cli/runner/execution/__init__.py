@@ -1,3 +1,3 @@
 """From a decision to the exchange and the answers back: the `LoopExecutor` (`execution.py`) and its
-parts, each a plain object with its own state. Exports nothing: import from the modules.
+components, each a plain object with its own state. Exports nothing: import from the modules.
 """

@@ -32,6 +32,7 @@ from kalshi_cli.vocabulary.errors import (
     NotFoundError,
     RequestWithdrawn,
     TradingHaltedError,
+    answered_code,
 )
 from kalshi_cli.vocabulary.units import ZERO, TimeInForce, to_book
 
@@ -207,7 +208,9 @@ class Amends:
         # took it: it may wait behind calls sent after it, and answered)
         sent, sent_at = answered.sent, answer.sent_at
         if sent.lost is not None:
-            self._guard.failed(sent.lost, sent_at)
+            # a paused shard's answer is no API error (runner/execution/balance_hold.py)
+            if not self._balance_hold.unavailable(answered_code(sent.lost), intent.ticker):
+                self._guard.failed(sent.lost, sent_at)
             self._lose(amend, order, intent)
             self._log.emit(
                 "amend_unknown",

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from kalshi_cli.risk.rules import opening_cost
 from kalshi_cli.risk.state import halt
 from kalshi_cli.runner.books.portfolio import OpenOrder, open_order
 from kalshi_cli.runner.execution.fills import Sent
@@ -25,6 +26,7 @@ from kalshi_cli.vocabulary.errors import (
     RequestWithdrawn,
     TradingHaltedError,
     TransportError,
+    answered_code,
 )
 from kalshi_cli.vocabulary.order_terms import owned_client_order_id
 from kalshi_cli.vocabulary.units import ZERO, to_book
@@ -187,7 +189,9 @@ class AnswerBook:
         try:
             outcome = self.orders.book_sent(create, sent)
         except OrderOutcomeUnknown as exc:
-            self._guard.failed(exc, sent_at)
+            # a paused shard's answer is no API error (runner/execution/balance_hold.py)
+            if not self._balance_hold.unavailable(answered_code(exc), intent.ticker):
+                self._guard.failed(exc, sent_at)
             self._unknown.lost(create.client_order_id, intent.ticker, intent)
             self._fills.due.set()
             self._log.emit(
@@ -241,7 +245,7 @@ class AnswerBook:
         except (ApiError, TransportError) as exc:
             self._batch_refused(recorded, exc, sent_at)
             return
-        self._judge_items(items, sent_at)
+        self._judge_items(items, sent_at, {c.client_order_id: i.ticker for i, c in recorded})
         # an item that does not say plainly is no answer: its order is looked up, as one the
         # answer left out (client/batch_orders.py `_item`)
         unclear = {item.client_order_id: item.error for item in items if item.unknown}
@@ -282,15 +286,30 @@ class AnswerBook:
         code = exc.code if isinstance(exc, ApiError) else None
         if self.order_group_id and isinstance(exc, ApiError) and exc.code in GROUP_REFUSALS:
             self.group_refused(recorded[0][0], exc.code, exc.message)
-        elif not self._balance_hold.refused(code):  # the batch as a whole: no one shard named
+        elif not self._balance_hold.refused_whole(code, self._asked(recorded)):
             # a shard short of collateral is no API error (runner/execution/balance_hold.py)
             self._guard.failed(exc, sent_at)
 
-    def _judge_items(self, items: list[BatchItem], sent_at: float) -> None:
+    def _asked(self, recorded: list[tuple[Intent, CreateOrder]]) -> dict[str, Decimal]:
+        """What the batch's orders would commit, by market (`opening_cost`)."""
+        asked: dict[str, Decimal] = {}
+        for intent, _ in recorded:
+            cost = opening_cost(intent, self._portfolio.view(intent.ticker))
+            asked[intent.ticker] = asked.get(intent.ticker, ZERO) + cost
+        return asked
+
+    def _judge_items(self, items: list[BatchItem], sent_at: float, tickers: dict[str, str]) -> None:
         """Items that are the exchange's own trouble are a 5xx in other words: the API error
         guard counts the batch as one failed call (an item that only leaves out its order id
-        or its client order id, all optional in the spec, does not count)."""
-        trouble = [item for item in items if item.trouble]
+        or its client order id, all optional in the spec, does not count; nor does one of a
+        paused shard, which pauses it: runner/execution/balance_hold.py)."""
+        hold = self._balance_hold
+        trouble = [
+            item
+            for item in items
+            if item.trouble
+            and not hold.unavailable(item.code, tickers.get(item.client_order_id, ""))
+        ]
         if not trouble:
             self._guard.ok(sent_at)
             return
@@ -322,7 +341,7 @@ class AnswerBook:
                 continue
             reason = item.error or "refused"
             self._rejected(intent, create, reason)
-            code = reason.split(":")[0]
+            code = item.code or ""
             self._balance_hold.refused(code, intent.ticker)
             if code in GROUP_REFUSALS and self.order_group_id:
                 triggered = triggered or (intent, code, reason)

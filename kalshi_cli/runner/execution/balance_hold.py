@@ -13,7 +13,11 @@ account was before shards: until a fill or a cancel changes the account, or `BAL
 Reducing orders are never held for balance.
 
 A shard whose `trading_active` is false (`statuses_read`) holds every order of its markets, an
-exit too: the exchange would refuse each; the watch withdraws the loop's quotes there.
+exit too: the exchange would refuse each; the watch withdraws the loop's quotes there. An order
+or amend the exchange answers `exchange_unavailable` (the simulator's answer on a paused shard,
+a 503: openapi.yaml 3.31.0 `ServiceUnavailableError`) pauses its market's shard at once, as the
+next status read would (`unavailable`): it is no API error; the order's outcome stays unknown and
+is looked up, never sent again. The next status read says whether the shard trades.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ Resolve = Callable[[str, str, str], None]  # resolve it
 
 if TYPE_CHECKING:
     from kalshi_cli.risk.engine import RiskLimits
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.execution.call_guard import Counters
     from kalshi_cli.services.pretrade.loop import LoopAccount
     from kalshi_cli.vocabulary.clock import Clock
@@ -37,7 +41,8 @@ if TYPE_CHECKING:
 
 BALANCE_RETRY_S = 30.0
 INSUFFICIENT_BALANCE = "insufficient_balance"  # the exchange's error code (REFERENCE.md)
-SHARD_SHORT = "shard_balance_short"  # the log event and the alert kind
+EXCHANGE_UNAVAILABLE = "exchange_unavailable"  # a write to a paused shard (or exchange): a 503
+SHARD_SHORT = "shard_balance_short"  # the log entry and the alert kind
 ACCOUNT = -1  # the key of a market whose shard is not known: the account as a whole
 
 
@@ -69,7 +74,7 @@ class BalanceHold:
         *,
         clock: Clock,
         counters: Counters,
-        log: EventLog,
+        log: EntryLog,
         alert: Alert | None = None,
         resolve: Resolve | None = None,
         account: LoopAccount | None = None,
@@ -94,6 +99,7 @@ class BalanceHold:
         self._seen = (0, 0)  # the fills and cancels counted when that refusal came
         self.short: set[int] = set()  # shards refused for collateral, until covered
         self.paused: set[int] = set()  # shards whose `trading_active` is false
+        self._newly: set[int] = set()  # paused since the watch last asked (`take_newly_paused`)
 
     # ---------------------------------------------------------------- refusals
 
@@ -106,10 +112,34 @@ class BalanceHold:
         if shard == ACCOUNT or self.balances is None:
             self._hold_account()
             return True
+        self._hold_shard(shard)
+        return True
+
+    def refused_whole(self, code: str | None, asked: Mapping[str, Decimal]) -> bool:
+        """A batch refused as a whole with `code`; `asked`: what its orders would commit, by
+        market. True when that is an insufficient balance: the shards concerned are held, each
+        whose last read holds less than the batch asked of it (all of the batch's when none
+        does: which one lacked cannot be told), the others trading on; a market of no known
+        shard holds the account, as a single order's refusal does."""
+        if code != INSUFFICIENT_BALANCE:
+            return False
+        by_shard: dict[int, Decimal] = {}
+        for ticker, cost in asked.items():
+            shard = self.shard_of.get(ticker, ACCOUNT)
+            by_shard[shard] = by_shard.get(shard, ZERO) + cost
+        balances = self.balances
+        if not by_shard or ACCOUNT in by_shard or balances is None:
+            self._hold_account()
+            return True
+        short = {n for n, cost in by_shard.items() if balances.get(n, ZERO) < cost}
+        for shard in sorted(short or by_shard):
+            self._hold_shard(shard)
+        return True
+
+    def _hold_shard(self, shard: int) -> None:
         if shard not in self.short:
             self.short.add(shard)
             self._tell_short(shard)
-        return True
 
     def _hold_account(self) -> None:
         if self._until is None:
@@ -151,8 +181,8 @@ class BalanceHold:
                 self._log.emit("shard_balance_covered", {"shard": shard, "holds": held})
                 self._resolve(SHARD_SHORT, str(shard), f"shard {shard} holds {fmt_money(held)}")
 
-    def statuses_read(self, statuses: Iterable[ShardStatus]) -> set[int]:
-        """Each shard's status, read again; the shards newly paused."""
+    def statuses_read(self, statuses: Iterable[ShardStatus]) -> None:
+        """Each shard's status, read again."""
         paused = {s.exchange_index for s in statuses if not s.trading_active}
         newly = paused - self.paused
         for shard in sorted(newly):
@@ -160,6 +190,24 @@ class BalanceHold:
         for shard in sorted(self.paused - paused):
             self._log.emit("shard_resumed", {"shard": shard})
         self.paused = paused
+        self._newly |= newly
+
+    def unavailable(self, code: str | None, ticker: str) -> bool:
+        """A write of `ticker` answered with the error `code` (`answered_code`): True when that
+        is `exchange_unavailable` on a market of a known shard, which is then paused at once
+        (the module docstring); the caller counts it as no API error."""
+        shard = self.shard_of.get(ticker)
+        if shard is None or code != EXCHANGE_UNAVAILABLE:
+            return False
+        if shard not in self.paused:
+            self.paused.add(shard)
+            self._newly.add(shard)
+            self._log.emit("shard_paused", {"shard": shard, "seen": "order refused"})
+        return True
+
+    def take_newly_paused(self) -> set[int]:
+        """The shards paused since last asked, once."""
+        newly, self._newly = self._newly, set()
         return newly
 
     # ---------------------------------------------------------------- holds

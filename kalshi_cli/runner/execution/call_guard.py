@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from kalshi_cli.risk.engine import RiskEngine
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.vocabulary.clock import Clock
 
 
@@ -27,7 +27,7 @@ class Counters:
 
 
 class CallGuard:
-    def __init__(self, *, risk: RiskEngine, clock: Clock, log: EventLog, counters: Counters):
+    def __init__(self, *, risk: RiskEngine, clock: Clock, log: EntryLog, counters: Counters):
         self._risk = risk
         self._clock = clock
         self._log = log

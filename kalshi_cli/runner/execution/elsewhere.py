@@ -35,7 +35,7 @@ from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.units import Side, from_book
 
 if TYPE_CHECKING:
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.models import Fill
 
@@ -60,7 +60,7 @@ class ElsewhereViews:
         views: Views,
         read: Callable[[str], Views],
         clock: Clock,
-        log: EventLog,
+        log: EntryLog,
         listed: Iterable[tuple[str, str]] = (),
     ) -> None:
         """`markets`: each market of the loop's events that it does not trade -> its event;

@@ -1,9 +1,9 @@
 """From a strategy's decision to the exchange, and fills back into the loop's view: the path of a
 single order. The `LoopExecutor` decides (the risk verdict, the hold on a market with an order of
-unknown outcome, the order-rate slot, the circuit breaker's last look) and has a part for the rest
-(`guard`, `unknown`, `fills`, `cancels`, `amends`, `outbox`, `answers`). docs/trade-loop.md "From
-a decision to the wire, and fills back". It is given more than six collaborators because it
-decides with two (the risk engine, the strategies' budgets) and hands on to each part of the
+unknown outcome, the order-rate slot, the circuit breaker's last look) and has a component for the
+rest (`guard`, `unknown`, `fills`, `cancels`, `amends`, `outbox`, `answers`). docs/trade-loop.md
+"From a decision to the wire, and fills back". It is given more than six collaborators because it
+decides with two (the risk engine, the strategies' budgets) and hands on to each component of the
 chain. A set of legs that only pay together is runner/execution/leg_sets.py's, each of its orders
 sent through `execute_one`.
 """
@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.execution.answers import intent_fields
+from kalshi_cli.strategy_api.snapshot import EventLimit
 from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.units import ZERO
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from kalshi_cli.risk.budget import Owned
     from kalshi_cli.risk.engine import RiskEngine
     from kalshi_cli.risk.event_loss import EventBook
+    from kalshi_cli.risk.rules import Verdict
     from kalshi_cli.runner.execution.amends import Amends
     from kalshi_cli.runner.execution.answers import AnswerBook
     from kalshi_cli.runner.execution.cancels import Cancels
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Changes:
-    """What changes an order already resting, the executor's two parts for it: its cancels
+    """What changes an order already resting, the executor's two components for it: its cancels
     and its amends (a record, as runner/execution/shared.py's are)."""
 
     cancels: Cancels
@@ -61,7 +63,7 @@ class LoopExecutor:
         withheld: Callable[[Intent], str | None] = lambda intent: None,
         dry_run: bool = False,
     ) -> None:
-        """The executor's parts come built (runner/assembly.py `build_executor`), each with
+        """The executor's components come built (runner/assembly.py `build_executor`), each with
         what it uses; the executor decides and hands on to them."""
         self._threaded = threaded  # exchange calls go to workers, off the deciding path
         self._risk = risk
@@ -134,17 +136,21 @@ class LoopExecutor:
         in_sync: bool,
         batch: bool = False,
         then: Callable[[Decimal | None], None] = lambda filled: None,
+        refused: Callable[[list[Verdict]], None] = lambda denials: None,
     ) -> None:
         """What `execute` does for one order, the path every order takes (a set's legs too:
         runner/execution/leg_sets.py); `then` is handed the count filled at once (all of it in a
         dry run, none while it waits in the batch), or None when nothing went out (or its answer
-        was lost), once that is known."""
+        was lost), once that is known; `refused` is handed the risk engine's denials first, when
+        it refuses the order."""
         self._log.emit("signal", intent_fields(intent))
         held = self._held(intent)
         if held is not None:
             self._log.emit("intent_held", {"ticker": intent.ticker, "reason": held})
             return then(None)
-        if self._denied(intent, last_data_at=last_data_at, in_sync=in_sync):
+        denials = self.denials(intent, last_data_at=last_data_at, in_sync=in_sync)
+        if denials:
+            refused(denials)
             return then(None)
         if self.dry_run:
             self._log.emit("dry_run_order", intent_fields(intent))
@@ -185,7 +191,7 @@ class LoopExecutor:
             # slot not: it takes one afresh if allowed)
             def read(_: int) -> None:
                 self._risk.give_back(slot)
-                if self.guard.backing_off or self._denied(
+                if self.guard.backing_off or self.denials(
                     going, last_data_at=last_data_at, in_sync=in_sync
                 ):
                     return then(None)
@@ -311,15 +317,13 @@ class LoopExecutor:
             )
         self.outbox.flush()
 
-    def allows(self, intent: Intent, *, last_data_at: float | None, in_sync: bool) -> bool:
-        """The risk engine's verdict on an order about to be sent (`_denied`), for a set's legs
-        judged together before the first goes."""
-        return not self._denied(intent, last_data_at=last_data_at, in_sync=in_sync)
-
-    def _denied(self, intent: Intent, *, last_data_at: float | None, in_sync: bool) -> bool:
-        """The risk engine's verdict, the orders waiting in the tick's batch counted as
-        resting (their market's view, the account's exposure), and in the exposure the orders
-        of unknown outcome too (they may rest)."""
+    def denials(
+        self, intent: Intent, *, last_data_at: float | None, in_sync: bool
+    ) -> list[Verdict]:
+        """The risk engine's denials of an order about to be sent (empty: it may go), the
+        orders waiting in the tick's batch counted as resting (their market's view, the
+        account's exposure), and in the exposure the orders of unknown outcome too (they may
+        rest). A set's legs are judged together by it before the first goes."""
         ctx = self._risk.context(
             self.outbox.queued_view(intent.ticker),
             total_exposure=self.outbox.total_exposure(),
@@ -329,10 +333,10 @@ class LoopExecutor:
             event=self._event(intent.ticker),
             shard=None if self._account is None else self._account.shard(intent.ticker),
         )
-        if self._risk.evaluate(intent, ctx):
+        denials = self._risk.evaluate(intent, ctx)
+        if denials:
             self.counters.denied += 1
-            return True
-        return False
+        return denials
 
     def _event(self, ticker: str) -> EventBook | None:
         """The market's event, each market's pending orders counted as resting, when the
@@ -342,6 +346,25 @@ class LoopExecutor:
         queued, elsewhere = self.outbox.queued_view, self._elsewhere
         # a market of the event the loop does not trade: as the exchange holds it, last read
         return self._account.event(ticker, lambda t: elsewhere.view(t) or queued(t))
+
+    def event_limits(self, strategy: str, ticker: str) -> tuple[EventLimit, ...]:
+        """The limits on the loss of the market's event that `strategy`'s orders are held to,
+        each with what its book holds in the event now, as the `EVENT_LOSS` rule reads it: the
+        account's over the account's event (`_event`), the strategy's budget's over its own
+        part (`Budgets.event`), the orders on their way and of unknown outcome counted as
+        resting. What a strategy sizes an order to (the arbitrage's sets)."""
+        limits: list[EventLimit] = []
+        account = self._risk.limits.max_event_loss
+        book = None if account is None else self._event(ticker)
+        if account is not None and book is not None:
+            limits.append(EventLimit(account, tuple(book.legs()), book.terms.kind))
+        budget = None if self.budgets is None else self.budgets.budgets.get(strategy)
+        if self.budgets is not None and budget is not None and budget.max_event_loss is not None:
+            pending = [*self.outbox.pending(), *self.unknown_orders.intents()]
+            own = self.budgets.event(strategy, ticker, pending)
+            if own is not None:
+                limits.append(EventLimit(budget.max_event_loss, tuple(own.legs()), own.terms.kind))
+        return tuple(limits)
 
     def _owned(self, intent: Intent, pending: Sequence[Intent]) -> Owned | None:
         """What the intent's strategy owns, for its budget (None: it has none): its orders

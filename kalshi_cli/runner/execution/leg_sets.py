@@ -13,6 +13,10 @@ another, by reducing IOC sells at the price that sells it all into the bids now.
   anything; what it filled is then acted on;
 - a leg after the first, or a sale back, held by the API error guard's backoff (or refused for an
   API error) goes when the backoff ends (`resume`, every tick);
+- a sale back takes no more than the set holds of its leg, what the strategy's other sets hold
+  there left to them (store/leg_sets.py `held_by_others`); one the risk engine refuses is said
+  with its rules (`group_unwind_failed`) and the set left broken, and the stop asks the risk
+  engine again before it sends it;
 - a stopping loop unwinds each set not ended within its stop deadline (`finish_at_stop`), a set
   found at start and not unwound yet too; a set left broken makes the exit NOT_PROVEN
   (runner/loop/stop_proof.py `SetsLeftBroken`);
@@ -23,7 +27,7 @@ Each log line names what the set holds, leg by leg (`held`). docs/strategies.md 
 given more than six collaborators because a set meets each at its own step: the risk engine's slots
 when it is allowed, the executor's single-order path for each order, the state file for its row,
 the feed for the bids its sales back go into, the sender for a stop's sales back, and the clock and
-the event log.
+the entry log.
 """
 
 from __future__ import annotations
@@ -45,7 +49,8 @@ if TYPE_CHECKING:
     import threading
 
     from kalshi_cli.risk.engine import RiskEngine
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.risk.rules import Verdict
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.execution.execution import LoopExecutor
     from kalshi_cli.runner.execution.sender import Sender
     from kalshi_cli.runner.ports import MarketFeed
@@ -89,6 +94,8 @@ class _Set:
         self.waits: list[Callable[[], None]] = []  # the step the backoff holds (one)
         self.why: str | None = None  # what the step waits for, as last said (`group_waits`)
         self.given_up: set[int] = set()  # legs whose sale back found no bid or filled short
+        # leg -> the risk engine's denial of its last sale back (its rules, said)
+        self.refused: dict[int, str] = {}
         self._release: Callable[[], None] | None = release
 
     def going(self, intent: Intent) -> None:
@@ -102,6 +109,11 @@ class _Set:
     def settled(self) -> None:
         """What the order on its way filled is known (or it never left)."""
         self.sending = self.waiting = None
+
+    def refuse(self, leg: int, denials: list[Verdict]) -> None:
+        """The risk engine refused `leg`'s sale back: its rules, said once the sale's answer is
+        booked, and kept for the stop (`LegSets._still_refused`)."""
+        self.refused[leg] = _rules(denials)
 
     def hold(self, step: Callable[[], None]) -> None:
         """The step the backoff holds, run when it ends (the one latest)."""
@@ -144,7 +156,7 @@ class LegSets:
         feed: MarketFeed,
         hold_markets: Callable[[Sequence[str]], Callable[[], None]],
         clock: Clock,
-        log: EventLog,
+        log: EntryLog,
     ) -> None:
         """`executor`: the single-order path each leg and sale back goes through (its risk
         verdict, holds and answers); `sender`: a stop's sales back, sent on its own thread once
@@ -199,7 +211,7 @@ class LegSets:
             why = None
             if not leg.reduce_only and self._unknown.holds(leg.ticker):
                 why = "an order of unknown outcome here"
-            elif not self._executor.allows(leg, last_data_at=last_data_at, in_sync=in_sync):
+            elif self._executor.denials(leg, last_data_at=last_data_at, in_sync=in_sync):
                 why = "a leg was denied by the risk engine"
             if why is not None:
                 self._let_go(kept)
@@ -229,9 +241,16 @@ class LegSets:
         going = leg if count == leg.count else replace(leg, count=count)
         self._go(s, going, partial(self._leg_filled, s, n, going))
 
-    def _go(self, s: _Set, intent: Intent, filled: Callable[[Decimal], None]) -> None:
+    def _go(
+        self,
+        s: _Set,
+        intent: Intent,
+        filled: Callable[[Decimal], None],
+        refused: Callable[[list[Verdict]], None] = lambda denials: None,
+    ) -> None:
         """One order of the set through the single-order path; `filled` is told what it filled
-        once that is known: at its answer, or once a lookup settles an answer lost."""
+        once that is known: at its answer, or once a lookup settles an answer lost; `refused`,
+        first, the risk engine's denials when it refuses the order."""
         s.going(intent)
 
         def booked(got: Decimal | None) -> None:
@@ -262,7 +281,9 @@ class LegSets:
             self._unknown.when_settled(lost, settled)
 
         at, in_sync = self._data_for(s, intent.ticker)
-        self._executor.execute_one(intent, last_data_at=at, in_sync=in_sync, then=booked)
+        self._executor.execute_one(
+            intent, last_data_at=at, in_sync=in_sync, then=booked, refused=refused
+        )
 
     def _data_for(self, s: _Set, ticker: str) -> tuple[float | None, bool]:
         """The data an order of the set is judged on: what the set was decided on, or the
@@ -337,19 +358,22 @@ class LegSets:
         sell = self._sale(s, todo[0], s.held[todo[0]] - sets)
         if sell is None:
             return self._unwind(s)
-        self._go(s, sell, partial(self._sold, s, todo[0], sell))
+        self._go(s, sell, partial(self._sold, s, todo[0], sell), partial(s.refuse, todo[0]))
         return None
 
     def _sale(self, s: _Set, i: int, extra: Decimal) -> Intent | None:
         """The reducing IOC sell of `extra` of leg `i` into the bids, no more than the strategy
-        holds of it now (None: nothing left to sell, or nobody bids)."""
+        holds of it now beyond what its other sets hold there (None: nothing left to sell, or
+        nobody bids)."""
         leg = s.legs[i]
         sell = replace(
             leg, action=Action.SELL, count=extra, reduce_only=True, time_in_force=TimeInForce.IOC
         )
         # a market settled since (a set found at start), or contracts sold by another path,
-        # leave less held than the set's orders say: what is gone is no longer the set's
-        held = self._executor.room(sell)
+        # leave less held than the set's orders say: what is gone is no longer the set's, and
+        # what the strategy's other sets hold of the leg is theirs, never sold back for this one
+        others = self._store.leg_sets.held_by_others(s.set_id, leg.strategy, leg.ticker, leg.side)
+        held = max(self._executor.room(sell) - others, ZERO)
         if held < extra:
             s.held[i] -= extra - held
             extra = held
@@ -370,6 +394,12 @@ class LegSets:
         )
 
     def _sold(self, s: _Set, i: int, sell: Intent, got: Decimal) -> None:
+        refused = s.refused.get(i) if got == 0 else s.refused.pop(i, None)
+        if refused is not None and got == 0:
+            # never sent: the risk engine refused it, and nothing else is to be hoped of it
+            s.given_up.add(i)
+            self._refused_sale(s, sell, refused)
+            return self._unwind(s)
         s.held[i] -= got
         self._log.emit(
             "group_leg",
@@ -380,9 +410,28 @@ class LegSets:
         if got < sell.count and not self._guard.backing_off:
             s.given_up.add(i)
             self._unwind_failed(s, sell, sell.count - got, "the sale back filled short")
-        self._unwind(s)
+        return self._unwind(s)
 
-    def _unwind_failed(self, s: _Set, leg: Intent, count: Decimal, reason: str) -> None:
+    def _refused_sale(self, s: _Set, sell: Intent, rules: str) -> None:
+        """The sale back refused by the risk engine, said with its rules: the set is left
+        broken, sold back by the stop or the next start once the risk engine allows it."""
+        self._unwind_failed(
+            s,
+            sell,
+            sell.count,
+            f"the sale back was refused by the risk engine ({rules})",
+            then="the set is left broken until the risk engine allows its sale back",
+        )
+
+    def _unwind_failed(
+        self,
+        s: _Set,
+        leg: Intent,
+        count: Decimal,
+        reason: str,
+        *,
+        then: str = "left to the stop-loss and the position limit",
+    ) -> None:
         self._log.emit(
             "group_unwind_failed",
             {
@@ -390,7 +439,7 @@ class LegSets:
                 "ticker": leg.ticker,
                 "count": count,
                 "held": s.held_text(),
-                "reason": f"{reason}; left to the stop-loss and the position limit",
+                "reason": f"{reason}; {then}",
             },
         )
 
@@ -542,7 +591,7 @@ class LegSets:
         for i in range(len(s.held)):
             while s.held[i] > sets and not (abandon is not None and abandon.is_set()):
                 sell = self._sale(s, i, s.held[i] - sets)
-                if sell is None:
+                if sell is None or (i in s.refused and self._still_refused(s, i, sell)):
                     break
                 got = self._sender.submit_now(sell, self._guard.stamp)
                 if got is None and self._unknown.lost_as(sell) is not None:
@@ -563,6 +612,18 @@ class LegSets:
                 if got is not None or not self._backoff_waited():
                     break
 
+    def _still_refused(self, s: _Set, i: int, sell: Intent) -> bool:
+        """At the stop, a sale back the risk engine refused while the loop ran, asked of it
+        again: the stop sends nothing it refuses, and the set is then left broken."""
+        at, in_sync = self._data_for(s, sell.ticker)
+        denials = self._executor.denials(sell, last_data_at=at, in_sync=in_sync)
+        if not denials:
+            del s.refused[i]
+            return False
+        s.refused[i] = _rules(denials)
+        self._refused_sale(s, sell, s.refused[i])
+        return True
+
     def _backoff_waited(self) -> bool:
         """At the stop, the API error guard's backoff waited out, when it ends within the
         share of what the stop's deadline leaves that the sets may spend (False: no backoff,
@@ -576,6 +637,11 @@ class LegSets:
             return False
         self._clock.sleep(ends - now)
         return True
+
+
+def _rules(denials: list[Verdict]) -> str:
+    """The risk engine's denials of an order, each rule by its code and its word."""
+    return "; ".join(f"{v.code}: {v.detail}" for v in denials)
 
 
 def _note(s: _Set) -> str:

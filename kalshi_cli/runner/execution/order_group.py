@@ -23,7 +23,7 @@ from kalshi_cli.vocabulary.errors import KalshiError, NotFoundError
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.config import TradeConfig
     from kalshi_cli.store import Store
 
@@ -47,7 +47,7 @@ def contracts_limit(config: TradeConfig) -> Decimal:
 
 
 def open_session_group(
-    client: KalshiClient, store: Store, config: TradeConfig, log: EventLog
+    client: KalshiClient, store: Store, config: TradeConfig, log: EntryLog
 ) -> str:
     """Create the session's group and record it in the state file; returns its id. Raises
     the client's error when the exchange cannot be asked about the groups of the loop's own
@@ -80,7 +80,7 @@ def open_session_group(
 
 
 def delete_idle_groups(
-    client: KalshiClient, store: Store, earlier: list[tuple[str, int]], log: EventLog
+    client: KalshiClient, store: Store, earlier: list[tuple[str, int]], log: EntryLog
 ) -> None:
     """Delete the groups (id, subaccount) earlier sessions of this state file left that hold no
     resting order: every start makes one, and the exchange caps a user's groups. A group holding
@@ -99,7 +99,7 @@ def delete_idle_groups(
 
 
 def _groups_with_resting_orders(
-    client: KalshiClient, store: Store, subaccount: int, log: EventLog
+    client: KalshiClient, store: Store, subaccount: int, log: EntryLog
 ) -> set[str] | None:
     """The groups of the subaccount's resting orders, from one listing; None when it cannot
     be told: the listing failed, or an order the state file holds as resting is not in it (a
@@ -122,7 +122,7 @@ def _groups_with_resting_orders(
 
 
 def _delete_earlier_group(
-    client: KalshiClient, store: Store, group_id: str, subaccount: int, log: EventLog
+    client: KalshiClient, store: Store, group_id: str, subaccount: int, log: EntryLog
 ) -> None:
     try:
         client.order_groups.delete_order_group(group_id, subaccount=subaccount)
@@ -139,7 +139,7 @@ def close_session_group(
     client: KalshiClient,
     store: Store,
     group_id: str,
-    log: EventLog,
+    log: EntryLog,
     abandon: threading.Event | None = None,
 ) -> bool:
     """Delete the group after a clean stop; on failure it stays listed for the kill switch, as
@@ -161,7 +161,7 @@ def end_session_group(
     client: KalshiClient,
     store: Store,
     group_id: str,
-    log: EventLog,
+    log: EntryLog,
     *,
     own_resting: int,
     unknown: list[str],
@@ -184,7 +184,7 @@ class GroupTrigger(Protocol):
 
 
 def trigger_session_group(
-    groups: GroupTrigger, group_id: str, log: EventLog, unknown: list[str]
+    groups: GroupTrigger, group_id: str, log: EntryLog, unknown: list[str]
 ) -> bool:
     """Trigger the session's group at a stop that may leave something of the loop's on the
     exchange (`unknown`: its orders of unknown outcome): the exchange cancels the group's

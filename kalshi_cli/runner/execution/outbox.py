@@ -22,7 +22,7 @@ from kalshi_cli.vocabulary.units import ZERO
 
 if TYPE_CHECKING:
     from kalshi_cli.client.batch_orders import BatchItem
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.execution.answers import AnswerBook
     from kalshi_cli.runner.execution.dispatch import Wire
@@ -37,7 +37,7 @@ class Outbox:
         *,
         wire: Wire,
         portfolio: Portfolio,
-        log: EventLog,
+        log: EntryLog,
         holds: Holds,
         sender: Sender,
         answers: AnswerBook,

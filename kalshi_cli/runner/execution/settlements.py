@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from kalshi_cli.services.pnl import settlement_record_from_api
 
 if TYPE_CHECKING:
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.books.records import LoopTradingRecords
     from kalshi_cli.services.orders.context import OrderClient
@@ -30,7 +30,7 @@ class SettlementReads:
         store: Store,
         records: LoopTradingRecords,
         portfolio: Portfolio,
-        log: EventLog,
+        log: EntryLog,
     ) -> None:
         self._client = client
         self._store = store

@@ -1,13 +1,13 @@
-"""What several of the executor's parts share, each for one purpose, built once by
-runner/assembly.py and handed only to the parts that use all of it:
+"""What several of the executor's components share, each for one purpose, built once by
+runner/assembly.py and handed only to the components that use all of it:
 
-- `Bookkeeping`: where a part books the exchange's answers: the state file, the trading records read
-  from it, and the loop's view of positions and orders;
-- `Report`: the event log and the run's counters;
+- `Bookkeeping`: where a component books the exchange's answers: the state file, the trading records
+  read from it, and the loop's view of positions and orders;
+- `Report`: the entry log and the run's counters;
 - `Holds`: what holds an order back: the API error guard's backoff, the markets with an order of
   unknown outcome, the wait after a refusal for balance.
 
-Each is a frozen record of parts that exist on their own.
+Each is a frozen record of components that exist on their own.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.books.records import LoopTradingRecords
     from kalshi_cli.runner.execution.balance_hold import BalanceHold
@@ -34,7 +34,7 @@ class Bookkeeping:
 
 @dataclass(frozen=True)
 class Report:
-    log: EventLog
+    log: EntryLog
     counters: Counters
 
 

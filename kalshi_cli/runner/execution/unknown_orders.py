@@ -14,7 +14,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from kalshi_cli.client.client import LANDING_WINDOW_S
-from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.books.portfolio import open_order
 from kalshi_cli.runner.execution.dispatch import CallAnswer, Urgency, run_call
 from kalshi_cli.services.reconcile import take_found
@@ -88,7 +88,7 @@ def wait_out_unknown(
     unknown: dict[str, LostAnswer],
     look: Callable[[], None],
     clock: Clock,
-    log: EventLog,
+    log: EntryLog,
     abandon: threading.Event | None = None,
     *,
     landing_s: float = LANDING_WINDOW_S,
@@ -120,7 +120,7 @@ class UnknownOrders:
         wire: Wire,
         store: Store,
         portfolio: Portfolio,
-        log: EventLog,
+        log: EntryLog,
         clock: Clock,
         guard: CallGuard,
         fills_due: Callable[[], None],
@@ -198,7 +198,7 @@ class UnknownOrders:
         fields = {"ticker": ticker, "order_id": found.order_id, "fill": found.key}
         fields["reason"] = found.reason
         self._log.emit("fill_quarantined", fields)
-        self._store.events.log_event("fill_quarantined", {**fields, "raw": dict(found.raw)})
+        self._store.entries.log_entry("fill_quarantined", {**fields, "raw": dict(found.raw)})
         self.doubt(ticker, found.reason)
         self._alert(
             "fill_quarantined",
@@ -397,7 +397,7 @@ class UnknownOrders:
         else:
             # fills read while the order was still unknown here carry no intent yet: its
             # strategy's from now, in the state file (with the order's row, in one commit)
-            # and in the loop's parts
+            # and in the loop's owned parts
             take_found(self._store, intent, order, found)
             if intent.strategy and given:
                 self._portfolio.give_fills(intent.strategy, given)

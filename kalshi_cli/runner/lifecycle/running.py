@@ -89,7 +89,7 @@ def _pruning(
     from kalshi_cli.runner.lifecycle.state_prune import BackgroundPrune
 
     pruner = BackgroundPrune(
-        loop.store.path, policy, loop.clock, agent_strategy=agent_strategy
+        loop.stop.store.path, policy, loop.clock, agent_strategy=agent_strategy
     ).start()
     try:
         yield
@@ -110,7 +110,7 @@ def _run(
     stop = stop or threading.Event()
     abandon = abandon or threading.Event()
     cancel_resting = not options.once
-    alerts = loop.alerts
+    alerts = loop.stop.alerts
     if alerts is not None:
         alerts.beat("start", loop.heartbeat.text("starting"))
     loop.feed.start()
@@ -121,7 +121,7 @@ def _run(
             try:
                 if options.once:
                     _wait_fresh(loop, stop, fresh_timeout_s)
-                    loop.tick(loop.feed.drain_events(), full=True)
+                    loop.tick(loop.feed.drain_messages(), full=True)
                 else:
                     loop.run(stop=stop, duration_s=options.duration_s, max_ticks=options.max_ticks)
             except Exception as exc:
@@ -132,12 +132,12 @@ def _run(
                 if alerts is not None:
                     alerts.beat("fail", loop.heartbeat.text(f"crashed: {exc!r}"))
                 try:
-                    loop.shutdown(cancel_resting=cancel_resting, abandon=abandon)
+                    loop.stop.shutdown(cancel_resting=cancel_resting, abandon=abandon)
                 except Exception as again:
                     loop.log.emit("shutdown_failed", {"error": repr(again)})
                 raise
             try:
-                summary = loop.shutdown(cancel_resting=cancel_resting, abandon=abandon)
+                summary = loop.stop.shutdown(cancel_resting=cancel_resting, abandon=abandon)
             except Exception as exc:
                 if not is_state_failure(exc):
                     raise

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
-from kalshi_cli.runner.assembly import Parts, paper_venue, select_markets, start_loop
-from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.assembly import LoopInputs, paper_venue, select_markets, start_loop
+from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
 from kalshi_cli.runner.execution.balance_hold import one_order
 from kalshi_cli.runner.execution.order_group import join_session_group
@@ -37,7 +37,7 @@ from kalshi_cli.runner.lifecycle.session_group import end_group, open_group, wan
 from kalshi_cli.runner.loop.alerting import TradeAlerts
 from kalshi_cli.runner.loop.summary import Summary
 from kalshi_cli.runner.loop.trade_loop import TradeLoop
-from kalshi_cli.runner.ports import LoopParts, MarketFeed
+from kalshi_cli.runner.ports import LoopBuildClient, MarketFeed
 from kalshi_cli.runner.preflight import (
     StartStop,
     check_start,
@@ -72,7 +72,7 @@ LAST_ALERTS_MIN_S = 2.0
 LAST_ALERTS_MAX_S = 10.0
 
 
-def _start_waits(log: EventLog, out: TextIO | None, orders: int, wait_s: float) -> None:
+def _start_waits(log: EntryLog, out: TextIO | None, orders: int, wait_s: float) -> None:
     log.emit("start_waits_unknown", {"orders": orders, "wait_s": wait_s})
     print_lines(
         [
@@ -83,7 +83,7 @@ def _start_waits(log: EventLog, out: TextIO | None, orders: int, wait_s: float) 
     )
 
 
-def _close_alerts(alerts: TradeAlerts, stop_deadline: Deadline | None, log: EventLog) -> None:
+def _close_alerts(alerts: TradeAlerts, stop_deadline: Deadline | None, log: EntryLog) -> None:
     """Let the alerts still queued go out before the process exits, waiting for them what is
     left of the stop's deadline, within LAST_ALERTS_MIN_S and LAST_ALERTS_MAX_S; those still
     unsent then are given up on, and the log says so."""
@@ -148,7 +148,7 @@ def trade(
             )
             summary = _run_loop(start, loop, group, stopping)
         finally:
-            _close_alerts(alerts, loop.stop_deadline if loop is not None else None, log)
+            _close_alerts(alerts, loop.stop.stop_deadline if loop is not None else None, log)
             log.close()
             store.close()
         return _summary(summary, out)
@@ -163,8 +163,8 @@ def _consoles(options: TradeOptions, out: TextIO | None) -> tuple[TextIO | None,
     return cast("TextIO", Prefixed(out or sys.stdout)), cast("TextIO", Prefixed(sys.stderr))
 
 
-def _event_log(clock: Clock, path: Path, console: TextIO | None, config: TradeConfig) -> EventLog:
-    return EventLog(
+def _event_log(clock: Clock, path: Path, console: TextIO | None, config: TradeConfig) -> EntryLog:
+    return EntryLog(
         clock,
         path=path,
         stderr=console or sys.stderr,
@@ -186,7 +186,7 @@ class _Start:
     client: KalshiClient
     store: Store
     clock: Clock
-    log: EventLog
+    log: EntryLog
     out: TextIO | None
     state_path: Path
     read_lag_s: float
@@ -217,7 +217,7 @@ def _preflight(
     start: _Start,
     selection: Selection,
     restriction: tuple[int | None] | None,
-) -> tuple[LoopParts, list[Market], Any, LocalVenue | None]:
+) -> tuple[LoopBuildClient, list[Market], Any, LocalVenue | None]:
     """The refusals that need the exchange, in order: the key's subaccount, a paper run's
     leftovers, `--subaccount`, the reconcile (a stop while it waits for orders to settle ends
     that wait); the client the loop trades through (a paper
@@ -227,7 +227,7 @@ def _preflight(
         if restriction is not None:
             trade_on_the_keys_subaccount(client, restriction[0], log)
         venue = None
-        loop_client: LoopParts = client
+        loop_client: LoopBuildClient = client
         if options.paper:
             from kalshi_cli.runner import paper
 
@@ -304,7 +304,7 @@ def _market_feed(
 
 def _assemble(
     start: _Start,
-    ready: tuple[LoopParts, list[Market], Any, LocalVenue | None],
+    ready: tuple[LoopBuildClient, list[Market], Any, LocalVenue | None],
     *,
     ws_url: str | None,
     signer: Any,
@@ -322,7 +322,7 @@ def _assemble(
         start, markets=markets, ws_url=ws_url, signer=signer, venue=venue, telemetry=telemetry
     )
     group_wanted = wants_group(options)
-    parts = Parts(
+    inputs = LoopInputs(
         loop_client,
         start.store,
         feed,
@@ -337,9 +337,9 @@ def _assemble(
         trigger_group=client.order_groups.trigger_order_group if group_wanted else None,
     )
     pause_file = config.loop_path("pause_file", start.state_path, paper=options.paper)
-    loop = start_loop(parts, options, config, markets, pause_file=pause_file)
+    loop = start_loop(inputs, options, config, markets, pause_file=pause_file)
     hold = loop.executor.balance_hold
-    traded = loop.lineup.traded({m.ticker: MarketTerms.from_market(m.raw) for m in markets})
+    traded = loop.reloads.lineup.traded({m.ticker: MarketTerms.from_market(m.raw) for m in markets})
     shards = start_shard_lines(hold.shard_of, hold.balances, traded, one_order(config.limits))
     print_lines(shards, start.out)
     if shards:
@@ -350,8 +350,8 @@ def _assemble(
     log.emit(
         "started",
         {
-            "strategy": loop.lineup.describe(),
-            "strategies": loop.lineup.to_json(),
+            "strategy": loop.reloads.lineup.describe(),
+            "strategies": loop.reloads.lineup.to_json(),
             "markets": len(markets),
             "env": start.env,
             "subaccount": loop_client.subaccount or 0,

@@ -14,7 +14,7 @@ from kalshi_cli.vocabulary.errors import KalshiError, OrderOutcomeUnknown
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.loop.trade_loop import TradeLoop
     from kalshi_cli.store import Store
 
@@ -23,7 +23,7 @@ def wants_group(options: TradeOptions) -> bool:
     return options.order_group and not options.dry_run and not options.paper
 
 
-def open_group(client: KalshiClient, store: Store, config: TradeConfig, log: EventLog) -> str:
+def open_group(client: KalshiClient, store: Store, config: TradeConfig, log: EntryLog) -> str:
     """The session's order group (runner/execution/order_group.py), or no trading at all. A
     create of unknown outcome refuses the start too: the loop does not know the group's id, and
     a listed group it took for its own could be another program's, whose orders its kill switch
@@ -53,15 +53,15 @@ def end_group(client: KalshiClient, loop: TradeLoop, group: str, abandon: thread
     """The session's group ended, as part of the stop, so under what is left of its one
     deadline: a delete held by a slow exchange must not keep the process past the service
     manager's stop timeout (the group, kept, stays listed for the kill switch)."""
-    deadline = loop.stop_deadline
+    deadline = loop.stop.stop_deadline
     with deadline.scope() if deadline is not None else nullcontext():
         # on the loop's own orders: one placed by hand is not in the group
         end_session_group(
             client,
-            loop.store,
+            loop.stop.store,
             group,
             loop.log,
-            own_resting=len(loop.own.resting()),
+            own_resting=len(loop.stop.own.resting()),
             unknown=sorted(loop.executor.unknown_orders.unknown),
             abandon=abandon,
         )

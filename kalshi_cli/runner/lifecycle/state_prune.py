@@ -3,7 +3,7 @@
 A daemon thread with its own connection applies the retention policy every `interval_s` (first
 `interval_s` after the start), keeping the day's orders of `agent.strategy`. A decision waits on it
 only for SQLite's write lock, held one batch of at most `batch_rows` rows at a time, `pause_s`
-apart; a stop ends it between batches. What it did goes to the state file's event log
+apart; a stop ends it between batches. What it did goes to the state file's entry log
 (`state_pruned`); a failure is kept as `problem` and tried again next interval: pruning never stops
 a loop. docs/trade-loop.md "State file retention".
 """
@@ -60,7 +60,7 @@ class BackgroundPrune:
                     stop=self._stop.is_set,
                     sleep=self._stop.wait,
                 )
-                store.events.log_event("state_pruned", report.to_json())
+                store.entries.log_entry("state_pruned", report.to_json())
         except StoreError as exc:
             self.problem = exc.one_line()
             return

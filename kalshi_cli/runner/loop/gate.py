@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from kalshi_cli.risk.engine import RiskEngine
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.loop.shared import Tuning
     from kalshi_cli.runner.ports import MarketFeed
     from kalshi_cli.vocabulary.decisions import Intent
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 class MarketGate:
     def __init__(
-        self, *, feed: MarketFeed, risk: RiskEngine, tuning: Tuning, log: EventLog
+        self, *, feed: MarketFeed, risk: RiskEngine, tuning: Tuning, log: EntryLog
     ) -> None:
         self._feed = feed
         self._risk = risk

@@ -1,7 +1,7 @@
 """What the trade loop says of itself: the heartbeat row (with the lag figures and the feed's age)
 and the dead-man ping, each when due; the status line every `status_interval_s`; the day's
 realized P&L when the UTC day turns; and the summary `kalshi trade` prints at the end.
-`Heartbeat` reads the run's figures from the parts that keep them (`RunFigures`) and settings
+`Heartbeat` reads the run's figures from the components that keep them (`RunFigures`) and settings
 from `Tuning`. It is given more than six collaborators because it reports on the whole run: the
 state file, the account, the feed's age, the schedule's lag, the gate's state and pause, the
 calls out, the counters and the strategies stopped.
@@ -20,9 +20,10 @@ from kalshi_cli.vocabulary.clock import utc_day
 from kalshi_cli.vocabulary.units import fmt_money
 
 if TYPE_CHECKING:
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.books.records import LoopTradingRecords
+    from kalshi_cli.runner.execution.balance_hold import BalanceHold
     from kalshi_cli.runner.execution.call_guard import Counters
     from kalshi_cli.runner.execution.dispatch import Dispatch
     from kalshi_cli.runner.loop.alerting import TradeAlerts
@@ -39,7 +40,8 @@ if TYPE_CHECKING:
 class RunFigures:
     """What the run has counted, each read where it is kept: the counters (the loop's ticks
     too) and the calls out, the gate's trading state and pause, the schedule's lag, the
-    strategies stopped (each with why: for the day by their budget, until resumed)."""
+    strategies stopped (each with why: for the day by their budget, until resumed), and the
+    shards held short or paused (`shards`: the executor's hold; None: none kept)."""
 
     counters: Counters
     dispatch: Dispatch
@@ -47,6 +49,14 @@ class RunFigures:
     schedule: MarketSchedule
     budgets: Budgets | None
     stopped: Mapping[str, str]
+    shards: BalanceHold | None = None
+
+    def shards_held(self) -> dict[str, list[int]]:
+        """The shards the loop holds now: refused for collateral (`short`) and paused."""
+        hold = self.shards
+        if hold is None:
+            return {"short": [], "paused": []}
+        return {"short": sorted(hold.short), "paused": sorted(hold.paused)}
 
     def stopped_now(self) -> dict[str, str]:
         return (dict(self.budgets.stopped) if self.budgets is not None else {}) | dict(self.stopped)
@@ -61,7 +71,7 @@ class Heartbeat:
         portfolio: Portfolio,
         clock: Clock,
         tuning: Tuning,
-        log: EventLog,
+        log: EntryLog,
         alerts: TradeAlerts | None,
         figures: RunFigures,
         subaccount: int,
@@ -142,13 +152,16 @@ class Heartbeat:
             # heartbeat`, the metrics and the dashboard show it
             "strategy": self._tuning.lineup.describe(),
             "strategies": self._tuning.lineup.to_json(self._figures.stopped_now()),
+            # the shards where it enters nothing now (docs/shards.md "The trade loop"): `kalshi
+            # status` names them
+            "shards_held": self._figures.shards_held(),
         }
         # one transaction, so one fsync of the state file per heartbeat rather than two; rows
         # the trading records do not answer from, so they leave its answers in place
         with self._records.writing_heartbeat(), self._store.transaction():
-            self._store.events.heartbeat(source="trade", detail=detail)
+            self._store.entries.heartbeat(source="trade", detail=detail)
             if age != math.inf:
-                self._store.events.set_kv("feed.last_message_at", f"{now - age:.3f}")
+                self._store.entries.set_kv("feed.last_message_at", f"{now - age:.3f}")
         self._log.emit("heartbeat", detail)
 
     def _lag_report(self) -> LagReport:

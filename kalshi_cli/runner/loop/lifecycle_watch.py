@@ -28,8 +28,10 @@ from kalshi_cli.vocabulary.models import (
 )
 
 if TYPE_CHECKING:
-    from kalshi_cli.feed.book import FeedEvent
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from collections.abc import Callable
+
+    from kalshi_cli.feed.book import FeedMessage
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.execution.call_guard import CallGuard
     from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
 CLOSED_EVENTS = LIFECYCLE_STOPS | LIFECYCLE_RESULT
 # of those, the ones no later event undoes: `deactivated` is also a pause, which `activated` ends
 ENDED_EVENTS = (LIFECYCLE_STOPS - {"deactivated"}) | LIFECYCLE_RESULT
-LIFECYCLE_CHANNEL = "market_lifecycle_v2"  # what a GAP event of that channel names (feed/ws.py)
+LIFECYCLE_CHANNEL = "market_lifecycle_v2"  # what a GAP message of that channel names (feed/ws.py)
 MARKETS_PER_READ = 100  # tickers per `GET /markets?tickers=` (the query stays a short URL)
 # how long after a failed read of the markets' state it is made again if no gap comes first
 REREAD_RETRY_S = 5.0
@@ -74,14 +76,19 @@ class LifecycleWatch:
         fills: FillSync,
         guard: CallGuard,
         dispatch: Dispatch,
-        log: EventLog,
+        log: EntryLog,
         closed: set[str],
+        settled: Callable[[str, str], None],
     ) -> None:
+        """`settled`: told each market's result ("yes" or "no") as it is known, so the
+        event's worst case rules out what it ended (services/pretrade/loop.py
+        `LoopAccount.settled`)."""
         self._client = client  # the markets are read again through it
         self._feed, self._portfolio, self._clock = feed, portfolio, clock
         self._fills, self._guard, self._dispatch = fills, guard, dispatch
         self._log = log
         self._closed = closed  # written here as markets close; the market pass reads it
+        self._settled = settled
         self._ended: set[str] = set()  # of those, the ones closed for good
         # a lifecycle gap: the markets' state read again (`_reread_markets`)
         self._reread_due = False  # a gap asked for a read not made yet
@@ -91,9 +98,9 @@ class LifecycleWatch:
         # the feed's first lifecycle subscription was seen granted (`_first_grant`)
         self._granted_once = False
 
-    def message(self, event: FeedEvent) -> None:
+    def message(self, feed_message: FeedMessage) -> None:
         """A lifecycle message of the feed's."""
-        message = event.message
+        message = feed_message.message
         if not isinstance(message, Lifecycle):
             return
         ticker, kind = message.market_ticker or "", message.event_type or ""
@@ -101,7 +108,7 @@ class LifecycleWatch:
             self._fills.told_elsewhere(ticker)
         if self._reread_out and (kind in CLOSED_EVENTS or kind == LIFECYCLE_RESUMES):
             self._told.add(ticker)
-        self._apply_lifecycle(ticker, kind, {})
+        self._apply_lifecycle(ticker, kind, {}, message.result)
 
     def gap(self) -> None:
         """A close, pause, resume or result may be lost (a number missed, or said while the
@@ -120,11 +127,19 @@ class LifecycleWatch:
         self._first_grant()
         self._reread_markets()
 
-    def _apply_lifecycle(self, ticker: str, kind: str, detail: dict[str, str]) -> None:
+    def _apply_lifecycle(
+        self,
+        ticker: str,
+        kind: str,
+        detail: dict[str, str],
+        result: str | None,
+    ) -> None:
         """One rule for what a lifecycle event does to the loop's market, told by its message or
-        read again after a gap (`detail`: what the read found); of a market held and not traded,
-        its result alone."""
+        read again after a gap (`detail`: what the read found; `result`: the result it states);
+        of a market held and not traded, its result alone."""
         traded = ticker in self._portfolio.markets
+        if kind in LIFECYCLE_RESULT and result in ("yes", "no"):
+            self._settled(ticker, result)
         if kind in LIFECYCLE_RESULT and (traded or self._portfolio.position(ticker) != 0):
             # its settlement is read with the fills from now on, and booked when listed
             self._fills.settlements.result_known(ticker)
@@ -206,7 +221,8 @@ class LifecycleWatch:
             if kind is not None and market.ticker not in told:
                 if venue is not None:
                     venue.market_read(market, kind)
-                self._apply_lifecycle(market.ticker, kind, {"status": market.status})
+                detail = {"status": market.status}
+                self._apply_lifecycle(market.ticker, kind, detail, market.result)
 
     def _reread_unmade(self) -> None:
         # never made (the loop is stopping, or a drain failed): a later tick may make it

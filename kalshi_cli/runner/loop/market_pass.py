@@ -17,7 +17,7 @@ stops.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.loop.shared import Tuning
     from kalshi_cli.runner.loop.strategy_stops import StrategyStops
     from kalshi_cli.runner.ports import MarketFeed
+    from kalshi_cli.strategy_api.snapshot import EventLimit
     from kalshi_cli.vocabulary.clock import Clock
 
 
@@ -128,7 +129,11 @@ class MarketPass:
         terms: Mapping[str, MarketTerms],
         events: EventGroups,
         closed: set[str],
+        event_limits: Callable[[str, str], tuple[EventLimit, ...]],
     ) -> None:
+        """`event_limits`: the limits on the loss of a market's event a strategy's orders are
+        held to, with what each book holds there (runner/execution/execution.py
+        `LoopExecutor.event_limits`), for a strategy that `uses_events` to size to."""
         self._feed, self._portfolio, self._clock = feed, portfolio, clock
         self._risk, self._own, self._guard = risk, own, guard
         self._queue = queue
@@ -139,6 +144,7 @@ class MarketPass:
         self._terms = terms
         self._events = events  # the markets of each one's mutually exclusive event
         self._closed = closed  # markets closed, determined or settled: no more turns
+        self._event_limits = event_limits
         self.history = MidHistory(tuning.settings.history_s)
         # (strategy, ticker) -> the inputs of the strategy's last call there, when it decided
         # nothing
@@ -224,6 +230,7 @@ class MarketPass:
             terms=self._terms.get(ticker),
             index=self._index_of(ticker) if strategy.reads_index else None,
             max_event_loss=self._event_limit(member.name),
+            event_limits=self._event_limits(member.name, ticker) if strategy.uses_events else (),
         )
         try:
             decide = member.bounded if self._tuning.settings.decide_deadline else strategy.decide_fn

@@ -1,6 +1,6 @@
 """`kill -HUP`: each strategy's params file read again between two ticks, each on its own
 (`ParamsReload.reload`); and a strategy of the loop replaced, with new params or a new
-implementation (`replace`), read by every part from its next call.
+implementation (`replace`), read by every component from its next call.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from kalshi_cli.runner.books.eventlog import EventLog
-    from kalshi_cli.runner.loop.lineup import Member
+    from kalshi_cli.runner.books.entry_log import EntryLog
+    from kalshi_cli.runner.loop.lineup import Lineup, Member
     from kalshi_cli.runner.loop.market_pass import MarketPass
     from kalshi_cli.runner.loop.shared import Alert, Tuning
 
@@ -24,7 +24,7 @@ class ParamsReload:
         *,
         tuning: Tuning,
         market_pass: MarketPass,
-        log: EventLog,
+        log: EntryLog,
         alert: Alert,
         requested: threading.Event | None = None,
     ) -> None:
@@ -35,9 +35,15 @@ class ParamsReload:
         # set by `kill -HUP` (the session's event, set while it starts too): read at a tick
         self.requested = requested or threading.Event()
 
+    @property
+    def lineup(self) -> Lineup:
+        """The strategies this loop runs, each with its params as last read
+        (runner/loop/lineup.py)."""
+        return self._tuning.lineup
+
     def replace(self, member: Member) -> None:
-        """A strategy of the loop with new params (a reload) or a new implementation: every part
-        reads it from its next call, and its quiet markets are judged again."""
+        """A strategy of the loop with new params (a reload) or a new implementation: every
+        component reads it from its next call, and its quiet markets are judged again."""
         self._tuning.replace_member(member).close()  # its decide's worker
         self._market_pass.forget_quiet()
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from kalshi_cli.vocabulary.errors import KalshiError
 
 if TYPE_CHECKING:
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.execution.call_guard import CallGuard
     from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
     from kalshi_cli.runner.execution.own_orders import OwnOrders
@@ -29,7 +29,7 @@ class QueuePositions:
         own: OwnOrders,
         guard: CallGuard,
         tuning: Tuning,
-        log: EventLog,
+        log: EntryLog,
     ) -> None:
         self._client = client  # the queue positions of the loop's orders are read through it
         self._dispatch = dispatch

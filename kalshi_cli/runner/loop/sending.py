@@ -5,7 +5,7 @@ of the account's position (`OwnOrders.within_own`), legs that only pay together 
 and the stop-loss, at most once per `stop_loss_retry_s` against the same book.
 runner/loop/market_pass.py decides the turn. It is given more than six collaborators because a
 turn's decisions go three ways (single orders and cancels to the executor, legs to the set part,
-cuts by the loop's own orders) and it reads the feed, the clock, the settings and the event log
+cuts by the loop's own orders) and it reads the feed, the clock, the settings and the entry log
 to send them.
 """
 
@@ -29,7 +29,7 @@ from kalshi_cli.vocabulary.models import Level, Orderbook
 from kalshi_cli.vocabulary.units import ZERO
 
 if TYPE_CHECKING:
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.execution.execution import LoopExecutor
     from kalshi_cli.runner.execution.leg_sets import LegSets
     from kalshi_cli.runner.execution.own_orders import OwnOrders
@@ -58,7 +58,7 @@ class TurnSender:
         feed: MarketFeed,
         clock: Clock,
         tuning: Tuning,
-        log: EventLog,
+        log: EntryLog,
         alert: Alert,
     ) -> None:
         self._executor = executor

@@ -1,5 +1,5 @@
 """The trade loop's settings (`LoopSettings`): what `kalshi trade` (runner/lifecycle/session.py) and
-a backtest set, read by `TradeLoop` (runner/loop/trade_loop.py) and the parts it hands them to.
+a backtest set, read by `TradeLoop` (runner/loop/trade_loop.py) and the components it hands them to.
 Frozen: a change replaces them whole, and the loop hands the new ones on. The strategies and their
 params are the loop's `Lineup` (runner/loop/lineup.py), not settings.
 """
@@ -30,8 +30,8 @@ class LoopSettings:
     deadman_interval_s: float = 60.0
     fill_poll_s: float = 5.0
     resolve_s: float = 1.0  # how often an order of unknown outcome is looked up
-    poll_s: float = 0.001  # a feed without `wait_for_events` is polled this often
-    # the longest the idle loop waits for a feed event before it looks at `stop` again
+    poll_s: float = 0.001  # a feed without `wait_for_messages` is polled this often
+    # the longest the idle loop waits for a feed message before it looks at `stop` again
     idle_wait_s: float = 0.05
     # the time a tick of `run` spends visiting markets before it goes back to the feed for
     # news (risk exits of held positions are not counted against it): docs/trade-loop.md

@@ -22,7 +22,7 @@ from kalshi_cli.runner.execution.dispatch import Urgency, run_call
 from kalshi_cli.vocabulary.errors import KalshiError
 
 if TYPE_CHECKING:
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.execution.balance_hold import BalanceHold
     from kalshi_cli.runner.execution.call_guard import CallGuard
     from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
@@ -63,7 +63,7 @@ class ShardWatch:
         guard: CallGuard,
         dispatch: Dispatch,
         clock: Clock,
-        log: EventLog,
+        log: EntryLog,
         poll_s: Callable[[], float],
     ) -> None:
         self._read = read
@@ -76,7 +76,6 @@ class ShardWatch:
         self._next = clock.monotonic()  # when the shards are read again
         self._out = False  # a read is on its way, its answer not booked
         self._read_once = False
-        self.newly_paused: set[int] = set()  # since the last `take_newly_paused`
 
     def watch(self) -> None:
         """Read the shards again when due (module docstring)."""
@@ -105,13 +104,12 @@ class ShardWatch:
             self._log.emit("shards_unavailable", {"error": exc.one_line()})
             return
         self._guard.ok(answer.sent_at)
-        self.newly_paused |= self._hold.statuses_read(got.statuses)
+        self._hold.statuses_read(got.statuses)
         self._hold.balances_read(got.balances)
 
     def _unmade(self) -> None:
         self._out = False
 
     def take_newly_paused(self) -> set[int]:
-        """The shards paused since last asked, once."""
-        newly, self.newly_paused = self.newly_paused, set()
-        return newly
+        """The shards paused since last asked (a status read, or an order refused there), once."""
+        return self._hold.take_newly_paused()

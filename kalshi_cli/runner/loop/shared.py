@@ -1,8 +1,8 @@
-"""What the trade loop's parts share that changes while the loop runs, built once by
-runner/assembly.py and handed to the parts that read it: `Tuning`, the settings and the
-strategies with their params (a reload replaces a strategy), in one place so no part keeps a
-stale copy; and `Alert`, how a part posts an operator alert. Everything else a part is given
-is a part, each built once.
+"""What the trade loop's components share that changes while the loop runs, built once by
+runner/assembly.py and handed to the components that read it: `Tuning`, the settings and the
+strategies with their params (a reload replaces a strategy), in one place so no component keeps a
+stale copy; and `Alert`, how a component posts an operator alert. Everything else a component is
+given is a component, each built once.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class Tuning:
 
     def replace_member(self, member: Member) -> Member:
         """A strategy of the loop with new params (a reload) or a new implementation, read by
-        every part from its next call; the member it replaced."""
+        every component from its next call; the member it replaced."""
         lineup = self.lineup
         self.lineup = lineup.replaced(member)
         return lineup.members[lineup.names.index(member.name)]

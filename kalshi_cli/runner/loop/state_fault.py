@@ -72,7 +72,7 @@ def stop_on_state_failure(
     loop: TradeLoop, exc: StoreError, abandon: threading.Event | None = None
 ) -> StateFileFailed:
     """Withdraw the loop's orders without writing, say why, and return the error to raise."""
-    path = loop.store.path
+    path = loop.stop.store.path
     loop.log.emit("state_file_failed", {"path": str(path), "error": exc.message})
     withdrawal = withdraw_unrecorded(loop, abandon)
     summary = (
@@ -89,9 +89,9 @@ def stop_on_state_failure(
             "order_group_triggered": withdrawal.group_triggered,
         },
     )
-    if loop.alerts is not None:
-        loop.alerts.post("state_file_failed", "", summary, {"state_file": str(path)})
-        loop.alerts.beat("fail", loop.heartbeat.text(f"state file failed: {exc.message}"))
+    if loop.stop.alerts is not None:
+        loop.stop.alerts.post("state_file_failed", "", summary, {"state_file": str(path)})
+        loop.stop.alerts.beat("fail", loop.heartbeat.text(f"state file failed: {exc.message}"))
     return StateFileFailed(
         summary,
         hint=f"make it writable again ({MAKE_WRITABLE}), then run `kalshi reconcile`, which "
@@ -119,7 +119,7 @@ def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None)
     # would go out after the lookups below, an order nobody manages (one already on a worker
     # is in flight, looked up below)
     loop.dispatch.close()
-    client, done = loop.client, Withdrawal()
+    client, done = loop.stop.client, Withdrawal()
     in_flight = loop.executor.answers.in_flight
     done.never_sent = sorted(in_flight.unsent)
     for client_order_id in done.never_sent:
@@ -132,7 +132,7 @@ def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None)
                 "reason": "never sent: the state file failed before a send worker took it",
             },
         )
-    own = loop.own.resting()
+    own = loop.stop.own.resting()
     for order in own:
         if abandon is not None and abandon.is_set():
             done.left.append(order.order_id)

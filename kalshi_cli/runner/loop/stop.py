@@ -44,7 +44,7 @@ from kalshi_cli.vocabulary.errors import MAY_PASS, KalshiError, NotFoundError, r
 
 if TYPE_CHECKING:
     from kalshi_cli.client.requests import CancelResult
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.books.portfolio import OpenOrder
     from kalshi_cli.runner.execution.execution import LoopExecutor
     from kalshi_cli.runner.execution.own_orders import OwnOrders
@@ -70,11 +70,11 @@ GIVEN_UP = "given up by a second interrupt before its listing"
 
 
 class StoppingLoop(Protocol):
-    """What a stop reads of the loop (runner/loop/trade_loop.py `TradeLoop`)."""
+    """What a stop reads of the loop (runner/loop/shutdown.py `LoopStop`)."""
 
     client: LoopClient
     clock: Clock
-    log: EventLog
+    log: EntryLog
     executor: LoopExecutor
     trigger_group: Callable[[str], None] | None
     own: OwnOrders

@@ -20,7 +20,7 @@ from kalshi_cli.strategies.deadline import MissedDeadline
 from kalshi_cli.strategy_api.strategy import raised_at
 
 if TYPE_CHECKING:
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.execution.own_orders import OwnOrders
     from kalshi_cli.runner.loop.gate import MarketGate
     from kalshi_cli.runner.loop.lineup import Member
@@ -46,7 +46,7 @@ class StrategyStops:
         store: Store,
         clock: Clock,
         tuning: Tuning,
-        log: EventLog,
+        log: EntryLog,
         alert: Alert,
         stopped: dict[str, str],
     ) -> None:
@@ -152,7 +152,7 @@ class StrategyStops:
         summary = f"strategy {name} stopped: {why}"
         self._alert("strategy_stopped", name, summary, {"strategy": name})
         self._withdraw((name,))
-        self._resumes_seen[name] = self._store.events.get_kv(resume_key(name))
+        self._resumes_seen[name] = self._store.entries.get_kv(resume_key(name))
 
     def resume(self, name: str) -> str | None:
         """The strategy asked again, its late answers and failures forgotten (`kalshi resume
@@ -168,7 +168,7 @@ class StrategyStops:
         from kalshi_cli.services.loop_strategies import resume_key
 
         for name in list(self.stopped):
-            if self._store.events.get_kv(resume_key(name)) == self._resumes_seen.get(name):
+            if self._store.entries.get_kv(resume_key(name)) == self._resumes_seen.get(name):
                 continue
             why = self.resume(name)
             self._log.emit("strategy_resumed", {"strategy": name, "stopped_for": why})

@@ -1,4 +1,4 @@
-"""What the trade loop watches besides the books: the feed's events, one handler per kind (book
+"""What the trade loop watches besides the books: the feed's messages, one handler per kind (book
 changes and index moves, fills and order updates, staleness, lifecycle, the feed's own
 trouble), the trading state other processes write, the exchange's maintenance windows, the
 withdrawal of adding quotes while trading is blocked or a market is stale, and positions over
@@ -7,7 +7,7 @@ the limit.
 `LoopWatch` tells the gate (runner/loop/gate.py) what it sees, and keeps the rest of what it has
 seen (the maintenance reads, the markets over the limit); runner/loop/lifecycle_watch.py follows
 the markets' lifecycle. It is given more than six collaborators because it is where the outside
-world comes in: each kind of event touches a different part (the account, the fills, the API
+world comes in: each kind of message touches a different part (the account, the fills, the API
 error guard, the loop's orders, the trading records), and the withdrawals it decides go
 through the loop's own orders.
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from kalshi_cli.feed.book import EVENTS_DROPPED, EventKind, FeedEvent
+from kalshi_cli.feed.book import MESSAGES_DROPPED, FeedMessage, MessageKind
 from kalshi_cli.feed.messages import FillNotice, UnreadableOrder
 from kalshi_cli.runner.books.portfolio import open_order
 from kalshi_cli.runner.execution.dispatch import Urgency, run_call
@@ -31,7 +31,7 @@ from kalshi_cli.vocabulary.units import Side
 if TYPE_CHECKING:
     from kalshi_cli.client.exchange import ExchangeSchedule
     from kalshi_cli.risk.engine import RiskEngine
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.books.records import LoopTradingRecords
     from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 
 class _News:
-    """What a tick's events changed: the markets whose book changed, each with when its first
+    """What a tick's messages changed: the markets whose book changed, each with when its first
     change arrived if the feed says (in the order their news arrived: a set's order changes
     with the process's hash seed, and with it the order of the pass's orders), and those the
     feed has just called stale."""
@@ -71,7 +71,7 @@ class LoopWatch:
         gate: MarketGate,
         lifecycle: LifecycleWatch,
         tuning: Tuning,
-        log: EventLog,
+        log: EntryLog,
         alert: Alert,
         resolve: Resolve,
         index_markets: Mapping[str, Sequence[str]],
@@ -102,81 +102,83 @@ class LoopWatch:
             log=log,
             poll_s=lambda: self.settings.shard_poll_s,
         )
-        # one handler per kind of event; a kind not here is the feed's own trouble
-        self._handlers: dict[EventKind, Callable[[FeedEvent, _News], None]] = {
-            EventKind.BOOK: self._book,
-            EventKind.INDEX: self._index,
-            EventKind.FILL: self._fill,
-            EventKind.USER_ORDER: self._user_order,
-            EventKind.STALE: self._stale,
-            EventKind.FRESH: self._fresh,
-            EventKind.LIFECYCLE: lambda event, _: lifecycle.message(event),
-            EventKind.TICKER: lambda event, news: None,
+        # one handler per kind of message; a kind not here is the feed's own trouble
+        self._handlers: dict[MessageKind, Callable[[FeedMessage, _News], None]] = {
+            MessageKind.BOOK: self._book,
+            MessageKind.INDEX: self._index,
+            MessageKind.FILL: self._fill,
+            MessageKind.USER_ORDER: self._user_order,
+            MessageKind.STALE: self._stale,
+            MessageKind.FRESH: self._fresh,
+            MessageKind.LIFECYCLE: lambda message, _: lifecycle.message(message),
+            MessageKind.TICKER: lambda message, news: None,
         }
 
     @property
     def settings(self) -> LoopSettings:
         return self._tuning.settings
 
-    # ---------------------------------------------------------------- events from the feed
+    # ---------------------------------------------------------------- messages from the feed
 
-    def handle_events(
-        self, events: Iterable[FeedEvent]
+    def handle_messages(
+        self, messages: Iterable[FeedMessage]
     ) -> tuple[dict[str, float | None], set[str]]:
         """The markets whose book changed and those the feed has just called stale (`_News`),
-        each event applied in the order they arrived by the handler of its kind."""
+        each message applied in the order they arrived by the handler of its kind."""
         news = _News()
         handlers, trouble = self._handlers, self._trouble
-        for event in events:
-            handlers.get(event.kind, trouble)(event, news)
+        for message in messages:
+            handlers.get(message.kind, trouble)(message, news)
         self._lifecycle.after_events()
         return news.changed, news.went_stale
 
-    def _book(self, event: FeedEvent, news: _News) -> None:
-        if event.ticker is not None:
-            news.changed.setdefault(event.ticker, event.at)
+    def _book(self, message: FeedMessage, news: _News) -> None:
+        if message.ticker is not None:
+            news.changed.setdefault(message.ticker, message.at)
 
-    def _index(self, event: FeedEvent, news: _News) -> None:
+    def _index(self, message: FeedMessage, news: _News) -> None:
         """A strategy that prices from the index decides again when it moves."""
         if self._tuning.lineup.any("reads_index"):
-            for market in self._index_markets.get(event.ticker or "", ()):
-                news.changed.setdefault(market, event.at)
+            for market in self._index_markets.get(message.ticker or "", ()):
+                news.changed.setdefault(market, message.at)
 
-    def _fill(self, event: FeedEvent, news: _News) -> None:
+    def _fill(self, message: FeedMessage, news: _News) -> None:
         # a fill already read (an order that filled at once) is no news
-        notice = event.message
+        notice = message.message
         if not isinstance(notice, FillNotice) or self._executor.fills.applied.fill_is_news(notice):
             self._executor.fills_due = True
 
-    def _user_order(self, event: FeedEvent, news: _News) -> None:
-        if isinstance(event.message, Order | UnreadableOrder):
-            self._order_update(event.message)
+    def _user_order(self, message: FeedMessage, news: _News) -> None:
+        if isinstance(message.message, Order | UnreadableOrder):
+            self._order_update(message.message)
 
-    def _stale(self, event: FeedEvent, news: _News) -> None:
-        ticker = event.ticker
+    def _stale(self, message: FeedMessage, news: _News) -> None:
+        ticker = message.ticker
         if ticker is not None:
             news.went_stale.add(ticker)
-            self._log.emit("feed_stale", {"ticker": ticker, "reason": event.reason})
-            self._alert("feed_stale", ticker, f"{ticker}: {event.reason}", {"ticker": ticker})
+            self._log.emit("feed_stale", {"ticker": ticker, "reason": message.reason})
+            self._alert("feed_stale", ticker, f"{ticker}: {message.reason}", {"ticker": ticker})
 
-    def _fresh(self, event: FeedEvent, news: _News) -> None:
-        if event.ticker is not None:
-            self._log.emit("feed_fresh", {"ticker": event.ticker})
-            self._resolve("feed_stale", event.ticker, f"{event.ticker}: the feed is fresh again")
+    def _fresh(self, message: FeedMessage, news: _News) -> None:
+        if message.ticker is not None:
+            self._log.emit("feed_fresh", {"ticker": message.ticker})
+            self._resolve(
+                "feed_stale", message.ticker, f"{message.ticker}: the feed is fresh again"
+            )
 
-    def _trouble(self, event: FeedEvent, news: _News) -> None:
-        """The feed's own events: a reconnect, a gap, a failed poll."""
-        kind, reason = event.kind, event.reason
-        said = {"reason": reason, "source": event.source}
-        if reason == EVENTS_DROPPED and event.data is not None:
-            said["dropped"] = event.data["n"]
+    def _trouble(self, message: FeedMessage, news: _News) -> None:
+        """The feed's own messages: a reconnect, a gap, a failed poll."""
+        kind, reason = message.kind, message.reason
+        said = {"reason": reason, "source": message.source}
+        if reason == MESSAGES_DROPPED and message.data is not None:
+            said["dropped"] = message.data["n"]
         self._log.emit(f"feed_{kind}", said)
-        if event.error is not None:
+        if message.error is not None:
             # a failed book poll is a failed call: the API error guard counts it
-            self._executor.guard.failed(event.error)
-        if kind is EventKind.GAP and reason in (LIFECYCLE_CHANNEL, EVENTS_DROPPED):
+            self._executor.guard.failed(message.error)
+        if kind is MessageKind.GAP and reason in (LIFECYCLE_CHANNEL, MESSAGES_DROPPED):
             self._lifecycle.gap()
-        if reason == EVENTS_DROPPED:
+        if reason == MESSAGES_DROPPED:
             # a fill's message may have gone too; a lost book change waits for the sweep
             self._executor.fills_due = True
 

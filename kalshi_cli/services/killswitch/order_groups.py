@@ -101,7 +101,7 @@ ORDER_GROUPS_KEY = "trade_order_groups"
 def session_order_group_places(store: Store) -> list[tuple[str, int]]:
     """(id, subaccount) of the order groups the trade loop created and has not deleted,
     oldest first."""
-    text = store.events.get_kv(ORDER_GROUPS_KEY)
+    text = store.entries.get_kv(ORDER_GROUPS_KEY)
     if not text:
         return []
     try:
@@ -131,7 +131,7 @@ def note_order_group_action(store: Store, group_id: str, action: str, by: str) -
     with store.transaction():
         actions = _order_group_actions(store)
         actions[group_id] = {"action": action, "at": store.clock.wall(), "by": by}
-        store.events.set_kv(ORDER_GROUP_ACTIONS_KEY, json.dumps(actions))
+        store.entries.set_kv(ORDER_GROUP_ACTIONS_KEY, json.dumps(actions))
 
 
 def order_group_action(store: Store, group_id: str) -> dict[str, Any] | None:
@@ -141,7 +141,7 @@ def order_group_action(store: Store, group_id: str) -> dict[str, Any] | None:
 
 def _order_group_actions(store: Store) -> dict[str, dict[str, Any]]:
     try:
-        actions = json.loads(store.events.get_kv(ORDER_GROUP_ACTIONS_KEY) or "{}")
+        actions = json.loads(store.entries.get_kv(ORDER_GROUP_ACTIONS_KEY) or "{}")
     except ValueError:
         return {}
     return actions if isinstance(actions, dict) else {}
@@ -154,7 +154,7 @@ def session_order_groups(store: Store) -> list[str]:
 
 def _write_places(store: Store, places: list[tuple[str, int]]) -> None:
     entries = [g if n == 0 else {"order_group_id": g, "subaccount": n} for g, n in places]
-    store.events.set_kv(ORDER_GROUPS_KEY, json.dumps(entries))
+    store.entries.set_kv(ORDER_GROUPS_KEY, json.dumps(entries))
 
 
 def remember_order_group(store: Store, group_id: str, *, subaccount: int = 0) -> None:

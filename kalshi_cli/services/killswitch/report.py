@@ -172,7 +172,7 @@ class Trail:
         try:
             with store.busy_timeout(wait_s), store.transaction():
                 store.trading.set_trading_state("HALTED", reason=self._reason, source=self.source)
-                store.events.log_event("kill_switch", self._started)
+                store.entries.log_entry("kill_switch", self._started)
         except StoreError as exc:
             self._failed(exc)
             return
@@ -187,7 +187,7 @@ class Trail:
             with store.busy_timeout(wait_s), store.transaction():
                 for order_id in report.cancelled:
                     book_cancel(store, order_id)
-                store.events.log_event("kill_switch_result", report.to_json())
+                store.entries.log_entry("kill_switch_result", report.to_json())
         except StoreError as exc:
             self._failed(exc)
             return

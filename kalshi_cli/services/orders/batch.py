@@ -193,12 +193,12 @@ def _check_header(path: Path, header: list[str]) -> None:
     # a column twice would be read as its last copy: two `count` columns, 500 contracts
     twice = sorted(name for name, n in Counter(header).items() if n > 1)
     if unknown or missing or twice:
-        parts = [f"column {name} appears twice" for name in twice]
+        faults = [f"column {name} appears twice" for name in twice]
         if unknown:
-            parts.append(f"unknown column(s) {', '.join(unknown)}")
+            faults.append(f"unknown column(s) {', '.join(unknown)}")
         if missing:
-            parts.append(f"missing column(s) {', '.join(missing)}")
-        raise BatchFileError([f"{path}:1: {'; '.join(parts)} (columns: {', '.join(FIELDS)})"])
+            faults.append(f"missing column(s) {', '.join(missing)}")
+        raise BatchFileError([f"{path}:1: {'; '.join(faults)} (columns: {', '.join(FIELDS)})"])
 
 
 class _KeysTwice(dict[str, Any]):

@@ -1,4 +1,4 @@
-"""What every part of an `OrderService` works over: the exchange's calls it makes (by area,
+"""What every component of an `OrderService` works over: the exchange's calls it makes (by area,
 `OrderClient`), and the `OrderContext` of one client, one state file and one clock, with the
 reads and writes placing, amending and cancelling share: the trading state, an order read
 before it is changed, the subaccount a change goes to, an order read copied in."""
@@ -108,7 +108,7 @@ class OrderClient(ReconcileClient, Protocol):
 
 @dataclass(eq=False)
 class OrderContext:
-    """One client, one state file, one clock and the read lag between them: what the parts of
+    """One client, one state file, one clock and the read lag between them: what the components of
     an `OrderService` (its checks, amends and cancels) share, and the reads and writes they
     make alike."""
 

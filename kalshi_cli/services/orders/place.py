@@ -1,8 +1,8 @@
 """Placing orders: never twice, never lost. Every path that writes an order goes through the same
 steps on the same `OrderService`: validate locally, record the intent with the trading state
 checked in the same transaction, send once, record the answer; a lost answer leaves the order
-`unknown`, looked up and never sent again. Its parts: `limits`, `amend`, `cancel`; `reconcile()`
-runs `services.reconcile`. docs/orders.md "Never twice, never lost".
+`unknown`, looked up and never sent again. Its components: `limits`, `amend`, `cancel`;
+`reconcile()` runs `services.reconcile`. docs/orders.md "Never twice, never lost".
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def _status_after_create(fill: Decimal, remaining: Decimal, create: CreateOrder)
 
 class OrderService:
     """Validated, recorded, never-twice order operations over one client and one state file:
-    placing here; its `checks`, `amends` and `cancels` are its parts."""
+    placing here; its `checks`, `amends` and `cancels` are its components."""
 
     def __init__(
         self,

@@ -50,6 +50,9 @@ class TradingStatus:
     strategies: tuple[dict[str, Any], ...] = ()
     # the markets whose contracts no strategy bought are given to one (`kalshi trade --assign`)
     assignments: tuple[dict[str, str], ...] = ()
+    # the shards that loop holds: refused for collateral (`short`) and trading paused
+    # (`paused`), each a list of `exchange_index`; None when its heartbeat does not say
+    loop_shards: dict[str, list[int]] | None = None
 
     def details(self) -> dict[str, Any]:
         """Everything beside the state itself, as `kalshi status --json` names it."""
@@ -67,6 +70,8 @@ class TradingStatus:
                 document["loop_lag"] = self.loop_lag
             if self.loop_strategy is not None:
                 document["loop_strategy"] = self.loop_strategy
+            if self.loop_shards is not None:
+                document["loop_shards"] = self.loop_shards
             if self.strategies:
                 document["strategies"] = list(self.strategies)
             document["assignments"] = list(self.assignments)
@@ -97,6 +102,17 @@ LAG_KEYS = (
 )
 
 
+def _loop_shards(beat: HeartbeatRecord | None) -> dict[str, list[int]] | None:
+    """The shards the loop of that heartbeat holds short or paused (runner/loop/heartbeat.py)."""
+    held = beat.detail.get("shards_held") if beat is not None and beat.source == "trade" else None
+    if not isinstance(held, dict):
+        return None
+    return {
+        key: sorted(n for n in held.get(key) or () if isinstance(n, int))
+        for key in ("short", "paused")
+    }
+
+
 def _loop_lag(beat: HeartbeatRecord | None) -> dict[str, Any] | None:
     if beat is None or beat.source != "trade" or "revisit_max_s" not in beat.detail:
         return None
@@ -116,9 +132,11 @@ def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:
     with store:
         row = store.trading.trading_state()
         open_orders = store.orders.open_orders()
-        beat = store.events.last_heartbeat()
+        beat = store.entries.last_heartbeat()
         loop_beat = (
-            beat if beat is None or beat.source == "trade" else store.events.last_heartbeat("trade")
+            beat
+            if beat is None or beat.source == "trade"
+            else store.entries.last_heartbeat("trade")
         )
         history = store.trading.trading_state_history(limit=5)
         wall = SystemClock().wall() if now is None else now
@@ -159,6 +177,7 @@ def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:
         loop_subaccount=_loop_subaccount(beat),
         loop_lag=_loop_lag(beat),
         loop_strategy=_loop_strategy(beat),
+        loop_shards=_loop_shards(beat),
         strategies=rows,
         assignments=tuple({"ticker": t, "strategy": s} for t, s in assigned.items()),
         history=tuple(

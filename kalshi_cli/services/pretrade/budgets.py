@@ -18,7 +18,7 @@ from kalshi_cli.vocabulary.units import ZERO, fmt_money
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from kalshi_cli.risk.event_loss import EventTerms
+    from kalshi_cli.risk.event_loss import EventBook, EventTerms
     from kalshi_cli.vocabulary.decisions import Intent, PositionView
 
 
@@ -69,10 +69,7 @@ class Budgets:
         if budget.max_exposure is not None:
             for ticker in self._markets(name, queued) - {intent.ticker}:
                 elsewhere += self.view(name, ticker, queued).exposure()
-        terms = self._events.get(intent.ticker)
-        event = None
-        if budget.max_event_loss is not None and terms is not None:
-            event = terms.book(lambda ticker: self.view(name, ticker, queued))
+        event = self.event(name, intent.ticker, queued)
         return Owned(
             name=name,
             budget=budget,
@@ -81,6 +78,15 @@ class Budgets:
             stopped=self.why_stopped(name),
             event=event,
         )
+
+    def event(self, name: str, ticker: str, queued: Sequence[Intent] = ()) -> EventBook | None:
+        """`name`'s own part of the market's event, when its budget limits an event's loss
+        (None: it does not, or the event is not known)."""
+        budget = self.budgets.get(name)
+        terms = self._events.get(ticker)
+        if budget is None or budget.max_event_loss is None or terms is None:
+            return None
+        return terms.book(lambda market: self.view(name, market, queued))
 
     def view(self, name: str, ticker: str, queued: Sequence[Intent] = ()) -> PositionView:
         """`name`'s own view of a market: its part of the position, its own resting orders

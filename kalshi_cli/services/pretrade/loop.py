@@ -11,7 +11,7 @@ the running loop reads the balance again with each shard's status (`balances_rea
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.risk.rules import ShardBalances
@@ -37,7 +37,7 @@ class LoopAccount:
     through its own part), and each market's shard (`shard_of`) with each shard's balance at
     the start (`shards`; empty: the exchange did not say)."""
 
-    events: Mapping[str, EventTerms] = field(default_factory=dict)
+    events: dict[str, EventTerms] = field(default_factory=dict)
     account_limited: bool = False
     shard_of: Mapping[str, int] = field(default_factory=dict)
     # each shard's record, built once (the hot path reads it for every order); empty: not told
@@ -58,6 +58,19 @@ class LoopAccount:
         (None: nothing to count)."""
         terms = self.events.get(ticker) if self.account_limited else None
         return None if terms is None else terms.book(view)
+
+    def settled(self, ticker: str, result: str) -> None:
+        """`ticker` settled `result` ("yes" or "no") while the loop runs: its event is read
+        with that result from now on, as a start would read it, so its worst case (the limit's,
+        a strategy's sizing) no longer counts an outcome the result ruled out. `events` is
+        changed in place: a strategy's budget reads the same mapping."""
+        changed: dict[int, EventTerms] = {}
+        for market, terms in self.events.items():
+            if ticker not in terms.strikes or terms.results.get(ticker) == result:
+                continue
+            if id(terms) not in changed:
+                changed[id(terms)] = replace(terms, results={**terms.results, ticker: result})
+            self.events[market] = changed[id(terms)]
 
     def shard(self, ticker: str) -> ShardBalances | None:
         """The market's shard and each shard's balance (None: not known)."""

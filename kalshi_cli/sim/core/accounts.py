@@ -2,7 +2,7 @@
 side of a fill moves an account. The matching engine reaches `Ledger` through `EngineAccounts`.
 What is kept for one account is an `AccountState` (sim/core/account_state.py); the maker fee
 reserve and the collateral returned across an event to a netting subaccount are the ledger's
-parts (sim/core/collateral.py).
+components (sim/core/collateral.py).
 
 Cash is kept per exchange shard (`exchange_index`), as Kalshi keeps "a separate balance" on each:
 an order's cost, fees and collateral are checked and taken on its market's shard alone, a
@@ -138,7 +138,7 @@ def agg_add(
 class Ledger:
     """Accounts, their cash, positions and collateral (see the module docstring): the accounts
     the matching engine works on (`matching.EngineAccounts`). It has the maker fee reserve
-    (`reserves`) and the collateral returned to netting subaccounts (`collateral`) as parts
+    (`reserves`) and the collateral returned to netting subaccounts (`collateral`) as components
     (sim/core/collateral.py)."""
 
     def __init__(self, reference: Reference) -> None:

@@ -1,4 +1,4 @@
-"""Two parts of the simulated exchange's accounts (`accounts.Ledger` has one of each): the
+"""Two components of the simulated exchange's accounts (`accounts.Ledger` has one of each): the
 collateral returned across an event to a netting subaccount (`CollateralReturn`), and the maker
 fee reserve a resting order holds per contract (`FeeReserve`). docs/simulator.md "Accounts:
 money, fees and collateral".

@@ -92,7 +92,7 @@ class SimQuote:
 
 
 @dataclass
-class CommsEvent:
+class CommsNotice:
     """One `communications` message: `kind` is its asyncapi `type` (rfq_created, rfq_deleted,
     quote_created, quote_accepted, quote_executed); `to` the accounts that may see it (None:
     everyone subscribed to the channel)."""
@@ -103,7 +103,7 @@ class CommsEvent:
     quote: SimQuote | None = None
 
 
-CommsListener = Callable[[CommsEvent], None]
+CommsListener = Callable[[CommsNotice], None]
 
 
 class Core(Protocol):
@@ -160,9 +160,9 @@ class Communications:
         """A public id for an account that does not reveal the account id."""
         return hashlib.sha256(("communications:" + account_id).encode()).hexdigest()[:32]
 
-    def _emit(self, event: CommsEvent) -> None:
+    def _emit(self, notice: CommsNotice) -> None:
         for listener in self.listeners:
-            listener(event)
+            listener(notice)
 
     # RFQs ---------------------------------------------------------------------------------
 
@@ -231,7 +231,7 @@ class Communications:
                 subaccount=subaccount,
             )
             self.rfqs[rfq.rfq_id] = rfq
-            self._emit(CommsEvent("rfq_created", None, rfq))
+            self._emit(CommsNotice("rfq_created", None, rfq))
         return rfq
 
     def rfq(self, rfq_id: str) -> SimRfq:
@@ -255,7 +255,7 @@ class Communications:
         for quote in self.quotes.values():
             if quote.rfq_id == rfq.rfq_id and quote.status in ("open", "accepted"):
                 self._cancel(quote, "the RFQ was closed", now)
-        self._emit(CommsEvent("rfq_deleted", None, rfq))
+        self._emit(CommsNotice("rfq_deleted", None, rfq))
 
     def creator_id_seen(self, rfq: SimRfq, viewer: str) -> str:
         if rfq.obscure_creator_id and viewer != rfq.creator and not rfq.executed:
@@ -524,7 +524,7 @@ class Communications:
 
     def _emit_quote(self, kind: str, quote: SimQuote) -> None:
         rfq = self.rfqs[quote.rfq_id]
-        self._emit(CommsEvent(kind, frozenset({quote.creator, rfq.creator}), rfq, quote))
+        self._emit(CommsNotice(kind, frozenset({quote.creator, rfq.creator}), rfq, quote))
 
     # the journal --------------------------------------------------------------------------
 

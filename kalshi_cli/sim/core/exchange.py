@@ -1,11 +1,12 @@
 """The simulated exchange: markets, books, matching, accounts, fees and settlement. No I/O except
 the optional journal (sim/core/journal.py); time comes from the injected clock.
 
-`Exchange` *has* its parts (`CoreParts`: `reference`, `accounts`, `engine`, `settlement`, `desk`,
-`history`, `groups`, `subaccounts`), each handed only the parts it needs; the local venue holds the
-same parts. `Exchange` adds what only a served exchange has: the journal's snapshot and replay, the
-tick (expiry, the market schedule, a scenario's participants), RFQs and API keys. Conventions,
-refusals, lifecycle and conservation: docs/simulator.md "Conventions of the core".
+`Exchange` *has* its components (`CoreComponents`: `reference`, `accounts`, `engine`, `settlement`,
+`desk`, `history`, `groups`, `subaccounts`), each handed only the components it needs; the local
+venue holds the same components. `Exchange` adds what only a served exchange has: the journal's
+snapshot and replay, the tick (expiry, the market schedule, a scenario's participants), RFQs and API
+keys. Conventions, refusals, lifecycle and conservation: docs/simulator.md "Conventions of the
+core".
 """
 
 import functools
@@ -20,9 +21,9 @@ from kalshi_cli.sim.core.account_state import AccountState
 from kalshi_cli.sim.core.book import Book, BookSideLevels
 from kalshi_cli.sim.core.client_ids import IdColumn, UsedClientIds
 from kalshi_cli.sim.core.communications import Communications, SimQuote, SimRfq
+from kalshi_cli.sim.core.components import CoreComponents
 from kalshi_cli.sim.core.journal import Journal, JournalError, afresh, read_snapshot, write_snapshot
 from kalshi_cli.sim.core.order_groups import SimOrderGroup
-from kalshi_cli.sim.core.parts import CoreParts
 from kalshi_cli.sim.core.records import (
     Account,
     ExchangeError,
@@ -117,10 +118,18 @@ class Exchange:
         change is persisted there and replayed on construction, so a restart (even after kill -9)
         keeps every acknowledged order; `fsync` forces each record to disk. `tick()` compacts the
         journal into a snapshot after `snapshot_every` records."""
-        self._parts = parts = CoreParts.build(clock, fees)
-        self.reference, self.accounts, self.engine = parts.reference, parts.accounts, parts.engine
-        self.settlement, self.subaccounts = parts.settlement, parts.subaccounts
-        self.history, self.groups, self.desk = parts.history, parts.groups, parts.desk
+        self._components = components = CoreComponents.build(clock, fees)
+        self.reference, self.accounts, self.engine = (
+            components.reference,
+            components.accounts,
+            components.engine,
+        )
+        self.settlement, self.subaccounts = components.settlement, components.subaccounts
+        self.history, self.groups, self.desk = (
+            components.history,
+            components.groups,
+            components.desk,
+        )
         self._tick_hooks: list[Callable[[float], None]] = []
         # (scheduled_ts, id) of event fee changes not yet announced (`event_fee_update`)
         self._event_fees_due: list[tuple[float, str]] = []
@@ -151,7 +160,7 @@ class Exchange:
         self._tick_hooks.append(hook)
 
     def add_market(self, market: SimMarket) -> None:
-        self._parts.add_market(market)
+        self._components.add_market(market)
 
     # time -----------------------------------------------------------------------------------
 
@@ -331,7 +340,7 @@ class Exchange:
 
     def _replay(self, rec: dict[str, Any]) -> None:
         """Apply one journal record again, at its time: the core's own kinds (`_REPLAYS`), then
-        those of the parts the core has (order groups, subaccounts, RFQs and quotes)."""
+        those of the components the core has (order groups, subaccounts, RFQs and quotes)."""
         self.reference.replay_ts = float(rec["ts"])  # unix seconds
         op = rec["op"]
         try:

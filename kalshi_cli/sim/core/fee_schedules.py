@@ -16,9 +16,9 @@ from kalshi_cli.sim.core.records import (
     Listener,
     SimEvent,
     SimEventFeeChange,
-    SimEventT,
     SimFeeChange,
     SimMarket,
+    SimNotice,
     SimSeries,
     bad_request,
 )
@@ -39,7 +39,7 @@ class Listings(Protocol):
     def now(self) -> float: ...
     def new_id(self) -> str: ...
     def log(self, op: str, **fields: Any) -> float: ...
-    def emit(self, event: SimEventT) -> None: ...
+    def emit(self, notice: SimNotice) -> None: ...
 
 
 class FeeSchedules:

@@ -166,12 +166,12 @@ def _read_frames(path: Path, data: bytes, types: Iterable[type]) -> dict[str, An
             f"({SNAPSHOT_VERSION}): upgrade kalshi-cli"
         )
     reader = _Reader(_registry(types))
-    parts: dict[str, Any] = {}
+    state: dict[str, Any] = {}
     for frame in frames:
         if frame is None:
-            return {"generation": int(header["generation"]), "state": parts}
+            return {"generation": int(header["generation"]), "state": state}
         name, value = frame
-        parts[name] = reader.value(value)
+        state[name] = reader.value(value)
     raise _Damaged("it ends before its last frame")
 
 

@@ -37,6 +37,7 @@ class SimOrderGroup:
     account_id: str
     contracts_limit: Decimal
     created_time: float
+    exchange_index: int = 0  # the shard it was created on, which keeps it
     triggered: bool = False
     order_ids: list[str] = field(default_factory=list)  # every order placed in it, oldest first
     matched: deque[tuple[float, Decimal]] = field(default_factory=deque)  # (ts, contracts)
@@ -73,7 +74,9 @@ class OrderGroups:
 
     # the request-level API ------------------------------------------------------------------
 
-    def create_order_group(self, account_id: str, contracts_limit: Decimal) -> SimOrderGroup:
+    def create_order_group(
+        self, account_id: str, contracts_limit: Decimal, exchange_index: int = 0
+    ) -> SimOrderGroup:
         self._ledger.acct(account_id)
         _check_limit(contracts_limit)
         # no user can be at the cap while all users together hold fewer: counted only then
@@ -85,8 +88,13 @@ class OrderGroups:
                 f"at most {MAX_GROUPS_PER_USER} order groups at a time: delete one first",
                 "too_many_order_groups",
             )
-        now = self._ref.log("order_group_create", account_id=account_id, limit=str(contracts_limit))
-        group = SimOrderGroup(self._ref.new_id(), account_id, contracts_limit, now)
+        now = self._ref.log(
+            "order_group_create",
+            account_id=account_id,
+            limit=str(contracts_limit),
+            exchange_index=exchange_index,
+        )
+        group = SimOrderGroup(self._ref.new_id(), account_id, contracts_limit, now, exchange_index)
         self.groups[group.order_group_id] = group
         self._group_event(group, "created", now, contracts_limit)
         return group
@@ -149,7 +157,9 @@ class OrderGroups:
         """Apply one journaled `order_group_*` record (sim/core/exchange.py `_replay`)."""
         op = rec["op"]
         if op == "order_group_create":
-            self.create_order_group(rec["account_id"], Decimal(rec["limit"]))
+            # a journal written before groups had a shard kept them all on shard 0
+            shard = rec.get("exchange_index", 0)
+            self.create_order_group(rec["account_id"], Decimal(rec["limit"]), shard)
         elif op == "order_group_trigger":
             self.trigger_order_group(rec["account_id"], rec["order_group_id"])
         elif op == "order_group_reset":

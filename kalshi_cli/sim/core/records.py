@@ -218,7 +218,7 @@ class SimFill:
     fee: Decimal  # the net charge: trade fee + rounding fee - rebate (the wire's fee_cost)
     post_position: Decimal
     ts: float
-    charge: FeeCharge | None = None  # its parts, for the simulator's own accounting
+    charge: FeeCharge | None = None  # its components, for the simulator's own accounting
 
 
 @dataclass
@@ -379,7 +379,7 @@ class EventFeeUpdated:
     change: SimEventFeeChange
 
 
-SimEventT = (
+SimNotice = (
     BookChanged
     | TradeHappened
     | FillHappened
@@ -390,7 +390,7 @@ SimEventT = (
     | OrderGroupChanged
     | EventFeeUpdated
 )
-Listener = Callable[[SimEventT], None]
+Listener = Callable[[SimNotice], None]
 
 
 def copy_order(o: SimOrder) -> SimOrder:

@@ -23,8 +23,8 @@ from kalshi_cli.sim.core.records import (
     Listener,
     MarketLifecycle,
     SimEvent,
-    SimEventT,
     SimMarket,
+    SimNotice,
     SimSeries,
     bad_request,
 )
@@ -107,9 +107,9 @@ class Reference:
     def add_listener(self, listener: Listener) -> None:
         self.listeners.append(listener)
 
-    def emit(self, event: SimEventT) -> None:
+    def emit(self, notice: SimNotice) -> None:
         for listener in self.listeners:
-            listener(event)
+            listener(notice)
 
     # reference data -------------------------------------------------------------------------
 
@@ -135,7 +135,7 @@ class Reference:
 
     def add_market(self, market: SimMarket) -> None:
         """Check, journal and list a market, on its event's shard; `announce_market` reports it
-        once the parts of the exchange that keep something per market have opened theirs."""
+        once the components of the exchange that keep something per market have opened theirs."""
         event = self._events.get(market.event_ticker)
         if event is not None:
             market.exchange_index = event.exchange_index

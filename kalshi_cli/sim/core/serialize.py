@@ -46,9 +46,6 @@ if TYPE_CHECKING:
     from kalshi_cli.sim.core.exchange import Exchange  # the served exchange: its routes' shapes
     from kalshi_cli.sim.core.matching import MatchingEngine
 
-# the shard of every order group: the simulator keeps its order groups on shard 0
-EXCHANGE_INDEX = 0
-
 MARKET_STATUS: dict[MarketStatus, str] = {
     "unopened": "initialized",
     "open": "active",
@@ -261,6 +258,20 @@ def orderbook_json(books: MatchingEngine, ticker: str, depth: int) -> Json:
     return {"orderbook_fp": {"yes_dollars": levels_json(yes), "no_dollars": levels_json(no)}}
 
 
+def _order_progress(o: SimOrder) -> Json:
+    """An order's counts and what its fills cost, as REST and the `user_orders` channel
+    send them."""
+    return {
+        "fill_count_fp": fmt_count(o.fill_count),
+        "remaining_count_fp": fmt_count(o.remaining_count),
+        "initial_count_fp": fmt_count(o.initial_count),
+        "taker_fill_cost_dollars": _amount(o.taker_fill_cost),
+        "maker_fill_cost_dollars": _amount(o.maker_fill_cost),
+        "taker_fees_dollars": _amount(o.taker_fees),
+        "maker_fees_dollars": _amount(o.maker_fees),
+    }
+
+
 def order_json(o: SimOrder, exchange_index: int = 0) -> Json:
     return {
         "order_id": o.order_id,
@@ -276,13 +287,7 @@ def order_json(o: SimOrder, exchange_index: int = 0) -> Json:
         "status": o.status,
         "yes_price_dollars": fmt_dollars(o.price),
         "no_price_dollars": fmt_dollars(ONE - o.price),
-        "fill_count_fp": fmt_count(o.fill_count),
-        "remaining_count_fp": fmt_count(o.remaining_count),
-        "initial_count_fp": fmt_count(o.initial_count),
-        "taker_fill_cost_dollars": _amount(o.taker_fill_cost),
-        "maker_fill_cost_dollars": _amount(o.maker_fill_cost),
-        "taker_fees_dollars": _amount(o.taker_fees),
-        "maker_fees_dollars": _amount(o.maker_fees),
+        **_order_progress(o),
         "expiration_time": iso_utc(o.expiration_time) if o.expiration_time else None,
         "created_time": iso_utc(o.created_time),
         "last_update_time": iso_utc(o.last_update_time),
@@ -533,13 +538,7 @@ def ws_user_order_msg(o: SimOrder, exchange_index: int = 0) -> Json:
         "outcome_side": side,
         "book_side": o.book_side.value,
         "yes_price_dollars": fmt_dollars(o.price),
-        "fill_count_fp": fmt_count(o.fill_count),
-        "remaining_count_fp": fmt_count(o.remaining_count),
-        "initial_count_fp": fmt_count(o.initial_count),
-        "taker_fill_cost_dollars": _amount(o.taker_fill_cost),
-        "maker_fill_cost_dollars": _amount(o.maker_fill_cost),
-        "taker_fees_dollars": _amount(o.taker_fees),
-        "maker_fees_dollars": _amount(o.maker_fees),
+        **_order_progress(o),
         "client_order_id": o.client_order_id,
         "self_trade_prevention_type": o.self_trade_prevention.value,
         "created_time": iso_utc(o.created_time),
@@ -633,7 +632,7 @@ def order_group_json(g: SimOrderGroup) -> Json:
         "id": g.order_group_id,
         "contracts_limit_fp": fmt_count(g.contracts_limit),
         "is_auto_cancel_enabled": True,
-        "exchange_index": EXCHANGE_INDEX,
+        "exchange_index": g.exchange_index,
     }
 
 

@@ -261,7 +261,7 @@ BYTES_PER_FILL = 90
 """The columns' bytes per archived fill: its id, its trade's and its order's id 10 each, the
 client order id 16 (a canonical UUID as its number, `client_ids.IdColumn`: the string is not
 kept; any other id keeps its string), the account, ticker, side, price,
-count, taker flag, fee, position after and fee parts as indexes 4 each (36), the time 8."""
+count, taker flag, fee, position after and fee components as indexes 4 each (36), the time 8."""
 
 _FILL_VALUES = (
     "account_id",

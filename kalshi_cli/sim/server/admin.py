@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -441,13 +441,29 @@ async def handle_get_faults(state: SimState, request: Request) -> Response:
     return JSONResponse(state.faults.as_json())
 
 
-async def handle_put_faults(state: SimState, request: Request) -> Response:
+class _Settings(Protocol):
+    """What an admin PUT changes: the faults, the historical tier's policy."""
+
+    def update(self, data: dict[str, Any]) -> None: ...
+
+    def as_json(self) -> Mapping[str, Any]: ...
+
+
+async def _put_settings(
+    settings: _Settings, refused: type[Exception], request: Request
+) -> Response:
+    """The body's knobs set on `settings`, answered with all of them; a knob `settings` refuses
+    is a 400 and changes nothing."""
     body = await _json_object(request)
     try:
-        state.faults.update(body)
-    except FaultError as exc:
+        settings.update(body)
+    except refused as exc:
         raise bad_request(str(exc)) from None
-    return JSONResponse(state.faults.as_json())
+    return JSONResponse(settings.as_json())
+
+
+async def handle_put_faults(state: SimState, request: Request) -> Response:
+    return await _put_settings(state.faults, FaultError, request)
 
 
 async def handle_clear_faults(state: SimState, request: Request) -> Response:
@@ -466,12 +482,7 @@ async def handle_get_historical(state: SimState, request: Request) -> Response:
 async def handle_put_historical(state: SimState, request: Request) -> Response:
     """Set how far the historical tier's cutoff runs behind the clock: {lag_seconds,
     position_buffer_seconds} (sim/core/historical.py)."""
-    body = await _json_object(request)
-    try:
-        state.history.update(body)
-    except HistoryPolicyError as exc:
-        raise bad_request(str(exc)) from None
-    return JSONResponse(state.history.as_json())
+    return await _put_settings(state.history, HistoryPolicyError, request)
 
 
 async def handle_set_shard(state: SimState, request: Request) -> Response:

@@ -17,7 +17,7 @@ from kalshi_cli.sim.core.records import (
     BookChanged,
     MarketLifecycle,
     PositionChanged,
-    SimEventT,
+    SimNotice,
     SimTrade,
     TradeHappened,
 )
@@ -120,13 +120,13 @@ class MarketHistory:
         now = clock.wall()
         for ticker in exchange.reference.markets:
             self._sample(ticker, now)
-        exchange.reference.add_listener(self.on_event)
+        exchange.reference.add_listener(self.on_notice)
 
-    def on_event(self, event: SimEventT) -> None:
-        if isinstance(event, BookChanged | PositionChanged | MarketLifecycle):
-            ticker = event.ticker
-        elif isinstance(event, TradeHappened):
-            ticker = event.trade.ticker
+    def on_notice(self, notice: SimNotice) -> None:
+        if isinstance(notice, BookChanged | PositionChanged | MarketLifecycle):
+            ticker = notice.ticker
+        elif isinstance(notice, TradeHappened):
+            ticker = notice.trade.ticker
         else:
             return
         assert self._clock is not None

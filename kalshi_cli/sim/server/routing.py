@@ -383,11 +383,6 @@ def shard_query(ctx: RequestContext, *, auto_route: bool = False) -> int | None:
     return query_int(ctx, "exchange_index", None, -1 if auto_route else 0, None, bits=32)
 
 
-def other_shard(ctx: RequestContext, *, auto_route: bool = False) -> bool:
-    """True when the request names a shard other than 0 (the order groups' shard)."""
-    return shard_query(ctx, auto_route=auto_route) not in (None, 0, -1)
-
-
 def on_shard(state: SimState, ticker: str, shard: int | None) -> bool:
     """Whether the market is on `shard` (every shard when None); a ticker the exchange does not
     list is on shard 0."""

@@ -1,4 +1,4 @@
-"""Data a scenario defines for the parts of the API the exchange core has no behaviour for
+"""Data a scenario defines for the areas of the API the exchange core has no behaviour for
 (milestones, structured targets, live data, deposits, the weather index and the like). The admin
 API sets a kind as a whole (`PUT /sim/v1/data/{kind}` with `{"items": [...]}`) and reads it back;
 the route modules serve it in the spec's shapes, filters and paging.

@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from kalshi_cli.sim.core import indices
 from kalshi_cli.sim.core import serialize as ser
-from kalshi_cli.sim.core.communications import CommsEvent
+from kalshi_cli.sim.core.communications import CommsNotice
 from kalshi_cli.sim.core.records import (
     Account,
     BookChanged,
@@ -29,7 +29,7 @@ from kalshi_cli.sim.core.records import (
     OrderChanged,
     OrderGroupChanged,
     PositionChanged,
-    SimEventT,
+    SimNotice,
     TradeHappened,
     owner,
     same_user,
@@ -198,7 +198,7 @@ class WsHub:
     def __init__(self, state: SimState) -> None:
         self.state = state
         self.connections: set[SimWsConnection] = set()
-        state.exchange.reference.add_listener(self.on_event)
+        state.exchange.reference.add_listener(self.on_notice)
         rfqs.comms(state).listeners.append(self.on_comms)
         indices.of(state.exchange).add_listener(self.on_index)
 
@@ -481,27 +481,27 @@ class WsHub:
         sub.last_ticker[ticker] = comparable
         conn.emit(sub, "ticker", msg)
 
-    def on_event(self, event: SimEventT) -> None:
+    def on_notice(self, notice: SimNotice) -> None:
         try:
             for conn in list(self.connections):
-                self._deliver(conn, event)
+                self._deliver(conn, notice)
         except Exception:
             log.exception("websocket fan-out failed")
 
-    def _deliver(self, conn: SimWsConnection, event: SimEventT) -> None:
-        """One event to each of the connection's subscriptions whose channel carries it, by
-        the kind of event: public market data, an account's own records, or the lifecycle of
+    def _deliver(self, conn: SimWsConnection, notice: SimNotice) -> None:
+        """One notice to each of the connection's subscriptions whose channel carries it, by
+        the kind of notice: public market data, an account's own records, or the lifecycle of
         markets and events."""
         mine = conn.account.account_id
         for sub in list(conn.subs.values()):
-            if isinstance(event, (BookChanged, TradeHappened)):
-                self._deliver_market_data(conn, sub, event)
+            if isinstance(notice, (BookChanged, TradeHappened)):
+                self._deliver_market_data(conn, sub, notice)
             elif isinstance(
-                event, (FillHappened, OrderChanged, PositionChanged, OrderGroupChanged)
+                notice, (FillHappened, OrderChanged, PositionChanged, OrderGroupChanged)
             ):
-                self._deliver_own(conn, sub, event, mine)
+                self._deliver_own(conn, sub, notice, mine)
             else:
-                self._deliver_lifecycle(conn, sub, event)
+                self._deliver_lifecycle(conn, sub, notice)
 
     def _deliver_market_data(
         self, conn: SimWsConnection, sub: Subscription, event: BookChanged | TradeHappened
@@ -611,18 +611,18 @@ class WsHub:
             msg = ser.ws_mve_lifecycle_msg(market, event.event_type, event.ts)
             conn.emit(sub, "multivariate_market_lifecycle", msg)
 
-    def on_comms(self, event: CommsEvent) -> None:
+    def on_comms(self, notice: CommsNotice) -> None:
         """RFQ events go to every `communications` subscriber, quote events only to the quote's
         maker and the RFQ's creator (asyncapi.yaml, channel `communications`)."""
         try:
             c = rfqs.comms(self.state)
             for conn in list(self.connections):
                 mine = conn.account.account_id
-                if event.to is not None and mine not in event.to:
+                if notice.to is not None and mine not in notice.to:
                     continue
                 for sub in list(conn.subs.values()):
                     if sub.channel == "communications":
-                        conn.emit(sub, event.kind, rfqs.ws_message(c, event, mine))
+                        conn.emit(sub, notice.kind, rfqs.ws_message(c, notice, mine))
         except Exception:
             log.exception("websocket fan-out failed")
 

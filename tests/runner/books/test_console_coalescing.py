@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.vocabulary.clock import ManualClock
 from tests.runner.fakes import START, make_rig
 
@@ -80,7 +80,7 @@ def test_a_dry_run_logs_an_order_once_per_change(tmp_path: Path) -> None:
 def test_the_console_gets_the_coalesced_lines() -> None:
     clock = ManualClock(START)
     console = io.StringIO()
-    log = EventLog(clock, stderr=console)
+    log = EntryLog(clock, stderr=console)
     for _ in range(20):
         for ticker in ("A", "B", "C"):
             log.emit("risk_denied", {"code": "SAFE_MODE", "ticker": ticker, "detail": "x"})

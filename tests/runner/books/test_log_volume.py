@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.config import TradeConfig
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ConfigError
@@ -34,7 +34,7 @@ def _lines(path: Path) -> list[dict[str, object]]:
 def test_a_different_denial_is_logged_at_once(tmp_path: Path) -> None:
     clock = ManualClock(START)
     path = tmp_path / "trade.log"
-    log = EventLog(clock, path=path, stderr=None)
+    log = EntryLog(clock, path=path, stderr=None)
     for _ in range(5):
         log.emit("risk_denied", {"code": "POSITION_LIMIT", "ticker": "A", "detail": "x"})
     log.emit("risk_denied", {"code": "POSITION_LIMIT", "ticker": "B", "detail": "x"})
@@ -55,7 +55,7 @@ def test_a_different_denial_is_logged_at_once(tmp_path: Path) -> None:
 def test_the_log_rotates_by_size_and_every_file_is_private(tmp_path: Path) -> None:
     clock = ManualClock(START)
     path = tmp_path / "trade.log"
-    log = EventLog(clock, path=path, stderr=None, max_bytes=2000, backups=2)
+    log = EntryLog(clock, path=path, stderr=None, max_bytes=2000, backups=2)
     for n in range(200):
         log.emit("order_placed", {"n": n, "ticker": "A"})
     log.close()
@@ -71,7 +71,7 @@ def test_a_log_file_left_readable_by_others_is_made_private(tmp_path: Path) -> N
     path = tmp_path / "trade.log"
     path.write_text("", encoding="utf-8")
     path.chmod(0o644)
-    log = EventLog(ManualClock(START), path=path, stderr=None)
+    log = EntryLog(ManualClock(START), path=path, stderr=None)
     log.emit("started", {})
     log.close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -90,7 +90,7 @@ def test_an_order_cut_on_every_requote_is_one_line_then_a_count(tmp_path: Path) 
     a second: one line per strategy and market, then a count per interval."""
     clock = ManualClock(START)
     path = tmp_path / "trade.log"
-    log = EventLog(clock, path=path, stderr=None)
+    log = EntryLog(clock, path=path, stderr=None)
     for kind in ("order_cut", "exit_cut"):
         for _ in range(3):
             log.emit(kind, {"ticker": "A", "strategy": "mm", "asked": "5", "count": "0"})

@@ -34,7 +34,7 @@ RigMaker = Callable[..., Rig]
 
 @pytest.fixture
 def new_rig() -> Iterator[RigMaker]:
-    """`make_rig`, with every rig's event log closed at the end of the test, passed or not."""
+    """`make_rig`, with every rig's entry log closed at the end of the test, passed or not."""
     made: list[Rig] = []
 
     def make(*args: Any, **kwargs: Any) -> Rig:
@@ -159,7 +159,7 @@ def test_a_circuit_breaker_tripped_by_another_connection_is_seen_on_the_next_tic
 
     _feed_tick(rig)
 
-    assert rig.loop.risk.check_circuit_breaker()
+    assert rig.loop.questions.risk.check_circuit_breaker()
     assert _resting(rig) == [], "the breaker's block withdraws the quotes in that tick"
     _no_order_after(rig)
 
@@ -209,7 +209,7 @@ def test_the_loops_own_safe_mode_is_seen_by_its_own_next_read(
     _feed_tick(rig)
     rig.client.fills_error = None
 
-    assert rig.loop.risk.state() == "SAFE_MODE"
+    assert rig.loop.questions.risk.state() == "SAFE_MODE"
     assert _states(tmp_path / "loop.jsonl") == ["ACTIVE", "SAFE_MODE"]
     assert _resting(rig) == []
 
@@ -249,7 +249,7 @@ def test_the_loops_own_circuit_breaker_is_seen_by_its_own_next_read(
 
     _feed_tick(rig)
 
-    assert rig.loop.risk.state() == "REDUCING"
+    assert rig.loop.questions.risk.state() == "REDUCING"
     assert _states(log) == ["ACTIVE", "REDUCING"]
     assert _resting(rig) == []
 
@@ -305,7 +305,7 @@ def test_a_failed_read_of_the_state_file_fails_the_tick_with_the_cache_warm(
     with pytest.raises(StoreError, match="closed"):
         rig.loop.tick([], full=False)
     with pytest.raises(StoreError, match="closed"):
-        rig.loop.risk.state()
+        rig.loop.questions.risk.state()
 
 
 def test_data_version_moves_for_another_connections_commit_and_total_changes_for_our_own(
@@ -415,14 +415,14 @@ def test_a_fill_another_process_recorded_first_is_not_counted_twice_in_the_kept_
             other.fills.record_fill(fill_record_from_api(sell, read_at=rig.clock.wall()))
             backfill_realized(other)
         day = utc_day(rig.clock.wall())
-        rig.loop.risk.state()  # an order's risk context: the other commit is seen
-        assert rig.loop.records.daily_realized_pnl(day) == Decimal(2)  # and its P&L kept
+        rig.loop.questions.risk.state()  # an order's risk context: the other commit is seen
+        assert rig.loop.questions.records.daily_realized_pnl(day) == Decimal(2)  # and its P&L kept
         rig.loop.executor.fills.apply(sell)  # then the loop's own fill listing brings it
         assert rig.store.trading.daily_realized_pnl(day) == Decimal(2)
         for _ in range(3):
             rig.clock.advance(1.0)
             rig.loop.tick([], full=True)
-            assert rig.loop.records.daily_realized_pnl(day) == Decimal(2), "counted twice"
+            assert rig.loop.questions.records.daily_realized_pnl(day) == Decimal(2), "counted twice"
     finally:
         rig.loop.log.close()
 

@@ -37,7 +37,9 @@ def test_a_fill_listed_after_a_later_one_realizes_what_the_replay_in_time_order_
     rig.client.iter_fills = lambda **_: iter([again, bought])  # type: ignore[method-assign]
     assert fills.sync(since_ts=0) == 2
     day = utc_day(START)
-    assert rig.loop.records.daily_realized_pnl(day) == Decimal("-0.02")  # the breaker's, kept
+    assert rig.loop.questions.records.daily_realized_pnl(day) == Decimal(
+        "-0.02"
+    )  # the breaker's, kept
     # the next read lists the sale, made between the two
     rig.client.iter_fills = lambda **_: iter([again, sold, bought])  # type: ignore[method-assign]
     assert fills.sync(since_ts=0) == 1
@@ -52,7 +54,7 @@ def test_a_fill_listed_after_a_later_one_realizes_what_the_replay_in_time_order_
         "t3-buy": Decimal("-0.01"),
     }
     assert rig.store.trading.daily_realized_pnl(day) == Decimal("0.97")
-    assert rig.loop.records.daily_realized_pnl(day) == Decimal("0.97")
+    assert rig.loop.questions.records.daily_realized_pnl(day) == Decimal("0.97")
     # the loop's position is what a restart rebuilds: 10 held at $0.60, not at $0.50
     held = rig.loop.portfolio.pnl.markets[ticker]
     rebuilt = Portfolio(rig.loop.portfolio.markets.values())
@@ -78,11 +80,13 @@ def test_a_late_fill_before_midnight_reprices_a_sale_of_the_next_day(tmp_path: P
     fills, today = rig.loop.executor.fills, utc_day(START)
     rig.client.iter_fills = lambda **_: iter([sold, bought])  # type: ignore[method-assign]
     assert fills.sync(since_ts=0) == 2
-    assert rig.loop.records.daily_realized_pnl(today) == Decimal("0.99")  # kept by the loop
+    assert rig.loop.questions.records.daily_realized_pnl(today) == Decimal(
+        "0.99"
+    )  # kept by the loop
     rig.client.iter_fills = lambda **_: iter([sold, late, bought])  # type: ignore[method-assign]
     assert fills.sync(since_ts=0) == 1
     assert rig.store.trading.daily_realized_pnl(today) == Decimal("-0.01")
-    assert rig.loop.records.daily_realized_pnl(today) == Decimal("-0.01")
+    assert rig.loop.questions.records.daily_realized_pnl(today) == Decimal("-0.01")
 
 
 def test_a_late_fill_books_its_market_again_from_the_last_mark_before_it(tmp_path: Path) -> None:

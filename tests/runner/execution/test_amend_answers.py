@@ -209,7 +209,7 @@ def _crossing_quote(rig: Rig) -> tuple[Intent, str]:
         Decimal("1"),
         time_in_force=TimeInForce.GTC,
     )
-    rig.feed.drain_events()
+    rig.feed.drain_messages()
     return quote, str(resting.order_id)
 
 

@@ -47,7 +47,7 @@ def _short_rig(tmp_path: Path, cash_cents: int = 10) -> Rig:
                 count=Decimal("5"),
                 model_fair=Decimal("0.90"),
                 reason="test",
-                strategy=rig.loop.lineup.names[0],
+                strategy=rig.loop.reloads.lineup.names[0],
             )
         ]
 
@@ -83,7 +83,9 @@ def test_a_buy_refused_for_balance_waits_out_the_retry_interval(tmp_path: Path) 
     for _ in range(int(BALANCE_RETRY_S) - 2):
         rig.step(1.0)
     assert _creates(rig) == 1  # one refusal, not one a pass
-    assert rig.loop.risk.rate_cap.count() <= 1  # no slot of the cap spent on the held ones
+    assert (
+        rig.loop.questions.risk.rate_cap.count() <= 1
+    )  # no slot of the cap spent on the held ones
     assert rig.loop.log.counts["intent_held"] >= int(BALANCE_RETRY_S) - 2
     rig.step(2.0)
     rig.step(1.0)

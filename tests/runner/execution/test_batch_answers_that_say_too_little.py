@@ -175,7 +175,7 @@ def test_a_batch_answered_with_the_exchanges_trouble_counts_as_an_api_error(
     rig, sent = _rig(tmp_path, _all_trouble)
     executor = rig.loop.executor
     tickers = list(rig.exchange.reference.markets)
-    limit = rig.loop.risk.limits.max_consecutive_errors
+    limit = rig.loop.questions.risk.limits.max_consecutive_errors
     assert len(tickers) >= limit
     for n, ticker in enumerate(tickers[:limit], start=1):
         executor.guard.backoff_until = 0.0  # each batch as the first after a backoff
@@ -205,4 +205,4 @@ def test_items_that_only_leave_out_their_ids_do_not_count_as_api_errors(tmp_path
     executor.flush()
     assert all(coid in executor.unknown_orders.unknown for coid in sent[0])
     assert not executor.guard.backing_off
-    assert rig.loop.risk.api_guard.consecutive == 0
+    assert rig.loop.questions.risk.api_guard.consecutive == 0

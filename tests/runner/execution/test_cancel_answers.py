@@ -129,7 +129,7 @@ def test_a_cancel_refused_for_an_order_ended_meanwhile_writes_what_the_read_show
     if filled:
         _sell_into_the_quote(rig, Decimal(filled))
     rig.exchange.desk.cancel_order(rig.client.account_id, order_id)
-    rig.feed.drain_events()
+    rig.feed.drain_messages()
     _cancel(rig, order_id)
     assert rig.loop.log.counts.get("cancel_failed") == 1
     assert rig.loop.portfolio.resting(LAL) == []

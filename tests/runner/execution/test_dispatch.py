@@ -369,7 +369,7 @@ def test_once_sends_its_pass_orders_that_still_wait_for_a_worker_at_its_end(
 
     dispatch.settle = settle_once_stopping
     try:
-        rig.loop.shutdown(cancel_resting=False)
+        rig.loop.stop.shutdown(cancel_resting=False)
     finally:
         release.set()
     assert len(rig.client.requests) > sent, "the pass's orders went out"

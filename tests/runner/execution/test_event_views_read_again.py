@@ -9,7 +9,7 @@ from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
-from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.execution.elsewhere import ElsewhereViews, Views
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.decisions import PositionView
@@ -39,7 +39,7 @@ def no_bought(name: str, market: str = B, **when: int | None) -> Fill:
 
 def counting_reads(
     tmp_path: Path, clock: ManualClock
-) -> tuple[ElsewhereViews, list[str], EventLog]:
+) -> tuple[ElsewhereViews, list[str], EntryLog]:
     """Views of B (event KXSOS-26), built now, whose every read of the event answers NO 1 on B
     and is noted in the list returned; their log, for the test to close."""
     reads: list[str] = []
@@ -48,7 +48,7 @@ def counting_reads(
         reads.append(event)
         return {B: PositionView(B, D(-1), D("0.80"), D("0.80"))}
 
-    log = EventLog(clock, path=tmp_path / "log.jsonl", stderr=None)
+    log = EntryLog(clock, path=tmp_path / "log.jsonl", stderr=None)
     views = ElsewhereViews(markets={B: "KXSOS-26"}, views={}, read=read, clock=clock, log=log)
     return views, reads, log
 
@@ -86,7 +86,7 @@ def test_a_read_answered_before_a_failed_later_one_leaves_the_fill_only_the_late
             raise answer
         return answer
 
-    log = EventLog(clock, path=tmp_path / "log.jsonl", stderr=None)
+    log = EntryLog(clock, path=tmp_path / "log.jsonl", stderr=None)
     views = ElsewhereViews(markets={B: "KXSOS-26"}, views={}, read=read, clock=clock, log=log)
     first, second = views.rereading(held=False), views.rereading(held=False)
     clock.advance(1)
@@ -131,7 +131,7 @@ def test_an_events_failed_read_does_not_keep_another_events_read_from_being_book
             raise ServerError("request failed: HTTP 503", status=503)
         return {h: PositionView(h, D(-1), D("0.80"), D("0.80"))}
 
-    log = EventLog(clock, path=tmp_path / "log.jsonl", stderr=None)
+    log = EntryLog(clock, path=tmp_path / "log.jsonl", stderr=None)
     markets = {B: "KXSOS-26", h: "KXSOS-27"}
     views = ElsewhereViews(markets=markets, views={}, read=read, clock=clock, log=log)
     clock.advance(1)
@@ -153,7 +153,7 @@ def test_a_read_passed_over_as_stale_still_books_its_other_events_reads(tmp_path
             return {B: PositionView(B, D(-1), D("0.80"), D("0.80"))}
         return {h: PositionView(h, D(-3), D("2.40"), D("2.40"))}
 
-    log = EventLog(clock, path=tmp_path / "log.jsonl", stderr=None)
+    log = EntryLog(clock, path=tmp_path / "log.jsonl", stderr=None)
     markets = {B: "KXSOS-26", h: "KXSOS-27"}
     views = ElsewhereViews(markets=markets, views={}, read=read, clock=clock, log=log)
     first, later = views.rereading(held=False), views.rereading(held=False)

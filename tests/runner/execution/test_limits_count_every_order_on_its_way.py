@@ -93,7 +93,7 @@ def test_an_order_decided_while_a_replacements_cancel_is_out_counts_the_replacem
     ticker = next(iter(rig.exchange.reference.markets))
     decided: list[str] = []
     # the bid is replaced once its cancel is held, not before: an order answered within the
-    # tick that sent it gives its market another visit in that tick (`TradeLoop._serve`)
+    # tick that sent it gives its market another visit in that tick (`MarketTurns.serve`)
     replacing: list[str] = []
 
     def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Intent]:

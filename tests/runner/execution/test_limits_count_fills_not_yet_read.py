@@ -17,7 +17,7 @@ import pytest
 from msgspec.structs import replace as struct_replace
 
 from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
-from kalshi_cli.feed.book import EventKind
+from kalshi_cli.feed.book import MessageKind
 from kalshi_cli.strategy_api.snapshot import MarketSnapshot
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
@@ -59,8 +59,8 @@ def _step_without_order_messages(rig: Rig, seconds: float = 0.5) -> None:
     rig.clock.advance(seconds)
     rig.client.deliver_held()
     rig.exchange.tick()
-    events = rig.feed.drain_events()
-    rig.loop.tick([e for e in events if e.kind is not EventKind.USER_ORDER], full=True)
+    events = rig.feed.drain_messages()
+    rig.loop.tick([e for e in events if e.kind is not MessageKind.USER_ORDER], full=True)
 
 
 def _until_booked(rig: Rig, event: str) -> None:
@@ -484,7 +484,7 @@ def test_the_stop_loss_closes_a_position_told_filled_while_its_fill_read_is_out(
     try:
         release = _bid_filled_with_reads_held(rig, again=False)
         # raised once the bid rests: the stop-loss at entry would have refused it
-        risk = rig.loop.risk
+        risk = rig.loop.questions.risk
         risk.limits = struct_replace(risk.limits, stop_loss_share=Decimal("0.99"))
 
         held_back: list[Any] = []  # the message, then nothing once it was delivered
@@ -494,8 +494,8 @@ def test_the_stop_loss_closes_a_position_told_filled_while_its_fill_read_is_out(
             `user_orders` message saying the bid filled comes in the next one alone."""
             rig.clock.advance(0.5)
             rig.exchange.tick()
-            events = rig.feed.drain_events()
-            told = [e for e in events if e.kind is EventKind.USER_ORDER]
+            events = rig.feed.drain_messages()
+            told = [e for e in events if e.kind is MessageKind.USER_ORDER]
             if held_back:
                 events, held_back[:] = [*held_back, *events], ()
             elif told and not full:
@@ -545,7 +545,7 @@ def test_the_stop_loss_closes_a_position_filled_at_once_while_its_fill_read_is_o
                 stepped()
             assert not _sales(rig), "the stop-loss does not ask yet"
         # raised once the bid is filled: the stop-loss at entry would have refused it
-        risk = rig.loop.risk
+        risk = rig.loop.questions.risk
         risk.limits = struct_replace(risk.limits, stop_loss_share=Decimal("0.99"))
         if told_by == "book-change":
             another_trader_places(rig.exchange, HOLD, BookSide.BID, Decimal("0.50"), Decimal(1))

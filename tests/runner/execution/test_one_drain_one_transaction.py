@@ -158,7 +158,7 @@ def test_a_crash_stop_takes_no_order_a_failed_drain_never_made_for_one_that_may_
         abandon = threading.Event()
         if ended == "interrupted again":
             abandon.set()
-        summary = rig.loop.shutdown(cancel_resting=True, abandon=abandon)
+        summary = rig.loop.stop.shutdown(cancel_resting=True, abandon=abandon)
     finally:
         in_network.set()
         dispatch.close()

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.client.requests import CreateOrder
-from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.config import TradeConfig
 from kalshi_cli.runner.execution.order_group import (
     end_session_group,
@@ -209,7 +209,7 @@ def test_a_group_kept_after_the_stop_is_triggered_while_a_lost_order_may_still_l
     sim.create_market(TICKER)
     trader = client_for(sim.new_account(balance_cents=10_000_000))
     log_path = tmp_path / "trade.log"
-    log = EventLog(SystemClock(), path=log_path, stderr=None)
+    log = EntryLog(SystemClock(), path=log_path, stderr=None)
     with Store.open(tmp_path / "state.db") as store:
         group = open_session_group(trader, store, TradeConfig(), log)
         # its cancel failed at the stop
@@ -240,7 +240,7 @@ def test_a_group_deleted_at_the_stop_is_not_triggered_after_it(
     sim.create_market(TICKER)
     trader = client_for(sim.new_account(balance_cents=10_000_000))
     log_path = tmp_path / "trade.log"
-    log = EventLog(SystemClock(), path=log_path, stderr=None)
+    log = EntryLog(SystemClock(), path=log_path, stderr=None)
     with Store.open(tmp_path / "state.db") as store:
         group = open_session_group(trader, store, TradeConfig(), log)
         end_session_group(trader, store, group, log, own_resting=0, unknown=["the-lost-order"])
@@ -259,7 +259,7 @@ def test_a_stop_given_up_asks_no_trigger_of_its_kept_group(sim: SimHarness, tmp_
     sim.create_market(TICKER)
     trader = client_for(sim.new_account(balance_cents=10_000_000))
     log_path = tmp_path / "trade.log"
-    log = EventLog(SystemClock(), path=log_path, stderr=None)
+    log = EntryLog(SystemClock(), path=log_path, stderr=None)
     abandon = threading.Event()
     abandon.set()
     with Store.open(tmp_path / "state.db") as store:
@@ -344,12 +344,12 @@ def test_the_stop_withdraws_an_earlier_runs_quote_the_session_never_moved(tmp_pa
     assert set(rig.loop.portfolio.orders) == earlier, "adopted"
     group = rig.exchange.groups.create_order_group(me, Decimal(1000)).order_group_id
     join_session_group(rig.loop.executor, group)
-    rig.loop.trigger_group = functools.partial(rig.exchange.groups.trigger_order_group, me)
+    rig.loop.stop.trigger_group = functools.partial(rig.exchange.groups.trigger_order_group, me)
 
-    rig.loop.shutdown(cancel_resting=True)  # no pass first: the session never moved them
+    rig.loop.stop.shutdown(cancel_resting=True)  # no pass first: the session never moved them
     assert rig.loop.log.counts.get("stop_group_triggered") == 1
     assert rig.loop.log.counts.get("stop_proven") == 1
-    assert rig.loop.not_proven == ()
+    assert rig.loop.stop.not_proven == ()
     for order_id in earlier:
         order = rig.exchange.history.order(me, order_id)
         assert (order.status, order.order_group_id) == ("canceled", None)

@@ -16,7 +16,7 @@ import pytest
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.requests import CreateOrder
-from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.config import TradeConfig
 from kalshi_cli.runner.execution.order_group import open_session_group
 from kalshi_cli.runner.preflight import StartupRefused
@@ -125,7 +125,7 @@ class GroupDeletesRefused(httpx.BaseTransport):
 
 
 def _start(client: KalshiClient, store: Store, log_path: Path) -> str:
-    log = EventLog(SystemClock(), path=log_path, stderr=None)
+    log = EntryLog(SystemClock(), path=log_path, stderr=None)
     try:
         return open_session_group(client, store, TradeConfig(), log)
     finally:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.client.requests import CancelResult
-from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.book import FeedMessage, MessageKind
 from kalshi_cli.risk.state import halt
 from kalshi_cli.strategy_api.snapshot import MarketSnapshot
 from kalshi_cli.vocabulary.clock import SystemClock
@@ -164,7 +164,7 @@ def test_a_replacement_whose_market_went_stale_while_its_cancel_was_out_is_not_s
         # no book data for longer than stale_after_s: the feed says so (docs/feed.md)
         rig.clock.advance(STALE_AFTER_S)
         rig.feed.stale.add(HOLD)
-        rig.feed.events.append(FeedEvent(EventKind.STALE, HOLD, reason="no_data"))
+        rig.feed.messages.append(FeedMessage(MessageKind.STALE, HOLD, reason="no_data"))
         rig.step(0.5)
         # the watch withdraws HOLD's quotes: the YES bid's cancel is sent again, and held
         assert poll_until(lambda: cancels.holding == 2)
@@ -233,7 +233,7 @@ def test_a_replacement_whose_strategy_stopped_while_its_cancel_was_out_is_not_se
         for _ in range(3):
             _step_beside(rig, cancels)
         assert not trades, "the strategy bought in CUT"
-        assert rig.loop.budgets.stopped, "the strategy stopped for the day"
+        assert rig.loop.executor.budgets.stopped, "the strategy stopped for the day"
         cancels.release.set()
         _settle(rig)
         _step(rig)

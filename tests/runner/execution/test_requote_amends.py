@@ -118,7 +118,7 @@ def test_a_requote_amends_its_order_in_place(tmp_path: Path) -> None:
     assert rig.loop.log.counts.get("order_amended") == 1
     assert _requote(rig, order_id, "0.43", "12")  # and once more
     rig.step(1.0)
-    beat = rig.store.events.last_heartbeat("trade")
+    beat = rig.store.entries.last_heartbeat("trade")
     assert beat is not None and beat.detail["amends"] == 2, "the heartbeat counts them"
 
 
@@ -289,7 +289,7 @@ def _sell_into_the_quote(
     yes_bids, _ = rig.exchange.engine.book(LAL)
     ahead = sum((n for p, n in yes_bids if p >= price), Decimal(0)) - quoted
     another_trader_places(rig.exchange, LAL, BookSide.ASK, price, ahead + count)
-    rig.feed.drain_events()
+    rig.feed.drain_messages()
 
 
 def test_a_requote_of_an_order_on_other_terms_goes_as_cancel_and_new_order(
@@ -637,7 +637,7 @@ def test_a_refused_amend_of_an_order_gone_meanwhile_reads_it_back(tmp_path: Path
     rig = _rig(tmp_path)
     order_id = _quoted(rig)
     rig.exchange.desk.cancel_order(rig.client.account_id, order_id)
-    rig.feed.drain_events()
+    rig.feed.drain_messages()
     assert not _requote(rig, order_id, "0.41")
     assert rig.loop.log.counts.get("amend_rejected") == 1
     assert rig.loop.portfolio.resting(LAL) == []
@@ -653,7 +653,7 @@ def test_an_order_cancelled_while_its_amend_was_in_doubt_settles_it(tmp_path: Pa
     rig.client.amend_errors.append("lost")
     assert not _requote(rig, order_id, "0.41")
     rig.exchange.desk.cancel_order(rig.client.account_id, order_id)
-    rig.feed.drain_events()
+    rig.feed.drain_messages()
     rig.loop.executor.amends.look_later()
     unknown = rig.loop.executor.unknown_orders
     assert not unknown.holds(LAL)

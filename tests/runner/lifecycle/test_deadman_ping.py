@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.alerts.router import AlertRouter
-from kalshi_cli.feed.book import FeedEvent
+from kalshi_cli.feed.book import FeedMessage
 from kalshi_cli.runner.config import StrategyChoice, TradeOptions
 from kalshi_cli.runner.lifecycle.running import run
 from kalshi_cli.runner.loop.alerting import TradeAlerts
@@ -50,9 +50,9 @@ def test_a_crash_pings_start_then_alive_then_fail(tmp_path: Path, hc: Receiver) 
     alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertStateStore(clock)))
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", clock=clock, alerts=alerts)
     ticks = 0
-    real_drain = rig.feed.drain_events
+    real_drain = rig.feed.drain_messages
 
-    def breaks_on_the_third_tick() -> list[FeedEvent]:
+    def breaks_on_the_third_tick() -> list[FeedMessage]:
         nonlocal ticks
         ticks += 1
         if ticks == 3:
@@ -60,7 +60,7 @@ def test_a_crash_pings_start_then_alive_then_fail(tmp_path: Path, hc: Receiver) 
         rig.clock.advance(1)
         return real_drain()
 
-    rig.feed.drain_events = breaks_on_the_third_tick  # type: ignore[method-assign]
+    rig.feed.drain_messages = breaks_on_the_third_tick  # type: ignore[method-assign]
     try:
         with pytest.raises(RuntimeError, match="a bug in the feed"):
             run(

@@ -66,7 +66,7 @@ def test_a_halted_loop_keeps_beating_and_the_check_says_ok_and_halted(
         assert check.returncode == 0, check.stdout
         assert "HEARTBEAT OK" in check.stdout and "trading state HALTED" in check.stdout
         with Store.open(state) as store:
-            beat = store.events.last_heartbeat("trade")
+            beat = store.entries.last_heartbeat("trade")
         assert beat is not None and beat.detail["state"] == "HALTED"
         status = _kalshi(env, "status")
         assert status.stdout.splitlines()[0] == "trading state: HALTED"

@@ -18,7 +18,7 @@ from kalshi_cli.checks.local import LocalView, check_heartbeat
 from kalshi_cli.checks.thresholds import resolve
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
-from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.book import FeedMessage, MessageKind
 from kalshi_cli.risk.state import TradingState, halt
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
@@ -58,7 +58,7 @@ def test_a_blocked_loop_keeps_beating_and_the_check_names_its_state(
     # five minutes blocked: past the check's WARNING (60 s) and CRITICAL (300 s) ages
     for _ in range(620):
         rig.step(0.5)
-    beat = rig.store.events.last_heartbeat("trade")
+    beat = rig.store.entries.last_heartbeat("trade")
     assert beat is not None
     assert rig.clock.wall() - beat.at <= 1.0
     reader = Store.open_readonly(state)
@@ -79,7 +79,7 @@ def _kalshi(args: list[str], home: Path, state: Path) -> tuple[int, str]:
 
 def _beat(state: Path, ago_s: float = 0.0, **detail: object) -> None:
     with Store.open(state, clock=ManualClock(time.time() - ago_s)) as store:
-        store.events.heartbeat(
+        store.entries.heartbeat(
             source="trade", detail={"state": "ACTIVE", "paused": False, **detail}
         )
 
@@ -146,7 +146,7 @@ def test_the_heartbeat_goes_on_while_slow_withdrawals_fail(tmp_path: Path) -> No
 
     def slow_failing_cancel(order_id: str, **_: object) -> object:
         rig.clock.advance(5.0)
-        beat = rig.store.events.last_heartbeat("trade")
+        beat = rig.store.entries.last_heartbeat("trade")
         assert beat is not None
         ages.append(rig.clock.wall() - beat.at)
         raise ServerError("DELETE /portfolio/events/orders: 503", status=503)
@@ -179,14 +179,14 @@ def test_status_shows_safe_mode_as_the_loop_writes_it_before_its_next_heartbeat(
         if not seen:
             code, out = _kalshi(["status", "--json"], tmp_path, state)
             assert code == 0, out
-            beat = rig.store.events.last_heartbeat("trade")
+            beat = rig.store.entries.last_heartbeat("trade")
             assert beat is not None
             seen.append((json.loads(out)["state"], beat.detail["state"]))
         return cancel(order_id, **kwargs)  # type: ignore[arg-type]
 
     rig.client.cancel_order = cancel_watched  # type: ignore[method-assign,assignment]
-    failed_poll = FeedEvent(
-        EventKind.ERROR, "KXM-1", reason="HTTP 503", source="rest",
+    failed_poll = FeedMessage(
+        MessageKind.ERROR, "KXM-1", reason="HTTP 503", source="rest",
         error=ServerError("request failed: HTTP 503", status=503),
     )  # fmt: skip
     rig.clock.advance(0.1)
@@ -201,11 +201,11 @@ def test_the_heartbeat_says_whether_sigusr1_paused_the_loop(tmp_path: Path) -> N
     rig = make_rig(tmp_path / "s.db")
     rig.loop.gate.toggle_pause()
     rig.step(1.5)
-    beat = rig.store.events.last_heartbeat("trade")
+    beat = rig.store.entries.last_heartbeat("trade")
     assert beat is not None
     assert beat.detail["paused"] is True and beat.detail["paused_by_signal"] is True
     rig.loop.gate.toggle_pause()
     rig.step(1.5)
-    beat = rig.store.events.last_heartbeat("trade")
+    beat = rig.store.entries.last_heartbeat("trade")
     assert beat is not None and beat.detail["paused_by_signal"] is False
     rig.loop.log.close()

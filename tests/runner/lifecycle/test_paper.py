@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.client.requests import CreateOrder
-from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.book import FeedMessage, MessageKind
 from kalshi_cli.feed.messages import FeedTrade, FillNotice, Lifecycle, order_update
 from kalshi_cli.runner.config import StrategyChoice, TradeOptions
 from kalshi_cli.runner.paper import (
@@ -185,11 +185,11 @@ def test_a_paper_clients_handle_on_a_subaccount_is_a_paper_client_of_the_same_ve
 
 def test_private_events_never_reach_a_paper_loop_and_public_ones_feed_the_venue() -> None:
     class Inner:
-        def __init__(self, events: list[FeedEvent]) -> None:
-            self.events = events
+        def __init__(self, messages: list[FeedMessage]) -> None:
+            self.messages = messages
 
-        def drain_events(self) -> list[FeedEvent]:
-            events, self.events = self.events, []
+        def drain_messages(self) -> list[FeedMessage]:
+            events, self.messages = self.messages, []
             return events
 
         def book(self, ticker: str) -> None:
@@ -234,18 +234,18 @@ def test_private_events_never_reach_a_paper_loop_and_public_ones_feed_the_venue(
 
     trade = FeedTrade(yes_price=Decimal("0.4200"), count=Decimal("3.00"), taker_side="no")
     events = [
-        FeedEvent(EventKind.FILL, TICKER, message=FillNotice(order_id="real")),
-        FeedEvent(EventKind.USER_ORDER, TICKER, message=order_update({})),
-        FeedEvent(EventKind.POSITION, TICKER),
-        FeedEvent(EventKind.TRADE, TICKER, message=trade),
-        FeedEvent(
-            EventKind.LIFECYCLE, TICKER, message=Lifecycle(event_type="determined", result="no")
+        FeedMessage(MessageKind.FILL, TICKER, message=FillNotice(order_id="real")),
+        FeedMessage(MessageKind.USER_ORDER, TICKER, message=order_update({})),
+        FeedMessage(MessageKind.POSITION, TICKER),
+        FeedMessage(MessageKind.TRADE, TICKER, message=trade),
+        FeedMessage(
+            MessageKind.LIFECYCLE, TICKER, message=Lifecycle(event_type="determined", result="no")
         ),
     ]
     venue = Venue()
     feed = PaperFeed(Inner(events), venue)
-    kept = feed.drain_events()
-    assert [e.kind for e in kept] == [EventKind.TRADE, EventKind.LIFECYCLE]
+    kept = feed.drain_messages()
+    assert [e.kind for e in kept] == [MessageKind.TRADE, MessageKind.LIFECYCLE]
     assert feed.private_dropped == 3
     assert venue.trades == [(TICKER, Decimal("0.42"), Decimal(3), Side.NO)]
     assert venue.settled == [(TICKER, "no")]
@@ -255,24 +255,24 @@ def test_private_events_never_reach_a_paper_loop_and_public_ones_feed_the_venue(
 def test_a_market_paused_then_resumed_takes_paper_orders_again() -> None:
     class Inner:
         def __init__(self) -> None:
-            self.events: list[FeedEvent] = []
+            self.messages: list[FeedMessage] = []
 
-        def drain_events(self) -> list[FeedEvent]:
-            events, self.events = self.events, []
+        def drain_messages(self) -> list[FeedMessage]:
+            events, self.messages = self.messages, []
             return events
 
     inner = Inner()
     venue = LocalVenue(ManualClock(), [default_info(TICKER)], balance=Decimal(100))
-    feed = PaperFeed(inner, venue)  # type: ignore[arg-type]  # drain_events is all it asks
+    feed = PaperFeed(inner, venue)  # type: ignore[arg-type]  # drain_messages is all it asks
     order = CreateOrder(TICKER, BookSide.BID, Decimal("0.40"), Decimal(1))
     paused = Lifecycle(TICKER, event_type="deactivated")
-    inner.events = [FeedEvent(EventKind.LIFECYCLE, TICKER, message=paused)]
-    feed.drain_events()
+    inner.messages = [FeedMessage(MessageKind.LIFECYCLE, TICKER, message=paused)]
+    feed.drain_messages()
     with pytest.raises(ConflictError):
         venue.client.orders.create_order(order)
     resumed = Lifecycle(TICKER, event_type="activated")
-    inner.events = [FeedEvent(EventKind.LIFECYCLE, TICKER, message=resumed)]
-    feed.drain_events()
+    inner.messages = [FeedMessage(MessageKind.LIFECYCLE, TICKER, message=resumed)]
+    feed.drain_messages()
     assert venue.client.orders.create_order(order).remaining_count == 1
 
 
@@ -426,8 +426,8 @@ def test_the_venue_answers_queue_positions_and_an_empty_historical_tier() -> Non
 def test_a_paper_loop_is_built_only_on_the_paper_client(tmp_path: Path) -> None:
     """A paper loop's kill switch cancels every order its client reaches: on anything but the
     PaperClient (the exchange's own client) it would reach real orders, so no loop is built."""
-    from kalshi_cli.runner.assembly import Parts, build_loop
-    from kalshi_cli.runner.books.eventlog import EventLog
+    from kalshi_cli.runner.assembly import LoopInputs, build_loop
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.config import TradeConfig
     from tests.runner.fakes import START, FakeClient, FakeFeed, new_exchange, trader
 
@@ -437,12 +437,12 @@ def test_a_paper_loop_is_built_only_on_the_paper_client(tmp_path: Path) -> None:
     client = FakeClient(exchange, me, clock=clock)
     markets = [m for m in (client.get_market(t) for t in exchange.reference.markets) if m.is_open]
     with Store.open(tmp_path / "state.db", clock=clock) as store:
-        parts = Parts(
-            client, store, FakeFeed(exchange, me, clock), clock, EventLog(clock, stderr=None)
+        inputs = LoopInputs(
+            client, store, FakeFeed(exchange, me, clock), clock, EntryLog(clock, stderr=None)
         )
         with pytest.raises(TypeError, match="a paper loop trades on a PaperClient, not a Fake"):
             build_loop(
-                parts,
+                inputs,
                 TradeOptions(strategies=(StrategyChoice("spike"),), paper=True),
                 TradeConfig(),
                 markets,

@@ -44,7 +44,7 @@ def test_a_kill_request_cancels_every_order_of_the_running_paper_loops_venue(
         rig.step(1.0)  # the loop's next full pass sees HALTED and the request
         assert rig.venue.resting_order_ids() == []
         assert not rig.loop.portfolio.orders
-        answer = json.loads(rig.store.events.get_kv(ANSWER_KEY) or "{}")
+        answer = json.loads(rig.store.entries.get_kv(ANSWER_KEY) or "{}")
         assert answer["proven"] is True
         # every quote, by the kill switch itself (it runs before the HALT's own withdrawal)
         assert set(answer["cancelled"]) == quoted
@@ -53,7 +53,7 @@ def test_a_kill_request_cancels_every_order_of_the_running_paper_loops_venue(
         for _ in range(3):  # HALTED holds: nothing new rests, the request is answered once
             rig.step(1.0)
         assert rig.venue.resting_order_ids() == []
-        assert json.loads(rig.store.events.get_kv(ANSWER_KEY) or "{}")["id"] == answer["id"]
+        assert json.loads(rig.store.entries.get_kv(ANSWER_KEY) or "{}")["id"] == answer["id"]
         # the exchange saw no order of the paper account (NoWrites would have failed the test)
         assert rig.exchange.history.orders(rig.real.account_id) == []
 
@@ -104,10 +104,10 @@ def test_a_paper_loop_that_ends_before_answering_leaves_nothing_resting(tmp_path
         asking.start()
         with Store.open(state) as store:  # the request is written while the loop still runs
             for _ in range(2000):
-                if store.events.get_kv(REQUEST_KEY) is not None:
+                if store.entries.get_kv(REQUEST_KEY) is not None:
                     break
                 asking.join(0.01)
-            assert store.events.get_kv(REQUEST_KEY) is not None
+            assert store.entries.get_kv(REQUEST_KEY) is not None
     finally:
         lock.release()  # the loop's process ends without answering
     asking.join(60)
@@ -130,11 +130,11 @@ def test_a_request_made_while_already_halted_is_answered(tmp_path: Path) -> None
             halt(other.trading, reason="h", source="kalshi dashboard")
         rig.step(1.0)
         rig.step(1.0)
-        assert rig.store.events.get_kv(ANSWER_KEY) is None  # HALTED alone asks for nothing
+        assert rig.store.entries.get_kv(ANSWER_KEY) is None  # HALTED alone asks for nothing
         with Store.open(state, clock=rig.clock) as other:
             request_id = request(other, rig.clock, source="kalshi dashboard")
         rig.step(1.0)
-        answer = json.loads(rig.store.events.get_kv(ANSWER_KEY) or "{}")
+        answer = json.loads(rig.store.entries.get_kv(ANSWER_KEY) or "{}")
         assert answer["id"] == request_id and answer["proven"] is True
         assert rig.venue.resting_order_ids() == []
 

@@ -26,7 +26,7 @@ def test_a_paper_loop_on_a_subaccount_books_the_fills_of_its_orders(tmp_path: Pa
         loop = rig.loop
         resting = [
             o
-            for o in loop.client.orders.iter_orders(status="resting")
+            for o in loop.stop.client.orders.iter_orders(status="resting")
             if o.book_side is BookSide.BID
         ]
         assert resting, "the market maker quotes on paper"
@@ -70,7 +70,7 @@ def test_the_kill_switch_of_a_paper_loop_on_a_subaccount_cancels_only_its_orders
         with Store.open(state, clock=rig.clock) as asker:
             request(asker, rig.clock, source="kalshi dashboard")
         rig.step(1.0)
-        answer = json.loads(rig.store.events.get_kv(ANSWER_KEY) or "{}")
+        answer = json.loads(rig.store.entries.get_kv(ANSWER_KEY) or "{}")
         assert answer["proven"] is True
         assert set(answer["cancelled"]) == quoted
         assert rig.venue.resting_order_ids() == [other.order_id]

@@ -16,7 +16,7 @@ import pytest
 from kalshi_cli.risk.engine import RiskEngine, RiskLimits
 from kalshi_cli.risk.state import TradingState
 from kalshi_cli.runner.assembly import risk_sink
-from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.books.records import LoopTradingRecords
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
@@ -42,18 +42,18 @@ def _logged(path: Path) -> list[str]:
 
 def _engine(
     tmp_path: Path,
-) -> tuple[Store, EventLog, RiskEngine, list[tuple[str, str]], Path]:
+) -> tuple[Store, EntryLog, RiskEngine, list[tuple[str, str]], Path]:
     clock = ManualClock(START)
     store = Store.open(tmp_path / "state.db", clock=clock)
     log_path = tmp_path / "trade.log"
-    log = EventLog(clock, path=log_path, stderr=None)
+    log = EntryLog(clock, path=log_path, stderr=None)
     seen: list[tuple[str, str]] = []
 
-    def on_event(kind: str, data: Any) -> None:
+    def on_entry(kind: str, data: Any) -> None:
         # what another process reads at the moment the event is told
         seen.append((kind, _state_elsewhere(tmp_path / "state.db")))
 
-    sink = risk_sink(store, log, None, on_event)
+    sink = risk_sink(store, log, None, on_entry)
     limits = RiskLimits(max_consecutive_errors=2)
     engine = RiskEngine(
         LoopTradingRecords(store), limits, clock=clock, fee_rates=standard_rates, sink=sink

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.feed.book import FeedEvent
+from kalshi_cli.feed.book import FeedMessage
 from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
 from kalshi_cli.runner.lifecycle.running import run, signals
 from kalshi_cli.vocabulary.keys import load_private_key
@@ -33,10 +33,10 @@ def test_a_crash_in_the_loop_still_cancels_its_resting_quotes(tmp_path: Path) ->
     rig = _quoting_rig(tmp_path)
     resting = list(rig.loop.portfolio.orders)
 
-    def broken() -> list[FeedEvent]:
+    def broken() -> list[FeedMessage]:
         raise RuntimeError("a bug in the feed")
 
-    rig.feed.drain_events = broken  # type: ignore[method-assign]
+    rig.feed.drain_messages = broken  # type: ignore[method-assign]
     with pytest.raises(RuntimeError, match="a bug in the feed"):
         run(rig.loop, TradeOptions(strategies=(StrategyChoice("market-maker"),), duration_s=5))
     exchange, me = rig.exchange, rig.client.account_id
@@ -54,7 +54,7 @@ def test_a_second_interrupt_during_shutdown_stops_the_cancelling(tmp_path: Path)
     rig = _quoting_rig(tmp_path)
     loop = rig.loop
     resting = set(loop.portfolio.orders)
-    summary = loop.shutdown(cancel_resting=True, abandon=abandon)
+    summary = loop.stop.shutdown(cancel_resting=True, abandon=abandon)
     assert set(loop.portfolio.orders) == resting, "nothing cancelled once abandoned"
     assert summary.resting_orders == len(resting)
     assert loop.log.counts.get("shutdown_abandoned") == 1

@@ -135,7 +135,7 @@ def test_an_order_found_only_at_shutdown_is_cancelled(tmp_path: Path) -> None:
     (reads lag writes): the shutdown looks again until it shows, then cancels it."""
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
     coid = _lose_next_create(rig, "unknown", lookups_missing=3)
-    rig.loop.shutdown(cancel_resting=True)
+    rig.loop.stop.shutdown(cancel_resting=True)
     me = rig.client.account_id
     assert [o.order_id for o in rig.exchange.history.orders(me) if o.status == "resting"] == []
     (order,) = [o for o in rig.exchange.history.orders(me) if o.client_order_id == coid]
@@ -148,7 +148,7 @@ def test_an_order_that_never_lands_is_waited_for_only_until_it_cannot(tmp_path: 
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, settings=PAST_THE_WINDOW)
     coid = _lose_next_create(rig, Held(10_000.0))  # lost for good
     failed_at = rig.loop.executor.unknown_orders.unknown[coid].since
-    summary = rig.loop.shutdown(cancel_resting=True)
+    summary = rig.loop.stop.shutdown(cancel_resting=True)
     assert rig.clock.monotonic() - failed_at >= LANDING_WINDOW_S
     assert rig.store.orders.get_intent(coid).status == "rejected"
     assert rig.loop.executor.unknown_orders.unknown == {}
@@ -162,7 +162,7 @@ def test_the_stop_deadline_ends_the_wait_and_names_the_order(tmp_path: Path) -> 
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
     coid = _lose_next_create(rig, Held(10_000.0))
     started = rig.clock.monotonic()
-    summary = rig.loop.shutdown(cancel_resting=True)
+    summary = rig.loop.stop.shutdown(cancel_resting=True)
     assert rig.clock.monotonic() - started <= rig.loop.settings.stop_deadline_s
     assert summary.not_proven == (coid,)
     assert rig.store.orders.get_intent(coid).status == "unknown", "kalshi reconcile settles it"
@@ -186,7 +186,7 @@ def test_the_wait_for_an_order_of_unknown_outcome_leaves_the_proof_its_share_of_
     )
     _lose_next_create(rig, Held(10_000.0))
     started = rig.clock.monotonic()
-    rig.loop.shutdown(cancel_resting=True)
+    rig.loop.stop.shutdown(cancel_resting=True)
     left = deadline - (rig.clock.monotonic() - started)
     kept = min(PROOF_MAX_S, deadline * PROOF_SHARE)
     assert left >= kept - 1e-9  # (the manual clock's float sums)
@@ -208,7 +208,7 @@ def test_a_second_interrupt_stops_the_wait_and_leaves_the_order_unknown(tmp_path
 
     rig.client.find_order_by_client_id = interrupted  # type: ignore[method-assign]
     before = rig.clock.monotonic()
-    summary = rig.loop.shutdown(cancel_resting=True, abandon=abandon)
+    summary = rig.loop.stop.shutdown(cancel_resting=True, abandon=abandon)
     assert rig.clock.monotonic() - before <= 1.0, "the wait ends at the next look"
     assert summary.not_proven == (coid,)
     assert rig.store.orders.get_intent(coid).status == "unknown", "kalshi reconcile settles it"
@@ -233,7 +233,7 @@ def test_a_stop_given_up_reads_no_fills_again(tmp_path: Path) -> None:
 
     rig.client.find_order_by_client_id = interrupted  # type: ignore[method-assign]
     rig.client.fills_error = ServerError("down", status=503)  # a read made would say so
-    summary = rig.loop.shutdown(cancel_resting=True, abandon=abandon)
+    summary = rig.loop.stop.shutdown(cancel_resting=True, abandon=abandon)
     assert summary.unlisted
     assert rig.loop.log.counts.get("fill_sync_failed") is None, "no read of the fills was made"
 
@@ -254,11 +254,11 @@ def test_a_stop_given_up_with_the_group_triggered_does_not_name_the_order_it_ref
         rig.exchange.groups.trigger_order_group(me, group)
         abandon.set()  # the person presses Ctrl-C again
 
-    rig.loop.trigger_group = trigger_then_interrupted
+    rig.loop.stop.trigger_group = trigger_then_interrupted
     coid = _lose_next_create(rig, Held(5.0))
-    quotes = {o.order_id for o in rig.loop.own.resting()}
+    quotes = {o.order_id for o in rig.loop.stop.own.resting()}
     assert quotes
-    summary = rig.loop.shutdown(cancel_resting=True, abandon=abandon)
+    summary = rig.loop.stop.shutdown(cancel_resting=True, abandon=abandon)
     assert set(summary.not_proven) == quotes
     assert coid not in summary.not_proven
 
@@ -268,7 +268,7 @@ def test_an_exchange_that_does_not_answer_the_lookups_bounds_the_wait(tmp_path: 
     coid = _lose_next_create(rig, Held(10_000.0))
     failed_at = rig.loop.executor.unknown_orders.unknown[coid].since
     rig.client.lookup_errors.extend([ServerError("down", status=503)] * 1000)
-    rig.loop.shutdown(cancel_resting=True)
+    rig.loop.stop.shutdown(cancel_resting=True)
     waited = rig.clock.monotonic() - failed_at
     assert LANDING_WINDOW_S <= waited < LANDING_WINDOW_S + 5, "no longer than the window"
     assert rig.store.orders.get_intent(coid).status == "unknown", "kalshi reconcile settles it"
@@ -295,7 +295,7 @@ def test_the_known_quotes_are_cancelled_before_the_wait(tmp_path: Path) -> None:
         return lookup(client_order_id, ticker)
 
     rig.client.find_order_by_client_id = watched  # type: ignore[method-assign]
-    rig.loop.shutdown(cancel_resting=True)
+    rig.loop.stop.shutdown(cancel_resting=True)
     assert resting_at_first_lookup == [[]], "the quotes were cancelled before the wait began"
     assert rig.store.orders.get_intent(coid).status == "rejected"
 
@@ -310,7 +310,7 @@ def test_with_the_sessions_order_group_the_stop_looks_once_and_does_not_wait(
     coid = _lose_next_create(rig, Held(10_000.0))
     rig.loop.executor.answers.order_group_id = "the-session-group"
     before = rig.clock.monotonic()
-    rig.loop.shutdown(cancel_resting=True)
+    rig.loop.stop.shutdown(cancel_resting=True)
     assert rig.clock.monotonic() == before, "no wait"
     assert rig.store.orders.get_intent(coid).status == "unknown", "kalshi reconcile settles it"
     assert rig.loop.log.counts.get("shutdown_unknown_left") == 1, "what the look left is said"
@@ -327,9 +327,9 @@ def test_with_the_group_triggered_an_order_of_unknown_outcome_the_listing_lacks_
     me = rig.client.account_id
     group = rig.exchange.groups.create_order_group(me, Decimal(1000)).order_group_id
     rig.loop.executor.answers.order_group_id = group
-    rig.loop.trigger_group = partial(rig.exchange.groups.trigger_order_group, me)
+    rig.loop.stop.trigger_group = partial(rig.exchange.groups.trigger_order_group, me)
     coid = _lose_next_create(rig, Held(5.0))
-    summary = rig.loop.shutdown(cancel_resting=True)
+    summary = rig.loop.stop.shutdown(cancel_resting=True)
     assert rig.loop.log.counts.get("stop_group_triggered") == 1
     assert summary.not_proven == ()
     assert rig.loop.log.counts.get("stop_proven") == 1
@@ -444,14 +444,14 @@ def test_an_order_found_during_the_wait_for_another_is_cancelled_at_once(
         unknown = r.loop.executor.unknown_orders.unknown
 
         def both_lost() -> bool:
-            r.loop.tick(r.feed.drain_events(), full=True)
+            r.loop.tick(r.feed.drain_messages(), full=True)
             return {u.ticker for u in unknown.values()} == {landed, never}
 
         # the second market's orders go out once the backoff after the first loss is over
         assert poll_until(both_lost)
         assert not transport.arrived.is_set()
         lost_for_good = {c for c, u in unknown.items() if u.ticker == never}
-        summary = r.loop.shutdown(cancel_resting=True)
+        summary = r.loop.stop.shutdown(cancel_resting=True)
         assert transport.arrived.is_set(), "the late orders landed during the stop"
         assert list(r.client.orders.iter_orders(status="resting")) == []
         found = list(r.client.orders.iter_orders(ticker=landed))

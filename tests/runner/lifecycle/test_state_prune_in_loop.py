@@ -43,7 +43,7 @@ def pruned_events(path: Path) -> int:
     store = Store.open_readonly(path)
     assert store is not None
     with store:
-        return store.events.count_events("state_pruned")
+        return store.entries.count("state_pruned")
 
 
 def run_until_pruned(rig: Rig, path: Path, agent_strategy: str = AGENT) -> None:

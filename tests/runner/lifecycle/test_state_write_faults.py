@@ -33,8 +33,8 @@ from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
-from kalshi_cli.runner.assembly import Parts, build_loop
-from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.assembly import LoopInputs, build_loop
+from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
 from kalshi_cli.runner.execution.order_group import open_session_group
 from kalshi_cli.runner.lifecycle.running import run
@@ -154,11 +154,11 @@ def open_session(
     )
     state, log_path = tmp_path / "state.db", tmp_path / "trade.log"
     store = Store.open(state, clock=clock)
-    log = EventLog(clock, path=log_path, stderr=None)
+    log = EntryLog(clock, path=log_path, stderr=None)
     router = RecordingRouter()
     alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertStateStore(ManualClock())))
     loop = build_loop(
-        Parts(client, store, feed, clock, log, alerts, send_workers=send_workers),
+        LoopInputs(client, store, feed, clock, log, alerts, send_workers=send_workers),
         TradeOptions(strategies=(StrategyChoice("market-maker"),)),
         TradeConfig(strategies={"market-maker": {}}, trade=trade or {}, risk=risk or {}),
         [client.markets.get_market(TICKER)],
@@ -178,7 +178,7 @@ def open_session(
 
 def _quote(s: Session) -> None:
     """One full pass: the market maker rests a bid and an ask."""
-    s.loop.tick(s.loop.feed.drain_events(), full=True)
+    s.loop.tick(s.loop.feed.drain_messages(), full=True)
     assert len(s.resting()) == 2, s.orders()
 
 
@@ -186,7 +186,7 @@ def _idle_pass(s: Session) -> None:
     """One full pass that places nothing (paused), so its heartbeat is written now and the
     next pass's first write is what trading does."""
     s.loop.gate.toggle_pause()
-    s.loop.tick(s.loop.feed.drain_events(), full=True)
+    s.loop.tick(s.loop.feed.drain_messages(), full=True)
     s.loop.gate.toggle_pause()
 
 
@@ -234,7 +234,7 @@ def _assert_stopped_on_the_state_file(s: Session, error: KalshiError, cause: str
     line = error.one_line()
     assert str(s.state) in line and cause in line, line
     assert "kalshi reconcile" in line, line
-    s.loop.alerts.close()  # type: ignore[union-attr]  # delivers what is queued
+    s.loop.stop.alerts.close()  # type: ignore[union-attr]  # delivers what is queued
     sent = [a for a in s.router.sent if a.fingerprint == "trade.state_file_failed"]
     assert len(sent) == 1 and str(s.state) in sent[0].summary and cause in sent[0].summary
     assert s.events("state_file_failed"), "the log says why the loop stopped"
@@ -574,7 +574,7 @@ def test_a_full_disk_under_stderr_too_still_withdraws_the_quotes(session: Sessio
 
 def test_a_line_stderr_cannot_take_is_dropped_not_raised(tmp_path: Path) -> None:
     stderr = _FullDiskStream()
-    log = EventLog(ManualClock(), path=tmp_path / "trade.log", stderr=stderr)
+    log = EntryLog(ManualClock(), path=tmp_path / "trade.log", stderr=stderr)
     try:
         log.emit("stopped", {"reason": "duration reached"})
         log.emit("stopped", {"reason": "again"})

@@ -27,8 +27,8 @@ import pytest
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
-from kalshi_cli.runner.assembly import Parts, build_loop
-from kalshi_cli.runner.books.eventlog import EventLog
+from kalshi_cli.runner.assembly import LoopInputs, build_loop
+from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
 from kalshi_cli.runner.execution.order_group import open_session_group
 from kalshi_cli.runner.loop.trade_loop import TradeLoop
@@ -170,11 +170,11 @@ def quoting(
     )
     log_path = tmp_path / "trade.log"
     store = Store.open(tmp_path / "state.db", clock=clock)
-    log = EventLog(clock, path=log_path, stderr=None)
+    log = EntryLog(clock, path=log_path, stderr=None)
     config = TradeConfig(strategies={"market-maker": {}}, risk={"stale_after_s": stale_after_s})
     settings = {"stop_deadline_s": stop_deadline_s, "batch_wait_s": 1e9}
     loop = build_loop(
-        Parts(client, store, feed, clock, log, adjust=adjusted(settings)),
+        LoopInputs(client, store, feed, clock, log, adjust=adjusted(settings)),
         TradeOptions(strategies=(StrategyChoice("market-maker"),), order_group=group),
         config,
         [client.markets.get_market(t) for t in MARKETS],
@@ -182,15 +182,15 @@ def quoting(
     if group:
         group_id = open_session_group(client, store, config, log)
         loop.executor.answers.order_group_id = group_id
-        loop.trigger_group = client.order_groups.trigger_order_group
+        loop.stop.trigger_group = client.order_groups.trigger_order_group
     feed.start()
     try:
         assert poll_until(lambda: all(feed.is_fresh(t) for t in MARKETS))
-        loop.tick(feed.drain_events(), full=True)
+        loop.tick(feed.drain_messages(), full=True)
         # the orders go out on the loop's send workers: their answers may still be on their
         # way when the tick ends (on a busy machine), and are booked as they come
         assert loop.dispatch.settle(clock, 30)
-        assert len(loop.own.resting()) == 20, [
+        assert len(loop.stop.own.resting()) == 20, [
             (e["event"], e.get("code"), e.get("reason")) for e in log_events(log_path)
         ][-15:]
         yield Rig(loop, proxy, trader, log_path)
@@ -214,7 +214,7 @@ def test_a_stop_withdraws_at_once_and_proves_it(
     sim: SimHarness, tmp_path: Path, group: bool
 ) -> None:
     with quoting(sim, tmp_path, group=group) as rig:
-        summary = rig.loop.shutdown(cancel_resting=True)
+        summary = rig.loop.stop.shutdown(cancel_resting=True)
         assert summary.not_proven == ()
         assert resting_on_the_exchange(sim, rig) == 0
         sent = rig.requests(sim)
@@ -235,10 +235,10 @@ def test_a_stop_against_an_exchange_answering_a_byte_a_second_ends_in_its_deadli
     sim: SimHarness, tmp_path: Path, group: bool
 ) -> None:
     with quoting(sim, tmp_path, group=group) as rig:
-        placed = {o.order_id for o in rig.loop.own.resting()}
+        placed = {o.order_id for o in rig.loop.stop.own.resting()}
         rig.proxy.slow.set()
         started = time.monotonic()
-        summary = rig.loop.shutdown(cancel_resting=True)
+        summary = rig.loop.stop.shutdown(cancel_resting=True)
         took = time.monotonic() - started
         # the withdrawal reached the exchange: nothing of the loop's rests there
         assert resting_on_the_exchange(sim, rig) == 0

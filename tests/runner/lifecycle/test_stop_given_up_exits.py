@@ -33,7 +33,7 @@ _SCRIPT = textwrap.dedent(
 
     rig = make_rig(Path(sys.argv[1]), strategy="market-maker")
     rig.step(0.1)
-    assert rig.loop.own.resting(), "the market maker rests quotes"
+    assert rig.loop.stop.own.resting(), "the market maker rests quotes"
     abandon = threading.Event()
     cancel = rig.client.cancel_order
 
@@ -57,7 +57,7 @@ _SCRIPT = textwrap.dedent(
         rig.client.cancel_order = held
     else:
         rig.client.batch_cancel = batch_held
-    summary = rig.loop.shutdown(cancel_resting=True, abandon=abandon)
+    summary = rig.loop.stop.shutdown(cancel_resting=True, abandon=abandon)
     assert summary.not_proven, summary
     print("returned", flush=True)
     """

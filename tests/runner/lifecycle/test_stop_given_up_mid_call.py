@@ -88,8 +88,8 @@ def test_a_second_interrupt_while_a_call_of_the_stop_is_out_gives_it_up_at_once(
         sim, tmp_path, group=group, transport=transport, stop_deadline_s=STOP_DEADLINE_S
     ) as rig:
         (hook,) = calls
-        placed = {o.order_id for o in rig.loop.own.resting()}
-        summary = rig.loop.shutdown(cancel_resting=True, abandon=hook.abandon)
+        placed = {o.order_id for o in rig.loop.stop.own.resting()}
+        summary = rig.loop.stop.shutdown(cancel_resting=True, abandon=hook.abandon)
         took = time.monotonic() - hook.abandoned_at
         assert hook.abandon.is_set(), "the call was made"
         assert took < GIVEN_UP_WITHIN_S, f"{took:.1f} s after the second interrupt"
@@ -129,7 +129,7 @@ def test_a_second_interrupt_while_a_lookup_is_out_gives_the_stop_up_at_once(
         return lookup(client_order_id, ticker)
 
     rig.client.find_order_by_client_id = held  # type: ignore[method-assign]
-    summary = rig.loop.shutdown(cancel_resting=True, abandon=abandon)
+    summary = rig.loop.stop.shutdown(cancel_resting=True, abandon=abandon)
     assert abandon.is_set(), "the order was looked up"
     assert not answered.is_set(), "the stop waited for the held lookup"
     assert summary.not_proven == (coid,)
@@ -143,7 +143,7 @@ def test_a_second_interrupt_once_the_proof_looked_reads_no_fills_again(tmp_path:
     and the fills are not read again. The old stop read them under what its deadline left."""
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
     rig.step(0.1)
-    assert rig.loop.own.resting()
+    assert rig.loop.stop.own.resting()
     abandon = threading.Event()
     listing = rig.client.iter_orders
 
@@ -154,6 +154,6 @@ def test_a_second_interrupt_once_the_proof_looked_reads_no_fills_again(tmp_path:
 
     rig.client.iter_orders = interrupted  # type: ignore[method-assign]
     rig.client.fills_error = ServerError("down", status=503)  # a read made would say so
-    rig.loop.shutdown(cancel_resting=True, abandon=abandon)
+    rig.loop.stop.shutdown(cancel_resting=True, abandon=abandon)
     assert abandon.is_set(), "the proof listed"
     assert rig.loop.log.counts.get("fill_sync_failed") is None, "no read of the fills was made"

@@ -47,12 +47,12 @@ def test_a_quote_the_loops_view_lost_track_of_is_named_by_the_stop(
     sim: SimHarness, tmp_path: Path
 ) -> None:
     with rig(sim, tmp_path, [TICKER], strategy="market-maker", params={}) as r:
-        r.loop.tick(r.feed.drain_events(), full=True)
-        _, lost = sorted(o.order_id for o in r.loop.own.resting())
+        r.loop.tick(r.feed.drain_messages(), full=True)
+        _, lost = sorted(o.order_id for o in r.loop.stop.own.resting())
         # a slip of the loop's own books (a missed or misread message): the view no longer
         # counts the quote as resting, though it rests on the exchange
         r.loop.portfolio.update_order(lost, remaining=ZERO, status="canceled")
-        summary = r.loop.shutdown(cancel_resting=True)
+        summary = r.loop.stop.shutdown(cancel_resting=True)
         resting = {o.order_id for o in r.client.orders.iter_orders(status="resting")}
         assert resting == {lost}, "the stop withdrew what it believed resting, and only that"
         assert summary.not_proven == (lost,)
@@ -65,9 +65,9 @@ def test_an_order_placed_by_hand_in_the_loops_market_is_not_the_stops_to_name(
     sim: SimHarness, tmp_path: Path
 ) -> None:
     with rig(sim, tmp_path, [TICKER], strategy="market-maker", params={}) as r:
-        r.loop.tick(r.feed.drain_events(), full=True)
+        r.loop.tick(r.feed.drain_messages(), full=True)
         by_hand = r.client.orders.create_order(_a_bid_by_hand())
-        summary = r.loop.shutdown(cancel_resting=True)
+        summary = r.loop.stop.shutdown(cancel_resting=True)
         resting = {o.order_id for o in r.client.orders.iter_orders(status="resting")}
         assert resting == {by_hand.order_id}
         assert summary.not_proven == ()
@@ -240,9 +240,9 @@ def test_a_stop_with_no_listing_to_prove_with_still_names_an_earlier_runs_quote(
         OrderService(r.client, r.store, clock=r.loop.clock).reconcile()
         # and a quote of the same strategy another loop keeps on subaccount 1: that loop's
         _record_resting_on_subaccount_1(r.store, elsewhere)
-        r.loop.tick(r.feed.drain_events(), full=True)
-        assert len(r.loop.own.resting()) == 2
-        summary = r.loop.shutdown(cancel_resting=True, abandon=transport.abandon)
+        r.loop.tick(r.feed.drain_messages(), full=True)
+        assert len(r.loop.stop.own.resting()) == 2
+        summary = r.loop.stop.shutdown(cancel_resting=True, abandon=transport.abandon)
         assert transport.cancelled.is_set()
         transport.cancelled.clear()  # the test's own listing below reaches the exchange
         resting = {o.order_id for o in r.client.orders.iter_orders(status="resting")}
@@ -259,14 +259,14 @@ def test_a_quote_the_state_file_knows_cancelled_is_not_named_though_a_lagging_li
     clean stop exit 11."""
     with rig(sim, tmp_path, [TICKER], strategy="market-maker", params={}) as r:
         sim.set_faults(read_lag_ms=1000)
-        r.loop.tick(r.feed.drain_events(), full=True)
-        placed = {o.order_id for o in r.loop.own.resting()}
+        r.loop.tick(r.feed.drain_messages(), full=True)
+        placed = {o.order_id for o in r.loop.stop.own.resting()}
         assert len(placed) == 2
         wait_until(
             lambda: {o.order_id for o in r.client.orders.iter_orders(status="resting")} == placed,
             "the listing to show both quotes",
         )
-        summary = r.loop.shutdown(cancel_resting=True)
+        summary = r.loop.stop.shutdown(cancel_resting=True)
         listed_after = {o.order_id for o in r.client.orders.iter_orders(status="resting")}
         sim.clear_faults()
         assert listed_after == placed, "the listing still lagged the cancels"

@@ -53,10 +53,10 @@ def test_a_failed_withdrawal_is_not_proven_by_a_listing_that_lags_the_orders(
         transport=transport, read_lag_s=READ_LAG_S,
     ) as r:  # fmt: skip
         sim.set_faults(read_lag_ms=READ_LAG_S * 1000)
-        r.loop.tick(r.feed.drain_events(), full=True)
-        placed = {o.order_id for o in r.loop.own.resting()}
+        r.loop.tick(r.feed.drain_messages(), full=True)
+        placed = {o.order_id for o in r.loop.stop.own.resting()}
         assert len(placed) == 2
-        summary = r.loop.shutdown(cancel_resting=True)
+        summary = r.loop.stop.shutdown(cancel_resting=True)
         sim.clear_faults()
         resting = {o.order_id for o in r.client.orders.iter_orders(status="resting")}
         if refused == "batched":
@@ -94,10 +94,10 @@ def test_a_failed_withdrawal_whose_orders_are_gone_is_proven_by_a_listing_a_read
         sim, tmp_path, [TICKER], strategy="market-maker", params={},
         transport=CancelsDoneButAnswered503(), read_lag_s=READ_LAG_S,
     ) as r:  # fmt: skip
-        r.loop.tick(r.feed.drain_events(), full=True)
-        placed = {o.order_id for o in r.loop.own.resting()}
+        r.loop.tick(r.feed.drain_messages(), full=True)
+        placed = {o.order_id for o in r.loop.stop.own.resting()}
         assert len(placed) == 2
-        summary = r.loop.shutdown(cancel_resting=True)
+        summary = r.loop.stop.shutdown(cancel_resting=True)
         assert {o.order_id for o in r.client.orders.iter_orders(status="resting")} == set()
         assert summary.not_proven == ()
 
@@ -113,10 +113,10 @@ def test_a_proof_its_deadline_cuts_short_of_the_read_lag_names_what_its_listing_
         transport=RefusedCancels("every"), read_lag_s=READ_LAG_S, settings={"stop_deadline_s": 1.0},
     ) as r:  # fmt: skip
         sim.set_faults(read_lag_ms=READ_LAG_S * 1000)
-        r.loop.tick(r.feed.drain_events(), full=True)
-        placed = {o.order_id for o in r.loop.own.resting()}
+        r.loop.tick(r.feed.drain_messages(), full=True)
+        placed = {o.order_id for o in r.loop.stop.own.resting()}
         assert len(placed) == 2
-        summary = r.loop.shutdown(cancel_resting=True)
+        summary = r.loop.stop.shutdown(cancel_resting=True)
         sim.clear_faults()
         assert {o.order_id for o in r.client.orders.iter_orders(status="resting")} == placed
         assert set(summary.not_proven) == placed

@@ -114,9 +114,9 @@ def test_a_proving_listing_that_cannot_be_read_once_is_listed_again_and_proven(
         transport=transport,
         settings={"stop_deadline_s": 4.0},
     ) as r:
-        r.loop.tick(r.feed.drain_events(), full=True)
-        assert len(r.loop.own.resting()) == 2
-        summary = r.loop.shutdown(cancel_resting=True)
+        r.loop.tick(r.feed.drain_messages(), full=True)
+        assert len(r.loop.stop.own.resting()) == 2
+        summary = r.loop.stop.shutdown(cancel_resting=True)
         assert transport.listings_garbled == 1, "the listing after the cancel was garbled"
         assert list(r.client.orders.iter_orders(status="resting")) == []
         assert summary.unlisted == "", summary.unlisted
@@ -145,10 +145,10 @@ def test_proving_listings_that_can_never_be_read_are_not_proven_at_the_deadline(
         transport=transport,
         settings={"stop_deadline_s": deadline_s},
     ) as r:
-        r.loop.tick(r.feed.drain_events(), full=True)
-        assert len(r.loop.own.resting()) == 2
+        r.loop.tick(r.feed.drain_messages(), full=True)
+        assert len(r.loop.stop.own.resting()) == 2
         started = time.monotonic()
-        summary = r.loop.shutdown(cancel_resting=True)
+        summary = r.loop.stop.shutdown(cancel_resting=True)
         took = time.monotonic() - started
         transport.cancelled.clear()  # the test's own listing below is read as it is
         assert list(r.client.orders.iter_orders(status="resting")) == [], "the cancel went out"
@@ -196,9 +196,9 @@ def test_a_listing_again_its_deadline_kept_from_going_out_names_the_unreadable_a
         transport=transport,
         settings={"stop_deadline_s": 4.0},
     ) as r:
-        r.loop.tick(r.feed.drain_events(), full=True)
-        r.loop.clock = WaitsOverrunOnceGarbled(r.loop.clock, transport)
-        summary = r.loop.shutdown(cancel_resting=True)
+        r.loop.tick(r.feed.drain_messages(), full=True)
+        r.loop.stop.clock = WaitsOverrunOnceGarbled(r.loop.stop.clock, transport)
+        summary = r.loop.stop.shutdown(cancel_resting=True)
         assert transport.listings_garbled == 1
         assert summary.unlisted.startswith("its listing failed: "), summary.unlisted
         assert "not JSON" in summary.unlisted, summary.unlisted
@@ -221,9 +221,9 @@ def test_a_second_interrupt_while_the_stop_lists_again_gives_it_up_at_once(
         transport=transport,
         settings={"stop_deadline_s": 20.0},
     ) as r:
-        r.loop.tick(r.feed.drain_events(), full=True)
+        r.loop.tick(r.feed.drain_messages(), full=True)
         started = time.monotonic()
-        summary = r.loop.shutdown(cancel_resting=True, abandon=abandon)
+        summary = r.loop.stop.shutdown(cancel_resting=True, abandon=abandon)
         took = time.monotonic() - started
         assert summary.unlisted == GIVEN_UP
         assert transport.listings_garbled == 1

@@ -32,9 +32,9 @@ def test_a_trigger_that_raises_leaves_no_quote_resting(tmp_path: Path) -> None:
     me = rig.client.account_id
     group = rig.exchange.groups.create_order_group(me, Decimal(1000)).order_group_id
     rig.loop.executor.answers.order_group_id = group
-    rig.loop.trigger_group = _a_bug
+    rig.loop.stop.trigger_group = _a_bug
     with pytest.raises(RuntimeError, match="a bug below the client"):
-        rig.loop.shutdown(cancel_resting=True)
+        rig.loop.stop.shutdown(cancel_resting=True)
     assert _resting_of(rig, MM) == []
     assert rig.loop.log.counts.get("stop_withdrawal_failed") == 1
     assert rig.loop.log.counts.get("stop_proven") == 1
@@ -50,11 +50,11 @@ def test_a_trigger_that_raises_proves_nothing_of_an_order_still_in_the_network(
     me = rig.client.account_id
     group = rig.exchange.groups.create_order_group(me, Decimal(1000)).order_group_id
     rig.loop.executor.answers.order_group_id = group
-    rig.loop.trigger_group = _a_bug
+    rig.loop.stop.trigger_group = _a_bug
     coid = _lose_next_create(rig, Held(10_000.0))
     with pytest.raises(RuntimeError, match="a bug below the client"):
-        rig.loop.shutdown(cancel_resting=True)
-    assert rig.loop.not_proven == (coid,)
+        rig.loop.stop.shutdown(cancel_resting=True)
+    assert rig.loop.stop.not_proven == (coid,)
     assert rig.loop.log.counts.get("stop_not_proven") == 1
     assert [o for o in rig.exchange.history.orders(me) if o.status == "resting"] == []
 
@@ -79,9 +79,9 @@ def test_a_stop_given_up_after_its_trigger_raised_still_ends_as_the_crash(
         abandon.set()
         _a_bug()
 
-    rig.loop.trigger_group = interrupted_then_a_bug
+    rig.loop.stop.trigger_group = interrupted_then_a_bug
     with pytest.raises(RuntimeError, match="a bug below the client"):
-        rig.loop.shutdown(cancel_resting=True, abandon=abandon)
+        rig.loop.stop.shutdown(cancel_resting=True, abandon=abandon)
     assert rig.loop.log.counts.get("stop_withdrawal_failed") == 1
     assert rig.loop.log.counts.get("shutdown_abandoned") == 1
-    assert rig.loop.not_proven == (quote.order_id,)
+    assert rig.loop.stop.not_proven == (quote.order_id,)

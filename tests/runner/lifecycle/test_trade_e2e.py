@@ -65,4 +65,4 @@ def test_sigterm_cancels_the_loops_resting_orders_and_exits_0_while_a_decide_han
     state = next((tmp_path / "home" / "state").rglob("state.db"))
     with Store.open(state) as store:
         assert [o for o in store.orders.open_orders() if o.strategy == "market-maker"] == []
-        assert store.events.last_heartbeat("trade") is not None
+        assert store.entries.last_heartbeat("trade") is not None

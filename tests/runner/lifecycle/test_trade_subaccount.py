@@ -29,7 +29,7 @@ from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.client.orders import OrdersApi
 from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
-from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.book import FeedMessage, MessageKind
 from kalshi_cli.feed.messages import order_update
 from kalshi_cli.runner.config import StrategyChoice, TradeOptions
 from kalshi_cli.runner.lifecycle.lock import LoopAlreadyRunning, acquire
@@ -402,7 +402,7 @@ def test_a_user_orders_message_of_another_subaccount_is_not_the_loops(tmp_path: 
     shape = ser.ws_user_order_msg(rig.exchange.history.order(rig.client.account_id, quote.order_id))
     before = rig.loop.heartbeat.summary().resting_orders
 
-    def resting(order_id: str, subaccount: int) -> FeedEvent:
+    def resting(order_id: str, subaccount: int) -> FeedMessage:
         msg = shape | {
             "order_id": order_id,
             "client_order_id": order_id,
@@ -411,7 +411,7 @@ def test_a_user_orders_message_of_another_subaccount_is_not_the_loops(tmp_path: 
             "remaining_count_fp": "5.00",
             "subaccount_number": subaccount,
         }
-        return FeedEvent(EventKind.USER_ORDER, quote.ticker, message=order_update(msg))
+        return FeedMessage(MessageKind.USER_ORDER, quote.ticker, message=order_update(msg))
 
     rig.clock.advance(0.01)
     rig.loop.tick([resting("on-subaccount-1", 1)], full=False)

@@ -25,7 +25,7 @@ from kalshi_cli.checks.local import LocalView, check_heartbeat
 from kalshi_cli.checks.thresholds import resolve
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
-from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.book import FeedMessage, MessageKind
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.vocabulary.clock import ManualClock
@@ -90,7 +90,7 @@ def _rig(tmp_path: Path, **risk: Any) -> Rig:
 
 
 def _every_book_changed(rig: Rig) -> None:
-    rig.feed.events += [FeedEvent(EventKind.BOOK, t) for t in rig.loop.portfolio.markets]
+    rig.feed.messages += [FeedMessage(MessageKind.BOOK, t) for t in rig.loop.portfolio.markets]
 
 
 def _events(rig: Rig) -> list[dict[str, Any]]:
@@ -116,8 +116,8 @@ def test_a_changed_market_is_decided_on_before_the_quiet_ones(rig: Rig) -> None:
     # decided on first, not after the 499 markets ahead of it in the sweep (5 s of reads)
     assert rig.client.sent_at[0] - (rig.clock.monotonic() - took) < 0.05
     assert took < 0.2  # the tick kept its budget and went back to the feed
-    assert rig.loop.schedule.pending  # the rest of the sweep is left for the next ticks
-    while rig.loop.schedule.pending:
+    assert rig.loop.turns.schedule.pending  # the rest of the sweep is left for the next ticks
+    while rig.loop.turns.schedule.pending:
         _run_one_tick(rig)
     assert len(rig.client.requests) == 1  # the quiet markets were visited, and stayed quiet
 
@@ -147,7 +147,9 @@ def test_a_held_positions_stop_loss_goes_out_in_the_first_tick_with_500_markets_
 def test_a_fill_that_puts_a_position_under_its_stop_fires_it_in_the_next_tick_without_news(
     rig: Rig,
 ) -> None:
-    rig.loop.risk.limits = struct_replace(rig.loop.risk.limits, stop_loss_share=Decimal("0.99"))
+    rig.loop.questions.risk.limits = struct_replace(
+        rig.loop.questions.risk.limits, stop_loss_share=Decimal("0.99")
+    )
     # bought at the ask: the mark at the bid (0.49 x 10) is under 0.99 x 5.10 at once
     rig.exchange.desk.place_order(
         rig.client.account_id,
@@ -162,7 +164,7 @@ def test_a_fill_that_puts_a_position_under_its_stop_fires_it_in_the_next_tick_wi
     )
     # the fill's news alone (its book change was decided on before the fill was read): no book
     # change and no sweep brings the market up, only its new position
-    fill_news = [e for e in rig.feed.drain_events() if e.kind is not EventKind.BOOK]
+    fill_news = [e for e in rig.feed.drain_messages() if e.kind is not MessageKind.BOOK]
     rig.clock.advance(0.01)
     rig.loop.tick(fill_news, full=False)
     (close,) = rig.client.requests
@@ -172,10 +174,10 @@ def test_a_fill_that_puts_a_position_under_its_stop_fires_it_in_the_next_tick_wi
 
 def test_the_loop_reports_its_lag_and_the_check_says_when_it_is_behind(rig: Rig) -> None:
     # keeping up: the heartbeat after a tick that decided on fresh news
-    rig.loop.tick([FeedEvent(EventKind.BOOK, LAST, at=rig.clock.monotonic() - 0.25)])
+    rig.loop.tick([FeedMessage(MessageKind.BOOK, LAST, at=rig.clock.monotonic() - 0.25)])
     rig.clock.advance(1.0)
     rig.loop.tick()
-    beat = rig.store.events.last_heartbeat("trade")
+    beat = rig.store.entries.last_heartbeat("trade")
     assert beat is not None and beat.detail["lag_max_s"] == 0.25
     assert beat.detail["behind"] is False
     status_line = rig.loop.heartbeat.summary()
@@ -188,13 +190,13 @@ def test_the_loop_reports_its_lag_and_the_check_says_when_it_is_behind(rig: Rig)
     for _ in range(100):
         _every_book_changed(rig)
         _run_one_tick(rig)
-    beat = rig.store.events.last_heartbeat("trade")
+    beat = rig.store.entries.last_heartbeat("trade")
     assert beat is not None and beat.detail["behind"] is False
     assert 4.5 < beat.detail["lag_p99_s"] < 5.5
     for _ in range(120):
         _every_book_changed(rig)
         _run_one_tick(rig, read_cost_s=0.05)
-    beat = rig.store.events.last_heartbeat("trade")
+    beat = rig.store.entries.last_heartbeat("trade")
     assert beat is not None and beat.detail["behind"] is True
     assert beat.detail["lag_p99_s"] > 10 and beat.detail["waiting"] > 0
     assert "loop lag" in "\n".join(rig.loop.heartbeat.summary().lines())
@@ -238,8 +240,8 @@ def test_the_fairness_bound_comes_from_trade_max_revisit_s(tmp_path: Path) -> No
         ticker = next(iter(small.loop.portfolio.markets))
         small.loop.tick()  # the first heartbeat
         clock.advance(1.0)
-        small.loop.tick([FeedEvent(EventKind.BOOK, ticker, at=clock.monotonic() - 3.0)])
-        beat = small.store.events.last_heartbeat("trade")
+        small.loop.tick([FeedMessage(MessageKind.BOOK, ticker, at=clock.monotonic() - 3.0)])
+        beat = small.store.entries.last_heartbeat("trade")
         small.store.close()
         assert beat is not None and beat.detail["lag_max_s"] == 3.0
         return bool(beat.detail["behind"])

@@ -17,7 +17,7 @@ def test_a_tick_on_its_own_decides_on_every_market_whatever_the_write_budget(
     try:
         # the budget in hand until the first market's quotes go, then more than 1 s behind
         rig.loop.dispatch.writes_behind_s = lambda: 1.5 if rig.client.requests else -1.0
-        rig.loop.tick(rig.feed.drain_events(), full=True)  # what `--once` runs
+        rig.loop.tick(rig.feed.drain_messages(), full=True)  # what `--once` runs
         assert {r.ticker for r in rig.client.requests} == set(QUOTED)
     finally:
         rig.loop.log.close()

@@ -118,13 +118,13 @@ def test_a_crashing_model_is_counted_alerted_then_stopped_alone(tmp_path: Path) 
     sent = [a.fingerprint for a in router.sent]
     # one alert per market at the alert threshold, then the stop's
     # the alert names the strategy: another strategy failing in the same market is its own
-    name = rig.loop.lineup.names[0]
+    name = rig.loop.reloads.lineup.names[0]
     assert sorted(f for f in sent if f.startswith("trade.strategy_error.")) == [
         f"trade.strategy_error.{name}:{t}" for t in markets
     ]
     assert f"trade.strategy_stopped.{name}" in sent
     # stopped at the first market's tenth failure: not asked again anywhere
-    assert rig.loop.stops.strategy_error_count < STRATEGY_ERRORS_STOP * len(markets)
+    assert rig.loop.questions.stops.strategy_error_count < STRATEGY_ERRORS_STOP * len(markets)
 
 
 def test_a_failing_decision_withdraws_the_loops_quotes_in_that_market(tmp_path: Path) -> None:
@@ -229,7 +229,7 @@ def test_a_models_quotes_are_withdrawn_when_its_process_dies(tmp_path: Path) -> 
     rig.step(0.1)
     quoted = [o for o in rig.exchange.history.orders(me) if o.status == "resting"]
     assert quoted, "fair 0.9: the model quotes"
-    source = rig.loop.lineup.members[0].params.live_source
+    source = rig.loop.reloads.lineup.members[0].params.live_source
     assert isinstance(source, CommandSource) and source.pid is not None
     os.killpg(source.pid, signal.SIGKILL)
     rig.step(1.0)

@@ -1,5 +1,5 @@
 """The trade loop decides no more orders than the client's write budget can send soon
-(runner/loop/trade_loop.py `TradeLoop._serve`): more than a second behind, no market takes a
+(runner/loop/turns.py `MarketTurns.serve`): more than a second behind, no market takes a
 turn (an order decided then would go out on a moved book, a post-only quote refused as a cross); a
 held position still takes its stop-loss; with the budget short, the markets not yet quoted go ahead
 of the quoted markets' news. On the fakes, the budget's state given by hand."""
@@ -62,7 +62,7 @@ def _book(ticker: str, yes_bid: str, no_bid: str) -> Orderbook:
 
 def _tick(rig: Rig, *, full: bool = False) -> None:
     """A tick as `run` makes it: with a budget of visits (a long one: every market fits)."""
-    rig.loop.tick(rig.feed.drain_events(), full=full, budget_s=60.0)
+    rig.loop.tick(rig.feed.drain_messages(), full=full, budget_s=60.0)
 
 
 def test_no_market_takes_a_turn_while_the_write_budget_is_more_than_a_second_behind(
@@ -73,9 +73,9 @@ def test_no_market_takes_a_turn_while_the_write_budget_is_more_than_a_second_beh
         rig.loop.dispatch.writes_behind_s = lambda: 1.5
         _tick(rig, full=True)
         assert rig.client.requests == []  # nothing decided, nothing sent
-        assert rig.loop.schedule.pending  # every market keeps its turn
+        assert rig.loop.turns.schedule.pending  # every market keeps its turn
         # the loop waits for the budget instead of ticking again at once
-        assert rig.loop._writes_held_back()
+        assert rig.loop.turns.writes_held_back()
         rig.loop.dispatch.writes_behind_s = lambda: 0.9  # back within a second
         _tick(rig)
         assert {r.ticker for r in rig.client.requests} == set(QUOTED)
@@ -134,7 +134,7 @@ def test_run_waits_between_ticks_while_no_market_may_take_a_turn(tmp_path: Path)
     try:
         rig.loop.dispatch.writes_behind_s = lambda: 1.5
         rig.loop.run(stop=threading.Event(), duration_s=2.0)
-        assert rig.loop.schedule.pending
+        assert rig.loop.turns.schedule.pending
         # a full tick a `tick_interval_s` (1 s), and no tick for the pending turns between
         assert rig.loop.ticks <= 3, rig.loop.ticks
         assert rig.client.requests == []
@@ -156,7 +156,7 @@ def test_the_heartbeat_status_and_metrics_say_how_far_behind_the_write_budget_is
     try:
         rig.loop.dispatch.writes_behind_s = lambda: 2.5
         rig.loop.heartbeat.beat()
-        beat = rig.store.events.last_heartbeat("trade")
+        beat = rig.store.entries.last_heartbeat("trade")
         assert beat is not None and beat.detail["writes_behind_s"] == 2.5
         context = AppContext(environ={"KALSHI_HOME": str(tmp_path / "home")})
         runner = CliRunner()
@@ -169,7 +169,7 @@ def test_the_heartbeat_status_and_metrics_say_how_far_behind_the_write_budget_is
         assert "\nkalshi_loop_writes_behind_seconds 2.5\n" in metrics
         rig.loop.dispatch.writes_behind_s = lambda: -0.4  # writes in hand
         rig.loop.heartbeat.beat()
-        beat = rig.store.events.last_heartbeat("trade")
+        beat = rig.store.entries.last_heartbeat("trade")
         assert beat is not None and beat.detail["writes_behind_s"] == 0.0
     finally:
         rig.loop.log.close()

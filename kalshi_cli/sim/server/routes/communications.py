@@ -10,7 +10,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from kalshi_cli.sim.core.communications import CommsEvent, Communications, SimQuote, SimRfq
+from kalshi_cli.sim.core.communications import CommsNotice, Communications, SimQuote, SimRfq
 from kalshi_cli.sim.core.records import bad_request, not_found, owner
 from kalshi_cli.sim.server.routes.subaccounts import write_ledger
 from kalshi_cli.sim.server.routing import (
@@ -116,18 +116,18 @@ def quote_json(c: Communications, quote: SimQuote, viewer: str) -> Json:
     return body
 
 
-def ws_message(c: Communications, event: CommsEvent, viewer: str) -> Json:
+def ws_message(c: Communications, notice: CommsNotice, viewer: str) -> Json:
     """The `msg` of a `communications` channel message, as `viewer` sees it."""
-    rfq, quote = event.rfq, event.quote
+    rfq, quote = notice.rfq, notice.quote
     if quote is None:
         msg: Json = {
             "id": rfq.rfq_id,
             # asyncapi: "Currently empty for rfq_created events"
-            "creator_id": "" if event.kind == "rfq_created" else c.creator_id_seen(rfq, viewer),
+            "creator_id": "" if notice.kind == "rfq_created" else c.creator_id_seen(rfq, viewer),
             "market_ticker": rfq.market_ticker,
             "event_ticker": rfq.event_ticker,
         }
-        if event.kind == "rfq_created":
+        if notice.kind == "rfq_created":
             msg["created_ts"] = iso_utc(rfq.created_ts)
         else:
             msg["deleted_ts"] = iso_utc(rfq.cancelled_ts or rfq.updated_ts)
@@ -143,7 +143,7 @@ def ws_message(c: Communications, event: CommsEvent, viewer: str) -> Json:
         "rfq_creator_id": c.creator_id_seen(rfq, viewer),
         "market_ticker": quote.market_ticker,
     }
-    if event.kind == "quote_executed":
+    if notice.kind == "quote_executed":
         mine = viewer == quote.creator
         return {
             **common,
@@ -161,7 +161,7 @@ def ws_message(c: Communications, event: CommsEvent, viewer: str) -> Json:
     }
     if rfq.target_cost is not None:
         msg["rfq_target_cost_dollars"] = fmt_dollars(rfq.target_cost)
-    if event.kind == "quote_created":
+    if notice.kind == "quote_created":
         msg["created_ts"] = iso_utc(quote.created_ts)
     else:
         msg["accepted_side"] = quote.accepted_side

@@ -3,7 +3,13 @@ and a new limit, each a call into the exchange core (sim/core/order_groups.py).
 
 A group belongs to one subaccount, with the spec's defaults (routes/subaccounts.py): create acts on
 the body's `subaccount`, else 0; the listing and the single read default to all subaccounts; delete,
-reset, trigger and limit to 0, so a group elsewhere is not found unless named. Shard 0 only.
+reset, trigger and limit to 0, so a group elsewhere is not found unless named.
+
+A group lives on the exchange shard it was created on (the create body's `exchange_index`,
+"Defaults to 0"), and each answer names it; delete, reset, trigger and limit find it only on the
+shard their `exchange_index` query names (the spec's `ExchangeIndexQuery`, "Defaults to 0"), as
+a shard's engine knows its own groups alone. The list and the single read declare no
+`exchange_index`: they cover every shard.
 """
 
 from __future__ import annotations
@@ -13,15 +19,20 @@ from decimal import Decimal
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.order_groups import SimOrderGroup
 from kalshi_cli.sim.core.records import bad_request, not_found, owner
-from kalshi_cli.sim.server.routes.subaccounts import lookup_ledger, read_ledgers, write_ledger
+from kalshi_cli.sim.server.routes.subaccounts import (
+    body_shard,
+    lookup_ledger,
+    read_ledgers,
+    write_ledger,
+)
 from kalshi_cli.sim.server.routing import (
     INT64_MAX,
     Endpoint,
     Json,
     RequestContext,
     SimState,
-    other_shard,
     parse_count,
+    shard_query,
 )
 from kalshi_cli.vocabulary.units import fmt_count
 
@@ -46,25 +57,20 @@ def parse_limit(body: Json) -> Decimal:
 
 
 def _read_ledgers(state: SimState, ctx: RequestContext) -> list[str]:
-    """The ledgers a read covers: every subaccount unless the query names one (none on
-    another shard)."""
-    if other_shard(ctx):
-        return []
+    """The ledgers a read covers: every subaccount unless the query names one."""
     return read_ledgers(state, ctx, all_by_default=True)
 
 
-def _write_ledger(ctx: RequestContext) -> str:
-    """The ledger a group write acts on: the query's `subaccount`, else 0. A shard the
-    simulator does not have, or a subaccount not created, holds no group: 404, the only
-    error these operations document besides 401 and 500."""
-    if other_shard(ctx, auto_route=True):
-        raise not_found()
-    return lookup_ledger(ctx)
-
-
 def _group(state: SimState, ctx: RequestContext) -> SimOrderGroup:
-    """The group of the path on the subaccount a write acts on."""
-    return state.exchange.groups.order_group(_write_ledger(ctx), ctx.path_param("order_group_id"))
+    """The group of the path on the subaccount (the query's `subaccount`, else 0) and the shard
+    (its `exchange_index`, else 0) a write acts on. A group of another subaccount or shard, a
+    subaccount not created, a shard the exchange does not run: 404, the only error these
+    operations document besides 401 and 500."""
+    shard = shard_query(ctx, auto_route=True)
+    group = state.exchange.groups.order_group(lookup_ledger(ctx), ctx.path_param("order_group_id"))
+    if group.exchange_index != (shard if shard is not None and shard >= 0 else 0):
+        raise not_found()
+    return group
 
 
 def handle_get_order_groups(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
@@ -72,23 +78,16 @@ def handle_get_order_groups(state: SimState, ctx: RequestContext) -> tuple[int, 
     return 200, {"order_groups": [ser.order_group_json(g) for g in groups]}
 
 
-def _group_shard(body: Json) -> None:
-    """The simulator keeps its order groups on shard 0 (docs/simulator.md "Order groups")."""
-    shard = body.get("exchange_index")
-    if shard is not None and (isinstance(shard, bool) or shard not in (0, -1)):
-        raise bad_request("the simulator keeps order groups on exchange_index 0 only")
-
-
 def handle_create_order_group(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     body = ctx.body
     limit = parse_limit(body)
-    _group_shard(body)
+    shard = body_shard(state, body)
     ledger = write_ledger(state, ctx, body.get("subaccount"))
-    group = state.exchange.groups.create_order_group(ledger, limit)
+    group = state.exchange.groups.create_order_group(ledger, limit, shard)
     return 201, {
         "order_group_id": group.order_group_id,
         "subaccount": owner(ledger)[1],
-        "exchange_index": ser.EXCHANGE_INDEX,
+        "exchange_index": group.exchange_index,
     }
 
 
@@ -102,7 +101,7 @@ def handle_get_order_group(state: SimState, ctx: RequestContext) -> tuple[int, J
         "is_auto_cancel_enabled": True,
         "contracts_limit_fp": fmt_count(group.contracts_limit),
         "orders": list(group.order_ids),
-        "exchange_index": ser.EXCHANGE_INDEX,
+        "exchange_index": group.exchange_index,
     }
 
 

@@ -1,7 +1,7 @@
 """The trade loop's log: one JSON object per line to a file (flushed as written, mode 0600, rotated
-by size), one short line per event to stderr. Its volume is bounded, because a loop runs for
+by size), one short line per entry to stderr. Its volume is bounded, because a loop runs for
 weeks and a blocked one asks again on every tick: repeats of a denial, signal, held intent or
-dry-run order are coalesced into one `<event>_summary` line per interval. See docs/trade-loop.md
+dry-run order are coalesced into one `<kind>_summary` line per interval. See docs/trade-loop.md
 "Log".
 """
 
@@ -25,7 +25,7 @@ from kalshi_cli.vocabulary.files import make_dir
 from kalshi_cli.vocabulary.units import to_jsonable
 
 QUIET_ON_STDERR = frozenset({"heartbeat"})
-# event -> the fields that make two of them "the same": repeats are counted, not written
+# an entry's kind -> the fields that make two of them "the same": repeats are counted, not written
 COALESCED: dict[str, tuple[str, ...]] = {
     "risk_denied": ("code", "ticker"),
     "signal": ("ticker", "side", "action", "strategy"),
@@ -49,7 +49,7 @@ BACKUPS = 5
 
 @dataclass
 class _Repeats:
-    event: str
+    kind: str
     key_fields: dict[str, Any]
     since: float  # monotonic: the start of the current interval
     count: int = 0
@@ -73,7 +73,7 @@ class _PrivateRotatingFile(RotatingFileHandler):
         return os.fdopen(fd, "a", encoding=self.encoding)
 
 
-class EventLog:
+class EntryLog:
     def __init__(
         self,
         clock: Clock,
@@ -118,46 +118,46 @@ class EventLog:
         finally:
             self._until, self._until_thread = before
 
-    def emit(self, event: str, fields: Mapping[str, Any] | None = None) -> None:
+    def emit(self, kind: str, fields: Mapping[str, Any] | None = None) -> None:
         until = self._until
         if until is not None and threading.get_ident() == self._until_thread:
             data = dict(fields or {})  # as it is now: the caller may change its own later
-            until(lambda: self._emit(event, data))
+            until(lambda: self._emit(kind, data))
             return
-        self._emit(event, fields)
+        self._emit(kind, fields)
 
-    def _emit(self, event: str, fields: Mapping[str, Any] | None) -> None:
-        self.counts[event] = self.counts.get(event, 0) + 1
-        to_stderr = self._stderr is not None and event not in QUIET_ON_STDERR
+    def _emit(self, kind: str, fields: Mapping[str, Any] | None) -> None:
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        to_stderr = self._stderr is not None and kind not in QUIET_ON_STDERR
         if self._file is None and not to_stderr:
             return  # nobody reads it: skip the formatting, which a busy loop pays per intent
         data = dict(fields or {})
         now_m = self.clock.monotonic()
         if now_m >= self._next_summary:
             self._summarize(now_m)
-        keys = COALESCED.get(event)
-        if event == "risk_denied" and to_jsonable(data.get("code")) in ACCOUNT_WIDE:
+        keys = COALESCED.get(kind)
+        if kind == "risk_denied" and to_jsonable(data.get("code")) in ACCOUNT_WIDE:
             keys = ("code",)
         if keys is not None and self.coalesce_s > 0:
             key_fields = {k: to_jsonable(data.get(k)) for k in keys}
-            key = (event, *(str(v) for v in key_fields.values()))
+            key = (kind, *(str(v) for v in key_fields.values()))
             repeats = self._repeats.get(key)
             if repeats is not None:
                 repeats.count += 1
                 return
-            self._repeats[key] = _Repeats(event, key_fields, now_m)
+            self._repeats[key] = _Repeats(kind, key_fields, now_m)
             self._next_summary = min(self._next_summary, now_m + self.coalesce_s)
-        self._write(event, data)
+        self._write(kind, data)
 
-    def _write(self, event: str, fields: Mapping[str, Any]) -> None:
+    def _write(self, kind: str, fields: Mapping[str, Any]) -> None:
         now = self.clock.wall()
-        record: dict[str, Any] = {"ts": iso_utc(now), "event": event}
+        record: dict[str, Any] = {"ts": iso_utc(now), "event": kind}
         record.update(to_jsonable(dict(fields)))
         if self._file is not None:
             line = json.dumps(record, separators=(",", ":"))
             self._file.emit(logging.makeLogRecord({"msg": line}))
             self._file_failed()
-        if self._stderr is not None and event not in QUIET_ON_STDERR:
+        if self._stderr is not None and kind not in QUIET_ON_STDERR:
             self._say(readable(record, now) + "\n")
 
     def _summarize(self, now_m: float, *, everything: bool = False) -> None:
@@ -172,7 +172,7 @@ class EventLog:
                 del self._repeats[key]
                 continue
             self._write(
-                f"{repeats.event}_summary",
+                f"{repeats.kind}_summary",
                 {
                     **repeats.key_fields,
                     "count": repeats.count,

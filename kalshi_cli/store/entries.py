@@ -1,4 +1,4 @@
-"""Heartbeats, the event log and a small key-value table (tables `heartbeats`, `events`, `kv`):
+"""Heartbeats, the entry log and a small key-value table (tables `heartbeats`, `events`, `kv`):
 each write one cheap autocommitted statement, because the trade loop makes them every pass."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from kalshi_cli.store.connection import Database
-from kalshi_cli.store.records import EventRecord, ExchangeBinding, HeartbeatRecord
+from kalshi_cli.store.records import ExchangeBinding, HeartbeatRecord, LogEntry
 from kalshi_cli.store.values import json_text, where_given
 
 _BINDING = "exchange_binding"
@@ -17,8 +17,8 @@ def _key_subaccount_name(endpoint: str, key_id: str) -> str:
     return f"api_key_subaccount {endpoint} {key_id}"
 
 
-class EventRepository:
-    """Heartbeats per source, key-value settings, and the append-only event log."""
+class EntryRepository:
+    """Heartbeats per source, key-value settings, and the append-only entry log."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -93,14 +93,14 @@ class EventRepository:
     def rebind_exchange(self, endpoint: str, account: str) -> ExchangeBinding | None:
         """Bind the file to `endpoint` and `account` whatever it was bound to (`kalshi state
         bind`: a new key of the same account); the previous binding is returned and kept in
-        the event log."""
+        the entry log."""
         with self._db.transaction():
             previous = self.exchange_binding()
             now = self._db.clock.wall()
             self.set_kv(
                 _BINDING, json.dumps({"endpoint": endpoint, "account": account, "bound_at": now})
             )
-            self.log_event(
+            self.log_entry(
                 "exchange_rebound",
                 {
                     "endpoint": endpoint,
@@ -110,21 +110,21 @@ class EventRepository:
             )
             return previous
 
-    def log_event(self, kind: str, data: dict[str, Any]) -> None:
-        """Append to the event log: one autocommitted insert. Decimals are written as strings."""
+    def log_entry(self, kind: str, data: dict[str, Any]) -> None:
+        """Append to the entry log: one autocommitted insert. Decimals are written as strings."""
         self._db.write(
             "INSERT INTO events (kind, at, data) VALUES (?, ?, ?)",
             (kind, self._db.clock.wall(), json_text(data)),
         )
 
-    def events(
+    def read(
         self, *, kind: str | None = None, since: float | None = None, limit: int = 100
-    ) -> list[EventRecord]:
+    ) -> list[LogEntry]:
         where, params = where_given({"kind = ?": kind, "at >= ?": since})
         sql = f"SELECT id, kind, at, data FROM events{where}"  # noqa: S608
         rows = self._db.newest(sql, params, "id", limit)
-        return [EventRecord(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+        return [LogEntry(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
 
-    def count_events(self, kind: str) -> int:
+    def count(self, kind: str) -> int:
         [(count,)] = self._db.rows("SELECT COUNT(*) FROM events WHERE kind = ?", (kind,))
         return int(count)

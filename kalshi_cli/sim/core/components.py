@@ -1,6 +1,6 @@
-"""The exchange core's parts, built and wired in one place, each handed the parts it needs. The
-served `Exchange` and the local venue each hold one `CoreParts`, so the two cannot be wired
-differently.
+"""The exchange core's components, built and wired in one place, each handed the components it
+needs. The served `Exchange` and the local venue each hold one `CoreComponents`, so the two cannot
+be wired differently.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from kalshi_cli.vocabulary.models import FeeModel
 
 
 @dataclass(frozen=True, slots=True)
-class CoreParts:
+class CoreComponents:
     reference: Reference  # series, events, markets, fees; the clock, ids, listeners, journal
     accounts: Ledger  # cash, positions, collateral
     engine: MatchingEngine  # the books, matching, trades
@@ -32,7 +32,7 @@ class CoreParts:
     desk: OrderDesk  # the order requests and their checks, expiry
 
     @classmethod
-    def build(cls, clock: Clock, fees: FeeModel | None) -> CoreParts:
+    def build(cls, clock: Clock, fees: FeeModel | None) -> CoreComponents:
         """`fees`: the default of every series that sets none of its own (`Reference`)."""
         reference = Reference(clock, fees)
         accounts = Ledger(reference)
