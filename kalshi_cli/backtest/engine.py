@@ -326,27 +326,22 @@ class Driver:
 
     def _apply(self, record: Record) -> None:
         ns, obj, is_local = record
-        t = ns / 1e9
-        self.clock.set(t)
-        feed = self.feed
-        replay = feed.replay
-        # each record's type is told once, here: a delta, most of the traffic, first
-        if type(obj) is DeltaMessage:
+        self.clock.set(t := ns / 1e9)
+        feed, replay = self.feed, self.feed.replay
+        if type(obj) is DeltaMessage:  # most of the traffic: each record's type is told once
             ticker: str | None = obj.msg.market_ticker
             book = replay.delta(ns, obj)
-        elif isinstance(obj, LocalNote):
-            replay.apply_record(ns, obj, is_local)
-            return
         else:
-            replay.apply(ns, obj)  # `apply_record` for a frame, inline
+            replay.apply_record(ns, obj, is_local)
             if type(obj) is SnapshotMessage:
                 ticker = obj.msg.market_ticker
             elif isinstance(obj, Misshapen) and obj.type in BOOK_TYPES:
                 ticker = obj.market_ticker  # its book is as the replay left it
             else:
-                self._news(t, obj)
+                if not isinstance(obj, LocalNote):
+                    self._news(t, obj)
                 return
-            book = replay.books.get(ticker) if ticker is not None else None
+            book = None if ticker is None else replay.books.get(ticker)
         if ticker not in feed.tickers:
             return
         feed.latest = feed.markets_latest = t
