@@ -131,8 +131,10 @@ def assemble_loop(
     tuning = Tuning(settings=settings, lineup=lineup)
     alert = alert_through(alerts)
     started = clock.monotonic()
-    # which market a tick visits next, and the lag figures (runner/loop/schedule.py)
-    schedule = MarketSchedule(portfolio.markets, now=started, revisit_s=settings.max_revisit_s)
+    # which market a tick visits next, the lag figures, which rest (runner/loop/schedule.py)
+    schedule = MarketSchedule(portfolio.markets, now=started, revisit_s=settings.max_revisit_s,
+                              events=groups or {})  # fmt: skip
+    portfolio.listeners.append(schedule.wake)  # a change of a market's view wakes it from rest
     # where exchange calls go: off the deciding path with workers (runner/execution/dispatch.py);
     # the answers of one drain are booked in one transaction of the state file
     # how far behind the client's write budget runs, which the loop reads before deciding

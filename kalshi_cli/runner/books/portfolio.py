@@ -125,7 +125,7 @@ class Portfolio:
         fees = self.fees.get(ticker)
         if fees is None:
             raise KeyError(f"no fee model was read for {ticker}")
-        if fees.waiver_until is not None and at < fees.waiver_until:
+        if waived(fees, at):
             return fees.rates(at=at)
         cached = self._rates.get(ticker)
         if cached is None or cached[0] is not fees:
@@ -428,3 +428,9 @@ class MidHistory:
             points.append(ts, mid)
         points.drop_before(ts - self.horizon_s)
         return points.window()
+
+
+def waived(fees: FeeModel | None, at: float) -> bool:  # unix seconds
+    """A waiver of the market's fees is in force at `at`: its rates are read at that time, and
+    change with the time alone when it ends (no fee model read: none)."""
+    return fees is not None and fees.waiver_until is not None and at < fees.waiver_until
