@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Generic, Self, TypeVar
@@ -21,7 +21,7 @@ from kalshi_cli.services.pretrade.loop import LoopAccount, LoopView
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.errors import ServerError
-from kalshi_cli.vocabulary.models import Order
+from kalshi_cli.vocabulary.models import Order, tick_side
 from kalshi_cli.vocabulary.units import ONE, Action, Side
 
 A = TypeVar("A", bound=Area)
@@ -246,3 +246,9 @@ def loop_context(
     intent = Intent(position.ticker, Side.YES, Action.BUY, Decimal("0.5"), Decimal(1), ONE, "")
     seen = LoopView(lambda ticker: position, total_exposure, tuple, last_data_at, in_sync)
     return LoopAccount(engine).context(intent, seen)
+
+
+def ticks(levels: Mapping[Decimal, Decimal]) -> dict[int, int]:
+    """A book side written in Decimal dollars and contracts, as a venue is fed one: price ticks ->
+    size hundredths (units "Integer money")."""
+    return tick_side(levels.items())
