@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Generic, Self, TypeVar
 
 import httpx
@@ -14,9 +15,14 @@ from kalshi_cli.client.client import AREAS
 from kalshi_cli.client.connection import Area, Connection
 from kalshi_cli.client.orders import OrdersApi
 from kalshi_cli.client.requests import AmendResult, CreateOrder, CreateOrderResult, DecreaseResult
+from kalshi_cli.risk.engine import RiskEngine
+from kalshi_cli.risk.rules import RiskContext
+from kalshi_cli.services.pretrade.loop import LoopAccount, LoopView
 from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.errors import ServerError
-from kalshi_cli.vocabulary.models import Order
+from kalshi_cli.vocabulary.models import Order, tick_side
+from kalshi_cli.vocabulary.units import ONE, Action, Side
 
 A = TypeVar("A", bound=Area)
 
@@ -225,3 +231,24 @@ class OneRouteFails(httpx.BaseTransport):
 
     def close(self) -> None:
         self._inner.close()
+
+
+def loop_context(
+    engine: RiskEngine,
+    position: PositionView,
+    *,
+    total_exposure: Decimal,
+    last_data_at: float | None,
+    in_sync: bool = True,
+) -> RiskContext:
+    """The context the loop's pre-trade account builds for an order in `position`'s market now,
+    handed that view alone (no budget, no event, no shard): what the engine's rules read."""
+    intent = Intent(position.ticker, Side.YES, Action.BUY, Decimal("0.5"), Decimal(1), ONE, "")
+    seen = LoopView(lambda ticker: position, total_exposure, tuple, last_data_at, in_sync)
+    return LoopAccount(engine).context(intent, seen)
+
+
+def ticks(levels: Mapping[Decimal, Decimal]) -> dict[int, int]:
+    """A book side written in Decimal dollars and contracts, as a venue is fed one: price ticks ->
+    size hundredths (units "Integer money")."""
+    return tick_side(levels.items())

@@ -169,6 +169,43 @@ def test_imports_only_flow_downward() -> None:
     assert not wrong, "imports against the layers:\n" + "\n".join(wrong)
 
 
+# The assistant reaches the account through the pre-trade account and the services, as a command
+# does: it imports nothing of the trade loop (what both need sits below both, services/pretrade).
+RUNNER = "kalshi_cli.runner"
+
+
+def _imports_of_the_runner(modules: dict[str, Path], under: str) -> list[str]:
+    """Each import of `kalshi_cli.runner` (or a module of it) by a module under `under`, at the
+    module's top or inside a function."""
+    return [
+        f"{modules[importer]}:{line}: {importer} imports {target}"
+        for importer, targets in _imports(modules).items()
+        if importer == under or importer.startswith(under + ".")
+        for target, line in sorted(targets)
+        if target == RUNNER or target.startswith(RUNNER + ".")
+    ]
+
+
+def test_the_assistant_imports_nothing_of_the_trade_loop() -> None:
+    wrong = _imports_of_the_runner(_modules(), "kalshi_cli.agent")
+    assert not wrong, "the assistant imports the trade loop:\n" + "\n".join(wrong)
+
+
+def test_the_runner_import_check_sees_one_inside_a_function(tmp_path: Path) -> None:
+    modules = {
+        "kalshi_cli.agent.tools.orders": tmp_path / "o.py",
+        "kalshi_cli.runner.books.portfolio": tmp_path / "p.py",
+    }
+    modules["kalshi_cli.agent.tools.orders"].write_text(
+        "def books():\n    from kalshi_cli.runner.books import portfolio\n    return portfolio\n"
+    )
+    modules["kalshi_cli.runner.books.portfolio"].write_text("")
+    assert _imports_of_the_runner(modules, "kalshi_cli.agent") == [
+        f"{modules['kalshi_cli.agent.tools.orders']}:2: kalshi_cli.agent.tools.orders imports "
+        "kalshi_cli.runner.books.portfolio"
+    ]
+
+
 # What runs the exchange in-process (the local venue, the backtests) and the exchange core itself
 # never import the simulator's server: the server is reached only over the network.
 SERVER = "kalshi_cli.sim.server"

@@ -326,31 +326,31 @@ class Driver:
 
     def _apply(self, record: Record) -> None:
         ns, obj, is_local = record
-        t = ns / 1e9
-        self.clock.set(t)
-        feed = self.feed
-        if isinstance(obj, LocalNote):
-            feed.replay.apply_record(ns, obj, is_local)
-            return
-        feed.replay.apply(ns, obj)  # `apply_record` for a frame, inline
-        # the book frames first: they are most of the traffic
-        if type(obj) is DeltaMessage or type(obj) is SnapshotMessage:
+        self.clock.set(t := ns / 1e9)
+        feed, replay = self.feed, self.feed.replay
+        if type(obj) is DeltaMessage:  # most of the traffic: each record's type is told once
             ticker: str | None = obj.msg.market_ticker
-        elif isinstance(obj, Misshapen) and obj.type in BOOK_TYPES:
-            ticker = obj.market_ticker  # its book is as the replay left it
+            book = replay.delta(ns, obj)
         else:
-            self._news(t, obj)
-            return
+            replay.apply_record(ns, obj, is_local)
+            if type(obj) is SnapshotMessage:
+                ticker = obj.msg.market_ticker
+            elif isinstance(obj, Misshapen) and obj.type in BOOK_TYPES:
+                ticker = obj.market_ticker  # its book is as the replay left it
+            else:
+                if not isinstance(obj, LocalNote):
+                    self._news(t, obj)
+                return
+            book = None if ticker is None else replay.books.get(ticker)
         if ticker not in feed.tickers:
             return
         feed.latest = feed.markets_latest = t
-        book = feed.replay.books.get(ticker)
         if book is None or not book.fresh:
             return
         self.book_events += 1
         feed.data_at[ticker] = t
         feed.changed[ticker] = None
-        self.applier.book(ticker, book.yes, book.no)
+        self.applier.book(ticker, book.yes_ticks, book.no_ticks)
         if self.pending_since is None:  # `pending`, inline
             self.pending_since = t
 

@@ -334,8 +334,7 @@ class BookReplay:
     def apply(self, ns: int, msg: RecordedFrame) -> None:
         # the delta first: it is most of the traffic
         if type(msg) is DeltaMessage:
-            self.frames["orderbook_delta"] += 1
-            self._delta(ns, msg)
+            self.delta(ns, msg)
         elif type(msg) is SnapshotMessage:
             self.frames["orderbook_snapshot"] += 1
             self._snapshot(ns, msg)
@@ -388,28 +387,32 @@ class BookReplay:
             self._gap(ns, sid, None)
         return True
 
-    def _delta(self, ns: int, msg: DeltaMessage) -> None:
-        # the replay's most frequent step: `_unread` and `_sequenced` inline for the usual case
+    def delta(self, ns: int, msg: DeltaMessage) -> LocalBook | None:
+        """`apply` of an `orderbook_delta`, the replay's most frequent step, for a reader that
+        knows the frame's type already (the backtest's driver); `_unread` and `_sequenced`
+        inline for the usual case. Returns the market's book as the delta left it (None: no
+        snapshot of it yet), applied or not."""
+        self.frames["orderbook_delta"] += 1
         sid = msg.sid
+        body = msg.msg
+        book = self.books.get(body.market_ticker)
         if sid in self._subs.unread:
             self.skipped["unread_subscription"] += 1
-            return
+            return book
         place = self._seq.place(sid, msg.seq)
         if place != NEXT and not self._placed(ns, sid, place):
-            return
-        body = msg.msg
-        ticker = body.market_ticker
-        book = self.books.get(ticker)
+            return book
         if book is None or not book.fresh:
             self.skipped["stale_delta"] += 1
-            return
+            return book
         if book.apply_delta(
             body.side, body.price_dollars, body.delta_fp, yes_priced=self.yes_priced
         ):
             self.applied += 1
         else:
             self.skipped["bad_delta"] += 1
-            self._emit(ns, "stale", ticker, "bad_delta")
+            self._emit(ns, "stale", book.ticker, "bad_delta")
+        return book
 
     def _snapshot(self, ns: int, msg: SnapshotMessage) -> None:
         book = self._snapshot_book(ns, msg.sid, msg.seq, msg.msg.market_ticker)

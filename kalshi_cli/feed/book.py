@@ -1,7 +1,8 @@
-"""Local order books from a snapshot plus deltas (`LocalBook`, exact `Decimal` prices), the sequence
-check (`SeqTracker`), which subscription is read (`Subscriptions`), and one source's books behind
-one lock (`BookSet`). A book is fresh only between a snapshot and the first sign it may be wrong;
-while stale no new order goes to its market. docs/feed.md "Keeping books exact".
+"""Local order books from a snapshot plus deltas (`LocalBook`: exact, in integer ticks, read out
+as `Decimal`), the sequence check (`SeqTracker`), which subscription is read (`Subscriptions`),
+and one source's books behind one lock (`BookSet`). A book is fresh only between a snapshot and
+the first sign it may be wrong; while stale no new order goes to its market. docs/feed.md
+"Keeping books exact".
 """
 
 from __future__ import annotations
@@ -20,10 +21,17 @@ from kalshi_cli.vocabulary.models import (
     Order,
     Orderbook,
     best_first_levels,
-    bids_cross,
-    level_problem,
+    level_ticks,
+    tick_bids_cross,
+    tick_side,
 )
-from kalshi_cli.vocabulary.units import ONE, ZERO
+from kalshi_cli.vocabulary.units import (
+    PRICE_TICKS,
+    count_hundredths,
+    hundredths_count,
+    price_ticks,
+    ticks_price,
+)
 
 # The channel of the books, and the command that asks it for a market's snapshot again.
 ORDERBOOK = "orderbook_delta"
@@ -76,14 +84,17 @@ MessageSink = Callable[[FeedMessage], None]
 
 
 class LocalBook:
-    """One market's bids, exact. Not thread-safe on its own: `BookSet` holds the lock."""
+    """One market's bids, exact: each side held in integers (`yes_ticks`, `no_ticks`: price in
+    ticks of $0.0001 -> size in hundredths of a contract, units "Integer money"), so a delta,
+    the common step, is int arithmetic on one level; read out in Decimal (`to_orderbook`,
+    `yes`, `no`). Not thread-safe on its own: `BookSet` holds the lock."""
 
-    __slots__ = ("_built", "_no_levels", "_yes_levels", "fresh", "no", "ticker", "yes")
+    __slots__ = ("_built", "_no_levels", "_yes_levels", "fresh", "no_ticks", "ticker", "yes_ticks")
 
     def __init__(self, ticker: str) -> None:
         self.ticker = ticker
-        self.yes: dict[Decimal, Decimal] = {}
-        self.no: dict[Decimal, Decimal] = {}
+        self.yes_ticks: dict[int, int] = {}
+        self.no_ticks: dict[int, int] = {}
         self.fresh = False
         # each side best first, and the whole book, as `to_orderbook` last built them: dropped
         # by whatever changes them, so a book read several times between two changes (the
@@ -93,6 +104,16 @@ class LocalBook:
         self._no_levels: tuple[Level, ...] | None = None
         self._built: Orderbook | None = None
 
+    @property
+    def yes(self) -> dict[Decimal, Decimal]:
+        """The YES bids, price -> size, in Decimal dollars and contracts."""
+        return {ticks_price(p): hundredths_count(s) for p, s in self.yes_ticks.items()}
+
+    @property
+    def no(self) -> dict[Decimal, Decimal]:
+        """The NO bids, price -> size, in Decimal dollars and contracts."""
+        return {ticks_price(p): hundredths_count(s) for p, s in self.no_ticks.items()}
+
     def apply_snapshot(self, msg: BookSnapshot, *, yes_priced: bool = False) -> None:
         """Replace the book from an `orderbook_snapshot` msg; an absent side is an empty one.
         `yes_priced`: its NO levels come in YES-leg prices (`use_yes_price`), so a level at p is
@@ -100,12 +121,13 @@ class LocalBook:
         no exchange holds one, so its NO levels are in the other convention."""
         yes = _levels(_side(msg.yes_dollars_fp, msg.yes, msg.yes_dollars))
         no = _levels(_side(msg.no_dollars_fp, msg.no, msg.no_dollars), flip=yes_priced)
-        if yes and no and bids_cross(max(yes), max(no)):
+        if yes and no and tick_bids_cross(max(yes), max(no)):
             raise CrossedBook(
-                f"{self.ticker}: best YES bid {max(yes)} and NO bid {max(no)} cross "
+                f"{self.ticker}: best YES bid {ticks_price(max(yes))} and NO bid "
+                f"{ticks_price(max(no))} cross "
                 f"(read in {'YES' if yes_priced else 'NO'}-leg prices)"
             )
-        self.yes, self.no = yes, no
+        self.yes_ticks, self.no_ticks = yes, no
         self._yes_levels = self._no_levels = self._built = None
         self.fresh = True
 
@@ -122,10 +144,11 @@ class LocalBook:
         return yes_priced
 
     def replace(self, book: Orderbook) -> bool:
-        """Take a whole book (from REST); True when it differs from what was held."""
-        yes, no = dict(book.yes_bids), dict(book.no_bids)
-        changed = not self.fresh or yes != self.yes or no != self.no
-        self.yes, self.no, self.fresh = yes, no, True
+        """Take a whole book (from REST, its levels checked by `decode_orderbook`); True when
+        it differs from what was held."""
+        yes, no = tick_side(book.yes_bids), tick_side(book.no_bids)
+        changed = not self.fresh or yes != self.yes_ticks or no != self.no_ticks
+        self.yes_ticks, self.no_ticks, self.fresh = yes, no, True
         self._yes_levels = self._no_levels = self._built = None
         return changed
 
@@ -133,47 +156,45 @@ class LocalBook:
         """Apply one signed size change (`yes_priced`: a NO level's price is YES-leg, as in
         `apply_snapshot`). False means the delta cannot be right (unknown side, a price off
         (0, 1), a level driven below zero, not a number, a new level that crosses the other
-        side, a size that is not a finite number): the book is then stale and must be
-        resnapshotted. A stale book ignores deltas and returns True."""
+        side, a size that is not a finite number, a price or size finer than a tick or a
+        hundredth): the book is then stale and must be resnapshotted. A stale book ignores
+        deltas and returns True."""
         if not self.fresh:
             return True
         if side == "yes":
-            levels, other = self.yes, self.no
+            levels, other = self.yes_ticks, self.no_ticks
         elif side == "no":
-            levels, other = self.no, self.yes
+            levels, other = self.no_ticks, self.yes_ticks
         else:
             self.fresh = False
             return False
         try:
-            # the replay's innermost step: a price text seen before is a known good level
+            # the replay's innermost step: a text seen before is a known good price or size
             p = _PRICES.get(price)
-            if p is None:
-                p = sent_number(price)
-                if not ZERO < p < ONE:
-                    self.fresh = False
-                    return False
-                if type(price) is str and len(_PRICES) < _KEPT_MAX:
-                    _PRICES[price] = p
-            if yes_priced and levels is self.no:
-                p = ONE - p
             d = _SIZES.get(delta)
-            held = levels.get(p)
-            size = (ZERO if held is None else held) + (_size(delta) if d is None else d)
-            if not size.is_finite() or size < ZERO:  # an endless level is no size
+        except TypeError:  # an unhashable value (a list) is no number
+            p = d = None
+        if p is None or d is None:
+            p, d = _price(price), _size(delta)
+            if p is None or d is None:
                 self.fresh = False
                 return False
-        except (InvalidOperation, TypeError):
-            self.fresh = False
-            return False
-        if size:
+        if yes_priced and side == "no":
+            p = PRICE_TICKS - p
+        held = levels.get(p)
+        size = d if held is None else held + d
+        if size > 0:
             # a new level only can cross (a size change keeps a price both sides allowed)
-            if held is None and other and bids_cross(p, max(other)):
+            if held is None and other and tick_bids_cross(p, max(other)):
                 self.fresh = False
                 return False
             levels[p] = size
-        else:
+        elif size == 0:
             levels.pop(p, None)
-        if levels is self.yes:
+        else:
+            self.fresh = False
+            return False
+        if levels is self.yes_ticks:
             self._yes_levels = None
         else:
             self._no_levels = None
@@ -186,20 +207,20 @@ class LocalBook:
         if built is None:
             yes = self._yes_levels
             if yes is None:
-                yes = self._yes_levels = best_first_levels(self.yes)
+                yes = self._yes_levels = best_first_levels(self.yes_ticks)
             no = self._no_levels
             if no is None:
-                no = self._no_levels = best_first_levels(self.no)
+                no = self._no_levels = best_first_levels(self.no_ticks)
             built = self._built = Orderbook(self.ticker, yes, no)
         return built
 
 
-# The Decimal of a price or size text seen before (a feed repeats few distinct texts, and a parse
-# costs more than a dict look-up: a replay applies millions of deltas). Keys are strings only,
-# so any other value misses and is parsed (or refused) by Decimal() as before; prices are kept
+# The ticks or hundredths of a price or size text seen before (a feed repeats few distinct texts,
+# and a parse costs more than a dict look-up: a replay applies millions of deltas). Keys are
+# strings only, so any other value misses and is parsed (or refused) as before; prices are kept
 # only once known inside (0, 1). Past _KEPT_MAX texts each, new ones are parsed every time.
-_PRICES: dict[str, Decimal] = {}
-_SIZES: dict[str, Decimal] = {}
+_PRICES: dict[str, int] = {}
+_SIZES: dict[str, int] = {}
 _KEPT_MAX = 1 << 16
 
 
@@ -215,11 +236,30 @@ def sent_number(value: Any) -> Decimal:
     raise TypeError(f"not a number: {value!r}")
 
 
-def _size(text: Any) -> Decimal:
-    value = sent_number(text)
+def _price(text: Any) -> int | None:
+    """A delta's price in ticks, None when it is no price of a level (not a number, off (0, 1),
+    finer than a tick)."""
+    try:
+        ticks = price_ticks(sent_number(text))
+    except (ArithmeticError, TypeError, ValueError):
+        return None
+    if not 0 < ticks < PRICE_TICKS:
+        return None
+    if type(text) is str and len(_PRICES) < _KEPT_MAX:
+        _PRICES[text] = ticks
+    return ticks
+
+
+def _size(text: Any) -> int | None:
+    """A delta's signed size in hundredths, None when it is none (not a finite number, finer
+    than a hundredth)."""
+    try:
+        hundredths = count_hundredths(sent_number(text))
+    except (ArithmeticError, TypeError, ValueError):
+        return None
     if type(text) is str and len(_SIZES) < _KEPT_MAX:
-        _SIZES[text] = value
-    return value
+        _SIZES[text] = hundredths
+    return hundredths
 
 
 def refusal_reason(purpose: str, code: object) -> str:
@@ -276,19 +316,22 @@ def _side(levels: Any, *older: Any) -> Any:
     return levels
 
 
-def _levels(raw: Any, *, flip: bool = False) -> dict[Decimal, Decimal]:
-    """One side's levels; `flip`: NO levels given in YES-leg prices, each p kept as 1 - p. A
-    price listed twice (0.40 and 0.4000) has no one size: the snapshot is refused."""
-    levels: dict[Decimal, Decimal] = {}
-    seen: set[Decimal] = set()
+def _levels(raw: Any, *, flip: bool = False) -> dict[int, int]:
+    """One side's levels in ticks and hundredths; `flip`: NO levels given in YES-leg prices,
+    each p kept as 1 - p. A price listed twice (0.40 and 0.4000) has no one size: the snapshot
+    is refused, as is a level that is none (`level_ticks`)."""
+    levels: dict[int, int] = {}
+    seen: set[int] = set()
     for price, size in raw or ():
-        p, s = Decimal(price), Decimal(size)
-        problem = level_problem(p, s) or ("a price listed twice" if p in seen else None)
-        if problem is not None:
-            raise ValueError(f"bad snapshot level [{price!r}, {size!r}]: {problem}")
+        try:
+            p, s = level_ticks(price, size)
+            if p in seen:
+                raise ValueError("a price listed twice")
+        except ValueError as exc:
+            raise ValueError(f"bad snapshot level [{price!r}, {size!r}]: {exc}") from None
         seen.add(p)
         if s:
-            levels[ONE - p if flip else p] = s
+            levels[PRICE_TICKS - p if flip else p] = s
     return levels
 
 

@@ -1,9 +1,11 @@
 """The risk engine: the limits, the rules built from them, and the three guards with memory.
 
-The trade loop asks `evaluate(intent, ctx)` before every submission and sends only with no denial
-(each reported as `risk_denied`). Each tick it calls `check_circuit_breaker()` and `stop_loss()` per
-position, whose intents go through `evaluate` too; it tells the `api_guard` how each call went and
-calls `record_sent` after each order. What must survive a restart lives in the state file (today's
+The trade loop asks `evaluate(intent, ctx)` before every submission, through its pre-trade
+account (services/pretrade/loop.py builds `ctx` from the loop's view and the engine's trading
+state, clock, fees and books), and sends only with no denial (each reported as `risk_denied`).
+Each tick it calls `check_circuit_breaker()` and `stop_loss()` per position, whose intents go
+through `evaluate` too; it tells the `api_guard` how each call went and calls `record_sent` after
+each order. What must survive a restart lives in the state file (today's
 trip row, SAFE_MODE), so a new engine picks it up.
 """
 
@@ -20,8 +22,6 @@ from typing import Annotated
 
 import msgspec
 
-from kalshi_cli.risk.budget import Owned
-from kalshi_cli.risk.event_loss import EventBook
 from kalshi_cli.risk.rules import (
     About,
     CircuitBreakerRule,
@@ -38,7 +38,6 @@ from kalshi_cli.risk.rules import (
     Rule,
     SelfCrossRule,
     ShardBalanceRule,
-    ShardBalances,
     StaleFeedRule,
     StopLossAtEntryRule,
     StopLossCooldownRule,
@@ -422,35 +421,6 @@ class RiskEngine:
 
     def state(self) -> TradingState:
         return current_state(self.records)
-
-    def context(
-        self,
-        position: PositionView,
-        *,
-        total_exposure: Decimal,
-        last_data_at: float | None,
-        in_sync: bool = True,
-        owned: Owned | None = None,
-        event: EventBook | None = None,
-        shard: ShardBalances | None = None,
-    ) -> RiskContext:
-        """A context for now, with the trading state read fresh from the trading records.
-        `total_exposure` is `sum(p.exposure() for p in every market's PositionView)`;
-        `last_data_at` is the last book update for this market (None: none yet, so stale)."""
-        now = self.clock.wall()
-        return RiskContext(
-            now=now,
-            state=self.state(),
-            position=position,
-            total_exposure=total_exposure,
-            last_data_at=last_data_at,
-            in_sync=in_sync,
-            owned=owned,
-            fee_rates=self.fee_rates(position.ticker, now),
-            book=self.books(position.ticker),
-            event=event,
-            shard=shard,
-        )
 
     def priced(self, intent: Intent) -> Intent:
         """The intent at the rate its market charges it now (`Intent.rate_paid`), the rate the

@@ -68,9 +68,10 @@ from kalshi_cli.services.orders.context import known_market
 from kalshi_cli.services.pretrade.budgets import Budgets
 from kalshi_cli.services.pretrade.loop import (
     LoopAccount,
+    LoopReads,
     ReadOnce,
     event_reader,
-    loop_account,
+    loop_reads,
     mutually_exclusive,
 )
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S, landing_wait_s
@@ -107,7 +108,7 @@ def assemble_loop(
     portfolio: Portfolio,
     settings: LoopSettings,
     groups: Mapping[str, EventGroup] | None = None,
-    account: LoopAccount | None = None,
+    account: LoopReads | None = None,
     elsewhere: ElsewhereViews,
     on_halted: Callable[[], None] | None = None,
 ) -> TradeLoop:
@@ -117,8 +118,7 @@ def assemble_loop(
     loop's own orders, the executor, the components of a market's turn and of the watch, then the
     tick's steps (the markets' turns, its questions of the state) and the stop.
     `groups`: ticker -> its mutually exclusive event's selected markets (`find_events`);
-    `account`: what the loop's orders are judged against beyond its view, its events and its
-    shards' balances (services/pretrade/loop.py `loop_account`);
+    `account`: what the loop's pre-trade account read at the start (`loop_reads`);
     `elsewhere`: what the account holds in their markets the loop does not trade
     (`held_elsewhere`)."""
     client, feed, clock, log, alerts = (
@@ -132,8 +132,10 @@ def assemble_loop(
     tuning = Tuning(settings=settings, lineup=lineup)
     alert = alert_through(alerts)
     started = clock.monotonic()
-    # which market a tick visits next, and the lag figures (runner/loop/schedule.py)
-    schedule = MarketSchedule(portfolio.markets, now=started, revisit_s=settings.max_revisit_s)
+    # which market a tick visits next, the lag figures, which rest (runner/loop/schedule.py)
+    schedule = MarketSchedule(portfolio.markets, now=started, revisit_s=settings.max_revisit_s,
+                              events=groups or {})  # fmt: skip
+    portfolio.listeners.append(schedule.wake)  # a change of a market's view wakes it from rest
     # where exchange calls go: off the deciding path with workers (runner/execution/dispatch.py);
     # the answers of one drain are booked in one transaction of the state file
     # how far behind the client's write budget runs, which the loop reads before deciding
@@ -156,10 +158,11 @@ def assemble_loop(
     # each strategy's own budget (trade.budgets): the risk engine reads what it owns
     names = frozenset(lineup.names)
     owner = partial(owner_among, names)
-    account = account or LoopAccount()
+    reads = account or LoopReads()
     budgets = (
-        Budgets(settings.budgets, portfolio, owner, account.events) if settings.budgets else None
+        Budgets(settings.budgets, portfolio, owner, reads.events) if settings.budgets else None
     )
+    pretrade = LoopAccount(risk, reads, budgets=budgets, elsewhere=elsewhere.view)
     counters = Counters()
     stopped: dict[str, str] = {}  # strategy -> why, until resumed (runner/loop/strategy_stops.py)
     chain = build_executor(
@@ -175,7 +178,7 @@ def assemble_loop(
         clock=clock,
         settings=settings,
         elsewhere=elsewhere,
-        account=account,
+        account=reads,
         resolve=resolve_through(alerts),
     )
     heartbeat = Heartbeat(
@@ -221,9 +224,8 @@ def assemble_loop(
         changes=chain.changes,
         outbox=chain.outbox,
         threaded=dispatch.threaded,
+        account=pretrade,
         budgets=budgets,
-        account=account,
-        elsewhere=elsewhere,
         # a replacement is cut again to its strategy's own component once its cancels are booked
         room=own.room,
         # a replacement whose cancels were answered after its decision asks the loop's rule
@@ -281,7 +283,7 @@ def assemble_loop(
         dispatch=dispatch,
         log=log,
         closed=gate.closed,
-        settled=account.settled,
+        settled=reads.settled,
     )
     watch = LoopWatch(
         client=client,
@@ -348,14 +350,13 @@ def build_executor(
     clock: Clock,
     settings: LoopSettings,
     elsewhere: ElsewhereViews,
-    account: LoopAccount | None = None,
+    account: LoopReads | None = None,
     resolve: Resolve | None = None,
 ) -> ExecutorChain:
     """From a decision to the exchange and back (runner/execution/): every component the executor
     has, in the order each needs the ones before it."""
     wire = Wire(client=client, dispatch=dispatch)
     log = report.log
-    account = account or LoopAccount()
     books = Bookkeeping(store=store, records=records, portfolio=portfolio)
     # set when fills are due to be read: by a fill notice, a cancel that found less resting,
     # an order of unknown outcome found; cleared by the read
@@ -520,12 +521,12 @@ def build_loop(
     lag = inputs.read_lag_s
     orders = OrderService(inputs.client, inputs.store, clock=inputs.clock, read_lag_s=lag)
     holdings = orders.checks.account.holdings
-    account = loop_account(
+    account = loop_reads(
         reader, holdings, limits, budgets=budgets, markets=markets, fees=portfolio.fees.get
     )
     # a strategy owns nothing outside the loop's markets: only the account's limit reads what
     # is held there
-    elsewhere = held_elsewhere(account.events if account.account_limited else {}, holdings, inputs)
+    elsewhere = held_elsewhere(account.account_events, holdings, inputs)
     # the exchange's positions the start compares with are the client's subaccount's (else 0)
     fills = rebuild(inputs.store, portfolio, subaccount)
     follow_held_untraded(inputs.feed, portfolio)

@@ -19,7 +19,7 @@ from kalshi_cli.runner.ports import FeedWithIndices, MarketFeed
 from kalshi_cli.store.paper import PAPER
 from kalshi_cli.strategy_api import IndexView
 from kalshi_cli.vocabulary.errors import KalshiError
-from kalshi_cli.vocabulary.models import Market, Orderbook
+from kalshi_cli.vocabulary.models import Market, Orderbook, tick_side
 from kalshi_cli.vocabulary.units import dollars_to_cents
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ class PaperFeed:
         if message.kind is MessageKind.BOOK:
             book = self.inner.book(ticker)
             if book is not None:
-                self.applier.book(ticker, dict(book.yes_bids), dict(book.no_bids))
+                self.applier.book(ticker, tick_side(book.yes_bids), tick_side(book.no_bids))
         elif message.kind is MessageKind.TRADE and isinstance(message.message, FeedTrade):
             self.applier.trade(ticker, message.message)
         elif message.kind is MessageKind.LIFECYCLE and isinstance(message.message, Lifecycle):

@@ -9,13 +9,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.runner.books.portfolio import Portfolio, resting_order
+from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
 from kalshi_cli.runner.loop.state_fault import MAKE_WRITABLE, is_state_failure
 from kalshi_cli.runner.ports import LoopBuildClient
+from kalshi_cli.services.pretrade.books import replay, resting_order
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.vocabulary.errors import KalshiError, UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
@@ -201,35 +201,10 @@ def _reconciled(service: Any) -> Any:
 def rebuild(
     store: Store, portfolio: Portfolio, subaccount: int = 0, ticker: str | None = None
 ) -> list[Any]:
-    """Replay every fill and settlement of the loop's subaccount's book (its own positions:
-    another subaccount's fills are another book), oldest first; fills that lack a realized P&L
-    (imported by reconcile) get theirs written, so the daily circuit breaker counts them.
-    `ticker`: that market's alone (a part of one position needs no other market's fills).
-    Returns the fill records."""
-    from kalshi_cli.services.pnl import book_history
-    from kalshi_cli.store import SettlementRecord
-
-    fills = []
-    missing: list[tuple[str, Decimal]] = []
-    for event in book_history(store, subaccount, ticker):
-        if isinstance(event, SettlementRecord):
-            portfolio.book_settlement(event)
-            continue
-        fills.append(event)
-        applied = portfolio.apply_fill(
-            event.ticker,
-            event.book_side,
-            event.yes_price,
-            event.count,
-            event.fee,
-            ts=event.ts,
-            strategy=event.strategy,
-        )
-        if event.realized_pnl is None:
-            missing.append((event.fill_id, applied.net))
-    with store.transaction():
-        for fill_id, net in missing:
-            store.fills.set_fill_realized_pnl(fill_id, net)
+    """Replay every fill and settlement of the loop's subaccount's book (`replay`, as the
+    assistant's books are replayed), then the orders the state file holds resting in the loop's
+    markets. `ticker`: that market's alone. Returns the fill records."""
+    fills = replay(store, portfolio, subaccount, ticker)
     for intent in store.orders.open_orders(subaccount=subaccount):
         if intent.status == "resting" and intent.order_id and intent.ticker in portfolio.markets:
             portfolio.add_order(resting_order(intent))

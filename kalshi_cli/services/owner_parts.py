@@ -32,7 +32,7 @@ from kalshi_cli.services.pnl import (
     settle_holding,
     yes_paid,
 )
-from kalshi_cli.strategy_api import FLAT, Holding
+from kalshi_cli.strategy_api import FLAT, Holding, PositionView, RestingOrder
 from kalshi_cli.vocabulary.clock import utc_day
 from kalshi_cli.vocabulary.owners import NO_PART, STOP_LOSS
 from kalshi_cli.vocabulary.units import ZERO, BookSide, Side
@@ -502,6 +502,47 @@ class PositionBook:
             self.opened_at.pop(ticker, None)
         paid = yes_paid(result, yes_value)
         self.owners.settle(ticker, paid, ts=ts, fee=fee, settled=settled)
+
+    def view(
+        self,
+        ticker: str,
+        resting: tuple[RestingOrder, ...] = (),
+        unbooked: tuple[RestingOrder, ...] = (),
+    ) -> PositionView:
+        """The account's view of one market as the risk rules count it (`own` flat): its
+        position, what it cost and when it opened, with the orders `resting` there and those
+        told filled and not read yet (`unbooked`)."""
+        m = self.pnl.markets.get(ticker)
+        if m is None or m.position == 0:
+            return PositionView(ticker, resting=resting, unbooked=unbooked)
+        contracts = abs(m.position)
+        return PositionView(
+            ticker,
+            position=m.position,
+            avg_entry_price=m.basis / contracts,
+            entry_cost=m.basis,
+            opened_at=self.opened_at.get(ticker),
+            resting=resting,
+            unbooked=unbooked,
+        )
+
+    def owner_view(self, view: PositionView, owner: str) -> PositionView:
+        """What `owner` decides on in the account's `view` of a market: the part of the position
+        its own fills built as the view's `position` (and `own`), the account's whole position
+        as `account`; the view itself while the account holds nothing there (nobody's part,
+        nothing of the account's to show)."""
+        if view.position == 0:
+            return view
+        own = self.owners.holding(owner, view.ticker, view.position)
+        return replace(
+            view,
+            position=own.position,
+            avg_entry_price=own.avg_entry_price,
+            entry_cost=own.entry_cost,
+            opened_at=own.opened_at,
+            own=own,
+            account=view.whole,
+        )
 
     def book(self, record: FillRecord | SettlementRecord) -> None:
         """A fill or a settlement as the state file keeps it."""

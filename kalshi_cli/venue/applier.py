@@ -32,9 +32,7 @@ class FedVenue(Protocol):
 
     infos: dict[str, MarketInfo]
 
-    def book_changed(
-        self, ticker: str, yes: Mapping[Decimal, Decimal], no: Mapping[Decimal, Decimal]
-    ) -> None: ...
+    def book_changed(self, ticker: str, yes: Mapping[int, int], no: Mapping[int, int]) -> None: ...
 
     def trade(self, ticker: str, yes_price: Decimal, count: Decimal, taker_side: Side) -> None: ...
 
@@ -50,10 +48,10 @@ class FeedApplier:
 
     def __init__(self, venue: FedVenue) -> None:
         self.venue = venue
-        # `book(ticker, yes, no)`: the market's bids are now `yes` and `no` (price -> size;
-        # read, not copied). The venue's own method, with no call between: a replay applies
-        # one for each recorded book change
-        self.book: Callable[[str, Mapping[Decimal, Decimal], Mapping[Decimal, Decimal]], None]
+        # `book(ticker, yes, no)`: the market's bids are now `yes` and `no` (price ticks ->
+        # size hundredths, as the local book holds them; read, not copied). The venue's own
+        # method, with no call between: a replay applies one for each recorded book change
+        self.book: Callable[[str, Mapping[int, int], Mapping[int, int]], None]
         self.book = venue.book_changed
         self.skipped: Counter[str] = Counter()
         # the ids of the last `TRADES_KEPT` trades applied, oldest first: an OrderedDict, whose

@@ -41,16 +41,23 @@ from kalshi_cli.vocabulary.clock import Clock
 from kalshi_cli.vocabulary.models import Orderbook
 from kalshi_cli.vocabulary.units import (
     ONE,
+    PRICE_TICKS,
     ZERO,
     BookSide,
     SelfTradePrevention,
     Side,
     TimeInForce,
+    count_hundredths,
     dollars_to_cents,
+    hundredths_count,
+    price_ticks,
+    ticks_price,
 )
 
 CROWD_CASH_CENTS = 10**15  # the crowd account: never short of collateral
-Levels = Mapping[Decimal, Decimal]
+# a side of the recorded book as the local book holds it: price ticks -> size hundredths (units
+# "Integer money"); read in integers, converted to Decimal where it meets the exchange core
+Levels = Mapping[int, int]
 
 
 @dataclass
@@ -77,6 +84,7 @@ class _Resting:
     ticker: str
     yes: bool  # a YES bid (book side bid), else a NO bid (ask)
     own: Decimal  # its price on its own side (YES price for a bid, NO price for an ask)
+    tick: int  # `own` in ticks: the key of its level in the recorded book
     arrived: float  # time
     spot: QueueSpot
     ledger: str  # the core's account of the subaccount it rests on
@@ -178,8 +186,8 @@ class LocalVenue:
             if r is None:
                 continue
             own_side, best_other = (yes, best_no) if r.yes else (no, best_yes)
-            r.spot.level_changed(own_side.get(r.own, ZERO), now)
-            if best_other is not None and best_other >= ONE - r.own:
+            r.spot.level_changed(hundredths_count(own_side.get(r.tick, 0)), now)
+            if best_other is not None and best_other >= PRICE_TICKS - r.tick:
                 crossed.append(r)
         if crossed:
             self._trade_through(ticker, crossed, yes, no)
@@ -269,14 +277,19 @@ class LocalVenue:
         it would on the exchange, and reaches ours (self-trade prevention) only after them."""
         taking = _Taking(ours=self._ours_crossed(ticker, not buy_yes, ONE - own))
         levels = self._books.get(ticker)
+        try:
+            own_tick = price_ticks(own)
+        except ValueError:
+            return taking  # no price of any market: the core refuses the order
         if levels is None:
             return taking
         other = levels[1] if buy_yes else levels[0]  # NO bids meet a YES bid, and back
-        for price in _crossed_levels(other, own):
-            size = self._taken.visible(ticker, not buy_yes, price, other[price])
-            if size <= 0:
+        for tick in _crossed_levels(other, own_tick):
+            visible = self._taken.visible(ticker, not buy_yes, tick, other[tick])
+            if visible <= 0:
                 continue
-            ours = [r for r in taking.ours if r.own == price]
+            price, size = ticks_price(tick), hundredths_count(visible)
+            ours = [r for r in taking.ours if r.tick == tick]
             before = ZERO  # recorded contracts placed so far at this level
             for i, r in enumerate(ours):
                 ahead = min(max(r.spot.before_us, before), size)
@@ -342,10 +355,10 @@ class LocalVenue:
                 self.core.desk.cancel_order(self._crowd, p.order_id)
             if took > 0:
                 yes_side = order.book_side is BookSide.BID
-                own = order.price if yes_side else ONE - order.price
+                tick = price_ticks(order.price if yes_side else ONE - order.price)
                 levels = self._books.get(ticker)
-                size = None if levels is None else levels[0 if yes_side else 1].get(own, ZERO)
-                self._taken.took(ticker, yes_side, own, took, size)
+                size = None if levels is None else levels[0 if yes_side else 1].get(tick, 0)
+                self._taken.took(ticker, yes_side, tick, count_hundredths(took), size)
                 for r in p.behind:
                     r.spot.took_ahead(took)
         for r in taking.ours:
@@ -359,13 +372,13 @@ class LocalVenue:
             return
         for r in sorted(crossed, key=lambda r: (-r.own, r.queued)):
             other = no if r.yes else yes
-            for price in _crossed_levels(other, r.own):
+            for tick in _crossed_levels(other, r.tick):
                 if r.spot.remaining <= 0:
                     break
-                size = self._taken.visible(ticker, not r.yes, price, other[price])
-                got = r.spot.traded_through(size) if size > 0 else ZERO
+                size = self._taken.visible(ticker, not r.yes, tick, other[tick])
+                got = r.spot.traded_through(hundredths_count(size)) if size > 0 else ZERO
                 if got > 0:
-                    self._taken.took(ticker, not r.yes, price, got, other[price])
+                    self._taken.took(ticker, not r.yes, tick, count_hundredths(got), other[tick])
                     self._fill_resting(r, got)
 
     def _fill_resting(self, r: _Resting, count: Decimal) -> None:
@@ -476,23 +489,25 @@ class LocalVenue:
     def _rest(
         self, order_id: str, ticker: str, yes: bool, own: Decimal, left: Decimal, *, ledger: str
     ) -> None:
+        tick = price_ticks(own)
         levels = self._books.get(ticker)
-        level = ZERO if levels is None else (levels[0] if yes else levels[1]).get(own, ZERO)
+        level = 0 if levels is None else (levels[0] if yes else levels[1]).get(tick, 0)
         self._resting[order_id] = _Resting(
             order_id,
             ticker,
             yes,
             own,
+            tick,
             self.clock.wall(),
-            QueueSpot.join(left, level, self._fill_model),
+            QueueSpot.join(left, hundredths_count(level), self._fill_model),
             ledger,
             next(self._queue_order),
         )
         self._by_ticker.setdefault(ticker, set()).add(order_id)
         # what our own orders took of that level stood at its front: it is not ahead of us
-        taken = self._taken.of(ticker, yes, own)
+        taken = self._taken.of(ticker, yes, tick)
         if taken:
-            self._resting[order_id].spot.took_ahead(taken)
+            self._resting[order_id].spot.took_ahead(hundredths_count(taken))
 
     def cancel(self, order_id: str, *, subaccount: int = 0) -> CancelResult:
         self.timetable.arrive()
@@ -644,10 +659,10 @@ class LocalVenue:
         return out
 
 
-def _crossed_levels(other: Levels, own: Decimal) -> list[Decimal]:
-    """The prices of the other side's recorded levels that a bid at `own` (its own side's
-    price) meets, best first: a NO bid at p meets a YES bid at `own` when p + own >= 1, and
-    back. The one crossing rule of an incoming order (`_take`) and a resting one
-    (`_trade_through`)."""
-    limit = ONE - own
+def _crossed_levels(other: Levels, own: int) -> list[int]:
+    """The prices (in ticks) of the other side's recorded levels that a bid at `own` (its own
+    side's price in ticks) meets, best first: a NO bid at p meets a YES bid at `own` when
+    p + own >= 1, and back. The one crossing rule of an incoming order (`_take`) and a resting
+    one (`_trade_through`)."""
+    limit = PRICE_TICKS - own
     return sorted([p for p in other if p >= limit], reverse=True)  # a list: no generator

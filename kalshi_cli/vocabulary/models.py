@@ -10,7 +10,7 @@ the book's".
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
 from functools import cache, cached_property, partial
@@ -22,15 +22,20 @@ from msgspec import field
 from kalshi_cli.vocabulary.units import (
     CENT,
     ONE,
+    PRICE_TICKS,
     ZERO,
     Action,
     BookSide,
     Side,
     book_side_of,
     cents_to_dollars,
+    count_hundredths,
     fmt_dollars,
+    hundredths_count,
     parse_decimal,
+    price_ticks,
     side_held,
+    ticks_price,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -304,11 +309,9 @@ class Orderbook(msgspec.Struct, frozen=True):
             _set(self, "no_bids", tuple(Level(*lv) for lv in no))
 
     @classmethod
-    def of(
-        cls, ticker: str, yes: Mapping[Decimal, Decimal], no: Mapping[Decimal, Decimal]
-    ) -> Orderbook:
-        """The book of two sides held as price -> size maps (a local book's, the venue's),
-        each side best first."""
+    def of(cls, ticker: str, yes: Mapping[int, int], no: Mapping[int, int]) -> Orderbook:
+        """The book of two sides held in integers, price ticks -> size hundredths (a local
+        book's, the venue's: units "Integer money"), each side best first."""
         return cls(ticker, best_first_levels(yes), best_first_levels(no))
 
     @property
@@ -346,9 +349,17 @@ class Orderbook(msgspec.Struct, frozen=True):
 _level = partial(tuple.__new__, Level)
 
 
-def best_first_levels(side: Mapping[Decimal, Decimal]) -> tuple[Level, ...]:
-    """A side held as price -> size, its levels best (highest price) first."""
-    return tuple(map(_level, sorted(side.items(), reverse=True)))
+def tick_side(levels: Iterable[tuple[Decimal, Decimal]]) -> dict[int, int]:
+    """A side's levels held in integers, price ticks -> size hundredths (`best_first_levels`
+    back); ValueError for one that is no level (`level_ticks`)."""
+    return dict(level_ticks(price, size) for price, size in levels)
+
+
+def best_first_levels(side: Mapping[int, int]) -> tuple[Level, ...]:
+    """A side held in integers (price ticks -> size hundredths), its levels best (highest
+    price) first, in Decimal dollars and contracts."""
+    price, count = ticks_price, hundredths_count
+    return tuple([_level((price(p), count(s))) for p, s in sorted(side.items(), reverse=True)])
 
 
 class _BookSides(msgspec.Struct, frozen=True):
@@ -418,22 +429,41 @@ def bids_cross(yes_bid: Decimal, no_bid: Decimal) -> bool:
     """True when a YES bid and a NO bid cannot both rest: together they pay $1 or more (a NO
     bid at q is a YES ask at 1 - q), so the exchange would have matched them. A locked book
     (exactly $1) matches too, as the simulator's does (sim/core/book.py). The one rule a book
-    from the exchange is checked by: a REST book (`decode_orderbook`), a WebSocket snapshot and
-    a delta's new level (feed/book.py)."""
+    from the exchange is checked by: a REST book (`decode_orderbook`), and in ticks
+    (`tick_bids_cross`) a WebSocket snapshot and a delta's new level (feed/book.py)."""
     return yes_bid + no_bid >= ONE
+
+
+def tick_bids_cross(yes_bid: int, no_bid: int) -> bool:
+    """`bids_cross` of two bids held in ticks (units "Integer money")."""
+    return yes_bid + no_bid >= PRICE_TICKS
 
 
 def level_problem(price: Decimal, size: Decimal) -> str | None:
     """Why (price, size) is no level of a book (a REST book's, a WebSocket snapshot's), or
-    None. No defaults in money: an endless or undefined size, or a price off (0, 1), is never
-    kept (a venue would fill against it, a mark would price a position by it)."""
-    if not (price.is_finite() and size.is_finite()):
-        return "not a finite number"
-    if not ZERO < price < ONE:
-        return "a price outside (0, 1)"
-    if size < ZERO:
-        return "a negative size"
+    None (`level_ticks`)."""
+    try:
+        level_ticks(price, size)
+    except ValueError as exc:
+        return str(exc)
     return None
+
+
+def level_ticks(price: Decimal, size: Decimal) -> tuple[int, int]:
+    """A book level in integers (price ticks, size hundredths: units "Integer money"), or
+    ValueError saying why it is no level. No defaults in money: an endless or undefined size,
+    or a price off (0, 1), is never kept (a venue would fill against it, a mark would price a
+    position by it); nor is a price or size finer than any market quotes or counts."""
+    if not (price.is_finite() and size.is_finite()):
+        raise ValueError("not a finite number")
+    if not ZERO < price < ONE:
+        raise ValueError("a price outside (0, 1)")
+    if size < ZERO:
+        raise ValueError("a negative size")
+    try:
+        return price_ticks(price), count_hundredths(size)
+    except ValueError:
+        raise ValueError("a price finer than $0.0001 or a size finer than 0.01 contract") from None
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,7 +6,15 @@ their one home: every reader, `models` included, imports them from here. The con
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import (
+    MAX_EMAX,
+    MAX_PREC,
+    MIN_EMIN,
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    InvalidOperation,
+)
 from enum import Enum, StrEnum
 from functools import cache
 from pathlib import Path
@@ -113,6 +121,70 @@ def dollars_to_cents(dollars: Decimal) -> int:
     if cents != cents.to_integral_value():
         raise ValueError(f"{dollars} is not a whole number of cents")
     return int(cents)
+
+
+# --------------------------------------------------------------------------------------------
+# Integer money inside a hot path
+#
+# A book replayed or streamed applies a change a level at a time, and Decimal arithmetic and
+# comparisons cost several times an int's. Inside the local order book (feed/book.py) and the
+# venue's copy of it, a price is held as ticks of $0.0001 and a count as hundredths of a
+# contract: the finest price level any market quotes (the `centi_cent` part of a price level
+# structure) and FixedPointCount's granularity (openapi.yaml), so every book level the exchange
+# can hold is one whole number, exactly. A value finer than that is no level: the conversion
+# refuses it. Everything a person, a file or the wire sees is converted back here to Decimal.
+
+PRICE_TICKS = 10_000  # ticks in a dollar: a YES and a NO bid that add up to this cross
+COUNT_UNITS = 100  # hundredths in a contract
+# exact: no precision limit, so a conversion never rounds
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+# the Decimal of each tick count and hundredths count converted out so far: a book shows few
+# distinct ones, and a look-up costs a third of `scaleb`; bounded for a book of endless sizes
+_PRICE_OUT: dict[int, Decimal] = {}
+_COUNT_OUT: dict[int, Decimal] = {}
+_OUT_KEPT = 1 << 16
+
+
+def _whole(value: Decimal, places: int, unit: str) -> int:
+    if not value.is_finite():
+        raise ValueError(f"{value} is not a finite number")
+    scaled = value.scaleb(places, _EXACT)
+    whole = scaled.to_integral_value()
+    if scaled != whole:
+        raise ValueError(f"{value} is not a whole number of {unit}")
+    return int(whole)
+
+
+def price_ticks(price: Decimal) -> int:
+    """A price in ticks of $0.0001 (`Decimal("0.5600")` is 5600). ValueError for a price
+    that is not a whole number of ticks or not a finite number."""
+    return _whole(price, 4, "ticks of $0.0001")
+
+
+def count_hundredths(count: Decimal) -> int:
+    """A count in hundredths of a contract (`Decimal("10.00")` is 1000). ValueError for a
+    count that is not a whole number of hundredths or not a finite number."""
+    return _whole(count, 2, "hundredths of a contract")
+
+
+def ticks_price(ticks: int) -> Decimal:
+    """A price held in ticks as Kalshi writes it: 4 places (5600 is `Decimal("0.5600")`)."""
+    price = _PRICE_OUT.get(ticks)
+    if price is None:
+        price = Decimal(ticks).scaleb(-4, _EXACT)
+        if len(_PRICE_OUT) < _OUT_KEPT:
+            _PRICE_OUT[ticks] = price
+    return price
+
+
+def hundredths_count(hundredths: int) -> Decimal:
+    """A count held in hundredths as Kalshi writes it: 2 places (1000 is `Decimal("10.00")`)."""
+    count = _COUNT_OUT.get(hundredths)
+    if count is None:
+        count = Decimal(hundredths).scaleb(-2, _EXACT)
+        if len(_COUNT_OUT) < _OUT_KEPT:
+            _COUNT_OUT[hundredths] = count
+    return count
 
 
 # the finest money a person is shown: Kalshi's fee unit

@@ -20,6 +20,7 @@ from kalshi_cli.services.reconcile import reconcile
 from kalshi_cli.store import Store
 from kalshi_cli.venue import LocalVenue, MarketInfo
 from kalshi_cli.vocabulary.units import BookSide, TimeInForce
+from tests.fakes import ticks
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -37,7 +38,7 @@ def _venue(clock: ReplayClock) -> LocalVenue:
         [MarketInfo(T, "KXTEST-26JAN01", "KXTEST", fee_type="quadratic", fee_multiplier="1")],
         balance=D(100_000),
     )
-    venue.book_changed(T, YES, NO)
+    venue.book_changed(T, ticks(YES), ticks(NO))
     return venue
 
 
@@ -80,7 +81,7 @@ def test_every_fill_is_applied_once_across_reads_archives_and_a_restart(tmp_path
     unread = 0
     for _ in range(5):  # minutes pass: the venue archives what is a minute old
         clock.set(clock.wall() + 45.5)
-        venue.book_changed(T, YES, NO)
+        venue.book_changed(T, ticks(YES), ticks(NO))
         _take(venue, 2)
         assert sync() == 2 + unread
         _take(venue, 1)  # the same second again, read at the next sync
@@ -98,7 +99,7 @@ def test_every_fill_is_applied_once_across_reads_archives_and_a_restart(tmp_path
     # there, then reads on from the newest, a fill of that very second included
     _take(venue, 2)
     clock.set(clock.wall() + 75)
-    venue.book_changed(T, YES, NO)
+    venue.book_changed(T, ticks(YES), ticks(NO))
     _take(venue, 1)
     reconcile(cast("KalshiClient", venue.client), store, clock=clock, read_lag_s=0.0)
     again = _loop(venue, store, clock, start=True)
@@ -117,7 +118,7 @@ def test_a_listing_from_a_time_on_is_the_whole_listing_cut_at_that_time() -> Non
     for _ in range(6):
         _take(venue, 2)
         clock.set(clock.wall() + 30.25)
-        venue.book_changed(T, YES, NO)  # compacts what is old enough
+        venue.book_changed(T, ticks(YES), ticks(NO))  # compacts what is old enough
     _take(venue, 2)
     listing = venue.client.portfolio.iter_fills
     whole = [(f, f.ts or 0) for f in listing()]  # the answer's whole seconds

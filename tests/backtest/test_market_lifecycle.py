@@ -21,6 +21,7 @@ from kalshi_cli.feed.messages import convert_frame
 from kalshi_cli.venue import LocalVenue, MarketInfo
 from kalshi_cli.vocabulary.errors import BadRequestError, ConflictError
 from kalshi_cli.vocabulary.units import BookSide, Side, TimeInForce
+from tests.fakes import ticks
 
 D = Decimal
 T = "KXTEST-26JAN01-A"
@@ -92,7 +93,7 @@ def test_a_market_paused_then_resumed_takes_orders_again() -> None:
         ]
     )
     driver = Driver(records, ReplayFeed([T], clock), venue, clock)
-    venue.book_changed(T, {}, {D("0.50"): D(10)})
+    venue.book_changed(T, ticks({}), ticks({D("0.50"): D(10)}))
     driver.advance_to(START + 1.5)
     with pytest.raises((BadRequestError, ConflictError)):  # paused: refused
         venue.client.orders.create_order(bid("0.40", "1"))
@@ -107,11 +108,11 @@ def test_a_resting_order_does_not_fill_while_its_market_does_not_trade() -> None
         [MarketInfo(T, "KXTEST-26JAN01", "KXTEST", fee_type="quadratic", fee_multiplier="1")],
         balance=D(100),
     )
-    venue.book_changed(T, {}, {D("0.40"): D(10)})
+    venue.book_changed(T, ticks({}), ticks({D("0.40"): D(10)}))
     rest = venue.client.orders.create_order(bid("0.50", "5"))
     venue.timetable.close(T)
     venue.trade(T, D("0.50"), D(3), Side.NO)  # recorded, but the market is not trading
-    venue.book_changed(T, {}, {D("0.55"): D(10)})  # a book that crosses our bid
+    venue.book_changed(T, ticks({}), ticks({D("0.55"): D(10)}))  # a book that crosses our bid
     assert venue.client.orders.get_order(rest.order_id).fill_count == 0
     venue.timetable.reopen(T)
     venue.trade(T, D("0.50"), D(3), Side.NO)
@@ -131,11 +132,11 @@ def test_a_market_determined_with_no_result_known_trades_no_more(event_type: str
     )
     records = iter([lifecycle(START + 1, 1, event_type)])
     driver = Driver(records, ReplayFeed([T], clock), venue, clock)
-    venue.book_changed(T, {}, {D("0.40"): D(10)})
+    venue.book_changed(T, ticks({}), ticks({D("0.40"): D(10)}))
     rest = venue.client.orders.create_order(bid("0.50", "5"))
     driver.advance_to(START + 2)
     venue.trade(T, D("0.50"), D(3), Side.NO)  # recorded, but the market is determined
-    venue.book_changed(T, {}, {D("0.55"): D(10)})  # a book that crosses our bid
+    venue.book_changed(T, ticks({}), ticks({D("0.55"): D(10)}))  # a book that crosses our bid
     assert venue.client.orders.get_order(rest.order_id).fill_count == 0
     with pytest.raises(ConflictError):
         venue.client.orders.create_order(bid("0.45", "1"))
@@ -193,14 +194,16 @@ def test_a_market_trades_nothing_from_its_close_time_on() -> None:
         fee_multiplier="1",
     )
     venue = LocalVenue(clock, [info], balance=D(100))
-    venue.book_changed(T, {D("0.40"): D(10)}, {D("0.55"): D(10)})
+    venue.book_changed(T, ticks({D("0.40"): D(10)}), ticks({D("0.55"): D(10)}))
     rest = venue.client.orders.create_order(bid("0.42", "5"))
     assert rest.remaining_count == 5
     clock.set(START + 10)
     with pytest.raises(ConflictError, match="market_closed"):
         venue.client.orders.create_order(bid("0.45", "1"))  # would take the 0.45 offered
     venue.trade(T, D("0.40"), D(3), Side.NO)  # a trade through our bid, recorded after close
-    venue.book_changed(T, {D("0.40"): D(10)}, {D("0.60"): D(10)})  # YES offered at 0.40
+    venue.book_changed(
+        T, ticks({D("0.40"): D(10)}), ticks({D("0.60"): D(10)})
+    )  # YES offered at 0.40
     assert venue.client.orders.get_order(rest.order_id).fill_count == 0
     assert venue.client.markets.get_market(T).status == "closed"
 
@@ -218,7 +221,7 @@ def test_a_close_date_update_moves_the_close() -> None:
         fee_multiplier="1",
     )
     venue = LocalVenue(clock, [info], balance=D(100))
-    venue.book_changed(T, {}, {D("0.50"): D(10)})
+    venue.book_changed(T, ticks({}), ticks({D("0.50"): D(10)}))
     records = iter(
         [
             lifecycle(START + 1, 1, "close_date_updated", close_ts=int(START) + 20),

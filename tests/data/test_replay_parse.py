@@ -92,10 +92,14 @@ class ReferenceBook:
             self.fresh = False
             return False
         try:
-            p = Decimal(price)
-            size = levels.get(p, Decimal(0)) + Decimal(delta)
+            p, d = Decimal(price), Decimal(delta)
+            size = levels.get(p, Decimal(0)) + d
             # an endless size is no size (no defaults in money): the book goes stale
             if not Decimal(0) < p < Decimal(1) or not size.is_finite() or size < 0:
+                self.fresh = False
+                return False
+            # nor is a price finer than any market's tick, or a size finer than a hundredth
+            if p % Decimal("0.0001") or d % Decimal("0.01"):
                 self.fresh = False
                 return False
         except (InvalidOperation, TypeError):
@@ -113,8 +117,9 @@ class ReferenceBook:
 
 
 PRICE_TEXTS = ["0.5", "0.50", "0.5000", "0.96", "0.9600", "0.01", "0.0100", "0.999", "1", "0"]
-PRICE_TEXTS += ["1.5", "-0.2", "x", "NaN", "", "0.5e0"]
+PRICE_TEXTS += ["1.5", "-0.2", "x", "NaN", "", "0.5e0", "0.0015", "0.00015", "0.960000"]
 DELTA_TEXTS = ["1", "1.00", "10", "-1", "-1.00", "-10", "0.01", "-0.01", "5.5", "abc", "Infinity"]
+DELTA_TEXTS += ["0.005", "1E+2"]
 
 
 @settings(max_examples=300, deadline=None)
@@ -137,10 +142,12 @@ def test_the_kept_decimals_give_the_same_book_as_parsing_each_text(
         assert book.apply_delta(side, price, delta) == reference.apply_delta(side, price, delta)
         assert book.fresh == reference.fresh
         assert book.yes == reference.yes and book.no == reference.no
-        # the same levels by their exact text too ("0.96" and "0.9600" are one level)
-        assert {str(k): str(v) for k, v in book.yes.items()} == {
-            str(k): str(v) for k, v in reference.yes.items()
-        }
+        # read out as Kalshi writes them, whatever text the delta used ("0.96" and "0.9600" are
+        # one level, "0.9600"): prices to 4 places, sizes to 2
+        for side_of in (lambda b: b.yes, lambda b: b.no):
+            assert {str(k): str(v) for k, v in side_of(book).items()} == {
+                f"{k:.4f}": f"{v:.2f}" for k, v in side_of(reference).items()
+            }
 
 
 # msgspec-specific shapes (data/replay.py "Speed"): what msgspec refuses goes to the standard

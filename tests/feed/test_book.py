@@ -217,7 +217,7 @@ def test_a_book_read_between_changes_is_the_book_as_it_is_now(
                 Orderbook("MKT", level if side == "yes" else (), level if side == "no" else ())
             )
         if book.fresh:
-            assert book.to_orderbook() == Orderbook.of("MKT", book.yes, book.no)
+            assert book.to_orderbook() == Orderbook.of("MKT", book.yes_ticks, book.no_ticks)
             assert book.to_orderbook() is book.to_orderbook()  # built once until it changes
 
 

@@ -13,13 +13,15 @@ from kalshi_cli.risk.rules import Code
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.errors import ConfigError
 from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
+from tests.fakes import loop_context
 from tests.risk.test_risk_engine import START, buy, make
 
 START_W, END_W = START + 600, START + 900
 
 
 def _codes(engine, intent) -> list[Code]:
-    ctx = engine.context(
+    ctx = loop_context(
+        engine,
         PositionView("T", position=D(10), avg_entry_price=D("0.40"), entry_cost=D(4)),
         total_exposure=D(0),
         last_data_at=engine.clock.wall(),
@@ -68,7 +70,7 @@ def test_a_maintenance_denial_says_when_and_why() -> None:
     engine, _, clock, events = make(RiskLimits(maintenance_lead_s=60.0))
     engine.maintenance.set([(START_W, END_W)])
     clock.advance(START_W - START)
-    ctx = engine.context(PositionView("T"), total_exposure=D(0), last_data_at=clock.wall())
+    ctx = loop_context(engine, PositionView("T"), total_exposure=D(0), last_data_at=clock.wall())
     (denial,) = engine.evaluate(buy(), ctx)
     assert denial.code is Code.MAINTENANCE
     start = datetime.fromtimestamp(START_W, tz=UTC)

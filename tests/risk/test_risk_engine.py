@@ -25,6 +25,7 @@ from kalshi_cli.vocabulary.errors import (
 from kalshi_cli.vocabulary.models import Orderbook
 from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.conftest import standard_rates
+from tests.fakes import loop_context
 
 START = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 
@@ -95,7 +96,7 @@ def buy(count="10", price="0.40", fair="0.50", side=Side.YES, **kw) -> Intent:
 def fresh(engine: RiskEngine, position: PositionView | None = None, **kw):
     kw.setdefault("last_data_at", engine.clock.wall())
     kw.setdefault("total_exposure", D(0))
-    return engine.context(position or PositionView("T"), **kw)
+    return loop_context(engine, position or PositionView("T"), **kw)
 
 
 def test_a_risk_engine_is_never_built_without_its_markets_fee_rates():

@@ -34,6 +34,7 @@ from kalshi_cli.vocabulary.errors import BadRequestError, ServerError
 from kalshi_cli.vocabulary.models import Orderbook
 from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.conftest import standard_rates
+from tests.fakes import loop_context
 
 START = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 TODAY = "2023-11-14"
@@ -114,7 +115,7 @@ def ctx(position: PositionView | None = None, **kw) -> RiskContext:
 def fresh(engine: RiskEngine, position: PositionView | None = None, **kw) -> RiskContext:
     kw.setdefault("last_data_at", engine.clock.wall())
     kw.setdefault("total_exposure", D(0))
-    return engine.context(position or PositionView("T"), **kw)
+    return loop_context(engine, position or PositionView("T"), **kw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -219,12 +220,12 @@ def test_the_context_carries_the_clock_the_sync_flag_and_the_exposure():
     engine, _, clock, _ = make()
     clock.advance(7)
     view = PositionView("T", D(3))
-    built = engine.context(view, total_exposure=D("12.5"), last_data_at=START)
+    built = loop_context(engine, view, total_exposure=D("12.5"), last_data_at=START)
     rates = standard_rates("T", START + 7)  # the market's own, as the engine was told them
     assert built == RiskContext(
         START + 7, TradingState.ACTIVE, view, D("12.5"), START, True, fee_rates=rates
     )
-    gap = engine.context(view, total_exposure=D(0), last_data_at=START, in_sync=False)
+    gap = loop_context(engine, view, total_exposure=D(0), last_data_at=START, in_sync=False)
     assert gap.in_sync is False
 
 

@@ -14,6 +14,7 @@ from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.conftest import standard_rates
+from tests.fakes import loop_context
 from tests.runner.crash_rig import Killed, crash_at
 
 START = 1_700_000_000.0
@@ -24,7 +25,9 @@ def buy() -> Intent:
 
 
 def codes(engine: RiskEngine) -> list[str]:
-    ctx = engine.context(PositionView("T"), total_exposure=D(0), last_data_at=engine.clock.wall())
+    ctx = loop_context(
+        engine, PositionView("T"), total_exposure=D(0), last_data_at=engine.clock.wall()
+    )
     return [d.code for d in engine.evaluate(buy(), ctx)]
 
 

@@ -452,7 +452,7 @@ def test_each_event_is_read_once_at_start_for_both_of_its_readings(
         risk={"max_event_loss": "100", "stop_loss_share": "0"},
     )
     assert asked == ["KXSOS-26"]
-    assert set(rig.loop.executor._account.events) == {A, B, C}
+    assert set(rig.loop.executor._account.reads.events) == {A, B, C}
     rig.loop.log.close()
 
 

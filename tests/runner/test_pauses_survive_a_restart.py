@@ -17,6 +17,7 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.owners import STOP_LOSS
 from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
+from tests.fakes import loop_context
 from tests.runner.fakes import START, make_rig
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
@@ -58,7 +59,7 @@ def _held_back(
     engine = rig.loop.questions.risk
     buy = Intent(ticker, Side.YES, Action.BUY, Decimal("0.40"), Decimal(1), Decimal("0.90"), "t")
     now = clock.wall()
-    ctx = engine.context(PositionView(ticker), total_exposure=Decimal(0), last_data_at=now)
+    ctx = loop_context(engine, PositionView(ticker), total_exposure=Decimal(0), last_data_at=now)
     codes = {v.code for v in engine.evaluate(buy, ctx)}
     rig.store.close()
     return codes

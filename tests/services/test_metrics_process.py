@@ -23,6 +23,7 @@ from kalshi_cli.vocabulary.errors import RateLimitedError, TransportError
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.conftest import standard_rates
+from tests.fakes import loop_context
 from tests.services.test_metrics import parse
 
 if TYPE_CHECKING:
@@ -143,11 +144,15 @@ def test_loop_telemetry_counts_the_risk_engines_denials_by_code(tmp_path: Path) 
             sink=telemetry.observe,
         )
         intent = Intent("T", Side.YES, Action.BUY, D("0.40"), D(10), D("0.50"), "test")
-        ctx = engine.context(PositionView("T"), total_exposure=D(0), last_data_at=clock.wall())
+        ctx = loop_context(
+            engine, PositionView("T"), total_exposure=D(0), last_data_at=clock.wall()
+        )
         for _ in range(2):
             assert [d.code for d in engine.evaluate(intent, ctx)] == [Code.MAX_ORDER_SIZE]
         store.trading.set_trading_state("HALTED", reason="t", source="t")
-        ctx = engine.context(PositionView("T"), total_exposure=D(0), last_data_at=clock.wall())
+        ctx = loop_context(
+            engine, PositionView("T"), total_exposure=D(0), last_data_at=clock.wall()
+        )
         engine.evaluate(intent, ctx)
     telemetry.watch_feed(_Feed({"A": 1.25, "B": float("inf")}), ["A", "B"])
     values = parse(render(telemetry.families()))

@@ -26,6 +26,7 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.conftest import SimHarness
+from tests.fakes import ticks
 from tests.prime_tier import (
     Counted,
     Kalshi,
@@ -137,7 +138,9 @@ def test_the_local_venues_client_counts_its_subaccounts_own_orders(tmp_path: Pat
         to_subaccount=1,
         amount_cents=20_000,
     )
-    venue.book_changed(ticker, {D("0.40"): D(50)}, {D("0.45"): D(10)})  # YES asks 0.55 x10
+    venue.book_changed(
+        ticker, ticks({D("0.40"): D(50)}), ticks({D("0.45"): D(10)})
+    )  # YES asks 0.55 x10
     ioc = TimeInForce.IOC
     client = venue.client
     client.orders.create_order(

@@ -22,6 +22,7 @@ from kalshi_cli.venue import LocalVenue, MarketInfo
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import Orderbook
 from kalshi_cli.vocabulary.units import Action, Side, TimeInForce, from_book, to_book
+from tests.fakes import ticks
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -44,7 +45,7 @@ def test_a_buy_fills_at_the_price_of_the_side_bought(
     # someone offers `side` at `price`: a resting bid for the other side at 1 - price
     offer = {Decimal(1) - price: Decimal(100)}
     yes, no = ({}, offer) if side is Side.YES else (offer, {})
-    venue.book_changed(T, yes, no)
+    venue.book_changed(T, ticks(yes), ticks(no))
     book = to_book(side, Action.BUY, price)
     result = venue.client.orders.create_order(
         CreateOrder(
@@ -69,14 +70,14 @@ def test_a_round_trip_pays_the_difference_of_the_side_traded(
         balance=Decimal(10_000),
     )
     offer = {Decimal(1) - entry: Decimal(10)}
-    venue.book_changed(T, *(({}, offer) if side is Side.YES else (offer, {})))
+    venue.book_changed(T, *(map(ticks, ({}, offer) if side is Side.YES else (offer, {}))))
     buy = to_book(side, Action.BUY, entry)
     venue.client.orders.create_order(
         CreateOrder(T, buy.book_side, buy.yes_price, Decimal(10), time_in_force=TimeInForce.IOC)
     )
     # now someone bids for `side` at `exit_`: we sell what we hold into it
     bid = {exit_: Decimal(10)}
-    venue.book_changed(T, *((bid, {}) if side is Side.YES else ({}, bid)))
+    venue.book_changed(T, *(map(ticks, (bid, {}) if side is Side.YES else ({}, bid))))
     sell = to_book(side, Action.SELL, exit_)
     venue.client.orders.create_order(
         CreateOrder(T, sell.book_side, sell.yes_price, Decimal(10), time_in_force=TimeInForce.IOC)

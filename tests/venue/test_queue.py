@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kalshi_cli.venue.queue import MATCH_WINDOW_S, FillModel, QueueSpot
+from tests.fakes import ticks
 
 D = Decimal
 
@@ -178,13 +179,13 @@ def test_through_the_venue_pessimistic_never_fills_more_either(
             fill_model=model,
         )
         no = {D("0.45"): D(100)}  # asks above our bid
-        venue.book_changed(t, {D("0.50"): D(start)} if start else {}, no)
+        venue.book_changed(t, ticks({D("0.50"): D(start)} if start else {}), ticks(no))
         placed = venue.client.orders.create_order(
             CreateOrder(t, BookSide.BID, D("0.50"), D(count), time_in_force=TimeInForce.GTC)
         )
         for kind, n in stream:
             if kind == "level":
-                venue.book_changed(t, {D("0.50"): D(n)} if n else {}, no)
+                venue.book_changed(t, ticks({D("0.50"): D(n)} if n else {}), ticks(no))
             elif kind == "trade":
                 venue.trade(t, D("0.50"), D(n), Side.NO)
             else:

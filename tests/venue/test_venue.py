@@ -17,6 +17,7 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import BadRequestError
 from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, Side, TimeInForce
 from tests.conftest import STANDARD_FEES
+from tests.fakes import ticks
 
 D = Decimal
 T = "KXTEST-26JAN01-A"
@@ -57,7 +58,7 @@ def test_taking_walks_the_recorded_levels_and_consumes_them() -> None:
     v, _ = venue()
     yes: dict[Decimal, Decimal] = {D("0.40"): D(50)}
     no = {D("0.45"): D(10), D("0.44"): D(20)}  # YES asks 0.55 x10, 0.56 x20
-    v.book_changed(T, yes, no)
+    v.book_changed(T, ticks(yes), ticks(no))
     result = v.client.orders.create_order(order(BookSide.BID, "0.56", "25", TimeInForce.IOC))
     assert result.fill_count == 25
     fills = sorted(v.client.portfolio.iter_fills(), key=lambda f: f.yes_price)
@@ -74,14 +75,14 @@ def test_taking_walks_the_recorded_levels_and_consumes_them() -> None:
     # all 20, so the 5 the recording still shows are ours too, and nothing is left to take
     no[D("0.44")] = D(5)
     del no[D("0.45")]
-    v.book_changed(T, yes, no)
+    v.book_changed(T, ticks(yes), ticks(no))
     assert (
         v.client.orders.create_order(order(BookSide.BID, "0.56", "10", TimeInForce.IOC)).fill_count
         == 0
     )
     # 10 new contracts join the level: those are there for us
     no[D("0.44")] = D(15)
-    v.book_changed(T, yes, no)
+    v.book_changed(T, ticks(yes), ticks(no))
     third = v.client.orders.create_order(order(BookSide.BID, "0.56", "30", TimeInForce.IOC))
     assert third.fill_count == 10
     (pos,) = v.client.portfolio.get_positions()
@@ -92,7 +93,7 @@ def test_a_resting_order_fills_when_the_recorded_trades_pass_the_queue_ahead() -
     v, clock = venue(fee_type="quadratic_with_maker_fees")
     yes = {D("0.50"): D(30)}
     no = {D("0.48"): D(40)}
-    v.book_changed(T, yes, no)
+    v.book_changed(T, ticks(yes), ticks(no))
     placed = v.client.orders.create_order(order(BookSide.BID, "0.50", "10", TimeInForce.GTC))
     assert placed.fill_count == 0
     assert v.queue_ahead(placed.order_id) == 30
@@ -109,11 +110,11 @@ def test_a_resting_order_fills_when_the_recorded_trades_pass_the_queue_ahead() -
 
 def test_a_recorded_book_crossing_our_resting_price_fills_it() -> None:
     v, _ = venue(FillModel.PESSIMISTIC)
-    v.book_changed(T, {D("0.50"): D(100)}, {D("0.45"): D(10)})
+    v.book_changed(T, ticks({D("0.50"): D(100)}), ticks({D("0.45"): D(10)}))
     placed = v.client.orders.create_order(order(BookSide.BID, "0.52", "10", TimeInForce.GTC))
     assert placed.remaining_count == 10
     # someone offers YES at 0.51 (a NO bid at 0.49): it would have met our 0.52 first
-    v.book_changed(T, {D("0.50"): D(100)}, {D("0.49"): D(4)})
+    v.book_changed(T, ticks({D("0.50"): D(100)}), ticks({D("0.49"): D(4)}))
     assert v.client.orders.get_order(placed.order_id).fill_count == 4
     (fill,) = list(v.client.portfolio.iter_fills())
     assert fill.yes_price == D("0.52") and not fill.is_taker
@@ -123,12 +124,14 @@ def test_pessimistic_and_optimistic_differ_on_a_cancel_ahead() -> None:
     filled = {}
     for model in FillModel:
         v, clock = venue(model)
-        v.book_changed(T, {D("0.50"): D(30)}, {D("0.48"): D(40)})
+        v.book_changed(T, ticks({D("0.50"): D(30)}), ticks({D("0.48"): D(40)}))
         placed = v.client.orders.create_order(order(BookSide.BID, "0.50", "10", TimeInForce.GTC))
-        v.book_changed(T, {D("0.50"): D(50)}, {D("0.48"): D(40)})  # 20 join behind us
-        v.book_changed(T, {D("0.50"): D(30)}, {D("0.48"): D(40)})  # 20 cancelled: whose?
+        v.book_changed(T, ticks({D("0.50"): D(50)}), ticks({D("0.48"): D(40)}))  # 20 join behind us
+        v.book_changed(
+            T, ticks({D("0.50"): D(30)}), ticks({D("0.48"): D(40)})
+        )  # 20 cancelled: whose?
         clock.advance(5)  # no trade came for that decrease: it was a cancel
-        v.book_changed(T, {D("0.50"): D(30)}, {D("0.48"): D(40)})
+        v.book_changed(T, ticks({D("0.50"): D(30)}), ticks({D("0.48"): D(40)}))
         v.trade(T, D("0.50"), D(15), Side.NO)
         filled[model] = v.client.orders.get_order(placed.order_id).fill_count
     # optimistic: the 20 were ahead of us (10 left ahead); pessimistic: behind (30 ahead)
@@ -137,7 +140,7 @@ def test_pessimistic_and_optimistic_differ_on_a_cancel_ahead() -> None:
 
 def test_self_trade_prevention_keeps_us_from_trading_with_ourselves() -> None:
     v, _ = venue()
-    v.book_changed(T, {D("0.40"): D(10)}, {D("0.40"): D(10)})  # YES ask 0.60
+    v.book_changed(T, ticks({D("0.40"): D(10)}), ticks({D("0.40"): D(10)}))  # YES ask 0.60
     ask = v.client.orders.create_order(order(BookSide.ASK, "0.55", "5", TimeInForce.GTC))
     assert ask.remaining_count == 5
     bid = v.client.orders.create_order(order(BookSide.BID, "0.58", "5", TimeInForce.IOC))
@@ -147,7 +150,7 @@ def test_self_trade_prevention_keeps_us_from_trading_with_ourselves() -> None:
 
 def test_an_order_crossing_our_resting_level_first_meets_the_recorded_queue_ahead_of_it() -> None:
     v, _ = venue()
-    v.book_changed(T, {D("0.40"): D(30)}, {D("0.50"): D(10)})  # YES bids 0.40 x30
+    v.book_changed(T, ticks({D("0.40"): D(30)}), ticks({D("0.50"): D(10)}))  # YES bids 0.40 x30
     bid = v.client.orders.create_order(order(BookSide.BID, "0.40", "10", TimeInForce.GTC))
     assert v.queue_ahead(bid.order_id) == 30
     # selling YES at 0.40 meets the 30 recorded ahead of our bid before it reaches ours
@@ -168,9 +171,11 @@ def test_an_order_crossing_our_resting_level_first_meets_the_recorded_queue_ahea
 
 def test_each_of_our_orders_at_a_level_keeps_the_recorded_queue_ahead_of_it() -> None:
     v, _ = venue()
-    v.book_changed(T, {D("0.40"): D(30)}, {D("0.50"): D(10)})
+    v.book_changed(T, ticks({D("0.40"): D(30)}), ticks({D("0.50"): D(10)}))
     first = v.client.orders.create_order(order(BookSide.BID, "0.40", "5", TimeInForce.GTC))
-    v.book_changed(T, {D("0.40"): D(50)}, {D("0.50"): D(10)})  # 20 join behind our first
+    v.book_changed(
+        T, ticks({D("0.40"): D(50)}), ticks({D("0.50"): D(10)})
+    )  # 20 join behind our first
     second = v.client.orders.create_order(order(BookSide.BID, "0.40", "5", TimeInForce.GTC))
     assert (v.queue_ahead(first.order_id), v.queue_ahead(second.order_id)) == (30, 50)
     # a maker-side stop: the sale meets the 30 recorded ahead of our first order, cancels
@@ -190,12 +195,12 @@ def test_the_recorded_contracts_we_took_ahead_of_our_order_are_not_counted_twice
     # selling 20 there and the level falling to 10: those were the 20 we took (the venue makes
     # them visible again, `TakenLevels.book_changed`), so they do not reach our bid as well
     v, clock = venue(model)
-    v.book_changed(T, {D("0.40"): D(30)}, {D("0.50"): D(10)})
+    v.book_changed(T, ticks({D("0.40"): D(30)}), ticks({D("0.50"): D(10)}))
     bid = v.client.orders.create_order(order(BookSide.BID, "0.40", "10", TimeInForce.GTC))
     first = v.client.orders.create_order(order(BookSide.ASK, "0.40", "20", TimeInForce.IOC))
     clock.advance(0.1)
     v.trade(T, D("0.40"), D(20), Side.NO)
-    v.book_changed(T, {D("0.40"): D(10)}, {D("0.50"): D(10)})
+    v.book_changed(T, ticks({D("0.40"): D(10)}), ticks({D("0.50"): D(10)}))
     assert v.queue_ahead(bid.order_id) == 10
     second = v.client.orders.create_order(order(BookSide.ASK, "0.40", "10", TimeInForce.IOC))
     bought = v.client.orders.get_order(bid.order_id).fill_count
@@ -215,12 +220,12 @@ def test_an_order_joining_a_level_we_took_from_has_only_what_is_left_ahead_of_it
 ) -> None:
     v, _ = venue(model)
     no = {D("0.50"): D(10)}
-    v.book_changed(T, {D("0.40"): D(30)}, no)
+    v.book_changed(T, ticks({D("0.40"): D(30)}), ticks(no))
     took = v.client.orders.create_order(order(BookSide.ASK, "0.40", "20", TimeInForce.IOC))
     assert took.fill_count == 20  # 10 of the recorded 30 are left
     bid = v.client.orders.create_order(order(BookSide.BID, "0.40", "10", TimeInForce.GTC))
     assert v.queue_ahead(bid.order_id) == 10
-    v.book_changed(T, {D("0.40"): D(50)}, no)  # 20 join, behind our bid
+    v.book_changed(T, ticks({D("0.40"): D(50)}), ticks(no))  # 20 join, behind our bid
     sale = v.client.orders.create_order(order(BookSide.ASK, "0.40", "30", TimeInForce.IOC))
     assert sale.fill_count == 10  # the 10 ahead of our bid; then ours stops it
 
@@ -234,10 +239,10 @@ def test_a_fill_the_core_gives_an_earlier_order_of_ours_at_that_price_is_followe
     # order they came, and the venue follows the core
     v, clock = venue(model)
     no = {D("0.50"): D(10)}
-    v.book_changed(T, {D("0.40"): D(30)}, no)
+    v.book_changed(T, ticks({D("0.40"): D(30)}), ticks(no))
     first = v.client.orders.create_order(order(BookSide.BID, "0.40", "5", TimeInForce.GTC))
     clock.advance(0.1)
-    v.book_changed(T, {D("0.40"): D(10)}, no)
+    v.book_changed(T, ticks({D("0.40"): D(10)}), ticks(no))
     second = v.client.orders.create_order(order(BookSide.BID, "0.40", "10", TimeInForce.GTC))
     clock.advance(0.1)
     v.trade(T, D("0.40"), D(15), Side.NO)  # past the 10 estimated ahead of the second
@@ -252,7 +257,7 @@ def test_a_fill_the_core_gives_an_earlier_order_of_ours_at_that_price_is_followe
 def test_orders_of_ours_placed_at_one_instant_fill_in_the_order_they_were_placed() -> None:
     for _ in range(16):  # each venue's ids differ: an order that hung on them would vary
         v, clock = venue()
-        v.book_changed(T, {D("0.30"): D(10)}, {D("0.62"): D(10)})
+        v.book_changed(T, ticks({D("0.30"): D(10)}), ticks({D("0.62"): D(10)}))
         first = v.client.orders.create_order(order(BookSide.ASK, "0.38", "1", TimeInForce.GTC))
         second = v.client.orders.create_order(order(BookSide.ASK, "0.38", "1", TimeInForce.GTC))
         clock.advance(1)
@@ -264,11 +269,11 @@ def test_orders_of_ours_placed_at_one_instant_fill_in_the_order_they_were_placed
 def test_pessimistic_a_level_that_empties_then_refills_puts_the_newcomers_behind_us() -> None:
     v, clock = venue(FillModel.PESSIMISTIC)
     no = {D("0.48"): D(10)}
-    v.book_changed(T, {D("0.50"): D(1)}, no)
+    v.book_changed(T, ticks({D("0.50"): D(1)}), ticks(no))
     bid = v.client.orders.create_order(order(BookSide.BID, "0.50", "1", TimeInForce.GTC))
-    v.book_changed(T, {}, no)  # the one ahead of us is gone (no trade came: a cancel)
+    v.book_changed(T, ticks({}), ticks(no))  # the one ahead of us is gone (no trade came: a cancel)
     clock.advance(1.2)
-    v.book_changed(T, {D("0.50"): D(1)}, no)  # a newcomer, behind us
+    v.book_changed(T, ticks({D("0.50"): D(1)}), ticks(no))  # a newcomer, behind us
     assert v.queue_ahead(bid.order_id) == 0
     assert (
         v.client.orders.create_order(order(BookSide.ASK, "0.50", "1", TimeInForce.IOC)).fill_count
@@ -285,15 +290,15 @@ def test_a_cancel_at_the_level_takes_what_we_took_first_under_either_model(
     # (taking's rule), so 30 are there again: 10 ahead of ours, 20 behind
     v, clock = venue(model)
     no = {D("0.50"): D(10)}
-    v.book_changed(T, {D("0.40"): D(30)}, no)
+    v.book_changed(T, ticks({D("0.40"): D(30)}), ticks(no))
     bid = v.client.orders.create_order(order(BookSide.BID, "0.40", "10", TimeInForce.GTC))
     sold = v.client.orders.create_order(order(BookSide.ASK, "0.40", "20", TimeInForce.IOC))
     assert sold.fill_count == 20
-    v.book_changed(T, {D("0.40"): D(50)}, no)
+    v.book_changed(T, ticks({D("0.40"): D(50)}), ticks(no))
     clock.advance(0.1)
-    v.book_changed(T, {D("0.40"): D(30)}, no)
+    v.book_changed(T, ticks({D("0.40"): D(30)}), ticks(no))
     clock.advance(5)
-    v.book_changed(T, {D("0.40"): D(30)}, no)
+    v.book_changed(T, ticks({D("0.40"): D(30)}), ticks(no))
     assert v.queue_ahead(bid.order_id) == 10
     v.trade(T, D("0.40"), D(15), Side.NO)  # the 10 ahead of our bid, then 5 of it
     assert v.queue_ahead(bid.order_id) == 0
@@ -307,10 +312,10 @@ def test_a_decrease_seen_before_we_took_is_not_what_we_took(model: FillModel, ho
     # ahead of our bid any more, whatever that decrease turns out to be
     v, clock = venue(model)
     no = {D("0.50"): D(10)}
-    v.book_changed(T, {D("0.40"): D(30)}, no)
+    v.book_changed(T, ticks({D("0.40"): D(30)}), ticks(no))
     bid = v.client.orders.create_order(order(BookSide.BID, "0.40", "10", TimeInForce.GTC))
     clock.advance(0.1)
-    v.book_changed(T, {D("0.40"): D(10)}, no)
+    v.book_changed(T, ticks({D("0.40"): D(10)}), ticks(no))
     clock.advance(0.1)
     sold = v.client.orders.create_order(order(BookSide.ASK, "0.40", "10", TimeInForce.IOC))
     assert sold.fill_count == 10
@@ -319,7 +324,7 @@ def test_a_decrease_seen_before_we_took_is_not_what_we_took(model: FillModel, ho
         v.trade(T, D("0.40"), D(20), Side.NO)  # the decrease was a trade, printed late
         assert v.client.orders.get_order(bid.order_id).fill_count == 0
     clock.advance(2)
-    v.book_changed(T, {D("0.40"): D(30)}, no)  # 20 join, behind our bid
+    v.book_changed(T, ticks({D("0.40"): D(30)}), ticks(no))  # 20 join, behind our bid
     assert v.queue_ahead(bid.order_id) == 0
     sale = v.client.orders.create_order(order(BookSide.ASK, "0.40", "20", TimeInForce.IOC))
     assert sale.fill_count == 0  # our own bid is first: it stops the sale
@@ -331,14 +336,16 @@ def test_a_recorded_trade_takes_what_we_took_first_even_when_its_decrease_never_
 ) -> None:
     v, clock = venue(model)
     no = {D("0.50"): D(10)}
-    v.book_changed(T, {D("0.40"): D(40)}, no)
+    v.book_changed(T, ticks({D("0.40"): D(40)}), ticks(no))
     took = v.client.orders.create_order(order(BookSide.ASK, "0.40", "23", TimeInForce.IOC))
     assert took.fill_count == 23
     bid = v.client.orders.create_order(order(BookSide.BID, "0.40", "10", TimeInForce.GTC))
     assert v.queue_ahead(bid.order_id) == 17
     v.trade(T, D("0.40"), D(33), Side.NO)  # the 23 we took, then 10 of the 17
     clock.advance(2)
-    v.book_changed(T, {D("0.40"): D(40)}, no)  # 33 joined as 33 traded: no decrease shows
+    v.book_changed(
+        T, ticks({D("0.40"): D(40)}), ticks(no)
+    )  # 33 joined as 33 traded: no decrease shows
     assert v.queue_ahead(bid.order_id) == 7
 
 
@@ -347,12 +354,14 @@ def test_a_late_frame_after_we_took_does_not_move_us_past_the_queue_ahead() -> N
     for model in FillModel:
         v, clock = venue(model)
         no = {D("0.50"): D(10)}
-        v.book_changed(T, {D("0.40"): D(31)}, no)
+        v.book_changed(T, ticks({D("0.40"): D(31)}), ticks(no))
         v.client.orders.create_order(order(BookSide.ASK, "0.40", "22", TimeInForce.IOC))
         bid = v.client.orders.create_order(order(BookSide.BID, "0.40", "22", TimeInForce.GTC))
         v.trade(T, D("0.40"), D(17), Side.NO)  # 17 of the 22 we took; 9 still ahead of us
         clock.advance(1.2)
-        v.book_changed(T, {D("0.40"): D(15)}, no)  # its decrease, late: a cancel of 16
+        v.book_changed(
+            T, ticks({D("0.40"): D(15)}), ticks(no)
+        )  # its decrease, late: a cancel of 16
         clock.advance(1.8)
         v.trade(T, D("0.40"), D(11), Side.NO)
         filled[model] = v.client.orders.get_order(bid.order_id).fill_count
@@ -361,7 +370,7 @@ def test_a_late_frame_after_we_took_does_not_move_us_past_the_queue_ahead() -> N
 
 def test_an_amend_crossing_our_resting_level_meets_the_recorded_queue_ahead_of_it() -> None:
     v, _ = venue()
-    v.book_changed(T, {D("0.40"): D(30)}, {D("0.50"): D(10)})
+    v.book_changed(T, ticks({D("0.40"): D(30)}), ticks({D("0.50"): D(10)}))
     bid = v.client.orders.create_order(order(BookSide.BID, "0.40", "10", TimeInForce.GTC))
     ask = v.client.orders.create_order(order(BookSide.ASK, "0.45", "20", TimeInForce.GTC))
     amended = v.client.orders.amend_order(
@@ -374,14 +383,16 @@ def test_an_amend_crossing_our_resting_level_meets_the_recorded_queue_ahead_of_i
 
 def test_our_resting_order_cancelled_by_our_own_order_rests_no_more() -> None:
     v, _ = venue()
-    v.book_changed(T, {}, {D("0.50"): D(10)})  # no recorded YES bids: nobody ahead of ours
+    v.book_changed(
+        T, ticks({}), ticks({D("0.50"): D(10)})
+    )  # no recorded YES bids: nobody ahead of ours
     bid = v.client.orders.create_order(order(BookSide.BID, "0.40", "10", TimeInForce.GTC))
     assert v.client.orders.create_order(sale_cancelling_ours("0.40", "5")).fill_count == 0
     assert v.client.orders.get_order(bid.order_id).status == "canceled"
     assert v.resting_order_ids() == []
     assert v.queue_ahead(bid.order_id) is None
     # one at a better price than the recorded level the sale goes on to
-    v.book_changed(T, {D("0.40"): D(10)}, {D("0.50"): D(10)})
+    v.book_changed(T, ticks({D("0.40"): D(10)}), ticks({D("0.50"): D(10)}))
     better = v.client.orders.create_order(order(BookSide.BID, "0.42", "10", TimeInForce.GTC))
     assert v.client.orders.create_order(sale_cancelling_ours("0.40", "5")).fill_count == 5
     assert v.client.orders.get_order(better.order_id).status == "canceled"
@@ -390,7 +401,7 @@ def test_our_resting_order_cancelled_by_our_own_order_rests_no_more() -> None:
 
 def test_a_rejection_is_the_clients_own_error() -> None:
     v, _ = venue()
-    v.book_changed(T, {}, {})
+    v.book_changed(T, ticks({}), ticks({}))
     with pytest.raises(BadRequestError):
         v.client.orders.create_order(order(BookSide.BID, "0.505", "1", TimeInForce.GTC))
 
@@ -401,7 +412,9 @@ def test_a_reduce_only_exit_for_more_than_is_held_sells_what_is_held() -> None:
     exit of 10 with 4 held sells the 4, not a refusal, and the rest of the recorded bid stays
     for a later order."""
     v, _ = venue()
-    v.book_changed(T, {D("0.45"): D(20)}, {D("0.50"): D(4)})  # YES bid 0.45, YES ask 0.50
+    v.book_changed(
+        T, ticks({D("0.45"): D(20)}), ticks({D("0.50"): D(4)})
+    )  # YES bid 0.45, YES ask 0.50
     bought = v.client.orders.create_order(order(BookSide.BID, "0.50", "4", TimeInForce.IOC))
     assert bought.fill_count == 4
 
@@ -420,7 +433,7 @@ def test_a_reduce_only_exit_for_more_than_is_held_sells_what_is_held() -> None:
 
 def test_settlement_pays_the_recorded_result_and_cancels_resting_orders() -> None:
     v, _ = venue()
-    v.book_changed(T, {D("0.30"): D(10)}, {D("0.60"): D(10)})  # YES ask 0.40
+    v.book_changed(T, ticks({D("0.30"): D(10)}), ticks({D("0.60"): D(10)}))  # YES ask 0.40
     v.client.orders.create_order(order(BookSide.BID, "0.40", "10", TimeInForce.IOC))
     rest = v.client.orders.create_order(order(BookSide.BID, "0.30", "5", TimeInForce.GTC))
     v.settle(T, "yes")
@@ -436,7 +449,7 @@ def test_latency_lets_the_data_move_before_the_order_arrives() -> None:
     seen: list[float] = []
     info = MarketInfo(T, "KXTEST-26JAN01", "KXTEST", fee_type="quadratic", fee_multiplier="1")
     v = LocalVenue(clock, [info], balance=D(100), latency_s=0.25, advance=seen.append)
-    v.book_changed(T, {}, {D("0.45"): D(10)})
+    v.book_changed(T, ticks({}), ticks({D("0.45"): D(10)}))
     start = clock.wall()
     v.client.orders.create_order(order(BookSide.BID, "0.55", "1", TimeInForce.IOC))
     assert seen == [start + 0.25]
@@ -483,7 +496,7 @@ def test_the_venue_client_has_no_path_to_the_network() -> None:
 
 def test_fills_are_listed_newest_first_and_min_ts_ends_the_listing() -> None:
     v, clock = venue()
-    v.book_changed(T, {}, {D("0.45"): D(100)})
+    v.book_changed(T, ticks({}), ticks({D("0.45"): D(100)}))
     for _ in range(3):
         v.client.orders.create_order(order(BookSide.BID, "0.55", "1", TimeInForce.IOC))
         clock.advance(10)
@@ -501,7 +514,7 @@ def test_an_order_with_an_expiration_expires_on_the_simulated_clock() -> None:
     it: the order is canceled, its collateral comes back, and a later trade at its price fills
     nothing."""
     v, clock = venue()
-    v.book_changed(T, {D("0.50"): D(30)}, {D("0.48"): D(40)})
+    v.book_changed(T, ticks({D("0.50"): D(30)}), ticks({D("0.48"): D(40)}))
     start = int(clock.wall())
     request = CreateOrder(
         T,
@@ -532,7 +545,7 @@ def test_an_order_expires_before_the_data_that_comes_after_its_expiry() -> None:
     """The feed's next event after the expiry finds the order gone: a trade stamped after the
     expiration never fills it, even when no request came in between."""
     v, clock = venue()
-    v.book_changed(T, {D("0.50"): D(0)}, {D("0.48"): D(40)})
+    v.book_changed(T, ticks({D("0.50"): D(0)}), ticks({D("0.48"): D(40)}))
     start = int(clock.wall())
     v.client.orders.create_order(
         CreateOrder(
@@ -556,7 +569,7 @@ def test_queue_positions_of_another_subaccount_are_empty_on_a_venue() -> None:
     """A venue has one account, subaccount 0's: asking another subaccount's queue positions
     finds no order (`kalshi order list --queue` asks per subaccount an order rests on)."""
     v, _ = venue()
-    v.book_changed(T, {D("0.40"): D(50)}, {D("0.45"): D(10)})
+    v.book_changed(T, ticks({D("0.40"): D(50)}), ticks({D("0.45"): D(10)}))
     resting = v.client.orders.create_order(order(BookSide.BID, "0.40", "3", TimeInForce.GTC))
     assert v.client.orders.get_queue_positions() == {resting.order_id: D(50)}
     assert v.client.orders.get_queue_positions(subaccount=0) == {resting.order_id: D(50)}
@@ -599,7 +612,7 @@ def test_a_queue_position_counts_our_own_earlier_orders_at_the_price_as_the_exch
     ).account_id
     we = sim.accounts.create_account(key_id="we", public_key_pem="", cash_cents=10**5).account_id
     v, _ = venue()
-    v.book_changed(T, {D("0.40"): D(30)}, {D("0.45"): D(10)})
+    v.book_changed(T, ticks({D("0.40"): D(30)}), ticks({D("0.45"): D(10)}))
     sim.desk.place_order(
         others,
         PlaceRequest(T, BookSide.BID, D("0.40"), D(30), TimeInForce.GTC, SelfTradePrevention.MAKER),
@@ -629,7 +642,7 @@ def test_a_recorded_trade_at_no_price_a_trade_can_have_fills_nothing(
     one at 0.00 (a NO taker) our bid at 0.35; the applier counts it `bad_trade` and fills
     nothing, as it does a trade without a price."""
     v, clock = venue()
-    v.book_changed(T, {D("0.40"): D(10)}, {})
+    v.book_changed(T, ticks({D("0.40"): D(10)}), ticks({}))
     v.client.orders.create_order(order(BookSide.ASK, "0.60", "5", TimeInForce.GTC))
     v.client.orders.create_order(order(BookSide.BID, "0.35", "5", TimeInForce.GTC))
     clock.advance(3)
@@ -649,7 +662,7 @@ def test_an_amend_that_adds_contracts_counts_them_as_ordered() -> None:
     adds, as a requote after a partial fill does (5 of 10 filled, 10 to rest again: a total of
     15). Counted from the creates alone, the 15 filled read as 150% of the 10 ordered."""
     v, clock = venue()
-    v.book_changed(T, {}, {D("0.45"): D(10)})  # nobody bids YES: our bid is first
+    v.book_changed(T, ticks({}), ticks({D("0.45"): D(10)}))  # nobody bids YES: our bid is first
     placed = v.client.orders.create_order(order(BookSide.BID, "0.50", "10", TimeInForce.GTC))
     clock.advance(1)
     v.trade(T, D("0.50"), D(5), Side.NO)

@@ -18,6 +18,7 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import BadRequestError
 from kalshi_cli.vocabulary.models import Fill, Order, Settlement, decode_answer
 from kalshi_cli.vocabulary.units import BookSide, Side, TimeInForce
+from tests.fakes import ticks
 
 D = Decimal
 T = "KXANS-26JAN01-A"
@@ -46,7 +47,7 @@ def _venue() -> tuple[LocalVenue, ManualClock]:
 def _bid_resting_below_an_offer() -> tuple[LocalVenue, CreateOrderResult]:
     """A venue whose recorded book offers YES at 0.45 x6, and our bid of 5 resting at 0.38."""
     v, _ = _venue()
-    v.book_changed(T, {D("0.40"): D(10)}, {D("0.55"): D(6)})
+    v.book_changed(T, ticks({D("0.40"): D(10)}), ticks({D("0.55"): D(6)}))
     placed = v.client.orders.create_order(
         CreateOrder(T, BookSide.BID, D("0.38"), D(5), time_in_force=TimeInForce.GTC)
     )
@@ -112,7 +113,7 @@ def _run(v: LocalVenue, clock: ManualClock, seed: int) -> list[CreateOrderResult
         mid -= mid % tick
         yes = {mid - k * tick: D(rng.randint(1, 40)) for k in range(1, 4)}
         no = {1 - mid - k * tick: D(rng.randint(1, 40)) for k in range(1, 4)}
-        v.book_changed(ticker, yes, no)
+        v.book_changed(ticker, ticks(yes), ticks(no))
         if step % 7 == 0:
             v.trade(ticker, mid - tick, D(rng.randint(1, 30)), Side.NO)
         count = D(rng.randint(1, 2000)) / 100 if ticker == FRACTIONAL else D(rng.randint(1, 20))
@@ -181,7 +182,7 @@ def test_a_post_only_order_that_would_cross_the_recorded_book_is_refused() -> No
     """The exchange refuses a post-only order that would cross (400 `invalid_order`, "post
     only cross"); on a venue the book it would cross is the recorded one."""
     v, _ = _venue()
-    v.book_changed(T, {D("0.40"): D(10)}, {D("0.55"): D(6)})  # YES offered at 0.45 x6
+    v.book_changed(T, ticks({D("0.40"): D(10)}), ticks({D("0.55"): D(6)}))  # YES offered at 0.45 x6
     with pytest.raises(BadRequestError) as refused:
         v.client.orders.create_order(
             CreateOrder(
@@ -203,7 +204,7 @@ def test_a_growing_amend_after_a_decrease_goes_to_the_back_of_the_queue() -> Non
     exchange sends it to the back of its level (the order's initial count, still 10, does not
     decide)."""
     v, _ = _venue()
-    v.book_changed(T, {D("0.40"): D(10)}, {D("0.55"): D(6)})
+    v.book_changed(T, ticks({D("0.40"): D(10)}), ticks({D("0.55"): D(6)}))
     placed = v.client.orders.create_order(CreateOrder(T, BookSide.BID, D("0.40"), D(10)))
     v.client.orders.decrease_order(placed.order_id, reduce_by=D(5))
     v.trade(T, D("0.40"), D(8), Side.NO)  # 8 of the 10 ahead of us trade
@@ -219,7 +220,7 @@ def test_an_amend_answer_counts_what_the_amend_filled_and_none_when_nothing_chan
     `average_fill_price` averages over; no counts when it neither filled nor changed what
     rests."""
     v, _ = _venue()
-    v.book_changed(T, {D("0.40"): D(10)}, {D("0.55"): D(6)})
+    v.book_changed(T, ticks({D("0.40"): D(10)}), ticks({D("0.55"): D(6)}))
     placed = v.client.orders.create_order(
         CreateOrder(T, BookSide.BID, D("0.41"), D(5), time_in_force=TimeInForce.GTC)
     )

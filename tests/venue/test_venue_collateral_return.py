@@ -10,6 +10,7 @@ from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.venue import LocalVenue, MarketInfo
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.units import BookSide, TimeInForce
+from tests.fakes import ticks
 
 D = Decimal
 EVENT = "KXSOS-26"
@@ -32,7 +33,7 @@ def hedged(netting: bool) -> LocalVenue:
     venue = LocalVenue(ManualClock(), infos, balance=D(100))
     venue.client.subaccounts.set_subaccount_netting(0, netting)
     for ticker, bid in ((A, "0.40"), (C, "0.30")):  # YES bids: a NO costs 0.60 and 0.70
-        venue.book_changed(ticker, {D(bid): D(5)}, {})
+        venue.book_changed(ticker, ticks({D(bid): D(5)}), ticks({}))
         sell_yes = CreateOrder(ticker, BookSide.ASK, D(bid), D(1), time_in_force=TimeInForce.IOC)
         assert venue.client.orders.create_order(sell_yes).fill_count == 1
     return venue

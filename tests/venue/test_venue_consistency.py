@@ -17,6 +17,7 @@ from kalshi_cli.venue import FillModel, LocalVenue, MarketInfo
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ApiError
 from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, Side, TimeInForce
+from tests.fakes import ticks
 
 D = Decimal
 T = "KXTEST-26JAN01-A"
@@ -59,7 +60,7 @@ def _venue(model: FillModel) -> tuple[LocalVenue, ManualClock]:
     v.core.subaccounts.transfer(
         v.account, client_transfer_id="f", from_subaccount=0, to_subaccount=1, amount_cents=40_000
     )
-    v.book_changed(T, {D("0.40"): D(20)}, {D("0.58"): D(20)})
+    v.book_changed(T, ticks({D("0.40"): D(20)}), ticks({D("0.58"): D(20)}))
     return v, clock
 
 
@@ -71,7 +72,7 @@ def _step(
         _, a, b, c = step
         yes = {p: D(n) for p, n in ((D("0.40"), a), (D("0.39"), b)) if n}
         no = {p: D(n) for p, n in ((D("0.58"), c), (D("0.59"), b)) if n}
-        v.book_changed(T, yes, no)
+        v.book_changed(T, ticks(yes), ticks(no))
     elif kind == "trade":
         _, price, n, no_taker = step
         v.trade(T, D(price), D(n), Side.NO if no_taker else Side.YES)

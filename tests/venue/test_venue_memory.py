@@ -10,6 +10,7 @@ from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.venue import LocalVenue, MarketInfo
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.units import BookSide, TimeInForce
+from tests.fakes import ticks
 
 D = Decimal
 T = "KXTEST-26JAN01-A"
@@ -24,14 +25,14 @@ def test_old_orders_and_fills_are_kept_compactly_and_read_back_the_same() -> Non
     )
     yes = {D("0.40"): D(1000)}
     no = {D("0.45"): D(1000)}  # a YES ask at 0.55
-    v.book_changed(T, yes, no)
+    v.book_changed(T, ticks(yes), ticks(no))
     for _ in range(30):  # a taking order and a quote cancelled, within the same second
         v.client.orders.create_order(CreateOrder(T, BookSide.BID, D("0.55"), D(1), TimeInForce.IOC))
         quote = v.client.orders.create_order(
             CreateOrder(T, BookSide.BID, D("0.30"), D(1), TimeInForce.GTC)
         )
         v.client.orders.cancel_order(quote.order_id)
-        v.book_changed(T, yes, no)
+        v.book_changed(T, ticks(yes), ticks(no))
     orders = list(v.client.orders.iter_orders())
     fills = list(v.client.portfolio.iter_fills())
     assert len(orders) == 60 and len(fills) == 30
@@ -40,7 +41,7 @@ def test_old_orders_and_fills_are_kept_compactly_and_read_back_the_same() -> Non
     market_orders_before = history.order_tiers(v._crowd)[0]
     assert market_orders_before >= 30  # the recorded liquidity placed for each taking order
     clock.advance(120)
-    v.book_changed(T, yes, no)  # the data moves on: the venue compacts
+    v.book_changed(T, ticks(yes), ticks(no))  # the data moves on: the venue compacts
     live, archived = history.order_tiers(v.account)
     assert (live, archived) == (0, 60)
     assert history.fill_tiers(v.account) == (0, 30)
@@ -68,13 +69,15 @@ def test_the_resting_listing_after_compaction_is_every_resting_order_and_no_othe
     )
     yes = {D("0.40"): D(1000)}
     no = {D("0.45"): D(1000)}
-    v.book_changed(T, yes, no)
+    v.book_changed(T, ticks(yes), ticks(no))
     old = v.client.orders.create_order(CreateOrder(T, BookSide.BID, D("0.31"), D(1)))
     for _ in range(5):
         quote = v.client.orders.create_order(CreateOrder(T, BookSide.BID, D("0.30"), D(1)))
         v.client.orders.cancel_order(quote.order_id)
     clock.advance(120)
-    v.book_changed(T, yes, no)  # the venue compacts: the cancelled quotes are archived
+    v.book_changed(
+        T, ticks(yes), ticks(no)
+    )  # the venue compacts: the cancelled quotes are archived
     assert v.core.history.order_tiers(v.account) == (1, 5)
     new = v.client.orders.create_order(CreateOrder(T, BookSide.BID, D("0.32"), D(1)))
     resting = list(v.client.orders.iter_orders(status="resting"))
@@ -94,14 +97,14 @@ def test_a_market_volume_of_the_last_day_leaves_out_older_trades() -> None:
     )
     yes = {D("0.40"): D(1000)}
     no = {D("0.45"): D(1000)}  # a YES ask at 0.55
-    v.book_changed(T, yes, no)
+    v.book_changed(T, ticks(yes), ticks(no))
     v.client.orders.create_order(CreateOrder(T, BookSide.BID, D("0.55"), D(3), TimeInForce.IOC))
     market = v.client.markets.get_market(T)
     assert (market.volume, market.volume_24h) == (3, 3)
     clock.advance(12 * 3600)
-    v.book_changed(T, yes, no)
+    v.book_changed(T, ticks(yes), ticks(no))
     v.client.orders.create_order(CreateOrder(T, BookSide.BID, D("0.55"), D(2), TimeInForce.IOC))
     clock.advance(12 * 3600 + 60)  # the first trade is over a day old, the second is not
-    v.book_changed(T, yes, no)
+    v.book_changed(T, ticks(yes), ticks(no))
     market = v.client.markets.get_market(T)
     assert (market.volume, market.volume_24h) == (5, 2)

@@ -20,6 +20,7 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import BadRequestError, NotFoundError
 from kalshi_cli.vocabulary.models import Order
 from kalshi_cli.vocabulary.units import BookSide, Side, TimeInForce
+from tests.fakes import ticks
 
 D = Decimal
 T = "KXTEST-26JAN01-A"
@@ -54,7 +55,7 @@ class Two:
             amount_cents=int(SUB1_CASH * 100),
         )
         # YES bids 0.40 x50; NO bids 0.45 x10, so YES asks 0.55 x10
-        self.venue.book_changed(T, {D("0.40"): D(50)}, {D("0.45"): D(10)})
+        self.venue.book_changed(T, ticks({D("0.40"): D(50)}), ticks({D("0.45"): D(10)}))
         on0, on1 = self.on(0), self.on(1)
         self.took0 = on0.orders.create_order(order(BookSide.BID, "0.55", "3", TimeInForce.IOC))
         self.rest0 = on0.orders.create_order(order(BookSide.BID, "0.40", "1", TimeInForce.GTC))

@@ -24,13 +24,11 @@ if TYPE_CHECKING:
     import threading
 
     from kalshi_cli.agent.gate import WriteGate
-    from kalshi_cli.agent.own_part import OwnBooks
     from kalshi_cli.agent.settings import AgentConfig
     from kalshi_cli.agent.tools.common import Access
-    from kalshi_cli.risk.budget import Budget, Owned
-    from kalshi_cli.risk.event_loss import EventTerms
     from kalshi_cli.services.orders.amend import PreparedAmend
     from kalshi_cli.services.orders.place import OrderService, PreparedOrder
+    from kalshi_cli.services.pretrade.own_part import OwnBooks
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.decisions import Intent
@@ -224,14 +222,15 @@ class OrderChecks:
     def _check_risk(self, store: Store, service: OrderService, intent: Intent) -> _RiskChecked:
         """The risk engine's own limit rules (`risk.limit_rules`, from the config's `risk:` and
         a budget of the assistant's name in `trade.budgets`) over the whole account as the
-        exchange shows it, judged by the order service's pre-trade account (the context built
-        there, the event read there when a limit on its loss is set, the shard's balance): a
+        exchange shows it, judged by the order service's pre-trade account, handed the
+        assistant's view (the account's positions, what it owns, its orders on their way): a
         denial refuses the order, by its code, as it would refuse the loop's."""
-        from kalshi_cli.agent.own_part import own_books
         from kalshi_cli.risk.engine import limit_rules
         from kalshi_cli.risk.state import current_state
-        from kalshi_cli.services.pretrade.account import MarketReads, judge
+        from kalshi_cli.services.pretrade.account import MarketReads, OrderView
+        from kalshi_cli.services.pretrade.budgets import OwnView
         from kalshi_cli.services.pretrade.holdings import order_subaccount
+        from kalshi_cli.services.pretrade.own_part import own_books
         from kalshi_cli.services.pretrade.settings import load_budgets, load_risk_limits
         from kalshi_cli.vocabulary.decisions import PositionView
 
@@ -251,21 +250,21 @@ class OrderChecks:
             account=views,
             ticker=None if budget is not None else intent.ticker,
         )
-        event = account.event_book(
-            intent.ticker, reads, lambda t: views.get(t) or PositionView(t), budget
-        )
-        events = {} if event is None else {intent.ticker: event.terms}
-        context = account.context(
+        total_exposure = sum((v.exposure() for v in views.values()), ZERO)
+        own = None
+        if budget is not None:
+            own = OwnView(budget, books.portfolio, lambda o: o.strategy, books.queued)
+        seen = OrderView(
             view,
+            lambda t: views.get(t) or PositionView(t),
+            intent,
             state=current_state(store.trading),
-            total_exposure=sum((v.exposure() for v in views.values()), ZERO),
-            owned=None if budget is None else self._owned(books, intent, budget, events),
-            event=event,
-            shard=None if intent.reduce_only else account.shard(intent.ticker, reads),
+            total_exposure=total_exposure,
+            own=own,
         )
         rules = limit_rules(limits)
         # a denial names the key that sets its limit: a person may raise it, the assistant not
-        denials = judge(rules, intent, context)
+        denials = account.judge(rules, intent, seen, reads)
         if denials:
             rule, verdict = denials[0]
             raise ValidationError(
@@ -290,33 +289,17 @@ class OrderChecks:
                 "account_after": {
                     "worst_case_position": fmt_count(after.worst_case(intent.book_side)),
                     "total_exposure": fmt_exact_dollars(
-                        context.total_exposure - view.exposure() + after.exposure()
+                        total_exposure - view.exposure() + after.exposure()
                     ),
                 },
             },
         )
 
-    def _owned(
-        self, books: OwnBooks, intent: Intent, budget: Budget, events: Mapping[str, EventTerms]
-    ) -> Owned:
-        """What the assistant owns, for its budget in `trade.budgets`, counted as a loop counts
-        a strategy's (services/pretrade/budgets.py): its part of each position, built by its own
-        fills in the state file; its own orders there that rest, and those pending or of unknown
-        outcome (they may land); and whether its own realized loss today stopped it."""
-        from kalshi_cli.services.pretrade.budgets import Budgets
-
-        name = self.config.strategy
-        budgets = Budgets({name: budget}, books.portfolio, lambda o: o.strategy, events)
-        budgets.check_day(self.clock.wall())
-        owned = budgets.owned(intent, books.queued)
-        assert owned is not None  # a budget of its name was given
-        return owned
-
     def _check_own_part(self, books: OwnBooks, intent: Intent) -> None:
         """Refuse an order (or an amend) that would close contracts the assistant does not own
-        (agent/own_part.py): Kalshi nets YES and NO, so beyond its own part a sale of YES or a
-        buy of NO sells a running strategy's contracts or a person's."""
-        from kalshi_cli.agent.own_part import may_take
+        (services/pretrade/own_part.py): Kalshi nets YES and NO, so beyond its own part a sale
+        of YES or a buy of NO sells a running strategy's contracts or a person's."""
+        from kalshi_cli.services.pretrade.own_part import may_take
 
         allowed = may_take(books, intent)
         if allowed >= intent.count:

@@ -3,77 +3,29 @@
 Placing an order must not wait for REST calls, so the loop keeps what the risk engine needs:
 positions and average cost from fills (a `PnlEngine`), the resting orders of its markets, and each
 market's recent mids. Every fill is written to the state file first, so a restart rebuilds the same
-view (`rebuild`). Whose each contract is: `PositionBook` (services/owner_parts.py).
+view (`rebuild`). Whose each contract is, and the views the risk engine reads: `PositionBook`
+(services/owner_parts.py); an order resting as the books keep it: `OpenOrder`
+(services/pretrade/books.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.books.fees import FeeChange
 from kalshi_cli.services.owner_parts import PositionBook
 from kalshi_cli.services.pnl import MarketPnl, Realization
-from kalshi_cli.strategy_api import PositionView, RestingOrder
+from kalshi_cli.services.pretrade.books import OpenOrder
+from kalshi_cli.strategy_api import PositionView
 from kalshi_cli.strategy_api.window import MidSeries, MidWindow
 from kalshi_cli.vocabulary.models import FeeModel, Market, Orderbook
-from kalshi_cli.vocabulary.units import ZERO, Action, BookSide, Side, from_book
+from kalshi_cli.vocabulary.units import ZERO, BookSide
 
 if TYPE_CHECKING:
-    from kalshi_cli.store import FillRecord, IntentRecord, SettlementRecord
-
-
-@dataclass
-class OpenOrder:
-    order_id: str
-    client_order_id: str
-    ticker: str
-    side: Side
-    action: Action
-    price: Decimal  # of `side`
-    remaining: Decimal
-    strategy: str | None
-
-    @property
-    def view(self) -> RestingOrder:
-        return RestingOrder(self.order_id, self.side, self.action, self.price, self.remaining)
-
-
-def open_order(
-    *,
-    order_id: str,
-    client_order_id: str,
-    ticker: str,
-    book_side: BookSide,
-    yes_price: Decimal,
-    side: Side | None,
-    remaining: Decimal,
-    strategy: str | None,
-) -> OpenOrder:
-    """From exchange (book side, YES price) terms, as seen from `side` (YES when unknown)."""
-    seen_from = side or Side.YES
-    action, price = from_book(book_side, yes_price, seen_from)
-    return OpenOrder(
-        order_id, client_order_id, ticker, seen_from, action, price, remaining, strategy
-    )
-
-
-def resting_order(intent: IntentRecord) -> OpenOrder:
-    """The state file's record of an order it holds resting, as the loop's books keep it:
-    what rests is the row's `remaining` (its `count` when no answer said)."""
-    assert intent.order_id is not None  # resting: the exchange named it
-    return open_order(
-        order_id=intent.order_id,
-        client_order_id=intent.client_order_id,
-        ticker=intent.ticker,
-        book_side=intent.book_side,
-        yes_price=intent.price,
-        side=intent.side,
-        remaining=intent.remaining if intent.remaining is not None else intent.count,
-        strategy=intent.strategy,
-    )
+    from kalshi_cli.store import FillRecord, SettlementRecord
 
 
 class Portfolio:
@@ -125,7 +77,7 @@ class Portfolio:
         fees = self.fees.get(ticker)
         if fees is None:
             raise KeyError(f"no fee model was read for {ticker}")
-        if fees.waiver_until is not None and at < fees.waiver_until:
+        if waived(fees, at):
             return fees.rates(at=at)
         cached = self._rates.get(ticker)
         if cached is None or cached[0] is not fees:
@@ -339,16 +291,7 @@ class Portfolio:
         of_market = self._owner_views.setdefault(ticker, {})
         mine = of_market.get(owner)
         if mine is None:
-            own = self.owners.holding(owner, ticker, view.position)
-            mine = of_market[owner] = replace(
-                view,
-                position=own.position,
-                avg_entry_price=own.avg_entry_price,
-                entry_cost=own.entry_cost,
-                opened_at=own.opened_at,
-                own=own,
-                account=view.whole,
-            )
+            mine = of_market[owner] = self.book.owner_view(view, owner)
         return mine
 
     def owned_view(
@@ -364,22 +307,10 @@ class Portfolio:
         return view
 
     def _make_view(self, ticker: str) -> PositionView:
-        m = self.pnl.markets.get(ticker)
         resting = tuple(o.view for o in self.resting(ticker))
         told = self._unbooked.get(ticker)
         unbooked = tuple(o.view for o, _ in told.values()) if told else ()
-        if m is None or m.position == 0:
-            return PositionView(ticker, resting=resting, unbooked=unbooked)
-        contracts = abs(m.position)
-        return PositionView(
-            ticker,
-            position=m.position,
-            avg_entry_price=m.basis / contracts,
-            entry_cost=m.basis,
-            opened_at=self.opened_at.get(ticker),
-            resting=resting,
-            unbooked=unbooked,
-        )
+        return self.book.view(ticker, resting, unbooked)
 
     def total_exposure(self) -> Decimal:
         """Dollars at risk over every market (`PositionView.exposure` summed): the kept sum,
@@ -428,3 +359,9 @@ class MidHistory:
             points.append(ts, mid)
         points.drop_before(ts - self.horizon_s)
         return points.window()
+
+
+def waived(fees: FeeModel | None, at: float) -> bool:  # unix seconds
+    """A waiver of the market's fees is in force at `at`: its rates are read at that time, and
+    change with the time alone when it ends (no fee model read: none)."""
+    return fees is not None and fees.waiver_until is not None and at < fees.waiver_until

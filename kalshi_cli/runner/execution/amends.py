@@ -37,12 +37,13 @@ from kalshi_cli.vocabulary.errors import (
 from kalshi_cli.vocabulary.units import ZERO, TimeInForce, to_book
 
 if TYPE_CHECKING:
-    from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio
+    from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.execution.dispatch import Wire
     from kalshi_cli.runner.execution.fills import FillSync
     from kalshi_cli.runner.execution.shared import Holds, Report
     from kalshi_cli.services.orders.amend import Amend, SentAmend
     from kalshi_cli.services.orders.place import OrderService
+    from kalshi_cli.services.pretrade.books import OpenOrder
     from kalshi_cli.vocabulary.decisions import Intent
     from kalshi_cli.vocabulary.models import Order
 

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.risk.rules import opening_cost
 from kalshi_cli.risk.state import halt
-from kalshi_cli.runner.books.portfolio import OpenOrder, open_order
 from kalshi_cli.runner.execution.fills import Sent
 from kalshi_cli.runner.execution.order_group import GROUP_REFUSALS, GROUP_TRIGGERED
 from kalshi_cli.services.orders.place import placed_unrecorded
+from kalshi_cli.services.pretrade.books import OpenOrder, open_order
 from kalshi_cli.store.errors import OrderNotFound, OrderNotRecorded, StoreError
 from kalshi_cli.vocabulary.errors import (
     ApiError,

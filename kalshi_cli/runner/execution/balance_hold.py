@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from kalshi_cli.risk.engine import RiskLimits
     from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.execution.call_guard import Counters
-    from kalshi_cli.services.pretrade.loop import LoopAccount
+    from kalshi_cli.services.pretrade.loop import LoopReads
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.models import ShardStatus
 
@@ -77,22 +77,20 @@ class BalanceHold:
         log: EntryLog,
         alert: Alert | None = None,
         resolve: Resolve | None = None,
-        account: LoopAccount | None = None,
+        account: LoopReads | None = None,
         limits: RiskLimits | None = None,
     ) -> None:
-        """`account`: the loop's pre-trade account, whose markets' shards and balances the hold
-        starts from and whose shard balances each read keeps current (None: no shard known);
+        """`account`: what the loop's pre-trade account read at the start, whose markets' shards
+        and balances the hold reads and each balance read keeps current (None: no shard known);
         `limits`: what one order may cost (`one_order`)."""
         self._clock = clock
         self._counters = counters
         self._log = log
         self._alert = alert or (lambda kind, key, summary, details: None)
         self._resolve = resolve or (lambda kind, key, summary: None)
+        # each market's shard and each shard's balance: the pre-trade account's, one record
         self._account = account
         self.shard_of: Mapping[str, int] = {} if account is None else account.shard_of
-        # each shard's balance as last read (None: the exchange did not say)
-        balances = None if account is None else account.balances
-        self.balances: dict[int, Decimal] | None = None if balances is None else dict(balances)
         # what a shard must hold to be entered again: one order's cost
         self._order_cost = Decimal("0.01") if limits is None else one_order(limits)
         self._until: float | None = None  # the account-wide wait (monotonic); None: none
@@ -100,6 +98,11 @@ class BalanceHold:
         self.short: set[int] = set()  # shards refused for collateral, until covered
         self.paused: set[int] = set()  # shards whose `trading_active` is false
         self._newly: set[int] = set()  # paused since the watch last asked (`take_newly_paused`)
+
+    @property
+    def balances(self) -> Mapping[int, Decimal] | None:
+        """Each shard's balance as last read (None: the exchange did not say)."""
+        return None if self._account is None else self._account.balances
 
     # ---------------------------------------------------------------- refusals
 
@@ -170,9 +173,9 @@ class BalanceHold:
         again (`shard_balance_covered`)."""
         if balances is None:
             return
-        self.balances = dict(balances)
-        if self._account is not None:  # its orders are judged against the new read
-            self._account.balances_read(self.balances)
+        if self._account is None:  # no shard known: none to hold
+            return
+        self._account.balances_read(dict(balances))  # its orders are judged against the new read
         floor = self._order_cost
         for shard in sorted(self.short):
             held = balances.get(shard, ZERO)

@@ -1,39 +1,38 @@
 """From a strategy's decision to the exchange, and fills back into the loop's view: the path of a
-single order. The `LoopExecutor` decides (the risk verdict, the hold on a market with an order of
-unknown outcome, the order-rate slot, the circuit breaker's last look) and has a component for the
+single order. The `LoopExecutor` decides (the hold on a market with an order of unknown outcome,
+the order-rate slot, the circuit breaker's last look; the risk verdict is the loop's pre-trade
+account's, services/pretrade/loop.py, handed the executor's view) and has a component for the
 rest (`guard`, `unknown`, `fills`, `cancels`, `amends`, `outbox`, `answers`). docs/trade-loop.md
 "From a decision to the wire, and fills back". It is given more than six collaborators because it
-decides with two (the risk engine, the strategies' budgets) and hands on to each component of the
-chain. A set of legs that only pay together is runner/execution/leg_sets.py's, each of its orders
-sent through `execute_one`.
+decides with three (the risk engine, the pre-trade account, the strategies' budgets) and hands
+on to each component of the chain. A set of legs that only pay together is
+runner/execution/leg_sets.py's, each of its orders sent through `execute_one`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.execution.answers import intent_fields
-from kalshi_cli.strategy_api.snapshot import EventLimit
+from kalshi_cli.services.pretrade.loop import LoopView
 from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.units import ZERO
 
 if TYPE_CHECKING:
-    from kalshi_cli.risk.budget import Owned
     from kalshi_cli.risk.engine import RiskEngine
-    from kalshi_cli.risk.event_loss import EventBook
     from kalshi_cli.risk.rules import Verdict
     from kalshi_cli.runner.execution.amends import Amends
     from kalshi_cli.runner.execution.answers import AnswerBook
     from kalshi_cli.runner.execution.cancels import Cancels
-    from kalshi_cli.runner.execution.elsewhere import ElsewhereViews
     from kalshi_cli.runner.execution.fills import FillSync
     from kalshi_cli.runner.execution.outbox import Outbox
     from kalshi_cli.runner.execution.shared import Holds, Report
     from kalshi_cli.services.pretrade.budgets import Budgets
     from kalshi_cli.services.pretrade.loop import LoopAccount
+    from kalshi_cli.strategy_api.snapshot import EventLimit
 
 
 @dataclass(frozen=True)
@@ -56,9 +55,8 @@ class LoopExecutor:
         changes: Changes,
         outbox: Outbox,
         threaded: bool,
-        elsewhere: ElsewhereViews,
+        account: LoopAccount,
         budgets: Budgets | None = None,
-        account: LoopAccount | None = None,
         room: Callable[[Intent], Decimal] | None = None,
         withheld: Callable[[Intent], str | None] = lambda intent: None,
         dry_run: bool = False,
@@ -70,14 +68,10 @@ class LoopExecutor:
         self._log = report.log
         self.dry_run = dry_run
         self.counters = report.counters
-        # the strategies' own budgets (None: no strategy has one)
+        # the strategies' own budgets (None: no strategy has one): the batch's last look
         self.budgets = budgets
-        # what an order is judged against beyond the loop's view: its event, when the account's
-        # limit on an event's loss is set, and its shard's balance (services/pretrade/loop.py)
+        # what judges each order, handed the executor's view (services/pretrade/loop.py)
         self._account = account
-        # what the account holds in their markets the loop does not trade
-        # (runner/execution/elsewhere.py)
-        self._elsewhere = elsewhere
         # what an order of a strategy's may take of the account's position now
         # (runner/execution/own_orders.py `OwnOrders.room`)
         self.room: Callable[[Intent], Decimal] = room or (lambda intent: intent.count)
@@ -320,58 +314,34 @@ class LoopExecutor:
     def denials(
         self, intent: Intent, *, last_data_at: float | None, in_sync: bool
     ) -> list[Verdict]:
-        """The risk engine's denials of an order about to be sent (empty: it may go), the
-        orders waiting in the tick's batch counted as resting (their market's view, the
-        account's exposure), and in the exposure the orders of unknown outcome too (they may
-        rest). A set's legs are judged together by it before the first goes."""
-        ctx = self._risk.context(
-            self.outbox.queued_view(intent.ticker),
-            total_exposure=self.outbox.total_exposure(),
-            last_data_at=last_data_at,
-            in_sync=in_sync,
-            owned=self._owned(intent, self.outbox.pending()),
-            event=self._event(intent.ticker),
-            shard=None if self._account is None else self._account.shard(intent.ticker),
+        """The pre-trade account's denials of an order about to be sent (empty: it may go), over
+        the executor's view: the orders waiting in the tick's batch counted as resting (their
+        market's view, the account's exposure), and in the exposure the orders of unknown
+        outcome too (they may rest). A set's legs are judged together by it before the first
+        goes."""
+        outbox = self.outbox
+        seen = LoopView(
+            outbox.queued_view,
+            outbox.total_exposure(),
+            self._pending,
+            last_data_at,
+            in_sync,
         )
-        denials = self._risk.evaluate(intent, ctx)
+        denials = self._account.judge(intent, seen)
         if denials:
             self.counters.denied += 1
         return denials
 
-    def _event(self, ticker: str) -> EventBook | None:
-        """The market's event, each market's pending orders counted as resting, when the
-        account's limit on an event's loss is set (None: no event read, nothing to count)."""
-        if self._account is None:
-            return None
-        queued, elsewhere = self.outbox.queued_view, self._elsewhere
-        # a market of the event the loop does not trade: as the exchange holds it, last read
-        return self._account.event(ticker, lambda t: elsewhere.view(t) or queued(t))
-
     def event_limits(self, strategy: str, ticker: str) -> tuple[EventLimit, ...]:
         """The limits on the loss of the market's event that `strategy`'s orders are held to,
-        each with what its book holds in the event now, as the `EVENT_LOSS` rule reads it: the
-        account's over the account's event (`_event`), the strategy's budget's over its own
-        part (`Budgets.event`), the orders on their way and of unknown outcome counted as
-        resting. What a strategy sizes an order to (the arbitrage's sets)."""
-        limits: list[EventLimit] = []
-        account = self._risk.limits.max_event_loss
-        book = None if account is None else self._event(ticker)
-        if account is not None and book is not None:
-            limits.append(EventLimit(account, tuple(book.legs()), book.terms.kind))
-        budget = None if self.budgets is None else self.budgets.budgets.get(strategy)
-        if self.budgets is not None and budget is not None and budget.max_event_loss is not None:
-            pending = [*self.outbox.pending(), *self.unknown_orders.intents()]
-            own = self.budgets.event(strategy, ticker, pending)
-            if own is not None:
-                limits.append(EventLimit(budget.max_event_loss, tuple(own.legs()), own.terms.kind))
-        return tuple(limits)
+        each with what its book holds in the event now (the pre-trade account's
+        `event_limits`), over the executor's view. What a strategy sizes an order to (the
+        arbitrage's sets)."""
+        return self._account.event_limits(strategy, ticker, self.outbox.queued_view, self._pending)
 
-    def _owned(self, intent: Intent, pending: Sequence[Intent]) -> Owned | None:
-        """What the intent's strategy owns, for its budget (None: it has none): its orders
-        `pending` and those of unknown outcome (they may rest) counted as resting."""
-        if self.budgets is None:
-            return None
-        return self.budgets.owned(intent, [*pending, *self.unknown_orders.intents()])
+    def _pending(self) -> list[Intent]:
+        """The strategies' orders on their way and those of unknown outcome (they may rest)."""
+        return [*self.outbox.pending(), *self.unknown_orders.intents()]
 
     # ---------------------------------------------------------------- the executor's own state
 

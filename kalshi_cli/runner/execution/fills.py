@@ -28,12 +28,13 @@ from kalshi_cli.vocabulary.units import ZERO, Action, Side, from_book
 
 if TYPE_CHECKING:
     from kalshi_cli.feed.messages import FillNotice
-    from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio
+    from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.execution.dispatch import Wire
     from kalshi_cli.runner.execution.elsewhere import ElsewhereViews, Reread
     from kalshi_cli.runner.execution.shared import Bookkeeping, Holds, Report
     from kalshi_cli.runner.execution.unknown_orders import Looked
     from kalshi_cli.services.owner_parts import Mark, PositionBook
+    from kalshi_cli.services.pretrade.books import OpenOrder
     from kalshi_cli.store import IntentRecord
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.models import Fill, Order, Settlement

@@ -1,5 +1,6 @@
 """Which resting orders are the trade loop's own, what a strategy's order may take of the account's
-position (`OwnPart`), and their withdrawal.
+position (`OwnPart`, services/pretrade/own_part.py: the assistant's rule too), and their
+withdrawal.
 
 An order is the loop's when this run sent it or it rests under one of the loop's strategies from an
 earlier run (the state file, or `owned_client_order_id`), owned by that strategy (`owner`); one
@@ -13,16 +14,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Container, Iterable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
+from kalshi_cli.services.pretrade.own_part import OwnPart
 from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.order_terms import owner_in
 from kalshi_cli.vocabulary.units import ZERO, BookSide
 
 if TYPE_CHECKING:
-    from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio
+    from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.execution.cancels import Cancels
     from kalshi_cli.runner.execution.outbox import Outbox
+    from kalshi_cli.services.pretrade.books import OpenOrder
     from kalshi_cli.strategy_api import PositionView
 
 
@@ -42,19 +45,6 @@ def owner_among(names: Collection[str], order: OpenOrder) -> str | None:
         return order.strategy if order.strategy in names else None
     name = owner_in(order.client_order_id)
     return name if name in names else None
-
-
-class Holdings(Protocol):
-    """What `OwnPart` reads of the account: the loop's (`OwnOrders`), or the assistant's
-    (agent/own_part.py), each counted from its own books."""
-
-    def account_held(self, ticker: str) -> Decimal: ...
-
-    def held(self, ticker: str, owner: str) -> Decimal: ...
-
-    def taking(
-        self, ticker: str, owner: str, book_side: BookSide, but: Collection[str]
-    ) -> Decimal: ...
 
 
 class OwnOrders:
@@ -223,53 +213,3 @@ class OwnOrders:
         for order in orders:
             self._cancels.withdraw(order.ticker, order.order_id, why)
             self.after_each()
-
-
-class OwnPart:
-    """One decision's orders cut, in turn, to what each may take of the account's position, so
-    that a strategy (or the assistant) never sells contracts another strategy or a person holds:
-    - a reduce-only order, to its own part (`OwnOrders.held`) less what its orders before it in
-      this decision take: the exchange caps it only by the account's whole position;
-    - any other order that takes from the side the account holds, to its own part too when the
-      account holds contracts of that side that are not its own: the exchange nets YES and NO, so
-      such an order first closes what the account holds.
-    There, what its orders resting or on their way already take comes off its part first (but those
-    `gone`: cancelled or replaced by the decision)."""
-
-    def __init__(self, own: Holdings, owner: str, gone: Collection[str]) -> None:
-        self._own = own
-        self._owner = owner
-        self._gone = gone
-        self._owned: dict[str, Decimal] = {}  # ticker -> its own part before the decision
-        self._left: dict[str, Decimal] = {}  # ticker -> what its orders so far left of it
-
-    def others(self, ticker: str, book_side: BookSide) -> Decimal:
-        """How many contracts of the side an order on `book_side` takes from (YES for an ask,
-        NO for a bid) the account holds that are not the owner's (0 or less: none)."""
-        sign = 1 if book_side is BookSide.ASK else -1
-        return self._others(ticker, sign, sign * self._own.account_held(ticker))
-
-    def _others(self, ticker: str, sign: int, account: Decimal) -> Decimal:
-        if ticker not in self._owned:
-            self._owned[ticker] = self._left[ticker] = self._own.held(ticker, self._owner)
-        return account - max(sign * self._owned[ticker], ZERO)
-
-    def count(self, intent: Intent) -> Decimal:
-        """How many of the intent's contracts it may take, its orders before it in the
-        decision counted."""
-        own, ticker = self._own, intent.ticker
-        sign = 1 if intent.book_side is BookSide.ASK else -1  # a YES sale or NO buy: +1
-        account = sign * own.account_held(ticker)
-        if not intent.reduce_only and account <= 0:
-            return intent.count  # the account holds none of the side it takes
-        others = self._others(ticker, sign, account)
-        # ZERO first: max keeps the first of equals, and a bid's sign makes nothing -0
-        mine = max(ZERO, sign * self._left[ticker])
-        if others > 0 and mine > 0:
-            taking = own.taking(ticker, self._owner, intent.book_side, self._gone)
-            mine = max(mine - taking, ZERO)
-        count = min(intent.count, mine)
-        if not intent.reduce_only and others <= 0:
-            count = intent.count  # it owns all the account holds there: it may turn it
-        self._left[ticker] -= sign * count
-        return count

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.runner.books.entry_log import EntryLog
-from kalshi_cli.runner.books.portfolio import open_order
 from kalshi_cli.runner.execution.dispatch import CallAnswer, Urgency, run_call
+from kalshi_cli.services.pretrade.books import open_order
 from kalshi_cli.services.reconcile import take_found
 from kalshi_cli.store.records import NOT_ON_EXCHANGE
 from kalshi_cli.vocabulary.clock import Deadline
@@ -25,9 +25,10 @@ from kalshi_cli.vocabulary.errors import KalshiError
 if TYPE_CHECKING:
     from decimal import Decimal
 
-    from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio
+    from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.execution.call_guard import CallGuard
     from kalshi_cli.runner.execution.dispatch import Dispatch, Wire
+    from kalshi_cli.services.pretrade.books import OpenOrder
     from kalshi_cli.store import FillRecord, Store
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.decisions import Intent

@@ -82,7 +82,7 @@ class LifecycleWatch:
     ) -> None:
         """`settled`: told each market's result ("yes" or "no") as it is known, so the
         event's worst case rules out what it ended (services/pretrade/loop.py
-        `LoopAccount.settled`)."""
+        `LoopReads.settled`)."""
         self._client = client  # the markets are read again through it
         self._feed, self._portfolio, self._clock = feed, portfolio, clock
         self._fills, self._guard, self._dispatch = fills, guard, dispatch

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from kalshi_cli.runner.books.portfolio import MidHistory
+from kalshi_cli.runner.books.portfolio import MidHistory, waived
 from kalshi_cli.runner.loop.lineup import Member
 from kalshi_cli.runner.ports import FeedWithIndices
 from kalshi_cli.strategies.deadline import Starting, StillRunning
@@ -163,15 +163,16 @@ class MarketPass:
         """The params changed: a market skipped as quiet was judged with the old ones."""
         self._quiet.clear()
 
-    def trade(self, ticker: str, *, paused: bool = False) -> None:
+    def trade(self, ticker: str, *, paused: bool = False) -> bool:
         """One market's turn: its stop-loss, then each strategy of the lineup in turn, each on
         its own view (its own resting orders and its own part of the position). While new
-        orders are `paused` (the pause, read once a tick), only the stop-loss goes."""
+        orders are `paused` (the pause, read once a tick), only the stop-loss goes. True: the
+        market is at rest (`_at_rest`)."""
         if ticker in self._closed:
-            return
+            return False
         book = self._feed.book(ticker)
         if book is None:
-            return
+            return False
         self._keep_within_own(ticker)
         now = self._clock.wall()
         # the stop-loss first, on the account's view: a strategy quiet on its own (flat) part
@@ -182,19 +183,18 @@ class MarketPass:
         if held.position == 0 and not held.unbooked:
             self._sender.forget_stop(ticker)
         elif self._stopped(ticker, now, book, self._loop_view(ticker)):
-            return
+            return False
         lineup, stopped = self._tuning.lineup, self._stops.stopped
-        members = [
-            m
-            for m in lineup
-            if (m.name not in stopped or self._portfolio.view_for(ticker, m.name).position)
-            and not self._untouched(m, ticker, now, book)
-        ]
+        members = [m for m in lineup if not self._untouched(m, ticker, now, book)]
         if not members:
-            return
+            return self._at_rest(ticker, held, now)
+        view_for = self._portfolio.view_for
+        members = [m for m in members if m.name not in stopped or view_for(ticker, m.name).position]
+        if not members:
+            return False
         mids = self.history.record(ticker, now, book) if lineup.any("reads_mids") else ()
         if self._guard.backing_off or paused:
-            return
+            return False
         price_ranges = self._portfolio.markets[ticker].price_ranges
         taker_rate, maker_rate = self._portfolio.fee_rates(ticker, now)
         event = self._events.view(ticker, now)
@@ -203,7 +203,15 @@ class MarketPass:
         for member in members:
             self._decide(member, market)
             if guard.backing_off:
-                return  # a call of this strategy's turn failed: the others wait it out
+                return False  # a call of this strategy's turn failed: the others wait it out
+        return False
+
+    def _at_rest(self, ticker: str, held: PositionView, now: float) -> bool:
+        """Every strategy was `_untouched`; nothing held, resting or told filled in the account's
+        view (no stop-loss, order or fill to come due), no fee waiver to end with the time alone
+        (docs/trade-loop.md "Markets at rest")."""
+        held_any = held.position or held.resting or held.unbooked
+        return not held_any and not waived(self._portfolio.fees.get(ticker), now)
 
     def _decide(self, member: Member, market: _Market) -> None:
         """One strategy's call on one market, and what it decided sent."""

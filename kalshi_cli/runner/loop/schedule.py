@@ -2,15 +2,23 @@
 out markets within a tick's time budget, news first, then a round-robin sweep, so a quiet market
 waits at most about `revisit_s`; it measures the lags for the heartbeat. It reads no clock.
 docs/trade-loop.md "How the loop chooses its markets".
+
+A market at rest (`rest`: its last visit found nothing any strategy could decide anew) is passed
+over by the sweep: its turn is counted as a visit where it stands in the sweep, with no visit, so
+the other markets' order and the lag figures are what visiting it would have given. Anything that
+may change what a strategy reads there wakes it (`wake`, `changed`, `wake_all`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kalshi_cli.runner.loop.event_groups import EventGroup
 
 
 @dataclass(frozen=True)
@@ -48,8 +56,18 @@ def quantile(ordered: list[float], q: float) -> float:
 
 
 class MarketSchedule:
-    def __init__(self, tickers: Iterable[str], *, now: float, revisit_s: float) -> None:
+    def __init__(
+        self,
+        tickers: Iterable[str],
+        *,
+        now: float,
+        revisit_s: float,
+        events: Mapping[str, EventGroup] | None = None,
+    ) -> None:
         self.revisit_s = revisit_s
+        # ticker -> the markets a strategy may read on its turn beside it (its event's): waking
+        # one wakes them all
+        self._together = {t: group.tickers for t, group in (events or {}).items()}
         self._order = list(dict.fromkeys(tickers))
         # ticker -> when the first change not yet decided on arrived (insertion: oldest first)
         self.news: dict[str, float] = {}
@@ -64,6 +82,8 @@ class MarketSchedule:
         # markets waiting for an exchange call's answer (runner/execution/dispatch.py): out of the
         # news and the sweep until it is booked; ticker -> (its news's time, in the sweep)
         self._parked: dict[str, tuple[float | None, bool]] = {}
+        # markets at rest: the sweep passes them over until something wakes them
+        self._resting: set[str] = set()
 
     @property
     def pending(self) -> bool:
@@ -82,6 +102,27 @@ class MarketSchedule:
                 self._parked[ticker] = (at, parked[1])
         elif ticker in self.visited:
             self.news.setdefault(ticker, at)
+        if self._resting:
+            self.wake(ticker)
+
+    def rest(self, ticker: str) -> None:
+        """The market's visit found nothing to decide anew, whatever the time: the sweep passes
+        it over (module docstring) until it is woken."""
+        if ticker in self.visited:
+            self._resting.add(ticker)
+
+    def wake(self, ticker: str) -> None:
+        """Something a strategy reads in the market may have changed: its sweep visits it
+        again, and the markets of its event."""
+        resting = self._resting
+        if resting:
+            resting.discard(ticker)
+            for other in self._together.get(ticker, ()):
+                resting.discard(other)
+
+    def wake_all(self) -> None:
+        """What every market's strategies read may have changed (their params, the fees)."""
+        self._resting.clear()
 
     def park(self, ticker: str) -> None:
         """The market waits for an exchange call's answer: no visit until `unpark`, its news
@@ -120,12 +161,16 @@ class MarketSchedule:
         """The market to visit next, or None when there is nothing left to do. Markets in
         `first` (the loop's unquoted markets while the write budget is short) go ahead of the
         others, the oldest news first, then in the sweep's order."""
+        resting = self._resting
         if first:
             for waiting in (self.news, self._sweep):
-                found = next((t for t in waiting if t in first), None)
+                found = next((t for t in waiting if t in first and t not in resting), None)
                 if found is not None:
                     return found
         front = next(iter(self._sweep), None)
+        while front is not None and front in resting:
+            self.visit(front, now)  # its turn, taken at rest
+            front = next(iter(self._sweep), None)
         if front is not None and now - self.visited[front] >= self.revisit_s:
             return front  # overdue: the fairness bound goes ahead of the news
         if self.news:
@@ -133,8 +178,11 @@ class MarketSchedule:
         return front
 
     def waiting_first(self, first: AbstractSet[str]) -> bool:
-        """A market of `first` has news or a turn in the sweep."""
-        return bool(first) and any(t in first for w in (self.news, self._sweep) for t in w)
+        """A market of `first` has news or a turn in the sweep (not one at rest)."""
+        resting = self._resting
+        return bool(first) and any(
+            t in first and t not in resting for w in (self.news, self._sweep) for t in w
+        )
 
     def visit(self, ticker: str, now: float) -> None:
         """The loop decided on the market at `now` (or found nothing to decide on)."""
@@ -155,6 +203,7 @@ class MarketSchedule:
         self.news.pop(ticker, None)
         self._sweep.pop(ticker, None)
         self._parked.pop(ticker, None)
+        self._resting.discard(ticker)
         self.visited.pop(ticker, None)
         self._order = [t for t in self._order if t != ticker]
 

@@ -46,13 +46,13 @@ from kalshi_cli.vocabulary.errors import MAY_PASS, KalshiError, NotFoundError, r
 if TYPE_CHECKING:
     from kalshi_cli.client.requests import CancelResult
     from kalshi_cli.runner.books.entry_log import EntryLog
-    from kalshi_cli.runner.books.portfolio import OpenOrder
     from kalshi_cli.runner.execution.execution import LoopExecutor
     from kalshi_cli.runner.execution.order_group import TriggersGroup
     from kalshi_cli.runner.execution.own_orders import OwnOrders
     from kalshi_cli.runner.execution.unknown_orders import Looked, LostAnswer
     from kalshi_cli.runner.loop.settings import LoopSettings
     from kalshi_cli.runner.ports import LoopClient
+    from kalshi_cli.services.pretrade.books import OpenOrder
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.models import Order

@@ -118,14 +118,15 @@ class TradeLoop:
         # the exchange's answers that are back, booked before anything is decided (what one
         # drain leaves, a long one, is booked after the next visit: its markets stay busy)
         self.dispatch.drain()
-        if self.reloads.requested.is_set():
-            self.reloads.reload()
-        changed, went_stale = self.watch.handle_messages(events)
+        if self.reloads.requested.is_set() and self.reloads.reload():
+            self.turns.schedule.wake_all()  # a market at rest was judged with the old params
+        changed, went_stale, touched = self.watch.handle_messages(events)
         now_m = self.clock.monotonic()
-        self.turns.news(changed, now_m)
+        self.turns.news(changed, now_m, touched)
         if self.portfolio.fee_changes:
             for change in self.portfolio.apply_fee_changes(self.clock.wall()):
                 self.log.emit("fee_change", change.to_json())
+                self.turns.schedule.wake_all()
         self._ask_what_is_due(now_m)
         # a set's leg or sale back the backoff held goes now that it is over
         self.legs.resume()

@@ -18,7 +18,7 @@ import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.execution.dispatch import Dispatch
@@ -69,12 +69,17 @@ class MarketTurns:
         self._not_quoted: set[str] = set(portfolio.markets)
         self._quoted_seen = 0
 
-    def news(self, changed: Mapping[str, float | None], now: float) -> None:
+    def news(
+        self, changed: Mapping[str, float | None], now: float, touched: Iterable[str] = ()
+    ) -> None:
         """The markets whose book changed, each from when its first change arrived (else
-        `now`): their turn comes before the sweep's."""
+        `now`): their turn comes before the sweep's. Those `touched` otherwise (a stale, fresh
+        or lifecycle event, the feed's trouble) are woken from rest (runner/loop/schedule.py)."""
         schedule = self.schedule
         for ticker, at in changed.items():
             schedule.changed(ticker, now if at is None else at)
+        for ticker in touched:
+            schedule.wake(ticker)
 
     def start_pass(self) -> None:
         """A full pass: the queue positions read again, and a sweep of every market begun."""
@@ -164,8 +169,10 @@ class MarketTurns:
         return self._not_quoted
 
     def _visit(self, ticker: str, paused: bool) -> None:
-        self._market_pass.trade(ticker, paused=paused)
+        at_rest = self._market_pass.trade(ticker, paused=paused)
         self.schedule.visit(ticker, self._clock.monotonic())
+        if at_rest:
+            self.schedule.rest(ticker)
         if self._portfolio.position(ticker) != 0:
             self._seen_views[ticker] = self._portfolio.view(ticker)
         else:

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 
 from kalshi_cli.feed.book import MESSAGES_DROPPED, FeedMessage, MessageKind
 from kalshi_cli.feed.messages import FillNotice, UnreadableOrder
-from kalshi_cli.runner.books.portfolio import open_order
 from kalshi_cli.runner.execution.dispatch import Urgency, run_call
 from kalshi_cli.runner.loop.lifecycle_watch import LIFECYCLE_CHANNEL
 from kalshi_cli.runner.loop.shard_watch import ShardWatch, shard_reader
+from kalshi_cli.services.pretrade.books import open_order
 from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import Order
@@ -48,12 +48,15 @@ if TYPE_CHECKING:
 class _News:
     """What a tick's messages changed: the markets whose book changed, each with when its first
     change arrived if the feed says (in the order their news arrived: a set's order changes
-    with the process's hash seed, and with it the order of the pass's orders), and those the
-    feed has just called stale."""
+    with the process's hash seed, and with it the order of the pass's orders), those the
+    feed has just called stale, and every market a message concerned other than by its book
+    (stale, fresh, a lifecycle message): what may change beyond the book wakes a market at rest
+    (runner/loop/schedule.py)."""
 
     def __init__(self) -> None:
         self.changed: dict[str, float | None] = {}
         self.went_stale: set[str] = set()
+        self.touched: set[str] = set()
 
 
 class LoopWatch:
@@ -110,7 +113,7 @@ class LoopWatch:
             MessageKind.USER_ORDER: self._user_order,
             MessageKind.STALE: self._stale,
             MessageKind.FRESH: self._fresh,
-            MessageKind.LIFECYCLE: lambda message, _: lifecycle.message(message),
+            MessageKind.LIFECYCLE: self._lifecycle_message,
             MessageKind.TICKER: lambda message, news: None,
         }
 
@@ -122,15 +125,16 @@ class LoopWatch:
 
     def handle_messages(
         self, messages: Iterable[FeedMessage]
-    ) -> tuple[dict[str, float | None], set[str]]:
-        """The markets whose book changed and those the feed has just called stale (`_News`),
-        each message applied in the order they arrived by the handler of its kind."""
+    ) -> tuple[dict[str, float | None], set[str], set[str]]:
+        """The markets whose book changed, those the feed has just called stale and those an
+        message concerned otherwise (`_News`), each message applied in the order they arrived by
+        the handler of its kind."""
         news = _News()
         handlers, trouble = self._handlers, self._trouble
         for message in messages:
             handlers.get(message.kind, trouble)(message, news)
         self._lifecycle.after_events()
-        return news.changed, news.went_stale
+        return news.changed, news.went_stale, news.touched
 
     def _book(self, message: FeedMessage, news: _News) -> None:
         if message.ticker is not None:
@@ -152,22 +156,31 @@ class LoopWatch:
         if isinstance(message.message, Order | UnreadableOrder):
             self._order_update(message.message)
 
+    def _lifecycle_message(self, message: FeedMessage, news: _News) -> None:
+        if message.ticker is not None:
+            news.touched.add(message.ticker)
+        self._lifecycle.message(message)
+
     def _stale(self, message: FeedMessage, news: _News) -> None:
         ticker = message.ticker
         if ticker is not None:
             news.went_stale.add(ticker)
+            news.touched.add(ticker)
             self._log.emit("feed_stale", {"ticker": ticker, "reason": message.reason})
             self._alert("feed_stale", ticker, f"{ticker}: {message.reason}", {"ticker": ticker})
 
     def _fresh(self, message: FeedMessage, news: _News) -> None:
         if message.ticker is not None:
+            news.touched.add(message.ticker)
             self._log.emit("feed_fresh", {"ticker": message.ticker})
             self._resolve(
                 "feed_stale", message.ticker, f"{message.ticker}: the feed is fresh again"
             )
 
     def _trouble(self, message: FeedMessage, news: _News) -> None:
-        """The feed's own messages: a reconnect, a gap, a failed poll."""
+        """The feed's own messages: a reconnect, a gap, a failed poll. Any of them may have lost a
+        market's book change: every market is touched, so none stays at rest on a missed one."""
+        news.touched.update(self._portfolio.markets)
         kind, reason = message.kind, message.reason
         said = {"reason": reason, "source": message.source}
         if reason == MESSAGES_DROPPED and message.data is not None:

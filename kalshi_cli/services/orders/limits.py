@@ -1,8 +1,8 @@
 """The checks an order meets before it is sent, whoever sends it: its market's terms, the
 trading state, the balance, and the account's limits (`risk:`, through the risk engine's own
-`limit_rules`), judged by the pre-trade account (services/pretrade/account.py) against what the
-exchange holds for the account and, for many orders prepared together, read once
-(`MarketReads`)."""
+`limit_rules`), judged by the pre-trade account (services/pretrade/account.py), handed this
+path's view of the order, against what the exchange holds for the account and, for many orders
+prepared together, read once (`MarketReads`)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from kalshi_cli.risk.engine import limit_rules
-from kalshi_cli.risk.rules import Code, opening_cost
+from kalshi_cli.risk.rules import Code
 from kalshi_cli.services.fees import load_fee_models
-from kalshi_cli.services.pretrade.account import MarketReads, PreTradeAccount, judge
+from kalshi_cli.services.pretrade.account import MarketReads, OrderView, PreTradeAccount
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.models import FeeModel, FeeModelError, Market
@@ -212,18 +212,12 @@ class PreTradeChecks:
             return reads.added.get(t) or account.views(reads).get(t) or PositionView(t)
 
         committed = intent(grown if amending is None else amending[1])
-        shard = None
-        if opening_cost(committed, view) > 0:  # an order that opens nothing reads no balance
-            freed = ZERO if amending is None else _resting_cost(base, amending[0])
-            shard = account.shard(ticker, reads, freed)
-        context = account.context(
-            view, event=account.event_book(ticker, reads, everything), shard=shard
-        )
-        denials = judge(limit_rules(self.limits), asked, context)
+        freed = ZERO if amending is None else _resting_cost(base, amending[0])
+        seen = OrderView(view, everything, committed, freed)
+        denials = account.judge(limit_rules(self.limits), asked, seen, reads)
         if denials:
             rule, verdict = denials[0]
             raise _refusal(rule, verdict.detail, base, book_side=book_side, reads=reads)
-        account.spend(shard, committed, view, reads)
         if grown > 0:
             view = view.after(Intent(ticker, Side.YES, action, yes_price, grown, yes_price, ""))
         reads.added[ticker] = view

@@ -1,18 +1,20 @@
 """The pre-trade account: what an order is judged against before it is sent, built once per order
-or batch, whoever sends it. A path hands it only its own view (what is on its way, what it owns);
-the account reads the rest once (the market, the event with the markets the account holds in it,
-the balance with each shard's part) and builds the risk context the rules read
+or batch, whoever sends it. A path hands it only its own view (`OrderView`: what is on its way,
+what it owns); the account decides what the rules need read and reads it once (the market, the
+event with the markets the account holds in it when a limit on its loss is set, the balance with
+each shard's part when the order opens anything), builds the risk context the rules read
 (`risk.rules.RiskContext`), then runs the rules the path asks for in the one loop over rules
-(`risk.engine.judge`, the trade loop's risk engine's too).
+(`risk.engine.judge`, the trade loop's risk engine's too): `PreTradeAccount.judge`.
 
-`kalshi order place`, `batch` and `amend` (services/orders/limits.py), the assistant's orders
-(agent/tools/order_checks.py) and the trade loop (runner/assembly.py builds its event books and
-shard balances here) all come through it.
+`kalshi order place`, `batch` and `amend` (services/orders/limits.py) and the assistant's orders
+(agent/tools/order_checks.py) come through it; the trade loop through its own account over the
+same rules (services/pretrade/loop.py `LoopAccount`), whose reads come from the loop's books.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -27,9 +29,11 @@ from kalshi_cli.vocabulary.errors import NotFoundError, ValidationError
 from kalshi_cli.vocabulary.units import ZERO
 
 if TYPE_CHECKING:
-    from kalshi_cli.risk.budget import Budget, Owned
+    from kalshi_cli.risk.budget import Budget
     from kalshi_cli.risk.engine import RiskLimits
     from kalshi_cli.risk.event_loss import EventBook, EventTerms
+    from kalshi_cli.risk.rules import Rule, Verdict
+    from kalshi_cli.services.pretrade.budgets import OwnView
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.decisions import Intent
     from kalshi_cli.vocabulary.models import Balance, FeeModel, Market
@@ -38,7 +42,7 @@ _T = TypeVar("_T")
 
 View = Callable[[str], PositionView]
 
-__all__ = ["MarketReads", "PreTradeAccount", "judge", "shard_balances"]
+__all__ = ["MarketReads", "OrderView", "PreTradeAccount", "shard_balances"]
 
 
 def shard_balances(
@@ -50,6 +54,25 @@ def shard_balances(
     if market.exchange_index is None or shards is None:
         return None
     return ShardBalances(market.exchange_index, shards, dict(spent or {}))
+
+
+@dataclass(frozen=True)
+class OrderView:
+    """What a path outside a loop hands the account for one order (a command's, the
+    assistant's): the order's market as the path counts it (`position`: with the orders it
+    prepared before resting there), every market's (`everything`: what the event's worst case
+    counts), what the order commits (`committed`: what its shard's balance is held to;
+    `freed`: what an amended order held there, given back), the trading state and the
+    account's exposure (for the rules that read them), and what its owner owns (`own`: for its
+    budget; None: it has none)."""
+
+    position: PositionView
+    everything: View
+    committed: Intent
+    freed: Decimal = ZERO
+    state: TradingState = TradingState.ACTIVE
+    total_exposure: Decimal = ZERO
+    own: OwnView | None = None
 
 
 class MarketReads:
@@ -155,10 +178,51 @@ class PreTradeAccount:
 
         return reader.terms(name, fees, {ticker: market.raw}, held)
 
-    # ------------------------------------------------------------------ the context
+    # ------------------------------------------------------------------ the rules, judged
 
-    def event_book(
-        self, ticker: str, reads: MarketReads, view: View, budget: Budget | None = None
+    def judge(
+        self,
+        rules: Iterable[Rule],
+        intent: Intent | Callable[[Rule], Intent | None],
+        seen: OrderView,
+        reads: MarketReads,
+    ) -> list[tuple[Rule, Verdict]]:
+        """The rules the path asks for (`intent`, or the intent each rule is asked, None: not
+        asked) in the one loop over rules (`risk.engine.judge`), over the risk context of the
+        order built here once from the path's view (`seen`): the event read when a limit on its
+        loss is set (`event_limited`, the account's or the owner's budget's), the shard's
+        balance read when the order opens anything, the owner's own part when it has a budget.
+        Every rule's denial, in the rules' order; with none, what the order commits on its
+        shard is counted against the orders `reads` prepares after it."""
+        committed = seen.committed
+        ticker = committed.ticker
+        budget = None if seen.own is None else seen.own.budget
+        event = self._event_book(ticker, reads, seen.everything, budget)
+        shard = None
+        if opening_cost(committed, seen.position) > 0:  # one that opens nothing reads no balance
+            shard = self._shard(ticker, reads, seen.freed)
+        now = self._now()
+        owned = None
+        if seen.own is not None:
+            events = {} if event is None else {ticker: event.terms}
+            owned = seen.own.owned(committed, events, now)
+        context = RiskContext(
+            now=now,
+            state=seen.state,
+            position=seen.position,
+            total_exposure=seen.total_exposure,
+            owned=owned,
+            event=event,
+            shard=shard,
+        )
+        denials = judge(rules, intent, context)
+        if not denials and shard is not None:
+            cost = opening_cost(committed, seen.position)
+            reads.shard_spent[shard.shard] = reads.shard_spent.get(shard.shard, ZERO) + cost
+        return denials
+
+    def _event_book(
+        self, ticker: str, reads: MarketReads, view: View, budget: Budget | None
     ) -> EventBook | None:
         """The event's book over `view`, when a limit on its loss is set (`event_limited`;
         None: the event is not read)."""
@@ -166,43 +230,13 @@ class PreTradeAccount:
             return None
         return self.event_terms(ticker, reads).book(view)
 
-    def shard(self, ticker: str, reads: MarketReads, freed: Decimal = ZERO) -> ShardBalances | None:
+    def _shard(self, ticker: str, reads: MarketReads, freed: Decimal) -> ShardBalances | None:
         """The market's shard and each shard's balance, less what the orders `reads` prepared
         before may commit there (`freed`: what an amended order held, given back)."""
         market = self.market(ticker, reads)
         if market.exchange_index is None:
             return None  # the balance is read only for a market that names its shard
         spent = dict(reads.shard_spent)
-        if market.exchange_index is not None and freed:
+        if freed:
             spent[market.exchange_index] = spent.get(market.exchange_index, ZERO) - freed
         return shard_balances(market, self.balance(reads), spent)
-
-    def context(
-        self,
-        view: PositionView,
-        *,
-        state: TradingState = TradingState.ACTIVE,
-        total_exposure: Decimal = ZERO,
-        owned: Owned | None = None,
-        event: EventBook | None = None,
-        shard: ShardBalances | None = None,
-    ) -> RiskContext:
-        """The risk context of an order placed outside a loop, now."""
-        return RiskContext(
-            now=self._now(),
-            state=state,
-            position=view,
-            total_exposure=total_exposure,
-            owned=owned,
-            event=event,
-            shard=shard,
-        )
-
-    @staticmethod
-    def spend(
-        shard: ShardBalances | None, intent: Intent, view: PositionView, reads: MarketReads
-    ) -> None:
-        """What an order allowed commits on its shard, counted against the orders after it."""
-        if shard is not None:
-            cost = opening_cost(intent, view)
-            reads.shard_spent[shard.shard] = reads.shard_spent.get(shard.shard, ZERO) + cost

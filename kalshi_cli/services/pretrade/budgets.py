@@ -8,7 +8,7 @@ decided and on their way, or of unknown outcome, count as resting, as for the ac
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kalshi_cli.risk.budget import Budget, Owned
@@ -40,6 +40,29 @@ class OwnedBooks(Protocol):
     def resting(self, ticker: str) -> Iterable[Any]: ...
 
     def unbooked_orders(self) -> Iterable[Any]: ...
+
+
+@dataclass(frozen=True)
+class OwnView:
+    """What a path outside a loop hands the pre-trade account of an owner with a budget (the
+    assistant, `trade.budgets.NAME`): that budget, its books (`OwnedBooks`), whose each of their
+    orders is (`owner`), and its orders on their way (`queued`: pending or of unknown outcome,
+    they may land)."""
+
+    budget: Budget
+    books: OwnedBooks
+    owner: Callable[[Any], str | None]
+    queued: Sequence[Intent] = ()
+
+    def owned(self, intent: Intent, events: Mapping[str, EventTerms], now: float) -> Owned:
+        """What `intent`'s owner owns, counted as a loop counts a strategy's (`Budgets`), its
+        own realized loss of the day `now` looked at; `events`: ticker -> its event, for the
+        budget's limit on an event's loss."""
+        budgets = Budgets({intent.strategy: self.budget}, self.books, self.owner, events)
+        budgets.check_day(now)
+        owned = budgets.owned(intent, self.queued)
+        assert owned is not None  # a budget of its name was given
+        return owned
 
 
 class Budgets:

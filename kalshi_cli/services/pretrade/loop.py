@@ -1,20 +1,29 @@
-"""The pre-trade account of a trade loop: what its risk engine judges each order against beyond the
-loop's own view, read once when the loop is built. Each event of the loop's markets, read once
+"""The pre-trade account of a trade loop: what its risk engine judges each order against, the
+context of each order built here once, and the engine's rules run over it.
+
+Read once when the loop is built (`LoopReads`): each event of the loop's markets, read once
 (`EventReader`) for both of its readings (whether its markets are mutually exclusive, and its
 worst case as the limit on its loss reads it, the markets the account holds in it counted
 whatever its listing says), and only when the lineup or the limits ask for it; and each shard's
-balance, read with the one balance read of the loop's start. The executor hands it only its view
-(what is on its way) and reads back the event's book and the shard's balance (`LoopAccount`);
-the running loop reads the balance again with each shard's status (`balances_read`).
+balance, read with the one balance read of the loop's start. The running loop reads the balance
+again with each shard's status (`balances_read`). Nothing here reads the exchange per order: the
+loop's view comes from its books and its feed.
+
+Per order (`LoopAccount`): the executor hands only its view (`LoopView`: each market with its
+orders on their way counted, the exposure with them, those orders, when its data last came); the
+account builds the context (the position, the exposure, the strategy's own part for its budget,
+the event's book over the loop's markets and the account's holdings elsewhere in the event, the
+shard's balance, the trading state, the market's fees and book) and runs the risk engine's rules
+over it in the one loop (`RiskEngine.evaluate`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.risk.rules import ShardBalances
+from kalshi_cli.risk.rules import RiskContext, ShardBalances
 from kalshi_cli.services.pretrade.events import EventReader, EventReads
 from kalshi_cli.services.pretrade.settings import event_limited
 
@@ -22,26 +31,35 @@ if TYPE_CHECKING:
     from decimal import Decimal
 
     from kalshi_cli.risk.budget import Budget
-    from kalshi_cli.risk.engine import RiskLimits
+    from kalshi_cli.risk.engine import RiskEngine, RiskLimits
     from kalshi_cli.risk.event_loss import EventBook, EventTerms
+    from kalshi_cli.risk.rules import Verdict
+    from kalshi_cli.services.pretrade.budgets import Budgets
     from kalshi_cli.services.pretrade.holdings import AccountHoldings
-    from kalshi_cli.vocabulary.decisions import PositionView
+    from kalshi_cli.strategy_api.snapshot import EventLimit
+    from kalshi_cli.vocabulary.decisions import Intent, PositionView
     from kalshi_cli.vocabulary.models import FeeModel, Market
 
 
 @dataclass
-class LoopAccount:
-    """What the loop's orders are judged against beyond its own view: ticker -> its event as
-    the limit on an event's loss reads it (`events`; empty: no such limit), whether the
-    account's own limit is set (`account_limited`: a strategy's budget alone reads `events`
-    through its own part), and each market's shard (`shard_of`) with each shard's balance at
-    the start (`shards`; empty: the exchange did not say)."""
+class LoopReads:
+    """What the loop's orders are judged against beyond its own view, read at its start:
+    ticker -> its event as the limit on an event's loss reads it (`events`; empty: no such
+    limit), whether the account's own limit is set (`account_limited`: a strategy's budget alone
+    reads `events` through its own part), and each market's shard (`shard_of`) with each shard's
+    balance as last read (`shards`; empty: the exchange did not say)."""
 
     events: dict[str, EventTerms] = field(default_factory=dict)
     account_limited: bool = False
     shard_of: Mapping[str, int] = field(default_factory=dict)
     # each shard's record, built once (the hot path reads it for every order); empty: not told
     shards: Mapping[int, ShardBalances] = field(default_factory=dict)
+
+    @property
+    def account_events(self) -> Mapping[str, EventTerms]:
+        """The events the account's own limit on an event's loss counts (empty: none is set):
+        those the loop judges its orders' events by, and follows the holdings elsewhere in."""
+        return self.events if self.account_limited else {}
 
     @property
     def balances(self) -> Mapping[int, Decimal] | None:
@@ -52,12 +70,6 @@ class LoopAccount:
         """Each shard's balance read again by the running loop (its watch's balance read,
         runner/execution/balance_hold.py): its orders are judged against it from now on."""
         self.shards = shard_records(balances, self.shard_of)
-
-    def event(self, ticker: str, view: Callable[[str], PositionView]) -> EventBook | None:
-        """The market's event over `view`, when the account's limit on an event's loss is set
-        (None: nothing to count)."""
-        terms = self.events.get(ticker) if self.account_limited else None
-        return None if terms is None else terms.book(view)
 
     def settled(self, ticker: str, result: str) -> None:
         """`ticker` settled `result` ("yes" or "no") while the loop runs: its event is read
@@ -76,6 +88,104 @@ class LoopAccount:
         """The market's shard and each shard's balance (None: not known)."""
         index = self.shard_of.get(ticker)
         return None if index is None else self.shards.get(index)
+
+
+@dataclass(frozen=True)
+class LoopView:
+    """What the loop hands its account for one order, from its books: each market's view with
+    the orders on their way counted as resting (`view`), the account's exposure with them
+    (`total_exposure`), the strategies' orders on their way or of unknown outcome (`pending`,
+    asked only for a strategy with a budget: they may rest), and when the market's data last
+    came (`last_data_at`, None: none yet; `in_sync`: False from a gap until it is resynced)."""
+
+    view: Callable[[str], PositionView]
+    total_exposure: Decimal
+    pending: Callable[[], Sequence[Intent]]
+    last_data_at: float | None
+    in_sync: bool = True
+
+
+class LoopAccount:
+    """The loop's pre-trade account: each order's risk context built from the loop's view and
+    what was read at its start (`reads`), and the risk engine's rules run over it."""
+
+    def __init__(
+        self,
+        risk: RiskEngine,
+        reads: LoopReads | None = None,
+        *,
+        budgets: Budgets | None = None,
+        elsewhere: Callable[[str], PositionView | None] = lambda ticker: None,
+    ) -> None:
+        """`risk`: the engine whose rules judge, and whose trading state, clock, fees and books
+        the context reads; `budgets`: the strategies' own (None: no strategy has one);
+        `elsewhere`: what the account holds in a market of the loop's events that the loop does
+        not trade, as the exchange last showed it (runner/execution/elsewhere.py)."""
+        self._risk = risk
+        self.reads = reads or LoopReads()
+        self._budgets = budgets
+        self._elsewhere = elsewhere
+
+    def context(self, intent: Intent, seen: LoopView) -> RiskContext:
+        """The context `intent` is judged in, now: the trading state read fresh from the
+        trading records."""
+        risk, ticker = self._risk, intent.ticker
+        now = risk.clock.wall()
+        budgets = self._budgets
+        return RiskContext(
+            now=now,
+            state=risk.state(),
+            position=seen.view(ticker),
+            total_exposure=seen.total_exposure,
+            last_data_at=seen.last_data_at,
+            in_sync=seen.in_sync,
+            owned=None if budgets is None else budgets.owned(intent, seen.pending()),
+            fee_rates=risk.fee_rates(ticker, now),
+            book=risk.books(ticker),
+            event=self.event(ticker, seen.view),
+            shard=self.reads.shard(ticker),
+        )
+
+    def judge(self, intent: Intent, seen: LoopView) -> list[Verdict]:
+        """Every rule's denial of `intent` (empty: send it), each reported by the engine."""
+        return self._risk.evaluate(intent, self.context(intent, seen))
+
+    def event_limits(
+        self,
+        strategy: str,
+        ticker: str,
+        view: Callable[[str], PositionView],
+        pending: Callable[[], Sequence[Intent]],
+    ) -> tuple[EventLimit, ...]:
+        """The limits on the loss of the market's event that `strategy`'s orders are held to,
+        each with what its book holds in the event now, as the `EVENT_LOSS` rule reads it: the
+        account's over the account's event (`event`, over the loop's `view`), the strategy's
+        budget's over its own part (`Budgets.event`), the orders on their way and of unknown
+        outcome (`pending`) counted as resting."""
+        from kalshi_cli.strategy_api.snapshot import EventLimit
+
+        limits: list[EventLimit] = []
+        account = self._risk.limits.max_event_loss
+        book = None if account is None else self.event(ticker, view)
+        if account is not None and book is not None:
+            limits.append(EventLimit(account, tuple(book.legs()), book.terms.kind))
+        budgets = self._budgets
+        budget = None if budgets is None else budgets.budgets.get(strategy)
+        if budgets is not None and budget is not None and budget.max_event_loss is not None:
+            own = budgets.event(strategy, ticker, pending())
+            if own is not None:
+                limits.append(EventLimit(budget.max_event_loss, tuple(own.legs()), own.terms.kind))
+        return tuple(limits)
+
+    def event(self, ticker: str, view: Callable[[str], PositionView]) -> EventBook | None:
+        """The market's event over the loop's view, when the account's limit on an event's loss
+        is set (None: nothing to count): a market of it the loop does not trade as the exchange
+        holds it, last read."""
+        terms = self.reads.account_events.get(ticker)
+        if terms is None:
+            return None
+        elsewhere = self._elsewhere
+        return terms.book(lambda t: elsewhere(t) or view(t))
 
 
 @dataclass(frozen=True)
@@ -113,7 +223,7 @@ def load_events(
     return {m.ticker: events[m.event_ticker] for own in by_event.values() for m in own}
 
 
-def loop_account(
+def loop_reads(
     reader: EventReader,
     holdings: AccountHoldings,
     limits: RiskLimits,
@@ -121,8 +231,8 @@ def loop_account(
     budgets: Iterable[Budget],
     markets: list[Market],
     fees: Callable[[str], FeeModel | None],
-) -> LoopAccount:
-    """The loop's pre-trade account, read once at its start: the events only when a limit on
+) -> LoopReads:
+    """What the loop's pre-trade account reads once at its start: the events only when a limit on
     an event's loss asks for them (`event_limited`), the balance once."""
     events: dict[str, EventTerms] = {}
     if event_limited(limits, budgets):
@@ -131,7 +241,7 @@ def loop_account(
     # the balance read once, and only when a market says its shard: nothing to judge without
     balances = holdings.balance().shards() if shard_of else None
     shards = {} if balances is None else shard_records(balances, shard_of)
-    return LoopAccount(events, event_limited(limits), shard_of, shards)
+    return LoopReads(events, event_limited(limits), shard_of, shards)
 
 
 def shard_records(

@@ -8,7 +8,8 @@ from __future__ import annotations
 import random
 from decimal import Decimal
 
-from kalshi_cli.runner.books.portfolio import Portfolio, open_order
+from kalshi_cli.runner.books.portfolio import Portfolio
+from kalshi_cli.services.pretrade.books import open_order
 from kalshi_cli.vocabulary.models import Market
 from kalshi_cli.vocabulary.units import ZERO, BookSide, Side
 

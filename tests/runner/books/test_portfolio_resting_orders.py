@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from kalshi_cli.runner.books.portfolio import OpenOrder, Portfolio, open_order
+from kalshi_cli.runner.books.portfolio import Portfolio
+from kalshi_cli.services.pretrade.books import OpenOrder, open_order
 from kalshi_cli.vocabulary.models import Market
 from kalshi_cli.vocabulary.units import ZERO, Action, BookSide, Side
 

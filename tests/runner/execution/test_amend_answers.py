@@ -20,10 +20,10 @@ import pytest
 
 from kalshi_cli.client.connection import LANDING_WINDOW_S
 from kalshi_cli.client.requests import AmendResult
-from kalshi_cli.runner.books.portfolio import OpenOrder
 from kalshi_cli.runner.execution.dispatch import Urgency
 from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE
 from kalshi_cli.services.orders.amend import Amend
+from kalshi_cli.services.pretrade.books import OpenOrder
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.decisions import Cancel, Intent
 from kalshi_cli.vocabulary.errors import (

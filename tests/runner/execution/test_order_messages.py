@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.runner.books.portfolio import OpenOrder
+from kalshi_cli.services.pretrade.books import OpenOrder
 from kalshi_cli.store import IntentRecord
 from kalshi_cli.vocabulary.models import Order
 from kalshi_cli.vocabulary.units import Action, BookSide, Side

@@ -23,10 +23,10 @@ import pytest
 
 from kalshi_cli.client.connection import LANDING_WINDOW_S
 from kalshi_cli.client.requests import AmendResult
-from kalshi_cli.runner.books.portfolio import OpenOrder
 from kalshi_cli.runner.execution.answers import UNMADE
 from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE
 from kalshi_cli.services.orders.amend import Amend
+from kalshi_cli.services.pretrade.books import OpenOrder
 from kalshi_cli.store import Store
 from kalshi_cli.store.connection import BUSY_TIMEOUT_SECONDS
 from kalshi_cli.vocabulary.decisions import Intent

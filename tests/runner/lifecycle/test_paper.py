@@ -30,6 +30,7 @@ from kalshi_cli.vocabulary.clock import ManualClock, iso_utc
 from kalshi_cli.vocabulary.errors import ConflictError, UsageError
 from kalshi_cli.vocabulary.units import BookSide, Side, TimeInForce
 from tests.conftest import SimHarness
+from tests.fakes import ticks
 from tests.runner.simproc import Book, client_for, log_events, trade_command, trade_env
 
 TICKER = "KXPAPER-SIM-A"
@@ -119,7 +120,9 @@ def test_the_paper_client_reads_market_data_from_the_exchange_and_orders_locally
     venue = LocalVenue(ManualClock(1_700_000_000.0), [default_info(TICKER)], balance=Decimal(500))
     client = PaperClient(exchange, venue)
     assert client.markets.get_market(TICKER).ticker == TICKER  # from the exchange
-    venue.book_changed(TICKER, {Decimal("0.40"): Decimal(100)}, {Decimal("0.40"): Decimal(100)})
+    venue.book_changed(
+        TICKER, ticks({Decimal("0.40"): Decimal(100)}), ticks({Decimal("0.40"): Decimal(100)})
+    )
     placed = client.orders.create_order(
         CreateOrder(
             ticker=TICKER,
@@ -217,9 +220,7 @@ def test_private_events_never_reach_a_paper_loop_and_public_ones_feed_the_venue(
             self.told: list[str] = []  # books and lifecycle changes: none in these events
             self.infos: dict[str, MarketInfo] = {}
 
-        def book_changed(
-            self, ticker: str, yes: Mapping[Decimal, Decimal], no: Mapping[Decimal, Decimal]
-        ) -> None:
+        def book_changed(self, ticker: str, yes: Mapping[int, int], no: Mapping[int, int]) -> None:
             self.told.append(f"book {ticker}")
 
         def lifecycle(self, ticker: str, event_type: object) -> None:
@@ -302,7 +303,7 @@ def test_a_paper_venue_charges_a_fee_change_the_exchange_scheduled_after_it_star
     clock.advance(120)
     exchange.tick()  # the exchange's participants quote
     yes, no = exchange.engine.book(market.ticker)
-    venue.book_changed(market.ticker, dict(yes), dict(no))
+    venue.book_changed(market.ticker, ticks(dict(yes)), ticks(dict(no)))
     ask = 1 - max(price for price, _ in no)
     order = CreateOrder(market.ticker, BookSide.BID, ask, Decimal(1), time_in_force=TimeInForce.IOC)
     real.create_order(order)
@@ -401,7 +402,9 @@ def test_the_venue_answers_queue_positions_and_an_empty_historical_tier() -> Non
     from kalshi_cli.client.requests import CreateOrder
 
     venue = LocalVenue(ManualClock(1_700_000_000.0), [default_info(TICKER)], balance=Decimal(500))
-    venue.book_changed(TICKER, {Decimal("0.40"): Decimal(7)}, {Decimal("0.55"): Decimal(5)})
+    venue.book_changed(
+        TICKER, ticks({Decimal("0.40"): Decimal(7)}), ticks({Decimal("0.55"): Decimal(5)})
+    )
     placed = venue.client.orders.create_order(
         CreateOrder(
             ticker=TICKER,

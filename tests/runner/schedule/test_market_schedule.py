@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from kalshi_cli.runner.loop.event_groups import EventGroup
 from kalshi_cli.runner.loop.schedule import MarketSchedule
 
 MARKETS = [f"M{n:03d}" for n in range(500)]
@@ -144,3 +145,29 @@ def test_the_report_names_the_markets_it_is_behind_on_longest_waiting_first() ->
     report = schedule.report(12.0)
     assert report.behind_on == ("M002", "M003")  # unvisited for 12 s and 11 s
     assert report.to_json()["behind_on"] == ["M002", "M003"]
+
+
+def test_a_market_at_rest_takes_its_sweep_turn_without_a_visit_until_woken() -> None:
+    """A market at rest is passed over where it stands in the sweep (counted as visited then,
+    so the others keep their order and the lag figures theirs); news, a wake of its own or of a
+    market of its event, and a wake of all give it visits again."""
+    markets = MARKETS[:4]
+    event = EventGroup("E", ("M002", "M003"), complete=True)
+    schedule = MarketSchedule(markets, now=0.0, revisit_s=10.0, events={"M002": event})
+    for ticker in ("M001", "M003"):
+        schedule.rest(ticker)
+    schedule.start_sweep()
+    assert _visits(schedule, 1.0, 10) == ["M000", "M002"]
+    assert not schedule.pending
+    assert schedule.report(1.0).revisit_max_s == 1.0  # M001 and M003 too: passed at 1.0
+    schedule.changed("M001", at=1.5)
+    schedule.wake("M002")  # wakes M003, of its event
+    schedule.start_sweep()
+    assert _visits(schedule, 2.0, 10) == ["M001", "M000", "M002", "M003"]
+    for ticker in markets:
+        schedule.rest(ticker)
+    schedule.start_sweep()
+    assert _visits(schedule, 3.0, 10) == []
+    schedule.wake_all()
+    schedule.start_sweep()
+    assert _visits(schedule, 4.0, 10) == markets

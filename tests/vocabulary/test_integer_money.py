@@ -1,0 +1,67 @@
+"""Integer money (vocabulary/units.py): a price in ticks of $0.0001 and a count in hundredths of a
+contract convert to and from Decimal exactly, and a value finer than that is refused, never
+rounded."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kalshi_cli.vocabulary.models import level_problem, level_ticks
+from kalshi_cli.vocabulary.units import (
+    count_hundredths,
+    hundredths_count,
+    price_ticks,
+    ticks_price,
+)
+
+D = Decimal
+
+
+@given(st.integers(-(10**40), 10**40))
+def test_ticks_and_hundredths_round_trip_exactly(n: int) -> None:
+    # past Decimal's 28 digits too: nothing is rounded on the way
+    assert price_ticks(ticks_price(n)) == n
+    assert count_hundredths(hundredths_count(n)) == n
+
+
+@given(st.integers(-(10**18), 10**18))
+def test_ticks_and_hundredths_read_out_in_kalshis_places(n: int) -> None:
+    # read out as Kalshi writes them: prices to 4 places, counts to 2
+    assert ticks_price(n) == D(n) / 10_000 and ticks_price(n).as_tuple().exponent == -4
+    assert hundredths_count(n) == D(n) / 100 and hundredths_count(n).as_tuple().exponent == -2
+
+
+@given(st.decimals(min_value=-(10**12), max_value=10**12, places=6))
+def test_a_decimal_converts_only_when_it_is_whole_ticks_or_hundredths(value: Decimal) -> None:
+    for convert, back, unit in (
+        (price_ticks, ticks_price, D("0.0001")),
+        (count_hundredths, hundredths_count, D("0.01")),
+    ):
+        if value % unit:
+            with pytest.raises(ValueError, match="not a whole number"):
+                convert(value)
+        else:
+            assert back(convert(value)) == value
+
+
+@pytest.mark.parametrize("text", ["NaN", "sNaN", "Infinity", "-Infinity"])
+def test_a_value_that_is_not_a_finite_number_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="not a finite number"):
+        price_ticks(D(text))
+    with pytest.raises(ValueError, match="not a finite number"):
+        count_hundredths(D(text))
+
+
+def test_the_same_price_in_any_number_of_places_is_one_tick_count() -> None:
+    assert {price_ticks(D(t)) for t in ("0.56", "0.5600", "0.560000", "5.6E-1")} == {5600}
+    assert {count_hundredths(D(t)) for t in ("10", "10.00", "1E+1")} == {1000}
+
+
+def test_a_book_level_finer_than_a_tick_or_a_hundredth_is_no_level() -> None:
+    assert level_ticks(D("0.0015"), D("2.50")) == (15, 250)
+    assert level_problem(D("0.00015"), D("1")) is not None
+    assert level_problem(D("0.5"), D("0.005")) is not None
