@@ -32,7 +32,6 @@ from kalshi_cli.runner.execution.elsewhere import ElsewhereViews
 from kalshi_cli.runner.execution.execution import Changes, LoopExecutor
 from kalshi_cli.runner.execution.fills import CLOCK_AHEAD_S, AppliedFills, FillSync
 from kalshi_cli.runner.execution.leg_sets import LegSets
-from kalshi_cli.runner.execution.order_group import TriggersGroup
 from kalshi_cli.runner.execution.outbox import Outbox
 from kalshi_cli.runner.execution.own_orders import OwnOrders, owner_among
 from kalshi_cli.runner.execution.sender import Sender
@@ -471,8 +470,8 @@ class LoopInputs:
     fills_since: float | None = None
     # `kill -HUP` (the session's: a SIGHUP while starting is answered at the first tick)
     reload: threading.Event | None = None
-    # a session's order group triggered by id and shard, at once, by a stop (runner/loop/stop.py)
-    trigger_group: TriggersGroup | None = None
+    # a `TriggersGroup`: a session group triggered by id and shard, at once, by a stop (stop.py)
+    trigger_group: Callable[..., None] | None = None
     # what the loop's settings are made into (a backtest's: runner/loop/settings.py)
     adjust: Callable[[LoopSettings], LoopSettings] | None = None
 
