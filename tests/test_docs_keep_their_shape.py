@@ -7,8 +7,8 @@ back into a lab log:
 - a `docs/benchmarks.md` "current value" cell is one value: `VALUE (load L, DATE)` or
   `VALUE: VERDICT (load L, DATE)`, with no `;` or parenthesis in VALUE or VERDICT, one date, at
   most 120 characters; L is the load average (a number or a range) or `load not recorded`;
-- a `CHANGELOG.md` entry under `## [Unreleased]` is one line (`- ...`, no continuation line) of
-  at most 300 characters: what a trader notices, not the mechanism."""
+- a `CHANGELOG.md` entry, released or not, is one line (`- ...`, no continuation line) of at
+  most 300 characters: what a trader notices, not the mechanism."""
 
 from __future__ import annotations
 
@@ -76,12 +76,13 @@ def test_every_benchmark_value_is_one_figure_with_its_load_and_date() -> None:
     assert misshapen == []
 
 
-def test_every_unreleased_changelog_entry_is_one_short_line() -> None:
+def test_every_changelog_entry_is_one_short_line() -> None:
+    """Unreleased and every release alike: a release moves the lines, it does not rewrite them."""
     text = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
-    unreleased = text.split("## [Unreleased]", 1)[1].split("\n## [", 1)[0]
-    entries = [line for line in unreleased.splitlines() if line.startswith("- ")]
+    changes = text.split("## [Unreleased]", 1)[1]
+    entries = [line for line in changes.splitlines() if line.startswith("- ")]
     assert len(entries) > 5, "the pattern finds the entries"
-    lines = unreleased.splitlines()
+    lines = changes.splitlines()
     continued = [
         before
         for before, line in pairwise(lines)
