@@ -92,7 +92,10 @@ def test_a_new_user_sees_the_short_shard_moves_money_and_the_loop_trades_there(
                     for e in _events(log, "order_placed")
                     if str(e["ticker"]).startswith(("KXBTC", "KXETH"))
                 ],
-                "an order of the crypto strategy placed on shard 2",
+                lambda: (
+                    "an order of the crypto strategy placed on shard 2; the log's last "
+                    f"entries: {log_events(log)[-30:]}"
+                ),
             )
             _no_safe_mode(log)
             proc.send_signal(signal.SIGTERM)
