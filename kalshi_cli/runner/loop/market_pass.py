@@ -187,7 +187,7 @@ class MarketPass:
         lineup, stopped = self._tuning.lineup, self._stops.stopped
         members = [m for m in lineup if not self._untouched(m, ticker, now, book)]
         if not members:
-            return self._at_rest(ticker, held, now)
+            return self._at_rest(ticker, held, now) and not self._event_limited(ticker)
         view_for = self._portfolio.view_for
         members = [m for m in members if m.name not in stopped or view_for(ticker, m.name).position]
         if not members:
@@ -212,6 +212,26 @@ class MarketPass:
         (docs/trade-loop.md "Markets at rest")."""
         held_any = held.position or held.resting or held.unbooked
         return not held_any and not waived(self._portfolio.fees.get(ticker), now)
+
+    def _event_limited(self, ticker: str) -> bool:
+        """A strategy of the lineup sized its last call on the market to a limit on its event's
+        loss (`MarketSnapshot.event_limits`): what the account holds and rests in the event's
+        other markets, some the loop may not trade, changes that call's inputs with no news of
+        this market, so it is never at rest, and each pass compares them (`_same_event_limits`)."""
+        quiet = self._quiet
+        return any(
+            last[1].event_limits
+            for m in self._tuning.lineup
+            if (last := quiet.get((m.name, ticker))) is not None
+        )
+
+    def _same_event_limits(self, member: Member, ticker: str, before: MarketSnapshot) -> bool:
+        """The limits on the loss of the market's event, with what is held there, as the
+        strategy's last call read them (a strategy that `uses_events`; none other reads
+        them)."""
+        if not member.strategy.uses_events:
+            return True
+        return self._event_limits(member.name, ticker) == before.event_limits
 
     def _decide(self, member: Member, market: _Market) -> None:
         """One strategy's call on one market, and what it decided sent."""
@@ -362,6 +382,7 @@ class MarketPass:
             or market.event != before.event
             or market.price_ranges != before.price_ranges
             or market.now < before.ts
+            or not self._same_event_limits(member, market.ticker, before)
         ):
             return False
         before_mids = before.mids
@@ -402,7 +423,9 @@ class MarketPass:
         if self._portfolio.markets[ticker].price_ranges is not before.price_ranges:
             return False
         taker_rate, maker_rate = self._portfolio.fee_rates(ticker, now)
-        return taker_rate == before.fee_rate and maker_rate == before.maker_fee_rate
+        if taker_rate != before.fee_rate or maker_rate != before.maker_fee_rate:
+            return False
+        return self._same_event_limits(member, ticker, before)
 
     def _loop_view(self, ticker: str) -> PositionView:
         """The market's whole position with only the loop's resting orders (any strategy's):
