@@ -675,7 +675,7 @@ def _sales(r: Rig) -> list[tuple[str, Decimal, Decimal]]:
 
 
 @pytest.mark.slow
-def test_a_sale_back_larger_than_the_largest_order_allowed_goes_in_orders_within_it(
+def test_a_sale_back_over_the_max_order_count_goes_in_pieces(
     sim: SimHarness, tmp_path: Path
 ) -> None:
     """Killed after A filled NO 5; the next loop runs with `risk.max_order_count` 2. The set it
@@ -701,7 +701,7 @@ def test_a_sale_back_larger_than_the_largest_order_allowed_goes_in_orders_within
 
 
 @pytest.mark.slow
-def test_a_stops_sale_back_larger_than_the_largest_order_allowed_goes_in_orders_within_it(
+def test_a_stops_sale_back_over_the_max_order_count_goes_in_pieces(
     sim: SimHarness, tmp_path: Path
 ) -> None:
     """Killed after A filled NO 5; the next loop, with `risk.max_order_count` 2, is stopped
