@@ -195,7 +195,9 @@ def test_a_market_at_rest_is_decided_again_when_only_what_its_event_holds_change
         log_path=tmp_path / "log.jsonl",
     )
     for ticker in ("KXEVT-1-A", "KXEVT-1-B"):  # shown once: their books never change after
-        rig.feed.show(rig.feed.book(ticker))
+        book = rig.feed.book(ticker)
+        assert book is not None
+        rig.feed.show(book)
     for _ in range(3):
         _quiet_step(rig)
     assert rig.client.requests == []
