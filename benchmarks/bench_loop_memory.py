@@ -10,7 +10,7 @@ the run (after the books, histories and caches have filled), in MB per minute. T
 slope: it should stay flat too.
 
     python benchmarks/bench_loop_memory.py [--minutes 10] [--markets 200] [--strategy NAME ...]
-        [--raise-limits] [--trace-top N]
+        [--raise-limits] [--trace-top N] [--call-timeout-s S]
 
 `--strategy` repeats: one loop runs them all, as `kalshi trade --strategy A --strategy B` does.
 `--raise-limits` lifts the order-rate and exposure limits (and quotes one contract a side), as
@@ -173,6 +173,12 @@ def main() -> int:
         help="fit the slopes from this time on (default: the second half of the run)",
     )
     parser.add_argument("--trace-frames", type=int, default=12, help="frames kept a traceback")
+    parser.add_argument(
+        "--call-timeout-s",
+        type=float,
+        default=TradeSection().call_timeout_s,
+        help="trade.call_timeout_s: the longest the loop waits for one call's answer",
+    )
     args = parser.parse_args()
     if args.trace_top:
         tracemalloc.start(args.trace_frames)
@@ -215,9 +221,10 @@ def main() -> int:
                     "max_total_exposure": "100000",
                     "daily_loss_limit": "100000",
                 },
+                trade={"call_timeout_s": args.call_timeout_s},
             )
             if args.raise_limits
-            else TradeConfig(),
+            else TradeConfig(trade={"call_timeout_s": args.call_timeout_s}),
             markets,
         )
         stop = threading.Event()
@@ -251,7 +258,8 @@ def main() -> int:
         print(
             f"loop memory: {len(markets)} markets, strategies {', '.join(strategies)}, "
             f"{args.minutes:g} min, rss at start {rss_mb():.1f} MB, "
-            f"simulator {rss_mb(sim.pid):.1f} MB, load {load()}",
+            f"simulator {rss_mb(sim.pid):.1f} MB, call timeout {args.call_timeout_s:g} s, "
+            f"load {load()}",
             flush=True,
         )
         sampler = threading.Thread(target=sample, daemon=True)
