@@ -5,11 +5,13 @@ plugin of tests/conftest.py, so every test folder has them) and the helpers thei
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
+import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
@@ -99,6 +101,28 @@ def hold_kalshis_event_example(harness: SimHarness, client: KalshiClient) -> Non
         client.orders.create_order(
             CreateOrder(f"KXSOS-{name}", BookSide.ASK, Decimal(yes_price), Decimal(1))
         )
+
+
+class EventAnswered(httpx.BaseTransport):
+    """The simulator over loopback, but `GET /events/{event}` answers `body(answer)` (bytes)
+    instead of the simulator's `answer`; `asked`: how many times it was read."""
+
+    def __init__(self, event: str, body: Callable[[dict[str, object]], bytes]) -> None:
+        self._inner = httpx.HTTPTransport()
+        self._event = event
+        self._body = body
+        self.asked = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self._inner.handle_request(request)
+        if request.method == "GET" and request.url.path.endswith(f"/events/{self._event}"):
+            self.asked += 1
+            response.read()
+            return httpx.Response(200, content=self._body(json.loads(response.content)))
+        return response
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 def funded_subaccount(client: KalshiClient, cents: int = 5000) -> int:
