@@ -386,8 +386,8 @@ def test_a_fill_already_read_is_not_read_again_when_its_messages_arrive(
             kinds = {e.kind for e in messages}
             return MessageKind.FILL in kinds and any(
                 e.kind is MessageKind.USER_ORDER
-                and isinstance(e.message, Order)
-                and e.message.status == "executed"
+                and isinstance(e.payload, Order)
+                and e.payload.status == "executed"
                 for e in messages
             )
 

@@ -411,7 +411,7 @@ def test_a_user_orders_message_of_another_subaccount_is_not_the_loops(tmp_path: 
             "remaining_count_fp": "5.00",
             "subaccount_number": subaccount,
         }
-        return FeedMessage(MessageKind.USER_ORDER, quote.ticker, message=order_update(msg))
+        return FeedMessage(MessageKind.USER_ORDER, quote.ticker, payload=order_update(msg))
 
     rig.clock.advance(0.01)
     rig.loop.tick([resting("on-subaccount-1", 1)], full=False)
