@@ -255,14 +255,20 @@ def load_events(
     """Ticker -> its event as the limit on an event's loss reads it, each event read once: its
     listing, the loop's own markets of it, and every market the account holds or rests in
     under its ticker (`held`)."""
-    by_event: dict[str, list[Market]] = {}
-    for market in markets:
-        by_event.setdefault(market.event_ticker, []).append(market)
+    grouped = by_event(markets)
     events = {
         name: reader.terms(name, fees, {m.ticker: m.raw for m in own}, held(name))
-        for name, own in by_event.items()
+        for name, own in grouped.items()
     }
-    return {m.ticker: events[m.event_ticker] for own in by_event.values() for m in own}
+    return {m.ticker: events[m.event_ticker] for own in grouped.values() for m in own}
+
+
+def by_event(markets: Iterable[Market]) -> dict[str, list[Market]]:
+    """The markets by their event's ticker, in the order given."""
+    grouped: dict[str, list[Market]] = {}
+    for market in markets:
+        grouped.setdefault(market.event_ticker, []).append(market)
+    return grouped
 
 
 def loop_reads(
