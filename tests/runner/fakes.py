@@ -635,6 +635,15 @@ def another_trader_places(
 _OTHERS = itertools.count(1)
 
 
+def scenario_rig(tmp_path: Path, scenario: str, **kwargs: Any) -> Rig:
+    """A loop (`make_rig`, with `kwargs`) over an in-process exchange built from `scenario`, a
+    scenario file's text, on a manual clock at START, its state file in `tmp_path`."""
+    path = tmp_path / "scenario.yaml"
+    path.write_text(scenario)
+    clock = ManualClock(START)
+    return make_rig(tmp_path / "s.db", exchange=new_exchange(path, clock), clock=clock, **kwargs)
+
+
 def make_rig(
     state_path: Path,
     *,
