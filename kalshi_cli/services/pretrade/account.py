@@ -205,52 +205,44 @@ class PreTradeAccount:
         return denials
 
 
+@dataclass(frozen=True, slots=True)
 class _OrderSource:
     """A command's or the assistant's view of one order, as the one builder of its risk context
     reads it (`context.OrderSource`): what the path hands (`OrderView`), the account's reads
     made once for the orders `reads` prepares, each only when a rule needs it."""
 
-    __slots__ = ("_account", "_now", "_reads", "_seen")
+    account: PreTradeAccount
+    seen: OrderView
+    reads: MarketReads
+    clock: Callable[[], float]
 
     last_data_at = None  # no feed outside a loop
     in_sync = True
 
-    def __init__(
-        self,
-        account: PreTradeAccount,
-        seen: OrderView,
-        reads: MarketReads,
-        now: Callable[[], float],
-    ) -> None:
-        self._account = account
-        self._seen = seen
-        self._reads = reads
-        self._now = now
-
     @property
     def total_exposure(self) -> Decimal:
-        return self._seen.total_exposure
+        return self.seen.total_exposure
 
     def now(self) -> float:
-        return self._now()
+        return self.clock()
 
     def state(self) -> TradingState:
-        return self._seen.state
+        return self.seen.state
 
     def position(self) -> PositionView:
-        return self._seen.position
+        return self.seen.position
 
     def event(self) -> EventBook | None:
         """The event's book over every market's view, when a limit on its loss is set, the
         account's or the owner's budget's (`event_limited`; None: the event is not read)."""
-        seen, account = self._seen, self._account
+        seen, account = self.seen, self.account
         budget = None if seen.own is None else seen.own.budget
         if not event_limited(account.limits, (budget,)):
             return None
-        return account.event_terms(seen.committed.ticker, self._reads).book(seen.everything)
+        return account.event_terms(seen.committed.ticker, self.reads).book(seen.everything)
 
     def owned(self, event: EventBook | None, now: float) -> Owned | None:
-        seen = self._seen
+        seen = self.seen
         if seen.own is None:
             return None
         events = {} if event is None else {seen.committed.ticker: event.terms}
@@ -266,7 +258,7 @@ class _OrderSource:
         """The market's shard and each shard's balance, read only when the order opens
         anything, less what the orders `reads` prepared before may commit there (`freed`: what
         an amended order held, given back)."""
-        seen, account, reads = self._seen, self._account, self._reads
+        seen, account, reads = self.seen, self.account, self.reads
         if opening_cost(seen.committed, seen.position) <= 0:
             return None  # an order that opens nothing reads no balance
         market = account.market(seen.committed.ticker, reads)

@@ -176,58 +176,55 @@ class LoopAccount:
         return terms.book(lambda t: elsewhere(t) or view(t))
 
 
+@dataclass(frozen=True, slots=True)
 class _LoopSource:
     """The loop's view of one order, as the one builder of its risk context reads it
     (`context.OrderSource`): the executor's view (`LoopView`), the risk engine's trading state
     read fresh from the trading records, its clock, fees and books, the strategy's own part from
     its budgets, and what the account read at the loop's start (the event, the shard)."""
 
-    __slots__ = ("_account", "_budgets", "_intent", "_risk", "_seen", "in_sync", "last_data_at")
+    account: LoopAccount
+    risk: RiskEngine
+    budgets: Budgets | None
+    intent: Intent
+    seen: LoopView
 
-    def __init__(
-        self,
-        account: LoopAccount,
-        risk: RiskEngine,
-        budgets: Budgets | None,
-        intent: Intent,
-        seen: LoopView,
-    ) -> None:
-        self._account = account
-        self._risk = risk
-        self._budgets = budgets
-        self._intent = intent
-        self._seen = seen
-        self.last_data_at = seen.last_data_at
-        self.in_sync = seen.in_sync
+    @property
+    def last_data_at(self) -> float | None:
+        return self.seen.last_data_at
+
+    @property
+    def in_sync(self) -> bool:
+        return self.seen.in_sync
 
     @property
     def total_exposure(self) -> Decimal:
-        return self._seen.total_exposure
+        return self.seen.total_exposure
 
     def now(self) -> float:
-        return self._risk.clock.wall()
+        return self.risk.clock.wall()
 
     def state(self) -> TradingState:
-        return self._risk.state()
+        return self.risk.state()
 
     def position(self) -> PositionView:
-        return self._seen.view(self._intent.ticker)
+        return self.seen.view(self.intent.ticker)
 
     def event(self) -> EventBook | None:
-        return self._account.event(self._intent.ticker, self._seen.view)
+        return self.account.event(self.intent.ticker, self.seen.view)
 
     def owned(self, event: EventBook | None, now: float) -> Owned | None:
-        budgets = self._budgets
-        return None if budgets is None else budgets.owned(self._intent, self._seen.pending())
+        budgets = self.budgets
+        return None if budgets is None else budgets.owned(self.intent, self.seen.pending())
 
     def fee_rates(self, now: float) -> tuple[Decimal, Decimal]:
-        return self._risk.fee_rates(self._intent.ticker, now)
+        return self.risk.fee_rates(self.intent.ticker, now)
 
     def book(self) -> Orderbook | None:
-        return self._risk.books(self._intent.ticker)
+        return self.risk.books(self.intent.ticker)
 
     def shard(self) -> ShardBalances | None:
-        return self._account.reads.shard(self._intent.ticker)
+        return self.account.reads.shard(self.intent.ticker)
 
 
 @dataclass(frozen=True)
