@@ -160,24 +160,35 @@ def store(tmp_path: Path) -> Iterator[Store]:
         yield s
 
 
-def cli_env(account: AccountInfo, home: Path, **extra: str) -> dict[str, str]:
-    return {
+def cli_env(
+    account: AccountInfo, home: Path, *, tier: str | None = TIER, **extra: str
+) -> dict[str, str]:
+    """The settings of `kalshi` as `account`, `home` its KALSHI_HOME, paced by `tier` (None: the
+    default tier's pace), `extra` more."""
+    env = {
         "KALSHI_HOME": str(home),
         "KALSHI_API_BASE": account.api_base,
         "KALSHI_API_KEY_ID": account.key_id,
         "KALSHI_PRIVATE_KEY_PATH": account.private_key_path,
-        "KALSHI_TIER": TIER,
-        **extra,
     }
+    if tier is not None:
+        env["KALSHI_TIER"] = tier
+    return {**env, **extra}
 
 
 Kalshi = Callable[..., Result]
 
 
-@pytest.fixture
-def kalshi(prime: SimHarness, tmp_path: Path) -> Kalshi:
-    """`kalshi ARGS` in-process against the prime simulator, with its own KALSHI_HOME."""
-    home = tmp_path / "home"
+def kalshi_as(
+    account: AccountInfo,
+    home: Path,
+    *,
+    tier: str | None = TIER,
+    transport: httpx.BaseTransport | None = None,
+    columns: int = 120,
+) -> Kalshi:
+    """`kalshi ARGS` in-process as `account`, with `home` as its KALSHI_HOME (`cli_env`); its
+    client behind `transport` when one is given."""
 
     def invoke(
         *args: str,
@@ -186,19 +197,27 @@ def kalshi(prime: SimHarness, tmp_path: Path) -> Kalshi:
         **extra: str,
     ) -> Result:
         """`client`: build the command's client (a fake wrapping a real one), instead of the
-        configured one."""
+        configured one; `extra`: more settings."""
+        if client is None and transport is not None:
+            client = lambda: connect(account, transport=transport)  # noqa: E731
         factory = None if client is None else (lambda _app, _settings, _anonymous: client())
-        context = AppContext(environ=cli_env(prime.account, home, **extra), client_factory=factory)
+        environ = cli_env(account, home, tier=tier, **extra)
         return CliRunner().invoke(
             app,
             list(args),
-            obj=context,
+            obj=AppContext(environ=environ, client_factory=factory),
             input=input,
-            env={"COLUMNS": "120", "NO_COLOR": "1"},
+            env={"COLUMNS": str(columns), "NO_COLOR": "1"},
             prog_name="kalshi",
         )
 
     return invoke
+
+
+@pytest.fixture
+def kalshi(prime: SimHarness, tmp_path: Path) -> Kalshi:
+    """`kalshi ARGS` in-process against the prime simulator, with its own KALSHI_HOME."""
+    return kalshi_as(prime.account, tmp_path / "home")
 
 
 def state_path(tmp_path: Path, **extra: str) -> Path:
