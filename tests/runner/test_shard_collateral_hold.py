@@ -280,6 +280,55 @@ def test_an_order_refused_on_a_paused_shard_pauses_it_at_once_and_is_no_api_erro
     rig.loop.log.close()
 
 
+def test_unavailable_answers_from_a_shard_whose_status_says_trading_count_as_api_errors(
+    tmp_path: Path, shards: Shards, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The exchange keeps answering shard 2's orders 503 `exchange_unavailable` while its status
+    says the shard trades: each answer pauses the shard at once, but a status read sent after it
+    that says the shard trades makes that answer the exchange's fault, a 5xx the API error guard
+    counts (and backs off on), once per answer."""
+    from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown
+
+    shards.refusing = False
+    create = FakeClient.create_order
+
+    def create_order(self: FakeClient, request: Any) -> Any:
+        if request.ticker == shards.on_two:
+            self.requests.append(request)
+            body = {"code": "exchange_unavailable", "message": "trading is paused"}
+            raise OrderOutcomeUnknown(
+                "the exchange answered HTTP 503; it may or may not exist",
+                client_order_id=request.client_order_id,
+            ) from ApiError.from_response(503, body)
+        return create(self, request)
+
+    monkeypatch.setattr(FakeClient, "create_order", create_order)
+    log = tmp_path / "log.jsonl"
+    rig = make_rig(
+        tmp_path / "s.db",
+        log_path=log,
+        risk={"stop_loss_share": "0", "max_order_cost": "5"},
+        settings={"shard_poll_s": 1.0},
+    )
+    rig.step()
+    executor = rig.loop.executor
+    errors = executor.counters.errors
+    buy = Intent(shards.on_two, Side.YES, Action.BUY, D("0.05"), D("10"), D("0.99"), "t", "spike")
+    executor.execute(buy, last_data_at=rig.clock.wall(), in_sync=True)
+    rig.step(0.1)
+    assert executor.counters.errors == errors  # a pause, until a status read says otherwise
+    rig.step(1.5)  # the status read: shard 2 trades
+    assert executor.counters.errors == errors + 1
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    (told,) = [e for e in lines if e.get("event") == "shard_unavailable_unexplained"]
+    assert told["shard"] == 2
+    guard = rig.loop.questions.risk.api_guard
+    assert guard.consecutive == 1
+    rig.step(1.5)  # another read, with no new answer: nothing more counted
+    assert executor.counters.errors == errors + 1
+    rig.loop.log.close()
+
+
 @pytest.mark.parametrize(
     ("error", "event"),
     [
