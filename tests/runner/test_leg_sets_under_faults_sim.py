@@ -30,6 +30,7 @@ from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.conftest import SimHarness
+from tests.runner.sim_rig import Rig, rig
 from tests.runner.simproc import (
     Book,
     client_for,
@@ -40,7 +41,6 @@ from tests.runner.simproc import (
     trade_env,
     trade_process,
 )
-from tests.runner.test_loop_order_batches_sim import Rig, rig
 from tests.waiting import pause, poll_until
 
 A, B, C = "KXSET-SIM-A", "KXSET-SIM-B", "KXSET-SIM-C"

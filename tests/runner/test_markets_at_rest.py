@@ -17,7 +17,7 @@ from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import Orderbook
 from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
-from tests.runner.fakes import START, Rig, make_rig, new_exchange, trader
+from tests.runner.fakes import START, Rig, make_rig, new_exchange, scenario_rig, trader
 
 TICKER = "KXLOW-1-A"
 # one market, no liquidity of the exchange's own: its book is only what the test shows, so no
@@ -39,17 +39,7 @@ series:
 
 def _rig(tmp_path: Path) -> tuple[Rig, list[str]]:
     """Arbitrage on the market, and the markets whose book the loop reads, in order."""
-    path = tmp_path / "lowered.yaml"
-    path.write_text(LOWERED)
-    clock = ManualClock(START)
-    exchange = new_exchange(path, clock)
-    rig = make_rig(
-        tmp_path / "rest.db",
-        strategy="arbitrage",
-        exchange=exchange,
-        clock=clock,
-        account_id=trader(exchange),
-    )
+    rig = scenario_rig(tmp_path, LOWERED, strategy="arbitrage")
     reads: list[str] = []
     book = rig.feed.book
 
