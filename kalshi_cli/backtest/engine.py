@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from kalshi_cli.backtest.dataset import DataSet
 from kalshi_cli.data.manifest import read_manifest
 from kalshi_cli.data.replay import BookReplay, LocalNote, Record, RecordedFrame
-from kalshi_cli.feed.book import FeedMessage, MessageKind
+from kalshi_cli.feed.book import FeedMessage, LocalBook, MessageKind
 from kalshi_cli.feed.index import VALUE_TYPES, IndexBoard, IndexMessageError, decode_tick
 from kalshi_cli.feed.messages import (
     BOOK_TYPES,
@@ -235,6 +235,7 @@ class ReplayFeed:
         self.tickers = set(tickers)
         self.clock = clock
         self.replay = BookReplay(self._on_replay)
+        self._books = self.replay.books  # the replay's, kept (never replaced)
         self.messages: list[FeedMessage] = []
         self.changed: dict[str, None] = {}  # in the order of their first change, as live
         self.data_at: dict[str, float] = {}  # ticker -> time of its last book data
@@ -266,7 +267,7 @@ class ReplayFeed:
 
     def book(self, ticker: str) -> Orderbook | None:
         # built once per change by the local book itself, however often the loop reads it
-        book = self.replay.books.get(ticker)
+        book = self._books.get(ticker)
         if book is None or not book.fresh:
             return None
         return book.to_orderbook()
@@ -312,6 +313,8 @@ class Driver:
         self.feed = feed
         self.venue = venue
         self.applier = FeedApplier(venue)
+        # what a book change is told to, without the look-ups of `applier.book` per change
+        self.book_changed = self.applier.book
         self.clock = clock
         self.book_events = 0
         self.pending_since: float | None = None  # time of the first unseen news
@@ -325,23 +328,21 @@ class Driver:
         self.clock.set(t)
 
     def _apply(self, record: Record) -> None:
+        """Apply one record: the replay's innermost step, a book delta (most of the traffic)
+        going its own short way."""
         ns, obj, is_local = record
-        self.clock.set(t := ns / 1e9)
-        feed, replay = self.feed, self.feed.replay
-        if type(obj) is DeltaMessage:  # most of the traffic: each record's type is told once
+        t = ns / 1e9
+        clock = self.clock
+        if t > clock._wall:  # `ReplayClock.set`, inline
+            clock._wall = t
+        feed = self.feed
+        if type(obj) is DeltaMessage:  # each record's type is told once
             ticker: str | None = obj.msg.market_ticker
-            book = replay.delta(ns, obj)
+            book = feed.replay.delta(ns, obj)
         else:
-            replay.apply_record(ns, obj, is_local)
-            if type(obj) is SnapshotMessage:
-                ticker = obj.msg.market_ticker
-            elif isinstance(obj, Misshapen) and obj.type in BOOK_TYPES:
-                ticker = obj.market_ticker  # its book is as the replay left it
-            else:
-                if not isinstance(obj, LocalNote):
-                    self._news(t, obj)
+            ticker, book = self._other(t, ns, obj, is_local)
+            if ticker is None:
                 return
-            book = None if ticker is None else replay.books.get(ticker)
         if ticker not in feed.tickers:
             return
         feed.latest = feed.markets_latest = t
@@ -350,9 +351,26 @@ class Driver:
         self.book_events += 1
         feed.data_at[ticker] = t
         feed.changed[ticker] = None
-        self.applier.book(ticker, book.yes_ticks, book.no_ticks)
+        self.book_changed(ticker, book.yes_ticks, book.no_ticks)
         if self.pending_since is None:  # `pending`, inline
             self.pending_since = t
+
+    def _other(
+        self, t: float, ns: int, obj: RecordedFrame | LocalNote, is_local: bool
+    ) -> tuple[str | None, LocalBook | None]:
+        """A record other than a book delta, applied; a book frame's market and its book as the
+        replay left it, else (None, None) once it is applied as news."""
+        replay = self.feed.replay
+        replay.apply_record(ns, obj, is_local)
+        if type(obj) is SnapshotMessage:
+            ticker: str | None = obj.msg.market_ticker
+        elif isinstance(obj, Misshapen) and obj.type in BOOK_TYPES:
+            ticker = obj.market_ticker  # its book is as the replay left it
+        else:
+            if not isinstance(obj, LocalNote):
+                self._news(t, obj)
+            return None, None
+        return ticker, None if ticker is None else replay.books.get(ticker)
 
     def _news(self, t: float, obj: RecordedFrame) -> None:
         """A frame other than a book's: a public trade, a market's lifecycle, an index value
@@ -610,6 +628,7 @@ def _drive(
                 equity.append(_equity_point(driver.venue, feed, at))
                 next_sample = at + spec.sample_s
 
+    records = driver.records
     while driver.next is not None:
         record = driver.next
         t = record[0] / 1e9
@@ -620,7 +639,7 @@ def _drive(
             if driver.next is not record:
                 continue  # an order's latency applied it already
         driver._apply(record)
-        driver.next = next(driver.records, None)
+        driver.next = next(records, None)
     # the run lasts to its end bound (`--to`), or one poll past the last record
     end = clock.wall() + poll
     if spec.end_ns is not None:
