@@ -333,7 +333,7 @@ class Driver:
         ns, obj, is_local = record
         t = ns / 1e9
         clock = self.clock
-        if t > clock._wall:  # `ReplayClock.set`, inline
+        if t > clock._wall:  # noqa: PLR1730 - `ReplayClock.set` inline, without a call to max
             clock._wall = t
         feed = self.feed
         if type(obj) is DeltaMessage:  # each record's type is told once
