@@ -246,6 +246,9 @@ class ReplayFeed:
         self.markets_latest = -math.inf
         self.index = IndexBoard()
         self.index_changed: dict[str, None] = {}
+        # ticker -> the BOOK message of its change: a message is frozen and says nothing but
+        # the market, so one is built for each market, not one for each change drained
+        self._book_said: dict[str, FeedMessage] = {}
 
     def _on_replay(self, ns: int, kind: str, ticker: str | None, reason: str) -> None:
         if ticker is not None and ticker not in self.tickers:
@@ -288,8 +291,12 @@ class ReplayFeed:
 
     def drain_messages(self) -> list[FeedMessage]:
         messages = self.messages
+        said = self._book_said
         for ticker in self.changed:
-            messages.append(FeedMessage(MessageKind.BOOK, ticker, source="replay"))
+            said_once = said.get(ticker)
+            if said_once is None:
+                said_once = said[ticker] = FeedMessage(MessageKind.BOOK, ticker, source="replay")
+            messages.append(said_once)
         for index_id in self.index_changed:
             messages.append(FeedMessage(MessageKind.INDEX, index_id, source="replay"))
         self.messages = []

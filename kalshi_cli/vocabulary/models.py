@@ -360,8 +360,11 @@ def best_first_levels(side: Mapping[int, int]) -> tuple[Level, ...]:
     price) first, in Decimal dollars and contracts. Each level is the one built before for the
     same (ticks, hundredths) when there was one (`_LEVELS_OUT`): a book is read out once per
     change, and a change moves one level, so most of a side's levels were built already."""
-    known = _LEVELS_OUT.get
-    return tuple([known(lv) or _level_out(lv) for lv in sorted(side.items(), reverse=True)])
+    held = sorted(side.items(), reverse=True)
+    levels = tuple(map(_LEVELS_OUT.get, held))
+    if None in levels:  # a level not read out before
+        return tuple([_LEVELS_OUT.get(lv) or _level_out(lv) for lv in held])
+    return levels  # type: ignore[return-value]  # no None in it
 
 
 # the `Level` of each (price ticks, size hundredths) read out so far (`best_first_levels`); a
