@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 from kalshi_cli.client.connection import KEEPALIVE_EXPIRY_S
 from kalshi_cli.sim.server import admin
@@ -55,9 +55,10 @@ def standard_rates(ticker: str, at: float) -> tuple[Decimal, Decimal]:
 # pytester, for the tests of that guard.
 pytest_plugins = ["tests.prime_tier", "tests.home_guard", "pytester"]
 
-# Hypothesis's per-example deadline (200 ms) is a timing assertion: on a busy machine an example
-# is slow for reasons that are not the test's. Speed budgets live in benchmarks/.
-settings.register_profile("suite", deadline=None)
+# Hypothesis's per-example deadline (200 ms) and its `too_slow` health check (examples generated
+# too slowly) are timing assertions: on a busy machine an example is slow for reasons that are not
+# the test's. Speed budgets live in benchmarks/.
+settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("suite")
 
 

@@ -5,11 +5,13 @@ plugin of tests/conftest.py, so every test folder has them) and the helpers thei
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
+import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
@@ -101,6 +103,28 @@ def hold_kalshis_event_example(harness: SimHarness, client: KalshiClient) -> Non
         )
 
 
+class EventAnswered(httpx.BaseTransport):
+    """The simulator over loopback, but `GET /events/{event}` answers `body(answer)` (bytes)
+    instead of the simulator's `answer`; `asked`: how many times it was read."""
+
+    def __init__(self, event: str, body: Callable[[dict[str, object]], bytes]) -> None:
+        self._inner = httpx.HTTPTransport()
+        self._event = event
+        self._body = body
+        self.asked = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self._inner.handle_request(request)
+        if request.method == "GET" and request.url.path.endswith(f"/events/{self._event}"):
+            self.asked += 1
+            response.read()
+            return httpx.Response(200, content=self._body(json.loads(response.content)))
+        return response
+
+    def close(self) -> None:
+        self._inner.close()
+
+
 def funded_subaccount(client: KalshiClient, cents: int = 5000) -> int:
     """A new subaccount of the client's account, given `cents` from subaccount 0; its number."""
     number = client.subaccounts.create_subaccount()
@@ -136,24 +160,35 @@ def store(tmp_path: Path) -> Iterator[Store]:
         yield s
 
 
-def cli_env(account: AccountInfo, home: Path, **extra: str) -> dict[str, str]:
-    return {
+def cli_env(
+    account: AccountInfo, home: Path, *, tier: str | None = TIER, **extra: str
+) -> dict[str, str]:
+    """The settings of `kalshi` as `account`, `home` its KALSHI_HOME, paced by `tier` (None: the
+    default tier's pace), `extra` more."""
+    env = {
         "KALSHI_HOME": str(home),
         "KALSHI_API_BASE": account.api_base,
         "KALSHI_API_KEY_ID": account.key_id,
         "KALSHI_PRIVATE_KEY_PATH": account.private_key_path,
-        "KALSHI_TIER": TIER,
-        **extra,
     }
+    if tier is not None:
+        env["KALSHI_TIER"] = tier
+    return {**env, **extra}
 
 
 Kalshi = Callable[..., Result]
 
 
-@pytest.fixture
-def kalshi(prime: SimHarness, tmp_path: Path) -> Kalshi:
-    """`kalshi ARGS` in-process against the prime simulator, with its own KALSHI_HOME."""
-    home = tmp_path / "home"
+def kalshi_as(
+    account: AccountInfo,
+    home: Path,
+    *,
+    tier: str | None = TIER,
+    transport: httpx.BaseTransport | None = None,
+    columns: int = 120,
+) -> Kalshi:
+    """`kalshi ARGS` in-process as `account`, with `home` as its KALSHI_HOME (`cli_env`); its
+    client behind `transport` when one is given."""
 
     def invoke(
         *args: str,
@@ -162,19 +197,27 @@ def kalshi(prime: SimHarness, tmp_path: Path) -> Kalshi:
         **extra: str,
     ) -> Result:
         """`client`: build the command's client (a fake wrapping a real one), instead of the
-        configured one."""
+        configured one; `extra`: more settings."""
+        if client is None and transport is not None:
+            client = lambda: connect(account, transport=transport)  # noqa: E731
         factory = None if client is None else (lambda _app, _settings, _anonymous: client())
-        context = AppContext(environ=cli_env(prime.account, home, **extra), client_factory=factory)
+        environ = cli_env(account, home, tier=tier, **extra)
         return CliRunner().invoke(
             app,
             list(args),
-            obj=context,
+            obj=AppContext(environ=environ, client_factory=factory),
             input=input,
-            env={"COLUMNS": "120", "NO_COLOR": "1"},
+            env={"COLUMNS": str(columns), "NO_COLOR": "1"},
             prog_name="kalshi",
         )
 
     return invoke
+
+
+@pytest.fixture
+def kalshi(prime: SimHarness, tmp_path: Path) -> Kalshi:
+    """`kalshi ARGS` in-process against the prime simulator, with its own KALSHI_HOME."""
+    return kalshi_as(prime.account, tmp_path / "home")
 
 
 def state_path(tmp_path: Path, **extra: str) -> Path:

@@ -1,5 +1,6 @@
 """Every test the docs name as a proof exists: a file `tests/....py`, and the test or class after
-its `::`. A guarantee whose proving test was renamed or folded away reads as proven and is not."""
+its `::`. A guarantee whose proving test was renamed or folded away reads as proven and is not.
+Every module docs/mutation.md scores exists too."""
 
 from __future__ import annotations
 
@@ -45,4 +46,22 @@ def test_every_test_the_docs_name_exists() -> None:
             elif name and name not in _names(path):
                 missing.append(f"{page.name}: {match.group(0)} (no such test)")
     assert seen > 100, "the pattern finds the docs' test references"
+    assert missing == []
+
+
+MUTATED = re.compile(r"`((?:\w+/)+\w+\.py|(?:\w+/)+)`")
+
+
+def test_every_module_the_mutation_scores_name_exists() -> None:
+    """A row of docs/mutation.md's scores names the module it scored as it is now (a module
+    moved since is named where it lives): one named at a path that is gone reads as scored and
+    is nobody's."""
+    rows = [
+        line.split(" | ")[0]
+        for line in (ROOT / "docs" / "mutation.md").read_text(encoding="utf-8").splitlines()
+        if line.startswith("| `")
+    ]
+    named = [path for row in rows for path in MUTATED.findall(row)]
+    missing = [path for path in named if not (ROOT / "kalshi_cli" / path).exists()]
+    assert len(named) > 20, "the pattern finds the scored modules"
     assert missing == []

@@ -1,11 +1,29 @@
-"""Reading the simulator's error answers in the shapes Kalshi uses on the wire (REFERENCE.md
-"Observed on the real wire"), so a test states which shape it expects."""
+"""The wire's shapes: an order's body as a test sends it (`order_body`), and the simulator's error
+answers read in the shapes Kalshi uses on the wire (REFERENCE.md "Observed on the real wire"), so
+a test states which shape it expects."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import httpx
+
+
+# Any: some tests send values of the wrong JSON type on purpose
+def order_body(
+    ticker: str, /, side: Any = "bid", price: Any = "0.40", count: Any = "5", **extra: Any
+) -> dict[str, Any]:
+    """A `POST /portfolio/events/orders` body for `ticker`: a good-till-canceled bid of 5 at
+    $0.40 unless told otherwise, `extra` fields added or replacing (`ticker=` too)."""
+    return {
+        "ticker": ticker,
+        "side": side,
+        "price": price,
+        "count": count,
+        "time_in_force": "good_till_canceled",
+        "self_trade_prevention_type": "taker_at_cross",
+        **extra,
+    }
 
 
 def nested(response: httpx.Response) -> dict[str, Any]:

@@ -401,7 +401,7 @@ class Driver:
         elif isinstance(obj, LifecycleMessage):
             feed.latest = t
             self.applier.lifecycle(ticker, obj.msg)
-            message = FeedMessage(MessageKind.LIFECYCLE, ticker, source="replay", message=obj.msg)
+            message = FeedMessage(MessageKind.LIFECYCLE, ticker, source="replay", payload=obj.msg)
             feed.messages.append(message)
         elif isinstance(obj, Misshapen) and obj.type == "trade":
             feed.latest = feed.markets_latest = t

@@ -279,7 +279,7 @@ def fills_command(
     """
     from kalshi_cli.client.historical import fills_with_history
     from kalshi_cli.store import Store
-    from kalshi_cli.vocabulary.documents import fill_json, traded
+    from kalshi_cli.vocabulary.documents import fill_intent, fill_json
 
     min_ts = None if since is None else parse_since(since)
     app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
@@ -291,7 +291,7 @@ def fills_command(
         )
     )
     with Store.open_readonly(app.settings().state) or nullcontext() as store:
-        docs = [fill_json(f, traded(f, store)) for f in fills]
+        docs = [fill_json(f, fill_intent(f, store)) for f in fills]
     out.table(
         FILL_COLUMNS, [fill_row(d) for d in docs], document={"fills": docs, "count": len(docs)}
     )

@@ -619,10 +619,10 @@ class Connection:
         cursor_required: bool,
     ) -> Iterator[T]:
         """Every item of the listing at `path` (at most `limit`), page by page. A private
-        listing (the portfolio, the orders, the archived fills, orders and positions) is signed
-        and paged `PORTFOLIO_PAGE_MAX` at a time; a public one (market data, live and archived)
-        is unsigned and paged `MARKETS_PAGE_MAX` at a time. `cursor_required`: whether the spec
-        requires each page's cursor (`page`)."""
+        listing (the portfolio, the orders, the archived fills, orders and positions) needs a
+        key and is paged `PORTFOLIO_PAGE_MAX` at a time, a public one (market data, live and
+        archived) `MARKETS_PAGE_MAX`; both are signed when the client has a key. `cursor_required`:
+        whether the spec requires each page's cursor (`page`)."""
         page_size = PORTFOLIO_PAGE_MAX if private else MARKETS_PAGE_MAX
         return self.iterate(
             path, key, parse, params=params, limit=limit, page_size=page_size, auth=private,

@@ -26,7 +26,7 @@ from kalshi_cli.services.loop_strategies import (
 )
 from kalshi_cli.store.paper import is_paper_state
 from kalshi_cli.vocabulary.clock import age_of, day_start
-from kalshi_cli.vocabulary.documents import traders_terms
+from kalshi_cli.vocabulary.documents import fill_terms, traders_terms
 from kalshi_cli.vocabulary.errors import KalshiError, TransportError
 from kalshi_cli.vocabulary.units import ZERO
 
@@ -392,7 +392,7 @@ def _fills(store: Store) -> Iterable[FillLine]:
 
     for fill in reversed(store.fills.read(limit=RECENT_FILLS)):  # newest first
         intent = store.orders.get_intent(fill.client_order_id) if fill.client_order_id else None
-        side, action, price = traders_terms(fill.book_side, fill.yes_price, intent)
+        side, action, price = fill_terms(fill.book_side, fill.yes_price, intent)
         yield FillLine(
             at=fill.ts,
             ticker=fill.ticker,

@@ -77,7 +77,7 @@ class FeedMessage(msgspec.Struct, frozen=True):
     error: BaseException | None = None
     # a TRADE, LIFECYCLE, FILL or USER_ORDER message: the channel message's `msg`, decoded
     # (feed/messages.py); a user_order's as an `Order`, else an `UnreadableOrder`
-    message: FeedTrade | Lifecycle | FillNotice | Order | UnreadableOrder | None = None
+    payload: FeedTrade | Lifecycle | FillNotice | Order | UnreadableOrder | None = None
 
 
 MessageSink = Callable[[FeedMessage], None]

@@ -135,7 +135,7 @@ class ChannelMessages:
 
     def trade(self, msg: messages.TradeMessage) -> None:
         if self.sequenced(msg, TRADE):
-            self._sink(FeedMessage(MessageKind.TRADE, msg.msg.market_ticker, message=msg.msg))
+            self._sink(FeedMessage(MessageKind.TRADE, msg.msg.market_ticker, payload=msg.msg))
 
     def account(
         self,
@@ -145,7 +145,7 @@ class ChannelMessages:
         message: messages.FillNotice | Order | messages.UnreadableOrder | None,
     ) -> None:
         if self.sequenced(msg, kind.value):  # these carry no seq: never a gap
-            self._sink(FeedMessage(kind, ticker, message=message))
+            self._sink(FeedMessage(kind, ticker, payload=message))
 
     def lifecycle(self, msg: messages.Frame, body: messages.Lifecycle | None) -> None:
         # lifecycle has no snapshot to resync from: a GAP says so (the trade loop reads its
@@ -154,7 +154,7 @@ class ChannelMessages:
         self.sequenced(msg, LIFECYCLE)
         ticker = None if body is None else body.market_ticker
         if ticker is not None and (self._books.get(ticker) is not None or ticker in self._followed):
-            self._sink(FeedMessage(MessageKind.LIFECYCLE, ticker, message=body))
+            self._sink(FeedMessage(MessageKind.LIFECYCLE, ticker, payload=body))
 
     def index(self, msg: messages.IndexValueMessage) -> None:
         kind = str(msg.__struct_config__.tag)

@@ -37,7 +37,7 @@ from kalshi_cli.runner.execution.own_orders import OwnOrders, owner_among
 from kalshi_cli.runner.execution.sender import Sender
 from kalshi_cli.runner.execution.shared import Bookkeeping, Holds, Report
 from kalshi_cli.runner.execution.unknown_orders import UnknownOrders
-from kalshi_cli.runner.loop.event_groups import EventGroup, EventGroups
+from kalshi_cli.runner.loop.event_groups import EventGroup, EventGroups, find_events
 from kalshi_cli.runner.loop.gate import MarketGate
 from kalshi_cli.runner.loop.heartbeat import Heartbeat, RunFigures
 from kalshi_cli.runner.loop.lifecycle_watch import LifecycleWatch, follow_held_untraded
@@ -71,7 +71,6 @@ from kalshi_cli.services.pretrade.loop import (
     ReadOnce,
     event_reader,
     loop_reads,
-    mutually_exclusive,
 )
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S, landing_wait_s
 from kalshi_cli.strategies import get_strategy
@@ -86,11 +85,11 @@ if TYPE_CHECKING:
     from kalshi_cli.risk.event_loss import EventTerms
     from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
+    from kalshi_cli.runner.execution.order_group import TriggersGroup
     from kalshi_cli.runner.loop.alerting import TradeAlerts
     from kalshi_cli.runner.ports import LoopBuildClient, MarketFeed
     from kalshi_cli.services.orders.context import MarketRead, OrderClient
     from kalshi_cli.services.orders.place import OrderService
-    from kalshi_cli.services.pretrade.events import EventReader
     from kalshi_cli.services.pretrade.holdings import AccountHoldings
     from kalshi_cli.store import Store
     from kalshi_cli.venue import LocalVenue
@@ -470,8 +469,8 @@ class LoopInputs:
     fills_since: float | None = None
     # `kill -HUP` (the session's: a SIGHUP while starting is answered at the first tick)
     reload: threading.Event | None = None
-    # a `TriggersGroup`: a session group triggered by id and shard, at once, by a stop (stop.py)
-    trigger_group: Callable[..., None] | None = None
+    # a session group triggered by id and shard, at once, by a stop (stop.py)
+    trigger_group: TriggersGroup | None = None
     # what the loop's settings are made into (a backtest's: runner/loop/settings.py)
     adjust: Callable[[LoopSettings], LoopSettings] | None = None
 
@@ -773,28 +772,3 @@ def held_elsewhere(
         log=inputs.log,
         listed=listed,
     )
-
-
-def find_events(reader: EventReader, markets: list[Market]) -> dict[str, EventGroup]:
-    """Ticker -> its event's selected markets, for events of two or more selected markets that
-    the exchange flags `mutually_exclusive` (at most one of them settles YES); each group says
-    whether it holds every market the event lists. One event read per such event: a market
-    alone in its event costs nothing."""
-    groups: dict[str, EventGroup] = {}
-    for event_ticker, own in _by_event(markets).items():
-        tickers = [m.ticker for m in own]
-        if len(tickers) < 2:
-            continue
-        exclusive, listed = mutually_exclusive(reader, event_ticker)
-        if not exclusive:
-            continue
-        group = EventGroup(event_ticker, tuple(sorted(tickers)), listed == set(tickers))
-        groups.update(dict.fromkeys(tickers, group))
-    return groups
-
-
-def _by_event(markets: list[Market]) -> dict[str, list[Market]]:
-    by_event: dict[str, list[Market]] = {}
-    for m in markets:
-        by_event.setdefault(m.event_ticker, []).append(m)
-    return by_event

@@ -152,10 +152,10 @@ class PaperFeed:
             book = self.inner.book(ticker)
             if book is not None:
                 self.applier.book(ticker, tick_side(book.yes_bids), tick_side(book.no_bids))
-        elif message.kind is MessageKind.TRADE and isinstance(message.message, FeedTrade):
-            self.applier.trade(ticker, message.message)
-        elif message.kind is MessageKind.LIFECYCLE and isinstance(message.message, Lifecycle):
-            self.applier.lifecycle(ticker, message.message)
+        elif message.kind is MessageKind.TRADE and isinstance(message.payload, FeedTrade):
+            self.applier.trade(ticker, message.payload)
+        elif message.kind is MessageKind.LIFECYCLE and isinstance(message.payload, Lifecycle):
+            self.applier.lifecycle(ticker, message.payload)
 
     def market_read(self, market: Market, kind: str) -> None:
         """The market as the loop read it again after a lifecycle gap: applied to the venue as

@@ -506,7 +506,7 @@ def event_rows(
     those read of it already): the markets held read in one listing (100 a request), each
     event's terms once."""
     from kalshi_cli.client.markets import BATCH_MAX
-    from kalshi_cli.risk.event_loss import event_terms
+    from kalshi_cli.services.pretrade.events import EventReader
     from kalshi_cli.vocabulary.decisions import PositionView
 
     number = order_subaccount(client)
@@ -531,11 +531,13 @@ def event_rows(
         for in_event in held.values()
         for p in in_event
     }
+    # each event read by the one reader of `GET /events`, as an order's is
+    reader = EventReader(client.markets, unknown="no worst case by event is shown")
     rows = []
     for name, in_event in sorted(held.items()):
         # what is held, at its cost and the fees paid: no order counted, no fee still to pay;
         # the event's markets settled, held or not, with their results
-        terms = event_terms(client.markets.get_event(name), lambda t: None, raws[name])
+        terms = reader.terms(name, lambda t: None, raws[name])
         outcomes = terms.book(lambda t: views.get(t, PositionView(t))).outcomes()
         rows.append(EventRow(name, terms.kind, tuple(in_event), outcomes, listed.get(name)))
     return rows

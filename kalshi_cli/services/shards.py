@@ -324,15 +324,16 @@ class MoneyMover:
 
     def settle_earlier(self, *, wait: bool = True) -> list[EarlierMove]:
         """Each move an earlier run wrote and never saw answered, looked up in the transfer
-        history and closed: one new transfer of its shards and amount, made; more than one,
-        ambiguous; none `lookup_s` after it was written, not made (with `wait`, waited for until
-        then; without, left open and not listed until then)."""
+        history and closed, oldest first: one new transfer of its shards and amount that no other
+        move claimed, made; more than one, ambiguous; none `lookup_s` after it was written, not
+        made (with `wait`, waited for until then; without, left open and not listed until then)."""
         if self._intents is None:
             return []
         settled = []
+        taken = self._intents.claimed()  # a transfer is one move's: never claimed twice
         for intent in self._intents.open_intents():
             move = Move(intent.amount, intent.source, intent.target, intent.subaccount)
-            known = set(intent.known)
+            known = set(intent.known) | taken
             found = self._new_matches(move, known)
             left = intent.created_at + self._lookup_s - self._clock.wall()
             if found is None and wait and left > 0:
@@ -342,6 +343,7 @@ class MoneyMover:
             ids = tuple(t.transfer_id for t in found or ())
             outcome = "not_made" if not ids else "made" if len(ids) == 1 else "ambiguous"
             made = ids[0] if outcome == "made" else None
+            taken.update(ids[:1] if made else ())
             self._intents.close(intent.intent_id, outcome, made)
             settled.append(EarlierMove(move, intent.created_at, outcome, made, ids))
         return settled

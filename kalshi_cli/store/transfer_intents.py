@@ -58,6 +58,11 @@ class TransferIntentRepository:
             (outcome, transfer_id, self._db.clock.wall(), intent_id),
         )
 
+    def claimed(self) -> set[str]:
+        """The transfers some move was closed `made` with."""
+        rows = self._db.rows("SELECT transfer_id FROM transfer_intents WHERE status = 'made'")
+        return {row[0] for row in rows}
+
     def open_intents(self) -> list[TransferIntentRecord]:
         """The moves sent whose outcome is not known yet, oldest first."""
         rows = self._db.rows(

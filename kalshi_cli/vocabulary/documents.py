@@ -125,9 +125,10 @@ def balance_json(balance: Balance) -> dict[str, Any]:
     }
 
 
-def fill_json(f: Fill, traded: tuple[Action, Side, str | None] | None = None) -> dict[str, Any]:
-    action, side, strategy = traded or (Action.BUY, outcome_side_of(f.book_side), None)
-    _, price = from_book(f.book_side, f.yes_price, side)
+def fill_json(f: Fill, intent: Any = None) -> dict[str, Any]:
+    """A fill in both vocabularies; its trader's terms by `fill_terms` from `intent`, the state
+    file's record of its order (`fill_intent`; None: placed elsewhere)."""
+    side, action, price = fill_terms(f.book_side, f.yes_price, intent)
     return {
         "fill_id": f.fill_id,
         "order_id": f.order_id,
@@ -143,7 +144,7 @@ def fill_json(f: Fill, traded: tuple[Action, Side, str | None] | None = None) ->
         "is_taker": f.is_taker,
         "created_time": f.created_time or None,
         "ts": f.ts,
-        "strategy": strategy,
+        "strategy": intent.strategy if intent is not None else None,
     }
 
 
@@ -204,16 +205,21 @@ def order_json(order: Order, intent: Any) -> dict[str, Any]:
     }
 
 
-def traded(f: Fill, store: Any) -> tuple[Action, Side, str | None]:
-    """The action and side the trader used, and the fill's owner: the state file's intent when
-    the order was placed here; else the exchange's own `action`/`side` (deprecated but still
-    sent), or the side the fill added, bought, and no owner known."""
-    intent = (
-        store.orders.intent_by_order_id(f.order_id) if store is not None and f.order_id else None
-    )
-    if intent is not None:
-        return intent.action, intent.side, intent.strategy
-    action, side = f.raw.get("action"), f.raw.get("side")
-    if action in ("buy", "sell") and side in ("yes", "no"):
-        return Action(action), Side(side), None
-    return Action.BUY, outcome_side_of(f.book_side), None
+def fill_intent(f: Fill, store: Any) -> Any:
+    """The state file's record of the fill's order (an `IntentRecord`), None when the order was
+    placed elsewhere or there is no state file."""
+    return store.orders.intent_by_order_id(f.order_id) if store is not None and f.order_id else None
+
+
+def fill_terms(
+    book_side: BookSide, yes_price: Decimal, intent: Any
+) -> tuple[Side, Action, Decimal]:
+    """A fill's (book side, YES price) in the trader's words, the one rule of `kalshi fills`,
+    the assistant's fills and the dashboard's last fills: the side its order's `intent` (the
+    state file's `IntentRecord`) named when it was placed here; else, for an order placed
+    elsewhere, the side the fill positioned the account for (the spec's `outcome_side`: `bid`
+    YES, `ask` NO; the exchange's `side`/`action` are deprecated), bought. With the action and
+    the price of that side."""
+    side = intent.side if intent is not None else outcome_side_of(book_side)
+    action, price = from_book(book_side, yes_price, side)
+    return side, action, price

@@ -5,13 +5,10 @@ from __future__ import annotations
 import ast
 import json
 import re
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +35,8 @@ from kalshi_cli.alerts.model import (
 from kalshi_cli.alerts.router import JOIN_GRACE_S, AlertRouter
 from kalshi_cli.vocabulary.clock import Clock, Deadline, ManualClock, SystemClock
 from kalshi_cli.vocabulary.errors import ConfigError
+from tests.alerts.receiver import Receiver, hang, receiving, reply, trickle
 from tests.fakes import FakeAlertState, FakeAlertStateStore, RecordingRouter
-from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "XyZsecretTOKEN123456"
@@ -49,107 +46,10 @@ GENERIC_PATH = f"/hook/{TOKEN}"
 PING_PATH = "/ping/0f8e4c1a-5b7d-4e2a-9c3b-abcdef012345"
 
 
-# --------------------------------------------------------------------------------------------
-# A recording HTTP receiver
-
-
-@dataclass
-class Seen:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-Responder = Callable[[BaseHTTPRequestHandler, "Receiver"], None]
-
-
-def reply(
-    status: int = 200, body: bytes = b"ok", headers: dict[str, str] | None = None
-) -> Responder:
-    def respond(h: BaseHTTPRequestHandler, _r: Receiver) -> None:
-        h.send_response(status)
-        for k, v in (headers or {}).items():
-            h.send_header(k, v)
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
-
-    return respond
-
-
-def hang(h: BaseHTTPRequestHandler, r: Receiver) -> None:
-    """Accept the request and never answer (until the test ends)."""
-    r.release.wait(60)
-
-
-def trickle(h: BaseHTTPRequestHandler, r: Receiver) -> None:
-    """Answer a header byte at a time, fast enough that no single read ever times out."""
-    h.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
-    while not r.release.wait(0.05):
-        try:
-            h.wfile.write(b"a")
-            h.wfile.flush()
-        except OSError:
-            return
-
-
-@dataclass
-class Receiver:
-    server: ThreadingHTTPServer
-    seen: list[Seen] = field(default_factory=list)
-    script: list[Responder] = field(default_factory=list)
-    release: threading.Event = field(default_factory=threading.Event)
-
-    def url(self, path: str) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}{path}"
-
-    def respond_with(self, *responders: Responder) -> None:
-        """One responder per request in order; the last one answers every later request."""
-        self.script = list(responders)
-
-    def next_responder(self) -> Responder:
-        if len(self.script) > 1:
-            return self.script.pop(0)
-        return self.script[0] if self.script else reply()
-
-    def wait_for(self, n: int) -> None:
-        wait_until(lambda: len(self.seen) >= n, lambda: f"{n} requests (saw {len(self.seen)})")
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def _handle(self) -> None:
-        receiver: Receiver = self.server.receiver  # type: ignore[attr-defined]
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        receiver.seen.append(Seen(self.command, self.path, dict(self.headers.items()), body))
-        receiver.next_responder()(self, receiver)
-
-    do_POST = _handle
-    do_GET = _handle
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
-    rec = Receiver(server)
-    server.receiver = rec  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    yield rec
-    rec.release.set()
-    server.shutdown()
-    server.server_close()
+    with receiving() as rec:
+        yield rec
 
 
 # --------------------------------------------------------------------------------------------

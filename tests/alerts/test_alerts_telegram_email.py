@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,8 @@ from kalshi_cli.alerts.model import Outcome, Severity
 from kalshi_cli.alerts.router import AlertRouter
 from kalshi_cli.vocabulary.clock import Deadline, ManualClock
 from kalshi_cli.vocabulary.errors import ConfigError
-from tests.alerts.test_alerts import Receiver, _Handler, breach, reply
+from tests.alerts.receiver import Receiver, receiving, reply
+from tests.alerts.test_alerts import breach
 from tests.fakes import FakeAlertStateStore
 
 BOT_TOKEN = "123456789:AAHsecretBotTokenXYZ987654"
@@ -51,16 +51,8 @@ def telegram_cfg(rec: Receiver, **extra: Any) -> dict[str, Any]:
 @pytest.fixture
 def bot_api() -> Iterator[Receiver]:
     """A fake Bot API: test_alerts' recording HTTP receiver on loopback."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
-    rec = Receiver(server)
-    server.receiver = rec  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    yield rec
-    rec.release.set()
-    server.shutdown()
-    server.server_close()
+    with receiving() as rec:
+        yield rec
 
 
 def test_telegram_posts_send_message_with_chat_id_and_plain_text(bot_api: Receiver) -> None:

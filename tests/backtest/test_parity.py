@@ -135,11 +135,11 @@ class FrameDriver(Driver):
         elif isinstance(obj, TradeMessage):
             feed.latest = t
             feed.messages.append(
-                FeedMessage(MessageKind.TRADE, ticker, source="ws", message=obj.msg)
+                FeedMessage(MessageKind.TRADE, ticker, source="ws", payload=obj.msg)
             )
         elif isinstance(obj, LifecycleMessage):
             feed.latest = t
-            event = FeedMessage(MessageKind.LIFECYCLE, ticker, source="ws", message=obj.msg)
+            event = FeedMessage(MessageKind.LIFECYCLE, ticker, source="ws", payload=obj.msg)
             feed.messages.append(event)
         if self.pending_since is None and feed.pending:
             self.pending_since = t

@@ -58,10 +58,18 @@ def client_for(account: AccountInfo, **options: Any) -> KalshiClient:
     )
 
 
-def buy(sim: SimHarness, ticker: str, count: int) -> None:
-    """The default account buys `count` YES at 0.40 from a second account."""
+def buy(sim: SimHarness, ticker: str, count: int, *, subaccount: int | None = None) -> None:
+    """The default account buys `count` YES at 0.40 from a second account; on `subaccount`
+    when one is named (created and funded with $100 first when it is new)."""
     seller = sim.new_account()
     with client_for(sim.account) as me, client_for(seller) as other:
+        if subaccount is not None:
+            if subaccount not in {b.subaccount for b in me.subaccounts.subaccount_balances()}:
+                assert me.subaccounts.create_subaccount() == subaccount
+                me.subaccounts.transfer_between_subaccounts(
+                    from_subaccount=0, to_subaccount=subaccount, amount_cents=10_000
+                )
+            me.subaccount = subaccount
         me.orders.create_order(
             CreateOrder(
                 ticker=ticker, book_side=BookSide.BID, price=Decimal("0.40"), count=Decimal(count)

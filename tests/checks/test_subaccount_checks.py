@@ -18,9 +18,7 @@ import pytest
 from kalshi_cli.checks import CheckStatus
 from kalshi_cli.checks.remote import check_exposure, check_positions
 from kalshi_cli.checks.thresholds import resolve
-from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.vocabulary.errors import KalshiError
-from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.checks.test_check_alerts_e2e import Receiver
 from tests.checks.test_check_cli import account_env, buy, check, client_for, line
 from tests.conftest import SimHarness, tier_simulator
@@ -50,40 +48,13 @@ def alerting(home: Path, receiver: Receiver) -> None:
     )
 
 
-def buy_on(sim: SimHarness, subaccount: int, ticker: str, count: int) -> None:
-    """The default account buys `count` YES at 0.40 on `subaccount` (created and funded with
-    $100 first when it is new) from a second account."""
-    seller = sim.new_account()
-    with client_for(sim.account) as me, client_for(seller) as other:
-        if subaccount not in {b.subaccount for b in me.subaccounts.subaccount_balances()}:
-            assert me.subaccounts.create_subaccount() == subaccount
-            me.subaccounts.transfer_between_subaccounts(
-                from_subaccount=0, to_subaccount=subaccount, amount_cents=10_000
-            )
-        me.subaccount = subaccount
-        me.orders.create_order(
-            CreateOrder(
-                ticker=ticker, book_side=BookSide.BID, price=Decimal("0.40"), count=Decimal(count)
-            )
-        )
-        other.orders.create_order(
-            CreateOrder(
-                ticker=ticker,
-                book_side=BookSide.ASK,
-                price=Decimal("0.40"),
-                count=Decimal(count),
-                time_in_force=TimeInForce.IOC,
-            )
-        )
-
-
 def test_a_breach_on_subaccount_1_only_is_critical_names_it_and_posts(
     sim: SimHarness, tmp_path: Path, receiver: Receiver
 ) -> None:
     sim.create_market("KXSUB-1")
     sim.create_market("KXSUB-0")
     buy(sim, "KXSUB-0", 10)  # subaccount 0: well within the limit of 100
-    buy_on(sim, 1, "KXSUB-1", 101)  # subaccount 1: over it
+    buy(sim, "KXSUB-1", 101, subaccount=1)  # subaccount 1: over it
     alerting(tmp_path, receiver)
     result = check(tmp_path, "positions", environ=account_env(sim.account))
     assert result.exit_code == CRITICAL, result.stdout
@@ -101,7 +72,7 @@ def test_json_names_the_subaccount_of_each_breach(sim: SimHarness, tmp_path: Pat
     sim.create_market("KXSUB-2")
     sim.create_market("KXSUB-3")
     buy(sim, "KXSUB-2", 85)  # subaccount 0: at 85%, a WARNING
-    buy_on(sim, 1, "KXSUB-3", 101)
+    buy(sim, "KXSUB-3", 101, subaccount=1)
     result = check(tmp_path, "positions", "--json", environ=account_env(sim.account))
     assert result.exit_code == CRITICAL, result.stdout
     doc = json.loads(result.stdout)
@@ -126,7 +97,7 @@ def test_json_names_the_subaccount_of_each_breach(sim: SimHarness, tmp_path: Pat
 
 def test_subaccount_narrows_the_check_to_one(sim: SimHarness, tmp_path: Path) -> None:
     sim.create_market("KXSUB-4")
-    buy_on(sim, 1, "KXSUB-4", 101)
+    buy(sim, "KXSUB-4", 101, subaccount=1)
     env = account_env(sim.account)
     only_0 = check(tmp_path, "positions", "--subaccount", "0", environ=env)
     assert only_0.exit_code == OK, only_0.stdout
@@ -160,7 +131,7 @@ def test_exposure_is_graded_per_subaccount_and_the_account_total_is_shown(
     sim.create_market("KXSUB-5")
     sim.create_market("KXSUB-6")
     buy(sim, "KXSUB-5", 50)  # subaccount 0: $20
-    buy_on(sim, 1, "KXSUB-6", 100)  # subaccount 1: $40
+    buy(sim, "KXSUB-6", 100, subaccount=1)  # subaccount 1: $40
     alerting(tmp_path, receiver)
     env = account_env(sim.account)
     # cap $500: crit above 7% is $35, so 1's $40 breaches it and 0's $20 does not, while the
@@ -216,7 +187,7 @@ def test_a_key_restricted_to_a_subaccount_checks_that_subaccount(
     """Such a key "may only read and trade on that sub-account": the listing shows it its own,
     and the check reads that one, rather than asking for subaccount 0 and being refused."""
     sim.create_market("KXSUB-7")
-    buy_on(sim, 1, "KXSUB-7", 101)
+    buy(sim, "KXSUB-7", 101, subaccount=1)
     with client_for(sim.account) as me:
         generated = me.api_keys.generate_api_key("sub-1 only", subaccount=1)
     pem = tmp_path / "sub1.pem"
@@ -234,7 +205,7 @@ def test_a_subaccount_the_account_does_not_have_is_unknown_not_ok(
     """The exchange answers an empty listing for a subaccount never created: a mistyped
     `--subaccount` in a crontab must not pass as "all 0 positions within limits"."""
     sim.create_market("KXSUB-8")
-    buy_on(sim, 1, "KXSUB-8", 101)
+    buy(sim, "KXSUB-8", 101, subaccount=1)
     env = account_env(sim.account)
     for name in ("positions", "exposure"):
         result = check(tmp_path, name, "--subaccount", "2", environ=env)
@@ -269,7 +240,7 @@ def test_a_breach_read_is_critical_though_another_subaccount_cannot_be_read(
     sim.create_market("KXSUB-8")
     sim.create_market("KXSUB-9")
     buy(sim, "KXSUB-8", 101)  # subaccount 0: over the limit of 100, $40.40 against a $30 cap
-    buy_on(sim, 1, "KXSUB-9", 1)
+    buy(sim, "KXSUB-9", 1, subaccount=1)
     limit = Decimal(100) if name == "positions" else Decimal(30)
     grade = check_positions if name == "positions" else check_exposure
     with client_for(sim.account, transport=OneSubaccountFails(1), max_attempts=1) as client:

@@ -20,9 +20,9 @@ from kalshi_cli.client.communications import CommunicationsApi, Rfq
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from tests.cli.test_rfq_cli import T, as_account, ok_json
+from tests.cli.test_rfq_cli import T, ok_json
 from tests.conftest import REAL_CLOCK_WINDOW_S, SimHarness
-from tests.prime_tier import Kalshi, connect, prime_simulator
+from tests.prime_tier import Kalshi, connect, kalshi_as, prime_simulator
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def test_cancel_all_during_an_execution_timer_is_not_proven_and_names_the_rfq(
     prime: SimHarness, kalshi: Kalshi, tmp_path: Path
 ) -> None:
     prime.create_market(T)
-    maker = as_account(prime, prime.new_account(), tmp_path / "maker")
+    maker = kalshi_as(prime.new_account(), tmp_path / "maker")
     rfq_id = ok_json(kalshi("rfq", "create", T, "--count", "10", "--json"))["rfq_id"]
     quote_id = ok_json(
         maker("quote", "create", rfq_id, "--yes-bid", "0.40", "--no-bid", "0.55", "--json")
@@ -67,7 +67,7 @@ def test_cancel_all_of_a_maker_whose_quote_is_confirmed_is_not_proven_and_names_
     when the timer runs out and nothing we send stops it. The switch must name the quote and
     not say it proved the account still."""
     prime.create_market(T)
-    requester = as_account(prime, prime.new_account(), tmp_path / "requester")
+    requester = kalshi_as(prime.new_account(), tmp_path / "requester")
     rfq_id = ok_json(requester("rfq", "create", T, "--count", "10", "--json"))["rfq_id"]
     quote_id = ok_json(
         kalshi("quote", "create", rfq_id, "--yes-bid", "0.40", "--no-bid", "0.55", "--json")
@@ -94,7 +94,7 @@ def test_an_event_scoped_cancel_all_names_our_confirmed_quote_in_that_event(
     us: in the event's scope it is named, and the run is not proven."""
     prime.create_market(T)
     prime.create_market("KXOTHER-26JAN01-T1", event_ticker="KXOTHER-26JAN01")
-    requester = as_account(prime, prime.new_account(), tmp_path / "requester")
+    requester = kalshi_as(prime.new_account(), tmp_path / "requester")
     rfq_id = ok_json(requester("rfq", "create", T, "--count", "10", "--json"))["rfq_id"]
     quote_id = ok_json(
         kalshi("quote", "create", rfq_id, "--yes-bid", "0.40", "--no-bid", "0.55", "--json")
@@ -137,7 +137,7 @@ def test_the_text_report_names_what_the_rfq_side_left_open_whatever_error_came_l
     """The person reading `NOT PROVEN` must learn that an RFQ of theirs will execute, even when
     the last error of the run is a passing 503 that a retry got past."""
     prime.create_market(T)
-    maker = as_account(prime, prime.new_account(), tmp_path / "maker")
+    maker = kalshi_as(prime.new_account(), tmp_path / "maker")
     rfq_id = ok_json(kalshi("rfq", "create", T, "--count", "10", "--json"))["rfq_id"]
     quote_id = ok_json(
         maker("quote", "create", rfq_id, "--yes-bid", "0.40", "--no-bid", "0.55", "--json")
@@ -178,7 +178,7 @@ def test_a_kill_that_could_not_list_the_rfq_side_is_not_proven(
     that never saw the RFQ side cannot say the account is clean: the maker confirms after it,
     and we buy."""
     prime.create_market(T)
-    maker = as_account(prime, prime.new_account(), tmp_path / "maker")
+    maker = kalshi_as(prime.new_account(), tmp_path / "maker")
     rfq_id = ok_json(kalshi("rfq", "create", T, "--count", "10", "--json"))["rfq_id"]
     quote_id = ok_json(
         maker("quote", "create", rfq_id, "--yes-bid", "0.40", "--no-bid", "0.55", "--json")

@@ -13,15 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from kalshi_cli.cli._context import AppContext
-from kalshi_cli.cli.app import app
 from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
+from tests.prime_tier import kalshi_as
 
 T = "KXT-EV-M00"
 Kalshi = Callable[..., Result]
@@ -39,27 +38,10 @@ def premier(tmp_path: Path) -> Iterator[SimHarness]:
     harness.close()
 
 
-def environ(account: AccountInfo, home: Path) -> dict[str, str]:
-    return {
-        "KALSHI_HOME": str(home),
-        "KALSHI_API_BASE": account.api_base,
-        "KALSHI_API_KEY_ID": account.key_id,
-        "KALSHI_PRIVATE_KEY_PATH": account.private_key_path,
-        "KALSHI_TIER": "premier",
-    }
-
-
 @pytest.fixture
 def kalshi(premier: SimHarness, tmp_path: Path) -> Kalshi:
     def invoke(*args: str, account: AccountInfo | None = None) -> Result:
-        context = AppContext(environ=environ(account or premier.account, tmp_path / "home"))
-        return CliRunner().invoke(
-            app,
-            list(args),
-            obj=context,
-            env={"COLUMNS": "120", "NO_COLOR": "1"},
-            prog_name="kalshi",
-        )
+        return kalshi_as(account or premier.account, tmp_path / "home", tier="premier")(*args)
 
     return invoke
 

@@ -17,38 +17,15 @@ from typing import Any
 
 import httpx
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from kalshi_cli.cli._context import AppContext
-from kalshi_cli.cli.app import app
 from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.cli.test_rfq_lost_answers import AnsweredUnavailable
 from tests.conftest import SimHarness
-from tests.prime_tier import cli_env, connect
+from tests.prime_tier import kalshi_as
 
 Kalshi = Callable[..., Result]
-
-
-def _kalshi(account: AccountInfo, home: Path, transport: httpx.BaseTransport | None) -> Kalshi:
-    """`kalshi ARGS` as `account`, its client behind `transport` when one is given."""
-
-    def invoke(*args: str) -> Result:
-        factory = (
-            None
-            if transport is None
-            else (lambda _app, _settings, _anonymous: connect(account, transport=transport))
-        )
-        context = AppContext(environ=cli_env(account, home), client_factory=factory)
-        return CliRunner().invoke(
-            app,
-            list(args),
-            obj=context,
-            env={"COLUMNS": "120", "NO_COLOR": "1"},
-            prog_name="kalshi",
-        )
-
-    return invoke
 
 
 def _json(result: Result) -> Any:
@@ -113,7 +90,7 @@ def test_a_create_whose_answer_is_lost_exits_10_naming_the_read_and_is_made_once
     what the exchange had made."""
     account = prime.account
     home = tmp_path / "home"
-    reader = _kalshi(account, home, None)
+    reader = kalshi_as(account, home, transport=None)
     before = create.made(_json(reader(*create.read_back, "--json")))
 
     def lost(request: httpx.Request) -> bool:
@@ -123,7 +100,7 @@ def test_a_create_whose_answer_is_lost_exits_10_naming_the_read_and_is_made_once
     if fault == "connection dropped":
         prime.set_faults(drop_response_after_commit_rate=1.0)
     try:
-        result = _kalshi(account, home, transport)(*create.args(tmp_path))
+        result = kalshi_as(account, home, transport=transport)(*create.args(tmp_path))
     finally:
         prime.clear_faults()
 
@@ -147,7 +124,7 @@ def test_a_key_whose_registration_is_unknown_keeps_its_private_key(
     out = tmp_path / "bot.pem"
     prime.set_faults(drop_response_after_commit_rate=1.0)
     try:
-        result = _kalshi(account, tmp_path / "home", None)(
+        result = kalshi_as(account, tmp_path / "home", transport=None)(
             "key", "create", "--name", "bot", "--out", str(out)
         )
     finally:
@@ -155,7 +132,7 @@ def test_a_key_whose_registration_is_unknown_keeps_its_private_key(
     assert result.exit_code == ExitCode.OUTCOME_UNKNOWN, result.output
     assert "PRIVATE KEY" in out.read_text()
     assert str(out) in result.stderr
-    listed = _json(_kalshi(account, tmp_path / "home", None)("key", "list", "--json"))
+    listed = _json(kalshi_as(account, tmp_path / "home", transport=None)("key", "list", "--json"))
     assert [k["name"] for k in listed["api_keys"]].count("bot") == 1
 
 
@@ -169,7 +146,7 @@ def test_a_key_whose_registration_was_refused_leaves_no_private_key(
             400, json={"error": {"code": "bad_request", "message": "bad request"}}
         )
     )
-    result = _kalshi(prime.account, tmp_path / "home", refusing)(
+    result = kalshi_as(prime.account, tmp_path / "home", transport=refusing)(
         "key", "create", "--name", "bot", "--out", str(out)
     )
     assert result.exit_code == ExitCode.REJECTED, result.output

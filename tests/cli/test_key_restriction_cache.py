@@ -21,8 +21,8 @@ from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.units import BookSide
-from tests.checks.test_check_cli import account_env, client_for
-from tests.checks.test_subaccount_checks import buy_on, sim  # noqa: F401  (fixture)
+from tests.checks.test_check_cli import account_env, buy, client_for
+from tests.checks.test_subaccount_checks import sim  # noqa: F401  (fixture)
 from tests.conftest import SimHarness
 from tests.key_listing import RefusingKeyListing
 from tests.services.test_restricted_key_exposure import _restricted_env, _run
@@ -66,7 +66,7 @@ def test_a_restricted_keys_kept_restriction_still_counts_its_subaccount(
     """The second command, asking nothing, still books on 1 and counts 1's position and bids
     against the limit (never 0's: fewer there)."""
     sim.create_market("KXKC-2")
-    buy_on(sim, 1, "KXKC-2", 5)
+    buy(sim, "KXKC-2", 5, subaccount=1)
     with client_for(sim.account) as me:
         me.on_subaccount(0).orders.create_order(
             CreateOrder("KXKC-2", BookSide.BID, D("0.10"), D(40))
@@ -95,7 +95,7 @@ def test_a_kept_restriction_is_never_another_keys(
     1 (`kalshi state bind`): the new key asks for its own restriction and books on 1, not on
     the 0 kept for the first key."""
     sim.create_market("KXKC-3")
-    buy_on(sim, 1, "KXKC-3", 1)
+    buy(sim, "KXKC-3", 1, subaccount=1)
     primary = _primary_env(sim, tmp_path)
     assert _buy(primary, "KXKC-3", 1).exit_code == 0
     restricted = _restricted_env(sim, tmp_path)

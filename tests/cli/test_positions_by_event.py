@@ -7,11 +7,20 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.requests import CreateOrder
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.units import BookSide, fmt_money
 from tests.conftest import SimHarness
-from tests.prime_tier import Kalshi, another_accounts_order, hold_kalshis_event_example
+from tests.prime_tier import (
+    EventAnswered,
+    Kalshi,
+    another_accounts_order,
+    connect,
+    hold_kalshis_event_example,
+)
 
 
 def test_positions_by_event_show_the_worst_and_best_case_of_kalshis_example(
@@ -44,6 +53,23 @@ def test_positions_by_event_read_the_markets_held_in_one_listing(
     after = prime.stats()["accounts"][prime.account.key_id]["requests"]
     read = {k: int(after[k]) - int(before.get(k, 0)) for k in after if k.startswith("GET /markets")}
     assert read.get("GET /markets/{ticker}", 0) == 0 and read.get("GET /markets") == 1, read
+
+
+@pytest.mark.parametrize("body", [b"{}", b"[]"], ids=["no-event", "a-list"])
+def test_positions_by_event_over_an_event_answer_that_cannot_be_read_say_so_as_the_exchanges(
+    prime: SimHarness, client: KalshiClient, kalshi: Kalshi, body: bytes
+) -> None:
+    """The event is read by the pre-trade account's one reader of `GET /events`: an answer with
+    no event in it is the exchange's unreadable answer (exit 7, naming the event), never a
+    worst case worked out of nothing or a traceback."""
+    hold_kalshis_event_example(prime, client)
+    transport = EventAnswered("KXSOS", lambda answer: body)
+    answer = kalshi(
+        "positions", "--by", "event", client=lambda: connect(prime.account, transport=transport)
+    )
+    assert transport.asked == 1
+    assert answer.exit_code == ExitCode.UNREACHABLE, answer.output
+    assert "event KXSOS: the exchange's answer cannot be read" in answer.stderr
 
 
 def _buy_a_ten_candidate_no_set(prime: SimHarness, client: KalshiClient) -> None:

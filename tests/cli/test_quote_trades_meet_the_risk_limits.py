@@ -11,9 +11,9 @@ import pytest
 
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from tests.cli.test_rfq_cli import as_account, ok_json
+from tests.cli.test_rfq_cli import ok_json
 from tests.conftest import REAL_CLOCK_WINDOW_S, SimHarness
-from tests.prime_tier import Kalshi, prime_simulator
+from tests.prime_tier import Kalshi, kalshi_as, prime_simulator
 
 T = "KXRFQRISK-26JAN01-A"
 
@@ -33,7 +33,7 @@ def test_accept_and_confirm_past_the_accounts_limits_are_refused_before_anything
     as it was; within the limits they go."""
     prime.create_market(T)
     maker_home = tmp_path / "maker"
-    maker = as_account(prime, prime.new_account(), maker_home)
+    maker = kalshi_as(prime.new_account(), maker_home)
     maker_home.mkdir(parents=True, exist_ok=True)
     (maker_home / "config.yaml").write_text("risk:\n  max_position_per_market: 5\n")
     (tmp_path / "home").mkdir(parents=True, exist_ok=True)

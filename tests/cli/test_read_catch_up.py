@@ -13,31 +13,18 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from kalshi_cli.cli._context import AppContext
-from kalshi_cli.cli.app import app
 from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
+from tests.prime_tier import kalshi_as
 
 TICKER = "KXREAD-26JAN01-T1"
 
 
 def kalshi(home: Path, account: AccountInfo, *args: str) -> Result:
-    environ = {
-        "KALSHI_HOME": str(home),
-        "KALSHI_API_BASE": account.api_base,
-        "KALSHI_API_KEY_ID": account.key_id,
-        "KALSHI_PRIVATE_KEY_PATH": account.private_key_path,
-    }
-    return CliRunner().invoke(
-        app,
-        list(args),
-        obj=AppContext(environ=environ),
-        env={"COLUMNS": "160", "NO_COLOR": "1"},
-        prog_name="kalshi",
-    )
+    return kalshi_as(account, home, tier=None, columns=160)(*args)
 
 
 def order(sim: SimHarness, account: AccountInfo, book_side: str, price: str, count: str) -> None:

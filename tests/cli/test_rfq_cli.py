@@ -13,16 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from kalshi_cli.cli._context import AppContext
-from kalshi_cli.cli.app import app
-from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.conftest import REAL_CLOCK_WINDOW_S, SimHarness
-from tests.prime_tier import Kalshi, cli_env, prime_simulator, state_path
+from tests.prime_tier import Kalshi, kalshi_as, prime_simulator, state_path
 
 T = "KXRFQCLI-26JAN01-A"
 
@@ -36,23 +33,6 @@ def prime(tmp_path: Path) -> Iterator[SimHarness]:
     )
 
 
-def as_account(harness: SimHarness, account: AccountInfo, home: Path) -> Kalshi:
-    """`kalshi ARGS` as another account of the simulator, with its own KALSHI_HOME."""
-
-    def invoke(*args: str, input: str | None = None, **extra: str) -> Result:
-        context = AppContext(environ=cli_env(account, home, **extra))
-        return CliRunner().invoke(
-            app,
-            list(args),
-            obj=context,
-            input=input,
-            env={"COLUMNS": "120", "NO_COLOR": "1"},
-            prog_name="kalshi",
-        )
-
-    return invoke
-
-
 def ok_json(result: Result) -> Any:
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
@@ -62,7 +42,7 @@ def test_an_rfq_from_request_to_fill_between_two_accounts(
     prime: SimHarness, kalshi: Kalshi, tmp_path: Path
 ) -> None:
     prime.create_market(T)
-    maker = as_account(prime, prime.new_account(), tmp_path / "maker")
+    maker = kalshi_as(prime.new_account(), tmp_path / "maker")
     requester = kalshi
 
     rfq = ok_json(requester("rfq", "create", T, "--count", "10", "--json"))
@@ -122,7 +102,7 @@ def test_cancel_closes_an_rfq_and_a_quote(
     prime: SimHarness, kalshi: Kalshi, tmp_path: Path
 ) -> None:
     prime.create_market(T)
-    maker = as_account(prime, prime.new_account(), tmp_path / "maker")
+    maker = kalshi_as(prime.new_account(), tmp_path / "maker")
     rfq_id = ok_json(kalshi("rfq", "create", T, "--target-cost", "20", "--json"))["rfq_id"]
     quote_id = ok_json(
         maker("quote", "create", rfq_id, "--yes-bid", "0", "--no-bid", "0.50", "--json")
@@ -175,7 +155,7 @@ def test_a_price_off_the_markets_grid_is_refused_before_the_quote_is_sent(
     prime: SimHarness, kalshi: Kalshi, tmp_path: Path
 ) -> None:
     prime.create_market(T)  # a cent grid
-    maker = as_account(prime, prime.new_account(), tmp_path / "maker")
+    maker = kalshi_as(prime.new_account(), tmp_path / "maker")
     rfq_id = ok_json(kalshi("rfq", "create", T, "--count", "3", "--json"))["rfq_id"]
     refused = maker("quote", "create", rfq_id, "--yes-bid", "0.405", "--no-bid", "0.50")
     assert refused.exit_code == ExitCode.REJECTED, refused.output
@@ -191,7 +171,7 @@ def test_halted_trading_refuses_every_write_that_can_open_a_position(
     """As `kalshi order place` does: HALTED (and SAFE_MODE) refuse with exit 13 and nothing
     sent: creating an RFQ or a quote, accepting and confirming. Cancelling still works."""
     prime.create_market(T)
-    maker = as_account(prime, prime.new_account(), tmp_path / "maker")
+    maker = kalshi_as(prime.new_account(), tmp_path / "maker")
     rfq_id = ok_json(kalshi("rfq", "create", T, "--count", "4", "--json"))["rfq_id"]
     quote_id = ok_json(
         maker("quote", "create", rfq_id, "--yes-bid", "0.30", "--no-bid", "0.60", "--json")
@@ -225,7 +205,7 @@ def test_on_prod_accept_and_confirm_ask_first(
 ) -> None:
     """An accept or a confirm that can trade real money asks; answering no sends nothing."""
     prime.create_market(T)
-    maker = as_account(prime, prime.new_account(), tmp_path / "maker")
+    maker = kalshi_as(prime.new_account(), tmp_path / "maker")
     rfq_id = ok_json(kalshi("rfq", "create", T, "--count", "2", "--json"))["rfq_id"]
     quote_id = ok_json(
         maker("quote", "create", rfq_id, "--yes-bid", "0.30", "--no-bid", "0.60", "--json")
@@ -251,7 +231,7 @@ def test_an_rfq_and_a_quote_on_subaccounts_trade_on_them_end_to_end(
     """`--subaccount` on `rfq create` and `quote create` puts each side's trade on that
     subaccount; `rfq list --subaccount` lists the caller's RFQs there."""
     prime.create_market(T)
-    maker = as_account(prime, prime.new_account(), tmp_path / "maker")
+    maker = kalshi_as(prime.new_account(), tmp_path / "maker")
     requester = kalshi
     for run, count in ((requester, 1), (maker, 2)):
         for _ in range(count):
@@ -308,7 +288,7 @@ def test_accepting_the_side_a_quote_declines_is_refused_before_anything_is_sent(
     """A quote's 0 declines its side: the command has the quote in hand and refuses, as it
     refuses a price off the market's grid, never asking on prod to `buy 3 NO at 0` first."""
     prime.create_market(T)
-    maker = as_account(prime, prime.new_account(), tmp_path / "maker")
+    maker = kalshi_as(prime.new_account(), tmp_path / "maker")
     rfq_id = ok_json(kalshi("rfq", "create", T, "--count", "3", "--json"))["rfq_id"]
     quote_id = ok_json(
         maker("quote", "create", rfq_id, "--yes-bid", "0.40", "--no-bid", "0", "--json")
@@ -334,7 +314,7 @@ def test_confirming_a_quote_not_accepted_is_refused_before_anything_is_sent(
     bind the maker to whichever side the requester accepts meanwhile."""
     prime.create_market(T)
     maker_account = prime.new_account()
-    maker = as_account(prime, maker_account, tmp_path / "maker")
+    maker = kalshi_as(maker_account, tmp_path / "maker")
     rfq_id = ok_json(kalshi("rfq", "create", T, "--count", "3", "--json"))["rfq_id"]
     quote_id = ok_json(
         maker("quote", "create", rfq_id, "--yes-bid", "0.40", "--no-bid", "0.55", "--json")

@@ -19,16 +19,13 @@ from typing import Any
 
 import httpx
 import pytest
-from typer.testing import CliRunner, Result
 
-from kalshi_cli.cli._context import AppContext
-from kalshi_cli.cli.app import app
 from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.cli.test_rfq_cli import T, ok_json
 from tests.conftest import REAL_CLOCK_WINDOW_S, SimHarness
-from tests.prime_tier import cli_env, connect, prime_simulator
+from tests.prime_tier import kalshi_as, prime_simulator
 
 
 @pytest.fixture
@@ -60,33 +57,20 @@ class AnsweredUnavailable(httpx.BaseTransport):
         self._inner.close()
 
 
-def _as(account: AccountInfo, home: Path, transport: httpx.BaseTransport | None = None) -> Any:
-    """`kalshi ARGS` as `account`, its client behind `transport` when one is given."""
-
-    def invoke(*args: str) -> Result:
-        factory = (
-            None
-            if transport is None
-            else (lambda _app, _settings, _anonymous: connect(account, transport=transport))
-        )
-        context = AppContext(environ=cli_env(account, home), client_factory=factory)
-        return CliRunner().invoke(
-            app,
-            list(args),
-            obj=context,
-            env={"COLUMNS": "120", "NO_COLOR": "1"},
-            prog_name="kalshi",
-        )
-
-    return invoke
-
-
 @dataclass
 class Parties:
     requester: Any
     maker: Any
     rfq_id: str = ""
     quote_id: str = ""
+
+
+def _parties(prime: SimHarness, tmp_path: Path) -> tuple[Parties, AccountInfo]:
+    """The requester (the prime simulator's account) and a maker of a new account, each with
+    its own KALSHI_HOME; and the maker's account."""
+    maker = prime.new_account()
+    requester = kalshi_as(prime.account, tmp_path / "requester")
+    return Parties(requester, kalshi_as(maker, tmp_path / "maker")), maker
 
 
 def _rfq(p: Parties) -> None:
@@ -196,10 +180,7 @@ def test_a_write_whose_answer_is_lost_exits_10_naming_the_read_back_and_is_sent_
     prime: SimHarness, tmp_path: Path, write: Write, fault: str
 ) -> None:
     prime.create_market(T)
-    maker_account = prime.new_account()
-    parties = Parties(
-        _as(prime.account, tmp_path / "requester"), _as(maker_account, tmp_path / "maker")
-    )
+    parties, maker_account = _parties(prime, tmp_path)
     write.before(parties)
     account = maker_account if write.by_maker else prime.account
     home = tmp_path / ("maker" if write.by_maker else "requester")
@@ -208,7 +189,7 @@ def test_a_write_whose_answer_is_lost_exits_10_naming_the_read_back_and_is_sent_
         return request.method == write.method and write.path_end in request.url.path
 
     transport = AnsweredUnavailable(lost) if fault == "503" else None
-    sender = _as(account, home, transport)
+    sender = kalshi_as(account, home, transport=transport)
     if fault == "connection dropped":
         prime.set_faults(drop_response_after_commit_rate=1.0)
     try:
@@ -253,14 +234,11 @@ def test_a_confirmation_answered_yes_is_reported_confirmed_when_the_read_after_i
     """The exchange said yes to the confirmation: the orders are placed when the timer runs out.
     A read of the quote after it that fails is no reason to say the confirmation failed."""
     prime.create_market(T)
-    maker_account = prime.new_account()
-    parties = Parties(
-        _as(prime.account, tmp_path / "requester"), _as(maker_account, tmp_path / "maker")
-    )
+    parties, maker_account = _parties(prime, tmp_path)
     _accepted(parties)
     transport = ReadsFailAfter(lambda r: r.method == "PUT" and r.url.path.endswith("/confirm"))
 
-    result = _as(maker_account, tmp_path / "maker", transport)(
+    result = kalshi_as(maker_account, tmp_path / "maker", transport=transport)(
         "quote", "confirm", parties.quote_id, "--json"
     )
 
@@ -296,10 +274,7 @@ def test_a_create_answered_without_its_id_exits_10_naming_the_read_back(
     """A 201 whose id is missing: the RFQ or quote exists, and the command cannot say which it
     is. Missing means unknown: exit 10 and the listing that shows it, never exit 1."""
     prime.create_market(T)
-    maker_account = prime.new_account()
-    parties = Parties(
-        _as(prime.account, tmp_path / "requester"), _as(maker_account, tmp_path / "maker")
-    )
+    parties, maker_account = _parties(prime, tmp_path)
     write.before(parties)
     account = maker_account if write.by_maker else prime.account
     home = tmp_path / ("maker" if write.by_maker else "requester")
@@ -307,7 +282,7 @@ def test_a_create_answered_without_its_id_exits_10_naming_the_read_back(
         lambda r: r.method == write.method and r.url.path.endswith(write.path_end)
     )
 
-    result = _as(account, home, transport)(*write.args(parties))
+    result = kalshi_as(account, home, transport=transport)(*write.args(parties))
 
     assert result.exit_code == ExitCode.OUTCOME_UNKNOWN, result.output
     read_back = write.read_back(parties)
@@ -345,10 +320,7 @@ def test_a_write_that_never_left_is_sent_again_or_reported_unsent(
     be reached (exit 7), never that the write may or may not have been made (exit 10), which
     would send the person to read back what is not there."""
     prime.create_market(T)
-    maker_account = prime.new_account()
-    parties = Parties(
-        _as(prime.account, tmp_path / "requester"), _as(maker_account, tmp_path / "maker")
-    )
+    parties, maker_account = _parties(prime, tmp_path)
     write.before(parties)
     account = maker_account if write.by_maker else prime.account
     home = tmp_path / ("maker" if write.by_maker else "requester")
@@ -357,7 +329,7 @@ def test_a_write_that_never_left_is_sent_again_or_reported_unsent(
         times=1_000 if always else 1,
     )
 
-    result = _as(account, home, transport)(*write.args(parties))
+    result = kalshi_as(account, home, transport=transport)(*write.args(parties))
 
     party = parties.maker if write.by_maker else parties.requester
     if always:

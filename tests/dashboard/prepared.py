@@ -1,13 +1,17 @@
-"""A state file and a trade log with something in every panel, for the dashboard's tests."""
+"""A state file and a trade log with something in every panel, for the dashboard's tests; the
+sources a loop's dashboard reads (`loop_sources`), and the app driven at the pictured size
+(`drive`)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal as D
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kalshi_cli.dashboard.snapshot import Sources
 from kalshi_cli.store import FillRecord, IntentRecord, Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
@@ -16,8 +20,38 @@ from tests.waiting import POLL_S, wait_until_async
 if TYPE_CHECKING:
     from textual.pilot import Pilot
 
+    from kalshi_cli.cli.dashboard_app import DashboardApp
+
 NOW = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 TICKER = "KXDASH-A"
+SIZE = (120, 40)
+
+
+def loop_sources(tmp_path: Path) -> Sources:
+    """What the dashboard of a live loop reads: its state file, pause file and log in
+    `tmp_path`, the limit on exposure $100."""
+    return Sources(
+        state_path=tmp_path / "state.db",
+        env="sim",
+        pause_file=tmp_path / "trade.pause",
+        log_path=tmp_path / "trade.log",
+        limit=D(100),
+    )
+
+
+def drive(
+    app: DashboardApp, script: Callable[[Pilot[None]], Awaitable[None]], *, settled: bool = True
+) -> None:
+    """`script` run against `app` at SIZE; `settled`: once its first reads are done."""
+
+    async def main() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            if settled:
+                await app.workers.wait_for_complete()
+                await pilot.pause()
+            await script(pilot)
+
+    asyncio.run(main())
 
 
 async def until(pilot: Pilot[None], condition: Callable[[], bool], what: str) -> None:

@@ -14,10 +14,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from decimal import Decimal as D
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,12 +24,11 @@ from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.dashboard import build_wiring
 from kalshi_cli.cli.dashboard_app import DashboardApp, Wiring
 from kalshi_cli.client.orders import OrdersApi
-from kalshi_cli.dashboard.snapshot import Sources
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.units import BookSide, TimeInForce
-from tests.dashboard.prepared import TICKER, prepare, until
+from tests.dashboard.prepared import TICKER, drive, loop_sources, prepare, until
 from tests.fakes import Swapped
 from tests.runner.simproc import Book
 from tests.waiting import wait_until_async
@@ -40,27 +38,8 @@ if TYPE_CHECKING:
 
     from tests.conftest import SimHarness
 
-SIZE = (120, 40)
 CANCEL_ALL = "DELETE /portfolio/events/orders"
 BATCH_CANCEL = "DELETE /portfolio/events/orders/batched"
-
-
-def _sources(tmp_path: Path) -> Sources:
-    return Sources(
-        state_path=tmp_path / "state.db",
-        env="sim",
-        pause_file=tmp_path / "trade.pause",
-        log_path=tmp_path / "trade.log",
-        limit=D(100),
-    )
-
-
-def _drive(app: DashboardApp, script: Callable[[Pilot[None]], Awaitable[None]]) -> None:
-    async def main() -> None:
-        async with app.run_test(size=SIZE) as pilot:
-            await script(pilot)
-
-    asyncio.run(main())
 
 
 def _top(app: DashboardApp) -> str:
@@ -87,7 +66,7 @@ def _lock_held(path: Path) -> Iterator[None]:
 def test_halt_on_a_state_file_that_cannot_be_opened_says_so_and_the_screen_goes_on(
     tmp_path: Path,
 ) -> None:
-    sources = _sources(tmp_path)
+    sources = loop_sources(tmp_path)
     sources.state_path.write_bytes(b"not a state file, " * 20)
     app = DashboardApp(Wiring(sources=sources, clock=SystemClock(), refresh_s=0.1))
     seen: list[str] = []
@@ -99,7 +78,7 @@ def test_halt_on_a_state_file_that_cannot_be_opened_says_so_and_the_screen_goes_
         await pilot.press("p")  # the screen still takes keys
         await until(pilot, lambda: "PAUSED" in _top(app), "the pause")
 
-    _drive(app, halt)
+    drive(app, halt, settled=False)
     assert "HALT NOT recorded" in seen[0] and "not an SQLite database" in seen[0], seen[0]
     assert "HALTED: `kalshi resume` lifts it" not in seen[0]
     assert (tmp_path / "trade.pause").exists()
@@ -108,7 +87,7 @@ def test_halt_on_a_state_file_that_cannot_be_opened_says_so_and_the_screen_goes_
 def test_halt_while_another_writer_holds_the_state_file_keeps_the_screen_refreshing(
     tmp_path: Path,
 ) -> None:
-    sources = _sources(tmp_path)
+    sources = loop_sources(tmp_path)
     clock = prepare(sources.state_path, tmp_path / "trade.log")
     app = DashboardApp(Wiring(sources=sources, clock=clock, refresh_s=0.1))
     took: list[float] = []
@@ -125,7 +104,7 @@ def test_halt_while_another_writer_holds_the_state_file_keeps_the_screen_refresh
         await until(pilot, lambda: "HALTED:" in _top(app), "the halt once the lock is free")
         assert "HALTED" in app.panel_text("trading")
 
-    _drive(app, halt)
+    drive(app, halt, settled=False)
     # the old key held the screen for the whole wait for the lock (10 s, then a traceback);
     # a loaded machine takes seconds over a key press alone
     assert took[0] < 6.0, f"the key held the screen {took[0]:.1f}s"
@@ -135,7 +114,7 @@ def test_halt_while_another_writer_holds_the_state_file_keeps_the_screen_refresh
 
 def test_a_pause_file_that_cannot_be_made_is_said_and_the_screen_goes_on(tmp_path: Path) -> None:
     (tmp_path / "run").write_text("a file where the pause file's directory should be")
-    sources = replace(_sources(tmp_path), pause_file=tmp_path / "run" / "trade.pause")
+    sources = replace(loop_sources(tmp_path), pause_file=tmp_path / "run" / "trade.pause")
     clock = prepare(sources.state_path, tmp_path / "trade.log")
     app = DashboardApp(Wiring(sources=sources, clock=clock, refresh_s=0.1))
     seen: list[str] = []
@@ -146,7 +125,7 @@ def test_a_pause_file_that_cannot_be_made_is_said_and_the_screen_goes_on(tmp_pat
         seen.append(_top(app))
         seen.append(app.panel_text("trading"))
 
-    _drive(app, pause)
+    drive(app, pause, settled=False)
     assert "pause file NOT changed" in seen[0], seen[0]
     assert "PAUSED" not in seen[1]
 
@@ -167,7 +146,7 @@ def test_the_kill_key_pressed_again_while_the_kill_switch_runs_sends_nothing_mor
     sim: SimHarness, tmp_path: Path
 ) -> None:
     sim.create_market(TICKER)
-    sources = _sources(tmp_path)
+    sources = loop_sources(tmp_path)
     key, _ = load_private_key(path=Path(sim.account.private_key_path))
     _HeldCancelAll.entered.clear()
     _HeldCancelAll.release.clear()
@@ -198,7 +177,7 @@ def test_the_kill_key_pressed_again_while_the_kill_switch_runs_sends_nothing_mor
             seen.append(app.panel_text("kill"))
 
         try:
-            _drive(app, kill_twice)
+            drive(app, kill_twice, settled=False)
         finally:
             _HeldCancelAll.release.set()
         left = list(client.orders.iter_orders(status="resting"))
@@ -240,7 +219,7 @@ def test_the_kill_key_waits_the_configured_read_lag_as_cancel_all_does(
             await until(pilot, lambda: "PROVEN" in app.panel_text("kill"), "the proof")
             seen.append(app.panel_text("kill"))
 
-        _drive(app, kill)
+        drive(app, kill, settled=False)
         sim.clear_faults()
         left = list(wiring.client.orders.iter_orders(status="resting"))
     assert "PROVEN: no resting order left" in seen[0], seen[0]
@@ -259,7 +238,7 @@ def test_q_while_the_kill_switch_runs_waits_for_its_report_and_hands_it_on_to_pr
     once, the report came after it and went nowhere: the trader never saw whether the kill
     switch was proven."""
     sim.create_market(TICKER)
-    sources = _sources(tmp_path)
+    sources = loop_sources(tmp_path)
     key, _ = load_private_key(path=Path(sim.account.private_key_path))
     _HeldCancelAll.entered.clear()
     _HeldCancelAll.release.clear()
@@ -293,7 +272,7 @@ def test_q_while_the_kill_switch_runs_waits_for_its_report_and_hands_it_on_to_pr
             )
 
         try:
-            _drive(app, quit_while_killing)
+            drive(app, quit_while_killing, settled=False)
         finally:
             _HeldCancelAll.release.set()
         left = list(client.orders.iter_orders(status="resting"))
@@ -466,7 +445,7 @@ def test_the_last_kill_switch_run_from_the_screen_decides_its_exit_code(
         Book(client, TICKER).order(BookSide.BID, "0.30", "2", TimeInForce.GTC)
         app = DashboardApp(
             Wiring(
-                sources=_sources(tmp_path),
+                sources=loop_sources(tmp_path),
                 clock=SystemClock(),
                 client=client,
                 refresh_s=0.1,
@@ -498,7 +477,7 @@ def test_the_last_kill_switch_run_from_the_screen_decides_its_exit_code(
                 codes.append(app.kill_exit_code())
 
         try:
-            _drive(app, kill_three_times)
+            drive(app, kill_three_times, settled=False)
         finally:
             sim.clear_faults()
     assert codes == [ExitCode.OK, ExitCode.NOT_PROVEN, ExitCode.OK, ExitCode.NOT_PROVEN]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal as D
 from pathlib import Path
@@ -23,7 +23,7 @@ from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
 from kalshi_cli.vocabulary.errors import NotFoundError
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.units import BookSide, TimeInForce
-from tests.dashboard.prepared import NOW, TICKER, prepare, until
+from tests.dashboard.prepared import NOW, SIZE, TICKER, drive, loop_sources, prepare, until
 from tests.fakes import Swapped
 from tests.runner.simproc import Book, client_for
 
@@ -31,28 +31,6 @@ if TYPE_CHECKING:
     from textual.pilot import Pilot
 
     from tests.conftest import SimHarness
-
-SIZE = (120, 40)
-
-
-def _sources(tmp_path: Path) -> Sources:
-    return Sources(
-        state_path=tmp_path / "state.db",
-        env="sim",
-        pause_file=tmp_path / "trade.pause",
-        log_path=tmp_path / "trade.log",
-        limit=D(100),
-    )
-
-
-def drive(app: DashboardApp, script: Callable[[Pilot[None]], Awaitable[None]]) -> None:
-    async def main() -> None:
-        async with app.run_test(size=SIZE) as pilot:
-            await app.workers.wait_for_complete()
-            await pilot.pause()
-            await script(pilot)
-
-    asyncio.run(main())
 
 
 def _unreachable_client() -> KalshiClient:
@@ -67,7 +45,7 @@ def _unreachable_client() -> KalshiClient:
 
 
 def test_each_panel_shows_the_prepared_state_and_the_exchange_unreachable(tmp_path: Path) -> None:
-    sources = _sources(tmp_path)
+    sources = loop_sources(tmp_path)
     clock = prepare(sources.state_path, tmp_path / "trade.log")
     client = _unreachable_client()
     app = DashboardApp(Wiring(sources=sources, clock=clock, client=client))
@@ -101,7 +79,7 @@ def test_each_panel_shows_the_prepared_state_and_the_exchange_unreachable(tmp_pa
 
 
 def test_pause_halt_filter_and_help_keys(tmp_path: Path) -> None:
-    sources = _sources(tmp_path)
+    sources = loop_sources(tmp_path)
     clock = prepare(sources.state_path, tmp_path / "trade.log")
     app = DashboardApp(Wiring(sources=sources, clock=clock))
     seen: list[str] = []
@@ -144,7 +122,7 @@ def test_kill_switch_with_the_typed_word_proves_nothing_is_left(
     sim: SimHarness, tmp_path: Path
 ) -> None:
     sim.create_market(TICKER)
-    sources = _sources(tmp_path)
+    sources = loop_sources(tmp_path)
     with _account_client(sim) as client:
         book = Book(client, TICKER)
         for price in ("0.30", "0.31", "0.32"):
@@ -189,7 +167,7 @@ def test_screenshot_at_160x40(tmp_path: Path) -> None:
 
 
 def test_no_clock_other_than_the_given_one_reads_the_local_panels(tmp_path: Path) -> None:
-    sources = _sources(tmp_path)
+    sources = loop_sources(tmp_path)
     prepare(sources.state_path, tmp_path / "trade.log")
     clock = ManualClock(NOW + 65)
     app = DashboardApp(Wiring(sources=sources, clock=clock))
@@ -206,7 +184,7 @@ def test_money_reads_as_every_other_table(tmp_path: Path) -> None:
     """Every dollar figure goes through `units.fmt_money`, as `kalshi positions`, `fills` and
     `pnl` show it: `$0.38`, `-$0.02`, never `+0.2545`; a panel with a sub-cent amount shows all
     of its amounts to $0.0001 (`-$1,234.5000` beside `$0.2545`), one with none to the cent."""
-    sources = _sources(tmp_path)
+    sources = loop_sources(tmp_path)
     clock = prepare(sources.state_path, tmp_path / "trade.log")
     app = DashboardApp(Wiring(sources=sources, clock=clock))
     remote = RemoteSnapshot(
@@ -244,7 +222,7 @@ def test_money_reads_as_every_other_table(tmp_path: Path) -> None:
 def test_an_answer_from_the_exchange_after_the_screen_closed_is_dropped(tmp_path: Path) -> None:
     """The exchange is asked on a worker thread; its answer can land while the app is closing
     (the person pressed q), when the panels are already gone: it is dropped, not a crash."""
-    sources = _sources(tmp_path)
+    sources = loop_sources(tmp_path)
     clock = prepare(sources.state_path, tmp_path / "trade.log")
     app = DashboardApp(Wiring(sources=sources, clock=clock))
 
@@ -271,7 +249,7 @@ def test_queue_position_per_resting_order_follows_the_exchange(
         mine = Book(client, TICKER)
         mine.order(BookSide.BID, "0.30", "2", TimeInForce.GTC)  # behind the other's 5
         mine.order(BookSide.BID, "0.25", "1", TimeInForce.GTC)  # alone at its price
-        wiring = Wiring(sources=_sources(tmp_path), clock=SystemClock(), client=client)
+        wiring = Wiring(sources=loop_sources(tmp_path), clock=SystemClock(), client=client)
         wiring.remote_s = 0.1
         app = DashboardApp(wiring)
         rows: list[str] = []
@@ -324,7 +302,9 @@ def test_an_unknown_queue_position_reads_question_mark(sim: SimHarness, tmp_path
     )
     with client:
         Book(client, TICKER).order(BookSide.BID, "0.30", "2", TimeInForce.GTC)
-        app = DashboardApp(Wiring(sources=_sources(tmp_path), clock=SystemClock(), client=client))
+        app = DashboardApp(
+            Wiring(sources=loop_sources(tmp_path), clock=SystemClock(), client=client)
+        )
         seen: list[str] = []
 
         async def look(pilot: Pilot[None]) -> None:
@@ -360,7 +340,7 @@ def test_a_paper_loops_state_file_is_marked_paper(tmp_path: Path) -> None:
     """`kalshi trade --paper` writes `<state>.paper-<env>.db`: the screen says PAPER in its title,
     top line and trading panel, and the kill key asks for the paper loop's kill switch (which
     never touches the exchange: tests/dashboard/test_paper_kill.py)."""
-    sources = replace(_sources(tmp_path), state_path=tmp_path / "state.paper-sim.db")
+    sources = replace(loop_sources(tmp_path), state_path=tmp_path / "state.paper-sim.db")
     clock = prepare(sources.state_path, tmp_path / "trade.log")
     seen = _paper_screen(sources, clock)
     assert seen["title"] == "kalshi dashboard - PAPER"
@@ -371,7 +351,7 @@ def test_a_paper_loops_state_file_is_marked_paper(tmp_path: Path) -> None:
 
 
 def test_a_paper_loops_started_event_marks_it_paper_until_a_live_start(tmp_path: Path) -> None:
-    sources = _sources(tmp_path)
+    sources = loop_sources(tmp_path)
     log = tmp_path / "trade.log"
     clock = prepare(sources.state_path, log)
     with log.open("a") as handle:
@@ -390,7 +370,7 @@ def test_the_trading_panel_names_the_loops_subaccount_from_its_heartbeat(tmp_pat
     """`kalshi trade --subaccount 1` writes `"subaccount": 1` in its heartbeat (as `kalshi status
     --json`'s `loop_subaccount` reads it): the trading panel says the loop is on subaccount 1,
     and a heartbeat that names none (a loop before --subaccount) says nothing of it."""
-    sources = _sources(tmp_path)
+    sources = loop_sources(tmp_path)
     clock = prepare(sources.state_path, tmp_path / "trade.log")
     seen: list[str] = []
 
@@ -413,7 +393,7 @@ def test_the_trading_panel_names_the_loops_subaccount_from_its_heartbeat(tmp_pat
 def test_the_trading_panel_names_the_strategy_file_a_loop_runs(tmp_path: Path) -> None:
     """A loop's heartbeat names its strategy and how it was chosen: a strategy of one's own
     shows with its file, a built-in by its name alone."""
-    sources = _sources(tmp_path)
+    sources = loop_sources(tmp_path)
     clock = prepare(sources.state_path, tmp_path / "trade.log")
     seen: list[str] = []
 

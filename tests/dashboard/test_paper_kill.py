@@ -5,7 +5,6 @@ exchange, whose real orders of the account are left alone."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from decimal import Decimal as D
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +20,7 @@ from kalshi_cli.store.records import RESTING
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
-from tests.dashboard.prepared import TICKER, prepare, until
+from tests.dashboard.prepared import TICKER, drive, prepare, until
 from tests.runner.paper_rig import paper_rig
 from tests.runner.simproc import Book
 from tests.waiting import wait_until_async
@@ -30,8 +29,6 @@ if TYPE_CHECKING:
     from textual.pilot import Pilot
 
     from tests.conftest import SimHarness
-
-SIZE = (120, 40)
 
 
 def _sources(state: Path) -> Sources:
@@ -42,16 +39,6 @@ def _sources(state: Path) -> Sources:
         log_path=state.parent / "trade.log",
         limit=D(100),
     )
-
-
-def drive(app: DashboardApp, script: Callable[[Pilot[None]], Awaitable[None]]) -> None:
-    async def main() -> None:
-        async with app.run_test(size=SIZE) as pilot:
-            await app.workers.wait_for_complete()
-            await pilot.pause()
-            await script(pilot)
-
-    asyncio.run(main())
 
 
 def _writes(sim: SimHarness) -> dict[str, int]:

@@ -9,8 +9,7 @@ subaccount 0, as before, with a note saying so."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal as D
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -33,7 +32,7 @@ from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import Position
 from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.conftest import SimHarness, tier_simulator
-from tests.dashboard.prepared import TICKER, until
+from tests.dashboard.prepared import TICKER, drive, until
 from tests.fakes import Swapped
 from tests.runner.simproc import client_for
 
@@ -42,8 +41,6 @@ if TYPE_CHECKING:
 
     from kalshi_cli.client.subaccounts import SubaccountBalance
     from kalshi_cli.services.killswitch.report import KillReport
-
-SIZE = (120, 40)
 
 
 @pytest.fixture
@@ -138,16 +135,6 @@ def _panels(app: DashboardApp, *keys: str) -> dict[str, list[str]]:
 
     drive(app, look)
     return seen
-
-
-def drive(app: DashboardApp, script: Callable[[Pilot[None]], Awaitable[None]]) -> None:
-    async def main() -> None:
-        async with app.run_test(size=SIZE) as pilot:
-            await app.workers.wait_for_complete()
-            await pilot.pause()
-            await script(pilot)
-
-    asyncio.run(main())
 
 
 def test_each_row_names_its_subaccount_when_the_account_has_several(

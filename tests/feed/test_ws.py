@@ -132,7 +132,7 @@ def test_prices_and_counts_sent_as_json_numbers_are_read_exactly() -> None:
     assert h.books.orderbook("A") == Orderbook("A", ((D("0.4"), D(10)),), ((D("0.3"), D("2.5")),))
     trade = {"market_ticker": "A", "yes_price_dollars": 0.56, "count_fp": 3, "taker_side": "no"}
     h.feed(json.dumps({"type": "trade", "sid": 9, "seq": 1, "msg": trade}))
-    message = h.messages[-1].message
+    message = h.messages[-1].payload
     assert isinstance(message, FeedTrade) and message.terms() == (D("0.56"), D(3), Side.NO)
 
 
@@ -176,8 +176,8 @@ def test_a_trade_missing_its_count_is_passed_on_for_its_reader_to_skip() -> None
     trade = {"market_ticker": "A", "yes_price_dollars": "0.4000", "taker_outcome_side": "no"}
     h.feed(json.dumps({"type": "trade", "sid": 9, "seq": 1, "msg": trade}))
     [event] = h.messages
-    assert event.kind is MessageKind.TRADE and isinstance(event.message, FeedTrade)
-    assert event.message.terms() is None
+    assert event.kind is MessageKind.TRADE and isinstance(event.payload, FeedTrade)
+    assert event.payload.terms() is None
     assert h.books.is_fresh("A") and h.sent == []
 
 
@@ -586,11 +586,11 @@ def test_private_and_market_messages_pass_through() -> None:
         (MessageKind.GAP, None),
         (MessageKind.LIFECYCLE, "B"),
     ]
-    fill = h.messages[0].message
+    fill = h.messages[0].payload
     assert isinstance(fill, FillNotice) and fill.count == Decimal("278.00")
-    order = h.messages[1].message
+    order = h.messages[1].payload
     assert isinstance(order, Order) and order.remaining_count == Decimal("10.00")
-    lifecycle = h.messages[5].message
+    lifecycle = h.messages[5].payload
     assert isinstance(lifecycle, Lifecycle) and lifecycle.event_type == "settled"
 
 
@@ -604,7 +604,7 @@ def test_public_trades_pass_through_and_a_trade_seq_gap_is_reported() -> None:
         (MessageKind.TRADE, "A"),
     ]
     assert h.messages[2].reason == "trade"
-    trade = h.messages[0].message
+    trade = h.messages[0].payload
     assert isinstance(trade, FeedTrade) and trade.count == Decimal("136.00")
 
 

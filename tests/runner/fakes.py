@@ -508,20 +508,20 @@ class FakeFeed:
             self.messages.append(FeedMessage(MessageKind.BOOK, heard.ticker))
         elif isinstance(heard, FillHappened) and heard.fill.account_id == self.account_id:
             notice = msgspec.convert(ser.ws_fill_msg(heard.fill), FillNotice)
-            self.messages.append(FeedMessage(MessageKind.FILL, heard.fill.ticker, message=notice))
+            self.messages.append(FeedMessage(MessageKind.FILL, heard.fill.ticker, payload=notice))
         elif isinstance(heard, OrderChanged | MarketLifecycle) and not self._hears(heard):
             return
         elif isinstance(heard, OrderChanged) and heard.order.account_id == self.account_id:
             update = order_update(ser.ws_user_order_msg(heard.order))
             self.messages.append(
-                FeedMessage(MessageKind.USER_ORDER, heard.order.ticker, message=update)
+                FeedMessage(MessageKind.USER_ORDER, heard.order.ticker, payload=update)
             )
         elif isinstance(heard, MarketLifecycle):
             # what the `market_lifecycle_v2` subscription carries: a pause, a close, a result
             market = self.exchange.reference.markets[heard.ticker]
             body = ser.ws_lifecycle_msg(market, heard.event_type, heard.ts)
             message = msgspec.convert(body, Lifecycle)
-            self.messages.append(FeedMessage(MessageKind.LIFECYCLE, heard.ticker, message=message))
+            self.messages.append(FeedMessage(MessageKind.LIFECYCLE, heard.ticker, payload=message))
 
     def _hears(self, heard: OrderChanged | MarketLifecycle) -> bool:
         ticker = heard.order.ticker if isinstance(heard, OrderChanged) else heard.ticker
@@ -633,6 +633,15 @@ def another_trader_places(
 
 
 _OTHERS = itertools.count(1)
+
+
+def scenario_rig(tmp_path: Path, scenario: str, **kwargs: Any) -> Rig:
+    """A loop (`make_rig`, with `kwargs`) over an in-process exchange built from `scenario`, a
+    scenario file's text, on a manual clock at START, its state file in `tmp_path`."""
+    path = tmp_path / "scenario.yaml"
+    path.write_text(scenario)
+    clock = ManualClock(START)
+    return make_rig(tmp_path / "s.db", exchange=new_exchange(path, clock), clock=clock, **kwargs)
 
 
 def make_rig(

@@ -87,6 +87,18 @@ def trade_command(strategy: str, ticker: str, log: Path, *bounds: str) -> list[s
     ]
 
 
+def kalshi_process(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`kalshi ARGS` run to its end as a process of its own, with the environment `env`."""
+    return subprocess.run(
+        [sys.executable, "-m", "kalshi_cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+
+
 @contextmanager
 def trade_process(command: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
     """`kalshi trade` as a process, its output piped: on leaving, killed if it still runs and its

@@ -13,8 +13,8 @@ from kalshi_cli.vocabulary.clock import utc_day
 from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import SimHarness
 from tests.runner.fakes import swap_decide
+from tests.runner.sim_rig import BATCH, Rig, rig, yes_ask, yes_bid
 from tests.runner.simproc import log_events
-from tests.runner.test_loop_order_batches_sim import BATCH, Rig, _yes_ask, _yes_bid, rig
 from tests.waiting import poll_until
 
 
@@ -93,7 +93,7 @@ STRATEGY = Strategy("buy-low", BuyLowParams, decide)
 
 def _books_show(r: Rig, want: dict[str, tuple[str, str]]) -> bool:
     for ticker, (bid, ask) in want.items():
-        if _yes_bid(r, ticker) != Decimal(bid) or _yes_ask(r, ticker) != Decimal(ask):
+        if yes_bid(r, ticker) != Decimal(bid) or yes_ask(r, ticker) != Decimal(ask):
             return False
     return True
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
-from tests.runner.test_loop_order_batches_sim import rig
+from tests.runner.sim_rig import rig
 from tests.waiting import pause, poll_until
 
 TICKERS = ["KXBOOKED-SIM-A", "KXBOOKED-SIM-B"]

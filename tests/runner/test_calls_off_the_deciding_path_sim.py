@@ -20,7 +20,7 @@ from kalshi_cli.store import Store
 from kalshi_cli.store.records import PENDING, UNKNOWN
 from kalshi_cli.vocabulary.clock import SystemClock
 from tests.conftest import SimHarness
-from tests.runner.test_loop_order_batches_sim import Rig, _until, rig
+from tests.runner.sim_rig import Rig, drained_until, rig
 from tests.waiting import pause, poll_until
 
 
@@ -624,7 +624,9 @@ def test_a_lifecycle_gaps_read_held_in_the_network_holds_no_tick(
             assert poll_until(lambda: _placed(r, free) == 2, between=lambda: _ticking(r))
             sim.set_status(paused, "paused")
             kept: list[FeedMessage] = []
-            assert _until(r, kept, lambda got: any(e.kind is MessageKind.LIFECYCLE for e in got))
+            assert drained_until(
+                r, kept, lambda got: any(e.kind is MessageKind.LIFECYCLE for e in got)
+            )
             # the pause's message is lost: the feed reports the gap instead
             kept = [e for e in kept if e.kind is not MessageKind.LIFECYCLE]
             kept.append(FeedMessage(MessageKind.GAP, reason="market_lifecycle_v2"))

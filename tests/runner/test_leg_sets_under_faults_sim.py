@@ -30,6 +30,7 @@ from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.conftest import SimHarness
+from tests.runner.sim_rig import Rig, rig
 from tests.runner.simproc import (
     Book,
     client_for,
@@ -40,7 +41,6 @@ from tests.runner.simproc import (
     trade_env,
     trade_process,
 )
-from tests.runner.test_loop_order_batches_sim import Rig, rig
 from tests.waiting import pause, poll_until
 
 A, B, C = "KXSET-SIM-A", "KXSET-SIM-B", "KXSET-SIM-C"
@@ -486,7 +486,9 @@ def test_a_sale_back_the_order_rate_cap_has_no_room_for_waits_for_room(
 ) -> None:
     """`risk.max_orders_per_minute` 3 and C's market paused: A and B fill, C is refused, and the
     three orders fill the minute's cap. The sale back of A waits for room (`group_waits`), never
-    given up as filled short; the stop then sells A and B back: flat, nothing left broken."""
+    given up as filled short. The stop, within the same minute, asks the risk engine as the run
+    does: the cap refuses the sales back of A and B (ORDER_RATE, said), nothing goes past it,
+    and the set is left broken with A and B held, named for the exit 11."""
     risk = {"max_orders_per_minute": 3}
     with _set_rig(sim, tmp_path, {}, risk=risk) as (r, _):
         sim.set_status(C, "paused")
@@ -499,10 +501,13 @@ def test_a_sale_back_the_order_rate_cap_has_no_room_for_waits_for_room(
         assert r.events("group_unwind_failed") == []
         assert _done(r) == []
         summary = r.loop.stop.shutdown(cancel_resting=True)
-        assert summary.broken_sets == ()
-        assert _held(r) == dict.fromkeys(TICKERS, Decimal(0))
-        (done,) = _done(r)
-        assert done["status"] == "flat", done
+        refused = r.events("group_unwind_failed")
+        assert [e["ticker"] for e in refused] == [A, B], refused
+        assert all("refused by the risk engine (ORDER_RATE" in str(e["reason"]) for e in refused)
+        (left,) = r.events("group_left_broken")
+        assert summary.broken_sets == (left["set"],)
+        assert _held(r) == {A: 5, B: 5, C: 0}
+        assert [g for g in r.events("group_leg") if g["action"] == "sell"] == []
         _never_twice(r)
 
 
@@ -614,3 +619,107 @@ def test_a_broken_sets_sale_back_never_sells_what_a_newer_set_holds(
         assert _held(r) == dict.fromkeys(TICKERS, Decimal(5))
         assert [g for g in r.events("group_leg") if g["action"] == "sell"] == []
         assert r.store.leg_sets.unfinished() == []
+
+
+@pytest.mark.slow
+def test_a_stop_asks_the_risk_engine_before_a_sale_back_it_never_refused(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """A set is left broken while the loop runs (A filled NO 5, B's market paused, nobody bids
+    for A's NO): its sale back was never asked of the risk engine. Trading is then halted (as
+    `cancel-all` halts it) and A's bids come back. The stop asks the risk engine before it
+    sells A back: refused (HALTED), said with its rule, nothing sold, the set left broken and
+    the exit 11, never a sale back sent past the pre-trade checks."""
+    with _set_rig(sim, tmp_path, {}, risk={"stop_loss_share": "0"}) as (r, _):
+        r.books[A].set("ask", None)  # NO's bids are YES asks: nobody buys A's NO back
+        assert poll_until(lambda: r.loop.legs.unwind_price(A, Side.NO, Decimal(5)) is None)
+        sim.set_status(B, "paused")
+        _send_set(r)
+        assert _until_done(r)["status"] == "broken"
+        (failed,) = r.events("group_unwind_failed")
+        assert "nobody bids" in str(failed["reason"]), failed
+        r.books[A].set("ask", BookSide.ASK, "0.60")
+        assert poll_until(lambda: r.loop.legs.unwind_price(A, Side.NO, Decimal(5)) is not None)
+        r.store.trading.set_trading_state("HALTED", reason="kill switch", source="cancel-all")
+        summary = r.loop.stop.shutdown(cancel_resting=True)
+        refused = r.events("group_unwind_failed")[1:]
+        assert [e["ticker"] for e in refused] == [A], refused
+        assert "refused by the risk engine (HALTED" in str(refused[0]["reason"]), refused
+        assert _amounts(refused[0]["held"]) == {f"{A} no": 5, f"{B} no": 0, f"{C} no": 0}
+        (left,) = r.events("group_left_broken")
+        assert summary.broken_sets == (left["set"],)
+        with pytest.raises(SetsLeftBroken) as raised:
+            _summary(summary, None)
+        assert raised.value.exit_code == ExitCode.NOT_PROVEN
+        assert [g for g in r.events("group_leg") if g["action"] == "sell"] == []
+        assert _held(r)[A] == 5
+        assert [s.status for s in r.store.leg_sets.unfinished()] == ["broken"]
+
+
+def _killed_after_a(sim: SimHarness, tmp_path: Path) -> Any:
+    """A set killed after A filled (NO 5) and before B left; the account it traded."""
+    with _set_rig(sim, tmp_path, {B: {}}) as (r, transport):
+        _kill_between_legs(transport)
+        with pytest.raises(Killed):
+            _send_set(r)
+        return r.account
+
+
+def _sales(r: Rig) -> list[tuple[str, Decimal, Decimal]]:
+    """Each sale back: its market, its count and what it filled."""
+    return [
+        (str(g["ticker"]), Decimal(str(g["count"])), Decimal(str(g["filled"])))
+        for g in r.events("group_leg")
+        if g["action"] == "sell"
+    ]
+
+
+@pytest.mark.slow
+def test_a_sale_back_over_the_max_order_count_goes_in_pieces(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Killed after A filled NO 5; the next loop runs with `risk.max_order_count` 2. The set it
+    finds is sold back in orders of at most 2 (2, 2, 1), each allowed by the risk engine, and
+    ends flat, never refused whole for MAX_ORDER_SIZE and left broken."""
+    account = _killed_after_a(sim, tmp_path)
+    with rig(
+        sim,
+        tmp_path,
+        TICKERS,
+        strategy="arbitrage",
+        params={},
+        trader=account,
+        risk={"max_order_count": 2},
+    ) as again:
+        done = _until_done(again)
+        assert done["status"] == "flat", done
+        assert _sales(again) == [(A, 2, 2), (A, 2, 2), (A, 1, 1)]
+        assert again.events("group_unwind_failed") == []
+        assert _held(again) == dict.fromkeys(TICKERS, Decimal(0))
+        assert again.store.leg_sets.unfinished() == []
+        _never_twice(again)
+
+
+@pytest.mark.slow
+def test_a_stops_sale_back_over_the_max_order_count_goes_in_pieces(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Killed after A filled NO 5; the next loop, with `risk.max_order_count` 2, is stopped
+    before its first tick: the stop sells A back in orders of at most 2 (2, 2, 1) and exits
+    flat, no set left broken."""
+    account = _killed_after_a(sim, tmp_path)
+    with rig(
+        sim,
+        tmp_path,
+        TICKERS,
+        strategy="arbitrage",
+        params={},
+        trader=account,
+        risk={"max_order_count": 2},
+    ) as again:
+        summary = again.loop.stop.shutdown(cancel_resting=True)
+        assert summary.broken_sets == ()
+        assert _sales(again) == [(A, 2, 2), (A, 2, 2), (A, 1, 1)]
+        assert _held(again) == dict.fromkeys(TICKERS, Decimal(0))
+        assert again.store.leg_sets.unfinished() == []
+        _never_twice(again)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from kalshi_cli.feed.ws import WsFeed
 from tests.conftest import SimHarness
-from tests.runner.test_loop_order_batches_sim import Rig, rig
+from tests.runner.sim_rig import Rig, rig
 from tests.waiting import pause, poll_until
 
 LISTING = "GET /markets"

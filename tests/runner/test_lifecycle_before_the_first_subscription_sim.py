@@ -17,7 +17,7 @@ import pytest
 
 from kalshi_cli.feed.channels import LIFECYCLE
 from tests.conftest import SimHarness
-from tests.runner.test_loop_order_batches_sim import Rig, rig
+from tests.runner.sim_rig import Rig, rig
 from tests.waiting import pause, poll_until
 
 LISTING = "GET /markets"

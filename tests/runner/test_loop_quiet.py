@@ -17,7 +17,7 @@ from pathlib import Path
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import Orderbook
 from kalshi_cli.vocabulary.units import BookSide
-from tests.runner.fakes import START, make_rig, new_exchange, trader
+from tests.runner.fakes import START, make_rig, new_exchange, scenario_rig, trader
 
 FED = "KXFEDDECISION-SIM-DEC-H0"  # quiet scenario
 
@@ -83,17 +83,8 @@ def test_a_quiet_market_with_the_very_same_book_is_decided_again_when_its_fees_c
     YES and NO asks of 0.48 leave 4 cents a pair, 0.5 cent after the standard fees (below
     arbitrage's 1 cent minimum): nothing, pass after pass, on the same book object; once the
     series' fees drop to zero the same book pays and the pair goes out."""
-    path = tmp_path / "lowered.yaml"
-    path.write_text(LOWERED)
-    clock = ManualClock(START)
-    exchange = new_exchange(path, clock)
-    rig = make_rig(
-        tmp_path / "q.db",
-        strategy="arbitrage",
-        exchange=exchange,
-        clock=clock,
-        account_id=trader(exchange),
-    )
+    rig = scenario_rig(tmp_path, LOWERED, strategy="arbitrage")
+    clock = rig.clock
     ticker = "KXLOW-1-A"
     bid = ((Decimal("0.52"), Decimal(10)),)
     crossed = Orderbook(ticker, bid, bid)

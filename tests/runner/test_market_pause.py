@@ -16,7 +16,7 @@ from tests.runner.fakes import make_rig
 
 def lifecycle(ticker: str, event_type: str, paused: bool) -> FeedMessage:
     data = {"market_ticker": ticker, "event_type": event_type, "is_deactivated": paused}
-    return FeedMessage(MessageKind.LIFECYCLE, ticker, message=msgspec.convert(data, Lifecycle))
+    return FeedMessage(MessageKind.LIFECYCLE, ticker, payload=msgspec.convert(data, Lifecycle))
 
 
 def test_a_paused_market_is_traded_again_once_it_resumes(tmp_path: Path) -> None:

@@ -5,14 +5,19 @@ something it reads changes: its book, or the fees, which change with the clock a
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from kalshi_cli.feed.book import MESSAGES_DROPPED, FeedMessage, MessageKind
+from kalshi_cli.runner.loop.settings import LoopSettings
+from kalshi_cli.sim.core.exchange import Exchange
+from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import Orderbook
-from kalshi_cli.vocabulary.units import BookSide
-from tests.runner.fakes import START, Rig, make_rig, new_exchange, trader
+from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
+from tests.runner.fakes import START, Rig, make_rig, new_exchange, scenario_rig, trader
 
 TICKER = "KXLOW-1-A"
 # one market, no liquidity of the exchange's own: its book is only what the test shows, so no
@@ -34,17 +39,7 @@ series:
 
 def _rig(tmp_path: Path) -> tuple[Rig, list[str]]:
     """Arbitrage on the market, and the markets whose book the loop reads, in order."""
-    path = tmp_path / "lowered.yaml"
-    path.write_text(LOWERED)
-    clock = ManualClock(START)
-    exchange = new_exchange(path, clock)
-    rig = make_rig(
-        tmp_path / "rest.db",
-        strategy="arbitrage",
-        exchange=exchange,
-        clock=clock,
-        account_id=trader(exchange),
-    )
+    rig = scenario_rig(tmp_path, LOWERED, strategy="arbitrage")
     reads: list[str] = []
     book = rig.feed.book
 
@@ -126,3 +121,88 @@ def test_a_market_at_rest_is_decided_again_when_its_fees_change_with_no_event(
     order = rig.client.requests[0]
     assert order.ticker == TICKER and order.book_side is BookSide.BID
     assert rig.clock.wall() >= START + 60
+
+
+C_HELD = "KXEVT-1-C"
+# a mutually exclusive event of three markets; the loop trades A and B (NO asks 0.40 each: a
+# set of the two pays at least $1 for $0.80), not C, where the account holds YES by hand
+EVENT = """
+fees: {fee_type: quadratic, fee_multiplier: "0"}
+series:
+  - ticker: KXEVT
+    title: Who?
+    events:
+      - event_ticker: KXEVT-1
+        title: Who?
+        mutually_exclusive: true
+        collateral_return_type: MECNET
+        markets:
+          - {ticker: KXEVT-1-A, book: {yes_bids: [["0.60", "10"]], no_bids: [["0.05", "10"]]}}
+          - {ticker: KXEVT-1-B, book: {yes_bids: [["0.60", "10"]], no_bids: [["0.05", "10"]]}}
+          - {ticker: KXEVT-1-C, book: {yes_bids: [["0.20", "10"]], no_bids: [["0.05", "10"]]}}
+"""
+
+
+def _take(exchange: Exchange, account_id: str, book_side: BookSide, price: str) -> None:
+    """One contract of C taken by hand (a bid buys YES at the ask, an ask sells it into the
+    bid)."""
+    take = PlaceRequest(
+        ticker=C_HELD,
+        book_side=book_side,
+        price=Decimal(price),
+        count=Decimal(1),
+        time_in_force=TimeInForce.IOC,
+        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+    )
+    assert exchange.desk.place_order(account_id, take).fills
+
+
+def test_a_market_at_rest_is_decided_again_when_only_what_its_event_holds_changes(
+    tmp_path: Path,
+) -> None:
+    """`risk.max_event_loss` $1; YES 1 on C bought by hand at $0.95 before the run loses it all
+    unless C settles YES. A NO set on A and B whose first leg fills alone could lose $0.40 more
+    when A settles YES: no set fits, the arbitrage says so and decides nothing, and nothing in
+    A's or B's book or view changes after. YES on C is then sold by hand: once the loop's fill
+    read brings it in, only what the account holds in the event (`MarketSnapshot.event_limits`)
+    changed, and the arbitrage is asked again and buys a set. The loop had left A at rest, and
+    skipped its strategy as quiet, never asking it again."""
+    path = tmp_path / "event.yaml"
+    path.write_text(EVENT)
+    clock = ManualClock(START)
+    exchange = new_exchange(path, clock)
+    me = trader(exchange)
+    _take(exchange, me, BookSide.BID, "0.95")
+    clock.advance(60)
+    rig = make_rig(
+        tmp_path / "rest.db",
+        strategy="arbitrage",
+        exchange=exchange,
+        clock=clock,
+        account_id=me,
+        risk={"max_event_loss": "1", "stop_loss_share": "0"},
+        tickers=["KXEVT-1-A", "KXEVT-1-B"],
+        log_path=tmp_path / "log.jsonl",
+    )
+    for ticker in ("KXEVT-1-A", "KXEVT-1-B"):  # shown once: their books never change after
+        book = rig.feed.book(ticker)
+        assert book is not None
+        rig.feed.show(book)
+    for _ in range(3):
+        _quiet_step(rig)
+    assert rig.client.requests == []
+    notes = _logged(tmp_path, "strategy_note")
+    assert notes and "fits the event-loss limit" in str(notes[0]), notes
+    _take(exchange, me, BookSide.ASK, "0.20")
+    for _ in range(int(LoopSettings.fill_poll_s) + 3):
+        _quiet_step(rig)
+    legs = _logged(tmp_path, "group_leg")
+    assert [(g["ticker"], g["side"], g["action"]) for g in legs][:2] == [
+        ("KXEVT-1-A", "no", "buy"),
+        ("KXEVT-1-B", "no", "buy"),
+    ], legs
+
+
+def _logged(tmp_path: Path, event: str) -> list[dict[str, Any]]:
+    lines = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
+    return [e for e in lines if e.get("event") == event]

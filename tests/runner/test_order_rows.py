@@ -132,7 +132,7 @@ def test_a_late_resting_message_does_not_bring_a_cancelled_order_back(tmp_path: 
     rig.loop.executor.cancels.withdraw(order.ticker, order.order_id, "test")  # inline: booked
     assert order.order_id not in rig.loop.portfolio.orders
     # the message of its placement, arriving after the cancel's answer
-    event = FeedMessage(MessageKind.USER_ORDER, order.ticker, message=order_update(placed))
+    event = FeedMessage(MessageKind.USER_ORDER, order.ticker, payload=order_update(placed))
     rig.loop.tick([event], full=False)
     assert order.order_id not in rig.loop.portfolio.orders
     row = rig.store.orders.intent_by_order_id(order.order_id)
@@ -152,7 +152,7 @@ def test_a_user_orders_message_without_its_counts_changes_nothing_it_cannot_say(
         rig.exchange.history.order(rig.client.account_id, order.order_id)
     )
     message.pop(field)
-    event = FeedMessage(MessageKind.USER_ORDER, order.ticker, message=order_update(message))
+    event = FeedMessage(MessageKind.USER_ORDER, order.ticker, payload=order_update(message))
     rig.loop.tick([event], full=False)
     kept = rig.loop.portfolio.orders.get(order.order_id)
     assert kept is not None and kept.remaining == order.remaining
@@ -183,7 +183,7 @@ def test_a_user_orders_message_without_its_price_or_direction_leaves_the_quote_a
     )
     for field in fields:
         message.pop(field)
-    event = FeedMessage(MessageKind.USER_ORDER, order.ticker, message=order_update(message))
+    event = FeedMessage(MessageKind.USER_ORDER, order.ticker, payload=order_update(message))
     rig.loop.tick([event], full=False)
     kept = rig.loop.portfolio.orders.get(order.order_id)
     assert kept is not None
@@ -243,7 +243,7 @@ def test_a_fill_never_raises_what_rests_above_what_the_exchange_last_said(
     )
     said = ser.ws_user_order_msg(rig.exchange.history.order(me, order_id))
     message = order_update(said)
-    rig.loop.tick([FeedMessage(MessageKind.USER_ORDER, order.ticker, message=message)], full=False)
+    rig.loop.tick([FeedMessage(MessageKind.USER_ORDER, order.ticker, payload=message)], full=False)
     cut = rig.store.orders.intent_by_order_id(order_id)
     assert cut is not None and cut.remaining == 2 < cut.count - cut.filled
     _sell_into(rig, order.ticker, order.price, Decimal(1))

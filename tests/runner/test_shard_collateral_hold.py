@@ -112,34 +112,50 @@ class Alerts:
         return lambda *args, **kwargs: None
 
 
+class OnTwoShards:
+    """A loop over the patched shards, stepped once: its market on shard 2 (`on_two`) and one
+    on shard 0 (`on_zero`), a buy of either sent by its executor (`buy`), what was sent to a
+    market (`sent`), and the log's entries of a kind (`entries`)."""
+
+    def __init__(
+        self, tmp_path: Path, shards: Shards, *, poll_s: float, alerts: Alerts | None = None
+    ) -> None:
+        self.log = tmp_path / "log.jsonl"
+        self.rig = make_rig(
+            tmp_path / "s.db",
+            log_path=self.log,
+            risk={"stop_loss_share": "0", "max_order_cost": "5"},
+            alerts=alerts,
+            settings={"shard_poll_s": poll_s},
+        )
+        self.rig.step()
+        self.on_two = shards.on_two
+        self.on_zero = next(t for t in self.rig.loop.portfolio.markets if t != self.on_two)
+        self.executor = self.rig.loop.executor
+
+    @staticmethod
+    def intent(ticker: str) -> Intent:
+        return Intent(ticker, Side.YES, Action.BUY, D("0.05"), D("10"), D("0.99"), "t", "spike")
+
+    def buy(self, ticker: str) -> None:
+        self.executor.execute(self.intent(ticker), last_data_at=self.rig.clock.wall(), in_sync=True)
+        self.rig.step(0.1)
+
+    def sent(self, ticker: str) -> int:
+        return sum(1 for r in self.rig.client.requests if r.ticker == ticker)
+
+    def entries(self, kind: str) -> list[dict[str, Any]]:
+        lines = [json.loads(x) for x in self.log.read_text().splitlines()]
+        return [e for e in lines if e.get("event") == kind]
+
+
 def test_a_refusal_for_collateral_holds_its_shard_alone_until_a_balance_read_covers_it(
     tmp_path: Path, shards: Shards
 ) -> None:
-    log = tmp_path / "log.jsonl"
     alerts = Alerts()
-    rig = make_rig(
-        tmp_path / "s.db",
-        log_path=log,
-        risk={"stop_loss_share": "0", "max_order_cost": "5"},
-        alerts=alerts,
-        settings={"shard_poll_s": 5.0},
-    )
-    rig.step()
-    on_two = shards.on_two
-    on_zero = next(t for t in rig.loop.portfolio.markets if t != on_two)
-    executor = rig.loop.executor
-
-    def buy(ticker: str) -> None:
-        intent = Intent(ticker, Side.YES, Action.BUY, D("0.05"), D("10"), D("0.99"), "t", "spike")
-        executor.execute(intent, last_data_at=rig.clock.wall(), in_sync=True)
-        rig.step(0.1)
-
-    def sent(ticker: str) -> int:
-        return sum(1 for r in rig.client.requests if r.ticker == ticker)
-
-    def events(name: str) -> list[dict[str, Any]]:
-        lines = [json.loads(x) for x in log.read_text().splitlines()]
-        return [e for e in lines if e.get("event") == name]
+    loop = OnTwoShards(tmp_path, shards, poll_s=5.0, alerts=alerts)
+    rig, executor, on_two, on_zero = loop.rig, loop.executor, loop.on_two, loop.on_zero
+    buy, sent, events = loop.buy, loop.sent, loop.entries
 
     errors = executor.counters.errors
     buy(on_two)
@@ -188,36 +204,22 @@ def test_a_batch_refused_whole_for_collateral_holds_the_short_shard_and_the_othe
     shard whose last read holds less than the batch asked of it is held, not the account."""
     from kalshi_cli.runner.execution.dispatch import CallAnswer
 
-    log = tmp_path / "log.jsonl"
     shards.two_holds = D("0.30")  # less than the batch's orders there commit ($0.50)
-    rig = make_rig(
-        tmp_path / "s.db",
-        log_path=log,
-        risk={"stop_loss_share": "0", "max_order_cost": "5"},
-        settings={"shard_poll_s": 600.0},
-    )
-    rig.step()
-    on_two = shards.on_two
-    on_zero = next(t for t in rig.loop.portfolio.markets if t != on_two)
-    executor = rig.loop.executor
+    loop = OnTwoShards(tmp_path, shards, poll_s=600.0)
+    rig, executor, on_two, on_zero = loop.rig, loop.executor, loop.on_two, loop.on_zero
 
-    def intent(ticker: str) -> Intent:
-        return Intent(ticker, Side.YES, Action.BUY, D("0.05"), D("10"), D("0.99"), "t", "spike")
-
-    recorded = executor.answers.record_all([intent(on_two), intent(on_zero)])
+    recorded = executor.answers.record_all([loop.intent(on_two), loop.intent(on_zero)])
     assert len(recorded) == 2
     errors = executor.counters.errors
     refusal = ApiError.from_response(400, REFUSAL)
     executor.answers.book_batch(recorded, CallAnswer(rig.clock.monotonic(), error=refusal))
     assert executor.counters.errors == errors  # no API error counted
 
-    lines = [json.loads(x) for x in log.read_text().splitlines()]
-    assert [e["shard"] for e in lines if e.get("event") == "shard_balance_short"] == [2]
-    assert not [e for e in lines if e.get("event") == "balance_short"]  # the account not held
-    before = sum(1 for r in rig.client.requests if r.ticker == on_zero)
-    executor.execute(intent(on_zero), last_data_at=rig.clock.wall(), in_sync=True)
-    rig.step(0.1)
-    assert sum(1 for r in rig.client.requests if r.ticker == on_zero) == before + 1
+    assert [e["shard"] for e in loop.entries("shard_balance_short")] == [2]
+    assert not loop.entries("balance_short")  # the account not held
+    before = loop.sent(on_zero)
+    loop.buy(on_zero)
+    assert loop.sent(on_zero) == before + 1
     assert executor.balance_hold.why(on_two) is not None
     assert rig.loop.gate.state == "ACTIVE"
     # `kalshi status` (its heartbeat) names the shard held short
@@ -253,34 +255,17 @@ def test_an_order_refused_on_a_paused_shard_pauses_it_at_once_and_is_no_api_erro
         return create(self, request)
 
     monkeypatch.setattr(FakeClient, "create_order", create_order)
-    log = tmp_path / "log.jsonl"
-    rig = make_rig(
-        tmp_path / "s.db",
-        log_path=log,
-        risk={"stop_loss_share": "0", "max_order_cost": "5"},
-        settings={"shard_poll_s": 600.0},  # no status read comes to tell it
-    )
-    rig.step()
-    on_two = shards.on_two
-    on_zero = next(t for t in rig.loop.portfolio.markets if t != on_two)
-    executor = rig.loop.executor
-
-    def buy(ticker: str) -> None:
-        intent = Intent(ticker, Side.YES, Action.BUY, D("0.05"), D("10"), D("0.99"), "t", "spike")
-        executor.execute(intent, last_data_at=rig.clock.wall(), in_sync=True)
-        rig.step(0.1)
-
-    def sent(ticker: str) -> int:
-        return sum(1 for r in rig.client.requests if r.ticker == ticker)
+    loop = OnTwoShards(tmp_path, shards, poll_s=600.0)  # no status read comes to tell it
+    rig, executor, on_two, on_zero = loop.rig, loop.executor, loop.on_two, loop.on_zero
+    buy, sent = loop.buy, loop.sent
 
     paused["on"] = True
     errors = executor.counters.errors
     buy(on_two)
     assert sent(on_two) == 1
-    lines = [json.loads(x) for x in log.read_text().splitlines()]
-    assert [e["shard"] for e in lines if e.get("event") == "shard_paused"] == [2]
+    assert [e["shard"] for e in loop.entries("shard_paused")] == [2]
     assert executor.counters.errors == errors  # no API error counted
-    assert [e for e in lines if e.get("event") == "order_unknown"]  # looked up, not resent
+    assert loop.entries("order_unknown")  # looked up, not resent
     for _ in range(8):  # far more than max_consecutive_errors (5)
         buy(on_two)
     assert sent(on_two) == 1  # held: the shard is paused
@@ -292,6 +277,55 @@ def test_an_order_refused_on_a_paused_shard_pauses_it_at_once_and_is_no_api_erro
     rig.loop.heartbeat.beat()
     status = trading_status(tmp_path / "s.db", now=rig.clock.wall())
     assert status.details()["loop_shards"] == {"short": [], "paused": [2]}
+    rig.loop.log.close()
+
+
+def test_unavailable_answers_from_a_shard_whose_status_says_trading_count_as_api_errors(
+    tmp_path: Path, shards: Shards, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The exchange keeps answering shard 2's orders 503 `exchange_unavailable` while its status
+    says the shard trades: each answer pauses the shard at once, but a status read sent after it
+    that says the shard trades makes that answer the exchange's fault, a 5xx the API error guard
+    counts (and backs off on), once per answer."""
+    from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown
+
+    shards.refusing = False
+    create = FakeClient.create_order
+
+    def create_order(self: FakeClient, request: Any) -> Any:
+        if request.ticker == shards.on_two:
+            self.requests.append(request)
+            body = {"code": "exchange_unavailable", "message": "trading is paused"}
+            raise OrderOutcomeUnknown(
+                "the exchange answered HTTP 503; it may or may not exist",
+                client_order_id=request.client_order_id,
+            ) from ApiError.from_response(503, body)
+        return create(self, request)
+
+    monkeypatch.setattr(FakeClient, "create_order", create_order)
+    log = tmp_path / "log.jsonl"
+    rig = make_rig(
+        tmp_path / "s.db",
+        log_path=log,
+        risk={"stop_loss_share": "0", "max_order_cost": "5"},
+        settings={"shard_poll_s": 1.0},
+    )
+    rig.step()
+    executor = rig.loop.executor
+    errors = executor.counters.errors
+    buy = Intent(shards.on_two, Side.YES, Action.BUY, D("0.05"), D("10"), D("0.99"), "t", "spike")
+    executor.execute(buy, last_data_at=rig.clock.wall(), in_sync=True)
+    rig.step(0.1)
+    assert executor.counters.errors == errors  # a pause, until a status read says otherwise
+    rig.step(1.5)  # the status read: shard 2 trades
+    assert executor.counters.errors == errors + 1
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    (told,) = [e for e in lines if e.get("event") == "shard_unavailable_unexplained"]
+    assert told["shard"] == 2
+    guard = rig.loop.questions.risk.api_guard
+    assert guard.consecutive == 1
+    rig.step(1.5)  # another read, with no new answer: nothing more counted
+    assert executor.counters.errors == errors + 1
     rig.loop.log.close()
 
 
@@ -311,22 +345,10 @@ def test_a_batch_item_refused_for_its_shard_holds_that_shard_alone(
     from kalshi_cli.client.batch_orders import read_batch_answer
     from kalshi_cli.runner.execution.dispatch import CallAnswer
 
-    log = tmp_path / "log.jsonl"
-    rig = make_rig(
-        tmp_path / "s.db",
-        log_path=log,
-        risk={"stop_loss_share": "0", "max_order_cost": "5"},
-        settings={"shard_poll_s": 600.0},
-    )
-    rig.step()
-    on_two = shards.on_two
-    on_zero = next(t for t in rig.loop.portfolio.markets if t != on_two)
-    executor = rig.loop.executor
+    loop = OnTwoShards(tmp_path, shards, poll_s=600.0)
+    rig, executor, on_zero = loop.rig, loop.executor, loop.on_zero
 
-    def intent(ticker: str) -> Intent:
-        return Intent(ticker, Side.YES, Action.BUY, D("0.05"), D("10"), D("0.99"), "t", "spike")
-
-    recorded = executor.answers.record_all([intent(on_two), intent(on_zero)])
+    recorded = executor.answers.record_all([loop.intent(loop.on_two), loop.intent(on_zero)])
     (two, _), (zero, _) = [(c.client_order_id, i) for i, c in recorded]
     items = read_batch_answer(
         [
@@ -337,10 +359,8 @@ def test_a_batch_item_refused_for_its_shard_holds_that_shard_alone(
     errors = executor.counters.errors
     executor.answers.book_batch(recorded, CallAnswer(rig.clock.monotonic(), value=items))
     assert executor.counters.errors == errors
-    lines = [json.loads(x) for x in log.read_text().splitlines()]
-    assert [e["shard"] for e in lines if e.get("event") == event] == [2]
-    before = sum(1 for r in rig.client.requests if r.ticker == on_zero)
-    executor.execute(intent(on_zero), last_data_at=rig.clock.wall(), in_sync=True)
-    rig.step(0.1)
-    assert sum(1 for r in rig.client.requests if r.ticker == on_zero) == before + 1
+    assert [e["shard"] for e in loop.entries(event)] == [2]
+    before = loop.sent(on_zero)
+    loop.buy(on_zero)
+    assert loop.sent(on_zero) == before + 1
     rig.loop.log.close()

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import SimHarness
-from tests.runner.test_loop_order_batches_sim import rig
+from tests.runner.sim_rig import rig
 from tests.waiting import poll_until
 
 BATCHED = "/trade-api/v2/portfolio/events/orders/batched"

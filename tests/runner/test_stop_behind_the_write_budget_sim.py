@@ -10,7 +10,7 @@ from pathlib import Path
 
 from kalshi_cli.client.ratelimit import BucketLimit, TierLimits
 from tests.conftest import SimHarness
-from tests.runner.test_loop_order_batches_sim import rig
+from tests.runner.sim_rig import rig
 from tests.waiting import pause, poll_until
 
 TICKERS = [f"KXWRITEBUDGET-SIM-M{n:02d}" for n in range(10)]

@@ -439,7 +439,7 @@ def test_a_user_orders_message_naming_none_is_of_the_subaccount_the_state_file_r
         msg.pop("subaccount_number", None)  # not a direct member
         rig.clock.advance(0.01)
         rig.loop.tick(
-            [FeedMessage(MessageKind.USER_ORDER, quote.ticker, message=order_update(msg))]
+            [FeedMessage(MessageKind.USER_ORDER, quote.ticker, payload=order_update(msg))]
         )
     assert "quote-on-1" not in cancelled
     # neither counts against the loop's limits

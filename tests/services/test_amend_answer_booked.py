@@ -15,37 +15,16 @@ import pytest
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.requests import AmendResult
-from kalshi_cli.services.orders.amend import Amend, AmendOutcome
+from kalshi_cli.services.orders.amend import AmendOutcome
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.store.retention import RetentionPolicy
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.order_terms import OrderRequest
 from kalshi_cli.vocabulary.owners import AGENT
-from kalshi_cli.vocabulary.units import Action, BookSide, Side
+from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import SimHarness
 from tests.prime_tier import another_accounts_order
-
-
-def _bid_of_ten(service: OrderService, ticker: str) -> str:
-    """A YES bid of 10 at 0.20, resting; its order id."""
-    request = OrderRequest(ticker, Side.YES, Action.BUY, D(10), D("0.20"))
-    outcome = service.place(service.prepare(request))
-    assert outcome.order_id is not None
-    return outcome.order_id
-
-
-def _amend(service: OrderService, order_id: str, ticker: str, price: str, rest: int) -> Amend:
-    amend = service.amends.record(
-        order_id,
-        ticker=ticker,
-        book_side=BookSide.BID,
-        yes_price=D(price),
-        rest=D(rest),
-        post_only=None,
-    )
-    assert amend is not None
-    return amend
+from tests.services.amend_steps import bid_of_ten, recorded_amend
 
 
 def _fills_booked(store: Store, order_id: str, filled: int) -> None:
@@ -71,8 +50,8 @@ def _row(store: Store, order_id: str) -> tuple[str, D, D, D | None]:
 def test_an_amend_answered_after_its_order_was_cancelled_leaves_it_cancelled_at_its_new_terms(
     store: Store, ticker: str, service: OrderService
 ) -> None:
-    order_id = _bid_of_ten(service, ticker)
-    amend = _amend(service, order_id, ticker, "0.21", 12)
+    order_id = bid_of_ten(service, ticker)
+    amend = recorded_amend(service, order_id, ticker, "0.21", 12)
     sent = service.amends.send(amend)
     assert sent.result is not None
     service.client.orders.cancel_order(order_id, ticker=ticker)
@@ -87,10 +66,10 @@ def test_an_amend_answered_after_its_order_was_cancelled_leaves_it_cancelled_at_
 def test_an_amend_lowering_the_total_to_what_filled_meanwhile_ends_the_order(
     prime: SimHarness, store: Store, ticker: str, service: OrderService
 ) -> None:
-    order_id = _bid_of_ten(service, ticker)
+    order_id = bid_of_ten(service, ticker)
     another_accounts_order(prime, ticker, BookSide.ASK, "0.20", 6)
     _fills_booked(store, order_id, 6)
-    amend = _amend(service, order_id, ticker, "0.21", 2)  # a total of 8: 2 rest
+    amend = recorded_amend(service, order_id, ticker, "0.21", 2)  # a total of 8: 2 rest
     sent = service.amends.send(amend)
     assert sent.result is not None and sent.result.remaining_count == D(2)
     another_accounts_order(prime, ticker, BookSide.ASK, "0.21", 2)  # the last 2 fill
@@ -105,8 +84,8 @@ def test_an_amend_lowering_the_total_to_what_filled_meanwhile_ends_the_order(
 def test_fills_booked_while_an_amend_was_out_cap_what_its_answer_says_rests(
     prime: SimHarness, store: Store, ticker: str, service: OrderService
 ) -> None:
-    order_id = _bid_of_ten(service, ticker)
-    amend = _amend(service, order_id, ticker, "0.21", 12)
+    order_id = bid_of_ten(service, ticker)
+    amend = recorded_amend(service, order_id, ticker, "0.21", 12)
     sent = service.amends.send(amend)
     assert sent.result is not None and sent.result.remaining_count == D(12)
     another_accounts_order(prime, ticker, BookSide.ASK, "0.21", 5)
@@ -122,9 +101,9 @@ def test_fills_booked_while_an_amend_was_out_cap_what_its_answer_says_rests(
 def test_an_amend_filling_all_it_asks_ends_the_order_and_one_contract_left_rests(
     prime: SimHarness, ticker: str, service: OrderService, offered: int, status: str
 ) -> None:
-    order_id = _bid_of_ten(service, ticker)
+    order_id = bid_of_ten(service, ticker)
     another_accounts_order(prime, ticker, BookSide.ASK, "0.25", offered)
-    amend = _amend(service, order_id, ticker, "0.25", 12)  # crosses the offer
+    amend = recorded_amend(service, order_id, ticker, "0.25", 12)  # crosses the offer
     sent = service.amends.send(amend)
     assert sent.result is not None
 
@@ -137,8 +116,8 @@ def test_an_amend_filling_all_it_asks_ends_the_order_and_one_contract_left_rests
 def test_an_amend_answered_without_counts_leaves_what_rests_as_the_row_says(
     store: Store, ticker: str, service: OrderService
 ) -> None:
-    order_id = _bid_of_ten(service, ticker)
-    amend = _amend(service, order_id, ticker, "0.21", 10)  # a new price, the same total
+    order_id = bid_of_ten(service, ticker)
+    amend = recorded_amend(service, order_id, ticker, "0.21", 10)  # a new price, the same total
     sent = service.amends.send(amend)
     assert sent.result is not None and sent.result.remaining_count is None
 
@@ -153,8 +132,8 @@ def test_a_row_that_fills_ended_short_of_the_new_total_rests_again_on_an_answer_
 ) -> None:
     """The exchange sends an amend's counts null, or not at all, when they did not change
     (`AmendResult`); the row's own count is then what the new total leaves."""
-    order_id = _bid_of_ten(service, ticker)
-    amend = _amend(service, order_id, ticker, "0.21", 12)
+    order_id = bid_of_ten(service, ticker)
+    amend = recorded_amend(service, order_id, ticker, "0.21", 12)
     assert service.amends.send(amend).result is not None
     another_accounts_order(prime, ticker, BookSide.ASK, "0.21", 10)
     _fills_booked(store, order_id, 10)  # against the old total of 10: ended
@@ -175,8 +154,8 @@ def test_an_amend_answered_after_retention_removed_its_cancelled_order_writes_no
     clock = ManualClock(1_800_000_000.0)
     with Store.open(tmp_path / "state.db", clock=clock) as store:
         service = OrderService(client, store)
-        order_id = _bid_of_ten(service, ticker)
-        amend = _amend(service, order_id, ticker, "0.21", 12)
+        order_id = bid_of_ten(service, ticker)
+        amend = recorded_amend(service, order_id, ticker, "0.21", 12)
         sent = service.amends.send(amend)
         assert sent.result is not None
         service.client.orders.cancel_order(order_id, ticker=ticker)

@@ -14,37 +14,15 @@ import pytest
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.connection import LANDING_WINDOW_S
-from kalshi_cli.services.orders.amend import Amend
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.services.reconcile import AMEND_READ, amend_not_made
 from kalshi_cli.store import Store
 from kalshi_cli.store.errors import StoreError
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import AmendOutcomeUnknown, BadRequestError
-from kalshi_cli.vocabulary.order_terms import OrderRequest
-from kalshi_cli.vocabulary.units import Action, BookSide, Side
+from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import SimHarness
-
-
-def _bid_of_ten(service: OrderService, ticker: str) -> str:
-    """A YES bid of 10 at 0.20, resting; its order id."""
-    request = OrderRequest(ticker, Side.YES, Action.BUY, D(10), D("0.20"))
-    outcome = service.place(service.prepare(request))
-    assert outcome.order_id is not None
-    return outcome.order_id
-
-
-def _amend(service: OrderService, order_id: str, ticker: str, price: str, rest: int) -> Amend:
-    amend = service.amends.record(
-        order_id,
-        ticker=ticker,
-        book_side=BookSide.BID,
-        yes_price=D(price),
-        rest=D(rest),
-        post_only=None,
-    )
-    assert amend is not None
-    return amend
+from tests.services.amend_steps import bid_of_ten, recorded_amend
 
 
 def _doubted(store: Store) -> list[str | None]:
@@ -66,9 +44,9 @@ def _notes(store: Store, order_id: str) -> list[str]:
 def test_an_amend_is_in_doubt_with_its_terms_from_when_it_is_written(
     store: Store, ticker: str, service: OrderService
 ) -> None:
-    order_id = _bid_of_ten(service, ticker)
+    order_id = bid_of_ten(service, ticker)
     assert _doubted(store) == []
-    _amend(service, order_id, ticker, "0.21", 12)
+    recorded_amend(service, order_id, ticker, "0.21", 12)
     assert _doubts(store) == [(order_id, D("0.21"), D(12))]
 
 
@@ -77,8 +55,8 @@ def test_an_amend_lowering_only_the_size_is_settled_once_its_answer_is_booked(
 ) -> None:
     """Its answer, booked, lowers the row's total and what rests and leaves the price: a
     history row named for a decrease, not an amend. The amend is settled all the same."""
-    order_id = _bid_of_ten(service, ticker)
-    amend = _amend(service, order_id, ticker, "0.20", 7)
+    order_id = bid_of_ten(service, ticker)
+    amend = recorded_amend(service, order_id, ticker, "0.20", 7)
     sent = service.amends.send(amend)
     assert sent.result is not None
 
@@ -96,8 +74,8 @@ def test_an_amend_whose_booking_fails_half_way_stays_in_doubt_and_its_order_as_i
     history row the new price writes; a trigger stands in for the failing file): the booking
     is undone whole, so the amend is still in doubt for the next start to settle by a read,
     and the row keeps the terms the exchange last showed."""
-    order_id = _bid_of_ten(service, ticker)
-    amend = _amend(service, order_id, ticker, "0.21", 10)
+    order_id = bid_of_ten(service, ticker)
+    amend = recorded_amend(service, order_id, ticker, "0.21", 10)
     sent = service.amends.send(amend)
     assert sent.result is not None
     conn = store._conn
@@ -122,8 +100,8 @@ def test_an_amends_booking_is_one_transaction_with_no_savepoint_per_write(
     of every amend a joining replay books. So on a row still resting and on one cancelled while
     the answer was out alike, and the amend is settled and the row updated all the same."""
     for cancelled in (False, True):
-        order_id = _bid_of_ten(service, ticker)
-        amend = _amend(service, order_id, ticker, "0.21", 10)
+        order_id = bid_of_ten(service, ticker)
+        amend = recorded_amend(service, order_id, ticker, "0.21", 10)
         sent = service.amends.send(amend)
         assert sent.result is not None
         if cancelled:
@@ -148,8 +126,8 @@ def test_an_amend_whose_answer_changes_nothing_the_row_shows_is_settled_once_boo
     """A read copied the amend's terms into the row before its answer was booked (a fill
     read, a listing): booking the answer changes nothing and writes no history row. The
     amend is settled all the same."""
-    order_id = _bid_of_ten(service, ticker)
-    amend = _amend(service, order_id, ticker, "0.20", 7)
+    order_id = bid_of_ten(service, ticker)
+    amend = recorded_amend(service, order_id, ticker, "0.20", 7)
     sent = service.amends.send(amend)
     assert sent.result is not None
     store.orders.update_order(order_id=order_id, count=D(7), remaining_count=D(7))
@@ -167,8 +145,8 @@ def test_an_amend_answered_and_booked_is_never_called_not_made_after_a_decrease(
     """A size-only amend answered and booked, then the order decreased by hand: a reconcile
     (as a start runs) neither waits on the amend nor, once it could no longer land, writes
     that it was not made."""
-    order_id = _bid_of_ten(service, ticker)
-    amend = _amend(service, order_id, ticker, "0.20", 7)
+    order_id = bid_of_ten(service, ticker)
+    amend = recorded_amend(service, order_id, ticker, "0.20", 7)
     sent = service.amends.send(amend)
     assert sent.result is not None
     service.amends.book(amend, sent.result)
@@ -186,8 +164,8 @@ def test_a_second_amend_of_an_order_is_not_recorded_while_one_is_out(
     """A requote's amend and one by hand (`kalshi order amend` while the loop runs) are never
     out together: the exchange applies amends as they reach it, so the one sent second could be
     overtaken. The second is not recorded (nothing to send) until the first's answer settles it."""
-    order_id = _bid_of_ten(service, ticker)
-    first = _amend(service, order_id, ticker, "0.21", 10)
+    order_id = bid_of_ten(service, ticker)
+    first = recorded_amend(service, order_id, ticker, "0.21", 10)
     assert (
         service.amends.record(
             order_id,
@@ -205,19 +183,19 @@ def test_a_second_amend_of_an_order_is_not_recorded_while_one_is_out(
     service.amends.book(first, sent.result)
 
     assert _doubted(store) == []
-    _amend(service, order_id, ticker, "0.22", 10)
+    recorded_amend(service, order_id, ticker, "0.22", 10)
     assert _doubts(store) == [(order_id, D("0.22"), D(10))]
 
 
 def test_an_amend_refused_or_dropped_unsent_is_settled(
     store: Store, ticker: str, service: OrderService
 ) -> None:
-    order_id = _bid_of_ten(service, ticker)
-    refused = _amend(service, order_id, ticker, "0.21", 10)
+    order_id = bid_of_ten(service, ticker)
+    refused = recorded_amend(service, order_id, ticker, "0.21", 10)
     service.amends.book_refused(refused, BadRequestError("HTTP 400 post only cross", status=400))
     assert _doubted(store) == []
 
-    unsent = _amend(service, order_id, ticker, "0.22", 10)
+    unsent = recorded_amend(service, order_id, ticker, "0.22", 10)
     assert _doubts(store) == [(order_id, D("0.22"), D(10))]
     service.amends.book_unsent(unsent, "the loop was stopping")
     assert _doubted(store) == []
@@ -232,7 +210,7 @@ def test_an_amend_refused_or_dropped_unsent_is_settled(
 def test_an_amend_by_hand_lowering_only_the_size_is_settled_by_its_answer(
     store: Store, ticker: str, service: OrderService
 ) -> None:
-    order_id = _bid_of_ten(service, ticker)
+    order_id = bid_of_ten(service, ticker)
 
     service.amends.amend(order_id, count=D(7))
 
@@ -247,7 +225,7 @@ def test_an_amend_by_hand_answered_503_stays_in_doubt_until_a_read_shows_it(
     """Refused with a 503 before it acted: the read after shows the old size, so the amend
     stays in doubt with its terms (a read may lag the write). Done and answered 503: the read
     shows the new size, and the amend is settled, its order's history saying how."""
-    order_id = _bid_of_ten(service, ticker)
+    order_id = bid_of_ten(service, ticker)
     prime.set_faults(write_503_rate=1.0)
     with pytest.raises(AmendOutcomeUnknown):
         service.amends.amend(order_id, count=D(7))
@@ -255,7 +233,7 @@ def test_an_amend_by_hand_answered_503_stays_in_doubt_until_a_read_shows_it(
     assert _doubts(store) == [(order_id, D("0.20"), D(7))]
 
     # another order's amend: this one's would wait for the first to be settled
-    other = _bid_of_ten(service, ticker)
+    other = bid_of_ten(service, ticker)
     prime.set_faults(write_503_after_commit_rate=1.0)
     service.amends.amend(other, count=D(6))
     prime.clear_faults()
@@ -270,8 +248,8 @@ def test_an_amend_a_start_finds_done_is_settled_by_its_read_and_its_history_says
     """Sent and done, its answer never booked (the process killed while it was out): the
     reconcile a start runs reads the order, sees the amend's terms, and settles it, the
     order's history saying how."""
-    order_id = _bid_of_ten(service, ticker)
-    amend = _amend(service, order_id, ticker, "0.21", 10)
+    order_id = bid_of_ten(service, ticker)
+    amend = recorded_amend(service, order_id, ticker, "0.21", 10)
     assert service.amends.send(amend).result is not None
 
     assert service.reconcile().still_unknown == []
@@ -289,8 +267,8 @@ def test_an_amend_never_shown_is_called_not_made_only_once_it_can_no_longer_land
     it was written, it may still land, so its order's terms are unknown; after, it is called
     not made."""
     service = OrderService(client, store, read_lag_s=read_lag_s)
-    order_id = _bid_of_ten(service, ticker)
-    _amend(service, order_id, ticker, "0.21", 10)
+    order_id = bid_of_ten(service, ticker)
+    recorded_amend(service, order_id, ticker, "0.21", 10)
     ((_, amend),) = store.orders.amends_in_doubt()
     wait = max(grace_s, LANDING_WINDOW_S) + read_lag_s
 

@@ -11,38 +11,17 @@ from collections.abc import Callable
 from decimal import Decimal as D
 from pathlib import Path
 
-import httpx
 import pytest
 
 from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import SimHarness
-from tests.prime_tier import FREE, Kalshi, connect
+from tests.prime_tier import FREE, EventAnswered, Kalshi, connect
 
 EVENT = "KXUNION"
 A, B = f"{EVENT}-A", f"{EVENT}-B"
 PLACE_B = ("order", "place", B, "--side", "yes", "--action", "buy", "--count", "1")
-
-
-class EventAnswered(httpx.BaseTransport):
-    """The simulator over loopback, but `GET /events/{EVENT}` answers `body` (bytes) instead."""
-
-    def __init__(self, body: Callable[[dict[str, object]], bytes]) -> None:
-        self._inner = httpx.HTTPTransport()
-        self._body = body
-        self.asked = 0
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = self._inner.handle_request(request)
-        if request.method == "GET" and request.url.path.endswith(f"/events/{EVENT}"):
-            self.asked += 1
-            response.read()
-            return httpx.Response(200, content=self._body(json.loads(response.content)))
-        return response
-
-    def close(self) -> None:
-        self._inner.close()
 
 
 def _without_markets(answer: dict[str, object]) -> bytes:
@@ -88,7 +67,7 @@ def test_a_listing_that_leaves_out_a_market_the_account_rests_in_refuses_alike(
     resting_on_a: None,
     answer: Callable[[dict[str, object]], bytes],
 ) -> None:
-    transport = EventAnswered(answer)
+    transport = EventAnswered(EVENT, answer)
     before = _creates(prime)
     refused = kalshi(
         *PLACE_B, "--price", "0.60", client=lambda: connect(prime.account, transport=transport)
@@ -108,7 +87,7 @@ def test_a_listing_that_leaves_out_a_market_the_account_rests_in_refuses_alike(
 def test_an_event_answer_that_cannot_be_read_refuses_the_order_as_the_exchanges(
     prime: SimHarness, kalshi: Kalshi, resting_on_a: None, body: bytes
 ) -> None:
-    transport = EventAnswered(lambda answer: body)
+    transport = EventAnswered(EVENT, lambda answer: body)
     before = _creates(prime)
     refused = kalshi(
         *PLACE_B, "--price", "0.60", client=lambda: connect(prime.account, transport=transport)

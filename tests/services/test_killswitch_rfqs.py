@@ -18,9 +18,9 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.models import Order
 from kalshi_cli.vocabulary.units import BookSide
-from tests.cli.test_rfq_cli import T, as_account, ok_json
+from tests.cli.test_rfq_cli import T, ok_json
 from tests.conftest import SimHarness
-from tests.prime_tier import Kalshi
+from tests.prime_tier import Kalshi, kalshi_as
 from tests.services.killswitch_fakes import UnexpectedCalls
 
 
@@ -28,7 +28,7 @@ def test_cancel_all_closes_our_rfqs_and_quotes_so_an_accepted_quote_cannot_execu
     prime: SimHarness, kalshi: Kalshi, tmp_path: Path
 ) -> None:
     prime.create_market(T)
-    other = as_account(prime, prime.new_account(), tmp_path / "other")
+    other = kalshi_as(prime.new_account(), tmp_path / "other")
     # ours: an RFQ whose quote we accepted (the maker's confirmation alone would execute it)
     rfq_id = ok_json(kalshi("rfq", "create", T, "--count", "10", "--json"))["rfq_id"]
     quote_id = ok_json(

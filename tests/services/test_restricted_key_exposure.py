@@ -25,8 +25,8 @@ from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.units import BookSide
-from tests.checks.test_check_cli import account_env, client_for
-from tests.checks.test_subaccount_checks import buy_on, sim  # noqa: F401  (fixture)
+from tests.checks.test_check_cli import account_env, buy, client_for
+from tests.checks.test_subaccount_checks import sim  # noqa: F401  (fixture)
 from tests.conftest import SimHarness
 from tests.key_listing import RefusingKeyListing
 from tests.prime_tier import counted
@@ -53,7 +53,7 @@ def _restricted_holding(
     """A market where subaccount 1 holds `held` YES (which creates and funds subaccount 1), and
     the env of a key restricted to 1."""
     sim.create_market(ticker)
-    buy_on(sim, 1, ticker, held)
+    buy(sim, ticker, held, subaccount=1)
     return _restricted_env(sim, tmp_path)
 
 
@@ -118,7 +118,7 @@ def _restricted_client(env: dict[str, str]) -> KalshiClient:
 def _held_on_1(sim: SimHarness, ticker: str) -> None:  # noqa: F811
     """5 YES held on subaccount 1, a bid of 20 resting on 1 and one of 40 on 0."""
     sim.create_market(ticker)
-    buy_on(sim, 1, ticker, 5)
+    buy(sim, ticker, 5, subaccount=1)
     with client_for(sim.account) as me:
         me.on_subaccount(1).orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.10"), D(20)))
         me.on_subaccount(0).orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.10"), D(40)))

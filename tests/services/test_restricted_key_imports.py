@@ -27,7 +27,8 @@ from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
-from tests.checks.test_subaccount_checks import buy_on, sim  # noqa: F401  (fixture)
+from tests.checks.test_check_cli import buy
+from tests.checks.test_subaccount_checks import sim  # noqa: F401  (fixture)
 from tests.conftest import SimHarness
 from tests.prime_tier import another_accounts_order
 from tests.services.test_restricted_key_exposure import (
@@ -183,7 +184,7 @@ def test_a_fill_naming_no_subaccount_is_the_subaccounts_it_was_listed_for(
     subaccount's fills on its own, and `kalshi reconcile --subaccount 1` lists 1's: either way
     the fill is 1's. Booked on 0, 1's book would miss a position the exchange shows there."""
     sim.create_market("KXRKI-5")
-    buy_on(sim, 1, "KXRKI-5", 2)
+    buy(sim, "KXRKI-5", 2, subaccount=1)
 
     with _naming_none(sim, None) as every, Store.open(tmp_path / "caught-up.db") as store:
         catch_up(every, store, now=time.time())
@@ -201,7 +202,7 @@ def test_a_fill_naming_no_subaccount_of_an_order_placed_here_is_its_orders_subac
     """A bid of 2 this state file placed on subaccount 1, filled; `kalshi reconcile` without
     `--subaccount` lists every subaccount's fills, this one naming none: it is its order's."""
     sim.create_market("KXRKI-6")
-    buy_on(sim, 1, "KXRKI-6", 1)  # subaccount 1 made and funded
+    buy(sim, "KXRKI-6", 1, subaccount=1)  # subaccount 1 made and funded
     with Store.open(tmp_path / "state.db") as store:
         with _naming_none(sim, 1) as on_1:
             service = OrderService(on_1, store)

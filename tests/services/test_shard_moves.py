@@ -231,3 +231,23 @@ def test_a_move_left_open_that_the_history_never_shows_was_not_made(
     assert result.sent and len(exchange.posts) == 1
     assert [(e.outcome, e.transfer_id) for e in result.earlier] == [("not_made", None)]
     assert store.transfer_intents.open_intents() == []
+
+
+def test_two_open_moves_of_one_amount_never_claim_the_same_transfer(
+    key: rsa.RSAPrivateKey, tmp_path: Path
+) -> None:
+    """Two runs each wrote the same move (shards and amount) and neither saw its answer; the
+    history shows one such transfer. One move was made, so one intent closes made and the other,
+    once the lookup's time has passed, not made: the money is counted as moved once."""
+    clock = ManualClock()
+    store = Store.open(tmp_path / "state.db", clock=clock)
+    exchange = ShardExchange({(0, 0): D("100"), (0, 2): D("0")})
+    store.transfer_intents.record(D("25"), 0, 2, 0, known=())
+    store.transfer_intents.record(D("25"), 0, 2, 0, known=())
+    _mover(exchange, key).move(Move(D("25"), 0, 2))  # one of the two reached the exchange
+    settled = _written_mover(exchange, key, store, clock).settle_earlier(wait=True)
+    assert sorted((e.outcome, e.transfer_id) for e in settled) == [
+        ("made", "tr-1"),
+        ("not_made", None),
+    ]
+    assert store.transfer_intents.open_intents() == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from tests.openapi_check import RECORDER
 from tests.sim.test_spec_audit import ws_problems
 from tests.sim.test_subaccounts_server import generated_key
 from tests.sim.wsutil import Ws
-from tests.wire import nested, nested_code
+from tests.wire import nested, nested_code, order_body
 
 T = "KXOGS-26JAN01-A"
 GROUPS = "/portfolio/order_groups"
@@ -62,16 +63,7 @@ def adv(tmp_path: Path) -> Iterator[SimHarness]:
     harness.close()
 
 
-def order(**extra: Any) -> dict[str, Any]:
-    return {
-        "ticker": T,
-        "side": "bid",
-        "price": "0.40",
-        "count": "5",
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-        **extra,
-    }
+order = partial(order_body, T)
 
 
 def create_group(sim: SimHarness, me: AccountInfo, limit: int = 50, **body: Any) -> str:

@@ -4,6 +4,7 @@ against asyncapi.yaml), the limit, trigger, reset and delete as a client sees th
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pytest
@@ -12,21 +13,13 @@ from kalshi_cli.sim.server.announce import AccountInfo
 from tests.conftest import SimHarness
 from tests.sim.test_spec_audit import ws_problems
 from tests.sim.wsutil import Ws
+from tests.wire import order_body
 
 T = "KXOG-26JAN01-A"
 GROUPS = "/portfolio/order_groups"
 
 
-def order(**extra: Any) -> dict[str, Any]:
-    return {
-        "ticker": T,
-        "side": "bid",
-        "price": "0.40",
-        "count": "5",
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-        **extra,
-    }
+order = partial(order_body, T)
 
 
 def create_group(sim: SimHarness, account: AccountInfo, **body: Any) -> str:

@@ -7,6 +7,7 @@ in conftest.py.
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,22 +23,12 @@ from kalshi_cli.vocabulary.keys import (
 )
 from tests.conftest import SimHarness
 from tests.openapi_check import check_response
-from tests.wire import flat_code, nested_code
+from tests.wire import flat_code, nested_code, order_body
 
 T = "KXSIM-26JAN01-A"
 
 
-# Any: the tests send values of the wrong JSON type on purpose
-def order(side: Any = "bid", price: Any = "0.40", count: Any = "5", **extra: Any) -> dict[str, Any]:
-    return {
-        "ticker": T,
-        "side": side,
-        "price": price,
-        "count": count,
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-        **extra,
-    }
+order = partial(order_body, T)
 
 
 def test_an_ordinary_trading_session(sim: SimHarness) -> None:

@@ -8,7 +8,7 @@ named by each `type`, plus no field the schema does not declare.
 from __future__ import annotations
 
 import json
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from referencing.jsonschema import DRAFT7
 from tests.conftest import SimHarness
 from tests.openapi_check import check_response
 from tests.sim.wsutil import Ws
-from tests.wire import flat_code, nested_code
+from tests.wire import flat_code, nested_code, order_body
 
 T = "KXAUDIT-26JAN01-A"
 ORDERS = "/portfolio/events/orders"
@@ -59,16 +59,7 @@ WS_MESSAGES = {
 }
 
 
-def order(**extra: Any) -> dict[str, Any]:
-    return {
-        "ticker": T,
-        "side": "bid",
-        "price": "0.40",
-        "count": "5",
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-        **extra,
-    }
+order = partial(order_body, T)
 
 
 # --- the validator itself --------------------------------------------------------------------

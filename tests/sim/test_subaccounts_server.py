@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from kalshi_cli.vocabulary.keys import generate_private_key, public_key_pem
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
 from tests.waiting import poll_until
-from tests.wire import flat_code, nested_code
+from tests.wire import flat_code, nested_code, order_body
 
 T = "KXSIM-26JAN01-A"
 
@@ -38,16 +39,7 @@ def adv(tmp_path: Path) -> Iterator[SimHarness]:
     harness.close()
 
 
-def order(side: str = "bid", price: str = "0.40", count: str = "5", **extra: Any) -> dict[str, Any]:
-    return {
-        "ticker": T,
-        "side": side,
-        "price": price,
-        "count": count,
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-        **extra,
-    }
+order = partial(order_body, T)
 
 
 def transfer(sim: SimHarness, me: AccountInfo, cents: int, to: int = 1, **kw: Any) -> Any:

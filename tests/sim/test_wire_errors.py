@@ -10,6 +10,7 @@ error shapes (see tests/openapi_check.py).
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 import httpx
@@ -17,23 +18,13 @@ import pytest
 
 from kalshi_cli.vocabulary.keys import generate_private_key, load_private_key, signed_headers
 from tests.conftest import SimHarness
-from tests.wire import nested
+from tests.wire import nested, order_body
 
 T = "KXWIRE-26JAN01-A"
 ORDERS = "/portfolio/events/orders"
 
 
-# Any: the tests send values of the wrong JSON type on purpose
-def order(side: Any = "bid", price: Any = "0.40", count: Any = "5", **extra: Any) -> dict[str, Any]:
-    return {
-        "ticker": T,
-        "side": side,
-        "price": price,
-        "count": count,
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-        **extra,
-    }
+order = partial(order_body, T)
 
 
 def _nothing_placed(sim: SimHarness) -> None:

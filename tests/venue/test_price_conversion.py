@@ -163,7 +163,7 @@ def test_a_resting_paper_buy_fills_at_its_price_on_a_public_trade_of_the_live_fe
         count=Decimal(count),
         taker_outcome_side=other.value,
     )
-    live.messages.append(FeedMessage(MessageKind.TRADE, T, source="ws", message=trade))
+    live.messages.append(FeedMessage(MessageKind.TRADE, T, source="ws", payload=trade))
     feed.drain_messages()
     (fill,) = list(client.portfolio.iter_fills())
     assert fill.count == count

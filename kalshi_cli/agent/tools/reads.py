@@ -209,11 +209,11 @@ class ReadTools:
 
     def fills(self, ticker: AnyTicker = None, limit: Limit = 50) -> dict[str, Any]:
         """The account's fills (of one market), newest first, as `kalshi fills --json`."""
-        from kalshi_cli.vocabulary.documents import fill_json, traded
+        from kalshi_cli.vocabulary.documents import fill_intent, fill_json
 
         with self.exchange, self.access.open_store() as store:
             found = self.access.client(auth=True).portfolio.iter_fills(ticker=ticker, limit=limit)
-            return {"fills": [fill_json(f, traded(f, store)) for f in found]}
+            return {"fills": [fill_json(f, fill_intent(f, store)) for f in found]}
 
     def pnl(
         self,

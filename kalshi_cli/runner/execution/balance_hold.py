@@ -17,7 +17,9 @@ exit too: the exchange would refuse each; the watch withdraws the loop's quotes 
 or amend the exchange answers `exchange_unavailable` (the simulator's answer on a paused shard,
 a 503: openapi.yaml 3.31.0 `ServiceUnavailableError`) pauses its market's shard at once, as the
 next status read would (`unavailable`): it is no API error; the order's outcome stays unknown and
-is looked up, never sent again. The next status read says whether the shard trades.
+is looked up, never sent again. The next status read says whether the shard trades: one sent
+after that answer that says it does makes the answer the exchange's fault, a 5xx like any other,
+which the API error guard counts (`statuses_read` names the shard).
 """
 
 from __future__ import annotations
@@ -98,6 +100,8 @@ class BalanceHold:
         self.short: set[int] = set()  # shards refused for collateral, until covered
         self.paused: set[int] = set()  # shards whose `trading_active` is false
         self._newly: set[int] = set()  # paused since the watch last asked (`take_newly_paused`)
+        # the shards paused by an `exchange_unavailable` answer, and when it came (monotonic)
+        self._unavailable_at: dict[int, float] = {}
 
     @property
     def balances(self) -> Mapping[int, Decimal] | None:
@@ -184,9 +188,20 @@ class BalanceHold:
                 self._log.emit("shard_balance_covered", {"shard": shard, "holds": held})
                 self._resolve(SHARD_SHORT, str(shard), f"shard {shard} holds {fmt_money(held)}")
 
-    def statuses_read(self, statuses: Iterable[ShardStatus]) -> None:
-        """Each shard's status, read again."""
+    def statuses_read(self, statuses: Iterable[ShardStatus], sent_at: float) -> list[int]:
+        """Each shard's status, read again by a read sent at `sent_at` (monotonic): the shards
+        that answered `exchange_unavailable` before it was sent though it says they trade (the
+        module docstring), once each."""
+        statuses = tuple(statuses)
         paused = {s.exchange_index for s in statuses if not s.trading_active}
+        read = {s.exchange_index for s in statuses}
+        unexplained = [
+            shard
+            for shard, at in sorted(self._unavailable_at.items())
+            if at <= sent_at and shard in read and shard not in paused
+        ]
+        for shard in [n for n, at in self._unavailable_at.items() if at <= sent_at]:
+            del self._unavailable_at[shard]
         newly = paused - self.paused
         for shard in sorted(newly):
             self._log.emit("shard_paused", {"shard": shard})
@@ -194,6 +209,7 @@ class BalanceHold:
             self._log.emit("shard_resumed", {"shard": shard})
         self.paused = paused
         self._newly |= newly
+        return unexplained
 
     def unavailable(self, code: str | None, ticker: str) -> bool:
         """A write of `ticker` answered with the error `code` (`answered_code`): True when that
@@ -206,6 +222,7 @@ class BalanceHold:
             self.paused.add(shard)
             self._newly.add(shard)
             self._log.emit("shard_paused", {"shard": shard, "seen": "order refused"})
+        self._unavailable_at[shard] = self._clock.monotonic()
         return True
 
     def take_newly_paused(self) -> set[int]:

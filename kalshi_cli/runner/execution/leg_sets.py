@@ -15,8 +15,10 @@ another, by reducing IOC sells at the price that sells it all into the bids now.
   API error) goes when the backoff ends (`resume`, every tick);
 - a sale back takes no more than the set holds of its leg, what the strategy's other sets hold
   there left to them (store/leg_sets.py `held_by_others`); one the risk engine refuses is said
-  with its rules (`group_unwind_failed`) and the set left broken, and the stop asks the risk
-  engine again before it sends it;
+  with its rules (`group_unwind_failed`) and the set left broken; the stop asks the risk engine
+  of each sale back before it sends it, as the run does;
+- a sale back larger than the largest order allowed (`risk.max_order_count`) goes in orders
+  within it (`RiskEngine.split`), each asked of the risk engine, the next once one fills in full;
 - a stopping loop unwinds each set not ended within its stop deadline (`finish_at_stop`), a set
   found at start and not unwound yet too; a set left broken makes the exit NOT_PROVEN
   (runner/loop/stop_proof.py `SetsLeftBroken`);
@@ -112,7 +114,7 @@ class _Set:
 
     def refuse(self, leg: int, denials: list[Verdict]) -> None:
         """The risk engine refused `leg`'s sale back: its rules, said once the sale's answer is
-        booked, and kept for the stop (`LegSets._still_refused`)."""
+        booked."""
         self.refused[leg] = _rules(denials)
 
     def hold(self, step: Callable[[], None]) -> None:
@@ -384,13 +386,14 @@ class LegSets:
             s.given_up.add(i)
             self._unwind_failed(s, leg, extra, "nobody bids to sell into")
             return None
+        # a leg held beyond the largest order allowed goes in orders within it, the first here
+        # and the rest as each before it fills in full (`RiskEngine.split`)
+        piece = self._risk.split(replace(sell, count=extra, replaces=()))[0]
         return replace(
-            sell,
+            piece,
             price=at,
-            count=extra,
             model_fair=at,
-            reason=f"unwinding {extra} of a partial set: {leg.reason}",
-            replaces=(),
+            reason=f"unwinding {piece.count} of {extra} beyond the whole sets: {leg.reason}",
         )
 
     def _sold(self, s: _Set, i: int, sell: Intent, got: Decimal) -> None:
@@ -591,8 +594,9 @@ class LegSets:
         for i in range(len(s.held)):
             while s.held[i] > sets and not (abandon is not None and abandon.is_set()):
                 sell = self._sale(s, i, s.held[i] - sets)
-                if sell is None or (i in s.refused and self._still_refused(s, i, sell)):
+                if sell is None or self._refused_at_stop(s, sell):
                     break
+                self._risk.record_sent()  # its slot of the order-rate cap, as the run's take
                 got = self._sender.submit_now(sell, self._guard.stamp)
                 if got is None and self._unknown.lost_as(sell) is not None:
                     s.going(sell)  # sold or not: unknown
@@ -607,21 +611,23 @@ class LegSets:
                         "held": s.held_text(),
                     },
                 )
-                # refused for an API error (a 429, a 5xx): it goes again once the backoff
-                # ends, if that is within the stop's share of its deadline
-                if got is not None or not self._backoff_waited():
+                # filled in full: the next piece of a leg larger than the largest order
+                # allowed goes; refused for an API error (a 429, a 5xx): it goes again once the
+                # backoff ends, if that is within the stop's share of its deadline
+                if got is not None and got < sell.count:
+                    break
+                if got is None and not self._backoff_waited():
                     break
 
-    def _still_refused(self, s: _Set, i: int, sell: Intent) -> bool:
-        """At the stop, a sale back the risk engine refused while the loop ran, asked of it
-        again: the stop sends nothing it refuses, and the set is then left broken."""
+    def _refused_at_stop(self, s: _Set, sell: Intent) -> bool:
+        """At the stop, a sale back asked of the risk engine as one during the run is: the stop
+        sends nothing it refuses, says the refusal with its rules, and the set is then left
+        broken."""
         at, in_sync = self._data_for(s, sell.ticker)
         denials = self._executor.denials(sell, last_data_at=at, in_sync=in_sync)
         if not denials:
-            del s.refused[i]
             return False
-        s.refused[i] = _rules(denials)
-        self._refused_sale(s, sell, s.refused[i])
+        self._refused_sale(s, sell, _rules(denials))
         return True
 
     def _backoff_waited(self) -> bool:

@@ -1,6 +1,6 @@
 """The markets of a mutually exclusive event, as a strategy that `uses_events` sees them on a
 market's turn (runner/loop/market_pass.py): `EventGroup`, an event's selected markets
-(runner/assembly.py `find_events`), and `EventGroups`, each one's other markets now.
+(`find_events`, read once at the loop's build), and `EventGroups`, each one's other markets now.
 """
 
 from __future__ import annotations
@@ -9,11 +9,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from kalshi_cli.services.pretrade.loop import by_event, mutually_exclusive
 from kalshi_cli.strategy_api import EventMarket, EventView, MarketTerms
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.ports import MarketFeed
+    from kalshi_cli.services.pretrade.events import EventReader
+    from kalshi_cli.vocabulary.models import Market
 
 
 @dataclass(frozen=True)
@@ -78,3 +83,21 @@ class EventGroups:
             ):
                 return False
         return True
+
+
+def find_events(reader: EventReader, markets: Iterable[Market]) -> dict[str, EventGroup]:
+    """Ticker -> its event's selected markets, for events of two or more selected markets that
+    the exchange flags `mutually_exclusive` (at most one of them settles YES); each group says
+    whether it holds every market the event lists. One event read per such event: a market
+    alone in its event costs nothing."""
+    groups: dict[str, EventGroup] = {}
+    for event_ticker, own in by_event(markets).items():
+        tickers = [m.ticker for m in own]
+        if len(tickers) < 2:
+            continue
+        exclusive, listed = mutually_exclusive(reader, event_ticker)
+        if not exclusive:
+            continue
+        group = EventGroup(event_ticker, tuple(sorted(tickers)), listed == set(tickers))
+        groups.update(dict.fromkeys(tickers, group))
+    return groups

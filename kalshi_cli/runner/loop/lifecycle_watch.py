@@ -100,15 +100,15 @@ class LifecycleWatch:
 
     def message(self, feed_message: FeedMessage) -> None:
         """A lifecycle message of the feed's."""
-        message = feed_message.message
-        if not isinstance(message, Lifecycle):
+        lifecycle = feed_message.payload
+        if not isinstance(lifecycle, Lifecycle):
             return
-        ticker, kind = message.market_ticker or "", message.event_type or ""
+        ticker, kind = lifecycle.market_ticker or "", lifecycle.event_type or ""
         if kind in LIFECYCLE_RESULT:
             self._fills.told_elsewhere(ticker)
         if self._reread_out and (kind in CLOSED_EVENTS or kind == LIFECYCLE_RESUMES):
             self._told.add(ticker)
-        self._apply_lifecycle(ticker, kind, {}, message.result)
+        self._apply_lifecycle(ticker, kind, {}, lifecycle.result)
 
     def gap(self) -> None:
         """A close, pause, resume or result may be lost (a number missed, or said while the

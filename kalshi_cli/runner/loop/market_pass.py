@@ -1,12 +1,12 @@
 """One market's turn in a tick of the trade loop, decided: its stop-loss (the risk engine's), then
 each strategy's call on the book, the position view and the books of its event's other markets
-(runner/loop/event_groups.py), checked (`checked`) and handed to runner/loop/sending.py. A quiet
-market skips the call when nothing it reads has changed (docs/trade-loop.md "Quiet markets").
-Each `decide` runs on its strategy's worker under a deadline (`Member.bounded`; a backtest's on
-the loop's thread): its first call is not waited for past one deadline
-(`strategies/deadline.py`); a late answer is a failed decision, and a fault that persists or
-repeats stops the strategy alone (runner/loop/strategy_stops.py), whose exits alone then go
-where its own part of a position is held.
+(runner/loop/event_groups.py), checked (runner/loop/decision_check.py) and handed to
+runner/loop/sending.py. A quiet market skips the call when nothing it reads has changed
+(docs/trade-loop.md "Quiet markets"). Each `decide` runs on its strategy's worker under a
+deadline (`Member.bounded`; a backtest's on the loop's thread): its first call is not waited for
+past one deadline (`strategies/deadline.py`); a late answer is a failed decision, and a fault that
+persists or repeats stops the strategy alone (runner/loop/strategy_stops.py), whose exits alone
+then go where its own part of a position is held.
 
 `MarketPass` keeps the mid history and the inputs of the last quiet call. It is given more than
 six collaborators because a turn reads each of them: the book, the account, the time, the risk
@@ -25,16 +25,15 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from kalshi_cli.runner.books.portfolio import MidHistory, waived
+from kalshi_cli.runner.loop.decision_check import checked
 from kalshi_cli.runner.loop.lineup import Member
 from kalshi_cli.runner.ports import FeedWithIndices
 from kalshi_cli.strategies.deadline import Starting, StillRunning
 from kalshi_cli.strategy_api import EventView, IndexView, MarketTerms
 from kalshi_cli.strategy_api.snapshot import MarketSnapshot
 from kalshi_cli.strategy_api.window import MidWindow
-from kalshi_cli.vocabulary.decisions import Cancel, Decision, Intent, Note, PositionView
-from kalshi_cli.vocabulary.errors import ValidationError
+from kalshi_cli.vocabulary.decisions import Cancel, Note, PositionView
 from kalshi_cli.vocabulary.models import Orderbook, PriceRange
-from kalshi_cli.vocabulary.order_terms import check_count, check_dollars, check_whole_count
 
 if TYPE_CHECKING:
     from kalshi_cli.risk.engine import RiskEngine
@@ -69,47 +68,6 @@ def _clock_free(member: Member, view: PositionView) -> bool:
         return clock_free(view)
     except Exception as exc:  # user code: contained where the decision is, never the loop
         raise _StrategyRaised(exc) from exc
-
-
-def checked(
-    decisions: Sequence[Decision],
-    ticker: str,
-    event: EventView | None,
-    where: str = "",
-    terms: Mapping[str, MarketTerms] | None = None,
-) -> Sequence[Decision]:
-    """What a strategy returned, refused whole (ValueError) unless it is a sequence of
-    `Intent`s and `Cancel`s for this market (or another market of its `event`) whose fair values are
-    probabilities and whose counts and prices an order may carry (`check_count`,
-    `check_dollars`, whole contracts where the market's `terms` say so): a wrong answer from
-    user code never reaches the risk engine half-read. The refusal starts with `where`, the
-    file and line of the strategy's `decide`."""
-    at = f"{where}: " if where else ""
-    if not isinstance(decisions, list | tuple):
-        raise ValueError(f"{at}decide returned {type(decisions).__name__}, not a list of decisions")
-    if not decisions:
-        return decisions  # most calls decide nothing: nothing to check
-    markets = {ticker} if event is None else {ticker, *(m.ticker for m in event.others)}
-    for decision in decisions:
-        if not isinstance(decision, Intent | Cancel | Note):
-            raise ValueError(f"{at}decide returned {decision!r}, not an Intent, a Cancel or a Note")
-        if decision.ticker not in markets:
-            raise ValueError(f"{at}decide for {ticker} returned a decision for {decision.ticker}")
-        if isinstance(decision, Intent):
-            fair = decision.model_fair
-            if not isinstance(fair, Decimal) or not fair.is_finite() or not 0 <= fair <= 1:
-                raise ValueError(f"{at}intent model_fair {fair!r} is not a probability")
-            # terms no order may carry (a count of three decimals), refused here rather than by
-            # the client as it builds the request, on a worker, after the state file wrote it
-            try:
-                check_count(decision.count)
-                check_dollars(decision.price)
-                market = terms.get(decision.ticker) if terms else None
-                if market is not None:
-                    check_whole_count(decision.ticker, market.whole_contracts, decision.count)
-            except ValidationError as exc:
-                raise ValueError(f"{at}intent {exc.message}") from exc
-    return decisions
 
 
 class MarketPass:
@@ -208,10 +166,20 @@ class MarketPass:
 
     def _at_rest(self, ticker: str, held: PositionView, now: float) -> bool:
         """Every strategy was `_untouched`; nothing held, resting or told filled in the account's
-        view (no stop-loss, order or fill to come due), no fee waiver to end with the time alone
-        (docs/trade-loop.md "Markets at rest")."""
+        view (no stop-loss, order or fill to come due), no fee waiver to end with the time alone,
+        no call sized to a limit on its event's loss, which the event's other markets (some not
+        traded) change with no news here (docs/trade-loop.md "Markets at rest")."""
         held_any = held.position or held.resting or held.unbooked
+        quiet, lineup = self._quiet, self._tuning.lineup
+        if any(q[1].event_limits for m in lineup if (q := quiet.get((m.name, ticker)))):
+            return False
         return not held_any and not waived(self._portfolio.fees.get(ticker), now)
+
+    def _same_event_limits(self, member: Member, ticker: str, before: MarketSnapshot) -> bool:
+        """The limits on the loss of its event, with what is held there, as the member's last
+        call read them (only a strategy that `uses_events` reads them)."""
+        uses = member.strategy.uses_events
+        return not uses or self._event_limits(member.name, ticker) == before.event_limits
 
     def _decide(self, member: Member, market: _Market) -> None:
         """One strategy's call on one market, and what it decided sent."""
@@ -362,6 +330,7 @@ class MarketPass:
             or market.event != before.event
             or market.price_ranges != before.price_ranges
             or market.now < before.ts
+            or not self._same_event_limits(member, market.ticker, before)
         ):
             return False
         before_mids = before.mids
@@ -402,7 +371,8 @@ class MarketPass:
         if self._portfolio.markets[ticker].price_ranges is not before.price_ranges:
             return False
         taker_rate, maker_rate = self._portfolio.fee_rates(ticker, now)
-        return taker_rate == before.fee_rate and maker_rate == before.maker_fee_rate
+        same_fees = taker_rate == before.fee_rate and maker_rate == before.maker_fee_rate
+        return same_fees and self._same_event_limits(member, ticker, before)
 
     def _loop_view(self, ticker: str) -> PositionView:
         """The market's whole position with only the loop's resting orders (any strategy's):

@@ -6,9 +6,10 @@ Kalshi runs several matching engines (exchange shards), each opening and pausing
 error guard's backoff), off the deciding path, the watch reads both and hands them to the
 executor's shard hold (runner/execution/balance_hold.py): a shard whose `trading_active` is false
 holds its markets' orders and has the loop's quotes there withdrawn; a shard refused for
-collateral is entered again once it holds one order's cost. The first status read is waited for:
-a loop started while a shard is paused must know it before its first order. docs/shards.md
-"The trade loop".
+collateral is entered again once it holds one order's cost; an order answered
+`exchange_unavailable` before a read that says its shard trades counts as an API error. The first
+status read is waited for: a loop started while a shard is paused must know it before its first
+order. docs/shards.md "The trade loop".
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from kalshi_cli.runner.execution.balance_hold import EXCHANGE_UNAVAILABLE
 from kalshi_cli.runner.execution.dispatch import Urgency, run_call
-from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.errors import KalshiError, ServerError
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.books.entry_log import EntryLog
@@ -104,7 +106,14 @@ class ShardWatch:
             self._log.emit("shards_unavailable", {"error": exc.one_line()})
             return
         self._guard.ok(answer.sent_at)
-        self._hold.statuses_read(got.statuses)
+        for shard in self._hold.statuses_read(got.statuses, answer.sent_at):
+            self._log.emit("shard_unavailable_unexplained", {"shard": shard})
+            refused = ServerError(
+                f"shard {shard} answered exchange_unavailable while its status says it trades",
+                status=503,
+                code=EXCHANGE_UNAVAILABLE,
+            )
+            self._guard.failed(refused, answer.sent_at)
         self._hold.balances_read(got.balances)
 
     def _unmade(self) -> None:

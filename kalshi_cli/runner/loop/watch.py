@@ -148,13 +148,13 @@ class LoopWatch:
 
     def _fill(self, message: FeedMessage, news: _News) -> None:
         # a fill already read (an order that filled at once) is no news
-        notice = message.message
+        notice = message.payload
         if not isinstance(notice, FillNotice) or self._executor.fills.applied.fill_is_news(notice):
             self._executor.fills_due = True
 
     def _user_order(self, message: FeedMessage, news: _News) -> None:
-        if isinstance(message.message, Order | UnreadableOrder):
-            self._order_update(message.message)
+        if isinstance(message.payload, Order | UnreadableOrder):
+            self._order_update(message.payload)
 
     def _lifecycle_message(self, message: FeedMessage, news: _News) -> None:
         if message.ticker is not None:

@@ -2,8 +2,9 @@
 or batch, whoever sends it. A path hands it only its own view (`OrderView`: what is on its way,
 what it owns); the account decides what the rules need read and reads it once (the market, the
 event with the markets the account holds in it when a limit on its loss is set, the balance with
-each shard's part when the order opens anything), builds the risk context the rules read
-(`risk.rules.RiskContext`), then runs the rules the path asks for in the one loop over rules
+each shard's part when the order opens anything), has the risk context the rules read built
+by the one builder of it (services/pretrade/context.py `risk_context`, over `_OrderSource`), then
+runs the rules the path asks for in the one loop over rules
 (`risk.engine.judge`, the trade loop's risk engine's too): `PreTradeAccount.judge`.
 
 `kalshi order place`, `batch` and `amend` (services/orders/limits.py) and the assistant's orders
@@ -19,8 +20,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kalshi_cli.risk.engine import judge
-from kalshi_cli.risk.rules import RiskContext, ShardBalances, opening_cost
+from kalshi_cli.risk.rules import ShardBalances, opening_cost
 from kalshi_cli.risk.state import TradingState
+from kalshi_cli.services.pretrade.context import risk_context
 from kalshi_cli.services.pretrade.events import EventReader
 from kalshi_cli.services.pretrade.holdings import AccountHoldings, HoldingsClient
 from kalshi_cli.services.pretrade.settings import event_limited
@@ -29,7 +31,7 @@ from kalshi_cli.vocabulary.errors import NotFoundError, ValidationError
 from kalshi_cli.vocabulary.units import ZERO
 
 if TYPE_CHECKING:
-    from kalshi_cli.risk.budget import Budget
+    from kalshi_cli.risk.budget import Owned
     from kalshi_cli.risk.engine import RiskLimits
     from kalshi_cli.risk.event_loss import EventBook, EventTerms
     from kalshi_cli.risk.rules import Rule, Verdict
@@ -194,49 +196,75 @@ class PreTradeAccount:
         balance read when the order opens anything, the owner's own part when it has a budget.
         Every rule's denial, in the rules' order; with none, what the order commits on its
         shard is counted against the orders `reads` prepares after it."""
-        committed = seen.committed
-        ticker = committed.ticker
-        budget = None if seen.own is None else seen.own.budget
-        event = self._event_book(ticker, reads, seen.everything, budget)
-        shard = None
-        if opening_cost(committed, seen.position) > 0:  # one that opens nothing reads no balance
-            shard = self._shard(ticker, reads, seen.freed)
-        now = self._now()
-        owned = None
-        if seen.own is not None:
-            events = {} if event is None else {ticker: event.terms}
-            owned = seen.own.owned(committed, events, now)
-        context = RiskContext(
-            now=now,
-            state=seen.state,
-            position=seen.position,
-            total_exposure=seen.total_exposure,
-            owned=owned,
-            event=event,
-            shard=shard,
-        )
+        context = risk_context(_OrderSource(self, seen, reads, self._now))
         denials = judge(rules, intent, context)
+        shard = context.shard
         if not denials and shard is not None:
-            cost = opening_cost(committed, seen.position)
+            cost = opening_cost(seen.committed, seen.position)
             reads.shard_spent[shard.shard] = reads.shard_spent.get(shard.shard, ZERO) + cost
         return denials
 
-    def _event_book(
-        self, ticker: str, reads: MarketReads, view: View, budget: Budget | None
-    ) -> EventBook | None:
-        """The event's book over `view`, when a limit on its loss is set (`event_limited`;
-        None: the event is not read)."""
-        if not event_limited(self.limits, (budget,)):
-            return None
-        return self.event_terms(ticker, reads).book(view)
 
-    def _shard(self, ticker: str, reads: MarketReads, freed: Decimal) -> ShardBalances | None:
-        """The market's shard and each shard's balance, less what the orders `reads` prepared
-        before may commit there (`freed`: what an amended order held, given back)."""
-        market = self.market(ticker, reads)
+@dataclass(frozen=True, slots=True)
+class _OrderSource:
+    """A command's or the assistant's view of one order, as the one builder of its risk context
+    reads it (`context.OrderSource`): what the path hands (`OrderView`), the account's reads
+    made once for the orders `reads` prepares, each only when a rule needs it."""
+
+    account: PreTradeAccount
+    seen: OrderView
+    reads: MarketReads
+    clock: Callable[[], float]
+
+    last_data_at = None  # no feed outside a loop
+    in_sync = True
+
+    @property
+    def total_exposure(self) -> Decimal:
+        return self.seen.total_exposure
+
+    def now(self) -> float:
+        return self.clock()
+
+    def state(self) -> TradingState:
+        return self.seen.state
+
+    def position(self) -> PositionView:
+        return self.seen.position
+
+    def event(self) -> EventBook | None:
+        """The event's book over every market's view, when a limit on its loss is set, the
+        account's or the owner's budget's (`event_limited`; None: the event is not read)."""
+        seen, account = self.seen, self.account
+        budget = None if seen.own is None else seen.own.budget
+        if not event_limited(account.limits, (budget,)):
+            return None
+        return account.event_terms(seen.committed.ticker, self.reads).book(seen.everything)
+
+    def owned(self, event: EventBook | None, now: float) -> Owned | None:
+        seen = self.seen
+        if seen.own is None:
+            return None
+        events = {} if event is None else {seen.committed.ticker: event.terms}
+        return seen.own.owned(seen.committed, events, now)
+
+    def fee_rates(self, now: float) -> None:
+        return None  # the limit rules alone run outside a loop: no edge is priced
+
+    def book(self) -> None:
+        return None
+
+    def shard(self) -> ShardBalances | None:
+        """The market's shard and each shard's balance, read only when the order opens
+        anything, less what the orders `reads` prepared before may commit there (`freed`: what
+        an amended order held, given back)."""
+        seen, account, reads = self.seen, self.account, self.reads
+        if opening_cost(seen.committed, seen.position) <= 0:
+            return None  # an order that opens nothing reads no balance
+        market = account.market(seen.committed.ticker, reads)
         if market.exchange_index is None:
             return None  # the balance is read only for a market that names its shard
         spent = dict(reads.shard_spent)
-        if freed:
-            spent[market.exchange_index] = spent.get(market.exchange_index, ZERO) - freed
-        return shard_balances(market, self.balance(reads), spent)
+        if seen.freed:
+            spent[market.exchange_index] = spent.get(market.exchange_index, ZERO) - seen.freed
+        return shard_balances(market, account.balance(reads), spent)

@@ -35,6 +35,10 @@ class EventReads(Protocol):
     def get_series(self, series_ticker: str) -> dict[str, Any]: ...
 
 
+# what an order refused for an event answer it cannot read is told
+NOTHING_SENT = "nothing was sent"
+
+
 class EventUnreadable(AnswerUnreadable):
     """The exchange answered for an event, but not in a shape its worst case can be read from:
     the order it was read for is refused as the exchange's answer (exit 7), and nothing is
@@ -54,38 +58,42 @@ class EventAnswer:
     listed: Mapping[str, Mapping[str, Any]]
 
 
-def read_answer(event_ticker: str, body: object) -> EventAnswer:
+def read_answer(event_ticker: str, body: object, unknown: str) -> EventAnswer:
     """`body` as an `EventAnswer`; `EventUnreadable` when it is not the spec's
-    `GetEventResponse` (an object with an `event` object and a `markets` list; null is none)."""
+    `GetEventResponse` (an object with an `event` object and a `markets` list; null is none),
+    saying what is `unknown` for it."""
     event = body.get("event") if isinstance(body, dict) else None
     markets = body.get("markets", ()) if isinstance(body, dict) else ()
     if not isinstance(body, dict) or not isinstance(event, dict) or "markets" not in body:
-        raise _unreadable(event_ticker, "no `event` object and `markets` list")
+        raise _unreadable(event_ticker, "no `event` object and `markets` list", unknown)
     if not isinstance(markets, list | None):
-        raise _unreadable(event_ticker, "`markets` is not a list")
+        raise _unreadable(event_ticker, "`markets` is not a list", unknown)
     listed: dict[str, Mapping[str, Any]] = {}
     for market in markets or ():
         if not isinstance(market, dict) or not isinstance(market.get("ticker"), str):
-            raise _unreadable(event_ticker, "a listed market without its ticker")
+            raise _unreadable(event_ticker, "a listed market without its ticker", unknown)
         listed[market["ticker"]] = market
     exclusive = event.get("mutually_exclusive") is True
     return EventAnswer(event_ticker, body, exclusive, listed)
 
 
-def _unreadable(event_ticker: str, why: str) -> EventUnreadable:
+def _unreadable(event_ticker: str, why: str, unknown: str) -> EventUnreadable:
     return EventUnreadable(
         f"event {event_ticker}: the exchange's answer cannot be read ({why}); its worst case "
-        "is not known, so nothing was sent",
+        f"is not known, so {unknown}",
         hint="try again; `kalshi event " + event_ticker + "` shows what the exchange answers",
     )
 
 
 class EventReader:
     """Each event read once, for the orders this reader is kept for (`answer`), and the event
-    as the limit on its loss reads it (`terms`)."""
+    as the limit on its loss reads it (`terms`). An order's reader refuses an answer it cannot
+    read saying nothing was sent; a view's (services/positions.py) says what it does not show
+    (`unknown`)."""
 
-    def __init__(self, markets: EventReads) -> None:
+    def __init__(self, markets: EventReads, *, unknown: str = NOTHING_SENT) -> None:
         self._markets = markets
+        self._unknown = unknown
         self._answers: dict[str, EventAnswer] = {}
 
     def answer(self, event_ticker: str) -> EventAnswer:
@@ -94,8 +102,8 @@ class EventReader:
             try:
                 body = self._markets.get_event(event_ticker, with_nested_markets=False)
             except AnswerUnreadable as exc:
-                raise _unreadable(event_ticker, exc.message) from exc
-            found = self._answers[event_ticker] = read_answer(event_ticker, body)
+                raise _unreadable(event_ticker, exc.message, self._unknown) from exc
+            found = self._answers[event_ticker] = read_answer(event_ticker, body, self._unknown)
         return found
 
     def get_event(self, event_ticker: str) -> dict[str, Any]:

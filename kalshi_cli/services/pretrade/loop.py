@@ -1,5 +1,5 @@
 """The pre-trade account of a trade loop: what its risk engine judges each order against, the
-context of each order built here once, and the engine's rules run over it.
+context of each order built once, and the engine's rules run over it.
 
 Read once when the loop is built (`LoopReads`): each event of the loop's markets, read once
 (`EventReader`) for both of its readings (whether its markets are mutually exclusive, and its
@@ -11,10 +11,11 @@ loop's view comes from its books and its feed.
 
 Per order (`LoopAccount`): the executor hands only its view (`LoopView`: each market with its
 orders on their way counted, the exposure with them, those orders, when its data last came); the
-account builds the context (the position, the exposure, the strategy's own part for its budget,
-the event's book over the loop's markets and the account's holdings elsewhere in the event, the
-shard's balance, the trading state, the market's fees and book) and runs the risk engine's rules
-over it in the one loop (`RiskEngine.evaluate`).
+one builder of a context (services/pretrade/context.py `risk_context`) builds it over the loop's
+view of the order (`_LoopSource`: the position, the exposure, the strategy's own part for its
+budget, the event's book over the loop's markets and the account's holdings elsewhere in the
+event, the shard's balance, the trading state, the market's fees and book), and the account runs
+the risk engine's rules over it in the one loop (`RiskEngine.evaluate`).
 """
 
 from __future__ import annotations
@@ -24,21 +25,23 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.risk.rules import RiskContext, ShardBalances
+from kalshi_cli.services.pretrade.context import risk_context
 from kalshi_cli.services.pretrade.events import EventReader, EventReads
 from kalshi_cli.services.pretrade.settings import event_limited
 
 if TYPE_CHECKING:
     from decimal import Decimal
 
-    from kalshi_cli.risk.budget import Budget
+    from kalshi_cli.risk.budget import Budget, Owned
     from kalshi_cli.risk.engine import RiskEngine, RiskLimits
     from kalshi_cli.risk.event_loss import EventBook, EventTerms
     from kalshi_cli.risk.rules import Verdict
+    from kalshi_cli.risk.state import TradingState
     from kalshi_cli.services.pretrade.budgets import Budgets
     from kalshi_cli.services.pretrade.holdings import AccountHoldings
     from kalshi_cli.strategy_api.snapshot import EventLimit
     from kalshi_cli.vocabulary.decisions import Intent, PositionView
-    from kalshi_cli.vocabulary.models import FeeModel, Market
+    from kalshi_cli.vocabulary.models import FeeModel, Market, Orderbook
 
 
 @dataclass
@@ -127,24 +130,9 @@ class LoopAccount:
         self._elsewhere = elsewhere
 
     def context(self, intent: Intent, seen: LoopView) -> RiskContext:
-        """The context `intent` is judged in, now: the trading state read fresh from the
-        trading records."""
-        risk, ticker = self._risk, intent.ticker
-        now = risk.clock.wall()
-        budgets = self._budgets
-        return RiskContext(
-            now=now,
-            state=risk.state(),
-            position=seen.view(ticker),
-            total_exposure=seen.total_exposure,
-            last_data_at=seen.last_data_at,
-            in_sync=seen.in_sync,
-            owned=None if budgets is None else budgets.owned(intent, seen.pending()),
-            fee_rates=risk.fee_rates(ticker, now),
-            book=risk.books(ticker),
-            event=self.event(ticker, seen.view),
-            shard=self.reads.shard(ticker),
-        )
+        """The context `intent` is judged in, now (`context.risk_context`, over the loop's
+        view of it: `_LoopSource`)."""
+        return risk_context(_LoopSource(self, self._risk, self._budgets, intent, seen))
 
     def judge(self, intent: Intent, seen: LoopView) -> list[Verdict]:
         """Every rule's denial of `intent` (empty: send it), each reported by the engine."""
@@ -188,6 +176,57 @@ class LoopAccount:
         return terms.book(lambda t: elsewhere(t) or view(t))
 
 
+@dataclass(frozen=True, slots=True)
+class _LoopSource:
+    """The loop's view of one order, as the one builder of its risk context reads it
+    (`context.OrderSource`): the executor's view (`LoopView`), the risk engine's trading state
+    read fresh from the trading records, its clock, fees and books, the strategy's own part from
+    its budgets, and what the account read at the loop's start (the event, the shard)."""
+
+    account: LoopAccount
+    risk: RiskEngine
+    budgets: Budgets | None
+    intent: Intent
+    seen: LoopView
+
+    @property
+    def last_data_at(self) -> float | None:
+        return self.seen.last_data_at
+
+    @property
+    def in_sync(self) -> bool:
+        return self.seen.in_sync
+
+    @property
+    def total_exposure(self) -> Decimal:
+        return self.seen.total_exposure
+
+    def now(self) -> float:
+        return self.risk.clock.wall()
+
+    def state(self) -> TradingState:
+        return self.risk.state()
+
+    def position(self) -> PositionView:
+        return self.seen.view(self.intent.ticker)
+
+    def event(self) -> EventBook | None:
+        return self.account.event(self.intent.ticker, self.seen.view)
+
+    def owned(self, event: EventBook | None, now: float) -> Owned | None:
+        budgets = self.budgets
+        return None if budgets is None else budgets.owned(self.intent, self.seen.pending())
+
+    def fee_rates(self, now: float) -> tuple[Decimal, Decimal]:
+        return self.risk.fee_rates(self.intent.ticker, now)
+
+    def book(self) -> Orderbook | None:
+        return self.risk.books(self.intent.ticker)
+
+    def shard(self) -> ShardBalances | None:
+        return self.account.reads.shard(self.intent.ticker)
+
+
 @dataclass(frozen=True)
 class ReadOnce:
     """The reads the fee models make (runner/books/fees.py), each event's through the loop's one
@@ -213,14 +252,20 @@ def load_events(
     """Ticker -> its event as the limit on an event's loss reads it, each event read once: its
     listing, the loop's own markets of it, and every market the account holds or rests in
     under its ticker (`held`)."""
-    by_event: dict[str, list[Market]] = {}
-    for market in markets:
-        by_event.setdefault(market.event_ticker, []).append(market)
+    grouped = by_event(markets)
     events = {
         name: reader.terms(name, fees, {m.ticker: m.raw for m in own}, held(name))
-        for name, own in by_event.items()
+        for name, own in grouped.items()
     }
-    return {m.ticker: events[m.event_ticker] for own in by_event.values() for m in own}
+    return {m.ticker: events[m.event_ticker] for own in grouped.values() for m in own}
+
+
+def by_event(markets: Iterable[Market]) -> dict[str, list[Market]]:
+    """The markets by their event's ticker, in the order given."""
+    grouped: dict[str, list[Market]] = {}
+    for market in markets:
+        grouped.setdefault(market.event_ticker, []).append(market)
+    return grouped
 
 
 def loop_reads(

@@ -14,12 +14,11 @@ from kalshi_cli.runner.books.fees import FeeChange
 from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.runner.preflight import StartupRefused
 from kalshi_cli.strategy_api.snapshot import MarketSnapshot
-from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.models import MAKER_FEE_RATE, TAKER_FEE_RATE, FeeModel, FeeType, Market
 from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 from tests.conftest import STANDARD_FEES
-from tests.runner.fakes import START, FakeClient, make_rig, new_exchange, swap_decide
+from tests.runner.fakes import START, FakeClient, make_rig, scenario_rig, swap_decide
 
 SCENARIO = """
 fees: {fee_type: quadratic, fee_multiplier: "1"}
@@ -47,10 +46,7 @@ liquidity_provider: {cash_cents: 10000000, refresh_seconds: 1.0}
 
 
 def test_each_market_is_priced_by_its_series_fees_and_waiver(tmp_path: Path) -> None:
-    path = tmp_path / "fees.yaml"
-    path.write_text(SCENARIO)
-    clock = ManualClock(START)
-    rig = make_rig(tmp_path / "s.db", exchange=new_exchange(path, clock), clock=clock)
+    rig = scenario_rig(tmp_path, SCENARIO)
     portfolio = rig.loop.portfolio
     assert portfolio.fee_rates("KXMAKER-1-A", START) == (D("0.035"), D("0.00875"))
     assert portfolio.fee_rates("KXPLAIN-1-A", START) == (0, 0)
@@ -79,11 +75,9 @@ liquidity_provider: {cash_cents: 10000000, refresh_seconds: 1.0}
 
 
 def test_a_fee_change_takes_effect_at_its_time_while_the_loop_runs(tmp_path: Path) -> None:
-    path = tmp_path / "changing.yaml"
-    path.write_text(CHANGING)
-    clock = ManualClock(START)
     log = tmp_path / "loop.jsonl"
-    rig = make_rig(tmp_path / "s.db", exchange=new_exchange(path, clock), clock=clock, log_path=log)
+    rig = scenario_rig(tmp_path, CHANGING, log_path=log)
+    clock = rig.clock
     portfolio = rig.loop.portfolio
 
     def fee_changes() -> list[dict[str, Any]]:
@@ -179,10 +173,8 @@ liquidity_provider: {cash_cents: 10000000, refresh_seconds: 1.0}
 def test_scheduled_event_fee_changes_take_effect_over_the_series_while_the_loop_runs(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "events.yaml"
-    path.write_text(EVENT_CHANGES)
-    clock = ManualClock(START)
-    rig = make_rig(tmp_path / "s.db", exchange=new_exchange(path, clock), clock=clock)
+    rig = scenario_rig(tmp_path, EVENT_CHANGES)
+    clock = rig.clock
     portfolio = rig.loop.portfolio
     exchange = rig.client.core
     expected = [
@@ -229,10 +221,8 @@ def test_an_event_overriding_only_the_multiplier_is_priced_at_it_while_the_loop_
     back to the series'. The loop prices an event that overrides only the multiplier, and
     its scheduled changes, at the series' type and that multiplier: what the exchange
     charges."""
-    path = tmp_path / "multiplier.yaml"
-    path.write_text(MULTIPLIER_ONLY)
-    clock = ManualClock(START)
-    rig = make_rig(tmp_path / "s.db", exchange=new_exchange(path, clock), clock=clock)
+    rig = scenario_rig(tmp_path, MULTIPLIER_ONLY)
+    clock = rig.clock
     portfolio = rig.loop.portfolio
     exchange = rig.client.core
     expected = [
@@ -273,16 +263,8 @@ def test_the_min_edge_floor_prices_an_order_by_its_markets_fee_not_the_intents_d
     YES at 0.52 with a fair value of 0.56 clear the 0.02 floor by 0.0225 at the standard
     taker rate, and miss it at this series' double rate (0.0051). The floor was worked out
     from the intent's default rate, and the order went out."""
-    path = tmp_path / "double.yaml"
-    path.write_text(DOUBLE)
-    clock = ManualClock(START)
-    rig = make_rig(
-        tmp_path / "s.db",
-        strategy="market-maker",
-        exchange=new_exchange(path, clock),
-        clock=clock,
-        risk={"min_edge": "0.02"},
-    )
+    rig = scenario_rig(tmp_path, DOUBLE, strategy="market-maker", risk={"min_edge": "0.02"})
+    clock = rig.clock
     decided: list[Intent] = []
 
     def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> list[Intent]:
@@ -344,17 +326,8 @@ def test_the_edge_logged_with_an_order_is_after_its_markets_fee_not_the_intents_
     twice the standard taker fee ($0.3495) and of 0.0800 where the fee is waived. A strategy
     that leaves `fee_rate` unset had both logged at the standard rate (0.0625), an edge
     neither order has."""
-    path = tmp_path / "free.yaml"
-    path.write_text(FEE_FREE)
-    clock = ManualClock(START)
     log = tmp_path / "loop.jsonl"
-    rig = make_rig(
-        tmp_path / "s.db",
-        strategy="market-maker",
-        exchange=new_exchange(path, clock),
-        clock=clock,
-        log_path=log,
-    )
+    rig = scenario_rig(tmp_path, FEE_FREE, strategy="market-maker", log_path=log)
     decided: set[str] = set()
 
     def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> list[Intent]:

@@ -6,10 +6,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import nullcontext
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from kalshi_cli.runner.config import StrategyChoice, TradeOptions
 from kalshi_cli.runner.lifecycle.running import run
 from kalshi_cli.runner.loop.alerting import TradeAlerts
 from kalshi_cli.vocabulary.clock import ManualClock
-from tests.alerts.test_alerts import Receiver, _Handler, reply
+from tests.alerts.receiver import Receiver, receiving, reply
 from tests.fakes import FakeAlertStateStore
 from tests.runner.fakes import START, make_rig
 
@@ -30,16 +29,8 @@ PING = "/ping/0f8e4c1a-5b7d-4e2a-9c3b-abcdef012345"
 @pytest.fixture
 def hc() -> Iterator[Receiver]:
     """A healthchecks-like ping receiver on loopback, recording every request."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
-    rec = Receiver(server)
-    server.receiver = rec  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    yield rec
-    rec.release.set()
-    server.shutdown()
-    server.server_close()
+    with receiving() as rec:
+        yield rec
 
 
 def test_a_crash_pings_start_then_alive_then_fail(tmp_path: Path, hc: Receiver) -> None:

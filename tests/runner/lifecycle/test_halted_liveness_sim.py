@@ -4,8 +4,6 @@ the trading state HALTED; its heartbeat goes on beating through the halt."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ from tests.conftest import SimHarness
 from tests.runner.simproc import (
     Book,
     client_for,
+    kalshi_process,
     log_events,
     trade_command,
     trade_env,
@@ -23,17 +22,6 @@ from tests.runner.simproc import (
 from tests.waiting import poll_until
 
 TICKER = "KXLIVE-SIM-A"
-
-
-def _kalshi(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kalshi_cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def _beats(log: Path) -> int:
@@ -58,15 +46,15 @@ def test_a_halted_loop_keeps_beating_and_the_check_says_ok_and_halted(
             )
         )
         assert beating and proc.poll() is None, proc.communicate(timeout=60)[1][-2000:]
-        assert _kalshi(env, "halt", "--reason", "a person looks").returncode == 0
+        assert kalshi_process(env, "halt", "--reason", "a person looks").returncode == 0
         # five heartbeats written after the loop saw the halt: it is alive, and halted
         assert poll_until(lambda: _beats(log) >= 5 or proc.poll() is not None)
         assert proc.poll() is None
-        check = _kalshi(env, "check", "heartbeat")
+        check = kalshi_process(env, "check", "heartbeat")
         assert check.returncode == 0, check.stdout
         assert "HEARTBEAT OK" in check.stdout and "trading state HALTED" in check.stdout
         with Store.open(state) as store:
             beat = store.entries.last_heartbeat("trade")
         assert beat is not None and beat.detail["state"] == "HALTED"
-        status = _kalshi(env, "status")
+        status = kalshi_process(env, "status")
         assert status.stdout.splitlines()[0] == "trading state: HALTED"

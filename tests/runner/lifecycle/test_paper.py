@@ -234,12 +234,12 @@ def test_private_events_never_reach_a_paper_loop_and_public_ones_feed_the_venue(
 
     trade = FeedTrade(yes_price=Decimal("0.4200"), count=Decimal("3.00"), taker_side="no")
     events = [
-        FeedMessage(MessageKind.FILL, TICKER, message=FillNotice(order_id="real")),
-        FeedMessage(MessageKind.USER_ORDER, TICKER, message=order_update({})),
+        FeedMessage(MessageKind.FILL, TICKER, payload=FillNotice(order_id="real")),
+        FeedMessage(MessageKind.USER_ORDER, TICKER, payload=order_update({})),
         FeedMessage(MessageKind.POSITION, TICKER),
-        FeedMessage(MessageKind.TRADE, TICKER, message=trade),
+        FeedMessage(MessageKind.TRADE, TICKER, payload=trade),
         FeedMessage(
-            MessageKind.LIFECYCLE, TICKER, message=Lifecycle(event_type="determined", result="no")
+            MessageKind.LIFECYCLE, TICKER, payload=Lifecycle(event_type="determined", result="no")
         ),
     ]
     venue = Venue()
@@ -266,12 +266,12 @@ def test_a_market_paused_then_resumed_takes_paper_orders_again() -> None:
     feed = PaperFeed(inner, venue)  # type: ignore[arg-type]  # drain_messages is all it asks
     order = CreateOrder(TICKER, BookSide.BID, Decimal("0.40"), Decimal(1))
     paused = Lifecycle(TICKER, event_type="deactivated")
-    inner.messages = [FeedMessage(MessageKind.LIFECYCLE, TICKER, message=paused)]
+    inner.messages = [FeedMessage(MessageKind.LIFECYCLE, TICKER, payload=paused)]
     feed.drain_messages()
     with pytest.raises(ConflictError):
         venue.client.orders.create_order(order)
     resumed = Lifecycle(TICKER, event_type="activated")
-    inner.messages = [FeedMessage(MessageKind.LIFECYCLE, TICKER, message=resumed)]
+    inner.messages = [FeedMessage(MessageKind.LIFECYCLE, TICKER, payload=resumed)]
     feed.drain_messages()
     assert venue.client.orders.create_order(order).remaining_count == 1
 

@@ -8,10 +8,8 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import nullcontext
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ from kalshi_cli.dashboard.actions import halt
 from kalshi_cli.runner.loop.alerting import TradeAlerts
 from kalshi_cli.store.paper import paper_state_path
 from kalshi_cli.vocabulary.clock import ManualClock
-from tests.alerts.test_alerts import Receiver, _Handler
+from tests.alerts.receiver import Receiver, receiving
 from tests.fakes import FakeAlertStateStore, RecordingRouter
 from tests.waiting import poll_until
 
@@ -51,16 +49,8 @@ def test_a_paper_sessions_halt_says_paper_and_has_a_fingerprint_of_its_own() -> 
 
 @pytest.fixture
 def hook() -> Iterator[Receiver]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
-    receiver = Receiver(server)
-    server.receiver = receiver  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    yield receiver
-    receiver.release.set()
-    server.shutdown()
-    server.server_close()
+    with receiving() as rec:
+        yield rec
 
 
 @pytest.mark.slow

@@ -23,6 +23,7 @@ from kalshi_cli.vocabulary.models import Order
 from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.conftest import SimHarness
 from tests.runner.fakes import Held, Rig, group_trigger, make_rig
+from tests.runner.sim_rig import rig
 from tests.runner.simproc import (
     Book,
     client_for,
@@ -31,7 +32,6 @@ from tests.runner.simproc import (
     trade_command,
     trade_env,
 )
-from tests.runner.test_loop_order_batches_sim import rig
 from tests.waiting import poll_until, stderr_tail, wait_until, while_running
 
 TICKER = "KXSTOPUNK-SIM-A"

@@ -11,10 +11,8 @@ run still ends within its stop deadline of the stop's first request, alerts neve
 from __future__ import annotations
 
 import io
-import threading
 import time
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -23,7 +21,7 @@ import pytest
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.runner.config import TradeConfig
 from kalshi_cli.vocabulary.keys import load_private_key
-from tests.alerts.test_alerts import Receiver, _Handler, hang
+from tests.alerts.receiver import Receiver, hang, receiving
 from tests.conftest import SimHarness
 from tests.runner.lifecycle.test_stop_deadline import MARGIN_S
 from tests.runner.simproc import Book, client_for, log_events, market_maker_session
@@ -36,17 +34,9 @@ PING = "/ping/5c2d9e0a-1b3f-4a6e-8d7c-0123456789ab"
 @pytest.fixture
 def hanging_receiver() -> Iterator[Receiver]:
     """A dead-man receiver on loopback that takes each request and never answers."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
-    rec = Receiver(server)
-    rec.respond_with(hang)
-    server.receiver = rec  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    yield rec
-    rec.release.set()
-    server.shutdown()
-    server.server_close()
+    with receiving() as rec:
+        rec.respond_with(hang)
+        yield rec
 
 
 class StopSeen(httpx.HTTPTransport):

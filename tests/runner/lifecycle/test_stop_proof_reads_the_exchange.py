@@ -30,6 +30,7 @@ from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.order_terms import owned_client_order_id
 from kalshi_cli.vocabulary.units import ZERO, Action, BookSide, Side
 from tests.conftest import SimHarness
+from tests.runner.sim_rig import rig
 from tests.runner.simproc import (
     Book,
     client_for,
@@ -37,7 +38,6 @@ from tests.runner.simproc import (
     market_maker_session,
     observer_for,
 )
-from tests.runner.test_loop_order_batches_sim import rig
 from tests.waiting import wait_until
 
 TICKER = "KXSTOPPROOF-SIM-A"

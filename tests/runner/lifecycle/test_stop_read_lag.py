@@ -19,7 +19,7 @@ import pytest
 
 from kalshi_cli.store.records import RESTING
 from tests.conftest import SimHarness
-from tests.runner.test_loop_order_batches_sim import rig
+from tests.runner.sim_rig import rig
 
 TICKER = "KXSTOPLAG-SIM-A"
 # the simulator's reads lag this long, and the loop is told so (`read_lag`): longer than the

@@ -21,8 +21,8 @@ import pytest
 from kalshi_cli.runner.loop.stop import GIVEN_UP
 from kalshi_cli.vocabulary.clock import Clock, Deadline
 from tests.conftest import SimHarness
+from tests.runner.sim_rig import rig
 from tests.runner.simproc import log_events
-from tests.runner.test_loop_order_batches_sim import rig
 
 TICKER = "KXSTOPUNREAD-SIM-A"
 ORDERS = "/trade-api/v2/portfolio/orders"

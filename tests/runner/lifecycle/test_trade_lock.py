@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from tests.conftest import SimHarness
 from tests.runner.simproc import (
     Book,
     client_for,
+    kalshi_process,
     log_events,
     trade_command,
     trade_env,
@@ -32,17 +32,6 @@ from tests.waiting import poll_until
 
 TICKER = "KXLOCK-26-A"
 NOW = 1_785_000_000.0
-
-
-def kalshi(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kalshi_cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_a_second_lock_on_the_state_file_is_refused_naming_the_holder(tmp_path: Path) -> None:
@@ -99,7 +88,7 @@ def test_two_trade_processes_one_runs_and_a_sigkill_leaves_no_lock(
         assert poll_until(logged("order_placed")) and first.poll() is None
 
         # the same state file: refused, naming the running loop
-        second = kalshi(
+        second = kalshi_process(
             env, *trade_command("market-maker", TICKER, tmp_path / "2.log", "--duration", "5")[3:]
         )
         assert second.returncode == ExitCode.ALREADY_RUNNING, second.stderr
@@ -109,7 +98,7 @@ def test_two_trade_processes_one_runs_and_a_sigkill_leaves_no_lock(
 
         # the same account under another state file: refused too
         elsewhere = trade_env(trader, tmp_path / "home2", tmp_path / "other.db")
-        third = kalshi(
+        third = kalshi_process(
             elsewhere,
             *trade_command("market-maker", TICKER, tmp_path / "3.log", "--duration", "5")[3:],
         )
@@ -125,11 +114,11 @@ def test_two_trade_processes_one_runs_and_a_sigkill_leaves_no_lock(
         identity = file_identity(state)
         assert identity is not None and holder["pid"] == first.pid
         assert holder["state_file"] == list(identity)
-        heartbeat = kalshi(env, "check", "heartbeat")
+        heartbeat = kalshi_process(env, "check", "heartbeat")
         assert heartbeat.returncode == 0, heartbeat.stdout + heartbeat.stderr
-        positions = kalshi(env, "positions", "--json")
+        positions = kalshi_process(env, "positions", "--json")
         assert positions.returncode == 0, positions.stderr
-        killed = kalshi(env, "cancel-all")
+        killed = kalshi_process(env, "cancel-all")
         assert killed.returncode == 0, killed.stdout + killed.stderr
         assert first.poll() is None
 
@@ -144,8 +133,8 @@ def test_two_trade_processes_one_runs_and_a_sigkill_leaves_no_lock(
         other.close()
 
     # the OS dropped the dead loop's locks: a new loop starts on the same state file
-    assert kalshi(env, "resume").returncode == 0
-    again = kalshi(
+    assert kalshi_process(env, "resume").returncode == 0
+    again = kalshi_process(
         env, *trade_command("market-maker", TICKER, tmp_path / "4.log", "--max-ticks", "3")[3:]
     )
     assert again.returncode == 0, again.stderr[-2000:]

@@ -16,7 +16,6 @@ import io
 import json
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -38,6 +37,7 @@ from tests.key_listing import RefusingKeyListing
 from tests.runner.simproc import (
     Book,
     client_for,
+    kalshi_process,
     log_events,
     observer_for,
     trade_command,
@@ -52,17 +52,6 @@ TICKER = "KXRESTRICT-26-A"
 def sim(tmp_path: Path) -> Iterator[SimHarness]:
     """The simulator on the Advanced tier: subaccounts need it (REFERENCE.md)."""
     yield from tier_simulator(tmp_path, "advanced")
-
-
-def kalshi(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kalshi_cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
 
 
 def _key_on_1_holding_5(sim: SimHarness, tmp_path: Path) -> tuple[dict[str, str], str]:
@@ -108,7 +97,7 @@ def test_a_restricted_keys_loop_trades_its_subaccounts_book(
     positions of the key (1's: +5) and refused to start, `positions differ`."""
     env, key_id = _key_on_1_holding_5(sim, tmp_path)
     log = tmp_path / "trade.log"
-    done = kalshi(env, *trade_command("market-maker", TICKER, log, "--once")[3:])
+    done = kalshi_process(env, *trade_command("market-maker", TICKER, log, "--once")[3:])
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout
     assert "subaccount      1 (this API key is restricted to subaccount 1:" in out
@@ -123,7 +112,7 @@ def test_a_restricted_keys_loop_trades_its_subaccounts_book(
     assert [(f.subaccount, f.count) for f in fills] == [(1, Decimal(5))]
     assert placed and {i.subaccount for i in placed} == {1}
     # the heartbeat names the loop's subaccount: `kalshi status` reads it
-    status = kalshi(env, "status", "--json")
+    status = kalshi_process(env, "status", "--json")
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["loop_subaccount"] == 1
     # the key's restriction was asked once at start; the order path asked nothing more
@@ -140,7 +129,7 @@ def test_a_restricted_key_with_subaccount_given_never_asks_the_key(
 ) -> None:
     env, key_id = _key_on_1_holding_5(sim, tmp_path)
     log = tmp_path / "trade.log"
-    done = kalshi(
+    done = kalshi_process(
         env, *trade_command("market-maker", TICKER, log, "--once")[3:], "--subaccount", "1"
     )
     assert done.returncode == 0, done.stderr[-2000:]
@@ -200,7 +189,7 @@ def test_a_paper_session_with_a_restricted_key_never_asks_the_key(
     names none of its subaccounts, so it is not asked, and the venue's 0 is traded."""
     env, key_id = _key_on_1_holding_5(sim, tmp_path)
     log = tmp_path / "trade.log"
-    done = kalshi(env, *trade_command("market-maker", TICKER, log, "--once")[3:], "--paper")
+    done = kalshi_process(env, *trade_command("market-maker", TICKER, log, "--once")[3:], "--paper")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "subaccount      0 (the paper venue's primary" in done.stdout
     (started,) = [e for e in log_events(log) if e["event"] == "started"]

@@ -17,7 +17,6 @@ import itertools
 import json
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -51,6 +50,7 @@ from tests.runner.fakes import make_rig
 from tests.runner.simproc import (
     Book,
     client_for,
+    kalshi_process,
     log_events,
     observer_for,
     trade_command,
@@ -72,17 +72,6 @@ trade:
 def sim(tmp_path: Path) -> Iterator[SimHarness]:
     """The simulator on the Advanced tier: subaccounts need it (REFERENCE.md)."""
     yield from tier_simulator(tmp_path, "advanced")
-
-
-def kalshi(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kalshi_cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
 
 
 def resting_on(client: KalshiClient, subaccount: int) -> list[Order]:
@@ -117,7 +106,7 @@ def test_a_bad_subaccount_is_refused_before_anything_is_sent_or_written(
         "KALSHI_STATE": str(state),
         "PATH": "/usr/bin:/bin",
     }
-    done = kalshi(
+    done = kalshi_process(
         env, *trade_command("market-maker", TICKER, log, "--once")[3:], "--subaccount", value
     )
     assert done.returncode == ExitCode.USAGE, done.stderr
@@ -191,13 +180,13 @@ def test_a_loop_on_subaccount_1_never_touches_an_order_of_subaccount_0(
         # `kalshi status --json` names the subaccount the running loop trades (its heartbeat):
         # the quotes can rest before the tick that sent them ends with the first heartbeat
         assert poll_until(lambda: logged("heartbeat") or proc.poll() is not None)
-        status = kalshi(env, "status", "--json")
+        status = kalshi_process(env, "status", "--json")
         assert status.returncode == 0, status.stderr
         assert json.loads(status.stdout)["loop_subaccount"] == 1
 
         # another subaccount of the same account, another state file: still one loop
         elsewhere = trade_env(trader, tmp_path / "home2", tmp_path / "other.db")
-        second = kalshi(
+        second = kalshi_process(
             elsewhere,
             *trade_command("market-maker", TICKER, tmp_path / "2.log", "--once")[3:],
             "--subaccount",
@@ -216,7 +205,7 @@ def test_a_loop_on_subaccount_1_never_touches_an_order_of_subaccount_0(
         hand_survives()
 
         before = len(log_events(log))
-        assert kalshi(env, "resume").returncode == 0
+        assert kalshi_process(env, "resume").returncode == 0
         assert poll_until(lambda: logged("order_placed", before) and bool(resting_on(mine, 1)))
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
@@ -262,7 +251,7 @@ def test_a_loop_books_only_the_fills_of_its_own_subaccount(sim: SimHarness, tmp_
     env = trade_env(trader, tmp_path / "home", state)
 
     def one_pass(subaccount: str, log: Path) -> str:
-        done = kalshi(
+        done = kalshi_process(
             env,
             *trade_command("market-maker", TICKER, log, "--once")[3:],
             "--subaccount",
@@ -411,7 +400,7 @@ def test_a_user_orders_message_of_another_subaccount_is_not_the_loops(tmp_path: 
             "remaining_count_fp": "5.00",
             "subaccount_number": subaccount,
         }
-        return FeedMessage(MessageKind.USER_ORDER, quote.ticker, message=order_update(msg))
+        return FeedMessage(MessageKind.USER_ORDER, quote.ticker, payload=order_update(msg))
 
     rig.clock.advance(0.01)
     rig.loop.tick([resting("on-subaccount-1", 1)], full=False)
@@ -435,7 +424,7 @@ def test_a_subaccount_the_account_does_not_have_is_refused_before_any_order(
     env = trade_env(trader, tmp_path / "home", tmp_path / "state.db")
     log = tmp_path / "trade.log"
     command = trade_command("market-maker", TICKER, log, "--once", "--no-order-group")
-    done = kalshi(env, *command[3:], "--subaccount", "5")
+    done = kalshi_process(env, *command[3:], "--subaccount", "5")
     assert done.returncode == ExitCode.REJECTED, done.stderr
     assert "the account has no subaccount 5; not trading" in done.stderr, done.stderr
     assert "kalshi subaccount create" in done.stderr
@@ -465,7 +454,7 @@ def test_a_loop_on_1_places_nothing_after_a_days_loss_booked_on_0(
     env = trade_env(trader, home, state)
 
     def one_pass(log: Path) -> list[dict[str, object]]:
-        done = kalshi(
+        done = kalshi_process(
             env, *trade_command("market-maker", TICKER, log, "--once")[3:], "--subaccount", "1"
         )
         assert done.returncode == 0, done.stderr[-2000:]
@@ -487,7 +476,7 @@ def test_a_loop_on_1_places_nothing_after_a_days_loss_booked_on_0(
     assert mine.portfolio.get_positions() == []
     other.close()
     mine.close()
-    booked = kalshi(env, "pnl")
+    booked = kalshi_process(env, "pnl")
     assert booked.returncode == 0, booked.stderr[-2000:]
     with Store.open(state) as store:
         fills = [f for f in store.fills.iter_fills(ticker=TICKER) if f.subaccount == 0]
