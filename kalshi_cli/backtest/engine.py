@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.backtest.dataset import DataSet
+from kalshi_cli.backtest.replay_clock import ReplayClock
 from kalshi_cli.data.manifest import read_manifest
 from kalshi_cli.data.replay import BookReplay, LocalNote, Record, RecordedFrame
-from kalshi_cli.feed.book import FeedMessage, LocalBook, MessageKind
+from kalshi_cli.feed.book import FeedMessage, MessageKind
 from kalshi_cli.feed.index import VALUE_TYPES, IndexBoard, IndexMessageError, decode_tick
 from kalshi_cli.feed.messages import (
     BOOK_TYPES,
@@ -206,28 +207,6 @@ class RunArtifacts:
     ended: float  # unix seconds
 
 
-class ReplayClock:
-    """The data's time: `wall` is the receive time of what was last applied (or the time the
-    driver moved it to); `monotonic` counts from the start. Only the driver moves it, and only
-    forward."""
-
-    def __init__(self, start: float) -> None:  # unix seconds
-        self._wall = start
-        self._start = start
-
-    def wall(self) -> float:
-        return self._wall
-
-    def monotonic(self) -> float:
-        return self._wall - self._start
-
-    def sleep(self, seconds: float) -> None:
-        self._wall += max(0.0, seconds)
-
-    def set(self, t: float) -> None:  # unix seconds
-        self._wall = max(self._wall, t)
-
-
 class ReplayFeed:
     """The `MarketFeed` of a backtest: books rebuilt from the recording by `BookReplay`."""
 
@@ -235,7 +214,6 @@ class ReplayFeed:
         self.tickers = set(tickers)
         self.clock = clock
         self.replay = BookReplay(self._on_replay)
-        self._books = self.replay.books  # the replay's, kept (never replaced)
         self.messages: list[FeedMessage] = []
         self.changed: dict[str, None] = {}  # in the order of their first change, as live
         self.data_at: dict[str, float] = {}  # ticker -> time of its last book data
@@ -246,9 +224,8 @@ class ReplayFeed:
         self.markets_latest = -math.inf
         self.index = IndexBoard()
         self.index_changed: dict[str, None] = {}
-        # ticker -> the BOOK message of its change: a message is frozen and says nothing but
-        # the market, so one is built for each market, not one for each change drained
-        self._book_said: dict[str, FeedMessage] = {}
+        # ticker -> the BOOK message of its change (frozen: one a market, not one a change)
+        self._book_said = {t: FeedMessage(MessageKind.BOOK, t, source="replay") for t in tickers}
 
     def _on_replay(self, ns: int, kind: str, ticker: str | None, reason: str) -> None:
         if ticker is not None and ticker not in self.tickers:
@@ -270,7 +247,7 @@ class ReplayFeed:
 
     def book(self, ticker: str) -> Orderbook | None:
         # built once per change by the local book itself, however often the loop reads it
-        book = self._books.get(ticker)
+        book = self.replay.books.get(ticker)
         if book is None or not book.fresh:
             return None
         return book.to_orderbook()
@@ -291,12 +268,8 @@ class ReplayFeed:
 
     def drain_messages(self) -> list[FeedMessage]:
         messages = self.messages
-        said = self._book_said
         for ticker in self.changed:
-            said_once = said.get(ticker)
-            if said_once is None:
-                said_once = said[ticker] = FeedMessage(MessageKind.BOOK, ticker, source="replay")
-            messages.append(said_once)
+            messages.append(self._book_said[ticker])
         for index_id in self.index_changed:
             messages.append(FeedMessage(MessageKind.INDEX, index_id, source="replay"))
         self.messages = []
@@ -320,8 +293,7 @@ class Driver:
         self.feed = feed
         self.venue = venue
         self.applier = FeedApplier(venue)
-        # what a book change is told to, without the look-ups of `applier.book` per change
-        self.book_changed = self.applier.book
+        self.book_changed = self.applier.book  # without its look-ups for each book change
         self.clock = clock
         self.book_events = 0
         self.pending_since: float | None = None  # time of the first unseen news
@@ -335,21 +307,25 @@ class Driver:
         self.clock.set(t)
 
     def _apply(self, record: Record) -> None:
-        """Apply one record: the replay's innermost step, a book delta (most of the traffic)
-        going its own short way."""
         ns, obj, is_local = record
-        t = ns / 1e9
-        clock = self.clock
+        t, clock = ns / 1e9, self.clock
         if t > clock._wall:  # noqa: PLR1730 - `ReplayClock.set` inline, without a call to max
             clock._wall = t
-        feed = self.feed
-        if type(obj) is DeltaMessage:  # each record's type is told once
+        feed, replay = self.feed, self.feed.replay
+        if type(obj) is DeltaMessage:  # most of the traffic: each record's type is told once
             ticker: str | None = obj.msg.market_ticker
-            book = feed.replay.delta(ns, obj)
+            book = replay.delta(ns, obj)
         else:
-            ticker, book = self._other(t, ns, obj, is_local)
-            if ticker is None:
+            replay.apply_record(ns, obj, is_local)
+            if type(obj) is SnapshotMessage:
+                ticker = obj.msg.market_ticker
+            elif isinstance(obj, Misshapen) and obj.type in BOOK_TYPES:
+                ticker = obj.market_ticker  # its book is as the replay left it
+            else:
+                if not isinstance(obj, LocalNote):
+                    self._news(t, obj)
                 return
+            book = None if ticker is None else replay.books.get(ticker)
         if ticker not in feed.tickers:
             return
         feed.latest = feed.markets_latest = t
@@ -361,23 +337,6 @@ class Driver:
         self.book_changed(ticker, book.yes_ticks, book.no_ticks)
         if self.pending_since is None:  # `pending`, inline
             self.pending_since = t
-
-    def _other(
-        self, t: float, ns: int, obj: RecordedFrame | LocalNote, is_local: bool
-    ) -> tuple[str | None, LocalBook | None]:
-        """A record other than a book delta, applied; a book frame's market and its book as the
-        replay left it, else (None, None) once it is applied as news."""
-        replay = self.feed.replay
-        replay.apply_record(ns, obj, is_local)
-        if type(obj) is SnapshotMessage:
-            ticker: str | None = obj.msg.market_ticker
-        elif isinstance(obj, Misshapen) and obj.type in BOOK_TYPES:
-            ticker = obj.market_ticker  # its book is as the replay left it
-        else:
-            if not isinstance(obj, LocalNote):
-                self._news(t, obj)
-            return None, None
-        return ticker, None if ticker is None else replay.books.get(ticker)
 
     def _news(self, t: float, obj: RecordedFrame) -> None:
         """A frame other than a book's: a public trade, a market's lifecycle, an index value
@@ -635,7 +594,6 @@ def _drive(
                 equity.append(_equity_point(driver.venue, feed, at))
                 next_sample = at + spec.sample_s
 
-    records = driver.records
     while driver.next is not None:
         record = driver.next
         t = record[0] / 1e9
@@ -646,7 +604,7 @@ def _drive(
             if driver.next is not record:
                 continue  # an order's latency applied it already
         driver._apply(record)
-        driver.next = next(records, None)
+        driver.next = next(driver.records, None)
     # the run lasts to its end bound (`--to`), or one poll past the last record
     end = clock.wall() + poll
     if spec.end_ns is not None:
