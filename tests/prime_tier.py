@@ -31,6 +31,7 @@ from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import SimHarness
 from tests.fakes import Swapped
 from tests.openapi_check import RECORDER
+from tests.waiting import PATIENCE_S
 
 TIER = "prime"
 A = TypeVar("A", bound=Area)
@@ -67,8 +68,16 @@ def prime(tmp_path: Path) -> Iterator[SimHarness]:
     yield from prime_simulator(tmp_path)
 
 
+# a test client's deadline for one request unless the test sets its own (a short one, to lose
+# an answer the simulator holds): the in-process simulator shares the test's process and its
+# CPU, so on a shared 2-core machine at load 20 and more a read may take longer than the
+# client's default 10 s. A safety net (PATIENCE_S): an answered request never comes near it
+CLIENT_TIMEOUT_S = PATIENCE_S
+
+
 def connect(account: AccountInfo, **kwargs: Any) -> KalshiClient:
     key, _ = load_private_key(path=account.private_key_path)
+    kwargs.setdefault("timeout", CLIENT_TIMEOUT_S)
     return KalshiClient(
         api_base=account.api_base, key_id=account.key_id, private_key=key, tier=TIER, **kwargs
     )
@@ -138,6 +147,7 @@ def connect_as(area_type: type[A], account: AccountInfo, **kwargs: Any) -> Swapp
     """A client of `account` one of whose areas is `area_type`, a test's subclass of it that
     changes one call (reached as `client.area`)."""
     key, _ = load_private_key(path=account.private_key_path)
+    kwargs.setdefault("timeout", CLIENT_TIMEOUT_S)
     return Swapped(
         area_type,
         api_base=account.api_base,

@@ -541,6 +541,7 @@ def build_loop(
         call_timeout_s=trade.call_timeout_s,
         amend_requotes=trade.amend_requotes,
         shard_poll_s=trade.shard_poll_s,
+        schedule_poll_s=trade.schedule_poll_s,
         # the mids a strategy reads are those of its window; keeping more costs time and memory
         # (200 markets x 10 minutes of mids is ~20 MB)
         history_s=lineup.history_s(LoopSettings.history_s),  # secs

@@ -74,6 +74,8 @@ class TradeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     # how often the loop reads each exchange shard's status and balance again: a paused shard's
     # markets wait, a shard funded after a refusal for collateral is entered again
     shard_poll_s: Seconds = 10.0
+    # how often the loop reads the exchange's announced maintenance windows again
+    schedule_poll_s: Seconds = 60.0
     # collateral-return netting on the local venue's subaccount (paper trading, backtests;
     # `--netting` beats it): off, as on a new Kalshi account. The exchange's own is set there,
     # `kalshi subaccount netting`

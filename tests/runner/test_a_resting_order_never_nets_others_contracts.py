@@ -7,11 +7,14 @@ order (`OwnPart`); an order within its strategy's own part stays."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
+from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
 from kalshi_cli.vocabulary.errors import ServerError
+from kalshi_cli.vocabulary.order_terms import owner_in
 from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.runner.fakes import another_trader_places, swap_decide
 from tests.runner.test_strategies_share_a_loop import (
@@ -26,7 +29,7 @@ from tests.runner.test_strategies_share_a_loop import (
     _rig,
 )
 from tests.runner.test_strategy_scenarios import TICKER, Mover
-from tests.waiting import pause, poll_until
+from tests.waiting import PATIENCE_S, pause, poll_until
 
 
 def _sweep_yes(rig: object, price: str) -> None:
@@ -169,11 +172,19 @@ def test_a_resting_sale_is_withdrawn_once_anothers_contracts_are_told_filled(
         pause()
         rig.loop.dispatch.drain()
 
+    # the loop's view, not the exchange's: the exchange lists an order as soon as it took it,
+    # while the worker may not have handed its answer back yet on a busy machine. A placement
+    # not booked keeps the market busy, so the step below would skip its turn, and the fill
+    # told meanwhile is left to the (held) fill read
     both = poll_until(
-        lambda: len(_resting_of(rig, MM)) == 1 and len(_resting_of(rig, MR)) == 1,
+        lambda: (
+            rig.loop.dispatch.in_flight == 0
+            and len(_resting_of(rig, MM)) == 1
+            and len(_resting_of(rig, MR)) == 1
+        ),
         between=drained,
     )
-    assert both, "each strategy's order rests"
+    assert both, "each strategy's order rests, its answer booked"
     release = _fill_reads_held(rig)
     try:
         another_trader_places(rig.exchange, TICKER, BookSide.ASK, Decimal("0.42"), Decimal(10))
@@ -248,3 +259,66 @@ def test_a_resting_sale_is_withdrawn_once_a_fill_given_late_cuts_its_strategys_p
     (held,) = [p for p in rig.client.get_positions() if p.ticker == TICKER]
     assert held.position == Decimal("10")
     assert parts() == {MM: 1, MR: 9}
+
+
+def test_a_fill_told_while_the_order_is_on_its_way_counts_once_its_answer_is_booked(
+    tmp_path: Path,
+) -> None:
+    """Mean-reversion's bid rests on the exchange and fills there while its answer is still on
+    its way to the loop (a worker not scheduled again on a busy machine): the `user_orders`
+    message saying so comes first, and the answer, given before the fill, says it rests. Once
+    the answer is booked the message still counts: market-maker's NO bid, which would sell
+    those 10 YES, is withdrawn with the fill read still out, not once it comes back."""
+    from tests.runner.execution.test_limits_count_fills_not_yet_read import (
+        _fill_reads_held,
+        _until_booked,
+    )
+
+    rig = _rig(tmp_path, MM, MR, send_workers=2)
+    answered = threading.Event()
+    create = rig.client.create_order
+
+    def late(request: CreateOrder) -> CreateOrderResult:
+        answer = create(request)
+        if owner_in(request.client_order_id or "") == MR:
+            answered.wait(PATIENCE_S)  # placed on the exchange; the answer held back
+        return answer
+
+    rig.client.create_order = late  # type: ignore[method-assign]
+    Mover(rig.exchange).quote("0.40", "0.45")
+    swap_decide(rig.loop, Recorder(_order(Side.NO, Action.BUY, "0.50", "4")), MM)
+    swap_decide(rig.loop, Recorder(_order(Side.YES, Action.BUY, "0.42", "10")), MR)
+    rig.step(1.0)
+
+    def drained() -> None:
+        pause()
+        rig.loop.dispatch.drain()
+
+    both = poll_until(
+        lambda: (
+            rig.loop.dispatch.in_flight == 1
+            and len(_resting_of(rig, MM)) == 1
+            and len(_resting_of(rig, MR)) == 1
+        ),
+        between=drained,
+    )
+    assert both, "market-maker's bid booked, mean-reversion's on the exchange, its answer held"
+    release = _fill_reads_held(rig)
+    try:
+        another_trader_places(rig.exchange, TICKER, BookSide.ASK, Decimal("0.42"), Decimal(10))
+        rig.step(1.0)  # the message: mean-reversion's bid filled, its answer not booked
+        assert _resting_of(rig, MM), "nothing withdrawn while the bid is on its way"
+        answered.set()
+        # mean-reversion's answer booked, as it said: resting
+        booked = poll_until(lambda: rig.loop.log.counts["order_placed"] == 2, between=drained)
+        assert booked, "mean-reversion's answer booked"
+        swap_decide(rig.loop, Recorder(), MR)  # no bid again
+        rig.step(1.0)
+        _until_booked(rig, "order_cancelled")
+        assert rig.loop.executor.fills.reading, "the fill read is still out"
+        assert rig.loop.portfolio.position(TICKER) == 0, "the fill is not read yet"
+        assert _resting_of(rig, MM) == []
+    finally:
+        answered.set()
+        release.set()
+        rig.loop.dispatch.close()

@@ -314,6 +314,14 @@ def test_a_leg_that_fills_short_shrinks_the_set_and_sells_back_the_rest(
     assert _leg_events(tmp_path)[-1] == (LAL, "sell", "20", "20")
 
 
+def _told(router: RecordingRouter, count: int) -> None:
+    """The alert thread has taken the first `count` changes. A change still waiting when the
+    next one of its fingerprint comes is replaced by it (the newest is sent), so a test that
+    pins each change waits for it before making the next: a thread behind on a busy machine is
+    then no different from one that kept up."""
+    wait_until(lambda: len(router.asked) >= count, lambda: f"{count}: {router.asked}")
+
+
 def test_a_position_breach_is_alerted_again_after_the_market_went_flat(tmp_path: Path) -> None:
     """A breach alerts once while it lasts and is resolved when the market is back within its
     limit, so a market that went flat and breaches again pages again at once (the router's
@@ -344,17 +352,14 @@ def test_a_position_breach_is_alerted_again_after_the_market_went_flat(tmp_path:
         rig.step(0.1)
         rig.step(0.1)
 
-    def told(count: int) -> None:  # the alert thread keeps up: no change waits on another
-        wait_until(lambda: len(router.asked) >= count, lambda: f"{count}: {router.asked}")
-
     trade(BookSide.BID, "0.99", 2)  # at the limit of 2: no breach
     trade(BookSide.BID, "0.99", 1)  # 3: over it
-    told(1)
+    _told(router, 1)
     trade(BookSide.ASK, "0.01")  # sells them back: flat
     assert rig.loop.portfolio.position(ticker) == 0
-    told(2)
+    _told(router, 2)
     trade(BookSide.BID, "0.99")  # over the limit again
-    told(3)
+    _told(router, 3)
     rig.loop.log.close()
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     breaches = [e for e in lines if e["event"] == "position_breach"]
@@ -375,6 +380,7 @@ def test_a_stale_feed_alert_is_resolved_when_the_market_is_fresh_again(tmp_path:
     )
     ticker = next(iter(rig.loop.portfolio.markets))
     rig.loop.tick([FeedMessage(MessageKind.STALE, ticker, reason="no_data")], full=False)
+    _told(router, 1)
     rig.loop.tick([FeedMessage(MessageKind.FRESH, ticker)], full=False)
     rig.loop.stop.alerts.close()
     fingerprint = f"trade.feed_stale.{ticker}"

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import signal
+import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +36,15 @@ from tests.runner.simproc import (
     trade_env,
     trade_process,
 )
-from tests.waiting import wait_until
+from tests.waiting import PATIENCE_S, wait_until
 
 SENDS = ("order_placed", "order_unknown", "order_rejected", "order_amended", "amend_unknown")
+# the hourly crypto series: their markets roll at the top of each hour (the 15-minute series'
+# at each quarter), and the loop trades the markets open at its start
+HOURLY = ("KXBTCD", "KXETHD")
+# what is left of the hour when the loop starts, at least: time for its start, its first order
+# and the test's patience with it. A run begun later would see every crypto market close under it
+ROOM_S = 180.0
 
 
 def _kalshi(account: AccountInfo, home: Path, *args: str, **more: str) -> Any:
@@ -54,6 +62,17 @@ def _events(log: Path, *names: str) -> list[dict[str, Any]]:
     return [e for e in log_events(log) if e["event"] in names]
 
 
+def _hour_left(sim: SimHarness) -> float:
+    """The seconds until the first of the open hourly crypto markets closes (0: none open)."""
+    with client_for(sim.new_account()) as reader:
+        closes = [
+            datetime.fromisoformat(m.close_time.replace("Z", "+00:00")).timestamp()
+            for series in HOURLY
+            for m in reader.markets.iter_markets(status="open", series_ticker=series)
+        ]
+    return min(closes) - time.time() if closes else 0.0
+
+
 def _no_safe_mode(log: Path) -> None:
     states = [e.get("state") for e in _events(log, "trading_state")]
     assert "SAFE_MODE" not in states, states
@@ -66,6 +85,12 @@ def test_a_new_user_sees_the_short_shard_moves_money_and_the_loop_trades_there(
 ) -> None:
     sim = _start(tmp_path / "sim", "shards")
     try:
+        # late in the hour, the next hour's markets first: they open as these close
+        wait_until(
+            lambda: _hour_left(sim) >= ROOM_S,
+            f"hourly crypto markets open for {ROOM_S:g} s more",
+            within_s=ROOM_S + PATIENCE_S,
+        )
         trader = sim.new_account(balance_cents=100_000)
         home = tmp_path / "home"
         home.mkdir()

@@ -1,6 +1,7 @@
 """Announced maintenance windows, end to end: `kalshi trade` as a process on the simulator over
-loopback, with a window scheduled through the simulator's admin API (`GET /exchange/schedule`
-lists it, as Kalshi announces its windows).
+loopback, with a window scheduled through the simulator's admin API once the loop quotes (`GET
+/exchange/schedule` lists it, as Kalshi announces its windows; the loop reads it again every
+`trade.schedule_poll_s`).
 
 From `risk.maintenance_lead_s` before the window the loop places nothing and withdraws its
 quotes (the default `risk.maintenance_withdraw: quotes`); inside the window it sends no order
@@ -29,7 +30,10 @@ from tests.runner.simproc import (
 from tests.waiting import poll_until
 
 TICKER = "KXMAINT-SIM-A"
-LEAD_S = 5
+LEAD_S = 10
+# how long after the window is announced its lead time begins: the loop's schedule read (every
+# second here) has that long to see it, an order it sends meanwhile is no fault
+AHEAD_S = 5
 SENDS = ("order_placed", "order_unknown", "order_rejected")
 
 
@@ -45,14 +49,12 @@ def test_the_loop_stops_before_a_window_withdraws_its_quotes_and_resumes_after(
     trader = sim.new_account(balance_cents=10_000_000)
     mine = observer_for(trader)
     Book(client_for(sim.new_account(balance_cents=10_000_000)), TICKER).quote("0.40", "0.60")
-    # the loop reads the schedule as it starts: the window is announced before, far enough
-    # ahead for a start-up on a loaded machine (about 2 s at load 2) to quote before the lead
-    start = int(time.time()) + 15
-    end = start + 3
-    sim.schedule_maintenance(start, end)
     home = tmp_path / "home"
     home.mkdir()
-    (home / "config.yaml").write_text(f"risk:\n  maintenance_lead_s: {LEAD_S}\n", encoding="utf-8")
+    # the schedule read again every second: the window is announced once the loop quotes, so
+    # however long its start took on a loaded machine, the window lies as far ahead of it
+    config = f"risk:\n  maintenance_lead_s: {LEAD_S}\ntrade:\n  schedule_poll_s: 1\n"
+    (home / "config.yaml").write_text(config, encoding="utf-8")
     state, log = tmp_path / "state.db", tmp_path / "trade.log"
     proc = subprocess.Popen(
         trade_command("market-maker", TICKER, log, "--duration", "120"),
@@ -68,7 +70,12 @@ def test_the_loop_stops_before_a_window_withdraws_its_quotes_and_resumes_after(
     try:
         quoting = poll_until(lambda: len(resting()) == 2 or proc.poll() is not None)
         assert quoting and proc.poll() is None, proc.communicate(timeout=60)[1][-2000:]
-        assert time.time() < start - LEAD_S, "the loop took too long to start for this test"
+        # the lead begins AHEAD_S from now: the loop reads the window within about a second,
+        # long before, and withdraws at the lead's start by its own clock; the LEAD_S it then
+        # has before the window is the product's lead time, which the test does not shorten
+        start = int(time.time()) + AHEAD_S + LEAD_S
+        end = start + 3
+        sim.schedule_maintenance(start, end)
         # withdrawn within the lead time, before the window begins
         assert poll_until(lambda: resting() == [], within_s=start - time.time()), resting()
         assert time.time() < start

@@ -77,6 +77,7 @@ class LoopSettings:
     # runner/execution/amends.py); False: a cancel, then a new order
     amend_requotes: bool = True
     # how often the exchange's announced maintenance windows are read again
+    # (`trade.schedule_poll_s`)
     schedule_poll_s: float = 60.0
     # how often each shard's status and balance are read again (`trade.shard_poll_s`)
     shard_poll_s: float = 10.0

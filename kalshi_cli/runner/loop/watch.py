@@ -94,6 +94,9 @@ class LoopWatch:
         self._next_schedule = clock.monotonic()  # when the maintenance windows are read again
         self._schedule_out = False  # a read of them is on its way, its answer not booked
         self._schedule_read_once = False  # the first read was made (waited for)
+        # client order id -> the last `user_orders` message about an order on its way: told
+        # again once its answer is booked (`_told_again`)
+        self._on_its_way: dict[str, Order] = {}
         # each shard's status and balance read again (runner/loop/shard_watch.py), built here
         # from what the watch has: the shards' state is the executor's shard hold
         self.shards = ShardWatch(
@@ -130,11 +133,25 @@ class LoopWatch:
         message concerned otherwise (`_News`), each message applied in the order they arrived by
         the handler of its kind."""
         news = _News()
+        self._told_again()
         handlers, trouble = self._handlers, self._trouble
         for message in messages:
             handlers.get(message.kind, trouble)(message, news)
         self._lifecycle.after_events()
         return news.changed, news.went_stale, news.touched
+
+    def _told_again(self) -> None:
+        """The messages about orders that were on their way when they came, whose answers are
+        booked now: each applied as if it came now. An order's answer is the exchange's word
+        as it took the order; a fill after that (a quote taken while its answer was on its way)
+        is told by the message alone, and the answer's booking, saying it rests, must not be
+        the last word until the fill read comes. Booked by the tick's first drain, the message
+        counts before the tick decides anything."""
+        if not self._on_its_way:
+            return
+        in_flight = self._executor.answers.in_flight.intents
+        for client_order_id in [c for c in self._on_its_way if c not in in_flight]:
+            self._order_update(self._on_its_way.pop(client_order_id))
 
     def _book(self, message: FeedMessage, news: _News) -> None:
         if message.ticker is not None:
@@ -214,9 +231,11 @@ class LoopWatch:
         if not fills.order_message(update):
             return
         known = self._portfolio.orders.get(order_id)
-        # an order on its way counts as resting until its answer is booked, which tells what
-        # it filled as this message does
+        # an order on its way counts as resting until its answer is booked; the message is
+        # told again then (`_told_again`): a fill after the exchange answered is in it alone
         on_its_way = update.client_order_id in self._executor.answers.in_flight.intents
+        if on_its_way and update.client_order_id:
+            self._on_its_way[update.client_order_id] = update  # the newest, told again
         if news and ticker in self._portfolio.markets and not on_its_way:
             # what it says filled leaves what rests before the fill read brings it into the
             # position: until then the limits count it apart, or it would count nowhere
