@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.backtest.dataset import DataSet
+from kalshi_cli.backtest.replay_clock import ReplayClock
 from kalshi_cli.data.manifest import read_manifest
 from kalshi_cli.data.replay import BookReplay, LocalNote, Record, RecordedFrame
 from kalshi_cli.feed.book import FeedMessage, MessageKind
@@ -206,28 +207,6 @@ class RunArtifacts:
     ended: float  # unix seconds
 
 
-class ReplayClock:
-    """The data's time: `wall` is the receive time of what was last applied (or the time the
-    driver moved it to); `monotonic` counts from the start. Only the driver moves it, and only
-    forward."""
-
-    def __init__(self, start: float) -> None:  # unix seconds
-        self._wall = start
-        self._start = start
-
-    def wall(self) -> float:
-        return self._wall
-
-    def monotonic(self) -> float:
-        return self._wall - self._start
-
-    def sleep(self, seconds: float) -> None:
-        self._wall += max(0.0, seconds)
-
-    def set(self, t: float) -> None:  # unix seconds
-        self._wall = max(self._wall, t)
-
-
 class ReplayFeed:
     """The `MarketFeed` of a backtest: books rebuilt from the recording by `BookReplay`."""
 
@@ -245,6 +224,8 @@ class ReplayFeed:
         self.markets_latest = -math.inf
         self.index = IndexBoard()
         self.index_changed: dict[str, None] = {}
+        # ticker -> the BOOK message of its change (frozen: one a market, not one a change)
+        self._book_said = {t: FeedMessage(MessageKind.BOOK, t, source="replay") for t in tickers}
 
     def _on_replay(self, ns: int, kind: str, ticker: str | None, reason: str) -> None:
         if ticker is not None and ticker not in self.tickers:
@@ -288,7 +269,7 @@ class ReplayFeed:
     def drain_messages(self) -> list[FeedMessage]:
         messages = self.messages
         for ticker in self.changed:
-            messages.append(FeedMessage(MessageKind.BOOK, ticker, source="replay"))
+            messages.append(self._book_said[ticker])
         for index_id in self.index_changed:
             messages.append(FeedMessage(MessageKind.INDEX, index_id, source="replay"))
         self.messages = []
@@ -312,6 +293,7 @@ class Driver:
         self.feed = feed
         self.venue = venue
         self.applier = FeedApplier(venue)
+        self.book_changed = self.applier.book  # without its look-ups for each book change
         self.clock = clock
         self.book_events = 0
         self.pending_since: float | None = None  # time of the first unseen news
@@ -326,7 +308,9 @@ class Driver:
 
     def _apply(self, record: Record) -> None:
         ns, obj, is_local = record
-        self.clock.set(t := ns / 1e9)
+        t, clock = ns / 1e9, self.clock
+        if t > clock._wall:  # noqa: PLR1730 - `ReplayClock.set` inline, without a call to max
+            clock._wall = t
         feed, replay = self.feed, self.feed.replay
         if type(obj) is DeltaMessage:  # most of the traffic: each record's type is told once
             ticker: str | None = obj.msg.market_ticker
@@ -350,7 +334,7 @@ class Driver:
         self.book_events += 1
         feed.data_at[ticker] = t
         feed.changed[ticker] = None
-        self.applier.book(ticker, book.yes_ticks, book.no_ticks)
+        self.book_changed(ticker, book.yes_ticks, book.no_ticks)
         if self.pending_since is None:  # `pending`, inline
             self.pending_since = t
 

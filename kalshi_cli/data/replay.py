@@ -16,6 +16,7 @@ are decoded").
 
 from __future__ import annotations
 
+import itertools
 import json
 import json.scanner
 import time
@@ -212,17 +213,26 @@ def _read_line(line: bytes, parse: Callable[[bytes], Any] | None) -> Record | No
         else:
             if decoded.frame is not None:
                 return decoded.recv_ns, decoded.frame, False
-            if decoded.local is not None:
-                return decoded.recv_ns, decoded.local, True
-            if decoded.frame_text is not None:
-                return _read_text(decoded.recv_ns, decoded.frame_text)
-            return None
+            return _read_unframed(decoded)
         parse = parse_line
     try:
         return _read_parsed(parse(line))
     # RecursionError: a line nested deeper than the parser goes (json.loads raises it too)
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
         return None
+
+
+def _read_unframed(decoded: _Line) -> Record | None:
+    """A decoded line without a `frame`: a `local` record, a `frame_text` one, else None."""
+    if decoded.local is not None:
+        return decoded.recv_ns, decoded.local, True
+    if decoded.frame_text is not None:
+        return _read_text(decoded.recv_ns, decoded.frame_text)
+    return None
+
+
+def _lines(blocks: Iterable[Iterable[bytes]]) -> Iterator[bytes]:
+    return itertools.chain.from_iterable(blocks)
 
 
 def iter_records(
@@ -244,28 +254,43 @@ def iter_records(
     latest = (time.time_ns() if now_ns is None else now_ns) + FUTURE_SLACK_NS
     last = 0  # the receive time of the last record yielded
     held: Record | None = None
-    for block in iter_line_blocks(root, skipped) if blocks is None else blocks:
-        for line in block:
+    # a line with a frame that msgspec reads in one pass, nearly every line, is read here
+    # without a further call: a replay reads millions (`_read_line` reads the rest alike)
+    decode, refused = _decode_line, (msgspec.DecodeError, RecursionError)
+    record: Record | None
+    for line in _lines(iter_line_blocks(root, skipped) if blocks is None else blocks):
+        if parse is not None:
             record = _read_line(line, parse)
-            if record is None:
-                skipped["malformed"] += 1
+        else:
+            try:
+                decoded = decode(line)
+            except refused:
+                record = _read_line(line, parse_line)
+            else:
+                frame = decoded.frame
+                if frame is not None:
+                    record = decoded.recv_ns, frame, False
+                else:
+                    record = _read_unframed(decoded)
+        if record is None:
+            skipped["malformed"] += 1
+            continue
+        ns = record[0]
+        if ns > latest:
+            skipped["future_time"] += 1
+            continue
+        if ns < last:
+            skipped["out_of_order"] += 1
+            continue
+        if held is not None and ns < held[0]:
+            skipped["out_of_order"] += 1
+            if not last:  # nothing read before `held` to tell which of the two is wrong
                 continue
-            ns = record[0]
-            if ns > latest:
-                skipped["future_time"] += 1
-                continue
-            if ns < last:
-                skipped["out_of_order"] += 1
-                continue
-            if held is not None and ns < held[0]:
-                skipped["out_of_order"] += 1
-                if not last:  # nothing read before `held` to tell which of the two is wrong
-                    continue
-                # `held` jumped ahead of the records on either side of it: it is the one skipped
-            elif held is not None:
-                last = held[0]
-                yield held
-            held = record
+            # `held` jumped ahead of the records on either side of it: it is the one skipped
+        elif held is not None:
+            last = held[0]
+            yield held
+        held = record
     if held is not None:
         yield held
 

@@ -161,7 +161,8 @@ class LocalBook:
         deltas and returns True."""
         if not self.fresh:
             return True
-        if side == "yes":
+        yes = side == "yes"
+        if yes:
             levels, other = self.yes_ticks, self.no_ticks
         elif side == "no":
             levels, other = self.no_ticks, self.yes_ticks
@@ -179,7 +180,7 @@ class LocalBook:
             if p is None or d is None:
                 self.fresh = False
                 return False
-        if yes_priced and side == "no":
+        if yes_priced and not yes:
             p = PRICE_TICKS - p
         held = levels.get(p)
         size = d if held is None else held + d
@@ -194,7 +195,7 @@ class LocalBook:
         else:
             self.fresh = False
             return False
-        if levels is self.yes_ticks:
+        if yes:
             self._yes_levels = None
         else:
             self._no_levels = None

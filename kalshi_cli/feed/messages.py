@@ -56,6 +56,10 @@ class BookDelta(msgspec.Struct, frozen=True, gc=False):
     side: Any
 
 
+# a taker side's text as its `Side`, without the enum's call (a replay reads every trade)
+_SIDES = {side.value: side for side in (Side.YES, Side.NO)}
+
+
 class FeedTrade(msgspec.Struct, frozen=True, gc=False):
     """A public `trade`'s `msg`, the one reading of a trade from the WebSocket (live, recorded,
     exported, applied to a local venue)."""
@@ -74,7 +78,7 @@ class FeedTrade(msgspec.Struct, frozen=True, gc=False):
     def taker(self) -> Side | None:
         """The side the taker bought, None when the trade names none."""
         named = self.taker_outcome_side or self.taker_side
-        return Side(named) if named in ("yes", "no") else None
+        return _SIDES.get(named) if isinstance(named, str) else None
 
     def terms(self) -> tuple[Decimal, Decimal, Side] | None:
         """(YES price, count, taker side), or None when any is missing or impossible: such a

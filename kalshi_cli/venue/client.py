@@ -117,6 +117,10 @@ class VenueClient:
     def __init__(self, venue: Venue) -> None:
         self.venue = venue
         self.subaccount = None
+        # subaccount -> its handle (`on_subaccount`), one table for the venue's every handle:
+        # the loop asks for its own subaccount's on each fill read, and a handle holds nothing
+        # but the venue and the number
+        self._handles: dict[int | None, Self] = {}
         self._attach()
 
     def _attach(self) -> None:
@@ -131,9 +135,11 @@ class VenueClient:
     def on_subaccount(self, subaccount: int | None) -> Self:
         """This client acting on `subaccount`, as `KalshiClient.on_subaccount`: a second
         handle on the same venue; this client keeps acting on what it did."""
-        handle = copy.copy(self)
-        handle.subaccount = subaccount
-        handle._attach()
+        handle = self._handles.get(subaccount)
+        if handle is None:
+            handle = self._handles[subaccount] = copy.copy(self)
+            handle.subaccount = subaccount
+            handle._attach()
         return handle
 
     def number(self, named: int | None = None) -> int:

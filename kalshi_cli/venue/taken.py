@@ -18,7 +18,9 @@ Level = tuple[bool, int]  # (the YES side?, price in ticks)
 class TakenLevels:
     def __init__(self) -> None:
         # ticker -> level -> hundredths our orders took there and the market has not yet taken
+        # (`markets`: a market's book change needs `book_changed` only where this holds it)
         self._taken: dict[str, dict[Level, int]] = {}
+        self.markets: Mapping[str, object] = self._taken
         # ticker -> level -> its recorded size in hundredths when last seen
         self._seen: dict[str, dict[Level, int]] = {}
 

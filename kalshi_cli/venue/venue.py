@@ -173,7 +173,8 @@ class LocalVenue:
         if now >= self._compact_at:
             self.compact()
         self._books[ticker] = (yes, no)
-        self._taken.book_changed(ticker, yes, no)
+        if ticker in self._taken.markets:  # levels our orders took from: the market takes them
+            self._taken.book_changed(ticker, yes, no)
         ids = self._by_ticker.get(ticker)
         if not ids:
             return  # no order of ours rests here: nothing to match

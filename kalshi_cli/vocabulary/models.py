@@ -357,9 +357,28 @@ def tick_side(levels: Iterable[tuple[Decimal, Decimal]]) -> dict[int, int]:
 
 def best_first_levels(side: Mapping[int, int]) -> tuple[Level, ...]:
     """A side held in integers (price ticks -> size hundredths), its levels best (highest
-    price) first, in Decimal dollars and contracts."""
-    price, count = ticks_price, hundredths_count
-    return tuple([_level((price(p), count(s))) for p, s in sorted(side.items(), reverse=True)])
+    price) first, in Decimal dollars and contracts. Each level is the one built before for the
+    same (ticks, hundredths) when there was one (`_LEVELS_OUT`): a book is read out once per
+    change, and a change moves one level, so most of a side's levels were built already."""
+    held = sorted(side.items(), reverse=True)
+    levels = tuple(map(_LEVELS_OUT.get, held))
+    if None in levels:  # a level not read out before
+        return tuple([_LEVELS_OUT.get(lv) or _level_out(lv) for lv in held])
+    return levels  # type: ignore[return-value]  # no None in it
+
+
+# the `Level` of each (price ticks, size hundredths) read out so far (`best_first_levels`); a
+# Level is an immutable tuple of immutable Decimals, so one is shared by every book that holds it.
+# Bounded for a book of endless sizes: past _LEVELS_KEPT, a new one is built every time
+_LEVELS_OUT: dict[tuple[int, int], Level] = {}
+_LEVELS_KEPT = 1 << 16
+
+
+def _level_out(held: tuple[int, int]) -> Level:
+    level = _level((ticks_price(held[0]), hundredths_count(held[1])))
+    if len(_LEVELS_OUT) < _LEVELS_KEPT:
+        _LEVELS_OUT[held] = level
+    return level
 
 
 class _BookSides(msgspec.Struct, frozen=True):

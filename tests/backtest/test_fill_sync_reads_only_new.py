@@ -10,7 +10,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from kalshi_cli.backtest.engine import ReplayClock, ReplayFeed
+from kalshi_cli.backtest.engine import ReplayFeed
+from kalshi_cli.backtest.replay_clock import ReplayClock
 from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.runner.assembly import LoopInputs, build_loop, start_loop
 from kalshi_cli.runner.books.entry_log import EntryLog

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.backtest.engine import BacktestSpec, Driver, ReplayClock, ReplayFeed, execute
+from kalshi_cli.backtest.engine import BacktestSpec, Driver, ReplayFeed, execute
+from kalshi_cli.backtest.replay_clock import ReplayClock
 from kalshi_cli.backtest.report import build_report
 from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.data.importer import import_jsonl

@@ -37,12 +37,12 @@ import pytest
 from kalshi_cli.backtest import BacktestSpec, execute
 from kalshi_cli.backtest.engine import (
     Driver,
-    ReplayClock,
     ReplayFeed,
     _bounded,
     _drive,
     _tickers,
 )
+from kalshi_cli.backtest.replay_clock import ReplayClock
 from kalshi_cli.data.replay import LocalNote, Record, iter_records
 from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.feed.book import FeedMessage, MessageKind

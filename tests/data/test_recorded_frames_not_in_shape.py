@@ -12,7 +12,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from kalshi_cli.backtest.engine import Driver, ReplayClock, ReplayFeed
+from kalshi_cli.backtest.engine import Driver, ReplayFeed
+from kalshi_cli.backtest.replay_clock import ReplayClock
 from kalshi_cli.data.catalog import describe
 from kalshi_cli.data.replay import iter_records, replay
 from kalshi_cli.data.segments import SegmentWriter, frame_line

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.backtest.engine import Driver, ReplayClock, ReplayFeed
+from kalshi_cli.backtest.engine import Driver, ReplayFeed
+from kalshi_cli.backtest.replay_clock import ReplayClock
 from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.data.replay import Record
 from kalshi_cli.feed.book import BookSet, FeedMessage

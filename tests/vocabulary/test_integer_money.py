@@ -5,12 +5,14 @@ rounded."""
 from __future__ import annotations
 
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kalshi_cli.vocabulary.models import level_problem, level_ticks
+from kalshi_cli.vocabulary import models
+from kalshi_cli.vocabulary.models import Level, best_first_levels, level_problem, level_ticks
 from kalshi_cli.vocabulary.units import (
     count_hundredths,
     hundredths_count,
@@ -65,3 +67,23 @@ def test_a_book_level_finer_than_a_tick_or_a_hundredth_is_no_level() -> None:
     assert level_ticks(D("0.0015"), D("2.50")) == (15, 250)
     assert level_problem(D("0.00015"), D("1")) is not None
     assert level_problem(D("0.5"), D("0.005")) is not None
+
+
+_SIDES = st.dictionaries(st.integers(1, 9_999), st.integers(1, 10**12), max_size=12)
+
+
+@given(_SIDES, st.sampled_from([0, 1, 1 << 16]))
+def test_a_side_reads_out_best_first_and_exact_whatever_levels_were_read_before(
+    side: dict[int, int], kept: int
+) -> None:
+    # a level read out before is shared (models._LEVELS_OUT); past the bound, or with none kept,
+    # each is built anew: the levels are the same exact Decimals either way, best price first
+    expected = tuple(
+        (ticks_price(p), hundredths_count(s)) for p, s in sorted(side.items(), reverse=True)
+    )
+    with mock.patch.object(models, "_LEVELS_KEPT", kept):
+        first, again = best_first_levels(side), best_first_levels(side)
+    assert first == again == expected
+    for level in first:
+        assert type(level) is Level
+        assert level.price.as_tuple().exponent == -4 and level.size.as_tuple().exponent == -2

@@ -192,11 +192,13 @@ class MarketSchedule:
             self._lags.append(lag)
             if self.kept is not None:
                 self.kept.append((ticker, lag))
-        last = self.visited.get(ticker)
-        if last is not None:
-            self._revisit_max = max(self._revisit_max, now - last)
-        self.visited[ticker] = now
-        self._sweep.pop(ticker, None)
+        visited = self.visited
+        last = visited.get(ticker)
+        if last is not None and now - last > self._revisit_max:
+            self._revisit_max = now - last
+        visited[ticker] = now
+        if self._sweep:  # most visits are for news, between two sweeps
+            self._sweep.pop(ticker, None)
 
     def remove(self, ticker: str) -> None:
         """A market the loop no longer trades (closed): it waits for nothing."""
