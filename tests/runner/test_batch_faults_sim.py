@@ -40,8 +40,11 @@ def test_orders_of_a_batch_still_in_the_network_count_in_the_total_exposure(
     tickers = [f"KXBATCHF-SIM-{c}" for c in "ABCDEF"]
     risk = {"max_total_exposure": "2.5", "backoff_base_s": 0.2}
     params = {"quote_count": "1"}
+    # the client's deadline must end while the batch is held, and must not end before the batch
+    # has left whole (signed, a connection taken, head and body written): 1 s was a race with a
+    # loaded machine, which then sent only the head and nothing could land
     with rig(
-        sim, tmp_path, tickers, strategy="market-maker", params=params, risk=risk, timeout=1.0
+        sim, tmp_path, tickers, strategy="market-maker", params=params, risk=risk, timeout=4.0
     ) as r:
         sim.set_faults(hold_request_s=600)  # until cleared below
         r.loop.tick(r.feed.drain_messages(), full=True)
