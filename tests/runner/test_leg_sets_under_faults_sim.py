@@ -525,6 +525,7 @@ def test_a_set_found_at_start_in_a_market_settled_since_sells_nothing_it_no_long
         with pytest.raises(Killed):
             _send_set(r)
         account = r.account
+    assert account is not None
     sim.settle(A, "no")
     # the start's reconcile, as `kalshi trade` runs it before its loop: A's settlement is in the
     # state file when the loop rebuilds what each leg holds
