@@ -10,7 +10,7 @@ the run (after the books, histories and caches have filled), in MB per minute. T
 slope: it should stay flat too.
 
     python benchmarks/bench_loop_memory.py [--minutes 10] [--markets 200] [--strategy NAME ...]
-        [--raise-limits] [--trace-top N]
+        [--raise-limits] [--trace-top N] [--call-timeout-s S]
 
 `--strategy` repeats: one loop runs them all, as `kalshi trade --strategy A --strategy B` does.
 `--raise-limits` lifts the order-rate and exposure limits (and quotes one contract a side), as
@@ -27,6 +27,8 @@ import _sqlite3
 import argparse
 import ctypes
 import gc
+import json
+import os
 import sys
 import tempfile
 import threading
@@ -86,6 +88,19 @@ def rss_mb(pid: int | str = "self") -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise SystemExit(f"no VmRSS in /proc/{pid}/status (Linux only)")
+
+
+def load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def safe_modes(log_path: Path) -> int:
+    """How many times the loop entered SAFE_MODE: from then on it places no order, so a
+    quoting run's memory no longer grows with its orders (a busy machine's slow answers can
+    do it: five calls unanswered within `trade.call_timeout_s`)."""
+    lines = log_path.read_text(encoding="utf-8").splitlines()
+    states = (json.loads(line) for line in lines)
+    return sum(1 for e in states if e.get("event") == "trading_state" and e["state"] == "SAFE_MODE")
 
 
 def slope_mb_per_min(samples: list[tuple[float, float]]) -> float:
@@ -158,6 +173,12 @@ def main() -> int:
         help="fit the slopes from this time on (default: the second half of the run)",
     )
     parser.add_argument("--trace-frames", type=int, default=12, help="frames kept a traceback")
+    parser.add_argument(
+        "--call-timeout-s",
+        type=float,
+        default=TradeSection().call_timeout_s,
+        help="trade.call_timeout_s: the longest the loop waits for one call's answer",
+    )
     args = parser.parse_args()
     if args.trace_top:
         tracemalloc.start(args.trace_frames)
@@ -200,9 +221,10 @@ def main() -> int:
                     "max_total_exposure": "100000",
                     "daily_loss_limit": "100000",
                 },
+                trade={"call_timeout_s": args.call_timeout_s},
             )
             if args.raise_limits
-            else TradeConfig(),
+            else TradeConfig(trade={"call_timeout_s": args.call_timeout_s}),
             markets,
         )
         stop = threading.Event()
@@ -236,7 +258,8 @@ def main() -> int:
         print(
             f"loop memory: {len(markets)} markets, strategies {', '.join(strategies)}, "
             f"{args.minutes:g} min, rss at start {rss_mb():.1f} MB, "
-            f"simulator {rss_mb(sim.pid):.1f} MB",
+            f"simulator {rss_mb(sim.pid):.1f} MB, call timeout {args.call_timeout_s:g} s, "
+            f"load {load()}",
             flush=True,
         )
         sampler = threading.Thread(target=sample, daemon=True)
@@ -253,6 +276,7 @@ def main() -> int:
             feed.stop()
             store.close()
             log.close()
+        entered = safe_modes(work / "trade.log")
     finally:
         stop_simulator(sim)
     if not samples:
@@ -269,8 +293,10 @@ def main() -> int:
     print(
         f"loop memory: peak RSS {peak:.1f} MB (target < {TARGET_MB:g} MB: "
         f"{'met' if peak < TARGET_MB else 'NOT met'}), slope over {fitted} "
-        f"{slope:+.2f} MB/min, n={len(samples)} samples"
+        f"{slope:+.2f} MB/min, n={len(samples)} samples, load {load()}"
     )
+    if entered:
+        print(f"SAFE_MODE entered {entered} time(s): the loop stopped placing orders then")
     sqlite_slope = slope_mb_per_min(settled(sqlite_samples))
     print(
         f"of which SQLite: {sqlite_samples[0][1]:.1f} -> {sqlite_samples[-1][1]:.1f} MB, "
