@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import ssl
+import sys
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -286,6 +287,17 @@ def _responses_conform_to_openapi() -> Iterator[None]:
     violations = RECORDER.drain_violations()
     if violations:
         pytest.fail("responses off the openapi.yaml spec:\n" + "\n".join(violations))
+
+
+@pytest.fixture(autouse=True)
+def _every_fake_loops_log_is_closed() -> Iterator[None]:
+    """The logs of the fake loops a test built (tests/runner/fakes.py `make_rig`) closed when it
+    ends: one left open is closed by the garbage collector later, whose ResourceWarning then
+    fails whichever test is running."""
+    yield
+    fakes = sys.modules.get("tests.runner.fakes")
+    if fakes is not None:
+        fakes.close_rig_logs()
 
 
 def _stop_background_simulators(root: Path) -> None:

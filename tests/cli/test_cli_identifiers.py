@@ -79,7 +79,8 @@ def client() -> FakeClient:
         positions=[position(t, n) for n, t in enumerate(TICKERS)],
         order_rows=[order(t, o) for t, o in zip(TICKERS, ORDER_IDS, strict=True)],
         fills=[
-            # the second: the exchange's own words say "sell no", which reads at NO's $0.44
+            # the second: the exchange's deprecated words say "sell no"; the listing reads the
+            # spec's canonical side, a bid: YES bought at $0.56, as the dashboard reads it
             fill(t, o, f, **({"side": "no", "action": "sell"} if n == 1 else {}))
             for n, (t, o, f) in enumerate(zip(TICKERS, ORDER_IDS, FILL_IDS, strict=True))
         ],

@@ -70,6 +70,7 @@ from kalshi_cli.vocabulary.units import ZERO, BookSide, SelfTradePrevention, Tim
 from tests.fakes import EveryAreaItself
 
 if TYPE_CHECKING:
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.loop.settings import LoopSettings
 
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -644,6 +645,15 @@ def scenario_rig(tmp_path: Path, scenario: str, **kwargs: Any) -> Rig:
     return make_rig(tmp_path / "s.db", exchange=new_exchange(path, clock), clock=clock, **kwargs)
 
 
+# the logs `make_rig` opened, closed when the test ends (tests/conftest.py)
+_RIG_LOGS: list[EntryLog] = []
+
+
+def close_rig_logs() -> None:
+    while _RIG_LOGS:
+        _RIG_LOGS.pop().close()
+
+
 def make_rig(
     state_path: Path,
     *,
@@ -676,6 +686,7 @@ def make_rig(
     feed = FakeFeed(exchange, account_id, clock, tickers)
     store = Store.open(state_path, clock=clock)
     log = EntryLog(clock, path=log_path, stderr=None)
+    _RIG_LOGS.append(log)
     from kalshi_cli.strategies import get_strategy
 
     # params sit under the strategy's name, whatever spelling (a file's path) chose it; a

@@ -40,14 +40,20 @@ def test_orders_of_a_batch_still_in_the_network_count_in_the_total_exposure(
     tickers = [f"KXBATCHF-SIM-{c}" for c in "ABCDEF"]
     risk = {"max_total_exposure": "2.5", "backoff_base_s": 0.2}
     params = {"quote_count": "1"}
+    # the client's deadline must end while the batch is held, and must not end before the batch
+    # has left whole (signed, a connection taken, head and body written): 1 s was a race with a
+    # loaded machine, which then sent only the head and nothing could land
     with rig(
-        sim, tmp_path, tickers, strategy="market-maker", params=params, risk=risk, timeout=1.0
+        sim, tmp_path, tickers, strategy="market-maker", params=params, risk=risk, timeout=4.0
     ) as r:
         sim.set_faults(hold_request_s=600)  # until cleared below
         r.loop.tick(r.feed.drain_messages(), full=True)
         executor = r.loop.executor
         held = set(executor.unknown_orders.unknown)
         assert len(held) >= 3, held  # the exposure limit's worth
+        # the batch reached the network whole (the hold is taken only then): a client whose
+        # deadline passed before its request had left whole sent nothing that can land
+        assert poll_until(lambda: sim.faults()["hold_request_s"] == 0)
         assert poll_until(lambda: not executor.guard.backing_off)
         r.loop.tick(r.feed.drain_messages(), full=True)
         # the lookups ran and the batch is still in the network: the orders are unknown yet

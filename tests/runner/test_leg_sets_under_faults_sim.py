@@ -25,6 +25,8 @@ from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.runner.lifecycle.session import _summary
 from kalshi_cli.runner.loop.stop_proof import SetsLeftBroken
 from kalshi_cli.services.killswitch.switch import KillSwitch
+from kalshi_cli.services.reconcile import reconcile
+from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.exit_codes import ExitCode
@@ -524,6 +526,10 @@ def test_a_set_found_at_start_in_a_market_settled_since_sells_nothing_it_no_long
             _send_set(r)
         account = r.account
     sim.settle(A, "no")
+    # the start's reconcile, as `kalshi trade` runs it before its loop: A's settlement is in the
+    # state file when the loop rebuilds what each leg holds
+    with client_for(account) as reader, Store.open(tmp_path / "state.db") as store:
+        reconcile(reader, store)
     with rig(sim, tmp_path, TICKERS, strategy="arbitrage", params={}, trader=account) as again:
         done = _until_done(again)
         assert done["status"] == "flat", done

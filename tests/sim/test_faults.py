@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -271,6 +272,66 @@ def test_the_network_holds_a_request_only_once_it_was_sent_whole(sim: SimHarness
         assert _orders(sim) == []  # held in the network
         sim.clear_faults()
         wait_until(lambda: len(_orders(sim)) == 2, "the held batch to land")
+
+
+class _Stall:
+    """A response hook that, once armed, keeps the simulator's event loop (where the hook runs)
+    after its next answer until released: the simulator comes to whatever arrives meanwhile
+    only afterwards, as on a loaded machine."""
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.stalled = threading.Event()
+        self.released = threading.Event()
+
+    def hook(self, *answer: Any) -> None:
+        RECORDER.hook(*answer)
+        if self.armed:
+            self.armed = False
+            self.stalled.set()
+            self.released.wait(PATIENCE_S)
+
+
+def test_a_request_sent_whole_lands_though_the_simulator_reads_it_after_its_client_hung_up(
+    tmp_path: Path,
+) -> None:
+    """The simulator's loop is kept busy while a client sends a batch create whole, gives up
+    waiting and closes the connection: the simulator comes to the request only once its
+    connection is gone (uvicorn then answers the app's body read with a disconnect, the body
+    buffered or not). The network held a request sent whole: it is held and lands all the
+    same. Proves that nothing in the pipeline waits before the body is read: a wait there of
+    more than a turn of the loop lets the closed connection be seen first, and the batch is
+    lost."""
+    stall = _Stall()
+    harness = SimHarness(
+        start_simulator(tmp_path / "sim", scenario="empty", response_hook=stall.hook)
+    )
+    try:
+        harness.create_market(T)
+        harness.set_faults(hold_request_s=PATIENCE_S * 2)
+        stall.armed = True
+        harness.signed(harness.account, "GET", "/exchange/status")  # answered, then the stall
+        assert stall.stalled.wait(PATIENCE_S)
+        batch = [{**ORDER, "client_order_id": f"late-read-{n}"} for n in (1, 2)]
+        with pytest.raises(httpx.ReadTimeout):  # sent whole; the client gives up and hangs up
+            harness.signed(
+                harness.account,
+                "POST",
+                "/portfolio/events/orders/batched",
+                json={"orders": batch},
+                timeout=0.3,
+            )
+        stall.released.set()
+        wait_until(
+            lambda: httpx.get(harness.admin_url + "/faults").json()["hold_request_s"] == 0,
+            "the request to be held",
+        )
+        assert _orders(harness) == []  # held in the network
+        harness.clear_faults()
+        wait_until(lambda: len(_orders(harness)) == 2, "the held batch to land")
+    finally:
+        stall.released.set()
+        harness.close()
 
 
 def test_a_request_held_past_the_signature_window_is_refused_on_arrival(tmp_path: Path) -> None:

@@ -139,7 +139,9 @@ async def _network_delays(faults: Faults, request: Request, endpoint_name: str) 
     if endpoint_name in ORDER_WRITES and faults.settings.hold_request_s > 0:
         # the network holds a request sent whole (the client may then give up and close the
         # connection, or die); the exchange sees it only afterwards. One whose sender closed
-        # before its body was sent never reaches the exchange, and leaves the hold armed.
+        # before its body was sent never reaches the exchange, and leaves the hold armed. The
+        # body is read before anything in the pipeline waits: uvicorn answers a read that comes
+        # after the connection closed with a disconnect, even for a body that arrived whole.
         await request.body()
         hold = faults.take_hold()
         if hold > 0:
