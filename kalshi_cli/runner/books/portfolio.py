@@ -65,6 +65,9 @@ class Portfolio:
         self._exposure = ZERO
         self._exposures: dict[str, Decimal] = {}
         self._changed: set[str] = set()
+        # moves whenever a market's position, resting orders or fills told change (`_forget`):
+        # what is worked out from them all (the held markets, the breaches) holds while it stays
+        self.changes = 0
         # told each market whose view changed (the outbox keeps what its pending orders add)
         self.listeners: list[Callable[[str], None]] = []
         # ticker -> (its fee model, its rates outside a waiver): the loop reads them for every
@@ -262,6 +265,7 @@ class Portfolio:
         if self._views.pop(ticker, None) is not None:
             self._owner_views.pop(ticker, None)
         self._changed.add(ticker)
+        self.changes += 1
         for tell in self.listeners:
             tell(ticker)
 

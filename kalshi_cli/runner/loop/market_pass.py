@@ -110,6 +110,10 @@ class MarketPass:
         # ticker -> what the account held there, and whose, when its strategies' resting
         # orders last took nothing not their own
         self._owns_checked: dict[str, tuple[object, ...]] = {}
+        # strategy -> its `_event_limit`, worked out from the settings and the account's
+        # limits held here (a reload of the params replaces the settings: worked out again)
+        self._event_limit_of: dict[str, Decimal | None] = {}
+        self._event_limit_from: tuple[object, object] = (None, None)
 
     def _window_is_horizon(self, member: Member) -> bool:
         """The strategy's window reaches back at least as far as the mids the loop keeps, so a
@@ -235,11 +239,22 @@ class MarketPass:
 
     def _event_limit(self, name: str) -> Decimal | None:
         """The tighter of the account's limit on an event's loss and the strategy's own budget's
-        (None: neither): what the `EVENT_LOSS` rule will hold its orders to."""
-        budget = self._tuning.settings.budgets.get(name)
+        (None: neither): what the `EVENT_LOSS` rule will hold its orders to. Worked out once
+        per strategy while the settings and the account's limits stay the same objects."""
+        settings, limits = self._tuning.settings, self._risk.limits
+        kept_settings, kept_limits = self._event_limit_from
+        if settings is not kept_settings or limits is not kept_limits:
+            self._event_limit_of.clear()
+            self._event_limit_from = (settings, limits)
+        of = self._event_limit_of
+        if name in of:
+            return of[name]
+        budget = settings.budgets.get(name)
         own = budget.max_event_loss if budget is not None else None
-        limits = [x for x in (self._risk.limits.max_event_loss, own) if x is not None]
-        return min(limits, default=None)
+        tighter = of[name] = min(
+            (x for x in (limits.max_event_loss, own) if x is not None), default=None
+        )
+        return tighter
 
     def _index_of(self, ticker: str) -> IndexView | None:
         """The reference index the market's rules name, as the feed last gave it."""

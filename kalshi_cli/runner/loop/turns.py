@@ -68,6 +68,9 @@ class MarketTurns:
         # it was last brought up to date
         self._not_quoted: set[str] = set(portfolio.markets)
         self._quoted_seen = 0
+        # the markets held (`_held`), and `Portfolio.changes` when they were worked out
+        self._held_now: dict[str, None] = {}
+        self._held_at = -1
 
     def news(
         self, changed: Mapping[str, float | None], now: float, touched: Iterable[str] = ()
@@ -137,11 +140,8 @@ class MarketTurns:
         schedule = self.schedule
         dispatch = self._dispatch
         portfolio = self._portfolio
-        held = dict.fromkeys(m.ticker for m in portfolio.open_positions())
-        # a market whose fills are told and not read yet is held at the exchange already
-        held.update(dict.fromkeys(o.ticker for o in portfolio.unbooked_orders()))
         news, seen, views = schedule.news, self._seen_views, portfolio.view
-        for ticker in held:
+        for ticker in self._held():
             # the questions that change nothing first: most held markets have nothing new
             has_turn = ticker in news or schedule.in_sweep(ticker)
             if not (
@@ -159,6 +159,17 @@ class MarketTurns:
             else:
                 self._market_pass.exit(ticker)
                 seen[ticker] = views(ticker)
+
+    def _held(self) -> dict[str, None]:
+        """The markets held, in order, worked out again only when a position or the fills told
+        changed (`Portfolio.changes`): a market whose fills are told and not read yet is held at
+        the exchange already. A new dict each time: a visit's fill may change it meanwhile."""
+        portfolio = self._portfolio
+        if portfolio.changes != self._held_at:
+            held = dict.fromkeys(m.ticker for m in portfolio.open_positions())
+            held.update(dict.fromkeys(o.ticker for o in portfolio.unbooked_orders()))
+            self._held_now, self._held_at = held, portfolio.changes
+        return self._held_now
 
     def _unquoted(self) -> frozenset[str] | set[str]:
         """The markets no order was sent for yet this run (`Dispatch.quoted`)."""

@@ -91,6 +91,7 @@ class LoopWatch:
         self._index_markets = index_markets  # an index -> the markets that settle on it
         self.blocked_by: str | None = None  # the blocking state the quotes were withdrawn for
         self._breached: set[str] = set()
+        self._breaches_looked: tuple[int, object] | None = None  # `check_breaches`'s inputs
         self._next_schedule = clock.monotonic()  # when the maintenance windows are read again
         self._schedule_out = False  # a read of them is on its way, its answer not booked
         self._schedule_read_once = False  # the first read was made (waited for)
@@ -99,15 +100,9 @@ class LoopWatch:
         self._on_its_way: dict[str, Order] = {}
         # each shard's status and balance read again (runner/loop/shard_watch.py), built here
         # from what the watch has: the shards' state is the executor's shard hold
-        self.shards = ShardWatch(
-            read=shard_reader(client),
-            hold=executor.balance_hold,
-            guard=executor.guard,
-            dispatch=dispatch,
-            clock=clock,
-            log=log,
-            poll_s=lambda: self.settings.shard_poll_s,
-        )
+        self.shards = ShardWatch(read=shard_reader(client), hold=executor.balance_hold,
+                                 guard=executor.guard, dispatch=dispatch, clock=clock, log=log,
+                                 poll_s=lambda: self.settings.shard_poll_s)  # fmt: skip
         # one handler per kind of message; a kind not here is the feed's own trouble
         self._handlers: dict[MessageKind, Callable[[FeedMessage, _News], None]] = {
             MessageKind.BOOK: self._book,
@@ -430,7 +425,12 @@ class LoopWatch:
         self._own.cancel_adding("shard paused", lambda o: hold.shard_paused(o.ticker) is not None)
 
     def check_breaches(self) -> None:
+        """Each position over the limit paged once; looked at when one or the limit changed."""
         limit = self._risk.limits.max_position_per_market
+        looked = (self._portfolio.changes, limit)
+        if looked == self._breaches_looked:
+            return
+        self._breaches_looked = looked
         over = {
             m.ticker: m.position
             for m in self._portfolio.open_positions()
