@@ -174,7 +174,9 @@ def test_a_strategy_failing_at_every_call_writes_one_line_a_market_per_interval(
     rig = make_rig(
         tmp_path / "s.db",
         strategy="model",
-        params={"source": CRASHES},
+        # a deadline far past any stall of a busy machine: every call fails by raising, never
+        # by missing its deadline (a missed call leaves the next one refused, not counted)
+        params={"source": CRASHES, "timeout_ms": 600_000},
         log_path=log,
         trade={"strategy_errors_stop": 1000},
     )
