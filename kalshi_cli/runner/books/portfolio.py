@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.books.fees import FeeChange
-from kalshi_cli.services.owner_parts import PositionBook
+from kalshi_cli.services.owner_parts import PositionBook, fill_of
 from kalshi_cli.services.pnl import MarketPnl, Realization
 from kalshi_cli.services.pretrade.books import OpenOrder
 from kalshi_cli.strategy_api import PositionView
@@ -126,6 +126,12 @@ class Portfolio:
             self._unbooked_read(ticker, order_id, count)
         return self.book.fill((ticker, book_side, yes_price, count, fee, ts, strategy), fill_id)
 
+    def replay_fill(self, record: FillRecord) -> Realization:
+        """A fill as the state file keeps it, replayed into the view at the start (`replay`,
+        services/pretrade/books.py): booked as its strategy's, with no order told filled."""
+        self._forget(record.ticker)
+        return self.book.fill(fill_of(record))
+
     def give_fills(self, owner: str, fills: Iterable[FillRecord]) -> None:
         """Fills already in the account's position, booked as nobody's (their order's answer
         was lost, and the lookup that found it came after them), given to the strategy that
@@ -145,21 +151,19 @@ class Portfolio:
         fee: Decimal,
         yes_value: Decimal | None = None,
     ) -> None:
-        self._forget(ticker)
-        # a settled market's fills were listed before its settlement: none is still to come
-        self._unbooked.pop(ticker, None)
+        self._settled(ticker)
         self.book.settle(ticker, result, ts=ts, fee=fee, yes_value=yes_value)
 
     def book_settlement(self, record: SettlementRecord) -> None:
         """A settlement as the state file keeps it (`apply_settlement`): the start's rebuild
         and the running loop's reads book it alike."""
-        self.apply_settlement(
-            record.ticker,
-            record.result,
-            ts=record.settled_at,
-            fee=record.fee,
-            yes_value=record.yes_value,
-        )
+        self._settled(record.ticker)
+        self.book.book_settlement(record)
+
+    def _settled(self, ticker: str) -> None:
+        self._forget(ticker)
+        # a settled market's fills were listed before its settlement: none is still to come
+        self._unbooked.pop(ticker, None)
 
     def open_positions(self) -> list[MarketPnl]:
         return [m for m in self.pnl.markets.values() if m.position != 0]
