@@ -151,19 +151,21 @@ class Portfolio:
         fee: Decimal,
         yes_value: Decimal | None = None,
     ) -> None:
-        self._settled(ticker)
+        self._forget(ticker)
+        # a settled market's fills were listed before its settlement: none is still to come
+        self._unbooked.pop(ticker, None)
         self.book.settle(ticker, result, ts=ts, fee=fee, yes_value=yes_value)
 
     def book_settlement(self, record: SettlementRecord) -> None:
         """A settlement as the state file keeps it (`apply_settlement`): the start's rebuild
         and the running loop's reads book it alike."""
-        self._settled(record.ticker)
-        self.book.book_settlement(record)
-
-    def _settled(self, ticker: str) -> None:
-        self._forget(ticker)
-        # a settled market's fills were listed before its settlement: none is still to come
-        self._unbooked.pop(ticker, None)
+        self.apply_settlement(
+            record.ticker,
+            record.result,
+            ts=record.settled_at,
+            fee=record.fee,
+            yes_value=record.yes_value,
+        )
 
     def open_positions(self) -> list[MarketPnl]:
         return [m for m in self.pnl.markets.values() if m.position != 0]
@@ -277,7 +279,10 @@ class Portfolio:
         """The account's view of one market, as the risk rules count it (`own` flat)."""
         view = self._views.get(ticker)
         if view is None:
-            view = self._views[ticker] = self._make_view(ticker)
+            resting = tuple(o.view for o in self.resting(ticker))
+            told = self._unbooked.get(ticker)
+            unbooked = tuple(o.view for o, _ in told.values()) if told else ()
+            view = self._views[ticker] = self.book.view(ticker, resting, unbooked)
         return view
 
     def assign(self, owner: str, ticker: str, ts: float) -> Decimal:
@@ -313,12 +318,6 @@ class Portfolio:
             told = self.unbooked_orders(ticker)
             view = replace(view, unbooked=tuple(o.view for o in told if owner_of(o) == owner))
         return view
-
-    def _make_view(self, ticker: str) -> PositionView:
-        resting = tuple(o.view for o in self.resting(ticker))
-        told = self._unbooked.get(ticker)
-        unbooked = tuple(o.view for o, _ in told.values()) if told else ()
-        return self.book.view(ticker, resting, unbooked)
 
     def total_exposure(self) -> Decimal:
         """Dollars at risk over every market (`PositionView.exposure` summed): the kept sum,
