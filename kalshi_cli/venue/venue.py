@@ -166,12 +166,10 @@ class LocalVenue:
 
     def book_changed(self, ticker: str, yes: Levels, no: Levels) -> None:
         """The recorded bids of `ticker` are now `yes` and `no` (price -> size). The mappings
-        are read, not copied, until the next call for this market."""
-        now = self.clock.wall()  # neither expiry nor compaction moves it
-        if self.timetable.due(now):
-            self.timetable.expire_due()
-        if now >= self._compact_at:
-            self.compact()
+        are read, not copied, until the next call for this market: a feed that changes them in
+        place (a replay's delta) need not call again for a market it does not `matches_in`."""
+        self.catch_up()
+        now = self.clock.wall()
         self._books[ticker] = (yes, no)
         if ticker in self._taken.markets:  # levels our orders took from: the market takes them
             self._taken.book_changed(ticker, yes, no)
@@ -192,6 +190,23 @@ class LocalVenue:
                 crossed.append(r)
         if crossed:
             self._trade_through(ticker, crossed, yes, no)
+
+    def matches_in(self, ticker: str) -> bool:
+        """Whether a change of `ticker`'s book is matching work here: an order of ours rests
+        there, or our orders took from its recorded levels (`TakenLevels`). Elsewhere a change
+        moves nothing of ours: a feed that changes the mappings `book_changed` was given in
+        place has nothing to tell."""
+        return bool(self._by_ticker.get(ticker)) or ticker in self._taken.markets
+
+    def catch_up(self) -> None:
+        """Bring the venue to its clock: the markets' closes and our orders' expiry that are
+        due, and the compaction once a `COMPACT_EVERY_S`. Each book change does it, and a feed
+        that tells only the changes `matches_in` calls it once before each decision."""
+        now = self.clock.wall()  # neither expiry nor compaction moves it
+        if self.timetable.due(now):
+            self.timetable.expire_due()
+        if now >= self._compact_at:
+            self.compact()
 
     def compact(self) -> None:
         """Store the records a minute old compactly and drop the crowd account's finished
