@@ -590,7 +590,7 @@ def _drive(
             driver.audit.decisions += 1
             driver.audit.latest_gap_s = min(driver.audit.latest_gap_s, gap)
             driver.pending_since = None
-            driver.venue.catch_up()  # what the book changes it did not hear of left due
+            driver.venue.timetable.catch_up()  # what the changes it did not hear of left due
             loop.tick(feed.drain_messages(), full=full)
             if full:
                 next_full = at + interval

@@ -18,6 +18,7 @@ import pytest
 from kalshi_cli.backtest import BacktestSpec, execute
 from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.sim.core.historical import COMPACT_EVERY_S
+from kalshi_cli.venue.timetable import Timetable
 from kalshi_cli.venue.venue import LocalVenue
 
 SECONDS = 120
@@ -33,21 +34,21 @@ def test_the_venue_hears_snapshots_and_the_changes_of_markets_it_matches_in(
 ) -> None:
     told: Counter[str] = Counter()  # "matching" or "idle": the market's state when told
     compactions: list[float] = []
-    book_changed, compact = LocalVenue.book_changed, LocalVenue.compact
+    book_changed, compact = LocalVenue.book_changed, Timetable.compact
 
     def spy_book(venue: LocalVenue, ticker: str, *args: Any) -> None:
         told["matching" if venue.matches_in(ticker) else "idle"] += 1
         book_changed(venue, ticker, *args)
 
-    def spy_compact(venue: LocalVenue) -> None:
-        compactions.append(venue.clock.wall())
-        compact(venue)
+    def spy_compact(timetable: Timetable) -> None:
+        compactions.append(timetable._clock.wall())
+        compact(timetable)
 
     params = (("take_profit", "0.06"), ("order_count", "20"), ("max_hold_s", "60"))
     spec = BacktestSpec(data=str(recording), strategy="spike", params=params)
     with (
         mock.patch.object(LocalVenue, "book_changed", spy_book),
-        mock.patch.object(LocalVenue, "compact", spy_compact),
+        mock.patch.object(Timetable, "compact", spy_compact),
     ):
         artifacts = execute(spec)
     artifacts.store.close()
