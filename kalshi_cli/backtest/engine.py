@@ -315,7 +315,11 @@ class Driver:
         if type(obj) is DeltaMessage:  # most of the traffic: each record's type is told once
             ticker: str | None = obj.msg.market_ticker
             book = replay.delta(ns, obj)
+            # a delta changes in place the mappings the venue was given with the book's
+            # snapshot: the venue hears of it only where it has matching to do
+            tell = False
         else:
+            tell = True
             replay.apply_record(ns, obj, is_local)
             if type(obj) is SnapshotMessage:
                 ticker = obj.msg.market_ticker
@@ -334,7 +338,8 @@ class Driver:
         self.book_events += 1
         feed.data_at[ticker] = t
         feed.changed[ticker] = None
-        self.book_changed(ticker, book.yes_ticks, book.no_ticks)
+        if tell or self.venue.matches_in(ticker):
+            self.book_changed(ticker, book.yes_ticks, book.no_ticks)
         if self.pending_since is None:  # `pending`, inline
             self.pending_since = t
 
@@ -585,6 +590,7 @@ def _drive(
             driver.audit.decisions += 1
             driver.audit.latest_gap_s = min(driver.audit.latest_gap_s, gap)
             driver.pending_since = None
+            driver.venue.timetable.catch_up()  # what the changes it did not hear of left due
             loop.tick(feed.drain_messages(), full=full)
             if full:
                 next_full = at + interval

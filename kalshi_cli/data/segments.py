@@ -16,10 +16,24 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from kalshi_cli.data.manifest import read_manifest
 from kalshi_cli.vocabulary.errors import UsageError
+
+# the inflater of `iter_gzip_blocks` and what it raises on a corrupt block: ISA-L's, zlib's
+# interface at about five times its speed on recorded segments (a replay spent 4-5% of its CPU
+# in zlib's, docs/benchmarks.md); zlib's where isal has no wheel
+_inflater: Callable[..., Any] = zlib.decompressobj
+_INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error,)
+try:
+    from isal import isal_zlib
+
+    _inflater = isal_zlib.decompressobj
+    # typeshed-style stubs of isal name `error` as an instance; it is the exception class
+    _INFLATE_ERRORS = (zlib.error, cast(type[Exception], isal_zlib.error))
+except ImportError:  # pragma: no cover - installed wherever a wheel is
+    pass
 
 FRAMES_DIR = "frames"
 # a download's REST history (candles, markets, settlements): `rest/KIND.ndjson.gz`
@@ -174,7 +188,7 @@ def iter_gzip_blocks(fh: BinaryIO, skipped: Counter[str]) -> Iterator[list[bytes
     """The complete lines of one segment read from `fh` (its file, or its bytes held in memory:
     `io.BytesIO`), a decompressed block of lines at a time: a replay reads millions of
     lines, and each generator a line passes through costs it a step (iter_records)."""
-    z = zlib.decompressobj(wbits=31)
+    z = _inflater(wbits=31)
     rest = b""
     while True:
         chunk = fh.read(_CHUNK)
@@ -184,9 +198,9 @@ def iter_gzip_blocks(fh: BinaryIO, skipped: Counter[str]) -> Iterator[list[bytes
             data = z.decompress(chunk)
             while z.eof and z.unused_data:  # another gzip member follows
                 tail = z.unused_data
-                z = zlib.decompressobj(wbits=31)
+                z = _inflater(wbits=31)
                 data += z.decompress(tail)
-        except zlib.error:
+        except _INFLATE_ERRORS:
             skipped["corrupt_block"] += 1
             break
         if not data:

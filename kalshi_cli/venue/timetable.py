@@ -1,6 +1,7 @@
 """What happens at a time at the local venue: a request of ours arrives after the latency, a
-market closes at its close time (or as its lifecycle messages say, and reopens), and our orders
-expire at their `expiration_time`. The venue catches up with its clock (`expire_due`) before
+market closes at its close time (or as its lifecycle messages say, and reopens), our orders
+expire at their `expiration_time`, and the exchange's records are compacted once a
+`COMPACT_EVERY_S` (`compact`). The venue catches up with its clock (`expire_due`) before
 anything reads or changes a market, as the simulator's tick does.
 """
 
@@ -10,6 +11,7 @@ import heapq
 from collections.abc import Callable, Mapping
 
 from kalshi_cli.sim.core.components import CoreComponents
+from kalshi_cli.sim.core.historical import COMPACT_AFTER_S, COMPACT_EVERY_S
 from kalshi_cli.venue.reference import MarketInfo
 from kalshi_cli.vocabulary.clock import Clock, iso_utc, parse_iso
 from kalshi_cli.vocabulary.models import LIFECYCLE_RESULT, LIFECYCLE_RESUMES, LIFECYCLE_STOPS
@@ -31,6 +33,7 @@ class Timetable:
         latency_s: float,
         advance: Callable[[float], None] | None,  # time
         expired: Callable[[str], None],
+        accounts: tuple[str, str],
     ) -> None:
         self._clock = clock
         self._core = core
@@ -44,6 +47,35 @@ class Timetable:
             if info.close_time is not None:
                 heapq.heappush(self._closes, (info.close_time, info.ticker))
         self._expiries: list[tuple[int, str]] = []  # heap of (expiration_time, our order id)
+        # the venue's trader, whose records it reads in process, and the recorded crowd
+        self._account, self._crowd = accounts
+        self._compact_at = clock.wall() + COMPACT_EVERY_S
+
+    def catch_up(self) -> None:
+        """Bring the venue to its clock: the markets' closes and our orders' expiry that are
+        due, and the compaction once a `COMPACT_EVERY_S`. Each book change the venue hears
+        does it, and a replay, which tells the venue only the changes it `matches_in`, once
+        before each decision."""
+        now = self._clock.wall()  # neither expiry nor compaction moves it
+        if self.due(now):
+            self.expire_due()
+        if now >= self._compact_at:
+            self.compact()
+
+    def compact(self) -> None:
+        """Store the records a minute old compactly and drop the crowd account's finished
+        ones (docs/simulator.md "Memory over a long run"); nothing a client reads changes."""
+        now = self._clock.wall()
+        self._compact_at = now + COMPACT_EVERY_S
+        before = now - COMPACT_AFTER_S
+        before -= before % COMPACT_EVERY_S
+        history = self._core.history
+        history.archive_trades(before)
+        history.archive_fills(before, read_in_process=(self._account,))
+        history.archive_orders(before, read_in_process=(self._account,))
+        history.forget_finished_orders(self._crowd, keep=0)
+        for market in self._core.reference.markets.values():
+            history.roll_day(market, now)
 
     def due(self, now: float) -> bool:
         """Whether an order of ours waits to expire, or a market's close time has come."""

@@ -3,8 +3,8 @@
 The venue holds the simulator's exchange core as its components, in-process, without the served
 exchange's journal, tick, RFQs or keys. The rest of the market is the recorded book, put in for each
 request by a "crowd" account and taken off again. `LocalVenue` adds each resting order's place in
-its queue (`QueueSpot`, venue/queue.py: the fill model), settlement and compaction, and has the
-latency, the markets' closes and our orders' expiry as a part (`Timetable`, venue/timetable.py);
+its queue (`QueueSpot`, venue/queue.py: the fill model) and settlement, and has the latency, the
+markets' closes, our orders' expiry and the compaction as a part (`Timetable`, venue/timetable.py);
 `VenueClient` is what the trade loop calls instead of `KalshiClient`, answering with the same models
 and no network code. docs/backtesting.md "The venue and the fill model".
 """
@@ -25,7 +25,6 @@ from kalshi_cli.client.requests import (
     DecreaseResult,
 )
 from kalshi_cli.sim.core.components import CoreComponents
-from kalshi_cli.sim.core.historical import COMPACT_AFTER_S, COMPACT_EVERY_S
 from kalshi_cli.sim.core.records import (
     ExchangeError,
     PlaceRequest,
@@ -134,7 +133,13 @@ class LocalVenue:
         self.core = CoreComponents.build(clock, None)
         self.stats = VenueStats()
         self.infos = {info.ticker: info for info in install(self.core, markets, clock.wall())}
-        # arrival after the latency, the markets' closes and our orders' expiry
+        self.account = self.core.accounts.create_account(
+            key_id="backtest", public_key_pem="", cash_cents=dollars_to_cents(balance)
+        ).account_id
+        self._crowd = self.core.accounts.create_account(
+            key_id="recorded-crowd", public_key_pem="", cash_cents=CROWD_CASH_CENTS
+        ).account_id
+        # arrival after the latency, the markets' closes, our orders' expiry, the compaction
         self.timetable = Timetable(
             clock,
             self.core,
@@ -142,13 +147,8 @@ class LocalVenue:
             latency_s=latency_s,
             advance=advance,
             expired=self._expired,
+            accounts=(self.account, self._crowd),
         )
-        self.account = self.core.accounts.create_account(
-            key_id="backtest", public_key_pem="", cash_cents=dollars_to_cents(balance)
-        ).account_id
-        self._crowd = self.core.accounts.create_account(
-            key_id="recorded-crowd", public_key_pem="", cash_cents=CROWD_CASH_CENTS
-        ).account_id
         self._books: dict[str, tuple[Levels, Levels]] = {}
         # ticker -> (yes side?, own price) -> contracts our orders took from that recorded
         # level, and the level's size when last seen: by market, so a book change reads its
@@ -160,19 +160,16 @@ class LocalVenue:
         # back of its level now stands behind every one of ours that joined before (the core's
         # time priority)
         self._queue_order = itertools.count(1)
-        self._compact_at = clock.wall() + COMPACT_EVERY_S  # time
         self.client = VenueClient(self)
 
     # ------------------------------------------------------------------ fed by the data
 
     def book_changed(self, ticker: str, yes: Levels, no: Levels) -> None:
         """The recorded bids of `ticker` are now `yes` and `no` (price -> size). The mappings
-        are read, not copied, until the next call for this market."""
-        now = self.clock.wall()  # neither expiry nor compaction moves it
-        if self.timetable.due(now):
-            self.timetable.expire_due()
-        if now >= self._compact_at:
-            self.compact()
+        are read, not copied, until the next call for this market: a feed that changes them in
+        place (a replay's delta) need not call again for a market it does not `matches_in`."""
+        self.timetable.catch_up()
+        now = self.clock.wall()
         self._books[ticker] = (yes, no)
         if ticker in self._taken.markets:  # levels our orders took from: the market takes them
             self._taken.book_changed(ticker, yes, no)
@@ -194,20 +191,12 @@ class LocalVenue:
         if crossed:
             self._trade_through(ticker, crossed, yes, no)
 
-    def compact(self) -> None:
-        """Store the records a minute old compactly and drop the crowd account's finished
-        ones (module docstring, "Memory"); nothing a client reads changes."""
-        now = self.clock.wall()
-        self._compact_at = now + COMPACT_EVERY_S
-        before = now - COMPACT_AFTER_S
-        before -= before % COMPACT_EVERY_S
-        history = self.core.history
-        history.archive_trades(before)
-        history.archive_fills(before, read_in_process=(self.account,))
-        history.archive_orders(before, read_in_process=(self.account,))
-        history.forget_finished_orders(self._crowd, keep=0)
-        for market in self.core.reference.markets.values():
-            history.roll_day(market, now)
+    def matches_in(self, ticker: str) -> bool:
+        """Whether a change of `ticker`'s book is matching work here: an order of ours rests
+        there, or our orders took from its recorded levels (`TakenLevels`). Elsewhere a change
+        moves nothing of ours: a feed that changes the mappings `book_changed` was given in
+        place has nothing to tell."""
+        return bool(self._by_ticker.get(ticker)) or ticker in self._taken.markets
 
     def trade(self, ticker: str, yes_price: Decimal, count: Decimal, taker_side: Side) -> None:
         """A recorded public trade. A YES taker bought at `yes_price`, meeting NO bids at
