@@ -49,12 +49,20 @@ class BoundedCall(Generic[T]):
     allocated per call but its arguments and its answer."""
 
     def __init__(
-        self, fn: Callable[..., T], *, timeout_s: float, start_s: float = 0.0, name: str = "call"
+        self,
+        fn: Callable[..., T],
+        *,
+        timeout_s: float,
+        start_s: float = 0.0,
+        name: str = "call",
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._fn = fn
         self.timeout_s = timeout_s
         self._start_s = start_s
         self._name = name
+        # what the start is measured on; a call's own deadline is the answer queue's wait
+        self._monotonic = monotonic
         self._requests: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
         self._answers: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
         self._out = False  # a call not answered yet: its answer is the next one back
@@ -72,7 +80,7 @@ class BoundedCall(Generic[T]):
             self._worker = threading.Thread(target=self._serve, name=self._name, daemon=True)
             self._worker.start()
             if self._start_s > self.timeout_s:
-                self._starts_until = time.monotonic() + self._start_s
+                self._starts_until = self._monotonic() + self._start_s
         self._out = True
         self._requests.put(args)
         try:  # a Ctrl-C while waiting is the person's: it leaves the call out
@@ -90,7 +98,7 @@ class BoundedCall(Generic[T]):
         within its start, `MissedDeadline` once it is past it, else `otherwise`."""
         if self._starts_until is None:
             return otherwise
-        if time.monotonic() < self._starts_until:
+        if self._monotonic() < self._starts_until:
             return Starting()
         self._starts_until = None
         return MissedDeadline(self._start_s)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import ast
 import json
 import re
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
 from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +34,12 @@ from kalshi_cli.alerts.model import (
     Runbook,
     Severity,
 )
-from kalshi_cli.alerts.router import JOIN_GRACE_S, AlertRouter
+from kalshi_cli.alerts.router import AlertRouter
 from kalshi_cli.vocabulary.clock import Clock, Deadline, ManualClock, SystemClock
 from kalshi_cli.vocabulary.errors import ConfigError
 from tests.alerts.receiver import Receiver, hang, receiving, reply, trickle
 from tests.fakes import FakeAlertState, FakeAlertStateStore, RecordingRouter
+from tests.waiting import PATIENCE_S
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "XyZsecretTOKEN123456"
@@ -553,39 +556,68 @@ def test_an_unreachable_receiver_is_reported_masked() -> None:
     assert "http://127.0.0.1:9/***" in report.problems[0] and TOKEN not in report.problems[0]
 
 
-def test_a_receiver_that_never_answers_does_not_hold_the_check(receiver: Receiver) -> None:
+# an attempt's own timeout, where the test proves it is cut short: far past any stall of a busy
+# machine, so a send that took it (not the channel's deadline) cannot pass for one that did not
+ATTEMPT_S = 20.0
+
+
+def test_a_receiver_that_never_answers_does_not_hold_the_check(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each attempt's timeout (20 s) is clipped to the channel's deadline (0.6 s): the send gives
+    up on its own, with its own Timeout, far inside one attempt. The caller's wait past the
+    deadline (`JOIN_GRACE_S`) is made as long as an attempt here, so that a busy machine's stall
+    of the sending thread cannot end the wait before the send says why (the caller's own cut is
+    the trickle test's)."""
+    monkeypatch.setattr("kalshi_cli.alerts.router.JOIN_GRACE_S", ATTEMPT_S)
     receiver.respond_with(hang)
-    cfg = single_channel(receiver, "slack", SLACK_PATH, timeout_s=0.3, deadline_s=0.6)
+    cfg = single_channel(receiver, "slack", SLACK_PATH, timeout_s=ATTEMPT_S, deadline_s=0.6)
     clock = SystemClock()
     router = AlertRouter.from_config(cfg, clock=clock)
     started = time.monotonic()
     report = router.notify(breach(), FakeAlertStateStore(ManualClock()))
     elapsed = time.monotonic() - started
-    assert elapsed < 0.6 + JOIN_GRACE_S + 0.5
+    assert elapsed < ATTEMPT_S, "an attempt ran its whole timeout: the deadline did not clip it"
     assert not report.delivered and "Timeout" in report.problems[0]
 
 
 def test_two_hanging_channels_are_waited_for_together_not_in_turn(receiver: Receiver) -> None:
-    receiver.respond_with(hang)
+    """Each channel's request is answered only once the other's has come in too: sent together,
+    both are delivered; sent in turn, the first waits out its whole deadline for a second that
+    comes only after it, and fails. Counted at the receiver, not timed, so a busy machine's
+    stall cannot flip it."""
+    both_in = threading.Barrier(2)
+
+    def once_both_are_in(h: BaseHTTPRequestHandler, r: Receiver) -> None:
+        try:
+            both_in.wait(PATIENCE_S)
+        except threading.BrokenBarrierError:
+            return  # never answered: the other request did not come while this one was out
+        reply()(h, r)
+
+    receiver.respond_with(once_both_are_in)
     cfg = config(receiver, routes={"critical": ["ops-slack", "pager"]})
     for name in ("ops-slack", "pager"):
-        cfg["channels"][name].update(timeout_s=1.0, max_attempts=1)
+        cfg["channels"][name].update(timeout_s=ATTEMPT_S, max_attempts=1)
     router = AlertRouter.from_config(cfg, clock=SystemClock())
-    started = time.monotonic()
     report = router.notify(breach(), FakeAlertStateStore(ManualClock()))
-    elapsed = time.monotonic() - started
-    assert len(report.problems) == 2
-    assert elapsed < 1.0 + JOIN_GRACE_S + 0.5  # one deadline, not the sum of two
+    assert report.problems == ()
+    assert [d.ok for d in report.deliveries] == [True, True]
+    assert len(receiver.seen) == 2
 
 
 def test_a_receiver_that_trickles_is_cut_off_at_the_hard_deadline(receiver: Receiver) -> None:
+    """No read ever times out (a byte every 50 ms), so only the caller's cut at the deadline
+    ends the wait: without it, the send lasts as long as the receiver trickles (until the test
+    ends). The bound is far past the deadline, so a busy machine's stall cannot flip it, and far
+    inside the trickle."""
     receiver.respond_with(trickle)
     cfg = single_channel(receiver, "discord", DISCORD_PATH, timeout_s=0.4, deadline_s=0.5)
     router = AlertRouter.from_config(cfg, clock=SystemClock())
     started = time.monotonic()
     report = router.notify(breach(), FakeAlertStateStore(ManualClock()))
     elapsed = time.monotonic() - started
-    assert elapsed < 0.5 + JOIN_GRACE_S + 0.5
+    assert elapsed < ATTEMPT_S
     assert "no answer within the 0.5s deadline" in report.problems[0]
 
 

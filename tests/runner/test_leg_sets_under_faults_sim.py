@@ -663,13 +663,25 @@ def test_a_stop_asks_the_risk_engine_before_a_sale_back_it_never_refused(
         assert [s.status for s in r.store.leg_sets.unfinished()] == ["broken"]
 
 
-def _killed_after_a(sim: SimHarness, tmp_path: Path) -> Any:
-    """A set killed after A filled (NO 5) and before B left; the account it traded."""
+@contextmanager
+def _next_loop_after_a_kill_past_a(sim: SimHarness, tmp_path: Path) -> Iterator[Rig]:
+    """A set killed after A filled (NO 5) and before B left; the next loop on its account, with
+    `risk.max_order_count` 2."""
     with _set_rig(sim, tmp_path, {B: {}}) as (r, transport):
         _kill_between_legs(transport)
         with pytest.raises(Killed):
             _send_set(r)
-        return r.account
+        account = r.account
+    with rig(
+        sim,
+        tmp_path,
+        TICKERS,
+        strategy="arbitrage",
+        params={},
+        trader=account,
+        risk={"max_order_count": 2},
+    ) as again:
+        yield again
 
 
 def _sales(r: Rig) -> list[tuple[str, Decimal, Decimal]]:
@@ -681,6 +693,14 @@ def _sales(r: Rig) -> list[tuple[str, Decimal, Decimal]]:
     ]
 
 
+def _sold_back_in_pieces_of_two(r: Rig) -> None:
+    """A's NO 5 sold back in orders of at most 2 (2, 2, 1), flat and no set unfinished."""
+    assert _sales(r) == [(A, 2, 2), (A, 2, 2), (A, 1, 1)]
+    assert _held(r) == dict.fromkeys(TICKERS, Decimal(0))
+    assert r.store.leg_sets.unfinished() == []
+    _never_twice(r)
+
+
 @pytest.mark.slow
 def test_a_sale_back_over_the_max_order_count_goes_in_pieces(
     sim: SimHarness, tmp_path: Path
@@ -688,23 +708,11 @@ def test_a_sale_back_over_the_max_order_count_goes_in_pieces(
     """Killed after A filled NO 5; the next loop runs with `risk.max_order_count` 2. The set it
     finds is sold back in orders of at most 2 (2, 2, 1), each allowed by the risk engine, and
     ends flat, never refused whole for MAX_ORDER_SIZE and left broken."""
-    account = _killed_after_a(sim, tmp_path)
-    with rig(
-        sim,
-        tmp_path,
-        TICKERS,
-        strategy="arbitrage",
-        params={},
-        trader=account,
-        risk={"max_order_count": 2},
-    ) as again:
+    with _next_loop_after_a_kill_past_a(sim, tmp_path) as again:
         done = _until_done(again)
         assert done["status"] == "flat", done
-        assert _sales(again) == [(A, 2, 2), (A, 2, 2), (A, 1, 1)]
         assert again.events("group_unwind_failed") == []
-        assert _held(again) == dict.fromkeys(TICKERS, Decimal(0))
-        assert again.store.leg_sets.unfinished() == []
-        _never_twice(again)
+        _sold_back_in_pieces_of_two(again)
 
 
 @pytest.mark.slow
@@ -714,19 +722,7 @@ def test_a_stops_sale_back_over_the_max_order_count_goes_in_pieces(
     """Killed after A filled NO 5; the next loop, with `risk.max_order_count` 2, is stopped
     before its first tick: the stop sells A back in orders of at most 2 (2, 2, 1) and exits
     flat, no set left broken."""
-    account = _killed_after_a(sim, tmp_path)
-    with rig(
-        sim,
-        tmp_path,
-        TICKERS,
-        strategy="arbitrage",
-        params={},
-        trader=account,
-        risk={"max_order_count": 2},
-    ) as again:
+    with _next_loop_after_a_kill_past_a(sim, tmp_path) as again:
         summary = again.loop.stop.shutdown(cancel_resting=True)
         assert summary.broken_sets == ()
-        assert _sales(again) == [(A, 2, 2), (A, 2, 2), (A, 1, 1)]
-        assert _held(again) == dict.fromkeys(TICKERS, Decimal(0))
-        assert again.store.leg_sets.unfinished() == []
-        _never_twice(again)
+        _sold_back_in_pieces_of_two(again)

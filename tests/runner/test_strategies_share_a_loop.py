@@ -6,8 +6,8 @@ and a restart on the same state file knows whose each contract is."""
 from __future__ import annotations
 
 import json
+import queue
 import threading
-import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import replace
@@ -257,6 +257,27 @@ class Hanging(Recorder):
         self.release.set()
 
 
+class AnswerWaits(queue.SimpleQueue[tuple[bool, Any]]):
+    """A strategy's answer queue (`strategies/deadline.py`'s `BoundedCall`) that records the
+    deadline of each wait the loop made on it: how often, and how long, the loop was willing to
+    wait is counted here rather than timed, so a busy machine's stall cannot flip it."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def get(self, block: bool = True, timeout: float | None = None) -> tuple[bool, Any]:
+        if block:
+            self.waits.append(float("inf") if timeout is None else timeout)
+        return super().get(block, timeout)
+
+
+def _answer_waits(rig: Rig, name: str) -> AnswerWaits:
+    """The waits the loop makes from now on for strategy `name`'s answers (no call out now)."""
+    call = rig.loop.reloads.lineup.get(name).bounded
+    waits = call._answers = AnswerWaits()
+    return waits
+
+
 def _paused_step(rig: Rig, seconds: float, mover: Mover | None = None) -> None:
     """A wait between two asks of a condition, then a step of `seconds` (on a new book, by
     `mover`): what `wait_until` does between its asks."""
@@ -291,15 +312,15 @@ def test_a_strategy_whose_decide_is_still_running_at_its_next_turn_is_stopped_al
     hanging = Hanging(_order(Side.YES, Action.BUY, "0.41"))
     rig, mover, steady = _two_quoting(tmp_path, hanging, log_path=log)
     hanging.hanging = True
+    waits = _answer_waits(rig, MM)
     try:
-        began = time.monotonic()
         mover.quote("0.31", "0.70")  # a new book: each strategy is asked again
         rig.step(1.0)
         assert MM not in rig.loop.questions.stops.stopped, "one late answer is no verdict"
         assert _resting_of(rig, MM) == []
         rig.step(1.0)
         # one deadline waited, once: the next pass does not wait for the hung strategy again
-        assert time.monotonic() - began < 2.5
+        assert waits.waits == [rig.loop.reloads.lineup.get(MM).bounded.timeout_s]
         asked = len(steady.views)
         mover.quote("0.32", "0.70")
         rig.step(1.0)
@@ -464,11 +485,12 @@ def test_a_strategy_whose_first_decide_hangs_holds_the_loop_one_calls_deadline_n
     steady = Recorder(_order(Side.YES, Action.BUY, "0.42"))
     swap_decide(rig.loop, hanging, MM)
     swap_decide(rig.loop, steady, MR)
+    waits = _answer_waits(rig, MM)
     try:
-        began = time.monotonic()
         rig.step(1.0)
         rig.step(1.0)
-        assert time.monotonic() - began < 2.5, "the loop waited for the hung first call"
+        deadline_s = rig.loop.reloads.lineup.get(MM).bounded.timeout_s
+        assert waits.waits == [deadline_s], "the loop waited for the hung first call's start"
         resting = list(rig.client.iter_orders(status="resting"))
         assert [o.yes_price for o in resting] == [Decimal("0.42")]
         assert MM not in rig.loop.questions.stops.stopped, (

@@ -37,10 +37,12 @@ def _wait_listed(client: KalshiClient, ticker: str, coid: str) -> None:
 
 
 def _place_held(prime: SimHarness, store: Store, ticker: str, coid: str) -> None:
-    """Buy 3 YES @ 0.40 for the strategy `spike`, its request held 1.5 s in the network while
-    the client waits only 0.3 s: the answer is lost, and the order lands afterwards."""
-    prime.set_faults(hold_request_s=1.5)
-    with connect(prime.account, timeout=0.3) as impatient:
+    """Buy 3 YES @ 0.40 for the strategy `spike`, its request held in the network until the
+    client gave up on it: the answer is lost, and the order lands afterwards. The client's
+    deadline must not end before the request has left whole (signed, head and body written),
+    or nothing can land: 0.3 s was a race with a busy machine, 4 s is not."""
+    prime.set_faults(hold_request_s=600)  # until cleared below
+    with connect(prime.account, timeout=4.0) as impatient:
         service = OrderService(impatient, store)
         request = OrderRequest(
             ticker, Side.YES, Action.BUY, D(3), D("0.40"), client_order_id=coid, strategy="spike"
@@ -49,6 +51,9 @@ def _place_held(prime: SimHarness, store: Store, ticker: str, coid: str) -> None
             service.place(service.prepare(request))
     intent = store.orders.get_intent(coid)
     assert intent is not None and intent.status == "unknown"
+    # the request reached the exchange whole (the hold is taken only then), and now lands
+    wait_until(lambda: prime.faults()["hold_request_s"] == 0, "the held request reached it")
+    prime.clear_faults()
 
 
 def _take(prime: SimHarness, ticker: str, count: str) -> None:

@@ -112,7 +112,9 @@ def test_stopping_the_simulator_waits_out_no_fixed_pause(tmp_path: Path) -> None
             stops.append(time.perf_counter() - started)
         assert not running._thread.is_alive()
         assert not (running.data_dir / "server.json").exists()
-    assert min(stops) < 0.05, stops
+    # each of uvicorn's pauses is 0.1 s: the bound is just below one, not a fraction of it, so
+    # that a busy machine's stall of all three stops cannot reach it
+    assert min(stops) < 0.1, stops
 
 
 def test_a_journal_that_cannot_be_replayed_names_the_recovery_that_keeps_the_account(

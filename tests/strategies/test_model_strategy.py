@@ -21,6 +21,7 @@ import pytest
 
 from kalshi_cli.strategies import get_strategy
 from kalshi_cli.strategies.deadline import (
+    START_S,
     BoundedCall,
     MissedDeadline,
     Starting,
@@ -28,9 +29,10 @@ from kalshi_cli.strategies.deadline import (
     bounded_decide,
 )
 from kalshi_cli.strategies.model import ModelDown, ModelError, ModelParams, decide, kelly_share
-from kalshi_cli.strategies.model.sources import CommandSource, FileSource
+from kalshi_cli.strategies.model.sources import RESTART_BASE_S, CommandSource, FileSource
 from kalshi_cli.strategy_api.snapshot import MarketSnapshot
 from kalshi_cli.strategy_api.strategy import Strategy
+from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.decisions import (
     Cancel,
     Decision,
@@ -219,7 +221,9 @@ def test_a_python_model_that_hangs_costs_its_deadline_and_is_then_refused_at_onc
     started = time.monotonic()
     with pytest.raises(ModelError, match="no answer within 50 ms"):
         decide(snap(), FLAT, params)
-    assert time.monotonic() - started < 5
+    # its deadline, not a model's start (10 s) nor the hang (for ever); the bound is that start,
+    # not a few times 50 ms, since the time also holds the model's import on a busy machine
+    assert time.monotonic() - started < START_S
     # the hung call still holds its thread: the next one is refused without waiting
     with pytest.raises(ModelError, match="earlier call has not returned"):
         decide(snap(), FLAT, params)
@@ -233,13 +237,14 @@ def test_a_late_calls_answer_is_never_taken_for_a_later_calls() -> None:
             gate.wait(PATIENCE_S)
         return n
 
-    # the held call misses whatever the deadline; the later ones must answer within it, so it
-    # is one a busy machine's thread switch never misses
-    call = BoundedCall(answer, timeout_s=2.0)
+    # the held call misses whatever the deadline, so it is short; the later ones must answer
+    # within theirs, so it is then one no busy machine's stall of the worker reaches
+    call = BoundedCall(answer, timeout_s=0.02)
     with pytest.raises(MissedDeadline):
         call(1)
     with pytest.raises(StillRunning):
         call(2)
+    call.timeout_s = PATIENCE_S
     gate.set()
 
     def second() -> int | None:
@@ -286,22 +291,23 @@ def test_a_strategys_first_decide_is_given_the_start_and_later_ones_one_calls_de
 
 
 def test_a_first_call_past_its_start_missed_it_and_the_next_finds_it_still_running() -> None:
+    """The start is read on a manual clock: on the real one, a busy machine's stall between the
+    first call and its answer can pass the start and turn `Starting` into `MissedDeadline`."""
     gate = threading.Event()
-    call = BoundedCall(lambda: gate.wait(PATIENCE_S), timeout_s=0.02, start_s=0.2)
+    clock = ManualClock()
+    call = BoundedCall(
+        lambda: gate.wait(PATIENCE_S), timeout_s=0.02, start_s=0.2, monotonic=clock.monotonic
+    )
     try:
         with pytest.raises(Starting):
             call()
-
-        def past_start() -> MissedDeadline | None:
-            try:
-                call()
-            except Starting:
-                return None
-            except MissedDeadline as missed:
-                return missed
-            raise AssertionError("the gate is shut: no call can return")
-
-        assert wait_until(past_start, "the start passed").timeout_s == 0.2
+        clock.advance(0.19)
+        with pytest.raises(Starting):
+            call()  # still within its start
+        clock.advance(0.01)
+        with pytest.raises(MissedDeadline) as missed:
+            call()
+        assert missed.value.timeout_s == 0.2
         with pytest.raises(StillRunning) as still:
             call()
         assert type(still.value) is StillRunning
@@ -329,11 +335,14 @@ def test_a_late_answer_is_no_trade_and_is_never_taken_for_the_next_request(
     tmp_path: Path,
 ) -> None:
     release = tmp_path / "release"
+    # the first request is held until the release, so it misses whatever the deadline; the
+    # second must be answered within it, after the late first answer: 5 s, not a busy
+    # machine's stall
     source = CommandSource(
-        "t", f"{sys.executable} {UNDER_TEST} late-first {release}", timeout_ms=1000, start_s=1.0
+        "t", f"{sys.executable} {UNDER_TEST} late-first {release}", timeout_ms=5000, start_s=5.0
     )
     try:
-        with pytest.raises(ModelError, match="no answer within 1000 ms"):
+        with pytest.raises(ModelError, match="no answer within 5000 ms"):
             source.ask(snap())
         release.write_text("")
         # the answer to request 1 arrives now; request 2 must get its own (fair 0.02)
@@ -345,11 +354,16 @@ def test_a_late_answer_is_no_trade_and_is_never_taken_for_the_next_request(
 
 
 def test_a_command_that_dies_is_down_then_restarted_after_its_backoff() -> None:
+    # the backoff on a manual clock, here and in the tests below that say a process is down
+    # until it ends: on the real one, a busy machine's stall of half a second can pass the first
+    # backoff and restart it
+    clock = ManualClock()
     source = CommandSource(
         "t",
         f"{sys.executable} {UNDER_TEST} exit-after-one",
         timeout_ms=PATIENT_MS,
         start_s=PATIENCE_S,
+        monotonic=clock.monotonic,
     )
     try:
         assert source.ask(snap()) is not None
@@ -357,14 +371,11 @@ def test_a_command_that_dies_is_down_then_restarted_after_its_backoff() -> None:
             source.ask(snap())  # its output closed: down, restart scheduled
         with pytest.raises(ModelDown, match="restarting in"):
             source.ask(snap())  # within the backoff: not started again
-
-        def restarted() -> bool:
-            try:
-                return source.ask(snap()) is not None
-            except ModelDown:
-                return False
-
-        wait_until(restarted, "the model restarted after its backoff")
+        clock.advance(RESTART_BASE_S - 0.01)
+        with pytest.raises(ModelDown, match="restarting in"):
+            source.ask(snap())  # still within it
+        clock.advance(0.01)
+        assert source.ask(snap()) is not None  # restarted, and answering
     finally:
         source.close()
     assert source.starts == 2
@@ -372,7 +383,11 @@ def test_a_command_that_dies_is_down_then_restarted_after_its_backoff() -> None:
 
 def test_a_command_that_never_answers_is_taken_for_hung_and_restarted() -> None:
     source = CommandSource(
-        "t", f"{sys.executable} {UNDER_TEST} silent", timeout_ms=30, start_s=0.01
+        "t",
+        f"{sys.executable} {UNDER_TEST} silent",
+        timeout_ms=30,
+        start_s=0.01,
+        monotonic=ManualClock().monotonic,
     )
     try:
         for _ in range(3):
@@ -461,7 +476,11 @@ def test_a_missing_file_is_a_model_error(tmp_path: Path) -> None:
 
 def test_a_command_whose_output_is_not_json_is_restarted_and_its_flood_never_piles_up() -> None:
     source = CommandSource(
-        "t", f"{sys.executable} {UNDER_TEST} flood", timeout_ms=200, start_s=10.0
+        "t",
+        f"{sys.executable} {UNDER_TEST} flood",
+        timeout_ms=200,
+        start_s=10.0,
+        monotonic=ManualClock().monotonic,
     )
     try:
         with pytest.raises(ModelError, match="not a JSON line"):

@@ -23,7 +23,7 @@ import threading
 import time
 import weakref
 from bisect import bisect_right
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -351,8 +351,19 @@ class CommandSource:
     `id`. A late answer is dropped when it arrives; a dead or hung process is restarted after
     a backoff that doubles from RESTART_BASE_S to RESTART_MAX_S, and resets on an answer."""
 
-    def __init__(self, label: str, command: str, *, timeout_ms: int, start_s: float) -> None:
+    def __init__(
+        self,
+        label: str,
+        command: str,
+        *,
+        timeout_ms: int,
+        start_s: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.label = label
+        # what the restart backoff is measured on; a deadline and the start are the process's
+        # own, in real time
+        self._monotonic = monotonic
         self.command = command
         self._timeout_s = timeout_ms / 1000
         # the first answer of the first process may take this long (its start); a restarted
@@ -450,7 +461,7 @@ class CommandSource:
             return proc
         if proc is not None:
             self._down()
-        now = time.monotonic()
+        now = self._monotonic()
         if now < self._next_start:
             raise ModelDown(f"{self.label}: down, restarting in {self._next_start - now:.1f} s")
         return self._start()
@@ -492,7 +503,7 @@ class CommandSource:
 
     def _schedule_restart(self) -> None:
         self._restarts += 1
-        self._next_start = time.monotonic() + _RESTART_BACKOFF.ceiling(self._restarts)
+        self._next_start = self._monotonic() + _RESTART_BACKOFF.ceiling(self._restarts)
 
     def close(self) -> None:
         if self._finalizer is not None:

@@ -48,6 +48,60 @@ def _bid(ticker: str, price: str, count: int, **kw: Any) -> Intent:
     )
 
 
+Decide = Callable[[MarketSnapshot, PositionView, Any], Sequence[Intent]]
+
+
+def _by_turn(turn: list[str], answer: Callable[[str, PositionView], Sequence[Intent]]) -> Decide:
+    """A strategy that decides on a market only while it is in `turn`, once for each time it is
+    put there (its ask takes it out): what `answer` says for that market and position."""
+
+    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Intent]:
+        if snap.ticker not in turn:
+            return []
+        turn.remove(snap.ticker)
+        return answer(snap.ticker, pos)
+
+    return decide
+
+
+def _asked_about_cut(
+    rig: Rig, turn: list[str], decide: Decide, step: Callable[[Rig], None]
+) -> None:
+    """CUT put in `turn`, the strategy asked afresh (not skipped as a quiet market) in one
+    `step`: it was asked about CUT."""
+    turn.append(CUT)
+    swap_decide(rig.loop, decide)
+    step(rig)
+    assert not turn, "the strategy was asked about CUT"
+
+
+def _takes_holds_ask_then_bids_cut(turn: list[str]) -> Decide:
+    """By `turn`: in HOLD a bid of 10 at 0.62 that takes its ask at once ($6.20), in CUT a bid of
+    13 at 0.30 ($3.90)."""
+
+    def answer(ticker: str, pos: PositionView) -> Sequence[Intent]:
+        if ticker == HOLD:
+            return [_bid(HOLD, "0.62", 10, time_in_force=TimeInForce.IOC)]
+        return [_bid(CUT, "0.30", 13)]
+
+    return _by_turn(turn, answer)
+
+
+def _requotes_hold_then_bids_cut(turn: list[str], first: str, then: str) -> Decide:
+    """By `turn`: in HOLD a bid of 10 at `first`, and once it rests, one at `then` replacing it;
+    in CUT a bid of 13 at 0.30 ($3.90)."""
+
+    def answer(ticker: str, pos: PositionView) -> Sequence[Intent]:
+        if ticker == CUT:
+            return [_bid(CUT, "0.30", 13)]
+        if not pos.resting:
+            return [_bid(HOLD, first, 10)]
+        (old,) = pos.resting
+        return [_bid(HOLD, then, 10, replaces=(old.order_id,))]
+
+    return _by_turn(turn, answer)
+
+
 def _settle(rig: Rig) -> None:
     dispatch = rig.loop.dispatch
     while dispatch.in_flight:
@@ -199,14 +253,7 @@ def test_an_order_filled_at_once_counts_toward_the_exposure_while_its_fill_read_
     and went out: $10.10 at risk."""
     rig = _rig(tmp_path, {"max_total_exposure": "10"})
     turn = [HOLD]
-
-    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Intent]:
-        if snap.ticker not in turn:
-            return []
-        turn.remove(snap.ticker)
-        if snap.ticker == HOLD:
-            return [_bid(HOLD, "0.62", 10, time_in_force=TimeInForce.IOC)]
-        return [_bid(CUT, "0.30", 13)]
+    decide = _takes_holds_ask_then_bids_cut(turn)
 
     swap_decide(rig.loop, decide)
     release = _fill_reads_held(rig)
@@ -215,10 +262,7 @@ def test_an_order_filled_at_once_counts_toward_the_exposure_while_its_fill_read_
         rig.step(0.5)
         _until_booked(rig, "order_placed")  # filled at once: its fill read sent, and held
         assert rig.loop.executor.fills.reading
-        turn.append(CUT)
-        swap_decide(rig.loop, decide)  # asked afresh, not skipped as a quiet market
-        rig.step(0.5)
-        assert not turn, "the strategy was asked about CUT"
+        _asked_about_cut(rig, turn, decide, Rig.step)
     finally:
         release.set()
     _settle(rig)
@@ -239,17 +283,7 @@ def test_a_cancel_that_found_less_resting_counts_what_filled_until_it_is_read(
     went out against a total exposure of $7: $7.56 at risk."""
     rig = _rig(tmp_path, {"max_total_exposure": "7"}, trade={"amend_requotes": False})
     turn = [HOLD]
-
-    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Intent]:
-        if snap.ticker not in turn:
-            return []
-        turn.remove(snap.ticker)
-        if snap.ticker == CUT:
-            return [_bid(CUT, "0.30", 13)]
-        if not pos.resting:
-            return [_bid(HOLD, "0.61", 10)]
-        (old,) = pos.resting
-        return [_bid(HOLD, "0.60", 10, replaces=(old.order_id,))]
+    decide = _requotes_hold_then_bids_cut(turn, "0.61", "0.60")
 
     swap_decide(rig.loop, decide)
     _step_without_order_messages(rig)
@@ -278,10 +312,7 @@ def test_a_cancel_that_found_less_resting_counts_what_filled_until_it_is_read(
         _until_booked(rig, "order_cancelled")  # 4 of the 10 the view held; the read is held
         assert rig.loop.executor.cancels.shortfalls == 1
         assert rig.loop.executor.fills.reading
-        turn.append(CUT)
-        swap_decide(rig.loop, decide)
-        _step_without_order_messages(rig)
-        assert not turn, "the strategy was asked about CUT"
+        _asked_about_cut(rig, turn, decide, _step_without_order_messages)
     finally:
         let_cancel.set()
         release.set()
@@ -301,17 +332,7 @@ def test_a_requote_amend_that_filled_at_once_counts_toward_the_exposure_until_re
     out against a total exposure of $10."""
     rig = _rig(tmp_path, {"max_total_exposure": "10"})
     turn = [HOLD]
-
-    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Intent]:
-        if snap.ticker not in turn:
-            return []
-        turn.remove(snap.ticker)
-        if snap.ticker == CUT:
-            return [_bid(CUT, "0.30", 13)]
-        if not pos.resting:
-            return [_bid(HOLD, "0.55", 10)]
-        (old,) = pos.resting
-        return [_bid(HOLD, "0.62", 10, replaces=(old.order_id,))]
+    decide = _requotes_hold_then_bids_cut(turn, "0.55", "0.62")
 
     swap_decide(rig.loop, decide)
     rig.step(0.5)
@@ -327,10 +348,7 @@ def test_a_requote_amend_that_filled_at_once_counts_toward_the_exposure_until_re
         _until_booked(rig, "order_amended")  # filled at once: its fill read sent, and held
         assert rig.client.amends == 1
         assert rig.loop.executor.fills.reading
-        turn.append(CUT)
-        swap_decide(rig.loop, decide)
-        rig.step(0.5)
-        assert not turn, "the strategy was asked about CUT"
+        _asked_about_cut(rig, turn, decide, Rig.step)
     finally:
         release.set()
     _settle(rig)
@@ -349,14 +367,7 @@ def test_an_order_of_unknown_outcome_found_filled_counts_until_its_fill_is_read(
     of $3.90 went out against a total exposure of $10."""
     rig = _rig(tmp_path, {"max_total_exposure": "10"})
     turn = [HOLD]
-
-    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Intent]:
-        if snap.ticker not in turn:
-            return []
-        turn.remove(snap.ticker)
-        if snap.ticker == HOLD:
-            return [_bid(HOLD, "0.62", 10, time_in_force=TimeInForce.IOC)]
-        return [_bid(CUT, "0.30", 13)]
+    decide = _takes_holds_ask_then_bids_cut(turn)
 
     swap_decide(rig.loop, decide)
     release = _fill_reads_held(rig)
@@ -371,10 +382,7 @@ def test_an_order_of_unknown_outcome_found_filled_counts_until_its_fill_is_read(
         _until_booked(rig, "order_resolved")
         assert not unknown.unknown, "the lookup found it"
         assert rig.loop.executor.fills.reading, "its fill read is still out"
-        turn.append(CUT)
-        swap_decide(rig.loop, decide)
-        _step_without_order_messages(rig, 0.5)
-        assert not turn, "the strategy was asked about CUT"
+        _asked_about_cut(rig, turn, decide, _step_without_order_messages)
     finally:
         release.set()
     _settle(rig)
@@ -436,12 +444,7 @@ def test_an_order_on_its_way_told_filled_counts_once(tmp_path: Path) -> None:
     not count it a second time."""
     rig = _rig(tmp_path, {})
     turn = [HOLD]
-
-    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Intent]:
-        if snap.ticker not in turn:
-            return []
-        turn.remove(snap.ticker)
-        return [_bid(HOLD, "0.62", 10, time_in_force=TimeInForce.IOC)]
+    decide = _takes_holds_ask_then_bids_cut(turn)  # HOLD alone is ever in turn
 
     placed, answer = threading.Event(), threading.Event()
     create = rig.client.create_order
@@ -523,12 +526,7 @@ def test_the_stop_loss_closes_a_position_filled_at_once_while_its_fill_read_is_o
     its stop-loss's too, however far the market fell meanwhile."""
     rig = _rig(tmp_path, {})
     turn = [HOLD]
-
-    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Intent]:
-        if snap.ticker not in turn:
-            return []
-        turn.remove(snap.ticker)
-        return [_bid(HOLD, "0.62", 10, time_in_force=TimeInForce.IOC)]
+    decide = _takes_holds_ask_then_bids_cut(turn)  # HOLD alone is ever in turn
 
     swap_decide(rig.loop, decide)
     release = _fill_reads_held(rig)

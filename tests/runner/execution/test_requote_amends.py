@@ -746,7 +746,9 @@ def test_an_amend_dropped_unmade_does_not_wait_for_the_state_files_lock(tmp_path
             took = time.monotonic() - started
         finally:
             other.close()
-    assert took < BUSY_TIMEOUT_SECONDS / 2, f"the close waited {took:.1f}s for the lock"
+    # waiting for the lock is waiting its whole busy timeout: the bound is just below that, not
+    # half of it, so a busy machine's stall of the close cannot reach it
+    assert took < BUSY_TIMEOUT_SECONDS, f"the close waited {took:.1f}s for the lock"
     assert rig.client.amends == 0
     assert not rig.loop.executor.outbox.replacing
 
