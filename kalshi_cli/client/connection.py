@@ -36,6 +36,7 @@ from kalshi_cli.vocabulary.errors import (
     AuthError,
     ConflictError,
     CredentialsError,
+    CutShortByDeadline,
     KalshiError,
     NotFoundError,
     NotSentPastDeadline,
@@ -291,6 +292,7 @@ class Connection:
         # from here, after the limiter's wait), or sooner the caller's (client/deadline.py)
         cap = answer_limit()
         limit = self._timeout if cap is None else min(self._timeout, cap)
+        own = limit
         outer = Deadline.current()
         limit = limit if outer is None else max(0.0, min(limit, outer.remaining()))
         if limit <= 0:
@@ -304,7 +306,8 @@ class Connection:
                 response = self._send(method, self._url(path), query or None, json, signed)
             except httpx.RequestError as exc:
                 self.stats.record(method, path, None, None)
-                raise TransportError(
+                cut = limit < own and isinstance(exc, httpx.TimeoutException)
+                raise (CutShortByDeadline if cut else TransportError)(
                     f"{what}: no answer from {self.host}: {self._reason(exc, limit)}",
                     hint=REACHABILITY_HINT,
                 ) from exc

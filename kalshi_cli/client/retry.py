@@ -23,6 +23,7 @@ from kalshi_cli.vocabulary.errors import (
     ServerError,
     TransportError,
     raise_reported,
+    reported,
 )
 
 log = logging.getLogger("kalshi_cli.client")
@@ -100,7 +101,7 @@ class RetryPolicy(msgspec.Struct, frozen=True):
                     delay = backoff.next_delay(attempt, deadline, rng)
                     if delay is None:
                         raise
-                    before = exc
+                    before = reported(exc, before)
                     log.info(
                         "retrying %s after %s (attempt %d of %d, in %.2fs)",
                         what,

@@ -79,6 +79,13 @@ class NotSentPastDeadline(TransportError):
     before it (`raise_reported`)."""
 
 
+class CutShortByDeadline(TransportError):
+    """Sent, and not answered within what was left of the deadline the request runs under, which
+    was shorter than its own timeout: the deadline cut the wait short, so it says nothing of the
+    exchange. A `TransportError` like any other timeout (a write's outcome is unknown); a run of
+    tries that ends with it reports the failure before it (`raise_reported`)."""
+
+
 class TurnPastDeadline(NotSentPastDeadline):
     """The client's own rate limiter would let the request out only after the deadline it runs
     under: the backlog is the client's, not the exchange's."""
@@ -251,13 +258,19 @@ MAY_PASS: tuple[type[KalshiError], ...] = (
 )
 
 
+def reported(failed: KalshiError, before: KalshiError | None) -> KalshiError:
+    """What a run of tries that ended with `failed` reports: the failure `before` it when
+    `failed` is only a try its deadline kept from going out or cut short, which says nothing of
+    the exchange (a 503, a garbled page, no answer in a try's own time is what a person can act
+    on)."""
+    if isinstance(failed, NotSentPastDeadline | CutShortByDeadline) and before is not None:
+        return before
+    return failed
+
+
 def raise_reported(failed: KalshiError, before: KalshiError | None) -> NoReturn:
-    """Raise what a run of tries that ended with `failed` reports: the failure `before` it when
-    `failed` is only a try its deadline kept from going out, which says nothing of the exchange
-    (a 503, a garbled page, no answer is what a person can act on)."""
-    if isinstance(failed, NotSentPastDeadline) and before is not None:
-        raise before
-    raise failed
+    """Raise what a run of tries that ended with `failed` reports (`reported`)."""
+    raise reported(failed, before)
 
 
 def _class_for_status(status: int) -> type[ApiError]:

@@ -41,7 +41,13 @@ from kalshi_cli.runner.ports import own_book
 from kalshi_cli.store.errors import StoreError
 from kalshi_cli.store.records import FINISHED_STATUSES, RESTING
 from kalshi_cli.vocabulary.clock import Backoff, Deadline
-from kalshi_cli.vocabulary.errors import MAY_PASS, KalshiError, NotFoundError, raise_reported
+from kalshi_cli.vocabulary.errors import (
+    MAY_PASS,
+    KalshiError,
+    NotFoundError,
+    raise_reported,
+    reported,
+)
 
 if TYPE_CHECKING:
     from kalshi_cli.client.requests import CancelResult
@@ -344,7 +350,7 @@ def _listed_again_if_it_may_pass(
             wait = None if deadline is None else LIST_AGAIN.next_delay(attempt, None, _RNG)
             if wait is None:
                 raise_reported(exc, before)
-            before = exc
+            before = reported(exc, before)
             loop.log.emit("stop_listing_again", {"error": exc.one_line(), "attempt": attempt})
             _pause(loop, wait, abandon)
 

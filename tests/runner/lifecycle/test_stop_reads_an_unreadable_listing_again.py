@@ -232,3 +232,48 @@ def test_a_second_interrupt_while_the_stop_lists_again_gives_it_up_at_once(
         assert took < PROOF_MAX_S, f"given up after {took:.2f}s"
         events = [e["event"] for e in log_events(r.log)]
         assert "shutdown_abandoned" in events
+
+
+class ListingsGarbledThenUnanswered(ListingsGarbledAfterTheCancel):
+    """The first listing after the cancel garbled; every one after it sent and never answered
+    within the time it was given."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.listings_garbled and request.method == "GET" and request.url.path == ORDERS:
+            raise httpx.ReadTimeout("no answer in the time given", request=request)
+        return super().handle_request(request)
+
+
+class WaitsEndAtTheDeadlinesLastMoment(WaitsOverrunOnceGarbled):
+    """Once a listing came back garbled, every wait ends with 30 ms of its deadline left: the
+    listing after it goes out, and its wait for the answer is cut to those 30 ms."""
+
+    def sleep(self, seconds: float) -> None:
+        deadline = Deadline.current()
+        if self._transport.listings_garbled and deadline is not None:
+            seconds = max(seconds, deadline.remaining() - 0.03)
+        self._clock.sleep(seconds)
+
+
+def test_a_listing_again_its_deadline_cut_short_names_the_unreadable_answer(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The listing after the batch cancel unreadable, and the next one sent with 30 ms of the
+    deadline left and not answered in them: not proven, and the reason is the exchange's
+    unreadable answer, not "no response within 0.03s", which says nothing of the exchange."""
+    transport = ListingsGarbledThenUnanswered(_a_proxys_page, times=None)
+    with rig(
+        sim,
+        tmp_path,
+        [TICKER],
+        strategy="market-maker",
+        params={},
+        transport=transport,
+        settings={"stop_deadline_s": 4.0},
+    ) as r:
+        r.loop.tick(r.feed.drain_messages(), full=True)
+        r.loop.stop.clock = WaitsEndAtTheDeadlinesLastMoment(r.loop.stop.clock, transport)
+        summary = r.loop.stop.shutdown(cancel_resting=True)
+        assert transport.listings_garbled == 1
+        assert summary.unlisted.startswith("its listing failed: "), summary.unlisted
+        assert "not JSON" in summary.unlisted, summary.unlisted
