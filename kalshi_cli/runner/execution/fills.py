@@ -23,8 +23,9 @@ from kalshi_cli.runner.execution.settlements import SettlementReads
 from kalshi_cli.runner.ports import own_book
 from kalshi_cli.services.pnl import book_history, fill_record_from_api, fill_subaccount, fill_time
 from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING, SENT_STATUSES, FillRecord
+from kalshi_cli.vocabulary.documents import traders_terms
 from kalshi_cli.vocabulary.errors import KalshiError
-from kalshi_cli.vocabulary.units import ZERO, Action, Side, from_book
+from kalshi_cli.vocabulary.units import ZERO, Action, Side
 
 if TYPE_CHECKING:
     from kalshi_cli.feed.messages import FillNotice
@@ -602,8 +603,7 @@ class FillSync:
         return True
 
     def _fill_fields(self, fill: Fill, sent: Sent | None, realized: Decimal) -> dict[str, Any]:
-        side = sent.side if sent else Side.YES
-        action, price = from_book(fill.book_side, fill.yes_price, side)
+        side, action, price = traders_terms(fill.book_side, fill.yes_price, sent)
         fields: dict[str, Any] = {
             "ticker": fill.ticker,
             "side": side,
