@@ -22,6 +22,10 @@ another, by reducing IOC sells at the price that sells it all into the bids now.
 - a stopping loop unwinds each set not ended within its stop deadline (`finish_at_stop`), a set
   found at start and not unwound yet too; a set left broken makes the exit NOT_PROVEN
   (runner/loop/stop_proof.py `SetsLeftBroken`);
+- a leg in a market that no longer trades (closed, determined or settled: the loop's `closed`)
+  is never sold back: it is held to its settlement (`group_held_to_settlement`), the legs that
+  still trade are unwound, and the set stays broken until the settlement takes the leg, then
+  ends as a set with a leg settled since does;
 - each set is a row of the state file (store/leg_sets.py) and its orders name it in their reason,
   so a start after a kill finds a set not ended, says so (`group_broken`) and unwinds it.
 
@@ -35,7 +39,7 @@ the entry log.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from functools import partial
@@ -96,6 +100,8 @@ class _Set:
         self.waits: list[Callable[[], None]] = []  # the step the backoff holds (one)
         self.why: str | None = None  # what the step waits for, as last said (`group_waits`)
         self.given_up: set[int] = set()  # legs whose sale back found no bid or filled short
+        # legs in a market that no longer trades, held to its settlement (each said once)
+        self.settling: set[int] = set()
         # leg -> the risk engine's denial of its last sale back (its rules, said)
         self.refused: dict[int, str] = {}
         self._release: Callable[[], None] | None = release
@@ -157,19 +163,22 @@ class LegSets:
         store: Store,
         feed: MarketFeed,
         hold_markets: Callable[[Sequence[str]], Callable[[], None]],
+        closed: Collection[str],
         clock: Clock,
         log: EntryLog,
     ) -> None:
         """`executor`: the single-order path each leg and sale back goes through (its risk
         verdict, holds and answers); `sender`: a stop's sales back, sent on its own thread once
         the dispatch takes no more calls; `hold_markets`: keeps a set's markets busy until it
-        ends (runner/execution/dispatch.py `Dispatch.hold`)."""
+        ends (runner/execution/dispatch.py `Dispatch.hold`); `closed`: the markets that no
+        longer trade, as the loop knows them (runner/loop/gate.py `MarketGate.closed`)."""
         self._executor = executor
         self._risk = risk
         self._sender = sender
         self._store = store
         self._feed = feed
         self._hold_markets = hold_markets
+        self._closed = closed
         self._clock = clock
         self._log = log
         self._unknown = executor.unknown_orders
@@ -352,7 +361,7 @@ class LegSets:
         """Sell back what the next leg holds beyond the whole sets; once none is left (or none
         can be sold), the set ends."""
         sets = s.sets
-        todo = [i for i, h in enumerate(s.held) if h > sets and i not in s.given_up]
+        todo = [i for i, h in enumerate(s.held) if h > sets and i not in s.given_up | s.settling]
         if not todo:
             return self._end(s)
         if self._held_back(s, partial(self._unwind, s), slot=True):
@@ -374,12 +383,14 @@ class LegSets:
         # a market settled since (a set found at start), or contracts sold by another path,
         # leave less held than the set's orders say: what is gone is no longer the set's, and
         # what the strategy's other sets hold of the leg is theirs, never sold back for this one
-        others = self._store.leg_sets.held_by_others(s.set_id, leg.strategy, leg.ticker, leg.side)
-        held = max(self._executor.room(sell) - others, ZERO)
+        held = self._held_now(s, i, sell)
         if held < extra:
             s.held[i] -= extra - held
             extra = held
         if extra <= 0:
+            return None
+        if leg.ticker in self._closed:
+            self._held_to_settlement(s, i, extra)
             return None
         at = self.unwind_price(leg.ticker, leg.side, extra)
         if at is None:
@@ -395,6 +406,43 @@ class LegSets:
             model_fair=at,
             reason=f"unwinding {piece.count} of {extra} beyond the whole sets: {leg.reason}",
         )
+
+    def _held_now(self, s: _Set, i: int, sell: Intent) -> Decimal:
+        """What the strategy holds of leg `i` now beyond what its other sets hold there: what a
+        sale back of it (`sell`) may take."""
+        leg = s.legs[i]
+        others = self._store.leg_sets.held_by_others(s.set_id, leg.strategy, leg.ticker, leg.side)
+        return max(self._executor.room(sell) - others, ZERO)
+
+    def _held_to_settlement(self, s: _Set, i: int, extra: Decimal) -> None:
+        """Leg `i`'s market no longer trades: what it holds beyond the whole sets is held to
+        its settlement, never sold into it; said once."""
+        if i in s.settling:
+            return
+        s.settling.add(i)
+        leg = s.legs[i]
+        self._log.emit(
+            "group_held_to_settlement",
+            {
+                "set": s.set_id,
+                "ticker": leg.ticker,
+                "count": extra,
+                "held": s.held_text(),
+                "reason": f"{leg.ticker} no longer trades: its {leg.side.value.upper()} {extra} "
+                "beyond the whole sets is held to its settlement, and the set stays broken "
+                "until then",
+            },
+        )
+
+    def _settled_since(self, s: _Set) -> bool:
+        """A leg held to its settlement holds less now (the settlement took it): the set is
+        unwound again, and ends."""
+        for i in s.settling:
+            leg = s.legs[i]
+            sell = replace(leg, action=Action.SELL, reduce_only=True)
+            if self._held_now(s, i, sell) < s.held[i]:
+                return True
+        return False
 
     def _sold(self, s: _Set, i: int, sell: Intent, got: Decimal) -> None:
         refused = s.refused.get(i) if got == 0 else s.refused.pop(i, None)
@@ -483,6 +531,9 @@ class LegSets:
         for s in list(self._open.values()):
             for step in s.steps():
                 step()
+            if s.settling and s.sending is None and self._settled_since(s):
+                s.settling.clear()
+                self._unwind(s)
         found, self._found = self._found, []
         for record in found:
             if all(self._feed.is_fresh(g.ticker) for g in record.legs):
