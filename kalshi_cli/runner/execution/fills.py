@@ -369,6 +369,7 @@ class FillSync:
             self._log.emit("fill_sync_failed", {"error": exc.one_line()})
             return 0 if wait else self._take(self._unheld([]))
         self._guard.ok(answer.sent_at)
+        self._passed(fills)
         listed = [
             f
             for f in fills
@@ -448,6 +449,14 @@ class FillSync:
             and self._unknown.holds(fill.ticker)
             and self._store.orders.intent_by_order_id(fill.order_id) is None
         )
+
+    def _passed(self, fills: list[Fill]) -> None:
+        """The reads' cursor past every fill a read listed, booked here or not (another market's,
+        another subaccount's): one the loop never books is listed by one read, not by every read
+        until the loop's next own fill. A fill held stays listed (`_since`)."""
+        newest = max((t for t in map(fill_time, fills) if t is not None), default=None)
+        if newest is not None:
+            self._last_fill_ts = max(self._last_fill_ts, newest)
 
     def _since(self) -> int:
         # fills are read with a margin: a fill of the same second may land after a read; a
