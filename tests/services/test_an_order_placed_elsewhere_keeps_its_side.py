@@ -1,7 +1,8 @@
 """An order placed elsewhere (on the website, by another program with the same key) reads in
 the side it positions the account for, the spec's `outcome_side` (`ask`: NO), bought, by the
 one rule of fills and orders (`vocabulary.documents.traders_terms`): in `kalshi order list`
-before and after `kalshi reconcile` records it, in the row it is recorded as, and in its fills.
+before and after `kalshi reconcile` records it, in the row it is recorded as, in its fills, and
+in the price `kalshi order amend --price` takes.
 A NO order is never recorded as YES, whose fills would read `sell yes`."""
 
 from __future__ import annotations
@@ -57,3 +58,17 @@ def test_a_no_order_placed_elsewhere_is_recorded_and_filled_as_no(
         "0.4000",
     )
     assert fill["strategy"] == "external"
+
+
+def test_an_amend_of_an_order_placed_elsewhere_takes_the_price_of_the_side_it_lists(
+    prime: SimHarness, client: KalshiClient, kalshi: Kalshi
+) -> None:
+    """`order list` reads a NO order placed elsewhere as `buy no` at 0.40; `order amend
+    --price 0.38` moves it to NO 0.38 (YES 0.62), the side it lists, never to YES 0.38."""
+    (ticker,) = make_markets(prime, 1)
+    placed = client.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.60"), D(3)))
+    amended = kalshi("order", "amend", placed.order_id, "--price", "0.38", "--json")
+    assert amended.exit_code == 0, amended.output
+    order = json.loads(amended.stdout)["order"]
+    assert (order["side"], order["price"], order["yes_price"]) == ("no", "0.3800", "0.6200")
+    assert client.orders.get_order(placed.order_id).yes_price == D("0.62")
