@@ -454,7 +454,9 @@ class FillSync:
         """The reads' cursor past every fill a read listed, booked here or not (another market's,
         another subaccount's): one the loop never books is listed by one read, not by every read
         until the loop's next own fill. A fill held stays listed (`_since`)."""
-        newest = max((t for t in map(fill_time, fills) if t is not None), default=None)
+        # whole seconds do (the reads begin seconds before it): `ts` needs no parsing
+        times = (fill_time(f) if f.ts is None else f.ts for f in fills)
+        newest = max((t for t in times if t is not None), default=None)
         if newest is not None:
             self._last_fill_ts = max(self._last_fill_ts, newest)
 

@@ -123,6 +123,26 @@ class _Set:
         booked."""
         self.refused[leg] = _rules(denials)
 
+    def hold_to_settlement(self, i: int, extra: Decimal, log: EntryLog) -> None:
+        """Leg `i`'s market no longer trades: what it holds beyond the whole sets (`extra`) is
+        held to its settlement, never sold into it; said once."""
+        if i in self.settling:
+            return
+        self.settling.add(i)
+        leg = self.legs[i]
+        log.emit(
+            "group_held_to_settlement",
+            {
+                "set": self.set_id,
+                "ticker": leg.ticker,
+                "count": extra,
+                "held": self.held_text(),
+                "reason": f"{leg.ticker} no longer trades: its {leg.side.value.upper()} {extra} "
+                "beyond the whole sets is held to its settlement, and the set stays broken "
+                "until then",
+            },
+        )
+
     def hold(self, step: Callable[[], None]) -> None:
         """The step the backoff holds, run when it ends (the one latest)."""
         self.waits = [step]
@@ -153,6 +173,29 @@ class _Set:
         return "whole" if sets > 0 else "flat"
 
 
+class _Holdings:
+    """What a set's leg holds now, as a sale back of it may take it: what the strategy holds of
+    it beyond what the strategy's other sets hold there. A market settled since (a set found at
+    start), or contracts sold by another path, leave less than the set's orders say."""
+
+    def __init__(self, executor: LoopExecutor, store: Store) -> None:
+        self._executor = executor
+        self._store = store
+
+    def now(self, s: _Set, i: int, count: Decimal) -> Decimal:
+        """What a sale back of `count` of leg `i` of `s` may take now."""
+        leg = s.legs[i]
+        others = self._store.leg_sets.held_by_others(s.set_id, leg.strategy, leg.ticker, leg.side)
+        return max(self._executor.room(_sale_of(leg, count)) - others, ZERO)
+
+
+def _sale_of(leg: Intent, count: Decimal) -> Intent:
+    """A sale back of `count` of `leg`: a reducing IOC sell."""
+    return replace(
+        leg, action=Action.SELL, count=count, reduce_only=True, time_in_force=TimeInForce.IOC
+    )
+
+
 class LegSets:
     def __init__(
         self,
@@ -181,6 +224,7 @@ class LegSets:
         self._closed = closed
         self._clock = clock
         self._log = log
+        self._holdings = _Holdings(executor, store)
         self._unknown = executor.unknown_orders
         self._guard = executor.guard
         self._open: dict[str, _Set] = {}
@@ -377,20 +421,16 @@ class LegSets:
         holds of it now beyond what its other sets hold there (None: nothing left to sell, or
         nobody bids)."""
         leg = s.legs[i]
-        sell = replace(
-            leg, action=Action.SELL, count=extra, reduce_only=True, time_in_force=TimeInForce.IOC
-        )
-        # a market settled since (a set found at start), or contracts sold by another path,
-        # leave less held than the set's orders say: what is gone is no longer the set's, and
-        # what the strategy's other sets hold of the leg is theirs, never sold back for this one
-        held = self._held_now(s, i, sell)
+        # what is gone is no longer the set's, and what the strategy's other sets hold of the
+        # leg is theirs, never sold back for this one
+        held = self._holdings.now(s, i, extra)
         if held < extra:
             s.held[i] -= extra - held
             extra = held
         if extra <= 0:
             return None
         if leg.ticker in self._closed:
-            self._held_to_settlement(s, i, extra)
+            s.hold_to_settlement(i, extra, self._log)
             return None
         at = self.unwind_price(leg.ticker, leg.side, extra)
         if at is None:
@@ -399,50 +439,13 @@ class LegSets:
             return None
         # a leg held beyond the largest order allowed goes in orders within it, the first here
         # and the rest as each before it fills in full (`RiskEngine.split`)
-        piece = self._risk.split(replace(sell, count=extra, replaces=()))[0]
+        piece = self._risk.split(replace(_sale_of(leg, extra), replaces=()))[0]
         return replace(
             piece,
             price=at,
             model_fair=at,
             reason=f"unwinding {piece.count} of {extra} beyond the whole sets: {leg.reason}",
         )
-
-    def _held_now(self, s: _Set, i: int, sell: Intent) -> Decimal:
-        """What the strategy holds of leg `i` now beyond what its other sets hold there: what a
-        sale back of it (`sell`) may take."""
-        leg = s.legs[i]
-        others = self._store.leg_sets.held_by_others(s.set_id, leg.strategy, leg.ticker, leg.side)
-        return max(self._executor.room(sell) - others, ZERO)
-
-    def _held_to_settlement(self, s: _Set, i: int, extra: Decimal) -> None:
-        """Leg `i`'s market no longer trades: what it holds beyond the whole sets is held to
-        its settlement, never sold into it; said once."""
-        if i in s.settling:
-            return
-        s.settling.add(i)
-        leg = s.legs[i]
-        self._log.emit(
-            "group_held_to_settlement",
-            {
-                "set": s.set_id,
-                "ticker": leg.ticker,
-                "count": extra,
-                "held": s.held_text(),
-                "reason": f"{leg.ticker} no longer trades: its {leg.side.value.upper()} {extra} "
-                "beyond the whole sets is held to its settlement, and the set stays broken "
-                "until then",
-            },
-        )
-
-    def _settled_since(self, s: _Set) -> bool:
-        """A leg held to its settlement holds less now (the settlement took it): the set is
-        unwound again, and ends."""
-        for i in s.settling:
-            leg = s.legs[i]
-            sell = replace(leg, action=Action.SELL, reduce_only=True)
-            if self._held_now(s, i, sell) < s.held[i]:
-                return True
-        return False
 
     def _sold(self, s: _Set, i: int, sell: Intent, got: Decimal) -> None:
         refused = s.refused.get(i) if got == 0 else s.refused.pop(i, None)
@@ -531,7 +534,13 @@ class LegSets:
         for s in list(self._open.values()):
             for step in s.steps():
                 step()
-            if s.settling and s.sending is None and self._settled_since(s):
+            # a leg held to its settlement that holds less now: the settlement took it
+            holdings = self._holdings
+            if (
+                s.settling
+                and s.sending is None
+                and any(holdings.now(s, i, s.held[i]) < s.held[i] for i in s.settling)
+            ):
                 s.settling.clear()
                 self._unwind(s)
         found, self._found = self._found, []
