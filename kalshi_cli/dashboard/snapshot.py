@@ -26,7 +26,7 @@ from kalshi_cli.services.loop_strategies import (
 )
 from kalshi_cli.store.paper import is_paper_state
 from kalshi_cli.vocabulary.clock import age_of, day_start
-from kalshi_cli.vocabulary.documents import fill_terms, traders_terms
+from kalshi_cli.vocabulary.documents import traders_terms
 from kalshi_cli.vocabulary.errors import KalshiError, TransportError
 from kalshi_cli.vocabulary.units import ZERO
 
@@ -382,7 +382,7 @@ def _fills(store: Store) -> Iterable[FillLine]:
 
     for fill in reversed(store.fills.read(limit=RECENT_FILLS)):  # newest first
         intent = store.orders.get_intent(fill.client_order_id) if fill.client_order_id else None
-        side, action, price = fill_terms(fill.book_side, fill.yes_price, intent)
+        side, action, price = traders_terms(fill.book_side, fill.yes_price, intent)
         yield FillLine(
             at=fill.ts,
             ticker=fill.ticker,
@@ -637,7 +637,7 @@ def _queue_positions(
 def _order_line(
     order: Order, store: Store | None, queue_ahead: Decimal | None, listed: int
 ) -> OrderLine:
-    """In the trader's words: the side its intent named (YES for an order placed elsewhere).
+    """In the trader's words (`traders_terms`: the side its intent named, else its outcome side).
     `listed`: the subaccount of an order that names none (the one the listing was of)."""
     coid = order.client_order_id
     intent = store.orders.get_intent(coid) if store is not None and coid else None

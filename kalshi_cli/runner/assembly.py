@@ -240,7 +240,8 @@ def assemble_loop(
         stop_listening = quarantine.listen(lambda found: dispatch.later(lambda: doubt(found)))
     guard = executor.guard
     legs = LegSets(executor=executor, risk=risk, sender=chain.sender, store=store, feed=feed,
-                   hold_markets=dispatch.hold, clock=clock, log=log)  # fmt: skip
+                   hold_markets=dispatch.hold, closed=gate.closed, clock=clock,
+                   log=log)  # fmt: skip
     sender = TurnSender(executor=executor, legs=legs, own=own, feed=feed, clock=clock,
                         tuning=tuning, log=log, alert=alert)  # fmt: skip
     queue = QueuePositions(

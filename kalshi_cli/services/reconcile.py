@@ -32,7 +32,7 @@ from kalshi_cli.vocabulary.errors import NotFoundError
 from kalshi_cli.vocabulary.models import Order
 from kalshi_cli.vocabulary.order_terms import owner_in
 from kalshi_cli.vocabulary.owners import EXTERNAL
-from kalshi_cli.vocabulary.units import ZERO, Side, TimeInForce, from_book
+from kalshi_cli.vocabulary.units import ZERO, TimeInForce
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -814,8 +814,11 @@ def import_order(
     here), else the primary."""
     from kalshi_cli.client.requests import CreateOrder
     from kalshi_cli.store import IntentRecord
+    from kalshi_cli.vocabulary.documents import traders_terms
 
-    action, _ = from_book(order.book_side, order.yes_price, Side.YES)
+    # in the trader's words, as every listing reads an order placed elsewhere: a NO order is
+    # never a YES sale, whose fills would read `sell yes`
+    side, action, _ = traders_terms(order.book_side, order.yes_price, None)
     if order.subaccount is not None:
         subaccount = order.subaccount
     elif callable(subaccount):
@@ -838,7 +841,7 @@ def import_order(
         store.orders.record_intent(
             IntentRecord.pending(
                 placed,
-                side=Side.YES,
+                side=side,
                 action=action,
                 subaccount=subaccount,
                 now=now,

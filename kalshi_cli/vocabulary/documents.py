@@ -126,9 +126,9 @@ def balance_json(balance: Balance) -> dict[str, Any]:
 
 
 def fill_json(f: Fill, intent: Any = None) -> dict[str, Any]:
-    """A fill in both vocabularies; its trader's terms by `fill_terms` from `intent`, the state
-    file's record of its order (`fill_intent`; None: placed elsewhere)."""
-    side, action, price = fill_terms(f.book_side, f.yes_price, intent)
+    """A fill in both vocabularies; its trader's terms by `traders_terms` from `intent`, the
+    state file's record of its order (`fill_intent`; None: placed elsewhere)."""
+    side, action, price = traders_terms(f.book_side, f.yes_price, intent)
     return {
         "fill_id": f.fill_id,
         "order_id": f.order_id,
@@ -168,20 +168,9 @@ def taker_side(t: Trade) -> str:
     return "yes" if t.taker_book_side == "bid" else "no" if t.taker_book_side == "ask" else ""
 
 
-def traders_terms(
-    book_side: BookSide, yes_price: Decimal, intent: Any
-) -> tuple[Side, Action, Decimal]:
-    """An order's or a fill's (book side, YES price) in the trader's words: the side its
-    `intent` (the state file's `IntentRecord`, or None) named when it was placed here, else
-    YES, with the action and the price of that side."""
-    side = intent.side if intent is not None else Side.YES
-    action, price = from_book(book_side, yes_price, side)
-    return side, action, price
-
-
 def order_json(order: Order, intent: Any) -> dict[str, Any]:
-    """An exchange order in both vocabularies; the trader's side comes from `intent`, the state
-    file's record of it (an `IntentRecord`, or None), when the order was placed here, else YES."""
+    """An exchange order in both vocabularies; its trader's terms by `traders_terms` from
+    `intent`, the state file's record of it (an `IntentRecord`; None: placed elsewhere)."""
     side, action, price = traders_terms(order.book_side, order.yes_price, intent)
     return {
         "order_id": order.order_id,
@@ -211,15 +200,16 @@ def fill_intent(f: Fill, store: Any) -> Any:
     return store.orders.intent_by_order_id(f.order_id) if store is not None and f.order_id else None
 
 
-def fill_terms(
+def traders_terms(
     book_side: BookSide, yes_price: Decimal, intent: Any
 ) -> tuple[Side, Action, Decimal]:
-    """A fill's (book side, YES price) in the trader's words, the one rule of `kalshi fills`,
-    the assistant's fills and the dashboard's last fills: the side its order's `intent` (the
-    state file's `IntentRecord`) named when it was placed here; else, for an order placed
-    elsewhere, the side the fill positioned the account for (the spec's `outcome_side`: `bid`
-    YES, `ask` NO; the exchange's `side`/`action` are deprecated), bought. With the action and
-    the price of that side."""
+    """An order's or a fill's (book side, YES price) in the trader's words, the one rule of
+    `kalshi order list`, `kalshi fills`, the assistant, the dashboard and the row `reconcile`
+    records for an order placed elsewhere: the side its order's `intent` (the state file's
+    `IntentRecord`) named when it was placed here; else, for an order placed elsewhere, the
+    side it positions the account for (the spec's `outcome_side`: `bid` YES, `ask` NO; the
+    exchange's `side`/`action` are deprecated), bought. With the action and the price of that
+    side."""
     side = intent.side if intent is not None else outcome_side_of(book_side)
     action, price = from_book(book_side, yes_price, side)
     return side, action, price

@@ -23,8 +23,9 @@ from kalshi_cli.runner.execution.settlements import SettlementReads
 from kalshi_cli.runner.ports import own_book
 from kalshi_cli.services.pnl import book_history, fill_record_from_api, fill_subaccount, fill_time
 from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING, SENT_STATUSES, FillRecord
+from kalshi_cli.vocabulary.documents import traders_terms
 from kalshi_cli.vocabulary.errors import KalshiError
-from kalshi_cli.vocabulary.units import ZERO, Action, Side, from_book
+from kalshi_cli.vocabulary.units import ZERO, Action, Side
 
 if TYPE_CHECKING:
     from kalshi_cli.feed.messages import FillNotice
@@ -368,6 +369,7 @@ class FillSync:
             self._log.emit("fill_sync_failed", {"error": exc.one_line()})
             return 0 if wait else self._take(self._unheld([]))
         self._guard.ok(answer.sent_at)
+        self._passed(fills)
         listed = [
             f
             for f in fills
@@ -447,6 +449,16 @@ class FillSync:
             and self._unknown.holds(fill.ticker)
             and self._store.orders.intent_by_order_id(fill.order_id) is None
         )
+
+    def _passed(self, fills: list[Fill]) -> None:
+        """The reads' cursor past every fill a read listed, booked here or not (another market's,
+        another subaccount's): one the loop never books is listed by one read, not by every read
+        until the loop's next own fill. A fill held stays listed (`_since`)."""
+        # whole seconds do (the reads begin seconds before it): `ts` needs no parsing
+        times = (fill_time(f) if f.ts is None else f.ts for f in fills)
+        newest = max((t for t in times if t is not None), default=None)
+        if newest is not None:
+            self._last_fill_ts = max(self._last_fill_ts, newest)
 
     def _since(self) -> int:
         # fills are read with a margin: a fill of the same second may land after a read; a
@@ -602,8 +614,7 @@ class FillSync:
         return True
 
     def _fill_fields(self, fill: Fill, sent: Sent | None, realized: Decimal) -> dict[str, Any]:
-        side = sent.side if sent else Side.YES
-        action, price = from_book(fill.book_side, fill.yes_price, side)
+        side, action, price = traders_terms(fill.book_side, fill.yes_price, sent)
         fields: dict[str, Any] = {
             "ticker": fill.ticker,
             "side": side,

@@ -22,6 +22,10 @@ another, by reducing IOC sells at the price that sells it all into the bids now.
 - a stopping loop unwinds each set not ended within its stop deadline (`finish_at_stop`), a set
   found at start and not unwound yet too; a set left broken makes the exit NOT_PROVEN
   (runner/loop/stop_proof.py `SetsLeftBroken`);
+- a leg in a market that no longer trades (closed, determined or settled: the loop's `closed`)
+  is never sold back: it is held to its settlement (`group_held_to_settlement`), the legs that
+  still trade are unwound, and the set stays broken until the settlement takes the leg, then
+  ends as a set with a leg settled since does;
 - each set is a row of the state file (store/leg_sets.py) and its orders name it in their reason,
   so a start after a kill finds a set not ended, says so (`group_broken`) and unwinds it.
 
@@ -35,7 +39,7 @@ the entry log.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from functools import partial
@@ -96,6 +100,8 @@ class _Set:
         self.waits: list[Callable[[], None]] = []  # the step the backoff holds (one)
         self.why: str | None = None  # what the step waits for, as last said (`group_waits`)
         self.given_up: set[int] = set()  # legs whose sale back found no bid or filled short
+        # legs in a market that no longer trades, held to its settlement (each said once)
+        self.settling: set[int] = set()
         # leg -> the risk engine's denial of its last sale back (its rules, said)
         self.refused: dict[int, str] = {}
         self._release: Callable[[], None] | None = release
@@ -116,6 +122,26 @@ class _Set:
         """The risk engine refused `leg`'s sale back: its rules, said once the sale's answer is
         booked."""
         self.refused[leg] = _rules(denials)
+
+    def hold_to_settlement(self, i: int, extra: Decimal, log: EntryLog) -> None:
+        """Leg `i`'s market no longer trades: what it holds beyond the whole sets (`extra`) is
+        held to its settlement, never sold into it; said once."""
+        if i in self.settling:
+            return
+        self.settling.add(i)
+        leg = self.legs[i]
+        log.emit(
+            "group_held_to_settlement",
+            {
+                "set": self.set_id,
+                "ticker": leg.ticker,
+                "count": extra,
+                "held": self.held_text(),
+                "reason": f"{leg.ticker} no longer trades: its {leg.side.value.upper()} {extra} "
+                "beyond the whole sets is held to its settlement, and the set stays broken "
+                "until then",
+            },
+        )
 
     def hold(self, step: Callable[[], None]) -> None:
         """The step the backoff holds, run when it ends (the one latest)."""
@@ -147,6 +173,29 @@ class _Set:
         return "whole" if sets > 0 else "flat"
 
 
+class _Holdings:
+    """What a set's leg holds now, as a sale back of it may take it: what the strategy holds of
+    it beyond what the strategy's other sets hold there. A market settled since (a set found at
+    start), or contracts sold by another path, leave less than the set's orders say."""
+
+    def __init__(self, executor: LoopExecutor, store: Store) -> None:
+        self._executor = executor
+        self._store = store
+
+    def now(self, s: _Set, i: int, count: Decimal) -> Decimal:
+        """What a sale back of `count` of leg `i` of `s` may take now."""
+        leg = s.legs[i]
+        others = self._store.leg_sets.held_by_others(s.set_id, leg.strategy, leg.ticker, leg.side)
+        return max(self._executor.room(_sale_of(leg, count)) - others, ZERO)
+
+
+def _sale_of(leg: Intent, count: Decimal) -> Intent:
+    """A sale back of `count` of `leg`: a reducing IOC sell."""
+    return replace(
+        leg, action=Action.SELL, count=count, reduce_only=True, time_in_force=TimeInForce.IOC
+    )
+
+
 class LegSets:
     def __init__(
         self,
@@ -157,21 +206,25 @@ class LegSets:
         store: Store,
         feed: MarketFeed,
         hold_markets: Callable[[Sequence[str]], Callable[[], None]],
+        closed: Collection[str],
         clock: Clock,
         log: EntryLog,
     ) -> None:
         """`executor`: the single-order path each leg and sale back goes through (its risk
         verdict, holds and answers); `sender`: a stop's sales back, sent on its own thread once
         the dispatch takes no more calls; `hold_markets`: keeps a set's markets busy until it
-        ends (runner/execution/dispatch.py `Dispatch.hold`)."""
+        ends (runner/execution/dispatch.py `Dispatch.hold`); `closed`: the markets that no
+        longer trade, as the loop knows them (runner/loop/gate.py `MarketGate.closed`)."""
         self._executor = executor
         self._risk = risk
         self._sender = sender
         self._store = store
         self._feed = feed
         self._hold_markets = hold_markets
+        self._closed = closed
         self._clock = clock
         self._log = log
+        self._holdings = _Holdings(executor, store)
         self._unknown = executor.unknown_orders
         self._guard = executor.guard
         self._open: dict[str, _Set] = {}
@@ -352,7 +405,7 @@ class LegSets:
         """Sell back what the next leg holds beyond the whole sets; once none is left (or none
         can be sold), the set ends."""
         sets = s.sets
-        todo = [i for i, h in enumerate(s.held) if h > sets and i not in s.given_up]
+        todo = [i for i, h in enumerate(s.held) if h > sets and i not in s.given_up | s.settling]
         if not todo:
             return self._end(s)
         if self._held_back(s, partial(self._unwind, s), slot=True):
@@ -368,18 +421,16 @@ class LegSets:
         holds of it now beyond what its other sets hold there (None: nothing left to sell, or
         nobody bids)."""
         leg = s.legs[i]
-        sell = replace(
-            leg, action=Action.SELL, count=extra, reduce_only=True, time_in_force=TimeInForce.IOC
-        )
-        # a market settled since (a set found at start), or contracts sold by another path,
-        # leave less held than the set's orders say: what is gone is no longer the set's, and
-        # what the strategy's other sets hold of the leg is theirs, never sold back for this one
-        others = self._store.leg_sets.held_by_others(s.set_id, leg.strategy, leg.ticker, leg.side)
-        held = max(self._executor.room(sell) - others, ZERO)
+        # what is gone is no longer the set's, and what the strategy's other sets hold of the
+        # leg is theirs, never sold back for this one
+        held = self._holdings.now(s, i, extra)
         if held < extra:
             s.held[i] -= extra - held
             extra = held
         if extra <= 0:
+            return None
+        if leg.ticker in self._closed:
+            s.hold_to_settlement(i, extra, self._log)
             return None
         at = self.unwind_price(leg.ticker, leg.side, extra)
         if at is None:
@@ -388,7 +439,7 @@ class LegSets:
             return None
         # a leg held beyond the largest order allowed goes in orders within it, the first here
         # and the rest as each before it fills in full (`RiskEngine.split`)
-        piece = self._risk.split(replace(sell, count=extra, replaces=()))[0]
+        piece = self._risk.split(replace(_sale_of(leg, extra), replaces=()))[0]
         return replace(
             piece,
             price=at,
@@ -483,6 +534,15 @@ class LegSets:
         for s in list(self._open.values()):
             for step in s.steps():
                 step()
+            # a leg held to its settlement that holds less now: the settlement took it
+            holdings = self._holdings
+            if (
+                s.settling
+                and s.sending is None
+                and any(holdings.now(s, i, s.held[i]) < s.held[i] for i in s.settling)
+            ):
+                s.settling.clear()
+                self._unwind(s)
         found, self._found = self._found, []
         for record in found:
             if all(self._feed.is_fresh(g.ticker) for g in record.legs):

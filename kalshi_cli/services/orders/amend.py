@@ -15,6 +15,7 @@ import msgspec
 from kalshi_cli.services.orders.context import recording_allowed
 from kalshi_cli.services.reconcile import AMEND_READ, amend_settled_by
 from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING
+from kalshi_cli.vocabulary.documents import traders_terms
 from kalshi_cli.vocabulary.errors import (
     AmendOutcomeUnknown,
     ApiError,
@@ -53,8 +54,9 @@ class Amend:
 @dataclass(frozen=True)
 class PreparedAmend:
     """An amend of one resting order with every local check passed (`OrderAmends.prepare`): the
-    order as the exchange showed it, the side it trades (the state file's; YES for an order it
-    does not hold), and the YES price, total and expiry it would be sent with.
+    order as the exchange showed it, the side it trades (`traders_terms`, as `order list` reads
+    it: the state file's, else its outcome side), and the YES price, total and expiry it would
+    be sent with.
     What a preview shows is what is sent: both read it from here."""
 
     order: Order
@@ -342,7 +344,7 @@ class OrderAmends:
         order = self._context.resting(order_id, "amended")
         local = self._context.local(order_id)
         subaccount = self._context.subaccount_of(order_id, local, order)
-        side = local.side if local else Side.YES
+        side, _, _ = traders_terms(order.book_side, order.yes_price, local)  # as listed
         market = self._context.client.markets.get_market(order.ticker)
         yes_price = order.yes_price
         if price is not None:

@@ -1,0 +1,117 @@
+"""A set of legs found at start with a leg in a market that no longer trades (closed, its
+result determined or still to come) never sells into it: the leg is held to its settlement
+(`group_held_to_settlement`, naming it), the legs still trading are unwound as any broken set's,
+and the set stays broken, said at the stop (exit 11), until the market settles; then it ends
+by the rule of a leg settled since (flat here). The simulator has no control that determines a
+market without settling it; `closed` is its state in between, where trading has ended and the
+result is not paid yet, and the loop treats a closed, determined or settled market alike
+(runner/loop/gate.py `closed`)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kalshi_cli.runner.lifecycle.session import _summary
+from kalshi_cli.runner.loop.stop_proof import SetsLeftBroken
+from kalshi_cli.services.reconcile import reconcile
+from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from tests.conftest import SimHarness
+from tests.runner.sim_rig import Rig, rig
+from tests.runner.simproc import client_for
+from tests.runner.test_leg_sets_under_faults_sim import (
+    TICKERS,
+    A,
+    B,
+    C,
+    Killed,
+    _amounts,
+    _done,
+    _held,
+    _kill_between_legs,
+    _never_twice,
+    _sales,
+    _send_set,
+    _set_rig,
+    _ticking,
+    _until_done,
+)
+from tests.waiting import poll_until
+
+HELD_IN_A = {f"{A} no": 5, f"{B} no": 0, f"{C} no": 0}
+
+
+def _killed_before_c_then_a_closed(sim: SimHarness, tmp_path: Path) -> Any:
+    """A set killed after A and B filled (NO 5 each) and before C left; A's market then
+    closes, and the start's reconcile runs, as `kalshi trade` runs it. The account traded."""
+    with _set_rig(sim, tmp_path, {C: {}}) as (r, transport):
+        _kill_between_legs(transport)
+        with pytest.raises(Killed):
+            _send_set(r)
+        account = r.account
+    assert account is not None
+    sim.set_status(A, "closed")
+    with client_for(account) as reader, Store.open(tmp_path / "state.db") as store:
+        reconcile(reader, store)
+    return account
+
+
+def _nothing_sent_into_a(r: Rig) -> None:
+    assert [s for s in _sales(r) if s[0] == A] == []
+    assert r.events("order_rejected") == []
+
+
+@pytest.mark.slow
+def test_a_leg_in_a_closed_market_is_held_to_settlement_and_the_set_ends_when_it_settles(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The next loop sells B back (it trades) and holds A's NO 5 to its settlement: the set is
+    broken, its lines naming NO 5 held in A. A settles while the loop runs: the set ends flat,
+    no sale ever sent into A, and the stop leaves nothing broken. Before, A's sale back went to
+    the exchange, was refused (market closed) and read as filled short, at every stop too."""
+    account = _killed_before_c_then_a_closed(sim, tmp_path)
+    with rig(sim, tmp_path, TICKERS, strategy="arbitrage", params={}, trader=account) as again:
+        first = _until_done(again)
+        assert first["status"] == "broken", first
+        assert _amounts(first["held"]) == HELD_IN_A
+        (kept,) = again.events("group_held_to_settlement")
+        assert (kept["ticker"], Decimal(str(kept["count"]))) == (A, 5)
+        assert _amounts(kept["held"]) == {f"{A} no": 5, f"{B} no": 5, f"{C} no": 0}
+        assert _sales(again) == [(B, 5, 5)]
+        _nothing_sent_into_a(again)
+        assert _held(again) == {A: 5, B: 0, C: 0}
+
+        sim.settle(A, "no")
+        assert poll_until(
+            lambda: len(_done(again)) == 2, between=lambda: _ticking(again), within_s=60
+        )
+        ended = _done(again)[1]
+        assert ended["status"] == "flat", ended
+        assert again.loop.stop.shutdown(cancel_resting=True).broken_sets == ()
+        _nothing_sent_into_a(again)
+        assert again.store.leg_sets.unfinished() == []
+        _never_twice(again)
+
+
+@pytest.mark.slow
+def test_a_stop_before_the_closed_leg_settles_leaves_the_set_broken_and_sells_nothing_there(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Stopped before A settles: the stop sends nothing into A, leaves the set broken naming NO
+    5 held in A, and the exit is 11, never 0."""
+    account = _killed_before_c_then_a_closed(sim, tmp_path)
+    with rig(sim, tmp_path, TICKERS, strategy="arbitrage", params={}, trader=account) as again:
+        assert _until_done(again)["status"] == "broken"
+        summary = again.loop.stop.shutdown(cancel_resting=True)
+        (left,) = again.events("group_left_broken")
+        assert summary.broken_sets == (left["set"],)
+        assert _amounts(left["held"]) == HELD_IN_A
+        with pytest.raises(SetsLeftBroken) as raised:
+            _summary(summary, None)
+        assert raised.value.exit_code == ExitCode.NOT_PROVEN
+        _nothing_sent_into_a(again)
+        assert [s.status for s in again.store.leg_sets.unfinished()] == ["broken"]
