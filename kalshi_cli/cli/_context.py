@@ -86,7 +86,7 @@ class AppContext:
         """The endpoint and (unless `anonymous`) the key. With `auth`, missing credentials are an
         error and the key is read now (`_read_key`); without it, a command may run
         unauthenticated, and the key is read by the first request signed
-        (`Connection.signs`): market data alone never reads it."""
+        (`client.signing.signs`): market data alone never reads it."""
         if self._connection is None:
             from kalshi_cli.services.connection import resolve_connection
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
-from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, TypedDict, TypeVar, cast
+from typing import Annotated, Any, NamedTuple, TypedDict, TypeVar, cast
 from urllib.parse import quote
 
 import httpx
@@ -27,7 +27,7 @@ from kalshi_cli.client.fill_quarantine import FillQuarantine
 from kalshi_cli.client.pagination import paginate
 from kalshi_cli.client.ratelimit import RateLimiter, TierLimits, TurnAfterDeadline, tier_limits
 from kalshi_cli.client.retry import Resend, RetryPolicy, nothing_sent
-from kalshi_cli.client.signing import KalshiAuth, KeyOnDemand
+from kalshi_cli.client.signing import KalshiAuth, KeySource, signs
 from kalshi_cli.client.stats import ApiStats
 from kalshi_cli.vocabulary.clock import Clock, Deadline, SystemClock, answer_limit
 from kalshi_cli.vocabulary.errors import (
@@ -50,9 +50,6 @@ from kalshi_cli.vocabulary.errors import (
     order_exists,
 )
 from kalshi_cli.vocabulary.models import decode_answer
-
-if TYPE_CHECKING:
-    from kalshi_cli.vocabulary.keys import PrivateKey
 
 T = TypeVar("T")
 S = TypeVar("S", bound=msgspec.Struct)
@@ -139,11 +136,10 @@ class UnknownOutcome(NamedTuple):
 
 
 class ConnectionOptions(TypedDict, total=False):
-    """A `Connection`'s settings past its `api_base`, as `KalshiClient` takes them (defaults
-    and meaning: `Connection`)."""
+    """A `Connection`'s settings past `api_base`, as `KalshiClient` takes them (`Connection`)."""
 
     key_id: str | None
-    private_key: PrivateKey | KeyOnDemand | None
+    private_key: KeySource | None
     tier: str
     timeout: float
     max_attempts: int
@@ -170,7 +166,7 @@ class Connection:
         *,
         api_base: str,
         key_id: str | None = None,
-        private_key: PrivateKey | KeyOnDemand | None = None,
+        private_key: KeySource | None = None,
         tier: str = "basic",
         timeout: float = 10.0,
         max_attempts: int = 4,
@@ -375,7 +371,7 @@ class Connection:
         what = f"{method} {path}"
         if auth:
             self.require_key(what)
-        signed = signed and self.signs(private=auth)
+        signed = signed and signs(self._auth, private=auth)
         return self._retry.run(
             lambda: self.send_once(
                 method, path, params=params, json=json, items=items, what=what, signed=signed
@@ -468,15 +464,6 @@ class Connection:
                 f"the exchange answered HTTP {response.status_code} to {unknown.what} with an "
                 f"error ({detail}); {unknown.doubt}"
             )
-
-    def signs(self, *, private: bool) -> bool:
-        """The client's one signing rule. A request to a private endpoint (`private`: one that
-        openapi.yaml gives a `security` block; every write) is signed, the first one reading the
-        key. A public read (no `security` block: market data, the exchange's status and
-        schedule, the historical archive) is signed only once the key is in memory: a command
-        that reads market data alone never reads the key file nor imports `cryptography`, and a
-        process that has used its key signs every request, as before."""
-        return self._auth is not None and (private or self._auth.loaded)
 
     def require_key(self, what: str) -> None:
         if self._auth is None:
@@ -632,11 +619,10 @@ class Connection:
         private: bool,
         cursor_required: bool,
     ) -> Iterator[T]:
-        """Every item of the listing at `path` (at most `limit`), page by page. A private
-        listing (the portfolio, the orders, the archived fills, orders and positions) needs a
-        key and is paged `PORTFOLIO_PAGE_MAX` at a time, a public one (market data, live and
-        archived) `MARKETS_PAGE_MAX`; each signed as `signs` says. `cursor_required`: whether
-        the spec requires each page's cursor (`page`)."""
+        """Every item of the listing at `path` (at most `limit`), page by page. A private listing
+        (the portfolio, the orders, the archived fills, orders and positions) needs a key and is
+        paged `PORTFOLIO_PAGE_MAX` at a time, a public one (market data, live and archived)
+        `MARKETS_PAGE_MAX`. `cursor_required`: whether the spec requires each page's cursor."""
         page_size = PORTFOLIO_PAGE_MAX if private else MARKETS_PAGE_MAX
         return self.iterate(
             path, key, parse, params=params, limit=limit, page_size=page_size, auth=private,

@@ -6,13 +6,13 @@ as Kalshi's SDK signs and the server verifies (REFERENCE.md section 2). Each ret
 Signing does no I/O; the clock is injected.
 
 The key may be given loaded or as a `KeyOnDemand`, read (and `cryptography` imported) by the first
-request that is signed: which requests are is the connection's one rule (`Connection.signs`).
+request that is signed: which requests are is the client's one rule (`signs`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 import httpx
 
@@ -20,6 +20,9 @@ from kalshi_cli.vocabulary.clock import Clock, SystemClock
 
 if TYPE_CHECKING:
     from kalshi_cli.vocabulary.keys import KeyType, PrivateKey
+
+# a key as the client takes it: loaded, or read on demand (a string: `cryptography` stays unloaded)
+KeySource: TypeAlias = "PrivateKey | KeyOnDemand"
 
 
 class KeyOnDemand:
@@ -54,9 +57,7 @@ class KeyOnDemand:
 class KalshiAuth(httpx.Auth):
     """Adds the three KALSHI-ACCESS headers to each request (and to each retry, freshly)."""
 
-    def __init__(
-        self, key_id: str, private_key: PrivateKey | KeyOnDemand, clock: Clock | None = None
-    ) -> None:
+    def __init__(self, key_id: str, private_key: KeySource, clock: Clock | None = None) -> None:
         self.key_id = key_id
         self._key = (
             private_key if isinstance(private_key, KeyOnDemand) else KeyOnDemand.of(private_key)
@@ -101,3 +102,13 @@ class KalshiAuth(httpx.Auth):
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         self.sign(request)
         yield request
+
+
+def signs(auth: KalshiAuth | None, *, private: bool) -> bool:
+    """The client's one signing rule. A request to a private endpoint (`private`: one that
+    openapi.yaml gives a `security` block; every write) is signed, the first one reading the
+    key. A public read (no `security` block: market data, the exchange's status and schedule,
+    the historical archive) is signed only once the key is in memory: a command that reads
+    market data alone never reads the key file nor imports `cryptography`, and a process that
+    has used its key signs every request, as before. Without a key, nothing is signed."""
+    return auth is not None and (private or auth.loaded)

@@ -29,7 +29,7 @@ Warn = Callable[[str], None]
 
 class ResolvedConnection(msgspec.Struct, frozen=True, kw_only=True):
     """Where to connect and as whom, once the simulator (if any) is up. The key is read on first
-    use (`private_key`, or the client's first signed request: `Connection.signs`). Its repr
+    use (`private_key`, or the client's first signed request: `client.signing.signs`). Its repr
     leaves the key out."""
 
     api_base: str

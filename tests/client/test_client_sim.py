@@ -136,7 +136,7 @@ def test_a_key_read_on_demand_signs_public_reads_only_once_a_private_request_rea
 ) -> None:
     """A client whose key is read on demand (the CLI's) sends a public read unsigned and never
     reads the key for it; the first private request reads it, and from then on every request is
-    signed, public reads too (`Connection.signs`)."""
+    signed, public reads too (`client.signing.signs`)."""
     sim.create_market("KXOB-SIM-B")
     reads: list[str] = []
 
