@@ -150,6 +150,10 @@ def test_a_network_command_joining_a_simulator_imports_the_client_only(
     assert renderers == []
     areas = sorted(m for m in modules if m.removeprefix("kalshi_cli.client.") in AREAS)
     assert areas == ["kalshi_cli.client.markets"]
+    # a public read is not signed while the key is unread (`client.signing.signs`): neither the key
+    # nor the signature code (`cryptography`) is loaded
+    assert "kalshi_cli.vocabulary.keys" not in modules
+    assert [m for m in modules if m.split(".")[0] == "cryptography"] == []
     assert "kalshi_cli.client.requests" not in modules
     # the client's User-Agent names the version, a constant of the package: reading it from the
     # installed metadata costs `importlib.metadata` and a scan of sys.path on every start

@@ -83,8 +83,10 @@ class AppContext:
     # -- connection and client -------------------------------------------------------------
 
     def connection(self, *, auth: bool, anonymous: bool = False) -> ResolvedConnection:
-        """The endpoint and (unless `anonymous`) the loaded key. With `auth`, missing
-        credentials are an error; without it, a command may run unauthenticated."""
+        """The endpoint and (unless `anonymous`) the key. With `auth`, missing credentials are an
+        error and the key is read now (`_read_key`); without it, a command may run
+        unauthenticated, and the key is read by the first request signed
+        (`client.signing.signs`): market data alone never reads it."""
         if self._connection is None:
             from kalshi_cli.services.connection import resolve_connection
 
@@ -96,8 +98,25 @@ class AppContext:
 
             raise no_credentials(self.settings())
         if auth:
+            self._read_key()
             self._check_state()
         return self._connection
+
+    def _read_key(self) -> None:
+        """The configured key, read now. One that cannot be read raises its
+        `CredentialsError` here, and the connection and client of this process are forgotten
+        as if never made: health-check and `kalshi check api` then go on anonymously."""
+        from kalshi_cli.vocabulary.errors import CredentialsError
+
+        connection = self._connection
+        if connection is None:
+            return  # a test's client factory made no connection
+        try:
+            connection.private_key  # noqa: B018 (read for its effect)
+        except CredentialsError:
+            self.close()
+            self._connection = None
+            raise
 
     def current_connection(self) -> ResolvedConnection | None:
         """The connection if one was resolved already (none is made here)."""
@@ -146,25 +165,36 @@ class AppContext:
         self.state_mismatch = self.state_mismatch or error
 
     def client(
-        self, *, auth: bool = False, anonymous: bool = False, retry_budget_s: float | None = None
+        self,
+        *,
+        auth: bool = False,
+        anonymous: bool = False,
+        retry_budget_s: float | None = None,
+        read_key: bool = False,
     ) -> KalshiClient:
         """The one client of this process. `auth=True` for portfolio commands: they fail with
-        a one-line credentials error before any request when no key is configured.
-        `retry_budget_s` caps the time one call may spend retrying (`kalshi trade`: its loop
-        must keep ticking); it shapes the client this call builds, so it must come first."""
+        a one-line credentials error before any request when no key is configured, and one
+        that cannot be read. `read_key`: the key is read now too, without `auth`'s demand for
+        one (health-check, `kalshi check api`: a broken key is theirs to report); else a public
+        read leaves it unread. `retry_budget_s` caps the time one call may spend retrying
+        (`kalshi trade`: its loop must keep ticking); it shapes the client this call builds, so
+        it must come first."""
         settings = self.settings()
         if self._client is None:
             self.retry_budget_s = retry_budget_s
             self._client = self._client_factory(self, settings, anonymous)
         elif retry_budget_s is not None and retry_budget_s != self.retry_budget_s:
             raise RuntimeError("the client was already built with another retry budget")
-        if auth and not self._client.authenticated:
+        client = self._client
+        if auth and not client.authenticated:
             from kalshi_cli.services.connection import no_credentials
 
             raise no_credentials(settings)
+        if auth or read_key:
+            self._read_key()  # a key that cannot be read: the client is forgotten
         if auth:
             self._check_state()  # a test's client factory may make no connection: unchecked
-        return self._client
+        return client
 
     def quarantined_fills(self) -> list[QuarantinedFill]:
         """The fills this process's client listed and quarantined (`FillQuarantine`)."""
@@ -185,7 +215,7 @@ def _build_client(app: AppContext, settings: Settings, anonymous: bool) -> Kalsh
         KalshiClient,
         api_base=connection.api_base,
         key_id=connection.key_id,
-        private_key=connection.private_key,
+        private_key=connection.key,
         tier=settings.tier,
         timeout=settings.timeout,
     )

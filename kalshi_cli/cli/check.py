@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -190,7 +191,7 @@ class _Plan:
             state_path=self.settings.state,
             thresholds=self.thresholds,
             risk_section=self.risk,
-            client=app.client,
+            client=partial(app.client, read_key=True),
             anonymous_client=lambda: app.client(anonymous=True),
             subaccount=subaccount,
             deadline_s=deadline,

@@ -59,7 +59,7 @@ class HealthTarget:
     def client(self) -> KalshiClient:
         if self._client is None:
             try:
-                self._client = self.app.client()
+                self._client = self.app.client(read_key=True)
             except CredentialsError as exc:
                 self.credentials_error = exc
                 self._client = self.app.client(anonymous=True)

@@ -27,7 +27,7 @@ from kalshi_cli.client.fill_quarantine import FillQuarantine
 from kalshi_cli.client.pagination import paginate
 from kalshi_cli.client.ratelimit import RateLimiter, TierLimits, TurnAfterDeadline, tier_limits
 from kalshi_cli.client.retry import Resend, RetryPolicy, nothing_sent
-from kalshi_cli.client.signing import KalshiAuth
+from kalshi_cli.client.signing import KalshiAuth, KeySource, signs
 from kalshi_cli.client.stats import ApiStats
 from kalshi_cli.vocabulary.clock import Clock, Deadline, SystemClock, answer_limit
 from kalshi_cli.vocabulary.errors import (
@@ -50,7 +50,6 @@ from kalshi_cli.vocabulary.errors import (
     ValidationError,
     order_exists,
 )
-from kalshi_cli.vocabulary.keys import PrivateKey
 from kalshi_cli.vocabulary.models import decode_answer
 
 T = TypeVar("T")
@@ -138,11 +137,10 @@ class UnknownOutcome(NamedTuple):
 
 
 class ConnectionOptions(TypedDict, total=False):
-    """A `Connection`'s settings past its `api_base`, as `KalshiClient` takes them (defaults
-    and meaning: `Connection`)."""
+    """A `Connection`'s settings past `api_base`, as `KalshiClient` takes them (`Connection`)."""
 
     key_id: str | None
-    private_key: PrivateKey | None
+    private_key: KeySource | None
     tier: str
     timeout: float
     max_attempts: int
@@ -169,7 +167,7 @@ class Connection:
         *,
         api_base: str,
         key_id: str | None = None,
-        private_key: PrivateKey | None = None,
+        private_key: KeySource | None = None,
         tier: str = "basic",
         timeout: float = 10.0,
         max_attempts: int = 4,
@@ -265,6 +263,8 @@ class Connection:
         what: str,
         signed: bool = True,
     ) -> httpx.Response:
+        if signed and self._auth is not None:
+            self._auth.private_key()  # a key that cannot be read fails here, before any wait
         # the limiter asks whether the request was withdrawn while it waits and once more at
         # its turn, the last moment before anything leaves; one not sent holds no tokens
         try:
@@ -374,6 +374,7 @@ class Connection:
         what = f"{method} {path}"
         if auth:
             self.require_key(what)
+        signed = signed and signs(self._auth, private=auth)
         return self._retry.run(
             lambda: self.send_once(
                 method, path, params=params, json=json, items=items, what=what, signed=signed
@@ -621,11 +622,10 @@ class Connection:
         private: bool,
         cursor_required: bool,
     ) -> Iterator[T]:
-        """Every item of the listing at `path` (at most `limit`), page by page. A private
-        listing (the portfolio, the orders, the archived fills, orders and positions) needs a
-        key and is paged `PORTFOLIO_PAGE_MAX` at a time, a public one (market data, live and
-        archived) `MARKETS_PAGE_MAX`; both are signed when the client has a key. `cursor_required`:
-        whether the spec requires each page's cursor (`page`)."""
+        """Every item of the listing at `path` (at most `limit`), page by page. A private listing
+        (the portfolio, the orders, the archived fills, orders and positions) needs a key and is
+        paged `PORTFOLIO_PAGE_MAX` at a time, a public one (market data, live and archived)
+        `MARKETS_PAGE_MAX`. `cursor_required`: whether the spec requires each page's cursor."""
         page_size = PORTFOLIO_PAGE_MAX if private else MARKETS_PAGE_MAX
         return self.iterate(
             path, key, parse, params=params, limit=limit, page_size=page_size, auth=private,

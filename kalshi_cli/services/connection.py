@@ -18,6 +18,7 @@ from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
+    from kalshi_cli.client.signing import KeyOnDemand
     from kalshi_cli.config import Settings
     from kalshi_cli.sim.server.announce import AccountInfo
     from kalshi_cli.store import ExchangeBinding, Store, StoreError
@@ -27,22 +28,29 @@ Warn = Callable[[str], None]
 
 
 class ResolvedConnection(msgspec.Struct, frozen=True, kw_only=True):
-    """Where to connect and as whom, once the simulator (if any) is up and the key is loaded.
-    Its repr leaves the key out."""
+    """Where to connect and as whom, once the simulator (if any) is up. The key is read on first
+    use (`private_key`, or the client's first signed request: `client.signing.signs`). Its repr
+    leaves the key out."""
 
     api_base: str
     ws_url: str | None
     key_id: str | None
-    private_key: PrivateKey | None
+    key: KeyOnDemand | None
     private_key_path: Path | None  # None when the key came as PEM text or there is none
     embedded: bool
 
     def __repr__(self) -> str:
-        return repr_hiding(self, ("private_key",))
+        return repr_hiding(self, ("key",))
 
     @property
     def authenticated(self) -> bool:
-        return self.key_id is not None and self.private_key is not None
+        """Whether a key is configured (read or not)."""
+        return self.key_id is not None and self.key is not None
+
+    @property
+    def private_key(self) -> PrivateKey | None:
+        """The key, read now if it was not yet (its `CredentialsError` if it cannot be)."""
+        return None if self.key is None else self.key.key()
 
 
 def resolve_connection(settings: Settings, *, anonymous: bool, warn: Warn) -> ResolvedConnection:
@@ -67,7 +75,7 @@ def resolve_connection(settings: Settings, *, anonymous: bool, warn: Warn) -> Re
                 hint="set KALSHI_PRIVATE_KEY_PATH or private_key_path",
             )
         key_id = settings.api_key_id
-        key = _load_key(
+        key = _key_on_demand(
             settings,
             path=None if settings.private_key else settings.private_key_path,
             pem=settings.private_key,
@@ -77,7 +85,7 @@ def resolve_connection(settings: Settings, *, anonymous: bool, warn: Warn) -> Re
         api_base=settings.api_base,
         ws_url=settings.ws_url or _simulator_ws_url(settings),
         key_id=key_id,
-        private_key=key,
+        key=key,
         private_key_path=None if settings.private_key else settings.private_key_path,
         embedded=False,
     )
@@ -122,13 +130,13 @@ def _embedded(settings: Settings, *, anonymous: bool, warn: Warn) -> ResolvedCon
     key = (
         None
         if anonymous
-        else _load_key(settings, path=key_path, pem=None, warn=warn, generated_here=True)
+        else _key_on_demand(settings, path=key_path, pem=None, warn=warn, generated_here=True)
     )
     return ResolvedConnection(
         api_base=account.api_base,
         ws_url=account.ws_url,
         key_id=account.key_id,
-        private_key=key,
+        key=key,
         private_key_path=key_path,
         embedded=True,
     )
@@ -158,26 +166,32 @@ def _start_simulator(settings: Settings, data_dir: Path | None = None) -> Accoun
         raise ConfigError(f"{origin}: scenario: {exc}") from None
 
 
-def _load_key(
+def _key_on_demand(
     settings: Settings,
     *,
     path: Path | None,
     pem: str | None,
     warn: Warn,
     generated_here: bool = False,
-) -> PrivateKey:
-    from kalshi_cli.vocabulary.keys import load_private_key
+) -> KeyOnDemand:
+    """The configured key, read (and its warnings given) on first use."""
+    from kalshi_cli.client.signing import KeyOnDemand
 
-    key, warnings = load_private_key(
-        path=path,
-        pem=pem,
-        passphrase=settings.private_key_passphrase,
-        refuse_loose_permissions=settings.money_env == "prod",
-        generated_here=generated_here,
-    )
-    for text in warnings:
-        warn(text)
-    return key
+    def load() -> PrivateKey:
+        from kalshi_cli.vocabulary.keys import load_private_key
+
+        key, warnings = load_private_key(
+            path=path,
+            pem=pem,
+            passphrase=settings.private_key_passphrase,
+            refuse_loose_permissions=settings.money_env == "prod",
+            generated_here=generated_here,
+        )
+        for text in warnings:
+            warn(text)
+        return key
+
+    return KeyOnDemand(load)
 
 
 class SimulatorAlreadyServing(KalshiError):

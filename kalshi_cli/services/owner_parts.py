@@ -194,9 +194,10 @@ class Owners(Generic[N]):
 
     def apply(self, fill: Move[N], whole: N, fill_id: str | None = None) -> None:
         """A fill of the account, `whole` the account's position after it."""
-        replay = self._replays.get(fill[0])
-        if replay is not None:
-            replay.events.append(_Booked(fill_id, fill, whole))
+        if self._replays:  # a summary's pass over the state file keeps none
+            replay = self._replays.get(fill[0])
+            if replay is not None:
+                replay.events.append(_Booked(fill_id, fill, whole))
         self._book(fill, whole)
 
     def _book(self, fill: Move[N], whole: N) -> None:
@@ -207,12 +208,12 @@ class Owners(Generic[N]):
             # gives up what a sale by hand takes, so a reader that left an owner out would
             # take that sale from the owner's contracts and leave the part it does know
             # holding them, for its strategy to sell
+            units = self.units
             held = self.held.get(owner) or self.own(owner)
             mine = held.get(ticker)
             if mine is None:
-                zero = self.units.zero
-                mine = held[ticker] = Part(zero, zero)
-            self._realized(owner, ticker, ts, _move(mine, count, cost, ts, self.units) - fee)
+                mine = held[ticker] = Part(units.zero, units.zero)
+            self._realized(owner, ticker, ts, _move(mine, count, cost, ts, units) - fee)
         self._clip(fill, whole)
 
     def give(self, owner: str, fill_ids: Collection[str]) -> None:
@@ -258,10 +259,16 @@ class Owners(Generic[N]):
     def _realized(self, owner: str, ticker: str, ts: float, net: N) -> None:
         self._moves += 1
         day = utc_day(ts)
-        days = self._days.setdefault(owner, {})
-        zero = self.units.zero
-        kept, today, total = days.get(ticker) or (day, zero, zero)
-        total += net if ts >= self.since else zero
+        days = self._days.get(owner)
+        if days is None:
+            days = self._days[owner] = {}
+        kept_day = days.get(ticker)
+        if kept_day is None:
+            kept, today, total = day, self.units.zero, self.units.zero
+        else:
+            kept, today, total = kept_day
+        if ts >= self.since:
+            total += net
         if day < kept:
             # an earlier day's (a fill given to it late, `give`): what the limit reads is the
             # day kept, which that day's P&L is no part of

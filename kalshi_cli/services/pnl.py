@@ -828,7 +828,8 @@ class _StretchPass(_Pass[int]):
     ) -> None:
         """One stretch's fills, in time order (`Store.iter_fill_moves`)."""
         runs: dict[str, _Run] = {}
-        get, tally, owners = runs.get, self.tally, self.owners
+        get, tally = runs.get, self.tally
+        book = None if self.owners is None else self.owners.apply
         counts, costs, fee_of = self.count_of, self.cost_of, self.fee_of
         for ticker, count_text, cost_text, fee_text, ts, owner in moves:
             r = get(ticker)
@@ -840,8 +841,8 @@ class _StretchPass(_Pass[int]):
             r.fills += 1
             r.traded += count if count > 0 else -count
             r.gross += move(r, count, cost, FIXED)
-            if owners is not None:
-                owners.apply((ticker, count, cost, fee, ts, owner), r.position)
+            if book is not None:
+                book((ticker, count, cost, fee, ts, owner), r.position)
         for ticker, r in runs.items():
             t = r.tally
             t.position, t.basis = r.position, r.basis

@@ -18,12 +18,13 @@ import pytest
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.requests import CreateOrder
-from kalshi_cli.client.signing import KalshiAuth
+from kalshi_cli.client.signing import KalshiAuth, KeyOnDemand
 from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import (
     AuthError,
+    CredentialsError,
     NotFoundError,
     OrderOutcomeUnknown,
     RateLimitedError,
@@ -35,6 +36,7 @@ from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.openapi_check import RECORDER
 
 if TYPE_CHECKING:
+    from kalshi_cli.vocabulary.keys import PrivateKey
     from tests.conftest import SimHarness
 
 
@@ -127,6 +129,56 @@ def test_the_orderbook_is_read_without_a_key_and_signed_with_one(sim: SimHarness
         signed.markets.get_orderbook("KXOB-SIM-A")
     # counted under its key id: the request carried the signature headers
     assert _stats(sim.admin_url, sim.account.key_id)["total_requests"] == 1
+
+
+def test_a_key_read_on_demand_signs_public_reads_only_once_a_private_request_read_it(
+    sim: SimHarness,
+) -> None:
+    """A client whose key is read on demand (the CLI's) sends a public read unsigned and never
+    reads the key for it; the first private request reads it, and from then on every request is
+    signed, public reads too (`client.signing.signs`)."""
+    sim.create_market("KXOB-SIM-B")
+    reads: list[str] = []
+
+    def load() -> PrivateKey:
+        reads.append(sim.account.private_key_path)
+        return load_private_key(path=sim.account.private_key_path)[0]
+
+    client = KalshiClient(
+        api_base=sim.account.api_base, key_id=sim.account.key_id, private_key=KeyOnDemand(load)
+    )
+    with client:
+        assert client.authenticated
+        client.markets.get_market("KXOB-SIM-B")
+        assert reads == []
+        assert _stats(sim.admin_url, sim.account.key_id)["total_requests"] == 0  # unsigned
+        client.portfolio.get_balance()
+        client.markets.get_market("KXOB-SIM-B")
+    assert len(reads) == 1
+    # the balance and the second market read, each under its key id: both signed
+    assert _stats(sim.admin_url, sim.account.key_id)["total_requests"] == 2
+
+
+def test_a_key_that_cannot_be_read_fails_the_first_private_request_before_it_is_sent(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """A key file that cannot be read does not stop a public read; the first request that needs
+    the key fails with its one-line credentials error (exit 4), nothing sent."""
+    sim.create_market("KXOB-SIM-C")
+    missing = tmp_path / "gone.pem"
+
+    def load() -> PrivateKey:
+        return load_private_key(path=missing)[0]
+
+    client = KalshiClient(
+        api_base=sim.account.api_base, key_id=sim.account.key_id, private_key=KeyOnDemand(load)
+    )
+    with client:
+        assert client.markets.get_market("KXOB-SIM-C").ticker == "KXOB-SIM-C"
+        with pytest.raises(CredentialsError, match="does not exist") as info:
+            client.portfolio.get_balance()
+    assert info.value.exit_code is ExitCode.CREDENTIALS
+    assert _stats(sim.admin_url, sim.account.key_id)["total_requests"] == 0
 
 
 def test_a_wrong_key_gets_a_clear_auth_error(sim: SimHarness) -> None:
