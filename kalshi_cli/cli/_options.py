@@ -103,29 +103,26 @@ def narrowing_list(value: str) -> str:
 narrowing_list.__name__ = "str"
 
 
+def tickers_option(help_text: str) -> Any:
+    """The option naming the markets a command narrows to, in all its spellings, refused blank
+    (`narrowing_list`): one declaration, each command's own help."""
+    return typer.Option("--tickers", "--ticker", "--markets", parser=narrowing_list, help=help_text)
+
+
+def subaccount_option(help_text: str) -> Any:
+    """`--subaccount N`: 0 is the primary account, 1-63 the numbered ones."""
+    return typer.Option("--subaccount", min=0, max=63, help=help_text)
+
+
 MarketOpt = Annotated[
     str | None,
     typer.Option("--ticker", "--market", parser=narrowing, help="Only this market."),
 ]
 TickerArg = Annotated[str, typer.Argument(help="Market ticker, e.g. KXBTCD-25DEC31-T100000.")]
-TickersOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--tickers",
-        "--ticker",
-        "--markets",
-        parser=narrowing_list,
-        help="Comma-separated market tickers.",
-    ),
-]
+TickersOpt = Annotated[str | None, tickers_option("Comma-separated market tickers.")]
 SubaccountOpt = Annotated[
     int | None,
-    typer.Option(
-        "--subaccount",
-        min=0,
-        max=63,
-        help="Subaccount number (0 is the primary account, 1-63 numbered ones).",
-    ),
+    subaccount_option("Subaccount number (0 is the primary account, 1-63 numbered ones)."),
 ]
 
 
@@ -212,6 +209,11 @@ class FiniteFloat:
         low = "" if self.min is None else f"{self.min:g}<="
         high = "" if self.max is None else f"<={self.max:g}"
         return f"{low}x{high}"
+
+
+def deadline_option(help_text: str) -> Any:
+    """`--deadline`: seconds a command may spend asking the exchange, 1 to 3600."""
+    return typer.Option("--deadline", parser=FiniteFloat(min=1.0, max=3600.0), help=help_text)
 
 
 DurationOpt = Annotated[

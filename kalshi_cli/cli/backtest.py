@@ -17,8 +17,8 @@ from kalshi_cli.cli._options import (
     NettingOpt,
     ParamsOpt,
     StrategiesOpt,
-    narrowing_list,
     on_off,
+    tickers_option,
 )
 from kalshi_cli.cli._output import Column
 
@@ -69,13 +69,7 @@ def backtest_command(
     end: Annotated[str | None, typer.Option("--to", help="Stop before this time.")] = None,
     markets: Annotated[
         str | None,
-        typer.Option(
-            "--tickers",
-            "--ticker",
-            "--markets",
-            parser=narrowing_list,
-            help="Comma-separated tickers. [default: every market of the data]",
-        ),
+        tickers_option("Comma-separated tickers. [default: every market of the data]"),
     ] = None,
     best_params: Annotated[
         Path | None,

@@ -17,7 +17,13 @@ from typer.core import TyperCommand
 
 from kalshi_cli.checks import DEFAULT_DEADLINE_S, CheckResult, CheckStatus, format_nagios
 from kalshi_cli.cli._context import AppContext, current, refuse_a_missing_state_dir
-from kalshi_cli.cli._options import Environment, EnvOpt, FiniteFloat, JsonOpt
+from kalshi_cli.cli._options import (
+    Environment,
+    EnvOpt,
+    JsonOpt,
+    deadline_option,
+    subaccount_option,
+)
 from kalshi_cli.vocabulary.errors import KalshiError, UsageError
 
 if TYPE_CHECKING:
@@ -98,21 +104,16 @@ def check_command(
     ] = False,
     subaccount: Annotated[
         int | None,
-        typer.Option(
-            "--subaccount",
-            min=0,
-            max=63,
-            help="positions, exposure (and all): this subaccount only. Default: every "
-            "subaccount of the account.",
+        subaccount_option(
+            "positions, exposure (and all): this subaccount only. Default: every "
+            "subaccount of the account."
         ),
     ] = None,
     deadline: Annotated[
         float,
-        typer.Option(
-            "--deadline",
-            parser=FiniteFloat(min=1.0, max=3600.0),
-            help="Seconds the checks may spend asking the exchange, all together (1 to 3600); "
-            "a check still asking then is UNKNOWN.",
+        deadline_option(
+            "Seconds the checks may spend asking the exchange, all together (1 to 3600); "
+            "a check still asking then is UNKNOWN."
         ),
     ] = DEFAULT_DEADLINE_S,
     env: EnvOpt = None,

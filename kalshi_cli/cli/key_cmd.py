@@ -19,7 +19,7 @@ from typing import Annotated
 import typer
 
 from kalshi_cli.cli._context import begin
-from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, YesOpt
+from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, YesOpt, subaccount_option
 from kalshi_cli.cli._output import Column, Output
 from kalshi_cli.cli.app import command_group
 from kalshi_cli.services.key_files import generate_key_file, write_private_key
@@ -50,12 +50,7 @@ ScopeOpt = Annotated[
 ]
 RestrictOpt = Annotated[
     int | None,
-    typer.Option(
-        "--subaccount",
-        min=0,
-        max=63,
-        help="Restrict the key to this subaccount: it may read and trade there only.",
-    ),
+    subaccount_option("Restrict the key to this subaccount: it may read and trade there only."),
 ]
 OutOpt = Annotated[
     Path,

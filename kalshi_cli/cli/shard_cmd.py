@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kalshi_cli.cli._context import begin
-from kalshi_cli.cli._options import EnvOpt, FiniteFloat, FormatOpt, JsonOpt, LimitOpt, YesOpt
+from kalshi_cli.cli._options import (
+    EnvOpt,
+    FiniteFloat,
+    FormatOpt,
+    JsonOpt,
+    LimitOpt,
+    YesOpt,
+    subaccount_option,
+)
 from kalshi_cli.cli._output import Column
 from kalshi_cli.cli.app import command_group
 
@@ -137,11 +145,8 @@ def move_command(
     target: Annotated[int, typer.Option("--to", min=0, max=100, help="To this shard.")],
     subaccount: Annotated[
         int,
-        typer.Option(
-            "--subaccount",
-            min=0,
-            max=63,
-            help="Move this subaccount's money (0, the default, is the primary account's).",
+        subaccount_option(
+            "Move this subaccount's money (0, the default, is the primary account's)."
         ),
     ] = 0,
     no_wait: Annotated[

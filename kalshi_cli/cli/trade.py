@@ -19,8 +19,9 @@ from kalshi_cli.cli._options import (
     ParamsOpt,
     StrategiesOpt,
     narrowing,
-    narrowing_list,
     on_off,
+    subaccount_option,
+    tickers_option,
 )
 from kalshi_cli.cli._services import tier_setting
 
@@ -67,13 +68,9 @@ def trade_command(
     ] = None,
     markets: Annotated[
         str | None,
-        typer.Option(
-            "--tickers",
-            "--ticker",
-            "--markets",
-            parser=narrowing_list,
-            help="Comma-separated tickers to trade. On prod one of --markets, --series and "
-            "--event (or the config's trade: section) is required.",
+        tickers_option(
+            "Comma-separated tickers to trade. On prod one of --markets, --series and "
+            "--event (or the config's trade: section) is required."
         ),
     ] = None,
     series: Annotated[
@@ -134,17 +131,14 @@ def trade_command(
     netting: NettingOpt = None,
     subaccount: Annotated[
         int | None,
-        typer.Option(
-            "--subaccount",
-            min=0,
-            max=63,
-            help="Trade on subaccount N (0 is the primary account, 1-63 numbered ones): every "
+        subaccount_option(
+            "Trade on subaccount N (0 is the primary account, 1-63 numbered ones): every "
             "order, cancel, order group and read of orders, fills, positions and settlements "
             "is N's, and the risk rules count N's positions and orders (no rule reads a "
             "balance). Still one loop per account: a loop on another subaccount of the same "
             "account is refused. With --paper, the paper venue's subaccount N holds "
             "--paper-balance. [default: the subaccount the API key is restricted to, else 0; with "
-            "--paper, 0]",
+            "--paper, 0]"
         ),
     ] = None,
     metrics_port: Annotated[

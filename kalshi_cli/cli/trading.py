@@ -25,6 +25,7 @@ from kalshi_cli.cli._options import (
     JsonOpt,
     SubaccountOpt,
     YesOpt,
+    deadline_option,
     narrowing,
 )
 from kalshi_cli.services.killswitch.switch import DEFAULT_DEADLINE_S
@@ -52,12 +53,7 @@ def cancel_all_command(
         str | None, typer.Option("--event", parser=narrowing, help="Only this event's orders.")
     ] = None,
     deadline: Annotated[
-        float,
-        typer.Option(
-            "--deadline",
-            parser=FiniteFloat(min=1.0, max=3600.0),
-            help="Give up proving after this many seconds (1 to 3600).",
-        ),
+        float, deadline_option("Give up proving after this many seconds (1 to 3600).")
     ] = DEFAULT_DEADLINE_S,
     yes: YesOpt = False,
     as_json: JsonOpt = False,

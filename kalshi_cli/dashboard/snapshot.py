@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.services.positions import PositionRow
     from kalshi_cli.store import Store
+    from kalshi_cli.store.records import AlertLogRecord
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.models import Level, Order, Orderbook
 
@@ -151,17 +152,6 @@ class CheckLine:
 
 
 @dataclass(frozen=True)
-class AlertLine:
-    at: float
-    fingerprint: str
-    status: str
-    severity: str
-    summary: str
-    sent: bool
-    error: str | None
-
-
-@dataclass(frozen=True)
 class LocalSnapshot:
     at: float
     env: str
@@ -174,7 +164,7 @@ class LocalSnapshot:
     denials: tuple[Denial, ...] = ()
     denials_note: str | None = None  # why the denials panel is empty
     checks: tuple[CheckLine, ...] = ()
-    alerts: tuple[AlertLine, ...] = ()
+    alerts: tuple[AlertLogRecord, ...] = ()
     paper: bool = False  # the loop trades on paper: nothing it does reaches the exchange
 
 
@@ -303,7 +293,7 @@ def local_snapshot(sources: Sources, clock: Clock) -> LocalSnapshot:
             pnl=_pnl(store, day),
             fills=tuple(_fills(store)),
             checks=tuple(_local_checks(sources, clock)),
-            alerts=tuple(_alerts(store)),
+            alerts=tuple(store.alerts.alert_log(limit=RECENT_ALERTS)),
         )
     except KalshiError as exc:
         return unread(exc.one_line())
@@ -406,11 +396,6 @@ def _fills(store: Store) -> Iterable[FillLine]:
             strategy=fill.strategy or (intent.strategy if intent is not None else None),
             subaccount=fill.subaccount,
         )
-
-
-def _alerts(store: Store) -> Iterable[AlertLine]:
-    for a in store.alerts.alert_log(limit=RECENT_ALERTS):
-        yield AlertLine(a.at, a.fingerprint, a.status, a.severity, a.summary, a.sent, a.error)
 
 
 def is_paper(state_path: Path, log_lines: Sequence[bytes] = ()) -> bool:
