@@ -636,31 +636,16 @@ def _one(
     progress: Callable[[int], None] | None = None,
     keep_state: bool = False,
 ) -> dict[str, Any]:
-    if out is None:
-        return _run_in(spec, None, strategies, progress=progress)
-    make_dir(out)
-    for name in ("backtest.db", "backtest.db-wal", "backtest.db-shm", "backtest.log"):
-        (out / name).unlink(missing_ok=True)  # a run's files are its own, none left from another
-    report = _run_in(spec, out, strategies, progress=progress, keep_state=keep_state)
-    try:
-        write_whole(out / "report.json", json.dumps(report, indent=1, default=str))
-    except OSError as exc:
-        raise _not_written(out / "report.json", exc) from None
-    return report
-
-
-def _run_in(
-    spec: BacktestSpec,
-    out: Path | None,
-    strategies: StrategyLookup,
-    *,
-    progress: Callable[[int], None] | None = None,
-    keep_state: bool = False,
-) -> dict[str, Any]:
-    """The run, its entry log in `out` and with `keep_state` its state file: files the command
-    writes, one the machine will not take (the disk full) DATA_WRITE_FAILED, as every output's."""
+    """The run, and in `out` its entry log, its report and with `keep_state` its state file:
+    files the command writes, one the machine will not take (the disk full)
+    DATA_WRITE_FAILED, as every output's."""
     from kalshi_cli.store.errors import StateFileUnwritable
 
+    if out is not None:
+        make_dir(out)
+        # a run's files are its own, none left from another
+        for name in ("backtest.db", "backtest.db-wal", "backtest.db-shm", "backtest.log"):
+            (out / name).unlink(missing_ok=True)
     try:
         artifacts = execute(
             spec,
@@ -675,6 +660,12 @@ def _run_in(
             hint="free space, or choose a directory this user may write",
         ) from exc
     try:
-        return build_report(artifacts)
+        report = build_report(artifacts)
     finally:
         artifacts.store.close()
+    if out is not None:
+        try:
+            write_whole(out / "report.json", json.dumps(report, indent=1, default=str))
+        except OSError as exc:
+            raise _not_written(out / "report.json", exc) from None
+    return report

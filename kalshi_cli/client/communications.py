@@ -126,10 +126,20 @@ class CommunicationsApi(Area):
         self._conn.unless_error(response, told)
 
     def _create(
-        self, path: str, body: dict[str, Any], *, what: str, unknown: str, read_back: str
+        self,
+        path: str,
+        body: dict[str, Any],
+        *,
+        subaccount: int | None,
+        what: str,
+        unknown: str,
+        read_back: str,
     ) -> str:
-        """A create sent as `_write` sends a write, and the id of what it made. An answer that
-        cannot be read, or reads without an id, is no failure either: `read_back` finds it."""
+        """A create sent as `_write` sends a write, on `subaccount` when it names one (checked
+        first), and the id of what it made. An answer that cannot be read, or reads without an
+        id, is no failure either: `read_back` finds it."""
+        if checked_subaccount(subaccount) is not None:
+            body = body | {"subaccount": subaccount}
         told = UnknownOutcome.read_by(what, unknown, read_back)
         response = self._conn.write("POST", path, told, json=body, resend=Resend.IF_UNSENT)
         fields = self._conn.written(response, told, self._conn.fields)
@@ -227,11 +237,10 @@ class CommunicationsApi(Area):
             body["replace_existing"] = True
         if obscure_creator_id:
             body["obscure_creator_id"] = True
-        if checked_subaccount(subaccount) is not None:
-            body["subaccount"] = subaccount
         return self._create(
             RFQS,
             body,
+            subaccount=subaccount,
             what=f"a new RFQ on {body['market_ticker']}",
             unknown="the RFQ may or may not exist",
             read_back="kalshi rfq list --mine",
@@ -313,11 +322,10 @@ class CommunicationsApi(Area):
         }
         if post_only:
             body["post_only"] = True
-        if checked_subaccount(subaccount) is not None:
-            body["subaccount"] = subaccount
         return self._create(
             QUOTES,
             body,
+            subaccount=subaccount,
             what=f"a new quote on RFQ {body['rfq_id']}",
             unknown="the quote may or may not exist",
             read_back=f"kalshi quote list --mine --rfq {body['rfq_id']}",

@@ -23,6 +23,7 @@ from kalshi_cli.client.connection import (
     path_segment,
 )
 from kalshi_cli.client.requests import (
+    AmendOrder,
     AmendResult,
     CancelResult,
     CreateOrder,
@@ -45,7 +46,6 @@ from kalshi_cli.vocabulary.units import (
     ZERO,
     BookSide,
     fmt_count,
-    fmt_dollars,
 )
 
 if TYPE_CHECKING:
@@ -243,17 +243,10 @@ class OrdersApi(Area):
                 "expiration_time must be unix seconds, or 0 to remove the expiry",
                 code="bad_expiration",
             )
-        body: dict[str, Any] = {
-            "ticker": ticker,
-            "side": BookSide(book_side).value,
-            "price": fmt_dollars(price),
-            "count": fmt_count(count),
-        }
-        if updated_client_order_id:
-            body["updated_client_order_id"] = updated_client_order_id
-        if expiration_time is not None:
-            body["expiration_time"] = expiration_time
-        return self._change(order_id, "amend", subaccount, body, AmendResult)
+        terms = AmendOrder(
+            ticker, book_side, price, count, updated_client_order_id, expiration_time
+        )
+        return self._change(order_id, "amend", subaccount, terms.to_api(), AmendResult)
 
     def decrease_order(
         self,

@@ -120,6 +120,34 @@ class CreateOrder:
         return body
 
 
+@dataclass(frozen=True)
+class AmendOrder:
+    """An amend's new terms in V2 terms (`AmendOrderV2Request`): `count` is the new total,
+    filled so far plus what should rest; `expiration_time` (unix seconds) None keeps the expiry,
+    0 removes it. What the client sends and what the local venue applies (venue/venue.py)."""
+
+    ticker: str
+    book_side: BookSide
+    price: Decimal
+    count: Decimal
+    updated_client_order_id: str | None = None
+    expiration_time: int | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        """The `AmendOrderV2Request` body."""
+        body: dict[str, Any] = {
+            "ticker": self.ticker,
+            "side": BookSide(self.book_side).value,
+            "price": fmt_dollars(self.price),
+            "count": fmt_count(self.count),
+        }
+        if self.updated_client_order_id:
+            body["updated_client_order_id"] = self.updated_client_order_id
+        if self.expiration_time is not None:
+            body["expiration_time"] = self.expiration_time
+        return body
+
+
 class CreateOrderResult(Answer, frozen=True, kw_only=True):
     """`CreateOrderV2Response`. The counts have no default: an answer without them, or with
     them garbled, does not decode (module docstring)."""

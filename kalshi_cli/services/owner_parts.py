@@ -44,12 +44,27 @@ if TYPE_CHECKING:
 # a fill as the account books it: (ticker, book side, YES price, count, fee, unix seconds,
 # strategy)
 Fill = tuple[str, BookSide, Decimal, Decimal, Decimal, float, str | None]
+
+
 # a fill as the parts book it, in the units of its `Owners`: (ticker, contracts bought, + YES /
 # - NO, what one cost, fee, unix seconds, owner)
 Move = tuple[str, N, N, N, float, str | None]
 # what an owner's part of one market realized: (the UTC day it counts, realized that day, realized
 # since `Owners.since`)
 _Day = tuple[str, N, N]
+
+
+def fill_of(record: FillRecord) -> Fill:
+    """A fill as the state file keeps it, as the account books it."""
+    return (
+        record.ticker,
+        record.book_side,
+        record.yes_price,
+        record.count,
+        record.fee,
+        record.ts,
+        record.strategy,
+    )
 
 
 @dataclass(slots=True)
@@ -549,28 +564,23 @@ class PositionBook:
         from kalshi_cli.store import SettlementRecord
 
         if isinstance(record, SettlementRecord):
-            self.settle(
-                record.ticker,
-                record.result,
-                ts=record.settled_at,
-                fee=record.fee,
-                yes_value=record.yes_value,
-            )
+            self.book_settlement(record)
         else:
             self.book_fill(record)
 
     def book_fill(self, record: FillRecord) -> Realization:
         """A fill as the state file keeps it."""
-        fill = (
+        return self.fill(fill_of(record), record.fill_id)
+
+    def book_settlement(self, record: SettlementRecord) -> None:
+        """A settlement as the state file keeps it."""
+        self.settle(
             record.ticker,
-            record.book_side,
-            record.yes_price,
-            record.count,
-            record.fee,
-            record.ts,
-            record.strategy,
+            record.result,
+            ts=record.settled_at,
+            fee=record.fee,
+            yes_value=record.yes_value,
         )
-        return self.fill(fill, record.fill_id)
 
     def mark(self, ticker: str, ts: float) -> Mark | None:
         """`ticker`'s booking as it stands, its next fill at `ts` (None while an order there is

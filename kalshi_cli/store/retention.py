@@ -281,12 +281,9 @@ class RetentionRepository:
         """Finished orders past their age whose fills the file holds, each with its history."""
         if not cutoffs.any:
             return
-        cursor = 0
-        while True:
-            rows = self._db.rows(_ORDER_CANDIDATES, (cursor, *cutoffs.params, batch))
-            if not rows:
-                return
-            cursor = int(rows[-1][0])
+        for rows in self._batches(
+            _ORDER_CANDIDATES, lambda after: (after, *cutoffs.params, batch), batch
+        ):
             keys = [
                 (str(coid),)
                 for _, coid, order_id, done in rows
@@ -309,8 +306,6 @@ class RetentionRepository:
                         _DELETE_ORDER, [(k, *rule) for (k,) in keys]
                     ).rowcount
             yield {"orders": gone, "order_history": history}
-            if len(rows) < batch:
-                return
 
     def _fills_cover(self, order_id: str | None, filled: str) -> bool:
         """The file holds fills for every contract the order's row says filled."""
@@ -330,14 +325,10 @@ class RetentionRepository:
         if policy.order_history_s is None:
             return
         cutoff = now - policy.order_history_s
-        cursor = 0
-        while True:
-            rows = self._db.rows(
-                _HISTORY_CANDIDATES, (*orders.params, cutoff, cursor, cutoff, policy.batch_rows)
-            )
-            if not rows:
-                return
-            cursor = int(rows[-1][0])
+        batch = policy.batch_rows
+        for rows in self._batches(
+            _HISTORY_CANDIDATES, lambda after: (*orders.params, cutoff, after, cutoff, batch), batch
+        ):
             ids = [
                 (int(i),)
                 for i, order_id, filled, goes in rows
@@ -350,8 +341,6 @@ class RetentionRepository:
                         _DELETE_HISTORY, [(cutoff, i) for (i,) in ids]
                     ).rowcount
             yield {"order_history": gone}
-            if len(rows) < policy.batch_rows:
-                return
 
     def _by_age(
         self, rule: _AgeRule, now: float, cutoff: float, batch: int, *, dry_run: bool
@@ -365,15 +354,24 @@ class RetentionRepository:
             f"AND {condition} ORDER BY rowid LIMIT ?"
         )
         delete = f"DELETE FROM {rule.table} WHERE rowid = ?"  # noqa: S608
-        cursor = 0
-        while True:
-            ids = [int(i) for (i,) in self._db.rows(select, (cursor, cutoff, *params, batch))]
-            if not ids:
-                return
-            cursor = ids[-1]
+        for rows in self._batches(select, lambda after: (after, cutoff, *params, batch), batch):
             if not dry_run:
                 with self._db.transaction():
-                    self._db.conn.executemany(delete, [(i,) for i in ids])
-            yield {rule.table: len(ids)}
-            if len(ids) < batch:
+                    self._db.conn.executemany(delete, [(int(i),) for (i,) in rows])
+            yield {rule.table: len(rows)}
+
+    def _batches(
+        self, select: str, params: Callable[[int], tuple[object, ...]], batch: int
+    ) -> Iterator[list[Any]]:
+        """The rows `select` picks, at most `batch` at a time in the order of the key each
+        starts with (a rowid or id): `params(after)` binds it to the rows past the last key
+        read. The next batch is read only once the caller has dealt with this one."""
+        after = 0
+        while True:
+            rows = self._db.rows(select, params(after))
+            if not rows:
                 return
+            yield rows
+            if len(rows) < batch:
+                return
+            after = int(rows[-1][0])

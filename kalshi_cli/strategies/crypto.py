@@ -7,7 +7,7 @@ loop follows that index for it) and has no opinion on the others.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Annotated
 
 import msgspec
@@ -61,23 +61,8 @@ class CryptoParams(ModelParams, frozen=True, dict=True):
             raise ValueError("rsi_low must not be above rsi_high")
         if not self.macd_fast < self.macd_slow:
             raise ValueError("macd_fast must be shorter than macd_slow")
-        config = CryptoConfig(
-            halflife_s=self.halflife_s,
-            min_returns=self.min_returns,
-            min_sigma=self.min_sigma,
-            max_index_age_s=self.max_index_age_s,
-            bar_s=self.bar_s,
-            rsi_period=self.rsi_period,
-            rsi_weight=self.rsi_weight,
-            rsi_low=self.rsi_low,
-            rsi_high=self.rsi_high,
-            macd_fast=self.macd_fast,
-            macd_slow=self.macd_slow,
-            macd_signal=self.macd_signal,
-            macd_weight=self.macd_weight,
-            vwap_window_s=self.vwap_window_s,
-            vwap_weight=self.vwap_weight,
-        )
+        # every field of the model's config is a parameter of the same name: one copy, by name
+        config = CryptoConfig(**{f.name: getattr(self, f.name) for f in fields(CryptoConfig)})
         self.__dict__["_live"] = CryptoSource(SOURCE, config)
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
 from kalshi_cli.client.historical import HistoricalCutoff
 from kalshi_cli.client.requests import (
+    AmendOrder,
     AmendResult,
     CancelResult,
     CreateOrder,
@@ -82,18 +83,7 @@ class Venue(Protocol):
 
     def cancel(self, order_id: str, *, subaccount: int = ...) -> CancelResult: ...
 
-    def amend(
-        self,
-        order_id: str,
-        *,
-        ticker: str,
-        book_side: BookSide,
-        price: Decimal,
-        count: Decimal,
-        updated_client_order_id: str | None = ...,
-        expiration_time: int | None = ...,
-        subaccount: int = ...,
-    ) -> AmendResult: ...
+    def amend(self, order_id: str, terms: AmendOrder, *, subaccount: int = ...) -> AmendResult: ...
 
     def decrease(
         self,
@@ -471,16 +461,10 @@ class VenueOrders(_Area):
         subaccount: int | None = None,
     ) -> AmendResult:
         """The order on `subaccount` (else the client's, else 0): another's is not found."""
-        return self._c.venue.amend(
-            order_id,
-            ticker=ticker,
-            book_side=book_side,
-            price=price,
-            count=count,
-            updated_client_order_id=updated_client_order_id,
-            expiration_time=expiration_time,
-            subaccount=self._c.number(subaccount),
+        terms = AmendOrder(
+            ticker, book_side, price, count, updated_client_order_id, expiration_time
         )
+        return self._c.venue.amend(order_id, terms, subaccount=self._c.number(subaccount))
 
     def decrease_order(
         self,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from kalshi_cli.client.requests import (
+    AmendOrder,
     AmendResult,
     CancelResult,
     CreateOrder,
@@ -521,35 +522,23 @@ class LocalVenue:
         self.stats.cancels += 1
         return CancelResult(order.order_id, reduced)
 
-    def amend(
-        self,
-        order_id: str,
-        *,
-        ticker: str,
-        book_side: BookSide,
-        price: Decimal,
-        count: Decimal,
-        updated_client_order_id: str | None = None,
-        expiration_time: int | None = None,
-        subaccount: int = 0,
-    ) -> AmendResult:
-        """Kalshi's amend: a new price (or a larger count) loses the queue place; a smaller
-        count at the same price keeps it."""
+    def amend(self, order_id: str, terms: AmendOrder, *, subaccount: int = 0) -> AmendResult:
+        """Kalshi's amend to `terms`: a new price (or a larger count) loses the queue place; a
+        smaller count at the same price keeps it."""
         self.timetable.arrive()
         ledger = self.ledger(subaccount)
-        placed = self._take_for_amend(
-            ledger, order_id, ticker=ticker, book_side=book_side, price=price, count=count
-        )
+        ticker, price, count = terms.ticker, terms.price, terms.count
+        placed = self._take_for_amend(ledger, order_id, terms)
         try:
             old, new, fills = self.core.desk.amend_order(
                 ledger,
                 order_id,
                 ticker=ticker,
-                book_side=book_side,
+                book_side=terms.book_side,
                 price=price,
                 count=count,
-                updated_client_order_id=updated_client_order_id,
-                expiration_time=expiration_time,
+                updated_client_order_id=terms.updated_client_order_id,
+                expiration_time=terms.expiration_time,
             )
         except ExchangeError as exc:
             raise api_error(exc) from exc
@@ -576,16 +565,7 @@ class LocalVenue:
             self.timetable.watch_expiry(new.order_id, new.expiration_time)
         return answers.amended(old, new, fills, self.clock.wall())
 
-    def _take_for_amend(
-        self,
-        ledger: str,
-        order_id: str,
-        *,
-        ticker: str,
-        book_side: BookSide,
-        price: Decimal,
-        count: Decimal,
-    ) -> _Taking:
+    def _take_for_amend(self, ledger: str, order_id: str, terms: AmendOrder) -> _Taking:
         """The recorded liquidity an amend meets: none when it keeps its place (the same price,
         no more contracts), else what the order at its new price would meet, as a new order.
         An amend the core will refuse (another order, market or side) meets none."""
@@ -593,9 +573,10 @@ class LocalVenue:
             order = self.core.history.order(ledger, order_id)
         except ExchangeError:
             return _Taking()
+        ticker, book_side, price = terms.ticker, terms.book_side, terms.price
         if order.status != "resting" or order.ticker != ticker or order.book_side is not book_side:
             return _Taking()
-        if keeps_place(order, price, count):
+        if keeps_place(order, price, terms.count):
             return _Taking()
         buy_yes = book_side is BookSide.BID
         return self._take(ticker, buy_yes, price if buy_yes else ONE - price)

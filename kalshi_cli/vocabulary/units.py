@@ -167,24 +167,26 @@ def count_hundredths(count: Decimal) -> int:
     return _whole(count, 2, "hundredths of a contract")
 
 
+def _out(held: int, places: int, kept: dict[int, Decimal]) -> Decimal:
+    """`held` units of 10**-`places` as a Decimal of `places` places, kept in `kept` for the
+    next look-up while it holds fewer than `_OUT_KEPT` (the look-up is the caller's, so a
+    value seen before costs no call)."""
+    value = Decimal(held).scaleb(-places, _EXACT)
+    if len(kept) < _OUT_KEPT:
+        kept[held] = value
+    return value
+
+
 def ticks_price(ticks: int) -> Decimal:
     """A price held in ticks as Kalshi writes it: 4 places (5600 is `Decimal("0.5600")`)."""
     price = _PRICE_OUT.get(ticks)
-    if price is None:
-        price = Decimal(ticks).scaleb(-4, _EXACT)
-        if len(_PRICE_OUT) < _OUT_KEPT:
-            _PRICE_OUT[ticks] = price
-    return price
+    return price if price is not None else _out(ticks, 4, _PRICE_OUT)
 
 
 def hundredths_count(hundredths: int) -> Decimal:
     """A count held in hundredths as Kalshi writes it: 2 places (1000 is `Decimal("10.00")`)."""
     count = _COUNT_OUT.get(hundredths)
-    if count is None:
-        count = Decimal(hundredths).scaleb(-2, _EXACT)
-        if len(_COUNT_OUT) < _OUT_KEPT:
-            _COUNT_OUT[hundredths] = count
-    return count
+    return count if count is not None else _out(hundredths, 2, _COUNT_OUT)
 
 
 # the finest money a person is shown: Kalshi's fee unit

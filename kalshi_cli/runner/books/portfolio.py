@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.books.fees import FeeChange
-from kalshi_cli.services.owner_parts import PositionBook
+from kalshi_cli.services.owner_parts import PositionBook, fill_of
 from kalshi_cli.services.pnl import MarketPnl, Realization
 from kalshi_cli.services.pretrade.books import OpenOrder
 from kalshi_cli.strategy_api import PositionView
@@ -125,6 +125,12 @@ class Portfolio:
         if order_id is not None:
             self._unbooked_read(ticker, order_id, count)
         return self.book.fill((ticker, book_side, yes_price, count, fee, ts, strategy), fill_id)
+
+    def replay_fill(self, record: FillRecord) -> Realization:
+        """A fill as the state file keeps it, replayed into the view at the start (`replay`,
+        services/pretrade/books.py): booked as its strategy's, with no order told filled."""
+        self._forget(record.ticker)
+        return self.book.fill(fill_of(record))
 
     def give_fills(self, owner: str, fills: Iterable[FillRecord]) -> None:
         """Fills already in the account's position, booked as nobody's (their order's answer
@@ -273,7 +279,10 @@ class Portfolio:
         """The account's view of one market, as the risk rules count it (`own` flat)."""
         view = self._views.get(ticker)
         if view is None:
-            view = self._views[ticker] = self._make_view(ticker)
+            resting = tuple(o.view for o in self.resting(ticker))
+            told = self._unbooked.get(ticker)
+            unbooked = tuple(o.view for o, _ in told.values()) if told else ()
+            view = self._views[ticker] = self.book.view(ticker, resting, unbooked)
         return view
 
     def assign(self, owner: str, ticker: str, ts: float) -> Decimal:
@@ -309,12 +318,6 @@ class Portfolio:
             told = self.unbooked_orders(ticker)
             view = replace(view, unbooked=tuple(o.view for o in told if owner_of(o) == owner))
         return view
-
-    def _make_view(self, ticker: str) -> PositionView:
-        resting = tuple(o.view for o in self.resting(ticker))
-        told = self._unbooked.get(ticker)
-        unbooked = tuple(o.view for o, _ in told.values()) if told else ()
-        return self.book.view(ticker, resting, unbooked)
 
     def total_exposure(self) -> Decimal:
         """Dollars at risk over every market (`PositionView.exposure` summed): the kept sum,

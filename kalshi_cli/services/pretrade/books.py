@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
-from kalshi_cli.services.owner_parts import PositionBook
+from kalshi_cli.services.owner_parts import PositionBook, fill_of
 from kalshi_cli.vocabulary.decisions import PositionView, RestingOrder
 from kalshi_cli.vocabulary.units import Action, BookSide, Side, from_book
 
@@ -79,17 +79,7 @@ class Replayed(Protocol):
     """What the state file's fills and settlements are replayed into (`replay`): the loop's
     portfolio, an owner's `StateBooks`."""
 
-    def apply_fill(
-        self,
-        ticker: str,
-        book_side: BookSide,
-        yes_price: Decimal,
-        count: Decimal,
-        fee: Decimal,
-        *,
-        ts: float,
-        strategy: str | None,
-    ) -> Realization: ...
+    def replay_fill(self, record: FillRecord) -> Realization: ...
 
     def book_settlement(self, record: SettlementRecord) -> None: ...
 
@@ -112,15 +102,7 @@ def replay(
             books.book_settlement(event)
             continue
         fills.append(event)
-        applied = books.apply_fill(
-            event.ticker,
-            event.book_side,
-            event.yes_price,
-            event.count,
-            event.fee,
-            ts=event.ts,
-            strategy=event.strategy,
-        )
+        applied = books.replay_fill(event)
         if event.realized_pnl is None:
             missing.append((event.fill_id, applied.net))
     with store.transaction():
@@ -143,21 +125,11 @@ class StateBooks:
     def owners(self) -> Owners[Decimal]:
         return self.book.owners
 
-    def apply_fill(
-        self,
-        ticker: str,
-        book_side: BookSide,
-        yes_price: Decimal,
-        count: Decimal,
-        fee: Decimal,
-        *,
-        ts: float,
-        strategy: str | None,
-    ) -> Realization:
-        return self.book.fill((ticker, book_side, yes_price, count, fee, ts, strategy))
+    def replay_fill(self, record: FillRecord) -> Realization:
+        return self.book.fill(fill_of(record))
 
     def book_settlement(self, record: SettlementRecord) -> None:
-        self.book.book(record)
+        self.book.book_settlement(record)
 
     def add_order(self, order: OpenOrder) -> None:
         if order.remaining > 0:

@@ -14,6 +14,7 @@ from kalshi_cli.sim.core.records import SimOrder, SimTrade
 from kalshi_cli.sim.core.trade_archive import OrderArchive, TradeArchive, id_counter
 
 R = TypeVar("R")
+T = TypeVar("T")
 R_co = TypeVar("R_co", covariant=True)
 
 
@@ -81,44 +82,30 @@ class NewestFirst(Generic[R]):
             return self._live[live - 1 - i], -1
         return None, self._positions[len(self._positions) - 1 - (i - live)]
 
-    def ts(self, i: int) -> float:  # unix seconds
+    def _read(self, i: int, live: Callable[[R], T], archived: Callable[[_Columns[R], int], T]) -> T:
+        """`live` of the live record at index i, else `archived` of the archive and the
+        record's position in it: every read by index is this one choice."""
         record, position = self._where(i)
         if record is not None:
-            ts: float = getattr(record, "ts")  # noqa: B009 (SimTrade and SimFill alike)
-            return ts
+            return live(record)
         assert self._archived is not None
-        return self._archived.ts_at(position)
+        return archived(self._archived, position)
+
+    def ts(self, i: int) -> float:  # unix seconds
+        return self._read(i, _live_ts, lambda archive, at: archive.ts_at(at))
 
     def ticker(self, i: int) -> str:
-        record, position = self._where(i)
-        if record is not None:
-            ticker: str = getattr(record, "ticker")  # noqa: B009
-            return ticker
-        assert self._archived is not None
-        return self._archived.ticker_at(position)
+        return self._read(i, _live_ticker, lambda archive, at: archive.ticker_at(at))
 
     def key(self, i: int) -> str:
-        record, position = self._where(i)
-        if record is not None:
-            return self._live_id(record)
-        assert self._archived is not None
-        return self._archived.id_at(position)
+        return self._read(i, self._live_id, lambda archive, at: archive.id_at(at))
 
     def record(self, i: int) -> R:
-        record, position = self._where(i)
-        if record is not None:
-            return record
-        assert self._archived is not None
-        return self._archived.record_at(position)
+        return self._read(i, lambda record: record, lambda archive, at: archive.record_at(at))
 
     def order_id(self, i: int) -> str:
         """The order id of the fill at index i (fills only)."""
-        record, position = self._where(i)
-        if record is not None:
-            order_id: str = getattr(record, "order_id")  # noqa: B009
-            return order_id
-        assert self._archived is not None
-        return self._archived.order_id_at(position)
+        return self._read(i, _live_order_id, lambda archive, at: archive.order_id_at(at))
 
     def _archived_between(
         self, low: float | None, high: float | None, *, high_included: bool
@@ -186,6 +173,23 @@ class NewestFirst(Generic[R]):
         if at == len(positions) or positions[at] != position:
             return None  # another market's
         return len(live) + len(positions) - 1 - at
+
+
+# the fields a live record of either kind holds (SimTrade and SimFill alike; `order_id`: fills
+# only), read by name since the two share no base
+def _live_ts(record: object) -> float:
+    ts: float = getattr(record, "ts")  # noqa: B009
+    return ts
+
+
+def _live_ticker(record: object) -> str:
+    ticker: str = getattr(record, "ticker")  # noqa: B009
+    return ticker
+
+
+def _live_order_id(record: object) -> str:
+    order_id: str = getattr(record, "order_id")  # noqa: B009
+    return order_id
 
 
 class _Columns(Protocol[R_co]):
