@@ -437,7 +437,7 @@ def execute(
         advance=advance,
     )
     driver = Driver(_chain(first, records), feed, venue, clock)
-    store = Store.in_memory(clock=clock)
+    store = Store.in_memory(clock=clock, kept=keep_state is not None)
     log = _SignalLog(clock, log_path, keep=keep_signals)
     try:
         client = venue.client

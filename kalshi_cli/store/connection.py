@@ -64,6 +64,9 @@ class Database:
         self.exclusive = False
         # what to do once the open transaction commits (`Store.when_committed`)
         self.on_commit: list[Callable[[], None]] = []
+        # the orders' history for people (`order_history`, `orders.amend_sent_at`) is written:
+        # False only in a replay nobody keeps, where nothing reads it (`Store.in_memory`)
+        self.for_people = True
 
     def intent_sync(self) -> AbstractContextManager[None]:
         """The synchronous mode for a pending intent's own commit: NORMAL inside the block

@@ -322,9 +322,10 @@ class OrderRepository:
         assert written.lastrowid is not None  # an INSERT into a rowid table
         # the order's row keeps the exchange's terms until the answer; when it was last
         # amended is this file's own fact (the day an assistant's budget counts it in)
-        self._db.conn.execute(
-            "UPDATE orders SET amend_sent_at = ? WHERE client_order_id = ?", (now, coid)
-        )
+        if self._db.for_people:
+            self._db.conn.execute(
+                "UPDATE orders SET amend_sent_at = ? WHERE client_order_id = ?", (now, coid)
+            )
         self._history(coid, f"amend sent: YES price {price_text}, total {total_text}", now)
         return AmendRecord(written.lastrowid, coid, price, total, now)
 
@@ -521,6 +522,9 @@ class OrderRepository:
         return _IN_CALLERS
 
     def _history(self, client_order_id: str, note: str, at: float) -> None:
+        """A row of the order's history, as its row stands now (`Database.for_people`)."""
+        if not self._db.for_people:
+            return
         self._db.conn.execute(
             "INSERT INTO order_history (client_order_id, status, order_id, filled, remaining, "
             "note, at) SELECT client_order_id, status, order_id, filled, remaining, ?, ? "

@@ -148,10 +148,13 @@ class Store:
         return store
 
     @classmethod
-    def in_memory(cls, *, clock: Clock) -> Store:
+    def in_memory(cls, *, clock: Clock, kept: bool = True) -> Store:
         """A state database held in this process's memory (a backtest's): the same schema and
         repositories as a file, written by the same code, but no write reaches a disk; `backup_to`
-        saves it as a state file. Nobody else can open it, so it is held as `exclusive`."""
+        saves it as a state file. Nobody else can open it, so it is held as `exclusive`.
+        `kept=False`: it is never saved, so what only a person reads of a saved file (each
+        order's history, when it was last amended) is not written; nothing in a replay reads
+        it, and it was two of an amend's statements in nine."""
         conn = connect(IN_MEMORY, "rw")
         try:
             configure(conn, readonly=False, durable=False, exclusive=True)
@@ -161,6 +164,7 @@ class Store:
             raise
         store = cls(conn, IN_MEMORY, clock, readonly=False, exclusive=True)
         store.migrated_on_open = tuple(migrated)
+        store._db.for_people = kept
         return store
 
     @classmethod
@@ -224,9 +228,12 @@ class Store:
 
     def backup_to(self, target: Path) -> None:
         """A consistent copy of the whole file at `target` (SQLite's online backup: a copy of
-        the bytes could catch a transaction half-written), mode 600 as the file itself."""
+        the bytes could catch a transaction half-written), mode 600 as the file itself. A store
+        made not to be kept (`in_memory(kept=False)`) lacks its orders' history: refused."""
         import sqlite3
 
+        if not self._db.for_people:
+            raise ValueError("a store made not to be kept has no order history to save")
         try:
             copy = sqlite3.connect(target)
             try:

@@ -94,7 +94,13 @@ class Outbox:
         the others and on the position). Each market's share is kept, and worked out again only
         for markets whose view or pending orders changed (`_touch`)."""
         for ticker in self._stale:
-            added = self.queued_view(ticker).exposure() - self._portfolio.view(ticker).exposure()
+            # a market whose orders are all booked (every order action's once its answer is
+            # back) adds nothing: its view is not worked out twice to say so
+            pending = self.pending_in(ticker)
+            added = ZERO
+            if pending:
+                view = self._portfolio.view(ticker)
+                added = _after_all(view, pending).exposure() - view.exposure()
             self._added_total += added - self._added.pop(ticker, ZERO)
             if added:
                 self._added[ticker] = added
@@ -147,10 +153,7 @@ class Outbox:
 
     def queued_view(self, ticker: str) -> PositionView:
         """The market's view as if each pending order for it rested."""
-        view = self._portfolio.view(ticker)
-        for intent in self.pending_in(ticker):
-            view = view.after(intent)
-        return view
+        return _after_all(self._portfolio.view(ticker), self.pending_in(ticker))
 
     def queue(self, intent: Intent) -> Decimal:
         """Hold an allowed order for the tick's batch; nothing of it is filled yet."""
@@ -233,3 +236,10 @@ class Outbox:
             places=True,
             unmade=self.answers.unmade(recorded),
         )
+
+
+def _after_all(view: PositionView, pending: list[Intent]) -> PositionView:
+    """`view` with each of `pending` resting beside it, in turn."""
+    for intent in pending:
+        view = view.after(intent)
+    return view
