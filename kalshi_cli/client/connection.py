@@ -24,7 +24,7 @@ import msgspec
 from kalshi_cli import __version__
 from kalshi_cli.client.deadline import hold_to_deadlines
 from kalshi_cli.client.fill_quarantine import FillQuarantine
-from kalshi_cli.client.pagination import paginate
+from kalshi_cli.client.pagination import listed_items, next_cursor, paginate
 from kalshi_cli.client.ratelimit import RateLimiter, TierLimits, TurnAfterDeadline, tier_limits
 from kalshi_cli.client.retry import Resend, RetryPolicy, nothing_sent
 from kalshi_cli.client.signing import KalshiAuth, KeySource, signs
@@ -374,7 +374,7 @@ class Connection:
         what = f"{method} {path}"
         if auth:
             self.require_key(what)
-        signed = signed and signs(self._auth, private=auth)
+        signed = signed and signs(self._auth, private=auth, path=path)
         return self._retry.run(
             lambda: self.send_once(
                 method, path, params=params, json=json, items=items, what=what, signed=signed
@@ -648,50 +648,12 @@ def _decoder_of(shape: Any) -> msgspec.json.Decoder[Any]:
     return msgspec.json.Decoder(shape)
 
 
-_ITEMS = msgspec.json.Decoder(list[msgspec.Raw] | None)
-_CURSOR = msgspec.json.Decoder(str | None)
-
-
 class Area:
     """An area of the API (markets, orders, portfolio, ...): its endpoints, over the connection
     every area of a `KalshiClient` shares."""
 
     def __init__(self, connection: Connection) -> None:
         self._conn = connection
-
-
-def listed_items(
-    fields: Mapping[str, msgspec.Raw], key: str, *, required: bool
-) -> list[msgspec.Raw]:
-    """The answer's list `key`, each item its bytes. A null list is none (Go's empty slice). A
-    missing one is none only where the spec lets the answer leave it out (`required` False);
-    where required, `AnswerUnreadable`, so no caller reads `200 {}` as "nothing listed"."""
-    raw = fields.get(key)
-    if raw is None:
-        if required:
-            raise AnswerUnreadable(
-                f"unexpected answer from the exchange: no {key!r} list, which the spec "
-                "requires; what it lists is unknown"
-            )
-        return []
-    return _ITEMS.decode(raw) or []
-
-
-def next_cursor(fields: Mapping[str, msgspec.Raw], *, required: bool) -> str:
-    """The cursor of the page after this one; "" when this page is the last. A cursor of "" or
-    null is the last page. A missing one is the last page only where the spec lets the answer
-    leave it out (`required` False, said at the call); where the spec requires it, whether more
-    pages follow is unknown: `AnswerUnreadable`, as for a missing list (`listed_items`), so the kill
-    switch's proof never reads the first page of the resting orders as all of them."""
-    raw = fields.get("cursor")
-    if raw is None:
-        if required:
-            raise AnswerUnreadable(
-                "unexpected answer from the exchange: no 'cursor', which the spec requires; "
-                "whether more pages follow is unknown"
-            )
-        return ""
-    return _CURSOR.decode(raw) or ""
 
 
 def _not_json(response: httpx.Response, exc: msgspec.DecodeError) -> AnswerUnreadable:

@@ -171,8 +171,7 @@ class MarketsApi(Area):
                 hint=f"levels per side: 1 to {ORDERBOOK_DEPTH_MAX}, or 0 for every level",
             )
         with _unknown_ticker(ticker):
-            # public since API 3.31.0 (3.13-3.30 required a signature): with a key it is signed
-            # all the same, so a server that still wants one gets it
+            # public in the pinned spec, signed whenever a key is configured (`signing.signs`)
             response = self._conn.request(
                 "GET", f"/markets/{path_segment(ticker)}/orderbook", params={"depth": depth or None}
             )

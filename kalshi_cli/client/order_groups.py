@@ -19,9 +19,9 @@ from kalshi_cli.client.connection import (
     Id,
     Params,
     UnknownOutcome,
-    listed_items,
     path_segment,
 )
+from kalshi_cli.client.pagination import listed_items
 from kalshi_cli.client.retry import Resend
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.models import Answer, decode_answer

@@ -4,10 +4,12 @@ bounded. Items are yielded lazily, a page at a time, and `limit` stops early.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TypeVar
 
-from kalshi_cli.vocabulary.errors import KalshiError
+import msgspec
+
+from kalshi_cli.vocabulary.errors import AnswerUnreadable, KalshiError
 
 T = TypeVar("T")
 
@@ -59,3 +61,41 @@ def paginate(
         f"listing {what} stopped after {max_pages} pages ({delivered} items)",
         hint="narrow the listing with filters",
     )
+
+
+_ITEMS = msgspec.json.Decoder(list[msgspec.Raw] | None)
+_CURSOR = msgspec.json.Decoder(str | None)
+
+
+def listed_items(
+    fields: Mapping[str, msgspec.Raw], key: str, *, required: bool
+) -> list[msgspec.Raw]:
+    """The answer's list `key`, each item its bytes. A null list is none (Go's empty slice). A
+    missing one is none only where the spec lets the answer leave it out (`required` False);
+    where required, `AnswerUnreadable`, so no caller reads `200 {}` as "nothing listed"."""
+    raw = fields.get(key)
+    if raw is None:
+        if required:
+            raise AnswerUnreadable(
+                f"unexpected answer from the exchange: no {key!r} list, which the spec "
+                "requires; what it lists is unknown"
+            )
+        return []
+    return _ITEMS.decode(raw) or []
+
+
+def next_cursor(fields: Mapping[str, msgspec.Raw], *, required: bool) -> str:
+    """The cursor of the page after this one; "" when this page is the last. A cursor of "" or
+    null is the last page. A missing one is the last page only where the spec lets the answer
+    leave it out (`required` False, said at the call); where the spec requires it, whether more
+    pages follow is unknown: `AnswerUnreadable`, as for a missing list (`listed_items`), so the kill
+    switch's proof never reads the first page of the resting orders as all of them."""
+    raw = fields.get("cursor")
+    if raw is None:
+        if required:
+            raise AnswerUnreadable(
+                "unexpected answer from the exchange: no 'cursor', which the spec requires; "
+                "whether more pages follow is unknown"
+            )
+        return ""
+    return _CURSOR.decode(raw) or ""

@@ -87,7 +87,7 @@ class RetryPolicy(msgspec.Struct, frozen=True):
     ) -> T:
         """Run `call`, retrying the failures `mode` allows until attempts or time run out;
         the last error is raised, or the one before a try its deadline kept from going out
-        (`raise_reported`)."""
+        (`reported`)."""
         backoff = Backoff(self.base_delay, self.max_delay)
         with Deadline.after(clock, self.max_seconds).scope() as deadline:
             attempt = 1

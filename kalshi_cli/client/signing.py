@@ -104,11 +104,19 @@ class KalshiAuth(httpx.Auth):
         yield request
 
 
-def signs(auth: KalshiAuth | None, *, private: bool) -> bool:
+# public in the pinned spec, but marked on the wire as wanting a signature from 3.13 on
+# (REFERENCE.md): signed whenever a key is configured, so a server that still wants one gets it
+SIGNED_WITH_ANY_KEY = ("/orderbook", "/markets/orderbooks")
+
+
+def signs(auth: KalshiAuth | None, *, private: bool, path: str = "") -> bool:
     """The client's one signing rule. A request to a private endpoint (`private`: one that
     openapi.yaml gives a `security` block; every write) is signed, the first one reading the
     key. A public read (no `security` block: market data, the exchange's status and schedule,
     the historical archive) is signed only once the key is in memory: a command that reads
     market data alone never reads the key file nor imports `cryptography`, and a process that
-    has used its key signs every request, as before. Without a key, nothing is signed."""
-    return auth is not None and (private or auth.loaded)
+    has used its key signs every request, as before; the order book reads, at `path`, are
+    signed as private ones (`SIGNED_WITH_ANY_KEY`). Without a key, nothing is signed."""
+    if auth is None:
+        return False
+    return private or auth.loaded or path.endswith(SIGNED_WITH_ANY_KEY)

@@ -269,7 +269,8 @@ def reported(failed: KalshiError, before: KalshiError | None) -> KalshiError:
 
 
 def raise_reported(failed: KalshiError, before: KalshiError | None) -> NoReturn:
-    """Raise what a run of tries that ended with `failed` reports (`reported`)."""
+    """Raise what a run of tries that ended with `failed` reports (`reported`), as it is: its
+    cause (the answer a write's error is raised from) kept."""
     raise reported(failed, before)
 
 

@@ -159,6 +159,22 @@ def test_a_key_read_on_demand_signs_public_reads_only_once_a_private_request_rea
     assert _stats(sim.admin_url, sim.account.key_id)["total_requests"] == 2
 
 
+def test_order_book_reads_are_signed_whenever_a_key_is_configured(sim: SimHarness) -> None:
+    """The order book reads are public in the pinned spec, but the exchange marked them as
+    wanting a signature from 3.13 (REFERENCE.md): a client with a key signs them, reading the
+    key for them, so a server that still wants one gets it."""
+    sim.create_market("KXOB-SIM-D")
+    client = KalshiClient(
+        api_base=sim.account.api_base,
+        key_id=sim.account.key_id,
+        private_key=KeyOnDemand(lambda: load_private_key(path=sim.account.private_key_path)[0]),
+    )
+    with client:
+        client.markets.get_orderbook("KXOB-SIM-D")
+        client.markets.get_orderbooks(["KXOB-SIM-D"])
+    assert _stats(sim.admin_url, sim.account.key_id)["total_requests"] == 2
+
+
 def test_a_key_that_cannot_be_read_fails_the_first_private_request_before_it_is_sent(
     sim: SimHarness, tmp_path: Path
 ) -> None:

@@ -13,7 +13,10 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from queue import Empty, SimpleQueue
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from kalshi_cli.vocabulary.clock import Clock
 
 T = TypeVar("T")
 
@@ -90,3 +93,15 @@ def side_by_side(calls: Sequence[Callable[[], T]], workers: int) -> list[Future[
     for _ in range(min(workers, len(futures))):
         threading.Thread(target=work, name="stop-cancel", daemon=True).start()
     return futures
+
+
+def pause_unless_given_up(clock: Clock, seconds: float, abandon: threading.Event | None) -> None:
+    """Sleep `seconds` on `clock`, in steps short enough that a second interrupt during the
+    wait gives the stop up at once (`GivenUp`)."""
+    until = clock.monotonic() + seconds
+    while (left := until - clock.monotonic()) > 0:
+        if abandon is not None and abandon.is_set():
+            raise GivenUp
+        clock.sleep(min(left, ABANDON_CHECK_S))
+    if abandon is not None and abandon.is_set():
+        raise GivenUp

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from kalshi_cli.runner.execution.give_up import (
     ABANDON_CHECK_S,
     GivenUp,
+    pause_unless_given_up,
     side_by_side,
     unless_given_up,
 )
@@ -336,7 +337,7 @@ def _listed_again_if_it_may_pass(
 ) -> tuple[float, list[Order]]:
     """When the proof's listing was asked, and what it showed: listed again after a failure that may
     pass (`MAY_PASS`) while the caller's deadline leaves time for the wait; once it does not, the
-    last failure is raised (`raise_reported`). Only a listing read in full is returned, so none
+    last failure is raised (`reported`). Only a listing read in full is returned, so none
     that failed is proof. A second interrupt raises `GivenUp`."""
     attempt = 0
     before: KalshiError | None = None
@@ -352,19 +353,7 @@ def _listed_again_if_it_may_pass(
                 raise_reported(exc, before)
             before = reported(exc, before)
             loop.log.emit("stop_listing_again", {"error": exc.one_line(), "attempt": attempt})
-            _pause(loop, wait, abandon)
-
-
-def _pause(loop: StoppingLoop, seconds: float, abandon: threading.Event | None) -> None:
-    """Sleep `seconds` on the loop's clock, in steps short enough that a second interrupt
-    during the wait gives the stop up at once (`GivenUp`)."""
-    until = loop.clock.monotonic() + seconds
-    while (left := until - loop.clock.monotonic()) > 0:
-        if abandon is not None and abandon.is_set():
-            raise GivenUp
-        loop.clock.sleep(min(left, ABANDON_CHECK_S))
-    if abandon is not None and abandon.is_set():
-        raise GivenUp
+            pause_unless_given_up(loop.clock, wait, abandon)
 
 
 def _believed_resting(loop: StoppingLoop) -> set[str]:
