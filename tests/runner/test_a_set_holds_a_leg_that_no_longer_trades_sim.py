@@ -65,6 +65,18 @@ def _nothing_sent_into_a(r: Rig) -> None:
     assert r.events("order_rejected") == []
 
 
+def test_a_market_closed_at_the_start_is_closed_to_the_loop_before_its_first_tick(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Closed from the start's listing, not only once the lifecycle subscription's first grant
+    has the markets read again: before, a set's sale back could go into it in between."""
+    account = _killed_before_c_then_a_closed(sim, tmp_path)
+    with rig(sim, tmp_path, TICKERS, strategy="arbitrage", params={}, trader=account) as again:
+        assert again.loop.gate.closed == {A}
+        (closed,) = again.events("market_closed")
+        assert (closed["ticker"], closed["status"]) == (A, "closed")
+
+
 @pytest.mark.slow
 def test_a_leg_in_a_closed_market_is_held_to_settlement_and_the_set_ends_when_it_settles(
     sim: SimHarness, tmp_path: Path

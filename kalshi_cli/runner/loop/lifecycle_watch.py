@@ -97,6 +97,14 @@ class LifecycleWatch:
         self._told: set[str] = set()  # markets a lifecycle message told of while a read was out
         # the feed's first lifecycle subscription was seen granted (`_first_grant`)
         self._granted_once = False
+        # a market the start's listing shows closed for good (closed between the selection and
+        # the start, or named by hand) trades no more: closed from the first tick, not only once
+        # the first grant's read finds it so, so that nothing, a set's sale back included, goes
+        # there meanwhile
+        for market in portfolio.markets.values():
+            kind = lifecycle_of_status(market.status, market.result)
+            if kind in ENDED_EVENTS:
+                self._apply_lifecycle(market.ticker, kind, {"status": market.status}, market.result)
 
     def message(self, feed_message: FeedMessage) -> None:
         """A lifecycle message of the feed's."""
