@@ -180,30 +180,6 @@ class WaitsOverrunOnceGarbled:
         self._clock.sleep(seconds)
 
 
-def test_a_listing_again_its_deadline_kept_from_going_out_names_the_unreadable_answer(
-    sim: SimHarness, tmp_path: Path
-) -> None:
-    """The listing after the batch cancel unreadable, and the wait before the next one overruns
-    the deadline, so that one is never sent: not proven, and the reason is what the exchange's
-    answer was (not JSON), not "not sent: its deadline had passed", which says nothing of it."""
-    transport = ListingsGarbledAfterTheCancel(_a_proxys_page, times=None)
-    with rig(
-        sim,
-        tmp_path,
-        [TICKER],
-        strategy="market-maker",
-        params={},
-        transport=transport,
-        settings={"stop_deadline_s": 4.0},
-    ) as r:
-        r.loop.tick(r.feed.drain_messages(), full=True)
-        r.loop.stop.clock = WaitsOverrunOnceGarbled(r.loop.stop.clock, transport)
-        summary = r.loop.stop.shutdown(cancel_resting=True)
-        assert transport.listings_garbled == 1
-        assert summary.unlisted.startswith("its listing failed: "), summary.unlisted
-        assert "not JSON" in summary.unlisted, summary.unlisted
-
-
 def test_a_second_interrupt_while_the_stop_lists_again_gives_it_up_at_once(
     sim: SimHarness, tmp_path: Path
 ) -> None:
@@ -255,13 +231,28 @@ class WaitsEndAtTheDeadlinesLastMoment(WaitsOverrunOnceGarbled):
         self._clock.sleep(seconds)
 
 
-def test_a_listing_again_its_deadline_cut_short_names_the_unreadable_answer(
-    sim: SimHarness, tmp_path: Path
+@pytest.mark.parametrize(
+    ("transport_of", "clock_of"),
+    [
+        pytest.param(
+            ListingsGarbledAfterTheCancel, WaitsOverrunOnceGarbled, id="kept from going out"
+        ),
+        pytest.param(
+            ListingsGarbledThenUnanswered, WaitsEndAtTheDeadlinesLastMoment, id="cut short"
+        ),
+    ],
+)
+def test_a_listing_again_its_deadline_ends_names_the_unreadable_answer(
+    sim: SimHarness,
+    tmp_path: Path,
+    transport_of: type[ListingsGarbledAfterTheCancel],
+    clock_of: type[WaitsOverrunOnceGarbled],
 ) -> None:
-    """The listing after the batch cancel unreadable, and the next one sent with 30 ms of the
-    deadline left and not answered in them: not proven, and the reason is the exchange's
-    unreadable answer, not "no response within 0.03s", which says nothing of the exchange."""
-    transport = ListingsGarbledThenUnanswered(_a_proxys_page, times=None)
+    """The listing after the batch cancel unreadable, and the next one kept by the deadline from
+    going out, or sent with 30 ms of it left and not answered in them: not proven, and the reason
+    is what the exchange's answer was (not JSON), not "not sent: its deadline had passed" or "no
+    response within 0.03s", which say nothing of the exchange."""
+    transport = transport_of(_a_proxys_page, times=None)
     with rig(
         sim,
         tmp_path,
@@ -272,7 +263,7 @@ def test_a_listing_again_its_deadline_cut_short_names_the_unreadable_answer(
         settings={"stop_deadline_s": 4.0},
     ) as r:
         r.loop.tick(r.feed.drain_messages(), full=True)
-        r.loop.stop.clock = WaitsEndAtTheDeadlinesLastMoment(r.loop.stop.clock, transport)
+        r.loop.stop.clock = clock_of(r.loop.stop.clock, transport)
         summary = r.loop.stop.shutdown(cancel_resting=True)
         assert transport.listings_garbled == 1
         assert summary.unlisted.startswith("its listing failed: "), summary.unlisted
