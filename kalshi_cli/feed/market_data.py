@@ -203,6 +203,12 @@ class MarketData:
         if self.ws is not None:
             self.ws.session.follow(tickers)
 
+    def hear_new_markets(self) -> None:
+        """Pass on every market's `created` and `activated` lifecycle messages
+        (`FeedSession.hear_new_markets`)."""
+        if self.ws is not None:
+            self.ws.session.hear_new_markets()
+
     def add_markets(self, tickers: Iterable[str]) -> None:
         new = [t for t in dict.fromkeys(tickers) if t not in self.tickers]
         self.tickers.extend(new)

@@ -200,6 +200,16 @@ class MarketSchedule:
         if self._sweep:  # most visits are for news, between two sweeps
             self._sweep.pop(ticker, None)
 
+    def add(self, ticker: str, now: float, together: Mapping[str, tuple[str, ...]]) -> None:
+        """A market the loop takes on while it runs (runner/loop/new_markets.py): visited from
+        now, its first turn in the next sweep; `together`: its event's markets, its own included,
+        each woken with the others from now on."""
+        if ticker not in self.visited:
+            self._order.append(ticker)
+            self.visited[ticker] = now
+            self.news.setdefault(ticker, now)
+        self._together.update(together)
+
     def remove(self, ticker: str) -> None:
         """A market the loop no longer trades (closed): it waits for nothing."""
         self.news.pop(ticker, None)

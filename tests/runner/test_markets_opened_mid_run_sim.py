@@ -1,0 +1,110 @@
+"""A loop asked for a series takes on the markets of that series that open while it runs, through
+the checks and the set-up of the markets found at its start: told by the lifecycle channel's
+`created` message, or found by the paced listing when no message reaches it. A market of another
+series is never traded, and a new market's orders are held to its own shard's balance.
+docs/trade-loop.md "Markets that open while the loop runs"."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from kalshi_cli.runner.config import Selection
+from tests.conftest import SimHarness
+from tests.runner.sim_rig import Rig, rig
+from tests.runner.simproc import Book, client_for
+from tests.waiting import wait_until
+
+SERIES = "KXROLL"
+FIRST, LATER = f"{SERIES}-26JAN01-A", f"{SERIES}-26JAN02-A"
+ELSEWHERE = "KXOTHER-26JAN02-A"
+
+
+def _placed(r: Rig, ticker: str) -> list[dict[str, object]]:
+    return [e for e in r.events("order_placed") if e["ticker"] == ticker]
+
+
+def _open_with_a_book(sim: SimHarness, *tickers: str, shard: int = 0) -> None:
+    """Markets listed while the loop runs on `shard`, each with a book another account makes
+    (with its money moved there)."""
+    maker = client_for(sim.new_account(balance_cents=10_000_000))
+    try:
+        for ticker in tickers:
+            sim.create_market(ticker, **({"exchange_index": shard} if shard else {}))
+        if shard:  # a shard is there once a market is
+            moved = maker.portfolio.send_transfer(Decimal(50_000), from_shard=0, to_shard=shard)
+            wait_until(
+                lambda: maker.portfolio.get_transfer(moved).status == "complete",
+                f"the maker's money on shard {shard}",
+            )
+        for ticker in tickers:
+            Book(maker, ticker).quote("0.40", "0.60")
+    finally:
+        maker.close()
+
+
+def _ticks_until(r: Rig, found: Any, what: str, *, hand_events: bool = True) -> Any:
+    def tick() -> Any:
+        events = r.feed.drain_messages()
+        r.loop.tick(events if hand_events else ())
+        return found()
+
+    return wait_until(tick, what)
+
+
+def test_a_series_loop_trades_a_market_of_its_series_that_opens_after_its_start(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    # the listing is never due in this test: only the lifecycle message can tell of the market
+    with rig(sim, tmp_path, [FIRST], strategy="market-maker", params={},
+             selection=Selection(series=SERIES),
+             settings={"new_markets_poll_s": 3600.0}) as r:  # fmt: skip
+        _ticks_until(r, lambda: _placed(r, FIRST), "the loop quoting its first market")
+        _open_with_a_book(sim, ELSEWHERE, LATER)
+        _ticks_until(r, lambda: _placed(r, LATER), f"an order of the loop's in {LATER}")
+        (added,) = r.events("market_added")
+        assert added["ticker"] == LATER and added["why"] == "created", added
+        assert LATER in r.loop.portfolio.markets and r.feed.is_fresh(LATER)
+        # a few more ticks: the other series' market, opened first, is never the loop's
+        for _ in range(5):
+            r.loop.tick(r.feed.drain_messages())
+        assert not _placed(r, ELSEWHERE)
+        assert ELSEWHERE not in r.loop.portfolio.markets
+
+
+def test_a_market_no_message_told_of_is_found_by_the_paced_listing(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    # the feed's messages are never handed to the loop: the listing alone finds the market
+    with rig(sim, tmp_path, [FIRST], strategy="market-maker", params={},
+             selection=Selection(series=SERIES),
+             settings={"new_markets_poll_s": 0.2}) as r:  # fmt: skip
+        _open_with_a_book(sim, ELSEWHERE, LATER)
+        _ticks_until(
+            r, lambda: r.events("market_added"), "the listing finding the market", hand_events=False
+        )
+        (added,) = r.events("market_added")
+        assert added["ticker"] == LATER and added["why"] == "listed", added
+        assert ELSEWHERE not in r.loop.portfolio.markets
+
+
+def test_a_new_markets_orders_are_held_to_its_own_shards_balance(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    # the account's money is all on shard 0; the new market sits on shard 3, which holds none
+    with rig(sim, tmp_path, [FIRST], strategy="market-maker", params={},
+             selection=Selection(series=SERIES),
+             settings={"new_markets_poll_s": 3600.0}) as r:  # fmt: skip
+        _open_with_a_book(sim, LATER, shard=3)
+
+        def denied() -> list[dict[str, object]]:
+            return [
+                e
+                for e in r.events("risk_denied")
+                if e["code"] == "SHARD_BALANCE" and LATER in str(e["detail"])
+            ]
+
+        (first, *_) = _ticks_until(r, denied, f"an order in {LATER} held to shard 3")
+        assert f"{LATER} trades on shard 3" in str(first["detail"]), first
+        assert not _placed(r, LATER)
