@@ -27,7 +27,7 @@ from kalshi_cli.feed.book import (
     Subscriptions,
     refusal_reason,
 )
-from kalshi_cli.feed.channels import LIFECYCLE, NEW_MARKET_EVENTS, TRADE, ChannelMessages
+from kalshi_cli.feed.channels import LIFECYCLE, TRADE, ChannelMessages
 from kalshi_cli.feed.commands import CommandDesk, Refusals
 from kalshi_cli.feed.index import ACTIONS, ID_PARAM, INDEX_CHANNELS, IndexBoard
 from kalshi_cli.vocabulary.clock import Clock
@@ -90,8 +90,8 @@ class FeedSession:
         # markets with no book whose orders and lifecycle are passed on (`follow`)
         self._followed: set[str] = set()
         # lifecycle event types passed on for every market, one with no book included
-        # (`hear_new_markets`)
-        self._of_any_market: set[str] = set()
+        # (`MarketData.hear_new_markets`)
+        self.of_any_market: set[str] = set()
         self._reset()
 
     def _reset(self, send: Callable[[str], Any] | None = None) -> None:
@@ -110,7 +110,7 @@ class FeedSession:
             asked=self._resnap,
             ask_snapshots=self.request_snapshots,
             followed=self._followed,
-            of_any_market=self._of_any_market,
+            of_any_market=self.of_any_market,
             index_board=self.index_board,
         )
         self._refusals = Refusals()  # what to ask for again (`tick`), each channel's streak
@@ -220,12 +220,6 @@ class FeedSession:
             sid = self.sids.get(USER_ORDERS)
             if new and sid is not None:
                 self.update_subscription(sid, "add_markets", new)
-
-    def hear_new_markets(self) -> None:
-        """Pass on every market's `created` and `activated` lifecycle messages: a market that
-        opens while the trade loop runs may be one of its selection
-        (runner/loop/new_markets.py)."""
-        self._of_any_market.update(NEW_MARKET_EVENTS)
 
     def add_markets(self, tickers: list[str]) -> None:
         with self._lock:
