@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.runner.books.fees import FeeChange, load_fees
@@ -107,15 +107,24 @@ def join_reads(
 
 @dataclass(frozen=True)
 class Prepared:
-    """A new market with what its set-up read (off the deciding path), or why it is refused."""
+    """A new market with its fees (read off the deciding path), or why it is refused."""
 
     market: Market
     why: str
     fees: FeeModel | None = None
     fee_changes: tuple[FeeChange, ...] = ()
-    events: Mapping[str, EventTerms] = field(default_factory=dict)
-    groups: Mapping[str, EventGroup] = field(default_factory=dict)
     refused: str | None = None
+
+
+@dataclass(frozen=True)
+class Found:
+    """What one listing found: each new market prepared, and their events read again with them
+    in (`events`: ticker -> its event as the limit on an event's loss reads it; `groups`: ticker
+    -> its mutually exclusive event's markets)."""
+
+    markets: tuple[Prepared, ...]
+    events: Mapping[str, EventTerms]
+    groups: Mapping[str, EventGroup]
 
 
 @dataclass(frozen=True)
@@ -158,34 +167,82 @@ class MarketJoin:
         self._schedule, self._feed = schedule, feed
         self.clock, self.log = clock, log
 
-    def prepare(self, market: Market, why: str, seen: Seen) -> Prepared:
-        """The start's checks and reads of one market (`seen`: the loop's markets and fees as
-        the deciding thread saw them when the read was asked for)."""
-        if not market.is_open:
-            return Prepared(market, why, refused=f"its status is {market.status}, not open")
+    def prepare(self, markets: list[Market], told: Mapping[str, str], seen: Seen) -> Found:
+        """The start's checks and reads of the markets one listing found, each event and series
+        read once for them all (`told`: ticker -> the lifecycle event that told of it; `seen`:
+        the loop's markets and fees as the deciding thread saw them when the listing was asked
+        for). Each event of theirs is read again with its new markets in it."""
         assert self.reads is not None  # only a loop that takes on new markets prepares them
-        client = self.reads.client
-        reader = event_reader(client)
-        try:
-            MarketTerms.from_market(market.raw)
-            fees, changes = load_fees(
-                ReadOnce(reader, client.exchange), [market], now=self.clock.wall()
-            )
-        except (FeeModelError, ValueError) as exc:
-            return Prepared(market, why, refused=str(exc))
-        fee = fees[market.ticker]
-        # its event read again with it in: the loop's markets of the event and the new one
-        together = [m for m in seen.markets.values() if m.event_ticker == market.event_ticker]
-        together.append(market)
-        events: Mapping[str, EventTerms] = {}
-        if self.reads.held is not None:
-            fee_of = {**seen.fees, market.ticker: fee}.get
-            events = load_events(reader, together, fee_of, self.reads.held)
-        groups = find_events(reader, together) if self.reads.groups else {}
-        return Prepared(market, why, fee, tuple(changes), events, groups)
+        reader = event_reader(self.reads.client)
+        fee_reads = ReadOnce(reader, self.reads.client.exchange)
+        found = self._checked(fee_reads, markets, told)
+        new: dict[str, list[Market]] = {}
+        for prepared in found:
+            if prepared.refused is None:
+                new.setdefault(prepared.market.event_ticker, []).append(prepared.market)
+        fee_of = {**seen.fees, **{p.market.ticker: p.fees for p in found if p.fees}}.get
+        events: dict[str, EventTerms] = {}
+        groups: dict[str, EventGroup] = {}
+        for event_ticker, added in new.items():
+            together = [m for m in seen.markets.values() if m.event_ticker == event_ticker]
+            together += added
+            if self.reads.held is not None:
+                events.update(load_events(reader, together, fee_of, self.reads.held))
+            if self.reads.groups:
+                groups.update(find_events(reader, together))
+        return Found(tuple(found), events, groups)
 
-    def join(self, prepared: Prepared) -> None:
-        """The market in the loop's books, as the start puts one there; or, refused, said."""
+    def _checked(
+        self, fee_reads: ReadOnce, markets: list[Market], told: Mapping[str, str]
+    ) -> list[Prepared]:
+        """Each market open, its terms read and its fees priced (`load_fees`: all at once, each
+        series read once; one that cannot be priced is found alone), or why it is refused."""
+        now = self.clock.wall()
+        found: list[Prepared] = []
+        for market in markets:
+            why = told.get(market.ticker, LISTED)
+            refused = None if market.is_open else f"its status is {market.status}, not open"
+            try:
+                MarketTerms.from_market(market.raw)
+            except ValueError as exc:
+                refused = refused or str(exc)
+            found.append(Prepared(market, why, refused=refused))
+        ready = [p.market for p in found if p.refused is None]
+        try:
+            fees, changes = load_fees(fee_reads, ready, now=now)
+        except FeeModelError:
+            return [self._priced_alone(fee_reads, p, now) for p in found]
+        return [
+            p
+            if p.refused is not None
+            else replace(
+                p,
+                fees=fees[p.market.ticker],
+                fee_changes=tuple(c for c in changes if c.ticker == p.market.ticker),
+            )
+            for p in found
+        ]
+
+    @staticmethod
+    def _priced_alone(fee_reads: ReadOnce, prepared: Prepared, now: float) -> Prepared:
+        if prepared.refused is not None:
+            return prepared
+        try:
+            fees, changes = load_fees(fee_reads, [prepared.market], now=now)
+        except FeeModelError as exc:
+            return replace(prepared, refused=str(exc))
+        return replace(prepared, fees=fees[prepared.market.ticker], fee_changes=tuple(changes))
+
+    def join(self, found: Found) -> None:
+        """The markets in the loop's books, as the start puts them there (their events read
+        again with them in); a refused one said, and left out."""
+        for prepared in found.markets:
+            self._join_one(prepared)
+        self._account.events.update(found.events)
+        self._groups.update(found.groups)
+        self._schedule.together({t: g.tickers for t, g in found.groups.items()})
+
+    def _join_one(self, prepared: Prepared) -> None:
         market, ticker = prepared.market, prepared.market.ticker
         if prepared.refused is not None or prepared.fees is None:
             self.log.emit(
@@ -199,11 +256,9 @@ class MarketJoin:
         if prepared.fee_changes:
             portfolio.fee_changes.extend(prepared.fee_changes)
             portfolio.fee_changes.sort(key=lambda c: (c.at, c.ticker))
-        self._join_account(market, prepared.events)
+        self._join_account(market)
         add_terms(self.terms, self.index_markets, [market])
-        self._groups.update(prepared.groups)
-        together = {t: g.tickers for t, g in prepared.groups.items()}
-        self._schedule.add(ticker, self.clock.monotonic(), together)
+        self._schedule.add(ticker, self.clock.monotonic())
         if isinstance(self._feed, GrowingFeed):
             self._feed.add_markets([ticker])
         self.log.emit(
@@ -216,16 +271,15 @@ class MarketJoin:
             },
         )
 
-    def _join_account(self, market: Market, events: Mapping[str, EventTerms]) -> None:
-        """Its shard, whose balance its orders are held to, and its event, in the pre-trade
-        account (the balance hold reads the same map of shards)."""
+    def _join_account(self, market: Market) -> None:
+        """Its shard, whose balance its orders are held to, in the pre-trade account (the
+        balance hold reads the same map of shards)."""
         account = self._account
         shard = shards_of([market])
         account.shard_of.update(shard)
         balances = account.balances
         if balances is not None and not shard.keys() <= account.shards.keys():
             account.balances_read(balances)  # a record for a shard no market was on
-        account.events.update(events)
 
 
 class NewMarkets:
@@ -280,13 +334,13 @@ class NewMarkets:
         skip = set(seen.markets) | self._refused
         selection, client, join = self._selection, self._client, self._join
 
-        def read() -> list[Prepared]:
+        def read() -> Found:
             listed = [m for m in selection.markets(client) if m.ticker not in skip]
-            return [join.prepare(m, told.get(m.ticker, LISTED), seen) for m in listed]
+            return join.prepare(listed, told, seen)
 
         self._dispatch.send((), read, self._booked, Urgency.AGAIN, unmade=self._unmade)
 
-    def _booked(self, answer: CallAnswer[list[Prepared]]) -> None:
+    def _booked(self, answer: CallAnswer[Found]) -> None:
         self._out = False
         try:
             found = answer.get()
@@ -295,12 +349,9 @@ class NewMarkets:
             self._log.emit("new_markets_read_failed", {"error": exc.one_line()})
             return
         self._guard.ok(answer.sent_at)
-        for prepared in found:
-            if prepared.market.ticker in self._portfolio.markets:
-                continue
-            if prepared.refused is not None:
-                self._refused.add(prepared.market.ticker)
-            self._join.join(prepared)
+        # one listing is out at a time, and nothing else adds markets: none found is traded yet
+        self._refused.update(p.market.ticker for p in found.markets if p.refused is not None)
+        self._join.join(found)
 
     def _unmade(self) -> None:
         self._out = False
