@@ -108,3 +108,25 @@ def test_a_new_markets_orders_are_held_to_its_own_shards_balance(
         (first, *_) = _ticks_until(r, denied, f"an order in {LATER} held to shard 3")
         assert f"{LATER} trades on shard 3" in str(first["detail"]), first
         assert not _placed(r, LATER)
+
+
+def test_a_market_joining_an_event_the_loop_reads_is_held_to_the_events_limit(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    # an event loop with a limit on an event's loss: the new market of the event is judged
+    # with the event's book, which holds the loop's orders in its first market
+    event = FIRST.rsplit("-", 1)[0]
+    joining = f"{event}-B"
+    with rig(sim, tmp_path, [FIRST], strategy="market-maker", params={},
+             selection=Selection(event=event), risk={"max_event_loss": "500"},
+             settings={"new_markets_poll_s": 3600.0}) as r:  # fmt: skip
+        _ticks_until(r, lambda: _placed(r, FIRST), "the loop quoting its first market")
+        _open_with_a_book(sim, joining)
+        _ticks_until(r, lambda: _placed(r, joining), f"an order of the loop's in {joining}")
+        (limit,) = r.loop.executor.event_limits("market-maker", joining)
+        assert limit.max_loss == Decimal(500)
+        held = {leg.ticker for leg in limit.held}
+        assert {FIRST, joining} <= held, limit.held
+        # and the first market's event counts the new one
+        (first,) = r.loop.executor.event_limits("market-maker", FIRST)
+        assert joining in {leg.ticker for leg in first.held}, first.held
