@@ -10,7 +10,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from kalshi_cli.runner.config import Selection
+import pytest
+
+from kalshi_cli.runner.config import Selection, StrategyChoice, TradeOptions
+from kalshi_cli.runner.loop.lineup import Lineup, Member
+from kalshi_cli.runner.loop.new_markets import join_reads
+from kalshi_cli.strategies import get_strategy
 from tests.conftest import SimHarness
 from tests.runner.sim_rig import Rig, rig
 from tests.runner.simproc import Book, client_for
@@ -31,7 +36,7 @@ def _open_with_a_book(sim: SimHarness, *tickers: str, shard: int = 0) -> None:
     maker = client_for(sim.new_account(balance_cents=10_000_000))
     try:
         for ticker in tickers:
-            sim.create_market(ticker, **({"exchange_index": shard} if shard else {}))
+            sim.create_market(ticker, exchange_index=shard)
         if shard:  # a shard is there once a market is
             moved = maker.portfolio.send_transfer(Decimal(50_000), from_shard=0, to_shard=shard)
             wait_until(
@@ -130,3 +135,38 @@ def test_a_market_joining_an_event_the_loop_reads_is_held_to_the_events_limit(
         # and the first market's event counts the new one
         (first,) = r.loop.executor.event_limits("market-maker", FIRST)
         assert joining in {leg.ticker for leg in first.held}, first.held
+
+
+class _Feed:
+    """A feed that can take on markets, and says whether it was asked to hear of new ones."""
+
+    def __init__(self) -> None:
+        self.hears_new = False
+
+    def add_markets(self, tickers: object) -> None:
+        raise AssertionError("no market is added here")
+
+    def hear_new_markets(self) -> None:
+        self.hears_new = True
+
+
+@pytest.mark.parametrize(
+    ("selection", "paper", "takes_on"),
+    [
+        (Selection(series=SERIES), False, True),
+        (Selection(event=f"{SERIES}-26JAN01"), False, True),
+        (Selection(tickers=(FIRST,)), False, False),  # --markets: the list stays fixed
+        (Selection(), False, False),  # every open market
+        (Selection(series=SERIES), True, False),  # a paper venue knows its start's markets
+    ],
+)
+def test_only_a_live_loop_asked_for_a_series_or_an_event_takes_on_new_markets(
+    selection: Selection, paper: bool, takes_on: bool
+) -> None:
+    lineup = Lineup([Member(get_strategy("market-maker"), None)])
+    options = TradeOptions(strategies=(StrategyChoice("market-maker"),), selection=selection,
+                           paper=paper)  # fmt: skip
+    feed = _Feed()
+    reads = join_reads(options, lineup, object(), feed, None)  # type: ignore[arg-type]
+    assert (reads is not None) is takes_on
+    assert feed.hears_new is takes_on
