@@ -16,6 +16,10 @@ event's loss reads it (`load_events`) and its group of mutually exclusive market
 (`find_events`), read again with it in; then the books: the portfolio, the pre-trade account,
 the schedule, the event groups and the feed's subscriptions. A market that fails a check is
 logged (`market_refused`) and not traded, and the loop goes on.
+
+`MarketJoin` is given more than six collaborators because a market taken on goes into every book
+the start put its markets in: the portfolio, the pre-trade account, the event groups, the
+schedule and the feed, with the reads that prepare it, the clock and the log.
 """
 
 from __future__ import annotations
