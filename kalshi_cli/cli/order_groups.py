@@ -10,8 +10,8 @@ shard `--exchange-index` names, else on the one the exchange's answer for the gr
 
 from __future__ import annotations
 
-from decimal import Decimal
 from collections.abc import Callable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
