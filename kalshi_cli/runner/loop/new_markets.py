@@ -245,6 +245,10 @@ class MarketJoin:
         self._account.events.update(found.events)
         self._groups.update(found.groups)
         self._schedule.together({t: g.tickers for t, g in found.groups.items()})
+        # a market at rest whose event changed (a new market in its group, its limit's worst
+        # case) is judged again
+        for ticker in found.events.keys() | found.groups.keys():
+            self._schedule.wake(ticker)
 
     def _join_one(self, prepared: Prepared) -> None:
         market, ticker = prepared.market, prepared.market.ticker
