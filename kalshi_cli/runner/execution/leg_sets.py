@@ -26,14 +26,18 @@ another, by reducing IOC sells at the price that sells it all into the bids now.
   is never sold back: it is held to its settlement (`group_held_to_settlement`), the legs that
   still trade are unwound, and the set stays broken until the settlement takes the leg, then
   ends as a set with a leg settled since does;
+- a sale back goes only when it is not sure to lose against holding: a leg sure to be paid more
+  at settlement than the bids bring after the fee (runner/execution/leg_worth.py: in a mutually
+  exclusive event, a NO once another market is determined YES) is held to its settlement as a
+  leg that no longer trades is; a leg nothing is sure of is sold at any bid;
 - each set is a row of the state file (store/leg_sets.py) and its orders name it in their reason,
   so a start after a kill finds a set not ended, says so (`group_broken`) and unwinds it.
 
 Each log line names what the set holds, leg by leg (`held`). docs/strategies.md "arbitrage". It is
 given more than six collaborators because a set meets each at its own step: the risk engine's slots
 when it is allowed, the executor's single-order path for each order, the state file for its row,
-the feed for the bids its sales back go into, the sender for a stop's sales back, and the clock and
-the entry log.
+the feed for the bids its sales back go into, what a leg is sure to be paid for whether a sale back
+goes, the sender for a stop's sales back, and the clock and the entry log.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from kalshi_cli.runner.execution.answers import intent_fields
 from kalshi_cli.runner.ports import book_data_at
 from kalshi_cli.store.leg_sets import SetLeg, set_tag
 from kalshi_cli.vocabulary.clock import Deadline
+from kalshi_cli.vocabulary.models import trading_fee
 from kalshi_cli.vocabulary.units import ZERO, Action, Side, TimeInForce
 
 if TYPE_CHECKING:
@@ -58,6 +63,7 @@ if TYPE_CHECKING:
     from kalshi_cli.risk.rules import Verdict
     from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.execution.execution import LoopExecutor
+    from kalshi_cli.runner.execution.leg_worth import LegWorth
     from kalshi_cli.runner.execution.sender import Sender
     from kalshi_cli.runner.ports import MarketFeed
     from kalshi_cli.store import Store
@@ -123,13 +129,17 @@ class _Set:
         booked."""
         self.refused[leg] = _rules(denials)
 
-    def hold_to_settlement(self, i: int, extra: Decimal, log: EntryLog) -> None:
-        """Leg `i`'s market no longer trades: what it holds beyond the whole sets (`extra`) is
-        held to its settlement, never sold into it; said once."""
+    def hold_to_settlement(
+        self, i: int, extra: Decimal, log: EntryLog, why: str | None = None
+    ) -> None:
+        """What leg `i` holds beyond the whole sets (`extra`) is held to its settlement, never
+        sold: its market no longer trades, or (`why`) a sale would be sure to lose against
+        holding it; said once."""
         if i in self.settling:
             return
         self.settling.add(i)
         leg = self.legs[i]
+        held = f"its {leg.side.value.upper()} {extra} beyond the whole sets"
         log.emit(
             "group_held_to_settlement",
             {
@@ -137,9 +147,8 @@ class _Set:
                 "ticker": leg.ticker,
                 "count": extra,
                 "held": self.held_text(),
-                "reason": f"{leg.ticker} no longer trades: its {leg.side.value.upper()} {extra} "
-                "beyond the whole sets is held to its settlement, and the set stays broken "
-                "until then",
+                "reason": f"{leg.ticker} {why or 'no longer trades'}: {held} is held to its "
+                "settlement, and the set stays broken until then",
             },
         )
 
@@ -207,6 +216,7 @@ class LegSets:
         feed: MarketFeed,
         hold_markets: Callable[[Sequence[str]], Callable[[], None]],
         closed: Collection[str],
+        worth: LegWorth,
         clock: Clock,
         log: EntryLog,
     ) -> None:
@@ -214,7 +224,9 @@ class LegSets:
         verdict, holds and answers); `sender`: a stop's sales back, sent on its own thread once
         the dispatch takes no more calls; `hold_markets`: keeps a set's markets busy until it
         ends (runner/execution/dispatch.py `Dispatch.hold`); `closed`: the markets that no
-        longer trade, as the loop knows them (runner/loop/gate.py `MarketGate.closed`)."""
+        longer trade, as the loop knows them (runner/loop/gate.py `MarketGate.closed`);
+        `worth`: what a leg is sure to be paid at settlement, so that no sale back loses
+        against holding it."""
         self._executor = executor
         self._risk = risk
         self._sender = sender
@@ -222,6 +234,7 @@ class LegSets:
         self._feed = feed
         self._hold_markets = hold_markets
         self._closed = closed
+        self._worth = worth
         self._clock = clock
         self._log = log
         self._holdings = _Holdings(executor, store)
@@ -433,6 +446,10 @@ class LegSets:
             s.hold_to_settlement(i, extra, self._log)
             return None
         at = self.unwind_price(leg.ticker, leg.side, extra)
+        worse = self._worse_than_holding(leg, extra, at)
+        if worse is not None:
+            s.hold_to_settlement(i, extra, self._log, worse)
+            return None
         if at is None:
             s.given_up.add(i)
             self._unwind_failed(s, leg, extra, "nobody bids to sell into")
@@ -446,6 +463,24 @@ class LegSets:
             model_fair=at,
             reason=f"unwinding {piece.count} of {extra} beyond the whole sets: {leg.reason}",
         )
+
+    def _worse_than_holding(self, leg: Intent, extra: Decimal, at: Decimal | None) -> str | None:
+        """Why selling `extra` of `leg` into the bids at `at` (None: nobody bids) is sure to lose
+        against holding it to its settlement, if it is: what it is sure to be paid there
+        (runner/execution/leg_worth.py) is more than the sale brings after its fee. None when
+        nothing is sure of it: today's rule, sold at any bid."""
+        sure = self._worth.sure(leg.ticker, leg.side, extra)
+        if sure <= 0:
+            return None
+        brings = ZERO
+        if at is not None:
+            rate = self._risk.fee_rates(leg.ticker, self._clock.wall())[0]
+            brings = extra * at - trading_fee(extra, at, rate)
+        if brings >= sure:
+            return None
+        bids = "nobody bids" if at is None else f"its bids bring ${brings:.2f} after the fee"
+        basis = self._worth.basis(leg.ticker)
+        return f"is sure to pay ${sure:.2f} at settlement ({basis}) and {bids}"
 
     def _sold(self, s: _Set, i: int, sell: Intent, got: Decimal) -> None:
         refused = s.refused.get(i) if got == 0 else s.refused.pop(i, None)

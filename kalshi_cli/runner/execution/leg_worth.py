@@ -1,0 +1,70 @@
+"""What a leg of a set is sure to be paid at settlement, by what the loop knows of its event: the
+least it is paid in every outcome the event still allows, by the one rule of an event's outcomes
+(vocabulary/event_outcomes.py), with the results the loop learned (determined or settled).
+
+In an event the exchange flags `mutually_exclusive` (at most one market settles YES, and none
+may: Kalshi's need not be exhaustive), a market determined YES makes every other market's NO
+sure to pay (and its YES sure to pay nothing); a market determined NO says nothing of the others.
+A market in no such event is independent: another market's result says nothing of it, and it is
+sure of no more than its own terms give (a YES whose `settlement_bounds_type` is `floor` is paid
+the floor at least). A sale back below what a leg is sure to pay is a loss the loop would choose:
+runner/execution/leg_sets.py holds such a leg to its settlement.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from kalshi_cli.vocabulary.event_outcomes import INDEPENDENT, MECNET, EventLeg, event_outcomes
+from kalshi_cli.vocabulary.units import ZERO, Side
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from kalshi_cli.runner.loop.event_groups import EventGroup
+    from kalshi_cli.strategy_api import MarketTerms
+
+
+class LegWorth:
+    def __init__(
+        self,
+        *,
+        groups: Mapping[str, EventGroup],
+        terms: Mapping[str, MarketTerms],
+        results: Mapping[str, str],
+    ) -> None:
+        """`groups`: ticker -> its mutually exclusive event's markets the loop trades
+        (runner/loop/event_groups.py `find_events`); `terms`: how each market settles (its
+        floor); `results`: each market's result as the loop learned it (services/pretrade/loop.py
+        `LoopReads.results`), read at each call."""
+        self._groups = groups
+        self._terms = terms
+        self._results = results
+
+    def sure(self, ticker: str, side: Side, count: Decimal) -> Decimal:
+        """The least `count` contracts of `side` in `ticker` are paid at settlement (whole
+        cents, as settlement pays): ZERO when nothing is sure."""
+        yes = count if side is Side.YES else ZERO
+        legs = [self._leg(ticker, yes=yes, no=count - yes)]
+        legs += [self._leg(t) for t in self._known_elsewhere(ticker)]
+        kind = MECNET if ticker in self._groups else INDEPENDENT
+        return max(event_outcomes(kind, legs).worst.pnl, ZERO)
+
+    def basis(self, ticker: str) -> str:
+        """What makes a leg in `ticker` sure of what it is paid, for a person."""
+        known = [f"{t} determined {self._results[t]}" for t in self._known_elsewhere(ticker)]
+        if known:
+            return ", ".join(known) + ", and at most one market of the event settles YES"
+        return "its market's settlement terms"
+
+    def _known_elsewhere(self, ticker: str) -> list[str]:
+        """The other markets of `ticker`'s mutually exclusive event whose result is known."""
+        group = self._groups.get(ticker)
+        others = () if group is None else group.tickers
+        return [t for t in others if t != ticker and t in self._results]
+
+    def _leg(self, ticker: str, *, yes: Decimal = ZERO, no: Decimal = ZERO) -> EventLeg:
+        terms = self._terms.get(ticker)
+        floor = ZERO if terms is None else terms.settlement_floor
+        return EventLeg(ticker, yes, no, floor=floor, result=self._results.get(ticker))
