@@ -242,7 +242,13 @@ def assemble_loop(
     guard = executor.guard
     # how each market settles (its strike fields, floor, close, the index its rules name)
     terms = {t: MarketTerms.from_market(m.raw) for t, m in portfolio.markets.items()}
-    worth = LegWorth(groups=groups or {}, terms=terms, results=reads.results)
+    worth = LegWorth(
+        exclusive={t: g.tickers for t, g in (groups or {}).items()},
+        terms=terms,
+        results=reads.results,
+        fee_rates=risk.fee_rates,
+        clock=clock,
+    )
     legs = LegSets(executor=executor, risk=risk, sender=chain.sender, store=store, feed=feed,
                    hold_markets=dispatch.hold, closed=gate.closed, worth=worth, clock=clock,
                    log=log)  # fmt: skip

@@ -9,20 +9,26 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 from kalshi_cli.runner.execution.leg_worth import LegWorth
-from kalshi_cli.runner.loop.event_groups import EventGroup
 from kalshi_cli.strategy_api import MarketTerms
+from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.units import Side
 
 A, B, C = "EV-A", "EV-B", "EV-C"
-GROUP = EventGroup("EV", (A, B, C), complete=True)
+TAKER = D("0.07")
 
 
 def _worth(
     results: dict[str, str], *, exclusive: bool = True, floors: dict[str, D] | None = None
 ) -> LegWorth:
-    groups = dict.fromkeys((A, B, C), GROUP) if exclusive else {}
+    event = dict.fromkeys((A, B, C), (A, B, C)) if exclusive else {}
     terms = {t: MarketTerms(settlement_floor=f) for t, f in (floors or {}).items()}
-    return LegWorth(groups=groups, terms=terms, results=results)
+    return LegWorth(
+        exclusive=event,
+        terms=terms,
+        results=results,
+        fee_rates=lambda ticker, at: (TAKER, D(0)),
+        clock=ManualClock(),
+    )
 
 
 def test_a_yes_elsewhere_in_a_mutually_exclusive_event_makes_no_sure_and_yes_worthless() -> None:
@@ -52,3 +58,18 @@ def test_a_floor_is_sure_and_a_no_beside_it_is_paid_the_rest_in_whole_cents() ->
     assert _worth({}, floors=floors).sure(B, Side.YES, D(3)) == D("0.75")
     # A YES: B settles NO, whose NO is paid the rest of $1 ($0.7475 a contract: $3.73 for 5)
     assert _worth({A: "yes"}, floors=floors).sure(B, Side.NO, D(5)) == D("3.73")
+
+
+def test_a_sale_is_held_only_when_what_it_brings_after_its_fee_is_below_what_is_sure() -> None:
+    worth = _worth({A: "yes"})
+    # NO 5 of B sure of $5: bids at $0.99 bring $4.95 less the fee, so holding is better
+    why = worth.worse_than_holding(B, Side.NO, D(5), D("0.99"))
+    assert why is not None and "is sure to pay $5.00" in why and "$4.9465 after the fee" in why
+    assert "nobody bids" in str(worth.worse_than_holding(B, Side.NO, D(5), None))
+    # nothing sure of B's YES: sold at any bid, and of anything with a NO result elsewhere
+    assert worth.worse_than_holding(B, Side.YES, D(5), D("0.01")) is None
+    assert _worth({A: "no"}).worse_than_holding(B, Side.NO, D(5), D("0.01")) is None
+    # 3 YES on a floor of $0.2525 are sure of $0.75: $0.30 bids bring $0.90 less $0.0441
+    floored = _worth({}, floors={B: D("0.2525")})
+    assert floored.worse_than_holding(B, Side.YES, D(3), D("0.30")) is None
+    assert floored.worse_than_holding(B, Side.YES, D(3), D("0.25")) is not None

@@ -53,7 +53,6 @@ from kalshi_cli.runner.execution.answers import intent_fields
 from kalshi_cli.runner.ports import book_data_at
 from kalshi_cli.store.leg_sets import SetLeg, set_tag
 from kalshi_cli.vocabulary.clock import Deadline
-from kalshi_cli.vocabulary.models import trading_fee
 from kalshi_cli.vocabulary.units import ZERO, Action, Side, TimeInForce
 
 if TYPE_CHECKING:
@@ -446,7 +445,7 @@ class LegSets:
             s.hold_to_settlement(i, extra, self._log)
             return None
         at = self.unwind_price(leg.ticker, leg.side, extra)
-        worse = self._worse_than_holding(leg, extra, at)
+        worse = self._worth.worse_than_holding(leg.ticker, leg.side, extra, at)
         if worse is not None:
             s.hold_to_settlement(i, extra, self._log, worse)
             return None
@@ -463,24 +462,6 @@ class LegSets:
             model_fair=at,
             reason=f"unwinding {piece.count} of {extra} beyond the whole sets: {leg.reason}",
         )
-
-    def _worse_than_holding(self, leg: Intent, extra: Decimal, at: Decimal | None) -> str | None:
-        """Why selling `extra` of `leg` into the bids at `at` (None: nobody bids) is sure to lose
-        against holding it to its settlement, if it is: what it is sure to be paid there
-        (runner/execution/leg_worth.py) is more than the sale brings after its fee. None when
-        nothing is sure of it: today's rule, sold at any bid."""
-        sure = self._worth.sure(leg.ticker, leg.side, extra)
-        if sure <= 0:
-            return None
-        brings = ZERO
-        if at is not None:
-            rate = self._risk.fee_rates(leg.ticker, self._clock.wall())[0]
-            brings = extra * at - trading_fee(extra, at, rate)
-        if brings >= sure:
-            return None
-        bids = "nobody bids" if at is None else f"its bids bring ${brings:.2f} after the fee"
-        basis = self._worth.basis(leg.ticker)
-        return f"is sure to pay ${sure:.2f} at settlement ({basis}) and {bids}"
 
     def _sold(self, s: _Set, i: int, sell: Intent, got: Decimal) -> None:
         refused = s.refused.get(i) if got == 0 else s.refused.pop(i, None)
