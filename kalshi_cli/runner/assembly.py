@@ -32,6 +32,7 @@ from kalshi_cli.runner.execution.elsewhere import ElsewhereViews
 from kalshi_cli.runner.execution.execution import Changes, LoopExecutor
 from kalshi_cli.runner.execution.fills import CLOCK_AHEAD_S, AppliedFills, FillSync
 from kalshi_cli.runner.execution.leg_sets import LegSets
+from kalshi_cli.runner.execution.leg_worth import LegWorth
 from kalshi_cli.runner.execution.outbox import Outbox
 from kalshi_cli.runner.execution.own_orders import OwnOrders, owner_among
 from kalshi_cli.runner.execution.sender import Sender
@@ -44,12 +45,7 @@ from kalshi_cli.runner.loop.lifecycle_watch import LifecycleWatch, follow_held_u
 from kalshi_cli.runner.loop.lineup import Lineup, Member
 from kalshi_cli.runner.loop.loop_components import Acts, Books, TickComponents
 from kalshi_cli.runner.loop.market_pass import MarketPass
-from kalshi_cli.runner.loop.new_markets import (
-    JoinReads,
-    MarketJoin,
-    NewMarkets,
-    join_reads,
-)
+from kalshi_cli.runner.loop.new_markets import JoinReads, MarketJoin, NewMarkets, join_reads
 from kalshi_cli.runner.loop.params_reload import ParamsReload
 from kalshi_cli.runner.loop.queue_positions import QueuePositions
 from kalshi_cli.runner.loop.schedule import MarketSchedule
@@ -250,17 +246,25 @@ def assemble_loop(
         doubt = executor.unknown_orders.fill_quarantined
         stop_listening = quarantine.listen(lambda found: dispatch.later(lambda: doubt(found)))
     guard = executor.guard
+    # the books a market is put in, the start's and one taken on while the loop runs; how each
+    # market settles (its strike fields, floor, close, the index its rules name) among them
+    join = MarketJoin(reads=joining, portfolio=portfolio, account=reads, groups=groups,
+                      schedule=schedule, feed=feed, clock=clock, log=log)  # fmt: skip
+    worth = LegWorth(
+        exclusive={t: g.tickers for t, g in groups.items()},
+        terms=join.terms,
+        results=reads.results,
+        fee_rates=risk.fee_rates,
+        clock=clock,
+    )
     legs = LegSets(executor=executor, risk=risk, sender=chain.sender, store=store, feed=feed,
-                   hold_markets=dispatch.hold, closed=gate.closed, clock=clock,
+                   hold_markets=dispatch.hold, closed=gate.closed, worth=worth, clock=clock,
                    log=log)  # fmt: skip
     sender = TurnSender(executor=executor, legs=legs, own=own, feed=feed, clock=clock,
                         tuning=tuning, log=log, alert=alert)  # fmt: skip
     queue = QueuePositions(
         client=client, dispatch=dispatch, own=own, guard=guard, tuning=tuning, log=log
     )
-    # the books a market is put in, the start's and one taken on while the loop runs
-    join = MarketJoin(reads=joining, portfolio=portfolio, account=reads, groups=groups,
-                      schedule=schedule, feed=feed, clock=clock, log=log)  # fmt: skip
     market_pass = MarketPass(
         feed=feed,
         portfolio=portfolio,
