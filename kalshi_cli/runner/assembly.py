@@ -45,7 +45,13 @@ from kalshi_cli.runner.loop.lifecycle_watch import LifecycleWatch, follow_held_u
 from kalshi_cli.runner.loop.lineup import Lineup, Member
 from kalshi_cli.runner.loop.loop_components import Acts, Books, TickComponents
 from kalshi_cli.runner.loop.market_pass import MarketPass
-from kalshi_cli.runner.loop.new_markets import JoinReads, MarketJoin, NewMarkets, join_reads
+from kalshi_cli.runner.loop.new_markets import (
+    JoinGroups,
+    JoinReads,
+    MarketJoin,
+    NewMarkets,
+    join_reads,
+)
 from kalshi_cli.runner.loop.params_reload import ParamsReload
 from kalshi_cli.runner.loop.queue_positions import QueuePositions
 from kalshi_cli.runner.loop.schedule import MarketSchedule
@@ -88,7 +94,7 @@ if TYPE_CHECKING:
     from kalshi_cli.risk.event_loss import EventTerms
     from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
-    from kalshi_cli.runner.execution.order_group import TriggersGroup
+    from kalshi_cli.runner.execution.order_group import MakesGroup, TriggersGroup
     from kalshi_cli.runner.loop.alerting import TradeAlerts
     from kalshi_cli.runner.ports import LoopBuildClient, MarketFeed
     from kalshi_cli.services.orders.context import MarketRead, OrderClient
@@ -248,8 +254,11 @@ def assemble_loop(
     guard = executor.guard
     # the books a market is put in, the start's and one taken on while the loop runs; how each
     # market settles (its strike fields, floor, close, the index its rules name) among them
+    make_group = inputs.make_group
+    order_groups = None if make_group is None else JoinGroups(make_group, executor.answers)
     join = MarketJoin(reads=joining, portfolio=portfolio, account=reads, groups=groups,
-                      schedule=schedule, feed=feed, clock=clock, log=log)  # fmt: skip
+                      schedule=schedule, feed=feed, clock=clock, log=log,
+                      order_groups=order_groups)  # fmt: skip
     worth = LegWorth(
         exclusive={t: g.tickers for t, g in groups.items()},
         terms=join.terms,
@@ -486,6 +495,9 @@ class LoopInputs:
     reload: threading.Event | None = None
     # a session group triggered by id and shard, at once, by a stop (stop.py)
     trigger_group: TriggersGroup | None = None
+    # the session's group made on a shard it has none on, for a market that joins there while
+    # the loop runs (None: the session has no groups)
+    make_group: MakesGroup | None = None
     # what the loop's settings are made into (a backtest's: runner/loop/settings.py)
     adjust: Callable[[LoopSettings], LoopSettings] | None = None
 

@@ -22,6 +22,12 @@ from kalshi_cli.feed.book import FeedMessage
 from kalshi_cli.runner.assembly import LoopInputs, build_loop
 from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.config import Selection, StrategyChoice, TradeConfig, TradeOptions
+from kalshi_cli.runner.execution.order_group import (
+    SessionGroups,
+    join_session_group,
+    shard_group_maker,
+)
+from kalshi_cli.runner.lifecycle.session_group import open_group
 from kalshi_cli.runner.loop.trade_loop import TradeLoop
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.sim.server.announce import AccountInfo
@@ -48,6 +54,7 @@ class Rig:
     log: Path
     books: dict[str, Book]
     account: AccountInfo | None = None  # the trader's, for a loop started again on it
+    group: SessionGroups | None = None  # the session's order groups, when it has them
 
     def requests(self, sim: SimHarness) -> dict[str, int]:
         counts: dict[str, int] = sim.stats()["accounts"].get(self.key_id, {}).get("requests", {})
@@ -78,6 +85,7 @@ def rig(
     settings: dict[str, Any] | None = None,
     trader: AccountInfo | None = None,
     selection: Selection = Selection(),
+    order_group: bool = False,
 ) -> Iterator[Rig]:
     """A loop built as `kalshi trade` builds it, on its own account; a second account makes
     every market's book. `batch_wait_s` is infinite unless said: a pass's orders wait for the
@@ -91,7 +99,9 @@ def rig(
     the loop's settings past the config's (`LoopSettings` fields). `trader`: the account an
     earlier rig traded (its markets and books made then, none made now): a loop started again.
     `selection`: what the loop was asked to trade (a series or an event: it takes on the markets
-    of it that open while it runs)."""
+    of it that open while it runs). `order_group`: the session's order groups made and joined
+    as `kalshi trade` makes them (runner/lifecycle/session.py), one on each shard of its
+    markets."""
     other = client_for(sim.new_account(balance_cents=10_000_000))
     books = {}
     for ticker in tickers if trader is None else ():
@@ -118,6 +128,8 @@ def rig(
     name = "fair-value" if strategy == str(EXAMPLE) else strategy
     # no timer read of fills during a test: every read it sees is one the loop chose to make
     settings = {"fill_poll_s": 3600.0, "batch_wait_s": batch_wait_s, **(settings or {})}
+    config = TradeConfig(strategies={name: params}, risk=risk or {}, trade=trade or {})
+    markets = [client.markets.get_market(t) for t in tickers]
     loop = build_loop(
         LoopInputs(
             client,
@@ -127,19 +139,25 @@ def rig(
             log,
             read_lag_s=read_lag_s,
             send_workers=send_workers,
+            trigger_group=client.order_groups.trigger_order_group if order_group else None,
+            make_group=shard_group_maker(client, store, config, log) if order_group else None,
             adjust=adjusted(settings),
         ),
         TradeOptions(
-            strategies=(StrategyChoice(strategy),), selection=selection, order_group=False
+            strategies=(StrategyChoice(strategy),), selection=selection, order_group=order_group
         ),
-        TradeConfig(strategies={name: params}, risk=risk or {}, trade=trade or {}),
-        [client.markets.get_market(t) for t in tickers],
+        config,
+        markets,
     )
+    group = None
+    if order_group:
+        group = open_group(client, store, config, log, {m.exchange_index or 0 for m in markets})
+        join_session_group(loop.executor, group)
     before_feed()
     feed.start()
     try:
         assert poll_until(lambda: all(feed.is_fresh(t) for t in tickers))
-        yield Rig(loop, store, client, feed, trader.key_id, log_path, books, trader)
+        yield Rig(loop, store, client, feed, trader.key_id, log_path, books, trader, group)
     finally:
         loop.dispatch.close()
         feed.stop()

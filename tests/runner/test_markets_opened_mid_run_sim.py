@@ -10,11 +10,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from kalshi_cli.runner.config import Selection, StrategyChoice, TradeOptions
 from kalshi_cli.runner.loop.lineup import Lineup, Member
 from kalshi_cli.runner.loop.new_markets import join_reads
+from kalshi_cli.services.killswitch.order_groups import session_order_group_places
 from kalshi_cli.strategies import get_strategy
 from tests.conftest import SimHarness
 from tests.runner.sim_rig import Rig, rig
@@ -113,6 +115,90 @@ def test_a_new_markets_orders_are_held_to_its_own_shards_balance(
         (first, *_) = _ticks_until(r, denied, f"an order in {LATER} held to shard 3")
         assert f"{LATER} trades on shard 3" in str(first["detail"]), first
         assert not _placed(r, LATER)
+
+
+def _fund_shard(r: Rig, shard: int) -> None:
+    moved = r.client.portfolio.send_transfer(Decimal(50_000), from_shard=0, to_shard=shard)
+    wait_until(
+        lambda: r.client.portfolio.get_transfer(moved).status == "complete",
+        f"the trader's money on shard {shard}",
+    )
+
+
+def test_a_market_joining_on_a_shard_the_start_had_none_on_trades_in_a_group_of_the_session(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    # the start's market is on shard 0, so its one group is there; the new market is on shard 3
+    with rig(sim, tmp_path, [FIRST], strategy="market-maker", params={},
+             selection=Selection(series=SERIES), order_group=True,
+             settings={"new_markets_poll_s": 3600.0, "shard_poll_s": 0.2}) as r:  # fmt: skip
+        assert r.group is not None and set(r.group.by_shard) == {0}
+        _ticks_until(r, lambda: _placed(r, FIRST), "the loop quoting its first market")
+        _open_with_a_book(sim, LATER, shard=3)
+        _fund_shard(r, 3)
+        (first, *_) = _ticks_until(r, lambda: _placed(r, LATER), f"an order in {LATER}")
+        named = r.client.orders.get_order(str(first["order_id"])).raw.get("order_group_id")
+        listed = {g.order_group_id: g for g in r.client.order_groups.list_order_groups()}
+        assert named in listed and listed[named].exchange_index == 3, (named, listed)
+        # recorded with its shard as the start's group is, for `cancel-all` and the stop
+        places = {p.order_group_id: p.exchange_index for p in session_order_group_places(r.store)}
+        assert places == {r.group.by_shard[0]: 0, named: 3}, places
+        assert r.group.by_shard == {0: r.group.by_shard[0], 3: named}
+        assert r.loop.executor.answers.order_groups == r.group.by_shard
+        (added,) = r.events("market_added")
+        made = [e for e in r.events("order_group_created") if e["exchange_index"] == 3]
+        assert [e["order_group_id"] for e in made] == [named] and added["shard"] == 3
+
+
+class _GroupCreatesRefused(httpx.HTTPTransport):
+    """The real transport; once `armed`, each order group create meets the simulator's
+    `http_5xx_rate` fault (set just before it leaves, cleared once it is answered)."""
+
+    def __init__(self, sim: SimHarness) -> None:
+        super().__init__()
+        self.sim = sim
+        self.armed = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if not (self.armed and request.url.path.endswith("/order_groups/create")):
+            return super().handle_request(request)
+        self.sim.set_faults(http_5xx_rate=1.0)
+        try:
+            return super().handle_request(request)
+        finally:
+            self.sim.clear_faults()
+
+
+def test_a_market_whose_shards_group_cannot_be_made_is_refused_and_the_loop_goes_on(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    transport = _GroupCreatesRefused(sim)
+    with rig(sim, tmp_path, [FIRST], strategy="market-maker", params={},
+             selection=Selection(series=SERIES), order_group=True, transport=transport,
+             settings={"new_markets_poll_s": 3600.0, "shard_poll_s": 0.2}) as r:  # fmt: skip
+        assert r.group is not None
+        start_group = dict(r.group.by_shard)
+        _ticks_until(r, lambda: _placed(r, FIRST), "the loop quoting its first market")
+        transport.armed = True
+        _open_with_a_book(sim, LATER, shard=3)
+        _fund_shard(r, 3)
+        (refused, *_) = _ticks_until(r, lambda: r.events("market_refused"), f"{LATER} refused")
+        assert refused["ticker"] == LATER, refused
+        assert "order group on shard 3" in str(refused["refused"]), refused
+        assert "start the loop again" in str(refused["refused"]), refused
+        # nothing traded there, no group taken for the session's, and the loop goes on
+        before = len(_placed(r, FIRST))
+        _open_with_a_book(sim, FIRST.replace("-A", "-B"))  # a second market on shard 0
+        _ticks_until(r, lambda: r.events("market_added"), "a market on shard 0 still taken on")
+        for _ in range(5):
+            r.loop.tick(r.feed.drain_messages())
+        assert not _placed(r, LATER) and LATER not in r.loop.portfolio.markets
+        assert (
+            r.group.by_shard == start_group and r.loop.executor.answers.order_groups == start_group
+        )
+        places = [p.exchange_index for p in session_order_group_places(r.store)]
+        assert places == [0], places
+        assert len(_placed(r, FIRST)) >= before
 
 
 def test_a_market_joining_an_event_the_loop_reads_is_held_to_the_events_limit(

@@ -25,7 +25,7 @@ from kalshi_cli.services.killswitch.order_groups import (
     remember_order_group,
     session_order_group_places,
 )
-from kalshi_cli.vocabulary.errors import KalshiError, NotFoundError
+from kalshi_cli.vocabulary.errors import KalshiError, NotFoundError, OrderOutcomeUnknown
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -81,18 +81,53 @@ def open_session_group(
     subaccount, or create one (the session refuses to start; a group made before stays listed
     for the kill switch, and the next start deletes it)."""
     clear_earlier_groups(client, store, log)
+    make = shard_group_maker(client, store, config, log)
+    return SessionGroups({shard: make(shard) for shard in sorted(set(shards))})
+
+
+class MakesGroup(Protocol):
+    """The session's group made on one shard and recorded (`shard_group_maker`): its id."""
+
+    def __call__(self, shard: int) -> str: ...
+
+
+def shard_group_maker(
+    client: KalshiClient, store: Store, config: TradeConfig, log: EntryLog
+) -> MakesGroup:
+    """How the session's group on one shard is made: at the start, on each shard its markets
+    are on, and for a market that joins while the loop runs on a shard it has none on
+    (runner/loop/new_markets.py). Created, then recorded with its shard in the state file
+    before any order can name it, so the kill switch of any process triggers it; raises the
+    client's error (`OrderOutcomeUnknown`: whether it was made is not known)."""
     limit = contracts_limit(config)
     here = client.subaccount or 0  # where the exchange puts the group (its default: 0)
-    made: dict[int, str] = {}
-    for shard in sorted(set(shards)):
+
+    def make(shard: int) -> str:
         group_id = client.order_groups.create_order_group(limit, exchange_index=shard)
         remember_order_group(store, group_id, subaccount=here, exchange_index=shard)
         log.emit(
             "order_group_created",
             {"order_group_id": group_id, "contracts_limit": str(limit), "exchange_index": shard},
         )
-        made[shard] = group_id
-    return SessionGroups(made)
+        return group_id
+
+    return make
+
+
+def group_refusal(shard: int, exc: KalshiError) -> str:
+    """Why a market that joins while the loop runs on a shard the session has no group on is
+    not traded, when that group could not be made: one line with what to do. The start refuses
+    itself for the same (runner/lifecycle/session_group.py `open_group`)."""
+    if isinstance(exc, OrderOutcomeUnknown):
+        return (
+            f"whether the session's order group on shard {shard} was made is unknown: "
+            f"{exc.message}; a group made so holds no order: delete it (`kalshi order-group "
+            "delete ID`), then start the loop again to trade it"
+        )
+    return (
+        f"could not create the session's order group on shard {shard}: {exc.message}; check "
+        "the connection (`kalshi health-check`), then start the loop again to trade it"
+    )
 
 
 def clear_earlier_groups(client: KalshiClient, store: Store, log: EntryLog) -> None:
@@ -319,5 +354,5 @@ def join_session_group(executor: GroupedExecutor, groups: SessionGroups) -> None
     resting now (an earlier run's, adopted at the start) are outside the group, and an amend
     keeps an order where it is: a requote of one of them goes as a cancel and a new order in
     the group (runner/execution/amends.py `Amends.group_made`)."""
-    executor.answers.order_groups = dict(groups.by_shard)
+    executor.answers.order_groups = groups.by_shard  # one map: a group made later is in both
     executor.amends.group_made()

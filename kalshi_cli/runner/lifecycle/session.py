@@ -25,7 +25,11 @@ from kalshi_cli.runner.assembly import LoopInputs, paper_venue, select_markets, 
 from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
 from kalshi_cli.runner.execution.balance_hold import one_order
-from kalshi_cli.runner.execution.order_group import SessionGroups, join_session_group
+from kalshi_cli.runner.execution.order_group import (
+    SessionGroups,
+    join_session_group,
+    shard_group_maker,
+)
 from kalshi_cli.runner.lifecycle.banner import (
     describe,
     print_lines,
@@ -335,6 +339,8 @@ def _assemble(
         fills_since=report.fills_read_at,
         reload=reload,
         trigger_group=client.order_groups.trigger_order_group if group_wanted else None,
+        # a market that joins on a shard the start's are not on has its group made first
+        make_group=shard_group_maker(client, start.store, config, log) if group_wanted else None,
     )
     pause_file = config.loop_path("pause_file", start.state_path, paper=options.paper)
     loop = start_loop(inputs, options, config, markets, pause_file=pause_file)

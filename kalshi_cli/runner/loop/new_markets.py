@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kalshi_cli.runner.books.fees import FeeChange, load_fees
 from kalshi_cli.runner.execution.dispatch import Urgency
+from kalshi_cli.runner.execution.order_group import group_refusal
 from kalshi_cli.runner.loop.event_groups import find_events
 from kalshi_cli.runner.ports import GrowingFeed
 from kalshi_cli.services.pretrade.loop import ReadOnce, event_reader, load_events, shards_of
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.config import Selection, TradeOptions
     from kalshi_cli.runner.execution.call_guard import CallGuard
     from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
+    from kalshi_cli.runner.execution.order_group import MakesGroup
     from kalshi_cli.runner.loop.event_groups import EventGroup
     from kalshi_cli.runner.loop.lineup import Lineup
     from kalshi_cli.runner.loop.schedule import MarketSchedule
@@ -124,11 +126,13 @@ class Prepared:
 class Found:
     """What one listing found: each new market prepared, and their events read again with them
     in (`events`: ticker -> its event as the limit on an event's loss reads it; `groups`: ticker
-    -> its mutually exclusive event's markets)."""
+    -> its mutually exclusive event's markets; `order_groups`: shard -> the session's group
+    made there for them)."""
 
     markets: tuple[Prepared, ...]
     events: Mapping[str, EventTerms]
     groups: Mapping[str, EventGroup]
+    order_groups: Mapping[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,23 @@ class Seen:
 
     markets: Mapping[str, Market]
     fees: Mapping[str, FeeModel]
+
+
+class GroupedOrders(Protocol):
+    """The session's order groups every order names its shard's of (`AnswerBook.order_groups`,
+    the map the session's `SessionGroups` holds: runner/execution/order_group.py
+    `join_session_group`)."""
+
+    order_groups: dict[int, str]
+
+
+@dataclass(frozen=True)
+class JoinGroups:
+    """How a market joins a session that wants order groups: `make` makes and records the group
+    of a shard it has none on (`shard_group_maker`, the start's step), `orders` holds them."""
+
+    make: MakesGroup
+    orders: GroupedOrders
 
 
 class MarketJoin:
@@ -154,11 +175,13 @@ class MarketJoin:
         feed: MarketFeed,
         clock: Clock,
         log: EntryLog,
+        order_groups: JoinGroups | None = None,
     ) -> None:
         """`reads`: how new markets are read (None: the loop takes on none); `account`: the
         pre-trade account (its shards, its events); `groups`: each market's mutually exclusive
         event's markets (runner/loop/event_groups.py); `schedule`: which market a tick visits;
-        `feed`: whose subscriptions a market joins. The markets of the start are put in `terms`
+        `feed`: whose subscriptions a market joins; `order_groups`: the session's order groups,
+        when it wants them (None: it has none). The markets of the start are put in `terms`
         and `index_markets` here, as a market taken on later is (`add_terms`)."""
         self.reads = reads
         self.portfolio, self._account = portfolio, account
@@ -170,6 +193,7 @@ class MarketJoin:
         self._groups = groups
         self._schedule, self._feed = schedule, feed
         self.clock, self.log = clock, log
+        self._order_groups = order_groups
 
     def prepare(self, markets: list[Market], told: Mapping[str, str], seen: Seen) -> Found:
         """The start's checks and reads of the markets one listing found, each event and series
@@ -179,7 +203,7 @@ class MarketJoin:
         assert self.reads is not None  # only a loop that takes on new markets prepares them
         reader = event_reader(self.reads.client)
         fee_reads = ReadOnce(reader, self.reads.client.exchange)
-        found = self._checked(fee_reads, markets, told)
+        found, made = self._grouped(self._checked(fee_reads, markets, told))
         new: dict[str, list[Market]] = {}
         for prepared in found:
             if prepared.refused is None:
@@ -194,7 +218,31 @@ class MarketJoin:
                 events.update(load_events(reader, together, fee_of, self.reads.held))
             if self.reads.groups:
                 groups.update(find_events(reader, together))
-        return Found(tuple(found), events, groups)
+        return Found(tuple(found), events, groups, made)
+
+    def _grouped(self, found: list[Prepared]) -> tuple[list[Prepared], dict[int, str]]:
+        """The session's group made on each shard of a new market it has none on (a session
+        that wants groups: every order of its names one); a market whose shard's group could
+        not be made is refused. The groups made, by shard."""
+        if self._order_groups is None:
+            return found, {}
+        have, make = self._order_groups.orders.order_groups, self._order_groups.make
+        made: dict[int, str] = {}
+        refused: dict[int, str] = {}
+        for prepared in found:
+            shard = _shard(prepared.market)
+            if prepared.refused is None and shard not in have.keys() | made.keys() | refused.keys():
+                try:
+                    made[shard] = make(shard)
+                except KalshiError as exc:
+                    refused[shard] = group_refusal(shard, exc)
+        checked = [
+            replace(p, refused=refused[_shard(p.market)])
+            if p.refused is None and _shard(p.market) in refused
+            else p
+            for p in found
+        ]
+        return checked, made
 
     def _checked(
         self, fee_reads: ReadOnce, markets: list[Market], told: Mapping[str, str]
@@ -239,7 +287,10 @@ class MarketJoin:
 
     def join(self, found: Found) -> None:
         """The markets in the loop's books, as the start puts them there (their events read
-        again with them in); a refused one said, and left out."""
+        again with them in); a refused one said, and left out. The session's groups made for
+        them first: no order of theirs goes without one."""
+        if self._order_groups is not None:
+            self._order_groups.orders.order_groups.update(found.order_groups)
         for prepared in found.markets:
             self._join_one(prepared)
         self._account.events.update(found.events)
@@ -288,6 +339,11 @@ class MarketJoin:
         balances = account.balances
         if balances is not None and not shard.keys() <= account.shards.keys():
             account.balances_read(balances)  # a record for a shard no market was on
+
+
+def _shard(market: Market) -> int:
+    """The shard a market trades on (one the exchange names none for: 0, as the start's)."""
+    return market.exchange_index or 0
 
 
 class NewMarkets:
