@@ -260,7 +260,7 @@ def assemble_loop(
                       schedule=schedule, feed=feed, clock=clock, log=log,
                       order_groups=order_groups)  # fmt: skip
     worth = LegWorth(
-        exclusive={t: g.tickers for t, g in groups.items()},
+        exclusive=groups,  # the one map: a market that joins an event is in it
         terms=join.terms,
         results=reads.results,
         fee_rates=risk.fee_rates,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 from kalshi_cli.runner.execution.leg_worth import LegWorth
+from kalshi_cli.runner.loop.event_groups import EventGroup
 from kalshi_cli.strategy_api import MarketTerms
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.units import Side
@@ -20,7 +21,8 @@ TAKER = D("0.07")
 def _worth(
     results: dict[str, str], *, exclusive: bool = True, floors: dict[str, D] | None = None
 ) -> LegWorth:
-    event = dict.fromkeys((A, B, C), (A, B, C)) if exclusive else {}
+    group = EventGroup("EV", (A, B, C), complete=True)
+    event = dict.fromkeys((A, B, C), group) if exclusive else {}
     terms = {t: MarketTerms(settlement_floor=f) for t, f in (floors or {}).items()}
     return LegWorth(
         exclusive=event,
@@ -73,3 +75,19 @@ def test_a_sale_is_held_only_when_what_it_brings_after_its_fee_is_below_what_is_
     floored = _worth({}, floors={B: D("0.2525")})
     assert floored.worse_than_holding(B, Side.YES, D(3), D("0.30")) is None
     assert floored.worse_than_holding(B, Side.YES, D(3), D("0.25")) is not None
+
+
+def test_a_market_that_joins_the_event_while_the_loop_runs_is_counted_in_it() -> None:
+    # the loop's map of events, as a market taken on mid-run is put in it (`MarketJoin.join`)
+    groups = dict.fromkeys((A, B), EventGroup("EV", (A, B), complete=False))
+    worth = LegWorth(
+        exclusive=groups,
+        terms={},
+        results={C: "yes"},
+        fee_rates=lambda ticker, at: (TAKER, D(0)),
+        clock=ManualClock(),
+    )
+    assert worth.sure(B, Side.NO, D(5)) == 0  # C is not of the event the loop knows yet
+    groups.update(dict.fromkeys((A, B, C), EventGroup("EV", (A, B, C), complete=True)))
+    assert worth.sure(B, Side.NO, D(5)) == 5
+    assert worth.basis(B).startswith(f"{C} determined yes")

@@ -21,8 +21,9 @@ from kalshi_cli.vocabulary.models import trading_fee
 from kalshi_cli.vocabulary.units import ZERO, Side
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Mapping
 
+    from kalshi_cli.runner.loop.event_groups import EventGroup
     from kalshi_cli.strategy_api import MarketTerms
     from kalshi_cli.vocabulary.clock import Clock
 
@@ -31,15 +32,16 @@ class LegWorth:
     def __init__(
         self,
         *,
-        exclusive: Mapping[str, Sequence[str]],
+        exclusive: Mapping[str, EventGroup],
         terms: Mapping[str, MarketTerms],
         results: Mapping[str, str],
         fee_rates: Callable[[str, float], tuple[Decimal, Decimal]],
         clock: Clock,
     ) -> None:
         """`exclusive`: ticker -> the markets the loop trades of its mutually exclusive event
-        (runner/loop/event_groups.py `find_events`); `terms`: how each market settles (its
-        floor); `results`: each market's result as the loop learned it (services/pretrade/loop.py
+        (runner/loop/event_groups.py `find_events`), the map a market that joins while the loop
+        runs is put in (runner/loop/new_markets.py `MarketJoin.join`), read at each call;
+        `terms`: how each market settles (its floor); `results`: each market's result as the loop learned it (services/pretrade/loop.py
         `LoopReads.results`), read at each call; `fee_rates`: a market's (taker, maker) rates
         at a time, and `clock` the time, for what a sale brings after its fee."""
         self._exclusive = exclusive
@@ -85,7 +87,8 @@ class LegWorth:
 
     def _known_elsewhere(self, ticker: str) -> list[str]:
         """The other markets of `ticker`'s mutually exclusive event whose result is known."""
-        others = self._exclusive.get(ticker, ())
+        group = self._exclusive.get(ticker)
+        others = () if group is None else group.tickers
         return [t for t in others if t != ticker and t in self._results]
 
     def _leg(self, ticker: str, *, yes: Decimal = ZERO, no: Decimal = ZERO) -> EventLeg:
