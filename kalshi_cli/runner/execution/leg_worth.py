@@ -41,9 +41,10 @@ class LegWorth:
         """`exclusive`: ticker -> the markets the loop trades of its mutually exclusive event
         (runner/loop/event_groups.py `find_events`), the map a market that joins while the loop
         runs is put in (runner/loop/new_markets.py `MarketJoin.join`), read at each call;
-        `terms`: how each market settles (its floor); `results`: each market's result as the loop learned it (services/pretrade/loop.py
-        `LoopReads.results`), read at each call; `fee_rates`: a market's (taker, maker) rates
-        at a time, and `clock` the time, for what a sale brings after its fee."""
+        `terms`: how each market settles (its floor); `results`: each market's result as the
+        loop learned it (services/pretrade/loop.py `LoopReads.results`), read at each call;
+        `fee_rates`: a market's (taker, maker) rates at a time, and `clock` the time, for what
+        a sale brings after its fee."""
         self._exclusive = exclusive
         self._terms = terms
         self._results = results
