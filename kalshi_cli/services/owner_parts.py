@@ -214,6 +214,22 @@ class Owners(Generic[N]):
             if mine is None:
                 mine = held[ticker] = Part(units.zero, units.zero)
             self._realized(owner, ticker, ts, _move(mine, count, cost, ts, units) - fee)
+        # what most fills leave: every part on the account's side, within its position (checked
+        # here, not in `_clip`: this runs once a fill, for every fill of a million-fill pass)
+        room = whole if whole > 0 else -whole
+        for held in self.held.values():
+            mine = held.get(ticker)
+            if mine is not None:
+                position = mine.position
+                if position > 0 and whole > 0:
+                    room -= position
+                elif position < 0 and whole < 0:
+                    room += position
+                elif position != 0:
+                    break
+        else:
+            if room >= 0:
+                return
         self._clip(fill, whole)
 
     def give(self, owner: str, fill_ids: Collection[str]) -> None:
@@ -299,16 +315,6 @@ class Owners(Generic[N]):
     def _clip(self, fill: Move[N], whole: N) -> None:
         """Cut the parts of `fill`'s market to what the account holds after it, `whole`."""
         ticker = fill[0]
-        room = abs(whole)
-        for held in self.held.values():
-            mine = held.get(ticker)
-            if mine is not None and mine.position != 0:
-                if whole == 0 or (mine.position > 0) != (whole > 0):
-                    break
-                room -= abs(mine.position)
-        else:
-            if room >= 0:
-                return
         cuts: list[tuple[str, N]] = []  # (owner, contracts cut), in the order cut
         parts: list[tuple[float, str, N]] = []
         owned = self.units.zero
