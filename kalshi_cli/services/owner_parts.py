@@ -75,6 +75,10 @@ class Part(Generic[N]):
     position: N
     basis: N
     opened_at: float | None = None
+    # booked by day (`Owners`' `by_day`): what its owner's own fills here realized since the last
+    # `Owners.day_done`, and when the last of them was; None while nothing waits
+    unbooked: N | None = None
+    unbooked_at: float = 0.0
 
 
 # an owner's part of one market and what it realized there, as kept for `Owners.restore`; None
@@ -122,9 +126,16 @@ class Owners(Generic[N]):
     with every fill and settlement since (`keep_replay`), and a fill given to its owner replays
     them: the parts and the day's P&L come out as a restart's would."""
 
-    def __init__(self, units: Units[N], since: float = -math.inf) -> None:
+    def __init__(self, units: Units[N], since: float = -math.inf, *, by_day: bool = False) -> None:
         self.units: Units[N] = units
         self.since = since  # unix seconds: what `realized` counts from
+        # by_day: a pass over a whole history, one UTC day's fills at a time (the summary's):
+        # what each owner's own fills realize in a market waits on its part and is booked to its
+        # day once a day (`day_done`). Else each fill's at once, for what reads the day next (the
+        # loop's budgets)
+        if by_day and since != -math.inf:
+            raise ValueError("a history booked by day counts from its start")
+        self.by_day = by_day
         # owner -> market -> its part there, in the order the owners were first met
         self.held: dict[str, dict[str, Part[N]]] = {}
         # owner -> market -> (UTC day, the P&L its own fills and settlements there realized
@@ -213,7 +224,13 @@ class Owners(Generic[N]):
             mine = held.get(ticker)
             if mine is None:
                 mine = held[ticker] = Part(units.zero, units.zero)
-            self._realized(owner, ticker, ts, _move(mine, count, cost, ts, units) - fee)
+            net = _move(mine, count, cost, ts, units) - fee
+            if self.by_day:
+                waiting = mine.unbooked
+                mine.unbooked = net if waiting is None else waiting + net
+                mine.unbooked_at = ts
+            else:
+                self._realized(owner, ticker, ts, net)
         # what most fills leave: every part on the account's side, within its position (checked
         # here, not in `_clip`: this runs once a fill, for every fill of a million-fill pass)
         room = whole if whole > 0 else -whole
@@ -272,6 +289,18 @@ class Owners(Generic[N]):
         _put(self.held[owner], ticker, None if mine is None else replace(mine))
         _put(self._days.setdefault(owner, {}), ticker, day)
 
+    def day_done(self) -> None:
+        """The fills booked by day (`by_day`) since the last call were of one UTC day: what they
+        realized counts now, as it would have fill by fill (a day's nets add up alike in any
+        order). A settlement books what waits first."""
+        if not self.by_day:
+            return
+        for owner, held in self.held.items():
+            for ticker, mine in held.items():
+                if mine.unbooked is not None:
+                    self._realized(owner, ticker, mine.unbooked_at, mine.unbooked)
+                    mine.unbooked = None
+
     def _realized(self, owner: str, ticker: str, ts: float, net: N) -> None:
         self._moves += 1
         day = utc_day(ts)
@@ -306,6 +335,7 @@ class Owners(Generic[N]):
     def realized(self) -> dict[str, Decimal]:
         """What each owner's own fills and settlements realized since `since`, fees counted, by
         owner: the figure of `realized_today` over any time range."""
+        self.day_done()
         zero, dollars = self.units.zero, self.units.dollars
         return {
             owner: dollars(sum((total for _, _, total in days.values()), zero))
@@ -365,6 +395,7 @@ class Owners(Generic[N]):
         """Settle every part of `ticker` at `paid` a YES contract (`settle_holding`), each
         bearing its share of the settlement's `fee` by the contracts it held of the account's
         `settled` ones (`fee_shares`)."""
+        self.day_done()
         event = _Settled(ts, paid, fee, settled)
         self._changed(ticker)
         replay = self._replays.get(ticker)
