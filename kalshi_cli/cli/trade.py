@@ -18,8 +18,10 @@ from kalshi_cli.cli._options import (
     OnOff,
     ParamsOpt,
     StrategiesOpt,
+    event_option,
     narrowing,
     on_off,
+    series_option,
     subaccount_option,
     tickers_option,
 )
@@ -75,11 +77,9 @@ def trade_command(
     ] = None,
     series: Annotated[
         str | None,
-        typer.Option("--series", parser=narrowing, help="Every open market of a series."),
+        series_option("Every open market of a series."),
     ] = None,
-    event: Annotated[
-        str | None, typer.Option("--event", parser=narrowing, help="Every open market of an event.")
-    ] = None,
+    event: Annotated[str | None, event_option("Every open market of an event.")] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Log signals and risk verdicts; send nothing.")
     ] = False,

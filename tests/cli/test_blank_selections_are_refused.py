@@ -42,7 +42,7 @@ OPTIONS = {
     "positions --ticker": ["positions", "--ticker", ""],
     "positions --event": ["positions", "--event", " "],
     "watch --tickers": ["watch", "ticker", "--tickers", "", "--max-events", "1", "--duration", "5"],
-    "watch --markets": ["watch", "trades", "--markets", ",", "--max-events", "1", "--duration", "5"],
+    "watch --markets": ["watch", "trades", "--markets", ",", "--duration", "5"],
     "markets --event": ["markets", "--event", ""],
     "markets --series": ["markets", "--series", " "],
     "events --series": ["events", "--series", ""],
