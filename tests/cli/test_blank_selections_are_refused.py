@@ -11,6 +11,7 @@ every option of those spellings to the same refusal."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -101,7 +102,7 @@ def test_a_blank_narrowing_config_key_is_a_config_error(
     assert f"config.yaml:3: trade: {key}" in done.output, done.output
 
 
-def _narrowing_options() -> list[tuple[str, typer.core.click.Parameter]]:
+def _narrowing_options() -> list[tuple[str, Any]]:
     """(command path, option) of every option of the whole tree spelled as one that narrows."""
     found, stack = [], [("kalshi", get_command(app))]
     while stack:
