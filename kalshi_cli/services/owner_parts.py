@@ -151,7 +151,7 @@ class Owners(Generic[N]):
         # (a settlement, a fill given, an assignment): a `Mark` taken before is then no place
         # to book it again from
         self._revisions: dict[str, int] = {}
-        # how many times what the owners realized changed (`_realized`, `_restore`), and each
+        # how many times what the owners realized changed (`_realized`, `restore`), and each
         # owner's figure of a day at such a count: a budget asks it of every order of its
         # strategy, and fills are far rarer than orders (`realized_today`)
         self._moves = 0
@@ -199,9 +199,13 @@ class Owners(Generic[N]):
         return {owner: self._part(owner, ticker) for owner in self.held}
 
     def restore(self, ticker: str, parts: dict[str, _Kept[N]]) -> None:
-        """Every owner's part of `ticker` as `parts_of` kept it; an owner it did not know, none."""
+        """Every owner's part of `ticker` as `parts_of` kept it; an owner it did not know, none.
+        Each a copy: a replay may run again."""
         for owner in self.held:
-            self._restore(owner, ticker, parts.get(owner, (None, None)))
+            mine, day = parts.get(owner, (None, None))
+            self._moves += 1
+            _put(self.held[owner], ticker, None if mine is None else replace(mine))
+            _put(self._days.setdefault(owner, {}), ticker, day)
 
     def apply(self, fill: Move[N], whole: N, fill_id: str | None = None) -> None:
         """A fill of the account, `whole` the account's position after it."""
@@ -281,13 +285,6 @@ class Owners(Generic[N]):
     def _part(self, owner: str, ticker: str) -> _Kept[N]:
         mine = self.held[owner].get(ticker)
         return (None if mine is None else replace(mine), self._days.get(owner, {}).get(ticker))
-
-    def _restore(self, owner: str, ticker: str, part: _Kept[N]) -> None:
-        """`owner`'s part of `ticker` as `_part` kept it (a copy: a replay may run again)."""
-        mine, day = part
-        self._moves += 1
-        _put(self.held[owner], ticker, None if mine is None else replace(mine))
-        _put(self._days.setdefault(owner, {}), ticker, day)
 
     def day_done(self) -> None:
         """The fills booked by day (`by_day`) since the last call were of one UTC day: what they
