@@ -77,9 +77,12 @@ def trade_command(
     ] = None,
     series: Annotated[
         str | None,
-        series_option("Every open market of a series."),
+        series_option("Every open market of a series, and each that opens while the loop runs."),
     ] = None,
-    event: Annotated[str | None, event_option("Every open market of an event.")] = None,
+    event: Annotated[
+        str | None,
+        event_option("Every open market of an event, and each that opens while the loop runs."),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Log signals and risk verdicts; send nothing.")
     ] = False,
