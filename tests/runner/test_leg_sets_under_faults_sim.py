@@ -560,10 +560,13 @@ def test_a_sale_back_the_risk_engine_refuses_says_so_and_leaves_the_set_broken(
         done = _until_done(r)
         assert done["status"] == "broken", done
         (failed,) = r.events("group_unwind_failed")
-        assert failed["ticker"] == A
+        assert (failed["ticker"], Decimal(str(failed["count"]))) == (A, 5)
         assert "refused by the risk engine" in str(failed["reason"]), failed
         assert "HALTED" in str(failed["reason"]), failed
         assert "filled short" not in str(failed["reason"]), failed
+        # what is next for the set: left broken for the risk engine, never the stop-loss's
+        assert "the set is left broken until the risk engine allows" in str(failed["reason"])
+        assert "stop-loss" not in str(failed["reason"]), failed
         assert [s.status for s in r.store.leg_sets.unfinished()] == ["broken"]
         summary = r.loop.stop.shutdown(cancel_resting=True)
         (left,) = r.events("group_left_broken")
@@ -661,6 +664,33 @@ def test_a_stop_asks_the_risk_engine_before_a_sale_back_it_never_refused(
         assert [g for g in r.events("group_leg") if g["action"] == "sell"] == []
         assert _held(r)[A] == 5
         assert [s.status for s in r.store.leg_sets.unfinished()] == ["broken"]
+
+
+@pytest.mark.slow
+def test_a_stop_sells_back_only_what_a_leg_holds_beyond_the_whole_sets(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """B's book sells only 3 NO: A fills 5, B 3, C 3, so the set holds 3 whole sets and 2 NO
+    of A beyond them. Nobody bids for A's NO, so the run leaves the set broken; A's bids come
+    back and the stop sells back those 2, never the whole sets: 3 held in every market, the set
+    whole and nothing left broken."""
+    with _set_rig(sim, tmp_path, {}, risk={"stop_loss_share": "0"}) as (r, _):
+        r.books[A].set("ask", None)  # NO's bids are YES asks: nobody buys A's NO back
+        r.books[B].set("bid", None)  # NO's asks are YES bids: B sells 3 NO, no more
+        r.books[B].order(BookSide.BID, "0.40", "3", TimeInForce.GTC)
+        assert poll_until(lambda: r.loop.legs.unwind_price(A, Side.NO, Decimal(2)) is None)
+        _send_set(r)
+        done = _until_done(r)
+        assert (done["status"], Decimal(str(done["sets"]))) == ("broken", 3), done
+        assert _held(r) == {A: 5, B: 3, C: 3}
+        r.books[A].set("ask", BookSide.ASK, "0.60")
+        assert poll_until(lambda: r.loop.legs.unwind_price(A, Side.NO, Decimal(2)) is not None)
+        summary = r.loop.stop.shutdown(cancel_resting=True)
+        assert summary.broken_sets == ()
+        sales = [g for g in r.events("group_leg") if g["action"] == "sell"]
+        assert [(g["ticker"], Decimal(str(g["filled"]))) for g in sales] == [(A, 2)], sales
+        assert _held(r) == dict.fromkeys(TICKERS, Decimal(3))
+        assert r.store.leg_sets.unfinished() == []
 
 
 @contextmanager
