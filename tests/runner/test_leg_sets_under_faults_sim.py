@@ -693,6 +693,31 @@ def test_a_stop_sells_back_only_what_a_leg_holds_beyond_the_whole_sets(
         assert r.store.leg_sets.unfinished() == []
 
 
+@pytest.mark.slow
+def test_a_stop_sale_back_whose_answer_was_lost_is_not_read_as_selling_nothing(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """As above, 2 NO of A beyond 3 whole sets; the stop's sale back of them executes and its
+    answer is dropped. What it sold is unknown, so the stop says no sale (never one that filled
+    nothing), sells nothing more and leaves the set broken for the next start to settle."""
+    with _set_rig(sim, tmp_path, {}, risk={"stop_loss_share": "0"}) as (r, transport):
+        r.books[A].set("ask", None)
+        r.books[B].set("bid", None)
+        r.books[B].order(BookSide.BID, "0.40", "3", TimeInForce.GTC)
+        assert poll_until(lambda: r.loop.legs.unwind_price(A, Side.NO, Decimal(2)) is None)
+        _send_set(r)
+        assert _until_done(r)["status"] == "broken"
+        r.books[A].set("ask", BookSide.ASK, "0.60")
+        assert poll_until(lambda: r.loop.legs.unwind_price(A, Side.NO, Decimal(2)) is not None)
+        transport.faults[A] = {"drop_response_after_commit_rate": 1.0}  # the stop's sale back
+        summary = r.loop.stop.shutdown(cancel_resting=True)
+        (left,) = r.events("group_left_broken")
+        assert summary.broken_sets == (left["set"],)
+        assert [g for g in r.events("group_leg") if g["action"] == "sell"] == []
+        assert _held(r) == dict.fromkeys(TICKERS, Decimal(3))  # it did sell, unseen
+        assert [s.status for s in r.store.leg_sets.unfinished()] == ["broken"]
+
+
 @contextmanager
 def _next_loop_after_a_kill_past_a(sim: SimHarness, tmp_path: Path) -> Iterator[Rig]:
     """A set killed after A filled (NO 5) and before B left; the next loop on its account, with
