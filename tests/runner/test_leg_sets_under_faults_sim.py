@@ -694,6 +694,43 @@ def test_a_stop_sells_back_only_what_a_leg_holds_beyond_the_whole_sets(
 
 
 @pytest.mark.slow
+def test_a_stop_whose_sale_back_of_one_leg_fills_short_still_sells_back_the_next(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """C's book sells only 2 NO: A and B fill 5, C 2, so A and B each hold 3 beyond the 2 whole
+    sets. Nobody bids for A's or B's NO while the loop runs; at the stop A's bids hold 1 and
+    B's are deep: A's sale back fills 1 of 3, and B's still goes, selling its 3."""
+    with _set_rig(sim, tmp_path, {}, risk={"stop_loss_share": "0"}) as (r, _):
+        r.books[A].set("ask", None)
+        r.books[B].set("ask", None)
+        r.books[C].set("bid", None)
+        r.books[C].order(BookSide.BID, "0.40", "2", TimeInForce.GTC)
+        assert poll_until(
+            lambda: (
+                r.loop.legs.unwind_price(A, Side.NO, Decimal(3)) is None
+                and r.loop.legs.unwind_price(B, Side.NO, Decimal(3)) is None
+            )
+        )
+        _send_set(r)
+        assert _until_done(r)["status"] == "broken"
+        assert _held(r) == {A: 5, B: 5, C: 2}
+        r.books[A].order(BookSide.ASK, "0.60", "1", TimeInForce.GTC)
+        r.books[B].set("ask", BookSide.ASK, "0.60")
+        assert poll_until(
+            lambda: (
+                r.loop.legs.unwind_price(A, Side.NO, Decimal(3)) is not None
+                and r.loop.legs.unwind_price(B, Side.NO, Decimal(3)) is not None
+            )
+        )
+        summary = r.loop.stop.shutdown(cancel_resting=True)
+        (left,) = r.events("group_left_broken")
+        assert summary.broken_sets == (left["set"],)
+        sales = [g for g in r.events("group_leg") if g["action"] == "sell"]
+        assert [(g["ticker"], Decimal(str(g["filled"]))) for g in sales] == [(A, 1), (B, 3)]
+        assert _held(r) == {A: 4, B: 2, C: 2}
+
+
+@pytest.mark.slow
 def test_a_stop_sale_back_whose_answer_was_lost_is_not_read_as_selling_nothing(
     sim: SimHarness, tmp_path: Path
 ) -> None:
