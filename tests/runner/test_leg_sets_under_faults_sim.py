@@ -427,6 +427,28 @@ def test_a_stop_whose_sale_back_is_refused_429_sells_again_within_its_deadline(
 
 
 @pytest.mark.slow
+def test_a_sale_back_answered_429_goes_again_once_the_backoff_ends(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """B's market is paused, so A is sold back while the loop runs; the sale's create is
+    answered 429 (never placed, nothing filled). That is no refusal by the risk engine and no
+    sale that filled short: it goes again once the backoff ends, and the set ends flat."""
+    with _set_rig(sim, tmp_path, {B: {}}) as (r, transport):
+        sim.set_status(B, "paused")
+
+        def then_throttle_a(ticker: str) -> None:  # A's next create, once B went: its sale back
+            transport.faults[A] = {"http_429_rate": 1.0}
+
+        transport.before = then_throttle_a
+        _send_set(r)
+        done = _until_done(r)
+        assert done["status"] == "flat", done
+        assert _held(r) == dict.fromkeys(TICKERS, Decimal(0))
+        assert r.events("group_unwind_failed") == []
+        _never_twice(r)
+
+
+@pytest.mark.slow
 def test_a_sale_back_sent_long_after_the_set_was_decided_is_judged_on_the_feed_now(
     sim: SimHarness, tmp_path: Path
 ) -> None:
