@@ -445,6 +445,10 @@ def test_a_sale_back_answered_429_goes_again_once_the_backoff_ends(
         assert done["status"] == "flat", done
         assert _held(r) == dict.fromkeys(TICKERS, Decimal(0))
         assert r.events("group_unwind_failed") == []
+        # the sale's line says what the set holds after it: none of A left
+        sold = [g for g in r.events("group_leg") if g["action"] == "sell"][-1]
+        assert Decimal(str(sold["filled"])) == 5, sold
+        assert _amounts(sold["held"]) == dict.fromkeys((f"{t} no" for t in TICKERS), 0)
         _never_twice(r)
 
 
