@@ -720,6 +720,35 @@ def test_a_stop_sells_back_only_what_a_leg_holds_beyond_the_whole_sets(
 
 
 @pytest.mark.slow
+def test_a_sale_back_that_fills_short_is_given_up_and_said_and_the_next_leg_sold(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """C's book sells only 2 NO: A and B fill 5, C 2, so A and B each hold 3 beyond the 2 whole
+    sets. A's bids hold 1: its sale back fills 1 of 3, the 2 left are said (filled short, left
+    to the stop-loss) and given up, and B's 3 are still sold; the set ends broken."""
+    with _set_rig(sim, tmp_path, {}, risk={"stop_loss_share": "0"}) as (r, _):
+        r.books[A].set("ask", None)
+        r.books[A].order(BookSide.ASK, "0.60", "1", TimeInForce.GTC)
+        r.books[C].set("bid", None)
+        r.books[C].order(BookSide.BID, "0.40", "2", TimeInForce.GTC)
+        assert poll_until(
+            lambda: (
+                r.loop.legs.unwind_price(A, Side.NO, Decimal(3)) is not None
+                and r.loop.legs.unwind_price(C, Side.NO, Decimal(3)) is not None
+            )
+        )
+        _send_set(r)
+        assert _until_done(r)["status"] == "broken"
+        (short,) = r.events("group_unwind_failed")
+        assert (short["ticker"], Decimal(str(short["count"]))) == (A, 2), short
+        assert "filled short" in str(short["reason"]), short
+        assert "left to the stop-loss" in str(short["reason"]), short
+        sales = [g for g in r.events("group_leg") if g["action"] == "sell"]
+        assert [(g["ticker"], Decimal(str(g["filled"]))) for g in sales] == [(A, 1), (B, 3)]
+        assert _held(r) == {A: 4, B: 2, C: 2}
+
+
+@pytest.mark.slow
 def test_a_stop_whose_sale_back_of_one_leg_fills_short_still_sells_back_the_next(
     sim: SimHarness, tmp_path: Path
 ) -> None:
