@@ -75,10 +75,19 @@ def trade_command(
     ] = None,
     series: Annotated[
         str | None,
-        typer.Option("--series", parser=narrowing, help="Every open market of a series."),
+        typer.Option(
+            "--series",
+            parser=narrowing,
+            help="Every open market of a series, and each that opens while the loop runs.",
+        ),
     ] = None,
     event: Annotated[
-        str | None, typer.Option("--event", parser=narrowing, help="Every open market of an event.")
+        str | None,
+        typer.Option(
+            "--event",
+            parser=narrowing,
+            help="Every open market of an event, and each that opens while the loop runs.",
+        ),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Log signals and risk verdicts; send nothing.")
