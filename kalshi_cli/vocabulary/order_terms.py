@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 from uuid import uuid4
 
 from kalshi_cli.vocabulary.clock import parse_iso
@@ -136,11 +136,21 @@ def parse_amount(text: str, field: str, *, allow_zero: bool = False) -> Decimal:
         raise _refuse(field, f"{text!r} is not a number", "NOT_A_NUMBER") from None
     if not PLAIN_DECIMAL.match(raw):
         raise _refuse(field, f"{text!r} is not a plain decimal number", "NOT_A_NUMBER")
+    return _checked_amount(value, field, raw, allow_zero=allow_zero)
+
+
+def _checked_amount(
+    value: Decimal, field: str, raw: str | None = None, *, allow_zero: bool = False
+) -> Decimal:
+    """The rules an amount's value meets, read from text (`raw`, as a refusal quotes it) or
+    typed (`check_count`): below `AMOUNT_LIMIT`, and positive (or zero, when allowed)."""
     if problem := too_large(value):
         raise _refuse(field, problem, "AMOUNT_TOO_LARGE")
     if value < 0 or (value == 0 and not allow_zero):
         code = f"{field.upper().replace(' ', '_')}_NOT_POSITIVE"  # `contracts limit`
-        raise _refuse(field, f"must be positive, got {raw}", code)
+        raise _refuse(
+            field, f"must be positive, got {format(value, 'f') if raw is None else raw}", code
+        )
     return value
 
 
@@ -227,14 +237,33 @@ def parse_client_order_id(text: str) -> str:
 
 def check_count(value: object, field: str = "count") -> Decimal:
     """A count already typed (a `Decimal`, as code builds it, never a float or an int): by the
-    rules its text would meet, positive with at most 2 decimals."""
+    rules its text would meet, positive with at most 2 decimals. A finite one is checked as it
+    is, not written out and read back (every order a strategy decides is checked)."""
+    if _finite(value):
+        try:
+            _check_count(_checked_amount(value, field), field)
+            return value
+        except TermsError:
+            pass  # refused below as its text is, in the same words
     return parse_count(_typed(value, field), field)
 
 
 def check_dollars(value: object, field: str = "price") -> Decimal:
     """A YES price already typed (a `Decimal`): by the rules its text would meet, inside (0, 1)
-    with at most 4 decimals. The market's own range and grid are `check_price`'s."""
+    with at most 4 decimals, a finite one as it is (`check_count`). The market's own range and
+    grid are `check_price`'s."""
+    if _finite(value):
+        try:
+            _check_price(_checked_amount(value, field), field)
+            return value
+        except TermsError:
+            pass  # refused below as its text is, in the same words
     return parse_price(_typed(value, field), field)
+
+
+def _finite(value: object) -> TypeGuard[Decimal]:
+    """A Decimal that is a number (whose text `PLAIN_DECIMAL` reads): not NaN or infinite."""
+    return isinstance(value, Decimal) and value.is_finite()
 
 
 def _typed(value: object, field: str) -> str:

@@ -92,6 +92,7 @@ def test_a_leg_in_a_closed_market_is_held_to_settlement_and_the_set_ends_when_it
         assert _amounts(first["held"]) == HELD_IN_A
         (kept,) = again.events("group_held_to_settlement")
         assert (kept["ticker"], Decimal(str(kept["count"]))) == (A, 5)
+        assert kept["set"] == first["set"]  # the line names the set whose leg is held
         assert _amounts(kept["held"]) == {f"{A} no": 5, f"{B} no": 5, f"{C} no": 0}
         assert _sales(again) == [(B, 5, 5)]
         _nothing_sent_into_a(again)

@@ -427,6 +427,32 @@ def test_a_stop_whose_sale_back_is_refused_429_sells_again_within_its_deadline(
 
 
 @pytest.mark.slow
+def test_a_sale_back_answered_429_goes_again_once_the_backoff_ends(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """B's market is paused, so A is sold back while the loop runs; the sale's create is
+    answered 429 (never placed, nothing filled). That is no refusal by the risk engine and no
+    sale that filled short: it goes again once the backoff ends, and the set ends flat."""
+    with _set_rig(sim, tmp_path, {B: {}}) as (r, transport):
+        sim.set_status(B, "paused")
+
+        def then_throttle_a(ticker: str) -> None:  # A's next create, once B went: its sale back
+            transport.faults[A] = {"http_429_rate": 1.0}
+
+        transport.before = then_throttle_a
+        _send_set(r)
+        done = _until_done(r)
+        assert done["status"] == "flat", done
+        assert _held(r) == dict.fromkeys(TICKERS, Decimal(0))
+        assert r.events("group_unwind_failed") == []
+        # the sale's line says what the set holds after it: none of A left
+        sold = [g for g in r.events("group_leg") if g["action"] == "sell"][-1]
+        assert Decimal(str(sold["filled"])) == 5, sold
+        assert _amounts(sold["held"]) == dict.fromkeys((f"{t} no" for t in TICKERS), 0)
+        _never_twice(r)
+
+
+@pytest.mark.slow
 def test_a_sale_back_sent_long_after_the_set_was_decided_is_judged_on_the_feed_now(
     sim: SimHarness, tmp_path: Path
 ) -> None:
@@ -560,10 +586,13 @@ def test_a_sale_back_the_risk_engine_refuses_says_so_and_leaves_the_set_broken(
         done = _until_done(r)
         assert done["status"] == "broken", done
         (failed,) = r.events("group_unwind_failed")
-        assert failed["ticker"] == A
+        assert (failed["ticker"], Decimal(str(failed["count"]))) == (A, 5)
         assert "refused by the risk engine" in str(failed["reason"]), failed
         assert "HALTED" in str(failed["reason"]), failed
         assert "filled short" not in str(failed["reason"]), failed
+        # what is next for the set: left broken for the risk engine, never the stop-loss's
+        assert "the set is left broken until the risk engine allows" in str(failed["reason"])
+        assert "stop-loss" not in str(failed["reason"]), failed
         assert [s.status for s in r.store.leg_sets.unfinished()] == ["broken"]
         summary = r.loop.stop.shutdown(cancel_resting=True)
         (left,) = r.events("group_left_broken")
@@ -660,6 +689,124 @@ def test_a_stop_asks_the_risk_engine_before_a_sale_back_it_never_refused(
         assert raised.value.exit_code == ExitCode.NOT_PROVEN
         assert [g for g in r.events("group_leg") if g["action"] == "sell"] == []
         assert _held(r)[A] == 5
+        assert [s.status for s in r.store.leg_sets.unfinished()] == ["broken"]
+
+
+@pytest.mark.slow
+def test_a_stop_sells_back_only_what_a_leg_holds_beyond_the_whole_sets(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """B's book sells only 3 NO: A fills 5, B 3, C 3, so the set holds 3 whole sets and 2 NO
+    of A beyond them. Nobody bids for A's NO, so the run leaves the set broken; A's bids come
+    back and the stop sells back those 2, never the whole sets: 3 held in every market, the set
+    whole and nothing left broken."""
+    with _set_rig(sim, tmp_path, {}, risk={"stop_loss_share": "0"}) as (r, _):
+        r.books[A].set("ask", None)  # NO's bids are YES asks: nobody buys A's NO back
+        r.books[B].set("bid", None)  # NO's asks are YES bids: B sells 3 NO, no more
+        r.books[B].order(BookSide.BID, "0.40", "3", TimeInForce.GTC)
+        assert poll_until(lambda: r.loop.legs.unwind_price(A, Side.NO, Decimal(2)) is None)
+        _send_set(r)
+        done = _until_done(r)
+        assert (done["status"], Decimal(str(done["sets"]))) == ("broken", 3), done
+        assert _held(r) == {A: 5, B: 3, C: 3}
+        r.books[A].set("ask", BookSide.ASK, "0.60")
+        assert poll_until(lambda: r.loop.legs.unwind_price(A, Side.NO, Decimal(2)) is not None)
+        summary = r.loop.stop.shutdown(cancel_resting=True)
+        assert summary.broken_sets == ()
+        sales = [g for g in r.events("group_leg") if g["action"] == "sell"]
+        assert [(g["ticker"], Decimal(str(g["filled"]))) for g in sales] == [(A, 2)], sales
+        assert _held(r) == dict.fromkeys(TICKERS, Decimal(3))
+        assert r.store.leg_sets.unfinished() == []
+
+
+@pytest.mark.slow
+def test_a_sale_back_that_fills_short_is_given_up_and_said_and_the_next_leg_sold(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """C's book sells only 2 NO: A and B fill 5, C 2, so A and B each hold 3 beyond the 2 whole
+    sets. A's bids hold 1: its sale back fills 1 of 3, the 2 left are said (filled short, left
+    to the stop-loss) and given up, and B's 3 are still sold; the set ends broken."""
+    with _set_rig(sim, tmp_path, {}, risk={"stop_loss_share": "0"}) as (r, _):
+        r.books[A].set("ask", None)
+        r.books[A].order(BookSide.ASK, "0.60", "1", TimeInForce.GTC)
+        r.books[C].set("bid", None)
+        r.books[C].order(BookSide.BID, "0.40", "2", TimeInForce.GTC)
+        assert poll_until(
+            lambda: (
+                r.loop.legs.unwind_price(A, Side.NO, Decimal(3)) is not None
+                and r.loop.legs.unwind_price(C, Side.NO, Decimal(3)) is not None
+            )
+        )
+        _send_set(r)
+        assert _until_done(r)["status"] == "broken"
+        (short,) = r.events("group_unwind_failed")
+        assert (short["ticker"], Decimal(str(short["count"]))) == (A, 2), short
+        assert "filled short" in str(short["reason"]), short
+        assert "left to the stop-loss" in str(short["reason"]), short
+        sales = [g for g in r.events("group_leg") if g["action"] == "sell"]
+        assert [(g["ticker"], Decimal(str(g["filled"]))) for g in sales] == [(A, 1), (B, 3)]
+        assert _held(r) == {A: 4, B: 2, C: 2}
+
+
+@pytest.mark.slow
+def test_a_stop_whose_sale_back_of_one_leg_fills_short_still_sells_back_the_next(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """C's book sells only 2 NO: A and B fill 5, C 2, so A and B each hold 3 beyond the 2 whole
+    sets. Nobody bids for A's or B's NO while the loop runs; at the stop A's bids hold 1 and
+    B's are deep: A's sale back fills 1 of 3, and B's still goes, selling its 3."""
+    with _set_rig(sim, tmp_path, {}, risk={"stop_loss_share": "0"}) as (r, _):
+        r.books[A].set("ask", None)
+        r.books[B].set("ask", None)
+        r.books[C].set("bid", None)
+        r.books[C].order(BookSide.BID, "0.40", "2", TimeInForce.GTC)
+        assert poll_until(
+            lambda: (
+                r.loop.legs.unwind_price(A, Side.NO, Decimal(3)) is None
+                and r.loop.legs.unwind_price(B, Side.NO, Decimal(3)) is None
+            )
+        )
+        _send_set(r)
+        assert _until_done(r)["status"] == "broken"
+        assert _held(r) == {A: 5, B: 5, C: 2}
+        r.books[A].order(BookSide.ASK, "0.60", "1", TimeInForce.GTC)
+        r.books[B].set("ask", BookSide.ASK, "0.60")
+        assert poll_until(
+            lambda: (
+                r.loop.legs.unwind_price(A, Side.NO, Decimal(3)) is not None
+                and r.loop.legs.unwind_price(B, Side.NO, Decimal(3)) is not None
+            )
+        )
+        summary = r.loop.stop.shutdown(cancel_resting=True)
+        (left,) = r.events("group_left_broken")
+        assert summary.broken_sets == (left["set"],)
+        sales = [g for g in r.events("group_leg") if g["action"] == "sell"]
+        assert [(g["ticker"], Decimal(str(g["filled"]))) for g in sales] == [(A, 1), (B, 3)]
+        assert _held(r) == {A: 4, B: 2, C: 2}
+
+
+@pytest.mark.slow
+def test_a_stop_sale_back_whose_answer_was_lost_is_not_read_as_selling_nothing(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """As above, 2 NO of A beyond 3 whole sets; the stop's sale back of them executes and its
+    answer is dropped. What it sold is unknown, so the stop says no sale (never one that filled
+    nothing), sells nothing more and leaves the set broken for the next start to settle."""
+    with _set_rig(sim, tmp_path, {}, risk={"stop_loss_share": "0"}) as (r, transport):
+        r.books[A].set("ask", None)
+        r.books[B].set("bid", None)
+        r.books[B].order(BookSide.BID, "0.40", "3", TimeInForce.GTC)
+        assert poll_until(lambda: r.loop.legs.unwind_price(A, Side.NO, Decimal(2)) is None)
+        _send_set(r)
+        assert _until_done(r)["status"] == "broken"
+        r.books[A].set("ask", BookSide.ASK, "0.60")
+        assert poll_until(lambda: r.loop.legs.unwind_price(A, Side.NO, Decimal(2)) is not None)
+        transport.faults[A] = {"drop_response_after_commit_rate": 1.0}  # the stop's sale back
+        summary = r.loop.stop.shutdown(cancel_resting=True)
+        (left,) = r.events("group_left_broken")
+        assert summary.broken_sets == (left["set"],)
+        assert [g for g in r.events("group_leg") if g["action"] == "sell"] == []
+        assert _held(r) == dict.fromkeys(TICKERS, Decimal(3))  # it did sell, unseen
         assert [s.status for s in r.store.leg_sets.unfinished()] == ["broken"]
 
 

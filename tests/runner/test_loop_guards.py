@@ -79,8 +79,15 @@ def _leg(ticker: str, count: str = "10") -> Intent:
     )
 
 
-def _pair_rig(tmp_path: Path, trade: dict[str, Any] | None = None, **risk: Any) -> Any:
-    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, risk=risk, trade=trade)
+def _pair_rig(
+    tmp_path: Path,
+    trade: dict[str, Any] | None = None,
+    log_path: Path | None = None,
+    **risk: Any,
+) -> Any:
+    rig = make_rig(
+        tmp_path / "s.db", params={"spike_share": 5}, risk=risk, trade=trade, log_path=log_path
+    )
     rig.step(0.1)
     return rig
 
@@ -89,20 +96,32 @@ def _group(rig: Any, legs: list[Intent]) -> bool:
     return bool(rig.loop.legs.execute(legs, last_data_at=rig.clock.wall(), in_sync=True))
 
 
+def _dropped(rig: Any, log_path: Path) -> list[tuple[str, str]]:
+    """The sets dropped before anything went, as the log says them: (ticker, reason)."""
+    rig.loop.log.close()
+    lines = map(json.loads, log_path.read_text().splitlines())
+    return [(e["ticker"], e["reason"]) for e in lines if e["event"] == "group_dropped"]
+
+
 def test_a_pair_that_the_order_rate_cap_would_split_is_not_sent(tmp_path: Path) -> None:
-    rig = _pair_rig(tmp_path, max_orders_per_minute=3)
+    log = tmp_path / "trade.log"
+    rig = _pair_rig(tmp_path, log_path=log, max_orders_per_minute=3)
     rig.loop.questions.risk.record_sent()
     rig.loop.questions.risk.record_sent()
     # one slot left: each leg alone passes, the two together do not
     assert not _group(rig, [_leg(LAL), _leg(GSW)])
     assert rig.client.requests == []
+    assert _dropped(rig, log) == [(LAL, "the order-rate cap has no room for every leg")]
 
 
 def test_a_pair_that_max_exposure_would_split_is_not_sent(tmp_path: Path) -> None:
     # each leg costs $5.10: one fits under $8, both do not
-    rig = _pair_rig(tmp_path, max_total_exposure=8)
+    log = tmp_path / "trade.log"
+    rig = _pair_rig(tmp_path, log_path=log, max_total_exposure=8)
     assert not _group(rig, [_leg(LAL), _leg(GSW)])
     assert rig.client.requests == []
+    # the leg the risk engine denied is named, the first let go with it
+    assert _dropped(rig, log) == [(GSW, "a leg was denied by the risk engine")]
 
 
 def test_the_second_leg_waits_for_the_first_to_fill(tmp_path: Path) -> None:
