@@ -45,13 +45,7 @@ from kalshi_cli.runner.loop.lifecycle_watch import LifecycleWatch, follow_held_u
 from kalshi_cli.runner.loop.lineup import Lineup, Member
 from kalshi_cli.runner.loop.loop_components import Acts, Books, TickComponents
 from kalshi_cli.runner.loop.market_pass import MarketPass
-from kalshi_cli.runner.loop.new_markets import (
-    JoinGroups,
-    JoinReads,
-    MarketJoin,
-    NewMarkets,
-    join_reads,
-)
+from kalshi_cli.runner.loop.new_markets import JoinReads, MarketJoin, NewMarkets, join_reads
 from kalshi_cli.runner.loop.params_reload import ParamsReload
 from kalshi_cli.runner.loop.queue_positions import QueuePositions
 from kalshi_cli.runner.loop.schedule import MarketSchedule
@@ -254,11 +248,9 @@ def assemble_loop(
     guard = executor.guard
     # the books a market is put in, the start's and one taken on while the loop runs; how each
     # market settles (its strike fields, floor, close, the index its rules name) among them
-    make_group = inputs.make_group
-    order_groups = None if make_group is None else JoinGroups(make_group, executor.answers)
     join = MarketJoin(reads=joining, portfolio=portfolio, account=reads, groups=groups,
                       schedule=schedule, feed=feed, clock=clock, log=log,
-                      order_groups=order_groups)  # fmt: skip
+                      make_group=inputs.make_group, orders=executor.answers)  # fmt: skip
     worth = LegWorth(
         exclusive=groups,  # the one map: a market that joins an event is in it
         terms=join.terms,
@@ -495,8 +487,7 @@ class LoopInputs:
     reload: threading.Event | None = None
     # a session group triggered by id and shard, at once, by a stop (stop.py)
     trigger_group: TriggersGroup | None = None
-    # the session's group made on a shard it has none on, for a market that joins there while
-    # the loop runs (None: the session has no groups)
+    # the session's group made on a shard it has none on, for a market joining there mid-run
     make_group: MakesGroup | None = None
     # what the loop's settings are made into (a backtest's: runner/loop/settings.py)
     adjust: Callable[[LoopSettings], LoopSettings] | None = None

@@ -14,7 +14,7 @@ runner/execution/leg_sets.py holds such a leg to its settlement.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from kalshi_cli.vocabulary.event_outcomes import INDEPENDENT, MECNET, EventLeg, event_outcomes
 from kalshi_cli.vocabulary.models import trading_fee
@@ -23,16 +23,23 @@ from kalshi_cli.vocabulary.units import ZERO, Side
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from kalshi_cli.runner.loop.event_groups import EventGroup
     from kalshi_cli.strategy_api import MarketTerms
     from kalshi_cli.vocabulary.clock import Clock
+
+
+class ExclusiveMarkets(Protocol):
+    """The markets the loop trades of one mutually exclusive event (runner/loop/event_groups.py
+    `EventGroup`)."""
+
+    @property
+    def tickers(self) -> tuple[str, ...]: ...
 
 
 class LegWorth:
     def __init__(
         self,
         *,
-        exclusive: Mapping[str, EventGroup],
+        exclusive: Mapping[str, ExclusiveMarkets],
         terms: Mapping[str, MarketTerms],
         results: Mapping[str, str],
         fee_rates: Callable[[str, float], tuple[Decimal, Decimal]],

@@ -151,15 +151,6 @@ class GroupedOrders(Protocol):
     order_groups: dict[int, str]
 
 
-@dataclass(frozen=True)
-class JoinGroups:
-    """How a market joins a session that wants order groups: `make` makes and records the group
-    of a shard it has none on (`shard_group_maker`, the start's step), `orders` holds them."""
-
-    make: MakesGroup
-    orders: GroupedOrders
-
-
 class MarketJoin:
     """A market taken on while the loop runs: its reads (`prepare`, on a worker) and its place
     in the loop's books (`join`, on the deciding thread)."""
@@ -175,13 +166,15 @@ class MarketJoin:
         feed: MarketFeed,
         clock: Clock,
         log: EntryLog,
-        order_groups: JoinGroups | None = None,
+        make_group: MakesGroup | None = None,
+        orders: GroupedOrders | None = None,
     ) -> None:
         """`reads`: how new markets are read (None: the loop takes on none); `account`: the
         pre-trade account (its shards, its events); `groups`: each market's mutually exclusive
         event's markets (runner/loop/event_groups.py); `schedule`: which market a tick visits;
-        `feed`: whose subscriptions a market joins; `order_groups`: the session's order groups,
-        when it wants them (None: it has none). The markets of the start are put in `terms`
+        `feed`: whose subscriptions a market joins; `make_group`: the session's group made and
+        recorded on a shard (`shard_group_maker`, the start's step; None: it wants no groups);
+        `orders`: the groups its orders name. The markets of the start are put in `terms`
         and `index_markets` here, as a market taken on later is (`add_terms`)."""
         self.reads = reads
         self.portfolio, self._account = portfolio, account
@@ -193,7 +186,7 @@ class MarketJoin:
         self._groups = groups
         self._schedule, self._feed = schedule, feed
         self.clock, self.log = clock, log
-        self._order_groups = order_groups
+        self._make_group, self._orders = make_group, orders
 
     def prepare(self, markets: list[Market], told: Mapping[str, str], seen: Seen) -> Found:
         """The start's checks and reads of the markets one listing found, each event and series
@@ -224,9 +217,10 @@ class MarketJoin:
         """The session's group made on each shard of a new market it has none on (a session
         that wants groups: every order of its names one); a market whose shard's group could
         not be made is refused. The groups made, by shard."""
-        if self._order_groups is None:
+        make, orders = self._make_group, self._orders
+        if make is None or orders is None:
             return found, {}
-        have, make = self._order_groups.orders.order_groups, self._order_groups.make
+        have = orders.order_groups
         made: dict[int, str] = {}
         refused: dict[int, str] = {}
         for prepared in found:
@@ -289,8 +283,8 @@ class MarketJoin:
         """The markets in the loop's books, as the start puts them there (their events read
         again with them in); a refused one said, and left out. The session's groups made for
         them first: no order of theirs goes without one."""
-        if self._order_groups is not None:
-            self._order_groups.orders.order_groups.update(found.order_groups)
+        if self._orders is not None:
+            self._orders.order_groups.update(found.order_groups)
         for prepared in found.markets:
             self._join_one(prepared)
         self._account.events.update(found.events)
