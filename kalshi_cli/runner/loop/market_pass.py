@@ -70,6 +70,21 @@ def _clock_free(member: Member, view: PositionView) -> bool:
         raise _StrategyRaised(exc) from exc
 
 
+def _same_top(book: Orderbook, before: Orderbook) -> bool:
+    """Each side's best bid, price and size, as `before`'s: all a `reads_top` strategy reads."""
+    return book.yes_bids[:1] == before.yes_bids[:1] and book.no_bids[:1] == before.no_bids[:1]
+
+
+def _same_book(member: Member, book: Orderbook, before: Orderbook) -> bool:
+    """The book is, for what the member's strategy reads of it, the one its last call read: the
+    same object, the same top for a strategy that `reads_top`, else equal."""
+    if book is before:
+        return True
+    if member.strategy.reads_top:
+        return _same_top(book, before)
+    return book == before
+
+
 class MarketPass:
     def __init__(
         self,
@@ -335,7 +350,7 @@ class MarketPass:
         if before_member is not member:
             return False
         # the book first: on a visit for news it is what changed
-        if not (market.book is before.book or market.book == before.book):
+        if not _same_book(member, market.book, before.book):
             return False
         if not (view is before_view or view == before_view) or not _clock_free(member, view):
             return False
@@ -371,7 +386,9 @@ class MarketPass:
         strategy = member.strategy
         if before_member is not member or strategy.reads_mids or now < before.ts:
             return False
-        if book is not before.book or before_view.resting:
+        if before_view.resting:
+            return False
+        if book is not before.book and not (strategy.reads_top and _same_top(book, before.book)):
             return False
         view = self._portfolio.view_for(ticker, member.name)
         if view is not before_view or strategy.clock_free is None:
