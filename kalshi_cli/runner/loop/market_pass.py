@@ -72,7 +72,16 @@ def _clock_free(member: Member, view: PositionView) -> bool:
 
 def _same_top(book: Orderbook, before: Orderbook) -> bool:
     """Each side's best bid, price and size, as `before`'s: all a `reads_top` strategy reads."""
-    return book.yes_bids[:1] == before.yes_bids[:1] and book.no_bids[:1] == before.no_bids[:1]
+    yes, no, was_yes, was_no = book.yes_bids, book.no_bids, before.yes_bids, before.no_bids
+    # a feed builds each level once (`best_first_levels`): most compare by identity
+    if yes and was_yes:
+        if yes[0] != was_yes[0]:
+            return False
+    elif yes or was_yes:
+        return False
+    if no and was_no:
+        return no[0] == was_no[0]
+    return not no and not was_no
 
 
 def _same_book(member: Member, book: Orderbook, before: Orderbook) -> bool:
