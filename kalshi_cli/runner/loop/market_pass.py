@@ -33,7 +33,7 @@ from kalshi_cli.strategy_api import EventView, IndexView, MarketTerms
 from kalshi_cli.strategy_api.snapshot import MarketSnapshot
 from kalshi_cli.strategy_api.window import MidWindow
 from kalshi_cli.vocabulary.decisions import Cancel, Note, PositionView
-from kalshi_cli.vocabulary.models import Orderbook, PriceRange
+from kalshi_cli.vocabulary.models import Orderbook, PriceRange, same_top
 
 if TYPE_CHECKING:
     from kalshi_cli.risk.engine import RiskEngine
@@ -70,27 +70,13 @@ def _clock_free(member: Member, view: PositionView) -> bool:
         raise _StrategyRaised(exc) from exc
 
 
-def _same_top(book: Orderbook, before: Orderbook) -> bool:
-    """Each side's best bid, price and size, as `before`'s: all a `reads_top` strategy reads."""
-    yes, no, was_yes, was_no = book.yes_bids, book.no_bids, before.yes_bids, before.no_bids
-    # a feed builds each level once (`best_first_levels`): most compare by identity
-    if yes and was_yes:
-        if yes[0] != was_yes[0]:
-            return False
-    elif yes or was_yes:
-        return False
-    if no and was_no:
-        return no[0] == was_no[0]
-    return not no and not was_no
-
-
 def _same_book(member: Member, book: Orderbook, before: Orderbook) -> bool:
     """The book is, for what the member's strategy reads of it, the one its last call read: the
     same object, the same top for a strategy that `reads_top`, else equal."""
     if book is before:
         return True
     if member.strategy.reads_top:
-        return _same_top(book, before)
+        return same_top(book, before)
     return book == before
 
 
@@ -397,7 +383,7 @@ class MarketPass:
             return False
         if before_view.resting:
             return False
-        if book is not before.book and not (strategy.reads_top and _same_top(book, before.book)):
+        if book is not before.book and not (strategy.reads_top and same_top(book, before.book)):
             return False
         view = self._portfolio.view_for(ticker, member.name)
         if view is not before_view or strategy.clock_free is None:
