@@ -23,6 +23,4 @@ def _always(_: PositionView) -> bool:
     return True
 
 
-STRATEGY = Strategy(
-    NAME, BookOnlyParams, decide, reads_mids=False, reads_top=True, clock_free=_always
-)
+STRATEGY = Strategy(NAME, BookOnlyParams, decide, reads_mids=False, clock_free=_always)
