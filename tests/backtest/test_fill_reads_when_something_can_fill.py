@@ -7,6 +7,7 @@ cent)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,7 +23,9 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return record_scenario("default", tmp_path_factory.mktemp("reads"), seconds=60)
 
 
-def _reads(monkeypatch: pytest.MonkeyPatch, data: Path, strategy: str) -> tuple[int, dict]:
+def _reads(
+    monkeypatch: pytest.MonkeyPatch, data: Path, strategy: str
+) -> tuple[int, dict[str, Any]]:
     reads = [0]
     read_for = FillSync.read_for
 

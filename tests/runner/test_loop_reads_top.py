@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from kalshi_cli.strategy_api import MarketSnapshot, PositionView
 from kalshi_cli.vocabulary.models import Level, Orderbook
 from tests.runner.fakes import quiet_market_maker
 
@@ -31,7 +32,11 @@ def _book(yes: list[tuple[str, str]], no: list[tuple[str, str]]) -> Orderbook:
 FIRST = _book([("0.50", "10"), ("0.48", "20")], [("0.45", "10"), ("0.40", "5")])
 # each is shown after the one before it: what changed, and whether a top reader is called
 STEPS = [
-    ("a level below the YES top", _book([("0.50", "10"), ("0.48", "25")], FIRST.no_bids), False),
+    (
+        "a level below the YES top",
+        _book([("0.50", "10"), ("0.48", "25")], [("0.45", "10"), ("0.40", "5")]),
+        False,
+    ),
     (
         "a new level below the NO top",
         _book([("0.50", "10"), ("0.48", "25")], [("0.45", "10"), ("0.41", "3"), ("0.40", "5")]),
@@ -70,7 +75,7 @@ def test_a_top_reader_is_called_for_a_change_at_the_top_and_not_below_it(
     rig = quiet_market_maker(tmp_path)
     seen: list[Orderbook] = []
 
-    def decide(snapshot, view, params):  # type: ignore[no-untyped-def]
+    def decide(snapshot: MarketSnapshot, view: PositionView, params: object) -> tuple[()]:
         if snapshot.ticker == FED:
             seen.append(snapshot.book)
         return ()
