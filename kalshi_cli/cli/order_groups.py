@@ -10,6 +10,7 @@ shard `--exchange-index` names, else on the one the exchange's answer for the gr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -252,39 +253,44 @@ def _act(  # noqa: PLR0917 (the change commands' one call shape)
     out.result(document, f"order group {group_id} {done}")
 
 
-@order_group_app.command("trigger")
-def trigger_command(
-    order_group_id: GroupArg,
-    *,
-    as_json: JsonOpt = False,
-    yes: YesOpt = False,
-    subaccount: SubaccountOpt = None,
-    exchange_index: ShardOpt = None,
-    env: EnvOpt = None,
-) -> None:
-    """Trigger a group by hand: the exchange cancels its orders and refuses new ones in it
+def _change_command(call: str, doc: str) -> Callable[..., None]:
+    """A change command that takes the group and nothing more (trigger, reset, delete): one
+    signature, its help `doc`."""
+
+    def command(
+        order_group_id: GroupArg,
+        *,
+        as_json: JsonOpt = False,
+        yes: YesOpt = False,
+        subaccount: SubaccountOpt = None,
+        exchange_index: ShardOpt = None,
+        env: EnvOpt = None,
+    ) -> None:
+        _act(call, order_group_id, as_json, yes, subaccount, env, exchange_index)
+
+    command.__doc__ = doc
+    return command
+
+
+order_group_app.command("trigger")(
+    _change_command(
+        "trigger_order_group",
+        """Trigger a group by hand: the exchange cancels its orders and refuses new ones in it
     until `reset`. (`kalshi cancel-all` triggers the groups of `kalshi trade` sessions.)
 
     Example: kalshi order-group trigger 7f1c2d3e-... --yes
-    """
-    _act("trigger_order_group", order_group_id, as_json, yes, subaccount, env, exchange_index)
-
-
-@order_group_app.command("reset")
-def reset_command(
-    order_group_id: GroupArg,
-    *,
-    as_json: JsonOpt = False,
-    yes: YesOpt = False,
-    subaccount: SubaccountOpt = None,
-    exchange_index: ShardOpt = None,
-    env: EnvOpt = None,
-) -> None:
-    """Reset a group: its matched count goes to zero and orders may be placed in it again.
+    """,
+    )
+)
+order_group_app.command("reset")(
+    _change_command(
+        "reset_order_group",
+        """Reset a group: its matched count goes to zero and orders may be placed in it again.
 
     Example: kalshi order-group reset 7f1c2d3e-...
-    """
-    _act("reset_order_group", order_group_id, as_json, yes, subaccount, env, exchange_index)
+    """,
+    )
+)
 
 
 @order_group_app.command("limit")
@@ -307,18 +313,12 @@ def limit_command(
     _act("set_order_group_limit", order_group_id, *args)
 
 
-@order_group_app.command("delete")
-def delete_command(
-    order_group_id: GroupArg,
-    *,
-    as_json: JsonOpt = False,
-    yes: YesOpt = False,
-    subaccount: SubaccountOpt = None,
-    exchange_index: ShardOpt = None,
-    env: EnvOpt = None,
-) -> None:
-    """Delete a group; the exchange cancels its orders.
+order_group_app.command("delete")(
+    _change_command(
+        "delete_order_group",
+        """Delete a group; the exchange cancels its orders.
 
     Example: kalshi order-group delete 7f1c2d3e-... --yes
-    """
-    _act("delete_order_group", order_group_id, as_json, yes, subaccount, env, exchange_index)
+    """,
+    )
+)

@@ -32,6 +32,7 @@ from kalshi_cli.runner.execution.elsewhere import ElsewhereViews
 from kalshi_cli.runner.execution.execution import Changes, LoopExecutor
 from kalshi_cli.runner.execution.fills import CLOCK_AHEAD_S, AppliedFills, FillSync
 from kalshi_cli.runner.execution.leg_sets import LegSets
+from kalshi_cli.runner.execution.leg_worth import LegWorth
 from kalshi_cli.runner.execution.outbox import Outbox
 from kalshi_cli.runner.execution.own_orders import OwnOrders, owner_among
 from kalshi_cli.runner.execution.sender import Sender
@@ -239,17 +240,24 @@ def assemble_loop(
         doubt = executor.unknown_orders.fill_quarantined
         stop_listening = quarantine.listen(lambda found: dispatch.later(lambda: doubt(found)))
     guard = executor.guard
+    # how each market settles (its strike fields, floor, close, the index its rules name)
+    terms = {t: MarketTerms.from_market(m.raw) for t, m in portfolio.markets.items()}
+    worth = LegWorth(
+        exclusive={t: g.tickers for t, g in (groups or {}).items()},
+        terms=terms,
+        results=reads.results,
+        fee_rates=risk.fee_rates,
+        clock=clock,
+    )
     legs = LegSets(executor=executor, risk=risk, sender=chain.sender, store=store, feed=feed,
-                   hold_markets=dispatch.hold, closed=gate.closed, clock=clock,
+                   hold_markets=dispatch.hold, closed=gate.closed, worth=worth, clock=clock,
                    log=log)  # fmt: skip
     sender = TurnSender(executor=executor, legs=legs, own=own, feed=feed, clock=clock,
                         tuning=tuning, log=log, alert=alert)  # fmt: skip
     queue = QueuePositions(
         client=client, dispatch=dispatch, own=own, guard=guard, tuning=tuning, log=log
     )
-    # how each market settles (its strike fields, close, the index its rules name), and the
-    # markets of each index: a new value of an index is news for them
-    terms = {t: MarketTerms.from_market(m.raw) for t, m in portfolio.markets.items()}
+    # the markets of each index: a new value of an index is news for them
     index_markets: dict[str, list[str]] = {}
     for ticker, market_terms in terms.items():
         if market_terms.index_id is not None:

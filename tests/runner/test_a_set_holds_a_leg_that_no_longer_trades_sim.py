@@ -2,10 +2,10 @@
 result determined or still to come) never sells into it: the leg is held to its settlement
 (`group_held_to_settlement`, naming it), the legs still trading are unwound as any broken set's,
 and the set stays broken, said at the stop (exit 11), until the market settles; then it ends
-by the rule of a leg settled since (flat here). The simulator has no control that determines a
-market without settling it; `closed` is its state in between, where trading has ended and the
-result is not paid yet, and the loop treats a closed, determined or settled market alike
-(runner/loop/gate.py `closed`)."""
+by the rule of a leg settled since (flat here). `closed` is the state here, where trading has
+ended and no result is known; the loop treats a closed, determined or settled market alike
+(runner/loop/gate.py `closed`). A determined market, whose result makes another leg sure of what
+it pays: tests/runner/test_a_set_sells_no_leg_sure_to_pay_more_sim.py."""
 
 from __future__ import annotations
 

@@ -420,7 +420,7 @@ def test_no_admin_write_route_answers_500_to_a_body_python_decodes_badly(
 ) -> None:
     sim.create_market(T)
     routes = admin_write_routes(sim)
-    assert len(routes) == 12
+    assert len(routes) == 13
     for method, path in routes:
         answer = sim.http.request(method, sim.admin_url + path, content=raw)
         assert answer.status_code == 400, (method, path, answer.text[:200])

@@ -26,14 +26,18 @@ another, by reducing IOC sells at the price that sells it all into the bids now.
   is never sold back: it is held to its settlement (`group_held_to_settlement`), the legs that
   still trade are unwound, and the set stays broken until the settlement takes the leg, then
   ends as a set with a leg settled since does;
+- a sale back goes only when it is not sure to lose against holding: a leg sure to be paid more
+  at settlement than the bids bring after the fee (runner/execution/leg_worth.py: in a mutually
+  exclusive event, a NO once another market is determined YES) is held to its settlement as a
+  leg that no longer trades is; a leg nothing is sure of is sold at any bid;
 - each set is a row of the state file (store/leg_sets.py) and its orders name it in their reason,
   so a start after a kill finds a set not ended, says so (`group_broken`) and unwinds it.
 
 Each log line names what the set holds, leg by leg (`held`). docs/strategies.md "arbitrage". It is
 given more than six collaborators because a set meets each at its own step: the risk engine's slots
 when it is allowed, the executor's single-order path for each order, the state file for its row,
-the feed for the bids its sales back go into, the sender for a stop's sales back, and the clock and
-the entry log.
+the feed for the bids its sales back go into, what a leg is sure to be paid for whether a sale back
+goes, the sender for a stop's sales back, and the clock and the entry log.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ if TYPE_CHECKING:
     from kalshi_cli.risk.rules import Verdict
     from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.execution.execution import LoopExecutor
+    from kalshi_cli.runner.execution.leg_worth import LegWorth
     from kalshi_cli.runner.execution.sender import Sender
     from kalshi_cli.runner.ports import MarketFeed
     from kalshi_cli.store import Store
@@ -123,13 +128,17 @@ class _Set:
         booked."""
         self.refused[leg] = _rules(denials)
 
-    def hold_to_settlement(self, i: int, extra: Decimal, log: EntryLog) -> None:
-        """Leg `i`'s market no longer trades: what it holds beyond the whole sets (`extra`) is
-        held to its settlement, never sold into it; said once."""
+    def hold_to_settlement(
+        self, i: int, extra: Decimal, log: EntryLog, why: str | None = None
+    ) -> None:
+        """What leg `i` holds beyond the whole sets (`extra`) is held to its settlement, never
+        sold: its market no longer trades, or (`why`) a sale would be sure to lose against
+        holding it; said once."""
         if i in self.settling:
             return
         self.settling.add(i)
         leg = self.legs[i]
+        held = f"its {leg.side.value.upper()} {extra} beyond the whole sets"
         log.emit(
             "group_held_to_settlement",
             {
@@ -137,9 +146,8 @@ class _Set:
                 "ticker": leg.ticker,
                 "count": extra,
                 "held": self.held_text(),
-                "reason": f"{leg.ticker} no longer trades: its {leg.side.value.upper()} {extra} "
-                "beyond the whole sets is held to its settlement, and the set stays broken "
-                "until then",
+                "reason": f"{leg.ticker} {why or 'no longer trades'}: {held} is held to its "
+                "settlement, and the set stays broken until then",
             },
         )
 
@@ -207,6 +215,7 @@ class LegSets:
         feed: MarketFeed,
         hold_markets: Callable[[Sequence[str]], Callable[[], None]],
         closed: Collection[str],
+        worth: LegWorth,
         clock: Clock,
         log: EntryLog,
     ) -> None:
@@ -214,7 +223,9 @@ class LegSets:
         verdict, holds and answers); `sender`: a stop's sales back, sent on its own thread once
         the dispatch takes no more calls; `hold_markets`: keeps a set's markets busy until it
         ends (runner/execution/dispatch.py `Dispatch.hold`); `closed`: the markets that no
-        longer trade, as the loop knows them (runner/loop/gate.py `MarketGate.closed`)."""
+        longer trade, as the loop knows them (runner/loop/gate.py `MarketGate.closed`);
+        `worth`: what a leg is sure to be paid at settlement, so that no sale back loses
+        against holding it."""
         self._executor = executor
         self._risk = risk
         self._sender = sender
@@ -222,6 +233,7 @@ class LegSets:
         self._feed = feed
         self._hold_markets = hold_markets
         self._closed = closed
+        self._worth = worth
         self._clock = clock
         self._log = log
         self._holdings = _Holdings(executor, store)
@@ -433,6 +445,10 @@ class LegSets:
             s.hold_to_settlement(i, extra, self._log)
             return None
         at = self.unwind_price(leg.ticker, leg.side, extra)
+        worse = self._worth.worse_than_holding(leg.ticker, leg.side, extra, at)
+        if worse is not None:
+            s.hold_to_settlement(i, extra, self._log, worse)
+            return None
         if at is None:
             s.given_up.add(i)
             self._unwind_failed(s, leg, extra, "nobody bids to sell into")

@@ -26,9 +26,10 @@ from kalshi_cli.services.pretrade.books import open_order
 from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import Order
-from kalshi_cli.vocabulary.units import Side
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from kalshi_cli.client.exchange import ExchangeSchedule
     from kalshi_cli.risk.engine import RiskEngine
     from kalshi_cli.runner.books.entry_log import EntryLog
@@ -42,7 +43,24 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.loop.settings import LoopSettings
     from kalshi_cli.runner.loop.shared import Alert, Resolve, Tuning
     from kalshi_cli.runner.ports import LoopClient
+    from kalshi_cli.services.pretrade.books import OpenOrder
     from kalshi_cli.vocabulary.clock import Clock
+
+
+def _as_told(update: Order, remaining: Decimal, known: OpenOrder | None) -> OpenOrder:
+    """The order a `user_orders` message tells of, at its terms (book side, YES price) with
+    `remaining` resting: as the loop knows it (`known`: its side and strategy), else as one
+    placed elsewhere, seen from YES and nobody's."""
+    return open_order(
+        order_id=update.order_id,
+        client_order_id=update.client_order_id if known is None else known.client_order_id,
+        ticker=(update.ticker or "") if known is None else known.ticker,
+        book_side=update.book_side,
+        yes_price=update.yes_price,
+        side=None if known is None else known.side,
+        remaining=remaining,
+        strategy=None if known is None else known.strategy,
+    )
 
 
 class _News:
@@ -100,9 +118,15 @@ class LoopWatch:
         self._on_its_way: dict[str, Order] = {}
         # each shard's status and balance read again (runner/loop/shard_watch.py), built here
         # from what the watch has: the shards' state is the executor's shard hold
-        self.shards = ShardWatch(read=shard_reader(client), hold=executor.balance_hold,
-                                 guard=executor.guard, dispatch=dispatch, clock=clock, log=log,
-                                 poll_s=lambda: self.settings.shard_poll_s)  # fmt: skip
+        self.shards = ShardWatch(
+            read=shard_reader(client),
+            hold=executor.balance_hold,
+            guard=executor.guard,
+            dispatch=dispatch,
+            clock=clock,
+            log=log,
+            poll_s=lambda: self.settings.shard_poll_s,
+        )
         # one handler per kind of message; a kind not here is the feed's own trouble
         self._handlers: dict[MessageKind, Callable[[FeedMessage, _News], None]] = {
             MessageKind.BOOK: self._book,
@@ -234,51 +258,16 @@ class LoopWatch:
         if news and ticker in self._portfolio.markets and not on_its_way:
             # what it says filled leaves what rests before the fill read brings it into the
             # position: until then the limits count it apart, or it would count nowhere
-            fills.applied.told_filled(
-                known
-                or open_order(
-                    order_id=order_id,
-                    client_order_id=update.client_order_id,
-                    ticker=ticker,
-                    book_side=update.book_side,
-                    yes_price=update.yes_price,
-                    side=None,
-                    remaining=filled,
-                    strategy=None,
-                ),
-                filled,
-            )
+            fills.applied.told_filled(known or _as_told(update, filled, None), filled)
         if known is not None and status == "resting" and remaining > 0:
             # an amend (by hand, or on the website) can move the price as well as the count;
             # the exposure rule prices every resting order
-            self._portfolio.add_order(
-                open_order(
-                    order_id=order_id,
-                    client_order_id=known.client_order_id,
-                    ticker=known.ticker,
-                    book_side=update.book_side,
-                    yes_price=update.yes_price,
-                    side=known.side,
-                    remaining=remaining,
-                    strategy=known.strategy,
-                )
-            )
+            self._portfolio.add_order(_as_told(update, remaining, known))
         elif known is not None:
             self._portfolio.update_order(order_id, remaining=remaining, status=status)
         elif status == "resting" and ticker in self._portfolio.markets:
             # placed elsewhere (by hand): it still counts toward the position limit
-            self._portfolio.add_order(
-                open_order(
-                    order_id=order_id,
-                    client_order_id=update.client_order_id,
-                    ticker=ticker,
-                    book_side=update.book_side,
-                    yes_price=update.yes_price,
-                    side=Side.YES,
-                    remaining=remaining,
-                    strategy=None,
-                )
-            )
+            self._portfolio.add_order(_as_told(update, remaining, None))
 
     def _subaccount_of(self, update: Order | UnreadableOrder) -> int:
         """The subaccount of an order a `user_orders` message is about. The channel covers

@@ -50,13 +50,16 @@ class LoopReads:
     ticker -> its event as the limit on an event's loss reads it (`events`; empty: no such
     limit), whether the account's own limit is set (`account_limited`: a strategy's budget alone
     reads `events` through its own part), and each market's shard (`shard_of`) with each shard's
-    balance as last read (`shards`; empty: the exchange did not say)."""
+    balance as last read (`shards`; empty: the exchange did not say), and each market's result
+    as the loop learned it (`results`, `settled`)."""
 
     events: dict[str, EventTerms] = field(default_factory=dict)
     account_limited: bool = False
     shard_of: Mapping[str, int] = field(default_factory=dict)
     # each shard's record, built once (the hot path reads it for every order); empty: not told
     shards: Mapping[int, ShardBalances] = field(default_factory=dict)
+    # ticker -> its result ("yes" or "no") as the loop learned it: determined or settled
+    results: dict[str, str] = field(default_factory=dict)
 
     @property
     def account_events(self) -> Mapping[str, EventTerms]:
@@ -75,10 +78,12 @@ class LoopReads:
         self.shards = shard_records(balances, self.shard_of)
 
     def settled(self, ticker: str, result: str) -> None:
-        """`ticker` settled `result` ("yes" or "no") while the loop runs: its event is read
-        with that result from now on, as a start would read it, so its worst case (the limit's,
-        a strategy's sizing) no longer counts an outcome the result ruled out. `events` is
+        """`ticker` settled `result` ("yes" or "no") while the loop runs (or determined: the
+        result is known before it is paid): kept in `results`, and its event is read with that
+        result from now on, as a start would read it, so its worst case (the limit's, a
+        strategy's sizing) no longer counts an outcome the result ruled out. `events` is
         changed in place: a strategy's budget reads the same mapping."""
+        self.results[ticker] = result
         changed: dict[int, EventTerms] = {}
         for market, terms in self.events.items():
             if ticker not in terms.strikes or terms.results.get(ticker) == result:

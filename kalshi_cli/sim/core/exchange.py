@@ -167,7 +167,8 @@ class Exchange:
     def tick(self) -> None:
         """Advance to the clock's now: expire orders past their expiration_time, move the
         background participants along their price paths, open/close markets on schedule,
-        execute the confirmed RFQ quotes whose execution timer has run out."""
+        settle the determined markets whose settlement timer ran out, execute the confirmed
+        RFQ quotes whose execution timer has run out."""
         now = self.reference.clock.wall()
         self.desk.expire_due(now)
         for market in self.reference.markets.values():
@@ -176,6 +177,7 @@ class Exchange:
             elif market.status in ("open", "paused") and market.close_time <= now:
                 self.settlement.set_market_status(market.ticker, "closed")
             self.history.roll_day(market, now)
+        self.settlement.settle_due(now)  # a determined market whose settlement timer ran out
         self.communications.execute_due(now)  # after the schedule: a closed market refuses
         while self._event_fees_due and self._event_fees_due[0][0] <= now:
             _, change_id = heapq.heappop(self._event_fees_due)
@@ -432,6 +434,17 @@ class Exchange:
             self.reference.replay_ts = None
 
 
+def _result(call: Callable[..., SimMarket], rec: dict[str, Any]) -> SimMarket:
+    """A `determine` (or an older `settle`) record replayed through `call`."""
+    value = rec.get("value")
+    return call(
+        rec["ticker"],
+        rec["result"],
+        rec.get("expiration_value", ""),
+        value=None if value is None else Decimal(value),
+    )
+
+
 # The core's own kinds of journal record, each replayed through the call that wrote it.
 _REPLAYS: dict[str, Callable[[Exchange, dict[str, Any]], object]] = {
     "series": lambda ex, rec: ex.reference.add_series(SimSeries(**rec["series"])),
@@ -440,12 +453,10 @@ _REPLAYS: dict[str, Callable[[Exchange, dict[str, Any]], object]] = {
     "event_fee_change": Exchange._replay_event_fee_change,
     "market": lambda ex, rec: ex.add_market(market_from_record(rec["market"])),
     "status": lambda ex, rec: ex.settlement.set_market_status(rec["ticker"], rec["status"]),
-    "settle": lambda ex, rec: ex.settlement.settle(
-        rec["ticker"],
-        rec["result"],
-        rec.get("expiration_value", ""),
-        value=None if rec.get("value") is None else Decimal(rec["value"]),
-    ),
+    # a journal written before a market was determined apart from its settlement: both at once
+    "settle": lambda ex, rec: _result(ex.settlement.settle, rec),
+    "determine": lambda ex, rec: _result(ex.settlement.determine, rec),
+    "pay_out": lambda ex, rec: ex.settlement.pay_out(rec["ticker"]),
     "account": Exchange._replay_account,
     "place": Exchange._replay_place,
     "cancel": lambda ex, rec: ex.desk.cancel_order(rec["account_id"], rec["order_id"]),

@@ -17,7 +17,9 @@ import msgspec
 from kalshi_cli.vocabulary.models import FeeCharge, PriceRange
 from kalshi_cli.vocabulary.units import ONE, ZERO, BookSide, SelfTradePrevention, Side, TimeInForce
 
-MarketStatus = Literal["unopened", "open", "paused", "closed", "settled"]
+# `determined`: its result known, its positions not yet paid (openapi `Market.status`); paid
+# `settlement_timer_seconds` after it (`settled`)
+MarketStatus = Literal["unopened", "open", "paused", "closed", "determined", "settled"]
 
 
 class ExchangeError(Exception):
@@ -161,6 +163,16 @@ class SimMarket:
     # "the value that was considered for the settlement" (a crypto market's index value); ""
     # serves the result, as on a market settled by a person
     expiration_value: str = ""
+    # "the amount of time after determination that the market settles" (openapi `Market`)
+    settlement_timer_seconds: int = 0
+    determined_time: float | None = None  # unix seconds: when its result was determined
+
+    @property
+    def settles_at(self) -> float | None:
+        """When a determined market is due to be settled (None: it is not determined)."""
+        if self.status != "determined" or self.determined_time is None:
+            return None
+        return self.determined_time + self.settlement_timer_seconds
 
     @property
     def yes_settlement_value(self) -> Decimal:

@@ -46,6 +46,7 @@ _STATUS_REFUSAL = {
     "unopened": "market_not_open",
     "paused": "trading_paused",
     "closed": "market_closed",
+    "determined": "market_closed",
     "settled": "market_closed",
 }
 

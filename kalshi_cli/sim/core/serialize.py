@@ -3,9 +3,10 @@
 Prices go out as FixedPointDollars strings (4 decimals, up to 6 for averages; fees and costs always
 6, as on the wire), counts as FixedPointCount strings (2 decimals), balances as integer cents beside
 `balance_dollars`, times as the spec says. Core statuses map to Kalshi's (unopened -> initialized,
-open -> active, paused -> inactive, closed, settled -> finalized). Book levels are in ascending
-price (best bid last). A record of an account's (an order, a fill, a position, a settlement) is on
-its market's shard: the caller, who has the markets, says which (`exchange_index`).
+open -> active, paused -> inactive, closed, determined, settled -> finalized). Book levels are in
+ascending price (best bid last). A record of an account's (an order, a fill, a position, a
+settlement) is on its market's shard: the caller, who has the markets, says which
+(`exchange_index`).
 """
 
 from __future__ import annotations
@@ -51,7 +52,17 @@ MARKET_STATUS: dict[MarketStatus, str] = {
     "open": "active",
     "paused": "inactive",
     "closed": "closed",
+    "determined": "determined",
     "settled": "finalized",
+}
+# the `GET /markets` filter's words (openapi `MarketStatusQuery`, which has no `determined`) ->
+# the core statuses each lists: a determined market is closed to trading and not yet settled
+STATUS_FILTER: dict[str, frozenset[MarketStatus]] = {
+    "unopened": frozenset({"unopened"}),
+    "open": frozenset({"open"}),
+    "paused": frozenset({"paused"}),
+    "closed": frozenset({"closed", "determined"}),
+    "settled": frozenset({"settled"}),
 }
 
 Json = dict[str, Any]
@@ -106,7 +117,7 @@ def quote_json(books: MatchingEngine, ticker: str) -> Json:
 
 def market_json(books: MatchingEngine, m: SimMarket) -> Json:
     quote = quote_json(books, m.ticker)
-    settled = m.status == "settled" and m.result in ("yes", "no")
+    known = m.status in ("determined", "settled") and m.result in ("yes", "no")
     data: Json = {
         "ticker": m.ticker,
         "event_ticker": m.event_ticker,
@@ -120,7 +131,7 @@ def market_json(books: MatchingEngine, m: SimMarket) -> Json:
         "close_time": _market_time(m.close_time),
         "expected_expiration_time": _market_time(m.latest_expiration_time),
         "latest_expiration_time": _market_time(m.latest_expiration_time),
-        "settlement_timer_seconds": 0,
+        "settlement_timer_seconds": m.settlement_timer_seconds,
         "status": MARKET_STATUS[m.status],
         **quote,
         "last_price_dollars": fmt_dollars(m.last_price),
@@ -134,7 +145,7 @@ def market_json(books: MatchingEngine, m: SimMarket) -> Json:
         "notional_value_dollars": _ONE_DOLLAR,
         "result": m.result,
         "can_close_early": True,
-        "expiration_value": (m.expiration_value or m.result) if settled else "",
+        "expiration_value": (m.expiration_value or m.result) if known else "",
         "rules_primary": m.rules_primary,
         "rules_secondary": m.rules_secondary,
         "price_level_structure": m.price_level_structure,
@@ -154,9 +165,9 @@ def market_json(books: MatchingEngine, m: SimMarket) -> Json:
         data["floor_strike"] = float(m.floor_strike)
     if m.cap_strike is not None:
         data["cap_strike"] = float(m.cap_strike)
-    if settled:
+    if known:  # "Only filled after determination"; `settlement_ts` "Only ... for settled"
         data["settlement_value_dollars"] = fmt_dollars(m.yes_settlement_value)
-        if m.settled_time is not None:
+        if m.status == "settled" and m.settled_time is not None:
             data["settlement_ts"] = iso_utc(m.settled_time)
     return data
 

@@ -1,7 +1,10 @@
 """The simulated exchange's market lifecycle and settlement: opening, pausing (cancelling the orders
-placed with `cancel_order_on_pause`), closing, and settling: resting orders are cancelled and
-each contract pays its side's value ($1.00 to the winner, or a settlement floor's split), in
-whole cents, what rounding leaves a settlement fee.
+placed with `cancel_order_on_pause`), closing, determining and settling. A market is determined
+first (its result known, resting orders cancelled, lifecycle `determined`), then settled
+`settlement_timer_seconds` later (openapi `Market`: "The amount of time after determination
+that the market settles"): each contract pays its side's value ($1.00 to the winner, or a
+settlement floor's split), in whole cents, what rounding leaves a settlement fee (lifecycle
+`settled`). `settle` does both at once.
 """
 
 from __future__ import annotations
@@ -45,8 +48,8 @@ class SettlementDesk:
         cancels the resting orders placed with `cancel_order_on_pause`; orders cannot be placed
         unless the market is open."""
         market = self._ref.market(ticker)
-        if market.status == "settled":
-            raise ExchangeError(409, "market_already_settled", f"{ticker} is settled")
+        if market.status in ("determined", "settled"):
+            raise ExchangeError(409, "market_already_settled", f"{ticker} is {market.status}")
         if status not in _LIFECYCLE_EVENT:
             raise bad_request(f"cannot set status {status!r}")
         if status == market.status:
@@ -78,40 +81,84 @@ class SettlementDesk:
         at: float | None = None,  # unix seconds
         value: Decimal | None = None,
     ) -> SimMarket:
-        """Cancels resting orders, pays each contract its side's settlement value ($1.00 to
-        the winning side; on a floored market a NO result still pays YES the floor and NO
-        the rest; a `scalar` result pays YES its `value`, from $0 to $1, and NO the rest),
-        records settlements. `expiration_value`: the value the result was read
-        from (a crypto market's index value), served as the market's `expiration_value`.
-        `at`: the settlement's time when it is not the clock's now (a local venue stamps a
-        settlement after the fills it follows: venue.py `LocalVenue.settle`)."""
+        """Determines the market (`determine`) and settles it (`pay_out`) at once, whatever its
+        settlement timer; a market determined already is settled now, with the result it was
+        determined (another result is a 409). `at`: the settlement's time when it is not the
+        clock's now (a local venue stamps a settlement after the fills it follows: venue.py
+        `LocalVenue.settle`)."""
+        market = self._ref.market(ticker)
+        if market.status != "determined":
+            self.determine(ticker, result, expiration_value, at=at, value=value)
+        elif (result, value) != (market.result, market.scalar_value):
+            raise ExchangeError(
+                409, "market_determined", f"{ticker} is determined {market.result} already"
+            )
+        return self.pay_out(ticker, at=at)
+
+    def determine(
+        self,
+        ticker: str,
+        result: Literal["yes", "no", "scalar"],
+        expiration_value: str = "",
+        *,
+        at: float | None = None,  # unix seconds
+        value: Decimal | None = None,
+    ) -> SimMarket:
+        """The market's result is known: its resting orders are cancelled, it trades no more,
+        and it reads `determined` with its `result` until it is settled (`pay_out`),
+        `settlement_timer_seconds` later (`settle_due`): nothing is paid before. Each contract is
+        then paid its side's value ($1.00 to the winning side; on a floored market a NO result
+        still pays YES the floor and NO the rest; a `scalar` result pays YES its `value`, from
+        $0 to $1, and NO the rest). `expiration_value`: the value the result was read from (a
+        crypto market's index value), served as the market's `expiration_value`."""
         market = self._ref.market(ticker)
         if result not in ("yes", "no", "scalar"):
             raise bad_request("result must be yes, no or scalar")
         if (result == "scalar") != (value is not None) or not ZERO <= (value or ZERO) <= ONE:
             raise bad_request("a scalar result, and it alone, takes a value from 0 to 1")
-        if market.status == "settled":
-            raise ExchangeError(409, "market_already_settled", f"{ticker} is already settled")
+        if market.status in ("determined", "settled"):
+            raise ExchangeError(409, "market_already_settled", f"{ticker} is {market.status}")
         now = self._ref.now() if at is None else at
         logged = {"expiration_value": expiration_value} if expiration_value else {}
         if value is not None:
             logged["value"] = str(value)
-        self._ref.log_at(now, "settle", ticker=ticker, result=result, **logged)
+        self._ref.log_at(now, "determine", ticker=ticker, result=result, **logged)
         self._cancel_resting(ticker, now)
         market.result = result
         market.scalar_value = value
         market.expiration_value = expiration_value
-        market.status = "settled"
-        market.settled_time = now
+        market.status = "determined"
+        market.determined_time = now
         market.updated_time = now
         if self._ref.listeners:
             self._ref.emit(MarketLifecycle(ticker, "determined", {"result": result}, now))
+        return market
+
+    def pay_out(self, ticker: str, *, at: float | None = None) -> SimMarket:
+        """Settle a determined market: each holder paid its side's value, the settlement
+        recorded, the market `settled` (`finalized` on the wire)."""
+        market = self._ref.market(ticker)
+        if market.status != "determined":
+            raise ExchangeError(409, "market_not_determined", f"{ticker} is {market.status}")
+        now = self._ref.now() if at is None else at
+        self._ref.log_at(now, "pay_out", ticker=ticker)
+        market.status = "settled"
+        market.settled_time = now
+        market.updated_time = now
         for account_id in self._ledger.holders[ticker]:
             self._pay(market, account_id, now)
         market.open_interest = ZERO
         if self._ref.listeners:
-            self._ref.emit(MarketLifecycle(ticker, "settled", {"result": result}, now))
+            self._ref.emit(MarketLifecycle(ticker, "settled", {"result": market.result}, now))
         return market
+
+    def settle_due(self, now: float) -> None:
+        """Settle every determined market whose settlement timer has run out, at the time it
+        ran out."""
+        for market in list(self._ref.markets.values()):
+            due = market.settles_at
+            if due is not None and due <= now:
+                self.pay_out(market.ticker, at=due)
 
     def _cancel_resting(self, ticker: str, now: float) -> None:
         """Take every resting order of the market off its book, and release what it held."""

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -261,6 +261,7 @@ async def handle_create_market(state: SimState, request: Request) -> Response:
         strike_type=strike_type,
         floor_strike=floor_strike,
         cap_strike=cap_strike,
+        settlement_timer_seconds=_int(body, "settlement_timer_seconds", 0),
     )
     exchange.add_market(market)
     created = exchange.reference.markets[ticker]
@@ -414,13 +415,25 @@ def _known_market(state: SimState, request: Request) -> str:
     return ticker
 
 
-async def handle_settle_market(state: SimState, request: Request) -> Response:
-    ticker = _known_market(state, request)
-    body = await _json_object(request)
-    result = body.get("result")
+async def _result(request: Request) -> Literal["yes", "no"]:
+    result = (await _json_object(request)).get("result")
     if result not in ("yes", "no"):
         raise bad_request("result must be yes or no")
-    market = state.exchange.settlement.settle(ticker, "yes" if result == "yes" else "no")
+    return "yes" if result == "yes" else "no"
+
+
+async def handle_settle_market(state: SimState, request: Request) -> Response:
+    """Determine and settle at once; a market determined already is settled now."""
+    ticker = _known_market(state, request)
+    market = state.exchange.settlement.settle(ticker, await _result(request))
+    return JSONResponse({"market": ser.market_json(state.exchange.engine, market)})
+
+
+async def handle_determine_market(state: SimState, request: Request) -> Response:
+    """Determine now; settled once its `settlement_timer_seconds` have run out (the tick), or
+    by a settle."""
+    ticker = _known_market(state, request)
+    market = state.exchange.settlement.determine(ticker, await _result(request))
     return JSONResponse({"market": ser.market_json(state.exchange.engine, market)})
 
 
@@ -527,6 +540,7 @@ def admin_routes(state: SimState) -> list[BaseRoute]:
         route("/markets", {"POST": handle_create_market}),
         route("/series/{ticker}/fee_changes", {"POST": handle_schedule_fee_change}),
         route("/markets/{ticker}/settle", {"POST": handle_settle_market}),
+        route("/markets/{ticker}/determine", {"POST": handle_determine_market}),
         route("/markets/{ticker}/status", {"POST": handle_set_market_status}),
         route(
             "/faults",

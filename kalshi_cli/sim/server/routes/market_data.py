@@ -58,7 +58,7 @@ def handle_get_exchange_status(state: SimState, ctx: RequestContext) -> tuple[in
 def handle_get_markets(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     limit = query_int(ctx, "limit", 100, 0, 1000) or 100
     status = query_str(ctx, "status")
-    if status is not None and status not in ser.MARKET_STATUS:
+    if status is not None and status not in ser.STATUS_FILTER:
         raise invalid_status_filter()
     event_ticker = query_str(ctx, "event_ticker")
     series_ticker = query_str(ctx, "series_ticker")
@@ -98,7 +98,7 @@ def handle_get_markets(state: SimState, ctx: RequestContext) -> tuple[int, Json 
     markets = [
         m
         for m in listed
-        if matches(m, status=status)
+        if (status is None or m.status in ser.STATUS_FILTER[status])
         and within(m.settled_time, *settled)
         and within(m.updated_time, *updated)
     ]
@@ -256,7 +256,7 @@ def _event_status_matches(state: SimState, event_ticker: str, status: str) -> bo
         for m in state.exchange.reference.markets.values()
         if m.event_ticker == event_ticker
     }
-    return status in statuses
+    return bool(statuses & ser.STATUS_FILTER[status])
 
 
 def handle_get_events(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:

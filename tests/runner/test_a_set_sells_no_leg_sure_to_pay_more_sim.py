@@ -1,0 +1,110 @@
+"""A set held to its settlement sells back no leg it would be better to hold: in a mutually
+exclusive event (at most one market settles YES), a market determined YES makes every other
+market's NO sure to pay $1 a contract, so a set's NO there is held to its settlement, never sold
+into bids below that (`group_held_to_settlement`, its reason naming what it is sure to pay). A
+market determined NO says nothing of the others (the event need not be exhaustive): the leg
+is sold back by today's rule.
+
+The set: NO 5 in A and B of a three-market event, killed before C left; A is then determined
+(its result known, not yet settled: the simulator holds it for its settlement timer) and the
+loop starts again.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kalshi_cli.services.reconcile import reconcile
+from kalshi_cli.sim.server.announce import AccountInfo
+from kalshi_cli.store import Store
+from tests.conftest import SimHarness
+from tests.runner.sim_rig import rig
+from tests.runner.simproc import Book, client_for
+from tests.runner.test_leg_sets_under_faults_sim import (
+    FaultsAtLeg,
+    Killed,
+    _amounts,
+    _kill_between_legs,
+    _never_twice,
+    _no,
+    _sales,
+    _until_done,
+)
+
+EVENT = "KXHELD-SIM"
+A, B, C = (f"{EVENT}-{c}" for c in "ABC")
+TICKERS = [A, B, C]
+A_DAY = 86_400  # A's settlement timer: it stays determined for the whole test
+
+
+def _killed_before_c_then_a_determined(sim: SimHarness, tmp_path: Path, result: str) -> AccountInfo:
+    """Three markets of a mutually exclusive event, each bid NO 0.40 and asked NO 0.60; a set
+    killed after A and B filled NO 5 each, before C left; A then determined `result`, and the
+    start's reconcile run, as `kalshi trade` runs it."""
+    for ticker in TICKERS:
+        sim.create_market(
+            ticker,
+            event_ticker=EVENT,
+            mutually_exclusive=True,
+            collateral_return_type="MECNET",
+            settlement_timer_seconds=A_DAY,
+        )
+    with client_for(sim.new_account(balance_cents=10_000_000)) as maker:
+        for ticker in TICKERS:
+            Book(maker, ticker).quote("0.40", "0.60")
+    account = sim.new_account(balance_cents=10_000_000)
+    transport = FaultsAtLeg(sim, {C: {}})
+    _kill_between_legs(transport)
+    killed = rig(
+        sim, tmp_path, TICKERS, strategy="arbitrage", params={}, transport=transport,
+        trader=account,
+    )  # fmt: skip
+    with killed as r, pytest.raises(Killed):
+        at = r.loop.clock.wall()
+        r.loop.legs.execute([_no(t) for t in TICKERS], last_data_at=at, in_sync=True)
+    httpx.post(f"{sim.admin_url}/markets/{A}/determine", json={"result": result}).raise_for_status()
+    with client_for(account) as reader, Store.open(tmp_path / "state.db") as store:
+        reconcile(reader, store)
+    return account
+
+
+@pytest.mark.slow
+def test_a_leg_sure_to_pay_a_dollar_is_held_not_sold_into_the_bids(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """A determined YES: B's NO 5 is sure to pay $5, its bids pay $2. Both are held to their
+    settlement, nothing is sold, and the set stays broken. Before, B's NO 5 was sold at $0.40."""
+    account = _killed_before_c_then_a_determined(sim, tmp_path, "yes")
+    with rig(sim, tmp_path, TICKERS, strategy="arbitrage", params={}, trader=account) as again:
+        done = _until_done(again)
+        assert done["status"] == "broken", done
+        assert _sales(again) == []
+        held = {e["ticker"]: e for e in again.events("group_held_to_settlement")}
+        assert set(held) == {A, B}
+        kept = held[B]
+        assert Decimal(str(kept["count"])) == 5
+        assert _amounts(kept["held"]) == {f"{A} no": 5, f"{B} no": 5, f"{C} no": 0}
+        assert "sure to pay $5.00" in str(kept["reason"]), kept
+        assert f"{A} determined yes" in str(kept["reason"]), kept
+        positions = {p.ticker: -p.position for p in again.client.portfolio.get_positions()}
+        assert (positions.get(A), positions.get(B)) == (Decimal(5), Decimal(5))
+        _never_twice(again)
+
+
+@pytest.mark.slow
+def test_a_leg_a_no_result_elsewhere_says_nothing_of_is_sold_back_as_before(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """A determined NO: B may still settle YES (a mutually exclusive event need not have a
+    YES), so nothing is sure of B's NO: it is sold back into the bids, A's held."""
+    account = _killed_before_c_then_a_determined(sim, tmp_path, "no")
+    with rig(sim, tmp_path, TICKERS, strategy="arbitrage", params={}, trader=account) as again:
+        done = _until_done(again)
+        assert done["status"] == "broken", done
+        assert _sales(again) == [(B, Decimal(5), Decimal(5))]
+        assert [e["ticker"] for e in again.events("group_held_to_settlement")] == [A]
+        _never_twice(again)
