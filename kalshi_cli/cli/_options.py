@@ -79,10 +79,10 @@ LimitOpt = Annotated[
 
 
 def narrowing(value: str) -> str:
-    """The parser of every option that narrows what a command touches (`--ticker`, `--event`,
-    `--series`, `--assign`): given blank (an unset `$EVENT` in a script), it is a usage error,
-    never "every market", which would widen a loop, a backtest or the kill switch to the whole
-    exchange (tests/cli/test_blank_selections_are_refused.py)."""
+    """The parser of every option that narrows what a command touches or shows (`--ticker`,
+    `--event`, `--series`, `--assign`): given blank (an unset `$EVENT` in a script), it is a usage
+    error, never "every market", which would widen a loop, a backtest, the kill switch, a stream
+    or a listing to the whole exchange (tests/cli/test_blank_selections_are_refused.py)."""
     if not value.strip():
         raise typer.BadParameter("is empty: name one (an empty value would mean every market)")
     return value.strip()
@@ -107,6 +107,16 @@ def tickers_option(help_text: str) -> Any:
     """The option naming the markets a command narrows to, in all its spellings, refused blank
     (`narrowing_list`): one declaration, each command's own help."""
     return typer.Option("--tickers", "--ticker", "--markets", parser=narrowing_list, help=help_text)
+
+
+def event_option(help_text: str) -> Any:
+    """`--event TICKER`, refused blank (`narrowing`): one declaration, each command's own help."""
+    return typer.Option("--event", parser=narrowing, help=help_text)
+
+
+def series_option(help_text: str) -> Any:
+    """`--series TICKER`, refused blank (`narrowing`): one declaration, each command's own help."""
+    return typer.Option("--series", parser=narrowing, help=help_text)
 
 
 def subaccount_option(help_text: str) -> Any:

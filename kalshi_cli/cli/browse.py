@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kalshi_cli.cli._context import begin
-from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, MarketStatus, Period, TickerArg
+from kalshi_cli.cli._options import (
+    EnvOpt,
+    FormatOpt,
+    JsonOpt,
+    MarketStatus,
+    Period,
+    TickerArg,
+    series_option,
+)
 from kalshi_cli.cli._output import Column, Output
 from kalshi_cli.cli.portfolio import parse_since
 from kalshi_cli.vocabulary.clock import iso_utc
@@ -34,7 +42,7 @@ PERIOD_S = {Period.MINUTE: 60, Period.HOUR: 3600, Period.DAY: 86_400}
 
 def events_command(
     *,
-    series: Annotated[str | None, typer.Option("--series", help="Only this series.")] = None,
+    series: Annotated[str | None, series_option("Only this series.")] = None,
     status: Annotated[
         MarketStatus | None, typer.Option(help="Only events with a market in this state.")
     ] = None,

@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 import typer
 
 from kalshi_cli.cli._context import begin, current
-from kalshi_cli.cli._options import DurationOpt, EnvOpt, JsonOpt, Period, TickersOpt, narrowing
+from kalshi_cli.cli._options import (
+    DurationOpt,
+    EnvOpt,
+    JsonOpt,
+    Period,
+    TickersOpt,
+    event_option,
+    series_option,
+)
 from kalshi_cli.cli._output import Column, is_tty, no_color
 from kalshi_cli.cli.app import command_group
 from kalshi_cli.cli.portfolio import parse_since, since_option
@@ -59,7 +67,7 @@ def record_command(
     tickers: TickersOpt = None,
     series: Annotated[
         str | None,
-        typer.Option("--series", parser=narrowing, help="Every open market of this series."),
+        series_option("Every open market of this series."),
     ] = None,
     all_open: Annotated[bool, typer.Option("--all-open", help="Every open market.")] = False,
     index: Annotated[
@@ -315,12 +323,8 @@ def download_command(
     *,
     out: OutDirOpt,
     tickers: TickersOpt = None,
-    series: Annotated[
-        str | None, typer.Option("--series", parser=narrowing, help="Every market of this series.")
-    ] = None,
-    event: Annotated[
-        str | None, typer.Option("--event", parser=narrowing, help="Every market of this event.")
-    ] = None,
+    series: Annotated[str | None, series_option("Every market of this series.")] = None,
+    event: Annotated[str | None, event_option("Every market of this event.")] = None,
     from_: Annotated[
         str | None,
         typer.Option("--from", help="From this date or time (UTC).", callback=since_option),

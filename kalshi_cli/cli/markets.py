@@ -22,6 +22,8 @@ from kalshi_cli.cli._options import (
     MarketStatus,
     TickerArg,
     TickersOpt,
+    event_option,
+    series_option,
 )
 from kalshi_cli.cli._output import Column, Output, TableFormat
 
@@ -47,10 +49,8 @@ class MarketSort(StrEnum):
 def markets_command(
     *,
     status: Annotated[MarketStatus | None, typer.Option(help="Only markets in this state.")] = None,
-    series: Annotated[
-        str | None, typer.Option("--series", help="Series ticker, e.g. KXBTCD.")
-    ] = None,
-    event: Annotated[str | None, typer.Option("--event", help="Event ticker.")] = None,
+    series: Annotated[str | None, series_option("Series ticker, e.g. KXBTCD.")] = None,
+    event: Annotated[str | None, event_option("Event ticker.")] = None,
     tickers: TickersOpt = None,
     min_volume: Annotated[
         int | None,

@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kalshi_cli.cli._context import begin
-from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, LimitOpt, MarketOpt, SubaccountOpt
+from kalshi_cli.cli._options import (
+    EnvOpt,
+    FormatOpt,
+    JsonOpt,
+    LimitOpt,
+    MarketOpt,
+    SubaccountOpt,
+    event_option,
+)
 from kalshi_cli.cli._output import Column
 
 if TYPE_CHECKING:
@@ -73,7 +81,7 @@ def balance_command(
 def positions_command(
     *,
     ticker: MarketOpt = None,
-    event: Annotated[str | None, typer.Option("--event", help="Only this event.")] = None,
+    event: Annotated[str | None, event_option("Only this event.")] = None,
     by: Annotated[
         ByOpt | None,
         typer.Option(

@@ -18,8 +18,10 @@ from kalshi_cli.cli._options import (
     OnOff,
     ParamsOpt,
     StrategiesOpt,
+    event_option,
     narrowing,
     on_off,
+    series_option,
     subaccount_option,
     tickers_option,
 )
@@ -75,10 +77,11 @@ def trade_command(
     ] = None,
     series: Annotated[
         str | None,
-        typer.Option("--series", parser=narrowing, help="Every open market of a series."),
+        series_option("Every open market of a series, and each that opens while the loop runs."),
     ] = None,
     event: Annotated[
-        str | None, typer.Option("--event", parser=narrowing, help="Every open market of an event.")
+        str | None,
+        event_option("Every open market of an event, and each that opens while the loop runs."),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Log signals and risk verdicts; send nothing.")

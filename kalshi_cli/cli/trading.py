@@ -26,6 +26,7 @@ from kalshi_cli.cli._options import (
     SubaccountOpt,
     YesOpt,
     deadline_option,
+    event_option,
     narrowing,
 )
 from kalshi_cli.services.killswitch.switch import DEFAULT_DEADLINE_S
@@ -49,9 +50,7 @@ def cancel_all_command(
         str | None,
         typer.Option("--ticker", "--market", parser=narrowing, help="Only this market's orders."),
     ] = None,
-    event: Annotated[
-        str | None, typer.Option("--event", parser=narrowing, help="Only this event's orders.")
-    ] = None,
+    event: Annotated[str | None, event_option("Only this event's orders.")] = None,
     deadline: Annotated[
         float, deadline_option("Give up proving after this many seconds (1 to 3600).")
     ] = DEFAULT_DEADLINE_S,

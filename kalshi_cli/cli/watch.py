@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from kalshi_cli.cli._context import begin
-from kalshi_cli.cli._options import DurationOpt, EnvOpt
+from kalshi_cli.cli._options import DurationOpt, EnvOpt, tickers_option
 
 
 def watch_command(
@@ -21,11 +21,8 @@ def watch_command(
     *,
     tickers: Annotated[
         str | None,
-        typer.Option(
-            "--tickers",
-            "--ticker",
-            "--markets",
-            help="Comma-separated market tickers (required for orderbook; others: all markets).",
+        tickers_option(
+            "Comma-separated market tickers (required for orderbook; others: all markets)."
         ),
     ] = None,
     index: Annotated[

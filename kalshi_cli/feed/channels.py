@@ -8,6 +8,7 @@ values are passed on as a `FeedMessage`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 
 from kalshi_cli.feed import messages
 from kalshi_cli.feed.book import (
@@ -26,6 +27,8 @@ from kalshi_cli.vocabulary.models import Order
 
 TRADE = "trade"
 LIFECYCLE = "market_lifecycle_v2"
+# a market listed (`created`) and opened for trading (`activated`): asyncapi.yaml's lifecycle events
+NEW_MARKET_EVENTS = frozenset({"created", "activated"})
 
 
 class ChannelMessages:
@@ -44,6 +47,7 @@ class ChannelMessages:
         asked: dict[str, float],
         ask_snapshots: Callable[[Iterable[str]], None],
         followed: set[str],
+        of_any_market: AbstractSet[str] = frozenset(),
         index_board: IndexBoard,
     ) -> None:
         self._subs = subs
@@ -58,6 +62,8 @@ class ChannelMessages:
         """Monotonic: the orderbook subscription's last data message (None: none yet)."""
         # markets with no book whose orders and lifecycle are passed on (`FeedSession.follow`)
         self._followed = followed
+        # lifecycle event types passed on whatever the market (`FeedSession.hear_new_markets`)
+        self._of_any_market = of_any_market
         self._index_board = index_board
 
     def delta(self, msg: messages.DeltaMessage) -> None:
@@ -153,7 +159,14 @@ class ChannelMessages:
         # market's is passed on
         self.sequenced(msg, LIFECYCLE)
         ticker = None if body is None else body.market_ticker
-        if ticker is not None and (self._books.get(ticker) is not None or ticker in self._followed):
+        if ticker is None:
+            return
+        kind = body.event_type if body is not None else None
+        if (
+            self._books.get(ticker) is not None
+            or ticker in self._followed
+            or kind in self._of_any_market
+        ):
             self._sink(FeedMessage(MessageKind.LIFECYCLE, ticker, payload=body))
 
     def index(self, msg: messages.IndexValueMessage) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 import msgspec
 
 from kalshi_cli.feed.book import MESSAGES_DROPPED, FeedMessage, MessageKind
+from kalshi_cli.feed.channels import NEW_MARKET_EVENTS
 from kalshi_cli.feed.poller import OrderbookSource, RestPoller
 from kalshi_cli.feed.session import (
     DEFAULT_CHANNELS,
@@ -202,6 +203,13 @@ class MarketData:
         """Hear the orders and lifecycle of markets it keeps no book of (`FeedSession.follow`)."""
         if self.ws is not None:
             self.ws.session.follow(tickers)
+
+    def hear_new_markets(self) -> None:
+        """Pass on every market's `created` and `activated` lifecycle messages, one it keeps
+        no book of included: a market that opens while the trade loop runs may be one of its
+        selection (runner/loop/new_markets.py)."""
+        if self.ws is not None:
+            self.ws.session.of_any_market.update(NEW_MARKET_EVENTS)
 
     def add_markets(self, tickers: Iterable[str]) -> None:
         new = [t for t in dict.fromkeys(tickers) if t not in self.tickers]

@@ -89,6 +89,9 @@ class FeedSession:
         self._lifecycle_read = False
         # markets with no book whose orders and lifecycle are passed on (`follow`)
         self._followed: set[str] = set()
+        # lifecycle event types passed on for every market, one with no book included
+        # (`MarketData.hear_new_markets`)
+        self.of_any_market: set[str] = set()
         self._reset()
 
     def _reset(self, send: Callable[[str], Any] | None = None) -> None:
@@ -107,6 +110,7 @@ class FeedSession:
             asked=self._resnap,
             ask_snapshots=self.request_snapshots,
             followed=self._followed,
+            of_any_market=self.of_any_market,
             index_board=self.index_board,
         )
         self._refusals = Refusals()  # what to ask for again (`tick`), each channel's streak

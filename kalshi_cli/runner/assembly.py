@@ -45,6 +45,7 @@ from kalshi_cli.runner.loop.lifecycle_watch import LifecycleWatch, follow_held_u
 from kalshi_cli.runner.loop.lineup import Lineup, Member
 from kalshi_cli.runner.loop.loop_components import Acts, Books, TickComponents
 from kalshi_cli.runner.loop.market_pass import MarketPass
+from kalshi_cli.runner.loop.new_markets import JoinReads, MarketJoin, NewMarkets, join_reads
 from kalshi_cli.runner.loop.params_reload import ParamsReload
 from kalshi_cli.runner.loop.queue_positions import QueuePositions
 from kalshi_cli.runner.loop.schedule import MarketSchedule
@@ -73,6 +74,7 @@ from kalshi_cli.services.pretrade.loop import (
     event_reader,
     loop_reads,
 )
+from kalshi_cli.services.pretrade.settings import event_limited
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S, landing_wait_s
 from kalshi_cli.strategies import get_strategy
 from kalshi_cli.strategy_api import MarketTerms
@@ -110,6 +112,7 @@ def assemble_loop(
     account: LoopReads | None = None,
     elsewhere: ElsewhereViews,
     on_halted: Callable[[], None] | None = None,
+    joining: JoinReads | None = None,
 ) -> TradeLoop:
     """Every component of the loop, each built once and given what it uses, in the order each needs
     the ones before it: what the components share (runner/loop/shared.py), the schedule and the
@@ -119,7 +122,8 @@ def assemble_loop(
     `groups`: ticker -> its mutually exclusive event's selected markets (`find_events`);
     `account`: what the loop's pre-trade account read at the start (`loop_reads`);
     `elsewhere`: what the account holds in their markets the loop does not trade
-    (`held_elsewhere`)."""
+    (`held_elsewhere`); `joining`: how a loop asked for a series or an event reads the markets
+    of it that open while it runs (runner/loop/new_markets.py; None: its markets are fixed)."""
     client, feed, clock, log, alerts = (
         inputs.client,
         inputs.feed,
@@ -131,9 +135,11 @@ def assemble_loop(
     tuning = Tuning(settings=settings, lineup=lineup)
     alert = alert_through(alerts)
     started = clock.monotonic()
+    # a market's event's group, as a market taken on while the loop runs joins it
+    groups = dict(groups or {})
     # which market a tick visits next, the lag figures, which rest (runner/loop/schedule.py)
     schedule = MarketSchedule(portfolio.markets, now=started, revisit_s=settings.max_revisit_s,
-                              events=groups or {})  # fmt: skip
+                              events=groups)  # fmt: skip
     portfolio.listeners.append(schedule.wake)  # a change of a market's view wakes it from rest
     # where exchange calls go: off the deciding path with workers (runner/execution/dispatch.py);
     # the answers of one drain are booked in one transaction of the state file
@@ -240,11 +246,13 @@ def assemble_loop(
         doubt = executor.unknown_orders.fill_quarantined
         stop_listening = quarantine.listen(lambda found: dispatch.later(lambda: doubt(found)))
     guard = executor.guard
-    # how each market settles (its strike fields, floor, close, the index its rules name)
-    terms = {t: MarketTerms.from_market(m.raw) for t, m in portfolio.markets.items()}
+    # the books a market is put in, the start's and one taken on while the loop runs; how each
+    # market settles (its strike fields, floor, close, the index its rules name) among them
+    join = MarketJoin(reads=joining, portfolio=portfolio, account=reads, groups=groups,
+                      schedule=schedule, feed=feed, clock=clock, log=log)  # fmt: skip
     worth = LegWorth(
-        exclusive={t: g.tickers for t, g in (groups or {}).items()},
-        terms=terms,
+        exclusive={t: g.tickers for t, g in groups.items()},
+        terms=join.terms,
         results=reads.results,
         fee_rates=risk.fee_rates,
         clock=clock,
@@ -257,11 +265,6 @@ def assemble_loop(
     queue = QueuePositions(
         client=client, dispatch=dispatch, own=own, guard=guard, tuning=tuning, log=log
     )
-    # the markets of each index: a new value of an index is news for them
-    index_markets: dict[str, list[str]] = {}
-    for ticker, market_terms in terms.items():
-        if market_terms.index_id is not None:
-            index_markets.setdefault(market_terms.index_id, []).append(ticker)
     market_pass = MarketPass(
         feed=feed,
         portfolio=portfolio,
@@ -273,13 +276,15 @@ def assemble_loop(
         sender=sender,
         stops=stops,
         tuning=tuning,
-        terms=terms,
+        terms=join.terms,
         events=EventGroups(
-            feed=feed, portfolio=portfolio, groups=groups or {}, terms=terms, closed=gate.closed
+            feed=feed, portfolio=portfolio, groups=groups, terms=join.terms, closed=gate.closed
         ),
         closed=gate.closed,
         event_limits=executor.event_limits,
     )
+    # a loop asked for a series or an event: the markets of it that open while it runs
+    new_markets = None if joining is None else NewMarkets(join, dispatch, guard, tuning)
     lifecycle = LifecycleWatch(
         client=client,
         feed=feed,
@@ -291,6 +296,7 @@ def assemble_loop(
         log=log,
         closed=gate.closed,
         settled=reads.settled,
+        new_markets=new_markets,
     )
     watch = LoopWatch(
         client=client,
@@ -307,7 +313,7 @@ def assemble_loop(
         log=log,
         alert=alert,
         resolve=resolve_through(alerts),
-        index_markets=index_markets,
+        index_markets=join.index_markets,
     )
     reloads = ParamsReload(
         tuning=tuning, market_pass=market_pass, log=log, alert=alert, requested=inputs.reload
@@ -551,6 +557,7 @@ def build_loop(
         amend_requotes=trade.amend_requotes,
         shard_poll_s=trade.shard_poll_s,
         schedule_poll_s=trade.schedule_poll_s,
+        new_markets_poll_s=trade.new_markets_poll_s,
         # the mids a strategy reads are those of its window; keeping more costs time and memory
         # (200 markets x 10 minutes of mids is ~20 MB)
         history_s=lineup.history_s(LoopSettings.history_s),  # secs
@@ -561,6 +568,8 @@ def build_loop(
         budgets=_budgets(trade.budgets, lineup, config.agent_strategy, inputs.log, markets),
         send_workers=inputs.send_workers,
     )
+    # each new market's event read as the start's are (`loop_reads`): when a limit asks for it
+    limited = event_limited(limits, budgets)
     on_halted = None
     if options.paper:
         from kalshi_cli.runner.paper import PaperClient, answer_kill
@@ -585,6 +594,9 @@ def build_loop(
         account=account,
         elsewhere=elsewhere,
         on_halted=on_halted,
+        joining=join_reads(
+            options, lineup, inputs.client, inputs.feed, holdings if limited else None
+        ),
     )
     loop.executor.fills.load_seen(fills, since=inputs.fills_since)
     return loop

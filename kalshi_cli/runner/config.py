@@ -76,6 +76,9 @@ class TradeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     shard_poll_s: Seconds = 10.0
     # how often the loop reads the exchange's announced maintenance windows again
     schedule_poll_s: Seconds = 60.0
+    # how often a loop asked for a series or an event lists its open markets again, for one that
+    # opened while it runs and whose lifecycle message did not reach it
+    new_markets_poll_s: Seconds = 60.0
     # collateral-return netting on the local venue's subaccount (paper trading, backtests;
     # `--netting` beats it): off, as on a new Kalshi account. The exchange's own is set there,
     # `kalshi subaccount netting`

@@ -17,6 +17,8 @@ from kalshi_cli.strategy_api import IndexView
 from kalshi_cli.vocabulary.models import Market, Orderbook
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from kalshi_cli.client.requests import CancelResult
 
 
@@ -53,6 +55,17 @@ class FeedWithIndices(Protocol):
     feeds): the loop hands a strategy that `reads_index` the index of its market."""
 
     def index_view(self, index_id: str) -> IndexView | None: ...
+
+
+@runtime_checkable
+class GrowingFeed(Protocol):
+    """A feed that takes on markets while it runs, and passes on every market's `created` and
+    `activated` lifecycle messages when asked (`MarketData`): a loop asked for a series or an
+    event trades the markets of it that open after its start on such a feed alone."""
+
+    def add_markets(self, tickers: Iterable[str]) -> None: ...
+
+    def hear_new_markets(self) -> None: ...
 
 
 @runtime_checkable

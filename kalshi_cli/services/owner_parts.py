@@ -75,6 +75,10 @@ class Part(Generic[N]):
     position: N
     basis: N
     opened_at: float | None = None
+    # booked by day (`Owners`' `by_day`): what its owner's own fills here realized since the last
+    # `Owners.day_done`, and when the last of them was; None while nothing waits
+    unbooked: N | None = None
+    unbooked_at: float = 0.0
 
 
 # an owner's part of one market and what it realized there, as kept for `Owners.restore`; None
@@ -122,9 +126,16 @@ class Owners(Generic[N]):
     with every fill and settlement since (`keep_replay`), and a fill given to its owner replays
     them: the parts and the day's P&L come out as a restart's would."""
 
-    def __init__(self, units: Units[N], since: float = -math.inf) -> None:
+    def __init__(self, units: Units[N], since: float = -math.inf, *, by_day: bool = False) -> None:
         self.units: Units[N] = units
         self.since = since  # unix seconds: what `realized` counts from
+        # by_day: a pass over a whole history, one UTC day's fills at a time (the summary's):
+        # what each owner's own fills realize in a market waits on its part and is booked to its
+        # day once a day (`day_done`). Else each fill's at once, for what reads the day next (the
+        # loop's budgets)
+        if by_day and since != -math.inf:
+            raise ValueError("a history booked by day counts from its start")
+        self.by_day = by_day
         # owner -> market -> its part there, in the order the owners were first met
         self.held: dict[str, dict[str, Part[N]]] = {}
         # owner -> market -> (UTC day, the P&L its own fills and settlements there realized
@@ -140,7 +151,7 @@ class Owners(Generic[N]):
         # (a settlement, a fill given, an assignment): a `Mark` taken before is then no place
         # to book it again from
         self._revisions: dict[str, int] = {}
-        # how many times what the owners realized changed (`_realized`, `_restore`), and each
+        # how many times what the owners realized changed (`_realized`, `restore`), and each
         # owner's figure of a day at such a count: a budget asks it of every order of its
         # strategy, and fills are far rarer than orders (`realized_today`)
         self._moves = 0
@@ -188,9 +199,13 @@ class Owners(Generic[N]):
         return {owner: self._part(owner, ticker) for owner in self.held}
 
     def restore(self, ticker: str, parts: dict[str, _Kept[N]]) -> None:
-        """Every owner's part of `ticker` as `parts_of` kept it; an owner it did not know, none."""
+        """Every owner's part of `ticker` as `parts_of` kept it; an owner it did not know, none.
+        Each a copy: a replay may run again."""
         for owner in self.held:
-            self._restore(owner, ticker, parts.get(owner, (None, None)))
+            mine, day = parts.get(owner, (None, None))
+            self._moves += 1
+            _put(self.held[owner], ticker, None if mine is None else replace(mine))
+            _put(self._days.setdefault(owner, {}), ticker, day)
 
     def apply(self, fill: Move[N], whole: N, fill_id: str | None = None) -> None:
         """A fill of the account, `whole` the account's position after it."""
@@ -213,7 +228,29 @@ class Owners(Generic[N]):
             mine = held.get(ticker)
             if mine is None:
                 mine = held[ticker] = Part(units.zero, units.zero)
-            self._realized(owner, ticker, ts, _move(mine, count, cost, ts, units) - fee)
+            net = _move(mine, count, cost, ts, units) - fee
+            if self.by_day:
+                waiting = mine.unbooked
+                mine.unbooked = net if waiting is None else waiting + net
+                mine.unbooked_at = ts
+            else:
+                self._realized(owner, ticker, ts, net)
+        # what most fills leave: every part on the account's side, within its position (checked
+        # here, not in `_clip`: this runs once a fill, for every fill of a million-fill pass)
+        room = whole if whole > 0 else -whole
+        for held in self.held.values():
+            mine = held.get(ticker)
+            if mine is not None:
+                position = mine.position
+                if position > 0 and whole > 0:
+                    room -= position
+                elif position < 0 and whole < 0:
+                    room += position
+                elif position != 0:
+                    break
+        else:
+            if room >= 0:
+                return
         self._clip(fill, whole)
 
     def give(self, owner: str, fill_ids: Collection[str]) -> None:
@@ -249,12 +286,17 @@ class Owners(Generic[N]):
         mine = self.held[owner].get(ticker)
         return (None if mine is None else replace(mine), self._days.get(owner, {}).get(ticker))
 
-    def _restore(self, owner: str, ticker: str, part: _Kept[N]) -> None:
-        """`owner`'s part of `ticker` as `_part` kept it (a copy: a replay may run again)."""
-        mine, day = part
-        self._moves += 1
-        _put(self.held[owner], ticker, None if mine is None else replace(mine))
-        _put(self._days.setdefault(owner, {}), ticker, day)
+    def day_done(self) -> None:
+        """The fills booked by day (`by_day`) since the last call were of one UTC day: what they
+        realized counts now, as it would have fill by fill (a day's nets add up alike in any
+        order). A settlement books what waits first."""
+        if not self.by_day:
+            return
+        for owner, held in self.held.items():
+            for ticker, mine in held.items():
+                if mine.unbooked is not None:
+                    self._realized(owner, ticker, mine.unbooked_at, mine.unbooked)
+                    mine.unbooked = None
 
     def _realized(self, owner: str, ticker: str, ts: float, net: N) -> None:
         self._moves += 1
@@ -290,6 +332,7 @@ class Owners(Generic[N]):
     def realized(self) -> dict[str, Decimal]:
         """What each owner's own fills and settlements realized since `since`, fees counted, by
         owner: the figure of `realized_today` over any time range."""
+        self.day_done()
         zero, dollars = self.units.zero, self.units.dollars
         return {
             owner: dollars(sum((total for _, _, total in days.values()), zero))
@@ -299,16 +342,6 @@ class Owners(Generic[N]):
     def _clip(self, fill: Move[N], whole: N) -> None:
         """Cut the parts of `fill`'s market to what the account holds after it, `whole`."""
         ticker = fill[0]
-        room = abs(whole)
-        for held in self.held.values():
-            mine = held.get(ticker)
-            if mine is not None and mine.position != 0:
-                if whole == 0 or (mine.position > 0) != (whole > 0):
-                    break
-                room -= abs(mine.position)
-        else:
-            if room >= 0:
-                return
         cuts: list[tuple[str, N]] = []  # (owner, contracts cut), in the order cut
         parts: list[tuple[float, str, N]] = []
         owned = self.units.zero
@@ -359,6 +392,7 @@ class Owners(Generic[N]):
         """Settle every part of `ticker` at `paid` a YES contract (`settle_holding`), each
         bearing its share of the settlement's `fee` by the contracts it held of the account's
         `settled` ones (`fee_shares`)."""
+        self.day_done()
         event = _Settled(ts, paid, fee, settled)
         self._changed(ticker)
         replay = self._replays.get(ticker)

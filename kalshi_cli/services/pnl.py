@@ -770,6 +770,8 @@ class PartsBook(Protocol):
         self, ticker: str, paid: int | None, *, ts: float, fee: int, settled: int
     ) -> None: ...
 
+    def day_done(self) -> None: ...
+
     def realized(self) -> dict[str, Decimal]: ...
 
 
@@ -843,6 +845,8 @@ class _StretchPass(_Pass[int]):
             r.gross += move(r, count, cost, FIXED)
             if book is not None:
                 book((ticker, count, cost, fee, ts, owner), r.position)
+        if self.owners is not None:
+            self.owners.day_done()
         for ticker, r in runs.items():
             t = r.tally
             t.position, t.basis = r.position, r.basis

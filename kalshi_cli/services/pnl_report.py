@@ -85,7 +85,7 @@ def pnl_report(
         else:
             # over the whole history the owners' parts are booked in the summary's own pass;
             # from `since`, each market from its last flat moment before it
-            parts = partial(Owners, FIXED) if by == "strategy" else None
+            parts = partial(Owners, FIXED, by_day=True) if by == "strategy" else None
             summary = summarize_store(store, since=since_ts, subaccount=subaccount, parts=parts)
             if by == "strategy":
                 owned = summary.by_owner

@@ -1,16 +1,23 @@
-"""An empty value never widens what a command touches: every option that narrows a trade loop, a
-backtest, a recording or the kill switch to some markets (`--ticker`, `--tickers`, `--market`,
-`--event`, `--series`, `--assign`) refuses a blank value as a usage error (exit 2), and the config
+"""An empty value never widens what a command touches: every option that narrows a command to some
+markets (`--ticker`, `--tickers`, `--market`, `--event`, `--series`, `--assign`: a trade loop, a
+backtest, a recording, the kill switch, a stream, a listing) refuses a blank value as a usage error
+(exit 2), and the config
 keys that narrow the loop (`trade.markets`, `trade.series`, `trade.event`) refuse one as a
 config error (exit 3, with file and line). Before, `--event ''` (a script's unset `$EVENT`)
-traded every open market. In-process, on the prime simulator; nothing starts and nothing halts."""
+traded every open market, and `watch ticker --tickers ''` streamed every market. In-process, on
+the prime simulator; nothing starts and nothing halts. A walk of the whole command tree holds
+every option of those spellings to the same refusal."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
+from typer.main import get_command
 
+from kalshi_cli.cli.app import app
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.conftest import SimHarness
@@ -34,7 +41,15 @@ OPTIONS = {
     "cancel-all --event": ["cancel-all", "--yes", "--event", ""],
     "order cancel-all --ticker": ["order", "cancel-all", "--yes", "--ticker", ""],
     "positions --ticker": ["positions", "--ticker", ""],
+    "positions --event": ["positions", "--event", " "],
+    "watch --tickers": ["watch", "ticker", "--tickers", "", "--max-events", "1", "--duration", "5"],
+    "watch --markets": ["watch", "trades", "--markets", ",", "--duration", "5"],
+    "markets --event": ["markets", "--event", ""],
+    "markets --series": ["markets", "--series", " "],
+    "events --series": ["events", "--series", ""],
 }
+
+NARROWING = {"--ticker", "--tickers", "--market", "--markets", "--event", "--series", "--assign"}
 
 CONFIG_KEYS = {
     "trade.event": "event: ''",
@@ -85,3 +100,33 @@ def test_a_blank_narrowing_config_key_is_a_config_error(
     assert done.exit_code == ExitCode.CONFIG, done.output
     key = case.split(" ", maxsplit=1)[0].split(".")[1]
     assert f"config.yaml:3: trade: {key}" in done.output, done.output
+
+
+def _narrowing_options() -> list[tuple[str, Any]]:
+    """(command path, option) of every option of the whole tree spelled as one that narrows."""
+    found, stack = [], [("kalshi", get_command(app))]
+    while stack:
+        path, command = stack.pop()
+        for name, sub in getattr(command, "commands", {}).items():
+            stack.append((f"{path} {name}", sub))
+        found += [(path, p) for p in command.params if NARROWING & set(p.opts)]
+    return found
+
+
+def test_the_walk_finds_the_narrowing_options() -> None:
+    paths = {path for path, _ in _narrowing_options()}
+    assert {"kalshi watch", "kalshi markets", "kalshi trade", "kalshi cancel-all"} <= paths
+
+
+@pytest.mark.parametrize("blank", ["", "  ", ",", " , "])
+def test_every_narrowing_option_of_every_command_refuses_a_blank_value(blank: str) -> None:
+    widened = []
+    for path, param in _narrowing_options():
+        if blank.strip() == "," and "--tickers" not in param.opts:
+            continue  # a comma is a list's separator, and names a market elsewhere
+        try:
+            param.type.convert(blank, param, None)
+        except typer.BadParameter:
+            continue
+        widened.append(f"{path} {param.opts[0]}")
+    assert not widened, f"taken blank ({blank!r}): {widened}"

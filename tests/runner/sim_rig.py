@@ -21,7 +21,7 @@ from kalshi_cli.feed import MarketData
 from kalshi_cli.feed.book import FeedMessage
 from kalshi_cli.runner.assembly import LoopInputs, build_loop
 from kalshi_cli.runner.books.entry_log import EntryLog
-from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
+from kalshi_cli.runner.config import Selection, StrategyChoice, TradeConfig, TradeOptions
 from kalshi_cli.runner.loop.trade_loop import TradeLoop
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.sim.server.announce import AccountInfo
@@ -77,6 +77,7 @@ def rig(
     before_feed: Callable[[], None] = lambda: None,
     settings: dict[str, Any] | None = None,
     trader: AccountInfo | None = None,
+    selection: Selection = Selection(),
 ) -> Iterator[Rig]:
     """A loop built as `kalshi trade` builds it, on its own account; a second account makes
     every market's book. `batch_wait_s` is infinite unless said: a pass's orders wait for the
@@ -88,7 +89,9 @@ def rig(
     `before_feed`: called once the markets are listed and the loop built, before the feed
     starts (what the exchange says then reaches no subscription of the loop's). `settings`:
     the loop's settings past the config's (`LoopSettings` fields). `trader`: the account an
-    earlier rig traded (its markets and books made then, none made now): a loop started again."""
+    earlier rig traded (its markets and books made then, none made now): a loop started again.
+    `selection`: what the loop was asked to trade (a series or an event: it takes on the markets
+    of it that open while it runs)."""
     other = client_for(sim.new_account(balance_cents=10_000_000))
     books = {}
     for ticker in tickers if trader is None else ():
@@ -126,7 +129,9 @@ def rig(
             send_workers=send_workers,
             adjust=adjusted(settings),
         ),
-        TradeOptions(strategies=(StrategyChoice(strategy),), order_group=False),
+        TradeOptions(
+            strategies=(StrategyChoice(strategy),), selection=selection, order_group=False
+        ),
         TradeConfig(strategies={name: params}, risk=risk or {}, trade=trade or {}),
         [client.markets.get_market(t) for t in tickers],
     )

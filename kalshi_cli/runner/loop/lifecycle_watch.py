@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from kalshi_cli.feed.channels import NEW_MARKET_EVENTS
 from kalshi_cli.feed.messages import Lifecycle
 from kalshi_cli.runner.execution.dispatch import Urgency
 from kalshi_cli.runner.ports import VenueFeed
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.call_guard import CallGuard
     from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
     from kalshi_cli.runner.execution.fills import FillSync
+    from kalshi_cli.runner.loop.new_markets import NewMarkets
     from kalshi_cli.runner.ports import LoopClient, MarketFeed
     from kalshi_cli.vocabulary.clock import Clock
 
@@ -79,16 +81,20 @@ class LifecycleWatch:
         log: EntryLog,
         closed: set[str],
         settled: Callable[[str, str], None],
+        new_markets: NewMarkets | None = None,
     ) -> None:
         """`settled`: told each market's result ("yes" or "no") as it is known, so the
         event's worst case rules out what it ended (services/pretrade/loop.py
-        `LoopReads.settled`)."""
+        `LoopReads.settled`); `new_markets`: told of a market listed or opened that the loop
+        does not trade, for a loop asked for a series or an event (runner/loop/new_markets.py;
+        None: its markets are fixed)."""
         self._client = client  # the markets are read again through it
         self._feed, self._portfolio, self._clock = feed, portfolio, clock
         self._fills, self._guard, self._dispatch = fills, guard, dispatch
         self._log = log
         self._closed = closed  # written here as markets close; the market pass reads it
         self._settled = settled
+        self._new_markets = new_markets
         self._ended: set[str] = set()  # of those, the ones closed for good
         # a lifecycle gap: the markets' state read again (`_reread_markets`)
         self._reread_due = False  # a gap asked for a read not made yet
@@ -114,6 +120,8 @@ class LifecycleWatch:
         ticker, kind = lifecycle.market_ticker or "", lifecycle.event_type or ""
         if kind in LIFECYCLE_RESULT:
             self._fills.told_elsewhere(ticker)
+        if self._new_markets is not None and kind in NEW_MARKET_EVENTS:
+            self._new_markets.told(ticker, kind)
         if self._reread_out and (kind in CLOSED_EVENTS or kind == LIFECYCLE_RESUMES):
             self._told.add(ticker)
         self._apply_lifecycle(ticker, kind, {}, lifecycle.result)
@@ -131,9 +139,12 @@ class LifecycleWatch:
 
     def after_events(self) -> None:
         """After a tick's events: the first grant seen, and the read a gap asked for made (what
-        it finds is newer than the messages before the gap)."""
+        it finds is newer than the messages before the gap); the listing of new markets, if
+        due."""
         self._first_grant()
         self._reread_markets()
+        if self._new_markets is not None:
+            self._new_markets.due()
 
     def _apply_lifecycle(
         self,

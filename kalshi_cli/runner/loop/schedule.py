@@ -200,6 +200,19 @@ class MarketSchedule:
         if self._sweep:  # most visits are for news, between two sweeps
             self._sweep.pop(ticker, None)
 
+    def add(self, ticker: str, now: float) -> None:
+        """A market the loop takes on while it runs (runner/loop/new_markets.py): its first turn
+        comes as news does, and it is in every sweep from now on."""
+        if ticker not in self.visited:
+            self._order.append(ticker)
+            self.visited[ticker] = now
+            self.news.setdefault(ticker, now)
+
+    def together(self, events: Mapping[str, tuple[str, ...]]) -> None:
+        """Ticker -> its event's markets, its own included, as an event read again with a new
+        market in it groups them: each is woken with the others from now on."""
+        self._together.update(events)
+
     def remove(self, ticker: str) -> None:
         """A market the loop no longer trades (closed): it waits for nothing."""
         self.news.pop(ticker, None)

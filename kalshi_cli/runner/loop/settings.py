@@ -83,5 +83,8 @@ class LoopSettings:
     # how often the exchange's announced maintenance windows are read again
     # (`trade.schedule_poll_s`)
     schedule_poll_s: float = 60.0
+    # how often a loop asked for a series or an event lists its open markets again
+    # (`trade.new_markets_poll_s`; runner/loop/new_markets.py)
+    new_markets_poll_s: float = 60.0
     # how often each shard's status and balance are read again (`trade.shard_poll_s`)
     shard_poll_s: float = 10.0

@@ -55,7 +55,7 @@ class LoopReads:
 
     events: dict[str, EventTerms] = field(default_factory=dict)
     account_limited: bool = False
-    shard_of: Mapping[str, int] = field(default_factory=dict)
+    shard_of: dict[str, int] = field(default_factory=dict)
     # each shard's record, built once (the hot path reads it for every order); empty: not told
     shards: Mapping[int, ShardBalances] = field(default_factory=dict)
     # ticker -> its result ("yes" or "no") as the loop learned it: determined or settled
@@ -287,11 +287,16 @@ def loop_reads(
     events: dict[str, EventTerms] = {}
     if event_limited(limits, budgets):
         events = load_events(reader, markets, fees, lambda e: holdings.event_views(e).keys())
-    shard_of = {m.ticker: m.exchange_index for m in markets if m.exchange_index is not None}
+    shard_of = shards_of(markets)
     # the balance read once, and only when a market says its shard: nothing to judge without
     balances = holdings.balance().shards() if shard_of else None
     shards = {} if balances is None else shard_records(balances, shard_of)
     return LoopReads(events, event_limited(limits), shard_of, shards)
+
+
+def shards_of(markets: Iterable[Market]) -> dict[str, int]:
+    """Each market's shard, of those whose listing says it (the others: not known)."""
+    return {m.ticker: m.exchange_index for m in markets if m.exchange_index is not None}
 
 
 def shard_records(

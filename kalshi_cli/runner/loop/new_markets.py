@@ -1,0 +1,366 @@
+"""Markets that open while the loop runs: a loop asked for a series or an event (not `--markets`,
+an explicit list, which stays fixed) takes on each market of its selection that opens after its
+start, through the steps the markets found at its start go through. docs/trade-loop.md "Markets
+that open while the loop runs".
+
+How the loop learns of one (`NewMarkets`): a `market_lifecycle_v2` `created` or `activated`
+message of a market it does not trade (the feed passes those on for every market:
+`FeedSession.hear_new_markets`) has the selection listed at once; and the selection is listed
+every `trade.new_markets_poll_s` whatever comes, since a message can be lost. The listing and
+each new market's reads (its fees, its event) are made off the deciding path.
+
+What is done to each (`MarketJoin`): the start's own steps, each the one function the start
+uses: open (`Market.is_open`, as `select_markets` keeps), its fees priced (`load_fees`, which
+refuses the start), its terms (`add_terms`), its shard (`shards_of`), its event as the limit on an
+event's loss reads it (`load_events`) and its group of mutually exclusive markets
+(`find_events`), read again with it in; then the books: the portfolio, the pre-trade account,
+the schedule, the event groups and the feed's subscriptions. A market that fails a check is
+logged (`market_refused`) and not traded, and the loop goes on.
+
+`MarketJoin` is given more than six collaborators because a market taken on goes into every book
+the start put its markets in: the portfolio, the pre-trade account, the event groups, the
+schedule and the feed, with the reads that prepare it, the clock and the log.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from kalshi_cli.runner.books.fees import FeeChange, load_fees
+from kalshi_cli.runner.execution.dispatch import Urgency
+from kalshi_cli.runner.loop.event_groups import find_events
+from kalshi_cli.runner.ports import GrowingFeed
+from kalshi_cli.services.pretrade.loop import ReadOnce, event_reader, load_events, shards_of
+from kalshi_cli.strategy_api import MarketTerms
+from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.models import FeeModelError
+
+if TYPE_CHECKING:
+    from kalshi_cli.risk.event_loss import EventTerms
+    from kalshi_cli.runner.books.entry_log import EntryLog
+    from kalshi_cli.runner.books.portfolio import Portfolio
+    from kalshi_cli.runner.config import Selection, TradeOptions
+    from kalshi_cli.runner.execution.call_guard import CallGuard
+    from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
+    from kalshi_cli.runner.loop.event_groups import EventGroup
+    from kalshi_cli.runner.loop.lineup import Lineup
+    from kalshi_cli.runner.loop.schedule import MarketSchedule
+    from kalshi_cli.runner.loop.shared import Tuning
+    from kalshi_cli.runner.ports import MarketFeed
+    from kalshi_cli.services.pretrade.holdings import AccountHoldings
+    from kalshi_cli.services.pretrade.loop import LoopReads
+    from kalshi_cli.vocabulary.clock import Clock
+    from kalshi_cli.vocabulary.models import FeeModel, Market
+
+LISTED = "listed"  # why a market the paced listing found was taken on
+
+
+def add_terms(
+    terms: MutableMapping[str, MarketTerms],
+    index_markets: MutableMapping[str, list[str]],
+    markets: Iterable[Market],
+) -> None:
+    """How each market settles (its strike fields, close, the index its rules name), and the
+    markets of each index, a new value of which is news for them: at the start, and for a market
+    taken on while the loop runs."""
+    for market in markets:
+        market_terms = terms[market.ticker] = MarketTerms.from_market(market.raw)
+        if market_terms.index_id is not None:
+            index_markets.setdefault(market_terms.index_id, []).append(market.ticker)
+
+
+@dataclass(frozen=True)
+class JoinReads:
+    """What a loop that takes on new markets reads them by: its `selection` (a series or an
+    event), the `client` it reads the exchange through (each market's event read afresh: one read
+    at the start is read again with the new market in it), `held` (the markets the account holds
+    under an event's ticker, for the limit on an event's loss; None: no limit asks for the
+    events) and `groups` (a strategy `uses_events`: the mutually exclusive event's markets)."""
+
+    selection: Selection
+    client: Any
+    held: Callable[[str], Iterable[str]] | None = None
+    groups: bool = False
+
+
+def join_reads(
+    options: TradeOptions,
+    lineup: Lineup,
+    client: Any,
+    feed: MarketFeed,
+    holdings: AccountHoldings | None,
+) -> JoinReads | None:
+    """How a loop asked for a series or an event reads the markets of it that open while it
+    runs, as its build read those of its start (`holdings`: what the account holds, when a
+    limit on an event's loss asks for the events; None: none asks); None for markets named by
+    hand (`--markets`), every open market, a paper run or a feed that cannot take on markets
+    (`GrowingFeed`). The feed passes on every market's `created` and `activated` message from
+    now on."""
+    selection = options.selection
+    if selection.tickers or not (selection.series or selection.event):
+        return None
+    if options.paper or not isinstance(feed, GrowingFeed):
+        return None  # a paper venue, a replay: the markets of the start are all it knows
+    feed.hear_new_markets()
+    held = None if holdings is None else (lambda e: holdings.event_views(e).keys())
+    return JoinReads(selection, client, held, lineup.any("uses_events"))
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A new market with its fees (read off the deciding path), or why it is refused."""
+
+    market: Market
+    why: str
+    fees: FeeModel | None = None
+    fee_changes: tuple[FeeChange, ...] = ()
+    refused: str | None = None
+
+
+@dataclass(frozen=True)
+class Found:
+    """What one listing found: each new market prepared, and their events read again with them
+    in (`events`: ticker -> its event as the limit on an event's loss reads it; `groups`: ticker
+    -> its mutually exclusive event's markets)."""
+
+    markets: tuple[Prepared, ...]
+    events: Mapping[str, EventTerms]
+    groups: Mapping[str, EventGroup]
+
+
+@dataclass(frozen=True)
+class Seen:
+    """The loop's markets and their fees, copied on the deciding thread for a worker's reads."""
+
+    markets: Mapping[str, Market]
+    fees: Mapping[str, FeeModel]
+
+
+class MarketJoin:
+    """A market taken on while the loop runs: its reads (`prepare`, on a worker) and its place
+    in the loop's books (`join`, on the deciding thread)."""
+
+    def __init__(
+        self,
+        *,
+        reads: JoinReads | None,
+        portfolio: Portfolio,
+        account: LoopReads,
+        groups: MutableMapping[str, EventGroup],
+        schedule: MarketSchedule,
+        feed: MarketFeed,
+        clock: Clock,
+        log: EntryLog,
+    ) -> None:
+        """`reads`: how new markets are read (None: the loop takes on none); `account`: the
+        pre-trade account (its shards, its events); `groups`: each market's mutually exclusive
+        event's markets (runner/loop/event_groups.py); `schedule`: which market a tick visits;
+        `feed`: whose subscriptions a market joins. The markets of the start are put in `terms`
+        and `index_markets` here, as a market taken on later is (`add_terms`)."""
+        self.reads = reads
+        self.portfolio, self._account = portfolio, account
+        # how each market settles (its strike fields, close, the index its rules name), and
+        # the markets of each index: a new value of an index is news for them
+        self.terms: dict[str, MarketTerms] = {}
+        self.index_markets: dict[str, list[str]] = {}
+        add_terms(self.terms, self.index_markets, portfolio.markets.values())
+        self._groups = groups
+        self._schedule, self._feed = schedule, feed
+        self.clock, self.log = clock, log
+
+    def prepare(self, markets: list[Market], told: Mapping[str, str], seen: Seen) -> Found:
+        """The start's checks and reads of the markets one listing found, each event and series
+        read once for them all (`told`: ticker -> the lifecycle event that told of it; `seen`:
+        the loop's markets and fees as the deciding thread saw them when the listing was asked
+        for). Each event of theirs is read again with its new markets in it."""
+        assert self.reads is not None  # only a loop that takes on new markets prepares them
+        reader = event_reader(self.reads.client)
+        fee_reads = ReadOnce(reader, self.reads.client.exchange)
+        found = self._checked(fee_reads, markets, told)
+        new: dict[str, list[Market]] = {}
+        for prepared in found:
+            if prepared.refused is None:
+                new.setdefault(prepared.market.event_ticker, []).append(prepared.market)
+        fee_of = {**seen.fees, **{p.market.ticker: p.fees for p in found if p.fees}}.get
+        events: dict[str, EventTerms] = {}
+        groups: dict[str, EventGroup] = {}
+        for event_ticker, added in new.items():
+            together = [m for m in seen.markets.values() if m.event_ticker == event_ticker]
+            together += added
+            if self.reads.held is not None:
+                events.update(load_events(reader, together, fee_of, self.reads.held))
+            if self.reads.groups:
+                groups.update(find_events(reader, together))
+        return Found(tuple(found), events, groups)
+
+    def _checked(
+        self, fee_reads: ReadOnce, markets: list[Market], told: Mapping[str, str]
+    ) -> list[Prepared]:
+        """Each market open, its terms read and its fees priced (`load_fees`: all at once, each
+        series read once; one that cannot be priced is found alone), or why it is refused."""
+        now = self.clock.wall()
+        found: list[Prepared] = []
+        for market in markets:
+            why = told.get(market.ticker, LISTED)
+            refused = None if market.is_open else f"its status is {market.status}, not open"
+            try:
+                MarketTerms.from_market(market.raw)
+            except ValueError as exc:
+                refused = refused or str(exc)
+            found.append(Prepared(market, why, refused=refused))
+        ready = [p.market for p in found if p.refused is None]
+        try:
+            fees, changes = load_fees(fee_reads, ready, now=now)
+        except FeeModelError:
+            return [self._priced_alone(fee_reads, p, now) for p in found]
+        return [
+            p
+            if p.refused is not None
+            else replace(
+                p,
+                fees=fees[p.market.ticker],
+                fee_changes=tuple(c for c in changes if c.ticker == p.market.ticker),
+            )
+            for p in found
+        ]
+
+    @staticmethod
+    def _priced_alone(fee_reads: ReadOnce, prepared: Prepared, now: float) -> Prepared:
+        if prepared.refused is not None:
+            return prepared
+        try:
+            fees, changes = load_fees(fee_reads, [prepared.market], now=now)
+        except FeeModelError as exc:
+            return replace(prepared, refused=str(exc))
+        return replace(prepared, fees=fees[prepared.market.ticker], fee_changes=tuple(changes))
+
+    def join(self, found: Found) -> None:
+        """The markets in the loop's books, as the start puts them there (their events read
+        again with them in); a refused one said, and left out."""
+        for prepared in found.markets:
+            self._join_one(prepared)
+        self._account.events.update(found.events)
+        self._groups.update(found.groups)
+        self._schedule.together({t: g.tickers for t, g in found.groups.items()})
+        # a market at rest whose event changed (a new market in its group, its limit's worst
+        # case) is judged again
+        for ticker in found.events.keys() | found.groups.keys():
+            self._schedule.wake(ticker)
+
+    def _join_one(self, prepared: Prepared) -> None:
+        market, ticker = prepared.market, prepared.market.ticker
+        if prepared.refused is not None or prepared.fees is None:
+            self.log.emit(
+                "market_refused",
+                {"ticker": ticker, "why": prepared.why, "refused": prepared.refused},
+            )
+            return
+        portfolio = self.portfolio
+        portfolio.markets[ticker] = market
+        portfolio.fees[ticker] = prepared.fees
+        if prepared.fee_changes:
+            portfolio.fee_changes.extend(prepared.fee_changes)
+            portfolio.fee_changes.sort(key=lambda c: (c.at, c.ticker))
+        self._join_account(market)
+        add_terms(self.terms, self.index_markets, [market])
+        self._schedule.add(ticker, self.clock.monotonic())
+        if isinstance(self._feed, GrowingFeed):
+            self._feed.add_markets([ticker])
+        self.log.emit(
+            "market_added",
+            {
+                "ticker": ticker,
+                "event_ticker": market.event_ticker,
+                "why": prepared.why,
+                "shard": market.exchange_index,
+            },
+        )
+
+    def _join_account(self, market: Market) -> None:
+        """Its shard, whose balance its orders are held to, in the pre-trade account (the
+        balance hold reads the same map of shards)."""
+        account = self._account
+        shard = shards_of([market])
+        account.shard_of.update(shard)
+        balances = account.balances
+        if balances is not None and not shard.keys() <= account.shards.keys():
+            account.balances_read(balances)  # a record for a shard no market was on
+
+
+class NewMarkets:
+    """When the loop lists its selection for markets that opened while it runs: at once after a
+    lifecycle message of a market it does not trade, and every `poll_s` whatever comes. One
+    listing out at a time, not during the API error guard's backoff."""
+
+    def __init__(
+        self,
+        join: MarketJoin,
+        dispatch: Dispatch,
+        guard: CallGuard,
+        tuning: Tuning,
+    ) -> None:
+        """`join`: what is done to each market found; the listing is made through `dispatch`,
+        counted by the API error guard (`guard`), every `trade.new_markets_poll_s` (`tuning`)."""
+        assert join.reads is not None
+        self._selection, self._client = join.reads.selection, join.reads.client
+        self._join, self._portfolio = join, join.portfolio
+        self._dispatch, self._guard = dispatch, guard
+        self._clock, self._log = join.clock, join.log
+        self._tuning = tuning
+        # the start's listing was the first
+        self._next = self._clock.monotonic() + self._poll_s()
+        self._out = False
+        self._told: dict[str, str] = {}  # ticker -> the lifecycle event that told of it
+        self._refused: set[str] = set()  # said once; a later listing does not try it again
+
+    def _poll_s(self) -> float:
+        return self._tuning.settings.new_markets_poll_s
+
+    def told(self, ticker: str, event_type: str) -> None:
+        """A `created` or `activated` message of a market the loop does not trade: one of its
+        selection's (a ticker begins with its event's, which begins with its series') is looked
+        for in a listing at once."""
+        if ticker in self._portfolio.markets or ticker in self._refused:
+            return
+        prefix = self._selection.series or self._selection.event
+        if prefix and ticker.startswith(f"{prefix}-"):
+            self._told.setdefault(ticker, event_type)
+            self._next = -math.inf
+
+    def due(self) -> None:
+        """After a tick's events: the listing, if it is due."""
+        now = self._clock.monotonic()
+        if self._out or self._guard.backing_off or now < self._next:
+            return
+        self._out = True
+        self._next = now + self._poll_s()
+        told, self._told = self._told, {}
+        seen = Seen(dict(self._portfolio.markets), dict(self._portfolio.fees))
+        skip = set(seen.markets) | self._refused
+        selection, client, join = self._selection, self._client, self._join
+
+        def read() -> Found:
+            listed = [m for m in selection.markets(client) if m.ticker not in skip]
+            return join.prepare(listed, told, seen)
+
+        self._dispatch.send((), read, self._booked, Urgency.AGAIN, unmade=self._unmade)
+
+    def _booked(self, answer: CallAnswer[Found]) -> None:
+        self._out = False
+        try:
+            found = answer.get()
+        except KalshiError as exc:
+            self._guard.failed(exc, answer.sent_at)
+            self._log.emit("new_markets_read_failed", {"error": exc.one_line()})
+            return
+        self._guard.ok(answer.sent_at)
+        # one listing is out at a time, and nothing else adds markets: none found is traded yet
+        self._refused.update(p.market.ticker for p in found.markets if p.refused is not None)
+        self._join.join(found)
+
+    def _unmade(self) -> None:
+        self._out = False
+        self._next = -math.inf  # never made: a later tick makes it

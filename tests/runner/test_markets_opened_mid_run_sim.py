@@ -1,0 +1,172 @@
+"""A loop asked for a series takes on the markets of that series that open while it runs, through
+the checks and the set-up of the markets found at its start: told by the lifecycle channel's
+`created` message, or found by the paced listing when no message reaches it. A market of another
+series is never traded, and a new market's orders are held to its own shard's balance.
+docs/trade-loop.md "Markets that open while the loop runs"."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kalshi_cli.runner.config import Selection, StrategyChoice, TradeOptions
+from kalshi_cli.runner.loop.lineup import Lineup, Member
+from kalshi_cli.runner.loop.new_markets import join_reads
+from kalshi_cli.strategies import get_strategy
+from tests.conftest import SimHarness
+from tests.runner.sim_rig import Rig, rig
+from tests.runner.simproc import Book, client_for
+from tests.waiting import wait_until
+
+SERIES = "KXROLL"
+FIRST, LATER = f"{SERIES}-26JAN01-A", f"{SERIES}-26JAN02-A"
+ELSEWHERE = "KXOTHER-26JAN02-A"
+
+
+def _placed(r: Rig, ticker: str) -> list[dict[str, object]]:
+    return [e for e in r.events("order_placed") if e["ticker"] == ticker]
+
+
+def _open_with_a_book(sim: SimHarness, *tickers: str, shard: int = 0) -> None:
+    """Markets listed while the loop runs on `shard`, each with a book another account makes
+    (with its money moved there)."""
+    maker = client_for(sim.new_account(balance_cents=10_000_000))
+    try:
+        for ticker in tickers:
+            sim.create_market(ticker, exchange_index=shard)
+        if shard:  # a shard is there once a market is
+            moved = maker.portfolio.send_transfer(Decimal(50_000), from_shard=0, to_shard=shard)
+            wait_until(
+                lambda: maker.portfolio.get_transfer(moved).status == "complete",
+                f"the maker's money on shard {shard}",
+            )
+        for ticker in tickers:
+            Book(maker, ticker).quote("0.40", "0.60")
+    finally:
+        maker.close()
+
+
+def _ticks_until(r: Rig, found: Any, what: str, *, hand_events: bool = True) -> Any:
+    def tick() -> Any:
+        events = r.feed.drain_messages()
+        r.loop.tick(events if hand_events else ())
+        return found()
+
+    return wait_until(tick, what)
+
+
+def test_a_series_loop_trades_a_market_of_its_series_that_opens_after_its_start(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    # the listing is never due in this test: only the lifecycle message can tell of the market
+    with rig(sim, tmp_path, [FIRST], strategy="market-maker", params={},
+             selection=Selection(series=SERIES),
+             settings={"new_markets_poll_s": 3600.0}) as r:  # fmt: skip
+        _ticks_until(r, lambda: _placed(r, FIRST), "the loop quoting its first market")
+        _open_with_a_book(sim, ELSEWHERE, LATER)
+        _ticks_until(r, lambda: _placed(r, LATER), f"an order of the loop's in {LATER}")
+        (added,) = r.events("market_added")
+        assert added["ticker"] == LATER and added["why"] == "created", added
+        assert LATER in r.loop.portfolio.markets and r.feed.is_fresh(LATER)
+        # a few more ticks: the other series' market, opened first, is never the loop's
+        for _ in range(5):
+            r.loop.tick(r.feed.drain_messages())
+        assert not _placed(r, ELSEWHERE)
+        assert ELSEWHERE not in r.loop.portfolio.markets
+
+
+def test_a_market_no_message_told_of_is_found_by_the_paced_listing(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    # the feed's messages are never handed to the loop: the listing alone finds the market
+    with rig(sim, tmp_path, [FIRST], strategy="market-maker", params={},
+             selection=Selection(series=SERIES),
+             settings={"new_markets_poll_s": 0.2}) as r:  # fmt: skip
+        _open_with_a_book(sim, ELSEWHERE, LATER)
+        _ticks_until(
+            r, lambda: r.events("market_added"), "the listing finding the market", hand_events=False
+        )
+        (added,) = r.events("market_added")
+        assert added["ticker"] == LATER and added["why"] == "listed", added
+        assert ELSEWHERE not in r.loop.portfolio.markets
+
+
+def test_a_new_markets_orders_are_held_to_its_own_shards_balance(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    # the account's money is all on shard 0; the new market sits on shard 3, which holds none
+    with rig(sim, tmp_path, [FIRST], strategy="market-maker", params={},
+             selection=Selection(series=SERIES),
+             settings={"new_markets_poll_s": 3600.0}) as r:  # fmt: skip
+        _open_with_a_book(sim, LATER, shard=3)
+
+        def denied() -> list[dict[str, object]]:
+            return [
+                e
+                for e in r.events("risk_denied")
+                if e["code"] == "SHARD_BALANCE" and LATER in str(e["detail"])
+            ]
+
+        (first, *_) = _ticks_until(r, denied, f"an order in {LATER} held to shard 3")
+        assert f"{LATER} trades on shard 3" in str(first["detail"]), first
+        assert not _placed(r, LATER)
+
+
+def test_a_market_joining_an_event_the_loop_reads_is_held_to_the_events_limit(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    # an event loop with a limit on an event's loss: the new market of the event is judged
+    # with the event's book, which holds the loop's orders in its first market
+    event = FIRST.rsplit("-", 1)[0]
+    joining = f"{event}-B"
+    with rig(sim, tmp_path, [FIRST], strategy="market-maker", params={},
+             selection=Selection(event=event), risk={"max_event_loss": "500"},
+             settings={"new_markets_poll_s": 3600.0}) as r:  # fmt: skip
+        _ticks_until(r, lambda: _placed(r, FIRST), "the loop quoting its first market")
+        _open_with_a_book(sim, joining)
+        _ticks_until(r, lambda: _placed(r, joining), f"an order of the loop's in {joining}")
+        (limit,) = r.loop.executor.event_limits("market-maker", joining)
+        assert limit.max_loss == Decimal(500)
+        held = {leg.ticker for leg in limit.held}
+        assert {FIRST, joining} <= held, limit.held
+        # and the first market's event counts the new one
+        (first,) = r.loop.executor.event_limits("market-maker", FIRST)
+        assert joining in {leg.ticker for leg in first.held}, first.held
+
+
+class _Feed:
+    """A feed that can take on markets, and says whether it was asked to hear of new ones."""
+
+    def __init__(self) -> None:
+        self.hears_new = False
+
+    def add_markets(self, tickers: object) -> None:
+        raise AssertionError("no market is added here")
+
+    def hear_new_markets(self) -> None:
+        self.hears_new = True
+
+
+@pytest.mark.parametrize(
+    ("selection", "paper", "takes_on"),
+    [
+        (Selection(series=SERIES), False, True),
+        (Selection(event=f"{SERIES}-26JAN01"), False, True),
+        (Selection(tickers=(FIRST,)), False, False),  # --markets: the list stays fixed
+        (Selection(), False, False),  # every open market
+        (Selection(series=SERIES), True, False),  # a paper venue knows its start's markets
+    ],
+)
+def test_only_a_live_loop_asked_for_a_series_or_an_event_takes_on_new_markets(
+    selection: Selection, paper: bool, takes_on: bool
+) -> None:
+    lineup = Lineup([Member(get_strategy("market-maker"), None)])
+    options = TradeOptions(strategies=(StrategyChoice("market-maker"),), selection=selection,
+                           paper=paper)  # fmt: skip
+    feed = _Feed()
+    reads = join_reads(options, lineup, object(), feed, None)  # type: ignore[arg-type]
+    assert (reads is not None) is takes_on
+    assert feed.hears_new is takes_on
