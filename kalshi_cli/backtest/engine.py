@@ -450,7 +450,14 @@ def execute(
         # is written once a simulated minute rather than every second: 3,600 transactions an
         # hour of data were 8% of a quiet replay (docs/benchmarks.md); its decisions are made
         # on this thread, with no deadline on the machine's time (runner/loop/market_pass.py)
-        adjust = partial(replace, heartbeat_interval_s=BACKTEST_HEARTBEAT_S, decide_deadline=False)
+        # what the venue holds of the account is the loop's alone: no fill read while nothing of
+        # it can fill
+        adjust = partial(
+            replace,
+            heartbeat_interval_s=BACKTEST_HEARTBEAT_S,
+            decide_deadline=False,
+            fills_of_its_orders_only=True,
+        )
         inputs = LoopInputs(client, store, feed, clock, log, adjust=adjust)
         loop = build_loop(inputs, options, config, markets)
         replayed = None if progress is None else _Replayed.of(spec, root, start, progress)

@@ -292,5 +292,6 @@ STRATEGY = Strategy(
     decide,
     uses_events=True,
     reads_mids=False,
+    reads_top=True,  # of its book, the asks (its event's books are compared whole)
     clock_free=_always,
 )

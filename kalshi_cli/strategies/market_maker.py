@@ -132,5 +132,6 @@ STRATEGY = Strategy(
     decide,
     uses_queue_positions=True,
     reads_mids=False,
+    reads_top=True,  # of the book, the mid and the asks
     clock_free=_always,
 )

@@ -104,4 +104,5 @@ def _always(_: PositionView) -> bool:
     return True
 
 
-STRATEGY = Strategy(NAME, MeanReversionParams, decide, clock_free=_always)
+# of the book, `decide` reads the mid and the best bid and ask (`close_at_bid`, `buy_at_ask`)
+STRATEGY = Strategy(NAME, MeanReversionParams, decide, reads_top=True, clock_free=_always)

@@ -101,4 +101,5 @@ def _when_flat(position: PositionView) -> bool:
     return position.held_side is None
 
 
-STRATEGY = Strategy(NAME, SpikeParams, decide, clock_free=_when_flat)
+# of the book, `decide` reads the mid and the best bid and ask (`best_bid`, `buy_at_ask`)
+STRATEGY = Strategy(NAME, SpikeParams, decide, reads_top=True, clock_free=_when_flat)

@@ -41,6 +41,11 @@ class Strategy(Generic[P]):
     uses_queue_positions: bool = False
     # reads `snapshot.mids`: without it the loop keeps no mid history and hands none
     reads_mids: bool = True
+    # reads of `snapshot.book` only its top: each side's best bid with its size (`best_yes_bid`,
+    # `best_no_bid`, `yes_ask`, `no_ask`, `mid`, `spread`), so a change below the top is no
+    # change to what it reads (docs/strategies.md "When `decide` is called"). False (the
+    # default): it may read the whole book, and any change of it is one
+    reads_top: bool = False
     # reads `snapshot.index`: the loop follows the reference index of each market whose rules
     # name one, and hands its latest values
     reads_index: bool = False

@@ -349,6 +349,21 @@ class Orderbook(msgspec.Struct, frozen=True):
 _level = partial(tuple.__new__, Level)
 
 
+def same_top(book: Orderbook, before: Orderbook) -> bool:
+    """Each side's best bid, price and size, as `before`'s: all of a book a strategy that
+    `reads_top` reads (strategy_api/strategy.py)."""
+    yes, no, was_yes, was_no = book.yes_bids, book.no_bids, before.yes_bids, before.no_bids
+    # a feed builds each level once (`best_first_levels`): most compare by identity
+    if yes and was_yes:
+        if yes[0] != was_yes[0]:
+            return False
+    elif yes or was_yes:
+        return False
+    if no and was_no:
+        return no[0] == was_no[0]
+    return not no and not was_no
+
+
 def tick_side(levels: Iterable[tuple[Decimal, Decimal]]) -> dict[int, int]:
     """A side's levels held in integers, price ticks -> size hundredths (`best_first_levels`
     back); ValueError for one that is no level (`level_ticks`)."""

@@ -743,4 +743,6 @@ def swap_decide(loop: Any, decide: Any, name: str | None = None) -> None:
     """The loop's strategy `name` (its first by default), deciding through `decide` from the
     next call on."""
     member = loop.reloads.lineup.members[0] if name is None else loop.reloads.lineup.get(name)
-    loop.reloads.replace(replace(member, strategy=replace(member.strategy, decide_fn=decide)))
+    # a decide of the test's own reads what it reads: the built-in's `reads_top` is not its claim
+    strategy = replace(member.strategy, decide_fn=decide, reads_top=False)
+    loop.reloads.replace(replace(member, strategy=strategy))

@@ -33,7 +33,7 @@ from kalshi_cli.strategy_api import EventView, IndexView, MarketTerms
 from kalshi_cli.strategy_api.snapshot import MarketSnapshot
 from kalshi_cli.strategy_api.window import MidWindow
 from kalshi_cli.vocabulary.decisions import Cancel, Note, PositionView
-from kalshi_cli.vocabulary.models import Orderbook, PriceRange
+from kalshi_cli.vocabulary.models import Orderbook, PriceRange, same_top
 
 if TYPE_CHECKING:
     from kalshi_cli.risk.engine import RiskEngine
@@ -68,6 +68,16 @@ def _clock_free(member: Member, view: PositionView) -> bool:
         return clock_free(view)
     except Exception as exc:  # user code: contained where the decision is, never the loop
         raise _StrategyRaised(exc) from exc
+
+
+def _same_book(member: Member, book: Orderbook, before: Orderbook) -> bool:
+    """The book is, for what the member's strategy reads of it, the one its last call read: the
+    same object, the same top for a strategy that `reads_top`, else equal."""
+    if book is before:
+        return True
+    if member.strategy.reads_top:
+        return same_top(book, before)
+    return book == before
 
 
 class MarketPass:
@@ -335,7 +345,7 @@ class MarketPass:
         if before_member is not member:
             return False
         # the book first: on a visit for news it is what changed
-        if not (market.book is before.book or market.book == before.book):
+        if not _same_book(member, market.book, before.book):
             return False
         if not (view is before_view or view == before_view) or not _clock_free(member, view):
             return False
@@ -371,7 +381,9 @@ class MarketPass:
         strategy = member.strategy
         if before_member is not member or strategy.reads_mids or now < before.ts:
             return False
-        if book is not before.book or before_view.resting:
+        if before_view.resting:
+            return False
+        if book is not before.book and not (strategy.reads_top and same_top(book, before.book)):
             return False
         view = self._portfolio.view_for(ticker, member.name)
         if view is not before_view or strategy.clock_free is None:

@@ -29,6 +29,10 @@ class LoopSettings:
     # shortest period is a minute; more often only costs requests)
     deadman_interval_s: float = 60.0
     fill_poll_s: float = 5.0
+    # the account's orders are the loop's alone, each one's answer booked before the next tick
+    # (a backtest's venue, in-process): with no position, no resting order and no fill told and
+    # not read, no fill can come, and the timed fill read is not made (its schedule is kept)
+    fills_of_its_orders_only: bool = False
     resolve_s: float = 1.0  # how often an order of unknown outcome is looked up
     poll_s: float = 0.001  # a feed without `wait_for_messages` is polled this often
     # the longest the idle loop waits for a feed message before it looks at `stop` again

@@ -163,5 +163,25 @@ class TradeLoop:
         # and turn a short 429 burst into SAFE_MODE within milliseconds; one read out at a time
         fills = self.executor.fills
         if due and not self.executor.guard.backing_off and not fills.reading:
-            fills.read_for()
+            if self.executor.fills_due or self._may_fill():
+                fills.read_for()
             self._next_fill_poll = now_m + self.settings.fill_poll_s
+
+    def _may_fill(self) -> bool:
+        """A fill can come that a timed read would find: always, unless the account's orders
+        are the loop's alone (`LoopSettings.fills_of_its_orders_only`) and none of them rests,
+        is on its way or of unknown outcome, no fill told is unread and no position is held (a
+        settlement is read with the fills)."""
+        if not self._settings.fills_of_its_orders_only:
+            return True
+        portfolio, executor = self.portfolio, self.executor
+        return bool(
+            portfolio.orders
+            or portfolio.unbooked_orders()
+            or portfolio.open_positions()
+            or executor.outbox.pending()
+            or executor.unknown_orders.unknown
+            or executor.amends.lost
+            or self.dispatch.in_flight
+            or self.dispatch.answered
+        )
