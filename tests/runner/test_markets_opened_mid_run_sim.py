@@ -261,7 +261,7 @@ def test_only_a_live_loop_asked_for_a_series_or_an_event_takes_on_new_markets(
 class _GroupCreatesCounted(httpx.HTTPTransport):
     """The real transport, counting the order group creates it sends once `armed`; `lose`: each
     is made on the exchange and its answer lost (a read timeout), so its outcome is unknown;
-    otherwise each meets the simulator's `http_5xx_rate` fault (a plain refusal)."""
+    otherwise each meets the simulator's `http_429_rate` fault (refused before it was acted on)."""
 
     def __init__(self, sim: SimHarness, *, lose: bool) -> None:
         super().__init__()
@@ -276,7 +276,7 @@ class _GroupCreatesCounted(httpx.HTTPTransport):
         if self.lose:
             super().handle_request(request).close()
             raise httpx.ReadTimeout("the answer was lost", request=request)
-        self.sim.set_faults(http_5xx_rate=1.0)
+        self.sim.set_faults(http_429_rate=1.0)
         try:
             return super().handle_request(request)
         finally:
@@ -285,9 +285,10 @@ class _GroupCreatesCounted(httpx.HTTPTransport):
 
 def _two_markets_on_a_shard_whose_group_fails(
     sim: SimHarness, tmp_path: Path, transport: _GroupCreatesCounted
-) -> list[dict[str, object]]:
+) -> tuple[list[dict[str, object]], int]:
     """A series loop in order groups; a market opens on shard 3, whose group create fails (as
-    `transport` makes it), then a second there: what the loop said of each (`market_refused`)."""
+    `transport` makes it), then a second there: what the loop said of each (`market_refused`),
+    and how many creates were sent for the first."""
     second = LATER.replace("-A", "-B")
     with rig(sim, tmp_path, [FIRST], strategy="market-maker", params={},
              selection=Selection(series=SERIES), order_group=True, transport=transport,
@@ -297,6 +298,7 @@ def _two_markets_on_a_shard_whose_group_fails(
         _open_with_a_book(sim, LATER, shard=3)
         _fund_shard(r, 3)
         _ticks_until(r, lambda: r.events("market_refused"), f"{LATER} refused")
+        for_first = transport.sent
         _open_with_a_book(sim, second, shard=3)
 
         def second_refused() -> list[dict[str, object]]:
@@ -304,16 +306,16 @@ def _two_markets_on_a_shard_whose_group_fails(
 
         _ticks_until(r, second_refused, f"{second} refused")
         assert not _placed(r, LATER) and not _placed(r, second)
-        return r.events("market_refused")
+        return r.events("market_refused"), for_first
 
 
 def test_after_a_group_create_of_unknown_outcome_no_more_creates_are_made_on_that_shard(
     sim: SimHarness, tmp_path: Path
 ) -> None:
     transport = _GroupCreatesCounted(sim, lose=True)
-    said = _two_markets_on_a_shard_whose_group_fails(sim, tmp_path, transport)
+    said, for_first = _two_markets_on_a_shard_whose_group_fails(sim, tmp_path, transport)
     # one create of unknown outcome: a second could leave a second unrecorded group
-    assert transport.sent == 1, transport.sent
+    assert for_first == transport.sent == 1, transport.sent
     second = [e for e in said if e["ticker"] == LATER.replace("-A", "-B")][-1]
     assert "shard 3" in str(second["refused"]) and "unknown" in str(second["refused"]), second
     assert "kalshi order-group list" in str(second["refused"]), second
@@ -324,8 +326,8 @@ def test_after_a_refused_group_create_the_next_on_that_shard_waits_a_listing_int
     sim: SimHarness, tmp_path: Path
 ) -> None:
     transport = _GroupCreatesCounted(sim, lose=False)
-    said = _two_markets_on_a_shard_whose_group_fails(sim, tmp_path, transport)
+    said, for_first = _two_markets_on_a_shard_whose_group_fails(sim, tmp_path, transport)
     # the listing interval is an hour: the second market, told of at once, makes no create
-    assert transport.sent == 1, transport.sent
+    assert for_first >= 1 and transport.sent == for_first, (for_first, transport.sent)
     second = [e for e in said if e["ticker"] == LATER.replace("-A", "-B")][-1]
     assert "shard 3" in str(second["refused"]) and "tried again" in str(second["refused"]), second

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.config import TradeConfig
     from kalshi_cli.store import Store
+    from kalshi_cli.vocabulary.clock import Clock
 
 # the code the simulator answers an order for a triggered group with (sim/core/order_groups.py);
 # Kalshi documents 409 for order create but names no code for this case
@@ -121,13 +122,55 @@ def group_refusal(shard: int, exc: KalshiError) -> str:
     if isinstance(exc, OrderOutcomeUnknown):
         return (
             f"whether the session's order group on shard {shard} was made is unknown: "
-            f"{exc.message}; a group made so holds no order: delete it (`kalshi order-group "
-            "delete ID`), then start the loop again to trade it"
+            f"{exc.message}; no more groups are created there this run: find it (`kalshi "
+            "order-group list`), delete it (`kalshi order-group delete ID`), then start the "
+            "loop again to trade there"
         )
     return (
-        f"could not create the session's order group on shard {shard}: {exc.message}; check "
-        "the connection (`kalshi health-check`), then start the loop again to trade it"
+        f"could not create the session's order group on shard {shard}: {exc.message}; it is "
+        "tried again at a listing a listing interval on (`trade.new_markets_poll_s`); check the "
+        "connection (`kalshi health-check`)"
     )
+
+
+class ShardGroupCreates:
+    """The session's group made on a shard a market joins on while the loop runs, by the rule
+    for a create that failed there: after one of unknown outcome, none more on that shard this
+    run (each could leave an empty group no record names); after a refusal, the next no sooner
+    than a listing interval on. docs/trade-loop.md "Markets that open while the loop runs"."""
+
+    def __init__(self, make: MakesGroup, clock: Clock) -> None:
+        self._make, self._clock = make, clock
+        self._unknown: dict[int, str] = {}  # shard -> why no create is made there again
+        self._refused: dict[int, tuple[float, str]] = {}  # shard -> (when, why) it last failed
+
+    def make(self, shard: int, pace_s: float) -> str:
+        """The group's id, made and recorded on `shard`; raises `GroupNotMade` with the line a
+        market refused for it says (`pace_s`: the listing interval a refused create waits)."""
+        if shard in self._unknown:
+            raise GroupNotMade(self._unknown[shard])
+        now = self._clock.monotonic()
+        last = self._refused.get(shard)
+        if last is not None and now < last[0] + pace_s:
+            raise GroupNotMade(last[1], again=True)
+        try:
+            return self._make(shard)
+        except OrderOutcomeUnknown as exc:
+            self._unknown[shard] = group_refusal(shard, exc)
+            raise GroupNotMade(self._unknown[shard]) from exc
+        except KalshiError as exc:
+            self._refused[shard] = (now, group_refusal(shard, exc))
+            raise GroupNotMade(self._refused[shard][1], again=True) from exc
+
+
+class GroupNotMade(Exception):
+    """The session's group on a shard was not made (`ShardGroupCreates`): the line a market
+    refused for it says, and whether a later listing tries that market again (`again`: after a
+    refusal; never after an unknown outcome)."""
+
+    def __init__(self, why: str, *, again: bool = False) -> None:
+        super().__init__(why)
+        self.why, self.again = why, again
 
 
 def clear_earlier_groups(client: KalshiClient, store: Store, log: EntryLog) -> None:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from kalshi_cli.runner.books.fees import FeeChange, load_fees
 from kalshi_cli.runner.execution.dispatch import Urgency
-from kalshi_cli.runner.execution.order_group import group_refusal
+from kalshi_cli.runner.execution.order_group import GroupNotMade, ShardGroupCreates
 from kalshi_cli.runner.loop.event_groups import find_events
 from kalshi_cli.runner.ports import GrowingFeed
 from kalshi_cli.services.pretrade.loop import ReadOnce, event_reader, load_events, shards_of
@@ -113,13 +113,15 @@ def join_reads(
 
 @dataclass(frozen=True)
 class Prepared:
-    """A new market with its fees (read off the deciding path), or why it is refused."""
+    """A new market with its fees (read off the deciding path), or why it is refused (`again`:
+    a later listing tries it again)."""
 
     market: Market
     why: str
     fees: FeeModel | None = None
     fee_changes: tuple[FeeChange, ...] = ()
     refused: str | None = None
+    again: bool = False
 
 
 @dataclass(frozen=True)
@@ -186,17 +188,21 @@ class MarketJoin:
         self._groups = groups
         self._schedule, self._feed = schedule, feed
         self.clock, self.log = clock, log
-        self._make_group, self._orders = make_group, orders
+        self._creates = None if make_group is None else ShardGroupCreates(make_group, clock)
+        self._orders = orders
 
-    def prepare(self, markets: list[Market], told: Mapping[str, str], seen: Seen) -> Found:
+    def prepare(
+        self, markets: list[Market], told: Mapping[str, str], seen: Seen, pace_s: float
+    ) -> Found:
         """The start's checks and reads of the markets one listing found, each event and series
         read once for them all (`told`: ticker -> the lifecycle event that told of it; `seen`:
         the loop's markets and fees as the deciding thread saw them when the listing was asked
-        for). Each event of theirs is read again with its new markets in it."""
+        for; `pace_s`: the listing interval). Each event of theirs is read again with its new
+        markets in it."""
         assert self.reads is not None  # only a loop that takes on new markets prepares them
         reader = event_reader(self.reads.client)
         fee_reads = ReadOnce(reader, self.reads.client.exchange)
-        found, made = self._grouped(self._checked(fee_reads, markets, told))
+        found, made = self._grouped(self._checked(fee_reads, markets, told), pace_s)
         new: dict[str, list[Market]] = {}
         for prepared in found:
             if prepared.refused is None:
@@ -213,26 +219,29 @@ class MarketJoin:
                 groups.update(find_events(reader, together))
         return Found(tuple(found), events, groups, made)
 
-    def _grouped(self, found: list[Prepared]) -> tuple[list[Prepared], dict[int, str]]:
+    def _grouped(
+        self, found: list[Prepared], pace_s: float
+    ) -> tuple[list[Prepared], dict[int, str]]:
         """The session's group made on each shard of a new market it has none on (a session
-        that wants groups: every order of its names one); a market whose shard's group could
-        not be made is refused. The groups made, by shard."""
-        make, orders = self._make_group, self._orders
-        if make is None or orders is None:
+        that wants groups: every order of its names one), by the rule for a create that failed
+        there (`ShardGroupCreates`; `pace_s`: the listing interval); a market whose shard's
+        group is not made is refused. The groups made, by shard."""
+        creates, orders = self._creates, self._orders
+        if creates is None or orders is None:
             return found, {}
         have = orders.order_groups
         made: dict[int, str] = {}
-        refused: dict[int, str] = {}
+        refused: dict[int, GroupNotMade] = {}
         for prepared in found:
             shard = _shard(prepared.market)
             if prepared.refused is None and shard not in have.keys() | made.keys() | refused.keys():
                 try:
-                    made[shard] = make(shard)
-                except KalshiError as exc:
-                    refused[shard] = group_refusal(shard, exc)
+                    made[shard] = creates.make(shard, pace_s)
+                except GroupNotMade as exc:
+                    refused[shard] = exc
         checked = [
-            replace(p, refused=refused[_shard(p.market)])
-            if p.refused is None and _shard(p.market) in refused
+            replace(p, refused=why.why, again=why.again)
+            if p.refused is None and (why := refused.get(_shard(p.market))) is not None
             else p
             for p in found
         ]
@@ -390,11 +399,11 @@ class NewMarkets:
         told, self._told = self._told, {}
         seen = Seen(dict(self._portfolio.markets), dict(self._portfolio.fees))
         skip = set(seen.markets) | self._refused
-        selection, client, join = self._selection, self._client, self._join
+        selection, client, join, pace_s = self._selection, self._client, self._join, self._poll_s()
 
         def read() -> Found:
             listed = [m for m in selection.markets(client) if m.ticker not in skip]
-            return join.prepare(listed, told, seen)
+            return join.prepare(listed, told, seen, pace_s)
 
         self._dispatch.send((), read, self._booked, Urgency.AGAIN, unmade=self._unmade)
 
@@ -408,7 +417,9 @@ class NewMarkets:
             return
         self._guard.ok(answer.sent_at)
         # one listing is out at a time, and nothing else adds markets: none found is traded yet
-        self._refused.update(p.market.ticker for p in found.markets if p.refused is not None)
+        self._refused.update(
+            p.market.ticker for p in found.markets if p.refused is not None and not p.again
+        )
         self._join.join(found)
 
     def _unmade(self) -> None:
