@@ -331,3 +331,21 @@ def test_after_a_refused_group_create_the_next_on_that_shard_waits_a_listing_int
     assert for_first >= 1 and transport.sent == for_first, (for_first, transport.sent)
     second = [e for e in said if e["ticker"] == LATER.replace("-A", "-B")][-1]
     assert "shard 3" in str(second["refused"]) and "tried again" in str(second["refused"]), second
+
+
+def test_a_market_refused_for_a_refused_group_create_is_taken_on_at_a_later_listing(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    transport = _GroupCreatesCounted(sim, lose=False)
+    with rig(sim, tmp_path, [FIRST], strategy="market-maker", params={},
+             selection=Selection(series=SERIES), order_group=True, transport=transport,
+             settings={"new_markets_poll_s": 0.5, "shard_poll_s": 0.2}) as r:  # fmt: skip
+        _ticks_until(r, lambda: _placed(r, FIRST), "the loop quoting its first market")
+        transport.armed = True
+        _open_with_a_book(sim, LATER, shard=3)
+        _fund_shard(r, 3)
+        _ticks_until(r, lambda: r.events("market_refused"), f"{LATER} refused")
+        transport.armed = False  # the exchange takes creates again
+        (added, *_) = _ticks_until(r, lambda: r.events("market_added"), f"{LATER} taken on")
+        assert added["ticker"] == LATER and added["shard"] == 3, added
+        assert r.group is not None and 3 in r.group.by_shard
