@@ -285,7 +285,7 @@ def assemble_loop(
         event_limits=executor.event_limits,
     )
     # a loop asked for a series or an event: the markets of it that open while it runs
-    new_markets = None if joining is None else NewMarkets(join, dispatch, guard, tuning)
+    new_markets = None if joining is None else NewMarkets(join, dispatch, tuning, executor, store)
     lifecycle = LifecycleWatch(
         client=client,
         feed=feed,

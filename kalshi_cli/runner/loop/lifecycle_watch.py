@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from kalshi_cli.feed.channels import NEW_MARKET_EVENTS
 from kalshi_cli.feed.messages import Lifecycle
 from kalshi_cli.runner.execution.dispatch import Urgency
+from kalshi_cli.runner.loop.ended_markets import SETTLED
 from kalshi_cli.runner.ports import VenueFeed
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import (
@@ -144,6 +145,7 @@ class LifecycleWatch:
         self._first_grant()
         self._reread_markets()
         if self._new_markets is not None:
+            self._new_markets.ended.sweep()
             self._new_markets.due()
 
     def _apply_lifecycle(
@@ -167,6 +169,8 @@ class LifecycleWatch:
             return
         if kind in ENDED_EVENTS:
             self._ended.add(ticker)
+        if kind == SETTLED and self._new_markets is not None:
+            self._new_markets.ended.settled(ticker)  # it leaves once nothing is left there
         if kind in CLOSED_EVENTS and ticker not in self._closed:
             self._closed.add(ticker)
             self._log.emit("market_closed", {"ticker": ticker, "event_type": kind, **detail})

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from kalshi_cli.runner.books.fees import FeeChange, load_fees
 from kalshi_cli.runner.execution.dispatch import Urgency
 from kalshi_cli.runner.execution.order_group import GroupNotMade, ShardGroupCreates
+from kalshi_cli.runner.loop.ended_markets import EndedMarkets
 from kalshi_cli.runner.loop.event_groups import find_events
 from kalshi_cli.runner.ports import GrowingFeed
 from kalshi_cli.services.pretrade.loop import ReadOnce, event_reader, load_events, shards_of
@@ -44,8 +45,8 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.config import Selection, TradeOptions
-    from kalshi_cli.runner.execution.call_guard import CallGuard
     from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
+    from kalshi_cli.runner.execution.execution import LoopExecutor
     from kalshi_cli.runner.execution.order_group import MakesGroup
     from kalshi_cli.runner.loop.event_groups import EventGroup
     from kalshi_cli.runner.loop.lineup import Lineup
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.ports import MarketFeed
     from kalshi_cli.services.pretrade.holdings import AccountHoldings
     from kalshi_cli.services.pretrade.loop import LoopReads
+    from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.models import FeeModel, Market
 
@@ -186,7 +188,7 @@ class MarketJoin:
         self.index_markets: dict[str, list[str]] = {}
         add_terms(self.terms, self.index_markets, portfolio.markets.values())
         self._groups = groups
-        self._schedule, self._feed = schedule, feed
+        self.schedule, self.feed = schedule, feed
         self.clock, self.log = clock, log
         self._creates = None if make_group is None else ShardGroupCreates(make_group, clock)
         self._orders = orders
@@ -298,11 +300,11 @@ class MarketJoin:
             self._join_one(prepared)
         self._account.events.update(found.events)
         self._groups.update(found.groups)
-        self._schedule.together({t: g.tickers for t, g in found.groups.items()})
+        self.schedule.together({t: g.tickers for t, g in found.groups.items()})
         # a market at rest whose event changed (a new market in its group, its limit's worst
         # case) is judged again
         for ticker in found.events.keys() | found.groups.keys():
-            self._schedule.wake(ticker)
+            self.schedule.wake(ticker)
 
     def _join_one(self, prepared: Prepared) -> None:
         market, ticker = prepared.market, prepared.market.ticker
@@ -320,9 +322,9 @@ class MarketJoin:
             portfolio.fee_changes.sort(key=lambda c: (c.at, c.ticker))
         self._join_account(market)
         add_terms(self.terms, self.index_markets, [market])
-        self._schedule.add(ticker, self.clock.monotonic())
-        if isinstance(self._feed, GrowingFeed):
-            self._feed.add_markets([ticker])
+        self.schedule.add(ticker, self.clock.monotonic())
+        if isinstance(self.feed, GrowingFeed):
+            self.feed.add_markets([ticker])
         self.log.emit(
             "market_added",
             {
@@ -358,12 +360,17 @@ class NewMarkets:
         self,
         join: MarketJoin,
         dispatch: Dispatch,
-        guard: CallGuard,
         tuning: Tuning,
+        executor: LoopExecutor,
+        store: Store,
     ) -> None:
         """`join`: what is done to each market found; the listing is made through `dispatch`,
-        counted by the API error guard (`guard`), every `trade.new_markets_poll_s` (`tuning`)."""
+        counted by the API error guard (the `executor`'s), every `trade.new_markets_poll_s`
+        (`tuning`). The settled markets leave the loop (`ended`, runner/loop/ended_markets.py:
+        what the `executor` and the `store` hold there)."""
         assert join.reads is not None
+        self.ended = EndedMarkets(join, executor, dispatch, store)
+        guard = executor.guard
         self._selection, self._client = join.reads.selection, join.reads.client
         self._join, self._portfolio = join, join.portfolio
         self._dispatch, self._guard = dispatch, guard

@@ -1,0 +1,81 @@
+"""A loop that takes on the markets of its series as they open lets a market go once it has
+ended for the loop: settled, with nothing held, resting or on its way there and its settlement
+booked. It is then no longer subscribed or visited, and what the records need stays.
+docs/trade-loop.md "Markets that open while the loop runs"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kalshi_cli.runner.config import Selection
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
+from tests.conftest import SimHarness
+from tests.runner.sim_rig import Rig, rig
+from tests.runner.simproc import Book, client_for, log_events
+from tests.waiting import wait_until
+
+SERIES = "KXROLL"
+FIRST = f"{SERIES}-26JAN01-A"
+
+
+def _ticks_until(r: Rig, found: Any, what: str) -> Any:
+    def tick() -> Any:
+        r.loop.tick(r.feed.drain_messages())
+        return found()
+
+    return wait_until(tick, what)
+
+
+def _placed(r: Rig, ticker: str) -> list[dict[str, object]]:
+    return [e for e in r.events("order_placed") if e["ticker"] == ticker]
+
+
+def test_a_settled_market_with_nothing_there_leaves_a_series_loop(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    with rig(sim, tmp_path, [FIRST], strategy="market-maker", params={},
+             selection=Selection(series=SERIES),
+             settings={"new_markets_poll_s": 3600.0}) as r:  # fmt: skip
+
+        def tick_until(found, what):  # type: ignore[no-untyped-def]
+            def tick():  # type: ignore[no-untyped-def]
+                r.loop.tick(r.feed.drain_messages())
+                return found()
+
+            return wait_until(tick, what)
+
+        tick_until(lambda: [e for e in r.events("order_placed") if e["ticker"] == FIRST], "quotes")
+        sim.settle(FIRST, "yes")
+        (removed,) = tick_until(lambda: r.events("market_removed"), f"{FIRST} let go")
+        assert removed["ticker"] == FIRST and removed["why"] == "settled", removed
+        assert FIRST not in r.feed.tickers
+        schedule = r.loop.turns.schedule
+        assert FIRST not in schedule.visited and schedule.next_market(1e18) is None
+        # what the records need stays: its market and P&L
+        assert FIRST in r.loop.portfolio.markets
+        for _ in range(3):
+            r.loop.tick(r.feed.drain_messages())
+        assert len(r.events("market_removed")) == 1
+
+
+def test_a_market_settled_with_contracts_held_leaves_only_once_its_settlement_is_booked(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    with rig(sim, tmp_path, [FIRST], strategy="market-maker", params={},
+             selection=Selection(series=SERIES),
+             settings={"new_markets_poll_s": 3600.0}) as r:  # fmt: skip
+        _ticks_until(r, lambda: _placed(r, FIRST), "the loop quoting")
+        taker = client_for(sim.new_account(balance_cents=10_000_000))
+        try:  # another account sells into the loop's bid: the loop holds YES
+            Book(taker, FIRST).order(BookSide.ASK, "0.01", "1", TimeInForce.IOC)
+        finally:
+            taker.close()
+        _ticks_until(r, lambda: r.loop.portfolio.view(FIRST).position, "the loop holding")
+        sim.settle(FIRST, "yes")
+        _ticks_until(r, lambda: r.events("market_removed"), f"{FIRST} let go")
+        said = [e["event"] for e in log_events(r.log) if e.get("ticker") == FIRST]
+        said = [e for e in said if e in ("settlement_booked", "market_removed")]
+        assert said == ["settlement_booked", "market_removed"], said
+        assert r.loop.portfolio.view(FIRST).position == 0
+        assert FIRST not in r.feed.tickers and FIRST in r.loop.portfolio.markets
