@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.runner.config import Selection
+from kalshi_cli.services.reconcile import reconcile
 from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.conftest import SimHarness
 from tests.runner.sim_rig import Rig, rig
@@ -79,3 +80,11 @@ def test_a_market_settled_with_contracts_held_leaves_only_once_its_settlement_is
         assert said == ["settlement_booked", "market_removed"], said
         assert r.loop.portfolio.view(FIRST).position == 0
         assert FIRST not in r.feed.tickers and FIRST in r.loop.portfolio.markets
+        # the records keep it: its settlement and P&L in the state file, which a reconcile
+        # finds whole; the stop has nothing there to do and leaves no set broken
+        (booked,) = r.store.settlements.read(ticker=FIRST)
+        assert booked.result == "yes"
+        assert r.loop.portfolio.pnl.markets[FIRST].settled
+        assert r.loop.stop.shutdown(cancel_resting=True).broken_sets == ()
+        report = reconcile(r.client, r.store)
+        assert report.settlements_added == 0 and report.fills_added == 0, report
