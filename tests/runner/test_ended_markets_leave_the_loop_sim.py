@@ -38,17 +38,9 @@ def test_a_settled_market_with_nothing_there_leaves_a_series_loop(
     with rig(sim, tmp_path, [FIRST], strategy="market-maker", params={},
              selection=Selection(series=SERIES),
              settings={"new_markets_poll_s": 3600.0}) as r:  # fmt: skip
-
-        def tick_until(found, what):  # type: ignore[no-untyped-def]
-            def tick():  # type: ignore[no-untyped-def]
-                r.loop.tick(r.feed.drain_messages())
-                return found()
-
-            return wait_until(tick, what)
-
-        tick_until(lambda: [e for e in r.events("order_placed") if e["ticker"] == FIRST], "quotes")
+        _ticks_until(r, lambda: _placed(r, FIRST), "the loop quoting")
         sim.settle(FIRST, "yes")
-        (removed,) = tick_until(lambda: r.events("market_removed"), f"{FIRST} let go")
+        (removed,) = _ticks_until(r, lambda: r.events("market_removed"), f"{FIRST} let go")
         assert removed["ticker"] == FIRST and removed["why"] == "settled", removed
         assert FIRST not in r.feed.tickers
         schedule = r.loop.turns.schedule

@@ -13,16 +13,28 @@ stop and the limit on an event's loss. The log says `market_removed`.
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from kalshi_cli.runner.books.entry_log import EntryLog
+    from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.execution.dispatch import Dispatch
     from kalshi_cli.runner.execution.execution import LoopExecutor
     from kalshi_cli.runner.execution.unknown_orders import UnknownOrders
-    from kalshi_cli.runner.loop.new_markets import MarketJoin
+    from kalshi_cli.runner.loop.schedule import MarketSchedule
+    from kalshi_cli.runner.ports import MarketFeed
     from kalshi_cli.store import Store
 
 SETTLED = "settled"  # why a market is let go: the lifecycle event it waited for
+
+
+class JoinedBooks(Protocol):
+    """The books a market was put in when it joined (runner/loop/new_markets.py `MarketJoin`)."""
+
+    portfolio: Portfolio
+    schedule: MarketSchedule
+    feed: MarketFeed
+    log: EntryLog
 
 
 class EndedMarkets:
@@ -30,7 +42,7 @@ class EndedMarkets:
     loop's is left there (`sweep`, after each tick's events)."""
 
     def __init__(
-        self, join: MarketJoin, executor: LoopExecutor, dispatch: Dispatch, store: Store
+        self, join: JoinedBooks, executor: LoopExecutor, dispatch: Dispatch, store: Store
     ) -> None:
         """`join`: the books a market was put in (its portfolio, schedule, feed and log);
         `executor`: the settlements not booked yet and the orders of unknown outcome;
