@@ -873,3 +873,44 @@ def test_a_stops_sale_back_over_the_max_order_count_goes_in_pieces(
         summary = again.loop.stop.shutdown(cancel_resting=True)
         assert summary.broken_sets == ()
         _sold_back_in_pieces_of_two(again)
+
+
+@pytest.mark.slow
+def test_a_stop_whose_sale_back_backs_off_past_its_share_still_sells_back_the_next_leg(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """A and B each hold 3 NO beyond the 2 whole sets (C sells only 2), unsold while the loop
+    runs. At the stop A's sale back is answered 429, and the API error guard's backoff (30 s)
+    ends past the stop's share of its deadline: A's sale is not sent again, but B's still goes,
+    selling its 3; the set is left broken, A's 3 beyond the whole sets still held."""
+    risk = {"stop_loss_share": "0", "backoff_base_s": 30}
+    with _set_rig(sim, tmp_path, {}, risk=risk) as (r, transport):
+        r.books[A].set("ask", None)
+        r.books[B].set("ask", None)
+        r.books[C].set("bid", None)
+        r.books[C].order(BookSide.BID, "0.40", "2", TimeInForce.GTC)
+        assert poll_until(
+            lambda: (
+                r.loop.legs.unwind_price(A, Side.NO, Decimal(3)) is None
+                and r.loop.legs.unwind_price(B, Side.NO, Decimal(3)) is None
+            )
+        )
+        _send_set(r)
+        assert _until_done(r)["status"] == "broken"
+        assert _held(r) == {A: 5, B: 5, C: 2}
+        r.books[A].set("ask", BookSide.ASK, "0.60")
+        r.books[B].set("ask", BookSide.ASK, "0.60")
+        assert poll_until(
+            lambda: (
+                r.loop.legs.unwind_price(A, Side.NO, Decimal(3)) is not None
+                and r.loop.legs.unwind_price(B, Side.NO, Decimal(3)) is not None
+            )
+        )
+        transport.faults[A] = {"http_429_rate": 1.0}  # A's next create: its sale back
+        summary = r.loop.stop.shutdown(cancel_resting=True)
+        (left,) = r.events("group_left_broken")
+        assert summary.broken_sets == (left["set"],)
+        sales = [g for g in r.events("group_leg") if g["action"] == "sell"]
+        assert [(g["ticker"], Decimal(str(g["filled"]))) for g in sales] == [(A, 0), (B, 3)]
+        assert _held(r) == {A: 5, B: 2, C: 2}
+        _never_twice(r)
