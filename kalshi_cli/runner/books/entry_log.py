@@ -96,10 +96,10 @@ class EntryLog:
             )
             self._file.setFormatter(logging.Formatter("%(message)s"))
         self.counts: dict[str, int] = {}
-        # one writer at a time: the loop's thread, the dispatch's workers (a market joining
-        # mid-run has its group made there) and the stop's threads all emit, and the file's
-        # rotation and the coalescing below are not safe to run twice at once (not re-entrant:
-        # no signal handler emits, runner/lifecycle/running.py `signals`)
+        # one writer at a time: the loop's thread and the dispatch's workers (a market joining
+        # mid-run has its group made there) both emit, and the file's rotation and the
+        # coalescing below are not safe to run twice at once (not re-entrant: no signal
+        # handler emits, runner/lifecycle/running.py `signals`)
         self._lock = threading.Lock()
         self._file_error: str | None = None  # why the file stopped taking lines, once said
         self._repeats: dict[tuple[str, ...], _Repeats] = {}

@@ -1,6 +1,6 @@
-"""The trade log is written from more than the loop's thread: the dispatch's workers (a market
-that joins mid-run has its session's group made there, logged `order_group_created`) and the
-stop's own threads. Lines written at once from many threads, across rotations and coalescing
+"""The trade log is written from more than the loop's thread: the dispatch's workers make a
+market's reads when it joins mid-run, and with them its session's group on a new shard, logged
+`order_group_created`. Lines written at once from many threads, across rotations and coalescing
 intervals, are each whole JSON, none is lost, and each coalesced kind's counts add up to what
 was emitted."""
 
