@@ -172,8 +172,8 @@ class MarketJoin:
         """`reads`: how new markets are read (None: the loop takes on none); `account`: the
         pre-trade account (its shards, its events); `groups`: each market's mutually exclusive
         event's markets (runner/loop/event_groups.py); `schedule`: which market a tick visits;
-        `feed`: whose subscriptions a market joins; `make_group`: the session's group made and
-        recorded on a shard (`shard_group_maker`, the start's step; None: it wants no groups);
+        `feed`: whose subscriptions a market joins; `make_group`: the session's group made on a
+        shard and recorded (`shard_group_maker`, the start's steps; None: it wants no groups);
         `orders`: the groups its orders name. The markets of the start are put in `terms`
         and `index_markets` here, as a market taken on later is (`add_terms`)."""
         self.reads = reads
@@ -227,7 +227,7 @@ class MarketJoin:
             shard = _shard(prepared.market)
             if prepared.refused is None and shard not in have.keys() | made.keys() | refused.keys():
                 try:
-                    made[shard] = make(shard)
+                    made[shard] = make.create(shard)  # recorded by `join`, on the deciding thread
                 except KalshiError as exc:
                     refused[shard] = group_refusal(shard, exc)
         checked = [
@@ -283,7 +283,9 @@ class MarketJoin:
         """The markets in the loop's books, as the start puts them there (their events read
         again with them in); a refused one said, and left out. The session's groups made for
         them first: no order of theirs goes without one."""
-        if self._orders is not None:
+        if self._orders is not None and self._make_group is not None:
+            for shard, group_id in found.order_groups.items():
+                self._make_group.record(shard, group_id)
             self._orders.order_groups.update(found.order_groups)
         for prepared in found.markets:
             self._join_one(prepared)
