@@ -748,6 +748,35 @@ def test_a_sale_back_that_fills_short_is_given_up_and_said_and_the_next_leg_sold
         assert _held(r) == {A: 4, B: 2, C: 2}
 
 
+def _a_and_b_unsold_beyond_two_sets(r: Rig) -> None:
+    """C's book sells only 2 NO and nobody bids for A's or B's: A and B fill 5, C 2, so A and B
+    each hold 3 beyond the 2 whole sets, and the run leaves the set broken, selling nothing."""
+    r.books[A].set("ask", None)
+    r.books[B].set("ask", None)
+    r.books[C].set("bid", None)
+    r.books[C].order(BookSide.BID, "0.40", "2", TimeInForce.GTC)
+    assert poll_until(
+        lambda: (
+            r.loop.legs.unwind_price(A, Side.NO, Decimal(3)) is None
+            and r.loop.legs.unwind_price(B, Side.NO, Decimal(3)) is None
+        )
+    )
+    _send_set(r)
+    assert _until_done(r)["status"] == "broken"
+    assert _held(r) == {A: 5, B: 5, C: 2}
+
+
+def _bids_back_for_b(r: Rig) -> None:
+    """B's bids deep again (A's set by the caller), and both seen by the loop."""
+    r.books[B].set("ask", BookSide.ASK, "0.60")
+    assert poll_until(
+        lambda: (
+            r.loop.legs.unwind_price(A, Side.NO, Decimal(3)) is not None
+            and r.loop.legs.unwind_price(B, Side.NO, Decimal(3)) is not None
+        )
+    )
+
+
 @pytest.mark.slow
 def test_a_stop_whose_sale_back_of_one_leg_fills_short_still_sells_back_the_next(
     sim: SimHarness, tmp_path: Path
@@ -756,27 +785,9 @@ def test_a_stop_whose_sale_back_of_one_leg_fills_short_still_sells_back_the_next
     sets. Nobody bids for A's or B's NO while the loop runs; at the stop A's bids hold 1 and
     B's are deep: A's sale back fills 1 of 3, and B's still goes, selling its 3."""
     with _set_rig(sim, tmp_path, {}, risk={"stop_loss_share": "0"}) as (r, _):
-        r.books[A].set("ask", None)
-        r.books[B].set("ask", None)
-        r.books[C].set("bid", None)
-        r.books[C].order(BookSide.BID, "0.40", "2", TimeInForce.GTC)
-        assert poll_until(
-            lambda: (
-                r.loop.legs.unwind_price(A, Side.NO, Decimal(3)) is None
-                and r.loop.legs.unwind_price(B, Side.NO, Decimal(3)) is None
-            )
-        )
-        _send_set(r)
-        assert _until_done(r)["status"] == "broken"
-        assert _held(r) == {A: 5, B: 5, C: 2}
+        _a_and_b_unsold_beyond_two_sets(r)
         r.books[A].order(BookSide.ASK, "0.60", "1", TimeInForce.GTC)
-        r.books[B].set("ask", BookSide.ASK, "0.60")
-        assert poll_until(
-            lambda: (
-                r.loop.legs.unwind_price(A, Side.NO, Decimal(3)) is not None
-                and r.loop.legs.unwind_price(B, Side.NO, Decimal(3)) is not None
-            )
-        )
+        _bids_back_for_b(r)
         summary = r.loop.stop.shutdown(cancel_resting=True)
         (left,) = r.events("group_left_broken")
         assert summary.broken_sets == (left["set"],)
@@ -873,3 +884,26 @@ def test_a_stops_sale_back_over_the_max_order_count_goes_in_pieces(
         summary = again.loop.stop.shutdown(cancel_resting=True)
         assert summary.broken_sets == ()
         _sold_back_in_pieces_of_two(again)
+
+
+@pytest.mark.slow
+def test_a_stop_whose_sale_back_backs_off_past_its_share_still_sells_back_the_next_leg(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """A and B each hold 3 NO beyond the 2 whole sets (C sells only 2), unsold while the loop
+    runs. At the stop A's sale back is answered 429, and the API error guard's backoff (30 s)
+    ends past the stop's share of its deadline: A's sale is not sent again, but B's still goes,
+    selling its 3; the set is left broken, A's 3 beyond the whole sets still held."""
+    risk = {"stop_loss_share": "0", "backoff_base_s": 30}
+    with _set_rig(sim, tmp_path, {}, risk=risk) as (r, transport):
+        _a_and_b_unsold_beyond_two_sets(r)
+        r.books[A].set("ask", BookSide.ASK, "0.60")
+        _bids_back_for_b(r)
+        transport.faults[A] = {"http_429_rate": 1.0}  # A's next create: its sale back
+        summary = r.loop.stop.shutdown(cancel_resting=True)
+        (left,) = r.events("group_left_broken")
+        assert summary.broken_sets == (left["set"],)
+        sales = [g for g in r.events("group_leg") if g["action"] == "sell"]
+        assert [(g["ticker"], Decimal(str(g["filled"]))) for g in sales] == [(A, 0), (B, 3)]
+        assert _held(r) == {A: 5, B: 2, C: 2}
+        _never_twice(r)

@@ -128,9 +128,10 @@ def _fund_shard(r: Rig, shard: int) -> None:
 def test_a_market_joining_on_a_shard_the_start_had_none_on_trades_in_a_group_of_the_session(
     sim: SimHarness, tmp_path: Path
 ) -> None:
-    # the start's market is on shard 0, so its one group is there; the new market is on shard 3
+    # the start's market is on shard 0, so its one group is there; the new market is on shard 3;
+    # the loop's calls go on workers, as a service's do (the listing and the group's create too)
     with rig(sim, tmp_path, [FIRST], strategy="market-maker", params={},
-             selection=Selection(series=SERIES), order_group=True,
+             selection=Selection(series=SERIES), order_group=True, send_workers=2,
              settings={"new_markets_poll_s": 3600.0, "shard_poll_s": 0.2}) as r:  # fmt: skip
         assert r.group is not None and set(r.group.by_shard) == {0}
         _ticks_until(r, lambda: _placed(r, FIRST), "the loop quoting its first market")

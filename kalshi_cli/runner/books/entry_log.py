@@ -96,6 +96,11 @@ class EntryLog:
             )
             self._file.setFormatter(logging.Formatter("%(message)s"))
         self.counts: dict[str, int] = {}
+        # one writer at a time: the loop's thread and the dispatch's workers (a market joining
+        # mid-run has its group made there) both emit, and the file's rotation and the
+        # coalescing below are not safe to run twice at once (not re-entrant: no signal
+        # handler emits, runner/lifecycle/running.py `signals`)
+        self._lock = threading.Lock()
         self._file_error: str | None = None  # why the file stopped taking lines, once said
         self._repeats: dict[tuple[str, ...], _Repeats] = {}
         self._next_summary = math.inf
@@ -127,6 +132,10 @@ class EntryLog:
         self._emit(kind, fields)
 
     def _emit(self, kind: str, fields: Mapping[str, Any] | None) -> None:
+        with self._lock:
+            self._emit_locked(kind, fields)
+
+    def _emit_locked(self, kind: str, fields: Mapping[str, Any] | None) -> None:
         self.counts[kind] = self.counts.get(kind, 0) + 1
         to_stderr = self._stderr is not None and kind not in QUIET_ON_STDERR
         if self._file is None and not to_stderr:
@@ -204,6 +213,10 @@ class EntryLog:
             self._stderr = None
 
     def close(self) -> None:
+        with self._lock:
+            self._close_locked()
+
+    def _close_locked(self) -> None:
         if self._repeats:
             self._summarize(self.clock.monotonic(), everything=True)
             self._repeats.clear()

@@ -82,14 +82,41 @@ def open_session_group(
     subaccount, or create one (the session refuses to start; a group made before stays listed
     for the kill switch, and the next start deletes it)."""
     clear_earlier_groups(client, store, log)
-    make = shard_group_maker(client, store, config, log)
-    return SessionGroups({shard: make(shard) for shard in sorted(set(shards))})
+    groups = shard_group_maker(client, store, config, log)
+    made: dict[int, str] = {}
+    for shard in sorted(set(shards)):
+        made[shard] = groups.create(shard)
+        groups.record(shard, made[shard])
+    return SessionGroups(made)
 
 
 class MakesGroup(Protocol):
-    """The session's group made on one shard and recorded (`shard_group_maker`): its id."""
+    """The session's group on one shard (`shard_group_maker`): made at the exchange, then
+    recorded with its shard in the state file. The two steps are apart because a market that
+    joins while the loop runs has its group made on a worker, and the state file is written on
+    the deciding thread alone (runner/loop/new_markets.py)."""
 
-    def __call__(self, shard: int) -> str: ...
+    def create(self, shard: int) -> str: ...
+
+    def record(self, shard: int, group_id: str) -> None: ...
+
+
+class _ShardGroupMaker:
+    def __init__(self, client: KalshiClient, store: Store, limit: Decimal, log: EntryLog) -> None:
+        self._client, self._store, self._limit, self._log = client, store, limit, log
+        self._here = client.subaccount or 0  # where the exchange puts the group (its default: 0)
+
+    def create(self, shard: int) -> str:
+        """The group made on `shard`; raises the client's error (`OrderOutcomeUnknown`: whether
+        it was made is not known)."""
+        return self._client.order_groups.create_order_group(self._limit, exchange_index=shard)
+
+    def record(self, shard: int, group_id: str) -> None:
+        """The group remembered with its shard before any order can name it, so the kill switch
+        of any process triggers it."""
+        remember_order_group(self._store, group_id, subaccount=self._here, exchange_index=shard)
+        fields = {"order_group_id": group_id, "contracts_limit": str(self._limit)}
+        self._log.emit("order_group_created", {**fields, "exchange_index": shard})
 
 
 def shard_group_maker(
@@ -97,22 +124,8 @@ def shard_group_maker(
 ) -> MakesGroup:
     """How the session's group on one shard is made: at the start, on each shard its markets
     are on, and for a market that joins while the loop runs on a shard it has none on
-    (runner/loop/new_markets.py). Created, then recorded with its shard in the state file
-    before any order can name it, so the kill switch of any process triggers it; raises the
-    client's error (`OrderOutcomeUnknown`: whether it was made is not known)."""
-    limit = contracts_limit(config)
-    here = client.subaccount or 0  # where the exchange puts the group (its default: 0)
-
-    def make(shard: int) -> str:
-        group_id = client.order_groups.create_order_group(limit, exchange_index=shard)
-        remember_order_group(store, group_id, subaccount=here, exchange_index=shard)
-        log.emit(
-            "order_group_created",
-            {"order_group_id": group_id, "contracts_limit": str(limit), "exchange_index": shard},
-        )
-        return group_id
-
-    return make
+    (runner/loop/new_markets.py)."""
+    return _ShardGroupMaker(client, store, contracts_limit(config), log)
 
 
 def group_refusal(shard: int, exc: KalshiError) -> str:
@@ -134,10 +147,10 @@ def group_refusal(shard: int, exc: KalshiError) -> str:
 
 
 class ShardGroupCreates:
-    """The session's group made on a shard a market joins on while the loop runs, by the rule
-    for a create that failed there: after one of unknown outcome, none more on that shard this
-    run (each could leave an empty group no record names); after a refusal, the next no sooner
-    than a listing interval on. docs/trade-loop.md "Markets that open while the loop runs"."""
+    """The session's group made (not recorded: `MakesGroup.record`, on the deciding thread) on a
+    shard a market joins on while the loop runs, by the rule for a create that failed there:
+    after one of unknown outcome, none more on that shard this run (each could leave an empty
+    group no record names); after a refusal, the next no sooner than a listing interval on. docs/trade-loop.md "Markets that open while the loop runs"."""
 
     def __init__(self, make: MakesGroup, clock: Clock) -> None:
         self._make, self._clock = make, clock
@@ -145,7 +158,7 @@ class ShardGroupCreates:
         self._refused: dict[int, tuple[float, str]] = {}  # shard -> (when, why) it last failed
 
     def make(self, shard: int, pace_s: float) -> str:
-        """The group's id, made and recorded on `shard`; raises `GroupNotMade` with the line a
+        """The group's id, made on `shard`; raises `GroupNotMade` with the line a
         market refused for it says (`pace_s`: the listing interval a refused create waits)."""
         if shard in self._unknown:
             raise GroupNotMade(self._unknown[shard])
@@ -154,7 +167,7 @@ class ShardGroupCreates:
         if last is not None and now < last[0] + pace_s:
             raise GroupNotMade(last[1], again=True)
         try:
-            return self._make(shard)
+            return self._make.create(shard)
         except OrderOutcomeUnknown as exc:
             self._unknown[shard] = group_refusal(shard, exc)
             raise GroupNotMade(self._unknown[shard]) from exc

@@ -176,8 +176,8 @@ class MarketJoin:
         """`reads`: how new markets are read (None: the loop takes on none); `account`: the
         pre-trade account (its shards, its events); `groups`: each market's mutually exclusive
         event's markets (runner/loop/event_groups.py); `schedule`: which market a tick visits;
-        `feed`: whose subscriptions a market joins; `make_group`: the session's group made and
-        recorded on a shard (`shard_group_maker`, the start's step; None: it wants no groups);
+        `feed`: whose subscriptions a market joins; `make_group`: the session's group made on a
+        shard and recorded (`shard_group_maker`, the start's steps; None: it wants no groups);
         `orders`: the groups its orders name. The markets of the start are put in `terms`
         and `index_markets` here, as a market taken on later is (`add_terms`)."""
         self.reads = reads
@@ -190,6 +190,7 @@ class MarketJoin:
         self._groups = groups
         self.schedule, self.feed = schedule, feed
         self.clock, self.log = clock, log
+        self._make_group = make_group
         self._creates = None if make_group is None else ShardGroupCreates(make_group, clock)
         self._orders = orders
 
@@ -238,6 +239,7 @@ class MarketJoin:
             shard = _shard(prepared.market)
             if prepared.refused is None and shard not in have.keys() | made.keys() | refused.keys():
                 try:
+                    # recorded by `join`, on the deciding thread
                     made[shard] = creates.make(shard, pace_s)
                 except GroupNotMade as exc:
                     refused[shard] = exc
@@ -294,7 +296,9 @@ class MarketJoin:
         """The markets in the loop's books, as the start puts them there (their events read
         again with them in); a refused one said, and left out. The session's groups made for
         them first: no order of theirs goes without one."""
-        if self._orders is not None:
+        if self._orders is not None and self._make_group is not None:
+            for shard, group_id in found.order_groups.items():
+                self._make_group.record(shard, group_id)
             self._orders.order_groups.update(found.order_groups)
         for prepared in found.markets:
             self._join_one(prepared)

@@ -21,7 +21,10 @@ class _Creates:
         self.answers: list[KalshiError | None] = []
         self.calls: list[int] = []
 
-    def __call__(self, shard: int) -> str:
+    def record(self, shard: int, group_id: str) -> None:
+        raise AssertionError("a group is recorded by the market join, not here")
+
+    def create(self, shard: int) -> str:
         self.calls.append(shard)
         error = self.answers.pop(0) if self.answers else None
         if error is not None:
