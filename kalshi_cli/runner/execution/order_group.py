@@ -150,7 +150,8 @@ class ShardGroupCreates:
     """The session's group made (not recorded: `MakesGroup.record`, on the deciding thread) on a
     shard a market joins on while the loop runs, by the rule for a create that failed there:
     after one of unknown outcome, none more on that shard this run (each could leave an empty
-    group no record names); after a refusal, the next no sooner than a listing interval on. docs/trade-loop.md "Markets that open while the loop runs"."""
+    group no record names); after a refusal, the next no sooner than a listing interval on.
+    docs/trade-loop.md "Markets that open while the loop runs"."""
 
     def __init__(self, make: MakesGroup, clock: Clock) -> None:
         self._make, self._clock = make, clock
