@@ -239,26 +239,32 @@ def check_count(value: object, field: str = "count") -> Decimal:
     """A count already typed (a `Decimal`, as code builds it, never a float or an int): by the
     rules its text would meet, positive with at most 2 decimals. A finite one is checked as it
     is, not written out and read back (every order a strategy decides is checked)."""
-    if _finite(value):
-        try:
-            _check_count(_checked_amount(value, field), field)
-            return value
-        except TermsError:
-            pass  # refused below as its text is, in the same words
-    return parse_count(_typed(value, field), field)
+    return _checked_as_typed(value, field, _check_count, parse_count)
 
 
 def check_dollars(value: object, field: str = "price") -> Decimal:
     """A YES price already typed (a `Decimal`): by the rules its text would meet, inside (0, 1)
     with at most 4 decimals, a finite one as it is (`check_count`). The market's own range and
     grid are `check_price`'s."""
+    return _checked_as_typed(value, field, _check_price, parse_price)
+
+
+def _checked_as_typed(
+    value: object,
+    field: str,
+    check: Callable[[Decimal, str], None],
+    parse: Callable[[str, str], Decimal],
+) -> Decimal:
+    """A finite Decimal checked as it is by `check` (with the rules every amount meets); any
+    other value, or one refused, goes through `parse` of its text, refused there in the text's
+    own words."""
     if _finite(value):
         try:
-            _check_price(_checked_amount(value, field), field)
+            check(_checked_amount(value, field), field)
             return value
         except TermsError:
-            pass  # refused below as its text is, in the same words
-    return parse_price(_typed(value, field), field)
+            pass
+    return parse(_typed(value, field), field)
 
 
 def _finite(value: object) -> TypeGuard[Decimal]:
