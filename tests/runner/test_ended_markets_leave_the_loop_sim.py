@@ -5,6 +5,8 @@ docs/trade-loop.md "Markets that open while the loop runs"."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +34,20 @@ def _placed(r: Rig, ticker: str) -> list[dict[str, object]]:
     return [e for e in r.events("order_placed") if e["ticker"] == ticker]
 
 
-def test_a_settled_market_with_nothing_there_leaves_a_series_loop(
-    sim: SimHarness, tmp_path: Path
-) -> None:
+@contextmanager
+def _quoting(sim: SimHarness, tmp_path: Path) -> Iterator[Rig]:
+    """A loop asked for the series, quoting its one market; no listing within the test."""
     with rig(sim, tmp_path, [FIRST], strategy="market-maker", params={},
              selection=Selection(series=SERIES),
              settings={"new_markets_poll_s": 3600.0}) as r:  # fmt: skip
         _ticks_until(r, lambda: _placed(r, FIRST), "the loop quoting")
+        yield r
+
+
+def test_a_settled_market_with_nothing_there_leaves_a_series_loop(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    with _quoting(sim, tmp_path) as r:
         sim.settle(FIRST, "yes")
         (removed,) = _ticks_until(r, lambda: r.events("market_removed"), f"{FIRST} let go")
         assert removed["ticker"] == FIRST and removed["why"] == "settled", removed
@@ -55,10 +64,7 @@ def test_a_settled_market_with_nothing_there_leaves_a_series_loop(
 def test_a_market_settled_with_contracts_held_leaves_only_once_its_settlement_is_booked(
     sim: SimHarness, tmp_path: Path
 ) -> None:
-    with rig(sim, tmp_path, [FIRST], strategy="market-maker", params={},
-             selection=Selection(series=SERIES),
-             settings={"new_markets_poll_s": 3600.0}) as r:  # fmt: skip
-        _ticks_until(r, lambda: _placed(r, FIRST), "the loop quoting")
+    with _quoting(sim, tmp_path) as r:
         taker = client_for(sim.new_account(balance_cents=10_000_000))
         try:  # another account sells into the loop's bid: the loop holds YES
             Book(taker, FIRST).order(BookSide.ASK, "0.01", "1", TimeInForce.IOC)
