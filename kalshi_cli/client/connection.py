@@ -448,6 +448,15 @@ class Connection:
                 f"answer could not be read; {unknown.doubt}"
             ) from exc
 
+    def written_field(
+        self, response: httpx.Response, unknown: UnknownOutcome, key: str, shape: Any, what: str
+    ) -> Any:
+        """`field` `key` of the answer to a write (`written`): an answer without it, or whose
+        `key` does not decode as `shape`, raises `unknown.error`."""
+        return self.written(
+            response, unknown, lambda r: self.field(self.fields(r), key, shape, what)
+        )
+
     @staticmethod
     def unless_error(response: httpx.Response, unknown: UnknownOutcome) -> None:
         """Nothing, unless the answer to a write the spec answers with no body (a 204) carries
