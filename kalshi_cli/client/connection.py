@@ -135,6 +135,19 @@ class UnknownOutcome(NamedTuple):
             what, doubt, lambda message: OrderOutcomeUnknown(message, client_order_id="", hint=told)
         )
 
+    @classmethod
+    def of_created(
+        cls, what: str, doubt: str, client_order_id: str, *, lost: str
+    ) -> UnknownOutcome:
+        """The unknown outcome of a write that creates orders (one, or a batch named by its
+        first): an `OrderOutcomeUnknown` carrying `client_order_id`, by which it is looked up."""
+        return cls(
+            what,
+            doubt,
+            lambda message: OrderOutcomeUnknown(message, client_order_id=client_order_id),
+            lost=lost,
+        )
+
 
 class ConnectionOptions(TypedDict, total=False):
     """A `Connection`'s settings past `api_base`, as `KalshiClient` takes them (`Connection`)."""
