@@ -71,7 +71,7 @@ class ApiKeysApi(Area):
         response = self._conn.write(
             "POST", "/api_keys", unknown, json=body, resend=Resend.IF_UNSENT
         )
-        key_id: str = self._conn.written_field(
+        key_id: str = self._written_field(
             response, unknown, "api_key_id", Id, "answer to a new API key"
         )
         return key_id

@@ -461,15 +461,6 @@ class Connection:
                 f"answer could not be read; {unknown.doubt}"
             ) from exc
 
-    def written_field(
-        self, response: httpx.Response, unknown: UnknownOutcome, key: str, shape: Any, what: str
-    ) -> Any:
-        """`field` `key` of the answer to a write (`written`): an answer without it, or whose
-        `key` does not decode as `shape`, raises `unknown.error`."""
-        return self.written(
-            response, unknown, lambda r: self.field(self.fields(r), key, shape, what)
-        )
-
     @staticmethod
     def unless_error(response: httpx.Response, unknown: UnknownOutcome) -> None:
         """Nothing, unless the answer to a write the spec answers with no body (a 204) carries
@@ -676,6 +667,17 @@ class Area:
 
     def __init__(self, connection: Connection) -> None:
         self._conn = connection
+
+    def _written_field(
+        self, response: httpx.Response, unknown: UnknownOutcome, key: str, shape: Any, what: str
+    ) -> Any:
+        """The field `key` of the answer to a write that creates something (its id, its
+        number), as `shape`: an answer without it, or whose `key` does not decode, raises
+        `unknown.error` (`Connection.written`)."""
+        conn = self._conn
+        return conn.written(
+            response, unknown, lambda r: conn.field(conn.fields(r), key, shape, what)
+        )
 
 
 def _not_json(response: httpx.Response, exc: msgspec.DecodeError) -> AnswerUnreadable:

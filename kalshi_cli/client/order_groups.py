@@ -141,7 +141,7 @@ class OrderGroupsApi(Area):
         response = self._conn.write(
             "POST", GROUPS + "/create", unknown, json=body, resend=Resend.IF_UNSENT
         )
-        group_id: str = self._conn.written_field(
+        group_id: str = self._written_field(
             response, unknown, "order_group_id", Id, "answer to a new group"
         )
         return group_id

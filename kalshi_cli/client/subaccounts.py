@@ -57,7 +57,7 @@ class SubaccountsApi(Area):
         response = self._conn.write(
             "POST", "/portfolio/subaccounts", unknown, json={}, resend=Resend.IF_UNSENT
         )
-        number: int = self._conn.written_field(
+        number: int = self._written_field(
             response, unknown, "subaccount_number", int, "new subaccount"
         )
         return number
