@@ -26,14 +26,14 @@ from tests.client.test_a_listing_without_its_list import (
     Read,
     _client,
     _resolved,
-    _spec,
 )
 from tests.conftest import SimHarness
+from tests.openapi_check import raw_spec
 from tests.prime_tier import Kalshi, connect, make_markets
 
 
 def _schema(path: str) -> dict[str, Any]:
-    answer = _resolved(_spec()["paths"][path]["get"]["responses"]["200"])
+    answer = _resolved(raw_spec()["paths"][path]["get"]["responses"]["200"])
     return _resolved(answer["content"]["application/json"]["schema"])
 
 
