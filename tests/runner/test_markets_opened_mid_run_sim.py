@@ -150,6 +150,13 @@ def test_a_new_markets_orders_are_held_to_its_own_shards_balance(
         (first, *_) = _ticks_until(r, denied, f"an order in {LATER} held to shard 3")
         assert f"{LATER} trades on shard 3" in str(first["detail"]), first
         assert not _placed(r, LATER)
+        # and the loop says of its shard what its start says of its markets' (`shards_at_start`)
+        (said,) = r.events("shards_at_join")
+        assert said["ticker"] == LATER, said
+        shard, short = said["lines"]  # type: ignore[misc]
+        assert shard == "shard 3: 1 market(s), balance $0.00", said
+        assert short.startswith("market-maker: 1 of its market(s) are on shard 3, which holds"), said
+        assert "`kalshi shard move" in short, said
 
 
 def _fund_shard(r: Rig, shard: int) -> None:
