@@ -3,10 +3,11 @@ an explicit list, which stays fixed) takes on each market of its selection that 
 start, through the steps the markets found at its start go through. docs/trade-loop.md "Markets
 that open while the loop runs".
 
-How the loop learns of one (runner/loop/new_market_listing.py `NewMarkets`): a `market_lifecycle_v2` `created` or `activated`
-message of a market it does not trade (the feed passes those on for every market:
-`FeedSession.hear_new_markets`) has the selection listed at once; and the selection is listed
-every `trade.new_markets_poll_s` whatever comes, since a message can be lost. The listing and
+How the loop learns of one (runner/loop/new_market_listing.py `NewMarkets`): a
+`market_lifecycle_v2` `created` or `activated` message of a market it does not trade (the feed
+passes those on for every market: `FeedSession.hear_new_markets`) has the selection listed at
+once; and the selection is listed every `trade.new_markets_poll_s` whatever comes, since a
+message can be lost. The listing and
 each new market's reads (its fees, its event) are made off the deciding path.
 
 What is done to each (`MarketJoin`): the start's own steps, each the one function the start
