@@ -13,6 +13,7 @@ import pytest
 
 from kalshi_cli.runner.config import Selection
 from kalshi_cli.services.reconcile import reconcile
+from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.conftest import SimHarness
@@ -41,13 +42,10 @@ def _held_leg(r: Rig) -> Any:
     return {leg.ticker: leg for leg in limit.held}[HELD]
 
 
-@pytest.mark.parametrize("start_reconciled", [False, True])
-def test_a_held_market_that_joins_the_loop_is_counted_once_with_the_loops_orders(
-    sim: SimHarness, tmp_path: Path, start_reconciled: bool
-) -> None:
-    # the account buys 5 YES in HELD by hand; HELD is paused when the event loop starts, so the
-    # loop does not trade it: the event's book counts it as held elsewhere. It opens again
-    # (`activated`) and joins the loop, which quotes there (its calls on workers)
+def _held_and_paused(sim: SimHarness, tmp_path: Path, *, reconciled: bool) -> AccountInfo:
+    """The account that buys 5 YES in HELD by hand, HELD then paused (as the loop starts, it
+    does not trade it: the event's book counts it as held elsewhere); `reconciled`: the
+    account's fills in the state file, as `kalshi trade`'s start reconciles them."""
     maker = client_for(sim.new_account(balance_cents=10_000_000))
     trader = sim.new_account(balance_cents=10_000_000)
     buyer = client_for(trader)
@@ -57,12 +55,21 @@ def test_a_held_market_that_joins_the_loop_is_counted_once_with_the_loops_orders
             Book(maker, ticker).quote("0.40", "0.60")
         Book(buyer, HELD).order(BookSide.BID, "0.60", "5", TimeInForce.IOC)
         sim.set_status(HELD, "paused")
-        if start_reconciled:  # as `kalshi trade` starts: the account's fills in the state file
+        if reconciled:
             with Store.open(tmp_path / "state.db") as store:
                 reconcile(buyer, store)
     finally:
         maker.close()
         buyer.close()
+    return trader
+
+
+@pytest.mark.parametrize("start_reconciled", [False, True])
+def test_a_held_market_that_joins_the_loop_is_counted_once_with_the_loops_orders(
+    sim: SimHarness, tmp_path: Path, start_reconciled: bool
+) -> None:
+    # HELD opens again (`activated`) and joins the loop, which quotes there (calls on workers)
+    trader = _held_and_paused(sim, tmp_path, reconciled=start_reconciled)
     with rig(sim, tmp_path, [FIRST], strategy="market-maker", params={}, trader=trader,
              selection=Selection(event=EVENT), risk={"max_event_loss": "500"}, send_workers=2,
              settings={"new_markets_poll_s": 3600.0}) as r:  # fmt: skip
@@ -84,3 +91,25 @@ def test_a_held_market_that_joins_the_loop_is_counted_once_with_the_loops_orders
         # the 5 contracts once, at what they cost, and the loop's resting orders with them
         assert (after.yes, after.no, after.cost) == (Decimal(5), Decimal(0), before.cost), after
         assert after.losing_yes < 0 or after.losing_no < 0, after
+
+
+def test_a_held_market_assigned_to_a_strategy_is_its_own_once_it_joins(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    # `kalshi trade --assign market-maker:HELD` was run before: the start gives the account's
+    # contracts in its markets to the strategy; a market that joins later is given them too
+    trader = _held_and_paused(sim, tmp_path, reconciled=True)
+    with Store.open(tmp_path / "state.db") as store:
+        store.trading.set_assignments({HELD: "market-maker"})
+    with rig(sim, tmp_path, [FIRST], strategy="market-maker", params={}, trader=trader,
+             selection=Selection(event=EVENT), send_workers=2,
+             settings={"new_markets_poll_s": 3600.0}) as r:  # fmt: skip
+        _ticks_until(r, lambda: _placed(r, FIRST), "the loop quoting its first market")
+        assert not r.events("position_assigned")
+        sim.set_status(HELD, "open")
+        _ticks_until(r, lambda: r.events("market_added"), f"{HELD} taken on")
+        (assigned,) = r.events("position_assigned")
+        assert (assigned["ticker"], assigned["strategy"]) == (HELD, "market-maker"), assigned
+        assert assigned["count"] == "5.00", assigned
+        owned = r.loop.portfolio.view_for(HELD, "market-maker")
+        assert owned.position == Decimal(5), owned

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from kalshi_cli.runner.books.portfolio import give_assigned
 from kalshi_cli.runner.execution.dispatch import Urgency
 from kalshi_cli.runner.loop.ended_markets import EndedMarkets
 from kalshi_cli.runner.loop.new_markets import Seen
@@ -43,6 +44,7 @@ class NewMarkets:
         assert join.reads is not None
         self.ended = EndedMarkets(join, executor, dispatch, store)
         self._fills, self._hold = executor.fills, executor.balance_hold
+        self._store = store  # the strategies `--assign` gave each market's contracts to
         guard = executor.guard
         self._selection, self._client = join.reads.selection, join.reads.client
         self._join, self._portfolio = join, join.portfolio
@@ -101,7 +103,13 @@ class NewMarkets:
             p.market.ticker for p in found.markets if p.refused is not None and not p.again
         )
         for prepared in self._join.join(found):
-            self._fills.joined(prepared.market.ticker, prepared.fills, found.read_at)
+            ticker = prepared.market.ticker
+            self._fills.joined(ticker, prepared.fills, found.read_at)
+            assigned = self._store.trading.assignments()
+            names = self._tuning.lineup.names
+            give_assigned(
+                self._portfolio, assigned, names, self._clock.wall(), self._log, tickers=[ticker]
+            )
             self._say(prepared)
 
     def _say(self, prepared: Prepared) -> None:
