@@ -1,8 +1,9 @@
 """When a loop asked for a series or an event lists its selection for markets that opened while it
-runs (`NewMarkets`), and what it says of each it takes on, as its start says of its markets: their
-shards' lines (`BalanceHold.lines`, logged `shards_at_join`). What is done to each market found is
-runner/loop/new_markets.py `MarketJoin`'s; docs/trade-loop.md "Markets that open while the loop
-runs".
+runs (`NewMarkets`), and what the start does and says of its markets past the books, done for each
+it takes on: what the account holds there counted by the loop's view, given to the strategy
+`--assign` named for it (`position_assigned`), its shard's lines (`BalanceHold.lines`, logged
+`shards_at_join`). What is done to each market found is runner/loop/new_markets.py
+`MarketJoin`'s; docs/trade-loop.md "Markets that open while the loop runs".
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from kalshi_cli.vocabulary.errors import KalshiError
 if TYPE_CHECKING:
     from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
     from kalshi_cli.runner.execution.execution import LoopExecutor
-    from kalshi_cli.runner.loop.new_markets import Found, MarketJoin, Prepared
+    from kalshi_cli.runner.loop.new_markets import Found, MarketJoin
     from kalshi_cli.runner.loop.shared import Tuning
     from kalshi_cli.store import Store
+    from kalshi_cli.vocabulary.models import Fill
 
 
 class NewMarkets:
@@ -103,18 +105,17 @@ class NewMarkets:
             p.market.ticker for p in found.markets if p.refused is not None and not p.again
         )
         for prepared in self._join.join(found):
-            ticker = prepared.market.ticker
-            self._fills.joined(ticker, prepared.fills, found.read_at)
-            assigned = self._store.trading.assignments()
-            names = self._tuning.lineup.names
-            give_assigned(
-                self._portfolio, assigned, names, self._clock.wall(), self._log, tickers=[ticker]
-            )
-            self._say(prepared)
+            self._taken_on(prepared.market.ticker, prepared.fills, found.read_at)
 
-    def _say(self, prepared: Prepared) -> None:
-        """What the start says of its markets' shards, said of a market taken on."""
-        ticker = prepared.market.ticker
+    def _taken_on(self, ticker: str, fills: tuple[Fill, ...], read_at: float) -> None:
+        """What the start does and says of each of its markets past its books, done for one
+        taken on (`fills`: the account's there, listed at `read_at`): what the account holds
+        there counted by the loop's view (`FillSync.joined`), given to the strategy `--assign`
+        named for it, and its shard's lines."""
+        self._fills.joined(ticker, fills, read_at)
+        assigned, names = self._store.trading.assignments(), self._tuning.lineup.names
+        now = self._clock.wall()
+        give_assigned(self._portfolio, assigned, names, now, self._log, tickers=[ticker])
         traded = self._tuning.lineup.traded({ticker: self._join.terms[ticker]})
         lines = self._hold.lines(traded, [ticker])
         if lines:
