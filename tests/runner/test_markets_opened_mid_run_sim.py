@@ -153,7 +153,9 @@ def test_a_new_markets_orders_are_held_to_its_own_shards_balance(
         # and the loop says of its shard what its start says of its markets' (`shards_at_start`)
         (said,) = r.events("shards_at_join")
         assert said["ticker"] == LATER, said
-        shard, short = said["lines"]  # type: ignore[misc]
+        lines = said["lines"]
+        assert isinstance(lines, list) and len(lines) == 2, said
+        shard, short = (str(line) for line in lines)
         assert shard == "shard 3: 1 market(s), balance $0.00", said
         assert short.startswith("market-maker: 1 of its market(s) are on shard 3, which"), said
         assert "`kalshi shard move" in short, said
