@@ -21,9 +21,9 @@ start's reconcile makes it for its markets, and no longer counted as held elsewh
 (`FillSync.joined`). A market that fails a check is logged (`market_refused`) and not traded,
 and the loop goes on.
 
-`MarketJoin` has more than six collaborators: a market taken on goes into every book the start
-put its markets in (portfolio, pre-trade account, event groups, schedule, feed), with the reads
-that prepare it, the clock and the log.
+`MarketJoin` is given more than six collaborators because a market taken on goes into every book
+the start put its markets in: the portfolio, the pre-trade account, the event groups, the
+schedule and the feed, with the reads that prepare it, the clock and the log.
 """
 
 from __future__ import annotations
