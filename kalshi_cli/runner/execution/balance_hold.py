@@ -78,11 +78,10 @@ def shard_lines(
     order_cost: Decimal,
 ) -> list[str]:
     """What the loop says of the exchange shards of its markets (at its start, and of a market
-    taken on while it runs: `BalanceHold.lines`): the markets by shard,
-    with each shard's balance, one line a shard; and, for each strategy (`traded`: its name ->
-    the tickers it trades), one line a shard of its own markets that holds less than one order's
-    cost (`balance_hold.one_order`),
-    with the `kalshi shard move` that would cover it (docs/shards.md "The trade
+    taken on while it runs: `BalanceHold.lines`): the markets by shard, with each shard's
+    balance, one line a shard; and, for each strategy (`traded`: its name -> the tickers it
+    trades), one line a shard of its own markets that holds less than one order's cost
+    (`one_order`), with the `kalshi shard move` that would cover it (docs/shards.md "The trade
     loop"). Nothing when the exchange names no shard."""
     if not shard_of:
         return []
