@@ -258,7 +258,7 @@ def test_a_stop_that_cannot_sell_back_exits_not_proven(sim: SimHarness, tmp_path
         _send_set(r)
         assert poll_until(lambda: B not in transport.faults, between=lambda: _ticking(r))
         r.books[A].set("ask", None)  # NO's bids are YES asks: nobody buys A's NO back
-        assert poll_until(lambda: r.loop.legs.unwind_price(A, Side.NO, Decimal(5)) is None)
+        assert poll_until(lambda: r.loop.legs.sale_back.price(A, Side.NO, Decimal(5)) is None)
         summary = r.loop.stop.shutdown(cancel_resting=True)
         (left,) = r.events("group_left_broken")
         assert summary.broken_sets == (left["set"],)
@@ -626,14 +626,14 @@ def test_a_broken_sets_sale_back_never_sells_what_a_newer_set_holds(
     # no stop-loss: it would refuse NO on A with nobody bidding for it, and sell by itself
     with _set_rig(sim, tmp_path, {}, risk={"stop_loss_share": "0"}) as (r, _):
         r.books[A].set("ask", None)  # NO's bids are YES asks: nobody buys A's NO back
-        assert poll_until(lambda: r.loop.legs.unwind_price(A, Side.NO, Decimal(5)) is None)
+        assert poll_until(lambda: r.loop.legs.sale_back.price(A, Side.NO, Decimal(5)) is None)
         sim.set_status(B, "paused")
         _send_set(r)
         first = _until_done(r)
         assert first["status"] == "broken", first
         sim.set_status(B, "open")
         r.books[A].set("ask", BookSide.ASK, "0.60")
-        assert poll_until(lambda: r.loop.legs.unwind_price(A, Side.NO, Decimal(5)) is not None)
+        assert poll_until(lambda: r.loop.legs.sale_back.price(A, Side.NO, Decimal(5)) is not None)
         _send_set(r)
         assert poll_until(
             lambda: len(r.events("group_done")) == 2, between=lambda: _ticking(r), within_s=60
@@ -673,14 +673,14 @@ def test_a_stop_asks_the_risk_engine_before_a_sale_back_it_never_refused(
     the exit 11, never a sale back sent past the pre-trade checks."""
     with _set_rig(sim, tmp_path, {}, risk={"stop_loss_share": "0"}) as (r, _):
         r.books[A].set("ask", None)  # NO's bids are YES asks: nobody buys A's NO back
-        assert poll_until(lambda: r.loop.legs.unwind_price(A, Side.NO, Decimal(5)) is None)
+        assert poll_until(lambda: r.loop.legs.sale_back.price(A, Side.NO, Decimal(5)) is None)
         sim.set_status(B, "paused")
         _send_set(r)
         assert _until_done(r)["status"] == "broken"
         (failed,) = r.events("group_unwind_failed")
         assert "nobody bids" in str(failed["reason"]), failed
         r.books[A].set("ask", BookSide.ASK, "0.60")
-        assert poll_until(lambda: r.loop.legs.unwind_price(A, Side.NO, Decimal(5)) is not None)
+        assert poll_until(lambda: r.loop.legs.sale_back.price(A, Side.NO, Decimal(5)) is not None)
         r.store.trading.set_trading_state("HALTED", reason="kill switch", source="cancel-all")
         summary = r.loop.stop.shutdown(cancel_resting=True)
         refused = r.events("group_unwind_failed")[1:]
@@ -709,13 +709,13 @@ def test_a_stop_sells_back_only_what_a_leg_holds_beyond_the_whole_sets(
         r.books[A].set("ask", None)  # NO's bids are YES asks: nobody buys A's NO back
         r.books[B].set("bid", None)  # NO's asks are YES bids: B sells 3 NO, no more
         r.books[B].order(BookSide.BID, "0.40", "3", TimeInForce.GTC)
-        assert poll_until(lambda: r.loop.legs.unwind_price(A, Side.NO, Decimal(2)) is None)
+        assert poll_until(lambda: r.loop.legs.sale_back.price(A, Side.NO, Decimal(2)) is None)
         _send_set(r)
         done = _until_done(r)
         assert (done["status"], Decimal(str(done["sets"]))) == ("broken", 3), done
         assert _held(r) == {A: 5, B: 3, C: 3}
         r.books[A].set("ask", BookSide.ASK, "0.60")
-        assert poll_until(lambda: r.loop.legs.unwind_price(A, Side.NO, Decimal(2)) is not None)
+        assert poll_until(lambda: r.loop.legs.sale_back.price(A, Side.NO, Decimal(2)) is not None)
         summary = r.loop.stop.shutdown(cancel_resting=True)
         assert summary.broken_sets == ()
         sales = [g for g in r.events("group_leg") if g["action"] == "sell"]
@@ -738,8 +738,8 @@ def test_a_sale_back_that_fills_short_is_given_up_and_said_and_the_next_leg_sold
         r.books[C].order(BookSide.BID, "0.40", "2", TimeInForce.GTC)
         assert poll_until(
             lambda: (
-                r.loop.legs.unwind_price(A, Side.NO, Decimal(3)) is not None
-                and r.loop.legs.unwind_price(C, Side.NO, Decimal(3)) is not None
+                r.loop.legs.sale_back.price(A, Side.NO, Decimal(3)) is not None
+                and r.loop.legs.sale_back.price(C, Side.NO, Decimal(3)) is not None
             )
         )
         _send_set(r)
@@ -762,8 +762,8 @@ def _a_and_b_unsold_beyond_two_sets(r: Rig) -> None:
     r.books[C].order(BookSide.BID, "0.40", "2", TimeInForce.GTC)
     assert poll_until(
         lambda: (
-            r.loop.legs.unwind_price(A, Side.NO, Decimal(3)) is None
-            and r.loop.legs.unwind_price(B, Side.NO, Decimal(3)) is None
+            r.loop.legs.sale_back.price(A, Side.NO, Decimal(3)) is None
+            and r.loop.legs.sale_back.price(B, Side.NO, Decimal(3)) is None
         )
     )
     _send_set(r)
@@ -776,8 +776,8 @@ def _bids_back_for_b(r: Rig) -> None:
     r.books[B].set("ask", BookSide.ASK, "0.60")
     assert poll_until(
         lambda: (
-            r.loop.legs.unwind_price(A, Side.NO, Decimal(3)) is not None
-            and r.loop.legs.unwind_price(B, Side.NO, Decimal(3)) is not None
+            r.loop.legs.sale_back.price(A, Side.NO, Decimal(3)) is not None
+            and r.loop.legs.sale_back.price(B, Side.NO, Decimal(3)) is not None
         )
     )
 
@@ -812,11 +812,11 @@ def test_a_stop_sale_back_whose_answer_was_lost_is_not_read_as_selling_nothing(
         r.books[A].set("ask", None)
         r.books[B].set("bid", None)
         r.books[B].order(BookSide.BID, "0.40", "3", TimeInForce.GTC)
-        assert poll_until(lambda: r.loop.legs.unwind_price(A, Side.NO, Decimal(2)) is None)
+        assert poll_until(lambda: r.loop.legs.sale_back.price(A, Side.NO, Decimal(2)) is None)
         _send_set(r)
         assert _until_done(r)["status"] == "broken"
         r.books[A].set("ask", BookSide.ASK, "0.60")
-        assert poll_until(lambda: r.loop.legs.unwind_price(A, Side.NO, Decimal(2)) is not None)
+        assert poll_until(lambda: r.loop.legs.sale_back.price(A, Side.NO, Decimal(2)) is not None)
         transport.faults[A] = {"drop_response_after_commit_rate": 1.0}  # the stop's sale back
         summary = r.loop.stop.shutdown(cancel_resting=True)
         (left,) = r.events("group_left_broken")

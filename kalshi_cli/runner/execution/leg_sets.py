@@ -206,6 +206,42 @@ def _sale_of(leg: Intent, count: Decimal) -> Intent:
     )
 
 
+class SaleBack:
+    """What a sale back of a set's leg brings now: the price that sells it all into its
+    market's bids, and whether that beats holding the leg to its settlement."""
+
+    def __init__(self, feed: MarketFeed, closed: Collection[str], worth: LegWorth) -> None:
+        self._feed = feed
+        self._closed = closed
+        self._worth = worth
+
+    def price(self, ticker: str, side: Side, count: Decimal) -> Decimal | None:
+        """The price a reducing IOC sell of `count` contracts of `side` needs to sell them all
+        into the market's bids now (the bid at which their depth covers `count`, the last bid
+        when none does); None when nobody bids or the book is stale."""
+        book = self._feed.book(ticker)
+        bids = () if book is None else (book.yes_bids if side is Side.YES else book.no_bids)
+        covered = ZERO
+        for level in bids:
+            covered += level.size
+            if covered >= count:
+                return level.price
+        return bids[-1].price if bids else None
+
+    def beats_holding(self, s: _Set, i: int) -> bool:
+        """Leg `i`, held to its settlement, is worth selling now: its market still trades and
+        its bids bring, after the fee, at least what it is sure to be paid there (its bids rose
+        since it was held)."""
+        leg = s.legs[i]
+        extra = s.held[i] - s.sets
+        if extra <= 0 or leg.ticker in self._closed:
+            return False
+        at = self.price(leg.ticker, leg.side, extra)
+        if at is None:
+            return False  # nobody bids: nothing to sell into
+        return self._worth.worse_than_holding(leg.ticker, leg.side, extra, at) is None
+
+
 class LegSets:
     def __init__(
         self,
@@ -239,6 +275,7 @@ class LegSets:
         self._clock = clock
         self._log = log
         self._holdings = _Holdings(executor, store)
+        self.sale_back = SaleBack(feed, closed, worth)
         self._unknown = executor.unknown_orders
         self._guard = executor.guard
         self._open: dict[str, _Set] = {}
@@ -446,7 +483,7 @@ class LegSets:
         if leg.ticker in self._closed:
             s.hold_to_settlement(i, extra, self._log)
             return None
-        at = self.unwind_price(leg.ticker, leg.side, extra)
+        at = self.sale_back.price(leg.ticker, leg.side, extra)
         worse = self._worth.worse_than_holding(leg.ticker, leg.side, extra, at)
         if worse is not None:
             s.hold_to_settlement(i, extra, self._log, worse)
@@ -529,19 +566,6 @@ class LegSets:
         s.steps()
         s.free()
 
-    def unwind_price(self, ticker: str, side: Side, count: Decimal) -> Decimal | None:
-        """The price a reducing IOC sell of `count` contracts of `side` needs to sell them all
-        into the market's bids now (the bid at which their depth covers `count`, the last bid
-        when none does); None when nobody bids or the book is stale."""
-        book = self._feed.book(ticker)
-        bids = () if book is None else (book.yes_bids if side is Side.YES else book.no_bids)
-        covered = ZERO
-        for level in bids:
-            covered += level.size
-            if covered >= count:
-                return level.price
-        return bids[-1].price if bids else None
-
     # ---------------------------------------------------------------- every tick
 
     def resume(self) -> None:
@@ -565,29 +589,16 @@ class LegSets:
     def _settling_ends(self, s: _Set) -> bool:
         """Whether legs of `s` held to their settlement are to be unwound again (each taken
         out of `settling`): every one once a leg holds less now (the settlement took it), or
-        those a sale back no longer loses on (`_beats_holding`)."""
+        those a sale back no longer loses on (`SaleBack.beats_holding`)."""
         if not s.settling or s.sending is not None:
             return False
         holdings = self._holdings
         if any(holdings.now(s, i, s.held[i]) < s.held[i] for i in s.settling):
             s.settling.clear()
             return True
-        selling = {i for i in s.settling if self._beats_holding(s, i)}
+        selling = {i for i in s.settling if self.sale_back.beats_holding(s, i)}
         s.settling -= selling
         return bool(selling)
-
-    def _beats_holding(self, s: _Set, i: int) -> bool:
-        """Leg `i`, held to its settlement, is worth selling now: its market still trades and
-        its bids bring, after the fee, at least what it is sure to be paid there (its bids rose
-        since it was held)."""
-        leg = s.legs[i]
-        extra = s.held[i] - s.sets
-        if extra <= 0 or leg.ticker in self._closed:
-            return False
-        at = self.unwind_price(leg.ticker, leg.side, extra)
-        if at is None:
-            return False  # nobody bids: nothing to sell into
-        return self._worth.worse_than_holding(leg.ticker, leg.side, extra, at) is None
 
     def _recover(self, record: LegSetRecord) -> None:
         """A set the state file holds not ended (the loop was killed, or a sale back failed):
