@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from kalshi_cli.risk.budget import Budget
 from kalshi_cli.risk.engine import ORDER_RATE_WINDOW_S, RiskEngine
 from kalshi_cli.runner.books.fees import load_fees
-from kalshi_cli.runner.books.portfolio import Portfolio
+from kalshi_cli.runner.books.portfolio import Portfolio, give_assigned
 from kalshi_cli.runner.books.records import LoopTradingRecords
 from kalshi_cli.runner.execution.amends import Amends
 from kalshi_cli.runner.execution.answers import AnswerBook, InFlight
@@ -45,7 +45,8 @@ from kalshi_cli.runner.loop.lifecycle_watch import LifecycleWatch, follow_held_u
 from kalshi_cli.runner.loop.lineup import Lineup, Member
 from kalshi_cli.runner.loop.loop_components import Acts, Books, TickComponents
 from kalshi_cli.runner.loop.market_pass import MarketPass
-from kalshi_cli.runner.loop.new_markets import JoinReads, MarketJoin, NewMarkets, join_reads
+from kalshi_cli.runner.loop.new_market_listing import NewMarkets
+from kalshi_cli.runner.loop.new_markets import JoinReads, MarketJoin, join_reads
 from kalshi_cli.runner.loop.params_reload import ParamsReload
 from kalshi_cli.runner.loop.queue_positions import QueuePositions
 from kalshi_cli.runner.loop.schedule import MarketSchedule
@@ -81,7 +82,6 @@ from kalshi_cli.strategy_api import MarketTerms
 from kalshi_cli.vocabulary.errors import UsageError
 from kalshi_cli.vocabulary.models import FeeModelError, Market
 from kalshi_cli.vocabulary.owners import STOP_LOSS
-from kalshi_cli.vocabulary.units import fmt_count
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -690,13 +690,8 @@ def _assign(options: TradeOptions, lineup: Lineup, portfolio: Portfolio, src: Lo
             )
     if options.assign:
         src.store.trading.set_assignments({t: n for n, t in options.assign})
-    for ticker, name in src.store.trading.assignments().items():
-        if lineup.get(name) is None or ticker not in portfolio.markets:
-            continue
-        given = portfolio.assign(name, ticker, src.clock.wall())
-        src.log.emit(
-            "position_assigned", {"strategy": name, "ticker": ticker, "count": fmt_count(given)}
-        )
+    assigned = src.store.trading.assignments()
+    give_assigned(portfolio, assigned, lineup.names, src.clock.wall(), src.log)
 
 
 def clear_assignments(

@@ -86,3 +86,41 @@ def test_a_market_settled_with_contracts_held_leaves_only_once_its_settlement_is
         assert r.loop.stop.shutdown(cancel_resting=True).broken_sets == ()
         report = reconcile(r.client, r.store)
         assert report.settlements_added == 0 and report.fills_added == 0, report
+
+
+def test_a_settled_market_leaving_an_event_loop_keeps_the_events_book_of_the_others(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    # an event loop with a limit on an event's loss quotes both its markets (its calls on
+    # workers); it holds YES in the second, which settles NO and leaves the loop: what it paid
+    # is realized, and the event's book of the first is as it was, the second counted nowhere
+    event = FIRST.rsplit("-", 1)[0]
+    second = f"{event}-B"
+    with rig(sim, tmp_path, [FIRST, second], strategy="market-maker", params={},
+             selection=Selection(event=event), risk={"max_event_loss": "500"}, send_workers=2,
+             settings={"new_markets_poll_s": 3600.0}) as r:  # fmt: skip
+
+        def book() -> dict[str, Any]:
+            (limit,) = r.loop.executor.event_limits("market-maker", FIRST)
+            return {leg.ticker: leg for leg in limit.held}
+
+        _ticks_until(r, lambda: _placed(r, FIRST) and _placed(r, second), "the loop quoting")
+        taker = client_for(sim.new_account(balance_cents=10_000_000))
+        try:  # another account sells into the loop's bid in the second market
+            Book(taker, second).order(BookSide.ASK, "0.01", "1", TimeInForce.IOC)
+        finally:
+            taker.close()
+        _ticks_until(r, lambda: r.loop.portfolio.view(second).position, "the loop holding")
+        held = book()
+        cost = held[second].cost
+        assert held[second].yes > 0 and cost > 0, held
+        sim.settle(second, "no")
+        _ticks_until(r, lambda: r.events("market_removed"), f"{second} let go")
+        after = book()
+        # the first market's leg as it was; the second's contracts paid and not counted again
+        assert after[FIRST] == held[FIRST], (after, held)
+        assert second not in after or (after[second].yes, after[second].cost) == (0, 0), after
+        pnl = r.loop.portfolio.pnl.markets[second]
+        assert pnl.settled and pnl.realized == -cost, pnl
+        (booked,) = r.store.settlements.read(ticker=second)
+        assert booked.result == "no"

@@ -80,6 +80,41 @@ def test_a_series_loop_trades_a_market_of_its_series_that_opens_after_its_start(
         assert ELSEWHERE not in r.loop.portfolio.markets
 
 
+def test_a_market_listed_before_its_open_time_is_taken_on_when_it_opens_not_before(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    # the market is created an hour before it opens: its `created` message has the loop list
+    # the series, which lists it only once open; its `activated` has it taken on. The listing
+    # runs on the loop's workers, as a service's does
+    with rig(sim, tmp_path, [FIRST], strategy="market-maker", params={},
+             selection=Selection(series=SERIES), send_workers=2,
+             settings={"new_markets_poll_s": 3600.0}) as r:  # fmt: skip
+        _ticks_until(r, lambda: _placed(r, FIRST), "the loop quoting its first market")
+        listings = r.requests(sim).get("GET /markets", 0)
+        maker = client_for(sim.new_account(balance_cents=10_000_000))
+        try:
+            opens = int(sim.running.state.clock.wall()) + 3600
+            assert sim.create_market(LATER, open_time=opens)["status"] == "initialized"
+            _ticks_until(
+                r,
+                lambda: r.requests(sim).get("GET /markets", 0) > listings,
+                "the listing its `created` message asked for",
+            )
+            for _ in range(5):  # that listing's answer booked: nothing to take on
+                r.loop.tick(r.feed.drain_messages())
+            assert not r.events("market_added") and not r.events("market_refused")
+            assert LATER not in r.loop.portfolio.markets and not _placed(r, LATER)
+            sim.set_status(LATER, "open")  # the exchange opens it
+            Book(maker, LATER).quote("0.40", "0.60")
+        finally:
+            maker.close()
+        _ticks_until(r, lambda: _placed(r, LATER), f"an order in {LATER}")
+        (added,) = r.events("market_added")
+        assert added["ticker"] == LATER and added["why"] == "activated", added
+        refusals = [e for e in r.events("order_rejected") if e.get("ticker") == LATER]
+        assert not refusals, refusals
+
+
 def test_a_market_no_message_told_of_is_found_by_the_paced_listing(
     sim: SimHarness, tmp_path: Path
 ) -> None:
@@ -115,6 +150,15 @@ def test_a_new_markets_orders_are_held_to_its_own_shards_balance(
         (first, *_) = _ticks_until(r, denied, f"an order in {LATER} held to shard 3")
         assert f"{LATER} trades on shard 3" in str(first["detail"]), first
         assert not _placed(r, LATER)
+        # and the loop says of its shard what its start says of its markets' (`shards_at_start`)
+        (said,) = r.events("shards_at_join")
+        assert said["ticker"] == LATER, said
+        lines = said["lines"]
+        assert isinstance(lines, list) and len(lines) == 2, said
+        shard, short = (str(line) for line in lines)
+        assert shard == "shard 3: 1 market(s), balance $0.00", said
+        assert short.startswith("market-maker: 1 of its market(s) are on shard 3, which"), said
+        assert "`kalshi shard move" in short, said
 
 
 def _fund_shard(r: Rig, shard: int) -> None:

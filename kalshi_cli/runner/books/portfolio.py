@@ -10,7 +10,7 @@ view (`rebuild`). Whose each contract is, and the views the risk engine reads: `
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -22,9 +22,10 @@ from kalshi_cli.services.pretrade.books import OpenOrder
 from kalshi_cli.strategy_api import PositionView
 from kalshi_cli.strategy_api.window import MidSeries, MidWindow
 from kalshi_cli.vocabulary.models import FeeModel, Market, Orderbook
-from kalshi_cli.vocabulary.units import ZERO, BookSide
+from kalshi_cli.vocabulary.units import ZERO, BookSide, fmt_count
 
 if TYPE_CHECKING:
+    from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.store import FillRecord, SettlementRecord
 
 
@@ -342,6 +343,30 @@ class Portfolio:
                 return None
             total += value
         return total
+
+
+def give_assigned(
+    portfolio: Portfolio,
+    assigned: Mapping[str, str],
+    running: Collection[str],
+    now: float,
+    log: EntryLog,
+    *,
+    tickers: Collection[str] | None = None,
+) -> None:
+    """The contracts nobody in the loop built in each market given to the strategy `kalshi trade
+    --assign` named for it (`assigned`: ticker -> strategy, as the state file keeps them), if it
+    is `running` and the loop trades the market, each said (`position_assigned`): at the start,
+    and for a market taken on while the loop runs (`tickers`: those alone)."""
+    for ticker, name in assigned.items():
+        if name not in running or ticker not in portfolio.markets:
+            continue
+        if tickers is not None and ticker not in tickers:
+            continue
+        given = portfolio.assign(name, ticker, now)
+        log.emit(
+            "position_assigned", {"strategy": name, "ticker": ticker, "count": fmt_count(given)}
+        )
 
 
 class MidHistory:

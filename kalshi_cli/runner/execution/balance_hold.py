@@ -24,7 +24,8 @@ which the API error guard counts (`statuses_read` names the shard).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -70,6 +71,48 @@ def move_line(shard: int, need: Decimal, balances: Mapping[int, Decimal]) -> str
     return f"fund shard {shard}: no other shard holds {fmt_money(short)}"
 
 
+def shard_lines(
+    shard_of: Mapping[str, int],
+    balances: Mapping[int, Decimal] | None,
+    traded: Mapping[str, Sequence[str]],
+    order_cost: Decimal,
+) -> list[str]:
+    """What the loop says of the exchange shards of its markets (at its start, and of a market
+    taken on while it runs: `BalanceHold.lines`): the markets by shard, with each shard's
+    balance, one line a shard; and, for each strategy (`traded`: its name -> the tickers it
+    trades), one line a shard of its own markets that holds less than one order's cost
+    (`one_order`), with the `kalshi shard move` that would cover it (docs/shards.md "The trade
+    loop"). Nothing when the exchange names no shard."""
+    if not shard_of:
+        return []
+    by_shard: dict[int, list[str]] = {}
+    for ticker, shard in shard_of.items():
+        by_shard.setdefault(shard, []).append(ticker)
+    known = balances or {}
+    lines = []
+    for shard in sorted(by_shard):
+        held = (
+            "balance not told"
+            if balances is None
+            else f"balance {fmt_money(known.get(shard, ZERO))}"
+        )
+        lines.append(f"shard {shard}: {len(by_shard[shard])} market(s), {held}")
+    if balances is None:
+        return lines
+    floor = order_cost
+    short = [s for s in sorted(by_shard) if known.get(s, ZERO) < floor]
+    for name, tickers in traded.items():
+        mine = Counter(shard_of[t] for t in tickers if t in shard_of)
+        for shard in (s for s in short if mine[s]):
+            move = move_line(shard, floor, known)
+            lines.append(
+                f"{name}: {mine[shard]} of its market(s) are on shard {shard}, which "
+                f"holds {fmt_money(known.get(shard, ZERO))}, less than one order's cost "
+                f"({fmt_money(floor)}): no order there until it is funded: `{move}`"
+            )
+    return lines
+
+
 class BalanceHold:
     def __init__(
         self,
@@ -107,6 +150,20 @@ class BalanceHold:
     def balances(self) -> Mapping[int, Decimal] | None:
         """Each shard's balance as last read (None: the exchange did not say)."""
         return None if self._account is None else self._account.balances
+
+    def lines(
+        self, traded: Mapping[str, Sequence[str]], tickers: Iterable[str] | None = None
+    ) -> list[str]:
+        """What the loop says of its shards (`shard_lines`; `traded`: each strategy's markets):
+        of all its markets at the start; of the shards of `tickers` alone, and of their
+        strategies there, for markets taken on while it runs."""
+        shard_of = self.shard_of
+        if tickers is not None:
+            new = set(tickers)
+            on = {shard_of[t] for t in new if t in shard_of}
+            shard_of = {t: s for t, s in shard_of.items() if s in on}
+            traded = {name: [t for t in mine if t in new] for name, mine in traded.items()}
+        return shard_lines(shard_of, self.balances, traded, self._order_cost)
 
     # ---------------------------------------------------------------- refusals
 

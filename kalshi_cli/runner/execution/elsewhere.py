@@ -88,6 +88,13 @@ class ElsewhereViews:
         """What the account holds in `ticker` (None: a market the loop trades, or nothing)."""
         return self._views.get(ticker)
 
+    def let_go(self, ticker: str) -> None:
+        """`ticker` joined the loop: its view counts it from now on, not this one (a read of
+        its event on its way leaves it out; the map is replaced, not changed, for a worker
+        that reads it)."""
+        self._event_of = {t: e for t, e in self._event_of.items() if t != ticker}
+        self._views.pop(ticker, None)
+
     def told(self, ticker: str | None) -> bool:
         """A `user_orders` message (an order placed, amended, cancelled, filled) or a result in
         `ticker`, or one of each market maybe lost (None: a gap in the feed, a reconnect):
@@ -137,6 +144,7 @@ class ElsewhereViews:
         each whose read failed keeps them, with each fill listed that they do not count counted
         as not read (neither if a later read of the event was booked first)."""
         fills, answers = reread
+        fills = [f for f in fills if f.ticker in self._event_of]  # none that joined the loop
         for event, at, answer in answers:
             # one read made before another booked first: a failed one would count again what
             # the later read holds; an answered one would drop what the later listed

@@ -288,6 +288,17 @@ class FillSync:
         if self._elsewhere.told(ticker):
             self.due.set()
 
+    def joined(self, ticker: str, fills: Iterable[Fill], read_at: float) -> None:
+        """A market taken on while the loop runs (runner/loop/new_markets.py): the account's
+        fills there, listed for it at `read_at` (unix seconds), applied as a read's are (one
+        applied already or of another subaccount left), so its view counts what the account
+        holds there, as the start's does; it is no longer counted as held elsewhere. The reads
+        reach back to `read_at`: a fill made there since, which a read passed over while the
+        market was not the loop's, is listed again."""
+        self._elsewhere.let_go(ticker)
+        self._take([f for f in fills if self._ours(f) and not self._known(f)])
+        self._last_fill_ts = min(self._last_fill_ts, read_at - CLOCK_AHEAD_S)
+
     def sync(self, *, since_ts: int | None = None) -> int:
         """Read new fills from the exchange and apply each one once, waiting for the read (a
         stop's last read, a test); how many were new."""

@@ -4,22 +4,18 @@ subaccount, order group, every risk rule and budget) and the write budget's firs
 from __future__ import annotations
 
 import sys
-from collections import Counter
-from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from kalshi_cli.risk.budget import Budget
 from kalshi_cli.runner.assembly import resolve_lineup
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
-from kalshi_cli.runner.execution.balance_hold import move_line
 from kalshi_cli.runner.execution.order_group import contracts_limit
 from kalshi_cli.runner.lifecycle.session_group import wants_group
 from kalshi_cli.runner.loop.lineup import Lineup
 from kalshi_cli.runner.loop.summary import risk_lines
 from kalshi_cli.strategy_api import params_text
-from kalshi_cli.vocabulary.units import ZERO, fmt_money
+from kalshi_cli.vocabulary.units import fmt_money
 
 if TYPE_CHECKING:
     from kalshi_cli.client.pacing import Pacing
@@ -144,45 +140,3 @@ def print_lines(lines: list[str], stream: TextIO | None = None) -> None:
     for line in lines:
         out.write(line + "\n")
     out.flush()
-
-
-def start_shard_lines(
-    shard_of: Mapping[str, int],
-    balances: Mapping[int, Decimal] | None,
-    traded: Mapping[str, Sequence[str]],
-    order_cost: Decimal,
-) -> list[str]:
-    """What `kalshi trade` says of the exchange shards as it starts: the loop's markets by shard,
-    with each shard's balance, one line a shard; and, for each strategy (`traded`: its name ->
-    the tickers it trades), one line a shard of its own markets that holds less than one order's
-    cost (`balance_hold.one_order`),
-    with the `kalshi shard move` that would cover it (docs/shards.md "The trade
-    loop"). Nothing when the exchange names no shard."""
-    if not shard_of:
-        return []
-    by_shard: dict[int, list[str]] = {}
-    for ticker, shard in shard_of.items():
-        by_shard.setdefault(shard, []).append(ticker)
-    known = balances or {}
-    lines = []
-    for shard in sorted(by_shard):
-        held = (
-            "balance not told"
-            if balances is None
-            else f"balance {fmt_money(known.get(shard, ZERO))}"
-        )
-        lines.append(f"shard {shard}: {len(by_shard[shard])} market(s), {held}")
-    if balances is None:
-        return lines
-    floor = order_cost
-    short = [s for s in sorted(by_shard) if known.get(s, ZERO) < floor]
-    for name, tickers in traded.items():
-        mine = Counter(shard_of[t] for t in tickers if t in shard_of)
-        for shard in (s for s in short if mine[s]):
-            move = move_line(shard, floor, known)
-            lines.append(
-                f"{name}: {mine[shard]} of its market(s) are on shard {shard}, which "
-                f"holds {fmt_money(known.get(shard, ZERO))}, less than one order's cost "
-                f"({fmt_money(floor)}): no order there until it is funded: `{move}`"
-            )
-    return lines

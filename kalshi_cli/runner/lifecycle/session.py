@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any, TextIO, cast
 from kalshi_cli.runner.assembly import LoopInputs, paper_venue, select_markets, start_loop
 from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
-from kalshi_cli.runner.execution.balance_hold import one_order
 from kalshi_cli.runner.execution.order_group import (
     SessionGroups,
     join_session_group,
@@ -33,7 +32,6 @@ from kalshi_cli.runner.execution.order_group import (
 from kalshi_cli.runner.lifecycle.banner import (
     describe,
     print_lines,
-    start_shard_lines,
     write_budget_lines,
 )
 from kalshi_cli.runner.lifecycle.running import run, signals
@@ -346,7 +344,7 @@ def _assemble(
     loop = start_loop(inputs, options, config, markets, pause_file=pause_file)
     hold = loop.executor.balance_hold
     traded = loop.reloads.lineup.traded({m.ticker: MarketTerms.from_market(m.raw) for m in markets})
-    shards = start_shard_lines(hold.shard_of, hold.balances, traded, one_order(config.limits))
+    shards = hold.lines(traded)
     print_lines(shards, start.out)
     if shards:
         log.emit("shards_at_start", {"lines": shards})

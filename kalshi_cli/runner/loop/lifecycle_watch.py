@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.call_guard import CallGuard
     from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
     from kalshi_cli.runner.execution.fills import FillSync
-    from kalshi_cli.runner.loop.new_markets import NewMarkets
+    from kalshi_cli.runner.loop.new_market_listing import NewMarkets
     from kalshi_cli.runner.ports import LoopClient, MarketFeed
     from kalshi_cli.vocabulary.clock import Clock
 

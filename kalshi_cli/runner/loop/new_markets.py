@@ -3,10 +3,11 @@ an explicit list, which stays fixed) takes on each market of its selection that 
 start, through the steps the markets found at its start go through. docs/trade-loop.md "Markets
 that open while the loop runs".
 
-How the loop learns of one (`NewMarkets`): a `market_lifecycle_v2` `created` or `activated`
-message of a market it does not trade (the feed passes those on for every market:
-`FeedSession.hear_new_markets`) has the selection listed at once; and the selection is listed
-every `trade.new_markets_poll_s` whatever comes, since a message can be lost. The listing and
+How the loop learns of one (runner/loop/new_market_listing.py `NewMarkets`): a
+`market_lifecycle_v2` `created` or `activated` message of a market it does not trade (the feed
+passes those on for every market: `FeedSession.hear_new_markets`) has the selection listed at
+once; and the selection is listed every `trade.new_markets_poll_s` whatever comes, since a
+message can be lost. The listing and
 each new market's reads (its fees, its event) are made off the deciding path.
 
 What is done to each (`MarketJoin`): the start's own steps, each the one function the start
@@ -14,8 +15,11 @@ uses: open (`Market.is_open`, as `select_markets` keeps), its fees priced (`load
 refuses the start), its terms (`add_terms`), its shard (`shards_of`), its event as the limit on an
 event's loss reads it (`load_events`) and its group of mutually exclusive markets
 (`find_events`), read again with it in; then the books: the portfolio, the pre-trade account,
-the schedule, the event groups and the feed's subscriptions. A market that fails a check is
-logged (`market_refused`) and not traded, and the loop goes on.
+the schedule, the event groups and the feed's subscriptions. What the account holds there (its
+fills, listed with the market's reads) is the loop's view's to count from then on, as the
+start's reconcile makes it for its markets, and no longer counted as held elsewhere
+(`FillSync.joined`). A market that fails a check is logged (`market_refused`) and not traded,
+and the loop goes on.
 
 `MarketJoin` is given more than six collaborators because a market taken on goes into every book
 the start put its markets in: the portfolio, the pre-trade account, the event groups, the
@@ -24,20 +28,17 @@ schedule and the feed, with the reads that prepare it, the clock and the log.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+from kalshi_cli.client.historical import fills_with_history
 from kalshi_cli.runner.books.fees import FeeChange, load_fees
-from kalshi_cli.runner.execution.dispatch import Urgency
 from kalshi_cli.runner.execution.order_group import GroupNotMade, ShardGroupCreates
-from kalshi_cli.runner.loop.ended_markets import EndedMarkets
 from kalshi_cli.runner.loop.event_groups import find_events
 from kalshi_cli.runner.ports import GrowingFeed
 from kalshi_cli.services.pretrade.loop import ReadOnce, event_reader, load_events, shards_of
 from kalshi_cli.strategy_api import MarketTerms
-from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import FeeModelError
 
 if TYPE_CHECKING:
@@ -45,19 +46,15 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.config import Selection, TradeOptions
-    from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
-    from kalshi_cli.runner.execution.execution import LoopExecutor
     from kalshi_cli.runner.execution.order_group import MakesGroup
     from kalshi_cli.runner.loop.event_groups import EventGroup
     from kalshi_cli.runner.loop.lineup import Lineup
     from kalshi_cli.runner.loop.schedule import MarketSchedule
-    from kalshi_cli.runner.loop.shared import Tuning
     from kalshi_cli.runner.ports import MarketFeed
     from kalshi_cli.services.pretrade.holdings import AccountHoldings
     from kalshi_cli.services.pretrade.loop import LoopReads
-    from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.clock import Clock
-    from kalshi_cli.vocabulary.models import FeeModel, Market
+    from kalshi_cli.vocabulary.models import FeeModel, Fill, Market
 
 LISTED = "listed"  # why a market the paced listing found was taken on
 
@@ -115,8 +112,8 @@ def join_reads(
 
 @dataclass(frozen=True)
 class Prepared:
-    """A new market with its fees (read off the deciding path), or why it is refused (`again`:
-    a later listing tries it again)."""
+    """A new market with its fees and the account's fills there (read off the deciding path),
+    or why it is refused (`again`: a later listing tries it again)."""
 
     market: Market
     why: str
@@ -124,6 +121,7 @@ class Prepared:
     fee_changes: tuple[FeeChange, ...] = ()
     refused: str | None = None
     again: bool = False
+    fills: tuple[Fill, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -131,12 +129,13 @@ class Found:
     """What one listing found: each new market prepared, and their events read again with them
     in (`events`: ticker -> its event as the limit on an event's loss reads it; `groups`: ticker
     -> its mutually exclusive event's markets; `order_groups`: shard -> the session's group
-    made there for them)."""
+    made there for them; `read_at`: when their fills were listed, unix seconds)."""
 
     markets: tuple[Prepared, ...]
     events: Mapping[str, EventTerms]
     groups: Mapping[str, EventGroup]
     order_groups: Mapping[int, str] = field(default_factory=dict)
+    read_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -206,6 +205,8 @@ class MarketJoin:
         reader = event_reader(self.reads.client)
         fee_reads = ReadOnce(reader, self.reads.client.exchange)
         found, made = self._grouped(self._checked(fee_reads, markets, told), pace_s)
+        read_at = self.clock.wall()
+        found = [_with_fills(self.reads.client, p) for p in found]
         new: dict[str, list[Market]] = {}
         for prepared in found:
             if prepared.refused is None:
@@ -220,7 +221,7 @@ class MarketJoin:
                 events.update(load_events(reader, together, fee_of, self.reads.held))
             if self.reads.groups:
                 groups.update(find_events(reader, together))
-        return Found(tuple(found), events, groups, made)
+        return Found(tuple(found), events, groups, made, read_at)
 
     def _grouped(
         self, found: list[Prepared], pace_s: float
@@ -292,16 +293,15 @@ class MarketJoin:
             return replace(prepared, refused=str(exc))
         return replace(prepared, fees=fees[prepared.market.ticker], fee_changes=tuple(changes))
 
-    def join(self, found: Found) -> None:
+    def join(self, found: Found) -> list[Prepared]:
         """The markets in the loop's books, as the start puts them there (their events read
         again with them in); a refused one said, and left out. The session's groups made for
-        them first: no order of theirs goes without one."""
+        them first: no order of theirs goes without one. The markets taken on."""
         if self._orders is not None and self._make_group is not None:
             for shard, group_id in found.order_groups.items():
                 self._make_group.record(shard, group_id)
             self._orders.order_groups.update(found.order_groups)
-        for prepared in found.markets:
-            self._join_one(prepared)
+        joined = [p for p in found.markets if self._join_one(p)]
         self._account.events.update(found.events)
         self._groups.update(found.groups)
         self.schedule.together({t: g.tickers for t, g in found.groups.items()})
@@ -309,15 +309,16 @@ class MarketJoin:
         # case) is judged again
         for ticker in found.events.keys() | found.groups.keys():
             self.schedule.wake(ticker)
+        return joined
 
-    def _join_one(self, prepared: Prepared) -> None:
+    def _join_one(self, prepared: Prepared) -> bool:
         market, ticker = prepared.market, prepared.market.ticker
         if prepared.refused is not None or prepared.fees is None:
             self.log.emit(
                 "market_refused",
                 {"ticker": ticker, "why": prepared.why, "refused": prepared.refused},
             )
-            return
+            return False
         portfolio = self.portfolio
         portfolio.markets[ticker] = market
         portfolio.fees[ticker] = prepared.fees
@@ -338,6 +339,7 @@ class MarketJoin:
                 "shard": market.exchange_index,
             },
         )
+        return True
 
     def _join_account(self, market: Market) -> None:
         """Its shard, whose balance its orders are held to, in the pre-trade account (the
@@ -350,89 +352,15 @@ class MarketJoin:
             account.balances_read(balances)  # a record for a shard no market was on
 
 
+def _with_fills(client: Any, prepared: Prepared) -> Prepared:
+    """The account's fills in a market to be taken on (both tiers: traded before a pause)."""
+    if prepared.refused is not None:
+        return prepared
+    ticker = prepared.market.ticker
+    fills = fills_with_history(client.portfolio, client.historical, ticker=ticker)
+    return replace(prepared, fills=tuple(fills))
+
+
 def _shard(market: Market) -> int:
     """The shard a market trades on (one the exchange names none for: 0, as the start's)."""
     return market.exchange_index or 0
-
-
-class NewMarkets:
-    """When the loop lists its selection for markets that opened while it runs: at once after a
-    lifecycle message of a market it does not trade, and every `poll_s` whatever comes. One
-    listing out at a time, not during the API error guard's backoff."""
-
-    def __init__(
-        self,
-        join: MarketJoin,
-        dispatch: Dispatch,
-        tuning: Tuning,
-        executor: LoopExecutor,
-        store: Store,
-    ) -> None:
-        """`join`: what is done to each market found; the listing is made through `dispatch`,
-        counted by the API error guard (the `executor`'s), every `trade.new_markets_poll_s`
-        (`tuning`). The settled markets leave the loop (`ended`, runner/loop/ended_markets.py:
-        what the `executor` and the `store` hold there)."""
-        assert join.reads is not None
-        self.ended = EndedMarkets(join, executor, dispatch, store)
-        guard = executor.guard
-        self._selection, self._client = join.reads.selection, join.reads.client
-        self._join, self._portfolio = join, join.portfolio
-        self._dispatch, self._guard = dispatch, guard
-        self._clock, self._log = join.clock, join.log
-        self._tuning = tuning
-        # the start's listing was the first
-        self._next = self._clock.monotonic() + self._poll_s()
-        self._out = False
-        self._told: dict[str, str] = {}  # ticker -> the lifecycle event that told of it
-        self._refused: set[str] = set()  # said once; a later listing does not try it again
-
-    def _poll_s(self) -> float:
-        return self._tuning.settings.new_markets_poll_s
-
-    def told(self, ticker: str, event_type: str) -> None:
-        """A `created` or `activated` message of a market the loop does not trade: one of its
-        selection's (a ticker begins with its event's, which begins with its series') is looked
-        for in a listing at once."""
-        if ticker in self._portfolio.markets or ticker in self._refused:
-            return
-        prefix = self._selection.series or self._selection.event
-        if prefix and ticker.startswith(f"{prefix}-"):
-            self._told.setdefault(ticker, event_type)
-            self._next = -math.inf
-
-    def due(self) -> None:
-        """After a tick's events: the listing, if it is due."""
-        now = self._clock.monotonic()
-        if self._out or self._guard.backing_off or now < self._next:
-            return
-        self._out = True
-        self._next = now + self._poll_s()
-        told, self._told = self._told, {}
-        seen = Seen(dict(self._portfolio.markets), dict(self._portfolio.fees))
-        skip = set(seen.markets) | self._refused
-        selection, client, join, pace_s = self._selection, self._client, self._join, self._poll_s()
-
-        def read() -> Found:
-            listed = [m for m in selection.markets(client) if m.ticker not in skip]
-            return join.prepare(listed, told, seen, pace_s)
-
-        self._dispatch.send((), read, self._booked, Urgency.AGAIN, unmade=self._unmade)
-
-    def _booked(self, answer: CallAnswer[Found]) -> None:
-        self._out = False
-        try:
-            found = answer.get()
-        except KalshiError as exc:
-            self._guard.failed(exc, answer.sent_at)
-            self._log.emit("new_markets_read_failed", {"error": exc.one_line()})
-            return
-        self._guard.ok(answer.sent_at)
-        # one listing is out at a time, and nothing else adds markets: none found is traded yet
-        self._refused.update(
-            p.market.ticker for p in found.markets if p.refused is not None and not p.again
-        )
-        self._join.join(found)
-
-    def _unmade(self) -> None:
-        self._out = False
-        self._next = -math.inf  # never made: a later tick makes it

@@ -55,6 +55,9 @@ class SettlementDesk:
         if status == market.status:
             return market
         now = self._ref.log("status", ticker=ticker, status=status)
+        if market.status == "unopened" and status == "open":
+            # opened before its scheduled time: `open_time` is when it opened
+            market.open_time = min(market.open_time, now)
         market.status = status
         market.updated_time = now
         if self._ref.listeners:

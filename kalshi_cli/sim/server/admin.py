@@ -218,6 +218,11 @@ async def handle_create_market(state: SimState, request: Request) -> Response:
     close_time = _int(body, "close_time", int(now + DEFAULT_MARKET_LIFETIME_S))
     if close_time <= now:
         raise bad_request("close_time must be in the future")
+    # a market listed before it opens is `initialized`, and the exchange's tick opens it at its
+    # `open_time` (openapi `Market.status`, `open_time`; asyncapi `activated`)
+    open_time = float(_int(body, "open_time", int(now))) if "open_time" in body else now
+    if open_time >= close_time:
+        raise bad_request("open_time must be before close_time")
     existing_event = exchange.reference.events.get(event_ticker)
     if existing_event is not None and existing_event.series_ticker != series_ticker:
         raise bad_request(f"event {event_ticker} belongs to series {existing_event.series_ticker}")
@@ -247,10 +252,10 @@ async def handle_create_market(state: SimState, request: Request) -> Response:
         title=title,
         yes_sub_title=_str(body, "yes_sub_title", title),
         no_sub_title=_str(body, "no_sub_title", title),
-        status="open",
+        status="open" if open_time <= now else "unopened",
         price_level_structure=structure,
         price_ranges=PRICE_STRUCTURES[structure],
-        open_time=now,
+        open_time=open_time,
         close_time=float(close_time),  # unix seconds
         latest_expiration_time=float(close_time),  # unix seconds
         created_time=now,

@@ -1,0 +1,126 @@
+"""When a loop asked for a series or an event lists its selection for markets that opened while it
+runs (`NewMarkets`), and what the start does and says of its markets past the books, done for each
+it takes on: what the account holds there counted by the loop's view, given to the strategy
+`--assign` named for it (`position_assigned`), its shard's lines (`BalanceHold.lines`, logged
+`shards_at_join`). What is done to each market found is runner/loop/new_markets.py
+`MarketJoin`'s; docs/trade-loop.md "Markets that open while the loop runs".
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from kalshi_cli.runner.books.portfolio import give_assigned
+from kalshi_cli.runner.execution.dispatch import Urgency
+from kalshi_cli.runner.loop.ended_markets import EndedMarkets
+from kalshi_cli.runner.loop.new_markets import Seen
+from kalshi_cli.vocabulary.errors import KalshiError
+
+if TYPE_CHECKING:
+    from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
+    from kalshi_cli.runner.execution.execution import LoopExecutor
+    from kalshi_cli.runner.loop.new_markets import Found, MarketJoin
+    from kalshi_cli.runner.loop.shared import Tuning
+    from kalshi_cli.store import Store
+    from kalshi_cli.vocabulary.models import Fill
+
+
+class NewMarkets:
+    """When the loop lists its selection for markets that opened while it runs: at once after a
+    lifecycle message of a market it does not trade, and every `poll_s` whatever comes. One
+    listing out at a time, not during the API error guard's backoff."""
+
+    def __init__(
+        self,
+        join: MarketJoin,
+        dispatch: Dispatch,
+        tuning: Tuning,
+        executor: LoopExecutor,
+        store: Store,
+    ) -> None:
+        """`join`: what is done to each market found; the listing is made through `dispatch`,
+        counted by the API error guard (the `executor`'s), every `trade.new_markets_poll_s`
+        (`tuning`). The settled markets leave the loop (`ended`, runner/loop/ended_markets.py:
+        what the `executor` and the `store` hold there)."""
+        assert join.reads is not None
+        self.ended = EndedMarkets(join, executor, dispatch, store)
+        self._fills, self._hold = executor.fills, executor.balance_hold
+        self._store = store  # the strategies `--assign` gave each market's contracts to
+        guard = executor.guard
+        self._selection, self._client = join.reads.selection, join.reads.client
+        self._join, self._portfolio = join, join.portfolio
+        self._dispatch, self._guard = dispatch, guard
+        self._clock, self._log = join.clock, join.log
+        self._tuning = tuning
+        # the start's listing was the first
+        self._next = self._clock.monotonic() + self._poll_s()
+        self._out = False
+        self._told: dict[str, str] = {}  # ticker -> the lifecycle event that told of it
+        self._refused: set[str] = set()  # said once; a later listing does not try it again
+
+    def _poll_s(self) -> float:
+        return self._tuning.settings.new_markets_poll_s
+
+    def told(self, ticker: str, event_type: str) -> None:
+        """A `created` or `activated` message of a market the loop does not trade: one of its
+        selection's (a ticker begins with its event's, which begins with its series') is looked
+        for in a listing at once."""
+        if ticker in self._portfolio.markets or ticker in self._refused:
+            return
+        prefix = self._selection.series or self._selection.event
+        if prefix and ticker.startswith(f"{prefix}-"):
+            self._told.setdefault(ticker, event_type)
+            self._next = -math.inf
+
+    def due(self) -> None:
+        """After a tick's events: the listing, if it is due."""
+        now = self._clock.monotonic()
+        if self._out or self._guard.backing_off or now < self._next:
+            return
+        self._out = True
+        self._next = now + self._poll_s()
+        told, self._told = self._told, {}
+        seen = Seen(dict(self._portfolio.markets), dict(self._portfolio.fees))
+        skip = set(seen.markets) | self._refused
+        selection, client, join, pace_s = self._selection, self._client, self._join, self._poll_s()
+
+        def read() -> Found:
+            listed = [m for m in selection.markets(client) if m.ticker not in skip]
+            return join.prepare(listed, told, seen, pace_s)
+
+        self._dispatch.send((), read, self._booked, Urgency.AGAIN, unmade=self._unmade)
+
+    def _booked(self, answer: CallAnswer[Found]) -> None:
+        self._out = False
+        try:
+            found = answer.get()
+        except KalshiError as exc:
+            self._guard.failed(exc, answer.sent_at)
+            self._log.emit("new_markets_read_failed", {"error": exc.one_line()})
+            return
+        self._guard.ok(answer.sent_at)
+        # one listing is out at a time, and nothing else adds markets: none found is traded yet
+        self._refused.update(
+            p.market.ticker for p in found.markets if p.refused is not None and not p.again
+        )
+        for prepared in self._join.join(found):
+            self._taken_on(prepared.market.ticker, prepared.fills, found.read_at)
+
+    def _taken_on(self, ticker: str, fills: tuple[Fill, ...], read_at: float) -> None:
+        """What the start does and says of each of its markets past its books, done for one
+        taken on (`fills`: the account's there, listed at `read_at`): what the account holds
+        there counted by the loop's view (`FillSync.joined`), given to the strategy `--assign`
+        named for it, and its shard's lines."""
+        self._fills.joined(ticker, fills, read_at)
+        assigned, names = self._store.trading.assignments(), self._tuning.lineup.names
+        now = self._clock.wall()
+        give_assigned(self._portfolio, assigned, names, now, self._log, tickers=[ticker])
+        traded = self._tuning.lineup.traded({ticker: self._join.terms[ticker]})
+        lines = self._hold.lines(traded, [ticker])
+        if lines:
+            self._log.emit("shards_at_join", {"ticker": ticker, "lines": lines})
+
+    def _unmade(self) -> None:
+        self._out = False
+        self._next = -math.inf  # never made: a later tick makes it

@@ -1,0 +1,115 @@
+"""A market of the loop's event that the account holds but the loop did not trade (counted in the
+event's book as held elsewhere, runner/execution/elsewhere.py) and that then joins the loop is
+counted once, by the loop's view: what the account holds there, and the loop's own orders there.
+docs/trade-loop.md "Markets that open while the loop runs"."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kalshi_cli.runner.config import Selection
+from kalshi_cli.services.reconcile import reconcile
+from kalshi_cli.sim.server.announce import AccountInfo
+from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
+from tests.conftest import SimHarness
+from tests.runner.sim_rig import Rig, rig
+from tests.runner.simproc import Book, client_for
+from tests.waiting import wait_until
+
+EVENT = "KXROLL-26JAN01"
+FIRST, HELD = f"{EVENT}-A", f"{EVENT}-B"
+
+
+def _placed(r: Rig, ticker: str) -> list[dict[str, object]]:
+    return [e for e in r.events("order_placed") if e["ticker"] == ticker]
+
+
+def _ticks_until(r: Rig, found: Any, what: str) -> Any:
+    def tick() -> Any:
+        r.loop.tick(r.feed.drain_messages())
+        return found()
+
+    return wait_until(tick, what)
+
+
+def _held_leg(r: Rig) -> Any:
+    (limit,) = r.loop.executor.event_limits("market-maker", FIRST)
+    return {leg.ticker: leg for leg in limit.held}[HELD]
+
+
+def _held_and_paused(sim: SimHarness, tmp_path: Path, *, reconciled: bool) -> AccountInfo:
+    """The account that buys 5 YES in HELD by hand, HELD then paused (as the loop starts, it
+    does not trade it: the event's book counts it as held elsewhere); `reconciled`: the
+    account's fills in the state file, as `kalshi trade`'s start reconciles them."""
+    maker = client_for(sim.new_account(balance_cents=10_000_000))
+    trader = sim.new_account(balance_cents=10_000_000)
+    buyer = client_for(trader)
+    try:
+        for ticker in (FIRST, HELD):
+            sim.create_market(ticker)
+            Book(maker, ticker).quote("0.40", "0.60")
+        Book(buyer, HELD).order(BookSide.BID, "0.60", "5", TimeInForce.IOC)
+        sim.set_status(HELD, "paused")
+        if reconciled:
+            with Store.open(tmp_path / "state.db") as store:
+                reconcile(buyer, store)
+    finally:
+        maker.close()
+        buyer.close()
+    return trader
+
+
+@pytest.mark.parametrize("start_reconciled", [False, True])
+def test_a_held_market_that_joins_the_loop_is_counted_once_with_the_loops_orders(
+    sim: SimHarness, tmp_path: Path, start_reconciled: bool
+) -> None:
+    # HELD opens again (`activated`) and joins the loop, which quotes there (calls on workers)
+    trader = _held_and_paused(sim, tmp_path, reconciled=start_reconciled)
+    with rig(sim, tmp_path, [FIRST], strategy="market-maker", params={}, trader=trader,
+             selection=Selection(event=EVENT), risk={"max_event_loss": "500"}, send_workers=2,
+             settings={"new_markets_poll_s": 3600.0}) as r:  # fmt: skip
+        _ticks_until(r, lambda: _placed(r, FIRST), "the loop quoting its first market")
+        before = _held_leg(r)
+        assert (before.yes, before.no) == (Decimal(5), Decimal(0)), before
+        sim.set_status(HELD, "open")
+
+        def quoting_held() -> bool:
+            return bool(_placed(r, HELD)) and bool(r.loop.portfolio.view(HELD).resting)
+
+        _ticks_until(r, quoting_held, f"the loop's orders resting in {HELD}")
+        (added,) = r.events("market_added")
+        assert added["ticker"] == HELD and added["why"] == "activated", added
+        view = r.loop.portfolio.view(HELD)
+        # the account's position there is the loop's to count (its position limit reads it)
+        assert view.position == Decimal(5), view
+        after = _held_leg(r)
+        # the 5 contracts once, at what they cost, and the loop's resting orders with them
+        assert (after.yes, after.no, after.cost) == (Decimal(5), Decimal(0), before.cost), after
+        assert after.losing_yes < 0 or after.losing_no < 0, after
+
+
+def test_a_held_market_assigned_to_a_strategy_is_its_own_once_it_joins(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    # `kalshi trade --assign market-maker:HELD` was run before: the start gives the account's
+    # contracts in its markets to the strategy; a market that joins later is given them too
+    trader = _held_and_paused(sim, tmp_path, reconciled=True)
+    with Store.open(tmp_path / "state.db") as store:
+        store.trading.set_assignments({HELD: "market-maker"})
+    with rig(sim, tmp_path, [FIRST], strategy="market-maker", params={}, trader=trader,
+             selection=Selection(event=EVENT), send_workers=2,
+             settings={"new_markets_poll_s": 3600.0}) as r:  # fmt: skip
+        _ticks_until(r, lambda: _placed(r, FIRST), "the loop quoting its first market")
+        assert not r.events("position_assigned")
+        sim.set_status(HELD, "open")
+        _ticks_until(r, lambda: r.events("market_added"), f"{HELD} taken on")
+        (assigned,) = r.events("position_assigned")
+        assert (assigned["ticker"], assigned["strategy"]) == (HELD, "market-maker"), assigned
+        assert assigned["count"] == "5.00", assigned
+        owned = r.loop.portfolio.view_for(HELD, "market-maker")
+        assert owned.position == Decimal(5), owned
