@@ -113,3 +113,69 @@ def test_a_held_market_assigned_to_a_strategy_is_its_own_once_it_joins(
         assert assigned["count"] == "5.00", assigned
         owned = r.loop.portfolio.view_for(HELD, "market-maker")
         assert owned.position == Decimal(5), owned
+
+
+HAND = ("80", "0.30")  # a buy of YES rested by hand in HELD: $24 lost if HELD settles NO
+
+
+def _held_with_a_hand_order(
+    sim: SimHarness, tmp_path: Path, *, reconciled: bool
+) -> tuple[AccountInfo, str]:
+    """As `_held_and_paused`, with a buy of YES rested by hand in HELD before it is paused
+    (`reconciled`: the state file records it placed elsewhere, as `kalshi trade`'s start
+    reconciles it; else it knows nothing of it, nor of the fills)."""
+    maker = client_for(sim.new_account(balance_cents=10_000_000))
+    trader = sim.new_account(balance_cents=10_000_000)
+    buyer = client_for(trader)
+    try:
+        for ticker in (FIRST, HELD):
+            sim.create_market(ticker)
+            Book(maker, ticker).quote("0.40", "0.60")
+        Book(buyer, HELD).order(BookSide.BID, "0.60", "5", TimeInForce.IOC)
+        rested = Book(buyer, HELD).order(BookSide.BID, HAND[1], HAND[0], TimeInForce.GTC)
+        sim.set_status(HELD, "paused")
+        if reconciled:
+            with Store.open(tmp_path / "state.db") as store:
+                reconcile(buyer, store)
+    finally:
+        maker.close()
+        buyer.close()
+    return trader, rested
+
+
+def _buys_of_yes(r: Rig, event: str) -> list[dict[str, object]]:
+    return [
+        e for e in r.events(event) if (e["ticker"], e["side"], e["action"]) == (HELD, "yes", "buy")
+    ]
+
+
+@pytest.mark.parametrize("start_reconciled", [False, True])
+def test_an_order_rested_by_hand_in_a_market_that_joins_stays_in_its_events_worst_case(
+    sim: SimHarness, tmp_path: Path, start_reconciled: bool
+) -> None:
+    # HELD, held (5 YES for $3) and with 80 YES at $0.30 rested by hand, opens again and joins
+    # the loop (calls on workers); no message of the hand order comes after the join
+    trader, rested = _held_with_a_hand_order(sim, tmp_path, reconciled=start_reconciled)
+    with rig(sim, tmp_path, [FIRST], strategy="market-maker", params={}, trader=trader,
+             selection=Selection(event=EVENT), risk={"max_event_loss": "36"}, send_workers=2,
+             settings={"new_markets_poll_s": 3600.0}) as r:  # fmt: skip
+        _ticks_until(r, lambda: _placed(r, FIRST), "the loop quoting its first market")
+        before = _held_leg(r)
+        assert before.losing_no <= -Decimal("24"), before  # counted as held elsewhere
+        sim.set_status(HELD, "open")
+        _ticks_until(r, lambda: r.events("market_added"), f"{HELD} taken on")
+        # the loop's books hold the hand order, and the event's worst case counts it
+        resting = r.loop.portfolio.view(HELD).resting
+        assert [(o.order_id, o.remaining) for o in resting] == [(rested, Decimal(80))], resting
+        after = _held_leg(r)
+        assert after.losing_no <= before.losing_no, after
+        # the loop's bid of YES there, with it, would lose more than $36 if both settle NO:
+        # refused by the event's limit, and never sent
+        what = f"the loop's bid of YES in {HELD} judged"
+        _ticks_until(
+            r, lambda: _buys_of_yes(r, "order_placed") + _buys_of_yes(r, "risk_denied"), what
+        )
+        assert not _buys_of_yes(r, "order_placed"), _buys_of_yes(r, "order_placed")
+        denied = _buys_of_yes(r, "risk_denied")
+        assert {e["code"] for e in denied} == {"EVENT_LOSS"}, denied
+        assert f"({FIRST} no, {HELD} no)" in str(denied[0]["detail"]), denied
