@@ -205,10 +205,22 @@ def rebuild(
     assistant's books are replayed), then the orders the state file holds resting in the loop's
     markets. `ticker`: that market's alone. Returns the fill records."""
     fills = replay(store, portfolio, subaccount, ticker)
+    book_resting(store, portfolio, subaccount, ticker)
+    return fills
+
+
+def book_resting(
+    store: Store, portfolio: Portfolio, subaccount: int = 0, ticker: str | None = None
+) -> None:
+    """The orders the state file holds resting on the loop's subaccount in the loop's markets
+    (`ticker`: that market's alone), in its books: its own, and those placed elsewhere that the
+    start's reconcile recorded (or a market's join, `import_foreign_orders`), which count
+    against its limits as its own do."""
     for intent in store.orders.open_orders(subaccount=subaccount):
+        if ticker is not None and intent.ticker != ticker:
+            continue
         if intent.status == "resting" and intent.order_id and intent.ticker in portfolio.markets:
             portfolio.add_order(resting_order(intent))
-    return fills
 
 
 def resting_unmanaged(store: Store, loop: TradeLoop, log: EntryLog, assistant: str) -> list[str]:

@@ -15,15 +15,16 @@ from kalshi_cli.runner.books.portfolio import give_assigned
 from kalshi_cli.runner.execution.dispatch import Urgency
 from kalshi_cli.runner.loop.ended_markets import EndedMarkets
 from kalshi_cli.runner.loop.new_markets import Seen
+from kalshi_cli.runner.preflight import book_resting
+from kalshi_cli.services.reconcile import ReconcileReport, import_foreign_orders
 from kalshi_cli.vocabulary.errors import KalshiError
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
     from kalshi_cli.runner.execution.execution import LoopExecutor
-    from kalshi_cli.runner.loop.new_markets import Found, MarketJoin
+    from kalshi_cli.runner.loop.new_markets import Found, MarketJoin, Prepared
     from kalshi_cli.runner.loop.shared import Tuning
     from kalshi_cli.store import Store
-    from kalshi_cli.vocabulary.models import Fill
 
 
 class NewMarkets:
@@ -105,16 +106,24 @@ class NewMarkets:
             p.market.ticker for p in found.markets if p.refused is not None and not p.again
         )
         for prepared in self._join.join(found):
-            self._taken_on(prepared.market.ticker, prepared.fills, found.read_at)
+            self._taken_on(prepared, found.read_at)
 
-    def _taken_on(self, ticker: str, fills: tuple[Fill, ...], read_at: float) -> None:
+    def _taken_on(self, prepared: Prepared, read_at: float) -> None:
         """What the start does and says of each of its markets past its books, done for one
-        taken on (`fills`: the account's there, listed at `read_at`): what the account holds
-        there counted by the loop's view (`FillSync.joined`), given to the strategy `--assign`
-        named for it, and its shard's lines."""
-        self._fills.joined(ticker, fills, read_at)
-        assigned, names = self._store.trading.assignments(), self._tuning.lineup.names
+        taken on (its fills and resting orders, listed at `read_at`): what the account holds
+        and rests there counted by the loop's view (`FillSync.joined`; the orders placed
+        elsewhere recorded as the start's reconcile records them, then booked as its rebuild
+        books them), given to the strategy `--assign` named for it, and its shard's lines."""
+        ticker = prepared.market.ticker
+        subaccount = self._client.subaccount or 0
+        resting = {o.order_id: o for o in prepared.resting}
         now = self._clock.wall()
+        import_foreign_orders(
+            self._store, resting, ReconcileReport(), now=now, subaccount=subaccount
+        )
+        book_resting(self._store, self._portfolio, subaccount, ticker)
+        self._fills.joined(ticker, prepared.fills, read_at)
+        assigned, names = self._store.trading.assignments(), self._tuning.lineup.names
         give_assigned(self._portfolio, assigned, names, now, self._log, tickers=[ticker])
         traded = self._tuning.lineup.traded({ticker: self._join.terms[ticker]})
         lines = self._hold.lines(traded, [ticker])

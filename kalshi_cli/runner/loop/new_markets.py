@@ -16,10 +16,11 @@ refuses the start), its terms (`add_terms`), its shard (`shards_of`), its event 
 event's loss reads it (`load_events`) and its group of mutually exclusive markets
 (`find_events`), read again with it in; then the books: the portfolio, the pre-trade account,
 the schedule, the event groups and the feed's subscriptions. What the account holds there (its
-fills, listed with the market's reads) is the loop's view's to count from then on, as the
-start's reconcile makes it for its markets, and no longer counted as held elsewhere
-(`FillSync.joined`). A market that fails a check is logged (`market_refused`) and not traded,
-and the loop goes on.
+fills, listed with the market's reads) and what rests there (its resting orders, listed too;
+one placed elsewhere recorded as the start's reconcile records it) is the loop's view's to count
+from then on, as the start's reconcile and rebuild make it for its markets, and no longer
+counted as held elsewhere (`FillSync.joined`). A market that fails a check is logged
+(`market_refused`) and not traded, and the loop goes on.
 
 `MarketJoin` is given more than six collaborators because a market taken on goes into every book
 the start put its markets in: the portfolio, the pre-trade account, the event groups, the
@@ -54,7 +55,7 @@ if TYPE_CHECKING:
     from kalshi_cli.services.pretrade.holdings import AccountHoldings
     from kalshi_cli.services.pretrade.loop import LoopReads
     from kalshi_cli.vocabulary.clock import Clock
-    from kalshi_cli.vocabulary.models import FeeModel, Fill, Market
+    from kalshi_cli.vocabulary.models import FeeModel, Fill, Market, Order
 
 LISTED = "listed"  # why a market the paced listing found was taken on
 
@@ -112,8 +113,8 @@ def join_reads(
 
 @dataclass(frozen=True)
 class Prepared:
-    """A new market with its fees and the account's fills there (read off the deciding path),
-    or why it is refused (`again`: a later listing tries it again)."""
+    """A new market with its fees and the account's fills and resting orders there (read off the
+    deciding path), or why it is refused (`again`: a later listing tries it again)."""
 
     market: Market
     why: str
@@ -122,6 +123,7 @@ class Prepared:
     refused: str | None = None
     again: bool = False
     fills: tuple[Fill, ...] = ()
+    resting: tuple[Order, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -353,12 +355,15 @@ class MarketJoin:
 
 
 def _with_fills(client: Any, prepared: Prepared) -> Prepared:
-    """The account's fills in a market to be taken on (both tiers: traded before a pause)."""
+    """The account's fills in a market to be taken on (both tiers: traded before a pause), and
+    its orders resting there (placed by hand while the loop did not trade it, or by an earlier
+    run): the loop's books hold them from the join on, as the start's reconcile has them."""
     if prepared.refused is not None:
         return prepared
     ticker = prepared.market.ticker
     fills = fills_with_history(client.portfolio, client.historical, ticker=ticker)
-    return replace(prepared, fills=tuple(fills))
+    resting = client.orders.iter_orders(ticker=ticker, status="resting")
+    return replace(prepared, fills=tuple(fills), resting=tuple(resting))
 
 
 def _shard(market: Market) -> int:
