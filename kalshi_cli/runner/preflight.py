@@ -15,7 +15,7 @@ from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
 from kalshi_cli.runner.loop.state_fault import MAKE_WRITABLE, is_state_failure
 from kalshi_cli.runner.ports import LoopBuildClient
-from kalshi_cli.services.pretrade.books import replay, resting_order
+from kalshi_cli.services.pretrade.books import book_resting, replay
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.vocabulary.errors import KalshiError, UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
@@ -203,24 +203,11 @@ def rebuild(
 ) -> list[Any]:
     """Replay every fill and settlement of the loop's subaccount's book (`replay`, as the
     assistant's books are replayed), then the orders the state file holds resting in the loop's
-    markets. `ticker`: that market's alone. Returns the fill records."""
+    markets (`book_resting`, as a market that joins has its booked). `ticker`: that market's
+    alone. Returns the fill records."""
     fills = replay(store, portfolio, subaccount, ticker)
     book_resting(store, portfolio, subaccount, ticker)
     return fills
-
-
-def book_resting(
-    store: Store, portfolio: Portfolio, subaccount: int = 0, ticker: str | None = None
-) -> None:
-    """The orders the state file holds resting on the loop's subaccount in the loop's markets
-    (`ticker`: that market's alone), in its books: its own, and those placed elsewhere that the
-    start's reconcile recorded (or a market's join, `import_foreign_orders`), which count
-    against its limits as its own do."""
-    for intent in store.orders.open_orders(subaccount=subaccount):
-        if ticker is not None and intent.ticker != ticker:
-            continue
-        if intent.status == "resting" and intent.order_id and intent.ticker in portfolio.markets:
-            portfolio.add_order(resting_order(intent))
 
 
 def resting_unmanaged(store: Store, loop: TradeLoop, log: EntryLog, assistant: str) -> list[str]:

@@ -15,7 +15,7 @@ from kalshi_cli.runner.books.portfolio import give_assigned
 from kalshi_cli.runner.execution.dispatch import Urgency
 from kalshi_cli.runner.loop.ended_markets import EndedMarkets
 from kalshi_cli.runner.loop.new_markets import Seen
-from kalshi_cli.runner.preflight import book_resting
+from kalshi_cli.services.pretrade.books import book_resting
 from kalshi_cli.services.reconcile import ReconcileReport, import_foreign_orders
 from kalshi_cli.vocabulary.errors import KalshiError
 

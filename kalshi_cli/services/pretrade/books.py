@@ -9,7 +9,7 @@ count a strategy's part by one rule.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
@@ -73,6 +73,30 @@ def resting_order(intent: IntentRecord) -> OpenOrder:
         remaining=intent.remaining if intent.remaining is not None else intent.count,
         strategy=intent.strategy,
     )
+
+
+class Rests(Protocol):
+    """What the state file's resting orders are booked into (`book_resting`): the loop's
+    portfolio, its markets and their orders."""
+
+    @property
+    def markets(self) -> Mapping[str, object]: ...
+
+    def add_order(self, order: OpenOrder) -> None: ...
+
+
+def book_resting(
+    store: Store, books: Rests, subaccount: int = 0, ticker: str | None = None
+) -> None:
+    """The orders the state file holds resting on `subaccount` in the markets of `books`
+    (`ticker`: that market's alone), in them: the loop's own, and those placed elsewhere that a
+    reconcile recorded (the start's, or a joining market's `import_foreign_orders`), which count
+    against its limits as its own do. At the start, and for a market that joins the loop."""
+    for intent in store.orders.open_orders(subaccount=subaccount):
+        if ticker is not None and intent.ticker != ticker:
+            continue
+        if intent.status == "resting" and intent.order_id and intent.ticker in books.markets:
+            books.add_order(resting_order(intent))
 
 
 class Replayed(Protocol):
