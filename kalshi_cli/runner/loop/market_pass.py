@@ -70,16 +70,6 @@ def _clock_free(member: Member, view: PositionView) -> bool:
         raise _StrategyRaised(exc) from exc
 
 
-def _same_book(member: Member, book: Orderbook, before: Orderbook) -> bool:
-    """The book is, for what the member's strategy reads of it, the one its last call read: the
-    same object, the same top for a strategy that `reads_top`, else equal."""
-    if book is before:
-        return True
-    if member.strategy.reads_top:
-        return same_top(book, before)
-    return book == before
-
-
 class MarketPass:
     def __init__(
         self,
@@ -160,7 +150,9 @@ class MarketPass:
             return self._at_rest(ticker, held, now)
         if not members:
             return False
-        mids = self.history.record(ticker, now, book) if self._tuning.lineup.any("reads_mids") else ()
+        mids = (
+            self.history.record(ticker, now, book) if self._tuning.lineup.any("reads_mids") else ()
+        )
         if self._guard.backing_off or paused:
             return False
         price_ranges = self._portfolio.markets[ticker].price_ranges
@@ -181,7 +173,7 @@ class MarketPass:
         stopped, view_for = self._stops.stopped, self._portfolio.view_for
         members: list[Member] = []
         touched = False
-        for member in self._tuning.lineup:
+        for member in self._tuning.lineup.members:
             if self._untouched(member, ticker, now, book):
                 continue
             touched = True
@@ -358,8 +350,12 @@ class MarketPass:
         before_member, before, before_view = last
         if before_member is not member:
             return False
-        # the book first: on a visit for news it is what changed
-        if not _same_book(member, market.book, before.book):
+        # the book first, as the strategy reads it (the same object, the same top for one that
+        # `reads_top`, else equal): on a visit for news it is what changed
+        book, before_book = market.book, before.book
+        if book is not before_book and not (
+            same_top(book, before_book) if member.strategy.reads_top else book == before_book
+        ):
             return False
         if not (view is before_view or view == before_view) or not _clock_free(member, view):
             return False
