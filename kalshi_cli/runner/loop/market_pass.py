@@ -160,10 +160,10 @@ class MarketPass:
         event = self._events.view(ticker, now)
         market = _Market(ticker, now, book, mids, price_ranges, taker_rate, maker_rate, event)
         guard = self._guard
-        for member in members:
+        for n, member in enumerate(members):
+            if n and guard.backing_off:
+                return False  # a call of an earlier strategy's turn failed: the others wait it out
             self._decide(member, market)
-            if guard.backing_off:
-                return False  # a call of this strategy's turn failed: the others wait it out
         return False
 
     def _called(self, ticker: str, now: float, book: Orderbook) -> list[Member] | None:
