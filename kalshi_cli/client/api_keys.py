@@ -5,15 +5,12 @@ writes it somewhere safe at once and never logs it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
 from kalshi_cli.client.connection import Area, Id, UnknownOutcome, path_segment
 from kalshi_cli.client.retry import Resend
-
-if TYPE_CHECKING:
-    import httpx
 
 
 class ApiKeyInfo(msgspec.Struct, frozen=True):
@@ -74,7 +71,9 @@ class ApiKeysApi(Area):
         response = self._conn.write(
             "POST", "/api_keys", unknown, json=body, resend=Resend.IF_UNSENT
         )
-        key_id: str = self._conn.written(response, unknown, self._key_id)
+        key_id: str = self._written_field(
+            response, unknown, "api_key_id", Id, "answer to a new API key"
+        )
         return key_id
 
     def generate_api_key(
@@ -110,12 +109,6 @@ class ApiKeysApi(Area):
             ),
         )
         return GeneratedKey(sent.api_key_id, sent.key_type or key_type, sent.private_key)
-
-    def _key_id(self, response: httpx.Response) -> str:
-        key_id: str = self._conn.field(
-            self._conn.fields(response), "api_key_id", Id, "answer to a new API key"
-        )
-        return key_id
 
     def delete_api_key(self, api_key_id: str) -> None:
         self._conn.request("DELETE", f"/api_keys/{path_segment(api_key_id)}", auth=True)

@@ -135,6 +135,19 @@ class UnknownOutcome(NamedTuple):
             what, doubt, lambda message: OrderOutcomeUnknown(message, client_order_id="", hint=told)
         )
 
+    @classmethod
+    def of_created(
+        cls, what: str, doubt: str, client_order_id: str, *, lost: str
+    ) -> UnknownOutcome:
+        """The unknown outcome of a write that creates orders (one, or a batch named by its
+        first): an `OrderOutcomeUnknown` carrying `client_order_id`, by which it is looked up."""
+        return cls(
+            what,
+            doubt,
+            lambda message: OrderOutcomeUnknown(message, client_order_id=client_order_id),
+            lost=lost,
+        )
+
 
 class ConnectionOptions(TypedDict, total=False):
     """A `Connection`'s settings past `api_base`, as `KalshiClient` takes them (`Connection`)."""
@@ -654,6 +667,17 @@ class Area:
 
     def __init__(self, connection: Connection) -> None:
         self._conn = connection
+
+    def _written_field(
+        self, response: httpx.Response, unknown: UnknownOutcome, key: str, shape: Any, what: str
+    ) -> Any:
+        """The field `key` of the answer to a write that creates something (its id, its
+        number), as `shape`: an answer without it, or whose `key` does not decode, raises
+        `unknown.error` (`Connection.written`)."""
+        conn = self._conn
+        return conn.written(
+            response, unknown, lambda r: conn.field(conn.fields(r), key, shape, what)
+        )
 
 
 def _not_json(response: httpx.Response, exc: msgspec.DecodeError) -> AnswerUnreadable:

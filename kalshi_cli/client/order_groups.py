@@ -141,12 +141,8 @@ class OrderGroupsApi(Area):
         response = self._conn.write(
             "POST", GROUPS + "/create", unknown, json=body, resend=Resend.IF_UNSENT
         )
-        group_id: str = self._conn.written(
-            response,
-            unknown,
-            lambda r: self._conn.field(
-                self._conn.fields(r), "order_group_id", Id, "answer to a new group"
-            ),
+        group_id: str = self._written_field(
+            response, unknown, "order_group_id", Id, "answer to a new group"
         )
         return group_id
 

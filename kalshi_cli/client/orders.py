@@ -139,11 +139,8 @@ class OrdersApi(Area):
         raises `OrderOutcomeUnknown`."""
         coid = request.client_order_id
         what = f"order {coid}"
-        unknown = UnknownOutcome(
-            what,
-            "it may or may not exist",
-            lambda message: OrderOutcomeUnknown(message, client_order_id=coid),
-            lost=f"{what} may or may not exist",
+        unknown = UnknownOutcome.of_created(
+            what, "it may or may not exist", coid, lost=f"{what} may or may not exist"
         )
         response = self._conn.write(
             "POST", "/portfolio/events/orders", unknown, json=request.to_api()
@@ -392,11 +389,8 @@ class OrdersApi(Area):
         what = f"a batch of {len(orders)} orders ({first}...)"
         extra = {} if subaccount is None else {"subaccount": subaccount}
         items = [o.to_api() | extra for o in orders]
-        unknown = UnknownOutcome(
-            what,
-            "any of them may exist",
-            lambda message: OrderOutcomeUnknown(message, client_order_id=first),
-            lost=f"any order of {what} may exist",
+        unknown = UnknownOutcome.of_created(
+            what, "any of them may exist", first, lost=f"any order of {what} may exist"
         )
         response = self._conn.write(
             "POST", path, unknown, json={"orders": items}, items=len(orders)

@@ -232,11 +232,7 @@ class PortfolioApi(Area):
         response = self._conn.write(
             "POST", "/portfolio/intra_exchange_instance_transfer", unknown, json=body
         )
-        transfer_id: str = self._conn.written(
-            response,
-            unknown,
-            lambda r: self._conn.field(self._conn.fields(r), "transfer_id", Id, "transfer"),
-        )
+        transfer_id: str = self._written_field(response, unknown, "transfer_id", Id, "transfer")
         return transfer_id
 
     def get_transfer(self, transfer_id: str) -> Transfer:

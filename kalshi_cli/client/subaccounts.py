@@ -57,12 +57,8 @@ class SubaccountsApi(Area):
         response = self._conn.write(
             "POST", "/portfolio/subaccounts", unknown, json={}, resend=Resend.IF_UNSENT
         )
-        number: int = self._conn.written(
-            response,
-            unknown,
-            lambda r: self._conn.field(
-                self._conn.fields(r), "subaccount_number", int, "new subaccount"
-            ),
+        number: int = self._written_field(
+            response, unknown, "subaccount_number", int, "new subaccount"
         )
         return number
 

@@ -1,5 +1,6 @@
 """The one daemon thread each feed source runs (the WebSocket feed, the REST poller): started and
-stopped the same way, both idempotent, with the stop event the source's loop watches."""
+stopped the same way, both idempotent, with the stop event the source's loop watches. A source
+is started, told to stop and stopped through `ThreadedSource`, alike."""
 
 from __future__ import annotations
 
@@ -28,3 +29,20 @@ class BackgroundThread:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+
+
+class ThreadedSource:
+    """A feed source that runs on its `BackgroundThread` (`_background`, made in its
+    `__init__`): `MarketData` tells every source to stop before it waits for any."""
+
+    _background: BackgroundThread
+
+    def start(self) -> None:
+        self._background.start()
+
+    def begin_stop(self) -> None:
+        """Tell the thread to stop, without waiting for it (`stop` waits)."""
+        self._background.stopping.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._background.stop(timeout)

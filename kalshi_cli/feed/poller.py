@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterable
 from typing import Protocol
 
-from kalshi_cli.feed.background import BackgroundThread
+from kalshi_cli.feed.background import BackgroundThread, ThreadedSource
 from kalshi_cli.feed.book import BookSet, FeedMessage, MessageKind, MessageSink
 from kalshi_cli.vocabulary.clock import Clock, SystemClock
 from kalshi_cli.vocabulary.errors import KalshiError
@@ -32,7 +32,7 @@ class OrderbookSource(Protocol):
     def get_orderbook(self, ticker: str, depth: int = 0) -> Orderbook: ...
 
 
-class RestPoller:
+class RestPoller(ThreadedSource):
     def __init__(
         self,
         source: OrderbookSource,
@@ -66,16 +66,6 @@ class RestPoller:
         else:
             self._active.clear()
             self.books.mark_stale(None, "paused")
-
-    def start(self) -> None:
-        self._background.start()
-
-    def begin_stop(self) -> None:
-        """Tell the thread to stop, without waiting for it (`stop` waits)."""
-        self._stop.set()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._background.stop(timeout)
 
     def add_markets(self, tickers: Iterable[str]) -> None:
         self.books.add(tickers)

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import websocket
 
-from kalshi_cli.feed.background import BackgroundThread
+from kalshi_cli.feed.background import BackgroundThread, ThreadedSource
 from kalshi_cli.feed.book import (
     BookSet,
     FeedMessage,
@@ -100,7 +100,7 @@ class Watchdog:
         return self.age() >= self._idle_timeout
 
 
-class WsFeed:
+class WsFeed(ThreadedSource):
     """The feed's connection thread. `sink` receives every `FeedMessage` on that thread."""
 
     def __init__(
@@ -174,16 +174,6 @@ class WsFeed:
         self._connected_at: float | None = None  # monotonic, while a connection is served
 
     # ---------------------------------------------------------------- public
-
-    def start(self) -> None:
-        self._background.start()
-
-    def begin_stop(self) -> None:
-        """Tell the thread to stop, without waiting for it (`stop` waits)."""
-        self._stop.set()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._background.stop(timeout)
 
     def add_markets(self, tickers: Iterable[str]) -> None:
         new = [t for t in tickers if self.books.get(t) is None]

@@ -42,27 +42,30 @@ class LoopTradingRecords:
         """Drop what the file's changes since the last comparison make stale."""
         version = self.store.data_version()  # first: a failed read fails the question
         if version != self._version:
-            self._pnl.clear()
-            self._trips.clear()
-            self._state = None
             self._version = version
-            self.generation += 1
+            self._changed(every_answer=True)
         self._compare_own()
 
     def _compare_own(self) -> None:
         rolled_back = self.store.rolled_back
         if rolled_back != self._rolled_back:
             # what was read or added since may have been undone
-            self._pnl.clear()
-            self._trips.clear()
-            self._state = None
             self._rolled_back = rolled_back
-            self.generation += 1
+            self._changed(every_answer=True)
         own = self.store.total_changes - self._uncounted
         if own != self._own:
-            self._state = None
             self._own = own
-            self.generation += 1
+            self._changed(every_answer=False)
+
+    def _changed(self, *, every_answer: bool) -> None:
+        """The file changed: the trading state is read again, and with `every_answer` the day's
+        P&L and trips too (this loop's own writes drop those at a full pass, `tick`);
+        `generation` moves."""
+        if every_answer:
+            self._pnl.clear()
+            self._trips.clear()
+        self._state = None
+        self.generation += 1
 
     def tick(self, *, full: bool) -> AbstractContextManager[None]:
         """The tick's own questions (the watch of the trading state, the circuit breaker's check),
