@@ -87,7 +87,7 @@ def spec_path() -> Path:
 
 @cache
 def spec() -> OpenAPI:
-    return OpenAPI.from_dict(_nullable_refs(copy.deepcopy(_raw_spec())), base_uri=HOST)
+    return OpenAPI.from_dict(_nullable_refs(copy.deepcopy(raw_spec())), base_uri=HOST)
 
 
 def _nullable_refs(node: Any) -> Any:
@@ -99,7 +99,7 @@ def _nullable_refs(node: Any) -> Any:
     if isinstance(node, dict):
         all_of = node.get("allOf")
         if node.get("nullable") is True and "type" not in node and isinstance(all_of, list):
-            target = _raw_spec()
+            target = raw_spec()
             for part in str((all_of[0] or {}).get("$ref", "")).removeprefix("#/").split("/"):
                 target = target.get(part, {}) if part else target
             if len(all_of) == 1 and isinstance(target.get("type"), str):
@@ -114,7 +114,9 @@ def _nullable_refs(node: Any) -> Any:
 
 
 @cache
-def _raw_spec() -> dict[str, Any]:
+def raw_spec() -> dict[str, Any]:
+    """The pinned spec as read, loaded once a process (libyaml where it is installed): callers
+    copy before they change it."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     data: dict[str, Any] = yaml.load(spec_path().read_text(), Loader=loader)
     return data
@@ -124,7 +126,7 @@ def _raw_spec() -> dict[str, Any]:
 def _own_error_schemas() -> frozenset[tuple[str, str, int]]:
     """(method, path template, status) of error statuses whose body is not ErrorResponse
     (e.g. /exchange/status answers 5xx with an ExchangeStatus)."""
-    raw = _raw_spec()
+    raw = raw_spec()
     found = set()
     for template, item in raw["paths"].items():
         for method, operation in item.items():
@@ -200,7 +202,7 @@ def _deref(schema: Any) -> tuple[Any, list[str]]:
     while isinstance(schema, dict) and "$ref" in schema:
         ref = schema["$ref"]
         refs.append(ref)
-        node: Any = _raw_spec()
+        node: Any = raw_spec()
         for part in ref.removeprefix("#/").split("/"):
             node = node[part]
         schema = node
@@ -295,7 +297,7 @@ def _list_problems(branches: list[Any], value: list[Any], where: str) -> list[st
 def _templates() -> list[tuple[re.Pattern[str], dict[str, Any]]]:
     """Each path of the spec as a pattern, with its path item: a literal segment first, so it
     wins over a template one (/markets/trades, not /markets/{ticker})."""
-    paths = _raw_spec()["paths"]
+    paths = raw_spec()["paths"]
     return [
         (re.compile(re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template))), paths[template])
         for template in sorted(paths, key=lambda tpl: tpl.count("{"))

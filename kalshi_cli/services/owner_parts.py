@@ -168,7 +168,7 @@ class Owners(Generic[N]):
     def own(self, owner: str) -> dict[str, Part[N]]:
         """`owner` has a part, empty until its fills build it: a strategy of this loop has one
         from the start (its budget reads it); any other owner of a fill from its first
-        (`_book`). Its parts, by market."""
+        (`book`). Its parts, by market."""
         held = self.held.get(owner)
         if held is None:
             held = self.held[owner] = {}
@@ -213,10 +213,14 @@ class Owners(Generic[N]):
             replay = self._replays.get(fill[0])
             if replay is not None:
                 replay.events.append(_Booked(fill_id, fill, whole))
-        self._book(fill, whole)
+        self.book(*fill, whole)
 
-    def _book(self, fill: Move[N], whole: N) -> None:
-        ticker, count, cost, fee, ts, owner = fill
+    def book(  # noqa: PLR0917 (the hot path: positional, once a fill of a million-fill pass)
+        self, ticker: str, count: N, cost: N, fee: N, ts: float, owner: str | None, whole: N
+    ) -> None:
+        """A fill (`Move`'s terms) booked to the parts, `whole` the account's position after
+        it, kept for no replay (`apply` keeps it): what a pass over a whole history, which keeps
+        none, calls once a fill."""
         if owner is not None and owner not in NO_PART:
             # every owner's fills build its part, a strategy this loop does not run (one
             # removed from the lineup) and the assistant's included: the newest part first
@@ -235,8 +239,15 @@ class Owners(Generic[N]):
                 mine.unbooked_at = ts
             else:
                 self._realized(owner, ticker, ts, net)
-        # what most fills leave: every part on the account's side, within its position (checked
-        # here, not in `_clip`: this runs once a fill, for every fill of a million-fill pass)
+        # a fill that opens the account's position or adds to it leaves every part within it:
+        # each fill leaves the parts on the account's side and within its position (`_clip`),
+        # and this one grows the position by as many contracts as it grows any part
+        before = whole - count
+        if before == 0 or (before > 0) == (count > 0):
+            return
+        # what most other fills leave: every part on the account's side, within its position
+        # (checked here, not in `_clip`: this runs once a fill, for every fill of a million-fill
+        # pass)
         room = whole if whole > 0 else -whole
         for held in self.held.values():
             mine = held.get(ticker)
@@ -251,7 +262,7 @@ class Owners(Generic[N]):
         else:
             if room >= 0:
                 return
-        self._clip(fill, whole)
+        self._clip((ticker, count, cost, fee, ts, owner), whole)
 
     def give(self, owner: str, fill_ids: Collection[str]) -> None:
         """Fills applied as nobody's, now `owner`'s (`Portfolio.give_fills`): each market they are
@@ -270,7 +281,7 @@ class Owners(Generic[N]):
             self.restore(ticker, replay.parts)
             for event in replay.events:
                 if isinstance(event, _Booked):
-                    self._book(event.fill, event.whole)
+                    self.book(*event.fill, event.whole)
                 else:
                     self._settle(ticker, event)
 

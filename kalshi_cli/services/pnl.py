@@ -764,7 +764,9 @@ class PartsBook(Protocol):
     pass (services/owner_parts.py `Owners`): every fill with the account's position after it,
     and every settlement with the account's contracts it settled."""
 
-    def apply(self, fill: tuple[str, int, int, int, float, str | None], whole: int) -> None: ...
+    def book(  # noqa: PLR0917 (the hot path: positional, once a fill)
+        self, ticker: str, count: int, cost: int, fee: int, ts: float, owner: str | None, whole: int
+    ) -> None: ...
 
     def settle(
         self, ticker: str, paid: int | None, *, ts: float, fee: int, settled: int
@@ -831,7 +833,7 @@ class _StretchPass(_Pass[int]):
         """One stretch's fills, in time order (`Store.iter_fill_moves`)."""
         runs: dict[str, _Run] = {}
         get, tally = runs.get, self.tally
-        book = None if self.owners is None else self.owners.apply
+        book = None if self.owners is None else self.owners.book
         counts, costs, fee_of = self.count_of, self.cost_of, self.fee_of
         for ticker, count_text, cost_text, fee_text, ts, owner in moves:
             r = get(ticker)
@@ -844,7 +846,7 @@ class _StretchPass(_Pass[int]):
             r.traded += count if count > 0 else -count
             r.gross += move(r, count, cost, FIXED)
             if book is not None:
-                book((ticker, count, cost, fee, ts, owner), r.position)
+                book(ticker, count, cost, fee, ts, owner, r.position)
         if self.owners is not None:
             self.owners.day_done()
         for ticker, r in runs.items():

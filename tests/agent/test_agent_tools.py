@@ -26,7 +26,7 @@ from kalshi_cli.vocabulary.order_terms import OrderRequest
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.cli.test_cli_sim import kalshi
 from tests.fakes import StateFailsAfterWrite, Swapped, UnreadAfterChange
-from tests.prime_tier import connect_as
+from tests.prime_tier import TIER, connect_as
 from tests.waiting import wait_until
 
 if TYPE_CHECKING:
@@ -52,6 +52,7 @@ def environ(sim: SimHarness, home: Path) -> dict[str, str]:
         "KALSHI_API_KEY_ID": sim.account.key_id,
         "KALSHI_PRIVATE_KEY_PATH": sim.account.private_key_path,
         "KALSHI_STATE": str(home / "state.db"),
+        "KALSHI_TIER": TIER,  # the simulator's (tests/agent/conftest.py)
     }
 
 

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.keys import generate_private_key
-from tests.openapi_check import SPEC_PATH
+from tests.openapi_check import raw_spec
 
 BASE = "https://exchange.test/trade-api/v2"
 Read = Callable[[KalshiClient], object]
@@ -74,15 +72,9 @@ LISTINGS: list[tuple[str, str, Read]] = [
 ]
 
 
-@cache
-def _spec() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load(SPEC_PATH.read_text())
-    return loaded
-
-
 def _resolved(node: dict[str, Any]) -> dict[str, Any]:
     while "$ref" in node:
-        found: Any = _spec()
+        found: Any = raw_spec()
         for part in node["$ref"].removeprefix("#/").split("/"):
             found = found[part]
         node = found
@@ -90,7 +82,7 @@ def _resolved(node: dict[str, Any]) -> dict[str, Any]:
 
 
 def _spec_requires(path: str, key: str) -> bool:
-    answer = _resolved(_spec()["paths"][path]["get"]["responses"]["200"])
+    answer = _resolved(raw_spec()["paths"][path]["get"]["responses"]["200"])
     schema = _resolved(answer["content"]["application/json"]["schema"])
     assert _resolved(schema["properties"][key]).get("type") == "array", (path, key)
     return key in schema.get("required", [])

@@ -8,6 +8,9 @@ is sold back by today's rule.
 The set: NO 5 in A and B of a three-market event, killed before C left; A is then determined
 (its result known, not yet settled: the simulator holds it for its settlement timer) and the
 loop starts again.
+
+A leg held so is judged again while the loop runs: once its bids bring more after the fee than
+it is sure to be paid, it is sold back as any leg is (a YES on a floored market, its floor sure).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import pytest
 from kalshi_cli.services.reconcile import reconcile
 from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.decisions import Intent
+from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 from tests.conftest import SimHarness
 from tests.runner.sim_rig import rig
 from tests.runner.simproc import Book, client_for
@@ -28,12 +33,15 @@ from tests.runner.test_leg_sets_under_faults_sim import (
     FaultsAtLeg,
     Killed,
     _amounts,
+    _done,
     _kill_between_legs,
     _never_twice,
     _no,
     _sales,
+    _ticking,
     _until_done,
 )
+from tests.waiting import poll_until
 
 EVENT = "KXHELD-SIM"
 A, B, C = (f"{EVENT}-{c}" for c in "ABC")
@@ -108,3 +116,65 @@ def test_a_leg_a_no_result_elsewhere_says_nothing_of_is_sold_back_as_before(
         assert _sales(again) == [(B, Decimal(5), Decimal(5))]
         assert [e["ticker"] for e in again.events("group_held_to_settlement")] == [A]
         _never_twice(again)
+
+
+FLOORED = "KXFLOORSET-SIM"
+FA, FB = f"{FLOORED}-A", f"{FLOORED}-B"  # A's YES is paid $0.50 whatever its result
+
+
+def _yes(ticker: str) -> Intent:
+    # the book bids YES 0.40 and asks 0.60, 100 deep
+    return Intent(
+        ticker,
+        Side.YES,
+        Action.BUY,
+        Decimal("0.60"),
+        Decimal(5),
+        Decimal("0.70"),
+        "a set of one YES in each market",
+        strategy="arbitrage",
+        time_in_force=TimeInForce.IOC,
+    )
+
+
+@pytest.mark.slow
+def test_a_leg_held_to_settlement_is_sold_once_its_bids_beat_what_it_is_sure_of(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """A set of YES 5 in A (floored at $0.50) and B, killed after A filled: the next loop finds
+    A's YES 5 sure of $2.50 and its $0.40 bids bringing less after the fee, so it holds them.
+    A's bids then rise to $0.70 ($3.50, less the fee, beats $2.50): the held leg is judged
+    again and sold back, and the set ends flat. Before, it was held until its settlement."""
+    sim.create_market(FA, event_ticker=FLOORED, settlement_floor_dollars="0.50")
+    sim.create_market(FB, event_ticker=FLOORED)
+    with client_for(sim.new_account(balance_cents=10_000_000)) as maker:
+        books = {t: Book(maker, t) for t in (FA, FB)}
+        for book in books.values():
+            book.quote("0.40", "0.60")
+        account = sim.new_account(balance_cents=10_000_000)
+        transport = FaultsAtLeg(sim, {FB: {}})
+        _kill_between_legs(transport)
+        killed = rig(
+            sim, tmp_path, [FA, FB], strategy="arbitrage", params={}, transport=transport,
+            trader=account,
+        )  # fmt: skip
+        with killed as r, pytest.raises(Killed):
+            at = r.loop.clock.wall()
+            r.loop.legs.execute([_yes(FA), _yes(FB)], last_data_at=at, in_sync=True)
+        with rig(sim, tmp_path, [FA, FB], strategy="arbitrage", params={}, trader=account) as again:
+            held = _until_done(again)
+            assert held["status"] == "broken", held
+            (kept,) = again.events("group_held_to_settlement")
+            assert kept["ticker"] == FA
+            assert "sure to pay $2.50" in str(kept["reason"]), kept
+            assert _sales(again) == []
+
+            books[FA].quote("0.70", "0.80")
+            assert poll_until(lambda: bool(_sales(again)), between=lambda: _ticking(again))
+            assert _sales(again) == [(FA, Decimal(5), Decimal(5))]
+            assert poll_until(lambda: len(_done(again)) == 2, between=lambda: _ticking(again))
+            assert _done(again)[-1]["status"] == "flat", _done(again)
+            assert again.store.leg_sets.unfinished() == []
+            positions = {p.ticker: p.position for p in again.client.portfolio.get_positions()}
+            assert positions.get(FA, Decimal(0)) == 0
+            _never_twice(again)

@@ -47,6 +47,11 @@ from tests.waiting import pause, poll_until
 
 A, B, C = "KXSET-SIM-A", "KXSET-SIM-B", "KXSET-SIM-C"
 TICKERS = [A, B, C]
+# the kill switch's deadline in the tests that read what it names: the sets it reports are read
+# from the state file before its deadline begins, so the deadline changes nothing they assert
+# (even 0 s names the same); the default spent 20 s of each waiting out an unknown leg's landing
+# window, and the proof itself is the subject of tests/services/test_killswitch_*.py
+SWITCH_DEADLINE_S = 2
 
 
 class FaultsAtLeg(httpx.HTTPTransport):
@@ -284,7 +289,7 @@ def test_the_kill_switch_names_a_set_left_broken_and_its_legs(
         _kill_between_legs(transport)
         with pytest.raises(Killed):
             _send_set(r)
-        report = KillSwitch(r.client, r.store, SystemClock(), deadline_s=20).run()
+        report = KillSwitch(r.client, r.store, SystemClock(), deadline_s=SWITCH_DEADLINE_S).run()
     (broken,) = report.to_json()["broken_sets"]
     assert broken["status"] == "open"
     assert [(g["ticker"], g["side"], g["held"]) for g in broken["legs"]] == [
@@ -496,7 +501,7 @@ def test_the_kill_switch_names_a_leg_of_unknown_outcome_as_unknown_not_as_none_h
         (unknown,) = r.events("group_leg_unknown")
         assert unknown["ticker"] == B
         assert _held(r)[B] == 5
-        report = KillSwitch(r.client, r.store, SystemClock(), deadline_s=20).run()
+        report = KillSwitch(r.client, r.store, SystemClock(), deadline_s=SWITCH_DEADLINE_S).run()
     (broken,) = report.to_json()["broken_sets"]
     assert [(g["ticker"], g["held"]) for g in broken["legs"]] == [
         (A, "5"),
@@ -602,7 +607,7 @@ def test_a_sale_back_the_risk_engine_refuses_says_so_and_leaves_the_set_broken(
         assert raised.value.exit_code == ExitCode.NOT_PROVEN
         assert _held(r)[A] == 5
         assert [g["action"] for g in r.events("group_leg")] == ["buy", "buy"]
-        report = KillSwitch(r.client, r.store, SystemClock(), deadline_s=20).run()
+        report = KillSwitch(r.client, r.store, SystemClock(), deadline_s=SWITCH_DEADLINE_S).run()
     (broken,) = report.to_json()["broken_sets"]
     assert broken["status"] == "broken"
     assert [(g["ticker"], g["held"]) for g in broken["legs"]] == [(A, "5"), (B, "0"), (C, "0")]

@@ -29,7 +29,9 @@ another, by reducing IOC sells at the price that sells it all into the bids now.
 - a sale back goes only when it is not sure to lose against holding: a leg sure to be paid more
   at settlement than the bids bring after the fee (runner/execution/leg_worth.py: in a mutually
   exclusive event, a NO once another market is determined YES) is held to its settlement as a
-  leg that no longer trades is; a leg nothing is sure of is sold at any bid;
+  leg that no longer trades is, and judged again every tick: sold back once its bids bring,
+  after the fee, at least what it is sure to be paid; a leg nothing is sure of is sold at any
+  bid;
 - each set is a row of the state file (store/leg_sets.py) and its orders name it in their reason,
   so a start after a kill finds a set not ended, says so (`group_broken`) and unwinds it.
 
@@ -543,21 +545,15 @@ class LegSets:
     # ---------------------------------------------------------------- every tick
 
     def resume(self) -> None:
-        """The steps the backoff held, once it is over; and the sets a start found not ended,
-        once their books are fresh."""
+        """The steps the backoff held, once it is over; the legs held to their settlement judged
+        again (`_settling_ends`); and the sets a start found not ended, once their books are
+        fresh."""
         if self._executor.stopping or self._guard.backing_off:
             return
         for s in list(self._open.values()):
             for step in s.steps():
                 step()
-            # a leg held to its settlement that holds less now: the settlement took it
-            holdings = self._holdings
-            if (
-                s.settling
-                and s.sending is None
-                and any(holdings.now(s, i, s.held[i]) < s.held[i] for i in s.settling)
-            ):
-                s.settling.clear()
+            if self._settling_ends(s):
                 self._unwind(s)
         found, self._found = self._found, []
         for record in found:
@@ -565,6 +561,33 @@ class LegSets:
                 self._recover(record)
             else:
                 self._found.append(record)
+
+    def _settling_ends(self, s: _Set) -> bool:
+        """Whether legs of `s` held to their settlement are to be unwound again (each taken
+        out of `settling`): every one once a leg holds less now (the settlement took it), or
+        those a sale back no longer loses on (`_beats_holding`)."""
+        if not s.settling or s.sending is not None:
+            return False
+        holdings = self._holdings
+        if any(holdings.now(s, i, s.held[i]) < s.held[i] for i in s.settling):
+            s.settling.clear()
+            return True
+        selling = {i for i in s.settling if self._beats_holding(s, i)}
+        s.settling -= selling
+        return bool(selling)
+
+    def _beats_holding(self, s: _Set, i: int) -> bool:
+        """Leg `i`, held to its settlement, is worth selling now: its market still trades and
+        its bids bring, after the fee, at least what it is sure to be paid there (its bids rose
+        since it was held)."""
+        leg = s.legs[i]
+        extra = s.held[i] - s.sets
+        if extra <= 0 or leg.ticker in self._closed:
+            return False
+        at = self.unwind_price(leg.ticker, leg.side, extra)
+        if at is None:
+            return False  # nobody bids: nothing to sell into
+        return self._worth.worse_than_holding(leg.ticker, leg.side, extra, at) is None
 
     def _recover(self, record: LegSetRecord) -> None:
         """A set the state file holds not ended (the loop was killed, or a sale back failed):

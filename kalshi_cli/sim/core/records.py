@@ -38,6 +38,14 @@ def bad_request(message: str, code: str = "invalid_parameters") -> ExchangeError
     return ExchangeError(400, code, message)
 
 
+def settlement_timer(value: object) -> int:
+    """A market's `settlement_timer_seconds` (openapi `Market`, an integer): whole seconds from
+    its determination to its settlement, 0 or more; any other value is refused."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise bad_request(f"settlement_timer_seconds: whole seconds, 0 or more, not {value!r}")
+    return value
+
+
 def not_found() -> ExchangeError:
     """Kalshi's 404 for an order: the same bytes whether it was cancelled, executed, never
     existed or belongs to someone else, so the answer reveals nothing."""

@@ -32,7 +32,14 @@ from kalshi_cli.sim.core.participants import (
     QuoteLadder,
     SpikePath,
 )
-from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest, SimEvent, SimMarket, SimSeries
+from kalshi_cli.sim.core.records import (
+    ExchangeError,
+    PlaceRequest,
+    SimEvent,
+    SimMarket,
+    SimSeries,
+    settlement_timer,
+)
 from kalshi_cli.sim.core.reference import MAX_SHARD, exchange_shards
 from kalshi_cli.sim.core.shard_transfers import DEFAULT_REBALANCE_S
 from kalshi_cli.vocabulary.clock import Clock
@@ -315,6 +322,8 @@ def _market_specs(
             except FeeModelError as exc:
                 raise ScenarioError(f"series {series.ticker}: {exc}") from exc
             _fee_changes(s)
+            # the default of the series' markets
+            timer = _timer(s.get("settlement_timer_seconds", 0), f"series {series.ticker}")
             events = []
             for e in s.get("events") or []:
                 multiplier = e.get("fee_multiplier_override")
@@ -339,7 +348,8 @@ def _market_specs(
                     event.event_ticker, event.fee_type_override, event.fee_multiplier_override
                 )
                 _event_fee_changes(e)
-                events.append((event, [_market_spec(m, event) for m in e.get("markets") or []]))
+                markets = [_market_spec(m, event, timer) for m in e.get("markets") or []]
+                events.append((event, markets))
             out.append((series, events))
     except KeyError as exc:
         raise ScenarioError(f"scenario: missing field {exc}") from exc
@@ -352,6 +362,14 @@ def _shard(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SHARD:
         raise ScenarioError(f"{what}: exchange_index is an integer from 0 to {MAX_SHARD}")
     return value
+
+
+def _timer(value: Any, what: str) -> int:
+    """A series' or market's `settlement_timer_seconds`, by the exchange's one rule."""
+    try:
+        return settlement_timer(value)
+    except ExchangeError as exc:
+        raise ScenarioError(f"{what}: {exc.message}") from exc
 
 
 def _fee_changes(s: dict[str, Any]) -> list[tuple[str, str, float]]:
@@ -405,7 +423,9 @@ def _event_fee_changes(e: dict[str, Any]) -> list[tuple[str | None, str | None, 
     return out
 
 
-def _market_spec(m: dict[str, Any], event: SimEvent) -> _MarketSpec:
+def _market_spec(m: dict[str, Any], event: SimEvent, series_timer: int) -> _MarketSpec:
+    """A market of the scenario; `series_timer`: its series' `settlement_timer_seconds`, taken
+    unless it sets its own."""
     structure = m.get("price_level_structure", "linear_cent")
     if structure not in PRICE_STRUCTURES:
         raise ScenarioError(f"{m['ticker']}: unknown price_level_structure {structure!r}")
@@ -433,6 +453,9 @@ def _market_spec(m: dict[str, Any], event: SimEvent) -> _MarketSpec:
         if m.get("floor_strike") is None
         else _dec(m["floor_strike"], "floor_strike"),
         cap_strike=None if m.get("cap_strike") is None else _dec(m["cap_strike"], "cap_strike"),
+        settlement_timer_seconds=_timer(
+            m.get("settlement_timer_seconds", series_timer), str(m["ticker"])
+        ),
     )
     quote = None
     if "quote" in m:

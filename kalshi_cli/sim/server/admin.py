@@ -34,6 +34,7 @@ from kalshi_cli.sim.core.records import (
     SimMarket,
     SimSeries,
     bad_request,
+    settlement_timer,
 )
 from kalshi_cli.sim.core.reference import MAX_SHARD
 from kalshi_cli.sim.server.announce import AccountInfo
@@ -261,7 +262,7 @@ async def handle_create_market(state: SimState, request: Request) -> Response:
         strike_type=strike_type,
         floor_strike=floor_strike,
         cap_strike=cap_strike,
-        settlement_timer_seconds=_int(body, "settlement_timer_seconds", 0),
+        settlement_timer_seconds=settlement_timer(body.get("settlement_timer_seconds", 0)),
     )
     exchange.add_market(market)
     created = exchange.reference.markets[ticker]
