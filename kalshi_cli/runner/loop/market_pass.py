@@ -18,7 +18,6 @@ stops.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -27,6 +26,7 @@ import msgspec
 from kalshi_cli.runner.books.portfolio import MidHistory, waived
 from kalshi_cli.runner.loop.decision_check import checked
 from kalshi_cli.runner.loop.lineup import Member
+from kalshi_cli.runner.loop.turn_views import TurnViews
 from kalshi_cli.runner.ports import FeedWithIndices
 from kalshi_cli.strategies.deadline import Starting, StillRunning
 from kalshi_cli.strategy_api import EventView, IndexView, MarketTerms
@@ -94,7 +94,7 @@ class MarketPass:
         `LoopExecutor.event_limits`), for a strategy that `uses_events` to size to."""
         self._feed, self._portfolio, self._clock = feed, portfolio, clock
         self._risk, self._own, self._guard = risk, own, guard
-        self._queue = queue
+        self._views = TurnViews(portfolio, own, queue)
         self._sender = sender
         self._stops = stops
         self._tuning = tuning
@@ -143,7 +143,7 @@ class MarketPass:
         # are held at the exchange already
         if held.position == 0 and not held.unbooked:
             self._sender.forget_stop(ticker)
-        elif self._stopped(ticker, now, book, self._loop_view(ticker)):
+        elif self._stopped(ticker, now, book, self._views.loop(ticker)):
             return False
         members = self._called(ticker, now, book)
         if members is None:
@@ -201,7 +201,7 @@ class MarketPass:
     def _decide(self, member: Member, market: _Market) -> None:
         """One strategy's call on one market, and what it decided sent."""
         ticker, now = market.ticker, market.now
-        view = self._member_view(member, ticker)
+        view = self._views.member(member, ticker)
         strategy = member.strategy
         mids = market.mids if strategy.reads_mids else ()
         # the snapshot is built only for a call: a quiet market's full pass costs no allocation
@@ -289,7 +289,7 @@ class MarketPass:
         if book is None:
             return
         self._keep_within_own(ticker)
-        self._stopped(ticker, self._clock.wall(), book, self._loop_view(ticker))
+        self._stopped(ticker, self._clock.wall(), book, self._views.loop(ticker))
 
     def _keep_within_own(self, ticker: str) -> PositionView:
         """Withdraw the strategies' resting orders that would take contracts the account holds that
@@ -410,37 +410,6 @@ class MarketPass:
         taker_rate, maker_rate = self._portfolio.fee_rates(ticker, now)
         same_fees = taker_rate == before.fee_rate and maker_rate == before.maker_fee_rate
         return same_fees and self._same_event_limits(member, ticker, before)
-
-    def _loop_view(self, ticker: str) -> PositionView:
-        """The market's whole position with only the loop's resting orders (any strategy's):
-        what the stop-loss may replace. Orders placed by hand are the person's; the risk
-        engine still counts them (it reads the whole view)."""
-        view = self._portfolio.view(ticker)
-        if not view.resting:
-            return view
-        mine = {o.order_id for o in self._portfolio.resting(ticker) if self._own.placed_by_us(o)}
-        if len(mine) != len(view.resting):
-            view = replace(view, resting=tuple(o for o in view.resting if o.order_id in mine))
-        return view
-
-    def _member_view(self, member: Member, ticker: str) -> PositionView:
-        """What one strategy decides on: the market's whole position (the risk rules count
-        it), the part its own fills built (`own`), and only its own resting orders, with their
-        queue positions: what it may cancel or replace. Another strategy's orders and the
-        person's are not its to touch; the risk engine still counts them."""
-        name = member.name
-        # what its own orders filled that is not read yet, not another strategy's
-        view = self._portfolio.owned_view(ticker, name, self._own.owner)
-        if not view.resting:
-            return view
-        mine = {o.order_id for o in self._portfolio.resting(ticker) if self._own.owner(o) == name}
-        if len(mine) != len(view.resting):
-            view = replace(view, resting=tuple(o for o in view.resting if o.order_id in mine))
-        if self._queue.positions and view.resting:
-            ahead = self._queue.positions
-            resting = (replace(o, queue_position=ahead.get(o.order_id)) for o in view.resting)
-            view = replace(view, resting=tuple(resting))
-        return view
 
 
 class _Market(msgspec.Struct, frozen=True):
