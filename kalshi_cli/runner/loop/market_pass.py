@@ -18,7 +18,6 @@ stops.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -27,6 +26,7 @@ import msgspec
 from kalshi_cli.runner.books.portfolio import MidHistory, waived
 from kalshi_cli.runner.loop.decision_check import checked
 from kalshi_cli.runner.loop.lineup import Member
+from kalshi_cli.runner.loop.turn_views import TurnViews
 from kalshi_cli.runner.ports import FeedWithIndices
 from kalshi_cli.strategies.deadline import Starting, StillRunning
 from kalshi_cli.strategy_api import EventView, IndexView, MarketTerms
@@ -70,16 +70,6 @@ def _clock_free(member: Member, view: PositionView) -> bool:
         raise _StrategyRaised(exc) from exc
 
 
-def _same_book(member: Member, book: Orderbook, before: Orderbook) -> bool:
-    """The book is, for what the member's strategy reads of it, the one its last call read: the
-    same object, the same top for a strategy that `reads_top`, else equal."""
-    if book is before:
-        return True
-    if member.strategy.reads_top:
-        return same_top(book, before)
-    return book == before
-
-
 class MarketPass:
     def __init__(
         self,
@@ -104,7 +94,7 @@ class MarketPass:
         `LoopExecutor.event_limits`), for a strategy that `uses_events` to size to."""
         self._feed, self._portfolio, self._clock = feed, portfolio, clock
         self._risk, self._own, self._guard = risk, own, guard
-        self._queue = queue
+        self._views = TurnViews(portfolio, own, queue)
         self._sender = sender
         self._stops = stops
         self._tuning = tuning
@@ -145,26 +135,24 @@ class MarketPass:
         book = self._feed.book(ticker)
         if book is None:
             return False
-        self._keep_within_own(ticker)
+        held = self._keep_within_own(ticker)
         now = self._clock.wall()
         # the stop-loss first, on the account's view: a strategy quiet on its own (flat) part
         # says nothing of the account's position, which the floor counts; a flat account has
         # nothing to stop (a quiet market's visit stays a few look-ups); fills told and not read
         # are held at the exchange already
-        held = self._portfolio.view(ticker)
         if held.position == 0 and not held.unbooked:
             self._sender.forget_stop(ticker)
-        elif self._stopped(ticker, now, book, self._loop_view(ticker)):
+        elif self._stopped(ticker, now, book, self._views.loop(ticker)):
             return False
-        lineup, stopped = self._tuning.lineup, self._stops.stopped
-        members = [m for m in lineup if not self._untouched(m, ticker, now, book)]
-        if not members:
+        members = self._called(ticker, now, book)
+        if members is None:
             return self._at_rest(ticker, held, now)
-        view_for = self._portfolio.view_for
-        members = [m for m in members if m.name not in stopped or view_for(ticker, m.name).position]
         if not members:
             return False
-        mids = self.history.record(ticker, now, book) if lineup.any("reads_mids") else ()
+        mids = (
+            self.history.record(ticker, now, book) if self._tuning.lineup.any("reads_mids") else ()
+        )
         if self._guard.backing_off or paused:
             return False
         price_ranges = self._portfolio.markets[ticker].price_ranges
@@ -172,11 +160,26 @@ class MarketPass:
         event = self._events.view(ticker, now)
         market = _Market(ticker, now, book, mids, price_ranges, taker_rate, maker_rate, event)
         guard = self._guard
-        for member in members:
+        for n, member in enumerate(members):
+            if n and guard.backing_off:
+                return False  # a call of an earlier strategy's turn failed: the others wait it out
             self._decide(member, market)
-            if guard.backing_off:
-                return False  # a call of this strategy's turn failed: the others wait it out
         return False
+
+    def _called(self, ticker: str, now: float, book: Orderbook) -> list[Member] | None:
+        """The members whose call this turn makes: each not `_untouched`, and of a stopped
+        strategy only one whose own part of the position is not flat (its exits). None: every
+        member was untouched."""
+        stopped, view_for = self._stops.stopped, self._portfolio.view_for
+        members: list[Member] = []
+        touched = False
+        for member in self._tuning.lineup.members:
+            if self._untouched(member, ticker, now, book):
+                continue
+            touched = True
+            if member.name not in stopped or view_for(ticker, member.name).position:
+                members.append(member)
+        return members if touched else None
 
     def _at_rest(self, ticker: str, held: PositionView, now: float) -> bool:
         """Every strategy was `_untouched`; nothing held, resting or told filled in the account's
@@ -198,7 +201,7 @@ class MarketPass:
     def _decide(self, member: Member, market: _Market) -> None:
         """One strategy's call on one market, and what it decided sent."""
         ticker, now = market.ticker, market.now
-        view = self._member_view(member, ticker)
+        view = self._views.member(member, ticker)
         strategy = member.strategy
         mids = market.mids if strategy.reads_mids else ()
         # the snapshot is built only for a call: a quiet market's full pass costs no allocation
@@ -238,7 +241,8 @@ class MarketPass:
             decisions = [d for d in decisions if isinstance(d, Cancel | Note) or d.reduce_only]
         key = (member.name, ticker)
         self._stops.in_a_row.pop(key, None)
-        if any(not isinstance(d, Note) for d in decisions) or strategy.clock_free is None:
+        acts = bool(decisions) and any(not isinstance(d, Note) for d in decisions)
+        if acts or strategy.clock_free is None:
             self._quiet.pop(key, None)
         else:
             self._quiet[key] = (member, snapshot, view)
@@ -285,20 +289,21 @@ class MarketPass:
         if book is None:
             return
         self._keep_within_own(ticker)
-        self._stopped(ticker, self._clock.wall(), book, self._loop_view(ticker))
+        self._stopped(ticker, self._clock.wall(), book, self._views.loop(ticker))
 
-    def _keep_within_own(self, ticker: str) -> None:
+    def _keep_within_own(self, ticker: str) -> PositionView:
         """Withdraw the strategies' resting orders that would take contracts the account holds that
         are not their own (`OwnOrders.beyond_own`). Asked when what the account holds there, or
-        whose it is, changed, and again each turn while a withdrawal is not booked."""
+        whose it is, changed, and again each turn while a withdrawal is not booked. Returns the
+        account's view of the market after it."""
         view = self._portfolio.view(ticker)
         if not view.resting:
             # nothing rests to withdraw; what is held is compared afresh once orders rest
             self._owns_checked.pop(ticker, None)
-            return
+            return view
         held = (view.position, view.unbooked, self._portfolio.owners.parts(ticker))
         if held == self._owns_checked.get(ticker):
-            return
+            return view
         beyond = self._own.beyond_own(ticker)
         for order in beyond:
             self._sender.withdraw(ticker, order.order_id, "takes contracts not its own")
@@ -306,6 +311,7 @@ class MarketPass:
             self._owns_checked.pop(ticker, None)
         else:
             self._owns_checked[ticker] = held
+        return self._portfolio.view(ticker)  # a withdrawal sent may have changed it
 
     def _stopped(
         self,
@@ -344,8 +350,12 @@ class MarketPass:
         before_member, before, before_view = last
         if before_member is not member:
             return False
-        # the book first: on a visit for news it is what changed
-        if not _same_book(member, market.book, before.book):
+        # the book first, as the strategy reads it (the same object, the same top for one that
+        # `reads_top`, else equal): on a visit for news it is what changed
+        book, before_book = market.book, before.book
+        if book is not before_book and not (
+            same_top(book, before_book) if member.strategy.reads_top else book == before_book
+        ):
             return False
         if not (view is before_view or view == before_view) or not _clock_free(member, view):
             return False
@@ -400,37 +410,6 @@ class MarketPass:
         taker_rate, maker_rate = self._portfolio.fee_rates(ticker, now)
         same_fees = taker_rate == before.fee_rate and maker_rate == before.maker_fee_rate
         return same_fees and self._same_event_limits(member, ticker, before)
-
-    def _loop_view(self, ticker: str) -> PositionView:
-        """The market's whole position with only the loop's resting orders (any strategy's):
-        what the stop-loss may replace. Orders placed by hand are the person's; the risk
-        engine still counts them (it reads the whole view)."""
-        view = self._portfolio.view(ticker)
-        if not view.resting:
-            return view
-        mine = {o.order_id for o in self._portfolio.resting(ticker) if self._own.placed_by_us(o)}
-        if len(mine) != len(view.resting):
-            view = replace(view, resting=tuple(o for o in view.resting if o.order_id in mine))
-        return view
-
-    def _member_view(self, member: Member, ticker: str) -> PositionView:
-        """What one strategy decides on: the market's whole position (the risk rules count
-        it), the part its own fills built (`own`), and only its own resting orders, with their
-        queue positions: what it may cancel or replace. Another strategy's orders and the
-        person's are not its to touch; the risk engine still counts them."""
-        name = member.name
-        # what its own orders filled that is not read yet, not another strategy's
-        view = self._portfolio.owned_view(ticker, name, self._own.owner)
-        if not view.resting:
-            return view
-        mine = {o.order_id for o in self._portfolio.resting(ticker) if self._own.owner(o) == name}
-        if len(mine) != len(view.resting):
-            view = replace(view, resting=tuple(o for o in view.resting if o.order_id in mine))
-        if self._queue.positions and view.resting:
-            ahead = self._queue.positions
-            resting = (replace(o, queue_position=ahead.get(o.order_id)) for o in view.resting)
-            view = replace(view, resting=tuple(resting))
-        return view
 
 
 class _Market(msgspec.Struct, frozen=True):

@@ -117,8 +117,10 @@ class MarketTurns:
         self._serve_held(exits_only=exits_only, paused=paused)
         if behind > WRITE_AHEAD_S:
             return
+        now = self._clock.monotonic()
         while True:
-            turn = schedule.next_market(self._clock.monotonic(), first)
+            # `now`: read after the last visit's batch went, nothing done since
+            turn = schedule.next_market(now, first)
             if turn is None:
                 return
             self._visit(turn, paused)
