@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import resource
 import shutil
-import signal
 import subprocess
 import sys
 from decimal import Decimal
@@ -21,6 +19,7 @@ from kalshi_cli.backtest.command import BacktestOutcome
 from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.backtest.in_process import kalshi
+from tests.file_limit import NO_BYTECODE, limited_file_size
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 
@@ -225,15 +224,12 @@ def test_a_run_whose_out_directory_fills_up_is_exit_18(data: Path, tmp_path: Pat
     env.update(
         KALSHI_HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"), HOME=str(tmp_path)
     )
-
-    def limited() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (32_768, 32_768))
-
+    env.update(NO_BYTECODE)
     result = subprocess.run(
         [script(), "backtest", "--strategy", "spike", "--data", str(data),
          "--out", str(tmp_path / "run"), "--keep-state"],
-        capture_output=True, text=True, env=env, timeout=120, check=False, preexec_fn=limited,
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+        preexec_fn=limited_file_size(32_768),
     )  # fmt: skip
     assert result.returncode == ExitCode.DATA_WRITE_FAILED, result.stderr
     assert "Traceback" not in result.stderr and str(tmp_path / "run") in result.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 import signal
 import socket
@@ -19,6 +18,7 @@ from kalshi_cli.data.manifest import read_manifest
 from kalshi_cli.data.replay import replay
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.feed.helpers import SimBooks
+from tests.file_limit import NO_BYTECODE, limited_file_size
 from tests.waiting import wait_until
 
 if TYPE_CHECKING:
@@ -138,10 +138,6 @@ def test_record_killed_mid_write_reads_back(sim: SimHarness, tmp_path: Path) -> 
     assert market["ticker"] == ticker and market["rows_by_type"]["orderbook_snapshot"] >= 1
 
 
-def _limit_file_size() -> None:
-    resource.setrlimit(resource.RLIMIT_FSIZE, (6000, 6000))
-
-
 def test_record_on_a_full_disk_stops_with_one_line_and_a_marked_manifest(
     sim: SimHarness, tmp_path: Path
 ) -> None:
@@ -152,8 +148,8 @@ def test_record_on_a_full_disk_stops_with_one_line_and_a_marked_manifest(
     out = tmp_path / "rec"
     proc = start(
         ["record", "--tickers", ticker, "--out", str(out)],
-        environ(sim, tmp_path),
-        preexec_fn=_limit_file_size,
+        {**environ(sim, tmp_path), **NO_BYTECODE},
+        preexec_fn=limited_file_size(6000),
     )
     try:
         for _ in range(100):

@@ -7,9 +7,7 @@ root's file-permission override dropped, so a read-only file is read-only even u
 from __future__ import annotations
 
 import os
-import resource
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +19,7 @@ import pytest
 
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.exit_codes import ExitCode
+from tests.file_limit import NO_BYTECODE, limited_file_size
 
 # drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the bounding set, then runs the command
 WITHOUT_ROOT_OVERRIDE = textwrap.dedent(
@@ -124,30 +123,16 @@ def test_a_backtest_out_directory_that_cannot_be_made_is_exit_18(tmp_path: Path)
     assert not (locked / "run").exists()
 
 
-def _limited_file_size(limit: int) -> Callable[[], None]:
-    """For the child: files may grow to `limit` bytes (RLIMIT_FSIZE), and a write past it fails
-    with EFBIG instead of killing the process (SIGXFSZ ignored): the kernel's own refusal, as
-    a full disk's, without one."""
-
-    def apply() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
-    return apply
-
-
 def test_a_file_the_machine_will_not_let_grow_is_exit_18_not_a_bug(tmp_path: Path) -> None:
     """`kalshi strategy new` writing past what the machine allows: before, exit 1, "a bug"."""
     script = shutil.which("kalshi", path=str(Path(sys.executable).parent))
     assert script is not None
-    # no bytecode written: under the limit, a stale module's .pyc would be cut short where it
-    # lies in the package, and every later `kalshi` would fail to import it
     result = subprocess.run(
         [script, "strategy", "new", "fair-value", "--dir", str(tmp_path / "s")],
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "KALSHI_HOME": str(tmp_path),
-             "HOME": str(tmp_path), "NO_COLOR": "1", "PYTHONDONTWRITEBYTECODE": "1"},
+             "HOME": str(tmp_path), "NO_COLOR": "1", **NO_BYTECODE},
         capture_output=True, text=True, timeout=120, check=False,
-        preexec_fn=_limited_file_size(64),
+        preexec_fn=limited_file_size(64),
     )  # fmt: skip
     assert result.returncode == ExitCode.DATA_WRITE_FAILED, result.stderr
     one_line_no_traceback(result)
@@ -204,14 +189,12 @@ def test_a_file_the_disk_cannot_take_whole_is_not_left_in_part(
     target.mkdir()
     args, code = WHOLE[command]
     home = tmp_path / "home"
-    # no bytecode written: under the limit, a stale module's .pyc would be cut short where it
-    # lies in the package, and every later `kalshi` would fail to import it
     result = subprocess.run(
         [script, *args(target, tmp_path)],
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "KALSHI_HOME": str(home),
-             "HOME": str(home), "NO_COLOR": "1", "PYTHONDONTWRITEBYTECODE": "1"},
+             "HOME": str(home), "NO_COLOR": "1", **NO_BYTECODE},
         capture_output=True, text=True, timeout=120, check=False,
-        preexec_fn=_limited_file_size(64),
+        preexec_fn=limited_file_size(64),
     )  # fmt: skip
     assert result.returncode == code, result.stderr
     assert "Traceback" not in result.stderr and "a bug" not in result.stderr, result.stderr

@@ -53,6 +53,7 @@ from kalshi_cli.vocabulary.models import Order
 from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.conftest import SimHarness
 from tests.fakes import FakeAlertStateStore, RecordingRouter
+from tests.file_limit import NO_BYTECODE
 from tests.runner.fakes import Held, make_rig
 from tests.runner.lifecycle.test_shutdown_unknown import _lose_next_create
 from tests.runner.simproc import (
@@ -418,7 +419,7 @@ def test_a_trade_process_whose_disk_fails_every_write_exits_21_with_one_line(
         # stderr is a pipe: the limit is on files, and the error line must get out
         with subprocess.Popen(
             command,
-            env=trade_env(account, home, state),
+            env={**trade_env(account, home, state), **NO_BYTECODE},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -482,7 +483,8 @@ def test_an_order_of_unknown_outcome_at_the_failure_is_stopped_by_the_order_grou
 
 
 # Runs the rest of the command line with every file it writes limited to LIMIT bytes (EFBIG
-# beyond that, as a full disk gives ENOSPC): argv[1] is the limit.
+# beyond that, as a full disk gives ENOSPC): argv[1] is the limit (tests/file_limit.py: the
+# child writes no bytecode).
 UNDER_FILE_LIMIT = textwrap.dedent(
     """
     import os, resource, sys
@@ -515,7 +517,7 @@ def test_a_trade_process_that_cannot_write_at_start_exits_21_and_sends_nothing(
     command = trade_command("market-maker", TICKER, tmp_path / "trade.log", "--duration", "20")
     done = subprocess.run(
         [sys.executable, "-c", UNDER_FILE_LIMIT, str(limit), *command],
-        env=trade_env(account, home, state),
+        env={**trade_env(account, home, state), **NO_BYTECODE},
         capture_output=True,
         text=True,
         timeout=120,
