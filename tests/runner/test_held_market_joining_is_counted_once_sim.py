@@ -37,15 +37,22 @@ def _ticks_until(r: Rig, found: Any, what: str) -> Any:
     return wait_until(tick, what)
 
 
+HAND = ("80", "0.30")  # a buy of YES rested by hand in HELD: $24 lost if HELD settles NO
+
+
 def _held_leg(r: Rig) -> Any:
     (limit,) = r.loop.executor.event_limits("market-maker", FIRST)
     return {leg.ticker: leg for leg in limit.held}[HELD]
 
 
-def _held_and_paused(sim: SimHarness, tmp_path: Path, *, reconciled: bool) -> AccountInfo:
+def _held_and_paused(
+    sim: SimHarness, tmp_path: Path, *, reconciled: bool, hand_order: bool = False
+) -> tuple[AccountInfo, str | None]:
     """The account that buys 5 YES in HELD by hand, HELD then paused (as the loop starts, it
     does not trade it: the event's book counts it as held elsewhere); `reconciled`: the
-    account's fills in the state file, as `kalshi trade`'s start reconciles them."""
+    account's fills in the state file, as `kalshi trade`'s start reconciles them (and its orders,
+    placed elsewhere). `hand_order`: a buy of YES also rested by hand in HELD before it is
+    paused; its order id is returned beside the account."""
     maker = client_for(sim.new_account(balance_cents=10_000_000))
     trader = sim.new_account(balance_cents=10_000_000)
     buyer = client_for(trader)
@@ -54,6 +61,11 @@ def _held_and_paused(sim: SimHarness, tmp_path: Path, *, reconciled: bool) -> Ac
             sim.create_market(ticker)
             Book(maker, ticker).quote("0.40", "0.60")
         Book(buyer, HELD).order(BookSide.BID, "0.60", "5", TimeInForce.IOC)
+        rested = (
+            Book(buyer, HELD).order(BookSide.BID, HAND[1], HAND[0], TimeInForce.GTC)
+            if hand_order
+            else None
+        )
         sim.set_status(HELD, "paused")
         if reconciled:
             with Store.open(tmp_path / "state.db") as store:
@@ -61,7 +73,7 @@ def _held_and_paused(sim: SimHarness, tmp_path: Path, *, reconciled: bool) -> Ac
     finally:
         maker.close()
         buyer.close()
-    return trader
+    return trader, rested
 
 
 @pytest.mark.parametrize("start_reconciled", [False, True])
@@ -69,7 +81,7 @@ def test_a_held_market_that_joins_the_loop_is_counted_once_with_the_loops_orders
     sim: SimHarness, tmp_path: Path, start_reconciled: bool
 ) -> None:
     # HELD opens again (`activated`) and joins the loop, which quotes there (calls on workers)
-    trader = _held_and_paused(sim, tmp_path, reconciled=start_reconciled)
+    trader, _ = _held_and_paused(sim, tmp_path, reconciled=start_reconciled)
     with rig(sim, tmp_path, [FIRST], strategy="market-maker", params={}, trader=trader,
              selection=Selection(event=EVENT), risk={"max_event_loss": "500"}, send_workers=2,
              settings={"new_markets_poll_s": 3600.0}) as r:  # fmt: skip
@@ -98,7 +110,7 @@ def test_a_held_market_assigned_to_a_strategy_is_its_own_once_it_joins(
 ) -> None:
     # `kalshi trade --assign market-maker:HELD` was run before: the start gives the account's
     # contracts in its markets to the strategy; a market that joins later is given them too
-    trader = _held_and_paused(sim, tmp_path, reconciled=True)
+    trader, _ = _held_and_paused(sim, tmp_path, reconciled=True)
     with Store.open(tmp_path / "state.db") as store:
         store.trading.set_assignments({HELD: "market-maker"})
     with rig(sim, tmp_path, [FIRST], strategy="market-maker", params={}, trader=trader,
@@ -115,34 +127,6 @@ def test_a_held_market_assigned_to_a_strategy_is_its_own_once_it_joins(
         assert owned.position == Decimal(5), owned
 
 
-HAND = ("80", "0.30")  # a buy of YES rested by hand in HELD: $24 lost if HELD settles NO
-
-
-def _held_with_a_hand_order(
-    sim: SimHarness, tmp_path: Path, *, reconciled: bool
-) -> tuple[AccountInfo, str]:
-    """As `_held_and_paused`, with a buy of YES rested by hand in HELD before it is paused
-    (`reconciled`: the state file records it placed elsewhere, as `kalshi trade`'s start
-    reconciles it; else it knows nothing of it, nor of the fills)."""
-    maker = client_for(sim.new_account(balance_cents=10_000_000))
-    trader = sim.new_account(balance_cents=10_000_000)
-    buyer = client_for(trader)
-    try:
-        for ticker in (FIRST, HELD):
-            sim.create_market(ticker)
-            Book(maker, ticker).quote("0.40", "0.60")
-        Book(buyer, HELD).order(BookSide.BID, "0.60", "5", TimeInForce.IOC)
-        rested = Book(buyer, HELD).order(BookSide.BID, HAND[1], HAND[0], TimeInForce.GTC)
-        sim.set_status(HELD, "paused")
-        if reconciled:
-            with Store.open(tmp_path / "state.db") as store:
-                reconcile(buyer, store)
-    finally:
-        maker.close()
-        buyer.close()
-    return trader, rested
-
-
 def _buys_of_yes(r: Rig, event: str) -> list[dict[str, object]]:
     return [
         e for e in r.events(event) if (e["ticker"], e["side"], e["action"]) == (HELD, "yes", "buy")
@@ -155,7 +139,7 @@ def test_an_order_rested_by_hand_in_a_market_that_joins_stays_in_its_events_wors
 ) -> None:
     # HELD, held (5 YES for $3) and with 80 YES at $0.30 rested by hand, opens again and joins
     # the loop (calls on workers); no message of the hand order comes after the join
-    trader, rested = _held_with_a_hand_order(sim, tmp_path, reconciled=start_reconciled)
+    trader, rested = _held_and_paused(sim, tmp_path, reconciled=start_reconciled, hand_order=True)
     with rig(sim, tmp_path, [FIRST], strategy="market-maker", params={}, trader=trader,
              selection=Selection(event=EVENT), risk={"max_event_loss": "36"}, send_workers=2,
              settings={"new_markets_poll_s": 3600.0}) as r:  # fmt: skip
