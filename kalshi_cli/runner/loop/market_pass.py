@@ -70,6 +70,16 @@ def _clock_free(member: Member, view: PositionView) -> bool:
         raise _StrategyRaised(exc) from exc
 
 
+def _same_book(member: Member, book: Orderbook, before: Orderbook) -> bool:
+    """The book is, for what the member's strategy reads of it, the one its last call read: the
+    same object, the same top for a strategy that `reads_top`, else equal."""
+    if book is before:
+        return True
+    if member.strategy.reads_top:
+        return same_top(book, before)
+    return book == before
+
+
 class MarketPass:
     def __init__(
         self,
@@ -241,8 +251,7 @@ class MarketPass:
             decisions = [d for d in decisions if isinstance(d, Cancel | Note) or d.reduce_only]
         key = (member.name, ticker)
         self._stops.in_a_row.pop(key, None)
-        acts = bool(decisions) and any(not isinstance(d, Note) for d in decisions)
-        if acts or strategy.clock_free is None:
+        if any(not isinstance(d, Note) for d in decisions) or strategy.clock_free is None:
             self._quiet.pop(key, None)
         else:
             self._quiet[key] = (member, snapshot, view)
@@ -350,12 +359,8 @@ class MarketPass:
         before_member, before, before_view = last
         if before_member is not member:
             return False
-        # the book first, as the strategy reads it (the same object, the same top for one that
-        # `reads_top`, else equal): on a visit for news it is what changed
-        book, before_book = market.book, before.book
-        if book is not before_book and not (
-            same_top(book, before_book) if member.strategy.reads_top else book == before_book
-        ):
+        # the book first: on a visit for news it is what changed
+        if not _same_book(member, market.book, before.book):
             return False
         if not (view is before_view or view == before_view) or not _clock_free(member, view):
             return False
