@@ -44,6 +44,7 @@ from kalshi_cli.runner.assembly import LoopInputs, build_loop
 from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions, TradeSection
 from kalshi_cli.store import Store
+from kalshi_cli.store.connection import LOOP_CACHE_KIB
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.keys import load_private_key
 
@@ -209,6 +210,7 @@ def main() -> int:
             clock=clock,
         )
         store = Store.open(work / "state.db", clock=clock)
+        store.page_cache_kib = LOOP_CACHE_KIB  # as the trade session caps it
         log = EntryLog(clock, path=work / "trade.log", stderr=None)
         loop = build_loop(
             # the loop's calls off its deciding path, as `kalshi trade` makes them

@@ -36,6 +36,9 @@ _JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 # Enough to keep the fill_id index's hot pages while a million fills go in (8 MB took a third
 # longer); small enough that a full `pnl` scan stays far under its memory budget.
 _CACHE_KIB = 32 * 1024
+# A trade loop's: it runs for weeks, each write touches a few pages (a table's newest, an
+# index's leaf), and the file outgrows any cache; a page missed is read from the OS's cache.
+LOOP_CACHE_KIB = 2 * 1024
 
 # a database in its connection's memory, gone when it closes (a backtest's state: `Store.in_memory`)
 IN_MEMORY = Path(":memory:")
@@ -85,6 +88,15 @@ class Database:
             yield
         finally:
             self.rows("PRAGMA synchronous = FULL")
+
+    def page_cache_kib(self) -> int:
+        """The most the connection's page cache holds (`PRAGMA cache_size`), in KiB."""
+        (size,) = self.rows("PRAGMA cache_size")[0]
+        return int(-size if size < 0 else size * self.rows("PRAGMA page_size")[0][0] // 1024)
+
+    def cap_page_cache(self, kib: int) -> None:
+        """Keep at most `kib` KiB of the file's pages in memory (pages over it are let go)."""
+        self.rows(f"PRAGMA cache_size = -{int(kib)}")
 
     @contextmanager
     def busy_timeout(self, seconds: float) -> Iterator[None]:

@@ -280,6 +280,16 @@ class Store:
         else:
             call()
 
+    @property
+    def page_cache_kib(self) -> int:
+        """The most of the file's pages this connection keeps in memory, in KiB (32 MiB as
+        opened; a trade loop's session caps it at LOOP_CACHE_KIB)."""
+        return self._db.page_cache_kib()
+
+    @page_cache_kib.setter
+    def page_cache_kib(self, kib: int) -> None:
+        self._db.cap_page_cache(kib)
+
     def busy_timeout(self, seconds: float) -> contextlib.AbstractContextManager[None]:
         """Inside the block, wait at most `seconds` for another writer's lock (instead of the
         usual BUSY_TIMEOUT_SECONDS): for a caller that has something more urgent to do than
