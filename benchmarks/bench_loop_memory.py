@@ -209,8 +209,8 @@ def main() -> int:
             rest=client.markets,
             clock=clock,
         )
-        store = Store.open(work / "state.db", clock=clock)
-        store.page_cache_kib = LOOP_CACHE_KIB  # as the trade session caps it
+        # the state connection capped as `kalshi trade` caps it
+        store = Store.open(work / "state.db", clock=clock, cache_kib=LOOP_CACHE_KIB)
         log = EntryLog(clock, path=work / "trade.log", stderr=None)
         loop = build_loop(
             # the loop's calls off its deciding path, as `kalshi trade` makes them

@@ -35,7 +35,7 @@ BUSY_TIMEOUT_SECONDS = 10.0
 _JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 # Enough to keep the fill_id index's hot pages while a million fills go in (8 MB took a third
 # longer); small enough that a full `pnl` scan stays far under its memory budget.
-_CACHE_KIB = 32 * 1024
+CACHE_KIB = 32 * 1024
 # A trade loop's: it runs for weeks, each write touches a few pages (a table's newest, an
 # index's leaf), and the file outgrows any cache; a page missed is read from the OS's cache.
 LOOP_CACHE_KIB = 2 * 1024
@@ -88,15 +88,6 @@ class Database:
             yield
         finally:
             self.rows("PRAGMA synchronous = FULL")
-
-    def page_cache_kib(self) -> int:
-        """The most the connection's page cache holds (`PRAGMA cache_size`), in KiB."""
-        (size,) = self.rows("PRAGMA cache_size")[0]
-        return int(-size if size < 0 else size * self.rows("PRAGMA page_size")[0][0] // 1024)
-
-    def cap_page_cache(self, kib: int) -> None:
-        """Keep at most `kib` KiB of the file's pages in memory (pages over it are let go)."""
-        self.rows(f"PRAGMA cache_size = -{int(kib)}")
 
     @contextmanager
     def busy_timeout(self, seconds: float) -> Iterator[None]:
@@ -366,11 +357,16 @@ def connect(path: Path, mode: str) -> sqlite3.Connection:
 
 
 def configure(
-    conn: sqlite3.Connection, *, readonly: bool, durable: bool = True, exclusive: bool = False
+    conn: sqlite3.Connection,
+    *,
+    readonly: bool,
+    durable: bool = True,
+    exclusive: bool = False,
+    cache_kib: int = CACHE_KIB,
 ) -> None:
     conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
     conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
+    conn.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
     if readonly:
         # forces SQLite to read the header, so a non-database fails here rather than later
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()

@@ -22,6 +22,7 @@ from kalshi_cli.store.alert_state import AlertStateRepository
 from kalshi_cli.store.audit import AuditRepository
 from kalshi_cli.store.connection import (
     APPLIED_SQL,
+    CACHE_KIB,
     IN_MEMORY,
     Database,
     check_is_state_file,
@@ -111,6 +112,7 @@ class Store:
         durable: bool = True,
         exclusive: bool = False,
         migrate: bool = True,
+        cache_kib: int = CACHE_KIB,
     ) -> Store:
         """Open (and with `create`, create) the state file and apply pending migrations.
 
@@ -125,7 +127,10 @@ class Store:
 
         `migrate=False`: for a writer that must not hold the write lock for a migration under a loop
         of the version before; a file that needs migrating raises StoreError. A new file is made
-        whole."""
+        whole.
+
+        `cache_kib`: the most of the file's pages the connection keeps in memory (a trade loop's
+        is LOOP_CACHE_KIB)."""
         path = Path(path).expanduser()
         clock = clock or SystemClock()
         if not state_file_at(path):
@@ -138,7 +143,9 @@ class Store:
         conn = connect(path, "rw")
         with _closed_unless_opened(conn, path):
             check_schema(conn, path)  # before WAL mode is set, which writes the header
-            configure(conn, readonly=False, durable=durable, exclusive=exclusive)
+            configure(
+                conn, readonly=False, durable=durable, exclusive=exclusive, cache_kib=cache_kib
+            )
             if migrate:
                 migrated += _migrate(conn, path, clock)
             else:
@@ -279,16 +286,6 @@ class Store:
             self._db.on_commit.append(call)
         else:
             call()
-
-    @property
-    def page_cache_kib(self) -> int:
-        """The most of the file's pages this connection keeps in memory, in KiB (32 MiB as
-        opened; a trade loop's session caps it at LOOP_CACHE_KIB)."""
-        return self._db.page_cache_kib()
-
-    @page_cache_kib.setter
-    def page_cache_kib(self, kib: int) -> None:
-        self._db.cap_page_cache(kib)
 
     def busy_timeout(self, seconds: float) -> contextlib.AbstractContextManager[None]:
         """Inside the block, wait at most `seconds` for another writer's lock (instead of the

@@ -11,7 +11,7 @@ from pathlib import Path
 from kalshi_cli.runner.config import TradeConfig
 from kalshi_cli.runner.lifecycle.session import _open_store
 from kalshi_cli.store import IntentRecord, Store
-from kalshi_cli.store.connection import LOOP_CACHE_KIB
+from kalshi_cli.store.connection import CACHE_KIB, LOOP_CACHE_KIB
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
 
@@ -37,6 +37,12 @@ def intent(i: int) -> IntentRecord:
     )
 
 
+def cache_kib(store: Store) -> int:
+    (size,) = store._conn.execute("PRAGMA cache_size").fetchone()
+    assert size < 0  # a size in KiB, as it is set
+    return int(-size)
+
+
 def held_after_writing(store: Store) -> float:
     """SQLite's memory grown by writing INTENTS intents and reading every one back."""
     before = sqlite_kib()
@@ -52,17 +58,17 @@ def held_after_writing(store: Store) -> float:
 def test_the_trade_sessions_state_connection_is_capped(tmp_path: Path) -> None:
     store = _open_store(tmp_path / "state.db", ManualClock(1_700_000_000.0), TradeConfig(), None)
     try:
-        assert store.page_cache_kib == LOOP_CACHE_KIB
+        assert cache_kib(store) == LOOP_CACHE_KIB
     finally:
         store.close()
 
 
 def test_a_capped_connection_holds_no_more_than_its_cap_as_the_file_grows(tmp_path: Path) -> None:
-    with Store.open(tmp_path / "capped.db") as store:
-        store.page_cache_kib = LOOP_CACHE_KIB
+    with Store.open(tmp_path / "capped.db", cache_kib=LOOP_CACHE_KIB) as store:
         capped = held_after_writing(store)
         assert (tmp_path / "capped.db").stat().st_size > 3 * LOOP_CACHE_KIB * 1024
     with Store.open(tmp_path / "default.db") as store:
+        assert cache_kib(store) == CACHE_KIB
         default = held_after_writing(store)
     # the uncapped connection keeps the file's pages: the figure sees a cache that grows
     assert default > 3 * LOOP_CACHE_KIB

@@ -205,9 +205,9 @@ def _open_store(
     from kalshi_cli.store import Store
     from kalshi_cli.store.connection import LOOP_CACHE_KIB
 
-    store = Store.open(state_path, clock=clock)
+    # the state file outgrows any cache in a long run
+    store = Store.open(state_path, clock=clock, cache_kib=LOOP_CACHE_KIB)
     store.intent_durability = config.settings.state_durability
-    store.page_cache_kib = LOOP_CACHE_KIB  # the state file outgrows any cache in a long run
     if bind is not None:
         try:
             bind(store)  # a state file of another endpoint or account: nothing is sent
