@@ -79,3 +79,9 @@ def test_a_leg_holding_no_more_than_the_whole_sets_has_nothing_to_sell() -> None
 def test_a_leg_whose_market_no_longer_trades_or_has_no_bids_is_not_sold() -> None:
     assert not _sale_back(BOOK, frozenset({FLOORED})).beats_holding(_set((5, 3)), 0)
     assert not _sale_back(Orderbook(FLOORED, (), ())).beats_holding(_set((5, 3)), 0)
+
+
+def test_a_leg_whose_bids_bring_less_than_its_floor_stays_held() -> None:
+    # the 2 beyond bid at $0.20 bring $0.40 less the fee: below the $0.50 their floor is sure of
+    low = Orderbook(FLOORED, ((D("0.20"), D(10)),), ())
+    assert not _sale_back(low).beats_holding(_set((5, 3)), 0)
