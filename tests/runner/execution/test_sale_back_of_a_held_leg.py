@@ -85,3 +85,16 @@ def test_a_leg_whose_bids_bring_less_than_its_floor_stays_held() -> None:
     # the 2 beyond bid at $0.20 bring $0.40 less the fee: below the $0.50 their floor is sure of
     low = Orderbook(FLOORED, ((D("0.20"), D(10)),), ())
     assert not _sale_back(low).beats_holding(_set((5, 3)), 0)
+
+
+def test_a_sale_back_is_priced_at_the_bid_whose_depth_covers_it() -> None:
+    book = Orderbook(
+        FLOORED, ((D("0.60"), D(2)), (D("0.50"), D(2)), (D("0.10"), D(10))), ((D("0.30"), D(1)),)
+    )
+    sale = _sale_back(book)
+    assert sale.price(FLOORED, Side.YES, D(2)) == D("0.60")
+    assert sale.price(FLOORED, Side.YES, D(3)) == D("0.50")  # 2 at $0.60 and 1 at $0.50
+    assert sale.price(FLOORED, Side.YES, D(4)) == D("0.50")
+    assert sale.price(FLOORED, Side.YES, D(20)) == D("0.10")  # no depth covers it: the last bid
+    assert sale.price(FLOORED, Side.NO, D(1)) == D("0.30")
+    assert sale.price(OTHER, Side.YES, D(1)) is None  # no book of it
