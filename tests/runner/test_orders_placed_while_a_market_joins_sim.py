@@ -140,12 +140,13 @@ def test_a_state_file_that_cannot_record_a_joining_markets_orders_refuses_it_and
         assert refused["ticker"] == LATER and len(placed) == 1, refused
         assert "database or disk is full" in str(refused["refused"]), refused
         assert not r.events("market_added") and LATER not in r.loop.portfolio.markets
-        # the loop runs on: it still trades its first market, and decides again there
-        before = len(r.events("order_placed")) + len(r.events("order_cancelled"))
-        r.books[FIRST].quote("0.45", "0.55")  # its book moves: the loop requotes
-        _ticks_until(
-            r,
-            lambda: len(r.events("order_placed")) + len(r.events("order_cancelled")) > before,
-            "the loop acting again in its first market",
-        )
-        assert FIRST in r.loop.portfolio.markets
+        # the loop runs on; once the state file records again, the market's next `activated`
+        # message has it taken on, with the hand order recorded and said
+        monkeypatch.undo()
+        sim.set_status(LATER, "paused")
+        sim.set_status(LATER, "open")
+        (added,) = _ticks_until(r, lambda: r.events("market_added"), f"{LATER} taken on")
+        assert added["why"] == "activated", added
+        (said,) = [e for e in r.events("reconciled") if e.get("ticker") == LATER]
+        assert said["orders_imported"] == placed, said
+        assert FIRST in r.loop.portfolio.markets and LATER in r.loop.portfolio.markets
