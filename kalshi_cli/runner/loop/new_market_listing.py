@@ -4,6 +4,11 @@ it takes on: what the account holds there counted by the loop's view, given to t
 `--assign` named for it (`position_assigned`), its shard's lines (`BalanceHold.lines`, logged
 `shards_at_join`). What is done to each market found is runner/loop/new_markets.py
 `MarketJoin`'s; docs/trade-loop.md "Markets that open while the loop runs".
+
+The orders resting there that were placed elsewhere are recorded as the start's reconcile
+records them before the market joins (a state file that cannot record them refuses it, and the
+loop goes on), and read again once it has joined: no message of an order placed there between
+the listing and the join reaches the loop. The market takes no turn until that read is answered.
 """
 
 from __future__ import annotations
@@ -17,10 +22,9 @@ from kalshi_cli.runner.books.portfolio import give_assigned
 from kalshi_cli.runner.execution.dispatch import Urgency
 from kalshi_cli.runner.loop.ended_markets import EndedMarkets
 from kalshi_cli.runner.loop.new_markets import Seen
-from kalshi_cli.runner.loop.state_fault import is_state_failure
 from kalshi_cli.services.pretrade.books import book_resting
 from kalshi_cli.services.reconcile import Doubtful, ReconcileReport, import_foreign_orders
-from kalshi_cli.store.errors import StoreError
+from kalshi_cli.store.errors import StoreError, is_state_failure
 from kalshi_cli.vocabulary.errors import KalshiError
 
 if TYPE_CHECKING:
@@ -180,8 +184,9 @@ class NewMarkets:
         """The resting orders of the markets just joined read again, off the deciding path:
         one placed elsewhere after the listing read them and before they joined was told to
         nobody (no message of a market comes to the loop before it joins). Each market takes
-        no turn until the read is booked (`Dispatch.send`); one that failed is made again by
-        a later tick's `due`, not during the API error guard's backoff."""
+        no turn until the read is answered (`Dispatch.send`); one that failed is made again by
+        a later tick's `due`, not during the API error guard's backoff (meanwhile the market
+        trades with what the first read found)."""
         if not self._again or self._again_out or self._guard.backing_off:
             return
         tickers, self._again_out = sorted(self._again), True
@@ -197,7 +202,9 @@ class NewMarkets:
 
     def _read_again_booked(self, answer: CallAnswer[Resting]) -> None:
         """The orders a joined market's second read found recorded and booked by the rules the
-        join's first read's went by (`_record`, `book_resting`)."""
+        join's first read's went by (`_record`, `book_resting`). The market has joined: a state
+        file that cannot record them now is the loop's state-file failure (raised, as any
+        booking's: runner/loop/state_fault.py)."""
         self._again_out = False
         try:
             asked, resting = answer.get()
