@@ -25,7 +25,6 @@ from kalshi_cli.runner.loop.new_markets import Seen
 from kalshi_cli.services.pretrade.books import book_resting
 from kalshi_cli.services.reconcile import Doubtful, ReconcileReport, import_foreign_orders
 from kalshi_cli.store.errors import StoreError, is_state_failure
-from kalshi_cli.vocabulary.errors import KalshiError
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
@@ -113,13 +112,9 @@ class NewMarkets:
 
     def _booked(self, answer: CallAnswer[Found]) -> None:
         self._out = False
-        try:
-            found = answer.get()
-        except KalshiError as exc:
-            self._guard.failed(exc, answer.sent_at)
-            self._log.emit("new_markets_read_failed", {"error": exc.one_line()})
+        found = self._guard.read(answer, "new_markets_read_failed")
+        if found is None:
             return
-        self._guard.ok(answer.sent_at)
         # one listing is out at a time, and nothing else adds markets: none found is traded yet
         self._refused.update(
             p.market.ticker for p in found.markets if p.refused is not None and not p.again
@@ -206,13 +201,10 @@ class NewMarkets:
         file that cannot record them now is the loop's state-file failure (raised, as any
         booking's: runner/loop/state_fault.py)."""
         self._again_out = False
-        try:
-            asked, resting = answer.get()
-        except KalshiError as exc:
-            self._guard.failed(exc, answer.sent_at)
-            self._log.emit("new_markets_read_failed", {"error": exc.one_line()})
+        read = self._guard.read(answer, "new_markets_read_failed")
+        if read is None:
             return
-        self._guard.ok(answer.sent_at)
+        asked, resting = read
         subaccount = self._client.subaccount or 0
         for ticker, orders in resting.items():
             self._again.discard(ticker)
