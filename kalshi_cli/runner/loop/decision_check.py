@@ -27,11 +27,13 @@ def checked(
     `check_dollars`, whole contracts where the market's `terms` say so): a wrong answer from
     user code never reaches the risk engine half-read. The refusal starts with `where`, the
     file and line of the strategy's `decide`."""
-    at = f"{where}: " if where else ""
     if not isinstance(decisions, list | tuple):
-        raise ValueError(f"{at}decide returned {type(decisions).__name__}, not a list of decisions")
+        raise ValueError(
+            f"{_at(where)}decide returned {type(decisions).__name__}, not a list of decisions"
+        )
     if not decisions:
         return decisions  # most calls decide nothing: nothing to check
+    at = _at(where)
     markets = {ticker} if event is None else {ticker, *(m.ticker for m in event.others)}
     for decision in decisions:
         if not isinstance(decision, Intent | Cancel | Note):
@@ -53,3 +55,8 @@ def checked(
             except ValidationError as exc:
                 raise ValueError(f"{at}intent {exc.message}") from exc
     return decisions
+
+
+def _at(where: str) -> str:
+    """A refusal's start: the file and line of the strategy's `decide`, when known."""
+    return f"{where}: " if where else ""
