@@ -17,7 +17,6 @@ from kalshi_cli.runner.loop.ended_markets import EndedMarkets
 from kalshi_cli.runner.loop.new_markets import Seen
 from kalshi_cli.services.pretrade.books import book_resting
 from kalshi_cli.services.reconcile import ReconcileReport, import_foreign_orders
-from kalshi_cli.vocabulary.errors import KalshiError
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
@@ -94,13 +93,9 @@ class NewMarkets:
 
     def _booked(self, answer: CallAnswer[Found]) -> None:
         self._out = False
-        try:
-            found = answer.get()
-        except KalshiError as exc:
-            self._guard.failed(exc, answer.sent_at)
-            self._log.emit("new_markets_read_failed", {"error": exc.one_line()})
+        found = self._guard.read(answer, "new_markets_read_failed")
+        if found is None:
             return
-        self._guard.ok(answer.sent_at)
         # one listing is out at a time, and nothing else adds markets: none found is traded yet
         self._refused.update(
             p.market.ticker for p in found.markets if p.refused is not None and not p.again
