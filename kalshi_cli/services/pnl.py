@@ -851,9 +851,7 @@ class _StretchPass(_Pass[int]):
             self.stretch(moves, int(day), at >= self.cutoff)
             at = store.fills.next_fill_ts(until, subaccount=book)
 
-    def stretch(
-        self, moves: Iterable[tuple[str, str, float | None]], day: int, counted: bool
-    ) -> None:
+    def stretch(self, moves: Iterable[tuple[str, str, Any]], day: int, counted: bool) -> None:
         """One stretch's fills, in time order (`Store.iter_fill_moves`)."""
         runs: dict[str, _Run] = {}
         get, tally, parsed = runs.get, self.tally, self.moves
@@ -869,7 +867,7 @@ class _StretchPass(_Pass[int]):
             r.traded += traded
             r.gross += move(r, count, cost, FIXED)
             if book is not None:
-                book(ticker, count, cost, fee, ts, owner, r.position)  # type: ignore[arg-type]
+                book(ticker, count, cost, fee, ts, owner, r.position)
         if self.owners is not None:
             self.owners.day_done()
         for ticker, r in runs.items():
