@@ -9,7 +9,7 @@ import random
 from decimal import Decimal
 
 from kalshi_cli.runner.books.portfolio import Portfolio
-from kalshi_cli.services.pretrade.books import open_order
+from kalshi_cli.services.pretrade.books import OpenOrder, open_order
 from kalshi_cli.vocabulary.models import Market
 from kalshi_cli.vocabulary.units import ZERO, BookSide, Side
 
@@ -98,3 +98,60 @@ def test_a_market_emptied_counts_nothing() -> None:
     portfolio.update_order("o1", remaining=ZERO, status="canceled")
     assert portfolio.total_exposure() == ZERO
     assert portfolio.resting(ticker) == []
+
+
+def test_the_kept_total_follows_fills_told_before_they_are_read() -> None:
+    """Contracts told filled and not read count toward the exposure (`PositionView.unbooked`):
+    the kept total moves when they are told, when their fill is read (they leave the told ones
+    and enter the position) and when a fill read sent after them is applied without them, each
+    read at once, so a total left from before any of these would differ from the full sum. A
+    strategy taking the held position (`assign`) moves the parts, not the account's total."""
+    first, second = TICKERS[0], TICKERS[1]
+    portfolio = Portfolio([Market(ticker=t) for t in TICKERS])
+
+    def order(order_id: str, ticker: str, price: str, count: int) -> OpenOrder:
+        return open_order(
+            order_id=order_id,
+            client_order_id=f"c-{order_id}",
+            ticker=ticker,
+            book_side=BookSide.BID,
+            yes_price=D(price),
+            side=Side.YES,
+            remaining=D(count),
+            strategy="s",
+        )
+
+    def kept() -> Decimal:
+        total = portfolio.total_exposure()
+        assert total == full_sum(portfolio)
+        return total
+
+    resting = order("o1", first, "0.40", 10)
+    portfolio.add_order(resting)
+    assert kept() == D("4.00")
+    # six of its ten told filled (an order's answer) before a fill read lists them: the order
+    # rests with four, the six count apart until read
+    portfolio.update_order("o1", remaining=D(4), status="resting")
+    portfolio.set_unbooked(resting, D(6), reads_sent=1)
+    assert kept() == D("4.00")
+    portfolio.set_unbooked(order("o2", second, "0.30", 5), D(5), reads_sent=1)
+    assert kept() == D("5.50")
+    # the read lists four of the six: they are held now, two still told apart
+    portfolio.apply_fill(
+        first, BookSide.BID, D("0.40"), D(4), ZERO, ts=0.0, strategy="s", order_id="o1"
+    )
+    assert portfolio.unbooked(first, "o1") == D(2)
+    assert kept() == D("5.50")
+    # the second market's order was told after a read sent later than the one now applied...
+    portfolio.fills_read(1, but=(first,))
+    assert portfolio.unbooked(second, "o2") == D(5)
+    # ...and a read sent after it is applied without listing it: its five are no longer counted
+    portfolio.fills_read(2, but=(first,))
+    assert portfolio.unbooked(second, "o2") == ZERO
+    assert kept() == D("4.00")
+    portfolio.fills_read(2)
+    assert kept() == D("3.20")  # the first market's two told apart gone as well
+    portfolio.assign("s", first, 0.0)
+    assert kept() == D("3.20")
+    portfolio.update_order("o1", remaining=ZERO, status="canceled")
+    assert kept() == D("1.60")  # the four held at 0.40, nothing resting
