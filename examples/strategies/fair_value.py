@@ -10,7 +10,6 @@ from decimal import Decimal
 from typing import Annotated
 
 from kalshi_cli.strategy_api import (
-    ONE,
     Decision,
     MarketSnapshot,
     Params,
@@ -22,6 +21,7 @@ from kalshi_cli.strategy_api import (
     best_bid,
     buy_at_ask,
     close_at_bid,
+    side_value,
 )
 
 NAME = "fair-value"
@@ -47,9 +47,10 @@ def decide(
         return [] if exit_ is None else [exit_]
     if position.resting:
         return []
-    for side, fair in ((Side.YES, params.fair), (Side.NO, ONE - params.fair)):
+    for side in (Side.YES, Side.NO):
         if position.held_side not in (None, side):
             continue  # buying this side would sell contracts the account holds
+        fair = side_value(side, params.fair)  # NO's is 1 - YES's
         intent = buy_at_ask(
             snapshot,
             side,

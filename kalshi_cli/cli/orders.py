@@ -41,6 +41,7 @@ from kalshi_cli.vocabulary.units import (
     fmt_dollars,
     fmt_money,
     money_places,
+    side_value,
 )
 
 if TYPE_CHECKING:
@@ -217,26 +218,23 @@ def outcome_json(outcome: PlaceOutcome, side: Side) -> dict[str, Any]:
     """The exchange reports `average_fill_price` as a YES price: shown in `side`'s terms (a NO
     buy at 0.67 filled at 0.67), with the YES price alongside."""
     yes_price = outcome.average_fill_price
+    price = None if yes_price is None else side_value(side, yes_price)
     return {
         "order_id": outcome.order_id,
         "status": outcome.status,
         "fill_count": fmt_count(outcome.fill_count),
         "remaining_count": fmt_count(outcome.remaining_count),
-        "average_fill_price": None if yes_price is None else fmt_dollars(_of(side, yes_price)),
+        "average_fill_price": None if price is None else fmt_dollars(price),
         "average_fill_yes_price": None if yes_price is None else fmt_dollars(yes_price),
         "note": outcome.note,
     }
-
-
-def _of(side: Side, yes_price: Decimal) -> Decimal:
-    return yes_price if side is Side.YES else 1 - yes_price
 
 
 def place_fields(prepared: PreparedOrder, outcome: PlaceOutcome) -> list[tuple[str, str]]:
     req = prepared.request
     book = prepared.create
     fill = outcome.average_fill_price
-    average = None if fill is None else _of(req.side, fill)
+    average = None if fill is None else side_value(req.side, fill)
     # the record's prices to the same places
     order, on_book, fill_at = (
         fmt_money(v, places=money_places([req.price, book.price, average]))

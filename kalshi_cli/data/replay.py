@@ -302,7 +302,10 @@ class BookReplay:
         self.books: dict[str, LocalBook] = {}
         self.skipped: Counter[str] = Counter()
         self.applied = 0  # snapshots and deltas applied to an exact book
-        self.frames: Counter[str] = Counter()  # frames by type
+        # frames by type (`frames`): the deltas, most of them, in a plain int, whose count
+        # costs a replay far less than a Counter's
+        self._frames: Counter[str] = Counter()
+        self._deltas = 0
         # each subscription's next number, and which subscription of a channel is read, by
         # the live feed's own rules
         self._seq = SeqTracker()
@@ -316,6 +319,14 @@ class BookReplay:
         # the prices the orderbook NO levels come in, as the recording's `local` records say
         # (`orderbook_prices`); a recording made before it says nothing: the NO-leg of old
         self.yes_priced = False
+
+    @property
+    def frames(self) -> Counter[str]:
+        """The frames read, by type."""
+        frames = self._frames.copy()
+        if self._deltas:
+            frames["orderbook_delta"] += self._deltas
+        return frames
 
     def _emit(self, ns: int, kind: str, ticker: str | None, reason: str = "") -> None:
         if self._listener is not None:
@@ -361,16 +372,16 @@ class BookReplay:
         if type(msg) is DeltaMessage:
             self.delta(ns, msg)
         elif type(msg) is SnapshotMessage:
-            self.frames["orderbook_snapshot"] += 1
+            self._frames["orderbook_snapshot"] += 1
             self._snapshot(ns, msg)
         elif isinstance(msg, UnknownMessage):
-            self.frames[msg.type or "?"] += 1
+            self._frames[msg.type or "?"] += 1
             self.skipped["unknown_type"] += 1
         elif isinstance(msg, Misshapen):
             self._misshapen(ns, msg)
         else:
             kind = TYPE_OF[type(msg)]
-            self.frames[kind] += 1
+            self._frames[kind] += 1
             self._place(ns, kind, msg.sid, msg.seq)
             if type(msg) is Subscribed:
                 self._subscribed(msg)
@@ -417,7 +428,7 @@ class BookReplay:
         knows the frame's type already (the backtest's driver); `_unread` and `_sequenced`
         inline for the usual case. Returns the market's book as the delta left it (None: no
         snapshot of it yet), applied or not."""
-        self.frames["orderbook_delta"] += 1
+        self._deltas += 1
         sid = msg.sid
         body = msg.msg
         book = self.books.get(body.market_ticker)
@@ -500,7 +511,7 @@ class BookReplay:
         its place alone, as a well-shaped one is. A delta carried a change that is lost: the
         books it may have changed are stale (the live feed resyncs every book on it)."""
         kind, sid, seq, ticker = msg.type, msg.sid, msg.seq, msg.market_ticker
-        self.frames[kind] += 1
+        self._frames[kind] += 1
         if kind not in BOOK_TYPES:
             self._place(ns, kind, sid, seq)
         elif kind == "orderbook_snapshot":

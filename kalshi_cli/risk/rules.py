@@ -34,6 +34,7 @@ from kalshi_cli.vocabulary.units import (
     fmt_count,
     fmt_money,
     side_held,
+    side_value,
 )
 
 if TYPE_CHECKING:
@@ -288,11 +289,11 @@ class SelfCrossRule:
         if intent.reduce_only:
             return _ALLOWED[self.code]
         direction = intent.book_side
-        yes_price = intent.price if intent.side is Side.YES else ONE - intent.price
+        yes_price = side_value(intent.side, intent.price)
         for order in ctx.position.resting:
             if order.order_id in intent.replaces or order.book_side is direction:
                 continue
-            theirs = order.price if order.side is Side.YES else ONE - order.price
+            theirs = side_value(order.side, order.price)
             if (yes_price >= theirs) if direction is BookSide.BID else (yes_price <= theirs):
                 return _deny(
                     self.code,

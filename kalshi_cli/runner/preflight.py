@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
-from kalshi_cli.runner.loop.state_fault import MAKE_WRITABLE, is_state_failure
+from kalshi_cli.runner.loop.state_fault import MAKE_WRITABLE
 from kalshi_cli.runner.ports import LoopBuildClient
 from kalshi_cli.services.pretrade.books import book_resting, replay
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
+from kalshi_cli.store.errors import is_state_failure
 from kalshi_cli.vocabulary.errors import KalshiError, UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import FeeModelError

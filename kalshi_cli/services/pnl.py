@@ -739,22 +739,48 @@ class _Run:
     traded: int = 0
 
 
+# a fill's move in `FIXED` units: (contracts bought, + YES / - NO; what one cost; fee; contracts
+# traded; whose part it builds)
+_Move = tuple[int, int, int, int, "str | None"]
+
+
 class _Parsed(dict[str, int]):
-    """Texts parsed to `FIXED` units on first sight: a history repeats a few hundred prices,
-    counts and fees, so a fill costs a dict look-up per value. A leading '-' negates (a count
-    that buys NO); a leading "1-" is $1 less the price after it (the cost of NO)."""
+    """Texts parsed by `parse` on first sight: a history repeats a few hundred prices, counts
+    and fees."""
 
     def __init__(self, parse: Callable[[str], int]) -> None:
         super().__init__()
         self.parse = parse
 
     def __missing__(self, text: str) -> int:
-        if text.startswith("1-"):
-            value = FIXED.dollar - self.parse(text[2:])
-        elif text.startswith("-"):
-            value = -self.parse(text[1:])
-        else:
-            value = self.parse(text)
+        value = self[text] = self.parse(text)
+        return value
+
+
+class _Moves(dict[str, _Move]):
+    """A fill's move as `Store.iter_fill_moves` reads it ("COUNT COST FEE[ OWNER]"), parsed to
+    `FIXED` units on first sight, so a fill costs one dict look-up; each distinct count, price
+    and fee is parsed once too (`_Parsed`), so a move first seen costs three more. A leading '-'
+    negates the count (it buys NO); a leading "1-" is $1 less the price after it (the cost of
+    NO)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts = _Parsed(FIXED.count)
+        self.prices = _Parsed(FIXED.price)
+        self.fees = _Parsed(FIXED.amount)
+
+    def __missing__(self, text: str) -> _Move:
+        count_text, cost_text, fee_text, *owner = text.split(" ", 3)
+        count = self.counts[count_text.removeprefix("-")]
+        cost = self.prices[cost_text.removeprefix("1-")]
+        value = (
+            -count if count_text.startswith("-") else count,
+            FIXED.dollar - cost if cost_text.startswith("1-") else cost,
+            self.fees[fee_text],
+            count,
+            owner[0] if owner else None,
+        )
         self[text] = value
         return value
 
@@ -795,9 +821,7 @@ class _StretchPass(_Pass[int]):
         super().__init__(FIXED, since)
         self.subaccount = subaccount  # the book replayed (None: the whole file)
         self.owners = owners
-        self.count_of = _Parsed(FIXED.count)
-        self.cost_of = _Parsed(FIXED.price)
-        self.fee_of = _Parsed(FIXED.amount)
+        self.moves = _Moves()
 
     def run_store(
         self, store: Store, settlements: list[SettlementRecord], queue: SettlementQueue
@@ -827,23 +851,20 @@ class _StretchPass(_Pass[int]):
             self.stretch(moves, int(day), at >= self.cutoff)
             at = store.fills.next_fill_ts(until, subaccount=book)
 
-    def stretch(
-        self, moves: Iterable[tuple[str, str, str, str, Any, str | None]], day: int, counted: bool
-    ) -> None:
+    def stretch(self, moves: Iterable[tuple[str, str, Any]], day: int, counted: bool) -> None:
         """One stretch's fills, in time order (`Store.iter_fill_moves`)."""
         runs: dict[str, _Run] = {}
-        get, tally = runs.get, self.tally
+        get, tally, parsed = runs.get, self.tally, self.moves
         book = None if self.owners is None else self.owners.book
-        counts, costs, fee_of = self.count_of, self.cost_of, self.fee_of
-        for ticker, count_text, cost_text, fee_text, ts, owner in moves:
+        for ticker, text, ts in moves:
             r = get(ticker)
             if r is None:
                 t = tally(ticker)
                 r = runs[ticker] = _Run(t, t.position, t.basis)
-            count, cost, fee = counts[count_text], costs[cost_text], fee_of[fee_text]
+            count, cost, fee, traded, owner = parsed[text]
             r.fees += fee
             r.fills += 1
-            r.traded += count if count > 0 else -count
+            r.traded += traded
             r.gross += move(r, count, cost, FIXED)
             if book is not None:
                 book(ticker, count, cost, fee, ts, owner, r.position)

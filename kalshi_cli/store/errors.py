@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TypeGuard
 
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
@@ -87,3 +88,14 @@ class OrderNotRecorded(StoreError):
         self.client_order_id = client_order_id
         self.order_id = order_id
         self.remaining = remaining
+
+
+def is_state_failure(exc: BaseException) -> TypeGuard[StoreError]:
+    """A state file that failed as SQLite said (full, failing, read-only, locked), also under
+    an answer it could not record (OrderNotRecorded): not one refused on opening with its own
+    code (17, 20) nor a bug of ours in using it (those stay a crash, exit 1)."""
+    return (
+        isinstance(exc, StoreError)
+        and exc.exit_code in (ExitCode.STATE_WRITE_FAILED, ExitCode.FAILURE)
+        and not isinstance(exc, InvalidTransition)
+    )

@@ -27,6 +27,7 @@ from kalshi_cli.strategy_api import (
     Updatable,
     min_tick,
     require,
+    side_value,
     snap_to_grid,
 )
 
@@ -78,7 +79,6 @@ def _quotes(
     # the highest bid that still does not cross the opposite best ask
     caps = {Side.YES: book.yes_ask[0] - tick, Side.NO: book.no_ask[0] - tick}
     targets = {Side.YES: centre - half, Side.NO: ONE - (centre + half)}
-    fairs = {Side.YES: centre, Side.NO: ONE - centre}
     quotes: dict[Side, Intent] = {}
     for side in (Side.YES, Side.NO):
         room = params.max_inventory - (pos.position if side is Side.YES else -pos.position)
@@ -91,7 +91,7 @@ def _quotes(
             action=Action.BUY,
             price=price,
             count=min(params.quote_count, room),
-            model_fair=fairs[side],
+            model_fair=side_value(side, centre),
             reason=f"{NAME}: {side} bid {price} around mid {mid} (inventory {pos.position})",
             strategy=NAME,
             post_only=True,

@@ -13,7 +13,6 @@ from decimal import Decimal
 from typing import Annotated
 
 from kalshi_cli.strategy_api import (
-    ONE,
     Decision,
     MarketSnapshot,
     Params,
@@ -24,6 +23,7 @@ from kalshi_cli.strategy_api import (
     buy_at_ask,
     close_at_bid,
     require,
+    side_value,
 )
 from kalshi_cli.strategy_api.window import EXACT, MidWindow
 
@@ -81,7 +81,7 @@ def decide(
     held = pos.held_side
     if held is not None:
         back = z >= -params.exit_z if held is Side.YES else z <= params.exit_z
-        fair = mean if held is Side.YES else ONE - mean
+        fair = side_value(held, mean)
         why = f"mean-reversion exit: z {z:.2f} back inside {params.exit_z}"
         exit_ = close_at_bid(snap, pos, fair=fair, reason=why, strategy=NAME) if back else None
         return [] if exit_ is None else [exit_]
@@ -92,7 +92,7 @@ def decide(
         snap,
         side,
         count=params.order_count,
-        fair=mean if side is Side.YES else ONE - mean,
+        fair=side_value(side, mean),
         reason=f"mean-reversion: z {z:.2f} vs mean {mean:.4f} over {len(window)} mids",
         strategy=NAME,
         min_edge=params.min_edge,

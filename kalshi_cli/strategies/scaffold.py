@@ -18,7 +18,6 @@ from decimal import Decimal
 from typing import Annotated
 
 from kalshi_cli.strategy_api import (
-    ONE,
     Decision,
     MarketSnapshot,
     Params,
@@ -31,6 +30,7 @@ from kalshi_cli.strategy_api import (
     best_bid,
     buy_at_ask,
     close_at_bid,
+    side_value,
 )
 
 NAME = "{name}"
@@ -60,14 +60,14 @@ def decide(snapshot: MarketSnapshot, position: PositionView, params: {cls}) -> l
         return [] if exit_ is None else [exit_]
     if position.resting:
         return []
-    for side, fair in ((Side.YES, params.fair), (Side.NO, ONE - params.fair)):
+    for side in (Side.YES, Side.NO):
         if position.held_side not in (None, side):
             continue
         intent = buy_at_ask(
             snapshot,
             side,
             count=params.order_count,
-            fair=fair,
+            fair=side_value(side, params.fair),
             reason=f"{{NAME}}: {{side.value}} below fair",
             strategy=NAME,
             min_edge=params.edge,

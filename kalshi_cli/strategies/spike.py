@@ -14,7 +14,6 @@ from decimal import Decimal
 from typing import Annotated
 
 from kalshi_cli.strategy_api import (
-    ONE,
     Decision,
     MarketSnapshot,
     Params,
@@ -27,6 +26,7 @@ from kalshi_cli.strategy_api import (
     buy_at_ask,
     close_at_bid,
     require,
+    side_value,
 )
 
 NAME = "spike"
@@ -70,7 +70,7 @@ def decide(snap: MarketSnapshot, pos: PositionView, params: SpikeParams) -> Sequ
         snap,
         side,
         count=params.order_count,
-        fair=fair_yes if side is Side.YES else ONE - fair_yes,
+        fair=side_value(side, fair_yes),
         reason=f"spike: mid {start} -> {mid} ({move:+.1%}) in {params.window_s:g}s, fading",
         strategy=NAME,
         min_edge=params.min_edge,
@@ -91,7 +91,7 @@ def _exit(
     else:
         return []
     mid = snap.book.mid
-    fair = bid[0] if mid is None else (mid if held is Side.YES else ONE - mid)
+    fair = bid[0] if mid is None else side_value(held, mid)
     exit_ = close_at_bid(snap, pos, fair=fair, reason=why, strategy=NAME)
     return [] if exit_ is None else [exit_]
 

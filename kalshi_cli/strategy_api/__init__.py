@@ -53,7 +53,7 @@ from kalshi_cli.vocabulary.decisions import (
 )
 from kalshi_cli.vocabulary.decode import Range
 from kalshi_cli.vocabulary.models import Level, Orderbook, PriceRange, min_tick, trading_fee
-from kalshi_cli.vocabulary.units import ONE, ZERO, Action, Side, TimeInForce
+from kalshi_cli.vocabulary.units import ONE, ZERO, Action, Side, TimeInForce, side_value
 
 # 2: `MarketSnapshot` is a frozen msgspec Struct (a copy with a field changed is
 # `msgspec.structs.replace`, not `dataclasses.replace`)
@@ -104,6 +104,7 @@ __all__ = [
     "reload_params",
     "require",
     "search_ranges",
+    "side_value",
     "snap_to_grid",
     "trading_fee",
     "updatable_fields",

@@ -269,7 +269,7 @@ class VenuePortfolio(_Area):
             balance_cents=account.cash_cents,
             balance_dollars=account.balance,
             portfolio_value_cents=self._c.core.accounts.portfolio_value_cents(ledger),
-            updated_ts=int(self._c.venue.clock.wall()),
+            updated_ts=int(self._c.core.accounts.balance_updated(ledger)),
         )
 
     def get_positions(
@@ -494,7 +494,7 @@ class VenueSubaccounts(_Area):
             SubaccountBalance(
                 n,
                 core.accounts.account(ledger_id(user, n)).balance,
-                int(core.subaccounts.balance_updated(user, n)),
+                int(core.accounts.balance_updated(ledger_id(user, n))),
             )
             for n in core.subaccounts.subaccount_numbers(user)
         ]

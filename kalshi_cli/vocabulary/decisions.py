@@ -22,6 +22,7 @@ from kalshi_cli.vocabulary.units import (
     TimeInForce,
     book_side_of,
     side_held,
+    side_value,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -227,7 +228,7 @@ class PositionView(Held):
 
 def _buy_price(direction: BookSide, side: Side, price: Decimal) -> Decimal:
     """What one contract of this order costs in the side it adds (the YES or NO paid)."""
-    yes_price = price if side is Side.YES else ONE - price
+    yes_price = side_value(side, price)
     return yes_price if direction is BookSide.BID else ONE - yes_price
 
 

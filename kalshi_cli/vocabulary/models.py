@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
 from functools import cache, cached_property, partial
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple, Self, TypeVar
 
 import msgspec
@@ -325,13 +326,13 @@ class Orderbook(msgspec.Struct, frozen=True):
     @property
     def yes_ask(self) -> Level | None:
         """The implied YES ask: 1 - best NO bid, with that bid's size."""
-        best = self.best_no_bid
-        return Level(ONE - best[0], best[1]) if best else None
+        no = self.no_bids
+        return _level((ONE - no[0][0], no[0][1])) if no else None
 
     @property
     def no_ask(self) -> Level | None:
-        best = self.best_yes_bid
-        return Level(ONE - best[0], best[1]) if best else None
+        yes = self.yes_bids
+        return _level((ONE - yes[0][0], yes[0][1])) if yes else None
 
     @property
     def spread(self) -> Decimal | None:
@@ -345,8 +346,9 @@ class Orderbook(msgspec.Struct, frozen=True):
 
 
 # a (price, size) pair as a `Level` without a Python call (`Level._make` is one): the feed's
-# and the venue's books are read this way once per change
+# and the venue's books are read this way once per change, a strategy its asks once per call
 _level = partial(tuple.__new__, Level)
+_price_of = itemgetter(0)
 
 
 def same_top(book: Orderbook, before: Orderbook) -> bool:
@@ -375,7 +377,8 @@ def best_first_levels(side: Mapping[int, int]) -> tuple[Level, ...]:
     price) first, in Decimal dollars and contracts. Each level is the one built before for the
     same (ticks, hundredths) when there was one (`_LEVELS_OUT`): a book is read out once per
     change, and a change moves one level, so most of a side's levels were built already."""
-    held = sorted(side.items(), reverse=True)
+    # by price alone (one level a price): an int compare, not a tuple's
+    held = sorted(side.items(), key=_price_of, reverse=True)
     levels = tuple(map(_LEVELS_OUT.get, held))
     if None in levels:  # a level not read out before
         return tuple([_LEVELS_OUT.get(lv) or _level_out(lv) for lv in held])

@@ -273,18 +273,22 @@ def book_side_of(side: Side, action: Action) -> BookSide:
     return BookSide.BID if (side == Side.YES) == (action == Action.BUY) else BookSide.ASK
 
 
+def side_value(side: Side, yes_value: Decimal) -> Decimal:
+    """A YES price or fair value as `side` sees it: itself for YES, `1 - p` for NO (a contract
+    pays $1 to one of the two). Its own inverse: a side's price back in YES terms."""
+    return yes_value if side is Side.YES else ONE - yes_value
+
+
 def to_book(side: Side, action: Action, price: Decimal) -> BookOrder:
     """Trader terms (side, action, price of that side) -> V2 book terms (YES price)."""
-    yes_price = price if side is Side.YES else ONE - price
-    return BookOrder(book_side_of(side, action), yes_price)
+    return BookOrder(book_side_of(side, action), side_value(side, price))
 
 
 def from_book(book_side: BookSide, yes_price: Decimal, side: Side) -> tuple[Action, Decimal]:
     """V2 book terms -> the action and price as seen from `side` (the inverse of `to_book`)."""
     buys_yes = book_side is BookSide.BID
     action = Action.BUY if buys_yes == (side is Side.YES) else Action.SELL
-    price = yes_price if side is Side.YES else ONE - yes_price
-    return action, price
+    return action, side_value(side, yes_price)
 
 
 def side_held(position: Decimal) -> Side | None:

@@ -29,6 +29,7 @@ from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 from tests.conftest import SimHarness
 from tests.runner.sim_rig import rig
 from tests.runner.simproc import Book, client_for
+from tests.runner.test_calls_off_the_deciding_path_sim import Gate
 from tests.runner.test_leg_sets_under_faults_sim import (
     FaultsAtLeg,
     Killed,
@@ -178,3 +179,61 @@ def test_a_leg_held_to_settlement_is_sold_once_its_bids_beat_what_it_is_sure_of(
             positions = {p.ticker: p.position for p in again.client.portfolio.get_positions()}
             assert positions.get(FA, Decimal(0)) == 0
             _never_twice(again)
+
+
+@pytest.mark.slow
+def test_a_held_leg_worth_selling_waits_for_the_sets_sale_on_its_way(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """A set of YES 5 in A (floored at $0.50) and C, killed before B left: the next loop holds
+    A (its $0.40 bids bring less than its floor) and sells C back. While C's sale is held in the
+    network, A's bids rise past its floor and the loop ticks: A is judged again only once C's
+    answer is booked, so the set never has two orders out, and A is sold once."""
+    fc = f"{FLOORED}-C"
+    sim.create_market(FA, event_ticker=FLOORED, settlement_floor_dollars="0.50")
+    for ticker in (FB, fc):
+        sim.create_market(ticker, event_ticker=FLOORED)
+    with client_for(sim.new_account(balance_cents=10_000_000)) as maker:
+        books = {t: Book(maker, t) for t in (FA, FB, fc)}
+        for book in books.values():
+            book.quote("0.40", "0.60")
+        account = sim.new_account(balance_cents=10_000_000)
+        transport = FaultsAtLeg(sim, {FB: {}})
+        _kill_between_legs(transport)
+        killed = rig(
+            sim, tmp_path, [FA, fc, FB], strategy="arbitrage", params={}, transport=transport,
+            trader=account,
+        )  # fmt: skip
+        with killed as r, pytest.raises(Killed):
+            at = r.loop.clock.wall()
+            r.loop.legs.execute([_yes(FA), _yes(fc), _yes(FB)], last_data_at=at, in_sync=True)
+        gate = Gate()
+        gate.holds = lambda request: request.method == "POST" and fc.encode() in request.content
+        again = rig(
+            sim, tmp_path, [FA, fc, FB], strategy="arbitrage", params={}, trader=account,
+            transport=gate, send_workers=2,
+        )  # fmt: skip
+        with again as r:
+            try:
+                assert poll_until(gate.held.is_set, between=lambda: _ticking(r))
+                (kept,) = r.events("group_held_to_settlement")
+                assert kept["ticker"] == FA
+                books[FA].quote("0.70", "0.80")
+
+                def risen() -> bool:
+                    book = r.feed.book(FA)
+                    return book is not None and book.yes_bids[0].price == Decimal("0.70")
+
+                assert poll_until(risen, between=lambda: _ticking(r))
+                for _ in range(3):
+                    _ticking(r)
+                sells = [i.ticker for i in r.store.orders.intents() if i.action is Action.SELL]
+                assert sells == [fc]
+            finally:
+                gate.open.set()
+            assert poll_until(lambda: len(_sales(r)) == 2, between=lambda: _ticking(r))
+            assert _sales(r) == [(fc, Decimal(5), Decimal(5)), (FA, Decimal(5), Decimal(5))]
+            assert poll_until(
+                lambda: r.store.leg_sets.unfinished() == [], between=lambda: _ticking(r)
+            )
+            _never_twice(r)

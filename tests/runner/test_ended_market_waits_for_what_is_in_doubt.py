@@ -53,3 +53,11 @@ def test_a_set_not_ended_with_a_leg_there_keeps_it_until_the_set_ends(tmp_path: 
         assert _in_doubt(store, _Marked(), _Marked())
         store.leg_sets.mark("set-1", "flat")
         assert not _in_doubt(store, _Marked(), _Marked())
+
+
+def test_a_set_not_ended_with_no_leg_there_keeps_nothing_there(tmp_path: Path) -> None:
+    legs = [SetLeg(OTHER, Side.YES, Decimal("0.40"), Decimal(1))]
+    with Store.open(tmp_path / "state.db") as store:
+        store.leg_sets.begin("set-1", "arbitrage", legs)
+        store.leg_sets.mark("set-1", "broken")
+        assert not _in_doubt(store, _Marked(), _Marked())

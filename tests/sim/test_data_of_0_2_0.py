@@ -59,6 +59,9 @@ def test_data_of_0_2_0_is_served_and_ticks_without_an_error(tmp_path: Path, kind
         assert [f.ticker for f in exchange.history.fills(uid)] == ["KXBTCD-SIM-T97000"]
         assert set(dict(exchange.accounts.acct(uid).cash)) == {0}
         assert exchange.accounts.held_dollars(uid) > 0
+        # a balance's time of last change, which 0.2.0 did not keep: before it was served again
+        for ledger in (uid, f"{uid}/1"):
+            assert 0 < exchange.accounts.balance_updated(ledger) < WRITTEN_AT + 60
     finally:
         exchange.close()
 

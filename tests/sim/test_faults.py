@@ -6,8 +6,10 @@ import json
 import socket
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -275,19 +277,25 @@ def test_the_network_holds_a_request_only_once_it_was_sent_whole(sim: SimHarness
 
 
 class _Stall:
-    """A response hook that, once armed, keeps the simulator's event loop (where the hook runs)
-    after its next answer until released: the simulator comes to whatever arrives meanwhile
-    only afterwards, as on a loaded machine."""
+    """A response hook that keeps the simulator's event loop (where the hook runs) after its
+    answer to the one request the test marks, until released: the simulator comes to whatever
+    arrives meanwhile only afterwards, as on a loaded machine. The mark is a query of the
+    test's own (`mark`), so no other request on the port (another client, a health probe) is
+    the one stalled."""
+
+    PATH = "/exchange/status"
 
     def __init__(self) -> None:
-        self.armed = False
+        self.mark = {"stall": uuid.uuid4().hex}
         self.stalled = threading.Event()
         self.released = threading.Event()
 
-    def hook(self, *answer: Any) -> None:
-        RECORDER.hook(*answer)
-        if self.armed:
-            self.armed = False
+    def hook(  # noqa: PLR0917 (the response_hook's positional signature)
+        self, method: str, path: str, query: str, status: int, content_type: str, body: bytes
+    ) -> None:
+        RECORDER.hook(method, path, query, status, content_type, body)
+        marked = method == "GET" and path.endswith(self.PATH) and query == urlencode(self.mark)
+        if marked and not self.stalled.is_set():
             self.stalled.set()
             self.released.wait(PATIENCE_S)
 
@@ -309,8 +317,9 @@ def test_a_request_sent_whole_lands_though_the_simulator_reads_it_after_its_clie
     try:
         harness.create_market(T)
         harness.set_faults(hold_request_s=PATIENCE_S * 2)
-        stall.armed = True
-        harness.signed(harness.account, "GET", "/exchange/status")  # answered, then the stall
+        harness.signed(harness.account, "GET", _Stall.PATH)  # a stray request: not stalled
+        assert not stall.stalled.is_set()
+        harness.signed(harness.account, "GET", _Stall.PATH, params=stall.mark)  # then stalled
         assert stall.stalled.wait(PATIENCE_S)
         batch = [{**ORDER, "client_order_id": f"late-read-{n}"} for n in (1, 2)]
         with pytest.raises(httpx.ReadTimeout):  # sent whole; the client gives up and hangs up

@@ -1,8 +1,9 @@
 """A restart from the journal gives every order the times it was served with, on a clock that
 moves between two reads (a real one does): the journal records the time each change (place,
 cancel, cancel all, decrease, amend, expiry) was applied at, not a second, later read of the
-clock. The same holds for what a settlement, a pause, an order group and a subaccount change:
-their times are the applied ones (a reviewer found them journaling a second read)."""
+clock; so does each balance's time of last change. The same holds for what a settlement, a
+pause, an order group and a subaccount change: their times are the applied ones (a reviewer
+found them journaling a second read)."""
 
 from __future__ import annotations
 
@@ -112,6 +113,7 @@ def test_a_restart_gives_orders_the_times_they_were_served_with(tmp_path: Path) 
         for o in ex.history.orders(a) + ex.history.orders(b)
     }
     fills = [(f.fill_id, f.ts) for f in ex.history.fills(a) + ex.history.fills(b)]
+    balances = [(ex.accounts.balance_updated(x), ex.accounts.acct(x).stamps) for x in (a, b)]
     ex.close()
 
     again = _exchange(journal)
@@ -122,6 +124,10 @@ def test_a_restart_gives_orders_the_times_they_were_served_with(tmp_path: Path) 
     }
     assert replayed == live
     assert [(f.fill_id, f.ts) for f in again.history.fills(a) + again.history.fills(b)] == fills
+    # each balance's last change (its `updated_ts`) at the time it was served with
+    assert [
+        (again.accounts.balance_updated(x), again.accounts.acct(x).stamps) for x in (a, b)
+    ] == balances
     assert replayed[canceled.order_id] == (served[2].order.created_time, canceled.last_update_time)
     again.close()
 
@@ -186,7 +192,7 @@ def test_a_restart_keeps_the_times_of_a_subaccount_and_its_transfer(tmp_path: Pa
     )
     served = (
         [t.created_ts for t in ex.subaccounts.transfers(a)],
-        ex.subaccounts.balance_updated(a, n),
+        ex.accounts.balance_updated(f"{a}/{n}"),
     )
     ex.close()
 
@@ -194,7 +200,7 @@ def test_a_restart_keeps_the_times_of_a_subaccount_and_its_transfer(tmp_path: Pa
     restored = again.restored
     replayed = (
         [t.created_ts for t in again.subaccounts.transfers(a)],
-        again.subaccounts.balance_updated(a, n),
+        again.accounts.balance_updated(f"{a}/{n}"),
     )
     again.close()
     assert restored

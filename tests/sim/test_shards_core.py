@@ -93,7 +93,7 @@ def test_a_settlement_pays_on_the_markets_shard() -> None:
     ex.accounts.create_account(key_id="z", public_key_pem="", cash_cents=10_00)
     ex.shard_transfers.delay_s = 0
     # `me` has nothing: give it $10 on shard 2 from nowhere but the other's sale
-    ex.accounts.acct(me.account_id).move(2, D("10"))
+    ex.accounts.acct(me.account_id).move(2, D("10"), ex.reference.now())
     bid(ex, me.account_id, ON_2, "0.50", "4")
     ex.desk.place_order(
         other.account_id,
@@ -145,8 +145,8 @@ def test_a_failed_later_step_leaves_the_money_in_the_primary_account() -> None:
     ex = exchange()
     me = ex.accounts.create_account(key_id="me", public_key_pem="", cash_cents=100_00).account_id
     one, two = ex.subaccounts.create_subaccount(me), ex.subaccounts.create_subaccount(me)
-    ex.accounts.acct(ledger_id(me, one)).move(0, D("20"))
-    ex.accounts.acct(me).move(0, D("-20"))
+    ex.accounts.acct(ledger_id(me, one)).move(0, D("20"), ex.reference.now())
+    ex.accounts.acct(me).move(0, D("-20"), ex.reference.now())
     transfer(ex, me, source_subaccount=one, destination_subaccount=two)
     [run] = ex.shard_transfers.run_due(ex.reference.now(), fail_step=3)
     assert (run.status, run.steps_done, run.failed_step) == ("complete", 2, 3)

@@ -263,10 +263,12 @@ def test_a_strategys_first_decide_is_given_the_start_and_later_ones_one_calls_de
     first answer may, though the strategy's params name no `start_s`. It is not waited for past
     one deadline: each call meanwhile is `Starting`, no fault. The next gets 500 ms."""
     calls: list[int] = []
+    # each call is held until the test lets it go, so no sleep races a deadline on a busy machine
+    gates = [threading.Event(), threading.Event()]
 
     def slow_decide(*args: object) -> list[int]:
         calls.append(len(calls))
-        time.sleep(0.6)
+        gates[len(calls) - 1].wait(PATIENCE_S)
         return calls
 
     strategy = cast("Strategy[Any]", SimpleNamespace(decide=slow_decide))
@@ -274,6 +276,9 @@ def test_a_strategys_first_decide_is_given_the_start_and_later_ones_one_calls_de
     try:
         with pytest.raises(Starting):
             call(snap(), FLAT, None)  # back after its one deadline: not waited for longer
+        with pytest.raises(Starting):
+            call(snap(), FLAT, None)  # still out, within its start: no fault, nothing sent
+        gates[0].set()
 
         def second() -> bool:
             try:
@@ -281,12 +286,13 @@ def test_a_strategys_first_decide_is_given_the_start_and_later_ones_one_calls_de
             except Starting:
                 return False  # the first call is not back yet
             except MissedDeadline:
-                return True  # sent once the first was back: 600 ms is past 500
-            raise AssertionError("a 600 ms call answered within 500 ms")
+                return True  # sent once the first was back, and held past its 500 ms
+            raise AssertionError("a held call answered")
 
         assert wait_until(second, "the second call sent and missed")
         assert calls == [0, 1]
     finally:
+        gates[1].set()
         call.close()
 
 

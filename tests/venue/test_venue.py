@@ -679,3 +679,19 @@ def test_an_amend_that_adds_contracts_counts_them_as_ordered() -> None:
         again.order_id, ticker=T, book_side=BookSide.BID, price=D("0.49"), count=D(6)
     )
     assert v.stats.contracts_ordered == D(25)
+
+
+def test_the_balance_says_when_it_last_changed_not_when_it_was_read() -> None:
+    """`updated_ts` as the simulator answers it (the spec: "Unix timestamp of the last update
+    to the balance"): the venue's opening, then the time an order rested (its cost held)."""
+    v, clock = venue()
+    opened = int(clock.wall())
+    clock.advance(30)
+    assert v.client.portfolio.get_balance().updated_ts == opened
+    v.book_changed(T, ticks({D("0.30"): D(10)}), ticks({D("0.60"): D(10)}))
+    v.client.orders.create_order(order(BookSide.BID, "0.35", "10", TimeInForce.GTC))
+    placed = int(clock.wall())
+    clock.advance(30)
+    assert v.client.portfolio.get_balance().updated_ts == placed
+    (row,) = v.client.subaccounts.subaccount_balances()
+    assert row.updated_ts == placed

@@ -1,18 +1,24 @@
 """The trade loop's side of the API error guard (`risk.api_guard`), and the run's counters. Every
 exchange call reports here how it went (`ok`, `failed`); the guard answers with a delay
 (`backing_off`) and sometimes SAFE_MODE (`safe_mode_tripped`). `kalshi resume` lifts the backoff.
+A read whose failure means only "what was last read stays in force" is told in one step (`read`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
+
+from kalshi_cli.vocabulary.errors import KalshiError
 
 if TYPE_CHECKING:
     from kalshi_cli.risk.engine import RiskEngine
     from kalshi_cli.runner.books.entry_log import EntryLog
+    from kalshi_cli.runner.execution.dispatch import CallAnswer
     from kalshi_cli.vocabulary.clock import Clock
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -77,6 +83,20 @@ class CallGuard:
             self.backoff_until = self._clock.monotonic() + verdict.delay_s
         if verdict.safe_mode:
             self.safe_mode_tripped = True
+
+    def read(self, answer: CallAnswer[T], failed: str) -> T | None:
+        """A read's answer told to the guard as of when the read was sent: its value; or None
+        when the exchange refused it or did not answer (a `KalshiError`), which counts as every
+        failed call does and is logged as `failed` with the error's one line. For a read whose
+        value is never None, whose failure keeps what was last read in force."""
+        try:
+            value = answer.get()
+        except KalshiError as exc:
+            self.failed(exc, answer.sent_at)
+            self._log.emit(failed, {"error": exc.one_line()})
+            return None
+        self.ok(answer.sent_at)
+        return value
 
     def lift(self) -> None:
         """`kalshi resume`: new orders and fill reads may go out again at once."""

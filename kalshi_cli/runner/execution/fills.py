@@ -24,7 +24,6 @@ from kalshi_cli.runner.ports import own_book
 from kalshi_cli.services.pnl import book_history, fill_record_from_api, fill_subaccount, fill_time
 from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING, SENT_STATUSES, FillRecord
 from kalshi_cli.vocabulary.documents import traders_terms
-from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.units import ZERO, Action, Side
 
 if TYPE_CHECKING:
@@ -372,14 +371,10 @@ class FillSync:
         order's still on its way held, unless `wait` is False: a stop's last read, after which
         no answer is booked, and which books the fills held even when it fails: an earlier read
         listed them); how many were applied."""
-        try:
-            fills = answer.get()
-        except KalshiError as exc:
-            self._guard.failed(exc, answer.sent_at)
+        fills = self._guard.read(answer, "fill_sync_failed")
+        if fills is None:
             self.due.set()
-            self._log.emit("fill_sync_failed", {"error": exc.one_line()})
             return 0 if wait else self._take(self._unheld([]))
-        self._guard.ok(answer.sent_at)
         self._passed(fills)
         listed = [
             f

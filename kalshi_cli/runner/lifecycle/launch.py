@@ -46,8 +46,9 @@ def run_trade(
     from kalshi_cli.runner.lifecycle.lock import acquire
     from kalshi_cli.runner.lifecycle.running import reload_signal
     from kalshi_cli.runner.lifecycle.session import trade
-    from kalshi_cli.runner.loop.state_fault import is_state_failure, refused_by_state_file
+    from kalshi_cli.runner.loop.state_fault import refused_by_state_file
     from kalshi_cli.store import StoreError
+    from kalshi_cli.store.errors import is_state_failure
 
     assert connection.key_id is not None and connection.private_key is not None
     # a dry run and a paper session send no order: they lock only their own file

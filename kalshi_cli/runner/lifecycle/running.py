@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from kalshi_cli.runner.loop.state_fault import is_state_failure, stop_on_state_failure
+from kalshi_cli.runner.loop.state_fault import stop_on_state_failure
+from kalshi_cli.store.errors import is_state_failure
 from kalshi_cli.vocabulary.owners import AGENT
 from kalshi_cli.vocabulary.process import Handler, signal_handlers
 

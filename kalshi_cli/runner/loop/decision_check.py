@@ -13,6 +13,10 @@ from kalshi_cli.vocabulary.decisions import Cancel, Decision, Intent, Note
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.order_terms import check_count, check_dollars, check_whole_count
 
+# made once: `A | B` written in the call builds a new union at every call of a turn
+_SEQUENCE = (list, tuple)
+_DECISION = (Intent, Cancel, Note)
+
 
 def checked(
     decisions: Sequence[Decision],
@@ -27,14 +31,16 @@ def checked(
     `check_dollars`, whole contracts where the market's `terms` say so): a wrong answer from
     user code never reaches the risk engine half-read. The refusal starts with `where`, the
     file and line of the strategy's `decide`."""
-    at = f"{where}: " if where else ""
-    if not isinstance(decisions, list | tuple):
-        raise ValueError(f"{at}decide returned {type(decisions).__name__}, not a list of decisions")
+    if not isinstance(decisions, _SEQUENCE):
+        raise ValueError(
+            f"{_at(where)}decide returned {type(decisions).__name__}, not a list of decisions"
+        )
     if not decisions:
         return decisions  # most calls decide nothing: nothing to check
+    at = _at(where)
     markets = {ticker} if event is None else {ticker, *(m.ticker for m in event.others)}
     for decision in decisions:
-        if not isinstance(decision, Intent | Cancel | Note):
+        if not isinstance(decision, _DECISION):
             raise ValueError(f"{at}decide returned {decision!r}, not an Intent, a Cancel or a Note")
         if decision.ticker not in markets:
             raise ValueError(f"{at}decide for {ticker} returned a decision for {decision.ticker}")
@@ -53,3 +59,8 @@ def checked(
             except ValidationError as exc:
                 raise ValueError(f"{at}intent {exc.message}") from exc
     return decisions
+
+
+def _at(where: str) -> str:
+    """A refusal's start: the file and line of the strategy's `decide`, when known."""
+    return f"{where}: " if where else ""

@@ -20,7 +20,6 @@ from kalshi_cli.feed.messages import Lifecycle
 from kalshi_cli.runner.execution.dispatch import Urgency
 from kalshi_cli.runner.loop.ended_markets import SETTLED
 from kalshi_cli.runner.ports import VenueFeed
-from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import (
     LIFECYCLE_RESULT,
     LIFECYCLE_RESUMES,
@@ -229,15 +228,11 @@ class LifecycleWatch:
         delivers in order, so what it said, and what follows it, is as new as the read."""
         self._reread_out = False
         told, self._told = self._told, set()
-        try:
-            markets = answer.get()
-        except KalshiError as exc:
-            self._guard.failed(exc, answer.sent_at)
-            self._log.emit("lifecycle_read_failed", {"error": exc.one_line()})
+        markets = self._guard.read(answer, "lifecycle_read_failed")
+        if markets is None:
             self._reread_due = True
             self._reread_at = self._clock.monotonic() + REREAD_RETRY_S
             return
-        self._guard.ok(answer.sent_at)
         venue = self._feed if isinstance(self._feed, VenueFeed) else None
         for market in markets:
             kind = lifecycle_of_status(market.status, market.result)

@@ -251,7 +251,10 @@ class MarketPass:
             decisions = [d for d in decisions if isinstance(d, Cancel | Note) or d.reduce_only]
         key = (member.name, ticker)
         self._stops.in_a_row.pop(key, None)
-        if any(not isinstance(d, Note) for d in decisions) or strategy.clock_free is None:
+        # most calls decide nothing: no generator is made for them
+        if strategy.clock_free is None or (
+            decisions and any(not isinstance(d, Note) for d in decisions)
+        ):
             self._quiet.pop(key, None)
         else:
             self._quiet[key] = (member, snapshot, view)

@@ -4,11 +4,18 @@ it takes on: what the account holds there counted by the loop's view, given to t
 `--assign` named for it (`position_assigned`), its shard's lines (`BalanceHold.lines`, logged
 `shards_at_join`). What is done to each market found is runner/loop/new_markets.py
 `MarketJoin`'s; docs/trade-loop.md "Markets that open while the loop runs".
+
+The orders resting there that were placed elsewhere are recorded as the start's reconcile
+records them before the market joins (a state file that cannot record them refuses it, and the
+loop goes on), and read again once it has joined: no message of an order placed there between
+the listing and the join reaches the loop. The market takes no turn until that read is answered.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.books.portfolio import give_assigned
@@ -16,8 +23,8 @@ from kalshi_cli.runner.execution.dispatch import Urgency
 from kalshi_cli.runner.loop.ended_markets import EndedMarkets
 from kalshi_cli.runner.loop.new_markets import Seen
 from kalshi_cli.services.pretrade.books import book_resting
-from kalshi_cli.services.reconcile import ReconcileReport, import_foreign_orders
-from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.services.reconcile import Doubtful, ReconcileReport, import_foreign_orders
+from kalshi_cli.store.errors import StoreError, is_state_failure
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
@@ -25,6 +32,11 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.loop.new_markets import Found, MarketJoin, Prepared
     from kalshi_cli.runner.loop.shared import Tuning
     from kalshi_cli.store import Store
+    from kalshi_cli.vocabulary.models import Order
+
+# what a joined market's second read of its resting orders hands back: when it was asked
+# (unix seconds), and each market's orders resting then
+Resting = tuple[float, dict[str, list["Order"]]]
 
 
 class NewMarkets:
@@ -59,6 +71,10 @@ class NewMarkets:
         self._out = False
         self._told: dict[str, str] = {}  # ticker -> the lifecycle event that told of it
         self._refused: set[str] = set()  # said once; a later listing does not try it again
+        # joined markets whose resting orders are to be read again (`_read_again`), and whether
+        # that read is out
+        self._again: set[str] = set()
+        self._again_out = False
 
     def _poll_s(self) -> float:
         return self._tuning.settings.new_markets_poll_s
@@ -75,7 +91,9 @@ class NewMarkets:
             self._next = -math.inf
 
     def due(self) -> None:
-        """After a tick's events: the listing, if it is due."""
+        """After a tick's events: a joined market's second read of its orders if one failed,
+        and the listing, if it is due."""
+        self._read_again()
         now = self._clock.monotonic()
         if self._out or self._guard.backing_off or now < self._next:
             return
@@ -94,41 +112,107 @@ class NewMarkets:
 
     def _booked(self, answer: CallAnswer[Found]) -> None:
         self._out = False
-        try:
-            found = answer.get()
-        except KalshiError as exc:
-            self._guard.failed(exc, answer.sent_at)
-            self._log.emit("new_markets_read_failed", {"error": exc.one_line()})
+        found = self._guard.read(answer, "new_markets_read_failed")
+        if found is None:
             return
-        self._guard.ok(answer.sent_at)
         # one listing is out at a time, and nothing else adds markets: none found is traded yet
         self._refused.update(
             p.market.ticker for p in found.markets if p.refused is not None and not p.again
         )
-        for prepared in self._join.join(found):
+        # the orders placed elsewhere recorded before a market joins: one the state file cannot
+        # record refuses it (a later listing tries it again)
+        recorded = tuple(self._recorded(p, found.read_at) for p in found.markets)
+        joined = self._join.join(replace(found, markets=recorded))
+        for prepared in joined:
             self._taken_on(prepared, found.read_at)
+        self._again.update(p.market.ticker for p in joined)
+        self._read_again()
+
+    def _recorded(self, prepared: Prepared, asked: float) -> Prepared:
+        """A market found, with its resting orders placed elsewhere recorded in the state file,
+        or refused (`again`) when the state file could not record them."""
+        if prepared.refused is not None:
+            return prepared
+        try:
+            self._record(prepared.market.ticker, prepared.resting, asked)
+        except StoreError as exc:
+            if not is_state_failure(exc):
+                raise  # a bug of ours in using it stays a crash
+            why = f"the state file could not record its resting orders: {exc.one_line()}"
+            return replace(prepared, refused=why, again=True)
+        return prepared
+
+    def _record(self, ticker: str, resting: Iterable[Order], asked: float) -> None:
+        """The orders resting in `ticker` (listed at `asked`) that the state file does not
+        know, recorded as the start's reconcile records them (`import_foreign_orders`, in one
+        savepoint of the drain's transaction: all or none), and said as it says them
+        (`reconciled`, with the market's ticker)."""
+        report = ReconcileReport()
+        orders = {o.order_id: o for o in resting}
+        doubtful = Doubtful(self._tuning.settings.read_lag_s)
+        with self._store.transaction():
+            import_foreign_orders(
+                self._store, orders, report, now=asked, doubtful=doubtful,
+                subaccount=self._client.subaccount or 0,
+            )  # fmt: skip
+        if report.changed:
+            self._log.emit("reconciled", {"ticker": ticker, **report.to_json()})
 
     def _taken_on(self, prepared: Prepared, read_at: float) -> None:
         """What the start does and says of each of its markets past its books, done for one
         taken on (its fills and resting orders, listed at `read_at`): what the account holds
         and rests there counted by the loop's view (`FillSync.joined`; the orders placed
-        elsewhere recorded as the start's reconcile records them, then booked as its rebuild
-        books them), given to the strategy `--assign` named for it, and its shard's lines."""
+        elsewhere, recorded before it joined, booked as the start's rebuild books them),
+        given to the strategy `--assign` named for it, and its shard's lines."""
         ticker = prepared.market.ticker
-        subaccount = self._client.subaccount or 0
-        resting = {o.order_id: o for o in prepared.resting}
-        now = self._clock.wall()
-        import_foreign_orders(
-            self._store, resting, ReconcileReport(), now=now, subaccount=subaccount
-        )
-        book_resting(self._store, self._portfolio, subaccount, ticker)
+        book_resting(self._store, self._portfolio, self._client.subaccount or 0, ticker)
         self._fills.joined(ticker, prepared.fills, read_at)
+        now = self._clock.wall()
         assigned, names = self._store.trading.assignments(), self._tuning.lineup.names
         give_assigned(self._portfolio, assigned, names, now, self._log, tickers=[ticker])
         traded = self._tuning.lineup.traded({ticker: self._join.terms[ticker]})
         lines = self._hold.lines(traded, [ticker])
         if lines:
             self._log.emit("shards_at_join", {"ticker": ticker, "lines": lines})
+
+    def _read_again(self) -> None:
+        """The resting orders of the markets just joined read again, off the deciding path:
+        one placed elsewhere after the listing read them and before they joined was told to
+        nobody (no message of a market comes to the loop before it joins). Each market takes
+        no turn until the read is answered (`Dispatch.send`); one that failed is made again by
+        a later tick's `due`, not during the API error guard's backoff (meanwhile the market
+        trades with what the first read found)."""
+        if not self._again or self._again_out or self._guard.backing_off:
+            return
+        tickers, self._again_out = sorted(self._again), True
+        orders, clock = self._client.orders, self._clock
+
+        def read() -> Resting:
+            asked = clock.wall()
+            return asked, {t: list(orders.iter_orders(ticker=t, status="resting")) for t in tickers}
+
+        self._dispatch.send(
+            tickers, read, self._read_again_booked, Urgency.FIRST, unmade=self._read_again_unmade
+        )
+
+    def _read_again_booked(self, answer: CallAnswer[Resting]) -> None:
+        """The orders a joined market's second read found recorded and booked by the rules the
+        join's first read's went by (`_record`, `book_resting`). The market has joined: a state
+        file that cannot record them now is the loop's state-file failure (raised, as any
+        booking's: runner/loop/state_fault.py)."""
+        self._again_out = False
+        read = self._guard.read(answer, "new_markets_read_failed")
+        if read is None:
+            return
+        asked, resting = read
+        subaccount = self._client.subaccount or 0
+        for ticker, orders in resting.items():
+            self._again.discard(ticker)
+            self._record(ticker, orders, asked)
+            book_resting(self._store, self._portfolio, subaccount, ticker)
+
+    def _read_again_unmade(self) -> None:
+        self._again_out = False
 
     def _unmade(self) -> None:
         self._out = False

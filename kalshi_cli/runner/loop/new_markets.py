@@ -17,10 +17,11 @@ event's loss reads it (`load_events`) and its group of mutually exclusive market
 (`find_events`), read again with it in; then the books: the portfolio, the pre-trade account,
 the schedule, the event groups and the feed's subscriptions. What the account holds there (its
 fills, listed with the market's reads) and what rests there (its resting orders, listed too;
-one placed elsewhere recorded as the start's reconcile records it) is the loop's view's to count
-from then on, as the start's reconcile and rebuild make it for its markets, and no longer
-counted as held elsewhere (`FillSync.joined`). A market that fails a check is logged
-(`market_refused`) and not traded, and the loop goes on.
+one placed elsewhere recorded as the start's reconcile records it, and read again once the market
+has joined: runner/loop/new_market_listing.py) is the loop's view's to count from then on, as the
+start's reconcile and rebuild make it for its markets, and no longer counted as held elsewhere
+(`FillSync.joined`). A market that fails a check is logged (`market_refused`) and not traded, and
+the loop goes on.
 
 `MarketJoin` is given more than six collaborators because a market taken on goes into every book
 the start put its markets in: the portfolio, the pre-trade account, the event groups, the

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.runner.execution.balance_hold import EXCHANGE_UNAVAILABLE
 from kalshi_cli.runner.execution.dispatch import Urgency, run_call
-from kalshi_cli.vocabulary.errors import KalshiError, ServerError
+from kalshi_cli.vocabulary.errors import ServerError
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.books.entry_log import EntryLog
@@ -99,13 +99,9 @@ class ShardWatch:
         """The read booked on the deciding path: a failed read counts, as every read does, and
         what was last read stays in force."""
         self._out = False
-        try:
-            got = answer.get()
-        except KalshiError as exc:
-            self._guard.failed(exc, answer.sent_at)
-            self._log.emit("shards_unavailable", {"error": exc.one_line()})
+        got = self._guard.read(answer, "shards_unavailable")
+        if got is None:
             return
-        self._guard.ok(answer.sent_at)
         for shard in self._hold.statuses_read(got.statuses, answer.sent_at):
             self._log.emit("shard_unavailable_unexplained", {"shard": shard})
             refused = ServerError(

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeGuard
+from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.execution.order_group import GroupTrigger, trigger_session_group
 from kalshi_cli.runner.execution.unknown_orders import LostAnswer, wait_out_unknown
-from kalshi_cli.store.errors import InvalidTransition, StoreError
+from kalshi_cli.store.errors import StoreError
 from kalshi_cli.vocabulary.errors import KalshiError, NotFoundError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.units import ZERO
@@ -29,17 +29,6 @@ class StateFileFailed(KalshiError):
     """The trade loop stopped because its state file could not be written."""
 
     exit_code = ExitCode.STATE_WRITE_FAILED
-
-
-def is_state_failure(exc: BaseException) -> TypeGuard[StoreError]:
-    """A state file that failed as SQLite said (full, failing, read-only, locked), also under
-    an answer it could not record (OrderNotRecorded): not one refused on opening with its own
-    code (17, 20) nor a bug of ours in using it (those stay a crash, exit 1)."""
-    return (
-        isinstance(exc, StoreError)
-        and exc.exit_code in (ExitCode.STATE_WRITE_FAILED, ExitCode.FAILURE)
-        and not isinstance(exc, InvalidTransition)
-    )
 
 
 @dataclass

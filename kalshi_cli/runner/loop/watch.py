@@ -24,7 +24,6 @@ from kalshi_cli.runner.loop.lifecycle_watch import LIFECYCLE_CHANNEL
 from kalshi_cli.runner.loop.shard_watch import ShardWatch, shard_reader
 from kalshi_cli.services.pretrade.books import open_order
 from kalshi_cli.vocabulary.clock import iso_utc
-from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import Order
 
 if TYPE_CHECKING:
@@ -353,13 +352,9 @@ class LoopWatch:
         """The maintenance windows read, booked on the deciding path: a failed read counts, as
         every read does, and the windows last read stay in force."""
         self._schedule_out = False
-        try:
-            schedule = answer.get()
-        except KalshiError as exc:
-            self._executor.guard.failed(exc, answer.sent_at)
-            self._log.emit("schedule_unavailable", {"error": exc.one_line()})
+        schedule = self._executor.guard.read(answer, "schedule_unavailable")
+        if schedule is None:
             return
-        self._executor.guard.ok(answer.sent_at)
         windows = [(w.start.timestamp(), w.end.timestamp()) for w in schedule.maintenance_windows]
         if self._risk.maintenance.set(windows) and windows:
             self._log.emit(

@@ -25,7 +25,14 @@ from kalshi_cli.vocabulary.errors import (
 )
 from kalshi_cli.vocabulary.models import Order
 from kalshi_cli.vocabulary.order_terms import check_count, check_price, check_whole_count
-from kalshi_cli.vocabulary.units import ONE, ZERO, BookSide, Side, fmt_count, fmt_dollars
+from kalshi_cli.vocabulary.units import (
+    ZERO,
+    BookSide,
+    Side,
+    fmt_count,
+    fmt_dollars,
+    side_value,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -71,7 +78,7 @@ class PreparedAmend:
     @property
     def price(self) -> Decimal:
         """The new price of the side the order trades, as the trader gave it."""
-        return self.yes_price if self.side is Side.YES else ONE - self.yes_price
+        return side_value(self.side, self.yes_price)
 
 
 @dataclass(frozen=True)
@@ -349,7 +356,7 @@ class OrderAmends:
         yes_price = order.yes_price
         if price is not None:
             check_price(market, price)
-            yes_price = price if side is Side.YES else ONE - price
+            yes_price = side_value(side, price)
         total = order.fill_count + order.remaining_count if count is None else count
         check_count(total)
         check_whole_count(market.ticker, market.whole_contracts, total, what="new total count")

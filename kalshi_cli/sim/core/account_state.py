@@ -13,6 +13,8 @@ from kalshi_cli.sim.core.records import Account, SimFill, SimOrder, SimPosition,
 from kalshi_cli.vocabulary.models import FEE_QUANTUM
 from kalshi_cli.vocabulary.units import ZERO
 
+HUNDRED = Decimal(100)  # a Decimal times an int converts the int each time
+
 
 def floor_cents(dollars: Decimal) -> int:
     cents = dollars * 100
@@ -31,17 +33,24 @@ class AccountState:
         "fills",
         "held",
         "held_on",
+        "opened",
         "orders",
         "positions",
         "resting",
         "settlements",
+        "stamps",
     )
 
     # a snapshot of 0.2.0 (one shard) holds `cash` as one amount and `held_total`
     snapshot_former_slots: ClassVar[tuple[str, ...]] = ("held_total",)
 
-    def __init__(self, account: Account, cash: Decimal) -> None:
+    def __init__(self, account: Account, cash: Decimal, opened: float) -> None:
         self.account = account
+        self.opened = opened  # when the account was made (unix seconds; 0: not known)
+        # shard -> (what is available there, when that last changed): the balance's
+        # `updated_ts`, "Unix timestamp of the last update to the balance" (the spec's
+        # GetBalanceResponse); a shard without one has had nothing since `opened`
+        self.stamps: dict[int, tuple[Decimal, float]] = {}
         # shard -> exact dollars there, including what is held there for resting orders; `cash`
         # starts on shard 0
         self.cash: dict[int, Decimal] = {0: cash}
@@ -66,6 +75,13 @@ class AccountState:
         if "held_total" in read:
             total = read.pop("held_total")
             read["held_on"] = {0: total} if total else {}
+        if "stamps" not in read:  # written before balances kept their time: not known (0)
+            held_on = read.get("held_on", {})
+            read["opened"] = 0.0
+            read["stamps"] = {
+                shard: ((cash - held_on.get(shard, ZERO)).quantize(FEE_QUANTUM, ROUND_FLOOR), 0.0)
+                for shard, cash in read["cash"].items()
+            }
         return read
 
     def available(self, shard: int) -> Decimal:
@@ -79,18 +95,37 @@ class AccountState:
         balance breakdown."""
         return {shard: self.available(shard) for shard in sorted(self.cash)}
 
-    def move(self, shard: int, amount: Decimal) -> None:
-        """Add `amount` (negative: take it) to the cash on `shard`; the caller has checked what
-        is available there."""
+    def move(self, shard: int, amount: Decimal, now: float) -> None:
+        """Add `amount` (negative: take it) to the cash on `shard` at `now`; the caller has
+        checked what is available there."""
         self.cash[shard] = self.cash.get(shard, ZERO) + amount
-        self.sync()
+        self.sync(now)
 
-    def sync(self) -> None:
-        """The account's balance: what is available on each shard, summed (so the per-shard
-        breakdown adds up to it)."""
+    def sync(self, now: float) -> None:
+        """The account's balance after a change at `now`: what is available on each shard,
+        summed (so the per-shard breakdown adds up to it), and the time of each shard's last
+        change (`stamps`). Runs for every account an order touches, so the rounding is given
+        by position (a keyword to a C method costs a dict each call) and `floor_cents` is
+        inline."""
         held_on = self.held_on
+        stamps = self.stamps
         total = ZERO
         for shard, cash in self.cash.items():
-            total += (cash - held_on.get(shard, ZERO)).quantize(FEE_QUANTUM, ROUND_FLOOR)
-        self.account.balance = total
-        self.account.cash_cents = floor_cents(total)
+            here = (cash - held_on.get(shard, ZERO)).quantize(FEE_QUANTUM, ROUND_FLOOR)
+            total += here
+            stamp = stamps.get(shard)
+            if (ZERO if stamp is None else stamp[0]) != here:
+                stamps[shard] = (here, now)
+        account = self.account
+        account.balance = total
+        cents = total * HUNDRED
+        whole = int(cents)  # exact, toward zero: one step down for a negative fraction
+        # (`is_signed` first: only a negative amount can have been truncated upwards, and a
+        # Decimal compared with an int converts the int each time)
+        account.cash_cents = whole - 1 if cents.is_signed() and cents < whole else whole
+
+    def updated(self, shard: int | None) -> float:
+        """When the balance on `shard` (None: on any) last changed; `opened` when it never did."""
+        stamps = self.stamps
+        times = [t for s, (_, t) in stamps.items() if shard is None or s == shard]
+        return max(times, default=self.opened)

@@ -13,7 +13,7 @@ the sum over its shards. docs/simulator.md "Accounts: money, fees and collateral
 from __future__ import annotations
 
 from collections.abc import Iterable
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, Decimal
 
 from kalshi_cli.sim.core.account_state import AccountState, floor_cents
 from kalshi_cli.sim.core.collateral import CollateralReturn, FeeReserve
@@ -27,12 +27,10 @@ from kalshi_cli.sim.core.records import (
     own_price,
 )
 from kalshi_cli.sim.core.reference import Reference
-from kalshi_cli.vocabulary.models import FEE_QUANTUM
 from kalshi_cli.vocabulary.units import ONE, ZERO, BookSide
 
 EMPTY_AGG = (ZERO, ZERO, ZERO, ZERO, ZERO)
 BID = BookSide.BID
-HUNDRED = Decimal(100)  # a Decimal times an int converts the int each time
 _COST_QUANTUM = Decimal("0.000001")  # a count (2 places) times a price (4 places)
 
 
@@ -163,15 +161,16 @@ class Ledger:
         if cash_cents < 0:
             raise bad_request("cash_cents must not be negative")
         more = {} if shards == (0,) else {"shards": list(shards)}
-        self._ref.log(
+        now = self._ref.log(
             "account", key_id=key_id, public_key_pem=public_key_pem, cash_cents=cash_cents, **more
         )
         cash = Decimal(cash_cents) / 100
         account = Account(
             self._ref.new_id(), key_id, public_key_pem, cash_cents * len(shards), cash * len(shards)
         )
-        state = self.states[account.account_id] = AccountState(account, ZERO)
+        state = self.states[account.account_id] = AccountState(account, ZERO, now)
         state.cash = dict.fromkeys(shards, cash)
+        state.sync(now)
         self.by_key[key_id] = account.account_id
         self._deposited += cash * len(shards)
         return account
@@ -186,6 +185,11 @@ class Ledger:
     @property
     def accounts(self) -> list[Account]:
         return [a.account for a in self.states.values()]
+
+    def balance_updated(self, account_id: str, shard: int | None = None) -> float:
+        """When the account's balance (on `shard`, or on any) last changed: its `updated_ts`
+        (`AccountState.updated`; the exchange's creation for data that did not keep it)."""
+        return self.acct(account_id).updated(shard) or self._ref.created_time
 
     def resting_collateral_cents(self, account_id: str) -> int:
         return ceil_cents(sum(self.acct(account_id).held_on.values(), ZERO))
@@ -265,7 +269,7 @@ class Ledger:
 
     # collateral return (netting) ------------------------------------------------------------
 
-    def set_netting(self, account_id: str, enabled: bool) -> None:
+    def set_netting(self, account_id: str, enabled: bool, now: float) -> None:
         """Turn netting on or off for the account (`CollateralReturn.can_net` checked by the
         caller), and work out again the holds of its resting orders in netting events."""
         collateral = self.collateral
@@ -273,7 +277,7 @@ class Ledger:
         acct = self.acct(account_id)
         for ticker in list(acct.agg):
             if collateral.netted(ticker):
-                self.rehold(acct, ticker)
+                self.rehold(acct, ticker, now)
 
     # collateral -----------------------------------------------------------------------------
 
@@ -298,7 +302,7 @@ class Ledger:
         agg[i + 1] += delta
         agg[4] += rate * delta
 
-    def rebuild_reserves(self, series_ticker: str) -> None:
+    def rebuild_reserves(self, series_ticker: str, now: float) -> None:
         """Recompute the aggregates and holds of the resting orders in a series' markets after
         its reserve rate may have changed."""
         tickers = [t for t, m in self._ref.markets.items() if m.series_ticker == series_ticker]
@@ -318,9 +322,9 @@ class Ledger:
                         self.reserves.rate(ticker, own),
                     )
                 acct.agg[ticker] = agg
-                self.rehold(acct, ticker)
+                self.rehold(acct, ticker, now)
 
-    def rehold(self, acct: AccountState, ticker: str) -> None:
+    def rehold(self, acct: AccountState, ticker: str, now: float) -> None:
         agg = acct.agg.get(ticker)
         if agg is None:
             return
@@ -347,10 +351,11 @@ class Ledger:
             hold = reserve + bid_cost
         else:
             hold = reserve + bid_cost + ask_cost
-        self.set_hold(acct, ticker, hold)
+        self.set_hold(acct, ticker, hold, now)
 
-    def set_hold(self, acct: AccountState, ticker: str, hold: Decimal) -> None:
-        """Hold `hold` for the account's resting orders in `ticker`, on the market's shard."""
+    def set_hold(self, acct: AccountState, ticker: str, hold: Decimal, now: float) -> None:
+        """Hold `hold` for the account's resting orders in `ticker`, on the market's shard, after
+        a change at `now`."""
         old = acct.held.get(ticker, ZERO)
         held_on = acct.held_on
         if hold != old:
@@ -361,18 +366,7 @@ class Ledger:
                 acct.held[ticker] = hold
             else:
                 del acct.held[ticker]
-        # `acct.sync()` with `floor_cents`, inline: this runs for every account an order touches
-        # (the rounding given by position: a keyword to a C method costs a dict each call)
-        available = ZERO
-        for shard, cash in acct.cash.items():
-            available += (cash - held_on.get(shard, ZERO)).quantize(FEE_QUANTUM, ROUND_FLOOR)
-        account = acct.account
-        account.balance = available
-        cents = available * HUNDRED
-        whole = int(cents)  # exact, toward zero: one step down for a negative fraction
-        # (`is_signed` first: only a negative amount can have been truncated upwards, and a
-        # Decimal compared with an int converts the int each time)
-        account.cash_cents = whole - 1 if cents.is_signed() and cents < whole else whole
+        acct.sync(now)
 
     def position_record(self, acct: AccountState, ticker: str, now: float) -> SimPosition:
         """The account's position record in a market, made (flat) on its first fill."""

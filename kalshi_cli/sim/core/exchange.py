@@ -200,10 +200,11 @@ class Exchange:
         reserve of every market of the series is the highest maker rate among its own fees and
         all its changes, so it covers the fills on either side of a change; scheduling a change
         that raises it re-holds the resting orders of the series' markets at the new rate."""
+        now = self.reference.now()
         change = self.reference.fees.schedule_fee_change(
-            series_ticker, fee_type, fee_multiplier, scheduled_ts
+            series_ticker, fee_type, fee_multiplier, scheduled_ts, now
         )
-        self.accounts.rebuild_reserves(series_ticker)
+        self.accounts.rebuild_reserves(series_ticker, now)
         return change
 
     def schedule_event_fee_change(
@@ -219,11 +220,12 @@ class Exchange:
         announced on `market_lifecycle_v2` as an `event_fee_update` when it takes effect.
         Resting orders of the event's markets are re-held when the change raises their maker
         reserve."""
+        now = self.reference.now()
         change = self.reference.fees.schedule_event_fee_change(
-            event_ticker, fee_type_override, fee_multiplier_override, scheduled_ts
+            event_ticker, fee_type_override, fee_multiplier_override, scheduled_ts, now
         )
-        self.accounts.rebuild_reserves(change.series_ticker)
-        if change.scheduled_ts <= self.reference.now():
+        self.accounts.rebuild_reserves(change.series_ticker, now)
+        if change.scheduled_ts <= now:
             self.reference.fees.announce_event_fee(change.id)
         else:
             heapq.heappush(self._event_fees_due, (change.scheduled_ts, change.id))

@@ -39,6 +39,7 @@ class Listings(Protocol):
     def now(self) -> float: ...
     def new_id(self) -> str: ...
     def log(self, op: str, **fields: Any) -> float: ...
+    def log_at(self, now: float, op: str, **fields: Any) -> None: ...
     def emit(self, notice: SimNotice) -> None: ...
 
 
@@ -171,10 +172,15 @@ class FeeSchedules:
         return FeeModel(fees.fee_type, fees.multiplier, market.fee_waiver_expiration_time)
 
     def schedule_fee_change(
-        self, series_ticker: str, fee_type: str, fee_multiplier: str, scheduled_ts: float
+        self,
+        series_ticker: str,
+        fee_type: str,
+        fee_multiplier: str,
+        scheduled_ts: float,
+        now: float | None = None,
     ) -> SimFeeChange:
-        """Check, journal and list a change of a series' fees (`Exchange.schedule_fee_change`
-        says what it does to fills and reserves)."""
+        """Check, journal (at `now`, the clock's when None) and list a change of a series' fees
+        (`Exchange.schedule_fee_change` says what it does to fills and reserves)."""
         if series_ticker not in self._ref.series:
             raise ExchangeError(404, "not_found", f"series {series_ticker} not found")
         try:
@@ -188,7 +194,8 @@ class FeeSchedules:
             str(fee_multiplier),
             float(scheduled_ts),  # unix seconds
         )
-        self._ref.log(
+        self._ref.log_at(
+            self._ref.now() if now is None else now,
             "fee_change",
             series_ticker=series_ticker,
             fee_type=fee_type,
@@ -206,9 +213,10 @@ class FeeSchedules:
         fee_type_override: str | None,
         fee_multiplier_override: str | None,
         scheduled_ts: float,  # unix seconds
+        now: float | None = None,
     ) -> SimEventFeeChange:
-        """Check, journal and list a change of an event's fee override
-        (`Exchange.schedule_event_fee_change`)."""
+        """Check, journal (at `now`, the clock's when None) and list a change of an event's fee
+        override (`Exchange.schedule_event_fee_change`)."""
         event = self._ref.events.get(event_ticker)
         if event is None:
             raise ExchangeError(404, "not_found", f"event {event_ticker} not found")
@@ -221,7 +229,8 @@ class FeeSchedules:
             fee_multiplier_override,
             float(scheduled_ts),  # unix seconds
         )
-        self._ref.log(
+        self._ref.log_at(
+            self._ref.now() if now is None else now,
             "event_fee_change",
             event_ticker=event_ticker,
             fee_type_override=fee_type_override,

@@ -431,20 +431,20 @@ class _Reader:
     def _schema(self, name: str, names: list[str]) -> _Schema:
         """A class and the attributes its objects hold in the file: refused when this version's
         class holds others (a field added or removed since the file was written), except a
-        dataclass field added since with a default (read as its default) and a slot the class
-        names among its `snapshot_former_slots` (its `snapshot_upgrade` turns the values read
-        into this version's)."""
+        dataclass field added since with a default (read as its default) and a slot or field
+        the class names among its `snapshot_former_slots` (its `snapshot_upgrade` turns the
+        values read into this version's)."""
         cls = self._type(name)
         held = set(names)
+        former = set(getattr(cls, "snapshot_former_slots", ()))
         added: tuple[dataclasses.Field[Any], ...] = ()
         if dataclasses.is_dataclass(cls):
             fields = dataclasses.fields(cls)
             known = {f.name for f in fields}
             added = tuple(f for f in fields if f.name not in held and _has_default(f))
-            fits = held | {f.name for f in added} == known
+            fits = (held - former) | {f.name for f in added} == known
         else:  # its slots, some perhaps unset, and any attribute when it has a `__dict__`
-            known = {s for c in cls.__mro__ for s in getattr(c, "__slots__", ())}
-            known |= set(getattr(cls, "snapshot_former_slots", ()))
+            known = {s for c in cls.__mro__ for s in getattr(c, "__slots__", ())} | former
             fits = held <= known or cls.__dictoffset__ != 0
         if not fits:
             raise _Damaged(f"its {name} holds {sorted(held)}, this version's {sorted(known)}")

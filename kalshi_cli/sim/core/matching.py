@@ -156,9 +156,9 @@ class EngineAccounts(Protocol):
 
     def track(self, order: SimOrder, before: Decimal, after: Decimal) -> None: ...
 
-    def rehold(self, acct: AccountState, ticker: str) -> None: ...
+    def rehold(self, acct: AccountState, ticker: str, now: float) -> None: ...
 
-    def set_hold(self, acct: AccountState, ticker: str, hold: Decimal) -> None: ...
+    def set_hold(self, acct: AccountState, ticker: str, hold: Decimal, now: float) -> None: ...
 
 
 class MatchingEngine:
@@ -447,13 +447,13 @@ class MatchingEngine:
             state = self._accounts.states[account_id]
             if nets(account_id):
                 collateral.net_event(state, order.ticker)
-            self._accounts.rehold(state, order.ticker)
+            self._accounts.rehold(state, order.ticker, now)
         netted = fills and nets(order.account_id)
         if netted:
             collateral.net_event(acct, order.ticker)
-        self._accounts.set_hold(acct, order.ticker, plan.hold)
+        self._accounts.set_hold(acct, order.ticker, plan.hold, now)
         if netted:  # the plan read `covers` before its fills, which may end the return it read
-            self._accounts.rehold(acct, order.ticker)
+            self._accounts.rehold(acct, order.ticker, now)
         if self._ref.listeners:
             self._ref.emit(OrderChanged(copy_order(order)))
         return fills

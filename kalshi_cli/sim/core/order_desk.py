@@ -223,7 +223,7 @@ class OrderDesk:
         now = self._ref.log("cancel", account_id=account_id, order_id=order_id)
         reduced_by = order.remaining_count
         self._engine.take_off(order, reduced_by, now, cause=order)
-        self._ledger.rehold(self._ledger.states[account_id], order.ticker)
+        self._ledger.rehold(self._ledger.states[account_id], order.ticker, now)
         return copy_order(order), reduced_by
 
     def cancel_all(
@@ -247,7 +247,7 @@ class OrderDesk:
             self._engine.take_off(order, reduced_by, now, cause=order)
             result.append((copy_order(order), reduced_by))
         for t in {o.ticker for o in targets}:
-            self._ledger.rehold(acct, t)
+            self._ledger.rehold(acct, t, now)
         return result
 
     def amend_order(
@@ -323,7 +323,7 @@ class OrderDesk:
         fills: list[SimFill] = []
         if plan is None:
             self._engine.shrink(order, order.remaining_count - new_remaining, now)
-            self._ledger.rehold(acct, ticker)  # a plan's `apply` sets the hold it worked out
+            self._ledger.rehold(acct, ticker, now)  # a plan's `apply` sets the hold it worked out
             if expiration_time:  # a re-rested order is queued for expiry by `_rest`
                 heapq.heappush(self._engine.expiries, (expiration_time, order.order_id))
         else:
@@ -415,8 +415,9 @@ class OrderDesk:
     def cut(self, order: SimOrder, cut: Decimal, now: float | None = None) -> None:
         """Take `cut` contracts off a resting order, keeping its place (a decrease, or its
         replay)."""
-        self._engine.shrink(order, cut, self._ref.now() if now is None else now)
-        self._ledger.rehold(self._ledger.states[order.account_id], order.ticker)
+        at = self._ref.now() if now is None else now
+        self._engine.shrink(order, cut, at)
+        self._ledger.rehold(self._ledger.states[order.account_id], order.ticker, at)
         if self._ref.listeners and order.status == "resting":
             self._ref.emit(OrderChanged(copy_order(order)))
 
@@ -438,7 +439,7 @@ class OrderDesk:
         order = self._history.live[order_id]
         now = self._ref.log("expire", order_id=order_id)
         self._engine.take_off(order, order.remaining_count, now, cause=order)
-        self._ledger.rehold(self._ledger.states[order.account_id], order.ticker)
+        self._ledger.rehold(self._ledger.states[order.account_id], order.ticker, now)
 
     def owned_resting(self, account_id: str, order_id: str) -> SimOrder:
         self._ledger.acct(account_id)

@@ -230,7 +230,7 @@ class OrderGroups:
                 self._engine.take_off(order, order.remaining_count, now, cause=order)
                 tickers.add(order.ticker)
         for ticker in sorted(tickers):
-            self._ledger.rehold(acct, ticker)
+            self._ledger.rehold(acct, ticker, now)
 
     def _group_event(
         self, group: SimOrderGroup, event_type: str, now: float, limit: Decimal | None = None

@@ -72,7 +72,7 @@ class SettlementDesk:
                 for order in pausing:
                     self._engine.take_off(order, order.remaining_count, now, cause=order)
                 if pausing:
-                    self._ledger.rehold(acct, ticker)
+                    self._ledger.rehold(acct, ticker, now)
         return market
 
     def settle(
@@ -170,7 +170,7 @@ class SettlementDesk:
             if resting:
                 for order in list(resting.values()):
                     self._engine.take_off(order, order.remaining_count, now, cause=order)
-                self._ledger.rehold(acct, ticker)
+                self._ledger.rehold(acct, ticker, now)
 
     def _pay(self, market: SimMarket, account_id: str, now: float) -> None:
         """Pay an account's position in a settled market its side's value, on the market's
@@ -215,6 +215,6 @@ class SettlementDesk:
             # what was returned early is no longer paid here (help.kalshi.com "Collateral
             # return": the positions "receive $1 ... and $0 if one of them is")
             collateral.net_event(acct, ticker)
-        acct.sync()
+        acct.sync(now)
         if self._ref.listeners:
             self._ref.emit(PositionChanged(account_id, ticker))

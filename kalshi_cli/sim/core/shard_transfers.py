@@ -207,9 +207,9 @@ class ShardTransfers:
 
     def run(self, transfer_id: str, fail_step: int = 0) -> SimShardTransfer:
         transfer = next(t for t in self.book.pending if t.transfer_id == transfer_id)
-        self._ref.log("shard_transfer_run", transfer_id=transfer_id, fail_step=fail_step)
+        now = self._ref.log("shard_transfer_run", transfer_id=transfer_id, fail_step=fail_step)
         for number, step in enumerate(self._steps(transfer), start=1):
-            if number == fail_step or not self._move(step, transfer.amount_cents):
+            if number == fail_step or not self._move(step, transfer.amount_cents, now):
                 transfer.failed_step = number
                 break
             transfer.steps_done = number
@@ -231,14 +231,14 @@ class ShardTransfers:
             steps.append((primary, t.destination_shard, destination, t.destination_shard))
         return steps
 
-    def _move(self, step: Step, amount_cents: int) -> bool:
-        """One step: False (nothing moved) when the amount is no longer available."""
+    def _move(self, step: Step, amount_cents: int, now: float) -> bool:
+        """One step at `now`: False (nothing moved) when the amount is no longer available."""
         source, source_shard, target, target_shard = step
         if floor_cents(self._ledger.acct(source).available(source_shard)) < amount_cents:
             return False
         amount = Decimal(amount_cents) / 100
-        self._ledger.acct(source).move(source_shard, -amount)
-        self._ledger.acct(target).move(target_shard, amount)
+        self._ledger.acct(source).move(source_shard, -amount, now)
+        self._ledger.acct(target).move(target_shard, amount, now)
         return True
 
     # the target balance allocation -------------------------------------------------------------
@@ -279,10 +279,10 @@ class ShardTransfers:
         for user, allocation in self.book.allocations.items():
             moves = self._moves(user, allocation)
             if any(moves.values()):
-                self._ref.log(
+                at = self._ref.log(
                     "rebalance", account_id=user, moves={str(s): c for s, c in moves.items()}
                 )
-                self._apply(user, moves)
+                self._apply(user, moves, at)
 
     def _moves(self, user: str, allocation: SimAllocation) -> dict[int, int]:
         """Cents to add (negative: take) on each shard to bring its sweepable balance to its
@@ -314,10 +314,10 @@ class ShardTransfers:
             return max((side for pair in sides for side in pair), default=Decimal(0))
         return acct.held_on.get(shard, Decimal(0))
 
-    def _apply(self, user: str, moves: dict[int, int]) -> None:
+    def _apply(self, user: str, moves: dict[int, int], now: float) -> None:
         for shard, cents in moves.items():
             if cents:
-                self._ledger.acct(user).move(shard, Decimal(cents) / 100)
+                self._ledger.acct(user).move(shard, Decimal(cents) / 100, now)
 
     # the journal -----------------------------------------------------------------------------
 
@@ -342,7 +342,8 @@ class ShardTransfers:
             return True
         if rec["op"] == "rebalance":
             self.book.rebalanced_ts = float(rec["ts"])
-            self._apply(rec["account_id"], {int(s): int(c) for s, c in rec["moves"].items()})
+            moves = {int(s): int(c) for s, c in rec["moves"].items()}
+            self._apply(rec["account_id"], moves, float(rec["ts"]))
             return True
         return False
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from kalshi_cli.sim.core.account_state import AccountState, floor_cents
 from kalshi_cli.sim.core.accounts import Ledger
@@ -61,7 +61,15 @@ class UserAccounts:
     transfers: list[SimTransfer] = field(default_factory=list)  # oldest first
     by_client_id: dict[str, SimTransfer] = field(default_factory=dict)
     netting: dict[int, bool] = field(default_factory=dict)
-    updated: dict[int, float] = field(default_factory=dict)  # subaccount -> last balance change
+
+    # a snapshot written before each balance kept the time of its last change (AccountState
+    # `stamps`) holds the times of subaccount transfers here; dropped on reading
+    snapshot_former_slots: ClassVar[tuple[str, ...]] = ("updated",)
+
+    @staticmethod
+    def snapshot_upgrade(read: dict[str, Any]) -> dict[str, Any]:
+        read.pop("updated", None)
+        return read
 
 
 @dataclass
@@ -107,8 +115,7 @@ class Subaccounts:
         accounts.count += 1
         number = accounts.count
         lid = ledger_id(user, number)
-        self._ledger.states[lid] = AccountState(Account(lid, "", "", 0, ZERO), ZERO)
-        accounts.updated[number] = now
+        self._ledger.states[lid] = AccountState(Account(lid, "", "", 0, ZERO), ZERO, now)
         return number
 
     def transfer(
@@ -160,8 +167,8 @@ class Subaccounts:
             **shard,
         )
         amount = Decimal(amount_cents) / 100
-        source.move(exchange_index, -amount)
-        target.move(exchange_index, amount)
+        source.move(exchange_index, -amount, now)
+        target.move(exchange_index, amount, now)
         made = SimTransfer(
             self._ref.new_id(),
             client_transfer_id,
@@ -173,17 +180,11 @@ class Subaccounts:
         )
         accounts.transfers.append(made)
         accounts.by_client_id[client_transfer_id] = made
-        accounts.updated[from_subaccount] = accounts.updated[to_subaccount] = now
         return made
 
     def transfers(self, user: str) -> list[SimTransfer]:
         """Newest first."""
         return self._user(user).transfers[::-1]
-
-    def balance_updated(self, user: str, subaccount: int) -> float:
-        """When the subaccount's balance was last changed by a transfer or its creation (the
-        account's creation for 0 when nothing moved yet)."""
-        return self._user(user).updated.get(subaccount, self._ref.created_time)
 
     def set_netting(self, user: str, subaccount: int, enabled: bool) -> None:
         """Refused (insufficient balance) when turning netting on would hold more than the
@@ -194,9 +195,9 @@ class Subaccounts:
                 "insufficient balance to hold the resting orders that close a position",
                 "insufficient_balance",
             )
-        self._ref.log("netting", account_id=user, subaccount=subaccount, enabled=enabled)
+        now = self._ref.log("netting", account_id=user, subaccount=subaccount, enabled=enabled)
         self._user(user).netting[subaccount] = enabled
-        self._ledger.set_netting(lid, enabled)
+        self._ledger.set_netting(lid, enabled, now)
 
     def netting(self, user: str) -> dict[int, bool]:
         accounts = self._user(user)

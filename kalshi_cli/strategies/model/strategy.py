@@ -33,6 +33,7 @@ from kalshi_cli.strategy_api import (
     Updatable,
     best_ask,
     close_at_bid,
+    side_value,
     snap_to_grid,
 )
 from kalshi_cli.vocabulary.units import ONE, ZERO, Action, Side, TimeInForce
@@ -132,7 +133,7 @@ def _close(
     held = pos.held_side
     if held is None:
         return None
-    fair = answer.fair if held is Side.YES else ONE - answer.fair
+    fair = side_value(held, answer.fair)
     intent = close_at_bid(snap, pos, fair=fair, reason="", strategy=NAME)
     if intent is None or intent.edge_after_fees < params.min_edge:
         return None
@@ -173,7 +174,7 @@ def _buy(
     label: str,
 ) -> Intent | None:
     ask = best_ask(snap.book, side)
-    fair = answer.fair if side is Side.YES else ONE - answer.fair
+    fair = side_value(side, answer.fair)
     if params.quote:
         rate = snap.maker_fee_rate
         price = _quote_price(snap, fair, params.min_edge, below=None if ask is None else ask[0])

@@ -61,7 +61,8 @@ def handle_get_balance(state: SimState, ctx: RequestContext) -> tuple[int, Json 
         "balance": floor_cents(balance),
         "balance_dollars": fmt_dollars(balance),
         "portfolio_value": accounts.portfolio_value_cents(ledger, shard),
-        "updated_ts": int(ctx.now),
+        # the spec: "Unix timestamp of the last update to the balance", not of the read
+        "updated_ts": int(accounts.balance_updated(ledger, shard)),
     }
     if ctx.key_subaccount is None:
         # the spec: "omitted only when using a subaccount-restricted API key"

@@ -146,14 +146,15 @@ def handle_balances(state: SimState, ctx: RequestContext) -> tuple[int, Json | N
     rows = []
     for n in _visible(ctx, state.exchange.subaccounts.subaccount_numbers(user)):
         # a row per shard the subaccount has money on (shard 0 always)
-        balances = state.exchange.accounts.acct(ledger_id(user, n)).balances()
+        ledger = ledger_id(user, n)
+        balances = state.exchange.accounts.acct(ledger).balances()
         for shard, balance in sorted({0: ZERO, **balances}.items()):
             rows.append(
                 {
                     "subaccount_number": n,
                     "exchange_index": shard,
                     "balance": fmt_dollars(balance),
-                    "updated_ts": int(state.exchange.subaccounts.balance_updated(user, n)),
+                    "updated_ts": int(state.exchange.accounts.balance_updated(ledger, shard)),
                 }
             )
     return 200, {"subaccount_balances": rows}

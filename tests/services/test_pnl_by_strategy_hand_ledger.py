@@ -1,0 +1,102 @@
+"""`kalshi pnl --by strategy` over a small ledger worked out by hand: two strategies on one market
+closing in part, a fill of no strategy cutting their parts newest first, fees, a settlement whose
+fee the part it settles bears, and a third strategy on a second market whose close releases its
+basis by average cost. The report's rows, its by-market figures and its `--since` path (booked in
+Decimal, `realized_by_owner`) are each the hand-computed figure, to the cent."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+from pathlib import Path
+
+from kalshi_cli.services.pnl_report import pnl_report
+from kalshi_cli.store import FillRecord, SettlementRecord, Store
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.units import BookSide
+
+START = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC: every fill below is of that day
+
+BID, ASK = BookSide.BID, BookSide.ASK
+LEDGER = [
+    # (ticker, side, YES price, count, fee, seconds after START, strategy)
+    # A: alpha buys 10 YES at 0.40 (fee 0.07); beta buys 5 YES at 0.50 (fee 0.04)
+    ("A", BID, "0.40", "10", "0.07", 0, "alpha"),
+    ("A", BID, "0.50", "5", "0.04", 1, "beta"),
+    # alpha sells 4 at 0.55: its part releases 4/10 of 4.00, realizing 2.20 - 1.60 - 0.03
+    # = 0.57; the account releases 4/15 of 6.50 = 1.733333, realizing 0.466667
+    ("A", ASK, "0.55", "4", "0.03", 2, "alpha"),
+    # nobody's sale of 8 at 0.30 leaves the account 3: beta's part (the newest) is cut by 5,
+    # alpha's by 3 at its own cost (1.20 of 2.40 released), neither realizing anything; the
+    # account releases 8/11 of 4.766667 = 3.466667, realizing 2.40 - 3.466667 = -1.066667
+    ("A", ASK, "0.30", "8", "0.05", 3, None),
+    # B: gamma buys 3 NO at 0.65 (YES 0.35, fee 0.02), sells 1 back at 0.60 (buys YES at 0.40,
+    # fee 0.01): 1/3 of 1.95 released, 0.60 - 0.65 = -0.05 realized; a purchase of nobody's
+    # adds to the account and touches no part
+    ("B", ASK, "0.35", "3", "0.02", 10, "gamma"),
+    ("B", BID, "0.40", "1", "0.01", 11, "gamma"),
+    ("B", ASK, "0.20", "1", "0.01", 12, None),
+]
+# A settles YES, fee 0.01: the account's 3 contracts pay 3.00 against a basis of 1.30 (1.70);
+# they are all alpha's part (basis 1.20: 1.80, and the whole fee)
+SETTLED_AT = START + 5
+
+BY_STRATEGY = {
+    "alpha": D("2.29"),  # -0.07 + 0.57 + 1.80 - 0.01
+    "beta": D("-0.04"),  # its fee: its part was taken back at its own cost
+    "gamma": D("-0.08"),  # -0.02, then -0.05 - 0.01
+}
+BY_MARKET = {
+    # realized gross, fees: 0.466667 - 1.066667 + 1.70; 0.07 + 0.04 + 0.03 + 0.05 + 0.01
+    "A": (D("1.10"), D("0.20")),
+    "B": (D("-0.05"), D("0.04")),
+}
+
+
+def write_ledger(state: Path) -> None:
+    with Store.open(state, clock=ManualClock(START)) as store:
+        store.fills.record_fills(
+            FillRecord(
+                f"f{i}",
+                f"o{i}",
+                None,
+                ticker,
+                side,
+                D(price),
+                D(count),
+                D(fee),
+                True,
+                START + at,
+                strategy,
+            )
+            for i, (ticker, side, price, count, fee, at, strategy) in enumerate(LEDGER)
+        )
+        zero = D(0)
+        store.settlements.record_settlement(
+            SettlementRecord("A", "E", "yes", zero, zero, zero, zero, zero, D("0.01"), SETTLED_AT)
+        )
+
+
+def test_by_strategy_is_the_hand_computed_ledger(tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    write_ledger(state)
+    report = pnl_report(state, since=None, since_ts=None, by="strategy", exchange=None)
+    assert {row["strategy"]: D(row["realized"]) for row in report.rows} == BY_STRATEGY
+    assert [row["strategy"] for row in report.rows] == sorted(BY_STRATEGY)
+    by_market = report.document["by_market"]
+    assert {
+        ticker: (D(m["realized_gross"]), D(m["fees"])) for ticker, m in by_market.items()
+    } == BY_MARKET
+    assert (by_market["A"]["fills"], by_market["A"]["settlements"]) == (4, 1)
+    assert D(report.document["realized"]) == D("0.81")
+    # the account keeps 3 NO of B at 2.10 (gamma's 2 at 1.30, nobody's 1 at 0.80); A settled
+    b = report.summary.engine.markets["B"]
+    assert (b.position, b.basis, report.summary.engine.markets["A"].position) == (-3, D("2.10"), 0)
+
+
+def test_by_strategy_since_before_the_ledger_books_it_in_decimal_alike(tmp_path: Path) -> None:
+    """From `--since` on, the parts are booked in Decimal from each market's last flat moment
+    (`realized_by_owner`), not in the stretch pass: the same figures."""
+    state = tmp_path / "state.db"
+    write_ledger(state)
+    report = pnl_report(state, since="start", since_ts=START - 1, by="strategy", exchange=None)
+    assert {row["strategy"]: D(row["realized"]) for row in report.rows} == BY_STRATEGY
