@@ -319,7 +319,14 @@ def test_a_request_sent_whole_lands_though_the_simulator_reads_it_after_its_clie
         harness.set_faults(hold_request_s=PATIENCE_S * 2)
         harness.signed(harness.account, "GET", _Stall.PATH)  # a stray request: not stalled
         assert not stall.stalled.is_set()
-        harness.signed(harness.account, "GET", _Stall.PATH, params=stall.mark)  # then stalled
+        # then stalled: asked on a thread, as its answer may stay unsent while the loop is held
+        # (uvloop writes it only when the loop turns)
+        marked = threading.Thread(
+            target=harness.signed,
+            args=(harness.account, "GET", _Stall.PATH),
+            kwargs={"params": stall.mark},
+        )
+        marked.start()
         assert stall.stalled.wait(PATIENCE_S)
         batch = [{**ORDER, "client_order_id": f"late-read-{n}"} for n in (1, 2)]
         with pytest.raises(httpx.ReadTimeout):  # sent whole; the client gives up and hangs up
@@ -331,6 +338,7 @@ def test_a_request_sent_whole_lands_though_the_simulator_reads_it_after_its_clie
                 timeout=0.3,
             )
         stall.released.set()
+        marked.join(PATIENCE_S)
         wait_until(
             lambda: httpx.get(harness.admin_url + "/faults").json()["hold_request_s"] == 0,
             "the request to be held",

@@ -197,11 +197,6 @@ def prepare(
             access_log=False,
             lifespan="on",
             ws="websockets-sansio",
-            # the same event loop and HTTP parser whatever else is installed: with uvloop (which
-            # other packages pull in) an answer written just before the loop is held stays unsent
-            # until the loop turns, so what the simulator has answered would depend on the install
-            loop="asyncio",
-            http="h11",
             ws_ping_interval=heartbeat_s,
             ws_ping_timeout=max(heartbeat_s * 2, 20.0),
             timeout_graceful_shutdown=1,
