@@ -232,10 +232,7 @@ class Owners(Generic[N]):
             mine = held.get(ticker)
             if mine is None:
                 mine = held[ticker] = Part(units.zero, units.zero)
-            # `_move`, its two steps here: this runs once a fill of a million-fill pass
-            before = mine.position
-            net = move(mine, count, cost, units) - fee
-            mine.opened_at = _opened(before, mine.position, ts, mine.opened_at)
+            net = _move(mine, count, cost, ts, units) - fee
             if self.by_day:
                 waiting = mine.unbooked
                 mine.unbooked = net if waiting is None else waiting + net

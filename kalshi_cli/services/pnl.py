@@ -739,48 +739,22 @@ class _Run:
     traded: int = 0
 
 
-# a fill's move in `FIXED` units: (contracts bought, + YES / - NO; what one cost; fee; contracts
-# traded; whose part it builds)
-_Move = tuple[int, int, int, int, "str | None"]
-
-
 class _Parsed(dict[str, int]):
-    """Texts parsed by `parse` on first sight: a history repeats a few hundred prices, counts
-    and fees."""
+    """Texts parsed to `FIXED` units on first sight: a history repeats a few hundred prices,
+    counts and fees, so a fill costs a dict look-up per value. A leading '-' negates (a count
+    that buys NO); a leading "1-" is $1 less the price after it (the cost of NO)."""
 
     def __init__(self, parse: Callable[[str], int]) -> None:
         super().__init__()
         self.parse = parse
 
     def __missing__(self, text: str) -> int:
-        value = self[text] = self.parse(text)
-        return value
-
-
-class _Moves(dict[str, _Move]):
-    """A fill's move as `Store.iter_fill_moves` reads it ("COUNT COST FEE[ OWNER]"), parsed to
-    `FIXED` units on first sight, so a fill costs one dict look-up; each distinct count, price
-    and fee is parsed once too (`_Parsed`), so a move first seen costs three more. A leading '-'
-    negates the count (it buys NO); a leading "1-" is $1 less the price after it (the cost of
-    NO)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.counts = _Parsed(FIXED.count)
-        self.prices = _Parsed(FIXED.price)
-        self.fees = _Parsed(FIXED.amount)
-
-    def __missing__(self, text: str) -> _Move:
-        count_text, cost_text, fee_text, *owner = text.split(" ", 3)
-        count = self.counts[count_text.removeprefix("-")]
-        cost = self.prices[cost_text.removeprefix("1-")]
-        value = (
-            -count if count_text.startswith("-") else count,
-            FIXED.dollar - cost if cost_text.startswith("1-") else cost,
-            self.fees[fee_text],
-            count,
-            owner[0] if owner else None,
-        )
+        if text.startswith("1-"):
+            value = FIXED.dollar - self.parse(text[2:])
+        elif text.startswith("-"):
+            value = -self.parse(text[1:])
+        else:
+            value = self.parse(text)
         self[text] = value
         return value
 
@@ -821,7 +795,9 @@ class _StretchPass(_Pass[int]):
         super().__init__(FIXED, since)
         self.subaccount = subaccount  # the book replayed (None: the whole file)
         self.owners = owners
-        self.moves = _Moves()
+        self.count_of = _Parsed(FIXED.count)
+        self.cost_of = _Parsed(FIXED.price)
+        self.fee_of = _Parsed(FIXED.amount)
 
     def run_store(
         self, store: Store, settlements: list[SettlementRecord], queue: SettlementQueue
@@ -851,20 +827,23 @@ class _StretchPass(_Pass[int]):
             self.stretch(moves, int(day), at >= self.cutoff)
             at = store.fills.next_fill_ts(until, subaccount=book)
 
-    def stretch(self, moves: Iterable[tuple[str, str, Any]], day: int, counted: bool) -> None:
+    def stretch(
+        self, moves: Iterable[tuple[str, str, str, str, Any, str | None]], day: int, counted: bool
+    ) -> None:
         """One stretch's fills, in time order (`Store.iter_fill_moves`)."""
         runs: dict[str, _Run] = {}
-        get, tally, parsed = runs.get, self.tally, self.moves
+        get, tally = runs.get, self.tally
         book = None if self.owners is None else self.owners.book
-        for ticker, text, ts in moves:
+        counts, costs, fee_of = self.count_of, self.cost_of, self.fee_of
+        for ticker, count_text, cost_text, fee_text, ts, owner in moves:
             r = get(ticker)
             if r is None:
                 t = tally(ticker)
                 r = runs[ticker] = _Run(t, t.position, t.basis)
-            count, cost, fee, traded, owner = parsed[text]
+            count, cost, fee = counts[count_text], costs[cost_text], fee_of[fee_text]
             r.fees += fee
             r.fills += 1
-            r.traded += traded
+            r.traded += count if count > 0 else -count
             r.gross += move(r, count, cost, FIXED)
             if book is not None:
                 book(ticker, count, cost, fee, ts, owner, r.position)

@@ -240,25 +240,24 @@ class FillRepository:
 
     def iter_fill_moves(
         self, since: float, until: float, *, subaccount: int | None = None, owned: bool = False
-    ) -> Iterator[tuple[str, str, float | None]]:
-        """(ticker, move, unix seconds) of the fills with `since` <= ts < `until`, in time
-        order. The move is one text, "COUNT COST FEE", each as its canonical text, and " OWNER"
-        after them when `owned` and the fill names a strategy: the count as is for a bid (buys
-        YES) and with a leading '-' for an ask (buys NO); the cost of one contract of the side
-        bought, the YES price for a bid and "1-" before it for an ask ($1 less it, the NO
-        side's cost). SQLite folds the side into the count and the price and joins them, so
-        `kalshi pnl` reads three values a fill and parses each distinct move once (each text
-        column a row costs more than the joining); its caller asks for one UTC day between
-        settlements at a time. The time is None unless `owned` (whose part each fill builds)."""
+    ) -> Iterator[tuple[str, str, str, str, float | None, str | None]]:
+        """(ticker, signed count, cost, fee, unix seconds, strategy) of the fills with `since` <=
+        ts < `until`, in time order, money and counts as their canonical text: the count as is
+        for a bid (buys YES) and with a leading '-' for an ask (buys NO); the cost of one
+        contract of the side bought, the YES price for a bid and "1-" before it for an ask ($1
+        less it, the NO side's cost). SQLite folds the side into the count and the price, so
+        `kalshi pnl` parses three values a fill; its caller asks for one UTC day between
+        settlements at a time. The time and strategy are None unless `owned` (whose part each
+        fill builds): reading them costs a tenth of `kalshi pnl`'s time."""
         where, params = where_given(
             {"ts >= ?": since, "ts < ?": until, "subaccount = ?": subaccount}
         )
-        whose, when = (" || ifnull(' ' || strategy, '')", "ts") if owned else ("", "NULL")
+        whose = "ts, strategy" if owned else "NULL, NULL"
         return self._db.stream(
             "SELECT ticker, "  # noqa: S608
-            "CASE WHEN book_side = 'bid' THEN count || ' ' || yes_price "
-            "ELSE '-' || count || ' 1-' || yes_price END "
-            f"|| ' ' || fee{whose}, {when} FROM fills{where} ORDER BY ts, rowid",
+            "CASE WHEN book_side = 'bid' THEN count ELSE '-' || count END, "
+            "CASE WHEN book_side = 'bid' THEN yes_price ELSE '1-' || yes_price END, "
+            f"fee, {whose} FROM fills{where} ORDER BY ts, rowid",
             params,
         )
 
