@@ -8,7 +8,8 @@ listing and the join is driven by a hook on the listing's reads (`MarketJoin.pre
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -80,16 +81,26 @@ def _hand_order_around_the_listing(
     return placed
 
 
-def test_an_order_rested_by_hand_between_the_listing_and_the_join_is_in_the_loops_books(
-    sim: SimHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@contextlib.contextmanager
+def _joined_with_a_hand_order(
+    sim: SimHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, after: bool
+) -> Iterator[tuple[Rig, list[str]]]:
+    """A series loop quoting its first market, a hand order rested in a later market just
+    before or after the join's listing reads it, and the later market taken on."""
     with rig(sim, tmp_path, [FIRST], strategy="market-maker", params={},
              selection=Selection(series=SERIES), send_workers=2,
              settings={"new_markets_poll_s": 3600.0}) as r:  # fmt: skip
         _ticks_until(r, lambda: _placed(r, FIRST), "the loop quoting its first market")
-        placed = _hand_order_around_the_listing(monkeypatch, r, after=True)
+        placed = _hand_order_around_the_listing(monkeypatch, r, after=after)
         _open_later(sim)
         _ticks_until(r, lambda: r.events("market_added"), f"{LATER} taken on")
+        yield r, placed
+
+
+def test_an_order_rested_by_hand_between_the_listing_and_the_join_is_in_the_loops_books(
+    sim: SimHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with _joined_with_a_hand_order(sim, tmp_path, monkeypatch, after=True) as (r, placed):
         assert len(placed) == 1, placed  # rested after the listing's reads, before the join
 
         def booked() -> bool:
@@ -109,13 +120,7 @@ def test_an_order_rested_by_hand_between_the_listing_and_the_join_is_in_the_loop
 def test_an_order_rested_by_hand_before_the_listing_is_said_when_the_join_records_it(
     sim: SimHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with rig(sim, tmp_path, [FIRST], strategy="market-maker", params={},
-             selection=Selection(series=SERIES), send_workers=2,
-             settings={"new_markets_poll_s": 3600.0}) as r:  # fmt: skip
-        _ticks_until(r, lambda: _placed(r, FIRST), "the loop quoting its first market")
-        placed = _hand_order_around_the_listing(monkeypatch, r, after=False)
-        _open_later(sim)
-        _ticks_until(r, lambda: r.events("market_added"), f"{LATER} taken on")
+    with _joined_with_a_hand_order(sim, tmp_path, monkeypatch, after=False) as (r, placed):
         (said,) = [e for e in r.events("reconciled") if e.get("ticker") == LATER]
         assert said["orders_imported"] == placed and len(placed) == 1, said
         assert said["changed"] is True, said
