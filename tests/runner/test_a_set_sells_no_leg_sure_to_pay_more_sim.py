@@ -50,6 +50,27 @@ TICKERS = [A, B, C]
 A_DAY = 86_400  # A's settlement timer: it stays determined for the whole test
 
 
+def _killed_mid_set(
+    sim: SimHarness,
+    tmp_path: Path,
+    account: AccountInfo,
+    tickers: list[str],
+    *,
+    faulting: str,
+    legs: list[Intent],
+) -> None:
+    """The arbitrage's set of `legs` sent by a loop killed once the leg in `faulting` is
+    reached: the legs before it done, the rest never sent."""
+    transport = FaultsAtLeg(sim, {faulting: {}})
+    _kill_between_legs(transport)
+    killed = rig(
+        sim, tmp_path, tickers, strategy="arbitrage", params={}, transport=transport,
+        trader=account,
+    )  # fmt: skip
+    with killed as r, pytest.raises(Killed):
+        r.loop.legs.execute(legs, last_data_at=r.loop.clock.wall(), in_sync=True)
+
+
 def _killed_before_c_then_a_determined(sim: SimHarness, tmp_path: Path, result: str) -> AccountInfo:
     """Three markets of a mutually exclusive event, each bid NO 0.40 and asked NO 0.60; a set
     killed after A and B filled NO 5 each, before C left; A then determined `result`, and the
@@ -66,15 +87,7 @@ def _killed_before_c_then_a_determined(sim: SimHarness, tmp_path: Path, result: 
         for ticker in TICKERS:
             Book(maker, ticker).quote("0.40", "0.60")
     account = sim.new_account(balance_cents=10_000_000)
-    transport = FaultsAtLeg(sim, {C: {}})
-    _kill_between_legs(transport)
-    killed = rig(
-        sim, tmp_path, TICKERS, strategy="arbitrage", params={}, transport=transport,
-        trader=account,
-    )  # fmt: skip
-    with killed as r, pytest.raises(Killed):
-        at = r.loop.clock.wall()
-        r.loop.legs.execute([_no(t) for t in TICKERS], last_data_at=at, in_sync=True)
+    _killed_mid_set(sim, tmp_path, account, TICKERS, faulting=C, legs=[_no(t) for t in TICKERS])
     httpx.post(f"{sim.admin_url}/markets/{A}/determine", json={"result": result}).raise_for_status()
     with client_for(account) as reader, Store.open(tmp_path / "state.db") as store:
         reconcile(reader, store)
@@ -153,15 +166,7 @@ def test_a_leg_held_to_settlement_is_sold_once_its_bids_beat_what_it_is_sure_of(
         for book in books.values():
             book.quote("0.40", "0.60")
         account = sim.new_account(balance_cents=10_000_000)
-        transport = FaultsAtLeg(sim, {FB: {}})
-        _kill_between_legs(transport)
-        killed = rig(
-            sim, tmp_path, [FA, FB], strategy="arbitrage", params={}, transport=transport,
-            trader=account,
-        )  # fmt: skip
-        with killed as r, pytest.raises(Killed):
-            at = r.loop.clock.wall()
-            r.loop.legs.execute([_yes(FA), _yes(FB)], last_data_at=at, in_sync=True)
+        _killed_mid_set(sim, tmp_path, account, [FA, FB], faulting=FB, legs=[_yes(FA), _yes(FB)])
         with rig(sim, tmp_path, [FA, FB], strategy="arbitrage", params={}, trader=account) as again:
             held = _until_done(again)
             assert held["status"] == "broken", held
@@ -198,15 +203,9 @@ def test_a_held_leg_worth_selling_waits_for_the_sets_sale_on_its_way(
         for book in books.values():
             book.quote("0.40", "0.60")
         account = sim.new_account(balance_cents=10_000_000)
-        transport = FaultsAtLeg(sim, {FB: {}})
-        _kill_between_legs(transport)
-        killed = rig(
-            sim, tmp_path, [FA, fc, FB], strategy="arbitrage", params={}, transport=transport,
-            trader=account,
-        )  # fmt: skip
-        with killed as r, pytest.raises(Killed):
-            at = r.loop.clock.wall()
-            r.loop.legs.execute([_yes(FA), _yes(fc), _yes(FB)], last_data_at=at, in_sync=True)
+        _killed_mid_set(
+            sim, tmp_path, account, [FA, fc, FB], faulting=FB, legs=[_yes(FA), _yes(fc), _yes(FB)]
+        )
         gate = Gate()
         gate.holds = lambda request: request.method == "POST" and fc.encode() in request.content
         again = rig(
