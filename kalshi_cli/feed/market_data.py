@@ -23,6 +23,7 @@ from kalshi_cli.feed.session import (
     IDLE_TIMEOUT_S,
     RESNAPSHOT_TIMEOUT_S,
     STALE_AFTER_S,
+    USER_ORDERS,
 )
 from kalshi_cli.feed.ws import (
     RECONNECT_BACKOFF,
@@ -163,6 +164,15 @@ class MarketData:
         if self.poller is not None and self.poller.active:
             ages.append(self.poller.last_message_age())
         return min(ages)
+
+    def orders_carried(self) -> dict[str, int] | None:
+        """The markets the WebSocket's `user_orders` subscription carries now, each with the
+        number of the grant that made it carry it (`FeedSession.orders_carried`); None when this
+        feed follows no orders (no WebSocket, or a channel list without `user_orders`: a paper
+        session's)."""
+        if self.ws is None or USER_ORDERS not in self.ws.session.channels:
+            return None
+        return self.ws.session.orders_carried()
 
     def index_view(self, index_id: str) -> IndexView | None:
         """The reference index as the WebSocket last gave it (None before its first value, or

@@ -47,6 +47,7 @@ from kalshi_cli.runner.loop.loop_components import Acts, Books, TickComponents
 from kalshi_cli.runner.loop.market_pass import MarketPass
 from kalshi_cli.runner.loop.new_market_listing import NewMarkets
 from kalshi_cli.runner.loop.new_markets import JoinReads, MarketJoin, join_reads
+from kalshi_cli.runner.loop.orders_read_again import OrdersReadAgain
 from kalshi_cli.runner.loop.params_reload import ParamsReload
 from kalshi_cli.runner.loop.queue_positions import QueuePositions
 from kalshi_cli.runner.loop.schedule import MarketSchedule
@@ -59,6 +60,7 @@ from kalshi_cli.runner.loop.tick_questions import TickQuestions
 from kalshi_cli.runner.loop.trade_loop import TradeLoop
 from kalshi_cli.runner.loop.turns import MarketTurns
 from kalshi_cli.runner.loop.watch import LoopWatch
+from kalshi_cli.runner.ports import OrdersFeed
 from kalshi_cli.runner.preflight import (
     StartupRefused,
     check_positions,
@@ -284,8 +286,21 @@ def assemble_loop(
         closed=gate.closed,
         event_limits=executor.event_limits,
     )
+    # on a feed that follows the account's orders, each market waits for its resting orders'
+    # read once the feed carries them: the start's markets from now on, a market taken on later
+    # from its join (runner/loop/orders_read_again.py)
+    orders_again = None
+    if isinstance(feed, OrdersFeed) and feed.orders_carried() is not None:
+        orders_again = OrdersReadAgain(feed=feed, client=client, dispatch=dispatch, guard=guard,
+                                       store=store, portfolio=portfolio, clock=clock, log=log,
+                                       read_lag_s=lambda: tuning.settings.read_lag_s)  # fmt: skip
+        orders_again.wait(portfolio.markets)
     # a loop asked for a series or an event: the markets of it that open while it runs
-    new_markets = None if joining is None else NewMarkets(join, dispatch, tuning, executor, store)
+    new_markets = (
+        None
+        if joining is None
+        else NewMarkets(join, dispatch, tuning, executor, store, orders_again=orders_again)
+    )
     lifecycle = LifecycleWatch(
         client=client,
         feed=feed,
@@ -315,6 +330,7 @@ def assemble_loop(
         alert=alert,
         resolve=resolve_through(alerts),
         index_markets=join.index_markets,
+        orders_again=orders_again,
     )
     reloads = ParamsReload(
         tuning=tuning, market_pass=market_pass, log=log, alert=alert, requested=inputs.reload

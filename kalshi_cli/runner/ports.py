@@ -17,7 +17,7 @@ from kalshi_cli.strategy_api import IndexView
 from kalshi_cli.vocabulary.models import Market, Orderbook
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
     from kalshi_cli.client.requests import CancelResult
 
@@ -66,6 +66,14 @@ class GrowingFeed(Protocol):
     def add_markets(self, tickers: Iterable[str]) -> None: ...
 
     def hear_new_markets(self) -> None: ...
+
+
+@runtime_checkable
+class OrdersFeed(Protocol):
+    """A feed that follows the account's orders (`user_orders`): which markets its subscription
+    carries, each with the grant that made it carry it (None: it follows none, a paper feed)."""
+
+    def orders_carried(self) -> Mapping[str, int] | None: ...
 
 
 @runtime_checkable

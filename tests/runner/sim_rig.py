@@ -156,7 +156,12 @@ def rig(
     before_feed()
     feed.start()
     try:
-        assert poll_until(lambda: all(feed.is_fresh(t) for t in tickers))
+        # fresh books, and the markets' orders followed: each waits for its orders' read
+        # until then (runner/loop/orders_read_again.py), made by the first tick
+        assert poll_until(
+            lambda: all(feed.is_fresh(t) for t in tickers)
+            and set(tickers) <= (feed.orders_carried() or {}).keys()
+        )
         yield Rig(loop, store, client, feed, trader.key_id, log_path, books, trader, group)
     finally:
         loop.dispatch.close()

@@ -290,10 +290,16 @@ class Dispatch:
             with self._lock:
                 self._idle += 1
 
-    def hold(self, markets: Iterable[str]) -> Callable[[], None]:
+    def hold(self, markets: Iterable[str], *, parked: bool = False) -> Callable[[], None]:
         """Keep `markets` busy across several calls (a group's legs, one after the other);
-        the function returned frees them, once."""
+        the function returned frees them, once. `parked`: they take no turn meanwhile even
+        without workers (a wait across ticks, not within one call)."""
         keys = self._take(markets)
+        told = parked and not self.workers
+        if told and self.on_busy is not None:
+            for key in keys[0]:
+                if self._busy[key] == 1:
+                    self.on_busy(key)
         released = False
 
         def release() -> None:
@@ -301,6 +307,10 @@ class Dispatch:
             if not released:
                 released = True
                 self._free(keys)
+                if told and self.on_free is not None:
+                    for key in keys[0]:
+                        if key not in self._busy:
+                            self.on_free(key)
 
         return release
 

@@ -7,8 +7,10 @@ it takes on: what the account holds there counted by the loop's view, given to t
 
 The orders resting there that were placed elsewhere are recorded as the start's reconcile
 records them before the market joins (a state file that cannot record them refuses it, and the
-loop goes on), and read again once it has joined: no message of an order placed there between
-the listing and the join reaches the loop. The market takes no turn until that read is answered.
+loop goes on), and read again once the feed's `user_orders` subscription carries it: no message
+of an order placed there between the listing and the exchange's answer to the feed's
+`add_markets` reaches the loop. The market takes no turn until that read is answered
+(runner/loop/orders_read_again.py).
 """
 
 from __future__ import annotations
@@ -22,21 +24,18 @@ from kalshi_cli.runner.books.portfolio import give_assigned
 from kalshi_cli.runner.execution.dispatch import Urgency
 from kalshi_cli.runner.loop.ended_markets import EndedMarkets
 from kalshi_cli.runner.loop.new_markets import Seen
+from kalshi_cli.runner.loop.orders_read_again import record_foreign
 from kalshi_cli.services.pretrade.books import book_resting
-from kalshi_cli.services.reconcile import Doubtful, ReconcileReport, import_foreign_orders
 from kalshi_cli.store.errors import StoreError, is_state_failure
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
     from kalshi_cli.runner.execution.execution import LoopExecutor
     from kalshi_cli.runner.loop.new_markets import Found, MarketJoin, Prepared
+    from kalshi_cli.runner.loop.orders_read_again import OrdersReadAgain
     from kalshi_cli.runner.loop.shared import Tuning
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.models import Order
-
-# what a joined market's second read of its resting orders hands back: when it was asked
-# (unix seconds), and each market's orders resting then
-Resting = tuple[float, dict[str, list["Order"]]]
 
 
 class NewMarkets:
@@ -51,11 +50,15 @@ class NewMarkets:
         tuning: Tuning,
         executor: LoopExecutor,
         store: Store,
+        *,
+        orders_again: OrdersReadAgain | None,
     ) -> None:
         """`join`: what is done to each market found; the listing is made through `dispatch`,
         counted by the API error guard (the `executor`'s), every `trade.new_markets_poll_s`
         (`tuning`). The settled markets leave the loop (`ended`, runner/loop/ended_markets.py:
-        what the `executor` and the `store` hold there)."""
+        what the `executor` and the `store` hold there). `orders_again`: where a market taken
+        on waits for its orders' read once the feed follows its orders (None: a feed that
+        follows none)."""
         assert join.reads is not None
         self.ended = EndedMarkets(join, executor, dispatch, store)
         self._fills, self._hold = executor.fills, executor.balance_hold
@@ -71,10 +74,7 @@ class NewMarkets:
         self._out = False
         self._told: dict[str, str] = {}  # ticker -> the lifecycle event that told of it
         self._refused: set[str] = set()  # said once; a later listing does not try it again
-        # joined markets whose resting orders are to be read again (`_read_again`), and whether
-        # that read is out
-        self._again: set[str] = set()
-        self._again_out = False
+        self._orders_again = orders_again
 
     def _poll_s(self) -> float:
         return self._tuning.settings.new_markets_poll_s
@@ -91,9 +91,7 @@ class NewMarkets:
             self._next = -math.inf
 
     def due(self) -> None:
-        """After a tick's events: a joined market's second read of its orders if one failed,
-        and the listing, if it is due."""
-        self._read_again()
+        """After a tick's events: the listing, if it is due."""
         now = self._clock.monotonic()
         if self._out or self._guard.backing_off or now < self._next:
             return
@@ -125,8 +123,6 @@ class NewMarkets:
         joined = self._join.join(replace(found, markets=recorded))
         for prepared in joined:
             self._taken_on(prepared, found.read_at)
-        self._again.update(p.market.ticker for p in joined)
-        self._read_again()
 
     def _recorded(self, prepared: Prepared, asked: float) -> Prepared:
         """A market found, with its resting orders placed elsewhere recorded in the state file,
@@ -143,28 +139,21 @@ class NewMarkets:
         return prepared
 
     def _record(self, ticker: str, resting: Iterable[Order], asked: float) -> None:
-        """The orders resting in `ticker` (listed at `asked`) that the state file does not
-        know, recorded as the start's reconcile records them (`import_foreign_orders`, in one
-        savepoint of the drain's transaction: all or none), and said as it says them
-        (`reconciled`, with the market's ticker)."""
-        report = ReconcileReport()
-        orders = {o.order_id: o for o in resting}
-        doubtful = Doubtful(self._tuning.settings.read_lag_s)
-        with self._store.transaction():
-            import_foreign_orders(
-                self._store, orders, report, now=asked, doubtful=doubtful,
-                subaccount=self._client.subaccount or 0,
-            )  # fmt: skip
-        if report.changed:
-            self._log.emit("reconciled", {"ticker": ticker, **report.to_json()})
+        record_foreign(
+            self._store, self._log, ticker, resting, asked=asked,
+            read_lag_s=self._tuning.settings.read_lag_s, subaccount=self._client.subaccount or 0,
+        )  # fmt: skip
 
     def _taken_on(self, prepared: Prepared, read_at: float) -> None:
         """What the start does and says of each of its markets past its books, done for one
         taken on (its fills and resting orders, listed at `read_at`): what the account holds
         and rests there counted by the loop's view (`FillSync.joined`; the orders placed
         elsewhere, recorded before it joined, booked as the start's rebuild books them),
-        given to the strategy `--assign` named for it, and its shard's lines."""
+        given to the strategy `--assign` named for it, and its shard's lines; it waits for its
+        orders' read once the feed carries its `user_orders`."""
         ticker = prepared.market.ticker
+        if self._orders_again is not None:
+            self._orders_again.wait([ticker])
         book_resting(self._store, self._portfolio, self._client.subaccount or 0, ticker)
         self._fills.joined(ticker, prepared.fills, read_at)
         now = self._clock.wall()
@@ -174,45 +163,6 @@ class NewMarkets:
         lines = self._hold.lines(traded, [ticker])
         if lines:
             self._log.emit("shards_at_join", {"ticker": ticker, "lines": lines})
-
-    def _read_again(self) -> None:
-        """The resting orders of the markets just joined read again, off the deciding path:
-        one placed elsewhere after the listing read them and before they joined was told to
-        nobody (no message of a market comes to the loop before it joins). Each market takes
-        no turn until the read is answered (`Dispatch.send`); one that failed is made again by
-        a later tick's `due`, not during the API error guard's backoff (meanwhile the market
-        trades with what the first read found)."""
-        if not self._again or self._again_out or self._guard.backing_off:
-            return
-        tickers, self._again_out = sorted(self._again), True
-        orders, clock = self._client.orders, self._clock
-
-        def read() -> Resting:
-            asked = clock.wall()
-            return asked, {t: list(orders.iter_orders(ticker=t, status="resting")) for t in tickers}
-
-        self._dispatch.send(
-            tickers, read, self._read_again_booked, Urgency.FIRST, unmade=self._read_again_unmade
-        )
-
-    def _read_again_booked(self, answer: CallAnswer[Resting]) -> None:
-        """The orders a joined market's second read found recorded and booked by the rules the
-        join's first read's went by (`_record`, `book_resting`). The market has joined: a state
-        file that cannot record them now is the loop's state-file failure (raised, as any
-        booking's: runner/loop/state_fault.py)."""
-        self._again_out = False
-        read = self._guard.read(answer, "new_markets_read_failed")
-        if read is None:
-            return
-        asked, resting = read
-        subaccount = self._client.subaccount or 0
-        for ticker, orders in resting.items():
-            self._again.discard(ticker)
-            self._record(ticker, orders, asked)
-            book_resting(self._store, self._portfolio, subaccount, ticker)
-
-    def _read_again_unmade(self) -> None:
-        self._again_out = False
 
     def _unmade(self) -> None:
         self._out = False

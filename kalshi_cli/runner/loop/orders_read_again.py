@@ -1,0 +1,148 @@
+"""A market's resting orders read again once the feed's `user_orders` subscription carries it:
+the loop's markets at its start (the start's reconcile read them before the feed subscribed) and
+each market that joins a running loop (its listing read them before the feed added it). An order
+placed elsewhere (by hand, on the website) after that first read and before the exchange applied
+the subscription is told by no message; the read made after the exchange's answer (`subscribed`,
+or `ok` to an `add_markets`: asyncapi.yaml) finds it. What it finds is recorded as the start's
+reconcile records it (`record_foreign`, logged `reconciled` with the market's ticker) and booked
+as the start's rebuild books it (`book_resting`).
+
+Each such market waits for that read: it takes no turn from the moment it is handed over
+(`wait`) until the read is answered, the wait for the subscription's answer included; a read
+that fails leaves it waiting, and is made again at a later tick, not during the API error
+guard's backoff. docs/trade-loop.md "Orders placed elsewhere before the feed follows a market".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from kalshi_cli.runner.execution.dispatch import Urgency
+from kalshi_cli.services.pretrade.books import book_resting
+from kalshi_cli.services.reconcile import Doubtful, ReconcileReport, import_foreign_orders
+
+if TYPE_CHECKING:
+    from kalshi_cli.runner.books.entry_log import EntryLog
+    from kalshi_cli.runner.books.portfolio import Portfolio
+    from kalshi_cli.runner.execution.call_guard import CallGuard
+    from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
+    from kalshi_cli.runner.ports import LoopClient, OrdersFeed
+    from kalshi_cli.store import Store
+    from kalshi_cli.vocabulary.clock import Clock
+    from kalshi_cli.vocabulary.models import Order
+
+# what a read hands back: when it was asked (unix seconds), and each market's orders resting then
+Resting = tuple[float, dict[str, list["Order"]]]
+# more markets than this are read in one listing of every resting order (the start's), fewer
+# one market at a time (a join's)
+PER_MARKET_READS = 5
+
+
+def record_foreign(
+    store: Store,
+    log: EntryLog,
+    ticker: str,
+    resting: Iterable[Order],
+    *,
+    asked: float,
+    read_lag_s: float,
+    subaccount: int,
+) -> None:
+    """The orders resting in `ticker` (listed at `asked`) that the state file does not know,
+    recorded as the start's reconcile records them (`import_foreign_orders`, in one savepoint of
+    the drain's transaction: all or none), and said as it says them (`reconciled`, with the
+    market's ticker)."""
+    report = ReconcileReport()
+    orders = {o.order_id: o for o in resting}
+    with store.transaction():
+        import_foreign_orders(
+            store, orders, report, now=asked, doubtful=Doubtful(read_lag_s), subaccount=subaccount
+        )
+    if report.changed:
+        log.emit("reconciled", {"ticker": ticker, **report.to_json()})
+
+
+class OrdersReadAgain:
+    def __init__(
+        self,
+        *,
+        feed: OrdersFeed,
+        client: LoopClient,
+        dispatch: Dispatch,
+        guard: CallGuard,
+        store: Store,
+        portfolio: Portfolio,
+        clock: Clock,
+        log: EntryLog,
+        read_lag_s: Callable[[], float],
+    ) -> None:
+        """`feed`: which markets its `user_orders` subscription carries; the read is made
+        through `client` on the `dispatch`, counted by the API error guard (`guard`); what it
+        finds is recorded in the `store` and booked in the `portfolio`; `read_lag_s`: how long
+        the exchange's reads lag its writes (`trade.read_lag_s`)."""
+        self._feed, self._client = feed, client
+        self._dispatch, self._guard = dispatch, guard
+        self._store, self._portfolio = store, portfolio
+        self._clock, self._log = clock, log
+        self._read_lag_s = read_lag_s
+        # market -> what frees it once its read is answered
+        self._waiting: dict[str, Callable[[], None]] = {}
+        self._out = False  # a read is on its way, its answer not booked
+
+    @property
+    def ready(self) -> bool:
+        """No market waits for its orders' read."""
+        return not self._waiting
+
+    def wait(self, tickers: Iterable[str]) -> None:
+        """`tickers` take no turn until their resting orders are read once the feed's
+        `user_orders` subscription carries them, and that read is answered."""
+        for ticker in tickers:
+            if ticker not in self._waiting:
+                self._waiting[ticker] = self._dispatch.hold([ticker], parked=True)
+
+    def due(self) -> None:
+        """After a tick's events: the read of the waiting markets the subscription carries now,
+        one read out at a time, not during the API error guard's backoff."""
+        if not self._waiting or self._out or self._guard.backing_off:
+            return
+        carried = self._feed.orders_carried() or {}
+        tickers = sorted(t for t in self._waiting if t in carried)
+        if not tickers:
+            return
+        self._out = True
+        orders, clock = self._client.orders, self._clock
+
+        def read() -> Resting:
+            asked = clock.wall()
+            if len(tickers) > PER_MARKET_READS:
+                found: dict[str, list[Order]] = {t: [] for t in tickers}
+                for order in orders.iter_orders(status="resting"):
+                    if order.ticker in found:
+                        found[order.ticker].append(order)
+                return asked, found
+            return asked, {t: list(orders.iter_orders(ticker=t, status="resting")) for t in tickers}
+
+        self._dispatch.send(tickers, read, self._booked, Urgency.FIRST, unmade=self._unmade)
+
+    def _booked(self, answer: CallAnswer[Resting]) -> None:
+        """What the read found recorded and booked; each market read is free to take its turn.
+        A state file that cannot record them is the loop's state-file failure (raised, as any
+        booking's: runner/loop/state_fault.py)."""
+        self._out = False
+        read = self._guard.read(answer, "orders_read_failed")
+        if read is None:
+            return  # they wait on, read again at a later tick
+        asked, resting = read
+        subaccount = self._client.subaccount or 0
+        for ticker, orders in resting.items():
+            record_foreign(
+                self._store, self._log, ticker, orders,
+                asked=asked, read_lag_s=self._read_lag_s(), subaccount=subaccount,
+            )  # fmt: skip
+            book_resting(self._store, self._portfolio, subaccount, ticker)
+            self._waiting.pop(ticker)()
+
+    def _unmade(self) -> None:
+        self._out = False
