@@ -5,7 +5,7 @@ that drive it tick by tick; and what they read of it (`drained_until`, `yes_ask`
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -156,12 +156,7 @@ def rig(
     before_feed()
     feed.start()
     try:
-        # fresh books, and the markets' orders followed: each waits for its orders' read
-        # until then (runner/loop/orders_read_again.py), made by the first tick
-        assert poll_until(
-            lambda: all(feed.is_fresh(t) for t in tickers)
-            and set(tickers) <= (feed.orders_carried() or {}).keys()
-        )
+        assert poll_until(lambda: feed_ready(feed, tickers))
         yield Rig(loop, store, client, feed, trader.key_id, log_path, books, trader, group)
     finally:
         loop.dispatch.close()
@@ -170,6 +165,15 @@ def rig(
         store.close()
         other.close()
         client.close()
+
+
+def feed_ready(feed: MarketData, tickers: Iterable[str]) -> bool:
+    """Every market's book fresh and its orders followed (`user_orders`): a loop's market waits
+    for its orders' read until then (runner/loop/orders_read_again.py), which the next tick
+    makes."""
+    tickers = list(tickers)
+    carried = feed.orders_carried() or {}
+    return all(feed.is_fresh(t) and t in carried for t in tickers)
 
 
 def drained_until(

@@ -33,6 +33,7 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.keys import load_private_key
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
+from tests.runner.sim_rig import feed_ready
 from tests.runner.simproc import Book, client_for
 from tests.waiting import wait_until
 
@@ -118,7 +119,7 @@ def test_no_order_on_a_book_older_than_stale_after_while_pings_go_on(
     )
     feed.start()
     try:
-        wait_until(lambda: feed.is_fresh(TICKER), "the first snapshot")
+        wait_until(lambda: feed_ready(feed, [TICKER]), "the first snapshot")
         loop.gate.toggle_pause()  # no quote until the book is old
         loop.tick(feed.drain_messages(), full=True)
 

@@ -56,6 +56,7 @@ from tests.fakes import FakeAlertStateStore, RecordingRouter
 from tests.file_limit import NO_BYTECODE
 from tests.runner.fakes import Held, make_rig
 from tests.runner.lifecycle.test_shutdown_unknown import _lose_next_create
+from tests.runner.sim_rig import feed_ready
 from tests.runner.simproc import (
     Book,
     client_for,
@@ -166,7 +167,7 @@ def open_session(
     )
     feed.start()
     try:
-        wait_until(lambda: feed.is_fresh(TICKER), "the first snapshot")
+        wait_until(lambda: feed_ready(feed, [TICKER]), "the first snapshot")
         yield Session(loop, store, client, book, state, log_path, router)
     finally:
         feed.stop()

@@ -38,6 +38,7 @@ from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.keys import load_private_key
 from tests.conftest import SimHarness
 from tests.runner.fakes import adjusted
+from tests.runner.sim_rig import feed_ready
 from tests.runner.simproc import Book, client_for, log_events
 from tests.waiting import poll_until
 
@@ -184,7 +185,7 @@ def quoting(
         loop.stop.trigger_group = client.order_groups.trigger_order_group
     feed.start()
     try:
-        assert poll_until(lambda: all(feed.is_fresh(t) for t in MARKETS))
+        assert poll_until(lambda: feed_ready(feed, MARKETS))
         loop.tick(feed.drain_messages(), full=True)
         # the orders go out on the loop's send workers: their answers may still be on their
         # way when the tick ends (on a busy machine), and are booked as they come
