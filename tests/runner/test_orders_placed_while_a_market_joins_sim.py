@@ -1,7 +1,7 @@
 """An order placed elsewhere (by hand, on the website) in a market that joins a running loop is in
 the loop's books whenever it was placed: before the join's listing (recorded and said as the
 start's reconcile records and says it), or between that listing and the join, when no message
-of it reaches the loop (its orders are read again once it has joined). A state file that cannot
+of it reaches the loop (its orders are read again once the feed follows them). A state file that cannot
 record them refuses the market, and the loop runs on. docs/trade-loop.md "Markets that open while
 the loop runs". The loop's calls go on workers, as a service's do; the window between the
 listing and the join is driven by a hook on the listing's reads (`MarketJoin.prepare`)."""
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from kalshi_cli.runner.config import Selection
-from kalshi_cli.runner.loop import new_market_listing
+from kalshi_cli.runner.loop import orders_read_again
 from kalshi_cli.runner.loop.new_markets import MarketJoin
 from kalshi_cli.store.errors import StateFileUnwritable
 from kalshi_cli.vocabulary.units import BookSide, TimeInForce
@@ -139,7 +139,7 @@ def test_a_state_file_that_cannot_record_a_joining_markets_orders_refuses_it_and
              settings={"new_markets_poll_s": 3600.0}) as r:  # fmt: skip
         _ticks_until(r, lambda: _placed(r, FIRST), "the loop quoting its first market")
         placed = _hand_order_around_the_listing(monkeypatch, r, after=False)
-        monkeypatch.setattr(new_market_listing, "import_foreign_orders", full)
+        monkeypatch.setattr(orders_read_again, "import_foreign_orders", full)
         _open_later(sim)
         (refused,) = _ticks_until(r, lambda: r.events("market_refused"), f"{LATER} judged")
         assert refused["ticker"] == LATER and len(placed) == 1, refused

@@ -308,9 +308,10 @@ class Dispatch:
                 released = True
                 self._free(keys)
                 if told and self.on_free is not None:
+                    # without workers a market is busy only within one call: the one whose
+                    # booking releases this hold, at most, which frees nothing in the schedule
                     for key in keys[0]:
-                        if key not in self._busy:
-                            self.on_free(key)
+                        self.on_free(key)
 
         return release
 
