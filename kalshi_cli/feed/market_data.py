@@ -167,12 +167,12 @@ class MarketData:
 
     def orders_carried(self) -> dict[str, int] | None:
         """The markets the WebSocket's `user_orders` subscription carries now, each with the
-        number of the grant that made it carry it (`FeedSession.orders_carried`); None when this
+        number of the grant that made it carry it (feed/session.py `CarriedMarkets`); None when this
         feed follows no orders (no WebSocket, or a channel list without `user_orders`: a paper
         session's)."""
         if self.ws is None or USER_ORDERS not in self.ws.session.channels:
             return None
-        return self.ws.session.orders_carried()
+        return self.ws.session.orders_carried.now()
 
     def index_view(self, index_id: str) -> IndexView | None:
         """The reference index as the WebSocket last gave it (None before its first value, or

@@ -50,6 +50,38 @@ STALE_AFTER_S = 10.0
 RESNAPSHOT_TIMEOUT_S = 5.0
 
 
+class CarriedMarkets:
+    """The markets a subscription carries, as the exchange answered (`subscribed`, or `ok` to
+    an `add_markets`), each with the number of the grant that made it carry it, counted across
+    connections: an order placed there before that grant was told by no message of it (a new
+    connection, a resubscribe), so whoever reads the market's orders after the grant
+    (runner/loop/orders_read_again.py) misses none. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._grants = 0
+        self._carried: dict[str, int] = {}
+
+    def now(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._carried)
+
+    def granted(self, tickers: Iterable[str]) -> None:
+        with self._lock:
+            self._grants += 1
+            self._carried.update(dict.fromkeys(tickers, self._grants))
+
+    def dropped(self, tickers: Iterable[str]) -> None:
+        with self._lock:
+            for ticker in tickers:
+                self._carried.pop(ticker, None)
+
+    def ended(self) -> None:
+        """The subscription ended (unsubscribed, or its connection closed): it carries none."""
+        with self._lock:
+            self._carried.clear()
+
+
 class FeedSession:
     """The WebSocket protocol for one connection, without I/O. Thread-safe."""
 
@@ -92,9 +124,8 @@ class FeedSession:
         # lifecycle event types passed on for every market, one with no book included
         # (`MarketData.hear_new_markets`)
         self.of_any_market: set[str] = set()
-        # the `user_orders` subscription's grants so far (a subscribe's `subscribed`, an
-        # `add_markets`' `ok`), on every connection: `orders_carried` numbers each market by one
-        self._order_grants = 0
+        # the markets the `user_orders` subscription carries, as the exchange answered
+        self.orders_carried = CarriedMarkets()
         self._reset()
 
     def _reset(self, send: Callable[[str], Any] | None = None) -> None:
@@ -119,22 +150,7 @@ class FeedSession:
         self._refusals = Refusals()  # what to ask for again (`tick`), each channel's streak
         self._probes = 0  # quiet-subscription probes sent, to rotate through the markets
         self._unknown_types: set[str | None] = set()  # logged once each
-        # market -> the `user_orders` grant that made the subscription carry it (a new
-        # connection carries none)
-        self._orders_carried: dict[str, int] = {}
-
-    def orders_carried(self) -> dict[str, int]:
-        """Each market the `user_orders` subscription carries now, as the exchange answered
-        (`subscribed`, or `ok` to an `add_markets`), with the number of the grant that made it
-        carry it: an order placed there before that grant was told by no message of it (a new
-        connection, a resubscribe), so whoever reads the market's orders after the grant
-        (runner/loop/orders_read_again.py) misses none."""
-        with self._lock:
-            return dict(self._orders_carried)
-
-    def _orders_granted(self, tickers: Iterable[str]) -> None:
-        self._order_grants += 1
-        self._orders_carried.update(dict.fromkeys(tickers, self._order_grants))
+        self.orders_carried.ended()  # a new connection carries none
 
     @property
     def sids(self) -> dict[str, int]:
@@ -194,7 +210,7 @@ class FeedSession:
         with self._lock:
             for sid in sids:
                 if self._subs.channel_of(sid) == USER_ORDERS:
-                    self._orders_carried.clear()
+                    self.orders_carried.ended()
                 self._subs.end(sid)
                 self._seq.forget(sid)
             return self._commands.send("unsubscribe", {"sids": sids}, "unsubscribe", "")
@@ -421,7 +437,7 @@ class FeedSession:
                     self._sink(FeedMessage(MessageKind.GAP, reason=LIFECYCLE))
                 self._lifecycle_read = True
             if channel == USER_ORDERS:
-                self._orders_granted(command.tickers)
+                self.orders_carried.granted(command.tickers)
             # a market added while the subscribe was unanswered was left to it, and it did not
             # carry it: outside the subscription no delta of it comes, and a snapshot asked
             # for it (a probe's) would make its book fresh and frozen
@@ -435,10 +451,9 @@ class FeedSession:
         if command.purpose == "add_markets":
             self._refusals.granted(command.channel)  # as a subscribe
         if command.channel == USER_ORDERS and command.purpose == "add_markets":
-            self._orders_granted(command.tickers)
+            self.orders_carried.granted(command.tickers)
         elif command.channel == USER_ORDERS and command.purpose == "delete_markets":
-            for ticker in command.tickers:
-                self._orders_carried.pop(ticker, None)
+            self.orders_carried.dropped(command.tickers)
         if command.purpose == "add_markets" and command.channel == ORDERBOOK:
             # added now: a snapshot withheld while they were outside (after a gap) is owed
             self.request_snapshots(t for t in command.tickers if not self._books.is_fresh(t))

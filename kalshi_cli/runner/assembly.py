@@ -60,7 +60,6 @@ from kalshi_cli.runner.loop.tick_questions import TickQuestions
 from kalshi_cli.runner.loop.trade_loop import TradeLoop
 from kalshi_cli.runner.loop.turns import MarketTurns
 from kalshi_cli.runner.loop.watch import LoopWatch
-from kalshi_cli.runner.ports import OrdersFeed
 from kalshi_cli.runner.preflight import (
     StartupRefused,
     check_positions,
@@ -250,9 +249,13 @@ def assemble_loop(
     guard = executor.guard
     # the books a market is put in, the start's and one taken on while the loop runs; how each
     # market settles (its strike fields, floor, close, the index its rules name) among them
+    # each market waits for its orders' read once the feed follows them (orders_read_again.py)
+    orders_again = OrdersReadAgain(feed=feed, client=client, dispatch=dispatch, guard=guard,
+                                   store=store, portfolio=portfolio, clock=clock, log=log,
+                                   read_lag_s=settings.read_lag_s)  # fmt: skip
     join = MarketJoin(reads=joining, portfolio=portfolio, account=reads, groups=groups,
-                      schedule=schedule, feed=feed, clock=clock, log=log,
-                      make_group=inputs.make_group, orders=executor.answers)  # fmt: skip
+                      schedule=schedule, feed=feed, clock=clock, log=log, orders=executor.answers,
+                      make_group=inputs.make_group, orders_again=orders_again)  # fmt: skip
     worth = LegWorth(
         exclusive=groups,  # the one map: a market that joins an event is in it
         terms=join.terms,
@@ -286,21 +289,8 @@ def assemble_loop(
         closed=gate.closed,
         event_limits=executor.event_limits,
     )
-    # on a feed that follows the account's orders, each market waits for its resting orders'
-    # read once the feed carries them: the start's markets from now on, a market taken on later
-    # from its join (runner/loop/orders_read_again.py)
-    orders_again = None
-    if isinstance(feed, OrdersFeed) and feed.orders_carried() is not None:
-        orders_again = OrdersReadAgain(feed=feed, client=client, dispatch=dispatch, guard=guard,
-                                       store=store, portfolio=portfolio, clock=clock, log=log,
-                                       read_lag_s=lambda: tuning.settings.read_lag_s)  # fmt: skip
-        orders_again.wait(portfolio.markets)
     # a loop asked for a series or an event: the markets of it that open while it runs
-    new_markets = (
-        None
-        if joining is None
-        else NewMarkets(join, dispatch, tuning, executor, store, orders_again=orders_again)
-    )
+    new_markets = None if joining is None else NewMarkets(join, dispatch, tuning, executor, store)
     lifecycle = LifecycleWatch(
         client=client,
         feed=feed,

@@ -99,7 +99,11 @@ def held_add(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Callable[[], None
 
     def update(self: FeedSession, sid: int, action: str, tickers: list[str]) -> int:
         if self.sids.get(USER_ORDERS) == sid and action == "add_markets" and LATER in tickers:
-            held.append(lambda: real(self, sid, action, tickers) and None)
+
+            def send() -> None:
+                real(self, sid, action, tickers)
+
+            held.append(send)
             return 0
         return real(self, sid, action, tickers)
 

@@ -1,10 +1,11 @@
 """An order placed elsewhere (by hand, on the website) in a market that joins a running loop is in
 the loop's books whenever it was placed: before the join's listing (recorded and said as the
 start's reconcile records and says it), or between that listing and the join, when no message
-of it reaches the loop (its orders are read again once the feed follows them). A state file that cannot
-record them refuses the market, and the loop runs on. docs/trade-loop.md "Markets that open while
-the loop runs". The loop's calls go on workers, as a service's do; the window between the
-listing and the join is driven by a hook on the listing's reads (`MarketJoin.prepare`)."""
+of it reaches the loop (its orders are read again once the feed follows them). A state file
+that cannot record them refuses the market, and the loop runs on. docs/trade-loop.md "Markets
+that open while the loop runs". The loop's calls go on workers, as a service's do; the window
+between the listing and the join is driven by a hook on the listing's reads
+(`MarketJoin.prepare`)."""
 
 from __future__ import annotations
 

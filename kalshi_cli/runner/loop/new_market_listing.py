@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
     from kalshi_cli.runner.execution.execution import LoopExecutor
     from kalshi_cli.runner.loop.new_markets import Found, MarketJoin, Prepared
-    from kalshi_cli.runner.loop.orders_read_again import OrdersReadAgain
     from kalshi_cli.runner.loop.shared import Tuning
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.models import Order
@@ -50,15 +49,11 @@ class NewMarkets:
         tuning: Tuning,
         executor: LoopExecutor,
         store: Store,
-        *,
-        orders_again: OrdersReadAgain | None,
     ) -> None:
         """`join`: what is done to each market found; the listing is made through `dispatch`,
         counted by the API error guard (the `executor`'s), every `trade.new_markets_poll_s`
         (`tuning`). The settled markets leave the loop (`ended`, runner/loop/ended_markets.py:
-        what the `executor` and the `store` hold there). `orders_again`: where a market taken
-        on waits for its orders' read once the feed follows its orders (None: a feed that
-        follows none)."""
+        what the `executor` and the `store` hold there)."""
         assert join.reads is not None
         self.ended = EndedMarkets(join, executor, dispatch, store)
         self._fills, self._hold = executor.fills, executor.balance_hold
@@ -74,7 +69,6 @@ class NewMarkets:
         self._out = False
         self._told: dict[str, str] = {}  # ticker -> the lifecycle event that told of it
         self._refused: set[str] = set()  # said once; a later listing does not try it again
-        self._orders_again = orders_again
 
     def _poll_s(self) -> float:
         return self._tuning.settings.new_markets_poll_s
@@ -149,11 +143,8 @@ class NewMarkets:
         taken on (its fills and resting orders, listed at `read_at`): what the account holds
         and rests there counted by the loop's view (`FillSync.joined`; the orders placed
         elsewhere, recorded before it joined, booked as the start's rebuild books them),
-        given to the strategy `--assign` named for it, and its shard's lines; it waits for its
-        orders' read once the feed carries its `user_orders`."""
+        given to the strategy `--assign` named for it, and its shard's lines."""
         ticker = prepared.market.ticker
-        if self._orders_again is not None:
-            self._orders_again.wait([ticker])
         book_resting(self._store, self._portfolio, self._client.subaccount or 0, ticker)
         self._fills.joined(ticker, prepared.fills, read_at)
         now = self._clock.wall()

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.order_group import MakesGroup
     from kalshi_cli.runner.loop.event_groups import EventGroup
     from kalshi_cli.runner.loop.lineup import Lineup
+    from kalshi_cli.runner.loop.orders_read_again import OrdersReadAgain
     from kalshi_cli.runner.loop.schedule import MarketSchedule
     from kalshi_cli.runner.ports import MarketFeed
     from kalshi_cli.services.pretrade.holdings import AccountHoldings
@@ -174,14 +175,17 @@ class MarketJoin:
         log: EntryLog,
         make_group: MakesGroup | None = None,
         orders: GroupedOrders | None = None,
+        orders_again: OrdersReadAgain | None = None,
     ) -> None:
         """`reads`: how new markets are read (None: the loop takes on none); `account`: the
         pre-trade account (its shards, its events); `groups`: each market's mutually exclusive
         event's markets (runner/loop/event_groups.py); `schedule`: which market a tick visits;
         `feed`: whose subscriptions a market joins; `make_group`: the session's group made on a
         shard and recorded (`shard_group_maker`, the start's steps; None: it wants no groups);
-        `orders`: the groups its orders name. The markets of the start are put in `terms`
-        and `index_markets` here, as a market taken on later is (`add_terms`)."""
+        `orders`: the groups its orders name; `orders_again`: where a market taken on waits for
+        its orders' read once the feed follows them (runner/loop/orders_read_again.py). The
+        markets of the start are put in `terms` and `index_markets` here, as a market taken on
+        later is (`add_terms`)."""
         self.reads = reads
         self.portfolio, self._account = portfolio, account
         # how each market settles (its strike fields, close, the index its rules name), and
@@ -195,6 +199,7 @@ class MarketJoin:
         self._make_group = make_group
         self._creates = None if make_group is None else ShardGroupCreates(make_group, clock)
         self._orders = orders
+        self._orders_again = orders_again
 
     def prepare(
         self, markets: list[Market], told: Mapping[str, str], seen: Seen, pace_s: float
@@ -333,6 +338,8 @@ class MarketJoin:
         self.schedule.add(ticker, self.clock.monotonic())
         if isinstance(self.feed, GrowingFeed):
             self.feed.add_markets([ticker])
+        if self._orders_again is not None:
+            self._orders_again.wait([ticker])  # no turn until its orders' read is answered
         self.log.emit(
             "market_added",
             {

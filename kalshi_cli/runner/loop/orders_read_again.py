@@ -19,15 +19,21 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.execution.dispatch import Urgency
+from kalshi_cli.runner.ports import OrdersFeed
 from kalshi_cli.services.pretrade.books import book_resting
-from kalshi_cli.services.reconcile import Doubtful, ReconcileReport, import_foreign_orders
+from kalshi_cli.services.reconcile import (
+    DEFAULT_READ_LAG_S,
+    Doubtful,
+    ReconcileReport,
+    import_foreign_orders,
+)
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.execution.call_guard import CallGuard
     from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
-    from kalshi_cli.runner.ports import LoopClient, OrdersFeed
+    from kalshi_cli.runner.ports import LoopClient
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.models import Order
@@ -67,7 +73,7 @@ class OrdersReadAgain:
     def __init__(
         self,
         *,
-        feed: OrdersFeed,
+        feed: object,
         client: LoopClient,
         dispatch: Dispatch,
         guard: CallGuard,
@@ -75,13 +81,17 @@ class OrdersReadAgain:
         portfolio: Portfolio,
         clock: Clock,
         log: EntryLog,
-        read_lag_s: Callable[[], float],
+        read_lag_s: float = DEFAULT_READ_LAG_S,
     ) -> None:
-        """`feed`: which markets its `user_orders` subscription carries; the read is made
+        """`feed`: which markets its `user_orders` subscription carries (`OrdersFeed`; a feed
+        that follows no orders, a paper or replayed one, has no market wait); the read is made
         through `client` on the `dispatch`, counted by the API error guard (`guard`); what it
-        finds is recorded in the `store` and booked in the `portfolio`; `read_lag_s`: how long
-        the exchange's reads lag its writes (`trade.read_lag_s`)."""
-        self._feed, self._client = feed, client
+        finds is recorded in the `store` and booked in the `portfolio`, whose markets (the
+        start's) wait from now on; `read_lag_s`: how long the exchange's reads lag its writes."""
+        self._carried = feed.orders_carried if isinstance(feed, OrdersFeed) else None
+        if self._carried is not None and self._carried() is None:
+            self._carried = None
+        self._client = client
         self._dispatch, self._guard = dispatch, guard
         self._store, self._portfolio = store, portfolio
         self._clock, self._log = clock, log
@@ -89,6 +99,7 @@ class OrdersReadAgain:
         # market -> what frees it once its read is answered
         self._waiting: dict[str, Callable[[], None]] = {}
         self._out = False  # a read is on its way, its answer not booked
+        self.wait(portfolio.markets)
 
     @property
     def ready(self) -> bool:
@@ -98,6 +109,8 @@ class OrdersReadAgain:
     def wait(self, tickers: Iterable[str]) -> None:
         """`tickers` take no turn until their resting orders are read once the feed's
         `user_orders` subscription carries them, and that read is answered."""
+        if self._carried is None:
+            return
         for ticker in tickers:
             if ticker not in self._waiting:
                 self._waiting[ticker] = self._dispatch.hold([ticker], parked=True)
@@ -107,7 +120,8 @@ class OrdersReadAgain:
         one read out at a time, not during the API error guard's backoff."""
         if not self._waiting or self._out or self._guard.backing_off:
             return
-        carried = self._feed.orders_carried() or {}
+        assert self._carried is not None  # only a feed that follows orders has markets wait
+        carried = self._carried() or {}
         tickers = sorted(t for t in self._waiting if t in carried)
         if not tickers:
             return
@@ -139,7 +153,7 @@ class OrdersReadAgain:
         for ticker, orders in resting.items():
             record_foreign(
                 self._store, self._log, ticker, orders,
-                asked=asked, read_lag_s=self._read_lag_s(), subaccount=subaccount,
+                asked=asked, read_lag_s=self._read_lag_s, subaccount=subaccount,
             )  # fmt: skip
             book_resting(self._store, self._portfolio, subaccount, ticker)
             self._waiting.pop(ticker)()

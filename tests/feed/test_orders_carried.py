@@ -1,0 +1,55 @@
+"""Which markets the `user_orders` subscription carries, as the exchange answered, each with the
+grant that made it carry it (feed/session.py `CarriedMarkets`): what a trade loop waits on before
+it reads a market's orders again (runner/loop/orders_read_again.py)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.feed import wire
+from tests.feed.test_ws import Harness, make
+
+
+def _command(h: Harness, channel: str, action: str | None = None) -> dict[str, Any]:
+    """The last command sent for `channel` (its `update_subscription` `action`, if given)."""
+    command: dict[str, Any]
+    for command in reversed(h.sent):
+        params = command["params"]
+        if action is None and params.get("channels") == [channel]:
+            return command
+        if action is not None and params.get("action") == action:
+            return command
+    raise AssertionError(f"no {action or 'subscribe'} of {channel} sent: {h.sent}")
+
+
+def test_a_market_is_carried_once_the_exchange_answers_and_numbered_by_that_answer() -> None:
+    h = make(("A", "B"))
+    carried = h.session.orders_carried
+    assert carried.now() == {}  # asked, not answered
+    subscribe = _command(h, "user_orders")
+    h.feed(wire.subscribed(int(subscribe["id"]), "user_orders", 9))
+    first = carried.now()
+    assert first.keys() == {"A", "B"} and len(set(first.values())) == 1, first
+    h.books.add(["C"])
+    h.session.add_markets(["C"])
+    assert "C" not in carried.now()  # the `add_markets` is not answered yet
+    add = _command(h, "user_orders", "add_markets")
+    assert add["params"]["sids"] == [9], add
+    h.feed(wire.ok(int(add["id"]), 9, tickers=["A", "B", "C"]))
+    assert carried.now()["C"] > first["A"] and carried.now()["A"] == first["A"]
+    h.session.remove_markets(["B"])
+    remove = _command(h, "user_orders", "delete_markets")
+    h.feed(wire.ok(int(remove["id"]), 9, tickers=["A", "C"]))
+    assert carried.now().keys() == {"A", "C"}
+
+
+def test_a_new_connection_carries_nothing_until_its_subscription_is_answered_anew() -> None:
+    h = make(("A",))
+    h.feed(wire.subscribed(int(_command(h, "user_orders")["id"]), "user_orders", 9))
+    before = h.session.orders_carried.now()["A"]
+    h.sent.clear()
+    h.session.open(lambda text: h.sent.append(json.loads(text)))  # reconnected
+    assert h.session.orders_carried.now() == {}
+    h.feed(wire.subscribed(int(_command(h, "user_orders")["id"]), "user_orders", 3))
+    assert h.session.orders_carried.now()["A"] > before
