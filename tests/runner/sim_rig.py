@@ -157,6 +157,7 @@ def rig(
     feed.start()
     try:
         assert poll_until(lambda: feed_ready(feed, tickers))
+        assert orders_read(loop)  # the tests drive the loop from its first tick that trades
         yield Rig(loop, store, client, feed, trader.key_id, log_path, books, trader, group)
     finally:
         loop.dispatch.close()
@@ -174,6 +175,20 @@ def feed_ready(feed: MarketData, tickers: Iterable[str]) -> bool:
     tickers = list(tickers)
     carried = feed.orders_carried() or {}
     return all(feed.is_fresh(t) and t in carried for t in tickers)
+
+
+def orders_read(loop: TradeLoop) -> bool:
+    """The start's read of its markets' orders, once the feed follows them, made and booked
+    (what each market waits for before its first turn: runner/loop/orders_read_again.py), as
+    the loop's first tick would."""
+    orders = loop.watch.orders_again
+    if orders is None:
+        return True
+    orders.due()
+    if not poll_until(lambda: loop.dispatch.answered or orders.ready):
+        return False
+    loop.dispatch.drain()
+    return orders.ready
 
 
 def drained_until(

@@ -11,6 +11,11 @@ Each such market waits for that read: it takes no turn from the moment it is han
 (`wait`) until the read is answered, the wait for the subscription's answer included; a read
 that fails leaves it waiting, and is made again at a later tick, not during the API error
 guard's backoff. docs/trade-loop.md "Orders placed elsewhere before the feed follows a market".
+
+`OrdersReadAgain` is given more than six collaborators because its read is an exchange call made
+off the deciding path and booked as the start's reconcile books one: the feed whose answer
+starts it, the client and the dispatch that make it, the API error guard it counts in, the state
+file and the portfolio it records and books in, the clock of its stamp and the log.
 """
 
 from __future__ import annotations

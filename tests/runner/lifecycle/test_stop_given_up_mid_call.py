@@ -39,14 +39,15 @@ GIVEN_UP_WITHIN_S = 8.0
 
 
 class SecondInterruptAt(httpx.HTTPTransport):
-    """The real transport; as the stop's call `at` leaves, the exchange begins answering a byte
-    a second (the proxy) and the person interrupts again (`abandon`). Every request made from
-    then on is kept in `after`."""
+    """The real transport; as the stop's call `at` leaves (once `armed`: the stop began), the
+    exchange begins answering a byte a second (the proxy) and the person interrupts again
+    (`abandon`). Every request made from then on is kept in `after`."""
 
     def __init__(self, proxy: TrickleProxy, at: str) -> None:
         super().__init__()
         self.proxy = proxy
         self.at = at
+        self.armed = False
         self.abandon = threading.Event()
         self.abandoned_at = 0.0
         self.after: list[str] = []
@@ -63,7 +64,7 @@ class SecondInterruptAt(httpx.HTTPTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if self.abandon.is_set():
             self.after.append(f"{request.method} {request.url.path}")
-        elif self._is_the_call(request):
+        elif self.armed and self._is_the_call(request):
             self.proxy.slow.set()
             self.abandoned_at = time.monotonic()
             self.abandon.set()
@@ -89,6 +90,7 @@ def test_a_second_interrupt_while_a_call_of_the_stop_is_out_gives_it_up_at_once(
     ) as rig:
         (hook,) = calls
         placed = {o.order_id for o in rig.loop.stop.own.resting()}
+        hook.armed = True  # not the start's read of the resting orders: the stop's calls
         summary = rig.loop.stop.shutdown(cancel_resting=True, abandon=hook.abandon)
         took = time.monotonic() - hook.abandoned_at
         assert hook.abandon.is_set(), "the call was made"
