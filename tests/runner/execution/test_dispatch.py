@@ -203,6 +203,21 @@ def test_a_hold_keeps_every_leg_market_busy_until_released_once() -> None:
         dispatch.close()
 
 
+def test_a_parked_hold_without_workers_keeps_its_markets_from_their_turns_across_calls() -> None:
+    """A wait across ticks (a market waiting for its orders' read): parked in the schedule
+    without workers too, and freed once, after the call that released it was booked."""
+    parked: list[str] = []
+    freed: list[str] = []
+    dispatch = Dispatch(workers=0, on_busy=parked.append, on_free=freed.append)
+    release = dispatch.hold(["A"], parked=True)
+    assert parked == ["A"] and dispatch.busy("A")
+    dispatch.send(["A"], lambda: None, lambda answer: release())
+    dispatch.send(["A"], lambda: None, lambda answer: release())
+    assert freed == ["A"] and not dispatch.busy("A")
+    dispatch.hold(["B"])  # a leg's hold without workers lasts one call: nothing parked
+    assert parked == ["A"]
+
+
 def test_settle_gives_up_at_its_deadline_with_the_call_still_out() -> None:
     dispatch = Dispatch(workers=1)
     release = threading.Event()
