@@ -290,11 +290,14 @@ class Dispatch:
             with self._lock:
                 self._idle += 1
 
-    def hold(self, markets: Iterable[str], *, parked: bool = False) -> Callable[[], None]:
+    def hold(
+        self, markets: Iterable[str], *, parked: bool = False, exits_wait: bool = True
+    ) -> Callable[[], None]:
         """Keep `markets` busy across several calls (a group's legs, one after the other);
         the function returned frees them, once. `parked`: they take no turn meanwhile even
-        without workers (a wait across ticks, not within one call)."""
-        keys = self._take(markets)
+        without workers (a wait across ticks, not within one call); their stop-loss too unless
+        not `exits_wait` (as `send`'s)."""
+        keys = self._take(markets, exits_wait)
         told = parked and not self.workers
         if told and self.on_busy is not None:
             for key in keys[0]:

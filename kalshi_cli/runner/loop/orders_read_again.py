@@ -8,9 +8,10 @@ reconcile records it (`record_foreign`, logged `reconciled` with the market's ti
 as the start's rebuild books it (`book_resting`).
 
 Each such market waits for that read: it takes no turn from the moment it is handed over
-(`wait`) until the read is answered, the wait for the subscription's answer included; a read
-that fails leaves it waiting, and is made again at a later tick, not during the API error
-guard's backoff. docs/trade-loop.md "Orders placed elsewhere before the feed follows a market".
+(`wait`) until the read is answered, the wait for the subscription's answer included (its
+stop-loss goes on); a read that fails leaves it waiting, and is made again at a later tick, not
+during the API error guard's backoff. docs/trade-loop.md "Orders placed elsewhere before the
+feed follows a market".
 
 `OrdersReadAgain` is given more than six collaborators because its read is an exchange call made
 off the deciding path and booked as the start's reconcile books one: the feed whose answer
@@ -118,7 +119,9 @@ class OrdersReadAgain:
             return
         for ticker in tickers:
             if ticker not in self._waiting:
-                self._waiting[ticker] = self._dispatch.hold([ticker], parked=True)
+                # its stop-loss goes on: an exit only lessens what is held there
+                hold = self._dispatch.hold([ticker], parked=True, exits_wait=False)
+                self._waiting[ticker] = hold
 
     def due(self) -> None:
         """After a tick's events: the read of the waiting markets the subscription carries now,

@@ -216,6 +216,9 @@ def test_a_parked_hold_without_workers_keeps_its_markets_from_their_turns_across
     assert freed == ["A"] and not dispatch.busy("A")
     dispatch.hold(["B"])  # a leg's hold without workers lasts one call: nothing parked
     assert parked == ["A"]
+    dispatch.hold(["C"], parked=True, exits_wait=False)  # its stop-loss does not wait
+    assert dispatch.busy("C") and not dispatch.busy("C", exits=True)
+    assert dispatch.busy("B", exits=True)
 
 
 def test_settle_gives_up_at_its_deadline_with_the_call_still_out() -> None:
