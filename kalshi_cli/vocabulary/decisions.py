@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property
 
 from kalshi_cli.vocabulary.models import TAKER_FEE_RATE, Level, Orderbook, trading_fee
 from kalshi_cli.vocabulary.units import (
@@ -307,16 +308,11 @@ class Intent:
     def fee(self) -> Decimal:
         return trading_fee(self.count, self.price, self.fee_rate)
 
-    @property
+    @cached_property
     def edge_after_fees(self) -> Decimal:
         """Expected profit per contract at `model_fair`, after the fee: worked out once (the
-        intent is frozen), though the strategy and the log lines of its order each ask. Kept by
-        hand, as `PositionView.exposure` is: `cached_property` takes a lock on each first read
-        (Python 3.11), and every order's signal line reads it first."""
-        kept: Decimal | None = self.__dict__.get("_edge_after_fees")
-        if kept is None:
-            kept = self.__dict__["_edge_after_fees"] = self.edge_at(self.fee_rate)
-        return kept
+        intent is frozen), though the strategy and the log lines of its order each ask."""
+        return self.edge_at(self.fee_rate)
 
     def edge_at(self, fee_rate: Decimal) -> Decimal:
         """Expected profit per contract at `model_fair`, after the fee at `fee_rate` (the
