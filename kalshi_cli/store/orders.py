@@ -86,7 +86,7 @@ _AMENDABLE_SQL = (
 )
 # a requote's amend keeps the order's terms: good till cancelled, not reducing, post-only as sent
 _AMENDABLE_KEEPING_SQL = (
-    f"{_AMENDABLE_SQL} AND time_in_force = '{TimeInForce.GTC.value}' AND post_only = ? "  # noqa: S608
+    f"{_AMENDABLE_SQL} AND time_in_force = '{TimeInForce.GTC.value}' AND post_only = ? "
     "AND reduce_only = 0"
 )
 _SELECT_ROW = f"SELECT {', '.join(f.name for f in fields(OrderRow))} FROM orders WHERE"  # noqa: S608
