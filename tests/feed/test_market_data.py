@@ -23,7 +23,7 @@ from kalshi_cli.feed.ws import websocket_connect
 from kalshi_cli.vocabulary.clock import Backoff, ManualClock
 from kalshi_cli.vocabulary.errors import KalshiError, TransportError
 from kalshi_cli.vocabulary.keys import load_private_key
-from kalshi_cli.vocabulary.models import Orderbook
+from kalshi_cli.vocabulary.models import Order, Orderbook
 from tests.feed import wire
 from tests.feed.helpers import SimBooks
 from tests.waiting import wait_until
@@ -482,7 +482,9 @@ def test_a_loop_far_behind_holds_its_order_updates_in_a_bounded_memory() -> None
     tracemalloc.start()
     try:
         for frame in frames:
-            update = messages.order_update(messages.decode(frame).msg)
+            decoded = messages.decode(frame)
+            assert isinstance(decoded, messages.UserOrderMessage)
+            update = messages.order_update(decoded.msg)
             md._on_message(FeedMessage(MessageKind.USER_ORDER, update.ticker, payload=update))
         held, _ = tracemalloc.get_traced_memory()
     finally:
@@ -491,6 +493,7 @@ def test_a_loop_far_behind_holds_its_order_updates_in_a_bounded_memory() -> None
     gap, *kept = md.drain_messages()
     assert (gap.kind, gap.reason) == (MessageKind.GAP, "events_dropped")
     assert gap.data is not None and gap.data["n"] + len(kept) == backlog
-    assert kept[-1].payload is not None and json.loads(frames[-1])["msg"]["order_id"] == (
-        kept[-1].payload.order_id
+    newest = kept[-1].payload
+    assert (
+        isinstance(newest, Order) and newest.order_id == json.loads(frames[-1])["msg"]["order_id"]
     )
