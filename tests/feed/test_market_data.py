@@ -472,7 +472,7 @@ def test_a_loop_far_behind_holds_its_order_updates_in_a_bounded_memory() -> None
 
     from kalshi_cli.feed import messages
 
-    backlog = 40_000
+    backlog = 25_000
     frames = []
     for _ in range(backlog):
         frame = json.loads(wire.user_order(1, "KXFAR-26NOV30-B1"))
