@@ -103,6 +103,14 @@ class MarketData:
             if ws_url is not None
             else None
         )
+        # the markets its `user_orders` subscription carries now, as the exchange answered
+        # (feed/session.py `CarriedMarkets`); None when it follows no orders (no WebSocket, or a
+        # channel list without `user_orders`: a paper session's)
+        self.orders_carried = (
+            self.ws.session.orders_carried
+            if self.ws is not None and USER_ORDERS in self.ws.session.channels
+            else None
+        )
         self.poller = (
             RestPoller(
                 rest, self.tickers, sink=self._on_message, clock=clock, interval=poll_interval
@@ -179,15 +187,6 @@ class MarketData:
         if self.poller is not None and self.poller.active:
             ages.append(self.poller.last_message_age())
         return min(ages)
-
-    def orders_carried(self) -> dict[str, int] | None:
-        """The markets the WebSocket's `user_orders` subscription carries now, each with the
-        number of the grant that made it carry it (feed/session.py `CarriedMarkets`); None when this
-        feed follows no orders (no WebSocket, or a channel list without `user_orders`: a paper
-        session's)."""
-        if self.ws is None or USER_ORDERS not in self.ws.session.channels:
-            return None
-        return self.ws.session.orders_carried.now()
 
     def index_view(self, index_id: str) -> IndexView | None:
         """The reference index as the WebSocket last gave it (None before its first value, or

@@ -17,9 +17,10 @@ from kalshi_cli.strategy_api import IndexView
 from kalshi_cli.vocabulary.models import Market, Orderbook
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable
 
     from kalshi_cli.client.requests import CancelResult
+    from kalshi_cli.feed.session import CarriedMarkets
 
 
 def book_data_at(feed: MarketFeed, ticker: str, now: float, fresh: bool) -> float | None:
@@ -73,7 +74,7 @@ class OrdersFeed(Protocol):
     """A feed that follows the account's orders (`user_orders`): which markets its subscription
     carries, each with the grant that made it carry it (None: it follows none, a paper feed)."""
 
-    def orders_carried(self) -> Mapping[str, int] | None: ...
+    orders_carried: CarriedMarkets | None
 
 
 @runtime_checkable

@@ -53,3 +53,17 @@ def test_a_new_connection_carries_nothing_until_its_subscription_is_answered_ane
     assert h.session.orders_carried.now() == {}
     h.feed(wire.subscribed(int(_command(h, "user_orders")["id"]), "user_orders", 3))
     assert h.session.orders_carried.now()["A"] > before
+
+
+def test_a_feed_without_the_orders_channel_follows_no_orders() -> None:
+    """A paper session's channel list (no `user_orders`) and a REST-only feed carry no orders:
+    a loop on them has no market wait for a read of its orders."""
+    from kalshi_cli.feed import MarketData
+    from kalshi_cli.feed.session import DEFAULT_CHANNELS
+    from kalshi_cli.runner.paper import PAPER_CHANNELS
+
+    url = "ws://127.0.0.1:9/trade-api/ws/v2"  # never connected: the feed is not started
+    live = MarketData(["A"], ws_url=url, channels=DEFAULT_CHANNELS)
+    assert live.orders_carried is not None and live.orders_carried.now() == {}
+    assert MarketData(["A"], ws_url=url, channels=PAPER_CHANNELS).orders_carried is None
+    assert MarketData(["A"], ws_url=None, rest=object()).orders_carried is None  # type: ignore[arg-type]

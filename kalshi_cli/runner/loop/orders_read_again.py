@@ -95,8 +95,6 @@ class OrdersReadAgain:
         finds is recorded in the `store` and booked in the `portfolio`, whose markets (the
         start's) wait from now on; `read_lag_s`: how long the exchange's reads lag its writes."""
         self._carried = feed.orders_carried if isinstance(feed, OrdersFeed) else None
-        if self._carried is not None and self._carried() is None:
-            self._carried = None
         self._client = client
         self._dispatch, self._guard = dispatch, guard
         self._store, self._portfolio = store, portfolio
@@ -129,7 +127,7 @@ class OrdersReadAgain:
         if not self._waiting or self._out or self._guard.backing_off:
             return
         assert self._carried is not None  # only a feed that follows orders has markets wait
-        carried = self._carried() or {}
+        carried = self._carried.now()
         tickers = sorted(t for t in self._waiting if t in carried)
         if not tickers:
             return
