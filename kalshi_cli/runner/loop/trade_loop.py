@@ -148,22 +148,28 @@ class TradeLoop:
 
     def _ask_what_is_due(self, now_m: float) -> None:
         """The tick's timed reads: the orders of unknown outcome and the lost amends looked up
-        every `resolve_s`, the fills read every `fill_poll_s` (or when a fill is known due)."""
+        every `resolve_s`, the fills read every `fill_poll_s` (or when a fill is known due).
+        Nothing is due before the next of those times unless an order is in doubt or a fill is
+        known due: the tick then asks nothing else."""
+        executor = self.executor
+        in_doubt = executor.unknown_orders.unknown or executor.amends.lost
+        fills_due = executor.fills_due
+        if not (in_doubt or fills_due or now_m >= self._next_fill_poll):
+            return
         # while trading is blocked an order of unknown outcome may rest: it is looked up through
         # the backoff, as the withdrawing cancels go, so it is withdrawn once found
-        may_look = self.watch.blocked_by is not None or not self.executor.guard.backing_off
-        in_doubt = self.executor.unknown_orders.unknown or self.executor.amends.lost
-        if in_doubt and now_m >= self._next_resolve and may_look:
-            guarded = not self.executor.guard.backing_off
-            self.executor.unknown_orders.resolve_later(guarded=guarded)
-            self.executor.amends.look_later(guarded=guarded)
-            self._next_resolve = now_m + self.settings.resolve_s
-        due = self.executor.fills_due or now_m >= self._next_fill_poll
+        if in_doubt and now_m >= self._next_resolve:
+            guarded = not executor.guard.backing_off
+            if guarded or self.watch.blocked_by is not None:
+                executor.unknown_orders.resolve_later(guarded=guarded)
+                executor.amends.look_later(guarded=guarded)
+                self._next_resolve = now_m + self.settings.resolve_s
+        due = executor.fills_due or now_m >= self._next_fill_poll
         # a failed read leaves fills_due set; retrying it every tick would ignore the backoff
         # and turn a short 429 burst into SAFE_MODE within milliseconds; one read out at a time
-        fills = self.executor.fills
-        if due and not self.executor.guard.backing_off and not fills.reading:
-            if self.executor.fills_due or self._may_fill():
+        fills = executor.fills
+        if due and not executor.guard.backing_off and not fills.reading:
+            if executor.fills_due or self._may_fill():
                 fills.read_for()
             self._next_fill_poll = now_m + self.settings.fill_poll_s
 
