@@ -122,7 +122,8 @@ class TradeLoop:
             self.turns.schedule.wake_all()  # a market at rest was judged with the old params
         changed, went_stale, touched = self.watch.handle_messages(events)
         now_m = self.clock.monotonic()
-        self.turns.news(changed, now_m, touched)
+        if changed or touched:
+            self.turns.news(changed, now_m, touched)
         if self.portfolio.fee_changes:
             for change in self.portfolio.apply_fee_changes(self.clock.wall()):
                 self.log.emit("fee_change", change.to_json())
@@ -137,8 +138,10 @@ class TradeLoop:
             self.turns.start_pass()
         # a tick called on its own (no budget) visits every market, whatever the write budget
         self.turns.serve(now_m + budget_s, paced=budget_s != math.inf, paused=self.gate.paused)
-        # the orders the visits decided go out together, before anything else of the tick
-        self.executor.flush()
+        # the orders the visits decided go out together, before anything else of the tick (an
+        # empty batch has nothing to send and nothing to drop)
+        if self.executor.outbox.queued:
+            self.executor.flush()
         if self.executor.guard.safe_mode_tripped:
             # an order or a fill read of this pass tripped SAFE_MODE: its quotes go now, not
             # on the next pass
