@@ -320,9 +320,9 @@ class LoopWatch:
             self._read_schedule(now_m)
         windows, lead_s = self._risk.maintenance, self._risk.limits.maintenance_lead_s
         now = self._clock.wall()
-        if windows.windows is self._windows_seen[0] and lead_s == self._windows_seen[1]:
-            if now < self._windows_seen[2]:
-                return
+        seen, seen_lead, holds_until = self._windows_seen
+        if windows.windows is seen and lead_s == seen_lead and now < holds_until:
+            return
         self._windows_seen = (windows.windows, lead_s, windows.next_change(now, lead_s))
         window = windows.window_at(now, lead_s)
         if window != self._gate.maintenance:
@@ -419,9 +419,7 @@ class LoopWatch:
         stay (the exchange holds them, and takes none new: runner/execution/balance_hold.py)."""
         hold = self._executor.balance_hold
         if not hold.paused:
-            # none paused now: one paused and unpaused since is no news (a shard that pauses
-            # next is newly paused then, whatever this left untaken)
-            return
+            return  # none paused now: a shard that pauses next is newly paused then
         newly = self.shards.take_newly_paused()
         if not (full or newly):
             return
