@@ -74,7 +74,8 @@ def test_a_held_market_without_news_gets_its_stop_loss_retry_on_a_tick_with_no_s
 
 
 def _windows(rig: Rig) -> MaintenanceWindows:
-    return rig.loop.questions.risk.maintenance
+    windows: MaintenanceWindows = rig.loop.questions.risk.maintenance
+    return windows
 
 
 def test_a_window_read_after_a_look_that_found_none_holds_from_the_next_tick(
