@@ -303,6 +303,7 @@ def assemble_loop(
         closed=gate.closed,
         settled=reads.settled,
         new_markets=new_markets,
+        orders_again=orders_again,
     )
     watch = LoopWatch(
         client=client,
@@ -320,7 +321,6 @@ def assemble_loop(
         alert=alert,
         resolve=resolve_through(alerts),
         index_markets=join.index_markets,
-        orders_again=orders_again,
     )
     reloads = ParamsReload(
         tuning=tuning, market_pass=market_pass, log=log, alert=alert, requested=inputs.reload

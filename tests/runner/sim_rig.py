@@ -179,16 +179,16 @@ def feed_ready(feed: MarketData, tickers: Iterable[str]) -> bool:
 
 def orders_read(loop: TradeLoop) -> bool:
     """The start's read of its markets' orders, once the feed follows them, made and booked
-    (what each market waits for before its first turn: runner/loop/orders_read_again.py), as
-    the loop's first tick would."""
-    orders = loop.watch.orders_again
-    if orders is None:
-        return True
-    orders.due()
-    if not poll_until(lambda: loop.dispatch.answered or orders.ready):
-        return False
-    loop.dispatch.drain()
-    return orders.ready
+    (what each market waits for before its first turn: runner/loop/orders_read_again.py) by
+    the tick's step after its events, as the loop's first tick would make it."""
+    tickers = list(loop.portfolio.markets)
+    loop.watch.handle_messages(())
+
+    def read() -> bool:
+        loop.dispatch.drain()
+        return not any(loop.dispatch.busy(t) for t in tickers)
+
+    return bool(poll_until(read))
 
 
 def drained_until(

@@ -151,16 +151,15 @@ def _run(
 
 
 def _wait_fresh(loop: TradeLoop, stop: threading.Event, timeout_s: float) -> None:
-    """`--once`: wait until every market's book is fresh and, on a feed that follows the
-    account's orders, their resting orders were read again once it does (ticks that decide
-    nothing meanwhile: each market waits for that read, runner/loop/orders_read_again.py)."""
+    """`--once`: wait until every market's book is fresh and none waits for a call (on a feed
+    that follows the account's orders, their resting orders read again once it does: ticks
+    that decide nothing meanwhile, runner/loop/orders_read_again.py)."""
     deadline = loop.clock.monotonic() + timeout_s
     tickers = list(loop.portfolio.markets)
-    orders = loop.watch.orders_again
     while not stop.is_set() and loop.clock.monotonic() < deadline:
-        read = orders is None or orders.ready
-        if read and all(loop.feed.is_fresh(t) for t in tickers):
+        waiting = any(loop.dispatch.busy(t) for t in tickers)
+        if not waiting and all(loop.feed.is_fresh(t) for t in tickers):
             return
-        if not read:
+        if waiting:
             loop.tick(loop.feed.drain_messages(), full=False)
         loop.clock.sleep(0.05)

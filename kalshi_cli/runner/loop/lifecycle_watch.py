@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
     from kalshi_cli.runner.execution.fills import FillSync
     from kalshi_cli.runner.loop.new_market_listing import NewMarkets
+    from kalshi_cli.runner.loop.orders_read_again import OrdersReadAgain
     from kalshi_cli.runner.ports import LoopClient, MarketFeed
     from kalshi_cli.vocabulary.clock import Clock
 
@@ -82,12 +83,15 @@ class LifecycleWatch:
         closed: set[str],
         settled: Callable[[str, str], None],
         new_markets: NewMarkets | None = None,
+        orders_again: OrdersReadAgain | None = None,
     ) -> None:
         """`settled`: told each market's result ("yes" or "no") as it is known, so the
         event's worst case rules out what it ended (services/pretrade/loop.py
         `LoopReads.settled`); `new_markets`: told of a market listed or opened that the loop
         does not trade, for a loop asked for a series or an event (runner/loop/new_markets.py;
-        None: its markets are fixed)."""
+        None: its markets are fixed); `orders_again`: the markets waiting for their orders' read
+        once the feed follows their orders, as it waits for the first grant of its own channel
+        (runner/loop/orders_read_again.py)."""
         self._client = client  # the markets are read again through it
         self._feed, self._portfolio, self._clock = feed, portfolio, clock
         self._fills, self._guard, self._dispatch = fills, guard, dispatch
@@ -95,6 +99,7 @@ class LifecycleWatch:
         self._closed = closed  # written here as markets close; the market pass reads it
         self._settled = settled
         self._new_markets = new_markets
+        self._orders_again = orders_again
         self._ended: set[str] = set()  # of those, the ones closed for good
         # a lifecycle gap: the markets' state read again (`_reread_markets`)
         self._reread_due = False  # a gap asked for a read not made yet
@@ -143,6 +148,8 @@ class LifecycleWatch:
         due."""
         self._first_grant()
         self._reread_markets()
+        if self._orders_again is not None:
+            self._orders_again.due()
         if self._new_markets is not None:
             self._new_markets.ended.sweep()
             self._new_markets.due()

@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.own_orders import OwnOrders
     from kalshi_cli.runner.loop.gate import MarketGate
     from kalshi_cli.runner.loop.lifecycle_watch import LifecycleWatch
-    from kalshi_cli.runner.loop.orders_read_again import OrdersReadAgain
     from kalshi_cli.runner.loop.settings import LoopSettings
     from kalshi_cli.runner.loop.shared import Alert, Resolve, Tuning
     from kalshi_cli.runner.ports import LoopClient
@@ -97,7 +96,6 @@ class LoopWatch:
         alert: Alert,
         resolve: Resolve,
         index_markets: Mapping[str, Sequence[str]],
-        orders_again: OrdersReadAgain | None = None,
     ) -> None:
         self._client = client  # its subaccount, and the exchange's maintenance windows
         self._portfolio, self._clock = portfolio, clock
@@ -109,8 +107,6 @@ class LoopWatch:
         self._tuning = tuning
         self._log, self._alert, self._resolve = log, alert, resolve
         self._index_markets = index_markets  # an index -> the markets that settle on it
-        # markets waiting for their orders' read once the feed follows their orders
-        self.orders_again = orders_again
         self.blocked_by: str | None = None  # the blocking state the quotes were withdrawn for
         self._breached: set[str] = set()
         self._breaches_looked: tuple[int, object] | None = None  # `check_breaches`'s inputs
@@ -163,8 +159,6 @@ class LoopWatch:
         for message in messages:
             handlers.get(message.kind, trouble)(message, news)
         self._lifecycle.after_events()
-        if self.orders_again is not None:
-            self.orders_again.due()
         return news.changed, news.went_stale, news.touched
 
     def _told_again(self) -> None:
