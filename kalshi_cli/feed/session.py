@@ -52,29 +52,25 @@ RESNAPSHOT_TIMEOUT_S = 5.0
 
 class CarriedMarkets:
     """The markets a subscription carries, as the exchange answered (`subscribed`, or `ok` to
-    an `add_markets`), each with the number of the grant that made it carry it, counted across
-    connections: an order placed there before that grant was told by no message of it (a new
-    connection, a resubscribe), so whoever reads the market's orders after the grant
-    (runner/loop/orders_read_again.py) misses none. Thread-safe."""
+    an `add_markets`): an order placed there before that answer was told by no message of it,
+    so whoever reads the market's orders once it is carried (runner/loop/orders_read_again.py)
+    misses none. A new connection carries none until its subscribe is answered. Thread-safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._grants = 0
-        self._carried: dict[str, int] = {}
+        self._carried: set[str] = set()
 
-    def now(self) -> dict[str, int]:
+    def now(self) -> frozenset[str]:
         with self._lock:
-            return dict(self._carried)
+            return frozenset(self._carried)
 
     def granted(self, tickers: Iterable[str]) -> None:
         with self._lock:
-            self._grants += 1
-            self._carried.update(dict.fromkeys(tickers, self._grants))
+            self._carried.update(tickers)
 
     def dropped(self, tickers: Iterable[str]) -> None:
         with self._lock:
-            for ticker in tickers:
-                self._carried.pop(ticker, None)
+            self._carried.difference_update(tickers)
 
     def ended(self) -> None:
         """The subscription ended (unsubscribed, or its connection closed): it carries none."""

@@ -72,7 +72,7 @@ class GrowingFeed(Protocol):
 @runtime_checkable
 class OrdersFeed(Protocol):
     """A feed that follows the account's orders (`user_orders`): which markets its subscription
-    carries, each with the grant that made it carry it (None: it follows none, a paper feed)."""
+    carries, as the exchange answered (None: it follows none, a paper feed)."""
 
     orders_carried: CarriedMarkets | None
 

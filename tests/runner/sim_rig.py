@@ -173,7 +173,7 @@ def feed_ready(feed: MarketData, tickers: Iterable[str]) -> bool:
     for its orders' read until then (runner/loop/orders_read_again.py), which the next tick
     makes."""
     tickers = list(tickers)
-    carried = {} if feed.orders_carried is None else feed.orders_carried.now()
+    carried = frozenset() if feed.orders_carried is None else feed.orders_carried.now()
     return all(feed.is_fresh(t) and t in carried for t in tickers)
 
 
