@@ -7,6 +7,7 @@ between the join's listing and the join still reaches the loop's books. docs/tra
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from kalshi_cli.client.orders import OrdersApi
+from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.errors import ServerError
 from tests.conftest import SimHarness
 from tests.runner.test_orders_placed_while_a_market_joins_sim import (
@@ -47,6 +49,7 @@ def test_a_joined_markets_failed_second_read_is_logged_counted_and_made_again(
     sim: SimHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     asked = _second_resting_read_fails(monkeypatch)
+    began = time.time()
     with _joined_with_a_hand_order(sim, tmp_path, monkeypatch, after=True) as (r, placed):
         assert len(placed) == 1, placed  # rested after the listing's reads, before the join
         (failed,) = _ticks_until(
@@ -60,6 +63,12 @@ def test_a_joined_markets_failed_second_read_is_logged_counted_and_made_again(
 
         _ticks_until(r, booked, "the hand order in the loop's books")
         assert len(asked) == 3, "listed, read again and failed, read again"
+        # recorded as of the read that found it, and not read a fourth time
+        record = r.store.orders.intent_by_order_id(placed[0])
+        assert record is not None and began <= record.created_at <= time.time(), record
+        r.loop.tick(r.feed.drain_messages())
+        assert r.loop.dispatch.settle(SystemClock(), 30)
+        assert len(asked) == 3, "the market's orders were read again after they were booked"
         (order,) = [o for o in r.loop.portfolio.view(LATER).resting if o.order_id == placed[0]]
         assert order.remaining == Decimal(HAND[1]), order
         said = [e for e in r.events("reconciled") if e.get("ticker") == LATER]
