@@ -1,7 +1,8 @@
 """An account's balance (`balance_dollars`) is what is available, floored to $0.0001, on each shard
-and summed, and its stamp moves only when that floored amount changes: cash can carry more
-places (a subpenny price times a fractional count), which never round the balance up. A shard
-that never changed answers the account's opening as its last update, not the exchange's."""
+and summed (its cents floored too), and its stamp moves only when that floored amount changes:
+cash can carry more places (a subpenny price times a fractional count), which never round the
+balance up. A shard that never changed answers the account's opening as its last update, not
+the exchange's."""
 
 from __future__ import annotations
 
@@ -35,3 +36,12 @@ def test_a_shard_that_never_changed_answers_the_accounts_opening() -> None:
     assert state.updated(0) == 100.0
     state.move(0, Decimal("-1"), 150.0)
     assert (state.updated(0), state.updated(2), state.updated(None)) == (150.0, 100.0, 150.0)
+
+
+def test_a_balance_below_zero_floors_its_cents() -> None:
+    """Cents are floored, never rounded toward zero: a fraction of a cent below zero is a cent
+    below; a whole number of cents below zero stays what it is."""
+    state = _opened("-0.005", 100.0)
+    assert state.account.cash_cents == -1
+    state.move(0, Decimal("-0.995"), 200.0)  # -1.00
+    assert state.account.cash_cents == -100
