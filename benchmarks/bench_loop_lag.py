@@ -5,7 +5,7 @@ every market revisited within 10 s. See docs/benchmarks.md "How each benchmark m
 
     python benchmarks/bench_loop_lag.py [--markets 500] [--seconds 60] [--warmup 20]
         [--strategy NAME ...] [--dry-run] [--no-budget] [--latency-ms 50]
-        [--hold-every 10 --hold-s 10] [--workers N] [--max-event-loss DOLLARS]
+        [--hold-every 10 --hold-s 10] [--workers N] [--max-event-loss DOLLARS] [--keep]
 
 `--latency-ms` makes the simulator answer every request that much later; `--hold-every N`
 holds one order call in N in the network for `--hold-s` seconds (a slow answer for that call
@@ -27,7 +27,6 @@ import contextlib
 import json
 import math
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import replace
@@ -36,7 +35,14 @@ from pathlib import Path
 
 import httpx
 from bench_loop_memory import scenario
-from sim_process import admin, client_for, start_simulator, stop_simulator
+from sim_process import (
+    add_keep_option,
+    admin,
+    client_for,
+    start_simulator,
+    stop_simulator,
+    working_dir,
+)
 
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
@@ -171,9 +177,14 @@ def main() -> int:
         default="prime",
         help="the rate-limit tier the client paces itself at (the simulator serves prime)",
     )
+    add_keep_option(parser)
     args = parser.parse_args()
+    with working_dir("bench-lag-", keep=args.keep) as work:
+        return measure(args, work)
+
+
+def measure(args: argparse.Namespace, work: Path) -> int:
     strategies = tuple(args.strategy or ["spike"])
-    work = Path(tempfile.mkdtemp(prefix="bench-lag-"))
     (work / "scenario.yaml").write_text(scenario(args.markets), encoding="utf-8")
     sim, account = start_simulator(work / "sim", scenario=str(work / "scenario.yaml"))
     try:
@@ -297,7 +308,8 @@ def main() -> int:
             f"  orders {c.orders}, amended {c.amends}, cancelled {c.cancels}, denied {c.denied}, "
             f"ticks {loop.ticks}, load {load()}"
         )
-        print(f"  the loop's event log: {log_path}")
+        if args.keep:  # else removed with the working directory when the run ends
+            print(f"  the loop's event log: {log_path}")
         print(
             f"  markets with an order: {len(first_order)} of {len(markets)}"
             + (

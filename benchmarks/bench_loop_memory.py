@@ -10,7 +10,7 @@ the run (after the books, histories and caches have filled), in MB per minute. T
 slope: it should stay flat too.
 
     python benchmarks/bench_loop_memory.py [--minutes 10] [--markets 200] [--strategy NAME ...]
-        [--raise-limits] [--trace-top N] [--call-timeout-s S]
+        [--raise-limits] [--trace-top N] [--call-timeout-s S] [--keep]
 
 `--strategy` repeats: one loop runs them all, as `kalshi trade --strategy A --strategy B` does.
 `--raise-limits` lifts the order-rate and exposure limits (and quotes one contract a side), as
@@ -30,13 +30,12 @@ import gc
 import json
 import os
 import sys
-import tempfile
 import threading
 import time
 import tracemalloc
 from pathlib import Path
 
-from sim_process import client_for, start_simulator, stop_simulator
+from sim_process import add_keep_option, client_for, start_simulator, stop_simulator, working_dir
 
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
@@ -180,12 +179,17 @@ def main() -> int:
         default=TradeSection().call_timeout_s,
         help="trade.call_timeout_s: the longest the loop waits for one call's answer",
     )
+    add_keep_option(parser)
     args = parser.parse_args()
+    with working_dir("bench-mem-", keep=args.keep) as work:
+        return measure(args, work)
+
+
+def measure(args: argparse.Namespace, work: Path) -> int:
     if args.trace_top:
         tracemalloc.start(args.trace_frames)
     strategies = tuple(args.strategy or ["spike"])
     every = args.every or max(5.0, args.minutes * 60 / 24)
-    work = Path(tempfile.mkdtemp(prefix="bench-mem-"))
     (work / "scenario.yaml").write_text(scenario(args.markets), encoding="utf-8")
     sim, account = start_simulator(
         work / "sim",

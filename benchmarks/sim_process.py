@@ -3,13 +3,16 @@ does not compete with the loop for this process's interpreter), its admin API, a
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,31 @@ import httpx
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.vocabulary.keys import load_private_key
+
+
+def add_keep_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the run's working directory (scenario, simulator data, state file, trade "
+        "log) and print where it is; without it the directory is removed when the run ends",
+    )
+
+
+@contextlib.contextmanager
+def working_dir(prefix: str, *, keep: bool) -> Iterator[Path]:
+    """A new directory under the system's temporary one for one run, removed when the run
+    ends, however it ends (an error, Ctrl-C, the SIGTERM `start_simulator` makes an exception),
+    unless `keep`: then its path is printed first."""
+    if keep:
+        kept = Path(tempfile.mkdtemp(prefix=prefix))
+        print(f"working directory kept: {kept}", flush=True)
+        yield kept
+        return
+    # a simulator that did not stop in time may still be writing its data: what it writes
+    # after the removal is not a reason to fail the run
+    with tempfile.TemporaryDirectory(prefix=prefix, ignore_cleanup_errors=True) as made:
+        yield Path(made)
 
 
 def start_simulator(

@@ -177,6 +177,11 @@ def _own_feed(app: AppContext) -> MarketData | None:
     connection = app.connection(auth=True)
     if connection.ws_url is None or connection.key_id is None or connection.private_key is None:
         return None
+    # it reads books, freshness and data ages, never the messages: it keeps none, or a
+    # dashboard left open would hold the account's order updates and fills up to the bound
     return MarketData(
-        [], ws_url=connection.ws_url, auth=KalshiAuth(connection.key_id, connection.private_key)
+        [],
+        ws_url=connection.ws_url,
+        auth=KalshiAuth(connection.key_id, connection.private_key),
+        max_messages=0,
     )

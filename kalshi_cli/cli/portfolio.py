@@ -213,7 +213,7 @@ def position_row(row: MarkedPosition) -> dict[str, str]:
     return {
         "ticker": row.ticker,
         "shard": "-" if row.exchange_index is None else str(row.exchange_index),
-        "side": row.side.value if row.side else "",
+        "side": row.held_side.value if row.held_side else "",
         "contracts": fmt_count(row.contracts),
         "average_entry": "-" if row.average_entry is None else fmt_dollars(row.average_entry),
         "cost": money_text(row.cost),

@@ -67,6 +67,12 @@ def _group_id(order_group_id: str) -> str:
     return order_group_id
 
 
+def _group_path(order_group_id: str, action: str = "") -> str:
+    """The path of one group, its id checked and escaped; with `action`, of that action on it."""
+    path = f"{GROUPS}/{path_segment(_group_id(order_group_id))}"
+    return f"{path}/{action}" if action else path
+
+
 def _limit_body(contracts_limit: Decimal) -> dict[str, str]:
     return {"contracts_limit_fp": fmt_count(check_count(contracts_limit, "contracts limit"))}
 
@@ -158,11 +164,9 @@ class OrderGroupsApi(Area):
         return [self._conn.parse(_listed_group, item, "order group") for item in listed]
 
     def get_order_group(self, order_group_id: str, *, subaccount: int | None = None) -> OrderGroup:
-        group_id = _group_id(order_group_id)
-        response = self._conn.request(
-            "GET", f"{GROUPS}/{path_segment(group_id)}", params=_subaccount(subaccount), auth=True
-        )
-        return self._conn.decode(response, _group_answer(group_id), "order group")
+        path = _group_path(order_group_id)
+        response = self._conn.request("GET", path, params=_subaccount(subaccount), auth=True)
+        return self._conn.decode(response, _group_answer(order_group_id), "order group")
 
     def delete_order_group(
         self,
@@ -172,7 +176,7 @@ class OrderGroupsApi(Area):
         exchange_index: int | None = None,
     ) -> None:
         """Delete the group; the exchange cancels its orders."""
-        path = f"{GROUPS}/{path_segment(_group_id(order_group_id))}"
+        path = _group_path(order_group_id)
         self._conn.request("DELETE", path, params=_where(subaccount, exchange_index), auth=True)
 
     def trigger_order_group(
@@ -183,7 +187,7 @@ class OrderGroupsApi(Area):
         exchange_index: int | None = None,
     ) -> None:
         """Cancel the group's orders and refuse new ones in it until a reset."""
-        path = f"{GROUPS}/{path_segment(_group_id(order_group_id))}/trigger"
+        path = _group_path(order_group_id, "trigger")
         self._conn.request("PUT", path, params=_where(subaccount, exchange_index), auth=True)
 
     def reset_order_group(
@@ -194,7 +198,7 @@ class OrderGroupsApi(Area):
         exchange_index: int | None = None,
     ) -> None:
         """Set the group's matched count to zero and let orders in again."""
-        path = f"{GROUPS}/{path_segment(_group_id(order_group_id))}/reset"
+        path = _group_path(order_group_id, "reset")
         self._conn.request("PUT", path, params=_where(subaccount, exchange_index), auth=True)
 
     def set_order_group_limit(
@@ -206,7 +210,7 @@ class OrderGroupsApi(Area):
         exchange_index: int | None = None,
     ) -> None:
         """A new limit; the exchange triggers the group at once if it is already reached."""
-        path = f"{GROUPS}/{path_segment(_group_id(order_group_id))}/limit"
+        path = _group_path(order_group_id, "limit")
         body = _limit_body(contracts_limit)
         params = _where(subaccount, exchange_index)
         self._conn.request("PUT", path, params=params, json=body, auth=True)

@@ -543,7 +543,7 @@ def remote_snapshot(
     positions = tuple(
         PositionLine(
             ticker=r.ticker,
-            side=r.side.value if r.side else "-",
+            side=r.held_side.value if r.held_side else "-",
             contracts=r.contracts,
             entry=r.average_entry,
             mark=r.mark_bid,

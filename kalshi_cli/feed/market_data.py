@@ -35,6 +35,21 @@ from kalshi_cli.strategy_api.index import IndexView
 from kalshi_cli.vocabulary.clock import Backoff, Clock, SystemClock
 from kalshi_cli.vocabulary.models import Orderbook
 
+# Kinds said once per market (an index: once per index) until the next drain: what they tell is
+# only that something changed, read from the source (`book`, `index_view`) or not at all
+# (`ticker`, `position`: the loop takes prices from the book and positions over REST). A busy
+# market's thousand changes between two drains hold one message.
+_ONCE_PER_DRAIN = frozenset(
+    {MessageKind.BOOK, MessageKind.INDEX, MessageKind.TICKER, MessageKind.POSITION}
+)
+# The rest (order updates, fills, lifecycle, public trades, the feed's own notices) are held
+# each, up to this many. A loop drains every tick (`trade.tick_budget_s`, 0.1 s): this is
+# seconds of the busiest account's order updates (the top tier writes 4,000 orders a second),
+# minutes of an ordinary one's. Past it the loop is far behind, and what a drop costs is the
+# reads it then makes (its fills, its markets' state: docs/feed.md "Messages"), where holding
+# 100,000 order updates took some 170 MB; this many, some 17 MB.
+MAX_MESSAGES = 10_000
+
 
 class MarketData:
     def __init__(
@@ -53,7 +68,7 @@ class MarketData:
         resnapshot_timeout: float = RESNAPSHOT_TIMEOUT_S,
         channels: Iterable[str] = DEFAULT_CHANNELS,
         connector: Connector = websocket_connect,
-        max_messages: int = 100_000,
+        max_messages: int = MAX_MESSAGES,
         indices: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         if ws_url is None and rest is None:
@@ -65,8 +80,8 @@ class MarketData:
         self._lock = threading.Lock()
         self._messages: deque[FeedMessage] = deque(maxlen=max_messages)
         self._queued = threading.Event()  # set while a message waits to be drained
-        self._dirty: set[str] = set()
-        self._dirty_index: set[str] = set()  # indices with a value not yet drained
+        # (kind, market or index) of each `_ONCE_PER_DRAIN` message held until the next drain
+        self._held_once: set[tuple[MessageKind, str]] = set()
         self._fresh: dict[str, bool] = {}
         self._dropped = 0  # messages the full queue dropped since the last drain
         self.ws = (
@@ -181,8 +196,7 @@ class MarketData:
                 )
                 self._dropped = 0
             self._messages.clear()
-            self._dirty.clear()
-            self._dirty_index.clear()
+            self._held_once.clear()
             self._queued.clear()
         return messages
 
@@ -241,23 +255,8 @@ class MarketData:
 
     def _on_message(self, message: FeedMessage) -> None:
         kind = message.kind
-        if kind is MessageKind.BOOK:
-            with self._lock:
-                if message.ticker in self._dirty:
-                    return
-                self._dirty.add(message.ticker or "")
-            # one message per market per drain: stamped with the first change's arrival
-            self._push(
-                FeedMessage(kind, message.ticker, source=message.source, at=self._clock.monotonic())
-            )
-            return
-        if kind is MessageKind.INDEX:
-            # like a book: once per index per drain (a 5 Hz index would flood the queue)
-            with self._lock:
-                if message.ticker in self._dirty_index:
-                    return
-                self._dirty_index.add(message.ticker or "")
-            self._push(msgspec.structs.replace(message, at=self._clock.monotonic()))
+        if kind in _ONCE_PER_DRAIN:
+            self._once_per_drain(message)
             return
         if kind is MessageKind.STALE or kind is MessageKind.FRESH:
             if message.ticker is not None:
@@ -268,6 +267,22 @@ class MarketData:
         self._push(message)
         if kind is MessageKind.DISCONNECTED and message.source == "ws":
             self._maybe_fall_back()
+
+    def _once_per_drain(self, message: FeedMessage) -> None:
+        kind = message.kind
+        key = (kind, message.ticker or "")
+        with self._lock:
+            if key in self._held_once:
+                return
+            self._held_once.add(key)
+        # a book change or an index value is stamped with the first change's arrival, what the
+        # loop measures its lag from
+        if kind is MessageKind.BOOK:
+            at = self._clock.monotonic()
+            message = FeedMessage(kind, message.ticker, source=message.source, at=at)
+        elif kind is MessageKind.INDEX:
+            message = msgspec.structs.replace(message, at=self._clock.monotonic())
+        self._push(message)
 
     def _freshness_changed(self, ticker: str, reason: str) -> None:
         # Asked before taking our lock: the sources' locks are never taken inside it.

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 from kalshi_cli.services.orders.limits import Exposure
 from kalshi_cli.services.pnl import MarketPnl, PnlEngine, summarize_store
 from kalshi_cli.services.pretrade.holdings import order_subaccount
+from kalshi_cli.vocabulary.decisions import Held
 from kalshi_cli.vocabulary.errors import NotFoundError
 from kalshi_cli.vocabulary.models import Orderbook, Position
-from kalshi_cli.vocabulary.units import ZERO, BookSide, Side, fmt_count, fmt_dollars, side_held
+from kalshi_cli.vocabulary.units import ZERO, BookSide, fmt_count, fmt_dollars
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -61,7 +62,7 @@ class Difference:
 
 
 @dataclass(frozen=True)
-class PositionRow:
+class PositionRow(Held):
     ticker: str
     position: Decimal  # signed: + YES, - NO (the exchange's figure when it has one)
     average_entry: Decimal | None
@@ -87,14 +88,6 @@ class PositionRow:
         return self.contracts / self.limit
 
     @property
-    def side(self) -> Side | None:
-        return side_held(self.position)
-
-    @property
-    def contracts(self) -> Decimal:
-        return abs(self.position)
-
-    @property
     def realized(self) -> Decimal:
         return self.realized_gross - self.fees
 
@@ -113,7 +106,7 @@ class PositionRow:
 
         return {
             "ticker": self.ticker,
-            "side": self.side.value if self.side else None,
+            "side": self.held_side.value if self.held_side else None,
             "position": fmt_count(self.position),
             "contracts": fmt_count(self.contracts),
             "average_entry": dollars_or_none(self.average_entry),

@@ -84,6 +84,11 @@ _AMENDABLE_SQL = (
     "SELECT client_order_id, filled FROM orders o WHERE order_id = ? AND status = ? AND NOT "
     "EXISTS (SELECT 1 FROM amends_in_flight a WHERE a.client_order_id = o.client_order_id)"
 )
+# a requote's amend keeps the order's terms: good till cancelled, not reducing, post-only as sent
+_AMENDABLE_KEEPING_SQL = (
+    f"{_AMENDABLE_SQL} AND time_in_force = '{TimeInForce.GTC.value}' AND post_only = ? "
+    "AND reduce_only = 0"
+)
 _SELECT_ROW = f"SELECT {', '.join(f.name for f in fields(OrderRow))} FROM orders WHERE"  # noqa: S608
 
 
@@ -280,7 +285,8 @@ class OrderRepository:
                 f"UPDATE orders SET {sets}, updated_at = ? WHERE client_order_id = ?",  # noqa: S608
                 (*(wanted[c] for c in changed), now, row.client_order_id),
             )
-            self._history(row.client_order_id, _change_name(changed, wanted), now)
+            if self._db.for_people:
+                self._history(row.client_order_id, _change_name(changed, wanted), now)
         return True
 
     def mark_cancelled(self, order_id: str) -> bool:
@@ -305,12 +311,11 @@ class OrderRepository:
         if rest <= 0:
             raise ValueError(f"count {rest} to rest must be positive")
         # the order resting, and no amend of it in flight, in one read
-        sql = _AMENDABLE_SQL
-        params: tuple[object, ...] = (order_id, RESTING)
-        if post_only is not None:
-            sql += " AND time_in_force = ? AND post_only = ? AND reduce_only = 0"
-            params += (str(TimeInForce.GTC), int(post_only))
-        row = self._db.conn.execute(sql, params).fetchone()
+        if post_only is None:
+            row = self._db.conn.execute(_AMENDABLE_SQL, (order_id, RESTING)).fetchone()
+        else:
+            keeping = (order_id, RESTING, int(post_only))
+            row = self._db.conn.execute(_AMENDABLE_KEEPING_SQL, keeping).fetchone()
         if row is None:
             return None
         coid, total, now = str(row[0]), Decimal(row[1]) + rest, self._db.clock.wall()
@@ -547,7 +552,9 @@ def _columns(
         wanted["order_id"] = order_id
     if status is not None:
         wanted["status"] = status
-    wanted.update((c, dec_text(v)) for c, v in amounts.items() if v is not None)
+    for column, value in amounts.items():
+        if value is not None:
+            wanted[column] = dec_text(value)
     if subaccount is not None:
         wanted["subaccount"] = subaccount_number(subaccount)
     return wanted

@@ -75,7 +75,8 @@ class VenueStats:
 
     def took(self, fills: list[SimFill]) -> None:
         """A write of ours filled `fills` as the taker."""
-        self.taker_contracts += sum((f.count for f in fills), ZERO)
+        if fills:  # most of a quoting run's writes fill nothing
+            self.taker_contracts += sum((f.count for f in fills), ZERO)
 
 
 @dataclass
@@ -160,6 +161,9 @@ class LocalVenue:
         # back of its level now stands behind every one of ours that joined before (the core's
         # time priority)
         self._queue_order = itertools.count(1)
+        # the core's account of each of our subaccounts asked for: a subaccount, once made,
+        # is never removed, so its ledger is looked up once rather than on every request
+        self._ledgers: dict[int, str] = {}
         self.client = VenueClient(self)
 
     # ------------------------------------------------------------------ fed by the data
@@ -430,10 +434,14 @@ class LocalVenue:
         """The core's account of our `subaccount` (0: `account`), created by the core's
         `create_subaccount`; one not created is refused as the exchange refuses a write to it
         (400)."""
-        try:
-            return self.core.subaccounts.subaccount_ledger(self.account, subaccount)
-        except ExchangeError as exc:
-            raise api_error(exc) from exc
+        found = self._ledgers.get(subaccount)
+        if found is None:
+            try:
+                found = self.core.subaccounts.subaccount_ledger(self.account, subaccount)
+            except ExchangeError as exc:
+                raise api_error(exc) from exc
+            self._ledgers[subaccount] = found
+        return found
 
     def place(self, request: CreateOrder, *, subaccount: int = 0) -> CreateOrderResult:
         """Place our order on `subaccount` (its order group is not sent: a venue has none); the

@@ -130,6 +130,14 @@ def _require_text(value: str, name: str) -> None:
         raise ValueError(f"`{name}` is empty")
 
 
+def _require_finite(*figures: tuple[Decimal, str]) -> None:
+    """Refuse money or a count that is no finite number, naming its wire field (no defaults
+    in money: an `Infinity` passes every comparison a check makes)."""
+    for value, name in figures:
+        if not value.is_finite():
+            raise ValueError(f"`{name}` is not a finite number: {value}")
+
+
 def _set(item: msgspec.Struct, name: str, value: Any) -> None:
     """Set a field of a frozen Struct in its `__post_init__` (a value derived from the wire)."""
     msgspec.structs.force_setattr(item, name, value)
@@ -662,15 +670,13 @@ class Position(Answer, frozen=True, kw_only=True):
     exchange_index: int | None = None
 
     def __post_init__(self) -> None:
-        for value, name in (
+        _require_finite(
             (self.position, "position_fp"),
             (self.exposure, "market_exposure_dollars"),
             (self.realized_pnl, "realized_pnl_dollars"),
             (self.fees_paid, "fees_paid_dollars"),
             (self.total_traded, "total_traded_dollars"),
-        ):
-            if not value.is_finite():
-                raise ValueError(f"`{name}` is not a finite number: {value}")
+        )
 
     @property
     def side(self) -> Side | None:
@@ -698,15 +704,13 @@ class Settlement(Answer, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         _require_text(self.ticker, "ticker")
         _require_text(self.settled_time, "settled_time")
-        for value, name in (
+        _require_finite(
             (self.yes_count, "yes_count_fp"),
             (self.yes_total_cost, "yes_total_cost_dollars"),
             (self.no_count, "no_count_fp"),
             (self.no_total_cost, "no_total_cost_dollars"),
             (self.fee, "fee_cost"),
-        ):
-            if not value.is_finite():
-                raise ValueError(f"`{name}` is not a finite number: {value}")
+        )
 
     @property
     def revenue(self) -> Decimal:
@@ -745,8 +749,8 @@ class Balance(Answer, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         if self.balance_cents is None and self.balance_dollars is None:
             raise ValueError("no `balance_dollars` and no `balance`")
-        if self.balance_dollars is not None and not self.balance_dollars.is_finite():
-            raise ValueError(f"`balance_dollars` is not a finite number: {self.balance_dollars}")
+        if self.balance_dollars is not None:
+            _require_finite((self.balance_dollars, "balance_dollars"))
         if self.breakdown is not None:
             _set(self, "breakdown", tuple(sorted(self.breakdown, key=lambda b: b.exchange_index)))
 

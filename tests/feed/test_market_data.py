@@ -23,7 +23,7 @@ from kalshi_cli.feed.ws import websocket_connect
 from kalshi_cli.vocabulary.clock import Backoff, ManualClock
 from kalshi_cli.vocabulary.errors import KalshiError, TransportError
 from kalshi_cli.vocabulary.keys import load_private_key
-from kalshi_cli.vocabulary.models import Orderbook
+from kalshi_cli.vocabulary.models import Order, Orderbook
 from tests.feed import wire
 from tests.feed.helpers import SimBooks
 from tests.waiting import wait_until
@@ -439,3 +439,61 @@ def test_events_dropped_from_a_full_queue_are_reported_as_a_gap_at_the_next_drai
     assert [e.reason for e in rest] == ["2", "3", "4"]
     md._on_message(FeedMessage(MessageKind.USER_ORDER, "A", reason="5"))
     assert kinds(md.drain_messages()) == [(MessageKind.USER_ORDER, "5")]  # reported once
+
+
+def test_ticker_and_position_messages_are_held_once_per_market_until_the_next_drain() -> None:
+    """A `ticker` or `position` message says nothing but its market (the loop reads prices from
+    the book and positions over REST): a thousand of them between two drains are one, as a
+    book change is, so a busy ticker channel holds no more than one message a market."""
+    md = MarketData(["A", "B"], ws_url=None, rest=FakeRest({}))
+    for n in range(1000):
+        md._on_message(FeedMessage(MessageKind.TICKER, "AB"[n % 2], source="ws"))
+        md._on_message(FeedMessage(MessageKind.POSITION, "B", source="ws"))
+        if n == 500:
+            md._on_message(FeedMessage(MessageKind.USER_ORDER, "A", reason="placed"))
+    drained = [(m.kind, m.ticker) for m in md.drain_messages()]
+    assert drained == [
+        (MessageKind.TICKER, "A"),
+        (MessageKind.POSITION, "B"),
+        (MessageKind.TICKER, "B"),
+        (MessageKind.USER_ORDER, "A"),
+    ]
+    md._on_message(FeedMessage(MessageKind.TICKER, "A", source="ws"))
+    assert [(m.kind, m.ticker) for m in md.drain_messages()] == [(MessageKind.TICKER, "A")]
+
+
+def test_a_loop_far_behind_holds_its_order_updates_in_a_bounded_memory() -> None:
+    """Order updates (`user_order`, the largest message decoded: some 1.7 kB) keep coming while
+    the loop does not drain; what the queue holds stays under 25 MiB whatever the backlog
+    (100,000 of them held some 170 MB), and the drain says how many went (the loop then reads its
+    fills and the markets' state again: docs/feed.md "Messages")."""
+    import tracemalloc
+    import uuid
+
+    from kalshi_cli.feed import messages
+
+    backlog = 25_000
+    frames = []
+    for _ in range(backlog):
+        frame = json.loads(wire.user_order(1, "KXFAR-26NOV30-B1"))
+        frame["msg"]["order_id"] = str(uuid.uuid4())
+        frames.append(json.dumps(frame))
+    md = MarketData(["KXFAR-26NOV30-B1"], ws_url=None, rest=FakeRest({}))
+    tracemalloc.start()
+    try:
+        for frame in frames:
+            decoded = messages.decode(frame)
+            assert isinstance(decoded, messages.UserOrderMessage)
+            update = messages.order_update(decoded.msg)
+            md._on_message(FeedMessage(MessageKind.USER_ORDER, update.ticker, payload=update))
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held < 25 * 2**20, f"{held / 2**20:.1f} MiB held"
+    gap, *kept = md.drain_messages()
+    assert (gap.kind, gap.reason) == (MessageKind.GAP, "events_dropped")
+    assert gap.data is not None and gap.data["n"] + len(kept) == backlog
+    newest = kept[-1].payload
+    assert (
+        isinstance(newest, Order) and newest.order_id == json.loads(frames[-1])["msg"]["order_id"]
+    )

@@ -117,7 +117,7 @@ def test_realized_pnl_and_fees_match_the_simulator_to_the_cent(
 
     view = mark_to_market(client, scripted, limit=D(100))
     (row,) = view.rows
-    assert row.ticker == o and row.side is Side.NO and row.contracts == 2
+    assert row.ticker == o and row.held_side is Side.NO and row.contracts == 2
     assert row.mark_bid == D("0.30")  # best NO bid: their YES ask at 0.70
     assert row.unrealized == D("2") * D("0.30") - D("0.68")
     assert row.differences == ()

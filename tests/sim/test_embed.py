@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ import pytest
 
 from kalshi_cli.sim.core.journal import JournalError
 from kalshi_cli.sim.server.embed import (
+    RunningSimulator,
     SimulatorBusy,
     ensure_simulator,
     prepare,
@@ -115,6 +117,26 @@ def test_stopping_the_simulator_waits_out_no_fixed_pause(tmp_path: Path) -> None
     # each of uvicorn's pauses is 0.1 s: the bound is just below one, not a fraction of it, so
     # that a busy machine's stall of all three stops cannot reach it
     assert min(stops) < 0.1, stops
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_every_connection_sends_its_answer_at_once_on_either_event_loop(
+    tmp_path: Path, loop: str
+) -> None:
+    """Each connection the simulator accepts has Nagle's algorithm off, on asyncio's own event
+    loop (a platform without uvloop) as on uvloop: an answer's head and body go out as they are
+    written, not held for the client's delayed acknowledgement (some 40 ms an answer on Linux).
+    asyncio turns it off only for a listening socket made with the TCP protocol named."""
+    prepared = prepare(tmp_path, scenario="empty")
+    prepared.server.config.loop = loop  # what uvicorn runs when uvloop is not installed
+    with RunningSimulator(prepared) as running, httpx.Client() as client:
+        running._start()
+        for _ in range(2):  # the second on the kept-alive connection
+            assert client.get(running.base_url + "/trade-api/v2/exchange/status").is_success
+        connections = list(prepared.server.server_state.connections)
+        assert len(connections) == 1
+        sock = connections[0].transport.get_extra_info("socket")
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
 
 
 def test_a_journal_that_cannot_be_replayed_names_the_recovery_that_keeps_the_account(

@@ -212,6 +212,24 @@ def test_an_order_on_a_subaccount_not_created_is_refused() -> None:
         two.on(5).orders.create_order(order(BookSide.BID, "0.40", "1", TimeInForce.GTC))
 
 
+def test_a_subaccount_refused_before_it_was_created_takes_orders_once_it_is() -> None:
+    """The venue keeps each subaccount's ledger once found: a refusal is not kept with them."""
+    two = Two()
+    subaccounts = two.venue.core.subaccounts
+    with pytest.raises(BadRequestError):
+        two.on(2).orders.create_order(order(BookSide.BID, "0.40", "1", TimeInForce.GTC))
+    assert subaccounts.create_subaccount(two.venue.account) == 2
+    subaccounts.transfer(
+        two.venue.account,
+        client_transfer_id="fund-2",
+        from_subaccount=0,
+        to_subaccount=2,
+        amount_cents=100,
+    )
+    placed = two.on(2).orders.create_order(order(BookSide.BID, "0.40", "1", TimeInForce.GTC))
+    assert two.on(2).orders.get_order(placed.order_id).subaccount == 2
+
+
 def test_a_cancel_acts_on_the_subaccount_it_names_else_the_clients_else_0() -> None:
     two = Two()
     sub1 = two.on(1)

@@ -131,17 +131,19 @@ def test_an_order_whose_safety_field_is_missing_empty_or_garbled_is_refused(
             decode_answer(Order, json.dumps({**SPEC_ORDER, field: value}).encode())
 
 
+SPEC_POSITION: dict[str, Any] = {
+    "ticker": "KXT",
+    "total_traded_dollars": "1.0000",
+    "position_fp": "-3.00",
+    "market_exposure_dollars": "1.2000",
+    "realized_pnl_dollars": "0.5000",
+    "fees_paid_dollars": "0.0200",
+    "last_updated_ts": "2026-06-01T00:00:00Z",
+}
+
+
 def test_a_position_without_its_size_is_refused_never_flat() -> None:
-    spec = {
-        "ticker": "KXT",
-        "total_traded_dollars": "1.0000",
-        "position_fp": "-3.00",
-        "market_exposure_dollars": "1.2000",
-        "realized_pnl_dollars": "0.5000",
-        "fees_paid_dollars": "0.0200",
-        "last_updated_ts": "2026-06-01T00:00:00Z",
-    }
-    position = _both(Position, spec)
+    position = _both(Position, SPEC_POSITION)
     assert (position.position, position.exposure, position.fees_paid) == (
         D(-3),
         D("1.2"),
@@ -249,22 +251,22 @@ def test_a_listed_fill_whose_count_or_price_is_not_a_number_is_quarantined(
     assert held.order_id == SPEC_FILL["order_id"]
 
 
+SPEC_SETTLEMENT: dict[str, Any] = {
+    "ticker": "KXT",
+    "event_ticker": "KXT-EV",
+    "market_result": "yes",
+    "yes_count_fp": "3.00",
+    "yes_total_cost_dollars": "1.2000",
+    "no_count_fp": "0.00",
+    "no_total_cost_dollars": "0.0000",
+    "revenue": 300,
+    "settled_time": "2026-06-01T00:00:00Z",
+    "fee_cost": "0.0000",
+}
+
+
 def test_a_settlement_and_a_balance_read_cents_as_dollars() -> None:
-    settlement = _both(
-        Settlement,
-        {
-            "ticker": "KXT",
-            "event_ticker": "KXT-EV",
-            "market_result": "yes",
-            "yes_count_fp": "3.00",
-            "yes_total_cost_dollars": "1.2000",
-            "no_count_fp": "0.00",
-            "no_total_cost_dollars": "0.0000",
-            "revenue": 300,
-            "settled_time": "2026-06-01T00:00:00Z",
-            "fee_cost": "0.0000",
-        },
-    )
+    settlement = _both(Settlement, SPEC_SETTLEMENT)
     assert (settlement.revenue, settlement.yes_count) == (D("3.00"), D(3))
     spec = {"balance": 1234, "balance_dollars": "12.3456", "portfolio_value": 500, "updated_ts": 7}
     balance = _both(Balance, spec)
@@ -273,6 +275,42 @@ def test_a_settlement_and_a_balance_read_cents_as_dollars() -> None:
     assert decode_answer(Balance, b'{"balance": 1234}').balance == D("12.34")
     with pytest.raises(msgspec.ValidationError):
         decode_answer(Balance, b'{"portfolio_value": 500}')
+
+
+@pytest.mark.parametrize(
+    ("cls", "spec", "field"),
+    [
+        *[
+            (Position, SPEC_POSITION, field)
+            for field in (
+                "position_fp",
+                "market_exposure_dollars",
+                "realized_pnl_dollars",
+                "fees_paid_dollars",
+                "total_traded_dollars",
+            )
+        ],
+        *[
+            (Settlement, SPEC_SETTLEMENT, field)
+            for field in (
+                "yes_count_fp",
+                "yes_total_cost_dollars",
+                "no_count_fp",
+                "no_total_cost_dollars",
+                "fee_cost",
+            )
+        ],
+        (Balance, {"balance": 1234, "balance_dollars": "12.3456"}, "balance_dollars"),
+    ],
+)
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+def test_money_that_is_no_finite_number_is_refused_naming_its_field(
+    cls: type[Any], spec: dict[str, Any], field: str, value: str
+) -> None:
+    """No defaults in money, and no endless money: a position, settlement or balance with a
+    figure that is no finite number does not decode, and the refusal names the wire field."""
+    with pytest.raises(msgspec.ValidationError, match=f"`{field}` is not a finite number"):
+        decode_answer(cls, json.dumps({**spec, field: value}).encode())
 
 
 def test_a_market_gets_its_grid_and_the_fallbacks_of_the_old_parser() -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
-from kalshi_cli.risk.state import TradingState
+from kalshi_cli.risk.state import state_named
 from kalshi_cli.services.fees import FeeMarketReads
 from kalshi_cli.services.pretrade.holdings import order_subaccount
 from kalshi_cli.services.reconcile import FillReads, OrderReads, ReconcileClient, apply_order
@@ -259,7 +259,7 @@ def recording_allowed(
 def check_trading_state(state: str, reason: str, *, reduce_only: bool, what: str) -> None:
     """Raise TradingHaltedError unless `state` allows the order (`TradingState.allows`: ACTIVE
     anything, REDUCING only a reduce-only order, HALTED and SAFE_MODE nothing)."""
-    if not TradingState(state).allows(reduce_only=reduce_only):
+    if not state_named(state).allows(reduce_only=reduce_only):
         raise TradingHaltedError(
             f"trading is {state} ({reason}); {what}",
             hint="`kalshi status` shows why; `kalshi resume` lifts it",

@@ -544,12 +544,10 @@ class Communications:
         """Apply one journal record again (`Exchange._replay`, at the record's time)."""
         op = rec["op"]
         if op == "quote_execute":  # the exchange's own write: no account made it
-            self.execute(
-                rec["quote_id"],
-                client_order_ids=(rec["client_order_id"], rec["rfq_client_order_id"]),
-            )
+            self.execute(rec["quote_id"], client_order_ids=_executed_ids(rec))
             return
         account_id = rec["account_id"]
+        subaccount = int(rec.get("subaccount", 0))  # absent from older journals
         if op == "rfq_create":
             contracts, target_cost = _undec(rec["contracts"]), _undec(rec["target_cost"])
             self.create_rfq(
@@ -561,7 +559,7 @@ class Communications:
                 replace_existing=bool(rec["replace_existing"]),
                 obscure_creator_id=bool(rec["obscure_creator_id"]),
                 target_cost_excludes_fees=bool(rec["target_cost_excludes_fees"]),
-                subaccount=int(rec.get("subaccount", 0)),  # absent from older journals
+                subaccount=subaccount,
                 rfq_id=rec["rfq_id"],
             )
         elif op == "rfq_delete":
@@ -574,7 +572,7 @@ class Communications:
                 no_bid=Decimal(rec["no_bid"]),
                 rest_remainder=bool(rec["rest_remainder"]),
                 post_only=bool(rec["post_only"]),
-                subaccount=int(rec.get("subaccount", 0)),  # absent from older journals
+                subaccount=subaccount,
                 quote_id=rec["quote_id"],
             )
         elif op == "quote_delete":
@@ -585,12 +583,14 @@ class Communications:
             self.confirm_quote(account_id, rec["quote_id"])
             if "client_order_id" in rec:
                 # written by a version whose confirmation executed at once, with these ids
-                self.execute(
-                    rec["quote_id"],
-                    client_order_ids=(rec["client_order_id"], rec["rfq_client_order_id"]),
-                )
+                self.execute(rec["quote_id"], client_order_ids=_executed_ids(rec))
         else:
             raise ValueError(f"not an RFQ record: {op!r}")
+
+
+def _executed_ids(rec: dict[str, Any]) -> tuple[str, str]:
+    """The client order ids of a recorded execution's two orders: the quote's, the RFQ's."""
+    return rec["client_order_id"], rec["rfq_client_order_id"]
 
 
 def _check_rfq_size(

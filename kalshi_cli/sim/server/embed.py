@@ -80,7 +80,11 @@ def _lock(data_dir: Path) -> TextIO | None:
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # The protocol named, not left 0: asyncio's own event loop (where uvloop is not installed)
+    # turns Nagle's algorithm off only on connections of a socket whose protocol is
+    # IPPROTO_TCP, and with it on every answer waited for the client's delayed acknowledgement.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     # Listen now, not when uvicorn starts: the account is announced as soon as this returns,
