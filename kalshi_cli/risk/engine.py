@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -99,6 +100,14 @@ class MaintenanceWindows:
             if start - lead_s <= now < end:
                 return start, end
         return None
+
+    def next_change(self, now: float, lead_s: float) -> float:
+        """The first time after `now` when `window_at` may answer otherwise: a window's lead
+        begins or a window ends (inf: never, while these windows stand)."""
+        return min(
+            (t for start, end in self.windows for t in (start - lead_s, end) if t > now),
+            default=math.inf,
+        )
 
 
 class RiskLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

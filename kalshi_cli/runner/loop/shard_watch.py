@@ -82,8 +82,10 @@ class ShardWatch:
     def watch(self) -> None:
         """Read the shards again when due (module docstring)."""
         read = self._read
+        if read is None or not self._hold.shard_of or self._out:
+            return
         now_m = self._clock.monotonic()
-        if read is None or not self._hold.shard_of or self._out or now_m < self._next:
+        if now_m < self._next:
             return
         if self._guard.backing_off:
             return

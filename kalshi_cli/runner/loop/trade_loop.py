@@ -122,7 +122,8 @@ class TradeLoop:
             self.turns.schedule.wake_all()  # a market at rest was judged with the old params
         changed, went_stale, touched = self.watch.handle_messages(events)
         now_m = self.clock.monotonic()
-        self.turns.news(changed, now_m, touched)
+        if changed or touched:
+            self.turns.news(changed, now_m, touched)
         if self.portfolio.fee_changes:
             for change in self.portfolio.apply_fee_changes(self.clock.wall()):
                 self.log.emit("fee_change", change.to_json())
@@ -137,8 +138,10 @@ class TradeLoop:
             self.turns.start_pass()
         # a tick called on its own (no budget) visits every market, whatever the write budget
         self.turns.serve(now_m + budget_s, paced=budget_s != math.inf, paused=self.gate.paused)
-        # the orders the visits decided go out together, before anything else of the tick
-        self.executor.flush()
+        # the orders the visits decided go out together, before anything else of the tick (an
+        # empty batch has nothing to send and nothing to drop)
+        if self.executor.outbox.queued:
+            self.executor.flush()
         if self.executor.guard.safe_mode_tripped:
             # an order or a fill read of this pass tripped SAFE_MODE: its quotes go now, not
             # on the next pass
@@ -148,22 +151,28 @@ class TradeLoop:
 
     def _ask_what_is_due(self, now_m: float) -> None:
         """The tick's timed reads: the orders of unknown outcome and the lost amends looked up
-        every `resolve_s`, the fills read every `fill_poll_s` (or when a fill is known due)."""
+        every `resolve_s`, the fills read every `fill_poll_s` (or when a fill is known due).
+        Nothing is due before the next of those times unless an order is in doubt or a fill is
+        known due: the tick then asks nothing else."""
+        executor = self.executor
+        in_doubt = executor.unknown_orders.unknown or executor.amends.lost
+        fills_due = executor.fills_due
+        if not (in_doubt or fills_due or now_m >= self._next_fill_poll):
+            return
         # while trading is blocked an order of unknown outcome may rest: it is looked up through
         # the backoff, as the withdrawing cancels go, so it is withdrawn once found
-        may_look = self.watch.blocked_by is not None or not self.executor.guard.backing_off
-        in_doubt = self.executor.unknown_orders.unknown or self.executor.amends.lost
-        if in_doubt and now_m >= self._next_resolve and may_look:
-            guarded = not self.executor.guard.backing_off
-            self.executor.unknown_orders.resolve_later(guarded=guarded)
-            self.executor.amends.look_later(guarded=guarded)
-            self._next_resolve = now_m + self.settings.resolve_s
-        due = self.executor.fills_due or now_m >= self._next_fill_poll
+        if in_doubt and now_m >= self._next_resolve:
+            guarded = not executor.guard.backing_off
+            if guarded or self.watch.blocked_by is not None:
+                executor.unknown_orders.resolve_later(guarded=guarded)
+                executor.amends.look_later(guarded=guarded)
+                self._next_resolve = now_m + self.settings.resolve_s
+        due = executor.fills_due or now_m >= self._next_fill_poll
         # a failed read leaves fills_due set; retrying it every tick would ignore the backoff
         # and turn a short 429 burst into SAFE_MODE within milliseconds; one read out at a time
-        fills = self.executor.fills
-        if due and not self.executor.guard.backing_off and not fills.reading:
-            if self.executor.fills_due or self._may_fill():
+        fills = executor.fills
+        if due and not executor.guard.backing_off and not fills.reading:
+            if executor.fills_due or self._may_fill():
                 fills.read_for()
             self._next_fill_poll = now_m + self.settings.fill_poll_s
 

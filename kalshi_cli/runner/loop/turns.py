@@ -108,8 +108,11 @@ class MarketTurns:
         `WRITE_AHEAD_S` behind, no market takes a turn (held positions take their stop-loss alone);
         with less than `WRITES_SHORT_S` in hand, markets not yet quoted go first. A tick that is not
         `paced` (`--once`, a backtest) visits every market. `paused`: the pause file, read once a
-        tick, not once per market."""
+        tick, not once per market. No market waiting (no news, no sweep) and none held: no
+        turn and no stop-loss can be due, and nothing else is asked."""
         schedule = self.schedule
+        if not schedule.pending and not self._held():
+            return
         dispatch = self._dispatch
         behind = dispatch.writes_behind_s() if paced else -math.inf
         first = self._unquoted() if behind > -WRITES_SHORT_S else frozenset()

@@ -14,6 +14,7 @@ through the loop's own orders.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -112,6 +113,8 @@ class LoopWatch:
         self._next_schedule = clock.monotonic()  # when the maintenance windows are read again
         self._schedule_out = False  # a read of them is on its way, its answer not booked
         self._schedule_read_once = False  # the first read was made (waited for)
+        # the windows and the lead last looked at, and the time until which their answer holds
+        self._windows_seen: tuple[object, float, float] = (None, math.nan, -math.inf)
         # client order id -> the last `user_orders` message about an order on its way: told
         # again once its answer is booked (`_told_again`)
         self._on_its_way: dict[str, Order] = {}
@@ -307,31 +310,21 @@ class LoopWatch:
         """Read the exchange's maintenance windows (`GET /exchange/schedule`) at the start and every
         `schedule_poll_s` (not during the API error guard's backoff; the windows last read stay
         in force), off the deciding path, and note when the loop enters or leaves one, its lead
-        time counted. docs/trade-loop.md "Maintenance windows"."""
-        # a client whose exchange announces no schedule (the local venue's, a test's) has none
-        exchange = getattr(self._client, "exchange", None)
-        read = getattr(exchange, "get_exchange_schedule", None)
+        time counted. docs/trade-loop.md "Maintenance windows".
+
+        Nothing is due before the next read and before the next time a window's lead begins or a
+        window ends (`MaintenanceWindows.next_change`), unless the windows or the lead changed:
+        the tick then asks nothing else."""
         now_m = self._clock.monotonic()
-        if (
-            read is not None
-            and now_m >= self._next_schedule
-            and not self._schedule_out
-            and not self._executor.guard.backing_off
-        ):
-            self._next_schedule = now_m + self.settings.schedule_poll_s
-            if not self._schedule_read_once:
-                # the first read is waited for: a loop started inside a window must know it
-                # before its first order
-                self._schedule_read_once = True
-                self._schedule_read(run_call(read, self._clock.monotonic))
-            else:
-                self._schedule_out = True
-                self._dispatch.send(
-                    (), read, self._schedule_read, Urgency.AGAIN, unmade=self._schedule_unmade
-                )
-        window = self._risk.maintenance.window_at(
-            self._clock.wall(), self._risk.limits.maintenance_lead_s
-        )
+        if now_m >= self._next_schedule and not self._schedule_out:
+            self._read_schedule(now_m)
+        windows, lead_s = self._risk.maintenance, self._risk.limits.maintenance_lead_s
+        now = self._clock.wall()
+        seen, seen_lead, holds_until = self._windows_seen
+        if windows.windows is seen and lead_s == seen_lead and now < holds_until:
+            return
+        self._windows_seen = (windows.windows, lead_s, windows.next_change(now, lead_s))
+        window = windows.window_at(now, lead_s)
         if window != self._gate.maintenance:
             if window is not None:
                 start, end = window
@@ -340,13 +333,35 @@ class LoopWatch:
                     {
                         "start": iso_utc(start),
                         "end": iso_utc(end),
-                        "lead_s": self._risk.limits.maintenance_lead_s,
+                        "lead_s": lead_s,
                         "withdraw": self._risk.limits.maintenance_withdraw,
                     },
                 )
             else:
                 self._log.emit("maintenance_over", {})
             self._gate.maintenance = window
+
+    def _read_schedule(self, now_m: float) -> None:
+        """The windows read, when the client's exchange announces them (the local venue's and a
+        test's do not: asked again at the next poll time) and the backoff allows."""
+        exchange = getattr(self._client, "exchange", None)
+        read = getattr(exchange, "get_exchange_schedule", None)
+        if read is None:
+            self._next_schedule = now_m + self.settings.schedule_poll_s
+            return
+        if self._executor.guard.backing_off:
+            return
+        self._next_schedule = now_m + self.settings.schedule_poll_s
+        if not self._schedule_read_once:
+            # the first read is waited for: a loop started inside a window must know it
+            # before its first order
+            self._schedule_read_once = True
+            self._schedule_read(run_call(read, self._clock.monotonic))
+        else:
+            self._schedule_out = True
+            self._dispatch.send(
+                (), read, self._schedule_read, Urgency.AGAIN, unmade=self._schedule_unmade
+            )
 
     def _schedule_read(self, answer: CallAnswer[ExchangeSchedule]) -> None:
         """The maintenance windows read, booked on the deciding path: a failed read counts, as
@@ -402,9 +417,11 @@ class LoopWatch:
         """A shard whose trading is paused: the loop's quotes there are cancelled, in the tick
         that first sees it and again on each full pass for any whose cancel failed; its exits
         stay (the exchange holds them, and takes none new: runner/execution/balance_hold.py)."""
-        newly = self.shards.take_newly_paused()
         hold = self._executor.balance_hold
-        if not hold.paused or not (full or newly):
+        if not hold.paused:
+            return  # none paused now: a shard that pauses next is newly paused then
+        newly = self.shards.take_newly_paused()
+        if not (full or newly):
             return
         self._own.cancel_adding("shard paused", lambda o: hold.shard_paused(o.ticker) is not None)
 
