@@ -136,6 +136,7 @@ def test_a_failed_read_is_counted_and_made_again_and_gaps_share_one_read(
     assert len(reads) == 1
     assert TICKER in reads[0]
     assert rig.loop.executor.counters.errors == errors_before + 1
+    assert rig.loop.log.counts.get("lifecycle_read_failed") == 1  # said under its kind
     assert TICKER not in rig.loop.closed
     rig.step()  # no gap and the retry not due: nothing read
     assert len(reads) == 1

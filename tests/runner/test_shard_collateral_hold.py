@@ -21,7 +21,7 @@ import pytest
 
 from kalshi_cli.services.orders.status import trading_status
 from kalshi_cli.vocabulary.decisions import Intent
-from kalshi_cli.vocabulary.errors import ApiError
+from kalshi_cli.vocabulary.errors import ApiError, ServerError
 from kalshi_cli.vocabulary.models import Balance, ExchangeStatus, Market, decode_answer
 from kalshi_cli.vocabulary.units import Action, Side
 from tests.runner.fakes import FakeClient, make_rig
@@ -38,6 +38,7 @@ class Shards:
         self.two_holds = D("50")  # what the balance answer says shard 2 holds
         self.refusing = True
         self.balance_reads = 0
+        self.down: Exception | None = None  # what a balance read raises, if anything
 
 
 @pytest.fixture
@@ -55,6 +56,8 @@ def shards(monkeypatch: pytest.MonkeyPatch) -> Shards:
 
     def get_balance(self: FakeClient) -> Balance:
         told.balance_reads += 1
+        if told.down is not None:
+            raise told.down
         total = balance_of(self).balance
         breakdown = [
             {"exchange_index": 0, "balance": str(total - told.two_holds)},
@@ -194,6 +197,28 @@ def test_a_refusal_for_collateral_holds_its_shard_alone_until_a_balance_read_cov
     buy(on_two)
     assert sent(on_two) == before + 1  # entered again
     assert not [e for e in events("trading_state") if e.get("state") == "SAFE_MODE"]
+    rig.loop.log.close()
+
+
+def test_a_failed_shard_read_is_said_and_counted_and_what_was_read_last_stays_in_force(
+    tmp_path: Path, shards: Shards
+) -> None:
+    loop = OnTwoShards(tmp_path, shards, poll_s=1.0)
+    rig, executor = loop.rig, loop.executor
+    loop.buy(loop.on_two)  # refused for collateral: shard 2 held
+    assert len(loop.entries("shard_balance_short")) == 1
+    shards.two_holds, shards.refusing = D("500"), False
+    shards.down = down = ServerError("the exchange is down", status=503)
+    errors = executor.counters.errors
+    rig.step(1.5)  # the watch's read fails
+    failed = loop.entries("shards_unavailable")
+    assert failed and failed[0]["error"] == down.one_line(), failed
+    assert executor.counters.errors > errors
+    assert loop.entries("shard_balance_covered") == []  # the balance last read holds
+    shards.down = None
+    for _ in range(12):  # past the backoff, a read answered covers the shard
+        rig.step(1.0)
+    assert len(loop.entries("shard_balance_covered")) == 1
     rig.loop.log.close()
 
 

@@ -51,3 +51,41 @@ def test_a_read_that_raised_a_bug_is_raised_again_and_not_counted(tmp_path: Path
         guard.read(CallAnswer(guard.stamp(), error=ZeroDivisionError()), "thing_read_failed")
     assert rig.loop.executor.counters.errors == 0
     assert not guard.backing_off
+
+
+def test_a_read_that_failed_after_a_later_call_was_answered_neither_backs_off_nor_counts(
+    tmp_path: Path,
+) -> None:
+    """A read held in the network while a call sent after it was answered: its failure is
+    counted, told as isolated (the exchange was answering), and neither backs off the loop's
+    orders nor counts toward SAFE_MODE."""
+    rig = make_rig(tmp_path / "state.db", risk={"max_consecutive_errors": 2})
+    guard, counters = rig.loop.executor.guard, rig.loop.executor.counters
+    held = guard.stamp()  # the read leaves, and is held in the network
+    rig.clock.advance(1.0)
+    guard.ok(guard.stamp())  # a call sent after it is answered
+    rig.clock.advance(10.0)
+    down = ServerError("the exchange is down", status=503)
+    for _ in range(3):
+        assert guard.read(CallAnswer(held, error=down), "thing_read_failed") is None
+    assert counters.errors == 3
+    assert not guard.backing_off
+    assert not guard.safe_mode_tripped
+
+
+def test_a_read_answered_late_does_not_wipe_the_failures_of_calls_sent_after_it(
+    tmp_path: Path,
+) -> None:
+    """A read sent before a run of failures and answered after them says nothing of the calls
+    sent since: it counts as a success as of when it was sent, so the failures still count
+    toward SAFE_MODE."""
+    rig = make_rig(tmp_path / "state.db", risk={"max_consecutive_errors": 3})
+    guard = rig.loop.executor.guard
+    slow = guard.stamp()  # the read leaves, and is held in the network
+    for _ in range(2):
+        rig.clock.advance(1.0)
+        guard.failed(ServerError("down", status=503), guard.stamp())
+    assert guard.read(CallAnswer(slow, value=[1]), "thing_read_failed") == [1]
+    rig.clock.advance(1.0)
+    guard.failed(ServerError("down", status=503), guard.stamp())
+    assert guard.safe_mode_tripped, "the third failure in a row since the slow read left"

@@ -167,6 +167,32 @@ def test_a_read_while_a_fill_without_its_ts_is_held_goes_out_and_the_fill_is_boo
     assert [(f.strategy, f.count) for f in booked] == [("market-maker", Decimal(3))]
 
 
+def test_a_read_failing_while_a_fill_waits_for_its_answer_leaves_it_waiting(
+    tmp_path: Path,
+) -> None:
+    """A fill held for its order's answer, then a read that fails (a 503): the fill keeps
+    waiting, booked as nobody's nor counted, and the answer books it as its strategy's. Only
+    the stop's last read books what is held when it fails (below)."""
+    with _a_buy_listed_before_its_answer(tmp_path) as (rig, ticker, release):
+        fills, dispatch = rig.loop.executor.fills, rig.loop.dispatch
+        rig.client.fills_error = ServerError("request failed: HTTP 503", status=503)
+        fills.read_for()
+        assert poll_until(lambda: dispatch.answered)
+        dispatch.drain()
+        assert fills.due.is_set(), "the failed read is made again"
+        assert [f.ticker for f in fills.held.values()] == [ticker]
+        assert [f for f in rig.store.fills.read() if f.ticker == ticker] == []
+        rig.client.fills_error = None
+        release.set()
+        assert dispatch.settle(SystemClock(), 30)
+        dispatch.drain()
+        assert dispatch.settle(SystemClock(), 30)
+        dispatch.drain()
+    (booked,) = [f for f in rig.store.fills.read() if f.ticker == ticker]
+    assert (booked.count, booked.strategy) == (3, "market-maker")
+    assert fills.held == {}
+
+
 @pytest.mark.parametrize("last_read_fails", [False, True])
 def test_the_stops_last_read_books_a_fill_whose_order_was_never_answered(
     tmp_path: Path, last_read_fails: bool
