@@ -1,9 +1,9 @@
-"""A market that joins a running loop reads its resting orders again once it has joined; when
-that read fails (the exchange answers 503), the failure counts toward the API error guard as
-every read's does, is logged as `new_markets_read_failed` with the error's one line, and the
+"""A market that joins a running loop reads its resting orders again once the feed follows its
+orders; when that read fails (the exchange answers 503), the failure counts toward the API error
+guard as every read's does, is logged as `orders_read_failed` with the error's one line, and the
 read is made again by a later tick, once the guard's backoff is over: an order placed by hand
 between the join's listing and the join still reaches the loop's books. docs/trade-loop.md
-"Markets that open while the loop runs"."""
+"Orders placed elsewhere before the feed follows a market"."""
 
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ DOWN = ServerError("the exchange is down", status=503)
 
 
 def _second_resting_read_fails(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """LATER's resting orders are listed by the join's listing, then read again once it has
-    joined: that second read fails once. How many times they were listed, counted."""
+    """LATER's resting orders are listed by the join's listing, then read again once the feed
+    follows its orders: that second read fails once. How many times they were listed, counted."""
     real = OrdersApi.iter_orders
     asked: list[int] = []
 
@@ -53,7 +53,7 @@ def test_a_joined_markets_failed_second_read_is_logged_counted_and_made_again(
     with _joined_with_a_hand_order(sim, tmp_path, monkeypatch, after=True) as (r, placed):
         assert len(placed) == 1, placed  # rested after the listing's reads, before the join
         (failed,) = _ticks_until(
-            r, lambda: r.events("new_markets_read_failed"), "the second read failing"
+            r, lambda: r.events("orders_read_failed"), "the second read failing"
         )
         assert failed["error"] == DOWN.one_line(), failed
         assert r.loop.executor.counters.errors >= 1
