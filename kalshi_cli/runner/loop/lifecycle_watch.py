@@ -139,8 +139,12 @@ class LifecycleWatch:
         self._reread_at = -math.inf
         self._granted_once = True  # a gap comes after a grant: its read is the one
         # a reconnect's gap: an order's `user_orders` message (no sequence numbers) may be lost
-        # too, so the events the loop follows elsewhere are read again
+        # too, so the events the loop follows elsewhere are read again, and the markets wait for
+        # their resting orders' read once the new subscription carries them, as at the start (an
+        # order rested elsewhere meanwhile is told by no message)
         self._fills.told_elsewhere(None)
+        if self._orders_again is not None:
+            self._orders_again.wait(self._portfolio.markets)
 
     def after_events(self) -> None:
         """After a tick's events: the first grant seen, and the read a gap asked for made (what

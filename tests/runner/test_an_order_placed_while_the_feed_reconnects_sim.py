@@ -1,0 +1,74 @@
+"""An order placed elsewhere (by hand, on the website) while the loop's WebSocket is down is
+in the loop's books once the feed is back: its `user_orders` message was said on no connection
+the loop read, so the new subscription of the channel is a gap of it (feed/session.py), and the
+loop's markets wait for their orders' read as at the start (runner/loop/orders_read_again.py).
+The loop's calls go on workers, as a service's do."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from kalshi_cli.feed.ws import WsFeed
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
+from tests.conftest import SimHarness
+from tests.runner.sim_rig import Rig, rig
+from tests.runner.simproc import Book, client_for
+from tests.waiting import pause, poll_until, wait_until
+
+TICKER = "KXRECONNECTHAND-26JAN01-A"
+HAND = ("0.30", "80")  # a buy of YES at $0.30 for 80, rested by hand
+
+
+def _ticking(r: Rig) -> None:
+    r.loop.tick(r.feed.drain_messages(), full=False)
+    pause()
+
+
+def _feed(r: Rig) -> WsFeed:
+    ws = r.feed.ws
+    assert ws is not None
+    return ws
+
+
+def test_an_order_rested_by_hand_while_the_feed_reconnected_is_booked(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    maker = client_for(sim.new_account(balance_cents=10_000_000))
+    trader = sim.new_account(balance_cents=10_000_000)
+    hand = client_for(trader)
+    sim.create_market(TICKER)
+    Book(maker, TICKER).quote("0.40", "0.60")
+    try:
+        with rig(sim, tmp_path, [TICKER], strategy="market-maker", params={}, trader=trader,
+                 send_workers=2) as r:  # fmt: skip
+
+            def quoting() -> bool:
+                _ticking(r)
+                return bool(r.events("order_placed"))
+
+            wait_until(quoting, "the loop quoting")
+            ws = _feed(r)
+            before = ws.connections
+            # the order's own message is the one the simulator drops the connection on
+            sim.set_faults(ws_drop_rate=1.0)
+            order_id = Book(hand, TICKER).order(BookSide.BID, *HAND, TimeInForce.GTC)
+            assert poll_until(lambda: not ws.connected, between=lambda: _ticking(r)), "dropped"
+            sim.clear_faults()
+            assert poll_until(
+                lambda: ws.connected and r.feed.is_fresh(TICKER), between=lambda: _ticking(r)
+            ), "the feed is back"
+            assert ws.connections > before
+
+            def booked() -> bool:
+                _ticking(r)
+                return order_id in {o.order_id for o in r.loop.portfolio.view(TICKER).resting}
+
+            wait_until(booked, "the hand order in the loop's books")
+            (order,) = [o for o in r.loop.portfolio.view(TICKER).resting if o.order_id == order_id]
+            assert order.remaining == Decimal(HAND[1]), order
+            said = [e for e in r.events("reconciled") if e.get("ticker") == TICKER]
+            assert [e["orders_imported"] for e in said] == [[order_id]], said
+    finally:
+        maker.close()
+        hand.close()
