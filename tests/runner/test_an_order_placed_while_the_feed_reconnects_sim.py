@@ -50,6 +50,9 @@ def test_an_order_rested_by_hand_while_the_feed_reconnected_is_booked(
             wait_until(quoting, "the loop quoting")
             ws = _feed(r)
             before = ws.connections
+            # the start's markets waited for their orders' read, and said so
+            assert [e["markets"] for e in r.events("orders_read_waiting")] == [1]
+            assert [e["markets"] for e in r.events("orders_read")] == [1]
             # the order's own message is the one the simulator drops the connection on
             sim.set_faults(ws_drop_rate=1.0)
             order_id = Book(hand, TICKER).order(BookSide.BID, *HAND, TimeInForce.GTC)
@@ -69,6 +72,9 @@ def test_an_order_rested_by_hand_while_the_feed_reconnected_is_booked(
             assert order.remaining == Decimal(HAND[1]), order
             said = [e for e in r.events("reconciled") if e.get("ticker") == TICKER]
             assert [e["orders_imported"] for e in said] == [[order_id]], said
+            # the reconnect's wait said, and its read
+            assert [e["markets"] for e in r.events("orders_read_waiting")] == [1, 1]
+            assert [e["markets"] for e in r.events("orders_read")] == [1, 1]
     finally:
         maker.close()
         hand.close()

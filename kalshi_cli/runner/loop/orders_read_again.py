@@ -113,14 +113,17 @@ class OrdersReadAgain:
 
     def wait(self, tickers: Iterable[str]) -> None:
         """`tickers` take no turn until their resting orders are read once the feed's
-        `user_orders` subscription carries them, and that read is answered."""
+        `user_orders` subscription carries them, and that read is answered. Said
+        (`orders_read_waiting`, how many): a loop whose feed is not subscribed trades none of
+        them meanwhile."""
         if self._carried is None:
             return
-        for ticker in tickers:
-            if ticker not in self._waiting:
-                # its stop-loss goes on: an exit only lessens what is held there
-                hold = self._dispatch.hold([ticker], parked=True, exits_wait=False)
-                self._waiting[ticker] = hold
+        new = [t for t in dict.fromkeys(tickers) if t not in self._waiting]
+        for ticker in new:
+            # its stop-loss goes on: an exit only lessens what is held there
+            self._waiting[ticker] = self._dispatch.hold([ticker], parked=True, exits_wait=False)
+        if new:
+            self._log.emit("orders_read_waiting", {"markets": len(new)})
 
     def due(self) -> None:
         """After a tick's events: the read of the waiting markets the subscription carries now,
@@ -164,6 +167,7 @@ class OrdersReadAgain:
             )  # fmt: skip
             book_resting(self._store, self._portfolio, subaccount, ticker)
             self._waiting.pop(ticker)()
+        self._log.emit("orders_read", {"markets": len(resting)})
 
     def _unmade(self) -> None:
         self._out = False
