@@ -9,26 +9,15 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from kalshi_cli.feed.ws import WsFeed
 from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.conftest import SimHarness
-from tests.runner.sim_rig import Rig, rig
+from tests.runner.sim_rig import rig
 from tests.runner.simproc import Book, client_for
-from tests.waiting import pause, poll_until, wait_until
+from tests.runner.test_lifecycle_after_a_reconnect_sim import _feed, _ticking
+from tests.waiting import poll_until, wait_until
 
 TICKER = "KXRECONNECTHAND-26JAN01-A"
 HAND = ("0.30", "80")  # a buy of YES at $0.30 for 80, rested by hand
-
-
-def _ticking(r: Rig) -> None:
-    r.loop.tick(r.feed.drain_messages(), full=False)
-    pause()
-
-
-def _feed(r: Rig) -> WsFeed:
-    ws = r.feed.ws
-    assert ws is not None
-    return ws
 
 
 def test_an_order_rested_by_hand_while_the_feed_reconnected_is_booked(
