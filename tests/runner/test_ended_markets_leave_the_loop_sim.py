@@ -16,22 +16,10 @@ from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.conftest import SimHarness
 from tests.runner.sim_rig import Rig, rig
 from tests.runner.simproc import Book, client_for, log_events
-from tests.waiting import wait_until
+from tests.runner.test_orders_placed_while_a_market_joins_sim import _placed, _ticks_until
 
 SERIES = "KXROLL"
 FIRST = f"{SERIES}-26JAN01-A"
-
-
-def _ticks_until(r: Rig, found: Any, what: str) -> Any:
-    def tick() -> Any:
-        r.loop.tick(r.feed.drain_messages())
-        return found()
-
-    return wait_until(tick, what)
-
-
-def _placed(r: Rig, ticker: str) -> list[dict[str, object]]:
-    return [e for e in r.events("order_placed") if e["ticker"] == ticker]
 
 
 @contextmanager

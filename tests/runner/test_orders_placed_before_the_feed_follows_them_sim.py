@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -21,24 +20,17 @@ from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.conftest import SimHarness
 from tests.runner.sim_rig import Rig, rig
 from tests.runner.simproc import Book, client_for
-from tests.waiting import wait_until
+from tests.runner.test_orders_placed_while_a_market_joins_sim import (
+    FIRST,
+    HAND,
+    LATER,
+    SERIES,
+    _open_later,
+    _placed,
+    _ticks_until,
+)
 
 TICKER = "KXHAND-26JAN01-A"
-SERIES = "KXROLL"
-FIRST, LATER = f"{SERIES}-26JAN01-A", f"{SERIES}-26JAN02-A"
-HAND = ("0.30", "80")  # a buy of YES at $0.30 for 80, rested by hand
-
-
-def _ticks_until(r: Rig, found: Callable[[], Any], what: str) -> Any:
-    def tick() -> Any:
-        r.loop.tick(r.feed.drain_messages())
-        return found()
-
-    return wait_until(tick, what)
-
-
-def _placed(r: Rig, ticker: str) -> list[dict[str, object]]:
-    return [e for e in r.events("order_placed") if e["ticker"] == ticker]
 
 
 def _booked_before_any_order(r: Rig, ticker: str, order_id: str) -> None:
@@ -79,15 +71,6 @@ def test_an_order_rested_by_hand_after_the_starts_reads_and_before_the_feed_subs
     finally:
         maker.close()
         hand.close()
-
-
-def _open_later(sim: SimHarness) -> None:
-    maker = client_for(sim.new_account(balance_cents=10_000_000))
-    try:
-        sim.create_market(LATER)
-        Book(maker, LATER).quote("0.40", "0.60")
-    finally:
-        maker.close()
 
 
 @pytest.fixture
