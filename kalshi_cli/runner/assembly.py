@@ -247,12 +247,12 @@ def assemble_loop(
         doubt = executor.unknown_orders.fill_quarantined
         stop_listening = quarantine.listen(lambda found: dispatch.later(lambda: doubt(found)))
     guard = executor.guard
-    # the books a market is put in, the start's and one taken on while the loop runs; how each
-    # market settles (its strike fields, floor, close, the index its rules name) among them
     # each market waits for its orders' read once the feed follows them (orders_read_again.py)
     orders_again = OrdersReadAgain(feed=feed, client=client, dispatch=dispatch, guard=guard,
                                    store=store, portfolio=portfolio, clock=clock, log=log,
                                    read_lag_s=settings.read_lag_s)  # fmt: skip
+    # the books a market is put in, the start's and one taken on while the loop runs; how each
+    # market settles (its strike fields, floor, close, the index its rules name) among them
     join = MarketJoin(reads=joining, portfolio=portfolio, account=reads, groups=groups,
                       schedule=schedule, feed=feed, clock=clock, log=log, orders=executor.answers,
                       make_group=inputs.make_group, orders_again=orders_again)  # fmt: skip
