@@ -163,8 +163,10 @@ class FeedSession:
                 self.subscribe(channel)
 
     def close(self) -> None:
+        """The connection closed: its subscriptions carry no market any more."""
         with self._lock:
             self._commands.close()
+            self.orders_carried.ended()
 
     # ---------------------------------------------------------------- commands
 

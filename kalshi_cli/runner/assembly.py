@@ -303,7 +303,6 @@ def assemble_loop(
         closed=gate.closed,
         settled=reads.settled,
         new_markets=new_markets,
-        orders_again=orders_again,
     )
     watch = LoopWatch(
         client=client,
@@ -316,6 +315,7 @@ def assemble_loop(
         records=records,
         gate=gate,
         lifecycle=lifecycle,
+        orders_again=orders_again,
         tuning=tuning,
         log=log,
         alert=alert,

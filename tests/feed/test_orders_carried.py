@@ -54,6 +54,16 @@ def test_a_new_connection_carries_nothing_until_its_subscription_is_answered_ane
     assert h.session.orders_carried.now() == {"A"}
 
 
+def test_a_closed_connection_carries_nothing() -> None:
+    """From a connection's end to the next one's answer no market is carried: a read of a
+    market's orders made then (a reconnect's) would be made before the exchange follows them."""
+    h = make(("A",))
+    h.feed(wire.subscribed(int(_command(h, "user_orders")["id"]), "user_orders", 9))
+    assert h.session.orders_carried.now() == {"A"}
+    h.session.close()
+    assert h.session.orders_carried.now() == set()
+
+
 def test_a_feed_without_the_orders_channel_follows_no_orders() -> None:
     """A paper session's channel list (no `user_orders`) and a REST-only feed carry no orders:
     a loop on them has no market wait for a read of its orders."""

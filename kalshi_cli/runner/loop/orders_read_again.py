@@ -1,7 +1,7 @@
 """A market's resting orders read again once the feed's `user_orders` subscription carries it:
 the loop's markets at its start (the start's reconcile read them before the feed subscribed) and
 each market that joins a running loop (its listing read them before the feed added it), and every
-market after a gap of the feed (a reconnect: runner/loop/lifecycle_watch.py `gap`). An order
+market after a gap of the feed (a reconnect: runner/loop/watch.py `_trouble`). An order
 placed elsewhere (by hand, on the website) after that first read and before the exchange applied
 the subscription is told by no message; the read made after the exchange's answer (`subscribed`,
 or `ok` to an `add_markets`: asyncapi.yaml) finds it. What it finds is recorded as the start's
