@@ -187,6 +187,11 @@ def assemble_loop(
         account=reads,
         resolve=resolve_through(alerts),
     )
+    # each market waits for its orders' read once the feed follows them (orders_read_again.py)
+    orders_again = OrdersReadAgain(feed=feed, client=client, dispatch=dispatch,
+                                   guard=chain.holds.guard, store=store, portfolio=portfolio,
+                                   clock=clock, log=log,
+                                   read_lag_s=settings.read_lag_s)  # fmt: skip
     heartbeat = Heartbeat(
         records=records,
         feed=feed,
@@ -196,7 +201,14 @@ def assemble_loop(
         log=log,
         alerts=alerts,
         figures=RunFigures(
-            counters, dispatch, gate, schedule, budgets, stopped, chain.holds.balance_hold
+            counters,
+            dispatch,
+            gate,
+            schedule,
+            budgets,
+            stopped,
+            chain.holds.balance_hold,
+            orders_again,
         ),
         subaccount=client.subaccount or 0,
         started=started,
@@ -247,10 +259,6 @@ def assemble_loop(
         doubt = executor.unknown_orders.fill_quarantined
         stop_listening = quarantine.listen(lambda found: dispatch.later(lambda: doubt(found)))
     guard = executor.guard
-    # each market waits for its orders' read once the feed follows them (orders_read_again.py)
-    orders_again = OrdersReadAgain(feed=feed, client=client, dispatch=dispatch, guard=guard,
-                                   store=store, portfolio=portfolio, clock=clock, log=log,
-                                   read_lag_s=settings.read_lag_s)  # fmt: skip
     # the books a market is put in, the start's and one taken on while the loop runs; how each
     # market settles (its strike fields, floor, close, the index its rules name) among them
     join = MarketJoin(reads=joining, portfolio=portfolio, account=reads, groups=groups,

@@ -101,8 +101,8 @@ class OrdersReadAgain:
         self._store, self._portfolio = store, portfolio
         self._clock, self._log = clock, log
         self._read_lag_s = read_lag_s
-        # market -> what frees it once its read is answered
-        self._waiting: dict[str, Callable[[], None]] = {}
+        # market -> what frees it once its read is answered, and since when it waits (monotonic)
+        self._waiting: dict[str, tuple[Callable[[], None], float]] = {}
         self._out = False  # a read is on its way, its answer not booked
         self.wait(portfolio.markets)
 
@@ -110,6 +110,14 @@ class OrdersReadAgain:
     def ready(self) -> bool:
         """No market waits for its orders' read."""
         return not self._waiting
+
+    def waits(self) -> tuple[int, float | None]:
+        """How many markets wait for their orders' read now, and for how many seconds the one
+        waiting longest has (None: none waits): the heartbeat reports both."""
+        if not self._waiting:
+            return 0, None
+        since = min(at for _, at in self._waiting.values())
+        return len(self._waiting), self._clock.monotonic() - since
 
     def wait(self, tickers: Iterable[str]) -> None:
         """`tickers` take no turn until their resting orders are read once the feed's
@@ -119,9 +127,11 @@ class OrdersReadAgain:
         if self._carried is None:
             return
         new = [t for t in dict.fromkeys(tickers) if t not in self._waiting]
+        now = self._clock.monotonic()
         for ticker in new:
             # its stop-loss goes on: an exit only lessens what is held there
-            self._waiting[ticker] = self._dispatch.hold([ticker], parked=True, exits_wait=False)
+            free = self._dispatch.hold([ticker], parked=True, exits_wait=False)
+            self._waiting[ticker] = (free, now)
         if new:
             self._log.emit("orders_read_waiting", {"markets": len(new)})
 
@@ -166,7 +176,8 @@ class OrdersReadAgain:
                 asked=asked, read_lag_s=self._read_lag_s, subaccount=subaccount,
             )  # fmt: skip
             book_resting(self._store, self._portfolio, subaccount, ticker)
-            self._waiting.pop(ticker)()
+            free, _ = self._waiting.pop(ticker)
+            free()
         self._log.emit("orders_read", {"markets": len(resting)})
 
     def _unmade(self) -> None:
