@@ -8,10 +8,11 @@ is answered when the test says."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from kalshi_cli.checks import CheckResult, CheckStatus, format_nagios
 from kalshi_cli.checks.local import LocalView, check_heartbeat
-from kalshi_cli.checks.thresholds import resolve
+from kalshi_cli.checks.thresholds import Thresholds, resolve
 from kalshi_cli.cli.trading import lag_text
 from kalshi_cli.feed.session import CarriedMarkets
 from kalshi_cli.services.orders.status import trading_status
@@ -21,17 +22,18 @@ from tests.runner.fakes import Rig, make_rig
 DEFAULTS = resolve(None)
 
 
-def _beat(r: Rig) -> dict[str, object]:
+def _beat(r: Rig) -> dict[str, Any]:
     beat = r.store.entries.last_heartbeat("trade")
     assert beat is not None
-    return beat.detail
+    detail: dict[str, Any] = beat.detail
+    return detail
 
 
-def _check(r: Rig, state: Path, thresholds: object = DEFAULTS) -> CheckResult:
+def _check(r: Rig, state: Path, thresholds: Thresholds = DEFAULTS) -> CheckResult:
     store = Store.open_readonly(state)
     assert store is not None
     with store:
-        return check_heartbeat(LocalView(store, state, r.clock.wall()), thresholds)  # type: ignore[arg-type]
+        return check_heartbeat(LocalView(store, state, r.clock.wall()), thresholds)
 
 
 def test_the_markets_waiting_for_their_orders_read_are_counted_and_warned_of(
