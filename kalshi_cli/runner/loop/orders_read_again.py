@@ -104,6 +104,10 @@ class OrdersReadAgain:
         # market -> what frees it once its read is answered, and since when it waits (monotonic)
         self._waiting: dict[str, tuple[Callable[[], None], float]] = {}
         self._out = False  # a read is on its way, its answer not booked
+        self._asked: frozenset[str] = frozenset()  # the markets that read was asked for
+        # of those, told to wait anew while it was out (a reconnect): it may be older than the
+        # loss, so they wait on for a read asked after this
+        self._again: set[str] = set()
         self.wait(portfolio.markets)
 
     @property
@@ -126,7 +130,9 @@ class OrdersReadAgain:
         them meanwhile."""
         if self._carried is None:
             return
-        new = [t for t in dict.fromkeys(tickers) if t not in self._waiting]
+        told = list(dict.fromkeys(tickers))
+        self._again.update(t for t in told if t in self._asked)
+        new = [t for t in told if t not in self._waiting]
         now = self._clock.monotonic()
         for ticker in new:
             # its stop-loss goes on: an exit only lessens what is held there
@@ -145,7 +151,7 @@ class OrdersReadAgain:
         tickers = sorted(t for t in self._waiting if t in carried)
         if not tickers:
             return
-        self._out = True
+        self._out, self._asked = True, frozenset(tickers)
         orders, clock = self._client.orders, self._clock
 
         def read() -> Resting:
@@ -161,10 +167,11 @@ class OrdersReadAgain:
         self._dispatch.send(tickers, read, self._booked, Urgency.FIRST, unmade=self._unmade)
 
     def _booked(self, answer: CallAnswer[Resting]) -> None:
-        """What the read found recorded and booked; each market read is free to take its turn.
-        A state file that cannot record them is the loop's state-file failure (raised, as any
-        booking's: runner/loop/state_fault.py)."""
-        self._out = False
+        """What the read found recorded and booked; each market read is free to take its turn,
+        unless told to wait anew while the read was out. A state file that cannot record them is
+        the loop's state-file failure (raised, as any booking's: runner/loop/state_fault.py)."""
+        again = self._again
+        self._unmade()
         read = self._guard.read(answer, "orders_read_failed")
         if read is None:
             return  # they wait on, read again at a later tick
@@ -176,9 +183,10 @@ class OrdersReadAgain:
                 asked=asked, read_lag_s=self._read_lag_s, subaccount=subaccount,
             )  # fmt: skip
             book_resting(self._store, self._portfolio, subaccount, ticker)
-            free, _ = self._waiting.pop(ticker)
-            free()
+            if ticker not in again:
+                free, _ = self._waiting.pop(ticker)
+                free()
         self._log.emit("orders_read", {"markets": len(resting)})
 
     def _unmade(self) -> None:
-        self._out = False
+        self._out, self._asked, self._again = False, frozenset(), set()
