@@ -11,8 +11,9 @@ as the start's rebuild books it (`book_resting`).
 Each such market waits for that read: it takes no turn from the moment it is handed over
 (`wait`) until the read is answered, the wait for the subscription's answer included (its
 stop-loss goes on); a read that fails leaves it waiting, and is made again at a later tick, not
-during the API error guard's backoff. docs/trade-loop.md "Orders placed elsewhere before the
-feed follows a market".
+during the API error guard's backoff; one told to wait again while its read is on its way (a
+reconnect: the read may be older than what was lost) waits on for the next read.
+docs/trade-loop.md "Orders placed elsewhere before the feed follows a market".
 
 `OrdersReadAgain` is given more than six collaborators because its read is an exchange call made
 off the deciding path and booked as the start's reconcile books one: the feed whose answer
