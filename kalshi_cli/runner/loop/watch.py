@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from kalshi_cli.feed.book import MESSAGES_DROPPED, RECONNECTED, FeedMessage, MessageKind
 from kalshi_cli.feed.messages import FillNotice, UnreadableOrder
+from kalshi_cli.feed.session import USER_ORDERS
 from kalshi_cli.runner.execution.dispatch import Urgency, run_call
 from kalshi_cli.runner.loop.lifecycle_watch import LIFECYCLE_CHANNEL
 from kalshi_cli.runner.loop.shard_watch import ShardWatch, shard_reader
@@ -103,8 +104,7 @@ class LoopWatch:
         self._portfolio, self._clock = portfolio, clock
         self._risk, self._executor, self._own = risk, executor, own
         self._dispatch, self._records, self._gate = dispatch, records, gate
-        self._lifecycle, self._orders_again = lifecycle, orders_again
-        self._tuning = tuning
+        self._lifecycle, self._orders_again, self._tuning = lifecycle, orders_again, tuning
         self._log, self._alert, self._resolve = log, alert, resolve
         self._index_markets = index_markets  # an index -> the markets that settle on it
         self.blocked_by: str | None = None  # the blocking state the quotes were withdrawn for
@@ -227,7 +227,7 @@ class LoopWatch:
             self._executor.guard.failed(message.error)
         if kind is MessageKind.GAP and reason in (LIFECYCLE_CHANNEL, MESSAGES_DROPPED):
             self._lifecycle.gap()
-        if reason in (RECONNECTED, MESSAGES_DROPPED):
+        if reason in (RECONNECTED, MESSAGES_DROPPED, USER_ORDERS):
             # an order's or a fill's message may have gone (a lost book change waits for the sweep):
             # the fills read, and every market waits for its resting orders' read (as at the start)
             self._executor.fills_due = True
