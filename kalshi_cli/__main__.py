@@ -10,7 +10,7 @@ import sys
 def bar_httpx_cli() -> None:
     """Keep httpx's own command-line client (`httpx._main`: click, pygments, rich) out of this
     process: httpx imports it whenever those are installed, costing every network command tens
-    of ms and a trade loop some 5 MB it never uses; marked absent, httpx falls back to its stub.
+    of ms and a trade loop some 4.7 MB it never uses; marked absent, httpx falls back to its stub.
     Only in the `kalshi` process (and the benchmarks that measure it), never for a library
     user. Before anything imports httpx."""
     sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
