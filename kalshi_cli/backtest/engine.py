@@ -788,10 +788,17 @@ class _SignalLog(EntryLog):
             self.failures.add(fields)
         if kind == "strategy_idle" and fields is not None:
             self.idle[str(fields["strategy"])] = str(fields["why"])
-        if kind == "signal" and fields is not None:
+        if kind == "signal":
             self.count += 1
-            if self.keep:
+            if self.keep and fields is not None:
                 self.signals.append(
                     {"ts": self.clock.wall(), **{k: str(v) for k, v in fields.items()}}
                 )
         super().emit(kind, fields)
+
+    def reads(self, kind: str) -> bool:
+        return (
+            kind in ("strategy_error", "strategy_idle")
+            or (kind == "signal" and self.keep)
+            or super().reads(kind)
+        )

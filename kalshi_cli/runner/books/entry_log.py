@@ -123,6 +123,12 @@ class EntryLog:
         finally:
             self._until, self._until_thread = before
 
+    def reads(self, kind: str) -> bool:
+        """Whether an entry of `kind` reaches anyone beyond its count (`counts`): a file or
+        stderr that writes it. A caller whose fields cost work to build (each order's) emits
+        them only then, and `kind` alone otherwise; a subclass that keeps entries says so too."""
+        return self._file is not None or (self._stderr is not None and kind not in QUIET_ON_STDERR)
+
     def emit(self, kind: str, fields: Mapping[str, Any] | None = None) -> None:
         until = self._until
         if until is not None and threading.get_ident() == self._until_thread:
