@@ -782,6 +782,7 @@ class _SignalLog(EntryLog):
         self.signals: list[dict[str, Any]] = []
         self.failures = StrategyFailures()
         self.idle: dict[str, str] = {}
+        self.kept = frozenset({"strategy_error", "strategy_idle", *(["signal"] if keep else [])})
 
     def emit(self, kind: str, fields: Mapping[str, Any] | None = None) -> None:
         if kind == "strategy_error" and fields is not None:
@@ -795,10 +796,3 @@ class _SignalLog(EntryLog):
                     {"ts": self.clock.wall(), **{k: str(v) for k, v in fields.items()}}
                 )
         super().emit(kind, fields)
-
-    def reads(self, kind: str) -> bool:
-        return (
-            kind in ("strategy_error", "strategy_idle")
-            or (kind == "signal" and self.keep)
-            or super().reads(kind)
-        )
