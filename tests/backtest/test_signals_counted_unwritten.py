@@ -14,7 +14,7 @@ from kalshi_cli.data.scenario_recording import record_scenario
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 # a quoting strategy requotes in place: its signals, and its amends, are every order action
-SPEC = dict(strategy="market-maker")
+STRATEGY = "market-maker"
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_signals_are_counted_alike_kept_or_not(data: Path) -> None:
-    spec = BacktestSpec(data=str(data), **SPEC)
+    spec = BacktestSpec(data=str(data), strategy=STRATEGY)
     kept = execute(spec, keep_signals=True)
     counted = execute(spec)
     assert kept.signal_count == len(kept.signals) > 0
@@ -33,7 +33,7 @@ def test_signals_are_counted_alike_kept_or_not(data: Path) -> None:
 
 def test_a_written_log_carries_each_orders_fields(data: Path, tmp_path: Path) -> None:
     log = tmp_path / "entries.jsonl"
-    execute(BacktestSpec(data=str(data), **SPEC), log_path=log)
+    execute(BacktestSpec(data=str(data), strategy=STRATEGY), log_path=log)
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     signals = [e for e in lines if e["event"] == "signal"]
     amended = [e for e in lines if e["event"] == "order_amended"]
