@@ -10,7 +10,7 @@ the book's".
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
 from functools import cache, cached_property, partial
@@ -380,13 +380,21 @@ def tick_side(levels: Iterable[tuple[Decimal, Decimal]]) -> dict[int, int]:
     return dict(level_ticks(price, size) for price, size in levels)
 
 
-def best_first_levels(side: Mapping[int, int]) -> tuple[Level, ...]:
+def best_first_levels(
+    side: Mapping[int, int], prices: Sequence[int] | None = None
+) -> tuple[Level, ...]:
     """A side held in integers (price ticks -> size hundredths), its levels best (highest
-    price) first, in Decimal dollars and contracts. Each level is the one built before for the
-    same (ticks, hundredths) when there was one (`_LEVELS_OUT`): a book is read out once per
-    change, and a change moves one level, so most of a side's levels were built already."""
-    # by price alone (one level a price): an int compare, not a tuple's
-    held = sorted(side.items(), key=_price_of, reverse=True)
+    price) first, in Decimal dollars and contracts; `prices`: the side's prices lowest first,
+    when the holder keeps them in order (a local book), so none is sorted here. Each level is
+    the one built before for the same (ticks, hundredths) when there was one (`_LEVELS_OUT`): a
+    book is read out once per change, and a change moves one level, so most of a side's levels
+    were built already."""
+    if prices is None:
+        # by price alone (one level a price): an int compare, not a tuple's
+        held = sorted(side.items(), key=_price_of, reverse=True)
+    else:
+        best = prices[::-1]
+        held = list(zip(best, map(side.__getitem__, best), strict=True))
     levels = tuple(map(_LEVELS_OUT.get, held))
     if None in levels:  # a level not read out before
         return tuple([_LEVELS_OUT.get(lv) or _level_out(lv) for lv in held])
