@@ -21,7 +21,7 @@ from kalshi_cli.vocabulary.models import (
     Level,
     Order,
     Orderbook,
-    best_first_levels,
+    best_first_kept,
     level_ticks,
     tick_bids_cross,
     tick_side,
@@ -89,13 +89,18 @@ class LocalBook:
     ticks of $0.0001 -> size in hundredths of a contract, units "Integer money"), so a delta,
     the common step, is int arithmetic on one level; read out in Decimal (`to_orderbook`,
     `yes`, `no`). Each side's prices are also kept in order (`yes_prices`, `no_prices`,
-    lowest first), updated by the delta that adds or removes a level, so a read-out sorts
-    nothing and the best bid is the last price. Not thread-safe on its own: `BookSet` holds
+    lowest first), updated by the delta that adds or removes a level, and each level read out
+    (`Level`), so a read-out sorts nothing and converts only the levels changed since the
+    last, and the best bid is the last price. Not thread-safe on its own: `BookSet` holds
     the lock."""
 
     __slots__ = (
         "_built",
+        "_no_at",
+        "_no_changed",
         "_no_levels",
+        "_yes_at",
+        "_yes_changed",
         "_yes_levels",
         "fresh",
         "no_prices",
@@ -112,6 +117,12 @@ class LocalBook:
         # each side's prices in ticks, lowest first: the keys of `yes_ticks` / `no_ticks`
         self.yes_prices: list[int] = []
         self.no_prices: list[int] = []
+        # each side's levels as last read out (`Level`: Decimal dollars and contracts) by price
+        # in ticks, and the prices changed since, whose levels the next read-out reads anew
+        self._yes_at: dict[int, Level] = {}
+        self._no_at: dict[int, Level] = {}
+        self._yes_changed: list[int] = []
+        self._no_changed: list[int] = []
         self.fresh = False
         # each side best first, and the whole book, as `to_orderbook` last built them: dropped
         # by whatever changes them, so a book read several times between two changes (the
@@ -148,9 +159,11 @@ class LocalBook:
         self.fresh = True
 
     def _take(self, yes: dict[int, int], no: dict[int, int]) -> None:
-        """Both sides replaced whole, their order with them."""
+        """Both sides replaced whole, their order and their levels read out with them."""
         self.yes_ticks, self.no_ticks = yes, no
         self.yes_prices, self.no_prices = sorted(yes), sorted(no)
+        self._yes_at, self._yes_changed = {}, list(yes)
+        self._no_at, self._no_changed = {}, list(no)
         self._yes_levels = self._no_levels = self._built = None
 
     def take_snapshot(self, msg: BookSnapshot, *, yes_priced: bool) -> bool:
@@ -185,9 +198,19 @@ class LocalBook:
             return True
         yes = side == "yes"
         if yes:
-            levels, prices, other = self.yes_ticks, self.yes_prices, self.no_prices
+            levels, prices, changed, other = (
+                self.yes_ticks,
+                self.yes_prices,
+                self._yes_changed,
+                self.no_prices,
+            )
         elif side == "no":
-            levels, prices, other = self.no_ticks, self.no_prices, self.yes_prices
+            levels, prices, changed, other = (
+                self.no_ticks,
+                self.no_prices,
+                self._no_changed,
+                self.yes_prices,
+            )
         else:
             self.fresh = False
             return False
@@ -215,12 +238,14 @@ class LocalBook:
                 insort(prices, p)
             levels[p] = size
         elif size == 0:
-            if held is not None:
-                del levels[p]
-                del prices[bisect_left(prices, p)]
+            if held is None:
+                return True  # no level, and none made
+            del levels[p]
+            del prices[bisect_left(prices, p)]
         else:
             self.fresh = False
             return False
+        changed.append(p)
         if yes:
             self._yes_levels = None
         else:
@@ -229,15 +254,20 @@ class LocalBook:
         return True
 
     def to_orderbook(self) -> Orderbook:
-        """The book, each side best first: built once for each change (`__init__`)."""
+        """The book, each side best first: built once for each change (`__init__`), in the
+        order kept, only the levels changed since the last read-out read out anew."""
         built = self._built
         if built is None:
             yes = self._yes_levels
             if yes is None:
-                yes = self._yes_levels = best_first_levels(self.yes_ticks, self.yes_prices)
+                yes = best_first_kept(
+                    self.yes_ticks, self.yes_prices, self._yes_at, self._yes_changed
+                )
+                self._yes_levels = yes
             no = self._no_levels
             if no is None:
-                no = self._no_levels = best_first_levels(self.no_ticks, self.no_prices)
+                no = best_first_kept(self.no_ticks, self.no_prices, self._no_at, self._no_changed)
+                self._no_levels = no
             built = self._built = Orderbook(self.ticker, yes, no)
         return built
 

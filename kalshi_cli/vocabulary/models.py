@@ -380,21 +380,13 @@ def tick_side(levels: Iterable[tuple[Decimal, Decimal]]) -> dict[int, int]:
     return dict(level_ticks(price, size) for price, size in levels)
 
 
-def best_first_levels(
-    side: Mapping[int, int], prices: Sequence[int] | None = None
-) -> tuple[Level, ...]:
+def best_first_levels(side: Mapping[int, int]) -> tuple[Level, ...]:
     """A side held in integers (price ticks -> size hundredths), its levels best (highest
-    price) first, in Decimal dollars and contracts; `prices`: the side's prices lowest first,
-    when the holder keeps them in order (a local book), so none is sorted here. Each level is
-    the one built before for the same (ticks, hundredths) when there was one (`_LEVELS_OUT`): a
-    book is read out once per change, and a change moves one level, so most of a side's levels
-    were built already."""
-    if prices is None:
-        # by price alone (one level a price): an int compare, not a tuple's
-        held = sorted(side.items(), key=_price_of, reverse=True)
-    else:
-        best = prices[::-1]
-        held = list(zip(best, map(side.__getitem__, best), strict=True))
+    price) first, in Decimal dollars and contracts. Each level is the one built before for the
+    same (ticks, hundredths) when there was one (`_LEVELS_OUT`): a book is read out once per
+    change, and a change moves one level, so most of a side's levels were built already."""
+    # by price alone (one level a price): an int compare, not a tuple's
+    held = sorted(side.items(), key=_price_of, reverse=True)
     levels = tuple(map(_LEVELS_OUT.get, held))
     if None in levels:  # a level not read out before
         return tuple([_LEVELS_OUT.get(lv) or _level_out(lv) for lv in held])
@@ -406,6 +398,23 @@ def best_first_levels(
 # Bounded for a book of endless sizes: past _LEVELS_KEPT, a new one is built every time
 _LEVELS_OUT: dict[tuple[int, int], Level] = {}
 _LEVELS_KEPT = 1 << 16
+
+
+def best_first_kept(
+    side: Mapping[int, int], prices: Sequence[int], read: dict[int, Level], changed: list[int]
+) -> tuple[Level, ...]:
+    """`best_first_levels` of a side whose holder keeps its prices in order (`prices`, lowest
+    first) and its levels as last read out (`read`: price -> `Level`): only the levels at the
+    prices `changed` since are read anew (and `changed` emptied), and nothing is sorted."""
+    get = _LEVELS_OUT.get
+    for p in changed:
+        size = side.get(p)
+        if size is None:
+            read.pop(p, None)
+        else:
+            read[p] = get((p, size)) or _level_out((p, size))
+    changed.clear()
+    return tuple(map(read.__getitem__, reversed(prices)))
 
 
 def _level_out(held: tuple[int, int]) -> Level:
