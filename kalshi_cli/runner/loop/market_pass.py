@@ -171,12 +171,13 @@ class MarketPass:
         price_ranges = self._portfolio.markets[ticker].price_ranges
         taker_rate, maker_rate = self._portfolio.fee_rates(ticker, now)
         event = self._events.view(ticker, now)
-        market = _Market(ticker, now, book, mids, price_ranges, taker_rate, maker_rate, event, flat)
+        market = _Market(ticker, now, book, mids, price_ranges, taker_rate, maker_rate, event)
         guard = self._guard
         for n, member in enumerate(members):
             if n and guard.backing_off:
                 return False  # a call of an earlier strategy's turn failed: the others wait it out
-            self._decide(member, market)
+            # a call may send orders, so `flat` holds for the first call alone
+            self._decide(member, market, None if n else flat)
         return False
 
     def _called(
@@ -215,9 +216,10 @@ class MarketPass:
         uses = member.strategy.uses_events
         return not uses or self._event_limits(member.name, ticker) == before.event_limits
 
-    def _decide(self, member: Member, market: _Market) -> None:
-        """One strategy's call on one market, and what it decided sent."""
-        ticker, now, flat = market.ticker, market.now, market.flat
+    def _decide(self, member: Member, market: _Market, flat: PositionView | None) -> None:
+        """One strategy's call on one market, and what it decided sent. `flat`: the account's
+        view when it holds nothing there, which is then the strategy's own (`trade`)."""
+        ticker, now = market.ticker, market.now
         view = self._views.member(member, ticker) if flat is None else flat
         strategy = member.strategy
         mids = market.mids if strategy.reads_mids else ()
@@ -441,6 +443,3 @@ class _Market(msgspec.Struct, frozen=True):
     taker_rate: Decimal
     maker_rate: Decimal
     event: EventView | None
-    # the account's view when it holds nothing there, no order resting nor told filled: each
-    # strategy's own view too (`MarketPass.trade`); None otherwise
-    flat: PositionView | None
