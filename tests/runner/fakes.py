@@ -32,6 +32,7 @@ from kalshi_cli.feed.messages import (
     convert_frame,
     order_update,
 )
+from kalshi_cli.feed.session import CarriedMarkets
 from kalshi_cli.sim.core import indices
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import Exchange
@@ -470,6 +471,9 @@ class FakeFeed:
         self, exchange: Exchange, account_id: str, clock: ManualClock, tickers: Sequence[str] = ()
     ) -> None:
         self.tickers, self.followed = set(tickers), set[str]()
+        # which markets its `user_orders` subscription carries (None: it follows no orders, and
+        # the loop's markets wait for no read of them: runner/loop/orders_read_again.py)
+        self.orders_carried: CarriedMarkets | None = None
         self.exchange = exchange
         self.account_id = account_id
         self.clock = clock
@@ -673,6 +677,7 @@ def make_rig(
     alerts: Any = None,  # the loop's TradeAlerts, if it alerts
     settings: dict[str, Any] | None = None,  # `LoopSettings` fields past the config's
     tickers: Sequence[str] = (),  # the markets the loop trades (none named: every open one)
+    carried: CarriedMarkets | None = None,  # the markets the feed's orders subscription carries
 ) -> Rig:
     from kalshi_cli.runner.assembly import LoopInputs, build_loop
     from kalshi_cli.runner.books.entry_log import EntryLog
@@ -684,6 +689,7 @@ def make_rig(
     account_id = account_id or trader(exchange)
     client = FakeClient(exchange, account_id, clock=clock)
     feed = FakeFeed(exchange, account_id, clock, tickers)
+    feed.orders_carried = carried
     store = Store.open(state_path, clock=clock)
     log = EntryLog(clock, path=log_path, stderr=None)
     _RIG_LOGS.append(log)
