@@ -360,12 +360,12 @@ def test_each_sides_kept_order_is_a_fresh_sort_of_its_prices_whatever_changed_it
             yes = [(D(c) / 100, D(h) / 100) for (s, c), h in levels.items() if s == "yes"]
             no = [(D(c) / 100, D(h) / 100) for (s, c), h in levels.items() if s == "no"]
             if op[0] == "snapshot":
-                text = (
+                sides = (
                     [[f"{p:.4f}", f"{q:.2f}"] for p, q in yes],
                     [[f"{p:.4f}", f"{q:.2f}"] for p, q in no],
                 )
                 with contextlib.suppress(ValueError):  # a crossed one: nothing taken
-                    book.apply_snapshot(snap(*text), yes_priced=op[2])
+                    book.apply_snapshot(snap(*sides), yes_priced=op[2])
             elif not (yes and no and max(yes)[0] + max(no)[0] >= 1):  # REST's books never cross
                 book.replace(Orderbook("MKT", tuple(yes), tuple(no)))
         assert book.yes_prices == sorted(book.yes_ticks)
