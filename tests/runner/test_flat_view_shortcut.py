@@ -1,6 +1,7 @@
 """A market where the account holds nothing (no position, no order resting nor told filled) hands
 the account's view to the visit's first strategy call as that strategy's own, with no part worked
-out (runner/loop/market_pass.py `MarketPass.trade`). What the shortcut must not cost: a later call
+out (runner/loop/market_pass.py `MarketPass.trade`): there a strategy's own view, built, is the
+account's in every field (`TurnViews.member`). What the shortcut must not cost: a later call
 of the same visit, after an earlier one's order filled at once, sees what it holds now; a stopped
 strategy holding a part of its own is still asked for its exits; and a market whose fees are
 waived until a time is never at rest while the account holds nothing there."""
@@ -15,9 +16,9 @@ from typing import Any
 from kalshi_cli.strategy_api.snapshot import MarketSnapshot
 from kalshi_cli.vocabulary.decisions import PositionView
 from kalshi_cli.vocabulary.models import Orderbook
-from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
+from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.runner.fakes import START, Rig, scenario_rig, swap_decide
-from tests.runner.test_strategies_share_a_loop import MM, MR, Recorder, _order, _rig
+from tests.runner.test_strategies_share_a_loop import MM, MR, Recorder, _hand_buy, _order, _rig
 from tests.runner.test_strategy_scenarios import TICKER, Mover
 
 
@@ -108,3 +109,20 @@ def test_a_flat_market_whose_fee_waiver_ends_is_asked_again_when_it_ends(tmp_pat
     assert reader.rates and reader.rates[0][1] == 0  # waived
     after = [rate for ts, rate in reader.rates if ts >= START + 60]
     assert after and after[-1] > 0
+
+
+def test_on_a_flat_account_each_strategys_own_view_is_the_accounts(tmp_path: Path) -> None:
+    """The shortcut's premise: where the account holds nothing, the view a strategy's own is
+    built as (`TurnViews.member`, the visit's later calls) is the account's (the first call's),
+    in every field, for a strategy whose fills were there and for one whose never were."""
+    rig, mover, _, _ = _buyer_then_idle(tmp_path)
+    _hand_buy(rig, "0.40", "4", BookSide.ASK)  # 4 NO against market-maker's 4 YES: flat
+    first, second = Recorder(), Recorder()
+    swap_decide(rig.loop, first, MM)
+    swap_decide(rig.loop, second, MR)
+    mover.quote("0.41", "0.45")
+    rig.step(1.0)
+    account = rig.loop.portfolio.view(TICKER)
+    assert (account.position, account.resting, account.unbooked) == (0, (), ())
+    assert first.views[-1] == account  # the account's view, handed to the first call
+    assert second.views[-1] == account  # built as mean-reversion's own
