@@ -32,6 +32,7 @@ from kalshi_cli.feed.messages import (
     convert_frame,
     order_update,
 )
+from kalshi_cli.feed.session import CarriedMarkets
 from kalshi_cli.sim.core import indices
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import Exchange
@@ -483,6 +484,9 @@ class FakeFeed:
         self.read_cost_s = 0.0
         exchange.reference.add_listener(self._on)
         self.indices = IndexBoard()
+        # the markets its `user_orders` subscription carries, as a test grants them (None: it
+        # follows no orders, and no market waits for its orders' read)
+        self.orders_carried: CarriedMarkets | None = None
         indices.of(exchange).add_listener(self._on_index)
 
     def _on_index(self, tick: indices.SimIndexTick) -> None:
@@ -673,6 +677,7 @@ def make_rig(
     alerts: Any = None,  # the loop's TradeAlerts, if it alerts
     settings: dict[str, Any] | None = None,  # `LoopSettings` fields past the config's
     tickers: Sequence[str] = (),  # the markets the loop trades (none named: every open one)
+    follows_orders: bool = False,  # the feed's `user_orders` subscription carries no market yet
 ) -> Rig:
     from kalshi_cli.runner.assembly import LoopInputs, build_loop
     from kalshi_cli.runner.books.entry_log import EntryLog
@@ -684,6 +689,8 @@ def make_rig(
     account_id = account_id or trader(exchange)
     client = FakeClient(exchange, account_id, clock=clock)
     feed = FakeFeed(exchange, account_id, clock, tickers)
+    if follows_orders:
+        feed.orders_carried = CarriedMarkets()
     store = Store.open(state_path, clock=clock)
     log = EntryLog(clock, path=log_path, stderr=None)
     _RIG_LOGS.append(log)
