@@ -1,8 +1,8 @@
 """A loop's markets wait for a read of their resting orders once the feed's `user_orders`
-subscription carries them (runner/loop/orders_read_again.py), on the fakes: more than five
-markets are read in one listing of every resting order, which books what rests by hand in the
-loop's markets and records nothing of a market it does not trade nor of an order no longer
-resting; a market waiting for that read keeps its stop-loss.
+subscription carries them (runner/loop/orders_read_again.py), on the fakes: a few markets are
+read one at a time, more than five in one listing of every resting order; either books what
+rests by hand in the loop's markets and records nothing of a market it does not trade nor of
+an order no longer resting. A market waiting for that read keeps its stop-loss.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from msgspec.structs import replace as struct_replace
 
 from kalshi_cli.runner.loop.orders_read_again import PER_MARKET_READS
@@ -35,13 +36,12 @@ def _rest(rig: Rig, ticker: str, price: str, tif: TimeInForce = TimeInForce.GTC)
     return placed.order.order_id
 
 
-def test_more_than_five_markets_are_read_in_one_listing_of_their_resting_orders_alone(
-    tmp_path: Path,
-) -> None:
+@pytest.mark.parametrize("count", [2, PER_MARKET_READS + 1], ids=["one by one", "in one listing"])
+def test_the_markets_resting_orders_are_read_and_booked_alone(tmp_path: Path, count: int) -> None:
     clock = ManualClock(START)
     exchange = new_exchange("default", clock)
     markets = list(exchange.reference.markets)
-    traded, other = markets[: PER_MARKET_READS + 1], markets[PER_MARKET_READS + 1]
+    traded, other = markets[:count], markets[count]
     rig = make_rig(
         tmp_path / "s.db", exchange=exchange, clock=clock, strategy="market-maker",
         params={}, tickers=traded, follows_orders=True,
@@ -50,14 +50,14 @@ def test_more_than_five_markets_are_read_in_one_listing_of_their_resting_orders_
     assert not rig.client.requests, "no market takes a turn before its orders are read"
     # by hand, after the start's reads: one resting in a traded market, one in a market the
     # loop does not trade, one placed and cancelled
-    resting = _rest(rig, traded[2], "0.05")
+    resting = _rest(rig, traded[0], "0.05")
     elsewhere = _rest(rig, other, "0.05")
-    cancelled = _rest(rig, traded[3], "0.04")
+    cancelled = _rest(rig, traded[1], "0.04")
     rig.exchange.desk.cancel_order(rig.client.account_id, cancelled)
     assert rig.feed.orders_carried is not None
     rig.feed.orders_carried.granted(traded)
     rig.step(0.1)
-    assert resting in {o.order_id for o in rig.loop.portfolio.view(traded[2]).resting}
+    assert resting in {o.order_id for o in rig.loop.portfolio.view(traded[0]).resting}
     assert rig.store.orders.intent_by_order_id(elsewhere) is None
     assert rig.store.orders.intent_by_order_id(cancelled) is None
     assert not any(rig.loop.dispatch.busy(t) for t in traded)
