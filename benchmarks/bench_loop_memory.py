@@ -35,18 +35,6 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from sim_process import add_keep_option, client_for, start_simulator, stop_simulator, working_dir
-
-from kalshi_cli.client.signing import KalshiAuth
-from kalshi_cli.feed import MarketData
-from kalshi_cli.runner.assembly import LoopInputs, build_loop
-from kalshi_cli.runner.books.entry_log import EntryLog
-from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions, TradeSection
-from kalshi_cli.store import Store
-from kalshi_cli.store.connection import LOOP_CACHE_KIB
-from kalshi_cli.vocabulary.clock import SystemClock
-from kalshi_cli.vocabulary.keys import load_private_key
-
 TARGET_MB = 100.0
 
 
@@ -147,6 +135,15 @@ def print_growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, top:
 
 
 def main() -> int:
+    # this process as `kalshi trade`'s: httpx's command-line client barred before the simulator's
+    # helpers and the loop import httpx (what the loop would hold and never use)
+    from kalshi_cli.__main__ import bar_httpx_cli
+
+    bar_httpx_cli()
+    from sim_process import add_keep_option, working_dir
+
+    from kalshi_cli.runner.config import TradeSection
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--markets", type=int, default=200)
@@ -186,6 +183,18 @@ def main() -> int:
 
 
 def measure(args: argparse.Namespace, work: Path) -> int:
+    from sim_process import client_for, start_simulator, stop_simulator
+
+    from kalshi_cli.client.signing import KalshiAuth
+    from kalshi_cli.feed import MarketData
+    from kalshi_cli.runner.assembly import LoopInputs, build_loop
+    from kalshi_cli.runner.books.entry_log import EntryLog
+    from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions, TradeSection
+    from kalshi_cli.store import Store
+    from kalshi_cli.store.connection import LOOP_CACHE_KIB
+    from kalshi_cli.vocabulary.clock import SystemClock
+    from kalshi_cli.vocabulary.keys import load_private_key
+
     if args.trace_top:
         tracemalloc.start(args.trace_frames)
     strategies = tuple(args.strategy or ["spike"])

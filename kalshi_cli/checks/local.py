@@ -117,6 +117,11 @@ def check_heartbeat(view: LocalView, th: Thresholds) -> CheckResult:
     perfdata = [PerfDatum("age", seconds(age), warn, crit, 0, uom="s")]
     behind, lag_perf = _behind(beat.detail, th)
     perfdata += lag_perf
+    unread, unread_perf, waiting = _orders_unread(beat.detail, th)
+    perfdata += unread_perf
+    behind += unread
+    if waiting and not unread:
+        summary += f", {waiting}"  # within the bound: said, not graded
     if behind and status is not CheckStatus.CRITICAL:
         # alive (the heartbeat is recent) but not keeping up with its markets: a different
         # trouble from a dead loop, and said first so it is not mistaken for one
@@ -157,6 +162,27 @@ def _behind(detail: dict[str, object], th: Thresholds) -> tuple[list[str], list[
                 f"a market unvisited for {describe_age(revisit)} (warn {plain(revisit_warn)}s)"
             )
     return reasons, perfdata
+
+
+def _orders_unread(
+    detail: dict[str, object], th: Thresholds
+) -> tuple[list[str], list[PerfDatum], str]:
+    """What the loop's last heartbeat says of its markets waiting for their resting orders'
+    read (runner/loop/orders_read_again.py), which trade nothing meanwhile: the reason it is
+    behind when one has waited `orders_read_warn` or more, the perfdata, and what a summary
+    says of them ("" when none waits). A heartbeat of a loop that did not report it has none."""
+    markets, waited = detail.get("orders_read_waiting"), detail.get("orders_read_wait_s")
+    if not isinstance(markets, int):
+        return [], [], ""
+    warn = th.need("heartbeat", "orders_read_warn")
+    perfdata = [PerfDatum("orders_read_waiting", Decimal(markets), None, None, 0)]
+    if not markets or not isinstance(waited, int | float):
+        return [], perfdata, ""
+    perfdata.append(PerfDatum("orders_read_wait", seconds(waited), warn, None, 0, uom="s"))
+    said = f"{markets} market(s) waiting {describe_age(waited)} for their orders' read"
+    if seconds(waited) >= warn:
+        return [f"{said}, trading nothing (warn {plain(warn)}s)"], perfdata, said
+    return [], perfdata, said
 
 
 def check_feed(view: LocalView, th: Thresholds) -> CheckResult:

@@ -52,6 +52,13 @@ THRESHOLDS: tuple[Threshold, ...] = (
         "30",
         "seconds a market went unvisited by the trade loop: WARNING, the loop is alive but behind",
     ),
+    _threshold(
+        "heartbeat",
+        "orders_read_warn",
+        "30",
+        "seconds a market of the trade loop has waited for its resting orders' read (at the "
+        "start, after a reconnect), trading nothing: WARNING",
+    ),
     _threshold("feed", "warn", "30", "seconds since the last market-data message: WARNING"),
     _threshold("feed", "crit", "120", "seconds since the last market-data message: CRITICAL"),
     _threshold(

@@ -319,7 +319,8 @@ def local_time(at: float) -> str:  # unix seconds
 
 def lag_text(lag: dict[str, Any]) -> str:
     """The loop's lag as a person reads it: `p99 0.012s book change to decision, every market
-    visited within 1.0s` (then how long an order waits for the write budget, if it does, and
+    visited within 1.0s` (then how long an order waits for the write budget, if it does, how
+    many markets wait for their resting orders' read, trading nothing, if any do, and
     `, BEHIND` past its fairness bound)."""
     p99 = lag.get("lag_p99_s")
     text = "no book change decided on" if p99 is None else f"p99 {p99}s book change to decision"
@@ -327,6 +328,11 @@ def lag_text(lag: dict[str, Any]) -> str:
     writes = lag.get("writes_behind_s")
     if writes:  # the write budget holds the loop back (docs/trade-loop.md)
         text += f", orders waiting {writes}s for the write budget"
+    unread = lag.get("orders_read_waiting")
+    if unread:  # they trade nothing until it is answered (docs/trade-loop.md)
+        text += (
+            f", {unread} market(s) waiting {lag.get('orders_read_wait_s')}s for their orders' read"
+        )
     return text + (", BEHIND" if lag.get("behind") else "")
 
 

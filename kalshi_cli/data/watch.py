@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
-from kalshi_cli.feed.book import FeedMessage, MessageKind
+from kalshi_cli.feed.book import RECONNECTED, FeedMessage, MessageKind
 from kalshi_cli.feed.index import CFB, CFB_5HZ, INDEX_CHANNELS, LIST_TYPES, PYTH
 from kalshi_cli.feed.messages import decode, type_of
 from kalshi_cli.feed.ws import RECONNECT_BACKOFF, HeaderSigner, WsFeed
@@ -184,7 +184,7 @@ class Watcher:
             self.last_failure = message.reason
             note = f"disconnected: {message.reason}; reconnecting"
         elif message.kind is MessageKind.CONNECTED:
-            if self._connected_before:
+            if message.reason == RECONNECTED:  # a connection after an earlier one (feed/ws.py)
                 self.reconnects += 1
                 note = "reconnected: resubscribed"
             self._connected_before = True

@@ -60,6 +60,10 @@ class MessageKind(StrEnum):
 
 
 MESSAGES_DROPPED = "events_dropped"  # a GAP's reason: MarketData's full queue dropped `data["n"]`
+# a CONNECTED's reason: a connection after an earlier one (feed/ws.py). What any channel said
+# between the two was read by no one: an order's and a fill's messages have no sequence numbers
+# to tell the loss by, so the reconnect itself says it (a lifecycle subscription says its own gap)
+RECONNECTED = "reconnected"
 
 
 class FeedMessage(msgspec.Struct, frozen=True):

@@ -163,8 +163,10 @@ class FeedSession:
                 self.subscribe(channel)
 
     def close(self) -> None:
+        """The connection closed: its subscriptions carry no market any more."""
         with self._lock:
             self._commands.close()
+            self.orders_carried.ended()
 
     # ---------------------------------------------------------------- commands
 
@@ -345,6 +347,10 @@ class FeedSession:
         sid = self.sids.get(channel)
         if sid is not None:
             self.unsubscribe([sid])
+        if channel == USER_ORDERS:
+            # no numbers and no snapshot: what it said until the new subscription is lost, as in
+            # a reconnect (the lifecycle channel says its own gap when granted again)
+            self._sink(FeedMessage(MessageKind.GAP, reason=USER_ORDERS))
         if channel == ORDERBOOK:
             self._books.mark_stale(None, "resubscribe")
             self._resnap.clear()

@@ -18,6 +18,7 @@ import websocket
 
 from kalshi_cli.feed.background import BackgroundThread, ThreadedSource
 from kalshi_cli.feed.book import (
+    RECONNECTED,
     BookSet,
     FeedMessage,
     MessageKind,
@@ -265,7 +266,8 @@ class WsFeed(ThreadedSource):
         self._watchdog.touch()
         self.connected = True
         self._connected_at = self._clock.monotonic()
-        self._sink(FeedMessage(MessageKind.CONNECTED))
+        again = RECONNECTED if self.connections > 1 else ""
+        self._sink(FeedMessage(MessageKind.CONNECTED, reason=again))
         try:
             conn.settimeout(self._tick)
             self.session.open(conn.send)

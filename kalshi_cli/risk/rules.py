@@ -14,7 +14,7 @@ window holds adding orders from its lead time on, and every order inside it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
 from enum import StrEnum
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 from kalshi_cli.risk.budget import Owned
 from kalshi_cli.risk.state import TradingState
 from kalshi_cli.vocabulary.clock import utc_datetime, utc_day
-from kalshi_cli.vocabulary.decisions import Intent, PositionView, market_bid
+from kalshi_cli.vocabulary.decisions import Intent, PositionView, RestingOrder, market_bid
 from kalshi_cli.vocabulary.models import Orderbook
 from kalshi_cli.vocabulary.units import (
     ONE,
@@ -460,10 +460,22 @@ def stop_loss_mark(position: PositionView, book: Orderbook, share: Decimal) -> D
     and not read included: a buy told filled at another price moves the entry cost, a sale
     told filled leaves less to close."""
     held, entry_cost = position.held_at_exchange()
+    return _mark(held, entry_cost, position.resting, book, share)
+
+
+def _mark(
+    held: Decimal,
+    entry_cost: Decimal,
+    resting: Sequence[RestingOrder],
+    book: Orderbook,
+    share: Decimal,
+) -> Decimal | None:
+    """`stop_loss_mark` of a position of `held` contracts (+YES / -NO) that cost `entry_cost`,
+    with the loop's `resting` orders in the book."""
     side = side_held(held)
     if side is None or share == 0:
         return None
-    bid = market_bid(book, side, position.resting)
+    bid = market_bid(book, side, resting)
     mark = bid[0] if bid else ZERO
     return mark if mark * abs(held) < share * entry_cost else None
 
@@ -500,9 +512,8 @@ class StopLossAtEntryRule:
             if count <= 0:
                 return _ALLOWED[self.code]
             cost = paid * count
-        signed = count if side is Side.YES else -count
-        filled = PositionView(view.ticker, signed, ZERO, cost, None, view.resting)
-        mark = stop_loss_mark(filled, book, self.share)
+        # the position with the order filled, as the stop-loss reads it (no fill unread)
+        mark = _mark(count if side is Side.YES else -count, cost, view.resting, book, self.share)
         if mark is None:
             return _ALLOWED[self.code]
         return _deny(

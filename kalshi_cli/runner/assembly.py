@@ -187,6 +187,13 @@ def assemble_loop(
         account=reads,
         resolve=resolve_through(alerts),
     )
+    guard = chain.holds.guard  # the API error guard, the executor's
+    # each market waits for its orders' read once the feed follows them (orders_read_again.py)
+    orders_again = OrdersReadAgain(feed=feed, client=client, dispatch=dispatch, guard=guard,
+                                   store=store, portfolio=portfolio, clock=clock, log=log,
+                                   read_lag_s=settings.read_lag_s)  # fmt: skip
+    figures = RunFigures(counters, dispatch, gate, schedule, budgets, stopped,
+                         chain.holds.balance_hold, orders_again)  # fmt: skip
     heartbeat = Heartbeat(
         records=records,
         feed=feed,
@@ -195,9 +202,7 @@ def assemble_loop(
         tuning=tuning,
         log=log,
         alerts=alerts,
-        figures=RunFigures(
-            counters, dispatch, gate, schedule, budgets, stopped, chain.holds.balance_hold
-        ),
+        figures=figures,
         subaccount=client.subaccount or 0,
         started=started,
     )
@@ -246,11 +251,6 @@ def assemble_loop(
     if quarantine is not None:
         doubt = executor.unknown_orders.fill_quarantined
         stop_listening = quarantine.listen(lambda found: dispatch.later(lambda: doubt(found)))
-    guard = executor.guard
-    # each market waits for its orders' read once the feed follows them (orders_read_again.py)
-    orders_again = OrdersReadAgain(feed=feed, client=client, dispatch=dispatch, guard=guard,
-                                   store=store, portfolio=portfolio, clock=clock, log=log,
-                                   read_lag_s=settings.read_lag_s)  # fmt: skip
     # the books a market is put in, the start's and one taken on while the loop runs; how each
     # market settles (its strike fields, floor, close, the index its rules name) among them
     join = MarketJoin(reads=joining, portfolio=portfolio, account=reads, groups=groups,
@@ -303,7 +303,6 @@ def assemble_loop(
         closed=gate.closed,
         settled=reads.settled,
         new_markets=new_markets,
-        orders_again=orders_again,
     )
     watch = LoopWatch(
         client=client,
@@ -316,6 +315,7 @@ def assemble_loop(
         records=records,
         gate=gate,
         lifecycle=lifecycle,
+        orders_again=orders_again,
         tuning=tuning,
         log=log,
         alert=alert,

@@ -6,8 +6,8 @@ The loop's portfolio, a restart, the assistant, `kalshi status`, the dashboard, 
 strategy` and the metric all build parts through here (`realized_by_owner`), so the figure a
 strategy's row shows is the one its limit reads. The rule runs over a number type and its `Units`
 (services/pnl.py), as the account's arithmetic does: the loop books in Decimal, one fill at a time;
-`kalshi pnl --by strategy` over the whole state file books in exact integers, in the summary's own
-pass over the fills (`summarize_store`).
+`kalshi pnl --by strategy` over a state file books in exact integers, in the summary's own pass
+over the fills (`summarize_store`).
 """
 
 from __future__ import annotations
@@ -129,12 +129,10 @@ class Owners(Generic[N]):
     def __init__(self, units: Units[N], since: float = -math.inf, *, by_day: bool = False) -> None:
         self.units: Units[N] = units
         self.since = since  # unix seconds: what `realized` counts from
-        # by_day: a pass over a whole history, one UTC day's fills at a time (the summary's):
-        # what each owner's own fills realize in a market waits on its part and is booked to its
-        # day once a day (`day_done`). Else each fill's at once, for what reads the day next (the
-        # loop's budgets)
-        if by_day and since != -math.inf:
-            raise ValueError("a history booked by day counts from its start")
+        # by_day: a pass over a whole history, one UTC day's fills at a time, never across
+        # `since` (the summary's stretches end there): what each owner's own fills realize in a
+        # market waits on its part and is booked to its day once a day (`day_done`). Else each
+        # fill's at once, for what reads the day next (the loop's budgets)
         self.by_day = by_day
         # owner -> market -> its part there, in the order the owners were first met
         self.held: dict[str, dict[str, Part[N]]] = {}

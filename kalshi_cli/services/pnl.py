@@ -876,13 +876,14 @@ def summarize_store(
     *,
     since: float | None = None,
     subaccount: int | None = None,
-    parts: Callable[[], PartsBook] | None = None,
+    parts: Callable[[float], PartsBook] | None = None,
 ) -> PnlSummary:
     """The summary of a whole state file: one stretch at a time in `FIXED` units (`_StretchPass`)
     when every value fits them, else by `summarize_rows` in Decimal from the first that does not.
-    With `parts` and no `since`, each book's owners' parts are booked in the stretch pass too,
-    and what they realized is the summary's `by_owner` (None otherwise, or when a book was summed
-    in Decimal: `owner_parts.realized_by_owner` books them from each market's last flat moment).
+    With `parts` (made with the unix seconds `since`, -inf without), each book's owners' parts
+    are booked in the stretch pass too, whose stretches end at `since`, and what they realized
+    since then is the summary's `by_owner` (None otherwise, or when a book was summed in Decimal:
+    `owner_parts.realized_by_owner` books them from each market's last flat moment).
 
     Each subaccount is its own book: with `subaccount`, that one's fills and settlements (an
     unattributed settlement goes to each book that traded its market, else 0); without, each book is
@@ -921,11 +922,11 @@ def _summarize_book(
     since: float | None,
     subaccount: int | None,
     settlements: list[SettlementRecord],
-    parts: Callable[[], PartsBook] | None,
+    parts: Callable[[float], PartsBook] | None,
 ) -> PnlSummary:
     if _fits(settlements):
         queue = SettlementQueue(settlements)
-        owners = None if parts is None or since is not None else parts()
+        owners = None if parts is None else parts(-math.inf if since is None else since)
         state = _StretchPass(since, subaccount, owners)
         try:
             state.run_store(store, settlements, queue)

@@ -83,8 +83,9 @@ def pnl_report(
         if store is None:
             summary = summarize_rows([], [], since=since_ts)
         else:
-            # over the whole history the owners' parts are booked in the summary's own pass;
-            # from `since`, each market from its last flat moment before it
+            # the owners' parts are booked in the summary's own pass, which reads the whole
+            # history with or without `since`; in Decimal (a value finer than its units), each
+            # market from its last flat moment before `since`
             parts = partial(Owners, FIXED, by_day=True) if by == "strategy" else None
             summary = summarize_store(store, since=since_ts, subaccount=subaccount, parts=parts)
             if by == "strategy":

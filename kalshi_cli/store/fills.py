@@ -16,7 +16,7 @@ from kalshi_cli.store.values import (
     BOOK_SIDES,
     DECIMAL_CACHE_SIZE,
     dec_text,
-    opt_dec_text,
+    figure_text,
     subaccount_number,
     where_given,
 )
@@ -81,7 +81,7 @@ class FillRepository:
     def set_fill_realized_pnl(self, fill_id: str, realized_pnl: Decimal | None) -> bool:
         cur = self._db.write(
             "UPDATE fills SET realized_pnl = ? WHERE fill_id = ?",
-            (opt_dec_text(realized_pnl), fill_id),
+            (figure_text(realized_pnl), fill_id),
         )
         return cur.rowcount == 1
 
@@ -287,7 +287,7 @@ def _fill_row(f: FillRecord) -> tuple[object, ...]:
         int(bool(f.is_taker)),
         float(f.ts),  # unix seconds
         f.strategy,
-        opt_dec_text(f.realized_pnl),
+        figure_text(f.realized_pnl),
         subaccount_number(f.subaccount),
     )
 

@@ -36,6 +36,7 @@ from kalshi_cli.store.records import (
 from kalshi_cli.store.values import (
     BOOK_SIDES,
     dec_text,
+    figure_text,
     opt_dec_text,
     opt_decimal,
     subaccount_number,
@@ -144,7 +145,7 @@ class OrderRepository:
             dec_text(stored.filled),
             opt_dec_text(stored.remaining),
             stored.strategy,
-            opt_dec_text(stored.model_fair),
+            figure_text(stored.model_fair),
             stored.reason,
             stored.error,
             stored.created_at,

@@ -25,7 +25,8 @@ def dec_text(value: object) -> str:
     """The canonical TEXT of a Decimal: no exponent, no trailing zeros, no negative zero.
 
     The text depends only on the numeric value, so it is cached by value: batches of fills
-    repeat a few hundred prices, counts and fees. Only exact Decimals use the cache, because a
+    repeat a few hundred prices, counts and fees (a figure that seldom repeats is written by
+    `figure_text`, uncached). Only exact Decimals use the cache, because a
     float or a bool would compare equal to one and slip past the type check.
     """
     if type(value) is Decimal:
@@ -54,6 +55,13 @@ def _canonical(value: object) -> str:
 
 def opt_dec_text(value: Decimal | None) -> str | None:
     return None if value is None else dec_text(value)
+
+
+def figure_text(value: Decimal | None) -> str | None:
+    """`dec_text` of a figure that seldom repeats (a fill's realized P&L, a model's fair value),
+    not cached: a loop writes one a fill for weeks, and each kept would be some 220 bytes held
+    for nothing (tests/store/test_figures_written_hold_no_memory.py)."""
+    return None if value is None else _canonical(value)
 
 
 def opt_decimal(text: str | None) -> Decimal | None:

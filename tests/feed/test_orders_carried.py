@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from kalshi_cli.feed.book import MessageKind
 from tests.feed import wire
 from tests.feed.test_ws import Harness, make
 
@@ -51,6 +52,33 @@ def test_a_new_connection_carries_nothing_until_its_subscription_is_answered_ane
     h.session.open(lambda text: h.sent.append(json.loads(text)))  # reconnected
     assert h.session.orders_carried.now() == set()
     h.feed(wire.subscribed(int(_command(h, "user_orders")["id"]), "user_orders", 3))
+    assert h.session.orders_carried.now() == {"A"}
+
+
+def test_a_closed_connection_carries_nothing() -> None:
+    """From a connection's end to the next one's answer no market is carried: a read of a
+    market's orders made then (a reconnect's) would be made before the exchange follows them."""
+    h = make(("A",))
+    h.feed(wire.subscribed(int(_command(h, "user_orders")["id"]), "user_orders", 9))
+    assert h.session.orders_carried.now() == {"A"}
+    h.session.close()
+    assert h.session.orders_carried.now() == set()
+
+
+def test_an_orders_subscription_the_exchange_ended_is_a_gap_of_it() -> None:
+    """A terminal error ends the `user_orders` subscription with the connection up (code 25,
+    its buffer overflowed): the feed subscribes it again, and what it said meanwhile is lost, so
+    it says a gap of the channel, and carries no market until the new subscription is answered
+    (the trade loop reads its markets' orders again then: runner/loop/watch.py)."""
+    h = make(("A",))
+    h.feed(wire.subscribed(int(_command(h, "user_orders")["id"]), "user_orders", 9))
+    h.messages.clear()
+    h.sent.clear()
+    h.feed(wire.error(0, 25, "Subscription buffer overflow", sid=9))
+    gaps = [m.reason for m in h.messages if m.kind is MessageKind.GAP]
+    assert gaps == ["user_orders"], h.messages
+    assert h.session.orders_carried.now() == set()
+    h.feed(wire.subscribed(int(_command(h, "user_orders")["id"]), "user_orders", 4))
     assert h.session.orders_carried.now() == {"A"}
 
 

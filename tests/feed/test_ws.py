@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from kalshi_cli.data.replay import BookReplay
-from kalshi_cli.feed.book import BookSet, FeedMessage, MessageKind
+from kalshi_cli.feed.book import RECONNECTED, BookSet, FeedMessage, MessageKind
 from kalshi_cli.feed.commands import REFUSAL_RETRY_CAP_S
 from kalshi_cli.feed.messages import FeedTrade, FillNotice, Lifecycle, decode
 from kalshi_cli.feed.session import DEFAULT_CHANNELS, FeedSession
@@ -998,6 +998,9 @@ def test_server_close_reconnects() -> None:
             'len(server.connections) == 2 and feed.is_fresh("A")',
         )
         assert any(e.reason == "closed by server" for e in messages)
+        # the second connection says it is one: what was said between the two was lost
+        connected = [e.reason for e in messages if e.kind is MessageKind.CONNECTED]
+        assert connected == ["", RECONNECTED], connected
     finally:
         stop()
 

@@ -471,6 +471,9 @@ class FakeFeed:
         self, exchange: Exchange, account_id: str, clock: ManualClock, tickers: Sequence[str] = ()
     ) -> None:
         self.tickers, self.followed = set(tickers), set[str]()
+        # which markets its `user_orders` subscription carries (None: it follows no orders, and
+        # the loop's markets wait for no read of them: runner/loop/orders_read_again.py)
+        self.orders_carried: CarriedMarkets | None = None
         self.exchange = exchange
         self.account_id = account_id
         self.clock = clock
@@ -484,9 +487,6 @@ class FakeFeed:
         self.read_cost_s = 0.0
         exchange.reference.add_listener(self._on)
         self.indices = IndexBoard()
-        # the markets its `user_orders` subscription carries, as a test grants them (None: it
-        # follows no orders, and no market waits for its orders' read)
-        self.orders_carried: CarriedMarkets | None = None
         indices.of(exchange).add_listener(self._on_index)
 
     def _on_index(self, tick: indices.SimIndexTick) -> None:
@@ -677,7 +677,7 @@ def make_rig(
     alerts: Any = None,  # the loop's TradeAlerts, if it alerts
     settings: dict[str, Any] | None = None,  # `LoopSettings` fields past the config's
     tickers: Sequence[str] = (),  # the markets the loop trades (none named: every open one)
-    follows_orders: bool = False,  # the feed's `user_orders` subscription carries no market yet
+    carried: CarriedMarkets | None = None,  # the markets the feed's orders subscription carries
 ) -> Rig:
     from kalshi_cli.runner.assembly import LoopInputs, build_loop
     from kalshi_cli.runner.books.entry_log import EntryLog
@@ -689,8 +689,7 @@ def make_rig(
     account_id = account_id or trader(exchange)
     client = FakeClient(exchange, account_id, clock=clock)
     feed = FakeFeed(exchange, account_id, clock, tickers)
-    if follows_orders:
-        feed.orders_carried = CarriedMarkets()
+    feed.orders_carried = carried
     store = Store.open(state_path, clock=clock)
     log = EntryLog(clock, path=log_path, stderr=None)
     _RIG_LOGS.append(log)

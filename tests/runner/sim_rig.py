@@ -19,6 +19,7 @@ from kalshi_cli.client.ratelimit import TierLimits
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.feed import MarketData
 from kalshi_cli.feed.book import FeedMessage
+from kalshi_cli.feed.session import DEFAULT_CHANNELS
 from kalshi_cli.runner.assembly import LoopInputs, build_loop
 from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.config import Selection, StrategyChoice, TradeConfig, TradeOptions
@@ -86,6 +87,7 @@ def rig(
     trader: AccountInfo | None = None,
     selection: Selection = Selection(),
     order_group: bool = False,
+    channels: Iterable[str] = DEFAULT_CHANNELS,
 ) -> Iterator[Rig]:
     """A loop built as `kalshi trade` builds it, on its own account; a second account makes
     every market's book. `batch_wait_s` is infinite unless said: a pass's orders wait for the
@@ -101,7 +103,7 @@ def rig(
     `selection`: what the loop was asked to trade (a series or an event: it takes on the markets
     of it that open while it runs). `order_group`: the session's order groups made and joined
     as `kalshi trade` makes them (runner/lifecycle/session.py), one on each shard of its
-    markets."""
+    markets. `channels`: what the feed subscribes (the loop's own unless said)."""
     other = client_for(sim.new_account(balance_cents=10_000_000))
     books = {}
     for ticker in tickers if trader is None else ():
@@ -120,7 +122,11 @@ def rig(
     )
     clock = SystemClock()
     feed = MarketData(
-        tickers, ws_url=trader.ws_url, auth=KalshiAuth(trader.key_id, key), clock=clock
+        tickers,
+        ws_url=trader.ws_url,
+        auth=KalshiAuth(trader.key_id, key),
+        clock=clock,
+        channels=channels,
     )
     log_path = tmp_path / "trade.log"
     store = Store.open(tmp_path / "state.db", clock=clock)

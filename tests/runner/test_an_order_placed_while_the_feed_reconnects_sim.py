@@ -1,14 +1,19 @@
 """An order placed elsewhere (by hand, on the website) while the loop's WebSocket is down is
 in the loop's books once the feed is back: its `user_orders` message was said on no connection
-the loop read, so the new subscription of the channel is a gap of it (feed/session.py), and the
-loop's markets wait for their orders' read as at the start (runner/loop/orders_read_again.py).
-The loop's calls go on workers, as a service's do."""
+the loop read, so the feed's new connection is a gap (feed/session.py `open`), and the loop's
+markets wait for their orders' read as at the start (runner/loop/orders_read_again.py), whatever
+channels the feed subscribes: a feed without the lifecycle channel, whose new subscription was the
+only gap said before, too. The loop's calls go on workers, as a service's do."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
+from kalshi_cli.feed.channels import LIFECYCLE
+from kalshi_cli.feed.session import DEFAULT_CHANNELS
 from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.conftest import SimHarness
 from tests.runner.sim_rig import rig
@@ -18,10 +23,14 @@ from tests.waiting import poll_until, wait_until
 
 TICKER = "KXRECONNECTHAND-26JAN01-A"
 HAND = ("0.30", "80")  # a buy of YES at $0.30 for 80, rested by hand
+WITHOUT_LIFECYCLE = tuple(c for c in DEFAULT_CHANNELS if c != LIFECYCLE)
 
 
+@pytest.mark.parametrize(
+    "channels", [DEFAULT_CHANNELS, WITHOUT_LIFECYCLE], ids=["loop_channels", "no_lifecycle"]
+)
 def test_an_order_rested_by_hand_while_the_feed_reconnected_is_booked(
-    sim: SimHarness, tmp_path: Path
+    sim: SimHarness, tmp_path: Path, channels: tuple[str, ...]
 ) -> None:
     maker = client_for(sim.new_account(balance_cents=10_000_000))
     trader = sim.new_account(balance_cents=10_000_000)
@@ -30,7 +39,7 @@ def test_an_order_rested_by_hand_while_the_feed_reconnected_is_booked(
     Book(maker, TICKER).quote("0.40", "0.60")
     try:
         with rig(sim, tmp_path, [TICKER], strategy="market-maker", params={}, trader=trader,
-                 send_workers=2) as r:  # fmt: skip
+                 send_workers=2, channels=channels) as r:  # fmt: skip
 
             def quoting() -> bool:
                 _ticking(r)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from msgspec.structs import replace as struct_replace
 
+from kalshi_cli.feed.session import CarriedMarkets
 from kalshi_cli.runner.loop.orders_read_again import PER_MARKET_READS
 from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
@@ -44,7 +45,7 @@ def test_the_markets_resting_orders_are_read_and_booked_alone(tmp_path: Path, co
     traded, other = markets[:count], markets[count]
     rig = make_rig(
         tmp_path / "s.db", exchange=exchange, clock=clock, strategy="market-maker",
-        params={}, tickers=traded, follows_orders=True,
+        params={}, tickers=traded, carried=CarriedMarkets(),
     )  # fmt: skip
     rig.step(0.1)
     assert not rig.client.requests, "no market takes a turn before its orders are read"
@@ -72,7 +73,7 @@ def test_a_market_waiting_for_its_orders_read_keeps_its_stop_loss(tmp_path: Path
     ticker = "KXHIGHNY-SIM-D1-T60"  # YES bid 0.452 x 50, YES ask 0.469 x 50
     rig = make_rig(
         tmp_path / "s.db", exchange=exchange, clock=clock, account_id=trader(exchange),
-        strategy="market-maker", params={}, tickers=[ticker], follows_orders=True,
+        strategy="market-maker", params={}, tickers=[ticker], carried=CarriedMarkets(),
     )  # fmt: skip
     _rest(rig, ticker, "0.469", TimeInForce.IOC)  # long 5 YES, by hand
     rig.step(0.1)

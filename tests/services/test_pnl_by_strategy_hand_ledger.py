@@ -1,8 +1,9 @@
 """`kalshi pnl --by strategy` over a small ledger worked out by hand: two strategies on one market
 closing in part, a fill of no strategy cutting their parts newest first, fees, a settlement whose
 fee the part it settles bears, and a third strategy on a second market whose close releases its
-basis by average cost. The report's rows, its by-market figures and its `--since` path (booked in
-Decimal, `realized_by_owner`) are each the hand-computed figure, to the cent."""
+basis by average cost. The report's rows, its by-market figures and its `--since` figures (a
+cutoff inside the ledger's one UTC day included) are each the hand-computed figure, to the
+cent."""
 
 from __future__ import annotations
 
@@ -93,10 +94,26 @@ def test_by_strategy_is_the_hand_computed_ledger(tmp_path: Path) -> None:
     assert (b.position, b.basis, report.summary.engine.markets["A"].position) == (-3, D("2.10"), 0)
 
 
-def test_by_strategy_since_before_the_ledger_books_it_in_decimal_alike(tmp_path: Path) -> None:
-    """From `--since` on, the parts are booked in Decimal from each market's last flat moment
-    (`realized_by_owner`), not in the stretch pass: the same figures."""
+def test_by_strategy_since_before_the_ledger_is_the_whole_ledger(tmp_path: Path) -> None:
     state = tmp_path / "state.db"
     write_ledger(state)
     report = pnl_report(state, since="start", since_ts=START - 1, by="strategy", exchange=None)
     assert {row["strategy"]: D(row["realized"]) for row in report.rows} == BY_STRATEGY
+
+
+def test_by_strategy_since_inside_a_day_counts_only_what_each_part_realized_after_it(
+    tmp_path: Path,
+) -> None:
+    """A cutoff between beta's purchase and alpha's sale, inside the one UTC day of both: alpha
+    counts its sale (0.57) and the settlement (1.79), not its purchase's fee, though the day's
+    fills of its part are summed together; beta realized nothing after it, and still has its
+    row; gamma all of its own."""
+    state = tmp_path / "state.db"
+    write_ledger(state)
+    since = START + 1.5
+    report = pnl_report(state, since="1.5 s in", since_ts=since, by="strategy", exchange=None)
+    rows = {row["strategy"]: D(row["realized"]) for row in report.rows}
+    assert rows == {"alpha": D("2.36"), "beta": D(0), "gamma": D("-0.08")}
+    # the account's figures from the same cutoff: A's sale (0.466667 - 0.03), the nobody's sale
+    # (-1.066667 - 0.05) and the settlement (1.70 - 0.01); B's -0.05 less 0.04 of fees
+    assert D(report.document["realized"]) == D("0.92")

@@ -133,7 +133,8 @@ class LoopExecutor:
         dry run, none while it waits in the batch), or None when nothing went out (or its answer
         was lost), once that is known; `refused` is handed the risk engine's denials first, when
         it refuses the order."""
-        self._log.emit("signal", intent_fields(intent))
+        log = self._log
+        log.emit("signal", intent_fields(intent) if log.reads("signal") else None)
         held = self._held(intent)
         if held is not None:
             self._log.emit("intent_held", {"ticker": intent.ticker, "reason": held})

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.dispatch import Dispatch
     from kalshi_cli.runner.loop.alerting import TradeAlerts
     from kalshi_cli.runner.loop.gate import MarketGate
+    from kalshi_cli.runner.loop.orders_read_again import OrdersReadAgain
     from kalshi_cli.runner.loop.schedule import LagReport, MarketSchedule
     from kalshi_cli.runner.loop.settings import LoopSettings
     from kalshi_cli.runner.loop.shared import Tuning
@@ -40,8 +41,9 @@ if TYPE_CHECKING:
 class RunFigures:
     """What the run has counted, each read where it is kept: the counters (the loop's ticks
     too) and the calls out, the gate's trading state and pause, the schedule's lag, the
-    strategies stopped (each with why: for the day by their budget, until resumed), and the
-    shards held short or paused (`shards`: the executor's hold; None: none kept)."""
+    strategies stopped (each with why: for the day by their budget, until resumed), the
+    shards held short or paused (`shards`: the executor's hold; None: none kept), and the
+    markets waiting for their orders' read (`orders_read`; None: no feed follows orders)."""
 
     counters: Counters
     dispatch: Dispatch
@@ -50,6 +52,7 @@ class RunFigures:
     budgets: Budgets | None
     stopped: Mapping[str, str]
     shards: BalanceHold | None = None
+    orders_read: OrdersReadAgain | None = None
 
     def shards_held(self) -> dict[str, list[int]]:
         """The shards the loop holds now: refused for collateral (`short`) and paused."""
@@ -57,6 +60,15 @@ class RunFigures:
         if hold is None:
             return {"short": [], "paused": []}
         return {"short": sorted(hold.short), "paused": sorted(hold.paused)}
+
+    def orders_read_waiting(self) -> dict[str, int | float | None]:
+        """How many markets wait for their orders' read (runner/loop/orders_read_again.py),
+        trading nothing meanwhile, and the longest wait in seconds (None: none waits)."""
+        markets, longest = (0, None) if self.orders_read is None else self.orders_read.waits()
+        return {
+            "orders_read_waiting": markets,
+            "orders_read_wait_s": None if longest is None else round(longest, 3),
+        }
 
     def stopped_now(self) -> dict[str, str]:
         return (dict(self.budgets.stopped) if self.budgets is not None else {}) | dict(self.stopped)
@@ -155,6 +167,9 @@ class Heartbeat:
             # the shards where it enters nothing now (docs/shards.md "The trade loop"): `kalshi
             # status` names them
             "shards_held": self._figures.shards_held(),
+            # the markets that trade nothing until their resting orders are read (at the start,
+            # after a reconnect): `kalshi check heartbeat` warns when one waits too long
+            **self._figures.orders_read_waiting(),
         }
         # one transaction, so one fsync of the state file per heartbeat rather than two; rows
         # the trading records do not answer from, so they leave its answers in place

@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
     from kalshi_cli.runner.execution.fills import FillSync
     from kalshi_cli.runner.loop.new_market_listing import NewMarkets
-    from kalshi_cli.runner.loop.orders_read_again import OrdersReadAgain
     from kalshi_cli.runner.ports import LoopClient, MarketFeed
     from kalshi_cli.vocabulary.clock import Clock
 
@@ -83,15 +82,12 @@ class LifecycleWatch:
         closed: set[str],
         settled: Callable[[str, str], None],
         new_markets: NewMarkets | None = None,
-        orders_again: OrdersReadAgain | None = None,
     ) -> None:
         """`settled`: told each market's result ("yes" or "no") as it is known, so the
         event's worst case rules out what it ended (services/pretrade/loop.py
         `LoopReads.settled`); `new_markets`: told of a market listed or opened that the loop
         does not trade, for a loop asked for a series or an event (runner/loop/new_markets.py;
-        None: its markets are fixed); `orders_again`: the markets waiting for their orders' read
-        once the feed follows their orders, as it waits for the first grant of its own channel
-        (runner/loop/orders_read_again.py)."""
+        None: its markets are fixed)."""
         self._client = client  # the markets are read again through it
         self._feed, self._portfolio, self._clock = feed, portfolio, clock
         self._fills, self._guard, self._dispatch = fills, guard, dispatch
@@ -99,7 +95,6 @@ class LifecycleWatch:
         self._closed = closed  # written here as markets close; the market pass reads it
         self._settled = settled
         self._new_markets = new_markets
-        self._orders_again = orders_again
         self._ended: set[str] = set()  # of those, the ones closed for good
         # a lifecycle gap: the markets' state read again (`_reread_markets`)
         self._reread_due = False  # a gap asked for a read not made yet
@@ -138,13 +133,8 @@ class LifecycleWatch:
         self._reread_due = True
         self._reread_at = -math.inf
         self._granted_once = True  # a gap comes after a grant: its read is the one
-        # a reconnect's gap: an order's `user_orders` message (no sequence numbers) may be lost
-        # too, so the events the loop follows elsewhere are read again, and the markets wait for
-        # their resting orders' read once the new subscription carries them, as at the start (an
-        # order rested elsewhere meanwhile is told by no message)
+        # a result lost in a market the loop follows elsewhere: those events are read again
         self._fills.told_elsewhere(None)
-        if self._orders_again is not None:
-            self._orders_again.wait(self._portfolio.markets)
 
     def after_events(self) -> None:
         """After a tick's events: the first grant seen, and the read a gap asked for made (what
@@ -152,8 +142,6 @@ class LifecycleWatch:
         due."""
         self._first_grant()
         self._reread_markets()
-        if self._orders_again is not None:
-            self._orders_again.due()
         if self._new_markets is not None:
             self._new_markets.ended.sweep()
             self._new_markets.due()

@@ -1,7 +1,7 @@
 """A market's resting orders read again once the feed's `user_orders` subscription carries it:
 the loop's markets at its start (the start's reconcile read them before the feed subscribed) and
 each market that joins a running loop (its listing read them before the feed added it), and every
-market after a gap of the feed (a reconnect: runner/loop/lifecycle_watch.py `gap`). An order
+market after a gap of the feed (a reconnect: runner/loop/watch.py `_trouble`). An order
 placed elsewhere (by hand, on the website) after that first read and before the exchange applied
 the subscription is told by no message; the read made after the exchange's answer (`subscribed`,
 or `ok` to an `add_markets`: asyncapi.yaml) finds it. What it finds is recorded as the start's
@@ -11,8 +11,9 @@ as the start's rebuild books it (`book_resting`).
 Each such market waits for that read: it takes no turn from the moment it is handed over
 (`wait`) until the read is answered, the wait for the subscription's answer included (its
 stop-loss goes on); a read that fails leaves it waiting, and is made again at a later tick, not
-during the API error guard's backoff. docs/trade-loop.md "Orders placed elsewhere before the
-feed follows a market".
+during the API error guard's backoff; one told to wait again while its read is on its way (a
+reconnect: the read may be older than what was lost) waits on for the next read.
+docs/trade-loop.md "Orders placed elsewhere before the feed follows a market".
 
 `OrdersReadAgain` is given more than six collaborators because its read is an exchange call made
 off the deciding path and booked as the start's reconcile books one: the feed whose answer
@@ -101,15 +102,27 @@ class OrdersReadAgain:
         self._store, self._portfolio = store, portfolio
         self._clock, self._log = clock, log
         self._read_lag_s = read_lag_s
-        # market -> what frees it once its read is answered
-        self._waiting: dict[str, Callable[[], None]] = {}
+        # market -> what frees it once its read is answered, and since when it waits (monotonic)
+        self._waiting: dict[str, tuple[Callable[[], None], float]] = {}
         self._out = False  # a read is on its way, its answer not booked
+        self._asked: frozenset[str] = frozenset()  # the markets that read was asked for
+        # of those, told to wait anew while it was out (a reconnect): it may be older than the
+        # loss, so they wait on for a read asked after this
+        self._again: set[str] = set()
         self.wait(portfolio.markets)
 
     @property
     def ready(self) -> bool:
         """No market waits for its orders' read."""
         return not self._waiting
+
+    def waits(self) -> tuple[int, float | None]:
+        """How many markets wait for their orders' read now, and for how many seconds the one
+        waiting longest has (None: none waits): the heartbeat reports both."""
+        if not self._waiting:
+            return 0, None
+        since = min(at for _, at in self._waiting.values())
+        return len(self._waiting), self._clock.monotonic() - since
 
     def wait(self, tickers: Iterable[str]) -> None:
         """`tickers` take no turn until their resting orders are read once the feed's
@@ -118,10 +131,14 @@ class OrdersReadAgain:
         them meanwhile."""
         if self._carried is None:
             return
-        new = [t for t in dict.fromkeys(tickers) if t not in self._waiting]
+        told = list(dict.fromkeys(tickers))
+        self._again.update(t for t in told if t in self._asked)
+        new = [t for t in told if t not in self._waiting]
+        now = self._clock.monotonic()
         for ticker in new:
             # its stop-loss goes on: an exit only lessens what is held there
-            self._waiting[ticker] = self._dispatch.hold([ticker], parked=True, exits_wait=False)
+            free = self._dispatch.hold([ticker], parked=True, exits_wait=False)
+            self._waiting[ticker] = (free, now)
         if new:
             self._log.emit("orders_read_waiting", {"markets": len(new)})
 
@@ -135,7 +152,7 @@ class OrdersReadAgain:
         tickers = sorted(t for t in self._waiting if t in carried)
         if not tickers:
             return
-        self._out = True
+        self._out, self._asked = True, frozenset(tickers)
         orders, clock = self._client.orders, self._clock
 
         def read() -> Resting:
@@ -151,10 +168,11 @@ class OrdersReadAgain:
         self._dispatch.send(tickers, read, self._booked, Urgency.FIRST, unmade=self._unmade)
 
     def _booked(self, answer: CallAnswer[Resting]) -> None:
-        """What the read found recorded and booked; each market read is free to take its turn.
-        A state file that cannot record them is the loop's state-file failure (raised, as any
-        booking's: runner/loop/state_fault.py)."""
-        self._out = False
+        """What the read found recorded and booked; each market read is free to take its turn,
+        unless told to wait anew while the read was out. A state file that cannot record them is
+        the loop's state-file failure (raised, as any booking's: runner/loop/state_fault.py)."""
+        again = self._again
+        self._unmade()
         read = self._guard.read(answer, "orders_read_failed")
         if read is None:
             return  # they wait on, read again at a later tick
@@ -166,8 +184,10 @@ class OrdersReadAgain:
                 asked=asked, read_lag_s=self._read_lag_s, subaccount=subaccount,
             )  # fmt: skip
             book_resting(self._store, self._portfolio, subaccount, ticker)
-            self._waiting.pop(ticker)()
+            if ticker not in again:
+                free, _ = self._waiting.pop(ticker)
+                free()
         self._log.emit("orders_read", {"markets": len(resting)})
 
     def _unmade(self) -> None:
-        self._out = False
+        self._out, self._asked, self._again = False, frozenset(), set()

@@ -18,8 +18,9 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from kalshi_cli.feed.book import MESSAGES_DROPPED, FeedMessage, MessageKind
+from kalshi_cli.feed.book import MESSAGES_DROPPED, RECONNECTED, FeedMessage, MessageKind
 from kalshi_cli.feed.messages import FillNotice, UnreadableOrder
+from kalshi_cli.feed.session import USER_ORDERS
 from kalshi_cli.runner.execution.dispatch import Urgency, run_call
 from kalshi_cli.runner.loop.lifecycle_watch import LIFECYCLE_CHANNEL
 from kalshi_cli.runner.loop.shard_watch import ShardWatch, shard_reader
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.own_orders import OwnOrders
     from kalshi_cli.runner.loop.gate import MarketGate
     from kalshi_cli.runner.loop.lifecycle_watch import LifecycleWatch
+    from kalshi_cli.runner.loop.orders_read_again import OrdersReadAgain
     from kalshi_cli.runner.loop.settings import LoopSettings
     from kalshi_cli.runner.loop.shared import Alert, Resolve, Tuning
     from kalshi_cli.runner.ports import LoopClient
@@ -91,6 +93,7 @@ class LoopWatch:
         records: LoopTradingRecords,
         gate: MarketGate,
         lifecycle: LifecycleWatch,
+        orders_again: OrdersReadAgain,
         tuning: Tuning,
         log: EntryLog,
         alert: Alert,
@@ -100,11 +103,8 @@ class LoopWatch:
         self._client = client  # its subaccount, and the exchange's maintenance windows
         self._portfolio, self._clock = portfolio, clock
         self._risk, self._executor, self._own = risk, executor, own
-        self._dispatch = dispatch
-        self._records = records
-        self._gate = gate
-        self._lifecycle = lifecycle
-        self._tuning = tuning
+        self._dispatch, self._records, self._gate = dispatch, records, gate
+        self._lifecycle, self._orders_again, self._tuning = lifecycle, orders_again, tuning
         self._log, self._alert, self._resolve = log, alert, resolve
         self._index_markets = index_markets  # an index -> the markets that settle on it
         self.blocked_by: str | None = None  # the blocking state the quotes were withdrawn for
@@ -159,6 +159,7 @@ class LoopWatch:
         for message in messages:
             handlers.get(message.kind, trouble)(message, news)
         self._lifecycle.after_events()
+        self._orders_again.due()
         return news.changed, news.went_stale, news.touched
 
     def _told_again(self) -> None:
@@ -200,20 +201,17 @@ class LoopWatch:
         self._lifecycle.message(message)
 
     def _stale(self, message: FeedMessage, news: _News) -> None:
-        ticker = message.ticker
-        if ticker is not None:
+        if (ticker := message.ticker) is not None:
             news.went_stale.add(ticker)
             news.touched.add(ticker)
             self._log.emit("feed_stale", {"ticker": ticker, "reason": message.reason})
             self._alert("feed_stale", ticker, f"{ticker}: {message.reason}", {"ticker": ticker})
 
     def _fresh(self, message: FeedMessage, news: _News) -> None:
-        if message.ticker is not None:
-            news.touched.add(message.ticker)
-            self._log.emit("feed_fresh", {"ticker": message.ticker})
-            self._resolve(
-                "feed_stale", message.ticker, f"{message.ticker}: the feed is fresh again"
-            )
+        if (ticker := message.ticker) is not None:
+            news.touched.add(ticker)
+            self._log.emit("feed_fresh", {"ticker": ticker})
+            self._resolve("feed_stale", ticker, f"{ticker}: the feed is fresh again")
 
     def _trouble(self, message: FeedMessage, news: _News) -> None:
         """The feed's own messages: a reconnect, a gap, a failed poll. Any of them may have lost a
@@ -229,9 +227,12 @@ class LoopWatch:
             self._executor.guard.failed(message.error)
         if kind is MessageKind.GAP and reason in (LIFECYCLE_CHANNEL, MESSAGES_DROPPED):
             self._lifecycle.gap()
-        if reason == MESSAGES_DROPPED:
-            # a fill's message may have gone too; a lost book change waits for the sweep
+        if reason in (RECONNECTED, MESSAGES_DROPPED, USER_ORDERS):
+            # an order's or a fill's message may have gone (a lost book change waits for the sweep):
+            # the fills read, and every market waits for its resting orders' read (as at the start)
             self._executor.fills_due = True
+            self._executor.fills.told_elsewhere(None)
+            self._orders_again.wait(self._portfolio.markets)
 
     def _order_update(self, update: Order | UnreadableOrder) -> None:
         if self._subaccount_of(update) != (self._client.subaccount or 0):

@@ -99,6 +99,8 @@ LAG_KEYS = (
     "waiting",
     "behind",
     "writes_behind_s",
+    "orders_read_waiting",
+    "orders_read_wait_s",
 )
 
 
