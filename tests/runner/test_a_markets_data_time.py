@@ -1,0 +1,57 @@
+"""The time a market's data last came, as the stale-feed rule judges an order by it
+(`runner/ports.py` `book_data_at`): the book's own data age back from now, and none while the
+feed holds no fresh book, whatever age a source still gives it (a backtest's replay keeps the
+time of a book's last record through a sequence gap)."""
+
+import math
+from decimal import Decimal
+
+from kalshi_cli.risk.rules import RiskContext, StaleFeedRule
+from kalshi_cli.risk.state import TradingState
+from kalshi_cli.runner.ports import book_data_at
+from kalshi_cli.vocabulary.decisions import Intent, PositionView
+from kalshi_cli.vocabulary.units import Action, Side
+
+NOW = 1_700_000_000.0
+RULE = StaleFeedRule(stale_after_s=10.0)
+
+
+class AgedFeed:
+    """A feed whose books are `ages` seconds old; those `gapped` are not fresh, their age still
+    known, as a replay's book through a sequence gap."""
+
+    def __init__(self, ages: dict[str, float], gapped: frozenset[str] = frozenset()) -> None:
+        self.ages, self.gapped = ages, gapped
+
+    def is_fresh(self, ticker: str) -> bool:
+        return ticker in self.ages and ticker not in self.gapped
+
+    def data_age(self, ticker: str) -> float:
+        return self.ages.get(ticker, math.inf)
+
+
+def _judged(feed: AgedFeed, ticker: str) -> bool:
+    """Whether a buy on `ticker` passes the stale-feed rule on the feed's data now."""
+    order = Intent(ticker, Side.YES, Action.BUY, Decimal("0.40"), Decimal(1), Decimal("0.5"), "t")
+    seen = RiskContext(
+        now=NOW,
+        position=PositionView(ticker),
+        state=TradingState.ACTIVE,
+        last_data_at=book_data_at(feed, ticker, NOW),
+    )
+    return RULE.check(order, seen).allowed
+
+
+def test_a_fresh_books_data_is_as_old_as_its_last_data():
+    feed = AgedFeed({"YOUNG": 9.5, "OLD": 12.0})
+    assert book_data_at(feed, "OLD", NOW) == NOW - 12.0
+    assert _judged(feed, "YOUNG")
+    assert not _judged(feed, "OLD")  # fresh to its feed, older than stale_after_s
+
+
+def test_a_book_not_fresh_has_no_data_time_whatever_its_age():
+    feed = AgedFeed({"GAP": 0.5, "OK": 0.5}, gapped=frozenset({"GAP"}))
+    assert book_data_at(feed, "GAP", NOW) is None
+    assert book_data_at(feed, "NONE", NOW) is None
+    assert not _judged(feed, "GAP")
+    assert _judged(feed, "OK")
