@@ -6,8 +6,8 @@ time of a book's last record through a sequence gap). A set's leg or sale back
 decided on and its own market's data."""
 
 import math
-from types import SimpleNamespace
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any, cast
 
 from kalshi_cli.risk.rules import RiskContext, StaleFeedRule
