@@ -118,8 +118,9 @@ class RiskContext:
     state: TradingState
     position: PositionView  # this market: position and resting orders
     total_exposure: Decimal = ZERO  # dollars at risk in every market, this one included
-    last_data_at: float | None = None  # last book update for this market
-    in_sync: bool = True  # False from a sequence gap until the book is resynced
+    # the market's last book update; None while the feed holds no fresh book for it (no data
+    # yet, or a sequence gap not yet resynced): runner/ports.py `book_data_at`
+    last_data_at: float | None = None
     owned: Owned | None = None  # the sending strategy's own part, when it has a budget
     # the market's own (taker, maker) fee rates now: a risk engine always names them; None
     # only outside a loop, where the limit rules alone run (`limit_rules`: the assistant's
@@ -181,10 +182,12 @@ class StaleFeedRule:
     about = About("stale feed", "no orders on a market without fresh data", "stale_after_s")
 
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
-        if not ctx.in_sync:
-            return _deny(self.code, f"{intent.ticker}: sequence gap not yet resynced")
         if ctx.last_data_at is None:
-            return _deny(self.code, f"{intent.ticker}: no market data yet")
+            return _deny(
+                self.code,
+                f"{intent.ticker}: no fresh book (no market data yet, "
+                "or a sequence gap not yet resynced)",
+            )
         age = ctx.now - ctx.last_data_at
         if age >= self.stale_after_s:
             return _deny(self.code, f"{intent.ticker}: no market data for {age:.1f}s")
