@@ -1,0 +1,104 @@
+"""An order whose answer was lost may have its row moved on before its lookup is settled: the
+orders' read again (a reconnect, a lost `user_orders` message) records it resting by its client
+order id, and its `user_orders` messages then carry it on (filled, executed, cancelled). The
+lookup's order is then applied as reconcile applies a read to a row (`book_read`): the row moves
+only forward, a read older than the row does not move it back, and the loop's books follow the
+row, not the older read: no order rests in the view that the row says ended, and a fill the feed
+already told is counted once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.runner.loop.orders_read_again import record_foreign
+from kalshi_cli.services.pretrade.books import book_resting
+from tests.runner.execution.test_lost_order_found import PRICE, _lost_quote, _rig, _sell_into_quote
+from tests.runner.fakes import Rig
+
+D = Decimal
+
+
+def _read_again(rig: Rig, ticker: str) -> None:
+    """The loop's orders' read again of `ticker`, booked as `OrdersReadAgain` books it."""
+    resting = list(rig.client.orders.iter_orders(ticker=ticker, status="resting"))
+    record_foreign(
+        rig.store, rig.loop.log, ticker, resting,
+        asked=rig.clock.wall(), read_lag_s=0.5, subaccount=0,
+    )  # fmt: skip
+    book_resting(rig.store, rig.loop.portfolio, 0, ticker)
+
+
+def _messages(rig: Rig) -> None:
+    """The feed's messages so far (the `user_orders` ones among them) handled by the loop."""
+    rig.loop.watch.handle_messages(rig.feed.drain_messages())
+
+
+def _fills(rig: Rig, ticker: str, count: str) -> None:
+    _sell_into_quote(rig, ticker, D(count))
+    rig.exchange.tick()
+    _messages(rig)
+
+
+def _cancel(rig: Rig, ticker: str, count: str) -> None:
+    """Some of it fills, then the rest is cancelled on the exchange (by hand, say)."""
+    _fills(rig, ticker, count)
+    (order,) = rig.client.orders.iter_orders(ticker=ticker, status="resting")
+    rig.exchange.desk.cancel_order(rig.client.account_id, order.order_id)
+    rig.exchange.tick()
+    _messages(rig)
+
+
+Move = Callable[[Rig, str], None]
+
+
+@pytest.mark.parametrize(
+    ("move", "status", "filled", "resting"),
+    [
+        (lambda rig, t: None, "resting", "0", "10"),
+        (lambda rig, t: _fills(rig, t, "4"), "resting", "4", "6"),
+        (lambda rig, t: _fills(rig, t, "10"), "executed", "10", "0"),
+        (lambda rig, t: _cancel(rig, t, "3"), "canceled", "3", "0"),
+    ],
+    ids=["resting", "partly filled", "executed", "canceled"],
+)
+def test_a_lookup_older_than_its_moved_row_leaves_the_row_and_the_books_as_they_are(
+    tmp_path: Path, move: Move, status: str, filled: str, resting: str
+) -> None:
+    rig = _rig(tmp_path)
+    unknown = rig.loop.executor.unknown_orders
+    coid, ticker = _lost_quote(rig)
+    looked = unknown.look(unknown.in_markets())  # the lookup: resting, nothing filled
+    _read_again(rig, ticker)
+    move(rig, ticker)
+    unknown.settle(looked)
+    assert unknown.unknown == {}
+    row = rig.store.orders.get_intent(coid)
+    assert row is not None
+    assert (row.status, row.filled, row.remaining) == (status, D(filled), D(resting))
+    rests = [(o.client_order_id, o.remaining) for o in rig.loop.portfolio.resting(ticker)]
+    assert rests == ([(coid, D(resting))] if status == "resting" else [])
+    told = rig.loop.portfolio.unbooked_orders(ticker)
+    assert sum((o.remaining for o in told), D(0)) == D(filled)  # told by the feed, once
+    rig.loop.executor.fills.sync()
+    view = rig.loop.portfolio.view_for(ticker, "spike")
+    assert view.position == D(filled)
+    assert view.entry_cost == D(filled) * PRICE  # to the cent: each fill booked once, the strategy's
+    assert rig.loop.portfolio.unbooked_orders(ticker) == []  # told filled, then read: none apart
+
+
+def test_a_lookup_newer_than_its_moved_row_carries_the_row_forward(tmp_path: Path) -> None:
+    rig = _rig(tmp_path)
+    unknown = rig.loop.executor.unknown_orders
+    coid, ticker = _lost_quote(rig)
+    _read_again(rig, ticker)
+    _sell_into_quote(rig, ticker, D(10))  # its message not yet heard
+    unknown.resolve()
+    row = rig.store.orders.get_intent(coid)
+    assert row is not None
+    assert (row.status, row.filled, row.remaining) == ("executed", D(10), D(0))
+    assert rig.loop.portfolio.resting(ticker) == []
+    assert rig.loop.executor.fills.due.is_set()
