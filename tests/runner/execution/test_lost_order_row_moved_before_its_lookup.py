@@ -16,6 +16,7 @@ import pytest
 
 from kalshi_cli.runner.loop.orders_read_again import record_foreign
 from kalshi_cli.services.pretrade.books import book_resting
+from kalshi_cli.store.errors import InvalidTransition
 from tests.runner.execution.test_lost_order_found import PRICE, _lost_quote, _rig, _sell_into_quote
 from tests.runner.fakes import Rig
 
@@ -102,3 +103,24 @@ def test_a_lookup_newer_than_its_moved_row_carries_the_row_forward(tmp_path: Pat
     assert (row.status, row.filled, row.remaining) == ("executed", D(10), D(0))
     assert rig.loop.portfolio.resting(ticker) == []
     assert rig.loop.executor.fills.due.is_set()
+
+
+def test_a_stop_whose_lookup_meets_a_store_error_still_proves_and_names_the_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store error on an order row that is no failure of the state file (a row marked sent
+    twice: a bug) met while the stop looks its lost order up: the stop goes on as past any bug,
+    its proving listing is made and names the order that may rest, and the run still ends as
+    the crash it is. On the old code the error ended the stop at once, unproven, naming none."""
+    rig = _rig(tmp_path)
+    coid, _ = _lost_quote(rig)
+
+    def marked_twice(client_order_id: str, order: object) -> None:
+        raise InvalidTransition(f"cannot mark intent {client_order_id} sent: it is already resting")
+
+    monkeypatch.setattr(rig.store.orders, "mark_shown", marked_twice)
+    with pytest.raises(InvalidTransition):
+        rig.loop.stop.shutdown(cancel_resting=True)
+    assert rig.loop.log.counts.get("stop_withdrawal_failed") == 1
+    assert rig.loop.log.counts.get("stop_not_proven") == 1
+    assert coid in rig.loop.stop.not_proven
