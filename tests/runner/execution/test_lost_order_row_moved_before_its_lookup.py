@@ -14,11 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from kalshi_cli.runner.config import StrategyChoice, TradeOptions
+from kalshi_cli.runner.lifecycle.running import run
 from kalshi_cli.runner.loop.orders_read_again import record_foreign
 from kalshi_cli.services.pretrade.books import book_resting
 from kalshi_cli.store.errors import InvalidTransition
 from tests.runner.execution.test_lost_order_found import PRICE, _lost_quote, _rig, _sell_into_quote
-from tests.runner.fakes import Rig
+from tests.runner.fakes import Rig, make_rig
+from tests.runner.lifecycle.test_shutdown_unknown import RISK, _lose_next_create
 
 D = Decimal
 
@@ -124,3 +127,30 @@ def test_a_stop_whose_lookup_meets_a_store_error_still_proves_and_names_the_orde
     assert rig.loop.log.counts.get("stop_withdrawal_failed") == 1
     assert rig.loop.log.counts.get("stop_not_proven") == 1
     assert coid in rig.loop.stop.not_proven
+
+
+def test_a_turn_that_meets_a_store_error_on_an_order_row_crashes_once_and_withdraws(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop's turn meets a store error on an order row that is no failure of the state file
+    (its lost order's lookup books it, and the store says the row was marked already: a bug):
+    the run crashes with one `crashed` line, and its stop, meeting the same error at its own
+    lookup, goes on: nothing of the loop's is left resting, the listing is made, and the lost
+    order, never booked, is named as not proven gone. On the old code the stop died of it a second time, unproven, before its
+    `stopped` line."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
+    coid = _lose_next_create(rig, "unknown")  # taken by the exchange, its answer lost
+
+    def marked_twice(client_order_id: str, order: object) -> None:
+        raise InvalidTransition(f"cannot mark intent {client_order_id} sent: it is already resting")
+
+    monkeypatch.setattr(rig.store.orders, "mark_shown", marked_twice)
+    with pytest.raises(InvalidTransition):
+        run(rig.loop, TradeOptions(strategies=(StrategyChoice("market-maker"),), duration_s=600))
+    counts = rig.loop.log.counts
+    assert (counts.get("crashed"), counts.get("stopped")) == (1, 1)  # the stop ran to its end
+    assert counts.get("stop_withdrawal_failed") == 1
+    me = rig.client.account_id
+    resting = [o.client_order_id for o in rig.exchange.history.orders(me) if o.status == "resting"]
+    assert resting == []
+    assert rig.loop.stop.not_proven == (coid,)
