@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.runner.config import StrategyChoice, TradeOptions
 from kalshi_cli.runner.lifecycle.running import run
 from kalshi_cli.runner.loop.orders_read_again import record_foreign
 from kalshi_cli.services.pretrade.books import book_resting
 from kalshi_cli.store.errors import InvalidTransition
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.runner.execution.test_lost_order_found import PRICE, _lost_quote, _rig, _sell_into_quote
 from tests.runner.fakes import Rig, make_rig
 from tests.runner.lifecycle.test_shutdown_unknown import RISK, _lose_next_create
@@ -154,3 +156,31 @@ def test_a_turn_that_meets_a_store_error_on_an_order_row_crashes_once_and_withdr
     resting = [o.client_order_id for o in rig.exchange.history.orders(me) if o.status == "resting"]
     assert resting == []
     assert rig.loop.stop.not_proven == (coid,)
+
+
+@pytest.mark.parametrize(
+    ("move", "status", "filled", "resting"),
+    [
+        (lambda rig, t: _fills(rig, t, "10"), "executed", "10", "0"),
+        (lambda rig, t: _cancel(rig, t, "3"), "canceled", "3", "0"),
+    ],
+    ids=["executed", "canceled"],
+)
+def test_a_create_answer_booked_after_its_row_moved_on_leaves_the_row_as_it_is(
+    tmp_path: Path, move: Move, status: str, filled: str, resting: str
+) -> None:
+    """A quote's answer is back but not booked yet; meanwhile the orders' read again recorded
+    it by its client order id and its messages carried it on. The answer, older than the row,
+    is booked as a read is (`book_read`): on the old code it moved the row back to resting."""
+    rig = _rig(tmp_path)
+    ticker = list(rig.exchange.reference.markets)[0]
+    create = CreateOrder(ticker, BookSide.BID, PRICE, D(10), client_order_id="spike:answer")
+    service = rig.loop.executor.answers.orders
+    service.record_intent(create, side=Side.YES, action=Action.BUY)
+    result = rig.client.orders.create_order(create)  # resting, nothing filled
+    _read_again(rig, ticker)
+    move(rig, ticker)
+    assert service.record_answer(create, result) == "resting"  # what the answer said
+    row = rig.store.orders.get_intent(create.client_order_id)
+    assert row is not None
+    assert (row.status, row.filled, row.remaining) == (status, D(filled), D(resting))
