@@ -184,3 +184,29 @@ def test_a_create_answer_booked_after_its_row_moved_on_leaves_the_row_as_it_is(
     row = rig.store.orders.get_intent(create.client_order_id)
     assert row is not None
     assert (row.status, row.filled, row.remaining) == (status, D(filled), D(resting))
+
+
+def test_an_answer_lost_after_a_read_recorded_its_order_leaves_the_row_as_the_read_has_it(
+    tmp_path: Path,
+) -> None:
+    """A quote's request is out; the orders' read again records it resting by its client order
+    id; then its answer is lost. The row, answered already, stays as the read has it: on the
+    old code marking it unknown was refused, and the refusal read as a state file that could
+    not record the order (`OrderNotRecorded`), which stops the loop as a failing disk does.
+    Its lookup then settles it as any lost order's."""
+    rig = _rig(tmp_path)
+    ticker = list(rig.exchange.reference.markets)[0]
+    create = CreateOrder(ticker, BookSide.BID, PRICE, D(10), client_order_id="spike:lost")
+    service = rig.loop.executor.answers.orders
+    service.record_intent(create, side=Side.YES, action=Action.BUY)
+    rig.client.orders.create_order(create)  # landed; its answer never comes
+    _read_again(rig, ticker)
+    service.record_unknown(create, "timed out")
+    row = rig.store.orders.get_intent(create.client_order_id)
+    assert row is not None
+    assert (row.status, row.filled, row.remaining) == ("resting", D(0), D(10))
+    unknown = rig.loop.executor.unknown_orders
+    unknown.lost(create.client_order_id, ticker)
+    unknown.resolve()
+    assert unknown.unknown == {}
+    assert [o.client_order_id for o in rig.loop.portfolio.resting(ticker)] == ["spike:lost"]
