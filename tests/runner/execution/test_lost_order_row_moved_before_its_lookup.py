@@ -22,7 +22,9 @@ from kalshi_cli.services.pretrade.books import book_resting
 from kalshi_cli.store.errors import InvalidTransition
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.runner.execution.test_lost_order_found import PRICE, _lost_quote, _rig, _sell_into_quote
-from tests.runner.fakes import Rig, make_rig
+from tests.runner.execution.test_requote_amends import LAL, _quoted, _requote, _sell_into_the_quote
+from tests.runner.execution.test_requote_amends import _rig as amend_rig
+from tests.runner.fakes import Rig, another_trader_places, make_rig
 from tests.runner.lifecycle.test_shutdown_unknown import RISK, _lose_next_create
 
 D = Decimal
@@ -210,3 +212,32 @@ def test_an_answer_lost_after_a_read_recorded_its_order_leaves_the_row_as_the_re
     unknown.resolve()
     assert unknown.unknown == {}
     assert [o.client_order_id for o in rig.loop.portfolio.resting(ticker)] == ["spike:lost"]
+
+
+def test_a_read_of_an_amend_in_doubt_older_than_the_feeds_word_leaves_what_it_told(
+    tmp_path: Path,
+) -> None:
+    """A quote's amend answer is lost; the read of it is sent when 2 had filled, and before it
+    is booked the quote fills whole and its `user_orders` message tells the loop so. The read,
+    older than the row, tells the limits less than the feed did: the 10 told filled still
+    count until the fill read brings them in (on the old code only 2 did)."""
+    rig = amend_rig(tmp_path)
+    order_id = _quoted(rig)
+    rig.client.amend_errors.append("lost")
+    assert not _requote(rig, order_id, "0.43")
+    _sell_into_the_quote(rig, D(2))
+    stale = rig.client.get_order(order_id)  # the read as it was sent
+    yes_bids, _ = rig.exchange.engine.book(LAL)
+    ahead = sum((n for p, n in yes_bids if p >= D("0.40")), D(0)) - D(8)
+    another_trader_places(rig.exchange, LAL, BookSide.ASK, D("0.40"), ahead + D(8))
+    rig.exchange.tick()
+    _messages(rig)
+    told = rig.loop.portfolio.unbooked_orders(LAL)
+    assert sum((o.remaining for o in told), D(0)) == D(10)
+    rig.client.get_order = lambda _: stale  # type: ignore[method-assign]
+    rig.loop.executor.amends.look_later()
+    row = rig.store.orders.intent_by_order_id(order_id)
+    assert row is not None and (row.status, row.filled) == ("executed", D(10))
+    told = rig.loop.portfolio.unbooked_orders(LAL)
+    assert sum((o.remaining for o in told), D(0)) == D(10)
+    assert rig.loop.portfolio.resting(LAL) == []
