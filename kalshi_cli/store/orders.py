@@ -3,9 +3,10 @@ in flight (`amends_in_flight`).
 
 An intent is written `pending` before its request is sent; while its outcome is not known the
 placing code records the answer with `mark_sent`, `mark_rejected` or `mark_unknown` (any other use
-is refused as a bug, but a lost answer: `mark_unknown` leaves a row answered already as it is). Afterwards `update_order` copies what the exchange says, because the exchange
-is the truth; only a total below what filled is raised to that. Every change appends to
-`order_history` in the same transaction. An amend is recorded in flight before it is sent
+is refused as a bug, but for a lost answer: `mark_unknown` leaves a row answered already as it
+is). Afterwards `update_order` copies what the exchange says, because the exchange is the truth;
+only a total below what filled is raised to that. Every change appends to `order_history` in the
+same transaction. An amend is recorded in flight before it is sent
 (`write_amend`) and is in doubt (`amends_in_doubt`) until `settle_amend` removes it.
 """
 

@@ -398,9 +398,8 @@ class UnknownOrders:
         read: an older read neither brings back an ended order nor lowers what the feed told
         filled."""
         intent = self._store.orders.get_intent(client_order_id)
-        found = partial(
-            book_read, self._store, order, now=self._clock.wall(), subaccount=self._client.subaccount
-        )
+        now, subaccount = self._clock.wall(), self._client.subaccount
+        found = partial(book_read, self._store, order, now=now, subaccount=subaccount)
         given = self.unclaimed.pop(order.order_id, [])
         if intent is None:
             found()

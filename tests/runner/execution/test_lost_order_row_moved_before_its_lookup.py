@@ -94,7 +94,8 @@ def test_a_lookup_older_than_its_moved_row_leaves_the_row_and_the_books_as_they_
     rig.loop.executor.fills.sync()
     view = rig.loop.portfolio.view_for(ticker, "spike")
     assert view.position == D(filled)
-    assert view.entry_cost == D(filled) * PRICE  # to the cent: each fill booked once, the strategy's
+    # to the cent: each fill booked once, and the strategy's
+    assert view.entry_cost == D(filled) * PRICE
     assert rig.loop.portfolio.unbooked_orders(ticker) == []  # told filled, then read: none apart
 
 
@@ -140,8 +141,8 @@ def test_a_turn_that_meets_a_store_error_on_an_order_row_crashes_once_and_withdr
     (its lost order's lookup books it, and the store says the row was marked already: a bug):
     the run crashes with one `crashed` line, and its stop, meeting the same error at its own
     lookup, goes on: nothing of the loop's is left resting, the listing is made, and the lost
-    order, never booked, is named as not proven gone. On the old code the stop died of it a second time, unproven, before its
-    `stopped` line."""
+    order, never booked, is named as not proven gone. On the old code the stop died of it a
+    second time, unproven, before its `stopped` line."""
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
     coid = _lose_next_create(rig, "unknown")  # taken by the exchange, its answer lost
 
@@ -175,7 +176,7 @@ def test_a_create_answer_booked_after_its_row_moved_on_leaves_the_row_as_it_is(
     it by its client order id and its messages carried it on. The answer, older than the row,
     is booked as a read is (`book_read`): on the old code it moved the row back to resting."""
     rig = _rig(tmp_path)
-    ticker = list(rig.exchange.reference.markets)[0]
+    ticker = next(iter(rig.exchange.reference.markets))
     create = CreateOrder(ticker, BookSide.BID, PRICE, D(10), client_order_id="spike:answer")
     service = rig.loop.executor.answers.orders
     service.record_intent(create, side=Side.YES, action=Action.BUY)
@@ -197,7 +198,7 @@ def test_an_answer_lost_after_a_read_recorded_its_order_leaves_the_row_as_the_re
     not record the order (`OrderNotRecorded`), which stops the loop as a failing disk does.
     Its lookup then settles it as any lost order's."""
     rig = _rig(tmp_path)
-    ticker = list(rig.exchange.reference.markets)[0]
+    ticker = next(iter(rig.exchange.reference.markets))
     create = CreateOrder(ticker, BookSide.BID, PRICE, D(10), client_order_id="spike:lost")
     service = rig.loop.executor.answers.orders
     service.record_intent(create, side=Side.YES, action=Action.BUY)
