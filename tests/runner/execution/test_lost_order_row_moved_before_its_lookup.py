@@ -20,6 +20,7 @@ from kalshi_cli.runner.lifecycle.running import run
 from kalshi_cli.runner.loop.orders_read_again import record_foreign
 from kalshi_cli.services.pretrade.books import book_resting
 from kalshi_cli.store.errors import InvalidTransition
+from kalshi_cli.vocabulary.models import Order
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.runner.execution.test_lost_order_found import PRICE, _lost_quote, _rig, _sell_into_quote
 from tests.runner.execution.test_requote_amends import LAL, _quoted, _requote, _sell_into_the_quote
@@ -235,7 +236,11 @@ def test_a_read_of_an_amend_in_doubt_older_than_the_feeds_word_leaves_what_it_to
     _messages(rig)
     told = rig.loop.portfolio.unbooked_orders(LAL)
     assert sum((o.remaining for o in told), D(0)) == D(10)
-    rig.client.get_order = lambda _: stale  # type: ignore[method-assign]
+
+    def as_sent(order_id: str) -> Order:
+        return stale
+
+    rig.client.get_order = as_sent  # type: ignore[method-assign]
     rig.loop.executor.amends.look_later()
     row = rig.store.orders.intent_by_order_id(order_id)
     assert row is not None and (row.status, row.filled) == ("executed", D(10))
