@@ -239,12 +239,11 @@ def loop_context(
     *,
     total_exposure: Decimal,
     last_data_at: float | None,
-    in_sync: bool = True,
 ) -> RiskContext:
     """The context the loop's pre-trade account builds for an order in `position`'s market now,
     handed that view alone (no budget, no event, no shard): what the engine's rules read."""
     intent = Intent(position.ticker, Side.YES, Action.BUY, Decimal("0.5"), Decimal(1), ONE, "")
-    seen = LoopView(lambda ticker: position, total_exposure, tuple, last_data_at, in_sync)
+    seen = LoopView(lambda ticker: position, total_exposure, tuple, last_data_at)
     return LoopAccount(engine).context(intent, seen)
 
 

@@ -782,15 +782,16 @@ class _SignalLog(EntryLog):
         self.signals: list[dict[str, Any]] = []
         self.failures = StrategyFailures()
         self.idle: dict[str, str] = {}
+        self.kept = frozenset({"strategy_error", "strategy_idle", *(["signal"] if keep else [])})
 
     def emit(self, kind: str, fields: Mapping[str, Any] | None = None) -> None:
         if kind == "strategy_error" and fields is not None:
             self.failures.add(fields)
         if kind == "strategy_idle" and fields is not None:
             self.idle[str(fields["strategy"])] = str(fields["why"])
-        if kind == "signal" and fields is not None:
+        if kind == "signal":
             self.count += 1
-            if self.keep:
+            if self.keep and fields is not None:
                 self.signals.append(
                     {"ts": self.clock.wall(), **{k: str(v) for k, v in fields.items()}}
                 )

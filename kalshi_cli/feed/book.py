@@ -8,6 +8,7 @@ the first sign it may be wrong; while stale no new order goes to its market. doc
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left, insort
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -20,7 +21,7 @@ from kalshi_cli.vocabulary.models import (
     Level,
     Order,
     Orderbook,
-    best_first_levels,
+    best_first_kept,
     level_ticks,
     tick_bids_cross,
     tick_side,
@@ -91,14 +92,41 @@ class LocalBook:
     """One market's bids, exact: each side held in integers (`yes_ticks`, `no_ticks`: price in
     ticks of $0.0001 -> size in hundredths of a contract, units "Integer money"), so a delta,
     the common step, is int arithmetic on one level; read out in Decimal (`to_orderbook`,
-    `yes`, `no`). Not thread-safe on its own: `BookSet` holds the lock."""
+    `yes`, `no`). Each side's prices are also kept in order (`yes_prices`, `no_prices`,
+    lowest first), updated by the delta that adds or removes a level, and each level read out
+    (`Level`), so a read-out sorts nothing and converts only the levels changed since the
+    last, and the best bid is the last price. Not thread-safe on its own: `BookSet` holds
+    the lock."""
 
-    __slots__ = ("_built", "_no_levels", "_yes_levels", "fresh", "no_ticks", "ticker", "yes_ticks")
+    __slots__ = (
+        "_built",
+        "_no_at",
+        "_no_changed",
+        "_no_levels",
+        "_yes_at",
+        "_yes_changed",
+        "_yes_levels",
+        "fresh",
+        "no_prices",
+        "no_ticks",
+        "ticker",
+        "yes_prices",
+        "yes_ticks",
+    )
 
     def __init__(self, ticker: str) -> None:
         self.ticker = ticker
         self.yes_ticks: dict[int, int] = {}
         self.no_ticks: dict[int, int] = {}
+        # each side's prices in ticks, lowest first: the keys of `yes_ticks` / `no_ticks`
+        self.yes_prices: list[int] = []
+        self.no_prices: list[int] = []
+        # each side's levels as last read out (`Level`: Decimal dollars and contracts) by price
+        # in ticks, and the prices changed since, whose levels the next read-out reads anew
+        self._yes_at: dict[int, Level] = {}
+        self._no_at: dict[int, Level] = {}
+        self._yes_changed: list[int] = []
+        self._no_changed: list[int] = []
         self.fresh = False
         # each side best first, and the whole book, as `to_orderbook` last built them: dropped
         # by whatever changes them, so a book read several times between two changes (the
@@ -131,9 +159,16 @@ class LocalBook:
                 f"{ticks_price(max(no))} cross "
                 f"(read in {'YES' if yes_priced else 'NO'}-leg prices)"
             )
-        self.yes_ticks, self.no_ticks = yes, no
-        self._yes_levels = self._no_levels = self._built = None
+        self._take(yes, no)
         self.fresh = True
+
+    def _take(self, yes: dict[int, int], no: dict[int, int]) -> None:
+        """Both sides replaced whole, their order and their levels read out with them."""
+        self.yes_ticks, self.no_ticks = yes, no
+        self.yes_prices, self.no_prices = sorted(yes), sorted(no)
+        self._yes_at, self._yes_changed = {}, list(yes)
+        self._no_at, self._no_changed = {}, list(no)
+        self._yes_levels = self._no_levels = self._built = None
 
     def take_snapshot(self, msg: BookSnapshot, *, yes_priced: bool) -> bool:
         """`apply_snapshot` in the declared convention, else, when that reading crosses, in
@@ -152,8 +187,8 @@ class LocalBook:
         it differs from what was held."""
         yes, no = tick_side(book.yes_bids), tick_side(book.no_bids)
         changed = not self.fresh or yes != self.yes_ticks or no != self.no_ticks
-        self.yes_ticks, self.no_ticks, self.fresh = yes, no, True
-        self._yes_levels = self._no_levels = self._built = None
+        self._take(yes, no)
+        self.fresh = True
         return changed
 
     def apply_delta(self, side: str, price: str, delta: str, *, yes_priced: bool = False) -> bool:
@@ -167,9 +202,19 @@ class LocalBook:
             return True
         yes = side == "yes"
         if yes:
-            levels, other = self.yes_ticks, self.no_ticks
+            levels, prices, changed, other = (
+                self.yes_ticks,
+                self.yes_prices,
+                self._yes_changed,
+                self.no_prices,
+            )
         elif side == "no":
-            levels, other = self.no_ticks, self.yes_ticks
+            levels, prices, changed, other = (
+                self.no_ticks,
+                self.no_prices,
+                self._no_changed,
+                self.yes_prices,
+            )
         else:
             self.fresh = False
             return False
@@ -189,16 +234,22 @@ class LocalBook:
         held = levels.get(p)
         size = d if held is None else held + d
         if size > 0:
-            # a new level only can cross (a size change keeps a price both sides allowed)
-            if held is None and other and tick_bids_cross(p, max(other)):
-                self.fresh = False
-                return False
+            if held is None:
+                # a new level only can cross (a size change keeps a price both sides allowed)
+                if other and tick_bids_cross(p, other[-1]):
+                    self.fresh = False
+                    return False
+                insort(prices, p)
             levels[p] = size
         elif size == 0:
-            levels.pop(p, None)
+            if held is None:
+                return True  # no level, and none made
+            del levels[p]
+            del prices[bisect_left(prices, p)]
         else:
             self.fresh = False
             return False
+        changed.append(p)
         if yes:
             self._yes_levels = None
         else:
@@ -207,15 +258,20 @@ class LocalBook:
         return True
 
     def to_orderbook(self) -> Orderbook:
-        """The book, each side best first: built once for each change (`__init__`)."""
+        """The book, each side best first: built once for each change (`__init__`), in the
+        order kept, only the levels changed since the last read-out read out anew."""
         built = self._built
         if built is None:
             yes = self._yes_levels
             if yes is None:
-                yes = self._yes_levels = best_first_levels(self.yes_ticks)
+                yes = best_first_kept(
+                    self.yes_ticks, self.yes_prices, self._yes_at, self._yes_changed
+                )
+                self._yes_levels = yes
             no = self._no_levels
             if no is None:
-                no = self._no_levels = best_first_levels(self.no_ticks)
+                no = best_first_kept(self.no_ticks, self.no_prices, self._no_at, self._no_changed)
+                self._no_levels = no
             built = self._built = Orderbook(self.ticker, yes, no)
         return built
 

@@ -14,7 +14,7 @@ window holds adding orders from its lead time on, and every order inside it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
 from enum import StrEnum
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 from kalshi_cli.risk.budget import Owned
 from kalshi_cli.risk.state import TradingState
 from kalshi_cli.vocabulary.clock import utc_datetime, utc_day
-from kalshi_cli.vocabulary.decisions import Intent, PositionView, market_bid
+from kalshi_cli.vocabulary.decisions import Intent, PositionView, RestingOrder, market_bid
 from kalshi_cli.vocabulary.models import Orderbook
 from kalshi_cli.vocabulary.units import (
     ONE,
@@ -118,8 +118,9 @@ class RiskContext:
     state: TradingState
     position: PositionView  # this market: position and resting orders
     total_exposure: Decimal = ZERO  # dollars at risk in every market, this one included
-    last_data_at: float | None = None  # last book update for this market
-    in_sync: bool = True  # False from a sequence gap until the book is resynced
+    # the market's last book update; None while the feed holds no fresh book for it (no data
+    # yet, or a sequence gap not yet resynced): runner/ports.py `book_data_at`
+    last_data_at: float | None = None
     owned: Owned | None = None  # the sending strategy's own part, when it has a budget
     # the market's own (taker, maker) fee rates now: a risk engine always names them; None
     # only outside a loop, where the limit rules alone run (`limit_rules`: the assistant's
@@ -181,10 +182,12 @@ class StaleFeedRule:
     about = About("stale feed", "no orders on a market without fresh data", "stale_after_s")
 
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
-        if not ctx.in_sync:
-            return _deny(self.code, f"{intent.ticker}: sequence gap not yet resynced")
         if ctx.last_data_at is None:
-            return _deny(self.code, f"{intent.ticker}: no market data yet")
+            return _deny(
+                self.code,
+                f"{intent.ticker}: no fresh book (no market data yet, "
+                "or a sequence gap not yet resynced)",
+            )
         age = ctx.now - ctx.last_data_at
         if age >= self.stale_after_s:
             return _deny(self.code, f"{intent.ticker}: no market data for {age:.1f}s")
@@ -457,10 +460,22 @@ def stop_loss_mark(position: PositionView, book: Orderbook, share: Decimal) -> D
     and not read included: a buy told filled at another price moves the entry cost, a sale
     told filled leaves less to close."""
     held, entry_cost = position.held_at_exchange()
+    return _mark(held, entry_cost, position.resting, book, share)
+
+
+def _mark(
+    held: Decimal,
+    entry_cost: Decimal,
+    resting: Sequence[RestingOrder],
+    book: Orderbook,
+    share: Decimal,
+) -> Decimal | None:
+    """`stop_loss_mark` of a position of `held` contracts (+YES / -NO) that cost `entry_cost`,
+    with the loop's `resting` orders in the book."""
     side = side_held(held)
     if side is None or share == 0:
         return None
-    bid = market_bid(book, side, position.resting)
+    bid = market_bid(book, side, resting)
     mark = bid[0] if bid else ZERO
     return mark if mark * abs(held) < share * entry_cost else None
 
@@ -497,9 +512,8 @@ class StopLossAtEntryRule:
             if count <= 0:
                 return _ALLOWED[self.code]
             cost = paid * count
-        signed = count if side is Side.YES else -count
-        filled = PositionView(view.ticker, signed, ZERO, cost, None, view.resting)
-        mark = stop_loss_mark(filled, book, self.share)
+        # the position with the order filled, as the stop-loss reads it (no fill unread)
+        mark = _mark(count if side is Side.YES else -count, cost, view.resting, book, self.share)
         if mark is None:
             return _ALLOWED[self.code]
         return _deny(

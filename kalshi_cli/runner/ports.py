@@ -23,12 +23,14 @@ if TYPE_CHECKING:
     from kalshi_cli.feed.session import CarriedMarkets
 
 
-def book_data_at(feed: MarketFeed, ticker: str, now: float, fresh: bool) -> float | None:
+def book_data_at(feed: MarketFeed, ticker: str, now: float) -> float | None:
     """When the market's book last had data (its last data message or poll; unix seconds, `now`
     the time), never the feed's last frame: pings arrive every 10 s while data can stall behind
-    them; None when it is not `fresh`. What the risk engine's stale-feed rule judges an order
-    by, read only when an order may go out."""
-    age = feed.data_age(ticker) if fresh else math.inf
+    them; None while the feed holds no fresh book for it (none yet, a sequence gap not yet
+    resynced, a resubscription). What the risk engine's stale-feed rule judges an order by (its
+    one rule of a market's data: risk/rules.py `StaleFeedRule`), read only when an order may go
+    out."""
+    age = feed.data_age(ticker) if feed.is_fresh(ticker) else math.inf
     return now - age if age != math.inf else None
 
 

@@ -10,7 +10,7 @@ the book's".
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
 from functools import cache, cached_property, partial
@@ -398,6 +398,23 @@ def best_first_levels(side: Mapping[int, int]) -> tuple[Level, ...]:
 # Bounded for a book of endless sizes: past _LEVELS_KEPT, a new one is built every time
 _LEVELS_OUT: dict[tuple[int, int], Level] = {}
 _LEVELS_KEPT = 1 << 16
+
+
+def best_first_kept(
+    side: Mapping[int, int], prices: Sequence[int], read: dict[int, Level], changed: list[int]
+) -> tuple[Level, ...]:
+    """`best_first_levels` of a side whose holder keeps its prices in order (`prices`, lowest
+    first) and its levels as last read out (`read`: price -> `Level`): only the levels at the
+    prices `changed` since are read anew (and `changed` emptied), and nothing is sorted."""
+    get = _LEVELS_OUT.get
+    for p in changed:
+        size = side.get(p)
+        if size is None:
+            read.pop(p, None)
+        else:
+            read[p] = get((p, size)) or _level_out((p, size))
+    changed.clear()
+    return tuple(map(read.__getitem__, reversed(prices)))
 
 
 def _level_out(held: tuple[int, int]) -> Level:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from decimal import Decimal
 from typing import Any
 
 import msgspec
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from kalshi_cli.feed.book import (
@@ -277,3 +278,102 @@ def test_bookset_bad_snapshot_turns_stale() -> None:
     books.snapshot("A", snap([["0.50", "-1.00"]]))
     assert messages == [FeedMessage(MessageKind.STALE, "A", reason="bad_snapshot", source="ws")]
     assert not books.is_fresh("A")
+
+
+# a level: (side, cents, hundredths); a few prices only, so levels are removed and added again
+_KEPT_LEVEL = st.tuples(st.sampled_from(["yes", "no"]), st.integers(1, 5), st.integers(1, 300))
+
+
+def _crosses_the_other_side(book: LocalBook, side: str, ticks: int) -> bool:
+    """`ticks` crosses the other side's best bid, its best found by a fresh `max`."""
+    other = book.no_ticks if side == "yes" else book.yes_ticks
+    return bool(other) and ticks + max(other) >= 10_000
+
+
+# each side's prices are kept in order as deltas add and remove levels, and a read-out takes
+# that order without sorting: whatever sequence of snapshots, deltas and whole books came, the
+# kept order must be a fresh sort of the side's prices, the read-out a fresh sort's, and a new
+# level crossing the other side's best must still turn the book stale
+@settings(deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            # a delta of a signed size, or one taking the level away (to zero, or below it)
+            st.tuples(
+                st.just("delta"),
+                _KEPT_LEVEL,
+                st.integers(-300, 300) | st.sampled_from(["to_zero", "below_zero"]),
+                st.booleans(),
+            ),
+            st.tuples(st.just("snapshot"), st.lists(_KEPT_LEVEL, max_size=6), st.booleans()),
+            st.tuples(st.just("replace"), st.lists(_KEPT_LEVEL, max_size=6)),
+        ),
+        max_size=60,
+    )
+)
+# the ways an order kept goes stale, always tried: a level taken away at zero and added again,
+# a snapshot replacing a side, a new best bid on the other side that a new level crosses
+@example(
+    [
+        ("snapshot", [("yes", 1, 5), ("yes", 3, 5)], False),
+        ("delta", ("yes", 1, 1), "to_zero", False),
+        ("delta", ("yes", 2, 1), 7, False),
+        ("delta", ("yes", 1, 1), 4, False),
+    ]
+)
+@example(
+    [
+        ("delta", ("yes", 1, 1), 5, False),
+        ("snapshot", [("yes", 2, 5)], False),
+        ("delta", ("yes", 3, 1), 5, False),
+        ("replace", [("no", 1, 5)]),
+    ]
+)
+@example(
+    [
+        ("snapshot", [("yes", 1, 5), ("no", 1, 5)], False),
+        ("delta", ("no", 4, 1), 5, False),
+        ("delta", ("yes", 5, 1), 5, False),
+    ]
+)
+def test_each_sides_kept_order_is_a_fresh_sort_of_its_prices_whatever_changed_it(
+    ops: list[tuple[Any, ...]],
+) -> None:
+    book = LocalBook("MKT")
+    for op in ops:
+        if op[0] == "delta":
+            (_, (side, tens, _), change, yes_priced) = op
+            cents = tens * 10 + 5  # 15 to 55 (85 to 45 in YES-leg prices): they can cross
+            ticks = 10_000 - cents * 100 if yes_priced and side == "no" else cents * 100
+            held = (book.yes_ticks if side == "yes" else book.no_ticks).get(ticks)
+            hundredths = change if type(change) is int else -(held or 0) - (change != "to_zero")
+            size = (held or 0) + hundredths
+            new_crosses = held is None and size > 0 and _crosses_the_other_side(book, side, ticks)
+            fresh = book.fresh
+            text, delta = f"{D(cents) / 100:.4f}", f"{D(hundredths) / 100:.2f}"
+            applied = book.apply_delta(side, text, delta, yes_priced=yes_priced)
+            assert applied == (not fresh or (size >= 0 and not new_crosses))
+        else:
+            levels = {
+                (side, tens * 10 + 5): hundredths for side, tens, hundredths in op[1]
+            }  # one size a price
+            yes = [(D(c) / 100, D(h) / 100) for (s, c), h in levels.items() if s == "yes"]
+            no = [(D(c) / 100, D(h) / 100) for (s, c), h in levels.items() if s == "no"]
+            if op[0] == "snapshot":
+                sides = (
+                    [[f"{p:.4f}", f"{q:.2f}"] for p, q in yes],
+                    [[f"{p:.4f}", f"{q:.2f}"] for p, q in no],
+                )
+                with contextlib.suppress(ValueError):  # a crossed one: nothing taken
+                    book.apply_snapshot(snap(*sides), yes_priced=op[2])
+            elif not (yes and no and max(yes)[0] + max(no)[0] >= 1):  # REST's books never cross
+                book.replace(Orderbook("MKT", tuple(yes), tuple(no)))
+        assert book.yes_prices == sorted(book.yes_ticks)
+        assert book.no_prices == sorted(book.no_ticks)
+        if book.fresh:
+            fresh_sort = Orderbook(
+                "MKT",
+                tuple(sorted(book.yes.items(), reverse=True)),
+                tuple(sorted(book.no.items(), reverse=True)),
+            )
+            assert book.to_orderbook() == fresh_sort

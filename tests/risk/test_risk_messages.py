@@ -216,17 +216,15 @@ def test_the_start_up_lines_list_every_rule_the_engine_asks_with_the_limits_it_r
     assert engine.rules[-1].about.keys == "risk.stop_loss_share"
 
 
-def test_the_context_carries_the_clock_the_sync_flag_and_the_exposure():
+def test_the_context_carries_the_clock_the_books_time_and_the_exposure():
     engine, _, clock, _ = make()
     clock.advance(7)
     view = PositionView("T", D(3))
     built = loop_context(engine, view, total_exposure=D("12.5"), last_data_at=START)
     rates = standard_rates("T", START + 7)  # the market's own, as the engine was told them
     assert built == RiskContext(
-        START + 7, TradingState.ACTIVE, view, D("12.5"), START, True, fee_rates=rates
+        START + 7, TradingState.ACTIVE, view, D("12.5"), START, fee_rates=rates
     )
-    gap = loop_context(engine, view, total_exposure=D(0), last_data_at=START, in_sync=False)
-    assert gap.in_sync is False
 
 
 # --------------------------------------------------------------------------------------------
@@ -262,13 +260,15 @@ def test_the_circuit_breaker_denial_names_the_day():
 def test_the_stale_feed_denials_say_why():
     rule = StaleFeedRule(stale_after_s=10.0)
     details = [
-        rule.check(intent(), ctx(in_sync=False)),
         rule.check(intent(), ctx(last_data_at=None)),
         rule.check(intent(), ctx(last_data_at=START - 12.34)),
     ]
     assert [(v.allowed, v.code, v.detail) for v in details] == [
-        (False, Code.STALE_FEED, "T: sequence gap not yet resynced"),
-        (False, Code.STALE_FEED, "T: no market data yet"),
+        (
+            False,
+            Code.STALE_FEED,
+            "T: no fresh book (no market data yet, or a sequence gap not yet resynced)",
+        ),
         (False, Code.STALE_FEED, "T: no market data for 12.3s"),
     ]
 

@@ -68,7 +68,7 @@ def _killed_mid_set(
         trader=account,
     )  # fmt: skip
     with killed as r, pytest.raises(Killed):
-        r.loop.legs.execute(legs, last_data_at=r.loop.clock.wall(), in_sync=True)
+        r.loop.legs.execute(legs, last_data_at=r.loop.clock.wall())
 
 
 def _killed_before_c_then_a_determined(sim: SimHarness, tmp_path: Path, result: str) -> AccountInfo:

@@ -353,7 +353,7 @@ def test_a_market_that_closed_while_the_loop_was_down_is_booked_when_it_settles(
         LAL, Side.YES, Action.BUY, D("0.70"), D(10), D("0.75"), "a buy",
         strategy="spike", time_in_force=TimeInForce.IOC,
     )  # fmt: skip
-    assert rig.loop.executor.execute(buy, last_data_at=rig.clock.wall(), in_sync=True)
+    assert rig.loop.executor.execute(buy, last_data_at=rig.clock.wall())
     rig.step(1.0)
     assert rig.loop.portfolio.view_for(LAL, "spike").position == 10
     copy_committed(state, left)  # killed here

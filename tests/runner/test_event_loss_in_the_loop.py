@@ -95,7 +95,7 @@ def test_the_worked_example_in_the_loop(tmp_path: Path, limits: dict[str, Any], 
 
     def execute(ticker: str, side: Side, price: str) -> bool:
         intent = Intent(ticker, side, Action.BUY, D(price), D(1), D("0.99"), "t", "spike")
-        went: bool = rig.loop.executor.execute(intent, last_data_at=rig.clock.wall(), in_sync=True)
+        went: bool = rig.loop.executor.execute(intent, last_data_at=rig.clock.wall())
         rig.step(0.1)
         return went
 
@@ -131,7 +131,7 @@ def test_a_position_in_a_market_of_the_event_the_loop_does_not_trade_counts(
     rig.step()
     sent = len(rig.client.requests)
     intent = Intent(B, Side.YES, Action.BUY, D("0.10"), D(1), D("0.99"), "t", "spike")
-    assert not rig.loop.executor.execute(intent, last_data_at=rig.clock.wall(), in_sync=True)
+    assert not rig.loop.executor.execute(intent, last_data_at=rig.clock.wall())
     assert len(rig.client.requests) == sent
     rig.loop.log.close()
 
@@ -186,7 +186,7 @@ def loop_trading(
 def yes_at_a_dime(rig: Rig, ticker: str) -> bool:
     """The loop's YES 1 on `ticker` at $0.10 (it rests): whether it went out."""
     intent = Intent(ticker, Side.YES, Action.BUY, D("0.10"), D(1), D("0.99"), "t", "spike")
-    went: bool = rig.loop.executor.execute(intent, last_data_at=rig.clock.wall(), in_sync=True)
+    went: bool = rig.loop.executor.execute(intent, last_data_at=rig.clock.wall())
     return went
 
 
@@ -415,7 +415,7 @@ def test_a_fill_read_that_holds_a_market_does_not_wait_on_an_event_that_cannot_b
     tried = len(rig.client.positions_reads)
     rig.clock.advance(LoopSettings.fill_poll_s)
     no_on_g = Intent(G, Side.NO, Action.BUY, D("0.60"), D(1), D("0.99"), "t", "spike")
-    assert rig.loop.executor.execute(no_on_g, last_data_at=rig.clock.wall(), in_sync=True)
+    assert rig.loop.executor.execute(no_on_g, last_data_at=rig.clock.wall())
     assert rig.loop.portfolio.position(G) == -1  # its fill read is booked
     assert len(rig.client.positions_reads) == tried
     rig.step(LoopSettings.fill_poll_s)
@@ -468,7 +468,7 @@ def test_a_market_of_the_event_settling_during_the_run_rules_out_the_outcomes_it
 
     def no_on_c() -> bool:
         intent = Intent(C, Side.NO, Action.BUY, D("0.80"), D(1), D("0.99"), "t", "spike")
-        went: bool = rig.loop.executor.execute(intent, last_data_at=rig.clock.wall(), in_sync=True)
+        went: bool = rig.loop.executor.execute(intent, last_data_at=rig.clock.wall())
         return went
 
     assert not no_on_c()

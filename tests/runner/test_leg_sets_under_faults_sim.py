@@ -106,7 +106,7 @@ def _set_rig(
 
 
 def _send_set(r: Rig) -> None:
-    r.loop.legs.execute([_no(t) for t in TICKERS], last_data_at=r.loop.clock.wall(), in_sync=True)
+    r.loop.legs.execute([_no(t) for t in TICKERS], last_data_at=r.loop.clock.wall())
 
 
 def _ticking(r: Rig) -> None:

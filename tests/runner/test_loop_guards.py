@@ -93,7 +93,7 @@ def _pair_rig(
 
 
 def _group(rig: Any, legs: list[Intent]) -> bool:
-    return bool(rig.loop.legs.execute(legs, last_data_at=rig.clock.wall(), in_sync=True))
+    return bool(rig.loop.legs.execute(legs, last_data_at=rig.clock.wall()))
 
 
 def _dropped(rig: Any, log_path: Path) -> list[tuple[str, str]]:
@@ -155,14 +155,14 @@ def test_a_replaced_quote_that_filled_unseen_is_counted_before_the_new_one(
         strategy="market-maker",
         post_only=True,
     )
-    assert rig.loop.executor.execute(quote, last_data_at=rig.clock.wall(), in_sync=True)
+    assert rig.loop.executor.execute(quote, last_data_at=rig.clock.wall())
     (resting,) = rig.loop.portfolio.resting(LAL)
     # another trader sells 6 into the quote (the best bid); the loop has not heard of it yet
     another_trader_places(rig.exchange, LAL, BookSide.ASK, Decimal("0.50"), Decimal("6"))
     rig.feed.drain_messages()
     requote = replace(quote, price=Decimal("0.49"), replaces=(resting.order_id,))
     # 6 held + 10 new > 12: the cancel's answer (4 cancelled, not 10) gives the fill away
-    assert not rig.loop.executor.execute(requote, last_data_at=rig.clock.wall(), in_sync=True)
+    assert not rig.loop.executor.execute(requote, last_data_at=rig.clock.wall())
     assert len(rig.client.requests) == 1
     assert rig.loop.portfolio.position(LAL) == 6
 

@@ -155,7 +155,7 @@ def _long_with_an_exit(rig: Rig, extra: Decimal) -> Any:
         strategy="market-maker",
         post_only=True,
     )
-    assert rig.loop.executor.execute(exit_, last_data_at=rig.clock.wall(), in_sync=True)
+    assert rig.loop.executor.execute(exit_, last_data_at=rig.clock.wall())
     coid = rig.client.requests[-1].client_order_id
     return next(o for o in _resting(rig, quote.ticker) if o.client_order_id == coid)
 

@@ -165,6 +165,7 @@ def test_a_joined_market_whose_orders_read_failed_waits_for_it(
         # the read of its orders failed, and the failure is booked: the market still waits
         _ticks_until(r, lambda: r.loop.executor.counters.errors > errors, "the read failing")
         assert transport.failed and r.loop.dispatch.busy(LATER), transport.failed
+        assert r.loop.log.counts.get("orders_read_failed"), "said under its kind"
         assert not _placed(r, LATER)
         transport.failing = False
         _booked_before_any_order(r, LATER, order_id)

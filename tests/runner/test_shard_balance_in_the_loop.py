@@ -55,7 +55,7 @@ def test_an_order_past_its_shards_balance_is_denied_with_the_move(
 
     def execute(count: str) -> bool:
         intent = Intent(ticker, Side.YES, Action.BUY, D("0.05"), D(count), D("0.99"), "t", "spike")
-        went: bool = rig.loop.executor.execute(intent, last_data_at=rig.clock.wall(), in_sync=True)
+        went: bool = rig.loop.executor.execute(intent, last_data_at=rig.clock.wall())
         rig.step(0.1)
         return went
 

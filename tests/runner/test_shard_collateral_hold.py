@@ -141,7 +141,7 @@ class OnTwoShards:
         return Intent(ticker, Side.YES, Action.BUY, D("0.05"), D("10"), D("0.99"), "t", "spike")
 
     def buy(self, ticker: str) -> None:
-        self.executor.execute(self.intent(ticker), last_data_at=self.rig.clock.wall(), in_sync=True)
+        self.executor.execute(self.intent(ticker), last_data_at=self.rig.clock.wall())
         self.rig.step(0.1)
 
     def sent(self, ticker: str) -> int:
@@ -339,7 +339,7 @@ def test_unavailable_answers_from_a_shard_whose_status_says_trading_count_as_api
     executor = rig.loop.executor
     errors = executor.counters.errors
     buy = Intent(shards.on_two, Side.YES, Action.BUY, D("0.05"), D("10"), D("0.99"), "t", "spike")
-    executor.execute(buy, last_data_at=rig.clock.wall(), in_sync=True)
+    executor.execute(buy, last_data_at=rig.clock.wall())
     rig.step(0.1)
     assert executor.counters.errors == errors  # a pause, until a status read says otherwise
     rig.step(1.5)  # the status read: shard 2 trades

@@ -50,7 +50,7 @@ def _place(rig: Rig, action: Action, price: str, count: int) -> str:
         HOLD, Side.YES, action, Decimal(price), Decimal(count), fair, "test",
         strategy="market-maker", post_only=True,
     )  # fmt: skip
-    assert rig.loop.executor.execute(intent, last_data_at=rig.clock.wall(), in_sync=True)
+    assert rig.loop.executor.execute(intent, last_data_at=rig.clock.wall())
     coid = rig.client.requests[-1].client_order_id
     (order,) = [o for o in _resting(rig) if o.client_order_id == coid]
     return order.order_id

@@ -96,6 +96,8 @@ class EntryLog:
             )
             self._file.setFormatter(logging.Formatter("%(message)s"))
         self.counts: dict[str, int] = {}
+        # the kinds whose fields a subclass keeps (`reads`), beside the file and stderr
+        self.kept: frozenset[str] = frozenset()
         # one writer at a time: the loop's thread and the dispatch's workers (a market joining
         # mid-run has its group made there) both emit, and the file's rotation and the
         # coalescing below are not safe to run twice at once (not re-entrant: no signal
@@ -122,6 +124,15 @@ class EntryLog:
             yield
         finally:
             self._until, self._until_thread = before
+
+    def reads(self, kind: str) -> bool:
+        """Whether an entry of `kind` reaches anyone beyond its count (`counts`): a file or
+        stderr that writes it. A caller whose fields cost work to build (each order's) emits
+        them only then, and `kind` alone otherwise. A subclass that keeps entries names their
+        kinds in `kept`."""
+        if kind in self.kept or self._file is not None:
+            return True
+        return self._stderr is not None and kind not in QUIET_ON_STDERR
 
     def emit(self, kind: str, fields: Mapping[str, Any] | None = None) -> None:
         until = self._until

@@ -243,17 +243,20 @@ class Amends:
             self._portfolio.add_order(replace(order, remaining=remaining))
         ts_ms = sent.result.ts_ms
         self._applied(intent, order, remaining, sent_at, None if ts_ms is None else ts_ms / 1000)
-        self._log.emit(
-            "order_amended",
-            {
-                **intent_fields(intent),
-                "client_order_id": order.client_order_id,
-                "order_id": order.order_id,
-                "status": outcome.status,
-                "filled": outcome.filled,
-                "remaining": remaining,
-            },
-        )
+        if self._log.reads("order_amended"):
+            self._log.emit(
+                "order_amended",
+                {
+                    **intent_fields(intent),
+                    "client_order_id": order.client_order_id,
+                    "order_id": order.order_id,
+                    "status": outcome.status,
+                    "filled": outcome.filled,
+                    "remaining": remaining,
+                },
+            )
+        else:
+            self._log.emit("order_amended")
         # less rests than asked, beyond what the amend filled: the order filled unseen before
         # it landed (the new total caps it). Either way the position must be known before the
         # next decision in this market, and until the fill read lists them those contracts

@@ -98,7 +98,6 @@ class LoopExecutor:
         intent: Intent,
         *,
         last_data_at: float | None,
-        in_sync: bool,
         batch: bool = False,
     ) -> bool:
         """Evaluate and, when allowed, send (or hold in the tick's batch); True when an order went
@@ -115,9 +114,7 @@ class LoopExecutor:
                 if filled is not None and filled >= pieces[n].count and n + 1 < len(pieces):
                     next_piece(n + 1)
 
-            self.execute_one(
-                pieces[n], last_data_at=last_data_at, in_sync=in_sync, batch=batch, then=after
-            )
+            self.execute_one(pieces[n], last_data_at=last_data_at, batch=batch, then=after)
 
         next_piece(0)
         return any(went) or not went
@@ -127,7 +124,6 @@ class LoopExecutor:
         intent: Intent,
         *,
         last_data_at: float | None,
-        in_sync: bool,
         batch: bool = False,
         then: Callable[[Decimal | None], None] = lambda filled: None,
         refused: Callable[[list[Verdict]], None] = lambda denials: None,
@@ -137,12 +133,13 @@ class LoopExecutor:
         dry run, none while it waits in the batch), or None when nothing went out (or its answer
         was lost), once that is known; `refused` is handed the risk engine's denials first, when
         it refuses the order."""
-        self._log.emit("signal", intent_fields(intent))
+        log = self._log
+        log.emit("signal", intent_fields(intent) if log.reads("signal") else None)
         held = self._held(intent)
         if held is not None:
             self._log.emit("intent_held", {"ticker": intent.ticker, "reason": held})
             return then(None)
-        denials = self.denials(intent, last_data_at=last_data_at, in_sync=in_sync)
+        denials = self.denials(intent, last_data_at=last_data_at)
         if denials:
             refused(denials)
             return then(None)
@@ -185,9 +182,7 @@ class LoopExecutor:
             # slot not: it takes one afresh if allowed)
             def read(_: int) -> None:
                 self._risk.give_back(slot)
-                if self.guard.backing_off or self.denials(
-                    going, last_data_at=last_data_at, in_sync=in_sync
-                ):
+                if self.guard.backing_off or self.denials(going, last_data_at=last_data_at):
                     return then(None)
                 self._send(going, batch=batch, then=then)
 
@@ -311,22 +306,14 @@ class LoopExecutor:
             )
         self.outbox.flush()
 
-    def denials(
-        self, intent: Intent, *, last_data_at: float | None, in_sync: bool
-    ) -> list[Verdict]:
+    def denials(self, intent: Intent, *, last_data_at: float | None) -> list[Verdict]:
         """The pre-trade account's denials of an order about to be sent (empty: it may go), over
         the executor's view: the orders waiting in the tick's batch counted as resting (their
         market's view, the account's exposure), and in the exposure the orders of unknown
         outcome too (they may rest). A set's legs are judged together by it before the first
         goes."""
         outbox = self.outbox
-        seen = LoopView(
-            outbox.queued_view,
-            outbox.total_exposure(),
-            self._pending,
-            last_data_at,
-            in_sync,
-        )
+        seen = LoopView(outbox.queued_view, outbox.total_exposure(), self._pending, last_data_at)
         denials = self._account.judge(intent, seen)
         if denials:
             self.counters.denied += 1

@@ -91,12 +91,12 @@ class _Set:
         legs: list[Intent],
         kept: list[Kept],
         *,
-        decided_on: tuple[float | None, bool],
+        decided_on: float | None,
         release: Callable[[], None],
     ) -> None:
         self.set_id = set_id
-        # the data the set was decided on (its time, and whether the feed was in sync); a set
-        # found at start was decided on none (None, False)
+        # when the data the set was decided on came (None: no fresh book); a set found at start
+        # was decided on none
         self.decided_on = decided_on
         self.legs = legs
         self.held = [ZERO] * len(legs)
@@ -284,7 +284,7 @@ class LegSets:
 
     # ---------------------------------------------------------------- a set decided
 
-    def execute(self, intents: list[Intent], *, last_data_at: float | None, in_sync: bool) -> bool:
+    def execute(self, intents: list[Intent], *, last_data_at: float | None) -> bool:
         """Send a set (module docstring); False when it was dropped before anything went, or its
         first leg filled nothing."""
         risk = self._risk
@@ -293,12 +293,12 @@ class LegSets:
         set_id = uuid.uuid4().hex[:16]
         tag = set_tag(set_id)
         legs = [replace(risk.priced(i), reason=f"{i.reason} {tag}") for i in intents]
-        kept = self._allowed(legs, last_data_at, in_sync)
+        kept = self._allowed(legs, last_data_at)
         if kept is None:
             return False
         # every leg's market takes no other decision until the set ends
         release = self._hold_markets([g.ticker for g in legs])
-        s = _Set(set_id, legs, kept, decided_on=(last_data_at, in_sync), release=release)
+        s = _Set(set_id, legs, kept, decided_on=last_data_at, release=release)
         if not self._executor.dry_run:  # a dry run's set holds nothing to find again
             self._store.leg_sets.begin(
                 set_id, legs[0].strategy, [SetLeg(g.ticker, g.side, g.price, g.count) for g in legs]
@@ -307,9 +307,7 @@ class LegSets:
         self._send_leg(s, 0, legs[0].count)
         return s.sent == 0 or s.held[0] > 0
 
-    def _allowed(
-        self, legs: list[Intent], last_data_at: float | None, in_sync: bool
-    ) -> list[Kept] | None:
+    def _allowed(self, legs: list[Intent], last_data_at: float | None) -> list[Kept] | None:
         """Each leg judged with the legs before it counted as resting; None (each let go) when
         one is held or denied."""
         kept: list[Kept] = []
@@ -317,7 +315,7 @@ class LegSets:
             why = None
             if not leg.reduce_only and self._unknown.holds(leg.ticker):
                 why = "an order of unknown outcome here"
-            elif self._executor.denials(leg, last_data_at=last_data_at, in_sync=in_sync):
+            elif self._executor.denials(leg, last_data_at=last_data_at):
                 why = "a leg was denied by the risk engine"
             if why is not None:
                 self._let_go(kept)
@@ -386,22 +384,19 @@ class LegSets:
 
             self._unknown.when_settled(lost, settled)
 
-        at, in_sync = self._data_for(s, intent.ticker)
-        self._executor.execute_one(
-            intent, last_data_at=at, in_sync=in_sync, then=booked, refused=refused
-        )
+        at = self._data_for(s, intent.ticker)
+        self._executor.execute_one(intent, last_data_at=at, then=booked, refused=refused)
 
-    def _data_for(self, s: _Set, ticker: str) -> tuple[float | None, bool]:
+    def _data_for(self, s: _Set, ticker: str) -> float | None:
         """The data an order of the set is judged on: what the set was decided on, or the
         market's own data if newer. A leg or sale back may go long after the decision (a lookup,
         a backoff), its book fresh all along; one that goes at once is judged as decided, as the
         other legs' books were read with the deciding market's."""
-        fresh = self._feed.is_fresh(ticker)
-        own = book_data_at(self._feed, ticker, self._clock.wall(), fresh)
-        decided_at, decided_in_sync = s.decided_on
+        own = book_data_at(self._feed, ticker, self._clock.wall())
+        decided_at = s.decided_on
         if own is None or (decided_at is not None and decided_at >= own):
-            return decided_at, decided_in_sync
-        return own, fresh
+            return decided_at
+        return own
 
     def _leg_filled(self, s: _Set, n: int, going: Intent, got: Decimal) -> None:
         s.held[n] += got
@@ -624,7 +619,7 @@ class LegSets:
         """A set found in the state file, open again: what each leg holds read from its
         orders."""
         legs = [_found_leg(g, record.strategy, set_tag(record.set_id)) for g in record.legs]
-        s = _Set(record.set_id, legs, [], decided_on=(None, False), release=release)
+        s = _Set(record.set_id, legs, [], decided_on=None, release=release)
         s.held = self._store.leg_sets.held(record)
         s.sent = len(legs)
         self._open[s.set_id] = s
@@ -733,8 +728,7 @@ class LegSets:
         """At the stop, a sale back asked of the risk engine as one during the run is: the stop
         sends nothing it refuses, says the refusal with its rules, and the set is then left
         broken."""
-        at, in_sync = self._data_for(s, sell.ticker)
-        denials = self._executor.denials(sell, last_data_at=at, in_sync=in_sync)
+        denials = self._executor.denials(sell, last_data_at=self._data_for(s, sell.ticker))
         if not denials:
             return False
         self._refused_sale(s, sell, _rules(denials))

@@ -114,11 +114,12 @@ class Outbox:
     def pending_in(self, ticker: str) -> list[Intent]:
         """The market's orders that may rest beside its view: its pending orders (`pending`),
         in the same order, then its orders of unknown outcome."""
-        return [
-            *(i for i in (*self.queued, *self.replacing) if i.ticker == ticker),
-            *self.answers.in_flight.of_market(ticker),
-            *self._unknown.intents_in(ticker),
-        ]
+        # asked twice of every order (its market's view, the exposure): most often nothing
+        # waits in the batch or beside a replaced order, and nothing is built to say so
+        mine: list[Intent] = []
+        if self.queued or self.replacing:
+            mine = [i for i in (*self.queued, *self.replacing) if i.ticker == ticker]
+        return [*mine, *self.answers.in_flight.of_market(ticker), *self._unknown.intents_in(ticker)]
 
     def replacing_until(self, intent: Intent) -> Callable[[], None]:
         """A replacement allowed, its cancels sent: until the function returned is called (the

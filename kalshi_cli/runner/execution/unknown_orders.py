@@ -246,6 +246,8 @@ class UnknownOrders:
         """The market's orders of unknown outcome, each as the intent it is: they may rest,
         and a lost batch's may all land, so the total exposure counts them beside the
         market's other orders that may rest."""
+        if not self.unknown and not self.amending:
+            return []  # asked of every order: most often none is in doubt
         return [
             u.intent
             for u in (*self.unknown.values(), *self.amending.values())

@@ -155,9 +155,12 @@ class MarketPass:
             self._sender.forget_stop(ticker)
         elif self._stopped(ticker, now, book, self._views.loop(ticker)):
             return False
-        members = self._called(ticker, now, book)
+        # nothing held, resting or told filled: every strategy's own view is the account's
+        # (`TurnViews.member`), and no strategy's part is to be worked out
+        flat = None if held.position or held.resting or held.unbooked else held
+        members = self._called(ticker, now, book, flat)
         if members is None:
-            return self._at_rest(ticker, held, now)
+            return self._at_rest(ticker, flat, now)
         if not members:
             return False
         mids = (
@@ -173,34 +176,39 @@ class MarketPass:
         for n, member in enumerate(members):
             if n and guard.backing_off:
                 return False  # a call of an earlier strategy's turn failed: the others wait it out
-            self._decide(member, market)
+            # a call may send orders, so `flat` holds for the first call alone
+            self._decide(member, market, None if n else flat)
         return False
 
-    def _called(self, ticker: str, now: float, book: Orderbook) -> list[Member] | None:
+    def _called(
+        self, ticker: str, now: float, book: Orderbook, flat: PositionView | None
+    ) -> list[Member] | None:
         """The members whose call this turn makes: each not `_untouched`, and of a stopped
         strategy only one whose own part of the position is not flat (its exits). None: every
-        member was untouched."""
+        member was untouched. `flat`: the account's view when it holds nothing there (`trade`)."""
         stopped, view_for = self._stops.stopped, self._portfolio.view_for
         members: list[Member] = []
         touched = False
         for member in self._tuning.lineup.members:
-            if self._untouched(member, ticker, now, book):
+            if self._untouched(member, ticker, now, book, flat):
                 continue
             touched = True
-            if member.name not in stopped or view_for(ticker, member.name).position:
+            if member.name not in stopped or (
+                flat is None and view_for(ticker, member.name).position
+            ):
                 members.append(member)
         return members if touched else None
 
-    def _at_rest(self, ticker: str, held: PositionView, now: float) -> bool:
+    def _at_rest(self, ticker: str, flat: PositionView | None, now: float) -> bool:
         """Every strategy was `_untouched`; nothing held, resting or told filled in the account's
-        view (no stop-loss, order or fill to come due), no fee waiver to end with the time alone,
-        no call sized to a limit on its event's loss, which the event's other markets (some not
-        traded) change with no news here (docs/trade-loop.md "Markets at rest")."""
-        held_any = held.position or held.resting or held.unbooked
+        view (`flat`: no stop-loss, order or fill to come due), no fee waiver to end with the
+        time alone, no call sized to a limit on its event's loss, which the event's other
+        markets (some not traded) change with no news here (docs/trade-loop.md "Markets at
+        rest")."""
         quiet, lineup = self._quiet, self._tuning.lineup
         if any(q[1].event_limits for m in lineup if (q := quiet.get((m.name, ticker)))):
             return False
-        return not held_any and not waived(self._portfolio.fees.get(ticker), now)
+        return flat is not None and not waived(self._portfolio.fees.get(ticker), now)
 
     def _same_event_limits(self, member: Member, ticker: str, before: MarketSnapshot) -> bool:
         """The limits on the loss of its event, with what is held there, as the member's last
@@ -208,10 +216,11 @@ class MarketPass:
         uses = member.strategy.uses_events
         return not uses or self._event_limits(member.name, ticker) == before.event_limits
 
-    def _decide(self, member: Member, market: _Market) -> None:
-        """One strategy's call on one market, and what it decided sent."""
+    def _decide(self, member: Member, market: _Market, flat: PositionView | None) -> None:
+        """One strategy's call on one market, and what it decided sent. `flat`: the account's
+        view when it holds nothing there, which is then the strategy's own (`trade`)."""
         ticker, now = market.ticker, market.now
-        view = self._views.member(member, ticker)
+        view = self._views.member(member, ticker) if flat is None else flat
         strategy = member.strategy
         mids = market.mids if strategy.reads_mids else ()
         # the snapshot is built only for a call: a quiet market's full pass costs no allocation
@@ -385,7 +394,9 @@ class MarketPass:
             )
         return mids == before_mids == ()
 
-    def _untouched(self, member: Member, ticker: str, now: float, book: Orderbook) -> bool:
+    def _untouched(
+        self, member: Member, ticker: str, now: float, book: Orderbook, flat: PositionView | None
+    ) -> bool:
         """A quiet market none of whose inputs was even touched since the strategy's last call there
         (which decided nothing): the very same book object (every feed hands out one per change),
         position view and event books, equal price ranges and fee rates, the clock not
@@ -403,7 +414,7 @@ class MarketPass:
             return False
         if book is not before.book and not (strategy.reads_top and same_top(book, before.book)):
             return False
-        view = self._portfolio.view_for(ticker, member.name)
+        view = self._portfolio.view_for(ticker, member.name) if flat is None else flat
         if view is not before_view or strategy.clock_free is None:
             return False
         try:

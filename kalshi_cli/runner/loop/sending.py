@@ -86,8 +86,7 @@ class TurnSender:
         orders, its intents as its own and within its own part; legs of one decision in several
         markets (or of a strategy that `uses_events`: `paired`) as one group."""
         # the book's freshness and age are read only when an order may go out
-        fresh = self._feed.is_fresh(ticker)
-        last_data_at = book_data_at(self._feed, ticker, now, fresh)
+        last_data_at = book_data_at(self._feed, ticker, now)
         mine = {o.order_id for o in view.resting}
         intents: list[Intent] = []
         gone: set[str] = set()  # its resting orders this decision cancels or replaces
@@ -115,11 +114,11 @@ class TurnSender:
                     {"ticker": ticker, "reason": "a leg would take contracts not its own"},
                 )
                 return
-            self._legs.execute(intents, last_data_at=last_data_at, in_sync=fresh)
+            self._legs.execute(intents, last_data_at=last_data_at)
             return
         for intent in intents:
             # an order that adds waits for the tick's batch; one that reduces goes at once
-            self._executor.execute(intent, last_data_at=last_data_at, in_sync=fresh, batch=True)
+            self._executor.execute(intent, last_data_at=last_data_at, batch=True)
 
     def _note(self, name: str, note: Note) -> None:
         """A strategy's word, logged once a run per strategy and key (`strategy_note`)."""
@@ -186,11 +185,10 @@ class TurnSender:
         the order-rate cap each time, which every other market shares, and a `stop_loss` event
         and alert each time. A new bid or a partial fill (a
         new position) makes it fire at once."""
-        fresh = self._feed.is_fresh(ticker)
         # the position as the closes sell it: what the exchange holds (fills told included)
         held = sum((stop.count for stop in stops), ZERO)
         against = (market_bid(book, stops[0].side, view.resting), held)
-        last_data_at = book_data_at(self._feed, ticker, now, fresh)
+        last_data_at = book_data_at(self._feed, ticker, now)
         now_m = self._clock.monotonic()
         guard = self._executor.guard
         last = self._stops.get(ticker)
@@ -209,7 +207,7 @@ class TurnSender:
         self._stops[ticker] = StopAttempt(now_m, against, tried)
         if tried:
             for intent in stops:
-                self._executor.execute(intent, last_data_at=last_data_at, in_sync=fresh)
+                self._executor.execute(intent, last_data_at=last_data_at)
 
 
 def _owned(intent: Intent, owner: str, mine: set[str]) -> Intent:

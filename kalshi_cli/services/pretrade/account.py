@@ -217,7 +217,6 @@ class _OrderSource:
     clock: Callable[[], float]
 
     last_data_at = None  # no feed outside a loop
-    in_sync = True
 
     @property
     def total_exposure(self) -> Decimal:

@@ -40,12 +40,8 @@ class OrderSource(Protocol):
 
     @property
     def last_data_at(self) -> float | None:
-        """When the market's data last came (None: none, or no feed: the path has none)."""
-        ...
-
-    @property
-    def in_sync(self) -> bool:
-        """False from a gap in the market's data until it is resynced."""
+        """When the market's fresh book last had data (None: no fresh book, from a gap until it
+        is resynced too, or no feed: the path has none)."""
         ...
 
     def now(self) -> float:
@@ -91,7 +87,6 @@ def risk_context(source: OrderSource) -> RiskContext:
         position=source.position(),
         total_exposure=source.total_exposure,
         last_data_at=source.last_data_at,
-        in_sync=source.in_sync,
         owned=source.owned(event, now),
         fee_rates=source.fee_rates(now),
         book=source.book(),

@@ -104,13 +104,12 @@ class LoopView:
     the orders on their way counted as resting (`view`), the account's exposure with them
     (`total_exposure`), the strategies' orders on their way or of unknown outcome (`pending`,
     asked only for a strategy with a budget: they may rest), and when the market's data last
-    came (`last_data_at`, None: none yet; `in_sync`: False from a gap until it is resynced)."""
+    came (`last_data_at`, None: no fresh book, none yet or from a gap until it is resynced)."""
 
     view: Callable[[str], PositionView]
     total_exposure: Decimal
     pending: Callable[[], Sequence[Intent]]
     last_data_at: float | None
-    in_sync: bool = True
 
 
 class LoopAccount:
@@ -197,10 +196,6 @@ class _LoopSource:
     @property
     def last_data_at(self) -> float | None:
         return self.seen.last_data_at
-
-    @property
-    def in_sync(self) -> bool:
-        return self.seen.in_sync
 
     @property
     def total_exposure(self) -> Decimal:

@@ -466,6 +466,8 @@ def keeps_place(order: SimOrder, price: Decimal, count: Decimal) -> bool:
 def fill_averages(fills: list[SimFill]) -> tuple[Decimal, Decimal] | None:
     """(average YES price, average fee a contract) of a write's own fills, unrounded; None
     when it filled nothing."""
+    if not fills:
+        return None  # most writes fill nothing (every requote that rests): no sums to say so
     filled = sum((f.count for f in fills), Decimal(0))
     if filled <= 0:
         return None
@@ -479,7 +481,7 @@ def amend_counts(
     """(what rests, what the amend itself filled) as an amend's answer gives them
     (AmendOrderV2Response: "only present" when the amend filled or changed the resting size;
     else None)."""
-    filled = sum((f.count for f in fills), Decimal(0))
+    filled = sum((f.count for f in fills), Decimal(0)) if fills else ZERO
     if filled == 0 and new.remaining_count == old.remaining_count:
         return None
     return new.remaining_count, filled

@@ -199,7 +199,7 @@ def _crossing_quote(rig: Rig) -> tuple[Intent, str]:
     """A quote that is not post-only, resting below the spread, and one contract offered at
     0.50 inside it (the asks behind it start at 0.51); the quote and its order id."""
     quote = replace(QUOTE, post_only=False, model_fair=Decimal("0.60"))
-    assert rig.loop.executor.execute(quote, last_data_at=rig.clock.wall(), in_sync=True)
+    assert rig.loop.executor.execute(quote, last_data_at=rig.clock.wall())
     (resting,) = rig.loop.portfolio.resting(LAL)
     another_trader_places(
         rig.exchange,
@@ -222,7 +222,7 @@ def test_an_amend_that_fills_one_contract_at_once_reads_it_before_the_next_decis
     rig = _rig(tmp_path, max_position_per_market=20)
     quote, order_id = _crossing_quote(rig)
     requote = replace(quote, price=Decimal("0.50"), replaces=(order_id,))
-    assert rig.loop.executor.execute(requote, last_data_at=rig.clock.wall(), in_sync=True)
+    assert rig.loop.executor.execute(requote, last_data_at=rig.clock.wall())
     assert rig.client.amends == 1
     assert _on_exchange(rig, order_id) == (Decimal("0.50"), Decimal("9"))
     assert rig.loop.portfolio.position(LAL) == 1, "read before the next decision"
@@ -247,7 +247,7 @@ def test_a_fill_an_amend_made_below_its_new_limit_is_measured_against_that_limit
     rig.step(0.1)
     quote, order_id = _crossing_quote(rig)
     requote = replace(quote, price=Decimal("0.51"), replaces=(order_id,))
-    assert rig.loop.executor.execute(requote, last_data_at=rig.clock.wall(), in_sync=True)
+    assert rig.loop.executor.execute(requote, last_data_at=rig.clock.wall())
     assert rig.loop.portfolio.position(LAL) == 10
     rig.loop.log.close()
     lines = [json.loads(line) for line in log.read_text().splitlines()]
@@ -742,7 +742,7 @@ def test_an_order_that_waited_for_a_worker_counts_from_when_it_left(tmp_path: Pa
     rig.client.create_errors.append(ServerError("request failed: HTTP 503", status=503))
 
     def send() -> None:
-        assert rig.loop.executor.execute(QUOTE, last_data_at=rig.clock.wall(), in_sync=True)
+        assert rig.loop.executor.execute(QUOTE, last_data_at=rig.clock.wall())
 
     _behind_an_exit_answered(rig, send)
     guard = rig.loop.executor.guard
@@ -768,9 +768,7 @@ def test_a_batch_that_waited_for_a_worker_counts_from_when_it_left(tmp_path: Pat
     def send() -> None:
         for price in ("0.40", "0.39"):
             quote = replace(QUOTE, price=Decimal(price))
-            assert rig.loop.executor.execute(
-                quote, last_data_at=rig.clock.wall(), in_sync=True, batch=True
-            )
+            assert rig.loop.executor.execute(quote, last_data_at=rig.clock.wall(), batch=True)
         rig.loop.executor.flush()
 
     _behind_an_exit_answered(rig, send)

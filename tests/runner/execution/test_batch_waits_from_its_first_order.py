@@ -42,7 +42,7 @@ def test_a_full_batch_goes_at_once(tmp_path: Path) -> None:
     executor = rig.loop.executor
     for price in ("0.40", "0.39"):
         quote = replace(QUOTE, price=Decimal(price))
-        assert executor.execute(quote, last_data_at=rig.clock.wall(), in_sync=True, batch=True)
+        assert executor.execute(quote, last_data_at=rig.clock.wall(), batch=True)
     assert sent == [2]
     assert executor.outbox.queued == []
 

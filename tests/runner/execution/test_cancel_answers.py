@@ -63,7 +63,7 @@ def _quote_at(rig: Rig, price: str) -> str:
     """One more quote in the market, at `price`, its answer booked; its order id."""
     before = {o.order_id for o in rig.loop.portfolio.resting(LAL)}
     quote = replace(QUOTE, price=Decimal(price))
-    assert rig.loop.executor.execute(quote, last_data_at=rig.clock.wall(), in_sync=True)
+    assert rig.loop.executor.execute(quote, last_data_at=rig.clock.wall())
     if rig.loop.dispatch.threaded:
         _booked_all(rig)
     (new,) = [o.order_id for o in rig.loop.portfolio.resting(LAL) if o.order_id not in before]
@@ -304,7 +304,7 @@ def test_a_replacement_is_not_sent_when_the_cancel_of_the_order_it_replaces_fail
     creates = len(rig.client.requests)
     _refused(rig)
     requote = replace(QUOTE, price=Decimal("0.41"), post_only=False, replaces=(order_id,))
-    rig.loop.executor.execute(requote, last_data_at=rig.clock.wall(), in_sync=True)
+    rig.loop.executor.execute(requote, last_data_at=rig.clock.wall())
     assert rig.loop.log.counts.get("cancel_failed") == 1
     assert len(rig.client.requests) == creates
     assert rig.loop.log.counts.get("intent_dropped") == 1
@@ -347,7 +347,7 @@ def test_each_replaced_order_that_filled_unseen_has_its_fills_read_before_the_re
             post_only=not quote.post_only,  # other terms: no amend
             replaces=(str(resting.order_id),),
         )
-        assert rig.loop.executor.execute(quote, last_data_at=rig.clock.wall(), in_sync=True)
+        assert rig.loop.executor.execute(quote, last_data_at=rig.clock.wall())
         assert len(reads) == n
         (placed,) = rig.loop.portfolio.resting(LAL)
         assert placed.price == Decimal(price)

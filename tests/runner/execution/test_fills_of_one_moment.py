@@ -38,16 +38,12 @@ def test_two_fills_of_one_moment_are_booked_in_the_order_they_were_made(tmp_path
     swap_decide(rig.loop, lambda *_: [])
     mover.quote("0.30", "0.70")
     rig.step(0.1)
-    assert rig.loop.executor.execute(
-        _quote(Side.NO, "0.50", 3), last_data_at=rig.clock.wall(), in_sync=True
-    )
+    assert rig.loop.executor.execute(_quote(Side.NO, "0.50", 3), last_data_at=rig.clock.wall())
     another_trader_places(rig.exchange, TICKER, BookSide.BID, Decimal("0.50"), Decimal(3))
     rig.step(1.0)
     assert rig.loop.portfolio.position(TICKER) == -3
     for price in ("0.45", "0.44"):
-        assert rig.loop.executor.execute(
-            _quote(Side.YES, price, 5), last_data_at=rig.clock.wall(), in_sync=True
-        )
+        assert rig.loop.executor.execute(_quote(Side.YES, price, 5), last_data_at=rig.clock.wall())
     rig.step(1.0)
     another_trader_places(rig.exchange, TICKER, BookSide.ASK, Decimal("0.44"), Decimal(10))
     swept = rig.exchange.history.fills(rig.client.account_id)[:2]

@@ -76,11 +76,9 @@ def _pair_then_a_quote(rig: Rig) -> None:
     executor, now = rig.loop.executor, rig.clock.wall()
     out, release = _first_leg_held(rig)
     try:
-        assert rig.loop.legs.execute(
-            [_leg(HOLD, "0.62"), _leg(CUT, "0.35")], last_data_at=now, in_sync=True
-        )
+        assert rig.loop.legs.execute([_leg(HOLD, "0.62"), _leg(CUT, "0.35")], last_data_at=now)
         assert out.wait(30), "the first leg is out"
-        executor.execute(_bid(HIGH), last_data_at=now, in_sync=True)
+        executor.execute(_bid(HIGH), last_data_at=now)
     finally:
         release.set()
     dispatch = rig.loop.dispatch

@@ -518,7 +518,7 @@ def test_a_lookup_sent_before_a_lost_order_could_no_longer_land_does_not_call_it
         post_only=True,
     )
     rig.client.create_errors.append(Held(10_000.0))  # the answer lost; it lands when told
-    rig.loop.executor.execute(quote, last_data_at=rig.clock.wall(), in_sync=True)
+    rig.loop.executor.execute(quote, last_data_at=rig.clock.wall())
     unknown = rig.loop.executor.unknown_orders
     (coid,) = unknown.unknown
     rig.clock.advance(unknown.landing_s - 2)

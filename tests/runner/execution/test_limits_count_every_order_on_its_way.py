@@ -358,7 +358,7 @@ def test_a_strategys_pending_orders_are_its_replacements_waiting_and_its_orders_
     release = _worker_busy(rig)
     try:
         bid = _bid(ticker, "0.05", "5")
-        assert executor.execute(bid, last_data_at=rig.clock.wall(), in_sync=True)
+        assert executor.execute(bid, last_data_at=rig.clock.wall())
         assert [(i.ticker, i.price) for i in outbox.pending()] == [(ticker, Decimal("0.05"))]
     finally:
         release.set()

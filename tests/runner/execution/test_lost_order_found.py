@@ -52,7 +52,7 @@ def _lost_quote(
         rig.clock.advance(0.5)
     before = set(rig.loop.executor.unknown_orders.unknown)
     rig.client.create_errors.append(Held(10_000.0))
-    rig.loop.executor.execute(quote, last_data_at=rig.clock.wall(), in_sync=True)
+    rig.loop.executor.execute(quote, last_data_at=rig.clock.wall())
     (coid,) = set(rig.loop.executor.unknown_orders.unknown) - before
     if lands:  # this quote's create, held last, reaches the exchange now
         *earlier, (_, request, held) = rig.client.held

@@ -72,7 +72,7 @@ def test_a_batch_in_a_market_not_quoted_yet_goes_between_the_exits_and_the_requo
         dispatch.send(("OTHER",), lambda: made.append("requote"), lambda _: None)
         for price in ("0.40", "0.39"):
             quote = replace(QUOTE, price=Decimal(price))
-            assert executor.execute(quote, last_data_at=rig.clock.wall(), in_sync=True, batch=True)
+            assert executor.execute(quote, last_data_at=rig.clock.wall(), batch=True)
         executor.flush()
         dispatch.send(("OTHER",), lambda: made.append("exit"), lambda _: None, Urgency.EXIT)
         release.set()
@@ -93,7 +93,7 @@ def test_a_batch_dropped_before_a_worker_took_it_is_told_it_never_left(tmp_path:
     try:
         for price in ("0.40", "0.39"):
             quote = replace(QUOTE, price=Decimal(price))
-            assert executor.execute(quote, last_data_at=rig.clock.wall(), in_sync=True, batch=True)
+            assert executor.execute(quote, last_data_at=rig.clock.wall(), batch=True)
         executor.flush()
         batch = set(executor.answers.in_flight.intents)
         assert len(batch) == 2

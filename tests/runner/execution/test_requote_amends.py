@@ -74,14 +74,14 @@ def _rig(tmp_path: Path, **risk: Any) -> Rig:
 
 def _quoted(rig: Rig) -> str:
     """The quote placed and resting; its order id."""
-    assert rig.loop.executor.execute(QUOTE, last_data_at=rig.clock.wall(), in_sync=True)
+    assert rig.loop.executor.execute(QUOTE, last_data_at=rig.clock.wall())
     (resting,) = rig.loop.portfolio.resting(LAL)
     return str(resting.order_id)
 
 
 def _requote(rig: Rig, order_id: str, price: str = "0.41", count: str = "10") -> bool:
     requote = replace(QUOTE, price=Decimal(price), count=Decimal(count), replaces=(order_id,))
-    return bool(rig.loop.executor.execute(requote, last_data_at=rig.clock.wall(), in_sync=True))
+    return bool(rig.loop.executor.execute(requote, last_data_at=rig.clock.wall()))
 
 
 def _on_exchange(rig: Rig, order_id: str) -> tuple[Decimal, Decimal]:
@@ -182,7 +182,7 @@ def test_an_amend_whose_answer_was_lost_holds_its_market_until_a_read_shows_it(
     assert rig.loop.executor.outbox.total_exposure() == exposure + Decimal("4.30")
     other = replace(QUOTE, price=Decimal("0.30"))
     creates = len(rig.client.requests)
-    assert not rig.loop.executor.execute(other, last_data_at=rig.clock.wall(), in_sync=True)
+    assert not rig.loop.executor.execute(other, last_data_at=rig.clock.wall())
     assert len(rig.client.requests) == creates, "held while the amend is in doubt"
     for _ in range(4):
         rig.step(0.5)
@@ -300,7 +300,7 @@ def test_a_requote_of_an_order_on_other_terms_goes_as_cancel_and_new_order(
     rig = _rig(tmp_path)
     order_id = _quoted(rig)
     requote = replace(QUOTE, price=Decimal("0.41"), post_only=False, replaces=(order_id,))
-    assert rig.loop.executor.execute(requote, last_data_at=rig.clock.wall(), in_sync=True)
+    assert rig.loop.executor.execute(requote, last_data_at=rig.clock.wall())
     assert rig.client.amends == 0
     assert rig.loop.log.counts.get("order_cancelled") == 1
     (resting,) = rig.loop.portfolio.resting(LAL)
@@ -441,7 +441,7 @@ def test_an_amend_answered_after_a_withdrawal_booked_leaves_the_order_cancelled(
     bring the order back to resting in the state file: the exchange cancelled it."""
     rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, read_lag_s=0.5, send_workers=4)
     rig.step(0.1)
-    rig.loop.executor.execute(QUOTE, last_data_at=rig.clock.wall(), in_sync=True)
+    rig.loop.executor.execute(QUOTE, last_data_at=rig.clock.wall())
     _booked_all(rig)
     (resting,) = rig.loop.portfolio.resting(LAL)
     order_id = str(resting.order_id)
@@ -479,7 +479,7 @@ def test_fills_booked_while_an_amend_raising_the_total_is_out_do_not_end_the_ord
     the amend's answer leaves the order resting with what the new total leaves."""
     rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, read_lag_s=0.5, send_workers=4)
     rig.step(0.1)
-    rig.loop.executor.execute(QUOTE, last_data_at=rig.clock.wall(), in_sync=True)
+    rig.loop.executor.execute(QUOTE, last_data_at=rig.clock.wall())
     _booked_all(rig)
     (resting,) = rig.loop.portfolio.resting(LAL)
     order_id = str(resting.order_id)
@@ -578,7 +578,7 @@ def test_only_a_requote_of_one_order_of_its_own_on_the_same_terms_is_amended(
 def _quoted_too(rig: Rig, quote: Intent) -> str:
     """A second quote in the market; its order id."""
     before = {o.order_id for o in rig.loop.portfolio.resting(LAL)}
-    assert rig.loop.executor.execute(quote, last_data_at=rig.clock.wall(), in_sync=True)
+    assert rig.loop.executor.execute(quote, last_data_at=rig.clock.wall())
     (new,) = [o.order_id for o in rig.loop.portfolio.resting(LAL) if o.order_id not in before]
     return str(new)
 
@@ -664,7 +664,7 @@ def test_an_order_cancelled_while_its_amend_was_in_doubt_settles_it(tmp_path: Pa
 def _placed_by_a_worker(rig: Rig) -> str:
     """The quote placed through the rig's send workers, its answer booked; its order id."""
     dispatch = rig.loop.dispatch
-    assert rig.loop.executor.execute(QUOTE, last_data_at=rig.clock.wall(), in_sync=True)
+    assert rig.loop.executor.execute(QUOTE, last_data_at=rig.clock.wall())
     assert poll_until(lambda: dispatch.answered)
     dispatch.drain()
     (resting,) = rig.loop.portfolio.resting(LAL)

@@ -51,7 +51,7 @@ def _set(held: tuple[int, int]) -> _Set:
         Intent(t, Side.YES, Action.BUY, D("0.50"), D(5), D("0.60"), "set s1")
         for t in (FLOORED, OTHER)
     ]
-    s = _Set("s1", legs, [], decided_on=(None, False), release=lambda: None)
+    s = _Set("s1", legs, [], decided_on=None, release=lambda: None)
     s.sent = len(legs)
     s.held = [D(h) for h in held]
     return s

@@ -139,7 +139,7 @@ def _amend_held_then_killed(rig: Rig, state: Path, left: Path) -> tuple[str, Cal
         LAL, Side.YES, Action.BUY, Decimal("0.40"), Decimal(10), Decimal("0.46"), "a quote",
         strategy="spike", post_only=True,
     )  # fmt: skip
-    assert rig.loop.executor.execute(quote, last_data_at=rig.clock.wall(), in_sync=True)
+    assert rig.loop.executor.execute(quote, last_data_at=rig.clock.wall())
     (resting,) = rig.loop.portfolio.resting(LAL)
     held: list[dict[str, Any]] = []
 
@@ -151,7 +151,7 @@ def _amend_held_then_killed(rig: Rig, state: Path, left: Path) -> tuple[str, Cal
     rig.client.amend_order = amend_order  # type: ignore[method-assign,assignment]
     requote = replace(quote, price=Decimal("0.42"), count=Decimal(12), replaces=(resting.order_id,))
     with pytest.raises(Killed):
-        rig.loop.executor.execute(requote, last_data_at=rig.clock.wall(), in_sync=True)
+        rig.loop.executor.execute(requote, last_data_at=rig.clock.wall())
     (terms,) = held
 
     def land() -> None:
@@ -214,10 +214,10 @@ def test_a_start_after_an_amend_of_the_size_alone_was_answered_does_not_wait_on_
         LAL, Side.YES, Action.BUY, Decimal("0.40"), Decimal(10), Decimal("0.46"), "a quote",
         strategy="spike", post_only=True,
     )  # fmt: skip
-    assert rig.loop.executor.execute(quote, last_data_at=rig.clock.wall(), in_sync=True)
+    assert rig.loop.executor.execute(quote, last_data_at=rig.clock.wall())
     (resting,) = rig.loop.portfolio.resting(LAL)
     requote = replace(quote, count=Decimal(7), replaces=(resting.order_id,))
-    assert rig.loop.executor.execute(requote, last_data_at=rig.clock.wall(), in_sync=True)
+    assert rig.loop.executor.execute(requote, last_data_at=rig.clock.wall())
     assert rig.loop.log.counts.get("order_amended") == 1
     rig.client.decrease_order(resting.order_id, reduce_by=Decimal(2))
     copy_committed(state, left)  # killed here
@@ -254,7 +254,7 @@ def test_fills_made_while_the_start_reads_its_markets_are_booked_by_the_loop(
             TICKER, side, Action.BUY, Decimal(price), Decimal(5), Decimal("0.50"), "a quote",
             strategy="market-maker", post_only=True,
         )  # fmt: skip
-        assert rig.loop.executor.execute(quote, last_data_at=rig.clock.wall(), in_sync=True)
+        assert rig.loop.executor.execute(quote, last_data_at=rig.clock.wall())
     assert len(rig.loop.portfolio.resting(TICKER)) == 2
     copy_committed(state, left)  # killed here
 

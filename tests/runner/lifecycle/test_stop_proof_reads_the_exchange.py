@@ -38,7 +38,7 @@ from tests.runner.simproc import (
     market_maker_session,
     observer_for,
 )
-from tests.waiting import wait_until
+from tests.waiting import PATIENCE_S, wait_until
 
 TICKER = "KXSTOPPROOF-SIM-A"
 
@@ -181,28 +181,42 @@ def test_the_quotes_of_a_strategy_the_run_no_longer_runs_are_told_at_the_start(
     assert (event["strategy"], event["orders"]) == ("mean-reversion", 2)
 
 
+def _held_while(held: threading.Event, interrupt: Callable[[], None]) -> None:
+    """A listing's answer held back from the moment of the second interrupt (`interrupt`) until
+    the test clears `held`, once the stop is over: the interrupt comes while the listing is
+    out, whatever the machine's load. Let go at once, its answer could reach the stop before
+    the stop next looks at its interrupt, and the stop takes an answer that is back."""
+    held.set()
+    interrupt()
+    wait_until(lambda: not held.is_set(), "the stop to give the listing up")
+
+
 class NoListingAfterTheBatchCancel(httpx.HTTPTransport):
     """The real transport; once the stop's batch cancel has been answered (the exchange
-    cancelled what it named), either a second SIGINT or SIGTERM comes (`abandon`), or every
-    listing of the orders is answered 503 without reaching the exchange: the stop has no
-    listing to prove with."""
+    cancelled what it named), the stop has no listing to prove with: either a second SIGINT
+    or SIGTERM comes as its listing leaves (`abandon`), and that listing is answered only once
+    the stop has given it up (`answer_held`, `_held_while`), or every listing of the orders is
+    answered 503 without reaching the exchange. (Not as the batch's answer comes back: the
+    stop takes that answer or gives it up by whether it reached the loop before the loop's
+    next look at `abandon`, a race a loaded machine loses.)"""
 
     def __init__(self, way: str) -> None:
         super().__init__()
         self.way = way
         self.abandon = threading.Event()
         self.cancelled = threading.Event()
+        self.answer_held = threading.Event()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
         listing = request.method == "GET" and path.endswith("/orders")
         if listing and self.cancelled.is_set() and self.way == "listing_refused":
             return httpx.Response(503, json={"code": "service_unavailable", "message": "x"})
+        if listing and self.cancelled.is_set() and not self.abandon.is_set():
+            _held_while(self.answer_held, self.abandon.set)
         response = super().handle_request(request)
         if request.method == "DELETE" and path.endswith("/orders/batched"):
             self.cancelled.set()
-            if self.way == "interrupted":
-                self.abandon.set()
         return response
 
 
@@ -242,7 +256,10 @@ def test_a_stop_with_no_listing_to_prove_with_still_names_an_earlier_runs_quote(
         _record_resting_on_subaccount_1(r.store, elsewhere)
         r.loop.tick(r.feed.drain_messages(), full=True)
         assert len(r.loop.stop.own.resting()) == 2
-        summary = r.loop.stop.shutdown(cancel_resting=True, abandon=transport.abandon)
+        try:
+            summary = r.loop.stop.shutdown(cancel_resting=True, abandon=transport.abandon)
+        finally:
+            transport.answer_held.clear()
         assert transport.cancelled.is_set()
         transport.cancelled.clear()  # the test's own listing below reaches the exchange
         resting = {o.order_id for o in r.client.orders.iter_orders(status="resting")}
@@ -289,16 +306,20 @@ def _record_resting_on_subaccount_1(store: Store, ticker: str) -> None:
 
 
 class NoListingOnceWithdrawn(httpx.HTTPTransport):
-    """The real transport; once the stop's withdrawal has been answered (the session's order
-    group triggered, or without one the batch cancel: the exchange cancelled every quote),
-    either the person presses Ctrl-C twice more as the proving listing leaves (`interrupted`:
-    the second gives the stop up before that listing's answer), or every listing of the orders
-    is answered 503 without reaching the exchange (`listing_refused`)."""
+    """The real transport; the person presses Ctrl-C once the loop's quotes are placed (the
+    batch create answered: the stop begins; a run of a fixed length could end, on a loaded
+    machine, before the loop placed any, and then nothing is withdrawn). Once the stop's
+    withdrawal has been answered (the session's order group triggered, or without one the batch
+    cancel: the exchange cancelled every quote), either the person presses Ctrl-C again as the
+    proving listing leaves (`interrupted`: it gives the stop up before that listing's answer,
+    held until the stop is over: `_held_while`), or every listing of the orders is answered
+    503 without reaching the exchange (`listing_refused`)."""
 
     def __init__(self, way: str) -> None:
         super().__init__()
         self.way = way
         self.withdrawn = threading.Event()
+        self.answer_held = threading.Event()
         # the session's own stop and abandon events, which its SIGINT handler sets (`watch`)
         self.stop = self.abandon = threading.Event()
 
@@ -323,9 +344,12 @@ class NoListingOnceWithdrawn(httpx.HTTPTransport):
             return httpx.Response(503, json={"code": "service_unavailable", "message": "x"})
         interrupting = self.way == "interrupted" and not self.abandon.is_set()
         if listing and self.withdrawn.is_set() and interrupting:
-            self._ctrl_c(self.stop)  # the loop's own handlers take both
-            self._ctrl_c(self.abandon)
+            # the loop's own handler takes it
+            _held_while(self.answer_held, lambda: self._ctrl_c(self.abandon))
         response = super().handle_request(request)
+        placed = request.method == "POST" and path.endswith("/orders/batched")
+        if placed and not self.stop.is_set():
+            self._ctrl_c(self.stop)
         trigger = request.method == "PUT" and path.endswith("/trigger")
         if trigger or (request.method == "DELETE" and path.endswith("/orders/batched")):
             self.withdrawn.set()
@@ -333,7 +357,7 @@ class NoListingOnceWithdrawn(httpx.HTTPTransport):
 
     @staticmethod
     def _ctrl_c(taken: threading.Event) -> None:
-        """One Ctrl-C, waited for until the loop's handler took it (`taken` set): the stop
+        """One Ctrl-C, waited for until the loop's handler took it (`taken` set): the loop
         makes this call on a thread of its own, and two signals raised at once from there may
         reach the main thread's handler as one."""
         signal.raise_signal(signal.SIGINT)
@@ -370,9 +394,10 @@ def test_a_stop_no_listing_proved_is_not_proven_though_every_order_it_knew_went(
         with client, pytest.raises(StopNotProven) as stopped:
             market_maker_session(
                 account, client, TICKER, tmp_path, config,
-                duration_s=1.0, out=out, order_group=order_group,
+                duration_s=PATIENCE_S, out=out, order_group=order_group,
             )  # fmt: skip
     finally:
+        transport.answer_held.clear()
         other.close()
     assert transport.withdrawn.is_set()
     mine = list(observer_for(account).orders.iter_orders(ticker=TICKER))
