@@ -13,7 +13,7 @@ from typing import Any, cast
 from kalshi_cli.risk.rules import RiskContext, StaleFeedRule
 from kalshi_cli.risk.state import TradingState
 from kalshi_cli.runner.execution.leg_sets import LegSets, _Set
-from kalshi_cli.runner.ports import book_data_at
+from kalshi_cli.runner.ports import MarketFeed, book_data_at
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.units import Action, Side
@@ -36,6 +36,11 @@ class AgedFeed:
         return self.ages.get(ticker, math.inf)
 
 
+def _as_feed(feed: AgedFeed) -> MarketFeed:
+    """What the loop reads market data through: the two reads the data time takes."""
+    return cast("MarketFeed", feed)
+
+
 def _judged(feed: AgedFeed, ticker: str) -> bool:
     """Whether a buy on `ticker` passes the stale-feed rule on the feed's data now."""
     order = Intent(ticker, Side.YES, Action.BUY, Decimal("0.40"), Decimal(1), Decimal("0.5"), "t")
@@ -43,22 +48,22 @@ def _judged(feed: AgedFeed, ticker: str) -> bool:
         now=NOW,
         position=PositionView(ticker),
         state=TradingState.ACTIVE,
-        last_data_at=book_data_at(feed, ticker, NOW),
+        last_data_at=book_data_at(_as_feed(feed), ticker, NOW),
     )
     return RULE.check(order, seen).allowed
 
 
 def test_a_fresh_books_data_is_as_old_as_its_last_data():
     feed = AgedFeed({"YOUNG": 9.5, "OLD": 12.0})
-    assert book_data_at(feed, "OLD", NOW) == NOW - 12.0
+    assert book_data_at(_as_feed(feed), "OLD", NOW) == NOW - 12.0
     assert _judged(feed, "YOUNG")
     assert not _judged(feed, "OLD")  # fresh to its feed, older than stale_after_s
 
 
 def test_a_book_not_fresh_has_no_data_time_whatever_its_age():
     feed = AgedFeed({"GAP": 0.5, "OK": 0.5}, gapped=frozenset({"GAP"}))
-    assert book_data_at(feed, "GAP", NOW) is None
-    assert book_data_at(feed, "NONE", NOW) is None
+    assert book_data_at(_as_feed(feed), "GAP", NOW) is None
+    assert book_data_at(_as_feed(feed), "NONE", NOW) is None
     assert not _judged(feed, "GAP")
     assert _judged(feed, "OK")
 
@@ -73,7 +78,7 @@ def _legs(feed: AgedFeed) -> LegSets:
         risk=none,
         sender=none,
         store=cast("Any", store),
-        feed=feed,
+        feed=_as_feed(feed),
         hold_markets=none,
         closed=(),
         worth=none,
