@@ -3,9 +3,10 @@ in flight (`amends_in_flight`).
 
 An intent is written `pending` before its request is sent; while its outcome is not known the
 placing code records the answer with `mark_sent`, `mark_rejected` or `mark_unknown` (any other use
-is refused as a bug). Afterwards `update_order` copies what the exchange says, because the exchange
-is the truth; only a total below what filled is raised to that. Every change appends to
-`order_history` in the same transaction. An amend is recorded in flight before it is sent
+is refused as a bug, but for a lost answer: `mark_unknown` leaves a row answered already as it
+is). Afterwards `update_order` copies what the exchange says, because the exchange is the truth;
+only a total below what filled is raised to that. Every change appends to `order_history` in the
+same transaction. An amend is recorded in flight before it is sent
 (`write_amend`) and is in doubt (`amends_in_doubt`) until `settle_amend` removes it.
 """
 
@@ -228,11 +229,18 @@ class OrderRepository:
                     "DELETE FROM orders WHERE client_order_id = ?", (client_order_id,)
                 )
 
-    def mark_unknown(self, client_order_id: str, *, reason: str) -> None:
-        """Sent, and no answer came back: to be reconciled, never re-sent."""
-        self._answer(
-            client_order_id, "unknown", "status = ?, error = ?", (UNKNOWN, reason), note=reason
-        )
+    def mark_unknown(self, client_order_id: str, *, reason: str) -> bool:
+        """Sent, and no answer came back: to be reconciled, never re-sent. A row answered
+        already (a read recorded the order while its request was out: a trade loop's read of
+        its resting orders, a reconcile) is left as it is and False returned: the lost answer
+        tells nothing the row does not know, and the order is looked up all the same."""
+        try:
+            self._answer(
+                client_order_id, "unknown", "status = ?, error = ?", (UNKNOWN, reason), note=reason
+            )
+        except InvalidTransition:
+            return False
+        return True
 
     def update_order(
         self,

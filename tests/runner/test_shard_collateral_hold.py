@@ -200,6 +200,23 @@ def test_a_refusal_for_collateral_holds_its_shard_alone_until_a_balance_read_cov
     rig.loop.log.close()
 
 
+def test_the_shards_are_read_again_when_their_poll_time_comes_and_not_before(
+    tmp_path: Path, shards: Shards
+) -> None:
+    """The watch's skip holds no read past its time: the shards are read at the tick that
+    reaches the poll time, not a tick later, and not before."""
+    loop = OnTwoShards(tmp_path, shards, poll_s=8.0)
+    rig = loop.rig
+    rig.step(8.0)  # a tick at the poll time: the read due
+    reads = shards.balance_reads
+    rig.step(4.0)
+    rig.step(3.5)
+    assert shards.balance_reads == reads, "nothing due before the poll time"
+    rig.step(0.5)  # exactly the poll time
+    assert shards.balance_reads == reads + 1
+    rig.loop.log.close()
+
+
 def test_a_failed_shard_read_is_said_and_counted_and_what_was_read_last_stays_in_force(
     tmp_path: Path, shards: Shards
 ) -> None:

@@ -18,12 +18,14 @@ from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from kalshi_cli.runner.execution.answers import UNMADE, intent_fields
 from kalshi_cli.runner.execution.cancels import read_back
 from kalshi_cli.runner.execution.dispatch import CallAnswer, Urgency, run_call
 from kalshi_cli.runner.execution.fills import Sent
 from kalshi_cli.runner.execution.unknown_orders import LostAnswer, Turns
-from kalshi_cli.services.reconcile import AMEND_READ, amend_not_made
+from kalshi_cli.services.reconcile import AMEND_READ, amend_not_made, moves_backwards
 from kalshi_cli.store.errors import StoreError
 from kalshi_cli.vocabulary.errors import (
     ApiError,
@@ -360,6 +362,7 @@ class Amends:
         if guarded:
             self._guard.ok(sent_at)
         self._orders.record_found(shown)
+        shown = self._as_booked(shown)
         if shown.fill_count > 0:
             # what it filled leaves what rests before the fill read brings it in
             self._fills.applied.told_filled(order, shown.fill_count)
@@ -379,6 +382,18 @@ class Amends:
         # moment its answer came back proves nothing: the amend may land while the read is out
         if sent_at - lost.since >= self._unknown.landing_s:
             self._settle(order_id, lost, NOT_AMENDED)
+
+    def _as_booked(self, shown: Order) -> Order:
+        """A read as its order's row has it once booked (`record_found`): the row's status and
+        counts when it knows more than the read (`moves_backwards`: a `user_orders` message
+        moved it on while the read was out), which the books follow, never the older read."""
+        row = self._orders.store.orders.intent_by_order_id(shown.order_id)
+        if row is None or not moves_backwards(row, shown):
+            return shown
+        rests = row.remaining if row.status == "resting" and row.remaining is not None else ZERO
+        return msgspec.structs.replace(
+            shown, status=row.status, fill_count=row.filled, remaining_count=rests
+        )
 
     def _settle(self, order_id: str, lost: LostAnswer, became: str) -> None:
         """The doubt over, in the view and in the state file, whose record of the amend in

@@ -32,7 +32,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from kalshi_cli.client.connection import on_leaving, withdrawn_when
-from kalshi_cli.store.errors import StoreError
+from kalshi_cli.store.errors import is_state_failure
 from kalshi_cli.vocabulary.clock import answers_within
 from kalshi_cli.vocabulary.errors import RequestWithdrawn
 
@@ -449,9 +449,9 @@ class Dispatch:
         None, unless the state file is what failed (`settle`)."""
         try:
             return booking()
-        except StoreError:
-            raise
         except Exception as exc:
+            if is_state_failure(exc):
+                raise
             if self.failed is None:
                 self.failed = exc
             return None

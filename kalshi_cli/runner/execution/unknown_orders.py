@@ -9,18 +9,19 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING
 
 from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.execution.dispatch import CallAnswer, Urgency, run_call
-from kalshi_cli.services.pretrade.books import open_order
-from kalshi_cli.services.reconcile import take_found
-from kalshi_cli.store.records import NOT_ON_EXCHANGE
+from kalshi_cli.services.pretrade.books import resting_order
+from kalshi_cli.services.reconcile import book_read, take_found
+from kalshi_cli.store.records import NOT_ON_EXCHANGE, RESTING
 from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.units import ZERO
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.execution.call_guard import CallGuard
     from kalshi_cli.runner.execution.dispatch import Dispatch, Wire
     from kalshi_cli.services.pretrade.books import OpenOrder
-    from kalshi_cli.store import FillRecord, Store
+    from kalshi_cli.store import FillRecord, IntentRecord, Store
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.decisions import Intent
     from kalshi_cli.vocabulary.models import Order, QuarantinedFill
@@ -340,8 +341,8 @@ class UnknownOrders:
                 self._store.orders.mark_rejected(client_order_id, reason=reason)
                 status, filled = "rejected", None
             else:
-                self._adopt(client_order_id, order)
-                status, filled = order.status, order.fill_count
+                row = self._adopt(client_order_id, order)
+                status, filled = row.status, row.filled
             del self.unknown[client_order_id]
             if not any(u.ticker == lost.ticker for u in self.unknown.values()):
                 self._portfolio.owners.drop_replay(lost.ticker)
@@ -391,9 +392,16 @@ class UnknownOrders:
             self._log.emit("shutdown_unknown_left", {"unknown_left": left, "reason": reason})
         return left
 
-    def _adopt(self, client_order_id: str, order: Order) -> None:
+    def _adopt(self, client_order_id: str, order: Order) -> IntentRecord:
+        """The order a lookup found, booked; its row as it stands after. The read is applied as
+        reconcile applies one (`book_read`): the row may have moved on since the lookup was
+        sent (the orders' read again recorded it, then its `user_orders` messages or fills
+        carried it on), and it moves only forward. The loop's books follow the row, not the
+        read: an older read neither brings back an ended order nor lowers what the feed told
+        filled."""
         intent = self._store.orders.get_intent(client_order_id)
-        found = partial(self._store.orders.mark_shown, client_order_id, order)
+        now, subaccount = self._clock.wall(), self._client.subaccount
+        found = partial(book_read, self._store, order, now=now, subaccount=subaccount)
         given = self.unclaimed.pop(order.order_id, [])
         if intent is None:
             found()
@@ -404,18 +412,13 @@ class UnknownOrders:
             take_found(self._store, intent, order, found)
             if intent.strategy and given:
                 self._portfolio.give_fills(intent.strategy, given)
-        shown = open_order(
-            order_id=order.order_id,
-            client_order_id=client_order_id,
-            ticker=order.ticker,
-            book_side=order.book_side,
-            yes_price=order.yes_price,
-            side=None if intent is None else intent.side,
-            remaining=order.remaining_count,
-            strategy=None if intent is None else intent.strategy,
-        )
-        if order.status == "resting" and intent is not None:
-            self._portfolio.add_order(shown)
-        if order.fill_count > 0:
-            self._told_filled(shown, order.fill_count)
+        row = self._store.orders.get_intent(client_order_id)
+        assert row is not None and row.order_id is not None  # booked just now, or before
+        shown = resting_order(row)
+        if row.status != RESTING:
+            shown = replace(shown, remaining=ZERO)  # ended: out of the view (`add_order`)
+        self._portfolio.add_order(shown)
+        if row.filled > 0:
+            self._told_filled(shown, row.filled)
             self._fills_due()
+        return row

@@ -39,7 +39,7 @@ from kalshi_cli.runner.execution.give_up import (
 from kalshi_cli.runner.execution.order_group import trigger_each
 from kalshi_cli.runner.loop.stop_proof import StopProof
 from kalshi_cli.runner.ports import own_book
-from kalshi_cli.store.errors import StoreError
+from kalshi_cli.store.errors import is_state_failure
 from kalshi_cli.store.records import FINISHED_STATUSES, RESTING
 from kalshi_cli.vocabulary.clock import Backoff, Deadline
 from kalshi_cli.vocabulary.errors import (
@@ -111,9 +111,10 @@ def withdraw_at_stop(
     with Deadline.within(loop.clock, max(whole.remaining() - proof_s, 0.0)):
         try:
             triggered = _withdraw(loop, abandon, shows_all_from)
-        except StoreError:
-            raise  # the stop that writes nothing takes over (runner/loop/state_fault.py)
         except Exception as exc:  # a bug must not leave the quotes resting
+            if is_state_failure(exc):
+                raise  # the stop that writes nothing takes over (runner/loop/state_fault.py)
+            # any other (a store error on an order row too: a bug) is withdrawn past
             loop.log.emit("stop_withdrawal_failed", {"error": repr(exc)})
             failed, triggered = exc, False
             still = loop.own.resting()

@@ -283,7 +283,7 @@ class OrderService:
         result = sent.result
         assert result is not None  # one of the three is set (SentOrder)
         status = _status_after_create(result.fill_count, result.remaining_count, create)
-        self._record_accepted(create.client_order_id, result.order_id, status, result)
+        self._record_accepted(create, status, result)
         return PlaceOutcome(
             create.client_order_id,
             status,
@@ -333,14 +333,13 @@ class OrderService:
             partial(recording_allowed, reduce_only=create.reduce_only, check=check),
         )
 
-    def _record_accepted(
-        self, client_order_id: str, order_id: str, status: str, result: CreateOrderResult
-    ) -> None:
+    def _record_accepted(self, create: CreateOrder, status: str, result: CreateOrderResult) -> None:
         """Record the exchange's acceptance. The order exists now, whatever the state file
         says, so a failure here must never read as "not placed" (a person would place it
         again)."""
         from kalshi_cli.store import InvalidTransition, StoreError
 
+        client_order_id, order_id = create.client_order_id, result.order_id
         try:
             try:
                 self.store.orders.mark_sent(
@@ -351,14 +350,21 @@ class OrderService:
                     remaining_count=result.remaining_count,
                 )
             except InvalidTransition:
-                # another process (a reconcile) answered the intent while the request was in
-                # flight, perhaps "never placed" because the exchange did not have it yet
-                self.store.orders.update_order(
-                    client_order_id=client_order_id,
-                    order_id=order_id,
-                    status=status,
-                    fill_count=result.fill_count,
-                    remaining_count=result.remaining_count,
+                # the intent was answered while the request was in flight: by another process
+                # (a reconcile: perhaps "never placed", the exchange not having it yet), or by
+                # a read of the resting orders and the messages that carried the order on
+                # since. The answer is booked as any read of the order: never backwards
+                self.record_found(
+                    Order(
+                        order_id=order_id,
+                        client_order_id=client_order_id,
+                        ticker=create.ticker,
+                        book_side=create.book_side,
+                        status=status,
+                        yes_price=create.price,
+                        fill_count=result.fill_count,
+                        remaining_count=result.remaining_count,
+                    )
                 )
         except StoreError as exc:  # the correction's write failing too
             raise placed_unrecorded(
@@ -456,7 +462,7 @@ class OrderService:
         """Record the exchange's acceptance of `create`, as `submit` does; returns the status
         recorded (resting, executed or canceled)."""
         status = _status_after_create(result.fill_count, result.remaining_count, create)
-        self._record_accepted(create.client_order_id, result.order_id, status, result)
+        self._record_accepted(create, status, result)
         return status
 
     def record_found(self, order: Order) -> None:

@@ -24,7 +24,7 @@ from kalshi_cli.client.connection import _WITHDRAWN
 from kalshi_cli.client.ratelimit import BucketLimit, TierLimits
 from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch, Urgency
-from kalshi_cli.store.errors import StateFileUnwritable
+from kalshi_cli.store.errors import InvalidTransition, StateFileUnwritable
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock, answer_limit
 from kalshi_cli.vocabulary.errors import RequestWithdrawn
 from kalshi_cli.vocabulary.keys import generate_private_key
@@ -252,22 +252,28 @@ def test_settle_ends_at_a_second_interrupt_with_the_call_still_out() -> None:
         dispatch.close()
 
 
+@pytest.mark.parametrize(
+    "bug",
+    [RuntimeError, InvalidTransition],  # a state file used wrongly is a bug, not its failure
+    ids=["a bug", "a state file used wrongly"],
+)
 @pytest.mark.parametrize("interrupted", [False, True])
 def test_settle_books_the_answers_after_one_whose_booking_fails_and_keeps_the_failure(
-    interrupted: bool,
+    interrupted: bool, bug: type[Exception]
 ) -> None:
     """The stop's wait goes on past a booking that raises, whether it books the answers as it
     waits or all at once at a second interrupt (`interrupted`): the answers after it are
     booked, so the withdrawal knows their orders, and the first failure is kept for the stop
     to raise once it has withdrawn. On the old code the failure ended the wait, and the
-    answers after it were never booked."""
+    answers after it were never booked; a store error that is no failure of the state file
+    (`is_state_failure`: an order row marked twice) ended it too."""
     dispatch = Dispatch(workers=3)
     wait = _answers_back(dispatch, 3)
     abandon = threading.Event()
     booked: list[str] = []
 
     def broken(_: CallAnswer[str]) -> None:
-        raise RuntimeError("a bug in a booking")
+        raise bug("a bug in a booking")
 
     try:
         dispatch.send(("A",), lambda: "answered", broken)
@@ -279,7 +285,7 @@ def test_settle_books_the_answers_after_one_whose_booking_fails_and_keeps_the_fa
         assert dispatch.settle(SystemClock(), 30, abandon)
         assert booked == ["C"]
         assert dispatch.in_flight == 0 and not any(dispatch.busy(m) for m in "ABC")
-        assert isinstance(dispatch.failed, RuntimeError)
+        assert isinstance(dispatch.failed, bug)
     finally:
         dispatch.close()
 

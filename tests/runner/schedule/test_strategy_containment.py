@@ -30,6 +30,7 @@ from kalshi_cli.vocabulary.decisions import Decision, Intent, PositionView
 from kalshi_cli.vocabulary.units import Action, Side
 from tests.fakes import FakeAlertStateStore, RecordingRouter
 from tests.runner.fakes import Rig, make_rig
+from tests.waiting import pause, wait_until
 
 UNDER_TEST = Path(__file__).parents[2] / "strategies" / "models_under_test.py"
 CRASHES = f"python:{UNDER_TEST}:crashes"
@@ -220,7 +221,13 @@ def test_a_dry_run_stops_a_failing_strategy_and_leaves_the_state_file_alone(
 
 def test_a_models_quotes_are_withdrawn_when_its_process_dies(tmp_path: Path) -> None:
     log = tmp_path / "trade.log"
-    fixed = f"command:{sys.executable} {UNDER_TEST} fixed"
+    # the model starts only while `alive` is there, so that it stays down once killed: its
+    # restart is due after a backoff of real time (0.5 s), which a step over ten markets on a
+    # busy machine can outlast; a market decided after a restart is answered by the new process
+    # and keeps its quotes, as it should, and would prove nothing here
+    alive = tmp_path / "alive"
+    alive.touch()
+    fixed = f"command:test -e {alive} && exec {sys.executable} {UNDER_TEST} fixed"
     rig = make_rig(
         tmp_path / "s.db",
         strategy="model",
@@ -228,14 +235,29 @@ def test_a_models_quotes_are_withdrawn_when_its_process_dies(tmp_path: Path) -> 
         log_path=log,
     )
     me = rig.client.account_id
+    markets = set(rig.loop.portfolio.markets)
+
+    def every_market_quoted() -> bool:
+        resting = rig.exchange.history.orders(me)
+        return {o.ticker for o in resting if o.status == "resting"} == markets
+
+    def step() -> None:
+        pause()
+        rig.step(0.1)
+
+    # fair 0.9: the model quotes in every market, once its process has started and answered;
+    # until then each turn is `Starting` (a process starting on a busy machine can take longer
+    # than the first step's one deadline), so the rig steps until it has
     rig.step(0.1)
-    quoted = [o for o in rig.exchange.history.orders(me) if o.status == "resting"]
-    assert quoted, "fair 0.9: the model quotes"
+    wait_until(every_market_quoted, "the model's quotes in every market", between=step)
     source = rig.loop.reloads.lineup.members[0].params.live_source
     assert isinstance(source, CommandSource) and source.pid is not None
+    alive.unlink()
     os.killpg(source.pid, signal.SIGKILL)
     rig.step(1.0)
     assert [o for o in rig.exchange.history.orders(me) if o.status == "resting"] == []
     failed = events(rig, log, "strategy_error")
-    assert failed and {e["kind"] for e in failed} <= {"ModelDown", "ModelError"}
+    # every market's decision failed: none was decided on an answer after the death
+    assert {e["ticker"] for e in failed} == markets
+    assert {e["kind"] for e in failed} <= {"ModelDown", "ModelError"}
     source.close()
