@@ -16,28 +16,20 @@ from typing import Any
 from kalshi_cli.strategy_api.snapshot import MarketSnapshot
 from kalshi_cli.vocabulary.decisions import PositionView
 from kalshi_cli.vocabulary.models import Orderbook
-from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
-from tests.runner.fakes import START, Rig, scenario_rig, swap_decide
-from tests.runner.test_strategies_share_a_loop import MM, MR, Recorder, _hand_buy, _order, _rig
-from tests.runner.test_strategy_scenarios import TICKER, Mover
-
-
-def _buyer_then_idle(tmp_path: Path) -> tuple[Rig, Mover, Recorder, Recorder]:
-    """Market-maker (first in the lineup) buys 4 YES at once while flat; mean-reversion decides
-    nothing. One turn taken: market-maker's purchase filled within it."""
-    rig = _rig(tmp_path, MM, MR)
-    mover = Mover(rig.exchange)
-    mover.quote("0.40", "0.45")
-    buyer = Recorder(_order(Side.YES, Action.BUY, "0.45", "4", TimeInForce.IOC))
-    idle = Recorder()
-    swap_decide(rig.loop, buyer, MM)
-    swap_decide(rig.loop, idle, MR)
-    rig.step(1.0)
-    return rig, mover, buyer, idle
+from kalshi_cli.vocabulary.units import BookSide
+from tests.runner.fakes import START, scenario_rig, swap_decide
+from tests.runner.test_strategies_share_a_loop import (
+    MM,
+    MR,
+    Recorder,
+    _hand_buy,
+    buyer_then_idle,
+)
+from tests.runner.test_strategy_scenarios import TICKER
 
 
 def test_a_later_call_of_the_visit_sees_what_an_earlier_calls_fill_holds(tmp_path: Path) -> None:
-    rig, _, buyer, idle = _buyer_then_idle(tmp_path)
+    rig, _, buyer, idle = buyer_then_idle(tmp_path)
     # one visit: market-maker was called flat, bought; mean-reversion's call came after the fill
     (first,) = buyer.views
     assert first.position == 0 and first.whole.position == 0
@@ -50,7 +42,7 @@ def test_a_later_call_of_the_visit_sees_what_an_earlier_calls_fill_holds(tmp_pat
 
 
 def test_a_stopped_strategy_holding_its_own_part_is_asked_for_its_exits(tmp_path: Path) -> None:
-    rig, mover, buyer, _ = _buyer_then_idle(tmp_path)
+    rig, mover, buyer, _ = buyer_then_idle(tmp_path)
     stops = rig.loop.questions.stops
     buyer.failing = True
     bid = 30
@@ -115,7 +107,7 @@ def test_on_a_flat_account_each_strategys_own_view_is_the_accounts(tmp_path: Pat
     """The shortcut's premise: where the account holds nothing, the view a strategy's own is
     built as (`TurnViews.member`, the visit's later calls) is the account's (the first call's),
     in every field, for a strategy whose fills were there and for one whose never were."""
-    rig, mover, _, _ = _buyer_then_idle(tmp_path)
+    rig, mover, _, _ = buyer_then_idle(tmp_path)
     _hand_buy(rig, "0.40", "4", BookSide.ASK)  # 4 NO against market-maker's 4 YES: flat
     first, second = Recorder(), Recorder()
     swap_decide(rig.loop, first, MM)

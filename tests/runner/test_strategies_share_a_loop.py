@@ -189,7 +189,9 @@ def test_a_position_bought_by_hand_is_no_strategys_and_is_never_sold(tmp_path: P
     assert view.whole.position == Decimal("20")
 
 
-def test_each_strategy_exits_only_what_its_own_fills_built(tmp_path: Path) -> None:
+def buyer_then_idle(tmp_path: Path) -> tuple[Rig, Mover, Recorder, Recorder]:
+    """Market-maker (first in the lineup) buys 4 YES at once while flat; mean-reversion decides
+    nothing. One turn taken: market-maker's purchase filled within it."""
     rig = _rig(tmp_path, MM, MR)
     mover = Mover(rig.exchange)
     mover.quote("0.40", "0.45")
@@ -198,6 +200,11 @@ def test_each_strategy_exits_only_what_its_own_fills_built(tmp_path: Path) -> No
     swap_decide(rig.loop, buyer, MM)
     swap_decide(rig.loop, idle, MR)
     rig.step(1.0)
+    return rig, mover, buyer, idle
+
+
+def test_each_strategy_exits_only_what_its_own_fills_built(tmp_path: Path) -> None:
+    rig, _, buyer, idle = buyer_then_idle(tmp_path)
     rig.step(1.0)
     assert rig.loop.portfolio.view(TICKER).position == Decimal("4")
     _hand_buy(rig, "0.45", "6")
