@@ -450,17 +450,18 @@ def test_bad_input_is_refused_before_anything_is_sent(
     assert rig.sim.stats()["total_requests"] == before
 
 
-def test_the_limit_on_an_events_loss_refuses_the_assistants_order_and_passes_the_hedge(
-    sim: SimHarness, tmp_path: Path
-) -> None:
-    """The worked example of docs/risk.md, a limit of $0.65 on three candidates, no fees."""
+def event_loss_worked_example(
+    sim: SimHarness, tmp_path: Path, config: str
+) -> tuple[str, dict[str, Any]]:
+    """docs/risk.md's worked example under `config`: three candidates, no fees, the NO bought on A;
+    returns the refusal of a YES on B and the preview of the hedge on C, which is then executed."""
     for n, name in enumerate("ABC"):  # the series' fees, set by its first market
         free = {"fee_type": "quadratic", "fee_multiplier": "0"} if n == 0 else {}
         sim.create_market(
             f"KXSOS-{name}", event_ticker="KXSOS", collateral_return_type="MECNET", **free
         )
     rig = Rig(sim, tmp_path)
-    rig.config("risk:\n  max_event_loss: 0.65\n")
+    rig.config(config)
     tools = rig.session()
     try:
 
@@ -472,11 +473,19 @@ def test_the_limit_on_an_events_loss_refuses_the_assistants_order_and_passes_the
         another_accounts_order(sim, "KXSOS-A", BookSide.BID, "0.40", 1)  # NO on A fills
         tools.orders.execute(no_or_yes("A", "no", "0.60")["token"])
         over = refused(partial(no_or_yes, "B", "yes", "0.10"), "REJECTED EVENT_LOSS: ")
-        assert "event KXSOS" in over and "-$0.70 (KXSOS-A yes)" in over, over
-        assert "risk.max_event_loss" in over, over
         hedge = no_or_yes("C", "no", "0.70")
         assert "EVENT_LOSS" in hedge["checks"]["passed"]
         tools.orders.execute(hedge["token"])
     finally:
         for app in rig.apps:
             app.close()
+    return over, hedge
+
+
+def test_the_limit_on_an_events_loss_refuses_the_assistants_order_and_passes_the_hedge(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The worked example of docs/risk.md, a limit of $0.65 on three candidates, no fees."""
+    over, _ = event_loss_worked_example(sim, tmp_path, "risk:\n  max_event_loss: 0.65\n")
+    assert "event KXSOS" in over and "-$0.70 (KXSOS-A yes)" in over, over
+    assert "risk.max_event_loss" in over, over
