@@ -12,7 +12,6 @@ milliseconds as Decimals.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -23,13 +22,12 @@ from kalshi_cli.checks import CheckResult, CheckStatus, PerfDatum, status_scope
 from kalshi_cli.checks.thresholds import Thresholds
 from kalshi_cli.services.loop_strategies import stopped_strategies
 from kalshi_cli.store import Store
+from kalshi_cli.store.entries import FEED_HEARD_KEY
 from kalshi_cli.store.records import IN_FLIGHT_S, PENDING, UNKNOWN, IntentRecord
 from kalshi_cli.vocabulary.clock import age_of, day_start, describe_age, utc_day
 from kalshi_cli.vocabulary.errors import ConfigError
 from kalshi_cli.vocabulary.units import CENT, ZERO, BookSide, fmt_money
 
-HEARTBEAT_SOURCE = "trade"
-FEED_KEY = "feed.last_message_at"
 _MS = Decimal("0.001")
 
 
@@ -98,7 +96,7 @@ def check_heartbeat(view: LocalView, th: Thresholds) -> CheckResult:
         return CheckResult(
             "heartbeat", CheckStatus.CRITICAL, f"no heartbeat: no state file at {view.path}"
         )
-    beat = view.store.entries.last_heartbeat(HEARTBEAT_SOURCE)
+    beat = view.store.entries.loop_heartbeat()
     if beat is None:
         return CheckResult(
             "heartbeat",
@@ -191,20 +189,17 @@ def check_feed(view: LocalView, th: Thresholds) -> CheckResult:
         return CheckResult(
             "feed", CheckStatus.UNKNOWN, f"no market data recorded: no state file at {view.path}"
         )
-    raw = view.store.entries.get_kv(FEED_KEY)
-    if raw is None:
-        if view.store.entries.last_heartbeat(HEARTBEAT_SOURCE) is None:
+    heard = view.store.entries.feed_heard_at()
+    if heard is None:
+        if view.store.entries.loop_heartbeat() is None:
             return CheckResult(
                 "feed", CheckStatus.UNKNOWN, "no market data recorded: the trade loop has not run"
             )
         return CheckResult(
             "feed", CheckStatus.CRITICAL, "the trade loop has not received any market data"
         )
-    try:
-        at = float(raw)  # unix seconds, not money
-    except ValueError:
-        at = math.nan
-    age = age_of(FEED_KEY, at, view.now, repr(raw))
+    at, raw = heard
+    age = age_of(FEED_HEARD_KEY, at, view.now, repr(raw))
     if isinstance(age, str):
         return CheckResult("feed", CheckStatus.UNKNOWN, age)
     status = grade_ceiling(seconds(age), warn, crit)

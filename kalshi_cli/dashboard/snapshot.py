@@ -24,6 +24,7 @@ from kalshi_cli.services.loop_strategies import (
     strategy_rows,
     strategy_text,
 )
+from kalshi_cli.store.entries import FEED_HEARD_KEY
 from kalshi_cli.store.paper import is_paper_state
 from kalshi_cli.vocabulary.clock import age_of, day_start
 from kalshi_cli.vocabulary.documents import traders_terms
@@ -43,8 +44,6 @@ if TYPE_CHECKING:
 LOG_TAIL_BYTES = 256 * 1024
 RECENT_FILLS = 12
 RECENT_ALERTS = 8
-HEARTBEAT_SOURCE = "trade"
-FEED_KEY = "feed.last_message_at"
 
 
 class DashboardFeed(Protocol):
@@ -303,7 +302,7 @@ def local_snapshot(sources: Sources, clock: Clock) -> LocalSnapshot:
 
 def _trading(store: Store, day: str, paused: bool, now: float) -> Trading:
     row = store.trading.trading_state()
-    beat = store.entries.last_heartbeat(HEARTBEAT_SOURCE)
+    beat = store.entries.loop_heartbeat()
     # a live loop's beat only: an old one's pause says nothing of now (`shown_state`)
     by_signal = beat is not None and beat.live(now) and beat.detail.get("paused_by_signal") is True
     trips = sorted(store.trading.risk_trips(day=day), key=lambda t: t.at, reverse=True)
@@ -319,16 +318,13 @@ def _trading(store: Store, day: str, paused: bool, now: float) -> Trading:
 
 
 def _health(store: Store, now: float) -> Health:
-    beat = store.entries.last_heartbeat(HEARTBEAT_SOURCE)
-    raw = store.entries.get_kv(FEED_KEY)
+    beat = store.entries.loop_heartbeat()
+    heard = store.entries.feed_heard_at()
     feed_age: float | None = None
     feed_unknown: str | None = None
-    if raw is not None:
-        try:
-            at = float(raw)  # unix seconds
-        except ValueError:
-            at = math.nan
-        feed_age, feed_unknown = _age_or_why(age_of(FEED_KEY, at, now, repr(raw)))
+    if heard is not None:
+        at, raw = heard
+        feed_age, feed_unknown = _age_or_why(age_of(FEED_HEARD_KEY, at, now, repr(raw)))
     if beat is None:
         return Health(None, None, None, feed_age, loop_feed_age_unknown=feed_unknown)
     ticks = beat.detail.get("ticks")

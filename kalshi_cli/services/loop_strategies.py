@@ -61,7 +61,7 @@ def ask_resume(store: Store, name: str) -> str | None:
 
     from kalshi_cli.vocabulary.errors import UsageError
 
-    beat = store.entries.last_heartbeat("trade")
+    beat = store.entries.loop_heartbeat()
     names = strategy_names(beat.detail) if beat is not None else []
     if beat is None or name not in names:
         runs = f"it runs {', '.join(names)}" if names else "no trade loop has written a heartbeat"

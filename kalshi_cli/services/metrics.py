@@ -345,7 +345,7 @@ def _from_store(store: Store, now: float, *, positions: bool) -> list[Family]:
             )
         )
     families.extend(_strategy_fills(store, {i.client_order_id: i for i in intents}, day))
-    beat = store.entries.last_heartbeat("trade")
+    beat = store.entries.loop_heartbeat()
     if beat is not None:
         families.append(
             gauge(
@@ -356,7 +356,7 @@ def _from_store(store: Store, now: float, *, positions: bool) -> list[Family]:
         )
         families.extend(_loop_lag(beat.detail))
         families.extend(_strategies_stopped(beat.detail))
-    feed = store.entries.get_kv("feed.last_message_at")
+    feed = store.entries.feed_heard()
     if feed is not None:
         families.append(
             gauge(

@@ -273,5 +273,5 @@ def _read_answer(state_path: Path, clock: Clock) -> dict[str, Any] | None:
 def _heartbeat_age(state_path: Path, clock: Clock) -> float | None:
     from kalshi_cli.store import Store
 
-    beat = Store.read(state_path, lambda store: store.entries.last_heartbeat("trade"), clock=clock)
+    beat = Store.read(state_path, lambda store: store.entries.loop_heartbeat(), clock=clock)
     return None if beat is None else max(0.0, clock.wall() - beat.at)

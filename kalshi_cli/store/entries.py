@@ -4,6 +4,7 @@ each write one cheap autocommitted statement, because the trade loop makes them 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from kalshi_cli.store.connection import Database
@@ -11,6 +12,12 @@ from kalshi_cli.store.records import ExchangeBinding, HeartbeatRecord, LogEntry
 from kalshi_cli.store.values import json_text, where_given
 
 _BINDING = "exchange_binding"
+
+# the trade loop's own rows: its heartbeat's source, and the key of when it last received
+# market data (unix seconds, as text); the loop writes them, `status`, the local checks, the
+# dashboard, the metrics and the paper kill switch read them
+LOOP_SOURCE = "trade"
+FEED_HEARD_KEY = "feed.last_message_at"
 
 
 def _key_subaccount_name(endpoint: str, key_id: str) -> str:
@@ -40,6 +47,26 @@ class EntryRepository:
                 "SELECT source, at, detail FROM heartbeats WHERE source = ?", (source,)
             )
         return HeartbeatRecord(rows[0][0], rows[0][1], json.loads(rows[0][2])) if rows else None
+
+    def loop_heartbeat(self) -> HeartbeatRecord | None:
+        """The trade loop's last heartbeat (None: it never wrote one)."""
+        return self.last_heartbeat(LOOP_SOURCE)
+
+    def feed_heard(self) -> str | None:
+        """When the trade loop last received market data, as stored (unix seconds as text);
+        None when it never did."""
+        return self.get_kv(FEED_HEARD_KEY)
+
+    def feed_heard_at(self) -> tuple[float, str] | None:
+        """`feed_heard` read as a time: (unix seconds, or nan when the row is not a number, the
+        text stored), for `vocabulary.clock.age_of`; None when the loop never heard any."""
+        raw = self.feed_heard()
+        if raw is None:
+            return None
+        try:
+            return float(raw), raw  # unix seconds, not money
+        except ValueError:
+            return math.nan, raw
 
     def set_kv(self, key: str, value: str) -> None:
         self._db.write(

@@ -18,23 +18,23 @@ from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.checks.test_check_alerts_e2e import Receiver
-from tests.checks.test_check_cli import account_env, check, client_for, line
+from tests.checks.test_check_cli import (
+    CRITICAL,
+    OK,
+    UNKNOWN,
+    WARNING,
+    account_env,
+    check,
+    client_for,
+    line,
+)
 from tests.conftest import SimHarness, tier_simulator
-
-OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 
 
 @pytest.fixture
 def sim(tmp_path: Path) -> Iterator[SimHarness]:
     """The simulator on the advanced tier: subaccounts need it or above."""
     yield from tier_simulator(tmp_path, "advanced")
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.stop()
 
 
 def configure(home: Path, receiver: Receiver, *, limit: int = 100) -> None:

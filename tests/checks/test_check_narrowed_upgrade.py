@@ -17,7 +17,6 @@ from kalshi_cli.store import Store
 from tests.checks.test_check_alert_scope import (  # noqa: F401  (fixtures)
     configure,
     fired,
-    receiver,
     sim,
     trade,
 )
@@ -31,7 +30,7 @@ OK, CRITICAL = 0, 2
 def test_a_whole_account_row_left_by_a_narrowed_check_is_resolved_by_the_whole_check(
     sim: SimHarness,  # noqa: F811
     tmp_path: Path,
-    receiver: Receiver,  # noqa: F811
+    receiver: Receiver,
 ) -> None:
     sim.create_market("KXNUP-1")
     configure(tmp_path, receiver)

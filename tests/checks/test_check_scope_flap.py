@@ -14,7 +14,6 @@ from pathlib import Path
 from tests.checks.test_check_alert_scope import (  # noqa: F401  (fixtures)
     configure,
     fired,
-    receiver,
     sim,
     trade,
 )
@@ -28,7 +27,7 @@ OK, WARNING = 0, 1
 def test_a_scope_that_narrows_and_returns_is_not_a_message_per_run(
     sim: SimHarness,  # noqa: F811
     tmp_path: Path,
-    receiver: Receiver,  # noqa: F811
+    receiver: Receiver,
 ) -> None:
     sim.create_market("KXFLA-1")
     sim.create_market("KXFLA-2")
@@ -51,7 +50,7 @@ def test_a_scope_that_narrows_and_returns_is_not_a_message_per_run(
 def test_a_warning_that_moves_to_another_market_is_posted_at_once(
     sim: SimHarness,  # noqa: F811
     tmp_path: Path,
-    receiver: Receiver,  # noqa: F811
+    receiver: Receiver,
 ) -> None:
     sim.create_market("KXFLA-1")
     sim.create_market("KXFLA-2")

@@ -20,23 +20,18 @@ from kalshi_cli.checks.remote import check_exposure, check_positions
 from kalshi_cli.checks.thresholds import resolve
 from kalshi_cli.vocabulary.errors import KalshiError
 from tests.checks.test_check_alerts_e2e import Receiver
-from tests.checks.test_check_cli import account_env, buy, check, client_for, line
+from tests.checks.test_check_cli import (
+    CRITICAL,
+    OK,
+    UNKNOWN,
+    WARNING,
+    account_env,
+    buy,
+    check,
+    client_for,
+    line,
+)
 from tests.conftest import SimHarness, tier_simulator
-
-OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
-
-
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[SimHarness]:
-    """The simulator on the advanced tier: subaccounts need it or above."""
-    yield from tier_simulator(tmp_path, "advanced")
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.stop()
 
 
 def alerting(home: Path, receiver: Receiver) -> None:
@@ -46,6 +41,12 @@ def alerting(home: Path, receiver: Receiver) -> None:
         f"    ops: {{type: generic, url: '{receiver.url}', max_attempts: 1}}\n"
         "  routes: {critical: ops, warning: ops}\n"
     )
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[SimHarness]:
+    """The simulator on the advanced tier: subaccounts need it or above."""
+    yield from tier_simulator(tmp_path, "advanced")
 
 
 def test_a_breach_on_subaccount_1_only_is_critical_names_it_and_posts(

@@ -8,7 +8,7 @@ from kalshi_cli.risk.engine import RiskLimits
 from kalshi_cli.risk.state import TradingState
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ApiError, ServerError
-from tests.risk.test_risk_engine import START, make
+from tests.risk.fakes import START, make
 
 
 def _error() -> ServerError:

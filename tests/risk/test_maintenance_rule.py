@@ -14,7 +14,8 @@ from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.errors import ConfigError
 from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 from tests.fakes import loop_context
-from tests.risk.test_risk_engine import START, buy, make
+from tests.risk.fakes import START, make
+from tests.risk.test_risk_engine import buy
 
 START_W, END_W = START + 600, START + 900
 

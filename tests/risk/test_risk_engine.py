@@ -1,6 +1,4 @@
-import contextlib
 import dataclasses
-from dataclasses import dataclass
 from decimal import Decimal as D
 
 import pytest
@@ -24,69 +22,8 @@ from kalshi_cli.vocabulary.errors import (
 )
 from kalshi_cli.vocabulary.models import Orderbook
 from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
-from tests.conftest import standard_rates
 from tests.fakes import loop_context
-
-START = 1_700_000_000.0  # 2023-11-14T22:13:20Z
-
-
-@dataclass(frozen=True)
-class StateRow:
-    state: str
-    reason: str
-    source: str
-
-
-class FakeTradingRecords:
-    """The TradingRecords part of the Store, in memory; outlives any engine built over it."""
-
-    def __init__(self) -> None:
-        self.state = StateRow("ACTIVE", "", "default")
-        self.history: list[StateRow] = []
-        self.trips: list[dict[str, str | None]] = []
-        self.pnl: dict[str, D] = {}
-
-    def trading_state(self) -> StateRow:
-        return self.state
-
-    def set_trading_state(self, state: str, *, reason: str, source: str) -> None:
-        self.state = StateRow(str(state), reason, source)
-        self.history.append(self.state)
-
-    def record_risk_trip(self, *, rule, code, detail, ticker=None, day=None) -> None:
-        self.trips.append({"rule": rule, "code": str(code), "detail": detail, "day": day})
-
-    def risk_trips(self, *, rule=None, day=None):
-        return [t for t in self.trips if rule in (None, t["rule"]) and day in (None, t["day"])]
-
-    def daily_realized_pnl(self, day: str) -> D:
-        return self.pnl.get(day, D(0))
-
-    def transaction(self) -> contextlib.nullcontext[None]:  # one process: nothing to commit
-        return contextlib.nullcontext()
-
-
-class Events:
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, dict[str, str]]] = []
-
-    def __call__(self, kind, data) -> None:
-        self.seen.append((kind, dict(data)))
-
-    def kinds(self) -> list[str]:
-        return [k for k, _ in self.seen]
-
-
-def make(limits: RiskLimits | None = None, records: FakeTradingRecords | None = None, clock=None):
-    records = records or FakeTradingRecords()
-    clock = clock or ManualClock(START)
-    events = Events()
-    return (
-        RiskEngine(records, limits, clock=clock, fee_rates=standard_rates, sink=events),
-        records,
-        clock,
-        events,
-    )
+from tests.risk.fakes import START, MemoryRecords, make
 
 
 def buy(count="10", price="0.40", fair="0.50", side=Side.YES, **kw) -> Intent:
@@ -104,7 +41,7 @@ def test_a_risk_engine_is_never_built_without_its_markets_fee_rates():
     one that could be built without them would judge the min-edge floor at whatever rate an
     intent carries."""
     with pytest.raises(TypeError, match="fee_rates"):
-        RiskEngine(FakeTradingRecords(), clock=ManualClock(START))  # type: ignore[call-arg]
+        RiskEngine(MemoryRecords(), clock=ManualClock(START))  # type: ignore[call-arg]
 
 
 # --------------------------------------------------------------------------------------------
@@ -503,7 +440,7 @@ def test_breaker_trips_exactly_at_the_threshold_and_persists_the_trip():
 
 
 def test_breaker_holds_after_a_restart_and_after_resume_until_the_next_utc_day():
-    records = FakeTradingRecords()
+    records = MemoryRecords()
     clock = ManualClock(START)
     first, _, _, _ = make(RiskLimits(daily_loss_limit=D(50)), records, clock)
     records.pnl[utc_day(START)] = D("-80")
@@ -524,7 +461,7 @@ def test_breaker_holds_after_a_restart_and_after_resume_until_the_next_utc_day()
 
 
 def test_breaker_lifts_its_own_reducing_state_on_the_next_day_but_not_a_halt():
-    records = FakeTradingRecords()
+    records = MemoryRecords()
     clock = ManualClock(START)
     engine, _, _, _ = make(RiskLimits(daily_loss_limit=D(50)), records, clock)
     records.pnl[utc_day(START)] = D("-50")
@@ -578,7 +515,7 @@ def test_a_run_of_errors_in_the_thousands_still_backs_off_at_the_cap():
 
 
 def test_safe_mode_stays_through_successes_and_restarts_until_resumed():
-    records = FakeTradingRecords()
+    records = MemoryRecords()
     engine, _, _, _ = make(RiskLimits(max_consecutive_errors=2), records)
     engine.api_guard.record_error(server_error())
     engine.api_guard.record_error(server_error())

@@ -6,10 +6,8 @@ dropped, a guard's count not reset, went unnoticed by tests that checked only th
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-from dataclasses import dataclass
 from decimal import Decimal as D
 
 import pytest
@@ -35,66 +33,9 @@ from kalshi_cli.vocabulary.models import Orderbook
 from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.conftest import standard_rates
 from tests.fakes import loop_context
+from tests.risk.fakes import START, MemoryRecords, Row, make
 
-START = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 TODAY = "2023-11-14"
-
-
-@dataclass(frozen=True)
-class Row:
-    state: str
-    reason: str
-    source: str
-
-
-class MemoryRecords:
-    """The TradingRecords part of the Store in memory, keeping every row written as the store does
-    (the state file keeps a trading-state history a person reads)."""
-
-    def __init__(self) -> None:
-        self.history: list[Row] = [Row("ACTIVE", "", "default")]
-        self.trips: list[dict[str, str | None]] = []
-        self.pnl: dict[str, D] = {}
-
-    def trading_state(self) -> Row:
-        return self.history[-1]
-
-    def set_trading_state(self, state: str, *, reason: str, source: str) -> None:
-        self.history.append(Row(str(state), reason, source))
-
-    def record_risk_trip(self, *, rule, code, detail, ticker=None, day=None) -> None:
-        self.trips.append(
-            {"rule": rule, "code": str(code), "detail": detail, "ticker": ticker, "day": day}
-        )
-
-    def risk_trips(self, *, rule=None, day=None):
-        return [t for t in self.trips if rule in (None, t["rule"]) and day in (None, t["day"])]
-
-    def daily_realized_pnl(self, day: str) -> D:
-        return self.pnl.get(day, D(0))
-
-    def transaction(self) -> contextlib.nullcontext[None]:  # one process: nothing to commit
-        return contextlib.nullcontext()
-
-
-class Events:
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, dict[str, str]]] = []
-
-    def __call__(self, kind, data) -> None:
-        self.seen.append((kind, dict(data)))
-
-
-def make(limits: RiskLimits | None = None, records: MemoryRecords | None = None, clock=None):
-    records = records or MemoryRecords()
-    clock = clock or ManualClock(START)
-    events = Events()
-    return (
-        RiskEngine(records, limits, clock=clock, fee_rates=standard_rates, sink=events),
-        records,
-        clock,
-        events,
-    )
 
 
 def intent(side=Side.YES, action=Action.BUY, price="0.40", count="10", fair="0.50", **kw):

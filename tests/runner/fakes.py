@@ -94,6 +94,28 @@ def listed_fill(name: str, ticker: str, book_side: str, price: str, second: int)
     return decode_answer(Fill, body)
 
 
+def order_fill(
+    order_id: str, ticker: str, book_side: str, yes_price: str, *, fee: str, **when: Any
+) -> Fill:
+    """A fill of one contract of `order_id` as the exchange lists it without naming a
+    subaccount (no `subaccount_number`: not a direct member); `when`: its `created_time`
+    and `ts`, none of them listed when not given (an undated fill)."""
+    body: dict[str, Any] = {
+        "fill_id": f"fill-of-{order_id}",
+        "trade_id": f"trade-of-{order_id}",
+        "order_id": order_id,
+        "ticker": ticker,
+        "market_ticker": ticker,
+        "book_side": book_side,
+        "count_fp": "1.00",
+        "yes_price_dollars": yes_price,
+        "is_taker": False,
+        "fee_cost": fee,
+        **when,
+    }
+    return decode_answer(Fill, body)
+
+
 def new_exchange(scenario: str | Path = "default", clock: ManualClock | None = None) -> Exchange:
     return build_exchange(scenario, clock=clock or ManualClock(START))
 

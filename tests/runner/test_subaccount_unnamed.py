@@ -28,26 +28,12 @@ from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import Fill, Order, decode_answer
 from kalshi_cli.vocabulary.units import BookSide, TimeInForce, to_book
-from tests.runner.fakes import START, FakeClient, make_rig, new_exchange, trader
+from tests.runner.fakes import START, FakeClient, make_rig, new_exchange, order_fill, trader
 
 
 def _unnamed_fill(order_id: str, ticker: str, book_side: str, yes_price: str) -> Fill:
-    data: dict[str, Any] = {
-        "fill_id": f"fill-of-{order_id}",
-        "trade_id": f"trade-of-{order_id}",
-        "order_id": order_id,
-        "ticker": ticker,
-        "market_ticker": ticker,
-        "book_side": book_side,
-        "count_fp": "1.00",
-        "yes_price_dollars": yes_price,
-        "is_taker": False,
-        "created_time": "2026-01-01T00:00:01Z",
-        "fee_cost": "0.000000",
-        "ts": 1_767_225_601,
-        # no "subaccount_number": not a direct member
-    }
-    return decode_answer(Fill, data)
+    when = {"created_time": "2026-01-01T00:00:01Z", "ts": 1_767_225_601}
+    return order_fill(order_id, ticker, book_side, yes_price, fee="0.000000", **when)
 
 
 def test_the_loops_fill_sync_books_an_unnamed_fill_on_its_subaccount(tmp_path: Path) -> None:

@@ -14,24 +14,11 @@ from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock, utc_day
 from kalshi_cli.vocabulary.models import Fill, decode_answer
 from kalshi_cli.vocabulary.units import to_book
-from tests.runner.fakes import START, FakeClient, make_rig, new_exchange, trader
+from tests.runner.fakes import START, FakeClient, make_rig, new_exchange, order_fill, trader
 
 
 def _undated_fill(order_id: str, ticker: str, book_side: str, yes_price: str) -> Fill:
-    data: dict[str, Any] = {
-        "fill_id": f"fill-of-{order_id}",
-        "trade_id": f"trade-of-{order_id}",
-        "order_id": order_id,
-        "ticker": ticker,
-        "market_ticker": ticker,
-        "book_side": book_side,
-        "count_fp": "1.00",
-        "yes_price_dollars": yes_price,
-        "is_taker": False,
-        "fee_cost": "0.010000",
-        # neither "created_time" nor "ts"
-    }
-    return decode_answer(Fill, data)
+    return order_fill(order_id, ticker, book_side, yes_price, fee="0.010000")  # no time at all
 
 
 def test_the_loops_fill_sync_dates_an_undated_fill_by_its_read(tmp_path: Path) -> None:

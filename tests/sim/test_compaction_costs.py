@@ -20,11 +20,11 @@ import pytest
 from kalshi_cli.sim.core import record_views, trade_archive
 from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.historical import COMPACT_EVERY_S, HistoryPolicy, attach_retention
-from kalshi_cli.sim.core.records import PlaceRequest, SimMarket
+from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import PRICE_STRUCTURES
 from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
 from tests.conftest import STANDARD_FEES, SimHarness
+from tests.sim.test_core import market
 
 # ---------------------------------------------------------------------------------- F1
 
@@ -78,24 +78,7 @@ def _exchange(markets: int = 50) -> tuple[Exchange, ManualClock]:
     clock = ManualClock()
     ex = Exchange(clock, fees=STANDARD_FEES)
     for i in range(markets):
-        ex.add_market(
-            SimMarket(
-                f"REV-{i}",
-                "REV",
-                "REV",
-                "rev",
-                "yes",
-                "no",
-                "open",
-                "linear_cent",
-                PRICE_STRUCTURES["linear_cent"],
-                0.0,
-                2e9,
-                2e9,
-                0.0,
-                0.0,
-            )
-        )
+        ex.add_market(market(f"REV-{i}", event_ticker="REV", series_ticker="REV", title="rev"))
     return ex, clock
 
 

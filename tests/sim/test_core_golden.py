@@ -29,7 +29,6 @@ from kalshi_cli.sim.core.records import (
     ExchangeError,
     PlaceRequest,
     SimEvent,
-    SimMarket,
     SimNotice,
     SimOrder,
     SimSeries,
@@ -47,6 +46,7 @@ from kalshi_cli.sim.core.serialize import (
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import PRICE_STRUCTURES, FeeModel, FeeType
 from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce, fmt_dollars
+from tests.sim.test_core import market
 
 GOLDEN = Path(__file__).parent / "data" / "core_golden.json"
 STEPS = 1_200
@@ -127,21 +127,11 @@ def build(journal: Path | None = None) -> tuple[Exchange, ManualClock, list[str]
         ex.reference.add_event(SimEvent(f"EV-{series.ticker}", series.ticker, series.title))
     for ticker, series_ticker, structure, fractional in MARKETS:
         ex.add_market(
-            SimMarket(
+            market(
                 ticker,
-                f"EV-{series_ticker}",
-                series_ticker,
-                ticker,
-                "yes",
-                "no",
-                "open",
                 structure,
-                PRICE_STRUCTURES[structure],
-                0.0,
-                2_000_000_000.0,
-                2_000_000_000.0,
-                0.0,
-                0.0,
+                event_ticker=f"EV-{series_ticker}",
+                series_ticker=series_ticker,
                 fractional_trading_enabled=fractional,
             )
         )

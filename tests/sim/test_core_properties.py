@@ -20,17 +20,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kalshi_cli.sim.core.exchange import Exchange
-from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest, SimMarket, SimOrder
+from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest, SimOrder
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import (
     FEE_QUANTUM,
-    PRICE_STRUCTURES,
     FeeModel,
     FeeType,
     trading_fee,
 )
 from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
 from tests.conftest import NO_FEES, STANDARD_FEES
+from tests.sim.test_core import market
 
 TICKERS = {"FRA": "deci_cent", "LIN": "linear_cent", "TAP": "tapered_deci_cent"}
 PRICES = {
@@ -64,21 +64,11 @@ def build(fees: FeeModel) -> tuple[Exchange, list[str]]:
     ex = Exchange(ManualClock(), fees=fees)
     for ticker, structure in TICKERS.items():
         ex.add_market(
-            SimMarket(
+            market(
                 ticker,
-                "EV",
-                "SER",
-                ticker,
-                "y",
-                "n",
-                "open",
                 structure,
-                PRICE_STRUCTURES[structure],
-                0.0,
-                2e9,
-                2e9,
-                0.0,
-                0.0,
+                yes_sub_title="y",
+                no_sub_title="n",
                 fractional_trading_enabled=ticker in FRACTIONAL,
             )
         )

@@ -14,13 +14,13 @@ from kalshi_cli.sim.core.records import (
     PlaceRequest,
     PlaceResult,
     SimEvent,
-    SimMarket,
     SimSeries,
 )
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import FEE_QUANTUM, PRICE_STRUCTURES, charge_fill, trading_fee
+from kalshi_cli.vocabulary.models import FEE_QUANTUM, charge_fill, trading_fee
 from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
 from tests.conftest import STANDARD_FEES
+from tests.sim.test_core import market
 
 
 def _exchange() -> tuple[Exchange, str, str]:
@@ -32,23 +32,7 @@ def _exchange() -> tuple[Exchange, str, str]:
         ("FRAC", "linear_cent", True),
     ]:
         ex.add_market(
-            SimMarket(
-                ticker,
-                "EV",
-                "S",
-                ticker,
-                "yes",
-                "no",
-                "open",
-                structure,
-                PRICE_STRUCTURES[structure],
-                0.0,
-                2e9,
-                2e9,
-                0.0,
-                0.0,
-                fractional_trading_enabled=fractional,
-            )
+            market(ticker, structure, series_ticker="S", fractional_trading_enabled=fractional)
         )
     a, b = (
         ex.accounts.create_account(key_id=k, public_key_pem="", cash_cents=10**8).account_id

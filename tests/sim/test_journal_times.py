@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.sim.core.exchange import Exchange
-from kalshi_cli.sim.core.records import PlaceRequest, SimMarket
+from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.models import PRICE_STRUCTURES
 from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
 from tests.conftest import STANDARD_FEES
+from tests.sim.test_core import market
 
 
 class TickingClock(ManualClock):
@@ -31,24 +31,7 @@ class TickingClock(ManualClock):
 def _exchange(journal: Path) -> Exchange:
     ex = Exchange(TickingClock(), fees=STANDARD_FEES, journal=journal)
     if not ex.restored:
-        ex.add_market(
-            SimMarket(
-                "T",
-                "EV",
-                "S",
-                "t",
-                "yes",
-                "no",
-                "open",
-                "linear_cent",
-                PRICE_STRUCTURES["linear_cent"],
-                0.0,
-                2e9,
-                2e9,
-                0.0,
-                0.0,
-            )
-        )
+        ex.add_market(market("T", series_ticker="S", title="t"))
     return ex
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.loop.shared import alert_through
 from kalshi_cli.runner.loop.summary import Summary
+from kalshi_cli.store.entries import FEED_HEARD_KEY, LOOP_SOURCE
 from kalshi_cli.vocabulary.clock import utc_day
 from kalshi_cli.vocabulary.units import fmt_money
 
@@ -174,9 +175,9 @@ class Heartbeat:
         # one transaction, so one fsync of the state file per heartbeat rather than two; rows
         # the trading records do not answer from, so they leave its answers in place
         with self._records.writing_heartbeat(), self._store.transaction():
-            self._store.entries.heartbeat(source="trade", detail=detail)
+            self._store.entries.heartbeat(source=LOOP_SOURCE, detail=detail)
             if age != math.inf:
-                self._store.entries.set_kv("feed.last_message_at", f"{now - age:.3f}")
+                self._store.entries.set_kv(FEED_HEARD_KEY, f"{now - age:.3f}")
         self._log.emit("heartbeat", detail)
 
     def _lag_report(self) -> LagReport:

@@ -126,6 +126,7 @@ def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:
     state is PAUSED while a live trade loop (its heartbeat younger than `LIVE_BEAT_S` at `now`,
     unix seconds) is paused."""
     from kalshi_cli.store import Store
+    from kalshi_cli.store.entries import LOOP_SOURCE
     from kalshi_cli.vocabulary.clock import SystemClock
 
     store = Store.open_readonly(state_path)
@@ -136,9 +137,7 @@ def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:
         open_orders = store.orders.open_orders()
         beat = store.entries.last_heartbeat()
         loop_beat = (
-            beat
-            if beat is None or beat.source == "trade"
-            else store.entries.last_heartbeat("trade")
+            beat if beat is None or beat.source == LOOP_SOURCE else store.entries.loop_heartbeat()
         )
         history = store.trading.trading_state_history(limit=5)
         wall = SystemClock().wall() if now is None else now
