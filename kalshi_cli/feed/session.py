@@ -36,9 +36,13 @@ log = logging.getLogger(__name__)
 
 # Channels filtered by market (`market_tickers`); lifecycle always covers every market.
 USER_ORDERS = "user_orders"
-MARKET_CHANNELS = (ORDERBOOK, "ticker", TRADE, "fill", USER_ORDERS, "market_positions")
+FILL = "fill"
+MARKET_CHANNELS = (ORDERBOOK, "ticker", TRADE, FILL, USER_ORDERS, "market_positions")
 # What the trade loop subscribes to.
-DEFAULT_CHANNELS = (ORDERBOOK, "ticker", "fill", USER_ORDERS, LIFECYCLE)
+DEFAULT_CHANNELS = (ORDERBOOK, "ticker", FILL, USER_ORDERS, LIFECYCLE)
+# The account's channels, without numbers or a snapshot: what one said while none of its
+# subscriptions was read is lost, a gap of it (the lifecycle channel says its own when granted)
+ACCOUNT_CHANNELS = (USER_ORDERS, FILL)
 
 # The feed's defaults, each named once: FeedSession, WsFeed and MarketData all take them from here.
 # No channel message for this long and the connection is taken for dead (reconnect).
@@ -347,10 +351,9 @@ class FeedSession:
         sid = self.sids.get(channel)
         if sid is not None:
             self.unsubscribe([sid])
-        if channel == USER_ORDERS:
-            # no numbers and no snapshot: what it said until the new subscription is lost, as in
-            # a reconnect (the lifecycle channel says its own gap when granted again)
-            self._sink(FeedMessage(MessageKind.GAP, reason=USER_ORDERS))
+        if channel in ACCOUNT_CHANNELS:
+            # what it said until the new subscription is lost, as in a reconnect
+            self._sink(FeedMessage(MessageKind.GAP, reason=channel))
         if channel == ORDERBOOK:
             self._books.mark_stale(None, "resubscribe")
             self._resnap.clear()

@@ -371,7 +371,8 @@ def _from_store(store: Store, now: float, *, positions: bool) -> list[Family]:
 def _loop_lag(detail: Mapping[str, object]) -> list[Family]:
     """The trade loop's lag from its last heartbeat (docs/trade-loop.md "Lag"): book change to
     decision over the heartbeat's window, the longest a market went unvisited, the markets with
-    news still waiting, and whether it is past its fairness bound. A loop that reports none
+    news still waiting, those waiting for their orders' read and for how long, and whether it is
+    past its fairness bound. A loop that reports none
     (one from before, or a heartbeat with no decision on news) leaves them out."""
     families: list[Family] = []
     quantiles = [
@@ -408,6 +409,18 @@ def _loop_lag(detail: Mapping[str, object]) -> list[Family]:
             "How long an order sent now would wait for the "
             "account's write budget, at the trade loop's last heartbeat (over 1 s: no market "
             "takes a turn).",
+        ),
+        (
+            "orders_read_waiting",
+            "kalshi_loop_orders_read_waiting",
+            "Markets waiting for a read of their resting orders (after the start or a gap of the "
+            "feed), trading nothing meanwhile, at the trade loop's last heartbeat.",
+        ),
+        (
+            "orders_read_wait_s",
+            "kalshi_loop_orders_read_wait_seconds",
+            "How long the market waiting longest for its orders' read has waited, at the trade "
+            "loop's last heartbeat.",
         ),
     ):
         value = detail.get(key)

@@ -205,6 +205,27 @@ def test_the_loops_lag_from_its_heartbeat_is_exported(tmp_path: Path) -> None:
     assert values["kalshi_loop_behind"] == "1"
 
 
+def test_the_markets_waiting_for_their_orders_read_are_exported(tmp_path: Path) -> None:
+    """The heartbeat's count of the markets waiting for their orders' read, trading nothing
+    meanwhile, and the longest wait; none waiting: 0, and no wait."""
+    clock = ManualClock(1_700_000_000.0)
+    path = tmp_path / "state.db"
+    with Store.open(path, clock=clock) as store:
+        store.entries.heartbeat(
+            source="trade", detail={"orders_read_waiting": 4, "orders_read_wait_s": 12.5}
+        )
+    values = parse(Collector(path, clock=clock).collect())
+    assert values["kalshi_loop_orders_read_waiting"] == "4"
+    assert values["kalshi_loop_orders_read_wait_seconds"] == "12.5"
+    with Store.open(path, clock=clock) as store:
+        store.entries.heartbeat(
+            source="trade", detail={"orders_read_waiting": 0, "orders_read_wait_s": None}
+        )
+    values = parse(Collector(path, clock=clock).collect())
+    assert values["kalshi_loop_orders_read_waiting"] == "0"
+    assert "kalshi_loop_orders_read_wait_seconds" not in values
+
+
 def test_a_missing_state_file_is_source_down_not_a_failure(tmp_path: Path) -> None:
     collector = Collector(tmp_path / "nope.db")
     values = parse(collector.collect())

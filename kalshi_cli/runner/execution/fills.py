@@ -144,6 +144,9 @@ class AppliedFills:
         self._portfolio = portfolio
         self._trades: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._counts: OrderedDict[str, Decimal] = OrderedDict()
+        # order id -> the most contracts the exchange has told filled of it: its count only
+        # grows, so a smaller figure told later left the exchange earlier
+        self._told: OrderedDict[str, Decimal] = OrderedDict()
         self._reads_sent = 0
 
     def read_sent(self) -> int:
@@ -170,7 +173,13 @@ class AppliedFills:
         """The exchange says `filled` contracts of `order` have filled in all (its answer, a
         `user_orders` message): those no fill applied here yet count toward the limits as
         resting until they are read (`Portfolio.set_unbooked`), whatever the view's order
-        says rests now."""
+        says rests now. A figure below one told before is older and changes nothing."""
+        if filled < self._told.get(order.order_id, ZERO):
+            return
+        self._told[order.order_id] = filled
+        self._told.move_to_end(order.order_id)
+        if len(self._told) > MAX_REMEMBERED:
+            self._told.popitem(last=False)
         applied = self._counts.get(order.order_id, ZERO)
         self._portfolio.set_unbooked(order, filled - applied, reads_sent=self._reads_sent)
 

@@ -135,7 +135,11 @@ def _run(
                 try:
                     loop.stop.shutdown(cancel_resting=cancel_resting, abandon=abandon)
                 except Exception as again:
-                    loop.log.emit("shutdown_failed", {"error": repr(again)})
+                    # what a stop that ran to its end met is logged where it was met, and its
+                    # `stop_proven` or `stop_not_proven` says what it left: only a stop that
+                    # ended early failed
+                    if again is not loop.stop.failed:
+                        loop.log.emit("shutdown_failed", {"error": repr(again)})
                 raise
             try:
                 summary = loop.stop.shutdown(cancel_resting=cancel_resting, abandon=abandon)

@@ -80,6 +80,9 @@ class LoopStop:
         # the stop's one deadline (`trade.stop_deadline_s`), from its start: what ends the
         # session's order group after it runs under what is left (None: no stop yet)
         self.stop_deadline: Deadline | None = None
+        # what the last stop met and went on past (an answer's booking, a step of its withdrawal),
+        # logged where it was met and raised once the stop ran to its end (None: nothing)
+        self.failed: Exception | None = None
 
     @property
     def store(self) -> Store:
@@ -105,6 +108,7 @@ class LoopStop:
         write a last heartbeat, and return the final summary, which names the orders not proven
         gone. Once `abandon` is set (a second Ctrl-C: the person will not wait for an exchange that
         answers slowly), what is left is given up and logged, and fills are not read again."""
+        self.failed = None
         self.executor.stopping = True  # what the answers booked below would send, is not
         # nor, in a stop that withdraws, what still waits for a send worker (`--once` ends its
         # one pass with its orders sent and left resting)
@@ -166,6 +170,7 @@ class LoopStop:
             broken_sets=self.broken_sets,
         )
         self.log.emit("stopped", summary.to_json())
+        self.failed = failed
         if failed is not None:
             raise failed
         return summary

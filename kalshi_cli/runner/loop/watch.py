@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from kalshi_cli.feed.book import MESSAGES_DROPPED, RECONNECTED, FeedMessage, MessageKind
 from kalshi_cli.feed.messages import FillNotice, UnreadableOrder
-from kalshi_cli.feed.session import USER_ORDERS
+from kalshi_cli.feed.session import FILL, USER_ORDERS
 from kalshi_cli.runner.execution.dispatch import Urgency, run_call
 from kalshi_cli.runner.loop.lifecycle_watch import LIFECYCLE_CHANNEL
 from kalshi_cli.runner.loop.shard_watch import ShardWatch, shard_reader
@@ -227,12 +227,12 @@ class LoopWatch:
             self._executor.guard.failed(message.error)
         if kind is MessageKind.GAP and reason in (LIFECYCLE_CHANNEL, MESSAGES_DROPPED):
             self._lifecycle.gap()
-        if reason in (RECONNECTED, MESSAGES_DROPPED, USER_ORDERS):
-            # an order's or a fill's message may have gone (a lost book change waits for the sweep):
-            # the fills read, and every market waits for its resting orders' read (as at the start)
+        if reason in (RECONNECTED, MESSAGES_DROPPED, USER_ORDERS, FILL):
+            # a fill's or an order's message may have gone: the fills read now, and every market
+            # waits for its resting orders' read (as at the start) unless fills alone were lost
             self._executor.fills_due = True
             self._executor.fills.told_elsewhere(None)
-            self._orders_again.wait(self._portfolio.markets)
+            self._orders_again.wait(() if reason == FILL else self._portfolio.markets)
 
     def _order_update(self, update: Order | UnreadableOrder) -> None:
         if self._subaccount_of(update) != (self._client.subaccount or 0):

@@ -1,0 +1,81 @@
+"""A run that crashes still stops as a stop should, and its log says what happened: the crash
+(`crashed`), and what the stop did (`stop_proven` when it withdrew and proved everything),
+never `shutdown_failed` for a stop that ran to its end. A step of the stop that fails with a bug
+(here the trigger of the session's order group) is logged where it was met
+(`stop_withdrawal_failed`), and the run ends as the crash it is; a stop that itself ends early
+(before its `stopped` line) is a failed shutdown, and says so."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kalshi_cli.runner.config import StrategyChoice, TradeOptions
+from kalshi_cli.runner.lifecycle.running import run
+from kalshi_cli.vocabulary.units import Action, Side
+from tests.runner.fakes import Rig, swap_decide
+from tests.runner.lifecycle.test_stop_withdraws_past_a_failing_trigger import _a_bug
+from tests.runner.test_strategies_share_a_loop import MM, Recorder, _order, _resting_of, _rig
+from tests.runner.test_strategy_scenarios import Mover
+
+
+def _quoting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Rig:
+    """A loop whose quote rests, in the session's order group, and whose next turn crashes."""
+    rig = _rig(tmp_path, MM)
+    Mover(rig.exchange).quote("0.40", "0.45")
+    swap_decide(rig.loop, Recorder(_order(Side.YES, Action.BUY, "0.41")), MM)
+    rig.step(1.0)
+    assert [o.yes_price for o in _resting_of(rig, MM)] == [Decimal("0.41")]
+    me = rig.client.account_id
+    group = rig.exchange.groups.create_order_group(me, Decimal(1000)).order_group_id
+    rig.loop.executor.answers.order_groups = {0: group}
+
+    def a_crash() -> list[object]:
+        raise RuntimeError("a bug in the loop")
+
+    monkeypatch.setattr(rig.feed, "drain_messages", a_crash)
+    return rig
+
+
+def _crashed_run(rig: Rig) -> None:
+    with pytest.raises(RuntimeError, match="a bug in the loop"):
+        run(rig.loop, TradeOptions(strategies=(StrategyChoice(MM),), duration_s=600))
+    assert _resting_of(rig, MM) == []
+
+
+def test_a_crash_whose_stop_withdrew_and_proved_everything_logs_no_failed_shutdown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig = _quoting(tmp_path, monkeypatch)
+    rig.loop.stop.trigger_group = _a_bug
+    _crashed_run(rig)
+    counts = rig.loop.log.counts
+    assert counts.get("crashed") == 1
+    assert counts.get("stop_withdrawal_failed") == 1
+    assert (counts.get("stop_proven"), counts.get("stopped")) == (1, 1)
+    assert counts.get("shutdown_failed") is None
+
+
+class _FailingHeartbeat:
+    """A heartbeat whose last beat meets a bug: the stop ends there, before its summary."""
+
+    def beat(self) -> None:
+        raise RuntimeError("a bug in the last heartbeat")
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"the stop went past its last beat to {name}")
+
+
+def test_a_crash_whose_stop_ends_early_logs_the_failed_shutdown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig = _quoting(tmp_path, monkeypatch)
+    rig.loop.stop.heartbeat = _FailingHeartbeat()
+    _crashed_run(rig)
+    counts = rig.loop.log.counts
+    assert (counts.get("crashed"), counts.get("stop_proven")) == (1, 1)
+    assert counts.get("stopped") is None
+    assert counts.get("shutdown_failed") == 1
