@@ -52,7 +52,7 @@ def test_each_limit_set_and_a_budget_keep_the_rules_that_read_them():
 def test_a_limit_set_still_refuses_through_the_account_with_the_engines_text():
     engine, *_ = make(RiskLimits(max_order_cost=D(2)))
     intent = buy(count="10", price="0.40")
-    seen = LoopView(lambda ticker: PositionView(ticker), D(0), tuple, engine.clock.wall())
+    seen = LoopView(PositionView, D(0), tuple, engine.clock.wall())
     denials = LoopAccount(engine).judge(intent, seen)
     assert [(d.code, d.detail) for d in denials] == [
         (d.code, d.detail) for d in engine.evaluate(intent, fresh(engine))
@@ -77,7 +77,7 @@ counts = st.integers(1, 500).map(D)
     bids=st.lists(st.tuples(prices, counts), max_size=3),
 )
 def test_a_rule_left_out_refuses_nothing_under_those_limits(
-    side, action, price, count, reduce_only, position, cost, resting, bids
+    *, side, action, price, count, reduce_only, position, cost, resting, bids
 ):
     """Any order in any position, book and resting orders passes each rule that `refusing_rules`
     leaves out, under limits that leave it out and with no budget (no strategy's own part)."""
