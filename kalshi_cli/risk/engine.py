@@ -438,9 +438,13 @@ class RiskEngine:
         rate = intent.rate_paid(self.fee_rates(intent.ticker, self.clock.wall()))
         return intent if rate == intent.fee_rate else intent.at_fee_rate(rate)
 
-    def evaluate(self, intent: Intent, ctx: RiskContext) -> list[Verdict]:
-        """Every rule's denial (all of them, not just the first); empty means send it."""
-        denials = [verdict for _, verdict in judge(self.rules, intent, ctx)]
+    def evaluate(
+        self, intent: Intent, ctx: RiskContext, rules: Iterable[Rule] | None = None
+    ) -> list[Verdict]:
+        """Every rule's denial (all of them, not just the first); empty means send it. `rules`:
+        those of the engine's that can refuse (its pre-trade account's choice; None: all)."""
+        asked = self.rules if rules is None else rules
+        denials = [verdict for _, verdict in judge(asked, intent, ctx)]
         for verdict in denials:
             self._sink(
                 "risk_denied",

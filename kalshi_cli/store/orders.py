@@ -289,10 +289,15 @@ class OrderRepository:
             if not changed:
                 return False
             now = self._db.clock.wall()
-            sets = ", ".join(f"{c} = ?" for c in changed)
+            # the statement and its values in one plain loop: every amend booked comes here
+            sets, values = "", []
+            for column in changed:
+                sets += f"{column} = ?, "
+                values.append(wanted[column])
+            values += (now, row.client_order_id)
             self._db.conn.execute(
-                f"UPDATE orders SET {sets}, updated_at = ? WHERE client_order_id = ?",  # noqa: S608
-                (*(wanted[c] for c in changed), now, row.client_order_id),
+                f"UPDATE orders SET {sets}updated_at = ? WHERE client_order_id = ?",  # noqa: S608
+                values,
             )
             if self._db.for_people:
                 self._history(row.client_order_id, _change_name(changed, wanted), now)
@@ -340,7 +345,7 @@ class OrderRepository:
             self._db.conn.execute(
                 "UPDATE orders SET amend_sent_at = ? WHERE client_order_id = ?", (now, coid)
             )
-        self._history(coid, f"amend sent: YES price {price_text}, total {total_text}", now)
+            self._history(coid, f"amend sent: YES price {price_text}, total {total_text}", now)
         return AmendRecord(written.lastrowid, coid, price, total, now)
 
     def settle_amend(self, amend: int, note: str | None = None, *, savepoint: bool = True) -> bool:

@@ -525,7 +525,7 @@ class LocalVenue:
         self.timetable.arrive()
         ledger = self.ledger(subaccount)
         ticker, price, count = terms.ticker, terms.price, terms.count
-        placed = self._take_for_amend(ledger, order_id, terms)
+        placed, keeps = self._take_for_amend(ledger, order_id, terms)
         try:
             old, new, fills = self.core.desk.amend_order(
                 ledger,
@@ -547,7 +547,7 @@ class LocalVenue:
         self.stats.contracts_ordered += max(count - old.fill_count - old.remaining_count, ZERO)
         self.stats.took(fills)
         kept = self._resting.get(order_id)
-        same_place = kept is not None and keeps_place(old, price, count)
+        same_place = kept is not None and keeps
         self._forget(order_id)
         if new.status == "resting":
             yes = new.book_side is BookSide.BID
@@ -562,21 +562,25 @@ class LocalVenue:
             self.timetable.watch_expiry(new.order_id, new.expiration_time)
         return answers.amended(old, new, fills, self.clock.wall())
 
-    def _take_for_amend(self, ledger: str, order_id: str, terms: AmendOrder) -> _Taking:
+    def _take_for_amend(
+        self, ledger: str, order_id: str, terms: AmendOrder
+    ) -> tuple[_Taking, bool]:
         """The recorded liquidity an amend meets: none when it keeps its place (the same price,
         no more contracts), else what the order at its new price would meet, as a new order.
-        An amend the core will refuse (another order, market or side) meets none."""
+        An amend the core will refuse (another order, market or side) meets none. With it,
+        whether the amend keeps the order's place (`keeps_place`, read here once: what the
+        order meets cannot change it)."""
         try:
             order = self.core.history.order(ledger, order_id)
         except ExchangeError:
-            return _Taking()
+            return _Taking(), False
         ticker, book_side, price = terms.ticker, terms.book_side, terms.price
         if order.status != "resting" or order.ticker != ticker or order.book_side is not book_side:
-            return _Taking()
+            return _Taking(), False
         if keeps_place(order, price, terms.count):
-            return _Taking()
+            return _Taking(), True
         buy_yes = book_side is BookSide.BID
-        return self._take(ticker, buy_yes, price if buy_yes else ONE - price)
+        return self._take(ticker, buy_yes, price if buy_yes else ONE - price), False
 
     def decrease(
         self,

@@ -140,7 +140,8 @@ class EntryLog:
             data = dict(fields or {})  # as it is now: the caller may change its own later
             until(lambda: self._emit(kind, data))
             return
-        self._emit(kind, fields)
+        with self._lock:  # `_emit`'s own, here without its call: every order action emits
+            self._emit_locked(kind, fields)
 
     def _emit(self, kind: str, fields: Mapping[str, Any] | None) -> None:
         with self._lock:

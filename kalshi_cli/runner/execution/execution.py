@@ -257,12 +257,12 @@ class LoopExecutor:
             )
             then(None)
             return True
+        # with workers the amend is answered after other decisions, which must count the intent
+        # beside its order until then; without, its answer is booked before anything else is
+        # decided, and nothing would read it there
+        beside = self.outbox.replacing_until if self._threaded else _beside_nothing
         return self.amends.submit(
-            intent,
-            order,
-            taken=self._risk.record_sent,
-            beside=self.outbox.replacing_until,
-            then=then,
+            intent, order, taken=self._risk.record_sent, beside=beside, then=then
         )
 
     def _send(
@@ -348,3 +348,12 @@ class LoopExecutor:
             self.fills.due.set()
         else:
             self.fills.due.clear()
+
+
+def _answered() -> None:
+    return None
+
+
+def _beside_nothing(intent: Intent) -> Callable[[], None]:
+    """`Outbox.replacing_until` for a call answered before the next decision: nothing to count."""
+    return _answered

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from kalshi_cli.risk.rules import RiskContext, ShardBalances
 from kalshi_cli.services.pretrade.context import risk_context
 from kalshi_cli.services.pretrade.events import EventReader, EventReads
-from kalshi_cli.services.pretrade.settings import event_limited
+from kalshi_cli.services.pretrade.settings import event_limited, refusing_rules
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -132,6 +132,10 @@ class LoopAccount:
         self.reads = reads or LoopReads()
         self._budgets = budgets
         self._elsewhere = elsewhere
+        # the engine's rules that can refuse under its limits and the strategies' budgets, both
+        # fixed for the loop's life: those alone are asked of each order
+        held_to = () if budgets is None else tuple(budgets.budgets.values())
+        self.rules = refusing_rules(risk.rules, risk.limits, held_to)
 
     def context(self, intent: Intent, seen: LoopView) -> RiskContext:
         """The context `intent` is judged in, now (`context.risk_context`, over the loop's
@@ -139,8 +143,9 @@ class LoopAccount:
         return risk_context(_LoopSource(self, self._risk, self._budgets, intent, seen))
 
     def judge(self, intent: Intent, seen: LoopView) -> list[Verdict]:
-        """Every rule's denial of `intent` (empty: send it), each reported by the engine."""
-        return self._risk.evaluate(intent, self.context(intent, seen))
+        """Every denial of `intent` by the rules that can refuse it (`rules`; empty: send it),
+        each reported by the engine."""
+        return self._risk.evaluate(intent, self.context(intent, seen), self.rules)
 
     def event_limits(
         self,

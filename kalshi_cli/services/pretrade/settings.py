@@ -6,17 +6,19 @@ alone (`event_limited`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING
 
 import msgspec
 
 from kalshi_cli.risk.budget import Budget
+from kalshi_cli.risk.rules import Code
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from kalshi_cli.risk.engine import RiskLimits
+    from kalshi_cli.risk.rules import Rule
 
 
 class _Budgets(msgspec.Struct, frozen=True, kw_only=True):
@@ -54,3 +56,23 @@ def event_limited(limits: RiskLimits, budgets: Iterable[Budget | None] = ()) -> 
     if limits.max_event_loss is not None:
         return True
     return any(b is not None and b.max_event_loss is not None for b in budgets)
+
+
+def refusing_rules(
+    rules: Iterable[Rule], limits: RiskLimits, budgets: Collection[Budget]
+) -> tuple[Rule, ...]:
+    """The rules of `rules` that can refuse an order under these limits and budgets (every
+    budget an order can be held to), chosen once as they are loaded: a limit that is not set
+    refuses nothing (`max_order_cost`; a limit on an event's loss, the account's or a
+    budget's: `event_limited`; `stop_loss_share` 0, the stop-loss off), nor does a strategy's
+    budget where no strategy has one, so their rules are not asked."""
+    idle = set()
+    if limits.max_order_cost is None:
+        idle.add(Code.MAX_ORDER_COST)
+    if not event_limited(limits, budgets):
+        idle.add(Code.EVENT_LOSS)
+    if not budgets:
+        idle.add(Code.STRATEGY_BUDGET)
+    if limits.stop_loss_share == 0:
+        idle.add(Code.STOP_LOSS_AT_ENTRY)
+    return tuple(rule for rule in rules if rule.code not in idle)

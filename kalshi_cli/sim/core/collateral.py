@@ -139,6 +139,9 @@ class FeeReserve:
         self._ref = reference
         # ticker -> own price -> the maker fee reserve per contract (`rate`)
         self.cache: dict[str, dict[Decimal, Decimal]] = {}
+        # ticker -> the maker rate its reserve is held at (`FeeSchedules.reserve_fees`): the
+        # same at every price, worked out once a market, not once a price
+        self._maker: dict[str, Decimal] = {}
 
     def rate(self, ticker: str, own: Decimal) -> Decimal:
         """The fee reserve per contract of a resting order at `own`: per tradable unit, one
@@ -151,7 +154,10 @@ class FeeReserve:
 
     def new_rate(self, ticker: str, own: Decimal) -> Decimal:
         market = self._ref.markets[ticker]
-        maker_rate = self._ref.fees.reserve_fees(market.series_ticker, market.event_ticker)
+        maker_rate = self._maker.get(ticker)
+        if maker_rate is None:
+            maker_rate = self._ref.fees.reserve_fees(market.series_ticker, market.event_ticker)
+            self._maker[ticker] = maker_rate
         unit = COUNT_QUANTUM if market.fractional_trading_enabled else ONE
         per_unit = trading_fee(unit, own, maker_rate)
         if unit * own != (unit * own).quantize(FEE_QUANTUM):
@@ -164,3 +170,4 @@ class FeeReserve:
         """Drop the rates kept for `tickers`, whose series' reserve rate may have changed."""
         for ticker in tickers:
             self.cache.pop(ticker, None)
+            self._maker.pop(ticker, None)
