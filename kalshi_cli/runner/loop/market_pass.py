@@ -163,9 +163,7 @@ class MarketPass:
             return self._at_rest(ticker, flat, now)
         if not members:
             return False
-        mids = (
-            self.history.record(ticker, now, book) if self._tuning.lineup.any("reads_mids") else ()
-        )
+        mids = self.history.record(ticker, now, book) if self._tuning.lineup.reads_mids else ()
         if self._guard.backing_off or paused:
             return False
         price_ranges = self._portfolio.markets[ticker].price_ranges

@@ -79,8 +79,7 @@ class MarketTurns:
         `now`): their turn comes before the sweep's. Those `touched` otherwise (a stale, fresh
         or lifecycle event, the feed's trouble) are woken from rest (runner/loop/schedule.py)."""
         schedule = self.schedule
-        for ticker, at in changed.items():
-            schedule.changed(ticker, now if at is None else at)
+        schedule.changed(changed, now)
         for ticker in touched:
             schedule.wake(ticker)
 
