@@ -188,7 +188,7 @@ class MarketTurns:
         self.schedule.visit(ticker, self._clock.monotonic())
         if at_rest:
             self.schedule.rest(ticker)
-        if self._portfolio.position(ticker) != 0:
+        if self._portfolio.position(ticker):
             self._seen_views[ticker] = self._portfolio.view(ticker)
         else:
             self._seen_views.pop(ticker, None)
