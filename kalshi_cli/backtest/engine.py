@@ -301,14 +301,14 @@ class Driver:
 
     def advance_to(self, t: float) -> None:  # unix seconds
         """Apply every record received before `t`, then set the clock to `t` (latency)."""
-        while self.next is not None and self.next[0] / 1e9 < t:
-            self._apply(self.next)
+        while self.next is not None and (at := self.next[0] / 1e9) < t:
+            self._apply(self.next, at)
             self.next = next(self.records, None)
         self.clock.set(t)
 
-    def _apply(self, record: Record) -> None:
+    def _apply(self, record: Record, t: float) -> None:  # t: its receive time, the caller's
         ns, obj, is_local = record
-        t, clock = ns / 1e9, self.clock
+        clock = self.clock
         if t > clock._wall:  # noqa: PLR1730 - `ReplayClock.set` inline, without a call to max
             clock._wall = t
         feed, replay = self.feed, self.feed.replay
@@ -563,7 +563,7 @@ def _drive(
         # `--from`: the records before it build the books (a market's snapshot may be hours
         # older) but nothing trades on them and the strategy gets no news from them
         while driver.next is not None and driver.next[0] < spec.start_ns:
-            driver._apply(driver.next)
+            driver._apply(driver.next, driver.next[0] / 1e9)
             driver.next = next(driver.records, None)
         if driver.next is None:
             raise NoDataError(f"no records in {spec.data}{_where(spec, skipped or Counter())}")
@@ -616,7 +616,7 @@ def _drive(
             tick_until(t)
             if driver.next is not record:
                 continue  # an order's latency applied it already
-        driver._apply(record)
+        driver._apply(record, t)
         driver.next = next(driver.records, None)
     # the run lasts to its end bound (`--to`), or one poll past the last record
     end = clock.wall() + poll

@@ -111,9 +111,8 @@ class FrameDriver(Driver):
     """The backtest driver's stepping, with each record delivered to the inner feed as a frame
     of the live stream instead of being handed to the venue."""
 
-    def _apply(self, record: Record) -> None:
+    def _apply(self, record: Record, t: float) -> None:
         ns, obj, is_local = record
-        t = ns / 1e9
         self.clock.set(t)
         feed = cast("ReplayMarketData", cast("paper.PaperFeed", self.feed).inner)
         feed.replay.apply_record(ns, obj, is_local)

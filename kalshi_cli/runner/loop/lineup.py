@@ -75,6 +75,8 @@ class Lineup:
             seen.add(member.name)
         self.members: tuple[Member, ...] = tuple(members)
         self._flags: dict[str, bool] = {}  # `any`'s answers: the members never change
+        # asked on every market's turn: read as an attribute, without a call
+        self.reads_mids = self.any("reads_mids")
 
     def __iter__(self) -> Iterator[Member]:
         return iter(self.members)
@@ -111,8 +113,7 @@ class Lineup:
         return Lineup([member if m.name == member.name else m for m in self.members])
 
     def any(self, flag: str) -> bool:
-        """Whether any member's strategy says `flag` (reads_mids, reads_index, ...): asked on
-        every market's turn."""
+        """Whether any member's strategy says `flag` (reads_mids, reads_index, ...)."""
         said = self._flags.get(flag)
         if said is None:
             said = self._flags[flag] = any(getattr(m.strategy, flag) for m in self.members)

@@ -151,7 +151,7 @@ class MarketPass:
         # says nothing of the account's position, which the floor counts; a flat account has
         # nothing to stop (a quiet market's visit stays a few look-ups); fills told and not read
         # are held at the exchange already
-        if held.position == 0 and not held.unbooked:
+        if not held.position and not held.unbooked:  # a Decimal's truth: no int to compare
             self._sender.forget_stop(ticker)
         elif self._stopped(ticker, now, book, self._views.loop(ticker)):
             return False
@@ -163,9 +163,7 @@ class MarketPass:
             return self._at_rest(ticker, flat, now)
         if not members:
             return False
-        mids = (
-            self.history.record(ticker, now, book) if self._tuning.lineup.any("reads_mids") else ()
-        )
+        mids = self.history.record(ticker, now, book) if self._tuning.lineup.reads_mids else ()
         if self._guard.backing_off or paused:
             return False
         price_ranges = self._portfolio.markets[ticker].price_ranges

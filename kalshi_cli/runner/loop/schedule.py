@@ -93,17 +93,21 @@ class MarketSchedule:
     def in_sweep(self, ticker: str) -> bool:
         return ticker in self._sweep
 
-    def changed(self, ticker: str, at: float) -> None:
-        """A change of the market's book arrived at `at`; the first one not yet decided on is
-        what its lag is measured from."""
-        parked = self._parked.get(ticker)
-        if parked is not None:
-            if parked[0] is None:
-                self._parked[ticker] = (at, parked[1])
-        elif ticker in self.visited:
-            self.news.setdefault(ticker, at)
+    def changed(self, changes: Mapping[str, float | None], now: float) -> None:
+        """The markets whose book changed, each from when its change arrived (None: `now`), as
+        a tick hands them over, all at once: the first change not yet decided on is what a
+        market's lag is measured from."""
+        parked_at, visited, news = self._parked, self.visited, self.news
+        for ticker, at in changes.items():
+            parked = parked_at.get(ticker)
+            if parked is not None:
+                if parked[0] is None:
+                    parked_at[ticker] = (now if at is None else at, parked[1])
+            elif ticker in visited:
+                news.setdefault(ticker, now if at is None else at)
         if self._resting:
-            self.wake(ticker)
+            for ticker in changes:
+                self.wake(ticker)
 
     def rest(self, ticker: str) -> None:
         """The market's visit found nothing to decide anew, whatever the time: the sweep passes

@@ -79,8 +79,7 @@ class MarketTurns:
         `now`): their turn comes before the sweep's. Those `touched` otherwise (a stale, fresh
         or lifecycle event, the feed's trouble) are woken from rest (runner/loop/schedule.py)."""
         schedule = self.schedule
-        for ticker, at in changed.items():
-            schedule.changed(ticker, now if at is None else at)
+        schedule.changed(changed, now)
         for ticker in touched:
             schedule.wake(ticker)
 
@@ -189,7 +188,7 @@ class MarketTurns:
         self.schedule.visit(ticker, self._clock.monotonic())
         if at_rest:
             self.schedule.rest(ticker)
-        if self._portfolio.position(ticker) != 0:
+        if self._portfolio.position(ticker):
             self._seen_views[ticker] = self._portfolio.view(ticker)
         else:
             self._seen_views.pop(ticker, None)

@@ -26,9 +26,9 @@ def _visits(schedule: MarketSchedule, now: float, count: int) -> list[str]:
 def test_markets_with_news_go_before_the_sweep_oldest_news_first() -> None:
     schedule = MarketSchedule(MARKETS, now=0.0, revisit_s=10.0)
     schedule.start_sweep()
-    schedule.changed("M499", at=0.5)
-    schedule.changed("M250", at=0.7)
-    schedule.changed("M499", at=0.9)  # a second change: its wait runs from the first
+    schedule.changed({"M499": 0.5}, 0.5)
+    schedule.changed({"M250": 0.7}, 0.7)
+    schedule.changed({"M499": 0.9}, 0.9)  # a second change: its wait runs from the first
     assert _visits(schedule, 1.0, 3) == ["M499", "M250", "M000"]
     report = schedule.report(1.0)
     assert report.decisions == 2
@@ -55,7 +55,7 @@ def test_a_quiet_market_is_visited_within_the_revisit_bound_under_constant_news(
     longest = 0.0
     for _ in range(2000):
         now += step
-        schedule.changed("M000", at=now)
+        schedule.changed({"M000": None}, now)
         if not schedule.in_sweep("M019"):
             schedule.start_sweep()
         (ticker,) = _visits(schedule, now, 1)
@@ -71,7 +71,7 @@ def test_the_report_names_the_longest_wait_still_open_and_starts_a_new_window() 
     schedule = MarketSchedule(MARKETS[:3], now=0.0, revisit_s=10.0)
     schedule.start_sweep()
     _visits(schedule, 1.0, 2)  # M002 not visited since the start
-    schedule.changed("M000", at=3.0)
+    schedule.changed({"M000": 3.0}, 3.0)
     report = schedule.report(4.0)
     assert report.revisit_max_s == 4.0  # M002, still waiting
     assert report.waiting == 1 and report.decisions == 0 and report.lag_p99_s is None
@@ -84,7 +84,7 @@ def test_the_report_names_the_longest_wait_still_open_and_starts_a_new_window() 
 def test_p99_is_the_nearest_rank_of_the_window() -> None:
     schedule = MarketSchedule(MARKETS, now=0.0, revisit_s=100.0)
     for n, ticker in enumerate(MARKETS[:200]):
-        schedule.changed(ticker, at=-(n + 1) / 100)  # waits of 0.01 .. 2.00 s at time 0
+        schedule.changed({ticker: -(n + 1) / 100}, 0.0)  # waits of 0.01 .. 2.00 s at time 0
     _visits(schedule, 0.0, 200)
     report = schedule.report(0.0)
     assert report.decisions == 200
@@ -98,13 +98,13 @@ def test_under_news_in_every_market_each_is_visited_once_before_any_twice() -> N
     schedule = MarketSchedule(MARKETS, now=0.0, revisit_s=1e9)
     now = 0.0
     for ticker in MARKETS:
-        schedule.changed(ticker, at=now)
+        schedule.changed({ticker: None}, now)
     order: list[str] = []
     for _ in range(2 * len(MARKETS)):
         now += 0.001
         [ticker] = _visits(schedule, now, 1)
         order.append(ticker)
-        schedule.changed(ticker, at=now)  # its book moved again at once
+        schedule.changed({ticker: None}, now)  # its book moved again at once
     first, second = order[: len(MARKETS)], order[len(MARKETS) :]
     assert sorted(first) == MARKETS
     assert second == first
@@ -115,9 +115,9 @@ def test_a_market_waiting_for_an_exchange_answer_takes_no_turn_and_keeps_its_new
     freed, its news waits its turn again, its lag measured from when the news arrived."""
     schedule = MarketSchedule(MARKETS[:3], now=0.0, revisit_s=1e9)
     schedule.start_sweep()
-    schedule.changed("M000", at=0.5)
+    schedule.changed({"M000": 0.5}, 0.5)
     schedule.park("M000")
-    schedule.changed("M000", at=0.7)  # more news while parked: the first still counts
+    schedule.changed({"M000": 0.7}, 0.7)  # more news while parked: the first still counts
     assert _visits(schedule, 1.0, 10) == ["M001", "M002"]
     assert not schedule.pending
     assert schedule.report(1.0).waiting == 1  # its news still waits
@@ -160,7 +160,7 @@ def test_a_market_at_rest_takes_its_sweep_turn_without_a_visit_until_woken() -> 
     assert _visits(schedule, 1.0, 10) == ["M000", "M002"]
     assert not schedule.pending
     assert schedule.report(1.0).revisit_max_s == 1.0  # M001 and M003 too: passed at 1.0
-    schedule.changed("M001", at=1.5)
+    schedule.changed({"M001": 1.5}, 1.5)
     schedule.wake("M002")  # wakes M003, of its event
     schedule.start_sweep()
     assert _visits(schedule, 2.0, 10) == ["M001", "M000", "M002", "M003"]
