@@ -49,6 +49,9 @@ Fill = tuple[str, BookSide, Decimal, Decimal, Decimal, float, str | None]
 # a fill as the parts book it, in the units of its `Owners`: (ticker, contracts bought, + YES /
 # - NO, what one cost, fee, unix seconds, owner)
 Move = tuple[str, N, N, N, float, str | None]
+# the account's step of a fill, in the units of its `Owners`: (what the account paid for its
+# position before the fill, what it paid after, the gross the fill realized for it)
+Step = tuple[N, N, N]
 # what an owner's part of one market realized: (the UTC day it counts, realized that day, realized
 # since `Owners.since`)
 _Day = tuple[str, N, N]
@@ -214,11 +217,20 @@ class Owners(Generic[N]):
         self.book(*fill, whole)
 
     def book(  # noqa: PLR0917 (the hot path: positional, once a fill of a million-fill pass)
-        self, ticker: str, count: N, cost: N, fee: N, ts: float, owner: str | None, whole: N
+        self,
+        ticker: str,
+        count: N,
+        cost: N,
+        fee: N,
+        ts: float,
+        owner: str | None,
+        whole: N,
+        account: Step[N] | None = None,
     ) -> None:
         """A fill (`Move`'s terms) booked to the parts, `whole` the account's position after
         it, kept for no replay (`apply` keeps it): what a pass over a whole history, which keeps
-        none, calls once a fill."""
+        none, calls once a fill. `account`: the account's own step of this fill, when the
+        caller took it (`Step`)."""
         if owner is not None and owner not in NO_PART:
             # every owner's fills build its part, a strategy this loop does not run (one
             # removed from the lineup) and the assistant's included: the newest part first
@@ -230,37 +242,35 @@ class Owners(Generic[N]):
             mine = held.get(ticker)
             if mine is None:
                 mine = held[ticker] = Part(units.zero, units.zero)
-            net = _move(mine, count, cost, ts, units) - fee
+            before = mine.position
+            if account is not None and before == whole - count and mine.basis == account[0]:
+                # the part was the account's whole position, so `move` of the same holding by
+                # the same fill gives what it gave the account: the part is the whole position
+                # after it too, every other part flat, and nothing is cut. What a market traded
+                # by one owner leaves every fill
+                mine.position, mine.basis = whole, account[1]
+                mine.opened_at = _opened(before, whole, ts, mine.opened_at)
+                net = account[2] - fee
+                whole_part = True
+            else:
+                net = _move(mine, count, cost, ts, units) - fee
+                whole_part = False
             if self.by_day:
                 waiting = mine.unbooked
                 mine.unbooked = net if waiting is None else waiting + net
                 mine.unbooked_at = ts
             else:
                 self._realized(owner, ticker, ts, net)
+            if whole_part:
+                return
         # a fill that opens the account's position or adds to it leaves every part within it:
         # each fill leaves the parts on the account's side and within its position (`_clip`),
         # and this one grows the position by as many contracts as it grows any part
         before = whole - count
         if before == 0 or (before > 0) == (count > 0):
             return
-        # what most other fills leave: every part on the account's side, within its position
-        # (checked here, not in `_clip`: this runs once a fill, for every fill of a million-fill
-        # pass)
-        room = whole if whole > 0 else -whole
-        for held in self.held.values():
-            mine = held.get(ticker)
-            if mine is not None:
-                position = mine.position
-                if position > 0 and whole > 0:
-                    room -= position
-                elif position < 0 and whole < 0:
-                    room += position
-                elif position != 0:
-                    break
-        else:
-            if room >= 0:
-                return
-        self._clip((ticker, count, cost, fee, ts, owner), whole)
+        if _overfull(self.held.values(), ticker, whole):
+            self._clip((ticker, count, cost, fee, ts, owner), whole)
 
     def give(self, owner: str, fill_ids: Collection[str]) -> None:
         """Fills applied as nobody's, now `owner`'s (`Portfolio.give_fills`): each market they are
@@ -466,6 +476,25 @@ class Owners(Generic[N]):
 
 
 _V = TypeVar("_V")
+
+
+def _overfull(held: Iterable[dict[str, Part[N]]], ticker: str, whole: N) -> bool:
+    """Whether the parts of `ticker` (each owner's `held`) hold more than the account's position
+    `whole`, or any of them its other side: what `Owners._clip` cuts. Most fills leave neither
+    (checked before `_clip`, which sorts and shares, for every fill that lowers the account's
+    position)."""
+    room = whole if whole > 0 else -whole
+    for parts in held:
+        mine = parts.get(ticker)
+        if mine is not None:
+            position = mine.position
+            if position > 0 and whole > 0:
+                room -= position
+            elif position < 0 and whole < 0:
+                room += position
+            elif position != 0:
+                return True
+    return room < 0
 
 
 def fee_shares(fee: N, whole: N, counts: Sequence[N], units: Units[N]) -> list[N]:

@@ -761,11 +761,20 @@ class _Parsed(dict[str, int]):
 
 class PartsBook(Protocol):
     """Each owner's part of a book, booked beside the account in `FIXED` units by the stretch
-    pass (services/owner_parts.py `Owners`): every fill with the account's position after it,
-    and every settlement with the account's contracts it settled."""
+    pass (services/owner_parts.py `Owners`): every fill with the account's position after it
+    and the account's own step of it (its basis before and after, the gross it realized), and
+    every settlement with the account's contracts it settled."""
 
     def book(  # noqa: PLR0917 (the hot path: positional, once a fill)
-        self, ticker: str, count: int, cost: int, fee: int, ts: float, owner: str | None, whole: int
+        self,
+        ticker: str,
+        count: int,
+        cost: int,
+        fee: int,
+        ts: float,
+        owner: str | None,
+        whole: int,
+        account: tuple[int, int, int] | None = None,
     ) -> None: ...
 
     def settle(
@@ -787,7 +796,7 @@ class _StretchPass(_Pass[int]):
 
     It must equal the Decimal engine fill for fill; tests/services/test_pnl_units.py holds it to
     `PnlEngine` on random histories. With `owners`, each fill and settlement is booked to the
-    owners' parts too, the account's position after it at hand."""
+    owners' parts too, the account's position after it and its step at hand."""
 
     def __init__(
         self, since: float | None, subaccount: int | None = None, owners: PartsBook | None = None
@@ -844,9 +853,13 @@ class _StretchPass(_Pass[int]):
             r.fees += fee
             r.fills += 1
             r.traded += count if count > 0 else -count
-            r.gross += move(r, count, cost, FIXED)
-            if book is not None:
-                book(ticker, count, cost, fee, ts, owner, r.position)
+            if book is None:
+                r.gross += move(r, count, cost, FIXED)
+            else:
+                paid = r.basis
+                gross = move(r, count, cost, FIXED)
+                r.gross += gross
+                book(ticker, count, cost, fee, ts, owner, r.position, (paid, r.basis, gross))
         if self.owners is not None:
             self.owners.day_done()
         for ticker, r in runs.items():

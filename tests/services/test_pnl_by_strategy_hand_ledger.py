@@ -117,3 +117,29 @@ def test_by_strategy_since_inside_a_day_counts_only_what_each_part_realized_afte
     # the account's figures from the same cutoff: A's sale (0.466667 - 0.03), the nobody's sale
     # (-1.066667 - 0.05) and the settlement (1.70 - 0.01); B's -0.05 less 0.04 of fees
     assert D(report.document["realized"]) == D("0.92")
+
+
+def test_a_part_as_large_as_the_position_at_another_cost_keeps_its_own_cost(
+    tmp_path: Path,
+) -> None:
+    """delta buys 10 YES at 0.50; nobody buys 5 at 0.80 and sells 5 at 0.80 (the account releases
+    5/15 of 9.00 = 3.00, realizing 1.00), which leaves the account 10 at 6.00 and delta's part
+    10 at 5.00: as many contracts, at another cost. delta's sale of the 10 at 0.70 realizes 7.00
+    - 5.00 = 2.00 for its part, 1.00 for the account."""
+    state = tmp_path / "state.db"
+    ledger = [
+        (BID, "0.50", "10", "delta"),
+        (BID, "0.80", "5", None),
+        (ASK, "0.80", "5", None),
+        (ASK, "0.70", "10", "delta"),
+    ]
+    with Store.open(state, clock=ManualClock(START)) as store:
+        store.fills.record_fills(
+            FillRecord(
+                f"f{i}", f"o{i}", None, "C", side, D(price), D(count), D(0), True, START + i, who
+            )
+            for i, (side, price, count, who) in enumerate(ledger)
+        )
+    report = pnl_report(state, since=None, since_ts=None, by="strategy", exchange=None)
+    assert {row["strategy"]: D(row["realized"]) for row in report.rows} == {"delta": D("2.00")}
+    assert D(report.document["realized"]) == D("2.00")
