@@ -24,6 +24,10 @@ T = TypeVar("T")
 
 # how long a condition may take to come true before the test says it never will
 PATIENCE_S = 120.0
+# a model's or a call's deadline where it is not what a test proves, in milliseconds: a worker
+# thread of a busy machine, or a process started on one, may take seconds to answer, which is the
+# machine's, not the model's
+PATIENT_MS = int(PATIENCE_S * 1000)
 # the time limit of a test marked `slow` (one that drives `kalshi` processes or a long CPU-bound
 # run); every other test has pyproject.toml's `timeout`. The crypto backtest's fixture, 8 s on a
 # quiet machine, took 810 s under coverage with four workers at load 15: a hang is what this

@@ -187,11 +187,11 @@ def assemble_loop(
         account=reads,
         resolve=resolve_through(alerts),
     )
-    guard = chain.holds.guard  # the API error guard, the executor's
+    guard, cancels = chain.holds.guard, chain.changes.cancels  # the API error guard, the executor's
     # each market waits for its orders' read once the feed follows them (orders_read_again.py)
     orders_again = OrdersReadAgain(feed=feed, client=client, dispatch=dispatch, guard=guard,
-                                   store=store, portfolio=portfolio, clock=clock, log=log,
-                                   read_lag_s=settings.read_lag_s)  # fmt: skip
+                                   store=store, portfolio=portfolio, cancels=cancels, clock=clock,
+                                   log=log, read_lag_s=settings.read_lag_s)  # fmt: skip
     figures = RunFigures(counters, dispatch, gate, schedule, budgets, stopped,
                          chain.holds.balance_hold, orders_again)  # fmt: skip
     heartbeat = Heartbeat(
@@ -212,7 +212,7 @@ def assemble_loop(
     own = OwnOrders(
         sent=chain.fills.sent,
         outbox=chain.outbox,
-        cancels=chain.changes.cancels,
+        cancels=cancels,
         portfolio=portfolio,
         names=names,
         after_each=lambda: heartbeat.beat_if_due(clock.monotonic()),

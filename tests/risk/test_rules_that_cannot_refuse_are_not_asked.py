@@ -23,7 +23,8 @@ from kalshi_cli.services.pretrade.settings import refusing_rules
 from kalshi_cli.vocabulary.decisions import Intent, PositionView, RestingOrder
 from kalshi_cli.vocabulary.models import Orderbook
 from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
-from tests.risk.test_risk_engine import buy, fresh, make
+from tests.risk.fakes import make
+from tests.risk.test_risk_engine import buy, fresh
 
 LEFT_OUT = {Code.MAX_ORDER_COST, Code.EVENT_LOSS, Code.STRATEGY_BUDGET, Code.STOP_LOSS_AT_ENTRY}
 

@@ -44,7 +44,7 @@ from kalshi_cli.vocabulary.decisions import (
 from kalshi_cli.vocabulary.errors import ConfigError
 from kalshi_cli.vocabulary.models import Orderbook
 from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
-from tests.waiting import PATIENCE_S, wait_until
+from tests.waiting import PATIENCE_S, PATIENT_MS, wait_until
 
 UNDER_TEST = Path(__file__).with_name("models_under_test.py")
 FLAT = PositionView("T")
@@ -62,11 +62,6 @@ def snap(yes_ask: str = "0.55", yes_bid: str = "0.53", depth: int = 100, ts: flo
     """A market whose YES ask is `yes_ask` (a NO bid at 1 - ask) and YES bid `yes_bid`."""
     book = Orderbook("T", ((D(yes_bid), D(depth)),), ((1 - D(yes_ask), D(depth)),))
     return MarketSnapshot("T", ts, book)
-
-
-# a model's deadlines where they are not what a test proves: a process started on a busy machine
-# may take seconds to import and answer, which is the machine's, not the model's
-PATIENT_MS = int(PATIENCE_S * 1000)
 
 
 # -------------------------------------------------------------------------------- the rule

@@ -6,7 +6,12 @@ placed elsewhere (by hand, on the website) after that first read and before the 
 the subscription is told by no message; the read made after the exchange's answer (`subscribed`,
 or `ok` to an `add_markets`: asyncapi.yaml) finds it. What it finds is recorded as the start's
 reconcile records it (`record_foreign`, logged `reconciled` with the market's ticker) and booked
-as the start's rebuild books it (`book_resting`).
+as the start's rebuild books it (`book_resting`). An order the state file holds resting there that
+the read does not list, written long enough before it to be listed, ended while no message could
+tell it (cancelled by hand, filled by another account's order while the WebSocket was down): it
+is booked as gone by the loop's one rule for an order the exchange no longer lists
+(`Cancels.booked_gone`: no longer resting, the fills read next say what it became), so the loop
+neither counts it nor amends or cancels it as if it rested.
 
 Each such market waits for that read: it takes no turn from the moment it is handed over
 (`wait`) until the read is answered, the wait for the subscription's answer included (its
@@ -18,7 +23,8 @@ docs/trade-loop.md "Orders placed elsewhere before the feed follows a market".
 `OrdersReadAgain` is given more than six collaborators because its read is an exchange call made
 off the deciding path and booked as the start's reconcile books one: the feed whose answer
 starts it, the client and the dispatch that make it, the API error guard it counts in, the state
-file and the portfolio it records and books in, the clock of its stamp and the log.
+file and the portfolio it records and books in, the rule that books an order no longer listed,
+the clock of its stamp and the log.
 """
 
 from __future__ import annotations
@@ -35,11 +41,13 @@ from kalshi_cli.services.reconcile import (
     ReconcileReport,
     import_foreign_orders,
 )
+from kalshi_cli.store.records import RESTING
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.execution.call_guard import CallGuard
+    from kalshi_cli.runner.execution.cancels import Cancels
     from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
     from kalshi_cli.runner.ports import LoopClient
     from kalshi_cli.store import Store
@@ -87,6 +95,7 @@ class OrdersReadAgain:
         guard: CallGuard,
         store: Store,
         portfolio: Portfolio,
+        cancels: Cancels,
         clock: Clock,
         log: EntryLog,
         read_lag_s: float = DEFAULT_READ_LAG_S,
@@ -95,11 +104,14 @@ class OrdersReadAgain:
         that follows no orders, a paper or replayed one, has no market wait); the read is made
         through `client` on the `dispatch`, counted by the API error guard (`guard`); what it
         finds is recorded in the `store` and booked in the `portfolio`, whose markets (the
-        start's) wait from now on; `read_lag_s`: how long the exchange's reads lag its writes."""
+        start's) wait from now on; an order the read no longer lists is booked by the `cancels`'
+        rule for one gone (`booked_gone`); `read_lag_s`: how long the exchange's reads lag its
+        writes."""
         self._carried = feed.orders_carried if isinstance(feed, OrdersFeed) else None
         self._client = client
         self._dispatch, self._guard = dispatch, guard
         self._store, self._portfolio = store, portfolio
+        self._cancels = cancels
         self._clock, self._log = clock, log
         self._read_lag_s = read_lag_s
         # market -> what frees it once its read is answered, and since when it waits (monotonic)
@@ -183,11 +195,31 @@ class OrdersReadAgain:
                 self._store, self._log, ticker, orders,
                 asked=asked, read_lag_s=self._read_lag_s, subaccount=subaccount,
             )  # fmt: skip
+            for order_id in self._unlisted(ticker, orders, asked=asked, subaccount=subaccount):
+                self._cancels.booked_gone(ticker, order_id)
             book_resting(self._store, self._portfolio, subaccount, ticker)
             if ticker not in again:
                 free, _ = self._waiting.pop(ticker)
                 free()
         self._log.emit("orders_read", {"markets": len(resting)})
+
+    def _unlisted(
+        self, ticker: str, listed: Iterable[Order], *, asked: float, subaccount: int
+    ) -> list[str]:
+        """The orders the state file holds resting in `ticker` (the loop's own, and those placed
+        elsewhere it recorded) that a read of its resting orders asked at `asked` does not list,
+        though their rows were written long enough before it to be listed (reads lag writes:
+        one answered just before may not show yet, and is left for the next word of it)."""
+        shown = {o.order_id for o in listed}
+        trusted = asked - self._read_lag_s
+        return [
+            i.order_id
+            for i in self._store.orders.open_orders(ticker=ticker, subaccount=subaccount)
+            if i.status == RESTING
+            and i.order_id
+            and i.order_id not in shown
+            and i.updated_at <= trusted
+        ]
 
     def _unmade(self) -> None:
         self._out, self._asked, self._again = False, frozenset(), set()

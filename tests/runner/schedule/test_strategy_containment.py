@@ -30,10 +30,14 @@ from kalshi_cli.vocabulary.decisions import Decision, Intent, PositionView
 from kalshi_cli.vocabulary.units import Action, Side
 from tests.fakes import FakeAlertStateStore, RecordingRouter
 from tests.runner.fakes import Rig, make_rig
-from tests.waiting import pause, wait_until
+from tests.waiting import PATIENT_MS, pause, wait_until
 
 UNDER_TEST = Path(__file__).parents[2] / "strategies" / "models_under_test.py"
 CRASHES = f"python:{UNDER_TEST}:crashes"
+# the model that raises at every call, under a deadline no busy machine's stall of its worker
+# thread reaches: every call ends by raising, never by missing its deadline (a missed call leaves
+# the next one refused as still running, which is no failure, and the count falls short)
+CRASHING = {"source": CRASHES, "timeout_ms": PATIENT_MS}
 
 
 # a market maker whose decisions fail while `FLAKY["fail"]` is set; and strategies that answer
@@ -100,7 +104,7 @@ def test_a_crashing_model_is_counted_alerted_then_stopped_alone(tmp_path: Path) 
     log = tmp_path / "trade.log"
     router, alerts = with_alerts()
     rig = make_rig(
-        tmp_path / "s.db", strategy="model", params={"source": CRASHES}, log_path=log, alerts=alerts
+        tmp_path / "s.db", strategy="model", params=CRASHING, log_path=log, alerts=alerts
     )
     markets = sorted(rig.loop.portfolio.markets)
     for _ in range(STRATEGY_ERRORS_ALERT):
@@ -175,9 +179,7 @@ def test_a_strategy_failing_at_every_call_writes_one_line_a_market_per_interval(
     rig = make_rig(
         tmp_path / "s.db",
         strategy="model",
-        # a deadline far past any stall of a busy machine: every call fails by raising, never
-        # by missing its deadline (a missed call leaves the next one refused, not counted)
-        params={"source": CRASHES, "timeout_ms": 600_000},
+        params=CRASHING,
         log_path=log,
         trade={"strategy_errors_stop": 1000},
     )
@@ -209,9 +211,7 @@ def test_a_dry_run_stops_a_failing_strategy_and_leaves_the_state_file_alone(
     tmp_path: Path,
 ) -> None:
     log = tmp_path / "trade.log"
-    rig = make_rig(
-        tmp_path / "s.db", strategy="model", params={"source": CRASHES}, log_path=log, dry_run=True
-    )
+    rig = make_rig(tmp_path / "s.db", strategy="model", params=CRASHING, log_path=log, dry_run=True)
     for _ in range(STRATEGY_ERRORS_STOP):
         rig.step(1.0)
     assert rig.store.trading.trading_state().state == "ACTIVE"
