@@ -247,3 +247,35 @@ def test_a_read_of_an_amend_in_doubt_older_than_the_feeds_word_leaves_what_it_to
     told = rig.loop.portfolio.unbooked_orders(LAL)
     assert sum((o.remaining for o in told), D(0)) == D(10)
     assert rig.loop.portfolio.resting(LAL) == []
+    # an order that ended settles its amend's doubt: its market takes adding orders again
+    assert order_id not in rig.loop.executor.unknown_orders.amending
+
+
+def test_a_read_of_an_amend_in_doubt_older_than_a_part_fill_leaves_the_rest_resting(
+    tmp_path: Path,
+) -> None:
+    """As above, but the feed tells a part fill while the read is out: 2 filled when it was
+    sent, 4 when it is booked. The order rests with the 6 the row says, not the read's 8 nor
+    none, and the 4 told filled count until the fill read brings them in."""
+    rig = amend_rig(tmp_path)
+    order_id = _quoted(rig)
+    rig.client.amend_errors.append("lost")
+    assert not _requote(rig, order_id, "0.43")
+    _sell_into_the_quote(rig, D(2))
+    stale = rig.client.get_order(order_id)  # the read as it was sent
+    yes_bids, _ = rig.exchange.engine.book(LAL)
+    ahead = sum((n for p, n in yes_bids if p >= D("0.40")), D(0)) - D(8)
+    another_trader_places(rig.exchange, LAL, BookSide.ASK, D("0.40"), ahead + D(2))
+    rig.exchange.tick()
+    _messages(rig)
+
+    def as_sent(order_id: str) -> Order:
+        return stale
+
+    rig.client.get_order = as_sent  # type: ignore[method-assign]
+    rig.loop.executor.amends.look_later()
+    row = rig.store.orders.intent_by_order_id(order_id)
+    assert row is not None and (row.status, row.filled, row.remaining) == ("resting", 4, 6)
+    assert [o.remaining for o in rig.loop.portfolio.resting(LAL)] == [D(6)]
+    told = rig.loop.portfolio.unbooked_orders(LAL)
+    assert sum((o.remaining for o in told), D(0)) == D(4)
