@@ -19,7 +19,7 @@ from kalshi_cli.runner.config import StrategyChoice, TradeOptions
 from kalshi_cli.runner.lifecycle.running import run
 from kalshi_cli.runner.loop.orders_read_again import record_foreign
 from kalshi_cli.services.pretrade.books import book_resting
-from kalshi_cli.store.errors import InvalidTransition
+from kalshi_cli.store.errors import InvalidTransition, StateFileUnwritable
 from kalshi_cli.vocabulary.models import Order
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.runner.execution.test_lost_order_found import PRICE, _lost_quote, _rig, _sell_into_quote
@@ -133,6 +133,23 @@ def test_a_stop_whose_lookup_meets_a_store_error_still_proves_and_names_the_orde
     assert rig.loop.log.counts.get("stop_withdrawal_failed") == 1
     assert rig.loop.log.counts.get("stop_not_proven") == 1
     assert coid in rig.loop.stop.not_proven
+
+
+def test_a_stop_whose_lookup_meets_a_failing_state_file_hands_over_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same lookup meeting a state file that fails (the disk full): no withdrawal goes on
+    past it writing rows, the error is raised for the stop that writes nothing."""
+    rig = _rig(tmp_path)
+    _lost_quote(rig)
+
+    def disk_full(client_order_id: str, order: object) -> None:
+        raise StateFileUnwritable("database or disk is full")
+
+    monkeypatch.setattr(rig.store.orders, "mark_shown", disk_full)
+    with pytest.raises(StateFileUnwritable):
+        rig.loop.stop.shutdown(cancel_resting=True)
+    assert rig.loop.log.counts.get("stop_withdrawal_failed") is None
 
 
 def test_a_turn_that_meets_a_store_error_on_an_order_row_crashes_once_and_withdraws(
