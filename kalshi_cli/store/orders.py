@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -229,18 +229,15 @@ class OrderRepository:
                     "DELETE FROM orders WHERE client_order_id = ?", (client_order_id,)
                 )
 
-    def mark_unknown(self, client_order_id: str, *, reason: str) -> bool:
+    def mark_unknown(self, client_order_id: str, *, reason: str) -> None:
         """Sent, and no answer came back: to be reconciled, never re-sent. A row answered
         already (a read recorded the order while its request was out: a trade loop's read of
-        its resting orders, a reconcile) is left as it is and False returned: the lost answer
-        tells nothing the row does not know, and the order is looked up all the same."""
-        try:
+        its resting orders, a reconcile) is left as it is: the lost answer tells nothing the
+        row does not know, and the order is looked up all the same."""
+        with suppress(InvalidTransition):
             self._answer(
                 client_order_id, "unknown", "status = ?, error = ?", (UNKNOWN, reason), note=reason
             )
-        except InvalidTransition:
-            return False
-        return True
 
     def update_order(
         self,

@@ -242,6 +242,18 @@ def test_an_amend_answer_counts_what_the_amend_filled_and_none_when_nothing_chan
     assert (amended.fill_count, amended.remaining_count) == (D(3), D(0))
 
 
+def test_a_write_that_fills_a_single_contract_answers_its_average_price_and_fee() -> None:
+    """One contract filled is a fill like any: the create's answer gives its price and fee."""
+    v, _ = _venue()
+    v.book_changed(T, ticks({D("0.40"): D(10)}), ticks({D("0.55"): D(6)}))
+    taken = v.client.orders.create_order(
+        CreateOrder(T, BookSide.BID, D("0.45"), D(1), time_in_force=TimeInForce.IOC)
+    )
+    (fill,) = v.client.portfolio.iter_fills()
+    assert (taken.fill_count, taken.average_fill_price) == (D(1), D("0.45"))
+    assert taken.average_fee_paid == fill.fee > 0
+
+
 def test_a_backtests_loop_reads_the_fees_the_venue_charges_before_and_after_their_changes() -> None:
     """The venue's client answers the fee reads as the exchange does (the event's override in
     effect on the event, every change of an event's override, a series' changes still to come

@@ -19,7 +19,7 @@ from kalshi_cli.runner.config import StrategyChoice, TradeOptions
 from kalshi_cli.runner.lifecycle.running import run
 from kalshi_cli.runner.loop.orders_read_again import record_foreign
 from kalshi_cli.services.pretrade.books import book_resting
-from kalshi_cli.store.errors import InvalidTransition
+from kalshi_cli.store.errors import InvalidTransition, StateFileUnwritable
 from kalshi_cli.vocabulary.models import Order
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.runner.execution.test_lost_order_found import PRICE, _lost_quote, _rig, _sell_into_quote
@@ -135,6 +135,23 @@ def test_a_stop_whose_lookup_meets_a_store_error_still_proves_and_names_the_orde
     assert coid in rig.loop.stop.not_proven
 
 
+def test_a_stop_whose_lookup_meets_a_failing_state_file_hands_over_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same lookup meeting a state file that fails (the disk full): no withdrawal goes on
+    past it writing rows, the error is raised for the stop that writes nothing."""
+    rig = _rig(tmp_path)
+    _lost_quote(rig)
+
+    def disk_full(client_order_id: str, order: object) -> None:
+        raise StateFileUnwritable("database or disk is full")
+
+    monkeypatch.setattr(rig.store.orders, "mark_shown", disk_full)
+    with pytest.raises(StateFileUnwritable):
+        rig.loop.stop.shutdown(cancel_resting=True)
+    assert rig.loop.log.counts.get("stop_withdrawal_failed") is None
+
+
 def test_a_turn_that_meets_a_store_error_on_an_order_row_crashes_once_and_withdraws(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -247,3 +264,35 @@ def test_a_read_of_an_amend_in_doubt_older_than_the_feeds_word_leaves_what_it_to
     told = rig.loop.portfolio.unbooked_orders(LAL)
     assert sum((o.remaining for o in told), D(0)) == D(10)
     assert rig.loop.portfolio.resting(LAL) == []
+    # an order that ended settles its amend's doubt: its market takes adding orders again
+    assert order_id not in rig.loop.executor.unknown_orders.amending
+
+
+def test_a_read_of_an_amend_in_doubt_older_than_a_part_fill_leaves_the_rest_resting(
+    tmp_path: Path,
+) -> None:
+    """As above, but the feed tells a part fill while the read is out: 2 filled when it was
+    sent, 4 when it is booked. The order rests with the 6 the row says, not the read's 8 nor
+    none, and the 4 told filled count until the fill read brings them in."""
+    rig = amend_rig(tmp_path)
+    order_id = _quoted(rig)
+    rig.client.amend_errors.append("lost")
+    assert not _requote(rig, order_id, "0.43")
+    _sell_into_the_quote(rig, D(2))
+    stale = rig.client.get_order(order_id)  # the read as it was sent
+    yes_bids, _ = rig.exchange.engine.book(LAL)
+    ahead = sum((n for p, n in yes_bids if p >= D("0.40")), D(0)) - D(8)
+    another_trader_places(rig.exchange, LAL, BookSide.ASK, D("0.40"), ahead + D(2))
+    rig.exchange.tick()
+    _messages(rig)
+
+    def as_sent(order_id: str) -> Order:
+        return stale
+
+    rig.client.get_order = as_sent  # type: ignore[method-assign]
+    rig.loop.executor.amends.look_later()
+    row = rig.store.orders.intent_by_order_id(order_id)
+    assert row is not None and (row.status, row.filled, row.remaining) == ("resting", 4, 6)
+    assert [o.remaining for o in rig.loop.portfolio.resting(LAL)] == [D(6)]
+    told = rig.loop.portfolio.unbooked_orders(LAL)
+    assert sum((o.remaining for o in told), D(0)) == D(4)

@@ -195,6 +195,20 @@ def test_an_amend_whose_answer_was_lost_holds_its_market_until_a_read_shows_it(
     assert rig.loop.executor.outbox.total_exposure() == exposure + Decimal("0.30")
 
 
+def test_a_read_of_a_lost_amend_counts_a_single_contract_it_shows_filled(tmp_path: Path) -> None:
+    """A read of an amend in doubt that shows one contract filled, unheard: it counts toward
+    the limits as told filled until the fill read brings it in, and the 9 left rest."""
+    rig = _rig(tmp_path)
+    order_id = _quoted(rig)
+    rig.client.amend_errors.append("lost")
+    assert not _requote(rig, order_id, "0.43")
+    _sell_into_the_quote(rig, Decimal(1))
+    rig.loop.executor.amends.look_later()
+    told = rig.loop.portfolio.unbooked_orders(LAL)
+    assert sum((o.remaining for o in told), Decimal(0)) == Decimal(1)
+    assert [o.remaining for o in rig.loop.portfolio.resting(LAL)] == [Decimal(9)]
+
+
 def test_an_amend_lost_before_it_landed_is_called_not_amended_only_after_the_window(
     tmp_path: Path,
 ) -> None:
