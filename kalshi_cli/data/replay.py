@@ -441,9 +441,7 @@ class BookReplay:
         if book is None or not book.fresh:
             self.skipped["stale_delta"] += 1
             return book
-        if book.apply_delta(
-            body.side, body.price_dollars, body.delta_fp, yes_priced=self.yes_priced
-        ):
+        if book.apply_delta(body.side, body.price_dollars, body.delta_fp, self.yes_priced):
             self.applied += 1
         else:
             self.skipped["bad_delta"] += 1
