@@ -258,7 +258,9 @@ def iter_records(
     # without a further call: a replay reads millions (`_read_line` reads the rest alike)
     decode, refused = _decode_line, (msgspec.DecodeError, RecursionError)
     record: Record | None
-    for line in _lines(iter_line_blocks(root, skipped) if blocks is None else blocks):
+    if blocks is None:
+        blocks = iter_line_blocks(root, skipped, ends=True)
+    for line in _lines(blocks):
         if parse is not None:
             record = _read_line(line, parse)
         else:
@@ -441,9 +443,7 @@ class BookReplay:
         if book is None or not book.fresh:
             self.skipped["stale_delta"] += 1
             return book
-        if book.apply_delta(
-            body.side, body.price_dollars, body.delta_fp, yes_priced=self.yes_priced
-        ):
+        if book.apply_delta(body.side, body.price_dollars, body.delta_fp, self.yes_priced):
             self.applied += 1
         else:
             self.skipped["bad_delta"] += 1

@@ -184,10 +184,18 @@ def iter_segment_blocks(path: Path, skipped: Counter[str]) -> Iterator[list[byte
         yield from iter_gzip_blocks(fh, skipped)
 
 
-def iter_gzip_blocks(fh: BinaryIO, skipped: Counter[str]) -> Iterator[list[bytes]]:
+def iter_gzip_blocks(
+    fh: BinaryIO, skipped: Counter[str], *, ends: bool = False
+) -> Iterator[list[bytes]]:
     """The complete lines of one segment read from `fh` (its file, or its bytes held in memory:
     `io.BytesIO`), a decompressed block of lines at a time: a replay reads millions of
-    lines, and each generator a line passes through costs it a step (iter_records)."""
+    lines, and each generator a line passes through costs it a step (iter_records).
+
+    `ends`: each line may keep the newline that ends it, for a reader to which it is JSON's
+    whitespace (the replay's): a block with no carriage return is then split where each line
+    ends (`readlines`, which finds the newlines with `memchr`), the same lines as
+    `splitlines` for far fewer instructions (docs/benchmarks.md); one with a carriage return
+    is split by `splitlines`, which ends a line there too."""
     z = _inflater(wbits=31)
     rest = b""
     while True:
@@ -206,6 +214,12 @@ def iter_gzip_blocks(fh: BinaryIO, skipped: Counter[str]) -> Iterator[list[bytes
         if not data:
             continue
         data = rest + data
+        if ends and b"\r" not in data:
+            lines = io.BytesIO(data).readlines()
+            rest = b"" if lines[-1].endswith(b"\n") else lines.pop()
+            if lines:
+                yield lines
+            continue
         cut = data.rfind(b"\n") + 1
         rest = data[cut:]
         if cut:
@@ -220,12 +234,16 @@ def iter_lines(root: Path, skipped: Counter[str]) -> Iterator[bytes]:
 
 
 def iter_line_blocks(
-    root: Path, skipped: Counter[str], *, held: Sequence[tuple[str, bytes]] | None = None
+    root: Path,
+    skipped: Counter[str],
+    *,
+    held: Sequence[tuple[str, bytes]] | None = None,
+    ends: bool = False,
 ) -> Iterator[list[bytes]]:
     """`iter_lines` a block of lines at a time; `held` are the segments when already in memory. The
     segments are checked against the manifest as each is passed: one missing is
     `missing_segment`, one read whole with fewer lines than listed `short_segment`, so a data set
-    that lost an hour never reads as a shorter whole."""
+    that lost an hour never reads as a shorter whole. `ends` as in `iter_gzip_blocks`."""
     listed = _listed_lines(root)
     present: list[tuple[str, Path | bytes]] = (
         [(path.name, path) for path in segment_paths(root)] if held is None else list(held)
@@ -237,7 +255,7 @@ def iter_line_blocks(
             gone.pop(0)
         read, damaged = 0, skipped["truncated_tail"] + skipped["corrupt_block"]
         with source.open("rb") if isinstance(source, Path) else io.BytesIO(source) as fh:
-            for block in iter_gzip_blocks(fh, skipped):
+            for block in iter_gzip_blocks(fh, skipped, ends=ends):
                 read += len(block)
                 yield block
         # a segment cut mid-line or damaged is already counted as such

@@ -200,7 +200,9 @@ class LocalVenue:
         there, or our orders took from its recorded levels (`TakenLevels`). Elsewhere a change
         moves nothing of ours: a feed that changes the mappings `book_changed` was given in
         place has nothing to tell."""
-        return bool(self._by_ticker.get(ticker)) or ticker in self._taken.markets
+        if self._by_ticker.get(ticker):  # told by its truth, without a call to bool
+            return True
+        return ticker in self._taken.markets
 
     def trade(self, ticker: str, yes_price: Decimal, count: Decimal, taker_side: Side) -> None:
         """A recorded public trade. A YES taker bought at `yes_price`, meeting NO bids at
