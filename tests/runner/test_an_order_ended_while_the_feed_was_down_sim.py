@@ -9,8 +9,9 @@ loop's calls on workers, as a service's are."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -134,9 +135,13 @@ def _requoted(r: Rig, client: KalshiClient, gone: str) -> None:
     )
 
 
-def test_a_loop_order_cancelled_by_hand_while_the_feed_was_down_leaves_its_books(
+@contextlib.contextmanager
+def _quoting(
     sim: SimHarness, tmp_path: Path
-) -> None:
+) -> Iterator[tuple[Rig, KalshiClient, KalshiClient, Writes, str]]:
+    """A market-maker loop quoting the market, its calls on workers through `Writes`; the
+    other account quoting the market (`maker`), the trader's own client beside it (`hand`), and
+    the loop's resting bid."""
     maker = _market(sim)
     trader = sim.new_account(balance_cents=10_000_000)
     hand = client_for(trader)
@@ -144,57 +149,53 @@ def test_a_loop_order_cancelled_by_hand_while_the_feed_was_down_leaves_its_books
     try:
         with rig(sim, tmp_path, [TICKER], strategy="market-maker", params={}, trader=trader,
                  send_workers=2, transport=writes, read_lag_s=NO_LAG) as r:  # fmt: skip
-            bid = _wait_quoting(r)
-            _ended_while_down(sim, r, lambda: hand.orders.cancel_order(bid, ticker=TICKER))
-            assert bid not in r.loop.portfolio.orders, "the cancelled order left the books"
-            assert bid not in {o.order_id for o in r.loop.portfolio.view(TICKER).resting}
-            # until a fill read says it filled nothing, the limits count what rested as filled
-            wait_until(
-                lambda: not r.loop.portfolio.unbooked_orders(TICKER),
-                "the fill read after the order ended",
-                between=lambda: _ticking(r),
-            )
-            assert r.loop.portfolio.position(TICKER) == 0
-            row = r.store.orders.intent_by_order_id(bid)
-            assert row is not None and row.status == "canceled", row
-            _requoted(r, hand, bid)
-            # flat: what the limits count at risk is what rests, the new bid and not the old too
-            assert r.loop.portfolio.total_exposure() == _at_risk(hand)
-            assert writes.naming(bid) == [], "nothing sent for the order that ended"
+            yield r, maker, hand, writes, _wait_quoting(r)
     finally:
         maker.close()
         hand.close()
+
+
+def test_a_loop_order_cancelled_by_hand_while_the_feed_was_down_leaves_its_books(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    with _quoting(sim, tmp_path) as (r, _, hand, writes, bid):
+        _ended_while_down(sim, r, lambda: hand.orders.cancel_order(bid, ticker=TICKER))
+        assert bid not in r.loop.portfolio.orders, "the cancelled order left the books"
+        assert bid not in {o.order_id for o in r.loop.portfolio.view(TICKER).resting}
+        # until a fill read says it filled nothing, the limits count what rested as filled
+        wait_until(
+            lambda: not r.loop.portfolio.unbooked_orders(TICKER),
+            "the fill read after the order ended",
+            between=lambda: _ticking(r),
+        )
+        assert r.loop.portfolio.position(TICKER) == 0
+        row = r.store.orders.intent_by_order_id(bid)
+        assert row is not None and row.status == "canceled", row
+        _requoted(r, hand, bid)
+        # flat: what the limits count at risk is what rests, the new bid and not the old too
+        assert r.loop.portfolio.total_exposure() == _at_risk(hand)
+        assert writes.naming(bid) == [], "nothing sent for the order that ended"
 
 
 def test_a_loop_order_filled_while_the_feed_was_down_leaves_its_books(
     sim: SimHarness, tmp_path: Path
 ) -> None:
-    maker = _market(sim)
-    trader = sim.new_account(balance_cents=10_000_000)
-    hand = client_for(trader)
-    writes = Writes()
-    try:
-        with rig(sim, tmp_path, [TICKER], strategy="market-maker", params={}, trader=trader,
-                 send_workers=2, transport=writes, read_lag_s=NO_LAG) as r:  # fmt: skip
-            bid = _wait_quoting(r)
-            (order,) = [o for o in r.loop.portfolio.view(TICKER).resting if o.order_id == bid]
-            size, price = order.remaining, order.price
+    with _quoting(sim, tmp_path) as (r, maker, hand, writes, bid):
+        (order,) = [o for o in r.loop.portfolio.view(TICKER).resting if o.order_id == bid]
+        size, price = order.remaining, order.price
 
-            def cross() -> None:
-                # another account sells YES into the loop's bid, all of it
-                Book(maker, TICKER).order(BookSide.ASK, str(price), str(size), TimeInForce.IOC)
+        def cross() -> None:
+            # another account sells YES into the loop's bid, all of it
+            Book(maker, TICKER).order(BookSide.ASK, str(price), str(size), TimeInForce.IOC)
 
-            _ended_while_down(sim, r, cross)
-            wait_until(
-                lambda: r.loop.portfolio.position(TICKER) == size,
-                "the fill read after the reconnect booked",
-                between=lambda: _ticking(r),
-            )
-            assert bid not in r.loop.portfolio.orders, "the filled order left the books"
-            row = r.store.orders.intent_by_order_id(bid)
-            assert row is not None and row.status == "executed", row
-            _requoted(r, hand, bid)
-            assert writes.naming(bid) == [], "nothing sent for the order that ended"
-    finally:
-        maker.close()
-        hand.close()
+        _ended_while_down(sim, r, cross)
+        wait_until(
+            lambda: r.loop.portfolio.position(TICKER) == size,
+            "the fill read after the reconnect booked",
+            between=lambda: _ticking(r),
+        )
+        assert bid not in r.loop.portfolio.orders, "the filled order left the books"
+        row = r.store.orders.intent_by_order_id(bid)
+        assert row is not None and row.status == "executed", row
+        _requoted(r, hand, bid)
+        assert writes.naming(bid) == [], "nothing sent for the order that ended"
