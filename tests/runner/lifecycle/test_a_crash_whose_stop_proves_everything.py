@@ -7,7 +7,6 @@ never `shutdown_failed` for a stop that ran to its end. A step of the stop that 
 
 from __future__ import annotations
 
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,23 +14,17 @@ import pytest
 
 from kalshi_cli.runner.config import StrategyChoice, TradeOptions
 from kalshi_cli.runner.lifecycle.running import run
-from kalshi_cli.vocabulary.units import Action, Side
-from tests.runner.fakes import Rig, swap_decide
-from tests.runner.lifecycle.test_stop_withdraws_past_a_failing_trigger import _a_bug
-from tests.runner.test_strategies_share_a_loop import MM, Recorder, _order, _resting_of, _rig
-from tests.runner.test_strategy_scenarios import Mover
+from tests.runner.fakes import Rig
+from tests.runner.lifecycle.test_stop_withdraws_past_a_failing_trigger import (
+    _a_bug,
+    quoting_in_a_group,
+)
+from tests.runner.test_strategies_share_a_loop import MM, _resting_of
 
 
 def _quoting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Rig:
     """A loop whose quote rests, in the session's order group, and whose next turn crashes."""
-    rig = _rig(tmp_path, MM)
-    Mover(rig.exchange).quote("0.40", "0.45")
-    swap_decide(rig.loop, Recorder(_order(Side.YES, Action.BUY, "0.41")), MM)
-    rig.step(1.0)
-    assert [o.yes_price for o in _resting_of(rig, MM)] == [Decimal("0.41")]
-    me = rig.client.account_id
-    group = rig.exchange.groups.create_order_group(me, Decimal(1000)).order_group_id
-    rig.loop.executor.answers.order_groups = {0: group}
+    rig = quoting_in_a_group(tmp_path)
 
     def a_crash() -> list[object]:
         raise RuntimeError("a bug in the loop")

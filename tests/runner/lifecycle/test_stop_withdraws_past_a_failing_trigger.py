@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.vocabulary.units import Action, Side
-from tests.runner.fakes import Held, make_rig, swap_decide
+from tests.runner.fakes import Held, Rig, make_rig, swap_decide
 from tests.runner.lifecycle.test_shutdown_unknown import RISK, _lose_next_create
 from tests.runner.test_strategies_share_a_loop import MM, Recorder, _order, _resting_of, _rig
 from tests.runner.test_strategy_scenarios import Mover
@@ -23,7 +23,8 @@ def _a_bug(group: str = "", *, exchange_index: int | None = None) -> None:
     raise RuntimeError("a bug below the client")
 
 
-def test_a_trigger_that_raises_leaves_no_quote_resting(tmp_path: Path) -> None:
+def quoting_in_a_group(tmp_path: Path) -> Rig:
+    """A loop whose quote rests, in the session's order group."""
     rig = _rig(tmp_path, MM)
     Mover(rig.exchange).quote("0.40", "0.45")
     swap_decide(rig.loop, Recorder(_order(Side.YES, Action.BUY, "0.41")), MM)
@@ -32,6 +33,11 @@ def test_a_trigger_that_raises_leaves_no_quote_resting(tmp_path: Path) -> None:
     me = rig.client.account_id
     group = rig.exchange.groups.create_order_group(me, Decimal(1000)).order_group_id
     rig.loop.executor.answers.order_groups = {0: group}
+    return rig
+
+
+def test_a_trigger_that_raises_leaves_no_quote_resting(tmp_path: Path) -> None:
+    rig = quoting_in_a_group(tmp_path)
     rig.loop.stop.trigger_group = _a_bug
     with pytest.raises(RuntimeError, match="a bug below the client"):
         rig.loop.stop.shutdown(cancel_resting=True)
