@@ -233,13 +233,12 @@ def test_an_answer_lost_after_a_read_recorded_its_order_leaves_the_row_as_the_re
     assert [o.client_order_id for o in rig.loop.portfolio.resting(ticker)] == ["spike:lost"]
 
 
-def test_a_read_of_an_amend_in_doubt_older_than_the_feeds_word_leaves_what_it_told(
-    tmp_path: Path,
-) -> None:
-    """A quote's amend answer is lost; the read of it is sent when 2 had filled, and before it
-    is booked the quote fills whole and its `user_orders` message tells the loop so. The read,
-    older than the row, tells the limits less than the feed did: the 10 told filled still
-    count until the fill read brings them in (on the old code only 2 did)."""
+def _amend_read_out_when_2_filled(
+    tmp_path: Path, filled_meanwhile: Decimal
+) -> tuple[Rig, str, Callable[[], None]]:
+    """A quote of 10 whose amend answer is lost; the read of it is sent when 2 had filled, then
+    `filled_meanwhile` more fill and the feed tells the loop so. Returns the rig, the order and
+    what books the read as it was sent."""
     rig = amend_rig(tmp_path)
     order_id = _quoted(rig)
     rig.client.amend_errors.append("lost")
@@ -248,17 +247,31 @@ def test_a_read_of_an_amend_in_doubt_older_than_the_feeds_word_leaves_what_it_to
     stale = rig.client.get_order(order_id)  # the read as it was sent
     yes_bids, _ = rig.exchange.engine.book(LAL)
     ahead = sum((n for p, n in yes_bids if p >= D("0.40")), D(0)) - D(8)
-    another_trader_places(rig.exchange, LAL, BookSide.ASK, D("0.40"), ahead + D(8))
+    another_trader_places(rig.exchange, LAL, BookSide.ASK, D("0.40"), ahead + filled_meanwhile)
     rig.exchange.tick()
     _messages(rig)
+
+    def book_the_read() -> None:
+        def as_sent(order_id: str) -> Order:
+            return stale
+
+        rig.client.get_order = as_sent  # type: ignore[method-assign]
+        rig.loop.executor.amends.look_later()
+
+    return rig, order_id, book_the_read
+
+
+def test_a_read_of_an_amend_in_doubt_older_than_the_feeds_word_leaves_what_it_told(
+    tmp_path: Path,
+) -> None:
+    """A quote's amend answer is lost; the read of it is sent when 2 had filled, and before it
+    is booked the quote fills whole and its `user_orders` message tells the loop so. The read,
+    older than the row, tells the limits less than the feed did: the 10 told filled still
+    count until the fill read brings them in (on the old code only 2 did)."""
+    rig, order_id, book_the_read = _amend_read_out_when_2_filled(tmp_path, D(8))
     told = rig.loop.portfolio.unbooked_orders(LAL)
     assert sum((o.remaining for o in told), D(0)) == D(10)
-
-    def as_sent(order_id: str) -> Order:
-        return stale
-
-    rig.client.get_order = as_sent  # type: ignore[method-assign]
-    rig.loop.executor.amends.look_later()
+    book_the_read()
     row = rig.store.orders.intent_by_order_id(order_id)
     assert row is not None and (row.status, row.filled) == ("executed", D(10))
     told = rig.loop.portfolio.unbooked_orders(LAL)
@@ -274,23 +287,8 @@ def test_a_read_of_an_amend_in_doubt_older_than_a_part_fill_leaves_the_rest_rest
     """As above, but the feed tells a part fill while the read is out: 2 filled when it was
     sent, 4 when it is booked. The order rests with the 6 the row says, not the read's 8 nor
     none, and the 4 told filled count until the fill read brings them in."""
-    rig = amend_rig(tmp_path)
-    order_id = _quoted(rig)
-    rig.client.amend_errors.append("lost")
-    assert not _requote(rig, order_id, "0.43")
-    _sell_into_the_quote(rig, D(2))
-    stale = rig.client.get_order(order_id)  # the read as it was sent
-    yes_bids, _ = rig.exchange.engine.book(LAL)
-    ahead = sum((n for p, n in yes_bids if p >= D("0.40")), D(0)) - D(8)
-    another_trader_places(rig.exchange, LAL, BookSide.ASK, D("0.40"), ahead + D(2))
-    rig.exchange.tick()
-    _messages(rig)
-
-    def as_sent(order_id: str) -> Order:
-        return stale
-
-    rig.client.get_order = as_sent  # type: ignore[method-assign]
-    rig.loop.executor.amends.look_later()
+    rig, order_id, book_the_read = _amend_read_out_when_2_filled(tmp_path, D(2))
+    book_the_read()
     row = rig.store.orders.intent_by_order_id(order_id)
     assert row is not None and (row.status, row.filled, row.remaining) == ("resting", 4, 6)
     assert [o.remaining for o in rig.loop.portfolio.resting(LAL)] == [D(6)]
