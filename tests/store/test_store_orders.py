@@ -130,8 +130,8 @@ def test_answer_paths(store: Store, clock: ManualClock) -> None:
     assert [h.note for h in store.orders.order_history("c")] == ["recorded", "read timeout", "sent"]
 
 
-@pytest.mark.parametrize("status", ["resting", "rejected"])
-def test_marking_an_order_whose_outcome_is_known_is_refused(store: Store, status: str) -> None:
+def _answered(store: Store, status: str) -> None:
+    """Order c1 recorded, then answered: resting, or rejected."""
     store.orders.record_intent(intent())
     if status == "resting":
         store.orders.mark_sent(
@@ -139,6 +139,11 @@ def test_marking_an_order_whose_outcome_is_known_is_refused(store: Store, status
         )
     else:
         store.orders.mark_rejected("c1", reason="no")
+
+
+@pytest.mark.parametrize("status", ["resting", "rejected"])
+def test_marking_an_order_whose_outcome_is_known_is_refused(store: Store, status: str) -> None:
+    _answered(store, status)
     with pytest.raises(InvalidTransition):
         store.orders.mark_sent(
             "c1", order_id="o", status="executed", fill_count=D(1), remaining_count=D(0)
@@ -355,13 +360,7 @@ def test_an_answer_lost_after_the_row_was_answered_leaves_the_row_as_it_is(
     """A read recorded the order while its request was out (or a reconcile called it never
     placed): its answer lost then tells nothing new. The row stays as it is, and no error
     reads as a state file that could not record it."""
-    store.orders.record_intent(intent())
-    if status == "resting":
-        store.orders.mark_sent(
-            "c1", order_id="o", status="resting", fill_count=D(0), remaining_count=D(1)
-        )
-    else:
-        store.orders.mark_rejected("c1", reason="no")
+    _answered(store, status)
     before = store.orders.get_intent("c1")
     store.orders.mark_unknown("c1", reason="late")
     assert store.orders.get_intent("c1") == before
