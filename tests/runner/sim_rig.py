@@ -23,12 +23,8 @@ from kalshi_cli.feed.session import DEFAULT_CHANNELS
 from kalshi_cli.runner.assembly import LoopInputs, build_loop
 from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.config import Selection, StrategyChoice, TradeConfig, TradeOptions
-from kalshi_cli.runner.execution.order_group import (
-    SessionGroups,
-    join_session_group,
-    shard_group_maker,
-)
-from kalshi_cli.runner.lifecycle.session_group import open_group
+from kalshi_cli.runner.execution.order_group import SessionGroups, shard_group_maker
+from kalshi_cli.runner.lifecycle.session_group import join_session_group, open_group
 from kalshi_cli.runner.loop.trade_loop import TradeLoop
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.sim.server.announce import AccountInfo

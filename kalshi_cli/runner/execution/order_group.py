@@ -385,31 +385,3 @@ def trigger_session_group(
         return False
     log.emit("order_group_triggered", fields)
     return True
-
-
-class _GroupedAnswers(Protocol):
-    order_groups: dict[int, str]
-
-
-class _GroupedAmends(Protocol):
-    def group_made(self) -> None: ...
-
-
-class GroupedExecutor(Protocol):
-    """What joining the session's group sets of the loop's executor (a `LoopExecutor`)."""
-
-    @property
-    def answers(self) -> _GroupedAnswers: ...
-
-    @property
-    def amends(self) -> _GroupedAmends: ...
-
-
-def join_session_group(executor: GroupedExecutor, groups: SessionGroups) -> None:
-    """Every order the loop places from now goes into the session's group of its market's
-    shard. The orders it holds
-    resting now (an earlier run's, adopted at the start) are outside the group, and an amend
-    keeps an order where it is: a requote of one of them goes as a cancel and a new order in
-    the group (runner/execution/amends.py `Amends.group_made`)."""
-    executor.answers.order_groups = groups.by_shard  # one map: a group made later is in both
-    executor.amends.group_made()

@@ -24,18 +24,19 @@ from typing import TYPE_CHECKING, Any, TextIO, cast
 from kalshi_cli.runner.assembly import LoopInputs, paper_venue, select_markets, start_loop
 from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
-from kalshi_cli.runner.execution.order_group import (
-    SessionGroups,
-    join_session_group,
-    shard_group_maker,
-)
+from kalshi_cli.runner.execution.order_group import SessionGroups, shard_group_maker
 from kalshi_cli.runner.lifecycle.banner import (
     describe,
     print_lines,
     write_budget_lines,
 )
 from kalshi_cli.runner.lifecycle.running import run, signals
-from kalshi_cli.runner.lifecycle.session_group import end_group, open_group, wants_group
+from kalshi_cli.runner.lifecycle.session_group import (
+    end_group,
+    join_session_group,
+    open_group,
+    wants_group,
+)
 from kalshi_cli.runner.loop.alerting import TradeAlerts
 from kalshi_cli.runner.loop.summary import Summary
 from kalshi_cli.runner.loop.trade_loop import TradeLoop

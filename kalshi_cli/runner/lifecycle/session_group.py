@@ -1,5 +1,6 @@
 """The session's order group as a run starts and stops (runner/execution/order_group.py):
-whether it wants one, the group made (or the start refused), and the group ended in the stop."""
+whether it wants one, the group made (or the start refused), the loop's orders put in it, and
+the group ended in the stop."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from kalshi_cli.vocabulary.errors import KalshiError, OrderOutcomeUnknown
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.runner.books.entry_log import EntryLog
+    from kalshi_cli.runner.execution.execution import LoopExecutor
     from kalshi_cli.runner.loop.trade_loop import TradeLoop
     from kalshi_cli.store import Store
 
@@ -53,6 +55,15 @@ def open_group(
         )
         refused.exit_code = exc.exit_code
         raise refused from exc
+
+
+def join_session_group(executor: LoopExecutor, groups: SessionGroups) -> None:
+    """Every order the loop places from now goes into the session's group of its market's
+    shard. The orders it holds resting now (an earlier run's, adopted at the start) are outside
+    the group, and an amend keeps an order where it is: a requote of one of them goes as a
+    cancel and a new order in the group (runner/execution/amends.py `Amends.group_made`)."""
+    executor.answers.order_groups = groups.by_shard  # one map: a group made later is in both
+    executor.amends.group_made()
 
 
 def end_group(

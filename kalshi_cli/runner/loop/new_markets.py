@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.client.historical import fills_with_history
 from kalshi_cli.runner.books.fees import FeeChange, load_fees
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.books.portfolio import Portfolio
     from kalshi_cli.runner.config import Selection, TradeOptions
+    from kalshi_cli.runner.execution.answers import AnswerBook
     from kalshi_cli.runner.execution.order_group import MakesGroup
     from kalshi_cli.runner.loop.event_groups import EventGroup
     from kalshi_cli.runner.loop.lineup import Lineup
@@ -150,14 +151,6 @@ class Seen:
     fees: Mapping[str, FeeModel]
 
 
-class GroupedOrders(Protocol):
-    """The session's order groups every order names its shard's of (`AnswerBook.order_groups`,
-    the map the session's `SessionGroups` holds: runner/execution/order_group.py
-    `join_session_group`)."""
-
-    order_groups: dict[int, str]
-
-
 class MarketJoin:
     """A market taken on while the loop runs: its reads (`prepare`, on a worker) and its place
     in the loop's books (`join`, on the deciding thread)."""
@@ -174,7 +167,7 @@ class MarketJoin:
         clock: Clock,
         log: EntryLog,
         make_group: MakesGroup | None = None,
-        orders: GroupedOrders | None = None,
+        orders: AnswerBook | None = None,
         orders_again: OrdersReadAgain | None = None,
     ) -> None:
         """`reads`: how new markets are read (None: the loop takes on none); `account`: the
@@ -182,8 +175,10 @@ class MarketJoin:
         event's markets (runner/loop/event_groups.py); `schedule`: which market a tick visits;
         `feed`: whose subscriptions a market joins; `make_group`: the session's group made on a
         shard and recorded (`shard_group_maker`, the start's steps; None: it wants no groups);
-        `orders`: the groups its orders name; `orders_again`: where a market taken on waits for
-        its orders' read once the feed follows them (runner/loop/orders_read_again.py). The
+        `orders`: the answers' book, whose `order_groups` its orders name (the map the session's
+        `SessionGroups` holds: runner/lifecycle/session_group.py `join_session_group`);
+        `orders_again`: where a market taken on waits for its orders' read once the feed follows
+        them (runner/loop/orders_read_again.py). The
         markets of the start are put in `terms` and `index_markets` here, as a market taken on
         later is (`add_terms`)."""
         self.reads = reads

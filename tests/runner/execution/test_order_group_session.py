@@ -20,9 +20,9 @@ from kalshi_cli.runner.config import TradeConfig
 from kalshi_cli.runner.execution.order_group import (
     SessionGroups,
     end_session_group,
-    join_session_group,
     open_session_group,
 )
+from kalshi_cli.runner.lifecycle.session_group import join_session_group
 from kalshi_cli.services.killswitch.order_groups import session_order_groups
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
