@@ -12,7 +12,7 @@ import random
 import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -309,13 +309,8 @@ class Calibration:
     reason: str | None = None
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "brier": self.brier,
-            "forecasts": self.forecasts,
-            "markets": self.markets,
-            "bins": self.bins,
-            "reason": self.reason,
-        }
+        """The report's `statistics.calibration`: these fields, as they are."""
+        return asdict(self)
 
 
 def calibration(forecasts: Iterable[tuple[str, Decimal, bool]], *, bins: int = 10) -> Calibration:
