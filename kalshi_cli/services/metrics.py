@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from kalshi_cli.vocabulary.models import Balance
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-TRADING_STATES = ("ACTIVE", "REDUCING", "HALTED", "SAFE_MODE")
 PLACED_STATUSES = ("resting", "executed", "canceled", "unknown")
 
 Value = Decimal | int | float
@@ -264,6 +263,7 @@ def _event_worst_cases(client: KalshiClient) -> Family:
 
 def _from_store(store: Store, now: float, *, positions: bool) -> list[Family]:
     from kalshi_cli.services.pnl import summarize_store
+    from kalshi_cli.store.records import TRADING_STATES
 
     day = utc_day(now)
     pnl = summarize_store(store)  # each subaccount's book on its own, added
