@@ -1,7 +1,7 @@
 """The simulator's exchange core is composed, not a tower: `Exchange` has its components (the
 reference data, the ledger, the matching engine, settlement, order groups, subaccounts), and
-no class of the core inherits a class of the simulator. The matching engine reaches the
-accounts only through its narrow `EngineAccounts` interface."""
+no class of the core inherits a class of the simulator. The matching engine works on the
+exchange's own ledger."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import kalshi_cli.sim
 from kalshi_cli.sim.core.accounts import Ledger
-from kalshi_cli.sim.core.matching import EngineAccounts, MatchingEngine
+from kalshi_cli.sim.core.matching import MatchingEngine
 from tests.sim.test_core import ASK, BID, Env
 
 CORE_MODULES = (
@@ -54,7 +54,7 @@ def test_the_exchange_has_one_engine_over_its_own_ledger() -> None:
     engine = env.ex.engine
     assert isinstance(engine, MatchingEngine)
     assert isinstance(env.ex.accounts, Ledger)
-    accounts: EngineAccounts = env.ex.accounts  # the narrow interface the engine is given
+    accounts = env.ex.accounts
     assert engine._accounts is accounts
     env.place(env.a, BID, "0.40", 3)
     env.place(env.b, ASK, "0.40", 1)  # a taker: one contract fills against the resting bid

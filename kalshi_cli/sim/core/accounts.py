@@ -1,5 +1,5 @@
 """The simulated exchange's accounts: cash, positions, collateral for resting orders, and how one
-side of a fill moves an account. The matching engine reaches `Ledger` through `EngineAccounts`.
+side of a fill moves an account. The matching engine is handed the `Ledger`.
 What is kept for one account is an `AccountState` (sim/core/account_state.py); the maker fee
 reserve and the collateral returned across an event to a netting subaccount are the ledger's
 components (sim/core/collateral.py).
@@ -135,7 +135,7 @@ def agg_add(
 
 class Ledger:
     """Accounts, their cash, positions and collateral (see the module docstring): the accounts
-    the matching engine works on (`matching.EngineAccounts`). It has the maker fee reserve
+    the matching engine works on (`matching.MatchingEngine`). It has the maker fee reserve
     (`reserves`) and the collateral returned to netting subaccounts (`collateral`) as components
     (sim/core/collateral.py)."""
 

@@ -1,8 +1,8 @@
 """The simulated exchange's matching: an incoming order planned against its market's book without
 touching anything (price-time priority, self-trade prevention, reduce-only cuts, cash and
 collateral), then applied. `MatchingEngine` owns the books, trades, volume windows, expiry queue
-and fees collected, and reaches the accounts only through `EngineAccounts` and the reference data
-through `Reference`. The served `Exchange` and the local venue each have one.
+and fees collected, and reaches the accounts through the `Ledger` (sim/core/accounts.py) and the
+reference data through `Reference`. The served `Exchange` and the local venue each have one.
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import Literal, Protocol
+from typing import Literal
 
 from kalshi_cli.sim.core.account_state import AccountState
 from kalshi_cli.sim.core.accounts import (
     EMPTY_AGG,
+    Ledger,
     agg_add,
     book_fill,
     ceil_cents,
@@ -23,7 +24,6 @@ from kalshi_cli.sim.core.accounts import (
     fill_cash,
 )
 from kalshi_cli.sim.core.book import Book
-from kalshi_cli.sim.core.collateral import CollateralReturn, FeeReserve
 from kalshi_cli.sim.core.records import (
     BookChanged,
     ExchangeError,
@@ -33,7 +33,6 @@ from kalshi_cli.sim.core.records import (
     SimFill,
     SimMarket,
     SimOrder,
-    SimPosition,
     SimTrade,
     TradeHappened,
     bad_request,
@@ -134,37 +133,15 @@ def _what_rests(
     return remaining if time_in_force is TimeInForce.GTC and not stopped else ZERO
 
 
-class EngineAccounts(Protocol):
-    """What matching needs of the accounts (`accounts.Ledger` is the one implementation): each
-    account's record by its ledger id (the engine moves a fill into it with `book_fill` and
-    keeps its resting orders and aggregates), the maker fee reserve per contract at a price
-    (`reserves`: its `cache`, read first on the hot path, then `new_rate`), the position record
-    a first fill makes, and the collateral brought up to date after a change (`collateral`)."""
-
-    @property
-    def states(self) -> dict[str, AccountState]: ...
-
-    @property
-    def reserves(self) -> FeeReserve: ...
-
-    @property
-    def collateral(self) -> CollateralReturn: ...
-
-    def position_of(self, acct: AccountState, ticker: str) -> Decimal: ...
-
-    def position_record(self, acct: AccountState, ticker: str, now: float) -> SimPosition: ...
-
-    def track(self, order: SimOrder, before: Decimal, after: Decimal) -> None: ...
-
-    def rehold(self, acct: AccountState, ticker: str, now: float) -> None: ...
-
-    def set_hold(self, acct: AccountState, ticker: str, hold: Decimal, now: float) -> None: ...
-
-
 class MatchingEngine:
     """Books, planning and applying orders (see the module docstring)."""
 
-    def __init__(self, reference: Reference, accounts: EngineAccounts) -> None:
+    def __init__(self, reference: Reference, accounts: Ledger) -> None:
+        """Of the accounts the engine reads each account's record by its ledger id (it moves a
+        fill into it with `book_fill` and keeps its resting orders and aggregates), the maker fee
+        reserve per contract at a price (`reserves`: its `cache`, read first on the hot path,
+        then `new_rate`), the position record a first fill makes, and the collateral brought up
+        to date after a change (`collateral`)."""
         self._ref = reference
         self._accounts = accounts
         self._reserves = accounts.reserves  # read on the hot path: one attribute, not two
