@@ -38,6 +38,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "vocabulary.owners",
             "vocabulary.files",
             "vocabulary.process",
+            "vocabulary.trading_state",
         },
     ),
     (

@@ -14,13 +14,13 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.backtest.stats import MONEY, analyse
-from kalshi_cli.risk.state import TradingState
 from kalshi_cli.services.pnl import Bucket, PnlEngine, PnlSummary, merge_settlements, summarize
 from kalshi_cli.store.records import FillRecord, SettlementRecord, TradingStateRecord
 from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.owners import MANUAL, OWNER_NAME
+from kalshi_cli.vocabulary.trading_state import TradingState
 from kalshi_cli.vocabulary.units import ZERO, fmt_count, fmt_money, money_places
 
 if TYPE_CHECKING:

@@ -47,7 +47,7 @@ from kalshi_cli.risk.rules import (
     Verdict,
     stop_loss_mark,
 )
-from kalshi_cli.risk.state import TradingRecords, TradingState, current_state
+from kalshi_cli.risk.state import TradingRecords, current_state
 from kalshi_cli.vocabulary.clock import Backoff, Clock, utc_day
 from kalshi_cli.vocabulary.decisions import Intent, PositionView, require
 from kalshi_cli.vocabulary.decode import Range, decode_config
@@ -59,6 +59,7 @@ from kalshi_cli.vocabulary.errors import (
 )
 from kalshi_cli.vocabulary.models import Orderbook
 from kalshi_cli.vocabulary.owners import STOP_LOSS
+from kalshi_cli.vocabulary.trading_state import TradingState
 from kalshi_cli.vocabulary.units import (
     Action,
     BookSide,

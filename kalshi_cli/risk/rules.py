@@ -21,10 +21,10 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 from kalshi_cli.risk.budget import Owned
-from kalshi_cli.risk.state import TradingState
 from kalshi_cli.vocabulary.clock import utc_datetime, utc_day
 from kalshi_cli.vocabulary.decisions import Intent, PositionView, RestingOrder, market_bid
 from kalshi_cli.vocabulary.models import Orderbook
+from kalshi_cli.vocabulary.trading_state import TradingState
 from kalshi_cli.vocabulary.units import (
     ONE,
     ZERO,

@@ -1,12 +1,5 @@
-"""The trading state, and the narrow view of the state file the risk layer persists through.
-
-    ACTIVE      everything the other rules allow
-    REDUCING    only reduce_only orders (the daily circuit breaker; stop-losses still go out)
-    HALTED      nothing at all (`kalshi cancel-all` / `kalshi halt`)
-    SAFE_MODE   nothing at all (the API error guard)
-
-HALTED and SAFE_MODE are lifted only by a person (`kalshi resume`); the breaker's REDUCING lifts
-itself on the next UTC day. The state is a row in the state file, so no restart clears it.
+"""The trading state's moves (vocabulary/trading_state.py), and the narrow view of the state file
+the risk layer persists through. The state is a row in the state file, so no restart clears it.
 `TradingRecords` names the Store methods the risk layer uses, so tests pass a small fake.
 """
 
@@ -15,25 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from decimal import Decimal
-from enum import StrEnum
 from typing import Protocol
 
-
-class TradingState(StrEnum):
-    ACTIVE = "ACTIVE"
-    REDUCING = "REDUCING"
-    HALTED = "HALTED"
-    SAFE_MODE = "SAFE_MODE"
-
-    def allows(self, *, reduce_only: bool) -> bool:
-        if self is TradingState.ACTIVE:
-            return True
-        return self is TradingState.REDUCING and reduce_only
-
-    @property
-    def needs_person(self) -> bool:
-        """Only `kalshi resume` lifts it."""
-        return self in (TradingState.HALTED, TradingState.SAFE_MODE)
+from kalshi_cli.vocabulary.trading_state import TradingState
 
 
 class StateRow(Protocol):

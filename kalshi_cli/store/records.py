@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from kalshi_cli.vocabulary.clock import age_of
+from kalshi_cli.vocabulary.trading_state import TradingState
 from kalshi_cli.vocabulary.units import ZERO, Action, BookSide, Side, TimeInForce
 
 
@@ -59,7 +60,7 @@ FINISHED_STATUSES: tuple[str, ...] = (EXECUTED, CANCELED, REJECTED)
 # again against the exchange's orders, unlike a refusal the exchange gave (so retention keeps it).
 NOT_ON_EXCHANGE = "not on the exchange"
 
-TRADING_STATES: tuple[str, ...] = ("ACTIVE", "REDUCING", "HALTED", "SAFE_MODE")
+TRADING_STATES: tuple[str, ...] = tuple(s.value for s in TradingState)
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ from pathlib import Path
 import httpx
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.risk.state import TradingState
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import load_private_key
+from kalshi_cli.vocabulary.trading_state import TradingState
 from tests.cli.test_order_batch import batch_requests, creates, intents, ladder
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, make_markets, state_path

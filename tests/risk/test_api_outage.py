@@ -5,9 +5,9 @@ that fails every request."""
 from __future__ import annotations
 
 from kalshi_cli.risk.engine import RiskLimits
-from kalshi_cli.risk.state import TradingState
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ApiError, ServerError
+from kalshi_cli.vocabulary.trading_state import TradingState
 from tests.risk.fakes import START, make
 
 

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from kalshi_cli.risk.event_loss import EventTerms, event_terms
 from kalshi_cli.risk.rules import EventLossRule, RiskContext
-from kalshi_cli.risk.state import TradingState
 from kalshi_cli.vocabulary.decisions import Intent, PositionView, RestingOrder
 from kalshi_cli.vocabulary.event_outcomes import (
     DIRECNET,
@@ -22,6 +21,7 @@ from kalshi_cli.vocabulary.event_outcomes import (
     MarketStrike,
     event_outcomes,
 )
+from kalshi_cli.vocabulary.trading_state import TradingState
 from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.conftest import STANDARD_FEES
 

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from kalshi_cli.risk.engine import RiskEngine, RiskLimits
 from kalshi_cli.risk.rules import Code
-from kalshi_cli.risk.state import TradingState, halt, resume
+from kalshi_cli.risk.state import halt, resume
 from kalshi_cli.strategies import get_strategy
 from kalshi_cli.strategy_api.snapshot import MarketSnapshot
 from kalshi_cli.vocabulary.clock import ManualClock, utc_day
@@ -21,6 +21,7 @@ from kalshi_cli.vocabulary.errors import (
     TransportError,
 )
 from kalshi_cli.vocabulary.models import Orderbook
+from kalshi_cli.vocabulary.trading_state import TradingState
 from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.fakes import loop_context
 from tests.risk.fakes import START, MemoryRecords, make

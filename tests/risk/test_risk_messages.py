@@ -25,11 +25,12 @@ from kalshi_cli.risk.rules import (
     StaleFeedRule,
     TradingStateRule,
 )
-from kalshi_cli.risk.state import TradingState, halt, resume
+from kalshi_cli.risk.state import halt, resume
 from kalshi_cli.vocabulary.clock import ManualClock, utc_day
 from kalshi_cli.vocabulary.decisions import Intent, PositionView, RestingOrder
 from kalshi_cli.vocabulary.errors import BadRequestError, ServerError
 from kalshi_cli.vocabulary.models import Orderbook
+from kalshi_cli.vocabulary.trading_state import TradingState
 from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.conftest import standard_rates
 from tests.fakes import loop_context

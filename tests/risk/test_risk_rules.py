@@ -22,9 +22,9 @@ from kalshi_cli.risk.rules import (
     StrategyBudgetRule,
     TradingStateRule,
 )
-from kalshi_cli.risk.state import TradingState
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.decisions import Intent, PositionView, RestingOrder
+from kalshi_cli.vocabulary.trading_state import TradingState
 from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 
 NOW = 1_700_000_000.0

@@ -6,12 +6,13 @@ import pytest
 
 from kalshi_cli.risk.engine import RiskEngine, RiskLimits
 from kalshi_cli.risk.rules import Code
-from kalshi_cli.risk.state import TradingState, resume
+from kalshi_cli.risk.state import resume
 from kalshi_cli.store import Store
 from kalshi_cli.store.records import FillRecord
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.errors import ServerError
+from kalshi_cli.vocabulary.trading_state import TradingState
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.conftest import standard_rates
 from tests.fakes import loop_context

@@ -9,9 +9,9 @@ from decimal import Decimal as D
 
 from kalshi_cli.risk.engine import RiskLimits, limit_rules
 from kalshi_cli.risk.rules import Code, RiskContext, ShardBalanceRule, ShardBalances
-from kalshi_cli.risk.state import TradingState
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.models import Balance, Market, decode_answer
+from kalshi_cli.vocabulary.trading_state import TradingState
 from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 
 T = "KXCRYPTO-A"

@@ -11,11 +11,11 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from kalshi_cli.risk.rules import RiskContext, StaleFeedRule
-from kalshi_cli.risk.state import TradingState
 from kalshi_cli.runner.execution.leg_sets import LegSets, _Set
 from kalshi_cli.runner.ports import MarketFeed, book_data_at
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
+from kalshi_cli.vocabulary.trading_state import TradingState
 from kalshi_cli.vocabulary.units import Action, Side
 
 NOW = 1_700_000_000.0

@@ -13,13 +13,13 @@ from pathlib import Path
 
 from kalshi_cli.risk.budget import Budget
 from kalshi_cli.risk.rules import RiskContext, StrategyBudgetRule, Verdict
-from kalshi_cli.risk.state import TradingState
 from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.services.pretrade.books import OpenOrder, open_order
 from kalshi_cli.services.pretrade.budgets import Budgets
 from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.models import Market
 from kalshi_cli.vocabulary.owners import STOP_LOSS
+from kalshi_cli.vocabulary.trading_state import TradingState
 from kalshi_cli.vocabulary.units import ZERO, Action, BookSide, Side
 from tests.runner.fakes import Rig, make_rig
 

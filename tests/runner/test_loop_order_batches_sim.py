@@ -19,11 +19,11 @@ from typing import Any
 import httpx
 
 from kalshi_cli.feed.book import FeedMessage, MessageKind
-from kalshi_cli.risk.state import TradingState
 from kalshi_cli.runner.config import TradeConfig
 from kalshi_cli.runner.execution.order_group import open_session_group
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.models import Order
+from kalshi_cli.vocabulary.trading_state import TradingState
 from tests.conftest import SimHarness
 from tests.runner.fakes import swap_decide
 from tests.runner.sim_rig import BATCH, EXAMPLE, SINGLE, Rig, drained_until, rig, yes_ask, yes_bid

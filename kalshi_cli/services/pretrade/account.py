@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from kalshi_cli.risk.engine import judge
 from kalshi_cli.risk.rules import ShardBalances, opening_cost
-from kalshi_cli.risk.state import TradingState
 from kalshi_cli.services.pretrade.context import risk_context
 from kalshi_cli.services.pretrade.events import EventReader
 from kalshi_cli.services.pretrade.holdings import AccountHoldings, HoldingsClient
 from kalshi_cli.services.pretrade.settings import event_limited
 from kalshi_cli.vocabulary.decisions import PositionView
 from kalshi_cli.vocabulary.errors import NotFoundError, ValidationError
+from kalshi_cli.vocabulary.trading_state import TradingState
 from kalshi_cli.vocabulary.units import ZERO
 
 if TYPE_CHECKING:

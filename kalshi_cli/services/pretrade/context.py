@@ -23,9 +23,9 @@ if TYPE_CHECKING:
     from kalshi_cli.risk.budget import Owned
     from kalshi_cli.risk.event_loss import EventBook
     from kalshi_cli.risk.rules import ShardBalances
-    from kalshi_cli.risk.state import TradingState
     from kalshi_cli.vocabulary.decisions import PositionView
     from kalshi_cli.vocabulary.models import Orderbook
+    from kalshi_cli.vocabulary.trading_state import TradingState
 
 __all__ = ["OrderSource", "risk_context"]
 

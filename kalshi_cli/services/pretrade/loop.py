@@ -36,12 +36,12 @@ if TYPE_CHECKING:
     from kalshi_cli.risk.engine import RiskEngine, RiskLimits
     from kalshi_cli.risk.event_loss import EventBook, EventTerms
     from kalshi_cli.risk.rules import Verdict
-    from kalshi_cli.risk.state import TradingState
     from kalshi_cli.services.pretrade.budgets import Budgets
     from kalshi_cli.services.pretrade.holdings import AccountHoldings
     from kalshi_cli.strategy_api.snapshot import EventLimit
     from kalshi_cli.vocabulary.decisions import Intent, PositionView
     from kalshi_cli.vocabulary.models import FeeModel, Market, Orderbook
+    from kalshi_cli.vocabulary.trading_state import TradingState
 
 
 @dataclass

@@ -10,11 +10,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 from kalshi_cli.risk.rules import MaxExposureRule, PositionLimitRule, RiskContext
-from kalshi_cli.risk.state import TradingState
 from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.services.pretrade.books import OpenOrder, open_order
 from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.models import Market
+from kalshi_cli.vocabulary.trading_state import TradingState
 from kalshi_cli.vocabulary.units import ZERO, Action, BookSide, Side
 
 A, B = "KXTEST-26JAN01-A", "KXTEST-26JAN01-B"

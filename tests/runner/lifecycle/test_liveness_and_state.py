@@ -19,10 +19,11 @@ from kalshi_cli.checks.thresholds import resolve
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.feed.book import FeedMessage, MessageKind
-from kalshi_cli.risk.state import TradingState, halt
+from kalshi_cli.risk.state import halt
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ServerError
+from kalshi_cli.vocabulary.trading_state import TradingState
 from tests.runner.fakes import Rig, make_rig
 
 

@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 
 from kalshi_cli.risk.engine import RiskEngine, RiskLimits
-from kalshi_cli.risk.state import TradingState
 from kalshi_cli.runner.assembly import risk_sink
 from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.books.records import LoopTradingRecords
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ServerError
+from kalshi_cli.vocabulary.trading_state import TradingState
 from tests.conftest import standard_rates
 
 START = 1_767_268_800.0  # 2026-01-01 12:00 UTC
