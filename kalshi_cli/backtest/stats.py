@@ -12,7 +12,7 @@ import random
 import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -309,8 +309,13 @@ class Calibration:
     reason: str | None = None
 
     def to_json(self) -> dict[str, object]:
-        """The report's `statistics.calibration`: these fields, as they are."""
-        return asdict(self)
+        return {
+            "brier": self.brier,
+            "forecasts": self.forecasts,
+            "markets": self.markets,
+            "bins": self.bins,
+            "reason": self.reason,
+        }
 
 
 def calibration(forecasts: Iterable[tuple[str, Decimal, bool]], *, bins: int = 10) -> Calibration:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from kalshi_cli.store.connection import Database
@@ -22,8 +22,14 @@ class AuditRecord:
     detail: dict[str, Any]  # what was sent and answered, or the refusal's code and line
 
     def to_json(self) -> dict[str, Any]:
-        """The `audit` tool's row: the table's columns (docs/state-file.md `agent_audit`)."""
-        return asdict(self)
+        return {
+            "at": self.at,
+            "session": self.session,
+            "tool": self.tool,
+            "arguments": self.arguments,
+            "outcome": self.outcome,
+            "detail": self.detail,
+        }
 
 
 class AuditRepository:
