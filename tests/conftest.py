@@ -52,9 +52,10 @@ def standard_rates(ticker: str, at: float) -> tuple[Decimal, Decimal]:
 
 
 # The prime-tier simulator's fixtures (`prime`, `client`, `store`, `kalshi`), for the order,
-# kill-switch and P&L tests of every folder; every test's own HOME (tests/home_guard.py);
+# kill-switch and P&L tests of every folder; every test's own HOME (tests/home_guard.py); the
+# webhook `receiver` of the alert, check and kill-switch tests (tests/alerts/receiver.py);
 # pytester, for the tests of that guard.
-pytest_plugins = ["tests.prime_tier", "tests.home_guard", "pytester"]
+pytest_plugins = ["tests.prime_tier", "tests.home_guard", "tests.alerts.receiver", "pytester"]
 
 # Hypothesis's per-example deadline (200 ms) and its `too_slow` health check (examples generated
 # too slowly) are timing assertions: on a busy machine an example is slow for reasons that are not

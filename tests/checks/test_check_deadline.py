@@ -27,7 +27,7 @@ from kalshi_cli.checks.thresholds import resolve
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.keys import generate_private_key, private_key_pem
-from tests.checks.test_check_alerts_e2e import Receiver
+from tests.alerts.receiver import Receiver
 from tests.checks.test_check_cli import UNKNOWN, account_env, check, client_for, line
 from tests.conftest import SimHarness
 from tests.waiting import wait_until
@@ -167,19 +167,15 @@ def test_an_exchange_slow_on_every_answer_ends_the_check_at_its_deadline(
 
 
 def test_an_unknown_at_the_deadline_is_posted_like_any_unknown(
-    tmp_path: Path, held: HeldExchange
+    tmp_path: Path, held: HeldExchange, receiver: Receiver
 ) -> None:
-    receiver = Receiver()
-    try:
-        (tmp_path / "config.yaml").write_text(
-            "alerts:\n"
-            "  channels:\n"
-            f"    ops: {{type: generic, url: '{receiver.url}', max_attempts: 1}}\n"
-            "  routes: {critical: ops, warning: ops}\n"
-        )
-        result = check(tmp_path, "api", "--deadline", "1", environ=held_env(tmp_path, held))
-    finally:
-        receiver.stop()
+    (tmp_path / "config.yaml").write_text(
+        "alerts:\n"
+        "  channels:\n"
+        f"    ops: {{type: generic, url: '{receiver.url('/hook')}', max_attempts: 1}}\n"
+        "  routes: {critical: ops, warning: ops}\n"
+    )
+    result = check(tmp_path, "api", "--deadline", "1", environ=held_env(tmp_path, held))
 
     assert result.exit_code == UNKNOWN, result.stdout
     assert line(result).startswith("KALSHI API UNKNOWN - no verdict within the 1s deadline")
