@@ -11,7 +11,6 @@ settles it by itself, and a journal replay keeps both steps apart.
 
 from __future__ import annotations
 
-from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +20,14 @@ from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.records import (
     ExchangeError,
     MarketLifecycle,
-    PlaceRequest,
     SimEvent,
     SimSeries,
 )
 from kalshi_cli.sim.core.serialize import market_json
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import NO_FEES, SimHarness
+from tests.runner.fakes import place_on_desk
 from tests.sim.test_core import market
 from tests.sim.wsutil import Ws
 
@@ -148,17 +147,7 @@ class _Core:
             key_id="b", public_key_pem="", cash_cents=100_00
         ).account_id
         for who, side in ((self.a, BookSide.BID), (b, BookSide.ASK)):
-            self.ex.desk.place_order(
-                who,
-                PlaceRequest(
-                    ticker="M",
-                    book_side=side,
-                    price=D("0.30"),
-                    count=D(10),
-                    time_in_force=TimeInForce.GTC,
-                    self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-                ),
-            )
+            place_on_desk(self.ex, who, "M", side, "0.30", 10)
 
     def cash(self, ex: Exchange | None = None) -> int:
         return (ex or self.ex).accounts.account(self.a).cash_cents

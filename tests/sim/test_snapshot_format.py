@@ -24,15 +24,16 @@ from kalshi_cli.sim.core.journal import (
     JournalError,
     snapshot_path,
 )
-from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest, SimEvent, SimSeries
+from kalshi_cli.sim.core.records import ExchangeError, SimEvent, SimSeries
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import PriceRange
-from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import STANDARD_FEES, SimHarness
+from tests.runner.fakes import place_on_desk
 from tests.sim.test_core import market
 
 T = "KXSNAP-26JAN01-A"
@@ -241,30 +242,10 @@ def test_markets_price_grids_come_back_through_a_snapshot(tmp_path: Path) -> Non
         assert {t: m.price_ranges for t, m in second.reference.markets.items()} == grids
         assert all(type(r) is PriceRange for g in grids.values() for r in g)
         # the grids still judge prices: a tenth of a cent is a tick only on the tapered one
-        placed = second.desk.place_order(
-            who,
-            PlaceRequest(
-                ticker="TAPER",
-                book_side=BookSide.BID,
-                price=Decimal("0.005"),
-                count=Decimal(1),
-                time_in_force=TimeInForce.GTC,
-                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-            ),
-        )
+        placed = place_on_desk(second, who, "TAPER", BookSide.BID, "0.005", 1)
         assert placed.order.status == "resting"
         with pytest.raises(ExchangeError) as refused:
-            second.desk.place_order(
-                who,
-                PlaceRequest(
-                    ticker="CENT",
-                    book_side=BookSide.BID,
-                    price=Decimal("0.005"),
-                    count=Decimal(1),
-                    time_in_force=TimeInForce.GTC,
-                    self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-                ),
-            )
+            place_on_desk(second, who, "CENT", BookSide.BID, "0.005", 1)
         assert refused.value.code == "invalid_price"
     finally:
         second.close()
