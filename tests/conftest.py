@@ -209,6 +209,13 @@ class SimHarness:
         )
         return self.http.send(request)
 
+    def place_order(
+        self, account: AccountInfo, body: object, *, timeout: float | None = None
+    ) -> httpx.Response:
+        """`POST /portfolio/events/orders` of `body` (tests/wire.py `order_body` builds one),
+        signed by `account`: the answer as it came, whatever its status."""
+        return self.signed(account, "POST", "/portfolio/events/orders", json=body, timeout=timeout)
+
     def close(self) -> None:
         self.http.close()
         self.running.stop()

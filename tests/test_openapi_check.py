@@ -136,11 +136,9 @@ def _session(sim: SimHarness) -> None:
     me, other = sim.account, sim.new_account()
     for ticker in (T, T2):
         sim.create_market(ticker)
-        sim.signed(
-            other, "POST", "/portfolio/events/orders", json=_order(ticker, "ask", "0.40", "3")
-        )
-        sim.signed(me, "POST", "/portfolio/events/orders", json=_order(ticker, "bid", "0.45", "2"))
-    resting = sim.signed(me, "POST", "/portfolio/events/orders", json=_order(T, "bid", "0.20", "1"))
+        sim.place_order(other, _order(ticker, "ask", "0.40", "3"))
+        sim.place_order(me, _order(ticker, "bid", "0.45", "2"))
+    resting = sim.place_order(me, _order(T, "bid", "0.20", "1"))
     order_id = resting.json().get("order", {}).get("order_id", "none")
     sim.signed(me, "DELETE", f"/portfolio/events/orders/{order_id}")
     for listing in ("/portfolio/orders", "/portfolio/fills", "/markets/trades", "/markets"):

@@ -136,7 +136,7 @@ def test_a_position_held_counts_toward_the_assistants_limits(rig: Rig) -> None:
         "time_in_force": "good_till_canceled",
         "self_trade_prevention_type": "taker_at_cross",
     }
-    assert rig.sim.signed(other, "POST", "/portfolio/events/orders", json=order).is_success
+    assert rig.sim.place_order(other, order).is_success
     rig.by_hand("6", "0.40")
     over = refused(partial(buy, tools, "5", "0.10"), "REJECTED POSITION_LIMIT: ")
     assert "11" in over, over
@@ -373,7 +373,7 @@ def test_the_fills_the_breaker_reads_are_brought_in_before_it_is_asked(rig: Rig)
             "time_in_force": "good_till_canceled",
             "self_trade_prevention_type": "taker_at_cross",
         }
-        assert rig.sim.signed(other, "POST", "/portfolio/events/orders", json=order).is_success
+        assert rig.sim.place_order(other, order).is_success
     # bought at 0.60 and sold at 0.40: $2.00 lost and the fees, past the $1 limit; the order
     # answers carry no fill, and no loop or reconcile brought the fills in
     tools.orders.execute(buy(tools, "10", "0.60", time_in_force="ioc")["token"])

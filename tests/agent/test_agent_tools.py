@@ -164,7 +164,7 @@ def test_an_amend_previewed_before_a_fill_of_its_order_still_executes(
         "time_in_force": "immediate_or_cancel",
         "self_trade_prevention_type": "taker_at_cross",
     }
-    assert sim.signed(other, "POST", "/portfolio/events/orders", json=ask).is_success
+    assert sim.place_order(other, ask).is_success
     amended = tools.orders.execute(preview["token"])["order"]
     assert (amended["fill_count"], amended["remaining_count"]) == ("1.00", "3.00"), amended
     assert amended["yes_price"] == "0.2200"
@@ -256,7 +256,7 @@ def test_a_decrease_keeps_the_fills_not_read_yet_in_the_days_budget(
         "time_in_force": "immediate_or_cancel",
         "self_trade_prevention_type": "taker_at_cross",
     }
-    assert sim.signed(sim.new_account(), "POST", "/portfolio/events/orders", json=ask).is_success
+    assert sim.place_order(sim.new_account(), ask).is_success
     answer = tools.orders.execute(tools.orders.preview_decrease(order_id, by="1")["token"])
     assert answer["note"].startswith("decreased; could not read the order back: "), answer
 
@@ -686,7 +686,7 @@ def test_the_reads_answer_as_the_commands_do(
         "time_in_force": "good_till_canceled",
         "self_trade_prevention_type": "taker_at_cross",
     }
-    assert sim.signed(other, "POST", "/portfolio/events/orders", json=ask).is_success
+    assert sim.place_order(other, ask).is_success
     assert placed(tools, "2", "0.60")["status"] == "executed"  # took the ask
 
     for tool in ("market", "orderbook"):

@@ -64,7 +64,7 @@ def offer(sim: SimHarness, count: int, price: str = "0.60") -> None:
         "time_in_force": "good_till_canceled",
         "self_trade_prevention_type": "taker_at_cross",
     }
-    assert sim.signed(other, "POST", "/portfolio/events/orders", json=ask).is_success
+    assert sim.place_order(other, ask).is_success
 
 
 def bought_by(tools: AgentTools, owner: str, count: int) -> None:
@@ -269,7 +269,7 @@ def test_contracts_a_person_sold_come_off_the_newest_part_the_assistants(
         "time_in_force": "good_till_canceled",
         "self_trade_prevention_type": "taker_at_cross",
     }
-    assert sim.signed(other, "POST", "/portfolio/events/orders", json=bid).is_success
+    assert sim.place_order(other, bid).is_success
     app = tools.access._app  # type: ignore[attr-defined]
     with open_store(app) as store:
         service = order_service(app, store)

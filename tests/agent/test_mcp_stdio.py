@@ -41,7 +41,7 @@ def _resting_book(sim: SimHarness) -> None:
             "time_in_force": "good_till_canceled",
             "self_trade_prevention_type": "taker_at_cross",
         }
-        assert sim.signed(other, "POST", "/portfolio/events/orders", json=order).is_success
+        assert sim.place_order(other, order).is_success
 
 
 def test_an_assistant_reads_places_within_limits_is_refused_past_them_and_cancels_all(

@@ -247,7 +247,7 @@ def test_subaccount_flag_on_every_order_group_command(kalshi: Kalshi, premier: S
         "order_group_id": group,
         "subaccount": 1,
     }
-    placed = premier.signed(premier.account, "POST", "/portfolio/events/orders", json=body)
+    placed = premier.place_order(premier.account, body)
     assert placed.status_code == 201, placed.text
     for command in (("trigger",), ("reset",), ("limit", "--limit", "9"), ("delete",)):
         assert kalshi("order-group", command[0], group, *command[1:], "--yes").exit_code == (

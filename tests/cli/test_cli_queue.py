@@ -24,7 +24,7 @@ def bid(sim: SimHarness, who: AccountInfo, count: str) -> str:
         "time_in_force": "good_till_canceled",
         "self_trade_prevention_type": "taker_at_cross",
     }
-    answer = sim.signed(who, "POST", "/portfolio/events/orders", json=body)
+    answer = sim.place_order(who, body)
     assert answer.status_code == 201, answer.text
     order_id: str = answer.json()["order_id"]
     return order_id

@@ -130,7 +130,7 @@ def test_positions_show_their_use_of_the_trade_loops_limit(sim: SimHarness, tmp_
     body = {"ticker": ticker, "side": "ask", "count": "10.00", "price": "0.4000",
             "time_in_force": "good_till_canceled", "client_order_id": "seller-1",
             "self_trade_prevention_type": "taker_at_cross"}  # fmt: skip
-    assert sim.signed(seller, "POST", "/portfolio/events/orders", json=body).status_code == 201
+    assert sim.place_order(seller, body).status_code == 201
     buy = ["order", "place", ticker, "--side", "yes", "--action", "buy", "--count", "6"]
     assert kalshi(tmp_path, sim.account, *buy, "--price", "0.40").exit_code == 0
     document = json.loads(kalshi(tmp_path, sim.account, "positions", "--json").stdout)

@@ -296,7 +296,7 @@ def _premier_outputs(sim: SimHarness, home: Path) -> dict[str, Any]:
     ticker = "KXBTCD-SIM-T97000"
     out["order-group create"] = run.json("order-group", "create", "--limit", "100", "--yes")
     group = out["order-group create"]["order_group_id"]
-    placed = sim.signed(account, "POST", "/portfolio/events/orders", json={
+    placed = sim.place_order(account, {
         "ticker": ticker, "side": "bid", "price": "0.10", "count": "2",
         "time_in_force": "good_till_canceled", "self_trade_prevention_type": "taker_at_cross",
         "order_group_id": group,

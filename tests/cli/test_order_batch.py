@@ -208,7 +208,7 @@ def test_an_item_the_exchange_refuses_is_rejected_and_the_others_placed(
         "time_in_force": "good_till_canceled",
         "self_trade_prevention_type": "taker_at_cross",
     }
-    assert prime.signed(other, "POST", "/portfolio/events/orders", json=resting_ask).is_success
+    assert prime.place_order(other, resting_ask).is_success
     path = tmp_path / "orders.csv"
     path.write_text(
         HEADER

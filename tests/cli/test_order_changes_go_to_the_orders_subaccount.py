@@ -128,11 +128,9 @@ def _placed_elsewhere_on_subaccount_1(prime: SimHarness, kalshi: Kalshi, ticker:
     """A bid of 2 at 0.30 another program placed on subaccount 1 (funded here): its id. The
     state file does not hold it."""
     _fund_subaccount_1(kalshi)
-    created = prime.signed(
+    created = prime.place_order(
         prime.account,
-        "POST",
-        "/portfolio/events/orders",
-        json={
+        {
             "ticker": ticker,
             "side": "bid",
             "count": "2.00",

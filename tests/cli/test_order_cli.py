@@ -172,11 +172,9 @@ def test_prod_checks_the_limits_after_the_person_answers(
     (tmp_path / "home" / "config.yaml").write_text("risk:\n  max_position_per_market: 3\n")
 
     def yes_after_another_bid(text: str, **_: object) -> bool:
-        rested = prime.signed(
+        rested = prime.place_order(
             prime.account,
-            "POST",
-            "/portfolio/events/orders",
-            json={
+            {
                 "ticker": ticker,
                 "side": "bid",
                 "count": "2.00",

@@ -53,7 +53,7 @@ def offer(sim: SimHarness, account: AccountInfo, book_side: str, price: str, cou
         "time_in_force": "good_till_canceled",
         "self_trade_prevention_type": "taker_at_cross",
     }
-    response = sim.signed(account, "POST", "/portfolio/events/orders", json=body)
+    response = sim.place_order(account, body)
     assert response.status_code == 201, response.text
 
 

@@ -84,7 +84,7 @@ def test_reducing_allows_a_reduce_only_order_and_refuses_another(
         "time_in_force": "immediate_or_cancel",
         "self_trade_prevention_type": "taker_at_cross",
     }
-    assert prime.signed(other, "POST", "/portfolio/events/orders", json=sell).status_code == 201
+    assert prime.place_order(other, sell).status_code == 201
     buy = {
         "ticker": T,
         "side": "bid",
@@ -93,7 +93,7 @@ def test_reducing_allows_a_reduce_only_order_and_refuses_another(
         "time_in_force": "good_till_canceled",
         "self_trade_prevention_type": "taker_at_cross",
     }
-    assert prime.signed(other, "POST", "/portfolio/events/orders", json=buy).status_code == 201
+    assert prime.place_order(other, buy).status_code == 201
     opening = service.prepare(_bid())
     reducing = service.prepare(
         OrderRequest(

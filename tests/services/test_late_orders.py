@@ -58,11 +58,9 @@ def _place_held(prime: SimHarness, store: Store, ticker: str, coid: str) -> None
 
 def _take(prime: SimHarness, ticker: str, count: str) -> None:
     taker = prime.new_account(balance_cents=10_000_000)
-    answer = prime.signed(
+    answer = prime.place_order(
         taker,
-        "POST",
-        "/portfolio/events/orders",
-        json={
+        {
             "ticker": ticker,
             "side": "ask",
             "price": "0.40",

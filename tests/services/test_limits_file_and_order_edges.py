@@ -142,11 +142,9 @@ def _two_fills_ten_seconds_apart(sim: SimHarness, clock: ManualClock, ticker: st
     returns the time between them."""
     with connect(sim.new_account(balance_cents=1_000_000)) as seller:
         for count in ("1", "2"):
-            sim.signed(
+            sim.place_order(
                 sim.account,
-                "POST",
-                "/portfolio/events/orders",
-                json={
+                {
                     "ticker": ticker,
                     "side": "bid",
                     "count": f"{count}.00",

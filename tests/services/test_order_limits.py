@@ -114,12 +114,12 @@ def test_reduce_only_is_sent_only_as_immediate_or_cancel(
         "self_trade_prevention_type": "taker_at_cross",
         "reduce_only": True,
     }
-    answer = prime.signed(prime.account, "POST", "/portfolio/events/orders", json=body)
+    answer = prime.place_order(prime.account, body)
     assert answer.status_code == 400
     assert "immediate_or_cancel" in answer.text
     assert list(client.orders.iter_orders()) == []
     body["time_in_force"] = "immediate_or_cancel"  # the same with IOC: refused only as growth
-    ioc = prime.signed(prime.account, "POST", "/portfolio/events/orders", json=body)
+    ioc = prime.place_order(prime.account, body)
     assert ioc.status_code == 400 and "immediate_or_cancel" not in ioc.text
 
 

@@ -55,13 +55,8 @@ def test_settle_pays_the_winners_and_status_changes(sim: SimHarness) -> None:
         "time_in_force": "good_till_canceled",
         "self_trade_prevention_type": "taker_at_cross",
     }
-    sim.signed(sim.account, "POST", "/portfolio/events/orders", json=bid)
-    sim.signed(
-        other,
-        "POST",
-        "/portfolio/events/orders",
-        json={**bid, "side": "ask", "time_in_force": "immediate_or_cancel"},
-    )
+    sim.place_order(sim.account, bid)
+    sim.place_order(other, {**bid, "side": "ask", "time_in_force": "immediate_or_cancel"})
     sim.set_status(t, "paused")
     assert httpx.get(f"{sim.account.api_base}/markets/{t}").json()["market"]["status"] == "inactive"
     sim.set_status(t, "open")

@@ -64,13 +64,8 @@ def trade(sim: SimHarness, me: AccountInfo, what: str) -> None:
     n = int(count)
     maker = sim.new_account(10_000_000)
     other = "ask" if side == "bid" else "bid"
-    assert (
-        sim.signed(
-            maker, "POST", "/portfolio/events/orders", json=_order(ticker, other, price, n)
-        ).status_code
-        == 201
-    )
-    placed = sim.signed(me, "POST", "/portfolio/events/orders", json=_order(ticker, side, price, n))
+    assert sim.place_order(maker, _order(ticker, other, price, n)).status_code == 201
+    placed = sim.place_order(me, _order(ticker, side, price, n))
     assert placed.status_code == 201, placed.text
 
 

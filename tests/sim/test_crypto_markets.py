@@ -213,11 +213,9 @@ def test_a_position_in_a_crypto_market_is_paid_by_the_index(
     wait_for(crypto_sim, "KXBTCD-27JAN1503", lambda f: ticker in f)
     buyer, seller = crypto_sim.account, crypto_sim.new_account()
     for account, side in ((seller, "ask"), (buyer, "bid")):
-        placed = crypto_sim.signed(
+        placed = crypto_sim.place_order(
             account,
-            "POST",
-            "/portfolio/events/orders",
-            json={
+            {
                 "ticker": ticker,
                 "side": side,
                 "price": "0.40",

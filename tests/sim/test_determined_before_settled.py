@@ -45,9 +45,9 @@ def _trade(sim: SimHarness, ticker: str) -> None:
         "time_in_force": "good_till_canceled",
         "self_trade_prevention_type": "taker_at_cross",
     }
-    sim.signed(sim.account, "POST", "/portfolio/events/orders", json=bid).raise_for_status()
+    sim.place_order(sim.account, bid).raise_for_status()
     ask = {**bid, "side": "ask", "time_in_force": "immediate_or_cancel"}
-    sim.signed(seller, "POST", "/portfolio/events/orders", json=ask).raise_for_status()
+    sim.place_order(seller, ask).raise_for_status()
 
 
 def _read(sim: SimHarness, path: str, **params: Any) -> dict[str, Any]:
@@ -110,7 +110,7 @@ def test_a_determined_market_takes_no_order_and_no_other_result(sim: SimHarness)
         "time_in_force": "good_till_canceled",
         "self_trade_prevention_type": "taker_at_cross",
     }
-    refused = sim.signed(sim.account, "POST", "/portfolio/events/orders", json=bid)
+    refused = sim.place_order(sim.account, bid)
     assert (refused.status_code, refused.json()["error"]["code"]) == (409, "market_closed")
     other = httpx.post(f"{sim.admin_url}/markets/{t}/settle", json={"result": "yes"})
     assert other.status_code == 409

@@ -49,7 +49,7 @@ def test_a_restart_keeps_accounts_orders_and_positions(tmp_path: Path) -> None:
     with start_simulator(tmp_path, scenario="empty") as first:
         harness = SimHarness(first)
         harness.create_market("KXEMB-26-A")
-        placed = harness.signed(first.account, "POST", "/portfolio/events/orders", json=order)
+        placed = harness.place_order(first.account, order)
         order_id = placed.json()["order_id"]
         key_id = first.account.key_id
         harness.http.close()

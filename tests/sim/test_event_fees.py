@@ -214,10 +214,8 @@ def test_the_served_event_fee_override_is_what_a_fill_is_charged(sim: SimHarness
     [change] = listed.json()["event_fee_changes"]
     assert change["id"] == admin.json()["id"] and listed.json()["cursor"] == ""
     other = sim.new_account()
-    sim.signed(other, "POST", "/portfolio/events/orders", json=_order("ask"))
-    taker = sim.signed(
-        sim.account, "POST", "/portfolio/events/orders", json=_order("bid", "immediate_or_cancel")
-    )
+    sim.place_order(other, _order("ask"))
+    taker = sim.place_order(sim.account, _order("bid", "immediate_or_cancel"))
     assert taker.status_code == 201, taker.text
     [fill] = sim.signed(sim.account, "GET", "/portfolio/fills", params={"ticker": T}).json()[
         "fills"
@@ -249,10 +247,8 @@ def test_a_served_multiplier_only_override_is_what_a_fill_is_charged(sim: SimHar
     assert "fee_type_override" not in event  # x-omitempty: null is absent
     assert event["fee_multiplier_override"] == 0.5
     other = sim.new_account()
-    sim.signed(other, "POST", "/portfolio/events/orders", json=_order("ask"))
-    taker = sim.signed(
-        sim.account, "POST", "/portfolio/events/orders", json=_order("bid", "immediate_or_cancel")
-    )
+    sim.place_order(other, _order("ask"))
+    taker = sim.place_order(sim.account, _order("bid", "immediate_or_cancel"))
     assert taker.status_code == 201, taker.text
     [fill] = sim.signed(sim.account, "GET", "/portfolio/fills", params={"ticker": T}).json()[
         "fills"

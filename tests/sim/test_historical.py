@@ -39,7 +39,7 @@ def order(ticker: str, side: str, price: str, count: str, tif: str = "good_till_
 
 
 def place(sim: SimHarness, who: AccountInfo, body: dict[str, Any]) -> str:
-    response = sim.signed(who, "POST", "/portfolio/events/orders", json=body)
+    response = sim.place_order(who, body)
     assert response.status_code == 201, response.text
     order_id: str = response.json()["order_id"]
     return order_id

@@ -13,7 +13,6 @@ from tests.sim.wsutil import Ws
 from tests.waiting import wait_until
 
 T = "KXLATER-26JAN01-A"
-ORDERS = "/portfolio/events/orders"
 WAIT_S = 600
 
 
@@ -28,7 +27,7 @@ def _bid(sim: SimHarness) -> Any:
     bid = {"ticker": T, "side": "bid", "price": "0.40", "count": "1",
            "time_in_force": "good_till_canceled",
            "self_trade_prevention_type": "taker_at_cross"}  # fmt: skip
-    return sim.signed(sim.account, "POST", ORDERS, json=bid)
+    return sim.place_order(sim.account, bid)
 
 
 def test_a_market_created_before_its_open_time_opens_then_and_says_activated(

@@ -85,7 +85,7 @@ def test_a_combo_market_is_created_once_per_selection_and_trades(sim: SimHarness
         "time_in_force": "good_till_canceled",
         "self_trade_prevention_type": "taker_at_cross",
     }
-    assert sim.signed(me, "POST", "/portfolio/events/orders", json=order).status_code == 201
+    assert sim.place_order(me, order).status_code == 201
     got = sim.http.get(me.api_base + PATH).json()["multivariate_contract"]
     assert got["collection_ticker"] == COLLECTION
 

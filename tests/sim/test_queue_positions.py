@@ -29,7 +29,7 @@ def place(
         "time_in_force": "good_till_canceled",
         "self_trade_prevention_type": "taker_at_cross",
     }
-    answer = sim.signed(who, "POST", ORDERS, json=body)
+    answer = sim.place_order(who, body)
     assert answer.status_code == 201, answer.text
     order_id: str = answer.json()["order_id"]
     return order_id
@@ -94,7 +94,7 @@ def test_queue_position_follows_arrival_through_amends(sim: SimHarness) -> None:
         "time_in_force": "immediate_or_cancel",
         "self_trade_prevention_type": "taker_at_cross",
     }
-    assert sim.signed(taker, "POST", ORDERS, json=sell).status_code == 201
+    assert sim.place_order(taker, sell).status_code == 201
     assert every(sim, me) == {a: 1, c: 5}
     # an order that no longer rests has no queue position: the one order 404
     assert sim.signed(me, "DELETE", f"{ORDERS}/{a}").status_code == 200

@@ -93,14 +93,11 @@ def test_a_served_simulators_state_comes_back_whole_through_a_snapshot(tmp_path:
         }
         assert sim.signed(me, "POST", "/portfolio/subaccounts/transfer", json=moved).is_success
         placed = [
-            sim.signed(me, "POST", "/portfolio/events/orders", json=_order("bid", "0.40", "10")),
-            sim.signed(other, "POST", "/portfolio/events/orders", json=_order("ask", "0.40", "4")),
-            sim.signed(other, "POST", "/portfolio/events/orders", json=_order("ask", "0.55", "3")),
-            sim.signed(
-                me,
-                "POST",
-                "/portfolio/events/orders",
-                json=_order("bid", "0.20", "2", client_order_id="not-a-uuid", subaccount=1),
+            sim.place_order(me, _order("bid", "0.40", "10")),
+            sim.place_order(other, _order("ask", "0.40", "4")),
+            sim.place_order(other, _order("ask", "0.55", "3")),
+            sim.place_order(
+                me, _order("bid", "0.20", "2", client_order_id="not-a-uuid", subaccount=1)
             ),
         ]
         assert [p.status_code for p in placed] == [201] * 4
@@ -118,14 +115,11 @@ def test_a_served_simulators_state_comes_back_whole_through_a_snapshot(tmp_path:
         assert [_everything(sim, who) for who in (me, other)] == before
         # it goes on where it stopped: the client order id is still taken, the book still
         # crosses the resting ask
-        again = sim.signed(
-            me,
-            "POST",
-            "/portfolio/events/orders",
-            json=_order("bid", "0.20", "2", client_order_id="not-a-uuid", subaccount=1),
+        again = sim.place_order(
+            me, _order("bid", "0.20", "2", client_order_id="not-a-uuid", subaccount=1)
         )
         assert again.status_code == 409, again.text
-        taken = sim.signed(me, "POST", "/portfolio/events/orders", json=_order("bid", "0.55", "3"))
+        taken = sim.place_order(me, _order("bid", "0.55", "3"))
         assert taken.status_code == 201
         fills = sim.signed(me, "GET", "/portfolio/fills").json()["fills"]
         assert len(fills) == len(before[0]["fills"]) + 1

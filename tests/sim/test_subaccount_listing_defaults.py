@@ -27,7 +27,6 @@ from tests.openapi_check import RECORDER
 
 T = "KXSUBDEF-26JAN01-A"  # traded on subaccount 0
 U = "KXSUBDEF-26JAN01-B"  # traded on subaccount 1
-ORDERS = "/portfolio/events/orders"
 
 
 def ok(answer: Any, status: int = 200) -> Any:
@@ -60,7 +59,7 @@ def bid(sim: SimHarness, who: AccountInfo, ticker: str, subaccount: int | None =
     }
     if subaccount is not None:
         body["subaccount"] = subaccount
-    order_id: str = ok(sim.signed(who, "POST", ORDERS, json=body), 201)["order_id"]
+    order_id: str = ok(sim.place_order(who, body), 201)["order_id"]
     return order_id
 
 
@@ -73,7 +72,7 @@ def sell_one(sim: SimHarness, who: AccountInfo, ticker: str) -> None:
         "time_in_force": "immediate_or_cancel",
         "self_trade_prevention_type": "taker_at_cross",
     }
-    ok(sim.signed(who, "POST", ORDERS, json=body), 201)
+    ok(sim.place_order(who, body), 201)
 
 
 def read(sim: SimHarness, who: AccountInfo, path: str, key: str, **params: str) -> list[Any]:
@@ -161,7 +160,7 @@ def test_settlements_of_one_market_on_several_subaccounts_page_to_the_end(
         "self_trade_prevention_type": "taker_at_cross",
         "subaccount": 1,
     }
-    ok(sim.signed(me, "POST", ORDERS, json=body), 201)
+    ok(sim.place_order(me, body), 201)
     sell_one(sim, sim.new_account(), T)
     sim.settle(U, "yes")
     sim.settle(T, "yes")  # newest first: T's two settlements lead, U's follows them

@@ -26,11 +26,9 @@ def place(  # noqa: PLR0917 (reads as the order it places)
     count: str,
     tif: str = "good_till_canceled",
 ) -> dict[str, Any]:
-    response = sim.signed(
+    response = sim.place_order(
         account,
-        "POST",
-        "/portfolio/events/orders",
-        json={
+        {
             "ticker": T,
             "side": side,
             "price": price,
