@@ -28,6 +28,7 @@ from tests.openapi_check import (
     mock_call,
     spec,
 )
+from tests.wire import order_body
 
 T = "KXCHK-26JAN01-A"
 T2 = "KXCHK-26JAN01-B"
@@ -120,14 +121,7 @@ def test_a_success_to_a_request_the_spec_refuses_is_reported_each_time(
 
 
 def _order(ticker: str, side: str, price: str, count: str) -> dict[str, Any]:
-    return {
-        "ticker": ticker,
-        "side": side,
-        "price": price,
-        "count": count,
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-    }
+    return order_body(ticker, side=side, price=price, count=count)
 
 
 def _session(sim: SimHarness) -> None:

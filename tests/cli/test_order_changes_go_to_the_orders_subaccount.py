@@ -20,6 +20,7 @@ from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, connect, make_markets, state_path
 from tests.services.test_restricted_key_imports import _NamingNoSubaccount
+from tests.wire import order_body
 
 # the simulator's request counts name the route, not the order
 _CHANGES = ("/amend", "/decrease")
@@ -130,15 +131,7 @@ def _placed_elsewhere_on_subaccount_1(prime: SimHarness, kalshi: Kalshi, ticker:
     _fund_subaccount_1(kalshi)
     created = prime.place_order(
         prime.account,
-        {
-            "ticker": ticker,
-            "side": "bid",
-            "count": "2.00",
-            "price": "0.30",
-            "time_in_force": "good_till_canceled",
-            "self_trade_prevention_type": "taker_at_cross",
-            "subaccount": 1,
-        },
+        order_body(ticker, price="0.30", count="2.00", subaccount=1),
     )
     assert created.status_code == 201, created.text
     order_id: str = created.json()["order_id"]

@@ -22,6 +22,7 @@ from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import SimHarness
 from tests.fakes import UnreadAfterChange
 from tests.prime_tier import Kalshi, connect, connect_as, make_markets, state_path
+from tests.wire import order_body
 
 PLACE = ("order", "place", "KXT-EV-M00", "--side", "yes", "--action", "buy")
 GOOD = {"--count": "2", "--price": "0.40"}
@@ -174,14 +175,7 @@ def test_prod_checks_the_limits_after_the_person_answers(
     def yes_after_another_bid(text: str, **_: object) -> bool:
         rested = prime.place_order(
             prime.account,
-            {
-                "ticker": ticker,
-                "side": "bid",
-                "count": "2.00",
-                "price": "0.30",
-                "time_in_force": "good_till_canceled",
-                "self_trade_prevention_type": "taker_at_cross",
-            },
+            order_body(ticker, price="0.30", count="2.00"),
         )
         assert rested.status_code == 201, rested.text
         return True

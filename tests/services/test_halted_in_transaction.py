@@ -18,6 +18,7 @@ from kalshi_cli.vocabulary.order_terms import OrderRequest
 from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 from tests.conftest import SimHarness
 from tests.prime_tier import resting_count
+from tests.wire import order_body
 
 T = "KXHALT-26JAN01-A"
 
@@ -76,23 +77,9 @@ def test_reducing_allows_a_reduce_only_order_and_refuses_another(
     other = prime.new_account()
     service = OrderService(client, store)
     service.place(service.prepare(_bid()))
-    sell = {
-        "ticker": T,
-        "side": "ask",
-        "price": "0.40",
-        "count": "1",
-        "time_in_force": "immediate_or_cancel",
-        "self_trade_prevention_type": "taker_at_cross",
-    }
+    sell = order_body(T, side="ask", count="1", time_in_force="immediate_or_cancel")
     assert prime.place_order(other, sell).status_code == 201
-    buy = {
-        "ticker": T,
-        "side": "bid",
-        "price": "0.35",
-        "count": "1",
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-    }
+    buy = order_body(T, price="0.35", count="1")
     assert prime.place_order(other, buy).status_code == 201
     opening = service.prepare(_bid())
     reducing = service.prepare(

@@ -17,6 +17,7 @@ from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.sim.server.embed import start_simulator
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
+from tests.wire import order_body
 
 FREE = {"fee_type": "quadratic", "fee_multiplier": "0"}  # no fees: the figures are Kalshi's
 
@@ -47,14 +48,7 @@ def sim(tmp_path: Path) -> Iterator[SimHarness]:
 
 
 def _order(ticker: str, side: str, price: str, count: int) -> dict[str, Any]:
-    return {
-        "ticker": ticker,
-        "side": side,
-        "price": price,
-        "count": str(count),
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-    }
+    return order_body(ticker, side=side, price=price, count=str(count))
 
 
 def trade(sim: SimHarness, me: AccountInfo, what: str) -> None:

@@ -30,6 +30,7 @@ from tests.conftest import NO_FEES, SimHarness
 from tests.runner.fakes import place_on_desk
 from tests.sim.test_core import market
 from tests.sim.wsutil import Ws
+from tests.wire import order_body
 
 TIMER_S = 3600
 
@@ -37,14 +38,7 @@ TIMER_S = 3600
 def _trade(sim: SimHarness, ticker: str) -> None:
     """The harness's account buys 10 YES at $0.30 from another account."""
     seller = sim.new_account()
-    bid = {
-        "ticker": ticker,
-        "side": "bid",
-        "price": "0.30",
-        "count": "10",
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-    }
+    bid = order_body(ticker, price="0.30", count="10")
     sim.place_order(sim.account, bid).raise_for_status()
     ask = {**bid, "side": "ask", "time_in_force": "immediate_or_cancel"}
     sim.place_order(seller, ask).raise_for_status()
@@ -102,14 +96,7 @@ def test_a_determined_market_takes_no_order_and_no_other_result(sim: SimHarness)
     t = "KXHELD-26-B"
     sim.create_market(t, settlement_timer_seconds=TIMER_S)
     httpx.post(f"{sim.admin_url}/markets/{t}/determine", json={"result": "no"}).raise_for_status()
-    bid = {
-        "ticker": t,
-        "side": "bid",
-        "price": "0.30",
-        "count": "1",
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-    }
+    bid = order_body(t, price="0.30", count="1")
     refused = sim.place_order(sim.account, bid)
     assert (refused.status_code, refused.json()["error"]["code"]) == (409, "market_closed")
     other = httpx.post(f"{sim.admin_url}/markets/{t}/settle", json={"result": "yes"})

@@ -20,6 +20,7 @@ from tests.conftest import STANDARD_FEES, SimHarness
 from tests.sim.test_core import ASK, BID, Env, market, refused
 from tests.sim.test_spec_audit import ws_problems
 from tests.sim.wsutil import Ws
+from tests.wire import order_body
 
 
 def _event_env(**override: Any) -> Env:
@@ -180,14 +181,7 @@ EVENT = "KXEVF-26JAN01"
 
 
 def _order(side: str, tif: str = "good_till_canceled") -> dict[str, Any]:
-    return {
-        "ticker": T,
-        "side": side,
-        "price": "0.52",
-        "count": "1",
-        "time_in_force": tif,
-        "self_trade_prevention_type": "taker_at_cross",
-    }
+    return order_body(T, side=side, price="0.52", count="1", time_in_force=tif)
 
 
 def test_the_served_event_fee_override_is_what_a_fill_is_charged(sim: SimHarness) -> None:

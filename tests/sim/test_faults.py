@@ -21,16 +21,10 @@ from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
 from tests.sim.wsutil import Ws
 from tests.waiting import PATIENCE_S, wait_until
+from tests.wire import order_body
 
 T = "KXFLT-26JAN01-A"
-ORDER = {
-    "ticker": T,
-    "side": "bid",
-    "price": "0.40",
-    "count": "1",
-    "time_in_force": "good_till_canceled",
-    "self_trade_prevention_type": "taker_at_cross",
-}
+ORDER = order_body(T, count="1")
 
 
 def test_http_5xx_rate_answers_500_and_changes_nothing(sim: SimHarness) -> None:

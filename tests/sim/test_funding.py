@@ -12,19 +12,13 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from tests.conftest import SimHarness
 from tests.sim.test_historical import set_lag
 from tests.waiting import wait_until
+from tests.wire import order_body
 
 T = "KXFUND-26JAN01-A"
 
 
 def order(side: str, price: str, count: str, tif: str = "good_till_canceled") -> dict[str, Any]:
-    return {
-        "ticker": T,
-        "side": side,
-        "price": price,
-        "count": count,
-        "time_in_force": tif,
-        "self_trade_prevention_type": "taker_at_cross",
-    }
+    return order_body(T, side=side, price=price, count=count, time_in_force=tif)
 
 
 def test_total_resting_order_value_is_refused_to_an_account_that_is_no_fcm_member(
