@@ -83,6 +83,17 @@ class Receiver:
             return self.script.pop(0)
         return self.script[0] if self.script else reply()
 
+    def alerts_config(self, *severities: str) -> str:
+        """A config.yaml's `alerts:` section with one channel, `ops`, that posts each alert of
+        `severities` (critical and warning unless told) here, once (no retry)."""
+        routes = ", ".join(f"{s}: ops" for s in severities or ("critical", "warning"))
+        return (
+            "alerts:\n"
+            "  channels:\n"
+            f"    ops: {{type: generic, url: '{self.url('/hook')}', max_attempts: 1}}\n"
+            f"  routes: {{{routes}}}\n"
+        )
+
     @property
     def posts(self) -> list[Any]:
         """The JSON bodies of the requests answered with a success: what was delivered."""

@@ -39,11 +39,7 @@ def sim(tmp_path: Path) -> Iterator[SimHarness]:
 
 def configure(home: Path, receiver: Receiver, *, limit: int = 100) -> None:
     (home / "config.yaml").write_text(
-        "alerts:\n"
-        "  channels:\n"
-        f"    ops: {{type: generic, url: '{receiver.url('/hook')}', max_attempts: 1}}\n"
-        "  routes: {critical: ops, warning: ops}\n"
-        f"risk: {{max_position_per_market: {limit}}}\n"
+        receiver.alerts_config() + f"risk: {{max_position_per_market: {limit}}}\n"
     )
 
 

@@ -24,12 +24,7 @@ def run_check(home: Path, name: str) -> subprocess.CompletedProcess[str]:
 def test_a_failing_check_posts_once_and_its_clearing_once(
     tmp_path: Path, receiver: Receiver
 ) -> None:
-    (tmp_path / "config.yaml").write_text(
-        "alerts:\n"
-        "  channels:\n"
-        f"    ops: {{type: generic, url: '{receiver.url('/hook')}', max_attempts: 1}}\n"
-        "  routes: {critical: ops, warning: ops}\n"
-    )
+    (tmp_path / "config.yaml").write_text(receiver.alerts_config())
     first = run_check(tmp_path, "heartbeat")
     second = run_check(tmp_path, "heartbeat")
     assert (first.returncode, second.returncode) == (2, 2)
@@ -56,12 +51,7 @@ def test_a_returning_breach_whose_post_failed_is_posted_on_the_next_run(
     run posts it, although the clearing was sent well inside the repeat interval."""
     from kalshi_cli.vocabulary.clock import ManualClock
 
-    (tmp_path / "config.yaml").write_text(
-        "alerts:\n"
-        "  channels:\n"
-        f"    ops: {{type: generic, url: '{receiver.url('/hook')}', max_attempts: 1}}\n"
-        "  routes: {critical: ops, warning: ops}\n"
-    )
+    (tmp_path / "config.yaml").write_text(receiver.alerts_config())
     state = tmp_path / "state" / "sim" / "embedded" / "state.db"
     assert run_check(tmp_path, "heartbeat").returncode == 2  # no heartbeat: breach
     with Store.open(state) as store:

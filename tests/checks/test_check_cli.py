@@ -393,12 +393,7 @@ def test_a_state_file_of_another_account_is_alerted_on_and_left_untouched(
     with Store.open(state) as store:
         store.entries.bind_exchange(endpoint, "their-key-id")
     before = state.read_bytes()
-    (tmp_path / "config.yaml").write_text(
-        "alerts:\n"
-        "  channels:\n"
-        f"    ops: {{type: generic, url: '{receiver.url('/hook')}', max_attempts: 1}}\n"
-        "  routes: {critical: ops, warning: ops}\n"
-    )
+    (tmp_path / "config.yaml").write_text(receiver.alerts_config())
     environ = {
         "KALSHI_STATE": str(state),
         "KALSHI_API_BASE": endpoint,
@@ -432,12 +427,7 @@ def test_a_state_file_that_needs_migrating_is_alerted_on_and_left_unmigrated(
     finally:
         conn.close()
     last = migrations.MIGRATIONS[-1].name
-    (tmp_path / "config.yaml").write_text(
-        "alerts:\n"
-        "  channels:\n"
-        f"    ops: {{type: generic, url: '{receiver.url('/hook')}', max_attempts: 1}}\n"
-        "  routes: {critical: ops, warning: ops}\n"
-    )
+    (tmp_path / "config.yaml").write_text(receiver.alerts_config())
     result = check(tmp_path, "heartbeat", environ={"KALSHI_STATE": str(state)})
 
     assert result.exit_code == UNKNOWN, result.stdout

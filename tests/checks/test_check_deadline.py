@@ -138,12 +138,7 @@ def test_an_exchange_slow_on_every_answer_ends_the_check_at_its_deadline(
 def test_an_unknown_at_the_deadline_is_posted_like_any_unknown(
     tmp_path: Path, held: HeldExchange, receiver: Receiver
 ) -> None:
-    (tmp_path / "config.yaml").write_text(
-        "alerts:\n"
-        "  channels:\n"
-        f"    ops: {{type: generic, url: '{receiver.url('/hook')}', max_attempts: 1}}\n"
-        "  routes: {critical: ops, warning: ops}\n"
-    )
+    (tmp_path / "config.yaml").write_text(receiver.alerts_config())
     result = check(tmp_path, "api", "--deadline", "1", environ=held_env(tmp_path, held))
 
     assert result.exit_code == UNKNOWN, result.stdout

@@ -35,12 +35,7 @@ from tests.conftest import SimHarness, tier_simulator
 
 
 def alerting(home: Path, receiver: Receiver) -> None:
-    (home / "config.yaml").write_text(
-        "alerts:\n"
-        "  channels:\n"
-        f"    ops: {{type: generic, url: '{receiver.url('/hook')}', max_attempts: 1}}\n"
-        "  routes: {critical: ops, warning: ops}\n"
-    )
+    (home / "config.yaml").write_text(receiver.alerts_config())
 
 
 @pytest.fixture

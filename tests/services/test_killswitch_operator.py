@@ -564,12 +564,7 @@ def test_cancel_all_with_no_loop_running_posts_its_critical_alert_once(
     trade loop to see HALTED; critical, as the loop's own for the same fingerprint."""
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
-    (home / "config.yaml").write_text(
-        "alerts:\n"
-        "  channels:\n"
-        f"    ops: {{type: generic, url: '{receiver.url('/hook')}', max_attempts: 1}}\n"
-        "  routes: {critical: ops, info: ops}\n"
-    )
+    (home / "config.yaml").write_text(receiver.alerts_config("critical", "info"))
     result = kalshi("cancel-all", "--yes")
     assert result.exit_code == 0, result.output
     assert [(p["fingerprint"], p["severity"], p["status"]) for p in receiver.posts] == [
