@@ -216,6 +216,14 @@ class SimHarness:
         signed by `account`: the answer as it came, whatever its status."""
         return self.signed(account, "POST", "/portfolio/events/orders", json=body, timeout=timeout)
 
+    def placed(self, account: AccountInfo, body: object) -> dict[str, Any]:
+        """`place_order` that the exchange must take (a 201, or the test fails with the answer's
+        text): the created order's answer."""
+        response = self.place_order(account, body)
+        assert response.status_code == 201, response.text
+        answer: dict[str, Any] = response.json()
+        return answer
+
     def close(self) -> None:
         self.http.close()
         self.running.stop()

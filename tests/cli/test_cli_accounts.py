@@ -239,8 +239,7 @@ def test_subaccount_flag_on_every_order_group_command(kalshi: Kalshi, premier: S
     assert kalshi("order-group", "show", group, "--subaccount", "0").exit_code == ExitCode.NOT_FOUND
 
     body = order_body(T, price="0.30", count="2", order_group_id=group, subaccount=1)
-    placed = premier.place_order(premier.account, body)
-    assert placed.status_code == 201, placed.text
+    premier.placed(premier.account, body)
     for command in (("trigger",), ("reset",), ("limit", "--limit", "9"), ("delete",)):
         assert kalshi("order-group", command[0], group, *command[1:], "--yes").exit_code == (
             ExitCode.NOT_FOUND

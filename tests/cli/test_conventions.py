@@ -129,7 +129,7 @@ def test_positions_show_their_use_of_the_trade_loops_limit(sim: SimHarness, tmp_
     (tmp_path / "config.yaml").write_text("risk:\n  max_position_per_market: 8\n")
     seller = sim.new_account(balance_cents=1_000_000)
     body = order_body(ticker, side="ask", price="0.4000", count="10.00", client_order_id="seller-1")
-    assert sim.place_order(seller, body).status_code == 201
+    sim.placed(seller, body)
     buy = ["order", "place", ticker, "--side", "yes", "--action", "buy", "--count", "6"]
     assert kalshi(tmp_path, sim.account, *buy, "--price", "0.40").exit_code == 0
     document = json.loads(kalshi(tmp_path, sim.account, "positions", "--json").stdout)

@@ -214,11 +214,7 @@ def test_a_position_in_a_crypto_market_is_paid_by_the_index(
     wait_for(crypto_sim, "KXBTCD-27JAN1503", lambda f: ticker in f)
     buyer, seller = crypto_sim.account, crypto_sim.new_account()
     for account, side in ((seller, "ask"), (buyer, "bid")):
-        placed = crypto_sim.place_order(
-            account,
-            order_body(ticker, side=side, count="3"),
-        )
-        assert placed.status_code == 201, placed.text
+        crypto_sim.placed(account, order_body(ticker, side=side, count="3"))
     clock.advance(C - ORIGIN + 1)
     wait_for(crypto_sim, "KXBTCD-27JAN1503", all_status("finalized"))
     settlements = crypto_sim.signed(buyer, "GET", "/portfolio/settlements").json()["settlements"]

@@ -32,10 +32,7 @@ def order(ticker: str, side: str, price: str, count: str, tif: str = "good_till_
 
 
 def place(sim: SimHarness, who: AccountInfo, body: dict[str, Any]) -> str:
-    response = sim.place_order(who, body)
-    assert response.status_code == 201, response.text
-    order_id: str = response.json()["order_id"]
-    return order_id
+    return str(sim.placed(who, body)["order_id"])
 
 
 def set_lag(sim: SimHarness, **body: int) -> dict[str, Any]:

@@ -79,7 +79,7 @@ def test_a_combo_market_is_created_once_per_selection_and_trades(sim: SimHarness
         other.json()["market_ticker"],
     }
     order = order_body(ticker, price="0.20", count="1")
-    assert sim.place_order(me, order).status_code == 201
+    sim.placed(me, order)
     got = sim.http.get(me.api_base + PATH).json()["multivariate_contract"]
     assert got["collection_ticker"] == COLLECTION
 

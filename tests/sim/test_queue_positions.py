@@ -23,10 +23,7 @@ def place(
     sim: SimHarness, who: AccountInfo, price: str, count: str, *, side: str = "bid", ticker: str = T
 ) -> str:
     body = order_body(ticker, side=side, price=price, count=count)
-    answer = sim.place_order(who, body)
-    assert answer.status_code == 201, answer.text
-    order_id: str = answer.json()["order_id"]
-    return order_id
+    return str(sim.placed(who, body)["order_id"])
 
 
 def amend(sim: SimHarness, who: AccountInfo, order_id: str, **fields: Any) -> None:
@@ -81,7 +78,7 @@ def test_queue_position_follows_arrival_through_amends(sim: SimHarness) -> None:
     assert every(sim, me) == {a: 3, c: 7}
     # a fill takes from the head of the queue: 2 of b's 3
     sell = order_body(T, side="ask", count="2", time_in_force="immediate_or_cancel")
-    assert sim.place_order(taker, sell).status_code == 201
+    sim.placed(taker, sell)
     assert every(sim, me) == {a: 1, c: 5}
     # an order that no longer rests has no queue position: the one order 404
     assert sim.signed(me, "DELETE", f"{ORDERS}/{a}").status_code == 200

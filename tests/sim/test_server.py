@@ -352,8 +352,7 @@ def test_ed25519_accounts_sign_with_ed25519_and_a_key_of_the_other_type_is_refus
 
     balance = sim.signed(ed, "GET", "/portfolio/balance")
     assert balance.status_code == 200 and balance.json()["balance"] == 5_000
-    placed = sim.place_order(ed, order(count="2"))
-    assert placed.status_code == 201, placed.text
+    sim.placed(ed, order(count="2"))
 
     path = "/trade-api/v2/portfolio/balance"
     now_ms = int(time.time() * 1000)
@@ -455,7 +454,7 @@ def test_a_page_goes_on_after_its_cursor_when_the_cursors_record_left_the_filter
     first = sim.signed(sim.account, "GET", "/portfolio/orders", params=resting).json()
     assert [o["order_id"] for o in first["orders"]] == [placed["0.40"], placed["0.50"]]
     sell = order(side="ask", price="0.50", time_in_force="immediate_or_cancel")
-    assert sim.place_order(other, sell).status_code == 201
+    sim.placed(other, sell)
     params = {**resting, "cursor": first["cursor"]}
     second = sim.signed(sim.account, "GET", "/portfolio/orders", params=params).json()
     assert [o["order_id"] for o in second["orders"]] == [placed["0.30"]]
@@ -464,19 +463,19 @@ def test_a_page_goes_on_after_its_cursor_when_the_cursors_record_left_the_filter
     for ticker in tickers:
         sim.create_market(ticker)
         rest = {**order(side="ask", count="1"), "ticker": ticker}
-        assert sim.place_order(other, rest).status_code == 201
+        sim.placed(other, rest)
         take = {**order(count="1", time_in_force="immediate_or_cancel"), "ticker": ticker}
-        assert sim.place_order(sim.account, take).status_code == 201
+        sim.placed(sim.account, take)
     held = {"count_filter": "position", "limit": 2, "event_ticker": "KXPAGE-28"}
     first = sim.signed(sim.account, "GET", "/portfolio/positions", params=held).json()
     assert [p["ticker"] for p in first["market_positions"]] == tickers[:2]
     bid = {**order(count="1"), "ticker": tickers[1]}
-    assert sim.place_order(other, bid).status_code == 201
+    sim.placed(other, bid)
     close = {
         **order(side="ask", count="1", time_in_force="immediate_or_cancel"),
         "ticker": tickers[1],
     }
-    assert sim.place_order(sim.account, close).status_code == 201
+    sim.placed(sim.account, close)
     params = {**held, "cursor": first["cursor"]}
     second = sim.signed(sim.account, "GET", "/portfolio/positions", params=params).json()
     assert [p["ticker"] for p in second["market_positions"]] == tickers[2:]
@@ -498,9 +497,9 @@ def test_each_event_position_is_whole_and_listed_once_across_pages(sim: SimHarne
     for ticker in ("KXPAGE-26-A1", "KXPAGE-26-A2", "KXPAGE-27-B1"):
         sim.create_market(ticker)
         rest = {**order(side="ask", price="0.40", count="2"), "ticker": ticker}
-        assert sim.place_order(maker, rest).status_code == 201
+        sim.placed(maker, rest)
         take = {**order(count="2", time_in_force="immediate_or_cancel"), "ticker": ticker}
-        assert sim.place_order(sim.account, take).status_code == 201
+        sim.placed(sim.account, take)
 
     def listed(limit: int) -> list[list[dict[str, Any]]]:
         pages, cursor = [], ""
@@ -699,9 +698,9 @@ def test_scheduled_fee_changes_are_listed_and_charged_from_their_time_on(sim: Si
     me, other = sim.account, sim.new_account()
     for ticker in ("KXPAST-1-A", "KXSOON-1-A"):
         rest = order("ask", "0.50", "10", ticker=ticker)
-        assert sim.place_order(other, rest).status_code == 201
+        sim.placed(other, rest)
         take = order("bid", "0.50", "10", ticker=ticker, time_in_force="immediate_or_cancel")
-        assert sim.place_order(me, take).status_code == 201
+        sim.placed(me, take)
     fees = {
         f["ticker"]: f["fee_cost"]
         for f in sim.signed(me, "GET", "/portfolio/fills").json()["fills"]

@@ -27,13 +27,9 @@ def place(  # noqa: PLR0917 (reads as the order it places)
     count: str,
     tif: str = "good_till_canceled",
 ) -> dict[str, Any]:
-    response = sim.place_order(
-        account,
-        order_body(T, side=side, price=price, count=count, time_in_force=tif),
+    return sim.placed(
+        account, order_body(T, side=side, price=price, count=count, time_in_force=tif)
     )
-    assert response.status_code == 201, response.text
-    result: dict[str, Any] = response.json()
-    return result
 
 
 def test_orderbook_snapshot_then_contiguous_deltas_that_rebuild_the_book(sim: SimHarness) -> None:
