@@ -52,9 +52,10 @@ def standard_rates(ticker: str, at: float) -> tuple[Decimal, Decimal]:
 
 
 # The prime-tier simulator's fixtures (`prime`, `client`, `store`, `kalshi`), for the order,
-# kill-switch and P&L tests of every folder; every test's own HOME (tests/home_guard.py);
+# kill-switch and P&L tests of every folder; every test's own HOME (tests/home_guard.py); the
+# webhook `receiver` of the alert, check and kill-switch tests (tests/alerts/receiver.py);
 # pytester, for the tests of that guard.
-pytest_plugins = ["tests.prime_tier", "tests.home_guard", "pytester"]
+pytest_plugins = ["tests.prime_tier", "tests.home_guard", "tests.alerts.receiver", "pytester"]
 
 # Hypothesis's per-example deadline (200 ms) and its `too_slow` health check (examples generated
 # too slowly) are timing assertions: on a busy machine an example is slow for reasons that are not
@@ -207,6 +208,21 @@ class SimHarness:
             signed_headers(key, account.key_id, method, request.url.raw_path.decode(), timestamp_ms)
         )
         return self.http.send(request)
+
+    def place_order(
+        self, account: AccountInfo, body: object, *, timeout: float | None = None
+    ) -> httpx.Response:
+        """`POST /portfolio/events/orders` of `body` (tests/wire.py `order_body` builds one),
+        signed by `account`: the answer as it came, whatever its status."""
+        return self.signed(account, "POST", "/portfolio/events/orders", json=body, timeout=timeout)
+
+    def placed(self, account: AccountInfo, body: object) -> dict[str, Any]:
+        """`place_order` that the exchange must take (a 201, or the test fails with the answer's
+        text): the created order's answer."""
+        response = self.place_order(account, body)
+        assert response.status_code == 201, response.text
+        answer: dict[str, Any] = response.json()
+        return answer
 
     def close(self) -> None:
         self.http.close()

@@ -32,6 +32,7 @@ from tests.conftest import SimHarness
 from tests.fakes import Swapped
 from tests.openapi_check import RECORDER
 from tests.waiting import PATIENCE_S
+from tests.wire import order_body
 
 TIER = "prime"
 A = TypeVar("A", bound=Area)
@@ -251,15 +252,7 @@ def make_markets(harness: SimHarness, count: int, *, event: str = "KXT-EV") -> l
 def seed_resting(harness: SimHarness, tickers: list[str], per_market: int) -> int:
     """Resting bids, far from any cross, placed with batched creates (fast setup)."""
     items = [
-        {
-            "ticker": t,
-            "client_order_id": f"seed-{t}-{i}",
-            "side": "bid",
-            "count": "1.00",
-            "price": f"0.{10 + i % 30:02d}",
-            "time_in_force": "good_till_canceled",
-            "self_trade_prevention_type": "taker_at_cross",
-        }
+        order_body(t, price=f"0.{10 + i % 30:02d}", count="1.00", client_order_id=f"seed-{t}-{i}")
         for t in tickers
         for i in range(per_market)
     ]

@@ -28,6 +28,7 @@ from tests.openapi_check import (
     mock_call,
     spec,
 )
+from tests.wire import order_body
 
 T = "KXCHK-26JAN01-A"
 T2 = "KXCHK-26JAN01-B"
@@ -120,14 +121,7 @@ def test_a_success_to_a_request_the_spec_refuses_is_reported_each_time(
 
 
 def _order(ticker: str, side: str, price: str, count: str) -> dict[str, Any]:
-    return {
-        "ticker": ticker,
-        "side": side,
-        "price": price,
-        "count": count,
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-    }
+    return order_body(ticker, side=side, price=price, count=count)
 
 
 def _session(sim: SimHarness) -> None:
@@ -136,11 +130,9 @@ def _session(sim: SimHarness) -> None:
     me, other = sim.account, sim.new_account()
     for ticker in (T, T2):
         sim.create_market(ticker)
-        sim.signed(
-            other, "POST", "/portfolio/events/orders", json=_order(ticker, "ask", "0.40", "3")
-        )
-        sim.signed(me, "POST", "/portfolio/events/orders", json=_order(ticker, "bid", "0.45", "2"))
-    resting = sim.signed(me, "POST", "/portfolio/events/orders", json=_order(T, "bid", "0.20", "1"))
+        sim.place_order(other, _order(ticker, "ask", "0.40", "3"))
+        sim.place_order(me, _order(ticker, "bid", "0.45", "2"))
+    resting = sim.place_order(me, _order(T, "bid", "0.20", "1"))
     order_id = resting.json().get("order", {}).get("order_id", "none")
     sim.signed(me, "DELETE", f"/portfolio/events/orders/{order_id}")
     for listing in ("/portfolio/orders", "/portfolio/fills", "/markets/trades", "/markets"):

@@ -29,6 +29,7 @@ from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.agent.test_agent_tools import environ, refused
 from tests.prime_tier import another_accounts_order
 from tests.waiting import PATIENCE_S, wait_until
+from tests.wire import order_body
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -128,15 +129,8 @@ def test_a_position_held_counts_toward_the_assistants_limits(rig: Rig) -> None:
     rig.config("risk:\n  max_position_per_market: 10\n  max_total_exposure: 3\n")
     tools = rig.session()
     other = rig.sim.new_account()
-    order = {
-        "ticker": T,
-        "side": "ask",
-        "price": "0.40",
-        "count": "6",
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-    }
-    assert rig.sim.signed(other, "POST", "/portfolio/events/orders", json=order).is_success
+    order = order_body(T, side="ask", count="6")
+    assert rig.sim.place_order(other, order).is_success
     rig.by_hand("6", "0.40")
     over = refused(partial(buy, tools, "5", "0.10"), "REJECTED POSITION_LIMIT: ")
     assert "11" in over, over
@@ -365,15 +359,8 @@ def test_the_fills_the_breaker_reads_are_brought_in_before_it_is_asked(rig: Rig)
     tools = rig.session(SystemClock())
     other = rig.sim.new_account()
     for side, price in (("ask", "0.60"), ("bid", "0.40")):
-        order = {
-            "ticker": T,
-            "side": side,
-            "price": price,
-            "count": "10",
-            "time_in_force": "good_till_canceled",
-            "self_trade_prevention_type": "taker_at_cross",
-        }
-        assert rig.sim.signed(other, "POST", "/portfolio/events/orders", json=order).is_success
+        order = order_body(T, side=side, price=price, count="10")
+        assert rig.sim.place_order(other, order).is_success
     # bought at 0.60 and sold at 0.40: $2.00 lost and the fees, past the $1 limit; the order
     # answers carry no fill, and no loop or reconcile brought the fills in
     tools.orders.execute(buy(tools, "10", "0.60", time_in_force="ioc")["token"])

@@ -28,6 +28,7 @@ from tests.cli.test_cli_sim import kalshi
 from tests.fakes import StateFailsAfterWrite, Swapped, UnreadAfterChange
 from tests.prime_tier import TIER, connect_as
 from tests.waiting import wait_until
+from tests.wire import order_body
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -156,15 +157,8 @@ def test_an_amend_previewed_before_a_fill_of_its_order_still_executes(
     order_id = placed(tools, "4", "0.20")["order_id"]
     preview = tools.orders.preview_amend(order_id, price="0.22")
     other = sim.new_account()
-    ask = {
-        "ticker": T,
-        "side": "ask",
-        "price": "0.20",
-        "count": "1",
-        "time_in_force": "immediate_or_cancel",
-        "self_trade_prevention_type": "taker_at_cross",
-    }
-    assert sim.signed(other, "POST", "/portfolio/events/orders", json=ask).is_success
+    ask = order_body(T, side="ask", price="0.20", count="1", time_in_force="immediate_or_cancel")
+    assert sim.place_order(other, ask).is_success
     amended = tools.orders.execute(preview["token"])["order"]
     assert (amended["fill_count"], amended["remaining_count"]) == ("1.00", "3.00"), amended
     assert amended["yes_price"] == "0.2200"
@@ -248,15 +242,8 @@ def test_a_decrease_keeps_the_fills_not_read_yet_in_the_days_budget(
     the budget gave back a contract that can still fill."""
     tools = unread_tools
     order_id = placed(tools, "4", "0.20")["order_id"]
-    ask = {
-        "ticker": T,
-        "side": "ask",
-        "price": "0.20",
-        "count": "1",
-        "time_in_force": "immediate_or_cancel",
-        "self_trade_prevention_type": "taker_at_cross",
-    }
-    assert sim.signed(sim.new_account(), "POST", "/portfolio/events/orders", json=ask).is_success
+    ask = order_body(T, side="ask", price="0.20", count="1", time_in_force="immediate_or_cancel")
+    assert sim.place_order(sim.new_account(), ask).is_success
     answer = tools.orders.execute(tools.orders.preview_decrease(order_id, by="1")["token"])
     assert answer["note"].startswith("decreased; could not read the order back: "), answer
 
@@ -678,15 +665,8 @@ def test_the_reads_answer_as_the_commands_do(
     tools: AgentTools, sim: SimHarness, tmp_path: Path
 ) -> None:
     other = sim.new_account()
-    ask = {
-        "ticker": T,
-        "side": "ask",
-        "price": "0.60",
-        "count": "10",
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-    }
-    assert sim.signed(other, "POST", "/portfolio/events/orders", json=ask).is_success
+    ask = order_body(T, side="ask", price="0.60", count="10")
+    assert sim.place_order(other, ask).is_success
     assert placed(tools, "2", "0.60")["status"] == "executed"  # took the ask
 
     for tool in ("market", "orderbook"):

@@ -25,6 +25,7 @@ from kalshi_cli.vocabulary.errors import KalshiError, OrderOutcomeUnknown
 from kalshi_cli.vocabulary.order_terms import OrderRequest, owned_client_order_id
 from kalshi_cli.vocabulary.units import Action, Side
 from tests.agent.test_agent_tools import environ, refused
+from tests.wire import order_body
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -56,15 +57,8 @@ def tools(sim: SimHarness, tmp_path: Path) -> Iterator[AgentTools]:
 def offer(sim: SimHarness, count: int, price: str = "0.60") -> None:
     """Another account's YES ask resting in the market, for the buys below to take."""
     other = sim.new_account()
-    ask = {
-        "ticker": T,
-        "side": "ask",
-        "price": price,
-        "count": str(count),
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-    }
-    assert sim.signed(other, "POST", "/portfolio/events/orders", json=ask).is_success
+    ask = order_body(T, side="ask", price=price, count=str(count))
+    assert sim.place_order(other, ask).is_success
 
 
 def bought_by(tools: AgentTools, owner: str, count: int) -> None:
@@ -261,15 +255,8 @@ def test_contracts_a_person_sold_come_off_the_newest_part_the_assistants(
     bought_by(tools, "market-maker", 10)
     agent_buys(tools, "4")
     other = sim.new_account()
-    bid = {
-        "ticker": T,
-        "side": "bid",
-        "price": "0.55",
-        "count": "4",
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-    }
-    assert sim.signed(other, "POST", "/portfolio/events/orders", json=bid).is_success
+    bid = order_body(T, price="0.55", count="4")
+    assert sim.place_order(other, bid).is_success
     app = tools.access._app  # type: ignore[attr-defined]
     with open_store(app) as store:
         service = order_service(app, store)

@@ -12,6 +12,7 @@ import pytest
 
 from kalshi_cli.store import Store
 from tests.agent.mcp_session import mcp_session, server_params
+from tests.wire import order_body
 
 if TYPE_CHECKING:
     from tests.conftest import SimHarness
@@ -33,15 +34,8 @@ def _resting_book(sim: SimHarness) -> None:
     sim.create_market(T)
     other = sim.new_account()
     for side, price in (("bid", "0.40"), ("ask", "0.60")):
-        order = {
-            "ticker": T,
-            "side": side,
-            "price": price,
-            "count": "10",
-            "time_in_force": "good_till_canceled",
-            "self_trade_prevention_type": "taker_at_cross",
-        }
-        assert sim.signed(other, "POST", "/portfolio/events/orders", json=order).is_success
+        order = order_body(T, side=side, price=price, count="10")
+        assert sim.place_order(other, order).is_success
 
 
 def test_an_assistant_reads_places_within_limits_is_refused_past_them_and_cancels_all(

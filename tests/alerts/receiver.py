@@ -1,6 +1,7 @@
-"""A recording HTTP receiver on loopback, for the alert channels' tests and the trade loop's:
-every request kept (`Seen`), each answered by the next of a script of responders (`reply`, `hang`,
-`trickle`), served while `receiving` holds it."""
+"""A recording HTTP receiver on loopback, for the alert channels' tests, the trade loop's, the
+checks' and the kill switch's: every request kept (`Seen`, with the status it was answered), each
+answered by the next of a script of responders (`reply`, `hang`, `trickle`), served while
+`receiving` holds it, or for a whole test as the `receiver` fixture."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import pytest
+
 from tests.waiting import wait_until
 
 
@@ -21,6 +24,7 @@ class Seen:
     path: str
     headers: dict[str, str]
     body: bytes
+    status: int | None = None  # the status it was answered, once the answer is being written
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -79,6 +83,22 @@ class Receiver:
             return self.script.pop(0)
         return self.script[0] if self.script else reply()
 
+    def alerts_config(self, *severities: str) -> str:
+        """A config.yaml's `alerts:` section with one channel, `ops`, that posts each alert of
+        `severities` (critical and warning unless told) here, once (no retry)."""
+        routes = ", ".join(f"{s}: ops" for s in severities or ("critical", "warning"))
+        return (
+            "alerts:\n"
+            "  channels:\n"
+            f"    ops: {{type: generic, url: '{self.url('/hook')}', max_attempts: 1}}\n"
+            f"  routes: {{{routes}}}\n"
+        )
+
+    @property
+    def posts(self) -> list[Any]:
+        """The JSON bodies of the requests answered with a success: what was delivered."""
+        return [s.json() for s in self.seen if s.status is not None and s.status < 300]
+
     def wait_for(self, n: int) -> None:
         wait_until(lambda: len(self.seen) >= n, lambda: f"{n} requests (saw {len(self.seen)})")
 
@@ -90,8 +110,15 @@ class _Handler(BaseHTTPRequestHandler):
         receiver: Receiver = self.server.receiver  # type: ignore[attr-defined]
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        receiver.seen.append(Seen(self.command, self.path, dict(self.headers.items()), body))
+        self._seen = Seen(self.command, self.path, dict(self.headers.items()), body)
+        receiver.seen.append(self._seen)
         receiver.next_responder()(self, receiver)
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        # noted before a byte of the answer goes out, so a sender that has its answer finds
+        # the request among the delivered
+        self._seen.status = code
+        super().send_response(code, message)
 
     do_POST = _handle
     do_GET = _handle
@@ -116,3 +143,10 @@ def receiving() -> Iterator[Receiver]:
         rec.release.set()
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on loopback, stopped when the test ends."""
+    with receiving() as r:
+        yield r

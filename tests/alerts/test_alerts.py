@@ -7,7 +7,6 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator
 from contextlib import nullcontext
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler
@@ -37,7 +36,7 @@ from kalshi_cli.alerts.model import (
 from kalshi_cli.alerts.router import AlertRouter
 from kalshi_cli.vocabulary.clock import Clock, Deadline, ManualClock, SystemClock
 from kalshi_cli.vocabulary.errors import ConfigError
-from tests.alerts.receiver import Receiver, hang, receiving, reply, trickle
+from tests.alerts.receiver import Receiver, hang, reply, trickle
 from tests.fakes import FakeAlertState, FakeAlertStateStore, RecordingRouter
 from tests.waiting import PATIENCE_S
 
@@ -47,12 +46,6 @@ SLACK_PATH = f"/services/T0001/B0002/{TOKEN}"
 DISCORD_PATH = f"/api/webhooks/1234567890/{TOKEN}"
 GENERIC_PATH = f"/hook/{TOKEN}"
 PING_PATH = "/ping/0f8e4c1a-5b7d-4e2a-9c3b-abcdef012345"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with receiving() as rec:
-        yield rec
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ with the state file's semantics, and the state file itself; a real receiver on l
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +15,16 @@ from kalshi_cli.alerts.model import Alert, Outcome, Runbook, Severity
 from kalshi_cli.alerts.router import AlertRouter
 from kalshi_cli.store import Store, migrations
 from kalshi_cli.vocabulary.clock import ManualClock
-from tests.checks.test_check_alerts_e2e import Receiver
+from tests.alerts.receiver import Receiver, reply
 from tests.fakes import FakeAlertStateStore
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.stop()
 
 
 def router_for(receiver: Receiver, clock: ManualClock) -> AlertRouter:
     return AlertRouter.from_config(
         {
-            "channels": {"ops": {"type": "generic", "url": receiver.url, "max_attempts": 1}},
+            "channels": {
+                "ops": {"type": "generic", "url": receiver.url("/hook"), "max_attempts": 1}
+            },
             "routes": {"critical": "ops", "warning": "ops"},
         },
         clock=clock,
@@ -92,11 +86,11 @@ def test_a_scope_change_whose_delivery_failed_is_sent_on_the_next_run(
     state_store = FakeAlertStateStore(clock)
     router = router_for(receiver, clock)
     router.notify(over("KXA"), state_store)
-    receiver.failing = True
+    receiver.respond_with(reply(500, b""))
     clock.advance(60)
     failed = router.notify(over("KXB"), state_store)
     assert failed.outcome is Outcome.CHANGED and not failed.delivered
-    receiver.failing = False
+    receiver.respond_with(reply())
     clock.advance(60)
     retried = router.notify(over("KXB"), state_store)
     assert retried.outcome is Outcome.CHANGED and retried.delivered
@@ -136,10 +130,10 @@ def test_a_severity_change_whose_delivery_failed_is_sent_on_the_next_run(
     router = router_for(receiver, clock)
     near = Alert("check:positions", Severity.WARNING, "KALSHI POSITIONS WARNING", "near", "r")
     assert router.notify(near, state_store).outcome is Outcome.SENT
-    receiver.failing = True
+    receiver.respond_with(reply(500, b""))
     clock.advance(60)
     assert not router.notify(over("KXA"), state_store).delivered
-    receiver.failing = False
+    receiver.respond_with(reply())
     clock.advance(60)
     retried = router.notify(over("KXA"), state_store)
     assert retried.outcome is Outcome.CHANGED and retried.delivered
@@ -239,10 +233,10 @@ def test_a_resolution_that_failed_keeps_the_scope_last_delivered(receiver: Recei
     state_store = FakeAlertStateStore(clock)
     router = router_for(receiver, clock)
     router.notify(over("KXA"), state_store)
-    receiver.failing = True
+    receiver.respond_with(reply(500, b""))
     clock.advance(60)
     assert not router.resolve("check:positions", state_store, summary="all within limits").delivered
-    receiver.failing = False
+    receiver.respond_with(reply())
     clock.advance(60)
     assert router.notify(over("KXB"), state_store).outcome is Outcome.CHANGED
     assert [p["details"].get("previously") for p in receiver.posts] == [None, "KXA"]

@@ -18,7 +18,7 @@ from kalshi_cli.checks import CheckResult, CheckStatus
 from kalshi_cli.checks.run import deliver
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
-from tests.checks.test_check_alerts_e2e import Receiver
+from tests.alerts.receiver import Receiver
 from tests.waiting import PATIENCE_S
 
 DEADLINE_S = 1.0
@@ -72,12 +72,11 @@ def test_every_alert_of_one_run_shares_one_channel_deadline(
 
 
 def _delivered_under_a_lock(
-    tmp_path: Path, names: list[str], deadline_s: float
+    tmp_path: Path, receiver: Receiver, names: list[str], deadline_s: float
 ) -> tuple[list[str], list[dict[str, object]], float]:
     """Each of `names` alerting CRITICAL to one channel of deadline `deadline_s` while another
     connection holds the state file's write lock: the run's problems, what the receiver was
     posted, and how long the run took (seconds)."""
-    receiver = Receiver()
     state = tmp_path / "state.db"
     with Store.open(state):
         pass
@@ -89,7 +88,7 @@ def _delivered_under_a_lock(
                 "channels": {
                     "ops": {
                         "type": "generic",
-                        "url": receiver.url,
+                        "url": receiver.url("/hook"),
                         "timeout_s": deadline_s,
                         "max_attempts": 1,
                     }
@@ -103,12 +102,11 @@ def _delivered_under_a_lock(
         took = time.monotonic() - started
     finally:
         holder.close()
-        receiver.stop()
     return problems, receiver.posts, took
 
 
 def test_a_locked_state_file_does_not_use_up_the_webhooks_deadline(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another writer holding the state file's lock makes each record of an alert wait the busy
     timeout; that wait is the state file's, not the webhooks', so every alert is still sent.
@@ -117,14 +115,14 @@ def test_a_locked_state_file_does_not_use_up_the_webhooks_deadline(
     deadline_s = 4.0
     monkeypatch.setattr("kalshi_cli.store.connection.BUSY_TIMEOUT_SECONDS", 2 * deadline_s)
     names = ["positions", "heartbeat", "exposure"]
-    problems, posts, _ = _delivered_under_a_lock(tmp_path, names, deadline_s)
+    problems, posts, _ = _delivered_under_a_lock(tmp_path, receiver, names, deadline_s)
     assert [p["fingerprint"] for p in posts] == [f"check:{name}" for name in names]
     assert len(problems) == 1, problems  # the lock is one problem, not one per alert
     assert "could not record them in the alert state" in problems[0]
 
 
 def test_a_locked_state_file_holds_one_run_for_one_lock_wait_and_is_reported_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Once recording an alert has waited the busy timeout on another writer's lock, the rest of
     the run's alerts do not wait for it again: five waits of the real ten seconds held `check
@@ -133,7 +131,7 @@ def test_a_locked_state_file_holds_one_run_for_one_lock_wait_and_is_reported_onc
     monkeypatch.setattr("kalshi_cli.store.connection.BUSY_TIMEOUT_SECONDS", lock_wait)
     names = ["positions", "pnl", "heartbeat", "orders", "exposure"]
     # the posts' deadline is not what this proves: one no busy machine's stall reaches
-    problems, posts, took = _delivered_under_a_lock(tmp_path, names, PATIENCE_S)
+    problems, posts, took = _delivered_under_a_lock(tmp_path, receiver, names, PATIENCE_S)
     # one wait on the lock and five posts, short of a second wait; the old code waited once per
     # alert (five). The lock wait is long enough that a stall of a few seconds is not a wait
     assert took < 2 * lock_wait, took

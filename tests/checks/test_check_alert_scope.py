@@ -17,7 +17,7 @@ import pytest
 from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.units import BookSide, TimeInForce
-from tests.checks.test_check_alerts_e2e import Receiver
+from tests.alerts.receiver import Receiver
 from tests.checks.test_check_cli import (
     CRITICAL,
     OK,
@@ -39,11 +39,7 @@ def sim(tmp_path: Path) -> Iterator[SimHarness]:
 
 def configure(home: Path, receiver: Receiver, *, limit: int = 100) -> None:
     (home / "config.yaml").write_text(
-        "alerts:\n"
-        "  channels:\n"
-        f"    ops: {{type: generic, url: '{receiver.url}', max_attempts: 1}}\n"
-        "  routes: {critical: ops, warning: ops}\n"
-        f"risk: {{max_position_per_market: {limit}}}\n"
+        receiver.alerts_config() + f"risk: {{max_position_per_market: {limit}}}\n"
     )
 
 

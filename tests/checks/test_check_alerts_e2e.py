@@ -3,51 +3,15 @@ loopback: a breach that persists is posted once, its clearing once."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 from kalshi_cli.store import Store
+from tests.alerts.receiver import Receiver, reply
 
 KALSHI = str(Path(sys.executable).with_name("kalshi"))
-
-
-class Receiver:
-    def __init__(self) -> None:
-        self.posts: list[dict[str, Any]] = []
-        self.failing = False  # answer 500 (and record nothing) while set
-        received = self.posts
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                body = json.loads(self.rfile.read(length))
-                if receiver.failing:
-                    self.send_response(500)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                received.append(body)
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def run_check(home: Path, name: str) -> subprocess.CompletedProcess[str]:
@@ -60,12 +24,7 @@ def run_check(home: Path, name: str) -> subprocess.CompletedProcess[str]:
 def test_a_failing_check_posts_once_and_its_clearing_once(
     tmp_path: Path, receiver: Receiver
 ) -> None:
-    (tmp_path / "config.yaml").write_text(
-        "alerts:\n"
-        "  channels:\n"
-        f"    ops: {{type: generic, url: '{receiver.url}', max_attempts: 1}}\n"
-        "  routes: {critical: ops, warning: ops}\n"
-    )
+    (tmp_path / "config.yaml").write_text(receiver.alerts_config())
     first = run_check(tmp_path, "heartbeat")
     second = run_check(tmp_path, "heartbeat")
     assert (first.returncode, second.returncode) == (2, 2)
@@ -92,12 +51,7 @@ def test_a_returning_breach_whose_post_failed_is_posted_on_the_next_run(
     run posts it, although the clearing was sent well inside the repeat interval."""
     from kalshi_cli.vocabulary.clock import ManualClock
 
-    (tmp_path / "config.yaml").write_text(
-        "alerts:\n"
-        "  channels:\n"
-        f"    ops: {{type: generic, url: '{receiver.url}', max_attempts: 1}}\n"
-        "  routes: {critical: ops, warning: ops}\n"
-    )
+    (tmp_path / "config.yaml").write_text(receiver.alerts_config())
     state = tmp_path / "state" / "sim" / "embedded" / "state.db"
     assert run_check(tmp_path, "heartbeat").returncode == 2  # no heartbeat: breach
     with Store.open(state) as store:
@@ -105,10 +59,10 @@ def test_a_returning_breach_whose_post_failed_is_posted_on_the_next_run(
     assert run_check(tmp_path, "heartbeat").returncode == 0  # cleared
     with Store.open(state, clock=ManualClock(start=1_000_000_000.0)) as store:
         store.entries.heartbeat(source="trade")  # a heartbeat from 2001: lost again
-    receiver.failing = True
+    receiver.respond_with(reply(500, b""))
     failed = run_check(tmp_path, "heartbeat")
     assert failed.returncode == 2 and "HTTP 500" in failed.stderr
-    receiver.failing = False
+    receiver.respond_with(reply())
     retried = run_check(tmp_path, "heartbeat")
     assert retried.returncode == 2 and retried.stderr == ""
     assert [p["status"] for p in receiver.posts] == ["firing", "resolved", "firing"]

@@ -28,7 +28,7 @@ from kalshi_cli.store import Store, migrations
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.units import BookSide, TimeInForce
-from tests.checks.test_check_alerts_e2e import Receiver
+from tests.alerts.receiver import Receiver
 from tests.fakes import OneRouteFails
 
 if TYPE_CHECKING:
@@ -381,7 +381,9 @@ def test_a_state_file_in_a_missing_directory_is_unknown_and_nothing_is_made(
     assert not state.parent.exists()
 
 
-def test_a_state_file_of_another_account_is_alerted_on_and_left_untouched(tmp_path: Path) -> None:
+def test_a_state_file_of_another_account_is_alerted_on_and_left_untouched(
+    tmp_path: Path, receiver: Receiver
+) -> None:
     """A check refused another account's state file (a key rotated under a fixed KALSHI_STATE)
     cannot look, and the loop it watches cannot start on that file either: the UNKNOWN goes to
     the webhooks like any other, without the alert state, which is that file's and is not
@@ -391,22 +393,13 @@ def test_a_state_file_of_another_account_is_alerted_on_and_left_untouched(tmp_pa
     with Store.open(state) as store:
         store.entries.bind_exchange(endpoint, "their-key-id")
     before = state.read_bytes()
-    receiver = Receiver()
-    try:
-        (tmp_path / "config.yaml").write_text(
-            "alerts:\n"
-            "  channels:\n"
-            f"    ops: {{type: generic, url: '{receiver.url}', max_attempts: 1}}\n"
-            "  routes: {critical: ops, warning: ops}\n"
-        )
-        environ = {
-            "KALSHI_STATE": str(state),
-            "KALSHI_API_BASE": endpoint,
-            "KALSHI_API_KEY_ID": "my-key-id",
-        }
-        results = [check(tmp_path, "heartbeat", environ=environ) for _ in range(2)]
-    finally:
-        receiver.stop()
+    (tmp_path / "config.yaml").write_text(receiver.alerts_config())
+    environ = {
+        "KALSHI_STATE": str(state),
+        "KALSHI_API_BASE": endpoint,
+        "KALSHI_API_KEY_ID": "my-key-id",
+    }
+    results = [check(tmp_path, "heartbeat", environ=environ) for _ in range(2)]
     for result in results:
         assert result.exit_code == UNKNOWN, result.stdout
         assert line(result).startswith("KALSHI HEARTBEAT UNKNOWN - the state file ")
@@ -419,7 +412,7 @@ def test_a_state_file_of_another_account_is_alerted_on_and_left_untouched(tmp_pa
 
 
 def test_a_state_file_that_needs_migrating_is_alerted_on_and_left_unmigrated(
-    tmp_path: Path,
+    tmp_path: Path, receiver: Receiver
 ) -> None:
     """After an upgrade the state file may still be in use by the trade loop of the version
     before, until someone runs `kalshi state migrate` with no loop running: a check's alert must
@@ -434,17 +427,8 @@ def test_a_state_file_that_needs_migrating_is_alerted_on_and_left_unmigrated(
     finally:
         conn.close()
     last = migrations.MIGRATIONS[-1].name
-    receiver = Receiver()
-    try:
-        (tmp_path / "config.yaml").write_text(
-            "alerts:\n"
-            "  channels:\n"
-            f"    ops: {{type: generic, url: '{receiver.url}', max_attempts: 1}}\n"
-            "  routes: {critical: ops, warning: ops}\n"
-        )
-        result = check(tmp_path, "heartbeat", environ={"KALSHI_STATE": str(state)})
-    finally:
-        receiver.stop()
+    (tmp_path / "config.yaml").write_text(receiver.alerts_config())
+    result = check(tmp_path, "heartbeat", environ={"KALSHI_STATE": str(state)})
 
     assert result.exit_code == UNKNOWN, result.stdout
     assert line(result).startswith(f"KALSHI HEARTBEAT UNKNOWN - state file {state} needs migr")

@@ -27,9 +27,10 @@ from kalshi_cli.checks.thresholds import resolve
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.keys import generate_private_key, private_key_pem
-from tests.checks.test_check_alerts_e2e import Receiver
+from tests.alerts.receiver import Receiver
 from tests.checks.test_check_cli import UNKNOWN, account_env, check, client_for, line
 from tests.conftest import SimHarness
+from tests.loopback import LoopbackServer, read_request
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,56 +39,24 @@ REQUEST_TIMEOUT_S = "300"
 
 
 class HeldExchange:
-    """Takes each connection, reads the request and never answers, until closed."""
+    """Takes each connection on loopback, reads the request and never answers, until closed."""
 
     def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
         self.requests = 0
-        self.stopped = threading.Event()
         self._lock = threading.Lock()
-        self._connections: list[socket.socket] = []
-        self._accept = threading.Thread(target=self._serve, daemon=True)
-        self._accept.start()
+        self.server = LoopbackServer(self._hold)
+        self.url = f"{self.server.base}/trade-api/v2"
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.listener.getsockname()[1]}/trade-api/v2"
-
-    def _serve(self) -> None:
-        self.listener.settimeout(0.1)
-        while not self.stopped.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with self._lock:
-                self._connections.append(conn)
-            threading.Thread(target=self._hold, args=(conn,), daemon=True).start()
-
-    def _hold(self, conn: socket.socket) -> None:
+    def _hold(self, conn: socket.socket, _n: int) -> None:
         conn.settimeout(5.0)
-        head = b""
-        try:
-            while b"\r\n\r\n" not in head:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                head += chunk
-        except OSError:
+        if b"\r\n\r\n" not in read_request(conn):
             return
         with self._lock:
             self.requests += 1
-        self.stopped.wait()
+        self.server.release.wait()
 
     def close(self) -> None:
-        self.stopped.set()
-        self.listener.close()
-        with self._lock:
-            for conn in self._connections:
-                conn.close()
-        self._accept.join(timeout=5.0)
+        self.server.close()
 
 
 @pytest.fixture
@@ -167,19 +136,10 @@ def test_an_exchange_slow_on_every_answer_ends_the_check_at_its_deadline(
 
 
 def test_an_unknown_at_the_deadline_is_posted_like_any_unknown(
-    tmp_path: Path, held: HeldExchange
+    tmp_path: Path, held: HeldExchange, receiver: Receiver
 ) -> None:
-    receiver = Receiver()
-    try:
-        (tmp_path / "config.yaml").write_text(
-            "alerts:\n"
-            "  channels:\n"
-            f"    ops: {{type: generic, url: '{receiver.url}', max_attempts: 1}}\n"
-            "  routes: {critical: ops, warning: ops}\n"
-        )
-        result = check(tmp_path, "api", "--deadline", "1", environ=held_env(tmp_path, held))
-    finally:
-        receiver.stop()
+    (tmp_path / "config.yaml").write_text(receiver.alerts_config())
+    result = check(tmp_path, "api", "--deadline", "1", environ=held_env(tmp_path, held))
 
     assert result.exit_code == UNKNOWN, result.stdout
     assert line(result).startswith("KALSHI API UNKNOWN - no verdict within the 1s deadline")

@@ -14,13 +14,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from kalshi_cli.store import Store
+from tests.alerts.receiver import Receiver
 from tests.checks.test_check_alert_scope import (  # noqa: F401  (fixtures)
     configure,
     fired,
     sim,
     trade,
 )
-from tests.checks.test_check_alerts_e2e import Receiver
 from tests.checks.test_check_cli import account_env, check
 from tests.conftest import SimHarness
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.alerts.receiver import Receiver
 from tests.checks.test_check_alert_scope import (  # noqa: F401  (fixtures)
     configure,
     fired,
     sim,
     trade,
 )
-from tests.checks.test_check_alerts_e2e import Receiver
 from tests.checks.test_check_cli import account_env, check
 from tests.conftest import SimHarness
 

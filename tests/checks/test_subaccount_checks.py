@@ -19,7 +19,7 @@ from kalshi_cli.checks import CheckStatus
 from kalshi_cli.checks.remote import check_exposure, check_positions
 from kalshi_cli.checks.thresholds import resolve
 from kalshi_cli.vocabulary.errors import KalshiError
-from tests.checks.test_check_alerts_e2e import Receiver
+from tests.alerts.receiver import Receiver
 from tests.checks.test_check_cli import (
     CRITICAL,
     OK,
@@ -35,12 +35,7 @@ from tests.conftest import SimHarness, tier_simulator
 
 
 def alerting(home: Path, receiver: Receiver) -> None:
-    (home / "config.yaml").write_text(
-        "alerts:\n"
-        "  channels:\n"
-        f"    ops: {{type: generic, url: '{receiver.url}', max_attempts: 1}}\n"
-        "  routes: {critical: ops, warning: ops}\n"
-    )
+    (home / "config.yaml").write_text(receiver.alerts_config())
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
 from tests.prime_tier import kalshi_as
+from tests.wire import order_body
 
 T = "KXT-EV-M00"
 Kalshi = Callable[..., Result]
@@ -237,18 +238,8 @@ def test_subaccount_flag_on_every_order_group_command(kalshi: Kalshi, premier: S
     )
     assert kalshi("order-group", "show", group, "--subaccount", "0").exit_code == ExitCode.NOT_FOUND
 
-    body = {
-        "ticker": T,
-        "side": "bid",
-        "price": "0.30",
-        "count": "2",
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-        "order_group_id": group,
-        "subaccount": 1,
-    }
-    placed = premier.signed(premier.account, "POST", "/portfolio/events/orders", json=body)
-    assert placed.status_code == 201, placed.text
+    body = order_body(T, price="0.30", count="2", order_group_id=group, subaccount=1)
+    premier.placed(premier.account, body)
     for command in (("trigger",), ("reset",), ("limit", "--limit", "9"), ("delete",)):
         assert kalshi("order-group", command[0], group, *command[1:], "--yes").exit_code == (
             ExitCode.NOT_FOUND

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tests.cli.test_cli_sim import account_env, kalshi
+from tests.wire import order_body
 
 if TYPE_CHECKING:
     from kalshi_cli.sim.server.announce import AccountInfo
@@ -16,18 +17,8 @@ T = "KXCLIQ-26JAN01-A"
 
 
 def bid(sim: SimHarness, who: AccountInfo, count: str) -> str:
-    body = {
-        "ticker": T,
-        "side": "bid",
-        "price": "0.40",
-        "count": count,
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-    }
-    answer = sim.signed(who, "POST", "/portfolio/events/orders", json=body)
-    assert answer.status_code == 201, answer.text
-    order_id: str = answer.json()["order_id"]
-    return order_id
+    body = order_body(T, count=count)
+    return str(sim.placed(who, body)["order_id"])
 
 
 def test_order_list_queue_shows_contracts_ahead(sim: SimHarness, tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from tests.conftest import SimHarness
+from tests.wire import order_body
 
 
 def script() -> str:
@@ -127,10 +128,8 @@ def test_positions_show_their_use_of_the_trade_loops_limit(sim: SimHarness, tmp_
     sim.create_market(ticker)
     (tmp_path / "config.yaml").write_text("risk:\n  max_position_per_market: 8\n")
     seller = sim.new_account(balance_cents=1_000_000)
-    body = {"ticker": ticker, "side": "ask", "count": "10.00", "price": "0.4000",
-            "time_in_force": "good_till_canceled", "client_order_id": "seller-1",
-            "self_trade_prevention_type": "taker_at_cross"}  # fmt: skip
-    assert sim.signed(seller, "POST", "/portfolio/events/orders", json=body).status_code == 201
+    body = order_body(ticker, side="ask", price="0.4000", count="10.00", client_order_id="seller-1")
+    sim.placed(seller, body)
     buy = ["order", "place", ticker, "--side", "yes", "--action", "buy", "--count", "6"]
     assert kalshi(tmp_path, sim.account, *buy, "--price", "0.40").exit_code == 0
     document = json.loads(kalshi(tmp_path, sim.account, "positions", "--json").stdout)

@@ -37,6 +37,7 @@ from tests.cli.test_cli_output_docs import COMMANDS as FAKED
 from tests.cli.test_cli_output_docs import documented, same_shape
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
+from tests.wire import order_body
 
 TICKER = "KXSHAPE-26JAN01-T1"
 
@@ -296,12 +297,7 @@ def _premier_outputs(sim: SimHarness, home: Path) -> dict[str, Any]:
     ticker = "KXBTCD-SIM-T97000"
     out["order-group create"] = run.json("order-group", "create", "--limit", "100", "--yes")
     group = out["order-group create"]["order_group_id"]
-    placed = sim.signed(account, "POST", "/portfolio/events/orders", json={
-        "ticker": ticker, "side": "bid", "price": "0.10", "count": "2",
-        "time_in_force": "good_till_canceled", "self_trade_prevention_type": "taker_at_cross",
-        "order_group_id": group,
-    })  # fmt: skip
-    assert placed.status_code == 201, placed.text
+    sim.placed(account, order_body(ticker, price="0.10", count="2", order_group_id=group))
     out["order-group list"] = run.json("order-group", "list")
     out["order-group show"] = run.json("order-group", "show", group)
     assert out["order-group show"]["orders"], "the order placed in the group"

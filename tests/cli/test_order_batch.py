@@ -13,6 +13,7 @@ from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, connect, make_markets, state_path
+from tests.wire import order_body
 
 HEADER = "ticker,side,action,count,price,tif,post_only,client_order_id\n"
 BATCHED = "POST /portfolio/events/orders/batched"
@@ -200,15 +201,8 @@ def test_an_item_the_exchange_refuses_is_rejected_and_the_others_placed(
 ) -> None:
     tickers = make_markets(prime, 1)
     other = prime.new_account()
-    resting_ask = {
-        "ticker": tickers[0],
-        "side": "ask",
-        "price": "0.40",
-        "count": "5",
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-    }
-    assert prime.signed(other, "POST", "/portfolio/events/orders", json=resting_ask).is_success
+    resting_ask = order_body(tickers[0], side="ask")
+    assert prime.place_order(other, resting_ask).is_success
     path = tmp_path / "orders.csv"
     path.write_text(
         HEADER

@@ -20,6 +20,7 @@ from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, connect, make_markets, state_path
 from tests.services.test_restricted_key_imports import _NamingNoSubaccount
+from tests.wire import order_body
 
 # the simulator's request counts name the route, not the order
 _CHANGES = ("/amend", "/decrease")
@@ -128,23 +129,11 @@ def _placed_elsewhere_on_subaccount_1(prime: SimHarness, kalshi: Kalshi, ticker:
     """A bid of 2 at 0.30 another program placed on subaccount 1 (funded here): its id. The
     state file does not hold it."""
     _fund_subaccount_1(kalshi)
-    created = prime.signed(
-        prime.account,
-        "POST",
-        "/portfolio/events/orders",
-        json={
-            "ticker": ticker,
-            "side": "bid",
-            "count": "2.00",
-            "price": "0.30",
-            "time_in_force": "good_till_canceled",
-            "self_trade_prevention_type": "taker_at_cross",
-            "subaccount": 1,
-        },
+    return str(
+        prime.placed(prime.account, order_body(ticker, price="0.30", count="2.00", subaccount=1))[
+            "order_id"
+        ]
     )
-    assert created.status_code == 201, created.text
-    order_id: str = created.json()["order_id"]
-    return order_id
 
 
 def test_an_order_placed_elsewhere_is_amended_on_the_subaccount_it_names(

@@ -22,6 +22,7 @@ from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import SimHarness
 from tests.fakes import UnreadAfterChange
 from tests.prime_tier import Kalshi, connect, connect_as, make_markets, state_path
+from tests.wire import order_body
 
 PLACE = ("order", "place", "KXT-EV-M00", "--side", "yes", "--action", "buy")
 GOOD = {"--count": "2", "--price": "0.40"}
@@ -172,20 +173,7 @@ def test_prod_checks_the_limits_after_the_person_answers(
     (tmp_path / "home" / "config.yaml").write_text("risk:\n  max_position_per_market: 3\n")
 
     def yes_after_another_bid(text: str, **_: object) -> bool:
-        rested = prime.signed(
-            prime.account,
-            "POST",
-            "/portfolio/events/orders",
-            json={
-                "ticker": ticker,
-                "side": "bid",
-                "count": "2.00",
-                "price": "0.30",
-                "time_in_force": "good_till_canceled",
-                "self_trade_prevention_type": "taker_at_cross",
-            },
-        )
-        assert rested.status_code == 201, rested.text
+        prime.placed(prime.account, order_body(ticker, price="0.30", count="2.00"))
         return True
 
     monkeypatch.setattr(typer, "confirm", yes_after_another_bid)

@@ -19,6 +19,7 @@ from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 from tests.prime_tier import kalshi_as
+from tests.wire import order_body
 
 TICKER = "KXREAD-26JAN01-T1"
 
@@ -28,17 +29,14 @@ def kalshi(home: Path, account: AccountInfo, *args: str) -> Result:
 
 
 def order(sim: SimHarness, account: AccountInfo, book_side: str, price: str, count: str) -> None:
-    body = {
-        "ticker": TICKER,
-        "client_order_id": f"elsewhere-{book_side}-{price}",
-        "side": book_side,
-        "count": count,
-        "price": price,
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-    }
-    response = sim.signed(account, "POST", "/portfolio/events/orders", json=body)
-    assert response.status_code == 201, response.text
+    body = order_body(
+        TICKER,
+        side=book_side,
+        price=price,
+        count=count,
+        client_order_id=f"elsewhere-{book_side}-{price}",
+    )
+    sim.placed(account, body)
 
 
 def _setup(sim: SimHarness, home: Path) -> None:

@@ -19,6 +19,7 @@ from kalshi_cli.vocabulary.clock import utc_day
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.conftest import SimHarness
 from tests.prime_tier import kalshi_as
+from tests.wire import order_body
 
 TICKER = "KXPRUNE-26JAN01-T1"
 # every age passed a moment after the orders were written
@@ -44,17 +45,14 @@ def place(home: Path, account: AccountInfo, action: str, price: str, count: str)
 
 
 def offer(sim: SimHarness, account: AccountInfo, book_side: str, price: str, count: str) -> None:
-    body = {
-        "ticker": TICKER,
-        "client_order_id": f"maker-{book_side}-{price}",
-        "side": book_side,
-        "count": count,
-        "price": price,
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-    }
-    response = sim.signed(account, "POST", "/portfolio/events/orders", json=body)
-    assert response.status_code == 201, response.text
+    body = order_body(
+        TICKER,
+        side=book_side,
+        price=price,
+        count=count,
+        client_order_id=f"maker-{book_side}-{price}",
+    )
+    sim.placed(account, body)
 
 
 def figures(home: Path, account: AccountInfo) -> tuple[object, object]:

@@ -39,6 +39,7 @@ from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown, ServerError, Trans
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import generate_private_key, private_key_pem
 from kalshi_cli.vocabulary.units import BookSide
+from tests.loopback import LoopbackServer, read_request
 
 TRICKLE_FOR_S = 20.0  # how long the server keeps trickling before it hangs up
 BYTE_EVERY_S = 1.0  # one byte a second
@@ -56,72 +57,37 @@ START_MARGIN_S = 4.0
 
 
 class TrickleServer:
-    """Accepts connections on loopback; on each, reads the request head and then sends
-    `ANSWER` one byte every `BYTE_EVERY_S`, until it is sent, `TRICKLE_FOR_S` has passed or the
-    server is stopped."""
+    """On each connection on loopback, reads the request and then sends `ANSWER` one byte every
+    `BYTE_EVERY_S`, until it is sent, `TRICKLE_FOR_S` has passed or the server is closed."""
 
     def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.stopped = threading.Event()
-        self.connections = 0
-        self.first_connected_at: float | None = None  # time.monotonic()
         self.bytes_sent = 0
         self._lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
-        accept = threading.Thread(target=self._accept, daemon=True)
-        accept.start()
-        self._threads.append(accept)
+        self.server = LoopbackServer(self._trickle)
+        self.url = f"{self.server.base}/trade-api/v2"
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/trade-api/v2"
+    def connections(self) -> int:
+        return self.server.connections
 
-    def _accept(self) -> None:
-        self.listener.settimeout(0.1)
-        while not self.stopped.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
+    @property
+    def first_connected_at(self) -> float | None:  # time.monotonic()
+        return self.server.first_accepted_at
+
+    def _trickle(self, conn: socket.socket, _n: int) -> None:
+        conn.settimeout(5.0)
+        if b"\r\n\r\n" not in read_request(conn):
+            return
+        until = time.monotonic() + TRICKLE_FOR_S
+        for byte in ANSWER:
+            if self.server.release.wait(BYTE_EVERY_S) or time.monotonic() >= until:
                 return
+            conn.sendall(bytes([byte]))
             with self._lock:
-                self.connections += 1
-                if self.first_connected_at is None:
-                    self.first_connected_at = time.monotonic()
-            worker = threading.Thread(target=self._trickle, args=(conn,), daemon=True)
-            worker.start()
-            self._threads.append(worker)
-
-    def _trickle(self, conn: socket.socket) -> None:
-        with conn:
-            conn.settimeout(5.0)
-            head = b""
-            try:
-                while b"\r\n\r\n" not in head:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    head += chunk
-            except OSError:
-                return
-            until = time.monotonic() + TRICKLE_FOR_S
-            for byte in ANSWER:
-                if self.stopped.wait(BYTE_EVERY_S) or time.monotonic() >= until:
-                    return
-                try:
-                    conn.sendall(bytes([byte]))
-                except OSError:
-                    return
-                with self._lock:
-                    self.bytes_sent += 1
+                self.bytes_sent += 1
 
     def close(self) -> None:
-        self.stopped.set()
-        self.listener.close()
-        for thread in self._threads:
-            thread.join(timeout=5.0)
+        self.server.close()
 
 
 @pytest.fixture

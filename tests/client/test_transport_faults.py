@@ -11,7 +11,6 @@ handler on each; every wait is on a condition with a deadline, never a sleep.
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 
@@ -25,31 +24,9 @@ from kalshi_cli.client.retry import nothing_sent
 from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown, TransportError
 from kalshi_cli.vocabulary.keys import generate_private_key
 from kalshi_cli.vocabulary.units import BookSide
+from tests.loopback import Handler, LoopbackServer, read_request
 
 DEADLINE_S = 10.0
-Handler = Callable[[socket.socket, int], None]
-
-
-def read_request(conn: socket.socket) -> bytes:
-    """One whole request (head and Content-Length body) as it came off the wire; b"" at EOF."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    while len(body) < length:
-        chunk = conn.recv(65536)
-        if not chunk:
-            break
-        body += chunk
-    return head + b"\r\n\r\n" + body
 
 
 def answer(status: str, body: bytes = b"", *headers: str) -> bytes:
@@ -59,66 +36,12 @@ def answer(status: str, body: bytes = b"", *headers: str) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-class RawServer:
-    """A loopback TCP server: the n-th accepted connection (from 0) goes to `handler(conn, n)`;
-    what each connection received is in `requests`."""
-
-    def __init__(self, handler: Handler) -> None:
-        self.handler = handler
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.connections = 0
-        self.requests: list[bytes] = []
-        self.release = threading.Event()  # handlers that hold a connection wait on this
-        self.errors: list[BaseException] = []
-        self._workers: list[threading.Thread] = []
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            n = self.connections
-            self.connections += 1
-            worker = threading.Thread(target=self._handle, args=(conn, n), daemon=True)
-            self._workers.append(worker)
-            worker.start()
-
-    def _handle(self, conn: socket.socket, n: int) -> None:
-        with conn:
-            try:
-                self.handler(conn, n)
-            except OSError:
-                pass
-            except BaseException as exc:  # a failed handler fails the test in close()
-                self.errors.append(exc)
-
-    def serve(self, conn: socket.socket, reply: bytes) -> bytes:
-        request = read_request(conn)
-        self.requests.append(request)
-        conn.sendall(reply)
-        return request
-
-    def close(self) -> None:
-        self.release.set()
-        self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept (closing alone does not)
-        self.listener.close()
-        self._thread.join(DEADLINE_S)
-        for worker in self._workers:
-            worker.join(DEADLINE_S)
-        assert not self.errors
-
-
 @pytest.fixture
-def serve() -> Iterator[Callable[[Handler], RawServer]]:
-    servers: list[RawServer] = []
+def serve() -> Iterator[Callable[[Handler], LoopbackServer]]:
+    servers: list[LoopbackServer] = []
 
-    def start(handler: Handler) -> RawServer:
-        server = RawServer(handler)
+    def start(handler: Handler) -> LoopbackServer:
+        server = LoopbackServer(handler)
         servers.append(server)
         return server
 
@@ -250,7 +173,7 @@ def test_an_unsupported_scheme_is_refused_before_connecting() -> None:
 
 @pytest.mark.usefixtures("direct")
 def test_an_order_whose_connection_closes_before_an_answer_is_unknown_and_not_resent(
-    serve: Callable[[Handler], RawServer],
+    serve: Callable[[Handler], LoopbackServer],
 ) -> None:
     def close_after_reading(conn: socket.socket, n: int) -> None:
         server.requests.append(read_request(conn))
@@ -269,7 +192,7 @@ def test_an_order_whose_connection_closes_before_an_answer_is_unknown_and_not_re
 
 
 def test_a_server_that_reads_and_stalls_is_a_read_timeout(
-    serve: Callable[[Handler], RawServer], transport: httpx.HTTPTransport
+    serve: Callable[[Handler], LoopbackServer], transport: httpx.HTTPTransport
 ) -> None:
     def stall(conn: socket.socket, n: int) -> None:
         server.requests.append(read_request(conn))
@@ -281,7 +204,7 @@ def test_a_server_that_reads_and_stalls_is_a_read_timeout(
 
 
 @pytest.mark.usefixtures("direct")
-def test_an_order_that_times_out_is_unknown(serve: Callable[[Handler], RawServer]) -> None:
+def test_an_order_that_times_out_is_unknown(serve: Callable[[Handler], LoopbackServer]) -> None:
     def stall(conn: socket.socket, n: int) -> None:
         server.requests.append(read_request(conn))
         server.release.wait(DEADLINE_S)
@@ -319,7 +242,7 @@ def test_an_order_that_times_out_is_unknown(serve: Callable[[Handler], RawServer
     ],
 )
 def test_a_malformed_or_truncated_answer_is_a_remote_protocol_error(
-    serve: Callable[[Handler], RawServer], transport: httpx.HTTPTransport, reply: bytes
+    serve: Callable[[Handler], LoopbackServer], transport: httpx.HTTPTransport, reply: bytes
 ) -> None:
     server = serve(lambda conn, n: (server.serve(conn, reply), None)[1])
     with pytest.raises(httpx.RemoteProtocolError):
@@ -338,7 +261,7 @@ def test_a_malformed_or_truncated_answer_is_a_remote_protocol_error(
     ids=["truncated-body", "huge-length", "101", "status-099"],
 )
 def test_an_order_answered_with_a_malformed_answer_is_unknown(
-    serve: Callable[[Handler], RawServer], reply: bytes
+    serve: Callable[[Handler], LoopbackServer], reply: bytes
 ) -> None:
     """The order was sent: whatever came back that is not a readable answer, its outcome is
     unknown (looked up, never re-sent, never recorded as refused)."""
@@ -349,7 +272,7 @@ def test_an_order_answered_with_a_malformed_answer_is_unknown(
 
 
 def test_a_tls_handshake_failure_is_a_connect_error_and_nothing_sent(
-    serve: Callable[[Handler], RawServer],
+    serve: Callable[[Handler], LoopbackServer],
 ) -> None:
     """A server that answers the ClientHello with plain text: the handshake fails before any
     byte of the request is written, so this is one of the "unsent" classes."""
@@ -359,7 +282,7 @@ def test_a_tls_handshake_failure_is_a_connect_error_and_nothing_sent(
 
 
 def test_a_tls_alert_answering_the_hello_is_a_connect_error(
-    serve: Callable[[Handler], RawServer],
+    serve: Callable[[Handler], LoopbackServer],
 ) -> None:
     """A server that answers the ClientHello with a fatal alert (handshake_failure): nothing of
     the request was written, so a ConnectError."""
@@ -373,7 +296,7 @@ def test_a_tls_alert_answering_the_hello_is_a_connect_error(
 
 
 def test_a_request_refused_mid_write_is_never_called_unsent(
-    serve: Callable[[Handler], RawServer], transport: httpx.HTTPTransport
+    serve: Callable[[Handler], LoopbackServer], transport: httpx.HTTPTransport
 ) -> None:
     """The server answers after the head and closes without reading the 8 MB body: whatever
     the write or the read then meets, the failure is not one of the "unsent" classes, and an

@@ -12,12 +12,10 @@ condition with a deadline.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import socket
 import ssl
 import struct
-import threading
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -36,6 +34,7 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import AmendOutcomeUnknown, OrderOutcomeUnknown, TransportError
 from kalshi_cli.vocabulary.keys import generate_private_key
 from kalshi_cli.vocabulary.units import BookSide
+from tests.loopback import Handler, LoopbackServer
 
 DEADLINE_S = 10.0
 WRITE_TIMEOUT_S = 0.2  # the write timeout the never-reading server runs into
@@ -45,8 +44,9 @@ BIG = 2_000_000  # bytes of body (or of a header, through the client): far past 
 UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 EARLY_ANSWER = b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 2\r\nConnection: close\r\n\r\nno"
 
-Handler = Callable[[socket.socket], None]
 Maker = Callable[[], httpx.BaseTransport]
+# starts a server whose handler is made knowing the server (a list of it, filled once built)
+Serve = Callable[[Callable[[list[LoopbackServer]], Handler]], LoopbackServer]
 
 TRANSPORTS: dict[str, Maker] = {
     "httpx": lambda: httpx.HTTPTransport(socket_options=list(SMALL_SEND)),
@@ -85,55 +85,8 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-class SlowServer:
-    """A loopback server with a small receive buffer; each accepted connection is handed to
-    `handler` in a thread of its own, and counted."""
-
-    def __init__(self, handler: Handler, tls: ssl.SSLContext | None = None) -> None:
-        self.handler = handler
-        self.tls = tls
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, BUFFER)
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen()
-        self.port = self.listener.getsockname()[1]
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.connections = 0
-        self.release = threading.Event()  # handlers that hold a connection wait on this
-        self._workers: list[threading.Thread] = []
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            self.connections += 1
-            worker = threading.Thread(target=self._handle, args=(conn,), daemon=True)
-            self._workers.append(worker)
-            worker.start()
-
-    def _handle(self, conn: socket.socket) -> None:
-        with conn, contextlib.suppress(OSError):
-            if self.tls is None:
-                self.handler(conn)
-                return
-            with self.tls.wrap_socket(conn, server_side=True) as wrapped:
-                self.handler(wrapped)
-
-    def close(self) -> None:
-        self.release.set()
-        self.listener.shutdown(socket.SHUT_RDWR)
-        self.listener.close()
-        self._thread.join(DEADLINE_S)
-        for worker in self._workers:
-            worker.join(DEADLINE_S)
-
-
-def never_read(server_ref: list[SlowServer]) -> Handler:
-    def handler(conn: socket.socket) -> None:
+def never_read(server_ref: list[LoopbackServer]) -> Handler:
+    def handler(conn: socket.socket, _n: int) -> None:
         server_ref[0].release.wait(DEADLINE_S)
 
     return handler
@@ -143,7 +96,7 @@ def read_a_little_then_reset(answer: bytes = b"") -> Handler:
     """Read a first piece of the request, send `answer` (if any), then close with SO_LINGER 0:
     a reset, with most of the request still unwritten on the client's side."""
 
-    def handler(conn: socket.socket) -> None:
+    def handler(conn: socket.socket, _n: int) -> None:
         conn.recv(1000)
         if answer:
             conn.sendall(answer)
@@ -153,12 +106,12 @@ def read_a_little_then_reset(answer: bytes = b"") -> Handler:
 
 
 @pytest.fixture
-def serve() -> Iterator[Callable[[Callable[[list[SlowServer]], Handler]], SlowServer]]:
-    servers: list[SlowServer] = []
+def serve() -> Iterator[Serve]:
+    servers: list[LoopbackServer] = []
 
-    def start(make: Callable[[list[SlowServer]], Handler]) -> SlowServer:
-        ref: list[SlowServer] = []
-        ref.append(SlowServer(make(ref)))
+    def start(make: Callable[[list[LoopbackServer]], Handler]) -> LoopbackServer:
+        ref: list[LoopbackServer] = []
+        ref.append(LoopbackServer(make(ref), receive_buffer=BUFFER))
         servers.append(ref[0])
         return ref[0]
 
@@ -224,9 +177,7 @@ def amend(client: KalshiClient) -> None:
 
 
 @pytest.mark.parametrize("make", TRANSPORTS.values(), ids=TRANSPORTS.keys())
-def test_a_server_that_never_reads_is_a_write_timeout(
-    serve: Callable[[Callable[[list[SlowServer]], Handler]], SlowServer], make: Maker
-) -> None:
+def test_a_server_that_never_reads_is_a_write_timeout(serve: Serve, make: Maker) -> None:
     server = serve(never_read)
     exc = raised_by(make(), big_post(server.base))
     assert type(exc) is httpx.WriteTimeout
@@ -235,9 +186,7 @@ def test_a_server_that_never_reads_is_a_write_timeout(
 
 
 @pytest.mark.parametrize("make", TRANSPORTS.values(), ids=TRANSPORTS.keys())
-def test_a_reset_mid_write_is_read_as_a_disconnect(
-    serve: Callable[[Callable[[list[SlowServer]], Handler]], SlowServer], make: Maker
-) -> None:
+def test_a_reset_mid_write_is_read_as_a_disconnect(serve: Serve, make: Maker) -> None:
     """The write fails (connection reset); the answer is then read, and there is none: the
     read-side class, as httpcore (which swallows a WriteError and reads) raises it."""
     server = serve(lambda ref: read_a_little_then_reset())
@@ -249,7 +198,7 @@ def test_a_reset_mid_write_is_read_as_a_disconnect(
 
 
 def test_a_socket_option_the_system_refuses_is_a_connect_error(
-    serve: Callable[[Callable[[list[SlowServer]], Handler]], SlowServer],
+    serve: Serve,
 ) -> None:
     """`socket_options` are applied to each new socket before any byte is written: one the
     system refuses fails the connection as unsent."""
@@ -262,9 +211,7 @@ def test_a_socket_option_the_system_refuses_is_a_connect_error(
 
 
 @pytest.mark.parametrize("make", TRANSPORTS.values(), ids=TRANSPORTS.keys())
-def test_an_answer_sent_before_a_reset_mid_write_is_returned(
-    serve: Callable[[Callable[[list[SlowServer]], Handler]], SlowServer], make: Maker
-) -> None:
+def test_an_answer_sent_before_a_reset_mid_write_is_returned(serve: Serve, make: Maker) -> None:
     """A server that refuses the request early (413), then resets while the body is still
     being written: the write fails, and the answer it did send is what the caller gets."""
     server = serve(lambda ref: read_a_little_then_reset(EARLY_ANSWER))
@@ -276,14 +223,14 @@ def test_an_answer_sent_before_a_reset_mid_write_is_returned(
 
 @pytest.mark.parametrize("make", TRANSPORTS.values(), ids=TRANSPORTS.keys())
 def test_an_early_answer_from_a_server_that_stops_reading_is_lost_to_the_write_timeout(
-    serve: Callable[[Callable[[list[SlowServer]], Handler]], SlowServer], make: Maker
+    serve: Serve, make: Maker
 ) -> None:
     """The server answers 413 and shuts its side but keeps the connection without reading:
     the write never fails, it times out, and the timeout is raised, as httpcore raises it
     (only a failed write, not a timed-out one, is followed by reading the answer)."""
 
-    def answer_and_stop_reading(ref: list[SlowServer]) -> Handler:
-        def handler(conn: socket.socket) -> None:
+    def answer_and_stop_reading(ref: list[LoopbackServer]) -> Handler:
+        def handler(conn: socket.socket, _n: int) -> None:
             conn.recv(1000)
             conn.sendall(EARLY_ANSWER)
             conn.shutdown(socket.SHUT_WR)
@@ -300,7 +247,7 @@ def test_an_early_answer_from_a_server_that_stops_reading_is_lost_to_the_write_t
 # ------------------------------------------------------------------------------------------
 # through the client: what the retry and unknown-outcome rules make of them
 
-FAULTS: dict[str, Callable[[list[SlowServer]], Handler]] = {
+FAULTS: dict[str, Callable[[list[LoopbackServer]], Handler]] = {
     "write-timeout": never_read,
     "reset-mid-write": lambda ref: read_a_little_then_reset(),
 }
@@ -310,7 +257,9 @@ CASES = [(f, t) for f in FAULTS for t in TRANSPORTS]
 
 @pytest.mark.parametrize(("fault", "sender"), CASES)
 def test_an_order_whose_write_fails_is_unknown_and_sent_once(
-    serve: Callable[[Callable[[list[SlowServer]], Handler]], SlowServer], fault: str, sender: str
+    serve: Serve,
+    fault: str,
+    sender: str,
 ) -> None:
     server = serve(FAULTS[fault])
     client = big_client(server.base, TRANSPORTS[sender]())
@@ -326,7 +275,9 @@ def test_an_order_whose_write_fails_is_unknown_and_sent_once(
 
 @pytest.mark.parametrize(("fault", "sender"), CASES)
 def test_an_amend_whose_write_fails_is_not_resent(
-    serve: Callable[[Callable[[list[SlowServer]], Handler]], SlowServer], fault: str, sender: str
+    serve: Serve,
+    fault: str,
+    sender: str,
 ) -> None:
     server = serve(FAULTS[fault])
     client = big_client(server.base, TRANSPORTS[sender]())
@@ -341,7 +292,9 @@ def test_an_amend_whose_write_fails_is_not_resent(
 
 @pytest.mark.parametrize(("fault", "sender"), CASES)
 def test_a_read_whose_write_fails_is_retried(
-    serve: Callable[[Callable[[list[SlowServer]], Handler]], SlowServer], fault: str, sender: str
+    serve: Serve,
+    fault: str,
+    sender: str,
 ) -> None:
     server = serve(FAULTS[fault])
     client = big_client(server.base, TRANSPORTS[sender]())
@@ -376,8 +329,8 @@ def test_over_tls_a_write_fault_is_the_same_class(
     tls_pair: tuple[ssl.SSLContext, ssl.SSLContext], fault: str, sender: str
 ) -> None:
     server_context, client_context = tls_pair
-    ref: list[SlowServer] = []
-    ref.append(SlowServer(FAULTS[fault](ref), tls=server_context))
+    ref: list[LoopbackServer] = []
+    ref.append(LoopbackServer(FAULTS[fault](ref), receive_buffer=BUFFER, tls=server_context))
     try:
         base = f"https://localhost:{ref[0].port}"
         exc = raised_by(TLS_TRANSPORTS[sender](client_context), big_post(base))

@@ -14,6 +14,7 @@ from kalshi_cli.vocabulary.errors import NotFoundError
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import Orderbook, decode_orderbook
 from tests.waiting import wait_until
+from tests.wire import order_body
 
 
 class SimBooks:
@@ -33,15 +34,14 @@ class SimBooks:
     def order(
         self, account: Any, ticker: str, *, side: str, price: str, count: str, tif: str
     ) -> Any:
-        body = {
-            "ticker": ticker,
-            "client_order_id": str(uuid.uuid4()),
-            "side": side,
-            "count": count,
-            "price": price,
-            "time_in_force": tif,
-            "self_trade_prevention_type": "taker_at_cross",
-        }
+        body = order_body(
+            ticker,
+            side=side,
+            price=price,
+            count=count,
+            time_in_force=tif,
+            client_order_id=str(uuid.uuid4()),
+        )
         return self._send(account, "POST", "/portfolio/events/orders", json=body).json()
 
     def _send(self, account: Any, method: str, path: str, **kwargs: Any) -> Any:

@@ -126,6 +126,35 @@ def trader(exchange: Exchange, cash_cents: int = 10_000_000) -> str:
     ).account_id
 
 
+def place_on_desk(  # noqa: PLR0917 (an order reads best as its terms in order)
+    exchange: Exchange,
+    account_id: str,
+    ticker: str,
+    book_side: BookSide,
+    price: Decimal | str,
+    count: Decimal | int | str,
+    *,
+    time_in_force: TimeInForce = TimeInForce.GTC,
+    self_trade_prevention: SelfTradePrevention = SelfTradePrevention.TAKER_AT_CROSS,
+    **terms: Any,
+) -> PlaceResult:
+    """An order of `account_id` placed straight on the in-process exchange's desk, past the
+    wire: good till canceled and taker-at-cross unless told otherwise, `terms` the request's
+    other fields (`client_order_id`, `post_only`, `order_group_id`...)."""
+    return exchange.desk.place_order(
+        account_id,
+        PlaceRequest(
+            ticker=ticker,
+            book_side=book_side,
+            price=Decimal(price),
+            count=Decimal(count),
+            time_in_force=time_in_force,
+            self_trade_prevention=self_trade_prevention,
+            **terms,
+        ),
+    )
+
+
 def group_trigger(exchange: Exchange, account_id: str) -> Callable[..., None]:
     """A stop's trigger of a session group (`TriggersGroup`) on the in-process exchange, which
     finds the group by its id whatever shard it is on."""
@@ -268,20 +297,18 @@ class FakeClient(EveryAreaItself):
 
     def _place(self, request: CreateOrder) -> CreateOrderResult:
         try:
-            result = self.core.desk.place_order(
+            result = place_on_desk(
+                self.core,
                 self.account_id,
-                PlaceRequest(
-                    ticker=request.ticker,
-                    book_side=request.book_side,
-                    price=request.price,
-                    count=request.count,
-                    time_in_force=request.time_in_force,
-                    self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-                    client_order_id=request.client_order_id,
-                    post_only=request.post_only,
-                    reduce_only=request.reduce_only,
-                    order_group_id=request.order_group_id,
-                ),
+                request.ticker,
+                request.book_side,
+                request.price,
+                request.count,
+                time_in_force=request.time_in_force,
+                client_order_id=request.client_order_id,
+                post_only=request.post_only,
+                reduce_only=request.reduce_only,
+                order_group_id=request.order_group_id,
             )
         except ExchangeError as exc:
             raise _api_error(exc) from None
@@ -610,25 +637,23 @@ class Rig:
         self.exchange.tick()
         self.loop.tick(self.feed.drain_messages(), full=True)
 
-    def buy_yes(self, ticker: str, price: Decimal, count: Decimal) -> None:
+    def buy_yes(self, ticker: str, price: Decimal | str, count: Decimal | int | str) -> None:
         """The account buys YES at up to `price` behind the loop's back, and the loop's next
         step books the fill."""
         self.hand_buy_yes(ticker, price, count)
         self.step(0.1)
 
-    def hand_buy_yes(self, ticker: str, price: Decimal, count: Decimal) -> None:
+    def hand_buy_yes(self, ticker: str, price: Decimal | str, count: Decimal | int | str) -> None:
         """The account buys YES at up to `price` by hand: an IOC placed on the exchange, taking
         the asks, told to the loop only by the feed's messages and its own reads."""
-        self.exchange.desk.place_order(
+        place_on_desk(
+            self.exchange,
             self.client.account_id,
-            PlaceRequest(
-                ticker=ticker,
-                book_side=BookSide.BID,
-                price=price,
-                count=count,
-                time_in_force=TimeInForce.IOC,
-                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-            ),
+            ticker,
+            BookSide.BID,
+            price,
+            count,
+            time_in_force=TimeInForce.IOC,
         )
 
 
@@ -646,16 +671,8 @@ def another_trader_places(
     other = exchange.accounts.create_account(
         key_id=f"other-{next(_OTHERS)}", public_key_pem="", cash_cents=10_000_000
     )
-    return exchange.desk.place_order(
-        other.account_id,
-        PlaceRequest(
-            ticker=ticker,
-            book_side=book_side,
-            price=price,
-            count=count,
-            time_in_force=time_in_force,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
+    return place_on_desk(
+        exchange, other.account_id, ticker, book_side, price, count, time_in_force=time_in_force
     )
 
 

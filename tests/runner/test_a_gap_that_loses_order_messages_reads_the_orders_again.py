@@ -8,16 +8,14 @@ says."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from kalshi_cli.feed.book import MESSAGES_DROPPED, RECONNECTED, FeedMessage, MessageKind
 from kalshi_cli.feed.session import USER_ORDERS, CarriedMarkets
-from kalshi_cli.sim.core.records import PlaceRequest
-from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
-from tests.runner.fakes import make_rig
+from kalshi_cli.vocabulary.units import BookSide
+from tests.runner.fakes import make_rig, place_on_desk
 
 GAPS = {
     "reconnect": (FeedMessage(MessageKind.CONNECTED, reason=RECONNECTED), True),
@@ -43,17 +41,7 @@ def test_an_order_placed_by_hand_in_a_gap_that_lost_its_message_is_booked(
     if subscribed_anew:
         carried.ended()
     r.feed.silent = True  # the order's message is lost
-    placed = r.exchange.desk.place_order(
-        r.client.account_id,
-        PlaceRequest(
-            ticker=ticker,
-            book_side=BookSide.BID,
-            price=Decimal("0.01"),
-            count=Decimal(7),
-            time_in_force=TimeInForce.GTC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
-    )
+    placed = place_on_desk(r.exchange, r.client.account_id, ticker, BookSide.BID, "0.01", 7)
     assert placed.order.status == "resting", placed
     r.feed.silent = False
     r.feed.messages.append(message)

@@ -6,14 +6,12 @@ loop on the fakes, its calls on a worker, its feed's subscription answered when 
 
 from __future__ import annotations
 
-from decimal import Decimal
 from pathlib import Path
 
 from kalshi_cli.feed.book import RECONNECTED, FeedMessage, MessageKind
 from kalshi_cli.feed.session import CarriedMarkets
-from kalshi_cli.sim.core.records import PlaceRequest
-from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
-from tests.runner.fakes import make_rig
+from kalshi_cli.vocabulary.units import BookSide
+from tests.runner.fakes import make_rig, place_on_desk
 from tests.waiting import wait_until
 
 
@@ -31,17 +29,7 @@ def test_an_order_placed_while_a_read_asked_before_a_reconnect_was_out_is_booked
         # the connection drops: an order placed by hand now is told by no message
         carried.ended()
         r.feed.silent = True
-        placed = r.exchange.desk.place_order(
-            r.client.account_id,
-            PlaceRequest(
-                ticker=ticker,
-                book_side=BookSide.BID,
-                price=Decimal("0.05"),
-                count=Decimal(7),
-                time_in_force=TimeInForce.GTC,
-                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-            ),
-        )
+        placed = place_on_desk(r.exchange, r.client.account_id, ticker, BookSide.BID, "0.05", 7)
         r.feed.silent = False
         r.loop.watch.handle_messages([FeedMessage(MessageKind.CONNECTED, reason=RECONNECTED)])
         r.loop.dispatch.drain()  # the older read's answer booked

@@ -16,10 +16,9 @@ import pytest
 from msgspec.structs import replace as struct_replace
 
 from kalshi_cli.risk.engine import MaintenanceWindows
-from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
-from tests.runner.fakes import START, FakeClient, Rig, make_rig, new_exchange, trader
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
+from tests.runner.fakes import START, FakeClient, Rig, make_rig, new_exchange, place_on_desk, trader
 
 T60 = "KXHIGHNY-SIM-D1-T60"  # quiet scenario: YES bid 0.452 x 50, YES ask 0.469 x 50
 
@@ -33,16 +32,8 @@ def _feed_tick(rig: Rig, seconds: float) -> None:
 
 
 def _place(rig: Rig, price: str, count: str, tif: TimeInForce) -> None:
-    rig.exchange.desk.place_order(
-        rig.client.account_id,
-        PlaceRequest(
-            ticker=T60,
-            book_side=BookSide.BID,
-            price=Decimal(price),
-            count=Decimal(count),
-            time_in_force=tif,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
+    place_on_desk(
+        rig.exchange, rig.client.account_id, T60, BookSide.BID, price, count, time_in_force=tif
     )
 
 

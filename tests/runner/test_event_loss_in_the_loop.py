@@ -17,12 +17,20 @@ from kalshi_cli.feed.book import FeedMessage, MessageKind
 from kalshi_cli.runner.loop.lifecycle_watch import LIFECYCLE_CHANNEL
 from kalshi_cli.runner.loop.settings import LoopSettings
 from kalshi_cli.sim.core.exchange import Exchange
-from kalshi_cli.sim.core.records import PlaceRequest, SimOrder
+from kalshi_cli.sim.core.records import SimOrder
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.errors import ServerError
-from kalshi_cli.vocabulary.units import Action, BookSide, SelfTradePrevention, Side, TimeInForce
-from tests.runner.fakes import START, Rig, another_trader_places, make_rig, new_exchange, trader
+from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
+from tests.runner.fakes import (
+    START,
+    Rig,
+    another_trader_places,
+    make_rig,
+    new_exchange,
+    place_on_desk,
+    trader,
+)
 
 A, B, C = (f"KXSOS-26-{m}" for m in "ABC")
 
@@ -58,15 +66,10 @@ def buy_no_by_hand(exchange: Exchange, account_id: str, ticker: str) -> None:
 def take_by_hand(
     exchange: Exchange, account_id: str, ticker: str, book_side: BookSide, price: str
 ) -> None:
-    take = PlaceRequest(
-        ticker=ticker,
-        book_side=book_side,
-        price=D(price),
-        count=D(1),
-        time_in_force=TimeInForce.IOC,
-        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+    take = place_on_desk(
+        exchange, account_id, ticker, book_side, price, 1, time_in_force=TimeInForce.IOC
     )
-    assert exchange.desk.place_order(account_id, take).fills
+    assert take.fills
 
 
 @pytest.mark.parametrize(
@@ -192,15 +195,7 @@ def yes_at_a_dime(rig: Rig, ticker: str) -> bool:
 
 def _rest_no_on_b(rig: Rig) -> SimOrder:
     """NO 1 on B at $0.79, rested by hand (an ask of YES at $0.21)."""
-    rest = PlaceRequest(
-        ticker=B,
-        book_side=BookSide.ASK,
-        price=D("0.21"),
-        count=D(1),
-        time_in_force=TimeInForce.GTC,
-        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-    )
-    return rig.exchange.desk.place_order(rig.client.account_id, rest).order
+    return place_on_desk(rig.exchange, rig.client.account_id, B, BookSide.ASK, "0.21", 1).order
 
 
 def logged(tmp_path: Path, event: str) -> list[dict[str, Any]]:

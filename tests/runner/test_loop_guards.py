@@ -15,14 +15,13 @@ import pytest
 
 from kalshi_cli.feed.book import FeedMessage, MessageKind
 from kalshi_cli.runner.loop.alerting import TradeAlerts
-from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.errors import BadRequestError, ServerError
 from kalshi_cli.vocabulary.models import Fill
-from kalshi_cli.vocabulary.units import Action, BookSide, SelfTradePrevention, Side, TimeInForce
+from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.fakes import FakeAlertStateStore, RecordingRouter
-from tests.runner.fakes import START, another_trader_places, make_rig, new_exchange
+from tests.runner.fakes import START, another_trader_places, make_rig, new_exchange, place_on_desk
 from tests.waiting import wait_until
 
 
@@ -170,17 +169,7 @@ def test_a_replaced_quote_that_filled_unseen_is_counted_before_the_new_one(
 def test_an_order_placed_and_amended_by_hand_counts_at_its_new_price(tmp_path: Path) -> None:
     rig = _pair_rig(tmp_path)
     me = rig.client.account_id
-    placed = rig.exchange.desk.place_order(
-        me,
-        PlaceRequest(
-            ticker=LAL,
-            book_side=BookSide.BID,
-            price=Decimal("0.10"),
-            count=Decimal("100"),
-            time_in_force=TimeInForce.GTC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
-    )
+    placed = place_on_desk(rig.exchange, me, LAL, BookSide.BID, "0.10", "100")
     rig.step(0.1)
     assert rig.loop.portfolio.total_exposure() == Decimal("10")
     rig.exchange.desk.amend_order(
@@ -216,17 +205,7 @@ def test_the_market_maker_never_cancels_an_order_placed_by_hand(tmp_path: Path) 
     rig = make_rig(tmp_path / "s.db", strategy="market-maker")
     rig.step(0.1)
     me = rig.client.account_id
-    by_hand = rig.exchange.desk.place_order(
-        me,
-        PlaceRequest(
-            ticker=LAL,
-            book_side=BookSide.BID,
-            price=Decimal("0.30"),
-            count=Decimal("5"),
-            time_in_force=TimeInForce.GTC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
-    ).order
+    by_hand = place_on_desk(rig.exchange, me, LAL, BookSide.BID, "0.30", "5").order
     for _ in range(5):
         rig.step(0.5)
     assert rig.exchange.history.order(me, by_hand.order_id).status == "resting"
@@ -359,15 +338,15 @@ def test_a_position_breach_is_alerted_again_after_the_market_went_flat(tmp_path:
     ticker = "KXFEDDECISION-SIM-DEC-H0"
 
     def trade(book_side: BookSide, price: str, count: int = 3) -> None:
-        request = PlaceRequest(
-            ticker=ticker,
-            book_side=book_side,
-            price=Decimal(price),
-            count=Decimal(count),
+        place_on_desk(
+            rig.exchange,
+            rig.client.account_id,
+            ticker,
+            book_side,
+            price,
+            count,
             time_in_force=TimeInForce.IOC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
         )
-        rig.exchange.desk.place_order(rig.client.account_id, request)
         rig.step(0.1)
         rig.step(0.1)
 

@@ -19,13 +19,20 @@ from kalshi_cli.runner.loop.trade_loop import TradeLoop
 from kalshi_cli.runner.preflight import check_live, reconcile
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.sim.core.exchange import Exchange
-from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.store import FillRecord, Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import TransportError, UsageError
 from kalshi_cli.vocabulary.models import Position
-from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, Side, TimeInForce
-from tests.runner.fakes import START, FakeClient, FakeFeed, make_rig, new_exchange, trader
+from kalshi_cli.vocabulary.units import BookSide, Side, TimeInForce
+from tests.runner.fakes import (
+    START,
+    FakeClient,
+    FakeFeed,
+    make_rig,
+    new_exchange,
+    place_on_desk,
+    trader,
+)
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 
@@ -62,17 +69,7 @@ def test_stop_loss_fires_on_the_next_tick(tmp_path: Path) -> None:
         tmp_path / "s.db", exchange=exchange, clock=clock, account_id=me, params={"spike_share": 5}
     )
     rig.step(0.1)
-    exchange.desk.place_order(
-        me,
-        PlaceRequest(
-            ticker=LAL,
-            book_side=BookSide.BID,
-            price=Decimal("0.99"),
-            count=Decimal("10"),
-            time_in_force=TimeInForce.IOC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
-    )
+    place_on_desk(exchange, me, LAL, BookSide.BID, "0.99", "10", time_in_force=TimeInForce.IOC)
     rig.step(0.1)  # the loop learns the position from its fills
     assert rig.loop.portfolio.position(LAL) > 0
     # the mark (the YES bid) is well above half the entry cost: no stop yet
@@ -211,16 +208,14 @@ def _restart_while_a_quote_fills(
         # takes the whole top of the book on the quote's side, the loop's quote included
         yes_bids, no_bids = exchange.engine.book(LAL)
         levels = yes_bids if quote.side is Side.YES else no_bids
-        exchange.desk.place_order(
+        place_on_desk(
+            exchange,
             taker.account_id,
-            PlaceRequest(
-                ticker=LAL,
-                book_side=BookSide.ASK if quote.side is Side.YES else BookSide.BID,
-                price=quote.price if quote.side is Side.YES else 1 - quote.price,
-                count=sum((size for _, size in levels), Decimal(0)),
-                time_in_force=TimeInForce.IOC,
-                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-            ),
+            LAL,
+            BookSide.ASK if quote.side is Side.YES else BookSide.BID,
+            quote.price if quote.side is Side.YES else 1 - quote.price,
+            sum((size for _, size in levels), Decimal(0)),
+            time_in_force=TimeInForce.IOC,
         )
 
     client = _FillsOnFirstPositionsRead(exchange, me, fill)

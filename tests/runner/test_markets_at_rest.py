@@ -13,11 +13,18 @@ from typing import Any
 from kalshi_cli.feed.book import MESSAGES_DROPPED, FeedMessage, MessageKind
 from kalshi_cli.runner.loop.settings import LoopSettings
 from kalshi_cli.sim.core.exchange import Exchange
-from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import Orderbook
-from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
-from tests.runner.fakes import START, Rig, make_rig, new_exchange, scenario_rig, trader
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
+from tests.runner.fakes import (
+    START,
+    Rig,
+    make_rig,
+    new_exchange,
+    place_on_desk,
+    scenario_rig,
+    trader,
+)
 
 TICKER = "KXLOW-1-A"
 # one market, no liquidity of the exchange's own: its book is only what the test shows, so no
@@ -146,15 +153,10 @@ series:
 def _take(exchange: Exchange, account_id: str, book_side: BookSide, price: str) -> None:
     """One contract of C taken by hand (a bid buys YES at the ask, an ask sells it into the
     bid)."""
-    take = PlaceRequest(
-        ticker=C_HELD,
-        book_side=book_side,
-        price=Decimal(price),
-        count=Decimal(1),
-        time_in_force=TimeInForce.IOC,
-        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+    take = place_on_desk(
+        exchange, account_id, C_HELD, book_side, price, 1, time_in_force=TimeInForce.IOC
     )
-    assert exchange.desk.place_order(account_id, take).fills
+    assert take.fills
 
 
 def test_a_market_at_rest_is_decided_again_when_only_what_its_event_holds_changes(

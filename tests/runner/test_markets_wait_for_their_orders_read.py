@@ -15,24 +15,15 @@ from msgspec.structs import replace as struct_replace
 
 from kalshi_cli.feed.session import CarriedMarkets
 from kalshi_cli.runner.loop.orders_read_again import PER_MARKET_READS
-from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
-from tests.runner.fakes import START, Rig, make_rig, new_exchange, trader
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
+from tests.runner.fakes import START, Rig, make_rig, new_exchange, place_on_desk, trader
 
 
 def _rest(rig: Rig, ticker: str, price: str, tif: TimeInForce = TimeInForce.GTC) -> str:
     """An order placed by hand on the exchange (a bid of YES for 5): its id."""
-    placed = rig.exchange.desk.place_order(
-        rig.client.account_id,
-        PlaceRequest(
-            ticker=ticker,
-            book_side=BookSide.BID,
-            price=Decimal(price),
-            count=Decimal(5),
-            time_in_force=tif,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
+    placed = place_on_desk(
+        rig.exchange, rig.client.account_id, ticker, BookSide.BID, price, 5, time_in_force=tif
     )
     return placed.order.order_id
 

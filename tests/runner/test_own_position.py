@@ -7,8 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from kalshi_cli.sim.core.records import PlaceRequest
-from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide
 from tests.runner.test_strategy_scenarios import TICKER, on_the_scenario
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "strategies" / "fair_value.py"
@@ -20,17 +19,7 @@ PARAMS = {"fair": "0.60", "edge": "0.02", "take_profit": "0.03", "order_count": 
 def test_the_take_profit_leaves_a_hand_opened_position_alone(tmp_path: Path) -> None:
     rig, mover = on_the_scenario(tmp_path, str(EXAMPLE), params=PARAMS)
     # the person buys 10 YES by hand, on the account the loop trades
-    rig.exchange.desk.place_order(
-        rig.client.account_id,
-        PlaceRequest(
-            ticker=TICKER,
-            book_side=BookSide.BID,
-            price=Decimal("0.51"),
-            count=Decimal("10"),
-            time_in_force=TimeInForce.IOC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
-    )
+    rig.hand_buy_yes(TICKER, "0.51", "10")
     for _ in range(3):
         rig.step(1.0)
     owner = rig.loop.reloads.lineup.names[0]

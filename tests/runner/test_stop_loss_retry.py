@@ -12,12 +12,19 @@ from typing import Any
 
 from msgspec.structs import replace as struct_replace
 
-from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategy_api.snapshot import MarketSnapshot
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
-from kalshi_cli.vocabulary.units import Action, BookSide, SelfTradePrevention, Side, TimeInForce
-from tests.runner.fakes import START, Rig, make_rig, new_exchange, swap_decide, trader
+from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
+from tests.runner.fakes import (
+    START,
+    Rig,
+    make_rig,
+    new_exchange,
+    place_on_desk,
+    swap_decide,
+    trader,
+)
 
 T60 = "KXHIGHNY-SIM-D1-T60"  # quiet scenario: YES bid 0.452 x 50, YES ask 0.469 x 50
 FED = "KXFEDDECISION-SIM-DEC-H0"  # quiet scenario: YES bid 0.60, YES ask 0.62
@@ -25,17 +32,7 @@ FED = "KXFEDDECISION-SIM-DEC-H0"  # quiet scenario: YES bid 0.60, YES ask 0.62
 
 def _own_bid(rig: Rig, price: str) -> str:
     """A resting YES bid placed by hand, above everyone else's: the best bid."""
-    result = rig.exchange.desk.place_order(
-        rig.client.account_id,
-        PlaceRequest(
-            ticker=T60,
-            book_side=BookSide.BID,
-            price=Decimal(price),
-            count=Decimal("5"),
-            time_in_force=TimeInForce.GTC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
-    )
+    result = place_on_desk(rig.exchange, rig.client.account_id, T60, BookSide.BID, price, "5")
     return result.order.order_id
 
 
@@ -47,17 +44,7 @@ def _stopped_rig(tmp_path: Path, **risk: Any) -> tuple[Rig, str]:
     me = trader(exchange)
     rig = make_rig(tmp_path / "s.db", exchange=exchange, clock=clock, account_id=me, risk=risk)
     rig.step(0.1)
-    exchange.desk.place_order(
-        me,
-        PlaceRequest(
-            ticker=T60,
-            book_side=BookSide.BID,
-            price=Decimal("0.469"),
-            count=Decimal("10"),
-            time_in_force=TimeInForce.IOC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
-    )
+    place_on_desk(exchange, me, T60, BookSide.BID, "0.469", "10", time_in_force=TimeInForce.IOC)
     bid = _own_bid(rig, "0.46")
     rig.step(0.1)
     assert rig.loop.portfolio.position(T60) == 10

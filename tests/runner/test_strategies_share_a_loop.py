@@ -27,7 +27,6 @@ from kalshi_cli.runner.config import StrategyChoice
 from kalshi_cli.runner.loop.alerting import TradeAlerts
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.services.orders.status import trading_status
-from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.store import Store
 from kalshi_cli.strategy_api import close_at_bid
 from kalshi_cli.strategy_api.snapshot import MarketSnapshot
@@ -47,6 +46,7 @@ from tests.runner.fakes import (
     another_trader_places,
     make_rig,
     new_exchange,
+    place_on_desk,
     swap_decide,
     trader,
 )
@@ -108,16 +108,8 @@ def _hand_buy(
 ) -> None:
     """A purchase by hand on the loop's account, of YES (a bid) or of NO (an ask): one that
     takes what it can at once, or, GTC, one that rests."""
-    rig.exchange.desk.place_order(
-        rig.client.account_id,
-        PlaceRequest(
-            ticker=TICKER,
-            book_side=book_side,
-            price=Decimal(price),
-            count=Decimal(count),
-            time_in_force=tif,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
+    place_on_desk(
+        rig.exchange, rig.client.account_id, TICKER, book_side, price, count, time_in_force=tif
     )
 
 

@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 
 from kalshi_cli.sim.core.exchange import Exchange
-from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest
+from kalshi_cli.sim.core.records import ExchangeError
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import Orderbook
-from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
-from tests.runner.fakes import START, Rig, make_rig, new_exchange
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
+from tests.runner.fakes import START, Rig, make_rig, new_exchange, place_on_desk
 
 TICKER = "KXSTRAT-SIM-A"
 
@@ -64,17 +64,8 @@ class Mover:
                 self.exchange.desk.cancel_order(self.account, old)
         if book_side is None:
             return
-        result = self.exchange.desk.place_order(
-            self.account,
-            PlaceRequest(
-                ticker=TICKER,
-                book_side=book_side,
-                price=Decimal(yes_price),
-                count=Decimal("100"),
-                time_in_force=TimeInForce.GTC,
-                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-                post_only=True,
-            ),
+        result = place_on_desk(
+            self.exchange, self.account, TICKER, book_side, yes_price, "100", post_only=True
         )
         self.slots[slot] = result.order.order_id
 
@@ -196,16 +187,14 @@ def test_a_quote_filled_while_its_order_update_was_lost_is_requoted(
         key_id="taker", public_key_pem="", cash_cents=10**7
     )
     # sells through the mover's 0.49 bid into the loop's YES bid below it
-    rig.exchange.desk.place_order(
+    place_on_desk(
+        rig.exchange,
         taker.account_id,
-        PlaceRequest(
-            ticker=TICKER,
-            book_side=BookSide.ASK,
-            price=quote.price,
-            count=Decimal("100") + quote.remaining,
-            time_in_force=TimeInForce.IOC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
+        TICKER,
+        BookSide.ASK,
+        quote.price,
+        Decimal("100") + quote.remaining,
+        time_in_force=TimeInForce.IOC,
     )
     rig.feed.drain_messages()  # the fill and user_orders messages are lost
     mover.quote("0.44", "0.46")  # the mid moves: the loop wants its YES bid elsewhere

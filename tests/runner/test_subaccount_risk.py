@@ -13,11 +13,10 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.risk.engine import RiskLimits
-from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.store import FillRecord, Store
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
-from tests.runner.fakes import START, Rig, make_rig, new_exchange, trader
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
+from tests.runner.fakes import START, Rig, make_rig, new_exchange, place_on_desk, trader
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 
@@ -118,17 +117,7 @@ def test_the_stop_loss_floor_counts_the_loops_subaccounts_positions_only(
     )
     _on(rig, loop_on)
     rig.step(0.1)
-    exchange.desk.place_order(
-        me,
-        PlaceRequest(
-            ticker=LAL,
-            book_side=BookSide.BID,
-            price=Decimal("0.99"),
-            count=Decimal("10"),
-            time_in_force=TimeInForce.IOC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
-    )
+    place_on_desk(exchange, me, LAL, BookSide.BID, "0.99", "10", time_in_force=TimeInForce.IOC)
     rig.step(0.1)  # the loop reads the fill
     held = rig.loop.portfolio.position(LAL)
     sent = len(rig.client.requests)

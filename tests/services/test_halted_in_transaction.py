@@ -18,6 +18,7 @@ from kalshi_cli.vocabulary.order_terms import OrderRequest
 from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 from tests.conftest import SimHarness
 from tests.prime_tier import resting_count
+from tests.wire import order_body
 
 T = "KXHALT-26JAN01-A"
 
@@ -76,24 +77,10 @@ def test_reducing_allows_a_reduce_only_order_and_refuses_another(
     other = prime.new_account()
     service = OrderService(client, store)
     service.place(service.prepare(_bid()))
-    sell = {
-        "ticker": T,
-        "side": "ask",
-        "price": "0.40",
-        "count": "1",
-        "time_in_force": "immediate_or_cancel",
-        "self_trade_prevention_type": "taker_at_cross",
-    }
-    assert prime.signed(other, "POST", "/portfolio/events/orders", json=sell).status_code == 201
-    buy = {
-        "ticker": T,
-        "side": "bid",
-        "price": "0.35",
-        "count": "1",
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-    }
-    assert prime.signed(other, "POST", "/portfolio/events/orders", json=buy).status_code == 201
+    sell = order_body(T, side="ask", count="1", time_in_force="immediate_or_cancel")
+    prime.placed(other, sell)
+    buy = order_body(T, price="0.35", count="1")
+    prime.placed(other, buy)
     opening = service.prepare(_bid())
     reducing = service.prepare(
         OrderRequest(

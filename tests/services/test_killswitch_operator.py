@@ -27,7 +27,7 @@ from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ApiError, KalshiError
 from kalshi_cli.vocabulary.models import Fill, Order
-from tests.checks.test_check_alerts_e2e import Receiver
+from tests.alerts.receiver import Receiver
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi
 from tests.services.killswitch_fakes import UnexpectedCalls
@@ -558,24 +558,15 @@ def test_a_result_that_cannot_be_recorded_says_why(tmp_path: Path) -> None:
 
 
 def test_cancel_all_with_no_loop_running_posts_its_critical_alert_once(
-    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path, receiver: Receiver
 ) -> None:
     """runbooks/06: the kill switch's alert reaches the webhooks whoever pulled it, with no
     trade loop to see HALTED; critical, as the loop's own for the same fingerprint."""
-    receiver = Receiver()
-    try:
-        home = tmp_path / "home"
-        home.mkdir(exist_ok=True)
-        (home / "config.yaml").write_text(
-            "alerts:\n"
-            "  channels:\n"
-            f"    ops: {{type: generic, url: '{receiver.url}', max_attempts: 1}}\n"
-            "  routes: {critical: ops, info: ops}\n"
-        )
-        result = kalshi("cancel-all", "--yes")
-        assert result.exit_code == 0, result.output
-    finally:
-        receiver.stop()
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    (home / "config.yaml").write_text(receiver.alerts_config("critical", "info"))
+    result = kalshi("cancel-all", "--yes")
+    assert result.exit_code == 0, result.output
     assert [(p["fingerprint"], p["severity"], p["status"]) for p in receiver.posts] == [
         ("trade.kill_switch", "critical", "firing")
     ]

@@ -24,6 +24,7 @@ from kalshi_cli.vocabulary.units import Action, Side
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, connect, state_path
 from tests.waiting import wait_until
+from tests.wire import order_body
 
 # what the trade loop before this fix wrote 10 s after a lost answer
 OLD_LOOP_REASON = "not on the exchange after its answer was lost; never placed"
@@ -58,18 +59,9 @@ def _place_held(prime: SimHarness, store: Store, ticker: str, coid: str) -> None
 
 def _take(prime: SimHarness, ticker: str, count: str) -> None:
     taker = prime.new_account(balance_cents=10_000_000)
-    answer = prime.signed(
+    answer = prime.place_order(
         taker,
-        "POST",
-        "/portfolio/events/orders",
-        json={
-            "ticker": ticker,
-            "side": "ask",
-            "price": "0.40",
-            "count": count,
-            "time_in_force": "immediate_or_cancel",
-            "self_trade_prevention_type": "taker_at_cross",
-        },
+        order_body(ticker, side="ask", count=count, time_in_force="immediate_or_cancel"),
     )
     assert answer.status_code == 201 and answer.json()["fill_count"] == f"{D(count):.2f}"
 

@@ -24,6 +24,7 @@ from kalshi_cli.vocabulary.order_terms import OrderRequest
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.conftest import SimHarness
 from tests.prime_tier import connect, funded_subaccount, make_markets
+from tests.wire import order_body
 
 # ------------------------------------------------------------------------------ limits:
 
@@ -142,18 +143,9 @@ def _two_fills_ten_seconds_apart(sim: SimHarness, clock: ManualClock, ticker: st
     returns the time between them."""
     with connect(sim.new_account(balance_cents=1_000_000)) as seller:
         for count in ("1", "2"):
-            sim.signed(
+            sim.place_order(
                 sim.account,
-                "POST",
-                "/portfolio/events/orders",
-                json={
-                    "ticker": ticker,
-                    "side": "bid",
-                    "count": f"{count}.00",
-                    "price": "0.4000",
-                    "time_in_force": "good_till_canceled",
-                    "self_trade_prevention_type": "taker_at_cross",
-                },
+                order_body(ticker, price="0.4000", count=f"{count}.00"),
             ).raise_for_status()
             seller.orders.create_order(
                 CreateOrder(ticker, BookSide.ASK, Decimal("0.40"), Decimal(count))

@@ -18,6 +18,7 @@ from kalshi_cli.vocabulary.order_terms import REDUCE_ONLY_NEEDS_IOC, OrderReques
 from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.conftest import SimHarness
 from tests.prime_tier import connect, make_markets
+from tests.wire import order_body
 
 LIMITS = RiskLimits(max_position_per_market=D(10), max_order_cost=D(5))
 
@@ -105,21 +106,13 @@ def test_reduce_only_is_sent_only_as_immediate_or_cancel(
     assert prime.stats()["total_requests"] == before  # not even the market was read
     assert store.orders.intents() == []
 
-    body = {
-        "ticker": ticker,
-        "side": "ask",
-        "price": "0.4000",
-        "count": "1.00",
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-        "reduce_only": True,
-    }
-    answer = prime.signed(prime.account, "POST", "/portfolio/events/orders", json=body)
+    body = order_body(ticker, side="ask", price="0.4000", count="1.00", reduce_only=True)
+    answer = prime.place_order(prime.account, body)
     assert answer.status_code == 400
     assert "immediate_or_cancel" in answer.text
     assert list(client.orders.iter_orders()) == []
     body["time_in_force"] = "immediate_or_cancel"  # the same with IOC: refused only as growth
-    ioc = prime.signed(prime.account, "POST", "/portfolio/events/orders", json=body)
+    ioc = prime.place_order(prime.account, body)
     assert ioc.status_code == 400 and "immediate_or_cancel" not in ioc.text
 
 

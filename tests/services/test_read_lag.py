@@ -38,10 +38,7 @@ def _order(side: str, price: str, count: str = "1", **extra: Any) -> dict[str, A
 
 
 def _post(prime: SimHarness, account: Any, body: dict[str, Any]) -> str:
-    response = prime.signed(account, "POST", "/portfolio/events/orders", json=body)
-    assert response.status_code == 201, response.text
-    order_id: str = response.json()["order_id"]
-    return order_id
+    return str(prime.placed(account, body)["order_id"])
 
 
 def _requests(prime: SimHarness, endpoint: str) -> int:

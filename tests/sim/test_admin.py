@@ -11,6 +11,7 @@ import httpx
 from kalshi_cli.sim.server.app import create_app
 from kalshi_cli.sim.server.embed import prepare, release
 from tests.conftest import SimHarness
+from tests.wire import order_body
 
 
 def test_new_accounts_trade_as_counterparties(sim: SimHarness) -> None:
@@ -47,21 +48,9 @@ def test_settle_pays_the_winners_and_status_changes(sim: SimHarness) -> None:
     t = "KXADM-26-S"
     sim.create_market(t)
     other = sim.new_account()
-    bid = {
-        "ticker": t,
-        "side": "bid",
-        "price": "0.30",
-        "count": "10",
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-    }
-    sim.signed(sim.account, "POST", "/portfolio/events/orders", json=bid)
-    sim.signed(
-        other,
-        "POST",
-        "/portfolio/events/orders",
-        json={**bid, "side": "ask", "time_in_force": "immediate_or_cancel"},
-    )
+    bid = order_body(t, price="0.30", count="10")
+    sim.place_order(sim.account, bid)
+    sim.place_order(other, {**bid, "side": "ask", "time_in_force": "immediate_or_cancel"})
     sim.set_status(t, "paused")
     assert httpx.get(f"{sim.account.api_base}/markets/{t}").json()["market"]["status"] == "inactive"
     sim.set_status(t, "open")

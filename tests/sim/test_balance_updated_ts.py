@@ -23,7 +23,6 @@ from tests.conftest import SimHarness, _start
 from tests.wire import order_body
 
 ON_0, ON_2 = "KXSTAMP-26JAN01-A", "KXSTAMPB-26JAN01-A"
-ORDERS = "/portfolio/events/orders"
 
 
 @pytest.fixture
@@ -71,7 +70,7 @@ def test_a_resting_order_and_a_fill_each_move_the_stamp_to_their_time(
 ) -> None:
     me, other = sim.new_account(100_000), sim.new_account(100_000)
     manual_clock.advance(60)
-    ok(sim.signed(me, "POST", ORDERS, json=order_body(ON_0)), 201)  # $2.00 held
+    ok(sim.place_order(me, order_body(ON_0)), 201)  # $2.00 held
     placed = now(manual_clock)
     manual_clock.advance(60)
     rested = balance(sim, me)
@@ -79,7 +78,7 @@ def test_a_resting_order_and_a_fill_each_move_the_stamp_to_their_time(
 
     manual_clock.advance(60)
     sell = order_body(ON_0, side="ask", count="2", time_in_force="immediate_or_cancel")
-    ok(sim.signed(other, "POST", ORDERS, json=sell), 201)
+    ok(sim.place_order(other, sell), 201)
     filled_at = now(manual_clock)
     manual_clock.advance(60)
     assert balance(sim, other)["updated_ts"] == filled_at  # the taker's cash moved
@@ -94,7 +93,7 @@ def test_a_change_on_one_shard_moves_that_shards_stamp_and_the_accounts_alone(
     me = sim.new_account(100_000)
     opened = now(manual_clock)
     manual_clock.advance(60)
-    ok(sim.signed(me, "POST", ORDERS, json=order_body(ON_0)), 201)
+    ok(sim.place_order(me, order_body(ON_0)), 201)
     placed = now(manual_clock)
     manual_clock.advance(60)
     assert balance(sim, me)["updated_ts"] == placed  # every shard's: the latest change
@@ -119,14 +118,14 @@ def test_a_subaccounts_fill_moves_its_own_rows_stamp_not_the_others(
     before = stamps(sim, me)
     assert before[0, 0] == before[1, 0] == moved
 
-    ok(sim.signed(me, "POST", ORDERS, json=order_body(ON_0, subaccount=1)), 201)
+    ok(sim.place_order(me, order_body(ON_0, subaccount=1)), 201)
     placed = now(manual_clock)
     manual_clock.advance(60)
     assert stamps(sim, me) == {**before, (1, 0): placed}  # the resting order's hold
-    ok(sim.signed(other, "POST", ORDERS, json=order_body(ON_0, side="ask", price="0.50")), 201)
+    ok(sim.place_order(other, order_body(ON_0, side="ask", price="0.50")), 201)
     manual_clock.advance(60)
     take = order_body(ON_0, price="0.50", count="1", time_in_force="immediate_or_cancel")
-    ok(sim.signed(me, "POST", ORDERS, json={**take, "subaccount": 1}), 201)  # a taker fill
+    ok(sim.place_order(me, {**take, "subaccount": 1}), 201)  # a taker fill
     filled_at = now(manual_clock)
     manual_clock.advance(60)
     after = stamps(sim, me)

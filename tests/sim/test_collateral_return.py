@@ -17,6 +17,7 @@ from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.sim.server.embed import start_simulator
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
+from tests.wire import order_body
 
 FREE = {"fee_type": "quadratic", "fee_multiplier": "0"}  # no fees: the figures are Kalshi's
 
@@ -47,14 +48,7 @@ def sim(tmp_path: Path) -> Iterator[SimHarness]:
 
 
 def _order(ticker: str, side: str, price: str, count: int) -> dict[str, Any]:
-    return {
-        "ticker": ticker,
-        "side": side,
-        "price": price,
-        "count": str(count),
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-    }
+    return order_body(ticker, side=side, price=price, count=str(count))
 
 
 def trade(sim: SimHarness, me: AccountInfo, what: str) -> None:
@@ -64,14 +58,8 @@ def trade(sim: SimHarness, me: AccountInfo, what: str) -> None:
     n = int(count)
     maker = sim.new_account(10_000_000)
     other = "ask" if side == "bid" else "bid"
-    assert (
-        sim.signed(
-            maker, "POST", "/portfolio/events/orders", json=_order(ticker, other, price, n)
-        ).status_code
-        == 201
-    )
-    placed = sim.signed(me, "POST", "/portfolio/events/orders", json=_order(ticker, side, price, n))
-    assert placed.status_code == 201, placed.text
+    sim.placed(maker, _order(ticker, other, price, n))
+    sim.placed(me, _order(ticker, side, price, n))
 
 
 def netting(sim: SimHarness, me: AccountInfo) -> None:

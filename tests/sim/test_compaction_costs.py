@@ -20,10 +20,10 @@ import pytest
 from kalshi_cli.sim.core import record_views, trade_archive
 from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.historical import COMPACT_EVERY_S, HistoryPolicy, attach_retention
-from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
 from tests.conftest import STANDARD_FEES, SimHarness
+from tests.runner.fakes import place_on_desk
 from tests.sim.test_core import market
 
 # ---------------------------------------------------------------------------------- F1
@@ -85,16 +85,15 @@ def _exchange(markets: int = 50) -> tuple[Exchange, ManualClock]:
 def _place(  # noqa: PLR0917 (a short call in loops)
     ex: Exchange, account: str, ticker: str, side: BookSide, cents: int, tif: Any
 ) -> Any:
-    return ex.desk.place_order(
+    return place_on_desk(
+        ex,
         account,
-        PlaceRequest(
-            ticker=ticker,
-            book_side=side,
-            price=Decimal(cents) / 100,
-            count=Decimal(1),
-            time_in_force=tif,
-            self_trade_prevention=SelfTradePrevention.MAKER,
-        ),
+        ticker,
+        side,
+        Decimal(cents) / 100,
+        1,
+        time_in_force=tif,
+        self_trade_prevention=SelfTradePrevention.MAKER,
     )
 
 

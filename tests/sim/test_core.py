@@ -15,7 +15,6 @@ from kalshi_cli.sim.core.records import (
     FillHappened,
     MarketLifecycle,
     OrderChanged,
-    PlaceRequest,
     PlaceResult,
     PositionChanged,
     SimEvent,
@@ -36,6 +35,7 @@ from kalshi_cli.vocabulary.models import (
 )
 from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, Side, TimeInForce
 from tests.conftest import NO_FEES, STANDARD_FEES
+from tests.runner.fakes import place_on_desk
 from tests.sim.test_journal import state as exchange_state
 
 BID, ASK = BookSide.BID, BookSide.ASK
@@ -93,17 +93,17 @@ class Env:
         ticker: str = "M",
         **kw: Any,
     ) -> PlaceResult:
-        return self.ex.desk.place_order(
+        stp = kw.pop("stp", TAC)
+        return place_on_desk(
+            self.ex,
             acct,
-            PlaceRequest(
-                ticker=ticker,
-                book_side=side,
-                price=D(price),
-                count=D(count),
-                time_in_force=tif,
-                self_trade_prevention=kw.pop("stp", TAC),
-                **kw,
-            ),
+            ticker,
+            side,
+            price,
+            count,
+            time_in_force=tif,
+            self_trade_prevention=stp,
+            **kw,
         )
 
     def cash(self, acct: str) -> int:

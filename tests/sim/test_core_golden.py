@@ -27,7 +27,6 @@ from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.records import (
     BookChanged,
     ExchangeError,
-    PlaceRequest,
     SimEvent,
     SimNotice,
     SimOrder,
@@ -46,6 +45,7 @@ from kalshi_cli.sim.core.serialize import (
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import PRICE_STRUCTURES, FeeModel, FeeType
 from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce, fmt_dollars
+from tests.runner.fakes import place_on_desk
 from tests.sim.test_core import market
 
 GOLDEN = Path(__file__).parent / "data" / "core_golden.json"
@@ -240,18 +240,17 @@ def run(
                 price = grid[min(max(i, 0), len(grid) - 1)]
                 tif = rng.choices([TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK], [8, 2, 1])[0]
                 reduce_only = tif is TimeInForce.IOC and rng.random() < 0.3
-                result = ex.desk.place_order(
+                result = place_on_desk(
+                    ex,
                     acct,
-                    PlaceRequest(
-                        ticker=ticker,
-                        book_side=side,
-                        price=price,
-                        count=count_for(rng, fractional),
-                        time_in_force=tif,
-                        self_trade_prevention=rng.choice(list(SelfTradePrevention)),
-                        post_only=tif is TimeInForce.GTC and rng.random() < 0.1,
-                        reduce_only=reduce_only,
-                    ),
+                    ticker,
+                    side,
+                    price,
+                    count_for(rng, fractional),
+                    time_in_force=tif,
+                    self_trade_prevention=rng.choice(list(SelfTradePrevention)),
+                    post_only=tif is TimeInForce.GTC and rng.random() < 0.1,
+                    reduce_only=reduce_only,
                 )
                 entry = {
                     "place": rec.canon(order_json(result.order)),
@@ -326,33 +325,30 @@ def test_a_copied_order_has_every_attribute_of_the_order() -> None:
     """`copy_order` names the fields one by one; an order with no field at its default is
     copied whole, as a distinct object (a field left out would come back as its default)."""
     ex, clock, accounts, _ = build()
-    order = ex.desk.place_order(
+    order = place_on_desk(
+        ex,
         accounts[0],
-        PlaceRequest(
-            ticker="FDECI",
-            book_side=BookSide.ASK,
-            price=Decimal("0.517"),
-            count=Decimal("3.25"),
-            time_in_force=TimeInForce.GTC,
-            self_trade_prevention=SelfTradePrevention.MAKER,
-            client_order_id="c1",
-            expiration_time=int(clock.wall()) + 60,
-            cancel_order_on_pause=True,
-            order_group_id=ex.groups.create_order_group(
-                accounts[0], contracts_limit=Decimal(100)
-            ).order_group_id,
-        ),
+        "FDECI",
+        BookSide.ASK,
+        "0.517",
+        "3.25",
+        self_trade_prevention=SelfTradePrevention.MAKER,
+        client_order_id="c1",
+        expiration_time=int(clock.wall()) + 60,
+        cancel_order_on_pause=True,
+        order_group_id=ex.groups.create_order_group(
+            accounts[0], contracts_limit=Decimal(100)
+        ).order_group_id,
     ).order
-    ex.desk.place_order(
+    place_on_desk(
+        ex,
         accounts[1],
-        PlaceRequest(
-            ticker="FDECI",
-            book_side=BookSide.BID,
-            price=Decimal("0.517"),
-            count=Decimal("1.01"),
-            time_in_force=TimeInForce.IOC,
-            self_trade_prevention=SelfTradePrevention.MAKER,
-        ),
+        "FDECI",
+        BookSide.BID,
+        "0.517",
+        "1.01",
+        time_in_force=TimeInForce.IOC,
+        self_trade_prevention=SelfTradePrevention.MAKER,
     )
     live = ex.history.order(accounts[0], order.order_id)
     live.taker_fill_cost = Decimal("0.0123")

@@ -13,7 +13,6 @@ import pytest
 from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.records import (
     ExchangeError,
-    PlaceRequest,
     PlaceResult,
     SimEvent,
     SimSeries,
@@ -21,7 +20,8 @@ from kalshi_cli.sim.core.records import (
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.conftest import NO_FEES
-from tests.sim.test_core import ASK, BID, GTC, IOC, TAC, market
+from tests.runner.fakes import place_on_desk
+from tests.sim.test_core import ASK, BID, GTC, IOC, market
 from tests.sim.test_journal import state
 
 
@@ -49,15 +49,7 @@ class Netted:
     def place(  # noqa: PLR0917 (tests read best positionally)
         self, acct: str, ticker: str, side: BookSide, price: str, count: int, tif: TimeInForce = GTC
     ) -> PlaceResult:
-        request = PlaceRequest(
-            ticker=ticker,
-            book_side=side,
-            price=D(price),
-            count=D(count),
-            time_in_force=tif,
-            self_trade_prevention=TAC,
-        )
-        return self.ex.desk.place_order(acct, request)
+        return place_on_desk(self.ex, acct, ticker, side, price, count, time_in_force=tif)
 
     def take(self, acct: str, ticker: str, side: BookSide, price: str, count: int) -> None:
         """`acct` takes `count` at `price` from a maker resting the other side."""

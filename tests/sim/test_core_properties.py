@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kalshi_cli.sim.core.exchange import Exchange
-from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest, SimOrder
+from kalshi_cli.sim.core.records import ExchangeError, SimOrder
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import (
     FEE_QUANTUM,
@@ -30,6 +30,7 @@ from kalshi_cli.vocabulary.models import (
 )
 from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
 from tests.conftest import NO_FEES, STANDARD_FEES
+from tests.runner.fakes import place_on_desk
 from tests.sim.test_core import market
 
 TICKERS = {"FRA": "deci_cent", "LIN": "linear_cent", "TAP": "tapered_deci_cent"}
@@ -83,16 +84,14 @@ def build(fees: FeeModel) -> tuple[Exchange, list[str]]:
         unit = D("0.01") if ticker == "LIN" else D("0.001")
         for i, (lo, hi) in enumerate((bids, asks)):
             for tick in range(lo, hi + 1):
-                ex.desk.place_order(
+                place_on_desk(
+                    ex,
                     accounts[i],
-                    PlaceRequest(
-                        ticker=ticker,
-                        book_side=BookSide.BID if i == 0 else BookSide.ASK,
-                        price=unit * tick,
-                        count=D(10),
-                        time_in_force=TimeInForce.GTC,
-                        self_trade_prevention=SelfTradePrevention.MAKER,
-                    ),
+                    ticker,
+                    BookSide.BID if i == 0 else BookSide.ASK,
+                    unit * tick,
+                    10,
+                    self_trade_prevention=SelfTradePrevention.MAKER,
                 )
     return ex, accounts
 
@@ -121,18 +120,17 @@ def run(ex: Exchange, accounts: list[str], step: tuple) -> None:  # type: ignore
         ticker = sorted(TICKERS)[x % 3]
         prices = PRICES[ticker]
         tif = [TimeInForce.GTC, TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK][flags % 4]
-        ex.desk.place_order(
+        place_on_desk(
+            ex,
             account,
-            PlaceRequest(
-                ticker=ticker,
-                book_side=BookSide.BID if x % 4 < 2 else BookSide.ASK,
-                price=prices[y % len(prices)],
-                count=units(ticker, count),
-                time_in_force=tif,
-                self_trade_prevention=list(SelfTradePrevention)[flags // 4 % 2],
-                post_only=flags // 8 % 4 == 0 and tif is TimeInForce.GTC,
-                reduce_only=flags // 32 == 1 and flags % 3 == 0,
-            ),
+            ticker,
+            BookSide.BID if x % 4 < 2 else BookSide.ASK,
+            prices[y % len(prices)],
+            units(ticker, count),
+            time_in_force=tif,
+            self_trade_prevention=list(SelfTradePrevention)[flags // 4 % 2],
+            post_only=flags // 8 % 4 == 0 and tif is TimeInForce.GTC,
+            reduce_only=flags // 32 == 1 and flags % 3 == 0,
         )
         return
     if kind == 9:

@@ -11,15 +11,15 @@ import pytest
 from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.records import (
     ExchangeError,
-    PlaceRequest,
     PlaceResult,
     SimEvent,
     SimSeries,
 )
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import FEE_QUANTUM, charge_fill, trading_fee
-from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention
 from tests.conftest import STANDARD_FEES
+from tests.runner.fakes import place_on_desk
 from tests.sim.test_core import market
 
 
@@ -44,16 +44,8 @@ def _exchange() -> tuple[Exchange, str, str]:
 def _place(  # noqa: PLR0917
     ex: Exchange, account: str, ticker: str, side: BookSide, price: str, count: str
 ) -> PlaceResult:
-    return ex.desk.place_order(
-        account,
-        PlaceRequest(
-            ticker=ticker,
-            book_side=side,
-            price=Decimal(price),
-            count=Decimal(count),
-            time_in_force=TimeInForce.GTC,
-            self_trade_prevention=SelfTradePrevention.MAKER,
-        ),
+    return place_on_desk(
+        ex, account, ticker, side, price, count, self_trade_prevention=SelfTradePrevention.MAKER
     )
 
 

@@ -30,6 +30,7 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.reference_index import settlement_value, settles_yes
 from tests.conftest import SimHarness, _start
 from tests.waiting import wait_until
+from tests.wire import order_body
 
 C = 1_800_000_000  # 2027-01-15 03:00 EST: an hourly close
 ORIGIN = C - 1000
@@ -213,20 +214,7 @@ def test_a_position_in_a_crypto_market_is_paid_by_the_index(
     wait_for(crypto_sim, "KXBTCD-27JAN1503", lambda f: ticker in f)
     buyer, seller = crypto_sim.account, crypto_sim.new_account()
     for account, side in ((seller, "ask"), (buyer, "bid")):
-        placed = crypto_sim.signed(
-            account,
-            "POST",
-            "/portfolio/events/orders",
-            json={
-                "ticker": ticker,
-                "side": side,
-                "price": "0.40",
-                "count": "3",
-                "time_in_force": "good_till_canceled",
-                "self_trade_prevention_type": "taker_at_cross",
-            },
-        )
-        assert placed.status_code == 201, placed.text
+        crypto_sim.placed(account, order_body(ticker, side=side, count="3"))
     clock.advance(C - ORIGIN + 1)
     wait_for(crypto_sim, "KXBTCD-27JAN1503", all_status("finalized"))
     settlements = crypto_sim.signed(buyer, "GET", "/portfolio/settlements").json()["settlements"]

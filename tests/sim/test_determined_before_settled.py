@@ -11,7 +11,6 @@ settles it by itself, and a journal replay keeps both steps apart.
 
 from __future__ import annotations
 
-from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +20,17 @@ from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.records import (
     ExchangeError,
     MarketLifecycle,
-    PlaceRequest,
     SimEvent,
     SimSeries,
 )
 from kalshi_cli.sim.core.serialize import market_json
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import NO_FEES, SimHarness
+from tests.runner.fakes import place_on_desk
 from tests.sim.test_core import market
 from tests.sim.wsutil import Ws
+from tests.wire import order_body
 
 TIMER_S = 3600
 
@@ -38,17 +38,10 @@ TIMER_S = 3600
 def _trade(sim: SimHarness, ticker: str) -> None:
     """The harness's account buys 10 YES at $0.30 from another account."""
     seller = sim.new_account()
-    bid = {
-        "ticker": ticker,
-        "side": "bid",
-        "price": "0.30",
-        "count": "10",
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-    }
-    sim.signed(sim.account, "POST", "/portfolio/events/orders", json=bid).raise_for_status()
+    bid = order_body(ticker, price="0.30", count="10")
+    sim.place_order(sim.account, bid).raise_for_status()
     ask = {**bid, "side": "ask", "time_in_force": "immediate_or_cancel"}
-    sim.signed(seller, "POST", "/portfolio/events/orders", json=ask).raise_for_status()
+    sim.place_order(seller, ask).raise_for_status()
 
 
 def _read(sim: SimHarness, path: str, **params: Any) -> dict[str, Any]:
@@ -103,15 +96,8 @@ def test_a_determined_market_takes_no_order_and_no_other_result(sim: SimHarness)
     t = "KXHELD-26-B"
     sim.create_market(t, settlement_timer_seconds=TIMER_S)
     httpx.post(f"{sim.admin_url}/markets/{t}/determine", json={"result": "no"}).raise_for_status()
-    bid = {
-        "ticker": t,
-        "side": "bid",
-        "price": "0.30",
-        "count": "1",
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-    }
-    refused = sim.signed(sim.account, "POST", "/portfolio/events/orders", json=bid)
+    bid = order_body(t, price="0.30", count="1")
+    refused = sim.place_order(sim.account, bid)
     assert (refused.status_code, refused.json()["error"]["code"]) == (409, "market_closed")
     other = httpx.post(f"{sim.admin_url}/markets/{t}/settle", json={"result": "yes"})
     assert other.status_code == 409
@@ -148,17 +134,7 @@ class _Core:
             key_id="b", public_key_pem="", cash_cents=100_00
         ).account_id
         for who, side in ((self.a, BookSide.BID), (b, BookSide.ASK)):
-            self.ex.desk.place_order(
-                who,
-                PlaceRequest(
-                    ticker="M",
-                    book_side=side,
-                    price=D("0.30"),
-                    count=D(10),
-                    time_in_force=TimeInForce.GTC,
-                    self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-                ),
-            )
+            place_on_desk(self.ex, who, "M", side, "0.30", 10)
 
     def cash(self, ex: Exchange | None = None) -> int:
         return (ex or self.ex).accounts.account(self.a).cash_cents

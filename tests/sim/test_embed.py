@@ -26,6 +26,7 @@ from kalshi_cli.sim.server.embed import (
     start_simulator,
 )
 from tests.conftest import SimHarness
+from tests.wire import order_body
 
 
 def test_account_json_has_exactly_the_five_keys(sim: SimHarness) -> None:
@@ -38,18 +39,11 @@ def test_account_json_has_exactly_the_five_keys(sim: SimHarness) -> None:
 
 
 def test_a_restart_keeps_accounts_orders_and_positions(tmp_path: Path) -> None:
-    order = {
-        "ticker": "KXEMB-26-A",
-        "side": "bid",
-        "price": "0.40",
-        "count": "2",
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-    }
+    order = order_body("KXEMB-26-A", count="2")
     with start_simulator(tmp_path, scenario="empty") as first:
         harness = SimHarness(first)
         harness.create_market("KXEMB-26-A")
-        placed = harness.signed(first.account, "POST", "/portfolio/events/orders", json=order)
+        placed = harness.place_order(first.account, order)
         order_id = placed.json()["order_id"]
         key_id = first.account.key_id
         harness.http.close()

@@ -20,6 +20,7 @@ from tests.conftest import STANDARD_FEES, SimHarness
 from tests.sim.test_core import ASK, BID, Env, market, refused
 from tests.sim.test_spec_audit import ws_problems
 from tests.sim.wsutil import Ws
+from tests.wire import order_body
 
 
 def _event_env(**override: Any) -> Env:
@@ -180,14 +181,7 @@ EVENT = "KXEVF-26JAN01"
 
 
 def _order(side: str, tif: str = "good_till_canceled") -> dict[str, Any]:
-    return {
-        "ticker": T,
-        "side": side,
-        "price": "0.52",
-        "count": "1",
-        "time_in_force": tif,
-        "self_trade_prevention_type": "taker_at_cross",
-    }
+    return order_body(T, side=side, price="0.52", count="1", time_in_force=tif)
 
 
 def test_the_served_event_fee_override_is_what_a_fill_is_charged(sim: SimHarness) -> None:
@@ -214,11 +208,8 @@ def test_the_served_event_fee_override_is_what_a_fill_is_charged(sim: SimHarness
     [change] = listed.json()["event_fee_changes"]
     assert change["id"] == admin.json()["id"] and listed.json()["cursor"] == ""
     other = sim.new_account()
-    sim.signed(other, "POST", "/portfolio/events/orders", json=_order("ask"))
-    taker = sim.signed(
-        sim.account, "POST", "/portfolio/events/orders", json=_order("bid", "immediate_or_cancel")
-    )
-    assert taker.status_code == 201, taker.text
+    sim.place_order(other, _order("ask"))
+    sim.placed(sim.account, _order("bid", "immediate_or_cancel"))
     [fill] = sim.signed(sim.account, "GET", "/portfolio/fills", params={"ticker": T}).json()[
         "fills"
     ]
@@ -249,11 +240,8 @@ def test_a_served_multiplier_only_override_is_what_a_fill_is_charged(sim: SimHar
     assert "fee_type_override" not in event  # x-omitempty: null is absent
     assert event["fee_multiplier_override"] == 0.5
     other = sim.new_account()
-    sim.signed(other, "POST", "/portfolio/events/orders", json=_order("ask"))
-    taker = sim.signed(
-        sim.account, "POST", "/portfolio/events/orders", json=_order("bid", "immediate_or_cancel")
-    )
-    assert taker.status_code == 201, taker.text
+    sim.place_order(other, _order("ask"))
+    sim.placed(sim.account, _order("bid", "immediate_or_cancel"))
     [fill] = sim.signed(sim.account, "GET", "/portfolio/fills", params={"ticker": T}).json()[
         "fills"
     ]

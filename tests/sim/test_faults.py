@@ -21,22 +21,16 @@ from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
 from tests.sim.wsutil import Ws
 from tests.waiting import PATIENCE_S, wait_until
+from tests.wire import order_body
 
 T = "KXFLT-26JAN01-A"
-ORDER = {
-    "ticker": T,
-    "side": "bid",
-    "price": "0.40",
-    "count": "1",
-    "time_in_force": "good_till_canceled",
-    "self_trade_prevention_type": "taker_at_cross",
-}
+ORDER = order_body(T, count="1")
 
 
 def test_http_5xx_rate_answers_500_and_changes_nothing(sim: SimHarness) -> None:
     sim.create_market(T)
     sim.set_faults(http_5xx_rate=1.0)
-    response = sim.signed(sim.account, "POST", "/portfolio/events/orders", json=ORDER)
+    response = sim.place_order(sim.account, ORDER)
     assert (response.status_code, response.json()["code"]) == (500, "internal_server_error")
     sim.clear_faults()
     assert sim.signed(sim.account, "GET", "/portfolio/orders").json()["orders"] == []
@@ -70,12 +64,7 @@ def test_a_dropped_response_after_commit_leaves_the_order_in_place(sim: SimHarne
     sim.create_market(T)
     sim.set_faults(drop_response_after_commit_rate=1.0)
     with pytest.raises(httpx.TransportError):
-        sim.signed(
-            sim.account,
-            "POST",
-            "/portfolio/events/orders",
-            json={**ORDER, "client_order_id": "c-1"},
-        )
+        sim.place_order(sim.account, {**ORDER, "client_order_id": "c-1"})
     sim.clear_faults()
     orders = sim.signed(sim.account, "GET", "/portfolio/orders").json()["orders"]
     assert [(o["client_order_id"], o["status"]) for o in orders] == [("c-1", "resting")]
@@ -92,13 +81,8 @@ def test_bad_fault_knobs_are_refused(sim: SimHarness) -> None:
 def _trade_burst(sim: SimHarness, n: int) -> None:
     other = sim.new_account()
     for _ in range(n):
-        sim.signed(sim.account, "POST", "/portfolio/events/orders", json=ORDER)
-        sim.signed(
-            other,
-            "POST",
-            "/portfolio/events/orders",
-            json={**ORDER, "side": "ask", "time_in_force": "immediate_or_cancel"},
-        )
+        sim.place_order(sim.account, ORDER)
+        sim.place_order(other, {**ORDER, "side": "ask", "time_in_force": "immediate_or_cancel"})
 
 
 def test_ws_seq_gap_rate_skips_sequence_numbers_and_a_resubscribe_recovers(sim: SimHarness) -> None:
@@ -107,7 +91,7 @@ def test_ws_seq_gap_rate_skips_sequence_numbers_and_a_resubscribe_recovers(sim: 
     (sid,) = ws.subscribe(["orderbook_delta"], market_ticker=T)
     assert ws.recv()["seq"] == 1
     sim.set_faults(ws_seq_gap_rate=1.0)
-    sim.signed(sim.account, "POST", "/portfolio/events/orders", json=ORDER)
+    sim.place_order(sim.account, ORDER)
     delta = ws.recv()
     assert delta["seq"] == 3  # 2 was skipped: the client must notice the gap
     sim.clear_faults()
@@ -121,7 +105,7 @@ def test_ws_seq_gap_rate_skips_sequence_numbers_and_a_resubscribe_recovers(sim: 
         1,
     )
     assert snapshot["msg"]["yes_dollars_fp"] == [["0.4000", "1.00"]]
-    sim.signed(sim.account, "POST", "/portfolio/events/orders", json=ORDER)
+    sim.place_order(sim.account, ORDER)
     assert ws.recv()["seq"] == 2
     ws.close()
 
@@ -204,13 +188,7 @@ def test_a_held_order_request_lands_after_the_client_gave_up(sim: SimHarness) ->
     # machine, come after the hold (it ends by itself here: clearing it is the next test's)
     sim.set_faults(hold_request_s=HELD_S)
     with pytest.raises(httpx.ReadTimeout):
-        sim.signed(
-            sim.account,
-            "POST",
-            "/portfolio/events/orders",
-            json={**ORDER, "client_order_id": "held-1"},
-            timeout=0.3,
-        )
+        sim.place_order(sim.account, {**ORDER, "client_order_id": "held-1"}, timeout=0.3)
     assert _orders(sim) == []  # still in the network
     assert httpx.get(sim.admin_url + "/faults").json()["hold_request_s"] == 0.0  # one request
     wait_until(lambda: _creates(sim) == 1, "the held request to arrive")
@@ -361,12 +339,8 @@ def test_a_request_held_past_the_signature_window_is_refused_on_arrival(tmp_path
         harness.create_market(T)
         harness.set_faults(hold_request_s=2.5)
         with pytest.raises(httpx.ReadTimeout):
-            harness.signed(
-                harness.account,
-                "POST",
-                "/portfolio/events/orders",
-                json={**ORDER, "client_order_id": "held-2"},
-                timeout=0.3,
+            harness.place_order(
+                harness.account, {**ORDER, "client_order_id": "held-2"}, timeout=0.3
             )
         wait_until(lambda: _creates(harness) == 1, "the held request to arrive")
         assert _orders(harness) == []
@@ -381,13 +355,9 @@ def test_write_503_answers_order_creates_and_amends(
     sim: SimHarness, knob: str, lands: bool
 ) -> None:
     sim.create_market(T)
-    placed = sim.signed(
-        sim.account, "POST", "/portfolio/events/orders", json={**ORDER, "client_order_id": "a"}
-    ).json()
+    placed = sim.place_order(sim.account, {**ORDER, "client_order_id": "a"}).json()
     sim.set_faults(**{knob: 1.0})
-    create = sim.signed(
-        sim.account, "POST", "/portfolio/events/orders", json={**ORDER, "client_order_id": "b"}
-    )
+    create = sim.place_order(sim.account, {**ORDER, "client_order_id": "b"})
     amend = sim.signed(
         sim.account,
         "POST",
@@ -413,9 +383,7 @@ def test_read_lag_serves_orders_and_positions_as_they_were_before_recent_writes(
     GET ~360 ms later still `resting` with the old last_update_time, a second DELETE 404."""
     sim.create_market(T)
     other = sim.new_account()
-    placed = sim.signed(
-        sim.account, "POST", "/portfolio/events/orders", json={**ORDER, "client_order_id": "a"}
-    )
+    placed = sim.place_order(sim.account, {**ORDER, "client_order_id": "a"})
     order_id = placed.json()["order_id"]
     before = sim.signed(sim.account, "GET", f"/portfolio/orders/{order_id}").json()["order"]
     sim.set_faults(read_lag_ms=3000)  # far above how long the next few requests take
@@ -431,13 +399,11 @@ def test_read_lag_serves_orders_and_positions_as_they_were_before_recent_writes(
     assert again.status_code == 404
 
     # a new order is not listed yet, and looked up alone it is not found
-    fresh = sim.signed(
-        sim.account, "POST", "/portfolio/events/orders", json={**ORDER, "client_order_id": "b"}
-    ).json()["order_id"]
+    fresh = sim.place_order(sim.account, {**ORDER, "client_order_id": "b"}).json()["order_id"]
     assert sim.signed(sim.account, "GET", f"/portfolio/orders/{fresh}").status_code == 404
     # a fill: the position lags, the fill itself does not
     sell = {**ORDER, "side": "ask", "time_in_force": "immediate_or_cancel"}
-    assert sim.signed(other, "POST", "/portfolio/events/orders", json=sell).status_code == 201
+    sim.placed(other, sell)
     positions = sim.signed(sim.account, "GET", "/portfolio/positions").json()
     assert positions["market_positions"] == []
     fills = sim.signed(sim.account, "GET", "/portfolio/fills").json()["fills"]

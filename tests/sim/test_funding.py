@@ -12,20 +12,13 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from tests.conftest import SimHarness
 from tests.sim.test_historical import set_lag
 from tests.waiting import wait_until
+from tests.wire import order_body
 
 T = "KXFUND-26JAN01-A"
-ORDERS = "/portfolio/events/orders"
 
 
 def order(side: str, price: str, count: str, tif: str = "good_till_canceled") -> dict[str, Any]:
-    return {
-        "ticker": T,
-        "side": side,
-        "price": price,
-        "count": count,
-        "time_in_force": tif,
-        "self_trade_prevention_type": "taker_at_cross",
-    }
+    return order_body(T, side=side, price=price, count=count, time_in_force=tif)
 
 
 def test_total_resting_order_value_is_refused_to_an_account_that_is_no_fcm_member(
@@ -35,7 +28,7 @@ def test_total_resting_order_value_is_refused_to_an_account_that_is_no_fcm_membe
     ordinary account 403, and no simulated account is an FCM member."""
     sim.create_market(T)
     me = sim.account
-    assert sim.signed(me, "POST", ORDERS, json=order("bid", "0.40", "10")).status_code == 201
+    sim.placed(me, order("bid", "0.40", "10"))
     answer = sim.signed(me, "GET", "/portfolio/summary/total_resting_order_value")
     assert answer.status_code == 403
     assert answer.json()["error"]["code"] == "permission_denied"  # the wire's code
@@ -100,9 +93,9 @@ def test_api_usage_volume_counts_the_accounts_fills_and_upgrade_needs_an_order(
     assert sim.signed(me, "POST", "/account/api_usage_level/upgrade").status_code == 403
     goals = [{"level": "expert", "earn_volume_goal_fp": "1000.00", "keep_volume_goal_fp": "500.00"}]
     sim.http.put(sim.admin_url + "/data/api_usage_goals", json={"items": goals}).raise_for_status()
-    assert sim.signed(other, "POST", ORDERS, json=order("bid", "0.40", "7")).status_code == 201
+    sim.placed(other, order("bid", "0.40", "7"))
     sell = order("ask", "0.40", "5", "immediate_or_cancel")
-    assert sim.signed(me, "POST", ORDERS, json=sell).status_code == 201
+    sim.placed(me, sell)
     [progress] = sim.signed(me, "GET", "/account/api_usage_level/volume_progress").json()[
         "volume_progress"
     ]
@@ -152,9 +145,9 @@ def test_archived_fills_and_orders_still_count_for_the_api_usage_level(
     sim = manual_sim
     sim.create_market(T)
     me, other = sim.account, sim.new_account()
-    assert sim.signed(other, "POST", ORDERS, json=order("bid", "0.40", "7")).status_code == 201
+    sim.placed(other, order("bid", "0.40", "7"))
     sell = order("ask", "0.40", "5", "immediate_or_cancel")
-    assert sim.signed(me, "POST", ORDERS, json=sell).status_code == 201
+    sim.placed(me, sell)
     manual_clock.advance(1)
     set_lag(sim, lag_seconds=0)
     exchange = sim.running.state.exchange

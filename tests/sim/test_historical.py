@@ -20,7 +20,7 @@ from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.vocabulary.clock import parse_iso
 from tests.conftest import SimHarness
 from tests.openapi_check import check_response
-from tests.wire import nested_code
+from tests.wire import nested_code, order_body
 
 A = "KXHIST-26JAN01-A"
 B = "KXHIST-26JAN01-B"
@@ -28,21 +28,11 @@ OTHER = "KXHIST-26JAN02-C"  # another event of the series
 
 
 def order(ticker: str, side: str, price: str, count: str, tif: str = "good_till_canceled") -> Any:
-    return {
-        "ticker": ticker,
-        "side": side,
-        "price": price,
-        "count": count,
-        "time_in_force": tif,
-        "self_trade_prevention_type": "taker_at_cross",
-    }
+    return order_body(ticker, side=side, price=price, count=count, time_in_force=tif)
 
 
 def place(sim: SimHarness, who: AccountInfo, body: dict[str, Any]) -> str:
-    response = sim.signed(who, "POST", "/portfolio/events/orders", json=body)
-    assert response.status_code == 201, response.text
-    order_id: str = response.json()["order_id"]
-    return order_id
+    return str(sim.placed(who, body)["order_id"])
 
 
 def set_lag(sim: SimHarness, **body: int) -> dict[str, Any]:

@@ -16,11 +16,12 @@ import pytest
 
 from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.journal import JournalError
-from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest
+from kalshi_cli.sim.core.records import ExchangeError
 from kalshi_cli.sim.core.scenarios import LP_KEY, build_exchange
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.conftest import STANDARD_FEES
+from tests.runner.fakes import place_on_desk
 from tests.waiting import poll_until
 
 Journaled = Callable[..., Exchange]
@@ -69,17 +70,10 @@ def state(ex: Exchange) -> str:
 
 
 def place(ex: Exchange, acct: str, side: BookSide, price: str, count: int, **kw: Any) -> str:
-    return ex.desk.place_order(
-        acct,
-        PlaceRequest(
-            ticker=kw.pop("ticker", "KXFEDDECISION-SIM-DEC-H0"),
-            book_side=side,
-            price=D(price),
-            count=D(count),
-            time_in_force=kw.pop("tif", TimeInForce.GTC),
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-            **kw,
-        ),
+    ticker = kw.pop("ticker", "KXFEDDECISION-SIM-DEC-H0")
+    tif = kw.pop("tif", TimeInForce.GTC)
+    return place_on_desk(
+        ex, acct, ticker, side, price, count, time_in_force=tif, **kw
     ).order.order_id
 
 

@@ -19,6 +19,7 @@ from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest, ledger_id
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
+from tests.runner.fakes import place_on_desk
 
 LOOP_TICKER = "KXBTCD-SIM-T99000"
 
@@ -189,14 +190,9 @@ def test_an_api_key_made_between_orders_keeps_the_ids_a_replay_makes(tmp_path: P
     ex = build_exchange("quiet", clock=clock, journal=journal)
     me = ex.accounts.create_account(key_id="me", public_key_pem="PEM", cash_cents=100_00)
     key = ex.subaccounts.add_api_key(me.account_id, name="bot", public_key_pem="PEM")
-    order = ex.desk.place_order(
-        me.account_id,
-        PlaceRequest(
-            ticker="KXFEDDECISION-SIM-DEC-H0", book_side=BookSide.BID, price=D("0.05"),
-            count=D(1), time_in_force=TimeInForce.GTC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
-    ).order  # fmt: skip
+    order = place_on_desk(
+        ex, me.account_id, "KXFEDDECISION-SIM-DEC-H0", BookSide.BID, "0.05", 1
+    ).order
     ex.desk.cancel_order(me.account_id, order.order_id)
     ex.close()
     again = build_exchange("quiet", clock=clock, journal=journal)

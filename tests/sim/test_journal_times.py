@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.sim.core.exchange import Exchange
-from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention
 from tests.conftest import STANDARD_FEES
+from tests.runner.fakes import place_on_desk
 from tests.sim.test_core import market
 
 
@@ -49,16 +49,14 @@ def test_a_restart_gives_orders_the_times_they_were_served_with(tmp_path: Path) 
         (a, BookSide.BID, "1"),
     ]:
         served.append(
-            ex.desk.place_order(
+            place_on_desk(
+                ex,
                 account,
-                PlaceRequest(
-                    ticker="T",
-                    book_side=side,
-                    price=Decimal("0.40"),
-                    count=Decimal(count),
-                    time_in_force=TimeInForce.GTC,
-                    self_trade_prevention=SelfTradePrevention.MAKER,
-                ),
+                "T",
+                side,
+                "0.40",
+                count,
+                self_trade_prevention=SelfTradePrevention.MAKER,
             )
         )
     canceled, _ = ex.desk.cancel_order(a, served[2].order.order_id)
@@ -67,28 +65,12 @@ def test_a_restart_gives_orders_the_times_they_were_served_with(tmp_path: Path) 
     ex.desk.amend_order(
         a, first, ticker="T", book_side=BookSide.BID, price=Decimal("0.41"), count=Decimal(4)
     )
-    ex.desk.place_order(
-        b,
-        PlaceRequest(
-            ticker="T",
-            book_side=BookSide.BID,
-            price=Decimal("0.30"),
-            count=Decimal(1),
-            time_in_force=TimeInForce.GTC,
-            self_trade_prevention=SelfTradePrevention.MAKER,
-        ),
+    place_on_desk(
+        ex, b, "T", BookSide.BID, "0.30", 1, self_trade_prevention=SelfTradePrevention.MAKER
     )
     ex.desk.cancel_all(b)
-    third = ex.desk.place_order(
-        b,
-        PlaceRequest(
-            ticker="T",
-            book_side=BookSide.BID,
-            price=Decimal("0.30"),
-            count=Decimal(3),
-            time_in_force=TimeInForce.GTC,
-            self_trade_prevention=SelfTradePrevention.MAKER,
-        ),
+    third = place_on_desk(
+        ex, b, "T", BookSide.BID, "0.30", 3, self_trade_prevention=SelfTradePrevention.MAKER
     )
     ex.desk.decrease_order(b, third.order.order_id, reduce_by=Decimal(1), reduce_to=None)
     live = {
@@ -116,18 +98,16 @@ def test_a_restart_gives_orders_the_times_they_were_served_with(tmp_path: Path) 
 
 
 def _rest_in_group(ex: Exchange, account: str, group: str) -> str:
-    return ex.desk.place_order(
+    return place_on_desk(
+        ex,
         account,
-        PlaceRequest(
-            ticker="T",
-            book_side=BookSide.BID,
-            price=Decimal("0.40"),
-            count=Decimal(1),
-            time_in_force=TimeInForce.GTC,
-            self_trade_prevention=SelfTradePrevention.MAKER,
-            cancel_order_on_pause=True,
-            order_group_id=group,
-        ),
+        "T",
+        BookSide.BID,
+        "0.40",
+        1,
+        self_trade_prevention=SelfTradePrevention.MAKER,
+        cancel_order_on_pause=True,
+        order_group_id=group,
     ).order.order_id
 
 

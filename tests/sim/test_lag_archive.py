@@ -5,11 +5,9 @@ took in since; it copies only the live orders."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
-from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.sim.server.lag import ReadReplica
-from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide
+from tests.runner.fakes import place_on_desk
 from tests.sim.test_order_retention import _orders_as_a_client
 
 
@@ -26,17 +24,7 @@ def test_a_lagged_view_reads_the_orders_as_they_stood_archived_ones_included() -
     # the changes: a resting order canceled, a new one placed, every finished one archived
     resting = next(o for o in before if o.status == "resting")
     exchange.desk.cancel_order(me, resting.order_id)
-    placed = exchange.desk.place_order(
-        me,
-        PlaceRequest(
-            ticker=resting.ticker,
-            book_side=BookSide.BID,
-            price=Decimal("0.01"),
-            count=Decimal(1),
-            time_in_force=TimeInForce.GTC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
-    ).order
+    placed = place_on_desk(exchange, me, resting.ticker, BookSide.BID, "0.01", 1).order
     clock.advance(1)
     assert exchange.history.archive_orders(clock.wall()) > 0
     assert exchange.history.order_tiers(me)[1] > archived

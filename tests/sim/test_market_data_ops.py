@@ -63,7 +63,7 @@ def order(
 
 
 def place(sim: SimHarness, account: Any, body: dict[str, Any]) -> httpx.Response:
-    return sim.signed(account, "POST", "/portfolio/events/orders", json=body)
+    return sim.place_order(account, body)
 
 
 def public(sim: SimHarness, path: str, **params: Any) -> httpx.Response:

@@ -11,9 +11,9 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from tests.conftest import SimHarness
 from tests.sim.wsutil import Ws
 from tests.waiting import wait_until
+from tests.wire import order_body
 
 T = "KXLATER-26JAN01-A"
-ORDERS = "/portfolio/events/orders"
 WAIT_S = 600
 
 
@@ -25,10 +25,8 @@ def _market(sim: SimHarness) -> dict[str, Any]:
 
 
 def _bid(sim: SimHarness) -> Any:
-    bid = {"ticker": T, "side": "bid", "price": "0.40", "count": "1",
-           "time_in_force": "good_till_canceled",
-           "self_trade_prevention_type": "taker_at_cross"}  # fmt: skip
-    return sim.signed(sim.account, "POST", ORDERS, json=bid)
+    bid = order_body(T, count="1")  # fmt: skip
+    return sim.place_order(sim.account, bid)
 
 
 def test_a_market_created_before_its_open_time_opens_then_and_says_activated(

@@ -8,6 +8,7 @@ from typing import Any
 
 from tests.conftest import SimHarness
 from tests.waiting import wait_until
+from tests.wire import order_body
 
 A1, A2 = "KXGAMEA-26JAN01-A1", "KXGAMEA-26JAN01-A2"
 B1 = "KXGAMEB-26JAN01-B1"
@@ -77,15 +78,8 @@ def test_a_combo_market_is_created_once_per_selection_and_trades(sim: SimHarness
         ticker,
         other.json()["market_ticker"],
     }
-    order = {
-        "ticker": ticker,
-        "side": "bid",
-        "price": "0.20",
-        "count": "1",
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-    }
-    assert sim.signed(me, "POST", "/portfolio/events/orders", json=order).status_code == 201
+    order = order_body(ticker, price="0.20", count="1")
+    sim.placed(me, order)
     got = sim.http.get(me.api_base + PATH).json()["multivariate_contract"]
     assert got["collection_ticker"] == COLLECTION
 

@@ -83,7 +83,7 @@ def test_an_expiration_time_that_cannot_be_a_date_time_is_a_400(
 ) -> None:
     sim.create_market(T)
     me = sim.account
-    refused = sim.signed(me, "POST", ORDERS, json=order(expiration_time=expiration))
+    refused = sim.place_order(me, order(expiration_time=expiration))
     assert refused.status_code == 400, refused.text
     assert "expiration_time" in json.dumps(error_of(refused))
     batch = sim.signed(
@@ -104,7 +104,7 @@ def test_an_amend_to_an_expiration_time_that_cannot_be_a_date_time_is_a_400(
     accepted, and every later order listing of the account answered 500."""
     sim.create_market(T)
     me = sim.account
-    placed = sim.signed(me, "POST", ORDERS, json=order()).json()
+    placed = sim.place_order(me, order()).json()
     body = {
         "ticker": T,
         "side": "bid",
@@ -124,8 +124,7 @@ def test_an_amend_to_an_expiration_time_that_cannot_be_a_date_time_is_a_400(
 def test_the_last_second_a_date_time_can_name_is_accepted_and_listed(sim: SimHarness) -> None:
     sim.create_market(T)
     me = sim.account
-    placed = sim.signed(me, "POST", ORDERS, json=order(expiration_time=LAST_DATE_TIME_S))
-    assert placed.status_code == 201, placed.text
+    sim.placed(me, order(expiration_time=LAST_DATE_TIME_S))
     listing = sim.signed(me, "GET", "/portfolio/orders")
     assert listing.status_code == 200
     [listed] = listing.json()["orders"]
@@ -241,7 +240,7 @@ def test_no_json_body_gets_a_500_from_an_order_endpoint(
     method, template = endpoint
     path = template
     if "{order_id}" in template:
-        placed = fuzz_sim.signed(fuzz_sim.account, "POST", ORDERS, json=order())
+        placed = fuzz_sim.place_order(fuzz_sim.account, order())
         order_id = placed.json()["order_id"] if placed.status_code == 201 else "none"
         path = template.replace("{order_id}", order_id)
     raw = json.dumps(body).encode()  # NaN and Infinity too: Python's json reads them
@@ -341,7 +340,7 @@ def _one_request(
 ) -> None:
     me = fuzz_sim.account
     if quote(ORDER_ID, safe="") in path:
-        placed = fuzz_sim.signed(me, "POST", ORDERS, json=order())
+        placed = fuzz_sim.place_order(me, order())
         order_id = placed.json()["order_id"] if placed.status_code == 201 else "none"
         path = path.replace(quote(ORDER_ID, safe=""), order_id)
     raw = b"" if body is None else json.dumps(body).encode()
@@ -432,7 +431,7 @@ def test_no_admin_write_route_answers_500_to_a_body_python_decodes_badly(
 )
 def test_a_lone_surrogate_in_an_order_or_amend_is_a_400(sim: SimHarness, field: str) -> None:
     sim.create_market(T)
-    placed = sim.signed(sim.account, "POST", ORDERS, json=order())
+    placed = sim.place_order(sim.account, order())
     assert placed.status_code == 201, placed.text
     order_id = placed.json()["order_id"]
     amend = {"ticker": T, "side": "bid", "price": "0.41", "count": "1"}

@@ -13,7 +13,6 @@ from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.records import (
     ExchangeError,
     OrderGroupChanged,
-    PlaceRequest,
     SimEvent,
     SimNotice,
     SimSeries,
@@ -21,7 +20,8 @@ from kalshi_cli.sim.core.records import (
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import STANDARD_FEES
-from tests.sim.test_core import ASK, BID, GTC, IOC, TAC, Env, market, refused
+from tests.runner.fakes import place_on_desk
+from tests.sim.test_core import ASK, BID, IOC, Env, market, refused
 
 
 def groups_env(limit: str = "5") -> tuple[Env, str]:
@@ -212,18 +212,7 @@ def test_groups_survive_a_restart_from_the_journal(tmp_path: Path, closing: list
     b = ex.accounts.create_account(key_id="b", public_key_pem="", cash_cents=100_00).account_id
 
     def place(acct: str, side: BookSide, price: str, count: int, group: str | None = None) -> str:
-        return ex.desk.place_order(
-            acct,
-            PlaceRequest(
-                ticker="M",
-                book_side=side,
-                price=D(price),
-                count=D(count),
-                time_in_force=GTC,
-                self_trade_prevention=TAC,
-                order_group_id=group,
-            ),
-        ).order.order_id
+        return place_on_desk(ex, acct, "M", side, price, count, order_group_id=group).order.order_id
 
     limited = ex.groups.create_order_group(a, D(2)).order_group_id
     kept = ex.groups.create_order_group(a, D(50)).order_group_id

@@ -75,7 +75,7 @@ def create_group(sim: SimHarness, me: AccountInfo, limit: int = 50, **body: Any)
 
 
 def place(sim: SimHarness, me: AccountInfo, **extra: Any) -> Any:
-    return sim.signed(me, "POST", "/portfolio/events/orders", json=order(**extra))
+    return sim.place_order(me, order(**extra))
 
 
 def status_of(sim: SimHarness, me: AccountInfo, order_id: str) -> str:
@@ -177,7 +177,7 @@ def test_the_15s_limit_counts_only_the_groups_own_orders(adv: SimHarness) -> Non
 
     def sell(price: str, count: str) -> None:
         body = order(side="ask", price=price, count=count, time_in_force="immediate_or_cancel")
-        hit = adv.signed(other, "POST", "/portfolio/events/orders", json=body)
+        hit = adv.place_order(other, body)
         assert hit.json()["fill_count"] == f"{count}.00", hit.text
 
     # 4 matched in subaccount 0's group, 8 by subaccount 2's order outside any group: no group

@@ -31,7 +31,7 @@ def create_group(sim: SimHarness, account: AccountInfo, **body: Any) -> str:
 
 
 def place(sim: SimHarness, account: AccountInfo, **extra: Any) -> Any:
-    return sim.signed(account, "POST", "/portfolio/events/orders", json=order(**extra))
+    return sim.place_order(account, order(**extra))
 
 
 def status_of(sim: SimHarness, account: AccountInfo, order_id: str) -> str:

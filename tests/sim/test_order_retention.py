@@ -32,12 +32,13 @@ from kalshi_cli.sim.core.historical import (
     candle_window,
     candles,
 )
-from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest, SimOrder
+from kalshi_cli.sim.core.records import ExchangeError, SimOrder
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.sim.server.history import MarketHistory, candle_trades, candlesticks, period_ends
 from kalshi_cli.vocabulary.clock import ManualClock, parse_iso
 from kalshi_cli.vocabulary.units import ONE, BookSide, SelfTradePrevention, TimeInForce
 from tests.conftest import SimHarness
+from tests.runner.fakes import place_on_desk
 from tests.sim.test_historical import OTHER, A, B, order, place, set_lag
 from tests.waiting import wait_until
 
@@ -100,56 +101,32 @@ def _orders_as_a_client(minutes: int, journal: Path | None = None) -> AsAClient:
             ticker = tickers[(minute * 60 + second) % len(tickers)]
             _, no_bid = exchange.engine.best_bids(ticker)
             if no_bid is not None:
-                exchange.desk.place_order(
+                place_on_desk(
+                    exchange,
                     me,
-                    PlaceRequest(
-                        ticker=ticker,
-                        book_side=BookSide.BID,
-                        price=ONE - no_bid,
-                        count=Decimal(1),
-                        time_in_force=TimeInForce.IOC,
-                        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-                        client_order_id=f"take-{minute}-{second}",
-                    ),
+                    ticker,
+                    BookSide.BID,
+                    ONE - no_bid,
+                    1,
+                    time_in_force=TimeInForce.IOC,
+                    client_order_id=f"take-{minute}-{second}",
                 )
-            far = exchange.desk.place_order(
-                me,
-                PlaceRequest(
-                    ticker=ticker,
-                    book_side=BookSide.BID,
-                    price=Decimal("0.01"),
-                    count=Decimal(2),
-                    time_in_force=TimeInForce.GTC,
-                    self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-                ),
-            ).order
+            far = place_on_desk(exchange, me, ticker, BookSide.BID, "0.01", 2).order
             to_cancel.append((now + 10, far.order_id))
             if second % 10 == 0:
-                expiring = exchange.desk.place_order(
-                    me,
-                    PlaceRequest(
-                        ticker=ticker,
-                        book_side=BookSide.BID,
-                        price=Decimal("0.02"),
-                        count=Decimal(1),
-                        time_in_force=TimeInForce.GTC,
-                        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-                        expiration_time=int(now) + 90,
-                    ),
+                expiring = place_on_desk(
+                    exchange, me, ticker, BookSide.BID, "0.02", 1, expiration_time=int(now) + 90
                 ).order
                 if second % 20 == 0:
                     to_cancel.append((now + 1, expiring.order_id))
-                exchange.desk.place_order(
+                place_on_desk(
+                    exchange,
                     me,
-                    PlaceRequest(
-                        ticker=ticker,
-                        book_side=BookSide.BID,
-                        price=Decimal("0.03"),
-                        count=Decimal(1),
-                        time_in_force=TimeInForce.GTC,
-                        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-                        order_group_id=group.order_group_id,
-                    ),
+                    ticker,
+                    BookSide.BID,
+                    "0.03",
+                    1,
+                    order_group_id=group.order_group_id,
                 )
                 # triggering cancels its resting orders, archived ones among the group's ids
                 exchange.groups.trigger_order_group(me, group.order_group_id)
@@ -237,17 +214,14 @@ def test_an_archived_order_is_refused_as_a_finished_one_and_its_client_id_stays_
             price=executed.price,
             count=Decimal(3),
         ),
-        lambda: exchange.desk.place_order(
+        lambda: place_on_desk(
+            exchange,
             me,
-            PlaceRequest(
-                ticker=executed.ticker,
-                book_side=BookSide.BID,
-                price=Decimal("0.01"),
-                count=Decimal(1),
-                time_in_force=TimeInForce.GTC,
-                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-                client_order_id=executed.client_order_id,
-            ),
+            executed.ticker,
+            BookSide.BID,
+            "0.01",
+            1,
+            client_order_id=executed.client_order_id,
         ),
         lambda: exchange.history.order("someone-else", executed.order_id),
     ]

@@ -12,8 +12,6 @@ import httpx
 
 from tests.conftest import SimHarness
 
-ORDERS = "/portfolio/events/orders"
-
 
 def order(ticker: str, **extra: Any) -> dict[str, Any]:
     return {
@@ -33,8 +31,8 @@ def test_cancel_order_on_pause_reads_back_and_cancels_the_order_when_trading_pau
     t = "KXPAUSE-26JAN01-A"
     sim.create_market(t)
     me = sim.account
-    flagged = sim.signed(me, "POST", ORDERS, json=order(t, cancel_order_on_pause=True))
-    plain = sim.signed(me, "POST", ORDERS, json=order(t, price="0.30"))
+    flagged = sim.place_order(me, order(t, cancel_order_on_pause=True))
+    plain = sim.place_order(me, order(t, price="0.30"))
     flagged_id, plain_id = flagged.json()["order_id"], plain.json()["order_id"]
     before = sim.signed(me, "GET", f"/portfolio/orders/{flagged_id}").json()["order"]
     assert (before["status"], before["cancel_order_on_pause"]) == ("resting", True)
@@ -84,13 +82,8 @@ def test_series_include_volume_and_product_metadata(sim: SimHarness) -> None:
     t = "KXVOL-26JAN01-A"
     sim.create_market(t)
     other = sim.new_account()
-    sim.signed(sim.account, "POST", ORDERS, json=order(t, count="4"))
-    sim.signed(
-        other,
-        "POST",
-        ORDERS,
-        json=order(t, side="ask", count="3", time_in_force="immediate_or_cancel"),
-    )
+    sim.place_order(sim.account, order(t, count="4"))
+    sim.place_order(other, order(t, side="ask", count="3", time_in_force="immediate_or_cancel"))
     base = sim.account.api_base
     listed = httpx.get(base + "/series", params={"include_volume": "true"}).json()["series"]
     assert [(s["ticker"], s["volume_fp"]) for s in listed] == [("KXVOL", "3.00")]

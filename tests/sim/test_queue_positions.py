@@ -11,6 +11,7 @@ from typing import Any
 
 from kalshi_cli.sim.server.announce import AccountInfo
 from tests.conftest import SimHarness
+from tests.wire import order_body
 
 T = "KXQUEUE-26JAN01-A"
 U = "KXQUEUE-26JAN01-B"
@@ -21,18 +22,8 @@ ORDERS = "/portfolio/events/orders"
 def place(
     sim: SimHarness, who: AccountInfo, price: str, count: str, *, side: str = "bid", ticker: str = T
 ) -> str:
-    body = {
-        "ticker": ticker,
-        "side": side,
-        "price": price,
-        "count": count,
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-    }
-    answer = sim.signed(who, "POST", ORDERS, json=body)
-    assert answer.status_code == 201, answer.text
-    order_id: str = answer.json()["order_id"]
-    return order_id
+    body = order_body(ticker, side=side, price=price, count=count)
+    return str(sim.placed(who, body)["order_id"])
 
 
 def amend(sim: SimHarness, who: AccountInfo, order_id: str, **fields: Any) -> None:
@@ -86,15 +77,8 @@ def test_queue_position_follows_arrival_through_amends(sim: SimHarness) -> None:
     amend(sim, me, c, price="0.40", count="2")
     assert every(sim, me) == {a: 3, c: 7}
     # a fill takes from the head of the queue: 2 of b's 3
-    sell = {
-        "ticker": T,
-        "side": "ask",
-        "price": "0.40",
-        "count": "2",
-        "time_in_force": "immediate_or_cancel",
-        "self_trade_prevention_type": "taker_at_cross",
-    }
-    assert sim.signed(taker, "POST", ORDERS, json=sell).status_code == 201
+    sell = order_body(T, side="ask", count="2", time_in_force="immediate_or_cancel")
+    sim.placed(taker, sell)
     assert every(sim, me) == {a: 1, c: 5}
     # an order that no longer rests has no queue position: the one order 404
     assert sim.signed(me, "DELETE", f"{ORDERS}/{a}").status_code == 200

@@ -19,11 +19,12 @@ import pytest
 
 from kalshi_cli.sim.core.communications import SimQuote, SimRfq
 from kalshi_cli.sim.core.exchange import Exchange
-from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest, SimEvent, SimSeries
+from kalshi_cli.sim.core.records import ExchangeError, SimEvent, SimSeries
 from kalshi_cli.sim.core.scenarios import ScenarioError, build_exchange
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import STANDARD_FEES, SimHarness
+from tests.runner.fakes import place_on_desk
 from tests.sim.test_core import market
 from tests.sim.test_spec_audit import ws_problems
 from tests.sim.wsutil import Ws
@@ -98,17 +99,7 @@ class Rfqs:
         self.ex.tick()
 
     def rest(self, who: str, side: BookSide, price: str, count: int) -> None:
-        self.ex.desk.place_order(
-            who,
-            PlaceRequest(
-                ticker=T,
-                book_side=side,
-                price=D(price),
-                count=D(count),
-                time_in_force=TimeInForce.GTC,
-                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-            ),
-        )
+        place_on_desk(self.ex, who, T, side, price, count)
 
     def position(self, who: str) -> D:
         return sum((p.position for p in self.ex.accounts.positions(who) if p.ticker == T), D(0))

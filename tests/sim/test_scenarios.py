@@ -9,7 +9,6 @@ import pytest
 
 from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.participants import SpikePath
-from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.sim.core.scenarios import (
     ScenarioError,
     build_exchange,
@@ -19,7 +18,8 @@ from kalshi_cli.sim.core.scenarios import (
 )
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import TAKER_FEE_RATE, FeeModel, FeeType, trading_fee
-from kalshi_cli.vocabulary.units import ONE, BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.units import ONE, BookSide, TimeInForce
+from tests.runner.fakes import place_on_desk
 
 SPIKE = "KXNBAGAME-SIM-LALGSW-LAL"
 BOS, NYK = "KXNBAGAME-SIM-BOSNYK-BOS", "KXNBAGAME-SIM-BOSNYK-NYK"
@@ -72,17 +72,7 @@ def test_spike_within_the_first_minute_and_an_order_at_the_quote_fills() -> None
     base_bid, _ = ex.engine.best_bids(SPIKE)
     assert base_bid is not None and D("0.45") <= base_bid <= D("0.52")
     # rest an ask a little above the market: the spike lifts the quotes through it
-    ex.desk.place_order(
-        trader,
-        PlaceRequest(
-            ticker=SPIKE,
-            book_side=BookSide.ASK,
-            price=D("0.60"),
-            count=D(20),
-            time_in_force=TimeInForce.GTC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
-    )
+    place_on_desk(ex, trader, SPIKE, BookSide.ASK, "0.60", 20)
     seconds_to_peak = None
     for tenth in range(600):
         run(ex, clock, 0.1)
@@ -97,17 +87,7 @@ def test_spike_within_the_first_minute_and_an_order_at_the_quote_fills() -> None
     assert bid is not None and bid <= base_bid + D("0.02")  # reverted
     # an IOC at the quoted ask fills now (real size at the quote)
     ask = yes_ask(ex, SPIKE)
-    r = ex.desk.place_order(
-        trader,
-        PlaceRequest(
-            ticker=SPIKE,
-            book_side=BookSide.BID,
-            price=ask,
-            count=D(50),
-            time_in_force=TimeInForce.IOC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
-    )
+    r = place_on_desk(ex, trader, SPIKE, BookSide.BID, ask, 50, time_in_force=TimeInForce.IOC)
     assert sum(f.count for f in r.fills) == 50
 
 

@@ -38,7 +38,7 @@ def test_an_ordinary_trading_session(sim: SimHarness) -> None:
     assert [m["ticker"] for m in markets] == [T]
     assert markets[0]["status"] == "active"
 
-    placed = sim.signed(me, "POST", "/portfolio/events/orders", json=order(count="10"))
+    placed = sim.place_order(me, order(count="10"))
     assert placed.status_code == 201
     order_id = placed.json()["order_id"]
     assert placed.json()["remaining_count"] == "10.00"
@@ -56,12 +56,7 @@ def test_an_ordinary_trading_session(sim: SimHarness) -> None:
     order_id = amended.json()["order_id"]
 
     # the counterparty sells YES into the bid: a fill for both
-    hit = sim.signed(
-        other,
-        "POST",
-        "/portfolio/events/orders",
-        json=order("ask", "0.45", "3", time_in_force="immediate_or_cancel"),
-    )
+    hit = sim.place_order(other, order("ask", "0.45", "3", time_in_force="immediate_or_cancel"))
     assert hit.json()["fill_count"] == "3.00"
     assert hit.json()["average_fill_price"] == "0.4500"
 
@@ -143,12 +138,10 @@ def holding_four_yes(sim: SimHarness) -> tuple[Any, Any]:
     """Our account holding 4 YES, bid for 10 at 0.45 by another account."""
     sim.create_market(T)
     me, other = sim.account, sim.new_account()
-    sim.signed(other, "POST", ORDERS, json=order("ask", "0.50", "4"))
-    bought = sim.signed(
-        me, "POST", ORDERS, json=order("bid", "0.50", "4", time_in_force="immediate_or_cancel")
-    )
+    sim.place_order(other, order("ask", "0.50", "4"))
+    bought = sim.place_order(me, order("bid", "0.50", "4", time_in_force="immediate_or_cancel"))
     assert bought.json()["fill_count"] == "4.00"
-    sim.signed(other, "POST", ORDERS, json=order("bid", "0.45", "10"))
+    sim.place_order(other, order("bid", "0.45", "10"))
     return me, other
 
 
@@ -162,7 +155,7 @@ def test_a_reduce_only_exit_for_more_than_is_held_sells_what_is_held(sim: SimHar
     IOC order "the final state after unfilled contracts are canceled"); the order reads
     canceled, 4 of its 10 filled."""
     me, _ = holding_four_yes(sim)
-    placed = sim.signed(me, "POST", ORDERS, json=exit_order("10"))
+    placed = sim.place_order(me, exit_order("10"))
     assert placed.status_code == 201, placed.text
     body = placed.json()
     assert (body["fill_count"], body["remaining_count"], body["average_fill_price"]) == (
@@ -180,7 +173,7 @@ def test_a_reduce_only_exit_for_more_than_is_held_sells_what_is_held(sim: SimHar
     positions = sim.signed(me, "GET", "/portfolio/positions").json()["market_positions"]
     assert {p["ticker"]: p["position_fp"] for p in positions}.get(T, "0.00") == "0.00"
     # nothing is left to reduce: the next exit is refused (docs/simulator.md)
-    again = sim.signed(me, "POST", ORDERS, json=exit_order("1"))
+    again = sim.place_order(me, exit_order("1"))
     assert nested_code(again) == (400, "invalid_reduce_only")
 
 
@@ -273,10 +266,10 @@ def _key(sim: SimHarness) -> Any:
 def test_orders_on_a_closed_or_paused_market_are_refused(sim: SimHarness) -> None:
     sim.create_market(T)
     sim.set_status(T, "closed")
-    closed = sim.signed(sim.account, "POST", "/portfolio/events/orders", json=order())
+    closed = sim.place_order(sim.account, order())
     assert nested_code(closed) == (409, "market_closed")
     sim.set_status(T, "paused")
-    paused = sim.signed(sim.account, "POST", "/portfolio/events/orders", json=order())
+    paused = sim.place_order(sim.account, order())
     assert nested_code(paused) == (409, "trading_paused")
     market = sim.signed(sim.account, "GET", f"/markets/{T}").json()["market"]
     assert market["status"] == "inactive"
@@ -359,8 +352,7 @@ def test_ed25519_accounts_sign_with_ed25519_and_a_key_of_the_other_type_is_refus
 
     balance = sim.signed(ed, "GET", "/portfolio/balance")
     assert balance.status_code == 200 and balance.json()["balance"] == 5_000
-    placed = sim.signed(ed, "POST", "/portfolio/events/orders", json=order(count="2"))
-    assert placed.status_code == 201, placed.text
+    sim.placed(ed, order(count="2"))
 
     path = "/trade-api/v2/portfolio/balance"
     now_ms = int(time.time() * 1000)
@@ -456,15 +448,13 @@ def test_a_page_goes_on_after_its_cursor_when_the_cursors_record_left_the_filter
     other = sim.new_account()
     placed = {}
     for price in ("0.30", "0.50", "0.40"):  # newest first: 0.40, 0.50, 0.30
-        answer = sim.signed(
-            sim.account, "POST", "/portfolio/events/orders", json=order(price=price)
-        )
+        answer = sim.place_order(sim.account, order(price=price))
         placed[price] = answer.json()["order_id"]
     resting = {"status": "resting", "limit": 2}
     first = sim.signed(sim.account, "GET", "/portfolio/orders", params=resting).json()
     assert [o["order_id"] for o in first["orders"]] == [placed["0.40"], placed["0.50"]]
     sell = order(side="ask", price="0.50", time_in_force="immediate_or_cancel")
-    assert sim.signed(other, "POST", "/portfolio/events/orders", json=sell).status_code == 201
+    sim.placed(other, sell)
     params = {**resting, "cursor": first["cursor"]}
     second = sim.signed(sim.account, "GET", "/portfolio/orders", params=params).json()
     assert [o["order_id"] for o in second["orders"]] == [placed["0.30"]]
@@ -473,24 +463,19 @@ def test_a_page_goes_on_after_its_cursor_when_the_cursors_record_left_the_filter
     for ticker in tickers:
         sim.create_market(ticker)
         rest = {**order(side="ask", count="1"), "ticker": ticker}
-        assert sim.signed(other, "POST", "/portfolio/events/orders", json=rest).status_code == 201
+        sim.placed(other, rest)
         take = {**order(count="1", time_in_force="immediate_or_cancel"), "ticker": ticker}
-        assert (
-            sim.signed(sim.account, "POST", "/portfolio/events/orders", json=take).status_code
-            == 201
-        )
+        sim.placed(sim.account, take)
     held = {"count_filter": "position", "limit": 2, "event_ticker": "KXPAGE-28"}
     first = sim.signed(sim.account, "GET", "/portfolio/positions", params=held).json()
     assert [p["ticker"] for p in first["market_positions"]] == tickers[:2]
     bid = {**order(count="1"), "ticker": tickers[1]}
-    assert sim.signed(other, "POST", "/portfolio/events/orders", json=bid).status_code == 201
+    sim.placed(other, bid)
     close = {
         **order(side="ask", count="1", time_in_force="immediate_or_cancel"),
         "ticker": tickers[1],
     }
-    assert (
-        sim.signed(sim.account, "POST", "/portfolio/events/orders", json=close).status_code == 201
-    )
+    sim.placed(sim.account, close)
     params = {**held, "cursor": first["cursor"]}
     second = sim.signed(sim.account, "GET", "/portfolio/positions", params=params).json()
     assert [p["ticker"] for p in second["market_positions"]] == tickers[2:]
@@ -512,12 +497,9 @@ def test_each_event_position_is_whole_and_listed_once_across_pages(sim: SimHarne
     for ticker in ("KXPAGE-26-A1", "KXPAGE-26-A2", "KXPAGE-27-B1"):
         sim.create_market(ticker)
         rest = {**order(side="ask", price="0.40", count="2"), "ticker": ticker}
-        assert sim.signed(maker, "POST", "/portfolio/events/orders", json=rest).status_code == 201
+        sim.placed(maker, rest)
         take = {**order(count="2", time_in_force="immediate_or_cancel"), "ticker": ticker}
-        assert (
-            sim.signed(sim.account, "POST", "/portfolio/events/orders", json=take).status_code
-            == 201
-        )
+        sim.placed(sim.account, take)
 
     def listed(limit: int) -> list[list[dict[str, Any]]]:
         pages, cursor = [], ""
@@ -540,10 +522,8 @@ def test_each_event_position_is_whole_and_listed_once_across_pages(sim: SimHarne
 def test_orderbook_levels_ascend_and_depth_keeps_the_best(sim: SimHarness) -> None:
     sim.create_market(T)
     for price in ("0.30", "0.35", "0.32"):
-        sim.signed(
-            sim.account, "POST", "/portfolio/events/orders", json=order(price=price, count="1")
-        )
-    sim.signed(sim.account, "POST", "/portfolio/events/orders", json=order("ask", "0.60", "2"))
+        sim.place_order(sim.account, order(price=price, count="1"))
+    sim.place_order(sim.account, order("ask", "0.60", "2"))
     full = sim.signed(sim.account, "GET", f"/markets/{T}/orderbook").json()["orderbook_fp"]
     assert [p for p, _ in full["yes_dollars"]] == ["0.3000", "0.3200", "0.3500"]
     assert full["no_dollars"] == [["0.4000", "2.00"]]
@@ -566,8 +546,8 @@ def test_unknown_things_get_kalshi_errors(sim: SimHarness) -> None:
 def test_candlesticks_come_from_trades(sim: SimHarness) -> None:
     sim.create_market(T)
     other = sim.new_account()
-    sim.signed(sim.account, "POST", "/portfolio/events/orders", json=order(price="0.40", count="4"))
-    sim.signed(other, "POST", "/portfolio/events/orders", json=order("ask", "0.40", "3"))
+    sim.place_order(sim.account, order(price="0.40", count="4"))
+    sim.place_order(other, order("ask", "0.40", "3"))
     now = int(time.time())
     candles = httpx.get(
         f"{sim.account.api_base}/series/KXSIM/markets/{T}/candlesticks",
@@ -608,14 +588,9 @@ def test_the_observed_fee_and_balance_shapes_over_the_wire(sim: SimHarness) -> N
     # fee_cost "0.017500"; the balance is integer cents (truncated) beside balance_dollars
     sim.create_market(T)
     me, other = sim.account, sim.new_account()
-    rest = sim.signed(other, "POST", "/portfolio/events/orders", json=order("ask", "0.52", "1"))
+    rest = sim.place_order(other, order("ask", "0.52", "1"))
     assert rest.status_code == 201
-    take = sim.signed(
-        me,
-        "POST",
-        "/portfolio/events/orders",
-        json=order("bid", "0.52", "1", time_in_force="immediate_or_cancel"),
-    )
+    take = sim.place_order(me, order("bid", "0.52", "1", time_in_force="immediate_or_cancel"))
     assert take.json()["fill_count"] == "1.00"
     [fill] = sim.signed(me, "GET", "/portfolio/fills").json()["fills"]
     assert (fill["is_taker"], fill["fee_cost"]) == (True, "0.017500")
@@ -723,9 +698,9 @@ def test_scheduled_fee_changes_are_listed_and_charged_from_their_time_on(sim: Si
     me, other = sim.account, sim.new_account()
     for ticker in ("KXPAST-1-A", "KXSOON-1-A"):
         rest = order("ask", "0.50", "10", ticker=ticker)
-        assert sim.signed(other, "POST", "/portfolio/events/orders", json=rest).status_code == 201
+        sim.placed(other, rest)
         take = order("bid", "0.50", "10", ticker=ticker, time_in_force="immediate_or_cancel")
-        assert sim.signed(me, "POST", "/portfolio/events/orders", json=take).status_code == 201
+        sim.placed(me, take)
     fees = {
         f["ticker"]: f["fee_cost"]
         for f in sim.signed(me, "GET", "/portfolio/fills").json()["fills"]
@@ -743,12 +718,7 @@ def test_a_market_fee_waiver_is_shown_and_honoured(sim: SimHarness) -> None:
     market = sim.create_market(T, fee_waiver_expiration_time=until)
     assert market["fee_waiver_expiration_time"].endswith("Z")
     me, other = sim.account, sim.new_account()
-    sim.signed(other, "POST", "/portfolio/events/orders", json=order("ask", "0.52", "1"))
-    sim.signed(
-        me,
-        "POST",
-        "/portfolio/events/orders",
-        json=order("bid", "0.52", "1", time_in_force="immediate_or_cancel"),
-    )
+    sim.place_order(other, order("ask", "0.52", "1"))
+    sim.place_order(me, order("bid", "0.52", "1", time_in_force="immediate_or_cancel"))
     [fill] = sim.signed(me, "GET", "/portfolio/fills").json()["fills"]
     assert fill["fee_cost"] == "0.000000"

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.sim.core.exchange import Exchange
-from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest, SimEvent, SimSeries, ledger_id
+from kalshi_cli.sim.core.records import ExchangeError, SimEvent, SimSeries, ledger_id
 from kalshi_cli.sim.core.reference import check_shard, exchange_shards
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import STANDARD_FEES
+from tests.runner.fakes import place_on_desk
 from tests.sim.test_core import market
 
 ON_0, ON_2 = "ZERO-A", "TWO-A"
@@ -35,17 +36,7 @@ def exchange(journal: Path | None = None) -> Exchange:
 
 
 def bid(ex: Exchange, who: str, ticker: str, price: str, count: str) -> None:
-    ex.desk.place_order(
-        who,
-        PlaceRequest(
-            ticker=ticker,
-            book_side=BookSide.BID,
-            price=D(price),
-            count=D(count),
-            time_in_force=TimeInForce.GTC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
-    )
+    place_on_desk(ex, who, ticker, BookSide.BID, price, count)
 
 
 def test_a_market_is_on_its_events_shard() -> None:
@@ -95,17 +86,7 @@ def test_a_settlement_pays_on_the_markets_shard() -> None:
     # `me` has nothing: give it $10 on shard 2 from nowhere but the other's sale
     ex.accounts.acct(me.account_id).move(2, D("10"), ex.reference.now())
     bid(ex, me.account_id, ON_2, "0.50", "4")
-    ex.desk.place_order(
-        other.account_id,
-        PlaceRequest(
-            ticker=ON_2,
-            book_side=BookSide.ASK,
-            price=D("0.50"),
-            count=D("4"),
-            time_in_force=TimeInForce.GTC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
-    )
+    place_on_desk(ex, other.account_id, ON_2, BookSide.ASK, "0.50", "4")
     before = dict(ex.accounts.acct(me.account_id).cash)
     ex.settlement.settle(ON_2, "yes")
     after = dict(ex.accounts.acct(me.account_id).cash)

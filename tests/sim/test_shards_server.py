@@ -91,13 +91,12 @@ def test_markets_and_events_say_their_shard(sim: SimHarness) -> None:
 
 def test_the_balance_is_per_shard_and_an_order_needs_its_shards(sim: SimHarness) -> None:
     me = sim.new_account(100_000)
-    refused = sim.signed(me, "POST", "/portfolio/events/orders", json=order(ON_2))
+    refused = sim.place_order(me, order(ON_2))
     assert nested_code(refused) == (400, "insufficient_balance")  # $1,000 on shard 0 alone
     made = move(sim, me, 10_00)
     assert transfer_status(sim, me, made) in ("pending", "complete")
     wait_until(lambda: transfer_status(sim, me, made) == "complete", "the transfer to complete")
-    placed = sim.signed(me, "POST", "/portfolio/events/orders", json=order(ON_2))
-    assert placed.status_code == 201, placed.text
+    sim.placed(me, order(ON_2))
     whole = balance(sim, me)
     assert whole["balance"] == 100_000 - 200  # $2.00 held on shard 2
     assert whole["balance_breakdown"] == [
@@ -107,13 +106,13 @@ def test_the_balance_is_per_shard_and_an_order_needs_its_shards(sim: SimHarness)
     two = balance(sim, me, exchange_index=2)
     assert (two["balance"], two["balance_dollars"]) == (800, "8.0000")
     assert two["balance_breakdown"] == [{"exchange_index": 2, "balance": "8.0000"}]
-    too_much = sim.signed(me, "POST", "/portfolio/events/orders", json=order(ON_2, count="21"))
+    too_much = sim.place_order(me, order(ON_2, count="21"))
     assert nested_code(too_much) == (400, "insufficient_balance")  # $990 on shard 0 is no help
 
 
 def test_an_order_id_alone_routes_to_shard_0(sim: SimHarness) -> None:
     me = funded(sim, 10_00)
-    placed = sim.signed(me, "POST", "/portfolio/events/orders", json=order(ON_2))
+    placed = sim.place_order(me, order(ON_2))
     order_id = placed.json()["order_id"]
     path = f"/portfolio/events/orders/{order_id}"
     assert nested_code(sim.signed(me, "DELETE", path)) == (404, "not_found")
@@ -123,7 +122,7 @@ def test_an_order_id_alone_routes_to_shard_0(sim: SimHarness) -> None:
     )
     cancelled = sim.signed(me, "DELETE", path, params={"market_ticker": ON_2})
     assert cancelled.status_code == 200, cancelled.text
-    again = sim.signed(me, "POST", "/portfolio/events/orders", json=order(ON_2)).json()
+    again = sim.place_order(me, order(ON_2)).json()
     by_index = sim.signed(
         me, "DELETE", f"/portfolio/events/orders/{again['order_id']}", params={"exchange_index": 2}
     )
@@ -132,20 +131,19 @@ def test_an_order_id_alone_routes_to_shard_0(sim: SimHarness) -> None:
 
 def test_an_order_written_to_another_shard_than_its_markets_is_refused(sim: SimHarness) -> None:
     me = funded(sim, 10_00)
-    wrong = sim.signed(me, "POST", "/portfolio/events/orders", json=order(ON_2, exchange_index=0))
+    wrong = sim.place_order(me, order(ON_2, exchange_index=0))
     assert nested_code(wrong) == (400, "market_not_found")
-    auto = sim.signed(me, "POST", "/portfolio/events/orders", json=order(ON_2, exchange_index=-1))
-    assert auto.status_code == 201, auto.text
+    sim.placed(me, order(ON_2, exchange_index=-1))
 
 
 def test_listings_filter_by_shard_or_cover_every_one(sim: SimHarness) -> None:
     me = funded(sim, 10_00)
     maker = sim.new_account(100_000)
     for ticker in (ON_0, ON_2):
-        assert sim.signed(me, "POST", "/portfolio/events/orders", json=order(ticker)).is_success
+        assert sim.place_order(me, order(ticker)).is_success
     # a fill on shard 0, so there is a position and a fill to list
     sell = {**order(ON_0), "side": "ask", "count": "2"}
-    assert sim.signed(maker, "POST", "/portfolio/events/orders", json=sell).is_success
+    assert sim.place_order(maker, sell).is_success
 
     def shards(path: str, key: str, **params: Any) -> list[int]:
         rows = sim.signed(me, "GET", path, params=params).json()[key]
@@ -202,9 +200,9 @@ def test_each_shard_has_its_status_and_pauses_alone(sim: SimHarness) -> None:
     status = sim.signed(me, "GET", "/exchange/status").json()
     assert status["trading_active"] is True  # shard 0's
     assert [s["trading_active"] for s in status["exchange_index_statuses"]] == [True, False]
-    refused = sim.signed(me, "POST", "/portfolio/events/orders", json=order(ON_2))
+    refused = sim.place_order(me, order(ON_2))
     assert flat_code(refused) == (503, "exchange_unavailable")
-    assert sim.signed(me, "POST", "/portfolio/events/orders", json=order(ON_0)).is_success
+    assert sim.place_order(me, order(ON_0)).is_success
     sim.http.post(f"{sim.admin_url}/shards/2", json={"intra_exchange_transfers_active": False})
     body = {"source": "event_contract", "destination": "event_contract", "amount": 100}
     blocked = sim.signed(
@@ -218,7 +216,7 @@ def test_each_shard_has_its_status_and_pauses_alone(sim: SimHarness) -> None:
         f"{sim.admin_url}/shards/2",
         json={"trading_active": True, "intra_exchange_transfers_active": True},
     )
-    assert sim.signed(me, "POST", "/portfolio/events/orders", json=order(ON_2)).is_success
+    assert sim.place_order(me, order(ON_2)).is_success
 
 
 def test_the_admin_api_keeps_an_event_on_one_shard(sim: SimHarness) -> None:
@@ -242,10 +240,7 @@ def test_the_admin_api_keeps_an_event_on_one_shard(sim: SimHarness) -> None:
 
 def test_a_batch_cancel_item_routes_as_a_cancel_does(sim: SimHarness) -> None:
     me = funded(sim, 10_00)
-    ids = [
-        sim.signed(me, "POST", "/portfolio/events/orders", json=order(ON_2)).json()["order_id"]
-        for _ in range(2)
-    ]
+    ids = [sim.place_order(me, order(ON_2)).json()["order_id"] for _ in range(2)]
     items = [{"order_id": ids[0]}, {"order_id": ids[1], "market_ticker": ON_2}]
     answer = sim.signed(me, "DELETE", "/portfolio/events/orders/batched", json={"orders": items})
     first, second = answer.json()["orders"]

@@ -24,15 +24,16 @@ from kalshi_cli.sim.core.journal import (
     JournalError,
     snapshot_path,
 )
-from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest, SimEvent, SimSeries
+from kalshi_cli.sim.core.records import ExchangeError, SimEvent, SimSeries
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import PriceRange
-from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide
 from tests.conftest import STANDARD_FEES, SimHarness
+from tests.runner.fakes import place_on_desk
 from tests.sim.test_core import market
 
 T = "KXSNAP-26JAN01-A"
@@ -92,14 +93,11 @@ def test_a_served_simulators_state_comes_back_whole_through_a_snapshot(tmp_path:
         }
         assert sim.signed(me, "POST", "/portfolio/subaccounts/transfer", json=moved).is_success
         placed = [
-            sim.signed(me, "POST", "/portfolio/events/orders", json=_order("bid", "0.40", "10")),
-            sim.signed(other, "POST", "/portfolio/events/orders", json=_order("ask", "0.40", "4")),
-            sim.signed(other, "POST", "/portfolio/events/orders", json=_order("ask", "0.55", "3")),
-            sim.signed(
-                me,
-                "POST",
-                "/portfolio/events/orders",
-                json=_order("bid", "0.20", "2", client_order_id="not-a-uuid", subaccount=1),
+            sim.place_order(me, _order("bid", "0.40", "10")),
+            sim.place_order(other, _order("ask", "0.40", "4")),
+            sim.place_order(other, _order("ask", "0.55", "3")),
+            sim.place_order(
+                me, _order("bid", "0.20", "2", client_order_id="not-a-uuid", subaccount=1)
             ),
         ]
         assert [p.status_code for p in placed] == [201] * 4
@@ -117,14 +115,11 @@ def test_a_served_simulators_state_comes_back_whole_through_a_snapshot(tmp_path:
         assert [_everything(sim, who) for who in (me, other)] == before
         # it goes on where it stopped: the client order id is still taken, the book still
         # crosses the resting ask
-        again = sim.signed(
-            me,
-            "POST",
-            "/portfolio/events/orders",
-            json=_order("bid", "0.20", "2", client_order_id="not-a-uuid", subaccount=1),
+        again = sim.place_order(
+            me, _order("bid", "0.20", "2", client_order_id="not-a-uuid", subaccount=1)
         )
         assert again.status_code == 409, again.text
-        taken = sim.signed(me, "POST", "/portfolio/events/orders", json=_order("bid", "0.55", "3"))
+        taken = sim.place_order(me, _order("bid", "0.55", "3"))
         assert taken.status_code == 201
         fills = sim.signed(me, "GET", "/portfolio/fills").json()["fills"]
         assert len(fills) == len(before[0]["fills"]) + 1
@@ -241,30 +236,10 @@ def test_markets_price_grids_come_back_through_a_snapshot(tmp_path: Path) -> Non
         assert {t: m.price_ranges for t, m in second.reference.markets.items()} == grids
         assert all(type(r) is PriceRange for g in grids.values() for r in g)
         # the grids still judge prices: a tenth of a cent is a tick only on the tapered one
-        placed = second.desk.place_order(
-            who,
-            PlaceRequest(
-                ticker="TAPER",
-                book_side=BookSide.BID,
-                price=Decimal("0.005"),
-                count=Decimal(1),
-                time_in_force=TimeInForce.GTC,
-                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-            ),
-        )
+        placed = place_on_desk(second, who, "TAPER", BookSide.BID, "0.005", 1)
         assert placed.order.status == "resting"
         with pytest.raises(ExchangeError) as refused:
-            second.desk.place_order(
-                who,
-                PlaceRequest(
-                    ticker="CENT",
-                    book_side=BookSide.BID,
-                    price=Decimal("0.005"),
-                    count=Decimal(1),
-                    time_in_force=TimeInForce.GTC,
-                    self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-                ),
-            )
+            place_on_desk(second, who, "CENT", BookSide.BID, "0.005", 1)
         assert refused.value.code == "invalid_price"
     finally:
         second.close()

@@ -166,7 +166,7 @@ def test_fixed_point_fields_must_be_strings_of_the_spec_precision(
     sim: SimHarness, body: Any, code: str
 ) -> None:
     sim.create_market(T)
-    response = sim.signed(sim.account, "POST", "/portfolio/events/orders", json=body)
+    response = sim.place_order(sim.account, body)
     # a JSON number does not decode into the string field: the wire's flat shape
     assert (flat_code if code == "bad_request" else nested_code)(response) == (400, code)
     assert sim.signed(sim.account, "GET", "/portfolio/orders").json()["orders"] == []
@@ -174,7 +174,7 @@ def test_fixed_point_fields_must_be_strings_of_the_spec_precision(
 
 def test_decrease_counts_must_be_strings(sim: SimHarness) -> None:
     sim.create_market(T)
-    placed = sim.signed(sim.account, "POST", "/portfolio/events/orders", json=order()).json()
+    placed = sim.place_order(sim.account, order()).json()
     path = f"/portfolio/events/orders/{placed['order_id']}/decrease"
     assert sim.signed(sim.account, "POST", path, json={"reduce_by": 2}).status_code == 400
     assert sim.signed(sim.account, "POST", path, json={"reduce_by": "2"}).status_code == 200
@@ -190,10 +190,10 @@ def test_a_legacy_body_is_refused_and_unknown_fields_are_ignored(sim: SimHarness
         "yes_price": 40,
         "type": "limit",
     }
-    response = sim.signed(sim.account, "POST", "/portfolio/events/orders", json=legacy)
+    response = sim.place_order(sim.account, legacy)
     assert response.status_code == 400
     # CreateOrderV2Request does not forbid other properties, and Kalshi's decoder ignores them
-    extra = sim.signed(sim.account, "POST", "/portfolio/events/orders", json=order(action="sell"))
+    extra = sim.place_order(sim.account, order(action="sell"))
     assert extra.status_code == 201
     mine = sim.signed(sim.account, "GET", f"/portfolio/orders/{extra.json()['order_id']}").json()
     assert mine["order"]["book_side"] == "bid"
@@ -206,9 +206,9 @@ def test_an_empty_client_order_id_is_one_not_given(sim: SimHarness) -> None:
     with "" keeps the order's id."""
     sim.create_market(T)
     me = sim.account
-    placed = [sim.signed(me, "POST", ORDERS, json=order(client_order_id="")) for _ in range(2)]
+    placed = [sim.place_order(me, order(client_order_id="")) for _ in range(2)]
     assert [p.status_code for p in placed] == [201, 201], placed[1].text
-    bare = sim.signed(me, "POST", ORDERS, json=order())
+    bare = sim.place_order(me, order())
     for answer in [*placed, bare]:
         assert answer.json()["client_order_id"] == answer.json()["order_id"]
     first = placed[0].json()["order_id"]
@@ -233,10 +233,10 @@ def test_exchange_index_is_read_only_by_the_operations_that_declare_it(sim: SimH
     shard = {"exchange_index": "1"}
     group = sim.signed(me, "POST", "/portfolio/order_groups/create", json={"contracts_limit": 9})
     group_id = group.json()["order_group_id"]
-    placed = sim.signed(me, "POST", ORDERS, json=order(order_group_id=group_id)).json()
+    placed = sim.place_order(me, order(order_group_id=group_id)).json()
     path = f"{ORDERS}/{placed['order_id']}"
     sold = order(side="ask", count="1", time_in_force="immediate_or_cancel")
-    assert sim.signed(other, "POST", ORDERS, json=sold).json()["fill_count"] == "1.00"
+    assert sim.place_order(other, sold).json()["fill_count"] == "1.00"
 
     def answer(method: str, where: str, **kw: Any) -> Any:
         response = sim.signed(me, method, where, params=shard, **kw)
@@ -263,7 +263,7 @@ def test_exchange_index_is_read_only_by_the_operations_that_declare_it(sim: SimH
 
 def test_cancel_of_an_order_that_no_longer_rests_is_a_404(sim: SimHarness) -> None:
     sim.create_market(T)
-    placed = sim.signed(sim.account, "POST", "/portfolio/events/orders", json=order()).json()
+    placed = sim.place_order(sim.account, order()).json()
     path = f"/portfolio/events/orders/{placed['order_id']}"
     assert sim.signed(sim.account, "DELETE", path).status_code == 200
     again = sim.signed(sim.account, "DELETE", path)
@@ -315,9 +315,9 @@ def test_query_parameters_outside_the_spec_are_refused(sim: SimHarness) -> None:
 def test_rest_fills_carry_only_the_fields_fill_declares(sim: SimHarness) -> None:
     sim.create_market(T)
     me, other = sim.account, sim.new_account()
-    sim.signed(me, "POST", "/portfolio/events/orders", json=order(client_order_id="mine-1"))
+    sim.place_order(me, order(client_order_id="mine-1"))
     taker = order(side="ask", time_in_force="immediate_or_cancel")
-    assert sim.signed(other, "POST", "/portfolio/events/orders", json=taker).status_code == 201
+    sim.placed(other, taker)
     (fill,) = sim.signed(me, "GET", "/portfolio/fills").json()["fills"]
     assert "client_order_id" not in fill
     assert (fill["outcome_side"], fill["book_side"], fill["exchange_index"]) == ("yes", "bid", 0)
@@ -384,7 +384,7 @@ def ws_problems(message: dict[str, Any]) -> list[str]:
 def test_ws_messages_of_a_trading_session_conform_to_asyncapi(sim: SimHarness) -> None:
     sim.create_market(T)
     me, other = sim.account, sim.new_account()
-    sim.signed(other, "POST", "/portfolio/events/orders", json=order(price="0.30"))
+    sim.place_order(other, order(price="0.30"))
     ws = Ws(me)
     ws.subscribe(["orderbook_delta"], market_ticker=T)
     seen: list[dict[str, Any]] = [ws.recv()]
@@ -393,9 +393,9 @@ def test_ws_messages_of_a_trading_session_conform_to_asyncapi(sim: SimHarness) -
     (lifecycle_sid,) = ws.subscribe(["market_lifecycle_v2"])
     ws.send("list_subscriptions")
     ws.send("unsubscribe", sids=[999])
-    sim.signed(me, "POST", "/portfolio/events/orders", json=order(client_order_id="c-1"))
+    sim.place_order(me, order(client_order_id="c-1"))
     taker = order(side="ask", count="2", time_in_force="immediate_or_cancel")
-    sim.signed(other, "POST", "/portfolio/events/orders", json=taker)
+    sim.place_order(other, taker)
     sim.settle(T, "yes")
 
     def settled(message: dict[str, Any]) -> bool:

@@ -24,10 +24,10 @@ from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.sim.server.embed import start_simulator
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
+from tests.wire import order_body
 
 T = "KXSUBDEF-26JAN01-A"  # traded on subaccount 0
 U = "KXSUBDEF-26JAN01-B"  # traded on subaccount 1
-ORDERS = "/portfolio/events/orders"
 
 
 def ok(answer: Any, status: int = 200) -> Any:
@@ -50,30 +50,18 @@ def adv(tmp_path: Path) -> Iterator[SimHarness]:
 
 def bid(sim: SimHarness, who: AccountInfo, ticker: str, subaccount: int | None = None) -> str:
     """A bid of 2 at 0.30 (on `subaccount` when given), resting."""
-    body: dict[str, Any] = {
-        "ticker": ticker,
-        "side": "bid",
-        "price": "0.30",
-        "count": "2",
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-    }
+    body: dict[str, Any] = order_body(ticker, price="0.30", count="2")
     if subaccount is not None:
         body["subaccount"] = subaccount
-    order_id: str = ok(sim.signed(who, "POST", ORDERS, json=body), 201)["order_id"]
+    order_id: str = ok(sim.place_order(who, body), 201)["order_id"]
     return order_id
 
 
 def sell_one(sim: SimHarness, who: AccountInfo, ticker: str) -> None:
-    body = {
-        "ticker": ticker,
-        "side": "ask",
-        "price": "0.30",
-        "count": "1",
-        "time_in_force": "immediate_or_cancel",
-        "self_trade_prevention_type": "taker_at_cross",
-    }
-    ok(sim.signed(who, "POST", ORDERS, json=body), 201)
+    body = order_body(
+        ticker, side="ask", price="0.30", count="1", time_in_force="immediate_or_cancel"
+    )
+    ok(sim.place_order(who, body), 201)
 
 
 def read(sim: SimHarness, who: AccountInfo, path: str, key: str, **params: str) -> list[Any]:
@@ -152,16 +140,8 @@ def test_settlements_of_one_market_on_several_subaccounts_page_to_the_end(
     """Each subaccount that held a market has its own settlement of it: paging the listing of
     every subaccount one at a time gives each once and then an empty cursor."""
     sim, me, _, _ = both
-    body = {
-        "ticker": T,
-        "side": "bid",
-        "price": "0.31",  # ahead of subaccount 0's bid: the next sale fills it
-        "count": "1",
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-        "subaccount": 1,
-    }
-    ok(sim.signed(me, "POST", ORDERS, json=body), 201)
+    body = order_body(T, price="0.31", count="1", subaccount=1)
+    ok(sim.place_order(me, body), 201)
     sell_one(sim, sim.new_account(), T)
     sim.settle(U, "yes")
     sim.settle(T, "yes")  # newest first: T's two settlements lead, U's follows them

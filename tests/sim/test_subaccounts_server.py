@@ -133,13 +133,13 @@ def test_orders_positions_and_fills_live_in_their_subaccount(adv: SimHarness) ->
     me, other = adv.account, adv.new_account()
     adv.signed(me, "POST", "/portfolio/subaccounts")
     transfer(adv, me, 100_00)
-    placed = adv.signed(me, "POST", "/portfolio/events/orders", json=order(subaccount=1))
+    placed = adv.place_order(me, order(subaccount=1))
     assert placed.status_code == 201, placed.text
     order_id = placed.json()["order_id"]
-    primary = adv.signed(me, "POST", "/portfolio/events/orders", json=order(price="0.30"))
+    primary = adv.place_order(me, order(price="0.30"))
     assert primary.status_code == 201
     # the counterparty sells YES into both bids
-    adv.signed(other, "POST", "/portfolio/events/orders", json=order("ask", "0.30", "10"))
+    adv.place_order(other, order("ask", "0.30", "10"))
 
     def listed(path: str, name: str, **params: Any) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = adv.signed(me, "GET", path, params=params).json()[name]
@@ -174,9 +174,7 @@ def test_single_order_writes_default_to_subaccount_0(adv: SimHarness) -> None:
     me = adv.account
     adv.signed(me, "POST", "/portfolio/subaccounts")
     transfer(adv, me, 100_00)
-    order_id = adv.signed(me, "POST", "/portfolio/events/orders", json=order(subaccount=1)).json()[
-        "order_id"
-    ]
+    order_id = adv.place_order(me, order(subaccount=1)).json()["order_id"]
     path = f"/portfolio/events/orders/{order_id}"
     assert nested_code(adv.signed(me, "DELETE", path)) == (404, "not_found")
     amend = {"ticker": T, "side": "bid", "price": "0.41", "count": "5"}
@@ -203,13 +201,13 @@ def test_cancel_all_covers_every_subaccount_unless_one_is_named(adv: SimHarness)
         return len(adv.signed(me, "GET", "/portfolio/orders", params=params).json()["orders"])
 
     for sub in (0, 1, 1):
-        adv.signed(me, "POST", "/portfolio/events/orders", json=order(subaccount=sub))
+        adv.place_order(me, order(subaccount=sub))
     assert (
         adv.signed(me, "DELETE", "/portfolio/events/orders", params={"subaccount": 1}).status_code
         == 204
     )
     assert (resting(0), resting(1)) == (1, 0)
-    adv.signed(me, "POST", "/portfolio/events/orders", json=order(subaccount=1))
+    adv.place_order(me, order(subaccount=1))
     assert adv.signed(me, "DELETE", "/portfolio/events/orders").status_code == 204
     assert resting() == 0
 
@@ -265,7 +263,7 @@ def test_a_read_only_key_is_refused_every_write(sim: SimHarness, tmp_path: Path)
     sim.create_market(T)
     reader = generated_key(sim, sim.account, tmp_path, scopes=["read"])
     assert sim.signed(reader, "GET", "/portfolio/orders").status_code == 200
-    refused = sim.signed(reader, "POST", "/portfolio/events/orders", json=order())
+    refused = sim.place_order(reader, order())
     assert nested_code(refused) == (403, "forbidden")
     assert nested_code(sim.signed(reader, "DELETE", "/portfolio/events/orders")) == (
         403,
@@ -280,8 +278,7 @@ def test_a_read_only_key_is_refused_every_write(sim: SimHarness, tmp_path: Path)
 
 def test_write_trade_allows_orders_but_not_other_writes(adv: SimHarness, tmp_path: Path) -> None:
     trader = generated_key(adv, adv.account, tmp_path, scopes=["write::trade"])
-    placed = adv.signed(trader, "POST", "/portfolio/events/orders", json=order())
-    assert placed.status_code == 201, placed.text
+    adv.placed(trader, order())
     assert nested_code(adv.signed(trader, "GET", "/portfolio/orders")) == (403, "forbidden")
     assert nested_code(adv.signed(trader, "POST", "/portfolio/subaccounts")) == (403, "forbidden")
     balance_only = generated_key(adv, adv.account, tmp_path, scopes=["read::portfolio_balance"])
@@ -295,9 +292,9 @@ def test_a_key_restricted_to_a_subaccount_reads_and_trades_only_there(
     me = adv.account
     adv.signed(me, "POST", "/portfolio/subaccounts")
     transfer(adv, me, 50_00)
-    adv.signed(me, "POST", "/portfolio/events/orders", json=order())  # on the primary account
+    adv.place_order(me, order())  # on the primary account
     locked = generated_key(adv, me, tmp_path, subaccount=1)
-    placed = adv.signed(locked, "POST", "/portfolio/events/orders", json=order(price="0.20"))
+    placed = adv.place_order(locked, order(price="0.20"))
     assert placed.status_code == 201
     orders = adv.signed(locked, "GET", "/portfolio/orders").json()["orders"]
     assert [(o["subaccount_number"], o["yes_price_dollars"]) for o in orders] == [(1, "0.2000")]
@@ -306,9 +303,7 @@ def test_a_key_restricted_to_a_subaccount_reads_and_trades_only_there(
     assert nested_code(
         adv.signed(locked, "GET", "/portfolio/orders", params={"subaccount": 0})
     ) == (403, "forbidden")
-    assert nested_code(
-        adv.signed(locked, "POST", "/portfolio/events/orders", json=order(subaccount=0))
-    ) == (403, "forbidden")
+    assert nested_code(adv.place_order(locked, order(subaccount=0))) == (403, "forbidden")
     assert nested_code(transfer(adv, locked, 1, from_subaccount=1, to=0)) == (403, "forbidden")
     assert nested_code(adv.signed(locked, "POST", "/portfolio/subaccounts")) == (403, "forbidden")
     # cancel-all by the locked key leaves the primary account's order resting
@@ -325,8 +320,8 @@ def test_an_orders_queue_position_is_read_on_any_subaccount_the_key_may_read(
     me = adv.account
     adv.signed(me, "POST", "/portfolio/subaccounts")
     transfer(adv, me, 50_00)
-    primary = adv.signed(me, "POST", "/portfolio/events/orders", json=order()).json()["order_id"]
-    placed = adv.signed(me, "POST", "/portfolio/events/orders", json=order(subaccount=1))
+    primary = adv.place_order(me, order()).json()["order_id"]
+    placed = adv.place_order(me, order(subaccount=1))
     on_one = placed.json()["order_id"]  # behind the primary's 5 at the same price
 
     def queue(key: AccountInfo, order_id: str) -> Any:
@@ -444,11 +439,9 @@ def test_websocket_reports_a_subaccounts_fills_orders_and_positions_to_its_user(
     ws.subscribe(["orderbook_delta"], market_ticker=T)
     seen: list[dict[str, Any]] = [ws.recv()]
     ws.subscribe(["fill", "user_orders", "market_positions"], market_ticker=T)
-    placed = adv.signed(
-        me, "POST", "/portfolio/events/orders", json=order(subaccount=1, client_order_id="s1")
-    ).json()
+    placed = adv.place_order(me, order(subaccount=1, client_order_id="s1")).json()
     taker = order("ask", "0.40", "2", time_in_force="immediate_or_cancel")
-    adv.signed(adv.new_account(), "POST", "/portfolio/events/orders", json=taker)
+    adv.place_order(adv.new_account(), taker)
     wanted = {"fill", "user_order", "market_position", "orderbook_delta"}
 
     def every_kind_wanted() -> bool:

@@ -22,7 +22,6 @@ from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.historical import DEFAULT_LAG_S, HistoryPolicy, attach_retention
 from kalshi_cli.sim.core.records import (
     FillHappened,
-    PlaceRequest,
     SimFill,
     SimNotice,
     SimTrade,
@@ -32,8 +31,9 @@ from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.sim.core.trade_archive import TradeArchive
 from kalshi_cli.sim.server.history import MarketHistory
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.units import ONE, BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.units import ONE, BookSide, TimeInForce
 from tests.conftest import SimHarness
+from tests.runner.fakes import place_on_desk
 from tests.sim.test_historical import OTHER, A, B, listing, set_lag, trade_both_markets
 from tests.waiting import wait_until
 
@@ -244,16 +244,14 @@ def _trade_as_a_client(
             ticker = tickers[(minute * 60 + second) % len(tickers)]
             _, no_bid = exchange.engine.best_bids(ticker)
             if no_bid is not None:
-                exchange.desk.place_order(
+                place_on_desk(
+                    exchange,
                     trader,
-                    PlaceRequest(
-                        ticker=ticker,
-                        book_side=BookSide.BID,
-                        price=ONE - no_bid,
-                        count=Decimal(1),
-                        time_in_force=TimeInForce.IOC,
-                        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-                    ),
+                    ticker,
+                    BookSide.BID,
+                    ONE - no_bid,
+                    1,
+                    time_in_force=TimeInForce.IOC,
                 )
             for _ in range(10):
                 clock.advance(0.1)

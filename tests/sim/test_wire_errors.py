@@ -39,15 +39,15 @@ def test_a_duplicate_client_order_id_is_409_order_already_exists_even_after_a_ca
 ) -> None:
     sim.create_market(T)
     me = sim.account
-    first = sim.signed(me, "POST", ORDERS, json=order(client_order_id="coid-1"))
+    first = sim.place_order(me, order(client_order_id="coid-1"))
     assert first.status_code == 201
-    again = sim.signed(me, "POST", ORDERS, json=order(client_order_id="coid-1"))
+    again = sim.place_order(me, order(client_order_id="coid-1"))
     assert again.status_code == 409
     error = nested(again)
     assert (error["code"], error["message"]) == ("order_already_exists", "order already exists")
     assert sim.signed(me, "DELETE", f"{ORDERS}/{first.json()['order_id']}").status_code == 200
     # client order ids are never freed: the id of a cancelled order is still taken
-    after_cancel = sim.signed(me, "POST", ORDERS, json=order(client_order_id="coid-1"))
+    after_cancel = sim.place_order(me, order(client_order_id="coid-1"))
     assert after_cancel.status_code == 409
     assert nested(after_cancel)["code"] == "order_already_exists"
     orders = sim.signed(me, "GET", "/portfolio/orders").json()["orders"]
@@ -59,12 +59,10 @@ def test_cancel_of_a_cancelled_an_executed_or_an_unknown_order_is_one_identical_
 ) -> None:
     sim.create_market(T)
     me, other = sim.account, sim.new_account()
-    cancelled = sim.signed(me, "POST", ORDERS, json=order(count="2")).json()["order_id"]
+    cancelled = sim.place_order(me, order(count="2")).json()["order_id"]
     assert sim.signed(me, "DELETE", f"{ORDERS}/{cancelled}").status_code == 200
-    executed = sim.signed(me, "POST", ORDERS, json=order(count="2")).json()["order_id"]
-    hit = sim.signed(
-        other, "POST", ORDERS, json=order("ask", count="2", time_in_force="immediate_or_cancel")
-    )
+    executed = sim.place_order(me, order(count="2")).json()["order_id"]
+    hit = sim.place_order(other, order("ask", count="2", time_in_force="immediate_or_cancel"))
     assert hit.json()["fill_count"] == "2.00"
     mine = sim.signed(me, "GET", f"/portfolio/orders/{executed}").json()["order"]
     assert mine["status"] == "executed"
@@ -84,8 +82,8 @@ def test_a_post_only_order_that_would_cross_is_400_invalid_order_post_only_cross
 ) -> None:
     sim.create_market(T)
     other = sim.new_account()
-    sim.signed(other, "POST", ORDERS, json=order("ask", "0.45", "3"))
-    response = sim.signed(sim.account, "POST", ORDERS, json=order(price="0.45", post_only=True))
+    sim.place_order(other, order("ask", "0.45", "3"))
+    response = sim.place_order(sim.account, order(price="0.45", post_only=True))
     assert response.status_code == 400
     error = nested(response)
     assert (error["code"], error["details"]) == ("invalid_order", "post only cross")
@@ -94,7 +92,7 @@ def test_a_post_only_order_that_would_cross_is_400_invalid_order_post_only_cross
 
 def test_insufficient_balance_is_400_insufficient_balance(sim: SimHarness) -> None:
     sim.create_market(T)
-    response = sim.signed(sim.account, "POST", ORDERS, json=order(price="0.99", count="1100"))
+    response = sim.place_order(sim.account, order(price="0.99", count="1100"))
     assert response.status_code == 400
     assert nested(response)["code"] == "insufficient_balance"
     _nothing_placed(sim)
@@ -102,7 +100,7 @@ def test_insufficient_balance_is_400_insufficient_balance(sim: SimHarness) -> No
 
 def test_a_price_off_the_grid_is_400_invalid_price(sim: SimHarness) -> None:
     sim.create_market(T)
-    response = sim.signed(sim.account, "POST", ORDERS, json=order(price="0.405"))
+    response = sim.place_order(sim.account, order(price="0.405"))
     assert response.status_code == 400
     assert nested(response)["code"] == "invalid_price"
     _nothing_placed(sim)
@@ -111,8 +109,8 @@ def test_a_price_off_the_grid_is_400_invalid_price(sim: SimHarness) -> None:
 def test_self_trade_taker_at_cross_cancels_the_taker_and_leaves_the_maker(sim: SimHarness) -> None:
     sim.create_market(T)
     me = sim.account
-    resting = sim.signed(me, "POST", ORDERS, json=order("ask", "0.40", "3")).json()["order_id"]
-    ioc = sim.signed(me, "POST", ORDERS, json=order(count="2", time_in_force="immediate_or_cancel"))
+    resting = sim.place_order(me, order("ask", "0.40", "3")).json()["order_id"]
+    ioc = sim.place_order(me, order(count="2", time_in_force="immediate_or_cancel"))
     assert ioc.status_code == 201
     assert (ioc.json()["fill_count"], ioc.json()["remaining_count"]) == ("0.00", "0.00")
     maker = sim.signed(me, "GET", f"/portfolio/orders/{resting}").json()["order"]
@@ -124,7 +122,7 @@ def test_self_trade_taker_at_cross_cancels_the_taker_and_leaves_the_maker(sim: S
 
 def test_a_numeric_count_is_a_flat_400_bad_request(sim: SimHarness) -> None:
     sim.create_market(T)
-    response = sim.signed(sim.account, "POST", ORDERS, json=order(count=5))
+    response = sim.place_order(sim.account, order(count=5))
     assert response.status_code == 400
     assert response.json() == {
         "code": "bad_request",

@@ -14,6 +14,7 @@ from kalshi_cli.sim.server.embed import start_simulator
 from tests.conftest import SimHarness
 from tests.sim.wsutil import Ws
 from tests.waiting import poll_until
+from tests.wire import order_body
 
 T = "KXWS-26JAN01-A"
 
@@ -26,22 +27,9 @@ def place(  # noqa: PLR0917 (reads as the order it places)
     count: str,
     tif: str = "good_till_canceled",
 ) -> dict[str, Any]:
-    response = sim.signed(
-        account,
-        "POST",
-        "/portfolio/events/orders",
-        json={
-            "ticker": T,
-            "side": side,
-            "price": price,
-            "count": count,
-            "time_in_force": tif,
-            "self_trade_prevention_type": "taker_at_cross",
-        },
+    return sim.placed(
+        account, order_body(T, side=side, price=price, count=count, time_in_force=tif)
     )
-    assert response.status_code == 201, response.text
-    result: dict[str, Any] = response.json()
-    return result
 
 
 def test_orderbook_snapshot_then_contiguous_deltas_that_rebuild_the_book(sim: SimHarness) -> None:

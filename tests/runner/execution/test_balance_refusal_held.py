@@ -11,12 +11,19 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.runner.execution.balance_hold import BALANCE_RETRY_S
-from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategy_api.snapshot import MarketSnapshot
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
-from kalshi_cli.vocabulary.units import Action, BookSide, SelfTradePrevention, Side, TimeInForce
-from tests.runner.fakes import START, Rig, make_rig, new_exchange, swap_decide, trader
+from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
+from tests.runner.fakes import (
+    START,
+    Rig,
+    make_rig,
+    new_exchange,
+    place_on_desk,
+    swap_decide,
+    trader,
+)
 
 FED = "KXFEDDECISION-SIM-DEC-H0"  # quiet scenario: YES bid 0.60, YES ask 0.62
 
@@ -57,16 +64,14 @@ def _short_rig(tmp_path: Path, cash_cents: int = 10) -> Rig:
 
 def _take(rig: Rig, book_side: BookSide, price: str) -> None:
     """One YES contract bought (a bid) or sold (an ask) by hand at once, outside the loop."""
-    result = rig.exchange.desk.place_order(
+    result = place_on_desk(
+        rig.exchange,
         rig.client.account_id,
-        PlaceRequest(
-            ticker=FED,
-            book_side=book_side,
-            price=Decimal(price),
-            count=Decimal("1"),
-            time_in_force=TimeInForce.IOC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
+        FED,
+        book_side,
+        price,
+        "1",
+        time_in_force=TimeInForce.IOC,
     )
     assert result.order.fill_count == 1
 

@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
-from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategy_api.snapshot import MarketSnapshot
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
-from kalshi_cli.vocabulary.units import Action, BookSide, SelfTradePrevention, Side, TimeInForce
+from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 from tests.runner.fakes import Rig, make_rig, swap_decide
 
 D = Decimal
@@ -120,17 +119,7 @@ def test_a_fill_of_an_order_placed_by_hand_is_logged_as_yes_without_the_orders_f
     swap_decide(rig.loop, lambda snap, pos, params: [])
     book = rig.client.get_orderbook(ticker)
     assert book.yes_ask is not None
-    rig.exchange.desk.place_order(
-        rig.client.account_id,
-        PlaceRequest(
-            ticker=ticker,
-            book_side=BookSide.BID,
-            price=book.yes_ask[0],
-            count=D(2),
-            time_in_force=TimeInForce.IOC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
-    )
+    rig.hand_buy_yes(ticker, book.yes_ask[0], 2)
     for _ in range(20):
         rig.step(0.5)
         if _logged(log):

@@ -18,14 +18,13 @@ import pytest
 
 from kalshi_cli.client.batch_orders import BatchItem, read_batch_answer
 from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
-from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.strategy_api.snapshot import MarketSnapshot
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.models import Fill
-from kalshi_cli.vocabulary.units import Action, BookSide, SelfTradePrevention, Side, TimeInForce
-from tests.runner.fakes import Rig, make_rig, swap_decide
+from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
+from tests.runner.fakes import Rig, make_rig, place_on_desk, swap_decide
 from tests.waiting import poll_until
 
 RISK = {"max_orders_per_minute": 1000}
@@ -76,17 +75,7 @@ def _bought_by_hand(rig: Rig, ticker: str, count: int) -> None:
     """The person buys `count` YES at the ask in the same account, outside the loop."""
     book = rig.client.get_orderbook(ticker)
     assert book.yes_ask is not None
-    rig.exchange.desk.place_order(
-        rig.client.account_id,
-        PlaceRequest(
-            ticker=ticker,
-            book_side=BookSide.BID,
-            price=book.yes_ask[0],
-            count=Decimal(count),
-            time_in_force=TimeInForce.IOC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
-    )
+    rig.hand_buy_yes(ticker, book.yes_ask[0], count)
 
 
 @contextmanager
@@ -355,14 +344,15 @@ def test_a_markets_fills_wait_behind_one_held_so_they_apply_in_the_exchanges_ord
         someone = rig.exchange.accounts.create_account(
             key_id="someone", public_key_pem="", cash_cents=10**7
         )
-        rig.exchange.desk.place_order(
+        place_on_desk(
+            rig.exchange,
             someone.account_id,
-            PlaceRequest(
-                ticker=ticker, book_side=BookSide.BID, price=above, count=sweep,
-                time_in_force=TimeInForce.IOC,
-                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-            ),
-        )  # fmt: skip
+            ticker,
+            BookSide.BID,
+            above,
+            sweep,
+            time_in_force=TimeInForce.IOC,
+        )
         fills.read_for()
         assert poll_until(lambda: dispatch.answered)
         dispatch.drain()

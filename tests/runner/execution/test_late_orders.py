@@ -14,15 +14,23 @@ import pytest
 
 from kalshi_cli.client.client import LANDING_WINDOW_S, SIGNATURE_WINDOW_S
 from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE
-from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.sim.server.auth import DEFAULT_WINDOW_S
 from kalshi_cli.strategy_api.snapshot import MarketSnapshot
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock, utc_day
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.models import Order
-from kalshi_cli.vocabulary.units import Action, BookSide, SelfTradePrevention, Side, TimeInForce
-from tests.runner.fakes import START, Held, Rig, make_rig, new_exchange, swap_decide, trader
+from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
+from tests.runner.fakes import (
+    START,
+    Held,
+    Rig,
+    make_rig,
+    new_exchange,
+    place_on_desk,
+    swap_decide,
+    trader,
+)
 from tests.runner.test_strategy_scenarios import SCENARIO, TICKER, Mover
 from tests.waiting import poll_until
 
@@ -62,16 +70,14 @@ def _take(rig: Rig, coid: str) -> None:
     taker = rig.exchange.accounts.create_account(
         key_id="taker", public_key_pem="", cash_cents=10**8
     )
-    rig.exchange.desk.place_order(
+    place_on_desk(
+        rig.exchange,
         taker.account_id,
-        PlaceRequest(
-            ticker=order.ticker,
-            book_side=BookSide.ASK if order.book_side is BookSide.BID else BookSide.BID,
-            price=order.price,
-            count=ahead,
-            time_in_force=TimeInForce.IOC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
+        order.ticker,
+        BookSide.ASK if order.book_side is BookSide.BID else BookSide.BID,
+        order.price,
+        ahead,
+        time_in_force=TimeInForce.IOC,
     )
 
 

@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
-from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.store import IntentRecord
 from kalshi_cli.strategy_api.snapshot import MarketSnapshot
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
-from kalshi_cli.vocabulary.units import Action, BookSide, SelfTradePrevention, Side, TimeInForce
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.runner.fakes import Held, Rig, make_rig, swap_decide
 from tests.waiting import poll_until
 
@@ -197,17 +196,7 @@ def test_orders_on_their_way_in_one_market_count_together_toward_the_exposure(
 
     swap_decide(rig.loop, decide)
     rig.step(0.5)
-    rig.exchange.desk.place_order(
-        rig.client.account_id,
-        PlaceRequest(
-            ticker=first,
-            book_side=BookSide.BID,
-            price=Decimal("0.51"),
-            count=Decimal(10),
-            time_in_force=TimeInForce.IOC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
-    )
+    rig.hand_buy_yes(first, "0.51", 10)
     rig.step(0.5)
     _settle(rig)
     assert rig.loop.portfolio.position(first) == 10

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.store import IntentRecord
 from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.errors import ServerError
-from kalshi_cli.vocabulary.units import Action, BookSide, SelfTradePrevention, Side, TimeInForce
-from tests.runner.fakes import Held, Rig, another_trader_places, make_rig
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
+from tests.runner.fakes import Held, Rig, another_trader_places, make_rig, place_on_desk
 
 PRICE = Decimal("0.10")  # below the simulated makers' bids: the quote rests
 
@@ -191,17 +190,8 @@ def test_a_second_lost_order_of_a_market_found_later_still_takes_its_fills(
     unknown.lost(second, ticker)
     unknown.resolve()  # the first found; the second not placed yet, inside its window
     assert list(unknown.unknown) == [second]
-    rig.exchange.desk.place_order(
-        rig.client.account_id,
-        PlaceRequest(
-            ticker=ticker,
-            book_side=BookSide.BID,
-            price=price,
-            count=Decimal(5),
-            time_in_force=TimeInForce.GTC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-            client_order_id=second,
-        ),
+    place_on_desk(
+        rig.exchange, rig.client.account_id, ticker, BookSide.BID, price, 5, client_order_id=second
     )
     bids, _ = rig.exchange.engine.book(ticker)
     ahead = sum((size for p, size in bids if p > price), Decimal(0))

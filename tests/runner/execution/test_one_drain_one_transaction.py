@@ -17,12 +17,11 @@ from typing import Any
 import pytest
 
 from kalshi_cli.runner.execution.dispatch import CallAnswer
-from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.store import Store
 from kalshi_cli.store.errors import StateFileLocked
 from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.models import Order
-from kalshi_cli.vocabulary.units import Action, BookSide, SelfTradePrevention, Side, TimeInForce
+from kalshi_cli.vocabulary.units import Action, Side
 from tests.runner.fakes import Rig, make_rig
 from tests.waiting import poll_until
 
@@ -38,17 +37,7 @@ def _bought_by_hand(rig: Rig, ticker: str) -> None:
     """One YES bought at the ask in the loop's account, by no order of the loop's."""
     ask = rig.client.get_orderbook(ticker).yes_ask
     assert ask is not None
-    rig.exchange.desk.place_order(
-        rig.client.account_id,
-        PlaceRequest(
-            ticker=ticker,
-            book_side=BookSide.BID,
-            price=ask[0],
-            count=Decimal(1),
-            time_in_force=TimeInForce.IOC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
-    )
+    rig.hand_buy_yes(ticker, ask[0], 1)
 
 
 def _halt_from(other: Store) -> bool:

@@ -15,16 +15,22 @@ import pytest
 from kalshi_cli.client.connection import LANDING_WINDOW_S
 from kalshi_cli.runner.preflight import reconcile
 from kalshi_cli.services.reconcile import landing_wait_s
-from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import utc_day
 from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.models import Order
-from kalshi_cli.vocabulary.units import Action, BookSide, SelfTradePrevention, Side, TimeInForce
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.runner.crash_rig import RIG_READ_LAG_S, Killed, copy_committed, crash_at, restart
 from tests.runner.execution.test_late_orders import _two_lost_one_filled
-from tests.runner.fakes import FakeClient, Rig, another_trader_places, make_rig, swap_decide
+from tests.runner.fakes import (
+    FakeClient,
+    Rig,
+    another_trader_places,
+    make_rig,
+    place_on_desk,
+    swap_decide,
+)
 from tests.runner.test_strategy_scenarios import TICKER, on_the_scenario
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
@@ -63,17 +69,7 @@ def test_a_kill_while_reconcile_imports_an_order_leaves_it_to_be_imported_again(
     next start imports the order and knows it resting."""
     state, left = tmp_path / "s.db", tmp_path / "left.db"
     rig = make_rig(state, strategy="spike", params={"spike_share": 5})
-    placed = rig.exchange.desk.place_order(
-        rig.client.account_id,
-        PlaceRequest(
-            ticker=LAL,
-            book_side=BookSide.BID,
-            price=Decimal("0.05"),
-            count=Decimal(3),
-            time_in_force=TimeInForce.GTC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
-    ).order
+    placed = place_on_desk(rig.exchange, rig.client.account_id, LAL, BookSide.BID, "0.05", 3).order
     client = NoClientIds(rig.exchange, rig.client.account_id, clock=rig.clock)
     client.by_hand.add(placed.order_id)
     crash_at(rig.store.orders, "mark_sent", state, left, after=False)

@@ -26,11 +26,10 @@ from kalshi_cli.checks.thresholds import resolve
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.feed.book import FeedMessage, MessageKind
-from kalshi_cli.sim.core.records import PlaceRequest
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import Orderbook
-from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.units import BookSide
 from tests.runner.fakes import START, Rig, make_rig, trader
 
 # each test builds 500 markets and ticks through them, some hundreds of times
@@ -151,17 +150,7 @@ def test_a_fill_that_puts_a_position_under_its_stop_fires_it_in_the_next_tick_wi
         rig.loop.questions.risk.limits, stop_loss_share=Decimal("0.99")
     )
     # bought at the ask: the mark at the bid (0.49 x 10) is under 0.99 x 5.10 at once
-    rig.exchange.desk.place_order(
-        rig.client.account_id,
-        PlaceRequest(
-            ticker=LAST,
-            book_side=BookSide.BID,
-            price=Decimal("0.51"),
-            count=Decimal("10"),
-            time_in_force=TimeInForce.IOC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        ),
-    )
+    rig.hand_buy_yes(LAST, "0.51", "10")
     # the fill's news alone (its book change was decided on before the fill was read): no book
     # change and no sweep brings the market up, only its new position
     fill_news = [e for e in rig.feed.drain_messages() if e.kind is not MessageKind.BOOK]
