@@ -37,6 +37,9 @@ class Period(StrEnum):
     DAY = "1d"
 
 
+PeriodOpt = Annotated[Period, typer.Option("--period", "-p", help="Candle length: 1m, 1h or 1d.")]
+
+
 JsonOpt = Annotated[
     bool,
     typer.Option("--json", help="Print JSON in the stable shape documented in docs/output.md."),
@@ -72,10 +75,9 @@ StateOpt = Annotated[
     Path | None, typer.Option("--state", help="State file of this environment. [env: KALSHI_STATE]")
 ]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
-LimitOpt = Annotated[
-    int,
-    typer.Option("--limit", "-n", min=1, help="At most this many rows."),
-]
+_LIMIT = typer.Option("--limit", "-n", min=1, help="At most this many rows.")
+LimitOpt = Annotated[int, _LIMIT]
+LimitOrAllOpt = Annotated[int | None, _LIMIT]  # left out: every one
 
 
 def narrowing(value: str) -> str:
@@ -124,10 +126,13 @@ def subaccount_option(help_text: str) -> Any:
     return typer.Option("--subaccount", min=0, max=63, help=help_text)
 
 
-MarketOpt = Annotated[
-    str | None,
-    typer.Option("--ticker", "--market", parser=narrowing, help="Only this market."),
-]
+def market_option(help_text: str) -> Any:
+    """`--ticker`/`--market` naming one market, refused blank (`narrowing`): one declaration,
+    each command's own help."""
+    return typer.Option("--ticker", "--market", parser=narrowing, help=help_text)
+
+
+MarketOpt = Annotated[str | None, market_option("Only this market.")]
 TickerArg = Annotated[str, typer.Argument(help="Market ticker, e.g. KXBTCD-25DEC31-T100000.")]
 TickersOpt = Annotated[str | None, tickers_option("Comma-separated market tickers.")]
 SubaccountOpt = Annotated[

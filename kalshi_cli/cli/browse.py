@@ -17,8 +17,10 @@ from kalshi_cli.cli._options import (
     EnvOpt,
     FormatOpt,
     JsonOpt,
+    LimitOpt,
     MarketStatus,
     Period,
+    PeriodOpt,
     TickerArg,
     series_option,
 )
@@ -49,9 +51,7 @@ def events_command(
     with_markets: Annotated[
         bool, typer.Option("--with-markets", help="Include each event's markets.")
     ] = False,
-    limit: Annotated[
-        int, typer.Option("--limit", "-n", min=1, help="Events to show at most.")
-    ] = 200,
+    limit: LimitOpt = 200,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
     env: EnvOpt = None,
@@ -245,7 +245,7 @@ def trades_command(
             help="Only trades at or after this time (Unix seconds, 2026-01-31, 2026-01-31T14:00Z).",
         ),
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Trades to show.")] = 100,
+    limit: LimitOpt = 100,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
     env: EnvOpt = None,
@@ -300,9 +300,7 @@ def render_trades(out: Output, tape: list[Trade]) -> None:
 def candles_command(
     ticker: TickerArg,
     *,
-    period: Annotated[
-        Period, typer.Option("--period", "-p", help="Candle length: 1m, 1h or 1d.")
-    ] = Period.HOUR,
+    period: PeriodOpt = Period.HOUR,
     start: Annotated[
         str | None,
         typer.Option(
@@ -422,7 +420,7 @@ def render_candles(
 def search_command(
     words: Annotated[list[str], typer.Argument(help="Words to look for in tickers and titles.")],
     *,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Matches to show.")] = 50,
+    limit: LimitOpt = 50,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
     env: EnvOpt = None,

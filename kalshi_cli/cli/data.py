@@ -22,6 +22,7 @@ from kalshi_cli.cli._options import (
     EnvOpt,
     JsonOpt,
     Period,
+    PeriodOpt,
     TickersOpt,
     event_option,
     series_option,
@@ -333,9 +334,7 @@ def download_command(
         str | None,
         typer.Option("--to", help="Up to this date or time (UTC).", callback=since_option),
     ] = None,
-    period: Annotated[
-        Period, typer.Option("--period", help="Candle length: 1m, 1h or 1d.")
-    ] = Period.HOUR,
+    period: PeriodOpt = Period.HOUR,
     as_json: JsonOpt = False,
     env: EnvOpt = None,
 ) -> None:

@@ -27,7 +27,7 @@ from kalshi_cli.cli._options import (
     YesOpt,
     deadline_option,
     event_option,
-    narrowing,
+    market_option,
 )
 from kalshi_cli.services.killswitch.switch import DEFAULT_DEADLINE_S
 from kalshi_cli.vocabulary.exit_codes import ExitCode
@@ -46,10 +46,7 @@ if TYPE_CHECKING:
 
 def cancel_all_command(
     *,
-    ticker: Annotated[
-        str | None,
-        typer.Option("--ticker", "--market", parser=narrowing, help="Only this market's orders."),
-    ] = None,
+    ticker: Annotated[str | None, market_option("Only this market's orders.")] = None,
     event: Annotated[str | None, event_option("Only this event's orders.")] = None,
     deadline: Annotated[
         float, deadline_option("Give up proving after this many seconds (1 to 3600).")
