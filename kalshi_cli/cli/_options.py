@@ -141,6 +141,34 @@ SubaccountOpt = Annotated[
 ]
 
 
+def parse_since(text: str, option: str = "--since") -> int:
+    """`today` (midnight UTC), a date (YYYY-MM-DD, midnight UTC) or an ISO 8601 time (UTC unless
+    it says otherwise) -> unix seconds; refused as the value of `option`."""
+    import time
+
+    from kalshi_cli.vocabulary.clock import parse_time
+
+    if text.strip().lower() == "today":
+        return int(time.time()) // 86_400 * 86_400
+    try:
+        return int(parse_time(text))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
+
+
+def _time_checked(param: typer.CallbackParam, value: str | None) -> str | None:
+    if value is not None:
+        parse_since(value, param.opts[0])
+    return value
+
+
+def time_option(flag: str, help_text: str) -> Any:
+    """A moment a command starts or stops at (`--since`, `--from`, `--to`): read by `parse_since`
+    while the line is parsed, so a bad one is refused before anything is asked; one declaration,
+    each command's own help."""
+    return typer.Option(flag, help=help_text, callback=_time_checked)
+
+
 def non_empty(text: str, hint: str) -> str:
     """An id or a ticker as given, stripped; a blank one is a usage error under `hint`."""
     if not text.strip():

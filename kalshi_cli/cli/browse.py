@@ -22,10 +22,11 @@ from kalshi_cli.cli._options import (
     Period,
     PeriodOpt,
     TickerArg,
+    parse_since,
     series_option,
+    time_option,
 )
 from kalshi_cli.cli._output import Column, Output
-from kalshi_cli.cli.portfolio import parse_since
 from kalshi_cli.vocabulary.clock import iso_utc
 
 if TYPE_CHECKING:
@@ -240,9 +241,9 @@ def trades_command(
     *,
     since: Annotated[
         str | None,
-        typer.Option(
+        time_option(
             "--since",
-            help="Only trades at or after this time (Unix seconds, 2026-01-31, 2026-01-31T14:00Z).",
+            "Only trades at or after this time (Unix seconds, 2026-01-31, 2026-01-31T14:00Z).",
         ),
     ] = None,
     limit: LimitOpt = 100,
@@ -303,15 +304,15 @@ def candles_command(
     period: PeriodOpt = Period.HOUR,
     start: Annotated[
         str | None,
-        typer.Option(
+        time_option(
             "--from",
-            help="First candle's time (Unix seconds, a date or an ISO 8601 time); default: "
+            "First candle's time (Unix seconds, a date or an ISO 8601 time); default: "
             "2 hours, 7 days or 90 days back for 1m, 1h, 1d.",
         ),
     ] = None,
     end: Annotated[
         str | None,
-        typer.Option("--to", help="Last candle's time; default: the period in progress."),
+        time_option("--to", "Last candle's time; default: the period in progress."),
     ] = None,
     chart: Annotated[
         bool, typer.Option("--chart", help="Draw the candles in the terminal instead of a table.")

@@ -5,7 +5,9 @@ The walk covers the whole command tree: every float option takes `FiniteFloat` (
 FLOAT takes `nan` and `inf`: `kalshi trade --duration nan` ran with no time limit), and each is
 given nan, inf and -inf; every option given as text that holds a number (a count, a price, an
 amount, a threshold) is listed in NUMERIC_TEXT and given the same, and a text option that is in
-neither list fails the walk until someone says which it is."""
+neither list fails the walk until someone says which it is. Every time option (`--since`,
+`--from`, `--to`) is read while the line is parsed: a blank or unreadable time is refused there,
+never taken as no bound."""
 
 from __future__ import annotations
 
@@ -242,3 +244,41 @@ def test_a_number_given_as_an_argument_refuses_what_is_not_finite_or_too_long(
     assert result.exit_code == ExitCode.USAGE, (result.exit_code, result.stderr)
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and argument.upper() in lines[0], result.stderr
+
+
+# every option that takes a time: (command path, option, the other arguments it needs)
+TIME_OPTIONS: list[tuple[tuple[str, ...], str, list[str]]] = [
+    (("pnl",), "--since", []),
+    (("fills",), "--since", []),
+    (("trades",), "--since", ["X"]),
+    (("candles",), "--from", ["X"]),
+    (("candles",), "--to", ["X"]),
+    (("data", "download"), "--from", ["trades", "--out", "."]),
+    (("data", "download"), "--to", ["trades", "--out", "."]),
+]
+
+
+def test_every_time_option_is_listed() -> None:
+    listed = {(path, option) for path, option, _ in TIME_OPTIONS}
+    read_as_times = {
+        (path, param.opts[0])
+        for path, _, param in _params()
+        if getattr(param.callback, "__name__", "") == "_time_checked"
+    }
+    assert read_as_times == listed
+
+
+@pytest.mark.parametrize("value", ["", " ", "soon"])
+@pytest.mark.parametrize(
+    ("path", "option", "rest"),
+    TIME_OPTIONS,
+    ids=lambda x: " ".join(x) if isinstance(x, tuple) else x if isinstance(x, str) else "",
+)
+def test_a_time_option_refuses_a_blank_or_unreadable_time(
+    tmp_path: Path, path: tuple[str, ...], option: str, rest: list[str], value: str
+) -> None:
+    """A blank `--since` (a script's unset `$SINCE`) listed every trade of the tape."""
+    result = run([*path, *rest, f"{option}={value}"], home=tmp_path)  # no client: nothing asked
+    assert result.exit_code == ExitCode.USAGE, (result.exit_code, result.stderr)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and option in lines[0], result.stderr
