@@ -223,9 +223,9 @@ ModelOpt = Annotated[
 
 
 class FiniteFloat:
-    """A float option's parser (`typer.Option(parser=FiniteFloat(min=...))`): a finite number inside
-    [min, max], or a usage error (exit 2); Click's FLOAT takes `nan` and `inf`. Every float
-    option is parsed by one (tests/cli/test_numeric_options.py)."""
+    """A float option's parser (built by `number_option`): a finite number inside [min, max], or a
+    usage error (exit 2); Click's FLOAT takes `nan` and `inf`. Every float option is parsed by
+    one (tests/cli/test_numeric_options.py)."""
 
     __name__ = "float"  # Typer names the option's type after its parser
 
@@ -249,21 +249,28 @@ class FiniteFloat:
         return number
 
     def describe(self) -> str:
-        low = "" if self.min is None else f"{self.min:g}<="
-        high = "" if self.max is None else f"<={self.max:g}"
-        return f"{low}x{high}"
+        """The range in Click's words for an int option's (`x>=1`, `1<=x<=3600`)."""
+        if self.min is None:
+            return "x" if self.max is None else f"x<={self.max:g}"
+        return f"x>={self.min:g}" if self.max is None else f"{self.min:g}<=x<={self.max:g}"
+
+
+def number_option(
+    flag: str, help_text: str, *, min: float | None = None, max: float | None = None
+) -> Any:
+    """A float option: a finite number in [min, max], its help ending with that range written
+    from the same figures, as Click writes an int option's (`[x>=0.2]`)."""
+    parser = FiniteFloat(min, max)
+    return typer.Option(flag, parser=parser, help=f"{help_text} [{parser.describe()}]")
 
 
 def deadline_option(help_text: str) -> Any:
-    """`--deadline`: seconds a command may spend asking the exchange, 1 to 3600."""
-    return typer.Option("--deadline", parser=FiniteFloat(min=1.0, max=3600.0), help=help_text)
+    """`--deadline`: seconds a command may spend asking the exchange."""
+    return number_option("--deadline", help_text, min=1, max=3600)
 
 
 DurationOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--duration", parser=FiniteFloat(min=0), help="Stop after this many seconds (0 or more)."
-    ),
+    float | None, number_option("--duration", "Stop after this many seconds.", min=0)
 ]
 
 

@@ -105,6 +105,18 @@ def test_every_float_option_is_parsed_as_a_finite_number() -> None:
     assert len(FLOAT_OPTIONS) >= 9  # the walk found them: trade, cancel-all, dashboard...
 
 
+def test_a_float_option_states_in_its_help_the_range_its_parser_holds_to() -> None:
+    """An int option's range is shown by Click (`[x>=1]`); a float option's help ends with its own,
+    written from the parser's figures (`--duration` said "above 0" and took -5)."""
+    unstated = [
+        (" ".join(path), param.opts[0])
+        for path, _, param in _params()
+        if isinstance(_parser(param), FiniteFloat)
+        and not (param.help or "").endswith(f"[{_parser(param).describe()}]")
+    ]
+    assert unstated == []
+
+
 def test_every_text_option_is_known_to_hold_a_number_or_not() -> None:
     numeric = {(path, option) for path, option, _ in [*NUMERIC_TEXT, *NUMERIC_ARGUMENTS]}
     unknown = [
