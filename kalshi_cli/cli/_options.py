@@ -121,9 +121,10 @@ def series_option(help_text: str) -> Any:
     return typer.Option("--series", parser=narrowing, help=help_text)
 
 
-def subaccount_option(help_text: str) -> Any:
-    """`--subaccount N`: 0 is the primary account, 1-63 the numbered ones."""
-    return typer.Option("--subaccount", min=0, max=63, help=help_text)
+def subaccount_option(help_text: str, flag: str = "--subaccount") -> Any:
+    """`--subaccount N` (or another flag naming one): 0 is the primary account, 1-63 the numbered
+    ones."""
+    return typer.Option(flag, min=0, max=63, help=help_text)
 
 
 def market_option(help_text: str) -> Any:
