@@ -37,6 +37,9 @@ class Period(StrEnum):
     DAY = "1d"
 
 
+PeriodOpt = Annotated[Period, typer.Option("--period", "-p", help="Candle length: 1m, 1h or 1d.")]
+
+
 JsonOpt = Annotated[
     bool,
     typer.Option("--json", help="Print JSON in the stable shape documented in docs/output.md."),
@@ -72,10 +75,9 @@ StateOpt = Annotated[
     Path | None, typer.Option("--state", help="State file of this environment. [env: KALSHI_STATE]")
 ]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
-LimitOpt = Annotated[
-    int,
-    typer.Option("--limit", "-n", min=1, help="At most this many rows."),
-]
+_LIMIT = typer.Option("--limit", "-n", min=1, help="At most this many rows.")
+LimitOpt = Annotated[int, _LIMIT]
+LimitOrAllOpt = Annotated[int | None, _LIMIT]  # left out: every one
 
 
 def narrowing(value: str) -> str:
@@ -119,21 +121,53 @@ def series_option(help_text: str) -> Any:
     return typer.Option("--series", parser=narrowing, help=help_text)
 
 
-def subaccount_option(help_text: str) -> Any:
-    """`--subaccount N`: 0 is the primary account, 1-63 the numbered ones."""
-    return typer.Option("--subaccount", min=0, max=63, help=help_text)
+def subaccount_option(help_text: str, flag: str = "--subaccount") -> Any:
+    """`--subaccount N` (or another flag naming one): 0 is the primary account, 1-63 the numbered
+    ones."""
+    return typer.Option(flag, min=0, max=63, help=help_text)
 
 
-MarketOpt = Annotated[
-    str | None,
-    typer.Option("--ticker", "--market", parser=narrowing, help="Only this market."),
-]
+def market_option(help_text: str) -> Any:
+    """`--ticker`/`--market` naming one market, refused blank (`narrowing`): one declaration,
+    each command's own help."""
+    return typer.Option("--ticker", "--market", parser=narrowing, help=help_text)
+
+
+MarketOpt = Annotated[str | None, market_option("Only this market.")]
 TickerArg = Annotated[str, typer.Argument(help="Market ticker, e.g. KXBTCD-25DEC31-T100000.")]
 TickersOpt = Annotated[str | None, tickers_option("Comma-separated market tickers.")]
 SubaccountOpt = Annotated[
     int | None,
     subaccount_option("Subaccount number (0 is the primary account, 1-63 numbered ones)."),
 ]
+
+
+def parse_since(text: str, option: str = "--since") -> int:
+    """`today` (midnight UTC), a date (YYYY-MM-DD, midnight UTC) or an ISO 8601 time (UTC unless
+    it says otherwise) -> unix seconds; refused as the value of `option`."""
+    import time
+
+    from kalshi_cli.vocabulary.clock import parse_time
+
+    if text.strip().lower() == "today":
+        return int(time.time()) // 86_400 * 86_400
+    try:
+        return int(parse_time(text))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
+
+
+def _time_checked(param: typer.CallbackParam, value: str | None) -> str | None:
+    if value is not None:
+        parse_since(value, param.opts[0])
+    return value
+
+
+def time_option(flag: str, help_text: str) -> Any:
+    """A moment a command starts or stops at (`--since`, `--from`, `--to`): read by `parse_since`
+    while the line is parsed, so a bad one is refused before anything is asked; one declaration,
+    each command's own help."""
+    return typer.Option(flag, help=help_text, callback=_time_checked)
 
 
 def non_empty(text: str, hint: str) -> str:
@@ -190,9 +224,9 @@ ModelOpt = Annotated[
 
 
 class FiniteFloat:
-    """A float option's parser (`typer.Option(parser=FiniteFloat(min=...))`): a finite number inside
-    [min, max], or a usage error (exit 2); Click's FLOAT takes `nan` and `inf`. Every float
-    option is parsed by one (tests/cli/test_numeric_options.py)."""
+    """A float option's parser (built by `number_option`): a finite number inside [min, max], or a
+    usage error (exit 2); Click's FLOAT takes `nan` and `inf`. Every float option is parsed by
+    one (tests/cli/test_numeric_options.py)."""
 
     __name__ = "float"  # Typer names the option's type after its parser
 
@@ -216,21 +250,28 @@ class FiniteFloat:
         return number
 
     def describe(self) -> str:
-        low = "" if self.min is None else f"{self.min:g}<="
-        high = "" if self.max is None else f"<={self.max:g}"
-        return f"{low}x{high}"
+        """The range in Click's words for an int option's (`x>=1`, `1<=x<=3600`)."""
+        if self.min is None:
+            return "x" if self.max is None else f"x<={self.max:g}"
+        return f"x>={self.min:g}" if self.max is None else f"{self.min:g}<=x<={self.max:g}"
+
+
+def number_option(
+    flag: str, help_text: str, *, min: float | None = None, max: float | None = None
+) -> Any:
+    """A float option: a finite number in [min, max], its help ending with that range written
+    from the same figures, as Click writes an int option's (`[x>=0.2]`)."""
+    parser = FiniteFloat(min, max)
+    return typer.Option(flag, parser=parser, help=f"{help_text} [{parser.describe()}]")
 
 
 def deadline_option(help_text: str) -> Any:
-    """`--deadline`: seconds a command may spend asking the exchange, 1 to 3600."""
-    return typer.Option("--deadline", parser=FiniteFloat(min=1.0, max=3600.0), help=help_text)
+    """`--deadline`: seconds a command may spend asking the exchange."""
+    return number_option("--deadline", help_text, min=1, max=3600)
 
 
 DurationOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--duration", parser=FiniteFloat(min=0), help="Stop after this many seconds (0 or more)."
-    ),
+    float | None, number_option("--duration", "Stop after this many seconds.", min=0)
 ]
 
 

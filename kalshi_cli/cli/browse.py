@@ -17,13 +17,16 @@ from kalshi_cli.cli._options import (
     EnvOpt,
     FormatOpt,
     JsonOpt,
+    LimitOpt,
     MarketStatus,
     Period,
+    PeriodOpt,
     TickerArg,
+    parse_since,
     series_option,
+    time_option,
 )
 from kalshi_cli.cli._output import Column, Output
-from kalshi_cli.cli.portfolio import parse_since
 from kalshi_cli.vocabulary.clock import iso_utc
 
 if TYPE_CHECKING:
@@ -49,9 +52,7 @@ def events_command(
     with_markets: Annotated[
         bool, typer.Option("--with-markets", help="Include each event's markets.")
     ] = False,
-    limit: Annotated[
-        int, typer.Option("--limit", "-n", min=1, help="Events to show at most.")
-    ] = 200,
+    limit: LimitOpt = 200,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
     env: EnvOpt = None,
@@ -240,12 +241,12 @@ def trades_command(
     *,
     since: Annotated[
         str | None,
-        typer.Option(
+        time_option(
             "--since",
-            help="Only trades at or after this time (Unix seconds, 2026-01-31, 2026-01-31T14:00Z).",
+            "Only trades at or after this time (Unix seconds, 2026-01-31, 2026-01-31T14:00Z).",
         ),
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Trades to show.")] = 100,
+    limit: LimitOpt = 100,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
     env: EnvOpt = None,
@@ -300,20 +301,18 @@ def render_trades(out: Output, tape: list[Trade]) -> None:
 def candles_command(
     ticker: TickerArg,
     *,
-    period: Annotated[
-        Period, typer.Option("--period", "-p", help="Candle length: 1m, 1h or 1d.")
-    ] = Period.HOUR,
+    period: PeriodOpt = Period.HOUR,
     start: Annotated[
         str | None,
-        typer.Option(
+        time_option(
             "--from",
-            help="First candle's time (Unix seconds, a date or an ISO 8601 time); default: "
+            "First candle's time (Unix seconds, a date or an ISO 8601 time); default: "
             "2 hours, 7 days or 90 days back for 1m, 1h, 1d.",
         ),
     ] = None,
     end: Annotated[
         str | None,
-        typer.Option("--to", help="Last candle's time; default: the period in progress."),
+        time_option("--to", "Last candle's time; default: the period in progress."),
     ] = None,
     chart: Annotated[
         bool, typer.Option("--chart", help="Draw the candles in the terminal instead of a table.")
@@ -422,7 +421,7 @@ def render_candles(
 def search_command(
     words: Annotated[list[str], typer.Argument(help="Words to look for in tickers and titles.")],
     *,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Matches to show.")] = 50,
+    limit: LimitOpt = 50,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
     env: EnvOpt = None,

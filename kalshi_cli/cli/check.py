@@ -113,7 +113,7 @@ def check_command(
     deadline: Annotated[
         float,
         deadline_option(
-            "Seconds the checks may spend asking the exchange, all together (1 to 3600); "
+            "Seconds the checks may spend asking the exchange, all together; "
             "a check still asking then is UNKNOWN."
         ),
     ] = DEFAULT_DEADLINE_S,

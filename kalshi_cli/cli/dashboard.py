@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kalshi_cli.cli._context import current
-from kalshi_cli.cli._options import EnvOpt, FiniteFloat, StateOpt
+from kalshi_cli.cli._options import EnvOpt, StateOpt, number_option
 from kalshi_cli.vocabulary.errors import UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 
@@ -25,18 +25,15 @@ def dashboard_command(
     *,
     refresh: Annotated[
         float,
-        typer.Option(
-            "--refresh",
-            parser=FiniteFloat(min=0.2, max=60.0),
-            help="Seconds between redraws of the local panels (0.2 to 60).",
-        ),
+        number_option("--refresh", "Seconds between redraws of the local panels.", min=0.2, max=60),
     ] = 1.0,
     remote: Annotated[
         float,
-        typer.Option(
+        number_option(
             "--remote-every",
-            parser=FiniteFloat(min=1.0, max=600.0),
-            help="Seconds between questions to the exchange (positions, orders, checks; 1 to 600).",
+            "Seconds between questions to the exchange (positions, orders, checks).",
+            min=1,
+            max=600,
         ),
     ] = 5.0,
     state: StateOpt = None,

@@ -22,13 +22,15 @@ from kalshi_cli.cli._options import (
     EnvOpt,
     JsonOpt,
     Period,
+    PeriodOpt,
     TickersOpt,
     event_option,
+    parse_since,
     series_option,
+    time_option,
 )
 from kalshi_cli.cli._output import Column, is_tty, no_color
 from kalshi_cli.cli.app import command_group
-from kalshi_cli.cli.portfolio import parse_since, since_option
 
 if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
@@ -325,17 +327,9 @@ def download_command(
     tickers: TickersOpt = None,
     series: Annotated[str | None, series_option("Every market of this series.")] = None,
     event: Annotated[str | None, event_option("Every market of this event.")] = None,
-    from_: Annotated[
-        str | None,
-        typer.Option("--from", help="From this date or time (UTC).", callback=since_option),
-    ] = None,
-    to: Annotated[
-        str | None,
-        typer.Option("--to", help="Up to this date or time (UTC).", callback=since_option),
-    ] = None,
-    period: Annotated[
-        Period, typer.Option("--period", help="Candle length: 1m, 1h or 1d.")
-    ] = Period.HOUR,
+    from_: Annotated[str | None, time_option("--from", "From this date or time (UTC).")] = None,
+    to: Annotated[str | None, time_option("--to", "Up to this date or time (UTC).")] = None,
+    period: PeriodOpt = Period.HOUR,
     as_json: JsonOpt = False,
     env: EnvOpt = None,
 ) -> None:

@@ -40,6 +40,10 @@ KEY_COLUMNS = (
     Column("subaccount", "subaccount"),
 )
 NameOpt = Annotated[str, typer.Option("--name", help="What the key is for.")]
+KeyTypeOpt = Annotated[
+    KeyKind,
+    typer.Option("--type", help="Type of the key pair made.", case_sensitive=False),
+]
 ScopeOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -117,9 +121,7 @@ def create_command(
             dir_okay=False,
         ),
     ] = None,
-    kind: Annotated[
-        KeyKind, typer.Option("--type", help="Key type of a pair made here.", case_sensitive=False)
-    ] = KeyKind.RSA,
+    kind: KeyTypeOpt = KeyKind.RSA,
     scope: ScopeOpt = None,
     subaccount: RestrictOpt = None,
     as_json: JsonOpt = False,
@@ -191,9 +193,7 @@ def generate_command(
     *,
     name: NameOpt,
     out_path: OutOpt,
-    kind: Annotated[
-        KeyKind, typer.Option("--type", help="rsa or ed25519.", case_sensitive=False)
-    ] = KeyKind.RSA,
+    kind: KeyTypeOpt = KeyKind.RSA,
     scope: ScopeOpt = None,
     subaccount: RestrictOpt = None,
     as_json: JsonOpt = False,

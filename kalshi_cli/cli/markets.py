@@ -16,13 +16,13 @@ import typer
 from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import (
     EnvOpt,
-    FiniteFloat,
     FormatOpt,
     JsonOpt,
     MarketStatus,
     TickerArg,
     TickersOpt,
     event_option,
+    number_option,
     series_option,
 )
 from kalshi_cli.cli._output import Column, Output, TableFormat
@@ -334,11 +334,7 @@ def orderbook_command(
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh until Ctrl-C.")] = False,
     interval: Annotated[
         float,
-        typer.Option(
-            "--interval",
-            parser=FiniteFloat(min=0.2),
-            help="Seconds between refreshes with --watch (at least 0.2).",
-        ),
+        number_option("--interval", "Seconds between refreshes with --watch.", min=0.2),
     ] = 2.0,
     count: Annotated[
         int | None,

@@ -23,10 +23,11 @@ from kalshi_cli.cli._options import (
     EnvOpt,
     FormatOpt,
     JsonOpt,
+    LimitOpt,
     MarketOpt,
     SubaccountOpt,
     YesOpt,
-    narrowing,
+    market_option,
 )
 from kalshi_cli.cli._output import Column
 from kalshi_cli.cli._services import confirm_on_prod, open_store, order_service
@@ -484,7 +485,7 @@ def list_command(
         OrderStatus | None, typer.Option("--status", help="resting, executed or canceled.")
     ] = None,
     ticker: MarketOpt = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many.")] = 100,
+    limit: LimitOpt = 100,
     queue: Annotated[
         bool,
         typer.Option(
@@ -605,12 +606,7 @@ def _render_history(out: Any, history: list[Any]) -> None:
 @order_app.command("cancel-all")
 def order_cancel_all_command(
     *,
-    ticker: Annotated[
-        str,
-        typer.Option(
-            "--ticker", "--market", parser=narrowing, help="The market whose orders to cancel."
-        ),
-    ],
+    ticker: Annotated[str, market_option("The market whose orders to cancel.")],
     yes: YesOpt = False,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,

@@ -13,9 +13,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kalshi_cli.cli._context import begin
-from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, SubaccountOpt
+from kalshi_cli.cli._options import (
+    EnvOpt,
+    FormatOpt,
+    JsonOpt,
+    SubaccountOpt,
+    parse_since,
+    time_option,
+)
 from kalshi_cli.cli._output import Column, TableFormat
-from kalshi_cli.cli.portfolio import parse_since, since_option
 
 if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
@@ -40,10 +46,9 @@ def pnl_command(
     *,
     since: Annotated[
         str | None,
-        typer.Option(
+        time_option(
             "--since",
-            help="Count realized P&L from this date or time (today, 2026-01-31, 2026-01-31T14:00Z)",
-            callback=since_option,
+            "Count realized P&L from this date or time (today, 2026-01-31, 2026-01-31T14:00Z)",
         ),
     ] = None,
     by: Annotated[

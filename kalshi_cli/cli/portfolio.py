@@ -22,6 +22,8 @@ from kalshi_cli.cli._options import (
     MarketOpt,
     SubaccountOpt,
     event_option,
+    parse_since,
+    time_option,
 )
 from kalshi_cli.cli._output import Column
 
@@ -239,38 +241,14 @@ def position_row(row: MarkedPosition) -> dict[str, str]:
 # --------------------------------------------------------------------------------------------
 
 
-def parse_since(text: str, option: str = "--since") -> int:
-    """`today` (midnight UTC), a date (YYYY-MM-DD, midnight UTC) or an ISO 8601 time (UTC unless
-    it says otherwise) -> unix seconds; refused as the value of `option`."""
-    import time
-
-    from kalshi_cli.vocabulary.clock import parse_time
-
-    if text.strip().lower() == "today":
-        return int(time.time()) // 86_400 * 86_400
-    try:
-        return int(parse_time(text))
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint=option) from None
-
-
-def since_option(param: typer.CallbackParam, value: str | None) -> str | None:
-    """The callback of a time option (`--since`, `--from`): refused while the line is parsed,
-    before anything is asked."""
-    if value is not None:
-        parse_since(value, param.opts[0])
-    return value
-
-
 def fills_command(
     *,
     ticker: MarketOpt = None,
     since: Annotated[
         str | None,
-        typer.Option(
+        time_option(
             "--since",
-            help="Only fills at or after this date or time (today, 2026-01-31, 2026-01-31T14:00Z).",
-            callback=since_option,
+            "Only fills at or after this date or time (today, 2026-01-31, 2026-01-31T14:00Z).",
         ),
     ] = None,
     limit: LimitOpt = 100,

@@ -14,7 +14,15 @@ import typer
 
 from kalshi_cli.cli import _options
 from kalshi_cli.cli._context import begin
-from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, MarketOpt, SubaccountOpt, YesOpt
+from kalshi_cli.cli._options import (
+    EnvOpt,
+    FormatOpt,
+    JsonOpt,
+    LimitOrAllOpt,
+    MarketOpt,
+    SubaccountOpt,
+    YesOpt,
+)
 from kalshi_cli.cli._output import Column
 from kalshi_cli.cli.app import command_group
 from kalshi_cli.vocabulary.units import Action, Side, fmt_count, fmt_money
@@ -47,9 +55,6 @@ RfqArg = Annotated[str, typer.Argument(help="The RFQ's id.")]
 QuoteArg = Annotated[str, typer.Argument(help="The quote's id.")]
 RestRemainderOpt = Annotated[
     bool, typer.Option("--rest-remainder", help="Rest what does not fill on the book.")
-]
-LimitOpt = Annotated[
-    int | None, typer.Option("--limit", min=1, help="Show at most this many (newest first).")
 ]
 
 
@@ -282,7 +287,7 @@ def rfq_list_command(
         RfqStatus | None, typer.Option("--status", help="open or closed.", case_sensitive=False)
     ] = None,
     mine: Annotated[bool, typer.Option("--mine", help="Only your own RFQs.")] = False,
-    limit: LimitOpt = None,
+    limit: LimitOrAllOpt = None,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
     subaccount: SubaccountOpt = None,
@@ -419,7 +424,7 @@ def quote_list_command(
     on_my_rfqs: Annotated[
         bool, typer.Option("--on-my-rfqs", help="Only the quotes on your RFQs.")
     ] = False,
-    limit: LimitOpt = None,
+    limit: LimitOrAllOpt = None,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
     env: EnvOpt = None,

@@ -15,11 +15,11 @@ import typer
 from kalshi_cli.cli._context import begin
 from kalshi_cli.cli._options import (
     EnvOpt,
-    FiniteFloat,
     FormatOpt,
     JsonOpt,
     LimitOpt,
     YesOpt,
+    number_option,
     subaccount_option,
 )
 from kalshi_cli.cli._output import Column
@@ -154,11 +154,7 @@ def move_command(
     ] = False,
     wait_s: Annotated[
         float,
-        typer.Option(
-            "--timeout",
-            parser=FiniteFloat(min=1.0, max=3600.0),
-            help="Seconds to wait for it to complete (1 to 3600).",
-        ),
+        number_option("--timeout", "Seconds to wait for it to complete.", min=1, max=3600),
     ] = 60.0,
     yes: YesOpt = False,
     as_json: JsonOpt = False,

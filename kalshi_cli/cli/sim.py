@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from kalshi_cli.cli._context import current
-from kalshi_cli.cli._options import FiniteFloat, JsonOpt
+from kalshi_cli.cli._options import JsonOpt, number_option
 from kalshi_cli.cli.app import command_group
 
 DataDirOpt = Annotated[
@@ -39,10 +39,7 @@ def serve_command(
     ] = "default",
     speed: Annotated[
         float,
-        typer.Option(
-            parser=FiniteFloat(min=0.0),
-            help="Scenario clock speed (2 = twice real time; at least 0).",
-        ),
+        number_option("--speed", "Scenario clock speed (2 = twice real time).", min=0),
     ] = 1.0,
     tier: Annotated[
         str,

@@ -14,7 +14,15 @@ from typing import Annotated
 import typer
 
 from kalshi_cli.cli._context import begin
-from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, OnOff, SubaccountOpt, YesOpt
+from kalshi_cli.cli._options import (
+    EnvOpt,
+    FormatOpt,
+    JsonOpt,
+    OnOff,
+    SubaccountOpt,
+    YesOpt,
+    subaccount_option,
+)
 from kalshi_cli.cli._output import Column
 from kalshi_cli.cli.app import command_group
 from kalshi_cli.vocabulary.units import fmt_money
@@ -85,8 +93,8 @@ def parse_transfer_id(text: str | None) -> str:
 @subaccount_app.command("transfer")
 def transfer_command(
     *,
-    source: Annotated[int, typer.Option("--from", min=0, max=63, help="From this subaccount.")],
-    target: Annotated[int, typer.Option("--to", min=0, max=63, help="To this subaccount.")],
+    source: Annotated[int, subaccount_option("From this subaccount.", "--from")],
+    target: Annotated[int, subaccount_option("To this subaccount.", "--to")],
     amount: Annotated[str, typer.Option("--amount", help="Dollars, whole cents (25.00).")],
     client_transfer_id: Annotated[
         str | None,

@@ -11,8 +11,8 @@ import typer
 from kalshi_cli.cli._context import current
 from kalshi_cli.cli._options import (
     BudgetOpt,
+    DurationOpt,
     EnvOpt,
-    FiniteFloat,
     ModelOpt,
     NettingOpt,
     OnOff,
@@ -87,14 +87,7 @@ def trade_command(
         bool, typer.Option("--dry-run", help="Log signals and risk verdicts; send nothing.")
     ] = False,
     once: Annotated[bool, typer.Option("--once", help="One pass, then exit (for cron).")] = False,
-    duration: Annotated[
-        float | None,
-        typer.Option(
-            "--duration",
-            parser=FiniteFloat(),
-            help="Stop after this many seconds (a finite number above 0).",
-        ),
-    ] = None,
+    duration: DurationOpt = None,
     max_ticks: Annotated[
         int | None, typer.Option("--max-ticks", help="Stop after N ticks.")
     ] = None,

@@ -20,14 +20,14 @@ import typer
 from kalshi_cli.cli._context import begin, refuse_a_missing_state_dir
 from kalshi_cli.cli._options import (
     EnvOpt,
-    FiniteFloat,
     FormatOpt,
     JsonOpt,
     SubaccountOpt,
     YesOpt,
     deadline_option,
     event_option,
-    narrowing,
+    market_option,
+    number_option,
 )
 from kalshi_cli.services.killswitch.switch import DEFAULT_DEADLINE_S
 from kalshi_cli.vocabulary.exit_codes import ExitCode
@@ -46,13 +46,10 @@ if TYPE_CHECKING:
 
 def cancel_all_command(
     *,
-    ticker: Annotated[
-        str | None,
-        typer.Option("--ticker", "--market", parser=narrowing, help="Only this market's orders."),
-    ] = None,
+    ticker: Annotated[str | None, market_option("Only this market's orders.")] = None,
     event: Annotated[str | None, event_option("Only this event's orders.")] = None,
     deadline: Annotated[
-        float, deadline_option("Give up proving after this many seconds (1 to 3600).")
+        float, deadline_option("Give up proving after this many seconds.")
     ] = DEFAULT_DEADLINE_S,
     yes: YesOpt = False,
     as_json: JsonOpt = False,
@@ -409,13 +406,13 @@ def status_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
 def reconcile_command(
     grace: Annotated[
         float,
-        typer.Option(
+        number_option(
             "--grace",
-            parser=FiniteFloat(min=0.0),
-            help="Leave an intent the exchange does not list for at least this many seconds "
-            "(0 or more) after it was last written before calling it never placed. Never "
-            "shorter than the time in which a request sent for it can still land (the "
-            "exchange's signature window plus a margin, docs/orders.md).",
+            "Leave an intent the exchange does not list for at least this many seconds after "
+            "it was last written before calling it never placed. Never shorter than the time in "
+            "which a request sent for it can still land (the exchange's signature window plus a "
+            "margin, docs/orders.md).",
+            min=0,
         ),
     ] = 0.0,
     as_json: JsonOpt = False,

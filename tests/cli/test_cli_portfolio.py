@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from kalshi_cli.cli.portfolio import parse_since
+from kalshi_cli.cli._options import parse_since
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 from .fakes import FakeClient, run

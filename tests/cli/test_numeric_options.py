@@ -5,7 +5,9 @@ The walk covers the whole command tree: every float option takes `FiniteFloat` (
 FLOAT takes `nan` and `inf`: `kalshi trade --duration nan` ran with no time limit), and each is
 given nan, inf and -inf; every option given as text that holds a number (a count, a price, an
 amount, a threshold) is listed in NUMERIC_TEXT and given the same, and a text option that is in
-neither list fails the walk until someone says which it is."""
+neither list fails the walk until someone says which it is. Every time option (`--since`,
+`--from`, `--to`) is read while the line is parsed: a blank or unreadable time is refused there,
+never taken as no bound."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from typing import Any
 
 import pytest
 import typer
+from typer.testing import Result
 
 from kalshi_cli.cli._options import FiniteFloat
 from kalshi_cli.cli.app import COMMANDS, load_command
@@ -47,6 +50,21 @@ def _params() -> list[tuple[tuple[str, ...], Any, Any]]:
 
 def _parser(param: Any) -> Any:
     return getattr(param.type, "func", None)
+
+
+def _case_id(value: Any) -> str:
+    """A case's name: its command path and option, the other arguments left out."""
+    if isinstance(value, tuple):
+        return " ".join(value)
+    return value if isinstance(value, str) else ""
+
+
+def _one_usage_line(result: Result) -> str:
+    """A usage error's refusal: exit 2 and one line on stderr, returned."""
+    assert result.exit_code == ExitCode.USAGE, (result.exit_code, result.stderr)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
 
 
 FLOAT_OPTIONS = [
@@ -103,6 +121,18 @@ def test_every_float_option_is_parsed_as_a_finite_number() -> None:
     assert len(FLOAT_OPTIONS) >= 9  # the walk found them: trade, cancel-all, dashboard...
 
 
+def test_a_float_option_states_in_its_help_the_range_its_parser_holds_to() -> None:
+    """An int option's range is shown by Click (`[x>=1]`); a float option's help ends with its own,
+    written from the parser's figures (`--duration` said "above 0" and took -5)."""
+    unstated = [
+        (" ".join(path), param.opts[0])
+        for path, _, param in _params()
+        if isinstance(_parser(param), FiniteFloat)
+        and not (param.help or "").endswith(f"[{_parser(param).describe()}]")
+    ]
+    assert unstated == []
+
+
 def test_every_text_option_is_known_to_hold_a_number_or_not() -> None:
     numeric = {(path, option) for path, option, _ in [*NUMERIC_TEXT, *NUMERIC_ARGUMENTS]}
     unknown = [
@@ -121,31 +151,27 @@ def _args_for(path: tuple[str, ...], option: str, value: str) -> list[str]:
     return [*path, *needed, f"{option}={value}"]
 
 
-@pytest.mark.parametrize("value", BAD)
-@pytest.mark.parametrize(
-    ("path", "option"), FLOAT_OPTIONS, ids=lambda x: " ".join(x) if isinstance(x, tuple) else x
-)
-def test_a_float_option_refuses_what_is_not_a_finite_number(
+# every float option counts seconds or a speed: a negative one is out of its range
+# (`trade --duration -5` was taken, its help saying "above 0")
+@pytest.mark.parametrize("value", [*BAD, "-1"])
+@pytest.mark.parametrize(("path", "option"), FLOAT_OPTIONS, ids=_case_id)
+def test_a_float_option_refuses_what_is_not_a_finite_number_in_its_range(
     tmp_path: Path, path: tuple[str, ...], option: str, value: str
 ) -> None:
+    said = "range" if value == "-1" else "finite"
     if path in NAGIOS:  # a check needs a check's name, and refuses as a Nagios plugin does
         result = run([*path, "heartbeat", f"{option}={value}"], home=tmp_path)
         assert result.exit_code == 3, result.stdout
-        assert "UNKNOWN" in result.stdout and "finite" in result.stdout, result.stdout
+        assert "UNKNOWN" in result.stdout and said in result.stdout, result.stdout
         assert option in result.stdout, result.stdout
         return
     result = run(_args_for(path, option, value), home=tmp_path)  # no client: nothing is sent
-    assert result.exit_code == ExitCode.USAGE, result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and "finite" in lines[0] and option in lines[0], result.stderr
+    line = _one_usage_line(result)
+    assert said in line and option in line, line
 
 
 @pytest.mark.parametrize("value", BAD)
-@pytest.mark.parametrize(
-    ("path", "option", "rest"),
-    NUMERIC_TEXT,
-    ids=lambda x: " ".join(x) if isinstance(x, tuple) else x if isinstance(x, str) else "",
-)
+@pytest.mark.parametrize(("path", "option", "rest"), NUMERIC_TEXT, ids=_case_id)
 def test_a_number_given_as_text_refuses_what_is_not_finite(
     tmp_path: Path, path: tuple[str, ...], option: str, rest: list[str], value: str
 ) -> None:
@@ -154,24 +180,22 @@ def test_a_number_given_as_text_refuses_what_is_not_finite(
         assert result.exit_code == 3, result.stdout
         assert "UNKNOWN" in result.stdout and "finite" in result.stdout, result.stdout
         return
-    assert result.exit_code == ExitCode.USAGE, (result.exit_code, result.stderr)
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    line = _one_usage_line(result)
+    assert line.startswith("Error: "), line
 
 
 @pytest.mark.parametrize(
     ("path", "option", "rest"),
     [entry for entry in NUMERIC_TEXT if entry[0] not in NAGIOS],
-    ids=lambda x: " ".join(x) if isinstance(x, tuple) else x if isinstance(x, str) else "",
+    ids=_case_id,
 )
 def test_a_number_given_as_text_refuses_one_past_what_the_rules_compute_with(
     tmp_path: Path, path: tuple[str, ...], option: str, rest: list[str]
 ) -> None:
     """A count of 30 digits reached Decimal arithmetic (28 digits) and failed there as a bug."""
     result = run([*path, *rest, f"{option}={'9' * 30}"], home=tmp_path)
-    assert result.exit_code == ExitCode.USAGE, (result.exit_code, result.stderr)
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and option.lstrip("-") in lines[0], result.stderr
+    line = _one_usage_line(result)
+    assert option.lstrip("-") in line, line
 
 
 @pytest.mark.parametrize("value", BAD)
@@ -193,9 +217,8 @@ def test_a_number_in_key_value_pairs_refuses_what_is_not_finite(
         assert result.exit_code == 3, result.stdout
         assert "UNKNOWN" in result.stdout and "finite" in result.stdout, result.stdout
         return
-    assert result.exit_code == ExitCode.USAGE, result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and "finite" in lines[0], result.stderr
+    line = _one_usage_line(result)
+    assert "finite" in line, line
 
 
 def test_typer_is_the_source_of_the_bad_parameter() -> None:
@@ -221,21 +244,48 @@ def test_a_starting_balance_is_a_plain_amount_of_whole_cents(
     header named the amount given ($1,000.005 start, an equity curve from $1,000.00), so it is
     refused, as is a number that is no plain decimal."""
     result = run([*path, *rest, f"{option}={value}"], home=tmp_path)
-    assert result.exit_code == ExitCode.USAGE, (result.exit_code, result.stderr)
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and option in lines[0], result.stderr
+    line = _one_usage_line(result)
+    assert option in line, line
 
 
 @pytest.mark.parametrize("value", [*BAD, "9" * 30])
-@pytest.mark.parametrize(
-    ("path", "argument", "rest"),
-    NUMERIC_ARGUMENTS,
-    ids=lambda x: " ".join(x) if isinstance(x, tuple) else x if isinstance(x, str) else "",
-)
+@pytest.mark.parametrize(("path", "argument", "rest"), NUMERIC_ARGUMENTS, ids=_case_id)
 def test_a_number_given_as_an_argument_refuses_what_is_not_finite_or_too_long(
     tmp_path: Path, path: tuple[str, ...], argument: str, rest: list[str], value: str
 ) -> None:
     result = run([*path, *rest, "--", value], home=tmp_path)
-    assert result.exit_code == ExitCode.USAGE, (result.exit_code, result.stderr)
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and argument.upper() in lines[0], result.stderr
+    line = _one_usage_line(result)
+    assert argument.upper() in line, line
+
+
+# every option that takes a time: (command path, option, the other arguments it needs)
+TIME_OPTIONS: list[tuple[tuple[str, ...], str, list[str]]] = [
+    (("pnl",), "--since", []),
+    (("fills",), "--since", []),
+    (("trades",), "--since", ["X"]),
+    (("candles",), "--from", ["X"]),
+    (("candles",), "--to", ["X"]),
+    (("data", "download"), "--from", ["trades", "--out", "."]),
+    (("data", "download"), "--to", ["trades", "--out", "."]),
+]
+
+
+def test_every_time_option_is_listed() -> None:
+    listed = {(path, option) for path, option, _ in TIME_OPTIONS}
+    read_as_times = {
+        (path, param.opts[0])
+        for path, _, param in _params()
+        if getattr(param.callback, "__name__", "") == "_time_checked"
+    }
+    assert read_as_times == listed
+
+
+@pytest.mark.parametrize("value", ["", " ", "soon"])
+@pytest.mark.parametrize(("path", "option", "rest"), TIME_OPTIONS, ids=_case_id)
+def test_a_time_option_refuses_a_blank_or_unreadable_time(
+    tmp_path: Path, path: tuple[str, ...], option: str, rest: list[str], value: str
+) -> None:
+    """A blank `--since` (a script's unset `$SINCE`) listed every trade of the tape."""
+    result = run([*path, *rest, f"{option}={value}"], home=tmp_path)  # no client: nothing asked
+    line = _one_usage_line(result)
+    assert option in line, line
