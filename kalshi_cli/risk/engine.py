@@ -263,7 +263,7 @@ class CircuitBreaker:
         self._sink = sink
         self._tripped_days: set[str] = set()
 
-    def tripped(self, day: str) -> bool:
+    def tripped(self, day: str, state: TradingState | None = None) -> bool:
         if day in self._tripped_days:
             return True
         if self._records.risk_trips(rule=self.RULE, day=day):
@@ -273,7 +273,7 @@ class CircuitBreaker:
         if pnl <= -self._limit:
             self._trip(day, pnl)
             return True
-        self._lift_previous_day()
+        self._lift_previous_day(state)
         return False
 
     def _trip(self, day: str, pnl: Decimal) -> None:
@@ -296,7 +296,11 @@ class CircuitBreaker:
             {"day": day, "realized_pnl": fmt_exact_dollars(pnl), "detail": detail},
         )
 
-    def _lift_previous_day(self) -> None:
+    def _lift_previous_day(self, state: TradingState | None) -> None:
+        # only its own REDUCING is lifted: a state read just now that is not REDUCING needs
+        # no read of the row that says who set it
+        if state is not None and state is not TradingState.REDUCING:
+            return
         row = self._records.trading_state()
         if row.state == TradingState.REDUCING and row.source == self.RULE:
             self._records.set_trading_state(

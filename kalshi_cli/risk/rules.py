@@ -159,7 +159,10 @@ class TradingStateRule:
 
 
 class DailyBreaker(Protocol):
-    def tripped(self, day: str) -> bool: ...
+    def tripped(self, day: str, state: TradingState | None = None) -> bool:
+        """Whether the day's loss limit holds new orders; `state`: the trading state its
+        caller read just now (an order's context), which spares it a read of its own."""
+        ...
 
 
 @dataclass
@@ -170,7 +173,7 @@ class CircuitBreakerRule:
 
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
         day = utc_day(ctx.now)
-        if intent.reduce_only or not self.breaker.tripped(day):
+        if intent.reduce_only or not self.breaker.tripped(day, ctx.state):
             return _ALLOWED[self.code]
         return _deny(self.code, f"daily loss limit reached on {day}; no new orders until tomorrow")
 

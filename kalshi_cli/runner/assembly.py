@@ -143,14 +143,14 @@ def assemble_loop(
                               events=groups)  # fmt: skip
     portfolio.listeners.append(schedule.wake)  # a change of a market's view wakes it from rest
     # where exchange calls go: off the deciding path with workers (runner/execution/dispatch.py);
-    # the answers of one drain are booked in one transaction of the state file
-    # how far behind the client's write budget runs, which the loop reads before deciding
-    # (a local venue has no rate limiter: its budget is never short)
-    limiter = getattr(getattr(client, "connection", None), "limiter", None)
+    # the answers of one drain are booked in one transaction of the state file. How far behind
+    # the write budget runs (read before deciding) and how long a call may wait for its answer:
+    # a local venue has no connection, so no rate limiter nor wire a deadline would cut
+    limiter = getattr(connection := getattr(client, "connection", None), "limiter", None)
     writes_behind = (lambda: -math.inf) if limiter is None else partial(limiter.behind_s, "write")
     dispatch = Dispatch(
         workers=settings.send_workers,
-        answer_within_s=settings.call_timeout_s,
+        answer_within_s=None if connection is None else settings.call_timeout_s,
         group=partial(_booking, store, log),
         stamp=clock.monotonic,  # each answer's `sent_at`: the API error guard's clock
         writes_behind=writes_behind,

@@ -114,7 +114,9 @@ class QueueSpot:
 
     def _clip(self) -> None:
         # what is ahead of us is still on the level, or in a decrease awaiting its trade
-        pending = sum((d.count for d in self.pending), ZERO)
+        # asked at every change of the level: most find no decrease pending, and no generator
+        # is made to add up nothing
+        pending = sum((d.count for d in self.pending), ZERO) if self.pending else ZERO
         self.ahead = min(self.ahead, self.level + pending)
 
     def traded_at_our_price(self, count: Decimal, now: float) -> Decimal:  # time

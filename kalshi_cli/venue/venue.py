@@ -29,6 +29,7 @@ from kalshi_cli.sim.core.records import (
     ExchangeError,
     PlaceRequest,
     SimFill,
+    SimOrder,
     keeps_place,
 )
 from kalshi_cli.venue import answers
@@ -527,11 +528,15 @@ class LocalVenue:
         self.timetable.arrive()
         ledger = self.ledger(subaccount)
         ticker, price, count = terms.ticker, terms.price, terms.count
-        placed, keeps = self._take_for_amend(ledger, order_id, terms)
+        desk = self.core.desk
         try:
-            old, new, fills = self.core.desk.amend_order(
-                ledger,
-                order_id,
+            order = desk.owned_resting(ledger, order_id)
+        except ExchangeError as exc:
+            raise api_error(exc) from exc
+        placed, keeps = self._take_for_amend(order, terms)
+        try:
+            old, new, fills = desk.amend_resting(
+                order,
                 ticker=ticker,
                 book_side=terms.book_side,
                 price=price,
@@ -564,20 +569,14 @@ class LocalVenue:
             self.timetable.watch_expiry(new.order_id, new.expiration_time)
         return answers.amended(old, new, fills, self.clock.wall())
 
-    def _take_for_amend(
-        self, ledger: str, order_id: str, terms: AmendOrder
-    ) -> tuple[_Taking, bool]:
-        """The recorded liquidity an amend meets: none when it keeps its place (the same price,
-        no more contracts), else what the order at its new price would meet, as a new order.
-        An amend the core will refuse (another order, market or side) meets none. With it,
-        whether the amend keeps the order's place (`keeps_place`, read here once: what the
-        order meets cannot change it)."""
-        try:
-            order = self.core.history.order(ledger, order_id)
-        except ExchangeError:
-            return _Taking(), False
+    def _take_for_amend(self, order: SimOrder, terms: AmendOrder) -> tuple[_Taking, bool]:
+        """The recorded liquidity an amend of the resting `order` meets: none when it keeps its
+        place (the same price, no more contracts), else what the order at its new price would
+        meet, as a new order. An amend the core will refuse (another market or side) meets
+        none. With it, whether the amend keeps the order's place (`keeps_place`, read here
+        once: what the order meets cannot change it)."""
         ticker, book_side, price = terms.ticker, terms.book_side, terms.price
-        if order.status != "resting" or order.ticker != ticker or order.book_side is not book_side:
+        if order.ticker != ticker or order.book_side is not book_side:
             return _Taking(), False
         if keeps_place(order, price, terms.count):
             return _Taking(), True

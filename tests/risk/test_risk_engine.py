@@ -477,6 +477,35 @@ def test_breaker_lifts_its_own_reducing_state_on_the_next_day_but_not_a_halt():
     assert records.state.state == "HALTED"  # not weakened to REDUCING
 
 
+def test_an_order_under_the_breaker_reads_the_trading_state_once_for_its_context():
+    class Counted(MemoryRecords):
+        reads = 0
+
+        def trading_state(self):
+            self.reads += 1
+            return super().trading_state()
+
+    records = Counted()
+    engine, _, _, _ = make(RiskLimits(daily_loss_limit=D(50)), records)
+    context = fresh(engine)
+    read = records.reads
+    assert engine.evaluate(buy(), context) == []
+    assert records.reads == read  # the breaker took the context's state, not a read of its own
+
+
+def test_an_order_of_the_next_day_lifts_the_breakers_own_reducing_state():
+    records = MemoryRecords()
+    clock = ManualClock(START)
+    engine, _, _, _ = make(RiskLimits(daily_loss_limit=D(50)), records, clock)
+    records.pnl[utc_day(START)] = D("-50")
+    assert engine.check_circuit_breaker()
+    clock.advance(2 * 3600)  # past midnight UTC
+    codes = [d.code for d in engine.evaluate(buy(), fresh(engine))]
+    assert codes == [Code.REDUCING]  # its context read the state before the breaker lifted it
+    assert records.state.state == "ACTIVE" and records.state.reason == "new UTC day"
+    assert engine.evaluate(buy(), fresh(engine)) == []
+
+
 # --------------------------------------------------------------------------------------------
 # API error guard
 

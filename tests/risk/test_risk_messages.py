@@ -188,7 +188,7 @@ def test_the_trading_state_denial_names_the_state(state, detail):
 
 def test_the_circuit_breaker_denial_names_the_day():
     class Tripped:
-        def tripped(self, day: str) -> bool:
+        def tripped(self, day: str, state: TradingState | None = None) -> bool:
             return day == TODAY
 
     verdict = CircuitBreakerRule(Tripped()).check(intent(), ctx())

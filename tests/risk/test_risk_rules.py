@@ -256,7 +256,7 @@ class Breaker:
     def __init__(self, tripped_day: str | None) -> None:
         self.tripped_day = tripped_day
 
-    def tripped(self, day: str) -> bool:
+    def tripped(self, day: str, state: TradingState | None = None) -> bool:
         return day == self.tripped_day
 
 

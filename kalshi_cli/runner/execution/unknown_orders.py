@@ -182,11 +182,13 @@ class UnknownOrders:
             self.unclaimed.setdefault(fill.order_id, []).append(fill)
 
     def holds(self, ticker: str) -> bool:
-        return (
-            ticker in self.doubted
-            or any(u.ticker == ticker for u in self.unknown.values())
-            or any(u.ticker == ticker for u in self.amending.values())
-        )
+        # asked before every order that adds: most find nothing in doubt, so no generator is
+        # made to look through an empty map
+        if ticker in self.doubted:
+            return True
+        if self.unknown and any(u.ticker == ticker for u in self.unknown.values()):
+            return True
+        return any(u.ticker == ticker for u in self.amending.values()) if self.amending else False
 
     def doubt(self, ticker: str, why: str) -> None:
         self.doubted.setdefault(ticker, why)

@@ -267,7 +267,31 @@ class OrderDesk:
         future. The order keeps its queue place only when its price is unchanged and its size
         does not grow; otherwise it goes to the back of its new level, and may cross and fill on
         the way."""
-        order = self.owned_resting(account_id, order_id)
+        return self.amend_resting(
+            self.owned_resting(account_id, order_id),
+            ticker=ticker,
+            book_side=book_side,
+            price=price,
+            count=count,
+            updated_client_order_id=updated_client_order_id,
+            expiration_time=expiration_time,
+        )
+
+    def amend_resting(
+        self,
+        order: SimOrder,
+        *,
+        ticker: str,
+        book_side: BookSide,
+        price: Decimal,
+        count: Decimal,
+        updated_client_order_id: str | None = None,
+        expiration_time: int | None = None,
+    ) -> tuple[SimOrder, SimOrder, list[SimFill]]:
+        """`amend_order` of an order its caller read (`owned_resting`) and may have looked at
+        first (the venue: whether it keeps its place), so the order is read once."""
+        _require_resting(order)  # what the caller did since may have ended it
+        account_id, order_id = order.account_id, order.order_id
         acct = self._ledger.states[account_id]
         self._check_amend(
             acct, order, ticker=ticker, book_side=book_side, price=price, count=count,
@@ -443,10 +467,7 @@ class OrderDesk:
 
     def owned_resting(self, account_id: str, order_id: str) -> SimOrder:
         self._ledger.acct(account_id)
-        order = self._history.order(account_id, order_id)
-        if order.status != "resting":
-            raise bad_request(f"order {order_id} is {order.status}", "order_not_resting")
-        return order
+        return _require_resting(self._history.order(account_id, order_id))
 
     def queue_position(self, account_id: str, order_id: str) -> Decimal:
         """The contracts resting ahead of a resting order at its price: what must trade before
@@ -459,3 +480,10 @@ class OrderDesk:
         side = self._engine.books[order.ticker].side(buy_yes)
         ahead = side.ahead_of(order.price if buy_yes else ONE - order.price, order_id)
         return sum((o.remaining_count for o in ahead), ZERO)
+
+
+def _require_resting(order: SimOrder) -> SimOrder:
+    """The order, if it rests: a change of an order that no longer rests is refused."""
+    if order.status != "resting":
+        raise bad_request(f"order {order.order_id} is {order.status}", "order_not_resting")
+    return order
