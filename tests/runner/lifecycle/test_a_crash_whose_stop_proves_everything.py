@@ -7,6 +7,7 @@ never `shutdown_failed` for a stop that ran to its end. A step of the stop that 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +68,19 @@ def test_a_crash_whose_stop_ends_early_logs_the_failed_shutdown(
 ) -> None:
     rig = _quoting(tmp_path, monkeypatch)
     rig.loop.stop.heartbeat = _FailingHeartbeat()
+    said: list[Mapping[str, Any] | None] = []
+    emit = rig.loop.log.emit
+
+    def keeping(kind: str, fields: Mapping[str, Any] | None = None) -> None:
+        if kind == "shutdown_failed":
+            said.append(fields)
+        emit(kind, fields)
+
+    monkeypatch.setattr(rig.loop.log, "emit", keeping)
     _crashed_run(rig)
     counts = rig.loop.log.counts
     assert (counts.get("crashed"), counts.get("stop_proven")) == (1, 1)
     assert counts.get("stopped") is None
     assert counts.get("shutdown_failed") == 1
+    # the line names what ended the stop, the person's one clue to what it left undone
+    assert said == [{"error": repr(RuntimeError("a bug in the last heartbeat"))}]
