@@ -3,8 +3,10 @@ order the state file holds resting in the market read that the read does not lis
 was written a read lag before the read (reads lag writes: a row newer than that may not be listed
 yet, and is left for the next word of it). It books nothing else as gone: not an order resting in
 another market the loop reads in the same pass, nor one another subaccount placed through the
-same state file, which this loop's read never lists. A loop on the fakes, its feed's orders
-subscription carrying every market."""
+same state file, which this loop's read never lists. Nor does a read that lags an order's end
+bring it back: one that still lists resting an order the state file booked ended less than a
+read lag before it leaves the order ended. A loop on the fakes, its feed's orders subscription
+carrying every market."""
 
 from __future__ import annotations
 
@@ -88,3 +90,23 @@ def test_a_read_books_gone_neither_another_markets_orders_nor_another_subaccount
     assert theirs is not None and theirs.status == RESTING, "another subaccount's order stays"
     assert r.loop.log.counts.get("order_gone", 0) == 0
     assert not r.loop.portfolio.unbooked_orders(), "nothing counted as filled unseen"
+
+
+def test_a_read_lagging_an_orders_end_leaves_it_ended(tmp_path: Path) -> None:
+    r, markets = _carrying(tmp_path)
+    ticker = markets[0]
+    order_id = _rest(r, ticker, "0.01")
+    r.step(0.5)
+    assert _rests(r, ticker, order_id)
+    # the exchange's listing as it was before the cancel: the reads lag it
+    lagging = list(r.client.iter_orders(ticker=ticker, status="resting"))
+    assert order_id in {o.order_id for o in lagging}
+    r.exchange.desk.cancel_order(r.client.account_id, order_id)
+    r.step(0.5)  # the cancel's message booked
+    ended = r.store.orders.intent_by_order_id(order_id)
+    assert ended is not None and ended.status != RESTING, ended
+    r.client.iter_orders = lambda **filters: iter(lagging)  # type: ignore[method-assign]
+    _read_after_a_gap(r, LAG / 2)
+    row = r.store.orders.intent_by_order_id(order_id)
+    assert row is not None and row.status == ended.status, row
+    assert order_id not in {o.order_id for o in r.loop.portfolio.view(ticker).resting}
