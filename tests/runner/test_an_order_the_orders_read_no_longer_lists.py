@@ -16,9 +16,11 @@ from kalshi_cli.feed.book import MESSAGES_DROPPED, FeedMessage, MessageKind
 from kalshi_cli.feed.session import CarriedMarkets
 from kalshi_cli.store.records import RESTING
 from tests.runner.fakes import Rig, make_rig
+from tests.runner.simproc import log_events
 from tests.runner.test_markets_wait_for_their_orders_read import _rest
 from tests.services.test_resting_orders_booked_are_the_subaccounts_own import _resting
 
+LOG = "trade.log"
 LAG = 2.0  # seconds the exchange's reads lag its writes, as the loop is told
 # a gap that lost messages while the orders subscription stayed: the markets are read at once
 DROPPED = FeedMessage(MessageKind.GAP, data={"n": 1}, reason=MESSAGES_DROPPED, source="feed")
@@ -26,7 +28,7 @@ DROPPED = FeedMessage(MessageKind.GAP, data={"n": 1}, reason=MESSAGES_DROPPED, s
 
 def _carrying(tmp_path: Path) -> tuple[Rig, list[str]]:
     carried = CarriedMarkets()
-    r = make_rig(tmp_path / "s.db", carried=carried, read_lag_s=LAG)
+    r = make_rig(tmp_path / "s.db", carried=carried, read_lag_s=LAG, log_path=tmp_path / LOG)
     markets = sorted(r.loop.portfolio.markets)
     carried.granted(markets)
     return r, markets
@@ -70,7 +72,9 @@ def test_an_order_ended_unseen_is_booked_gone_by_a_read_a_read_lag_after_its_row
     assert order_id not in {o.order_id for o in r.loop.portfolio.view(ticker).resting}
     gone = r.store.orders.intent_by_order_id(order_id)
     assert gone is not None and gone.status != RESTING, gone
-    assert r.loop.log.counts.get("order_gone", 0) == 1
+    said = [(e["ticker"], e["order_id"]) for e in log_events(tmp_path / LOG)
+            if e["event"] == "order_gone"]  # fmt: skip
+    assert said == [(ticker, order_id)], "the log names the order gone and its market"
 
 
 def test_a_read_books_gone_neither_another_markets_orders_nor_another_subaccounts(
@@ -88,6 +92,7 @@ def test_a_read_books_gone_neither_another_markets_orders_nor_another_subaccount
     assert all(_rests(r, t, o) for t, o in ours.items()), "each market's own listing kept it"
     theirs = r.store.orders.intent_by_order_id("o-theirs")
     assert theirs is not None and theirs.status == RESTING, "another subaccount's order stays"
+    assert "o-theirs" not in {o.order_id for o in r.loop.portfolio.view(first).resting}
     assert r.loop.log.counts.get("order_gone", 0) == 0
     assert not r.loop.portfolio.unbooked_orders(), "nothing counted as filled unseen"
 
