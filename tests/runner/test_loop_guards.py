@@ -251,6 +251,23 @@ def test_a_failed_poll_of_a_refused_market_is_no_outage(tmp_path: Path) -> None:
     assert rig.store.trading.trading_state().state == "ACTIVE"
 
 
+def test_a_feed_error_carrying_the_exchanges_body_is_logged_and_the_loop_goes_on(
+    tmp_path: Path,
+) -> None:
+    """A refused subscription command comes as an error with the exchange's body: logged, and
+    the loop's next tick is made as any other."""
+    from kalshi_cli.feed.book import FeedMessage, MessageKind
+
+    rig = make_rig(tmp_path / "s.db")
+    rig.step(0.1)
+    body = {"code": 6, "msg": "Already subscribed"}
+    refused = FeedMessage(MessageKind.ERROR, data=body, reason="subscription refused")
+    rig.loop.tick([refused], full=True)
+    assert rig.loop.log.counts.get("feed_error") == 1
+    rig.step(0.1)
+    assert rig.store.trading.trading_state().state == "ACTIVE"
+
+
 def _ioc(ticker: str, price: str, count: str) -> Intent:
     return replace(_leg(ticker, count), price=Decimal(price), time_in_force=TimeInForce.IOC)
 

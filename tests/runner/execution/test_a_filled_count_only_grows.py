@@ -7,7 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from kalshi_cli.runner.books.portfolio import Portfolio
-from kalshi_cli.runner.execution.fills import AppliedFills
+from kalshi_cli.runner.execution.fills import MAX_REMEMBERED, AppliedFills
 from kalshi_cli.services.pretrade.books import OpenOrder, open_order
 from kalshi_cli.vocabulary.models import Market
 from kalshi_cli.vocabulary.units import BookSide, Side
@@ -43,3 +43,17 @@ def test_a_larger_filled_count_raises_the_contracts_counted_filled() -> None:
     applied.told_filled(_bid(), Decimal(3))
     applied.told_filled(_bid(), Decimal(7))
     assert portfolio.unbooked(A, "o1") == 7
+
+
+def test_an_orders_count_is_remembered_while_it_is_among_the_newest_told() -> None:
+    portfolio = Portfolio([Market(ticker=A)])
+    applied = AppliedFills(portfolio)
+    applied.told_filled(_bid(), Decimal(7))
+    for n in range(MAX_REMEMBERED - 1):  # as many others as leave it the oldest remembered
+        applied.told_filled(_bid(f"x{n}", "1"), Decimal(1))
+    applied.told_filled(_bid(), Decimal(3))
+    assert portfolio.unbooked(A, "o1") == 7
+    # one more order told: the oldest is forgotten, never the one just told
+    applied.told_filled(_bid("o2"), Decimal(5))
+    applied.told_filled(_bid("o2"), Decimal(2))
+    assert portfolio.unbooked(A, "o2") == 5

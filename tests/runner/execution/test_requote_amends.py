@@ -40,6 +40,7 @@ from kalshi_cli.vocabulary.errors import (
 from kalshi_cli.vocabulary.models import Order
 from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.runner.fakes import Rig, another_trader_places, make_rig
+from tests.runner.simproc import log_events
 from tests.waiting import poll_until
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
@@ -67,7 +68,10 @@ def _rig(tmp_path: Path, **risk: Any) -> Rig:
     stop-loss is off: the tests add to positions in a book where no one else bids, which the
     stop-loss at entry refuses (tests/risk proves that rule)."""
     risk = {**NO_STOP_LOSS, **risk}
-    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, risk=risk, read_lag_s=0.5)
+    rig = make_rig(
+        tmp_path / "s.db", params={"spike_share": 5}, risk=risk, read_lag_s=0.5,
+        log_path=tmp_path / "trade.log",
+    )  # fmt: skip
     rig.step(0.1)
     return rig
 
@@ -187,7 +191,9 @@ def test_an_amend_whose_answer_was_lost_holds_its_market_until_a_read_shows_it(
     for _ in range(4):
         rig.step(0.5)
     assert not unknown.holds(LAL)
-    assert rig.loop.log.counts.get("amend_resolved") == 1
+    # the log says what the amend became: made
+    resolved = [e for e in log_events(tmp_path / "trade.log") if e["event"] == "amend_resolved"]
+    assert [(e["order_id"], e["status"]) for e in resolved] == [(order_id, "amended")]
     (resting,) = rig.loop.portfolio.resting(LAL)
     assert (resting.order_id, resting.price) == (order_id, Decimal("0.43"))
     row = rig.store.orders.intent_by_order_id(order_id)

@@ -3,10 +3,13 @@
 never `shutdown_failed` for a stop that ran to its end. A step of the stop that fails with a bug
 (here the trigger of the session's order group) is logged where it was met
 (`stop_withdrawal_failed`), and the run ends as the crash it is; a stop that itself ends early
-(before its `stopped` line) is a failed shutdown, and says so."""
+(before its `stopped` line) is a failed shutdown, and says so. A second interrupt as the run
+crashes gives the crash's stop up, as it gives up any stop."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +70,37 @@ def test_a_crash_whose_stop_ends_early_logs_the_failed_shutdown(
 ) -> None:
     rig = _quoting(tmp_path, monkeypatch)
     rig.loop.stop.heartbeat = _FailingHeartbeat()
+    said: list[Mapping[str, Any] | None] = []
+    emit = rig.loop.log.emit
+
+    def keeping(kind: str, fields: Mapping[str, Any] | None = None) -> None:
+        if kind == "shutdown_failed":
+            said.append(fields)
+        emit(kind, fields)
+
+    monkeypatch.setattr(rig.loop.log, "emit", keeping)
     _crashed_run(rig)
     counts = rig.loop.log.counts
     assert (counts.get("crashed"), counts.get("stop_proven")) == (1, 1)
     assert counts.get("stopped") is None
     assert counts.get("shutdown_failed") == 1
+    # the line names what ended the stop, the person's one clue to what it left undone
+    assert said == [{"error": repr(RuntimeError("a bug in the last heartbeat"))}]
+
+
+def test_a_crash_whose_stop_meets_a_second_interrupt_gives_the_stop_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig = quoting_in_a_group(tmp_path)
+    abandon = threading.Event()
+
+    def a_crash_and_ctrl_c_twice() -> list[object]:
+        abandon.set()
+        raise RuntimeError("a bug in the loop")
+
+    monkeypatch.setattr(rig.feed, "drain_messages", a_crash_and_ctrl_c_twice)
+    options = TradeOptions(strategies=(StrategyChoice(MM),), duration_s=600)
+    with pytest.raises(RuntimeError, match="a bug in the loop"):
+        run(rig.loop, options, abandon=abandon)
+    counts = rig.loop.log.counts
+    assert (counts.get("crashed"), counts.get("shutdown_abandoned")) == (1, 1)
