@@ -121,12 +121,18 @@ def _modules() -> dict[str, Path]:
 
 
 @cache
+def _tree(path: Path) -> ast.Module:
+    """The module parsed: once a process for every check here (parsing the package is most of
+    their time)."""
+    return ast.parse(path.read_text(), filename=str(path))
+
+
+@cache
 def _statements(path: Path) -> list[ast.stmt]:
     """The module's imports and class definitions, nested ones too: the package is walked once
     for every check here."""
-    tree = ast.parse(path.read_text(), filename=str(path))
     kinds = (ast.Import, ast.ImportFrom, ast.ClassDef)
-    return [node for node in ast.walk(tree) if isinstance(node, kinds)]
+    return [node for node in ast.walk(_tree(path)) if isinstance(node, kinds)]
 
 
 def _imports(modules: dict[str, Path]) -> dict[str, set[tuple[str, int]]]:
@@ -457,12 +463,12 @@ def _functions(blocks: list[Any]) -> Iterator[Any]:
 
 
 def _complexities() -> dict[str, int]:
-    from radon.complexity import cc_visit
+    from radon.complexity import cc_visit_ast
 
     return {
         f"{path.relative_to(PACKAGE.parent)} {block.fullname}": block.complexity
         for path in sorted(PACKAGE.rglob("*.py"))
-        for block in _functions(cc_visit(path.read_text()))
+        for block in _functions(cc_visit_ast(_tree(path)))
     }
 
 
@@ -504,7 +510,7 @@ def _wires(modules: dict[str, Path]) -> set[str]:
     none annotates as a plain value)."""
     found, plain = set(), set()
     for path in modules.values():
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(_tree(path)):
             if not isinstance(node, ast.AnnAssign) or not isinstance(node.target, ast.Attribute):
                 continue
             annotation = ast.unparse(node.annotation)
@@ -519,7 +525,7 @@ def _wires(modules: dict[str, Path]) -> set[str]:
 def _late_wirings(modules: dict[str, Path], wires: set[str]) -> list[str]:
     wrong = []
     for name, path in modules.items():
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(_tree(path)):
             if not isinstance(node, ast.Assign):
                 continue
             for target in node.targets:

@@ -21,13 +21,12 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.keys import generate_private_key
 from tests.conftest import SimHarness
-from tests.openapi_check import SPEC_PATH
+from tests.openapi_check import raw_spec
 from tests.prime_tier import Kalshi, connect, make_markets, seed_resting, state_path
 
 BASE = "https://exchange.test/trade-api/v2"
@@ -61,7 +60,7 @@ def _cancelled(order_id: str) -> dict[str, Any]:
 
 
 def test_the_spec_requires_the_batch_cancel_answer_to_list_its_orders() -> None:
-    spec = yaml.safe_load(SPEC_PATH.read_text())
+    spec = raw_spec()
     answer = spec["paths"]["/portfolio/events/orders/batched"]["delete"]["responses"]["200"]
     ref = answer["content"]["application/json"]["schema"]["$ref"]
     schema = spec["components"]["schemas"][ref.rsplit("/", 1)[1]]

@@ -14,8 +14,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.feed.book import MESSAGES_DROPPED, FeedMessage, MessageKind
 from kalshi_cli.runner.assembly import LoopInputs, build_loop
@@ -28,7 +26,7 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.models import LIFECYCLE_RESUMES, lifecycle_of_status
 from kalshi_cli.vocabulary.units import BookSide, TimeInForce
-from tests.openapi_check import SPEC_PATH
+from tests.openapi_check import raw_spec
 from tests.runner.fakes import (
     START,
     FakeClient,
@@ -172,7 +170,7 @@ def test_what_a_full_queue_dropped_is_read_again_a_fill_and_a_pause_among_it(
 def test_every_market_status_of_the_spec_reads_as_a_lifecycle_event() -> None:
     """A status the read does not know would leave the market as the loop last knew it: each
     one the spec lists stands for an event, the trading ones resume and the others stop."""
-    spec = yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
+    spec = raw_spec()
     statuses = spec["components"]["schemas"]["Market"]["properties"]["status"]["enum"]
     read = {status: lifecycle_of_status(status) for status in statuses}
     assert read["active"] == LIFECYCLE_RESUMES

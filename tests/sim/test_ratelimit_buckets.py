@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import re
 
-import yaml
-
 from kalshi_cli.sim.server.ratelimit import DEFAULT_COST, SimRateLimiter, request_cost, tier_named
 from kalshi_cli.sim.server.server import ENDPOINTS
 from kalshi_cli.vocabulary.clock import ManualClock
 from tests.conftest import SimHarness
-from tests.openapi_check import SPEC_PATH
+from tests.openapi_check import raw_spec
 
 
 def _writes_before_refusal(tier: str, cost: int) -> int:
@@ -46,7 +44,7 @@ def test_read_buckets_hold_one_second_at_every_tier() -> None:
 def _stated_costs() -> dict[tuple[str, str], int]:
     """Every per-request cost openapi.yaml states in an operation's note ("**Rate limit:** N
     tokens per request"), by method and path template."""
-    document = yaml.safe_load(SPEC_PATH.read_text())
+    document = raw_spec()
     stated = {}
     for path, operations in document["paths"].items():
         for method, operation in operations.items():

@@ -11,19 +11,18 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from kalshi_cli.sim.server.operations import OPERATIONS
 from kalshi_cli.sim.server.server import ENDPOINTS
 from tests.conftest import SimHarness
-from tests.openapi_check import SPEC_PATH
+from tests.openapi_check import raw_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 NOT_IMPLEMENTED = "not_implemented"
 
 
 def spec_operations() -> list[tuple[str, str, str]]:
-    spec = yaml.safe_load(SPEC_PATH.read_text())
+    spec = raw_spec()
     return [
         (method.upper(), template, operation["operationId"])
         for template, item in spec["paths"].items()
