@@ -172,8 +172,16 @@ def test_a_loop_order_cancelled_by_hand_while_the_feed_was_down_leaves_its_books
         row = r.store.orders.intent_by_order_id(bid)
         assert row is not None and row.status == "canceled", row
         _requoted(r, hand, bid)
-        # flat: what the limits count at risk is what rests, the new bid and not the old too
-        assert r.loop.portfolio.total_exposure() == _at_risk(hand)
+        # flat: what the limits count at risk is what rests, the new bid and not the old too;
+        # waited for, as a requote the loop's workers still have on its way moves both figures
+        wait_until(
+            lambda: r.loop.portfolio.total_exposure() == _at_risk(hand),
+            lambda: (
+                f"the books count {r.loop.portfolio.total_exposure()}, the exchange "
+                f"{_at_risk(hand)}"
+            ),
+            between=lambda: _ticking(r),
+        )
         assert writes.naming(bid) == [], "nothing sent for the order that ended"
 
 
