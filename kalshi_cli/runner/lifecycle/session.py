@@ -139,11 +139,13 @@ def trade(
         options, config, client, store, clock, log, out, state_path, read_lag_s, alerts, pacing, env
     )
     loop: TradeLoop | None = None
-    # SIGINT and SIGTERM belong to the stop from the loop's run until its summary and exit code
-    # are out (`stopping`): the end of the session's group and the closing below are part of the
-    # stop, and a KeyboardInterrupt there would leave without the summary, its NOT PROVEN line
-    # and exit code
+    # SIGINT and SIGTERM belong to the stop from the start's checks until the summary and exit
+    # code are out (`stopping`): one while the loop is put together (its order groups made, its
+    # feed started) stops the run before its first tick, and the end of the session's group and
+    # the closing below are part of the stop, where a KeyboardInterrupt would leave without the
+    # summary, its NOT PROVEN line and exit code
     with ExitStack() as stopping:
+        stopping.enter_context(signals(start.stop, lambda: None, abandon=start.abandon))
         try:
             ready = _preflight(start, selection, restriction)
             loop, group = _assemble(
@@ -228,46 +230,44 @@ def _preflight(
     that wait); the client the loop trades through (a paper
     session's venue's), the markets, the reconcile's report, and the paper venue (None: live)."""
     options, client, store, log = start.options, start.client, start.store, start.log
-    with signals(start.stop, lambda: None, abandon=start.abandon):
-        if restriction is not None:
-            trade_on_the_keys_subaccount(client, restriction[0], log)
-        venue = None
-        loop_client: LoopBuildClient = client
-        if options.paper:
-            from kalshi_cli.runner import paper
+    if restriction is not None:
+        trade_on_the_keys_subaccount(client, restriction[0], log)
+    venue = None
+    loop_client: LoopBuildClient = client
+    if options.paper:
+        from kalshi_cli.runner import paper
 
-            paper.refuse_leftovers(store, start.state_path)
-            # the markets and their reference data from the exchange; the orders go local
-            markets = select_markets(client, selection)
-            venue = paper_venue(
-                client, markets, start.clock, options, start.config.settings.venue_netting
-            )
-            loop_client = paper.PaperClient(client, venue)
-        if options.subaccount is not None:
-            if venue is None:
-                check_subaccount(client, options.subaccount)
-            # from the reconcile on, every order, read and kill of the loop is the subaccount's
-            # (client/subaccount_scope.py); a paper client sets its venue client's
-            loop_client.subaccount = options.subaccount
-        report = reconcile(
-            loop_client,
-            store,
-            start.clock,
-            start.read_lag_s,
-            waiting=functools.partial(_start_waits, log, start.out),
-            stop=StartStop(
-                start.stop,
-                frozenset(
-                    c.strategy.name if c.strategy is not None else c.spec
-                    for c in options.strategies
-                ),
-                loop_client.subaccount or 0,
-            ),
+        paper.refuse_leftovers(store, start.state_path)
+        # the markets and their reference data from the exchange; the orders go local
+        markets = select_markets(client, selection)
+        venue = paper_venue(
+            client, markets, start.clock, options, start.config.settings.venue_netting
         )
-        log.emit("reconciled", report.to_json())
+        loop_client = paper.PaperClient(client, venue)
+    if options.subaccount is not None:
         if venue is None:
-            markets = select_markets(client, selection)
-        return loop_client, markets, report, venue
+            check_subaccount(client, options.subaccount)
+        # from the reconcile on, every order, read and kill of the loop is the subaccount's
+        # (client/subaccount_scope.py); a paper client sets its venue client's
+        loop_client.subaccount = options.subaccount
+    report = reconcile(
+        loop_client,
+        store,
+        start.clock,
+        start.read_lag_s,
+        waiting=functools.partial(_start_waits, log, start.out),
+        stop=StartStop(
+            start.stop,
+            frozenset(
+                c.strategy.name if c.strategy is not None else c.spec for c in options.strategies
+            ),
+            loop_client.subaccount or 0,
+        ),
+    )
+    log.emit("reconciled", report.to_json())
+    if venue is None:
+        markets = select_markets(client, selection)
+    return loop_client, markets, report, venue
 
 
 def _market_feed(
