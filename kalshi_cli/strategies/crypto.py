@@ -25,34 +25,36 @@ _Seconds = Annotated[float, msgspec.Meta(gt=0)]
 _Weight = Annotated[float, msgspec.Meta(ge=-1, le=1)]
 _Period = Annotated[int, msgspec.Meta(ge=2)]
 _Rsi = Annotated[float, msgspec.Meta(ge=0, le=100)]
+# the model's own defaults, which `builtin:crypto` in the `model` strategy runs on: one copy
+_MODEL = CryptoConfig()
 
 
 class CryptoParams(ModelParams, frozen=True, dict=True):
     # the EWMA half-life of the volatility estimate, seconds
-    halflife_s: _Seconds = 300.0
+    halflife_s: _Seconds = _MODEL.halflife_s
     # fewer returns of the index than this: no opinion
-    min_returns: Annotated[int, msgspec.Meta(ge=1)] = 30
+    min_returns: Annotated[int, msgspec.Meta(ge=1)] = _MODEL.min_returns
     # a floor under the volatility, per square-root second
-    min_sigma: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    min_sigma: Annotated[float, msgspec.Meta(ge=0)] = _MODEL.min_sigma
     # an index value older than this at the decision is never priced on
-    max_index_age_s: _Seconds = 10.0
+    max_index_age_s: _Seconds = _MODEL.max_index_age_s
     # the bars the indicators are computed on, seconds
-    bar_s: _Seconds = 1.0
-    rsi_period: _Period = 14
+    bar_s: _Seconds = _MODEL.bar_s
+    rsi_period: _Period = _MODEL.rsi_period
     # drift per second per unit of (RSI - 50) / 50, as a fraction of the level
-    rsi_weight: _Weight = 0.0
+    rsi_weight: _Weight = _MODEL.rsi_weight
     # no opinion unless rsi_low <= RSI <= rsi_high
-    rsi_low: _Rsi = 0.0
-    rsi_high: _Rsi = 100.0
-    macd_fast: _Period = 12
-    macd_slow: _Period = 26
-    macd_signal: _Period = 9
+    rsi_low: _Rsi = _MODEL.rsi_low
+    rsi_high: _Rsi = _MODEL.rsi_high
+    macd_fast: _Period = _MODEL.macd_fast
+    macd_slow: _Period = _MODEL.macd_slow
+    macd_signal: _Period = _MODEL.macd_signal
     # drift per second per unit of the MACD histogram over the level
-    macd_weight: _Weight = 0.0
+    macd_weight: _Weight = _MODEL.macd_weight
     # the window of the index's VWAP (time-weighted: the index has no volume), seconds
-    vwap_window_s: _Seconds = 300.0
+    vwap_window_s: _Seconds = _MODEL.vwap_window_s
     # drift per second per unit of (level - VWAP) / level
-    vwap_weight: _Weight = 0.0
+    vwap_weight: _Weight = _MODEL.vwap_weight
 
     def __post_init__(self) -> None:
         if self.source not in ("", SOURCE):
