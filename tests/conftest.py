@@ -298,7 +298,7 @@ def sim_default(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimHarness
 
 @pytest.fixture(autouse=True)
 def _responses_conform_to_openapi() -> Iterator[None]:
-    RECORDER.discard()  # whatever an earlier module-scoped fixture left behind
+    RECORDER.drain_violations()  # whatever an earlier module-scoped fixture left behind
     yield
     violations = RECORDER.drain_violations()
     if violations:

@@ -687,12 +687,6 @@ class ResponseRecorder:
         with self._lock:
             self._pending.append(Recorded(method, path, query, status, content_type, body))
 
-    def discard(self) -> None:
-        """Forget what was recorded, unchecked: answers a test checks itself, or that an
-        earlier module-scoped fixture left behind."""
-        with self._lock:
-            self._pending = []
-
     def drain_violations(self) -> list[str]:
         with self._lock:
             pending, self._pending = self._pending, []
