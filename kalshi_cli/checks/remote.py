@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from kalshi_cli.checks import CheckResult, CheckStatus, PerfDatum
 from kalshi_cli.checks.local import Finding, grade_ceiling, graded, pct, plain
 from kalshi_cli.checks.thresholds import Thresholds
-from kalshi_cli.services.shards import ShardLine, describe_line, shard_lines
+from kalshi_cli.services.shards import ShardLine, describe_line, shard_lines, short_shards
 from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.errors import AuthError, CredentialsError, KalshiError
 from kalshi_cli.vocabulary.units import ZERO, fmt_dollars, fmt_money
@@ -502,7 +502,14 @@ def check_balance(
             "what each traded shard holds is unknown"
         )
     perf = [_shard_perf(line, warn, crit) for line in lines]
-    findings = [f for f in (_shard_finding(line, warn, crit) for line in traded) if f]
+    findings = [
+        Finding(
+            CheckStatus.CRITICAL if s.empty else CheckStatus.WARNING,
+            f"shard {s.line.exchange_index}",
+            s.text,
+        )
+        for s in short_shards(traded, warn, crit)
+    ]
     shown = "; ".join(describe_line(line) for line in lines) or "no shard listed"
     if not findings:
         return CheckResult("balance", CheckStatus.OK, shown, perf)
@@ -517,17 +524,3 @@ def _shard_perf(line: ShardLine, warn: Decimal | None, crit: Decimal) -> PerfDat
         return PerfDatum(f"shard_{line.exchange_index}", held, min=0)
     shown_warn = None if warn is None else plain(warn)
     return PerfDatum(f"shard_{line.exchange_index}", held, shown_warn, plain(crit), 0)
-
-
-def _shard_finding(line: ShardLine, warn: Decimal | None, crit: Decimal) -> Finding | None:
-    held = line.balance or ZERO
-    where = f"shard {line.exchange_index}"
-    if held <= crit:
-        markets = f"{len(line.markets)} traded market" + ("s" if len(line.markets) > 1 else "")
-        floor = "nothing" if crit <= ZERO else f"{fmt_money(crit)} or less"
-        text = f"{where} holds {floor} ({fmt_money(held)}): buys in its {markets} are refused"
-        return Finding(CheckStatus.CRITICAL, where, text)
-    if warn is not None and held < warn:
-        text = f"{where} holds {fmt_money(held)}, less than {fmt_money(warn)}"
-        return Finding(CheckStatus.WARNING, where, text)
-    return None

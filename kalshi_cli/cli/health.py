@@ -169,11 +169,11 @@ KEY_TYPE_NAMES = {"rsa": "RSA", "ed25519": "Ed25519"}
 @health_check("shards")
 def check_shards(target: HealthTarget) -> tuple[Status, str]:
     """Each shard's status and balance beside the markets the config trades there: a shard
-    they live on that holds less than `risk.min_shard_balance`, or does not trade, warns."""
+    they live on that holds nothing fails (no order there can be paid, as `kalshi check balance`
+    is CRITICAL); one holding less than `risk.min_shard_balance`, or not trading, warns."""
     from kalshi_cli.runner.config import load_selection
     from kalshi_cli.services.pretrade.settings import load_risk_limits
     from kalshi_cli.services.shards import describe_line, paused_shards, shard_lines, short_shards
-    from kalshi_cli.vocabulary.units import fmt_money
 
     client = target.client()
     if not client.authenticated or target.credentials_error is not None:
@@ -190,13 +190,9 @@ def check_shards(target: HealthTarget) -> tuple[Status, str]:
     if not short and not paused:
         return Status.OK, shown
     problems = [f"shard {line.exchange_index} trades nothing now" for line in paused]
-    need = "nothing" if floor is None else f"less than {fmt_money(floor)}"
-    problems += [
-        f"shard {line.exchange_index} holds {need} (risk.min_shard_balance); "
-        f"`kalshi shard move` funds it"
-        for line in short
-    ]
-    return Status.WARN, f"{'; '.join(problems)} | {shown}"
+    problems += [f"{s.text}; `kalshi shard move` funds it" for s in short]
+    failed = any(s.empty for s in short)
+    return Status.FAIL if failed else Status.WARN, f"{'; '.join(problems)} | {shown}"
 
 
 @health_check("clock skew")
@@ -299,9 +295,9 @@ def health_check_command(
     """Check everything needed to trade.
 
     Exchange status, credentials, each exchange shard's status and balance beside the markets
-    the config trades there (a shard short of risk.min_shard_balance warns), clock skew,
-    rate-limit tier, state location, key file permissions and the state file's integrity, one
-    line per check; exits 12 if any check fails (warnings do not).
+    the config trades there (one holding nothing fails, one short of risk.min_shard_balance
+    warns), clock skew, rate-limit tier, state location, key file permissions and the state
+    file's integrity, one line per check; exits 12 if any check fails (warnings do not).
 
     Example: kalshi health-check --json
     """

@@ -3,8 +3,9 @@
 Kalshi runs several matching engines ("exchange shards", `exchange_index`); each holds its own
 balance and checks collateral inside itself, so money on shard 0 does not buy a market on shard 2.
 `shard_lines` puts each shard's status, balance and the traded markets that live there side by
-side (`kalshi shard list`, `kalshi health-check`, `kalshi check balance`); `short_shards` names
-those holding less than the floor an order needs.
+side (`kalshi shard list`, `kalshi health-check`, `kalshi check balance`); `short_shards` grades
+those holding nothing (no order there can be paid) or less than the floor an order needs, one
+rule for `health-check` and `check balance`.
 
 `MoneyMover` sends one intra-exchange transfer and waits for it (`kalshi shard move`). The
 request has no idempotency key, so it is sent once: an answer lost after sending is looked up in
@@ -96,16 +97,37 @@ def unplaced(markets: Iterable[Market]) -> list[str]:
     return sorted(m.ticker for m in markets if m.exchange_index is None)
 
 
-def short_shards(lines: Iterable[ShardLine], floor: Decimal | None) -> list[ShardLine]:
-    """The shards a traded market lives on that hold less than `floor` (None: that hold
-    nothing)."""
-    return [
-        line
-        for line in lines
-        if line.markets
-        and line.balance is not None
-        and (line.balance <= ZERO if floor is None else line.balance < floor)
-    ]
+@dataclass(frozen=True)
+class ShortShard:
+    """A shard a traded market lives on that holds too little: `empty` when it holds `crit` or
+    less (at the default $0 nothing there can be bought), else less than `warn`."""
+
+    line: ShardLine
+    empty: bool
+    text: str
+
+
+def short_shards(
+    lines: Iterable[ShardLine], warn: Decimal | None, crit: Decimal = ZERO
+) -> list[ShortShard]:
+    """The shards a traded market lives on that hold `crit` or less, or less than `warn` (None:
+    no warning floor); a shard whose balance is not told is not graded here."""
+    short = []
+    for line in lines:
+        held = line.balance
+        if not line.markets or held is None:
+            continue
+        where = f"shard {line.exchange_index}"
+        if held <= crit:
+            count = len(line.markets)
+            markets = f"{count} traded market" + ("s" if count > 1 else "")
+            floor = "nothing" if crit <= ZERO else f"{fmt_money(crit)} or less"
+            text = f"{where} holds {floor} ({fmt_money(held)}): buys in its {markets} are refused"
+            short.append(ShortShard(line, True, text))
+        elif warn is not None and held < warn:
+            text = f"{where} holds {fmt_money(held)}, less than {fmt_money(warn)}"
+            short.append(ShortShard(line, False, text))
+    return short
 
 
 def paused_shards(lines: Iterable[ShardLine]) -> list[ShardLine]:

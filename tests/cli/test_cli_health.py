@@ -304,7 +304,7 @@ def test_a_traded_shard_short_of_its_floor_or_paused_warns(tmp_path: Path) -> No
     shards = checks(result.stdout)["shards"]
     assert shards["status"] == "warn"
     assert shards["detail"] == (
-        "shard 2 holds less than $50.00 (risk.min_shard_balance); `kalshi shard move` funds it | "
+        "shard 2 holds $12.00, less than $50.00; `kalshi shard move` funds it | "
         "shard 0 ($1,000.00, 1 traded market); shard 2 ($12.00, 1 traded market)"
     )
     client.balance_breakdown = [
@@ -317,3 +317,50 @@ def test_a_traded_shard_short_of_its_floor_or_paused_warns(tmp_path: Path) -> No
     assert shards["status"] == "warn"
     assert shards["detail"].startswith("shard 2 trades nothing now | ")
     assert "shard 2 ($112.00, 1 traded market, trading paused)" in shards["detail"]
+
+
+def test_a_traded_shard_holding_nothing_fails_as_check_balance_is_critical(tmp_path: Path) -> None:
+    """A shard the traded markets live on that holds nothing buys nothing there, however large
+    the total: `health-check` fails (exit 12) where `kalshi check balance` is CRITICAL; a shard
+    holding nothing where no traded market lives is shown, never graded."""
+    key = key_file(tmp_path, 0o600)
+    environ = {"KALSHI_API_KEY_ID": "key-id-123456", "KALSHI_PRIVATE_KEY_PATH": str(key)}
+    shard = {
+        "exchange_active": True,
+        "trading_active": True,
+        "intra_exchange_transfers_active": True,
+    }
+    client = FakeClient(
+        market_rows=[market("KXBTC-A", exchange_index=2), market("KXNBA-A", exchange_index=0)],
+        balance_dollars="1000.0000",
+        balance_breakdown=[
+            {"exchange_index": 0, "balance": "1000.0000"},
+            {"exchange_index": 2, "balance": "0.0000"},
+            {"exchange_index": 3, "balance": "0.0000"},
+        ],
+        exchange_status={
+            "exchange_active": True,
+            "trading_active": True,
+            "exchange_index_statuses": [
+                {**shard, "exchange_index": n, "description": f"shard {n}"} for n in (0, 2, 3)
+            ],
+        },
+    )
+    result = run(["health-check", "--json"], client=client, home=tmp_path, environ=environ)
+    assert result.exit_code == 12, result.output
+    shards = checks(result.stdout)["shards"]
+    assert shards["status"] == "fail", shards
+    assert shards["detail"].startswith(
+        "shard 2 holds nothing ($0.00): buys in its 1 traded market are refused; "
+        "`kalshi shard move` funds it | "
+    ), shards
+    assert "shard 3" not in shards["detail"].split(" | ")[0]
+    # funded, it passes again
+    client.balance_breakdown = [
+        {"exchange_index": 0, "balance": "990.0000"},
+        {"exchange_index": 2, "balance": "10.0000"},
+        {"exchange_index": 3, "balance": "0.0000"},
+    ]
+    result = run(["health-check", "--json"], client=client, home=tmp_path, environ=environ)
+    assert result.exit_code == 0, result.output
+    assert checks(result.stdout)["shards"]["status"] == "ok"
