@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 from kalshi_cli.risk.budget import Owned
 from kalshi_cli.vocabulary.clock import utc_datetime, utc_day
 from kalshi_cli.vocabulary.decisions import Intent, PositionView, RestingOrder, market_bid
-from kalshi_cli.vocabulary.models import Orderbook
+from kalshi_cli.vocabulary.models import Orderbook, trading_fee
 from kalshi_cli.vocabulary.trading_state import TradingState
 from kalshi_cli.vocabulary.units import (
     ONE,
@@ -31,6 +31,7 @@ from kalshi_cli.vocabulary.units import (
     Action,
     BookSide,
     Side,
+    TimeInForce,
     fmt_count,
     fmt_money,
     side_held,
@@ -562,16 +563,43 @@ class EventLossRule:
         return _ALLOWED[self.code]
 
 
-def opening_cost(intent: Intent, view: PositionView) -> Decimal:
-    """What an order can commit: the contracts it opens (those that close a position held on
-    the other side, as the exchange holds it, release money) x the price of the side it adds
-    (a sale of YES at 0.05 opens NO at 0.95). A reduce-only exit opens nothing."""
+def _opening(intent: Intent, view: PositionView) -> tuple[Decimal, Decimal]:
+    """The contracts an order opens (those that close a position held on the other side, as
+    the exchange holds it, release money) and the price of the side it adds (a sale of YES at
+    0.05 opens NO at 0.95). A reduce-only exit opens nothing."""
     if intent.reduce_only:
-        return ZERO
+        return ZERO, ZERO
     price = intent.price if intent.action is Action.BUY else ONE - intent.price
     held, _ = view.held_at_exchange()
     closable = max(-held if intent.book_side is BookSide.BID else held, ZERO)
-    return max(intent.count - closable, ZERO) * price
+    return max(intent.count - closable, ZERO), price
+
+
+def opening_cost(intent: Intent, view: PositionView) -> Decimal:
+    """What an order can commit: the contracts it opens x the price of the side it adds
+    (`_opening`)."""
+    count, price = _opening(intent, view)
+    return count * price
+
+
+def taker_fee_asked(
+    intent: Intent, view: PositionView, fee_rates: tuple[Decimal, Decimal] | None
+) -> Decimal:
+    """The fee an order that takes now or dies (IOC, FOK) pays on the contracts it opens, at
+    the market's taker rate (`fee_rates`, (taker, maker); None: not known, the exchange's to
+    hold it to): the exchange charges it from the market's shard with the cost. A GTC order is
+    held to its cost alone, as the balance check holds it (services/orders/limits.py)."""
+    if fee_rates is None or intent.time_in_force is TimeInForce.GTC:
+        return ZERO
+    count, price = _opening(intent, view)
+    return trading_fee(count, price, fee_rates[0])
+
+
+def shard_cost(
+    intent: Intent, view: PositionView, fee_rates: tuple[Decimal, Decimal] | None
+) -> Decimal:
+    """What an order asks of its market's shard: its `opening_cost` and `taker_fee_asked`."""
+    return opening_cost(intent, view) + taker_fee_asked(intent, view, fee_rates)
 
 
 def _cents_up(amount: Decimal) -> Decimal:
@@ -581,7 +609,7 @@ def _cents_up(amount: Decimal) -> Decimal:
 class ShardBalanceRule:
     """Kalshi runs several matching engines (exchange shards), each with its own balance, and
     checks an order's collateral inside its market's shard: an order whose cost
-    (`opening_cost`) is over what its market's shard holds is refused before it is sent, naming
+    (`shard_cost`) is over what its market's shard holds is refused before it is sent, naming
     the `kalshi shard move` that would cover it. With no shard balances told (a key restricted
     to a subaccount), or no money on any other shard (an account of one shard), the balance
     check and the exchange hold the order to the balance alone."""
@@ -598,7 +626,8 @@ class ShardBalanceRule:
         shards = ctx.shard
         if shards is None:
             return _ALLOWED[self.code]
-        need = opening_cost(intent, ctx.position)
+        fee = taker_fee_asked(intent, ctx.position, ctx.fee_rates)
+        need = opening_cost(intent, ctx.position) + fee
         here = shards.shard
         have = shards.available(here)
         others = [n for n in sorted(shards.balances) if n != here]
@@ -614,6 +643,7 @@ class ShardBalanceRule:
             move = f"no other shard holds {fmt_money(short)}: fund shard {here}"
         return _deny(
             self.code,
-            f"{intent.ticker} trades on shard {here}: the order needs {fmt_money(need)}, "
+            f"{intent.ticker} trades on shard {here}: the order needs {fmt_money(need)}"
+            f"{' with the taker fee' if fee else ''}, "
             f"shard {here} holds {fmt_money(max(have, ZERO))}; {move}",
         )

@@ -209,3 +209,60 @@ def test_against_the_simulators_shards_the_order_waits_for_the_move(
     sent = kalshi(*args, "--price", "0.40")
     assert sent.exit_code == 0, sent.output
     assert _creates(prime) == before + 1
+
+
+def test_an_order_that_takes_now_is_held_to_its_shards_balance_with_the_taker_fee(
+    prime: SimHarness, kalshi: Kalshi
+) -> None:
+    """The exchange charges a taking order's fee from its market's shard: an IOC buy of 5 YES at
+    $0.40 against an ask there costs $2.00 and a $0.0840 fee (ceil(0.07 x 5 x 0.40 x 0.60)), so
+    with exactly $2.00 on shard 2 it is refused before it is sent, naming the shard and the
+    move that covers the fee too; funded that far, it fills."""
+    from tests.waiting import wait_until
+    from tests.wire import order_body
+
+    ticker = "KXSHARDFEE-26-T1"
+    prime.create_market(ticker, exchange_index=2)
+
+    def on_two(client: Any) -> D:
+        return D((client.portfolio.get_balance().shards() or {}).get(2, D(0)))
+
+    def move(account: Any, amount_cents: int) -> None:
+        with connect(account) as client:
+            before = on_two(client)
+        moved = prime.signed(
+            account,
+            "POST",
+            "/portfolio/intra_exchange_instance_transfer",
+            json={
+                "source": "event_contract",
+                "destination": "event_contract",
+                "amount": amount_cents * 100,  # centi-cents
+                "source_exchange_shard": 0,
+                "destination_exchange_shard": 2,
+            },
+        )
+        assert moved.status_code == 200, moved.text
+        with connect(account) as client:
+            wait_until(
+                lambda: on_two(client) >= before + D(amount_cents) / 100,
+                "the move to shard 2 to complete",
+            )
+
+    seller = prime.new_account(balance_cents=10_000)
+    move(seller, 1_000)
+    prime.placed(seller, order_body(ticker, side="ask", price="0.40", count="10"))
+    move(prime.account, 200)
+    before = _creates(prime)
+    args = ("order", "place", ticker, "--side", "yes", "--action", "buy", "--count", "5")
+    refused_ = kalshi(*args, "--price", "0.40", "--tif", "ioc")
+    assert refused_.exit_code == ExitCode.REJECTED, refused_.output
+    assert (
+        f"{ticker} trades on shard 2: the order needs $2.0840 with the taker fee, shard 2 "
+        "holds $2.00; `kalshi shard move 0.09 --from 0 --to 2` would cover it"
+    ) in " ".join(refused_.stderr.split())
+    assert _creates(prime) == before
+    move(prime.account, 9)
+    sent = kalshi(*args, "--price", "0.40", "--tif", "ioc")
+    assert sent.exit_code == 0, sent.output
+    assert _creates(prime) == before + 1

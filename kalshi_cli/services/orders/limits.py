@@ -120,7 +120,7 @@ class PreTradeChecks:
             return
         fees = None
         if request.time_in_force is not TimeInForce.GTC:
-            fees = reads.get("fees", market.ticker, lambda: self._fees(market))
+            fees = self.account.fees(market, reads)
         now = self._context.now()
 
         def cost(count: Decimal) -> Decimal:
@@ -169,14 +169,15 @@ class PreTradeChecks:
         growth: Decimal | None = None,
         amending: tuple[str, Decimal] | None = None,
         reduce_only: bool = False,
+        time_in_force: TimeInForce = TimeInForce.GTC,
     ) -> Decimal:
         """The rules of `risk.limit_rules` an order meets as the loop's do: size, cost (contracts
         that close the other side not counted) and the position in its market with `growth` (else
         `count`) more resting on `book_side`, beside the orders `reads` prepared before it, over
         the exchange's view, the event's worst case (`amending`: the order amended and what of it
         rests after; a `reduce_only` order, an exit, is never held to it) and its shard's
-        balance. The first denial is refused, naming the key to raise; returns the worst case
-        after, toward either side."""
+        balance (with the taker fee for a `time_in_force` that takes now). The first denial is
+        refused, naming the key to raise; returns the worst case after, toward either side."""
         reads = reads or MarketReads()
         account = self.account
         base = account.view(ticker, reads)
@@ -194,8 +195,9 @@ class PreTradeChecks:
                 yes_price,
                 "",
                 reduce_only=reduce_only,
-                # `check_terms` let a reduce-only order through as IOC alone
-                time_in_force=TimeInForce.IOC if reduce_only else TimeInForce.GTC,
+                # `check_terms` let a reduce-only order through as IOC alone; an order that
+                # takes now or dies asks its shard for its taker fee too (`shard_cost`)
+                time_in_force=TimeInForce.IOC if reduce_only else time_in_force,
                 replaces=gone,
             )
 

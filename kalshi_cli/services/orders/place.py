@@ -192,6 +192,7 @@ class OrderService:
             book.yes_price,
             reads,
             reduce_only=request.reduce_only,
+            time_in_force=request.time_in_force,
         )
         # last: it spends the balance
         self.checks.check_balance(request, market, book.book_side, price, reads)

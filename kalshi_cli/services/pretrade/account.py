@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kalshi_cli.risk.engine import judge
-from kalshi_cli.risk.rules import ShardBalances, opening_cost
+from kalshi_cli.risk.rules import ShardBalances, opening_cost, shard_cost
 from kalshi_cli.services.pretrade.context import risk_context
 from kalshi_cli.services.pretrade.events import EventReader
 from kalshi_cli.services.pretrade.holdings import AccountHoldings, HoldingsClient
@@ -28,7 +28,7 @@ from kalshi_cli.services.pretrade.settings import event_limited
 from kalshi_cli.vocabulary.decisions import PositionView
 from kalshi_cli.vocabulary.errors import NotFoundError, ValidationError
 from kalshi_cli.vocabulary.trading_state import TradingState
-from kalshi_cli.vocabulary.units import ZERO
+from kalshi_cli.vocabulary.units import ZERO, TimeInForce
 
 if TYPE_CHECKING:
     from kalshi_cli.risk.budget import Owned
@@ -146,6 +146,11 @@ class PreTradeAccount:
     def balance(self, reads: MarketReads) -> Balance:
         return reads.get("balance", "", self.holdings.balance)
 
+    def fees(self, market: Market, reads: MarketReads) -> FeeModel | None:
+        """`market`'s fees, read once for the orders `reads` prepares (None: fees the model
+        cannot price)."""
+        return reads.get("fees", market.ticker, lambda: self._fees(market))
+
     def view(self, ticker: str, reads: MarketReads) -> PositionView:
         """`ticker`'s view as the exchange holds it, read once for the orders `reads`
         prepares."""
@@ -176,7 +181,7 @@ class PreTradeAccount:
             if raw is None and t != ticker:
                 return None
             priced = market if raw is None else decode_answer(Market, raw)
-            return reads.get("fees", t, lambda: self._fees(priced))
+            return self.fees(priced, reads)
 
         return reader.terms(name, fees, {ticker: market.raw}, held)
 
@@ -200,7 +205,7 @@ class PreTradeAccount:
         denials = judge(rules, intent, context)
         shard = context.shard
         if not denials and shard is not None:
-            cost = opening_cost(seen.committed, seen.position)
+            cost = shard_cost(seen.committed, seen.position, context.fee_rates)
             reads.shard_spent[shard.shard] = reads.shard_spent.get(shard.shard, ZERO) + cost
         return denials
 
@@ -247,8 +252,19 @@ class _OrderSource:
         events = {} if event is None else {seen.committed.ticker: event.terms}
         return seen.own.owned(seen.committed, events, now)
 
-    def fee_rates(self, now: float) -> None:
-        return None  # the limit rules alone run outside a loop: no edge is priced
+    def fee_rates(self, now: float) -> tuple[Decimal, Decimal] | None:
+        """The market's fee rates, read only for an order that takes now or dies and opens
+        anything: its taker fee is asked of its shard with its cost (`shard_cost`). The limit
+        rules alone run outside a loop, so no edge is priced at them; None for a GTC order or
+        fees the model cannot price (the exchange's to hold the order to)."""
+        seen, account, reads = self.seen, self.account, self.reads
+        committed = seen.committed
+        if committed.time_in_force is TimeInForce.GTC:
+            return None
+        if opening_cost(committed, seen.position) <= 0:
+            return None
+        fees = account.fees(account.market(committed.ticker, reads), reads)
+        return None if fees is None else fees.rates(at=now)
 
     def book(self) -> None:
         return None
