@@ -406,3 +406,36 @@ def test_a_batch_item_refused_for_its_shard_holds_that_shard_alone(
     loop.buy(on_zero)
     assert loop.sent(on_zero) == before + 1
     rig.loop.log.close()
+
+
+def test_the_loops_own_orders_since_a_balance_read_spend_their_shards_balance(
+    tmp_path: Path, shards: Shards
+) -> None:
+    """Shard 2 holds $0.75 at the read: a bid of $0.50 goes, and a second of $0.50 before the
+    balance is read again is denied with what is left ($0.25), nothing sent (the exchange would
+    refuse it for collateral). A read sent after the first bid shows what it holds, the bid in
+    it counted once: $0.25 moved in, the $0.50 it shows buys the second."""
+    shards.refusing = False
+    shards.two_holds = D("0.75")
+    loop = OnTwoShards(tmp_path, shards, poll_s=5.0)
+    rig, on_two, buy, sent = loop.rig, loop.on_two, loop.buy, loop.sent
+
+    reads = shards.balance_reads
+    buy(on_two)
+    assert sent(on_two) == 1
+    buy(on_two)
+    assert sent(on_two) == 1
+    assert shards.balance_reads == reads  # no read came between
+    (denied,) = loop.entries("risk_denied")
+    assert denied["code"] == "SHARD_BALANCE"
+    assert denied["detail"].startswith(
+        f"{on_two} trades on shard 2: the order needs $0.50, shard 2 holds $0.25; "
+    ), denied
+    # the exchange holds the first bid's $0.50 and $0.25 is moved in: a read shows $0.50
+    shards.two_holds = D("0.50")
+    for _ in range(6):
+        rig.step(1.0)
+    assert shards.balance_reads > reads
+    buy(on_two)
+    assert sent(on_two) == 2
+    rig.loop.log.close()

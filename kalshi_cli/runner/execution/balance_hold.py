@@ -229,14 +229,16 @@ class BalanceHold:
 
     # ---------------------------------------------------------------- reads
 
-    def balances_read(self, balances: Mapping[int, Decimal] | None) -> None:
-        """Each shard's balance, read again: a short shard holding one order's cost is entered
-        again (`shard_balance_covered`)."""
+    def balances_read(self, balances: Mapping[int, Decimal] | None, sent_at: float) -> None:
+        """Each shard's balance, read again by a read sent at `sent_at` (the loop's monotonic
+        clock): a short shard holding one order's cost is entered again
+        (`shard_balance_covered`)."""
         if balances is None:
             return
         if self._account is None:  # no shard known: none to hold
             return
-        self._account.balances_read(dict(balances))  # its orders are judged against the new read
+        # its orders are judged against the new read, less the loop's orders sent since
+        self._account.balances_read(dict(balances), sent_at)
         floor = self._order_cost
         for shard in sorted(self.short):
             held = balances.get(shard, ZERO)

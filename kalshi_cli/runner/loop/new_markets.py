@@ -354,7 +354,7 @@ class MarketJoin:
         account.shard_of.update(shard)
         balances = account.balances
         if balances is not None and not shard.keys() <= account.shards.keys():
-            account.balances_read(balances)  # a record for a shard no market was on
+            account.balances_read(balances, None)  # a record for a shard no market was on
 
 
 def _with_fills(client: Any, prepared: Prepared) -> Prepared:

@@ -112,7 +112,7 @@ class ShardWatch:
                 code=EXCHANGE_UNAVAILABLE,
             )
             self._guard.failed(refused, answer.sent_at)
-        self._hold.balances_read(got.balances)
+        self._hold.balances_read(got.balances, answer.sent_at)
 
     def _unmade(self) -> None:
         self._out = False

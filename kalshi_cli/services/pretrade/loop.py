@@ -22,16 +22,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.risk.rules import RiskContext, ShardBalances
+from kalshi_cli.risk.rules import RiskContext, ShardBalances, shard_cost
 from kalshi_cli.services.pretrade.context import risk_context
 from kalshi_cli.services.pretrade.events import EventReader, EventReads
 from kalshi_cli.services.pretrade.settings import event_limited, refusing_rules
+from kalshi_cli.vocabulary.units import ZERO, TimeInForce
 
 if TYPE_CHECKING:
-    from decimal import Decimal
-
     from kalshi_cli.risk.budget import Budget, Owned
     from kalshi_cli.risk.engine import RiskEngine, RiskLimits
     from kalshi_cli.risk.event_loss import EventBook, EventTerms
@@ -50,8 +50,9 @@ class LoopReads:
     ticker -> its event as the limit on an event's loss reads it (`events`; empty: no such
     limit), whether the account's own limit is set (`account_limited`: a strategy's budget alone
     reads `events` through its own part), and each market's shard (`shard_of`) with each shard's
-    balance as last read (`shards`; empty: the exchange did not say), and each market's result
-    as the loop learned it (`results`, `settled`)."""
+    balance as last read (`shards`; empty: the exchange did not say), less what the loop's own
+    orders sent since that read may commit there (`sent`), and each market's result as the loop
+    learned it (`results`, `settled`)."""
 
     events: dict[str, EventTerms] = field(default_factory=dict)
     account_limited: bool = False
@@ -60,6 +61,13 @@ class LoopReads:
     shards: Mapping[int, ShardBalances] = field(default_factory=dict)
     # ticker -> its result ("yes" or "no") as the loop learned it: determined or settled
     results: dict[str, str] = field(default_factory=dict)
+    # the loop's orders sent since the balance read (when, on the loop's monotonic clock; the
+    # shard; what each may commit there), and their sum by shard, which every record reads
+    _sent: list[tuple[float, int, Decimal]] = field(default_factory=list)
+    _spent: dict[int, Decimal] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.shards = {n: replace(r, spent=self._spent) for n, r in self.shards.items()}
 
     @property
     def account_events(self) -> Mapping[str, EventTerms]:
@@ -72,10 +80,29 @@ class LoopReads:
         """Each shard's balance as last read (None: the exchange did not say)."""
         return next((s.balances for s in self.shards.values()), None)
 
-    def balances_read(self, balances: Mapping[int, Decimal]) -> None:
+    def balances_read(self, balances: Mapping[int, Decimal], sent_at: float | None) -> None:
         """Each shard's balance read again by the running loop (its watch's balance read,
-        runner/execution/balance_hold.py): its orders are judged against it from now on."""
-        self.shards = shard_records(balances, self.shard_of)
+        runner/execution/balance_hold.py), sent at `sent_at` (the loop's monotonic clock; None:
+        no new read, the last one's balances again): its orders are judged against it from now
+        on. The orders sent before the read are in it; those sent since still spend their
+        shard's balance."""
+        if sent_at is not None:
+            self._sent = [sent for sent in self._sent if sent[0] >= sent_at]
+            self._spent.clear()
+            for _, shard, cost in self._sent:
+                self._spent[shard] = self._spent.get(shard, ZERO) + cost
+        self.shards = shard_records(balances, self.shard_of, self._spent)
+
+    def sent(self, ticker: str, cost: Decimal, at: float) -> None:
+        """An order of the loop's in `ticker` went out at `at` (the loop's monotonic clock),
+        which may commit `cost` on its shard: spent there until a balance read sent after it
+        shows what it took. The exchange holds the collateral the moment it takes the order,
+        and the balance is read again only every `trade.shard_poll_s`."""
+        shard = self.shard_of.get(ticker)
+        if shard is None or cost <= 0 or shard not in self.shards:
+            return
+        self._sent.append((at, shard, cost))
+        self._spent[shard] = self._spent.get(shard, ZERO) + cost
 
     def settled(self, ticker: str, result: str) -> None:
         """`ticker` settled `result` ("yes" or "no") while the loop runs (or determined: the
@@ -146,6 +173,19 @@ class LoopAccount:
         """Every denial of `intent` by the rules that can refuse it (`rules`; empty: send it),
         each reported by the engine."""
         return self._risk.evaluate(intent, self.context(intent, seen), self.rules)
+
+    def sent(self, intent: Intent, view: PositionView) -> None:
+        """An allowed order on its way, `view` its market's: what it may commit on its shard
+        (`shard_cost`) is spent there until the next balance read (`LoopReads.sent`). A
+        replacement is not counted: the orders it replaces give back what they held."""
+        reads = self.reads
+        if intent.replaces or intent.ticker not in reads.shard_of:
+            return
+        risk = self._risk
+        rates = None
+        if intent.time_in_force is not TimeInForce.GTC:
+            rates = risk.fee_rates(intent.ticker, risk.clock.wall())
+        reads.sent(intent.ticker, shard_cost(intent, view, rates), risk.clock.monotonic())
 
     def event_limits(
         self,
@@ -300,11 +340,14 @@ def shards_of(markets: Iterable[Market]) -> dict[str, int]:
 
 
 def shard_records(
-    balances: Mapping[int, Decimal], shard_of: Mapping[str, int]
+    balances: Mapping[int, Decimal],
+    shard_of: Mapping[str, int],
+    spent: Mapping[int, Decimal] | None = None,
 ) -> dict[int, ShardBalances]:
     """Each shard's record over one read of the balances (a shard the breakdown leaves out
-    holds nothing)."""
-    return {n: ShardBalances(n, balances) for n in {*balances, *shard_of.values()}}
+    holds nothing), less `spent` on each (read as it changes)."""
+    spent = {} if spent is None else spent
+    return {n: ShardBalances(n, balances, spent) for n in {*balances, *shard_of.values()}}
 
 
 def event_reader(client: Any) -> EventReader:
