@@ -286,7 +286,7 @@ class LoopExecutor:
             # its slot of the order-rate cap is taken now, so the decisions after it count it
             self._risk.record_sent()
         # what it may commit on its shard is spent there until a balance read shows it
-        self._account.sent(intent, self.outbox.queued_view(intent.ticker))
+        self._account.sent(intent, self.outbox.queued_view)
         if not self.outbox.send(intent, batch=batch, then=then):
             return
         if len(self.outbox.queued) >= self.outbox.batch_size():

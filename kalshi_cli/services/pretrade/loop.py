@@ -174,8 +174,8 @@ class LoopAccount:
         each reported by the engine."""
         return self._risk.evaluate(intent, self.context(intent, seen), self.rules)
 
-    def sent(self, intent: Intent, view: PositionView) -> None:
-        """An allowed order on its way, `view` its market's: what it may commit on its shard
+    def sent(self, intent: Intent, view: Callable[[str], PositionView]) -> None:
+        """An allowed order on its way, `view` each market's: what it may commit on its shard
         (`shard_cost`) is spent there until the next balance read (`LoopReads.sent`). A
         replacement is not counted: the orders it replaces give back what they held."""
         reads = self.reads
@@ -185,7 +185,8 @@ class LoopAccount:
         rates = None
         if intent.time_in_force is not TimeInForce.GTC:
             rates = risk.fee_rates(intent.ticker, risk.clock.wall())
-        reads.sent(intent.ticker, shard_cost(intent, view, rates), risk.clock.monotonic())
+        cost = shard_cost(intent, view(intent.ticker), rates)
+        reads.sent(intent.ticker, cost, risk.clock.monotonic())
 
     def event_limits(
         self,
