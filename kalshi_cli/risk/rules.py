@@ -582,17 +582,29 @@ def opening_cost(intent: Intent, view: PositionView) -> Decimal:
     return count * price
 
 
+def taking_fee(
+    count: Decimal,
+    price: Decimal,
+    time_in_force: TimeInForce,
+    fee_rates: tuple[Decimal, Decimal] | None,
+) -> Decimal:
+    """The fee a balance is held to for `count` contracts bought at `price`: the taker fee at
+    the market's rate (`fee_rates`, (taker, maker); None: not known, the exchange's to hold the
+    order to) for an order that takes now or dies (IOC, FOK); none for a GTC order, held to its
+    cost alone. The one rule of the balance check (services/orders/limits.py) and the shard's
+    (`taker_fee_asked`)."""
+    if fee_rates is None or time_in_force is TimeInForce.GTC:
+        return ZERO
+    return trading_fee(count, price, fee_rates[0])
+
+
 def taker_fee_asked(
     intent: Intent, view: PositionView, fee_rates: tuple[Decimal, Decimal] | None
 ) -> Decimal:
-    """The fee an order that takes now or dies (IOC, FOK) pays on the contracts it opens, at
-    the market's taker rate (`fee_rates`, (taker, maker); None: not known, the exchange's to
-    hold it to): the exchange charges it from the market's shard with the cost. A GTC order is
-    held to its cost alone, as the balance check holds it (services/orders/limits.py)."""
-    if fee_rates is None or intent.time_in_force is TimeInForce.GTC:
-        return ZERO
+    """What `taking_fee` holds an order to on the contracts it opens (`_opening`): the exchange
+    charges it from the market's shard with the cost."""
     count, price = _opening(intent, view)
-    return trading_fee(count, price, fee_rates[0])
+    return taking_fee(count, price, intent.time_in_force, fee_rates)
 
 
 def shard_cost(

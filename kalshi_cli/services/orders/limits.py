@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from kalshi_cli.risk.engine import limit_rules
-from kalshi_cli.risk.rules import Code
+from kalshi_cli.risk.rules import Code, taking_fee
 from kalshi_cli.services.fees import load_fee_models
 from kalshi_cli.services.pretrade.account import MarketReads, OrderView, PreTradeAccount
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
@@ -112,21 +112,21 @@ class PreTradeChecks:
     ) -> None:
         """A buy costs count x `price` (of the side bought), plus the taker fee on every contract
         for an order that takes or dies now (IOC, FOK), at the market's own fees
-        (`services.fees`); a GTC order is held to its cost alone. A fee the model cannot price is
+        (`services.fees`); a GTC order is held to its cost alone (`taking_fee`, the rule its
+        shard's balance is held by too). A fee the model cannot price is
         the exchange's to refuse. Over the balance of the order's subaccount, less what orders
         prepared before it may cost, it is refused. Sells and reduce-only orders are not held to
         it, nor the contracts of a buy that close a position held on the other side."""
         if request.action is not Action.BUY or request.reduce_only:
             return
-        fees = None
-        if request.time_in_force is not TimeInForce.GTC:
+        tif = request.time_in_force
+        rates = None
+        if tif is not TimeInForce.GTC:
             fees = self.account.fees(market, reads)
-        now = self._context.now()
+            rates = None if fees is None else fees.rates(at=self._context.now())
 
         def cost(count: Decimal) -> Decimal:
-            if fees is None:
-                return count * price
-            return count * price + fees.fee(count, price, taker=True, at=now)
+            return count * price + taking_fee(count, price, tif, rates)
 
         need = cost(request.count)
         available = self.account.balance(reads).balance - reads.spent
@@ -141,7 +141,7 @@ class PreTradeChecks:
                 raise ValidationError(
                     f"buying {fmt_count(request.count)} {request.side.value} at "
                     f"{fmt_money(price)} costs up to {fmt_money(opening_need)}"
-                    f"{' with the taker fee' if fees is not None else ''}; "
+                    f"{' with the taker fee' if rates is not None else ''}; "
                     f"the balance{left} is {fmt_money(available)}: short by "
                     f"{fmt_money(opening_need - available)}",
                     code="INSUFFICIENT_BALANCE",
