@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any
 from kalshi_cli.checks import CheckResult, CheckStatus, PerfDatum
 from kalshi_cli.checks.local import Finding, grade_ceiling, graded, pct, plain
 from kalshi_cli.checks.thresholds import Thresholds
-from kalshi_cli.services.shards import ShardLine, describe_line, shard_lines, short_shards
+from kalshi_cli.services.shards import (
+    ShardLine,
+    describe_line,
+    shard_lines,
+    short_shards,
+    untold_shards,
+)
 from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.errors import AuthError, CredentialsError, KalshiError
 from kalshi_cli.vocabulary.units import ZERO, fmt_dollars, fmt_money
@@ -495,8 +501,7 @@ def check_balance(
     balance = client.portfolio.get_balance()
     lines = shard_lines(client.exchange.get_exchange_status(), balance, markets)
     traded = [line for line in lines if line.markets]
-    unknown = [line for line in traded if line.balance is None]
-    if unknown:
+    if untold_shards(traded):
         raise KalshiError(
             "the balance answer gave no split by shard (a key restricted to a subaccount?), so "
             "what each traded shard holds is unknown"

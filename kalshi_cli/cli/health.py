@@ -170,10 +170,17 @@ KEY_TYPE_NAMES = {"rsa": "RSA", "ed25519": "Ed25519"}
 def check_shards(target: HealthTarget) -> tuple[Status, str]:
     """Each shard's status and balance beside the markets the config trades there: a shard
     they live on that holds nothing fails (no order there can be paid, as `kalshi check balance`
-    is CRITICAL); one holding less than `risk.min_shard_balance`, or not trading, warns."""
+    is CRITICAL); one holding less than `risk.min_shard_balance`, not trading, or whose money
+    the balance does not tell (`check balance`: UNKNOWN), warns."""
     from kalshi_cli.runner.config import load_selection
     from kalshi_cli.services.pretrade.settings import load_risk_limits
-    from kalshi_cli.services.shards import describe_line, paused_shards, shard_lines, short_shards
+    from kalshi_cli.services.shards import (
+        describe_line,
+        paused_shards,
+        shard_lines,
+        short_shards,
+        untold_shards,
+    )
 
     client = target.client()
     if not client.authenticated or target.credentials_error is not None:
@@ -187,9 +194,14 @@ def check_shards(target: HealthTarget) -> tuple[Status, str]:
     shown = "; ".join(describe_line(line) for line in lines)
     short = short_shards(lines, floor)
     paused = paused_shards(lines)
-    if not short and not paused:
+    untold = untold_shards(lines)
+    if not short and not paused and not untold:
         return Status.OK, shown
-    problems = [f"shard {line.exchange_index} trades nothing now" for line in paused]
+    problems = [
+        f"what shard {line.exchange_index} holds is not told (the balance gives no split by shard)"
+        for line in untold
+    ]
+    problems += [f"shard {line.exchange_index} trades nothing now" for line in paused]
     problems += [f"{s.text}; `kalshi shard move` funds it" for s in short]
     failed = any(s.empty for s in short)
     return Status.FAIL if failed else Status.WARN, f"{'; '.join(problems)} | {shown}"

@@ -130,6 +130,12 @@ def short_shards(
     return short
 
 
+def untold_shards(lines: Iterable[ShardLine]) -> list[ShardLine]:
+    """The shards a traded market lives on whose money the balance does not tell (no split by
+    shard, as for a key restricted to a subaccount): what they hold is unknown, never fine."""
+    return [line for line in lines if line.markets and line.balance is None]
+
+
 def paused_shards(lines: Iterable[ShardLine]) -> list[ShardLine]:
     """The shards a traded market lives on whose trading is not active (or not listed)."""
     return [line for line in lines if line.markets and not line.trading]

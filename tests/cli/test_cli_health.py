@@ -364,3 +364,34 @@ def test_a_traded_shard_holding_nothing_fails_as_check_balance_is_critical(tmp_p
     result = run(["health-check", "--json"], client=client, home=tmp_path, environ=environ)
     assert result.exit_code == 0, result.output
     assert checks(result.stdout)["shards"]["status"] == "ok"
+
+
+def test_a_traded_shard_whose_money_is_not_told_warns(tmp_path: Path) -> None:
+    """A balance with no split by shard (a key restricted to a subaccount) cannot say what the
+    shard the traded markets live on holds: a warning naming it, as `kalshi check balance` is
+    UNKNOWN, never a pass."""
+    key = key_file(tmp_path, 0o600)
+    environ = {"KALSHI_API_KEY_ID": "key-id-123456", "KALSHI_PRIVATE_KEY_PATH": str(key)}
+    shard = {
+        "exchange_active": True,
+        "trading_active": True,
+        "intra_exchange_transfers_active": True,
+    }
+    client = FakeClient(
+        market_rows=[market("KXBTC-A", exchange_index=2)],
+        balance_dollars="1000.0000",
+        exchange_status={
+            "exchange_active": True,
+            "trading_active": True,
+            "exchange_index_statuses": [
+                {**shard, "exchange_index": n, "description": f"shard {n}"} for n in (0, 2)
+            ],
+        },
+    )
+    result = run(["health-check", "--json"], client=client, home=tmp_path, environ=environ)
+    assert result.exit_code == 0, result.output  # a warning, not a failure
+    shards = checks(result.stdout)["shards"]
+    assert shards["status"] == "warn", shards
+    assert shards["detail"].startswith(
+        "what shard 2 holds is not told (the balance gives no split by shard)"
+    ), shards
