@@ -16,6 +16,7 @@ import msgspec
 
 from kalshi_cli.client.historical import HistoricalCutoff
 from kalshi_cli.client.requests import (
+    AmendOrder,
     AmendResult,
     CancelResult,
     CreateOrder,
@@ -356,16 +357,7 @@ class FakeClient(EveryAreaItself):
         return results
 
     def amend_order(
-        self,
-        order_id: str,
-        *,
-        ticker: str,
-        book_side: BookSide,
-        price: Decimal,
-        count: Decimal,
-        updated_client_order_id: str | None = None,
-        expiration_time: int | None = None,
-        subaccount: int | None = None,
+        self, order_id: str, terms: AmendOrder, *, subaccount: int | None = None
     ) -> AmendResult:
         self.amends += 1
         error = self.amend_errors.pop(0) if self.amend_errors else None
@@ -377,12 +369,12 @@ class FakeClient(EveryAreaItself):
             old, new, fills = self.core.desk.amend_order(
                 self.account_id,
                 order_id,
-                ticker=ticker,
-                book_side=book_side,
-                price=price,
-                count=count,
-                updated_client_order_id=updated_client_order_id,
-                expiration_time=expiration_time,
+                ticker=terms.ticker,
+                book_side=terms.book_side,
+                price=terms.price,
+                count=terms.count,
+                updated_client_order_id=terms.updated_client_order_id,
+                expiration_time=terms.expiration_time,
             )
         except ExchangeError as exc:
             raise _api_error(exc) from None
