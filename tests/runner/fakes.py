@@ -7,7 +7,7 @@ import copy
 import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -366,16 +366,8 @@ class FakeClient(EveryAreaItself):
         if error == "lost":
             raise AmendOutcomeUnknown("timed out", order_id=order_id)
         try:
-            old, new, fills = self.core.desk.amend_order(
-                self.account_id,
-                order_id,
-                ticker=terms.ticker,
-                book_side=terms.book_side,
-                price=terms.price,
-                count=terms.count,
-                updated_client_order_id=terms.updated_client_order_id,
-                expiration_time=terms.expiration_time,
-            )
+            # the desk takes the terms by the same names
+            old, new, fills = self.core.desk.amend_order(self.account_id, order_id, **asdict(terms))
         except ExchangeError as exc:
             raise _api_error(exc) from None
         if error == "unknown":
