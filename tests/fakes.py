@@ -14,7 +14,13 @@ from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.client import AREAS
 from kalshi_cli.client.connection import Area, Connection
 from kalshi_cli.client.orders import OrdersApi
-from kalshi_cli.client.requests import AmendResult, CreateOrder, CreateOrderResult, DecreaseResult
+from kalshi_cli.client.requests import (
+    AmendOrder,
+    AmendResult,
+    CreateOrder,
+    CreateOrderResult,
+    DecreaseResult,
+)
 from kalshi_cli.risk.engine import RiskEngine
 from kalshi_cli.risk.rules import RiskContext
 from kalshi_cli.services.pretrade.loop import LoopAccount, LoopView
@@ -91,8 +97,8 @@ class UnreadAfterChange(OrdersApi):
 
     changed = False
 
-    def amend_order(self, order_id: str, **terms: Any) -> AmendResult:
-        result = super().amend_order(order_id, **terms)
+    def amend_order(self, order_id: str, terms: AmendOrder, **where: Any) -> AmendResult:
+        result = super().amend_order(order_id, terms, **where)
         self.changed = True
         return result
 
@@ -120,8 +126,8 @@ class StateFailsAfterWrite(OrdersApi):
         self.fail()
         return result
 
-    def amend_order(self, order_id: str, **terms: Any) -> AmendResult:
-        result = super().amend_order(order_id, **terms)
+    def amend_order(self, order_id: str, terms: AmendOrder, **where: Any) -> AmendResult:
+        result = super().amend_order(order_id, terms, **where)
         self.fail()
         return result
 

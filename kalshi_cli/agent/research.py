@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,7 +92,7 @@ def backtest_request(
             f"the data set {data} holds {size:.0f} MB, over the assistant's limit of {max_mb:g}",
             hint="a person runs it with `kalshi backtest`, or raises agent.backtest_max_mb",
         )
-    return build_request(
+    request = build_request(
         config.with_model((ask.strategy,), None),
         lineup=lineup,
         data=data,
@@ -103,14 +103,9 @@ def backtest_request(
         fill_model=ask.fill_model,
         latency_ms=ask.latency_ms,
         balance=ask.balance,
-        html=None,
-        out=None,
-        rank_by="net",
-        jobs=1,
         cache=False,
-        lookahead=False,
-        runs_dir=dirs_from(environ).backtest_runs_dir(),
     )
+    return replace(request, jobs=1, runs_dir=dirs_from(environ).backtest_runs_dir())
 
 
 def _named_code_only(ask: BacktestAsk, configured: Mapping[str, str]) -> None:
@@ -189,8 +184,6 @@ def _wait(
 
 
 def _child(request: BacktestRequest, pipe: Connection) -> None:
-    from dataclasses import replace
-
     from kalshi_cli.backtest.command import backtest
 
     def sent(done: int, total: int) -> None:

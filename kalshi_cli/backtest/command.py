@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.backtest import split
 from kalshi_cli.backtest.engine import BacktestSpec, execute, markets_of
@@ -209,29 +209,6 @@ class BacktestOutcome:
         return doc
 
 
-class PassedOn(TypedDict, total=False):
-    """The fields of a `BacktestRequest` that `build_request` passes on as they are given."""
-
-    html: Path | None
-    out: Path | None
-    rank_by: str
-    jobs: int | None
-    lookahead: bool
-    runs_dir: Path | None
-    best_params: Path | None
-    walk_forward: int | None
-    search: str | None
-    trials: int | None
-    study: str | None
-    seed: int
-    progress: Callable[[str], None] | None
-    executor: str
-    scheduler: str | None
-    run_progress: Progress | None
-    replay_progress: Callable[[int], None] | None
-    keep_state: bool
-
-
 def configured_lineup(
     config_path: Path | None,
     strategy: str,
@@ -262,12 +239,12 @@ def build_request(
     cache: bool,
     holdout: str | None = None,
     overfit_gap: str | None = None,
-    **passed: Unpack[PassedOn],
 ) -> BacktestRequest:
     """The command line and the config file's sections (`strategies.NAME`, `risk`, `trade`)
-    as one request; a bad amount is refused before anything runs. `lineup`: the strategies
-    (`choose_lineup`), run in one loop on one bankroll, each with its params validated as a
-    whole, with file and line, here."""
+    as one request, what is given as text parsed; a bad amount is refused before anything
+    runs. A caller lays the fields it gives as they are over the request (`dataclasses.replace`).
+    `lineup`: the strategies (`choose_lineup`), run in one loop on one bankroll, each with its
+    params validated as a whole, with file and line, here."""
     runs = [
         (found, config.params_for(found, choice.params_file))
         for choice in lineup
@@ -275,7 +252,6 @@ def build_request(
     ]
     sources = [_source_key(found, values) for found, values in runs]
     (loaded, validated), *others = runs
-    _check_outputs(passed.get("html"), passed.get("out"), passed.get("keep_state", False))
     try:
         parse_cash(balance)  # the venue holds it in cents, as the exchange does
     except TermsError as exc:
@@ -306,7 +282,6 @@ def build_request(
         holdout=None if holdout is None else split.parse_share(holdout),
         overfit_gap=OVERFIT_GAP if overfit_gap is None else _gap_share(overfit_gap),
         strategies=config.lookup,
-        **passed,
     )
 
 
@@ -335,6 +310,7 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
         raise UsageError(
             f"--rank-by {request.rank_by!r}", hint=f"choose one of: {', '.join(METRICS)}"
         )
+    _check_outputs(request)
     axes = _whose(request.spec, parse_params(request.params))
     ranges = {k: v[0] for k, v in axes.items() if len(v) == 1 and is_range(v[0])}
     singles = {k: v[0] for k, v in axes.items() if len(v) == 1 and k not in ranges}
@@ -606,16 +582,17 @@ def _write_params(path: Path, params: dict[str, Any], rank_by: str) -> None:
         raise _not_written(path, exc) from None
 
 
-def _check_outputs(html: Path | None, out: Path | None, keep_state: bool) -> None:
+def _check_outputs(request: BacktestRequest) -> None:
     """Where the run's files go, made before it runs (a directory that cannot be made should
     not cost a long run): --out, and the directory of the --html file; --keep-state saves the
     state file in --out."""
-    if keep_state and out is None:
+    if request.keep_state and request.out is None:
         raise UsageError(
             "--keep-state saves the run's state file in the --out directory",
             hint="add --out DIR",
         )
-    for directory in [d for d in (out, html and html.parent) if d is not None]:
+    html = request.html
+    for directory in [d for d in (request.out, html and html.parent) if d is not None]:
         try:
             make_dir(directory)
         except OSError as exc:

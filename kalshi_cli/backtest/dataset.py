@@ -55,7 +55,7 @@ class DataSet:
         if self.held is None:
             _STATS["disk_reads"][str(self.root)] += 1
             return iter_records(self.root, skipped)
-        blocks = iter_line_blocks(self.root, skipped, held=self.held, ends=True)
+        blocks = iter_line_blocks(self.root, skipped, held=self.held)
         return iter_records(self.root, skipped, blocks=blocks)
 
     def confirm_read(self) -> None:

@@ -134,7 +134,7 @@ def truncate(source: Path, out: Path, *, before_ns: int) -> None:
                 if isinstance(ns, int):
                     break
                 continue
-            writer.write(ns, line if line.endswith(b"\n") else line + b"\n")
+            writer.write(ns, line + b"\n")
             ticker = _result_stated(record)
             if ticker is not None:
                 shown.add(ticker)

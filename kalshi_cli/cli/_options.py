@@ -140,6 +140,15 @@ SubaccountOpt = Annotated[
     int | None,
     subaccount_option("Subaccount number (0 is the primary account, 1-63 numbered ones)."),
 ]
+# a cancel, amend or decrease acts on the order's own subaccount (`OrderContext.subaccount_of`)
+OrderSubaccountOpt = Annotated[
+    int | None,
+    subaccount_option(
+        "Subaccount number (0 is the primary account, 1-63 numbered ones): the order's own is "
+        "acted on (as the exchange names it, else as the state file placed it); naming another "
+        "is refused, the order left as it is."
+    ),
+]
 
 
 def parse_since(text: str, option: str = "--since") -> int:

@@ -216,6 +216,8 @@ def backtest_command(
     """
     if ctx.invoked_subcommand is not None:
         return
+    from dataclasses import replace
+
     from kalshi_cli.backtest.command import backtest, build_request
     from kalshi_cli.config import dirs_from
     from kalshi_cli.runner.config import choose_lineup, load_trade_config
@@ -236,18 +238,19 @@ def backtest_command(
     output = app.output(as_json=as_json)
     shown = output.progress("sweep runs done")  # on a terminal's stderr only
     replayed = output.progress("% of the data replayed")  # a single run's
-    request = build_request(
+    parsed = build_request(
         config.with_model(tuple(c.spec for c in lineup), model).with_netting(on_off(netting)),
         lineup=lineup, data=data, start=start, end=end, markets=markets,
         params=tuple(param or ()), fill_model=fill_model.value, latency_ms=latency_ms,
-        balance=balance, html=html, out=out, keep_state=keep_state, rank_by=rank_by, jobs=jobs,
-        cache=not no_cache, lookahead=lookahead_check,
-        best_params=best_params, executor=executor.value, scheduler=scheduler,
-        run_progress=lambda done, _total: shown(done), replay_progress=replayed,
-        runs_dir=dirs_from(app.environ).backtest_runs_dir(),
-        holdout=holdout, walk_forward=walk_forward,
-        search=None if search is None else search.value, trials=trials, study=study,
-        seed=seed, overfit_gap=overfit_gap, progress=app.output(as_json=as_json).note,
+        balance=balance, cache=not no_cache, holdout=holdout, overfit_gap=overfit_gap,
+    )  # fmt: skip
+    request = replace(
+        parsed, html=html, out=out, keep_state=keep_state, rank_by=rank_by, jobs=jobs,
+        lookahead=lookahead_check, best_params=best_params, executor=executor.value,
+        scheduler=scheduler, run_progress=lambda done, _total: shown(done),
+        replay_progress=replayed, runs_dir=dirs_from(app.environ).backtest_runs_dir(),
+        walk_forward=walk_forward, search=None if search is None else search.value,
+        trials=trials, study=study, seed=seed, progress=app.output(as_json=as_json).note,
     )  # fmt: skip
     with shown, replayed:
         outcome = backtest(request)

@@ -25,6 +25,7 @@ from kalshi_cli.cli._options import (
     JsonOpt,
     LimitOpt,
     MarketOpt,
+    OrderSubaccountOpt,
     SubaccountOpt,
     YesOpt,
     market_option,
@@ -308,13 +309,10 @@ def cancel_command(
     order_id: OrderIdArg,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
-    subaccount: SubaccountOpt = None,
+    subaccount: OrderSubaccountOpt = None,
     env: EnvOpt = None,
 ) -> None:
     """Cancel one resting order.
-
-    It acts on the order's own subaccount (as the exchange names it, else as the state file
-    placed it); `--subaccount` naming another is refused, the order left as it is.
 
     Example: kalshi order cancel 5c3e0b9e-...
     """
@@ -349,16 +347,13 @@ def amend_command(
     yes: YesOpt = False,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
-    subaccount: SubaccountOpt = None,
+    subaccount: OrderSubaccountOpt = None,
     env: EnvOpt = None,
 ) -> None:
     """Change a resting order's price, total count and/or expiry.
 
     The order keeps its place in the queue only when the amend changes just the expiry or
     lowers the count at the same price; a new price or a bigger count sends it to the back.
-
-    It acts on the order's own subaccount (as the exchange names it, else as the state file
-    placed it); `--subaccount` naming another is refused, the order left as it is.
 
     Example: kalshi order amend 5c3e0b9e-... --price 0.57
     """
@@ -390,13 +385,10 @@ def decrease_command(
     to: Annotated[str | None, typer.Option("--to", help="Contracts left resting.")] = None,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
-    subaccount: SubaccountOpt = None,
+    subaccount: OrderSubaccountOpt = None,
     env: EnvOpt = None,
 ) -> None:
     """Shrink a resting order --by N contracts or --to N contracts.
-
-    It acts on the order's own subaccount (as the exchange names it, else as the state file
-    placed it); `--subaccount` naming another is refused, the order left as it is.
 
     Example: kalshi order decrease 5c3e0b9e-... --by 5
     """

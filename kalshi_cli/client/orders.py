@@ -44,7 +44,6 @@ from kalshi_cli.vocabulary.errors import (
 from kalshi_cli.vocabulary.models import Order, decode_answer
 from kalshi_cli.vocabulary.units import (
     ZERO,
-    BookSide,
     fmt_count,
 )
 
@@ -215,22 +214,17 @@ class OrdersApi(Area):
     def amend_order(
         self,
         order_id: str,
+        terms: AmendOrder,
         *,
-        ticker: str,
-        book_side: BookSide,
-        price: Decimal,
-        count: Decimal,
-        updated_client_order_id: str | None = None,
-        expiration_time: int | None = None,
         subaccount: int | None = None,
     ) -> AmendResult:
-        """Change price, size and/or expiry. `count` is the new total: filled so far plus what
-        should rest. `expiration_time` (unix seconds): None keeps the expiry, 0 removes it,
-        anything else must be in the future. `subaccount` names the order's (default: the
-        client's, else 0). Retried only when the exchange certainly did not act on the first
-        attempt."""
-        check_price(price)
-        check_count(count)
+        """Change price, size and/or expiry (`AmendOrder`: `count` is the new total, filled so
+        far plus what should rest; an `expiration_time` other than None or 0 must be in the
+        future). `subaccount` names the order's (default: the client's, else 0). Retried only
+        when the exchange certainly did not act on the first attempt."""
+        check_price(terms.price)
+        check_count(terms.count)
+        expiration_time = terms.expiration_time
         if expiration_time is not None and (
             isinstance(expiration_time, bool)
             or not isinstance(expiration_time, int)
@@ -240,9 +234,6 @@ class OrdersApi(Area):
                 "expiration_time must be unix seconds, or 0 to remove the expiry",
                 code="bad_expiration",
             )
-        terms = AmendOrder(
-            ticker, book_side, price, count, updated_client_order_id, expiration_time
-        )
         return self._change(order_id, "amend", subaccount, terms.to_api(), AmendResult)
 
     def decrease_order(

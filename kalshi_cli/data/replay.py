@@ -259,7 +259,7 @@ def iter_records(
     decode, refused = _decode_line, (msgspec.DecodeError, RecursionError)
     record: Record | None
     if blocks is None:
-        blocks = iter_line_blocks(root, skipped, ends=True)
+        blocks = iter_line_blocks(root, skipped)
     for line in _lines(blocks):
         if parse is not None:
             record = _read_line(line, parse)

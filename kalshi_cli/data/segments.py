@@ -173,29 +173,22 @@ def held_data_set(root: Path, source: str, *, hint: str) -> dict[str, Any] | Non
 
 
 def iter_segment_lines(path: Path, skipped: Counter[str]) -> Iterator[bytes]:
-    """The complete lines of one segment; a cut-off tail (a crash) is counted, not raised."""
-    for block in iter_segment_blocks(path, skipped):
-        yield from block
-
-
-def iter_segment_blocks(path: Path, skipped: Counter[str]) -> Iterator[list[bytes]]:
-    """`iter_segment_lines` a decompressed block of lines at a time."""
+    """The complete lines of one segment, bare; a cut-off tail (a crash) is counted, not raised."""
     with path.open("rb") as fh:
-        yield from iter_gzip_blocks(fh, skipped)
+        yield from _bare(iter_gzip_blocks(fh, skipped))
 
 
-def iter_gzip_blocks(
-    fh: BinaryIO, skipped: Counter[str], *, ends: bool = False
-) -> Iterator[list[bytes]]:
+def iter_gzip_blocks(fh: BinaryIO, skipped: Counter[str]) -> Iterator[list[bytes]]:
     """The complete lines of one segment read from `fh` (its file, or its bytes held in memory:
     `io.BytesIO`), a decompressed block of lines at a time: a replay reads millions of
     lines, and each generator a line passes through costs it a step (iter_records).
 
-    `ends`: each line may keep the newline that ends it, for a reader to which it is JSON's
-    whitespace (the replay's): a block with no carriage return is then split where each line
-    ends (`readlines`, which finds the newlines with `memchr`), the same lines as
-    `splitlines` for far fewer instructions (docs/benchmarks.md); one with a carriage return
-    is split by `splitlines`, which ends a line there too."""
+    Each line keeps the end that ends it, which the replay reads as JSON's whitespace: a block
+    with no carriage return is split where each newline stands (`readlines`, which finds them
+    with `memchr`), the same lines as `splitlines` for far fewer instructions
+    (docs/benchmarks.md); one with a carriage return is split by `splitlines`, which ends a
+    line there too. A reader that wants bare lines takes `iter_lines` or
+    `iter_segment_lines`."""
     z = _inflater(wbits=31)
     rest = b""
     while True:
@@ -214,7 +207,7 @@ def iter_gzip_blocks(
         if not data:
             continue
         data = rest + data
-        if ends and b"\r" not in data:
+        if b"\r" not in data:
             lines = io.BytesIO(data).readlines()
             rest = b"" if lines[-1].endswith(b"\n") else lines.pop()
             if lines:
@@ -223,14 +216,20 @@ def iter_gzip_blocks(
         cut = data.rfind(b"\n") + 1
         rest = data[cut:]
         if cut:
-            yield data[:cut].splitlines()
+            yield data[:cut].splitlines(keepends=True)
     if rest:
         skipped["truncated_tail"] += 1
 
 
 def iter_lines(root: Path, skipped: Counter[str]) -> Iterator[bytes]:
-    for block in iter_line_blocks(root, skipped):
-        yield from block
+    """The data set's lines as `iter_line_blocks` reads them, each without its end."""
+    return _bare(iter_line_blocks(root, skipped))
+
+
+def _bare(blocks: Iterator[list[bytes]]) -> Iterator[bytes]:
+    for block in blocks:
+        for line in block:
+            yield line.rstrip(b"\r\n")
 
 
 def iter_line_blocks(
@@ -238,12 +237,12 @@ def iter_line_blocks(
     skipped: Counter[str],
     *,
     held: Sequence[tuple[str, bytes]] | None = None,
-    ends: bool = False,
 ) -> Iterator[list[bytes]]:
     """`iter_lines` a block of lines at a time; `held` are the segments when already in memory. The
     segments are checked against the manifest as each is passed: one missing is
     `missing_segment`, one read whole with fewer lines than listed `short_segment`, so a data set
-    that lost an hour never reads as a shorter whole. `ends` as in `iter_gzip_blocks`."""
+    that lost an hour never reads as a shorter whole. Each line keeps its end, as
+    `iter_gzip_blocks` splits it."""
     listed = _listed_lines(root)
     present: list[tuple[str, Path | bytes]] = (
         [(path.name, path) for path in segment_paths(root)] if held is None else list(held)
@@ -255,7 +254,7 @@ def iter_line_blocks(
             gone.pop(0)
         read, damaged = 0, skipped["truncated_tail"] + skipped["corrupt_block"]
         with source.open("rb") if isinstance(source, Path) else io.BytesIO(source) as fh:
-            for block in iter_gzip_blocks(fh, skipped, ends=ends):
+            for block in iter_gzip_blocks(fh, skipped):
                 read += len(block)
                 yield block
         # a segment cut mid-line or damaged is already counted as such

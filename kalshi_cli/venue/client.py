@@ -39,7 +39,7 @@ from kalshi_cli.vocabulary.models import (
     Settlement,
     decode_answer,
 )
-from kalshi_cli.vocabulary.units import ZERO, BookSide
+from kalshi_cli.vocabulary.units import ZERO
 
 if TYPE_CHECKING:
     from kalshi_cli.sim.core.components import CoreComponents
@@ -451,19 +451,11 @@ class VenueOrders(_Area):
     def amend_order(
         self,
         order_id: str,
+        terms: AmendOrder,
         *,
-        ticker: str,
-        book_side: BookSide,
-        price: Decimal,
-        count: Decimal,
-        updated_client_order_id: str | None = None,
-        expiration_time: int | None = None,
         subaccount: int | None = None,
     ) -> AmendResult:
         """The order on `subaccount` (else the client's, else 0): another's is not found."""
-        terms = AmendOrder(
-            ticker, book_side, price, count, updated_client_order_id, expiration_time
-        )
         return self._c.venue.amend(order_id, terms, subaccount=self._c.number(subaccount))
 
     def decrease_order(

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.portfolio import TransferOutcomeUnknown
-from kalshi_cli.client.requests import CreateOrder
+from kalshi_cli.client.requests import AmendOrder, CreateOrder
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import (
     AmendOutcomeUnknown,
@@ -184,7 +184,10 @@ WRITES = [
     _change(
         "amend",
         lambda c: c.orders.amend_order(
-            "o1", ticker="KXT", book_side=BookSide.BID, price=Decimal("0.41"), count=Decimal(5)
+            "o1",
+            AmendOrder(
+                ticker="KXT", book_side=BookSide.BID, price=Decimal("0.41"), count=Decimal(5)
+            ),
         ),
     ),
     _change("decrease", lambda c: c.orders.decrease_order("o1", reduce_by=Decimal(1))),

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.client.requests import CreateOrder
+from kalshi_cli.client.requests import AmendOrder, CreateOrder
 from kalshi_cli.client.signing import KalshiAuth, KeyOnDemand
 from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.sim.server.embed import start_simulator
@@ -421,10 +421,9 @@ def test_every_client_call_against_the_simulator(sim: SimHarness) -> None:
 
         amended = client.orders.amend_order(
             resting.order_id,
-            ticker="KXTOUR-1",
-            book_side=BookSide.BID,
-            price=Decimal("0.39"),
-            count=Decimal(4),
+            AmendOrder(
+                ticker="KXTOUR-1", book_side=BookSide.BID, price=Decimal("0.39"), count=Decimal(4)
+            ),
         )
         new_id = amended.order_id
         assert client.orders.get_order(new_id).yes_price == Decimal("0.39")

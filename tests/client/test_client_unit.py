@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.connection import withdrawn_when
 from kalshi_cli.client.ratelimit import BucketLimit, TierLimits
-from kalshi_cli.client.requests import CreateOrder
+from kalshi_cli.client.requests import AmendOrder, CreateOrder
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
@@ -364,19 +364,14 @@ def test_amend_is_not_resent_after_a_5xx_but_is_after_a_429(
 ) -> None:
     path = "/portfolio/events/orders/o1/amend"
     fake.on("POST", path, _ok({}, 500))
-    kwargs: dict[str, Any] = {
-        "ticker": "KXT",
-        "book_side": BookSide.BID,
-        "price": Decimal("0.41"),
-        "count": Decimal(5),
-    }
+    terms = AmendOrder("KXT", BookSide.BID, Decimal("0.41"), Decimal(5))
     with pytest.raises(AmendOutcomeUnknown):
-        client.orders.amend_order("o1", **kwargs)
+        client.orders.amend_order("o1", terms)
     assert len(fake.sent("POST", path)) == 1
     fake.on(
         "POST", path, _ok({"error": "too many requests"}, 429), _ok({"order_id": "o1", "ts_ms": 2})
     )
-    assert client.orders.amend_order("o1", **kwargs).order_id == "o1"
+    assert client.orders.amend_order("o1", terms).order_id == "o1"
     sent = fake.sent("POST", path)
     assert len(sent) == 3
     assert json.loads(sent[-1].content) == {
@@ -824,12 +819,7 @@ def test_a_403_to_a_create_is_a_refusal_with_its_own_exit_code(
 
 
 AMEND = "/portfolio/events/orders/o1/amend"
-AMEND_ARGS: dict[str, Any] = {
-    "ticker": "KXT",
-    "book_side": BookSide.BID,
-    "price": Decimal("0.41"),
-    "count": Decimal(5),
-}
+AMEND_TERMS = AmendOrder("KXT", BookSide.BID, Decimal("0.41"), Decimal(5))
 
 
 @pytest.mark.parametrize(
@@ -847,7 +837,7 @@ def test_an_amend_without_a_clear_answer_is_an_unknown_outcome_never_resent(
 ) -> None:
     fake.on("POST", AMEND, default=reply)
     with pytest.raises(AmendOutcomeUnknown) as info:
-        client.orders.amend_order("o1", **AMEND_ARGS)
+        client.orders.amend_order("o1", AMEND_TERMS)
     assert info.value.order_id == "o1"
     assert info.value.exit_code is ExitCode.OUTCOME_UNKNOWN
     assert len(fake.sent("POST", AMEND)) == 1

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.client.requests import CreateOrder
+from kalshi_cli.client.requests import AmendOrder, CreateOrder
 from kalshi_cli.client.retry import nothing_sent
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import AmendOutcomeUnknown, OrderOutcomeUnknown, TransportError
@@ -168,7 +168,8 @@ def new_order() -> CreateOrder:
 
 def amend(client: KalshiClient) -> None:
     client.orders.amend_order(
-        "o-1", ticker="KXT", book_side=BookSide.ASK, price=Decimal("0.61"), count=Decimal(3)
+        "o-1",
+        AmendOrder(ticker="KXT", book_side=BookSide.ASK, price=Decimal("0.61"), count=Decimal(3)),
     )
 
 

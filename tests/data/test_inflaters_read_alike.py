@@ -20,7 +20,11 @@ LINES = [b'{"recv_ns":%d,"frame":{"type":"ok","n":%d}}' % (i, i) for i in range(
 
 def _read(raw: bytes) -> tuple[list[bytes], Counter[str]]:
     skipped: Counter[str] = Counter()
-    read = [line for block in segments.iter_gzip_blocks(io.BytesIO(raw), skipped) for line in block]
+    read = [
+        line.rstrip(b"\n")
+        for b in segments.iter_gzip_blocks(io.BytesIO(raw), skipped)
+        for line in b
+    ]
     return read, skipped
 
 

@@ -7,7 +7,7 @@ import copy
 import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +16,7 @@ import msgspec
 
 from kalshi_cli.client.historical import HistoricalCutoff
 from kalshi_cli.client.requests import (
+    AmendOrder,
     AmendResult,
     CancelResult,
     CreateOrder,
@@ -356,16 +357,7 @@ class FakeClient(EveryAreaItself):
         return results
 
     def amend_order(
-        self,
-        order_id: str,
-        *,
-        ticker: str,
-        book_side: BookSide,
-        price: Decimal,
-        count: Decimal,
-        updated_client_order_id: str | None = None,
-        expiration_time: int | None = None,
-        subaccount: int | None = None,
+        self, order_id: str, terms: AmendOrder, *, subaccount: int | None = None
     ) -> AmendResult:
         self.amends += 1
         error = self.amend_errors.pop(0) if self.amend_errors else None
@@ -374,16 +366,8 @@ class FakeClient(EveryAreaItself):
         if error == "lost":
             raise AmendOutcomeUnknown("timed out", order_id=order_id)
         try:
-            old, new, fills = self.core.desk.amend_order(
-                self.account_id,
-                order_id,
-                ticker=ticker,
-                book_side=book_side,
-                price=price,
-                count=count,
-                updated_client_order_id=updated_client_order_id,
-                expiration_time=expiration_time,
-            )
+            # the desk takes the terms by the same names
+            old, new, fills = self.core.desk.amend_order(self.account_id, order_id, **asdict(terms))
         except ExchangeError as exc:
             raise _api_error(exc) from None
         if error == "unknown":

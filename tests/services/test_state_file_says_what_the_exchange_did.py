@@ -15,7 +15,13 @@ import pytest
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.orders import OrdersApi
-from kalshi_cli.client.requests import AmendResult, CancelResult, CreateOrder, CreateOrderResult
+from kalshi_cli.client.requests import (
+    AmendOrder,
+    AmendResult,
+    CancelResult,
+    CreateOrder,
+    CreateOrderResult,
+)
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import OrderNotRecorded, Store, StoreError
 from kalshi_cli.vocabulary.clock import ManualClock
@@ -271,8 +277,8 @@ class AmendAnswerLostThenStateFileStops(BreaksTheStateFile):
     """The amend lands and its answer is lost; the state file stops taking writes before the
     read that finds it made is booked."""
 
-    def amend_order(self, order_id: str, **terms: Any) -> AmendResult:
-        super().amend_order(order_id, **terms)
+    def amend_order(self, order_id: str, terms: AmendOrder, **where: Any) -> AmendResult:
+        super().amend_order(order_id, terms, **where)
         _stop_writes(self.store)
         raise AmendOutcomeUnknown("no answer from the exchange", order_id=order_id)
 
@@ -309,7 +315,7 @@ class AmendLostOrderCancelledThenStateFileStops(BreaksTheStateFile):
     """The amend's answer is lost and it never lands; meanwhile the order is cancelled (another
     session, the exchange), and the state file stops taking writes before the read is booked."""
 
-    def amend_order(self, order_id: str, **terms: Any) -> AmendResult:
+    def amend_order(self, order_id: str, terms: AmendOrder, **where: Any) -> AmendResult:
         self.cancel_order(order_id)
         _stop_writes(self.store)
         raise AmendOutcomeUnknown("no answer from the exchange", order_id=order_id)
@@ -432,7 +438,7 @@ def test_a_cancelled_order_grown_by_an_amend_not_seen_here_is_at_least_what_fill
         order_id = service.submit(create, side=Side.YES, action=Action.BUY).order_id
     assert order_id is not None
     client.orders.amend_order(
-        order_id, ticker=ticker, book_side=BookSide.BID, price=D("0.20"), count=D(10)
+        order_id, AmendOrder(ticker=ticker, book_side=BookSide.BID, price=D("0.20"), count=D(10))
     )
     with connect(prime.new_account(balance_cents=100_000)) as other:
         other.orders.create_order(CreateOrder(ticker, BookSide.ASK, D("0.20"), D(8)))

@@ -9,7 +9,7 @@ from decimal import ROUND_CEILING, Decimal
 import pytest
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.client.requests import CreateOrder
+from kalshi_cli.client.requests import AmendOrder, CreateOrder
 from kalshi_cli.feed.messages import FeedTrade
 from kalshi_cli.venue import FillModel, LocalVenue, MarketInfo
 from kalshi_cli.venue.applier import FeedApplier
@@ -374,7 +374,7 @@ def test_an_amend_crossing_our_resting_level_meets_the_recorded_queue_ahead_of_i
     bid = v.client.orders.create_order(order(BookSide.BID, "0.40", "10", TimeInForce.GTC))
     ask = v.client.orders.create_order(order(BookSide.ASK, "0.45", "20", TimeInForce.GTC))
     amended = v.client.orders.amend_order(
-        ask.order_id, ticker=T, book_side=BookSide.ASK, price=D("0.40"), count=D(20)
+        ask.order_id, AmendOrder(ticker=T, book_side=BookSide.ASK, price=D("0.40"), count=D(20))
     )
     assert amended.fill_count == 20
     assert v.client.orders.get_order(bid.order_id).remaining_count == 10
@@ -667,7 +667,7 @@ def test_an_amend_that_adds_contracts_counts_them_as_ordered() -> None:
     clock.advance(1)
     v.trade(T, D("0.50"), D(5), Side.NO)
     v.client.orders.amend_order(
-        placed.order_id, ticker=T, book_side=BookSide.BID, price=D("0.50"), count=D(15)
+        placed.order_id, AmendOrder(ticker=T, book_side=BookSide.BID, price=D("0.50"), count=D(15))
     )
     clock.advance(1)
     v.trade(T, D("0.50"), D(10), Side.NO)
@@ -676,7 +676,7 @@ def test_an_amend_that_adds_contracts_counts_them_as_ordered() -> None:
     # one that shrinks it orders nothing more (the contracts it drops are cancelled)
     again = v.client.orders.create_order(order(BookSide.BID, "0.50", "10", TimeInForce.GTC))
     v.client.orders.amend_order(
-        again.order_id, ticker=T, book_side=BookSide.BID, price=D("0.49"), count=D(6)
+        again.order_id, AmendOrder(ticker=T, book_side=BookSide.BID, price=D("0.49"), count=D(6))
     )
     assert v.stats.contracts_ordered == D(25)
 

@@ -10,7 +10,13 @@ from decimal import Decimal
 
 import pytest
 
-from kalshi_cli.client.requests import AmendResult, CreateOrder, CreateOrderResult, DecreaseResult
+from kalshi_cli.client.requests import (
+    AmendOrder,
+    AmendResult,
+    CreateOrder,
+    CreateOrderResult,
+    DecreaseResult,
+)
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.records import ledger_id
 from kalshi_cli.venue import LocalVenue, MarketInfo, answers
@@ -57,7 +63,7 @@ def _bid_resting_below_an_offer() -> tuple[LocalVenue, CreateOrderResult]:
 def test_amend_and_decrease_answer_with_the_order_and_what_rests_as_the_exchange_does() -> None:
     v, placed = _bid_resting_below_an_offer()
     amended = v.client.orders.amend_order(
-        placed.order_id, ticker=T, book_side=BookSide.BID, price=D("0.39"), count=D(8)
+        placed.order_id, AmendOrder(ticker=T, book_side=BookSide.BID, price=D("0.39"), count=D(8))
     )
     assert isinstance(amended, AmendResult)
     assert (amended.order_id, amended.fill_count, amended.remaining_count) == (
@@ -77,7 +83,7 @@ def test_an_amend_that_crosses_the_recorded_book_takes_it_as_a_new_order_would()
     as a taker. On a venue the book it crosses is the recorded one."""
     v, placed = _bid_resting_below_an_offer()
     amended = v.client.orders.amend_order(
-        placed.order_id, ticker=T, book_side=BookSide.BID, price=D("0.45"), count=D(8)
+        placed.order_id, AmendOrder(ticker=T, book_side=BookSide.BID, price=D("0.45"), count=D(8))
     )
     assert (amended.fill_count, amended.remaining_count) == (D(6), D(2))
     assert amended.average_fill_price == D("0.45")
@@ -135,10 +141,12 @@ def _run(v: LocalVenue, clock: ManualClock, seed: int) -> list[CreateOrderResult
             order = handle.orders.get_order(answer.order_id)
             handle.orders.amend_order(
                 answer.order_id,
-                ticker=ticker,
-                book_side=order.book_side,
-                price=order.yes_price,
-                count=order.fill_count + order.remaining_count + 1,
+                AmendOrder(
+                    ticker=ticker,
+                    book_side=order.book_side,
+                    price=order.yes_price,
+                    count=order.fill_count + order.remaining_count + 1,
+                ),
             )
     v.settle(T, "yes")
     v.settle(FRACTIONAL, "no")
@@ -210,7 +218,7 @@ def test_a_growing_amend_after_a_decrease_goes_to_the_back_of_the_queue() -> Non
     v.trade(T, D("0.40"), D(8), Side.NO)  # 8 of the 10 ahead of us trade
     assert v.queue_ahead(placed.order_id) == 2
     v.client.orders.amend_order(
-        placed.order_id, ticker=T, book_side=BookSide.BID, price=D("0.40"), count=D(8)
+        placed.order_id, AmendOrder(ticker=T, book_side=BookSide.BID, price=D("0.40"), count=D(8))
     )
     assert v.queue_ahead(placed.order_id) == 10  # the back of the recorded level
 
@@ -228,15 +236,17 @@ def test_an_amend_answer_counts_what_the_amend_filled_and_none_when_nothing_chan
     assert v.client.orders.get_order(placed.order_id).fill_count == 2
     unchanged = v.client.orders.amend_order(
         placed.order_id,
-        ticker=T,
-        book_side=BookSide.BID,
-        price=D("0.41"),
-        count=D(5),
-        expiration_time=int(v.clock.wall()) + 3600,
+        AmendOrder(
+            ticker=T,
+            book_side=BookSide.BID,
+            price=D("0.41"),
+            count=D(5),
+            expiration_time=int(v.clock.wall()) + 3600,
+        ),
     )
     assert (unchanged.fill_count, unchanged.remaining_count) == (None, None)
     amended = v.client.orders.amend_order(
-        placed.order_id, ticker=T, book_side=BookSide.BID, price=D("0.45"), count=D(5)
+        placed.order_id, AmendOrder(ticker=T, book_side=BookSide.BID, price=D("0.45"), count=D(5))
     )
     assert amended.average_fill_price == D("0.45")
     assert (amended.fill_count, amended.remaining_count) == (D(3), D(0))

@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kalshi_cli.client.requests import CreateOrder
+from kalshi_cli.client.requests import AmendOrder, CreateOrder
 from kalshi_cli.venue import FillModel, LocalVenue, MarketInfo
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ApiError
@@ -109,10 +109,12 @@ def _step(
             clock.advance(0.001)
             orders.amend_order(
                 order_id,
-                ticker=T,
-                book_side=live.book_side,
-                price=D(step[2]),
-                count=live.fill_count + D(step[3]),
+                AmendOrder(
+                    ticker=T,
+                    book_side=live.book_side,
+                    price=D(step[2]),
+                    count=live.fill_count + D(step[3]),
+                ),
             )
 
 

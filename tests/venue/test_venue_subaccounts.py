@@ -13,7 +13,7 @@ from decimal import ROUND_CEILING, Decimal
 
 import pytest
 
-from kalshi_cli.client.requests import CreateOrder
+from kalshi_cli.client.requests import AmendOrder, CreateOrder
 from kalshi_cli.sim.core.records import ledger_id
 from kalshi_cli.venue import LocalVenue, MarketInfo, VenueClient
 from kalshi_cli.vocabulary.clock import ManualClock
@@ -282,13 +282,15 @@ def test_amend_and_decrease_act_on_the_subaccount_acted_on() -> None:
     sub1 = two.on(1)
     with pytest.raises(NotFoundError):
         sub1.orders.amend_order(
-            two.rest0.order_id, ticker=T, book_side=BookSide.BID, price=D("0.39"), count=D(1)
+            two.rest0.order_id,
+            AmendOrder(ticker=T, book_side=BookSide.BID, price=D("0.39"), count=D(1)),
         )
     with pytest.raises(NotFoundError):
         sub1.orders.decrease_order(two.rest0.order_id, reduce_by=D(1))
     sub1.orders.decrease_order(two.rest1.order_id, reduce_to=D(3))
     amended = sub1.orders.amend_order(
-        two.rest1.order_id, ticker=T, book_side=BookSide.BID, price=D("0.39"), count=D(3)
+        two.rest1.order_id,
+        AmendOrder(ticker=T, book_side=BookSide.BID, price=D("0.39"), count=D(3)),
     )
     assert sub1.orders.get_order(amended.order_id).subaccount == 1
     assert sub1.orders.get_order(amended.order_id).remaining_count == D(3)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from kalshi_cli.client.requests import AmendOrder
 from kalshi_cli.services.orders.context import recording_allowed
 from kalshi_cli.services.reconcile import AMEND_READ, amend_settled_by
 from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING
@@ -203,10 +204,12 @@ class OrderAmends:
         try:
             result = self._context.client.orders.amend_order(
                 amend.order_id,
-                ticker=amend.ticker,
-                book_side=amend.book_side,
-                price=amend.yes_price,
-                count=amend.total,
+                AmendOrder(
+                    ticker=amend.ticker,
+                    book_side=amend.book_side,
+                    price=amend.yes_price,
+                    count=amend.total,
+                ),
             )
         except AmendOutcomeUnknown as exc:
             return SentAmend(lost=exc)
@@ -414,11 +417,13 @@ class OrderAmends:
         try:
             result = self._context.client.orders.amend_order(
                 order_id,
-                ticker=order.ticker,
-                book_side=order.book_side,
-                price=yes_price,
-                count=total,
-                expiration_time=prepared.expiration_time,
+                AmendOrder(
+                    ticker=order.ticker,
+                    book_side=order.book_side,
+                    price=yes_price,
+                    count=total,
+                    expiration_time=prepared.expiration_time,
+                ),
                 subaccount=prepared.subaccount,
             )
         except AmendOutcomeUnknown as exc:

@@ -21,12 +21,12 @@ from kalshi_cli.vocabulary.errors import (
     ValidationError,
 )
 from kalshi_cli.vocabulary.models import Market, Order
-from kalshi_cli.vocabulary.units import BookSide
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from kalshi_cli.client.requests import (
+        AmendOrder,
         AmendResult,
         CancelResult,
         CreateOrder,
@@ -67,16 +67,7 @@ class OrderCalls(OrderReads, Protocol):
     ) -> CancelResult: ...
 
     def amend_order(
-        self,
-        order_id: str,
-        *,
-        ticker: str,
-        book_side: BookSide,
-        price: Decimal,
-        count: Decimal,
-        updated_client_order_id: str | None = ...,
-        expiration_time: int | None = ...,
-        subaccount: int | None = ...,
+        self, order_id: str, terms: AmendOrder, *, subaccount: int | None = ...
     ) -> AmendResult: ...
 
     def decrease_order(

@@ -19,7 +19,7 @@ import msgspec
 import pytest
 
 from kalshi_cli.client.connection import LANDING_WINDOW_S
-from kalshi_cli.client.requests import AmendResult
+from kalshi_cli.client.requests import AmendOrder, AmendResult
 from kalshi_cli.runner.execution.dispatch import Urgency
 from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE
 from kalshi_cli.services.orders.amend import Amend
@@ -264,8 +264,8 @@ def test_an_amend_answered_without_a_time_is_booked(tmp_path: Path) -> None:
     order_id = _quoted(rig)
     amend = rig.client.amend_order
 
-    def timeless(order_id: str, **terms: Any) -> AmendResult:
-        return msgspec.structs.replace(amend(order_id, **terms), ts_ms=None)
+    def timeless(order_id: str, terms: AmendOrder, **where: Any) -> AmendResult:
+        return msgspec.structs.replace(amend(order_id, terms, **where), ts_ms=None)
 
     rig.client.amend_order = timeless  # type: ignore[method-assign]
     assert _requote(rig, order_id, "0.41")
@@ -451,9 +451,9 @@ def test_an_amend_failing_after_a_later_call_was_answered_is_no_evidence_of_an_o
     )
     amend = rig.client.amend_order
 
-    def slow(order_id: str, **terms: Any) -> AmendResult:
+    def slow(order_id: str, terms: AmendOrder, **where: Any) -> AmendResult:
         _answered_while_out(rig)
-        return amend(order_id, **terms)
+        return amend(order_id, terms, **where)
 
     rig.client.amend_order = slow  # type: ignore[method-assign]
     assert not _requote(rig, order_id, "0.41")
@@ -553,9 +553,9 @@ def _amends_told(rig: Rig) -> list[str]:
     made: list[str] = []
     amend = rig.client.amend_order
 
-    def amend_made(order_id: str, **terms: Any) -> AmendResult:
+    def amend_made(order_id: str, terms: AmendOrder, **where: Any) -> AmendResult:
         made.append("amend")
-        return amend(order_id, **terms)
+        return amend(order_id, terms, **where)
 
     rig.client.amend_order = amend_made  # type: ignore[method-assign]
     return made
@@ -834,8 +834,8 @@ def test_a_size_only_amend_answered_after_its_user_orders_message_books_the_new_
     amend = rig.client.amend_order
     release = threading.Event()
 
-    def held(order_id: str, **terms: Any) -> AmendResult:
-        result = amend(order_id, **terms)
+    def held(order_id: str, terms: AmendOrder, **where: Any) -> AmendResult:
+        result = amend(order_id, terms, **where)
         release.wait(60)  # its answer is slow to come back
         return result
 

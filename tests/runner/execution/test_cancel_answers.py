@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from kalshi_cli.client.requests import CancelResult
+from kalshi_cli.client.requests import AmendOrder, CancelResult
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.vocabulary.decisions import Cancel
 from kalshi_cli.vocabulary.errors import BadRequestError, NotFoundError, ServerError
@@ -378,7 +378,8 @@ def test_a_fill_read_of_an_order_grown_elsewhere_and_cancelled_part_filled_leave
     rig = _rig(tmp_path)
     order_id = _quoted(rig)
     rig.client.amend_order(
-        order_id, ticker=LAL, book_side=BookSide.BID, price=Decimal("0.40"), count=Decimal(15)
+        order_id,
+        AmendOrder(ticker=LAL, book_side=BookSide.BID, price=Decimal("0.40"), count=Decimal(15)),
     )
     _sell_into_the_quote(rig, Decimal(12), quoted=Decimal(15))
     rig.client.cancel_order(order_id, ticker=LAL)

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from kalshi_cli.client.connection import LANDING_WINDOW_S
-from kalshi_cli.client.requests import AmendResult
+from kalshi_cli.client.requests import AmendOrder, AmendResult
 from kalshi_cli.runner.execution.answers import UNMADE
 from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE
 from kalshi_cli.services.orders.amend import Amend
@@ -468,8 +468,8 @@ def test_an_amend_answered_after_a_withdrawal_booked_leaves_the_order_cancelled(
     amend = rig.client.amend_order
     release = threading.Event()
 
-    def held(order_id: str, **terms: Any) -> AmendResult:
-        result = amend(order_id, **terms)
+    def held(order_id: str, terms: AmendOrder, **where: Any) -> AmendResult:
+        result = amend(order_id, terms, **where)
         release.wait(60)  # its answer is slow to come back
         return result
 
@@ -506,8 +506,8 @@ def test_fills_booked_while_an_amend_raising_the_total_is_out_do_not_end_the_ord
     amend = rig.client.amend_order
     release = threading.Event()
 
-    def held(order_id: str, **terms: Any) -> AmendResult:
-        result = amend(order_id, **terms)
+    def held(order_id: str, terms: AmendOrder, **where: Any) -> AmendResult:
+        result = amend(order_id, terms, **where)
         release.wait(60)  # its answer is slow to come back
         return result
 

@@ -13,6 +13,7 @@ import msgspec
 import pytest
 
 from kalshi_cli.client.connection import LANDING_WINDOW_S
+from kalshi_cli.client.requests import AmendOrder
 from kalshi_cli.runner.preflight import reconcile
 from kalshi_cli.services.reconcile import landing_wait_s
 from kalshi_cli.store import Store
@@ -137,9 +138,9 @@ def _amend_held_then_killed(rig: Rig, state: Path, left: Path) -> tuple[str, Cal
     )  # fmt: skip
     assert rig.loop.executor.execute(quote, last_data_at=rig.clock.wall())
     (resting,) = rig.loop.portfolio.resting(LAL)
-    held: list[dict[str, Any]] = []
+    held: list[AmendOrder] = []
 
-    def amend_order(order_id: str, **terms: Any) -> None:
+    def amend_order(order_id: str, terms: AmendOrder, **where: Any) -> None:
         held.append(terms)
         copy_committed(state, left)
         raise Killed("the amend is in the network")
@@ -154,10 +155,10 @@ def _amend_held_then_killed(rig: Rig, state: Path, left: Path) -> tuple[str, Cal
         rig.exchange.desk.amend_order(
             rig.client.account_id,
             resting.order_id,
-            ticker=terms["ticker"],
-            book_side=terms["book_side"],
-            price=terms["price"],
-            count=terms["count"],
+            ticker=terms.ticker,
+            book_side=terms.book_side,
+            price=terms.price,
+            count=terms.count,
         )
 
     return resting.order_id, land
