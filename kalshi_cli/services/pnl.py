@@ -771,10 +771,11 @@ class _Parsed(dict[str, int]):
 class PartsBook(Protocol):
     """Each owner's part of a book, booked beside the account in `FIXED` units by the stretch
     pass (services/owner_parts.py `Owners`): every fill with the account's position after it
-    and the account's own step of it (its basis before and after, the gross it realized), and
-    every settlement with the account's contracts it settled."""
+    and the account's own step of it (its basis before and after, the gross it realized), a run
+    of fills that `book` says move an owner's whole part as one, and every settlement with the
+    account's contracts it settled."""
 
-    def book(  # noqa: PLR0917 (the hot path: positional, once a fill)
+    def book(  # noqa: PLR0917 (the hot path: positional, once a fill or a run)
         self,
         ticker: str,
         count: int,
