@@ -226,11 +226,18 @@ class Owners(Generic[N]):
         owner: str | None,
         whole: N,
         account: Step[N] | None = None,
-    ) -> None:
+    ) -> bool:
         """A fill (`Move`'s terms) booked to the parts, `whole` the account's position after
         it, kept for no replay (`apply` keeps it): what a pass over a whole history, which keeps
         none, calls once a fill. `account`: the account's own step of this fill, when the
-        caller took it (`Step`)."""
+        caller took it (`Step`).
+
+        Whether it found `owner`'s part the account's whole position and left it so (every
+        other part flat). Then the owner's next fills there, while each leaves the contracts on
+        the side they were on and no other fill comes between, may be booked as one when they
+        are of one UTC day and on one side of `since` (a pass over a history does so): their
+        counts, fees and the account's steps added, the time the last one's; the part moves as
+        the account did, and the cost is not read."""
         if owner is not None and owner not in NO_PART:
             # every owner's fills build its part, a strategy this loop does not run (one
             # removed from the lineup) and the assistant's included: the newest part first
@@ -262,15 +269,16 @@ class Owners(Generic[N]):
             else:
                 self._realized(owner, ticker, ts, net)
             if whole_part:
-                return
+                return True
         # a fill that opens the account's position or adds to it leaves every part within it:
         # each fill leaves the parts on the account's side and within its position (`_clip`),
         # and this one grows the position by as many contracts as it grows any part
         before = whole - count
         if before == 0 or (before > 0) == (count > 0):
-            return
+            return False
         if _overfull(self.held.values(), ticker, whole):
             self._clip((ticker, count, cost, fee, ts, owner), whole)
+        return False
 
     def give(self, owner: str, fill_ids: Collection[str]) -> None:
         """Fills applied as nobody's, now `owner`'s (`Portfolio.give_fills`): each market they are

@@ -737,6 +737,15 @@ class _Run:
     fees: int = 0
     fills: int = 0
     traded: int = 0
+    # with owners: the owner whose part is the account's whole position here (`PartsBook.book`
+    # said so), the run's figures when it said so, and when the last of its fills since was
+    # (None: none yet); those fills are booked to the part as one (`_StretchPass._book_run`)
+    whole_owner: str | None = None
+    whole_position: int = 0
+    whole_basis: int = 0
+    whole_gross: int = 0
+    whole_fees: int = 0
+    whole_at: float | None = None
 
 
 class _Parsed(dict[str, int]):
@@ -762,10 +771,11 @@ class _Parsed(dict[str, int]):
 class PartsBook(Protocol):
     """Each owner's part of a book, booked beside the account in `FIXED` units by the stretch
     pass (services/owner_parts.py `Owners`): every fill with the account's position after it
-    and the account's own step of it (its basis before and after, the gross it realized), and
-    every settlement with the account's contracts it settled."""
+    and the account's own step of it (its basis before and after, the gross it realized), a run
+    of fills that `book` says move an owner's whole part as one, and every settlement with the
+    account's contracts it settled."""
 
-    def book(  # noqa: PLR0917 (the hot path: positional, once a fill)
+    def book(  # noqa: PLR0917 (the hot path: positional, once a fill or a run)
         self,
         ticker: str,
         count: int,
@@ -775,7 +785,7 @@ class PartsBook(Protocol):
         owner: str | None,
         whole: int,
         account: tuple[int, int, int] | None = None,
-    ) -> None: ...
+    ) -> bool: ...
 
     def settle(
         self, ticker: str, paid: int | None, *, ts: float, fee: int, settled: int
@@ -839,7 +849,12 @@ class _StretchPass(_Pass[int]):
     def stretch(
         self, moves: Iterable[tuple[str, str, str, str, Any, str | None]], day: int, counted: bool
     ) -> None:
-        """One stretch's fills, in time order (`Store.iter_fill_moves`)."""
+        """One stretch's fills, in time order (`Store.iter_fill_moves`).
+
+        With owners, a fill of the owner whose part is its market's whole position that leaves
+        the contracts on their side moves the part as it moves the account (`PartsBook.book`):
+        such fills are booked as one (`_book_run`), before the next fill there of another owner
+        or one that empties or turns the position, and at the stretch's end."""
         runs: dict[str, _Run] = {}
         get, tally = runs.get, self.tally
         book = None if self.owners is None else self.owners.book
@@ -850,17 +865,28 @@ class _StretchPass(_Pass[int]):
                 t = tally(ticker)
                 r = runs[ticker] = _Run(t, t.position, t.basis)
             count, cost, fee = counts[count_text], costs[cost_text], fee_of[fee_text]
-            r.fees += fee
-            r.fills += 1
-            r.traded += count if count > 0 else -count
             if book is None:
                 r.gross += move(r, count, cost, FIXED)
             else:
-                paid = r.basis
+                before, paid = r.position, r.basis
                 gross = move(r, count, cost, FIXED)
+                if owner is not None and owner == r.whole_owner and before * r.position > 0:
+                    r.whole_at = ts
+                else:
+                    if r.whole_owner is not None:
+                        self._book_run(ticker, r, before, paid)
+                    whole = r.position
+                    if book(ticker, count, cost, fee, ts, owner, whole, (paid, r.basis, gross)):
+                        r.whole_owner, r.whole_position, r.whole_basis = owner, whole, r.basis
+                        r.whole_gross, r.whole_fees = r.gross + gross, r.fees + fee
                 r.gross += gross
-                book(ticker, count, cost, fee, ts, owner, r.position, (paid, r.basis, gross))
+            r.fees += fee
+            r.fills += 1
+            r.traded += count if count > 0 else -count
         if self.owners is not None:
+            for ticker, r in runs.items():
+                if r.whole_owner is not None:
+                    self._book_run(ticker, r, r.position, r.basis)
             self.owners.day_done()
         for ticker, r in runs.items():
             t = r.tally
@@ -874,6 +900,16 @@ class _StretchPass(_Pass[int]):
                 c.gross += r.gross
                 c.fees += r.fees
                 c.fills += r.fills
+
+    def _book_run(self, ticker: str, r: _Run, position: int, basis: int) -> None:
+        """The fills of `r`'s whole owner not booked yet, if any, booked as one, the account's
+        `position` and `basis` after them (`PartsBook.book`); `r` has no whole owner after."""
+        owner, at = r.whole_owner, r.whole_at
+        if at is not None and owner is not None and self.owners is not None:
+            count, fees = position - r.whole_position, r.fees - r.whole_fees
+            step = (r.whole_basis, basis, r.gross - r.whole_gross)
+            self.owners.book(ticker, count, 0, fees, at, owner, position, step)
+        r.whole_owner, r.whole_at = None, None
 
     def settle(self, s: SettlementRecord) -> None:
         held = abs(self.tally(s.ticker).position)

@@ -98,6 +98,47 @@ def test_by_strategy_is_what_the_loops_booking_realizes(raw, results, settle_aft
     assert_the_report_is_the_loops(*history(raw, results, settle_after), since)
 
 
+# a run: one owner's fills in one market one after another, the report's pass booking those that
+# keep its whole part on one side together (services/pnl.py `_StretchPass.stretch`)
+run = st.tuples(
+    st.sampled_from(["A", "A", "B"]),
+    st.sampled_from(OWNERS[:4]),
+    st.lists(
+        st.tuples(
+            st.sampled_from([BookSide.BID, BookSide.ASK]),
+            st.sampled_from(PRICES),
+            st.sampled_from(COUNTS),
+            st.sampled_from(FEES),
+            st.sampled_from([0.0, 1.0, 600.0, 40_000.0]),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(run, max_size=10),
+    st.dictionaries(st.sampled_from(TICKERS), st.sampled_from(["yes", "no", "void"])),
+    st.integers(min_value=0, max_value=79),
+    st.sampled_from([None, START + 40_000.0]),
+)
+def test_runs_of_one_owners_fills_are_booked_as_the_loop_books_them(
+    runs, results, settle_after, since
+) -> None:
+    """Strategies and a person trading one market in turn, each several fills running, adding,
+    closing in part, emptying and turning the position: each strategy's figure is the loop's,
+    which books one fill at a time."""
+    raw = [
+        (ticker, side, price, count, fee, owner, step, 0)
+        for ticker, owner, fills in runs
+        for side, price, count, fee, step in fills
+    ]
+    settled: dict[str, tuple[str, int | None]] = {t: (r, 0) for t, r in results.items()}
+    assert_the_report_is_the_loops(*history(raw, settled, settle_after), since)
+
+
 def test_a_count_finer_than_the_units_is_booked_in_decimal_alike() -> None:
     """A count of 0.005 has no integer in hundredths of a contract: the report books the parts
     in Decimal instead (`realized_by_owner`), to the same figures: spike bought 10 at 0.40 and
