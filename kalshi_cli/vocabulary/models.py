@@ -404,17 +404,26 @@ def best_first_kept(
     side: Mapping[int, int], prices: Sequence[int], read: dict[int, Level], changed: list[int]
 ) -> tuple[Level, ...]:
     """`best_first_levels` of a side whose holder keeps its prices in order (`prices`, lowest
-    first) and its levels as last read out (`read`: price -> `Level`): only the levels at the
-    prices `changed` since are read anew (and `changed` emptied), and nothing is sorted."""
+    first) and its levels as last read out, best first (`read`: price -> `Level`): only the
+    levels at the prices `changed` since are read anew (and `changed` emptied), each in its
+    place, and the read-out is `read`'s levels as they stand. Nothing is sorted: a new price
+    goes last, in order when it is the side's lowest, and otherwise `read` is put in order
+    again from `prices`."""
     get = _LEVELS_OUT.get
+    in_order = True
     for p in changed:
         size = side.get(p)
         if size is None:
             read.pop(p, None)
-        else:
-            read[p] = get((p, size)) or _level_out((p, size))
+            continue
+        if in_order and p not in read and p != prices[0]:
+            in_order = False
+        read[p] = get((p, size)) or _level_out((p, size))
     changed.clear()
-    return tuple(map(read.__getitem__, reversed(prices)))
+    if not in_order:
+        for p in reversed(prices):  # each taken out and put back last: best first again
+            read[p] = read.pop(p)
+    return tuple(read.values())
 
 
 def _level_out(held: tuple[int, int]) -> Level:
