@@ -335,12 +335,12 @@ class Orderbook(msgspec.Struct, frozen=True):
     def yes_ask(self) -> Level | None:
         """The implied YES ask: 1 - best NO bid, with that bid's size."""
         no = self.no_bids
-        return _level((ONE - no[0][0], no[0][1])) if no else None
+        return implied_ask(no[0]) if no else None
 
     @property
     def no_ask(self) -> Level | None:
         yes = self.yes_bids
-        return _level((ONE - yes[0][0], yes[0][1])) if yes else None
+        return implied_ask(yes[0]) if yes else None
 
     @property
     def spread(self) -> Decimal | None:
@@ -404,24 +404,55 @@ def best_first_kept(
     side: Mapping[int, int], prices: Sequence[int], read: dict[int, Level], changed: list[int]
 ) -> tuple[Level, ...]:
     """`best_first_levels` of a side whose holder keeps its prices in order (`prices`, lowest
-    first) and its levels as last read out (`read`: price -> `Level`): only the levels at the
-    prices `changed` since are read anew (and `changed` emptied), and nothing is sorted."""
+    first) and its levels as last read out, best first (`read`: price -> `Level`): only the
+    levels at the prices `changed` since are read anew (and `changed` emptied), each in its
+    place, and the read-out is `read`'s levels as they stand. Nothing is sorted: a new price
+    goes last, in order when it is the side's lowest, and otherwise `read` is put in order
+    again from `prices`."""
     get = _LEVELS_OUT.get
+    in_order = True
     for p in changed:
         size = side.get(p)
         if size is None:
             read.pop(p, None)
-        else:
-            read[p] = get((p, size)) or _level_out((p, size))
+            continue
+        if in_order and p not in read and p != prices[0]:
+            in_order = False
+        read[p] = get((p, size)) or _level_out((p, size))
     changed.clear()
-    return tuple(map(read.__getitem__, reversed(prices)))
+    if not in_order:
+        for p in reversed(prices):  # each taken out and put back last: best first again
+            read[p] = read.pop(p)
+    return tuple(read.values())
 
 
 def _level_out(held: tuple[int, int]) -> Level:
     level = _level((ticks_price(held[0]), hundredths_count(held[1])))
     if len(_LEVELS_OUT) < _LEVELS_KEPT:
         _LEVELS_OUT[held] = level
+        _ASKS[id(level)] = (level, _ask_of(level))
     return level
+
+
+def implied_ask(bid: tuple[Decimal, Decimal]) -> Level:
+    """The ask a bid implies on the other side of the book: 1 - its price, with its size. A
+    level shared by the books read out (`_LEVELS_OUT`) has its ask worked out once, as it is
+    read out first (`_ASKS`): a strategy reads the asks of each book it is handed, and most of
+    a book's best bids are levels read out before."""
+    kept = _ASKS.get(id(bid))
+    if kept is not None and kept[0] is bid:
+        return kept[1]
+    return _ask_of(bid)
+
+
+def _ask_of(bid: tuple[Decimal, Decimal]) -> Level:
+    return _level((ONE - bid[0], bid[1]))
+
+
+# id of a level kept in `_LEVELS_OUT` -> (that level, its implied ask). The level is held beside
+# its ask, so its id names no other object while the entry lives (`implied_ask` checks it is
+# the same object); as bounded as `_LEVELS_OUT`, which fills it
+_ASKS: dict[int, tuple[Level, Level]] = {}
 
 
 class _BookSides(msgspec.Struct, frozen=True):

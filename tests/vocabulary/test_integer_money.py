@@ -12,8 +12,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kalshi_cli.vocabulary import models
-from kalshi_cli.vocabulary.models import Level, best_first_levels, level_problem, level_ticks
+from kalshi_cli.vocabulary.models import (
+    Level,
+    Orderbook,
+    best_first_levels,
+    level_problem,
+    level_ticks,
+)
 from kalshi_cli.vocabulary.units import (
+    ONE,
     count_hundredths,
     hundredths_count,
     price_ticks,
@@ -87,3 +94,36 @@ def test_a_side_reads_out_best_first_and_exact_whatever_levels_were_read_before(
     for level in first:
         assert type(level) is Level
         assert level.price.as_tuple().exponent == -4 and level.size.as_tuple().exponent == -2
+
+
+@given(_SIDES, _SIDES, st.sampled_from([0, 1, 1 << 16]))
+def test_a_books_asks_are_one_less_the_other_sides_best_bid_whatever_was_read_out_before(
+    yes: dict[int, int], no: dict[int, int], kept: int
+) -> None:
+    # a level kept (models._LEVELS_OUT) has its ask worked out as it is read out first; one not
+    # kept, or a book of plain pairs, works it out as it is asked: the same exact Decimals
+    with mock.patch.object(models, "_LEVELS_KEPT", kept):
+        read_out = Orderbook.of("T", yes, no)
+    plain = Orderbook(
+        "T",
+        tuple((price, size) for price, size in read_out.yes_bids),
+        tuple((price, size) for price, size in read_out.no_bids),
+    )
+    for book in (read_out, plain):
+        for ask, bids in ((book.yes_ask, book.no_bids), (book.no_ask, book.yes_bids)):
+            if not bids:
+                assert ask is None
+                continue
+            price, size = bids[0]
+            assert type(ask) is Level and ask == (ONE - price, size)
+            assert ask.price.as_tuple() == (ONE - price).as_tuple() and ask.size is size
+
+
+def test_a_best_bid_read_out_again_is_asked_for_its_implied_ask_once() -> None:
+    # each book of a feed is read out anew at every change, and a strategy reads its asks on
+    # every call: a best bid that did not change has the ask it had
+    side = {4321: 700}
+    first, again = Orderbook.of("T", side, side), Orderbook.of("T", side, side)
+    assert first.no_bids[0] is again.no_bids[0]
+    assert first.yes_ask is again.yes_ask and first.no_ask is again.no_ask
+    assert first.yes_ask == (D("0.5679"), D("7.00"))

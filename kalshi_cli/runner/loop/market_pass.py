@@ -80,6 +80,10 @@ def _same_book(member: Member, book: Orderbook, before: Orderbook) -> bool:
     return book == before
 
 
+_Quiet = tuple[Member, MarketSnapshot, PositionView]
+"""A strategy's last call on a market that decided nothing: its member, snapshot and view."""
+
+
 class MarketPass:
     def __init__(
         self,
@@ -116,7 +120,7 @@ class MarketPass:
         self.history = MidHistory(tuning.settings.history_s)
         # (strategy, ticker) -> the inputs of the strategy's last call there, when it decided
         # nothing
-        self._quiet: dict[tuple[str, str], tuple[Member, MarketSnapshot, PositionView]] = {}
+        self._quiet: dict[tuple[str, str], _Quiet] = {}
         # ticker -> what the account held there, and whose, when its strategies' resting
         # orders last took nothing not their own
         self._owns_checked: dict[str, tuple[object, ...]] = {}
@@ -171,30 +175,32 @@ class MarketPass:
         event = self._events.view(ticker, now)
         market = _Market(ticker, now, book, mids, price_ranges, taker_rate, maker_rate, event)
         guard = self._guard
-        for n, member in enumerate(members):
+        for n, (member, last) in enumerate(members):
             if n and guard.backing_off:
                 return False  # a call of an earlier strategy's turn failed: the others wait it out
             # a call may send orders, so `flat` holds for the first call alone
-            self._decide(member, market, None if n else flat)
+            self._decide(member, last, market, None if n else flat)
         return False
 
     def _called(
         self, ticker: str, now: float, book: Orderbook, flat: PositionView | None
-    ) -> list[Member] | None:
-        """The members whose call this turn makes: each not `_untouched`, and of a stopped
+    ) -> list[tuple[Member, _Quiet | None]] | None:
+        """The members whose call this turn makes, each with its last quiet call here (read
+        once a turn: only its own call replaces it): each not `_untouched`, and of a stopped
         strategy only one whose own part of the position is not flat (its exits). None: every
         member was untouched. `flat`: the account's view when it holds nothing there (`trade`)."""
-        stopped, view_for = self._stops.stopped, self._portfolio.view_for
-        members: list[Member] = []
+        stopped, view_for, quiet = self._stops.stopped, self._portfolio.view_for, self._quiet
+        members: list[tuple[Member, _Quiet | None]] = []
         touched = False
         for member in self._tuning.lineup.members:
-            if self._untouched(member, ticker, now, book, flat):
+            last = quiet.get((member.name, ticker))
+            if last is not None and self._untouched(member, last, now, book, flat):
                 continue
             touched = True
             if member.name not in stopped or (
                 flat is None and view_for(ticker, member.name).position
             ):
-                members.append(member)
+                members.append((member, last))
         return members if touched else None
 
     def _at_rest(self, ticker: str, flat: PositionView | None, now: float) -> bool:
@@ -214,16 +220,19 @@ class MarketPass:
         uses = member.strategy.uses_events
         return not uses or self._event_limits(member.name, ticker) == before.event_limits
 
-    def _decide(self, member: Member, market: _Market, flat: PositionView | None) -> None:
-        """One strategy's call on one market, and what it decided sent. `flat`: the account's
-        view when it holds nothing there, which is then the strategy's own (`trade`)."""
+    def _decide(
+        self, member: Member, last: _Quiet | None, market: _Market, flat: PositionView | None
+    ) -> None:
+        """One strategy's call on one market, and what it decided sent. `last`: its last quiet
+        call here (`_called`). `flat`: the account's view when it holds nothing there, which is
+        then the strategy's own (`trade`)."""
         ticker, now = market.ticker, market.now
         view = self._views.member(member, ticker) if flat is None else flat
         strategy = member.strategy
         mids = market.mids if strategy.reads_mids else ()
         # the snapshot is built only for a call: a quiet market's full pass costs no allocation
         try:
-            if self._still_quiet(member, market, view, mids):
+            if self._still_quiet(member, last, market, view, mids):
                 return
         except _StrategyRaised as raised:
             self._stops.failed(member, ticker, raised.error)
@@ -350,6 +359,7 @@ class MarketPass:
     def _still_quiet(
         self,
         member: Member,
+        last: _Quiet | None,
         market: _Market,
         view: PositionView,
         mids: Sequence[tuple[float, Decimal]],
@@ -361,10 +371,8 @@ class MarketPass:
         nothing again, and the call is skipped: a full pass over markets whose books did not
         move costs no strategy call. Any doubt (the wall clock stepped back, a history horizon
         longer than the strategy's window) calls it. Compared field by field against the last
-        call's snapshot, before a new one is built."""
-        last = self._quiet.get((member.name, market.ticker))
-        clock_free = member.strategy.clock_free
-        if last is None or clock_free is None:
+        call's snapshot (`last`), before a new one is built."""
+        if last is None or member.strategy.clock_free is None:
             return False
         before_member, before, before_view = last
         if before_member is not member:
@@ -393,18 +401,16 @@ class MarketPass:
         return mids == before_mids == ()
 
     def _untouched(
-        self, member: Member, ticker: str, now: float, book: Orderbook, flat: PositionView | None
+        self, member: Member, last: _Quiet, now: float, book: Orderbook, flat: PositionView | None
     ) -> bool:
         """A quiet market none of whose inputs was even touched since the strategy's last call there
         (which decided nothing): the very same book object (every feed hands out one per change),
         position view and event books, equal price ranges and fee rates, the clock not
         stepped back, for a strategy that reads no mids and is `clock_free` for that view. Its
         turn could then only end as it did last time, so a pass over unmoved markets costs a few
-        look-ups each."""
-        last = self._quiet.get((member.name, ticker))
-        if last is None:
-            return False
+        look-ups each. `last`: its last quiet call on the market."""
         before_member, before, before_view = last
+        ticker = before.ticker
         strategy = member.strategy
         if before_member is not member or strategy.reads_mids or now < before.ts:
             return False
