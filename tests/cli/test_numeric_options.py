@@ -280,7 +280,9 @@ def test_every_time_option_is_listed() -> None:
     assert read_as_times == listed
 
 
-@pytest.mark.parametrize("value", ["", " ", "soon"])
+# a moment before 1970 or past 9999: `fills --since 1e30` was sent and refused by the exchange
+# (400), `candles --from -99999999999` asked for centuries of candles and did not end
+@pytest.mark.parametrize("value", ["", " ", "soon", "-99999999999", "1e30", "0001-01-01"])
 @pytest.mark.parametrize(("path", "option", "rest"), TIME_OPTIONS, ids=_case_id)
 def test_a_time_option_refuses_a_blank_or_unreadable_time(
     tmp_path: Path, path: tuple[str, ...], option: str, rest: list[str], value: str
@@ -289,3 +291,25 @@ def test_a_time_option_refuses_a_blank_or_unreadable_time(
     result = run([*path, *rest, f"{option}={value}"], home=tmp_path)  # no client: nothing asked
     line = _one_usage_line(result)
     assert option in line, line
+
+
+ORDER_EXPIRY = {
+    "order place": ["order", "place", "X", "--side", "yes", "--action", "buy", "--count", "1",
+                    "--price", "0.5"],
+    "order amend": ["order", "amend", "X"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "value", ["", " ", "-5m", "99999999999999999999", "99999999999999d", "10000-01-01"]
+)
+@pytest.mark.parametrize("command", ORDER_EXPIRY)
+def test_an_order_expiry_is_a_moment_the_exchange_can_hold(
+    tmp_path: Path, command: str, value: str
+) -> None:
+    """`--expires ""` placed a GTC order with no expiry at all, and one past 9999 (a digit too
+    many) was written to the state file and sent, for the exchange to refuse (400, exit 9): each
+    is a usage error now, with no client built (nothing read, written or sent)."""
+    result = run([*ORDER_EXPIRY[command], f"--expires={value}"], home=tmp_path)
+    line = _one_usage_line(result)
+    assert "--expires" in line, line
