@@ -308,6 +308,8 @@ _WRITE_FAULTS = frozenset(
 def machine_fault(exc: OSError) -> KalshiError | None:
     """A fault of the machine a command met where it did not expect one, as the error with its
     documented exit code and one line that says what to do; None for anything else (a bug)."""
+    import socket
+
     from kalshi_cli.vocabulary.errors import DataWriteError, UsageError
 
     where = f"{exc.filename}: " if exc.filename else ""
@@ -316,6 +318,11 @@ def machine_fault(exc: OSError) -> KalshiError | None:
         return DataWriteError(
             f"{where}{what}",
             hint="free space, or choose a place this user may write, and run it again",
+        )
+    if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+        return UsageError(
+            f"{what}: not a name or an address of this machine to listen on",
+            hint="choose another host (127.0.0.1 listens on this machine alone)",
         )
     if exc.errno == errno.EADDRINUSE:
         return UsageError(

@@ -22,6 +22,7 @@ from kalshi_cli.cli._options import (
     Period,
     PeriodOpt,
     TickerArg,
+    identifier_argument,
     parse_since,
     series_option,
     time_option,
@@ -127,7 +128,7 @@ def render_events(out: Output, events: list[dict[str, Any]], *, with_markets: bo
 
 
 def event_command(
-    event_ticker: Annotated[str, typer.Argument(help="Event ticker, e.g. KXBTCD-25DEC31.")],
+    event_ticker: Annotated[str, identifier_argument("Event ticker, e.g. KXBTCD-25DEC31.")],
     *,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,

@@ -25,7 +25,9 @@ from kalshi_cli.cli._options import (
     JsonOpt,
     LimitOpt,
     MarketOpt,
+    OrderIdArg,
     SubaccountOpt,
+    TickerArg,
     YesOpt,
     market_option,
 )
@@ -124,9 +126,6 @@ def parse_expires(text: str, now: float) -> int:
 
 
 # ------------------------------------------------------------------------------------ place
-
-TickerArg = Annotated[str, typer.Argument(help="Market ticker.")]
-OrderIdArg = Annotated[str, typer.Argument(help="Order id (from `kalshi order list`).")]
 
 
 @order_app.command("place")

@@ -304,6 +304,17 @@ def test_a_top_level_command_asked_for_in_a_group_points_at_it(tmp_path: Path) -
     )
 
 
+@pytest.mark.parametrize("host", ["", " ", "nowhere.invalid"])
+def test_a_simulator_host_this_machine_cannot_listen_on_is_a_usage_error(
+    tmp_path: Path, host: str
+) -> None:
+    """An unknown host name was `unexpected gaierror (a bug)`, exit 1; an empty one listened on
+    every interface."""
+    result = run(["sim", "serve", "--host", host, "--port", "0"], home=tmp_path)
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert "host" in one_line(result)
+
+
 def test_time_in_force_is_the_long_name_of_tif(tmp_path: Path) -> None:
     result = run(["order", "place", "--time-in-force", "ioc"], home=tmp_path)
     assert result.exit_code == ExitCode.USAGE
