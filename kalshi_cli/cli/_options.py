@@ -127,6 +127,12 @@ def subaccount_option(help_text: str, flag: str = "--subaccount") -> Any:
     return typer.Option(flag, min=0, max=63, help=help_text)
 
 
+def shard_option(flag: str, help_text: str) -> Any:
+    """An option naming an exchange shard (`exchange_index`): 0 to 100, so a digit too many is a
+    usage error here, not a request the exchange refuses (`order-group --exchange-index`)."""
+    return typer.Option(flag, min=0, max=100, help=help_text)
+
+
 def market_option(help_text: str) -> Any:
     """`--ticker`/`--market` naming one market, refused blank (`narrowing`): one declaration,
     each command's own help."""

@@ -23,6 +23,7 @@ from kalshi_cli.cli._options import (
     PeriodOpt,
     TickerArg,
     identifier_argument,
+    narrowing,
     parse_since,
     series_option,
     time_option,
@@ -181,7 +182,9 @@ def _collateral_return(kind: object) -> str:
 
 def series_command(
     *,
-    category: Annotated[str | None, typer.Option("--category", help="Only this category.")] = None,
+    category: Annotated[
+        str | None, typer.Option("--category", parser=narrowing, help="Only this category.")
+    ] = None,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
     env: EnvOpt = None,

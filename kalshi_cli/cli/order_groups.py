@@ -24,6 +24,7 @@ from kalshi_cli.cli._options import (
     SubaccountOpt,
     YesOpt,
     identifier_argument,
+    shard_option,
 )
 from kalshi_cli.cli._output import Column
 from kalshi_cli.cli.app import command_group
@@ -50,10 +51,9 @@ LimitArg = Annotated[
 GroupArg = Annotated[str, identifier_argument("The order group's id.")]
 ShardOpt = Annotated[
     int | None,
-    typer.Option(
+    shard_option(
         "--exchange-index",
-        min=0,
-        help="The exchange shard of the group (default: the one the exchange names for it; "
+        "The exchange shard of the group (default: the one the exchange names for it; "
         "0 for a new group).",
     ),
 ]

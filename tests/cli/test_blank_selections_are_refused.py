@@ -50,7 +50,10 @@ OPTIONS = {
     "events --series": ["events", "--series", ""],
 }
 
-NARROWING = {"--ticker", "--tickers", "--market", "--markets", "--event", "--series", "--assign"}
+NARROWING = {
+    "--ticker", "--tickers", "--market", "--markets", "--event", "--series", "--assign",
+    "--category",
+}  # fmt: skip
 
 CONFIG_KEYS = {
     "trade.event": "event: ''",
@@ -117,6 +120,7 @@ def _narrowing_options() -> list[tuple[str, Any]]:
 def test_the_walk_finds_the_narrowing_options() -> None:
     paths = {path for path, _ in _narrowing_options()}
     assert {"kalshi watch", "kalshi markets", "kalshi trade", "kalshi cancel-all"} <= paths
+    assert "kalshi series" in paths  # `series --category ""` listed every series
 
 
 @pytest.mark.parametrize("blank", ["", "  ", ",", " , "])

@@ -313,3 +313,29 @@ def test_an_order_expiry_is_a_moment_the_exchange_can_hold(
     result = run([*ORDER_EXPIRY[command], f"--expires={value}"], home=tmp_path)
     line = _one_usage_line(result)
     assert "--expires" in line, line
+
+
+SHARD_OPTIONS = [
+    (path, param.opts[0])
+    for path, _, param in _params()
+    if param.opts[0] == "--exchange-index"
+    or (path == ("shard", "move") and param.opts[0] in ("--from", "--to"))
+]
+
+
+def test_the_walk_finds_the_shard_options() -> None:
+    assert {("order-group", "trigger"), ("order-group", "create"), ("shard", "move")} <= {
+        path for path, _ in SHARD_OPTIONS
+    }
+
+
+@pytest.mark.parametrize(("path", "option"), SHARD_OPTIONS, ids=_case_id)
+def test_a_shard_is_an_index_the_exchange_can_have(
+    tmp_path: Path, path: tuple[str, ...], option: str
+) -> None:
+    """`order-group trigger X --exchange-index 99999999999999999999` was sent for the exchange
+    to refuse (HTTP 400, exit 9)."""
+    rest = ["1", "--from", "0", "--to", "2"] if path == ("shard", "move") else ["X"]
+    result = run([*path, *rest, f"{option}=99999999999999999999"], home=tmp_path)
+    line = _one_usage_line(result)
+    assert option in line, line
