@@ -127,6 +127,12 @@ def subaccount_option(help_text: str, flag: str = "--subaccount") -> Any:
     return typer.Option(flag, min=0, max=63, help=help_text)
 
 
+def shard_option(flag: str, help_text: str) -> Any:
+    """An option naming an exchange shard (`exchange_index`): 0 to 100, so a digit too many is a
+    usage error here, not a request the exchange refuses (`order-group --exchange-index`)."""
+    return typer.Option(flag, min=0, max=100, help=help_text)
+
+
 def market_option(help_text: str) -> Any:
     """`--ticker`/`--market` naming one market, refused blank (`narrowing`): one declaration,
     each command's own help."""
@@ -134,7 +140,6 @@ def market_option(help_text: str) -> Any:
 
 
 MarketOpt = Annotated[str | None, market_option("Only this market.")]
-TickerArg = Annotated[str, typer.Argument(help="Market ticker, e.g. KXBTCD-25DEC31-T100000.")]
 TickersOpt = Annotated[str | None, tickers_option("Comma-separated market tickers.")]
 SubaccountOpt = Annotated[
     int | None,
@@ -179,11 +184,31 @@ def time_option(flag: str, help_text: str) -> Any:
     return typer.Option(flag, help=help_text, callback=_time_checked)
 
 
-def non_empty(text: str, hint: str) -> str:
-    """An id or a ticker as given, stripped; a blank one is a usage error under `hint`."""
+def non_empty(text: str, hint: str | None = None) -> str:
+    """An id or a ticker as given, stripped; a blank one is a usage error under `hint` (as a
+    parser, Click names the argument)."""
     if not text.strip():
         raise typer.BadParameter("cannot be empty", param_hint=hint)
     return text.strip()
+
+
+def non_empty_text(text: str) -> str:
+    """`non_empty` as a parser: Click names the option or argument."""
+    return non_empty(text)
+
+
+non_empty_text.__name__ = "str"  # Typer names the option's type after its parser
+
+
+def identifier_argument(help_text: str) -> Any:
+    """An argument naming one thing (a ticker, an order id, a key id), refused blank while the
+    line is parsed (`non_empty`): `kalshi market ""` asked the exchange for `/markets/` and
+    `order cancel ""` for an order of no id (tests/cli/test_blank_selections_are_refused.py)."""
+    return typer.Argument(parser=non_empty_text, help=help_text)
+
+
+TickerArg = Annotated[str, identifier_argument("Market ticker, e.g. KXBTCD-25DEC31-T100000.")]
+OrderIdArg = Annotated[str, identifier_argument("Order id (from `kalshi order list`).")]
 
 
 def _strategy_names(incomplete: str) -> list[str]:

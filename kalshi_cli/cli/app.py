@@ -14,6 +14,7 @@ The root callback's hints are evaluated with the module (Typer would compile tex
 
 import errno
 import importlib
+import itertools
 import os
 import re
 import sys
@@ -308,6 +309,8 @@ _WRITE_FAULTS = frozenset(
 def machine_fault(exc: OSError) -> KalshiError | None:
     """A fault of the machine a command met where it did not expect one, as the error with its
     documented exit code and one line that says what to do; None for anything else (a bug)."""
+    import socket
+
     from kalshi_cli.vocabulary.errors import DataWriteError, UsageError
 
     where = f"{exc.filename}: " if exc.filename else ""
@@ -316,6 +319,11 @@ def machine_fault(exc: OSError) -> KalshiError | None:
         return DataWriteError(
             f"{where}{what}",
             hint="free space, or choose a place this user may write, and run it again",
+        )
+    if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+        return UsageError(
+            f"{what}: not a name or an address of this machine to listen on",
+            hint="choose another host (127.0.0.1 listens on this machine alone)",
         )
     if exc.errno == errno.EADDRINUSE:
         return UsageError(
@@ -370,7 +378,57 @@ def _usage_line(exc: typer.TyperException) -> str:
     if asked and ctx is not root and asked.group(1) in {e.name for e in COMMANDS}:
         where = f"{root.command_path} {asked.group(1)}"
         return f"No such command '{asked.group(1)}' (it is `{where}`: see `{where} --help`)"
-    return f"{line} (see `{path} --help`)"
+    return _former_name(ctx, asked.group(1) if asked else name) or f"{line} (see `{path} --help`)"
+
+
+# What a trader of an older release or of another Kalshi tool types, by the command path it is
+# typed at (the root's name left out), and what does it here: `_former_name` points at it
+FORMER_NAMES = {
+    "buy": "order place TICKER --action buy",
+    "sell": "order place TICKER --action sell",
+    "place": "order place",
+    "cancel": "order cancel",
+    "amend": "order amend",
+    "decrease": "order decrease",
+    "orders": "order list",
+    "portfolio": "positions",
+    "position": "positions",
+    "history": "fills",
+    "book": "orderbook",
+    "kill": "cancel-all",
+    "kill-switch": "cancel-all",
+    "killswitch": "cancel-all",
+    "version": "--version",
+    "order create": "order place",
+    "order buy": "order place TICKER --action buy",
+    "order sell": "order place TICKER --action sell",
+    "order get": "order show",
+    "order cancel-all --event": "cancel-all --event",
+    "order place --quantity": "order place --count",
+    "order place --qty": "order place --count",
+    "order place --contracts": "order place --count",
+}
+
+
+def _former_name(ctx: Any, typed: str | None) -> str | None:
+    """One line for a name of `FORMER_NAMES` (`kalshi cancel`), or for an argument given as an
+    option (`kalshi market --ticker X`), saying what it is now; None for any other."""
+    if not typed:
+        return None
+    root, path = ctx.find_root().command_path, ctx.command_path.split()[1:]
+    former = FORMER_NAMES.get(" ".join([*path, typed]))
+    argument = next((p for p in ctx.command.params if p.param_type_name == "argument"), None)
+    if former is None and argument is not None and typed.lstrip("-") == argument.name:
+        former = " ".join([*path, (argument.name or "").upper()])
+    if former is None:
+        return None
+    # the command's own words, without its arguments and options, for its --help
+    command = " ".join(
+        itertools.takewhile(lambda w: w[0].isalpha() and w.islower(), former.split())
+    )
+    where = f"{root} {command}".strip()
+    said = f"option: {typed}" if typed.startswith("-") else f"command '{typed}'"
+    return f"No such {said} (it is `{root} {former}`: see `{where} --help`)"
 
 
 app = typer.Typer(

@@ -22,6 +22,8 @@ from kalshi_cli.cli._options import (
     Period,
     PeriodOpt,
     TickerArg,
+    identifier_argument,
+    narrowing,
     parse_since,
     series_option,
     time_option,
@@ -127,7 +129,7 @@ def render_events(out: Output, events: list[dict[str, Any]], *, with_markets: bo
 
 
 def event_command(
-    event_ticker: Annotated[str, typer.Argument(help="Event ticker, e.g. KXBTCD-25DEC31.")],
+    event_ticker: Annotated[str, identifier_argument("Event ticker, e.g. KXBTCD-25DEC31.")],
     *,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
@@ -180,7 +182,9 @@ def _collateral_return(kind: object) -> str:
 
 def series_command(
     *,
-    category: Annotated[str | None, typer.Option("--category", help="Only this category.")] = None,
+    category: Annotated[
+        str | None, typer.Option("--category", parser=narrowing, help="Only this category.")
+    ] = None,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
     env: EnvOpt = None,

@@ -19,7 +19,14 @@ from typing import Annotated
 import typer
 
 from kalshi_cli.cli._context import begin
-from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, YesOpt, subaccount_option
+from kalshi_cli.cli._options import (
+    EnvOpt,
+    FormatOpt,
+    JsonOpt,
+    YesOpt,
+    identifier_argument,
+    subaccount_option,
+)
 from kalshi_cli.cli._output import Column, Output
 from kalshi_cli.cli.app import command_group
 from kalshi_cli.services.key_files import generate_key_file, write_private_key
@@ -219,7 +226,7 @@ def generate_command(
 
 @key_app.command("delete")
 def delete_command(
-    key_id: Annotated[str, typer.Argument(help="The key id (from `kalshi key list`).")],
+    key_id: Annotated[str, identifier_argument("The key id (from `kalshi key list`).")],
     yes: YesOpt = False,
     as_json: JsonOpt = False,
     env: EnvOpt = None,

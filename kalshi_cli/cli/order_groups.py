@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kalshi_cli.cli._context import begin
-from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, SubaccountOpt, YesOpt, non_empty
+from kalshi_cli.cli._options import (
+    EnvOpt,
+    FormatOpt,
+    JsonOpt,
+    SubaccountOpt,
+    YesOpt,
+    identifier_argument,
+    shard_option,
+)
 from kalshi_cli.cli._output import Column
 from kalshi_cli.cli.app import command_group
 
@@ -40,13 +48,12 @@ LimitArg = Annotated[
         "--limit", help="Contracts the group's orders may match in any rolling 15 s (e.g. 100)."
     ),
 ]
-GroupArg = Annotated[str, typer.Argument(help="The order group's id.")]
+GroupArg = Annotated[str, identifier_argument("The order group's id.")]
 ShardOpt = Annotated[
     int | None,
-    typer.Option(
+    shard_option(
         "--exchange-index",
-        min=0,
-        help="The exchange shard of the group (default: the one the exchange names for it; "
+        "The exchange shard of the group (default: the one the exchange names for it; "
         "0 for a new group).",
     ),
 ]
@@ -187,10 +194,9 @@ def show_command(
 
     Example: kalshi order-group show 7f1c2d3e-...
     """
-    group_id = non_empty(order_group_id, "ORDER_GROUP_ID")
     app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
-    group = app.client(auth=True).order_groups.get_order_group(group_id)
-    triggered, seen, shown = _triggered(app, group_id)
+    group = app.client(auth=True).order_groups.get_order_group(order_group_id)
+    triggered, seen, shown = _triggered(app, order_group_id)
     document = {
         **_group_json(group, _session_groups(app)),
         "orders": list(group.orders),
@@ -232,25 +238,28 @@ def _act(  # noqa: PLR0917 (the change commands' one call shape)
     from kalshi_cli.cli._services import confirm_on_prod
 
     what, done = _CHANGES[call]
-    group_id = non_empty(order_group_id, "ORDER_GROUP_ID")
     app, out = begin(env, subaccount, as_json=as_json)
     client = app.client(auth=True)
     # the exchange finds the group only on its own shard; the read covers every shard
     shard = exchange_index
     if shard is None:
-        shard = client.order_groups.get_order_group(group_id).exchange_index
-    where = f"order group {group_id} on shard {shard}"
+        shard = client.order_groups.get_order_group(order_group_id).exchange_index
+    where = f"order group {order_group_id} on shard {shard}"
     confirm_on_prod(app, f"{what.format(limit=limit)} {where}", yes=yes)
     limits = [] if limit is None else [limit]
-    getattr(client.order_groups, call)(group_id, *limits, exchange_index=shard)
+    getattr(client.order_groups, call)(order_group_id, *limits, exchange_index=shard)
     if done in ("triggered", "reset"):
-        warning = _note_action(app, group_id, done)
+        warning = _note_action(app, order_group_id, done)
         if warning is not None:
-            out.note(f"warning: order group {group_id} {done}, {warning}")
-    document: dict[str, Any] = {"order_group_id": group_id, "exchange_index": shard, "result": done}
+            out.note(f"warning: order group {order_group_id} {done}, {warning}")
+    document: dict[str, Any] = {
+        "order_group_id": order_group_id,
+        "exchange_index": shard,
+        "result": done,
+    }
     if limit is not None:
         document["contracts_limit"] = str(limit)
-    out.result(document, f"order group {group_id} {done}")
+    out.result(document, f"order group {order_group_id} {done}")
 
 
 def _change_command(call: str, doc: str) -> Callable[..., None]:

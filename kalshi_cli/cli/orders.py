@@ -25,8 +25,10 @@ from kalshi_cli.cli._options import (
     JsonOpt,
     LimitOpt,
     MarketOpt,
+    OrderIdArg,
     OrderSubaccountOpt,
     SubaccountOpt,
+    TickerArg,
     YesOpt,
     market_option,
 )
@@ -125,9 +127,6 @@ def parse_expires(text: str, now: float) -> int:
 
 
 # ------------------------------------------------------------------------------------ place
-
-TickerArg = Annotated[str, typer.Argument(help="Market ticker.")]
-OrderIdArg = Annotated[str, typer.Argument(help="Order id (from `kalshi order list`).")]
 
 
 @order_app.command("place")

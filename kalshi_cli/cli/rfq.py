@@ -51,8 +51,8 @@ class QuoteStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-RfqArg = Annotated[str, typer.Argument(help="The RFQ's id.")]
-QuoteArg = Annotated[str, typer.Argument(help="The quote's id.")]
+RfqArg = Annotated[str, _options.identifier_argument("The RFQ's id.")]
+QuoteArg = Annotated[str, _options.identifier_argument("The quote's id.")]
 RestRemainderOpt = Annotated[
     bool, typer.Option("--rest-remainder", help="Rest what does not fill on the book.")
 ]
@@ -318,10 +318,9 @@ def rfq_show_command(
 
     Example: kalshi rfq show 6f1c2d3e-...
     """
-    rid = _options.non_empty(rfq_id, "RFQ_ID")
     app, out = begin(env, as_json=as_json, fmt=fmt)
     client = app.client(auth=True)
-    doc = rfq_json(client.communications.get_rfq(rid))
+    doc = rfq_json(client.communications.get_rfq(rfq_id))
     fields = [
         ("rfq", doc["rfq_id"]),
         ("market", doc["market_ticker"]),
@@ -339,7 +338,7 @@ def rfq_show_command(
 
 @rfq_app.command("create")
 def rfq_create_command(
-    ticker: Annotated[str, typer.Argument(help="The market's ticker.")],
+    ticker: Annotated[str, _options.identifier_argument("The market's ticker.")],
     *,
     count: Annotated[
         str | None, typer.Option("--count", help="Contracts to ask a price for (up to 2 decimals).")
@@ -369,7 +368,6 @@ def rfq_create_command(
     Example: kalshi rfq create KXBTCD-SIM-T97000 --count 100
     """
     contracts, cost = _size(count, target_cost)
-    ticker = _options.non_empty(ticker, "TICKER")
     app, out = begin(env, as_json=as_json)
     client = app.client(auth=True)
     _trading_allowed(app, "no RFQ sent")
@@ -397,11 +395,10 @@ def rfq_cancel_command(rfq_id: RfqArg, as_json: JsonOpt = False, env: EnvOpt = N
 
     Example: kalshi rfq cancel 6f1c2d3e-...
     """
-    rid = _options.non_empty(rfq_id, "RFQ_ID")
     app, out = begin(env, as_json=as_json)
     client = app.client(auth=True)
-    client.communications.delete_rfq(rid)
-    out.result({"rfq_id": rid, "result": "cancelled"}, f"rfq {rid} cancelled")
+    client.communications.delete_rfq(rfq_id)
+    out.result({"rfq_id": rfq_id, "result": "cancelled"}, f"rfq {rfq_id} cancelled")
 
 
 # --------------------------------------------------------------------------------------------
@@ -454,10 +451,9 @@ def quote_show_command(
 
     Example: kalshi quote show 0a9b8c7d-...
     """
-    qid = _options.non_empty(quote_id, "QUOTE_ID")
     app, out = begin(env, as_json=as_json, fmt=fmt)
     client = app.client(auth=True)
-    doc = quote_json(client.communications.get_quote(qid))
+    doc = quote_json(client.communications.get_quote(quote_id))
     out.record(_quote_fields(doc), document=doc)
 
 
@@ -495,14 +491,13 @@ def quote_create_command(
     yes_price, no_price = parse_bid(yes_bid, "--yes-bid"), parse_bid(no_bid, "--no-bid")
     if yes_price == 0 and no_price == 0:
         raise typer.BadParameter("a quote cannot decline both sides", param_hint="--yes-bid")
-    rid = _options.non_empty(rfq_id, "RFQ_ID")
     app, out = begin(env, as_json=as_json)
     client = app.client(auth=True)
-    ticker = _quotable(app, client, rid, yes_price, no_price)
-    question = f"quote YES {yes_price} / NO {no_price} on RFQ {rid} ({ticker})"
+    ticker = _quotable(app, client, rfq_id, yes_price, no_price)
+    question = f"quote YES {yes_price} / NO {no_price} on RFQ {rfq_id} ({ticker})"
     _asked_and_still_allowed(app, question, yes=yes, what="no quote sent")
     quote_id = client.communications.create_quote(
-        rid,
+        rfq_id,
         yes_bid=yes_price,
         no_bid=no_price,
         rest_remainder=rest_remainder,
@@ -510,7 +505,7 @@ def quote_create_command(
         subaccount=subaccount,
     )
     prices = {"yes_bid": str(yes_price), "no_bid": str(no_price)}
-    out.result({"quote_id": quote_id, "rfq_id": rid, **prices}, quote_id)
+    out.result({"quote_id": quote_id, "rfq_id": rfq_id, **prices}, quote_id)
 
 
 @quote_app.command("accept")
@@ -528,11 +523,10 @@ def quote_accept_command(
 
     Example: kalshi quote accept 0a9b8c7d-... --side yes
     """
-    qid = _options.non_empty(quote_id, "QUOTE_ID")
     app, out = begin(env, as_json=as_json)
     client = app.client(auth=True)
     _trading_allowed(app, "the quote was not accepted")
-    quote = client.communications.get_quote(qid)
+    quote = client.communications.get_quote(quote_id)
     price, count = _accepted_terms(quote, side)
     _asked_and_still_allowed(
         app,
@@ -542,10 +536,10 @@ def quote_accept_command(
         what="the quote was not accepted",
     )
     _within_limits(app, quote, side, Action.BUY)
-    client.communications.accept_quote(qid, side.value)
+    client.communications.accept_quote(quote_id, side.value)
     out.result(
-        {"quote_id": qid, "result": "accepted", "accepted_side": side.value},
-        f"quote {qid} accepted: {side.value} at {price}; the maker confirms next",
+        {"quote_id": quote_id, "result": "accepted", "accepted_side": side.value},
+        f"quote {quote_id} accepted: {side.value} at {price}; the maker confirms next",
     )
 
 
@@ -563,16 +557,15 @@ def quote_confirm_command(
 
     Example: kalshi quote confirm 0a9b8c7d-...
     """
-    qid = _options.non_empty(quote_id, "QUOTE_ID")
     app, out = begin(env, as_json=as_json, fmt=fmt)
     client = app.client(auth=True)
     _trading_allowed(app, "the quote was not confirmed")
-    quote = client.communications.get_quote(qid)
+    quote = client.communications.get_quote(quote_id)
     question = _confirmation_question(quote)
     _asked_and_still_allowed(app, question, yes=yes, what="the quote was not confirmed")
     _within_limits(app, quote, Side(quote.accepted_side or ""), Action.SELL)
-    client.communications.confirm_quote(qid)
-    _report_confirmed(out, client, qid)
+    client.communications.confirm_quote(quote_id)
+    _report_confirmed(out, client, quote_id)
 
 
 def _confirmation_question(quote: Quote) -> str:
@@ -592,7 +585,7 @@ def _confirmation_question(quote: Quote) -> str:
     )
 
 
-def _report_confirmed(out: Output, client: KalshiClient, qid: str) -> None:
+def _report_confirmed(out: Output, client: KalshiClient, quote_id: str) -> None:
     """The quote read back after the exchange said yes to its confirmation. The confirmation
     stands whatever the read does: a read that fails is a note, never the command's failure,
     which the trader would take for a confirmation that did not happen while its orders are
@@ -600,13 +593,13 @@ def _report_confirmed(out: Output, client: KalshiClient, qid: str) -> None:
     from kalshi_cli.vocabulary.errors import KalshiError
 
     try:
-        doc = quote_json(client.communications.get_quote(qid))
+        doc = quote_json(client.communications.get_quote(quote_id))
     except KalshiError as exc:
         out.note(
-            f"note: quote {qid} confirmed, but not read back ({exc.one_line()}); "
-            f"`kalshi quote show {qid}` reads it"
+            f"note: quote {quote_id} confirmed, but not read back ({exc.one_line()}); "
+            f"`kalshi quote show {quote_id}` reads it"
         )
-        fields = [("quote", qid), ("status", "confirmed")]
+        fields = [("quote", quote_id), ("status", "confirmed")]
         out.record(fields, document={"result": "confirmed", "quote": None})
         return
     out.record(_quote_fields(doc), document={"result": "confirmed", "quote": doc})
@@ -618,8 +611,7 @@ def quote_cancel_command(quote_id: QuoteArg, as_json: JsonOpt = False, env: EnvO
 
     Example: kalshi quote cancel 0a9b8c7d-...
     """
-    qid = _options.non_empty(quote_id, "QUOTE_ID")
     app, out = begin(env, as_json=as_json)
     client = app.client(auth=True)
-    client.communications.delete_quote(qid)
-    out.result({"quote_id": qid, "result": "cancelled"}, f"quote {qid} cancelled")
+    client.communications.delete_quote(quote_id)
+    out.result({"quote_id": quote_id, "result": "cancelled"}, f"quote {quote_id} cancelled")

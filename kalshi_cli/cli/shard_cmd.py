@@ -20,6 +20,7 @@ from kalshi_cli.cli._options import (
     LimitOpt,
     YesOpt,
     number_option,
+    shard_option,
     subaccount_option,
 )
 from kalshi_cli.cli._output import Column
@@ -141,8 +142,8 @@ def move_command(
         str, typer.Argument(metavar="AMOUNT", help="Dollars to move, e.g. 250 or 12.50.")
     ],
     *,
-    source: Annotated[int, typer.Option("--from", min=0, max=100, help="From this shard.")],
-    target: Annotated[int, typer.Option("--to", min=0, max=100, help="To this shard.")],
+    source: Annotated[int, shard_option("--from", "From this shard.")],
+    target: Annotated[int, shard_option("--to", "To this shard.")],
     subaccount: Annotated[
         int,
         subaccount_option(

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from kalshi_cli.cli._context import current
-from kalshi_cli.cli._options import JsonOpt, number_option
+from kalshi_cli.cli._options import JsonOpt, non_empty_text, number_option
 from kalshi_cli.cli.app import command_group
 
 DataDirOpt = Annotated[
@@ -27,7 +27,11 @@ sim_app = command_group("sim")
 @sim_app.command("serve")
 def serve_command(
     *,
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    host: Annotated[
+        str,
+        # refused blank: an empty host listens on every interface, not on none
+        typer.Option(parser=non_empty_text, help="Interface to listen on."),
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0 = any free one).")] = 8765,
     data_dir: DataDirOpt = None,
     scenario: Annotated[

@@ -289,10 +289,25 @@ def day_start(day: str) -> float:
     return parsed.timestamp()
 
 
+# The last second a date-time can name (9999-12-31T23:59:59Z): every answer that carries a moment
+# names it in RFC 3339, whose years end at 9999, and the exchange refuses a time past it
+LAST_DATE_TIME_S = 253_402_300_799
+
+
+def in_dates(seconds: float, text: str) -> float:
+    """`seconds` (read from `text`) if it is a moment from 1970 to the last second a date-time can
+    name, else `ValueError`: a time before 1970 or past 9999 is a typo (`-5m`, digits too many),
+    and sent to the exchange it is refused there, or pages back through decades."""
+    if not 0 <= seconds <= LAST_DATE_TIME_S:
+        raise ValueError(f"{text.strip()!r} is not a time from 1970 to 9999 (UTC)")
+    return seconds
+
+
 def parse_time(text: str) -> float:
     """A moment written by a person or a file: unix seconds, a date (midnight UTC) or an ISO 8601
-    time (UTC unless it names an offset) -> unix seconds. The one reader of time text, so every
-    command agrees on what a moment means; `ValueError` says what is wrong."""
+    time (UTC unless it names an offset) -> unix seconds, from 1970 to 9999 (`in_dates`). The one
+    reader of time text, so every command agrees on what a moment means; `ValueError` says what
+    is wrong."""
     raw = text.strip()
     try:
         seconds = float(raw)
@@ -301,10 +316,11 @@ def parse_time(text: str) -> float:
     else:
         if not math.isfinite(seconds):
             raise ValueError(f"{text!r} is not a finite number of unix seconds")
-        return seconds
+        return in_dates(seconds, text)
     try:
-        return parse_iso(raw).timestamp()
+        moment = parse_iso(raw).timestamp()
     except ValueError:
         raise ValueError(
             f"{text!r} is not unix seconds, a date (YYYY-MM-DD) or an ISO 8601 time"
         ) from None
+    return in_dates(moment, text)

@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeGuard
 from uuid import uuid4
 
-from kalshi_cli.vocabulary.clock import parse_iso
+from kalshi_cli.vocabulary.clock import in_dates, parse_iso
 from kalshi_cli.vocabulary.decode import PLAIN_DECIMAL, too_large
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.models import price_bounds, price_on_grid
@@ -180,23 +180,27 @@ def parse_price(text: str, field: str = "price") -> Decimal:
 
 
 def parse_expires(text: str, now: float, field: str = "expires") -> int:
-    """`30m`, `2h`, `1d` from now, unix seconds, or an ISO 8601 time (UTC unless it says)."""
+    """`30m`, `2h`, `1d` from now, unix seconds, or an ISO 8601 time (UTC unless it says), in
+    the future and no later than the last second a date-time can name (`clock.in_dates`)."""
     raw = text.strip()
     match = _DURATION.match(raw)
-    if match:
-        moment = now + int(match.group(1)) * _UNITS[match.group(2)]
-    elif raw.isdigit():
-        moment = int(raw)
-    else:
-        try:
-            parsed = parse_iso(raw)
-        except ValueError:
-            raise _refuse(
-                field,
-                f"{text!r} is not a time: use 30m, 2h, 1d, unix seconds or ISO 8601",
-                "BAD_EXPIRY",
-            ) from None
-        moment = parsed.timestamp()
+    try:
+        if match:
+            moment = now + int(match.group(1)) * _UNITS[match.group(2)]
+        elif raw.isdigit():
+            moment = int(raw)
+        else:
+            moment = parse_iso(raw).timestamp()
+    except ValueError:
+        raise _refuse(
+            field,
+            f"{text!r} is not a time: use 30m, 2h, 1d, unix seconds or ISO 8601",
+            "BAD_EXPIRY",
+        ) from None
+    try:
+        in_dates(moment, raw)
+    except ValueError as exc:
+        raise _refuse(field, str(exc), "BAD_EXPIRY") from None
     if moment <= now:
         raise _refuse(field, f"{raw} is not in the future", "EXPIRY_IN_THE_PAST")
     return int(moment)
@@ -440,7 +444,7 @@ def order_request(
         "time_in_force": lambda: _choice(tif, _TIFS, "tif"),
         "post_only": lambda: _flag(post_only, "post_only"),
         "reduce_only": lambda: _flag(reduce_only, "reduce_only"),
-        "expiration_time": lambda: parse_expires(expires, now) if expires else None,
+        "expiration_time": lambda: None if expires is None else parse_expires(expires, now),
         "client_order_id": lambda: (
             None if client_order_id is None else parse_client_order_id(client_order_id)
         ),

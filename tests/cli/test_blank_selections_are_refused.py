@@ -20,6 +20,7 @@ from typer.main import get_command
 from kalshi_cli.cli.app import app
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.exit_codes import ExitCode
+from tests.cli.fakes import run
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, make_markets, state_path
 
@@ -49,7 +50,10 @@ OPTIONS = {
     "events --series": ["events", "--series", ""],
 }
 
-NARROWING = {"--ticker", "--tickers", "--market", "--markets", "--event", "--series", "--assign"}
+NARROWING = {
+    "--ticker", "--tickers", "--market", "--markets", "--event", "--series", "--assign",
+    "--category",
+}  # fmt: skip
 
 CONFIG_KEYS = {
     "trade.event": "event: ''",
@@ -116,6 +120,7 @@ def _narrowing_options() -> list[tuple[str, Any]]:
 def test_the_walk_finds_the_narrowing_options() -> None:
     paths = {path for path, _ in _narrowing_options()}
     assert {"kalshi watch", "kalshi markets", "kalshi trade", "kalshi cancel-all"} <= paths
+    assert "kalshi series" in paths  # `series --category ""` listed every series
 
 
 @pytest.mark.parametrize("blank", ["", "  ", ",", " , "])
@@ -130,3 +135,61 @@ def test_every_narrowing_option_of_every_command_refuses_a_blank_value(blank: st
             continue
         widened.append(f"{path} {param.opts[0]}")
     assert not widened, f"taken blank ({blank!r}): {widened}"
+
+
+# arguments that name no one thing of the exchange's (a setting, a file, words, an amount), each
+# refusing a blank value its own way if at all
+NOT_NAMING = {
+    "config set key", "config set value", "config get key", "watch channel", "strategy check spec",
+    "strategy new name", "backtest runs compare a", "backtest runs compare b",
+    "backtest runs show run", "search words", "shard allocate shares", "shard move amount",
+}  # fmt: skip
+
+
+def _text_arguments() -> list[tuple[str, Any]]:
+    found, stack = [], [("kalshi", get_command(app))]
+    while stack:
+        path, command = stack.pop()
+        for name, sub in getattr(command, "commands", {}).items():
+            stack.append((f"{path} {name}", sub))
+        found += [
+            (f"{path} {p.name}".removeprefix("kalshi "), p)
+            for p in command.params
+            if p.param_type_name == "argument"
+            and type(p.type).__name__ in ("StringParamType", "FuncParamType")
+        ]
+    return found
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_every_argument_naming_one_thing_refuses_a_blank_value(blank: str) -> None:
+    """A ticker, an order, an event, a key, a group, an RFQ or a quote given blank (`kalshi market
+    ""`, `kalshi order cancel "$ID"` with no id) is a usage error while the line is parsed: it
+    asked the exchange for `/markets/` and said `unknown ticker`, exit 6."""
+    arguments = _text_arguments()
+    assert {"market ticker", "order cancel order_id", "key delete key_id"} <= {
+        path for path, _ in arguments
+    }
+    taken = []
+    for path, param in arguments:
+        if path in NOT_NAMING:
+            continue
+        try:
+            param.type.convert(blank, param, None)
+        except typer.BadParameter:
+            continue
+        taken.append(path)
+    assert not taken, f"taken blank ({blank!r}): {taken}"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["market", " "], ["orderbook", ""], ["order", "cancel", ""], ["event", " "]],
+    ids=" ".join,
+)
+def test_a_blank_argument_is_refused_before_anything_is_asked(
+    tmp_path: Path, args: list[str]
+) -> None:
+    done = run(args, home=tmp_path)  # no client: nothing is built, so nothing is sent
+    assert done.exit_code == ExitCode.USAGE, done.output
+    assert done.stderr.count("\n") == 1 and "cannot be empty" in done.stderr, done.stderr

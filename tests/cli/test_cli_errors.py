@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from kalshi_cli.cli._context import AppContext
-from kalshi_cli.cli.app import app
+from kalshi_cli.cli.app import FORMER_NAMES, app
 from kalshi_cli.vocabulary.errors import (
     ApiError,
     AuthError,
@@ -302,6 +303,53 @@ def test_a_top_level_command_asked_for_in_a_group_points_at_it(tmp_path: Path) -
     assert one_line(result) == (
         "Error: No such command 'record' (it is `kalshi record`: see `kalshi record --help`)"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "pointer"),
+    [
+        (["cancel", "X"], "kalshi order cancel"),
+        (["buy"], "kalshi order place TICKER --action buy"),
+        (["orders"], "kalshi order list"),
+        (["kill-switch"], "kalshi cancel-all"),
+        (["order", "create"], "kalshi order place"),
+        (["order", "get", "X"], "kalshi order show"),
+        (["market", "--ticker", "X"], "kalshi market TICKER"),
+        (["order", "place", "--ticker", "X"], "kalshi order place TICKER"),
+        (["order", "place", "X", "--quantity", "3"], "kalshi order place --count"),
+        (["version"], "kalshi --version"),
+    ],
+    ids=" ".join,
+)
+def test_a_name_of_an_older_release_or_another_tool_points_at_the_new_one(
+    tmp_path: Path, args: list[str], pointer: str
+) -> None:
+    result = run(args, home=tmp_path)
+    assert result.exit_code == ExitCode.USAGE
+    assert f"(it is `{pointer}`: see `kalshi" in one_line(result)
+
+
+@pytest.mark.parametrize("former", FORMER_NAMES)
+def test_every_former_name_points_at_a_command_that_takes_what_it_names(
+    tmp_path: Path, former: str
+) -> None:
+    words = FORMER_NAMES[former].split()
+    command = list(itertools.takewhile(lambda w: w[0].isalpha() and w.islower(), words))
+    options = [w for w in words if w.startswith("-")]
+    result = run([*command, "--help"], home=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert all(o in result.stdout for o in options), (options, result.stdout)
+
+
+@pytest.mark.parametrize("host", ["", " ", "nowhere.invalid"])
+def test_a_simulator_host_this_machine_cannot_listen_on_is_a_usage_error(
+    tmp_path: Path, host: str
+) -> None:
+    """An unknown host name was `unexpected gaierror (a bug)`, exit 1; an empty one listened on
+    every interface."""
+    result = run(["sim", "serve", "--host", host, "--port", "0"], home=tmp_path)
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert "host" in one_line(result)
 
 
 def test_time_in_force_is_the_long_name_of_tif(tmp_path: Path) -> None:

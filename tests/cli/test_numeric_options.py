@@ -280,12 +280,62 @@ def test_every_time_option_is_listed() -> None:
     assert read_as_times == listed
 
 
-@pytest.mark.parametrize("value", ["", " ", "soon"])
+# a moment before 1970 or past 9999: `fills --since 1e30` was sent and refused by the exchange
+# (400), `candles --from -99999999999` asked for centuries of candles and did not end
+@pytest.mark.parametrize("value", ["", " ", "soon", "-99999999999", "1e30", "0001-01-01"])
 @pytest.mark.parametrize(("path", "option", "rest"), TIME_OPTIONS, ids=_case_id)
 def test_a_time_option_refuses_a_blank_or_unreadable_time(
     tmp_path: Path, path: tuple[str, ...], option: str, rest: list[str], value: str
 ) -> None:
     """A blank `--since` (a script's unset `$SINCE`) listed every trade of the tape."""
     result = run([*path, *rest, f"{option}={value}"], home=tmp_path)  # no client: nothing asked
+    line = _one_usage_line(result)
+    assert option in line, line
+
+
+ORDER_EXPIRY = {
+    "order place": ["order", "place", "X", "--side", "yes", "--action", "buy", "--count", "1",
+                    "--price", "0.5"],
+    "order amend": ["order", "amend", "X"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "value", ["", " ", "-5m", "99999999999999999999", "99999999999999d", "10000-01-01"]
+)
+@pytest.mark.parametrize("command", ORDER_EXPIRY)
+def test_an_order_expiry_is_a_moment_the_exchange_can_hold(
+    tmp_path: Path, command: str, value: str
+) -> None:
+    """`--expires ""` placed a GTC order with no expiry at all, and one past 9999 (a digit too
+    many) was written to the state file and sent, for the exchange to refuse (400, exit 9): each
+    is a usage error now, with no client built (nothing read, written or sent)."""
+    result = run([*ORDER_EXPIRY[command], f"--expires={value}"], home=tmp_path)
+    line = _one_usage_line(result)
+    assert "--expires" in line, line
+
+
+SHARD_OPTIONS = [
+    (path, param.opts[0])
+    for path, _, param in _params()
+    if param.opts[0] == "--exchange-index"
+    or (path == ("shard", "move") and param.opts[0] in ("--from", "--to"))
+]
+
+
+def test_the_walk_finds_the_shard_options() -> None:
+    assert {("order-group", "trigger"), ("order-group", "create"), ("shard", "move")} <= {
+        path for path, _ in SHARD_OPTIONS
+    }
+
+
+@pytest.mark.parametrize(("path", "option"), SHARD_OPTIONS, ids=_case_id)
+def test_a_shard_is_an_index_the_exchange_can_have(
+    tmp_path: Path, path: tuple[str, ...], option: str
+) -> None:
+    """`order-group trigger X --exchange-index 99999999999999999999` was sent for the exchange
+    to refuse (HTTP 400, exit 9)."""
+    rest = ["1", "--from", "0", "--to", "2"] if path == ("shard", "move") else ["X"]
+    result = run([*path, *rest, f"{option}=99999999999999999999"], home=tmp_path)
     line = _one_usage_line(result)
     assert option in line, line

@@ -149,6 +149,7 @@ def prepare(
     lock = _lock(data_dir)
     if lock is None:
         raise SimulatorBusy(f"another simulator is already serving {data_dir}")
+    closes = contextlib.ExitStack()  # a failed start closes the exchange (its journal) again
     try:
         import uvicorn
 
@@ -171,6 +172,7 @@ def prepare(
         except JournalError as exc:  # kept for `kalshi sim status`, with what to do
             failed.write_text(f"{exc}\n")
             raise
+        closes.callback(exchange.close)
         failed.unlink(missing_ok=True)
         state = SimState(
             exchange=exchange,
@@ -221,6 +223,7 @@ def prepare(
             )
         )
     except BaseException:
+        closes.close()  # a host it cannot listen on, a port in use
         lock.close()
         raise
     return _Prepared(state, server, sock, lock, account)

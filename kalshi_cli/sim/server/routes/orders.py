@@ -42,6 +42,7 @@ from kalshi_cli.sim.server.routing import (
     shard_of,
     shard_query,
 )
+from kalshi_cli.vocabulary.clock import LAST_DATE_TIME_S
 from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce, fmt_count
 
 
@@ -97,8 +98,8 @@ def trading_shard(state: SimState, market: SimMarket, shard: int) -> None:
 
 # The spec types expiration_time as int64 Unix seconds, and every answer that carries it names
 # it as an RFC 3339 date-time, whose years end at 9999: a value past either bound cannot be
-# served back, so it is an invalid request rather than an order no listing could show.
-LAST_DATE_TIME_S = 253_402_300_799  # 9999-12-31T23:59:59Z
+# served back, so it is an invalid request rather than an order no listing could show
+# (`LAST_DATE_TIME_S`).
 
 
 def parse_expiration_time(body: Json, tif: TimeInForce) -> int | None:
