@@ -219,17 +219,10 @@ def test_a_held_batch_of_orders_lands_when_the_faults_are_cleared(sim: SimHarnes
     assert sorted(o["client_order_id"] for o in _orders(sim)) == ["held-batch-1", "held-batch-2"]
 
 
-def test_the_network_holds_a_request_only_once_it_was_sent_whole(sim: SimHarness) -> None:
-    """A batch create whose head has arrived but not all of its body is not yet the request
-    the network holds (the hold stays armed while a later request is answered); once the rest
-    of the body arrives it is, and it lands when the hold ends. On the old code the head alone
-    took the hold: a client killed before its body left took it with nothing to land, and a
-    test that killed a loop once the hold was taken could find its batch never landed."""
-    sim.create_market(T)
-    sim.set_faults(hold_request_s=PATIENCE_S * 2)
-    batch = [{**ORDER, "client_order_id": f"whole-{n}"} for n in (1, 2)]
-    body = json.dumps({"orders": batch}).encode()
-    path = "/trade-api/v2/portfolio/events/orders/batched"
+def _raw_post(sim: SimHarness, path: str, body: bytes) -> socket.socket:
+    """A connection to the simulator on which only the head of a signed POST of `body` to `path`
+    (relative to /trade-api/v2) was sent: the test sends the body, or part of it, itself."""
+    path = "/trade-api/v2" + path
     key, _ = load_private_key(path=sim.account.private_key_path)
     stamp = int(time.time() * 1000)
     headers = {
@@ -240,8 +233,23 @@ def test_the_network_holds_a_request_only_once_it_was_sent_whole(sim: SimHarness
     }
     head = f"POST {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     url = httpx.URL(sim.account.api_base)
-    with socket.create_connection((url.host, url.port or 80)) as sent:
-        sent.sendall(head.encode() + b"\r\n" + body[:10])
+    sent = socket.create_connection((url.host, url.port or 80))
+    sent.sendall(head.encode() + b"\r\n")
+    return sent
+
+
+def test_the_network_holds_a_request_only_once_it_was_sent_whole(sim: SimHarness) -> None:
+    """A batch create whose head has arrived but not all of its body is not yet the request
+    the network holds (the hold stays armed while a later request is answered); once the rest
+    of the body arrives it is, and it lands when the hold ends. On the old code the head alone
+    took the hold: a client killed before its body left took it with nothing to land, and a
+    test that killed a loop once the hold was taken could find its batch never landed."""
+    sim.create_market(T)
+    sim.set_faults(hold_request_s=PATIENCE_S * 2)
+    batch = [{**ORDER, "client_order_id": f"whole-{n}"} for n in (1, 2)]
+    body = json.dumps({"orders": batch}).encode()
+    with _raw_post(sim, "/portfolio/events/orders/batched", body) as sent:
+        sent.sendall(body[:10])
         sim.signed(sim.account, "GET", "/exchange/status")  # a later request, answered
         assert httpx.get(sim.admin_url + "/faults").json()["hold_request_s"] > 0
         sent.sendall(body[10:])
@@ -252,6 +260,28 @@ def test_the_network_holds_a_request_only_once_it_was_sent_whole(sim: SimHarness
         assert _orders(sim) == []  # held in the network
         sim.clear_faults()
         wait_until(lambda: len(_orders(sim)) == 2, "the held batch to land")
+
+
+def test_a_hold_is_spent_on_the_first_request_though_its_sender_hung_up_before_it_arrived_whole(
+    sim: SimHarness,
+) -> None:
+    """The hold belongs to the first order request to arrive. Its sender hangs up with half its
+    body sent: that request never reaches the exchange, and the hold goes with it; the next
+    order (of another market) is answered as any other. On the old code the hold stayed armed
+    through the hang-up and held that next order instead."""
+    other = "KXFLT-26JAN01-B"
+    sim.create_market(T)
+    sim.create_market(other)
+    sim.set_faults(hold_request_s=PATIENCE_S * 2)
+    body = json.dumps({**ORDER, "client_order_id": "hung-up"}).encode()
+    with _raw_post(sim, "/portfolio/events/orders", body) as sent:
+        sent.sendall(body[:10])
+    wait_until(lambda: sim.faults()["hold_request_s"] == 0, "the hold to go with the hung-up one")
+    answer = sim.placed(sim.account, {**order_body(other, count="1"), "client_order_id": "next"})
+    assert [(o["order_id"], o["client_order_id"]) for o in _orders(sim)] == [
+        (answer["order_id"], "next")
+    ]
+    assert _creates(sim) == 1  # the hung-up request never reached the exchange
 
 
 class _Stall:

@@ -66,6 +66,7 @@ class Faults:
         self._rng = random.Random()
         self._silence_until = 0.0
         self._cleared = asyncio.Event()  # set by `clear`: the holds under way end
+        self._hold_claim: object | None = None  # the request the armed hold belongs to
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self.settings)
@@ -107,6 +108,7 @@ class Faults:
     def clear(self) -> None:
         self.settings = FaultSettings()
         self._silence_until = 0.0
+        self._hold_claim = None
         self._cleared.set()
         self._cleared = asyncio.Event()
 
@@ -120,8 +122,20 @@ class Faults:
     ws_seq_gap = _chance("ws_seq_gap_rate")
     ws_refuse_subscribe = _chance("ws_refuse_subscribe_rate")
 
-    def take_hold(self) -> float:
-        """The hold for this order-creating request (then no more), in seconds."""
+    def claim_hold(self) -> object | None:
+        """The armed hold's claim for an order-creating request just arrived, if it is the first
+        to arrive since the hold was armed (None: no hold is armed, or an earlier one has it)."""
+        if self.settings.hold_request_s <= 0 or self._hold_claim is not None:
+            return None
+        self._hold_claim = object()
+        return self._hold_claim
+
+    def take_hold(self, claim: object) -> float:
+        """The hold of the request holding `claim`, in seconds, then no more (0: the faults were
+        cleared since it claimed)."""
+        if claim is not self._hold_claim:
+            return 0.0
+        self._hold_claim = None
         hold, self.settings.hold_request_s = self.settings.hold_request_s, 0.0
         return hold
 

@@ -136,14 +136,18 @@ async def _dispatch(state: SimState, ep: Endpoint, request: Request) -> Response
 
 
 async def _network_delays(faults: Faults, request: Request, endpoint_name: str) -> None:
-    if endpoint_name in ORDER_WRITES and faults.settings.hold_request_s > 0:
-        # the network holds a request sent whole (the client may then give up and close the
-        # connection, or die); the exchange sees it only afterwards. One whose sender closed
-        # before its body was sent never reaches the exchange, and leaves the hold armed. The
-        # body is read before anything in the pipeline waits: uvicorn answers a read that comes
-        # after the connection closed with a disconnect, even for a body that arrived whole.
-        await request.body()
-        hold = faults.take_hold()
+    claim = faults.claim_hold() if endpoint_name in ORDER_WRITES else None
+    if claim is not None:
+        # the hold belongs to the first order request to arrive. The network holds it once it
+        # was sent whole (the client may then give up and close the connection, or die); the
+        # exchange sees it only afterwards. One whose sender closed before its body was sent
+        # never reaches the exchange, and the hold goes with it. The body is read before
+        # anything in the pipeline waits: uvicorn answers a read that comes after the
+        # connection closed with a disconnect, even for a body that arrived whole.
+        try:
+            await request.body()
+        finally:
+            hold = faults.take_hold(claim)
         if hold > 0:
             await faults.held(hold)
     if faults.latency_s > 0:

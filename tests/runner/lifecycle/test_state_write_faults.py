@@ -65,7 +65,7 @@ from tests.runner.simproc import (
     trade_command,
     trade_env,
 )
-from tests.waiting import poll_until, wait_until
+from tests.waiting import PATIENCE_S, poll_until, wait_until
 
 TICKER = "KXDISK-26-A"
 RISK = {"max_orders_per_minute": 1000}  # the default cap of orders a minute plays no part
@@ -453,7 +453,8 @@ def test_an_order_of_unknown_outcome_at_the_failure_is_stopped_by_the_order_grou
     """The order's answer is lost (held in the network past the client's 1 s timeout) and the
     state file is locked before its `unknown` mark: the loop cannot find the order yet (it may
     still land), so it triggers the session's order group, and the exchange refuses the order
-    when it arrives."""
+    when it arrives. The hold ends when the stop is over: one timed to end a few seconds in
+    raced the stop on a loaded machine, the order landing before the group was triggered."""
     with (
         open_session(sim, tmp_path, timeout_s=1.0) as s,
         _lock_holder(s.state) as (pipe_in, pipe_out),
@@ -463,7 +464,7 @@ def test_an_order_of_unknown_outcome_at_the_failure_is_stopped_by_the_order_grou
         group = groups.by_shard[0]
         _idle_pass(s)
         creates = sim.stats()["order_create_requests"]
-        sim.set_faults(hold_request_s=4)
+        sim.set_faults(hold_request_s=PATIENCE_S * 2)  # until cleared once it stopped
         locker = threading.Thread(
             target=_lock_once_an_intent_is_pending, args=(s.state, pipe_in, pipe_out)
         )
@@ -475,6 +476,7 @@ def test_an_order_of_unknown_outcome_at_the_failure_is_stopped_by_the_order_grou
             locker.join()
             pipe_in.write("release\n")
             pipe_in.flush()
+        sim.clear_faults()  # the held request arrives, after the group was triggered
         assert poll_until(lambda: sim.stats()["order_create_requests"] == creates + 1), (
             "the held order request reached the exchange"
         )

@@ -40,7 +40,7 @@ from tests.conftest import SimHarness
 from tests.runner.fakes import adjusted
 from tests.runner.sim_rig import feed_ready
 from tests.runner.simproc import Book, client_for, log_events
-from tests.waiting import poll_until
+from tests.waiting import PATIENCE_S, poll_until
 
 STOP_DEADLINE_S = 6.0
 # what a stop may take past its deadline on a loaded machine: its bookkeeping and the log
@@ -158,8 +158,10 @@ def quoting(
         sim.create_market(ticker)
         Book(other, ticker).quote("0.40", "0.60")
     trader = sim.new_account(balance_cents=10_000_000)
-    # the client's own per-request bound, as measured
-    proxy, client = through_proxy(trader, transport, timeout=3.0)
+    # the client's own bound on a request is no part of what is proved: far past the stop's
+    # deadline, so only that deadline can end the stop's calls, and the quotes' placements
+    # wait for their answers however slowly a loaded machine gives them
+    proxy, client = through_proxy(trader, transport, timeout=PATIENCE_S)
     key, _ = load_private_key(path=Path(trader.private_key_path))
     clock = SystemClock()
     feed = MarketData(
@@ -189,7 +191,7 @@ def quoting(
         loop.tick(feed.drain_messages(), full=True)
         # the orders go out on the loop's send workers: their answers may still be on their
         # way when the tick ends (on a busy machine), and are booked as they come
-        assert loop.dispatch.settle(clock, 30)
+        assert loop.dispatch.settle(clock, PATIENCE_S)
         assert len(loop.stop.own.resting()) == 20, [
             (e["event"], e.get("code"), e.get("reason")) for e in log_events(log_path)
         ][-15:]
