@@ -12,6 +12,8 @@ from kalshi_cli.store import StoreError
 from kalshi_cli.vocabulary.units import ZERO
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from kalshi_cli.store import Store
 
 
@@ -178,14 +180,15 @@ class Trail:
             return
         self._report.halted = True
 
-    def result(self, wait_s: float) -> None:
-        """The orders confirmed cancelled and the `kill_switch_result` event, in one go."""
+    def result(self, wait_s: float, gone: Iterable[str] = ()) -> None:
+        """The orders confirmed cancelled, those the proof showed `gone` (ended by the exchange
+        itself), and the `kill_switch_result` event, in one go."""
         store, report = self._store, self._report
         if store is None or report.result_recorded:
             return
         try:
             with store.busy_timeout(wait_s), store.transaction():
-                for order_id in report.cancelled:
+                for order_id in (*report.cancelled, *gone):
                     book_cancel(store, order_id)
                 store.entries.log_entry("kill_switch_result", report.to_json())
         except StoreError as exc:

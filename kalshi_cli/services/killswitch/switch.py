@@ -113,8 +113,8 @@ class KillSwitch:
             self._record_halted_at_last(run)
             self._refuse_proof_while_a_loop_may_place(run)
             self._groups.book(run)
-            # the orders confirmed cancelled and the `kill_switch_result` event
-            run.trail.result(self._halt_wait_s if run.report.halted else 0.0)
+            # the orders confirmed cancelled or proven gone, and the `kill_switch_result` event
+            run.trail.result(self._halt_wait_s if run.report.halted else 0.0, self._gone(run))
         return run.report
 
     def _start(
@@ -203,6 +203,22 @@ class KillSwitch:
         if report.halted and not was_halted:
             run.say("HALTED recorded, after the cancels")
             self._proof.late_halted(run)
+
+    @staticmethod
+    def _gone(run: Pull) -> list[str]:
+        """The state file's orders in scope that rested when read before the cancels, that no
+        cancel of this run confirmed, and that the proof's empty listing shows resting no
+        longer: the exchange ended them itself (their market settled, their group triggered) or
+        they filled. Booked gone as the trade loop books an order it no longer sees listed
+        (`book_cancel`: a fill already booked wins); `kalshi reconcile` copies any fills."""
+        if not run.report.proven:
+            return []
+        cancelled = set(run.report.cancelled)
+        return [
+            order_id
+            for order_id, intent in run.known.items()
+            if intent.status == RESTING and order_id not in cancelled
+        ]
 
     def _refuse_proof_while_a_loop_may_place(self, run: Pull) -> None:
         """HALTED reached no loop that may place after the listing: another writer held the
