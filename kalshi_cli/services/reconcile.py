@@ -326,6 +326,17 @@ def resolve_unknown(
             report.not_on_exchange.append(intent.client_order_id)
 
 
+def book_found(store: Store, order: Order, *, now: float) -> bool:
+    """An order a listing showed whose intent here awaits its answer (`pending`, or `unknown`:
+    the create's answer was lost): found, booked as `resolve_unknown` books one. True when it
+    was such an order."""
+    intent = store.orders.get_intent(order.client_order_id) if order.client_order_id else None
+    if intent is None or intent.status not in (PENDING, UNKNOWN):
+        return False
+    take_found(store, intent, order, partial(apply_order, store, order, now=now))
+    return True
+
+
 def take_found(
     store: Store, intent: IntentRecord, order: Order, write: Callable[[], object]
 ) -> None:

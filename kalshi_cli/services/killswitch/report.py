@@ -7,12 +7,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.services.reconcile import book_cancel
+from kalshi_cli.services.reconcile import book_cancel, book_found
 from kalshi_cli.store import StoreError
 from kalshi_cli.vocabulary.units import ZERO
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from kalshi_cli.store import Store
+    from kalshi_cli.vocabulary.models import Order
 
 
 @dataclass
@@ -178,14 +181,19 @@ class Trail:
             return
         self._report.halted = True
 
-    def result(self, wait_s: float) -> None:
-        """The orders confirmed cancelled and the `kill_switch_result` event, in one go."""
+    def result(self, wait_s: float, listed: Iterable[Order], gone: Iterable[str] = ()) -> None:
+        """The orders `listed` whose create's answer was lost found (`book_found`), the orders
+        confirmed cancelled, those the proof showed `gone` (ended by the exchange itself), and
+        the `kill_switch_result` event, in one go."""
         store, report = self._store, self._report
         if store is None or report.result_recorded:
             return
         try:
             with store.busy_timeout(wait_s), store.transaction():
-                for order_id in report.cancelled:
+                now = store.clock.wall()
+                for order in listed:
+                    book_found(store, order, now=now)
+                for order_id in (*report.cancelled, *gone):
                     book_cancel(store, order_id)
                 store.entries.log_entry("kill_switch_result", report.to_json())
         except StoreError as exc:

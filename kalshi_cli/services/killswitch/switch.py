@@ -113,8 +113,9 @@ class KillSwitch:
             self._record_halted_at_last(run)
             self._refuse_proof_while_a_loop_may_place(run)
             self._groups.book(run)
-            # the orders confirmed cancelled and the `kill_switch_result` event
-            run.trail.result(self._halt_wait_s if run.report.halted else 0.0)
+            # the orders confirmed cancelled or proven gone, and the `kill_switch_result` event
+            wait_s = self._halt_wait_s if run.report.halted else 0.0
+            run.trail.result(wait_s, run.listed.values(), self._gone(run))
         return run.report
 
     def _start(
@@ -186,10 +187,13 @@ class KillSwitch:
             report.left = [i for i in {**run.listed, **run.known} if i not in confirmed]
         for order_id in dict.fromkeys([*report.cancelled, *report.left]):
             intent = run.known.get(order_id)
+            listed = run.listed.get(order_id)
             if intent is None and self._store is not None:
                 with suppress(StoreError):
                     intent = self._store.orders.intent_by_order_id(order_id)
-            listed = run.listed.get(order_id)
+                    if intent is None and listed is not None and listed.client_order_id:
+                        # its create's answer was lost: the row knows it by its client order id
+                        intent = self._store.orders.get_intent(listed.client_order_id)
             coid = intent.client_order_id if intent else listed.client_order_id if listed else ""
             report.owners[order_id] = (coid or None, intent.strategy if intent else None)
 
@@ -203,6 +207,20 @@ class KillSwitch:
         if report.halted and not was_halted:
             run.say("HALTED recorded, after the cancels")
             self._proof.late_halted(run)
+
+    @staticmethod
+    def _gone(run: Pull) -> list[str]:
+        """The orders the state file held resting in scope before the cancels, or any listing of
+        this run showed, that no cancel of this run confirmed and that the proof's empty listing
+        shows resting no longer: the exchange ended them itself (their market settled, their
+        group triggered, its cancel-all took them uncounted) or they filled. Booked gone as the
+        trade loop books an order it no longer sees listed (`book_cancel`: a fill already booked
+        wins); `kalshi reconcile` copies any fills."""
+        if not run.report.proven:
+            return []
+        cancelled = set(run.report.cancelled)
+        resting = [i for i, intent in run.known.items() if intent.status == RESTING]
+        return [i for i in dict.fromkeys([*resting, *run.listed]) if i not in cancelled]
 
     def _refuse_proof_while_a_loop_may_place(self, run: Pull) -> None:
         """HALTED reached no loop that may place after the listing: another writer held the
