@@ -1,6 +1,7 @@
 """What the exchange core's amend (`OrderDesk.amend_resting`) keeps of the order and refuses: the
 order's post-only and self-trade prevention still hold at its new price, and an amend to a
-client order id another order holds or to an expiry already past is refused."""
+client order id another order holds, to an expiry already past, or of an order no longer
+resting is refused."""
 
 from __future__ import annotations
 
@@ -80,3 +81,17 @@ def test_an_amend_to_an_expiry_already_past_is_refused() -> None:
             )
         assert "expiration_time" in refused.value.message
     assert env.ex.history.order(env.a, bid.order_id).expiration_time is None
+
+
+def test_an_amend_of_an_order_no_longer_resting_is_refused_as_not_resting() -> None:
+    """Refused with the exchange's `order_not_resting`, the message naming what the order
+    became (here cancelled), not amended back to life."""
+    env = Env()
+    bid = env.place(env.a, BID, "0.40", 5).order
+    env.ex.desk.cancel_order(env.a, bid.order_id)
+    with pytest.raises(ExchangeError) as refused:
+        env.ex.desk.amend_order(
+            env.a, bid.order_id, ticker="M", book_side=BID, price=D("0.41"), count=D(5)
+        )
+    assert refused.value.code == "order_not_resting"
+    assert "canceled" in refused.value.message
