@@ -503,7 +503,21 @@ def test_an_order_of_the_next_day_lifts_the_breakers_own_reducing_state():
     codes = [d.code for d in engine.evaluate(buy(), fresh(engine))]
     assert codes == [Code.REDUCING]  # its context read the state before the breaker lifted it
     assert records.state.state == "ACTIVE" and records.state.reason == "new UTC day"
+    assert records.state.source == "circuit_breaker"  # `kalshi trading`'s "set by"
     assert engine.evaluate(buy(), fresh(engine)) == []
+
+
+def test_a_reducing_state_a_person_set_outlasts_the_breakers_new_day():
+    """The breaker lifts only the REDUCING it set: one a person set goes on refusing new
+    orders, on the day and on the next, until a person lifts it."""
+    records = MemoryRecords()
+    clock = ManualClock(START)
+    engine, _, _, _ = make(RiskLimits(daily_loss_limit=D(50)), records, clock)
+    records.set_trading_state("REDUCING", reason="winding down", source="kalshi reduce")
+    for _ in range(2):
+        assert [d.code for d in engine.evaluate(buy(), fresh(engine))] == [Code.REDUCING]
+        clock.advance(24 * 3600)
+    assert (records.state.state, records.state.source) == ("REDUCING", "kalshi reduce")
 
 
 # --------------------------------------------------------------------------------------------
