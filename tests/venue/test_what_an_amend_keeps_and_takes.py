@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from kalshi_cli.client.requests import CreateOrder
+from kalshi_cli.client.requests import AmendOrder, CreateOrder
 from kalshi_cli.venue import LocalVenue, MarketInfo
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import BadRequestError
@@ -44,7 +44,7 @@ def test_an_amend_to_fewer_contracts_at_its_price_keeps_its_place_in_the_queue()
     v.trade(T, D("0.40"), D(8), Side.NO)
     assert v.queue_ahead(order_id) == 2
     v.client.orders.amend_order(
-        order_id, ticker=T, book_side=BookSide.BID, price=D("0.40"), count=D(6)
+        order_id, AmendOrder(ticker=T, book_side=BookSide.BID, price=D("0.40"), count=D(6))
     )
     assert v.queue_ahead(order_id) == 2
     v.trade(T, D("0.40"), D(5), Side.NO)
@@ -60,7 +60,7 @@ def test_a_no_bid_amended_to_a_new_price_waits_behind_the_recorded_no_bids_there
     order_id = _rest(v, BookSide.ASK, "0.60", "10")
     assert v.queue_ahead(order_id) == 5
     v.client.orders.amend_order(
-        order_id, ticker=T, book_side=BookSide.ASK, price=D("0.55"), count=D(10)
+        order_id, AmendOrder(ticker=T, book_side=BookSide.ASK, price=D("0.55"), count=D(10))
     )
     assert v.queue_ahead(order_id) == 9
     v.trade(T, D("0.55"), D(12), Side.YES)
@@ -77,7 +77,7 @@ def test_an_amend_crossing_the_recorded_offer_takes_it_and_leaves_none_of_it_to_
     v.book_changed(T, ticks({D("0.40"): D(10)}), ticks({D("0.45"): D(6)}))  # YES at 0.55 x6
     order_id = _rest(v, BookSide.BID, "0.50", "5")
     amended = v.client.orders.amend_order(
-        order_id, ticker=T, book_side=BookSide.BID, price=D("0.60"), count=D(6)
+        order_id, AmendOrder(ticker=T, book_side=BookSide.BID, price=D("0.60"), count=D(6))
     )
     assert (amended.fill_count, amended.remaining_count) == (D(6), D(0))
     assert amended.average_fill_price == D("0.55")
@@ -99,14 +99,14 @@ def test_a_refused_amend_is_the_exchanges_error_and_only_amends_made_are_counted
     v.trade(T, D("0.40"), D(2), Side.NO)
     with pytest.raises(BadRequestError) as refused:
         v.client.orders.amend_order(
-            order_id, ticker=T, book_side=BookSide.BID, price=D("0.40"), count=D(2)
+            order_id, AmendOrder(ticker=T, book_side=BookSide.BID, price=D("0.40"), count=D(2))
         )
     assert refused.value.code == "invalid_count"
     assert v.client.orders.get_order(order_id).remaining_count == D(3)
     assert v.stats.amends == 0
     for price in ("0.41", "0.42"):
         v.client.orders.amend_order(
-            order_id, ticker=T, book_side=BookSide.BID, price=D(price), count=D(5)
+            order_id, AmendOrder(ticker=T, book_side=BookSide.BID, price=D(price), count=D(5))
         )
     assert v.stats.amends == 2
 
@@ -120,12 +120,14 @@ def test_an_amend_gives_the_order_its_new_client_order_id_and_expiry() -> None:
     start = int(clock.wall())
     v.client.orders.amend_order(
         order_id,
-        ticker=T,
-        book_side=BookSide.BID,
-        price=D("0.40"),
-        count=D(8),
-        updated_client_order_id="requote-2",
-        expiration_time=start + 10,
+        AmendOrder(
+            ticker=T,
+            book_side=BookSide.BID,
+            price=D("0.40"),
+            count=D(8),
+            updated_client_order_id="requote-2",
+            expiration_time=start + 10,
+        ),
     )
     assert v.client.orders.get_order(order_id).client_order_id == "requote-2"
     clock.advance(9)
