@@ -26,6 +26,7 @@ from kalshi_cli.cli._options import (
     series_option,
 )
 from kalshi_cli.cli._output import Column, Output, TableFormat
+from kalshi_cli.vocabulary.request_ranges import ORDERBOOK_DEPTH_MAX
 
 if TYPE_CHECKING:
     from kalshi_cli.client.markets import MarketsApi
@@ -329,7 +330,10 @@ def orderbook_command(
     ticker: TickerArg,
     *,
     depth: Annotated[
-        int, typer.Option("--depth", "-d", min=0, help="Levels per side (0 = all).")
+        int,
+        typer.Option(
+            "--depth", "-d", min=0, max=ORDERBOOK_DEPTH_MAX, help="Levels per side (0 = all)."
+        ),
     ] = 10,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh until Ctrl-C.")] = False,
     interval: Annotated[
