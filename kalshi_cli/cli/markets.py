@@ -49,7 +49,9 @@ class MarketSort(StrEnum):
 
 def markets_command(
     *,
-    status: Annotated[MarketStatus | None, typer.Option(help="Only markets in this state.")] = None,
+    status: Annotated[
+        MarketStatus | None, typer.Option(help="Only markets in this state.", case_sensitive=False)
+    ] = None,
     series: Annotated[str | None, series_option("Series ticker, e.g. KXBTCD.")] = None,
     event: Annotated[str | None, event_option("Event ticker.")] = None,
     tickers: TickersOpt = None,
@@ -59,7 +61,10 @@ def markets_command(
     ] = None,
     sort: Annotated[
         MarketSort | None,
-        typer.Option(help="Sort by volume (highest first), close time (soonest first) or ticker."),
+        typer.Option(
+            help="Sort by volume (highest first), close time (soonest first) or ticker.",
+            case_sensitive=False,
+        ),
     ] = None,
     limit: Annotated[
         int | None,
