@@ -245,3 +245,13 @@ def test_every_data_dir_reason_and_unassign_option_refuses_a_blank_value() -> No
                 continue
             taken.append(f"{name} {blank!r}")
     assert taken == []
+
+
+@pytest.mark.parametrize("command", ["status", "stop"])
+def test_a_data_dir_naming_a_file_is_a_usage_error(tmp_path: Path, command: str) -> None:
+    afile = tmp_path / "state.db"
+    afile.write_text("")
+    done = run(["sim", command, "--data-dir", str(afile)], home=tmp_path / "home")
+    assert done.exit_code == ExitCode.USAGE, done.output
+    assert "is a file, not a directory" in done.stderr, done.stderr
+    assert afile.read_text() == ""
