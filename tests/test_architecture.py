@@ -39,6 +39,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "vocabulary.files",
             "vocabulary.process",
             "vocabulary.trading_state",
+            "vocabulary.request_ranges",
         },
     ),
     (

@@ -200,6 +200,19 @@ def non_empty_text(text: str) -> str:
 non_empty_text.__name__ = "str"  # Typer names the option's type after its parser
 
 
+def directory(text: str) -> Path:
+    """The parser of an option naming a directory a command keeps its state in (`--data-dir`):
+    given blank (an unset `$DIR` in a script) it is a usage error, never the current directory;
+    naming a file is one too, as Click's own directory type says."""
+    path = Path(non_empty(text))
+    if path.is_file():
+        raise typer.BadParameter(f"{text} is a file, not a directory")
+    return path
+
+
+directory.__name__ = "directory"  # Typer names the option's type after its parser
+
+
 def identifier_argument(help_text: str) -> Any:
     """An argument naming one thing (a ticker, an order id, a key id), refused blank while the
     line is parsed (`non_empty`): `kalshi market ""` asked the exchange for `/markets/` and

@@ -93,6 +93,7 @@ def backtest_command(
             "--search",
             help="Search the ranges the strategy declares and the --param ranges on Optuna; the "
             "study is kept, so the same command again continues it.",
+            case_sensitive=False,
         ),
     ] = None,
     trials: Annotated[
@@ -137,7 +138,11 @@ def backtest_command(
     ] = None,
     fill_model: Annotated[
         FillModelChoice,
-        typer.Option("--fill-model", help="Whose are the cancels ahead of a resting order."),
+        typer.Option(
+            "--fill-model",
+            help="Whose are the cancels ahead of a resting order.",
+            case_sensitive=False,
+        ),
     ] = FillModelChoice.OPTIMISTIC,
     latency_ms: Annotated[
         int, typer.Option("--latency-ms", help="From decision to arrival at the venue.", min=0)
@@ -185,6 +190,7 @@ def backtest_command(
         typer.Option(
             "--executor",
             help="Where a sweep's runs go: local worker processes, or a Dask cluster.",
+            case_sensitive=False,
         ),
     ] = ExecutorChoice.LOCAL,
     scheduler: Annotated[

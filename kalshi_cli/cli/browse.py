@@ -49,7 +49,8 @@ def events_command(
     *,
     series: Annotated[str | None, series_option("Only this series.")] = None,
     status: Annotated[
-        MarketStatus | None, typer.Option(help="Only events with a market in this state.")
+        MarketStatus | None,
+        typer.Option(help="Only events with a market in this state.", case_sensitive=False),
     ] = None,
     with_markets: Annotated[
         bool, typer.Option("--with-markets", help="Include each event's markets.")

@@ -250,10 +250,14 @@ def export_command(
     *,
     out: Annotated[Path, typer.Option("--out", help="File to write.")],
     fmt: Annotated[
-        ExportFormat, typer.Option("--format", help="csv, or parquet (needs pyarrow).")
+        ExportFormat,
+        typer.Option("--format", help="csv, or parquet (needs pyarrow).", case_sensitive=False),
     ] = ExportFormat.CSV,
     table: Annotated[
-        ExportTable, typer.Option("--table", help="book (snapshots and deltas) or trades.")
+        ExportTable,
+        typer.Option(
+            "--table", help="book (snapshots and deltas) or trades.", case_sensitive=False
+        ),
     ] = ExportTable.BOOK,
 ) -> None:
     """Export a data set as a table: book levels and deltas, or public trades.
@@ -276,7 +280,10 @@ def import_command(
     *,
     out: Annotated[Path, typer.Option("--out", help="Directory of the new data set.")],
     from_: Annotated[
-        ImportFormat, typer.Option("--from", help="jsonl: one frame (or wrapped frame) a line.")
+        ImportFormat,
+        typer.Option(
+            "--from", help="jsonl: one frame (or wrapped frame) a line.", case_sensitive=False
+        ),
     ] = ImportFormat.JSONL,
     as_json: JsonOpt = False,
 ) -> None:
@@ -321,7 +328,10 @@ class DownloadKind(StrEnum):
 
 @data_app.command("download")
 def download_command(
-    kind: Annotated[DownloadKind, typer.Argument(help="trades, candles, markets or settlements.")],
+    kind: Annotated[
+        DownloadKind,
+        typer.Argument(help="trades, candles, markets or settlements.", case_sensitive=False),
+    ],
     *,
     out: OutDirOpt,
     tickers: TickersOpt = None,

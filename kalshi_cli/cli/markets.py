@@ -26,6 +26,7 @@ from kalshi_cli.cli._options import (
     series_option,
 )
 from kalshi_cli.cli._output import Column, Output, TableFormat
+from kalshi_cli.vocabulary.request_ranges import ORDERBOOK_DEPTH_MAX
 
 if TYPE_CHECKING:
     from kalshi_cli.client.markets import MarketsApi
@@ -48,7 +49,9 @@ class MarketSort(StrEnum):
 
 def markets_command(
     *,
-    status: Annotated[MarketStatus | None, typer.Option(help="Only markets in this state.")] = None,
+    status: Annotated[
+        MarketStatus | None, typer.Option(help="Only markets in this state.", case_sensitive=False)
+    ] = None,
     series: Annotated[str | None, series_option("Series ticker, e.g. KXBTCD.")] = None,
     event: Annotated[str | None, event_option("Event ticker.")] = None,
     tickers: TickersOpt = None,
@@ -58,7 +61,10 @@ def markets_command(
     ] = None,
     sort: Annotated[
         MarketSort | None,
-        typer.Option(help="Sort by volume (highest first), close time (soonest first) or ticker."),
+        typer.Option(
+            help="Sort by volume (highest first), close time (soonest first) or ticker.",
+            case_sensitive=False,
+        ),
     ] = None,
     limit: Annotated[
         int | None,
@@ -329,7 +335,10 @@ def orderbook_command(
     ticker: TickerArg,
     *,
     depth: Annotated[
-        int, typer.Option("--depth", "-d", min=0, help="Levels per side (0 = all).")
+        int,
+        typer.Option(
+            "--depth", "-d", min=0, max=ORDERBOOK_DEPTH_MAX, help="Levels per side (0 = all)."
+        ),
     ] = 10,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh until Ctrl-C.")] = False,
     interval: Annotated[

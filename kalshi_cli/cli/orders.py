@@ -133,8 +133,11 @@ def parse_expires(text: str, now: float) -> int:
 def place_command(
     ticker: TickerArg,
     *,
-    side: Annotated[Side, typer.Option("--side", help="The side bought or sold: yes or no.")],
-    action: Annotated[Action, typer.Option("--action", help="buy or sell.")],
+    side: Annotated[
+        Side,
+        typer.Option("--side", help="The side bought or sold: yes or no.", case_sensitive=False),
+    ],
+    action: Annotated[Action, typer.Option("--action", help="buy or sell.", case_sensitive=False)],
     count: Annotated[str, typer.Option("--count", help="Contracts (up to 2 decimals).")],
     price: Annotated[
         str, typer.Option("--price", help="Limit price of the side traded, in dollars (0.55).")
@@ -473,7 +476,8 @@ def render_order(out: Any, order: Order, intent: IntentRecord | None, **beside: 
 def list_command(
     *,
     status: Annotated[
-        OrderStatus | None, typer.Option("--status", help="resting, executed or canceled.")
+        OrderStatus | None,
+        typer.Option("--status", help="resting, executed or canceled.", case_sensitive=False),
     ] = None,
     ticker: MarketOpt = None,
     limit: LimitOpt = 100,

@@ -90,6 +90,7 @@ def positions_command(
             "--by",
             help="event: each event's markets together, their worst and best case at "
             "settlement beside the exchange's event_exposure_dollars.",
+            case_sensitive=False,
         ),
     ] = None,
     as_json: JsonOpt = False,

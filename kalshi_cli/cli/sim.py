@@ -9,14 +9,14 @@ from typing import Annotated
 import typer
 
 from kalshi_cli.cli._context import current
-from kalshi_cli.cli._options import JsonOpt, non_empty_text, number_option
+from kalshi_cli.cli._options import JsonOpt, directory, non_empty_text, number_option
 from kalshi_cli.cli.app import command_group
 
 DataDirOpt = Annotated[
     Path | None,
     typer.Option(
         "--data-dir",
-        file_okay=False,
+        parser=directory,
         help="Exchange state directory. [default: the sim data_dir setting]",
     ),
 ]

@@ -20,6 +20,7 @@ from kalshi_cli.cli._options import (
     StrategiesOpt,
     event_option,
     narrowing,
+    non_empty_text,
     on_off,
     series_option,
     subaccount_option,
@@ -64,6 +65,7 @@ def trade_command(
         typer.Option(
             "--unassign",
             metavar="TICKER",
+            parser=non_empty_text,
             help="Clear TICKER's --assign and exit: its contracts no strategy bought are "
             "nobody's again. No loop starts; given alone (--env aside). Repeat it for several.",
         ),

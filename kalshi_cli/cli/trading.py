@@ -27,6 +27,7 @@ from kalshi_cli.cli._options import (
     deadline_option,
     event_option,
     market_option,
+    non_empty_text,
     number_option,
 )
 from kalshi_cli.services.killswitch.switch import DEFAULT_DEADLINE_S
@@ -207,7 +208,10 @@ def _state_line(report: KillReport) -> str:
 
 def halt_command(
     reason: Annotated[
-        str, typer.Option("--reason", help="Why, for `kalshi status` and the log.")
+        str,
+        typer.Option(
+            "--reason", parser=non_empty_text, help="Why, for `kalshi status` and the log."
+        ),
     ] = "halted by hand",
     as_json: JsonOpt = False,
     env: EnvOpt = None,

@@ -34,13 +34,13 @@ from kalshi_cli.vocabulary.models import (
     decode_orderbook,
     decode_orderbooks,
 )
+from kalshi_cli.vocabulary.request_ranges import ORDERBOOK_DEPTH_MAX
 from kalshi_cli.vocabulary.units import ZERO
 
 # the filters the spec allows (openapi.yaml 3.31.0): anything else is refused before it is sent,
 # not answered by the exchange's 400 (or by a server that ignores it with every market)
 MARKET_STATUSES = ("unopened", "open", "paused", "closed", "settled")  # GET /markets
 EVENT_STATUSES = ("unopened", "open", "closed", "settled")  # GET /events
-ORDERBOOK_DEPTH_MAX = 100  # GET /markets/{ticker}/orderbook: 0 (every level) to 100
 CANDLE_PERIODS = {"1m": 1, "1h": 60, "1d": 1440}  # the spec's period_interval, in minutes
 # `GET /markets/candlesticks` returns up to 10,000 candlesticks in all (openapi.yaml)
 CANDLES_PER_REQUEST = 10_000

@@ -706,10 +706,9 @@ def clear_assignments(
     """`kalshi trade --unassign TICKER`: each market's assignment (`_assign`) cleared, so the
     contracts no strategy bought there are nobody's again; by ticker, the strategy each was
     given to (None: none). No loop runs. Every ticker is checked before the state file is
-    opened: an empty one is a usage error, one the exchange does not know exits NOT_FOUND."""
-    if not tickers or any(not t.strip() for t in tickers):
-        raise UsageError("--unassign: give a ticker", hint="e.g. --unassign KXHIGHNY-26NOV25-T60")
-    cleared = [known_market(markets, t.strip()).ticker for t in tickers]
+    opened: one the exchange does not know exits NOT_FOUND (a blank one is refused while the
+    command line is parsed)."""
+    cleared = [known_market(markets, t).ticker for t in tickers]
     with open_store() as store:
         was = store.trading.assignments()
         store.trading.set_assignments(dict.fromkeys(cleared))

@@ -193,3 +193,65 @@ def test_a_blank_argument_is_refused_before_anything_is_asked(
     done = run(args, home=tmp_path)  # no client: nothing is built, so nothing is sent
     assert done.exit_code == ExitCode.USAGE, done.output
     assert done.stderr.count("\n") == 1 and "cannot be empty" in done.stderr, done.stderr
+
+
+# texts that are no selection and mean nothing blank: a halt's reason, a market to unassign, the
+# directory a simulator keeps its exchange in (blank: the current directory)
+BLANK_TEXTS = {
+    "halt --reason": ["halt", "--reason"],
+    "trade --unassign": ["trade", "--unassign"],
+    "sim status --data-dir": ["sim", "status", "--data-dir"],
+    "sim stop --data-dir": ["sim", "stop", "--data-dir"],
+}
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+@pytest.mark.parametrize("case", BLANK_TEXTS)
+def test_a_blank_text_is_refused_before_anything_is_built(
+    tmp_path: Path, case: str, blank: str
+) -> None:
+    """`halt --reason ""` halted for no reason, `trade --unassign ""` started the embedded
+    simulator before it refused, `sim status --data-dir ""` read the current directory: each is
+    a usage error while the line is parsed, no client built (so nothing sent) and no file
+    written."""
+    home = tmp_path / "home"
+    done = run([*BLANK_TEXTS[case], blank], home=home)
+    assert done.exit_code == ExitCode.USAGE, done.output
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert case.rsplit(" ", 1)[1] in done.stderr and "cannot be empty" in done.stderr
+    assert not home.exists() or list(home.rglob("*")) == []
+
+
+def test_every_data_dir_reason_and_unassign_option_refuses_a_blank_value() -> None:
+    found, stack = [], [("kalshi", get_command(app))]
+    while stack:
+        path, command = stack.pop()
+        for name, sub in getattr(command, "commands", {}).items():
+            stack.append((f"{path} {name}", sub))
+        found += [
+            (f"{path} {p.opts[0]}", p)
+            for p in command.params
+            if {"--data-dir", "--reason", "--unassign"} & set(p.opts)
+        ]
+    assert {"kalshi sim serve --data-dir", "kalshi sim env --data-dir", "kalshi halt --reason"} <= {
+        name for name, _ in found
+    }
+    taken = []
+    for name, param in found:
+        for blank in ("", "  "):
+            try:
+                param.type.convert(blank, param, None)
+            except typer.BadParameter:
+                continue
+            taken.append(f"{name} {blank!r}")
+    assert taken == []
+
+
+@pytest.mark.parametrize("command", ["status", "stop"])
+def test_a_data_dir_naming_a_file_is_a_usage_error(tmp_path: Path, command: str) -> None:
+    afile = tmp_path / "state.db"
+    afile.write_text("")
+    done = run(["sim", command, "--data-dir", str(afile)], home=tmp_path / "home")
+    assert done.exit_code == ExitCode.USAGE, done.output
+    assert "is a file, not a directory" in done.stderr, done.stderr
+    assert afile.read_text() == ""

@@ -339,3 +339,16 @@ def test_a_shard_is_an_index_the_exchange_can_have(
     result = run([*path, *rest, f"{option}=99999999999999999999"], home=tmp_path)
     line = _one_usage_line(result)
     assert option in line, line
+
+
+def test_an_order_book_depth_past_what_the_exchange_serves_is_a_usage_error(
+    tmp_path: Path,
+) -> None:
+    """`orderbook --depth 101` passed the option and was refused by the client (exit 9): the
+    range is the option's, refused while the line is parsed (no client built) and stated in its
+    help as Click states every int option's."""
+    line = _one_usage_line(run(["orderbook", "X", "--depth", "101"], home=tmp_path))
+    assert "--depth" in line and "0<=x<=100" in line, line
+    command = dict(_walk())[("orderbook",)]
+    (depth,) = [p for p in command.params if p.name == "depth"]
+    assert "0<=x<=100" in "".join(depth.get_help_record(command.context_class(command)) or ())

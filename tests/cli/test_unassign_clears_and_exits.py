@@ -57,8 +57,8 @@ def test_unassign_clears_the_assignment_and_exits_without_trading(
     [
         (["--unassign", "NOPE-X"], ExitCode.NOT_FOUND, "unknown ticker NOPE-X"),
         (["--unassign", TICKER, "--unassign", "NOPE-X"], ExitCode.NOT_FOUND, "NOPE-X"),
-        (["--unassign", ""], ExitCode.USAGE, "--unassign: give a ticker"),
-        (["--unassign", "  "], ExitCode.USAGE, "--unassign: give a ticker"),
+        (["--unassign", ""], ExitCode.USAGE, "cannot be empty"),
+        (["--unassign", "  "], ExitCode.USAGE, "cannot be empty"),
         (["--assign", f"spike:{TICKER}", "--unassign", TICKER], ExitCode.USAGE, "--assign"),
         (["--unassign", TICKER, "--strategy", "spike"], ExitCode.USAGE, "starts no loop"),
     ],

@@ -1,0 +1,7 @@
+"""The ranges the exchange holds a request's numbers to (openapi.yaml 3.31.0), each in one place:
+the client refuses a number outside one before it sends (a library caller, the assistant), and the
+command line's option declares the same range, so a person's value outside it is a usage error
+while the line is parsed, the range shown in the option's help. Constants only: `kalshi --help`
+imports this module."""
+
+ORDERBOOK_DEPTH_MAX = 100  # GET /markets/{ticker}/orderbook: 0 (every level) to 100
