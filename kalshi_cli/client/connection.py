@@ -383,6 +383,7 @@ class Connection:
         mode: Resend = Resend.ALWAYS,
         auth: bool = False,
         signed: bool = True,
+        on_retry: Callable[[KalshiError], object] | None = None,
     ) -> httpx.Response:
         what = f"{method} {path}"
         if auth:
@@ -396,6 +397,7 @@ class Connection:
             clock=self.clock,
             rng=self._rng,
             what=what,
+            on_retry=on_retry,
         )
 
     def write(

@@ -29,12 +29,13 @@ from kalshi_cli.client.requests import (
     CreateOrder,
     CreateOrderResult,
     DecreaseResult,
+    after_lost_answer,
     check_count,
     check_price,
     create_answer_problem,
     decode_cancel_result,
 )
-from kalshi_cli.client.retry import Resend
+from kalshi_cli.client.retry import Resend, may_have_acted
 from kalshi_cli.vocabulary.errors import (
     AmendOutcomeUnknown,
     KalshiError,
@@ -203,12 +204,15 @@ class OrdersApi(Area):
                 | ({"subaccount": where[oid]} if oid in where else {})
                 for oid, t in chunk
             ]
+            lost: list[KalshiError] = []
             response = self._conn.request(
-                "DELETE", path, json={"orders": items}, items=len(chunk), auth=True
-            )
+                "DELETE", path, json={"orders": items}, items=len(chunk), auth=True,
+                on_retry=lost.append,
+            )  # fmt: skip
             answers, unnamed = _cancel_answers(self._conn, response)
             asked = [oid for oid, _ in chunk]
-            results.extend(_each_accounted_for(asked, answers, unnamed=unnamed))
+            told = _each_accounted_for(asked, answers, unnamed=unnamed)
+            results.extend(after_lost_answer(told) if any(map(may_have_acted, lost)) else told)
         return results
 
     def amend_order(

@@ -214,6 +214,9 @@ class CancelResult(msgspec.Struct, frozen=True):
     order_id: str
     reduced_by: Decimal
     error: str | None = None
+    # answered only after an earlier send's answer was lost (`may_have_acted`): its `error`
+    # (`not_found`) may be that lost cancel's own doing, or a fill's meanwhile
+    after_lost_answer: bool = False
 
 
 class _CancelAnswer(msgspec.Struct, frozen=True):
@@ -222,6 +225,14 @@ class _CancelAnswer(msgspec.Struct, frozen=True):
     order_id: str
     reduced_by: Any = None
     error: Any = None
+
+
+def after_lost_answer(results: list[CancelResult]) -> list[CancelResult]:
+    """`results` of a cancel sent again after its answer was lost: each refused one marked so."""
+    return [
+        msgspec.structs.replace(r, after_lost_answer=True) if r.error is not None else r
+        for r in results
+    ]
 
 
 def decode_cancel_result(data: Mapping[str, Any]) -> CancelResult:

@@ -16,6 +16,7 @@ import msgspec
 
 from kalshi_cli.vocabulary.clock import Backoff, Clock, Deadline
 from kalshi_cli.vocabulary.errors import (
+    MAY_PASS,
     KalshiError,
     NotSentPastDeadline,
     OrderOutcomeUnknown,
@@ -43,6 +44,16 @@ class Resend(Enum):
 def nothing_sent(exc: BaseException) -> bool:
     """True when a TransportError failed before the request reached the exchange."""
     return isinstance(exc, TransportError) and isinstance(exc.__cause__, _UNSENT)
+
+
+def may_have_acted(exc: BaseException) -> bool:
+    """A failed write the exchange may have done all the same: it was sent, and its answer was
+    lost (no answer, a 5xx, one that cannot be read), not refused before acting (a 429)."""
+    return (
+        isinstance(exc, MAY_PASS)
+        and not isinstance(exc, RateLimitedError)
+        and not nothing_sent(exc)
+    )
 
 
 def is_retryable(exc: KalshiError, mode: Resend) -> bool:
@@ -84,10 +95,11 @@ class RetryPolicy(msgspec.Struct, frozen=True):
         clock: Clock,
         rng: random.Random,
         what: str,
+        on_retry: Callable[[KalshiError], object] | None = None,
     ) -> T:
         """Run `call`, retrying the failures `mode` allows until attempts or time run out;
         the last error is raised, or the one before a try its deadline kept from going out
-        (`reported`)."""
+        (`reported`). `on_retry` is told each failure tried again."""
         backoff = Backoff(self.base_delay, self.max_delay)
         with Deadline.after(clock, self.max_seconds).scope() as deadline:
             attempt = 1
@@ -102,6 +114,8 @@ class RetryPolicy(msgspec.Struct, frozen=True):
                     if delay is None:
                         raise
                     before = reported(exc, before)
+                    if on_retry is not None:
+                        on_retry(exc)
                     log.info(
                         "retrying %s after %s (attempt %d of %d, in %.2fs)",
                         what,

@@ -40,6 +40,9 @@ class UnexpectedCalls(EveryAreaItself):
     def cancel_all_orders(self) -> None:
         raise AssertionError("this fake exchange did not expect a cancel-all")
 
+    def get_order(self, order_id: str) -> Order:
+        raise AssertionError("this fake exchange did not expect an order read by its id")
+
     def batch_cancel(
         self,
         orders: list[tuple[str, str | None]],

@@ -497,18 +497,6 @@ class Listings(UnexpectedCalls):
         pass
 
 
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def clocked_store(tmp_path: Path, clock: ManualClock) -> Iterator[Store]:
-    """The state file, its times read from `clock`."""
-    with Store.open(tmp_path / "state.db", clock=clock) as store:
-        yield store
-
-
 def intent(store: Store, coid: str, ticker: str = TICKER) -> str:
     store.orders.record_intent(
         IntentRecord(coid, ticker, BookSide.BID, Decimal("0.20"), Decimal(2), Side.YES, Action.BUY)
@@ -727,6 +715,10 @@ def test_the_reports_json_document_has_the_documented_keys(store: Store) -> None
         "contracts_cancelled": "2.00",
         "left": [],
         "left_count": 0,
+        "filled": [],
+        "filled_count": 0,
+        "gone": [],
+        "gone_count": 0,
         "rounds": 2,
         "errors": [],
         "unreachable": False,

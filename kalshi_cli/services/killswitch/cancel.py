@@ -20,7 +20,6 @@ from kalshi_cli.vocabulary.units import ZERO
 if TYPE_CHECKING:
     from kalshi_cli.client.requests import CancelResult
     from kalshi_cli.services.killswitch.pull import CancelsOrders, Pull, Tries
-    from kalshi_cli.services.killswitch.report import KillReport
     from kalshi_cli.store import IntentRecord
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.models import Order
@@ -84,7 +83,7 @@ class KillCancels:
             return
         run.say(f"cancelling the state file's {len(run.known)} order(s) first")
         with suppress(DeadlinePassed):
-            self._cancel_batch(list(run.known.values()), run.deadline, run.report)
+            self._cancel_batch(list(run.known.values()), run)
             self._sent(run)
 
     def cancel_round(self, run: Pull, resting: list[Order]) -> None:
@@ -92,7 +91,7 @@ class KillCancels:
         report = run.report
         run.say(f"round {report.rounds}: {len(resting)} resting, cancelling")
         run.halt(0.0, self.clock)  # if the state file has become writable since, not waiting
-        self._cancel_batch(resting, run.deadline, report)
+        self._cancel_batch(resting, run)
         self._sent(run)
         if report.rounds > 1:
             # an order the exchange keeps refusing to cancel must not turn the proof into a
@@ -210,19 +209,90 @@ class KillCancels:
             return self.client.orders.batch_cancel(pairs, subaccounts=elsewhere)
         return self.client.orders.batch_cancel(pairs)
 
-    def _cancel_batch(
-        self, orders: list[Order] | list[IntentRecord], deadline: float, report: KillReport
-    ) -> None:
+    def _cancel_batch(self, orders: list[Order] | list[IntentRecord], run: Pull) -> None:
+        """Each order's cancel counted as its batch was answered. One refused only when sent
+        again after its answer was lost, by the client's retries or the switch's own, is
+        `doubted`: the lost cancel may have taken it, or it filled (`look_up_...`)."""
+        report = run.report
         for start in range(0, len(orders), self.batch_size):
-            chunk = orders[start : start + self.batch_size]
-            results = self.tries.call(
-                lambda chunk=chunk: self._batch_cancel(chunk),  # type: ignore[misc]
-                deadline,
-                report,
-            )
-            for r in results:
+            for r in self._send(orders[start : start + self.batch_size], run):
                 if r.error is None:
                     report.cancelled.append(r.order_id)
                     report.contracts_cancelled += r.reduced_by
+                elif r.after_lost_answer:
+                    run.doubted[r.order_id] = r.error
                 else:
                     report.errors.append(f"{r.order_id}: {r.error}")
+
+    def _send(self, chunk: list[Order] | list[IntentRecord], run: Pull) -> list[CancelResult]:
+        """One batch's results, tried until the deadline; each refused one marked when an
+        earlier try's answer was lost."""
+        # the client: not for `config show`
+        from kalshi_cli.client.requests import after_lost_answer
+        from kalshi_cli.client.retry import may_have_acted
+
+        failed: list[KalshiError] = []
+
+        def send() -> list[CancelResult]:
+            try:
+                return self._batch_cancel(chunk)
+            except KalshiError as exc:
+                failed.append(exc)
+                raise
+
+        results = self.tries.call(send, run.deadline, run.report)
+        return after_lost_answer(results) if any(map(may_have_acted, failed)) else results
+
+    def look_up_what_lost_cancels_left(self, run: Pull) -> None:
+        """Each order `doubted` that no later cancel confirmed and the latest listing no longer
+        shows resting, read by its id (`GET /portfolio/orders/{id}`) within the deadline:
+        `canceled` is counted cancelled (with what it had left after its fills), `executed`
+        filled; not read at all, it is gone for no cause the exchange tells. None is asked
+        when no cancel's answer was lost."""
+        report = run.report
+        for order_id, told in run.doubted.items():
+            if order_id in report.cancelled or run.latest is None or order_id in run.latest:
+                report.errors.append(f"{order_id}: {told}")  # the listings decide, as ever
+                continue
+            read = self._read_back(run, order_id)
+            if read is not None and read.status == "canceled":
+                report.cancelled.append(order_id)
+                report.contracts_cancelled += max(
+                    ZERO, self._count(run, order_id) - read.fill_count
+                )
+            elif read is not None and read.status == "executed":
+                report.filled.append(order_id)
+            elif read is not None:  # a read that lags the listing: the next run's listing decides
+                report.errors.append(f"{order_id}: {told}; read by its id: {read.status}")
+            else:
+                report.gone.append(order_id)
+                report.errors.append(
+                    f"{order_id}: gone, cause unknown: its cancel's answer was lost, the cancel "
+                    f"sent again answered {told}, and the order could not be read by its id "
+                    "(`kalshi reconcile` settles it)"
+                )
+
+    def _read_back(self, run: Pull, order_id: str) -> Order | None:
+        """The order as the exchange shows it by its id, on its own subaccount (None: not read
+        within the deadline, or the exchange does not know it by that id)."""
+        listed, intent = run.listed.get(order_id), run.known.get(order_id)
+        where = listed.subaccount if listed else intent.subaccount if intent else None
+        client = self.client
+        if where and where != client.subaccount:
+            client = client.on_subaccount(where)
+        try:
+            read = self.tries.call(
+                lambda: client.orders.get_order(order_id), run.deadline, run.report
+            )
+        except DeadlinePassed:
+            return None
+        run.read_back[order_id] = read
+        return read
+
+    @staticmethod
+    def _count(run: Pull, order_id: str) -> Decimal:
+        """The order's count as this run knew it before its cancel, filled and resting."""
+        listed = run.listed.get(order_id)
+        if listed is not None:
+            return listed.fill_count + listed.remaining_count
+        return run.known[order_id].count

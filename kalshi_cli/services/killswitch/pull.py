@@ -40,6 +40,8 @@ class OrdersToCancel(Protocol):
 
     def cancel_all_orders(self) -> None: ...
 
+    def get_order(self, order_id: str) -> Order: ...
+
     def batch_cancel(
         self,
         orders: list[tuple[str, str | None]],
@@ -151,6 +153,11 @@ class Pull:
     unknown_groups: list[str] = field(default_factory=list)  # step 2's, forgotten at the end
     # the state file's orders in scope that may rest, by order id, read before any cancel
     known: dict[str, IntentRecord] = field(default_factory=dict)
+    # the orders a cancel refused only when sent again after its answer was lost, with what the
+    # resend answered: the lost one may have cancelled them, or they filled meanwhile
+    doubted: dict[str, str] = field(default_factory=dict)
+    # each of those as the exchange showed it when asked by its id afterwards
+    read_back: dict[str, Order] = field(default_factory=dict)
 
     @property
     def every_market(self) -> bool:

@@ -12,7 +12,7 @@ from kalshi_cli.store import StoreError
 from kalshi_cli.vocabulary.units import ZERO
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.models import Order
@@ -24,6 +24,10 @@ class KillReport:
     cancelled: list[str] = field(default_factory=list)
     contracts_cancelled: Decimal = ZERO
     left: list[str] = field(default_factory=list)
+    # the orders a cancel whose answer was lost left ended, as the exchange read by their id
+    # tells: filled before the cancel took them, or gone for no cause it would tell
+    filled: list[str] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)
     rounds: int = 0
     errors: list[str] = field(default_factory=list)
     unreachable: bool = False
@@ -61,6 +65,10 @@ class KillReport:
             "contracts_cancelled": None if self.uncounted else str(self.contracts_cancelled),
             "left": self.left,
             "left_count": len(self.left),
+            "filled": self.filled,
+            "filled_count": len(self.filled),
+            "gone": self.gone,
+            "gone_count": len(self.gone),
             "rounds": self.rounds,
             "errors": self.errors,
             "unreachable": self.unreachable,
@@ -181,10 +189,18 @@ class Trail:
             return
         self._report.halted = True
 
-    def result(self, wait_s: float, listed: Iterable[Order], gone: Iterable[str] = ()) -> None:
+    def result(
+        self,
+        wait_s: float,
+        listed: Iterable[Order],
+        gone: Iterable[str] = (),
+        read: Mapping[str, Order] | None = None,
+    ) -> None:
         """The orders `listed` whose create's answer was lost found (`book_found`), the orders
-        confirmed cancelled, those the proof showed `gone` (ended by the exchange itself), and
-        the `kill_switch_result` event, in one go."""
+        confirmed cancelled, those the proof showed `gone` (ended by the exchange itself), each
+        as the exchange showed it when `read` by its id (cancelled or filled), and the
+        `kill_switch_result` event, in one go."""
+        read = read or {}
         store, report = self._store, self._report
         if store is None or report.result_recorded:
             return
@@ -193,8 +209,8 @@ class Trail:
                 now = store.clock.wall()
                 for order in listed:
                     book_found(store, order, now=now)
-                for order_id in (*report.cancelled, *gone):
-                    book_cancel(store, order_id)
+                for order_id in dict.fromkeys((*report.cancelled, *gone, *read)):
+                    book_cancel(store, order_id, read.get(order_id))
                 store.entries.log_entry("kill_switch_result", report.to_json())
         except StoreError as exc:
             self._failed(exc)

@@ -109,13 +109,14 @@ class KillSwitch:
                 run.report.proven = False
             self._rfqs.prove_closed(run)
             self._cancels.count_what_the_cancel_all_cancelled(run)
+            self._cancels.look_up_what_lost_cancels_left(run)
             self._name_what_may_be_left(run)
             self._record_halted_at_last(run)
             self._refuse_proof_while_a_loop_may_place(run)
             self._groups.book(run)
             # the orders confirmed cancelled or proven gone, and the `kill_switch_result` event
             wait_s = self._halt_wait_s if run.report.halted else 0.0
-            run.trail.result(wait_s, run.listed.values(), self._gone(run))
+            run.trail.result(wait_s, run.listed.values(), self._gone(run), run.read_back)
         return run.report
 
     def _start(

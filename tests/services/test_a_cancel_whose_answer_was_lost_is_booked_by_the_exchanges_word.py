@@ -1,0 +1,188 @@
+"""A batch cancel whose answer is lost, resent and answered `not_found` for each order: the first
+(lost) cancel may have taken the orders off, or they filled meanwhile. The kill switch asks the
+exchange each order's status and books it by that: cancelled (status `canceled`), filled, or
+gone without a known cause; its report counts and names each so. With no answer lost it asks
+nothing more."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+from kalshi_cli.client.requests import CancelResult
+from kalshi_cli.services.killswitch.switch import KillSwitch
+from kalshi_cli.store import IntentRecord, Store
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import ApiError, TransportError
+from kalshi_cli.vocabulary.models import Order, decode_answer
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
+from tests.conftest import SimHarness
+from tests.prime_tier import Kalshi, make_markets, state_path
+from tests.services.killswitch_fakes import UnexpectedCalls
+
+TICKER = "KXT-EV-M00"
+
+
+def _seed_losing_the_first_write_only(rate: float) -> int:
+    """A seed of the simulator's fault draws that drops the first answer and not the second."""
+    for seed in range(1000):
+        draws = random.Random(seed)
+        if draws.random() < rate <= draws.random():
+            return seed
+    raise AssertionError("no such seed")
+
+
+def test_orders_a_lost_batch_cancel_took_off_are_counted_cancelled(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    for price in ("0.10", "0.11"):
+        args = ["order", "place", ticker, "--side", "yes", "--action", "buy", "--count", "2"]
+        placed = kalshi(*args, "--price", price)
+        assert placed.exit_code == 0, placed.output
+    with Store.open(state_path(tmp_path)) as store:
+        ids = sorted(i.order_id or "" for i in store.orders.intents(ticker=ticker))
+    # the batch cancel is the run's only write: its answer is lost, its resend answered
+    seed = _seed_losing_the_first_write_only(0.5)
+    prime.set_faults(drop_response_after_commit_rate=0.5, seed=seed)
+
+    pulled = kalshi("cancel-all", "--ticker", ticker, "--yes", "--json")
+
+    prime.clear_faults()
+    assert pulled.exit_code == 0, pulled.output
+    report = json.loads(pulled.stdout)
+    assert report["proven"] is True
+    assert sorted(report["cancelled"]) == ids
+    assert (report["cancelled_count"], report["contracts_cancelled"]) == (2, "4.00")
+    assert (report["filled"], report["gone"]) == ([], [])
+    # neither is an error: the exchange says they were cancelled
+    assert not [e for e in report["errors"] if any(i in e for i in ids)], report["errors"]
+    with Store.open(state_path(tmp_path)) as store:
+        assert {i.status for i in store.orders.intents(ticker=ticker)} == {"canceled"}
+
+
+def resting(order_id: str, *, status: str = "resting", filled: str = "0.00") -> Order:
+    left = "0.00" if status != "resting" else f"{Decimal('2.00') - Decimal(filled):.2f}"
+    return decode_answer(
+        Order,
+        {
+            "order_id": order_id,
+            "ticker": TICKER,
+            "book_side": "bid",
+            "status": status,
+            "yes_price_dollars": "0.2000",
+            "fill_count_fp": filled,
+            "remaining_count_fp": left,
+            "initial_count_fp": "2.00",
+            "created_time": "2026-11-22T10:00:00Z",
+        },
+    )
+
+
+class LosesTheFirstAnswer(UnexpectedCalls):
+    """Lists its orders resting until a cancel takes them off; the first batch cancel takes
+    them off and its answer is lost, and the resend is answered `not_found` for each. What each
+    order became is `became` (None: the exchange does not know it by its id)."""
+
+    def __init__(self, became: dict[str, Order | None], *, lose: bool = True) -> None:
+        self.listed = [resting(i) for i in became]
+        self.became = became
+        self.lose = lose
+        self.looked_up: list[str] = []
+
+    def iter_orders(self, **filters: object) -> Iterator[Order]:
+        yield from list(self.listed)
+
+    def batch_cancel(
+        self, orders: list[tuple[str, str | None]], *, subaccounts: dict[str, int] | None = None
+    ) -> list[CancelResult]:
+        if not self.listed:
+            gone = "not_found: order not found"
+            return [CancelResult(oid, Decimal(0), error=gone) for oid, _ in orders]
+        taken, self.listed = self.listed, []
+        if self.lose:
+            raise TransportError("POST batch: the connection dropped after sending")
+        return [CancelResult(o.order_id, o.remaining_count) for o in taken]
+
+    def get_order(self, order_id: str) -> Order:
+        self.looked_up.append(order_id)
+        became = self.became[order_id]
+        if became is None:
+            raise ApiError.from_response(
+                404, {"error": {"code": "not_found", "message": "no such order"}}
+            )
+        return became
+
+
+def test_each_order_of_a_lost_cancel_is_booked_as_the_exchange_says_it_ended(
+    clock: ManualClock, clocked_store: Store
+) -> None:
+    for order_id in ("cancelled", "filled", "unknown"):
+        clocked_store.orders.record_intent(
+            IntentRecord(
+                f"c-{order_id}",
+                TICKER,
+                BookSide.BID,
+                Decimal("0.20"),
+                Decimal(2),
+                Side.YES,
+                Action.BUY,
+            )
+        )
+        clocked_store.orders.mark_sent(
+            f"c-{order_id}",
+            order_id=order_id,
+            status="resting",
+            fill_count=Decimal(0),
+            remaining_count=Decimal(2),
+        )
+    clock.advance(5)  # acknowledged long before the switch: listed by now
+    exchange = LosesTheFirstAnswer(
+        {
+            "cancelled": resting("cancelled", status="canceled", filled="0.50"),
+            "filled": resting("filled", status="executed", filled="2.00"),
+            "unknown": None,
+        }
+    )
+
+    report = KillSwitch(exchange, clocked_store, clock, deadline_s=30, read_lag_s=0).run(
+        ticker=TICKER
+    )
+
+    assert report.proven and report.result_recorded
+    assert sorted(exchange.looked_up) == ["cancelled", "filled", "unknown"]
+    document = report.to_json()
+    # cancelled with what it had left after the fill the cancel's resend came after
+    assert (document["cancelled"], document["contracts_cancelled"]) == (["cancelled"], "1.50")
+    assert (document["filled"], document["filled_count"]) == (["filled"], 1)
+    assert (document["gone"], document["gone_count"]) == (["unknown"], 1)
+    (said,) = [e for e in report.errors if e.startswith("unknown")]
+    assert "gone, cause unknown" in said
+    assert not [e for e in report.errors if e.startswith(("cancelled", "filled"))]
+    # the state file books each as read: its fills counted, nothing left resting
+    rows = {
+        order_id: (row.status, row.filled, row.remaining)
+        for order_id in ("cancelled", "filled", "unknown")
+        if (row := clocked_store.orders.intent_by_order_id(order_id)) is not None
+    }
+    assert rows == {
+        "cancelled": ("canceled", Decimal("0.50"), Decimal(0)),
+        "filled": ("executed", Decimal(2), Decimal(0)),
+        "unknown": ("canceled", Decimal(0), Decimal(0)),
+    }
+
+
+def test_a_cancel_answered_at_once_asks_nothing_more(store: Store) -> None:
+    """No answer lost: an order a cancel answered `not_found` is no order looked up (the
+    fake's `get_order` would record it)."""
+    exchange = LosesTheFirstAnswer({"a": None}, lose=False)
+
+    report = KillSwitch(exchange, store, ManualClock(), deadline_s=30, read_lag_s=0).run(
+        ticker=TICKER
+    )
+
+    assert report.proven and report.cancelled == ["a"]
+    assert exchange.looked_up == []
