@@ -272,6 +272,19 @@ class KillCancels:
                     "(`kalshi reconcile` settles it)"
                 )
 
+    def read_what_ended_uncancelled(self, run: Pull, gone: list[str]) -> None:
+        """Each order of `gone` (resting before the cancels, no cancel of this run confirmed,
+        the proof's listing no longer shows it) that the state file holds and no lookup read
+        yet, read by its id within the deadline,
+        so that the state file books it as the exchange ended it: filled, or cancelled by the
+        exchange itself. A listing that lagged a fill showed it resting, and its cancel was
+        refused: booked cancelled, its fill would be lost until `kalshi reconcile`."""
+        for order_id in gone:
+            if order_id in run.doubted or order_id not in run.known:
+                continue  # looked up already (`look_up_what_lost_cancels_left`), or no row
+            if self._read_back(run, order_id) is None:
+                return  # the deadline passed: the others are booked gone unread
+
     def _read_back(self, run: Pull, order_id: str) -> Order | None:
         """The order as the exchange shows it by its id, on its own subaccount (None: not read
         within the deadline, or the exchange does not know it by that id)."""

@@ -115,8 +115,10 @@ class KillSwitch:
             self._refuse_proof_while_a_loop_may_place(run)
             self._groups.book(run)
             # the orders confirmed cancelled or proven gone, and the `kill_switch_result` event
+            gone = self._gone(run)
+            self._cancels.read_what_ended_uncancelled(run, gone)
             wait_s = self._halt_wait_s if run.report.halted else 0.0
-            run.trail.result(wait_s, run.listed.values(), self._gone(run), run.read_back)
+            run.trail.result(wait_s, run.listed.values(), gone, run.read_back)
         return run.report
 
     def _start(
@@ -214,9 +216,10 @@ class KillSwitch:
         """The orders the state file held resting in scope before the cancels, or any listing of
         this run showed, that no cancel of this run confirmed and that the proof's empty listing
         shows resting no longer: the exchange ended them itself (their market settled, their
-        group triggered, its cancel-all took them uncounted) or they filled. Booked gone as the
+        group triggered, its cancel-all took them uncounted) or they filled. Each is booked as the
+        exchange shows it read by its id (`read_what_ended_uncancelled`); one not read, as the
         trade loop books an order it no longer sees listed (`book_cancel`: a fill already booked
-        wins); `kalshi reconcile` copies any fills."""
+        wins), and `kalshi reconcile` copies any fills."""
         if not run.report.proven:
             return []
         cancelled = set(run.report.cancelled)
