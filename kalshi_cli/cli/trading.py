@@ -151,18 +151,7 @@ def render_kill_report(out: Output, report: KillReport, *, scope: str) -> None:
         out.json(document)
         return
     out.line(f"trading state: {_state_line(report)}")
-    contracts = fmt_count(report.contracts_cancelled)
-    if report.uncounted:
-        out.line(
-            f"cancelled: unknown: the exchange's cancel-all went out, but what it took could not "
-            f"be listed ({len(report.cancelled)} order(s) confirmed one by one)"
-        )
-    else:
-        out.line(f"cancelled: {len(report.cancelled)} order(s), {contracts} contract(s)")
-    for order_id in report.cancelled[:20]:
-        out.line(f"  {report.owner_text(order_id)}")
-    if len(report.cancelled) > 20:
-        out.line(f"  ... and {len(report.cancelled) - 20} more (--json lists all)")
+    _what_ended(out, report)
     for group_id in report.order_groups_triggered:
         out.line(f"order group triggered: {group_id} (`kalshi order-group reset` to reopen it)")
     if report.exchange_cancel_all:
@@ -190,6 +179,30 @@ def render_kill_report(out: Output, report: KillReport, *, scope: str) -> None:
     # whatever the reason above, an RFQ or quote left open may still execute: each is named
     for item in report.communications_left:
         out.line(f"  still open: {item} (an RFQ or a quote of yours)")
+
+
+def _what_ended(out: Output, report: KillReport) -> None:
+    """The text report's orders the run ended: cancelled (the first 20 named), and those a lost
+    cancel's answer left to be read back by id: filled, or gone for no cause told."""
+    contracts = fmt_count(report.contracts_cancelled)
+    if report.uncounted:
+        out.line(
+            f"cancelled: unknown: the exchange's cancel-all went out, but what it took could not "
+            f"be listed ({len(report.cancelled)} order(s) confirmed one by one)"
+        )
+    else:
+        out.line(f"cancelled: {len(report.cancelled)} order(s), {contracts} contract(s)")
+    for order_id in report.cancelled[:20]:
+        out.line(f"  {report.owner_text(order_id)}")
+    if len(report.cancelled) > 20:
+        out.line(f"  ... and {len(report.cancelled) - 20} more (--json lists all)")
+    # a cancel whose answer was lost, read back by id: the order filled, or ended unseen
+    for order_id in report.filled:
+        out.line(f"filled, not cancelled: {report.owner_text(order_id)}")
+    for order_id in report.gone:
+        out.line(
+            f"gone, cause unknown (`kalshi reconcile` settles it): {report.owner_text(order_id)}"
+        )
 
 
 def _state_line(report: KillReport) -> str:

@@ -6,12 +6,15 @@ nothing more."""
 
 from __future__ import annotations
 
+import io
 import json
 import random
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+from kalshi_cli.cli._output import Output
+from kalshi_cli.cli.trading import render_kill_report
 from kalshi_cli.client.requests import CancelResult
 from kalshi_cli.services.killswitch.switch import KillSwitch
 from kalshi_cli.store import IntentRecord, Store
@@ -162,6 +165,12 @@ def test_each_order_of_a_lost_cancel_is_booked_as_the_exchange_says_it_ended(
     (said,) = [e for e in report.errors if e.startswith("unknown")]
     assert "gone, cause unknown" in said
     assert not [e for e in report.errors if e.startswith(("cancelled", "filled"))]
+    # the text report names them too, not only --json
+    out = io.StringIO()
+    render_kill_report(Output(stdout=out), report, scope=TICKER)
+    text = out.getvalue()
+    assert "filled, not cancelled: filled (strategy" in text
+    assert "gone, cause unknown (`kalshi reconcile` settles it): unknown (strategy" in text
     # the state file books each as read: its fills counted, nothing left resting
     rows = {
         order_id: (row.status, row.filled, row.remaining)
