@@ -106,15 +106,20 @@ def test_a_blank_narrowing_config_key_is_a_config_error(
     assert f"config.yaml:3: trade: {key}" in done.output, done.output
 
 
-def _narrowing_options() -> list[tuple[str, Any]]:
-    """(command path, option) of every option of the whole tree spelled as one that narrows."""
+def _every_param() -> list[tuple[str, Any]]:
+    """(command path, parameter) of every parameter of the whole command tree."""
     found, stack = [], [("kalshi", get_command(app))]
     while stack:
         path, command = stack.pop()
         for name, sub in getattr(command, "commands", {}).items():
             stack.append((f"{path} {name}", sub))
-        found += [(path, p) for p in command.params if NARROWING & set(p.opts)]
+        found += [(path, p) for p in command.params]
     return found
+
+
+def _narrowing_options() -> list[tuple[str, Any]]:
+    """(command path, option) of every option of the whole tree spelled as one that narrows."""
+    return [(path, p) for path, p in _every_param() if NARROWING & set(p.opts)]
 
 
 def test_the_walk_finds_the_narrowing_options() -> None:
@@ -147,18 +152,12 @@ NOT_NAMING = {
 
 
 def _text_arguments() -> list[tuple[str, Any]]:
-    found, stack = [], [("kalshi", get_command(app))]
-    while stack:
-        path, command = stack.pop()
-        for name, sub in getattr(command, "commands", {}).items():
-            stack.append((f"{path} {name}", sub))
-        found += [
-            (f"{path} {p.name}".removeprefix("kalshi "), p)
-            for p in command.params
-            if p.param_type_name == "argument"
-            and type(p.type).__name__ in ("StringParamType", "FuncParamType")
-        ]
-    return found
+    return [
+        (f"{path} {p.name}".removeprefix("kalshi "), p)
+        for path, p in _every_param()
+        if p.param_type_name == "argument"
+        and type(p.type).__name__ in ("StringParamType", "FuncParamType")
+    ]
 
 
 @pytest.mark.parametrize("blank", ["", "  "])
@@ -223,16 +222,11 @@ def test_a_blank_text_is_refused_before_anything_is_built(
 
 
 def test_every_data_dir_reason_and_unassign_option_refuses_a_blank_value() -> None:
-    found, stack = [], [("kalshi", get_command(app))]
-    while stack:
-        path, command = stack.pop()
-        for name, sub in getattr(command, "commands", {}).items():
-            stack.append((f"{path} {name}", sub))
-        found += [
-            (f"{path} {p.opts[0]}", p)
-            for p in command.params
-            if {"--data-dir", "--reason", "--unassign"} & set(p.opts)
-        ]
+    found = [
+        (f"{path} {p.opts[0]}", p)
+        for path, p in _every_param()
+        if {"--data-dir", "--reason", "--unassign"} & set(p.opts)
+    ]
     assert {"kalshi sim serve --data-dir", "kalshi sim env --data-dir", "kalshi halt --reason"} <= {
         name for name, _ in found
     }

@@ -273,19 +273,28 @@ def test_a_state_file_in_a_missing_directory_fails_state_location_and_nothing_is
     assert not state.parent.exists()
 
 
+def _exchange_status(*shards: int) -> dict[str, Any]:
+    """`GET /exchange/status` with each of `shards` open for trading and transfers."""
+    each = {
+        "exchange_active": True,
+        "trading_active": True,
+        "intra_exchange_transfers_active": True,
+    }
+    return {
+        "exchange_active": True,
+        "trading_active": True,
+        "exchange_index_statuses": [
+            {**each, "exchange_index": n, "description": f"shard {n}"} for n in shards
+        ],
+    }
+
+
 def test_a_traded_shard_short_of_its_floor_or_paused_warns(tmp_path: Path) -> None:
     """Each shard's money beside the markets the config trades there: the total passes any
     floor, the shard the markets live on does not."""
     key = key_file(tmp_path, 0o600)
     (tmp_path / "config.yaml").write_text("risk:\n  min_shard_balance: 50\n", encoding="utf-8")
     environ = {"KALSHI_API_KEY_ID": "key-id-123456", "KALSHI_PRIVATE_KEY_PATH": str(key)}
-    shard_status = {
-        "exchange_index": 2,
-        "description": "crypto",
-        "exchange_active": True,
-        "trading_active": True,
-        "intra_exchange_transfers_active": True,
-    }
     client = FakeClient(
         market_rows=[market("KXBTC-A", exchange_index=2), market("KXNBA-A", exchange_index=0)],
         balance_dollars="1012.0000",
@@ -293,11 +302,7 @@ def test_a_traded_shard_short_of_its_floor_or_paused_warns(tmp_path: Path) -> No
             {"exchange_index": 0, "balance": "1000.0000"},
             {"exchange_index": 2, "balance": "12.0000"},
         ],
-        exchange_status={
-            "exchange_active": True,
-            "trading_active": True,
-            "exchange_index_statuses": [{**shard_status, "exchange_index": 0}, shard_status],
-        },
+        exchange_status=_exchange_status(0, 2),
     )
     result = run(["health-check", "--json"], client=client, home=tmp_path, environ=environ)
     assert result.exit_code == 0, result.output  # a warning, not a failure
@@ -311,7 +316,7 @@ def test_a_traded_shard_short_of_its_floor_or_paused_warns(tmp_path: Path) -> No
         {"exchange_index": 0, "balance": "900.0000"},
         {"exchange_index": 2, "balance": "112.0000"},
     ]
-    client.exchange_status["exchange_index_statuses"][1] = {**shard_status, "trading_active": False}
+    client.exchange_status["exchange_index_statuses"][1]["trading_active"] = False
     result = run(["health-check", "--json"], client=client, home=tmp_path, environ=environ)
     shards = checks(result.stdout)["shards"]
     assert shards["status"] == "warn"
@@ -325,11 +330,6 @@ def test_a_traded_shard_holding_nothing_fails_as_check_balance_is_critical(tmp_p
     holding nothing where no traded market lives is shown, never graded."""
     key = key_file(tmp_path, 0o600)
     environ = {"KALSHI_API_KEY_ID": "key-id-123456", "KALSHI_PRIVATE_KEY_PATH": str(key)}
-    shard = {
-        "exchange_active": True,
-        "trading_active": True,
-        "intra_exchange_transfers_active": True,
-    }
     client = FakeClient(
         market_rows=[market("KXBTC-A", exchange_index=2), market("KXNBA-A", exchange_index=0)],
         balance_dollars="1000.0000",
@@ -338,13 +338,7 @@ def test_a_traded_shard_holding_nothing_fails_as_check_balance_is_critical(tmp_p
             {"exchange_index": 2, "balance": "0.0000"},
             {"exchange_index": 3, "balance": "0.0000"},
         ],
-        exchange_status={
-            "exchange_active": True,
-            "trading_active": True,
-            "exchange_index_statuses": [
-                {**shard, "exchange_index": n, "description": f"shard {n}"} for n in (0, 2, 3)
-            ],
-        },
+        exchange_status=_exchange_status(0, 2, 3),
     )
     result = run(["health-check", "--json"], client=client, home=tmp_path, environ=environ)
     assert result.exit_code == 12, result.output
@@ -372,21 +366,10 @@ def test_a_traded_shard_whose_money_is_not_told_warns(tmp_path: Path) -> None:
     UNKNOWN, never a pass."""
     key = key_file(tmp_path, 0o600)
     environ = {"KALSHI_API_KEY_ID": "key-id-123456", "KALSHI_PRIVATE_KEY_PATH": str(key)}
-    shard = {
-        "exchange_active": True,
-        "trading_active": True,
-        "intra_exchange_transfers_active": True,
-    }
     client = FakeClient(
         market_rows=[market("KXBTC-A", exchange_index=2)],
         balance_dollars="1000.0000",
-        exchange_status={
-            "exchange_active": True,
-            "trading_active": True,
-            "exchange_index_statuses": [
-                {**shard, "exchange_index": n, "description": f"shard {n}"} for n in (0, 2)
-            ],
-        },
+        exchange_status=_exchange_status(0, 2),
     )
     result = run(["health-check", "--json"], client=client, home=tmp_path, environ=environ)
     assert result.exit_code == 0, result.output  # a warning, not a failure
