@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from kalshi_cli.cli._output import TableFormat
+from kalshi_cli.vocabulary.request_ranges import SUBACCOUNT_MAX
 
 
 class Environment(StrEnum):
@@ -124,7 +125,7 @@ def series_option(help_text: str) -> Any:
 def subaccount_option(help_text: str, flag: str = "--subaccount") -> Any:
     """`--subaccount N` (or another flag naming one): 0 is the primary account, 1-63 the numbered
     ones."""
-    return typer.Option(flag, min=0, max=63, help=help_text)
+    return typer.Option(flag, min=0, max=SUBACCOUNT_MAX, help=help_text)
 
 
 def shard_option(flag: str, help_text: str) -> Any:

@@ -26,6 +26,7 @@ from kalshi_cli.client.retry import Resend
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.models import Answer, decode_answer
 from kalshi_cli.vocabulary.order_terms import check_count
+from kalshi_cli.vocabulary.request_ranges import SUBACCOUNT_MAX
 from kalshi_cli.vocabulary.units import fmt_count
 
 
@@ -77,19 +78,16 @@ def _limit_body(contracts_limit: Decimal) -> dict[str, str]:
     return {"contracts_limit_fp": fmt_count(check_count(contracts_limit, "contracts limit"))}
 
 
-MAX_SUBACCOUNT = 63
-
-
 def checked_subaccount(subaccount: int | None) -> int | None:
     """A request's `subaccount` (None: the client's own, else the default), refused unless a
-    whole number 0 (primary) to MAX_SUBACCOUNT: `True` is no subaccount 1."""
+    whole number 0 (primary) to SUBACCOUNT_MAX: `True` is no subaccount 1."""
     if subaccount is None:
         return None
     if isinstance(subaccount, bool) or not isinstance(subaccount, int):
         raise ValidationError("a subaccount is a whole number", code="bad_subaccount")
-    if not 0 <= subaccount <= MAX_SUBACCOUNT:
+    if not 0 <= subaccount <= SUBACCOUNT_MAX:
         raise ValidationError(
-            f"a subaccount is 0 (primary) to {MAX_SUBACCOUNT}", code="bad_subaccount"
+            f"a subaccount is 0 (primary) to {SUBACCOUNT_MAX}", code="bad_subaccount"
         )
     return subaccount
 

@@ -20,6 +20,7 @@ from kalshi_cli.risk.budget import Budget
 from kalshi_cli.runner.books import entry_log
 from kalshi_cli.vocabulary.errors import ConfigError, UsageError
 from kalshi_cli.vocabulary.owners import AGENT
+from kalshi_cli.vocabulary.request_ranges import SUBACCOUNT_MAX
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
     from kalshi_cli.strategies import StrategyLookup
     from kalshi_cli.strategy_api import Strategy
     from kalshi_cli.vocabulary.models import Market
-
-MAX_SUBACCOUNT = 63  # 0 the primary account, 1-63 the numbered ones (as `--subaccount` elsewhere)
 
 # failed strategy decisions in a row in one market (it raised, its model was late, down or
 # answered garbage) before an alert, and before SAFE_MODE (runner/loop/market_pass.py)
@@ -198,8 +197,8 @@ class TradeOptions:
             )
         if self.paper_balance <= 0:
             raise UsageError("--paper-balance must be positive")
-        if self.subaccount is not None and not 0 <= self.subaccount <= MAX_SUBACCOUNT:
-            raise UsageError(f"--subaccount must be 0-{MAX_SUBACCOUNT}, not {self.subaccount}")
+        if self.subaccount is not None and not 0 <= self.subaccount <= SUBACCOUNT_MAX:
+            raise UsageError(f"--subaccount must be 0-{SUBACCOUNT_MAX}, not {self.subaccount}")
         given = [
             n for n, v in (("--duration", self.duration_s), ("--max-ticks", self.max_ticks)) if v
         ]

@@ -13,6 +13,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from kalshi_cli.vocabulary.request_ranges import SUBACCOUNT_MAX
 from kalshi_cli.vocabulary.units import BookSide
 
 DAY_SECONDS = 86_400.0
@@ -104,6 +105,6 @@ def where_given(conditions: Mapping[str, object]) -> tuple[str, list[object]]:
 
 def subaccount_number(value: object) -> int:
     """A subaccount as the state file keeps it: 0 (the primary) to 63."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 63:
-        raise ValueError(f"a subaccount is 0 (primary) to 63, not {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= SUBACCOUNT_MAX:
+        raise ValueError(f"a subaccount is 0 (primary) to {SUBACCOUNT_MAX}, not {value!r}")
     return value

@@ -5,3 +5,4 @@ while the line is parsed, the range shown in the option's help. Constants only: 
 imports this module."""
 
 ORDERBOOK_DEPTH_MAX = 100  # GET /markets/{ticker}/orderbook: 0 (every level) to 100
+SUBACCOUNT_MAX = 63  # 0 the primary account, 1-63 the numbered ones (POST /portfolio/subaccounts)

@@ -11,8 +11,8 @@ import pytest
 
 from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.records import ExchangeError, SimEvent, SimSeries, ledger_id, owner
-from kalshi_cli.sim.core.subaccounts import MAX_SUBACCOUNT
 from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.request_ranges import SUBACCOUNT_MAX
 from tests.conftest import STANDARD_FEES
 from tests.sim.test_core import ASK, BID, IOC, MAKER, Env, market
 
@@ -33,7 +33,7 @@ def test_a_subaccount_is_numbered_in_order_and_starts_empty() -> None:
 
 def test_at_most_63_numbered_subaccounts() -> None:
     env = Env()
-    for _ in range(MAX_SUBACCOUNT):
+    for _ in range(SUBACCOUNT_MAX):
         env.ex.subaccounts.create_subaccount(env.a)
     with pytest.raises(ExchangeError) as info:
         env.ex.subaccounts.create_subaccount(env.a)

@@ -15,9 +15,9 @@ from kalshi_cli.sim.core.account_state import AccountState, floor_cents
 from kalshi_cli.sim.core.accounts import Ledger
 from kalshi_cli.sim.core.records import Account, ExchangeError, bad_request, ledger_id
 from kalshi_cli.sim.core.reference import Reference, check_shard
+from kalshi_cli.vocabulary.request_ranges import SUBACCOUNT_MAX
 from kalshi_cli.vocabulary.units import ZERO
 
-MAX_SUBACCOUNT = 63
 # the scopes of a key created without any (the spec's default: "full access")
 DEFAULT_SCOPES = ("read", "write")
 SCOPES = (
@@ -109,8 +109,8 @@ class Subaccounts:
 
     def create_subaccount(self, user: str) -> int:
         accounts = self._user(user)
-        if accounts.count >= MAX_SUBACCOUNT:
-            raise bad_request(f"at most {MAX_SUBACCOUNT} numbered subaccounts per user")
+        if accounts.count >= SUBACCOUNT_MAX:
+            raise bad_request(f"at most {SUBACCOUNT_MAX} numbered subaccounts per user")
         now = self._ref.log("subaccount", account_id=user)
         accounts.count += 1
         number = accounts.count

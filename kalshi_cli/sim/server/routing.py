@@ -23,7 +23,6 @@ from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.historical import HistoryPolicy
 from kalshi_cli.sim.core.record_views import NewestFirst, OrderRef, OrdersNewestFirst
 from kalshi_cli.sim.core.records import Account, ExchangeError, SimOrder, SimPosition, bad_request
-from kalshi_cli.sim.core.subaccounts import MAX_SUBACCOUNT
 from kalshi_cli.sim.server.auth import Authenticator
 from kalshi_cli.sim.server.faults import Faults
 from kalshi_cli.sim.server.history import MarketHistory
@@ -34,6 +33,7 @@ from kalshi_cli.sim.server.request_bodies import GO_BATCHES, GO_STRUCTS, REQUEST
 from kalshi_cli.sim.server.schedule import SimSchedule
 from kalshi_cli.sim.server.shards import ShardPaused, ShardSwitches
 from kalshi_cli.vocabulary.clock import Clock
+from kalshi_cli.vocabulary.request_ranges import SUBACCOUNT_MAX
 
 log = logging.getLogger("kalshi_cli.sim")
 
@@ -369,7 +369,7 @@ def query_subaccount(ctx: RequestContext) -> int | None:
     query says."""
     if ctx.operation not in SUBACCOUNT_QUERY:
         return None
-    return query_int(ctx, "subaccount", None, 0, MAX_SUBACCOUNT)
+    return query_int(ctx, "subaccount", None, 0, SUBACCOUNT_MAX)
 
 
 def shard_query(ctx: RequestContext, *, auto_route: bool = False) -> int | None:

@@ -12,7 +12,7 @@ from typing import Any
 from kalshi_cli.sim.core.records import ExchangeError, bad_request
 from kalshi_cli.sim.core.subaccounts import DEFAULT_SCOPES, SimApiKey
 from kalshi_cli.sim.server.operations import OPERATIONS
-from kalshi_cli.sim.server.routes.subaccounts import MAX_SUBACCOUNT, forbidden
+from kalshi_cli.sim.server.routes.subaccounts import forbidden
 from kalshi_cli.sim.server.routing import (
     Endpoint,
     Json,
@@ -29,6 +29,7 @@ from kalshi_cli.vocabulary.keys import (
     private_key_pem,
     public_key_pem,
 )
+from kalshi_cli.vocabulary.request_ranges import SUBACCOUNT_MAX
 
 # `write::trade` lets a key write orders and order groups: every operation of the spec that does
 TRADE_OPERATIONS = frozenset(
@@ -84,8 +85,8 @@ def _subaccount(body: Json) -> int | None:
     value: Any = body.get("subaccount")
     if value is None:
         return None
-    if not 0 <= value <= MAX_SUBACCOUNT:
-        raise bad_request(f"subaccount must be from 0 to {MAX_SUBACCOUNT}")
+    if not 0 <= value <= SUBACCOUNT_MAX:
+        raise bad_request(f"subaccount must be from 0 to {SUBACCOUNT_MAX}")
     return int(value)
 
 

@@ -12,7 +12,6 @@ from decimal import Decimal
 from kalshi_cli.sim.core.records import bad_request
 from kalshi_cli.sim.core.reference import MAX_SHARD
 from kalshi_cli.sim.core.shard_transfers import SimShardTransfer
-from kalshi_cli.sim.core.subaccounts import MAX_SUBACCOUNT
 from kalshi_cli.sim.server.routing import (
     Endpoint,
     Json,
@@ -23,6 +22,7 @@ from kalshi_cli.sim.server.routing import (
     query_int,
     query_str,
 )
+from kalshi_cli.vocabulary.request_ranges import SUBACCOUNT_MAX
 from kalshi_cli.vocabulary.units import fmt_dollars
 
 INSTANCES = ("event_contract", "margined")
@@ -63,8 +63,8 @@ def handle_transfer(state: SimState, ctx: RequestContext) -> tuple[int, Json | N
     shards = [
         _int(body, n, 0, MAX_SHARD) for n in ("source_exchange_shard", "destination_exchange_shard")
     ]
-    from_sub = _int(body, "source_subaccount", 0, MAX_SUBACCOUNT)
-    to_sub = _int(body, "destination_subaccount", 0, MAX_SUBACCOUNT)
+    from_sub = _int(body, "source_subaccount", 0, SUBACCOUNT_MAX)
+    to_sub = _int(body, "destination_subaccount", 0, SUBACCOUNT_MAX)
     if source != "event_contract" or destination != "event_contract":
         raise bad_request("the simulator runs the event_contract exchange instance only")
     if amount % 100:

@@ -26,9 +26,8 @@ from kalshi_cli.sim.server.routing import (
     query_str,
     query_subaccount,
 )
+from kalshi_cli.vocabulary.request_ranges import SUBACCOUNT_MAX
 from kalshi_cli.vocabulary.units import ZERO, fmt_dollars
-
-MAX_SUBACCOUNT = 63
 
 
 def forbidden(message: str) -> ExchangeError:
@@ -51,8 +50,8 @@ def _restricted(ctx: RequestContext, wanted: int | None) -> int | None:
 def _number(value: Any, name: str) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SUBACCOUNT:
-        raise bad_request(f"{name} must be a subaccount number from 0 to {MAX_SUBACCOUNT}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= SUBACCOUNT_MAX:
+        raise bad_request(f"{name} must be a subaccount number from 0 to {SUBACCOUNT_MAX}")
     return value
 
 
