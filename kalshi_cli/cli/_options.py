@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.models import TyperPath
 
 from kalshi_cli.cli._output import TableFormat
 from kalshi_cli.vocabulary.request_ranges import SUBACCOUNT_MAX
@@ -212,6 +213,31 @@ def directory(text: str) -> Path:
 
 
 directory.__name__ = "directory"  # Typer names the option's type after its parser
+
+
+class _GivenPath(TyperPath):
+    """A file or directory as Typer reads it, refused blank."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail("cannot be empty", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+def refuse_blank_paths(command: Any) -> Any:
+    """Every file or directory `command` and its subcommands take refuse a blank value while the
+    line is parsed: blank (a script's unset `$OUT`) would name the current directory, and a
+    command then wrote its data set there, read it as one, or failed after it had started
+    (tests/cli/test_blank_selections_are_refused.py walks the tree). One rule for every path
+    parameter, present and future, applied as each command is built."""
+    for param in command.params:
+        if type(param.type) is TyperPath:
+            given = _GivenPath.__new__(_GivenPath)
+            given.__dict__.update(vars(param.type))
+            param.type = given
+    for sub in getattr(command, "commands", {}).values():
+        refuse_blank_paths(sub)
+    return command
 
 
 def identifier_argument(help_text: str) -> Any:

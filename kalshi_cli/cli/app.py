@@ -27,7 +27,7 @@ from typer.core import TyperGroup
 
 import kalshi_cli
 from kalshi_cli.cli._context import AppContext, activate, refuse_a_missing_state_dir
-from kalshi_cli.cli._options import ConfigOpt, EnvOpt, StateOpt
+from kalshi_cli.cli._options import ConfigOpt, EnvOpt, StateOpt, refuse_blank_paths
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.process import interruptible
@@ -158,8 +158,8 @@ def load_command(entry: LazyCommand) -> Any:
         holder.command(entry.name, cls=getattr(module, "COMMAND_CLASS", None))(command)
     built = typer.main.get_command(holder)
     if isinstance(built, TyperGroup):
-        return built.commands[entry.name]
-    return built
+        built = built.commands[entry.name]
+    return refuse_blank_paths(built)
 
 
 # each command as built, once per process: Typer reads every signature's type hints to build one,
@@ -209,6 +209,7 @@ def report(message: str, exc: BaseException | None = None) -> None:
 class KalshiGroup(TyperGroup):
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
+        refuse_blank_paths(self)  # the root's own (`--config`, `--state`): none built yet below
         self.commands = LazyCommands(COMMANDS)
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:

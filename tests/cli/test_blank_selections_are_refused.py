@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import typer
 from typer.main import get_command
+from typer.models import TyperPath
 
 from kalshi_cli.cli.app import app
 from kalshi_cli.store import Store
@@ -249,3 +250,49 @@ def test_a_data_dir_naming_a_file_is_a_usage_error(tmp_path: Path, command: str)
     assert done.exit_code == ExitCode.USAGE, done.output
     assert "is a file, not a directory" in done.stderr, done.stderr
     assert afile.read_text() == ""
+
+
+def _path_params() -> list[tuple[str, Any]]:
+    """(command path and name, parameter) of every file or directory a command of the tree takes."""
+    return [
+        (f"{path} {p.opts[0]}", p)
+        for path, p in _every_param()
+        if isinstance(p.type, TyperPath) or p.opts == ["--data-dir"]
+    ]
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_every_file_or_directory_a_command_takes_refuses_a_blank_value(blank: str) -> None:
+    """A blank path (a script's unset `$OUT`) named the current directory: `--state ""` failed as
+    "a bug", `trade --log-file ""` after the loop had started, `backtest --data ""` read the
+    current directory as a data set. Each is a usage error while the line is parsed."""
+    found = _path_params()
+    assert {"kalshi --state", "kalshi trade --log-file", "kalshi data ls root"} <= {
+        name for name, _ in found
+    }
+    taken = []
+    for name, param in found:
+        try:
+            param.type.convert(blank, param, None)
+        except typer.BadParameter:
+            continue
+        taken.append(name)
+    assert taken == [], f"taken blank ({blank!r}): {taken}"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--state", "", "status"],
+        ["--config", " ", "balance"],
+        ["trade", "--strategy", "arbitrage", "--once", "--dry-run", "--log-file", ""],
+        ["backtest", "--strategy", "spike", "--data", ""],
+    ],
+    ids=" ".join,
+)
+def test_a_blank_path_is_refused_before_anything_is_built(tmp_path: Path, args: list[str]) -> None:
+    home = tmp_path / "home"
+    done = run(args, home=home)  # no client: nothing is built, so nothing is sent
+    assert done.exit_code == ExitCode.USAGE, done.output
+    assert done.stderr.count("\n") == 1 and "cannot be empty" in done.stderr, done.stderr
+    assert not home.exists() or list(home.rglob("*")) == []
