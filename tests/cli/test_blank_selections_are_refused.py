@@ -257,7 +257,7 @@ def _path_params() -> list[tuple[str, Any]]:
     return [
         (f"{path} {p.opts[0]}", p)
         for path, p in _every_param()
-        if isinstance(p.type, TyperPath) or p.opts == ["--data-dir"]
+        if isinstance(p.type, TyperPath)  # `--data-dir` above
     ]
 
 
