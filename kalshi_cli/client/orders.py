@@ -130,6 +130,13 @@ def _cancel_answers(conn: Connection, response: httpx.Response) -> tuple[list[Ca
     return read, "the batch cancel's answer did not name it"
 
 
+def placed_with(orders: Iterable[Order], client_order_id: str) -> Order | None:
+    """The first of `orders` placed with `client_order_id`, or None: the lookup of an order
+    whose create answer was lost, by the id sent with it (every client's
+    `find_order_by_client_id`)."""
+    return next((o for o in orders if o.client_order_id == client_order_id), None)
+
+
 class OrdersApi(Area):
     """Orders: placed, changed and cancelled; listed and looked up; their places in the queue."""
 
@@ -323,10 +330,7 @@ class OrdersApi(Area):
     def find_order_by_client_id(self, client_order_id: str, ticker: str) -> Order | None:
         """The order placed with `client_order_id` on `ticker`, whatever its status, or None if
         the exchange has none: how an `OrderOutcomeUnknown` is resolved."""
-        for order in self.iter_orders(ticker=ticker):
-            if order.client_order_id == client_order_id:
-                return order
-        return None
+        return placed_with(self.iter_orders(ticker=ticker), client_order_id)
 
     def get_queue_positions(
         self,

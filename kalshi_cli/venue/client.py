@@ -16,6 +16,7 @@ from itertools import islice, takewhile
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
 from kalshi_cli.client.historical import HistoricalCutoff
+from kalshi_cli.client.orders import placed_with
 from kalshi_cli.client.requests import (
     AmendOrder,
     AmendResult,
@@ -388,10 +389,7 @@ class VenueOrders(_Area):
         raise api_error(not_found())
 
     def find_order_by_client_id(self, client_order_id: str, ticker: str) -> Order | None:
-        for order in self.iter_orders(ticker=ticker):
-            if order.client_order_id == client_order_id:
-                return order
-        return None
+        return placed_with(self.iter_orders(ticker=ticker), client_order_id)
 
     def get_queue_positions(
         self,

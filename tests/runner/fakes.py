@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from kalshi_cli.client.historical import HistoricalCutoff
+from kalshi_cli.client.orders import placed_with
 from kalshi_cli.client.requests import (
     AmendOrder,
     AmendResult,
@@ -415,10 +416,7 @@ class FakeClient(EveryAreaItself):
             if isinstance(error, BaseException):
                 raise error
             return None
-        for order in self.iter_orders(ticker=ticker):
-            if order.client_order_id == client_order_id:
-                return order
-        return None
+        return placed_with(self.iter_orders(ticker=ticker), client_order_id)
 
     def iter_fills(self, *, min_ts: int | None = None, **_: Any) -> Iterator[Fill]:
         if self.fills_error is not None:

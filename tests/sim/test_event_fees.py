@@ -101,6 +101,28 @@ def test_a_scheduled_change_of_the_multiplier_alone_drops_the_earlier_override_t
     assert env.place(env.a, BID, "0.50", 10, ticker="O").fills[0].fee == D("0.175")
 
 
+def test_fee_changes_scheduled_out_of_order_take_effect_by_their_times() -> None:
+    """A series' and an event's changes each keep the order of their times, not of their
+    scheduling: the last one due is the one in force."""
+    env = _event_env()
+    now = env.clock.wall()
+    series_late = env.ex.schedule_fee_change("EVS", "quadratic", "3", now + 120)
+    series_early = env.ex.schedule_fee_change("EVS", "quadratic", "2", now + 60)
+    event_late = env.ex.schedule_event_fee_change("EVS-OVR", None, "5", now + 120)
+    event_early = env.ex.schedule_event_fee_change("EVS-OVR", None, "4", now + 60)
+    fees = env.ex.reference.fees
+    assert fees.fee_changes("EVS") == [series_early, series_late]
+    assert fees.event_fee_changes("EVS-OVR") == [event_early, event_late]
+    env.clock.advance(90)
+    env.ex.tick()
+    assert fees.series_fees("EVS").multiplier == 2
+    assert fees.event_fee_override("EVS-OVR") == (None, "4")
+    env.clock.advance(60)
+    env.ex.tick()
+    assert fees.series_fees("EVS").multiplier == 3
+    assert fees.event_fee_override("EVS-OVR") == (None, "5")
+
+
 def test_a_scheduled_event_fee_change_sets_then_clears_the_override_at_its_times() -> None:
     env = _event_env()
     notices: list[SimNotice] = []

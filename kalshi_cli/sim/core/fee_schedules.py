@@ -202,9 +202,7 @@ class FeeSchedules:
             fee_multiplier=change.fee_multiplier,
             scheduled_ts=change.scheduled_ts,
         )
-        changes = self._fee_changes.setdefault(series_ticker, [])
-        changes.append(change)
-        changes.sort(key=lambda c: c.scheduled_ts)
+        _schedule(self._fee_changes, series_ticker, change)
         return change
 
     def schedule_event_fee_change(
@@ -237,9 +235,7 @@ class FeeSchedules:
             fee_multiplier_override=fee_multiplier_override,
             scheduled_ts=change.scheduled_ts,
         )
-        changes = self._event_fee_changes.setdefault(event_ticker, [])
-        changes.append(change)
-        changes.sort(key=lambda c: c.scheduled_ts)
+        _schedule(self._event_fee_changes, event_ticker, change)
         return change
 
     def announce_event_fee(self, change_id: str) -> None:
@@ -272,6 +268,14 @@ def check_event_override(fee_type: str | None, multiplier: str | None) -> None:
 
 
 _Change = TypeVar("_Change", SimFeeChange, SimEventFeeChange)
+
+
+def _schedule(changes: dict[str, list[_Change]], ticker: str, change: _Change) -> None:
+    """List `change` among its ticker's by scheduled_ts, the order `series_fees` and
+    `event_fee_override` read them in (the last one due is in force)."""
+    listed = changes.setdefault(ticker, [])
+    listed.append(change)
+    listed.sort(key=lambda c: c.scheduled_ts)
 
 
 def _by_schedule(changes: dict[str, list[_Change]], ticker: str | None) -> list[_Change]:

@@ -41,7 +41,7 @@ from kalshi_cli.sim.core.account_state import floor_cents
 from kalshi_cli.sim.core.accounts import Ledger
 from kalshi_cli.sim.core.records import bad_request, ledger_id
 from kalshi_cli.sim.core.reference import Reference, check_shard
-from kalshi_cli.sim.core.subaccounts import Subaccounts
+from kalshi_cli.sim.core.subaccounts import Subaccounts, require_available
 
 PENDING, COMPLETE = "pending", "complete"
 DEFAULT_REBALANCE_S = 60.0  # how often a scenario that sets none rebalances
@@ -122,14 +122,8 @@ class ShardTransfers:
             return self._within_shard(
                 user, source_subaccount, destination_subaccount, source_shard, amount_cents
             )
-        source = ledger_id(user, source_subaccount)
-        available = floor_cents(self._ledger.acct(source).available(source_shard))
-        if amount_cents > available:
-            raise bad_request(
-                f"subaccount {source_subaccount} has {available} cents available on "
-                f"exchange_index {source_shard}",
-                "insufficient_balance",
-            )
+        source = self._ledger.acct(ledger_id(user, source_subaccount))
+        require_available(source, source_subaccount, source_shard, amount_cents)
         now = self._ref.log(
             "shard_transfer",
             account_id=user,

@@ -32,6 +32,17 @@ SCOPES = (
 )
 
 
+def require_available(source: AccountState, subaccount: int, shard: int, amount_cents: int) -> None:
+    """Refuse (insufficient balance) a move of `amount_cents` out of `subaccount` on `shard`
+    that what the subaccount has available there, in whole cents, does not cover."""
+    available = floor_cents(source.available(shard))
+    if amount_cents > available:
+        raise bad_request(
+            f"subaccount {subaccount} has {available} cents available on exchange_index {shard}",
+            "insufficient_balance",
+        )
+
+
 @dataclass(frozen=True)
 class SimTransfer:
     transfer_id: str
@@ -149,13 +160,7 @@ class Subaccounts:
         if amount_cents <= 0:
             raise bad_request("amount_cents must be positive")
         check_shard(self._ref, exchange_index)
-        available = floor_cents(source.available(exchange_index))
-        if amount_cents > available:
-            raise bad_request(
-                f"subaccount {from_subaccount} has {available} cents available on exchange_index "
-                f"{exchange_index}",
-                "insufficient_balance",
-            )
+        require_available(source, from_subaccount, exchange_index, amount_cents)
         shard = {"exchange_index": exchange_index} if exchange_index else {}
         now = self._ref.log(
             "transfer",
