@@ -243,12 +243,10 @@ class MaxOrderCostRule:
 
     def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
         limit = self.max_order_cost
-        price = intent.price if intent.action is Action.BUY else ONE - intent.price
-        if limit is None or intent.reduce_only or intent.count * price <= limit:
+        if limit is None or intent.reduce_only:
             return _ALLOWED[self.code]
-        held, _ = ctx.position.held_at_exchange()
-        closable = max(-held if intent.book_side is BookSide.BID else held, ZERO)
-        if max(intent.count - closable, ZERO) * price <= limit:
+        price = added_price(intent)
+        if intent.count * price <= limit or opening_cost(intent, ctx.position) <= limit:
             return _ALLOWED[self.code]
         return _deny(
             self.code,
@@ -507,7 +505,7 @@ class StopLossAtEntryRule:
         if intent.reduce_only or book is None:
             return _ALLOWED[self.code]
         held, entry_cost = view.held_at_exchange()
-        paid = intent.price if intent.side is side else ONE - intent.price
+        paid = added_price(intent)
         if side_held(held) in (None, side):
             count = abs(held) + intent.count
             cost = entry_cost + paid * intent.count
@@ -563,16 +561,26 @@ class EventLossRule:
         return _ALLOWED[self.code]
 
 
+def added_price(order: Intent | RestingOrder) -> Decimal:
+    """The price of the side an order adds: a sale of YES at 0.05 opens NO at 0.95."""
+    return order.price if order.action is Action.BUY else ONE - order.price
+
+
+def opening_count(count: Decimal, book_side: BookSide, held: Decimal) -> Decimal:
+    """The contracts of an order of `count` on `book_side` that open a position: those that
+    close one `held` (+YES / -NO) on the other side release money."""
+    closable = max(-held if book_side is BookSide.BID else held, ZERO)
+    return max(count - closable, ZERO)
+
+
 def _opening(intent: Intent, view: PositionView) -> tuple[Decimal, Decimal]:
-    """The contracts an order opens (those that close a position held on the other side, as
-    the exchange holds it, release money) and the price of the side it adds (a sale of YES at
-    0.05 opens NO at 0.95). A reduce-only exit opens nothing."""
+    """The contracts an order opens (`opening_count`, against the position as the exchange
+    holds it) and the price of the side it adds (`added_price`). A reduce-only exit opens
+    nothing."""
     if intent.reduce_only:
         return ZERO, ZERO
-    price = intent.price if intent.action is Action.BUY else ONE - intent.price
     held, _ = view.held_at_exchange()
-    closable = max(-held if intent.book_side is BookSide.BID else held, ZERO)
-    return max(intent.count - closable, ZERO), price
+    return opening_count(intent.count, intent.book_side, held), added_price(intent)
 
 
 def opening_cost(intent: Intent, view: PositionView) -> Decimal:
@@ -592,26 +600,28 @@ def taking_fee(
     the market's rate (`fee_rates`, (taker, maker); None: not known, the exchange's to hold the
     order to) for an order that takes now or dies (IOC, FOK); none for a GTC order, held to its
     cost alone. The one rule of the balance check (services/orders/limits.py) and the shard's
-    (`taker_fee_asked`)."""
+    (`shard_cost`)."""
     if fee_rates is None or time_in_force is TimeInForce.GTC:
         return ZERO
     return trading_fee(count, price, fee_rates[0])
 
 
-def taker_fee_asked(
+def _shard_cost(
     intent: Intent, view: PositionView, fee_rates: tuple[Decimal, Decimal] | None
-) -> Decimal:
-    """What `taking_fee` holds an order to on the contracts it opens (`_opening`): the exchange
-    charges it from the market's shard with the cost."""
+) -> tuple[Decimal, Decimal]:
+    """What an order asks of its market's shard, and the taker fee in it: its `opening_cost`
+    and what `taking_fee` holds it to on the contracts it opens, which the exchange charges
+    from the market's shard with the cost."""
     count, price = _opening(intent, view)
-    return taking_fee(count, price, intent.time_in_force, fee_rates)
+    fee = taking_fee(count, price, intent.time_in_force, fee_rates)
+    return count * price + fee, fee
 
 
 def shard_cost(
     intent: Intent, view: PositionView, fee_rates: tuple[Decimal, Decimal] | None
 ) -> Decimal:
-    """What an order asks of its market's shard: its `opening_cost` and `taker_fee_asked`."""
-    return opening_cost(intent, view) + taker_fee_asked(intent, view, fee_rates)
+    """What an order asks of its market's shard: its `opening_cost` and its taker fee."""
+    return _shard_cost(intent, view, fee_rates)[0]
 
 
 def _cents_up(amount: Decimal) -> Decimal:
@@ -638,8 +648,7 @@ class ShardBalanceRule:
         shards = ctx.shard
         if shards is None:
             return _ALLOWED[self.code]
-        fee = taker_fee_asked(intent, ctx.position, ctx.fee_rates)
-        need = opening_cost(intent, ctx.position) + fee
+        need, fee = _shard_cost(intent, ctx.position, ctx.fee_rates)
         here = shards.shard
         have = shards.available(here)
         others = [n for n in sorted(shards.balances) if n != here]

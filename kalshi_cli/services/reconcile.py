@@ -42,6 +42,10 @@ if TYPE_CHECKING:
     from kalshi_cli.store import IntentRecord, Store
     from kalshi_cli.vocabulary.models import Fill, Settlement
 
+    # the subaccount of what names none: its number, None (not known), or a function that reads
+    # it, asked only when a row naming none needs it (`_asked`)
+    LazySubaccount = int | Callable[[], int | None] | None
+
 
 class _Own(Enum):
     CLIENTS_OWN = "the subaccount the client acts on"
@@ -427,7 +431,7 @@ def import_foreign_orders(
     *,
     now: float,
     doubtful: Doubtful | None = None,
-    subaccount: int | Callable[[], int | None] | None = None,
+    subaccount: LazySubaccount = None,
 ) -> None:
     """Step 3: resting orders the state file does not know are recorded as `external`
     (`subaccount`: the one the listing was of, for an order that names none, or what tells
@@ -451,7 +455,7 @@ def correct_fills(
     report: ReconcileReport,
     *,
     since_ts: int | None = None,
-    unnamed: int | Callable[[], int | None] | None = None,
+    unnamed: LazySubaccount = None,
     numbers: Listed,
 ) -> None:
     """Step 4: fills and settlements copied, rows marked cancelled that filled first corrected,
@@ -502,19 +506,22 @@ def _unsettled(store: Store) -> list[IntentRecord]:
 
 def _listed_subaccount(
     client: ReconcileClient, unnamed: Callable[[], int | None] | None
-) -> int | Callable[[], int | None] | None:
+) -> LazySubaccount:
     """The subaccount of what the client lists naming none: the one it acts on, else what
     `unnamed` tells when asked."""
     return client.subaccount if client.subaccount is not None or unnamed is None else unnamed
 
 
-def _unnamed_fill(
-    fill: Fill, client: ReconcileClient, unnamed: int | Callable[[], int | None] | None
-) -> int | None:
+def _unnamed_fill(fill: Fill, client: ReconcileClient, unnamed: LazySubaccount) -> int | None:
     """The subaccount of `fill` when it names none (`sync_fills`)."""
     if unnamed is None or fill.subaccount is not None:
         return client.subaccount
-    return unnamed() if callable(unnamed) else unnamed
+    return _asked(unnamed)
+
+
+def _asked(subaccount: LazySubaccount) -> int | None:
+    """The subaccount `subaccount` names, a function asked now."""
+    return subaccount() if callable(subaccount) else subaccount
 
 
 def sync_fills(
@@ -522,7 +529,7 @@ def sync_fills(
     store: Store,
     *,
     since_ts: int | None,
-    unnamed: int | Callable[[], int | None] | None = None,
+    unnamed: LazySubaccount = None,
 ) -> tuple[int, list[str]]:
     """(fills added, order ids the state file had as canceled with fewer contracts filled
     than the exchange's fills show: each row now counts them, and says executed when they
@@ -603,7 +610,7 @@ def sync_account_fills(
     *,
     since_ts: int | None,
     numbers: Listed,
-    unnamed: int | Callable[[], int | None] | None = None,
+    unnamed: LazySubaccount = None,
 ) -> tuple[int, list[str]]:
     """`sync_fills` over the account: the client's own subaccount's listing when it acts on one
     (`numbers` CLIENTS_OWN), else each of `numbers` listed on its own through a handle on it. A
@@ -725,7 +732,7 @@ def book_read(
     order: Order,
     *,
     now: float,
-    subaccount: int | Callable[[], int | None] | None = None,
+    subaccount: LazySubaccount = None,
 ) -> bool:
     """An order read from the exchange, copied in (`apply_order`) unless the state file's row,
     answered already, knows more than it shows (`moves_backwards`): the read lags a write the
@@ -745,7 +752,7 @@ def book_cancel(
     order_id: str,
     read: Order | None = None,
     *,
-    subaccount: int | Callable[[], int | None] | None = None,
+    subaccount: LazySubaccount = None,
 ) -> bool:
     """The one rule a cancel is booked by, whoever sent it: answered, the order is cancelled and
     nothing rests (`mark_cancelled`). Refused, by the order read back (`read`): a read still
@@ -764,7 +771,7 @@ def apply_order(
     *,
     now: float,
     doubtful: Doubtful | None = None,
-    subaccount: int | Callable[[], int | None] | None = None,
+    subaccount: LazySubaccount = None,
 ) -> bool:
     """Copy an exchange order's state into its intent; True when something changed. With
     `doubtful`, a read that moves the row backwards too soon after it was written (`now` is
@@ -817,7 +824,7 @@ def import_order(
     order: Order,
     *,
     now: float,
-    subaccount: int | Callable[[], int | None] | None = None,
+    subaccount: LazySubaccount = None,
 ) -> None:
     """Record an order placed elsewhere, in one transaction: as the strategy its client order
     id names (`owner_in`: a loop whose state file was lost keeps owning it), else external. Its
@@ -830,12 +837,7 @@ def import_order(
     # in the trader's words, as every listing reads an order placed elsewhere: a NO order is
     # never a YES sale, whose fills would read `sell yes`
     side, action, _ = traders_terms(order.book_side, order.yes_price, None)
-    if order.subaccount is not None:
-        subaccount = order.subaccount
-    elif callable(subaccount):
-        subaccount = subaccount()
-    if subaccount is None:
-        subaccount = 0
+    number = order.subaccount if order.subaccount is not None else _asked(subaccount)
     # the order's terms as the request that would have placed it (the spec requires each of
     # them in an Order, so none is made up); the intent is built from it as a sent one's is
     placed = CreateOrder(
@@ -854,7 +856,7 @@ def import_order(
                 placed,
                 side=side,
                 action=action,
-                subaccount=subaccount,
+                subaccount=number or 0,
                 now=now,
                 strategy=owner_in(order.client_order_id or "") or EXTERNAL,
                 reason="imported by reconcile",

@@ -66,6 +66,15 @@ def test_a_sale_needs_the_side_it_opens_and_an_exit_needs_nothing() -> None:
     assert ShardBalanceRule().check(exit_, ctx({0: "0", 2: "0"})).allowed
 
 
+def test_a_buy_that_adds_to_what_is_held_needs_its_own_cost_alone() -> None:
+    """Contracts held on the side the order adds close nothing and free nothing: it needs what
+    it buys, no more."""
+    held = PositionView(T, position=D(10), entry_cost=D(4))
+    assert ShardBalanceRule().check(buy(), ctx({0: "100", 2: "4.00"}, view=held)).allowed
+    verdict = ShardBalanceRule().check(buy(), ctx({0: "100", 2: "3.99"}, view=held))
+    assert not verdict.allowed and "needs $4.00" in verdict.detail
+
+
 def test_without_shard_balances_the_exchange_holds_the_order_alone() -> None:
     assert ShardBalanceRule().check(buy(), ctx(None)).allowed
 

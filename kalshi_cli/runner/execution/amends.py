@@ -28,13 +28,11 @@ from kalshi_cli.runner.execution.unknown_orders import LostAnswer, Turns
 from kalshi_cli.services.reconcile import AMEND_READ, amend_not_made, moves_backwards
 from kalshi_cli.store.errors import StoreError
 from kalshi_cli.vocabulary.errors import (
-    ApiError,
     BadRequestError,
     KalshiError,
     NotFoundError,
     RequestWithdrawn,
     TradingHaltedError,
-    answered_code,
 )
 from kalshi_cli.vocabulary.units import ZERO, TimeInForce, to_book
 
@@ -82,9 +80,9 @@ class Amends:
         self._portfolio = portfolio
         self._log = report.log
         self._counters = report.counters
+        self._holds = holds
         self._guard = holds.guard
         self._unknown = holds.unknown
-        self._balance_hold = holds.balance_hold
         self._fills = fills
         # order id -> the amend whose answer was lost, and the order it is (`lost`)
         self.lost: dict[str, tuple[Amend, OpenOrder]] = {}
@@ -211,9 +209,7 @@ class Amends:
         # took it: it may wait behind calls sent after it, and answered)
         sent, sent_at = answered.sent, answer.sent_at
         if sent.lost is not None:
-            # a paused shard's answer is no API error (runner/execution/balance_hold.py)
-            if not self._balance_hold.unavailable(answered_code(sent.lost), intent.ticker):
-                self._guard.failed(sent.lost, sent_at)
+            self._holds.lost(sent.lost, intent.ticker, sent_at)
             self._lose(amend, order, intent)
             self._log.emit(
                 "amend_unknown",
@@ -222,10 +218,7 @@ class Amends:
             return None
         if sent.refused is not None:
             exc = sent.refused
-            # a shard short of collateral is no API error (runner/execution/balance_hold.py)
-            code = exc.code if isinstance(exc, ApiError) else None
-            if not self._balance_hold.refused(code, intent.ticker):
-                self._guard.failed(exc, sent_at)
+            self._holds.refused(exc, intent.ticker, sent_at)
             self._log.emit(
                 "amend_rejected",
                 {**intent_fields(intent), "order_id": amend.order_id, "error": exc.message},

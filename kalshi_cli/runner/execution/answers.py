@@ -26,7 +26,6 @@ from kalshi_cli.vocabulary.errors import (
     RequestWithdrawn,
     TradingHaltedError,
     TransportError,
-    answered_code,
 )
 from kalshi_cli.vocabulary.order_terms import owned_client_order_id
 from kalshi_cli.vocabulary.units import ZERO, to_book
@@ -62,6 +61,7 @@ class AnswerBook:
         self._portfolio = books.portfolio
         self._log = report.log
         self._counters = report.counters
+        self._holds = holds
         self._guard = holds.guard
         self._unknown = holds.unknown
         self._balance_hold = holds.balance_hold
@@ -195,9 +195,7 @@ class AnswerBook:
         try:
             outcome = self.orders.book_sent(create, sent)
         except OrderOutcomeUnknown as exc:
-            # a paused shard's answer is no API error (runner/execution/balance_hold.py)
-            if not self._balance_hold.unavailable(answered_code(exc), intent.ticker):
-                self._guard.failed(exc, sent_at)
+            self._holds.lost(exc, intent.ticker, sent_at)
             self._unknown.lost(create.client_order_id, intent.ticker, intent)
             self._fills.due.set()
             self._log.emit(
@@ -216,10 +214,7 @@ class AnswerBook:
             if self.order_groups and isinstance(exc, ApiError) and exc.code in GROUP_REFUSALS:
                 self.group_refused(intent, exc.code, exc.message)
                 return None
-            # a shard short of collateral is no API error (runner/execution/balance_hold.py)
-            code = exc.code if isinstance(exc, ApiError) else None
-            if not self._balance_hold.refused(code, intent.ticker):
-                self._guard.failed(exc, sent_at)
+            self._holds.refused(exc, intent.ticker, sent_at)
             self._log.emit("order_rejected", {**intent_fields(intent), "error": exc.message})
             return None
         self._guard.ok(sent_at)

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from kalshi_cli.risk.engine import limit_rules
-from kalshi_cli.risk.rules import Code, taking_fee
+from kalshi_cli.risk.rules import Code, added_price, opening_count, taking_fee
 from kalshi_cli.services.fees import load_fee_models
 from kalshi_cli.services.pretrade.account import MarketReads, OrderView, PreTradeAccount
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
@@ -133,9 +133,7 @@ class PreTradeChecks:
         if need > available:
             ticker = request.ticker
             position = self.account.view(ticker, reads).position
-            closable = max(-position if book_side is BookSide.BID else position, ZERO)
-            opening = max(request.count - closable, ZERO)
-            opening_need = cost(opening)
+            opening_need = cost(opening_count(request.count, book_side, position))
             if opening_need > available:
                 left = " left" if reads.spent else ""
                 raise ValidationError(
@@ -237,8 +235,7 @@ def _resting_cost(view: PositionView, order_id: str) -> Decimal:
     """What the resting order `order_id` commits now, given back when it is amended."""
     for order in view.resting:
         if order.order_id == order_id:
-            price = order.price if order.action is Action.BUY else ONE - order.price
-            return order.remaining * price
+            return order.remaining * added_price(order)
     return ZERO
 
 
