@@ -25,6 +25,7 @@ from kalshi_cli.cli._options import (
     PeriodOpt,
     TickersOpt,
     event_option,
+    names_in,
     parse_since,
     series_option,
     time_option,
@@ -100,7 +101,7 @@ def record_command(
     app, _ = begin(env)
     make_directory(out)  # a place that cannot be written fails before the exchange is asked
     markets = _record_markets(app, tickers, series)
-    wanted = [i for i in (index or "").split(",") if i]
+    wanted = names_in(index)
     _record(app, out, markets, duration, index_ids=wanted)
 
 
@@ -171,7 +172,7 @@ def _record_markets(app: AppContext, tickers: str | None, series: str | None) ->
     if tickers:
         from kalshi_cli.data.watch import check_tickers
 
-        named = [t for t in tickers.split(",") if t]
+        named = names_in(tickers)
         # before the feed: it would wait on nothing
         found = {m.ticker: m for m in check_tickers(app.client().markets, named)}
         return [found[t] for t in named]
@@ -356,7 +357,7 @@ def download_command(
     app, output = begin(env, as_json=as_json)
     request = DownloadRequest(
         kind=kind.value,
-        tickers=tuple(t.strip() for t in (tickers or "").split(",") if t.strip()),
+        tickers=tuple(names_in(tickers)),
         series=series,
         event=event,
         from_ts=None if from_ is None else parse_since(from_),
