@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import closing
 from enum import StrEnum
 from pathlib import Path
@@ -157,13 +157,18 @@ def _record(
         missing = refresh_markets(app.client(), out, tickers)
     except KalshiError as exc:
         missing = [f"the reference data at the end ({exc}); the one read at the start stands"]
-    for what in missing:
-        typer.echo(f"warning: not in the reference data: {what}", err=True)
+    _warn_unreferenced(missing)
     typer.echo(
         f"recorded {summary.frames} frames of {summary.markets} markets in {summary.segments} "
         f"segments; {summary.gaps} gaps, {summary.reconnects} reconnects",
         err=True,
     )
+
+
+def _warn_unreferenced(missing: Iterable[str]) -> None:
+    """What a recording or a download could not put in its reference data, a line each."""
+    for what in missing:
+        typer.echo(f"warning: not in the reference data: {what}", err=True)
 
 
 def _record_markets(app: AppContext, tickers: str | None, series: str | None) -> list[Market]:
@@ -367,8 +372,7 @@ def download_command(
 
     with closing(DownloadDisplay(sys.stderr)) as display:
         summary = download(app.client(), request, out, progress=display)
-    for what in summary.reference_missing:
-        typer.echo(f"warning: not in the reference data: {what}", err=True)
+    _warn_unreferenced(summary.reference_missing)
     if output.as_json:
         output.json(summary.to_json())
         return
@@ -415,16 +419,9 @@ class DownloadDisplay:
             now = self._clock()
             if now - self._last_line >= self.PLAIN_EVERY_S:
                 self._last_line = now
-                self._line(
-                    f"download: [{event.index}/{event.total}] {event.ticker}: {event.rows} "
-                    f"{event.kind} so far ({self._rate()} rows/s)"
-                )
+                self._line(event, f" so far ({self._rate()} rows/s)")
         else:
-            note = " (already downloaded)" if event.resumed else ""
-            self._line(
-                f"download: [{event.index}/{event.total}] {event.ticker}: {event.rows} "
-                f"{event.kind}{note}"
-            )
+            self._line(event, " (already downloaded)" if event.resumed else "")
 
     def close(self) -> None:
         if self._bar is not None:
@@ -435,8 +432,12 @@ class DownloadDisplay:
         elapsed = self._clock() - self._started
         return int(self._fetched / elapsed) if elapsed > 0 else 0
 
-    def _line(self, text: str) -> None:
-        self._stream.write(text + "\n")
+    def _line(self, event: MarketDone | PageDone, after: str) -> None:
+        """A market's line: which of how many, its rows so far, then `after`."""
+        self._stream.write(
+            f"download: [{event.index}/{event.total}] {event.ticker}: {event.rows} "
+            f"{event.kind}{after}\n"
+        )
         self._stream.flush()
 
     def _draw(self, event: MarketDone | PageDone, rows: int) -> None:
