@@ -146,10 +146,16 @@ def _close(
     )
 
 
+def _fee_each(fee_rate: Decimal, price: Decimal) -> Decimal:
+    """One contract's fee at `price`, unrounded: `trading_fee`'s formula before its round up
+    per order."""
+    return fee_rate * price * (ONE - price)
+
+
 def kelly_share(fair: Decimal, price: Decimal, fee_rate: Decimal) -> Decimal:
     """The Kelly share of the bankroll for buying at `price` a contract that pays $1 with
     probability `fair`, the fee (unrounded) counted in its cost; zero without an edge."""
-    cost = price + fee_rate * price * (ONE - price)
+    cost = price + _fee_each(fee_rate, price)
     if cost >= ONE:
         return ZERO
     return max((fair - cost) / (ONE - cost), ZERO)
@@ -160,7 +166,7 @@ def kelly_count(
 ) -> Decimal:
     """Whole contracts of `fraction` of the Kelly stake at `price` (the contracts to hold)."""
     share = kelly_share(fair, price, fee_rate)
-    cost = price + fee_rate * price * (ONE - price)
+    cost = price + _fee_each(fee_rate, price)
     return (fraction * share * bankroll / cost).to_integral_value(rounding=ROUND_FLOOR)
 
 
@@ -236,8 +242,7 @@ def _quote_price(
     if price is None:
         return None
     # the maker fee, rounded up per order, can take a tick's worth of edge: one tick lower
-    fee = snap.maker_fee_rate * price * (ONE - price)
-    if fair - price - fee < min_edge:
+    if fair - price - _fee_each(snap.maker_fee_rate, price) < min_edge:
         price = snap_to_grid(price - _UNDER_A_TICK, snap.price_ranges, up=False)
     return price
 
