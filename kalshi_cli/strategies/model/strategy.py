@@ -138,12 +138,18 @@ def _close(
     if intent is None or intent.edge_after_fees < params.min_edge:
         return None
     edge = intent.edge_after_fees.quantize(Decimal("0.0001"))
-    version = f" version {answer.version}" if answer.version else ""
     return replace(
         intent,
-        reason=f"model {label}{version}: fair YES {answer.fair}, {held.value} bid "
+        reason=f"{_said(label, answer)}, {held.value} bid "
         f"{intent.price}, edge {edge} after fees on the sale: closing",
     )
+
+
+def _said(label: str, answer: ModelAnswer) -> str:
+    """What a decision's reason opens with: the model, its version when it gives one, and the
+    fair value it said."""
+    version = f" version {answer.version}" if answer.version else ""
+    return f"model {label}{version}: fair YES {answer.fair}"
 
 
 def _fee_each(fee_rate: Decimal, price: Decimal) -> Decimal:
@@ -201,7 +207,6 @@ def _buy(
     count = min(target - held, params.max_count, depth)
     if count < 1:
         return None
-    version = f" version {answer.version}" if answer.version else ""
     intent = Intent(
         ticker=snap.ticker,
         side=side,
@@ -219,7 +224,7 @@ def _buy(
     if edge < params.min_edge:
         return None
     reason = (
-        f"model {label}{version}: fair YES {answer.fair} (confidence {answer.confidence}), "
+        f"{_said(label, answer)} (confidence {answer.confidence}), "
         f"{side.value} at {price}, edge {edge.quantize(Decimal('0.0001'))} after fees, "
         f"kelly {share.quantize(Decimal('0.0001'))} x {params.kelly_fraction} of "
         f"{params.bankroll} -> {target} held"
