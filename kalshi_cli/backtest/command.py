@@ -22,6 +22,7 @@ from kalshi_cli.backtest.report import (
     build_report,
     failed,
     failure_line,
+    params_text,
     render_text,
 )
 from kalshi_cli.backtest.research import (
@@ -170,7 +171,7 @@ class BacktestOutcome:
         if failures:
             tried = self._tried()
             first_params, first = failures[0]
-            params = " ".join(f"{k}={v}" for k, v in sorted(first_params.items()))
+            params = params_text(first_params)
             raise StrategyFailed(
                 f"{len(failures)} of {tried} runs failed, ranked last and not cached; "
                 f"the first, {params}: {failure_line(first)}",

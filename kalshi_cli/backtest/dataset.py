@@ -75,14 +75,19 @@ _HELD: dict[Path, DataSet] = {}  # at most one: the data set this process read l
 _STATS: dict[str, Counter[str]] = {"disk_reads": Counter(), "opens": Counter()}
 
 
-def open_dataset(path: str, expected: str = "") -> DataSet:
-    """The data set at `path`, from this process's memory when it holds it. `expected` is the
-    fingerprint the sweep saw (empty: whatever is there now); another one is refused."""
-    root = Path(path).absolute()
+def refuse_a_missing_data_set(root: Path) -> None:
+    """A data set is a directory: anything else at `root` (or nothing) is NoDataError."""
     if not root.is_dir():
         raise NoDataError(
             f"no data set at {root}", hint="give --data a directory `kalshi record` wrote"
         )
+
+
+def open_dataset(path: str, expected: str = "") -> DataSet:
+    """The data set at `path`, from this process's memory when it holds it. `expected` is the
+    fingerprint the sweep saw (empty: whatever is there now); another one is refused."""
+    root = Path(path).absolute()
+    refuse_a_missing_data_set(root)
     budget = _budget()
     with _LOCK:
         _STATS["opens"][str(root)] += 1

@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.backtest.dataset import DataSet
+from kalshi_cli.backtest.dataset import DataSet, refuse_a_missing_data_set
 from kalshi_cli.backtest.replay_clock import ReplayClock
 from kalshi_cli.data.manifest import read_manifest
 from kalshi_cli.data.replay import BookReplay, LocalNote, Record, RecordedFrame
@@ -667,10 +667,7 @@ def markets_of(
     """The markets a run of `spec` replays; `NoDataError` if its data set is not there or holds
     none (checked once before a sweep, whose runs happen in workers)."""
     root = Path(spec.data)
-    if not root.is_dir():
-        raise NoDataError(
-            f"no data set at {root}", hint="give --data a directory `kalshi record` wrote"
-        )
+    refuse_a_missing_data_set(root)
     return _tickers(spec, root, Counter() if skipped is None else skipped, source)
 
 

@@ -303,10 +303,10 @@ def _difference(left: Any, right: Any) -> str | float | None:  # ratios
 def describe(run: Mapping[str, Any]) -> list[str]:
     """A stored run for a terminal: what produced it, then its report, its ranking or its
     windows as the command printed them (the same functions print both)."""
-    from kalshi_cli.backtest.report import render_text
+    from kalshi_cli.backtest.report import params_text, render_text
 
     strategy, data = run["strategy"], run["data"]
-    params = " ".join(f"{k}={v}" for k, v in sorted((run.get("params") or {}).items()))
+    params = params_text(run.get("params"))
     lines = [
         f"run {run['id']} ({run.get('kind')}), stored {run.get('stored_at')}, "
         f"kalshi-cli {run.get('version')}",

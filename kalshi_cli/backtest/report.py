@@ -43,6 +43,12 @@ def failed(report: Mapping[str, Any]) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def params_text(params: Mapping[str, Any] | None) -> str:
+    """A parameter set as every line of a run, a sweep or a stored run writes it: `name=value`
+    by name, space-separated; empty for none."""
+    return " ".join(f"{k}={v}" for k, v in sorted((params or {}).items()))
+
+
 def failure_line(failure: Mapping[str, Any]) -> str:
     """A failed run in one line: how many decisions failed and the commonest error, and the
     trading state that stopped the loop, when and why (why only when no decision failed: the

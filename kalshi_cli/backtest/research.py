@@ -23,6 +23,7 @@ from kalshi_cli.backtest.engine import BacktestSpec
 from kalshi_cli.backtest.report import (
     failed,
     failure_line,
+    params_text,
     skipped_of,
     skipped_text,
     state_change,
@@ -371,7 +372,7 @@ def sweep_lines(
         return [*out, f"FAILED: {NO_SET_RAN}"]
     for n, run in enumerate(runs, 1):
         t = run["totals"]
-        params = " ".join(f"{k}={v}" for k, v in sorted(run["params"].items()))
+        params = params_text(run["params"])
         if run.get("failed"):
             out.append(f"{n:>3}. FAILED  {params}: {failure_line(run['failed'])}")
             continue
@@ -411,7 +412,7 @@ def holdout_lines(
         f"ranked by the holdout's {rank_by}",
     ]
     for n, run in enumerate(runs, 1):
-        params = " ".join(f"{k}={v}" for k, v in sorted(run["params"].items()))
+        params = params_text(run["params"])
         failure = failed(run) or failed(run["train"])
         if failure is not None:
             part = "holdout" if failed(run) else "training part"
@@ -448,7 +449,7 @@ def window_lines(w: Mapping[str, Any], rank_by: str) -> list[str]:
     if w["params"] is None:
         out = [f"{head}FAILED  none chosen: {w['none_chosen']}"]
     else:
-        params = " ".join(f"{k}={v}" for k, v in sorted(w["params"].items()))
+        params = params_text(w["params"])
         flag = "  OVERFIT" if w["overfit"] else ""
         if window_failed(w):
             flag += "  FAILED"
@@ -458,7 +459,7 @@ def window_lines(w: Mapping[str, Any], rank_by: str) -> list[str]:
         ]
         out += state_notes(w["train"], "training part: ") + state_notes(w["test"], "test part: ")
     for tried in w.get("failed") or []:  # absent from runs stored before it was
-        shown = " ".join(f"{k}={v}" for k, v in sorted(tried["params"].items()))
+        shown = params_text(tried["params"])
         out.append(
             f"  FAILED on window {w['window']}'s training part: {shown}: "
             f"{failure_line(tried['failed'])}"

@@ -235,25 +235,30 @@ def _graded_events(
     return found
 
 
+def _first_five(each: Sequence[str]) -> str:
+    """`A, B, C, D, E and 2 more`: at most five named, the rest counted."""
+    return ", ".join(each[:5]) + (f" and {len(each) - 5} more" if len(each) > 5 else "")
+
+
+def _named(noun: str, what: str, each: Sequence[str]) -> str:
+    """`7 markets over the limit: A, B, C, D, E and 2 more`."""
+    return f"{len(each)} {noun}{'' if len(each) == 1 else 's'} {what}: {_first_five(each)}"
+
+
 def _markets_line(items: list[Breach], what: str, limit: Decimal) -> str:
-    shown = ", ".join(f"{t} {plain(size):f}/{plain(limit):f}{_on([n])}" for n, t, size in items[:5])
-    more = f" and {len(items) - 5} more" if len(items) > 5 else ""
-    word = "market" if len(items) == 1 else "markets"
-    return f"{len(items)} {word} {what}: {shown}{more}"
+    each = [f"{t} {plain(size):f}/{plain(limit):f}{_on([n])}" for n, t, size in items]
+    return _named("market", what, each)
 
 
 def _events_line(
     items: list[EventBreach], status: CheckStatus, warn: Decimal, limit: Decimal
 ) -> str:
-    word = "event" if len(items) == 1 else "events"
     what = (
         f"past {'its' if len(items) == 1 else 'their'} loss limit"
         if status is CheckStatus.CRITICAL
         else f"at {pct(warn):f}% of {'its' if len(items) == 1 else 'their'} loss limit or more"
     )
-    shown = ", ".join(e.line(limit) for e in items[:5])
-    more = f" and {len(items) - 5} more" if len(items) > 5 else ""
-    return f"{len(items)} {word} {what}: {shown}{more}"
+    return _named("event", what, [e.line(limit) for e in items])
 
 
 def _scope(items: list[Breach]) -> str:
@@ -301,9 +306,9 @@ def check_exposure(
     ranked = sorted(totals, key=lambda t: -t[1])
     largest = ranked[0][1]
     account = sum((t for _, t in totals), ZERO)
-    shown = ", ".join(
-        f"subaccount {n} {fmt_money(t)} ({t / cap * 100:.0f}%)" for n, t in ranked[:5]
-    ) + (f" and {len(ranked) - 5} more" if len(ranked) > 5 else "")
+    shown = _first_five(
+        [f"subaccount {n} {fmt_money(t)} ({t / cap * 100:.0f}%)" for n, t in ranked]
+    )
     perf = [
         PerfDatum("exposure", largest, plain(warn * cap), plain(crit * cap), 0, cap),
         PerfDatum("account_exposure", account, min=0),

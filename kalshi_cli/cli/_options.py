@@ -95,9 +95,15 @@ def narrowing(value: str) -> str:
 narrowing.__name__ = "str"  # Typer names the option's type after its parser
 
 
+def names_in(text: str | None) -> list[str]:
+    """The names a comma-separated list gives (`--tickers A,B`, `--index`): each trimmed, the
+    blank ones dropped, so `A, B` names A and B in every command."""
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
 def narrowing_list(value: str) -> str:
     """`narrowing` for a comma-separated list (`--tickers A,B`): it must name at least one."""
-    if not any(part.strip() for part in value.split(",")):
+    if not names_in(value):
         raise typer.BadParameter(
             "names no ticker: name one (an empty list would mean every market)"
         )

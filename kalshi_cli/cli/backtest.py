@@ -308,9 +308,11 @@ def _run_row(r: dict[str, Any]) -> dict[str, str]:
     """A run: its params; a sweep: how many sets ran and failed, and its best set's swept
     values beside that set's figures; one without figures of the strategy's: FAILED and why
     (a holdout that chose no set has no best)."""
+    from kalshi_cli.backtest.report import params_text
+
     if r["kind"] == "run":
         kind = "run (FAILED)" if r.get("failed") else "run"
-        params = " ".join(f"{k}={v}" for k, v in sorted((r["params"] or {}).items()))
+        params = params_text(r["params"])
     else:
         kind = f"{r['kind']} of {r['runs']}"
         if r["kind"] == "sweep":

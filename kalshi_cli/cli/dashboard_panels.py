@@ -69,14 +69,16 @@ def time_cell(ts: float | None) -> str:
 class FitTable:
     """A panel's table that never cuts a cell: drawn as a table when every cell fits the panel's
     width whole, else as records, one `column: value` line each (as the command line's tables
-    fall back to records on a narrow terminal). `add_row` as `rich.table.Table`'s."""
+    fall back to records on a narrow terminal). `add_row` as `rich.table.Table`'s. With
+    `subaccounts`, a first column `sub` names each row's subaccount (`add_row`'s `subaccount`)."""
 
-    def __init__(self, *columns: str) -> None:
-        self.columns = columns
+    def __init__(self, *columns: str, subaccounts: bool = False) -> None:
+        self.columns = ("sub", *columns) if subaccounts else columns
+        self._subaccounts = subaccounts
         self.rows: list[tuple[RenderableType, ...]] = []
 
-    def add_row(self, *cells: RenderableType) -> None:
-        self.rows.append(cells)
+    def add_row(self, *cells: RenderableType, subaccount: int = 0) -> None:
+        self.rows.append((str(subaccount), *cells) if self._subaccounts else cells)
 
     def _table(self, *, expand: bool) -> Table:
         table = Table(box=None, expand=expand, pad_edge=False, header_style="bold")
@@ -199,8 +201,9 @@ def render_positions(remote: RemoteSnapshot | None, flt: str) -> RenderableType:
     if remote.error:
         return note_text(remote.error, "bold red")
     sub = remote.names_subaccounts  # a first column naming each row's subaccount
-    columns = ("market", "side", "qty", "entry", "mark", "unreal.", "limit use")
-    table = FitTable(*(("sub", *columns) if sub else columns))
+    table = FitTable(
+        "market", "side", "qty", "entry", "mark", "unreal.", "limit use", subaccounts=sub
+    )
     held = [p for p in remote.positions if flt in p.ticker.upper()]
     events = [e for e in remote.events if flt in e.event_ticker.upper()]
     places = money_places(
@@ -209,7 +212,6 @@ def render_positions(remote: RemoteSnapshot | None, flt: str) -> RenderableType:
     for p in held:
         use = p.limit_use
         table.add_row(
-            *((str(p.subaccount),) if sub else ()),
             p.ticker,
             p.side,
             count_cell(p.contracts),
@@ -217,6 +219,7 @@ def render_positions(remote: RemoteSnapshot | None, flt: str) -> RenderableType:
             fmt_money(p.mark, places=places),
             money_cell(p.unrealized, places),
             "-" if use is None else Text(f"{use:.0%}", "bold red" if use > 1 else ""),
+            subaccount=p.subaccount,
         )
     shown: list[RenderableType] = [table if remote.positions else note_text("no open position")]
     # what an event held in several markets can lose at settlement (`kalshi positions --by event`)
@@ -241,14 +244,20 @@ def render_orders(remote: RemoteSnapshot | None, flt: str) -> RenderableType:
         return note_text(remote.error, "bold red")
     if not remote.orders:
         return note_text("no resting order")
-    sub = remote.names_subaccounts
-    columns = ("market", "side", "action", "price", "left", "ahead", "strategy")
-    table = FitTable(*(("sub", *columns) if sub else columns))
+    table = FitTable(
+        "market",
+        "side",
+        "action",
+        "price",
+        "left",
+        "ahead",
+        "strategy",
+        subaccounts=remote.names_subaccounts,
+    )
     resting = [o for o in remote.orders if flt in o.ticker.upper()]
     places = money_places(o.price for o in resting)
     for o in resting:
         table.add_row(
-            *((str(o.subaccount),) if sub else ()),
             o.ticker,
             o.side,
             o.action,
@@ -256,6 +265,7 @@ def render_orders(remote: RemoteSnapshot | None, flt: str) -> RenderableType:
             count_cell(o.remaining),
             "?" if o.queue_ahead is None else count_cell(o.queue_ahead),
             o.strategy or "-",
+            subaccount=o.subaccount,
         )
     if remote.queue_note:
         return Group(table, note_text(remote.queue_note, "yellow"))
@@ -275,13 +285,13 @@ def render_fills(local: LocalSnapshot, remote: RemoteSnapshot | None, flt: str) 
 
 def fills_table(fills: Iterable[FillLine], flt: str, *, sub: bool = False) -> FitTable:
     """`sub`: a first column naming each fill's subaccount."""
-    columns = ("time", "market", "trade", "price", "qty", "slip", "model_fair")
-    table = FitTable(*(("sub", *columns) if sub else columns))
+    table = FitTable(
+        "time", "market", "trade", "price", "qty", "slip", "model_fair", subaccounts=sub
+    )
     shown = [f for f in fills if flt in f.ticker.upper()]
     places = money_places(v for f in shown for v in (f.price, f.slippage, f.model_fair))
     for f in shown:
         table.add_row(
-            *((str(f.subaccount),) if sub else ()),
             time_cell(f.at),
             f.ticker,
             f"{f.action} {f.side}",
@@ -289,6 +299,7 @@ def fills_table(fills: Iterable[FillLine], flt: str, *, sub: bool = False) -> Fi
             count_cell(f.count),
             fmt_money(f.slippage, places=places),
             fmt_money(f.model_fair, places=places),
+            subaccount=f.subaccount,
         )
     return table
 

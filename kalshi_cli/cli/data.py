@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import closing
 from enum import StrEnum
 from pathlib import Path
@@ -25,6 +25,7 @@ from kalshi_cli.cli._options import (
     PeriodOpt,
     TickersOpt,
     event_option,
+    names_in,
     parse_since,
     series_option,
     time_option,
@@ -100,7 +101,7 @@ def record_command(
     app, _ = begin(env)
     make_directory(out)  # a place that cannot be written fails before the exchange is asked
     markets = _record_markets(app, tickers, series)
-    wanted = [i for i in (index or "").split(",") if i]
+    wanted = names_in(index)
     _record(app, out, markets, duration, index_ids=wanted)
 
 
@@ -156,13 +157,18 @@ def _record(
         missing = refresh_markets(app.client(), out, tickers)
     except KalshiError as exc:
         missing = [f"the reference data at the end ({exc}); the one read at the start stands"]
-    for what in missing:
-        typer.echo(f"warning: not in the reference data: {what}", err=True)
+    _warn_unreferenced(missing)
     typer.echo(
         f"recorded {summary.frames} frames of {summary.markets} markets in {summary.segments} "
         f"segments; {summary.gaps} gaps, {summary.reconnects} reconnects",
         err=True,
     )
+
+
+def _warn_unreferenced(missing: Iterable[str]) -> None:
+    """What a recording or a download could not put in its reference data, a line each."""
+    for what in missing:
+        typer.echo(f"warning: not in the reference data: {what}", err=True)
 
 
 def _record_markets(app: AppContext, tickers: str | None, series: str | None) -> list[Market]:
@@ -171,7 +177,7 @@ def _record_markets(app: AppContext, tickers: str | None, series: str | None) ->
     if tickers:
         from kalshi_cli.data.watch import check_tickers
 
-        named = [t for t in tickers.split(",") if t]
+        named = names_in(tickers)
         # before the feed: it would wait on nothing
         found = {m.ticker: m for m in check_tickers(app.client().markets, named)}
         return [found[t] for t in named]
@@ -356,7 +362,7 @@ def download_command(
     app, output = begin(env, as_json=as_json)
     request = DownloadRequest(
         kind=kind.value,
-        tickers=tuple(t.strip() for t in (tickers or "").split(",") if t.strip()),
+        tickers=tuple(names_in(tickers)),
         series=series,
         event=event,
         from_ts=None if from_ is None else parse_since(from_),
@@ -366,8 +372,7 @@ def download_command(
 
     with closing(DownloadDisplay(sys.stderr)) as display:
         summary = download(app.client(), request, out, progress=display)
-    for what in summary.reference_missing:
-        typer.echo(f"warning: not in the reference data: {what}", err=True)
+    _warn_unreferenced(summary.reference_missing)
     if output.as_json:
         output.json(summary.to_json())
         return
@@ -414,16 +419,9 @@ class DownloadDisplay:
             now = self._clock()
             if now - self._last_line >= self.PLAIN_EVERY_S:
                 self._last_line = now
-                self._line(
-                    f"download: [{event.index}/{event.total}] {event.ticker}: {event.rows} "
-                    f"{event.kind} so far ({self._rate()} rows/s)"
-                )
+                self._line(event, f" so far ({self._rate()} rows/s)")
         else:
-            note = " (already downloaded)" if event.resumed else ""
-            self._line(
-                f"download: [{event.index}/{event.total}] {event.ticker}: {event.rows} "
-                f"{event.kind}{note}"
-            )
+            self._line(event, " (already downloaded)" if event.resumed else "")
 
     def close(self) -> None:
         if self._bar is not None:
@@ -434,8 +432,12 @@ class DownloadDisplay:
         elapsed = self._clock() - self._started
         return int(self._fetched / elapsed) if elapsed > 0 else 0
 
-    def _line(self, text: str) -> None:
-        self._stream.write(text + "\n")
+    def _line(self, event: MarketDone | PageDone, after: str) -> None:
+        """A market's line: which of how many, its rows so far, then `after`."""
+        self._stream.write(
+            f"download: [{event.index}/{event.total}] {event.ticker}: {event.rows} "
+            f"{event.kind}{after}\n"
+        )
         self._stream.flush()
 
     def _draw(self, event: MarketDone | PageDone, rows: int) -> None:

@@ -22,6 +22,7 @@ from kalshi_cli.cli._options import (
     TickerArg,
     TickersOpt,
     event_option,
+    names_in,
     number_option,
     series_option,
 )
@@ -144,7 +145,7 @@ def _market_filters(
     if event:
         filters["event_ticker"] = event
     if tickers:
-        filters["tickers"] = [t.strip() for t in tickers.split(",") if t.strip()]
+        filters["tickers"] = names_in(tickers)
     return filters
 
 

@@ -111,6 +111,7 @@ def exchange_access(app: AppContext) -> tuple[KalshiClient, Decimal | None]:
 
 
 def render_totals(out: Output, report: PnlReport) -> None:
+    from kalshi_cli.cli.portfolio import warn_of_differences
     from kalshi_cli.vocabulary.units import fmt_money, money_places
 
     summary, view, unrealized = report.summary, report.view, report.unrealized
@@ -127,10 +128,7 @@ def render_totals(out: Output, report: PnlReport) -> None:
     )
     if total is not None:
         out.line(f"total: {fmt_money(total, places=places)}")
-    for d in view.differences:
-        out.warn(f"{d.ticker}: {d.what} is {d.ours} here but {d.exchange} on the exchange")
-    if view.differences and report.state is not None:
-        out.warn(report.state.advice())
+    warn_of_differences(out, view, report.state)
 
 
 def display_row(row: dict[str, Any]) -> dict[str, str]:

@@ -28,7 +28,8 @@ from kalshi_cli.cli._options import (
 from kalshi_cli.cli._output import Column
 
 if TYPE_CHECKING:
-    from kalshi_cli.services.positions import EventRow
+    from kalshi_cli.cli._output import Output
+    from kalshi_cli.services.positions import CaughtUp, EventRow, PositionsView
     from kalshi_cli.services.positions import PositionRow as MarkedPosition
     from kalshi_cli.vocabulary.models import Settlement
 
@@ -131,9 +132,15 @@ def positions_command(
     out.table(POSITION_COLUMNS, [position_row(r) for r in view.rows], document=view.to_json())
     if state.paper:
         out.warn(paper_note(settings.state))
+    warn_of_differences(out, view, state)
+
+
+def warn_of_differences(out: Output, view: PositionsView, state: CaughtUp | None) -> None:
+    """Each figure the state file and the exchange disagree on, then what could close the gap
+    (`CaughtUp.advice`): `positions` and `pnl` cross-check the same way."""
     for d in view.differences:
         out.warn(f"{d.ticker}: {d.what} is {d.ours} here but {d.exchange} on the exchange")
-    if view.differences:
+    if view.differences and state is not None:
         out.warn(state.advice())
 
 

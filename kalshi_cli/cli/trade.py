@@ -19,6 +19,7 @@ from kalshi_cli.cli._options import (
     ParamsOpt,
     StrategiesOpt,
     event_option,
+    names_in,
     narrowing,
     non_empty_text,
     on_off,
@@ -35,10 +36,6 @@ if TYPE_CHECKING:
     from kalshi_cli.config import Settings
     from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
     from kalshi_cli.store import Store
-
-
-def _split(text: str | None) -> tuple[str, ...]:
-    return tuple(t.strip() for t in (text or "").split(",") if t.strip())
 
 
 def trade_command(
@@ -297,7 +294,7 @@ def _options(
         raise UsageError(f"--paper-balance: {exc.problems[0].message}") from None
     return TradeOptions(
         strategies=strategies,
-        selection=Selection(_split(markets), series, event),
+        selection=Selection(tuple(names_in(markets)), series, event),
         dry_run=dry_run,
         once=once,
         duration_s=duration,

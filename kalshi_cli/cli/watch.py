@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from kalshi_cli.cli._context import begin
-from kalshi_cli.cli._options import DurationOpt, EnvOpt, tickers_option
+from kalshi_cli.cli._options import DurationOpt, EnvOpt, names_in, tickers_option
 
 
 def watch_command(
@@ -61,7 +61,7 @@ def watch_command(
     app, _ = begin(env)
     connection = app.connection(auth=True)
     assert connection.key_id is not None and connection.private_key is not None
-    named = [t for t in (tickers or "").split(",") if t]
+    named = names_in(tickers)
     if named:  # an unknown ticker or an unreachable exchange ends here, not in the feed
         check_tickers(app.client().markets, named)
     watcher = Watcher(
@@ -72,7 +72,7 @@ def watch_command(
         out=sys.stdout,
         err=sys.stderr,
         max_events=max_events,
-        index_ids=[i for i in (index or "").split(",") if i],
+        index_ids=names_in(index),
         list_ids=list_ids,
     )
     try:

@@ -26,10 +26,19 @@ class MarketCoverage:
     # `fractional_market`); False: none seen (a manifest from before this was kept says nothing)
     fractional: bool = False
 
+    def _open_range_to(self, ns: int) -> list[list[int]]:
+        """The open range as ending at `ns` (never before it opened); none when none is open."""
+        if self.open_since is None:
+            return []
+        return [[self.open_since, max(ns, self.open_since)]]
+
+    def end_range(self, ns: int) -> None:
+        """Close the open range, if one is, at `ns`."""
+        self.ranges += self._open_range_to(ns)
+        self.open_since = None
+
     def to_json(self) -> dict[str, Any]:
-        ranges = [list(r) for r in self.ranges]
-        if self.open_since is not None:
-            ranges.append([self.open_since, max(self.last_ns, self.open_since)])
+        ranges = [list(r) for r in self.ranges] + self._open_range_to(self.last_ns)
         return {
             "ranges": ranges,
             "gaps": list(self.gaps),
@@ -68,9 +77,7 @@ class Coverage:
 
     def stale(self, ns: int, ticker: str, reason: str) -> None:
         market = self._market(ticker)
-        if market.open_since is not None:
-            market.ranges.append([market.open_since, max(ns, market.open_since)])
-            market.open_since = None
+        market.end_range(ns)
         market.gaps.append({"at_ns": ns, "reason": reason})
 
     def feed_gap(self, ns: int, reason: str) -> None:
@@ -78,9 +85,7 @@ class Coverage:
 
     def close(self, ns: int) -> None:
         for market in self.markets.values():
-            if market.open_since is not None:
-                market.ranges.append([market.open_since, max(ns, market.open_since)])
-                market.open_since = None
+            market.end_range(ns)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -5,7 +5,8 @@ checks, the account's risk limits, the assistant's own part of a position, and t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
@@ -121,10 +122,7 @@ class OrderChecks:
             strategy=self.config.strategy,
             now=self.clock.wall(),
         )
-        with self.exchange, self.access.open_store() as store:
-            self._catch_up(store)
-            self._check_breaker(store)
-            service = self.access.order_service(store)
+        with self._judging() as (store, service):
             prepared = service.prepare(request)
             intent = Intent(
                 ticker=request.ticker,
@@ -165,6 +163,15 @@ class OrderChecks:
             "worst_case_position_after": fmt_count(prepared.exposure_after),
         }
         return CheckedOrder(prepared, charge, checks, spent, fees)
+
+    @contextmanager
+    def _judging(self) -> Iterator[tuple[Store, OrderService]]:
+        """The state file and the order service an order or an amend is judged with, under the
+        exchange's lock: the fills brought in first, then the daily circuit breaker asked."""
+        with self.exchange, self.access.open_store() as store:
+            self._catch_up(store)
+            self._check_breaker(store)
+            yield store, self.access.order_service(store)
 
     def _catch_up(self, store: Store) -> None:
         """The account's fills since the last catch-up, and its settlements, into the state
@@ -349,10 +356,7 @@ class OrderChecks:
         new_price = None if price is None else parse_price(str(price), "price")
         new_count = None if count is None else parse_count(str(count), "count")
         self.agents_order(arguments["order_id"])
-        with self.exchange, self.access.open_store() as store:
-            self._catch_up(store)
-            self._check_breaker(store)
-            service = self.access.order_service(store)
+        with self._judging() as (store, service):
             service.amends.await_earlier(str(arguments["order_id"]))  # never two in the network
             prepared = service.amends.prepare(
                 str(arguments["order_id"]), price=new_price, count=new_count

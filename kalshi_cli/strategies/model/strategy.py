@@ -138,18 +138,30 @@ def _close(
     if intent is None or intent.edge_after_fees < params.min_edge:
         return None
     edge = intent.edge_after_fees.quantize(Decimal("0.0001"))
-    version = f" version {answer.version}" if answer.version else ""
     return replace(
         intent,
-        reason=f"model {label}{version}: fair YES {answer.fair}, {held.value} bid "
+        reason=f"{_said(label, answer)}, {held.value} bid "
         f"{intent.price}, edge {edge} after fees on the sale: closing",
     )
+
+
+def _said(label: str, answer: ModelAnswer) -> str:
+    """What a decision's reason opens with: the model, its version when it gives one, and the
+    fair value it said."""
+    version = f" version {answer.version}" if answer.version else ""
+    return f"model {label}{version}: fair YES {answer.fair}"
+
+
+def _fee_each(fee_rate: Decimal, price: Decimal) -> Decimal:
+    """One contract's fee at `price`, unrounded: `trading_fee`'s formula before its round up
+    per order."""
+    return fee_rate * price * (ONE - price)
 
 
 def kelly_share(fair: Decimal, price: Decimal, fee_rate: Decimal) -> Decimal:
     """The Kelly share of the bankroll for buying at `price` a contract that pays $1 with
     probability `fair`, the fee (unrounded) counted in its cost; zero without an edge."""
-    cost = price + fee_rate * price * (ONE - price)
+    cost = price + _fee_each(fee_rate, price)
     if cost >= ONE:
         return ZERO
     return max((fair - cost) / (ONE - cost), ZERO)
@@ -160,7 +172,7 @@ def kelly_count(
 ) -> Decimal:
     """Whole contracts of `fraction` of the Kelly stake at `price` (the contracts to hold)."""
     share = kelly_share(fair, price, fee_rate)
-    cost = price + fee_rate * price * (ONE - price)
+    cost = price + _fee_each(fee_rate, price)
     return (fraction * share * bankroll / cost).to_integral_value(rounding=ROUND_FLOOR)
 
 
@@ -195,7 +207,6 @@ def _buy(
     count = min(target - held, params.max_count, depth)
     if count < 1:
         return None
-    version = f" version {answer.version}" if answer.version else ""
     intent = Intent(
         ticker=snap.ticker,
         side=side,
@@ -213,7 +224,7 @@ def _buy(
     if edge < params.min_edge:
         return None
     reason = (
-        f"model {label}{version}: fair YES {answer.fair} (confidence {answer.confidence}), "
+        f"{_said(label, answer)} (confidence {answer.confidence}), "
         f"{side.value} at {price}, edge {edge.quantize(Decimal('0.0001'))} after fees, "
         f"kelly {share.quantize(Decimal('0.0001'))} x {params.kelly_fraction} of "
         f"{params.bankroll} -> {target} held"
@@ -236,8 +247,7 @@ def _quote_price(
     if price is None:
         return None
     # the maker fee, rounded up per order, can take a tick's worth of edge: one tick lower
-    fee = snap.maker_fee_rate * price * (ONE - price)
-    if fair - price - fee < min_edge:
+    if fair - price - _fee_each(snap.maker_fee_rate, price) < min_edge:
         price = snap_to_grid(price - _UNDER_A_TICK, snap.price_ranges, up=False)
     return price
 
