@@ -40,6 +40,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "vocabulary.process",
             "vocabulary.trading_state",
             "vocabulary.request_ranges",
+            "vocabulary.names",
         },
     ),
     (

@@ -48,6 +48,7 @@ from kalshi_cli.strategy_api.params import ParamPairs
 from kalshi_cli.vocabulary.clock import parse_time as clock_parse_time
 from kalshi_cli.vocabulary.errors import ConfigError, DataWriteError, UsageError
 from kalshi_cli.vocabulary.files import make_dir, write_whole
+from kalshi_cli.vocabulary.names import names_in
 from kalshi_cli.vocabulary.order_terms import TermsError, parse_amount, parse_cash
 
 if TYPE_CHECKING:
@@ -267,7 +268,7 @@ def build_request(
         strategy_source=" | ".join(sources),
         beside=tuple((s.spec or s.name, _param_pairs(p)) for s, p in others),
         names=tuple(s.name for s, _ in runs) if others else (),
-        markets=tuple(t.strip() for t in (markets or "").split(",") if t.strip()),
+        markets=tuple(names_in(markets)),
         start_ns=start_ns,
         end_ns=end_ns,
         fill_model=fill_model,

@@ -22,6 +22,7 @@ from kalshi_cli.backtest.executors import Executor, Progress, open_executor
 from kalshi_cli.backtest.report import failed
 from kalshi_cli.vocabulary.errors import UsageError
 from kalshi_cli.vocabulary.files import write_whole
+from kalshi_cli.vocabulary.names import names_in
 
 # metric -> (path in the report's totals, higher is better)
 METRICS: dict[str, tuple[str, bool]] = {
@@ -46,7 +47,7 @@ def parse_params(raw: Iterable[str]) -> dict[str, list[str]]:
             raise UsageError(f"--param {item!r}: expected NAME=VALUE or NAME=V1,V2,...")
         if key in axes:
             raise UsageError(f"--param {key} given twice", hint="list the values: NAME=V1,V2")
-        choices = [v.strip() for v in values.split(",") if v.strip()]
+        choices = names_in(values)
         if not choices:
             raise UsageError(f"--param {key}: no value")
         for choice in choices:

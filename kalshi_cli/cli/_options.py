@@ -13,6 +13,7 @@ import typer
 from typer.models import TyperPath
 
 from kalshi_cli.cli._output import TableFormat
+from kalshi_cli.vocabulary.names import names_in
 from kalshi_cli.vocabulary.request_ranges import SUBACCOUNT_MAX
 
 
@@ -93,12 +94,6 @@ def narrowing(value: str) -> str:
 
 
 narrowing.__name__ = "str"  # Typer names the option's type after its parser
-
-
-def names_in(text: str | None) -> list[str]:
-    """The names a comma-separated list gives (`--tickers A,B`, `--index`): each trimmed, the
-    blank ones dropped, so `A, B` names A and B in every command."""
-    return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
 def narrowing_list(value: str) -> str:

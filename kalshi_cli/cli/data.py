@@ -25,13 +25,13 @@ from kalshi_cli.cli._options import (
     PeriodOpt,
     TickersOpt,
     event_option,
-    names_in,
     parse_since,
     series_option,
     time_option,
 )
 from kalshi_cli.cli._output import Column, is_tty, no_color
 from kalshi_cli.cli.app import command_group
+from kalshi_cli.vocabulary.names import names_in
 
 if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext

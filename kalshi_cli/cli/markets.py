@@ -22,11 +22,11 @@ from kalshi_cli.cli._options import (
     TickerArg,
     TickersOpt,
     event_option,
-    names_in,
     number_option,
     series_option,
 )
 from kalshi_cli.cli._output import Column, Output, TableFormat
+from kalshi_cli.vocabulary.names import names_in
 from kalshi_cli.vocabulary.request_ranges import ORDERBOOK_DEPTH_MAX
 
 if TYPE_CHECKING:

@@ -19,7 +19,6 @@ from kalshi_cli.cli._options import (
     ParamsOpt,
     StrategiesOpt,
     event_option,
-    names_in,
     narrowing,
     non_empty_text,
     on_off,
@@ -28,6 +27,7 @@ from kalshi_cli.cli._options import (
     tickers_option,
 )
 from kalshi_cli.cli._services import tier_setting
+from kalshi_cli.vocabulary.names import names_in
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from kalshi_cli.cli._context import begin
-from kalshi_cli.cli._options import DurationOpt, EnvOpt, names_in, tickers_option
+from kalshi_cli.cli._options import DurationOpt, EnvOpt, tickers_option
+from kalshi_cli.vocabulary.names import names_in
 
 
 def watch_command(

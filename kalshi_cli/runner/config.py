@@ -19,6 +19,7 @@ import msgspec
 from kalshi_cli.risk.budget import Budget
 from kalshi_cli.runner.books import entry_log
 from kalshi_cli.vocabulary.errors import ConfigError, UsageError
+from kalshi_cli.vocabulary.names import names_in
 from kalshi_cli.vocabulary.owners import AGENT
 from kalshi_cli.vocabulary.request_ranges import SUBACCOUNT_MAX
 
@@ -110,7 +111,7 @@ class TradeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     def tickers(self) -> tuple[str, ...]:
         """`markets`, a list or "A,B", as tickers."""
         raw = [self.markets] if isinstance(self.markets, str) else self.markets or []
-        return tuple(t.strip() for text in raw for t in text.split(",") if t.strip())
+        return tuple(name for text in raw for name in names_in(text))
 
 
 @dataclass(frozen=True)
