@@ -45,6 +45,7 @@ from kalshi_cli.venue.applier import FeedApplier
 from kalshi_cli.venue.reference import REFERENCE_FILE
 from kalshi_cli.vocabulary.errors import KalshiError, NoDataError
 from kalshi_cli.vocabulary.models import Market, Orderbook
+from kalshi_cli.vocabulary.names import first_five
 from kalshi_cli.vocabulary.units import ZERO
 
 if TYPE_CHECKING:
@@ -718,10 +719,9 @@ def _tickers(
     # a ticker the data set never saw would replay nothing: an empty run stored as a result
     missing = [t for t in spec.markets if t not in held]
     if missing:
-        shown = ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
         raise NoDataError(
             f"no data for {', '.join(missing)} in {root}",
-            hint=f"it holds {shown}; `kalshi data ls {root}` lists them",
+            hint=f"it holds {first_five(held)}; `kalshi data ls {root}` lists them",
         )
     return list(spec.markets)
 

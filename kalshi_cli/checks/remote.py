@@ -24,6 +24,7 @@ from kalshi_cli.services.shards import (
 )
 from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.errors import AuthError, CredentialsError, KalshiError
+from kalshi_cli.vocabulary.names import first_five
 from kalshi_cli.vocabulary.units import ZERO, fmt_dollars, fmt_money
 
 if TYPE_CHECKING:
@@ -235,14 +236,9 @@ def _graded_events(
     return found
 
 
-def _first_five(each: Sequence[str]) -> str:
-    """`A, B, C, D, E and 2 more`: at most five named, the rest counted."""
-    return ", ".join(each[:5]) + (f" and {len(each) - 5} more" if len(each) > 5 else "")
-
-
 def _named(noun: str, what: str, each: Sequence[str]) -> str:
     """`7 markets over the limit: A, B, C, D, E and 2 more`."""
-    return f"{len(each)} {noun}{'' if len(each) == 1 else 's'} {what}: {_first_five(each)}"
+    return f"{len(each)} {noun}{'' if len(each) == 1 else 's'} {what}: {first_five(each)}"
 
 
 def _markets_line(items: list[Breach], what: str, limit: Decimal) -> str:
@@ -306,9 +302,7 @@ def check_exposure(
     ranked = sorted(totals, key=lambda t: -t[1])
     largest = ranked[0][1]
     account = sum((t for _, t in totals), ZERO)
-    shown = _first_five(
-        [f"subaccount {n} {fmt_money(t)} ({t / cap * 100:.0f}%)" for n, t in ranked]
-    )
+    shown = first_five([f"subaccount {n} {fmt_money(t)} ({t / cap * 100:.0f}%)" for n, t in ranked])
     perf = [
         PerfDatum("exposure", largest, plain(warn * cap), plain(crit * cap), 0, cap),
         PerfDatum("account_exposure", account, min=0),
