@@ -275,6 +275,7 @@ ParamsOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--params",
+        parser=non_empty_text,  # blank (an unset `$PARAMS`) would name the current directory
         help="A strategy's parameters (YAML) instead of the config's: FILE with one --strategy, "
         "NAME=FILE with several (repeat it).",
     ),

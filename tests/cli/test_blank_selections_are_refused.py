@@ -200,6 +200,7 @@ def test_a_blank_argument_is_refused_before_anything_is_asked(
 BLANK_TEXTS = {
     "halt --reason": ["halt", "--reason"],
     "trade --unassign": ["trade", "--unassign"],
+    "backtest --params": ["backtest", "--strategy", "spike", "--params"],
     "sim status --data-dir": ["sim", "status", "--data-dir"],
     "sim stop --data-dir": ["sim", "stop", "--data-dir"],
 }
@@ -226,11 +227,15 @@ def test_every_data_dir_reason_and_unassign_option_refuses_a_blank_value() -> No
     found = [
         (f"{path} {p.opts[0]}", p)
         for path, p in _every_param()
-        if {"--data-dir", "--reason", "--unassign"} & set(p.opts)
+        if {"--data-dir", "--reason", "--unassign", "--params"} & set(p.opts)
     ]
-    assert {"kalshi sim serve --data-dir", "kalshi sim env --data-dir", "kalshi halt --reason"} <= {
-        name for name, _ in found
-    }
+    assert {
+        "kalshi sim serve --data-dir",
+        "kalshi sim env --data-dir",
+        "kalshi halt --reason",
+        "kalshi trade --params",
+        "kalshi strategy check --params",
+    } <= {name for name, _ in found}
     taken = []
     for name, param in found:
         for blank in ("", "  "):
