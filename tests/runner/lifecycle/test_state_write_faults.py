@@ -468,13 +468,15 @@ def test_a_trade_process_whose_disk_fails_every_write_exits_21_with_one_line(
 def test_an_order_of_unknown_outcome_at_the_failure_is_stopped_by_the_order_group(
     sim: SimHarness, tmp_path: Path
 ) -> None:
-    """The order's answer is lost (held in the network past the client's 1 s timeout) and the
+    """The order's answer is lost (held in the network past the client's timeout) and the
     state file is locked before its `unknown` mark: the loop cannot find the order yet (it may
     still land), so it triggers the session's order group, and the exchange refuses the order
     when it arrives. The hold ends when the stop is over: one timed to end a few seconds in
-    raced the stop on a loaded machine, the order landing before the group was triggered."""
+    raced the stop on a loaded machine, the order landing before the group was triggered. The
+    client's 5 s leave it time to send the request whole (cut short, it never lands) and the
+    test to take the lock before the mark."""
     with (
-        open_session(sim, tmp_path, timeout_s=1.0) as s,
+        open_session(sim, tmp_path, timeout_s=5.0) as s,
         _lock_holder(s.state) as (pipe_in, pipe_out),
     ):
         groups = open_session_group(s.client, s.store, TradeConfig(), s.loop.log)
@@ -615,9 +617,11 @@ def test_an_order_of_unknown_outcome_at_a_state_failure_without_a_group_does_not
 ) -> None:
     """A review's find: a stop on a failed state file with `--no-order-group` looked the order of
     unknown outcome up once and, with no group to trigger, left it to land after the stop and
-    rest. Lookups and cancels need no write, so the stop waits for it as a shutdown does."""
+    rest. Lookups and cancels need no write, so the stop waits for it as a shutdown does. The
+    client's deadline is half the 4 s hold: the answer is lost whenever the request arrived,
+    and the client has 2 s to send it whole."""
     with (
-        open_session(sim, tmp_path, timeout_s=1.0) as s,
+        open_session(sim, tmp_path, timeout_s=2.0) as s,
         _lock_holder(s.state) as (pipe_in, pipe_out),
     ):
         assert s.loop.executor.answers.order_groups == {}  # --no-order-group
