@@ -42,8 +42,10 @@ def test_a_rerun_finds_the_orders_whose_answer_was_lost_and_records_them(
     tickers = make_markets(prime, 2)
     path = tmp_path / "orders.csv"
     path.write_text(ladder(tickers, 2))
-    prime.set_faults(hold_request_s=2.0)
-    first = kalshi("order", "batch", "--file", str(path), "--json", KALSHI_TIMEOUT="0.3")
+    # the deadline is under the hold, so the answer is lost; the client has 2 s to send the
+    # request whole (one cut short never lands)
+    prime.set_faults(hold_request_s=4.0)
+    first = kalshi("order", "batch", "--file", str(path), "--json", KALSHI_TIMEOUT="2")
     assert first.exit_code == ExitCode.OUTCOME_UNKNOWN, first.output
     lost = _unknown_ids(tmp_path)
     assert len(lost) == 2

@@ -94,8 +94,15 @@ def test_a_new_user_sees_the_short_shard_moves_money_and_the_loop_trades_there(
         trader = sim.new_account(balance_cents=100_000)
         home = tmp_path / "home"
         home.mkdir()
-        # the shards are read again every second, so the move is seen at once
-        (home / "config.yaml").write_text("trade:\n  shard_poll_s: 1\n", encoding="utf-8")
+        # the shards are read again every second, so the move is seen at once. The strategy
+        # quotes (`quote`): a bid below each ask whenever the model has an opinion, so an order
+        # follows the move whatever the market does; taking the ask waits for the model to
+        # disagree with the simulator's market maker by `min_edge` after the fee: in bursts
+        # half a minute apart, and in one loaded run not once in two minutes
+        (home / "config.yaml").write_text(
+            "trade:\n  shard_poll_s: 1\nstrategies:\n  crypto:\n    quote: true\n",
+            encoding="utf-8",
+        )
         log = tmp_path / "trade.log"
         command = trade_command("crypto", "", log, "--duration", "240")
         command.remove("--markets")

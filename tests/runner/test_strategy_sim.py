@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -26,43 +25,38 @@ from tests.runner.simproc import (
     trade_env,
     trade_process,
 )
-from tests.waiting import pause, poll_until
+from tests.waiting import poll_until, wait_until
 
 TICKER = "KXSTRATSIM-SIM-A"
 
 
-def _spike(book: Book) -> Callable[[], None]:
-    moved: list[Any] = []
-
-    def step() -> None:
-        if not moved:
-            moved.append(True)
-            book.quote("0.59", "0.61")  # mid 0.50 -> 0.60
-        pause()
-
-    return step
+# Each script moves the book to trigger its strategy, given the count of the loop's decisions on
+# news so far (its heartbeats')
 
 
-def _mean_reversion(book: Book) -> Callable[[], None]:
-    # the mid alternates 0.50 / 0.505 (each change a mid sample), then jumps to 0.56
-    changes = [0]
-
-    def step() -> None:
-        i = changes[0]
-        changes[0] += 1
-        if i < 30:
-            book.set("extra", BookSide.BID if i % 2 == 0 else None, "0.50")
-        elif i == 30:
-            book.set("extra", None)
-            book.quote("0.55", "0.57")
-        else:
-            pause()
-
-    return step
+def _spike(book: Book, decisions: Callable[[], int]) -> None:
+    book.quote("0.59", "0.61")  # mid 0.50 -> 0.60
 
 
-def _market_maker(book: Book) -> Callable[[], None]:
-    return pause  # the two-sided book is enough
+def _mean_reversion(book: Book, decisions: Callable[[], int]) -> None:
+    # The mid alternates 0.50 / 0.505 as many times as `min_samples` (20), then jumps to 0.56.
+    # The loop samples the mid when it visits the market (docs/strategies.md): two changes
+    # between its visits are one sample, and a loaded loop that saw fewer than `min_samples`
+    # never traded. So each change waits until the loop has decided on news since it was made.
+    before = decisions()
+
+    def decided_on(change: int) -> Callable[[], bool]:
+        return lambda: decisions() >= before + change
+
+    for i in range(1, 21):
+        book.set("extra", BookSide.BID if i % 2 else None, "0.50")
+        wait_until(decided_on(i), f"the loop deciding on change {i}")
+    book.set("extra", None)
+    book.quote("0.55", "0.57")
+
+
+def _market_maker(book: Book, decisions: Callable[[], int]) -> None:
+    pass  # the two-sided book is enough
 
 
 @pytest.mark.slow
@@ -71,7 +65,10 @@ def _market_maker(book: Book) -> Callable[[], None]:
     [("spike", _spike), ("mean-reversion", _mean_reversion), ("market-maker", _market_maker)],
 )
 def test_strategy_places_its_order_on_the_simulator(
-    sim: SimHarness, tmp_path: Path, strategy: str, script: Callable[[Book], Callable[[], None]]
+    sim: SimHarness,
+    tmp_path: Path,
+    strategy: str,
+    script: Callable[[Book, Callable[[], int]], None],
 ) -> None:
     sim.create_market(TICKER)
     trader = sim.new_account(balance_cents=10_000_000)
@@ -79,7 +76,8 @@ def test_strategy_places_its_order_on_the_simulator(
     book = Book(other, TICKER)
     book.quote("0.49", "0.51")
     state, log = tmp_path / "state.db", tmp_path / "trade.log"
-    command = trade_command(strategy, TICKER, log, "--duration", "60")
+    # the test stops the loop once it placed: the duration only bounds one a failed test left
+    command = trade_command(strategy, TICKER, log, "--duration", "900")
     with trade_process(command, trade_env(trader, tmp_path / "home", state)) as proc, other:
 
         def logged(event: str) -> Callable[[], bool]:
@@ -87,16 +85,20 @@ def test_strategy_places_its_order_on_the_simulator(
                 any(e["event"] == event for e in log_events(log)) or (proc.poll() is not None)
             )
 
-        def decided() -> bool:
-            return proc.poll() is not None or any(
-                e["event"] == "heartbeat" and e["decisions"] for e in log_events(log)
-            )
+        def decisions() -> int:
+            """The loop's decisions on news so far, as its heartbeats count them; a process
+            that exited makes no more, so then a count that ends every wait."""
+            if proc.poll() is not None:
+                return 1 << 30
+            beats = [e["decisions"] for e in log_events(log) if e["event"] == "heartbeat"]
+            return sum(n for n in beats if isinstance(n, int))
 
         assert poll_until(logged("feed_fresh")) and proc.poll() is None
         # the book moves only once the loop has decided on it as it stands: to a loop that
         # first looks after the move, the moved book is where the market started
-        assert poll_until(decided) and proc.poll() is None
-        assert poll_until(logged("order_placed"), between=script(book)) and proc.poll() is None
+        assert poll_until(decisions) and proc.poll() is None
+        script(book, decisions)
+        assert poll_until(logged("order_placed")) and proc.poll() is None
         err = stop(proc)
     assert proc.returncode == 0, err[-2000:]
     placed = [e for e in log_events(log) if e["event"] == "order_placed"]

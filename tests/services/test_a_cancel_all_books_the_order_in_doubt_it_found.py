@@ -19,7 +19,7 @@ def test_an_order_in_doubt_the_cancel_all_listed_is_booked_cancelled(
     prime: SimHarness, client: KalshiClient, kalshi: Kalshi, tmp_path: Path
 ) -> None:
     (ticker,) = make_markets(prime, 1, event="KXLATE")
-    coid = _place_held(prime, kalshi, tmp_path, ticker, 1.0)
+    coid = _place_held(prime, kalshi, tmp_path, ticker, 4.0)
     _wait_landed(client, ticker, coid)
 
     first = kalshi("cancel-all", "--yes", "--json")

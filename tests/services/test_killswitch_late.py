@@ -4,7 +4,7 @@ empty listing before then proves nothing about it. `kalshi cancel-all` must not 
 left" and exit 0 while such an order can still come to rest.
 
 The order is held in the network by the simulator's `hold_request_s` fault while the
-`kalshi order place` that sent it waits 0.3 s and exits 10 (outcome unknown)."""
+`kalshi order place` that sent it waits half the hold and exits 10 (outcome unknown)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,10 @@ def _place_held(
     prime: SimHarness, kalshi: Kalshi, tmp_path: Path, ticker: str, hold_s: float
 ) -> str:
     """`kalshi order place` whose request is held `hold_s` in the network: exit 10, and the
-    intent is `unknown`; returns its client order id."""
+    intent is `unknown`; returns its client order id. The client's deadline, half the hold, runs
+    from its start and the hold from the request's arrival, so the answer is lost whenever the
+    request arrived; and the client has that long to send it whole (a 0.3 s deadline could run
+    out first on a loaded machine, and the order then never reached the exchange)."""
     prime.set_faults(hold_request_s=hold_s)
     placed = kalshi(
         "order",
@@ -51,7 +54,7 @@ def _place_held(
         "3",
         "--price",
         "0.40",
-        KALSHI_TIMEOUT="0.3",
+        KALSHI_TIMEOUT=str(hold_s / 2),
     )
     assert placed.exit_code == ExitCode.OUTCOME_UNKNOWN, placed.output
     with Store.open(state_path(tmp_path)) as store:

@@ -32,9 +32,10 @@ def test_an_order_still_in_the_network_counts_toward_the_position_limit(
     home.mkdir(parents=True, exist_ok=True)
     (home / "config.yaml").write_text("limits:\n  max_position_per_market: 5\n")
     prime.set_faults(hold_request_s=600)  # until cleared below
+    # 2 s for the client to send the request whole: one cut short by its deadline never lands
     first = kalshi(
         "order", "place", ticker, "--side", "yes", "--action", "buy", "--count", "4",
-        "--price", "0.40", KALSHI_TIMEOUT="0.3",
+        "--price", "0.40", KALSHI_TIMEOUT="2",
     )  # fmt: skip
     assert first.exit_code == ExitCode.OUTCOME_UNKNOWN, first.output
     assert _resting_contracts(client, ticker) == 0  # still in the network

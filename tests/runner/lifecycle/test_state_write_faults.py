@@ -20,7 +20,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
@@ -198,8 +198,11 @@ def _run_until_it_stops(s: Session) -> KalshiError:
     return caught.value
 
 
-def _lock_once_an_intent_is_pending(state: Path, pipe_in: IO[str], pipe_out: IO[str]) -> None:
-    """Tell the lock holder to take the lock as soon as an intent is on disk, unanswered."""
+def _lock_once_an_intent_is_pending(
+    state: Path, pipe_in: IO[str], pipe_out: IO[str], then: Callable[[], object] = lambda: None
+) -> None:
+    """Tell the lock holder to take the lock as soon as an intent is on disk, unanswered; once
+    it holds it, do `then`."""
     reader = sqlite3.connect(f"{state.as_uri()}?mode=ro", uri=True)
     try:
         pending = "SELECT 1 FROM orders WHERE status = 'pending'"
@@ -210,15 +213,19 @@ def _lock_once_an_intent_is_pending(state: Path, pipe_in: IO[str], pipe_out: IO[
     pipe_in.write("lock\n")
     pipe_in.flush()
     pipe_out.readline()
+    then()
 
 
-def _run_with_the_lock_taken_once_an_intent_is_pending(s: Session) -> KalshiError:
+def _run_with_the_lock_taken_once_an_intent_is_pending(
+    s: Session, then: Callable[[], object] = lambda: None
+) -> KalshiError:
     """Run the loop; another process takes the state file's write lock as soon as an intent
-    is on disk, unanswered, and holds it until the loop has stopped."""
+    is on disk, unanswered, and holds it until the loop has stopped; `then` runs once it holds
+    it (on the locking thread)."""
     with _lock_holder(s.state) as (pipe_in, pipe_out):
 
         def lock_once_an_intent_is_pending() -> None:
-            _lock_once_an_intent_is_pending(s.state, pipe_in, pipe_out)
+            _lock_once_an_intent_is_pending(s.state, pipe_in, pipe_out, then)
 
         locker = threading.Thread(target=lock_once_an_intent_is_pending)
         locker.start()
@@ -270,22 +277,25 @@ def test_an_intent_that_cannot_be_recorded_is_never_sent(session: Session) -> No
 
 
 def test_an_order_whose_answer_cannot_be_recorded_is_cancelled_on_the_exchange(
-    session: Session, sim: SimHarness
+    sim: SimHarness, tmp_path: Path
 ) -> None:
     """The exchange accepts the order while another process holds the state file's write
     lock: the answer cannot be written, but the order exists, so the loop must cancel it."""
-    s = session
-    _idle_pass(s)
-    # the first order request waits 3 s in the network: its intent is on disk, and the lock
-    # is taken, before the exchange accepts it and answers
-    sim.set_faults(hold_request_s=3)
-    error = _run_with_the_lock_taken_once_an_intent_is_pending(s)
-    placed = s.orders()
-    # the market maker's bid and ask go out as one batch request: that request, nothing after
-    assert len(placed) == 2, "the first request reached the exchange, and nothing after it"
-    assert s.resting() == [], "the order whose answer was not recorded is not left resting"
-    _assert_stopped_on_the_state_file(s, error, "locked")
-    _assert_reconcile_recovers(s)
+    # the loop waits for the answer as long as the test may take to lock the file
+    with open_session(sim, tmp_path, timeout_s=PATIENCE_S) as s:
+        _idle_pass(s)
+        # the first order request is held in the network until the lock is taken: its intent
+        # is on disk, and the lock taken, before the exchange accepts it and answers (a hold
+        # of 3 s raced the lock on a loaded machine)
+        sim.set_faults(hold_request_s=PATIENCE_S * 2)
+        error = _run_with_the_lock_taken_once_an_intent_is_pending(s, sim.clear_faults)
+        placed = s.orders()
+        # the market maker's bid and ask go out as one batch request: that request, nothing
+        # after
+        assert len(placed) == 2, "the first request reached the exchange, and nothing after it"
+        assert s.resting() == [], "the order whose answer was not recorded is not left resting"
+        _assert_stopped_on_the_state_file(s, error, "locked")
+        _assert_reconcile_recovers(s)
 
 
 def test_an_order_still_out_when_the_state_file_fails_is_cancelled_once_it_lands(
@@ -299,10 +309,15 @@ def test_an_order_still_out_when_the_state_file_fails_is_cancelled_once_it_lands
     # timeout booked as unknown) when the state file fails
     with open_session(sim, tmp_path, send_workers=4, trade={"call_timeout_s": 10}) as s:
         _idle_pass(s)
-        # the bid and ask go out as one batch request, held 3 s in the network: the intents
-        # are on disk and the lock taken long before the exchange accepts them
-        sim.set_faults(hold_request_s=3)
-        error = _run_with_the_lock_taken_once_an_intent_is_pending(s)
+        # the bid and ask go out as one batch request, held in the network until the stop has
+        # begun: the intents are on disk and the lock taken before the exchange accepts them
+        sim.set_faults(hold_request_s=PATIENCE_S * 2)
+
+        def clear_once_stopping() -> None:
+            wait_until(lambda: s.events("state_file_failed"), "the stop on the state file")
+            sim.clear_faults()
+
+        error = _run_with_the_lock_taken_once_an_intent_is_pending(s, clear_once_stopping)
         wait_until(lambda: len(s.orders()) == 2, "the held request reached the exchange")
         assert s.resting() == [], "an order that landed after the stop is not left resting"
         _assert_stopped_on_the_state_file(s, error, "locked")
@@ -320,10 +335,13 @@ def test_an_order_still_out_when_the_state_file_fails_is_refused_by_the_order_gr
         s.loop.executor.answers.order_groups = groups.by_shard
         group = groups.by_shard[0]
         _idle_pass(s)
-        sim.set_faults(hold_request_s=3)
+        creates = sim.stats()["order_create_requests"]
+        sim.set_faults(hold_request_s=PATIENCE_S * 2)  # until cleared once it stopped
         error = _run_with_the_lock_taken_once_an_intent_is_pending(s)
-        # the worker has the exchange's answer: the held request was taken or refused
-        wait_until(lambda: s.loop.dispatch.answered, "the held request was answered")
+        sim.clear_faults()  # the held request arrives, after the group was triggered
+        assert poll_until(lambda: sim.stats()["order_create_requests"] == creates + 1), (
+            "the held order request reached the exchange"
+        )
         assert s.orders() == [], "the orders that arrived after the stop were refused"
         _assert_stopped_on_the_state_file(s, error, "locked")
         assert group in error.one_line()
@@ -450,13 +468,15 @@ def test_a_trade_process_whose_disk_fails_every_write_exits_21_with_one_line(
 def test_an_order_of_unknown_outcome_at_the_failure_is_stopped_by_the_order_group(
     sim: SimHarness, tmp_path: Path
 ) -> None:
-    """The order's answer is lost (held in the network past the client's 1 s timeout) and the
+    """The order's answer is lost (held in the network past the client's timeout) and the
     state file is locked before its `unknown` mark: the loop cannot find the order yet (it may
     still land), so it triggers the session's order group, and the exchange refuses the order
     when it arrives. The hold ends when the stop is over: one timed to end a few seconds in
-    raced the stop on a loaded machine, the order landing before the group was triggered."""
+    raced the stop on a loaded machine, the order landing before the group was triggered. The
+    client's 5 s leave it time to send the request whole (cut short, it never lands) and the
+    test to take the lock before the mark."""
     with (
-        open_session(sim, tmp_path, timeout_s=1.0) as s,
+        open_session(sim, tmp_path, timeout_s=5.0) as s,
         _lock_holder(s.state) as (pipe_in, pipe_out),
     ):
         groups = open_session_group(s.client, s.store, TradeConfig(), s.loop.log)
@@ -597,9 +617,11 @@ def test_an_order_of_unknown_outcome_at_a_state_failure_without_a_group_does_not
 ) -> None:
     """A review's find: a stop on a failed state file with `--no-order-group` looked the order of
     unknown outcome up once and, with no group to trigger, left it to land after the stop and
-    rest. Lookups and cancels need no write, so the stop waits for it as a shutdown does."""
+    rest. Lookups and cancels need no write, so the stop waits for it as a shutdown does. The
+    client's deadline is half the 4 s hold: the answer is lost whenever the request arrived,
+    and the client has 2 s to send it whole."""
     with (
-        open_session(sim, tmp_path, timeout_s=1.0) as s,
+        open_session(sim, tmp_path, timeout_s=2.0) as s,
         _lock_holder(s.state) as (pipe_in, pipe_out),
     ):
         assert s.loop.executor.answers.order_groups == {}  # --no-order-group
