@@ -21,7 +21,7 @@ from kalshi_cli.agent.gate import Spent
 from kalshi_cli.store.records import PENDING, RESTING, UNKNOWN
 from kalshi_cli.vocabulary.clock import day_start, utc_day
 from kalshi_cli.vocabulary.models import FeeModel
-from kalshi_cli.vocabulary.units import ZERO, BookSide
+from kalshi_cli.vocabulary.units import ZERO, BookSide, Side, added_price, from_book
 
 if TYPE_CHECKING:
     from kalshi_cli.store import AmendRecord, FillRecord, IntentRecord, Store
@@ -139,13 +139,19 @@ def share(
     """(contracts, dollars at most) of one order of `contracts` at `yes_price`, of which
     `fills` are booked: what they cost, and the rest at most at the market's `fees`
     (`most_cost`; None only for an order with none left to fill)."""
-    from kalshi_cli.services.orders.limits import committed_price, most_cost
+    from kalshi_cli.services.orders.limits import most_cost
 
     fills = list(fills)
-    paid = sum((f.count * committed_price(f.book_side, f.yes_price) + f.fee for f in fills), ZERO)
+    paid = sum((f.count * _added(f.book_side, f.yes_price) + f.fee for f in fills), ZERO)
     rest = unbooked(contracts, fills)
     if not rest:
         return contracts, paid
     if fees is None:
         raise ValueError("contracts left to fill are priced at their market's fees: none given")
-    return contracts, paid + most_cost(rest, committed_price(book_side, yes_price), fees)
+    return contracts, paid + most_cost(rest, _added(book_side, yes_price), fees)
+
+
+def _added(book_side: BookSide, yes_price: Decimal) -> Decimal:
+    """The price of the side an order in book terms adds (`added_price`, the order seen from
+    YES: a bid buys it, an ask sells it)."""
+    return added_price(*from_book(book_side, yes_price, Side.YES))

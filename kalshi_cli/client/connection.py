@@ -26,7 +26,7 @@ from kalshi_cli.client.deadline import hold_to_deadlines
 from kalshi_cli.client.fill_quarantine import FillQuarantine
 from kalshi_cli.client.pagination import listed_items, next_cursor, paginate
 from kalshi_cli.client.ratelimit import RateLimiter, TierLimits, TurnAfterDeadline, tier_limits
-from kalshi_cli.client.retry import Resend, RetryPolicy, nothing_sent
+from kalshi_cli.client.retry import Resend, RetryPolicy, may_have_acted
 from kalshi_cli.client.signing import KalshiAuth, KeySource, signs
 from kalshi_cli.client.stats import ApiStats
 from kalshi_cli.vocabulary.clock import Clock, Deadline, SystemClock, answer_limit
@@ -48,7 +48,6 @@ from kalshi_cli.vocabulary.errors import (
     TransportError,
     TurnPastDeadline,
     ValidationError,
-    order_exists,
 )
 from kalshi_cli.vocabulary.models import decode_answer
 
@@ -101,13 +100,17 @@ class UnknownOutcome(NamedTuple):
     """How a write says its outcome is unknown when its answer was lost after it was sent
     (`Connection.write`): the exchange may have acted, so the write is neither done nor
     refused, and sending it again could do it twice. The caller names the exception (its class,
-    the ids it carries, the read that tells) and the words; the rule decides when it is raised
-    and builds every message from them, so that every write says it alike:
+    the ids it carries, the read that tells) and the words; the rule (`retry.may_have_acted`)
+    decides when it is raised, and `of` builds every message from them, so that every write
+    says it alike:
 
     - a 5xx: "the exchange answered HTTP 503 to {what}; {doubt}";
     - a connection lost after sending: "{the connection's message}; {lost or doubt}";
     - an answer that cannot be read: "the exchange answered HTTP 201 to {what} but its answer
-      could not be read; {doubt}".
+      could not be read; {doubt}" (`Connection.written`), or, read by the transport, "{its
+      message}; {lost or doubt}";
+    - a 409 `order_already_exists`: "the exchange answered HTTP 409 order_already_exists to
+      {what}: sent before under the same client order id, its answer not recorded here".
     """
 
     what: str
@@ -147,6 +150,23 @@ class UnknownOutcome(NamedTuple):
             lambda message: OrderOutcomeUnknown(message, client_order_id=client_order_id),
             lost=lost,
         )
+
+    def of(self, failed: KalshiError) -> OrderOutcomeUnknown:
+        """The unknown outcome `failed` tells (one `may_have_acted` says so of), in its kind's
+        words; `failed` itself when it already is one of this write's kind."""
+        if isinstance(failed, ConflictError):
+            message = (
+                f"the exchange answered HTTP 409 order_already_exists to {self.what}: sent "
+                "before under the same client order id, its answer not recorded here"
+            )
+        elif isinstance(failed, ServerError):
+            message = f"the exchange answered HTTP {failed.status} to {self.what}; {self.doubt}"
+        else:
+            # a lost connection's or an unreadable answer's message ends a sentence the doubt
+            # goes on with
+            message = f"{failed.message.rstrip('.')}; {self.lost or self.doubt}"
+        told = self.error(message)
+        return failed if isinstance(failed, type(told)) else told
 
 
 class ConnectionOptions(TypedDict, total=False):
@@ -412,10 +432,11 @@ class Connection:
         resend: Resend = Resend.NEVER,
     ) -> httpx.Response:
         """Send a write that places, creates, changes or executes something: once (`Resend.NEVER`),
-        or again only while it certainly never left (`Resend.IF_UNSENT`). Its answer lost after
-        sending (a 5xx, a timeout, a dropped connection) raises `unknown.error`: the exchange may
-        have acted. Anything else is raised as it came. A 429 to a write sent once says it may be
-        sent again after a wait (`REFUSED_BEFORE_ACTING`)."""
+        or again only while it certainly never left (`Resend.IF_UNSENT`). A failure after which
+        the exchange may have acted (`may_have_acted`: a 5xx, a timeout or a dropped connection
+        after sending, an answer that cannot be read, a 409 `order_already_exists`) raises
+        `unknown.error` (`UnknownOutcome.of`). Anything else is raised as it came. A 429 to a
+        write sent once says it may be sent again after a wait (`REFUSED_BEFORE_ACTING`)."""
         try:
             if resend is Resend.NEVER:
                 self.require_key(f"placing {unknown.what}")
@@ -429,23 +450,11 @@ class Connection:
             if resend is Resend.NEVER:
                 exc.hint = REFUSED_BEFORE_ACTING
             raise
-        except ConflictError as exc:
-            if not order_exists(exc.code):
+        except KalshiError as exc:
+            if not may_have_acted(exc):
                 raise
-            raise unknown.error(
-                f"the exchange answered HTTP 409 order_already_exists to {unknown.what}: sent "
-                "before under the same client order id, its answer not recorded here"
-            ) from exc
-        except ServerError as exc:
-            raise unknown.error(
-                f"the exchange answered HTTP {exc.status} to {unknown.what}; {unknown.doubt}"
-            ) from exc
-        except TransportError as exc:
-            if nothing_sent(exc):
-                raise
-            # the connection's message ends a sentence the doubt goes on with
-            told = unknown.error(f"{exc.message.rstrip('.')}; {unknown.lost or unknown.doubt}")
-            if isinstance(exc, type(told)):
+            told = unknown.of(exc)
+            if told is exc:
                 raise
             raise told from exc
 

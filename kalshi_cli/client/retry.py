@@ -17,12 +17,14 @@ import msgspec
 from kalshi_cli.vocabulary.clock import Backoff, Clock, Deadline
 from kalshi_cli.vocabulary.errors import (
     MAY_PASS,
+    ConflictError,
     KalshiError,
     NotSentPastDeadline,
     OrderOutcomeUnknown,
     RateLimitedError,
     ServerError,
     TransportError,
+    order_exists,
     raise_reported,
     reported,
 )
@@ -48,7 +50,12 @@ def nothing_sent(exc: BaseException) -> bool:
 
 def may_have_acted(exc: BaseException) -> bool:
     """A failed write the exchange may have done all the same: it was sent, and its answer was
-    lost (no answer, a 5xx, one that cannot be read), not refused before acting (a 429)."""
+    lost (no answer, a 5xx, one that cannot be read), or it was done before (a 409
+    `order_already_exists`: the same create, sent before, its answer not recorded); not one
+    refused before acting (a 429, any other 4xx) or never sent. The one judgement of a write's
+    failure (`Connection.write`) and of a batch's (its items refused after a lost answer)."""
+    if isinstance(exc, ConflictError):
+        return order_exists(exc.code)
     return (
         isinstance(exc, MAY_PASS)
         and not isinstance(exc, RateLimitedError)

@@ -30,7 +30,7 @@ from kalshi_cli.vocabulary.event_outcomes import (
     event_outcomes,
 )
 from kalshi_cli.vocabulary.models import FeeModel
-from kalshi_cli.vocabulary.units import ONE, ZERO, BookSide, side_value
+from kalshi_cli.vocabulary.units import ZERO, BookSide, added_price
 
 if TYPE_CHECKING:
     from kalshi_cli.vocabulary.decisions import Intent, PositionView
@@ -142,8 +142,7 @@ def _leg(
     for filled, orders in ((True, view.unbooked), (False, view.resting)):
         for order in orders:
             bid = order.book_side is BookSide.BID
-            yes_price = side_value(order.side, order.price)
-            price = yes_price if bid else ONE - yes_price
+            price = added_price(order.action, order.price)
             fee = fees.most_fee(order.remaining, price) if fees is not None else ZERO
             add = leg.filled if filled else leg.resting
             leg = add("yes" if bid else "no", order.remaining, price, fee)

@@ -26,12 +26,11 @@ from kalshi_cli.vocabulary.decisions import Intent, PositionView, RestingOrder, 
 from kalshi_cli.vocabulary.models import Orderbook, trading_fee
 from kalshi_cli.vocabulary.trading_state import TradingState
 from kalshi_cli.vocabulary.units import (
-    ONE,
     ZERO,
-    Action,
     BookSide,
     Side,
     TimeInForce,
+    added_price,
     fmt_count,
     fmt_money,
     side_held,
@@ -245,7 +244,7 @@ class MaxOrderCostRule:
         limit = self.max_order_cost
         if limit is None or intent.reduce_only:
             return _ALLOWED[self.code]
-        price = added_price(intent)
+        price = added_price(intent.action, intent.price)
         if intent.count * price <= limit or opening_cost(intent, ctx.position) <= limit:
             return _ALLOWED[self.code]
         return _deny(
@@ -505,7 +504,7 @@ class StopLossAtEntryRule:
         if intent.reduce_only or book is None:
             return _ALLOWED[self.code]
         held, entry_cost = view.held_at_exchange()
-        paid = added_price(intent)
+        paid = added_price(intent.action, intent.price)
         if side_held(held) in (None, side):
             count = abs(held) + intent.count
             cost = entry_cost + paid * intent.count
@@ -561,11 +560,6 @@ class EventLossRule:
         return _ALLOWED[self.code]
 
 
-def added_price(order: Intent | RestingOrder) -> Decimal:
-    """The price of the side an order adds: a sale of YES at 0.05 opens NO at 0.95."""
-    return order.price if order.action is Action.BUY else ONE - order.price
-
-
 def opening_count(count: Decimal, book_side: BookSide, held: Decimal) -> Decimal:
     """The contracts of an order of `count` on `book_side` that open a position: those that
     close one `held` (+YES / -NO) on the other side release money."""
@@ -580,7 +574,9 @@ def _opening(intent: Intent, view: PositionView) -> tuple[Decimal, Decimal]:
     if intent.reduce_only:
         return ZERO, ZERO
     held, _ = view.held_at_exchange()
-    return opening_count(intent.count, intent.book_side, held), added_price(intent)
+    return opening_count(intent.count, intent.book_side, held), added_price(
+        intent.action, intent.price
+    )
 
 
 def opening_cost(intent: Intent, view: PositionView) -> Decimal:

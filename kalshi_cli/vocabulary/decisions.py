@@ -20,9 +20,9 @@ from kalshi_cli.vocabulary.units import (
     BookSide,
     Side,
     TimeInForce,
+    added_price,
     book_side_of,
     side_held,
-    side_value,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -143,7 +143,7 @@ class PositionView(Held):
                 closing = min(count, closable)
                 closable -= closing
                 count -= closing
-            total += count * _buy_price(direction, order.side, order.price)
+            total += count * added_price(order.action, order.price)
         self.__dict__["_exposure"] = total
         return total
 
@@ -222,14 +222,8 @@ class PositionView(Held):
                 position += toward * closing
                 count -= closing
             position += toward * count
-            cost += count * _buy_price(fill.book_side, fill.side, fill.price)
+            cost += count * added_price(fill.action, fill.price)
         return position, cost
-
-
-def _buy_price(direction: BookSide, side: Side, price: Decimal) -> Decimal:
-    """What one contract of this order costs in the side it adds (the YES or NO paid)."""
-    yes_price = side_value(side, price)
-    return yes_price if direction is BookSide.BID else ONE - yes_price
 
 
 # --------------------------------------------------------------------------------------------

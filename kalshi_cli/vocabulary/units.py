@@ -291,6 +291,14 @@ def from_book(book_side: BookSide, yes_price: Decimal, side: Side) -> tuple[Acti
     return action, side_value(side, yes_price)
 
 
+def added_price(action: Action, price: Decimal) -> Decimal:
+    """What one contract of an order can cost: the price of the side it adds, from its action
+    and `price` (of the side it trades). A buy pays its price; a sale of YES at 0.05 opens NO
+    (unless YES is held) at 0.95, so it can commit 0.95 a contract, not 0.05. In book terms
+    (`from_book`, seen from YES) a bid pays the YES price and an ask 1 - it."""
+    return price if action is Action.BUY else ONE - price
+
+
 def side_held(position: Decimal) -> Side | None:
     """The side a netted position holds: positive YES, negative NO, flat None."""
     if position > 0:

@@ -28,6 +28,7 @@ from kalshi_cli.client.requests import AmendOrder, CreateOrder
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import (
     AmendOutcomeUnknown,
+    AnswerUnreadable,
     KalshiError,
     OrderOutcomeUnknown,
     RateLimitedError,
@@ -387,6 +388,20 @@ def test_a_write_that_never_left_is_raised_as_it_is(write: Write, key: rsa.RSAPr
     assert error.exit_code is ExitCode.UNREACHABLE
     assert error.message == f"{write.request}: no answer from {HOST}: Connection refused"
     assert len(exchange.requests) == (TRIES if write.resent_if_unsent else 1)
+
+
+@pytest.mark.parametrize("write", WRITES, ids=BY_NAME)
+def test_an_answer_the_transport_could_not_read_is_unknown_and_never_sent_again(
+    write: Write, key: rsa.RSAPrivateKey
+) -> None:
+    """An answer that came and cannot be read says nothing of whether the exchange acted, as
+    a 5xx does not (`may_have_acted`: one judgement for a write and a batch's failures). A
+    transport the client is given that reads the answer itself and raises `AnswerUnreadable`
+    once passed it on as it came: neither unknown nor a refusal, exit 1."""
+    error, exchange = _raised(write, AnswerUnreadable("the answer was cut short."), key)
+    _assert_unknown(error, write, f"the answer was cut short; {write.lost}")
+    assert isinstance(error.__cause__, AnswerUnreadable)
+    assert len(exchange.requests) == 1
 
 
 def _assert_unreadable(write: Write, body: bytes, key: rsa.RSAPrivateKey) -> None:

@@ -10,7 +10,7 @@ import pytest
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.risk.engine import RiskLimits
-from kalshi_cli.services.orders.limits import MarketReads, committed_price
+from kalshi_cli.services.orders.limits import MarketReads
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import ValidationError
@@ -27,11 +27,6 @@ def request(ticker: str, order: str) -> OrderRequest:
     """`order` in the trader's words: "sell 20 yes @ 0.05"."""
     action, count, side, _, price = order.split()
     return OrderRequest(ticker, Side(side), Action(action), D(count), D(price))
-
-
-def test_committed_price_is_the_price_of_the_side_added() -> None:
-    assert committed_price(BookSide.BID, D("0.30")) == D("0.30")
-    assert committed_price(BookSide.ASK, D("0.05")) == D("0.95")
 
 
 def test_a_sell_that_opens_the_other_side_counts_what_that_side_costs(

@@ -19,7 +19,13 @@ from kalshi_cli.agent.ledger import FeesUnread, spent_today, unbooked_in
 from kalshi_cli.services.orders.amend import ORDER_CHANGED
 from kalshi_cli.vocabulary.clock import utc_day
 from kalshi_cli.vocabulary.errors import UsageError, ValidationError
-from kalshi_cli.vocabulary.units import ZERO, fmt_count, fmt_dollars, fmt_exact_dollars
+from kalshi_cli.vocabulary.units import (
+    ZERO,
+    added_price,
+    fmt_count,
+    fmt_dollars,
+    fmt_exact_dollars,
+)
 
 if TYPE_CHECKING:
     import threading
@@ -101,7 +107,7 @@ class OrderChecks:
         """The checks of an order, each as the code that owns it asks it: the fills brought in,
         the daily circuit breaker, the order service's (and its market reads), the account's
         risk limits, then the day's budget."""
-        from kalshi_cli.services.orders.limits import committed_price, most_cost
+        from kalshi_cli.services.orders.limits import most_cost
         from kalshi_cli.vocabulary.decisions import Intent
         from kalshi_cli.vocabulary.order_terms import order_request, owned_client_order_id
 
@@ -139,9 +145,8 @@ class OrderChecks:
             risk = self._check_risk(store, service, intent)
             fees = self.fees(store, request.ticker)
             spent = self.spent(store, fees)
-        create = prepared.create
         most = most_cost(
-            request.count, committed_price(create.book_side, create.price), fees[request.ticker]
+            request.count, added_price(request.action, request.price), fees[request.ticker]
         )
         charge = Charge(1, request.count, most)
         self.gate.check(charge, spent)

@@ -11,19 +11,19 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from kalshi_cli.risk.engine import limit_rules
-from kalshi_cli.risk.rules import Code, added_price, opening_count, taking_fee
+from kalshi_cli.risk.rules import Code, opening_count, taking_fee
 from kalshi_cli.services.fees import load_fee_models
 from kalshi_cli.services.pretrade.account import MarketReads, OrderView, PreTradeAccount
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.models import FeeModel, FeeModelError, Market
 from kalshi_cli.vocabulary.units import (
-    ONE,
     ZERO,
     Action,
     BookSide,
     Side,
     TimeInForce,
+    added_price,
     fmt_count,
     fmt_money,
 )
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from kalshi_cli.services.orders.context import OrderContext
     from kalshi_cli.vocabulary.order_terms import OrderRequest
 
-__all__ = ["Exposure", "MarketReads", "PreTradeChecks", "committed_price", "most_cost"]
+__all__ = ["Exposure", "MarketReads", "PreTradeChecks", "most_cost"]
 
 
 @dataclass(frozen=True)
@@ -235,7 +235,7 @@ def _resting_cost(view: PositionView, order_id: str) -> Decimal:
     """What the resting order `order_id` commits now, given back when it is amended."""
     for order in view.resting:
         if order.order_id == order_id:
-            return order.remaining * added_price(order)
+            return order.remaining * added_price(order.action, order.price)
     return ZERO
 
 
@@ -265,17 +265,10 @@ def _unknown(view: PositionView, book_side: BookSide) -> Decimal:
     )
 
 
-def committed_price(book_side: BookSide, yes_price: Decimal) -> Decimal:
-    """What one contract of an order can cost: the price of the side it adds. A bid buys YES
-    at the YES price; an ask sells YES, which (unless YES is held) opens NO at 1 - price, so
-    `sell yes @ 0.05` can commit 0.95 a contract, not 0.05."""
-    return yes_price if book_side is BookSide.BID else ONE - yes_price
-
-
 def most_cost(count: Decimal, price: Decimal, fees: FeeModel) -> Decimal:
-    """The most `count` contracts at `price` (the price of the side they add,
-    `committed_price`) could cost: their price and the taker fee on every one at the market's
-    fees (`FeeModel.most_fee`: its series' multiplier, an event's override). A fill that takes
+    """The most `count` contracts at `price` (the price of the side they add, `added_price`)
+    could cost: their price and the taker fee on every one at the market's fees
+    (`FeeModel.most_fee`: its series' multiplier, an event's override). A fill that takes
     liquidity pays it, an IOC's or FOK's and a crossing GTC's alike; one that rests pays the
     maker's, never more."""
     return count * price + fees.most_fee(count, price)

@@ -20,11 +20,7 @@ from kalshi_cli.services.orders.context import (
     open_market,
     recording_allowed,
 )
-from kalshi_cli.services.orders.limits import (
-    MarketReads,
-    PreTradeChecks,
-    committed_price,
-)
+from kalshi_cli.services.orders.limits import MarketReads, PreTradeChecks
 from kalshi_cli.services.pretrade.holdings import order_subaccount
 from kalshi_cli.services.reconcile import (
     DEFAULT_READ_LAG_S,
@@ -51,6 +47,7 @@ from kalshi_cli.vocabulary.units import (
     ZERO,
     Action,
     Side,
+    added_price,
     fmt_count,
     fmt_dollars,
     fmt_exact_dollars,
@@ -183,7 +180,7 @@ class OrderService:
         check_price(market, request.price)
         check_whole_count(market.ticker, market.whole_contracts, request.count)
         book = to_book(request.side, request.action, request.price)
-        price = committed_price(book.book_side, book.yes_price)
+        price = added_price(request.action, request.price)
         cost = request.count * price
         exposure_after = self.checks.check_limits(
             request.ticker,
