@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import json
+import re
 import stat
 import uuid
 from collections.abc import Callable, Iterator
@@ -85,6 +86,24 @@ def test_create_fund_and_list_subaccounts(kalshi: Kalshi) -> None:
     too_much = kalshi(*args[:-1], "5000.00")
     assert too_much.exit_code == ExitCode.REJECTED, too_much.output
     assert "insufficient_balance" in too_much.stderr
+
+
+def test_a_subaccount_transfer_whose_answer_is_lost_names_its_id_and_moves_the_money_once(
+    kalshi: Kalshi, premier: SimHarness
+) -> None:
+    kalshi("subaccount", "create")
+    args = ("subaccount", "transfer", "--from", "0", "--to", "1", "--amount", "25.00")
+    premier.set_faults(drop_response_after_commit_rate=1.0)
+    lost = kalshi(*args)
+    premier.clear_faults()
+    # the money moved: the command says its outcome is unknown and names the id that repeats it
+    assert lost.exit_code == ExitCode.OUTCOME_UNKNOWN, lost.output
+    named = re.search(r"--client-transfer-id ([0-9a-f-]{36})", " ".join(lost.stderr.split()))
+    assert named is not None, lost.stderr
+    tid = named.group(1)
+    assert kalshi(*args, "--client-transfer-id", tid).exit_code == 0
+    listed = as_json(kalshi("subaccount", "list", "--json"))["subaccounts"]
+    assert [(s["subaccount"], s["balance"]) for s in listed] == [(0, "975.0000"), (1, "25.0000")]
 
 
 def test_subaccount_flag_scopes_orders_and_the_portfolio(
