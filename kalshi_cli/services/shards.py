@@ -377,7 +377,16 @@ class MoneyMover:
         return settled
 
     def _refuse_unmovable(self, move: Move) -> None:
-        shards = {s.exchange_index: s for s in self._client.exchange.get_shard_statuses()}
+        status = self._client.exchange.get_exchange_status()
+        if not status.shards and not status.exchange_active:
+            # a status listing no shard says nothing of shards but 0: an exchange down (its
+            # 5xx answer in the status's shape) names no shard it lacks
+            raise TransferRefused(
+                "the exchange is not active now (exchange_active is false); nothing was sent",
+                code="exchange_inactive",
+                hint="`kalshi exchange status` shows when it is again",
+            )
+        shards = {s.exchange_index: s for s in status.per_shard()}
         for index in (move.source, move.target):
             if index not in shards:
                 listed = ", ".join(str(i) for i in sorted(shards))

@@ -149,6 +149,17 @@ def test_nothing_is_sent_to_a_shard_that_takes_no_transfers_or_does_not_exist(
     assert exchange.posts == []
 
 
+def test_a_move_while_the_exchange_answers_its_status_down_is_refused_not_called_a_bad_shard(
+    key: rsa.RSAPrivateKey,
+) -> None:
+    exchange = ShardExchange({(0, 0): D("100"), (0, 2): D("0")}, down=True)
+    with pytest.raises(TransferRefused) as raised:
+        _mover(exchange, key).move(Move(D("1"), 0, 2))
+    assert raised.value.exit_code == ExitCode.REJECTED
+    assert "the exchange is not active now" in raised.value.one_line()
+    assert exchange.posts == []
+
+
 def test_a_move_within_one_shard_or_of_nothing_is_refused_before_anything() -> None:
     with pytest.raises(UsageError, match="both name shard 2"):
         Move(D("1"), 2, 2)
