@@ -75,33 +75,39 @@ class Tif(StrEnum):
 # broken one becomes a usage error naming the flag.
 
 
-def usage_error(exc: TermsError) -> typer.BadParameter:
-    """The first problem of `exc` as a usage error under its flag."""
+def usage_error(exc: TermsError, named: str | None = None) -> typer.BadParameter:
+    """The first problem of `exc` as a usage error under its flag, or under `named`: how the
+    command line names what was read (`AMOUNT`, an argument, is no flag)."""
     first = exc.problems[0]
-    return typer.BadParameter(first.message, param_hint=first.flag)
+    return typer.BadParameter(first.message, param_hint=named or first.flag)
 
 
-def _read(parse: Callable[[], T]) -> T:
-    """What an `order_terms` reader makes of a flag; its refusal a usage error (exit 2)."""
+def _read(parse: Callable[[], T], named: str | None = None) -> T:
+    """What an `order_terms` reader makes of the flag or argument `named` (None: of the flags
+    its problems name); its refusal a usage error (exit 2) under that name."""
     from kalshi_cli.vocabulary.order_terms import TermsError
 
     try:
         return parse()
     except TermsError as exc:
-        raise usage_error(exc) from None
+        raise usage_error(exc, named) from None
 
 
 def parse_amount(text: str, flag: str, *, allow_zero: bool = False) -> Decimal:
     """A count or a price as Decimal, refusing floats' disguises (nan, inf, 1e3)."""
     from kalshi_cli.vocabulary import order_terms
 
-    return _read(lambda: order_terms.parse_amount(text, flag.lstrip("-"), allow_zero=allow_zero))
+    return _read(
+        lambda: order_terms.parse_amount(text, flag.lstrip("-"), allow_zero=allow_zero), flag
+    )
 
 
 def parse_count(text: str, flag: str = "--count", *, allow_zero: bool = False) -> Decimal:
     from kalshi_cli.vocabulary import order_terms
 
-    return _read(lambda: order_terms.parse_count(text, flag.lstrip("-"), allow_zero=allow_zero))
+    return _read(
+        lambda: order_terms.parse_count(text, flag.lstrip("-"), allow_zero=allow_zero), flag
+    )
 
 
 def parse_cents(text: str, flag: str, *, allow_zero: bool = False) -> int:
@@ -110,13 +116,13 @@ def parse_cents(text: str, flag: str, *, allow_zero: bool = False) -> int:
     from kalshi_cli.vocabulary.units import dollars_to_cents
 
     field = flag.lstrip("-")
-    return _read(lambda: dollars_to_cents(parse_cash(text, field, allow_zero=allow_zero)))
+    return _read(lambda: dollars_to_cents(parse_cash(text, field, allow_zero=allow_zero)), flag)
 
 
 def parse_price(text: str, flag: str = "--price") -> Decimal:
     from kalshi_cli.vocabulary import order_terms
 
-    return _read(lambda: order_terms.parse_price(text, flag.lstrip("-")))
+    return _read(lambda: order_terms.parse_price(text, flag.lstrip("-")), flag)
 
 
 def parse_expires(text: str, now: float) -> int:

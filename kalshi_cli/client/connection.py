@@ -14,7 +14,7 @@ import ssl
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from functools import cache
+from functools import cache, partial
 from typing import Annotated, Any, NamedTuple, TypedDict, TypeVar, cast
 from urllib.parse import quote
 
@@ -26,7 +26,7 @@ from kalshi_cli.client.deadline import hold_to_deadlines
 from kalshi_cli.client.fill_quarantine import FillQuarantine
 from kalshi_cli.client.pagination import listed_items, next_cursor, paginate
 from kalshi_cli.client.ratelimit import RateLimiter, TierLimits, TurnAfterDeadline, tier_limits
-from kalshi_cli.client.retry import Resend, RetryPolicy, may_have_acted
+from kalshi_cli.client.retry import Resend, RetryPolicy, may_have_acted, resent
 from kalshi_cli.client.signing import KalshiAuth, KeySource, signs
 from kalshi_cli.client.stats import ApiStats
 from kalshi_cli.vocabulary.clock import Clock, Deadline, SystemClock, answer_limit
@@ -432,20 +432,21 @@ class Connection:
         resend: Resend = Resend.NEVER,
     ) -> httpx.Response:
         """Send a write that places, creates, changes or executes something: once (`Resend.NEVER`),
-        or again only while it certainly never left (`Resend.IF_UNSENT`). A failure after which
-        the exchange may have acted (`may_have_acted`: a 5xx, a timeout or a dropped connection
-        after sending, an answer that cannot be read, a 409 `order_already_exists`) raises
-        `unknown.error` (`UnknownOutcome.of`). Anything else is raised as it came. A 429 to a
-        write sent once says it may be sent again after a wait (`REFUSED_BEFORE_ACTING`)."""
+        again only while it certainly never left (`IF_UNSENT`), or whatever became of it
+        (`ALWAYS`: one the exchange does once by a key it carries). A failure after which the
+        exchange may have acted (`may_have_acted`: a 5xx, a timeout or a dropped connection after
+        sending, an answer that cannot be read, a 409 `order_already_exists`) raises
+        `unknown.error` (`UnknownOutcome.of`); so does any failure after such a try
+        (`retry.resent`). Anything else is raised as it came. A 429 to a write sent once says it
+        may be sent again after a wait (`REFUSED_BEFORE_ACTING`)."""
         try:
             if resend is Resend.NEVER:
                 self.require_key(f"placing {unknown.what}")
                 return self.send_once(
                     method, path, params=params, json=json, items=items, what=unknown.what
                 )
-            return self.request(
-                method, path, params=params, json=json, items=items, mode=resend, auth=True
-            )
+            send = partial(self.request, method, path, params=params, json=json, items=items)
+            return resent(lambda keep: send(mode=resend, auth=True, on_retry=keep), unknown)
         except RateLimitedError as exc:
             if resend is Resend.NEVER:
                 exc.hint = REFUSED_BEFORE_ACTING

@@ -9,7 +9,7 @@ import logging
 import random
 from collections.abc import Callable
 from enum import Enum
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import httpx
 import msgspec
@@ -61,6 +61,43 @@ def may_have_acted(exc: BaseException) -> bool:
         and not isinstance(exc, RateLimitedError)
         and not nothing_sent(exc)
     )
+
+
+class Doubted(Protocol):
+    """How a write names itself and its doubt (`connection.UnknownOutcome`)."""
+
+    @property
+    def what(self) -> str: ...
+
+    @property
+    def doubt(self) -> str: ...
+
+    @property
+    def error(self) -> Callable[[str], OrderOutcomeUnknown]: ...
+
+
+def resent(send: Callable[[Callable[[KalshiError], object]], T], unknown: Doubted) -> T:
+    """`send(on_retry)`, a write its retries send again: once a try's answer was lost after it
+    left (`may_have_acted`), the last try's failure (a 429, a refusal) speaks of that try only,
+    and is raised as `unknown.error` (a transfer whose resends were answered 429 had moved the
+    money, and was reported as not made)."""
+    acted: list[KalshiError] = []
+
+    def keep(exc: KalshiError) -> None:
+        if may_have_acted(exc):
+            acted.append(exc)
+
+    try:
+        return send(keep)
+    except OrderOutcomeUnknown:
+        raise
+    except KalshiError as exc:
+        if not acted:
+            raise
+        raise unknown.error(
+            f"{acted[0].message.rstrip('.')}; sent again, {unknown.what} was answered: "
+            f"{exc.message.rstrip('.')}; {unknown.doubt}"
+        ) from exc
 
 
 def is_retryable(exc: KalshiError, mode: Resend) -> bool:

@@ -76,18 +76,30 @@ class SubaccountsApi(Area):
         amount_cents: int,
         client_transfer_id: str | None = None,
     ) -> str:
-        """Move cash; returns the `client_transfer_id` used (retry with it, never a new one)."""
+        """Move cash; returns the `client_transfer_id` used (retry with it, never a new one).
+        Sent again with the same id while its answer is lost; lost still at the end, it is
+        `OrderOutcomeUnknown` naming the id, since the money may have moved."""
         transfer_id = client_transfer_id or str(uuid.uuid4())
-        self._conn.request(
+        unknown = UnknownOutcome.read_by(
+            f"the transfer {transfer_id} between subaccounts",
+            "the money may or may not have moved",
+            "kalshi subaccount list",
+            hint=(
+                "`kalshi subaccount list` shows the balances; send it again only with "
+                f"`--client-transfer-id {transfer_id}`, which the exchange moves once"
+            ),
+        )
+        self._conn.write(
             "POST",
             "/portfolio/subaccounts/transfer",
+            unknown,
             json={
                 "client_transfer_id": transfer_id,
                 "from_subaccount": from_subaccount,
                 "to_subaccount": to_subaccount,
                 "amount_cents": amount_cents,
             },
-            auth=True,
+            resend=Resend.ALWAYS,
         )
         return transfer_id
 

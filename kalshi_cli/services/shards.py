@@ -29,6 +29,7 @@ from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 from kalshi_cli.client.portfolio import Transfer, TransferOutcomeUnknown
+from kalshi_cli.store.errors import StoreError
 from kalshi_cli.vocabulary.clock import Clock
 from kalshi_cli.vocabulary.errors import KalshiError, UsageError, ValidationError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
@@ -261,6 +262,13 @@ class TransferShort(KalshiError):
     exit_code = ExitCode.TRANSFER_SHORT
 
 
+class TransferNotRecorded(KalshiError):
+    """The transfer was made and the state file could not record it: the move stays open there,
+    and nothing is sent again."""
+
+    exit_code = ExitCode.STATE_WRITE_FAILED
+
+
 class TransferRefused(ValidationError):
     """The exchange cannot move the money now (transfers paused on a shard): nothing sent."""
 
@@ -347,7 +355,15 @@ class MoneyMover:
             exc.message = f"{exc.message}; {self.where(move)}"
             raise
         if intents is not None and intent is not None:
-            intents.close(intent, "made", transfer_id)
+            try:
+                intents.close(intent, "made", transfer_id)
+            except StoreError as exc:  # left open: the next run finds it made
+                raise TransferNotRecorded(
+                    f"transfer {transfer_id} ({move.describe()}) was made, but the state file "
+                    f"could not record it: {exc.one_line()}; {self.where(move)}",
+                    hint="the next `kalshi shard move` or `kalshi shard transfers` finds it in "
+                    "the history; do not send it again",
+                ) from exc
         return transfer_id, looked_up
 
     def settle_earlier(self, *, wait: bool = True) -> list[EarlierMove]:
@@ -377,7 +393,16 @@ class MoneyMover:
         return settled
 
     def _refuse_unmovable(self, move: Move) -> None:
-        shards = {s.exchange_index: s for s in self._client.exchange.get_shard_statuses()}
+        status = self._client.exchange.get_exchange_status()
+        if not status.shards and not status.exchange_active:
+            # a status listing no shard says nothing of shards but 0: an exchange down (its
+            # 5xx answer in the status's shape) names no shard it lacks
+            raise TransferRefused(
+                "the exchange is not active now (exchange_active is false); nothing was sent",
+                code="exchange_inactive",
+                hint="`kalshi exchange status` shows when it is again",
+            )
+        shards = {s.exchange_index: s for s in status.per_shard()}
         for index in (move.source, move.target):
             if index not in shards:
                 listed = ", ".join(str(i) for i in sorted(shards))

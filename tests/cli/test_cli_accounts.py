@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import errno
 import json
+import re
 import stat
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from typer.testing import Result
 
@@ -85,6 +87,53 @@ def test_create_fund_and_list_subaccounts(kalshi: Kalshi) -> None:
     too_much = kalshi(*args[:-1], "5000.00")
     assert too_much.exit_code == ExitCode.REJECTED, too_much.output
     assert "insufficient_balance" in too_much.stderr
+
+
+class ActedThenRateLimited(httpx.BaseTransport):
+    """The simulator, except that its first transfer is answered 503 after the simulator made
+    it, and every transfer sent after that is answered 429 without reaching it."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.HTTPTransport()
+        self.made = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if not request.url.path.endswith("/portfolio/subaccounts/transfer"):
+            return self._inner.handle_request(request)
+        if self.made:
+            body = {"error": {"code": "too_many_requests", "message": "too many requests"}}
+            return httpx.Response(429, json=body, headers={"Retry-After": "0"})
+        self._inner.handle_request(request).read()
+        self.made += 1
+        body = {"error": {"code": "service_unavailable", "message": "service unavailable"}}
+        return httpx.Response(503, json=body)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+@pytest.mark.parametrize("fault", ["every answer dropped", "503 after acting, then 429s"])
+def test_a_subaccount_transfer_whose_answer_is_lost_names_its_id_and_moves_the_money_once(
+    kalshi: Kalshi, premier: SimHarness, tmp_path: Path, fault: str
+) -> None:
+    kalshi("subaccount", "create")
+    args = ("subaccount", "transfer", "--from", "0", "--to", "1", "--amount", "25.00")
+    if fault == "every answer dropped":
+        premier.set_faults(drop_response_after_commit_rate=1.0)
+        lost = kalshi(*args)
+        premier.clear_faults()
+    else:  # the resends' 429s say nothing of the first try, which moved the money
+        transport = ActedThenRateLimited()
+        lost = kalshi_as(premier.account, tmp_path / "home", transport=transport)(*args)
+        assert transport.made == 1
+    # the money moved: the command says its outcome is unknown and names the id that repeats it
+    assert lost.exit_code == ExitCode.OUTCOME_UNKNOWN, lost.output
+    named = re.search(r"--client-transfer-id ([0-9a-f-]{36})", " ".join(lost.stderr.split()))
+    assert named is not None, lost.stderr
+    tid = named.group(1)
+    assert kalshi(*args, "--client-transfer-id", tid).exit_code == 0
+    listed = as_json(kalshi("subaccount", "list", "--json"))["subaccounts"]
+    assert [(s["subaccount"], s["balance"]) for s in listed] == [(0, "975.0000"), (1, "25.0000")]
 
 
 def test_subaccount_flag_scopes_orders_and_the_portfolio(

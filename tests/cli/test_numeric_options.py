@@ -255,7 +255,7 @@ def test_a_number_given_as_an_argument_refuses_what_is_not_finite_or_too_long(
 ) -> None:
     result = run([*path, *rest, "--", value], home=tmp_path)
     line = _one_usage_line(result)
-    assert argument.upper() in line, line
+    assert f"for {argument.upper()}:" in line, line  # an argument, never named as a flag
 
 
 # every option that takes a time: (command path, option, the other arguments it needs)

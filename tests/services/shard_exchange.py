@@ -46,6 +46,7 @@ class ShardExchange:
     # reads that answer 500 once a transfer has been posted: "history" (the listing), "status"
     # (the single transfer)
     broken_after_post: str | None = None
+    down: bool = False  # the status answers 503 in its own shape (the spec's), listing no shard
     _unseen: int = 0
 
     @property
@@ -76,6 +77,8 @@ class ShardExchange:
                 ("status", False, True),
             ):
                 return httpx.Response(500, json={"error": {"code": "internal_server_error"}})
+        if path == "/exchange/status" and self.down:
+            return httpx.Response(503, json={"exchange_active": False, "trading_active": False})
         if path == "/exchange/status":
             return httpx.Response(200, json=self.status())
         if path == "/exchange/schedule":

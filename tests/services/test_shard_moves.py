@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -22,6 +23,8 @@ from kalshi_cli.services.shards import (
     TransferShort,
 )
 from kalshi_cli.store import Store
+from kalshi_cli.store.errors import StateFileLocked
+from kalshi_cli.store.transfer_intents import TransferIntentRepository
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import KalshiError, UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
@@ -149,6 +152,17 @@ def test_nothing_is_sent_to_a_shard_that_takes_no_transfers_or_does_not_exist(
     assert exchange.posts == []
 
 
+def test_a_move_while_the_exchange_answers_its_status_down_is_refused_not_called_a_bad_shard(
+    key: rsa.RSAPrivateKey,
+) -> None:
+    exchange = ShardExchange({(0, 0): D("100"), (0, 2): D("0")}, down=True)
+    with pytest.raises(TransferRefused) as raised:
+        _mover(exchange, key).move(Move(D("1"), 0, 2))
+    assert raised.value.exit_code == ExitCode.REJECTED
+    assert "the exchange is not active now" in raised.value.one_line()
+    assert exchange.posts == []
+
+
 def test_a_move_within_one_shard_or_of_nothing_is_refused_before_anything() -> None:
     with pytest.raises(UsageError, match="both name shard 2"):
         Move(D("1"), 2, 2)
@@ -214,6 +228,42 @@ def test_a_move_whose_run_ended_before_its_answer_is_found_by_the_next_run_not_s
     _written_mover(exchange, key, store, clock).move(Move(D("25"), 0, 2))
     assert len(exchange.posts) == 2
     assert exchange.balances == {(0, 0): D("50"), (0, 2): D("50")}
+
+
+class LockedAfterSending:
+    """The state file's moves, whose write closing a sent move finds the file locked."""
+
+    def __init__(self, inner: TransferIntentRepository) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def close(self, intent_id: int, outcome: str, transfer_id: str | None = None) -> None:
+        raise StateFileLocked("the state file is locked: another writer held it past 10s")
+
+
+def test_a_move_made_that_the_state_file_cannot_record_says_it_was_made(
+    key: rsa.RSAPrivateKey, tmp_path: Path
+) -> None:
+    """Before: "the state file is locked" alone (exit 21), of a transfer that had moved the
+    money: a person would move it again."""
+    clock = ManualClock()
+    store = Store.open(tmp_path / "state.db", clock=clock)
+    exchange = ShardExchange({(0, 0): D("100"), (0, 2): D("0")})
+    client = client_of(exchange, key, clock)
+    intents = cast(TransferIntentRepository, LockedAfterSending(store.transfer_intents))
+    mover = MoneyMover(client, clock, intents=intents, wait_s=30, lookup_s=10)
+    with pytest.raises(KalshiError) as raised:
+        mover.move(Move(D("25"), 0, 2))
+    assert raised.value.exit_code == ExitCode.STATE_WRITE_FAILED
+    said = raised.value.one_line()
+    assert "transfer tr-1 ($25.00 from shard 0 to shard 2) was made" in said, said
+    assert "the state file is locked" in said and "do not send it again" in said
+    assert len(exchange.posts) == 1
+    # left open in the state file, the next move of it finds it made and sends nothing
+    again = _written_mover(exchange, key, store, clock).move(Move(D("25"), 0, 2))
+    assert not again.sent and len(exchange.posts) == 1
 
 
 def test_a_move_left_open_that_the_history_never_shows_was_not_made(
