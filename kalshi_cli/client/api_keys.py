@@ -9,8 +9,8 @@ from typing import Any
 
 import msgspec
 
-from kalshi_cli.client.connection import Area, Id, UnknownOutcome, path_segment
-from kalshi_cli.client.retry import Resend
+from kalshi_cli.client.connection import Area, Id, path_segment
+from kalshi_cli.client.retry import Resend, UnknownOutcome
 
 
 class ApiKeyInfo(msgspec.Struct, frozen=True):

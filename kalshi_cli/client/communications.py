@@ -13,9 +13,9 @@ from typing import Any, Literal
 
 import msgspec
 
-from kalshi_cli.client.connection import Area, Id, Params, UnknownOutcome, path_segment
+from kalshi_cli.client.connection import Area, Id, Params, path_segment
 from kalshi_cli.client.order_groups import checked_subaccount
-from kalshi_cli.client.retry import Resend
+from kalshi_cli.client.retry import Resend, UnknownOutcome
 from kalshi_cli.vocabulary.errors import KalshiError, ValidationError
 from kalshi_cli.vocabulary.models import Answer
 from kalshi_cli.vocabulary.order_terms import check_count

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache, partial
-from typing import Annotated, Any, NamedTuple, TypedDict, TypeVar, cast
+from typing import Annotated, Any, TypedDict, TypeVar, cast
 from urllib.parse import quote
 
 import httpx
@@ -26,7 +26,7 @@ from kalshi_cli.client.deadline import hold_to_deadlines
 from kalshi_cli.client.fill_quarantine import FillQuarantine
 from kalshi_cli.client.pagination import listed_items, next_cursor, paginate
 from kalshi_cli.client.ratelimit import RateLimiter, TierLimits, TurnAfterDeadline, tier_limits
-from kalshi_cli.client.retry import Resend, RetryPolicy, may_have_acted, resent
+from kalshi_cli.client.retry import Resend, RetryPolicy, UnknownOutcome, may_have_acted, resent
 from kalshi_cli.client.signing import KalshiAuth, KeySource, signs
 from kalshi_cli.client.stats import ApiStats
 from kalshi_cli.vocabulary.clock import Clock, Deadline, SystemClock, answer_limit
@@ -34,17 +34,14 @@ from kalshi_cli.vocabulary.errors import (
     AnswerUnreadable,
     ApiError,
     AuthError,
-    ConflictError,
     CredentialsError,
     CutShortByDeadline,
     KalshiError,
     NotFoundError,
     NotSentPastDeadline,
-    OrderOutcomeUnknown,
     RateLimitedError,
     RedirectedError,
     RequestWithdrawn,
-    ServerError,
     TransportError,
     TurnPastDeadline,
     ValidationError,
@@ -94,79 +91,6 @@ def _tls_for(base: httpx.URL) -> ssl.SSLContext | bool:
     if base.scheme != "http" or any(name.lower() in _PROXY_VARIABLES for name in os.environ):
         return True
     return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-
-
-class UnknownOutcome(NamedTuple):
-    """How a write says its outcome is unknown when its answer was lost after it was sent
-    (`Connection.write`): the exchange may have acted, so the write is neither done nor
-    refused, and sending it again could do it twice. The caller names the exception (its class,
-    the ids it carries, the read that tells) and the words; the rule (`retry.may_have_acted`)
-    decides when it is raised, and `of` builds every message from them, so that every write
-    says it alike:
-
-    - a 5xx: "the exchange answered HTTP 503 to {what}; {doubt}";
-    - a connection lost after sending: "{the connection's message}; {lost or doubt}";
-    - an answer that cannot be read: "the exchange answered HTTP 201 to {what} but its answer
-      could not be read; {doubt}" (`Connection.written`), or, read by the transport, "{its
-      message}; {lost or doubt}";
-    - a 409 `order_already_exists`: "the exchange answered HTTP 409 order_already_exists to
-      {what}: sent before under the same client order id, its answer not recorded here".
-    """
-
-    what: str
-    """The write, as the messages name it: "order X", "the amend of order X"."""
-    doubt: str
-    """What may or may not be so: "it may or may not exist"."""
-    error: Callable[[str], OrderOutcomeUnknown]
-    """The exception of one message, with the caller's ids and hint."""
-    lost: str = ""
-    """The doubt after a lost connection's message, when that message names the request
-    rather than the write and "it" would be unclear ("order X may or may not exist"); "" is
-    `doubt`."""
-
-    @classmethod
-    def read_by(
-        cls, what: str, doubt: str, read_back: str, *, hint: str | None = None
-    ) -> UnknownOutcome:
-        """The unknown outcome of a write that is no order (an RFQ, a quote, a subaccount, an
-        order group, an API key): an `OrderOutcomeUnknown` without a client order id, whose
-        hint names `read_back`, the command that shows what the exchange has (or says `hint`
-        in full). `doubt` names the thing, since it also follows a lost connection's message,
-        which names the request."""
-        told = hint or f"`{read_back}` shows what the exchange has"
-        return cls(
-            what, doubt, lambda message: OrderOutcomeUnknown(message, client_order_id="", hint=told)
-        )
-
-    @classmethod
-    def of_created(
-        cls, what: str, doubt: str, client_order_id: str, *, lost: str
-    ) -> UnknownOutcome:
-        """The unknown outcome of a write that creates orders (one, or a batch named by its
-        first): an `OrderOutcomeUnknown` carrying `client_order_id`, by which it is looked up."""
-        return cls(
-            what,
-            doubt,
-            lambda message: OrderOutcomeUnknown(message, client_order_id=client_order_id),
-            lost=lost,
-        )
-
-    def of(self, failed: KalshiError) -> OrderOutcomeUnknown:
-        """The unknown outcome `failed` tells (one `may_have_acted` says so of), in its kind's
-        words; `failed` itself when it already is one of this write's kind."""
-        if isinstance(failed, ConflictError):
-            message = (
-                f"the exchange answered HTTP 409 order_already_exists to {self.what}: sent "
-                "before under the same client order id, its answer not recorded here"
-            )
-        elif isinstance(failed, ServerError):
-            message = f"the exchange answered HTTP {failed.status} to {self.what}; {self.doubt}"
-        else:
-            # a lost connection's or an unreadable answer's message ends a sentence the doubt
-            # goes on with
-            message = f"{failed.message.rstrip('.')}; {self.lost or self.doubt}"
-        told = self.error(message)
-        return failed if isinstance(failed, type(told)) else told
 
 
 class ConnectionOptions(TypedDict, total=False):

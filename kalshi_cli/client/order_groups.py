@@ -14,15 +14,9 @@ from typing import Any
 
 import msgspec
 
-from kalshi_cli.client.connection import (
-    Area,
-    Id,
-    Params,
-    UnknownOutcome,
-    path_segment,
-)
+from kalshi_cli.client.connection import Area, Id, Params, path_segment
 from kalshi_cli.client.pagination import listed_items
-from kalshi_cli.client.retry import Resend
+from kalshi_cli.client.retry import Resend, UnknownOutcome
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.models import Answer, decode_answer
 from kalshi_cli.vocabulary.order_terms import check_count

@@ -17,7 +17,6 @@ from kalshi_cli.client.connection import (
     Area,
     Connection,
     Params,
-    UnknownOutcome,
     missing_as,
     no_order_reason,
     path_segment,
@@ -35,7 +34,7 @@ from kalshi_cli.client.requests import (
     create_answer_problem,
     decode_cancel_result,
 )
-from kalshi_cli.client.retry import Resend, may_have_acted
+from kalshi_cli.client.retry import Resend, UnknownOutcome, may_have_acted
 from kalshi_cli.vocabulary.errors import (
     AmendOutcomeUnknown,
     KalshiError,

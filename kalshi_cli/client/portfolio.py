@@ -18,8 +18,9 @@ from typing import Annotated
 
 import msgspec
 
-from kalshi_cli.client.connection import Area, Id, Params, UnknownOutcome, path_segment
+from kalshi_cli.client.connection import Area, Id, Params, path_segment
 from kalshi_cli.client.historical import fill_listing
+from kalshi_cli.client.retry import UnknownOutcome
 from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown, ValidationError
 from kalshi_cli.vocabulary.models import Balance, EventPosition, Fill, Position, Settlement
 from kalshi_cli.vocabulary.units import ZERO, fmt_money

@@ -1,6 +1,9 @@
 """The one retry policy: which failures are tried again, how long to wait, when to give up. Each
 request names a `Resend` mode by what a repeat could do, and every retry is bounded by attempts
-and by the caller's deadline. docs/library.md "How a request travels", step 4.
+and by the caller's deadline. docs/library.md "How a request travels", step 4. And the one rule
+of a write whose answer was lost after it left: when the exchange may have acted
+(`may_have_acted`), what the write then says (`UnknownOutcome`), and what a failure after such a
+try says (`resent`).
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ import logging
 import random
 from collections.abc import Callable
 from enum import Enum
-from typing import Protocol, TypeVar
+from typing import NamedTuple, TypeVar
 
 import httpx
 import msgspec
@@ -63,20 +66,80 @@ def may_have_acted(exc: BaseException) -> bool:
     )
 
 
-class Doubted(Protocol):
-    """How a write names itself and its doubt (`connection.UnknownOutcome`)."""
+class UnknownOutcome(NamedTuple):
+    """How a write says its outcome is unknown when its answer was lost after it was sent
+    (`Connection.write`): the exchange may have acted, so the write is neither done nor
+    refused, and sending it again could do it twice. The caller names the exception (its class,
+    the ids it carries, the read that tells) and the words; the rule (`retry.may_have_acted`)
+    decides when it is raised, and `of` builds every message from them, so that every write
+    says it alike:
 
-    @property
-    def what(self) -> str: ...
+    - a 5xx: "the exchange answered HTTP 503 to {what}; {doubt}";
+    - a connection lost after sending: "{the connection's message}; {lost or doubt}";
+    - an answer that cannot be read: "the exchange answered HTTP 201 to {what} but its answer
+      could not be read; {doubt}" (`Connection.written`), or, read by the transport, "{its
+      message}; {lost or doubt}";
+    - a 409 `order_already_exists`: "the exchange answered HTTP 409 order_already_exists to
+      {what}: sent before under the same client order id, its answer not recorded here".
+    """
 
-    @property
-    def doubt(self) -> str: ...
+    what: str
+    """The write, as the messages name it: "order X", "the amend of order X"."""
+    doubt: str
+    """What may or may not be so: "it may or may not exist"."""
+    error: Callable[[str], OrderOutcomeUnknown]
+    """The exception of one message, with the caller's ids and hint."""
+    lost: str = ""
+    """The doubt after a lost connection's message, when that message names the request
+    rather than the write and "it" would be unclear ("order X may or may not exist"); "" is
+    `doubt`."""
 
-    @property
-    def error(self) -> Callable[[str], OrderOutcomeUnknown]: ...
+    @classmethod
+    def read_by(
+        cls, what: str, doubt: str, read_back: str, *, hint: str | None = None
+    ) -> UnknownOutcome:
+        """The unknown outcome of a write that is no order (an RFQ, a quote, a subaccount, an
+        order group, an API key): an `OrderOutcomeUnknown` without a client order id, whose
+        hint names `read_back`, the command that shows what the exchange has (or says `hint`
+        in full). `doubt` names the thing, since it also follows a lost connection's message,
+        which names the request."""
+        told = hint or f"`{read_back}` shows what the exchange has"
+        return cls(
+            what, doubt, lambda message: OrderOutcomeUnknown(message, client_order_id="", hint=told)
+        )
+
+    @classmethod
+    def of_created(
+        cls, what: str, doubt: str, client_order_id: str, *, lost: str
+    ) -> UnknownOutcome:
+        """The unknown outcome of a write that creates orders (one, or a batch named by its
+        first): an `OrderOutcomeUnknown` carrying `client_order_id`, by which it is looked up."""
+        return cls(
+            what,
+            doubt,
+            lambda message: OrderOutcomeUnknown(message, client_order_id=client_order_id),
+            lost=lost,
+        )
+
+    def of(self, failed: KalshiError) -> OrderOutcomeUnknown:
+        """The unknown outcome `failed` tells (one `may_have_acted` says so of), in its kind's
+        words; `failed` itself when it already is one of this write's kind."""
+        if isinstance(failed, ConflictError):
+            message = (
+                f"the exchange answered HTTP 409 order_already_exists to {self.what}: sent "
+                "before under the same client order id, its answer not recorded here"
+            )
+        elif isinstance(failed, ServerError):
+            message = f"the exchange answered HTTP {failed.status} to {self.what}; {self.doubt}"
+        else:
+            # a lost connection's or an unreadable answer's message ends a sentence the doubt
+            # goes on with
+            message = f"{failed.message.rstrip('.')}; {self.lost or self.doubt}"
+        told = self.error(message)
+        return failed if isinstance(failed, type(told)) else told
 
 
-def resent(send: Callable[[Callable[[KalshiError], object]], T], unknown: Doubted) -> T:
+def resent(send: Callable[[Callable[[KalshiError], object]], T], unknown: UnknownOutcome) -> T:
     """`send(on_retry)`, a write its retries send again: once a try's answer was lost after it
     left (`may_have_acted`), the last try's failure (a 429, a refusal) speaks of that try only,
     and is raised as `unknown.error` (a transfer whose resends were answered 429 had moved the

@@ -10,8 +10,8 @@ from typing import Protocol
 
 import msgspec
 
-from kalshi_cli.client.connection import PORTFOLIO_PAGE_MAX, Area, UnknownOutcome
-from kalshi_cli.client.retry import Resend
+from kalshi_cli.client.connection import PORTFOLIO_PAGE_MAX, Area
+from kalshi_cli.client.retry import Resend, UnknownOutcome
 
 
 class SubaccountBalance(msgspec.Struct, frozen=True):
