@@ -17,6 +17,7 @@ from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, fields, replace
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.store.connection import Database
@@ -94,11 +95,53 @@ _AMENDABLE_KEEPING_SQL = (
 _SELECT_ROW = f"SELECT {', '.join(f.name for f in fields(OrderRow))} FROM orders WHERE"  # noqa: S608
 
 
+class HeldAmends:
+    """The amends in flight of a replay nobody keeps (`Database.for_people` False), by id in the
+    order written: no crash can leave one in doubt in a database that dies with its process,
+    and nothing but its `OrderRepository` reads them, so they are held here rather than written
+    as rows of `amends_in_flight` that the same action's answer deletes. Each means what its row
+    would: in doubt from the commit that wrote it to the commit of what settles it."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._by_id: dict[int, AmendRecord] = {}
+
+    def records(self) -> Collection[AmendRecord]:
+        return self._by_id.values()
+
+    def hold(self, coid: str, price: Decimal, total: Decimal, now: float) -> AmendRecord | None:
+        """`write_amend`'s record, held once the transaction writing it commits; None while
+        one of the order is held already (two never race)."""
+        if any(held.client_order_id == coid for held in self._by_id.values()):
+            return None
+        record = AmendRecord(max(self._by_id, default=0) + 1, coid, price, total, now)
+        self._db.on_commit.append(partial(self._by_id.__setitem__, record.id, record))
+        return record
+
+    def let_go(self, amend: int, savepoint: bool) -> bool:
+        """`settle_amend` (no history to write): the record gone once what settles it commits,
+        so a booking rolled back leaves it in doubt; False when none has that id."""
+        if not savepoint and not self._db.depth:
+            raise RuntimeError("settle_amend without a savepoint runs inside a transaction")
+        if amend not in self._by_id:
+            return False
+        if self._db.depth:
+            self._db.on_commit.append(partial(self._forget, amend))
+        else:
+            self._forget(amend)
+        return True
+
+    def _forget(self, amend: int) -> None:
+        self._by_id.pop(amend, None)
+
+
 class OrderRepository:
     """Intents: recorded before sending, answered once, then kept equal to the exchange."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        # the amends in flight of a replay nobody keeps (`Database.for_people` False)
+        self._held = HeldAmends(db)
 
     def record_intent(self, intent: IntentRecord) -> IntentRecord:
         """Write an intent before its request is sent; returns it as stored (timestamps set).
@@ -330,6 +373,8 @@ class OrderRepository:
         if row is None:
             return None
         coid, total, now = str(row[0]), Decimal(row[1]) + rest, self._db.clock.wall()
+        if not self._db.for_people:
+            return self._held.hold(coid, price, total, now)
         price_text, total_text = dec_text(price), dec_text(total)
         written = self._db.conn.execute(
             "INSERT INTO amends_in_flight (client_order_id, price, total, at) VALUES (?, ?, ?, ?)",
@@ -351,6 +396,8 @@ class OrderRepository:
         row of its order's history, in one transaction (`savepoint`: see `_block`). False, and
         nothing written, when no record has that id: something settled it already (another
         process's reconcile, with its own note), or retention removed its order with it."""
+        if not self._db.for_people:
+            return self._held.let_go(amend, savepoint)
         with self._block(savepoint, "settle_amend"):
             row = None
             if note is not None:  # an answer booked (the common case) writes no note
@@ -370,6 +417,13 @@ class OrderRepository:
         heard of since (its answer still out, or lost: its process killed while it was out).
         An order that no longer rests takes no amend, so its records are not in doubt; they go
         when retention removes the order."""
+        if not self._db.for_people:
+            return [
+                (intent, amend)
+                for amend in self._held.records()
+                if (intent := self.get_intent(amend.client_order_id)) is not None
+                and intent.status == RESTING
+            ]
         rows = self._db.rows(
             "SELECT a.id, a.client_order_id, a.price, a.total, a.at FROM amends_in_flight a "
             "JOIN orders o USING (client_order_id) WHERE o.status = ? ORDER BY a.id",
@@ -390,6 +444,13 @@ class OrderRepository:
         ids = list(client_order_ids)
         if not ids:
             return {}
+        if not self._db.for_people:
+            wanted = set(ids)
+            held: dict[str, list[AmendRecord]] = {}
+            for amend in self._held.records():
+                if amend.client_order_id in wanted:
+                    held.setdefault(amend.client_order_id, []).append(amend)
+            return held
         marks = ", ".join("?" * len(ids))
         found: dict[str, list[AmendRecord]] = {}
         for amend_id, coid, price, total, at in self._db.rows(

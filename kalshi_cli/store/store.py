@@ -161,7 +161,9 @@ class Store:
         saves it as a state file. Nobody else can open it, so it is held as `exclusive`.
         `kept=False`: it is never saved, so what only a person reads of a saved file (each
         order's history, when it was last amended) is not written; nothing in a replay reads
-        it, and it was two of an amend's statements in nine."""
+        it, and it was two of an amend's statements in nine. Nor is an amend's record in flight:
+        no crash leaves one in doubt in a database that dies with its process, so it is held
+        in the process (two more of the nine, its insert and the answer's delete)."""
         conn = connect(IN_MEMORY, "rw")
         try:
             configure(conn, readonly=False, durable=False, exclusive=True)
