@@ -110,12 +110,15 @@ class HeldAmends:
         return self._by_id.values()
 
     def hold(self, coid: str, price: Decimal, total: Decimal, now: float) -> AmendRecord | None:
-        """`write_amend`'s record, held once the transaction writing it commits; None while
-        one of the order is held already (two never race)."""
+        """`write_amend`'s record, held once the transaction writing it commits (at once
+        outside one); None while one of the order is held already (two never race)."""
         if any(held.client_order_id == coid for held in self._by_id.values()):
             return None
         record = AmendRecord(max(self._by_id, default=0) + 1, coid, price, total, now)
-        self._db.on_commit.append(partial(self._by_id.__setitem__, record.id, record))
+        if self._db.depth:
+            self._db.on_commit.append(partial(self._by_id.__setitem__, record.id, record))
+        else:
+            self._by_id[record.id] = record
         return record
 
     def let_go(self, amend: int, savepoint: bool) -> bool:
@@ -358,7 +361,7 @@ class OrderRepository:
         plus `rest`. None, nothing written, when no order by that id rests here, when an amend
         of it is in flight already (two never race), or (with `post_only`: a requote) none on the
         terms an amend keeps."""
-        if not self._db.depth:
+        if not self._db.depth and self._db.for_people:  # a held record needs none
             raise RuntimeError("write_amend runs inside a transaction")
         if not ZERO < price < ONE:
             raise ValueError(f"YES price {price} is outside (0, 1)")

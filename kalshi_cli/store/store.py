@@ -375,7 +375,12 @@ class Store:
         record, with the new total it names; None when no order by that id rests here), with
         the trading state read inside the same write transaction as for a new order: a new
         price or size can add exposure, so it is written, and sent, only while the state
-        allows it."""
+        allows it. A replay nobody keeps opens no transaction for it: the record is held in the
+        process (`HeldAmends`), nothing is written, and no other connection can reach its
+        database to write a state between the read and the record."""
+        if not self._db.for_people:
+            allowed(self.trading.trading_state())
+            return self.orders.write_amend(order_id, price=price, rest=rest, post_only=post_only)
         with self._db.intent_sync(), self._db.transaction():
             allowed(self.trading.trading_state())
             return self.orders.write_amend(order_id, price=price, rest=rest, post_only=post_only)

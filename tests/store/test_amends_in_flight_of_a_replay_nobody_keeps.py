@@ -1,6 +1,8 @@
 """A replay nobody keeps (`Store.in_memory(kept=False)`, a backtest's) holds an amend's record in
 flight in the process rather than as a row of `amends_in_flight` that the same action's answer
-deletes: no crash can leave an amend in doubt in a database that dies with its process. What
+deletes, and records one with no transaction (nothing is written, and no other connection can
+write a trading state between its read and the record): no crash can leave an amend in doubt in
+a database that dies with its process. What
 the records mean stays the same as in a state file: in doubt from the commit that wrote it until
 the commit of what settles it, one at a time for an order, and a booking rolled back leaves it
 in doubt."""
@@ -82,6 +84,21 @@ def test_a_booking_rolled_back_leaves_its_amend_in_doubt(store: Store) -> None:
     assert _in_doubt(store) == []
 
 
+def test_an_amend_the_trading_state_refuses_is_not_in_flight(store: Store) -> None:
+    def halted(state: object) -> None:
+        raise KeyError("halted")
+
+    with pytest.raises(KeyError):
+        store.record_amend_if_allowed(
+            ORDER, price=D("0.41"), rest=D(5), post_only=None, allowed=halted
+        )
+    assert _in_doubt(store) == []
+    amend = store.record_amend_if_allowed(
+        ORDER, price=D("0.41"), rest=D(5), post_only=None, allowed=lambda state: None
+    )
+    assert amend is not None and _in_doubt(store) == [("c1", amend)]
+
+
 def test_an_amend_of_an_order_that_no_longer_rests_is_not_in_doubt(store: Store) -> None:
     amend = _amend(store, "0.41", 5)
     assert amend is not None
@@ -90,7 +107,7 @@ def test_an_amend_of_an_order_that_no_longer_rests_is_not_in_doubt(store: Store)
     assert store.orders.amends_of(["c1"]) == {"c1": [amend]}, "what may have changed its terms"
 
 
-def test_a_replay_nobody_keeps_writes_no_statement_of_an_amends_record() -> None:
+def test_a_replay_nobody_keeps_records_an_amend_by_one_read_and_books_it_by_one_write() -> None:
     store = Store.in_memory(clock=ManualClock(NOW), kept=False)
     try:
         store.orders.record_intent(
@@ -99,10 +116,17 @@ def test_a_replay_nobody_keeps_writes_no_statement_of_an_amends_record() -> None
         store.orders.mark_sent(
             "c1", order_id=ORDER, status="resting", fill_count=D(3), remaining_count=D(7)
         )
+        store.trading.trading_state()  # read once, as a running loop has (then kept)
         said: list[str] = []
         store._conn.set_trace_callback(said.append)
-        amend = _amend(store, "0.41", 5)
-        assert amend is not None
+        amend = store.record_amend_if_allowed(
+            ORDER, price=D("0.41"), rest=D(5), post_only=None, allowed=lambda state: None
+        )
+        assert amend is not None and (amend.price, amend.total) == (D("0.41"), D(8))
+        # recorded by its one read of the order (resting, no amend in flight): no transaction
+        assert [
+            re.match(r"\s*SELECT client_order_id, filled FROM orders", s) is not None for s in said
+        ] == [True], said
         with store.transaction():
             store.orders.settle_amend(amend.id, savepoint=False)
             store.orders.update_order(order_id=ORDER, price=D("0.41"), savepoint=False)
