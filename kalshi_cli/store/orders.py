@@ -83,8 +83,10 @@ class OrderRow:
         return Decimal(self.filled)
 
 
+_ROW_COLUMNS = ", ".join(f.name for f in fields(OrderRow))
+# the row as `row` reads it: what a replay nobody keeps holds with the record (`HeldAmends`)
 _AMENDABLE_SQL = (
-    "SELECT client_order_id, filled FROM orders o WHERE order_id = ? AND status = ? AND NOT "
+    f"SELECT {_ROW_COLUMNS} FROM orders o WHERE order_id = ? AND status = ? AND NOT "  # noqa: S608
     "EXISTS (SELECT 1 FROM amends_in_flight a WHERE a.client_order_id = o.client_order_id)"
 )
 # a requote's amend keeps the order's terms: good till cancelled, not reducing, post-only as sent
@@ -92,7 +94,7 @@ _AMENDABLE_KEEPING_SQL = (
     f"{_AMENDABLE_SQL} AND time_in_force = '{TimeInForce.GTC.value}' AND post_only = ? "
     "AND reduce_only = 0"
 )
-_SELECT_ROW = f"SELECT {', '.join(f.name for f in fields(OrderRow))} FROM orders WHERE"  # noqa: S608
+_SELECT_ROW = f"SELECT {_ROW_COLUMNS} FROM orders WHERE"  # noqa: S608
 
 
 class HeldAmends:
@@ -105,16 +107,23 @@ class HeldAmends:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._by_id: dict[int, AmendRecord] = {}
+        # the order's row as each record's write read it, with the connection's count of rows
+        # changed then: while that has not moved (no row written since, and no other
+        # connection reaches the database), it is the row
+        self._read: dict[int, tuple[int, OrderRow]] = {}
 
     def records(self) -> Collection[AmendRecord]:
         return self._by_id.values()
 
-    def hold(self, coid: str, price: Decimal, total: Decimal, now: float) -> AmendRecord | None:
-        """`write_amend`'s record, held once the transaction writing it commits (at once
-        outside one); None while one of the order is held already (two never race)."""
+    def hold(self, row: OrderRow, price: Decimal, total: Decimal, now: float) -> AmendRecord | None:
+        """`write_amend`'s record of an amend of the order whose `row` it read, held once the
+        transaction writing it commits (at once outside one); None while one of the order is
+        held already (two never race)."""
+        coid = row.client_order_id
         if any(held.client_order_id == coid for held in self._by_id.values()):
             return None
         record = AmendRecord(max(self._by_id, default=0) + 1, coid, price, total, now)
+        self._read[record.id] = (self._db.conn.total_changes, row)
         if self._db.depth:
             self._db.on_commit.append(partial(self._by_id.__setitem__, record.id, record))
         else:
@@ -134,8 +143,17 @@ class HeldAmends:
             self._forget(amend)
         return True
 
+    def row_read(self, amend: int) -> OrderRow | None:
+        """The order's row as the write of the record `amend` read it, if no row has been
+        written since; else None."""
+        read = self._read.get(amend)
+        if read is None or read[0] != self._db.conn.total_changes:
+            return None
+        return read[1]
+
     def _forget(self, amend: int) -> None:
         self._by_id.pop(amend, None)
+        self._read.pop(amend, None)
 
 
 class OrderRepository:
@@ -375,9 +393,9 @@ class OrderRepository:
             row = self._db.conn.execute(_AMENDABLE_KEEPING_SQL, keeping).fetchone()
         if row is None:
             return None
-        coid, total, now = str(row[0]), Decimal(row[1]) + rest, self._db.clock.wall()
+        coid, total, now = str(row[0]), Decimal(row[4]) + rest, self._db.clock.wall()
         if not self._db.for_people:
-            return self._held.hold(coid, price, total, now)
+            return self._held.hold(OrderRow(*row), price, total, now)
         price_text, total_text = dec_text(price), dec_text(total)
         written = self._db.conn.execute(
             "INSERT INTO amends_in_flight (client_order_id, price, total, at) VALUES (?, ?, ?, ?)",
@@ -469,9 +487,17 @@ class OrderRepository:
         rows = self._db.rows(f"{_SELECT_ORDERS} WHERE client_order_id = ?", (client_order_id,))
         return _intent(rows[0]) if rows else None
 
-    def row(self, key: str, key_column: str = "order_id") -> OrderRow | None:
+    def row(
+        self, key: str, key_column: str = "order_id", *, amend: int | None = None
+    ) -> OrderRow | None:
         """The row of the order by that id as `update_order` compares it (None: no such row):
-        what booking an amend's answer or a decrease reads, and hands to `update_order`."""
+        what booking an amend's answer or a decrease reads, and hands to `update_order`. With
+        `amend` (the record of an amend of that order being booked), a replay nobody keeps
+        reads it again only when a row was written since the record read it."""
+        if amend is not None and not self._db.for_people:
+            held = self._held.row_read(amend)
+            if held is not None and getattr(held, key_column) == key:
+                return held
         found = self._db.conn.execute(f"{_SELECT_ROW} {key_column} = ?", (key,)).fetchone()
         return None if found is None else OrderRow(*found)
 
