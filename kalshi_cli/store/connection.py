@@ -68,7 +68,8 @@ class Database:
         # what to do once the open transaction commits (`Store.when_committed`)
         self.on_commit: list[Callable[[], None]] = []
         # the orders' history for people (`order_history`, `orders.amend_sent_at`) is written:
-        # False only in a replay nobody keeps, where nothing reads it (`Store.in_memory`)
+        # False only in a replay nobody keeps, where nothing reads it (`Store.in_memory`), which
+        # holds its amends in flight in the process, not in `amends_in_flight` (`OrderRepository`)
         self.for_people = True
 
     def intent_sync(self) -> AbstractContextManager[None]:

@@ -17,6 +17,7 @@ from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, fields, replace
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.store.connection import Database
@@ -82,8 +83,10 @@ class OrderRow:
         return Decimal(self.filled)
 
 
+_ROW_COLUMNS = ", ".join(f.name for f in fields(OrderRow))
+# the row as `row` reads it: what a replay nobody keeps holds with the record (`HeldAmends`)
 _AMENDABLE_SQL = (
-    "SELECT client_order_id, filled FROM orders o WHERE order_id = ? AND status = ? AND NOT "
+    f"SELECT {_ROW_COLUMNS} FROM orders o WHERE order_id = ? AND status = ? AND NOT "  # noqa: S608
     "EXISTS (SELECT 1 FROM amends_in_flight a WHERE a.client_order_id = o.client_order_id)"
 )
 # a requote's amend keeps the order's terms: good till cancelled, not reducing, post-only as sent
@@ -91,7 +94,66 @@ _AMENDABLE_KEEPING_SQL = (
     f"{_AMENDABLE_SQL} AND time_in_force = '{TimeInForce.GTC.value}' AND post_only = ? "
     "AND reduce_only = 0"
 )
-_SELECT_ROW = f"SELECT {', '.join(f.name for f in fields(OrderRow))} FROM orders WHERE"  # noqa: S608
+_SELECT_ROW = f"SELECT {_ROW_COLUMNS} FROM orders WHERE"  # noqa: S608
+
+
+class HeldAmends:
+    """The amends in flight of a replay nobody keeps (`Database.for_people` False), by id in the
+    order written: no crash can leave one in doubt in a database that dies with its process,
+    and nothing but its `OrderRepository` reads them, so they are held here rather than written
+    as rows of `amends_in_flight` that the same action's answer deletes. Each means what its row
+    would: in doubt from the commit that wrote it to the commit of what settles it."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._by_id: dict[int, AmendRecord] = {}
+        # the order's row as each record's write read it, with the connection's count of rows
+        # changed then: while that has not moved (no row written since, and no other
+        # connection reaches the database), it is the row
+        self._read: dict[int, tuple[int, OrderRow]] = {}
+
+    def records(self) -> Collection[AmendRecord]:
+        return self._by_id.values()
+
+    def hold(self, row: OrderRow, price: Decimal, total: Decimal, now: float) -> AmendRecord | None:
+        """`write_amend`'s record of an amend of the order whose `row` it read, held once the
+        transaction writing it commits (at once outside one); None while one of the order is
+        held already (two never race)."""
+        coid = row.client_order_id
+        if any(held.client_order_id == coid for held in self._by_id.values()):
+            return None
+        record = AmendRecord(max(self._by_id, default=0) + 1, coid, price, total, now)
+        self._read[record.id] = (self._db.conn.total_changes, row)
+        if self._db.depth:
+            self._db.on_commit.append(partial(self._by_id.__setitem__, record.id, record))
+        else:
+            self._by_id[record.id] = record
+        return record
+
+    def let_go(self, amend: int, savepoint: bool) -> bool:
+        """`settle_amend` (no history to write): the record gone once what settles it commits,
+        so a booking rolled back leaves it in doubt; False when none has that id."""
+        if not savepoint and not self._db.depth:
+            raise RuntimeError("settle_amend without a savepoint runs inside a transaction")
+        if amend not in self._by_id:
+            return False
+        if self._db.depth:
+            self._db.on_commit.append(partial(self._forget, amend))
+        else:
+            self._forget(amend)
+        return True
+
+    def row_read(self, amend: int) -> OrderRow | None:
+        """The order's row as the write of the record `amend` read it, if no row has been
+        written since; else None."""
+        read = self._read.get(amend)
+        if read is None or read[0] != self._db.conn.total_changes:
+            return None
+        return read[1]
+
+    def _forget(self, amend: int) -> None:
+        self._by_id.pop(amend, None)
+        self._read.pop(amend, None)
 
 
 class OrderRepository:
@@ -99,6 +161,8 @@ class OrderRepository:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        # the amends in flight of a replay nobody keeps (`Database.for_people` False)
+        self._held = HeldAmends(db)
 
     def record_intent(self, intent: IntentRecord) -> IntentRecord:
         """Write an intent before its request is sent; returns it as stored (timestamps set).
@@ -315,7 +379,7 @@ class OrderRepository:
         plus `rest`. None, nothing written, when no order by that id rests here, when an amend
         of it is in flight already (two never race), or (with `post_only`: a requote) none on the
         terms an amend keeps."""
-        if not self._db.depth:
+        if not self._db.depth and self._db.for_people:  # a held record needs none
             raise RuntimeError("write_amend runs inside a transaction")
         if not ZERO < price < ONE:
             raise ValueError(f"YES price {price} is outside (0, 1)")
@@ -329,7 +393,9 @@ class OrderRepository:
             row = self._db.conn.execute(_AMENDABLE_KEEPING_SQL, keeping).fetchone()
         if row is None:
             return None
-        coid, total, now = str(row[0]), Decimal(row[1]) + rest, self._db.clock.wall()
+        coid, total, now = str(row[0]), Decimal(row[4]) + rest, self._db.clock.wall()
+        if not self._db.for_people:
+            return self._held.hold(OrderRow(*row), price, total, now)
         price_text, total_text = dec_text(price), dec_text(total)
         written = self._db.conn.execute(
             "INSERT INTO amends_in_flight (client_order_id, price, total, at) VALUES (?, ?, ?, ?)",
@@ -351,6 +417,8 @@ class OrderRepository:
         row of its order's history, in one transaction (`savepoint`: see `_block`). False, and
         nothing written, when no record has that id: something settled it already (another
         process's reconcile, with its own note), or retention removed its order with it."""
+        if not self._db.for_people:
+            return self._held.let_go(amend, savepoint)
         with self._block(savepoint, "settle_amend"):
             row = None
             if note is not None:  # an answer booked (the common case) writes no note
@@ -370,6 +438,13 @@ class OrderRepository:
         heard of since (its answer still out, or lost: its process killed while it was out).
         An order that no longer rests takes no amend, so its records are not in doubt; they go
         when retention removes the order."""
+        if not self._db.for_people:
+            return [
+                (intent, amend)
+                for amend in self._held.records()
+                if (intent := self.get_intent(amend.client_order_id)) is not None
+                and intent.status == RESTING
+            ]
         rows = self._db.rows(
             "SELECT a.id, a.client_order_id, a.price, a.total, a.at FROM amends_in_flight a "
             "JOIN orders o USING (client_order_id) WHERE o.status = ? ORDER BY a.id",
@@ -390,6 +465,13 @@ class OrderRepository:
         ids = list(client_order_ids)
         if not ids:
             return {}
+        if not self._db.for_people:
+            wanted = set(ids)
+            held: dict[str, list[AmendRecord]] = {}
+            for amend in self._held.records():
+                if amend.client_order_id in wanted:
+                    held.setdefault(amend.client_order_id, []).append(amend)
+            return held
         marks = ", ".join("?" * len(ids))
         found: dict[str, list[AmendRecord]] = {}
         for amend_id, coid, price, total, at in self._db.rows(
@@ -405,9 +487,17 @@ class OrderRepository:
         rows = self._db.rows(f"{_SELECT_ORDERS} WHERE client_order_id = ?", (client_order_id,))
         return _intent(rows[0]) if rows else None
 
-    def row(self, key: str, key_column: str = "order_id") -> OrderRow | None:
+    def row(
+        self, key: str, key_column: str = "order_id", *, amend: int | None = None
+    ) -> OrderRow | None:
         """The row of the order by that id as `update_order` compares it (None: no such row):
-        what booking an amend's answer or a decrease reads, and hands to `update_order`."""
+        what booking an amend's answer or a decrease reads, and hands to `update_order`. With
+        `amend` (the record of an amend of that order being booked), a replay nobody keeps
+        reads it again only when a row was written since the record read it."""
+        if amend is not None and not self._db.for_people:
+            held = self._held.row_read(amend)
+            if held is not None and getattr(held, key_column) == key:
+                return held
         found = self._db.conn.execute(f"{_SELECT_ROW} {key_column} = ?", (key,)).fetchone()
         return None if found is None else OrderRow(*found)
 

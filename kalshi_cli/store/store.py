@@ -161,7 +161,9 @@ class Store:
         saves it as a state file. Nobody else can open it, so it is held as `exclusive`.
         `kept=False`: it is never saved, so what only a person reads of a saved file (each
         order's history, when it was last amended) is not written; nothing in a replay reads
-        it, and it was two of an amend's statements in nine."""
+        it, and it was two of an amend's statements in nine. Nor is an amend's record in flight:
+        no crash leaves one in doubt in a database that dies with its process, so it is held
+        in the process (two more of the nine, its insert and the answer's delete)."""
         conn = connect(IN_MEMORY, "rw")
         try:
             configure(conn, readonly=False, durable=False, exclusive=True)
@@ -373,7 +375,12 @@ class Store:
         record, with the new total it names; None when no order by that id rests here), with
         the trading state read inside the same write transaction as for a new order: a new
         price or size can add exposure, so it is written, and sent, only while the state
-        allows it."""
+        allows it. A replay nobody keeps opens no transaction for it: the record is held in the
+        process (`HeldAmends`), nothing is written, and no other connection can reach its
+        database to write a state between the read and the record."""
+        if not self._db.for_people:
+            allowed(self.trading.trading_state())
+            return self.orders.write_amend(order_id, price=price, rest=rest, post_only=post_only)
         with self._db.intent_sync(), self._db.transaction():
             allowed(self.trading.trading_state())
             return self.orders.write_amend(order_id, price=price, rest=rest, post_only=post_only)

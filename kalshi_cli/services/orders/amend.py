@@ -250,8 +250,9 @@ class OrderAmends:
         with self._context.store.transaction():
             # whatever the answer changes of the row (perhaps nothing it did not show already)
             orders.settle_amend(amend.record, savepoint=False)
-            # read once: `update_order` is handed the row rather than reading it again
-            row = orders.row(amend.order_id)
+            # read once: `update_order` is handed the row rather than reading it again (nor
+            # does a replay nobody keeps when nothing was written since the record read it)
+            row = orders.row(amend.order_id, amend=amend.record)
             was, known_filled = (None, ZERO) if row is None else (row.status, row.filled_count)
             if was == CANCELED or (was == EXECUTED and known_filled >= amend.total):
                 orders.update_order(
