@@ -6,12 +6,18 @@ nothing more."""
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Self
+
+import httpx
+import msgspec
+import pytest
 
 from kalshi_cli.cli._output import Output
 from kalshi_cli.cli.trading import render_kill_report
@@ -19,7 +25,7 @@ from kalshi_cli.client.requests import CancelResult
 from kalshi_cli.services.killswitch.switch import KillSwitch
 from kalshi_cli.store import IntentRecord, Store
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.errors import ApiError, TransportError
+from kalshi_cli.vocabulary.errors import ApiError, RateLimitedError, TransportError
 from kalshi_cli.vocabulary.models import Order, decode_answer
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.conftest import SimHarness
@@ -123,7 +129,7 @@ class LosesTheFirstAnswer(UnexpectedCalls):
 def test_each_order_of_a_lost_cancel_is_booked_as_the_exchange_says_it_ended(
     clock: ManualClock, clocked_store: Store
 ) -> None:
-    for order_id in ("cancelled", "filled", "unknown"):
+    for order_id in ("cancelled", "filled", "unknown", "lagging"):
         clocked_store.orders.record_intent(
             IntentRecord(
                 f"c-{order_id}",
@@ -148,6 +154,7 @@ def test_each_order_of_a_lost_cancel_is_booked_as_the_exchange_says_it_ended(
             "cancelled": resting("cancelled", status="canceled", filled="0.50"),
             "filled": resting("filled", status="executed", filled="2.00"),
             "unknown": None,
+            "lagging": resting("lagging"),  # a read by its id that lags the listing
         }
     )
 
@@ -156,14 +163,20 @@ def test_each_order_of_a_lost_cancel_is_booked_as_the_exchange_says_it_ended(
     )
 
     assert report.proven and report.result_recorded
-    assert sorted(exchange.looked_up) == ["cancelled", "filled", "unknown"]
+    assert sorted(exchange.looked_up) == ["cancelled", "filled", "lagging", "unknown"]
     document = report.to_json()
     # cancelled with what it had left after the fill the cancel's resend came after
     assert (document["cancelled"], document["contracts_cancelled"]) == (["cancelled"], "1.50")
     assert (document["filled"], document["filled_count"]) == (["filled"], 1)
     assert (document["gone"], document["gone_count"]) == (["unknown"], 1)
     (said,) = [e for e in report.errors if e.startswith("unknown")]
-    assert "gone, cause unknown" in said
+    assert said == (
+        "unknown: gone, cause unknown: its cancel's answer was lost, the cancel sent again "
+        "answered not_found: order not found, and the order could not be read by its id "
+        "(`kalshi reconcile` settles it)"
+    )
+    # one its read shows resting still is left to the next run's listing, and said so
+    assert "lagging: not_found: order not found; read by its id: resting" in report.errors
     assert not [e for e in report.errors if e.startswith(("cancelled", "filled"))]
     # the text report names them too, not only --json
     out = io.StringIO()
@@ -195,3 +208,139 @@ def test_a_cancel_answered_at_once_asks_nothing_more(store: Store) -> None:
 
     assert report.proven and report.cancelled == ["a"]
     assert exchange.looked_up == []
+
+
+class RefusesTheFirstTry(LosesTheFirstAnswer):
+    """The first batch cancel fails with `first` and takes nothing off; the order then fills, so
+    the resend is answered `not_found`."""
+
+    def __init__(self, first: Exception) -> None:
+        super().__init__({"a": None})
+        self.first: Exception | None = first
+
+    def batch_cancel(
+        self, orders: list[tuple[str, str | None]], *, subaccounts: dict[str, int] | None = None
+    ) -> list[CancelResult]:
+        if self.first is not None:
+            failed, self.first = self.first, None
+            raise failed
+        self.listed = []
+        return [CancelResult(oid, Decimal(0), error="not_found") for oid, _ in orders]
+
+
+def _never_sent() -> TransportError:
+    refused = TransportError("POST batch: connection refused")
+    refused.__cause__ = httpx.ConnectError("connection refused")
+    return refused
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        pytest.param(
+            lambda: RateLimitedError.from_response(429, {"error": {"code": "too_many_requests"}}),
+            id="rate-limited",
+        ),
+        pytest.param(_never_sent, id="never-sent"),
+    ],
+)
+def test_a_cancel_refused_before_it_acted_leaves_no_order_in_doubt(
+    store: Store, first: Callable[[], Exception]
+) -> None:
+    """A 429, or a connection refused before the request left, did nothing: the resend's
+    `not_found` is the order's own end, an error of the run, and no order is read by its id."""
+    exchange = RefusesTheFirstTry(first())
+
+    report = KillSwitch(exchange, store, ManualClock(), deadline_s=30, read_lag_s=0).run(
+        ticker=TICKER
+    )
+
+    assert exchange.looked_up == []
+    assert (report.cancelled, report.filled, report.gone) == ([], [], [])
+    assert "a: not_found" in report.errors
+
+
+class OnSubaccounts(LosesTheFirstAnswer):
+    """`LosesTheFirstAnswer`, where an order is read by its id through a handle on a subaccount
+    (`read_on`: the subaccount each read went to, None for the handle on every one)."""
+
+    def __init__(self, became: dict[str, Order | None], listed: list[Order]) -> None:
+        super().__init__(became)
+        self.listed = listed
+        self.read_on: list[tuple[int | None, str]] = []
+
+    def on_subaccount(self, subaccount: int | None) -> Self:
+        handle = copy.copy(self)
+        handle.subaccount = subaccount
+        return handle
+
+    def get_order(self, order_id: str) -> Order:
+        self.read_on.append((self.subaccount, order_id))
+        return super().get_order(order_id)
+
+
+def on_three(order: Order) -> Order:
+    return msgspec.structs.replace(order, subaccount=3)
+
+
+def test_an_order_listed_on_a_subaccount_is_read_there_and_counted_with_its_listed_fills(
+    store: Store,
+) -> None:
+    """No state file row: the listing says the order is subaccount 3's, with 0.50 of its 2
+    filled; the exchange knows it by its id there alone. Cancelled with what it had left."""
+    exchange = OnSubaccounts(
+        {"sub": on_three(resting("sub", status="canceled", filled="0.50"))},
+        [on_three(resting("sub", filled="0.50"))],
+    )
+
+    report = KillSwitch(exchange, store, ManualClock(), deadline_s=30, read_lag_s=0).run(
+        ticker=TICKER
+    )
+
+    assert exchange.read_on == [(3, "sub")]
+    assert (report.cancelled, report.contracts_cancelled) == (["sub"], Decimal("1.50"))
+
+
+def test_orders_the_state_file_holds_are_each_read_on_their_own_subaccount(
+    clock: ManualClock, clocked_store: Store
+) -> None:
+    """Cancelled from the state file before any listing, answered `not_found` (they ended before
+    the switch) and never listed: each read by its id on the subaccount its row names, and
+    booked as the exchange says it ended (cancelled with 0.50 filled; filled), not as a cancel of
+    this run."""
+    for order_id, subaccount in (("sub", 3), ("primary", 0)):
+        clocked_store.orders.record_intent(
+            IntentRecord(
+                f"c-{order_id}", TICKER, BookSide.BID, Decimal("0.20"), Decimal(2), Side.YES,
+                Action.BUY, subaccount=subaccount,
+            )
+        )  # fmt: skip
+        clocked_store.orders.mark_sent(
+            f"c-{order_id}",
+            order_id=order_id,
+            status="resting",
+            fill_count=Decimal(0),
+            remaining_count=Decimal(2),
+        )
+    clock.advance(5)
+    became: dict[str, Order | None] = {
+        "sub": on_three(resting("sub", status="canceled", filled="0.50")),
+        "primary": resting("primary", status="executed", filled="2.00"),
+    }
+    exchange = OnSubaccounts(became, [])
+
+    report = KillSwitch(exchange, clocked_store, clock, deadline_s=30, read_lag_s=0).run(
+        ticker=TICKER
+    )
+
+    assert sorted(exchange.read_on, key=str) == [(3, "sub"), (None, "primary")]
+    assert report.proven and report.cancelled == []
+    rows = {
+        order_id: (row.status, row.filled, row.remaining)
+        for order_id in became
+        if (row := clocked_store.orders.intent_by_order_id(order_id)) is not None
+    }
+    assert rows == {
+        "sub": ("canceled", Decimal("0.50"), Decimal(0)),
+        "primary": ("executed", Decimal(2), Decimal(0)),
+    }

@@ -1,0 +1,101 @@
+"""What the loop's own orders spend of their shard between two balance reads
+(services/pretrade/loop.py `LoopAccount.sent`, `LoopReads`): each order sent spends what it may
+commit there, its taker fee with it when it takes now or dies, until a balance read sent after
+it shows what it took. A read sent before an order, or at the same moment, does not show it; a
+replacement gives back what the orders it replaces held, and contracts that close a position
+commit nothing."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+from kalshi_cli.risk.engine import RiskLimits
+from kalshi_cli.services.pretrade.loop import LoopAccount, LoopReads, shard_records
+from kalshi_cli.vocabulary.decisions import Intent, PositionView
+from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
+from tests.risk.fakes import START, make
+
+T = "KXT-A"  # on shard 2
+STANDARD = (D("0.07"), D("0.0175"))
+
+
+def reads(held: str = "100") -> LoopReads:
+    """The reads of a loop's start: `T` on shard 2, which holds `held` dollars."""
+    shard_of = {T: 2}
+    return LoopReads(shard_of=shard_of, shards=shard_records({0: D(5), 2: D(held)}, shard_of))
+
+
+def available(at: LoopReads) -> D:
+    record = at.shard(T)
+    assert record is not None
+    return record.available(2)
+
+
+def bid(
+    count: str = "10", tif: TimeInForce = TimeInForce.GTC, replaces: tuple[str, ...] = ()
+) -> Intent:
+    return Intent(
+        T, Side.YES, Action.BUY, D("0.50"), D(count), D("0.60"), "t", "s",
+        time_in_force=tif, replaces=replaces,
+    )  # fmt: skip
+
+
+def test_the_starts_read_is_spent_by_orders_sent_before_any_read_again():
+    start = reads()
+    start.sent(T, D("5.00"), 1.0)
+    assert available(start) == D("95.00")
+
+
+def test_orders_sent_since_a_read_add_up_on_their_shard():
+    start = reads()
+    start.sent(T, D("5.00"), 1.0)
+    start.sent(T, D("3.00"), 2.0)
+    assert available(start) == D("92.00")
+
+
+def test_a_read_drops_the_orders_sent_before_it_and_keeps_those_sent_since():
+    """Orders at 0.5 and 1.0, a read sent at 1.0 and answered after orders at 1.5 and 2.5: the
+    read shows the first (the shard now holds $95) and may not show the one sent with it; the
+    three are still spent."""
+    start = reads()
+    start.sent(T, D("5.00"), 0.5)
+    start.sent(T, D("4.00"), 1.0)
+    start.sent(T, D("3.00"), 1.5)
+    start.sent(T, D("2.00"), 2.5)
+    start.balances_read({0: D(5), 2: D("95")}, 1.0)
+    assert available(start) == D("86.00")
+    # a read sent after them all shows them: nothing is spent twice
+    start.balances_read({0: D(5), 2: D("86")}, 3.0)
+    assert available(start) == D("86")
+
+
+def test_an_order_that_takes_now_spends_its_taker_fee_with_its_cost():
+    """10 contracts at $0.50 cost $5.00; an IOC or FOK order pays the taker fee ($0.175 at the
+    standard 7%) from the same shard the moment it fills, a GTC order none up front. The fee is
+    the market's at the moment sent: waived until then, none."""
+    engine, _, clock, _ = make(RiskLimits())
+    engine.fee_rates = lambda ticker, at: (D(0), D(0)) if at < START + 60 else STANDARD
+    account = LoopAccount(engine, reads())
+    flat = PositionView
+    account.sent(bid(tif=TimeInForce.IOC), flat)
+    assert available(account.reads) == D("95.00")
+    clock.advance(60)
+    account.sent(bid(tif=TimeInForce.IOC), flat)
+    assert available(account.reads) == D("89.825")
+    account.sent(bid(tif=TimeInForce.FOK), flat)
+    assert available(account.reads) == D("84.65")
+    account.sent(bid(), flat)
+    assert available(account.reads) == D("79.65")
+
+
+def test_a_replacement_and_contracts_that_close_a_position_spend_nothing():
+    engine, *_ = make(RiskLimits())
+    account = LoopAccount(engine, reads())
+    account.sent(bid(replaces=("o-1",)), PositionView)
+    assert available(account.reads) == D("100")
+    # 10 NO held: a YES bid of 10 closes them and opens nothing; of 14, opens 4 ($2.00)
+    views = {T: PositionView(T, position=D(-10))}
+    account.sent(bid(tif=TimeInForce.IOC), views.__getitem__)
+    assert available(account.reads) == D("100")
+    account.sent(bid(count="14"), views.__getitem__)
+    assert available(account.reads) == D("98.00")
