@@ -5,6 +5,7 @@ so a run that died holding one silences nothing for good."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
@@ -16,7 +17,7 @@ import pytest
 from kalshi_cli.alerts.model import Alert, Outcome, Runbook, SendReport, Severity
 from kalshi_cli.alerts.router import AlertRouter
 from kalshi_cli.store import Store
-from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.clock import Clock, ManualClock, SystemClock
 from tests.alerts.receiver import Receiver, reply
 from tests.waiting import PATIENCE_S
 
@@ -30,7 +31,7 @@ def breach() -> Alert:
     )  # fmt: skip
 
 
-def router_for(receiver: Receiver, clock: ManualClock) -> AlertRouter:
+def router_for(receiver: Receiver, clock: Clock) -> AlertRouter:
     """A run's router: one webhook, one attempt, a deadline no loaded machine reaches."""
     hook = {"type": "generic", "url": receiver.url("/hook"), "max_attempts": 1}
     return AlertRouter.from_config(
@@ -66,6 +67,7 @@ def one_held_and_one_beside(
     second while the first is held inside its post."""
     release = threading.Event()
     receiver.respond_with(held_until(release), reply(200))
+    before = len(receiver.seen)
     first: list[SendReport] = []
 
     def first_run() -> None:
@@ -75,7 +77,7 @@ def one_held_and_one_beside(
     thread = threading.Thread(target=first_run, daemon=True)
     thread.start()
     try:
-        receiver.wait_for(1)  # the first run is inside its send
+        receiver.wait_for(before + 1)  # the first run is inside its send
         with Store.open(state_file, clock=clock) as store:
             second = run(router_for(receiver, clock), store.alerts)
     finally:
@@ -167,3 +169,24 @@ def test_a_claim_outlasts_the_slowest_send_it_waits_for() -> None:
     fast, slow = router.channels["fast"], router.channels["slow"]
     assert claim_hold_s([fast, slow]) == claim_hold_s([slow]) > slow.settings.deadline
     assert claim_hold_s([fast]) > fast.settings.deadline
+
+
+def test_a_claim_another_writers_lock_refuses_is_a_read_that_still_de_duplicates(
+    receiver: Receiver, state_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim is a write: while another writer holds the state file's lock, the run reads the
+    state instead (a read needs no lock), so a breach already posted is not posted again."""
+    from kalshi_cli.checks import CheckResult, CheckStatus
+    from kalshi_cli.checks.run import deliver
+
+    monkeypatch.setattr("kalshi_cli.store.connection.BUSY_TIMEOUT_SECONDS", 0.5)
+    router = router_for(receiver, SystemClock())
+    results = [CheckResult("positions", CheckStatus.CRITICAL, "1 market over limit")]
+    assert deliver(results, router, state_file, clock=SystemClock()) == []
+    holder = sqlite3.connect(state_file, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        problems = deliver(results, router, state_file, clock=SystemClock())
+    finally:
+        holder.close()
+    assert len(receiver.seen) == 1, problems
