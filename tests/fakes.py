@@ -158,9 +158,19 @@ class FakeAlertStateStore:
     def __init__(self, clock: ManualClock) -> None:
         self.clock = clock
         self.rows: dict[str, FakeAlertState] = {}
+        self.claims: dict[str, float] = {}
 
     def alert_state(self, fingerprint: str) -> FakeAlertState | None:
         return self.rows.get(fingerprint)
+
+    def claim_alert(
+        self, fingerprint: str, claim: Callable[[Any, float | None], float | None]
+    ) -> FakeAlertState | None:
+        state = self.rows.get(fingerprint)
+        until = claim(state, self.claims.get(fingerprint))
+        if until is not None:
+            self.claims[fingerprint] = until
+        return state
 
     def record_alert(
         self,
@@ -173,6 +183,7 @@ class FakeAlertStateStore:
         error: str | None = None,
         scope: str | None = None,
     ) -> None:
+        self.claims.pop(fingerprint, None)
         prev = self.rows.get(fingerprint)
         now = self.clock.wall()
         last = now if sent else (prev.last_sent_at if prev else None)

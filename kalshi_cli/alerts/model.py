@@ -4,7 +4,7 @@ the results (`Delivery`, `SendReport`). No I/O here."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -133,6 +133,14 @@ class AlertStateStore(Protocol):
 
     def alert_state(self, fingerprint: str) -> AlertStateLike | None: ...
 
+    def claim_alert(
+        self, fingerprint: str, claim: Callable[[AlertStateLike | None, float | None], float | None]
+    ) -> AlertStateLike | None:
+        """In one transaction: read the state and when another run's claim on sending it runs
+        out (None: none), write the claim `claim(state, until)` returns (None: leave it), and
+        return the state. `record_alert` lets the claim go."""
+        ...
+
     def record_alert(
         self,
         fingerprint: str,
@@ -150,6 +158,7 @@ class Outcome(StrEnum):
     SENT = "sent"
     RETRIED = "retried"
     CHANGED = "changed"
+    CLAIMED = "claimed"
     REPEATED = "repeated"
     SUPPRESSED = "suppressed"
     RESOLVED = "resolved"

@@ -3,7 +3,10 @@
 `AlertRouter.notify` and `resolve` decide from the fingerprint's last state in the state file
 (`AlertStateStore`) whether to send: a new breach, a change of tier or a scope that grew is sent at
 once, an unchanged one only after `repeat_interval_s`, one never delivered on every run, and a
-resolution only for an episode delivered (docs/alerts.md "De-duplication"). Channels are sent to
+resolution only for an episode delivered (docs/alerts.md "De-duplication"). What is to be sent is
+claimed in the same transaction as the state is read (`_Claim`), so a run beside it that reads
+the state meanwhile finds the claim and sends nothing; the record of the outcome lets the claim
+go, and a claim whose run died runs out after `claim_hold_s`. Channels are sent to
 concurrently, each waited for only until its deadline. Nothing raises into the caller: the outcome
 is a `SendReport` whose `problems` the caller prints.
 """
@@ -118,11 +121,23 @@ class AlertRouter:
         return runbook
 
     def notify(self, alert: Alert, state_store: AlertStateStore) -> SendReport:
-        """Send a firing alert unless the alert state says it was sent recently. Never raises."""
+        """Send a firing alert unless the alert state says it was sent recently, or another run
+        has claimed it and is sending it now. Never raises."""
         problems: list[str] = []
-        state = _read_state(state_store, alert.fingerprint, problems)
-        told = state.scope if state is not None and state.status == AlertStatus.FIRING else None
-        outcome = self._firing_outcome(alert, state, told)
+        channels = self.channels_for(alert.severity)
+        claim = _Claim(
+            lambda state: self._firing_outcome(alert, state, _told_scope(state)),
+            sends=lambda outcome: outcome is not Outcome.SUPPRESSED and bool(channels),
+            now=self.clock.wall(),
+            hold_s=claim_hold_s(channels),
+        )
+        state = claim.take(state_store, alert.fingerprint, problems)
+        if claim.held_elsewhere:
+            return SendReport(alert.fingerprint, Outcome.CLAIMED, (), tuple(problems))
+        told = _told_scope(state)
+        outcome = (
+            self._firing_outcome(alert, state, told) if claim.outcome is None else claim.outcome
+        )
         firing = partial(
             _record,
             state_store,
@@ -138,7 +153,6 @@ class AlertRouter:
                 # a row with no scope recorded: this breach was posted; remember what it covers
                 firing(summary=state.summary)
             return SendReport(alert.fingerprint, outcome, (), tuple(problems))
-        channels = self.channels_for(alert.severity)
         if not channels:
             firing(summary=alert.summary, error=f"no channel is routed for {alert.severity}")
             return SendReport(alert.fingerprint, Outcome.UNROUTED, (), tuple(problems))
@@ -202,16 +216,22 @@ class AlertRouter:
     ) -> SendReport:
         """Announce once that a firing alert has cleared. Never raises."""
         problems: list[str] = []
-        state = _read_state(state_store, fingerprint, problems)
-        if state is None or state.status != AlertStatus.FIRING:
+        claim = _Claim(
+            self._resolution_outcome,
+            sends=lambda outcome: outcome is Outcome.RESOLVED,
+            now=self.clock.wall(),
+            hold_s=claim_hold_s(list(self.channels.values())),
+        )
+        state = claim.take(state_store, fingerprint, problems)
+        if claim.held_elsewhere:
+            return SendReport(fingerprint, Outcome.CLAIMED, (), tuple(problems))
+        outcome = self._resolution_outcome(state) if claim.outcome is None else claim.outcome
+        if state is None or outcome is Outcome.NOT_FIRING:
             return SendReport(fingerprint, Outcome.NOT_FIRING, (), tuple(problems))
         severity = _severity_or_warning(state.severity)
         was = state.summary
         text = f"{summary} (was: {was})" if summary else f"cleared (was: {was})"
-        # every tier told of this episode, not only its last: a breach paged as critical that
-        # eased to a warning would leave the pager's incident open for good
-        tiers = {severity, *(_severity_or_warning(t) for t in state.told)}
-        channels = [ch for name, ch in self.channels.items() if tiers & self._tiers_of(name)]
+        channels = self._clearing_channels(state)
         resolved = partial(
             _record,
             state_store,
@@ -221,7 +241,7 @@ class AlertRouter:
             severity=severity,
             summary=text,
         )
-        if not _episode_delivered(state) or not channels:
+        if outcome is Outcome.RESOLVED_QUIETLY:
             # Nobody was told it fired, so nobody needs telling it cleared.
             resolved(sent=False)
             return SendReport(fingerprint, Outcome.RESOLVED_QUIETLY, (), tuple(problems))
@@ -253,6 +273,20 @@ class AlertRouter:
                 error="resolution not delivered: " + "; ".join(d.describe() for d in failed),
             )
         return SendReport(fingerprint, Outcome.RESOLVED, tuple(deliveries), tuple(problems))
+
+    def _clearing_channels(self, state: AlertStateLike) -> list[Channel]:
+        """Every tier told of this episode, not only its last: a breach paged as critical that
+        eased to a warning would leave the pager's incident open for good."""
+        severity = _severity_or_warning(state.severity)
+        tiers = {severity, *(_severity_or_warning(t) for t in state.told)}
+        return [ch for name, ch in self.channels.items() if tiers & self._tiers_of(name)]
+
+    def _resolution_outcome(self, state: AlertStateLike | None) -> Outcome:
+        if state is None or state.status != AlertStatus.FIRING:
+            return Outcome.NOT_FIRING
+        if not _episode_delivered(state) or not self._clearing_channels(state):
+            return Outcome.RESOLVED_QUIETLY
+        return Outcome.RESOLVED
 
     def beat(self, signal: str, *, body: str = "") -> SendReport:
         """Send `signal` (`start`, `` for alive, `fail`) to every dead-man channel, as
@@ -291,6 +325,62 @@ def _ping_all(
     return SendReport("deadman", Outcome.PINGED, tuple(deliveries), problems)
 
 
+# Added to the longest deadline of the channels a claim's send goes to: the time its run may then
+# still take to record the outcome (another writer's lock is waited for up to ten seconds).
+CLAIM_SPARE_S = 20.0
+
+
+def claim_hold_s(channels: Sequence[Channel]) -> float:
+    """How long a run's claim on sending an alert holds: past it the run has sent and recorded,
+    or died, and the next run sends the alert itself (docs/alerts.md, "Two runs at once")."""
+    longest = max((ch.settings.deadline for ch in channels), default=0.0)
+    return longest + JOIN_GRACE_S + CLAIM_SPARE_S
+
+
+class _Claim:
+    """One run's read-and-claim of a fingerprint, handed to the store's `claim_alert`, which
+    runs it inside its transaction: from the state read it decides the `outcome`, and claims the
+    fingerprint for `hold_s` when that outcome `sends`, unless another run's claim still holds
+    (`held_elsewhere`: this run sends nothing)."""
+
+    def __init__(
+        self,
+        decide: Callable[[AlertStateLike | None], Outcome],
+        *,
+        sends: Callable[[Outcome], bool],
+        now: float,
+        hold_s: float,
+    ) -> None:
+        self._decide = decide
+        self._sends = sends
+        self._now = now
+        self._hold_s = hold_s
+        self.outcome: Outcome | None = None
+        self.held_elsewhere = False
+
+    def __call__(self, state: AlertStateLike | None, claimed_until: float | None) -> float | None:
+        self.outcome = self._decide(state)
+        self.held_elsewhere = False
+        if not self._sends(self.outcome):
+            return None
+        if claimed_until is not None and self._now < claimed_until:
+            self.held_elsewhere = True
+            return None
+        return self._now + self._hold_s
+
+    def take(
+        self, state_store: AlertStateStore, fingerprint: str, problems: list[str]
+    ) -> AlertStateLike | None:
+        """The state read in the claim's transaction; None, with the problem said, when the
+        alert state could not be read or claimed: the alert is sent anyway, unclaimed."""
+        try:
+            return state_store.claim_alert(fingerprint, self)
+        except Exception as exc:  # an unreadable alert state must not silence the alert
+            problems.append(f"alert {fingerprint}: could not read the alert state: {exc}")
+            self.outcome, self.held_elsewhere = None, False
+            return None
+
+
 SCOPE_SEPARATOR = ", "
 
 
@@ -316,14 +406,9 @@ def _severity_or_warning(value: str) -> Severity:
         return Severity.WARNING
 
 
-def _read_state(
-    state_store: AlertStateStore, fingerprint: str, problems: list[str]
-) -> AlertStateLike | None:
-    try:
-        return state_store.alert_state(fingerprint)
-    except Exception as exc:  # an unreadable alert state must not silence the alert: send it anyway
-        problems.append(f"alert {fingerprint}: could not read the alert state: {exc}")
-        return None
+def _told_scope(state: AlertStateLike | None) -> str | None:
+    """The scope the person was last told of a firing breach (None: not firing, or none kept)."""
+    return state.scope if state is not None and state.status == AlertStatus.FIRING else None
 
 
 def _record(

@@ -244,14 +244,19 @@ class _UnavailableStateStore:
     def alert_state(self, fingerprint: str) -> AlertStateLike | None:
         raise KalshiError(self.reason)
 
+    def claim_alert(self, fingerprint: str, claim: Any) -> AlertStateLike | None:
+        raise KalshiError(self.reason)
+
     def record_alert(self, fingerprint: str, **fields: Any) -> None:
         raise KalshiError(self.reason)
 
 
 class _RunsAlertState:
-    """The alert state as one run of checks uses it: the time its calls take is added up (`spent`),
-    and another writer's lock is waited for at most once a run (then `impatient`); a record the
-    lock refuses is named in `problems`, and reads go on de-duplicating."""
+    """The alert state as one run of checks uses it: the time its calls take is added up (`spent`)
+    and given back to the webhooks' deadline of the alert it is spent for (`sending_within`), and
+    another writer's lock is waited for at most once a run (then `impatient`); a record the lock
+    refuses is named in `problems`, and a claim it refuses is a read that goes on de-duplicating
+    (the alert is sent unclaimed)."""
 
     def __init__(
         self,
@@ -268,6 +273,20 @@ class _RunsAlertState:
         self.lock_error = StateFileLocked
         self.locked: StateFileLocked | None = None
         self.unrecorded: list[str] = []
+        self._deadline: Deadline | None = None
+
+    @contextmanager
+    def sending_within(self, seconds: float) -> Iterator[None]:
+        """Run one alert's dispatch with `seconds` for its webhooks, not counting the time its
+        calls here take: a claim that waits on another writer's lock before the send must not
+        leave the send no time."""
+        own = Deadline.after(self.clock, seconds)
+        with own.scope() as deadline:
+            self._deadline = own if deadline is own else None
+            try:
+                yield
+            finally:
+                self._deadline = None
 
     @contextmanager
     def _call(self) -> Iterator[None]:
@@ -279,11 +298,26 @@ class _RunsAlertState:
             self.locked = self.locked or exc
             raise
         finally:
-            self.spent += self.clock.monotonic() - started
+            took = self.clock.monotonic() - started
+            self.spent += took
+            if self._deadline is not None:
+                self._deadline.at += took
 
     def alert_state(self, fingerprint: str) -> AlertStateLike | None:
         with self._call():
             return self.inner.alert_state(fingerprint)
+
+    def claim_alert(
+        self, fingerprint: str, claim: Callable[[AlertStateLike | None, float | None], float | None]
+    ) -> AlertStateLike | None:
+        try:
+            with self._call():
+                return self.inner.claim_alert(fingerprint, claim)
+        except self.lock_error:
+            # a read needs no write lock: the alert is still de-duplicated, and sent unclaimed
+            state = self.alert_state(fingerprint)
+            claim(state, None)
+            return state
 
     def record_alert(self, fingerprint: str, **fields: Any) -> None:
         try:
@@ -344,7 +378,7 @@ def deliver(
     try:
         for result in results:
             started, in_state = clock.monotonic(), timed.spent
-            with Deadline.within(clock, max(left, 0.0)):
+            with timed.sending_within(max(left, 0.0)):
                 report: SendReport = dispatch(result, router, timed)
             problems.extend(report.problems)
             left -= (clock.monotonic() - started) - (timed.spent - in_state)

@@ -2,10 +2,17 @@
 `kalshi_cli.alerts` reads through its `AlertStateStore` protocol, so it holds across cron runs.
 
 A row's `scope` (what the breach covers) is a column of its own, written as given: the summary
-is stored as the alert's words, never with anything appended."""
+is stored as the alert's words, never with anything appended.
+
+A run about to send claims the fingerprint first (`claim_alert`: the state read and the claim
+written in one transaction), so a second run beside it finds the claim and sends nothing; the
+claim is kept in `kv` (`alert_claim FINGERPRINT`: when it runs out) rather than a column, so a
+`kalshi check`, which never migrates the file, can claim in a file of any version. Recording the
+outcome (`record_alert`) lets the claim go in its own transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from kalshi_cli.store.connection import Database
@@ -34,6 +41,26 @@ class AlertStateRepository:
         )
         return replace(record, told=frozenset(severity for (severity,) in told))
 
+    def claim_alert(
+        self,
+        fingerprint: str,
+        claim: Callable[[AlertStateRecord | None, float | None], float | None],
+    ) -> AlertStateRecord | None:
+        """In one write transaction: read the fingerprint's state and the time another run's
+        claim on it runs out (None: no claim), and write the claim `claim` returns from them
+        (None: leave it as it is). Returns the state read."""
+        key = _claim_key(fingerprint)
+        with self._db.transaction():
+            state = self.alert_state(fingerprint)
+            rows = self._db.rows("SELECT value FROM kv WHERE key = ?", (key,))
+            until = claim(state, float(rows[0][0]) if rows else None)
+            if until is not None:
+                self._db.write(
+                    "INSERT OR REPLACE INTO kv (key, value, updated_at) VALUES (?, ?, ?)",
+                    (key, repr(until), self._db.clock.wall()),
+                )
+        return state
+
     def record_alert(
         self,
         fingerprint: str,
@@ -49,6 +76,7 @@ class AlertStateRepository:
         `scope` is recorded as given (None: no scope)."""
         now = self._db.clock.wall()
         with self._db.transaction():
+            self._db.write("DELETE FROM kv WHERE key = ?", (_claim_key(fingerprint),))
             previous = self.alert_state(fingerprint)
             same_status = previous is not None and previous.status == status
             record = AlertStateRecord(
@@ -99,3 +127,7 @@ class AlertStateRepository:
             limit,
         )
         return [AlertLogRecord(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7]) for r in rows]
+
+
+def _claim_key(fingerprint: str) -> str:
+    return f"alert_claim {fingerprint}"

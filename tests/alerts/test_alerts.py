@@ -56,6 +56,9 @@ class BrokenStateStore:
     def alert_state(self, fingerprint: str) -> FakeAlertState | None:
         raise OSError("database is locked")
 
+    def claim_alert(self, fingerprint: str, claim: Any) -> FakeAlertState | None:
+        raise OSError("database is locked")
+
     def record_alert(self, fingerprint: str, **kwargs: Any) -> None:
         raise OSError("database is locked")
 
