@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from kalshi_cli.store.connection import Database
+from kalshi_cli.store.entries import read_kv, write_kv
 from kalshi_cli.store.records import AlertLogRecord, AlertStateRecord
 
 
@@ -52,13 +53,10 @@ class AlertStateRepository:
         key = _claim_key(fingerprint)
         with self._db.transaction():
             state = self.alert_state(fingerprint)
-            rows = self._db.rows("SELECT value FROM kv WHERE key = ?", (key,))
-            until = claim(state, float(rows[0][0]) if rows else None)
+            held = read_kv(self._db, key)
+            until = claim(state, None if held is None else float(held))
             if until is not None:
-                self._db.write(
-                    "INSERT OR REPLACE INTO kv (key, value, updated_at) VALUES (?, ?, ?)",
-                    (key, repr(until), self._db.clock.wall()),
-                )
+                write_kv(self._db, key, repr(until))
         return state
 
     def record_alert(

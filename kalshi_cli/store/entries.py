@@ -69,14 +69,10 @@ class EntryRepository:
             return math.nan, raw
 
     def set_kv(self, key: str, value: str) -> None:
-        self._db.write(
-            "INSERT OR REPLACE INTO kv (key, value, updated_at) VALUES (?, ?, ?)",
-            (key, value, self._db.clock.wall()),
-        )
+        write_kv(self._db, key, value)
 
     def get_kv(self, key: str) -> str | None:
-        rows = self._db.rows("SELECT value FROM kv WHERE key = ?", (key,))
-        return str(rows[0][0]) if rows else None
+        return read_kv(self._db, key)
 
     def api_key_subaccount(self, endpoint: str, key_id: str) -> int | None:
         """The subaccount the API key `key_id` of `endpoint` is restricted to (0: none), as
@@ -155,3 +151,17 @@ class EntryRepository:
     def count(self, kind: str) -> int:
         [(count,)] = self._db.rows("SELECT COUNT(*) FROM events WHERE kind = ?", (kind,))
         return int(count)
+
+
+def write_kv(db: Database, key: str, value: str) -> None:
+    """The `kv` row `key` set to `value`, stamped with the time."""
+    db.write(
+        "INSERT OR REPLACE INTO kv (key, value, updated_at) VALUES (?, ?, ?)",
+        (key, value, db.clock.wall()),
+    )
+
+
+def read_kv(db: Database, key: str) -> str | None:
+    """The `kv` row `key`'s value; None when there is none."""
+    rows = db.rows("SELECT value FROM kv WHERE key = ?", (key,))
+    return str(rows[0][0]) if rows else None
