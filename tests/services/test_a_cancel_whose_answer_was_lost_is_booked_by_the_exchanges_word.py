@@ -126,28 +126,28 @@ class LosesTheFirstAnswer(UnexpectedCalls):
         return became
 
 
+def _resting_here(store: Store, order_id: str, subaccount: int = 0) -> None:
+    """The state file's row of an order resting on the exchange: 2 to buy YES at 0.20."""
+    store.orders.record_intent(
+        IntentRecord(
+            f"c-{order_id}", TICKER, BookSide.BID, Decimal("0.20"), Decimal(2), Side.YES,
+            Action.BUY, subaccount=subaccount,
+        )
+    )  # fmt: skip
+    store.orders.mark_sent(
+        f"c-{order_id}",
+        order_id=order_id,
+        status="resting",
+        fill_count=Decimal(0),
+        remaining_count=Decimal(2),
+    )
+
+
 def test_each_order_of_a_lost_cancel_is_booked_as_the_exchange_says_it_ended(
     clock: ManualClock, clocked_store: Store
 ) -> None:
     for order_id in ("cancelled", "filled", "unknown", "lagging"):
-        clocked_store.orders.record_intent(
-            IntentRecord(
-                f"c-{order_id}",
-                TICKER,
-                BookSide.BID,
-                Decimal("0.20"),
-                Decimal(2),
-                Side.YES,
-                Action.BUY,
-            )
-        )
-        clocked_store.orders.mark_sent(
-            f"c-{order_id}",
-            order_id=order_id,
-            status="resting",
-            fill_count=Decimal(0),
-            remaining_count=Decimal(2),
-        )
+        _resting_here(clocked_store, order_id)
     clock.advance(5)  # acknowledged long before the switch: listed by now
     exchange = LosesTheFirstAnswer(
         {
@@ -309,19 +309,7 @@ def test_orders_the_state_file_holds_are_each_read_on_their_own_subaccount(
     booked as the exchange says it ended (cancelled with 0.50 filled; filled), not as a cancel of
     this run."""
     for order_id, subaccount in (("sub", 3), ("primary", 0)):
-        clocked_store.orders.record_intent(
-            IntentRecord(
-                f"c-{order_id}", TICKER, BookSide.BID, Decimal("0.20"), Decimal(2), Side.YES,
-                Action.BUY, subaccount=subaccount,
-            )
-        )  # fmt: skip
-        clocked_store.orders.mark_sent(
-            f"c-{order_id}",
-            order_id=order_id,
-            status="resting",
-            fill_count=Decimal(0),
-            remaining_count=Decimal(2),
-        )
+        _resting_here(clocked_store, order_id, subaccount)
     clock.advance(5)
     became: dict[str, Order | None] = {
         "sub": on_three(resting("sub", status="canceled", filled="0.50")),

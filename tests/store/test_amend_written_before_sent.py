@@ -19,16 +19,21 @@ D = Decimal
 ORDER = "order-1"
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    """A state file with one resting order: 10 to buy YES at 0.40, 3 of them filled."""
-    s = Store.open(tmp_path / "state.db", clock=ManualClock(1_700_000_000.0))
+def rest_one_order(s: Store) -> Store:
+    """`s` with one resting order: 10 to buy YES at 0.40, 3 of them filled."""
     s.orders.record_intent(
         IntentRecord("c1", "KXTEST-1", BookSide.BID, D("0.40"), D(10), Side.YES, Action.BUY)
     )
     s.orders.mark_sent(
         "c1", order_id=ORDER, status="resting", fill_count=D(3), remaining_count=D(7)
     )
+    return s
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """A state file with one resting order (`rest_one_order`)."""
+    s = rest_one_order(Store.open(tmp_path / "state.db", clock=ManualClock(1_700_000_000.0)))
     yield s
     s.close()
 

@@ -19,26 +19,20 @@ import pytest
 from kalshi_cli.store import AmendRecord, IntentRecord, Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
+from tests.store.test_amend_written_before_sent import ORDER, rest_one_order
 
 D = Decimal
-ORDER = "order-1"
 NOW = 1_700_000_000.0
 
 
 @pytest.fixture(params=["state file", "replay nobody keeps"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """One resting order: 10 to buy YES at 0.40, 3 of them filled."""
+    """One resting order (`rest_one_order`)."""
     clock = ManualClock(NOW)
     if request.param == "state file":
-        s = Store.open(tmp_path / "state.db", clock=clock)
+        s = rest_one_order(Store.open(tmp_path / "state.db", clock=clock))
     else:
-        s = Store.in_memory(clock=clock, kept=False)
-    s.orders.record_intent(
-        IntentRecord("c1", "KXTEST-1", BookSide.BID, D("0.40"), D(10), Side.YES, Action.BUY)
-    )
-    s.orders.mark_sent(
-        "c1", order_id=ORDER, status="resting", fill_count=D(3), remaining_count=D(7)
-    )
+        s = rest_one_order(Store.in_memory(clock=clock, kept=False))
     yield s
     s.close()
 
