@@ -21,6 +21,7 @@ from kalshi_cli.cli._options import (
     OnOff,
     SubaccountOpt,
     YesOpt,
+    shard_option,
     subaccount_option,
 )
 from kalshi_cli.cli._output import Column
@@ -103,13 +104,20 @@ def transfer_command(
             help="A UUID naming this transfer; repeat it to retry without moving money twice.",
         ),
     ] = None,
+    shard: Annotated[
+        int | None,
+        shard_option(
+            "--exchange-index", "The exchange shard whose balances it moves (default: 0)."
+        ),
+    ] = None,
     yes: YesOpt = False,
     as_json: JsonOpt = False,
     env: EnvOpt = None,
 ) -> None:
-    """Move cash between two subaccounts, exactly once per client transfer id.
+    """Move cash between two subaccounts on one exchange shard, exactly once per client
+    transfer id.
 
-    Example: kalshi subaccount transfer --from 0 --to 1 --amount 250.00
+    Example: kalshi subaccount transfer --from 0 --to 1 --amount 250.00 --exchange-index 2
     """
     from kalshi_cli.cli._services import confirm_on_prod
     from kalshi_cli.cli.orders import parse_cents
@@ -121,21 +129,28 @@ def transfer_command(
     app, out = begin(env, as_json=as_json)
     dollars = f"{Decimal(cents) / 100:.2f}"
     shown_amount = fmt_money(Decimal(cents) / 100)
-    confirm_on_prod(app, f"transfer {shown_amount} from subaccount {source} to {target}", yes=yes)
+    on_shard = shard or 0  # the exchange's default when the request names none
+    confirm_on_prod(
+        app,
+        f"transfer {shown_amount} from subaccount {source} to {target} on shard {on_shard}",
+        yes=yes,
+    )
     app.client(auth=True).subaccounts.transfer_between_subaccounts(
         from_subaccount=source,
         to_subaccount=target,
         amount_cents=cents,
         client_transfer_id=transfer_id,
+        exchange_index=shard,
     )
     document = {
         "from_subaccount": source,
         "to_subaccount": target,
         "amount": dollars,
+        "exchange_index": on_shard,
         "client_transfer_id": transfer_id,
     }
-    names = ("from", "to", "amount", "client transfer id")
-    shown = (str(source), str(target), shown_amount, transfer_id)
+    names = ("from", "to", "amount", "shard", "client transfer id")
+    shown = (str(source), str(target), shown_amount, str(on_shard), transfer_id)
     out.record(list(zip(names, shown, strict=True)), document=document)
 
 

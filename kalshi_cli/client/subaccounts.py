@@ -75,10 +75,12 @@ class SubaccountsApi(Area):
         to_subaccount: int,
         amount_cents: int,
         client_transfer_id: str | None = None,
+        exchange_index: int | None = None,
     ) -> str:
-        """Move cash; returns the `client_transfer_id` used (retry with it, never a new one).
-        Sent again with the same id while its answer is lost; lost still at the end, it is
-        `OrderOutcomeUnknown` naming the id, since the money may have moved."""
+        """Move cash on shard `exchange_index` (None: the exchange's default, 0); returns the
+        `client_transfer_id` used (retry with it, never a new one). Sent again with the same id
+        while its answer is lost; lost still at the end, it is `OrderOutcomeUnknown` naming the
+        id, since the money may have moved."""
         transfer_id = client_transfer_id or str(uuid.uuid4())
         unknown = UnknownOutcome.read_by(
             f"the transfer {transfer_id} between subaccounts",
@@ -98,6 +100,7 @@ class SubaccountsApi(Area):
                 "from_subaccount": from_subaccount,
                 "to_subaccount": to_subaccount,
                 "amount_cents": amount_cents,
+                **({} if exchange_index is None else {"exchange_index": exchange_index}),
             },
             resend=Resend.ALWAYS,
         )

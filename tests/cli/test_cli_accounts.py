@@ -72,6 +72,7 @@ def test_create_fund_and_list_subaccounts(kalshi: Kalshi) -> None:
         "from_subaccount": 0,
         "to_subaccount": 1,
         "amount": "25.00",
+        "exchange_index": 0,
         "client_transfer_id": tid,
     }
     # the same transfer again (a retry): the exchange does it once

@@ -1,8 +1,8 @@
 """The shard commands end to end, as a person runs them against the simulator running two exchange
 shards (a market on 0, one on 2): the balance per shard, each market's shard, `kalshi shard
-list|move|transfers|allocate`, and the checks by shard. A transfer whose answer the simulator
-drops after making it moves the money once; a failed step says where the money stayed; a paused
-shard is named and takes no transfer."""
+list|move|transfers|allocate`, a subaccount transfer on one shard, and the checks by shard. A
+transfer whose answer the simulator drops after making it moves the money once; a failed step says
+where the money stayed; a paused shard is named and takes no transfer."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from typer.testing import CliRunner, Result
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.sim.server.announce import AccountInfo
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.checks.test_check_cli import account_env
 from tests.conftest import SimHarness, _start
 
@@ -151,3 +152,29 @@ def test_the_target_allocation_is_set_shown_and_cleared(sim: SimHarness, tmp_pat
     assert me.json("shard", "allocate")["allocations"] == []
     total = sum(Decimal(v) for v in _shards(me.json("balance")).values())
     assert total == Decimal(1000)
+
+
+def test_a_subaccount_transfer_on_a_shard_moves_that_shards_money_alone(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    me = Person(sim.new_account(balance_cents=100_000), tmp_path)
+    assert me.json("subaccount", "create") == {"subaccount": 1}
+    assert me.json("shard", "move", "100", "--from", "0", "--to", "2")["status"] == "complete"
+    args = ("subaccount", "transfer", "--from", "0", "--to", "1", "--amount", "40")
+
+    moved = me.json(*args, "--exchange-index", "2")
+    assert (moved["exchange_index"], moved["amount"]) == (2, "40.00")
+    assert _shards(me.json("balance")) == {0: "900.00", 2: "60.00"}
+    assert _shards(me.json("balance", "--subaccount", "1")) == {0: "0.00", 2: "40.00"}
+
+    # a shard the exchange does not run: refused, nothing moved
+    refused = me.run(*args, "--exchange-index", "1")
+    assert refused.exit_code == ExitCode.REJECTED, refused.output
+    assert "exchange_index 1 does not exist" in " ".join(refused.output.split())
+    assert _shards(me.json("balance")) == {0: "900.00", 2: "60.00"}
+    assert _shards(me.json("balance", "--subaccount", "1")) == {0: "0.00", 2: "40.00"}
+
+    # left out, the transfer is on the exchange's default, shard 0
+    assert me.json(*args)["exchange_index"] == 0
+    assert _shards(me.json("balance")) == {0: "860.00", 2: "60.00"}
+    assert _shards(me.json("balance", "--subaccount", "1")) == {0: "40.00", 2: "40.00"}
