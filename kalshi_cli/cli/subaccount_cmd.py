@@ -33,6 +33,7 @@ subaccount_app = command_group("subaccount")
 
 SUBACCOUNT_COLUMNS = (
     Column("subaccount", "subaccount", numeric=True),
+    Column("shard", "shard", numeric=True),
     Column("balance", "balance", numeric=True, money=True),
     Column("netting", "netting"),
 )
@@ -40,7 +41,8 @@ SUBACCOUNT_COLUMNS = (
 
 @subaccount_app.command("list")
 def list_command(as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvOpt = None) -> None:
-    """List the subaccounts with their available balance and netting setting.
+    """List the subaccounts with their available balance on each exchange shard and their
+    netting setting.
 
     Example: kalshi subaccount list --json
     """
@@ -53,15 +55,17 @@ def list_command(as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvOpt = 
     docs = [
         {
             "subaccount": b.subaccount,
+            "exchange_index": b.exchange_index,
             "balance": fmt_dollars(b.balance),
             "netting": netting.get(b.subaccount, False),
             "updated_ts": b.updated_ts,
         }
-        for b in balances
+        for b in sorted(balances, key=lambda b: (b.subaccount, b.exchange_index or 0))
     ]
     rows = [
         {
             "subaccount": str(d["subaccount"]),
+            "shard": "-" if d["exchange_index"] is None else str(d["exchange_index"]),
             "balance": str(d["balance"]),
             "netting": "on" if d["netting"] else "off",
         }

@@ -15,9 +15,14 @@ from kalshi_cli.client.retry import Resend, UnknownOutcome
 
 
 class SubaccountBalance(msgspec.Struct, frozen=True):
+    """One subaccount's balance on one shard: the exchange answers a row per shard it holds
+    money on. `exchange_index` None: the answer does not say which (a venue sums its shards),
+    never read as shard 0."""
+
     subaccount: int = msgspec.field(name="subaccount_number")
     balance: Decimal  # dollars
     updated_ts: int
+    exchange_index: int | None = None
 
 
 class SubaccountTransfer(msgspec.Struct, frozen=True):

@@ -178,3 +178,14 @@ def test_a_subaccount_transfer_on_a_shard_moves_that_shards_money_alone(
     assert me.json(*args)["exchange_index"] == 0
     assert _shards(me.json("balance")) == {0: "860.00", 2: "60.00"}
     assert _shards(me.json("balance", "--subaccount", "1")) == {0: "40.00", 2: "40.00"}
+    # the listing a lost transfer's message names says which shard each balance is on
+    listed = me.json("subaccount", "list")["subaccounts"]
+    assert [(s["subaccount"], s["exchange_index"], s["balance"]) for s in listed] == [
+        (0, 0, "860.0000"),
+        (0, 2, "60.0000"),
+        (1, 0, "40.0000"),
+        (1, 2, "40.0000"),
+    ]
+    table = me.run("subaccount", "list").stdout.splitlines()
+    assert table[0].split() == ["subaccount", "shard", "balance", "netting"]
+    assert [line.split() for line in table[1:]][1] == ["0", "2", "$60.00", "off"]
