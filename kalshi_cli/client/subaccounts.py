@@ -87,13 +87,17 @@ class SubaccountsApi(Area):
         while its answer is lost; lost still at the end, it is `OrderOutcomeUnknown` naming the
         id, since the money may have moved."""
         transfer_id = client_transfer_id or str(uuid.uuid4())
+        # the same transfer again: its id and, when it named one, its shard
+        same = f"--client-transfer-id {transfer_id}" + (
+            "" if exchange_index is None else f" --exchange-index {exchange_index}"
+        )
         unknown = UnknownOutcome.read_by(
             f"the transfer {transfer_id} between subaccounts",
             "the money may or may not have moved",
             "kalshi subaccount list",
             hint=(
                 "`kalshi subaccount list` shows the balances; send it again only with "
-                f"`--client-transfer-id {transfer_id}`, which the exchange moves once"
+                f"`{same}`, which the exchange moves once"
             ),
         )
         self._conn.write(

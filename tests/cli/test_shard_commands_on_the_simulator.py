@@ -7,6 +7,7 @@ where the money stayed; a paused shard is named and takes no transfer."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -189,3 +190,29 @@ def test_a_subaccount_transfer_on_a_shard_moves_that_shards_money_alone(
     table = me.run("subaccount", "list").stdout.splitlines()
     assert table[0].split() == ["subaccount", "shard", "balance", "netting"]
     assert [line.split() for line in table[1:]][1] == ["0", "2", "$60.00", "off"]
+
+
+def test_a_lost_subaccount_transfer_on_a_shard_names_the_rerun_that_moves_it_once(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    me = Person(sim.new_account(balance_cents=100_000), tmp_path)
+    assert me.json("subaccount", "create") == {"subaccount": 1}
+    assert me.json("shard", "move", "100", "--from", "0", "--to", "2")["status"] == "complete"
+    args = ("subaccount", "transfer", "--from", "0", "--to", "1", "--amount", "40")
+    sim.set_faults(drop_response_after_commit_rate=1.0)  # the answer never comes back
+    try:
+        lost = me.run(*args, "--exchange-index", "2")
+    finally:
+        sim.clear_faults()
+    assert lost.exit_code == ExitCode.OUTCOME_UNKNOWN, lost.output
+    # the rerun it names is the same transfer: its id and its shard
+    rerun = re.search(
+        r"--client-transfer-id (\S+) --exchange-index 2`", " ".join(lost.stderr.split())
+    )
+    assert rerun is not None, lost.stderr
+    assert (
+        me.run(*args, "--client-transfer-id", rerun.group(1), "--exchange-index", "2").exit_code
+        == 0
+    )
+    assert _shards(me.json("balance")) == {0: "900.00", 2: "60.00"}
+    assert _shards(me.json("balance", "--subaccount", "1")) == {0: "0.00", 2: "40.00"}
