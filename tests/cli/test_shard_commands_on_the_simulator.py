@@ -155,12 +155,18 @@ def test_the_target_allocation_is_set_shown_and_cleared(sim: SimHarness, tmp_pat
     assert total == Decimal(1000)
 
 
-def test_a_subaccount_transfer_on_a_shard_moves_that_shards_money_alone(
-    sim: SimHarness, tmp_path: Path
-) -> None:
+def _subaccount_1_and_shard_2_funded(sim: SimHarness, tmp_path: Path) -> Person:
+    """A person with $1,000: $100 of it moved to shard 2, and a subaccount 1 holding nothing."""
     me = Person(sim.new_account(balance_cents=100_000), tmp_path)
     assert me.json("subaccount", "create") == {"subaccount": 1}
     assert me.json("shard", "move", "100", "--from", "0", "--to", "2")["status"] == "complete"
+    return me
+
+
+def test_a_subaccount_transfer_on_a_shard_moves_that_shards_money_alone(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    me = _subaccount_1_and_shard_2_funded(sim, tmp_path)
     args = ("subaccount", "transfer", "--from", "0", "--to", "1", "--amount", "40")
 
     moved = me.json(*args, "--exchange-index", "2")
@@ -195,9 +201,7 @@ def test_a_subaccount_transfer_on_a_shard_moves_that_shards_money_alone(
 def test_a_lost_subaccount_transfer_on_a_shard_names_the_rerun_that_moves_it_once(
     sim: SimHarness, tmp_path: Path
 ) -> None:
-    me = Person(sim.new_account(balance_cents=100_000), tmp_path)
-    assert me.json("subaccount", "create") == {"subaccount": 1}
-    assert me.json("shard", "move", "100", "--from", "0", "--to", "2")["status"] == "complete"
+    me = _subaccount_1_and_shard_2_funded(sim, tmp_path)
     args = ("subaccount", "transfer", "--from", "0", "--to", "1", "--amount", "40")
     sim.set_faults(drop_response_after_commit_rate=1.0)  # the answer never comes back
     try:
