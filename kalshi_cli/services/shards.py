@@ -10,7 +10,9 @@ rule for `health-check` and `check balance`.
 `MoneyMover` sends one intra-exchange transfer and waits for it (`kalshi shard move`). The
 request has no idempotency key, so it is sent once: an answer lost after sending is looked up in
 the transfer history (a transfer of the same shards and amount that was not there before it was
-sent), never sent again, and a transfer it cannot find is an unknown outcome the person resolves.
+sent, and the only one `LOOKUP_S` after: the history names no subaccount), never sent again, and
+a transfer it cannot find, or cannot tell from another, is an unknown outcome the person
+resolves.
 A run killed between sending and the answer cannot look it up itself: each move is written to the
 state file before it is sent (store/transfer_intents.py), and the next run (`kalshi shard move`
 or `kalshi shard transfers`) looks every move left open up first (`settle_earlier`): found, the
