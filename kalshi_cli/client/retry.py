@@ -56,7 +56,8 @@ def may_have_acted(exc: BaseException) -> bool:
     lost (no answer, a 5xx, one that cannot be read), or it was done before (a 409
     `order_already_exists`: the same create, sent before, its answer not recorded); not one
     refused before acting (a 429, any other 4xx) or never sent. The one judgement of a write's
-    failure (`Connection.write`) and of a batch's (its items refused after a lost answer)."""
+    failure (`Connection.write`), of a failed batch create's rows (`order batch`: looked up, or
+    withdrawn, never booked refused) and of a batch's items refused after a lost answer."""
     if isinstance(exc, ConflictError):
         return order_exists(exc.code)
     return (

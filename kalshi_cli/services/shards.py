@@ -10,7 +10,9 @@ rule for `health-check` and `check balance`.
 `MoneyMover` sends one intra-exchange transfer and waits for it (`kalshi shard move`). The
 request has no idempotency key, so it is sent once: an answer lost after sending is looked up in
 the transfer history (a transfer of the same shards and amount that was not there before it was
-sent), never sent again, and a transfer it cannot find is an unknown outcome the person resolves.
+sent, and the only one `LOOKUP_S` after: the history names no subaccount), never sent again, and
+a transfer it cannot find, or cannot tell from another, is an unknown outcome the person
+resolves.
 A run killed between sending and the answer cannot look it up itself: each move is written to the
 state file before it is sent (store/transfer_intents.py), and the next run (`kalshi shard move`
 or `kalshi shard transfers`) looks every move left open up first (`settle_earlier`): found, the
@@ -25,7 +27,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 from kalshi_cli.client.portfolio import Transfer, TransferOutcomeUnknown
@@ -276,8 +277,9 @@ class TransferRefused(ValidationError):
 class MoneyMover:
     """Sends one transfer and follows it to its end (see the module docstring). `clock` paces
     the waits; `wait_s` bounds the wait for `complete`, `lookup_s` the search of the history
-    for a transfer whose answer was lost; `intents`: where each move is written before it is
-    sent (the state file's; None: nowhere, and a kill's move is not looked up again)."""
+    for a transfer whose answer was lost (None: `LOOKUP_S`); `intents`: where each move is
+    written before it is sent (the state file's; None: nowhere, and a kill's move is not looked
+    up again)."""
 
     def __init__(
         self,
@@ -286,14 +288,14 @@ class MoneyMover:
         *,
         intents: TransferIntentRepository | None = None,
         wait_s: float = WAIT_S,
-        lookup_s: float = LOOKUP_S,
+        lookup_s: float | None = None,
         poll_s: float = POLL_S,
     ) -> None:
         self._client = client
         self._clock = clock
         self._intents = intents
         self._wait_s = wait_s
-        self._lookup_s = lookup_s
+        self._lookup_s = LOOKUP_S if lookup_s is None else lookup_s
         self._poll_s = poll_s
 
     def move(self, move: Move, *, wait: bool = True) -> MoveResult:
@@ -369,8 +371,8 @@ class MoneyMover:
     def settle_earlier(self, *, wait: bool = True) -> list[EarlierMove]:
         """Each move an earlier run wrote and never saw answered, looked up in the transfer
         history and closed, oldest first: one new transfer of its shards and amount that no other
-        move claimed, made; more than one, ambiguous; none `lookup_s` after it was written, not
-        made (with `wait`, waited for until then; without, left open and not listed until then)."""
+        move claimed by `lookup_s` after it was written, made; more than one, ambiguous; none, not
+        made (with `wait`, looked at until then; without, left open and not listed until then)."""
         if self._intents is None:
             return []
         settled = []
@@ -378,13 +380,11 @@ class MoneyMover:
         for intent in self._intents.open_intents():
             move = Move(intent.amount, intent.source, intent.target, intent.subaccount)
             known = set(intent.known) | taken
-            found = self._new_matches(move, known)
             left = intent.created_at + self._lookup_s - self._clock.wall()
-            if found is None and wait and left > 0:
-                found = self._until(left, partial(self._new_matches, move, known))
-            if found is None and not wait and left > 0:
-                continue
-            ids = tuple(t.transfer_id for t in found or ())
+            if left > 0 and not wait:
+                continue  # one listed now may not be the only one by the window's end
+            found = self._in_window(move, known, max(left, 0.0))
+            ids = tuple(t.transfer_id for t in found)
             outcome = "not_made" if not ids else "made" if len(ids) == 1 else "ambiguous"
             made = ids[0] if outcome == "made" else None
             taken.update(ids[:1] if made else ())
@@ -418,14 +418,14 @@ class MoneyMover:
 
     def _find(self, move: Move, before: set[str], lost: TransferOutcomeUnknown) -> str:
         """The id of the transfer whose answer was lost: the one new transfer of these shards and
-        amount in the history. None in the history after `lookup_s`, or more than one: the
-        outcome stays unknown, and nothing is sent again."""
+        amount in the history `lookup_s` after it was sent (`_in_window`). None, or more than
+        one: the outcome stays unknown, and nothing is sent again."""
         try:
-            found = self._until(self._lookup_s, lambda: self._new_matches(move, before))
+            found = self._in_window(move, before, self._lookup_s)
         except KalshiError as exc:
             why = f"the transfer history could not be read: {exc.one_line()}"
             raise TransferOutcomeUnknown(f"{lost.message.rstrip('.')}; {why}") from exc
-        if found is not None and len(found) == 1:
+        if len(found) == 1:
             return found[0].transfer_id
         if found:
             ids = ", ".join(t.transfer_id for t in found)
@@ -436,13 +436,23 @@ class MoneyMover:
             f"{lost.message.rstrip('.')}; {why}; {self.where(move)}"
         ) from lost
 
-    def _new_matches(self, move: Move, before: set[str]) -> list[Transfer] | None:
-        new = [
-            t
-            for t in self._client.portfolio.iter_transfers()
-            if t.transfer_id not in before and move.matches(t)
-        ]
-        return new or None
+    def _in_window(self, move: Move, before: set[str], seconds: float) -> list[Transfer]:
+        """The new transfers of the move's shards and amount the history lists `seconds` from
+        now, looked at until then (or until two are listed): the history names no subaccount
+        and the request carries no id of the sender's (the spec), so one listed early may be
+        another's (a second run, another subaccount's move, a rebalance) with the lost one
+        still to come."""
+        end = self._clock.monotonic() + seconds
+        while True:
+            found = [
+                t
+                for t in self._client.portfolio.iter_transfers()
+                if t.transfer_id not in before and move.matches(t)
+            ]
+            left = end - self._clock.monotonic()
+            if left <= 0 or len(found) > 1:
+                return found
+            self._clock.sleep(min(self._poll_s, left))
 
     def _follow(self, move: Move, transfer_id: str, wait: bool) -> Transfer:
         transfer = self._client.portfolio.get_transfer(transfer_id)

@@ -68,8 +68,9 @@ def test_shard_list_shows_each_shards_money_and_the_traded_markets_there(
 
 
 def test_shard_move_moves_once_and_prints_where_the_money_is(
-    key: rsa.RSAPrivateKey, tmp_path: Path
+    key: rsa.RSAPrivateKey, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("kalshi_cli.services.shards.LOOKUP_S", 2.0)  # the lookup's window
     exchange = _two_shards()
     exchange.answer = "lost"  # the answer never comes: found in the history instead
     result = kalshi(

@@ -18,6 +18,7 @@ from typer.testing import CliRunner, Result
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
+from kalshi_cli.client.portfolio import PortfolioApi, Transfer
 from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.checks.test_check_cli import account_env
@@ -92,8 +93,9 @@ def test_a_person_sees_funds_and_checks_a_shard(sim: SimHarness, tmp_path: Path)
 
 
 def test_a_transfer_whose_answer_is_lost_moves_the_money_once(
-    sim: SimHarness, tmp_path: Path
+    sim: SimHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("kalshi_cli.services.shards.LOOKUP_S", 2.0)  # the lookup's window
     me = Person(sim.new_account(balance_cents=100_000), tmp_path)
     sim.set_faults(drop_response_after_commit_rate=1.0)  # the answer never comes back
     try:
@@ -103,6 +105,50 @@ def test_a_transfer_whose_answer_is_lost_moves_the_money_once(
     assert (moved["status"], moved["looked_up"]) == ("complete", True)
     assert len(me.json("shard", "transfers")["transfers"]) == 1
     assert _shards(me.json("balance")) == {0: "975.00", 2: "25.00"}
+
+
+def test_a_second_transfer_of_the_same_amount_while_a_lost_one_is_looked_up_leaves_it_unknown(
+    sim: SimHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The transfer history names no subaccount and carries no id of the sender's: another
+    transfer of the same amount between the same shards inside the lookup's window (a second
+    run, another subaccount's move) could be the lost one. Two candidates: unknown (exit 10),
+    naming both, never taken as made."""
+    monkeypatch.setattr("kalshi_cli.services.shards.LOOKUP_S", 2.0)
+    account = sim.new_account(balance_cents=100_000)
+    me = Person(account, tmp_path)
+    listed = PortfolioApi.iter_transfers
+    other: list[str] = []
+
+    def iter_transfers(self: PortfolioApi, **kwargs: Any) -> Iterator[Transfer]:
+        transfers = list(listed(self, **kwargs))
+        if transfers and not other:  # the lost one is listed: the other lands right after
+            sim.clear_faults()
+            body = {
+                "source": "event_contract",
+                "destination": "event_contract",
+                "amount": 250_000,
+                "source_exchange_shard": 0,
+                "destination_exchange_shard": 2,
+            }
+            answer = sim.signed(
+                account, "POST", "/portfolio/intra_exchange_instance_transfer", json=body
+            )
+            other.append(answer.json()["transfer_id"])
+        return iter(transfers)
+
+    monkeypatch.setattr(PortfolioApi, "iter_transfers", iter_transfers)
+    sim.set_faults(drop_response_after_commit_rate=1.0)  # the answer never comes back
+    try:
+        moved = me.run("shard", "move", "25", "--from", "0", "--to", "2")
+    finally:
+        sim.clear_faults()
+    assert moved.exit_code == 10, moved.output
+    assert other and other[0] in moved.output  # both candidates named
+    monkeypatch.setattr(PortfolioApi, "iter_transfers", listed)
+    ids = [t["transfer_id"] for t in me.json("shard", "transfers")["transfers"]]
+    assert len(ids) == 2 and all(i in moved.output for i in ids)
+    assert "kalshi shard transfers" in moved.output
 
 
 def test_a_step_that_fails_says_where_the_money_stayed(sim: SimHarness, tmp_path: Path) -> None:

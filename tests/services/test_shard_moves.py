@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -300,4 +301,45 @@ def test_two_open_moves_of_one_amount_never_claim_the_same_transfer(
         ("made", "tr-1"),
         ("not_made", None),
     ]
+    assert store.transfer_intents.open_intents() == []
+
+
+class AnotherMoveAfterTheFirstLook(ShardExchange):
+    """A transfer of $25 from shard 0 to shard 2 by another subaccount lands right after the
+    history is first read listing a transfer: one listed early is not yet the only one."""
+
+    other_sent = False
+
+    def _read(self, path: str, params: httpx.QueryParams) -> httpx.Response:
+        answer = super()._read(path, params)
+        listing = path == "/portfolio/intra_exchange_instance_transfers"
+        if listing and self.history and not self.other_sent:
+            self.other_sent = True
+            self.balances[(4, 0)] = D("25")
+            body = {
+                "amount": 250_000,
+                "source_subaccount": 4,
+                "destination_subaccount": 4,
+                "source_exchange_shard": 0,
+                "destination_exchange_shard": 2,
+            }
+            sent = self.answer
+            self.answer = "sent"
+            self._transfer(body)
+            self.answer = sent
+        return answer
+
+
+def test_an_open_move_with_a_second_candidate_in_its_window_is_ambiguous_not_made(
+    key: rsa.RSAPrivateKey, tmp_path: Path
+) -> None:
+    """The history names no subaccount: a move left open whose window shows one transfer of its
+    shards and amount, then another, could be either; it is never closed as made by the first."""
+    clock = ManualClock()
+    store = Store.open(tmp_path / "state.db", clock=clock)
+    exchange = AnotherMoveAfterTheFirstLook({(0, 0): D("100"), (0, 2): D("0")})
+    store.transfer_intents.record(D("25"), 0, 2, 0, known=())
+    _mover(exchange, key).move(Move(D("25"), 0, 2))  # the open move reached the exchange
+    settled = _written_mover(exchange, key, store, clock).settle_earlier(wait=True)
+    assert [(e.outcome, sorted(e.candidates)) for e in settled] == [("ambiguous", ["tr-1", "tr-2"])]
     assert store.transfer_intents.open_intents() == []

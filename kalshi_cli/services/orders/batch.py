@@ -20,9 +20,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from kalshi_cli.client.retry import nothing_sent
+from kalshi_cli.client.retry import may_have_acted
 from kalshi_cli.services.orders.limits import MarketReads
 from kalshi_cli.vocabulary.errors import (
+    AnswerUnreadable,
     ApiError,
     KalshiError,
     NotFoundError,
@@ -415,52 +416,35 @@ def send_batch(
         creates = [order.create for _, order in chunk]
         try:
             items = sender.batch_create_orders(creates, subaccount=subaccount)
-        except OrderOutcomeUnknown as exc:
-            outcomes += [_resolve_unknown(service, row, exc.message) for row, _ in chunk]
-            after = "after a lost answer"
-            outcomes += [
-                RowOutcome(row.line, row.request, _coid(row), "not_sent", note=after)
-                for row, _ in prepared[start + batch_size :]
-            ]
-            return outcomes, None, None
-        except (ApiError, TransportError) as exc:
-            if _refused_before_acting(exc):
-                # nothing of the request exists on the exchange: its intents go, and the file
-                # run again sends these rows (the ones after it were never recorded)
-                service.store.orders.withdraw([_coid(row) for row, _ in chunk])
-                why = (
-                    f"the exchange refused the whole request before acting ({exc.one_line()}): "
-                    "not placed; run the file again to send it"
-                )
+        except (ApiError, TransportError, AnswerUnreadable) as exc:
+            # the one rule of a lost answer: the exchange may have acted (the real client says
+            # so as `OrderOutcomeUnknown`; a client of a caller's own may pass a 5xx or a lost
+            # connection on as it came), or it refused the whole request before acting; never
+            # a refusal of each row, which the exchange may hold
+            if isinstance(exc, OrderOutcomeUnknown) or may_have_acted(exc):
+                outcomes += [_resolve_unknown(service, row, exc.message) for row, _ in chunk]
+                after = "after a lost answer"
                 outcomes += [
-                    RowOutcome(row.line, row.request, _coid(row), "not_sent", note=why)
-                    for row, _ in prepared[start:]
+                    RowOutcome(row.line, row.request, _coid(row), "not_sent", note=after)
+                    for row, _ in prepared[start + batch_size :]
                 ]
-                return outcomes, None, exc
-            for row, _ in chunk:
-                service.store.orders.mark_rejected(_coid(row), reason=exc.message)
-                outcomes.append(
-                    RowOutcome(row.line, row.request, _coid(row), "rejected", note=exc.message)
-                )
+                return outcomes, None, None
+            # nothing of the request exists on the exchange: its intents go, and the file run
+            # again sends these rows (the ones after it were never recorded)
+            service.store.orders.withdraw([_coid(row) for row, _ in chunk])
+            why = (
+                f"the exchange refused the whole request before acting ({exc.one_line()}): "
+                "not placed; run the file again to send it"
+            )
             outcomes += [
-                RowOutcome(row.line, row.request, _coid(row), "not_sent", note="after a refusal")
-                for row, _ in prepared[start + batch_size :]
+                RowOutcome(row.line, row.request, _coid(row), "not_sent", note=why)
+                for row, _ in prepared[start:]
             ]
-            return outcomes, None, None
+            return outcomes, None, exc
         answered = {item.client_order_id: item for item in items}
         for row, order in chunk:
             outcomes.append(_record_answer(service, row, order.create, answered.get(_coid(row))))
     return outcomes, None, None
-
-
-def _refused_before_acting(exc: ApiError | TransportError) -> bool:
-    """A 4xx answer to the whole request (a batch too large for the tier, a 429, a refused
-    key), or a connection that failed before the request went out: the exchange acted on none
-    of it. Per-item refusals come inside a 201 answer, and a 5xx or a lost answer is an
-    unknown outcome (`OrderOutcomeUnknown`), never this."""
-    if isinstance(exc, ApiError):
-        return 300 <= exc.status < 500  # a redirect acted on nothing either
-    return nothing_sent(exc)
 
 
 def _dry_note(request: OrderRequest) -> str:

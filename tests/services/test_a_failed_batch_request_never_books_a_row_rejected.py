@@ -1,0 +1,112 @@
+"""A batch request that failed whole is judged by the one rule of a lost answer
+(`retry.may_have_acted`): refused before acting, its rows were never placed (not sent, their
+intents withdrawn, a rerun sends them); after which the exchange may have acted, each row is
+looked up by its client order id. No row of a failed request is ever booked `rejected`: the
+exchange may hold the order.
+
+Through the real client the simulator's lost answers all come as `OrderOutcomeUnknown`
+(`Connection.write`); a client of a caller's own that passes the failure on as it came is
+judged by the same rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.client.batch_orders import BatchItem
+from kalshi_cli.client.orders import OrdersApi
+from kalshi_cli.client.requests import CreateOrder
+from kalshi_cli.services.orders.batch import place_batch
+from kalshi_cli.services.orders.place import OrderService
+from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.errors import KalshiError, OrderOutcomeUnknown, RateLimitedError
+from tests.cli.test_order_batch import creates, ladder
+from tests.conftest import SimHarness
+from tests.prime_tier import connect_as, make_markets
+
+
+class FaultOnTheBatch(OrdersApi):
+    """The client's orders, the simulator's `faults` striking its batch request only (the
+    market reads before it and the lookups after it are answered); `as_it_came`: a client of
+    a caller's own that passes on the failure the wire gave (a 5xx, a connection lost after
+    sending) rather than the unknown outcome it means."""
+
+    harness: SimHarness
+    faults: dict[str, float]
+    as_it_came = False
+
+    def batch_create_orders(
+        self, orders: list[CreateOrder], *, subaccount: int | None = None
+    ) -> list[BatchItem]:
+        self.harness.set_faults(**self.faults)
+        try:
+            return super().batch_create_orders(orders, subaccount=subaccount)
+        except OrderOutcomeUnknown as exc:
+            if not self.as_it_came:
+                raise
+            assert exc.__cause__ is not None
+            raise exc.__cause__ from None
+        finally:
+            self.harness.clear_faults()
+
+
+def _batch_of_four(
+    prime: SimHarness, tmp_path: Path, fault: str, *, as_it_came: bool
+) -> tuple[list[str], list[str], KalshiError | None]:
+    """Four rows sent as one request under `fault`: each row's status, each intent's, and the
+    refusal the report names."""
+    path = tmp_path / "orders.csv"
+    path.write_text(ladder(make_markets(prime, 2), 4))
+    clock = SystemClock()
+    with (
+        connect_as(FaultOnTheBatch, prime.account) as client,
+        Store.open(tmp_path / "state.db", clock=clock) as store,
+    ):
+        client.area.harness, client.area.faults = prime, {fault: 1.0}
+        client.area.as_it_came = as_it_came
+        service = OrderService(client, store, clock=clock, read_lag_s=0.0)
+        report = place_batch(service, path)
+        assert report.batch_size >= 4  # one request
+        booked = [i.status for i in store.orders.intents()]
+    return [r.status for r in report.rows], booked, report.refused
+
+
+# (the fault, each row's status then, whether the exchange holds the orders)
+FAULTS = [
+    ("drop_response_after_commit_rate", "resting", True),  # placed, its answer lost
+    ("http_5xx_rate", "unknown", False),  # a 5xx proves nothing: looked up, not found yet
+]
+
+
+@pytest.mark.parametrize(("fault", "status", "placed"), FAULTS)
+def test_a_batch_whose_answer_was_lost_through_the_client_is_looked_up_row_by_row(
+    prime: SimHarness, tmp_path: Path, fault: str, status: str, placed: bool
+) -> None:
+    rows, booked, refused = _batch_of_four(prime, tmp_path, fault, as_it_came=False)
+    assert rows == booked == [status] * 4
+    assert refused is None
+    assert creates(prime) == (4 if placed else 0)
+
+
+def test_a_batch_answered_429_was_refused_before_acting_and_withdrawn(
+    prime: SimHarness, tmp_path: Path
+) -> None:
+    rows, booked, refused = _batch_of_four(prime, tmp_path, "http_429_rate", as_it_came=False)
+    assert rows == ["not_sent"] * 4
+    assert booked == []  # a rerun sends them
+    assert isinstance(refused, RateLimitedError)
+    assert creates(prime) == 0
+
+
+@pytest.mark.parametrize(("fault", "status", "placed"), FAULTS)
+def test_a_failure_passed_on_as_it_came_books_no_row_rejected(
+    prime: SimHarness, tmp_path: Path, fault: str, status: str, placed: bool
+) -> None:
+    """Before: a 5xx or a lost connection raised as it came booked every row of the request
+    `rejected`, also orders the exchange held: a rerun skipped them and nothing tracked them."""
+    rows, booked, refused = _batch_of_four(prime, tmp_path, fault, as_it_came=True)
+    assert rows == booked == [status] * 4
+    assert refused is None
+    assert creates(prime) == (4 if placed else 0)
