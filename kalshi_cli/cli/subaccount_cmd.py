@@ -24,7 +24,7 @@ from kalshi_cli.cli._options import (
     shard_option,
     subaccount_option,
 )
-from kalshi_cli.cli._output import Column
+from kalshi_cli.cli._output import Column, Output
 from kalshi_cli.cli.app import command_group
 from kalshi_cli.vocabulary.units import fmt_money
 
@@ -131,7 +131,6 @@ def transfer_command(
         raise typer.BadParameter("--from and --to name the same subaccount", param_hint="--to")
     transfer_id = parse_transfer_id(client_transfer_id)
     app, out = begin(env, as_json=as_json)
-    dollars = f"{Decimal(cents) / 100:.2f}"
     shown_amount = fmt_money(Decimal(cents) / 100)
     on_shard = shard or 0  # the exchange's default when the request names none
     confirm_on_prod(
@@ -146,14 +145,24 @@ def transfer_command(
         client_transfer_id=transfer_id,
         exchange_index=shard,
     )
+    _show_transfer(out, (source, target), on_shard, cents, transfer_id)
+
+
+def _show_transfer(
+    out: Output, between: tuple[int, int], on_shard: int, cents: int, transfer_id: str
+) -> None:
+    """A transfer made `between` two subaccounts (from, to): its amount, shard and client
+    transfer id."""
+    source, target = between
     document = {
         "from_subaccount": source,
         "to_subaccount": target,
-        "amount": dollars,
+        "amount": f"{Decimal(cents) / 100:.2f}",
         "exchange_index": on_shard,
         "client_transfer_id": transfer_id,
     }
     names = ("from", "to", "amount", "shard", "client transfer id")
+    shown_amount = fmt_money(Decimal(cents) / 100)
     shown = (str(source), str(target), shown_amount, str(on_shard), transfer_id)
     out.record(list(zip(names, shown, strict=True)), document=document)
 

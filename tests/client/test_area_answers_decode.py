@@ -140,7 +140,7 @@ def test_a_group_a_key_and_the_subaccounts_read_the_spec() -> None:
             {"subaccount_number": 2, "exchange_index": 0, "balance": "12.3400", "updated_ts": 9}
         ),
     )
-    assert balance == SubaccountBalance(2, D("12.34"), 9)
+    assert balance == SubaccountBalance(2, D("12.34"), 9, exchange_index=0)
     transfer = decode_answer(
         SubaccountTransfer,
         _bytes(
