@@ -196,7 +196,8 @@ def test_a_blank_argument_is_refused_before_anything_is_asked(
 
 
 # texts that are no selection and mean nothing blank: a halt's reason, a market to unassign, the
-# directory a simulator keeps its exchange in (blank: the current directory)
+# directory a simulator keeps its exchange in and a strategy's parameters file (blank: the current
+# directory)
 BLANK_TEXTS = {
     "halt --reason": ["halt", "--reason"],
     "trade --unassign": ["trade", "--unassign"],
@@ -223,7 +224,7 @@ def test_a_blank_text_is_refused_before_anything_is_built(
     assert not home.exists() or list(home.rglob("*")) == []
 
 
-def test_every_data_dir_reason_and_unassign_option_refuses_a_blank_value() -> None:
+def test_every_data_dir_reason_unassign_and_params_option_refuses_a_blank_value() -> None:
     found = [
         (f"{path} {p.opts[0]}", p)
         for path, p in _every_param()
