@@ -9,14 +9,17 @@ orders, and its request names it."""
 from __future__ import annotations
 
 from decimal import Decimal as D
+from typing import Any
 
 import pytest
 
 from kalshi_cli.client.markets import MarketsApi
 from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.risk.engine import RiskLimits
+from kalshi_cli.services.orders.context import refuse_an_unknown_scope
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.errors import NotFoundError, ValidationError
 from kalshi_cli.vocabulary.models import Market
 from kalshi_cli.vocabulary.order_terms import OrderRequest
@@ -30,6 +33,9 @@ class CaseBlindMarkets(MarketsApi):
 
     def get_market(self, ticker: str) -> Market:
         return super().get_market(ticker.upper())
+
+    def get_event(self, event_ticker: str, *, with_nested_markets: bool = False) -> dict[str, Any]:
+        return super().get_event(event_ticker.upper(), with_nested_markets=with_nested_markets)
 
 
 def test_an_order_for_a_ticker_the_exchange_finds_in_other_case_is_held_to_that_markets_limit(
@@ -70,3 +76,12 @@ def test_a_cancel_of_a_market_the_exchange_finds_in_other_case_cancels_that_mark
     with connect_as(CaseBlindMarkets, prime.account) as client:
         cancelled = OrderService(client, store).cancels.cancel_market(ticker.lower())
     assert list(cancelled) == [placed.order_id]
+
+
+def test_a_cancel_aimed_at_an_event_typed_in_other_case_aims_at_the_event_the_exchange_names(
+    prime: SimHarness, ticker: str
+) -> None:
+    with connect_as(CaseBlindMarkets, prime.account) as client:
+        event = client.markets.get_market(ticker).event_ticker
+        named = refuse_an_unknown_scope(client.markets, SystemClock(), event_ticker=event.lower())
+    assert named == (None, event)
