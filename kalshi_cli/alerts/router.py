@@ -128,7 +128,7 @@ class AlertRouter:
         claim = _Claim(
             lambda state: self._firing_outcome(alert, state, _told_scope(state)),
             sends=lambda outcome: outcome is not Outcome.SUPPRESSED and bool(channels),
-            now=self.clock.wall(),
+            clock=self.clock,
             hold_s=claim_hold_s(channels),
         )
         state = claim.take(state_store, alert.fingerprint, problems)
@@ -219,7 +219,7 @@ class AlertRouter:
         claim = _Claim(
             self._resolution_outcome,
             sends=lambda outcome: outcome is Outcome.RESOLVED,
-            now=self.clock.wall(),
+            clock=self.clock,
             hold_s=claim_hold_s(list(self.channels.values())),
         )
         state = claim.take(state_store, fingerprint, problems)
@@ -341,19 +341,21 @@ class _Claim:
     """One run's read-and-claim of a fingerprint, handed to the store's `claim_alert`, which
     runs it inside its transaction: from the state read it decides the `outcome`, and claims the
     fingerprint for `hold_s` when that outcome `sends`, unless another run's claim still holds
-    (`held_elsewhere`: this run sends nothing)."""
+    (`held_elsewhere`: this run sends nothing). The hold runs from the time read inside the
+    transaction, after any wait for another writer's lock, so that wait is not taken from the
+    spare left for recording the outcome."""
 
     def __init__(
         self,
         decide: Callable[[AlertStateLike | None], Outcome],
         *,
         sends: Callable[[Outcome], bool],
-        now: float,
+        clock: Clock,
         hold_s: float,
     ) -> None:
         self._decide = decide
         self._sends = sends
-        self._now = now
+        self._clock = clock
         self._hold_s = hold_s
         self.outcome: Outcome | None = None
         self.held_elsewhere = False
@@ -363,10 +365,11 @@ class _Claim:
         self.held_elsewhere = False
         if not self._sends(self.outcome):
             return None
-        if claimed_until is not None and self._now < claimed_until:
+        now = self._clock.wall()
+        if claimed_until is not None and now < claimed_until:
             self.held_elsewhere = True
             return None
-        return self._now + self._hold_s
+        return now + self._hold_s
 
     def take(
         self, state_store: AlertStateStore, fingerprint: str, problems: list[str]

@@ -14,7 +14,7 @@ from typer.models import TyperPath
 
 from kalshi_cli.cli._output import TableFormat
 from kalshi_cli.vocabulary.names import names_in
-from kalshi_cli.vocabulary.request_ranges import SUBACCOUNT_MAX
+from kalshi_cli.vocabulary.request_ranges import SHARD_MAX, SUBACCOUNT_MAX
 
 
 class Environment(StrEnum):
@@ -131,9 +131,10 @@ def subaccount_option(help_text: str, flag: str = "--subaccount") -> Any:
 
 
 def shard_option(flag: str, help_text: str) -> Any:
-    """An option naming an exchange shard (`exchange_index`): 0 to 100, so a digit too many is a
-    usage error here, not a request the exchange refuses (`order-group --exchange-index`)."""
-    return typer.Option(flag, min=0, max=100, help=help_text)
+    """An option naming an exchange shard (`exchange_index`): 0 to `SHARD_MAX`, so a digit too
+    many is a usage error here, not a request the exchange refuses (`order-group
+    --exchange-index`)."""
+    return typer.Option(flag, min=0, max=SHARD_MAX, help=help_text)
 
 
 def market_option(help_text: str) -> Any:

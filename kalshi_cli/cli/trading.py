@@ -87,7 +87,9 @@ def cancel_all_command(
     app.tolerate_state_mismatch = True  # another account's state file: cancel, record nothing
     client = app.client(auth=True)  # missing credentials: exit 4 before anything, HALT included
     clock = SystemClock()
-    refuse_an_unknown_scope(client.markets, clock, ticker=ticker, event_ticker=event, say=out.note)
+    ticker, event = refuse_an_unknown_scope(
+        client.markets, clock, ticker=ticker, event_ticker=event, say=out.note
+    )
     report = run_kill_switch(
         client,
         lambda: open_kill_switch_store(app, out.note),

@@ -332,7 +332,6 @@ class MarketPnl:
     basis: Decimal = ZERO  # dollars paid for the open contracts
     realized_gross: Decimal = ZERO
     fees: Decimal = ZERO
-    traded: Decimal = ZERO  # contracts
     fills: int = 0
     settled: bool = False
 
@@ -406,7 +405,6 @@ class PnlEngine:
     ) -> Realization:
         m = self.market(ticker)
         m.fills += 1
-        m.traded += count
         m.fees += fee
         signed, cost = fill_move(book_side is BookSide.BID, yes_price, count, DECIMAL)
         gross = move(m, signed, cost, DECIMAL)
@@ -593,7 +591,6 @@ class Tally(Generic[N]):
     basis: N
     realized_gross: N
     fees: N
-    traded: N
     fills: int = 0
     settled: bool = False
 
@@ -625,7 +622,7 @@ class _Pass(Generic[N]):
         t = self.markets.get(ticker)
         if t is None:
             zero = self.units.zero
-            t = self.markets[ticker] = Tally(zero, zero, zero, zero, zero)
+            t = self.markets[ticker] = Tally(zero, zero, zero, zero)
         return t
 
     def cell(self, key: CellKey) -> Cell[N]:
@@ -661,7 +658,6 @@ class _Pass(Generic[N]):
                 return row
             t = markets.get(ticker) or self.tally(ticker)
             t.fees += fee
-            t.traded += count
             t.fills += 1
             signed, cost = fill_move(side == "bid", price, count, units)
             gross = move(t, signed, cost, units)
@@ -700,7 +696,6 @@ class _Pass(Generic[N]):
                 u.dollars(t.basis),
                 u.dollars(t.realized_gross),
                 u.dollars(t.fees),
-                u.contracts(t.traded),
                 t.fills,
                 t.settled,
             )
@@ -718,7 +713,6 @@ class _Pass(Generic[N]):
                 basis=_plain(u.dollars(t.basis)),
                 realized_gross=_plain(u.dollars(t.realized_gross)),
                 fees=_plain(u.dollars(t.fees)),
-                traded=_plain(u.contracts(t.traded)),
                 fills=t.fills,
                 settled=t.settled,
             )
@@ -728,7 +722,7 @@ class _Pass(Generic[N]):
 @dataclass(slots=True)
 class _Run:
     """One market over one stretch of `_StretchPass`: its position and basis as the stretch
-    goes, and what it realized, paid and traded in it (written back to its tally at the end)."""
+    goes, and what it realized and paid in it (written back to its tally at the end)."""
 
     tally: Tally[int]
     position: int
@@ -736,7 +730,6 @@ class _Run:
     gross: int = 0
     fees: int = 0
     fills: int = 0
-    traded: int = 0
     # with owners: the owner whose part is the account's whole position here (`PartsBook.book`
     # said so), the run's figures when it said so, and when the last of its fills since was
     # (None: none yet); those fills are booked to the part as one (`_StretchPass._book_run`)
@@ -882,7 +875,6 @@ class _StretchPass(_Pass[int]):
                 r.gross += gross
             r.fees += fee
             r.fills += 1
-            r.traded += count if count > 0 else -count
         if self.owners is not None:
             for ticker, r in runs.items():
                 if r.whole_owner is not None:
@@ -894,7 +886,6 @@ class _StretchPass(_Pass[int]):
             t.realized_gross += r.gross
             t.fees += r.fees
             t.fills += r.fills
-            t.traded += r.traded
             if counted:
                 c = self.cell((day, ticker))
                 c.gross += r.gross

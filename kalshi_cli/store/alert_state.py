@@ -8,7 +8,8 @@ A run about to send claims the fingerprint first (`claim_alert`: the state read 
 written in one transaction), so a second run beside it finds the claim and sends nothing; the
 claim is kept in `kv` (`alert_claim FINGERPRINT`: when it runs out) rather than a column, so a
 `kalshi check`, which never migrates the file, can claim in a file of any version. Recording the
-outcome (`record_alert`) lets the claim go in its own transaction."""
+outcome (`record_alert`) lets the claim go in its own transaction; a claim whose run died goes
+with the next claim of any alert once it has run out."""
 
 from __future__ import annotations
 
@@ -49,9 +50,15 @@ class AlertStateRepository:
     ) -> AlertStateRecord | None:
         """In one write transaction: read the fingerprint's state and the time another run's
         claim on it runs out (None: no claim), and write the claim `claim` returns from them
-        (None: leave it as it is). Returns the state read."""
+        (None: leave it as it is). Returns the state read. Every alert's claim that has run out
+        goes too: its run died before recording (recording lets a claim go), and an alert never
+        claimed again (a closed market's) would keep its row for good."""
         key = _claim_key(fingerprint)
         with self._db.transaction():
+            self._db.write(
+                "DELETE FROM kv WHERE key GLOB ? AND CAST(value AS REAL) <= ?",
+                (_claim_key("*"), self._db.clock.wall()),
+            )
             state = self.alert_state(fingerprint)
             held = read_kv(self._db, key)
             until = claim(state, None if held is None else float(held))

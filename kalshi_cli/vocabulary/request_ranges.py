@@ -6,3 +6,7 @@ imports this module."""
 
 ORDERBOOK_DEPTH_MAX = 100  # GET /markets/{ticker}/orderbook: 0 (every level) to 100
 SUBACCOUNT_MAX = 63  # 0 the primary account, 1-63 the numbered ones (POST /portfolio/subaccounts)
+# the highest exchange shard (`exchange_index`): the bound the spec gives an intra-exchange
+# transfer's `source_exchange_shard` and `destination_exchange_shard` (0 to 100), the only one it
+# gives a shard
+SHARD_MAX = 100

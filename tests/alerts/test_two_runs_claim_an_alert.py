@@ -17,6 +17,8 @@ import pytest
 from kalshi_cli.alerts.model import Alert, Outcome, Runbook, SendReport, Severity
 from kalshi_cli.alerts.router import AlertRouter
 from kalshi_cli.store import Store
+from kalshi_cli.store.alert_state import AlertStateRepository
+from kalshi_cli.store.records import AlertStateRecord
 from kalshi_cli.vocabulary.clock import Clock, ManualClock, SystemClock
 from tests.alerts.receiver import Receiver, reply
 from tests.waiting import PATIENCE_S
@@ -190,3 +192,76 @@ def test_a_claim_another_writers_lock_refuses_is_a_read_that_still_de_duplicates
     finally:
         holder.close()
     assert len(receiver.seen) == 1, problems
+
+
+class LockWaited:
+    """A state file's alert state whose claim's transaction begins only after another
+    writer's lock was waited for, `wait_s` on `clock`."""
+
+    def __init__(self, alerts: AlertStateRepository, clock: ManualClock, wait_s: float) -> None:
+        self._alerts, self._clock, self._wait_s = alerts, clock, wait_s
+
+    def alert_state(self, fingerprint: str) -> AlertStateRecord | None:
+        return self._alerts.alert_state(fingerprint)
+
+    def claim_alert(
+        self, fingerprint: str, claim: Callable[[Any, float | None], float | None]
+    ) -> AlertStateRecord | None:
+        self._clock.advance(self._wait_s)
+        return self._alerts.claim_alert(fingerprint, claim)
+
+    def record_alert(self, fingerprint: str, **outcome: Any) -> AlertStateRecord:
+        return self._alerts.record_alert(fingerprint, **outcome)
+
+
+def test_a_claim_that_waited_for_the_lock_holds_a_whole_hold_from_when_it_was_written(
+    receiver: Receiver, state_file: Path
+) -> None:
+    """The hold's spare is for recording after the send; a claim counted from before its own
+    lock wait lost that wait from it, and a run beside it inside the hold posted again."""
+    from kalshi_cli.alerts.router import claim_hold_s
+    from kalshi_cli.store.connection import BUSY_TIMEOUT_SECONDS
+
+    clock = ManualClock()
+    hold_s = claim_hold_s(list(router_for(receiver, clock).channels.values()))
+    runs: list[AlertRouter] = []
+
+    def run(router: AlertRouter, alerts: AlertStateRepository) -> SendReport:
+        runs.append(router)
+        if len(runs) == 1:
+            return router.notify(breach(), LockWaited(alerts, clock, BUSY_TIMEOUT_SECONDS))
+        clock.advance(hold_s - 1)  # the first run is still inside its send
+        return router.notify(breach(), alerts)
+
+    first, second = one_held_and_one_beside(receiver, state_file, clock, run)
+    assert len(receiver.seen) == 1
+    assert first.outcome is Outcome.SENT and second.outcome is Outcome.CLAIMED
+
+
+def claims_in(state_file: Path) -> list[str]:
+    with sqlite3.connect(state_file) as db:
+        rows = db.execute("SELECT key FROM kv WHERE key LIKE 'alert_claim %'").fetchall()
+    return sorted(key for (key,) in rows)
+
+
+def test_the_claim_a_dead_run_left_goes_once_its_hold_is_over_whatever_alert_comes_next(
+    receiver: Receiver, state_file: Path
+) -> None:
+    """A claim of a run that died is never recorded; the next claim of any alert past its hold
+    takes it away, so an alert never seen again (a market's) leaves no row for good."""
+    from kalshi_cli.alerts.router import claim_hold_s
+
+    clock = ManualClock()
+    router = router_for(receiver, clock)
+    hold_s = claim_hold_s(list(router.channels.values()))
+    market = "trade.strategy_error.KXA-26JAN01-T1"
+    with Store.open(state_file, clock=clock) as store:  # claims, then dies before its post
+        store.alerts.claim_alert(market, lambda state, until: clock.wall() + hold_s)
+    assert claims_in(state_file) == [f"alert_claim {market}"]
+    with Store.open(state_file, clock=clock) as store:  # inside the hold: it stays
+        assert router.notify(breach(), store.alerts).outcome is Outcome.SENT
+    assert claims_in(state_file) == [f"alert_claim {market}"]
+    clock.advance(hold_s)
+    with Store.open(state_file, clock=clock) as store:
+        assert router.resolve(FINGERPRINT, store.alerts).outcome is Outcome.RESOLVED
+    assert claims_in(state_file) == []

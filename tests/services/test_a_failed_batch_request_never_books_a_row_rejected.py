@@ -76,6 +76,7 @@ def _batch_of_four(
 # (the fault, each row's status then, whether the exchange holds the orders)
 FAULTS = [
     ("drop_response_after_commit_rate", "resting", True),  # placed, its answer lost
+    ("write_503_after_commit_rate", "resting", True),  # placed, then answered 503
     ("http_5xx_rate", "unknown", False),  # a 5xx proves nothing: looked up, not found yet
 ]
 

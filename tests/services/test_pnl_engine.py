@@ -446,5 +446,4 @@ def test_a_first_fill_finer_than_the_units_in_every_field_is_counted_exactly() -
         "settlements": 0,
     }
     assert summary.to_json()["fees"] == "0.000000001"
-    assert summary.engine.market("A").traded == D("0.01")
     assert summary.engine.market("A").position == 0

@@ -4,8 +4,8 @@ Every figure the P&L code produces from the session is compared, as text, with
 `tests/data/pnl_golden/golden.json`, recorded from the P&L code as it was before its rebuild
 (`python -m tests.services.test_pnl_golden` records it again, on purpose only): the `kalshi pnl
 --local --json` document for each `--by` with and without `--since` (every bucket of every
-grouping, totals), each market's end state (position, basis, realized gross, fees, contracts
-traded, fills, settled, average entry, the marks and unrealized P&L at a fixed book), the realized
+grouping, totals), each market's end state (position, basis, realized gross, fees, fills,
+settled, average entry, the marks and unrealized P&L at a fixed book), the realized
 P&L of each fill that the circuit breaker adds up per day (`realized_per_fill`), and the events of
 the Decimal engine that the trade loop feeds (`replay_into`).
 """
@@ -87,7 +87,6 @@ def market_states(engine: PnlEngine) -> dict[str, Any]:
             "realized_gross": str(m.realized_gross),
             "fees": str(m.fees),
             "realized": str(m.realized),
-            "traded": str(m.traded),
             "fills": m.fills,
             "settled": m.settled,
             "average_entry": str(m.average_entry),

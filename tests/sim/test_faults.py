@@ -381,9 +381,11 @@ def test_a_request_held_past_the_signature_window_is_refused_on_arrival(tmp_path
 @pytest.mark.parametrize(
     ("knob", "lands"), [("write_503_rate", False), ("write_503_after_commit_rate", True)]
 )
-def test_write_503_answers_order_creates_and_amends(
+def test_write_503_answers_every_write_that_places_orders(
     sim: SimHarness, knob: str, lands: bool
 ) -> None:
+    """The create, the amend and the batch create alike: the writes a maintenance window
+    refuses and `hold_request_s` holds."""
     sim.create_market(T)
     placed = sim.place_order(sim.account, {**ORDER, "client_order_id": "a"}).json()
     sim.set_faults(**{knob: 1.0})
@@ -394,15 +396,20 @@ def test_write_503_answers_order_creates_and_amends(
         f"/portfolio/events/orders/{placed['order_id']}/amend",
         json={"ticker": T, "side": "bid", "price": "0.41", "count": "1"},
     )
+    batch = [{**ORDER, "client_order_id": f"batch-{n}"} for n in (1, 2)]
+    batched = sim.signed(
+        sim.account, "POST", "/portfolio/events/orders/batched", json={"orders": batch}
+    )
     reads = sim.signed(sim.account, "GET", "/portfolio/orders")
     cancel = sim.signed(sim.account, "DELETE", f"/portfolio/events/orders/{placed['order_id']}")
     sim.clear_faults()
-    assert [(r.status_code, r.json()["code"]) for r in (create, amend)] == [
+    assert [(r.status_code, r.json()["code"]) for r in (create, amend, batched)] == [
         (503, "service_unavailable")
-    ] * 2
+    ] * 3
     assert (reads.status_code, cancel.status_code) == (200, 200)  # other paths are untouched
     by_coid = {o["client_order_id"]: o for o in _orders(sim)}
     assert ("b" in by_coid) is lands
+    assert ({"batch-1", "batch-2"} <= by_coid.keys()) is lands
     assert (by_coid["a"]["yes_price_dollars"] == "0.4100") is lands
 
 

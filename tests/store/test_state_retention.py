@@ -126,7 +126,7 @@ def aged_file(path: Path, clock: ManualClock) -> dict[str, str]:
 def figures(store: Store) -> tuple[object, ...]:
     summary = summarize_store(store)
     positions = {
-        t: (m.position, m.basis, m.realized_gross, m.fees, m.traded, m.fills, m.settled)
+        t: (m.position, m.basis, m.realized_gross, m.fees, m.fills, m.settled)
         for t, m in summary.engine.markets.items()
     }
     since = summarize_store(store, since=START + DAY).to_json()

@@ -50,10 +50,11 @@ class KillSwitchTools:
             from kalshi_cli.services.killswitch.switch import run_kill_switch
             from kalshi_cli.services.orders.context import refuse_an_unknown_scope
 
+            named = ticker, event  # as the exchange names them, once looked up
             if ticker is not None or event is not None:  # aimed: a typo is refused, nothing halted
                 with self.exchange:
                     markets = self.access.kill_switch_client().markets
-                    refuse_an_unknown_scope(
+                    named = refuse_an_unknown_scope(
                         markets, self.clock, ticker=ticker, event_ticker=event, say=notes.append
                     )
             # the kill switch's first step, taken before waiting for the client another tool
@@ -69,8 +70,8 @@ class KillSwitchTools:
                     self.clock,
                     deadline_s=KILL_DEADLINE_S,
                     read_lag_s=self.access.settings().read_lag,
-                    ticker=ticker,
-                    event_ticker=event,
+                    ticker=named[0],
+                    event_ticker=named[1],
                     source=SOURCE,
                     communications=client.communications,
                     pace=partial(pace_by_account, client, self.access.tier()),

@@ -130,6 +130,7 @@ class OrderChecks:
         )
         with self._judging() as (store, service):
             prepared = service.prepare(request)
+            request = prepared.request  # the market the exchange named
             intent = Intent(
                 ticker=request.ticker,
                 side=request.side,

@@ -363,7 +363,9 @@ def prepare_batch(
             )
             continue
         try:  # a halted trading state raises here, for the whole batch
-            prepared.append((row, service.prepare(row.request, reads=reads)))
+            ready = service.prepare(row.request, reads=reads)
+            # the row goes on as the market the exchange named
+            prepared.append((replace(row, request=ready.request), ready))
         except ValidationError as exc:
             if exc.code != "EVENT_LOSS":
                 problems.append(f"{path}:{row.line}: {exc.one_line()}")
@@ -559,7 +561,7 @@ def _look_up(
     absent = []
     for row, intent in rows:
         try:
-            order = service.client.orders.find_order_by_client_id(_coid(row), row.request.ticker)
+            order = service.client.orders.find_order_by_client_id(_coid(row), intent.ticker)
         except (ApiError, TransportError) as exc:
             notes[_coid(row)] = (
                 f"recorded by an earlier run as {intent.status}; the lookup failed "

@@ -7,7 +7,7 @@ checked in the same transaction, send once, record the answer; a lost answer lea
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -177,6 +177,9 @@ class OrderService:
         market = reads.get(
             "market", request.ticker, lambda: open_market(self.client, request.ticker)
         )
+        # from here on the market the exchange named: a ticker it found in another spelling
+        # than the one typed is checked, limited and sent as that market's
+        request = replace(request, ticker=market.ticker)
         check_price(market, request.price)
         check_whole_count(market.ticker, market.whole_contracts, request.count)
         book = to_book(request.side, request.action, request.price)

@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo
 from kalshi_cli.sim.core import indices
 from kalshi_cli.sim.core.participants import LiquidityProvider, PricePath, QuoteLadder
 from kalshi_cli.sim.core.records import SimEvent, SimMarket, SimSeries
-from kalshi_cli.sim.core.reference import MAX_SHARD
 from kalshi_cli.vocabulary.models import PRICE_STRUCTURES
 from kalshi_cli.vocabulary.reference_index import (
     WINDOW_S,
@@ -30,6 +29,7 @@ from kalshi_cli.vocabulary.reference_index import (
     settlement_value,
     settles_yes,
 )
+from kalshi_cli.vocabulary.request_ranges import SHARD_MAX
 from kalshi_cli.vocabulary.units import CENT
 
 if TYPE_CHECKING:
@@ -360,8 +360,8 @@ def attach(exchange: Exchange, section: dict[str, Any]) -> CryptoMarkets:
     made once: a restored exchange finds it by key)."""
     series = series_from(section.get("series"))
     shard = section.get("exchange_index", 0)
-    if isinstance(shard, bool) or not isinstance(shard, int) or not 0 <= shard <= MAX_SHARD:
-        raise CryptoSpecError(f"crypto.exchange_index: an integer from 0 to {MAX_SHARD}")
+    if isinstance(shard, bool) or not isinstance(shard, int) or not 0 <= shard <= SHARD_MAX:
+        raise CryptoSpecError(f"crypto.exchange_index: an integer from 0 to {SHARD_MAX}")
     feed = indices.of(exchange)
     maker_spec = section.get("market_maker")
     maker = quote = None

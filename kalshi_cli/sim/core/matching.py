@@ -1,7 +1,7 @@
 """The simulated exchange's matching: an incoming order planned against its market's book without
-touching anything (price-time priority, self-trade prevention, reduce-only cuts, cash and
-collateral), then applied. `MatchingEngine` owns the books, trades, volume windows, expiry queue
-and fees collected, and reaches the accounts through the `Ledger` (sim/core/accounts.py) and the
+touching anything (price-time priority, self-trade prevention, cash and collateral), then
+applied. `MatchingEngine` owns the books, trades, volume windows, expiry queue and fees
+collected, and reaches the accounts through the `Ledger` (sim/core/accounts.py) and the
 reference data through `Reference`. The served `Exchange` and the local venue each have one.
 """
 
@@ -90,7 +90,7 @@ def _charge(
 class Plan:
     """What an incoming order would do, worked out without changing anything."""
 
-    steps: list[tuple[Literal["fill", "cancel", "cut"], SimOrder, Decimal]]
+    steps: list[tuple[Literal["fill", "cancel"], SimOrder, Decimal]]
     rest: Decimal  # what will rest on the book afterwards
     # the taker's side of each fill, in step order: its fee charge, the charge's net (the fee),
     # and `fill_cash`'s figures
@@ -204,7 +204,7 @@ class MatchingEngine:
         crosses = bool(prices) and prices[-1] >= limit
         if post_only and crosses:
             raise ExchangeError(400, "invalid_order", "invalid order", "post only cross")
-        steps: list[tuple[Literal["fill", "cancel", "cut"], SimOrder, Decimal]] = []
+        steps: list[tuple[Literal["fill", "cancel"], SimOrder, Decimal]] = []
         gone: list[SimOrder] = []  # what the plan takes off the book (self-trade cancels)
         remaining = count
         stopped = False
@@ -236,10 +236,6 @@ class MatchingEngine:
                 continue
             available = maker.remaining_count
             maker_bid = maker.book_side is BookSide.BID
-            if maker.reduce_only:
-                available = self._reducible(maker, ticker, steps)
-                if not available:
-                    continue
             take = available if available < remaining else remaining  # min(), no call
             steps.append(("fill", maker, take))
             remaining -= take
@@ -290,27 +286,6 @@ class MatchingEngine:
             raise bad_request(
                 f"insufficient balance: {need} more cents needed", "insufficient_balance"
             )
-
-    def _reducible(
-        self,
-        maker: SimOrder,
-        ticker: str,
-        steps: list[tuple[Literal["fill", "cancel", "cut"], SimOrder, Decimal]],
-    ) -> Decimal:
-        """What of a reduce-only maker may fill: it reduces its position as the plan so far
-        leaves it; the rest is cut (a step of the plan)."""
-        maker_id = maker.account_id
-        available = maker.remaining_count
-        maker_bid = maker.book_side is BookSide.BID
-        pos = self._accounts.position_of(self._accounts.states[maker_id], ticker)
-        for kind, planned, amount in steps:
-            if kind == "fill" and planned.account_id == maker_id:
-                pos += amount if planned.book_side is BookSide.BID else -amount
-        reducible = max(-pos if maker_bid else pos, ZERO)
-        if reducible < available:
-            steps.append(("cut", maker, available - reducible))
-            available = reducible
-        return available
 
     def _hold_after(
         self,
@@ -390,8 +365,8 @@ class MatchingEngine:
     # internals: applying --------------------------------------------------------------------
 
     def apply(self, order: SimOrder, plan: Plan, now: float) -> list[SimFill]:
-        """Apply a plan for `order` (not on the book yet): fills, self-trade cancels and
-        reduce-only cuts in book order, then rest or cancel what is left."""
+        """Apply a plan for `order` (not on the book yet): fills and self-trade cancels in book
+        order, then rest or cancel what is left."""
         fills: list[SimFill] = []
         fee_iter = iter(plan.fees)
         touched: set[str] = set()

@@ -301,13 +301,6 @@ class OrderDesk:
         if expiration_time is not None and (expiration_time < 0 or 0 < expiration_time <= now):
             raise bad_request("expiration_time must be 0 or in the future")
         new_remaining = count - order.fill_count
-        if order.reduce_only:
-            position = self._ledger.position_of(acct, ticker)
-            reducible = position if book_side is BookSide.ASK else -position
-            if new_remaining > max(reducible, order.remaining_count):
-                raise bad_request(
-                    "a reduce-only order may not grow the position", "invalid_reduce_only"
-                )
         keeps = keeps_place(order, price, count)
         buy_yes = book_side is BookSide.BID
         own = price if buy_yes else ONE - price

@@ -37,9 +37,6 @@ from kalshi_cli.vocabulary.models import (
 )
 from kalshi_cli.vocabulary.units import COUNT_QUANTUM, is_fraction
 
-# the highest shard (`exchange_index`) a request may name: the spec's bound on a transfer's
-# `source_exchange_shard` and `destination_exchange_shard`
-MAX_SHARD = 100
 _SEQ_BITS = 48  # `new_id`'s counter: 12 hex digits
 
 _STATUS_REFUSAL = {

@@ -40,7 +40,7 @@ from kalshi_cli.sim.core.records import (
     SimSeries,
     settlement_timer,
 )
-from kalshi_cli.sim.core.reference import MAX_SHARD, exchange_shards
+from kalshi_cli.sim.core.reference import exchange_shards
 from kalshi_cli.sim.core.shard_transfers import DEFAULT_REBALANCE_S
 from kalshi_cli.vocabulary.clock import Clock
 from kalshi_cli.vocabulary.decode import bounded_loader, did_you_mean, read_yaml_text
@@ -53,6 +53,7 @@ from kalshi_cli.vocabulary.models import (
     check_fee_override,
     fractional_flag,
 )
+from kalshi_cli.vocabulary.request_ranges import SHARD_MAX
 from kalshi_cli.vocabulary.units import BookSide, SelfTradePrevention, TimeInForce, parse_decimal
 
 # What a scenario without `fees` charges a series that sets none of its own: Kalshi's standard
@@ -359,8 +360,8 @@ def _market_specs(
 def _shard(value: Any, what: str) -> int:
     """A series' or event's `exchange_index`: the shard it and its markets are on (an event
     takes its series' unless it names its own)."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SHARD:
-        raise ScenarioError(f"{what}: exchange_index is an integer from 0 to {MAX_SHARD}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= SHARD_MAX:
+        raise ScenarioError(f"{what}: exchange_index is an integer from 0 to {SHARD_MAX}")
     return value
 
 

@@ -36,7 +36,6 @@ from kalshi_cli.sim.core.records import (
     bad_request,
     settlement_timer,
 )
-from kalshi_cli.sim.core.reference import MAX_SHARD
 from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.sim.server.faults import FaultError
 from kalshi_cli.sim.server.routing import (
@@ -60,6 +59,7 @@ from kalshi_cli.vocabulary.keys import (
     public_key_pem,
 )
 from kalshi_cli.vocabulary.models import PRICE_STRUCTURES
+from kalshi_cli.vocabulary.request_ranges import SHARD_MAX
 from kalshi_cli.vocabulary.units import ONE, ZERO, parse_dollars
 
 Json = dict[str, Any]
@@ -156,10 +156,10 @@ def _floor(body: Json) -> Decimal | None:
 
 def _shard(body: Json, event: SimEvent | None) -> int:
     """A new market's `exchange_index`: its event's ("every event and market lives on exactly
-    one shard"), given for a new event (default 0, at most 100, the spec's bound on a shard)."""
+    one shard"), given for a new event (default 0, at most `SHARD_MAX`)."""
     shard = _int(body, "exchange_index", 0 if event is None else event.exchange_index)
-    if shard > MAX_SHARD:
-        raise bad_request(f"exchange_index must be at most {MAX_SHARD}")
+    if shard > SHARD_MAX:
+        raise bad_request(f"exchange_index must be at most {SHARD_MAX}")
     if event is not None and shard != event.exchange_index:
         raise bad_request(f"event {event.event_ticker} is on exchange_index {event.exchange_index}")
     return shard

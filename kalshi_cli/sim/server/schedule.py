@@ -16,7 +16,8 @@ from kalshi_cli.vocabulary.clock import iso_utc
 if TYPE_CHECKING:
     from kalshi_cli.sim.core.exchange import Exchange
 
-# The writes that place orders, which a maintenance window refuses (and the network fault
+# The writes that place orders, which a maintenance window refuses 503 and the faults
+# `write_503_rate` and `write_503_after_commit_rate` answer 503 (and the network fault
 # `hold_request_s` holds, whatever they carry): the two the spec documents 503 on, and the batch
 # create that places orders the same way.
 ORDER_WRITES = frozenset(

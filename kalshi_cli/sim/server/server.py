@@ -103,8 +103,6 @@ async def _read_json(request: Request, struct: str) -> Any:
     return body
 
 
-# the order writes for which the 3.31.0 spec documents 503 ServiceUnavailableError
-_WRITES_WITH_503 = ORDER_WRITES - {"POST /portfolio/events/orders/batched"}
 _INJECTED_503 = "service unavailable (injected fault)"
 
 
@@ -197,7 +195,7 @@ def _refused_before_route(
     if faults.inject_429():
         state.stats.rate_limited[stats_key] += 1
         return flat_error_response(429, "too_many_requests", "too many requests (injected fault)")
-    if endpoint_name in _WRITES_WITH_503 and faults.write_503():
+    if endpoint_name in ORDER_WRITES and faults.write_503():
         return flat_error_response(503, "service_unavailable", _INJECTED_503)
     maintenance = state.schedule.refusal(endpoint_name, state.clock.wall())
     if maintenance is not None:  # a 5xx in the spec's flat ErrorResponse, as the injected 503
@@ -251,7 +249,7 @@ def _after_commit(
 ) -> Response:
     """The answer, unless a fault strikes after the change was committed: a 503 instead of it,
     or no answer at all (the connection dropped)."""
-    if endpoint_name in _WRITES_WITH_503 and status < 300 and faults.write_503_after_commit():
+    if endpoint_name in ORDER_WRITES and status < 300 and faults.write_503_after_commit():
         return flat_error_response(503, "service_unavailable", _INJECTED_503)
     if request.method != "GET" and status < 300 and faults.drop_after_commit():
         request.state.__setattr__(DROP_RESPONSE, True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 from kalshi_cli.sim.core.records import bad_request
-from kalshi_cli.sim.core.reference import MAX_SHARD
 from kalshi_cli.sim.core.shard_transfers import SimShardTransfer
 from kalshi_cli.sim.server.routing import (
     Endpoint,
@@ -22,7 +21,7 @@ from kalshi_cli.sim.server.routing import (
     query_int,
     query_str,
 )
-from kalshi_cli.vocabulary.request_ranges import SUBACCOUNT_MAX
+from kalshi_cli.vocabulary.request_ranges import SHARD_MAX, SUBACCOUNT_MAX
 from kalshi_cli.vocabulary.units import fmt_dollars
 
 INSTANCES = ("event_contract", "margined")
@@ -61,7 +60,7 @@ def handle_transfer(state: SimState, ctx: RequestContext) -> tuple[int, Json | N
             raise bad_request(f"{name} must be one of {', '.join(INSTANCES)}")
     amount = _int(body, "amount", 1, None)
     shards = [
-        _int(body, n, 0, MAX_SHARD) for n in ("source_exchange_shard", "destination_exchange_shard")
+        _int(body, n, 0, SHARD_MAX) for n in ("source_exchange_shard", "destination_exchange_shard")
     ]
     from_sub = _int(body, "source_subaccount", 0, SUBACCOUNT_MAX)
     to_sub = _int(body, "destination_subaccount", 0, SUBACCOUNT_MAX)
