@@ -102,6 +102,11 @@ def cancel_all_command(
         communications=client.communications,
         pace=partial(pace_by_account, client, tier_setting(app)),
     )
+    _say_and_exit(app, out, report, scope)
+
+
+def _say_and_exit(app: AppContext, out: Output, report: KillReport, scope: str) -> None:
+    """The report, the alert's delivery problems, and exit 11 unless no order is left."""
     render_kill_report(out, report, scope=scope)
     for problem in post_kill_alert(app, report, scope):
         out.note(problem)
