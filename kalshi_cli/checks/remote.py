@@ -488,16 +488,22 @@ def _paused_shards(status: ExchangeStatus) -> str | None:
 
 
 def check_balance(
-    client: KalshiClient, th: Thresholds, floor: Decimal | None, markets: Sequence[Market]
+    client: KalshiClient,
+    th: Thresholds,
+    floor: Decimal | None,
+    markets: Sequence[Market],
+    subaccount: int | None = None,
 ) -> CheckResult:
     """Each shard the traded `markets` live on against the money it holds: WARNING below
     `warn` dollars (default `floor`, risk.min_shard_balance), CRITICAL at or below `crit`
     (default $0: nothing there can be bought). A shard no traded market lives on is shown,
-    never graded."""
+    never graded. The money is `subaccount`'s (None: the exchange's default, the primary's):
+    a loop on subaccount N pays for its orders with N's money on each shard, never another's."""
     warn = th.get("balance", "warn")
     warn = floor if warn is None else warn
     crit = th.need("balance", "crit")
-    balance = client.portfolio.get_balance()
+    whose_client = client if subaccount is None else client.on_subaccount(subaccount)
+    balance = whose_client.portfolio.get_balance()
     lines = shard_lines(client.exchange.get_exchange_status(), balance, markets)
     traded = [line for line in lines if line.markets]
     if untold_shards(traded):
@@ -515,10 +521,11 @@ def check_balance(
         for s in short_shards(traded, warn, crit)
     ]
     shown = "; ".join(describe_line(line) for line in lines) or "no shard listed"
+    whose = "" if subaccount is None else f" of subaccount {subaccount}"
     if not findings:
-        return CheckResult("balance", CheckStatus.OK, shown, perf)
+        return CheckResult("balance", CheckStatus.OK, f"{shown}{_on([subaccount])}", perf)
     result = graded("balance", findings, perf)
-    return replace(result, summary=f"{result.summary}; all shards: {shown}")
+    return replace(result, summary=f"{result.summary}; all shards{whose}: {shown}")
 
 
 def _shard_perf(line: ShardLine, warn: Decimal | None, crit: Decimal) -> PerfDatum:

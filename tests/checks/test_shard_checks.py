@@ -18,9 +18,19 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.keys import generate_private_key
 from kalshi_cli.vocabulary.models import Market, decode_answer
-from tests.checks.test_check_cli import CRITICAL, OK, WARNING, account_env, check, line
+from tests.checks.test_check_cli import (
+    CRITICAL,
+    OK,
+    WARNING,
+    account_env,
+    check,
+    client_for,
+    line,
+)
 from tests.conftest import SimHarness
+from tests.prime_tier import funded_subaccount
 from tests.services.shard_exchange import ShardExchange, client_of
+from tests.waiting import wait_until
 
 D = Decimal
 
@@ -123,3 +133,28 @@ def test_kalshi_check_balance_reads_the_configs_floor_and_markets(
     assert "'shard_0'=1000;5000;0;0" in line(short)
     empty = check(tmp_path, "balance", "--no-alert", "--crit", "2000", environ=environ)
     assert empty.exit_code == CRITICAL, empty.output
+
+
+def test_a_check_narrowed_to_a_subaccount_grades_that_subaccounts_shards(
+    prime: SimHarness, tmp_path: Path
+) -> None:
+    # a loop on subaccount 1 (`kalshi trade --subaccount 1`) pays for a market on shard 2 with
+    # subaccount 1's money there, none; the primary's $500 on shard 2 buys nothing for it
+    prime.create_market("KXSHARD-26JAN01-T2", exchange_index=2)
+    with client_for(prime.account) as client:
+        client.portfolio.send_transfer(D("500"), from_shard=0, to_shard=2)
+        wait_until(
+            lambda: client.portfolio.get_shard_balance(2).balance == D("500"),
+            "the primary's money on shard 2",
+        )
+        sub = funded_subaccount(client, 5000)
+    config = tmp_path / "config.yaml"
+    environ = {**account_env(prime.account), "KALSHI_CONFIG": str(config)}
+    config.write_text("trade:\n  markets: KXSHARD-26JAN01-T2\n", encoding="utf-8")
+    primary = check(tmp_path, "balance", "--no-alert", environ=environ)
+    assert primary.exit_code == OK, primary.output
+    for name in ("all", "balance"):
+        narrowed = check(tmp_path, name, "--no-alert", "--subaccount", str(sub), environ=environ)
+        said = next(x for x in narrowed.stdout.splitlines() if x.startswith("KALSHI BALANCE"))
+        assert said.startswith("KALSHI BALANCE CRITICAL - shard 2 holds nothing ($0.00)"), said
+        assert f"; all shards of subaccount {sub}: shard 0 ($50.00); shard 2 ($0.00, " in said
