@@ -30,41 +30,17 @@ from kalshi_cli.vocabulary.units import ZERO, fmt_dollars, fmt_money
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.client.exchange import MaintenanceWindow
-    from kalshi_cli.services.positions import EventRow
-    from kalshi_cli.vocabulary.models import ExchangeStatus, Market, Position
-
-    Books = list[tuple[int | None, list[Position]]]
+    from kalshi_cli.services.positions import Books, EventRow
+    from kalshi_cli.vocabulary.models import ExchangeStatus, Market
 
 _MS = Decimal("0.001")
 
 
 def _books(client: KalshiClient, subaccount: int | None) -> tuple[Books, list[str]]:
-    """Each subaccount the check covers with its positions: `subaccount` alone when named (an error
-    when the exchange does not list it), else every subaccount the exchange lists. An account
-    with subaccount 0 only is one book numbered None. Each is read through its own handle
-    (`client.on_subaccount`). Beside the books, why each subaccount that could not be read was
-    not (`_unread`); when none could, the last error is raised."""
-    listed = sorted({b.subaccount for b in client.subaccounts.subaccount_balances()})
-    if subaccount is None:
-        numbers = listed
-        if numbers in ([], [0]):
-            return [(None, client.portfolio.get_positions())], []
-    elif subaccount in listed:
-        numbers = [subaccount]
-    else:
-        # the exchange lists an uncreated subaccount's positions as none: that is not "OK"
-        have = ", ".join(str(n) for n in listed)
-        raise KalshiError(f"subaccount {subaccount} is not one of this account's ({have})")
-    books: Books = []
-    unread: list[str] = []
-    for number in numbers:
-        try:
-            books.append((number, client.on_subaccount(number).portfolio.get_positions()))
-        except KalshiError as exc:
-            if len(unread) + 1 == len(numbers):
-                raise
-            unread.append(f"subaccount {number} not read: {exc.one_line()}")
-    return books, unread
+    """Each subaccount the check covers with its positions (`positions_by_subaccount`)."""
+    from kalshi_cli.services.positions import positions_by_subaccount
+
+    return positions_by_subaccount(client, subaccount)
 
 
 def _unread(result: CheckResult, unread: list[str]) -> CheckResult:

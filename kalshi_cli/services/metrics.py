@@ -173,11 +173,20 @@ class Collector:
     def _exchange_families(self, now: float) -> list[Family]:
         assert self.client is not None
         client = self.client()
+        from kalshi_cli.services.positions import positions_by_subaccount
+
         balance = client.portfolio.get_balance()
         latency_ms = client.last_latency_ms
-        positions = client.portfolio.get_positions()
+        books, unread = positions_by_subaccount(client)
+        if unread:  # a subaccount's positions unknown: no exposure nor positions figure at all
+            raise KalshiError("; ".join(unread))
+        positions = [p for _, held_there in books for p in held_there]
         exposure = sum((p.exposure for p in positions), Decimal(0))
-        held: list[Held] = [(p.ticker, p.position, {}) for p in positions]
+        held: list[Held] = [
+            (p.ticker, p.position, {} if number is None else {"subaccount": str(number)})
+            for number, held_there in books
+            for p in held_there
+        ]
         families = [
             balance_family(balance),
             *(
