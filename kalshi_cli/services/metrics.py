@@ -24,6 +24,7 @@ from kalshi_cli.vocabulary.units import Action, from_book
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.client.stats import EndpointStats
+    from kalshi_cli.services.positions import Books
     from kalshi_cli.store import FillRecord, IntentRecord, Store
     from kalshi_cli.vocabulary.models import Balance
 
@@ -206,7 +207,7 @@ class Collector:
                 exposure,
             ),
             *position_families(held, "exchange"),
-            _event_worst_cases(client),
+            _event_worst_cases(client, books),
         ]
         if latency_ms is not None:
             families.append(
@@ -255,18 +256,24 @@ def position_families(held: Iterable[Held], source: str) -> list[Family]:
     ]
 
 
-def _event_worst_cases(client: KalshiClient) -> Family:
-    """Each event held: what it pays at settlement in its worst outcome, as `kalshi positions
-    --by event` says (the one rule, vocabulary/event_outcomes.py)."""
+def _event_worst_cases(client: KalshiClient, books: Books) -> Family:
+    """Each event held, on each subaccount of `books` (labelled with it when the account has
+    several): what it pays at settlement in its worst outcome, as `kalshi positions --by event`
+    says (the one rule, vocabulary/event_outcomes.py)."""
     from kalshi_cli.services.positions import event_rows
 
-    held = event_rows(client)
+    samples = []
+    for number, positions in books:
+        own = client if number is None else client.on_subaccount(number)
+        whose = {} if number is None else {"subaccount": str(number)}
+        for e in event_rows(own, positions=positions):
+            samples.append(Sample(e.outcomes.worst.pnl, {"event_ticker": e.event_ticker, **whose}))
     return Family(
         "kalshi_event_worst_case_dollars",
         "gauge",
         "Each event's positions at settlement in their worst outcome, in dollars (negative: a "
         "loss), by the event's rule (exchange).",
-        [Sample(e.outcomes.worst.pnl, {"event_ticker": e.event_ticker}) for e in held],
+        samples,
     )
 
 

@@ -328,7 +328,7 @@ def test_each_events_worst_case_is_a_gauge(
     assert Decimal(values["kalshi_exposure_dollars"]) == Decimal("1.30")  # what it cost
 
 
-def test_the_exchanges_positions_and_exposure_count_every_subaccount(
+def test_the_exchanges_positions_exposure_and_events_count_every_subaccount(
     prime: SimHarness, client: KalshiClient, tmp_path: Path
 ) -> None:
     """A loop on `kalshi trade --subaccount N` holds its positions on N, which the exchange's
@@ -349,3 +349,6 @@ def test_the_exchanges_positions_and_exposure_count_every_subaccount(
     }
     assert values["kalshi_open_positions"] == "1"
     assert Decimal(values["kalshi_exposure_dollars"]) == Decimal("2.00")
+    # and its event's worst case: the $2.00 paid and its fee lost if NO wins
+    worst = values[f'kalshi_event_worst_case_dollars{{event_ticker="KXSUBM",subaccount="{sub}"}}']
+    assert Decimal(worst) <= Decimal("-2.00")
