@@ -24,6 +24,7 @@ from kalshi_cli.vocabulary.units import Action, from_book
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.client.stats import EndpointStats
+    from kalshi_cli.client.subaccounts import SubaccountBalance
     from kalshi_cli.services.positions import Books
     from kalshi_cli.store import FillRecord, IntentRecord, Store
     from kalshi_cli.vocabulary.models import Balance
@@ -189,7 +190,7 @@ class Collector:
             for p in held_there
         ]
         families = [
-            balance_family(balance),
+            balance_family(balance, client.subaccounts.subaccount_balances()),
             *(
                 []
                 if balance.portfolio_value is None  # left out of the answer: no sample, not $0
@@ -220,11 +221,23 @@ class Collector:
         return families
 
 
-def balance_family(balance: Balance) -> Family:
-    """`kalshi_balance_dollars`: one sample per exchange shard (`exchange_index`), which sum to
-    the account's cash; one sample without the label when the exchange gave no breakdown (a
-    key restricted to a subaccount), since how it splits is then unknown."""
+def balance_family(balance: Balance, subaccounts: Sequence[SubaccountBalance] = ()) -> Family:
+    """`kalshi_balance_dollars`, whose samples sum to the account's cash: on an account of
+    several subaccounts one per subaccount and shard (`subaccounts`: the exchange's rows, each
+    labelled `subaccount` and, when it names it, `exchange_index`), for `balance` is the
+    primary's alone; else one per exchange shard, and one without the label when the exchange
+    gave no breakdown (a key restricted to a subaccount), since how it splits is then unknown."""
     help_text = "Cash balance on the exchange, in dollars, per exchange shard (exchange_index)."
+    if len({b.subaccount for b in subaccounts}) > 1:
+        samples = [
+            Sample(
+                b.balance,
+                {"subaccount": str(b.subaccount)}
+                | ({} if b.exchange_index is None else {"exchange_index": str(b.exchange_index)}),
+            )
+            for b in subaccounts
+        ]
+        return Family("kalshi_balance_dollars", "gauge", help_text, samples)
     if balance.breakdown is None:
         return Family("kalshi_balance_dollars", "gauge", help_text, [Sample(balance.balance)])
     samples = [

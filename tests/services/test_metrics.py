@@ -352,3 +352,17 @@ def test_the_exchanges_positions_exposure_and_events_count_every_subaccount(
     # and its event's worst case: the $2.00 paid and its fee lost if NO wins
     worst = values[f'kalshi_event_worst_case_dollars{{event_ticker="KXSUBM",subaccount="{sub}"}}']
     assert Decimal(worst) <= Decimal("-2.00")
+
+
+def test_the_balance_samples_sum_to_the_accounts_cash_on_every_subaccount(
+    prime: SimHarness, client: KalshiClient, tmp_path: Path
+) -> None:
+    from tests.prime_tier import funded_subaccount
+
+    sub = funded_subaccount(client, 5000)
+    values = parse(Collector(tmp_path / "none.db", client=lambda: client).collect())
+    balances = {k: Decimal(v) for k, v in values.items() if k.startswith("kalshi_balance_dollars")}
+    assert balances == {
+        'kalshi_balance_dollars{exchange_index="0",subaccount="0"}': Decimal(950),
+        f'kalshi_balance_dollars{{exchange_index="0",subaccount="{sub}"}}': Decimal(50),
+    }
