@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from kalshi_cli.checks import CheckResult, CheckStatus, PerfDatum
 from kalshi_cli.checks.local import Finding, grade_ceiling, graded, pct, plain
 from kalshi_cli.checks.thresholds import Thresholds
+from kalshi_cli.services.positions import positions_by_subaccount
 from kalshi_cli.services.shards import (
     ShardLine,
     describe_line,
@@ -34,13 +35,6 @@ if TYPE_CHECKING:
     from kalshi_cli.vocabulary.models import ExchangeStatus, Market
 
 _MS = Decimal("0.001")
-
-
-def _books(client: KalshiClient, subaccount: int | None) -> tuple[Books, list[str]]:
-    """Each subaccount the check covers with its positions (`positions_by_subaccount`)."""
-    from kalshi_cli.services.positions import positions_by_subaccount
-
-    return positions_by_subaccount(client, subaccount)
 
 
 def _unread(result: CheckResult, unread: list[str]) -> CheckResult:
@@ -108,7 +102,7 @@ def check_positions(
     covered (the limits are a loop's, and a loop trades one subaccount); `subaccount` narrows
     to one."""
     warn, crit = th.need("positions", "warn"), th.need("positions", "crit")
-    books, unread = _books(client, subaccount)
+    books, unread = positions_by_subaccount(client, subaccount)
     over, near, largest = _graded_markets(books, limit, warn, crit)
     markets = sum(len(positions) for _, positions in books)
     events = (
@@ -262,7 +256,7 @@ def check_exposure(
             return CheckStatus.WARNING
         return CheckStatus.OK
 
-    books, unread = _books(client, subaccount)
+    books, unread = positions_by_subaccount(client, subaccount)
     totals = [(n, sum((p.exposure for p in positions), ZERO)) for n, positions in books]
     if totals[0][0] is None:
         total = totals[0][1]
