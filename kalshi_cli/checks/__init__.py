@@ -25,8 +25,9 @@ from kalshi_cli.vocabulary.units import MONEY_SHOWN
 
 LOCAL_CHECKS = ("heartbeat", "feed", "orders", "pnl")
 REMOTE_CHECKS = ("positions", "exposure", "api", "exchange", "balance")
-# the checks whose breach has a scope (which markets, which subaccounts)
-SCOPED_CHECKS = ("positions", "exposure")
+# the checks `--subaccount` narrows to one subaccount (positions and exposure: whose positions;
+# balance: whose money)
+SCOPED_CHECKS = ("positions", "exposure", "balance")
 CHECK_NAMES = (
     "positions",
     "pnl",

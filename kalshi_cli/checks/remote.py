@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from kalshi_cli.checks import CheckResult, CheckStatus, PerfDatum
 from kalshi_cli.checks.local import Finding, grade_ceiling, graded, pct, plain
 from kalshi_cli.checks.thresholds import Thresholds
+from kalshi_cli.services.positions import positions_by_subaccount
 from kalshi_cli.services.shards import (
     ShardLine,
     describe_line,
@@ -30,41 +31,10 @@ from kalshi_cli.vocabulary.units import ZERO, fmt_dollars, fmt_money
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.client.exchange import MaintenanceWindow
-    from kalshi_cli.services.positions import EventRow
-    from kalshi_cli.vocabulary.models import ExchangeStatus, Market, Position
-
-    Books = list[tuple[int | None, list[Position]]]
+    from kalshi_cli.services.positions import Books, EventRow
+    from kalshi_cli.vocabulary.models import ExchangeStatus, Market
 
 _MS = Decimal("0.001")
-
-
-def _books(client: KalshiClient, subaccount: int | None) -> tuple[Books, list[str]]:
-    """Each subaccount the check covers with its positions: `subaccount` alone when named (an error
-    when the exchange does not list it), else every subaccount the exchange lists. An account
-    with subaccount 0 only is one book numbered None. Each is read through its own handle
-    (`client.on_subaccount`). Beside the books, why each subaccount that could not be read was
-    not (`_unread`); when none could, the last error is raised."""
-    listed = sorted({b.subaccount for b in client.subaccounts.subaccount_balances()})
-    if subaccount is None:
-        numbers = listed
-        if numbers in ([], [0]):
-            return [(None, client.portfolio.get_positions())], []
-    elif subaccount in listed:
-        numbers = [subaccount]
-    else:
-        # the exchange lists an uncreated subaccount's positions as none: that is not "OK"
-        have = ", ".join(str(n) for n in listed)
-        raise KalshiError(f"subaccount {subaccount} is not one of this account's ({have})")
-    books: Books = []
-    unread: list[str] = []
-    for number in numbers:
-        try:
-            books.append((number, client.on_subaccount(number).portfolio.get_positions()))
-        except KalshiError as exc:
-            if len(unread) + 1 == len(numbers):
-                raise
-            unread.append(f"subaccount {number} not read: {exc.one_line()}")
-    return books, unread
 
 
 def _unread(result: CheckResult, unread: list[str]) -> CheckResult:
@@ -132,7 +102,7 @@ def check_positions(
     covered (the limits are a loop's, and a loop trades one subaccount); `subaccount` narrows
     to one."""
     warn, crit = th.need("positions", "warn"), th.need("positions", "crit")
-    books, unread = _books(client, subaccount)
+    books, unread = positions_by_subaccount(client, subaccount)
     over, near, largest = _graded_markets(books, limit, warn, crit)
     markets = sum(len(positions) for _, positions in books)
     events = (
@@ -286,7 +256,7 @@ def check_exposure(
             return CheckStatus.WARNING
         return CheckStatus.OK
 
-    books, unread = _books(client, subaccount)
+    books, unread = positions_by_subaccount(client, subaccount)
     totals = [(n, sum((p.exposure for p in positions), ZERO)) for n, positions in books]
     if totals[0][0] is None:
         total = totals[0][1]
@@ -488,16 +458,22 @@ def _paused_shards(status: ExchangeStatus) -> str | None:
 
 
 def check_balance(
-    client: KalshiClient, th: Thresholds, floor: Decimal | None, markets: Sequence[Market]
+    client: KalshiClient,
+    th: Thresholds,
+    floor: Decimal | None,
+    markets: Sequence[Market],
+    subaccount: int | None = None,
 ) -> CheckResult:
     """Each shard the traded `markets` live on against the money it holds: WARNING below
     `warn` dollars (default `floor`, risk.min_shard_balance), CRITICAL at or below `crit`
     (default $0: nothing there can be bought). A shard no traded market lives on is shown,
-    never graded."""
+    never graded. The money is `subaccount`'s (None: the exchange's default, the primary's):
+    a loop on subaccount N pays for its orders with N's money on each shard, never another's."""
     warn = th.get("balance", "warn")
     warn = floor if warn is None else warn
     crit = th.need("balance", "crit")
-    balance = client.portfolio.get_balance()
+    whose_client = client if subaccount is None else client.on_subaccount(subaccount)
+    balance = whose_client.portfolio.get_balance()
     lines = shard_lines(client.exchange.get_exchange_status(), balance, markets)
     traded = [line for line in lines if line.markets]
     if untold_shards(traded):
@@ -515,10 +491,11 @@ def check_balance(
         for s in short_shards(traded, warn, crit)
     ]
     shown = "; ".join(describe_line(line) for line in lines) or "no shard listed"
+    whose = "" if subaccount is None else f" of subaccount {subaccount}"
     if not findings:
-        return CheckResult("balance", CheckStatus.OK, shown, perf)
+        return CheckResult("balance", CheckStatus.OK, f"{shown}{_on([subaccount])}", perf)
     result = graded("balance", findings, perf)
-    return replace(result, summary=f"{result.summary}; all shards: {shown}")
+    return replace(result, summary=f"{result.summary}; all shards{whose}: {shown}")
 
 
 def _shard_perf(line: ShardLine, warn: Decimal | None, crit: Decimal) -> PerfDatum:

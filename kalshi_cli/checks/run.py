@@ -87,7 +87,8 @@ class CheckInputs:
     client: Callable[[], KalshiClient] | None = None
     anonymous_client: Callable[[], KalshiClient] | None = None
     clock: Clock = field(default_factory=SystemClock)
-    # positions and exposure: None covers every subaccount, N subaccount N only
+    # positions and exposure: None covers every subaccount, N subaccount N only; balance: N's
+    # money (None: the primary's)
     subaccount: int | None = None
     # seconds `run_named` gives the checks that ask the exchange, all of them together
     deadline_s: float = DEFAULT_DEADLINE_S
@@ -146,7 +147,9 @@ def _balance(inputs: CheckInputs) -> CheckResult:
 
     client = inputs.exchange()
     markets = [] if inputs.traded is None else inputs.traded(client)
-    return check_balance(client, inputs.thresholds, inputs.limits.shard_floor, markets)
+    return check_balance(
+        client, inputs.thresholds, inputs.limits.shard_floor, markets, inputs.subaccount
+    )
 
 
 def _positions(inputs: CheckInputs) -> CheckResult:
@@ -185,7 +188,7 @@ assert set(RUNNERS) == set(CHECK_NAMES)
 
 def run_check(name: str, inputs: CheckInputs, deadline: Deadline | None = None) -> CheckResult:
     """One check, once; UNKNOWN with the reason when it cannot look. Narrowed to a subaccount,
-    positions and exposure say so (their alert is that subaccount's). Under the run's
+    positions, exposure and balance say so (their alert is that subaccount's). Under the run's
     `deadline` (`run_named`), a check that asks the exchange is not started once it has passed,
     and is UNKNOWN if it passed while it looked, unless what it read before is CRITICAL."""
     if deadline is not None and name in REMOTE_CHECKS and deadline.passed():

@@ -49,10 +49,6 @@ class CheckName(StrEnum):
     ALL = "all"
 
 
-# the checks that read positions, which `--subaccount` narrows
-_BY_SUBACCOUNT = frozenset({CheckName.POSITIONS, CheckName.EXPOSURE, CheckName.ALL})
-
-
 class NagiosCommand(TyperCommand):
     """A usage error is UNKNOWN (3) with a Nagios line (the JSON document with `--json`), not
     Click's exit code 2."""
@@ -106,8 +102,8 @@ def check_command(
     subaccount: Annotated[
         int | None,
         subaccount_option(
-            "positions, exposure (and all): this subaccount only. Default: every "
-            "subaccount of the account."
+            "positions, exposure, balance (and all): this subaccount only. Default: every "
+            "subaccount's positions, the primary's money."
         ),
     ] = None,
     deadline: Annotated[
@@ -211,11 +207,13 @@ def _plan(
     subaccount: int | None,
 ) -> _Plan:
     """Everything that can make the check unable to run, before it looks."""
+    from kalshi_cli.checks import SCOPED_CHECKS
     from kalshi_cli.checks.run import load_sections
     from kalshi_cli.checks.thresholds import resolve
 
-    if subaccount is not None and name not in _BY_SUBACCOUNT:
-        raise UsageError(f"--subaccount applies to positions, exposure and all, not {name.value}")
+    if subaccount is not None and name.value not in (*SCOPED_CHECKS, CheckName.ALL.value):
+        narrowed = ", ".join(SCOPED_CHECKS)
+        raise UsageError(f"--subaccount applies to {narrowed} and all, not {name.value}")
     # A typo in --state or KALSHI_STATE is a check that cannot look, never the OK of an absent
     # file, and the alert state must not make the directory the typo names.
     refuse_a_missing_state_dir(app.state, app.environ)

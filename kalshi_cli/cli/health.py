@@ -15,12 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from kalshi_cli.cli._context import AppContext, begin, refuse_a_missing_state_dir
-from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt
+from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, subaccount_option
 from kalshi_cli.cli._output import Column
 from kalshi_cli.vocabulary.errors import CredentialsError, KalshiError, TransportError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
@@ -50,8 +50,10 @@ class HealthResult:
 class HealthTarget:
     """What the checks inspect; each piece is built on first use and shared."""
 
-    def __init__(self, app: AppContext) -> None:
+    def __init__(self, app: AppContext, subaccount: int | None = None) -> None:
+        """`subaccount`: whose money the shards line grades (None: the primary's)."""
         self.app = app
+        self.subaccount = subaccount
         self.settings: Settings = app.settings()
         self.credentials_error: CredentialsError | None = None
         self._client: KalshiClient | None = None
@@ -188,10 +190,13 @@ def check_shards(target: HealthTarget) -> tuple[Status, str]:
     path = target.settings.config_path
     floor = load_risk_limits(path).shard_floor
     markets = load_selection(path).markets(client)
+    sub = target.subaccount
+    whose = client if sub is None else client.on_subaccount(sub)
     lines = shard_lines(
-        client.exchange.get_exchange_status(), client.portfolio.get_balance(), markets
+        client.exchange.get_exchange_status(), whose.portfolio.get_balance(), markets
     )
-    shown = "; ".join(describe_line(line) for line in lines)
+    shown = ("" if sub is None else f"subaccount {sub}: ") + "; ".join(map(describe_line, lines))
+    move = "kalshi shard move" + ("" if sub is None else f" --subaccount {sub}")
     short = short_shards(lines, floor)
     paused = paused_shards(lines)
     untold = untold_shards(lines)
@@ -202,7 +207,7 @@ def check_shards(target: HealthTarget) -> tuple[Status, str]:
         for line in untold
     ]
     problems += [f"shard {line.exchange_index} trades nothing now" for line in paused]
-    problems += [f"{s.text}; `kalshi shard move` funds it" for s in short]
+    problems += [f"{s.text}; `{move}` funds it" for s in short]
     failed = any(s.empty for s in short)
     return Status.FAIL if failed else Status.WARN, f"{'; '.join(problems)} | {shown}"
 
@@ -302,7 +307,16 @@ COLUMNS = (Column("status", "status"), Column("check", "check"), Column("detail"
 
 
 def health_check_command(
-    as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvOpt = None
+    as_json: JsonOpt = False,
+    fmt: FormatOpt = None,
+    subaccount: Annotated[
+        int | None,
+        subaccount_option(
+            "Grade the shards by this subaccount's money, that of a `kalshi trade --subaccount "
+            "N`. Default: the primary account's."
+        ),
+    ] = None,
+    env: EnvOpt = None,
 ) -> None:
     """Check everything needed to trade.
 
@@ -314,7 +328,7 @@ def health_check_command(
     Example: kalshi health-check --json
     """
     app, out = begin(env, as_json=as_json, fmt=fmt)
-    target = HealthTarget(app)
+    target = HealthTarget(app, subaccount)
     results = run_checks(target)
     failed = any(r.status is Status.FAIL for r in results)
     rows = [{"status": r.status.value, "check": r.name, "detail": r.detail} for r in results]

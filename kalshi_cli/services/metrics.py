@@ -24,6 +24,8 @@ from kalshi_cli.vocabulary.units import Action, from_book
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.client.stats import EndpointStats
+    from kalshi_cli.client.subaccounts import SubaccountBalance
+    from kalshi_cli.services.positions import Books
     from kalshi_cli.store import FillRecord, IntentRecord, Store
     from kalshi_cli.vocabulary.models import Balance
 
@@ -173,13 +175,22 @@ class Collector:
     def _exchange_families(self, now: float) -> list[Family]:
         assert self.client is not None
         client = self.client()
+        from kalshi_cli.services.positions import positions_by_subaccount
+
         balance = client.portfolio.get_balance()
         latency_ms = client.last_latency_ms
-        positions = client.portfolio.get_positions()
+        books, unread = positions_by_subaccount(client)
+        if unread:  # a subaccount's positions unknown: no exposure nor positions figure at all
+            raise KalshiError("; ".join(unread))
+        positions = [p for _, held_there in books for p in held_there]
         exposure = sum((p.exposure for p in positions), Decimal(0))
-        held: list[Held] = [(p.ticker, p.position, {}) for p in positions]
+        held: list[Held] = [
+            (p.ticker, p.position, {} if number is None else {"subaccount": str(number)})
+            for number, held_there in books
+            for p in held_there
+        ]
         families = [
-            balance_family(balance),
+            balance_family(balance, client.subaccounts.subaccount_balances()),
             *(
                 []
                 if balance.portfolio_value is None  # left out of the answer: no sample, not $0
@@ -197,7 +208,7 @@ class Collector:
                 exposure,
             ),
             *position_families(held, "exchange"),
-            _event_worst_cases(client),
+            _event_worst_cases(client, books),
         ]
         if latency_ms is not None:
             families.append(
@@ -210,11 +221,23 @@ class Collector:
         return families
 
 
-def balance_family(balance: Balance) -> Family:
-    """`kalshi_balance_dollars`: one sample per exchange shard (`exchange_index`), which sum to
-    the account's cash; one sample without the label when the exchange gave no breakdown (a
-    key restricted to a subaccount), since how it splits is then unknown."""
+def balance_family(balance: Balance, subaccounts: Sequence[SubaccountBalance] = ()) -> Family:
+    """`kalshi_balance_dollars`, whose samples sum to the account's cash: on an account of
+    several subaccounts one per subaccount and shard (`subaccounts`: the exchange's rows, each
+    labelled `subaccount` and, when it names it, `exchange_index`), for `balance` is the
+    primary's alone; else one per exchange shard, and one without the label when the exchange
+    gave no breakdown (a key restricted to a subaccount), since how it splits is then unknown."""
     help_text = "Cash balance on the exchange, in dollars, per exchange shard (exchange_index)."
+    if len({b.subaccount for b in subaccounts}) > 1:
+        samples = [
+            Sample(
+                b.balance,
+                {"subaccount": str(b.subaccount)}
+                | ({} if b.exchange_index is None else {"exchange_index": str(b.exchange_index)}),
+            )
+            for b in subaccounts
+        ]
+        return Family("kalshi_balance_dollars", "gauge", help_text, samples)
     if balance.breakdown is None:
         return Family("kalshi_balance_dollars", "gauge", help_text, [Sample(balance.balance)])
     samples = [
@@ -246,18 +269,24 @@ def position_families(held: Iterable[Held], source: str) -> list[Family]:
     ]
 
 
-def _event_worst_cases(client: KalshiClient) -> Family:
-    """Each event held: what it pays at settlement in its worst outcome, as `kalshi positions
-    --by event` says (the one rule, vocabulary/event_outcomes.py)."""
+def _event_worst_cases(client: KalshiClient, books: Books) -> Family:
+    """Each event held, on each subaccount of `books` (labelled with it when the account has
+    several): what it pays at settlement in its worst outcome, as `kalshi positions --by event`
+    says (the one rule, vocabulary/event_outcomes.py)."""
     from kalshi_cli.services.positions import event_rows
 
-    held = event_rows(client)
+    samples = []
+    for number, positions in books:
+        own = client if number is None else client.on_subaccount(number)
+        whose = {} if number is None else {"subaccount": str(number)}
+        for e in event_rows(own, positions=positions):
+            samples.append(Sample(e.outcomes.worst.pnl, {"event_ticker": e.event_ticker, **whose}))
     return Family(
         "kalshi_event_worst_case_dollars",
         "gauge",
         "Each event's positions at settlement in their worst outcome, in dollars (negative: a "
         "loss), by the event's rule (exchange).",
-        [Sample(e.outcomes.worst.pnl, {"event_ticker": e.event_ticker}) for e in held],
+        samples,
     )
 
 

@@ -16,7 +16,7 @@ from kalshi_cli.services.orders.limits import Exposure
 from kalshi_cli.services.pnl import MarketPnl, PnlEngine, summarize_store
 from kalshi_cli.services.pretrade.holdings import order_subaccount
 from kalshi_cli.vocabulary.decisions import Held
-from kalshi_cli.vocabulary.errors import NotFoundError
+from kalshi_cli.vocabulary.errors import KalshiError, NotFoundError
 from kalshi_cli.vocabulary.models import Orderbook, Position
 from kalshi_cli.vocabulary.units import ZERO, BookSide, fmt_count, fmt_dollars
 
@@ -33,6 +33,42 @@ _USE = Decimal("0.0001")
 CATCH_UP_WAIT_S = 2.0
 # Differences below this are rounding in the exchange's fixed-point figures, not disagreements.
 TOLERANCE = Decimal("0.0001")
+
+
+# each subaccount read (None: an account of subaccount 0 only) with its positions
+Books = list[tuple[int | None, list[Position]]]
+
+
+def positions_by_subaccount(
+    client: KalshiClient, subaccount: int | None = None
+) -> tuple[Books, list[str]]:
+    """Each subaccount with its positions: `subaccount` alone when named (an error when the
+    exchange does not list it), else every subaccount the exchange lists, for the exchange's
+    positions read without one are subaccount 0's alone, while `kalshi trade --subaccount N` holds
+    its positions on N. An account with subaccount 0 only is one book numbered None. Each is read
+    through its own handle (`client.on_subaccount`). Beside the books, why each subaccount that
+    could not be read was not; when none could, the last error is raised."""
+    listed = sorted({b.subaccount for b in client.subaccounts.subaccount_balances()})
+    if subaccount is None:
+        numbers = listed
+        if numbers in ([], [0]):
+            return [(None, client.portfolio.get_positions())], []
+    elif subaccount in listed:
+        numbers = [subaccount]
+    else:
+        # the exchange lists an uncreated subaccount's positions as none: that is not "OK"
+        have = ", ".join(str(n) for n in listed)
+        raise KalshiError(f"subaccount {subaccount} is not one of this account's ({have})")
+    books: Books = []
+    unread: list[str] = []
+    for number in numbers:
+        try:
+            books.append((number, client.on_subaccount(number).portfolio.get_positions()))
+        except KalshiError as exc:
+            if len(unread) + 1 == len(numbers):
+                raise
+            unread.append(f"subaccount {number} not read: {exc.one_line()}")
+    return books, unread
 
 
 @dataclass(frozen=True)

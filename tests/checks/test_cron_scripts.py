@@ -179,6 +179,16 @@ def test_crontab_entries_are_five_field_lines_calling_the_wrapper() -> None:
         assert cmd.split()[0] in ("kalshi-check", "kalshi"), cmd
 
 
+def test_crontab_runs_every_check() -> None:
+    """A check the example leaves out watches nothing: the shards' money (`balance`) and a
+    shard's pause (`exchange`) went unwatched on a host installed from it."""
+    from kalshi_cli.checks import CHECK_NAMES
+
+    _, entries = parse_crontab(CRONTAB.read_text())
+    run = {cmd.split()[1] for _, cmd in entries if cmd.startswith("kalshi-check ")}
+    assert set(CHECK_NAMES) <= run, sorted(set(CHECK_NAMES) - run)
+
+
 def _run_crontab(fake: Fake, **behaviour: str) -> list[subprocess.CompletedProcess[str]]:
     env, entries = parse_crontab(CRONTAB.read_text())
     # The crontab's own variables, with the fake kalshi and this checkout's wrapper put first

@@ -5,6 +5,7 @@ end against the simulator, with the config's `risk.min_shard_balance` and `trade
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,9 +19,19 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.keys import generate_private_key
 from kalshi_cli.vocabulary.models import Market, decode_answer
-from tests.checks.test_check_cli import CRITICAL, OK, WARNING, account_env, check, line
+from tests.checks.test_check_cli import (
+    CRITICAL,
+    OK,
+    WARNING,
+    account_env,
+    check,
+    client_for,
+    line,
+)
 from tests.conftest import SimHarness
+from tests.prime_tier import funded_subaccount, kalshi_as
 from tests.services.shard_exchange import ShardExchange, client_of
+from tests.waiting import wait_until
 
 D = Decimal
 
@@ -123,3 +134,52 @@ def test_kalshi_check_balance_reads_the_configs_floor_and_markets(
     assert "'shard_0'=1000;5000;0;0" in line(short)
     empty = check(tmp_path, "balance", "--no-alert", "--crit", "2000", environ=environ)
     assert empty.exit_code == CRITICAL, empty.output
+
+
+@pytest.fixture
+def short_subaccount(prime: SimHarness, tmp_path: Path) -> tuple[dict[str, str], int]:
+    """A config trading a market on shard 2, where the primary holds $500 and a new subaccount
+    nothing (its $50 is on shard 0): the settings of `kalshi` for it, and the subaccount."""
+    prime.create_market("KXSHARD-26JAN01-T2", exchange_index=2)
+    with client_for(prime.account) as client:
+        client.portfolio.send_transfer(D("500"), from_shard=0, to_shard=2)
+        wait_until(
+            lambda: client.portfolio.get_shard_balance(2).balance == D("500"),
+            "the primary's money on shard 2",
+        )
+        sub = funded_subaccount(client, 5000)
+    config = tmp_path / "config.yaml"
+    config.write_text("trade:\n  markets: KXSHARD-26JAN01-T2\n", encoding="utf-8")
+    return {**account_env(prime.account), "KALSHI_CONFIG": str(config)}, sub
+
+
+def test_a_check_narrowed_to_a_subaccount_grades_that_subaccounts_shards(
+    short_subaccount: tuple[dict[str, str], int], tmp_path: Path
+) -> None:
+    # a loop on the subaccount (`kalshi trade --subaccount N`) pays for a market on shard 2 with
+    # the subaccount's money there, none; the primary's $500 on shard 2 buys nothing for it
+    environ, sub = short_subaccount
+    primary = check(tmp_path, "balance", "--no-alert", environ=environ)
+    assert primary.exit_code == OK, primary.output
+    for name in ("all", "balance"):
+        narrowed = check(tmp_path, name, "--no-alert", "--subaccount", str(sub), environ=environ)
+        said = next(x for x in narrowed.stdout.splitlines() if x.startswith("KALSHI BALANCE"))
+        assert said.startswith("KALSHI BALANCE CRITICAL - shard 2 holds nothing ($0.00)"), said
+        assert f"; all shards of subaccount {sub}: shard 0 ($50.00); shard 2 ($0.00, " in said
+
+
+def test_health_check_on_a_subaccount_fails_for_its_empty_traded_shard(
+    prime: SimHarness, short_subaccount: tuple[dict[str, str], int], tmp_path: Path
+) -> None:
+    environ, sub = short_subaccount
+    kalshi = kalshi_as(prime.account, tmp_path / "home")
+    primary = json.loads(kalshi("health-check", "--json", **environ).stdout)
+    assert {c["name"]: c for c in primary["checks"]}["shards"]["status"] == "ok"
+    narrowed = kalshi("health-check", "--json", "--subaccount", str(sub), **environ)
+    assert narrowed.exit_code == 12, narrowed.output
+    shards = {c["name"]: c for c in json.loads(narrowed.stdout)["checks"]}["shards"]
+    assert shards["status"] == "fail", shards
+    assert shards["detail"].startswith(
+        "shard 2 holds nothing ($0.00): buys in its 1 traded market are refused; "
+        f"`kalshi shard move --subaccount {sub}` funds it | subaccount {sub}: shard 0 ($50.00); "
+    ), shards

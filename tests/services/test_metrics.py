@@ -326,3 +326,43 @@ def test_each_events_worst_case_is_a_gauge(
     worst = values['kalshi_event_worst_case_dollars{event_ticker="KXSOS"}']
     assert Decimal(worst) == Decimal("-0.30")
     assert Decimal(values["kalshi_exposure_dollars"]) == Decimal("1.30")  # what it cost
+
+
+def test_the_exchanges_positions_exposure_and_events_count_every_subaccount(
+    prime: SimHarness, client: KalshiClient, tmp_path: Path
+) -> None:
+    """A loop on `kalshi trade --subaccount N` holds its positions on N, which the exchange's
+    positions read without a subaccount (subaccount 0's) leaves out: the exposure alert rules
+    read `kalshi_exposure_dollars` from this collection."""
+    from kalshi_cli.client.requests import CreateOrder
+    from tests.prime_tier import another_accounts_order, funded_subaccount
+
+    prime.create_market("KXSUBM-1")
+    sub = funded_subaccount(client)
+    another_accounts_order(prime, "KXSUBM-1", BookSide.ASK, "0.40", 5)
+    client.on_subaccount(sub).orders.create_order(
+        CreateOrder("KXSUBM-1", BookSide.BID, Decimal("0.40"), Decimal(5))
+    )
+    values = parse(Collector(tmp_path / "none.db", client=lambda: client).collect())
+    assert _positions(values) == {
+        f'kalshi_position_contracts{{subaccount="{sub}",ticker="KXSUBM-1"}}': Decimal(5)
+    }
+    assert values["kalshi_open_positions"] == "1"
+    assert Decimal(values["kalshi_exposure_dollars"]) == Decimal("2.00")
+    # and its event's worst case: the $2.00 paid and its fee lost if NO wins
+    worst = values[f'kalshi_event_worst_case_dollars{{event_ticker="KXSUBM",subaccount="{sub}"}}']
+    assert Decimal(worst) <= Decimal("-2.00")
+
+
+def test_the_balance_samples_sum_to_the_accounts_cash_on_every_subaccount(
+    prime: SimHarness, client: KalshiClient, tmp_path: Path
+) -> None:
+    from tests.prime_tier import funded_subaccount
+
+    sub = funded_subaccount(client, 5000)
+    values = parse(Collector(tmp_path / "none.db", client=lambda: client).collect())
+    balances = {k: Decimal(v) for k, v in values.items() if k.startswith("kalshi_balance_dollars")}
+    assert balances == {
+        'kalshi_balance_dollars{exchange_index="0",subaccount="0"}': Decimal(950),
+        f'kalshi_balance_dollars{{exchange_index="0",subaccount="{sub}"}}': Decimal(50),
+    }
