@@ -120,6 +120,30 @@ class LegSetRepository:
                 held[key] += sign * Decimal(filled)
         return [held[(g.ticker, g.side)] for g in record.legs]
 
+    def whole(self) -> list[tuple[tuple[SetLeg, ...], Decimal]]:
+        """The sets that ended whole, each with its legs and the whole sets it holds (what its
+        orders filled of its emptiest leg, as `held` reads them): read in two statements."""
+        legs = {
+            str(r[0]): tuple(
+                SetLeg(g["ticker"], Side(g["side"]), Decimal(g["price"]), Decimal(g["count"]))
+                for g in json.loads(r[1])
+            )
+            for r in self._db.rows("SELECT set_id, legs FROM leg_sets WHERE status = 'whole'")
+        }
+        if not legs:
+            return []
+        held = {k: {(g.ticker, g.side): ZERO for g in v} for k, v in legs.items()}
+        rows = self._db.rows(
+            "SELECT ticker, side, action, filled, reason FROM orders WHERE reason LIKE ?",
+            ("%(set %)",),
+        )
+        for ticker, side, action, filled, reason in rows:
+            of = held.get(set_of(str(reason)) or "")
+            key = (str(ticker), Side(side))
+            if of is not None and key in of:
+                of[key] += (1 if Action(action) is Action.BUY else -1) * Decimal(filled)
+        return [(v, min(held[k].values())) for k, v in legs.items()]
+
     def held_by_others(self, set_id: str, strategy: str, ticker: str, side: Side) -> Decimal:
         """What `strategy`'s sets other than `set_id` that are not flat (on their way, broken
         or whole) hold of `side` in `ticker`, from their orders as `held` reads them: what a

@@ -52,6 +52,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.execution.answers import intent_fields
+from kalshi_cli.runner.execution.whole_sets import WholeSets
 from kalshi_cli.runner.ports import book_data_at
 from kalshi_cli.store.leg_sets import SetLeg, set_tag
 from kalshi_cli.vocabulary.clock import Deadline
@@ -281,6 +282,8 @@ class LegSets:
         self._open: dict[str, _Set] = {}
         # the sets a start found not ended in the state file, unwound once their books are fresh
         self._found = store.leg_sets.unfinished()
+        # the sets ended whole, which the stop-loss leaves alone while every leg is held
+        self.whole = WholeSets(store.leg_sets.whole())
 
     # ---------------------------------------------------------------- a set decided
 
@@ -558,6 +561,8 @@ class LegSets:
         self._store.leg_sets.mark(s.set_id, status, _note(s))
         if status != "broken":
             self._open.pop(s.set_id, None)
+        if status == "whole":
+            self.whole.add([(g.ticker, g.side) for g in s.legs], s.sets)
         s.steps()
         s.free()
 
