@@ -2,8 +2,9 @@
 in one decision), a part of the trade loop beside the `LoopExecutor`'s single-order path. One rule:
 a set ends whole or flat, and says which.
 
-Every leg must pass the risk engine with the legs before it counted, or none is sent; until it goes
-a leg counts as resting and holds its slot of the order-rate cap. The legs then go one after
+Every leg must pass the risk engine with the legs before it counted, and none may be one the loop
+holds (`LoopExecutor.held`), or none is sent; until it goes a leg counts as resting and holds its
+slot of the order-rate cap. The legs then go one after
 another, each for no more than the leg before it filled (an IOC leg fills what it can at once), none
 once a leg filled nothing; what the legs hold beyond the whole sets is sold back, one leg after
 another, by reducing IOC sells at the price that sells it all into the bids now. Around that:
@@ -312,13 +313,13 @@ class LegSets:
 
     def _allowed(self, legs: list[Intent], last_data_at: float | None) -> list[Kept] | None:
         """Each leg judged with the legs before it counted as resting; None (each let go) when
-        one is held or denied."""
+        one is held (as the single-order path would hold it: `LoopExecutor.held`, its market's
+        shard paused say) or denied: a leg held once the legs before it filled would have
+        them sold back at a loss."""
         kept: list[Kept] = []
         for leg in legs:
-            why = None
-            if not leg.reduce_only and self._unknown.holds(leg.ticker):
-                why = "an order of unknown outcome here"
-            elif self._executor.denials(leg, last_data_at=last_data_at):
+            why = self._executor.held(leg)
+            if why is None and self._executor.denials(leg, last_data_at=last_data_at):
                 why = "a leg was denied by the risk engine"
             if why is not None:
                 self._let_go(kept)
