@@ -370,8 +370,8 @@ def shards_text(held: dict[str, list[int]]) -> str:
 
 
 def status_lines(status: TradingStatus, details: dict[str, Any]) -> list[str]:
-    """What `kalshi status` prints below the state: its history, each strategy's part today and
-    each market assigned to a strategy."""
+    """What `kalshi status` prints below the state: its history, each strategy's part today,
+    each market assigned to a strategy and each set of legs not ended."""
     from decimal import Decimal
 
     from kalshi_cli.vocabulary.units import fmt_money, money_places
@@ -393,13 +393,14 @@ def status_lines(status: TradingStatus, details: dict[str, Any]) -> list[str]:
         f"  assigned {row['ticker']} to {row['strategy']} (the contracts no strategy bought there)"
         for row in status.assignments
     ]
-    return lines
+    return lines + [f"  {broken.text()}" for broken in status.sets_not_ended]
 
 
 def status_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
     """Show the trading state and why.
 
-    Also the orders awaiting an answer. Read-only: never creates the state file.
+    Also the orders awaiting an answer and the sets of legs not ended, with what each leg
+    holds. Read-only: never creates the state file.
 
     Example: kalshi status --json
     """
@@ -421,6 +422,11 @@ def status_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
     if status.unknown_orders and not as_json:
         out.note(
             f"{len(status.unknown_orders)} order(s) of unknown outcome: run `kalshi reconcile`"
+        )
+    if status.sets_not_ended and not as_json:
+        out.note(
+            f"{len(status.sets_not_ended)} set(s) of legs not ended: a `kalshi trade` on their "
+            "markets unwinds them as it starts"
         )
 
 

@@ -288,6 +288,7 @@ def assemble_loop(
         ),
         closed=gate.closed,
         event_limits=executor.event_limits,
+        hedged=legs.whole.hedged,
     )
     # a loop asked for a series or an event: the markets of it that open while it runs
     new_markets = None if joining is None else NewMarkets(join, dispatch, tuning, executor, store)

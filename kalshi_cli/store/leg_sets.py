@@ -9,6 +9,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from kalshi_cli.store.connection import Database
 from kalshi_cli.store.records import PENDING, UNKNOWN
@@ -49,6 +50,39 @@ def set_of(reason: str) -> str | None:
     """The set an order's reason names (`set_tag`; None: no set's)."""
     _, tag, tail = reason.rpartition("(set ")
     return tail[:-1] if tag and tail.endswith(")") else None
+
+
+@dataclass(frozen=True)
+class BrokenSet:
+    """A set of legs not ended whole or flat, as the state file holds it: each leg's market,
+    side, count asked and what the set holds of it (None: unknown, an order of the leg's is of
+    unknown outcome)."""
+
+    set_id: str
+    strategy: str | None
+    status: str
+    legs: tuple[tuple[str, str, Decimal, Decimal | None], ...]  # ticker, side, count, held
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "set_id": self.set_id,
+            "strategy": self.strategy,
+            "status": self.status,
+            "legs": [
+                {"ticker": t, "side": side, "count": str(count), "held": _held(held)}
+                for t, side, count, held in self.legs
+            ],
+        }
+
+    def text(self) -> str:
+        held = ", ".join(
+            f"{t} {side} {_held(held)} of {count}" for t, side, count, held in self.legs
+        )
+        return f"set {self.set_id} ({self.strategy or 'unknown'}, {self.status}): {held}"
+
+
+def _held(held: Decimal | None) -> str:
+    return "unknown" if held is None else str(held)
 
 
 class LegSetRepository:
@@ -120,6 +154,30 @@ class LegSetRepository:
                 held[key] += sign * Decimal(filled)
         return [held[(g.ticker, g.side)] for g in record.legs]
 
+    def whole(self) -> list[tuple[tuple[SetLeg, ...], Decimal]]:
+        """The sets that ended whole, each with its legs and the whole sets it holds (what its
+        orders filled of its emptiest leg, as `held` reads them): read in two statements."""
+        legs = {
+            str(r[0]): tuple(
+                SetLeg(g["ticker"], Side(g["side"]), Decimal(g["price"]), Decimal(g["count"]))
+                for g in json.loads(r[1])
+            )
+            for r in self._db.rows("SELECT set_id, legs FROM leg_sets WHERE status = 'whole'")
+        }
+        if not legs:
+            return []
+        held = {k: {(g.ticker, g.side): ZERO for g in v} for k, v in legs.items()}
+        rows = self._db.rows(
+            "SELECT ticker, side, action, filled, reason FROM orders WHERE reason LIKE ?",
+            ("%(set %)",),
+        )
+        for ticker, side, action, filled, reason in rows:
+            of = held.get(set_of(str(reason)) or "")
+            key = (str(ticker), Side(side))
+            if of is not None and key in of:
+                of[key] += (1 if Action(action) is Action.BUY else -1) * Decimal(filled)
+        return [(v, min(held[k].values())) for k, v in legs.items()]
+
     def held_by_others(self, set_id: str, strategy: str, ticker: str, side: Side) -> Decimal:
         """What `strategy`'s sets other than `set_id` that are not flat (on their way, broken
         or whole) hold of `side` in `ticker`, from their orders as `held` reads them: what a
@@ -156,3 +214,20 @@ class LegSetRepository:
         )
         doubted = {(str(ticker), Side(side)) for ticker, side in rows}
         return [(g.ticker, g.side) in doubted for g in record.legs]
+
+    def not_ended(self) -> list[BrokenSet]:
+        """The sets neither whole nor flat, each with what its legs hold (`held`; None where an
+        order of the leg is of unknown outcome: `in_doubt`), as `kalshi cancel-all` and
+        `kalshi status` name them."""
+        return [
+            BrokenSet(
+                r.set_id,
+                r.strategy,
+                r.status,
+                tuple(
+                    (g.ticker, g.side.value, g.count, None if doubt else held)
+                    for g, held, doubt in zip(r.legs, self.held(r), self.in_doubt(r), strict=True)
+                ),
+            )
+            for r in self.unfinished()
+        ]

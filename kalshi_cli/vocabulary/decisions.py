@@ -180,13 +180,22 @@ class PositionView(Held):
         left. An order that cannot reduce fills nothing."""
         replaced = intent.replaces
         kept = tuple(o for o in self.resting if o.order_id not in replaced) if replaced else None
-        # the fills told and not read are held as the exchange holds them: the order reduces
-        # them too, and what it leaves is read as held (none of them counts as resting any more)
-        position, entry_cost = self.held_at_exchange()
-        contracts = abs(position)
+        position = self.held_at_exchange()[0]
         taken = ZERO
         if position and intent.book_side is not (BookSide.BID if position > 0 else BookSide.ASK):
-            taken = min(intent.count, contracts)
+            taken = intent.count
+        return self.without(taken, kept)
+
+    def without(
+        self, count: Decimal, resting: tuple[RestingOrder, ...] | None = None
+    ) -> PositionView:
+        """This view with `count` of the contracts held (at most all of them) taken off at their
+        average cost, `resting` resting beside what is left (None: as now). The fills told and
+        not read are held as the exchange holds them: what is taken reduces them too, and what
+        is left is read as held (none of them counts as resting any more)."""
+        position, entry_cost = self.held_at_exchange()
+        contracts = abs(position)
+        taken = min(count, contracts)
         left = contracts - taken
         cost = entry_cost * left / contracts if contracts else ZERO
         if not left:
@@ -201,7 +210,7 @@ class PositionView(Held):
             average,
             cost,
             self.opened_at if left else None,
-            self.resting if kept is None else kept,
+            self.resting if resting is None else resting,
             self.own,
             self.account,
         )

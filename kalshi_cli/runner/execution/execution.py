@@ -135,7 +135,7 @@ class LoopExecutor:
         it refuses the order."""
         log = self._log
         log.emit("signal", intent_fields(intent) if log.reads("signal") else None)
-        held = self._held(intent)
+        held = self.held(intent)
         if held is not None:
             self._log.emit("intent_held", {"ticker": intent.ticker, "reason": held})
             return then(None)
@@ -229,8 +229,9 @@ class LoopExecutor:
         )
         return None
 
-    def _held(self, intent: Intent) -> str | None:
-        """Why the intent waits without being asked of the risk engine (None: it does not)."""
+    def held(self, intent: Intent) -> str | None:
+        """Why the intent waits without being asked of the risk engine (None: it does not); a
+        set's legs are each asked before the first goes (runner/execution/leg_sets.py)."""
         if self.guard.backing_off:
             # an earlier call of this same pass failed: the rest of the pass waits it out too
             return "backing off after API errors"

@@ -2,8 +2,9 @@
 in one decision), a part of the trade loop beside the `LoopExecutor`'s single-order path. One rule:
 a set ends whole or flat, and says which.
 
-Every leg must pass the risk engine with the legs before it counted, or none is sent; until it goes
-a leg counts as resting and holds its slot of the order-rate cap. The legs then go one after
+Every leg must pass the risk engine with the legs before it counted, and none may be one the loop
+holds (`LoopExecutor.held`), or none is sent; until it goes a leg counts as resting and holds its
+slot of the order-rate cap. The legs then go one after
 another, each for no more than the leg before it filled (an IOC leg fills what it can at once), none
 once a leg filled nothing; what the legs hold beyond the whole sets is sold back, one leg after
 another, by reducing IOC sells at the price that sells it all into the bids now. Around that:
@@ -52,6 +53,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.execution.answers import intent_fields
+from kalshi_cli.runner.execution.whole_sets import WholeSets
 from kalshi_cli.runner.ports import book_data_at
 from kalshi_cli.store.leg_sets import SetLeg, set_tag
 from kalshi_cli.vocabulary.clock import Deadline
@@ -281,6 +283,8 @@ class LegSets:
         self._open: dict[str, _Set] = {}
         # the sets a start found not ended in the state file, unwound once their books are fresh
         self._found = store.leg_sets.unfinished()
+        # the sets ended whole, which the stop-loss leaves alone while every leg is held
+        self.whole = WholeSets(store.leg_sets.whole())
 
     # ---------------------------------------------------------------- a set decided
 
@@ -309,13 +313,13 @@ class LegSets:
 
     def _allowed(self, legs: list[Intent], last_data_at: float | None) -> list[Kept] | None:
         """Each leg judged with the legs before it counted as resting; None (each let go) when
-        one is held or denied."""
+        one is held (as the single-order path would hold it: `LoopExecutor.held`, its market's
+        shard paused say) or denied: a leg held once the legs before it filled would have
+        them sold back at a loss."""
         kept: list[Kept] = []
         for leg in legs:
-            why = None
-            if not leg.reduce_only and self._unknown.holds(leg.ticker):
-                why = "an order of unknown outcome here"
-            elif self._executor.denials(leg, last_data_at=last_data_at):
+            why = self._executor.held(leg)
+            if why is None and self._executor.denials(leg, last_data_at=last_data_at):
                 why = "a leg was denied by the risk engine"
             if why is not None:
                 self._let_go(kept)
@@ -558,6 +562,8 @@ class LegSets:
         self._store.leg_sets.mark(s.set_id, status, _note(s))
         if status != "broken":
             self._open.pop(s.set_id, None)
+        if status == "whole":
+            self.whole.add([(g.ticker, g.side) for g in s.legs], s.sets)
         s.steps()
         s.free()
 

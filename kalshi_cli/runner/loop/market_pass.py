@@ -26,7 +26,7 @@ import msgspec
 from kalshi_cli.runner.books.portfolio import MidHistory, waived
 from kalshi_cli.runner.loop.decision_check import checked
 from kalshi_cli.runner.loop.lineup import Member
-from kalshi_cli.runner.loop.turn_views import TurnViews
+from kalshi_cli.runner.loop.turn_views import Hedged, TurnViews
 from kalshi_cli.runner.ports import FeedWithIndices
 from kalshi_cli.strategies.deadline import Starting, StillRunning
 from kalshi_cli.strategy_api import EventView, IndexView, MarketTerms
@@ -102,13 +102,14 @@ class MarketPass:
         events: EventGroups,
         closed: set[str],
         event_limits: Callable[[str, str], tuple[EventLimit, ...]],
+        hedged: Hedged,
     ) -> None:
-        """`event_limits`: the limits on the loss of a market's event a strategy's orders are
-        held to, with what each book holds there (runner/execution/execution.py
-        `LoopExecutor.event_limits`), for a strategy that `uses_events` to size to."""
+        """`event_limits`: the limits on an event's loss a strategy's orders are held to, with
+        what each book holds (runner/execution/execution.py `LoopExecutor.event_limits`), for a
+        strategy that `uses_events` to size to; `hedged`: what the stop-loss leaves to sets."""
         self._feed, self._portfolio, self._clock = feed, portfolio, clock
         self._risk, self._own, self._guard = risk, own, guard
-        self._views = TurnViews(portfolio, own, queue)
+        self._views = TurnViews(portfolio, own, queue, hedged)
         self._sender = sender
         self._stops = stops
         self._tuning = tuning

@@ -1,11 +1,16 @@
 """The views of a market a turn of the trade loop decides on (runner/loop/market_pass.py): the
 loop's, which the stop-loss may replace, and each strategy's own, with only its own resting
 orders and their queue positions. Orders placed by hand are the person's, and another
-strategy's are not a strategy's to touch; the risk engine still counts them all."""
+strategy's are not a strategy's to touch; the risk engine still counts them all. The loop's
+view holds what the market holds beside the whole sets of legs there while each of their legs
+is held (runner/execution/whole_sets.py): a whole set pays what it cost whatever the outcome,
+so the stop-loss never judges nor sells a leg of it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.loop.lineup import Member
@@ -17,15 +22,27 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.loop.queue_positions import QueuePositions
 
 
+# a market's contracts whole sets of legs hold there, given each market's position
+# (runner/execution/whole_sets.py `WholeSets.hedged`)
+Hedged = Callable[[str, Callable[[str], Decimal]], Decimal]
+
+
 class TurnViews:
-    def __init__(self, portfolio: Portfolio, own: OwnOrders, queue: QueuePositions) -> None:
+    def __init__(
+        self, portfolio: Portfolio, own: OwnOrders, queue: QueuePositions, hedged: Hedged
+    ) -> None:
         self._portfolio, self._own, self._queue = portfolio, own, queue
+        self._hedged = hedged
 
     def loop(self, ticker: str) -> PositionView:
-        """The market's whole position with only the loop's resting orders (any strategy's):
-        what the stop-loss may replace. Orders placed by hand are the person's; the risk
-        engine still counts them (it reads the whole view)."""
+        """The market's position beside the whole sets of legs there, with only the loop's
+        resting orders (any strategy's): what the stop-loss judges and may replace. Orders
+        placed by hand are the person's; the risk engine still counts them (it reads the
+        whole view)."""
         view = self._portfolio.view(ticker)
+        hedged = self._hedged(ticker, self._portfolio.position)
+        if hedged:
+            view = view.without(hedged)
         if not view.resting:
             return view
         mine = {o.order_id for o in self._portfolio.resting(ticker) if self._own.placed_by_us(o)}

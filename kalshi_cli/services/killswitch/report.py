@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.services.reconcile import book_cancel, book_found
 from kalshi_cli.store import StoreError
+from kalshi_cli.store.leg_sets import BrokenSet
 from kalshi_cli.vocabulary.units import ZERO
 
 if TYPE_CHECKING:
@@ -100,57 +101,6 @@ class KillReport:
             "state_recorded": self.halted and self.result_recorded,
             "state_error": self.state_error,
         }
-
-
-@dataclass(frozen=True)
-class BrokenSet:
-    """A set of legs not ended whole or flat, as the state file holds it: each leg's market,
-    side, count asked and what the set holds of it (None: unknown, an order of the leg's is of
-    unknown outcome)."""
-
-    set_id: str
-    strategy: str | None
-    status: str
-    legs: tuple[tuple[str, str, Decimal, Decimal | None], ...]  # ticker, side, count, held
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "set_id": self.set_id,
-            "strategy": self.strategy,
-            "status": self.status,
-            "legs": [
-                {"ticker": t, "side": side, "count": str(count), "held": _held(held)}
-                for t, side, count, held in self.legs
-            ],
-        }
-
-    def text(self) -> str:
-        held = ", ".join(
-            f"{t} {side} {_held(held)} of {count}" for t, side, count, held in self.legs
-        )
-        return f"set {self.set_id} ({self.strategy or 'unknown'}, {self.status}): {held}"
-
-
-def _held(held: Decimal | None) -> str:
-    return "unknown" if held is None else str(held)
-
-
-def sets_not_ended(store: Store) -> list[BrokenSet]:
-    """The sets of legs the state file holds neither whole nor flat (store/leg_sets.py)."""
-    return [
-        BrokenSet(
-            r.set_id,
-            r.strategy,
-            r.status,
-            tuple(
-                (g.ticker, g.side.value, g.count, None if doubt else held)
-                for g, held, doubt in zip(
-                    r.legs, store.leg_sets.held(r), store.leg_sets.in_doubt(r), strict=True
-                )
-            ),
-        )
-        for r in store.leg_sets.unfinished()
-    ]
 
 
 class Trail:

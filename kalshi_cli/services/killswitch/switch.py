@@ -24,7 +24,6 @@ from kalshi_cli.services.killswitch.report import (
     KillReport,
     Trail,
     locked,
-    sets_not_ended,
 )
 from kalshi_cli.services.killswitch.rfqs import RfqSide
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
@@ -139,7 +138,7 @@ class KillSwitch:
         )
         if self._store is not None:
             with suppress(StoreError):  # the cancels matter more than this list
-                report.broken_sets = sets_not_ended(self._store)
+                report.broken_sets = self._store.leg_sets.not_ended()
         if self._store is None:
             report.state_error = self._state_error or "no state file"
             trail.locked = locked(self._state_fault)

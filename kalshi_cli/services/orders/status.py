@@ -1,5 +1,6 @@
-"""`kalshi status`: the state file's trading state and why, its orders awaiting an answer, and
-the trade loop of its last heartbeat (paused or not, its lag, its strategies), read-only."""
+"""`kalshi status`: the state file's trading state and why, its orders awaiting an answer, the
+sets of legs not ended, and the trade loop of its last heartbeat (paused or not, its lag, its
+strategies), read-only."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from kalshi_cli.store import HeartbeatRecord
+    from kalshi_cli.store.leg_sets import BrokenSet
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,9 @@ class TradingStatus:
     # the shards that loop holds: refused for collateral (`short`) and trading paused
     # (`paused`), each a list of `exchange_index`; None when its heartbeat does not say
     loop_shards: dict[str, list[int]] | None = None
+    # the sets of legs not ended whole or flat, each with what its legs hold (a stop that could
+    # not flatten one exits 11; the next start unwinds it): `text` and `to_json` of each
+    sets_not_ended: tuple[BrokenSet, ...] = ()
 
     def details(self) -> dict[str, Any]:
         """Everything beside the state itself, as `kalshi status --json` names it."""
@@ -75,6 +80,8 @@ class TradingStatus:
             if self.strategies:
                 document["strategies"] = list(self.strategies)
             document["assignments"] = list(self.assignments)
+            if self.sets_not_ended:
+                document["sets_not_ended"] = [s.to_json() for s in self.sets_not_ended]
             document["history"] = list(self.history)
         return document
 
@@ -154,6 +161,7 @@ def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:
         # awaiting an answer: an order's own, or an amend's, which may have changed its terms
         unknown = [i.client_order_id for i in open_orders if i.status in ("pending", "unknown")]
         unknown += dict.fromkeys(i.client_order_id for i, _ in store.orders.amends_in_doubt())
+        broken = tuple(store.leg_sets.not_ended())
     shown = (
         row.state
         if loop_beat is None
@@ -181,6 +189,7 @@ def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:
         loop_shards=_loop_shards(beat),
         strategies=rows,
         assignments=tuple({"ticker": t, "strategy": s} for t, s in assigned.items()),
+        sets_not_ended=broken,
         history=tuple(
             {"state": h.state, "reason": h.reason, "source": h.source, "at": h.at} for h in history
         ),
