@@ -225,12 +225,26 @@ def test_bad_flags_are_one_line_usage_errors(
     assert line.endswith("--help`)")
 
 
-def test_a_global_option_after_the_command_says_where_it_goes(tmp_path: Path) -> None:
-    result = run(["pnl", "--state", str(tmp_path / "x.db")], home=tmp_path)
+@pytest.mark.parametrize(
+    ("args", "where"),
+    [
+        (["pnl", "--state", "x.db"], "kalshi --state ... pnl"),
+        (["state", "bind", "--state", "x.db"], "kalshi --state ... state bind"),
+        (["order", "place", "X", "--state", "x.db"], "kalshi --state ... order place"),
+        (["order", "--config", "c.yaml", "list"], "kalshi --config ... order"),
+        (["trade", "--version"], "kalshi --version trade"),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, list) else "",
+)
+def test_a_global_option_after_the_command_says_where_it_goes(
+    tmp_path: Path, args: list[str], where: str
+) -> None:
+    result = run(args, home=tmp_path)
     assert result.exit_code == ExitCode.USAGE
+    name = next(a for a in args if a.startswith("--"))
     assert one_line(result) == (
-        "Error: No such option: --state (--state is an option of `kalshi` itself: put it "
-        "before the command, `kalshi --state ... pnl`)"
+        f"Error: No such option: {name} ({name} is an option of `kalshi` itself: put it "
+        f"before the command, `{where}`)"
     )
 
 
@@ -318,6 +332,18 @@ def test_a_top_level_command_asked_for_in_a_group_points_at_it(tmp_path: Path) -
         (["order", "place", "--ticker", "X"], "kalshi order place TICKER"),
         (["order", "place", "X", "--quantity", "3"], "kalshi order place --count"),
         (["version"], "kalshi --version"),
+        # a command of a group another tool has under another name (two words at the root)
+        (["portfolio", "balance"], "kalshi balance"),
+        (["portfolio", "fills"], "kalshi fills"),
+        # a group's name in the plural, with its command after it
+        (["orders", "cancel", "X"], "kalshi order cancel"),
+        (["subaccounts", "list"], "kalshi subaccount list"),
+        # the API's name of an option (`series_ticker`) or of an argument (`order_id`)
+        (["markets", "--series-ticker", "S"], "kalshi markets --series"),
+        (["order", "cancel", "--order-id", "X"], "kalshi order cancel ORDER_ID"),
+        (["order", "place", "X", "--yes-price", "50"], "kalshi order place --price"),
+        (["order", "cancel-all", "--deadline", "5"], "kalshi cancel-all --deadline"),
+        (["candlesticks", "X"], "kalshi candles"),
     ],
     ids=" ".join,
 )
