@@ -180,11 +180,21 @@ def _time_checked(param: typer.CallbackParam, value: str | None) -> str | None:
     return value
 
 
-def time_option(flag: str, help_text: str) -> Any:
-    """A moment a command starts or stops at (`--since`, `--from`, `--to`): read by `parse_since`
-    while the line is parsed, so a bad one is refused before anything is asked; one declaration,
-    each command's own help."""
-    return typer.Option(flag, help=help_text, callback=_time_checked)
+def _start_checked(param: typer.CallbackParam, value: str | None) -> str | None:
+    """`_time_checked`, and not in the future: nothing can have happened since then (a
+    mistyped year listed nothing and exited 0)."""
+    import time
+
+    if value is not None and parse_since(value, param.opts[0]) > time.time():
+        raise typer.BadParameter(f"{value} is in the future", param_hint=param.opts[0])
+    return value
+
+
+def time_option(flag: str, help_text: str, *, end: bool = False) -> Any:
+    """A moment a command starts (`--since`, `--from`: never in the future) or stops at (`--to`,
+    `end`): read by `parse_since` while the line is parsed, so a bad one is refused before
+    anything is asked; one declaration, each command's own help."""
+    return typer.Option(flag, help=help_text, callback=_time_checked if end else _start_checked)
 
 
 def non_empty(text: str, hint: str | None = None) -> str:

@@ -344,7 +344,9 @@ def download_command(
     series: Annotated[str | None, series_option("Every market of this series.")] = None,
     event: Annotated[str | None, event_option("Every market of this event.")] = None,
     from_: Annotated[str | None, time_option("--from", "From this date or time (UTC).")] = None,
-    to: Annotated[str | None, time_option("--to", "Up to this date or time (UTC).")] = None,
+    to: Annotated[
+        str | None, time_option("--to", "Up to this date or time (UTC).", end=True)
+    ] = None,
     period: PeriodOpt = Period.HOUR,
     as_json: JsonOpt = False,
     env: EnvOpt = None,
