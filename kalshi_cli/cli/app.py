@@ -371,11 +371,8 @@ def _usage_line(exc: typer.TyperException, words: Sequence[str]) -> str:
     value = (name or "").lstrip("-")
     choice = next((p for p in ctx.command.params if value in getattr(p.type, "choices", ())), None)
     asked = re.match(r"No such command '([^']+)'", line)
-    if ctx is not root and (own := next((p for p in root.command.params if name in p.opts), None)):
-        # the whole command after the root's name, and a value only where the option takes one
-        said = f"{root.command_path} {name}{'' if own.is_flag else ' ...'} {path.split(' ', 1)[1]}"
-        where = f"`{root.command_path}` itself: put it before the command, `{said}`"
-        return f"No such option: {name} ({name} is an option of {where})"
+    if name and (misread := _misread_option(ctx, name, words)):
+        return misread
     if name and choice is not None:
         where = f"{path} {max(choice.opts, key=len)} {value}"
         return f"No such option: {name} (it is `{where}`: see `{path} --help`)"
@@ -385,6 +382,23 @@ def _usage_line(exc: typer.TyperException, words: Sequence[str]) -> str:
     typed = asked.group(1) if asked else name
     after = next(itertools.islice(itertools.dropwhile(lambda w: w != typed, words), 1, 2), None)
     return _former_name(ctx, typed, after) or f"{line} (see `{path} --help`)"
+
+
+def _misread_option(ctx: Any, name: str, words: Sequence[str]) -> str | None:
+    """An option no command has that is something else: one of the root's typed after the
+    command (`pnl --state`), or a negative number given as an argument (`shard move -5`)."""
+    root, path = ctx.find_root(), ctx.command_path
+    if ctx is not root and (own := next((p for p in root.command.params if name in p.opts), None)):
+        # the whole command after the root's name, and a value only where the option takes one
+        said = f"{root.command_path} {name}{'' if own.is_flag else ' ...'} {path.split(' ', 1)[1]}"
+        where = f"`{root.command_path}` itself: put it before the command, `{said}`"
+        return f"No such option: {name} ({name} is an option of {where})"
+    argument = next((p for p in ctx.command.params if p.param_type_name == "argument"), None)
+    if argument is not None and name in words and re.fullmatch(r"-\d[\d.,]*", name):
+        # Click reads a negative argument as an option
+        where = argument.human_readable_name
+        return f"Invalid value for {where}: {name} is a negative number (see `{path} --help`)"
+    return None
 
 
 # What a trader of an older release or of another Kalshi tool types, by the command path it is
