@@ -96,22 +96,33 @@ def narrowing(value: str) -> str:
 narrowing.__name__ = "str"  # Typer names the option's type after its parser
 
 
-def narrowing_list(value: str) -> str:
-    """`narrowing` for a comma-separated list (`--tickers A,B`): it must name at least one."""
-    if not names_in(value):
-        raise typer.BadParameter(
-            "names no ticker: name one (an empty list would mean every market)"
-        )
-    return value
+def _list_naming(what: str, instead: str) -> Any:
+    """`narrowing` for a comma-separated list of `what` (`--tickers A,B`, `--index BRTI`): it must
+    name at least one; `instead` says what to do."""
+
+    def parse(value: str) -> str:
+        if not names_in(value):
+            raise typer.BadParameter(f"names no {what}: {instead}")
+        return value
+
+    parse.__name__ = "str"  # Typer names the option's type after its parser
+    return parse
 
 
-narrowing_list.__name__ = "str"
+narrowing_list = _list_naming("ticker", "name one (an empty list would mean every market)")
 
 
 def tickers_option(help_text: str) -> Any:
     """The option naming the markets a command narrows to, in all its spellings, refused blank
     (`narrowing_list`): one declaration, each command's own help."""
     return typer.Option("--tickers", "--ticker", "--markets", parser=narrowing_list, help=help_text)
+
+
+def index_option(help_text: str) -> Any:
+    """`--index ID,...`, the reference indices a stream or recording takes, refused blank (for
+    `watch cfbenchmarks` blank meant every index): one declaration, each command's own help."""
+    parser = _list_naming("index ID", "name one, or leave --index out")
+    return typer.Option("--index", parser=parser, help=help_text)
 
 
 def event_option(help_text: str) -> Any:

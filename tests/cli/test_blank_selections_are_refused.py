@@ -53,7 +53,7 @@ OPTIONS = {
 
 NARROWING = {
     "--ticker", "--tickers", "--market", "--markets", "--event", "--series", "--assign",
-    "--category",
+    "--category", "--index",
 }  # fmt: skip
 
 CONFIG_KEYS = {
@@ -127,6 +127,10 @@ def test_the_walk_finds_the_narrowing_options() -> None:
     paths = {path for path, _ in _narrowing_options()}
     assert {"kalshi watch", "kalshi markets", "kalshi trade", "kalshi cancel-all"} <= paths
     assert "kalshi series" in paths  # `series --category ""` listed every series
+    # `watch cfbenchmarks --index " "` streamed every index the channel offers
+    assert {"kalshi watch", "kalshi record"} <= {
+        p for p, o in _narrowing_options() if "--index" in o.opts
+    }
 
 
 @pytest.mark.parametrize("blank", ["", "  ", ",", " , "])
