@@ -201,13 +201,16 @@ def test_a_blank_argument_is_refused_before_anything_is_asked(
 
 # texts that are no selection and mean nothing blank: a halt's reason, a market to unassign, the
 # directory a simulator keeps its exchange in and a strategy's parameters file (blank: the current
-# directory)
+# directory), an API key's name and scope (`key generate --name ""` made a key named nothing)
 BLANK_TEXTS = {
     "halt --reason": ["halt", "--reason"],
     "trade --unassign": ["trade", "--unassign"],
     "backtest --params": ["backtest", "--strategy", "spike", "--params"],
     "sim status --data-dir": ["sim", "status", "--data-dir"],
     "sim stop --data-dir": ["sim", "stop", "--data-dir"],
+    "key generate --name": ["key", "generate", "--out", "k.pem", "--name"],
+    "key create --name": ["key", "create", "--out", "k.pem", "--name"],
+    "key generate --scope": ["key", "generate", "--out", "k.pem", "--name", "k", "--scope"],
 }
 
 
