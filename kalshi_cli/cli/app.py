@@ -424,13 +424,7 @@ FORMER_NAMES = {
     "order sell": "order place TICKER --action sell",
     "order get": "order show",
     "order cancel-all --event": "cancel-all --event",
-    "order place --quantity": "order place --count",
-    "order place --qty": "order place --count",
-    "order place --contracts": "order place --count",
-    "order place --yes-price": "order place --price",
     "order place --no-price": "order place --side no --price",
-    "order place --expiration-ts": "order place --expires",
-    "order amend --quantity": "order amend --count",
     "order batch-create": "order batch",
     "order cancel-all --deadline": "cancel-all --deadline",
     "portfolio balance": "balance",
@@ -446,6 +440,17 @@ FORMER_NAMES = {
     "api-keys": "key",
     "completion": "--install-completion",
     "completions": "--install-completion",
+}
+
+# Another tool's option, at every command that has what it is called here
+OPTION_NAMES = {
+    "--quantity": "--count",
+    "--qty": "--count",
+    "--contracts": "--count",
+    "--yes-price": "--price",
+    "--expiration-ts": "--expires",
+    "--output": "--format",
+    "-o": "--format",
 }
 
 
@@ -480,13 +485,16 @@ def _former(ctx: Any, path: list[str], typed: str, after: str | None) -> str | N
             return former
     if (former := FORMER_NAMES.get(" ".join([*path, typed]))) is not None:
         return former
+    options = {o for p in ctx.command.params for o in p.opts}
+    if (now := OPTION_NAMES.get(typed, "")) in options:
+        return " ".join([*path, now])
     said = typed.lstrip("-").replace("-", "_")
     argument = next((p for p in ctx.command.params if p.param_type_name == "argument"), None)
     if argument is not None and said == argument.name:
         return " ".join([*path, said.upper()])
     # the API names a filter by its field (`series_ticker`), the option by what it filters
     option = typed.removesuffix("-ticker")
-    if typed.startswith("--") and any(option in p.opts for p in ctx.command.params):
+    if typed.startswith("--") and option in options:
         return " ".join([*path, option])
     return None
 

@@ -344,6 +344,10 @@ def test_a_top_level_command_asked_for_in_a_group_points_at_it(tmp_path: Path) -
         (["order", "place", "X", "--yes-price", "50"], "kalshi order place --price"),
         (["order", "cancel-all", "--deadline", "5"], "kalshi cancel-all --deadline"),
         (["candlesticks", "X"], "kalshi candles"),
+        # another tool's option, at every command that has what it is called here
+        (["markets", "--output", "json"], "kalshi markets --format"),
+        (["order", "amend", "X", "--quantity", "2"], "kalshi order amend --count"),
+        (["order", "amend", "X", "--yes-price", "50"], "kalshi order amend --price"),
     ],
     ids=" ".join,
 )
