@@ -381,7 +381,33 @@ def _usage_line(exc: typer.TyperException, words: Sequence[str]) -> str:
         return f"No such command '{asked.group(1)}' (it is `{where}`: see `{where} --help`)"
     typed = asked.group(1) if asked else name
     after = next(itertools.islice(itertools.dropwhile(lambda w: w != typed, words), 1, 2), None)
-    return _former_name(ctx, typed, after) or f"{line} (see `{path} --help`)"
+    return (
+        _former_name(ctx, typed, after)
+        or _extra_words(ctx, line)
+        or f"{line} (see `{path} --help`)"
+    )
+
+
+# what another tool's groups take after their name (`kalshi fills list`), where ours need nothing
+_VERBS = {"list", "ls", "get", "show"}
+
+
+def _extra_words(ctx: Any, line: str) -> str | None:
+    """Words a command was given beyond its arguments, when they say what to type instead: a verb
+    after a command that lists or shows by itself (`fills list`), or markets where the command
+    takes them as `--tickers` (`watch ticker KX-A`)."""
+    extra = re.match(r"Got unexpected extra argument\S* \((.*)\)", line)
+    if extra is None:
+        return None
+    words, path = extra.group(1).split(), ctx.command_path
+    given = [str(ctx.params[p.name]) for p in ctx.command.params if p.param_type_name == "argument"]
+    if words[0] in _VERBS and len(words) == 1:
+        where = " ".join([path, *given])
+    elif any("--tickers" in p.opts for p in ctx.command.params):
+        where = " ".join([path, *given, "--tickers", ",".join(words)])
+    else:
+        return None
+    return f"{line} (it is `{where}`: see `{path} --help`)"
 
 
 def _misread_option(ctx: Any, name: str, words: Sequence[str]) -> str | None:

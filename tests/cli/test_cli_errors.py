@@ -348,6 +348,11 @@ def test_a_top_level_command_asked_for_in_a_group_points_at_it(tmp_path: Path) -
         (["markets", "--output", "json"], "kalshi markets --format"),
         (["order", "amend", "X", "--quantity", "2"], "kalshi order amend --count"),
         (["order", "amend", "X", "--yes-price", "50"], "kalshi order amend --price"),
+        # a verb another tool's groups take, after a command that lists or shows by itself
+        (["fills", "list"], "kalshi fills"),
+        (["exchange", "schedule", "get"], "kalshi exchange schedule"),
+        # markets given as arguments where they are an option's
+        (["watch", "ticker", "KX-A", "KX-B"], "kalshi watch ticker --tickers KX-A,KX-B"),
     ],
     ids=" ".join,
 )
