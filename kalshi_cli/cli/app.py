@@ -394,8 +394,8 @@ _VERBS = {"list", "ls", "get", "show"}
 
 def _extra_words(ctx: Any, line: str) -> str | None:
     """Words a command was given beyond its arguments, when they say what to type instead: a verb
-    after a command that lists or shows by itself (`fills list`), or markets where the command
-    takes them as `--tickers` (`watch ticker KX-A`)."""
+    after a command that lists or shows by itself (`fills list`, `market get KX-A`), or markets
+    where the command takes them as `--tickers` (`watch ticker KX-A`)."""
     extra = re.match(r"Got unexpected extra argument\S* \((.*)\)", line)
     if extra is None:
         return None
@@ -403,6 +403,8 @@ def _extra_words(ctx: Any, line: str) -> str | None:
     given = [str(ctx.params[p.name]) for p in ctx.command.params if p.param_type_name == "argument"]
     if words[0] in _VERBS and len(words) == 1:
         where = " ".join([path, *given])
+    elif given and given[-1] in _VERBS:  # `market get KX-A`: the verb was taken as the ticker
+        where = " ".join([path, *given[:-1], *words])
     elif any("--tickers" in p.opts for p in ctx.command.params):
         where = " ".join([path, *given, "--tickers", ",".join(words)])
     else:
@@ -452,6 +454,7 @@ FORMER_NAMES = {
     "order cancel-all --event": "cancel-all --event",
     "order place --no-price": "order place --side no --price",
     "order batch-create": "order batch",
+    "order batch-cancel": "order cancel-all --ticker",
     "order cancel-all --deadline": "cancel-all --deadline",
     "portfolio balance": "balance",
     "portfolio positions": "positions",

@@ -351,6 +351,8 @@ def test_a_top_level_command_asked_for_in_a_group_points_at_it(tmp_path: Path) -
         # a verb another tool's groups take, after a command that lists or shows by itself
         (["fills", "list"], "kalshi fills"),
         (["exchange", "schedule", "get"], "kalshi exchange schedule"),
+        (["market", "get", "KX-A"], "kalshi market KX-A"),
+        (["order", "batch-cancel", "--ticker", "KX-A"], "kalshi order cancel-all --ticker"),
         # markets given as arguments where they are an option's
         (["watch", "ticker", "KX-A", "KX-B"], "kalshi watch ticker --tickers KX-A,KX-B"),
     ],
