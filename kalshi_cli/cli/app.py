@@ -421,11 +421,13 @@ def _misread_option(ctx: Any, name: str, words: Sequence[str]) -> str | None:
         said = f"{root.command_path} {name}{'' if own.is_flag else ' ...'} {path.split(' ', 1)[1]}"
         where = f"`{root.command_path}` itself: put it before the command, `{said}`"
         return f"No such option: {name} ({name} is an option of {where})"
-    argument = next((p for p in ctx.command.params if p.param_type_name == "argument"), None)
-    if argument is not None and name in words and re.fullmatch(r"-\d[\d.,]*", name):
-        # Click reads a negative argument as an option
-        where = argument.human_readable_name
-        return f"Invalid value for {where}: {name} is a negative number (see `{path} --help`)"
+    # Click reads a negative number as options (`-0.1` as -0, -. and -1), the first one named
+    number = next((w for w in words if w.startswith(name) and re.fullmatch(r"-\d[\d.,]*", w)), "")
+    if number and any(p.param_type_name == "argument" for p in ctx.command.params):
+        return (
+            f"Invalid value: {number} is a negative number, read as an option (a value that "
+            f"starts with '-' goes after `--`: see `{path} --help`)"
+        )
     return None
 
 

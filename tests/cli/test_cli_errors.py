@@ -248,6 +248,31 @@ def test_a_global_option_after_the_command_says_where_it_goes(
     )
 
 
+@pytest.mark.parametrize(
+    ("args", "path"),
+    [
+        (["shard", "move", "-5", "--from", "0", "--to", "2"], "kalshi shard move"),
+        (["config", "set", "timeout", "-1"], "kalshi config set"),
+        (["config", "set", "risk.min_edge", "-0.1"], "kalshi config set"),
+        (["config", "set", "risk.daily_loss_limit", "-100"], "kalshi config set"),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, list) else "",
+)
+def test_a_negative_number_given_as_an_argument_says_it_reads_as_an_option(
+    tmp_path: Path, args: list[str], path: str
+) -> None:
+    """Click reads `-0.1` as the options -0, -. and -1: it said `No such option: -0`, and a
+    first rule named the wrong argument (`key` for `config set timeout -1`)."""
+    result = run(args, home=tmp_path)
+    assert result.exit_code == ExitCode.USAGE
+    number = next(a for a in args if a.startswith("-"))
+    assert one_line(result) == (
+        f"Error: Invalid value: {number} is a negative number, read as an option (a value "
+        f"that starts with '-' goes after `--`: see `{path} --help`)"
+    )
+    assert not (tmp_path / "config.yaml").exists()
+
+
 def test_json_and_format_can_be_combined_json_wins(tmp_path: Path) -> None:
     client = FakeClient(balance_cents=100)
     result = run(["balance", "--json", "--format", "csv"], client=client, home=tmp_path)
