@@ -262,6 +262,29 @@ def refuse_blank_paths(command: Any) -> Any:
     return command
 
 
+def exchange_uuid(text: str, hint: str | None = None) -> str:
+    """An id the exchange makes as a UUID (an RFQ's, a quote's, a transfer's), as given: one of
+    another shape is a usage error here, where the exchange would answer 400 and nothing else
+    (openapi.yaml: "malformed IDs return HTTP 400")."""
+    import uuid
+
+    given = non_empty(text, hint)
+    try:
+        uuid.UUID(given)
+    except ValueError:
+        said = f"{given!r} is not an id of the exchange's (a UUID)"
+        raise typer.BadParameter(said, param_hint=hint) from None
+    return given
+
+
+def exchange_uuid_text(text: str) -> str:
+    """`exchange_uuid` as a parser: Click names the option or argument."""
+    return exchange_uuid(text)
+
+
+exchange_uuid_text.__name__ = "str"
+
+
 def identifier_argument(help_text: str) -> Any:
     """An argument naming one thing (a ticker, an order id, a key id), refused blank while the
     line is parsed (`non_empty`): `kalshi market ""` asked the exchange for `/markets/` and
