@@ -71,6 +71,7 @@ FLOAT_OPTIONS = [
     (path, param.opts[0]) for path, _, param in _params() if isinstance(_parser(param), FiniteFloat)
 ]
 
+RFQ_ID = "00000000-0000-4000-8000-000000000000"  # of the exchange's shape: the value is checked
 # options given as text that hold a number: (command path, option, the other arguments it needs)
 NUMERIC_TEXT: list[tuple[tuple[str, ...], str, list[str]]] = [
     (("order", "place"), "--count", ["X", "--side", "yes", "--action", "buy", "--price", "0.5"]),
@@ -84,8 +85,8 @@ NUMERIC_TEXT: list[tuple[tuple[str, ...], str, list[str]]] = [
     (("subaccount", "transfer"), "--amount", ["--from", "0", "--to", "1"]),
     (("rfq", "create"), "--count", ["X"]),
     (("rfq", "create"), "--target-cost", ["X"]),
-    (("quote", "create"), "--yes-bid", ["RID", "--no-bid", "0.5"]),
-    (("quote", "create"), "--no-bid", ["RID", "--yes-bid", "0.5"]),
+    (("quote", "create"), "--yes-bid", [RFQ_ID, "--no-bid", "0.5"]),
+    (("quote", "create"), "--no-bid", [RFQ_ID, "--yes-bid", "0.5"]),
     (("trade",), "--paper-balance", ["--strategy", "spike", "--paper"]),
     (("sim", "serve"), "--balance", []),
     (("backtest",), "--balance", ["--strategy", "spike", "--data", "."]),
