@@ -257,7 +257,7 @@ class KalshiGroup(TyperGroup):
                 typer.echo(exc.format_message(), err=True)
                 return int(ExitCode.USAGE)
             # Click's (vendored by Typer) usage errors: bad flags and values, exit code 2.
-            report(_usage_line(exc, kwargs.get("args") or sys.argv[1:]), exc)
+            report(usage_line(exc, kwargs.get("args") or sys.argv[1:]), exc)
             return int(getattr(exc, "exit_code", ExitCode.USAGE))
         except typer.Abort as exc:
             report("aborted", exc)
@@ -360,7 +360,7 @@ def _silence_stdout() -> None:
     os.close(devnull)
 
 
-def _usage_line(exc: typer.TyperException, words: Sequence[str]) -> str:
+def usage_line(exc: typer.TyperException, words: Sequence[str]) -> str:
     """Click's line, and where a word is that belongs elsewhere (`pnl --state`, `markets --csv`);
     `words` are the command line's, for the word after a name no command has (`orders cancel`)."""
     line = " ".join(exc.format_message().split())

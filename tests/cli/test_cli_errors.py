@@ -248,6 +248,19 @@ def test_a_global_option_after_the_command_says_where_it_goes(
     )
 
 
+def test_a_check_says_where_a_misplaced_option_goes_in_its_nagios_line(tmp_path: Path) -> None:
+    """A cron line with `--state` after `check` read `No such option: --state (Possible options:
+    --set)`: a check's usage error is UNKNOWN (3), its line says what every command's says."""
+    result = run(["check", "positions", "--state", "x.db"], home=tmp_path)
+    assert result.exit_code == 3
+    said = (
+        "No such option: --state (--state is an option of `kalshi` itself: put it before the "
+        "command, `kalshi --state ... check`)"
+    )
+    assert result.stdout == f"KALSHI CHECK UNKNOWN - {said}\n"
+    assert result.stderr == f"Error: {said}\n"
+
+
 @pytest.mark.parametrize(
     ("args", "path"),
     [
