@@ -96,22 +96,33 @@ def narrowing(value: str) -> str:
 narrowing.__name__ = "str"  # Typer names the option's type after its parser
 
 
-def narrowing_list(value: str) -> str:
-    """`narrowing` for a comma-separated list (`--tickers A,B`): it must name at least one."""
-    if not names_in(value):
-        raise typer.BadParameter(
-            "names no ticker: name one (an empty list would mean every market)"
-        )
-    return value
+def _list_naming(what: str, instead: str) -> Any:
+    """`narrowing` for a comma-separated list of `what` (`--tickers A,B`, `--index BRTI`): it must
+    name at least one; `instead` says what to do."""
+
+    def parse(value: str) -> str:
+        if not names_in(value):
+            raise typer.BadParameter(f"names no {what}: {instead}")
+        return value
+
+    parse.__name__ = "str"  # Typer names the option's type after its parser
+    return parse
 
 
-narrowing_list.__name__ = "str"
+narrowing_list = _list_naming("ticker", "name one (an empty list would mean every market)")
 
 
 def tickers_option(help_text: str) -> Any:
     """The option naming the markets a command narrows to, in all its spellings, refused blank
     (`narrowing_list`): one declaration, each command's own help."""
     return typer.Option("--tickers", "--ticker", "--markets", parser=narrowing_list, help=help_text)
+
+
+def index_option(help_text: str) -> Any:
+    """`--index ID,...`, the reference indices a stream or recording takes, refused blank (for
+    `watch cfbenchmarks` blank meant every index): one declaration, each command's own help."""
+    parser = _list_naming("index ID", "name one, or leave --index out")
+    return typer.Option("--index", parser=parser, help=help_text)
 
 
 def event_option(help_text: str) -> Any:
@@ -181,11 +192,21 @@ def _time_checked(param: typer.CallbackParam, value: str | None) -> str | None:
     return value
 
 
-def time_option(flag: str, help_text: str) -> Any:
-    """A moment a command starts or stops at (`--since`, `--from`, `--to`): read by `parse_since`
-    while the line is parsed, so a bad one is refused before anything is asked; one declaration,
-    each command's own help."""
-    return typer.Option(flag, help=help_text, callback=_time_checked)
+def _start_checked(param: typer.CallbackParam, value: str | None) -> str | None:
+    """`_time_checked`, and not in the future: nothing can have happened since then (a
+    mistyped year listed nothing and exited 0)."""
+    import time
+
+    if value is not None and parse_since(value, param.opts[0]) > time.time():
+        raise typer.BadParameter(f"{value} is in the future", param_hint=param.opts[0])
+    return value
+
+
+def time_option(flag: str, help_text: str, *, end: bool = False) -> Any:
+    """A moment a command starts (`--since`, `--from`: never in the future) or stops at (`--to`,
+    `end`): read by `parse_since` while the line is parsed, so a bad one is refused before
+    anything is asked; one declaration, each command's own help."""
+    return typer.Option(flag, help=help_text, callback=_time_checked if end else _start_checked)
 
 
 def non_empty(text: str, hint: str | None = None) -> str:
@@ -240,6 +261,29 @@ def refuse_blank_paths(command: Any) -> Any:
     for sub in getattr(command, "commands", {}).values():
         refuse_blank_paths(sub)
     return command
+
+
+def exchange_uuid(text: str, hint: str | None = None) -> str:
+    """An id the exchange makes as a UUID (an RFQ's, a quote's, a transfer's), as given: one of
+    another shape is a usage error here, where the exchange would answer 400 and nothing else
+    (openapi.yaml: "malformed IDs return HTTP 400")."""
+    import uuid
+
+    given = non_empty(text, hint)
+    try:
+        uuid.UUID(given)
+    except ValueError:
+        said = f"{given!r} is not an id of the exchange's (a UUID)"
+        raise typer.BadParameter(said, param_hint=hint) from None
+    return given
+
+
+def exchange_uuid_text(text: str) -> str:
+    """`exchange_uuid` as a parser: Click names the option or argument."""
+    return exchange_uuid(text)
+
+
+exchange_uuid_text.__name__ = "str"
 
 
 def identifier_argument(help_text: str) -> Any:

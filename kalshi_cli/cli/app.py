@@ -257,7 +257,7 @@ class KalshiGroup(TyperGroup):
                 typer.echo(exc.format_message(), err=True)
                 return int(ExitCode.USAGE)
             # Click's (vendored by Typer) usage errors: bad flags and values, exit code 2.
-            report(_usage_line(exc), exc)
+            report(usage_line(exc, kwargs.get("args") or sys.argv[1:]), exc)
             return int(getattr(exc, "exit_code", ExitCode.USAGE))
         except typer.Abort as exc:
             report("aborted", exc)
@@ -360,8 +360,9 @@ def _silence_stdout() -> None:
     os.close(devnull)
 
 
-def _usage_line(exc: typer.TyperException) -> str:
-    """Click's line, and where a word is that belongs elsewhere (`pnl --state`, `markets --csv`)."""
+def usage_line(exc: typer.TyperException, words: Sequence[str]) -> str:
+    """Click's line, and where a word is that belongs elsewhere (`pnl --state`, `markets --csv`);
+    `words` are the command line's, for the word after a name no command has (`orders cancel`)."""
     line = " ".join(exc.format_message().split())
     ctx = getattr(exc, "ctx", None)
     if ctx is None or getattr(exc, "exit_code", None) != ExitCode.USAGE:
@@ -370,16 +371,64 @@ def _usage_line(exc: typer.TyperException) -> str:
     value = (name or "").lstrip("-")
     choice = next((p for p in ctx.command.params if value in getattr(p.type, "choices", ())), None)
     asked = re.match(r"No such command '([^']+)'", line)
-    if ctx is not root and name in {n for p in root.command.params for n in p.opts}:
-        where = f"`{root.command_path}` itself: put it before the command, `{root.command_path}"
-        return f"{line} ({name} is an option of {where} {name} ... {ctx.info_name}`)"
+    if name and (misread := _misread_option(ctx, name, words)):
+        return misread
     if name and choice is not None:
         where = f"{path} {max(choice.opts, key=len)} {value}"
         return f"No such option: {name} (it is `{where}`: see `{path} --help`)"
     if asked and ctx is not root and asked.group(1) in {e.name for e in COMMANDS}:
         where = f"{root.command_path} {asked.group(1)}"
         return f"No such command '{asked.group(1)}' (it is `{where}`: see `{where} --help`)"
-    return _former_name(ctx, asked.group(1) if asked else name) or f"{line} (see `{path} --help`)"
+    typed = asked.group(1) if asked else name
+    after = next(itertools.islice(itertools.dropwhile(lambda w: w != typed, words), 1, 2), None)
+    return (
+        _former_name(ctx, typed, after)
+        or _extra_words(ctx, line)
+        or f"{line} (see `{path} --help`)"
+    )
+
+
+# what another tool's groups take after their name (`kalshi fills list`), where ours need nothing
+_VERBS = {"list", "ls", "get", "show"}
+
+
+def _extra_words(ctx: Any, line: str) -> str | None:
+    """Words a command was given beyond its arguments, when they say what to type instead: a verb
+    after a command that lists or shows by itself (`fills list`, `market get KX-A`), or markets
+    where the command takes them as `--tickers` (`watch ticker KX-A`)."""
+    extra = re.match(r"Got unexpected extra argument\S* \((.*)\)", line)
+    if extra is None:
+        return None
+    words, path = extra.group(1).split(), ctx.command_path
+    given = [str(ctx.params[p.name]) for p in ctx.command.params if p.param_type_name == "argument"]
+    if words[0] in _VERBS and len(words) == 1:
+        where = " ".join([path, *given])
+    elif given and given[-1] in _VERBS:  # `market get KX-A`: the verb was taken as the ticker
+        where = " ".join([path, *given[:-1], *words])
+    elif any("--tickers" in p.opts for p in ctx.command.params):
+        where = " ".join([path, *given, "--tickers", ",".join(words)])
+    else:
+        return None
+    return f"{line} (it is `{where}`: see `{path} --help`)"
+
+
+def _misread_option(ctx: Any, name: str, words: Sequence[str]) -> str | None:
+    """An option no command has that is something else: one of the root's typed after the
+    command (`pnl --state`), or a negative number given as an argument (`shard move -5`)."""
+    root, path = ctx.find_root(), ctx.command_path
+    if ctx is not root and (own := next((p for p in root.command.params if name in p.opts), None)):
+        # the whole command after the root's name, and a value only where the option takes one
+        said = f"{root.command_path} {name}{'' if own.is_flag else ' ...'} {path.split(' ', 1)[1]}"
+        where = f"`{root.command_path}` itself: put it before the command, `{said}`"
+        return f"No such option: {name} ({name} is an option of {where})"
+    # Click reads a negative number as options (`-0.1` as -0, -. and -1), the first one named
+    number = next((w for w in words if w.startswith(name) and re.fullmatch(r"-\d[\d.,]*", w)), "")
+    if number and any(p.param_type_name == "argument" for p in ctx.command.params):
+        return (
+            f"Invalid value: {number} is a negative number, read as an option (a value that "
+            f"starts with '-' goes after `--`: see `{path} --help`)"
+        )
+    return None
 
 
 # What a trader of an older release or of another Kalshi tool types, by the command path it is
@@ -405,22 +454,46 @@ FORMER_NAMES = {
     "order sell": "order place TICKER --action sell",
     "order get": "order show",
     "order cancel-all --event": "cancel-all --event",
-    "order place --quantity": "order place --count",
-    "order place --qty": "order place --count",
-    "order place --contracts": "order place --count",
+    "order place --no-price": "order place --side no --price",
+    "order batch-create": "order batch",
+    "order batch-cancel": "order cancel-all --ticker",
+    "order cancel-all --deadline": "cancel-all --deadline",
+    "portfolio balance": "balance",
+    "portfolio positions": "positions",
+    "portfolio position": "positions",
+    "portfolio fills": "fills",
+    "portfolio fill": "fills",
+    "portfolio settlements": "settlements",
+    "portfolio settlement": "settlements",
+    "portfolio orders": "order list",
+    "candlesticks": "candles",
+    "exchange-status": "exchange status",
+    "api-keys": "key",
+    "completion": "--install-completion",
+    "completions": "--install-completion",
+}
+
+# Another tool's option, at every command that has what it is called here
+OPTION_NAMES = {
+    "--quantity": "--count",
+    "--qty": "--count",
+    "--contracts": "--count",
+    "--yes-price": "--price",
+    "--expiration-ts": "--expires",
+    "--output": "--format",
+    "-o": "--format",
 }
 
 
-def _former_name(ctx: Any, typed: str | None) -> str | None:
-    """One line for a name of `FORMER_NAMES` (`kalshi cancel`), or for an argument given as an
-    option (`kalshi market --ticker X`), saying what it is now; None for any other."""
+def _former_name(ctx: Any, typed: str | None, after: str | None) -> str | None:
+    """One line for a name of `FORMER_NAMES` (`kalshi cancel`, `kalshi portfolio balance`, with
+    the word `after` it), a group named in the plural (`kalshi orders cancel`), or an argument
+    or option given by the API's name of it (`kalshi market --ticker X`, `order cancel
+    --order-id X`, `markets --series-ticker S`), saying what it is now; None for any other."""
     if not typed:
         return None
     root, path = ctx.find_root().command_path, ctx.command_path.split()[1:]
-    former = FORMER_NAMES.get(" ".join([*path, typed]))
-    argument = next((p for p in ctx.command.params if p.param_type_name == "argument"), None)
-    if former is None and argument is not None and typed.lstrip("-") == argument.name:
-        former = " ".join([*path, (argument.name or "").upper()])
+    former = _former(ctx, path, typed, after)
     if former is None:
         return None
     # the command's own words, without its arguments and options, for its --help
@@ -430,6 +503,31 @@ def _former_name(ctx: Any, typed: str | None) -> str | None:
     where = f"{root} {command}".strip()
     said = f"option: {typed}" if typed.startswith("-") else f"command '{typed}'"
     return f"No such {said} (it is `{root} {former}`: see `{where} --help`)"
+
+
+def _former(ctx: Any, path: list[str], typed: str, after: str | None) -> str | None:
+    """What `typed` (then `after`) at the command `path` is called now, without the root's name."""
+    if after is not None and not typed.startswith("-"):
+        former = FORMER_NAMES.get(" ".join([*path, typed, after]))
+        group = ctx.command.get_command(ctx, typed.removesuffix("s")) if typed[-1] == "s" else None
+        if former is None and group is not None and hasattr(group, "commands"):
+            former = " ".join([*path, group.name, *([after] if after in group.commands else [])])
+        if former is not None:
+            return former
+    if (former := FORMER_NAMES.get(" ".join([*path, typed]))) is not None:
+        return former
+    options = {o for p in ctx.command.params for o in p.opts}
+    if (now := OPTION_NAMES.get(typed, "")) in options:
+        return " ".join([*path, now])
+    said = typed.lstrip("-").replace("-", "_")
+    argument = next((p for p in ctx.command.params if p.param_type_name == "argument"), None)
+    if argument is not None and said == argument.name:
+        return " ".join([*path, said.upper()])
+    # the API names a filter by its field (`series_ticker`), the option by what it filters
+    option = typed.removesuffix("-ticker")
+    if typed.startswith("--") and option in options:
+        return " ".join([*path, option])
+    return None
 
 
 app = typer.Typer(

@@ -317,7 +317,7 @@ def candles_command(
     ] = None,
     end: Annotated[
         str | None,
-        time_option("--to", "Last candle's time; default: the period in progress."),
+        time_option("--to", "Last candle's time; default: the period in progress.", end=True),
     ] = None,
     chart: Annotated[
         bool, typer.Option("--chart", help="Draw the candles in the terminal instead of a table.")

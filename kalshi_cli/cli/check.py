@@ -60,11 +60,14 @@ class NagiosCommand(TyperCommand):
         try:
             return list(super().parse_args(ctx, args))
         except typer.TyperException as exc:
-            if getattr(exc, "exit_code", None) == 2:
-                reason = " ".join(exc.format_message().split())
-                _render(None, [CheckResult("check", CheckStatus.UNKNOWN, reason)], as_json)
-                exc.exit_code = UNKNOWN
-            raise
+            if getattr(exc, "exit_code", None) != 2:
+                raise
+            from kalshi_cli.cli.app import report, usage_line
+
+            reason = usage_line(exc, args)  # every command's words (`--state` goes before it)
+            _render(None, [CheckResult("check", CheckStatus.UNKNOWN, reason)], as_json)
+            report(reason, exc)
+            raise typer.Exit(UNKNOWN) from None
 
 
 COMMAND_CLASS = NagiosCommand  # `check` is built of it (cli/app.py `load_command`)

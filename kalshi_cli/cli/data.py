@@ -25,6 +25,7 @@ from kalshi_cli.cli._options import (
     PeriodOpt,
     TickersOpt,
     event_option,
+    index_option,
     parse_since,
     series_option,
     time_option,
@@ -75,9 +76,8 @@ def record_command(
     all_open: Annotated[bool, typer.Option("--all-open", help="Every open market.")] = False,
     index: Annotated[
         str | None,
-        typer.Option(
-            "--index",
-            help="Comma-separated CF Benchmarks index IDs to record too (e.g. BRTI); those "
+        index_option(
+            "Comma-separated CF Benchmarks index IDs to record too (e.g. BRTI); those "
             "the markets' rules name are recorded anyway.",
         ),
     ] = None,
@@ -344,7 +344,9 @@ def download_command(
     series: Annotated[str | None, series_option("Every market of this series.")] = None,
     event: Annotated[str | None, event_option("Every market of this event.")] = None,
     from_: Annotated[str | None, time_option("--from", "From this date or time (UTC).")] = None,
-    to: Annotated[str | None, time_option("--to", "Up to this date or time (UTC).")] = None,
+    to: Annotated[
+        str | None, time_option("--to", "Up to this date or time (UTC).", end=True)
+    ] = None,
     period: PeriodOpt = Period.HOUR,
     as_json: JsonOpt = False,
     env: EnvOpt = None,

@@ -25,6 +25,7 @@ from kalshi_cli.cli._options import (
     JsonOpt,
     YesOpt,
     identifier_argument,
+    non_empty_text,
     subaccount_option,
 )
 from kalshi_cli.cli._output import Column, Output
@@ -46,7 +47,7 @@ KEY_COLUMNS = (
     Column("scopes", "scopes"),
     Column("subaccount", "subaccount"),
 )
-NameOpt = Annotated[str, typer.Option("--name", help="What the key is for.")]
+NameOpt = Annotated[str, typer.Option("--name", parser=non_empty_text, help="What the key is for.")]
 KeyTypeOpt = Annotated[
     KeyKind,
     typer.Option("--type", help="Type of the key pair made.", case_sensitive=False),
@@ -55,6 +56,7 @@ ScopeOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--scope",
+        parser=non_empty_text,
         help="A scope to grant (repeat for more): read, write, write::trade, ... "
         "Default: read and write.",
     ),

@@ -51,8 +51,10 @@ class QuoteStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-RfqArg = Annotated[str, _options.identifier_argument("The RFQ's id.")]
-QuoteArg = Annotated[str, _options.identifier_argument("The quote's id.")]
+RfqArg = Annotated[str, typer.Argument(parser=_options.exchange_uuid_text, help="The RFQ's id.")]
+QuoteArg = Annotated[
+    str, typer.Argument(parser=_options.exchange_uuid_text, help="The quote's id.")
+]
 RestRemainderOpt = Annotated[
     bool, typer.Option("--rest-remainder", help="Rest what does not fill on the book.")
 ]
@@ -408,7 +410,10 @@ def rfq_cancel_command(rfq_id: RfqArg, as_json: JsonOpt = False, env: EnvOpt = N
 @quote_app.command("list")
 def quote_list_command(
     *,
-    rfq: Annotated[str | None, typer.Option("--rfq", help="Only quotes on this RFQ.")] = None,
+    rfq: Annotated[
+        str | None,
+        typer.Option("--rfq", parser=_options.exchange_uuid_text, help="Only quotes on this RFQ."),
+    ] = None,
     status: Annotated[
         QuoteStatus | None,
         typer.Option(
@@ -433,7 +438,7 @@ def quote_list_command(
     app, out = begin(env, as_json=as_json, fmt=fmt)
     client = app.client(auth=True)
     quotes = client.communications.iter_quotes(
-        rfq_id=None if rfq is None else _options.non_empty(rfq, "--rfq"),
+        rfq_id=rfq,
         status=None if status is None else status.value,
         mine=mine,
         on_my_rfqs=on_my_rfqs,

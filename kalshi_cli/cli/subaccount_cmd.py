@@ -21,6 +21,7 @@ from kalshi_cli.cli._options import (
     OnOff,
     SubaccountOpt,
     YesOpt,
+    exchange_uuid,
     shard_option,
     subaccount_option,
 )
@@ -89,10 +90,7 @@ def parse_transfer_id(text: str | None) -> str:
     """The given client transfer id (a UUID), or a new one."""
     if text is None:
         return str(uuid.uuid4())
-    try:
-        return str(uuid.UUID(text))
-    except ValueError:
-        raise typer.BadParameter("must be a UUID", param_hint="--client-transfer-id") from None
+    return str(uuid.UUID(exchange_uuid(text, "--client-transfer-id")))
 
 
 @subaccount_app.command("transfer")

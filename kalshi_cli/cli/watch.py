@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from kalshi_cli.cli._context import begin
-from kalshi_cli.cli._options import DurationOpt, EnvOpt, tickers_option
+from kalshi_cli.cli._options import DurationOpt, EnvOpt, index_option, tickers_option
 from kalshi_cli.vocabulary.names import names_in
 
 
@@ -28,9 +28,8 @@ def watch_command(
     ] = None,
     index: Annotated[
         str | None,
-        typer.Option(
-            "--index",
-            help="Comma-separated index IDs for cfbenchmarks and cfbenchmarks5hz (e.g. BRTI), "
+        index_option(
+            "Comma-separated index IDs for cfbenchmarks and cfbenchmarks5hz (e.g. BRTI), "
             "underlying tickers for pyth (default: every one).",
         ),
     ] = None,

@@ -53,7 +53,7 @@ OPTIONS = {
 
 NARROWING = {
     "--ticker", "--tickers", "--market", "--markets", "--event", "--series", "--assign",
-    "--category",
+    "--category", "--index",
 }  # fmt: skip
 
 CONFIG_KEYS = {
@@ -127,6 +127,10 @@ def test_the_walk_finds_the_narrowing_options() -> None:
     paths = {path for path, _ in _narrowing_options()}
     assert {"kalshi watch", "kalshi markets", "kalshi trade", "kalshi cancel-all"} <= paths
     assert "kalshi series" in paths  # `series --category ""` listed every series
+    # `watch cfbenchmarks --index " "` streamed every index the channel offers
+    assert {"kalshi watch", "kalshi record"} <= {
+        p for p, o in _narrowing_options() if "--index" in o.opts
+    }
 
 
 @pytest.mark.parametrize("blank", ["", "  ", ",", " , "])
@@ -197,13 +201,16 @@ def test_a_blank_argument_is_refused_before_anything_is_asked(
 
 # texts that are no selection and mean nothing blank: a halt's reason, a market to unassign, the
 # directory a simulator keeps its exchange in and a strategy's parameters file (blank: the current
-# directory)
+# directory), an API key's name and scope (`key generate --name ""` made a key named nothing)
 BLANK_TEXTS = {
     "halt --reason": ["halt", "--reason"],
     "trade --unassign": ["trade", "--unassign"],
     "backtest --params": ["backtest", "--strategy", "spike", "--params"],
     "sim status --data-dir": ["sim", "status", "--data-dir"],
     "sim stop --data-dir": ["sim", "stop", "--data-dir"],
+    "key generate --name": ["key", "generate", "--out", "k.pem", "--name"],
+    "key create --name": ["key", "create", "--out", "k.pem", "--name"],
+    "key generate --scope": ["key", "generate", "--out", "k.pem", "--name", "k", "--scope"],
 }
 
 

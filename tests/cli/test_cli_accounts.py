@@ -85,6 +85,10 @@ def test_create_fund_and_list_subaccounts(kalshi: Kalshi) -> None:
     for bad in ("1.005", "-3", "ten"):
         refused = kalshi("subaccount", "transfer", "--from", "0", "--to", "1", "--amount", bad)
         assert refused.exit_code == ExitCode.USAGE, refused.output
+    for bad in ("nope", " "):
+        refused = kalshi(*args, "--client-transfer-id", bad)
+        assert refused.exit_code == ExitCode.USAGE, refused.output
+        assert "--client-transfer-id" in refused.stderr, refused.stderr
     too_much = kalshi(*args[:-1], "5000.00")
     assert too_much.exit_code == ExitCode.REJECTED, too_much.output
     assert "insufficient_balance" in too_much.stderr

@@ -225,13 +225,65 @@ def test_bad_flags_are_one_line_usage_errors(
     assert line.endswith("--help`)")
 
 
-def test_a_global_option_after_the_command_says_where_it_goes(tmp_path: Path) -> None:
-    result = run(["pnl", "--state", str(tmp_path / "x.db")], home=tmp_path)
+@pytest.mark.parametrize(
+    ("args", "where"),
+    [
+        (["pnl", "--state", "x.db"], "kalshi --state ... pnl"),
+        (["state", "bind", "--state", "x.db"], "kalshi --state ... state bind"),
+        (["order", "place", "X", "--state", "x.db"], "kalshi --state ... order place"),
+        (["order", "--config", "c.yaml", "list"], "kalshi --config ... order"),
+        (["trade", "--version"], "kalshi --version trade"),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, list) else "",
+)
+def test_a_global_option_after_the_command_says_where_it_goes(
+    tmp_path: Path, args: list[str], where: str
+) -> None:
+    result = run(args, home=tmp_path)
     assert result.exit_code == ExitCode.USAGE
+    name = next(a for a in args if a.startswith("--"))
     assert one_line(result) == (
-        "Error: No such option: --state (--state is an option of `kalshi` itself: put it "
-        "before the command, `kalshi --state ... pnl`)"
+        f"Error: No such option: {name} ({name} is an option of `kalshi` itself: put it "
+        f"before the command, `{where}`)"
     )
+
+
+def test_a_check_says_where_a_misplaced_option_goes_in_its_nagios_line(tmp_path: Path) -> None:
+    """A cron line with `--state` after `check` read `No such option: --state (Possible options:
+    --set)`: a check's usage error is UNKNOWN (3), its line says what every command's says."""
+    result = run(["check", "positions", "--state", "x.db"], home=tmp_path)
+    assert result.exit_code == 3
+    said = (
+        "No such option: --state (--state is an option of `kalshi` itself: put it before the "
+        "command, `kalshi --state ... check`)"
+    )
+    assert result.stdout == f"KALSHI CHECK UNKNOWN - {said}\n"
+    assert result.stderr == f"Error: {said}\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "path"),
+    [
+        (["shard", "move", "-5", "--from", "0", "--to", "2"], "kalshi shard move"),
+        (["config", "set", "timeout", "-1"], "kalshi config set"),
+        (["config", "set", "risk.min_edge", "-0.1"], "kalshi config set"),
+        (["config", "set", "risk.daily_loss_limit", "-100"], "kalshi config set"),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, list) else "",
+)
+def test_a_negative_number_given_as_an_argument_says_it_reads_as_an_option(
+    tmp_path: Path, args: list[str], path: str
+) -> None:
+    """Click reads `-0.1` as the options -0, -. and -1: it said `No such option: -0`, and a
+    first rule named the wrong argument (`key` for `config set timeout -1`)."""
+    result = run(args, home=tmp_path)
+    assert result.exit_code == ExitCode.USAGE
+    number = next(a for a in args if a.startswith("-"))
+    assert one_line(result) == (
+        f"Error: Invalid value: {number} is a negative number, read as an option (a value "
+        f"that starts with '-' goes after `--`: see `{path} --help`)"
+    )
+    assert not (tmp_path / "config.yaml").exists()
 
 
 def test_json_and_format_can_be_combined_json_wins(tmp_path: Path) -> None:
@@ -318,6 +370,29 @@ def test_a_top_level_command_asked_for_in_a_group_points_at_it(tmp_path: Path) -
         (["order", "place", "--ticker", "X"], "kalshi order place TICKER"),
         (["order", "place", "X", "--quantity", "3"], "kalshi order place --count"),
         (["version"], "kalshi --version"),
+        # a command of a group another tool has under another name (two words at the root)
+        (["portfolio", "balance"], "kalshi balance"),
+        (["portfolio", "fills"], "kalshi fills"),
+        # a group's name in the plural, with its command after it
+        (["orders", "cancel", "X"], "kalshi order cancel"),
+        (["subaccounts", "list"], "kalshi subaccount list"),
+        # the API's name of an option (`series_ticker`) or of an argument (`order_id`)
+        (["markets", "--series-ticker", "S"], "kalshi markets --series"),
+        (["order", "cancel", "--order-id", "X"], "kalshi order cancel ORDER_ID"),
+        (["order", "place", "X", "--yes-price", "50"], "kalshi order place --price"),
+        (["order", "cancel-all", "--deadline", "5"], "kalshi cancel-all --deadline"),
+        (["candlesticks", "X"], "kalshi candles"),
+        # another tool's option, at every command that has what it is called here
+        (["markets", "--output", "json"], "kalshi markets --format"),
+        (["order", "amend", "X", "--quantity", "2"], "kalshi order amend --count"),
+        (["order", "amend", "X", "--yes-price", "50"], "kalshi order amend --price"),
+        # a verb another tool's groups take, after a command that lists or shows by itself
+        (["fills", "list"], "kalshi fills"),
+        (["exchange", "schedule", "get"], "kalshi exchange schedule"),
+        (["market", "get", "KX-A"], "kalshi market KX-A"),
+        (["order", "batch-cancel", "--ticker", "KX-A"], "kalshi order cancel-all --ticker"),
+        # markets given as arguments where they are an option's
+        (["watch", "ticker", "KX-A", "KX-B"], "kalshi watch ticker --tickers KX-A,KX-B"),
     ],
     ids=" ".join,
 )

@@ -71,6 +71,7 @@ FLOAT_OPTIONS = [
     (path, param.opts[0]) for path, _, param in _params() if isinstance(_parser(param), FiniteFloat)
 ]
 
+RFQ_ID = "00000000-0000-4000-8000-000000000000"  # of the exchange's shape: the value is checked
 # options given as text that hold a number: (command path, option, the other arguments it needs)
 NUMERIC_TEXT: list[tuple[tuple[str, ...], str, list[str]]] = [
     (("order", "place"), "--count", ["X", "--side", "yes", "--action", "buy", "--price", "0.5"]),
@@ -84,8 +85,8 @@ NUMERIC_TEXT: list[tuple[tuple[str, ...], str, list[str]]] = [
     (("subaccount", "transfer"), "--amount", ["--from", "0", "--to", "1"]),
     (("rfq", "create"), "--count", ["X"]),
     (("rfq", "create"), "--target-cost", ["X"]),
-    (("quote", "create"), "--yes-bid", ["RID", "--no-bid", "0.5"]),
-    (("quote", "create"), "--no-bid", ["RID", "--yes-bid", "0.5"]),
+    (("quote", "create"), "--yes-bid", [RFQ_ID, "--no-bid", "0.5"]),
+    (("quote", "create"), "--no-bid", [RFQ_ID, "--yes-bid", "0.5"]),
     (("trade",), "--paper-balance", ["--strategy", "spike", "--paper"]),
     (("sim", "serve"), "--balance", []),
     (("backtest",), "--balance", ["--strategy", "spike", "--data", "."]),
@@ -275,7 +276,7 @@ def test_every_time_option_is_listed() -> None:
     read_as_times = {
         (path, param.opts[0])
         for path, _, param in _params()
-        if getattr(param.callback, "__name__", "") == "_time_checked"
+        if getattr(param.callback, "__name__", "") in ("_time_checked", "_start_checked")
     }
     assert read_as_times == listed
 
@@ -291,6 +292,21 @@ def test_a_time_option_refuses_a_blank_or_unreadable_time(
     result = run([*path, *rest, f"{option}={value}"], home=tmp_path)  # no client: nothing asked
     line = _one_usage_line(result)
     assert option in line, line
+
+
+@pytest.mark.parametrize(
+    ("path", "option", "rest"),
+    [(path, option, rest) for path, option, rest in TIME_OPTIONS if option != "--to"],
+    ids=_case_id,
+)
+def test_a_moment_a_listing_starts_at_is_not_in_the_future(
+    tmp_path: Path, path: tuple[str, ...], option: str, rest: list[str]
+) -> None:
+    """`fills --since 2099-01-01` (2019 mistyped) said "nothing matched" and `pnl --since` $0.00,
+    exit 0: a start in the future is a usage error, with no client built (nothing asked)."""
+    result = run([*path, *rest, f"{option}=2099-01-01"], home=tmp_path)
+    line = _one_usage_line(result)
+    assert f"Invalid value for {option}: 2099-01-01 is in the future" in line, line
 
 
 ORDER_EXPIRY = {

@@ -22,6 +22,7 @@ from tests.conftest import REAL_CLOCK_WINDOW_S, SimHarness
 from tests.prime_tier import Kalshi, kalshi_as, prime_simulator, state_path
 
 T = "KXRFQCLI-26JAN01-A"
+U = "00000000-0000-4000-8000-000000000000"  # an id of the exchange's shape that names nothing
 
 
 @pytest.fixture
@@ -132,14 +133,22 @@ def test_cancel_closes_an_rfq_and_a_quote(
         ("rfq", "create", T, "--target-cost", "ten"),
         ("rfq", "create", T, "--count", "5", "--subaccount", "64"),
         ("rfq", "show", " "),
-        ("quote", "create", "r", "--yes-bid", "1.00", "--no-bid", "0.50"),
-        ("quote", "create", "r", "--yes-bid", "0.12345", "--no-bid", "0.50"),
-        ("quote", "create", "r", "--yes-bid", "-0.10", "--no-bid", "0.50"),
-        ("quote", "create", "r", "--yes-bid", "nan", "--no-bid", "0.50"),
-        ("quote", "create", "r", "--yes-bid", "0", "--no-bid", "0"),
-        ("quote", "accept", "q", "--side", "maybe"),
-        ("quote", "accept", "q"),
+        ("quote", "create", U, "--yes-bid", "1.00", "--no-bid", "0.50"),
+        ("quote", "create", U, "--yes-bid", "0.12345", "--no-bid", "0.50"),
+        ("quote", "create", U, "--yes-bid", "-0.10", "--no-bid", "0.50"),
+        ("quote", "create", U, "--yes-bid", "nan", "--no-bid", "0.50"),
+        ("quote", "create", U, "--yes-bid", "0", "--no-bid", "0"),
+        ("quote", "accept", U, "--side", "maybe"),
+        ("quote", "accept", U),
         ("quote", "list", "--status", "gone"),
+        # an RFQ's or a quote's id is a UUID (openapi.yaml: a malformed one is answered 400)
+        ("rfq", "show", "NOPE"),
+        ("rfq", "cancel", "NOPE"),
+        ("quote", "show", "NOPE"),
+        ("quote", "confirm", "NOPE"),
+        ("quote", "accept", "NOPE", "--side", "yes"),
+        ("quote", "create", "NOPE", "--yes-bid", "0.40", "--no-bid", "0.40"),
+        ("quote", "list", "--rfq", "NOPE"),
     ],
 )
 def test_bad_input_is_refused_and_nothing_is_sent(

@@ -96,6 +96,7 @@ def test_shard_move_moves_once_and_prints_where_the_money_is(
     ("args", "said"),
     [
         (["0", "--from", "0", "--to", "2"], "AMOUNT"),
+        (["-5", "--from", "0", "--to", "2"], "Invalid value: -5 is a negative number"),
         (["ten", "--from", "0", "--to", "2"], "AMOUNT"),
         (["1.00001", "--from", "0", "--to", "2"], "finer than $0.0001"),
         (["5", "--from", "2", "--to", "2"], "both name shard 2"),
