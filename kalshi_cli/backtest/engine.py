@@ -216,8 +216,8 @@ class ReplayFeed:
         self.clock = clock
         self.replay = BookReplay(self._on_replay)
         self.messages: list[FeedMessage] = []
-        self.changed: dict[str, None] = {}  # in the order of their first change, as live
-        self.data_at: dict[str, float] = {}  # ticker -> time of its last book data
+        self.changed: dict[str, float] = {}  # since the drain, in the order of first change
+        self.data_at: dict[str, float] = {}  # ticker -> time of its last book data, at the drain
         self.latest = -math.inf  # the newest data applied
         # the newest book or trade record of the run's markets: what there is to trade on.
         # An index value is data a decision sees (`latest`), but none of a market's, and a
@@ -258,7 +258,7 @@ class ReplayFeed:
         return book is not None and book.fresh
 
     def data_age(self, ticker: str) -> float:
-        at = self.data_at.get(ticker)
+        at = self.changed.get(ticker) or self.data_at.get(ticker)
         return math.inf if at is None else max(self.clock.wall() - at, 0.0)
 
     def last_message_age(self) -> float:
@@ -271,6 +271,7 @@ class ReplayFeed:
         messages = self.messages
         for ticker in self.changed:
             messages.append(self._book_said[ticker])
+        self.data_at.update(self.changed)
         for index_id in self.index_changed:
             messages.append(FeedMessage(MessageKind.INDEX, index_id, source="replay"))
         self.messages = []
@@ -295,6 +296,7 @@ class Driver:
         self.venue = venue
         self.applier = FeedApplier(venue)
         self.book_changed = self.applier.book  # without its look-ups for each book change
+        self._delta = feed.replay.delta
         self.clock = clock
         self.book_events = 0
         self.pending_since: float | None = None  # time of the first unseen news
@@ -312,16 +314,15 @@ class Driver:
         clock = self.clock
         if t > clock._wall:  # noqa: PLR1730 - `ReplayClock.set` inline, without a call to max
             clock._wall = t
-        feed, replay = self.feed, self.feed.replay
+        feed = self.feed
         if type(obj) is DeltaMessage:  # most of the traffic: each record's type is told once
+            book = self._delta(ns, obj)  # None unless the book is fresh after it
             ticker: str | None = obj.msg.market_ticker
-            book = replay.delta(ns, obj)
-            # a delta changes in place the mappings the venue was given with the book's
-            # snapshot: the venue hears of it only where it has matching to do
-            tell = False
+            # the venue was given the book's mappings, which a delta changes in place: it hears of
+            tell = False  # one only where it has matching to do (`matches_in`)
         else:
             tell = True
-            replay.apply_record(ns, obj, is_local)
+            feed.replay.apply_record(ns, obj, is_local)
             if type(obj) is SnapshotMessage:
                 ticker = obj.msg.market_ticker
             elif isinstance(obj, Misshapen) and obj.type in BOOK_TYPES:
@@ -330,15 +331,15 @@ class Driver:
                 if not isinstance(obj, LocalNote):
                     self._news(t, obj)
                 return
-            book = None if ticker is None else replay.books.get(ticker)
+            known = None if ticker is None else feed.replay.books.get(ticker)
+            book = known if known is not None and known.fresh else None
         if ticker not in feed.tickers:
             return
         feed.latest = feed.markets_latest = t
-        if book is None or not book.fresh:
+        if book is None:
             return
         self.book_events += 1
-        feed.data_at[ticker] = t
-        feed.changed[ticker] = None
+        feed.changed[ticker] = t  # its time is its `data_at` (`ReplayFeed.drain_messages`)
         if tell or self.venue.matches_in(ticker):
             self.book_changed(ticker, book.yes_ticks, book.no_ticks)
         if self.pending_since is None:  # `pending`, inline
@@ -608,17 +609,21 @@ def _drive(
                 equity.append(_equity_point(driver.venue, feed, at))
                 next_sample = at + spec.sample_s
 
-    while driver.next is not None:
-        record = driver.next
+    # the record in hand is `driver.next` while a tick may apply records (`advance_to`)
+    apply, records, record = driver._apply, driver.records, driver.next
+    while record is not None:
         t = record[0] / 1e9
         # `tick_until`'s own first test, inline: most records fall between two decisions
         pending = driver.pending_since
         if next_full <= t or (pending is not None and pending + poll <= t):
+            driver.next = record
             tick_until(t)
             if driver.next is not record:
+                record = driver.next
                 continue  # an order's latency applied it already
-        driver._apply(record, t)
-        driver.next = next(driver.records, None)
+        apply(record, t)
+        record = next(records, None)
+    driver.next = None
     # the run lasts to its end bound (`--to`), or one poll past the last record
     end = clock.wall() + poll
     if spec.end_ns is not None:

@@ -254,6 +254,7 @@ def iter_records(
     latest = (time.time_ns() if now_ns is None else now_ns) + FUTURE_SLACK_NS
     last = 0  # the receive time of the last record yielded
     held: Record | None = None
+    held_ns = 0  # its receive time
     # a line with a frame that msgspec reads in one pass, nearly every line, is read here
     # without a further call: a replay reads millions (`_read_line` reads the rest alike)
     decode, refused = _decode_line, (msgspec.DecodeError, RecursionError)
@@ -284,15 +285,16 @@ def iter_records(
         if ns < last:
             skipped["out_of_order"] += 1
             continue
-        if held is not None and ns < held[0]:
-            skipped["out_of_order"] += 1
-            if not last:  # nothing read before `held` to tell which of the two is wrong
-                continue
-            # `held` jumped ahead of the records on either side of it: it is the one skipped
-        elif held is not None:
-            last = held[0]
-            yield held
-        held = record
+        if held is not None:
+            if ns < held_ns:
+                skipped["out_of_order"] += 1
+                if not last:  # nothing read before `held` to tell which of the two is wrong
+                    continue
+                # `held` jumped ahead of the records on either side of it: it is the one skipped
+            else:
+                last = held_ns
+                yield held
+        held, held_ns = record, ns
     if held is not None:
         yield held
 
@@ -428,27 +430,27 @@ class BookReplay:
     def delta(self, ns: int, msg: DeltaMessage) -> LocalBook | None:
         """`apply` of an `orderbook_delta`, the replay's most frequent step, for a reader that
         knows the frame's type already (the backtest's driver); `_unread` and `_sequenced`
-        inline for the usual case. Returns the market's book as the delta left it (None: no
-        snapshot of it yet), applied or not."""
+        inline for the usual case. Returns the market's book when it is fresh after the delta
+        (applied, or not to be applied: a repeat, a subscription not read), else None."""
         self._deltas += 1
         sid = msg.sid
         body = msg.msg
         book = self.books.get(body.market_ticker)
         if sid in self._subs.unread:
             self.skipped["unread_subscription"] += 1
-            return book
-        place = self._seq.place(sid, msg.seq)
-        if place != NEXT and not self._placed(ns, sid, place):
-            return book
-        if book is None or not book.fresh:
+        elif (place := self._seq.place(sid, msg.seq)) != NEXT and not self._placed(ns, sid, place):
+            pass
+        elif book is None or not book.fresh:
             self.skipped["stale_delta"] += 1
-            return book
-        if book.apply_delta(body.side, body.price_dollars, body.delta_fp, self.yes_priced):
+            return None
+        elif book.apply_delta(body.side, body.price_dollars, body.delta_fp, self.yes_priced):
             self.applied += 1
+            return book
         else:
             self.skipped["bad_delta"] += 1
             self._emit(ns, "stale", book.ticker, "bad_delta")
-        return book
+            return None
+        return book if book is not None and book.fresh else None
 
     def _snapshot(self, ns: int, msg: SnapshotMessage) -> None:
         book = self._snapshot_book(ns, msg.sid, msg.seq, msg.msg.market_ticker)
