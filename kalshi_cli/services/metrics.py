@@ -179,7 +179,8 @@ class Collector:
 
         balance = client.portfolio.get_balance()
         latency_ms = client.last_latency_ms
-        books, unread = positions_by_subaccount(client)
+        subaccounts = client.subaccounts.subaccount_balances()  # one listing serves both
+        books, unread = positions_by_subaccount(client, listing=subaccounts)
         if unread:  # a subaccount's positions unknown: no exposure nor positions figure at all
             raise KalshiError("; ".join(unread))
         held: list[Held] = [
@@ -188,7 +189,7 @@ class Collector:
             for p in held_there
         ]
         families = [
-            balance_family(balance, client.subaccounts.subaccount_balances()),
+            balance_family(balance, subaccounts),
             *(
                 []
                 if balance.portfolio_value is None  # left out of the answer: no sample, not $0

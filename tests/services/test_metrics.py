@@ -4,6 +4,7 @@ the atomic textfile, and the loopback HTTP endpoint."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -422,3 +423,29 @@ def test_the_exposure_rules_grade_each_subaccount_against_the_cap_as_the_check_d
     assert sum(Decimal(v) for v in exposure.values()) == Decimal(600)  # the account's total
     assert not _alert_fires(exposure, "KalshiExposureNearCap", tmp_path)
     assert not _alert_fires(exposure, "KalshiExposureOverCap", tmp_path)
+
+
+class _Counting(httpx.HTTPTransport):
+    """Loopback to the simulator, counting each path asked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paths: Counter[str] = Counter()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.paths[request.url.path] += 1
+        return super().handle_request(request)
+
+
+def test_a_collection_lists_the_subaccounts_once(prime: SimHarness, tmp_path: Path) -> None:
+    """The balance samples and the positions of every subaccount both need the account's
+    subaccounts: one listing serves both."""
+    from tests.prime_tier import connect, funded_subaccount
+
+    counting = _Counting()
+    with connect(prime.account, transport=counting) as client:
+        sub = funded_subaccount(client)
+        counting.paths.clear()
+        values = parse(Collector(tmp_path / "none.db", client=lambda: client).collect())
+    assert values[f'kalshi_exposure_dollars{{subaccount="{sub}"}}'] == "0"  # it read them
+    assert counting.paths["/trade-api/v2/portfolio/subaccounts/balances"] == 1
