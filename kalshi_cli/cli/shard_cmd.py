@@ -18,6 +18,7 @@ from kalshi_cli.cli._options import (
     FormatOpt,
     JsonOpt,
     LimitOpt,
+    SubaccountOpt,
     YesOpt,
     number_option,
     shard_option,
@@ -50,17 +51,24 @@ SHARD_COLUMNS = (
 
 
 @shard_app.command("list")
-def list_command(as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvOpt = None) -> None:
+def list_command(
+    as_json: JsonOpt = False,
+    fmt: FormatOpt = None,
+    subaccount: SubaccountOpt = None,
+    env: EnvOpt = None,
+) -> None:
     """List the exchange's shards: status, your balance on each, and the traded markets there.
 
     The traded markets are those the config's `trade:` section names (every open market when it
-    names none). An order is paid from the balance of its market's shard.
+    names none). An order is paid from the balance of its market's shard, and a loop on
+    `kalshi trade --subaccount N` pays with subaccount N's: `--subaccount N` shows N's money on
+    each shard (without it, the primary account's).
 
-    Example: kalshi shard list --json
+    Example: kalshi shard list --subaccount 1 --json
     """
     from kalshi_cli.services.shards import shard_lines, unplaced
 
-    app, out = begin(env, as_json=as_json, fmt=fmt)
+    app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
     client = app.client(auth=True)
     markets = traded_markets(app, client, out)
     lines = shard_lines(

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from kalshi_cli.client import KalshiClient
+    from kalshi_cli.client.subaccounts import SubaccountBalance
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.event_outcomes import EventOutcome, EventOutcomes
     from kalshi_cli.vocabulary.models import Order
@@ -40,15 +41,21 @@ Books = list[tuple[int | None, list[Position]]]
 
 
 def positions_by_subaccount(
-    client: KalshiClient, subaccount: int | None = None
+    client: KalshiClient,
+    subaccount: int | None = None,
+    *,
+    listing: Sequence[SubaccountBalance] | None = None,
 ) -> tuple[Books, list[str]]:
     """Each subaccount with its positions: `subaccount` alone when named (an error when the
     exchange does not list it), else every subaccount the exchange lists, for the exchange's
     positions read without one are subaccount 0's alone, while `kalshi trade --subaccount N` holds
     its positions on N. An account with subaccount 0 only is one book numbered None. Each is read
     through its own handle (`client.on_subaccount`). Beside the books, why each subaccount that
-    could not be read was not; when none could, the last error is raised."""
-    listed = sorted({b.subaccount for b in client.subaccounts.subaccount_balances()})
+    could not be read was not; when none could, the last error is raised. `listing`: the
+    exchange's subaccount balances when the caller has read them already, else they are read."""
+    if listing is None:
+        listing = client.subaccounts.subaccount_balances()
+    listed = sorted({b.subaccount for b in listing})
     if subaccount is None:
         numbers = listed
         if numbers in ([], [0]):

@@ -10,8 +10,12 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.conftest import SimHarness
 
 ROOT = Path(__file__).resolve().parents[2]
 CRON_DIR = ROOT / "scripts" / "cron"
@@ -273,6 +277,39 @@ def test_unit_runs_kalshi_trade_as_a_dedicated_user_restarting_into_the_journal(
     assert _unit()["Install"]["WantedBy"] == "multi-user.target"
     env_example = (UNIT.parent / "kalshi-trade.env.example").read_text()
     assert re.search(r"^KALSHI_TRADE_ARGS=", env_example, re.M)
+
+
+def test_a_stop_before_the_loops_stop_is_in_place_exits_130_which_the_unit_counts_clean(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """`systemctl stop` right after a start: SIGINT while the start's first request is out, before
+    the loop's stop handlers (nothing placed yet) ends the process with 130 (Ctrl-C), a clean stop
+    for the unit; 11 (an order not proven gone) is left out of SuccessExitStatus on purpose."""
+    import signal
+    import socket
+
+    from kalshi_cli.vocabulary.exit_codes import ExitCode
+    from tests.runner.simproc import trade_command, trade_env
+
+    with socket.socket() as silent:  # an exchange that takes the request and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        silent.settimeout(60)
+        env = trade_env(sim.account, tmp_path / "home", tmp_path / "state.db")
+        env["KALSHI_API_BASE"] = f"http://127.0.0.1:{silent.getsockname()[1]}/trade-api/v2"
+        (tmp_path / "home").mkdir()
+        command = trade_command("spike", "KXUNIT-1", tmp_path / "trade.log", "--duration", "60")
+        with subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ) as loop:
+            asked, _ = silent.accept()  # the start's first request is out
+            with asked:
+                loop.send_signal(signal.SIGINT)
+                _, err = loop.communicate(timeout=60)
+    assert loop.returncode == ExitCode.INTERRUPTED, err
+    success = _unit()["Service"]["SuccessExitStatus"].split()
+    assert success == [str(int(ExitCode.INTERRUPTED))]
+    assert str(int(ExitCode.NOT_PROVEN)) not in success
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")

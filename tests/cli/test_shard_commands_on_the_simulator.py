@@ -266,3 +266,22 @@ def test_a_lost_subaccount_transfer_on_a_shard_names_the_rerun_that_moves_it_onc
     )
     assert _shards(me.json("balance")) == {0: "900.00", 2: "60.00"}
     assert _shards(me.json("balance", "--subaccount", "1")) == {0: "0.00", 2: "40.00"}
+
+
+def test_shard_list_of_a_subaccount_shows_that_subaccounts_money_on_each_shard(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """A loop on `kalshi trade --subaccount 1` pays with subaccount 1's money on each shard: its
+    shard list shows that, never the primary's."""
+    me = _subaccount_1_and_shard_2_funded(sim, tmp_path)
+    args = ("subaccount", "transfer", "--from", "0", "--to", "1", "--amount", "40")
+    assert me.json(*args, "--exchange-index", "2")["exchange_index"] == 2
+    mine = {s["exchange_index"]: s for s in me.json("shard", "list", "--subaccount", "1")["shards"]}
+    assert {n: s["balance_dollars"] for n, s in mine.items()} == {0: "0.00", 2: "40.00"}
+    assert mine[2]["traded_markets"] == [ON_2]
+    primary = me.json("shard", "list")["shards"]
+    assert {s["exchange_index"]: s["balance_dollars"] for s in primary} == {0: "900.00", 2: "60.00"}
+    table = me.run("shard", "list", "--subaccount", "1", "--format", "plain")
+    assert table.exit_code == 0, table.output
+    assert [line.split()[0] for line in table.stdout.splitlines()[1:]] == ["0", "2"]
+    assert "$40.00" in table.stdout.splitlines()[2]

@@ -4,6 +4,7 @@ the atomic textfile, and the loopback HTTP endpoint."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -348,7 +349,8 @@ def test_the_exchanges_positions_exposure_and_events_count_every_subaccount(
         f'kalshi_position_contracts{{subaccount="{sub}",ticker="KXSUBM-1"}}': Decimal(5)
     }
     assert values["kalshi_open_positions"] == "1"
-    assert Decimal(values["kalshi_exposure_dollars"]) == Decimal("2.00")
+    assert Decimal(values[f'kalshi_exposure_dollars{{subaccount="{sub}"}}']) == Decimal("2.00")
+    assert Decimal(values['kalshi_exposure_dollars{subaccount="0"}']) == 0
     # and its event's worst case: the $2.00 paid and its fee lost if NO wins
     worst = values[f'kalshi_event_worst_case_dollars{{event_ticker="KXSUBM",subaccount="{sub}"}}']
     assert Decimal(worst) <= Decimal("-2.00")
@@ -366,3 +368,84 @@ def test_the_balance_samples_sum_to_the_accounts_cash_on_every_subaccount(
         'kalshi_balance_dollars{exchange_index="0",subaccount="0"}': Decimal(950),
         f'kalshi_balance_dollars{{exchange_index="0",subaccount="{sub}"}}': Decimal(50),
     }
+
+
+RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "kalshi-rules.yml"
+
+
+def _alert_fires(samples: dict[str, str], alert: str, tmp_path: Path) -> bool:
+    """Whether `alert` of the rules file as shipped fires over these samples, held for five
+    minutes, as promtool's own rule evaluation says."""
+    import shutil
+    import subprocess
+
+    import yaml
+
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (Debian: apt-get install prometheus; .ci/run does)")
+    series = [{"series": name, "values": f"{value}x5"} for name, value in samples.items()]
+    quiet = {"interval": "1m", "input_series": series}
+    quiet["alert_rule_test"] = [{"eval_time": "5m", "alertname": alert, "exp_alerts": []}]
+    tests = tmp_path / "rules-test.yml"
+    tests.write_text(yaml.safe_dump({"rule_files": [str(RULES)], "tests": [quiet]}))
+    done = subprocess.run(
+        [promtool, "test", "rules", str(tests)], capture_output=True, text=True, check=False
+    )
+    said = done.stdout + done.stderr
+    assert "SUCCESS" in said or f"alertname: {alert}," in said, said  # not a broken test file
+    return done.returncode != 0
+
+
+def test_the_exposure_rules_grade_each_subaccount_against_the_cap_as_the_check_does(
+    prime: SimHarness, client: KalshiClient, tmp_path: Path
+) -> None:
+    """The cap is a loop's and a loop trades one subaccount (docs/risk.md): $300 on each of two
+    subaccounts is within the $500 cap for `kalshi check exposure`, so the alert rules reading
+    `kalshi_exposure_dollars` must not call the account's $600 over it."""
+    from kalshi_cli.checks import CheckStatus
+    from kalshi_cli.checks.remote import check_exposure
+    from kalshi_cli.checks.thresholds import resolve
+    from kalshi_cli.client.requests import CreateOrder
+    from kalshi_cli.risk.engine import RiskLimits
+    from tests.prime_tier import another_accounts_order, funded_subaccount
+
+    prime.create_market("KXCAP-1")
+    sub = funded_subaccount(client, 40_000)
+    another_accounts_order(prime, "KXCAP-1", BookSide.ASK, "0.50", 1200)
+    for own in (client, client.on_subaccount(sub)):
+        own.orders.create_order(CreateOrder("KXCAP-1", BookSide.BID, Decimal("0.50"), Decimal(600)))
+    cap = RiskLimits().max_total_exposure
+    checked = check_exposure(client, resolve(None), cap)
+    assert checked.status == CheckStatus.OK, checked.summary
+    values = parse(Collector(tmp_path / "none.db", client=lambda: client).collect())
+    exposure = {k: v for k, v in values.items() if k.startswith("kalshi_exposure_dollars")}
+    assert sum(Decimal(v) for v in exposure.values()) == Decimal(600)  # the account's total
+    assert not _alert_fires(exposure, "KalshiExposureNearCap", tmp_path)
+    assert not _alert_fires(exposure, "KalshiExposureOverCap", tmp_path)
+
+
+class _Counting(httpx.HTTPTransport):
+    """Loopback to the simulator, counting each path asked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paths: Counter[str] = Counter()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.paths[request.url.path] += 1
+        return super().handle_request(request)
+
+
+def test_a_collection_lists_the_subaccounts_once(prime: SimHarness, tmp_path: Path) -> None:
+    """The balance samples and the positions of every subaccount both need the account's
+    subaccounts: one listing serves both."""
+    from tests.prime_tier import connect, funded_subaccount
+
+    counting = _Counting()
+    with connect(prime.account, transport=counting) as client:
+        sub = funded_subaccount(client)
+        counting.paths.clear()
+        values = parse(Collector(tmp_path / "none.db", client=lambda: client).collect())
+    assert values[f'kalshi_exposure_dollars{{subaccount="{sub}"}}'] == "0"  # it read them
+    assert counting.paths["/trade-api/v2/portfolio/subaccounts/balances"] == 1
