@@ -91,6 +91,9 @@ class _Resting:
     spot: QueueSpot
     ledger: str  # the core's account of the subaccount it rests on
     queued: int  # when it joined its level's queue, as a count: the core's queue order
+    # the recorded level at `tick` in hundredths, as `spot` last heard it (`spot.level`): a
+    # book change that leaves it, with nothing pending in the spot, is nothing to tell it
+    level: int
     first_fill: float | None = None  # time
 
 
@@ -191,7 +194,12 @@ class LocalVenue:
             if r is None:
                 continue
             own_side, best_other = (yes, best_no) if r.yes else (no, best_yes)
-            r.spot.level_changed(hundredths_count(own_side.get(r.tick, 0)), now)
+            size, spot = own_side.get(r.tick, 0), r.spot
+            # `level_changed` returns at once on an unchanged level with nothing pending: most
+            # changes are at other prices, so that is asked here, without the call
+            if size != r.level or spot.pending or spot.unmatched_trades:
+                r.level = size
+                spot.level_changed(hundredths_count(size), now)
             if best_other is not None and best_other >= PRICE_TICKS - r.tick:
                 crossed.append(r)
         if crossed:
@@ -525,6 +533,7 @@ class LocalVenue:
             QueueSpot.join(left, hundredths_count(level), self._fill_model),
             ledger,
             next(self._queue_order),
+            level,
         )
         ids = self._by_ticker.get(ticker)  # not `setdefault(ticker, set())`: no set made each time
         if ids is None:
