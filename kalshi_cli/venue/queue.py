@@ -76,9 +76,8 @@ class QueueSpot:
 
     def level_changed(self, size: Decimal, now: float) -> None:  # time
         """The recorded size at our price is now `size`. The decreases whose match window
-        closed before it are settled first, on the level as it was."""
-        if size == self.level and not self.pending and not self.unmatched_trades:
-            return  # nothing to settle, nothing moved: `ahead` fits the level (`_clip`) already
+        closed before it are settled first, on the level as it was. An unchanged level with
+        nothing pending changes nothing: the venue does not call then."""
         self.expire(now)
         decrease = self.level - size
         self.level = size

@@ -91,6 +91,9 @@ class _Resting:
     spot: QueueSpot
     ledger: str  # the core's account of the subaccount it rests on
     queued: int  # when it joined its level's queue, as a count: the core's queue order
+    # the recorded level at `tick` in hundredths, as `spot` last heard it (`spot.level`): a
+    # book change that leaves it, with nothing pending in the spot, is nothing to tell it
+    level: int
     first_fill: float | None = None  # time
 
 
@@ -109,6 +112,7 @@ class _Taking:
 
     placed: list[_Placed] = field(default_factory=list)
     ours: list[_Resting] = field(default_factory=list)
+    tick: int | None = None  # the request's own price in ticks: where it rests, if it rests
 
 
 class LocalVenue:
@@ -190,7 +194,12 @@ class LocalVenue:
             if r is None:
                 continue
             own_side, best_other = (yes, best_no) if r.yes else (no, best_yes)
-            r.spot.level_changed(hundredths_count(own_side.get(r.tick, 0)), now)
+            size, spot = own_side.get(r.tick, 0), r.spot
+            # `level_changed` returns at once on an unchanged level with nothing pending: most
+            # changes are at other prices, so that is asked here, without the call
+            if size != r.level or spot.pending or spot.unmatched_trades:
+                r.level = size
+                spot.level_changed(hundredths_count(size), now)
             if best_other is not None and best_other >= PRICE_TICKS - r.tick:
                 crossed.append(r)
         if crossed:
@@ -276,7 +285,7 @@ class LocalVenue:
         taking = _Taking(ours=self._ours_crossed(ticker, not buy_yes, ONE - own))
         levels = self._books.get(ticker)
         try:
-            own_tick = price_ticks(own)
+            own_tick = taking.tick = price_ticks(own)
         except ValueError:
             return taking  # no price of any market: the core refuses the order
         if levels is None:
@@ -306,12 +315,14 @@ class LocalVenue:
     def _ours_crossed(self, ticker: str, yes_side: bool, limit: Decimal) -> list[_Resting]:
         """Our orders resting on one side of a market at `limit` or better (the ones an
         incoming order at `limit` crosses), in the core's queue order at each price."""
-        ours = [
-            r
-            for i in self._by_ticker.get(ticker, ())
-            if (r := self._resting.get(i)) is not None and r.yes == yes_side and r.own >= limit
-        ]
-        ours.sort(key=lambda r: r.queued)
+        ours = []
+        resting = self._resting
+        for i in self._by_ticker.get(ticker, ()):  # a loop, not a comprehension: no call
+            r = resting.get(i)
+            if r is not None and r.yes == yes_side and r.own >= limit:
+                ours.append(r)
+        if len(ours) > 1:  # most requests cross none of ours
+            ours.sort(key=_queue_place)
         return ours
 
     def _place_crowd(
@@ -484,14 +495,32 @@ class LocalVenue:
         self.stats.took(result.fills)
         live = self.core.history.order(ledger, order.order_id)
         if live.status == "resting":
-            self._rest(live.order_id, ticker, buy_yes, own, live.remaining_count, ledger=ledger)
+            self._rest(
+                live.order_id,
+                ticker,
+                buy_yes,
+                own,
+                live.remaining_count,
+                ledger=ledger,
+                tick=placed.tick,
+            )
             self.timetable.watch_expiry(live.order_id, live.expiration_time)
         return answers.created(live, result.fills, self.clock.wall())
 
     def _rest(
-        self, order_id: str, ticker: str, yes: bool, own: Decimal, left: Decimal, *, ledger: str
+        self,
+        order_id: str,
+        ticker: str,
+        yes: bool,
+        own: Decimal,
+        left: Decimal,
+        *,
+        ledger: str,
+        tick: int | None = None,
     ) -> None:
-        tick = price_ticks(own)
+        """Our order `order_id` rests at `own` (`tick`: its ticks, when the caller has them)."""
+        if tick is None:
+            tick = price_ticks(own)
         levels = self._books.get(ticker)
         level = 0 if levels is None else (levels[0] if yes else levels[1]).get(tick, 0)
         self._resting[order_id] = _Resting(
@@ -504,8 +533,12 @@ class LocalVenue:
             QueueSpot.join(left, hundredths_count(level), self._fill_model),
             ledger,
             next(self._queue_order),
+            level,
         )
-        self._by_ticker.setdefault(ticker, set()).add(order_id)
+        ids = self._by_ticker.get(ticker)  # not `setdefault(ticker, set())`: no set made each time
+        if ids is None:
+            ids = self._by_ticker[ticker] = set()
+        ids.add(order_id)
         # what our own orders took of that level stood at its front: it is not ahead of us
         taken = self._taken.of(ticker, yes, tick)
         if taken:
@@ -553,20 +586,23 @@ class LocalVenue:
         # contracts is ordered now, as a new order's would be (a requote after a partial fill)
         self.stats.contracts_ordered += max(count - old.fill_count - old.remaining_count, ZERO)
         self.stats.took(fills)
-        kept = self._resting.get(order_id)
-        same_place = kept is not None and keeps
-        self._forget(order_id)
+        # replaced here below; an order that rests on under its id keeps it in `_by_ticker`
+        kept = self._resting.pop(order_id, None)
+        new_id = new.order_id
+        if kept is not None and (new_id != order_id or new.status != "resting"):
+            self._by_ticker[kept.ticker].discard(order_id)
         if new.status == "resting":
-            yes = new.book_side is BookSide.BID
-            own = new.price if yes else ONE - new.price
-            if same_place and kept is not None:
-                kept.order_id = new.order_id
+            if keeps and kept is not None:
+                kept.order_id = new_id
                 kept.spot.remaining = new.remaining_count
-                self._resting[new.order_id] = kept
-                self._by_ticker.setdefault(ticker, set()).add(new.order_id)
+                self._resting[new_id] = kept
+                self._by_ticker[ticker].add(new_id)
             else:
-                self._rest(new.order_id, ticker, yes, own, new.remaining_count, ledger=ledger)
-            self.timetable.watch_expiry(new.order_id, new.expiration_time)
+                yes = new.book_side is BookSide.BID
+                own = new.price if yes else ONE - new.price
+                tick = placed.tick  # the new price's ticks, from the take
+                self._rest(new_id, ticker, yes, own, new.remaining_count, ledger=ledger, tick=tick)
+            self.timetable.watch_expiry(new_id, new.expiration_time)
         return answers.amended(old, new, fills, self.clock.wall())
 
     def _take_for_amend(self, order: SimOrder, terms: AmendOrder) -> tuple[_Taking, bool]:
@@ -641,6 +677,10 @@ class LocalVenue:
                     continue
             out[r.order_id] = r.spot.before_us + self.core.desk.queue_position(r.ledger, r.order_id)
         return out
+
+
+def _queue_place(r: _Resting) -> int:
+    return r.queued
 
 
 def _crossed_levels(other: Levels, own: int) -> list[int]:

@@ -138,8 +138,8 @@ class PositionView(Held):
         total = self.entry_cost
         for order in self._counted:
             count = order.remaining
-            direction = order.book_side
-            if adding is not None and direction is not adding:
+            # the direction asked only when something is held: flat, every order adds
+            if adding is not None and order.book_side is not adding:
                 closing = min(count, closable)
                 closable -= closing
                 count -= closing

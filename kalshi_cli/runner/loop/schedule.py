@@ -136,10 +136,14 @@ class MarketSchedule:
             self._sweep.pop(ticker, None)
             self._parked[ticker] = (self.news.pop(ticker, None), in_sweep)
 
-    def parked_news(self, ticker: str) -> bool:
-        """The market waits for an answer with a book change not yet decided on."""
+    def held_news(self, ticker: str) -> bool | None:
+        """What a held market has new, in one question a tick asks of each: True, a turn (news
+        not yet decided on, or due in the sweep); False, a book change not yet decided on while
+        it waits for an answer (its stop-loss may be due); None, neither."""
+        if ticker in self.news or ticker in self._sweep:
+            return True
         parked = self._parked.get(ticker)
-        return parked is not None and parked[0] is not None
+        return False if parked is not None and parked[0] is not None else None
 
     def unpark(self, ticker: str) -> None:
         """The answer is booked: the market's news (kept, or arrived meanwhile) waits its turn

@@ -144,17 +144,18 @@ class MarketTurns:
         schedule = self.schedule
         dispatch = self._dispatch
         portfolio = self._portfolio
-        news, seen, views = schedule.news, self._seen_views, portfolio.view
+        news_of, seen, views = schedule.held_news, self._seen_views, portfolio.view
+        stop_waiting = self._sender.stop_waiting
         for ticker in self._held():
             # the questions that change nothing first: most held markets have nothing new
-            has_turn = ticker in news or schedule.in_sweep(ticker)
-            if not (
-                has_turn
-                or views(ticker) is not seen.get(ticker)
-                or schedule.parked_news(ticker)
-                or self._sender.stop_waiting(ticker)  # a close that did not fill: its retry
+            news = news_of(ticker)
+            if (
+                news is None
+                and views(ticker) is seen.get(ticker)
+                and not stop_waiting(ticker)  # a close that did not fill: its retry
             ):
                 continue
+            has_turn = news is True
             # a market busy with a fill read alone is parked: no turn, its stop-loss still
             if ticker not in schedule.visited or dispatch.busy(ticker, exits=True):
                 continue
