@@ -173,3 +173,32 @@ def test_a_lost_answer_mid_file_keeps_the_rows_placed_before_it_and_sends_none_a
     )
     assert (report.halted, report.refused) == (None, None)
     assert creates(prime) == 4
+
+
+def test_a_request_refused_whole_mid_file_keeps_the_rows_placed_before_it(
+    prime: SimHarness, tmp_path: Path
+) -> None:
+    """The second request of three answered 429: the first two rows placed and reported, the
+    other four not sent, each named by its line and client order id with the refusal, and
+    only the placed rows left recorded (a rerun sends the rest)."""
+    path = tmp_path / "orders.csv"
+    path.write_text(ladder(make_markets(prime, 2), 6))
+    clock = SystemClock()
+    with (
+        connect_as(LostOnTheSecondRequest, prime.account) as client,
+        Store.open(tmp_path / "state.db", clock=clock) as store,
+    ):
+        client.area.harness, client.area.faults = prime, {"http_429_rate": 1.0}
+        report = place_batch(OrderService(client, store, clock=clock, read_lag_s=0.0), path)
+        recorded = [i.client_order_id for i in store.orders.intents()]
+    assert [(r.line, r.status) for r in report.rows] == [(2, "resting"), (3, "resting")] + [
+        (line, "not_sent") for line in range(4, 8)
+    ]
+    assert all(r.client_order_id == r.request.client_order_id for r in report.rows)
+    for row in report.rows[2:]:
+        assert row.note is not None
+        assert row.note.startswith("the exchange refused the whole request before acting (")
+        assert row.note.endswith("): not placed; run the file again to send it")
+    assert sorted(recorded) == sorted(r.client_order_id for r in report.rows[:2])
+    assert isinstance(report.refused, RateLimitedError)
+    assert creates(prime) == 2
