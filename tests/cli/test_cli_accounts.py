@@ -129,9 +129,13 @@ def test_a_subaccount_transfer_whose_answer_is_lost_names_its_id_and_moves_the_m
         assert transport.made == 1
     # the money moved: the command says its outcome is unknown and names the id that repeats it
     assert lost.exit_code == ExitCode.OUTCOME_UNKNOWN, lost.output
-    named = re.search(r"--client-transfer-id ([0-9a-f-]{36})", " ".join(lost.stderr.split()))
+    said = " ".join(lost.stderr.split())
+    named = re.search(r"--client-transfer-id ([0-9a-f-]{36})", said)
     assert named is not None, lost.stderr
     tid = named.group(1)
+    assert f"`--client-transfer-id {tid}`" in said  # the rerun, whole: no shard was named
+    assert f"sent again, the transfer {tid} between subaccounts was answered" in said
+    assert "; the money may or may not have moved (`kalshi subaccount list`" in said
     assert kalshi(*args, "--client-transfer-id", tid).exit_code == 0
     listed = as_json(kalshi("subaccount", "list", "--json"))["subaccounts"]
     assert [(s["subaccount"], s["balance"]) for s in listed] == [(0, "975.0000"), (1, "25.0000")]
