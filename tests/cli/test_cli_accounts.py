@@ -113,6 +113,30 @@ class ActedThenRateLimited(httpx.BaseTransport):
         self._inner.close()
 
 
+class ActedThenAnswered(ActedThenRateLimited):
+    """The simulator, except that its first transfer is answered 503 after the simulator made
+    it; the transfers sent after it reach the simulator and are answered."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.made:
+            return self._inner.handle_request(request)
+        return super().handle_request(request)
+
+
+def test_a_subaccount_transfer_whose_first_answer_was_lost_is_sent_again_and_moves_once(
+    kalshi: Kalshi, premier: SimHarness, tmp_path: Path
+) -> None:
+    """Its client transfer id makes a resend safe: the client sends it again at once, and the
+    exchange answers the transfer it made, so the trader is told it was made, not unknown."""
+    kalshi("subaccount", "create")
+    transport = ActedThenAnswered()
+    args = ("subaccount", "transfer", "--from", "0", "--to", "1", "--amount", "25.00")
+    done = kalshi_as(premier.account, tmp_path / "home", transport=transport)(*args)
+    assert done.exit_code == 0, done.output
+    listed = as_json(kalshi("subaccount", "list", "--json"))["subaccounts"]
+    assert [(s["subaccount"], s["balance"]) for s in listed] == [(0, "975.0000"), (1, "25.0000")]
+
+
 @pytest.mark.parametrize("fault", ["every answer dropped", "503 after acting, then 429s"])
 def test_a_subaccount_transfer_whose_answer_is_lost_names_its_id_and_moves_the_money_once(
     kalshi: Kalshi, premier: SimHarness, tmp_path: Path, fault: str
