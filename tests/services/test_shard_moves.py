@@ -201,34 +201,36 @@ def _written_mover(
     return MoneyMover(client, clock, intents=store.transfer_intents, wait_s=30, lookup_s=10)
 
 
+@pytest.mark.parametrize("subaccount", [0, 3])
 def test_a_move_whose_run_ended_before_its_answer_is_found_by_the_next_run_not_sent_again(
-    key: rsa.RSAPrivateKey, tmp_path: Path
+    key: rsa.RSAPrivateKey, tmp_path: Path, subaccount: int
 ) -> None:
     """The run that sent the move never learned it was made (its answer lost and the history
     slow past its look, as a kill between sending and the answer leaves it): the move stays
     open in the state file, and the next run of the same move finds it in the history and
-    sends nothing."""
+    sends nothing; a subaccount's move as well."""
     clock = ManualClock()
     store = Store.open(tmp_path / "state.db", clock=clock)
-    exchange = ShardExchange({(0, 0): D("100"), (0, 2): D("0")}, answer="lost")
+    exchange = ShardExchange({(subaccount, 0): D("100"), (subaccount, 2): D("0")}, answer="lost")
+    move = Move(D("25"), 0, 2, subaccount)
     exchange.history_lag = 1_000
     with pytest.raises(TransferOutcomeUnknown):
-        _written_mover(exchange, key, store, clock).move(Move(D("25"), 0, 2))
+        _written_mover(exchange, key, store, clock).move(move)
     (left,) = store.transfer_intents.open_intents()
-    assert (left.amount, left.source, left.target, left.subaccount) == (D("25"), 0, 2, 0)
+    assert (left.amount, left.source, left.target, left.subaccount) == (D("25"), 0, 2, subaccount)
 
     exchange.history_lag = exchange._unseen = 0  # the history shows it now
     exchange.answer = "sent"
-    again = _written_mover(exchange, key, store, clock).move(Move(D("25"), 0, 2))
+    again = _written_mover(exchange, key, store, clock).move(move)
     assert len(exchange.posts) == 1  # sent once, by the first run
     assert not again.sent and again.transfer.transfer_id == "tr-1"
     (earlier,) = again.earlier
     assert (earlier.outcome, earlier.transfer_id) == ("made", "tr-1")
     assert "was made: transfer tr-1" in earlier.describe()
     assert store.transfer_intents.open_intents() == []  # closed: a third run sends anew
-    _written_mover(exchange, key, store, clock).move(Move(D("25"), 0, 2))
+    _written_mover(exchange, key, store, clock).move(move)
     assert len(exchange.posts) == 2
-    assert exchange.balances == {(0, 0): D("50"), (0, 2): D("50")}
+    assert exchange.balances == {(subaccount, 0): D("50"), (subaccount, 2): D("50")}
 
 
 class LockedAfterSending:
