@@ -102,7 +102,7 @@ class ActedThenRateLimited(httpx.BaseTransport):
         if not request.url.path.endswith("/portfolio/subaccounts/transfer"):
             return self._inner.handle_request(request)
         if self.made:
-            body = {"error": {"code": "too_many_requests", "message": "too many requests"}}
+            body = {"error": {"code": "too_many_requests", "message": "too many requests."}}
             return httpx.Response(429, json=body, headers={"Retry-After": "0"})
         self._inner.handle_request(request).read()
         self.made += 1
@@ -160,8 +160,9 @@ def test_a_subaccount_transfer_whose_answer_is_lost_names_its_id_and_moves_the_m
     assert f"`--client-transfer-id {tid}`" in said  # the rerun, whole: no shard was named
     assert f"sent again, the transfer {tid} between subaccounts was answered" in said
     assert "; the money may or may not have moved (`kalshi subaccount list`" in said
-    if fault != "every answer dropped":  # one sentence: the first try's full stop goes
+    if fault != "every answer dropped":  # one sentence: the answers' full stops go
         assert "service_unavailable: service unavailable; sent again, the transfer" in said
+        assert "too many requests; the money may or may not have moved" in said
     assert kalshi(*args, "--client-transfer-id", tid).exit_code == 0
     listed = as_json(kalshi("subaccount", "list", "--json"))["subaccounts"]
     assert [(s["subaccount"], s["balance"]) for s in listed] == [(0, "975.0000"), (1, "25.0000")]
