@@ -157,7 +157,7 @@ def test_a_claim_whose_run_died_before_sending_holds_only_as_long_as_a_send_can(
 
 def test_a_claim_outlasts_the_slowest_send_it_waits_for() -> None:
     """A run still inside its slowest channel's send is never taken for one that died."""
-    from kalshi_cli.alerts.router import claim_hold_s
+    from kalshi_cli.alerts.router import JOIN_GRACE_S, claim_hold_s
 
     router = AlertRouter.from_config(
         {
@@ -170,6 +170,8 @@ def test_a_claim_outlasts_the_slowest_send_it_waits_for() -> None:
     )
     fast, slow = router.channels["fast"], router.channels["slow"]
     assert claim_hold_s([fast, slow]) == claim_hold_s([slow]) > slow.settings.deadline
+    # the send is waited for to its deadline and the join's grace, then 20 s to record it
+    assert claim_hold_s([slow]) >= slow.settings.deadline + JOIN_GRACE_S + 20
     assert claim_hold_s([fast]) > fast.settings.deadline
 
 

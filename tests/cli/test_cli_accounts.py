@@ -106,15 +106,39 @@ class ActedThenRateLimited(httpx.BaseTransport):
         if not request.url.path.endswith("/portfolio/subaccounts/transfer"):
             return self._inner.handle_request(request)
         if self.made:
-            body = {"error": {"code": "too_many_requests", "message": "too many requests"}}
+            body = {"error": {"code": "too_many_requests", "message": "too many requests."}}
             return httpx.Response(429, json=body, headers={"Retry-After": "0"})
         self._inner.handle_request(request).read()
         self.made += 1
-        body = {"error": {"code": "service_unavailable", "message": "service unavailable"}}
+        body = {"error": {"code": "service_unavailable", "message": "service unavailable."}}
         return httpx.Response(503, json=body)
 
     def close(self) -> None:
         self._inner.close()
+
+
+class ActedThenAnswered(ActedThenRateLimited):
+    """The simulator, except that its first transfer is answered 503 after the simulator made
+    it; the transfers sent after it reach the simulator and are answered."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.made:
+            return self._inner.handle_request(request)
+        return super().handle_request(request)
+
+
+def test_a_subaccount_transfer_whose_first_answer_was_lost_is_sent_again_and_moves_once(
+    kalshi: Kalshi, premier: SimHarness, tmp_path: Path
+) -> None:
+    """Its client transfer id makes a resend safe: the client sends it again at once, and the
+    exchange answers the transfer it made, so the trader is told it was made, not unknown."""
+    kalshi("subaccount", "create")
+    transport = ActedThenAnswered()
+    args = ("subaccount", "transfer", "--from", "0", "--to", "1", "--amount", "25.00")
+    done = kalshi_as(premier.account, tmp_path / "home", transport=transport)(*args)
+    assert done.exit_code == 0, done.output
+    listed = as_json(kalshi("subaccount", "list", "--json"))["subaccounts"]
+    assert [(s["subaccount"], s["balance"]) for s in listed] == [(0, "975.0000"), (1, "25.0000")]
 
 
 @pytest.mark.parametrize("fault", ["every answer dropped", "503 after acting, then 429s"])
@@ -133,9 +157,16 @@ def test_a_subaccount_transfer_whose_answer_is_lost_names_its_id_and_moves_the_m
         assert transport.made == 1
     # the money moved: the command says its outcome is unknown and names the id that repeats it
     assert lost.exit_code == ExitCode.OUTCOME_UNKNOWN, lost.output
-    named = re.search(r"--client-transfer-id ([0-9a-f-]{36})", " ".join(lost.stderr.split()))
+    said = " ".join(lost.stderr.split())
+    named = re.search(r"--client-transfer-id ([0-9a-f-]{36})", said)
     assert named is not None, lost.stderr
     tid = named.group(1)
+    assert f"`--client-transfer-id {tid}`" in said  # the rerun, whole: no shard was named
+    assert f"sent again, the transfer {tid} between subaccounts was answered" in said
+    assert "; the money may or may not have moved (`kalshi subaccount list`" in said
+    if fault != "every answer dropped":  # one sentence: the answers' full stops go
+        assert "service_unavailable: service unavailable; sent again, the transfer" in said
+        assert "too many requests; the money may or may not have moved" in said
     assert kalshi(*args, "--client-transfer-id", tid).exit_code == 0
     listed = as_json(kalshi("subaccount", "list", "--json"))["subaccounts"]
     assert [(s["subaccount"], s["balance"]) for s in listed] == [(0, "975.0000"), (1, "25.0000")]

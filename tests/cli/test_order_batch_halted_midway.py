@@ -71,6 +71,7 @@ def test_a_halt_between_two_batches_reports_what_was_placed_and_sends_no_more(
     rows = json.loads(result.stdout)["batch"]["rows"]
     assert [r["status"] for r in rows] == ["resting"] * 9 + ["not_sent"] * 11, rows
     assert all("HALTED" in r["note"] for r in rows[9:]), rows
+    assert len({r["client_order_id"] for r in rows} - {None}) == 20, "each row names its id"
     assert (creates(prime), batch_requests(prime)) == (9, 1)
     # the first batch's orders are recorded as placed; no row is left pending, unsent
     assert intents(tmp_path) == ["resting"] * 9

@@ -53,10 +53,15 @@ class FaultOnTheBatch(OrdersApi):
 
 
 def _batch_of_four(
-    prime: SimHarness, tmp_path: Path, fault: str, *, as_it_came: bool
+    prime: SimHarness,
+    tmp_path: Path,
+    fault: str,
+    *,
+    as_it_came: bool,
+    notes: list[str | None] | None = None,
 ) -> tuple[list[str], list[str], KalshiError | None]:
     """Four rows sent as one request under `fault`: each row's status, each intent's, and the
-    refusal the report names."""
+    refusal the report names; each row's note added to `notes`."""
     path = tmp_path / "orders.csv"
     path.write_text(ladder(make_markets(prime, 2), 4))
     clock = SystemClock()
@@ -70,6 +75,8 @@ def _batch_of_four(
         report = place_batch(service, path)
         assert report.batch_size >= 4  # one request
         booked = [i.status for i in store.orders.intents()]
+    if notes is not None:
+        notes += [r.note for r in report.rows]
     return [r.status for r in report.rows], booked, report.refused
 
 
@@ -85,10 +92,13 @@ FAULTS = [
 def test_a_batch_whose_answer_was_lost_through_the_client_is_looked_up_row_by_row(
     prime: SimHarness, tmp_path: Path, fault: str, status: str, placed: bool
 ) -> None:
-    rows, booked, refused = _batch_of_four(prime, tmp_path, fault, as_it_came=False)
+    notes: list[str | None] = []
+    rows, booked, refused = _batch_of_four(prime, tmp_path, fault, as_it_came=False, notes=notes)
     assert rows == booked == [status] * 4
     assert refused is None
     assert creates(prime) == (4 if placed else 0)
+    if not placed:  # each row still in doubt says what the exchange answered
+        assert all(n is not None and n.startswith("the exchange answered HTTP 5") for n in notes)
 
 
 def test_a_batch_answered_429_was_refused_before_acting_and_withdrawn(
@@ -111,3 +121,85 @@ def test_a_failure_passed_on_as_it_came_books_no_row_rejected(
     assert rows == booked == [status] * 4
     assert refused is None
     assert creates(prime) == (4 if placed else 0)
+
+
+class LostOnTheSecondRequest(FaultOnTheBatch):
+    """Two rows a request, and the faults strike the second request alone."""
+
+    requests = 0
+
+    def batch_size(self) -> int:
+        return 2
+
+    def batch_create_orders(
+        self, orders: list[CreateOrder], *, subaccount: int | None = None
+    ) -> list[BatchItem]:
+        self.requests += 1
+        if self.requests == 2:
+            return super().batch_create_orders(orders, subaccount=subaccount)
+        return OrdersApi.batch_create_orders(self, orders, subaccount=subaccount)
+
+
+def test_a_lost_answer_mid_file_keeps_the_rows_placed_before_it_and_sends_none_after(
+    prime: SimHarness, tmp_path: Path
+) -> None:
+    """Six rows, two a request, the second request's answer lost after the exchange placed
+    it: the first two placed, the next two looked up and found, the last two never recorded
+    nor sent (a rerun sends them), each row named by its line and client order id; what was
+    recorded is the batch's, each naming its line."""
+    path = tmp_path / "orders.csv"
+    path.write_text(ladder(make_markets(prime, 2), 6))
+    clock = SystemClock()
+    with (
+        connect_as(LostOnTheSecondRequest, prime.account) as client,
+        Store.open(tmp_path / "state.db", clock=clock) as store,
+    ):
+        client.area.harness = prime
+        client.area.faults = {"drop_response_after_commit_rate": 1.0}
+        report = place_batch(OrderService(client, store, clock=clock, read_lag_s=0.0), path)
+        recorded = [(i.client_order_id, i.strategy, i.reason) for i in store.orders.intents()]
+    assert [(r.line, r.status) for r in report.rows] == [
+        (2, "resting"),
+        (3, "resting"),
+        (4, "resting"),
+        (5, "resting"),
+        (6, "not_sent"),
+        (7, "not_sent"),
+    ]
+    assert [r.note for r in report.rows[4:]] == ["after a lost answer"] * 2
+    assert all(r.client_order_id == r.request.client_order_id for r in report.rows)
+    # recorded as the batch's orders (`pnl --by strategy`), each naming its line
+    assert sorted(recorded) == sorted(
+        (r.client_order_id, "batch", f"batch line {r.line}") for r in report.rows[:4]
+    )
+    assert (report.halted, report.refused) == (None, None)
+    assert creates(prime) == 4
+
+
+def test_a_request_refused_whole_mid_file_keeps_the_rows_placed_before_it(
+    prime: SimHarness, tmp_path: Path
+) -> None:
+    """The second request of three answered 429: the first two rows placed and reported, the
+    other four not sent, each named by its line and client order id with the refusal, and
+    only the placed rows left recorded (a rerun sends the rest)."""
+    path = tmp_path / "orders.csv"
+    path.write_text(ladder(make_markets(prime, 2), 6))
+    clock = SystemClock()
+    with (
+        connect_as(LostOnTheSecondRequest, prime.account) as client,
+        Store.open(tmp_path / "state.db", clock=clock) as store,
+    ):
+        client.area.harness, client.area.faults = prime, {"http_429_rate": 1.0}
+        report = place_batch(OrderService(client, store, clock=clock, read_lag_s=0.0), path)
+        recorded = [i.client_order_id for i in store.orders.intents()]
+    assert [(r.line, r.status) for r in report.rows] == [(2, "resting"), (3, "resting")] + [
+        (line, "not_sent") for line in range(4, 8)
+    ]
+    assert all(r.client_order_id == r.request.client_order_id for r in report.rows)
+    for row in report.rows[2:]:
+        assert row.note is not None
+        assert row.note.startswith("the exchange refused the whole request before acting (")
+        assert row.note.endswith("): not placed; run the file again to send it")
+    assert sorted(recorded) == sorted(r.client_order_id for r in report.rows[:2])
+    assert isinstance(report.refused, RateLimitedError)
+    assert creates(prime) == 2

@@ -201,34 +201,36 @@ def _written_mover(
     return MoneyMover(client, clock, intents=store.transfer_intents, wait_s=30, lookup_s=10)
 
 
+@pytest.mark.parametrize("subaccount", [0, 3])
 def test_a_move_whose_run_ended_before_its_answer_is_found_by_the_next_run_not_sent_again(
-    key: rsa.RSAPrivateKey, tmp_path: Path
+    key: rsa.RSAPrivateKey, tmp_path: Path, subaccount: int
 ) -> None:
     """The run that sent the move never learned it was made (its answer lost and the history
     slow past its look, as a kill between sending and the answer leaves it): the move stays
     open in the state file, and the next run of the same move finds it in the history and
-    sends nothing."""
+    sends nothing; a subaccount's move as well."""
     clock = ManualClock()
     store = Store.open(tmp_path / "state.db", clock=clock)
-    exchange = ShardExchange({(0, 0): D("100"), (0, 2): D("0")}, answer="lost")
+    exchange = ShardExchange({(subaccount, 0): D("100"), (subaccount, 2): D("0")}, answer="lost")
+    move = Move(D("25"), 0, 2, subaccount)
     exchange.history_lag = 1_000
     with pytest.raises(TransferOutcomeUnknown):
-        _written_mover(exchange, key, store, clock).move(Move(D("25"), 0, 2))
+        _written_mover(exchange, key, store, clock).move(move)
     (left,) = store.transfer_intents.open_intents()
-    assert (left.amount, left.source, left.target, left.subaccount) == (D("25"), 0, 2, 0)
+    assert (left.amount, left.source, left.target, left.subaccount) == (D("25"), 0, 2, subaccount)
 
     exchange.history_lag = exchange._unseen = 0  # the history shows it now
     exchange.answer = "sent"
-    again = _written_mover(exchange, key, store, clock).move(Move(D("25"), 0, 2))
+    again = _written_mover(exchange, key, store, clock).move(move)
     assert len(exchange.posts) == 1  # sent once, by the first run
     assert not again.sent and again.transfer.transfer_id == "tr-1"
     (earlier,) = again.earlier
     assert (earlier.outcome, earlier.transfer_id) == ("made", "tr-1")
     assert "was made: transfer tr-1" in earlier.describe()
     assert store.transfer_intents.open_intents() == []  # closed: a third run sends anew
-    _written_mover(exchange, key, store, clock).move(Move(D("25"), 0, 2))
+    _written_mover(exchange, key, store, clock).move(move)
     assert len(exchange.posts) == 2
-    assert exchange.balances == {(0, 0): D("50"), (0, 2): D("50")}
+    assert exchange.balances == {(subaccount, 0): D("50"), (subaccount, 2): D("50")}
 
 
 class LockedAfterSending:
@@ -315,19 +317,71 @@ class AnotherMoveAfterTheFirstLook(ShardExchange):
         listing = path == "/portfolio/intra_exchange_instance_transfers"
         if listing and self.history and not self.other_sent:
             self.other_sent = True
-            self.balances[(4, 0)] = D("25")
-            body = {
-                "amount": 250_000,
-                "source_subaccount": 4,
-                "destination_subaccount": 4,
-                "source_exchange_shard": 0,
-                "destination_exchange_shard": 2,
-            }
-            sent = self.answer
-            self.answer = "sent"
-            self._transfer(body)
-            self.answer = sent
+            another_subaccounts_move(self)
         return answer
+
+
+def another_subaccounts_move(exchange: ShardExchange) -> None:
+    """Subaccount 4 moves $25 from shard 0 to shard 2, answered: like the move under test."""
+    exchange.balances[(4, 0)] = D("25")
+    body = {
+        "amount": 250_000,
+        "source_subaccount": 4,
+        "destination_subaccount": 4,
+        "source_exchange_shard": 0,
+        "destination_exchange_shard": 2,
+    }
+    sent = exchange.answer
+    exchange.answer = "sent"
+    exchange._transfer(body)
+    exchange.answer = sent
+
+
+class AnotherMoveAtTheWindowsEnd(ShardExchange):
+    """Another subaccount's like transfer (`another_subaccounts_move`) is first listed by the
+    read of the history `window_s` after its first read: the lookup window's very end."""
+
+    clock: ManualClock
+    window_s = 10.0
+    first_look: float | None = None
+
+    def _read(self, path: str, params: httpx.QueryParams) -> httpx.Response:
+        if path == "/portfolio/intra_exchange_instance_transfers":
+            now = self.clock.monotonic()
+            self.first_look = now if self.first_look is None else self.first_look
+            if now >= self.first_look + self.window_s and len(self.history) == 1:
+                another_subaccounts_move(self)
+        return super()._read(path, params)
+
+
+def test_a_like_transfer_first_listed_at_the_lookups_very_end_leaves_a_lost_answer_unknown(
+    key: rsa.RSAPrivateKey,
+) -> None:
+    """The history is read to the window's end: a second like transfer listed only by its last
+    read could be ours as well, so the lost answer stays unknown, both named."""
+    clock = ManualClock()
+    exchange = AnotherMoveAtTheWindowsEnd({(0, 0): D("100"), (0, 2): D("0")}, answer="lost")
+    exchange.clock = clock
+    mover = MoneyMover(client_of(exchange, key, clock), clock, wait_s=30, lookup_s=10)
+    with pytest.raises(TransferOutcomeUnknown) as raised:
+        mover.move(Move(D("25"), 0, 2))
+    message = raised.value.one_line()
+    assert "2 new transfers of that amount between those shards (tr-2, tr-1)" in message
+
+
+def test_a_second_like_transfer_listed_ends_a_lost_answers_lookup_at_once(
+    key: rsa.RSAPrivateKey,
+) -> None:
+    """Two candidates listed: nothing later in the window can make the outcome known, so the
+    trader is told at once, not when the window ends."""
+    clock = ManualClock()
+    exchange = AnotherMoveAfterTheFirstLook({(0, 0): D("100"), (0, 2): D("0")}, answer="lost")
+    mover = MoneyMover(client_of(exchange, key, clock), clock, wait_s=30, lookup_s=10)
+    started = clock.monotonic()
+    with pytest.raises(TransferOutcomeUnknown) as raised:
+        mover.move(Move(D("25"), 0, 2))
+    assert clock.monotonic() - started < 10
+    assert "(tr-2, tr-1)" in raised.value.one_line()
 
 
 def test_an_open_move_with_a_second_candidate_in_its_window_is_ambiguous_not_made(

@@ -78,6 +78,15 @@ def test_a_booking_rolled_back_leaves_its_amend_in_doubt(store: Store) -> None:
     assert _in_doubt(store) == []
 
 
+def test_a_booking_committed_settles_its_amend_and_the_order_takes_another(store: Store) -> None:
+    amend = _amend(store, "0.41", 5)
+    assert amend is not None
+    with store.transaction():  # the answer booked as `OrderAmends.book` books it
+        assert store.orders.settle_amend(amend.id, savepoint=False) is True
+    assert _in_doubt(store) == []
+    assert _amend(store, "0.42", 5) is not None, "the order takes an amend again once settled"
+
+
 def test_a_row_written_after_the_amend_was_recorded_is_read_again_for_its_answer(
     store: Store,
 ) -> None:

@@ -188,6 +188,22 @@ def test_update_order_copies_the_exchange(store: Store, clock: ManualClock) -> N
     ]
 
 
+def test_an_order_found_by_its_client_order_id_takes_the_exchanges_id_and_subaccount(
+    store: Store,
+) -> None:
+    """A row that knows no order id (booked refused, then listed by the exchange) or the
+    wrong subaccount (written before the file kept them) takes what the exchange names, so a
+    cancel or amend by the exchange's id finds it, on its subaccount."""
+    store.orders.record_intent(intent())
+    store.orders.mark_rejected("c1", reason="refused, the answer said")
+    assert store.orders.update_order(
+        client_order_id="c1", order_id="o9", status="resting", subaccount=2
+    )
+    found = store.orders.intent_by_order_id("o9")
+    assert found is not None
+    assert (found.client_order_id, found.status, found.subaccount) == ("c1", "resting", 2)
+
+
 def test_update_order_on_an_order_it_does_not_know_is_a_no_op(store: Store) -> None:
     assert store.orders.update_order(order_id="placed-elsewhere", status="canceled") is False
     with pytest.raises(ValueError, match="needs"):
