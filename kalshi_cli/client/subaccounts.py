@@ -12,6 +12,7 @@ import msgspec
 
 from kalshi_cli.client.connection import PORTFOLIO_PAGE_MAX, Area
 from kalshi_cli.client.retry import Resend, UnknownOutcome
+from kalshi_cli.vocabulary.errors import NotFoundError
 
 
 class SubaccountBalance(msgspec.Struct, frozen=True):
@@ -66,6 +67,20 @@ class SubaccountsApi(Area):
             response, unknown, "subaccount_number", int, "new subaccount"
         )
         return number
+
+    def require_subaccount(self, number: int) -> None:
+        """`number` names a subaccount the account has (0 always is), else `NotFoundError`: the
+        exchange refuses a balance read of one it does not have (400) and lists nothing of it,
+        so a read naming it would say "nothing matched" of an account that is not there."""
+        if number == 0 or number in {b.subaccount for b in self.subaccount_balances()}:
+            return
+        raise NotFoundError(
+            f"the account has no subaccount {number}",
+            status=404,
+            code="UNKNOWN_SUBACCOUNT",
+            hint="`kalshi subaccount list` shows them; `kalshi subaccount create` adds the next "
+            "one and `kalshi subaccount transfer` funds it",
+        )
 
     def subaccount_balances(self) -> list[SubaccountBalance]:
         fields = self._conn.get_fields("/portfolio/subaccounts/balances", auth=True)
