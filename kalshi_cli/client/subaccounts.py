@@ -49,6 +49,17 @@ class KeyMemory(Protocol):
     def keep(self, key_id: str, subaccount: int) -> None: ...
 
 
+def no_subaccount(number: int) -> NotFoundError:
+    """What a subaccount the account does not have is called, by whatever asks for it."""
+    return NotFoundError(
+        f"the account has no subaccount {number}",
+        status=404,
+        code="UNKNOWN_SUBACCOUNT",
+        hint="`kalshi subaccount list` shows them; `kalshi subaccount create` adds the next "
+        "one and `kalshi subaccount transfer` funds it",
+    )
+
+
 class SubaccountsApi(Area):
     """Subaccounts of the account (see the module docstring)."""
 
@@ -74,13 +85,7 @@ class SubaccountsApi(Area):
         so a read naming it would say "nothing matched" of an account that is not there."""
         if number == 0 or number in {b.subaccount for b in self.subaccount_balances()}:
             return
-        raise NotFoundError(
-            f"the account has no subaccount {number}",
-            status=404,
-            code="UNKNOWN_SUBACCOUNT",
-            hint="`kalshi subaccount list` shows them; `kalshi subaccount create` adds the next "
-            "one and `kalshi subaccount transfer` funds it",
-        )
+        raise no_subaccount(number)
 
     def subaccount_balances(self) -> list[SubaccountBalance]:
         fields = self._conn.get_fields("/portfolio/subaccounts/balances", auth=True)
