@@ -405,11 +405,22 @@ def _extra_words(ctx: Any, line: str) -> str | None:
         where = " ".join([path, *given])
     elif given and given[-1] in _VERBS:  # `market get KX-A`: the verb was taken as the ticker
         where = " ".join([path, *given[:-1], *words])
+    elif words[0] in _VERBS and (one := _singular(ctx)) is not None:  # `events get E`
+        where = " ".join([one, *words[1:]])
     elif any("--tickers" in p.opts for p in ctx.command.params):
         where = " ".join([path, *given, "--tickers", ",".join(words)])
     else:
         return None
     return f"{line} (it is `{where}`: see `{path} --help`)"
+
+
+def _singular(ctx: Any) -> str | None:
+    """The command that shows one of what a plural command lists (`event` beside `events`)."""
+    parent, name = ctx.parent, ctx.command.name or ""
+    if parent is None or not name.endswith("s"):
+        return None
+    one = parent.command.get_command(parent, name[:-1])
+    return None if one is None else f"{parent.command_path} {one.name}"
 
 
 def _misread_option(ctx: Any, name: str, words: Sequence[str]) -> str | None:
@@ -436,6 +447,7 @@ def _misread_option(ctx: Any, name: str, words: Sequence[str]) -> str | None:
 FORMER_NAMES = {
     "buy": "order place TICKER --action buy",
     "sell": "order place TICKER --action sell",
+    "close": "order place TICKER --action sell",
     "place": "order place",
     "cancel": "order cancel",
     "amend": "order amend",
@@ -455,6 +467,8 @@ FORMER_NAMES = {
     "order get": "order show",
     "order cancel-all --event": "cancel-all --event",
     "order place --no-price": "order place --side no --price",
+    "order place --type": "order place --price",  # every order is a limit order
+    "order place --buy-max-cost": "order place --tif fok --price",  # the price caps the cost
     "order batch-create": "order batch",
     "order batch-cancel": "order cancel-all --ticker",
     "order cancel-all --deadline": "cancel-all --deadline",

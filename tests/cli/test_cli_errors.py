@@ -393,6 +393,13 @@ def test_a_top_level_command_asked_for_in_a_group_points_at_it(tmp_path: Path) -
         (["order", "batch-cancel", "--ticker", "KX-A"], "kalshi order cancel-all --ticker"),
         # markets given as arguments where they are an option's
         (["watch", "ticker", "KX-A", "KX-B"], "kalshi watch ticker --tickers KX-A,KX-B"),
+        # a position is closed by selling it; every order is a limit order at its price;
+        # a cost cap is a fill-or-kill order's price
+        (["close", "KX-A"], "kalshi order place TICKER --action sell"),
+        (["order", "place", "KX-A", "--type", "limit"], "kalshi order place --price"),
+        (["order", "place", "KX-A", "--buy-max-cost", "5"], "kalshi order place --tif fok --price"),
+        # a plural group's verb, where the one thing is the singular command's
+        (["events", "get", "E"], "kalshi event E"),
     ],
     ids=" ".join,
 )
