@@ -383,9 +383,27 @@ def usage_line(exc: typer.TyperException, words: Sequence[str]) -> str:
     after = next(itertools.islice(itertools.dropwhile(lambda w: w != typed, words), 1, 2), None)
     return (
         _former_name(ctx, typed, after)
+        or (name and _before_its_command(ctx, name, words))
         or _extra_words(ctx, line)
         or f"{line} (see `{path} --help`)"
     )
+
+
+def _before_its_command(ctx: Any, name: str, words: Sequence[str]) -> str | None:
+    """An option of a command typed before it (`kalshi --output json markets`): the command, with
+    the option (or what it is called here) after it."""
+    commands = getattr(ctx.command, "commands", {})
+    later = list(itertools.dropwhile(lambda w: w != name, words))[1:]
+    command = next((commands[w] for w in later if w in commands), None)
+    if command is None:
+        return None
+    params = {o: p for p in command.params for o in p.opts}
+    now = name if name in params else OPTION_NAMES.get(name, "")
+    if now not in params:
+        return None
+    value = f" {later[0]}" if not params[now].is_flag and later[0] != command.name else ""
+    where = f"{ctx.command_path} {command.name}"
+    return f"No such option: {name} (it is `{where} {now}{value}`: see `{where} --help`)"
 
 
 # what another tool's groups take after their name (`kalshi fills list`), where ours need nothing

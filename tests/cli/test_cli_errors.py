@@ -398,6 +398,9 @@ def test_a_top_level_command_asked_for_in_a_group_points_at_it(tmp_path: Path) -
         (["close", "KX-A"], "kalshi order place TICKER --action sell"),
         (["order", "place", "KX-A", "--type", "limit"], "kalshi order place --price"),
         (["order", "place", "KX-A", "--buy-max-cost", "5"], "kalshi order place --tif fok --price"),
+        # a command's option typed before the command
+        (["--output", "json", "markets"], "kalshi markets --format json"),
+        (["--json", "markets"], "kalshi markets --json"),
         # a plural group's verb, where the one thing is the singular command's
         (["events", "get", "E"], "kalshi event E"),
     ],
