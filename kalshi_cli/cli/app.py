@@ -367,6 +367,7 @@ def usage_line(exc: typer.TyperException, words: Sequence[str]) -> str:
     ctx = getattr(exc, "ctx", None)
     if ctx is None or getattr(exc, "exit_code", None) != ExitCode.USAGE:
         return line
+    line = _guessed(ctx, line)
     root, name, path = ctx.find_root(), getattr(exc, "option_name", None), ctx.command_path
     value = (name or "").lstrip("-")
     choice = next((p for p in ctx.command.params if value in getattr(p.type, "choices", ())), None)
@@ -387,6 +388,18 @@ def usage_line(exc: typer.TyperException, words: Sequence[str]) -> str:
         or _extra_words(ctx, line)
         or f"{line} (see `{path} --help`)"
     )
+
+
+def _guessed(ctx: Any, line: str) -> str:
+    """An unknown command's line with the product's one guess (`did_you_mean`), not Typer's,
+    which named any command a little alike (`positions` for `deposit`) and several at once."""
+    from kalshi_cli.vocabulary.decode import did_you_mean
+
+    asked = re.match(r"(No such command '([^']+)'\.)( Did you mean .*\?)?$", line)
+    if asked is None:
+        return line
+    close = did_you_mean(asked.group(2), getattr(ctx.command, "commands", {}))
+    return asked.group(1) + (f" Did you mean '{close}'?" if close else "")
 
 
 def _before_its_command(ctx: Any, name: str, words: Sequence[str]) -> str | None:

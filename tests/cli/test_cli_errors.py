@@ -210,6 +210,9 @@ def test_bad_environment_value(tmp_path: Path) -> None:
         (["orderbook", "X", "--depth", "-1"], "Invalid value for '--depth' / '-d'"),
         (["markets", "--nope"], "No such option: --nope"),
         (["balanse"], "No such command 'balanse'. Did you mean 'balance'?"),
+        (["config", "unsett"], "No such command 'unsett'. Did you mean 'unset'?"),
+        # no command is close: no guess (`positions` for `deposit` sent a trader astray)
+        (["deposit"], "No such command 'deposit'. (see `kalshi --help`)"),
         (["market"], "Missing argument 'ticker'"),
         (["sim", "serve", "--balance", "ten"], "Invalid value for --balance"),
         (["sim", "serve", "--tier", "gold"], "Invalid value for --tier"),
