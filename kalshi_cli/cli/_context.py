@@ -245,12 +245,15 @@ def begin(
     fmt: TableFormat | None = None,
 ) -> tuple[AppContext, Output]:
     """A command's start: its settings (its own `--env`), its output, and `--subaccount N`: the
-    client acts on subaccount N in every portfolio and order call (client/subaccount_scope.py);
+    client acts on subaccount N in every portfolio and order call (client/subaccount_scope.py),
+    one the account does not have refused as not found before anything is read or sent;
     without it, the exchange's defaults."""
     app = current()
     app.settings(env.value if env else None)
     if subaccount is not None:
-        app.client(auth=True).subaccount = subaccount
+        client = app.client(auth=True)
+        client.subaccounts.require_subaccount(subaccount)
+        client.subaccount = subaccount
     return app, app.output(as_json=as_json, fmt=fmt)
 
 

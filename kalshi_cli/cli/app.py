@@ -367,6 +367,7 @@ def usage_line(exc: typer.TyperException, words: Sequence[str]) -> str:
     ctx = getattr(exc, "ctx", None)
     if ctx is None or getattr(exc, "exit_code", None) != ExitCode.USAGE:
         return line
+    line = _guessed(ctx, line)
     root, name, path = ctx.find_root(), getattr(exc, "option_name", None), ctx.command_path
     value = (name or "").lstrip("-")
     choice = next((p for p in ctx.command.params if value in getattr(p.type, "choices", ())), None)
@@ -383,9 +384,39 @@ def usage_line(exc: typer.TyperException, words: Sequence[str]) -> str:
     after = next(itertools.islice(itertools.dropwhile(lambda w: w != typed, words), 1, 2), None)
     return (
         _former_name(ctx, typed, after)
+        or (name and _before_its_command(ctx, name, words))
         or _extra_words(ctx, line)
         or f"{line} (see `{path} --help`)"
     )
+
+
+def _guessed(ctx: Any, line: str) -> str:
+    """An unknown command's line with the product's one guess (`did_you_mean`), not Typer's,
+    which named any command a little alike (`positions` for `deposit`) and several at once."""
+    from kalshi_cli.vocabulary.decode import did_you_mean
+
+    asked = re.match(r"(No such command '([^']+)'\.)( Did you mean .*\?)?$", line)
+    if asked is None:
+        return line
+    close = did_you_mean(asked.group(2), getattr(ctx.command, "commands", {}))
+    return asked.group(1) + (f" Did you mean '{close}'?" if close else "")
+
+
+def _before_its_command(ctx: Any, name: str, words: Sequence[str]) -> str | None:
+    """An option of a command typed before it (`kalshi --output json markets`): the command, with
+    the option (or what it is called here) after it."""
+    commands = getattr(ctx.command, "commands", {})
+    later = list(itertools.dropwhile(lambda w: w != name, words))[1:]
+    command = next((commands[w] for w in later if w in commands), None)
+    if command is None:
+        return None
+    params = {o: p for p in command.params for o in p.opts}
+    now = name if name in params else OPTION_NAMES.get(name, "")
+    if now not in params:
+        return None
+    value = f" {later[0]}" if not params[now].is_flag and later[0] != command.name else ""
+    where = f"{ctx.command_path} {command.name}"
+    return f"No such option: {name} (it is `{where} {now}{value}`: see `{where} --help`)"
 
 
 # what another tool's groups take after their name (`kalshi fills list`), where ours need nothing
@@ -405,11 +436,22 @@ def _extra_words(ctx: Any, line: str) -> str | None:
         where = " ".join([path, *given])
     elif given and given[-1] in _VERBS:  # `market get KX-A`: the verb was taken as the ticker
         where = " ".join([path, *given[:-1], *words])
+    elif words[0] in _VERBS and (one := _singular(ctx)) is not None:  # `events get E`
+        where = " ".join([one, *words[1:]])
     elif any("--tickers" in p.opts for p in ctx.command.params):
         where = " ".join([path, *given, "--tickers", ",".join(words)])
     else:
         return None
     return f"{line} (it is `{where}`: see `{path} --help`)"
+
+
+def _singular(ctx: Any) -> str | None:
+    """The command that shows one of what a plural command lists (`event` beside `events`)."""
+    parent, name = ctx.parent, ctx.command.name or ""
+    if parent is None or not name.endswith("s"):
+        return None
+    one = parent.command.get_command(parent, name[:-1])
+    return None if one is None else f"{parent.command_path} {one.name}"
 
 
 def _misread_option(ctx: Any, name: str, words: Sequence[str]) -> str | None:
@@ -436,6 +478,7 @@ def _misread_option(ctx: Any, name: str, words: Sequence[str]) -> str | None:
 FORMER_NAMES = {
     "buy": "order place TICKER --action buy",
     "sell": "order place TICKER --action sell",
+    "close": "order place TICKER --action sell",
     "place": "order place",
     "cancel": "order cancel",
     "amend": "order amend",
@@ -455,6 +498,8 @@ FORMER_NAMES = {
     "order get": "order show",
     "order cancel-all --event": "cancel-all --event",
     "order place --no-price": "order place --side no --price",
+    "order place --type": "order place --price",  # every order is a limit order
+    "order place --buy-max-cost": "order place --tif fok --price",  # the price caps the cost
     "order batch-create": "order batch",
     "order batch-cancel": "order cancel-all --ticker",
     "order cancel-all --deadline": "cancel-all --deadline",

@@ -1,5 +1,6 @@
-"""`kalshi config show|get|set` and `kalshi config init`. None touches the network; `set` is
-`kalshi_cli.config.edit` (the file edited as text, checked whole, replaced atomically)."""
+"""`kalshi config show|get|set|unset` and `kalshi config init`. None touches the network;
+`set` and `unset` are `kalshi_cli.config.edit` (the file edited as text, checked whole, replaced
+atomically)."""
 
 from __future__ import annotations
 
@@ -175,32 +176,60 @@ def with_params_defaults(entries: list[Entry], key: str = "") -> list[Entry]:
 @config_app.command("set")
 def set_command(
     key: Annotated[str, typer.Argument(help="A setting (timeout, demo.tier) or a dotted key.")],
-    value: Annotated[str, typer.Argument(help="One value, as YAML writes it (null unsets).")],
+    value: Annotated[str, typer.Argument(help="One value, as YAML writes it.")],
     env: EnvOpt = None,
 ) -> None:
     """Write one value to the config file, keeping its comments, if the whole file then passes
     every check; otherwise nothing is written.
 
     A setting of an environment (api_base, tier, state...) goes to the --env section. The file
-    is --config, else $KALSHI_CONFIG, else config.yaml in the config directory.
+    is --config, else $KALSHI_CONFIG, else config.yaml in the config directory. An empty or
+    null value is refused (a script's empty variable resets nothing): `config unset` resets.
 
     Example: kalshi config set risk.max_orders_per_minute 60
     """
     from kalshi_cli.config import config_file_path
-    from kalshi_cli.config.edit import is_null, set_value
+    from kalshi_cli.config.edit import set_value
     from kalshi_cli.config.secrets import shown
 
     app = current()
     path, _origin = config_file_path(app.config_path, app.environ)
     keys = file_keys(key, env.value if env else app.root_env)
     line = set_value(path, keys, value, validate_file)
+    typer.echo(f"{path}:{line}: {'.'.join(keys)} = {shown('.'.join(keys), value)}")
+
+
+@config_app.command("unset")
+def unset_command(
+    key: Annotated[str, typer.Argument(help="A setting (timeout, demo.tier) or a dotted key.")],
+    env: EnvOpt = None,
+) -> None:
+    """Take one value out of the config file, keeping its comments, and say the value now in
+    force and where it comes from (an environment variable, or the default).
+
+    Example: kalshi config unset risk.max_orders_per_minute
+    """
+    from kalshi_cli.config import config_file_path
+    from kalshi_cli.config.edit import unset_value
+
+    app = current()
+    path, _origin = config_file_path(app.config_path, app.environ)
+    keys = file_keys(key, env.value if env else app.root_env)
+    line = unset_value(path, keys, validate_file)
     dotted = ".".join(keys)
-    if line is None:
-        typer.echo(f"{path}: {dotted} is not set; nothing changed")
-    elif is_null(value):
-        typer.echo(f"{path}:{line}: {dotted} unset (its default is in force)")
-    else:
-        typer.echo(f"{path}:{line}: {dotted} = {shown(dotted, value)}")
+    done = (
+        f"{path}: {dotted} is not set; nothing changed"
+        if line is None
+        else f"{path}:{line}: {dotted} unset"
+    )
+    found = find_values(app.settings(keys[0] if keys[0] in ENVIRONMENTS else None), dotted)
+    typer.echo(f"{done}; now {in_force(found[0])}" if len(found) == 1 else done)
+
+
+def in_force(item: dict[str, Any]) -> str:
+    """A `find_values` item as the value in force and where it comes from."""
+    where = "default" if item["source"] == "default" else f"{item['source']}: {item['origin']}"
+    return f"{'-' if item['value'] is None else item['value']} ({where})"
 
 
 def file_keys(key: str, env: str | None) -> list[str]:

@@ -17,7 +17,12 @@ import msgspec
 
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.models import Answer
-from kalshi_cli.vocabulary.order_terms import TermsError, check_dollars, combination_problems
+from kalshi_cli.vocabulary.order_terms import (
+    TermsError,
+    check_dollars,
+    check_ticker,
+    combination_problems,
+)
 from kalshi_cli.vocabulary.order_terms import check_count as check_count  # noqa: PLC0414
 from kalshi_cli.vocabulary.units import (
     ZERO,
@@ -59,12 +64,7 @@ class CreateOrder:
     order_group_id: str | None = None  # the order group to place it in (client/order_groups.py)
 
     def __post_init__(self) -> None:
-        if (
-            not isinstance(self.ticker, str)
-            or not self.ticker
-            or self.ticker != self.ticker.strip()
-        ):
-            raise ValidationError(f"ticker {self.ticker!r} is not a ticker", code="bad_ticker")
+        check_ticker(self.ticker)
         # enums may arrive as their wire strings; store the enum either way
         object.__setattr__(self, "book_side", _enum(BookSide, self.book_side, "book side"))
         object.__setattr__(

@@ -12,6 +12,7 @@ import msgspec
 
 from kalshi_cli.client.connection import PORTFOLIO_PAGE_MAX, Area
 from kalshi_cli.client.retry import Resend, UnknownOutcome
+from kalshi_cli.vocabulary.errors import KalshiError, NotFoundError
 
 
 class SubaccountBalance(msgspec.Struct, frozen=True):
@@ -48,6 +49,17 @@ class KeyMemory(Protocol):
     def keep(self, key_id: str, subaccount: int) -> None: ...
 
 
+def no_subaccount(number: int) -> NotFoundError:
+    """What a subaccount the account does not have is called, by whatever asks for it."""
+    return NotFoundError(
+        f"the account has no subaccount {number}",
+        status=404,
+        code="UNKNOWN_SUBACCOUNT",
+        hint="`kalshi subaccount list` shows them; `kalshi subaccount create` adds the next "
+        "one and `kalshi subaccount transfer` funds it",
+    )
+
+
 class SubaccountsApi(Area):
     """Subaccounts of the account (see the module docstring)."""
 
@@ -66,6 +78,21 @@ class SubaccountsApi(Area):
             response, unknown, "subaccount_number", int, "new subaccount"
         )
         return number
+
+    def require_subaccount(self, number: int) -> None:
+        """`number` names a subaccount the account has (0 always is), else `NotFoundError`: the
+        exchange refuses a balance read of one it does not have (400) and lists nothing of it,
+        so a read naming it would say "nothing matched" of an account that is not there."""
+        if number == 0:
+            return
+        try:
+            numbers = {b.subaccount for b in self.subaccount_balances()}
+        except KalshiError:
+            # cannot tell (the exchange unreachable, a key that may not list them): the
+            # command's own request says what the exchange says, and a kill switch still halts
+            return
+        if number not in numbers:
+            raise no_subaccount(number)
 
     def subaccount_balances(self) -> list[SubaccountBalance]:
         fields = self._conn.get_fields("/portfolio/subaccounts/balances", auth=True)

@@ -94,31 +94,43 @@ def lookup(entries: list[Entry], key: str) -> list[Entry]:
 # ------------------------------------------------------------------------------------ set
 
 
-def is_null(raw: str) -> bool:
-    """`null`, `~` or nothing: the value that unsets a key."""
-    return _scalar_text(raw, "") == "null"
-
-
-def set_value(
-    path: Path, keys: list[str], raw: str, validate: Callable[[Path], None]
-) -> int | None:
+def set_value(path: Path, keys: list[str], raw: str, validate: Callable[[Path], None]) -> int:
     """Write `raw` (one YAML scalar) at `keys` in the file at `path` (made if missing), keeping
     everything else of the text; `validate` checks the new text as a file before it replaces
-    the old one. Returns the line the value is on. A null unsets: the key's line leaves the
-    file (its default is in force again), and the line it was on is returned; None when it
-    was not in the file, which is then left as it was."""
-    value_text = _scalar_text(raw, ".".join(keys))
-    try:
-        old = read_yaml_text(path, "config file")
-    except FileNotFoundError:
-        old = ""
+    the old one. Returns the line the value is on. An empty or null value is refused (a
+    script's empty variable must not reset a limit): `unset_value` takes a key out."""
+    dotted = ".".join(keys)
+    value_text = _scalar_text(raw, dotted)
     if value_text == "null":
-        removed = remove_key(old, keys, path)
-        if removed is None:
-            return None
-        new, line = removed
-    else:
-        new, line = edit_text(old, keys, value_text, path)
+        raise UsageError(
+            f"{dotted}: an empty or null value is not written",
+            hint=f"`kalshi config unset {dotted}` puts its default back in force",
+        )
+    new, line = edit_text(_old_text(path), keys, value_text, path)
+    _replace(path, new, validate)
+    return line
+
+
+def unset_value(path: Path, keys: list[str], validate: Callable[[Path], None]) -> int | None:
+    """Take the line of `keys` out of the file at `path`, keeping everything else of the text
+    (its default is in force again), checked by `validate` as `set_value` checks; returns the
+    line it was on, or None when it was not in the file, which is then left as it was."""
+    removed = remove_key(_old_text(path), keys, path)
+    if removed is None:
+        return None
+    new, line = removed
+    _replace(path, new, validate)
+    return line
+
+
+def _old_text(path: Path) -> str:
+    try:
+        return read_yaml_text(path, "config file")
+    except FileNotFoundError:
+        return ""
+
+
+def _replace(path: Path, new: str, validate: Callable[[Path], None]) -> None:
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
 
     def checked(draft: Path) -> None:
@@ -133,7 +145,6 @@ def set_value(
         write_whole(path, new, mode=mode, check=checked)
     except OSError as exc:
         raise _not_written(path, exc) from None
-    return line
 
 
 def _not_written(path: Path, exc: OSError) -> DataWriteError:

@@ -83,7 +83,9 @@ def did_you_mean(name: str, names: Iterable[str]) -> str | None:
     mean" of the product (a config key, a strategy, a dotted key of `config get`) asks here."""
     known = sorted(names)
     same = [n for n in known if n.replace("-", "_") == name.replace("-", "_")]
-    close = same or difflib.get_close_matches(name, known, n=1)
+    # 0.7, not difflib's 0.6: a typo (`balanse`, `chanels`) scores 0.85 and more, while a word
+    # only a little alike (`deposit` and `positions`, 0.62) is no guess at all
+    close = same or difflib.get_close_matches(name, known, n=1, cutoff=0.7)
     return close[0] if close else None
 
 

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 
 def names_in(text: str | None) -> list[str]:
-    """The names `text` gives: each trimmed, the blank ones dropped, so `A, B` names A and B
-    wherever it is written."""
-    return [part.strip() for part in (text or "").split(",") if part.strip()]
+    """The names `text` gives: each trimmed, the blank ones dropped, each once where first given,
+    so `A, B, A` names A and B wherever it is written."""
+    return list(dict.fromkeys(part.strip() for part in (text or "").split(",") if part.strip()))
 
 
 def first_five(names: Sequence[str]) -> str:

@@ -436,7 +436,7 @@ def order_request(
     as text (a flag, a CSV cell, an assistant's `"0.55"`), each read by its field's rule; then the
     order held to `check_terms`. A `TermsError` names every problem, in `FIELDS`' order."""
     readers: dict[str, Callable[[], Any]] = {
-        "ticker": lambda: _ticker(ticker),
+        "ticker": lambda: check_ticker(ticker),
         "side": lambda: _choice(side, {s.value: s for s in Side}, "side"),
         "action": lambda: _choice(action, {a.value: a for a in Action}, "action"),
         "count": lambda: parse_count(count) if isinstance(count, str) else check_count(count),
@@ -473,7 +473,9 @@ def read_terms(
     return order_request(**given, strategy=strategy, now=now)
 
 
-def _ticker(text: str) -> str:
-    if not text or text != text.strip() or " " in text:
+def check_ticker(text: object) -> str:
+    """A market's ticker as an order names it: one word of text, no blank or space in or around
+    it (an order built by code and one typed or read from a file meet the same rule)."""
+    if not isinstance(text, str) or text.split() != [text]:
         raise _refuse("ticker", f"{text!r} is not a ticker", "BAD_TICKER")
     return text

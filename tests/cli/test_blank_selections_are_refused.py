@@ -150,9 +150,10 @@ def test_every_narrowing_option_of_every_command_refuses_a_blank_value(blank: st
 # arguments that name no one thing of the exchange's (a setting, a file, words, an amount), each
 # refusing a blank value its own way if at all
 NOT_NAMING = {
-    "config set key", "config set value", "config get key", "watch channel", "strategy check spec",
-    "strategy new name", "backtest runs compare a", "backtest runs compare b",
-    "backtest runs show run", "search words", "shard allocate shares", "shard move amount",
+    "config set key", "config set value", "config get key", "config unset key", "watch channel",
+    "strategy check spec", "strategy new name", "backtest runs compare a",
+    "backtest runs compare b", "backtest runs show run", "search words", "shard allocate shares",
+    "shard move amount",
 }  # fmt: skip
 
 

@@ -384,3 +384,41 @@ def test_generate_on_a_full_disk_leaves_no_key_on_the_exchange_without_its_priva
     assert not out.exists()
     monkeypatch.undo()
     assert as_json(kalshi("key", "list", "--json"))["api_keys"] == before
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["balance"],
+        ["positions"],
+        ["fills"],
+        ["order", "list"],
+        ["order-group", "list"],
+        [
+            "order",
+            "place",
+            T,
+            "--side",
+            "yes",
+            "--action",
+            "buy",
+            "--count",
+            "1",
+            "--price",
+            "0.40",
+            "--yes",
+        ],
+    ],
+)
+def test_a_subaccount_that_does_not_exist_is_not_found_whatever_reads_it(
+    kalshi: Kalshi, premier: SimHarness, command: list[str]
+) -> None:
+    # `balance` was answered 400 (exit 9) while a listing said "nothing matched" (exit 0)
+    assert kalshi("subaccount", "create").exit_code == 0
+    result = kalshi(*command, "--subaccount", "63")
+    assert result.exit_code == ExitCode.NOT_FOUND, result.output
+    assert "has no subaccount 63" in result.stderr
+    assert "kalshi subaccount list" in result.stderr
+    assert orders_of(premier) == []
+    # one that exists reads as before
+    assert kalshi("order", "list", "--subaccount", "1").exit_code == 0

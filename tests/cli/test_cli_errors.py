@@ -210,6 +210,9 @@ def test_bad_environment_value(tmp_path: Path) -> None:
         (["orderbook", "X", "--depth", "-1"], "Invalid value for '--depth' / '-d'"),
         (["markets", "--nope"], "No such option: --nope"),
         (["balanse"], "No such command 'balanse'. Did you mean 'balance'?"),
+        (["config", "unsett"], "No such command 'unsett'. Did you mean 'unset'?"),
+        # no command is close: no guess (`positions` for `deposit` sent a trader astray)
+        (["deposit"], "No such command 'deposit'. (see `kalshi --help`)"),
         (["market"], "Missing argument 'ticker'"),
         (["sim", "serve", "--balance", "ten"], "Invalid value for --balance"),
         (["sim", "serve", "--tier", "gold"], "Invalid value for --tier"),
@@ -393,6 +396,16 @@ def test_a_top_level_command_asked_for_in_a_group_points_at_it(tmp_path: Path) -
         (["order", "batch-cancel", "--ticker", "KX-A"], "kalshi order cancel-all --ticker"),
         # markets given as arguments where they are an option's
         (["watch", "ticker", "KX-A", "KX-B"], "kalshi watch ticker --tickers KX-A,KX-B"),
+        # a position is closed by selling it; every order is a limit order at its price;
+        # a cost cap is a fill-or-kill order's price
+        (["close", "KX-A"], "kalshi order place TICKER --action sell"),
+        (["order", "place", "KX-A", "--type", "limit"], "kalshi order place --price"),
+        (["order", "place", "KX-A", "--buy-max-cost", "5"], "kalshi order place --tif fok --price"),
+        # a command's option typed before the command
+        (["--output", "json", "markets"], "kalshi markets --format json"),
+        (["--json", "markets"], "kalshi markets --json"),
+        # a plural group's verb, where the one thing is the singular command's
+        (["events", "get", "E"], "kalshi event E"),
     ],
     ids=" ".join,
 )

@@ -1,5 +1,6 @@
-"""`kalshi config get` reads the environment a key names, and `config set KEY null` unsets it:
-the key leaves the file and the default is in force again, as the help says."""
+"""`kalshi config get` reads the environment a key names, and `config unset KEY` takes it out:
+the key leaves the file and the default is in force again, as the help says; `config set` never
+resets a key (an empty or null value is refused)."""
 
 from __future__ import annotations
 
@@ -27,11 +28,11 @@ def test_get_of_one_environment_with_another_selected_is_refused(tmp_path: Path)
     assert "demo.tier" in result.stderr and "prod" in result.stderr
 
 
-def test_set_null_unsets_a_key_whose_value_may_not_be_null(tmp_path: Path) -> None:
+def test_unset_takes_out_a_key_whose_value_may_not_be_null(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     assert run(["config", "set", "risk.max_orders_per_minute", "7"], home=tmp_path).exit_code == 0
     assert "max_orders_per_minute: 7" in config.read_text()
-    result = run(["config", "set", "risk.max_orders_per_minute", "null"], home=tmp_path)
+    result = run(["config", "unset", "risk.max_orders_per_minute"], home=tmp_path)
     assert result.exit_code == 0, result.output
     assert "max_orders_per_minute" not in config.read_text()
     assert "unset" in result.stdout
@@ -39,20 +40,20 @@ def test_set_null_unsets_a_key_whose_value_may_not_be_null(tmp_path: Path) -> No
     assert '"source": "default"' in shown.stdout
 
 
-def test_set_null_keeps_the_comments_and_the_other_keys(tmp_path: Path) -> None:
+def test_unset_keeps_the_comments_and_the_other_keys(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(
         "# my settings\nrisk:\n  # keep me\n  max_orders_per_minute: 7\n  min_edge: 0.03\n"
     )
-    result = run(["config", "set", "risk.max_orders_per_minute", "~"], home=tmp_path)
+    result = run(["config", "unset", "risk.max_orders_per_minute"], home=tmp_path)
     assert result.exit_code == 0, result.output
     assert config.read_text() == "# my settings\nrisk:\n  # keep me\n  min_edge: 0.03\n"
 
 
-def test_set_null_of_a_key_that_is_not_set_changes_nothing_and_says_so(tmp_path: Path) -> None:
+def test_unset_of_a_key_that_is_not_set_changes_nothing_and_says_so(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text("timeout: 5\n")
-    result = run(["config", "set", "risk.min_edge", "null"], home=tmp_path)
+    result = run(["config", "unset", "risk.min_edge"], home=tmp_path)
     assert result.exit_code == 0, result.output
     assert config.read_text() == "timeout: 5\n"
     assert "not set" in result.stdout
@@ -116,3 +117,42 @@ def test_set_of_a_number_not_plain_decimal_or_too_long_names_the_key_and_writes_
     assert result.exit_code == 2, result.output  # as every value `config set` refuses
     assert f"not written: {config}:" in result.stderr and says in result.stderr
     assert config.read_text() == "timeout: 5\n"
+
+
+@pytest.mark.parametrize("value", ["", "  ", "null", "~"])
+def test_set_of_an_empty_or_null_value_is_refused_and_writes_nothing(
+    tmp_path: Path, value: str
+) -> None:
+    # a script whose variable is empty must not reset a risk limit to its default
+    config = tmp_path / "config.yaml"
+    config.write_text("risk:\n  max_orders_per_minute: 7\n")
+    result = run(["config", "set", "risk.max_orders_per_minute", value], home=tmp_path)
+    assert result.exit_code == 2, result.output
+    assert "kalshi config unset risk.max_orders_per_minute" in result.stderr
+    assert config.read_text() == "risk:\n  max_orders_per_minute: 7\n"
+
+
+def test_unset_says_the_value_now_in_force_and_where_it_comes_from(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("# mine\nrisk:\n  max_orders_per_minute: 7\n  min_edge: 0.03\n")
+    result = run(["config", "unset", "risk.max_orders_per_minute"], home=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert config.read_text() == "# mine\nrisk:\n  min_edge: 0.03\n"
+    in_force = run(["config", "get", "risk.max_orders_per_minute"], home=tmp_path).stdout.strip()
+    assert result.stdout.endswith(f"now {in_force} (default)\n"), result.stdout
+    assert f"{config}:3: risk.max_orders_per_minute unset" in result.stdout
+
+
+def test_unset_of_an_environment_setting_names_the_environment_value_in_force(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "config.yaml"
+    assert run(["config", "set", "tier", "advanced", "--env", "demo"], home=tmp_path).exit_code == 0
+    result = run(
+        ["config", "unset", "tier", "--env", "demo"],
+        home=tmp_path,
+        environ={"KALSHI_TIER": "premier"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "tier" not in config.read_text().split("demo:", 1)[-1]
+    assert result.stdout.endswith("now premier (env: KALSHI_TIER)\n"), result.stdout

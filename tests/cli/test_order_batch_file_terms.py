@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.cli.test_order_batch import batch_requests, creates, intents
 from tests.conftest import SimHarness
@@ -170,4 +172,19 @@ def test_a_json_file_nested_deeper_than_any_batch_is_refused_in_one_line(
     result = kalshi("order", "batch", "--file", str(path), "--dry-run")
     assert result.exit_code == ExitCode.REJECTED, result.output
     assert f"{path}:1: nested too deeply" in result.output and "a bug" not in result.output
+    assert (creates(prime), batch_requests(prime), intents(tmp_path)) == (0, 0, [])
+
+
+@pytest.mark.parametrize("name", ["orders.yaml", "orders.yml", "orders.txt", "orders"])
+def test_a_file_neither_csv_nor_json_is_refused_in_one_line_naming_both(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path, name: str
+) -> None:
+    # it was read as CSV whatever its ending: a YAML list became rows of one odd column
+    (ticker,) = make_markets(prime, 1)
+    path = tmp_path / name
+    path.write_text(f"- ticker: {ticker}\n  side: yes\n  action: buy\n  count: 1\n  price: 0.40\n")
+    result = kalshi("order", "batch", "--file", str(path))
+    assert result.exit_code == ExitCode.USAGE, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert str(path) in line and ".csv" in line and ".json" in line
     assert (creates(prime), batch_requests(prime), intents(tmp_path)) == (0, 0, [])

@@ -19,7 +19,7 @@ from kalshi_cli.risk.engine import RiskLimits
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.store import Store
-from kalshi_cli.vocabulary.errors import ValidationError
+from kalshi_cli.vocabulary.errors import NotFoundError, ValidationError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
@@ -112,7 +112,8 @@ def test_an_order_on_a_subaccount_the_account_lacks_is_refused_before_anything_i
     else:
         path = batch_file(tmp_path, "KXT-EV-M00,yes,buy,1,0.40,gtc,,")
         result = kalshi("order", "batch", "--file", str(path), "--subaccount", "5")
-    assert result.exit_code == ExitCode.REJECTED, result.output
+    # not found, as an unknown ticker is, and as every command naming the subaccount says it
+    assert result.exit_code == ExitCode.NOT_FOUND, result.output
     # `order place` says it on one line; `order batch` names the row under its summary line
     line = one_error_line(result.stderr) if command == "place" else result.stderr
     assert "no subaccount 5" in line and "kalshi subaccount create" in line
@@ -362,7 +363,7 @@ def test_an_order_on_a_missing_subaccount_is_refused_as_unknown_subaccount_by_th
     make_markets(prime, 1)
     with connect(prime.account) as client, Store.open(tmp_path / "state.db") as store:
         request = OrderRequest("KXT-EV-M00", Side.YES, Action.BUY, D(1), D("0.40"))
-        with pytest.raises(ValidationError) as refused:
+        with pytest.raises(NotFoundError) as refused:
             OrderService(client.on_subaccount(5), store).prepare(request)
     assert refused.value.code == "UNKNOWN_SUBACCOUNT"
     assert refused.value.message == "the account has no subaccount 5"

@@ -135,7 +135,15 @@ def _batches(service: OrderService) -> SendsBatches:
 
 
 def read_batch(path: Path, *, now: float) -> list[BatchRow]:
-    """Every row of the file as an order, or `BatchFileError` naming every bad row."""
+    """Every row of the file as an order, or `BatchFileError` naming every bad row. A file is
+    read by its ending: `.csv` or `.json`; any other is refused unread (a YAML list read as
+    CSV was one odd column)."""
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".json"):
+        raise UsageError(
+            f"--file {path}: reads a .csv file (a header, then an order a row) or a .json array "
+            f"of objects, not {suffix or 'a file without an ending'}"
+        )
     try:
         # utf-8-sig: the byte-order mark spreadsheets write is no part of the first column
         text = path.read_text(encoding="utf-8-sig")
@@ -143,10 +151,7 @@ def read_batch(path: Path, *, now: float) -> list[BatchRow]:
         raise UsageError(f"--file {path} cannot be read: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
         raise BatchFileError([f"{path}: cannot be read: {exc}"]) from exc
-    if path.suffix.lower() == ".json":
-        records = _json_records(path, text)
-    else:
-        records = _csv_records(path, text)
+    records = (_json_records if suffix == ".json" else _csv_records)(path, text)
     rows: list[BatchRow] = []
     problems: list[str] = []
     seen_ids: dict[str, int] = {}

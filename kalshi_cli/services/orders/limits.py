@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from kalshi_cli.client.subaccounts import no_subaccount
 from kalshi_cli.risk.engine import limit_rules
 from kalshi_cli.risk.rules import Code, opening_count, taking_fee
 from kalshi_cli.services.fees import load_fee_models
@@ -90,12 +91,7 @@ class PreTradeChecks:
             return
         numbers = reads.get("subaccounts", "", self._subaccount_numbers)
         if number not in numbers:
-            raise ValidationError(
-                f"the account has no subaccount {number}",
-                code="UNKNOWN_SUBACCOUNT",
-                hint="`kalshi subaccount list` shows them; `kalshi subaccount create` adds the "
-                "next one and `kalshi subaccount transfer` funds it",
-            )
+            raise no_subaccount(number)
 
     def _subaccount_numbers(self) -> frozenset[int]:
         return frozenset(
