@@ -304,9 +304,7 @@ class LegSets:
         release = self._hold_markets([g.ticker for g in legs])
         s = _Set(set_id, legs, kept, decided_on=last_data_at, release=release)
         if not self._executor.dry_run:  # a dry run's set holds nothing to find again
-            self._store.leg_sets.begin(
-                set_id, legs[0].strategy, [SetLeg(g.ticker, g.side, g.price, g.count) for g in legs]
-            )
+            self._store.leg_sets.begin(set_id, legs[0].strategy, _set_legs(legs))
         self._open[set_id] = s
         self._send_leg(s, 0, legs[0].count)
         return s.sent == 0 or s.held[0] > 0
@@ -563,7 +561,7 @@ class LegSets:
         if status != "broken":
             self._open.pop(s.set_id, None)
         if status == "whole":
-            self.whole.add([(g.ticker, g.side) for g in s.legs], s.sets)
+            self.whole.add(_set_legs(s.legs), s.sets)
         s.steps()
         s.free()
 
@@ -763,6 +761,11 @@ def _rules(denials: list[Verdict]) -> str:
 def _note(s: _Set) -> str:
     """What the set holds, leg by leg, for its row."""
     return ", ".join(f"{k} {v}" for k, v in s.held_text().items())
+
+
+def _set_legs(legs: Sequence[Intent]) -> list[SetLeg]:
+    """A set's legs as its row holds them: each one's market, side, price and count."""
+    return [SetLeg(g.ticker, g.side, g.price, g.count) for g in legs]
 
 
 def _found_leg(leg: SetLeg, strategy: str | None, tag: str) -> Intent:
