@@ -85,6 +85,17 @@ def _held(held: Decimal | None) -> str:
     return "unknown" if held is None else str(held)
 
 
+def _book(
+    held: dict[tuple[str, Side], Decimal], ticker: Any, side: Any, action: Any, filled: Any
+) -> None:
+    """An order of a set counted in what the set holds of its leg (`held`, by market and side):
+    what a buy filled added, what a sale back filled taken off; an order of no leg counts
+    nothing."""
+    key = (str(ticker), Side(side))
+    if key in held:
+        held[key] += (1 if Action(action) is Action.BUY else -1) * Decimal(filled)
+
+
 class LegSetRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -148,10 +159,7 @@ class LegSetRepository:
         )
         held = {(g.ticker, g.side): ZERO for g in record.legs}
         for ticker, side, action, filled in rows:
-            key = (str(ticker), Side(side))
-            if key in held:
-                sign = 1 if Action(action) is Action.BUY else -1
-                held[key] += sign * Decimal(filled)
+            _book(held, ticker, side, action, filled)
         return [held[(g.ticker, g.side)] for g in record.legs]
 
     def whole(self) -> list[tuple[tuple[SetLeg, ...], Decimal]]:
@@ -173,9 +181,8 @@ class LegSetRepository:
         )
         for ticker, side, action, filled, reason in rows:
             of = held.get(set_of(str(reason)) or "")
-            key = (str(ticker), Side(side))
-            if of is not None and key in of:
-                of[key] += (1 if Action(action) is Action.BUY else -1) * Decimal(filled)
+            if of is not None:
+                _book(of, ticker, side, action, filled)
         return [(v, min(held[k].values())) for k, v in legs.items()]
 
     def held_by_others(self, set_id: str, strategy: str, ticker: str, side: Side) -> Decimal:
