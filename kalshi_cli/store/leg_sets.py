@@ -162,9 +162,11 @@ class LegSetRepository:
             _book(held, ticker, side, action, filled)
         return [held[(g.ticker, g.side)] for g in record.legs]
 
-    def whole(self) -> list[tuple[tuple[SetLeg, ...], Decimal]]:
-        """The sets that ended whole, each with its legs and the whole sets it holds (what its
-        orders filled of its emptiest leg, as `held` reads them): read in two statements."""
+    def whole(self, subaccount: int) -> list[tuple[tuple[SetLeg, ...], Decimal]]:
+        """The sets that ended whole, each with its legs and the whole sets it holds on
+        `subaccount` (what its orders there filled of its emptiest leg, as `held` reads them: a
+        state file shared by loops on several subaccounts holds each one's sets): read in two
+        statements."""
         legs = {
             str(r[0]): tuple(
                 SetLeg(g["ticker"], Side(g["side"]), Decimal(g["price"]), Decimal(g["count"]))
@@ -176,8 +178,9 @@ class LegSetRepository:
             return []
         held = {k: {(g.ticker, g.side): ZERO for g in v} for k, v in legs.items()}
         rows = self._db.rows(
-            "SELECT ticker, side, action, filled, reason FROM orders WHERE reason LIKE ?",
-            ("%(set %)",),
+            "SELECT ticker, side, action, filled, reason FROM orders "
+            "WHERE reason LIKE ? AND subaccount = ?",
+            ("%(set %)", subaccount),
         )
         for ticker, side, action, filled, reason in rows:
             of = held.get(set_of(str(reason)) or "")

@@ -258,6 +258,7 @@ class LegSets:
         worth: LegWorth,
         clock: Clock,
         log: EntryLog,
+        subaccount: int,
     ) -> None:
         """`executor`: the single-order path each leg and sale back goes through (its risk
         verdict, holds and answers); `sender`: a stop's sales back, sent on its own thread once
@@ -265,7 +266,7 @@ class LegSets:
         ends (runner/execution/dispatch.py `Dispatch.hold`); `closed`: the markets that no
         longer trade, as the loop knows them (runner/loop/gate.py `MarketGate.closed`);
         `worth`: what a leg is sure to be paid at settlement, so that no sale back loses
-        against holding it."""
+        against holding it; `subaccount`: the loop's, whose whole sets the stop-loss leaves."""
         self._executor = executor
         self._risk = risk
         self._sender = sender
@@ -284,7 +285,7 @@ class LegSets:
         # the sets a start found not ended in the state file, unwound once their books are fresh
         self._found = store.leg_sets.unfinished()
         # the sets ended whole, which the stop-loss leaves alone while every leg is held
-        self.whole = WholeSets(store.leg_sets.whole())
+        self.whole = WholeSets(store.leg_sets.whole(subaccount))
 
     # ---------------------------------------------------------------- a set decided
 
