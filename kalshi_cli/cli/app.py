@@ -456,7 +456,7 @@ FORMER_NAMES = {
     "order cancel-all --event": "cancel-all --event",
     "order place --no-price": "order place --side no --price",
     "order batch-create": "order batch",
-    "order batch-cancel": "order cancel-all --ticker",
+    "order batch-cancel": "order cancel",
     "order cancel-all --deadline": "cancel-all --deadline",
     "portfolio balance": "balance",
     "portfolio positions": "positions",

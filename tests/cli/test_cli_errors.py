@@ -390,7 +390,9 @@ def test_a_top_level_command_asked_for_in_a_group_points_at_it(tmp_path: Path) -
         (["fills", "list"], "kalshi fills"),
         (["exchange", "schedule", "get"], "kalshi exchange schedule"),
         (["market", "get", "KX-A"], "kalshi market KX-A"),
-        (["order", "batch-cancel", "--ticker", "KX-A"], "kalshi order cancel-all --ticker"),
+        # the exchange's batch cancel takes the orders' ids (openapi.yaml BatchCancelOrdersRequest):
+        # never every order of a market, which `order cancel-all --ticker` cancels
+        (["order", "batch-cancel", "ID-1", "ID-2"], "kalshi order cancel"),
         # markets given as arguments where they are an option's
         (["watch", "ticker", "KX-A", "KX-B"], "kalshi watch ticker --tickers KX-A,KX-B"),
     ],
