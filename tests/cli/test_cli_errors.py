@@ -406,6 +406,19 @@ def test_a_name_of_an_older_release_or_another_tool_points_at_the_new_one(
     assert f"(it is `{pointer}`: see `kalshi" in one_line(result)
 
 
+@pytest.mark.parametrize("command", ["place X --side no --action buy --count 1", "amend X"])
+def test_another_tools_yes_price_is_said_to_be_a_no_orders_one_less_it(
+    tmp_path: Path, command: str
+) -> None:
+    """`--price` is the price of the side traded: another tool's `--yes-price 0.70` on a NO
+    order is `--price 0.30`, and a trader told only "it is --price" pays 0.70 for that NO."""
+    result = run(["order", *command.split(), "--yes-price", "0.70"], home=tmp_path)
+    assert result.exit_code == ExitCode.USAGE
+    assert "--price is the price of the side traded: a NO order's is 1 - its YES price" in (
+        one_line(result)
+    )
+
+
 @pytest.mark.parametrize("former", FORMER_NAMES)
 def test_every_former_name_points_at_a_command_that_takes_what_it_names(
     tmp_path: Path, former: str
