@@ -501,7 +501,7 @@ FORMER_NAMES = {
     "order place --type": "order place --price",  # every order is a limit order
     "order place --buy-max-cost": "order place --tif fok --price",  # the price caps the cost
     "order batch-create": "order batch",
-    "order batch-cancel": "order cancel-all --ticker",
+    "order batch-cancel": "order cancel",
     "order cancel-all --deadline": "cancel-all --deadline",
     "portfolio balance": "balance",
     "portfolio positions": "positions",
@@ -529,6 +529,11 @@ OPTION_NAMES = {
     "-o": "--format",
 }
 
+# What a pointer of `OPTION_NAMES` must say beside it, where the option here means another thing
+OPTION_NOTES = {
+    "--yes-price": "--price is the price of the side traded: a NO order's is 1 - its YES price",
+}
+
 
 def _former_name(ctx: Any, typed: str | None, after: str | None) -> str | None:
     """One line for a name of `FORMER_NAMES` (`kalshi cancel`, `kalshi portfolio balance`, with
@@ -547,7 +552,8 @@ def _former_name(ctx: Any, typed: str | None, after: str | None) -> str | None:
     )
     where = f"{root} {command}".strip()
     said = f"option: {typed}" if typed.startswith("-") else f"command '{typed}'"
-    return f"No such {said} (it is `{root} {former}`: see `{where} --help`)"
+    note = f"; {OPTION_NOTES[typed]}" if typed in OPTION_NOTES else ""
+    return f"No such {said} (it is `{root} {former}`: see `{where} --help`{note})"
 
 
 def _former(ctx: Any, path: list[str], typed: str, after: str | None) -> str | None:

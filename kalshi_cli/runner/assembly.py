@@ -265,7 +265,7 @@ def assemble_loop(
     )
     legs = LegSets(executor=executor, risk=risk, sender=chain.sender, store=store, feed=feed,
                    hold_markets=dispatch.hold, closed=gate.closed, worth=worth, clock=clock,
-                   log=log)  # fmt: skip
+                   log=log, subaccount=client.subaccount or 0)  # fmt: skip
     sender = TurnSender(executor=executor, legs=legs, own=own, feed=feed, clock=clock,
                         tuning=tuning, log=log, alert=alert)  # fmt: skip
     queue = QueuePositions(

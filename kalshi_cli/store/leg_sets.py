@@ -85,6 +85,17 @@ def _held(held: Decimal | None) -> str:
     return "unknown" if held is None else str(held)
 
 
+def _book(
+    held: dict[tuple[str, Side], Decimal], ticker: Any, side: Any, action: Any, filled: Any
+) -> None:
+    """An order of a set counted in what the set holds of its leg (`held`, by market and side):
+    what a buy filled added, what a sale back filled taken off; an order of no leg counts
+    nothing."""
+    key = (str(ticker), Side(side))
+    if key in held:
+        held[key] += (1 if Action(action) is Action.BUY else -1) * Decimal(filled)
+
+
 class LegSetRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -148,15 +159,14 @@ class LegSetRepository:
         )
         held = {(g.ticker, g.side): ZERO for g in record.legs}
         for ticker, side, action, filled in rows:
-            key = (str(ticker), Side(side))
-            if key in held:
-                sign = 1 if Action(action) is Action.BUY else -1
-                held[key] += sign * Decimal(filled)
+            _book(held, ticker, side, action, filled)
         return [held[(g.ticker, g.side)] for g in record.legs]
 
-    def whole(self) -> list[tuple[tuple[SetLeg, ...], Decimal]]:
-        """The sets that ended whole, each with its legs and the whole sets it holds (what its
-        orders filled of its emptiest leg, as `held` reads them): read in two statements."""
+    def whole(self, subaccount: int) -> list[tuple[tuple[SetLeg, ...], Decimal]]:
+        """The sets that ended whole, each with its legs and the whole sets it holds on
+        `subaccount` (what its orders there filled of its emptiest leg, as `held` reads them: a
+        state file shared by loops on several subaccounts holds each one's sets): read in two
+        statements."""
         legs = {
             str(r[0]): tuple(
                 SetLeg(g["ticker"], Side(g["side"]), Decimal(g["price"]), Decimal(g["count"]))
@@ -168,14 +178,14 @@ class LegSetRepository:
             return []
         held = {k: {(g.ticker, g.side): ZERO for g in v} for k, v in legs.items()}
         rows = self._db.rows(
-            "SELECT ticker, side, action, filled, reason FROM orders WHERE reason LIKE ?",
-            ("%(set %)",),
+            "SELECT ticker, side, action, filled, reason FROM orders "
+            "WHERE reason LIKE ? AND subaccount = ?",
+            ("%(set %)", subaccount),
         )
         for ticker, side, action, filled, reason in rows:
             of = held.get(set_of(str(reason)) or "")
-            key = (str(ticker), Side(side))
-            if of is not None and key in of:
-                of[key] += (1 if Action(action) is Action.BUY else -1) * Decimal(filled)
+            if of is not None:
+                _book(of, ticker, side, action, filled)
         return [(v, min(held[k].values())) for k, v in legs.items()]
 
     def held_by_others(self, set_id: str, strategy: str, ticker: str, side: Side) -> Decimal:

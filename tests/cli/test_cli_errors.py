@@ -393,7 +393,9 @@ def test_a_top_level_command_asked_for_in_a_group_points_at_it(tmp_path: Path) -
         (["fills", "list"], "kalshi fills"),
         (["exchange", "schedule", "get"], "kalshi exchange schedule"),
         (["market", "get", "KX-A"], "kalshi market KX-A"),
-        (["order", "batch-cancel", "--ticker", "KX-A"], "kalshi order cancel-all --ticker"),
+        # the exchange's batch cancel takes the orders' ids (openapi.yaml BatchCancelOrdersRequest):
+        # never every order of a market, which `order cancel-all --ticker` cancels
+        (["order", "batch-cancel", "ID-1", "ID-2"], "kalshi order cancel"),
         # markets given as arguments where they are an option's
         (["watch", "ticker", "KX-A", "KX-B"], "kalshi watch ticker --tickers KX-A,KX-B"),
         # a position is closed by selling it; every order is a limit order at its price;
@@ -415,6 +417,19 @@ def test_a_name_of_an_older_release_or_another_tool_points_at_the_new_one(
     result = run(args, home=tmp_path)
     assert result.exit_code == ExitCode.USAGE
     assert f"(it is `{pointer}`: see `kalshi" in one_line(result)
+
+
+@pytest.mark.parametrize("command", ["place X --side no --action buy --count 1", "amend X"])
+def test_another_tools_yes_price_is_said_to_be_a_no_orders_one_less_it(
+    tmp_path: Path, command: str
+) -> None:
+    """`--price` is the price of the side traded: another tool's `--yes-price 0.70` on a NO
+    order is `--price 0.30`, and a trader told only "it is --price" pays 0.70 for that NO."""
+    result = run(["order", *command.split(), "--yes-price", "0.70"], home=tmp_path)
+    assert result.exit_code == ExitCode.USAGE
+    assert "--price is the price of the side traded: a NO order's is 1 - its YES price" in (
+        one_line(result)
+    )
 
 
 @pytest.mark.parametrize("former", FORMER_NAMES)

@@ -72,7 +72,7 @@ def _legs(feed: AgedFeed) -> LegSets:
     """The sets' path over `feed`, at NOW; what judges a leg's data needs nothing else."""
     none = cast("Any", None)
     executor = SimpleNamespace(unknown_orders=None, guard=None)
-    store = SimpleNamespace(leg_sets=SimpleNamespace(unfinished=dict, whole=list))
+    store = SimpleNamespace(leg_sets=SimpleNamespace(unfinished=list, whole=lambda _: []))
     return LegSets(
         executor=cast("Any", executor),
         risk=none,
@@ -84,6 +84,7 @@ def _legs(feed: AgedFeed) -> LegSets:
         worth=none,
         clock=ManualClock(NOW),
         log=none,
+        subaccount=0,
     )
 
 

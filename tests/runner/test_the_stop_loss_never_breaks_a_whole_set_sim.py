@@ -16,7 +16,9 @@ from tests.conftest import SimHarness
 from tests.runner.test_leg_sets_under_faults_sim import (
     TICKERS,
     A,
+    B,
     _held,
+    _no,
     _send_set,
     _set_rig,
     _ticking,
@@ -51,5 +53,23 @@ def test_a_leg_of_a_whole_set_under_the_stop_loss_floor_is_not_sold(
         assert _held(r) == dict.fromkeys(TICKERS, Decimal(5))
         assert r.store.leg_sets.unfinished() == []
         # a start on this state file reads the same whole set, so a restart keeps it too
-        found = WholeSets(r.store.leg_sets.whole())
+        found = WholeSets(r.store.leg_sets.whole(r.client.subaccount or 0))
         assert found.hedged(A, r.loop.portfolio.position) == 5
+
+
+@pytest.mark.slow
+def test_a_whole_set_that_can_settle_under_its_cost_is_stopped_as_any_position(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """NO 5 bought in A and B alone at $0.60 ($1.20 a set, which pays $1.00 when A or B wins):
+    whole, but no hedge. A's NO then bids $0.15, far under half its cost: the stop-loss sells it,
+    as it would any position."""
+    with _set_rig(sim, tmp_path, {}, risk={"stop_loss_share": "0.5"}) as (r, _):
+        r.loop.legs.execute([_no(t) for t in (A, B)], last_data_at=r.loop.clock.wall())
+        assert _until_done(r)["status"] == "whole"
+        r.books[A].set("ask", BookSide.ASK, "0.85")
+        assert poll_until(
+            lambda: any(e.get("ticker") == A for e in r.events("stop_loss")),
+            between=lambda: _ticking(r),
+            within_s=30,
+        )

@@ -258,6 +258,7 @@ class LegSets:
         worth: LegWorth,
         clock: Clock,
         log: EntryLog,
+        subaccount: int,
     ) -> None:
         """`executor`: the single-order path each leg and sale back goes through (its risk
         verdict, holds and answers); `sender`: a stop's sales back, sent on its own thread once
@@ -265,7 +266,7 @@ class LegSets:
         ends (runner/execution/dispatch.py `Dispatch.hold`); `closed`: the markets that no
         longer trade, as the loop knows them (runner/loop/gate.py `MarketGate.closed`);
         `worth`: what a leg is sure to be paid at settlement, so that no sale back loses
-        against holding it."""
+        against holding it; `subaccount`: the loop's, whose whole sets the stop-loss leaves."""
         self._executor = executor
         self._risk = risk
         self._sender = sender
@@ -284,7 +285,7 @@ class LegSets:
         # the sets a start found not ended in the state file, unwound once their books are fresh
         self._found = store.leg_sets.unfinished()
         # the sets ended whole, which the stop-loss leaves alone while every leg is held
-        self.whole = WholeSets(store.leg_sets.whole())
+        self.whole = WholeSets(store.leg_sets.whole(subaccount))
 
     # ---------------------------------------------------------------- a set decided
 
@@ -304,9 +305,7 @@ class LegSets:
         release = self._hold_markets([g.ticker for g in legs])
         s = _Set(set_id, legs, kept, decided_on=last_data_at, release=release)
         if not self._executor.dry_run:  # a dry run's set holds nothing to find again
-            self._store.leg_sets.begin(
-                set_id, legs[0].strategy, [SetLeg(g.ticker, g.side, g.price, g.count) for g in legs]
-            )
+            self._store.leg_sets.begin(set_id, legs[0].strategy, _set_legs(legs))
         self._open[set_id] = s
         self._send_leg(s, 0, legs[0].count)
         return s.sent == 0 or s.held[0] > 0
@@ -563,7 +562,7 @@ class LegSets:
         if status != "broken":
             self._open.pop(s.set_id, None)
         if status == "whole":
-            self.whole.add([(g.ticker, g.side) for g in s.legs], s.sets)
+            self.whole.add(_set_legs(s.legs), s.sets)
         s.steps()
         s.free()
 
@@ -763,6 +762,11 @@ def _rules(denials: list[Verdict]) -> str:
 def _note(s: _Set) -> str:
     """What the set holds, leg by leg, for its row."""
     return ", ".join(f"{k} {v}" for k, v in s.held_text().items())
+
+
+def _set_legs(legs: Sequence[Intent]) -> list[SetLeg]:
+    """A set's legs as its row holds them: each one's market, side, price and count."""
+    return [SetLeg(g.ticker, g.side, g.price, g.count) for g in legs]
 
 
 def _found_leg(leg: SetLeg, strategy: str | None, tag: str) -> Intent:

@@ -1,16 +1,25 @@
 """What the stop-loss leaves to the whole sets of legs in a market (runner/execution/whole_sets.py
-`WholeSets.hedged`): the contracts of each whole set there while the account still holds every
-leg of the whole sets, and nothing of a set once one of its legs is gone."""
+`WholeSets.hedged`): the contracts of each whole set there that pays its cost whatever the
+event's outcome, while the account still holds every leg of the whole sets, and nothing of a set
+once one of its legs is gone, nor of one that can settle under its cost."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
 from kalshi_cli.runner.execution.whole_sets import WholeSets
+from kalshi_cli.store.leg_sets import SetLeg
 from kalshi_cli.vocabulary.units import Side
 
 A, B, C, D = "KXSET-A", "KXSET-B", "KXSET-C", "KXSET-D"
-NO_SET = [(A, Side.NO), (B, Side.NO), (C, Side.NO)]
+
+
+def _legs(side: Side, price: str, *tickers: str) -> list[SetLeg]:
+    return [SetLeg(t, side, Decimal(price), Decimal(1)) for t in tickers]
+
+
+# NO in three markets of a mutually exclusive event at $0.60: $1.80 for at least $2.00
+NO_SET = _legs(Side.NO, "0.60", A, B, C)
 
 
 def _held(**no: int) -> dict[str, Decimal]:
@@ -35,8 +44,25 @@ def test_a_leg_sold_leaves_no_leg_of_the_set_hedged() -> None:
 def test_two_sets_sharing_a_market_count_only_while_it_holds_both() -> None:
     whole = WholeSets()
     whole.add(NO_SET, Decimal(5))
-    whole.add([(A, Side.NO), (D, Side.NO)], Decimal(2))
+    whole.add(_legs(Side.NO, "0.45", A, D), Decimal(2))  # $0.90 for at least $1.00
     both = _held(a=7, b=5, c=5, d=2)
     assert whole.hedged(A, both.__getitem__) == 7
     short = _held(a=6, b=5, c=5, d=2)  # A holds less than the two sets: neither is sure
     assert [whole.hedged(t, short.__getitem__) for t in (A, B, D)] == [0, 0, 0]
+
+
+def test_a_whole_set_that_can_settle_under_its_cost_is_left_to_the_stop_loss() -> None:
+    """A set is any group of legs one decision of a strategy that `uses_events` sends; only one
+    that pays at least its cost whatever the event's outcome is hedged. YES in two markets of an
+    event (a bet one of them wins) pays nothing when a third wins, and NO in two at $0.60 pays
+    $1.00 when one of them wins, so the stop-loss judges every contract of either, as read by a
+    start from the state file (store/leg_sets.py `whole`) and as the loop ends a set."""
+    for side, price in ((Side.YES, "0.40"), (Side.NO, "0.60")):
+        legs = _legs(side, price, A, B)
+        sign = 1 if side is Side.YES else -1
+        held = {A: Decimal(5 * sign), B: Decimal(5 * sign)}
+        found = WholeSets([(legs, Decimal(5))])
+        ended = WholeSets()
+        ended.add(legs, Decimal(5))
+        for whole in (found, ended):
+            assert [whole.hedged(t, held.__getitem__) for t in (A, B)] == [0, 0]
