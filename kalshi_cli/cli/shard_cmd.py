@@ -64,7 +64,7 @@ def list_command(
     `kalshi trade --subaccount N` pays with subaccount N's: `--subaccount N` shows N's money on
     each shard (without it, the primary account's).
 
-    Example: kalshi shard list --subaccount 1 --json
+    Example: kalshi shard list --json
     """
     from kalshi_cli.services.shards import shard_lines, unplaced
 
