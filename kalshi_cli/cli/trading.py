@@ -426,7 +426,7 @@ def status_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
     if status.sets_not_ended and not as_json:
         out.note(
             f"{len(status.sets_not_ended)} set(s) of legs not ended: a `kalshi trade` on their "
-            "markets unwinds them as it starts"
+            "markets and subaccount unwinds them as it starts"
         )
 
 
