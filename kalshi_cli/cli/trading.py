@@ -87,7 +87,7 @@ def cancel_all_command(
     app.tolerate_state_mismatch = True  # another account's state file: cancel, record nothing
     client = app.client(auth=True)  # missing credentials: exit 4 before anything, HALT included
     clock = SystemClock()
-    ticker, event = refuse_an_unknown_scope(
+    aimed = refuse_an_unknown_scope(
         client.markets, clock, ticker=ticker, event_ticker=event, say=out.note
     )
     report = run_kill_switch(
@@ -96,8 +96,9 @@ def cancel_all_command(
         clock,
         deadline_s=deadline,
         read_lag_s=app.settings().read_lag,
-        ticker=ticker,
-        event_ticker=event,
+        ticker=aimed.ticker,
+        event_ticker=aimed.event_ticker,
+        unconfirmed=aimed.unconfirmed,
         on_progress=out.note,
         communications=client.communications,
         pace=partial(pace_by_account, client, tier_setting(app)),
@@ -426,7 +427,7 @@ def status_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
     if status.sets_not_ended and not as_json:
         out.note(
             f"{len(status.sets_not_ended)} set(s) of legs not ended: a `kalshi trade` on their "
-            "markets unwinds them as it starts"
+            "markets and subaccount unwinds them as it starts"
         )
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from kalshi_cli.client.subaccounts import no_subaccount
 from kalshi_cli.services.orders.limits import Exposure
 from kalshi_cli.services.pnl import MarketPnl, PnlEngine, summarize_store
 from kalshi_cli.services.pretrade.holdings import order_subaccount
@@ -64,8 +65,7 @@ def positions_by_subaccount(
         numbers = [subaccount]
     else:
         # the exchange lists an uncreated subaccount's positions as none: that is not "OK"
-        have = ", ".join(str(n) for n in listed)
-        raise KalshiError(f"subaccount {subaccount} is not one of this account's ({have})")
+        raise no_subaccount(subaccount)
     books: Books = []
     unread: list[str] = []
     for number in numbers:

@@ -1,7 +1,13 @@
 """The sets of legs the trade loop opened (table `leg_sets`): each written before its first leg goes
 and marked as it ends (`whole`, `flat`) or is left `broken`. What a leg holds is not a column: it is
 read from the orders the set sent, each naming the set in its reason (`(set ID)`), so a kill between
-an answer and a write of the set loses nothing (runner/execution/leg_sets.py)."""
+an answer and a write of the set loses nothing (runner/execution/leg_sets.py).
+
+A set is its loop's subaccount's (column `subaccount`): a state file shared by loops on several
+subaccounts holds each one's sets, and every reader that acts on sets (a start's unwinding, the
+whole sets the stop-loss leaves, what a sale back leaves to other sets) is handed the loop's
+subaccount and reads that subaccount's sets only; the reports (`not_ended`) list every
+subaccount's, each named."""
 
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from kalshi_cli.vocabulary.units import ZERO, Action, Side
 
 # a set not ended yet: on its way (`open`), or one a sale back could not flatten (`broken`)
 UNFINISHED = ("open", "broken")
+_COLUMNS = "set_id, strategy, status, legs, note, created_at, updated_at, subaccount"
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,7 @@ class LegSetRecord:
     note: str
     created_at: float
     updated_at: float
+    subaccount: int
 
 
 def set_tag(set_id: str) -> str:
@@ -61,6 +69,7 @@ class BrokenSet:
     set_id: str
     strategy: str | None
     status: str
+    subaccount: int
     legs: tuple[tuple[str, str, Decimal, Decimal | None], ...]  # ticker, side, count, held
 
     def to_json(self) -> dict[str, Any]:
@@ -68,6 +77,7 @@ class BrokenSet:
             "set_id": self.set_id,
             "strategy": self.strategy,
             "status": self.status,
+            "subaccount": self.subaccount,
             "legs": [
                 {"ticker": t, "side": side, "count": str(count), "held": _held(held)}
                 for t, side, count, held in self.legs
@@ -78,7 +88,10 @@ class BrokenSet:
         held = ", ".join(
             f"{t} {side} {_held(held)} of {count}" for t, side, count, held in self.legs
         )
-        return f"set {self.set_id} ({self.strategy or 'unknown'}, {self.status}): {held}"
+        return (
+            f"set {self.set_id} ({self.strategy or 'unknown'}, {self.status}, "
+            f"subaccount {self.subaccount}): {held}"
+        )
 
 
 def _held(held: Decimal | None) -> str:
@@ -100,8 +113,10 @@ class LegSetRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def begin(self, set_id: str, strategy: str | None, legs: Sequence[SetLeg]) -> None:
-        """A set about to send its first leg, `open`."""
+    def begin(
+        self, set_id: str, strategy: str | None, legs: Sequence[SetLeg], subaccount: int
+    ) -> None:
+        """A set about to send its first leg on `subaccount`, `open`."""
         now = self._db.clock.wall()
         text = json.dumps(
             [
@@ -115,9 +130,9 @@ class LegSetRepository:
             ]
         )
         self._db.write(
-            "INSERT INTO leg_sets (set_id, strategy, status, legs, created_at, updated_at) "
-            "VALUES (?, ?, 'open', ?, ?, ?)",
-            (set_id, strategy, text, now, now),
+            "INSERT INTO leg_sets (set_id, strategy, status, legs, created_at, updated_at, "
+            "subaccount) VALUES (?, ?, 'open', ?, ?, ?, ?)",
+            (set_id, strategy, text, now, now, subaccount),
         )
 
     def mark(self, set_id: str, status: str, note: str = "") -> None:
@@ -127,25 +142,23 @@ class LegSetRepository:
             (status, note, self._db.clock.wall(), set_id),
         )
 
-    def unfinished(self) -> list[LegSetRecord]:
-        """The sets not ended whole or flat, oldest first."""
-        rows = self._db.rows(
-            "SELECT set_id, strategy, status, legs, note, created_at, updated_at FROM leg_sets "
-            "WHERE status IN (?, ?) ORDER BY created_at, set_id",
-            UNFINISHED,
-        )
+    def unfinished(self, subaccount: int) -> list[LegSetRecord]:
+        """The sets of `subaccount` not ended whole or flat, oldest first."""
+        return self._records("status IN (?, ?) AND subaccount = ?", (*UNFINISHED, subaccount))
+
+    def _records(self, where: str, params: tuple[Any, ...]) -> list[LegSetRecord]:
+        sql = f"SELECT {_COLUMNS} FROM leg_sets WHERE {where} ORDER BY created_at, set_id"  # noqa: S608
+        rows = self._db.rows(sql, params)
         return [
             LegSetRecord(
                 set_id=str(r[0]),
                 strategy=r[1],
                 status=str(r[2]),
-                legs=tuple(
-                    SetLeg(g["ticker"], Side(g["side"]), Decimal(g["price"]), Decimal(g["count"]))
-                    for g in json.loads(r[3])
-                ),
+                legs=_legs(r[3]),
                 note=str(r[4]),
                 created_at=float(r[5]),
                 updated_at=float(r[6]),
+                subaccount=int(r[7]),
             )
             for r in rows
         ]
@@ -163,24 +176,22 @@ class LegSetRepository:
         return [held[(g.ticker, g.side)] for g in record.legs]
 
     def whole(self, subaccount: int) -> list[tuple[tuple[SetLeg, ...], Decimal]]:
-        """The sets that ended whole, each with its legs and the whole sets it holds on
-        `subaccount` (what its orders there filled of its emptiest leg, as `held` reads them: a
-        state file shared by loops on several subaccounts holds each one's sets): read in two
+        """The sets of `subaccount` that ended whole, each with its legs and the whole sets it
+        holds (what its orders filled of its emptiest leg, as `held` reads them): read in two
         statements."""
         legs = {
-            str(r[0]): tuple(
-                SetLeg(g["ticker"], Side(g["side"]), Decimal(g["price"]), Decimal(g["count"]))
-                for g in json.loads(r[1])
+            str(r[0]): _legs(r[1])
+            for r in self._db.rows(
+                "SELECT set_id, legs FROM leg_sets WHERE status = 'whole' AND subaccount = ?",
+                (subaccount,),
             )
-            for r in self._db.rows("SELECT set_id, legs FROM leg_sets WHERE status = 'whole'")
         }
         if not legs:
             return []
         held = {k: {(g.ticker, g.side): ZERO for g in v} for k, v in legs.items()}
         rows = self._db.rows(
-            "SELECT ticker, side, action, filled, reason FROM orders "
-            "WHERE reason LIKE ? AND subaccount = ?",
-            ("%(set %)", subaccount),
+            "SELECT ticker, side, action, filled, reason FROM orders WHERE reason LIKE ?",
+            ("%(set %)",),
         )
         for ticker, side, action, filled, reason in rows:
             of = held.get(set_of(str(reason)) or "")
@@ -188,16 +199,18 @@ class LegSetRepository:
                 _book(of, ticker, side, action, filled)
         return [(v, min(held[k].values())) for k, v in legs.items()]
 
-    def held_by_others(self, set_id: str, strategy: str, ticker: str, side: Side) -> Decimal:
-        """What `strategy`'s sets other than `set_id` that are not flat (on their way, broken
-        or whole) hold of `side` in `ticker`, from their orders as `held` reads them: what a
-        sale back of `set_id` must leave to them."""
+    def held_by_others(
+        self, set_id: str, strategy: str, ticker: str, side: Side, subaccount: int
+    ) -> Decimal:
+        """What `strategy`'s sets other than `set_id` on its `subaccount` that are not flat (on
+        their way, broken or whole) hold of `side` in `ticker`, from their orders as `held` reads
+        them: what a sale back of `set_id` must leave to them."""
         others = {
             str(r[0])
             for r in self._db.rows(
                 "SELECT set_id FROM leg_sets WHERE strategy = ? AND set_id != ? "
-                "AND status IN (?, ?, ?)",
-                (strategy, set_id, *UNFINISHED, "whole"),
+                "AND status IN (?, ?, ?) AND subaccount = ?",
+                (strategy, set_id, *UNFINISHED, "whole", subaccount),
             )
         }
         if not others:
@@ -226,18 +239,27 @@ class LegSetRepository:
         return [(g.ticker, g.side) in doubted for g in record.legs]
 
     def not_ended(self) -> list[BrokenSet]:
-        """The sets neither whole nor flat, each with what its legs hold (`held`; None where an
-        order of the leg is of unknown outcome: `in_doubt`), as `kalshi cancel-all` and
-        `kalshi status` name them."""
+        """Every subaccount's sets neither whole nor flat, each with its subaccount and what its
+        legs hold (`held`; None where an order of the leg is of unknown outcome: `in_doubt`), as
+        `kalshi cancel-all` and `kalshi status` name them."""
         return [
             BrokenSet(
                 r.set_id,
                 r.strategy,
                 r.status,
+                r.subaccount,
                 tuple(
                     (g.ticker, g.side.value, g.count, None if doubt else held)
                     for g, held, doubt in zip(r.legs, self.held(r), self.in_doubt(r), strict=True)
                 ),
             )
-            for r in self.unfinished()
+            for r in self._records("status IN (?, ?)", UNFINISHED)
         ]
+
+
+def _legs(text: str) -> tuple[SetLeg, ...]:
+    """A set's legs as its row holds them."""
+    return tuple(
+        SetLeg(g["ticker"], Side(g["side"]), Decimal(g["price"]), Decimal(g["count"]))
+        for g in json.loads(text)
+    )

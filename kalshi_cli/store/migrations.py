@@ -457,6 +457,21 @@ TRANSFER_INTENTS = Migration(
     ),
 )
 
+# -- 0015_leg_set_subaccount: a set of legs is its subaccount's ---------------------------------
+# A state file shared by loops on several subaccounts holds each one's sets; a loop takes up only
+# its own (store/leg_sets.py). A set written before this migration gets the subaccount of its first
+# order (every order of a set goes on its loop's subaccount), else 0: a set that sent nothing holds
+# nothing anywhere.
+LEG_SET_SUBACCOUNT = Migration(
+    "0015_leg_set_subaccount",
+    (
+        "ALTER TABLE leg_sets ADD COLUMN subaccount INTEGER NOT NULL DEFAULT 0 "
+        "CHECK (subaccount BETWEEN 0 AND 63)",
+        "UPDATE leg_sets SET subaccount = COALESCE((SELECT o.subaccount FROM orders o "
+        "WHERE o.reason LIKE '%(set ' || leg_sets.set_id || ')' ORDER BY o.rowid LIMIT 1), 0)",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     INITIAL,
     FILL_INTEGER_UNITS,
@@ -472,6 +487,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ASSIGNMENTS,
     LEG_SETS,
     TRANSFER_INTENTS,
+    LEG_SET_SUBACCOUNT,
 )
 
 

@@ -16,7 +16,7 @@ from kalshi_cli.checks import CheckStatus
 from kalshi_cli.checks.remote import check_balance, check_exchange
 from kalshi_cli.checks.thresholds import resolve
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.errors import KalshiError, NotFoundError
 from kalshi_cli.vocabulary.keys import generate_private_key
 from kalshi_cli.vocabulary.models import Market, decode_answer
 from tests.checks.test_check_cli import (
@@ -100,6 +100,27 @@ def test_check_balance_cannot_tell_without_the_breakdown(key: rsa.RSAPrivateKey)
     exchange.balance = without_breakdown  # type: ignore[method-assign]
     with pytest.raises(KalshiError, match="no split by shard"):
         check_balance(client, resolve({}), D("50"), MARKETS)
+
+
+def test_check_balance_of_a_subaccount_the_account_does_not_have_grades_nothing(
+    key: rsa.RSAPrivateKey,
+) -> None:
+    """An exchange that answers a subaccount it does not list with $0 on every shard: never
+    graded (no money alert, no OK), the subaccount not found, one line saying so."""
+    exchange = ShardExchange({(0, 0): D("1000"), (0, 2): D("80"), (1, 0): D("5")})
+    client = client_of(exchange, key, ManualClock())
+    whole = exchange.balance
+
+    def nothing_for_any_subaccount(params: object) -> dict[str, object]:
+        answer = whole(params)  # type: ignore[arg-type]
+        answer["balance_breakdown"] = [
+            {"exchange_index": s, "balance": "0.00"} for s in exchange.shards
+        ]
+        return answer
+
+    exchange.balance = nothing_for_any_subaccount  # type: ignore[method-assign]
+    with pytest.raises(NotFoundError, match="the account has no subaccount 5"):
+        check_balance(client, resolve({}), D("50"), MARKETS, subaccount=5)
 
 
 def test_check_exchange_names_the_paused_shard(key: rsa.RSAPrivateKey) -> None:

@@ -199,15 +199,18 @@ def test_a_subaccount_the_account_does_not_have_is_unknown_not_ok(
     sim: SimHarness, tmp_path: Path
 ) -> None:
     """The exchange answers an empty listing for a subaccount never created: a mistyped
-    `--subaccount` in a crontab must not pass as "all 0 positions within limits"."""
+    `--subaccount` in a crontab must not pass as "all 0 positions within limits", nor its money
+    be graded, in the words every command names such a subaccount with."""
     sim.create_market("KXSUB-8")
     buy(sim, "KXSUB-8", 101, subaccount=1)
     env = account_env(sim.account)
-    for name in ("positions", "exposure"):
+    for name in ("positions", "exposure", "balance"):
         result = check(tmp_path, name, "--subaccount", "2", environ=env)
         assert result.exit_code == UNKNOWN, result.stdout
         assert line(result) == (
-            f"KALSHI {name.upper()} UNKNOWN - subaccount 2 is not one of this account's (0, 1)"
+            f"KALSHI {name.upper()} UNKNOWN - the account has no subaccount 2 (`kalshi "
+            "subaccount list` shows them; `kalshi subaccount create` adds the next one and "
+            "`kalshi subaccount transfer` funds it)"
         )
 
 

@@ -18,10 +18,10 @@ A, B = "KXLEGS-26JAN01-A", "KXLEGS-26JAN01-B"
 
 
 def _broken_set(path: Path) -> None:
-    """A set of NO 5 in A and B: A filled 5, B nothing, the set left broken."""
+    """A set of NO 5 in A and B on subaccount 1: A filled 5, B nothing, the set left broken."""
     legs = [SetLeg(t, Side.NO, Decimal("0.60"), Decimal(5)) for t in (A, B)]
     with Store.open(path) as store:
-        store.leg_sets.begin("s1", "arbitrage", legs)
+        store.leg_sets.begin("s1", "arbitrage", legs, 1)
         store.orders.record_intent(
             IntentRecord(
                 client_order_id="leg-a",
@@ -32,6 +32,7 @@ def _broken_set(path: Path) -> None:
                 side=Side.NO,
                 action=Action.BUY,
                 reason=f"arbitrage: one NO in every market {set_tag('s1')}",
+                subaccount=1,
             )
         )
         store.orders.mark_sent(
@@ -43,7 +44,7 @@ def _broken_set(path: Path) -> None:
         )
         store.leg_sets.mark("s1", "broken")
         # a set that ended whole is not named
-        store.leg_sets.begin("s2", "arbitrage", legs)
+        store.leg_sets.begin("s2", "arbitrage", legs, 1)
         store.leg_sets.mark("s2", "whole")
 
 
@@ -52,11 +53,12 @@ def test_status_names_a_set_left_broken_and_what_each_leg_holds(tmp_path: Path) 
     _broken_set(path)
     done = kalshi(tmp_path, "--state", str(path), "status")
     assert done.exit_code == 0, done.output
-    assert f"  set s1 (arbitrage, broken): {A} no 5 of 5, {B} no 0 of 5" in done.stdout.splitlines()
+    shown = f"  set s1 (arbitrage, broken, subaccount 1): {A} no 5 of 5, {B} no 0 of 5"
+    assert shown in done.stdout.splitlines()
     assert "s2" not in done.stdout
     assert "1 set(s) of legs not ended" in done.stderr
     answer = kalshi(tmp_path, "--state", str(path), "status", "--json")
     assert answer.exit_code == 0, answer.output
     (found,) = json.loads(answer.stdout)["sets_not_ended"]
-    assert found["set_id"] == "s1"
+    assert (found["set_id"], found["subaccount"]) == ("s1", 1)
     assert [(g["ticker"], g["held"]) for g in found["legs"]] == [(A, "5"), (B, "0")]

@@ -72,7 +72,7 @@ def _legs(feed: AgedFeed) -> LegSets:
     """The sets' path over `feed`, at NOW; what judges a leg's data needs nothing else."""
     none = cast("Any", None)
     executor = SimpleNamespace(unknown_orders=None, guard=None)
-    store = SimpleNamespace(leg_sets=SimpleNamespace(unfinished=list, whole=lambda _: []))
+    store = SimpleNamespace(leg_sets=SimpleNamespace(unfinished=lambda _: [], whole=lambda _: []))
     return LegSets(
         executor=cast("Any", executor),
         risk=none,

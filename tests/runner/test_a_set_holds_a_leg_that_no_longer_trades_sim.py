@@ -106,7 +106,7 @@ def test_a_leg_in_a_closed_market_is_held_to_settlement_and_the_set_ends_when_it
         assert ended["status"] == "flat", ended
         assert again.loop.stop.shutdown(cancel_resting=True).broken_sets == ()
         _nothing_sent_into_a(again)
-        assert again.store.leg_sets.unfinished() == []
+        assert again.store.leg_sets.unfinished(0) == []
         _never_twice(again)
 
 
@@ -127,4 +127,4 @@ def test_a_stop_before_the_closed_leg_settles_leaves_the_set_broken_and_sells_no
             _summary(summary, None)
         assert raised.value.exit_code == ExitCode.NOT_PROVEN
         _nothing_sent_into_a(again)
-        assert [s.status for s in again.store.leg_sets.unfinished()] == ["broken"]
+        assert [s.status for s in again.store.leg_sets.unfinished(0)] == ["broken"]

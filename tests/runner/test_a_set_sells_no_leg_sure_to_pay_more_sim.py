@@ -180,7 +180,7 @@ def test_a_leg_held_to_settlement_is_sold_once_its_bids_beat_what_it_is_sure_of(
             assert _sales(again) == [(FA, Decimal(5), Decimal(5))]
             assert poll_until(lambda: len(_done(again)) == 2, between=lambda: _ticking(again))
             assert _done(again)[-1]["status"] == "flat", _done(again)
-            assert again.store.leg_sets.unfinished() == []
+            assert again.store.leg_sets.unfinished(0) == []
             positions = {p.ticker: p.position for p in again.client.portfolio.get_positions()}
             assert positions.get(FA, Decimal(0)) == 0
             _never_twice(again)
@@ -235,6 +235,6 @@ def test_a_held_leg_worth_selling_waits_for_the_sets_sale_on_its_way(
             assert poll_until(lambda: len(_sales(r)) == 2, between=lambda: _ticking(r))
             assert _sales(r) == [(fc, Decimal(5), Decimal(5)), (FA, Decimal(5), Decimal(5))]
             assert poll_until(
-                lambda: r.store.leg_sets.unfinished() == [], between=lambda: _ticking(r)
+                lambda: r.store.leg_sets.unfinished(0) == [], between=lambda: _ticking(r)
             )
             _never_twice(r)

@@ -49,7 +49,7 @@ class _Books:
         )
         dispatch: Any = SimpleNamespace(busy=lambda t: t in self.busy)
         join: Any = self
-        return EndedMarkets(join, executor, dispatch, store)
+        return EndedMarkets(join, executor, dispatch, store, 0)
 
 
 def _keeps(books: _Books, what: str) -> None:

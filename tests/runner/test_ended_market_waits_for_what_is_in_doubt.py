@@ -29,9 +29,9 @@ class _Marked:
         return ticker in self.tickers
 
 
-def _in_doubt(store: Store, busy: _Marked, unknown: _Marked) -> bool:
+def _in_doubt(store: Store, busy: _Marked, unknown: _Marked, subaccount: int = 0) -> bool:
     fakes: tuple[Any, Any] = (busy, unknown)
-    return in_doubt(fakes[0], fakes[1], store, SETTLED)
+    return in_doubt(fakes[0], fakes[1], store, subaccount, SETTLED)
 
 
 def test_a_call_out_or_an_order_of_unknown_outcome_there_keeps_it(tmp_path: Path) -> None:
@@ -47,10 +47,11 @@ def test_a_set_not_ended_with_a_leg_there_keeps_it_until_the_set_ends(tmp_path: 
         SetLeg(SETTLED, Side.NO, Decimal("0.50"), Decimal(1)),
     ]
     with Store.open(tmp_path / "state.db") as store:
-        store.leg_sets.begin("set-1", "arbitrage", legs)
+        store.leg_sets.begin("set-1", "arbitrage", legs, 0)
         assert _in_doubt(store, _Marked(), _Marked())  # on its way
         store.leg_sets.mark("set-1", "broken")
         assert _in_doubt(store, _Marked(), _Marked())
+        assert not _in_doubt(store, _Marked(), _Marked(), subaccount=1)  # another loop's set
         store.leg_sets.mark("set-1", "flat")
         assert not _in_doubt(store, _Marked(), _Marked())
 
@@ -58,6 +59,6 @@ def test_a_set_not_ended_with_a_leg_there_keeps_it_until_the_set_ends(tmp_path: 
 def test_a_set_not_ended_with_no_leg_there_keeps_nothing_there(tmp_path: Path) -> None:
     legs = [SetLeg(OTHER, Side.YES, Decimal("0.40"), Decimal(1))]
     with Store.open(tmp_path / "state.db") as store:
-        store.leg_sets.begin("set-1", "arbitrage", legs)
+        store.leg_sets.begin("set-1", "arbitrage", legs, 0)
         store.leg_sets.mark("set-1", "broken")
         assert not _in_doubt(store, _Marked(), _Marked())

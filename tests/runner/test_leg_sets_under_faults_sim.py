@@ -291,7 +291,7 @@ def test_the_kill_switch_names_a_set_left_broken_and_its_legs(
             _send_set(r)
         report = KillSwitch(r.client, r.store, SystemClock(), deadline_s=SWITCH_DEADLINE_S).run()
     (broken,) = report.to_json()["broken_sets"]
-    assert broken["status"] == "open"
+    assert (broken["status"], broken["subaccount"]) == ("open", 0)
     assert [(g["ticker"], g["side"], g["held"]) for g in broken["legs"]] == [
         (A, "no", "5"),
         (B, "no", "unknown"),
@@ -299,7 +299,7 @@ def test_the_kill_switch_names_a_set_left_broken_and_its_legs(
     ]
     out = io.StringIO()
     render_kill_report(Output(stdout=out), report, scope="all markets")
-    assert f"set {broken['set_id']} (arbitrage, open): {A} no 5" in out.getvalue()
+    assert f"set {broken['set_id']} (arbitrage, open, subaccount 0): {A} no 5" in out.getvalue()
 
 
 @pytest.mark.slow
@@ -314,14 +314,14 @@ def test_a_start_after_a_kill_between_two_legs_unwinds_the_set_it_finds(
         with pytest.raises(Killed):
             _send_set(r)
         account = r.account
-        assert [s.status for s in r.store.leg_sets.unfinished()] == ["open"]
+        assert [s.status for s in r.store.leg_sets.unfinished(0)] == ["open"]
     with rig(sim, tmp_path, TICKERS, strategy="arbitrage", params={}, trader=account) as again:
         done = _until_done(again)
         assert done["status"] == "flat", done
         (broken,) = again.events("group_broken")
         assert _amounts(broken["held"]) == {f"{A} no": 5, f"{B} no": 0, f"{C} no": 0}
         assert _held(again) == dict.fromkeys(TICKERS, Decimal(0))
-        assert again.store.leg_sets.unfinished() == []
+        assert again.store.leg_sets.unfinished(0) == []
         _never_twice(again)
 
 
@@ -382,7 +382,7 @@ def test_a_stop_before_the_first_tick_unwinds_the_set_found_at_start(
         assert _held(again) == dict.fromkeys(TICKERS, Decimal(0))
         (done,) = _done(again)
         assert done["status"] == "flat", done
-        assert again.store.leg_sets.unfinished() == []
+        assert again.store.leg_sets.unfinished(0) == []
         _never_twice(again)
 
 
@@ -568,7 +568,7 @@ def test_a_set_found_at_start_in_a_market_settled_since_sells_nothing_it_no_long
         assert [g for g in again.events("group_leg") if g["action"] == "sell"] == []
         assert again.events("group_unwind_failed") == []
         assert again.loop.stop.shutdown(cancel_resting=True).broken_sets == ()
-        assert again.store.leg_sets.unfinished() == []
+        assert again.store.leg_sets.unfinished(0) == []
 
 
 @pytest.mark.slow
@@ -598,7 +598,7 @@ def test_a_sale_back_the_risk_engine_refuses_says_so_and_leaves_the_set_broken(
         # what is next for the set: left broken for the risk engine, never the stop-loss's
         assert "the set is left broken until the risk engine allows" in str(failed["reason"])
         assert "stop-loss" not in str(failed["reason"]), failed
-        assert [s.status for s in r.store.leg_sets.unfinished()] == ["broken"]
+        assert [s.status for s in r.store.leg_sets.unfinished(0)] == ["broken"]
         summary = r.loop.stop.shutdown(cancel_resting=True)
         (left,) = r.events("group_left_broken")
         assert summary.broken_sets == (left["set"],)
@@ -659,7 +659,7 @@ def test_a_broken_sets_sale_back_never_sells_what_a_newer_set_holds(
         assert summary.broken_sets == ()
         assert _held(r) == dict.fromkeys(TICKERS, Decimal(5))
         assert [g for g in r.events("group_leg") if g["action"] == "sell"] == []
-        assert r.store.leg_sets.unfinished() == []
+        assert r.store.leg_sets.unfinished(0) == []
 
 
 @pytest.mark.slow
@@ -694,7 +694,7 @@ def test_a_stop_asks_the_risk_engine_before_a_sale_back_it_never_refused(
         assert raised.value.exit_code == ExitCode.NOT_PROVEN
         assert [g for g in r.events("group_leg") if g["action"] == "sell"] == []
         assert _held(r)[A] == 5
-        assert [s.status for s in r.store.leg_sets.unfinished()] == ["broken"]
+        assert [s.status for s in r.store.leg_sets.unfinished(0)] == ["broken"]
 
 
 @pytest.mark.slow
@@ -721,7 +721,7 @@ def test_a_stop_sells_back_only_what_a_leg_holds_beyond_the_whole_sets(
         sales = [g for g in r.events("group_leg") if g["action"] == "sell"]
         assert [(g["ticker"], Decimal(str(g["filled"]))) for g in sales] == [(A, 2)], sales
         assert _held(r) == dict.fromkeys(TICKERS, Decimal(3))
-        assert r.store.leg_sets.unfinished() == []
+        assert r.store.leg_sets.unfinished(0) == []
 
 
 @pytest.mark.slow
@@ -823,7 +823,7 @@ def test_a_stop_sale_back_whose_answer_was_lost_is_not_read_as_selling_nothing(
         assert summary.broken_sets == (left["set"],)
         assert [g for g in r.events("group_leg") if g["action"] == "sell"] == []
         assert _held(r) == dict.fromkeys(TICKERS, Decimal(3))  # it did sell, unseen
-        assert [s.status for s in r.store.leg_sets.unfinished()] == ["broken"]
+        assert [s.status for s in r.store.leg_sets.unfinished(0)] == ["broken"]
 
 
 @contextmanager
@@ -860,7 +860,7 @@ def _sold_back_in_pieces_of_two(r: Rig) -> None:
     """A's NO 5 sold back in orders of at most 2 (2, 2, 1), flat and no set unfinished."""
     assert _sales(r) == [(A, 2, 2), (A, 2, 2), (A, 1, 1)]
     assert _held(r) == dict.fromkeys(TICKERS, Decimal(0))
-    assert r.store.leg_sets.unfinished() == []
+    assert r.store.leg_sets.unfinished(0) == []
     _never_twice(r)
 
 

@@ -51,7 +51,7 @@ def test_a_leg_of_a_whole_set_under_the_stop_loss_floor_is_not_sold(
             _ticking(r)
         assert r.events("stop_loss") == []
         assert _held(r) == dict.fromkeys(TICKERS, Decimal(5))
-        assert r.store.leg_sets.unfinished() == []
+        assert r.store.leg_sets.unfinished(0) == []
         # a start on this state file reads the same whole set, so a restart keeps it too
         found = WholeSets(r.store.leg_sets.whole(r.client.subaccount or 0))
         assert found.hedged(A, r.loop.portfolio.position) == 5

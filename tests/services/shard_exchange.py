@@ -86,6 +86,12 @@ class ShardExchange:
             return httpx.Response(200, json={"schedule": schedule})
         if path == "/portfolio/balance":
             return httpx.Response(200, json=self.balance(params))
+        if path == "/portfolio/subaccounts/balances":
+            rows = [
+                {"subaccount_number": a, "balance": fmt_dollars(b), "updated_ts": 1}
+                for (a, _), b in sorted(self.balances.items())
+            ]
+            return httpx.Response(200, json={"subaccount_balances": rows})
         if path == "/portfolio/intra_exchange_instance_transfers":
             shown = (
                 self.history[: len(self.history) - self._unseen] if self._unseen else self.history

@@ -16,7 +16,7 @@ import pytest
 from kalshi_cli.client.markets import MarketsApi
 from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.risk.engine import RiskLimits
-from kalshi_cli.services.orders.context import refuse_an_unknown_scope
+from kalshi_cli.services.orders.context import CancelScope, refuse_an_unknown_scope
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
@@ -84,4 +84,4 @@ def test_a_cancel_aimed_at_an_event_typed_in_other_case_aims_at_the_event_the_ex
     with connect_as(CaseBlindMarkets, prime.account) as client:
         event = client.markets.get_market(ticker).event_ticker
         named = refuse_an_unknown_scope(client.markets, SystemClock(), event_ticker=event.lower())
-    assert named == (None, event)
+    assert named == CancelScope(None, event)

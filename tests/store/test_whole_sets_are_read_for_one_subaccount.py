@@ -20,7 +20,7 @@ A, B = "KXLEGS-26JAN01-A", "KXLEGS-26JAN01-B"
 def _whole_set_on_subaccount_1(store: Store) -> None:
     """NO 5 in A and B at $0.45 ($0.90 for at least $1.00), each leg filled on subaccount 1."""
     legs = [SetLeg(t, Side.NO, Decimal("0.45"), Decimal(5)) for t in (A, B)]
-    store.leg_sets.begin("s1", "arbitrage", legs)
+    store.leg_sets.begin("s1", "arbitrage", legs, 1)
     for ticker in (A, B):
         store.orders.record_intent(
             IntentRecord(

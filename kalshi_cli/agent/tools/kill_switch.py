@@ -48,9 +48,9 @@ class KillSwitchTools:
             from kalshi_cli.client.pacing import pace_by_account
             from kalshi_cli.risk.state import halt
             from kalshi_cli.services.killswitch.switch import run_kill_switch
-            from kalshi_cli.services.orders.context import refuse_an_unknown_scope
+            from kalshi_cli.services.orders.context import CancelScope, refuse_an_unknown_scope
 
-            named = ticker, event  # as the exchange names them, once looked up
+            named = CancelScope(ticker, event)  # as the exchange names them, once looked up
             if ticker is not None or event is not None:  # aimed: a typo is refused, nothing halted
                 with self.exchange:
                     markets = self.access.kill_switch_client().markets
@@ -70,8 +70,9 @@ class KillSwitchTools:
                     self.clock,
                     deadline_s=KILL_DEADLINE_S,
                     read_lag_s=self.access.settings().read_lag,
-                    ticker=named[0],
-                    event_ticker=named[1],
+                    ticker=named.ticker,
+                    event_ticker=named.event_ticker,
+                    unconfirmed=named.unconfirmed,
                     source=SOURCE,
                     communications=client.communications,
                     pace=partial(pace_by_account, client, self.access.tier()),

@@ -190,14 +190,17 @@ class _Holdings:
     it beyond what the strategy's other sets hold there. A market settled since (a set found at
     start), or contracts sold by another path, leave less than the set's orders say."""
 
-    def __init__(self, executor: LoopExecutor, store: Store) -> None:
+    def __init__(self, executor: LoopExecutor, store: Store, subaccount: int) -> None:
         self._executor = executor
         self._store = store
+        self._subaccount = subaccount
 
     def now(self, s: _Set, i: int, count: Decimal) -> Decimal:
         """What a sale back of `count` of leg `i` of `s` may take now."""
         leg = s.legs[i]
-        others = self._store.leg_sets.held_by_others(s.set_id, leg.strategy, leg.ticker, leg.side)
+        others = self._store.leg_sets.held_by_others(
+            s.set_id, leg.strategy, leg.ticker, leg.side, self._subaccount
+        )
         return max(self._executor.room(_sale_of(leg, count)) - others, ZERO)
 
 
@@ -266,7 +269,8 @@ class LegSets:
         ends (runner/execution/dispatch.py `Dispatch.hold`); `closed`: the markets that no
         longer trade, as the loop knows them (runner/loop/gate.py `MarketGate.closed`);
         `worth`: what a leg is sure to be paid at settlement, so that no sale back loses
-        against holding it; `subaccount`: the loop's, whose whole sets the stop-loss leaves."""
+        against holding it; `subaccount`: the loop's, whose sets it sends and takes up at start
+        and whose whole sets the stop-loss leaves."""
         self._executor = executor
         self._risk = risk
         self._sender = sender
@@ -277,13 +281,14 @@ class LegSets:
         self._worth = worth
         self._clock = clock
         self._log = log
-        self._holdings = _Holdings(executor, store)
+        self._subaccount = subaccount
+        self._holdings = _Holdings(executor, store, subaccount)
         self.sale_back = SaleBack(feed, closed, worth)
         self._unknown = executor.unknown_orders
         self._guard = executor.guard
         self._open: dict[str, _Set] = {}
         # the sets a start found not ended in the state file, unwound once their books are fresh
-        self._found = store.leg_sets.unfinished()
+        self._found = store.leg_sets.unfinished(subaccount)
         # the sets ended whole, which the stop-loss leaves alone while every leg is held
         self.whole = WholeSets(store.leg_sets.whole(subaccount))
 
@@ -305,7 +310,7 @@ class LegSets:
         release = self._hold_markets([g.ticker for g in legs])
         s = _Set(set_id, legs, kept, decided_on=last_data_at, release=release)
         if not self._executor.dry_run:  # a dry run's set holds nothing to find again
-            self._store.leg_sets.begin(set_id, legs[0].strategy, _set_legs(legs))
+            self._store.leg_sets.begin(set_id, legs[0].strategy, _set_legs(legs), self._subaccount)
         self._open[set_id] = s
         self._send_leg(s, 0, legs[0].count)
         return s.sent == 0 or s.held[0] > 0

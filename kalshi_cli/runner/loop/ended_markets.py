@@ -42,13 +42,19 @@ class EndedMarkets:
     loop's is left there (`sweep`, after each tick's events)."""
 
     def __init__(
-        self, join: JoinedBooks, executor: LoopExecutor, dispatch: Dispatch, store: Store
+        self,
+        join: JoinedBooks,
+        executor: LoopExecutor,
+        dispatch: Dispatch,
+        store: Store,
+        subaccount: int,
     ) -> None:
         """`join`: the books a market was put in (its portfolio, schedule, feed and log);
         `executor`: the settlements not booked yet and the orders of unknown outcome;
-        `dispatch`: the calls out; `store`: the sets not ended (`in_doubt`)."""
+        `dispatch`: the calls out; `store`: the sets not ended of the loop's `subaccount`
+        (`in_doubt`)."""
         self._portfolio, self._awaited = join.portfolio, executor.fills.settlements.awaited
-        self._busy = partial(in_doubt, dispatch, executor.unknown_orders, store)
+        self._busy = partial(in_doubt, dispatch, executor.unknown_orders, store, subaccount)
         self._schedule, self._feed, self._log = join.schedule, join.feed, join.log
         self._waiting: set[str] = set()
         self.gone: set[str] = set()  # let go: a late message of theirs changes nothing
@@ -84,10 +90,14 @@ class EndedMarkets:
         self._log.emit("market_removed", {"ticker": ticker, "why": SETTLED})
 
 
-def in_doubt(dispatch: Dispatch, unknown: UnknownOrders, store: Store, ticker: str) -> bool:
+def in_doubt(
+    dispatch: Dispatch, unknown: UnknownOrders, store: Store, subaccount: int, ticker: str
+) -> bool:
     """Whether anything of the loop's is on its way in `ticker` or in doubt there: a call out
-    or its answer not booked, an order or amend of unknown outcome, a set not ended (on its
-    way or broken) with a leg there (read from the state file: a set the start found too)."""
+    or its answer not booked, an order or amend of unknown outcome, a set of its `subaccount`
+    not ended (on its way or broken) with a leg there (read from the state file: a set the
+    start found too)."""
     if dispatch.busy(ticker) or unknown.holds(ticker):
         return True
-    return any(leg.ticker == ticker for s in store.leg_sets.unfinished() for leg in s.legs)
+    sets = store.leg_sets.unfinished(subaccount)
+    return any(leg.ticker == ticker for s in sets for leg in s.legs)

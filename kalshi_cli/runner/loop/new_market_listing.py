@@ -55,7 +55,9 @@ class NewMarkets:
         (`tuning`). The settled markets leave the loop (`ended`, runner/loop/ended_markets.py:
         what the `executor` and the `store` hold there)."""
         assert join.reads is not None
-        self.ended = EndedMarkets(join, executor, dispatch, store)
+        self.ended = EndedMarkets(
+            join, executor, dispatch, store, join.reads.client.subaccount or 0
+        )
         self._fills, self._hold = executor.fills, executor.balance_hold
         self._store = store  # the strategies `--assign` gave each market's contracts to
         guard = executor.guard

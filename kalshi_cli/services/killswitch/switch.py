@@ -89,8 +89,10 @@ class KillSwitch:
         event_ticker: str | None = None,
         source: str = "cancel-all",
         on_progress: Callable[[str], None] | None = None,
+        unconfirmed: str | None = None,
     ) -> KillReport:
-        """The steps of docs/kill-switch.md, in the order they go out."""
+        """The steps of docs/kill-switch.md, in the order they go out. `unconfirmed`: why the
+        exchange did not confirm the scope's spelling; no listing of it then proves anything."""
         run = self._start(ticker, event_ticker, source, on_progress)
         self._halt(run)  # 1
         # the client's requests run under the deadline too (the module docstring)
@@ -112,6 +114,7 @@ class KillSwitch:
             self._name_what_may_be_left(run)
             self._record_halted_at_last(run)
             self._refuse_proof_while_a_loop_may_place(run)
+            self._refuse_proof_of_an_unconfirmed_scope(run, unconfirmed)
             self._groups.book(run)
             # the orders confirmed cancelled or proven gone, and the `kill_switch_result` event
             gone = self._gone(run)
@@ -225,6 +228,18 @@ class KillSwitch:
         resting = [i for i, intent in run.known.items() if intent.status == RESTING]
         return [i for i in dict.fromkeys([*resting, *run.listed]) if i not in cancelled]
 
+    @staticmethod
+    def _refuse_proof_of_an_unconfirmed_scope(run: Pull, unconfirmed: str | None) -> None:
+        """An empty listing of a spelling the exchange never confirmed is no proof: typed in
+        another case than the market's, it lists nothing while the market's orders rest."""
+        if unconfirmed is None:
+            return
+        run.report.proven = False
+        run.report.errors.append(
+            f"{unconfirmed}: its orders may rest under another spelling; run `kalshi cancel-all` "
+            "again once the exchange answers, or `kalshi cancel-all` without --ticker or --event"
+        )
+
     def _refuse_proof_while_a_loop_may_place(self, run: Pull) -> None:
         """HALTED reached no loop that may place after the listing: another writer held the
         lock to the end (a loop waiting for it places next), or the account's own state file
@@ -253,10 +268,12 @@ def run_kill_switch(
     on_progress: Callable[[str], None] | None = None,
     communications: ClosesRfqs | None = None,
     pace: Callable[[], Pacing] | None = None,
+    unconfirmed: str | None = None,
 ) -> KillReport:
     """Halt, cancel, prove, whatever the state file does: `open_store` failing is named in the
-    report (`state_error`) and the cancels go out anyway. `kalshi cancel-all` and the
-    dashboard's kill key both pull the switch through here."""
+    report (`state_error`) and the cancels go out anyway. `unconfirmed`: why the exchange did
+    not confirm the spelling of `ticker` or `event_ticker` (`refuse_an_unknown_scope`).
+    `kalshi cancel-all` and the dashboard's kill key both pull the switch through here."""
     store = None
     state_error = None
     state_fault: KalshiError | None = None
@@ -277,7 +294,11 @@ def run_kill_switch(
             pace=pace,
         )
         return switch.run(
-            ticker=ticker, event_ticker=event_ticker, source=source, on_progress=on_progress
+            ticker=ticker,
+            event_ticker=event_ticker,
+            source=source,
+            on_progress=on_progress,
+            unconfirmed=unconfirmed,
         )
     finally:
         if store is not None:

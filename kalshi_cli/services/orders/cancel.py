@@ -64,9 +64,9 @@ class OrderCancels:
         `cancel`: order id -> contracts taken off the book. Nothing is halted. A market the
         exchange does not know is refused (`refuse_an_unknown_scope`)."""
         client = self._context.client
-        named, _ = refuse_an_unknown_scope(
+        named = refuse_an_unknown_scope(
             client.markets, self._context.clock or SystemClock(), ticker=ticker
-        )
+        ).ticker
         ticker = named or ticker
         number = self._context.subaccount()
         own = client if number is None else client.on_subaccount(number)

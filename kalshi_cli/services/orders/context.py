@@ -201,6 +201,18 @@ def open_market(client: OrderClient, ticker: str) -> Market:
 SCOPE_LOOKUP_S = 3.0
 
 
+@dataclass(frozen=True)
+class CancelScope:
+    """A cancel's market or event as the exchange's answer names it (as given when the lookup
+    failed), and why the exchange did not confirm that spelling (None: its answer named it).
+    Tickers are case-sensitive on the simulator and the exchange's rule is unknown, so a listing
+    of an unconfirmed spelling that shows nothing proves nothing of the market meant."""
+
+    ticker: str | None
+    event_ticker: str | None
+    unconfirmed: str | None = None
+
+
 def refuse_an_unknown_scope(
     markets: MarketRead,
     clock: Clock,
@@ -208,26 +220,26 @@ def refuse_an_unknown_scope(
     ticker: str | None = None,
     event_ticker: str | None = None,
     say: Callable[[str], None] | None = None,
-) -> tuple[str | None, str | None]:
+) -> CancelScope:
     """Refuse a cancel aimed at a market or event the exchange does not know (NOT_FOUND), before
     anything is halted or cancelled: a typo one digit short cancels nothing, and the kill switch
     would halt the account and prove the typo's market empty while the orders of the market
     meant rest on. Only the exchange's "not found" refuses; a lookup that fails any other way
     (unreachable, 5xx, 429, more than SCOPE_LOOKUP_S) is said with `say`, and the cancels go
-    ahead (docs/kill-switch.md). Returns the ticker and event as the exchange's answer names
-    them (as given when the lookup failed), so the orders listed and cancelled are those of the
-    market it found, whatever the case the ticker was typed in."""
+    ahead (docs/kill-switch.md), the scope then `unconfirmed`. Returns the ticker and event as
+    the exchange's answer names them, so the orders listed and cancelled are those of the market
+    it found, whatever the case the ticker was typed in."""
     if ticker is None and event_ticker is None:
-        return ticker, event_ticker
+        return CancelScope(ticker, event_ticker)
     what, name = ("ticker", ticker) if ticker is not None else ("event", event_ticker)
     try:
         with Deadline.within(clock, SCOPE_LOOKUP_S):
             if ticker is not None:
-                return markets.get_market(ticker).ticker, event_ticker
-            if event_ticker is not None:
-                event = markets.get_event(event_ticker).get("event")
-                found = event.get("event_ticker") if isinstance(event, dict) else None
-                return ticker, found if isinstance(found, str) and found else event_ticker
+                return CancelScope(markets.get_market(ticker).ticker, event_ticker)
+            event = markets.get_event(str(event_ticker)).get("event")
+            found = event.get("event_ticker") if isinstance(event, dict) else None
+            named = found if isinstance(found, str) and found else event_ticker
+            return CancelScope(ticker, named)
     except NotFoundError:
         raise NotFoundError(
             f"unknown {what} {name}: nothing was halted or cancelled",
@@ -238,7 +250,9 @@ def refuse_an_unknown_scope(
     except KalshiError as exc:
         if say is not None:
             say(f"could not tell whether {name} exists ({exc.one_line()}); cancelling anyway")
-    return ticker, event_ticker
+        return CancelScope(
+            ticker, event_ticker, f"the exchange did not confirm {what} {name} ({exc.one_line()})"
+        )
 
 
 def recording_allowed(
