@@ -1,7 +1,9 @@
 """A paper loop on the fakes: the trade loop of `kalshi trade --paper` (built by `build_loop` with
 `paper=True`, a `PaperClient` and a `PaperFeed` around the venue, as runner/lifecycle/session.py
 builds them), its market data from a simulator core standing in for the exchange. The fake exchange
-client fails on any write: a paper loop has no path to one."""
+client fails on any write: a paper loop has no path to one. Its clock is a manual one, so each
+`decide` runs on the loop's thread, as a backtest's does: on a worker under its real-time deadline
+(strategies/deadline.py), what a step decided would hang on how fast the host ran it."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
 from kalshi_cli.runner.lifecycle.lock import acquire
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
-from tests.runner.fakes import START, FakeClient, FakeFeed, new_exchange, trader
+from tests.runner.fakes import START, FakeClient, FakeFeed, adjusted, new_exchange, trader
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -103,7 +105,9 @@ def paper_rig(
         log = EntryLog(clock, path=state_path.with_suffix(".log"), stderr=None)
         try:
             loop = build_loop(
-                LoopInputs(client, store, feed, clock, log),
+                LoopInputs(
+                    client, store, feed, clock, log, adjust=adjusted({"decide_deadline": False})
+                ),
                 TradeOptions(strategies=(StrategyChoice(strategy),), paper=True),
                 TradeConfig(strategies={strategy: {}}, risk={}),
                 markets,
