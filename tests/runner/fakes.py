@@ -748,6 +748,13 @@ def make_rig(
     return Rig(loop, client, feed, store, clock, exchange)
 
 
+# A rig's clock is manual, while a strategy's `decide` runs on a worker under a real-time deadline
+# (strategies/deadline.py): a test that asserts what a step decided, and is not about that
+# deadline, decides on the loop's thread, as a backtest does, so a slow host cannot leave a step
+# with nothing decided.
+DECIDES_IN_STEP: dict[str, Any] = {"decide_deadline": False}
+
+
 def adjusted(settings: dict[str, Any] | None) -> Callable[[LoopSettings], LoopSettings] | None:
     """What a loop's settings are made into (`LoopInputs.adjust`): `settings` set over them."""
     return None if not settings else lambda built: replace(built, **settings)

@@ -21,7 +21,15 @@ from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
 from kalshi_cli.runner.lifecycle.lock import acquire
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
-from tests.runner.fakes import START, FakeClient, FakeFeed, adjusted, new_exchange, trader
+from tests.runner.fakes import (
+    DECIDES_IN_STEP,
+    START,
+    FakeClient,
+    FakeFeed,
+    adjusted,
+    new_exchange,
+    trader,
+)
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -105,9 +113,7 @@ def paper_rig(
         log = EntryLog(clock, path=state_path.with_suffix(".log"), stderr=None)
         try:
             loop = build_loop(
-                LoopInputs(
-                    client, store, feed, clock, log, adjust=adjusted({"decide_deadline": False})
-                ),
+                LoopInputs(client, store, feed, clock, log, adjust=adjusted(DECIDES_IN_STEP)),
                 TradeOptions(strategies=(StrategyChoice(strategy),), paper=True),
                 TradeConfig(strategies={strategy: {}}, risk={}),
                 markets,

@@ -21,7 +21,14 @@ from kalshi_cli.vocabulary.errors import BadRequestError, ServerError
 from kalshi_cli.vocabulary.models import Fill
 from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.fakes import FakeAlertStateStore, RecordingRouter
-from tests.runner.fakes import START, another_trader_places, make_rig, new_exchange, place_on_desk
+from tests.runner.fakes import (
+    DECIDES_IN_STEP,
+    START,
+    another_trader_places,
+    make_rig,
+    new_exchange,
+    place_on_desk,
+)
 from tests.waiting import wait_until
 
 
@@ -52,7 +59,7 @@ def test_fill_reads_wait_out_the_backoff_instead_of_tripping_safe_mode(tmp_path:
 
 
 def test_no_order_goes_out_while_backing_off_even_in_the_same_pass(tmp_path: Path) -> None:
-    rig = make_rig(tmp_path / "s.db", strategy="market-maker")
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", settings=DECIDES_IN_STEP)
     rig.client.create_errors.append(_server_error())
     rig.step(0.1)  # the first pass would quote both sides of every market
     assert len(rig.client.requests) == 1, "after a 503 the rest of the pass must wait"
@@ -190,7 +197,7 @@ def test_an_order_placed_and_amended_by_hand_counts_at_its_new_price(tmp_path: P
 def test_quotes_that_would_add_to_a_position_are_withdrawn_outside_active(
     tmp_path: Path, state: str
 ) -> None:
-    rig = make_rig(tmp_path / "s.db", strategy="market-maker")
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", settings=DECIDES_IN_STEP)
     rig.step(0.1)
     me = rig.client.account_id
     assert [o for o in rig.exchange.history.orders(me) if o.status == "resting"]
@@ -202,7 +209,7 @@ def test_quotes_that_would_add_to_a_position_are_withdrawn_outside_active(
 
 
 def test_the_market_maker_never_cancels_an_order_placed_by_hand(tmp_path: Path) -> None:
-    rig = make_rig(tmp_path / "s.db", strategy="market-maker")
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", settings=DECIDES_IN_STEP)
     rig.step(0.1)
     me = rig.client.account_id
     by_hand = place_on_desk(rig.exchange, me, LAL, BookSide.BID, "0.30", "5").order
