@@ -696,7 +696,9 @@ def make_rig(
     assign: tuple[tuple[str, str], ...] = (),
     send_workers: int = 0,  # the loop's exchange calls on the deciding thread, by default
     alerts: Any = None,  # the loop's TradeAlerts, if it alerts
-    settings: dict[str, Any] | None = None,  # `LoopSettings` fields past the config's
+    # `LoopSettings` fields past the config's; `decide` runs in the step unless a test of its
+    # real-time deadline sets `decide_deadline` (DECIDES_IN_STEP)
+    settings: dict[str, Any] | None = None,
     tickers: Sequence[str] = (),  # the markets the loop trades (none named: every open one)
     carried: CarriedMarkets | None = None,  # the markets the feed's orders subscription carries
 ) -> Rig:
@@ -735,7 +737,7 @@ def make_rig(
         log,
         alerts,
         send_workers=send_workers,
-        adjust=adjusted(settings),
+        adjust=adjusted({**DECIDES_IN_STEP, **(settings or {})}),
     )
     if read_lag_s is not None:
         inputs.read_lag_s = read_lag_s
@@ -753,6 +755,8 @@ def make_rig(
 # deadline, decides on the loop's thread, as a backtest does, so a slow host cannot leave a step
 # with nothing decided.
 DECIDES_IN_STEP: dict[str, Any] = {"decide_deadline": False}
+# ... and a test of that deadline decides on the worker, as a live loop does
+DECIDES_ON_A_WORKER: dict[str, Any] = {"decide_deadline": True}
 
 
 def adjusted(settings: dict[str, Any] | None) -> Callable[[LoopSettings], LoopSettings] | None:

@@ -41,6 +41,7 @@ from kalshi_cli.vocabulary.units import Action, BookSide, SelfTradePrevention, S
 from tests.cli.fakes import run
 from tests.fakes import FakeAlertStateStore, RecordingRouter
 from tests.runner.fakes import (
+    DECIDES_ON_A_WORKER,
     START,
     Rig,
     another_trader_places,
@@ -288,7 +289,7 @@ def _paused_step(rig: Rig, seconds: float, mover: Mover | None = None) -> None:
 
 def _two_quoting(tmp_path: Path, mm: Recorder, **kw: Any) -> tuple[Rig, Mover, Recorder]:
     """MM deciding through `mm` (a bid at 0.41), MR through a steady bid at 0.42, both resting."""
-    rig = _rig(tmp_path, MM, MR, **kw)
+    rig = _rig(tmp_path, MM, MR, settings=DECIDES_ON_A_WORKER, **kw)
     mover = Mover(rig.exchange)
     mover.quote("0.30", "0.70")
     steady = Recorder(_order(Side.YES, Action.BUY, "0.42"))
@@ -392,7 +393,9 @@ def test_a_stopped_strategy_still_closes_its_own_position_and_adds_nothing(
             return [bid] if exit_ is None else [exit_, bid]
 
     holder = Holder()
-    rig, mover = _owns_four_beside_six_by_hand(tmp_path, holder, beside=[MR])
+    rig, mover = _owns_four_beside_six_by_hand(
+        tmp_path, holder, beside=[MR], settings=DECIDES_ON_A_WORKER
+    )
     rig.step(1.0)
     assert [o.yes_price for o in _resting_of(rig, MM)] == [Decimal("0.30")]
     _stuck(rig, mover, holder)
@@ -479,7 +482,7 @@ def test_a_strategy_whose_first_decide_hangs_holds_the_loop_one_calls_deadline_n
     the stop-loss and the other markets are served, while the first call is still out."""
     hanging = Hanging(_order(Side.YES, Action.BUY, "0.41"))
     hanging.hanging = True
-    rig = _rig(tmp_path, MM, MR)
+    rig = _rig(tmp_path, MM, MR, settings=DECIDES_ON_A_WORKER)
     Mover(rig.exchange).quote("0.30", "0.70")
     steady = Recorder(_order(Side.YES, Action.BUY, "0.42"))
     swap_decide(rig.loop, hanging, MM)
