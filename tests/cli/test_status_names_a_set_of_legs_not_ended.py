@@ -6,51 +6,17 @@ too (tests/runner/test_leg_sets_under_faults_sim.py)."""
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from pathlib import Path
 
-from kalshi_cli.store import IntentRecord, Store
-from kalshi_cli.store.leg_sets import SetLeg, set_tag
-from kalshi_cli.vocabulary.units import Action, BookSide, Side
+from kalshi_cli.store import Store
 from tests.cli.test_status_shows_state_orders_and_heartbeat import kalshi
-
-A, B = "KXLEGS-26JAN01-A", "KXLEGS-26JAN01-B"
-
-
-def _broken_set(path: Path) -> None:
-    """A set of NO 5 in A and B on subaccount 1: A filled 5, B nothing, the set left broken."""
-    legs = [SetLeg(t, Side.NO, Decimal("0.60"), Decimal(5)) for t in (A, B)]
-    with Store.open(path) as store:
-        store.leg_sets.begin("s1", "arbitrage", legs, 1)
-        store.orders.record_intent(
-            IntentRecord(
-                client_order_id="leg-a",
-                ticker=A,
-                book_side=BookSide.ASK,
-                price=Decimal("0.40"),
-                count=Decimal(5),
-                side=Side.NO,
-                action=Action.BUY,
-                reason=f"arbitrage: one NO in every market {set_tag('s1')}",
-                subaccount=1,
-            )
-        )
-        store.orders.mark_sent(
-            "leg-a",
-            order_id="o-a",
-            status="executed",
-            fill_count=Decimal(5),
-            remaining_count=Decimal(0),
-        )
-        store.leg_sets.mark("s1", "broken")
-        # a set that ended whole is not named
-        store.leg_sets.begin("s2", "arbitrage", legs, 1)
-        store.leg_sets.mark("s2", "whole")
+from tests.store.leg_set_orders import A, B, set_of_no_legs
 
 
 def test_status_names_a_set_left_broken_and_what_each_leg_holds(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
-    _broken_set(path)
+    with Store.open(path) as store:
+        set_of_no_legs(store, "s1", no_price="0.60", filled=(A,), subaccount=1, ended="broken")
     done = kalshi(tmp_path, "--state", str(path), "status")
     assert done.exit_code == 0, done.output
     shown = f"  set s1 (arbitrage, broken, subaccount 1): {A} no 5 of 5, {B} no 0 of 5"

@@ -8,48 +8,18 @@ subaccount's sets (`kalshi status`, the kill switch) name each one's."""
 from __future__ import annotations
 
 import sqlite3
-from decimal import Decimal
 from pathlib import Path
 
-from kalshi_cli.store import IntentRecord, Store
+from kalshi_cli.store import Store
 from kalshi_cli.store import migrations as m
-from kalshi_cli.store.leg_sets import SetLeg, set_tag
-from kalshi_cli.vocabulary.units import Action, BookSide, Side
-
-A, B = "KXLEGS-26JAN01-A", "KXLEGS-26JAN01-B"
-
-
-def _broken_set_on(store: Store, set_id: str, subaccount: int) -> None:
-    """NO 5 in A and B, A's leg filled on `subaccount`, B's never: left broken."""
-    legs = [SetLeg(t, Side.NO, Decimal("0.45"), Decimal(5)) for t in (A, B)]
-    store.leg_sets.begin(set_id, "arbitrage", legs, subaccount)
-    store.orders.record_intent(
-        IntentRecord(
-            client_order_id=f"leg-{set_id}",
-            ticker=A,
-            book_side=BookSide.ASK,
-            price=Decimal("0.55"),
-            count=Decimal(5),
-            side=Side.NO,
-            action=Action.BUY,
-            reason=f"arbitrage: one NO in every market {set_tag(set_id)}",
-            subaccount=subaccount,
-        )
-    )
-    store.orders.mark_sent(
-        f"leg-{set_id}",
-        order_id=f"o-{set_id}",
-        status="executed",
-        fill_count=Decimal(5),
-        remaining_count=Decimal(0),
-    )
-    store.leg_sets.mark(set_id, "broken")
+from kalshi_cli.store.leg_sets import set_tag
+from tests.store.leg_set_orders import A, set_of_no_legs
 
 
 def test_a_start_on_one_subaccount_takes_up_only_its_own_sets(tmp_path: Path) -> None:
     with Store.open(tmp_path / "state.db") as store:
-        _broken_set_on(store, "s0", 0)
-        _broken_set_on(store, "s1", 1)
+        set_of_no_legs(store, "s0", no_price="0.45", filled=(A,), subaccount=0, ended="broken")
+        set_of_no_legs(store, "s1", no_price="0.45", filled=(A,), subaccount=1, ended="broken")
         assert [s.set_id for s in store.leg_sets.unfinished(0)] == ["s0"]
         assert [s.set_id for s in store.leg_sets.unfinished(1)] == ["s1"]
         assert store.leg_sets.unfinished(2) == []
@@ -57,8 +27,8 @@ def test_a_start_on_one_subaccount_takes_up_only_its_own_sets(tmp_path: Path) ->
 
 def test_the_sets_not_ended_name_their_subaccount(tmp_path: Path) -> None:
     with Store.open(tmp_path / "state.db") as store:
-        _broken_set_on(store, "s0", 0)
-        _broken_set_on(store, "s1", 1)
+        set_of_no_legs(store, "s0", no_price="0.45", filled=(A,), subaccount=0, ended="broken")
+        set_of_no_legs(store, "s1", no_price="0.45", filled=(A,), subaccount=1, ended="broken")
         found = store.leg_sets.not_ended()
     assert [(s.set_id, s.to_json()["subaccount"]) for s in found] == [("s0", 0), ("s1", 1)]
     assert [s.text().split(":")[0] for s in found] == [

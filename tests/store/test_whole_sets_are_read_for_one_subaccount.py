@@ -10,44 +10,13 @@ from decimal import Decimal
 from pathlib import Path
 
 from kalshi_cli.runner.execution.whole_sets import WholeSets
-from kalshi_cli.store import IntentRecord, Store
-from kalshi_cli.store.leg_sets import SetLeg, set_tag
-from kalshi_cli.vocabulary.units import Action, BookSide, Side
-
-A, B = "KXLEGS-26JAN01-A", "KXLEGS-26JAN01-B"
-
-
-def _whole_set_on_subaccount_1(store: Store) -> None:
-    """NO 5 in A and B at $0.45 ($0.90 for at least $1.00), each leg filled on subaccount 1."""
-    legs = [SetLeg(t, Side.NO, Decimal("0.45"), Decimal(5)) for t in (A, B)]
-    store.leg_sets.begin("s1", "arbitrage", legs, 1)
-    for ticker in (A, B):
-        store.orders.record_intent(
-            IntentRecord(
-                client_order_id=f"leg-{ticker}",
-                ticker=ticker,
-                book_side=BookSide.ASK,
-                price=Decimal("0.55"),
-                count=Decimal(5),
-                side=Side.NO,
-                action=Action.BUY,
-                reason=f"arbitrage: one NO in every market {set_tag('s1')}",
-                subaccount=1,
-            )
-        )
-        store.orders.mark_sent(
-            f"leg-{ticker}",
-            order_id=f"o-{ticker}",
-            status="executed",
-            fill_count=Decimal(5),
-            remaining_count=Decimal(0),
-        )
-    store.leg_sets.mark("s1", "whole")
+from kalshi_cli.store import Store
+from tests.store.leg_set_orders import A, B, set_of_no_legs
 
 
 def test_a_whole_set_of_another_subaccount_leaves_nothing_hedged(tmp_path: Path) -> None:
     with Store.open(tmp_path / "state.db") as store:
-        _whole_set_on_subaccount_1(store)
+        set_of_no_legs(store, "s1", no_price="0.45", filled=(A, B), subaccount=1, ended="whole")
         # the primary holds NO 5 in A and B too, by orders of its own
         held = {A: Decimal(-5), B: Decimal(-5)}
         on_primary = WholeSets(store.leg_sets.whole(subaccount=0))
