@@ -224,6 +224,9 @@ def test_a_second_leg_the_exchange_refuses_in_a_paused_market_has_the_first_sold
         assert _held(r) == dict.fromkeys(TICKERS, Decimal(0))
         (broken,) = r.events("group_broken")
         assert _amounts(broken["held"]) == {f"{A} no": 5, f"{B} no": 0, f"{C} no": 0}
+        assert broken["reason"] == (
+            "a leg did not fill in full: what each leg holds beyond 0 whole set(s) is sold back"
+        )
         _never_twice(r)
 
 
@@ -320,6 +323,10 @@ def test_a_start_after_a_kill_between_two_legs_unwinds_the_set_it_finds(
         assert done["status"] == "flat", done
         (broken,) = again.events("group_broken")
         assert _amounts(broken["held"]) == {f"{A} no": 5, f"{B} no": 0, f"{C} no": 0}
+        assert broken["reason"] == (
+            "found open in the state file at start: what each leg holds beyond 0 whole set(s) "
+            "is sold back"
+        )
         assert _held(again) == dict.fromkeys(TICKERS, Decimal(0))
         assert again.store.leg_sets.unfinished(0) == []
         _never_twice(again)
