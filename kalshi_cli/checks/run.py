@@ -40,7 +40,12 @@ from kalshi_cli.checks.local import (
 )
 from kalshi_cli.checks.thresholds import Thresholds
 from kalshi_cli.vocabulary.clock import Clock, Deadline, SystemClock
-from kalshi_cli.vocabulary.errors import ConfigError, CredentialsError, KalshiError
+from kalshi_cli.vocabulary.errors import (
+    ConfigError,
+    CredentialsError,
+    KalshiError,
+    NotFoundError,
+)
 
 if TYPE_CHECKING:
     from kalshi_cli.alerts.model import AlertStateLike, AlertStateStore, SendReport
@@ -213,12 +218,35 @@ def run_named(name: str, inputs: CheckInputs) -> list[CheckResult]:
     opened."""
     try:
         with Deadline.within(inputs.clock, inputs.deadline_s) as deadline:
+            missing = _missing_subaccount(inputs)
+            if missing is not None:
+                return [
+                    CheckResult(name, CheckStatus.UNKNOWN, missing, narrowed_to=inputs.subaccount)
+                ]
             if name != "all":
                 return [run_check(name, inputs, deadline)]
             results = [run_check(each, inputs, deadline) for each in CHECK_NAMES]
     finally:
         inputs.close()
     return [combine(results), *results]
+
+
+def _missing_subaccount(inputs: CheckInputs) -> str | None:
+    """Why `--subaccount N` names nothing to check: a subaccount the account does not have is
+    refused as every command refuses it (`require_subaccount`), before any check looks, so no
+    verdict of the others (a heartbeat's CRITICAL, an OK) stands for the mistyped line. A listing
+    that fails refuses nothing: each check then says what it could not read."""
+    if inputs.subaccount is None:
+        return None
+    try:
+        client = inputs.exchange()
+    except KalshiError:
+        return None  # no credentials: the checks that need them say so
+    try:
+        client.subaccounts.require_subaccount(inputs.subaccount)
+    except NotFoundError as exc:
+        return exc.one_line()
+    return None
 
 
 def combine(results: Sequence[CheckResult]) -> CheckResult:

@@ -14,9 +14,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kalshi_cli.checks import CheckStatus
 from kalshi_cli.checks.remote import check_balance, check_exchange
+from kalshi_cli.checks.run import CheckInputs, run_named
 from kalshi_cli.checks.thresholds import resolve
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.errors import KalshiError, NotFoundError
+from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.keys import generate_private_key
 from kalshi_cli.vocabulary.models import Market, decode_answer
 from tests.checks.test_check_cli import (
@@ -103,7 +104,7 @@ def test_check_balance_cannot_tell_without_the_breakdown(key: rsa.RSAPrivateKey)
 
 
 def test_check_balance_of_a_subaccount_the_account_does_not_have_grades_nothing(
-    key: rsa.RSAPrivateKey,
+    key: rsa.RSAPrivateKey, tmp_path: Path
 ) -> None:
     """An exchange that answers a subaccount it does not list with $0 on every shard: never
     graded (no money alert, no OK), the subaccount not found, one line saying so."""
@@ -119,8 +120,12 @@ def test_check_balance_of_a_subaccount_the_account_does_not_have_grades_nothing(
         return answer
 
     exchange.balance = nothing_for_any_subaccount  # type: ignore[method-assign]
-    with pytest.raises(NotFoundError, match="the account has no subaccount 5"):
-        check_balance(client, resolve({}), D("50"), MARKETS, subaccount=5)
+    inputs = CheckInputs(
+        tmp_path / "state.db", resolve({}), client=lambda: client, subaccount=5, clock=ManualClock()
+    )
+    (result,) = run_named("balance", inputs)
+    assert result.status is CheckStatus.UNKNOWN
+    assert result.summary.startswith("the account has no subaccount 5 (")
 
 
 def test_check_exchange_names_the_paused_shard(key: rsa.RSAPrivateKey) -> None:
