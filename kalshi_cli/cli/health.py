@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -28,6 +29,7 @@ from kalshi_cli.vocabulary.exit_codes import ExitCode
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.config import Settings
+    from kalshi_cli.store import HeartbeatRecord
 
 SKEW_WARN_SECONDS = 1.0
 SKEW_FAIL_SECONDS = 5.0
@@ -66,6 +68,18 @@ class HealthTarget:
                 self.credentials_error = exc
                 self._client = self.app.client(anonymous=True)
         return self._client
+
+    def loop_heartbeat(self) -> HeartbeatRecord | None:
+        """The trade loop's last heartbeat; None when there is none or the state file cannot be
+        read (`state integrity` says why)."""
+        from kalshi_cli.store import Store
+
+        with suppress(KalshiError):
+            store = Store.open_readonly(self.settings.state)
+            if store is not None:
+                with store:
+                    return store.entries.loop_heartbeat()
+        return None
 
     def key_path(self) -> Path | None:
         """The key file in use: the simulator's own for the embedded simulator."""
@@ -178,6 +192,7 @@ def check_shards(target: HealthTarget) -> tuple[Status, str]:
     from kalshi_cli.services.pretrade.settings import load_risk_limits
     from kalshi_cli.services.shards import (
         describe_line,
+        loop_money_not_graded,
         paused_shards,
         shard_lines,
         short_shards,
@@ -196,6 +211,8 @@ def check_shards(target: HealthTarget) -> tuple[Status, str]:
         client.exchange.get_exchange_status(), whose.portfolio.get_balance(), markets
     )
     shown = ("" if sub is None else f"subaccount {sub}: ") + "; ".join(map(describe_line, lines))
+    note = loop_money_not_graded(target.loop_heartbeat(), sub)
+    shown += "" if note is None else f"; {note}"
     move = "kalshi shard move" + ("" if sub is None else f" --subaccount {sub}")
     short = short_shards(lines, floor)
     paused = paused_shards(lines)
