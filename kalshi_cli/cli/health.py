@@ -69,6 +69,13 @@ class HealthTarget:
                 self._client = self.app.client(anonymous=True)
         return self._client
 
+    def require_subaccount(self) -> None:
+        """`--subaccount N` names a subaccount the account has, refused (exit 6) before any
+        check as every command refuses it; an account whose subaccounts cannot be listed (a
+        key the exchange refuses) is left to the checks, which say why."""
+        if self.subaccount is not None:
+            self.client().subaccounts.require_subaccount(self.subaccount)
+
     def loop_heartbeat(self) -> HeartbeatRecord | None:
         """The trade loop's last heartbeat; None when there is none or the state file cannot be
         read (`state integrity` says why)."""
@@ -346,6 +353,7 @@ def health_check_command(
     """
     app, out = begin(env, as_json=as_json, fmt=fmt)
     target = HealthTarget(app, subaccount)
+    target.require_subaccount()
     results = run_checks(target)
     failed = any(r.status is Status.FAIL for r in results)
     rows = [{"status": r.status.value, "check": r.name, "detail": r.detail} for r in results]

@@ -238,3 +238,15 @@ def test_a_check_of_the_primarys_money_names_the_subaccount_the_trade_loop_trade
         check(tmp_path, "balance", "--no-alert", "--subaccount", str(sub), environ=environ)
     )
     assert "heartbeat" not in narrowed, narrowed
+
+
+def test_health_check_of_a_subaccount_the_account_does_not_have_is_refused_before_it_looks(
+    prime: SimHarness, tmp_path: Path
+) -> None:
+    """As every command naming a subaccount refuses one the account lacks: one line, exit 6,
+    no line of checks graded on money that is no one's."""
+    kalshi = kalshi_as(prime.account, tmp_path / "home")
+    result = kalshi("health-check", "--subaccount", "63")
+    assert result.exit_code == 6, result.output
+    assert result.stdout == ""
+    assert "the account has no subaccount 63" in result.stderr
