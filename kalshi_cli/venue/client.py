@@ -213,8 +213,7 @@ class VenueMarkets(_Area):
             raise NotFoundError(f"unknown event {event_ticker}", status=404)
         markets = [
             ser.market_json(self._c.venue.core.engine, m)
-            for m in self._c.core.reference.markets.values()
-            if m.event_ticker == event_ticker
+            for m in self._c.core.reference.event_markets(event_ticker)
         ]
         reference = self._c.core.reference
         series = reference.series.get(event.series_ticker)

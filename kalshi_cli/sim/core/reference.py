@@ -168,6 +168,10 @@ class Reference:
         """Insertion-ordered; the server paginates over it."""
         return self._markets
 
+    def event_markets(self, event_ticker: str) -> list[SimMarket]:
+        """The markets of one event, in the order they were listed (`markets`)."""
+        return [m for m in self._markets.values() if m.event_ticker == event_ticker]
+
     # validation -------------------------------------------------------------------------------
 
     def market(self, ticker: str) -> SimMarket:
