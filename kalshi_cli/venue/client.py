@@ -288,8 +288,9 @@ class VenuePortfolio(_Area):
         for p in held:
             if ticker is not None and p.ticker != ticker:
                 continue
-            market = self._c.core.reference.markets.get(p.ticker)
-            if event_ticker is not None and (market is None or market.event_ticker != event_ticker):
+            if event_ticker is not None and not self._c.core.reference.of_event(
+                p.ticker, event_ticker
+            ):
                 continue
             position = Position(
                 ticker=p.ticker,
@@ -362,17 +363,13 @@ class VenueOrders(_Area):
             # every finished order of the run, is not rebuilt to list the resting ones (a
             # loop's stop proves none is left with this listing)
             rows = functools.partial(history.orders, since=math.inf)
-
-        def in_event(o: SimOrder) -> bool:
-            market = self._c.core.reference.markets.get(o.ticker)
-            return market is not None and market.event_ticker == event_ticker
-
+        reference = self._c.core.reference
         chosen = (
             o
             for o in self._c.newest_first(rows, lambda o: o.created_time)
             if (ticker is None or o.ticker == ticker)
             and (status is None or o.status == status)
-            and (event_ticker is None or in_event(o))
+            and (event_ticker is None or reference.of_event(o.ticker, event_ticker))
         )
         yield from map(answers.order, islice(chosen, limit))
 
