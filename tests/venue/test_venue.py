@@ -444,6 +444,15 @@ def test_settlement_pays_the_recorded_result_and_cancels_resting_orders() -> Non
     assert v.resting_order_ids() == []
 
 
+def test_a_result_the_venue_does_not_know_settles_nothing() -> None:
+    v, _ = venue()
+    v.book_changed(T, ticks({D("0.30"): D(10)}), ticks({D("0.60"): D(10)}))
+    rest = v.client.orders.create_order(order(BookSide.BID, "0.30", "5", TimeInForce.GTC))
+    v.settle(T, "void")
+    assert list(v.client.portfolio.iter_settlements()) == []
+    assert v.client.orders.get_order(rest.order_id).status == "resting"
+
+
 def test_latency_lets_the_data_move_before_the_order_arrives() -> None:
     clock = ManualClock()
     seen: list[float] = []
