@@ -288,8 +288,9 @@ class VenuePortfolio(_Area):
         for p in held:
             if ticker is not None and p.ticker != ticker:
                 continue
-            if event_ticker is not None and not self._c.core.reference.of_event(
-                p.ticker, event_ticker
+            if (
+                event_ticker is not None
+                and self._c.core.reference.event_of(p.ticker) != event_ticker
             ):
                 continue
             position = Position(
@@ -369,7 +370,7 @@ class VenueOrders(_Area):
             for o in self._c.newest_first(rows, lambda o: o.created_time)
             if (ticker is None or o.ticker == ticker)
             and (status is None or o.status == status)
-            and (event_ticker is None or reference.of_event(o.ticker, event_ticker))
+            and (event_ticker is None or reference.event_of(o.ticker) == event_ticker)
         )
         yield from map(answers.order, islice(chosen, limit))
 

@@ -672,9 +672,7 @@ class LocalVenue:
                 continue
             if market_tickers is not None and r.ticker not in market_tickers:
                 continue
-            if event_ticker is not None and not self.core.reference.of_event(
-                r.ticker, event_ticker
-            ):
+            if event_ticker is not None and self.core.reference.event_of(r.ticker) != event_ticker:
                 continue
             out[r.order_id] = r.spot.before_us + self.core.desk.queue_position(r.ledger, r.order_id)
         return out

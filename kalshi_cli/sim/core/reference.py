@@ -172,11 +172,11 @@ class Reference:
         """The markets of one event, in the order they were listed (`markets`)."""
         return [m for m in self._markets.values() if m.event_ticker == event_ticker]
 
-    def of_event(self, ticker: str, event_ticker: str) -> bool:
-        """Whether `ticker` is a market of the event `event_ticker` (an `event_ticker` filter of
-        orders, positions or queue positions): a market not listed is of none."""
+    def event_of(self, ticker: str) -> str | None:
+        """The event of a market (what an `event_ticker` filter compares); None for a ticker
+        not listed."""
         market = self._markets.get(ticker)
-        return market is not None and market.event_ticker == event_ticker
+        return market.event_ticker if market else None
 
     # validation -------------------------------------------------------------------------------
 

@@ -30,8 +30,9 @@ def handle_queue_positions(state: SimState, ctx: RequestContext) -> tuple[int, J
         for order in exchange.accounts.resting_orders(ledger):
             if tickers is not None and order.ticker not in tickers:
                 continue
-            if event_ticker is not None and not exchange.reference.of_event(
-                order.ticker, event_ticker
+            if (
+                event_ticker is not None
+                and exchange.reference.event_of(order.ticker) != event_ticker
             ):
                 continue
             position = exchange.desk.queue_position(ledger, order.order_id)
