@@ -213,8 +213,7 @@ class VenueMarkets(_Area):
             raise NotFoundError(f"unknown event {event_ticker}", status=404)
         markets = [
             ser.market_json(self._c.venue.core.engine, m)
-            for m in self._c.core.reference.markets.values()
-            if m.event_ticker == event_ticker
+            for m in self._c.core.reference.event_markets(event_ticker)
         ]
         reference = self._c.core.reference
         series = reference.series.get(event.series_ticker)
@@ -289,8 +288,10 @@ class VenuePortfolio(_Area):
         for p in held:
             if ticker is not None and p.ticker != ticker:
                 continue
-            market = self._c.core.reference.markets.get(p.ticker)
-            if event_ticker is not None and (market is None or market.event_ticker != event_ticker):
+            if (
+                event_ticker is not None
+                and self._c.core.reference.event_of(p.ticker) != event_ticker
+            ):
                 continue
             position = Position(
                 ticker=p.ticker,
@@ -363,17 +364,13 @@ class VenueOrders(_Area):
             # every finished order of the run, is not rebuilt to list the resting ones (a
             # loop's stop proves none is left with this listing)
             rows = functools.partial(history.orders, since=math.inf)
-
-        def in_event(o: SimOrder) -> bool:
-            market = self._c.core.reference.markets.get(o.ticker)
-            return market is not None and market.event_ticker == event_ticker
-
+        reference = self._c.core.reference
         chosen = (
             o
             for o in self._c.newest_first(rows, lambda o: o.created_time)
             if (ticker is None or o.ticker == ticker)
             and (status is None or o.status == status)
-            and (event_ticker is None or in_event(o))
+            and (event_ticker is None or reference.event_of(o.ticker) == event_ticker)
         )
         yield from map(answers.order, islice(chosen, limit))
 

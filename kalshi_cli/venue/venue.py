@@ -30,6 +30,7 @@ from kalshi_cli.sim.core.records import (
     PlaceRequest,
     SimFill,
     SimOrder,
+    is_market_result,
     keeps_place,
 )
 from kalshi_cli.venue import answers
@@ -250,7 +251,7 @@ class LocalVenue:
     def settle(self, ticker: str, result: str, value: Decimal | None = None) -> None:
         """Settle at the data's result (a `scalar` one paying YES `value` a contract): resting
         orders are cancelled, positions paid."""
-        if result not in ("yes", "no", "scalar") or ticker not in self.infos:
+        if not is_market_result(result) or ticker not in self.infos:
             return
         if result == "scalar" and value is None:
             return  # a scalar result is paid at its value: none known, nothing to pay
@@ -262,7 +263,7 @@ class LocalVenue:
             self._forget(order_id)
         self.core.settlement.settle(
             ticker,
-            "yes" if result == "yes" else "scalar" if result == "scalar" else "no",
+            result,
             at=self.timetable.settled_at(ticker),
             value=value if result == "scalar" else None,
         )
@@ -671,10 +672,8 @@ class LocalVenue:
                 continue
             if market_tickers is not None and r.ticker not in market_tickers:
                 continue
-            if event_ticker is not None:
-                market = self.core.reference.markets.get(r.ticker)
-                if market is None or market.event_ticker != event_ticker:
-                    continue
+            if event_ticker is not None and self.core.reference.event_of(r.ticker) != event_ticker:
+                continue
             out[r.order_id] = r.spot.before_us + self.core.desk.queue_position(r.ledger, r.order_id)
         return out
 

@@ -175,6 +175,18 @@ def test_a_settle_of_another_result_than_the_one_determined_is_refused() -> None
         raise AssertionError("a determined NO was settled YES")
 
 
+def test_a_result_other_than_yes_no_or_scalar_is_refused_and_determines_nothing() -> None:
+    core = _Core()
+    void: Any = "void"  # what a caller reading untyped data could pass
+    try:
+        core.ex.settlement.determine("M", void)
+    except ExchangeError as exc:
+        assert (exc.status, exc.message) == (400, "result must be yes, no or scalar")
+    else:
+        raise AssertionError("a market was determined void")
+    assert core.ex.reference.markets["M"].status == "open"
+
+
 def test_a_restored_journal_keeps_the_market_determined_then_settles_it(tmp_path: Path) -> None:
     journal = tmp_path / "journal"
     core = _Core(journal)

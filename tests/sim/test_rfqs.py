@@ -153,9 +153,17 @@ def test_rfq_rules_one_open_per_market_ids_are_uuids_and_delete_closes(sim: SimH
     # the obscured creator is "0" to others, itself to the creator
     assert ok(sim.signed(maker, "GET", f"{RFQS}/{first}"))["rfq"]["creator_id"] == "0"
     assert ok(sim.signed(me, "GET", f"{RFQS}/{first}"))["rfq"]["creator_id"] != "0"
-    assert sim.signed(me, "GET", f"{RFQS}/not-a-uuid").status_code == 400
+    # an id that is not a UUID is refused alike in the path and in the query
+    for path, query, named in (
+        (f"{RFQS}/not-a-uuid", {}, "rfq_id"),
+        (RFQS, {"cursor": "x"}, "cursor"),
+    ):
+        refused = sim.signed(me, "GET", path, params=query)
+        assert (refused.status_code, refused.json()["error"]["message"]) == (
+            400,
+            f"{named} is not a UUID",
+        )
     assert sim.signed(me, "GET", f"{RFQS}/{uuid.uuid4()}").status_code == 404
-    assert sim.signed(me, "GET", RFQS, params={"cursor": "garbage"}).status_code == 400
     # neither both sizes nor none
     both = {
         "market_ticker": T,

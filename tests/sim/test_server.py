@@ -389,6 +389,26 @@ def test_public_market_data_and_the_book_need_no_auth_the_portfolio_does(sim: Si
     assert httpx.get(base + "/portfolio/balance").status_code == 401
 
 
+def test_an_event_lists_its_own_markets_and_no_other(sim: SimHarness) -> None:
+    """GET /events/{event_ticker} and GET /events with nested markets: each event's markets,
+    in the order they were listed, beside another event of the same series."""
+    first, second = "KXTWO-26JAN01", "KXTWO-26JAN02"
+    for ticker in (f"{first}-B", f"{second}-A", f"{first}-A"):
+        sim.create_market(ticker)
+    one = sim.signed(sim.account, "GET", f"/events/{first}").json()
+    assert [m["ticker"] for m in one["markets"]] == [f"{first}-B", f"{first}-A"]
+    listed = sim.signed(
+        sim.account,
+        "GET",
+        "/events",
+        params={"series_ticker": "KXTWO", "with_nested_markets": True},
+    ).json()["events"]
+    assert {e["event_ticker"]: [m["ticker"] for m in e["markets"]] for e in listed} == {
+        first: [f"{first}-B", f"{first}-A"],
+        second: [f"{second}-A"],
+    }
+
+
 def test_reads_are_rate_limited_by_tier(manual_sim: SimHarness, manual_clock: ManualClock) -> None:
     sim = manual_sim
     other = sim.new_account()

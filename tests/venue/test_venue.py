@@ -444,6 +444,15 @@ def test_settlement_pays_the_recorded_result_and_cancels_resting_orders() -> Non
     assert v.resting_order_ids() == []
 
 
+def test_a_result_the_venue_does_not_know_settles_nothing() -> None:
+    v, _ = venue()
+    v.book_changed(T, ticks({D("0.30"): D(10)}), ticks({D("0.60"): D(10)}))
+    rest = v.client.orders.create_order(order(BookSide.BID, "0.30", "5", TimeInForce.GTC))
+    v.settle(T, "void")
+    assert list(v.client.portfolio.iter_settlements()) == []
+    assert v.client.orders.get_order(rest.order_id).status == "resting"
+
+
 def test_latency_lets_the_data_move_before_the_order_arrives() -> None:
     clock = ManualClock()
     seen: list[float] = []
@@ -574,6 +583,28 @@ def test_queue_positions_of_another_subaccount_are_empty_on_a_venue() -> None:
     assert v.client.orders.get_queue_positions() == {resting.order_id: D(50)}
     assert v.client.orders.get_queue_positions(subaccount=0) == {resting.order_id: D(50)}
     assert v.client.orders.get_queue_positions(subaccount=1) == {}
+
+
+def test_an_event_filter_keeps_that_events_orders_positions_and_queue_places_alone() -> None:
+    """GetOrders, GetPositions and GetOrderQueuePositions take an `event_ticker`: the venue
+    answers with the records of that event's markets and no other's."""
+    a, b = "KXTEST-26JAN01-A", "KXTEST-26JAN02-A"
+    infos = [
+        MarketInfo(ticker, ticker[:-2], "KXTEST", fee_type="quadratic", fee_multiplier="1")
+        for ticker in (a, b)
+    ]
+    v = LocalVenue(ManualClock(), infos, balance=D(1000), fill_model=FillModel.OPTIMISTIC)
+    for ticker in (a, b):
+        v.book_changed(ticker, ticks({D("0.40"): D(50)}), ticks({D("0.45"): D(10)}))
+        for price, tif in (("0.55", TimeInForce.IOC), ("0.40", TimeInForce.GTC)):
+            v.client.orders.create_order(CreateOrder(ticker, BookSide.BID, D(price), D(2), tif))
+    event = "KXTEST-26JAN01"
+    orders = v.client.orders
+    assert len(orders.get_queue_positions()) == 2
+    assert [o.ticker for o in orders.iter_orders(event_ticker=event)] == [a, a]
+    assert [p.ticker for p in v.client.portfolio.get_positions(event_ticker=event)] == [a]
+    (resting,) = orders.iter_orders(event_ticker=event, status="resting")
+    assert list(orders.get_queue_positions(event_ticker=event)) == [resting.order_id]
 
 
 def test_a_queue_position_counts_our_own_earlier_orders_at_the_price_as_the_exchange_does() -> None:

@@ -127,7 +127,9 @@ def _undec(value: str | None) -> Decimal | None:
     return None if value is None else Decimal(value)
 
 
-def _uuid_or_400(value: str, what: str) -> str:
+def uuid_or_400(value: str, what: str) -> str:
+    """`value` when it is a UUID; else Kalshi's 400 naming `what` (an id in a path, a body or
+    a query)."""
     try:
         uuid.UUID(value)
     except ValueError:
@@ -235,7 +237,7 @@ class Communications:
         return rfq
 
     def rfq(self, rfq_id: str) -> SimRfq:
-        found = self.rfqs.get(_uuid_or_400(rfq_id, "rfq_id"))
+        found = self.rfqs.get(uuid_or_400(rfq_id, "rfq_id"))
         if found is None:
             raise not_found()
         return found
@@ -347,7 +349,7 @@ class Communications:
         return count
 
     def quote(self, quote_id: str, rfq_id: str | None = None) -> SimQuote:
-        found = self.quotes.get(_uuid_or_400(quote_id, "quote_id"))
+        found = self.quotes.get(uuid_or_400(quote_id, "quote_id"))
         if rfq_id is not None:
             self.rfq(rfq_id)
             if found is not None and found.rfq_id != rfq_id:

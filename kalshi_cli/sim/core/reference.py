@@ -168,6 +168,16 @@ class Reference:
         """Insertion-ordered; the server paginates over it."""
         return self._markets
 
+    def event_markets(self, event_ticker: str) -> list[SimMarket]:
+        """The markets of one event, in the order they were listed (`markets`)."""
+        return [m for m in self._markets.values() if m.event_ticker == event_ticker]
+
+    def event_of(self, ticker: str) -> str | None:
+        """The event of a market (what an `event_ticker` filter compares); None for a ticker
+        not listed."""
+        market = self._markets.get(ticker)
+        return market.event_ticker if market else None
+
     # validation -------------------------------------------------------------------------------
 
     def market(self, ticker: str) -> SimMarket:

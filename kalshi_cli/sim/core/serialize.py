@@ -372,8 +372,7 @@ def event_positions_json(
     `ledgers` that net (accounts.py)."""
     by_event: dict[str, list[SimPosition]] = defaultdict(list)
     for p in positions:
-        m = exchange.reference.markets.get(p.ticker)
-        by_event[m.event_ticker if m else p.ticker].append(p)
+        by_event[exchange.reference.event_of(p.ticker) or p.ticker].append(p)
     return [
         {
             "event_ticker": event_ticker,

@@ -10,18 +10,19 @@ settlement floor's split), in whole cents, what rounding leaves a settlement fee
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
 
 from kalshi_cli.sim.core.accounts import Ledger
 from kalshi_cli.sim.core.matching import MatchingEngine
 from kalshi_cli.sim.core.records import (
     ExchangeError,
     MarketLifecycle,
+    MarketResult,
     MarketStatus,
     PositionChanged,
     SimMarket,
     SimSettlement,
     bad_request,
+    is_market_result,
 )
 from kalshi_cli.sim.core.reference import Reference
 from kalshi_cli.vocabulary.event_outcomes import settlement_paid
@@ -78,7 +79,7 @@ class SettlementDesk:
     def settle(
         self,
         ticker: str,
-        result: Literal["yes", "no", "scalar"],
+        result: MarketResult,
         expiration_value: str = "",
         *,
         at: float | None = None,  # unix seconds
@@ -101,7 +102,7 @@ class SettlementDesk:
     def determine(
         self,
         ticker: str,
-        result: Literal["yes", "no", "scalar"],
+        result: MarketResult,
         expiration_value: str = "",
         *,
         at: float | None = None,  # unix seconds
@@ -115,7 +116,7 @@ class SettlementDesk:
         $0 to $1, and NO the rest). `expiration_value`: the value the result was read from (a
         crypto market's index value), served as the market's `expiration_value`."""
         market = self._ref.market(ticker)
-        if result not in ("yes", "no", "scalar"):
+        if not is_market_result(result):
             raise bad_request("result must be yes, no or scalar")
         if (result == "scalar") != (value is not None) or not ZERO <= (value or ZERO) <= ONE:
             raise bad_request("a scalar result, and it alone, takes a value from 0 to 1")

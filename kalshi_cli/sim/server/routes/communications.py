@@ -6,11 +6,16 @@ without the RFQ are served by the same handlers.
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 from typing import Any
 
-from kalshi_cli.sim.core.communications import CommsNotice, Communications, SimQuote, SimRfq
+from kalshi_cli.sim.core.communications import (
+    CommsNotice,
+    Communications,
+    SimQuote,
+    SimRfq,
+    uuid_or_400,
+)
 from kalshi_cli.sim.core.records import bad_request, not_found, owner
 from kalshi_cli.sim.server.routes.subaccounts import write_ledger
 from kalshi_cli.sim.server.routing import (
@@ -187,13 +192,7 @@ def _user_filter(ctx: RequestContext, name: str) -> bool:
 
 def _uuid_query(ctx: RequestContext, name: str) -> str | None:
     value = query_str(ctx, name)
-    if value is None:
-        return None
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        raise bad_request(f"{name} is not a UUID") from None
-    return value
+    return None if value is None else uuid_or_400(value, name)
 
 
 def _subaccount(state: SimState, ctx: RequestContext) -> int:

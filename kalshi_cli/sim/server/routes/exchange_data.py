@@ -112,9 +112,7 @@ def handle_get_event_candlesticks(state: SimState, ctx: RequestContext) -> tuple
     if event is None or event.series_ticker != ctx.path_param("series_ticker"):
         raise ExchangeError(404, "not_found", f"event {event_ticker} not found in that series")
     start, end, period = candle_range(ctx, (1, 60, 1440))
-    markets = [
-        m for m in state.exchange.reference.markets.values() if m.event_ticker == event_ticker
-    ]
+    markets = state.exchange.reference.event_markets(event_ticker)
     per_market = MAX_CANDLES // max(len(markets), 1)
     lists = [market_candles(state, m, start, end, period, limit=per_market) for m in markets]
     longest = max((len(c) for c in lists), default=0)

@@ -14,7 +14,6 @@ from kalshi_cli.sim.server.routes.market_data import candle_range, trades_listin
 from kalshi_cli.sim.server.routes.multivariate import is_multivariate
 from kalshi_cli.sim.server.routes.portfolio import (
     _filtered_page,
-    event_of,
     fills_listing,
     ledger_query,
 )
@@ -192,7 +191,7 @@ def handle_get_historical_positions(
         p
         for p in positions
         if (ticker is None or p.ticker == ticker)
-        and (event_ticker is None or event_of(state, p.ticker) == event_ticker)
+        and (event_ticker is None or state.exchange.reference.event_of(p.ticker) == event_ticker)
     ]
     page, cursor = paginate(selected, lambda p: p.ticker, limit, query_str(ctx, "cursor"))
     return 200, {

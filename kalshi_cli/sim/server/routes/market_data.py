@@ -251,11 +251,7 @@ def market_candles(
 
 
 def _event_status_matches(state: SimState, event_ticker: str, status: str) -> bool:
-    statuses = {
-        m.status
-        for m in state.exchange.reference.markets.values()
-        if m.event_ticker == event_ticker
-    }
+    statuses = {m.status for m in state.exchange.reference.event_markets(event_ticker)}
     return bool(statuses & ser.STATUS_FILTER[status])
 
 
@@ -317,8 +313,7 @@ def _event_json(state: SimState, event: SimEvent, nested: bool) -> Json:
 def _event_markets(state: SimState, event_ticker: str) -> list[Json]:
     return [
         ser.market_json(state.exchange.engine, m)
-        for m in state.exchange.reference.markets.values()
-        if m.event_ticker == event_ticker
+        for m in state.exchange.reference.event_markets(event_ticker)
     ]
 
 

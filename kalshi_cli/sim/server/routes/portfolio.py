@@ -91,7 +91,7 @@ def handle_get_positions(state: SimState, ctx: RequestContext) -> tuple[int, Jso
         for p in positions
         if not archived(p)
         and (ticker is None or p.ticker == ticker)
-        and (event_ticker is None or event_of(state, p.ticker) == event_ticker)
+        and (event_ticker is None or state.exchange.reference.event_of(p.ticker) == event_ticker)
         and on_shard(state, p.ticker, shard)
     ]
     selected = [p for p in listed if _counted(p, filters)]
@@ -119,17 +119,12 @@ def _events_opened(
     aggregate event position": every selected market of it, listed once, on the page of its
     first market (our reading: the spec does not say how it pages)."""
     on_page = {id(p) for p in page}
+    event_of = state.exchange.reference.event_of
     first: dict[str, SimPosition] = {}
     for p in selected:
-        first.setdefault(event_of(state, p.ticker) or p.ticker, p)
+        first.setdefault(event_of(p.ticker) or p.ticker, p)
     opened = {event for event, p in first.items() if id(p) in on_page}
-    return [p for p in selected if (event_of(state, p.ticker) or p.ticker) in opened]
-
-
-def event_of(state: SimState, ticker: str) -> str | None:
-    """The event of a market; None for a ticker the exchange does not list."""
-    market = state.exchange.reference.markets.get(ticker)
-    return market.event_ticker if market else None
+    return [p for p in selected if (event_of(p.ticker) or p.ticker) in opened]
 
 
 class _TickerRow(Protocol):
@@ -323,7 +318,7 @@ def handle_get_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json |
         for o in orders
         if not archived(o)
         and matches(o, ticker=ticker)
-        and (event_tickers is None or event_of(state, o.ticker) in event_tickers)
+        and (event_tickers is None or state.exchange.reference.event_of(o.ticker) in event_tickers)
         and within(o.created_time, lo, hi)
         and on_shard(state, o.ticker, shard)
     ]

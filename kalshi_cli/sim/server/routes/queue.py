@@ -30,8 +30,10 @@ def handle_queue_positions(state: SimState, ctx: RequestContext) -> tuple[int, J
         for order in exchange.accounts.resting_orders(ledger):
             if tickers is not None and order.ticker not in tickers:
                 continue
-            market = exchange.reference.markets[order.ticker]
-            if event_ticker is not None and market.event_ticker != event_ticker:
+            if (
+                event_ticker is not None
+                and exchange.reference.event_of(order.ticker) != event_ticker
+            ):
                 continue
             position = exchange.desk.queue_position(ledger, order.order_id)
             rows.append(
