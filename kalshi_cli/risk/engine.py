@@ -51,12 +51,7 @@ from kalshi_cli.risk.state import TradingRecords, current_state
 from kalshi_cli.vocabulary.clock import Backoff, Clock, utc_day
 from kalshi_cli.vocabulary.decisions import Intent, PositionView, require
 from kalshi_cli.vocabulary.decode import Range, decode_config
-from kalshi_cli.vocabulary.errors import (
-    NotSentPastDeadline,
-    RateLimitedError,
-    ServerError,
-    TransportError,
-)
+from kalshi_cli.vocabulary.errors import MAY_PASS, NotSentPastDeadline
 from kalshi_cli.vocabulary.models import Orderbook
 from kalshi_cli.vocabulary.owners import STOP_LOSS
 from kalshi_cli.vocabulary.trading_state import TradingState
@@ -315,11 +310,11 @@ class GuardVerdict:
 
 
 class ApiErrorGuard:
-    """Consecutive 429s, 5xx and transport failures, of any call, back off exponentially; trading
-    goes into SAFE_MODE until a person resumes on the `max_consecutive_errors`-th in a row, or on
-    a failure `api_outage_s` or more after the first of an unbroken run (a backoff never runs
-    past that deadline). A success resets both; an error that says nothing of the exchange's
-    health (a 400, a 404) neither counts nor resets."""
+    """Consecutive 429s, 5xx, transport failures and unreadable answers, of any call, back off
+    exponentially; trading goes into SAFE_MODE until a person resumes on the
+    `max_consecutive_errors`-th in a row, or on a failure `api_outage_s` or more after the first
+    of an unbroken run (a backoff never runs past that deadline). A success resets both; an
+    error that says nothing of the exchange's health (a 400, a 404) neither counts nor resets."""
 
     RULE = "api_error_guard"
     about = About(
@@ -345,7 +340,9 @@ class ApiErrorGuard:
         # it) never reached the exchange, and says nothing of the exchange's health
         if isinstance(error, NotSentPastDeadline):
             return False
-        return isinstance(error, (TransportError, RateLimitedError, ServerError))
+        # the exchange throttling, failing, not answering, or answering what cannot be read (a
+        # proxy's page, a body cut short): the one rule of a failure that may pass if asked again
+        return isinstance(error, MAY_PASS)
 
     def record_success(self) -> None:
         self.consecutive = 0

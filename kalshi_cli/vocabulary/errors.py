@@ -248,8 +248,9 @@ class ServerError(ApiError):
 # The failures that may pass when the same read or cancel is asked again a little later: the
 # exchange throttling (429) or failing (5xx), no answer at all, and an answer that came but cannot
 # be read (a proxy's page, a body cut short). The one rule of what the kill switch and the trade
-# loop's stop try again within their deadline; any other failure is an answer that asking again
-# will not change. None of them says anything of what the exchange holds: never proof.
+# loop's stop try again within their deadline, and of what the API error guard counts; any other
+# failure is an answer that asking again will not change. None of them says anything of what
+# the exchange holds: never proof.
 MAY_PASS: tuple[type[KalshiError], ...] = (
     RateLimitedError,
     ServerError,

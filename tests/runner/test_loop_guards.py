@@ -17,7 +17,7 @@ from kalshi_cli.feed.book import FeedMessage, MessageKind
 from kalshi_cli.runner.loop.alerting import TradeAlerts
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.decisions import Intent
-from kalshi_cli.vocabulary.errors import BadRequestError, ServerError
+from kalshi_cli.vocabulary.errors import AnswerUnreadable, BadRequestError, ServerError
 from kalshi_cli.vocabulary.models import Fill
 from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.fakes import FakeAlertStateStore, RecordingRouter
@@ -56,6 +56,35 @@ def test_fill_reads_wait_out_the_backoff_instead_of_tripping_safe_mode(tmp_path:
     rig.clock.advance(1.0)
     rig.loop.tick([], full=True)
     assert len(calls) == 2, "the read is retried once the backoff is over"
+
+
+def test_answers_that_cannot_be_read_back_off_and_trip_safe_mode(tmp_path: Path) -> None:
+    """A proxy's page or a body cut short in place of every answer is an exchange failing every
+    call: the loop backs off and enters SAFE_MODE on it as on 5xx, never reads on unguarded."""
+    rig = make_rig(tmp_path / "s.db", risk={"max_consecutive_errors": 3})
+    rig.step(0.1)
+    calls: list[int | None] = []
+
+    def unreadable(*, min_ts: int | None = None, **_: Any) -> Iterator[Fill]:
+        calls.append(min_ts)
+        raise AnswerUnreadable(
+            "GET /trade-api/v2/portfolio/fills: the exchange answered HTTP 200 with a body "
+            "that is not JSON"
+        )
+
+    rig.client.iter_fills = unreadable  # type: ignore[method-assign]
+    rig.loop.executor.fills_due = True
+    for _ in range(20):  # a busy feed within the first backoff second
+        rig.clock.advance(0.01)
+        rig.loop.tick([], full=True)
+    assert len(calls) == 1, "one unreadable answer, then nothing until the backoff has passed"
+    for _ in range(2):
+        rig.clock.advance(5.0)  # past each backoff
+        rig.loop.tick([], full=True)
+    assert len(calls) == 3
+    assert rig.store.trading.trading_state().state == "SAFE_MODE"
+    trips = rig.store.trading.risk_trips(rule="api_error_guard")
+    assert trips and "3 consecutive API errors" in trips[-1].detail
 
 
 def test_no_order_goes_out_while_backing_off_even_in_the_same_pass(tmp_path: Path) -> None:
