@@ -288,12 +288,17 @@ def resume_command(
             f"stopped: {why}" if why else "it was not stopped at its last heartbeat",
         )
         return
+    from kalshi_cli.services.orders.status import breaker_holds
+    from kalshi_cli.vocabulary.clock import SystemClock
+
     with open_store(app, for_the_account=False) as store:  # a paper session is resumed too
         before = resume(store.trading)
         row = store.trading.trading_state()
+        breaker = breaker_holds(store, SystemClock().wall())
     if not as_json:
         out.note(f"lifted {before}")
-    render_state(out, row.state, row.reason, row.source, row.at, previous=str(before))
+    extra = None if breaker is None else {"circuit_breaker": breaker}
+    render_state(out, row.state, row.reason, row.source, row.at, previous=str(before), extra=extra)
 
 
 def render_state(

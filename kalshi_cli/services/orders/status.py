@@ -17,7 +17,7 @@ from kalshi_cli.services.loop_strategies import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from kalshi_cli.store import HeartbeatRecord
+    from kalshi_cli.store import HeartbeatRecord, Store
     from kalshi_cli.store.leg_sets import BrokenSet
 
 
@@ -58,6 +58,9 @@ class TradingStatus:
     # the sets of legs not ended whole or flat, each with what its legs hold (a stop that could
     # not flatten one exits 11; the next start unwinds it): `text` and `to_json` of each
     sets_not_ended: tuple[BrokenSet, ...] = ()
+    # the daily circuit breaker's trip of the UTC day, which refuses every new order for the
+    # rest of it whatever the state reads (`kalshi resume` writes ACTIVE): what it says
+    circuit_breaker: str | None = None
 
     def details(self) -> dict[str, Any]:
         """Everything beside the state itself, as `kalshi status --json` names it."""
@@ -82,6 +85,8 @@ class TradingStatus:
             document["assignments"] = list(self.assignments)
             if self.sets_not_ended:
                 document["sets_not_ended"] = [s.to_json() for s in self.sets_not_ended]
+            if self.circuit_breaker is not None:
+                document["circuit_breaker"] = self.circuit_breaker
             document["history"] = list(self.history)
         return document
 
@@ -123,6 +128,20 @@ def _loop_lag(beat: HeartbeatRecord | None) -> dict[str, Any] | None:
     return {key: beat.detail.get(key) for key in LAG_KEYS}
 
 
+def breaker_holds(store: Store, now: float) -> str | None:
+    """What the daily circuit breaker's trip of the UTC day of `now` (unix seconds) says, with
+    what it holds, or None when it has not tripped that day: the trip, not the trading state,
+    refuses every new order for the rest of the day, so `kalshi resume`'s ACTIVE does not lift
+    it (docs/risk.md "Daily circuit breaker")."""
+    from kalshi_cli.risk.engine import CircuitBreaker
+    from kalshi_cli.vocabulary.clock import utc_day
+
+    trips = store.trading.risk_trips(rule=CircuitBreaker.RULE, day=utc_day(now))
+    if not trips:
+        return None
+    return f"{trips[-1].detail}; no new orders until the next UTC day (only reducing orders go out)"
+
+
 def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:
     """The state file's trading state, its open orders and the last heartbeat, read-only; the
     state is PAUSED while a live trade loop (its heartbeat younger than `LIVE_BEAT_S` at `now`,
@@ -157,6 +176,7 @@ def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:
         unknown = [i.client_order_id for i in open_orders if i.status in ("pending", "unknown")]
         unknown += dict.fromkeys(i.client_order_id for i, _ in store.orders.amends_in_doubt())
         broken = tuple(store.leg_sets.not_ended())
+        breaker = breaker_holds(store, wall)
     shown = (
         row.state
         if loop_beat is None
@@ -185,6 +205,7 @@ def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:
         strategies=rows,
         assignments=tuple({"ticker": t, "strategy": s} for t, s in assigned.items()),
         sets_not_ended=broken,
+        circuit_breaker=breaker,
         history=tuple(
             {"state": h.state, "reason": h.reason, "source": h.source, "at": h.at} for h in history
         ),

@@ -1,0 +1,80 @@
+"""`kalshi status` after `kalshi resume` on a day the daily circuit breaker tripped: the state
+reads ACTIVE, while the breaker still refuses every new order until the next UTC day
+(docs/risk.md "Daily circuit breaker"); status says so, naming the trip, and stops saying it
+once the day has turned."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from kalshi_cli.cli._context import AppContext
+from kalshi_cli.cli.app import app
+from kalshi_cli.risk.engine import CircuitBreaker
+from kalshi_cli.risk.state import resume
+from kalshi_cli.services.orders.status import trading_status
+from kalshi_cli.store import FillRecord, Store
+from kalshi_cli.vocabulary.clock import ManualClock, SystemClock, utc_day
+from kalshi_cli.vocabulary.units import BookSide
+
+START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+DAY_S = 86_400.0
+
+
+def test_status_after_resume_says_the_breaker_holds_today(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    clock = ManualClock(START + 3_600)
+    with Store.open(path, clock=clock) as store:
+        store.fills.record_fill(
+            FillRecord(
+                fill_id="f-1",
+                order_id="o-1",
+                client_order_id=None,
+                ticker="KXPINS6-26JAN01-A",
+                book_side=BookSide.ASK,
+                yes_price=Decimal("0.20"),
+                count=Decimal("250"),
+                fee=Decimal("0"),
+                is_taker=True,
+                ts=START + 3_000,
+                realized_pnl=Decimal("-150"),
+            )
+        )
+        breaker = CircuitBreaker(store.trading, Decimal("100"), lambda kind, data: None)
+        assert breaker.tripped(utc_day(START))
+        assert store.trading.trading_state().state == "REDUCING"
+        resume(store.trading)
+    status = trading_status(path, now=START + 3_700)
+    assert status.state == "ACTIVE"  # the row `kalshi resume` wrote
+    said = status.details()["circuit_breaker"]
+    assert "reached the daily loss limit" in said and "2026-01-01" in said
+    assert said.endswith("no new orders until the next UTC day (only reducing orders go out)")
+    tomorrow = trading_status(path, now=START + DAY_S + 1)
+    assert "circuit_breaker" not in tomorrow.details()
+
+
+def test_resume_says_the_breaker_holds_today(tmp_path: Path) -> None:
+    """`kalshi resume` writes ACTIVE and says so; it says too that today's trip still holds."""
+    path = tmp_path / "state.db"
+    now = SystemClock().wall()
+    with Store.open(path, clock=ManualClock(now)) as store:
+        # today's trip, and tomorrow's should the command run past midnight (UTC)
+        for day in {utc_day(now), utc_day(now + 120)}:
+            store.trading.record_risk_trip(
+                rule="circuit_breaker",
+                code="CIRCUIT_BREAKER",
+                detail=f"realized P&L -$150.00 on {day} reached the daily loss limit of -$100.00",
+                day=day,
+            )
+        store.trading.set_trading_state("REDUCING", reason="tripped", source="circuit_breaker")
+    context = AppContext(environ={"KALSHI_HOME": str(tmp_path / "home")})
+    done = CliRunner().invoke(
+        app, ["--state", str(path), "resume"], obj=context, env={"NO_COLOR": "1"}
+    )
+    assert done.exit_code == 0, done.output
+    lines = done.stdout.splitlines()
+    assert lines[0] == "trading state: ACTIVE"
+    [said] = [line for line in lines if line.startswith("circuit breaker: ")]
+    assert "reached the daily loss limit" in said and "no new orders until the next UTC day" in said
