@@ -53,11 +53,18 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.execution.answers import intent_fields
+from kalshi_cli.runner.execution.open_sets import (
+    LegHoldings,
+    OpenSet,
+    SaleBack,
+    rules_said,
+    sale_of,
+)
 from kalshi_cli.runner.execution.whole_sets import WholeSets
 from kalshi_cli.runner.ports import book_data_at
 from kalshi_cli.store.leg_sets import SetLeg, set_tag
 from kalshi_cli.vocabulary.clock import Deadline
-from kalshi_cli.vocabulary.units import ZERO, Action, Side, TimeInForce
+from kalshi_cli.vocabulary.units import ZERO, Action, TimeInForce
 
 if TYPE_CHECKING:
     import threading
@@ -67,6 +74,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.execution.execution import LoopExecutor
     from kalshi_cli.runner.execution.leg_worth import LegWorth
+    from kalshi_cli.runner.execution.open_sets import Kept
     from kalshi_cli.runner.execution.sender import Sender
     from kalshi_cli.runner.ports import MarketFeed
     from kalshi_cli.store import Store
@@ -74,177 +82,8 @@ if TYPE_CHECKING:
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.decisions import Intent
 
-# a leg allowed and not sent yet: counted as resting until the function is called, and the moment
-# its slot of the order-rate cap was taken
-Kept = tuple[Callable[[], None], float]
-
 # the share of what is left of a stop's deadline the sets may spend settling legs of unknown outcome
 STOP_SHARE = 0.5
-
-
-class _Set:
-    """One set on its way: its legs (each order's reason naming the set), what each holds, the
-    step out (its order, and its client order id once its answer was lost) and the step the
-    backoff holds."""
-
-    def __init__(
-        self,
-        set_id: str,
-        legs: list[Intent],
-        kept: list[Kept],
-        *,
-        decided_on: float | None,
-        release: Callable[[], None],
-    ) -> None:
-        self.set_id = set_id
-        # when the data the set was decided on came (None: no fresh book); a set found at start
-        # was decided on none
-        self.decided_on = decided_on
-        self.legs = legs
-        self.held = [ZERO] * len(legs)
-        self.sent = 0  # legs booked so far
-        self.kept = kept  # the legs not sent yet, counted as resting
-        self.sending: Intent | None = None
-        self.waiting: str | None = None
-        self.waits: list[Callable[[], None]] = []  # the step the backoff holds (one)
-        self.why: str | None = None  # what the step waits for, as last said (`group_waits`)
-        self.given_up: set[int] = set()  # legs whose sale back found no bid or filled short
-        # legs in a market that no longer trades, held to its settlement (each said once)
-        self.settling: set[int] = set()
-        # leg -> the risk engine's denial of its last sale back (its rules, said)
-        self.refused: dict[int, str] = {}
-        self._release: Callable[[], None] | None = release
-
-    def going(self, intent: Intent) -> None:
-        """An order of the set on its way, its answer not booked."""
-        self.sending = intent
-
-    def lost(self, client_order_id: str) -> None:
-        """Its answer lost: the set waits for the lookup of `client_order_id`."""
-        self.waiting = client_order_id
-
-    def settled(self) -> None:
-        """What the order on its way filled is known (or it never left)."""
-        self.sending = self.waiting = None
-
-    def refuse(self, leg: int, denials: list[Verdict]) -> None:
-        """The risk engine refused `leg`'s sale back: its rules, said once the sale's answer is
-        booked."""
-        self.refused[leg] = _rules(denials)
-
-    def hold_to_settlement(
-        self, i: int, extra: Decimal, log: EntryLog, why: str | None = None
-    ) -> None:
-        """What leg `i` holds beyond the whole sets (`extra`) is held to its settlement, never
-        sold: its market no longer trades, or (`why`) a sale would be sure to lose against
-        holding it; said once."""
-        if i in self.settling:
-            return
-        self.settling.add(i)
-        leg = self.legs[i]
-        held = f"its {leg.side.value.upper()} {extra} beyond the whole sets"
-        log.emit(
-            "group_held_to_settlement",
-            {
-                "set": self.set_id,
-                "ticker": leg.ticker,
-                "count": extra,
-                "held": self.held_text(),
-                "reason": f"{leg.ticker} {why or 'no longer trades'}: {held} is held to its "
-                "settlement, and the set stays broken until then",
-            },
-        )
-
-    def hold(self, step: Callable[[], None]) -> None:
-        """The step the backoff holds, run when it ends (the one latest)."""
-        self.waits = [step]
-
-    def steps(self) -> list[Callable[[], None]]:
-        """The steps held, taken."""
-        steps, self.waits = self.waits, []
-        return steps
-
-    def free(self) -> None:
-        """The set's markets free again, once."""
-        release, self._release = self._release, None
-        if release is not None:
-            release()
-
-    @property
-    def sets(self) -> Decimal:
-        """The whole sets held: none until every leg went."""
-        return min(self.held) if self.sent == len(self.legs) else ZERO
-
-    def held_text(self) -> dict[str, Decimal]:
-        return {f"{g.ticker} {g.side.value}": h for g, h in zip(self.legs, self.held, strict=True)}
-
-    def status(self) -> str:
-        sets = self.sets
-        if any(h != sets for h in self.held):
-            return "broken"
-        return "whole" if sets > 0 else "flat"
-
-
-class _Holdings:
-    """What a set's leg holds now, as a sale back of it may take it: what the strategy holds of
-    it beyond what the strategy's other sets hold there. A market settled since (a set found at
-    start), or contracts sold by another path, leave less than the set's orders say."""
-
-    def __init__(self, executor: LoopExecutor, store: Store, subaccount: int) -> None:
-        self._executor = executor
-        self._store = store
-        self._subaccount = subaccount
-
-    def now(self, s: _Set, i: int, count: Decimal) -> Decimal:
-        """What a sale back of `count` of leg `i` of `s` may take now."""
-        leg = s.legs[i]
-        others = self._store.leg_sets.held_by_others(
-            s.set_id, leg.strategy, leg.ticker, leg.side, self._subaccount
-        )
-        return max(self._executor.room(_sale_of(leg, count)) - others, ZERO)
-
-
-def _sale_of(leg: Intent, count: Decimal) -> Intent:
-    """A sale back of `count` of `leg`: a reducing IOC sell."""
-    return replace(
-        leg, action=Action.SELL, count=count, reduce_only=True, time_in_force=TimeInForce.IOC
-    )
-
-
-class SaleBack:
-    """What a sale back of a set's leg brings now: the price that sells it all into its
-    market's bids, and whether that beats holding the leg to its settlement."""
-
-    def __init__(self, feed: MarketFeed, closed: Collection[str], worth: LegWorth) -> None:
-        self._feed = feed
-        self._closed = closed
-        self._worth = worth
-
-    def price(self, ticker: str, side: Side, count: Decimal) -> Decimal | None:
-        """The price a reducing IOC sell of `count` contracts of `side` needs to sell them all
-        into the market's bids now (the bid at which their depth covers `count`, the last bid
-        when none does); None when nobody bids or the book is stale."""
-        book = self._feed.book(ticker)
-        bids = () if book is None else (book.yes_bids if side is Side.YES else book.no_bids)
-        covered = ZERO
-        for level in bids:
-            covered += level.size
-            if covered >= count:
-                return level.price
-        return bids[-1].price if bids else None
-
-    def beats_holding(self, s: _Set, i: int) -> bool:
-        """Leg `i`, held to its settlement, is worth selling now: its market still trades and
-        its bids bring, after the fee, at least what it is sure to be paid there (its bids rose
-        since it was held)."""
-        leg = s.legs[i]
-        extra = s.held[i] - s.sets
-        if extra <= 0 or leg.ticker in self._closed:
-            return False
-        at = self.price(leg.ticker, leg.side, extra)
-        if at is None:
-            return False  # nobody bids: nothing to sell into
-        return self._worth.worse_than_holding(leg.ticker, leg.side, extra, at) is None
 
 
 class LegSets:
@@ -282,11 +121,11 @@ class LegSets:
         self._clock = clock
         self._log = log
         self._subaccount = subaccount
-        self._holdings = _Holdings(executor, store, subaccount)
+        self._holdings = LegHoldings(executor, store, subaccount)
         self.sale_back = SaleBack(feed, closed, worth)
         self._unknown = executor.unknown_orders
         self._guard = executor.guard
-        self._open: dict[str, _Set] = {}
+        self._open: dict[str, OpenSet] = {}
         # the sets a start found not ended in the state file, unwound once their books are fresh
         self._found = store.leg_sets.unfinished(subaccount)
         # the sets ended whole, which the stop-loss leaves alone while every leg is held
@@ -308,7 +147,7 @@ class LegSets:
             return False
         # every leg's market takes no other decision until the set ends
         release = self._hold_markets([g.ticker for g in legs])
-        s = _Set(set_id, legs, kept, decided_on=last_data_at, release=release)
+        s = OpenSet(set_id, legs, kept, decided_on=last_data_at, release=release)
         if not self._executor.dry_run:  # a dry run's set holds nothing to find again
             self._store.leg_sets.begin(set_id, legs[0].strategy, _set_legs(legs), self._subaccount)
         self._open[set_id] = s
@@ -343,7 +182,7 @@ class LegSets:
 
     # ---------------------------------------------------------------- the legs
 
-    def _send_leg(self, s: _Set, n: int, count: Decimal) -> None:
+    def _send_leg(self, s: OpenSet, n: int, count: Decimal) -> None:
         if n > 0 and self._held_back(s, partial(self._send_leg, s, n, count)):
             return
         # judged again as it goes, with what changed since (the legs before it filled): its own
@@ -355,7 +194,7 @@ class LegSets:
 
     def _go(
         self,
-        s: _Set,
+        s: OpenSet,
         intent: Intent,
         filled: Callable[[Decimal], None],
         refused: Callable[[list[Verdict]], None] = lambda denials: None,
@@ -395,7 +234,7 @@ class LegSets:
         at = self._data_for(s, intent.ticker)
         self._executor.execute_one(intent, last_data_at=at, then=booked, refused=refused)
 
-    def _data_for(self, s: _Set, ticker: str) -> float | None:
+    def _data_for(self, s: OpenSet, ticker: str) -> float | None:
         """The data an order of the set is judged on: what the set was decided on, or the
         market's own data if newer. A leg or sale back may go long after the decision (a lookup,
         a backoff), its book fresh all along; one that goes at once is judged as decided, as the
@@ -406,7 +245,7 @@ class LegSets:
             return decided_at
         return own
 
-    def _leg_filled(self, s: _Set, n: int, going: Intent, got: Decimal) -> None:
+    def _leg_filled(self, s: OpenSet, n: int, going: Intent, got: Decimal) -> None:
         s.held[n] += got
         s.sent = n + 1
         self._log.emit(
@@ -433,7 +272,7 @@ class LegSets:
         )
         self._unwind(s)
 
-    def _held_back(self, s: _Set, step: Callable[[], None], *, slot: bool = False) -> bool:
+    def _held_back(self, s: OpenSet, step: Callable[[], None], *, slot: bool = False) -> bool:
         """The step waits: for the end of the backoff, or (`slot`: a sale back, whose slot of
         the order-rate cap the set did not keep) for room under the cap (`resume` runs it each
         tick), or for the stop (`finish_at_stop`)."""
@@ -455,7 +294,7 @@ class LegSets:
 
     # ---------------------------------------------------------------- selling back
 
-    def _unwind(self, s: _Set) -> None:
+    def _unwind(self, s: OpenSet) -> None:
         """Sell back what the next leg holds beyond the whole sets; once none is left (or none
         can be sold), the set ends."""
         sets = s.sets
@@ -470,7 +309,7 @@ class LegSets:
         self._go(s, sell, partial(self._sold, s, todo[0], sell), partial(s.refuse, todo[0]))
         return None
 
-    def _sale(self, s: _Set, i: int, extra: Decimal) -> Intent | None:
+    def _sale(self, s: OpenSet, i: int, extra: Decimal) -> Intent | None:
         """The reducing IOC sell of `extra` of leg `i` into the bids, no more than the strategy
         holds of it now beyond what its other sets hold there (None: nothing left to sell, or
         nobody bids)."""
@@ -497,7 +336,7 @@ class LegSets:
             return None
         # a leg held beyond the largest order allowed goes in orders within it, the first here
         # and the rest as each before it fills in full (`RiskEngine.split`)
-        piece = self._risk.split(replace(_sale_of(leg, extra), replaces=()))[0]
+        piece = self._risk.split(replace(sale_of(leg, extra), replaces=()))[0]
         return replace(
             piece,
             price=at,
@@ -505,7 +344,7 @@ class LegSets:
             reason=f"unwinding {piece.count} of {extra} beyond the whole sets: {leg.reason}",
         )
 
-    def _sold(self, s: _Set, i: int, sell: Intent, got: Decimal) -> None:
+    def _sold(self, s: OpenSet, i: int, sell: Intent, got: Decimal) -> None:
         refused = s.refused.get(i) if got == 0 else s.refused.pop(i, None)
         if refused is not None and got == 0:
             # never sent: the risk engine refused it, and nothing else is to be hoped of it
@@ -524,7 +363,7 @@ class LegSets:
             self._unwind_failed(s, sell, sell.count - got, "the sale back filled short")
         return self._unwind(s)
 
-    def _refused_sale(self, s: _Set, sell: Intent, rules: str) -> None:
+    def _refused_sale(self, s: OpenSet, sell: Intent, rules: str) -> None:
         """The sale back refused by the risk engine, said with its rules: the set is left
         broken, sold back by the stop or the next start once the risk engine allows it."""
         self._unwind_failed(
@@ -537,7 +376,7 @@ class LegSets:
 
     def _unwind_failed(
         self,
-        s: _Set,
+        s: OpenSet,
         leg: Intent,
         count: Decimal,
         reason: str,
@@ -555,7 +394,7 @@ class LegSets:
             },
         )
 
-    def _end(self, s: _Set) -> None:
+    def _end(self, s: OpenSet) -> None:
         """The set whole, flat, or left broken (a sale back found no bid or filled short): said,
         written, and its markets free again."""
         status = s.status()
@@ -591,7 +430,7 @@ class LegSets:
             else:
                 self._found.append(record)
 
-    def _settling_ends(self, s: _Set) -> bool:
+    def _settling_ends(self, s: OpenSet) -> bool:
         """Whether legs of `s` held to their settlement are to be unwound again (each taken
         out of `settling`): every one once a leg holds less now (the settlement took it), or
         those a sale back no longer loses on (`SaleBack.beats_holding`)."""
@@ -625,11 +464,11 @@ class LegSets:
         )
         return self._unwind(s)
 
-    def _reopened(self, record: LegSetRecord, release: Callable[[], None]) -> _Set:
+    def _reopened(self, record: LegSetRecord, release: Callable[[], None]) -> OpenSet:
         """A set found in the state file, open again: what each leg holds read from its
         orders."""
         legs = [_found_leg(g, record.strategy, set_tag(record.set_id)) for g in record.legs]
-        s = _Set(record.set_id, legs, [], decided_on=None, release=release)
+        s = OpenSet(record.set_id, legs, [], decided_on=None, release=release)
         s.held = self._store.leg_sets.held(record)
         s.sent = len(legs)
         self._open[s.set_id] = s
@@ -664,7 +503,7 @@ class LegSets:
             s.free()
         return left
 
-    def _settle_out(self, s: _Set, abandon: threading.Event | None) -> None:
+    def _settle_out(self, s: OpenSet, abandon: threading.Event | None) -> None:
         """The set's order out (its answer not booked when the dispatch closed, or lost) looked
         up until it is settled, within a share of what the stop's deadline leaves."""
         if s.sending is None:
@@ -700,7 +539,7 @@ class LegSets:
                 return
             self._clock.sleep(0.5)
 
-    def _sell_back_now(self, s: _Set, abandon: threading.Event | None) -> None:
+    def _sell_back_now(self, s: OpenSet, abandon: threading.Event | None) -> None:
         """What each leg holds beyond the whole sets, sold back one leg after another on this
         thread (`Sender.submit_now`)."""
         if s.sending is not None:
@@ -734,14 +573,14 @@ class LegSets:
                 if got is None and not self._backoff_waited():
                     break
 
-    def _refused_at_stop(self, s: _Set, sell: Intent) -> bool:
+    def _refused_at_stop(self, s: OpenSet, sell: Intent) -> bool:
         """At the stop, a sale back asked of the risk engine as one during the run is: the stop
         sends nothing it refuses, says the refusal with its rules, and the set is then left
         broken."""
         denials = self._executor.denials(sell, last_data_at=self._data_for(s, sell.ticker))
         if not denials:
             return False
-        self._refused_sale(s, sell, _rules(denials))
+        self._refused_sale(s, sell, rules_said(denials))
         return True
 
     def _backoff_waited(self) -> bool:
@@ -759,12 +598,7 @@ class LegSets:
         return True
 
 
-def _rules(denials: list[Verdict]) -> str:
-    """The risk engine's denials of an order, each rule by its code and its word."""
-    return "; ".join(f"{v.code}: {v.detail}" for v in denials)
-
-
-def _note(s: _Set) -> str:
+def _note(s: OpenSet) -> str:
     """What the set holds, leg by leg, for its row."""
     return ", ".join(f"{k} {v}" for k, v in s.held_text().items())
 
