@@ -13,7 +13,8 @@ another, by reducing IOC sells at the price that sells it all into the bids now.
   lookups of orders of unknown outcome (unknown_orders.py `when_settled`), before the set decides
   anything; what it filled is then acted on;
 - a leg after the first, or a sale back, held by the API error guard's backoff (or refused for an
-  API error) goes when the backoff ends (`resume`, every tick);
+  API error) goes when the backoff ends (`resume`, every tick); a sale back the loop holds (its
+  market's shard does not trade) waits likewise, saying why, until the loop no longer holds it;
 - a sale back takes no more than the set holds of its leg, what the strategy's other sets hold
   there left to them (store/leg_sets.py `held_by_others`); one the risk engine refuses is said
   with its rules (`group_unwind_failed`) and the set left broken; the stop asks the risk engine
@@ -203,6 +204,7 @@ class LegSets:
         once that is known: at its answer, or once a lookup settles an answer lost; `refused`,
         first, the risk engine's denials when it refuses the order."""
         s.going(intent)
+        s.why = None  # what it waited for, if anything, is over
 
         def booked(got: Decimal | None) -> None:
             lost = self._unknown.lost_as(intent) if got is None else None
@@ -272,19 +274,29 @@ class LegSets:
         )
         self._unwind(s)
 
-    def _held_back(self, s: OpenSet, step: Callable[[], None], *, slot: bool = False) -> bool:
+    def _held_back(
+        self,
+        s: OpenSet,
+        step: Callable[[], None],
+        *,
+        slot: bool = False,
+        order: Intent | None = None,
+    ) -> bool:
         """The step waits: for the end of the backoff, or (`slot`: a sale back, whose slot of
-        the order-rate cap the set did not keep) for room under the cap (`resume` runs it each
-        tick), or for the stop (`finish_at_stop`)."""
+        the order-rate cap the set did not keep) for room under the cap, or for the loop to
+        stop holding `order` (`LoopExecutor.held`: its market's shard does not trade), each
+        tick asked again (`resume`); or for the stop (`finish_at_stop`)."""
         if self._executor.stopping:
             return True
         cap = self._risk.rate_cap
+        held = None if order is None else self._executor.held(order)
         if self._guard.backing_off:
             why = "backing off after API errors"
         elif slot and cap.count() >= cap.limit:
             why = "the order-rate cap has no room for the sale back"
+        elif held is not None:
+            why = f"the sale back is held: {held}"
         else:
-            s.why = None
             return False
         if why != s.why:  # said once while it waits for the same thing, tick after tick
             s.why = why
@@ -306,6 +318,8 @@ class LegSets:
         sell = self._sale(s, todo[0], s.held[todo[0]] - sets)
         if sell is None:
             return self._unwind(s)
+        if self._held_back(s, partial(self._unwind, s), order=sell):
+            return None
         self._go(s, sell, partial(self._sold, s, todo[0], sell), partial(s.refuse, todo[0]))
         return None
 
