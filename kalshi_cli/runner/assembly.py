@@ -264,7 +264,8 @@ def assemble_loop(
     )
     legs = LegSets(executor=executor, risk=risk, sender=chain.sender, store=store, feed=feed,
                    hold_markets=dispatch.hold, closed=gate.closed, worth=worth, clock=clock,
-                   log=log, subaccount=client.subaccount or 0)  # fmt: skip
+                   log=log, subaccount=client.subaccount or 0,
+                   again_s=settings.set_again_s)  # fmt: skip
     sender = TurnSender(executor=executor, legs=legs, own=own, feed=feed, clock=clock,
                         tuning=tuning, log=log, alert=alert)  # fmt: skip
     queue = QueuePositions(

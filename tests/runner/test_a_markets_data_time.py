@@ -13,6 +13,7 @@ from typing import Any, cast
 from kalshi_cli.risk.rules import RiskContext, StaleFeedRule
 from kalshi_cli.runner.execution.leg_sets import LegSets
 from kalshi_cli.runner.execution.open_sets import OpenSet
+from kalshi_cli.runner.loop.settings import LoopSettings
 from kalshi_cli.runner.ports import MarketFeed, book_data_at
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
@@ -86,6 +87,7 @@ def _legs(feed: AgedFeed) -> LegSets:
         clock=ManualClock(NOW),
         log=none,
         subaccount=0,
+        again_s=LoopSettings().set_again_s,
     )
 
 

@@ -34,6 +34,9 @@ another, by reducing IOC sells at the price that sells it all into the bids now.
   leg that no longer trades is, and judged again every tick: sold back once its bids bring,
   after the fee, at least what it is sure to be paid; a leg nothing is sure of is sold at any
   bid;
+- a set left broken during the run with sales back given up (nobody bid, one filled short, the
+  risk engine refused one) is unwound again on a clock (`again_s`: the first wait, doubling up
+  to the longest), through the same holds and risk engine, its line saying when;
 - each set is a row of the state file (store/leg_sets.py) and its orders name it in their reason,
   so a start after a kill finds a set not ended, says so (`group_broken`) and unwinds it.
 
@@ -102,6 +105,7 @@ class LegSets:
         clock: Clock,
         log: EntryLog,
         subaccount: int,
+        again_s: tuple[float, float],
     ) -> None:
         """`executor`: the single-order path each leg and sale back goes through (its risk
         verdict, holds and answers); `sender`: a stop's sales back, sent on its own thread once
@@ -110,7 +114,9 @@ class LegSets:
         longer trade, as the loop knows them (runner/loop/gate.py `MarketGate.closed`);
         `worth`: what a leg is sure to be paid at settlement, so that no sale back loses
         against holding it; `subaccount`: the loop's, whose sets it sends and takes up at start
-        and whose whole sets the stop-loss leaves."""
+        and whose whole sets the stop-loss leaves; `again_s`: how long a set left broken during
+        the run waits before it is unwound again, the first time and at most (each wait
+        doubling)."""
         self._executor = executor
         self._risk = risk
         self._sender = sender
@@ -122,6 +128,8 @@ class LegSets:
         self._clock = clock
         self._log = log
         self._subaccount = subaccount
+        self._again_s = again_s
+        self._finishing = False  # the stop is selling back (`finish_at_stop`)
         self._holdings = LegHoldings(executor, store, subaccount)
         self.sale_back = SaleBack(feed, closed, worth)
         self._unknown = executor.unknown_orders
@@ -379,7 +387,8 @@ class LegSets:
 
     def _refused_sale(self, s: OpenSet, sell: Intent, rules: str) -> None:
         """The sale back refused by the risk engine, said with its rules: the set is left
-        broken, sold back by the stop or the next start once the risk engine allows it."""
+        broken, sold back once the risk engine allows it (`_unwind_failed` says when it asks
+        again)."""
         self._unwind_failed(
             s,
             sell,
@@ -395,8 +404,20 @@ class LegSets:
         count: Decimal,
         reason: str,
         *,
-        then: str = "left to the stop-loss and the position limit",
+        then: str = "the set is left broken, the stop-loss and the position limit covering it",
     ) -> None:
+        """Said with when the sale back is tried again: on the clock during the run (`_end`),
+        by a stop under way before it exits, or at the next start once the stop gave it up."""
+        if self._finishing:
+            again = "the next start sells it back"
+        elif self._executor.stopping:
+            again = "the stop tries it again before it exits, else the next start"
+        else:
+            wait, most = s.wait(self._again_s), self._again_s[1]
+            again = (
+                f"its sale back is tried again in {wait:g} s (each wait doubling, up to "
+                f"{most:g} s) and at the stop"
+            )
         self._log.emit(
             "group_unwind_failed",
             {
@@ -404,7 +425,7 @@ class LegSets:
                 "ticker": leg.ticker,
                 "count": count,
                 "held": s.held_text(),
-                "reason": f"{reason}; {then}",
+                "reason": f"{reason}; {then}; {again}",
             },
         )
 
@@ -419,6 +440,9 @@ class LegSets:
         self._store.leg_sets.mark(s.set_id, status, _note(s))
         if status != "broken":
             self._open.pop(s.set_id, None)
+        elif s.given_up:
+            s.again_at = self._clock.monotonic() + s.wait(self._again_s)
+            s.left += 1
         if status == "whole":
             self.whole.add(_set_legs(s.legs), s.sets)
         s.steps()
@@ -436,6 +460,10 @@ class LegSets:
             for step in s.steps():
                 step()
             if self._settling_ends(s):
+                self._unwind(s)
+            elif s.again_at is not None and self._clock.monotonic() >= s.again_at:
+                # its wait over: sold back again, through the same holds and risk engine
+                s.again(self._hold_markets([g.ticker for g in s.legs]), self._log)
                 self._unwind(s)
         found, self._found = self._found, []
         for record in found:
@@ -496,6 +524,7 @@ class LegSets:
         it holds beyond its whole sets sold back on this thread. The ids of the sets left broken
         (each logged `group_left_broken`: the exit is then NOT_PROVEN)."""
         left: list[str] = []
+        self._finishing = True
         # a set found at start and not unwound yet (its books were not fresh) is unwound too
         found, self._found = self._found, []
         for record in found:

@@ -56,6 +56,10 @@ class OpenSet:
         self.settling: set[int] = set()
         # leg -> the risk engine's denial of its last sale back (its rules, said)
         self.refused: dict[int, str] = {}
+        # left broken with sales back given up: when it is unwound again (monotonic), and how
+        # many times it was left so
+        self.again_at: float | None = None
+        self.left = 0
         self._release: Callable[[], None] | None = release
 
     def going(self, intent: Intent) -> None:
@@ -106,6 +110,31 @@ class OpenSet:
         """The steps held, taken."""
         steps, self.waits = self.waits, []
         return steps
+
+    def wait(self, again_s: tuple[float, float]) -> float:
+        """How long the set, left broken now, waits before it is unwound again: the first of
+        `again_s`, doubled for each time it was left broken before, never past the second."""
+        first, most = again_s
+        return float(min(first * 2 ** min(self.left, 32), most))
+
+    def again(self, release: Callable[[], None], log: EntryLog) -> None:
+        """A set left broken, unwound again, said: what was given up is tried again, its
+        markets held again until it ends (`release`)."""
+        self.given_up.clear()
+        self.refused.clear()
+        self.again_at = None
+        self._release = release
+        log.emit(
+            "group_broken",
+            {
+                "set": self.set_id,
+                "ticker": self.legs[0].ticker,
+                "sets": self.sets,
+                "held": self.held_text(),
+                "reason": f"left broken {self.left} time(s) during the run: what each leg holds "
+                f"beyond {self.sets} whole set(s) is sold back again",
+            },
+        )
 
     def free(self) -> None:
         """The set's markets free again, once."""
