@@ -979,3 +979,34 @@ def test_a_set_given_up_again_waits_twice_as_long_each_time_up_to_the_longest(
         assert len(tries) >= 2, tries
         assert [g for g in r.events("group_leg") if g["action"] == "sell"] == []
         assert _held(r)[A] == 5
+
+
+@pytest.mark.slow
+def test_a_whole_set_a_leg_of_which_is_sold_by_hand_stays_whole_and_the_rest_is_kept(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """A set ends whole (NO 5 in each market); C's NO 5 is then sold by hand. The row still
+    says how the loop ended the set (`whole`): the loop sells back none of the legs the person
+    kept, on its clock or at its stop, and the stop names no set left broken (no exit 11 for
+    a position a person shaped). The stop-loss is off: what it judges is docs/risk.md's."""
+    with _set_rig(sim, tmp_path, {}, risk={"stop_loss_share": "0"}) as (r, _):
+        _send_set(r)
+        _whole(r, _until_done(r))
+        by_hand = r.client.orders.create_order(
+            CreateOrder(
+                ticker=C,
+                book_side=BookSide.BID,
+                price=Decimal("0.60"),
+                count=Decimal(5),
+                time_in_force=TimeInForce.IOC,
+            )
+        )
+        assert by_hand.fill_count == 5
+        assert poll_until(
+            lambda: r.loop.portfolio.position(C) == 0, between=lambda: _ticking(r), within_s=30
+        )
+        summary = r.loop.stop.shutdown(cancel_resting=True)
+        assert summary.broken_sets == ()
+        assert _held(r) == {A: 5, B: 5, C: 0}
+        assert [g for g in r.events("group_leg") if g["action"] == "sell"] == []
+        assert [s.status for s in r.store.leg_sets.unfinished(0)] == []
