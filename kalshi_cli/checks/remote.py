@@ -468,14 +468,11 @@ def check_balance(
     `warn` dollars (default `floor`, risk.min_shard_balance), CRITICAL at or below `crit`
     (default $0: nothing there can be bought). A shard no traded market lives on is shown,
     never graded. The money is `subaccount`'s (None: the exchange's default, the primary's):
-    a loop on subaccount N pays for its orders with N's money on each shard, never another's.
-    A subaccount the account does not have is not found, never graded: what the exchange
-    answers for it is no one's money."""
+    a loop on subaccount N pays for its orders with N's money on each shard, never another's
+    (one the account does not have is refused before any check looks, `run_named`)."""
     warn = th.get("balance", "warn")
     warn = floor if warn is None else warn
     crit = th.need("balance", "crit")
-    if subaccount is not None:
-        client.subaccounts.require_subaccount(subaccount)
     whose_client = client if subaccount is None else client.on_subaccount(subaccount)
     balance = whose_client.portfolio.get_balance()
     lines = shard_lines(client.exchange.get_exchange_status(), balance, markets)

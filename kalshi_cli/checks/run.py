@@ -40,14 +40,19 @@ from kalshi_cli.checks.local import (
 )
 from kalshi_cli.checks.thresholds import Thresholds
 from kalshi_cli.vocabulary.clock import Clock, Deadline, SystemClock
-from kalshi_cli.vocabulary.errors import ConfigError, CredentialsError, KalshiError
+from kalshi_cli.vocabulary.errors import (
+    ConfigError,
+    CredentialsError,
+    KalshiError,
+    NotFoundError,
+)
 
 if TYPE_CHECKING:
     from kalshi_cli.alerts.model import AlertStateLike, AlertStateStore, SendReport
     from kalshi_cli.alerts.router import AlertRouter
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.risk.engine import RiskLimits
-    from kalshi_cli.store import StateFileLocked, Store
+    from kalshi_cli.store import HeartbeatRecord, StateFileLocked, Store
     from kalshi_cli.vocabulary.models import Market
 
 SECTIONS = ("checks", "alerts", "risk")
@@ -105,6 +110,14 @@ class CheckInputs:
             self._opened = True
         return LocalView(self._store, self.state_path, self.clock.wall())
 
+    def loop_heartbeat(self) -> HeartbeatRecord | None:
+        """The trade loop's last heartbeat; None when there is none or the state file cannot be
+        read (the `heartbeat` check says why)."""
+        with suppress(KalshiError):
+            store = self.view().store
+            return None if store is None else store.entries.loop_heartbeat()
+        return None
+
     @cached_property
     def limits(self) -> RiskLimits:
         from kalshi_cli.risk.engine import RiskLimits
@@ -144,12 +157,15 @@ def _exchange(inputs: CheckInputs) -> CheckResult:
 
 def _balance(inputs: CheckInputs) -> CheckResult:
     from kalshi_cli.checks.remote import check_balance
+    from kalshi_cli.services.shards import loop_money_not_graded
 
     client = inputs.exchange()
     markets = [] if inputs.traded is None else inputs.traded(client)
-    return check_balance(
+    result = check_balance(
         client, inputs.thresholds, inputs.limits.shard_floor, markets, inputs.subaccount
     )
+    note = loop_money_not_graded(inputs.loop_heartbeat(), inputs.subaccount)
+    return result if note is None else replace(result, summary=f"{result.summary}; {note}")
 
 
 def _positions(inputs: CheckInputs) -> CheckResult:
@@ -213,12 +229,35 @@ def run_named(name: str, inputs: CheckInputs) -> list[CheckResult]:
     opened."""
     try:
         with Deadline.within(inputs.clock, inputs.deadline_s) as deadline:
+            missing = _missing_subaccount(inputs)
+            if missing is not None:
+                return [
+                    CheckResult(name, CheckStatus.UNKNOWN, missing, narrowed_to=inputs.subaccount)
+                ]
             if name != "all":
                 return [run_check(name, inputs, deadline)]
             results = [run_check(each, inputs, deadline) for each in CHECK_NAMES]
     finally:
         inputs.close()
     return [combine(results), *results]
+
+
+def _missing_subaccount(inputs: CheckInputs) -> str | None:
+    """Why `--subaccount N` names nothing to check: a subaccount the account does not have is
+    refused as every command refuses it (`require_subaccount`), before any check looks, so no
+    verdict of the others (a heartbeat's CRITICAL, an OK) stands for the mistyped line. A listing
+    that fails refuses nothing: each check then says what it could not read."""
+    if inputs.subaccount is None:
+        return None
+    try:
+        client = inputs.exchange()
+    except KalshiError:
+        return None  # no credentials: the checks that need them say so
+    try:
+        client.subaccounts.require_subaccount(inputs.subaccount)
+    except NotFoundError as exc:
+        return exc.one_line()
+    return None
 
 
 def combine(results: Sequence[CheckResult]) -> CheckResult:

@@ -16,6 +16,7 @@ from kalshi_cli.cli.app import command_group
 from kalshi_cli.vocabulary.errors import DataWriteError, KalshiError, UsageError
 
 if TYPE_CHECKING:
+    from kalshi_cli.cli._options import Environment
     from kalshi_cli.config import Settings
     from kalshi_cli.config.edit import Entry
 
@@ -25,6 +26,7 @@ config_app = command_group("config")
 
 
 COLUMNS = (Column("key", "key"), Column("value", "value"), Column("source", "source"))
+FileKeyArg = Annotated[str, typer.Argument(help="A setting (timeout, demo.tier) or a dotted key.")]
 
 
 @config_app.command("show")
@@ -175,7 +177,7 @@ def with_params_defaults(entries: list[Entry], key: str = "") -> list[Entry]:
 
 @config_app.command("set")
 def set_command(
-    key: Annotated[str, typer.Argument(help="A setting (timeout, demo.tier) or a dotted key.")],
+    key: FileKeyArg,
     value: Annotated[str, typer.Argument(help="One value, as YAML writes it.")],
     env: EnvOpt = None,
 ) -> None:
@@ -188,20 +190,17 @@ def set_command(
 
     Example: kalshi config set risk.max_orders_per_minute 60
     """
-    from kalshi_cli.config import config_file_path
     from kalshi_cli.config.edit import set_value
     from kalshi_cli.config.secrets import shown
 
-    app = current()
-    path, _origin = config_file_path(app.config_path, app.environ)
-    keys = file_keys(key, env.value if env else app.root_env)
+    path, keys = where_edited(key, env)
     line = set_value(path, keys, value, validate_file)
     typer.echo(f"{path}:{line}: {'.'.join(keys)} = {shown('.'.join(keys), value)}")
 
 
 @config_app.command("unset")
 def unset_command(
-    key: Annotated[str, typer.Argument(help="A setting (timeout, demo.tier) or a dotted key.")],
+    key: FileKeyArg,
     env: EnvOpt = None,
 ) -> None:
     """Take one value out of the config file, keeping its comments, and say the value now in
@@ -209,12 +208,9 @@ def unset_command(
 
     Example: kalshi config unset risk.max_orders_per_minute
     """
-    from kalshi_cli.config import config_file_path
     from kalshi_cli.config.edit import unset_value
 
-    app = current()
-    path, _origin = config_file_path(app.config_path, app.environ)
-    keys = file_keys(key, env.value if env else app.root_env)
+    path, keys = where_edited(key, env)
     line = unset_value(path, keys, validate_file)
     dotted = ".".join(keys)
     done = (
@@ -222,7 +218,8 @@ def unset_command(
         if line is None
         else f"{path}:{line}: {dotted} unset"
     )
-    found = find_values(app.settings(keys[0] if keys[0] in ENVIRONMENTS else None), dotted)
+    settings = current().settings(keys[0] if keys[0] in ENVIRONMENTS else None)
+    found = find_values(settings, dotted)
     typer.echo(f"{done}; now {in_force(found[0])}" if len(found) == 1 else done)
 
 
@@ -230,6 +227,17 @@ def in_force(item: dict[str, Any]) -> str:
     """A `find_values` item as the value in force and where it comes from."""
     where = "default" if item["source"] == "default" else f"{item['source']}: {item['origin']}"
     return f"{'-' if item['value'] is None else item['value']} ({where})"
+
+
+def where_edited(key: str, env: Environment | None) -> tuple[Path, list[str]]:
+    """Where `config set` and `config unset` edit `key`: the config file (--config, else
+    $KALSHI_CONFIG, else the config directory's) and the keys in it (`file_keys`: a setting of
+    an environment under the section of the command's --env, else of `kalshi --env`)."""
+    from kalshi_cli.config import config_file_path
+
+    app = current()
+    path, _origin = config_file_path(app.config_path, app.environ)
+    return path, file_keys(key, env.value if env else app.root_env)
 
 
 def file_keys(key: str, env: str | None) -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -28,6 +29,7 @@ from kalshi_cli.vocabulary.exit_codes import ExitCode
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.config import Settings
+    from kalshi_cli.store import HeartbeatRecord
 
 SKEW_WARN_SECONDS = 1.0
 SKEW_FAIL_SECONDS = 5.0
@@ -66,6 +68,25 @@ class HealthTarget:
                 self.credentials_error = exc
                 self._client = self.app.client(anonymous=True)
         return self._client
+
+    def require_subaccount(self) -> None:
+        """`--subaccount N` names a subaccount the account has, refused (exit 6) before any
+        check as every command refuses it; an account whose subaccounts cannot be listed (a
+        key the exchange refuses) is left to the checks, which say why."""
+        if self.subaccount is not None:
+            self.client().subaccounts.require_subaccount(self.subaccount)
+
+    def loop_heartbeat(self) -> HeartbeatRecord | None:
+        """The trade loop's last heartbeat; None when there is none or the state file cannot be
+        read (`state integrity` says why)."""
+        from kalshi_cli.store import Store
+
+        with suppress(KalshiError):
+            store = Store.open_readonly(self.settings.state)
+            if store is not None:
+                with store:
+                    return store.entries.loop_heartbeat()
+        return None
 
     def key_path(self) -> Path | None:
         """The key file in use: the simulator's own for the embedded simulator."""
@@ -178,6 +199,7 @@ def check_shards(target: HealthTarget) -> tuple[Status, str]:
     from kalshi_cli.services.pretrade.settings import load_risk_limits
     from kalshi_cli.services.shards import (
         describe_line,
+        loop_money_not_graded,
         paused_shards,
         shard_lines,
         short_shards,
@@ -196,6 +218,8 @@ def check_shards(target: HealthTarget) -> tuple[Status, str]:
         client.exchange.get_exchange_status(), whose.portfolio.get_balance(), markets
     )
     shown = ("" if sub is None else f"subaccount {sub}: ") + "; ".join(map(describe_line, lines))
+    note = loop_money_not_graded(target.loop_heartbeat(), sub)
+    shown += "" if note is None else f"; {note}"
     move = "kalshi shard move" + ("" if sub is None else f" --subaccount {sub}")
     short = short_shards(lines, floor)
     paused = paused_shards(lines)
@@ -329,6 +353,7 @@ def health_check_command(
     """
     app, out = begin(env, as_json=as_json, fmt=fmt)
     target = HealthTarget(app, subaccount)
+    target.require_subaccount()
     results = run_checks(target)
     failed = any(r.status is Status.FAIL for r in results)
     rows = [{"status": r.status.value, "check": r.name, "detail": r.detail} for r in results]

@@ -624,7 +624,8 @@ def order_cancel_all_command(
     app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
     confirm_on_prod(app, f"cancel every resting order of {ticker}", yes=yes)
     with open_store(app) as store:
-        cancelled = order_service(app, store).cancels.cancel_market(ticker)
+        done = order_service(app, store).cancels.cancel_market(ticker, say=out.note)
+    cancelled = done.cancelled
     contracts = fmt_count(sum(cancelled.values(), Decimal(0)))
     out.record(
         [("ticker", ticker), ("orders cancelled", str(len(cancelled))), ("contracts", contracts)],
@@ -635,6 +636,9 @@ def order_cancel_all_command(
             "contracts_cancelled": contracts,
         },
     )
+    if done.unconfirmed is not None:
+        out.note(f"not done: {done.unconfirmed}; run it again once the exchange answers")
+        raise typer.Exit(int(ExitCode.NOT_PROVEN))
 
 
 # ------------------------------------------------------------------------------------ batch

@@ -181,23 +181,23 @@ def _quotable(
 # shapes
 
 
+def _opt(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
 def rfq_json(rfq: Rfq) -> dict[str, Any]:
     return {
         "rfq_id": rfq.rfq_id,
         "market_ticker": rfq.market_ticker,
         "status": rfq.status,
         "contracts": str(rfq.contracts),
-        "target_cost": None if rfq.target_cost is None else str(rfq.target_cost),
+        "target_cost": _opt(rfq.target_cost),
         "rest_remainder": rfq.rest_remainder,
         "mine": rfq.mine,
         "creator_id": rfq.creator_id,
         "created_ts": rfq.created_ts,
         "cancellation_reason": rfq.cancellation_reason or None,
     }
-
-
-def _opt(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
 
 
 def quote_json(quote: Quote) -> dict[str, Any]:

@@ -7,19 +7,18 @@ subaccount is its own book. See docs/pnl.md "`kalshi positions`".
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.client.subaccounts import no_subaccount
-from kalshi_cli.services.orders.limits import Exposure
 from kalshi_cli.services.pnl import MarketPnl, PnlEngine, summarize_store
-from kalshi_cli.services.pretrade.holdings import order_subaccount
-from kalshi_cli.vocabulary.decisions import Held
+from kalshi_cli.services.pretrade.holdings import ExchangeHoldings, order_subaccount, views
+from kalshi_cli.vocabulary.decisions import Held, PositionView
 from kalshi_cli.vocabulary.errors import KalshiError, NotFoundError
 from kalshi_cli.vocabulary.models import Orderbook, Position
-from kalshi_cli.vocabulary.units import ZERO, BookSide, fmt_count, fmt_dollars
+from kalshi_cli.vocabulary.units import ZERO, fmt_count, fmt_dollars
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -28,7 +27,6 @@ if TYPE_CHECKING:
     from kalshi_cli.client.subaccounts import SubaccountBalance
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.event_outcomes import EventOutcome, EventOutcomes
-    from kalshi_cli.vocabulary.models import Order
 
 _USE = Decimal("0.0001")
 # how long a read command's catch-up waits for another process's write lock
@@ -215,17 +213,6 @@ def build_engine(store: Store, subaccount: int = 0) -> PnlEngine:
     return summarize_store(store, subaccount=subaccount).engine
 
 
-def exposures(positions: Iterable[Position], resting: Iterable[Order]) -> dict[str, Exposure]:
-    held = {p.ticker: p.position for p in positions}
-    bids: dict[str, Decimal] = {}
-    asks: dict[str, Decimal] = {}
-    for order in resting:
-        side = bids if order.book_side is BookSide.BID else asks
-        side[order.ticker] = side.get(order.ticker, ZERO) + order.remaining_count
-    tickers = set(held) | set(bids) | set(asks)
-    return {t: Exposure(held.get(t, ZERO), bids.get(t, ZERO), asks.get(t, ZERO)) for t in tickers}
-
-
 def cross_check(
     market: MarketPnl | None, position: Position | None, ticker: str
 ) -> tuple[Difference, ...]:
@@ -250,9 +237,11 @@ def build_row(
     market: MarketPnl | None,
     position: Position | None,
     book: Orderbook | None,
-    exposure: Exposure | None,
+    counted: PositionView | None,
     limit: Decimal | None,
 ) -> PositionRow:
+    """`counted`: the market's position and resting orders as its limit counts them
+    (`PositionView.worst_either_way` is the row's exposure); None: the position alone."""
     ours = market or MarketPnl(ticker)
     # the exchange lists every market it holds contracts in: absent means flat
     signed = position.position if position is not None else ZERO
@@ -261,7 +250,7 @@ def build_row(
         differences += (Difference(ticker, "position", ours.position, ZERO),)
     return _replayed_row(
         ours, held=signed, book=book,
-        exposure=exposure.worst_case() if exposure is not None else abs(signed),
+        exposure=counted.worst_either_way() if counted is not None else abs(signed),
         limit=limit, exchange=position, differences=differences,
     )  # fmt: skip
 
@@ -340,7 +329,7 @@ def mark_to_market(
     resting = list(
         own.orders.iter_orders(ticker=ticker, event_ticker=event_ticker, status="resting")
     )
-    exposure = exposures(positions.values(), resting)
+    counted = views(ExchangeHoldings(list(positions.values()), resting, []))
     tickers = set(positions)
     if event_ticker is None:
         tickers |= _stray(engine, ticker)
@@ -355,7 +344,7 @@ def mark_to_market(
                 market=engine.markets.get(t),
                 position=positions.get(t),
                 book=_book(client, t),
-                exposure=exposure.get(t),
+                counted=counted.get(t),
                 limit=limit,
             )
         )

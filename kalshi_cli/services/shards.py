@@ -39,6 +39,7 @@ from kalshi_cli.vocabulary.units import ZERO, fmt_money
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
+    from kalshi_cli.store import HeartbeatRecord
     from kalshi_cli.store.transfer_intents import TransferIntentRepository
 
 T = TypeVar("T")
@@ -69,6 +70,20 @@ class ShardLine:
         return (
             self.status is not None and self.status.exchange_active and self.status.trading_active
         )
+
+
+def loop_money_not_graded(beat: HeartbeatRecord | None, graded: int | None) -> str | None:
+    """What `check balance` and `health-check` say when they grade the primary's money (`graded`
+    None: no `--subaccount`) while the trade loop's last heartbeat names another subaccount,
+    whose money pays for the loop's orders (None: nothing to say). The grade stays the
+    primary's: loops on two subaccounts share a state file and its heartbeat row."""
+    number = None if beat is None else beat.loop_subaccount
+    if graded is not None or not number:
+        return None
+    return (
+        f"the trade loop's last heartbeat names subaccount {number}, whose money is not graded "
+        f"here: add `--subaccount {number}`"
+    )
 
 
 def shard_lines(

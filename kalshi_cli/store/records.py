@@ -306,6 +306,13 @@ class HeartbeatRecord:
         age = age_of("the heartbeat", self.at, now, repr(self.at))
         return self.source == "trade" and isinstance(age, float) and age < LIVE_BEAT_S
 
+    @property
+    def loop_subaccount(self) -> int | None:
+        """The subaccount the trade loop of this beat trades (None: not a loop's beat, or it
+        does not say)."""
+        number = self.detail.get("subaccount") if self.source == "trade" else None
+        return number if isinstance(number, int) and not isinstance(number, bool) else None
+
     def shown_state(self, stored: str, now: float) -> str:  # unix seconds
         """The trading state to show a person: the state file's (`stored`), or PAUSED when it
         is ACTIVE and this is a live trade loop's beat saying it is paused (no new orders,

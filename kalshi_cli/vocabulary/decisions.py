@@ -114,6 +114,11 @@ class PositionView(Held):
             (o.remaining for o in self._counted if o.book_side is direction), start=ZERO
         )
 
+    def worst_either_way(self) -> Decimal:
+        """The largest position toward either side (`worst_case` of the larger), never below 0:
+        the contracts a market's limit counts and `kalshi positions` shows as its exposure."""
+        return max(self.worst_case(BookSide.BID), self.worst_case(BookSide.ASK), ZERO)
+
     @property
     def _counted(self) -> tuple[RestingOrder, ...]:
         """What the limits count beside the position: the contracts filled and not read yet

@@ -130,12 +130,16 @@ def _require_text(value: str, name: str) -> None:
         raise ValueError(f"`{name}` is empty")
 
 
-def _require_finite(*figures: tuple[Decimal, str]) -> None:
-    """Refuse money or a count that is no finite number, naming its wire field (no defaults
-    in money: an `Infinity` passes every comparison a check makes)."""
-    for value, name in figures:
+def _require_finite(item: msgspec.Struct, *names: str) -> None:
+    """Refuse money or a count (the Decimal fields `names` of `item`) that is no finite number,
+    naming its wire field as the field declares it (no defaults in money: an `Infinity` passes
+    every comparison a check makes)."""
+    cls = type(item)
+    for name in names:
+        value: Decimal = getattr(item, name)
         if not value.is_finite():
-            raise ValueError(f"`{name}` is not a finite number: {value}")
+            wire = cls.__struct_encode_fields__[cls.__struct_fields__.index(name)]
+            raise ValueError(f"`{wire}` is not a finite number: {value}")
 
 
 def _set(item: msgspec.Struct, name: str, value: Any) -> None:
@@ -718,13 +722,7 @@ class Position(Answer, frozen=True, kw_only=True):
     exchange_index: int | None = None
 
     def __post_init__(self) -> None:
-        _require_finite(
-            (self.position, "position_fp"),
-            (self.exposure, "market_exposure_dollars"),
-            (self.realized_pnl, "realized_pnl_dollars"),
-            (self.fees_paid, "fees_paid_dollars"),
-            (self.total_traded, "total_traded_dollars"),
-        )
+        _require_finite(self, "position", "exposure", "realized_pnl", "fees_paid", "total_traded")
 
     @property
     def side(self) -> Side | None:
@@ -752,13 +750,7 @@ class Settlement(Answer, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         _require_text(self.ticker, "ticker")
         _require_text(self.settled_time, "settled_time")
-        _require_finite(
-            (self.yes_count, "yes_count_fp"),
-            (self.yes_total_cost, "yes_total_cost_dollars"),
-            (self.no_count, "no_count_fp"),
-            (self.no_total_cost, "no_total_cost_dollars"),
-            (self.fee, "fee_cost"),
-        )
+        _require_finite(self, "yes_count", "yes_total_cost", "no_count", "no_total_cost", "fee")
 
     @property
     def revenue(self) -> Decimal:
@@ -798,7 +790,7 @@ class Balance(Answer, frozen=True, kw_only=True):
         if self.balance_cents is None and self.balance_dollars is None:
             raise ValueError("no `balance_dollars` and no `balance`")
         if self.balance_dollars is not None:
-            _require_finite((self.balance_dollars, "balance_dollars"))
+            _require_finite(self, "balance_dollars")
         if self.breakdown is not None:
             _set(self, "breakdown", tuple(sorted(self.breakdown, key=lambda b: b.exchange_index)))
 

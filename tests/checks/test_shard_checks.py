@@ -14,9 +14,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kalshi_cli.checks import CheckStatus
 from kalshi_cli.checks.remote import check_balance, check_exchange
+from kalshi_cli.checks.run import CheckInputs, run_named
 from kalshi_cli.checks.thresholds import resolve
+from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.errors import KalshiError, NotFoundError
+from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.keys import generate_private_key
 from kalshi_cli.vocabulary.models import Market, decode_answer
 from tests.checks.test_check_cli import (
@@ -103,7 +105,7 @@ def test_check_balance_cannot_tell_without_the_breakdown(key: rsa.RSAPrivateKey)
 
 
 def test_check_balance_of_a_subaccount_the_account_does_not_have_grades_nothing(
-    key: rsa.RSAPrivateKey,
+    key: rsa.RSAPrivateKey, tmp_path: Path
 ) -> None:
     """An exchange that answers a subaccount it does not list with $0 on every shard: never
     graded (no money alert, no OK), the subaccount not found, one line saying so."""
@@ -119,8 +121,12 @@ def test_check_balance_of_a_subaccount_the_account_does_not_have_grades_nothing(
         return answer
 
     exchange.balance = nothing_for_any_subaccount  # type: ignore[method-assign]
-    with pytest.raises(NotFoundError, match="the account has no subaccount 5"):
-        check_balance(client, resolve({}), D("50"), MARKETS, subaccount=5)
+    inputs = CheckInputs(
+        tmp_path / "state.db", resolve({}), client=lambda: client, subaccount=5, clock=ManualClock()
+    )
+    (result,) = run_named("balance", inputs)
+    assert result.status is CheckStatus.UNKNOWN
+    assert result.summary.startswith("the account has no subaccount 5 (")
 
 
 def test_check_exchange_names_the_paused_shard(key: rsa.RSAPrivateKey) -> None:
@@ -204,3 +210,43 @@ def test_health_check_on_a_subaccount_fails_for_its_empty_traded_shard(
         "shard 2 holds nothing ($0.00): buys in its 1 traded market are refused; "
         f"`kalshi shard move --subaccount {sub}` funds it | subaccount {sub}: shard 0 ($50.00); "
     ), shards
+
+
+def test_a_check_of_the_primarys_money_names_the_subaccount_the_trade_loop_trades(
+    prime: SimHarness, short_subaccount: tuple[dict[str, str], int], tmp_path: Path
+) -> None:
+    """A loop on subaccount N pays with N's money: `check balance` and `health-check` given no
+    `--subaccount` still grade the primary's (documented), and say which subaccount the loop's
+    heartbeat names and the flag that grades it, so their OK is not read as the loop's."""
+    environ, sub = short_subaccount
+    state = tmp_path / "state.db"
+    with Store.open(state) as store:
+        store.entries.heartbeat(source="trade", detail={"subaccount": sub})
+    environ = {**environ, "KALSHI_STATE": str(state)}
+    note = (
+        f"the trade loop's last heartbeat names subaccount {sub}, whose money is not graded "
+        f"here: add `--subaccount {sub}`"
+    )
+    said = line(check(tmp_path, "balance", "--no-alert", environ=environ))
+    assert said.startswith("KALSHI BALANCE OK - ") and note in said, said
+    kalshi = kalshi_as(prime.account, tmp_path / "home")
+    health = json.loads(kalshi("health-check", "--json", **environ).stdout)
+    shards = {c["name"]: c for c in health["checks"]}["shards"]
+    assert shards["status"] == "ok" and note in shards["detail"], shards
+    # narrowed to the loop's subaccount, nothing more to say
+    narrowed = line(
+        check(tmp_path, "balance", "--no-alert", "--subaccount", str(sub), environ=environ)
+    )
+    assert "heartbeat" not in narrowed, narrowed
+
+
+def test_health_check_of_a_subaccount_the_account_does_not_have_is_refused_before_it_looks(
+    prime: SimHarness, tmp_path: Path
+) -> None:
+    """As every command naming a subaccount refuses one the account lacks: one line, exit 6,
+    no line of checks graded on money that is no one's."""
+    kalshi = kalshi_as(prime.account, tmp_path / "home")
+    result = kalshi("health-check", "--subaccount", "63")
+    assert result.exit_code == 6, result.output
+    assert result.stdout == ""
+    assert "the account has no subaccount 63" in result.stderr

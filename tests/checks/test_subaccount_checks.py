@@ -207,11 +207,30 @@ def test_a_subaccount_the_account_does_not_have_is_unknown_not_ok(
     for name in ("positions", "exposure", "balance"):
         result = check(tmp_path, name, "--subaccount", "2", environ=env)
         assert result.exit_code == UNKNOWN, result.stdout
-        assert line(result) == (
+        assert result.stdout.splitlines() == [
             f"KALSHI {name.upper()} UNKNOWN - the account has no subaccount 2 (`kalshi "
             "subaccount list` shows them; `kalshi subaccount create` adds the next one and "
             "`kalshi subaccount transfer` funds it)"
-        )
+        ]
+
+
+def test_all_of_a_subaccount_the_account_does_not_have_grades_nothing_and_posts_one_alert(
+    sim: SimHarness, tmp_path: Path, receiver: Receiver
+) -> None:
+    """`check all --subaccount N` of an N the account lacks is refused as every command refuses
+    it: one UNKNOWN line, no check graded beside it (a heartbeat's CRITICAL, or OKs, would make
+    the mistyped crontab line read as a verdict), and one alert saying so."""
+    alerting(tmp_path, receiver)
+    result = check(tmp_path, "all", "--subaccount", "63", environ=account_env(sim.account))
+    assert result.exit_code == UNKNOWN, result.stdout
+    assert result.stdout.splitlines() == [
+        "KALSHI ALL UNKNOWN - the account has no subaccount 63 (`kalshi subaccount list` shows "
+        "them; `kalshi subaccount create` adds the next one and `kalshi subaccount transfer` "
+        "funds it)"
+    ]
+    assert [(p["status"], p["fingerprint"]) for p in receiver.posts] == [
+        ("firing", "check:all:subaccount:63")
+    ]
 
 
 class OneSubaccountFails(httpx.HTTPTransport):

@@ -96,3 +96,39 @@ def test_a_lookup_that_fails_on_the_way_never_holds_back_the_kill_switch_nor_pro
     assert f"the exchange did not confirm {flag.removeprefix('--')} {scope}" in result.output
     assert "kalshi cancel-all` without --ticker or --event" in result.output
     assert resting_count(client) == (0 if scope in (ticker, EVENT) else seeded)
+
+
+@pytest.mark.parametrize("spelled", [str, str.lower], ids=["as-listed", "lower-case"])
+def test_order_cancel_all_whose_lookup_fails_says_so_and_never_reads_as_done(
+    prime: SimHarness,
+    client: KalshiClient,
+    kalshi: Kalshi,
+    tmp_path: Path,
+    spelled: Callable[[str], str],
+) -> None:
+    """`order cancel-all --ticker` follows the kill switch's rule for a spelling the exchange
+    never confirmed: the failed lookup is said, what the typed name lists is cancelled, and the
+    end is NOT_PROVEN (exit 11), never an exit 0 "0 orders cancelled" while the market's orders
+    rest under the spelling the exchange would have named. Nothing is halted."""
+    [ticker] = make_markets(prime, 1, event=EVENT)
+    seeded = seed_resting(prime, [ticker], 3)
+
+    scope = spelled(ticker)
+    result = kalshi(
+        "order",
+        "cancel-all",
+        "--ticker",
+        scope,
+        "--yes",
+        client=lambda: connect_as(LookupsUnreachable, prime.account),
+    )
+
+    assert result.exit_code == ExitCode.NOT_PROVEN, result.output
+    assert f"could not tell whether {scope} exists" in result.stderr
+    assert f"the exchange did not confirm ticker {scope}" in result.stderr
+    assert "its orders may rest under another spelling" in result.stderr
+    assert resting_count(client) == (0 if scope == ticker else seeded)
+    path = state_path(tmp_path)
+    if path.exists():
+        with Store.open(path) as store:
+            assert store.trading.trading_state().state == "ACTIVE"

@@ -74,8 +74,9 @@ def test_a_cancel_of_a_market_the_exchange_finds_in_other_case_cancels_that_mark
     with connect(prime.account) as client:
         placed = client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.20"), D(1)))
     with connect_as(CaseBlindMarkets, prime.account) as client:
-        cancelled = OrderService(client, store).cancels.cancel_market(ticker.lower())
-    assert list(cancelled) == [placed.order_id]
+        done = OrderService(client, store).cancels.cancel_market(ticker.lower())
+    assert list(done.cancelled) == [placed.order_id]
+    assert done.unconfirmed is None
 
 
 def test_a_cancel_aimed_at_an_event_typed_in_other_case_aims_at_the_event_the_exchange_names(

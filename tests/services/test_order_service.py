@@ -14,10 +14,10 @@ from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.risk.engine import RiskLimits
 from kalshi_cli.services.orders.batch import place_batch
-from kalshi_cli.services.orders.limits import Exposure
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.decisions import PositionView, RestingOrder
 from kalshi_cli.vocabulary.errors import (
     AmendOutcomeUnknown,
     BadRequestError,
@@ -39,19 +39,28 @@ from tests.prime_tier import (
 )
 
 
+def _resting(position: D, bids: D, asks: D) -> PositionView:
+    """A market holding `position` (+YES / -NO) with `bids` and `asks` resting, as listed."""
+    resting = (
+        RestingOrder("bid", Side.YES, Action.BUY, D("0.40"), bids),
+        RestingOrder("ask", Side.YES, Action.SELL, D("0.60"), asks),
+    )
+    return PositionView("KXT-1", position=position, resting=resting)
+
+
 @pytest.mark.parametrize(
-    ("exposure", "worst"),
+    ("view", "worst"),
     [
-        (Exposure(D(3), D(2), D(4)), D(5)),  # long 3 + 2 bids
-        (Exposure(D(-5), D(1), D(2)), D(7)),  # short 5 + 2 asks
-        (Exposure(D(0), D(0), D(0)), D(0)),  # flat: never negative
-        (Exposure(D(-1), D(0), D(0)), D(1)),
+        (_resting(D(3), D(2), D(4)), D(5)),  # long 3 + 2 bids
+        (_resting(D(-5), D(1), D(2)), D(7)),  # short 5 + 2 asks
+        (_resting(D(0), D(0), D(0)), D(0)),  # flat: never negative
+        (_resting(D(-1), D(0), D(0)), D(1)),
     ],
 )
 def test_worst_case_is_the_larger_side_if_every_resting_order_filled(
-    exposure: Exposure, worst: D
+    view: PositionView, worst: D
 ) -> None:
-    assert exposure.worst_case() == worst
+    assert view.worst_either_way() == worst
 
 
 def test_exposure_counts_this_markets_position_and_what_still_rests_on_each_side(

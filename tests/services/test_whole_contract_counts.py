@@ -172,3 +172,46 @@ def test_the_loop_refuses_a_strategys_fractional_count_on_a_whole_contract_marke
     assert [o.remaining_count for o in _resting_of(rig, MM)] == [2]
     (refused,) = _log(rig, log, "strategy_error")
     assert refused["error"].endswith("intent count 1.5: KXSTRAT-SIM-A trades whole contracts only")
+
+
+def test_the_assistants_fractional_order_or_amend_on_a_whole_contract_market_is_refused_unsent(
+    prime: SimHarness, tmp_path: Path
+) -> None:
+    """`kalshi mcp`'s previews hold a count to the rule `order place` and `order amend` use:
+    refused by its code at the preview, nothing sent; a whole count on the market goes out."""
+    from kalshi_cli.agent.settings import load_agent_config
+    from kalshi_cli.agent.tools import AgentTools
+    from kalshi_cli.cli._context import AppContext
+    from kalshi_cli.cli.mcp_cmd import CliAccess
+    from kalshi_cli.vocabulary.clock import ManualClock
+    from kalshi_cli.vocabulary.errors import ValidationError
+    from tests.prime_tier import cli_env
+
+    prime.create_market(TICKER, event_ticker="KXW-EV", series_ticker="KXW")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.yaml").write_text("agent:\n  writes:\n    sim: true\n")
+    app = AppContext(
+        environ=cli_env(prime.account, home), client_factory=lambda *_: _client(prime, False)
+    )
+    tools = AgentTools(
+        CliAccess(app), load_agent_config(app.settings().config_path), clock=ManualClock(1.7e9)
+    )
+
+    def preview(count: str) -> dict[str, Any]:
+        return tools.orders.preview_order(
+            TICKER, side="yes", action="buy", count=count, price="0.40"
+        )
+
+    try:
+        before = prime.stats()["order_create_requests"]
+        with pytest.raises(ValidationError) as fraction:
+            preview("2.5")
+        assert fraction.value.code == "WHOLE_CONTRACTS"
+        assert prime.stats()["order_create_requests"] == before
+        placed = tools.orders.execute(preview("2")["token"])
+        with pytest.raises(ValidationError) as amend:
+            tools.orders.preview_amend(placed["order_id"], count="2.5")
+        assert amend.value.code == "WHOLE_CONTRACTS"
+    finally:
+        app.close()

@@ -1,8 +1,9 @@
 """Alert channels: one module per kind of receiver.
 
-A channel module defines a `Channel` subclass with its `kind` (the `type:` a config names), its
-`config_type` and its `build()`, and exports it as `CHANNEL`; `channel_types()` finds every module
-here that does, so a new channel is one new module. Shared sending and config: `base.py`.
+A channel module defines a `Channel` subclass with its `config_type` (tagged with the `type:` a
+config names, which is the channel's `kind`) and its `build()`, and exports it as `CHANNEL`;
+`channel_types()` finds every module here that does, so a new channel is one new module. Shared
+sending and config: `base.py`.
 """
 
 from __future__ import annotations

@@ -105,10 +105,18 @@ class Channel(ABC):
     """One receiver of notifications: a name, delivery settings, a masked target, a send."""
 
     kind = "channel"
-    # its `alerts.channels.NAME` keys, tagged with `kind` (alerts/config.py)
+    # its `alerts.channels.NAME` keys, tagged with the `type:` a config names (alerts/config.py)
     config_type: ClassVar[type[ChannelConfig]]
     name: str
     settings: ChannelSettings
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A channel's `kind` is the tag of the `config_type` it names: the one name of the
+        `type:` that finds its config and the key `channel_types()` lists it by."""
+        super().__init_subclass__(**kwargs)
+        config = cls.__dict__.get("config_type")
+        if config is not None:
+            cls.kind = str(config.__struct_config__.tag)
 
     @property
     @abstractmethod

@@ -21,7 +21,6 @@ class DeadManPing(HttpChannel):
     `beat()` is the trade loop's own signal: `start`, `` (alive) or `fail`.
     """
 
-    kind = "deadman"
     config_type = DeadManConfig
 
     def url_for(self, suffix: str = "") -> str:

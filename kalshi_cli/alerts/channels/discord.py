@@ -27,7 +27,6 @@ class DiscordConfig(HttpConfig, frozen=True, tag="discord"):
 class DiscordWebhook(JsonWebhook):
     """Discord webhook: `content` (at most 2000 characters) plus one embed, mentions disabled."""
 
-    kind = "discord"
     config_type = DiscordConfig
 
     def payload(self, n: Alert) -> dict[str, Any]:

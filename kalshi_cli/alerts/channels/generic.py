@@ -24,7 +24,6 @@ class GenericConfig(HttpConfig, frozen=True, tag="generic"):
 class GenericWebhook(JsonWebhook):
     """A JSON document in kalshi-cli's own schema (docs/alerts.md), for any receiver."""
 
-    kind = "generic"
     config_type = GenericConfig
 
     def payload(self, n: Alert) -> dict[str, Any]:

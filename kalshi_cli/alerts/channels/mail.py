@@ -77,7 +77,6 @@ class EmailConfig(ChannelConfig, frozen=True, tag="email"):
 class EmailChannel(Channel):
     """Mail to a list of addresses through one SMTP server."""
 
-    kind = "email"
     config_type = EmailConfig
 
     def __init__(

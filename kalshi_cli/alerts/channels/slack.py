@@ -32,7 +32,6 @@ class SlackConfig(HttpConfig, frozen=True, tag="slack"):
 class SlackWebhook(JsonWebhook):
     """Slack incoming webhook: `text` (the notification fallback) plus Block Kit `blocks`."""
 
-    kind = "slack"
     config_type = SlackConfig
 
     def payload(self, n: Alert) -> dict[str, Any]:

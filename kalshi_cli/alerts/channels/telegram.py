@@ -46,7 +46,6 @@ class TelegramConfig(ChannelConfig, frozen=True, tag="telegram"):
 class TelegramBot(HttpChannel):
     """A Telegram chat, reached by a bot: `token` (or `token_env`) and `chat_id`."""
 
-    kind = "telegram"
     config_type = TelegramConfig
 
     def __init__(

@@ -266,6 +266,12 @@ class LegSets:
             return self._send_leg(s, n + 1, min(got, s.legs[n + 1].count))
         self._let_go(s.kept[n + 1 :])
         s.kept = []
+        self._end_or_unwind(s, "a leg did not fill in full")
+
+    def _end_or_unwind(self, s: OpenSet, why: str) -> None:
+        """A set none of whose legs is still to be sent: ended when each leg holds its whole
+        sets; else said broken (`group_broken`, `why` what cut it) and what each leg holds
+        beyond the whole sets sold back."""
         sets = s.sets
         if all(h == sets for h in s.held):
             return self._end(s)
@@ -276,11 +282,10 @@ class LegSets:
                 "ticker": s.legs[0].ticker,
                 "sets": sets,
                 "held": s.held_text(),
-                "reason": f"a leg did not fill in full: what each leg holds beyond {sets} whole "
-                "set(s) is sold back",
+                "reason": f"{why}: what each leg holds beyond {sets} whole set(s) is sold back",
             },
         )
-        self._unwind(s)
+        return self._unwind(s)
 
     def _held_back(
         self,
@@ -463,14 +468,17 @@ class LegSets:
                 self._unwind(s)
             elif s.again_at is not None and self._clock.monotonic() >= s.again_at:
                 # its wait over: sold back again, through the same holds and risk engine
-                s.again(self._hold_markets([g.ticker for g in s.legs]), self._log)
-                self._unwind(s)
+                s.again(self._hold_markets([g.ticker for g in s.legs]))
+                self._end_or_unwind(s, f"left broken {s.left} time(s) during the run, tried again")
         found, self._found = self._found, []
         for record in found:
-            if all(self._feed.is_fresh(g.ticker) for g in record.legs):
-                self._recover(record)
-            else:
+            if not all(self._feed.is_fresh(g.ticker) for g in record.legs):
                 self._found.append(record)
+                continue
+            # a set the state file holds not ended (the loop was killed, or a sale back failed):
+            # what each leg holds read from its orders, said, and unwound to the whole sets
+            s = self._reopened(record, self._hold_markets([g.ticker for g in record.legs]))
+            self._end_or_unwind(s, f"found {record.status} in the state file at start")
 
     def _settling_ends(self, s: OpenSet) -> bool:
         """Whether legs of `s` held to their settlement are to be unwound again (each taken
@@ -485,26 +493,6 @@ class LegSets:
         selling = {i for i in s.settling if self.sale_back.beats_holding(s, i)}
         s.settling -= selling
         return bool(selling)
-
-    def _recover(self, record: LegSetRecord) -> None:
-        """A set the state file holds not ended (the loop was killed, or a sale back failed):
-        what each leg holds read from its orders, said, and unwound to the whole sets."""
-        s = self._reopened(record, self._hold_markets([g.ticker for g in record.legs]))
-        legs, sets = s.legs, s.sets
-        if all(h == sets for h in s.held):
-            return self._end(s)
-        self._log.emit(
-            "group_broken",
-            {
-                "set": s.set_id,
-                "ticker": legs[0].ticker,
-                "sets": sets,
-                "held": s.held_text(),
-                "reason": f"found {record.status} in the state file at start: what each leg "
-                f"holds beyond {sets} whole set(s) is sold back",
-            },
-        )
-        return self._unwind(s)
 
     def _reopened(self, record: LegSetRecord, release: Callable[[], None]) -> OpenSet:
         """A set found in the state file, open again: what each leg holds read from its

@@ -117,24 +117,13 @@ class OpenSet:
         first, most = again_s
         return float(min(first * 2 ** min(self.left, 32), most))
 
-    def again(self, release: Callable[[], None], log: EntryLog) -> None:
-        """A set left broken, unwound again, said: what was given up is tried again, its
-        markets held again until it ends (`release`)."""
+    def again(self, release: Callable[[], None]) -> None:
+        """A set left broken, unwound again: what was given up is tried again, its markets held
+        again until it ends (`release`)."""
         self.given_up.clear()
         self.refused.clear()
         self.again_at = None
         self._release = release
-        log.emit(
-            "group_broken",
-            {
-                "set": self.set_id,
-                "ticker": self.legs[0].ticker,
-                "sets": self.sets,
-                "held": self.held_text(),
-                "reason": f"left broken {self.left} time(s) during the run: what each leg holds "
-                f"beyond {self.sets} whole set(s) is sold back again",
-            },
-        )
 
     def free(self) -> None:
         """The set's markets free again, once."""

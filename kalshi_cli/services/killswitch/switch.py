@@ -236,8 +236,8 @@ class KillSwitch:
             return
         run.report.proven = False
         run.report.errors.append(
-            f"{unconfirmed}: its orders may rest under another spelling; run `kalshi cancel-all` "
-            "again once the exchange answers, or `kalshi cancel-all` without --ticker or --event"
+            f"{unconfirmed}; run `kalshi cancel-all` again once the exchange answers, or "
+            "`kalshi cancel-all` without --ticker or --event"
         )
 
     def _refuse_proof_while_a_loop_may_place(self, run: Pull) -> None:

@@ -3,6 +3,7 @@ queue; to none, cancels it)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING
@@ -25,6 +26,8 @@ from kalshi_cli.vocabulary.models import Order
 from kalshi_cli.vocabulary.units import ZERO, fmt_count
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from kalshi_cli.client.requests import DecreaseResult
     from kalshi_cli.services.orders.amend import ChangeMade, OrderAmends
     from kalshi_cli.services.orders.context import OrderContext
@@ -43,6 +46,16 @@ def _as_decreased(order: Order, result: DecreaseResult) -> Order:
     )
 
 
+@dataclass(frozen=True)
+class MarketCancelled:
+    """One market's cancel: order id -> contracts taken off the book, and why the exchange did
+    not confirm the market's spelling (None: it did), in which case orders may rest under the
+    spelling it would have named and the cancel is not done."""
+
+    cancelled: dict[str, Decimal]
+    unconfirmed: str | None = None
+
+
 class OrderCancels:
     """The cancels and decreases of an `OrderService`. A decrease is a change of an order
     booked by the amends' rule (`OrderAmends.made`, `OrderAmends.resolve_change`)."""
@@ -59,22 +72,27 @@ class OrderCancels:
         except NotFoundError:
             return None  # not found by this read: the cancel says what the exchange says
 
-    def cancel_market(self, ticker: str) -> dict[str, Decimal]:
+    def cancel_market(
+        self, ticker: str, say: Callable[[str], None] | None = None
+    ) -> MarketCancelled:
         """Cancel each resting order of one market (of the subaccount orders go to) through
-        `cancel`: order id -> contracts taken off the book. Nothing is halted. A market the
-        exchange does not know is refused (`refuse_an_unknown_scope`)."""
+        `cancel`. Nothing is halted. The market is looked up as the kill switch looks up its
+        scope (`refuse_an_unknown_scope`, a failed lookup told to `say`): one the exchange does
+        not know is refused; one whose spelling it did not confirm is cancelled as typed and
+        the result says it is not done (`unconfirmed`)."""
         client = self._context.client
-        named = refuse_an_unknown_scope(
-            client.markets, self._context.clock or SystemClock(), ticker=ticker
-        ).ticker
-        ticker = named or ticker
+        scope = refuse_an_unknown_scope(
+            client.markets, self._context.clock or SystemClock(), ticker=ticker, say=say
+        )
+        ticker = scope.ticker or ticker
         number = self._context.subaccount()
         own = client if number is None else client.on_subaccount(number)
         resting = own.orders.iter_orders(ticker=ticker, status="resting")
-        return {
+        cancelled = {
             order.order_id: self.cancel(order.order_id, ticker=order.ticker)
             for order in list(resting)
         }
+        return MarketCancelled(cancelled, scope.unconfirmed)
 
     def cancel(self, order_id: str, *, ticker: str | None = None) -> Decimal:
         """Cancel one order; returns the contracts taken off the book.

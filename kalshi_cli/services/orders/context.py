@@ -206,7 +206,8 @@ class CancelScope:
     """A cancel's market or event as the exchange's answer names it (as given when the lookup
     failed), and why the exchange did not confirm that spelling (None: its answer named it).
     Tickers are case-sensitive on the simulator and the exchange's rule is unknown, so a listing
-    of an unconfirmed spelling that shows nothing proves nothing of the market meant."""
+    of an unconfirmed spelling that shows nothing proves nothing of the market meant: a cancel
+    aimed at one never ends as done (the kill switch NOT PROVEN, `order cancel-all` too)."""
 
     ticker: str | None
     event_ticker: str | None
@@ -251,7 +252,10 @@ def refuse_an_unknown_scope(
         if say is not None:
             say(f"could not tell whether {name} exists ({exc.one_line()}); cancelling anyway")
         return CancelScope(
-            ticker, event_ticker, f"the exchange did not confirm {what} {name} ({exc.one_line()})"
+            ticker,
+            event_ticker,
+            f"the exchange did not confirm {what} {name} ({exc.one_line()}): its orders may rest "
+            "under another spelling",
         )
 
 

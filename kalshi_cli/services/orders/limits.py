@@ -6,7 +6,6 @@ prepared together, read once (`MarketReads`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -35,19 +34,7 @@ if TYPE_CHECKING:
     from kalshi_cli.services.orders.context import OrderContext
     from kalshi_cli.vocabulary.order_terms import OrderRequest
 
-__all__ = ["Exposure", "MarketReads", "PreTradeChecks", "most_cost"]
-
-
-@dataclass(frozen=True)
-class Exposure:
-    """Worst-case contracts held per side if every resting order of a market filled."""
-
-    position: Decimal
-    resting_bids: Decimal
-    resting_asks: Decimal
-
-    def worst_case(self) -> Decimal:
-        return max(self.position + self.resting_bids, self.resting_asks - self.position, ZERO)
+__all__ = ["MarketReads", "PreTradeChecks", "most_cost"]
 
 
 class PreTradeChecks:
@@ -217,7 +204,7 @@ class PreTradeChecks:
         if grown > 0:
             view = view.after(Intent(ticker, Side.YES, action, yes_price, grown, yes_price, ""))
         reads.added[ticker] = view
-        return max(view.worst_case(BookSide.BID), view.worst_case(BookSide.ASK), ZERO)
+        return view.worst_either_way()
 
 
 # the limit rules an order placed outside a loop is held to here, those that read its market

@@ -93,11 +93,6 @@ def _loop_strategy(beat: HeartbeatRecord | None) -> str | None:
     return strategy_text(beat.detail)
 
 
-def _loop_subaccount(beat: HeartbeatRecord | None) -> int | None:
-    number = beat.detail.get("subaccount") if beat is not None and beat.source == "trade" else None
-    return number if isinstance(number, int) else None
-
-
 LAG_KEYS = (
     "lag_p50_s",
     "lag_p99_s",
@@ -154,7 +149,7 @@ def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:
             strategy_names(detail),
             open_orders,
             wall,
-            _loop_subaccount(loop_beat) or 0,
+            (loop_beat and loop_beat.loop_subaccount) or 0,
             stopped=stopped_strategies(detail),
         )
         assigned = store.trading.assignments()
@@ -183,7 +178,7 @@ def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:
         unknown_orders=tuple(unknown),
         last_heartbeat=None if beat is None else f"{beat.source} at {beat.at:.0f}",
         heartbeat_at=None if beat is None else beat.at,
-        loop_subaccount=_loop_subaccount(beat),
+        loop_subaccount=None if beat is None else beat.loop_subaccount,
         loop_lag=_loop_lag(beat),
         loop_strategy=_loop_strategy(beat),
         loop_shards=_loop_shards(beat),
