@@ -116,8 +116,9 @@ def assemble_loop(
     joining: JoinReads | None = None,
 ) -> TradeLoop:
     """Every component of the loop, each built once and given what it uses, in the order each needs
-    the ones before it: what the components share (runner/loop/shared.py), the schedule and the
-    dispatch that parks its markets, the gate, the heartbeat, the executor's chain and the
+    the ones before it: what the components share (runner/loop/shared.py), the schedule, the
+    gate and the API error guard, the dispatch that parks the schedule's markets and asks the
+    gate what may leave, the heartbeat, the executor's chain and the
     loop's own orders, the executor, the components of a market's turn and of the watch, then the
     tick's steps (the markets' turns, its questions of the state) and the stop.
     `groups`: ticker -> its mutually exclusive event's selected markets (`find_events`);
@@ -125,14 +126,8 @@ def assemble_loop(
     `elsewhere`: what the account holds in their markets the loop does not trade
     (`held_elsewhere`); `joining`: how a loop asked for a series or an event reads the markets
     of it that open while it runs (runner/loop/new_markets.py; None: its markets are fixed)."""
-    client, feed, clock, log, alerts = (
-        inputs.client,
-        inputs.feed,
-        inputs.clock,
-        inputs.log,
-        inputs.alerts,
-    )
-    store = inputs.store
+    client, feed, clock, log = inputs.client, inputs.feed, inputs.clock, inputs.log
+    store, alerts = inputs.store, inputs.alerts
     tuning = Tuning(settings=settings, lineup=lineup)
     alert = alert_through(alerts)
     started = clock.monotonic()
@@ -148,6 +143,9 @@ def assemble_loop(
     # a local venue has no connection, so no rate limiter nor wire a deadline would cut
     limiter = getattr(connection := getattr(client, "connection", None), "limiter", None)
     writes_behind = (lambda: -math.inf) if limiter is None else partial(limiter.behind_s, "write")
+    gate = MarketGate(feed=feed, risk=risk, tuning=tuning, log=log)
+    counters = Counters()
+    guard = CallGuard(risk=risk, clock=clock, log=log, counters=counters)  # the API error guard
     dispatch = Dispatch(
         workers=settings.send_workers,
         answer_within_s=None if connection is None else settings.call_timeout_s,
@@ -159,8 +157,9 @@ def assemble_loop(
         # a market waiting for an exchange call's answer takes no turn until it is booked
         on_busy=schedule.park,
         on_free=schedule.unpark,
+        # no order call leaves once the API error guard has put trading into SAFE_MODE
+        withheld=partial(gate.nothing_leaves, guard),
     )
-    gate = MarketGate(feed=feed, risk=risk, tuning=tuning, log=log)
     # each strategy's own budget (trade.budgets): the risk engine reads what it owns
     names = frozenset(lineup.names)
     owner = partial(owner_among, names)
@@ -169,10 +168,10 @@ def assemble_loop(
         Budgets(settings.budgets, portfolio, owner, reads.events) if settings.budgets else None
     )
     pretrade = LoopAccount(risk, reads, budgets=budgets, elsewhere=elsewhere.view)
-    counters = Counters()
     stopped: dict[str, str] = {}  # strategy -> why, until resumed (runner/loop/strategy_stops.py)
     chain = build_executor(
         dispatch=dispatch,
+        guard=guard,
         client=client,
         store=store,
         orders=orders,
@@ -187,7 +186,7 @@ def assemble_loop(
         account=reads,
         resolve=resolve_through(alerts),
     )
-    guard, cancels = chain.holds.guard, chain.changes.cancels  # the API error guard, the executor's
+    cancels = chain.changes.cancels
     # each market waits for its orders' read once the feed follows them (orders_read_again.py)
     orders_again = OrdersReadAgain(feed=feed, client=client, dispatch=dispatch, guard=guard,
                                    store=store, portfolio=portfolio, cancels=cancels, clock=clock,
@@ -265,7 +264,8 @@ def assemble_loop(
     )
     legs = LegSets(executor=executor, risk=risk, sender=chain.sender, store=store, feed=feed,
                    hold_markets=dispatch.hold, closed=gate.closed, worth=worth, clock=clock,
-                   log=log, subaccount=client.subaccount or 0)  # fmt: skip
+                   log=log, subaccount=client.subaccount or 0,
+                   again_s=settings.set_again_s)  # fmt: skip
     sender = TurnSender(executor=executor, legs=legs, own=own, feed=feed, clock=clock,
                         tuning=tuning, log=log, alert=alert)  # fmt: skip
     queue = QueuePositions(
@@ -360,6 +360,7 @@ def _booking(store: Store, log: EntryLog) -> Iterator[None]:
 def build_executor(
     *,
     dispatch: Dispatch,
+    guard: CallGuard,
     client: OrderClient,
     store: Store,
     orders: OrderService,
@@ -382,7 +383,6 @@ def build_executor(
     # set when fills are due to be read: by a fill notice, a cancel that found less resting,
     # an order of unknown outcome found; cleared by the read
     fills_due = threading.Event()
-    guard = CallGuard(risk=risk, clock=clock, log=log, counters=report.counters)
     # the markets whose pending orders changed, whose share of the exposure the outbox works
     # out again; and what this run has applied of each order, which an order found tells too
     stale: set[str] = set()

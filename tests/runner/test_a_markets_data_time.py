@@ -11,7 +11,9 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from kalshi_cli.risk.rules import RiskContext, StaleFeedRule
-from kalshi_cli.runner.execution.leg_sets import LegSets, _Set
+from kalshi_cli.runner.execution.leg_sets import LegSets
+from kalshi_cli.runner.execution.open_sets import OpenSet
+from kalshi_cli.runner.loop.settings import LoopSettings
 from kalshi_cli.runner.ports import MarketFeed, book_data_at
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
@@ -85,12 +87,13 @@ def _legs(feed: AgedFeed) -> LegSets:
         clock=ManualClock(NOW),
         log=none,
         subaccount=0,
+        again_s=LoopSettings().set_again_s,
     )
 
 
-def _set(decided_on: float | None) -> _Set:
+def _set(decided_on: float | None) -> OpenSet:
     leg = Intent("A", Side.YES, Action.BUY, Decimal("0.40"), Decimal(1), Decimal("0.5"), "set s")
-    return _Set("s", [leg], [], decided_on=decided_on, release=lambda: None)
+    return OpenSet("s", [leg], [], decided_on=decided_on, release=lambda: None)
 
 
 def test_a_legs_data_is_the_newer_of_the_sets_decision_and_its_own_book():

@@ -19,6 +19,7 @@ from kalshi_cli.runner.execution.unknown_orders import LOOKUP_SHARE
 from kalshi_cli.store import Store
 from kalshi_cli.store.records import PENDING, UNKNOWN
 from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.errors import ServerError
 from tests.conftest import SimHarness
 from tests.runner.sim_rig import Rig, drained_until, rig
 from tests.waiting import pause, poll_until
@@ -230,6 +231,50 @@ def test_an_order_call_still_waiting_for_a_worker_when_the_stop_begins_never_lea
         assert never and {i.status for i in never} == {"rejected"}
         assert summary.not_proven == ()
         assert list(r.client.orders.iter_orders(status="resting")) == []
+
+
+@pytest.mark.parametrize("read_by_a_tick", [False, True], ids=["just-tripped", "read-by-a-tick"])
+def test_an_order_call_waiting_for_a_worker_when_the_api_error_guard_sets_safe_mode_never_leaves(
+    sim: SimHarness, tmp_path: Path, read_by_a_tick: bool
+) -> None:
+    """Both markets' orders are recorded while trading is ACTIVE; the only worker is held in
+    the network with the first market's call, and the second market's waits in line. A failed
+    call then puts trading into SAFE_MODE (`risk.max_consecutive_errors` 1), and the worker is
+    freed at once or after a tick has read the state. Either way the waiting call is not made:
+    its orders never reach the exchange, and each intent is booked as never sent, naming
+    SAFE_MODE. On the old code the worker took it and placed them after SAFE_MODE."""
+    tickers = ["KXOFFPATH-SIM-G1", "KXOFFPATH-SIM-G2"]
+    gate = Gate()
+    gate.holds = lambda request: request.method == "POST"
+    with rig(
+        sim, tmp_path, tickers, strategy="market-maker", params={}, batch_wait_s=0.0,
+        transport=gate, send_workers=1, risk={"max_consecutive_errors": 1},
+    ) as r:  # fmt: skip
+        try:
+            r.loop.tick(r.feed.drain_messages(), full=True)
+            assert gate.held.wait(30)
+            assert {i.ticker for i in r.store.orders.intents()} == set(tickers)
+            guard = r.loop.executor.guard
+            guard.failed(ServerError("HTTP 503", status=503), guard.stamp())
+            assert r.store.trading.trading_state().state == "SAFE_MODE"
+            if read_by_a_tick:
+                _ticking(r)
+                assert not guard.safe_mode_tripped and r.loop.gate.state == "SAFE_MODE"
+        finally:
+            gate.open.set()
+        assert poll_until(
+            lambda: r.loop.dispatch.in_flight == 0, between=lambda: _ticking(r), within_s=60
+        )
+        posts = [body for at, method, _, body in gate.log if at == "start" and method == "POST"]
+        assert len(posts) == 1, "only the call the worker had taken before SAFE_MODE went out"
+        [sent] = {t for t in tickers if t.encode() in posts[0]}
+        [withdrawn] = set(tickers) - {sent}
+        assert list(r.client.orders.iter_orders(ticker=withdrawn)) == []
+        never = [i for i in r.store.orders.intents() if i.ticker == withdrawn]
+        assert len(never) == 2 and {i.status for i in never} == {"rejected"}
+        assert all("never sent" in str(i.error) and "SAFE_MODE" in str(i.error) for i in never)
+        dropped = [e for e in r.events("intent_dropped") if e["ticker"] == withdrawn]
+        assert len(dropped) == 2 and all("SAFE_MODE" in str(e["reason"]) for e in dropped)
 
 
 def test_an_order_call_no_worker_took_while_the_stop_waited_is_not_taken_for_one_that_may_land(

@@ -604,6 +604,7 @@ def test_a_sale_back_the_risk_engine_refuses_says_so_and_leaves_the_set_broken(
         assert "filled short" not in str(failed["reason"]), failed
         # what is next for the set: left broken for the risk engine, never the stop-loss's
         assert "the set is left broken until the risk engine allows" in str(failed["reason"])
+        assert "tried again in 5 s" in str(failed["reason"]), failed
         assert "stop-loss" not in str(failed["reason"]), failed
         assert [s.status for s in r.store.leg_sets.unfinished(0)] == ["broken"]
         summary = r.loop.stop.shutdown(cancel_resting=True)
@@ -630,8 +631,10 @@ def test_a_broken_sets_sale_back_never_sells_what_a_newer_set_holds(
     the first set: what it held of A is gone, so it sells nothing, and the second set stays
     whole (NO 5 in each market). The sale back had been sized from the strategy's position,
     selling the second set's NO 5 of A and breaking it."""
-    # no stop-loss: it would refuse NO on A with nobody bidding for it, and sell by itself
-    with _set_rig(sim, tmp_path, {}, risk={"stop_loss_share": "0"}) as (r, _):
+    # no stop-loss: it would refuse NO on A with nobody bidding for it, and sell by itself; the
+    # first set is not tried again during the run (its wait an hour): the stop unwinds it
+    risk, again = {"stop_loss_share": "0"}, {"set_again_s": (3600.0, 3600.0)}
+    with _set_rig(sim, tmp_path, {}, risk=risk, settings=again) as (r, _):
         r.books[A].set("ask", None)  # NO's bids are YES asks: nobody buys A's NO back
         assert poll_until(lambda: r.loop.legs.sale_back.price(A, Side.NO, Decimal(5)) is None)
         sim.set_status(B, "paused")
@@ -736,8 +739,9 @@ def test_a_sale_back_that_fills_short_is_given_up_and_said_and_the_next_leg_sold
     sim: SimHarness, tmp_path: Path
 ) -> None:
     """C's book sells only 2 NO: A and B fill 5, C 2, so A and B each hold 3 beyond the 2 whole
-    sets. A's bids hold 1: its sale back fills 1 of 3, the 2 left are said (filled short, left
-    to the stop-loss) and given up, and B's 3 are still sold; the set ends broken."""
+    sets. A's bids hold 1: its sale back fills 1 of 3, the 2 left are said (filled short, the
+    stop-loss covering them, tried again on the clock) and given up, and B's 3 are still sold;
+    the set ends broken."""
     with _set_rig(sim, tmp_path, {}, risk={"stop_loss_share": "0"}) as (r, _):
         r.books[A].set("ask", None)
         r.books[A].order(BookSide.ASK, "0.60", "1", TimeInForce.GTC)
@@ -754,7 +758,8 @@ def test_a_sale_back_that_fills_short_is_given_up_and_said_and_the_next_leg_sold
         (short,) = r.events("group_unwind_failed")
         assert (short["ticker"], Decimal(str(short["count"]))) == (A, 2), short
         assert "filled short" in str(short["reason"]), short
-        assert "left to the stop-loss" in str(short["reason"]), short
+        assert "the stop-loss and the position limit covering it" in str(short["reason"]), short
+        assert "tried again in 5 s" in str(short["reason"]), short
         sales = [g for g in r.events("group_leg") if g["action"] == "sell"]
         assert [(g["ticker"], Decimal(str(g["filled"]))) for g in sales] == [(A, 1), (B, 3)]
         assert _held(r) == {A: 4, B: 2, C: 2}
@@ -919,3 +924,97 @@ def test_a_stop_whose_sale_back_backs_off_past_its_share_still_sells_back_the_ne
         assert [(g["ticker"], Decimal(str(g["filled"]))) for g in sales] == [(A, 0), (B, 3)]
         assert _held(r) == {A: 5, B: 2, C: 2}
         _never_twice(r)
+
+
+@pytest.mark.slow
+def test_a_set_given_up_during_the_run_is_sold_back_again_on_a_clock(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """A fills (NO 5), B's market is paused so B is refused, and nobody bids for A's NO: the
+    sale back is given up, the set left broken, and the line says when it is tried again (5 s,
+    the first wait). Bids come back: within the run, with no stop, the sale back is tried again
+    through the same path and the set ends flat. On the old code the set stayed broken, A held
+    unhedged, until the stop or the next start."""
+    # no stop-loss: it would sell A's NO by itself once bids are back
+    with _set_rig(sim, tmp_path, {}, risk={"stop_loss_share": "0"}) as (r, _):
+        r.books[A].set("ask", None)  # NO's bids are YES asks: nobody buys A's NO back
+        assert poll_until(lambda: r.loop.legs.sale_back.price(A, Side.NO, Decimal(5)) is None)
+        sim.set_status(B, "paused")
+        _send_set(r)
+        first = _until_done(r)
+        assert first["status"] == "broken", first
+        (failed,) = r.events("group_unwind_failed")
+        assert failed["ticker"] == A, failed
+        assert "nobody bids" in str(failed["reason"]), failed
+        assert "tried again in 5 s" in str(failed["reason"]), failed
+        r.books[A].set("ask", BookSide.ASK, "0.60")
+        assert poll_until(lambda: len(_done(r)) == 2, between=lambda: _ticking(r), within_s=60), (
+            "the set was not tried again during the run"
+        )
+        again = _done(r)[1]
+        assert again["status"] == "flat", again
+        assert _held(r) == dict.fromkeys(TICKERS, Decimal(0))
+        assert r.store.leg_sets.unfinished(0) == []
+        assert r.loop.stop.shutdown(cancel_resting=True).broken_sets == ()
+        _never_twice(r)
+
+
+@pytest.mark.slow
+def test_a_set_given_up_again_waits_twice_as_long_each_time_up_to_the_longest(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """As above with nobody bidding for A's NO all along, and waits of 0.5 s doubling to 1 s:
+    each try gives the sale back up again, its line saying the next wait (0.5, then 1, then 1:
+    never longer than the longest), each try begun with a `group_broken` line, and nothing is
+    sold."""
+    risk, again = {"stop_loss_share": "0"}, {"set_again_s": (0.5, 1.0)}
+    with _set_rig(sim, tmp_path, {}, risk=risk, settings=again) as (r, _):
+        r.books[A].set("ask", None)
+        assert poll_until(lambda: r.loop.legs.sale_back.price(A, Side.NO, Decimal(5)) is None)
+        sim.set_status(B, "paused")
+        _send_set(r)
+        assert poll_until(
+            lambda: len(r.events("group_unwind_failed")) >= 3,
+            between=lambda: _ticking(r),
+            within_s=60,
+        )
+        failed = r.events("group_unwind_failed")[:3]
+        assert [e["ticker"] for e in failed] == [A, A, A], failed
+        waits = [str(e["reason"]).split("tried again in ")[1].split(" s ")[0] for e in failed]
+        assert waits == ["0.5", "1", "1"], failed
+        tried = "during the run, tried again"
+        tries = [e for e in r.events("group_broken") if tried in str(e["reason"])]
+        assert len(tries) >= 2, tries
+        assert [g for g in r.events("group_leg") if g["action"] == "sell"] == []
+        assert _held(r)[A] == 5
+
+
+@pytest.mark.slow
+def test_a_whole_set_a_leg_of_which_is_sold_by_hand_stays_whole_and_the_rest_is_kept(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """A set ends whole (NO 5 in each market); C's NO 5 is then sold by hand. The row still
+    says how the loop ended the set (`whole`): the loop sells back none of the legs the person
+    kept, on its clock or at its stop, and the stop names no set left broken (no exit 11 for
+    a position a person shaped). The stop-loss is off: what it judges is docs/risk.md's."""
+    with _set_rig(sim, tmp_path, {}, risk={"stop_loss_share": "0"}) as (r, _):
+        _send_set(r)
+        _whole(r, _until_done(r))
+        by_hand = r.client.orders.create_order(
+            CreateOrder(
+                ticker=C,
+                book_side=BookSide.BID,
+                price=Decimal("0.60"),
+                count=Decimal(5),
+                time_in_force=TimeInForce.IOC,
+            )
+        )
+        assert by_hand.fill_count == 5
+        assert poll_until(
+            lambda: r.loop.portfolio.position(C) == 0, between=lambda: _ticking(r), within_s=30
+        )
+        summary = r.loop.stop.shutdown(cancel_resting=True)
+        assert summary.broken_sets == ()
+        assert _held(r) == {A: 5, B: 5, C: 0}
+        assert [g for g in r.events("group_leg") if g["action"] == "sell"] == []
+        assert [s.status for s in r.store.leg_sets.unfinished(0)] == []

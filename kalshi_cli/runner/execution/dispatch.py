@@ -114,6 +114,7 @@ class Dispatch:
         wake: Callable[[], None] | None = None,
         on_busy: Callable[[str], None] | None = None,
         on_free: Callable[[str], None] | None = None,
+        withheld: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.workers = workers
         # the seconds an order sent now would wait for its turn from the client's rate limiter,
@@ -171,6 +172,11 @@ class Dispatch:
         # the rate limiter (`RequestWithdrawn`), so a stopping loop places nothing, however long
         # the calls ahead of it held the workers or the write budget
         self.stopping = False
+        # why no order may leave now though the loop goes on (None: they may): asked, as the
+        # stop is, when a worker takes a placing call and at its request's turn from the rate
+        # limiter, so an order recorded while trading was ACTIVE never leaves once the API
+        # error guard has put it into SAFE_MODE (runner/loop/gate.py `nothing_leaves`)
+        self.withheld = withheld
         # the first booking that failed while the stop waited for the calls still out
         # (`settle`): the stop goes on withdrawing, then raises it
         self.failed: Exception | None = None
@@ -182,8 +188,9 @@ class Dispatch:
         self.on_busy = on_busy
         self.on_free = on_free
 
-    def _is_stopping(self) -> bool:
-        return self.stopping
+    def _not_made(self) -> str | None:
+        """Why a placing call is not made now (None: it is): the stop began, or `withheld`."""
+        return "the loop was stopping" if self.stopping else self.withheld()
 
     @property
     def threaded(self) -> bool:
@@ -213,8 +220,9 @@ class Dispatch:
     ) -> None:
         """Make the call off the deciding path and book its answer on it (see the module
         docstring); `markets` are busy until `then` has run, their stop-loss too unless not
-        `exits_wait`. `places`: the call places orders,
-        and is not made once the stop began (`stopping`): `then` gets `RequestWithdrawn`.
+        `exits_wait`. `places`: the call places orders, and is not made once the stop began
+        (`stopping`) or while no order may leave (`withheld`): `then` gets `RequestWithdrawn`,
+        naming why.
         `unmade`: told (on the thread that closes) if `close` drops the call before a worker
         took it, or a failed drain before it was made (module docstring), so it was never made
         and its `then` is never called."""
@@ -225,14 +233,19 @@ class Dispatch:
             return
 
         def work() -> None:
-            if places and self.stopping:
+            why = self._not_made() if places else None
+            if why is not None:
                 answer: CallAnswer[T] = CallAnswer(
-                    self._stamp(),
-                    error=RequestWithdrawn("the loop was stopping before the request was sent"),
+                    self._stamp(), error=RequestWithdrawn(f"{why} before the request was sent")
                 )
             elif places:
-                with withdrawn_when(self._is_stopping):
+                with withdrawn_when(lambda: self._not_made() is not None):
                     answer = self._run(call)
+                if isinstance(answer.error, RequestWithdrawn) and (why := self._not_made()):
+                    # withdrawn at its turn from the rate limiter: said why
+                    answer = CallAnswer(
+                        answer.sent_at, error=RequestWithdrawn(f"{answer.error}: {why}")
+                    )
             else:
                 answer = self._run(call)
             self._answers.put(lambda: self._book(keys, then, answer))

@@ -13,7 +13,8 @@ another, by reducing IOC sells at the price that sells it all into the bids now.
   lookups of orders of unknown outcome (unknown_orders.py `when_settled`), before the set decides
   anything; what it filled is then acted on;
 - a leg after the first, or a sale back, held by the API error guard's backoff (or refused for an
-  API error) goes when the backoff ends (`resume`, every tick);
+  API error) goes when the backoff ends (`resume`, every tick); a sale back the loop holds (its
+  market's shard does not trade) waits likewise, saying why, until the loop no longer holds it;
 - a sale back takes no more than the set holds of its leg, what the strategy's other sets hold
   there left to them (store/leg_sets.py `held_by_others`); one the risk engine refuses is said
   with its rules (`group_unwind_failed`) and the set left broken; the stop asks the risk engine
@@ -33,6 +34,9 @@ another, by reducing IOC sells at the price that sells it all into the bids now.
   leg that no longer trades is, and judged again every tick: sold back once its bids bring,
   after the fee, at least what it is sure to be paid; a leg nothing is sure of is sold at any
   bid;
+- a set left broken during the run with sales back given up (nobody bid, one filled short, the
+  risk engine refused one) is unwound again on a clock (`again_s`: the first wait, doubling up
+  to the longest), through the same holds and risk engine, its line saying when;
 - each set is a row of the state file (store/leg_sets.py) and its orders name it in their reason,
   so a start after a kill finds a set not ended, says so (`group_broken`) and unwinds it.
 
@@ -53,11 +57,18 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.execution.answers import intent_fields
+from kalshi_cli.runner.execution.open_sets import (
+    LegHoldings,
+    OpenSet,
+    SaleBack,
+    rules_said,
+    sale_of,
+)
 from kalshi_cli.runner.execution.whole_sets import WholeSets
 from kalshi_cli.runner.ports import book_data_at
 from kalshi_cli.store.leg_sets import SetLeg, set_tag
 from kalshi_cli.vocabulary.clock import Deadline
-from kalshi_cli.vocabulary.units import ZERO, Action, Side, TimeInForce
+from kalshi_cli.vocabulary.units import ZERO, Action, TimeInForce
 
 if TYPE_CHECKING:
     import threading
@@ -67,6 +78,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.books.entry_log import EntryLog
     from kalshi_cli.runner.execution.execution import LoopExecutor
     from kalshi_cli.runner.execution.leg_worth import LegWorth
+    from kalshi_cli.runner.execution.open_sets import Kept
     from kalshi_cli.runner.execution.sender import Sender
     from kalshi_cli.runner.ports import MarketFeed
     from kalshi_cli.store import Store
@@ -74,177 +86,8 @@ if TYPE_CHECKING:
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.decisions import Intent
 
-# a leg allowed and not sent yet: counted as resting until the function is called, and the moment
-# its slot of the order-rate cap was taken
-Kept = tuple[Callable[[], None], float]
-
 # the share of what is left of a stop's deadline the sets may spend settling legs of unknown outcome
 STOP_SHARE = 0.5
-
-
-class _Set:
-    """One set on its way: its legs (each order's reason naming the set), what each holds, the
-    step out (its order, and its client order id once its answer was lost) and the step the
-    backoff holds."""
-
-    def __init__(
-        self,
-        set_id: str,
-        legs: list[Intent],
-        kept: list[Kept],
-        *,
-        decided_on: float | None,
-        release: Callable[[], None],
-    ) -> None:
-        self.set_id = set_id
-        # when the data the set was decided on came (None: no fresh book); a set found at start
-        # was decided on none
-        self.decided_on = decided_on
-        self.legs = legs
-        self.held = [ZERO] * len(legs)
-        self.sent = 0  # legs booked so far
-        self.kept = kept  # the legs not sent yet, counted as resting
-        self.sending: Intent | None = None
-        self.waiting: str | None = None
-        self.waits: list[Callable[[], None]] = []  # the step the backoff holds (one)
-        self.why: str | None = None  # what the step waits for, as last said (`group_waits`)
-        self.given_up: set[int] = set()  # legs whose sale back found no bid or filled short
-        # legs in a market that no longer trades, held to its settlement (each said once)
-        self.settling: set[int] = set()
-        # leg -> the risk engine's denial of its last sale back (its rules, said)
-        self.refused: dict[int, str] = {}
-        self._release: Callable[[], None] | None = release
-
-    def going(self, intent: Intent) -> None:
-        """An order of the set on its way, its answer not booked."""
-        self.sending = intent
-
-    def lost(self, client_order_id: str) -> None:
-        """Its answer lost: the set waits for the lookup of `client_order_id`."""
-        self.waiting = client_order_id
-
-    def settled(self) -> None:
-        """What the order on its way filled is known (or it never left)."""
-        self.sending = self.waiting = None
-
-    def refuse(self, leg: int, denials: list[Verdict]) -> None:
-        """The risk engine refused `leg`'s sale back: its rules, said once the sale's answer is
-        booked."""
-        self.refused[leg] = _rules(denials)
-
-    def hold_to_settlement(
-        self, i: int, extra: Decimal, log: EntryLog, why: str | None = None
-    ) -> None:
-        """What leg `i` holds beyond the whole sets (`extra`) is held to its settlement, never
-        sold: its market no longer trades, or (`why`) a sale would be sure to lose against
-        holding it; said once."""
-        if i in self.settling:
-            return
-        self.settling.add(i)
-        leg = self.legs[i]
-        held = f"its {leg.side.value.upper()} {extra} beyond the whole sets"
-        log.emit(
-            "group_held_to_settlement",
-            {
-                "set": self.set_id,
-                "ticker": leg.ticker,
-                "count": extra,
-                "held": self.held_text(),
-                "reason": f"{leg.ticker} {why or 'no longer trades'}: {held} is held to its "
-                "settlement, and the set stays broken until then",
-            },
-        )
-
-    def hold(self, step: Callable[[], None]) -> None:
-        """The step the backoff holds, run when it ends (the one latest)."""
-        self.waits = [step]
-
-    def steps(self) -> list[Callable[[], None]]:
-        """The steps held, taken."""
-        steps, self.waits = self.waits, []
-        return steps
-
-    def free(self) -> None:
-        """The set's markets free again, once."""
-        release, self._release = self._release, None
-        if release is not None:
-            release()
-
-    @property
-    def sets(self) -> Decimal:
-        """The whole sets held: none until every leg went."""
-        return min(self.held) if self.sent == len(self.legs) else ZERO
-
-    def held_text(self) -> dict[str, Decimal]:
-        return {f"{g.ticker} {g.side.value}": h for g, h in zip(self.legs, self.held, strict=True)}
-
-    def status(self) -> str:
-        sets = self.sets
-        if any(h != sets for h in self.held):
-            return "broken"
-        return "whole" if sets > 0 else "flat"
-
-
-class _Holdings:
-    """What a set's leg holds now, as a sale back of it may take it: what the strategy holds of
-    it beyond what the strategy's other sets hold there. A market settled since (a set found at
-    start), or contracts sold by another path, leave less than the set's orders say."""
-
-    def __init__(self, executor: LoopExecutor, store: Store, subaccount: int) -> None:
-        self._executor = executor
-        self._store = store
-        self._subaccount = subaccount
-
-    def now(self, s: _Set, i: int, count: Decimal) -> Decimal:
-        """What a sale back of `count` of leg `i` of `s` may take now."""
-        leg = s.legs[i]
-        others = self._store.leg_sets.held_by_others(
-            s.set_id, leg.strategy, leg.ticker, leg.side, self._subaccount
-        )
-        return max(self._executor.room(_sale_of(leg, count)) - others, ZERO)
-
-
-def _sale_of(leg: Intent, count: Decimal) -> Intent:
-    """A sale back of `count` of `leg`: a reducing IOC sell."""
-    return replace(
-        leg, action=Action.SELL, count=count, reduce_only=True, time_in_force=TimeInForce.IOC
-    )
-
-
-class SaleBack:
-    """What a sale back of a set's leg brings now: the price that sells it all into its
-    market's bids, and whether that beats holding the leg to its settlement."""
-
-    def __init__(self, feed: MarketFeed, closed: Collection[str], worth: LegWorth) -> None:
-        self._feed = feed
-        self._closed = closed
-        self._worth = worth
-
-    def price(self, ticker: str, side: Side, count: Decimal) -> Decimal | None:
-        """The price a reducing IOC sell of `count` contracts of `side` needs to sell them all
-        into the market's bids now (the bid at which their depth covers `count`, the last bid
-        when none does); None when nobody bids or the book is stale."""
-        book = self._feed.book(ticker)
-        bids = () if book is None else (book.yes_bids if side is Side.YES else book.no_bids)
-        covered = ZERO
-        for level in bids:
-            covered += level.size
-            if covered >= count:
-                return level.price
-        return bids[-1].price if bids else None
-
-    def beats_holding(self, s: _Set, i: int) -> bool:
-        """Leg `i`, held to its settlement, is worth selling now: its market still trades and
-        its bids bring, after the fee, at least what it is sure to be paid there (its bids rose
-        since it was held)."""
-        leg = s.legs[i]
-        extra = s.held[i] - s.sets
-        if extra <= 0 or leg.ticker in self._closed:
-            return False
-        at = self.price(leg.ticker, leg.side, extra)
-        if at is None:
-            return False  # nobody bids: nothing to sell into
-        return self._worth.worse_than_holding(leg.ticker, leg.side, extra, at) is None
 
 
 class LegSets:
@@ -262,6 +105,7 @@ class LegSets:
         clock: Clock,
         log: EntryLog,
         subaccount: int,
+        again_s: tuple[float, float],
     ) -> None:
         """`executor`: the single-order path each leg and sale back goes through (its risk
         verdict, holds and answers); `sender`: a stop's sales back, sent on its own thread once
@@ -270,7 +114,9 @@ class LegSets:
         longer trade, as the loop knows them (runner/loop/gate.py `MarketGate.closed`);
         `worth`: what a leg is sure to be paid at settlement, so that no sale back loses
         against holding it; `subaccount`: the loop's, whose sets it sends and takes up at start
-        and whose whole sets the stop-loss leaves."""
+        and whose whole sets the stop-loss leaves; `again_s`: how long a set left broken during
+        the run waits before it is unwound again, the first time and at most (each wait
+        doubling)."""
         self._executor = executor
         self._risk = risk
         self._sender = sender
@@ -282,11 +128,13 @@ class LegSets:
         self._clock = clock
         self._log = log
         self._subaccount = subaccount
-        self._holdings = _Holdings(executor, store, subaccount)
+        self._again_s = again_s
+        self._finishing = False  # the stop is selling back (`finish_at_stop`)
+        self._holdings = LegHoldings(executor, store, subaccount)
         self.sale_back = SaleBack(feed, closed, worth)
         self._unknown = executor.unknown_orders
         self._guard = executor.guard
-        self._open: dict[str, _Set] = {}
+        self._open: dict[str, OpenSet] = {}
         # the sets a start found not ended in the state file, unwound once their books are fresh
         self._found = store.leg_sets.unfinished(subaccount)
         # the sets ended whole, which the stop-loss leaves alone while every leg is held
@@ -308,7 +156,7 @@ class LegSets:
             return False
         # every leg's market takes no other decision until the set ends
         release = self._hold_markets([g.ticker for g in legs])
-        s = _Set(set_id, legs, kept, decided_on=last_data_at, release=release)
+        s = OpenSet(set_id, legs, kept, decided_on=last_data_at, release=release)
         if not self._executor.dry_run:  # a dry run's set holds nothing to find again
             self._store.leg_sets.begin(set_id, legs[0].strategy, _set_legs(legs), self._subaccount)
         self._open[set_id] = s
@@ -343,7 +191,7 @@ class LegSets:
 
     # ---------------------------------------------------------------- the legs
 
-    def _send_leg(self, s: _Set, n: int, count: Decimal) -> None:
+    def _send_leg(self, s: OpenSet, n: int, count: Decimal) -> None:
         if n > 0 and self._held_back(s, partial(self._send_leg, s, n, count)):
             return
         # judged again as it goes, with what changed since (the legs before it filled): its own
@@ -355,7 +203,7 @@ class LegSets:
 
     def _go(
         self,
-        s: _Set,
+        s: OpenSet,
         intent: Intent,
         filled: Callable[[Decimal], None],
         refused: Callable[[list[Verdict]], None] = lambda denials: None,
@@ -364,6 +212,7 @@ class LegSets:
         once that is known: at its answer, or once a lookup settles an answer lost; `refused`,
         first, the risk engine's denials when it refuses the order."""
         s.going(intent)
+        s.why = None  # what it waited for, if anything, is over
 
         def booked(got: Decimal | None) -> None:
             lost = self._unknown.lost_as(intent) if got is None else None
@@ -395,7 +244,7 @@ class LegSets:
         at = self._data_for(s, intent.ticker)
         self._executor.execute_one(intent, last_data_at=at, then=booked, refused=refused)
 
-    def _data_for(self, s: _Set, ticker: str) -> float | None:
+    def _data_for(self, s: OpenSet, ticker: str) -> float | None:
         """The data an order of the set is judged on: what the set was decided on, or the
         market's own data if newer. A leg or sale back may go long after the decision (a lookup,
         a backoff), its book fresh all along; one that goes at once is judged as decided, as the
@@ -406,7 +255,7 @@ class LegSets:
             return decided_at
         return own
 
-    def _leg_filled(self, s: _Set, n: int, going: Intent, got: Decimal) -> None:
+    def _leg_filled(self, s: OpenSet, n: int, going: Intent, got: Decimal) -> None:
         s.held[n] += got
         s.sent = n + 1
         self._log.emit(
@@ -419,7 +268,7 @@ class LegSets:
         s.kept = []
         self._end_or_unwind(s, "a leg did not fill in full")
 
-    def _end_or_unwind(self, s: _Set, why: str) -> None:
+    def _end_or_unwind(self, s: OpenSet, why: str) -> None:
         """A set none of whose legs is still to be sent: ended when each leg holds its whole
         sets; else said broken (`group_broken`, `why` what cut it) and what each leg holds
         beyond the whole sets sold back."""
@@ -438,19 +287,29 @@ class LegSets:
         )
         return self._unwind(s)
 
-    def _held_back(self, s: _Set, step: Callable[[], None], *, slot: bool = False) -> bool:
+    def _held_back(
+        self,
+        s: OpenSet,
+        step: Callable[[], None],
+        *,
+        slot: bool = False,
+        order: Intent | None = None,
+    ) -> bool:
         """The step waits: for the end of the backoff, or (`slot`: a sale back, whose slot of
-        the order-rate cap the set did not keep) for room under the cap (`resume` runs it each
-        tick), or for the stop (`finish_at_stop`)."""
+        the order-rate cap the set did not keep) for room under the cap, or for the loop to
+        stop holding `order` (`LoopExecutor.held`: its market's shard does not trade), each
+        tick asked again (`resume`); or for the stop (`finish_at_stop`)."""
         if self._executor.stopping:
             return True
         cap = self._risk.rate_cap
+        held = None if order is None else self._executor.held(order)
         if self._guard.backing_off:
             why = "backing off after API errors"
         elif slot and cap.count() >= cap.limit:
             why = "the order-rate cap has no room for the sale back"
+        elif held is not None:
+            why = f"the sale back is held: {held}"
         else:
-            s.why = None
             return False
         if why != s.why:  # said once while it waits for the same thing, tick after tick
             s.why = why
@@ -460,7 +319,7 @@ class LegSets:
 
     # ---------------------------------------------------------------- selling back
 
-    def _unwind(self, s: _Set) -> None:
+    def _unwind(self, s: OpenSet) -> None:
         """Sell back what the next leg holds beyond the whole sets; once none is left (or none
         can be sold), the set ends."""
         sets = s.sets
@@ -472,10 +331,12 @@ class LegSets:
         sell = self._sale(s, todo[0], s.held[todo[0]] - sets)
         if sell is None:
             return self._unwind(s)
+        if self._held_back(s, partial(self._unwind, s), order=sell):
+            return None
         self._go(s, sell, partial(self._sold, s, todo[0], sell), partial(s.refuse, todo[0]))
         return None
 
-    def _sale(self, s: _Set, i: int, extra: Decimal) -> Intent | None:
+    def _sale(self, s: OpenSet, i: int, extra: Decimal) -> Intent | None:
         """The reducing IOC sell of `extra` of leg `i` into the bids, no more than the strategy
         holds of it now beyond what its other sets hold there (None: nothing left to sell, or
         nobody bids)."""
@@ -502,7 +363,7 @@ class LegSets:
             return None
         # a leg held beyond the largest order allowed goes in orders within it, the first here
         # and the rest as each before it fills in full (`RiskEngine.split`)
-        piece = self._risk.split(replace(_sale_of(leg, extra), replaces=()))[0]
+        piece = self._risk.split(replace(sale_of(leg, extra), replaces=()))[0]
         return replace(
             piece,
             price=at,
@@ -510,7 +371,7 @@ class LegSets:
             reason=f"unwinding {piece.count} of {extra} beyond the whole sets: {leg.reason}",
         )
 
-    def _sold(self, s: _Set, i: int, sell: Intent, got: Decimal) -> None:
+    def _sold(self, s: OpenSet, i: int, sell: Intent, got: Decimal) -> None:
         refused = s.refused.get(i) if got == 0 else s.refused.pop(i, None)
         if refused is not None and got == 0:
             # never sent: the risk engine refused it, and nothing else is to be hoped of it
@@ -529,9 +390,10 @@ class LegSets:
             self._unwind_failed(s, sell, sell.count - got, "the sale back filled short")
         return self._unwind(s)
 
-    def _refused_sale(self, s: _Set, sell: Intent, rules: str) -> None:
+    def _refused_sale(self, s: OpenSet, sell: Intent, rules: str) -> None:
         """The sale back refused by the risk engine, said with its rules: the set is left
-        broken, sold back by the stop or the next start once the risk engine allows it."""
+        broken, sold back once the risk engine allows it (`_unwind_failed` says when it asks
+        again)."""
         self._unwind_failed(
             s,
             sell,
@@ -542,13 +404,25 @@ class LegSets:
 
     def _unwind_failed(
         self,
-        s: _Set,
+        s: OpenSet,
         leg: Intent,
         count: Decimal,
         reason: str,
         *,
-        then: str = "left to the stop-loss and the position limit",
+        then: str = "the set is left broken, the stop-loss and the position limit covering it",
     ) -> None:
+        """Said with when the sale back is tried again: on the clock during the run (`_end`),
+        by a stop under way before it exits, or at the next start once the stop gave it up."""
+        if self._finishing:
+            again = "the next start sells it back"
+        elif self._executor.stopping:
+            again = "the stop tries it again before it exits, else the next start"
+        else:
+            wait, most = s.wait(self._again_s), self._again_s[1]
+            again = (
+                f"its sale back is tried again in {wait:g} s (each wait doubling, up to "
+                f"{most:g} s) and at the stop"
+            )
         self._log.emit(
             "group_unwind_failed",
             {
@@ -556,11 +430,11 @@ class LegSets:
                 "ticker": leg.ticker,
                 "count": count,
                 "held": s.held_text(),
-                "reason": f"{reason}; {then}",
+                "reason": f"{reason}; {then}; {again}",
             },
         )
 
-    def _end(self, s: _Set) -> None:
+    def _end(self, s: OpenSet) -> None:
         """The set whole, flat, or left broken (a sale back found no bid or filled short): said,
         written, and its markets free again."""
         status = s.status()
@@ -571,6 +445,9 @@ class LegSets:
         self._store.leg_sets.mark(s.set_id, status, _note(s))
         if status != "broken":
             self._open.pop(s.set_id, None)
+        elif s.given_up:
+            s.again_at = self._clock.monotonic() + s.wait(self._again_s)
+            s.left += 1
         if status == "whole":
             self.whole.add(_set_legs(s.legs), s.sets)
         s.steps()
@@ -589,6 +466,10 @@ class LegSets:
                 step()
             if self._settling_ends(s):
                 self._unwind(s)
+            elif s.again_at is not None and self._clock.monotonic() >= s.again_at:
+                # its wait over: sold back again, through the same holds and risk engine
+                s.again(self._hold_markets([g.ticker for g in s.legs]))
+                self._end_or_unwind(s, f"left broken {s.left} time(s) during the run, tried again")
         found, self._found = self._found, []
         for record in found:
             if not all(self._feed.is_fresh(g.ticker) for g in record.legs):
@@ -599,7 +480,7 @@ class LegSets:
             s = self._reopened(record, self._hold_markets([g.ticker for g in record.legs]))
             self._end_or_unwind(s, f"found {record.status} in the state file at start")
 
-    def _settling_ends(self, s: _Set) -> bool:
+    def _settling_ends(self, s: OpenSet) -> bool:
         """Whether legs of `s` held to their settlement are to be unwound again (each taken
         out of `settling`): every one once a leg holds less now (the settlement took it), or
         those a sale back no longer loses on (`SaleBack.beats_holding`)."""
@@ -613,11 +494,11 @@ class LegSets:
         s.settling -= selling
         return bool(selling)
 
-    def _reopened(self, record: LegSetRecord, release: Callable[[], None]) -> _Set:
+    def _reopened(self, record: LegSetRecord, release: Callable[[], None]) -> OpenSet:
         """A set found in the state file, open again: what each leg holds read from its
         orders."""
         legs = [_found_leg(g, record.strategy, set_tag(record.set_id)) for g in record.legs]
-        s = _Set(record.set_id, legs, [], decided_on=None, release=release)
+        s = OpenSet(record.set_id, legs, [], decided_on=None, release=release)
         s.held = self._store.leg_sets.held(record)
         s.sent = len(legs)
         self._open[s.set_id] = s
@@ -631,6 +512,7 @@ class LegSets:
         it holds beyond its whole sets sold back on this thread. The ids of the sets left broken
         (each logged `group_left_broken`: the exit is then NOT_PROVEN)."""
         left: list[str] = []
+        self._finishing = True
         # a set found at start and not unwound yet (its books were not fresh) is unwound too
         found, self._found = self._found, []
         for record in found:
@@ -652,7 +534,7 @@ class LegSets:
             s.free()
         return left
 
-    def _settle_out(self, s: _Set, abandon: threading.Event | None) -> None:
+    def _settle_out(self, s: OpenSet, abandon: threading.Event | None) -> None:
         """The set's order out (its answer not booked when the dispatch closed, or lost) looked
         up until it is settled, within a share of what the stop's deadline leaves."""
         if s.sending is None:
@@ -688,7 +570,7 @@ class LegSets:
                 return
             self._clock.sleep(0.5)
 
-    def _sell_back_now(self, s: _Set, abandon: threading.Event | None) -> None:
+    def _sell_back_now(self, s: OpenSet, abandon: threading.Event | None) -> None:
         """What each leg holds beyond the whole sets, sold back one leg after another on this
         thread (`Sender.submit_now`)."""
         if s.sending is not None:
@@ -722,14 +604,14 @@ class LegSets:
                 if got is None and not self._backoff_waited():
                     break
 
-    def _refused_at_stop(self, s: _Set, sell: Intent) -> bool:
+    def _refused_at_stop(self, s: OpenSet, sell: Intent) -> bool:
         """At the stop, a sale back asked of the risk engine as one during the run is: the stop
         sends nothing it refuses, says the refusal with its rules, and the set is then left
         broken."""
         denials = self._executor.denials(sell, last_data_at=self._data_for(s, sell.ticker))
         if not denials:
             return False
-        self._refused_sale(s, sell, _rules(denials))
+        self._refused_sale(s, sell, rules_said(denials))
         return True
 
     def _backoff_waited(self) -> bool:
@@ -747,12 +629,7 @@ class LegSets:
         return True
 
 
-def _rules(denials: list[Verdict]) -> str:
-    """The risk engine's denials of an order, each rule by its code and its word."""
-    return "; ".join(f"{v.code}: {v.detail}" for v in denials)
-
-
-def _note(s: _Set) -> str:
+def _note(s: OpenSet) -> str:
     """What the set holds, leg by leg, for its row."""
     return ", ".join(f"{k} {v}" for k, v in s.held_text().items())
 

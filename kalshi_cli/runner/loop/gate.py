@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from kalshi_cli.vocabulary.trading_state import TradingState
+
 if TYPE_CHECKING:
     from kalshi_cli.risk.engine import RiskEngine
     from kalshi_cli.runner.books.entry_log import EntryLog
+    from kalshi_cli.runner.execution.call_guard import CallGuard
     from kalshi_cli.runner.loop.shared import Tuning
     from kalshi_cli.runner.ports import MarketFeed
     from kalshi_cli.vocabulary.decisions import Intent
@@ -64,6 +67,19 @@ class MarketGate:
             return "paused"
         if self.maintenance is not None and self._risk.limits.maintenance_withdraw != "none":
             return "maintenance"
+        return None
+
+    def nothing_leaves(self, guard: CallGuard) -> str | None:
+        """Why no order may leave now (None: they may), asked off the deciding path as a send
+        worker takes an order's call and again at its request's turn from the rate limiter
+        (runner/execution/dispatch.py `withheld`): the API error guard has just put trading
+        into SAFE_MODE (the tick reads it at its end), or the trading state last read is one
+        only a person lifts. So an order recorded while trading was ACTIVE, still waiting for a
+        worker or the write budget, is withdrawn, never sent after it."""
+        if guard.safe_mode_tripped:
+            return "trading went into SAFE_MODE (the API error guard)"
+        if self.state in (TradingState.HALTED, TradingState.SAFE_MODE):
+            return f"trading is {self.state}"
         return None
 
     def stale(self, ticker: str) -> bool:

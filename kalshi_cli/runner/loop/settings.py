@@ -61,6 +61,10 @@ class LoopSettings:
     # a stop-loss whose close did not fill is sent again at once only if the held side's best
     # bid or the position changed; against the same book, only after this long
     stop_loss_retry_s: float = 2.0
+    # a set of legs left broken during the run with sales back given up (nobody bid, one filled
+    # short, the risk engine refused one) is unwound again after the first, each wait doubling
+    # up to the second (runner/execution/leg_sets.py)
+    set_again_s: tuple[float, float] = (5.0, 300.0)
     # a strategy's failed decisions in one market: in a row, an alert; within the window, the
     # strategy stopped (runner/loop/market_pass.py)
     strategy_errors_alert: int = STRATEGY_ERRORS_ALERT

@@ -144,9 +144,10 @@ class TradeLoop:
             self.executor.flush()
         if self.executor.guard.safe_mode_tripped:
             # an order or a fill read of this pass tripped SAFE_MODE: its quotes go now, not
-            # on the next pass
-            self.executor.guard.safe_mode_tripped = False
+            # on the next pass; the trip is forgotten once the gate has read the state it wrote
+            # (until then an order waiting for a send worker asks the trip: gate.py)
             self.questions.after_safe_mode()
+            self.executor.guard.safe_mode_tripped = False
         self.heartbeat.end_of_tick(now_m)
 
     def _ask_what_is_due(self, now_m: float) -> None:

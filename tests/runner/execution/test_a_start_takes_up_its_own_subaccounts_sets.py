@@ -12,6 +12,7 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from kalshi_cli.runner.execution.leg_sets import LegSets
+from kalshi_cli.runner.loop.settings import LoopSettings
 from kalshi_cli.store import Store
 from kalshi_cli.store.leg_sets import SetLeg
 from kalshi_cli.vocabulary.clock import ManualClock
@@ -50,6 +51,7 @@ def _taken_up_by_a_start_on(store: Store, subaccount: int) -> list[str]:
         clock=ManualClock(1.0),
         log=none,
         subaccount=subaccount,
+        again_s=LoopSettings().set_again_s,
     )
     with suppress(TakenUp):
         legs.resume()

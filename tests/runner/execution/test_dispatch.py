@@ -993,3 +993,36 @@ def test_a_stop_abandoned_by_a_second_interrupt_still_books_every_answer_that_is
         assert booked == list("ABCDE") and dispatch.in_flight == 0
     finally:
         dispatch.close()
+
+
+def test_a_placing_call_waiting_its_turn_is_withdrawn_once_no_order_may_leave() -> None:
+    """A placing call a worker took while orders could leave makes its requests under the
+    dispatch's `withheld` too: one still waiting its turn from the rate limiter when trading
+    goes into SAFE_MODE is withdrawn (client/connection.py), and its booking hears why."""
+    why: list[str] = []
+    dispatch = Dispatch(workers=1, withheld=lambda: why[0] if why else None)
+    taken, tripped = threading.Event(), threading.Event()
+    answers: list[CallAnswer[bool]] = []
+
+    def place() -> bool:
+        taken.set()
+        tripped.wait(30)
+        withdrawn = _WITHDRAWN.get()  # what the client asks after the rate limiter's wait
+        if withdrawn is not None and withdrawn():
+            raise RequestWithdrawn("create order: withdrawn before it was sent")
+        return True
+
+    try:
+        dispatch.send(("A",), place, answers.append, places=True)
+        assert taken.wait(30)
+        why.append("trading went into SAFE_MODE (the API error guard)")
+        tripped.set()
+        assert dispatch.settle(SystemClock(), 30)
+        [answer] = answers
+        assert isinstance(answer.error, RequestWithdrawn)
+        assert str(answer.error) == (
+            "create order: withdrawn before it was sent: "
+            "trading went into SAFE_MODE (the API error guard)"
+        )
+    finally:
+        dispatch.close()

@@ -1,4 +1,4 @@
-"""Whether a leg held to its settlement is worth selling now (runner/execution/leg_sets.py
+"""Whether a leg held to its settlement is worth selling now (runner/execution/open_sets.py
 `SaleBack.beats_holding`) is judged on what it holds beyond the whole sets, and only that: the
 sale's price is where the bids cover that many contracts, what it is sure of is that many
 contracts' floor, and a leg holding no more than the whole sets has nothing to sell. The loop
@@ -9,8 +9,8 @@ from __future__ import annotations
 from decimal import Decimal as D
 from typing import TYPE_CHECKING, cast
 
-from kalshi_cli.runner.execution.leg_sets import SaleBack, _Set
 from kalshi_cli.runner.execution.leg_worth import LegWorth
+from kalshi_cli.runner.execution.open_sets import OpenSet, SaleBack
 from kalshi_cli.strategy_api import MarketTerms
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.decisions import Intent
@@ -45,13 +45,13 @@ def _sale_back(book: Orderbook, closed: frozenset[str] = frozenset()) -> SaleBac
     return SaleBack(cast("MarketFeed", _Books(book)), closed, worth)
 
 
-def _set(held: tuple[int, int]) -> _Set:
+def _set(held: tuple[int, int]) -> OpenSet:
     """Both legs sent, YES of FLOORED first, holding `held`."""
     legs = [
         Intent(t, Side.YES, Action.BUY, D("0.50"), D(5), D("0.60"), "set s1")
         for t in (FLOORED, OTHER)
     ]
-    s = _Set("s1", legs, [], decided_on=None, release=lambda: None)
+    s = OpenSet("s1", legs, [], decided_on=None, release=lambda: None)
     s.sent = len(legs)
     s.held = [D(h) for h in held]
     return s
