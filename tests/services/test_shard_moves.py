@@ -466,12 +466,14 @@ def test_a_transfer_an_earlier_run_found_made_is_never_a_later_runs_move(
     clock = ManualClock()
     store = Store.open(tmp_path / "state.db", clock=clock)
     exchange = ShardExchange({(0, 0): D("100"), (0, 2): D("0")})
+    written = clock.wall()
     store.transfer_intents.record(D("25"), 0, 2, 0, known=())
     _mover(exchange, key).move(Move(D("25"), 0, 2))
     clock.advance(11)
     store.transfer_intents.record(D("25"), 0, 2, 0, known=())  # written, never sent
     first = _written_mover(exchange, key, store, clock).settle_earlier(wait=False)
-    assert [(e.outcome, e.transfer_id) for e in first] == [("made", "tr-1")]
+    # when it was written too: `shard move --json` gives it (`recorded_at`)
+    assert [(e.outcome, e.transfer_id, e.recorded_at) for e in first] == [("made", "tr-1", written)]
     clock.advance(11)
     later = _written_mover(exchange, key, store, clock).settle_earlier(wait=False)
     assert [(e.outcome, e.transfer_id) for e in later] == [("not_made", None)]
