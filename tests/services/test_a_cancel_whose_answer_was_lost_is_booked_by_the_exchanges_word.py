@@ -332,3 +332,117 @@ def test_orders_the_state_file_holds_are_each_read_on_their_own_subaccount(
         "sub": ("canceled", Decimal("0.50"), Decimal(0)),
         "primary": ("executed", Decimal(2), Decimal(0)),
     }
+
+
+class ConfirmsOneLater(LosesTheFirstAnswer):
+    """The first batch cancel takes off every order but `stuck` and its answer is lost; the
+    resend is refused for each (`stuck` for `stuck_error`, the others `not_found`). `stuck` stays
+    listed, and while `refuses` every later cancel of it is refused; else the next one takes it
+    off."""
+
+    def __init__(
+        self, became: dict[str, Order | None], stuck: str, stuck_error: str, *, refuses: bool
+    ) -> None:
+        super().__init__(became)
+        self.stuck, self.stuck_error, self.refuses = stuck, stuck_error, refuses
+        self.sends = 0
+
+    def batch_cancel(
+        self, orders: list[tuple[str, str | None]], *, subaccounts: dict[str, int] | None = None
+    ) -> list[CancelResult]:
+        self.sends += 1
+        if self.sends == 1:
+            self.listed = [o for o in self.listed if o.order_id == self.stuck]
+            raise TransportError("POST batch: the connection dropped after sending")
+        if self.sends == 2 or self.refuses:
+            return [
+                CancelResult(oid, Decimal(0), error=self.stuck_error)
+                if oid == self.stuck
+                else CancelResult(oid, Decimal(0), error="not_found: order not found")
+                for oid, _ in orders
+            ]
+        taken, self.listed = self.listed, []
+        return [CancelResult(o.order_id, o.remaining_count) for o in taken]
+
+
+def test_an_order_of_a_lost_cancel_a_later_cancel_confirmed_is_counted_once_and_the_rest_read(
+    store: Store,
+) -> None:
+    """`stuck`'s resend is refused and the next round's cancel takes it off: it is cancelled
+    once, by that cancel's word, never read by its id, and the orders of the lost cancel after it
+    are still each read and booked as the exchange says they ended."""
+    exchange = ConfirmsOneLater(
+        {"stuck": None, "taken": resting("taken", status="canceled")},
+        "stuck",
+        "internal_error: try again",
+        refuses=False,
+    )
+
+    report = KillSwitch(exchange, store, ManualClock(), deadline_s=30, read_lag_s=0).run(
+        ticker=TICKER
+    )
+
+    assert report.proven
+    assert exchange.looked_up == ["taken"]
+    assert (report.cancelled, report.contracts_cancelled) == (["stuck", "taken"], Decimal(4))
+    assert report.gone == []
+    # what its first resend was answered is said, as for any refused cancel
+    assert "stuck: internal_error: try again" in report.errors
+
+
+def test_an_order_of_a_lost_cancel_still_listed_at_the_deadline_is_left_to_the_listings(
+    store: Store,
+) -> None:
+    """Every cancel of `stuck` is refused and every listing shows it resting to the deadline: the
+    listing decides, so it is left resting and unproven, never read by its id and booked by a
+    read that may lag the listing (this one says cancelled)."""
+    exchange = ConfirmsOneLater(
+        {"stuck": resting("stuck", status="canceled")},
+        "stuck",
+        "not_found: order not found",
+        refuses=True,
+    )
+
+    report = KillSwitch(exchange, store, ManualClock(), deadline_s=30, read_lag_s=0).run(
+        ticker=TICKER
+    )
+
+    assert not report.proven
+    assert exchange.looked_up == []
+    assert report.left == ["stuck"]
+    assert (report.cancelled, report.gone) == ([], [])
+    assert "stuck: not_found: order not found" in report.errors
+
+
+def test_an_order_ended_uncancelled_is_read_after_one_a_lost_cancel_left_in_doubt(
+    clock: ManualClock, clocked_store: Store
+) -> None:
+    """The state file's two orders, both filled before the switch, are cancelled one a batch:
+    the first batch's answer is lost and its resend answered `not_found` (in doubt, read by its
+    id as such), the second answered `not_found` at once. Neither is listed after: the second is
+    still read by its id and booked filled, not booked cancelled."""
+    for order_id in ("doubted", "filled"):
+        _resting_here(clocked_store, order_id)
+    clock.advance(5)
+    exchange = ConfirmsOneLater(
+        {
+            "doubted": resting("doubted", status="executed", filled="2.00"),
+            "filled": resting("filled", status="executed", filled="2.00"),
+        },
+        "none",
+        "",
+        refuses=True,
+    )
+    exchange.listed = []
+
+    report = KillSwitch(
+        exchange, clocked_store, clock, deadline_s=30, read_lag_s=0, batch_size=1
+    ).run(ticker=TICKER)
+
+    assert report.proven
+    assert exchange.looked_up == ["doubted", "filled"]
+    assert report.filled == ["doubted"]
+    for order_id in ("doubted", "filled"):
+        row = clocked_store.orders.intent_by_order_id(order_id)
+        assert row is not None
+        assert (row.status, row.filled, row.remaining) == ("executed", Decimal(2), Decimal(0))

@@ -9,7 +9,7 @@ orders, and its request names it."""
 from __future__ import annotations
 
 from decimal import Decimal as D
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -85,4 +85,33 @@ def test_a_cancel_aimed_at_an_event_typed_in_other_case_aims_at_the_event_the_ex
     with connect_as(CaseBlindMarkets, prime.account) as client:
         event = client.markets.get_market(ticker).event_ticker
         named = refuse_an_unknown_scope(client.markets, SystemClock(), event_ticker=event.lower())
+    assert named == CancelScope(None, event)
+
+
+class EventsAnsweredWithout(MarketsApi):
+    """Event reads answered 200 with `answer` in place of the event's object."""
+
+    answer: dict[str, Any] | None = None
+
+    def get_event(self, event_ticker: str, *, with_nested_markets: bool = False) -> dict[str, Any]:
+        return self.answer or {}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param({}, id="no event"),
+        pytest.param({"event": {"title": "x"}}, id="no event_ticker"),
+        pytest.param({"event": {"event_ticker": ""}}, id="an empty event_ticker"),
+    ],
+)
+def test_a_cancel_aimed_at_an_event_whose_answer_names_none_aims_at_the_event_typed(
+    prime: SimHarness, ticker: str, answer: dict[str, Any]
+) -> None:
+    """An answer that names no event keeps the spelling given: never a scope of no event, which
+    the kill switch would take for every market."""
+    with connect_as(EventsAnsweredWithout, prime.account) as client:
+        event = client.markets.get_market(ticker).event_ticker
+        cast(EventsAnsweredWithout, client.markets).answer = answer
+        named = refuse_an_unknown_scope(client.markets, SystemClock(), event_ticker=event)
     assert named == CancelScope(None, event)

@@ -397,3 +397,83 @@ def test_an_open_move_with_a_second_candidate_in_its_window_is_ambiguous_not_mad
     settled = _written_mover(exchange, key, store, clock).settle_earlier(wait=True)
     assert [(e.outcome, sorted(e.candidates)) for e in settled] == [("ambiguous", ["tr-1", "tr-2"])]
     assert store.transfer_intents.open_intents() == []
+
+
+def test_a_move_left_open_is_not_told_before_its_whole_window_has_passed(
+    key: rsa.RSAPrivateKey, tmp_path: Path
+) -> None:
+    """Half a second before its window ends a move is still too young to tell: a run that does
+    not wait leaves it open and reads no history for it."""
+    clock = ManualClock()
+    store = Store.open(tmp_path / "state.db", clock=clock)
+    exchange = ShardExchange({(0, 0): D("100"), (0, 2): D("0")})
+    store.transfer_intents.record(D("25"), 0, 2, 0, known=())
+    clock.advance(9.5)
+    assert _written_mover(exchange, key, store, clock).settle_earlier(wait=False) == []
+    assert len(store.transfer_intents.open_intents()) == 1
+
+
+class AnotherMoveOnTheSecondRead(ShardExchange):
+    """Another subaccount's like transfer (`another_subaccounts_move`) is first listed by the
+    second read of the history."""
+
+    history_reads = 0
+
+    def _read(self, path: str, params: httpx.QueryParams) -> httpx.Response:
+        if path == "/portfolio/intra_exchange_instance_transfers":
+            self.history_reads += 1
+            if self.history_reads == 2:
+                another_subaccounts_move(self)
+        return super()._read(path, params)
+
+
+def test_a_move_whose_window_has_passed_is_told_by_one_read_of_the_history(
+    key: rsa.RSAPrivateKey, tmp_path: Path
+) -> None:
+    """A move written and never sent, its window over: the history read now shows no like
+    transfer, so it was not made; another's like transfer listed a moment later is not taken
+    for it."""
+    clock = ManualClock()
+    store = Store.open(tmp_path / "state.db", clock=clock)
+    exchange = AnotherMoveOnTheSecondRead({(0, 0): D("100"), (0, 2): D("0")})
+    store.transfer_intents.record(D("25"), 0, 2, 0, known=())
+    clock.advance(10)
+    settled = _written_mover(exchange, key, store, clock).settle_earlier(wait=True)
+    assert [(e.outcome, e.transfer_id) for e in settled] == [("not_made", None)]
+
+
+def test_two_open_moves_with_two_like_transfers_are_each_ambiguous(
+    key: rsa.RSAPrivateKey, tmp_path: Path
+) -> None:
+    """Either transfer could be either move's: neither move is closed as made by one, which
+    would leave the other to take the second as its own."""
+    clock = ManualClock()
+    store = Store.open(tmp_path / "state.db", clock=clock)
+    exchange = ShardExchange({(0, 0): D("100"), (0, 2): D("0")})
+    for _ in range(2):
+        store.transfer_intents.record(D("25"), 0, 2, 0, known=())
+        _mover(exchange, key).move(Move(D("25"), 0, 2))
+    settled = _written_mover(exchange, key, store, clock).settle_earlier(wait=True)
+    assert [(e.outcome, e.transfer_id) for e in settled] == [("ambiguous", None)] * 2
+    assert store.transfer_intents.open_intents() == []
+
+
+def test_a_transfer_an_earlier_run_found_made_is_never_a_later_runs_move(
+    key: rsa.RSAPrivateKey, tmp_path: Path
+) -> None:
+    """One run finds the first open move made by tr-1 and leaves a younger one open; the next
+    run, once that one's window has passed, does not take tr-1 for it: it was not made."""
+    clock = ManualClock()
+    store = Store.open(tmp_path / "state.db", clock=clock)
+    exchange = ShardExchange({(0, 0): D("100"), (0, 2): D("0")})
+    written = clock.wall()
+    store.transfer_intents.record(D("25"), 0, 2, 0, known=())
+    _mover(exchange, key).move(Move(D("25"), 0, 2))
+    clock.advance(11)
+    store.transfer_intents.record(D("25"), 0, 2, 0, known=())  # written, never sent
+    first = _written_mover(exchange, key, store, clock).settle_earlier(wait=False)
+    # when it was written too: `shard move --json` gives it (`recorded_at`)
+    assert [(e.outcome, e.transfer_id, e.recorded_at) for e in first] == [("made", "tr-1", written)]
+    clock.advance(11)
+    later = _written_mover(exchange, key, store, clock).settle_earlier(wait=False)
+    assert [(e.outcome, e.transfer_id) for e in later] == [("not_made", None)]

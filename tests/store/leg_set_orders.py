@@ -20,9 +20,11 @@ def set_of_no_legs(
     filled: tuple[str, ...],
     subaccount: int,
     ended: str,
+    reason: str = "arbitrage: one NO in every market",
 ) -> None:
-    """NO 5 in A and B at `no_price`, the legs in `filled` bought whole on `subaccount`, the set
-    marked `ended` ("whole", "broken")."""
+    """NO 5 in A and B at `no_price`, the legs in `filled` bought whole on `subaccount` by orders
+    whose reason is the strategy's `reason` and the set's tag, the set marked `ended` ("whole",
+    "broken")."""
     legs = [SetLeg(t, Side.NO, Decimal(no_price), Decimal(5)) for t in (A, B)]
     store.leg_sets.begin(set_id, "arbitrage", legs, subaccount)
     for ticker in filled:
@@ -36,7 +38,7 @@ def set_of_no_legs(
                 count=Decimal(5),
                 side=Side.NO,
                 action=Action.BUY,
-                reason=f"arbitrage: one NO in every market {set_tag(set_id)}",
+                reason=f"{reason} {set_tag(set_id)}",
                 subaccount=subaccount,
             )
         )

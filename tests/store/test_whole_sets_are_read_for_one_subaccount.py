@@ -23,3 +23,22 @@ def test_a_whole_set_of_another_subaccount_leaves_nothing_hedged(tmp_path: Path)
         assert [on_primary.hedged(t, held.__getitem__) for t in (A, B)] == [0, 0]
         on_its_own = WholeSets(store.leg_sets.whole(subaccount=1))
         assert [on_its_own.hedged(t, held.__getitem__) for t in (A, B)] == [5, 5]
+
+
+def test_a_sets_orders_count_to_it_whatever_the_strategys_reason_says(tmp_path: Path) -> None:
+    """The set an order is of is the tag its reason ends with: a strategy's own words before it
+    that read like a tag ("(set of two)") take nothing from the set, so it is still whole."""
+    with Store.open(tmp_path / "state.db") as store:
+        set_of_no_legs(
+            store,
+            "s1",
+            no_price="0.45",
+            filled=(A, B),
+            subaccount=0,
+            ended="whole",
+            reason="arbitrage: one NO in every market (set of two)",
+        )
+        ((legs, count),) = store.leg_sets.whole(subaccount=0)
+        assert ([g.ticker for g in legs], count) == ([A, B], 5)
+        held = {A: Decimal(-5), B: Decimal(-5)}
+        assert WholeSets(store.leg_sets.whole(subaccount=0)).hedged(A, held.__getitem__) == 5

@@ -66,3 +66,44 @@ def test_a_whole_set_that_can_settle_under_its_cost_is_left_to_the_stop_loss() -
         ended.add(legs, Decimal(5))
         for whole in (found, ended):
             assert [whole.hedged(t, held.__getitem__) for t in (A, B)] == [0, 0]
+
+
+def test_a_whole_set_that_pays_exactly_its_cost_is_hedged() -> None:
+    """NO in two markets at $0.50: $1.00 for at least $1.00 (one of them winning), so no outcome
+    settles it under its cost."""
+    whole = WholeSets()
+    whole.add(_legs(Side.NO, "0.50", A, B), Decimal(5))
+    held = _held(a=5, b=5)
+    assert [whole.hedged(t, held.__getitem__) for t in (A, B)] == [5, 5]
+
+
+def test_a_whole_set_of_one_contract_a_leg_is_hedged() -> None:
+    whole = WholeSets([(NO_SET, Decimal(1))])
+    held = _held(a=1, b=1, c=1)
+    assert [whole.hedged(t, held.__getitem__) for t in (A, B, C)] == [1, 1, 1]
+
+
+def test_two_legs_of_a_set_in_one_market_both_count_in_what_it_may_settle_at() -> None:
+    """NO twice in A at $0.30 and once in B at $0.60: $1.20 that pays $1.00 when A wins. Read
+    as one leg in A, it would be $0.90 sure to pay $1.00."""
+    legs = [*_legs(Side.NO, "0.30", A, A), *_legs(Side.NO, "0.60", B)]
+    whole = WholeSets([(legs, Decimal(1))])
+    held = _held(a=2, b=1)
+    assert [whole.hedged(t, held.__getitem__) for t in (A, B)] == [0, 0]
+
+
+def test_a_whole_set_with_a_yes_leg_is_hedged_while_the_account_holds_that_yes() -> None:
+    """YES in A at $0.10, NO in B and C at $0.40: $0.90 that pays at least $1.00 whichever wins
+    or none."""
+    legs = [*_legs(Side.YES, "0.10", A), *_legs(Side.NO, "0.40", B, C)]
+    whole = WholeSets([(legs, Decimal(5))])
+    held = {A: Decimal(5), B: Decimal(-5), C: Decimal(-5)}
+    assert [whole.hedged(t, held.__getitem__) for t in (A, B, C)] == [5, 5, 5]
+
+
+def test_a_market_is_hedged_only_by_the_whole_sets_with_a_leg_in_it() -> None:
+    whole = WholeSets()
+    whole.add(_legs(Side.NO, "0.45", A, B), Decimal(2))
+    whole.add(_legs(Side.NO, "0.45", C, D), Decimal(3))
+    held = _held(a=2, b=2, c=3, d=3)
+    assert [whole.hedged(t, held.__getitem__) for t in (A, B, C, D)] == [2, 2, 3, 3]
