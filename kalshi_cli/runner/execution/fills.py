@@ -144,8 +144,10 @@ class AppliedFills:
         self._portfolio = portfolio
         self._trades: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._counts: OrderedDict[str, Decimal] = OrderedDict()
-        # order id -> the most contracts the exchange has told filled of it: its count only
-        # grows, so a smaller figure told later left the exchange earlier
+        # order id -> the most contracts the exchange has told filled of it, while that is more
+        # than the fills applied: its count only grows, so a figure below it or below the fills
+        # applied left the exchange earlier (the applied counts tell the rest, one record a
+        # filled order, not two)
         self._told: OrderedDict[str, Decimal] = OrderedDict()
         self._reads_sent = 0
 
@@ -155,8 +157,11 @@ class AppliedFills:
         return self._reads_sent
 
     def note(self, fill: Fill) -> None:
-        self._trades[(fill.order_id, fill.trade_id)] = None
-        self._counts[fill.order_id] = self._counts.pop(fill.order_id, ZERO) + fill.count
+        order_id = fill.order_id
+        self._trades[(order_id, fill.trade_id)] = None
+        applied = self._counts[order_id] = self._counts.pop(order_id, ZERO) + fill.count
+        if self._told.get(order_id, applied) <= applied:
+            self._told.pop(order_id, None)
         for kept in (self._trades, self._counts):
             while len(kept) > MAX_REMEMBERED:
                 kept.popitem(last=False)
@@ -173,14 +178,17 @@ class AppliedFills:
         """The exchange says `filled` contracts of `order` have filled in all (its answer, a
         `user_orders` message): those no fill applied here yet count toward the limits as
         resting until they are read (`Portfolio.set_unbooked`), whatever the view's order
-        says rests now. A figure below one told before is older and changes nothing."""
-        if filled < self._told.get(order.order_id, ZERO):
+        says rests now. A figure below one told before, or below the fills applied, is older
+        and changes nothing."""
+        order_id = order.order_id
+        applied = self._counts.get(order_id, ZERO)
+        if filled < applied or filled < self._told.get(order_id, ZERO):
             return
-        self._told[order.order_id] = filled
-        self._told.move_to_end(order.order_id)
-        if len(self._told) > MAX_REMEMBERED:
-            self._told.popitem(last=False)
-        applied = self._counts.get(order.order_id, ZERO)
+        if filled > applied:
+            self._told[order_id] = filled
+            self._told.move_to_end(order_id)
+            if len(self._told) > MAX_REMEMBERED:
+                self._told.popitem(last=False)
         self._portfolio.set_unbooked(order, filled - applied, reads_sent=self._reads_sent)
 
     def may_have_filled(self, order: OpenOrder, count: Decimal) -> None:
