@@ -96,6 +96,8 @@ class RowOutcome:
     fill_count: Decimal = ZERO
     remaining_count: Decimal = ZERO
     note: str | None = None
+    # the exchange has the order, or may, and the state file could not record it (exit 21)
+    unrecorded: bool = False
 
 
 @dataclass
@@ -429,7 +431,10 @@ def send_batch(
             # connection on as it came), or it refused the whole request before acting; never
             # a refusal of each row, which the exchange may hold
             if isinstance(exc, OrderOutcomeUnknown) or may_have_acted(exc):
-                outcomes += [_resolve_unknown(service, row, exc.message) for row, _ in chunk]
+                outcomes += [
+                    _resolve_unknown(service, row, order.create, exc.message)
+                    for row, order in chunk
+                ]
                 after = "after a lost answer"
                 outcomes += [
                     RowOutcome(row.line, row.request, _coid(row), "not_sent", note=after)
@@ -473,10 +478,10 @@ def _record_answer(
     coid = create.client_order_id
     if item is None:
         # the exchange answered the batch without this order: it may exist; look it up
-        return _resolve_unknown(service, row, "the batch answer did not name this order")
+        return _resolve_unknown(service, row, create, "the batch answer did not name this order")
     if item.unknown:
         # the item does not say plainly whether the order exists: look it up
-        return _resolve_unknown(service, row, item.error or "the batch answer was unclear")
+        return _resolve_unknown(service, row, create, item.error or "the batch answer was unclear")
     if item.result is None:
         service.store.orders.mark_rejected(coid, reason=item.error or "refused")
         return RowOutcome(row.line, row.request, coid, "rejected", note=item.error)
@@ -493,22 +498,25 @@ def _record_answer(
     )
 
 
-def _resolve_unknown(service: OrderService, row: BatchRow, reason: str) -> RowOutcome:
+def _resolve_unknown(
+    service: OrderService, row: BatchRow, create: CreateOrder, reason: str
+) -> RowOutcome:
+    """A row whose answer was lost: marked unknown and looked up once (`look_up_lost`), as
+    `order place` does one order; what the state file could not record is said on the row
+    (`unrecorded`), the report kept."""
+    from kalshi_cli.store import OrderNotRecorded
+
     coid = _coid(row)
-    service.store.orders.mark_unknown(coid, reason=reason)
     try:
-        order = service.client.orders.find_order_by_client_id(coid, row.request.ticker)
-    except (ApiError, TransportError):
-        order = None
-    if order is None:
+        service.record_unknown(create, reason)
+    except OrderNotRecorded as exc:
         return RowOutcome(
-            row.line,
-            row.request,
-            coid,
-            "unknown",
-            note=f"{reason}; not found yet: `kalshi reconcile` settles it, never a resend",
+            row.line, row.request, coid, "unknown", note=exc.one_line(), unrecorded=True
         )
-    service.record_found(order)
+    lookup = service.look_up_lost(coid, row.request.ticker)
+    order = lookup.found
+    if order is None:
+        return RowOutcome(row.line, row.request, coid, "unknown", note=f"{reason}; {lookup.note}")
     return RowOutcome(
         row.line,
         row.request,
@@ -517,7 +525,8 @@ def _resolve_unknown(service: OrderService, row: BatchRow, reason: str) -> RowOu
         order.order_id,
         order.fill_count,
         order.remaining_count,
-        note="the answer was lost; the order was found on the exchange",
+        note=lookup.note,
+        unrecorded=lookup.unrecorded is not None,
     )
 
 
@@ -561,23 +570,18 @@ def _look_up(
     rows: list[tuple[BatchRow, IntentRecord]],
     notes: dict[str, str],
 ) -> list[tuple[BatchRow, IntentRecord]]:
-    """Each row's order by its id: found ones recorded (and noted); returns those not found.
-    A row whose lookup fails is neither: it stays as recorded, to be looked up again."""
+    """Each row's order by its id (`look_up_lost`): found ones recorded, and those whose lookup
+    failed left as recorded, each noted; returns those not found. One found that the state file
+    cannot record ends the run (exit 21) before this run sends anything."""
     absent = []
     for row, intent in rows:
-        try:
-            order = service.client.orders.find_order_by_client_id(_coid(row), intent.ticker)
-        except (ApiError, TransportError) as exc:
-            notes[_coid(row)] = (
-                f"recorded by an earlier run as {intent.status}; the lookup failed "
-                f"({exc.one_line()}): `kalshi reconcile` settles it, never a resend"
-            )
-            continue
-        if order is None:
+        lookup = service.look_up_lost(_coid(row), intent.ticker)
+        if lookup.unrecorded is not None:
+            raise lookup.unrecorded
+        if lookup.found is None and lookup.failed is None:
             absent.append((row, intent))
             continue
-        service.record_found(order)
-        notes[_coid(row)] = "an earlier run lost its answer; found on the exchange, not sent again"
+        notes[_coid(row)] = f"recorded by an earlier run as {intent.status}; {lookup.note}"
     return absent
 
 
