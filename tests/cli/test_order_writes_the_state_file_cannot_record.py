@@ -231,3 +231,64 @@ def test_a_batch_row_found_after_a_lost_answer_that_the_state_file_cannot_record
     statuses = [r["status"] for r in json.loads(again.stdout)["batch"]["rows"]]
     assert statuses == ["skipped"] * 4 + ["resting"] * 2
     assert len(list(client.orders.iter_orders())) == 6
+
+
+class LockedAfterTheSecondAnswer(OrdersApi):
+    """Two orders a request; once the exchange has answered the second request, the state
+    file's write lock is taken by another process (`take`) before the answer is booked."""
+
+    take: Callable[[], None]
+    requests = 0
+
+    def batch_size(self) -> int:
+        return 2
+
+    def batch_create_orders(
+        self, orders: list[CreateOrder], *, subaccount: int | None = None
+    ) -> list[BatchItem]:
+        items = super().batch_create_orders(orders, subaccount=subaccount)
+        self.requests += 1
+        if self.requests == 2:
+            self.take()
+        return items
+
+
+def test_batch_rows_answered_that_the_state_file_cannot_record_are_reported_placed(
+    prime: SimHarness,
+    client: KalshiClient,
+    kalshi: Kalshi,
+    locked: LockAfterTheAnswer,
+    tmp_path: Path,
+) -> None:
+    """Six rows, two a request; the state file locked once the second request was answered.
+    Every row is printed: the two of that request WAS PLACED with their order ids, the last two
+    never sent; exit 21. Before: `order ... WAS PLACED ...` for the first of them alone, the
+    other rows placed unreported."""
+    path = tmp_path / "orders.csv"
+    path.write_text(ladder(make_markets(prime, 2), 6))
+
+    def locked_after_the_answer() -> Swapped[LockedAfterTheSecondAnswer]:
+        swapped = connect_as(LockedAfterTheSecondAnswer, prime.account)
+        swapped.area.take = locked.take
+        return swapped
+
+    batch = kalshi("order", "batch", "--file", str(path), "--json", client=locked_after_the_answer)
+
+    assert batch.exit_code == ExitCode.STATE_WRITE_FAILED, batch.output
+    rows = json.loads(batch.stdout)["batch"]["rows"]
+    assert [(r["line"], r["status"]) for r in rows[:4]] == [(n, "resting") for n in range(2, 6)]
+    assert [(r["line"], r["status"]) for r in rows[4:]] == [(6, "not_sent"), (7, "not_sent")]
+    placed = {o.client_order_id: o.order_id for o in client.orders.iter_orders()}
+    assert [r["order_id"] for r in rows[:4]] == [placed[r["client_order_id"]] for r in rows[:4]]
+    for row in rows[2:4]:
+        assert row["note"].startswith(
+            f"order {row['client_order_id']} WAS PLACED (order id {row['order_id']}, resting), "
+            f"but the state file could not record it: state file {locked.path} is locked"
+        ), row
+    locked.release()
+    assert kalshi("reconcile").exit_code == 0
+    again = kalshi("order", "batch", "--file", str(path), "--json")
+    assert again.exit_code == 0, again.output
+    statuses = [r["status"] for r in json.loads(again.stdout)["batch"]["rows"]]
+    assert statuses == ["skipped"] * 4 + ["resting"] * 2
+    assert len(list(client.orders.iter_orders())) == 6

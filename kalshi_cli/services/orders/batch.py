@@ -456,6 +456,14 @@ def send_batch(
         answered = {item.client_order_id: item for item in items}
         for row, order in chunk:
             outcomes.append(_record_answer(service, row, order.create, answered.get(_coid(row))))
+        if any(outcome.unrecorded for outcome in outcomes):
+            # the state file failing, no more intents can be written before sending
+            why = "the state file could not record the rows before it: run the file again"
+            outcomes += [
+                RowOutcome(row.line, row.request, _coid(row), "not_sent", note=why)
+                for row, _ in prepared[start + batch_size :]
+            ]
+            return outcomes, None, None
     return outcomes, None, None
 
 
@@ -475,6 +483,9 @@ def _coid(row: BatchRow) -> str:
 def _record_answer(
     service: OrderService, row: BatchRow, create: CreateOrder, item: Any
 ) -> RowOutcome:
+    from kalshi_cli.services.orders.place import status_after_create
+    from kalshi_cli.store import OrderNotRecorded
+
     coid = create.client_order_id
     if item is None:
         # the exchange answered the batch without this order: it may exist; look it up
@@ -486,16 +497,20 @@ def _record_answer(
         service.store.orders.mark_rejected(coid, reason=item.error or "refused")
         return RowOutcome(row.line, row.request, coid, "rejected", note=item.error)
     result = item.result
-    status = service.record_answer(create, result)
-    return RowOutcome(
+    outcome = RowOutcome(
         row.line,
         row.request,
         coid,
-        status,
+        status_after_create(result.fill_count, result.remaining_count, create),
         result.order_id,
         result.fill_count,
         result.remaining_count,
     )
+    try:
+        service.record_answer(create, result)
+    except OrderNotRecorded as exc:  # placed all the same: said on its row, the report kept
+        outcome.note, outcome.unrecorded = exc.one_line(), True
+    return outcome
 
 
 def _resolve_unknown(

@@ -151,7 +151,8 @@ def placed_unrecorded(
     )
 
 
-def _status_after_create(fill: Decimal, remaining: Decimal, create: CreateOrder) -> str:
+def status_after_create(fill: Decimal, remaining: Decimal, create: CreateOrder) -> str:
+    """An answered create's status, from what it filled and what rests."""
     if remaining > 0:
         return "resting"
     if fill >= create.count:
@@ -323,7 +324,7 @@ class OrderService:
             raise sent.lost
         result = sent.result
         assert result is not None  # one of the three is set (SentOrder)
-        status = _status_after_create(result.fill_count, result.remaining_count, create)
+        status = status_after_create(result.fill_count, result.remaining_count, create)
         self._record_accepted(create, status, result)
         return PlaceOutcome(
             create.client_order_id,
@@ -483,7 +484,7 @@ class OrderService:
     def record_answer(self, create: CreateOrder, result: CreateOrderResult) -> str:
         """Record the exchange's acceptance of `create`, as `submit` does; returns the status
         recorded (resting, executed or canceled)."""
-        status = _status_after_create(result.fill_count, result.remaining_count, create)
+        status = status_after_create(result.fill_count, result.remaining_count, create)
         self._record_accepted(create, status, result)
         return status
 
