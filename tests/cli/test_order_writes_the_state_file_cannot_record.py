@@ -19,7 +19,7 @@ import pytest
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.batch_orders import BatchItem
 from kalshi_cli.client.orders import OrdersApi
-from kalshi_cli.client.requests import CreateOrder
+from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import Order
@@ -167,11 +167,49 @@ class LostThenLocked(OrdersApi):
         finally:
             self.harness.clear_faults()
 
+    def create_order(self, request: CreateOrder) -> CreateOrderResult:
+        """One order, its answer lost after the exchange placed it."""
+        self.harness.set_faults(drop_response_after_commit_rate=1.0)
+        try:
+            return super().create_order(request)
+        finally:
+            self.harness.clear_faults()
+
     def find_order_by_client_id(self, client_order_id: str, ticker: str) -> Order | None:
         found = super().find_order_by_client_id(client_order_id, ticker)
         if found is not None:
             self.take()
         return found
+
+
+def test_an_order_found_after_a_lost_answer_that_the_state_file_cannot_record_is_placed(
+    prime: SimHarness, client: KalshiClient, kalshi: Kalshi, locked: LockAfterTheAnswer
+) -> None:
+    """`order place` takes the same lookup as a batch's row: found, and the state file locked
+    before it is booked, the order WAS PLACED, exit 21; `kalshi reconcile` books it later."""
+    make_markets(prime, 1)
+
+    def lost_then_locked() -> Swapped[LostThenLocked]:
+        swapped = connect_as(LostThenLocked, prime.account)
+        swapped.area.harness, swapped.area.take = prime, locked.take
+        return swapped
+
+    placed = kalshi(*place_args(client_order_id="c-1"), client=lost_then_locked)
+
+    assert placed.exit_code == ExitCode.STATE_WRITE_FAILED, placed.output
+    (order,) = client.orders.iter_orders()
+    assert placed.stderr.startswith(
+        f"Error: order c-1 WAS PLACED (order id {order.order_id}, resting, found after its "
+        "answer was lost), but the state file could not record it: "
+    ), placed.stderr
+    locked.release()
+    assert kalshi("reconcile").exit_code == 0
+    with Store.open(locked.path) as store:
+        intent = store.orders.get_intent("c-1")
+        assert intent is not None and (intent.status, intent.order_id) == (
+            "resting",
+            order.order_id,
+        )
 
 
 def test_a_batch_row_found_after_a_lost_answer_that_the_state_file_cannot_record_is_reported(
