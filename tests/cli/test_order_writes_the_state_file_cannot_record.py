@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from decimal import Decimal as D
 from pathlib import Path
 from typing import NamedTuple
@@ -23,7 +24,7 @@ from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import Order
-from tests.cli.test_order_batch import ladder
+from tests.cli.test_order_batch import creates, ladder
 from tests.cli.test_order_cli import place_args
 from tests.conftest import SimHarness
 from tests.fakes import StateFailsAfterWrite, Swapped
@@ -330,3 +331,60 @@ def test_batch_rows_answered_that_the_state_file_cannot_record_are_reported_plac
     statuses = [r["status"] for r in json.loads(again.stdout)["batch"]["rows"]]
     assert statuses == ["skipped"] * 4 + ["resting"] * 2
     assert len(list(client.orders.iter_orders())) == 6
+
+
+class TwoARequest(OrdersApi):
+    """Two orders a request, counted."""
+
+    requests = 0
+
+    def batch_size(self) -> int:
+        return 2
+
+    def batch_create_orders(
+        self, orders: list[CreateOrder], *, subaccount: int | None = None
+    ) -> list[BatchItem]:
+        self.requests += 1
+        return super().batch_create_orders(orders, subaccount=subaccount)
+
+
+def test_a_batch_whose_state_file_fails_before_its_next_request_reports_the_rows_placed(
+    prime: SimHarness,
+    kalshi: Kalshi,
+    locked: LockAfterTheAnswer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Six rows, two a request; the first request answered and booked, then the state file is
+    locked before the next request's intents are written. The two placed are printed, the
+    other four not sent (nothing of them written), exit 21, and the file run again sends those
+    four once. Before: only the state file's error, the rows placed unreported."""
+    path = tmp_path / "orders.csv"
+    path.write_text(ladder(make_markets(prime, 2), 6))
+    swapped = connect_as(TwoARequest, prime.account)
+    transaction = Store.transaction
+
+    def locked_once_the_first_is_booked(store: Store) -> AbstractContextManager[None]:
+        booked = [i.status for i in store.orders.intents()]
+        if swapped.area.requests == 1 and booked == ["resting"] * 2 and not locked.holders:
+            locked.take()
+        return transaction(store)
+
+    monkeypatch.setattr(Store, "transaction", locked_once_the_first_is_booked)
+    batch = kalshi("order", "batch", "--file", str(path), "--json", client=lambda: swapped)
+    monkeypatch.undo()
+
+    assert batch.exit_code == ExitCode.STATE_WRITE_FAILED, batch.output
+    rows = json.loads(batch.stdout)["batch"]["rows"]
+    assert [r["status"] for r in rows] == ["resting"] * 2 + ["not_sent"] * 4
+    assert rows[2]["note"].startswith(
+        f"not sent: the state file could not record it (state file {locked.path} is locked"
+    ), rows[2]
+    assert swapped.area.requests == 1
+    assert creates(prime) == 2
+    locked.release()
+    again = kalshi("order", "batch", "--file", str(path), "--json")
+    assert again.exit_code == 0, again.output
+    statuses = [r["status"] for r in json.loads(again.stdout)["batch"]["rows"]]
+    assert statuses == ["skipped"] * 2 + ["resting"] * 4
+    assert creates(prime) == 6

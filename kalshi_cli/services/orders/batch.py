@@ -107,7 +107,9 @@ class BatchReport:
     batch_size: int
     rows: list[RowOutcome] = field(default_factory=list)
     halted: str | None = None  # why trading stopped the rows after a batch sent (the kill switch)
-    refused: KalshiError | None = None  # a request the exchange refused whole, before acting
+    # what stopped the sending before a request acted: the exchange refusing one whole, or the
+    # state file not taking a request's intents (exit 21); the command exits with its code
+    refused: KalshiError | None = None
 
     def count(self, *statuses: str) -> int:
         return sum(1 for r in self.rows if r.status in statuses)
@@ -397,31 +399,16 @@ def send_batch(
     subaccount: int | None = None,
 ) -> tuple[list[RowOutcome], str | None, KalshiError | None]:
     """Step 5 (see the module docstring): each row's outcome, why trading stopped the rows not
-    sent (None: it did not), and the refusal of a whole request that ended the sending."""
+    sent (None: it did not), and what ended the sending before a request acted (the exchange's
+    refusal of a whole request, a state file that could not take a request's intents)."""
     sender = _batches(service)
     outcomes: list[RowOutcome] = []
     for start in range(0, len(prepared), batch_size):
         chunk = prepared[start : start + batch_size]
-        try:
-            # one transaction: a halt (the kill switch) refuses every row of the batch or none,
-            # so no row is left recorded and never sent
-            with service.store.transaction():
-                for row, order in chunk:
-                    service.record_intent(
-                        order.create,
-                        side=row.request.side,
-                        action=row.request.action,
-                        strategy=row.request.strategy,
-                        reason=f"batch line {row.line}",
-                        subaccount=subaccount,
-                    )
-        except TradingHaltedError as exc:
-            # the batches before it were placed: the report says so, and nothing more is sent
-            outcomes += [
-                RowOutcome(row.line, row.request, _coid(row), "not_sent", note=exc.message)
-                for row, _ in prepared[start:]
-            ]
-            return outcomes, exc.message, None
+        stopped = _write_intents(service, chunk, subaccount)
+        if stopped is not None:  # the batches before it were placed: the report says so
+            why, halted, failed = stopped
+            return outcomes + _not_sent(prepared[start:], why), halted, failed
         creates = [order.create for _, order in chunk]
         try:
             items = sender.batch_create_orders(creates, subaccount=subaccount)
@@ -435,12 +422,8 @@ def send_batch(
                     _resolve_unknown(service, row, order.create, exc.message)
                     for row, order in chunk
                 ]
-                after = "after a lost answer"
-                outcomes += [
-                    RowOutcome(row.line, row.request, _coid(row), "not_sent", note=after)
-                    for row, _ in prepared[start + batch_size :]
-                ]
-                return outcomes, None, None
+                after = _not_sent(prepared[start + batch_size :], "after a lost answer")
+                return outcomes + after, None, None
             # nothing of the request exists on the exchange: its intents go, and the file run
             # again sends these rows (the ones after it were never recorded)
             service.store.orders.withdraw([_coid(row) for row, _ in chunk])
@@ -448,23 +431,49 @@ def send_batch(
                 f"the exchange refused the whole request before acting ({exc.one_line()}): "
                 "not placed; run the file again to send it"
             )
-            outcomes += [
-                RowOutcome(row.line, row.request, _coid(row), "not_sent", note=why)
-                for row, _ in prepared[start:]
-            ]
-            return outcomes, None, exc
+            return outcomes + _not_sent(prepared[start:], why), None, exc
         answered = {item.client_order_id: item for item in items}
         for row, order in chunk:
             outcomes.append(_record_answer(service, row, order.create, answered.get(_coid(row))))
         if any(outcome.unrecorded for outcome in outcomes):
             # the state file failing, no more intents can be written before sending
             why = "the state file could not record the rows before it: run the file again"
-            outcomes += [
-                RowOutcome(row.line, row.request, _coid(row), "not_sent", note=why)
-                for row, _ in prepared[start + batch_size :]
-            ]
-            return outcomes, None, None
+            return outcomes + _not_sent(prepared[start + batch_size :], why), None, None
     return outcomes, None, None
+
+
+def _write_intents(
+    service: OrderService, chunk: list[tuple[BatchRow, PreparedOrder]], subaccount: int | None
+) -> tuple[str, str | None, KalshiError | None] | None:
+    """One request's intents, in one transaction: a halt (the kill switch) refuses every row of
+    it or none, so no row is left recorded and never sent. None: written; else why none of it
+    is sent (its rows' note), the halt's reason, and the state file's failure (exit 21)."""
+    from kalshi_cli.store.errors import StoreError, is_state_failure
+
+    try:
+        with service.store.transaction():
+            for row, order in chunk:
+                service.record_intent(
+                    order.create,
+                    side=row.request.side,
+                    action=row.request.action,
+                    strategy=row.request.strategy,
+                    reason=f"batch line {row.line}",
+                    subaccount=subaccount,
+                )
+    except TradingHaltedError as exc:
+        return exc.message, exc.message, None
+    except StoreError as exc:
+        if not is_state_failure(exc):
+            raise
+        # nothing of it written, so nothing of it sent: the file run again sends it
+        why = f"not sent: the state file could not record it ({exc.message}); run the file again"
+        return why, None, exc
+    return None
+
+
+def _not_sent(rows: list[tuple[BatchRow, PreparedOrder]], note: str) -> list[RowOutcome]:
+    return [RowOutcome(row.line, row.request, _coid(row), "not_sent", note=note) for row, _ in rows]
 
 
 def _dry_note(request: OrderRequest) -> str:
