@@ -707,9 +707,9 @@ def batch_command(
 
 
 def render_batch(out: Output, report: BatchReport, *, dry_run: bool) -> None:
-    """The batch's rows, then its exit code: 10 if an outcome is unknown, 13 if a halt (the
-    kill switch) stopped the rows after a batch sent, 9 if a row was rejected or not sent,
-    else 0."""
+    """The batch's rows, then its exit code: 21 if the state file could not record a row the
+    exchange has or may have, 10 if an outcome is unknown, 13 if a halt (the kill switch)
+    stopped the rows after a batch sent, 9 if a row was rejected or not sent, else 0."""
     rows = [
         {
             "line": str(r.line),
@@ -748,6 +748,8 @@ def render_batch(out: Output, report: BatchReport, *, dry_run: bool) -> None:
         }
     }
     out.table(BATCH_COLUMNS, rows, document=document)
+    if any(r.unrecorded for r in report.rows):
+        raise typer.Exit(int(ExitCode.STATE_WRITE_FAILED))
     if report.count("unknown"):
         raise typer.Exit(int(ExitCode.OUTCOME_UNKNOWN))
     if report.halted is not None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from decimal import Decimal as D
 from pathlib import Path
 from typing import NamedTuple
@@ -17,8 +18,13 @@ from typing import NamedTuple
 import pytest
 
 from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.batch_orders import BatchItem
+from kalshi_cli.client.orders import OrdersApi
+from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.models import Order
+from tests.cli.test_order_batch import creates, ladder
 from tests.cli.test_order_cli import place_args
 from tests.conftest import SimHarness
 from tests.fakes import StateFailsAfterWrite, Swapped
@@ -136,3 +142,249 @@ def test_an_order_placed_that_the_state_file_cannot_record_exits_21_not_1(
         f"Error: order c-1 WAS PLACED (order id {order.order_id}, resting), but the state file "
         "could not record it: "
     ), placed.stderr
+
+
+class LostThenLocked(OrdersApi):
+    """Two orders a request; the second request's answer is lost after the exchange placed it
+    (the simulator drops it), and once a lookup has found an order the state file's write lock
+    is taken by another process (`take`) before the order is recorded."""
+
+    harness: SimHarness
+    take: Callable[[], None]
+    requests = 0
+
+    def batch_size(self) -> int:
+        return 2
+
+    def batch_create_orders(
+        self, orders: list[CreateOrder], *, subaccount: int | None = None
+    ) -> list[BatchItem]:
+        self.requests += 1
+        if self.requests != 2:
+            return super().batch_create_orders(orders, subaccount=subaccount)
+        self.harness.set_faults(drop_response_after_commit_rate=1.0)
+        try:
+            return super().batch_create_orders(orders, subaccount=subaccount)
+        finally:
+            self.harness.clear_faults()
+
+    def create_order(self, request: CreateOrder) -> CreateOrderResult:
+        """One order, its answer lost after the exchange placed it."""
+        self.harness.set_faults(drop_response_after_commit_rate=1.0)
+        try:
+            return super().create_order(request)
+        finally:
+            self.harness.clear_faults()
+
+    def find_order_by_client_id(self, client_order_id: str, ticker: str) -> Order | None:
+        found = super().find_order_by_client_id(client_order_id, ticker)
+        if found is not None:
+            self.take()
+        return found
+
+
+def test_an_order_found_after_a_lost_answer_that_the_state_file_cannot_record_is_placed(
+    prime: SimHarness, client: KalshiClient, kalshi: Kalshi, locked: LockAfterTheAnswer
+) -> None:
+    """`order place` takes the same lookup as a batch's row: found, and the state file locked
+    before it is booked, the order WAS PLACED, exit 21; `kalshi reconcile` books it later."""
+    make_markets(prime, 1)
+
+    def lost_then_locked() -> Swapped[LostThenLocked]:
+        swapped = connect_as(LostThenLocked, prime.account)
+        swapped.area.harness, swapped.area.take = prime, locked.take
+        return swapped
+
+    placed = kalshi(*place_args(client_order_id="c-1"), client=lost_then_locked)
+
+    assert placed.exit_code == ExitCode.STATE_WRITE_FAILED, placed.output
+    (order,) = client.orders.iter_orders()
+    assert placed.stderr.startswith(
+        f"Error: order c-1 WAS PLACED (order id {order.order_id}, resting, found after its "
+        "answer was lost), but the state file could not record it: "
+    ), placed.stderr
+    locked.release()
+    assert kalshi("reconcile").exit_code == 0
+    with Store.open(locked.path) as store:
+        intent = store.orders.get_intent("c-1")
+        assert intent is not None and (intent.status, intent.order_id) == (
+            "resting",
+            order.order_id,
+        )
+
+
+def test_a_batch_row_found_after_a_lost_answer_that_the_state_file_cannot_record_is_reported(
+    prime: SimHarness,
+    client: KalshiClient,
+    kalshi: Kalshi,
+    locked: LockAfterTheAnswer,
+    tmp_path: Path,
+) -> None:
+    """Six rows, two a request; the second request's answer lost, and the state file locked
+    once the lookup found its first row. The report still lists every row: the two placed
+    before, the one found said WAS PLACED with its order id, the next MAY HAVE BEEN PLACED (its
+    unknown mark could not be written, so it is not looked up), the last two never sent; exit
+    21. Before: the state file's own error escaped (`... is locked by another process (...; try
+    again)`), the report lost with the rows already placed."""
+    path = tmp_path / "orders.csv"
+    path.write_text(ladder(make_markets(prime, 2), 6))
+
+    def lost_then_locked() -> Swapped[LostThenLocked]:
+        swapped = connect_as(LostThenLocked, prime.account)
+        swapped.area.harness, swapped.area.take = prime, locked.take
+        return swapped
+
+    batch = kalshi("order", "batch", "--file", str(path), "--json", client=lost_then_locked)
+
+    assert batch.exit_code == ExitCode.STATE_WRITE_FAILED, batch.output
+    rows = json.loads(batch.stdout)["batch"]["rows"]
+    assert [(r["line"], r["status"]) for r in rows] == [
+        (2, "resting"),
+        (3, "resting"),
+        (4, "resting"),
+        (5, "unknown"),
+        (6, "not_sent"),
+        (7, "not_sent"),
+    ]
+    placed = {o.client_order_id: o.order_id for o in client.orders.iter_orders()}
+    assert sorted(placed) == sorted(r["client_order_id"] for r in rows[:4])
+    assert [r["order_id"] for r in rows[:3]] == [placed[r["client_order_id"]] for r in rows[:3]]
+    found, lost = rows[2], rows[3]
+    assert found["note"].startswith(
+        f"order {found['client_order_id']} WAS PLACED (order id {found['order_id']}, resting, "
+        "found after its answer was lost), but the state file could not record it: state file "
+        f"{locked.path} is locked by another process ("
+    ), found["note"]
+    assert found["note"].endswith(
+        " (do not place it again; `kalshi reconcile` records it once the state file can be written)"
+    ), found["note"]
+    assert lost["order_id"] is None
+    assert lost["note"].startswith(f"order {lost['client_order_id']} MAY HAVE BEEN PLACED ("), lost
+    assert "try again" not in batch.output
+    # once the file can be written, reconcile records both, and the file run again sends the
+    # two rows never sent, once each
+    locked.release()
+    assert kalshi("reconcile").exit_code == 0
+    again = kalshi("order", "batch", "--file", str(path), "--json")
+    assert again.exit_code == 0, again.output
+    statuses = [r["status"] for r in json.loads(again.stdout)["batch"]["rows"]]
+    assert statuses == ["skipped"] * 4 + ["resting"] * 2
+    assert len(list(client.orders.iter_orders())) == 6
+
+
+class LockedAfterTheSecondAnswer(OrdersApi):
+    """Two orders a request; once the exchange has answered the second request, the state
+    file's write lock is taken by another process (`take`) before the answer is booked."""
+
+    take: Callable[[], None]
+    requests = 0
+
+    def batch_size(self) -> int:
+        return 2
+
+    def batch_create_orders(
+        self, orders: list[CreateOrder], *, subaccount: int | None = None
+    ) -> list[BatchItem]:
+        items = super().batch_create_orders(orders, subaccount=subaccount)
+        self.requests += 1
+        if self.requests == 2:
+            self.take()
+        return items
+
+
+def test_batch_rows_answered_that_the_state_file_cannot_record_are_reported_placed(
+    prime: SimHarness,
+    client: KalshiClient,
+    kalshi: Kalshi,
+    locked: LockAfterTheAnswer,
+    tmp_path: Path,
+) -> None:
+    """Six rows, two a request; the state file locked once the second request was answered.
+    Every row is printed: the two of that request WAS PLACED with their order ids, the last two
+    never sent; exit 21. Before: `order ... WAS PLACED ...` for the first of them alone, the
+    other rows placed unreported."""
+    path = tmp_path / "orders.csv"
+    path.write_text(ladder(make_markets(prime, 2), 6))
+
+    def locked_after_the_answer() -> Swapped[LockedAfterTheSecondAnswer]:
+        swapped = connect_as(LockedAfterTheSecondAnswer, prime.account)
+        swapped.area.take = locked.take
+        return swapped
+
+    batch = kalshi("order", "batch", "--file", str(path), "--json", client=locked_after_the_answer)
+
+    assert batch.exit_code == ExitCode.STATE_WRITE_FAILED, batch.output
+    rows = json.loads(batch.stdout)["batch"]["rows"]
+    assert [(r["line"], r["status"]) for r in rows[:4]] == [(n, "resting") for n in range(2, 6)]
+    assert [(r["line"], r["status"]) for r in rows[4:]] == [(6, "not_sent"), (7, "not_sent")]
+    placed = {o.client_order_id: o.order_id for o in client.orders.iter_orders()}
+    assert [r["order_id"] for r in rows[:4]] == [placed[r["client_order_id"]] for r in rows[:4]]
+    for row in rows[2:4]:
+        assert row["note"].startswith(
+            f"order {row['client_order_id']} WAS PLACED (order id {row['order_id']}, resting), "
+            f"but the state file could not record it: state file {locked.path} is locked"
+        ), row
+    locked.release()
+    assert kalshi("reconcile").exit_code == 0
+    again = kalshi("order", "batch", "--file", str(path), "--json")
+    assert again.exit_code == 0, again.output
+    statuses = [r["status"] for r in json.loads(again.stdout)["batch"]["rows"]]
+    assert statuses == ["skipped"] * 4 + ["resting"] * 2
+    assert len(list(client.orders.iter_orders())) == 6
+
+
+class TwoARequest(OrdersApi):
+    """Two orders a request, counted."""
+
+    requests = 0
+
+    def batch_size(self) -> int:
+        return 2
+
+    def batch_create_orders(
+        self, orders: list[CreateOrder], *, subaccount: int | None = None
+    ) -> list[BatchItem]:
+        self.requests += 1
+        return super().batch_create_orders(orders, subaccount=subaccount)
+
+
+def test_a_batch_whose_state_file_fails_before_its_next_request_reports_the_rows_placed(
+    prime: SimHarness,
+    kalshi: Kalshi,
+    locked: LockAfterTheAnswer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Six rows, two a request; the first request answered and booked, then the state file is
+    locked before the next request's intents are written. The two placed are printed, the
+    other four not sent (nothing of them written), exit 21, and the file run again sends those
+    four once. Before: only the state file's error, the rows placed unreported."""
+    path = tmp_path / "orders.csv"
+    path.write_text(ladder(make_markets(prime, 2), 6))
+    swapped = connect_as(TwoARequest, prime.account)
+    transaction = Store.transaction
+
+    def locked_once_the_first_is_booked(store: Store) -> AbstractContextManager[None]:
+        booked = [i.status for i in store.orders.intents()]
+        if swapped.area.requests == 1 and booked == ["resting"] * 2 and not locked.holders:
+            locked.take()
+        return transaction(store)
+
+    monkeypatch.setattr(Store, "transaction", locked_once_the_first_is_booked)
+    batch = kalshi("order", "batch", "--file", str(path), "--json", client=lambda: swapped)
+    monkeypatch.undo()
+
+    assert batch.exit_code == ExitCode.STATE_WRITE_FAILED, batch.output
+    rows = json.loads(batch.stdout)["batch"]["rows"]
+    assert [r["status"] for r in rows] == ["resting"] * 2 + ["not_sent"] * 4
+    assert rows[2]["note"].startswith(
+        f"not sent: the state file could not record it (state file {locked.path} is locked"
+    ), rows[2]
+    assert swapped.area.requests == 1
+    assert creates(prime) == 2
+    locked.release()
+    again = kalshi("order", "batch", "--file", str(path), "--json")
+    assert again.exit_code == 0, again.output
+    statuses = [r["status"] for r in json.loads(again.stdout)["batch"]["rows"]]
+    assert statuses == ["skipped"] * 2 + ["resting"] * 4
+    assert creates(prime) == 6

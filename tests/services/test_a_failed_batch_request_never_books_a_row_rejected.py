@@ -22,6 +22,7 @@ from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.errors import KalshiError, OrderOutcomeUnknown, RateLimitedError
+from kalshi_cli.vocabulary.models import Order
 from tests.cli.test_order_batch import creates, ladder
 from tests.conftest import SimHarness
 from tests.prime_tier import connect_as, make_markets
@@ -202,4 +203,41 @@ def test_a_request_refused_whole_mid_file_keeps_the_rows_placed_before_it(
         assert row.note.endswith("): not placed; run the file again to send it")
     assert sorted(recorded) == sorted(r.client_order_id for r in report.rows[:2])
     assert isinstance(report.refused, RateLimitedError)
+    assert creates(prime) == 2
+
+
+class LostAndUnasked(FaultOnTheBatch):
+    """The batch's answer lost, and each lookup after it answered 5xx (the client retries no
+    read here): the exchange could not be asked."""
+
+    def find_order_by_client_id(self, client_order_id: str, ticker: str) -> Order | None:
+        self.harness.set_faults(http_5xx_rate=1.0)
+        try:
+            return super().find_order_by_client_id(client_order_id, ticker)
+        finally:
+            self.harness.clear_faults()
+
+
+def test_a_lost_batch_row_whose_lookup_failed_says_the_exchange_could_not_be_asked(
+    prime: SimHarness, tmp_path: Path
+) -> None:
+    """Each row says what `order place` says of one order so looked up. Before: `not found
+    yet`, as if the exchange had been asked and had no such order."""
+    path = tmp_path / "orders.csv"
+    path.write_text(ladder(make_markets(prime, 2), 2))
+    clock = SystemClock()
+    with (
+        connect_as(LostAndUnasked, prime.account, max_attempts=1) as client,
+        Store.open(tmp_path / "state.db", clock=clock) as store,
+    ):
+        client.area.harness = prime
+        client.area.faults = {"drop_response_after_commit_rate": 1.0}
+        report = place_batch(OrderService(client, store, clock=clock, read_lag_s=0.0), path)
+        booked = [i.status for i in store.orders.intents()]
+    assert [r.status for r in report.rows] == booked == ["unknown"] * 2
+    for row in report.rows:
+        assert row.note is not None
+        assert row.note.endswith(
+            "; the answer was lost and the exchange could not be asked; run `kalshi reconcile`"
+        ), row.note
     assert creates(prime) == 2

@@ -215,3 +215,40 @@ def test_the_assistants_fractional_order_or_amend_on_a_whole_contract_market_is_
         assert amend.value.code == "WHOLE_CONTRACTS"
     finally:
         app.close()
+
+
+def _requests(prime: SimHarness) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for account in prime.stats()["accounts"].values():
+        for endpoint, n in account["requests"].items():
+            counts[endpoint] = counts.get(endpoint, 0) + n
+    return counts
+
+
+@pytest.mark.parametrize("flag", [("--by", "0.5"), ("--to", "1.5")], ids=["by", "to"])
+def test_a_fractional_decrease_on_a_whole_contract_market_is_the_exchanges_to_refuse(
+    prime: SimHarness, kalshi: Kalshi, flag: tuple[str, str]
+) -> None:
+    """`order decrease` reads no market (a decrease only takes risk off, and a market read that
+    failed would keep it on): a fractional amount on a whole-contract market goes out once and
+    the exchange's refusal is a rejection, exit 9, the order as it was, also where the market's
+    answer would have said so."""
+    prime.create_market(TICKER, event_ticker="KXW-EV", series_ticker="KXW")
+    flagged = {"client": lambda: _client(prime, fractional=False)}
+    placed = kalshi(*PLACE, "--count", "2", "--json", **flagged)
+    assert placed.exit_code == 0, placed.output
+    order_id = json.loads(placed.stdout)["order"]["order_id"]
+    before = _requests(prime)
+
+    decreased = kalshi("order", "decrease", order_id, *flag, **flagged)
+
+    assert decreased.exit_code == ExitCode.REJECTED, decreased.output
+    assert "invalid_count" in decreased.stderr, decreased.stderr
+    sent = {k: n - before.get(k, 0) for k, n in _requests(prime).items() if n != before.get(k, 0)}
+    # the order read once, the decrease sent once, no market read
+    assert sent == {
+        "GET /portfolio/orders/{order_id}": 1,
+        "POST /portfolio/events/orders/{order_id}/decrease": 1,
+    }
+    with _client(prime, fractional=False) as client:
+        assert client.orders.get_order(order_id).remaining_count == 2

@@ -96,6 +96,8 @@ class RowOutcome:
     fill_count: Decimal = ZERO
     remaining_count: Decimal = ZERO
     note: str | None = None
+    # the exchange has the order, or may, and the state file could not record it (exit 21)
+    unrecorded: bool = False
 
 
 @dataclass
@@ -105,7 +107,9 @@ class BatchReport:
     batch_size: int
     rows: list[RowOutcome] = field(default_factory=list)
     halted: str | None = None  # why trading stopped the rows after a batch sent (the kill switch)
-    refused: KalshiError | None = None  # a request the exchange refused whole, before acting
+    # what stopped the sending before a request acted: the exchange refusing one whole, or the
+    # state file not taking a request's intents (exit 21); the command exits with its code
+    refused: KalshiError | None = None
 
     def count(self, *statuses: str) -> int:
         return sum(1 for r in self.rows if r.status in statuses)
@@ -395,31 +399,16 @@ def send_batch(
     subaccount: int | None = None,
 ) -> tuple[list[RowOutcome], str | None, KalshiError | None]:
     """Step 5 (see the module docstring): each row's outcome, why trading stopped the rows not
-    sent (None: it did not), and the refusal of a whole request that ended the sending."""
+    sent (None: it did not), and what ended the sending before a request acted (the exchange's
+    refusal of a whole request, a state file that could not take a request's intents)."""
     sender = _batches(service)
     outcomes: list[RowOutcome] = []
     for start in range(0, len(prepared), batch_size):
         chunk = prepared[start : start + batch_size]
-        try:
-            # one transaction: a halt (the kill switch) refuses every row of the batch or none,
-            # so no row is left recorded and never sent
-            with service.store.transaction():
-                for row, order in chunk:
-                    service.record_intent(
-                        order.create,
-                        side=row.request.side,
-                        action=row.request.action,
-                        strategy=row.request.strategy,
-                        reason=f"batch line {row.line}",
-                        subaccount=subaccount,
-                    )
-        except TradingHaltedError as exc:
-            # the batches before it were placed: the report says so, and nothing more is sent
-            outcomes += [
-                RowOutcome(row.line, row.request, _coid(row), "not_sent", note=exc.message)
-                for row, _ in prepared[start:]
-            ]
-            return outcomes, exc.message, None
+        stopped = _write_intents(service, chunk, subaccount)
+        if stopped is not None:  # the batches before it were placed: the report says so
+            why, halted, failed = stopped
+            return outcomes + _not_sent(prepared[start:], why), halted, failed
         creates = [order.create for _, order in chunk]
         try:
             items = sender.batch_create_orders(creates, subaccount=subaccount)
@@ -429,13 +418,12 @@ def send_batch(
             # connection on as it came), or it refused the whole request before acting; never
             # a refusal of each row, which the exchange may hold
             if isinstance(exc, OrderOutcomeUnknown) or may_have_acted(exc):
-                outcomes += [_resolve_unknown(service, row, exc.message) for row, _ in chunk]
-                after = "after a lost answer"
                 outcomes += [
-                    RowOutcome(row.line, row.request, _coid(row), "not_sent", note=after)
-                    for row, _ in prepared[start + batch_size :]
+                    _resolve_unknown(service, row, order.create, exc.message)
+                    for row, order in chunk
                 ]
-                return outcomes, None, None
+                after = _not_sent(prepared[start + batch_size :], "after a lost answer")
+                return outcomes + after, None, None
             # nothing of the request exists on the exchange: its intents go, and the file run
             # again sends these rows (the ones after it were never recorded)
             service.store.orders.withdraw([_coid(row) for row, _ in chunk])
@@ -443,15 +431,49 @@ def send_batch(
                 f"the exchange refused the whole request before acting ({exc.one_line()}): "
                 "not placed; run the file again to send it"
             )
-            outcomes += [
-                RowOutcome(row.line, row.request, _coid(row), "not_sent", note=why)
-                for row, _ in prepared[start:]
-            ]
-            return outcomes, None, exc
+            return outcomes + _not_sent(prepared[start:], why), None, exc
         answered = {item.client_order_id: item for item in items}
         for row, order in chunk:
             outcomes.append(_record_answer(service, row, order.create, answered.get(_coid(row))))
+        if any(outcome.unrecorded for outcome in outcomes):
+            # the state file failing, no more intents can be written before sending
+            why = "the state file could not record the rows before it: run the file again"
+            return outcomes + _not_sent(prepared[start + batch_size :], why), None, None
     return outcomes, None, None
+
+
+def _write_intents(
+    service: OrderService, chunk: list[tuple[BatchRow, PreparedOrder]], subaccount: int | None
+) -> tuple[str, str | None, KalshiError | None] | None:
+    """One request's intents, in one transaction: a halt (the kill switch) refuses every row of
+    it or none, so no row is left recorded and never sent. None: written; else why none of it
+    is sent (its rows' note), the halt's reason, and the state file's failure (exit 21)."""
+    from kalshi_cli.store.errors import StoreError, is_state_failure
+
+    try:
+        with service.store.transaction():
+            for row, order in chunk:
+                service.record_intent(
+                    order.create,
+                    side=row.request.side,
+                    action=row.request.action,
+                    strategy=row.request.strategy,
+                    reason=f"batch line {row.line}",
+                    subaccount=subaccount,
+                )
+    except TradingHaltedError as exc:
+        return exc.message, exc.message, None
+    except StoreError as exc:
+        if not is_state_failure(exc):
+            raise
+        # nothing of it written, so nothing of it sent: the file run again sends it
+        why = f"not sent: the state file could not record it ({exc.message}); run the file again"
+        return why, None, exc
+    return None
+
+
+def _not_sent(rows: list[tuple[BatchRow, PreparedOrder]], note: str) -> list[RowOutcome]:
+    return [RowOutcome(row.line, row.request, _coid(row), "not_sent", note=note) for row, _ in rows]
 
 
 def _dry_note(request: OrderRequest) -> str:
@@ -470,45 +492,55 @@ def _coid(row: BatchRow) -> str:
 def _record_answer(
     service: OrderService, row: BatchRow, create: CreateOrder, item: Any
 ) -> RowOutcome:
+    from kalshi_cli.services.orders.place import status_after_create
+    from kalshi_cli.store import OrderNotRecorded
+
     coid = create.client_order_id
     if item is None:
         # the exchange answered the batch without this order: it may exist; look it up
-        return _resolve_unknown(service, row, "the batch answer did not name this order")
+        return _resolve_unknown(service, row, create, "the batch answer did not name this order")
     if item.unknown:
         # the item does not say plainly whether the order exists: look it up
-        return _resolve_unknown(service, row, item.error or "the batch answer was unclear")
+        return _resolve_unknown(service, row, create, item.error or "the batch answer was unclear")
     if item.result is None:
         service.store.orders.mark_rejected(coid, reason=item.error or "refused")
         return RowOutcome(row.line, row.request, coid, "rejected", note=item.error)
     result = item.result
-    status = service.record_answer(create, result)
-    return RowOutcome(
+    outcome = RowOutcome(
         row.line,
         row.request,
         coid,
-        status,
+        status_after_create(result.fill_count, result.remaining_count, create),
         result.order_id,
         result.fill_count,
         result.remaining_count,
     )
-
-
-def _resolve_unknown(service: OrderService, row: BatchRow, reason: str) -> RowOutcome:
-    coid = _coid(row)
-    service.store.orders.mark_unknown(coid, reason=reason)
     try:
-        order = service.client.orders.find_order_by_client_id(coid, row.request.ticker)
-    except (ApiError, TransportError):
-        order = None
-    if order is None:
+        service.record_answer(create, result)
+    except OrderNotRecorded as exc:  # placed all the same: said on its row, the report kept
+        outcome.note, outcome.unrecorded = exc.one_line(), True
+    return outcome
+
+
+def _resolve_unknown(
+    service: OrderService, row: BatchRow, create: CreateOrder, reason: str
+) -> RowOutcome:
+    """A row whose answer was lost: marked unknown and looked up once (`look_up_lost`), as
+    `order place` does one order; what the state file could not record is said on the row
+    (`unrecorded`), the report kept."""
+    from kalshi_cli.store import OrderNotRecorded
+
+    coid = _coid(row)
+    try:
+        service.record_unknown(create, reason)
+    except OrderNotRecorded as exc:
         return RowOutcome(
-            row.line,
-            row.request,
-            coid,
-            "unknown",
-            note=f"{reason}; not found yet: `kalshi reconcile` settles it, never a resend",
+            row.line, row.request, coid, "unknown", note=exc.one_line(), unrecorded=True
         )
-    service.record_found(order)
+    lookup = service.look_up_lost(coid, row.request.ticker)
+    order = lookup.found
+    if order is None:
+        return RowOutcome(row.line, row.request, coid, "unknown", note=f"{reason}; {lookup.note}")
     return RowOutcome(
         row.line,
         row.request,
@@ -517,7 +549,8 @@ def _resolve_unknown(service: OrderService, row: BatchRow, reason: str) -> RowOu
         order.order_id,
         order.fill_count,
         order.remaining_count,
-        note="the answer was lost; the order was found on the exchange",
+        note=lookup.note,
+        unrecorded=lookup.unrecorded is not None,
     )
 
 
@@ -561,23 +594,18 @@ def _look_up(
     rows: list[tuple[BatchRow, IntentRecord]],
     notes: dict[str, str],
 ) -> list[tuple[BatchRow, IntentRecord]]:
-    """Each row's order by its id: found ones recorded (and noted); returns those not found.
-    A row whose lookup fails is neither: it stays as recorded, to be looked up again."""
+    """Each row's order by its id (`look_up_lost`): found ones recorded, and those whose lookup
+    failed left as recorded, each noted; returns those not found. One found that the state file
+    cannot record ends the run (exit 21) before this run sends anything."""
     absent = []
     for row, intent in rows:
-        try:
-            order = service.client.orders.find_order_by_client_id(_coid(row), intent.ticker)
-        except (ApiError, TransportError) as exc:
-            notes[_coid(row)] = (
-                f"recorded by an earlier run as {intent.status}; the lookup failed "
-                f"({exc.one_line()}): `kalshi reconcile` settles it, never a resend"
-            )
-            continue
-        if order is None:
+        lookup = service.look_up_lost(_coid(row), intent.ticker)
+        if lookup.unrecorded is not None:
+            raise lookup.unrecorded
+        if lookup.found is None and lookup.failed is None:
             absent.append((row, intent))
             continue
-        service.record_found(order)
-        notes[_coid(row)] = "an earlier run lost its answer; found on the exchange, not sent again"
+        notes[_coid(row)] = f"recorded by an earlier run as {intent.status}; {lookup.note}"
     return absent
 
 

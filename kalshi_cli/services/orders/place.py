@@ -107,6 +107,31 @@ class SentOrder:
     lost: OrderOutcomeUnknown | None = None
 
 
+@dataclass(frozen=True)
+class LostLookup:
+    """What the one lookup of an order whose answer was lost found (`OrderService.look_up_lost`):
+    the order, recorded (`found`); the order, which the state file could not record
+    (`found` and `unrecorded`, exit 21); none yet (neither, exit 10); or the exchange could not
+    be asked (`failed`, exit 10). `note` says which, as every command that looks one up says it."""
+
+    found: Order | None = None
+    failed: ApiError | TransportError | None = None
+    unrecorded: OrderNotRecorded | None = None
+
+    @property
+    def note(self) -> str:
+        if self.unrecorded is not None:
+            return self.unrecorded.one_line()
+        if self.found is not None:
+            return "the answer was lost; the order was found on the exchange"
+        if self.failed is not None:
+            return "the answer was lost and the exchange could not be asked; run `kalshi reconcile`"
+        return (
+            "the answer was lost and the order is not on the exchange yet; `kalshi reconcile` "
+            "will settle it"
+        )
+
+
 def placed_unrecorded(
     client_order_id: str, order_id: str, status: str, remaining: Decimal, exc: KalshiError
 ) -> OrderNotRecorded:
@@ -126,7 +151,8 @@ def placed_unrecorded(
     )
 
 
-def _status_after_create(fill: Decimal, remaining: Decimal, create: CreateOrder) -> str:
+def status_after_create(fill: Decimal, remaining: Decimal, create: CreateOrder) -> str:
+    """An answered create's status, from what it filled and what rests."""
     if remaining > 0:
         return "resting"
     if fill >= create.count:
@@ -256,7 +282,22 @@ class OrderService:
         if sent.lost is None:
             return self.book_sent(create, sent)
         self.record_unknown(create, sent.lost.message)
-        return self._resolve_after_unknown(create.client_order_id, create.ticker, sent.lost)
+        lookup = self.look_up_lost(create.client_order_id, create.ticker)
+        order = lookup.found
+        if lookup.unrecorded is not None:
+            raise lookup.unrecorded
+        if order is None:
+            raise OrderOutcomeUnknown(
+                f"{sent.lost.message}; {lookup.note}", client_order_id=create.client_order_id
+            )
+        return PlaceOutcome(
+            create.client_order_id,
+            order.status,
+            order.order_id,
+            order.fill_count,
+            order.remaining_count,
+            note=lookup.note,
+        )
 
     def send(self, create: CreateOrder) -> SentOrder:
         """Step 3 of `submit`, the exchange's part alone (no state file): the request sent
@@ -283,7 +324,7 @@ class OrderService:
             raise sent.lost
         result = sent.result
         assert result is not None  # one of the three is set (SentOrder)
-        status = _status_after_create(result.fill_count, result.remaining_count, create)
+        status = status_after_create(result.fill_count, result.remaining_count, create)
         self._record_accepted(create, status, result)
         return PlaceOutcome(
             create.client_order_id,
@@ -390,49 +431,30 @@ class OrderService:
                 remaining=create.count,
             ) from store_exc
 
-    def _record_found(self, client_order_id: str, order: Order) -> None:
-        """Record an order found on the exchange after its answer was lost. It exists, so a
-        state file that cannot take it must not leave it unknown to the caller either: the
-        trade loop withdraws what an `OrderNotRecorded` names."""
+    def look_up_lost(self, client_order_id: str, ticker: str) -> LostLookup:
+        """The one lookup of an order whose answer was lost (`order place`, each row of `order
+        batch`, a batch run again): by its client order id, once; found, recorded as the
+        exchange holds it (`record_found`). Each outcome is a `LostLookup`, never raised: a
+        state file that cannot record the order found is `unrecorded`, the order named placed."""
         from kalshi_cli.store import StoreError
 
         try:
-            self.context.copy_in(order)
+            order = self.client.orders.find_order_by_client_id(client_order_id, ticker)
+        except (ApiError, TransportError) as exc:
+            return LostLookup(failed=exc)
+        if order is None:
+            return LostLookup()
+        try:
+            self.record_found(order)
         except StoreError as store_exc:
             status = f"{order.status}, found after its answer was lost"
             remaining = order.remaining_count if order.status == "resting" else ZERO
-            raise placed_unrecorded(
+            unrecorded = placed_unrecorded(
                 client_order_id, order.order_id, status, remaining, store_exc
-            ) from store_exc
-
-    def _resolve_after_unknown(
-        self, client_order_id: str, ticker: str, exc: OrderOutcomeUnknown
-    ) -> PlaceOutcome:
-        """One lookup by client_order_id; if that fails too, the intent stays unknown."""
-        try:
-            order = self.client.orders.find_order_by_client_id(client_order_id, ticker)
-        except (ApiError, TransportError):
-            order = None
-            found_out = False
-        else:
-            found_out = True
-        if order is not None:
-            self._record_found(client_order_id, order)
-            return PlaceOutcome(
-                client_order_id,
-                order.status,
-                order.order_id,
-                order.fill_count,
-                order.remaining_count,
-                note="the answer was lost; the order was found on the exchange",
             )
-        note = (
-            "the answer was lost and the order is not on the exchange yet; "
-            "`kalshi reconcile` will settle it"
-            if found_out
-            else "the answer was lost and the exchange could not be asked; run `kalshi reconcile`"
-        )
-        raise OrderOutcomeUnknown(f"{exc.message}; {note}", client_order_id=client_order_id)
+            unrecorded.__cause__ = store_exc
+            return LostLookup(found=order, unrecorded=unrecorded)
+        return LostLookup(found=order)
 
     # ---------------------------------------------------------------------------- reconcile
 
@@ -462,7 +484,7 @@ class OrderService:
     def record_answer(self, create: CreateOrder, result: CreateOrderResult) -> str:
         """Record the exchange's acceptance of `create`, as `submit` does; returns the status
         recorded (resting, executed or canceled)."""
-        status = _status_after_create(result.fill_count, result.remaining_count, create)
+        status = status_after_create(result.fill_count, result.remaining_count, create)
         self._record_accepted(create, status, result)
         return status
 
