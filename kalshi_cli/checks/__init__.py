@@ -214,6 +214,20 @@ def dispatch(result: CheckResult, router: AlertRouter, state_store: AlertStateSt
     )
 
 
+def clear_alone(line: CheckResult, router: AlertRouter, state_store: AlertStateStore) -> SendReport:
+    """Announce the clearing of what `check all`'s summary `line` alerted alone, now that its
+    checks were graded each under its own name (they alert for themselves): the line is
+    alerted only when no check looked (a subaccount the account did not have yet, `run_named`),
+    and that alert would otherwise stay firing beside theirs. Never raises."""
+    return router.resolve(
+        fingerprint_for(line.name, line.narrowed_to),
+        state_store,
+        title=f"{line.service} graded check by check",
+        summary=f"each check graded and alerted on its own: {line.summary}",
+        runbook=str(runbook_for(line.name)),
+    )
+
+
 def guarded(name: str, check: Callable[[], CheckResult]) -> CheckResult:
     """Run a check; if it cannot finish, it is UNKNOWN with the reason, never OK."""
     try:

@@ -27,6 +27,7 @@ from kalshi_cli.checks import (
     CheckResult,
     CheckStatus,
     PerfDatum,
+    clear_alone,
     dispatch,
     guarded,
 )
@@ -239,7 +240,7 @@ def run_named(name: str, inputs: CheckInputs) -> list[CheckResult]:
             results = [run_check(each, inputs, deadline) for each in CHECK_NAMES]
     finally:
         inputs.close()
-    return [combine(results), *results]
+    return [replace(combine(results), narrowed_to=inputs.subaccount), *results]
 
 
 def _missing_subaccount(inputs: CheckInputs) -> str | None:
@@ -380,10 +381,16 @@ class _RunsAlertState:
 
 
 def deliver(
-    results: Sequence[CheckResult], router: AlertRouter, state_path: Path | None, *, clock: Clock
+    results: Sequence[CheckResult],
+    router: AlertRouter,
+    state_path: Path | None,
+    *,
+    clock: Clock,
+    graded: CheckResult | None = None,
 ) -> list[str]:
     """Dispatch each result (alert or clearing), de-duplicated through the state file (None:
-    another account's, so none, and every alert is sent). Returns the problems to print on
+    another account's, so none, and every alert is sent); `graded`: `check all`'s summary line
+    beside them, whose own alert clears (`clear_alone`). Returns the problems to print on
     stderr; never raises, and never changes any verdict."""
     if not router.channels:
         return []
@@ -417,11 +424,14 @@ def deliver(
     timed = _RunsAlertState(
         state_store, partial(store.busy_timeout, 0.0) if store is not None else nullcontext, clock
     )
+    sends = [partial(dispatch, result, router) for result in results]
+    if graded is not None:
+        sends.insert(0, partial(clear_alone, graded, router))
     try:
-        for result in results:
+        for send in sends:
             started, in_state = clock.monotonic(), timed.spent
             with timed.sending_within(max(left, 0.0)):
-                report: SendReport = dispatch(result, router, timed)
+                report: SendReport = send(timed)
             problems.extend(report.problems)
             left -= (clock.monotonic() - started) - (timed.spent - in_state)
         problems.extend(timed.problems())

@@ -167,16 +167,17 @@ class _Plan:
     refused: KalshiError | None = None
 
     def alert(self, shown: list[CheckResult], inputs: CheckInputs) -> None:
-        """The results shown (`all`'s without its summary line) posted to the `alerts:`
-        channels, what could not be said on stderr."""
+        """The results shown posted to the `alerts:` channels (`all`'s summary line only when
+        no check looked; beside its checks, its alert cleared), what could not be said on
+        stderr."""
         from kalshi_cli.checks.run import deliver
 
         if self.router is None:
             return
-        results = shown[1:] if len(shown) > 1 else shown
+        results, graded = (shown[1:], shown[0]) if len(shown) > 1 else (shown, None)
         # another account's file holds no alert state of this one's: sent without it
         state = self.settings.state if self.refused is None else None
-        for problem in deliver(results, self.router, state, clock=inputs.clock):
+        for problem in deliver(results, self.router, state, clock=inputs.clock, graded=graded):
             typer.echo(problem, err=True)
 
     def inputs(self, app: AppContext, subaccount: int | None, deadline: float) -> CheckInputs:

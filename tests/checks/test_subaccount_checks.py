@@ -233,6 +233,30 @@ def test_all_of_a_subaccount_the_account_does_not_have_grades_nothing_and_posts_
     ]
 
 
+def test_the_alert_of_a_subaccount_not_yet_created_clears_once_its_checks_are_graded(
+    sim: SimHarness, tmp_path: Path, receiver: Receiver
+) -> None:
+    """A crontab's `check all --subaccount 1` installed before `kalshi subaccount create`: its
+    one alert says the account has no subaccount 1. Once it has, the checks are graded each
+    under its own name, and that alert is cleared, not left firing for ever beside them."""
+    alerting(tmp_path, receiver)
+    env = account_env(sim.account)
+    assert check(tmp_path, "all", "--subaccount", "1", environ=env).exit_code == UNKNOWN
+    assert [(p["status"], p["fingerprint"]) for p in receiver.posts] == [
+        ("firing", "check:all:subaccount:1")
+    ]
+    with client_for(sim.account) as me:
+        assert me.subaccounts.create_subaccount() == 1
+    check(tmp_path, "all", "--subaccount", "1", environ=env)
+    cleared = [p for p in receiver.posts if p["fingerprint"] == "check:all:subaccount:1"]
+    assert [p["status"] for p in cleared] == ["firing", "resolved"], receiver.posts
+    assert cleared[1]["summary"].startswith("each check graded and alerted on its own: ")
+    assert "(was: the account has no subaccount 1 (" in cleared[1]["summary"]
+    # each check now speaks for itself: the summary line of `all` is never posted
+    graded = {p["fingerprint"] for p in receiver.posts[1:]} - {"check:all:subaccount:1"}
+    assert graded and all(not f.startswith("check:all") for f in graded), graded
+
+
 class OneSubaccountFails(httpx.HTTPTransport):
     """The simulator, except that subaccount `number`'s positions read answers 500."""
 

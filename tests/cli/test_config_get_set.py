@@ -148,6 +148,8 @@ def test_unset_of_an_environment_setting_names_the_environment_value_in_force(
 ) -> None:
     config = tmp_path / "config.yaml"
     assert run(["config", "set", "tier", "advanced", "--env", "demo"], home=tmp_path).exit_code == 0
+    # the command's --env names the section written, as `config unset`'s names the one taken out
+    assert config.read_text() == "demo:\n  tier: advanced\n"
     result = run(
         ["config", "unset", "tier", "--env", "demo"],
         home=tmp_path,
