@@ -21,6 +21,7 @@ from kalshi_cli.alerts.router import SCOPE_SEPARATOR
 from kalshi_cli.checks import CheckResult, CheckStatus, PerfDatum, status_scope
 from kalshi_cli.checks.thresholds import Thresholds
 from kalshi_cli.services.loop_strategies import stopped_strategies
+from kalshi_cli.services.orders.status import breaker_holds
 from kalshi_cli.store import Store
 from kalshi_cli.store.entries import FEED_HEARD_KEY
 from kalshi_cli.store.records import IN_FLIGHT_S, PENDING, UNKNOWN, IntentRecord
@@ -112,6 +113,11 @@ def check_heartbeat(view: LocalView, th: Thresholds) -> CheckResult:
     status = grade_ceiling(seconds(age), warn, crit)
     state = beat.shown_state(view.store.trading.trading_state().state, view.now)
     summary = f"last heartbeat {describe_age(age)} ago, trading state {state}"
+    breaker = breaker_holds(view.store, view.now)
+    if breaker is not None:
+        # the trip, not the state, refuses new orders for the rest of the day: said, not graded
+        # (the loop's own `circuit_breaker` alert tells the trip), as `kalshi status` says it
+        summary += f", circuit breaker: {breaker}"
     perfdata = [PerfDatum("age", seconds(age), warn, crit, 0, uom="s")]
     behind, lag_perf = _behind(beat.detail, th)
     perfdata += lag_perf

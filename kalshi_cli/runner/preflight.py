@@ -241,6 +241,30 @@ def resting_unmanaged(store: Store, loop: TradeLoop, log: EntryLog, assistant: s
     return lines
 
 
+def held_unguarded(loop: TradeLoop, log: EntryLog) -> list[str]:
+    """The start-up line (and event, `held_unguarded`) naming each position held in a market
+    this run does not trade (`held_untraded`: closed before the start, or left out of the
+    selection): the stop-loss runs in the markets the loop visits, so it does not watch them
+    (docs/risk.md "Stop-loss floor"). Their settlement is booked all the same."""
+    from kalshi_cli.runner.loop.lifecycle_watch import held_untraded
+
+    markets = loop.portfolio.pnl.markets
+    held = []
+    for ticker in sorted(held_untraded(loop.portfolio)):
+        position = markets[ticker].position
+        held.append(f"{ticker} {'yes' if position > 0 else 'no'} {abs(position).normalize():f}")
+    if not held:
+        return []
+    n, where = len(held), ", ".join(held)
+    log.emit("held_unguarded", {"positions": where})
+    return [
+        f"not guarded     {n} position{'' if n == 1 else 's'} held in "
+        f"{'a market' if n == 1 else 'markets'} this run does not trade, not guarded by its "
+        f"stop-loss: {where} (`kalshi positions` shows them; close them by hand, or trade "
+        "them with --markets)"
+    ]
+
+
 _UNMANAGED = {
     "resting_elsewhere": "elsewhere       {n} resting order{s} of {name} in markets this run does "
     "not trade: {where} (not managed; the stop names them; `kalshi cancel-all --ticker T` "

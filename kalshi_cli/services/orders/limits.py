@@ -183,7 +183,7 @@ class PreTradeChecks:
             )
 
         def asked(rule: Rule) -> Intent | None:
-            held = rule.code is Code.POSITION_LIMIT
+            held = rule.code in (Code.POSITION_LIMIT, Code.CIRCUIT_BREAKER)
             if rule.code not in _BY_MARKET or (held and grown <= 0):
                 return None
             if amending is not None and rule.code in _AMENDED:
@@ -197,7 +197,8 @@ class PreTradeChecks:
         committed = intent(grown if amending is None else amending[1])
         freed = ZERO if amending is None else _resting_cost(base, amending[0])
         seen = OrderView(view, everything, committed, freed)
-        denials = account.judge(limit_rules(self.limits), asked, seen, reads)
+        rules = (account.breaker(), *limit_rules(self.limits))
+        denials = account.judge(rules, asked, seen, reads)
         if denials:
             rule, verdict = denials[0]
             raise _refusal(rule, verdict.detail, base, book_side=book_side, reads=reads)
@@ -209,7 +210,14 @@ class PreTradeChecks:
 
 # the limit rules an order placed outside a loop is held to here, those that read its market
 # alone (docs/risk.md); the assistant's own checks count the whole account's exposure and budget
-_BY_MARKET = ("MAX_ORDER_SIZE", "MAX_ORDER_COST", "POSITION_LIMIT", "EVENT_LOSS", "SHARD_BALANCE")
+_BY_MARKET = (
+    "CIRCUIT_BREAKER",
+    "MAX_ORDER_SIZE",
+    "MAX_ORDER_COST",
+    "POSITION_LIMIT",
+    "EVENT_LOSS",
+    "SHARD_BALANCE",
+)
 # the rules that judge an amend as the order it leaves resting, in the amended order's place
 _AMENDED = ("EVENT_LOSS", "SHARD_BALANCE")
 

@@ -17,7 +17,7 @@ from kalshi_cli.services.loop_strategies import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from kalshi_cli.store import HeartbeatRecord, Store
+    from kalshi_cli.store import HeartbeatRecord, Store, TradingStateRecord
     from kalshi_cli.store.leg_sets import BrokenSet
 
 
@@ -140,6 +140,24 @@ def breaker_holds(store: Store, now: float) -> str | None:
     if not trips:
         return None
     return f"{trips[-1].detail}; no new orders until the next UTC day (only reducing orders go out)"
+
+
+def guard_tripped_under(store: Store, row: TradingStateRecord) -> str | None:
+    """What the API error guard's last trip says when it tripped while a person's stop (`row`,
+    the state before a resume: HALTED) held: the trip is recorded, but SAFE_MODE is not written
+    over the stricter state, so lifting that state lifts the guard's stop too (docs/risk.md "API
+    error guard"). None: no trip since the state was set, or the state is the guard's own."""
+    from kalshi_cli.risk.engine import ApiErrorGuard
+
+    if row.source == ApiErrorGuard.RULE:
+        return None  # its own SAFE_MODE: "lifted SAFE_MODE" says it
+    trips = [t for t in store.trading.risk_trips(rule=ApiErrorGuard.RULE) if t.at >= row.at]
+    if not trips:
+        return None
+    return (
+        f"tripped while {row.state}: {trips[-1].detail}; resuming lifts its SAFE_MODE too "
+        "(`kalshi check api` grades the exchange's answers)"
+    )
 
 
 def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:

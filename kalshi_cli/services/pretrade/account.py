@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from kalshi_cli.risk.engine import judge
-from kalshi_cli.risk.rules import ShardBalances, opening_cost, shard_cost
+from kalshi_cli.risk.engine import CircuitBreaker, judge, log_entry
+from kalshi_cli.risk.rules import CircuitBreakerRule, ShardBalances, opening_cost, shard_cost
 from kalshi_cli.services.pretrade.context import risk_context
 from kalshi_cli.services.pretrade.events import EventReader
 from kalshi_cli.services.pretrade.holdings import AccountHoldings, HoldingsClient
@@ -186,6 +186,14 @@ class PreTradeAccount:
         return reader.terms(name, fees, {ticker: market.raw}, held)
 
     # ------------------------------------------------------------------ the rules, judged
+
+    def breaker(self) -> Rule:
+        """The daily circuit breaker (`risk.daily_loss_limit`) as every path of the account
+        meets it: the day's trip row, or the day's realized P&L at the limit (which trips it),
+        refuses every order that is not reduce-only for the rest of the UTC day, whatever the
+        trading state reads (after `kalshi resume` it reads ACTIVE)."""
+        trips = CircuitBreaker(self._store.trading, self.limits.daily_loss_limit, log_entry)
+        return CircuitBreakerRule(trips)
 
     def judge(
         self,

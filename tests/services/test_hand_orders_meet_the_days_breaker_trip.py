@@ -1,0 +1,55 @@
+"""A hand order (`kalshi order place`, `batch`, `amend`) after `kalshi resume` on a day the daily
+circuit breaker tripped: the state reads ACTIVE, but the trip holds every order that is not
+reduce-only until the next UTC day on every path of the pre-trade account, the loop's and the
+assistant's as the hand's (docs/risk.md "Daily circuit breaker"); a decrease still goes."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal as D
+
+import pytest
+
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.risk.engine import CircuitBreaker
+from kalshi_cli.risk.state import resume
+from kalshi_cli.services.orders.place import OrderService
+from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import utc_day
+from kalshi_cli.vocabulary.errors import ValidationError
+from kalshi_cli.vocabulary.order_terms import OrderRequest
+from kalshi_cli.vocabulary.units import Action, Side
+
+
+def _trip_today(store: Store) -> None:
+    now = time.time()
+    # today's trip, and tomorrow's should the test run past midnight (UTC)
+    for day in {utc_day(now), utc_day(now + 120)}:
+        store.trading.record_risk_trip(
+            rule=CircuitBreaker.RULE,
+            code="CIRCUIT_BREAKER",
+            detail=f"realized P&L -$150.00 on {day} reached the daily loss limit of -$100.00",
+            day=day,
+        )
+    store.trading.set_trading_state("REDUCING", reason="tripped", source=CircuitBreaker.RULE)
+    resume(store.trading)
+
+
+def test_a_hand_order_after_resume_on_a_breaker_day_is_refused(
+    client: KalshiClient, store: Store, ticker: str, service: OrderService
+) -> None:
+    resting = service.place(
+        service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(5), D("0.20")))
+    )
+    assert resting.order_id is not None
+    _trip_today(store)
+    assert store.trading.trading_state().state == "ACTIVE"
+    with pytest.raises(ValidationError) as refused:
+        service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(5), D("0.20")))
+    assert refused.value.code == "CIRCUIT_BREAKER"
+    with pytest.raises(ValidationError) as grown:
+        service.amends.amend(resting.order_id, count=D(8))
+    assert grown.value.code == "CIRCUIT_BREAKER"
+    # a decrease adds nothing: it goes
+    service.amends.amend(resting.order_id, count=D(3))
+    assert client.orders.get_order(resting.order_id).remaining_count == D(3)
