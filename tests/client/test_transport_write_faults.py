@@ -38,6 +38,9 @@ from tests.loopback import Handler, LoopbackServer
 
 DEADLINE_S = 10.0
 WRITE_TIMEOUT_S = 0.2  # the write timeout the never-reading server runs into
+# where the server resets, the write ends with the reset: a timeout that cannot come first on a
+# loaded host, whose server thread may wait longer than WRITE_TIMEOUT_S for its turn to reset
+RESET_TIMEOUT_S = DEADLINE_S
 BUFFER = 4096  # the server's SO_RCVBUF and the client's SO_SNDBUF (the kernel doubles them)
 SMALL_SEND = ((socket.SOL_SOCKET, socket.SO_SNDBUF, BUFFER),)
 BIG = 2_000_000  # bytes of body (or of a header, through the client): far past both buffers
@@ -128,8 +131,8 @@ def direct(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name.upper(), raising=False)
 
 
-def big_post(base: str) -> httpx.Request:
-    timeouts = {"connect": DEADLINE_S, "read": DEADLINE_S, "write": WRITE_TIMEOUT_S}
+def big_post(base: str, write_s: float = WRITE_TIMEOUT_S) -> httpx.Request:
+    timeouts = {"connect": DEADLINE_S, "read": DEADLINE_S, "write": write_s}
     return httpx.Request(
         "POST", base + "/x", content=b"x" * BIG, extensions={"timeout": {**timeouts, "pool": 1}}
     )
@@ -141,14 +144,14 @@ def raised_by(transport: httpx.BaseTransport, request: httpx.Request) -> httpx.R
     return info.value
 
 
-def big_client(base: str, transport: httpx.BaseTransport) -> KalshiClient:
+def big_client(base: str, transport: httpx.BaseTransport, timeout_s: float) -> KalshiClient:
     """A client whose every request is larger than the sockets can buffer (a 2 MB
     User-Agent), retrying twice with no real wait."""
     return KalshiClient(
         api_base=base + "/trade-api/v2",
         key_id="key-1",
         private_key=generate_private_key(),
-        timeout=WRITE_TIMEOUT_S,
+        timeout=timeout_s,
         max_attempts=2,
         clock=ManualClock(),
         transport=transport,
@@ -191,7 +194,7 @@ def test_a_reset_mid_write_is_read_as_a_disconnect(serve: Serve, make: Maker) ->
     """The write fails (connection reset); the answer is then read, and there is none: the
     read-side class, as httpcore (which swallows a WriteError and reads) raises it."""
     server = serve(lambda ref: read_a_little_then_reset())
-    exc = raised_by(make(), big_post(server.base))
+    exc = raised_by(make(), big_post(server.base, RESET_TIMEOUT_S))
     assert type(exc) is httpx.RemoteProtocolError
     assert "Server disconnected without sending a response." in str(exc)
     assert not isinstance(exc, UNSENT)
@@ -217,7 +220,7 @@ def test_an_answer_sent_before_a_reset_mid_write_is_returned(serve: Serve, make:
     being written: the write fails, and the answer it did send is what the caller gets."""
     server = serve(lambda ref: read_a_little_then_reset(EARLY_ANSWER))
     with make() as transport:
-        response = transport.handle_request(big_post(server.base))
+        response = transport.handle_request(big_post(server.base, RESET_TIMEOUT_S))
         assert response.status_code == 413
         assert response.read() == b"no"
 
@@ -253,6 +256,7 @@ FAULTS: dict[str, Callable[[list[LoopbackServer]], Handler]] = {
     "reset-mid-write": lambda ref: read_a_little_then_reset(),
 }
 EXPECTED = {"write-timeout": httpx.WriteTimeout, "reset-mid-write": httpx.RemoteProtocolError}
+TIMEOUT_S = {"write-timeout": WRITE_TIMEOUT_S, "reset-mid-write": RESET_TIMEOUT_S}
 CASES = [(f, t) for f in FAULTS for t in TRANSPORTS]
 
 
@@ -263,7 +267,7 @@ def test_an_order_whose_write_fails_is_unknown_and_sent_once(
     sender: str,
 ) -> None:
     server = serve(FAULTS[fault])
-    client = big_client(server.base, TRANSPORTS[sender]())
+    client = big_client(server.base, TRANSPORTS[sender](), TIMEOUT_S[fault])
     with client, pytest.raises(OrderOutcomeUnknown) as info:
         client.orders.create_order(new_order())
     assert info.value.client_order_id == "coid-9"
@@ -281,7 +285,7 @@ def test_an_amend_whose_write_fails_is_not_resent(
     sender: str,
 ) -> None:
     server = serve(FAULTS[fault])
-    client = big_client(server.base, TRANSPORTS[sender]())
+    client = big_client(server.base, TRANSPORTS[sender](), TIMEOUT_S[fault])
     with client, pytest.raises(AmendOutcomeUnknown) as info:
         amend(client)
     cause = info.value.__cause__
@@ -298,7 +302,7 @@ def test_a_read_whose_write_fails_is_retried(
     sender: str,
 ) -> None:
     server = serve(FAULTS[fault])
-    client = big_client(server.base, TRANSPORTS[sender]())
+    client = big_client(server.base, TRANSPORTS[sender](), TIMEOUT_S[fault])
     with client, pytest.raises(TransportError) as info:
         client.markets.get_market("KXT")
     assert type(info.value.__cause__) is EXPECTED[fault]
@@ -334,7 +338,7 @@ def test_over_tls_a_write_fault_is_the_same_class(
     ref.append(LoopbackServer(FAULTS[fault](ref), receive_buffer=BUFFER, tls=server_context))
     try:
         base = f"https://localhost:{ref[0].port}"
-        exc = raised_by(TLS_TRANSPORTS[sender](client_context), big_post(base))
+        exc = raised_by(TLS_TRANSPORTS[sender](client_context), big_post(base, TIMEOUT_S[fault]))
     finally:
         ref[0].close()
     assert type(exc) is EXPECTED[fault]
