@@ -70,7 +70,7 @@ __all__ = [
 # The one place the version is kept: pyproject.toml reads it (`[tool.setuptools.dynamic]`), so
 # the installed metadata says the same, and every command that builds a client (its User-Agent
 # names it) has it without importing `importlib.metadata` and scanning sys.path for it.
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 assert set(__all__) == {"__version__", *_PUBLIC}  # one list, spelt twice for static readers
 
