@@ -144,11 +144,8 @@ def post_kill_alert(app: AppContext, report: KillReport, scope: str) -> list[str
 
 
 def _kill_scope(ticker: str | None, event: str | None, subaccount: int | None) -> str:
-    """What the kill switch will cancel, in words; --ticker and --event together refused."""
-    if ticker is not None and event is not None:
-        raise typer.BadParameter(
-            "give at most one of --ticker and --event", param_hint="--ticker/--event"
-        )
+    """What the kill switch will cancel, in words (--ticker and --event together are refused
+    with the scope's lookup, `refuse_an_unknown_scope`)."""
     scope = f"ticker {ticker}" if ticker else f"event {event}" if event else "every market"
     return scope + ("" if subaccount is None else f", subaccount {subaccount}")
 

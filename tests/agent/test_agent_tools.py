@@ -1057,3 +1057,25 @@ def test_the_kill_switch_aimed_at_an_unknown_market_is_refused_before_anything_i
     assert refused.value.exit_code == 6 and f"unknown ticker {T[:-1]}" in refused.value.message
     shown = kalshi(["status", "--json"], tmp_path, environ(sim, tmp_path))
     assert json.loads(shown.stdout)["state"] == "ACTIVE"
+
+
+def test_the_kill_switch_aimed_at_a_market_and_an_event_together_is_refused_before_anything(
+    tools: AgentTools, sim: SimHarness, tmp_path: Path
+) -> None:
+    """As `kalshi cancel-all --ticker T --event E` is refused (exit 2), so is the assistant's
+    `cancel_all(ticker, event)`: the exchange lists the orders of both filters at once, so a
+    market outside the event read empty and was "proven" clear while its orders rested."""
+    placed = kalshi(
+        ["order", "place", T, "--side", "yes", "--action", "buy", "--count", "1",
+         "--price", "0.10"],
+        tmp_path, environ(sim, tmp_path),
+    )  # fmt: skip
+    assert placed.exit_code == 0, placed.output
+    with pytest.raises(KalshiError) as refused:
+        tools.kill_switch.cancel_all(ticker=T, event="KXOTHER-EVENT")
+    assert refused.value.exit_code == 2, refused.value.message
+    assert "at most one" in refused.value.message
+    shown = kalshi(["status", "--json"], tmp_path, environ(sim, tmp_path))
+    assert json.loads(shown.stdout)["state"] == "ACTIVE"
+    resting = kalshi(["order", "list", "--json"], tmp_path, environ(sim, tmp_path))
+    assert [o["status"] for o in json.loads(resting.stdout)["orders"]] == ["resting"]

@@ -18,6 +18,7 @@ from kalshi_cli.vocabulary.errors import (
     KalshiError,
     NotFoundError,
     TradingHaltedError,
+    UsageError,
     ValidationError,
 )
 from kalshi_cli.vocabulary.models import Market, Order
@@ -232,6 +233,13 @@ def refuse_an_unknown_scope(
     it found, whatever the case the ticker was typed in."""
     if ticker is None and event_ticker is None:
         return CancelScope(ticker, event_ticker)
+    if ticker is not None and event_ticker is not None:
+        # the exchange lists the orders of both filters at once: a market outside the event
+        # would read empty and be proven clear while its orders rest
+        raise UsageError(
+            "give at most one of a ticker and an event: nothing was halted or cancelled",
+            hint="a market's orders: the ticker; every market of an event: the event",
+        )
     what, name = ("ticker", ticker) if ticker is not None else ("event", event_ticker)
     try:
         with Deadline.within(clock, SCOPE_LOOKUP_S):
