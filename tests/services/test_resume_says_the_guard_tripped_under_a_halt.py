@@ -52,3 +52,21 @@ def test_resume_from_halted_with_no_guard_trip_under_it_says_none(tmp_path: Path
         halt(store.trading, reason="by hand", source="kalshi halt")
     said = _resume(path, tmp_path)
     assert "lifted HALTED" in said and "api error guard" not in said
+
+
+def test_status_while_halted_says_the_guard_tripped_under_it(tmp_path: Path) -> None:
+    """`kalshi status` reads HALTED alone while a guard trip recorded under the halt waits to
+    be lifted with it: it names the trip as `resume` will (`api_error_guard` in `--json`)."""
+    from kalshi_cli.services.orders.status import trading_status
+
+    path = tmp_path / "state.db"
+    now = SystemClock().wall()
+    with Store.open(path, clock=ManualClock(now - 60)) as store:
+        halt(store.trading, reason="by hand", source="kalshi halt")
+    assert "api_error_guard" not in trading_status(path, now=now).details()
+    with Store.open(path, clock=ManualClock(now - 30)) as store:
+        store.trading.record_risk_trip(rule=ApiErrorGuard.RULE, code="SAFE_MODE", detail=DETAIL)
+    status = trading_status(path, now=now)
+    assert status.state == "HALTED"
+    said = status.details()["api_error_guard"]
+    assert DETAIL in said and "while HALTED" in said

@@ -61,6 +61,8 @@ class TradingStatus:
     # the daily circuit breaker's trip of the UTC day, which refuses every new order for the
     # rest of it whatever the state reads (`kalshi resume` writes ACTIVE): what it says
     circuit_breaker: str | None = None
+    # the API error guard's trip under a person's HALTED, which resuming lifts too: what it says
+    api_error_guard: str | None = None
 
     def details(self) -> dict[str, Any]:
         """Everything beside the state itself, as `kalshi status --json` names it."""
@@ -87,6 +89,8 @@ class TradingStatus:
                 document["sets_not_ended"] = [s.to_json() for s in self.sets_not_ended]
             if self.circuit_breaker is not None:
                 document["circuit_breaker"] = self.circuit_breaker
+            if self.api_error_guard is not None:
+                document["api_error_guard"] = self.api_error_guard
             document["history"] = list(self.history)
         return document
 
@@ -195,6 +199,7 @@ def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:
         unknown += dict.fromkeys(i.client_order_id for i, _ in store.orders.amends_in_doubt())
         broken = tuple(store.leg_sets.not_ended())
         breaker = breaker_holds(store, wall)
+        guard = guard_tripped_under(store, row)
     shown = (
         row.state
         if loop_beat is None
@@ -224,6 +229,7 @@ def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:
         assignments=tuple({"ticker": t, "strategy": s} for t, s in assigned.items()),
         sets_not_ended=broken,
         circuit_breaker=breaker,
+        api_error_guard=guard,
         history=tuple(
             {"state": h.state, "reason": h.reason, "source": h.source, "at": h.at} for h in history
         ),
