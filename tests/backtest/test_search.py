@@ -148,8 +148,10 @@ def test_a_search_stopped_half_way_continues_with_the_trials_done(
     # started as a script's background job is (`kalshi ... &` without job control): with SIGINT
     # ignored, which must not keep Ctrl-C from stopping it
     background_job = ["sh", "-c", 'trap "" INT; exec "$0" "$@"']
+    # far more trials than can run before the stop: on a fast host 60 were all done between the
+    # third line read and the signal, and the run ended 0
     proc = subprocess.Popen(
-        [*background_job, script(), *args, "--trials", "60"], stderr=subprocess.PIPE,
+        [*background_job, script(), *args, "--trials", "2000"], stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL, text=True, env=environ(tmp_path),
     )  # fmt: skip
     assert proc.stderr is not None
