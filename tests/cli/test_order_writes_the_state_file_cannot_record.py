@@ -264,12 +264,7 @@ def test_a_batch_row_found_after_a_lost_answer_that_the_state_file_cannot_record
     # once the file can be written, reconcile records both, and the file run again sends the
     # two rows never sent, once each
     locked.release()
-    assert kalshi("reconcile").exit_code == 0
-    again = kalshi("order", "batch", "--file", str(path), "--json")
-    assert again.exit_code == 0, again.output
-    statuses = [r["status"] for r in json.loads(again.stdout)["batch"]["rows"]]
-    assert statuses == ["skipped"] * 4 + ["resting"] * 2
-    assert len(list(client.orders.iter_orders())) == 6
+    _reconciled_the_file_sends_the_two_never_sent_once(kalshi, client, path)
 
 
 class LockedAfterTheSecondAnswer(OrdersApi):
@@ -325,12 +320,7 @@ def test_batch_rows_answered_that_the_state_file_cannot_record_are_reported_plac
             f"but the state file could not record it: state file {locked.path} is locked"
         ), row
     locked.release()
-    assert kalshi("reconcile").exit_code == 0
-    again = kalshi("order", "batch", "--file", str(path), "--json")
-    assert again.exit_code == 0, again.output
-    statuses = [r["status"] for r in json.loads(again.stdout)["batch"]["rows"]]
-    assert statuses == ["skipped"] * 4 + ["resting"] * 2
-    assert len(list(client.orders.iter_orders())) == 6
+    _reconciled_the_file_sends_the_two_never_sent_once(kalshi, client, path)
 
 
 class TwoARequest(OrdersApi):
@@ -388,3 +378,16 @@ def test_a_batch_whose_state_file_fails_before_its_next_request_reports_the_rows
     statuses = [r["status"] for r in json.loads(again.stdout)["batch"]["rows"]]
     assert statuses == ["skipped"] * 2 + ["resting"] * 4
     assert creates(prime) == 6
+
+
+def _reconciled_the_file_sends_the_two_never_sent_once(
+    kalshi: Kalshi, client: KalshiClient, path: Path
+) -> None:
+    """Once the file can be written, reconcile records the four placed, and the file run
+    again skips them and sends the two rows never sent, once each."""
+    assert kalshi("reconcile").exit_code == 0
+    again = kalshi("order", "batch", "--file", str(path), "--json")
+    assert again.exit_code == 0, again.output
+    statuses = [r["status"] for r in json.loads(again.stdout)["batch"]["rows"]]
+    assert statuses == ["skipped"] * 4 + ["resting"] * 2
+    assert len(list(client.orders.iter_orders())) == 6
