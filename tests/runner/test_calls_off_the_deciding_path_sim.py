@@ -277,6 +277,44 @@ def test_an_order_call_waiting_for_a_worker_when_the_api_error_guard_sets_safe_m
         assert len(dropped) == 2 and all("SAFE_MODE" in str(e["reason"]) for e in dropped)
 
 
+def test_an_order_call_waiting_for_a_worker_once_trading_is_halted_never_leaves(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Both markets' orders are recorded while trading is ACTIVE; the only worker is held in
+    the network with the first market's call, and the second market's waits in line. Another
+    process halts trading (the kill switch), and a tick reads it. The waiting call is not made
+    once the worker is freed: its orders never reach the exchange, and each intent is booked as
+    never sent, naming HALTED."""
+    tickers = ["KXOFFPATH-SIM-H1", "KXOFFPATH-SIM-H2"]
+    gate = Gate()
+    gate.holds = lambda request: request.method == "POST"
+    with rig(
+        sim, tmp_path, tickers, strategy="market-maker", params={}, batch_wait_s=0.0,
+        transport=gate, send_workers=1,
+    ) as r:  # fmt: skip
+        try:
+            r.loop.tick(r.feed.drain_messages(), full=True)
+            assert gate.held.wait(30)
+            assert {i.ticker for i in r.store.orders.intents()} == set(tickers)
+            r.store.trading.set_trading_state("HALTED", reason="kill switch", source="cancel-all")
+            assert poll_until(
+                lambda: r.loop.gate.state == "HALTED", between=lambda: _ticking(r), within_s=60
+            )
+        finally:
+            gate.open.set()
+        assert poll_until(
+            lambda: r.loop.dispatch.in_flight == 0, between=lambda: _ticking(r), within_s=60
+        )
+        posts = [body for at, method, _, body in gate.log if at == "start" and method == "POST"]
+        assert len(posts) == 1, "only the call the worker had taken before the halt went out"
+        [sent] = {t for t in tickers if t.encode() in posts[0]}
+        [withdrawn] = set(tickers) - {sent}
+        assert list(r.client.orders.iter_orders(ticker=withdrawn)) == []
+        never = [i for i in r.store.orders.intents() if i.ticker == withdrawn]
+        assert len(never) == 2 and {i.status for i in never} == {"rejected"}
+        assert all("never sent" in str(i.error) and "HALTED" in str(i.error) for i in never)
+
+
 def test_an_order_call_no_worker_took_while_the_stop_waited_is_not_taken_for_one_that_may_land(
     sim: SimHarness, tmp_path: Path
 ) -> None:
