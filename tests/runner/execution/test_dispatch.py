@@ -385,6 +385,7 @@ def test_a_placing_call_no_worker_took_before_the_stop_is_not_made() -> None:
         assert dispatch.settle(SystemClock(), 30)
         assert made == ["held", "cancel"]
         assert isinstance(answers["order"].error, RequestWithdrawn)
+        assert str(answers["order"].error) == "the loop was stopping before the request was sent"
         assert answers["cancel"].get() == "cancel"
         assert dispatch.in_flight == 0 and not dispatch.busy("B")
     finally:
