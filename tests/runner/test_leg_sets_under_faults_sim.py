@@ -27,7 +27,7 @@ from kalshi_cli.runner.loop.stop_proof import SetsLeftBroken
 from kalshi_cli.services.killswitch.switch import KillSwitch
 from kalshi_cli.services.reconcile import reconcile
 from kalshi_cli.store import Store
-from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.clock import SystemClock, parse_iso
 from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
@@ -956,6 +956,8 @@ def test_a_set_given_up_during_the_run_is_sold_back_again_on_a_clock(
         )
         again = _done(r)[1]
         assert again["status"] == "flat", again
+        assert _amounts(first["held"]) == {f"{A} no": 5, f"{B} no": 0, f"{C} no": 0}, first
+        assert _amounts(again["held"]) == {f"{t} no": 0 for t in TICKERS}, again
         assert poll_until(
             lambda: not any(r.loop.dispatch.busy(t) for t in TICKERS),
             between=lambda: _ticking(r),
@@ -964,6 +966,7 @@ def test_a_set_given_up_during_the_run_is_sold_back_again_on_a_clock(
         assert _held(r) == dict.fromkeys(TICKERS, Decimal(0))
         assert r.store.leg_sets.unfinished(0) == []
         assert r.loop.stop.shutdown(cancel_resting=True).broken_sets == ()
+        assert len(_done(r)) == 2, "the stop ended again a set that had ended"
         _never_twice(r)
 
 
@@ -993,6 +996,10 @@ def test_a_set_given_up_again_waits_twice_as_long_each_time_up_to_the_longest(
         tried = "during the run, tried again"
         tries = [e for e in r.events("group_broken") if tried in str(e["reason"])]
         assert len(tries) >= 2, tries
+        # each try comes no sooner than the wait its give-up said
+        for gave_up, wait, next_try in zip(failed, waits, tries[:2], strict=False):
+            waited = parse_iso(str(next_try["ts"])) - parse_iso(str(gave_up["ts"]))
+            assert waited.total_seconds() >= float(wait) - 0.01, (gave_up, next_try)
         assert [g for g in r.events("group_leg") if g["action"] == "sell"] == []
         assert _held(r)[A] == 5
 
