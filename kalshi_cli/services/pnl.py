@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from kalshi_cli.vocabulary.clock import parse_iso, utc_day
 from kalshi_cli.vocabulary.models import FEE_QUANTUM
-from kalshi_cli.vocabulary.units import ONE, ZERO, BookSide, fmt_exact_dollars
+from kalshi_cli.vocabulary.units import ONE, ZERO, BookSide, fmt_exact_dollars, is_market_result
 
 if TYPE_CHECKING:
     from kalshi_cli.store import FillRecord, SettlementRecord, Store
@@ -252,7 +252,7 @@ def yes_paid(result: str, yes_value: Decimal | None) -> Decimal | None:
     """What one YES contract paid at settlement; None when the cost comes back (void, or a
     scalar result whose value is not known). `yes_value` is the settlement record's own figure
     (a floored market's floor, a scalar result's value), if any."""
-    if result not in ("yes", "no", "scalar"):
+    if not is_market_result(result):
         return None
     if yes_value is not None:
         return yes_value

@@ -30,7 +30,6 @@ from kalshi_cli.sim.core.records import (
     PlaceRequest,
     SimFill,
     SimOrder,
-    is_market_result,
     keeps_place,
 )
 from kalshi_cli.venue import answers
@@ -52,6 +51,7 @@ from kalshi_cli.vocabulary.units import (
     count_hundredths,
     dollars_to_cents,
     hundredths_count,
+    is_market_result,
     price_ticks,
     ticks_price,
 )

@@ -18,7 +18,7 @@ from decimal import (
 from enum import Enum, StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, TypeGuard, get_args
 
 ONE = Decimal(1)
 ZERO = Decimal(0)
@@ -254,6 +254,15 @@ class OrderStatus(StrEnum):
     RESTING = "resting"
     EXECUTED = "executed"
     CANCELED = "canceled"
+
+
+# what a market is determined with (openapi `Settlement.market_result`): a `scalar` result pays
+# YES its value, from $0 to $1, and NO the rest; any other (void) pays no side: the cost comes back
+MarketResult = Literal["yes", "no", "scalar"]
+
+
+def is_market_result(value: str) -> TypeGuard[MarketResult]:
+    return value in get_args(MarketResult)
 
 
 class BookOrder(NamedTuple):
