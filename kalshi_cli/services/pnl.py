@@ -20,13 +20,19 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from kalshi_cli.vocabulary.clock import parse_iso, utc_day
 from kalshi_cli.vocabulary.models import FEE_QUANTUM
-from kalshi_cli.vocabulary.units import ONE, ZERO, BookSide, fmt_exact_dollars, is_market_result
+from kalshi_cli.vocabulary.units import (
+    MICRO_DOLLAR,
+    ONE,
+    ZERO,
+    BookSide,
+    fmt_exact_dollars,
+    is_market_result,
+    to_micro_dollars,
+)
 
 if TYPE_CHECKING:
     from kalshi_cli.store import FillRecord, SettlementRecord, Store
     from kalshi_cli.vocabulary.models import Fill, Orderbook, Settlement
-
-_MICRO = Decimal("0.000001")
 
 
 def fill_time(fill: Fill) -> float | None:
@@ -179,7 +185,7 @@ DECIMAL: Units[Decimal] = Units(
     price=Decimal,
     count=Decimal,
     amount=Decimal,
-    release=_decimal_share(_MICRO),
+    release=_decimal_share(MICRO_DOLLAR),
     fee_share=_decimal_share(FEE_QUANTUM),
     dollars=lambda value: value,
     contracts=lambda value: value,
@@ -343,7 +349,7 @@ class MarketPnl:
     def average_entry(self) -> Decimal | None:
         if self.position == 0:
             return None
-        return (self.basis / abs(self.position)).quantize(_MICRO, rounding=ROUND_HALF_EVEN)
+        return to_micro_dollars(self.basis / abs(self.position))
 
     def mark(self, book: Orderbook | None) -> tuple[Decimal | None, Decimal | None]:
         """(best bid of the held side, mid in that side's terms), or None where unknown."""
