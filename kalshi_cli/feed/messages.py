@@ -22,8 +22,8 @@ from typing import Any, get_args
 
 import msgspec
 
-from kalshi_cli.vocabulary.models import Order, decode_answer
-from kalshi_cli.vocabulary.units import ONE, ZERO, Side, is_market_result, parse_optional_dollars
+from kalshi_cli.vocabulary.models import Order, decode_answer, is_market_result
+from kalshi_cli.vocabulary.units import ONE, ZERO, Side, parse_optional_dollars
 
 # --------------------------------------------------------------------------------- bodies
 

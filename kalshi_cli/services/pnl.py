@@ -19,16 +19,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from kalshi_cli.vocabulary.clock import parse_iso, utc_day
-from kalshi_cli.vocabulary.models import FEE_QUANTUM
-from kalshi_cli.vocabulary.units import (
-    MICRO_DOLLAR,
-    ONE,
-    ZERO,
-    BookSide,
-    fmt_exact_dollars,
-    is_market_result,
-    to_micro_dollars,
-)
+from kalshi_cli.vocabulary.models import FEE_QUANTUM, is_market_result
+from kalshi_cli.vocabulary.units import ONE, ZERO, BookSide, fmt_exact_dollars, to_micro_dollars
 
 if TYPE_CHECKING:
     from kalshi_cli.store import FillRecord, SettlementRecord, Store
@@ -185,7 +177,7 @@ DECIMAL: Units[Decimal] = Units(
     price=Decimal,
     count=Decimal,
     amount=Decimal,
-    release=_decimal_share(MICRO_DOLLAR),
+    release=lambda amount, part, whole: to_micro_dollars(amount * part / whole),
     fee_share=_decimal_share(FEE_QUANTUM),
     dollars=lambda value: value,
     contracts=lambda value: value,

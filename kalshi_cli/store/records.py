@@ -11,8 +11,9 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from kalshi_cli.vocabulary.clock import age_of
+from kalshi_cli.vocabulary.models import is_market_result
 from kalshi_cli.vocabulary.trading_state import TradingState
-from kalshi_cli.vocabulary.units import ZERO, Action, BookSide, Side, TimeInForce, is_market_result
+from kalshi_cli.vocabulary.units import ZERO, Action, BookSide, Side, TimeInForce
 
 
 class IntentTerms(Protocol):

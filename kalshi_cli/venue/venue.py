@@ -39,7 +39,7 @@ from kalshi_cli.venue.reference import MarketInfo, install
 from kalshi_cli.venue.taken import TakenLevels
 from kalshi_cli.venue.timetable import Timetable
 from kalshi_cli.vocabulary.clock import Clock
-from kalshi_cli.vocabulary.models import Orderbook
+from kalshi_cli.vocabulary.models import Orderbook, is_market_result
 from kalshi_cli.vocabulary.units import (
     ONE,
     PRICE_TICKS,
@@ -51,7 +51,6 @@ from kalshi_cli.vocabulary.units import (
     count_hundredths,
     dollars_to_cents,
     hundredths_count,
-    is_market_result,
     price_ticks,
     ticks_price,
 )

@@ -18,14 +18,14 @@ from decimal import (
 from enum import Enum, StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, TypeGuard, get_args
+from typing import Any, NamedTuple
 
 ONE = Decimal(1)
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
 COUNT_QUANTUM = Decimal("0.01")
 # the finest money the exchange prints (a fee, a cost, an average: FixedPointDollars to 6 places)
-MICRO_DOLLAR = Decimal("0.000001")
+_MICRO_DOLLAR = Decimal("0.000001")
 
 
 # --------------------------------------------------------------------------------------------
@@ -78,7 +78,7 @@ def to_micro_dollars(value: Decimal) -> Decimal:
     """`value` to the sixth place of a dollar, half to even: the finest the exchange prints money
     with, and so what an average or a share of a cost is held to where the exchange's figure is
     meant (a write's averages, the basis a partial close releases)."""
-    return value.quantize(MICRO_DOLLAR, rounding=ROUND_HALF_EVEN)
+    return value.quantize(_MICRO_DOLLAR, rounding=ROUND_HALF_EVEN)
 
 
 def fmt_exact_dollars(value: Decimal) -> str:
@@ -263,15 +263,6 @@ class OrderStatus(StrEnum):
     RESTING = "resting"
     EXECUTED = "executed"
     CANCELED = "canceled"
-
-
-# what a market is determined with (openapi `Settlement.market_result`): a `scalar` result pays
-# YES its value, from $0 to $1, and NO the rest; any other (void) pays no side: the cost comes back
-MarketResult = Literal["yes", "no", "scalar"]
-
-
-def is_market_result(value: str) -> TypeGuard[MarketResult]:
-    return value in get_args(MarketResult)
 
 
 class BookOrder(NamedTuple):

@@ -24,7 +24,8 @@ from kalshi_cli.sim.core.records import (
 )
 from kalshi_cli.sim.core.reference import Reference
 from kalshi_cli.vocabulary.event_outcomes import settlement_paid
-from kalshi_cli.vocabulary.units import ONE, ZERO, MarketResult, is_market_result
+from kalshi_cli.vocabulary.models import MarketResult, is_market_result
+from kalshi_cli.vocabulary.units import ONE, ZERO
 
 _LIFECYCLE_EVENT = {
     "open": "activated",
