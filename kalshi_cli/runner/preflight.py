@@ -278,10 +278,10 @@ _UNMANAGED = {
 def check_subaccount(client: KalshiClient, number: int) -> None:
     """`--subaccount N` names a subaccount the account has (0 always is), or nothing starts:
     the exchange lists no orders of one it does not have and refuses every order to it."""
-    if number == 0:
-        return
+    from kalshi_cli.client.subaccounts import has_subaccount, no_subaccount
+
     try:
-        numbers = {b.subaccount for b in client.subaccounts.subaccount_balances()}
+        held = has_subaccount(number, client.subaccounts.subaccount_balances)
     except KalshiError as exc:
         refused = StartupRefused(
             f"could not list the account's subaccounts: {exc.message}; not trading",
@@ -289,12 +289,9 @@ def check_subaccount(client: KalshiClient, number: int) -> None:
         )
         refused.exit_code = exc.exit_code
         raise refused from exc
-    if number not in numbers:
-        raise StartupRefused(
-            f"the account has no subaccount {number}; not trading",
-            hint="`kalshi subaccount list` shows them; `kalshi subaccount create` adds the next "
-            "one and `kalshi subaccount transfer` funds it",
-        )
+    if not held:
+        missing = no_subaccount(number)
+        raise StartupRefused(f"{missing.message}; not trading", hint=missing.hint)
 
 
 def key_subaccount(client: KalshiClient, options: TradeOptions) -> tuple[int | None] | None:

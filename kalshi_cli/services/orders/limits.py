@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from kalshi_cli.client.subaccounts import no_subaccount
+from kalshi_cli.client.subaccounts import has_subaccount, no_subaccount
 from kalshi_cli.risk.engine import limit_rules
 from kalshi_cli.risk.rules import Code, opening_count, taking_fee
 from kalshi_cli.services.fees import load_fee_models
@@ -73,17 +73,14 @@ class PreTradeChecks:
     def check_subaccount(self, reads: MarketReads) -> None:
         """`--subaccount N` names one the account has (0 always is), or the exchange refuses
         every order to it: the account's subaccounts are read once for all the orders."""
-        number = self._context.client.subaccount
+        client = self._context.client
+        number = client.subaccount
         if not number:
             return
-        numbers = reads.get("subaccounts", "", self._subaccount_numbers)
-        if number not in numbers:
+        listing = client.subaccounts.subaccount_balances
+        held = reads.get("subaccounts", "", lambda: has_subaccount(number, listing))
+        if not held:
             raise no_subaccount(number)
-
-    def _subaccount_numbers(self) -> frozenset[int]:
-        return frozenset(
-            b.subaccount for b in self._context.client.subaccounts.subaccount_balances()
-        )
 
     def check_balance(
         self,
