@@ -16,10 +16,10 @@ import json
 import logging
 import math
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Protocol, TypeVar
 
 import msgspec
 
@@ -247,6 +247,27 @@ class OrderRateCap:
             self._sent.remove(at)
 
 
+_Trip_co = TypeVar("_Trip_co", covariant=True)
+
+
+class TripReads(Protocol[_Trip_co]):
+    """The state file's risk trips, as `day_trip` reads them (`store.trading`, the loop's cache
+    over it)."""
+
+    def risk_trips(
+        self, *, rule: str | None = None, day: str | None = None
+    ) -> Sequence[_Trip_co]: ...
+
+
+def day_trip(records: TripReads[_Trip_co], day: str) -> _Trip_co | None:
+    """The daily circuit breaker's last trip of UTC day `day` (None: it did not trip that day):
+    what holds every order that adds for the rest of that day, whatever the trading state reads
+    (`kalshi resume` writes ACTIVE). Read alone, nothing written: `CircuitBreaker.tripped` asks
+    it first, and `kalshi status`, `resume` and the heartbeat check say what it holds."""
+    trips = records.risk_trips(rule=CircuitBreaker.RULE, day=day)
+    return trips[-1] if trips else None
+
+
 class CircuitBreaker:
     """Trips when a UTC day's realized P&L reaches -daily_loss_limit; holds that whole day."""
 
@@ -261,7 +282,7 @@ class CircuitBreaker:
     def tripped(self, day: str, state: TradingState | None = None) -> bool:
         if day in self._tripped_days:
             return True
-        if self._records.risk_trips(rule=self.RULE, day=day):
+        if day_trip(self._records, day) is not None:
             self._tripped_days.add(day)
             return True
         pnl = self._records.daily_realized_pnl(day)
