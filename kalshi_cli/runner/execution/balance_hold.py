@@ -50,13 +50,6 @@ SHARD_SHORT = "shard_balance_short"  # the log entry and the alert kind
 ACCOUNT = -1  # the key of a market whose shard is not known: the account as a whole
 
 
-def one_order(limits: RiskLimits) -> Decimal:
-    """What a shard must hold to be entered: `risk.shard_floor` (`min_shard_balance`, else
-    `max_order_cost`), else the most one order may cost, `max_order_count` contracts at $1."""
-    floor = limits.shard_floor
-    return floor if floor is not None else Decimal(limits.max_order_count)
-
-
 def move_line(
     shard: int, need: Decimal, balances: Mapping[int, Decimal], subaccount: int | None = None
 ) -> str:
@@ -87,8 +80,8 @@ def shard_lines(
     taken on while it runs: `BalanceHold.lines`): the markets by shard, with each shard's
     balance, one line a shard; and, for each strategy (`traded`: its name -> the tickers it
     trades), one line a shard of its own markets that holds less than one order's cost
-    (`one_order`), with the `kalshi shard move` that would cover it (docs/shards.md "The trade
-    loop"). Nothing when the exchange names no shard."""
+    (`RiskLimits.shard_floor`), with the `kalshi shard move` that would cover it
+    (docs/shards.md "The trade loop"). Nothing when the exchange names no shard."""
     if not shard_of:
         return []
     by_shard: dict[int, list[str]] = {}
@@ -133,7 +126,7 @@ class BalanceHold:
     ) -> None:
         """`account`: what the loop's pre-trade account read at the start, whose markets' shards
         and balances the hold reads and each balance read keeps current (None: no shard known);
-        `limits`: what one order may cost (`one_order`)."""
+        `limits`: what one order may cost (`RiskLimits.shard_floor`)."""
         self._clock = clock
         self._counters = counters
         self._log = log
@@ -143,7 +136,7 @@ class BalanceHold:
         self._account = account
         self.shard_of: Mapping[str, int] = {} if account is None else account.shard_of
         # what a shard must hold to be entered again: one order's cost
-        self._order_cost = Decimal("0.01") if limits is None else one_order(limits)
+        self._order_cost = Decimal("0.01") if limits is None else limits.shard_floor
         self._until: float | None = None  # the account-wide wait (monotonic); None: none
         self._seen = (0, 0)  # the fills and cancels counted when that refusal came
         self.short: set[int] = set()  # shards refused for collateral, until covered
