@@ -107,7 +107,8 @@ def shard_lines(
             lines.append(
                 f"{name}: {mine[shard]} of its market(s) are on shard {shard}, which "
                 f"holds {fmt_money(known.get(shard, ZERO))}, less than one order's cost "
-                f"({fmt_money(floor)}): no order there until it is funded: {_quoted(move)}"
+                f"({fmt_money(floor)}): an order there costing more than it holds is refused "
+                f"until it is funded: {_quoted(move)}"
             )
     return lines
 

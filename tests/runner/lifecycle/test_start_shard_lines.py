@@ -41,7 +41,7 @@ def test_a_loop_on_a_subaccount_is_told_the_move_of_its_own_money() -> None:
     balances = {0: D("1000"), 2: D("0"), 3: D("0")}
     lines = shard_lines(SHARD_OF, balances, {"crypto": ["KXBTC-A"]}, D("5"), subaccount=4)
     assert lines[-1].endswith(
-        "no order there until it is funded: `kalshi shard move 5.00 --from 0 --to 2 --subaccount 4`"
+        "until it is funded: `kalshi shard move 5.00 --from 0 --to 2 --subaccount 4`"
     ), lines
     poor = {0: D("1"), 2: D("0")}
     told = shard_lines({"KXBTC-A": 2}, poor, {"crypto": ["KXBTC-A"]}, D("5"), subaccount=4)
