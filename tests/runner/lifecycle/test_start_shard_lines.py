@@ -22,6 +22,8 @@ def test_a_strategy_is_told_only_of_the_short_shards_its_own_markets_sit_on() ->
         "spike: 1 of its market(s) are on shard 3",
     ]
     assert all("kalshi shard move" in line for line in told)
+    # an order that fits what the shard holds still goes: only one costing more is refused
+    assert all("an order there costing more than it holds is refused" in line for line in told)
     assert [line.split(":")[0] for line in lines if line.startswith("shard ")] == [
         "shard 0",
         "shard 2",
