@@ -646,9 +646,10 @@ class ShardBalanceRule:
     """Kalshi runs several matching engines (exchange shards), each with its own balance, and
     checks an order's collateral inside its market's shard: an order whose cost
     (`shard_cost`) is over what its market's shard holds is refused before it is sent, naming
-    the `kalshi shard move` that would cover it. With no shard balances told (a key restricted
-    to a subaccount), or no money on any other shard (an account of one shard), the balance
-    check and the exchange hold the order to the balance alone."""
+    the `kalshi shard move` that would cover it, or that no other shard holds it. With no
+    shard balances told (a key restricted to a subaccount), or no other shard listed (an
+    account of one shard), the balance check and the exchange hold the order to the balance
+    alone."""
 
     code = Code.SHARD_BALANCE
     about = About(
@@ -666,9 +667,10 @@ class ShardBalanceRule:
         here = shards.shard
         have = shards.available(here)
         others = [n for n in sorted(shards.balances) if n != here]
-        # with no money on another shard, the shard's balance is the account's: the balance
-        # check (INSUFFICIENT_BALANCE) or the exchange says so, as for an account of one shard
-        if need <= have or not any(shards.available(n) > 0 for n in others):
+        # an account of one shard (the breakdown lists no other): its balance is the
+        # account's, which the balance check (INSUFFICIENT_BALANCE) or the exchange holds it
+        # to; with shards listed, the shard's money is known, whatever the others hold
+        if need <= have or not others:
             return _ALLOWED[self.code]
         available = {n: shards.available(n) for n in others}
         line = shard_move(here, need - have, available, shards.subaccount)
