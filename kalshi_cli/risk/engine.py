@@ -139,14 +139,20 @@ class RiskLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     maintenance_lead_s: float = 60.0
     maintenance_withdraw: str = "quotes"
     # dollars a shard the config trades on should hold (`kalshi health-check`, `kalshi check
-    # balance`); None: one order at `max_order_cost` (`shard_floor`)
+    # balance`, the trade loop's start); None: one order's cost (`shard_floor`)
     min_shard_balance: Annotated[Decimal, Range(gt=0)] | None = None
 
     @property
-    def shard_floor(self) -> Decimal | None:
-        """The least a traded shard should hold: `min_shard_balance`, else one order at
-        `max_order_cost`; None when neither is set (only an empty shard is short then)."""
-        return self.min_shard_balance if self.min_shard_balance is not None else self.max_order_cost
+    def shard_floor(self) -> Decimal:
+        """The least a traded shard should hold, one order's cost: `min_shard_balance`, else
+        `max_order_cost`, else the most one order may cost, `max_order_count` contracts at $1.
+        The trade loop enters a shard holding it, and the checks warn below it: one rule, so a
+        shard the loop says it cannot pay from is never OK to them."""
+        if self.min_shard_balance is not None:
+            return self.min_shard_balance
+        if self.max_order_cost is not None:
+            return self.max_order_cost
+        return Decimal(self.max_order_count)
 
     def __post_init__(self) -> None:
         require(self.max_position_per_market > 0, "max_position_per_market must be positive")

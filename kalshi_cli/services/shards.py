@@ -325,8 +325,10 @@ class MoneyMover:
     def move(self, move: Move, *, wait: bool = True) -> MoveResult:
         """The moves earlier runs left open looked up first: the same move found made is
         followed, not sent again; found ambiguous, nothing is sent. Then refused before
-        sending when a shard is unknown or takes no transfers now; then written, sent once,
-        found again if its answer was lost, and (with `wait`) followed until complete."""
+        sending when its subaccount is one the account does not have (`require_subaccount`,
+        as every command naming one refuses it), or a shard is unknown or takes no transfers
+        now; then written, sent once, found again if its answer was lost, and (with `wait`)
+        followed until complete."""
         earlier = tuple(self.settle_earlier())
         same = [e for e in earlier if e.move == move and e.outcome != "not_made"]
         if same and same[0].outcome == "ambiguous":
@@ -417,6 +419,7 @@ class MoneyMover:
         return settled
 
     def _refuse_unmovable(self, move: Move) -> None:
+        self._client.subaccounts.require_subaccount(move.subaccount)
         status = self._client.exchange.get_exchange_status()
         if not status.shards and not status.exchange_active:
             # a status listing no shard says nothing of shards but 0: an exchange down (its

@@ -62,14 +62,17 @@ def breaker_refusal(day: str) -> ValidationError:
 
 
 def shard_balances(
-    market: Market, balance: Balance, spent: Mapping[int, Decimal] | None = None
+    market: Market,
+    balance: Balance,
+    spent: Mapping[int, Decimal] | None = None,
+    subaccount: int | None = None,
 ) -> ShardBalances | None:
-    """The market's shard and each shard's balance (None: the market or the balance does not
-    say: the exchange holds the order to its shard's balance alone)."""
+    """The market's shard and each shard's balance, `subaccount`'s (None: the market or the
+    balance does not say: the exchange holds the order to its shard's balance alone)."""
     shards = balance.shards()
     if market.exchange_index is None or shards is None:
         return None
-    return ShardBalances(market.exchange_index, shards, dict(spent or {}))
+    return ShardBalances(market.exchange_index, shards, dict(spent or {}), subaccount)
 
 
 @dataclass(frozen=True)
@@ -325,4 +328,4 @@ class _OrderSource:
         spent = dict(reads.shard_spent)
         if seen.freed:
             spent[market.exchange_index] = spent.get(market.exchange_index, ZERO) - seen.freed
-        return shard_balances(market, account.balance(reads), spent)
+        return shard_balances(market, account.balance(reads), spent, account.client.subaccount)
