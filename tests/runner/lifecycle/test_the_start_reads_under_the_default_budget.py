@@ -1,0 +1,83 @@
+"""`kalshi trade` builds its client with a short retry budget (CLIENT_RETRY_BUDGET_S: the loop does
+not tick, and SIGTERM waits, while a call retries), but its start's reads (the account's limits,
+the reconcile, the markets) come before any tick: they retry within the budget every other command
+has, so a slow answer there (a loaded host) does not refuse the start."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import httpx
+
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.signing import KalshiAuth
+from kalshi_cli.runner.config import Selection, StrategyChoice, TradeOptions, load_trade_config
+from kalshi_cli.runner.lifecycle.session import CLIENT_RETRY_BUDGET_S, trade
+from kalshi_cli.vocabulary.keys import load_private_key
+from tests.conftest import SimHarness
+
+TICKER = "KXSLOWSTART-26-A"
+
+
+class FirstOrdersReadUnanswered(httpx.BaseTransport):
+    """The simulator over loopback, except that the first read of the account's orders (the
+    start's reconcile) gets no answer for longer than the loop's budget, then times out."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.HTTPTransport()
+        self.unanswered = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if (
+            request.method == "GET"
+            and request.url.path.endswith("/portfolio/orders")
+            and not self.unanswered
+        ):
+            self.unanswered += 1
+            time.sleep(CLIENT_RETRY_BUDGET_S + 0.5)
+            raise httpx.ReadTimeout("no answer", request=request)
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_a_start_read_unanswered_past_the_loops_budget_is_tried_again(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    sim.create_market(TICKER)
+    account = sim.new_account(balance_cents=1_000_000)
+    key, _ = load_private_key(path=Path(account.private_key_path))
+    transport = FirstOrdersReadUnanswered()
+    client = KalshiClient(
+        api_base=account.api_base,
+        key_id=account.key_id,
+        private_key=key,
+        transport=transport,
+        max_retry_seconds=CLIENT_RETRY_BUDGET_S,  # as `kalshi trade` builds it
+    )
+    options = TradeOptions(
+        strategies=(StrategyChoice("market-maker"),),
+        selection=Selection(tickers=(TICKER,)),
+        once=True,
+        dry_run=True,
+        log_file=tmp_path / "trade.log",
+        order_group=False,
+    )
+    with client:
+        summary = trade(
+            options,
+            env="sim",
+            state_path=tmp_path / "state.db",
+            config=load_trade_config(None),
+            client=client,
+            ws_url=account.ws_url,
+            signer=KalshiAuth(account.key_id, key),
+            out=io.StringIO(),
+            read_lag_s=0.0,
+        )
+    assert transport.unanswered == 1  # the start's read did go unanswered, and was made again
+    assert summary.ticks >= 1  # the start was not refused: the loop ran
+    assert '"reconciled"' in (tmp_path / "trade.log").read_text()
