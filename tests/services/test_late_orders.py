@@ -115,6 +115,26 @@ def test_fills_recorded_before_the_order_was_found_are_attributed_afterwards(
     assert (fill.client_order_id, fill.strategy) == ("late-2", "spike")
 
 
+def test_fills_copied_before_order_place_finds_its_lost_order_are_attributed(
+    prime: SimHarness, client: KalshiClient, store: Store, ticker: str
+) -> None:
+    """`look_up_lost` (`order place`, `order batch`) books the order it finds by the one rule a
+    reconcile and the trade loop book one by: fills copied before it was found (by another
+    process sharing the state file) become its intent's and strategy's."""
+    _place_held(prime, store, ticker, "late-4")
+    _wait_listed(client, ticker, "late-4")
+    _take(prime, ticker, "2")
+    service = OrderService(client, store)
+    assert service.sync_fills() == 1
+    assert [f.client_order_id for f in store.fills.read(ticker=ticker)] == [None]
+    lookup = service.look_up_lost("late-4", ticker)
+    assert lookup.found is not None and lookup.unrecorded is None
+    intent = store.orders.get_intent("late-4")
+    assert intent is not None and (intent.status, intent.filled) == ("resting", 2)
+    (fill,) = store.fills.read(ticker=ticker)
+    assert (fill.client_order_id, fill.strategy) == ("late-4", "spike")
+
+
 def test_a_cancelled_late_order_is_found_among_every_status(
     prime: SimHarness, client: KalshiClient, store: Store, ticker: str
 ) -> None:
