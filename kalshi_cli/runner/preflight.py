@@ -141,6 +141,9 @@ class StartStop:
     event: threading.Event
     strategies: frozenset[str]
     subaccount: int = 0
+    # the most each of its cancels may spend retrying (None: the client's own): the start's
+    # reads have the default budget, but a SIGTERM waits on these, as on the loop's stop
+    retry_budget_s: float | None = None
 
 
 class StoppedWhileStarting(KalshiError):
@@ -165,13 +168,16 @@ def _stopped_within(stop: threading.Event, clock: Clock, wait_s: float) -> bool:
 def _stopped_while_starting(service: Any, store: Store, stop: StartStop) -> StoppedWhileStarting:
     """Cancel the resting orders of the run's strategies the state file knows (one failed
     cancel does not stop the others), and the error saying what was done."""
+    from kalshi_cli.client.retry import retry_budget
+
     cancelled, failed = 0, []
     for intent in store.orders.open_orders(subaccount=stop.subaccount):
         if intent.status != "resting" or intent.strategy not in stop.strategies:
             continue
         assert intent.order_id is not None  # resting
         try:
-            service.cancels.cancel(intent.order_id)
+            with retry_budget(stop.retry_budget_s):
+                service.cancels.cancel(intent.order_id)
             cancelled += 1
         except KalshiError as exc:
             failed.append(f"{intent.order_id}: {exc.message}")

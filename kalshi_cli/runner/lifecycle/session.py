@@ -279,6 +279,7 @@ def _preflight(
                     for c in options.strategies
                 ),
                 loop_client.subaccount or 0,
+                CLIENT_RETRY_BUDGET_S,
             ),
         )
         log.emit("reconciled", report.to_json())
