@@ -5,10 +5,8 @@ resting orders of its strategies the state file knows: the killed run's quotes d
 from __future__ import annotations
 
 import threading
-import time
 from decimal import Decimal as D
 
-import httpx
 import pytest
 
 from kalshi_cli.client import KalshiClient
@@ -23,6 +21,7 @@ from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.conftest import SimHarness
+from tests.fakes import Unanswered
 from tests.prime_tier import make_markets
 
 
@@ -66,25 +65,6 @@ def test_a_stop_during_the_settling_wait_ends_it_and_cancels_the_runs_quotes(
     assert [client.orders.get_order(i).status for i in ids] == ["canceled", "canceled"]
 
 
-class CancelsUnanswered(httpx.BaseTransport):
-    """The simulator over loopback, except that every cancel gets no answer for longer than the
-    loop's retry budget, then times out."""
-
-    def __init__(self) -> None:
-        self._inner = httpx.HTTPTransport()
-        self.cancels = 0
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method == "DELETE":
-            self.cancels += 1
-            time.sleep(CLIENT_RETRY_BUDGET_S + 0.5)
-            raise httpx.ReadTimeout("no answer", request=request)
-        return self._inner.handle_request(request)
-
-    def close(self) -> None:
-        self._inner.close()
-
-
 def test_the_cancels_of_a_stop_during_the_start_retry_within_the_loops_budget(
     prime: SimHarness, client: KalshiClient, store: Store
 ) -> None:
@@ -101,7 +81,8 @@ def test_the_cancels_of_a_stop_during_the_start_retry_within_the_loops_budget(
         post_only=None,
     )  # fmt: skip
     stop = threading.Event()
-    transport = CancelsUnanswered()
+    # every cancel gets no answer for longer than the loop's budget
+    transport = Unanswered("DELETE", "", CLIENT_RETRY_BUDGET_S + 0.5)
     key, _ = load_private_key(path=prime.account.private_key_path)
     slow = KalshiClient(
         api_base=prime.account.api_base,
@@ -119,4 +100,4 @@ def test_the_cancels_of_a_stop_during_the_start_retry_within_the_loops_budget(
             stop=StartStop(stop, frozenset({"spike"}), retry_budget_s=CLIENT_RETRY_BUDGET_S),
         )
     assert "0 resting order(s) of its strategies cancelled, 1 not" in stopped.value.message
-    assert transport.cancels == 1, "the cancel was not tried again past the loop's budget"
+    assert transport.unanswered == 1, "the cancel was not tried again past the loop's budget"

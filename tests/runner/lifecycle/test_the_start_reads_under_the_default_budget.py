@@ -6,10 +6,7 @@ has, so a slow answer there (a loaded host) does not refuse the start."""
 from __future__ import annotations
 
 import io
-import time
 from pathlib import Path
-
-import httpx
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.signing import KalshiAuth
@@ -17,31 +14,9 @@ from kalshi_cli.runner.config import Selection, StrategyChoice, TradeOptions, lo
 from kalshi_cli.runner.lifecycle.session import CLIENT_RETRY_BUDGET_S, trade
 from kalshi_cli.vocabulary.keys import load_private_key
 from tests.conftest import SimHarness
+from tests.fakes import Unanswered
 
 TICKER = "KXSLOWSTART-26-A"
-
-
-class FirstOrdersReadUnanswered(httpx.BaseTransport):
-    """The simulator over loopback, except that the first read of the account's orders (the
-    start's reconcile) gets no answer for longer than the loop's budget, then times out."""
-
-    def __init__(self) -> None:
-        self._inner = httpx.HTTPTransport()
-        self.unanswered = 0
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if (
-            request.method == "GET"
-            and request.url.path.endswith("/portfolio/orders")
-            and not self.unanswered
-        ):
-            self.unanswered += 1
-            time.sleep(CLIENT_RETRY_BUDGET_S + 0.5)
-            raise httpx.ReadTimeout("no answer", request=request)
-        return self._inner.handle_request(request)
-
-    def close(self) -> None:
-        self._inner.close()
 
 
 def test_a_start_read_unanswered_past_the_loops_budget_is_tried_again(
@@ -50,7 +25,9 @@ def test_a_start_read_unanswered_past_the_loops_budget_is_tried_again(
     sim.create_market(TICKER)
     account = sim.new_account(balance_cents=1_000_000)
     key, _ = load_private_key(path=Path(account.private_key_path))
-    transport = FirstOrdersReadUnanswered()
+    # the first read of the account's orders (the start's reconcile) gets no answer for longer
+    # than the loop's budget
+    transport = Unanswered("GET", "/portfolio/orders", CLIENT_RETRY_BUDGET_S + 0.5, times=1)
     client = KalshiClient(
         api_base=account.api_base,
         key_id=account.key_id,
