@@ -5,16 +5,15 @@ has, so a slow answer there (a loaded host) does not refuse the start."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.client.signing import KalshiAuth
-from kalshi_cli.runner.config import Selection, StrategyChoice, TradeOptions, load_trade_config
-from kalshi_cli.runner.lifecycle.session import CLIENT_RETRY_BUDGET_S, trade
+from kalshi_cli.runner.config import load_trade_config
+from kalshi_cli.runner.lifecycle.session import CLIENT_RETRY_BUDGET_S
 from kalshi_cli.vocabulary.keys import load_private_key
 from tests.conftest import SimHarness
 from tests.fakes import Unanswered
+from tests.runner.simproc import market_maker_session
 
 TICKER = "KXSLOWSTART-26-A"
 
@@ -35,25 +34,16 @@ def test_a_start_read_unanswered_past_the_loops_budget_is_tried_again(
         transport=transport,
         max_retry_seconds=CLIENT_RETRY_BUDGET_S,  # as `kalshi trade` builds it
     )
-    options = TradeOptions(
-        strategies=(StrategyChoice("market-maker"),),
-        selection=Selection(tickers=(TICKER,)),
-        once=True,
-        dry_run=True,
-        log_file=tmp_path / "trade.log",
-        order_group=False,
-    )
     with client:
-        summary = trade(
-            options,
-            env="sim",
-            state_path=tmp_path / "state.db",
-            config=load_trade_config(None),
-            client=client,
-            ws_url=account.ws_url,
-            signer=KalshiAuth(account.key_id, key),
-            out=io.StringIO(),
-            read_lag_s=0.0,
+        summary = market_maker_session(
+            account,
+            client,
+            TICKER,
+            tmp_path,
+            load_trade_config(None),
+            duration_s=None,
+            order_group=False,
+            once=True,
         )
     assert transport.unanswered == 1  # the start's read did go unanswered, and was made again
     assert summary.ticks >= 1  # the start was not refused: the loop ran
