@@ -188,12 +188,12 @@ _BUDGET: ContextVar[float | None] = ContextVar("kalshi_retry_budget", default=No
 
 
 @contextmanager
-def retry_budget(seconds: float | None) -> Iterator[None]:
+def retry_budget(seconds: float) -> Iterator[None]:
     """Each call made in the block, on this thread, may spend `seconds` retrying, whatever budget
-    its client was built with (None: the client's own): a caller whose short budget is for what
-    waits on its calls (the trade loop's ticks, SIGTERM) gives the calls nothing waits on yet
-    the default one (the start's reads before the loop ticks, runner/lifecycle/session.py), and
-    a stop during them the short one again (runner/preflight.py `StartStop`)."""
+    its client was built with: a caller whose short budget is for what waits on its calls (the
+    trade loop's ticks, SIGTERM) gives the calls nothing waits on yet the default one (the
+    start's reads before the loop ticks, runner/lifecycle/session.py), and a stop during them
+    the short one again (runner/preflight.py)."""
     token = _BUDGET.set(seconds)
     try:
         yield

@@ -64,12 +64,6 @@ if TYPE_CHECKING:
     from kalshi_cli.vocabulary.models import Market
 
 
-# the most one call of the loop's client may spend retrying (the client's default is 20 s): the
-# loop does not tick, and SIGTERM waits, while a call retries, and the loop's API error guard
-# already backs off across ticks; `kalshi trade` builds its client with this budget. The start's
-# reads (the account's limits, the reconcile, the markets) come before any tick and have the
-# default budget (`retry_budget`), so a slow answer there does not refuse the start
-CLIENT_RETRY_BUDGET_S = 3.0
 # after a stop, the alerts still queued (the dead-man's last ping, `stop_not_proven`) are waited
 # for within what is left of its deadline, but at least this long (time for a webhook that
 # answers, when the stop spent its deadline), so the process exits inside the service manager's
@@ -243,7 +237,7 @@ def _preflight(
     leftovers, `--subaccount`, the reconcile (a stop while it waits for orders to settle ends
     that wait); the client the loop trades through (a paper session's venue's), the markets, the
     reconcile's report, and the paper venue (None: live). Its reads have the default retry
-    budget, not the loop's (CLIENT_RETRY_BUDGET_S): nothing ticks yet."""
+    budget, not the loop's (`CLIENT_RETRY_BUDGET_S`): nothing ticks yet."""
     with retry_budget(DEFAULT_RETRY_BUDGET_S):  # nothing ticks yet
         options, client, store, log = start.options, start.client, start.store, start.log
         if restriction is not None:
@@ -279,7 +273,6 @@ def _preflight(
                     for c in options.strategies
                 ),
                 loop_client.subaccount or 0,
-                CLIENT_RETRY_BUDGET_S,
             ),
         )
         log.emit("reconciled", report.to_json())

@@ -11,7 +11,7 @@ import pytest
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.retry import DEFAULT_RETRY_BUDGET_S, retry_budget
-from kalshi_cli.runner.lifecycle.session import CLIENT_RETRY_BUDGET_S
+from kalshi_cli.runner.loop.settings import CLIENT_RETRY_BUDGET_S
 from kalshi_cli.runner.preflight import StartStop, StoppedWhileStarting, reconcile
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
@@ -97,7 +97,7 @@ def test_the_cancels_of_a_stop_during_the_start_retry_within_the_loops_budget(
             store,
             SystemClock(),
             waiting=lambda _orders, _wait_s: stop.set(),
-            stop=StartStop(stop, frozenset({"spike"}), retry_budget_s=CLIENT_RETRY_BUDGET_S),
+            stop=StartStop(stop, frozenset({"spike"})),
         )
     assert "0 resting order(s) of its strategies cancelled, 1 not" in stopped.value.message
     assert transport.unanswered == 1, "the cancel was not tried again past the loop's budget"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.runner.config import load_trade_config
-from kalshi_cli.runner.lifecycle.session import CLIENT_RETRY_BUDGET_S
+from kalshi_cli.runner.loop.settings import CLIENT_RETRY_BUDGET_S
 from kalshi_cli.vocabulary.keys import load_private_key
 from tests.conftest import SimHarness
 from tests.fakes import Unanswered

@@ -15,7 +15,7 @@ from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.retry import DEFAULT_RETRY_BUDGET_S, retry_budget
-from kalshi_cli.runner.lifecycle.session import CLIENT_RETRY_BUDGET_S
+from kalshi_cli.runner.loop.settings import CLIENT_RETRY_BUDGET_S
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import CredentialsError, ServerError
 
