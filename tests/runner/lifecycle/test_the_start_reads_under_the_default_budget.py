@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.runner.config import load_trade_config
 from kalshi_cli.runner.loop.settings import CLIENT_RETRY_BUDGET_S
@@ -18,15 +20,19 @@ from tests.runner.simproc import market_maker_session
 TICKER = "KXSLOWSTART-26-A"
 
 
+# the start's reads: which subaccount the key trades on (its first), the reconcile's orders
+READS = ["/api_keys", "/portfolio/orders"]
+
+
+@pytest.mark.parametrize("path", READS)
 def test_a_start_read_unanswered_past_the_loops_budget_is_tried_again(
-    sim: SimHarness, tmp_path: Path
+    sim: SimHarness, tmp_path: Path, path: str
 ) -> None:
     sim.create_market(TICKER)
     account = sim.new_account(balance_cents=1_000_000)
     key, _ = load_private_key(path=Path(account.private_key_path))
-    # the first read of the account's orders (the start's reconcile) gets no answer for longer
-    # than the loop's budget
-    transport = Unanswered("GET", "/portfolio/orders", CLIENT_RETRY_BUDGET_S + 0.5, times=1)
+    # its first read of `path` gets no answer for longer than the loop's budget
+    transport = Unanswered("GET", path, CLIENT_RETRY_BUDGET_S + 0.5, times=1)
     client = KalshiClient(
         api_base=account.api_base,
         key_id=account.key_id,
