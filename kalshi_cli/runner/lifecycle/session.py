@@ -355,7 +355,8 @@ def _assemble(
         make_group=shard_group_maker(client, start.store, config, log) if group_wanted else None,
     )
     pause_file = config.loop_path("pause_file", start.state_path, paper=options.paper)
-    loop = start_loop(inputs, options, config, markets, pause_file=pause_file)
+    with retry_budget(DEFAULT_RETRY_BUDGET_S):  # its reads (fees, positions): nothing ticks yet
+        loop = start_loop(inputs, options, config, markets, pause_file=pause_file)
     hold = loop.executor.balance_hold
     traded = loop.reloads.lineup.traded({m.ticker: MarketTerms.from_market(m.raw) for m in markets})
     shards = hold.lines(traded)

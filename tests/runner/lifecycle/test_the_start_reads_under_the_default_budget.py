@@ -20,8 +20,9 @@ from tests.runner.simproc import market_maker_session
 TICKER = "KXSLOWSTART-26-A"
 
 
-# the start's reads: which subaccount the key trades on (its first), the reconcile's orders
-READS = ["/api_keys", "/portfolio/orders"]
+# the start's reads: which subaccount the key trades on (its first), the reconcile's orders, the
+# fee model and the positions the loop is built on and compared with
+READS = ["/api_keys", "/portfolio/orders", "/fee_changes", "/portfolio/positions"]
 
 
 @pytest.mark.parametrize("path", READS)
