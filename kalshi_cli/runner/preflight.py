@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
+from kalshi_cli.runner.loop.settings import CLIENT_RETRY_BUDGET_S
 from kalshi_cli.runner.loop.state_fault import MAKE_WRITABLE
 from kalshi_cli.runner.ports import LoopBuildClient
 from kalshi_cli.services.pretrade.books import book_resting, replay
@@ -164,14 +165,19 @@ def _stopped_within(stop: threading.Event, clock: Clock, wait_s: float) -> bool:
 
 def _stopped_while_starting(service: Any, store: Store, stop: StartStop) -> StoppedWhileStarting:
     """Cancel the resting orders of the run's strategies the state file knows (one failed
-    cancel does not stop the others), and the error saying what was done."""
+    cancel does not stop the others), and the error saying what was done. The start's reads
+    retry within the default budget, but a SIGTERM waits on these cancels, as on the loop's
+    stop: each retries within the loop's (`CLIENT_RETRY_BUDGET_S`)."""
+    from kalshi_cli.client.retry import retry_budget
+
     cancelled, failed = 0, []
     for intent in store.orders.open_orders(subaccount=stop.subaccount):
         if intent.status != "resting" or intent.strategy not in stop.strategies:
             continue
         assert intent.order_id is not None  # resting
         try:
-            service.cancels.cancel(intent.order_id)
+            with retry_budget(CLIENT_RETRY_BUDGET_S):
+                service.cancels.cancel(intent.order_id)
             cancelled += 1
         except KalshiError as exc:
             failed.append(f"{intent.order_id}: {exc.message}")
