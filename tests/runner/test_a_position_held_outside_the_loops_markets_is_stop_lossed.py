@@ -6,6 +6,7 @@ loop's other markets do. docs/risk.md "Stop-loss floor"."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from msgspec.structs import replace as struct_replace
 
 from kalshi_cli.services.reconcile import reconcile
+from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.owners import STOP_LOSS
@@ -35,9 +37,12 @@ TRADED = "KXFEDDECISION-SIM-DEC-H0"  # quiet scenario: YES bid 0.60, YES ask 0.6
 RISK = {"stop_loss_share": "0.99"}
 
 
-def _loop(tmp_path: Path, *, held_at_start: bool) -> tuple[Rig, Path]:
+def _loop(
+    tmp_path: Path, *, held_at_start: bool, then: Callable[[Exchange], object] = lambda _: None
+) -> tuple[Rig, Path]:
     """A loop trading TRADED alone on an account that holds 10 YES of HELD bought at 0.469
-    before it starts (`held_at_start`, booked by the start's reconcile), or holds nothing."""
+    before it starts (`held_at_start`, booked by the start's reconcile), or holds nothing;
+    `then`: what the exchange does after the buy, before the start."""
     clock = ManualClock(START)
     exchange = new_exchange("quiet", clock)
     me = trader(exchange)
@@ -45,6 +50,8 @@ def _loop(tmp_path: Path, *, held_at_start: bool) -> tuple[Rig, Path]:
         place_on_desk(
             exchange, me, HELD, BookSide.BID, "0.469", "10", time_in_force=TimeInForce.IOC
         )
+    then(exchange)
+    if held_at_start:
         with Store.open(tmp_path / "s.db", clock=clock) as store:
             reconcile(FakeClient(exchange, me, clock=clock), store, clock=clock, read_lag_s=0.0)
     log = tmp_path / "trade.log"
@@ -151,3 +158,20 @@ def test_a_held_market_that_closes_ends_its_exits_as_the_loops_markets_do(tmp_pa
         rig.step(0.5)
     assert [r for r in rig.client.requests if r.ticker == HELD] == []
     assert rig.loop.portfolio.position(HELD) == 10
+
+
+def test_a_held_market_paused_at_the_start_is_guarded_once_it_trades_again(
+    tmp_path: Path,
+) -> None:
+    rig, log = _loop(
+        tmp_path,
+        held_at_start=True,
+        then=lambda exchange: exchange.settlement.set_market_status(HELD, "paused"),
+    )
+    for _ in range(4):
+        rig.step(0.5)
+    [refused] = [e for e in log_events(log) if e["event"] == "market_refused"]
+    assert refused["ticker"] == HELD
+    assert [r for r in rig.client.requests if r.ticker == HELD] == []
+    rig.exchange.settlement.set_market_status(HELD, "open")
+    _closed_by_the_stop_loss(rig, log)

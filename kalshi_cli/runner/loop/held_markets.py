@@ -13,8 +13,9 @@ schedule does not hand the market out, nor does it join a strategy's event group
 follows its book, and each tick's step over the held positions (runner/loop/turns.py) runs its
 stop-loss on a book change, a new position view or a close waiting for its retry, through the
 one risk and send path. Its lifecycle is the loop's other markets': a close ends its exits. One
-refused (not open, fees that cannot be priced) is said (`market_refused`) and not tried again;
-its result is followed all the same (runner/loop/lifecycle_watch.py `follow_held_untraded`).
+refused (not open, fees that cannot be priced) is said (`market_refused`) and tried again only
+when its lifecycle says it trades again (`reopened`: paused at the start, then activated); its
+result is followed all the same (runner/loop/lifecycle_watch.py `follow_held_untraded`).
 
 A loop that holds nothing outside its markets asks nothing here beyond two empty sets a tick.
 """
@@ -62,6 +63,13 @@ class HeldMarkets:
         self._refused: set[str] = set()  # said once, not tried again
         self._out = False
         self._next = -math.inf  # not before (monotonic): a failed read's retry
+
+    def reopened(self, ticker: str) -> None:
+        """A market held and not traded trades again (its lifecycle's `activated`): one refused
+        while it did not (paused at the start) is tried again."""
+        if ticker in self._refused:
+            self._refused.discard(ticker)
+            self._waiting.add(ticker)
 
     def due(self) -> None:
         """After a tick's events: the held markets not taken on yet read, if any waits."""

@@ -51,9 +51,12 @@ REREAD_RETRY_S = 5.0
 
 
 class TakesOn(Protocol):
-    """Markets taken on after a tick's events (runner/loop/held_markets.py `HeldMarkets`)."""
+    """Markets taken on after a tick's events (runner/loop/held_markets.py `HeldMarkets`), one
+    refused while it did not trade tried again once it does (`reopened`)."""
 
     def due(self) -> None: ...
+
+    def reopened(self, ticker: str) -> None: ...
 
 
 def read_markets(listing: Callable[..., Iterable[Market]], tickers: Sequence[str]) -> list[Market]:
@@ -184,6 +187,8 @@ class LifecycleWatch:
             self._fills.settlements.result_known(ticker)
             self._fills.due.set()
         if not traded:
+            if kind == LIFECYCLE_RESUMES and self._held is not None:
+                self._held.reopened(ticker)  # a market held and paused trades again
             return
         if kind in ENDED_EVENTS:
             self._ended.add(ticker)
