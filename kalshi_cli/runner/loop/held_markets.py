@@ -3,10 +3,12 @@ exits alone, so that the stop-loss guards every position the loop's subaccount h
 docs/risk.md "Stop-loss floor".
 
 Which: at the start, each held outside the loop's markets (`held_untraded`: closed before the
-start, or left out of the selection); while it runs, each where a fill read lists a fill of the
-account's (a buy by hand, another loop's: `FillSync.outside`). They are read (`GET
-/markets?tickers=`) and prepared off the deciding path as a market that opens is
-(`MarketJoin.prepare`: open, its fees, its shard, its event, its fills and resting orders), then
+start, or left out of the selection; not one of a series or event the loop lists, which it
+takes on to trade when it opens: runner/loop/new_market_listing.py); while it runs, each
+where a fill read lists a fill of the account's (a buy by hand, another loop's:
+`FillSync.outside`). They are read (`GET /markets?tickers=`) and prepared off the deciding
+path as a market that opens is (`MarketJoin.prepare`: open, its fees, its shard, its event, its
+fills and resting orders), then
 put in the loop's books (`TakeOn`, which books what the account holds there, and logs
 `market_added` with `why: held` once) marked `HELD`: no strategy's turn is ever made there (the
 schedule does not hand the market out, nor does it join a strategy's event group); the schedule
@@ -82,12 +84,15 @@ class HeldMarkets:
         join = self._join
         if join.clock.monotonic() < self._next:
             return
-        markets, refused = self._portfolio.markets, self._refused
-        tickers = sorted(t for t in self._waiting if t not in markets and t not in refused)
+        assert join.reads is not None  # a join that reads (`_take_on`)
+        markets, refused, selects = self._portfolio.markets, self._refused, join.reads.selects
+        # one of the selection a listing takes on to trade, when it opens
+        tickers = sorted(
+            t for t in self._waiting if t not in markets and t not in refused and not selects(t)
+        )
         self._waiting.clear()
         if not tickers:
             return
-        assert join.reads is not None  # a join that reads (`_take_on`)
         listing = join.reads.client.markets.iter_markets
         seen, pace_s = join.seen(), self._tuning.settings.new_markets_poll_s
 

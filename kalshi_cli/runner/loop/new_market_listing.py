@@ -59,6 +59,7 @@ class NewMarkets:
         )
         self._take_on = TakeOn(join, executor, store, tuning)
         guard = executor.guard
+        self._reads = join.reads
         self._selection, self._client = join.reads.selection, join.reads.client
         self._join, self._portfolio = join, join.portfolio
         self._dispatch, self._guard = dispatch, guard
@@ -79,8 +80,7 @@ class NewMarkets:
         for in a listing at once."""
         if ticker in self._portfolio.markets or ticker in self._refused:
             return
-        prefix = self._selection.series or self._selection.event
-        if prefix and ticker.startswith(f"{prefix}-"):
+        if self._reads.selects(ticker):
             self._told.setdefault(ticker, event_type)
             self._next = -math.inf
 

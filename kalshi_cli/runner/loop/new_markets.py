@@ -98,6 +98,12 @@ class JoinReads:
     groups: bool = False
     lists: bool = True
 
+    def selects(self, ticker: str) -> bool:
+        """A market of the selection the listing takes on when it opens (a ticker begins with
+        its event's, which begins with its series')."""
+        prefix = self.selection.series or self.selection.event
+        return self.lists and bool(prefix) and ticker.startswith(f"{prefix}-")
+
 
 def join_reads(
     options: TradeOptions,
