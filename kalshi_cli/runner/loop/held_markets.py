@@ -19,7 +19,8 @@ refused (not open, fees that cannot be priced) is said (`market_refused`) and tr
 when its lifecycle says it trades again (`reopened`: paused at the start, then activated); its
 result is followed all the same (runner/loop/lifecycle_watch.py `follow_held_untraded`).
 
-A loop that holds nothing outside its markets asks nothing here beyond two empty sets a tick.
+A loop that holds nothing outside its markets asks nothing here beyond two empty sets a tick;
+one whose stop-loss is off (`risk.stop_loss_share: 0`) takes none on while it is.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from kalshi_cli.runner.loop.new_market_listing import TakeOn
 from kalshi_cli.runner.loop.new_markets import HELD
 
 if TYPE_CHECKING:
+    from kalshi_cli.risk.engine import RiskEngine
     from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
     from kalshi_cli.runner.execution.execution import LoopExecutor
     from kalshi_cli.runner.loop.new_markets import Found, MarketJoin
@@ -46,21 +48,25 @@ class HeldMarkets:
 
     def __init__(
         self,
+        *,
         join: MarketJoin,
         dispatch: Dispatch,
         tuning: Tuning,
         executor: LoopExecutor,
         store: Store,
+        risk: RiskEngine,
     ) -> None:
         """`join`: the books a market is put in (None `reads`: a paper run, whose venue holds
         nothing outside its markets, takes none on); the read goes through `dispatch`, counted
         by the `executor`'s API error guard; `store`: where the orders resting there placed
-        elsewhere are recorded (`TakeOn`)."""
+        elsewhere are recorded (`TakeOn`); `risk`: whose stop-loss guards them (off,
+        `risk.stop_loss_share: 0`: none is taken on while it is)."""
         self._take_on = None if join.reads is None else TakeOn(join, executor, store, tuning)
         self._join, self._portfolio = join, join.portfolio
         self._outside = executor.fills.outside
         self._dispatch, self._guard = dispatch, executor.guard
         self._tuning = tuning
+        self._risk = risk
         self._waiting: set[str] = set(held_untraded(join.portfolio))
         self._refused: set[str] = set()  # said once, not tried again
         self._out = False
@@ -82,8 +88,8 @@ class HeldMarkets:
         if not self._waiting or self._out or self._guard.backing_off or self._take_on is None:
             return
         join = self._join
-        if join.clock.monotonic() < self._next:
-            return
+        if not self._risk.limits.stop_loss_share or join.clock.monotonic() < self._next:
+            return  # no stop-loss to guard them: they wait (nothing is read)
         assert join.reads is not None  # a join that reads (`_take_on`)
         markets, refused, selects = self._portfolio.markets, self._refused, join.reads.selects
         # one of the selection a listing takes on to trade, when it opens
