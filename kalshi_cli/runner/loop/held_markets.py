@@ -8,16 +8,16 @@ takes on to trade when it opens: runner/loop/new_market_listing.py); while it ru
 where a fill read lists a fill of the account's (a buy by hand, another loop's:
 `FillSync.outside`). They are read (`GET /markets?tickers=`) and prepared off the deciding
 path as a market that opens is (`MarketJoin.prepare`: open, its fees, its shard, its event, its
-fills and resting orders), then
-put in the loop's books (`TakeOn`, which books what the account holds there, and logs
-`market_added` with `why: held` once) marked `HELD`: no strategy's turn is ever made there (the
-schedule does not hand the market out, nor does it join a strategy's event group); the schedule
-follows its book, and each tick's step over the held positions (runner/loop/turns.py) runs its
-stop-loss on a book change, a new position view or a close waiting for its retry, through the
-one risk and send path. Its lifecycle is the loop's other markets': a close ends its exits. One
-refused (not open, fees that cannot be priced) is said (`market_refused`) and tried again only
-when its lifecycle says it trades again (`reopened`: paused at the start, then activated); its
-result is followed all the same (runner/loop/lifecycle_watch.py `follow_held_untraded`).
+fills and resting orders), then put in the loop's books (`TakeOn`, which books what the account
+holds there, and logs `market_added` with `why: held` once) marked `HELD`: no strategy's turn is
+ever made there (the schedule does not hand the market out, nor does it join a strategy's event
+group); the schedule follows its book, and each tick's step over the held positions
+(runner/loop/turns.py) runs its stop-loss on a book change, a new position view or a close
+waiting for its retry, through the one risk and send path. Its lifecycle is the loop's other
+markets': a close ends its exits. One refused (not open, fees that cannot be priced) is said
+(`market_refused`) and tried again only when its lifecycle says it trades again (`reopened`:
+paused at the start, then activated); its result is followed all the same
+(runner/loop/lifecycle_watch.py `follow_held_untraded`).
 
 A loop that holds nothing outside its markets asks nothing here beyond two empty sets a tick;
 one whose stop-loss is off (`risk.stop_loss_share: 0`) takes none on while it is.
@@ -68,7 +68,7 @@ class HeldMarkets:
         self._tuning = tuning
         self._risk = risk
         self._waiting: set[str] = set(held_untraded(join.portfolio))
-        self._refused: set[str] = set()  # said once, not tried again
+        self._refused: set[str] = set()  # said once, tried again once it trades (`reopened`)
         self._out = False
         self._next = -math.inf  # not before (monotonic): a failed read's retry
 
