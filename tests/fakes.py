@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -244,6 +245,31 @@ class OneRouteFails(httpx.BaseTransport):
             self.failed += 1
             body = {"code": "internal_server_error", "message": "injected", "details": ""}
             return httpx.Response(self.status, json=body)
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class Unanswered(httpx.BaseTransport):
+    """The real simulator over loopback, except that requests of `method` whose path ends with
+    `path` get no answer for `hold_s` (a loaded exchange, a lost network), then time out: the
+    first `times` of them (None: every one). `unanswered` counts them."""
+
+    def __init__(self, method: str, path: str, hold_s: float, times: int | None = None) -> None:
+        self._inner = httpx.HTTPTransport()
+        self.method, self.path, self.hold_s, self.times = method, path, hold_s, times
+        self.unanswered = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if (
+            request.method == self.method
+            and request.url.path.endswith(self.path)
+            and (self.times is None or self.unanswered < self.times)
+        ):
+            self.unanswered += 1
+            time.sleep(self.hold_s)
+            raise httpx.ReadTimeout("no answer", request=request)
         return self._inner.handle_request(request)
 
     def close(self) -> None:

@@ -218,8 +218,8 @@ def check_feed(view: LocalView, th: Thresholds) -> CheckResult:
 
 
 def check_orders(view: LocalView, th: Thresholds) -> CheckResult:
-    """Orders of unknown outcome (CRITICAL), old resting orders (WARNING) and the share of
-    recent orders rejected, each graded by a step of its own."""
+    """Orders of unknown outcome and sets of legs left broken (CRITICAL), old resting orders
+    (WARNING) and the share of recent orders rejected, each graded by a step of its own."""
     warn, crit = th.need("orders", "warn"), th.need("orders", "crit")
     if view.store is None:
         return CheckResult(
@@ -230,9 +230,11 @@ def check_orders(view: LocalView, th: Thresholds) -> CheckResult:
     window = float(th.need("orders", "window_s"))
     decided = _decided(view.store, since=view.now - window)
     rejected, rate, rejections = _rejections(decided, th, window)
-    findings = [p for p in (doubt, old, rejections) if p is not None]
+    broken, unhedged = _sets_left_broken(view.store)
+    findings = [p for p in (doubt, unhedged, old, rejections) if p is not None]
     perf = [
         PerfDatum("unknown", unknown, None, unknown_crit, 0),
+        PerfDatum("broken_sets", broken, None, 1, 0),
         PerfDatum("resting", len(resting), min=0),
         PerfDatum("stale_resting", len(stale), 0, None, 0),
         PerfDatum("rejection_rate", pct(rate), pct(warn), pct(crit), 0, 100, "%"),
@@ -266,6 +268,19 @@ def _unknown_orders(
     what = f"{unknown} order(s) in UNKNOWN state, left pending or with an amend left unanswered"
     finding = Finding(CheckStatus.CRITICAL, "unknown orders", f"{what}: run `kalshi reconcile`")
     return unknown, unknown_crit, finding
+
+
+def _sets_left_broken(store: Store) -> tuple[int, Finding | None]:
+    """The sets of legs left broken (a leg held without the others: a sale back found no bid,
+    filled short or was refused) and the finding on them: an unhedged position, CRITICAL until
+    the set is whole or flat, each named leg by leg. The loop that left one sells it back again
+    on its clock (runner/execution/leg_sets.py), a loop started on its markets as it starts."""
+    broken = [s for s in store.leg_sets.not_ended() if s.status == "broken"]
+    if not broken:
+        return 0, None
+    named = "; ".join(s.text() for s in broken)
+    text = f"{len(broken)} set(s) of legs left broken, a leg held without the others: {named}"
+    return len(broken), Finding(CheckStatus.CRITICAL, "sets left broken", text)
 
 
 def _old_resting(

@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from kalshi_cli.alerts.router import AlertRouter
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.risk.engine import RiskLimits
-    from kalshi_cli.store import HeartbeatRecord, StateFileLocked, Store
+    from kalshi_cli.store import StateFileLocked, Store
     from kalshi_cli.vocabulary.models import Market
 
 SECTIONS = ("checks", "alerts", "risk")
@@ -111,14 +111,6 @@ class CheckInputs:
             self._opened = True
         return LocalView(self._store, self.state_path, self.clock.wall())
 
-    def loop_heartbeat(self) -> HeartbeatRecord | None:
-        """The trade loop's last heartbeat; None when there is none or the state file cannot be
-        read (the `heartbeat` check says why)."""
-        with suppress(KalshiError):
-            store = self.view().store
-            return None if store is None else store.entries.loop_heartbeat()
-        return None
-
     @cached_property
     def limits(self) -> RiskLimits:
         from kalshi_cli.risk.engine import RiskLimits
@@ -165,7 +157,7 @@ def _balance(inputs: CheckInputs) -> CheckResult:
     result = check_balance(
         client, inputs.thresholds, inputs.limits.shard_floor, markets, inputs.subaccount
     )
-    note = loop_money_not_graded(inputs.loop_heartbeat(), inputs.subaccount)
+    note = loop_money_not_graded(inputs.state_path, inputs.subaccount)
     return result if note is None else replace(result, summary=f"{result.summary}; {note}")
 
 

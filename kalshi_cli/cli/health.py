@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable
-from contextlib import suppress
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -29,7 +28,6 @@ from kalshi_cli.vocabulary.exit_codes import ExitCode
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.config import Settings
-    from kalshi_cli.store import HeartbeatRecord
 
 SKEW_WARN_SECONDS = 1.0
 SKEW_FAIL_SECONDS = 5.0
@@ -75,18 +73,6 @@ class HealthTarget:
         key the exchange refuses) is left to the checks, which say why."""
         if self.subaccount is not None:
             self.client().subaccounts.require_subaccount(self.subaccount)
-
-    def loop_heartbeat(self) -> HeartbeatRecord | None:
-        """The trade loop's last heartbeat; None when there is none or the state file cannot be
-        read (`state integrity` says why)."""
-        from kalshi_cli.store import Store
-
-        with suppress(KalshiError):
-            store = Store.open_readonly(self.settings.state)
-            if store is not None:
-                with store:
-                    return store.entries.loop_heartbeat()
-        return None
 
     def key_path(self) -> Path | None:
         """The key file in use: the simulator's own for the embedded simulator."""
@@ -218,7 +204,7 @@ def check_shards(target: HealthTarget) -> tuple[Status, str]:
         client.exchange.get_exchange_status(), whose.portfolio.get_balance(), markets
     )
     shown = ("" if sub is None else f"subaccount {sub}: ") + "; ".join(map(describe_line, lines))
-    note = loop_money_not_graded(target.loop_heartbeat(), sub)
+    note = loop_money_not_graded(target.settings.state, sub)
     shown += "" if note is None else f"; {note}"
     move = "kalshi shard move" + ("" if sub is None else f" --subaccount {sub}")
     short = short_shards(lines, floor)

@@ -102,12 +102,15 @@ def _size(count: str | None, target_cost: str | None) -> tuple[Decimal | None, D
 
 
 def _trading_allowed(app: AppContext, what: str) -> None:
-    """The state file's trading state, as `kalshi order place` reads it: HALTED and SAFE_MODE
-    refuse (exit 13), REDUCING too (an RFQ or a quote is never reduce-only)."""
-    from kalshi_cli.cli._services import open_store
+    """The daily circuit breaker and the state file's trading state, as `kalshi order place`
+    asks them of an order that adds (an RFQ or a quote is never reduce-only): the breaker's
+    day refuses (exit 9), HALTED, SAFE_MODE and REDUCING too (exit 13)."""
+    from kalshi_cli.cli._services import open_store, order_service
     from kalshi_cli.services.orders.context import check_trading_state
+    from kalshi_cli.services.pretrade.account import MarketReads
 
     with open_store(app) as store:
+        order_service(app, store).checks.check_breaker(MarketReads())
         state = store.trading.trading_state()
     check_trading_state(state.state, state.reason, reduce_only=False, what=what)
 

@@ -163,7 +163,7 @@ def trade_command(
     """
     from kalshi_cli.runner.config import choose_lineup, load_trade_config
     from kalshi_cli.runner.lifecycle.launch import run_trade
-    from kalshi_cli.runner.lifecycle.session import CLIENT_RETRY_BUDGET_S
+    from kalshi_cli.runner.loop.settings import CLIENT_RETRY_BUDGET_S
     from kalshi_cli.runner.preflight import check_start
 
     app = current()

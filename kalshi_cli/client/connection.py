@@ -26,7 +26,14 @@ from kalshi_cli.client.deadline import hold_to_deadlines
 from kalshi_cli.client.fill_quarantine import FillQuarantine
 from kalshi_cli.client.pagination import listed_items, next_cursor, paginate
 from kalshi_cli.client.ratelimit import RateLimiter, TierLimits, TurnAfterDeadline, tier_limits
-from kalshi_cli.client.retry import Resend, RetryPolicy, UnknownOutcome, may_have_acted, resent
+from kalshi_cli.client.retry import (
+    DEFAULT_RETRY_BUDGET_S,
+    Resend,
+    RetryPolicy,
+    UnknownOutcome,
+    may_have_acted,
+    resent,
+)
 from kalshi_cli.client.signing import KalshiAuth, KeySource, signs
 from kalshi_cli.client.stats import ApiStats
 from kalshi_cli.vocabulary.clock import Clock, Deadline, SystemClock, answer_limit
@@ -128,7 +135,7 @@ class Connection:
         tier: str = "basic",
         timeout: float = 10.0,
         max_attempts: int = 4,
-        max_retry_seconds: float = 20.0,
+        max_retry_seconds: float = DEFAULT_RETRY_BUDGET_S,
         clock: Clock | None = None,
         transport: httpx.BaseTransport | None = None,
         user_agent: str = f"kalshi-cli/{__version__}",

@@ -252,10 +252,12 @@ class OrdersApi(Area):
         *,
         reduce_by: Decimal | None = None,
         reduce_to: Decimal | None = None,
+        ticker: str | None = None,
         subaccount: int | None = None,
     ) -> DecreaseResult:
         """Shrink a resting order by `reduce_by`, or to `reduce_to` (exactly one of them), on
-        `subaccount` (the order's; default: the client's, else 0).
+        `subaccount` (the order's; default: the client's, else 0). `ticker`, the order's
+        market, routes the decrease to its shard: without it the exchange looks on shard 0.
         Retried only when the exchange certainly did not act; an answer without the order id
         or what rests now (`remaining_count`) is `AmendOutcomeUnknown`: look the order up."""
         if (reduce_by is None) == (reduce_to is None):
@@ -269,6 +271,8 @@ class OrdersApi(Area):
             if reduce_to != 0:
                 check_count(reduce_to, "reduce_to")
             body = {"reduce_to": fmt_count(reduce_to)}
+        if ticker:
+            body["market_ticker"] = ticker
         return self._change(order_id, "decrease", subaccount, body, DecreaseResult)
 
     def _change(

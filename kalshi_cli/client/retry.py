@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from enum import Enum
 from typing import NamedTuple, TypeVar
 
@@ -179,11 +181,31 @@ def is_retryable(exc: KalshiError, mode: Resend) -> bool:
     return isinstance(exc, (TransportError, ServerError))
 
 
+# the most one call may spend retrying, unless its client was built with less (`kalshi trade`'s)
+DEFAULT_RETRY_BUDGET_S = 20.0
+
+_BUDGET: ContextVar[float | None] = ContextVar("kalshi_retry_budget", default=None)
+
+
+@contextmanager
+def retry_budget(seconds: float) -> Iterator[None]:
+    """Each call made in the block, on this thread, may spend `seconds` retrying, whatever budget
+    its client was built with: a caller whose short budget is for what waits on its calls (the
+    trade loop's ticks, SIGTERM) gives the calls nothing waits on yet the default one (the
+    start's reads before the loop ticks, runner/lifecycle/session.py), and a stop during them
+    the short one again (runner/preflight.py)."""
+    token = _BUDGET.set(seconds)
+    try:
+        yield
+    finally:
+        _BUDGET.reset(token)
+
+
 class RetryPolicy(msgspec.Struct, frozen=True):
     """How often and how long a request is tried, and the waits between tries."""
 
     max_attempts: int = 4
-    max_seconds: float = 20.0
+    max_seconds: float = DEFAULT_RETRY_BUDGET_S
     base_delay: float = 0.25
     max_delay: float = 8.0
 
@@ -209,7 +231,9 @@ class RetryPolicy(msgspec.Struct, frozen=True):
         the last error is raised, or the one before a try its deadline kept from going out
         (`reported`). `on_retry` is told each failure tried again."""
         backoff = Backoff(self.base_delay, self.max_delay)
-        with Deadline.after(clock, self.max_seconds).scope() as deadline:
+        budget = _BUDGET.get()
+        seconds = self.max_seconds if budget is None else budget
+        with Deadline.after(clock, seconds).scope() as deadline:
             attempt = 1
             before: KalshiError | None = None
             while True:

@@ -5,6 +5,7 @@ by its `client_transfer_id`, so it is safely retried with the same id.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Protocol
 
@@ -60,6 +61,14 @@ def no_subaccount(number: int) -> NotFoundError:
     )
 
 
+def has_subaccount(number: int, balances: Callable[[], Iterable[SubaccountBalance]]) -> bool:
+    """Whether the account has subaccount `number` (0, the primary, it always has), by one
+    listing of the subaccounts' `balances`; a listing that fails raises, and each caller decides
+    what not knowing means (a command goes on, `kalshi trade` does not start, an order is not
+    sent)."""
+    return number == 0 or number in {b.subaccount for b in balances()}
+
+
 class SubaccountsApi(Area):
     """Subaccounts of the account (see the module docstring)."""
 
@@ -80,18 +89,16 @@ class SubaccountsApi(Area):
         return number
 
     def require_subaccount(self, number: int) -> None:
-        """`number` names a subaccount the account has (0 always is), else `NotFoundError`: the
-        exchange refuses a balance read of one it does not have (400) and lists nothing of it,
-        so a read naming it would say "nothing matched" of an account that is not there."""
-        if number == 0:
-            return
+        """`number` names a subaccount the account has, else `no_subaccount`: the exchange
+        refuses a balance read of one it does not have (400) and lists nothing of it, so a read
+        naming it would say "nothing matched" of an account that is not there."""
         try:
-            numbers = {b.subaccount for b in self.subaccount_balances()}
+            held = has_subaccount(number, self.subaccount_balances)
         except KalshiError:
             # cannot tell (the exchange unreachable, a key that may not list them): the
             # command's own request says what the exchange says, and a kill switch still halts
             return
-        if number not in numbers:
+        if not held:
             raise no_subaccount(number)
 
     def subaccount_balances(self) -> list[SubaccountBalance]:

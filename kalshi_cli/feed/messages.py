@@ -22,7 +22,7 @@ from typing import Any, get_args
 
 import msgspec
 
-from kalshi_cli.vocabulary.models import Order, decode_answer
+from kalshi_cli.vocabulary.models import Order, decode_answer, is_market_result
 from kalshi_cli.vocabulary.units import ONE, ZERO, Side, parse_optional_dollars
 
 # --------------------------------------------------------------------------------- bodies
@@ -115,10 +115,10 @@ def stated_result(result: Any, value: Any) -> tuple[str, Decimal | None] | None:
     """A market's result as a lifecycle message or a Market body states it: ("yes" or "no",
     None), or ("scalar", what one YES contract pays: its settlement value, from $0 to $1); None
     when it states none that can be paid."""
-    if result in ("yes", "no"):
-        return result, None
-    if result != "scalar":
+    if not is_market_result(result):
         return None
+    if result != "scalar":
+        return result, None
     try:
         paid = parse_optional_dollars(value)
     except (TypeError, ValueError):

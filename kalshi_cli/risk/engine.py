@@ -16,10 +16,10 @@ import json
 import logging
 import math
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Protocol, TypeVar
 
 import msgspec
 
@@ -139,14 +139,20 @@ class RiskLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     maintenance_lead_s: float = 60.0
     maintenance_withdraw: str = "quotes"
     # dollars a shard the config trades on should hold (`kalshi health-check`, `kalshi check
-    # balance`); None: one order at `max_order_cost` (`shard_floor`)
+    # balance`, the trade loop's start); None: one order's cost (`shard_floor`)
     min_shard_balance: Annotated[Decimal, Range(gt=0)] | None = None
 
     @property
-    def shard_floor(self) -> Decimal | None:
-        """The least a traded shard should hold: `min_shard_balance`, else one order at
-        `max_order_cost`; None when neither is set (only an empty shard is short then)."""
-        return self.min_shard_balance if self.min_shard_balance is not None else self.max_order_cost
+    def shard_floor(self) -> Decimal:
+        """The least a traded shard should hold, one order's cost: `min_shard_balance`, else
+        `max_order_cost`, else the most one order may cost, `max_order_count` contracts at $1.
+        The trade loop enters a shard holding it, and the checks warn below it: one rule, so a
+        shard the loop says it cannot pay from is never OK to them."""
+        if self.min_shard_balance is not None:
+            return self.min_shard_balance
+        if self.max_order_cost is not None:
+            return self.max_order_cost
+        return Decimal(self.max_order_count)
 
     def __post_init__(self) -> None:
         require(self.max_position_per_market > 0, "max_position_per_market must be positive")
@@ -247,6 +253,27 @@ class OrderRateCap:
             self._sent.remove(at)
 
 
+_Trip_co = TypeVar("_Trip_co", covariant=True)
+
+
+class TripReads(Protocol[_Trip_co]):
+    """The state file's risk trips, as `day_trip` reads them (`store.trading`, the loop's cache
+    over it)."""
+
+    def risk_trips(
+        self, *, rule: str | None = None, day: str | None = None
+    ) -> Sequence[_Trip_co]: ...
+
+
+def day_trip(records: TripReads[_Trip_co], day: str) -> _Trip_co | None:
+    """The daily circuit breaker's last trip of UTC day `day` (None: it did not trip that day):
+    what holds every order that adds for the rest of that day, whatever the trading state reads
+    (`kalshi resume` writes ACTIVE). Read alone, nothing written: `CircuitBreaker.tripped` asks
+    it first, and `kalshi status`, `resume` and the heartbeat check say what it holds."""
+    trips = records.risk_trips(rule=CircuitBreaker.RULE, day=day)
+    return trips[-1] if trips else None
+
+
 class CircuitBreaker:
     """Trips when a UTC day's realized P&L reaches -daily_loss_limit; holds that whole day."""
 
@@ -261,7 +288,7 @@ class CircuitBreaker:
     def tripped(self, day: str, state: TradingState | None = None) -> bool:
         if day in self._tripped_days:
             return True
-        if self._records.risk_trips(rule=self.RULE, day=day):
+        if day_trip(self._records, day) is not None:
             self._tripped_days.add(day)
             return True
         pnl = self._records.daily_realized_pnl(day)

@@ -101,9 +101,27 @@ class ShardBalances:
     shard: int
     balances: Mapping[int, Decimal]
     spent: Mapping[int, Decimal] = field(default_factory=dict)
+    # whose money: a numbered subaccount's (None or 0: the primary account's)
+    subaccount: int | None = None
 
     def available(self, shard: int) -> Decimal:
         return self.balances.get(shard, ZERO) - self.spent.get(shard, ZERO)
+
+
+def shard_move(
+    shard: int, short: Decimal, available: Mapping[int, Decimal], subaccount: int | None
+) -> str | None:
+    """The `kalshi shard move` that gives `shard` `short` more (up to the cent) from the other
+    shard holding the most of `available`, of `subaccount`'s money (None or 0: the primary
+    account's; a move of another's money leaves this one's shard as short as it was); None
+    when no other shard holds that much."""
+    short = _cents_up(short)
+    others = {n: held for n, held in available.items() if n != shard}
+    source = max(others, key=others.__getitem__, default=None)
+    if source is None or others[source] < short:
+        return None
+    whose = f" --subaccount {subaccount}" if subaccount else ""
+    return f"kalshi shard move {short} --from {source} --to {shard}{whose}"
 
 
 # every rule allows almost every order: one frozen verdict a code, not eleven new ones an order
@@ -628,9 +646,10 @@ class ShardBalanceRule:
     """Kalshi runs several matching engines (exchange shards), each with its own balance, and
     checks an order's collateral inside its market's shard: an order whose cost
     (`shard_cost`) is over what its market's shard holds is refused before it is sent, naming
-    the `kalshi shard move` that would cover it. With no shard balances told (a key restricted
-    to a subaccount), or no money on any other shard (an account of one shard), the balance
-    check and the exchange hold the order to the balance alone."""
+    the `kalshi shard move` that would cover it, or that no other shard holds it. With no
+    shard balances told (a key restricted to a subaccount), or no other shard listed (an
+    account of one shard), the balance check and the exchange hold the order to the balance
+    alone."""
 
     code = Code.SHARD_BALANCE
     about = About(
@@ -648,16 +667,17 @@ class ShardBalanceRule:
         here = shards.shard
         have = shards.available(here)
         others = [n for n in sorted(shards.balances) if n != here]
-        # with no money on another shard, the shard's balance is the account's: the balance
-        # check (INSUFFICIENT_BALANCE) or the exchange says so, as for an account of one shard
-        if need <= have or not any(shards.available(n) > 0 for n in others):
+        # an account of one shard (the breakdown lists no other): its balance is the
+        # account's, which the balance check (INSUFFICIENT_BALANCE) or the exchange holds it
+        # to; with shards listed, the shard's money is known, whatever the others hold
+        if need <= have or not others:
             return _ALLOWED[self.code]
-        short = _cents_up(need - have)
-        source = max(others, key=shards.available, default=None)
-        if source is not None and shards.available(source) >= short:
-            move = f"`kalshi shard move {short} --from {source} --to {here}` would cover it"
+        available = {n: shards.available(n) for n in others}
+        line = shard_move(here, need - have, available, shards.subaccount)
+        if line is not None:
+            move = f"`{line}` would cover it"
         else:
-            move = f"no other shard holds {fmt_money(short)}: fund shard {here}"
+            move = f"no other shard holds {fmt_money(_cents_up(need - have))}: fund shard {here}"
         return _deny(
             self.code,
             f"{intent.ticker} trades on shard {here}: the order needs {fmt_money(need)}"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.runner.books.portfolio import Portfolio
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
+from kalshi_cli.runner.loop.settings import CLIENT_RETRY_BUDGET_S
 from kalshi_cli.runner.loop.state_fault import MAKE_WRITABLE
 from kalshi_cli.runner.ports import LoopBuildClient
 from kalshi_cli.services.pretrade.books import book_resting, replay
@@ -164,14 +165,19 @@ def _stopped_within(stop: threading.Event, clock: Clock, wait_s: float) -> bool:
 
 def _stopped_while_starting(service: Any, store: Store, stop: StartStop) -> StoppedWhileStarting:
     """Cancel the resting orders of the run's strategies the state file knows (one failed
-    cancel does not stop the others), and the error saying what was done."""
+    cancel does not stop the others), and the error saying what was done. The start's reads
+    retry within the default budget, but a SIGTERM waits on these cancels, as on the loop's
+    stop: each retries within the loop's (`CLIENT_RETRY_BUDGET_S`)."""
+    from kalshi_cli.client.retry import retry_budget
+
     cancelled, failed = 0, []
     for intent in store.orders.open_orders(subaccount=stop.subaccount):
         if intent.status != "resting" or intent.strategy not in stop.strategies:
             continue
         assert intent.order_id is not None  # resting
         try:
-            service.cancels.cancel(intent.order_id)
+            with retry_budget(CLIENT_RETRY_BUDGET_S):
+                service.cancels.cancel(intent.order_id)
             cancelled += 1
         except KalshiError as exc:
             failed.append(f"{intent.order_id}: {exc.message}")
@@ -241,11 +247,11 @@ def resting_unmanaged(store: Store, loop: TradeLoop, log: EntryLog, assistant: s
     return lines
 
 
-def held_unguarded(loop: TradeLoop, log: EntryLog) -> list[str]:
-    """The start-up line (and event, `held_unguarded`) naming each position held in a market
+def held_exits_only(loop: TradeLoop, log: EntryLog) -> list[str]:
+    """The start-up line (and event, `held_exits_only`) naming each position held in a market
     this run does not trade (`held_untraded`: closed before the start, or left out of the
-    selection): the stop-loss runs in the markets the loop visits, so it does not watch them
-    (docs/risk.md "Stop-loss floor"). Their settlement is booked all the same."""
+    selection): the loop takes such a market on for its exits alone, its stop-loss and nothing a
+    strategy decides (runner/loop/held_markets.py; docs/risk.md "Stop-loss floor")."""
     from kalshi_cli.runner.loop.lifecycle_watch import held_untraded
 
     markets = loop.portfolio.pnl.markets
@@ -256,12 +262,11 @@ def held_unguarded(loop: TradeLoop, log: EntryLog) -> list[str]:
     if not held:
         return []
     n, where = len(held), ", ".join(held)
-    log.emit("held_unguarded", {"positions": where})
+    log.emit("held_exits_only", {"positions": where})
     return [
-        f"not guarded     {n} position{'' if n == 1 else 's'} held in "
-        f"{'a market' if n == 1 else 'markets'} this run does not trade, not guarded by its "
-        f"stop-loss: {where} (`kalshi positions` shows them; close them by hand, or trade "
-        "them with --markets)"
+        f"exits only      {n} position{'' if n == 1 else 's'} held in "
+        f"{'a market' if n == 1 else 'markets'} this run does not trade: {where} (guarded by "
+        "its stop-loss alone, no strategy trades there; `kalshi positions` shows them)"
     ]
 
 
@@ -278,10 +283,10 @@ _UNMANAGED = {
 def check_subaccount(client: KalshiClient, number: int) -> None:
     """`--subaccount N` names a subaccount the account has (0 always is), or nothing starts:
     the exchange lists no orders of one it does not have and refuses every order to it."""
-    if number == 0:
-        return
+    from kalshi_cli.client.subaccounts import has_subaccount, no_subaccount
+
     try:
-        numbers = {b.subaccount for b in client.subaccounts.subaccount_balances()}
+        held = has_subaccount(number, client.subaccounts.subaccount_balances)
     except KalshiError as exc:
         refused = StartupRefused(
             f"could not list the account's subaccounts: {exc.message}; not trading",
@@ -289,12 +294,9 @@ def check_subaccount(client: KalshiClient, number: int) -> None:
         )
         refused.exit_code = exc.exit_code
         raise refused from exc
-    if number not in numbers:
-        raise StartupRefused(
-            f"the account has no subaccount {number}; not trading",
-            hint="`kalshi subaccount list` shows them; `kalshi subaccount create` adds the next "
-            "one and `kalshi subaccount transfer` funds it",
-        )
+    if not held:
+        missing = no_subaccount(number)
+        raise StartupRefused(f"{missing.message}; not trading", hint=missing.hint)
 
 
 def key_subaccount(client: KalshiClient, options: TradeOptions) -> tuple[int | None] | None:

@@ -19,14 +19,12 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from kalshi_cli.vocabulary.clock import parse_iso, utc_day
-from kalshi_cli.vocabulary.models import FEE_QUANTUM
-from kalshi_cli.vocabulary.units import ONE, ZERO, BookSide, fmt_exact_dollars
+from kalshi_cli.vocabulary.models import FEE_QUANTUM, is_market_result
+from kalshi_cli.vocabulary.units import ONE, ZERO, BookSide, fmt_exact_dollars, to_micro_dollars
 
 if TYPE_CHECKING:
     from kalshi_cli.store import FillRecord, SettlementRecord, Store
     from kalshi_cli.vocabulary.models import Fill, Orderbook, Settlement
-
-_MICRO = Decimal("0.000001")
 
 
 def fill_time(fill: Fill) -> float | None:
@@ -179,7 +177,7 @@ DECIMAL: Units[Decimal] = Units(
     price=Decimal,
     count=Decimal,
     amount=Decimal,
-    release=_decimal_share(_MICRO),
+    release=lambda amount, part, whole: to_micro_dollars(amount * part / whole),
     fee_share=_decimal_share(FEE_QUANTUM),
     dollars=lambda value: value,
     contracts=lambda value: value,
@@ -252,7 +250,7 @@ def yes_paid(result: str, yes_value: Decimal | None) -> Decimal | None:
     """What one YES contract paid at settlement; None when the cost comes back (void, or a
     scalar result whose value is not known). `yes_value` is the settlement record's own figure
     (a floored market's floor, a scalar result's value), if any."""
-    if result not in ("yes", "no", "scalar"):
+    if not is_market_result(result):
         return None
     if yes_value is not None:
         return yes_value
@@ -343,7 +341,7 @@ class MarketPnl:
     def average_entry(self) -> Decimal | None:
         if self.position == 0:
             return None
-        return (self.basis / abs(self.position)).quantize(_MICRO, rounding=ROUND_HALF_EVEN)
+        return to_micro_dollars(self.basis / abs(self.position))
 
     def mark(self, book: Orderbook | None) -> tuple[Decimal | None, Decimal | None]:
         """(best bid of the held side, mid in that side's terms), or None where unknown."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
-from functools import partial
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 import msgspec
@@ -322,11 +321,11 @@ def resolve_unknown(
             by_market[(intent.ticker, scope)] = orders
         order = orders.get(intent.client_order_id)
         if order is not None:
-            take_found(store, intent, order, partial(apply_order, store, order, now=now))
+            take_found(store, intent, order, now=now)
             found = report.found_after_rejection if intent.status == REJECTED else None
             (found if found is not None else report.resolved_unknown).append(intent.client_order_id)
         elif intent.status != REJECTED and now - intent.updated_at >= wait:
-            mark_never_placed(store, intent, wait)
+            mark_never_placed(store, intent.client_order_id, wait, intent.status)
             report.not_on_exchange.append(intent.client_order_id)
 
 
@@ -337,22 +336,31 @@ def book_found(store: Store, order: Order, *, now: float) -> bool:
     intent = store.orders.get_intent(order.client_order_id) if order.client_order_id else None
     if intent is None or intent.status not in (PENDING, UNKNOWN):
         return False
-    take_found(store, intent, order, partial(apply_order, store, order, now=now))
+    take_found(store, intent, order, now=now)
     return True
 
 
 def take_found(
-    store: Store, intent: IntentRecord, order: Order, write: Callable[[], object]
+    store: Store,
+    intent: IntentRecord | None,
+    order: Order,
+    *,
+    now: float,
+    subaccount: LazySubaccount = None,
 ) -> None:
-    """An order found after its answer was lost (or after it was called never placed), in one
-    commit: its row as the exchange shows it (`write`), and the fills copied before it was
-    found given its intent and strategy. Once the row says found, no lookup looks for the
-    order again, so a kill between the two left those fills nobody's for good."""
+    """The one rule an order found after its answer was lost (or after it was called never
+    placed) is booked by, whoever looked it up by its client order id (a reconcile, the trade
+    loop's lookups, `order place` and `order batch`, the kill switch's listing): in one commit,
+    its row as the exchange shows it (`book_read`: `subaccount` as it takes it), and the fills
+    copied before it was found given its `intent` and strategy. Once the row says found, no
+    lookup looks for the order again, so a kill between the two left those fills nobody's for
+    good. `intent` None: none is here (the order is booked as `book_read` books one)."""
     with store.transaction():
-        write()
-        store.fills.attribute_fills(
-            order.order_id, client_order_id=intent.client_order_id, strategy=intent.strategy
-        )
+        book_read(store, order, now=now, subaccount=subaccount)
+        if intent is not None:
+            store.fills.attribute_fills(
+                order.order_id, client_order_id=intent.client_order_id, strategy=intent.strategy
+            )
 
 
 def refresh_resting(
@@ -489,10 +497,16 @@ def landing_wait_s(read_lag_s: float, grace_s: float = 0.0) -> float:
     return max(grace_s, LANDING_WINDOW_S) + read_lag_s
 
 
-def mark_never_placed(store: Store, intent: IntentRecord, wait: float) -> None:
+def mark_never_placed(
+    store: Store, client_order_id: str, wait: float, outcome: str = UNKNOWN
+) -> None:
+    """The one rule an order not listed `wait` seconds after its `outcome` (`unknown`: its
+    answer lost; `pending`: never answered) is booked by, whoever looked for it (a reconcile,
+    the trade loop's lookups, a batch run again): never placed, past the signature window,
+    so `never_placed` knows it and a later listing that shows it puts it right."""
     store.orders.mark_rejected(
-        intent.client_order_id,
-        reason=f"{NOT_ON_EXCHANGE} {wait:g}s after an {intent.status} outcome, past "
+        client_order_id,
+        reason=f"{NOT_ON_EXCHANGE} {wait:g}s after an {outcome} outcome, past "
         "the signature window; never placed",
     )
 

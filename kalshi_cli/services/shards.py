@@ -25,8 +25,10 @@ in holds. docs/shards.md.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from kalshi_cli.client.portfolio import Transfer, TransferOutcomeUnknown
@@ -39,7 +41,6 @@ from kalshi_cli.vocabulary.units import ZERO, fmt_money
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.store import HeartbeatRecord
     from kalshi_cli.store.transfer_intents import TransferIntentRepository
 
 T = TypeVar("T")
@@ -72,13 +73,21 @@ class ShardLine:
         )
 
 
-def loop_money_not_graded(beat: HeartbeatRecord | None, graded: int | None) -> str | None:
+def loop_money_not_graded(state: Path, graded: int | None) -> str | None:
     """What `check balance` and `health-check` say when they grade the primary's money (`graded`
-    None: no `--subaccount`) while the trade loop's last heartbeat names another subaccount,
-    whose money pays for the loop's orders (None: nothing to say). The grade stays the
-    primary's: loops on two subaccounts share a state file and its heartbeat row."""
+    None: no `--subaccount`) while the trade loop's last heartbeat in the state file at `state`
+    names another subaccount, whose money pays for the loop's orders (None: nothing to say, or
+    no state file, or one that cannot be read: the checks of the state file say why). The grade
+    stays the primary's: loops on two subaccounts share a state file and its heartbeat row."""
+    from kalshi_cli.store import Store
+
+    if graded is not None:
+        return None
+    beat = None
+    with suppress(StoreError):  # opened, but a page of it unreadable
+        beat = Store.read(state, lambda store: store.entries.loop_heartbeat())
     number = None if beat is None else beat.loop_subaccount
-    if graded is not None or not number:
+    if not number:
         return None
     return (
         f"the trade loop's last heartbeat names subaccount {number}, whose money is not graded "
@@ -316,8 +325,10 @@ class MoneyMover:
     def move(self, move: Move, *, wait: bool = True) -> MoveResult:
         """The moves earlier runs left open looked up first: the same move found made is
         followed, not sent again; found ambiguous, nothing is sent. Then refused before
-        sending when a shard is unknown or takes no transfers now; then written, sent once,
-        found again if its answer was lost, and (with `wait`) followed until complete."""
+        sending when its subaccount is one the account does not have (`require_subaccount`,
+        as every command naming one refuses it), or a shard is unknown or takes no transfers
+        now; then written, sent once, found again if its answer was lost, and (with `wait`)
+        followed until complete."""
         earlier = tuple(self.settle_earlier())
         same = [e for e in earlier if e.move == move and e.outcome != "not_made"]
         if same and same[0].outcome == "ambiguous":
@@ -408,6 +419,7 @@ class MoneyMover:
         return settled
 
     def _refuse_unmovable(self, move: Move) -> None:
+        self._client.subaccounts.require_subaccount(move.subaccount)
         status = self._client.exchange.get_exchange_status()
         if not status.shards and not status.exchange_active:
             # a status listing no shard says nothing of shards but 0: an exchange down (its

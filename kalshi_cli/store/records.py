@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from kalshi_cli.vocabulary.clock import age_of
+from kalshi_cli.vocabulary.models import is_market_result
 from kalshi_cli.vocabulary.trading_state import TradingState
 from kalshi_cli.vocabulary.units import ZERO, Action, BookSide, Side, TimeInForce
 
@@ -223,10 +224,10 @@ class SettlementRecord:
         result YES its `value`, NO the rest), so neither needs the market known. None when
         that cannot be read (nothing held, or a void result). A netted position holds one side
         only."""
+        if not is_market_result(self.result):
+            return None
         if self.result == "yes":
             return Decimal(1)
-        if self.result not in ("no", "scalar"):
-            return None
         if self.yes_count > 0:
             return self.paid / self.yes_count
         if self.no_count > 0:

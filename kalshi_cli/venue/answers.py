@@ -5,7 +5,7 @@ place); an answer built in code has an empty `raw`.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
 from kalshi_cli.client.requests import AmendResult, CreateOrderResult, DecreaseResult
 from kalshi_cli.sim.core.records import (
@@ -19,9 +19,7 @@ from kalshi_cli.sim.core.records import (
 from kalshi_cli.sim.core.serialize import ts_ms
 from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.models import Fill, Order, Settlement
-from kalshi_cli.vocabulary.units import outcome_side_of
-
-_AVERAGE_PLACES = Decimal("0.000001")  # the exchange prints an average to at most 6 places
+from kalshi_cli.vocabulary.units import outcome_side_of, to_micro_dollars
 
 
 def order(o: SimOrder) -> Order:
@@ -90,10 +88,7 @@ def _averages(fills: list[SimFill]) -> tuple[Decimal | None, Decimal | None]:
     if averages is None:
         return None, None
     price, fee = averages
-    return (
-        price.quantize(_AVERAGE_PLACES, rounding=ROUND_HALF_EVEN),
-        fee.quantize(_AVERAGE_PLACES, rounding=ROUND_HALF_EVEN),
-    )
+    return to_micro_dollars(price), to_micro_dollars(fee)
 
 
 def created(now_order: SimOrder, fills: list[SimFill], now: float) -> CreateOrderResult:

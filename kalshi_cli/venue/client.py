@@ -459,9 +459,11 @@ class VenueOrders(_Area):
         *,
         reduce_by: Decimal | None = None,
         reduce_to: Decimal | None = None,
+        ticker: str | None = None,
         subaccount: int | None = None,
     ) -> DecreaseResult:
-        """The order on `subaccount` (else the client's, else 0): another's is not found."""
+        """The order on `subaccount` (else the client's, else 0): another's is not found. The
+        venue finds an order by its id on any shard, so `ticker` routes nothing here."""
         return self._c.venue.decrease(
             order_id,
             reduce_by=reduce_by,

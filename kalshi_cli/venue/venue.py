@@ -30,7 +30,6 @@ from kalshi_cli.sim.core.records import (
     PlaceRequest,
     SimFill,
     SimOrder,
-    is_market_result,
     keeps_place,
 )
 from kalshi_cli.venue import answers
@@ -40,7 +39,7 @@ from kalshi_cli.venue.reference import MarketInfo, install
 from kalshi_cli.venue.taken import TakenLevels
 from kalshi_cli.venue.timetable import Timetable
 from kalshi_cli.vocabulary.clock import Clock
-from kalshi_cli.vocabulary.models import Orderbook
+from kalshi_cli.vocabulary.models import Orderbook, is_market_result
 from kalshi_cli.vocabulary.units import (
     ONE,
     PRICE_TICKS,

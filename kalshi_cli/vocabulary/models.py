@@ -15,7 +15,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
 from functools import cache, cached_property, partial
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, NamedTuple, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Self, TypeGuard, TypeVar, get_args
 
 import msgspec
 from msgspec import field
@@ -727,6 +727,15 @@ class Position(Answer, frozen=True, kw_only=True):
     @property
     def side(self) -> Side | None:
         return side_held(self.position)
+
+
+# what a market is determined with (openapi `Settlement.market_result`): a `scalar` result pays
+# YES its value, from $0 to $1, and NO the rest; any other (void) pays no side: the cost comes back
+MarketResult = Literal["yes", "no", "scalar"]
+
+
+def is_market_result(value: str) -> TypeGuard[MarketResult]:
+    return value in get_args(MarketResult)
 
 
 class Settlement(Answer, frozen=True, kw_only=True):

@@ -24,6 +24,8 @@ ONE = Decimal(1)
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
 COUNT_QUANTUM = Decimal("0.01")
+# the finest money the exchange prints (a fee, a cost, an average: FixedPointDollars to 6 places)
+_MICRO_DOLLAR = Decimal("0.000001")
 
 
 # --------------------------------------------------------------------------------------------
@@ -68,8 +70,15 @@ def fmt_dollars(value: Decimal, places: int = 4) -> str:
     q = value.quantize(quantum, rounding=ROUND_HALF_EVEN)
     if q != value and places < 6:
         # never silently lose a sub-penny digit: widen to what the value needs (at most 6)
-        q = value.quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN)
+        q = to_micro_dollars(value)
     return f"{q:f}"
+
+
+def to_micro_dollars(value: Decimal) -> Decimal:
+    """`value` to the sixth place of a dollar, half to even: the finest the exchange prints money
+    with, and so what an average or a share of a cost is held to where the exchange's figure is
+    meant (a write's averages, the basis a partial close releases)."""
+    return value.quantize(_MICRO_DOLLAR, rounding=ROUND_HALF_EVEN)
 
 
 def fmt_exact_dollars(value: Decimal) -> str:

@@ -874,7 +874,10 @@ def test_a_circuit_breaker_tripped_today_stops_the_assistants_orders_after_a_res
     new = partial(tools.orders.preview_order, T, side="yes", action="buy", count="1", price="0.10")
     refused(new, "REJECTED CIRCUIT_BREAKER")
     refused(partial(tools.orders.preview_amend, order_id, count="8"), "REJECTED CIRCUIT_BREAKER")
-    # what takes risk away still goes
+    refused(partial(tools.orders.preview_amend, order_id, price="0.25"), "REJECTED CIRCUIT_BREAKER")
+    # what takes risk away still goes: fewer contracts at the same price (the rule a hand amend
+    # meets, the pre-trade account's), and a cancel
+    assert tools.orders.preview_amend(order_id, count="3")["token"]
     cancelled = tools.orders.execute(tools.orders.preview_cancel(order_id)["token"])
     assert cancelled["contracts_cancelled"] == "4.00"
 

@@ -163,6 +163,32 @@ def test_kalshi_check_balance_reads_the_configs_floor_and_markets(
     assert empty.exit_code == CRITICAL, empty.output
 
 
+def test_with_no_floor_set_a_shard_short_of_one_order_warns_as_the_trade_loop_says(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """With no `risk.min_shard_balance` nor `max_order_cost` set, one order may cost
+    `max_order_count` (50) contracts at $1: a traded shard holding $1.00 is one the trade loop
+    says holds less than one order's cost, and `kalshi check balance` and `health-check` warn
+    of it (they called it OK while the loop refused its orders there)."""
+    sim.create_market("KXSHARD-26JAN01-T3", exchange_index=2)
+    with client_for(sim.account) as client:
+        client.portfolio.send_transfer(D("1"), from_shard=0, to_shard=2)
+        wait_until(
+            lambda: client.portfolio.get_shard_balance(2).balance == D("1"),
+            "the money on shard 2",
+        )
+    config = tmp_path / "config.yaml"
+    config.write_text("trade:\n  markets: KXSHARD-26JAN01-T3\n", encoding="utf-8")
+    environ = {**account_env(sim.account), "KALSHI_CONFIG": str(config)}
+    short = check(tmp_path, "balance", "--no-alert", environ=environ)
+    assert short.exit_code == WARNING, short.output
+    assert "shard 2 holds $1.00, less than $50.00" in line(short)
+    health = kalshi_as(sim.account, tmp_path / "home")("health-check", "--json", **environ)
+    shards = {c["name"]: c for c in json.loads(health.stdout)["checks"]}["shards"]
+    assert shards["status"] == "warn", shards
+    assert shards["detail"].startswith("shard 2 holds $1.00, less than $50.00"), shards
+
+
 @pytest.fixture
 def short_subaccount(prime: SimHarness, tmp_path: Path) -> tuple[dict[str, str], int]:
     """A config trading a market on shard 2, where the primary holds $500 and a new subaccount

@@ -1,8 +1,9 @@
 """The kill switch on the simulator's exchange shards: resting orders on three shards (0, 2 and 3),
 and `kalshi cancel-all` leaves none on any, with the exchange's own cancel-all and order by order
 (a filter), each cancel routed by its `market_ticker` (an `order_id` alone routes to shard 0,
-where a shard-2 order is a 404). `kalshi order list` and `kalshi status` show the orders of every
-shard before (a listing without `exchange_index` covers every shard)."""
+where a shard-2 order is a 404), and `kalshi order cancel` and `decrease` alike. `kalshi order
+list` and `kalshi status` show the orders of every shard before (a listing without
+`exchange_index` covers every shard)."""
 
 from __future__ import annotations
 
@@ -116,3 +117,20 @@ def test_reconcile_status_and_check_orders_see_every_shard(
     checked = _kalshi(trader, tmp_path, "check", "orders", "--json")
     perf = {p["label"]: p["value"] for p in json.loads(checked.stdout)["perfdata"]}
     assert perf["resting"] == 2 * len(MARKETS), checked.output
+
+
+@pytest.mark.parametrize("shard", [2, 3])
+def test_order_decrease_reaches_its_orders_shard(
+    trader: AccountInfo, tmp_path: Path, shard: int
+) -> None:
+    """A decrease names its order's market (`market_ticker`), which routes it to the market's
+    shard: its id alone routes it to shard 0, where the order is not found (openapi.yaml's
+    DecreaseOrderV2Request: "If omitted, auto-routes when market_ticker is provided; otherwise
+    defaults to 0")."""
+    ticker = MARKETS[shard]
+    listed = _json(trader, tmp_path, "order", "list", "--status", "resting", "--ticker", ticker)
+    orders = listed["orders"] if isinstance(listed, dict) else listed
+    order_id = orders[0]["order_id"]
+    result = _kalshi(trader, tmp_path, "order", "decrease", order_id, "--to", "0")
+    assert result.exit_code == 0, result.output
+    assert _resting_by_market(trader, tmp_path)[ticker] == 1

@@ -349,10 +349,11 @@ def test_a_traded_shard_holding_nothing_fails_as_check_balance_is_critical(tmp_p
         "`kalshi shard move` funds it | "
     ), shards
     assert "shard 3" not in shards["detail"].split(" | ")[0]
-    # funded, it passes again
+    # funded with one order's cost (no floor set: `max_order_count` 50 contracts at $1), it
+    # passes again
     client.balance_breakdown = [
-        {"exchange_index": 0, "balance": "990.0000"},
-        {"exchange_index": 2, "balance": "10.0000"},
+        {"exchange_index": 0, "balance": "950.0000"},
+        {"exchange_index": 2, "balance": "50.0000"},
         {"exchange_index": 3, "balance": "0.0000"},
     ]
     result = run(["health-check", "--json"], client=client, home=tmp_path, environ=environ)

@@ -185,6 +185,20 @@ def test_a_paused_shard_is_named_and_takes_no_transfer(sim: SimHarness, tmp_path
     assert _shards(me.json("balance"))[0] == "1000.00"
 
 
+def test_a_move_of_a_subaccount_the_account_does_not_have_is_refused_before_it_is_sent(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """`--subaccount N` naming one the account does not have is refused as every command
+    refuses it (exit 6), before the move is written or sent: it went out, the exchange refused
+    it (exit 9) and the error called each of N's balances "unreadable"."""
+    me = Person(sim.new_account(balance_cents=100_000), tmp_path)
+    refused = me.run("shard", "move", "10", "--from", "0", "--to", "2", "--subaccount", "7")
+    assert refused.exit_code == ExitCode.NOT_FOUND, refused.output
+    assert "has no subaccount 7" in refused.stderr
+    assert "unreadable" not in refused.output
+    assert me.json("shard", "transfers")["transfers"] == []
+
+
 def test_the_target_allocation_is_set_shown_and_cleared(sim: SimHarness, tmp_path: Path) -> None:
     me = Person(sim.new_account(balance_cents=100_000), tmp_path)
     made = me.json("shard", "allocate", "0=40", "2=60", "--reserve", "max")

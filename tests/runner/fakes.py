@@ -381,9 +381,11 @@ class FakeClient(EveryAreaItself):
         *,
         reduce_by: Decimal | None = None,
         reduce_to: Decimal | None = None,
+        ticker: str | None = None,
         subaccount: int | None = None,
     ) -> DecreaseResult:
-        """The in-process exchange finds an order by its id, whichever subaccount holds it."""
+        """The in-process exchange finds an order by its id, whichever subaccount or shard
+        holds it."""
         try:
             order = self.core.desk.decrease_order(
                 self.account_id, order_id, reduce_by=reduce_by, reduce_to=reduce_to

@@ -32,7 +32,7 @@ from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.keys import load_private_key
 from tests.conftest import SimHarness
-from tests.runner.fakes import adjusted
+from tests.runner.fakes import DECIDES_IN_STEP, adjusted
 from tests.runner.simproc import Book, client_for, log_events
 from tests.waiting import poll_until
 
@@ -129,7 +129,13 @@ def rig(
     log = EntryLog(clock, path=log_path, stderr=None)
     name = "fair-value" if strategy == str(EXAMPLE) else strategy
     # no timer read of fills during a test: every read it sees is one the loop chose to make
-    settings = {"fill_poll_s": 3600.0, "batch_wait_s": batch_wait_s, **(settings or {})}
+    # and `decide` in the step: what a step decided is asserted, not the deadline of a decision
+    settings = {
+        "fill_poll_s": 3600.0,
+        "batch_wait_s": batch_wait_s,
+        **DECIDES_IN_STEP,
+        **(settings or {}),
+    }
     config = TradeConfig(strategies={name: params}, risk=risk or {}, trade=trade or {})
     markets = [client.markets.get_market(t) for t in tickers]
     loop = build_loop(

@@ -19,6 +19,9 @@ from typing import Any
 import httpx
 import pytest
 
+from kalshi_cli.checks import CheckResult, CheckStatus
+from kalshi_cli.checks.local import LocalView, check_orders
+from kalshi_cli.checks.thresholds import resolve
 from kalshi_cli.cli._output import Output
 from kalshi_cli.cli.trading import render_kill_report
 from kalshi_cli.client.requests import CreateOrder
@@ -950,6 +953,10 @@ def test_a_set_given_up_during_the_run_is_sold_back_again_on_a_clock(
         assert (failed["set"], failed["ticker"]) == (first["set"], A), failed
         assert "nobody bids" in str(failed["reason"]), failed
         assert "tried again in 5 s" in str(failed["reason"]), failed
+        # while it is left broken, `kalshi check orders` pages with the set named
+        broken = _orders_check(r)
+        assert broken.status is CheckStatus.CRITICAL, broken.summary
+        assert f"set {first['set']} (" in broken.summary
         r.books[A].set("ask", BookSide.ASK, "0.60")
         assert poll_until(lambda: len(_done(r)) == 2, between=lambda: _ticking(r), within_s=60), (
             "the set was not tried again during the run"
@@ -965,9 +972,15 @@ def test_a_set_given_up_during_the_run_is_sold_back_again_on_a_clock(
         ), "the set's markets were left held"
         assert _held(r) == dict.fromkeys(TICKERS, Decimal(0))
         assert r.store.leg_sets.unfinished(0) == []
+        assert _orders_check(r).status is CheckStatus.OK
         assert r.loop.stop.shutdown(cancel_resting=True).broken_sets == ()
         assert len(_done(r)) == 2, "the stop ended again a set that had ended"
         _never_twice(r)
+
+
+def _orders_check(r: Rig) -> CheckResult:
+    """`kalshi check orders` on the loop's state file now."""
+    return check_orders(LocalView(r.store, Path("state.db"), time.time()), resolve(None))
 
 
 @pytest.mark.slow

@@ -73,3 +73,41 @@ def test_an_order_past_its_shards_balance_is_denied_with_the_move(
     assert len(rig.client.requests) == sent + 1
     assert len(on_shard_two) == 1  # no balance read for an order
     rig.loop.log.close()
+
+
+def test_an_order_past_its_shards_balance_is_denied_when_no_other_shard_holds_money(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The account's $1.50 is all on shard 2, shard 0 holds nothing: the shard's balance is
+    known, so an order of $2.00 there is denied before it is sent (the exchange would refuse
+    it for collateral), told to fund the shard; it was sent, since no other shard held money."""
+    market_of = FakeClient.get_market
+
+    def get_market(self: FakeClient, ticker: str) -> Market:
+        return decode_answer(Market, {**market_of(self, ticker).raw, "exchange_index": 2})
+
+    def get_balance(self: FakeClient) -> Balance:
+        breakdown = [
+            {"exchange_index": 0, "balance": "0"},
+            {"exchange_index": 2, "balance": "1.50"},
+        ]
+        return decode_answer(Balance, {"balance_dollars": "1.50", "balance_breakdown": breakdown})
+
+    monkeypatch.setattr(FakeClient, "get_market", get_market)
+    monkeypatch.setattr(FakeClient, "get_balance", get_balance)
+    log = tmp_path / "log.jsonl"
+    rig = make_rig(tmp_path / "s.db", log_path=log, risk={"stop_loss_share": "0"})
+    rig.step()
+    ticker = next(iter(rig.exchange.reference.markets))
+    intent = Intent(ticker, Side.YES, Action.BUY, D("0.05"), D("40"), D("0.99"), "t", "spike")
+    sent = len(rig.client.requests)
+    assert not rig.loop.executor.execute(intent, last_data_at=rig.clock.wall())
+    rig.step(0.1)
+    assert len(rig.client.requests) == sent
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    (denied,) = [e for e in lines if e.get("event") == "risk_denied"]
+    assert denied["detail"] == (
+        f"{ticker} trades on shard 2: the order needs $2.00, shard 2 holds $1.50; "
+        "no other shard holds $0.50: fund shard 2"
+    )
+    rig.loop.log.close()

@@ -33,6 +33,7 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.keys import load_private_key
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
+from tests.runner.fakes import DECIDES_IN_STEP, adjusted
 from tests.runner.sim_rig import feed_ready
 from tests.runner.simproc import Book, client_for
 from tests.waiting import wait_until
@@ -112,7 +113,7 @@ def test_no_order_on_a_book_older_than_stale_after_while_pings_go_on(
     log = EntryLog(clock, path=tmp_path / "trade.log", stderr=None)
     config = TradeConfig(strategies={"market-maker": {}}, risk={"stale_after_s": STALE_AFTER_S})
     loop = build_loop(
-        LoopInputs(client, store, feed, clock, log),
+        LoopInputs(client, store, feed, clock, log, adjust=adjusted(DECIDES_IN_STEP)),
         TradeOptions(strategies=(StrategyChoice("market-maker"),)),
         config,
         [client.markets.get_market(TICKER)],

@@ -296,10 +296,17 @@ def _two_quoting(tmp_path: Path, mm: Recorder, **kw: Any) -> tuple[Rig, Mover, R
     swap_decide(rig.loop, mm, MM)
     swap_decide(rig.loop, steady, MR)
     rig.step(1.0)
-    rig.step(1.0)
+    _first_answers_back(rig, lambda: _resting_of(rig, MM) and _resting_of(rig, MR), "both quotes")
     prices = sorted(o.yes_price for o in rig.client.iter_orders(status="resting"))
     assert prices == [Decimal("0.41"), Decimal("0.42")]
     return rig, mover, steady
+
+
+def _first_answers_back(rig: Rig, done: Callable[[], object], what: str) -> None:
+    """Steps that move no clock until `done`: a strategy's first call on its worker may take its
+    start (strategies/deadline.py) on a loaded machine, answered `Starting` meanwhile, so what a
+    first call decides is waited for, not assumed within one step."""
+    wait_until(done, f"{what} after the first calls", between=lambda: _paused_step(rig, 0.0))
 
 
 def test_a_strategy_whose_decide_is_still_running_at_its_next_turn_is_stopped_alone(
@@ -491,6 +498,7 @@ def test_a_strategy_whose_first_decide_hangs_holds_the_loop_one_calls_deadline_n
     try:
         rig.step(1.0)
         rig.step(1.0)
+        _first_answers_back(rig, lambda: _resting_of(rig, MR), "the other strategy's quote")
         deadline_s = rig.loop.reloads.lineup.get(MM).bounded.timeout_s
         assert waits.waits == [deadline_s], "the loop waited for the hung first call's start"
         resting = list(rig.client.iter_orders(status="resting"))
@@ -1116,6 +1124,20 @@ def _buys_then(buy: Intent, then: Decide) -> Decide:
     return decide
 
 
+def _buys_until_held(buy: Intent, then: Decide) -> Decide:
+    """`_buys_then` for a strategy on its worker: `buy` again while its view holds nothing, since
+    a first call answered past the loop's wait (its start, on a loaded machine) is answered
+    `Starting` and its decision dropped (strategies/deadline.py)."""
+    held: list[bool] = []
+
+    def decide(snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Any]:
+        if pos.position:
+            held.append(True)
+        return then(snap, pos, params) if held else [buy]
+
+    return decide
+
+
 def _take_profit(closes: Callable[[PositionView], Any]) -> Decide:
     """A strategy that, while its view holds contracts of its own, sells what `closes` reads from
     that view at the best bid, reduce-only."""
@@ -1165,7 +1187,8 @@ def _owns_four_beside_six_by_hand(
     mover.quote("0.40", "0.45")
     price, book_side, yes_price = TAKEN[side]
     buy = _order(side, Action.BUY, price, "4", TimeInForce.IOC)
-    swap_decide(rig.loop, _buys_then(buy, then), owner)
+    on_worker = kw.get("settings") == DECIDES_ON_A_WORKER
+    swap_decide(rig.loop, (_buys_until_held if on_worker else _buys_then)(buy, then), owner)
     for name in beside:
         swap_decide(rig.loop, Recorder(), name)
     _hand_buy(rig, yes_price, "6", book_side)
@@ -1173,8 +1196,13 @@ def _owns_four_beside_six_by_hand(
     if kw.get("send_workers"):  # the buy's answer comes back from a worker: its fill read next
         _settle(rig)
         rig.step(1.0)
-    own = rig.loop.portfolio.view_for(TICKER, owner).position
-    assert own == (4 if side is Side.YES else -4)
+
+    def own() -> Decimal:
+        view: PositionView = rig.loop.portfolio.view_for(TICKER, owner)
+        return view.position
+
+    _first_answers_back(rig, own, "the strategy's purchase")
+    assert own() == (4 if side is Side.YES else -4)
     return rig, mover
 
 

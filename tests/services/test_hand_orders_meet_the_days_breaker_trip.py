@@ -53,3 +53,20 @@ def test_a_hand_order_after_resume_on_a_breaker_day_is_refused(
     # a decrease adds nothing: it goes
     service.amends.amend(resting.order_id, count=D(3))
     assert client.orders.get_order(resting.order_id).remaining_count == D(3)
+
+
+def test_a_hand_amend_that_reprices_on_a_breaker_day_is_refused(
+    client: KalshiClient, store: Store, ticker: str, service: OrderService
+) -> None:
+    """A new price is a new commitment (a buy moved up may cross the book and open a position
+    at once), as the loop's and the assistant's amends are held; the same price and fewer
+    contracts is a decrease, and goes."""
+    resting = service.place(
+        service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(5), D("0.20")))
+    )
+    assert resting.order_id is not None
+    _trip_today(store)
+    with pytest.raises(ValidationError) as repriced:
+        service.amends.amend(resting.order_id, price=D("0.30"))
+    assert repriced.value.code == "CIRCUIT_BREAKER"
+    assert client.orders.get_order(resting.order_id).yes_price == D("0.20")

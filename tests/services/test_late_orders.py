@@ -8,6 +8,7 @@ The order is held in the network by the simulator's `hold_request_s` fault: the 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -96,19 +97,38 @@ def test_a_late_fill_wrongly_marked_rejected_is_put_right_by_kalshi_reconcile(
     assert again["changed"] is False
 
 
+def _reconciled(service: OrderService, coid: str, _ticker: str) -> None:
+    assert service.reconcile().resolved_unknown == [coid]
+
+
+def _looked_up(service: OrderService, coid: str, ticker: str) -> None:
+    lookup = service.look_up_lost(coid, ticker)
+    assert lookup.found is not None and lookup.unrecorded is None
+
+
+@pytest.mark.parametrize(
+    "find", [_reconciled, _looked_up], ids=["kalshi reconcile", "order place look_up_lost"]
+)
 def test_fills_recorded_before_the_order_was_found_are_attributed_afterwards(
-    prime: SimHarness, client: KalshiClient, store: Store, ticker: str
+    prime: SimHarness,
+    client: KalshiClient,
+    store: Store,
+    ticker: str,
+    find: Callable[[OrderService, str, str], None],
 ) -> None:
+    """Whoever finds it (a reconcile, `order place` or `order batch`, the trade loop: one rule,
+    `reconcile.take_found`), an order found after its answer was lost takes the fills copied
+    before it was found."""
     _place_held(prime, store, ticker, "late-2")
     _wait_listed(client, ticker, "late-2")
     _take(prime, ticker, "2")
     service = OrderService(client, store)
     # the fills are copied while the intent still has no order id (as the old reconcile did,
-    # or a loop whose lookup failed): recorded without an intent
+    # a loop whose lookup failed, or another process sharing the state file): recorded without
+    # an intent
     assert service.sync_fills() == 1
     assert [f.client_order_id for f in store.fills.read(ticker=ticker)] == [None]
-    report = service.reconcile()
-    assert report.resolved_unknown == ["late-2"]
+    find(service, "late-2", ticker)
     intent = store.orders.get_intent("late-2")
     assert intent is not None and (intent.status, intent.filled) == ("resting", 2)
     (fill,) = store.fills.read(ticker=ticker)

@@ -266,3 +266,41 @@ def test_an_order_that_takes_now_is_held_to_its_shards_balance_with_the_taker_fe
     sent = kalshi(*args, "--price", "0.40", "--tif", "ioc")
     assert sent.exit_code == 0, sent.output
     assert _creates(prime) == before + 1
+
+
+def test_an_order_of_a_subaccount_names_the_move_of_that_subaccounts_money(
+    prime: SimHarness, kalshi: Kalshi
+) -> None:
+    """Subaccount 1 holds $20.00 on shard 2 and nothing on shard 3 (the primary account has
+    money on both): its order on a shard-3 market is refused naming the move of subaccount 1's
+    own money, and that very move lets the order go. A move of the primary's money (the line
+    without `--subaccount 1`) would leave subaccount 1's shard 3 empty."""
+    import re
+    import shlex
+
+    on_three = "KXSHARDSUB-26-T1"
+    prime.create_market(on_three, exchange_index=3)
+    prime.create_market("KXSHARDSUB2-26-T1", exchange_index=2)  # the exchange runs shard 2
+    for args in (
+        ("subaccount", "create"),
+        ("shard", "move", "40", "--from", "0", "--to", "2"),
+        ("shard", "move", "40", "--from", "0", "--to", "3"),
+        ("subaccount", "transfer", "--from", "0", "--to", "1", "--amount", "20",
+         "--exchange-index", "2"),
+    ):  # fmt: skip
+        done = kalshi(*args)
+        assert done.exit_code == 0, (args, done.output)
+    before = _creates(prime)
+    order = ("order", "place", on_three, "--side", "yes", "--action", "buy", "--count", "5")
+    refused_ = kalshi(*order, "--price", "0.40", "--subaccount", "1")
+    assert refused_.exit_code == ExitCode.REJECTED, refused_.output
+    said = " ".join(refused_.stderr.split())
+    assert "`kalshi shard move 2.00 --from 2 --to 3 --subaccount 1` would cover it" in said
+    assert _creates(prime) == before
+    move = re.search(r"`kalshi (shard move [^`]*)`", said)
+    assert move is not None, said
+    moved = kalshi(*shlex.split(move.group(1)))
+    assert moved.exit_code == 0, moved.output
+    sent = kalshi(*order, "--price", "0.40", "--subaccount", "1")
+    assert sent.exit_code == 0, sent.output
+    assert _creates(prime) == before + 1

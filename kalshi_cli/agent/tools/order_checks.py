@@ -17,7 +17,6 @@ import msgspec
 from kalshi_cli.agent.gate import Charge, Spent
 from kalshi_cli.agent.ledger import FeesUnread, spent_today, unbooked_in
 from kalshi_cli.services.orders.amend import ORDER_CHANGED
-from kalshi_cli.vocabulary.clock import utc_day
 from kalshi_cli.vocabulary.errors import UsageError, ValidationError
 from kalshi_cli.vocabulary.units import (
     ZERO,
@@ -35,6 +34,7 @@ if TYPE_CHECKING:
     from kalshi_cli.agent.tools.common import Access
     from kalshi_cli.services.orders.amend import PreparedAmend
     from kalshi_cli.services.orders.place import OrderService, PreparedOrder
+    from kalshi_cli.services.pretrade.account import MarketReads
     from kalshi_cli.services.pretrade.own_part import OwnBooks
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.clock import Clock
@@ -128,8 +128,8 @@ class OrderChecks:
             strategy=self.config.strategy,
             now=self.clock.wall(),
         )
-        with self._judging() as (store, service):
-            prepared = service.prepare(request)
+        with self._judging() as (store, service, reads):
+            prepared = service.prepare(request, reads=reads)
             request = prepared.request  # the market the exchange named
             intent = Intent(
                 ticker=request.ticker,
@@ -171,40 +171,23 @@ class OrderChecks:
         return CheckedOrder(prepared, charge, checks, spent, fees)
 
     @contextmanager
-    def _judging(self) -> Iterator[tuple[Store, OrderService]]:
-        """The state file and the order service an order or an amend is judged with, under the
-        exchange's lock: the fills brought in first, then the daily circuit breaker asked."""
+    def _judging(self) -> Iterator[tuple[Store, OrderService, MarketReads]]:
+        """The state file, the order service and the reads an order or an amend is judged with,
+        under the exchange's lock: the daily circuit breaker asked first, on the assistant's
+        day, by the pre-trade account's one rule (`PreTradeAccount.breaker_holds`, which the
+        order service's checks then read again from `reads`: an order, or an amend that adds,
+        refused with CIRCUIT_BREAKER for the rest of the UTC day it holds, even after a `kalshi
+        resume`), which brings the account's fills and settlements into the state file before
+        anything reads them (the breaker's P&L, the assistant's own part of a position, what
+        its orders spent today), as `kalshi reconcile`'s fill step and `kalshi positions` bring
+        them in: an order's answer carries no fill."""
+        from kalshi_cli.services.pretrade.account import MarketReads
+
         with self.exchange, self.access.open_store() as store:
-            self._catch_up(store)
-            self._check_breaker(store)
-            yield store, self.access.order_service(store)
-
-    def _catch_up(self, store: Store) -> None:
-        """The account's fills since the last catch-up, and its settlements, into the state
-        file before anything reads them (the daily circuit breaker's P&L, the assistant's own
-        part of a position, what its orders spent today), as `kalshi reconcile`'s fill step
-        and `kalshi positions` bring them in: an order's answer carries no fill."""
-        from kalshi_cli.services.reconcile import catch_up
-
-        catch_up(self.access.client(auth=True), store, now=self.clock.wall())
-
-    def _check_breaker(self, store: Store) -> None:
-        """The trade loop's daily circuit breaker (`risk.daily_loss_limit`), asked as the loop
-        asks it: today's trip, or today's realized P&L at the limit (which trips it, as the
-        loop would), refuses an order or an amend of the assistant's (CIRCUIT_BREAKER) for the
-        rest of the UTC day, even after a `kalshi resume`; a cancel and a decrease still go."""
-        from kalshi_cli.risk.engine import CircuitBreaker, log_entry
-        from kalshi_cli.services.pretrade.settings import load_risk_limits
-
-        limit = load_risk_limits(self.access.settings().config_path).daily_loss_limit
-        day = utc_day(self.clock.wall())
-        if CircuitBreaker(store.trading, limit, log_entry).tripped(day):
-            raise ValidationError(
-                f"the daily circuit breaker tripped on {day}: no new orders or amends until "
-                "the next UTC day",
-                code="CIRCUIT_BREAKER",
-                hint="`kalshi status` shows why; cancels and decreases still go",
-            )
+            service = self.access.order_service(store)
+            reads = MarketReads()
+            service.checks.account.breaker_holds(reads, self.clock.wall())
+            yield store, service, reads
 
     def fees(self, store: Store, *tickers: str) -> dict[str, FeeModel]:
         """The fees in effect of the markets `tickers` and of those where the assistant's
@@ -362,10 +345,10 @@ class OrderChecks:
         new_price = None if price is None else parse_price(str(price), "price")
         new_count = None if count is None else parse_count(str(count), "count")
         self.agents_order(arguments["order_id"])
-        with self._judging() as (store, service):
+        with self._judging() as (store, service, reads):
             service.amends.await_earlier(str(arguments["order_id"]))  # never two in the network
             prepared = service.amends.prepare(
-                str(arguments["order_id"]), price=new_price, count=new_count
+                str(arguments["order_id"]), price=new_price, count=new_count, reads=reads
             )
             order = prepared.order
             if previewed is not None and terms_at_preview(order) != previewed:

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from kalshi_cli.risk.rules import shard_move
 from kalshi_cli.vocabulary.units import ZERO, fmt_money
 
 Alert = Callable[[str, str, str, dict[str, str]], None]  # post an operator alert
@@ -49,26 +50,23 @@ SHARD_SHORT = "shard_balance_short"  # the log entry and the alert kind
 ACCOUNT = -1  # the key of a market whose shard is not known: the account as a whole
 
 
-def one_order(limits: RiskLimits) -> Decimal:
-    """What a shard must hold to be entered: `risk.shard_floor` (`min_shard_balance`, else
-    `max_order_cost`), else the most one order may cost, `max_order_count` contracts at $1."""
-    floor = limits.shard_floor
-    return floor if floor is not None else Decimal(limits.max_order_count)
-
-
-def move_line(shard: int, need: Decimal, balances: Mapping[int, Decimal]) -> str:
-    """The `kalshi shard move` that would give `shard` what it lacks of `need` (all of `need`
-    when it seems to hold it) from the shard holding the most, or what to do when no other
-    shard holds that."""
-    others = {n: b for n, b in balances.items() if n != shard}
+def move_line(
+    shard: int, need: Decimal, balances: Mapping[int, Decimal], subaccount: int | None = None
+) -> str:
+    """The `kalshi shard move` of `subaccount`'s money (`shard_move`) that would give `shard`
+    what it lacks of `need` (all of `need` when it seems to hold it), or what to do when no
+    other shard holds that."""
     held = balances.get(shard, ZERO)
     # refused while the last read showed enough (its money held by resting orders, or moved
     # since): one order's cost more
     short = need - held if need > held else need
-    source = max(others, key=lambda n: others[n], default=None)
-    if source is not None and others[source] >= short:
-        return f"kalshi shard move {short:.2f} --from {source} --to {shard}"
-    return f"fund shard {shard}: no other shard holds {fmt_money(short)}"
+    line = shard_move(shard, short, balances, subaccount)
+    return line or f"fund shard {shard}: no other shard holds {fmt_money(short)}"
+
+
+def _quoted(move: str) -> str:
+    """A `move_line` as a person reads it: the command in backquotes, what to do as it is."""
+    return f"`{move}`" if move.startswith("kalshi ") else move
 
 
 def shard_lines(
@@ -76,13 +74,14 @@ def shard_lines(
     balances: Mapping[int, Decimal] | None,
     traded: Mapping[str, Sequence[str]],
     order_cost: Decimal,
+    subaccount: int | None = None,
 ) -> list[str]:
     """What the loop says of the exchange shards of its markets (at its start, and of a market
     taken on while it runs: `BalanceHold.lines`): the markets by shard, with each shard's
     balance, one line a shard; and, for each strategy (`traded`: its name -> the tickers it
     trades), one line a shard of its own markets that holds less than one order's cost
-    (`one_order`), with the `kalshi shard move` that would cover it (docs/shards.md "The trade
-    loop"). Nothing when the exchange names no shard."""
+    (`RiskLimits.shard_floor`), with the `kalshi shard move` that would cover it
+    (docs/shards.md "The trade loop"). Nothing when the exchange names no shard."""
     if not shard_of:
         return []
     by_shard: dict[int, list[str]] = {}
@@ -104,11 +103,12 @@ def shard_lines(
     for name, tickers in traded.items():
         mine = Counter(shard_of[t] for t in tickers if t in shard_of)
         for shard in (s for s in short if mine[s]):
-            move = move_line(shard, floor, known)
+            move = move_line(shard, floor, known, subaccount)
             lines.append(
                 f"{name}: {mine[shard]} of its market(s) are on shard {shard}, which "
                 f"holds {fmt_money(known.get(shard, ZERO))}, less than one order's cost "
-                f"({fmt_money(floor)}): no order there until it is funded: `{move}`"
+                f"({fmt_money(floor)}): an order there costing more than it holds is refused "
+                f"until it is funded: {_quoted(move)}"
             )
     return lines
 
@@ -127,7 +127,7 @@ class BalanceHold:
     ) -> None:
         """`account`: what the loop's pre-trade account read at the start, whose markets' shards
         and balances the hold reads and each balance read keeps current (None: no shard known);
-        `limits`: what one order may cost (`one_order`)."""
+        `limits`: what one order may cost (`RiskLimits.shard_floor`)."""
         self._clock = clock
         self._counters = counters
         self._log = log
@@ -137,7 +137,7 @@ class BalanceHold:
         self._account = account
         self.shard_of: Mapping[str, int] = {} if account is None else account.shard_of
         # what a shard must hold to be entered again: one order's cost
-        self._order_cost = Decimal("0.01") if limits is None else one_order(limits)
+        self._order_cost = Decimal("0.01") if limits is None else limits.shard_floor
         self._until: float | None = None  # the account-wide wait (monotonic); None: none
         self._seen = (0, 0)  # the fills and cancels counted when that refusal came
         self.short: set[int] = set()  # shards refused for collateral, until covered
@@ -151,6 +151,11 @@ class BalanceHold:
         """Each shard's balance as last read (None: the exchange did not say)."""
         return None if self._account is None else self._account.balances
 
+    @property
+    def _subaccount(self) -> int | None:
+        """Whose money the balances are: the loop's subaccount (None: the primary account)."""
+        return None if self._account is None else self._account.subaccount
+
     def lines(
         self, traded: Mapping[str, Sequence[str]], tickers: Iterable[str] | None = None
     ) -> list[str]:
@@ -163,7 +168,7 @@ class BalanceHold:
             on = {shard_of[t] for t in new if t in shard_of}
             shard_of = {t: s for t, s in shard_of.items() if s in on}
             traded = {name: [t for t in mine if t in new] for name, mine in traded.items()}
-        return shard_lines(shard_of, self.balances, traded, self._order_cost)
+        return shard_lines(shard_of, self.balances, traded, self._order_cost, self._subaccount)
 
     # ---------------------------------------------------------------- refusals
 
@@ -214,7 +219,7 @@ class BalanceHold:
     def _tell_short(self, shard: int) -> None:
         balances = self.balances or {}
         holds = balances.get(shard, ZERO)
-        move = move_line(shard, self._order_cost, balances)
+        move = move_line(shard, self._order_cost, balances, self._subaccount)
         markets = sorted(t for t, n in self.shard_of.items() if n == shard)
         self._log.emit(
             SHARD_SHORT, {"shard": shard, "holds": holds, "move": move, "markets": markets}
@@ -223,7 +228,7 @@ class BalanceHold:
             SHARD_SHORT,
             str(shard),
             f"orders refused for collateral on shard {shard}: it holds {fmt_money(holds)}; "
-            f"no new order there until it is funded: `{move}`",
+            f"no new order there until it is funded: {_quoted(move)}",
             {"shard": str(shard), "holds": str(holds), "move": move},
         )
 

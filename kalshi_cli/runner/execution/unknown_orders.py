@@ -17,8 +17,8 @@ from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.execution.dispatch import CallAnswer, Urgency, run_call
 from kalshi_cli.services.pretrade.books import resting_order
-from kalshi_cli.services.reconcile import book_read, take_found
-from kalshi_cli.store.records import NOT_ON_EXCHANGE, RESTING
+from kalshi_cli.services.reconcile import mark_never_placed, take_found
+from kalshi_cli.store.records import RESTING
 from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.units import ZERO
@@ -336,11 +336,7 @@ class UnknownOrders:
                 # and the order may land after that until its window closes
                 if sent_at - lost.since < self.landing_s:
                     continue
-                reason = (
-                    f"{NOT_ON_EXCHANGE} {self.landing_s:g}s after its answer was lost, past "
-                    "the signature window; never placed"
-                )
-                self._store.orders.mark_rejected(client_order_id, reason=reason)
+                mark_never_placed(self._store, client_order_id, self.landing_s)
                 status, filled = "rejected", None
             else:
                 row = self._adopt(client_order_id, order)
@@ -402,18 +398,14 @@ class UnknownOrders:
         read: an older read neither brings back an ended order nor lowers what the feed told
         filled."""
         intent = self._store.orders.get_intent(client_order_id)
-        now, subaccount = self._clock.wall(), self._client.subaccount
-        found = partial(book_read, self._store, order, now=now, subaccount=subaccount)
         given = self.unclaimed.pop(order.order_id, [])
-        if intent is None:
-            found()
-        else:
-            # fills read while the order was still unknown here carry no intent yet: its
-            # strategy's from now, in the state file (with the order's row, in one commit)
-            # and in the loop's owned parts
-            take_found(self._store, intent, order, found)
-            if intent.strategy and given:
-                self._portfolio.give_fills(intent.strategy, given)
+        # fills read while the order was still unknown here carry no intent yet: its
+        # strategy's from now, in the state file (with the order's row, in one commit) and in
+        # the loop's owned parts
+        now, subaccount = self._clock.wall(), self._client.subaccount
+        take_found(self._store, intent, order, now=now, subaccount=subaccount)
+        if intent is not None and intent.strategy and given:
+            self._portfolio.give_fills(intent.strategy, given)
         row = self._store.orders.get_intent(client_order_id)
         assert row is not None and row.order_id is not None  # booked just now, or before
         shown = resting_order(row)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
+from kalshi_cli.client.retry import DEFAULT_RETRY_BUDGET_S, retry_budget
 from kalshi_cli.runner.assembly import LoopInputs, paper_venue, select_markets, start_loop
 from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
@@ -45,7 +46,7 @@ from kalshi_cli.runner.preflight import (
     StartStop,
     check_start,
     check_subaccount,
-    held_unguarded,
+    held_exits_only,
     key_subaccount,
     reconcile,
     resting_unmanaged,
@@ -63,10 +64,6 @@ if TYPE_CHECKING:
     from kalshi_cli.vocabulary.models import Market
 
 
-# the most one call of the loop's client may spend retrying (the client's default is 20 s): the
-# loop does not tick, and SIGTERM waits, while a call retries, and the loop's API error guard
-# already backs off across ticks; `kalshi trade` builds its client with this budget
-CLIENT_RETRY_BUDGET_S = 3.0
 # after a stop, the alerts still queued (the dead-man's last ping, `stop_not_proven`) are waited
 # for within what is left of its deadline, but at least this long (time for a webhook that
 # answers, when the stop spent its deadline), so the process exits inside the service manager's
@@ -120,15 +117,13 @@ def trade(
     and the feed; `read_lag_s` (the `read_lag` setting) is passed to every order service the loop
     builds; `tier` (the `tier` setting, Basic by default) is what the client paces by when the
     config names it or the exchange does not say the account's own."""
-    from kalshi_cli.client.pacing import TierSetting, pace_by_account
     from kalshi_cli.vocabulary.clock import SystemClock
 
     clock = clock or SystemClock()
     selection = check_start(env, options, config)
     log_path = options.log_file or config.loop_path("log_file", state_path, paper=options.paper)
     out, console = _consoles(options, out)
-    pacing = pace_by_account(client, tier or TierSetting())  # before any other request
-    restriction = key_subaccount(client, options)
+    pacing, restriction = _account(client, options, tier)
     banner = describe(
         env, options, config, selection, log_path, restriction=restriction, pacing=pacing
     )
@@ -158,6 +153,18 @@ def trade(
             log.close()
             store.close()
         return _summary(summary, out)
+
+
+def _account(
+    client: KalshiClient, options: TradeOptions, tier: TierSetting | None
+) -> tuple[Pacing, tuple[int | None] | None]:
+    """What the account paces by and the subaccount its key is kept to, read first, as the
+    start's reads are: with the default retry budget (nothing ticks yet)."""
+    from kalshi_cli.client.pacing import TierSetting, pace_by_account
+
+    with retry_budget(DEFAULT_RETRY_BUDGET_S):
+        pacing = pace_by_account(client, tier or TierSetting())  # before any other request
+        return pacing, key_subaccount(client, options)
 
 
 def _consoles(options: TradeOptions, out: TextIO | None) -> tuple[TextIO | None, TextIO | None]:
@@ -228,47 +235,50 @@ def _preflight(
 ) -> tuple[LoopBuildClient, list[Market], Any, LocalVenue | None]:
     """The refusals that need the exchange, in order: the key's subaccount, a paper run's
     leftovers, `--subaccount`, the reconcile (a stop while it waits for orders to settle ends
-    that wait); the client the loop trades through (a paper
-    session's venue's), the markets, the reconcile's report, and the paper venue (None: live)."""
-    options, client, store, log = start.options, start.client, start.store, start.log
-    if restriction is not None:
-        trade_on_the_keys_subaccount(client, restriction[0], log)
-    venue = None
-    loop_client: LoopBuildClient = client
-    if options.paper:
-        from kalshi_cli.runner import paper
+    that wait); the client the loop trades through (a paper session's venue's), the markets, the
+    reconcile's report, and the paper venue (None: live). Its reads have the default retry
+    budget, not the loop's (`CLIENT_RETRY_BUDGET_S`): nothing ticks yet."""
+    with retry_budget(DEFAULT_RETRY_BUDGET_S):  # nothing ticks yet
+        options, client, store, log = start.options, start.client, start.store, start.log
+        if restriction is not None:
+            trade_on_the_keys_subaccount(client, restriction[0], log)
+        venue = None
+        loop_client: LoopBuildClient = client
+        if options.paper:
+            from kalshi_cli.runner import paper
 
-        paper.refuse_leftovers(store, start.state_path)
-        # the markets and their reference data from the exchange; the orders go local
-        markets = select_markets(client, selection)
-        venue = paper_venue(
-            client, markets, start.clock, options, start.config.settings.venue_netting
-        )
-        loop_client = paper.PaperClient(client, venue)
-    if options.subaccount is not None:
-        if venue is None:
-            check_subaccount(client, options.subaccount)
-        # from the reconcile on, every order, read and kill of the loop is the subaccount's
-        # (client/subaccount_scope.py); a paper client sets its venue client's
-        loop_client.subaccount = options.subaccount
-    report = reconcile(
-        loop_client,
-        store,
-        start.clock,
-        start.read_lag_s,
-        waiting=functools.partial(_start_waits, log, start.out),
-        stop=StartStop(
-            start.stop,
-            frozenset(
-                c.strategy.name if c.strategy is not None else c.spec for c in options.strategies
+            paper.refuse_leftovers(store, start.state_path)
+            # the markets and their reference data from the exchange; the orders go local
+            markets = select_markets(client, selection)
+            venue = paper_venue(
+                client, markets, start.clock, options, start.config.settings.venue_netting
+            )
+            loop_client = paper.PaperClient(client, venue)
+        if options.subaccount is not None:
+            if venue is None:
+                check_subaccount(client, options.subaccount)
+            # from the reconcile on, every order, read and kill of the loop is the subaccount's
+            # (client/subaccount_scope.py); a paper client sets its venue client's
+            loop_client.subaccount = options.subaccount
+        report = reconcile(
+            loop_client,
+            store,
+            start.clock,
+            start.read_lag_s,
+            waiting=functools.partial(_start_waits, log, start.out),
+            stop=StartStop(
+                start.stop,
+                frozenset(
+                    c.strategy.name if c.strategy is not None else c.spec
+                    for c in options.strategies
+                ),
+                loop_client.subaccount or 0,
             ),
-            loop_client.subaccount or 0,
-        ),
-    )
-    log.emit("reconciled", report.to_json())
-    if venue is None:
-        markets = select_markets(client, selection)
-    return loop_client, markets, report, venue
+        )
+        log.emit("reconciled", report.to_json())
+        if venue is None:
+            markets = select_markets(client, selection)
+        return loop_client, markets, report, venue
 
 
 def _market_feed(
@@ -345,7 +355,8 @@ def _assemble(
         make_group=shard_group_maker(client, start.store, config, log) if group_wanted else None,
     )
     pause_file = config.loop_path("pause_file", start.state_path, paper=options.paper)
-    loop = start_loop(inputs, options, config, markets, pause_file=pause_file)
+    with retry_budget(DEFAULT_RETRY_BUDGET_S):  # its reads (fees, positions): nothing ticks yet
+        loop = start_loop(inputs, options, config, markets, pause_file=pause_file)
     hold = loop.executor.balance_hold
     traded = loop.reloads.lineup.traded({m.ticker: MarketTerms.from_market(m.raw) for m in markets})
     shards = hold.lines(traded)
@@ -380,7 +391,7 @@ def _run_loop(
     group ended as part of the stop (not after `--once`)."""
     options, config = start.options, start.config
     print_lines(resting_unmanaged(start.store, loop, start.log, config.agent_strategy), start.out)
-    print_lines(held_unguarded(loop, start.log), start.out)
+    print_lines(held_exits_only(loop, start.log), start.out)
     stopping.enter_context(
         signals(
             start.stop,

@@ -18,6 +18,15 @@ from kalshi_cli.runner.config import (
 )
 from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 
+# the most one call of the loop's client may spend retrying (the client's default is 20 s): the
+# loop does not tick, and SIGTERM waits, while a call retries, and the loop's API error guard
+# already backs off across ticks; `kalshi trade` builds its client with this budget. The start's
+# reads (the account's limits, the reconcile, the markets, the fees, the positions compared) come
+# before any tick and have the default budget (`client.retry.retry_budget`,
+# runner/lifecycle/session.py), so a slow answer there does not refuse the start; a stop's
+# cancels then have this one (runner/preflight.py)
+CLIENT_RETRY_BUDGET_S = 3.0
+
 
 @dataclass(frozen=True)
 class LoopSettings:

@@ -14,6 +14,7 @@ import msgspec
 
 from kalshi_cli.client.requests import AmendOrder
 from kalshi_cli.services.orders.context import recording_allowed
+from kalshi_cli.services.pretrade.account import MarketReads, breaker_refusal
 from kalshi_cli.services.reconcile import AMEND_READ, amend_settled_by
 from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING
 from kalshi_cli.vocabulary.documents import traders_terms
@@ -26,6 +27,7 @@ from kalshi_cli.vocabulary.errors import (
 )
 from kalshi_cli.vocabulary.models import Order
 from kalshi_cli.vocabulary.order_terms import check_count, check_price, check_whole_count
+from kalshi_cli.vocabulary.trading_state import TradingState
 from kalshi_cli.vocabulary.units import (
     ZERO,
     BookSide,
@@ -339,10 +341,13 @@ class OrderAmends:
         price: Decimal | None = None,
         count: Decimal | None = None,
         expiration_time: int | None = None,
+        reads: MarketReads | None = None,
     ) -> PreparedAmend:
         """Every local check of an amend, sending nothing: validated against the market's grid
         and the clock, and the limits a new order meets. A new price can cross the book and a
-        new count can grow the order, so it needs trading to be ACTIVE."""
+        new count can grow the order, so it needs trading to be ACTIVE, and on a day the daily
+        circuit breaker holds only fewer contracts at the same price go (a decrease). `reads`:
+        what was read for it already (the breaker's answer)."""
         if expiration_time is not None and (
             expiration_time < 0 or 0 < expiration_time <= self._context.now()
         ):
@@ -351,6 +356,12 @@ class OrderAmends:
                 code="EXPIRY_IN_THE_PAST",
                 hint="give a future time, or 0 to remove the expiry",
             )
+        # the breaker first: its REDUCING of a day before is lifted before the state is read,
+        # and its REDUCING of the day (no amend goes) is refused as its own, saying when it ends
+        holds = self._checks.breaker_day(reads or MarketReads())
+        state = self._context.store.trading.trading_state().state
+        if holds is not None and state == TradingState.REDUCING:
+            raise breaker_refusal(holds)
         self._context.check_trading(reduce_only=False, what="no order can be amended")
         order = self._context.resting(order_id, "amended")
         local = self._context.local(order_id)
@@ -372,6 +383,8 @@ class OrderAmends:
             )
         # the same limits as a new order: a higher price or a bigger count commits more money
         growth = total - order.fill_count - order.remaining_count
+        if holds is not None and (growth > 0 or yes_price != order.yes_price):
+            raise breaker_refusal(holds)
         # counted where the order rests: another subaccount than the client's holds other
         # positions and orders, and a limit over the client's would pass what one there refuses
         checks = self._checks if subaccount is None else self._checks.on_subaccount(subaccount)

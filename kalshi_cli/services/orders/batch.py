@@ -584,7 +584,7 @@ def _settle_earlier(
         service.context.sleep(left)
         absent = _look_up(service, absent, notes)
     for row, intent in absent:
-        mark_never_placed(service.store, intent, wait)
+        mark_never_placed(service.store, intent.client_order_id, wait, intent.status)
         notes[_coid(row)] = "never reached the exchange in an earlier run"
     return notes
 

@@ -189,7 +189,7 @@ class OrderCancels:
         subaccount = self._context.subaccount_of(order_id, self._context.local(order_id), order)
         try:
             result = self._context.client.orders.decrease_order(
-                order_id, reduce_by=by, reduce_to=to, subaccount=subaccount
+                order_id, reduce_by=by, reduce_to=to, ticker=order.ticker, subaccount=subaccount
             )
         except AmendOutcomeUnknown as exc:
             # made, the order keeps its price and its total comes down by what was taken off

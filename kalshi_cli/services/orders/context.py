@@ -77,6 +77,7 @@ class OrderCalls(OrderReads, Protocol):
         *,
         reduce_by: Decimal | None = ...,
         reduce_to: Decimal | None = ...,
+        ticker: str | None = ...,
         subaccount: int | None = ...,
     ) -> DecreaseResult: ...
 

@@ -7,13 +7,21 @@ prepared together, read once (`MarketReads`)."""
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING
 
-from kalshi_cli.client.subaccounts import no_subaccount
+from kalshi_cli.client.subaccounts import has_subaccount, no_subaccount
 from kalshi_cli.risk.engine import limit_rules
 from kalshi_cli.risk.rules import Code, opening_count, taking_fee
+from kalshi_cli.risk.state import state_named
 from kalshi_cli.services.fees import load_fee_models
-from kalshi_cli.services.pretrade.account import MarketReads, OrderView, PreTradeAccount
+from kalshi_cli.services.pretrade.account import (
+    MarketReads,
+    OrderView,
+    PreTradeAccount,
+    breaker_refusal,
+)
+from kalshi_cli.services.reconcile import catch_up
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.models import FeeModel, FeeModelError, Market
@@ -46,7 +54,12 @@ class PreTradeChecks:
     def __init__(self, context: OrderContext, limits: RiskLimits) -> None:
         self._context = context
         self.account = PreTradeAccount(
-            context.client, context.store, limits, now=context.now, fees=self._fees
+            context.client,
+            context.store,
+            limits,
+            now=context.now,
+            fees=self._fees,
+            bring_in=partial(_bring_in, context),
         )
 
     @property
@@ -70,20 +83,36 @@ class PreTradeChecks:
         exchange (`AccountHoldings.account_views`)."""
         return self.account.holdings.account_views(ticker)
 
+    def breaker_day(self, reads: MarketReads) -> str | None:
+        """The day the daily circuit breaker holds every order that adds, or None
+        (`PreTradeAccount.breaker_holds`, asked once for the orders `reads` prepares), asked
+        before the trading state is read, so its REDUCING of a day before is lifted by then;
+        not asked under HALTED or SAFE_MODE, which refuse before anything is asked of the
+        exchange."""
+        state = self._context.store.trading.trading_state().state
+        if not state_named(state).allows(reduce_only=True):
+            return None
+        return self.account.breaker_holds(reads)
+
+    def check_breaker(self, reads: MarketReads) -> None:
+        """An order that adds is refused (CIRCUIT_BREAKER) on a day the daily circuit breaker
+        holds (`breaker_day`): the refusal says when it ends, where REDUCING's would say that
+        `kalshi resume` lifts it."""
+        day = self.breaker_day(reads)
+        if day is not None:
+            raise breaker_refusal(day)
+
     def check_subaccount(self, reads: MarketReads) -> None:
         """`--subaccount N` names one the account has (0 always is), or the exchange refuses
         every order to it: the account's subaccounts are read once for all the orders."""
-        number = self._context.client.subaccount
+        client = self._context.client
+        number = client.subaccount
         if not number:
             return
-        numbers = reads.get("subaccounts", "", self._subaccount_numbers)
-        if number not in numbers:
+        listing = client.subaccounts.subaccount_balances
+        held = reads.get("subaccounts", "", lambda: has_subaccount(number, listing))
+        if not held:
             raise no_subaccount(number)
-
-    def _subaccount_numbers(self) -> frozenset[int]:
-        return frozenset(
-            b.subaccount for b in self._context.client.subaccounts.subaccount_balances()
-        )
 
     def check_balance(
         self,
@@ -183,7 +212,7 @@ class PreTradeChecks:
             )
 
         def asked(rule: Rule) -> Intent | None:
-            held = rule.code in (Code.POSITION_LIMIT, Code.CIRCUIT_BREAKER)
+            held = rule.code is Code.POSITION_LIMIT
             if rule.code not in _BY_MARKET or (held and grown <= 0):
                 return None
             if amending is not None and rule.code in _AMENDED:
@@ -197,8 +226,7 @@ class PreTradeChecks:
         committed = intent(grown if amending is None else amending[1])
         freed = ZERO if amending is None else _resting_cost(base, amending[0])
         seen = OrderView(view, everything, committed, freed)
-        rules = (account.breaker(), *limit_rules(self.limits))
-        denials = account.judge(rules, asked, seen, reads)
+        denials = account.judge(limit_rules(self.limits), asked, seen, reads)
         if denials:
             rule, verdict = denials[0]
             raise _refusal(rule, verdict.detail, base, book_side=book_side, reads=reads)
@@ -209,9 +237,9 @@ class PreTradeChecks:
 
 
 # the limit rules an order placed outside a loop is held to here, those that read its market
-# alone (docs/risk.md); the assistant's own checks count the whole account's exposure and budget
+# alone (docs/risk.md); the assistant's own checks count the whole account's exposure and budget;
+# the daily circuit breaker is asked before the trading state (`check_breaker`)
 _BY_MARKET = (
-    "CIRCUIT_BREAKER",
     "MAX_ORDER_SIZE",
     "MAX_ORDER_COST",
     "POSITION_LIMIT",
@@ -220,6 +248,12 @@ _BY_MARKET = (
 )
 # the rules that judge an amend as the order it leaves resting, in the amended order's place
 _AMENDED = ("EVENT_LOSS", "SHARD_BALANCE")
+
+
+def _bring_in(context: OrderContext, now: float) -> None:
+    """The account's fills and settlements since the last look, into the state file (as
+    `kalshi positions` brings them in): what the daily circuit breaker counts."""
+    catch_up(context.client, context.store, now=now)
 
 
 def _resting_cost(view: PositionView, order_id: str) -> Decimal:

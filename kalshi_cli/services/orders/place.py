@@ -29,6 +29,7 @@ from kalshi_cli.services.reconcile import (
     listed_subaccounts,
     reconcile,
     sync_account_fills,
+    take_found,
 )
 from kalshi_cli.vocabulary.errors import (
     ApiError,
@@ -198,6 +199,8 @@ class OrderService:
                 code="DUPLICATE_CLIENT_ORDER_ID",
                 hint="every order needs a fresh one; leave --client-order-id out for a UUID",
             )
+        if not request.reduce_only:
+            self.checks.check_breaker(reads)
         self.context.check_trading(reduce_only=request.reduce_only, what="no new orders")
         self.checks.check_subaccount(reads)
         market = reads.get(
@@ -433,8 +436,9 @@ class OrderService:
 
     def look_up_lost(self, client_order_id: str, ticker: str) -> LostLookup:
         """The one lookup of an order whose answer was lost (`order place`, each row of `order
-        batch`, a batch run again): by its client order id, once; found, recorded as the
-        exchange holds it (`record_found`). Each outcome is a `LostLookup`, never raised: a
+        batch`, a batch run again): by its client order id, once; found, booked by the rule
+        every lookup of a lost order books by (`reconcile.take_found`: the fills copied before
+        it was found become its intent's). Each outcome is a `LostLookup`, never raised: a
         state file that cannot record the order found is `unrecorded`, the order named placed."""
         from kalshi_cli.store import StoreError
 
@@ -445,7 +449,13 @@ class OrderService:
         if order is None:
             return LostLookup()
         try:
-            self.record_found(order)
+            take_found(
+                self.store,
+                self.store.orders.get_intent(client_order_id),
+                order,
+                now=self.context.now(),
+                subaccount=self.context.subaccount,
+            )
         except StoreError as store_exc:
             status = f"{order.status}, found after its answer was lost"
             remaining = order.remaining_count if order.status == "resting" else ZERO
@@ -489,8 +499,10 @@ class OrderService:
         return status
 
     def record_found(self, order: Order) -> None:
-        """Record an order found on the exchange (its fills, status and order id): one whose
-        answer was lost, or one read back after a refusal. A read that shows less than the row
+        """Record an order read back from the exchange, or an answer booked as one (its fills,
+        status and order id): an answer that came once another process had answered its intent,
+        an amend's order (one found after its create's answer was lost is `look_up_lost`'s,
+        booked by `reconcile.take_found`). A read that shows less than the row
         already knows (fewer contracts filled, or resting where the row is executed or
         cancelled: `moves_backwards`) lags a write the row learned from since (reads lag
         writes), and is not copied in: fills only grow and an ended order never rests again."""

@@ -137,13 +137,13 @@ def breaker_holds(store: Store, now: float) -> str | None:
     what it holds, or None when it has not tripped that day: the trip, not the trading state,
     refuses every new order for the rest of the day, so `kalshi resume`'s ACTIVE does not lift
     it (docs/risk.md "Daily circuit breaker")."""
-    from kalshi_cli.risk.engine import CircuitBreaker
+    from kalshi_cli.risk.engine import day_trip
     from kalshi_cli.vocabulary.clock import utc_day
 
-    trips = store.trading.risk_trips(rule=CircuitBreaker.RULE, day=utc_day(now))
-    if not trips:
+    trip = day_trip(store.trading, utc_day(now))
+    if trip is None:
         return None
-    return f"{trips[-1].detail}; no new orders until the next UTC day (only reducing orders go out)"
+    return f"{trip.detail}; no new orders until the next UTC day (only reducing orders go out)"
 
 
 def guard_tripped_under(store: Store, row: TradingStateRecord) -> str | None:

@@ -10,6 +10,8 @@ runs the rules the path asks for in the one loop over rules
 `kalshi order place`, `batch` and `amend` (services/orders/limits.py) and the assistant's orders
 (agent/tools/order_checks.py) come through it; the trade loop through its own account over the
 same rules (services/pretrade/loop.py `LoopAccount`), whose reads come from the loop's books.
+Those paths ask the daily circuit breaker here too, before the trading state
+(`PreTradeAccount.breaker_holds`): the loop's breaker, over the account's fills brought in first.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kalshi_cli.risk.engine import CircuitBreaker, judge, log_entry
-from kalshi_cli.risk.rules import CircuitBreakerRule, ShardBalances, opening_cost, shard_cost
+from kalshi_cli.risk.rules import ShardBalances, opening_cost, shard_cost
 from kalshi_cli.services.pretrade.context import risk_context
 from kalshi_cli.services.pretrade.events import EventReader
 from kalshi_cli.services.pretrade.holdings import AccountHoldings, HoldingsClient
 from kalshi_cli.services.pretrade.settings import event_limited
+from kalshi_cli.vocabulary.clock import utc_day
 from kalshi_cli.vocabulary.decisions import PositionView
 from kalshi_cli.vocabulary.errors import NotFoundError, ValidationError
 from kalshi_cli.vocabulary.trading_state import TradingState
@@ -44,18 +47,32 @@ _T = TypeVar("_T")
 
 View = Callable[[str], PositionView]
 
-__all__ = ["MarketReads", "OrderView", "PreTradeAccount", "shard_balances"]
+__all__ = ["MarketReads", "OrderView", "PreTradeAccount", "breaker_refusal", "shard_balances"]
+
+
+def breaker_refusal(day: str) -> ValidationError:
+    """An order path's refusal of an order that adds on `day`, a day the daily circuit breaker
+    holds (`PreTradeAccount.breaker_holds`): what ends it, and what still goes."""
+    return ValidationError(
+        f"the daily circuit breaker tripped on {day}: no new orders or amends until the next "
+        "UTC day",
+        code="CIRCUIT_BREAKER",
+        hint="`kalshi status` shows why; cancels and decreases still go",
+    )
 
 
 def shard_balances(
-    market: Market, balance: Balance, spent: Mapping[int, Decimal] | None = None
+    market: Market,
+    balance: Balance,
+    spent: Mapping[int, Decimal] | None = None,
+    subaccount: int | None = None,
 ) -> ShardBalances | None:
-    """The market's shard and each shard's balance (None: the market or the balance does not
-    say: the exchange holds the order to its shard's balance alone)."""
+    """The market's shard and each shard's balance, `subaccount`'s (None: the market or the
+    balance does not say: the exchange holds the order to its shard's balance alone)."""
     shards = balance.shards()
     if market.exchange_index is None or shards is None:
         return None
-    return ShardBalances(market.exchange_index, shards, dict(spent or {}))
+    return ShardBalances(market.exchange_index, shards, dict(spent or {}), subaccount)
 
 
 @dataclass(frozen=True)
@@ -119,22 +136,30 @@ class PreTradeAccount:
         *,
         now: Callable[[], float],
         fees: Callable[[Market], FeeModel | None],
+        bring_in: Callable[[float], object],
     ) -> None:
+        """`bring_in`: the account's fills and settlements since the last look brought into
+        the state file at a time (`reconcile.catch_up` over `client`)."""
         self.client = client
         self._store = store
         self.limits = limits
         self.holdings = AccountHoldings(client, store)
         self._now = now
         self._fees = fees
+        self._bring_in = bring_in
 
     def held_to(self, limits: RiskLimits) -> PreTradeAccount:
         """This account held to `limits` (the config's, as its reader reads them)."""
-        return PreTradeAccount(self.client, self._store, limits, now=self._now, fees=self._fees)
+        return self._like(self.client, limits)
 
     def on_subaccount(self, number: int) -> PreTradeAccount:
         """This account's limits, counted over subaccount `number`'s holdings."""
-        client = self.client.on_subaccount(number)
-        return PreTradeAccount(client, self._store, self.limits, now=self._now, fees=self._fees)
+        return self._like(self.client.on_subaccount(number), self.limits)
+
+    def _like(self, client: HoldingsClient, limits: RiskLimits) -> PreTradeAccount:
+        return PreTradeAccount(
+            client, self._store, limits, now=self._now, fees=self._fees, bring_in=self._bring_in
+        )
 
     # ------------------------------------------------------------------ reads, once per batch
 
@@ -187,13 +212,26 @@ class PreTradeAccount:
 
     # ------------------------------------------------------------------ the rules, judged
 
-    def breaker(self) -> Rule:
-        """The daily circuit breaker (`risk.daily_loss_limit`) as every path of the account
-        meets it: the day's trip row, or the day's realized P&L at the limit (which trips it),
-        refuses every order that is not reduce-only for the rest of the UTC day, whatever the
-        trading state reads (after `kalshi resume` it reads ACTIVE)."""
-        trips = CircuitBreaker(self._store.trading, self.limits.daily_loss_limit, log_entry)
-        return CircuitBreakerRule(trips)
+    def breaker_holds(self, reads: MarketReads, now: float | None = None) -> str | None:
+        """The UTC day (of `now`, else the account's clock) on which the daily circuit breaker
+        (`risk.daily_loss_limit`) holds every order that adds, or None, asked once for the
+        orders `reads` prepares: the breaker the loop asks (`CircuitBreaker.tripped`), over
+        the account's fills and settlements brought into the state file first (an order's
+        answer carries none, so with no loop running a loss is there only once something brings
+        it in): the day's trip, or the day's realized P&L at the limit, which trips it (its
+        row, REDUCING, a `circuit_breaker` entry). It holds whatever the trading state reads
+        (after `kalshi resume`, ACTIVE); when it does not, its own REDUCING of a day before is
+        lifted, so the state read after it is the day's. Every order path outside a loop asks
+        it before the trading state."""
+
+        def ask() -> str | None:
+            at = self._now() if now is None else now
+            self._bring_in(at)
+            day = utc_day(at)
+            trips = CircuitBreaker(self._store.trading, self.limits.daily_loss_limit, log_entry)
+            return day if trips.tripped(day) else None
+
+        return reads.get("breaker", "", ask)
 
     def judge(
         self,
@@ -290,4 +328,4 @@ class _OrderSource:
         spent = dict(reads.shard_spent)
         if seen.freed:
             spent[market.exchange_index] = spent.get(market.exchange_index, ZERO) - seen.freed
-        return shard_balances(market, account.balance(reads), spent)
+        return shard_balances(market, account.balance(reads), spent, account.client.subaccount)

@@ -50,7 +50,8 @@ class LoopReads:
     ticker -> its event as the limit on an event's loss reads it (`events`; empty: no such
     limit), whether the account's own limit is set (`account_limited`: a strategy's budget alone
     reads `events` through its own part), and each market's shard (`shard_of`) with each shard's
-    balance as last read (`shards`; empty: the exchange did not say), less what the loop's own
+    balance as last read (`shards`; empty: the exchange did not say), the money of the loop's
+    subaccount (`subaccount`; None or 0: the primary account's), less what the loop's own
     orders sent since that read may commit there (`sent`), and each market's result as the loop
     learned it (`results`, `settled`)."""
 
@@ -59,6 +60,7 @@ class LoopReads:
     shard_of: dict[str, int] = field(default_factory=dict)
     # each shard's record, built once (the hot path reads it for every order); empty: not told
     shards: Mapping[int, ShardBalances] = field(default_factory=dict)
+    subaccount: int | None = None
     # ticker -> its result ("yes" or "no") as the loop learned it: determined or settled
     results: dict[str, str] = field(default_factory=dict)
     # the loop's orders sent since the balance read (when, on the loop's monotonic clock; the
@@ -91,7 +93,7 @@ class LoopReads:
             self._spent.clear()
             for _, shard, cost in self._sent:
                 self._spent[shard] = self._spent.get(shard, ZERO) + cost
-        self.shards = shard_records(balances, self.shard_of, self._spent)
+        self.shards = shard_records(balances, self.shard_of, self._spent, self.subaccount)
 
     def sent(self, ticker: str, cost: Decimal, at: float) -> None:
         """An order of the loop's in `ticker` went out at `at` (the loop's monotonic clock),
@@ -331,8 +333,9 @@ def loop_reads(
     shard_of = shards_of(markets)
     # the balance read once, and only when a market says its shard: nothing to judge without
     balances = holdings.balance().shards() if shard_of else None
-    shards = {} if balances is None else shard_records(balances, shard_of)
-    return LoopReads(events, event_limited(limits), shard_of, shards)
+    whose = holdings.client.subaccount
+    shards = {} if balances is None else shard_records(balances, shard_of, subaccount=whose)
+    return LoopReads(events, event_limited(limits), shard_of, shards, whose)
 
 
 def shards_of(markets: Iterable[Market]) -> dict[str, int]:
@@ -344,11 +347,13 @@ def shard_records(
     balances: Mapping[int, Decimal],
     shard_of: Mapping[str, int],
     spent: Mapping[int, Decimal] | None = None,
+    subaccount: int | None = None,
 ) -> dict[int, ShardBalances]:
-    """Each shard's record over one read of the balances (a shard the breakdown leaves out
-    holds nothing), less `spent` on each (read as it changes)."""
+    """Each shard's record over one read of `subaccount`'s balances (a shard the breakdown
+    leaves out holds nothing), less `spent` on each (read as it changes)."""
     spent = {} if spent is None else spent
-    return {n: ShardBalances(n, balances, spent) for n in {*balances, *shard_of.values()}}
+    shards = {*balances, *shard_of.values()}
+    return {n: ShardBalances(n, balances, spent, subaccount) for n in shards}
 
 
 def event_reader(client: Any) -> EventReader:

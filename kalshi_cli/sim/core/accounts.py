@@ -27,11 +27,10 @@ from kalshi_cli.sim.core.records import (
     own_price,
 )
 from kalshi_cli.sim.core.reference import Reference
-from kalshi_cli.vocabulary.units import ONE, ZERO, BookSide
+from kalshi_cli.vocabulary.units import ONE, ZERO, BookSide, to_micro_dollars
 
 EMPTY_AGG = (ZERO, ZERO, ZERO, ZERO, ZERO)
 BID = BookSide.BID
-_COST_QUANTUM = Decimal("0.000001")  # a count (2 places) times a price (4 places)
 
 
 def ceil_cents(dollars: Decimal) -> int:
@@ -104,9 +103,7 @@ def book_fill(  # noqa: PLR0917 (the hot path: positional, no re-computation)
     if closed:
         held = abs(old)
         removed = (
-            pos.cost_basis
-            if closed == held
-            else (pos.cost_basis * closed / held).quantize(_COST_QUANTUM)
+            pos.cost_basis if closed == held else to_micro_dollars(pos.cost_basis * closed / held)
         )
         pos.realized_pnl += closed * (ONE - own) - removed
         pos.cost_basis -= removed

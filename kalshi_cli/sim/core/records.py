@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal, TypeGuard, get_args
+from typing import Any, Literal
 
 import msgspec
 
@@ -20,12 +20,6 @@ from kalshi_cli.vocabulary.units import ONE, ZERO, BookSide, SelfTradePrevention
 # `determined`: its result known, its positions not yet paid (openapi `Market.status`); paid
 # `settlement_timer_seconds` after it (`settled`)
 MarketStatus = Literal["unopened", "open", "paused", "closed", "determined", "settled"]
-# what a market is determined with: a `scalar` result pays YES its value, from $0 to $1
-MarketResult = Literal["yes", "no", "scalar"]
-
-
-def is_market_result(value: str) -> TypeGuard[MarketResult]:
-    return value in get_args(MarketResult)
 
 
 class ExchangeError(Exception):

@@ -16,16 +16,15 @@ from kalshi_cli.sim.core.matching import MatchingEngine
 from kalshi_cli.sim.core.records import (
     ExchangeError,
     MarketLifecycle,
-    MarketResult,
     MarketStatus,
     PositionChanged,
     SimMarket,
     SimSettlement,
     bad_request,
-    is_market_result,
 )
 from kalshi_cli.sim.core.reference import Reference
 from kalshi_cli.vocabulary.event_outcomes import settlement_paid
+from kalshi_cli.vocabulary.models import MarketResult, is_market_result
 from kalshi_cli.vocabulary.units import ONE, ZERO
 
 _LIFECYCLE_EVENT = {

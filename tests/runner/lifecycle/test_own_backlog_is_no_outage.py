@@ -20,7 +20,7 @@ from kalshi_cli.client.ratelimit import BucketLimit, TierLimits
 from kalshi_cli.client.retry import Resend, nothing_sent
 from kalshi_cli.risk.engine import RiskEngine, RiskLimits
 from kalshi_cli.runner.books.records import LoopTradingRecords
-from kalshi_cli.runner.lifecycle.session import CLIENT_RETRY_BUDGET_S
+from kalshi_cli.runner.loop.settings import CLIENT_RETRY_BUDGET_S
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import Deadline, ManualClock
 from kalshi_cli.vocabulary.errors import TransportError

@@ -10,14 +10,18 @@ from decimal import Decimal as D
 import pytest
 
 from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.retry import DEFAULT_RETRY_BUDGET_S, retry_budget
+from kalshi_cli.runner.loop.settings import CLIENT_RETRY_BUDGET_S
 from kalshi_cli.runner.preflight import StartStop, StoppedWhileStarting, reconcile
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.conftest import SimHarness
+from tests.fakes import Unanswered
 from tests.prime_tier import make_markets
 
 
@@ -59,3 +63,41 @@ def test_a_stop_during_the_settling_wait_ends_it_and_cancels_the_runs_quotes(
     assert "2 resting order(s) of its strategies cancelled" in stopped.value.message
     assert stopped.value.exit_code == ExitCode.OUTCOME_UNKNOWN
     assert [client.orders.get_order(i).status for i in ids] == ["canceled", "canceled"]
+
+
+def test_the_cancels_of_a_stop_during_the_start_retry_within_the_loops_budget(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    """The start's reads retry within the default budget (nothing ticks yet), but the cancels a
+    stop makes while the start waits are the stop's: SIGTERM waits on them, so each retries
+    within the loop's budget, as the loop's own stop does."""
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    request = OrderRequest(ticker, Side.YES, Action.BUY, D(2), D("0.20"), strategy="spike")
+    placed = service.place(service.prepare(request))
+    assert placed.order_id is not None
+    service.amends.record(
+        placed.order_id, ticker=ticker, book_side=BookSide.BID, yes_price=D("0.22"), rest=D(2),
+        post_only=None,
+    )  # fmt: skip
+    stop = threading.Event()
+    # every cancel gets no answer for longer than the loop's budget
+    transport = Unanswered("DELETE", "", CLIENT_RETRY_BUDGET_S + 0.5)
+    key, _ = load_private_key(path=prime.account.private_key_path)
+    slow = KalshiClient(
+        api_base=prime.account.api_base,
+        key_id=prime.account.key_id,
+        private_key=key,
+        transport=transport,
+        max_retry_seconds=CLIENT_RETRY_BUDGET_S,  # as `kalshi trade` builds it
+    )
+    with slow, retry_budget(DEFAULT_RETRY_BUDGET_S), pytest.raises(StoppedWhileStarting) as stopped:
+        reconcile(
+            slow,
+            store,
+            SystemClock(),
+            waiting=lambda _orders, _wait_s: stop.set(),
+            stop=StartStop(stop, frozenset({"spike"})),
+        )
+    assert "0 resting order(s) of its strategies cancelled, 1 not" in stopped.value.message
+    assert transport.unanswered == 1, "the cancel was not tried again past the loop's budget"

@@ -54,7 +54,7 @@ from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.conftest import SimHarness
 from tests.fakes import FakeAlertStateStore, RecordingRouter
 from tests.file_limit import NO_BYTECODE
-from tests.runner.fakes import Held, make_rig
+from tests.runner.fakes import DECIDES_IN_STEP, Held, adjusted, make_rig
 from tests.runner.lifecycle.test_shutdown_unknown import _lose_next_create
 from tests.runner.sim_rig import feed_ready
 from tests.runner.simproc import (
@@ -160,7 +160,16 @@ def open_session(
     router = RecordingRouter()
     alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertStateStore(ManualClock())))
     loop = build_loop(
-        LoopInputs(client, store, feed, clock, log, alerts, send_workers=send_workers),
+        LoopInputs(
+            client,
+            store,
+            feed,
+            clock,
+            log,
+            alerts,
+            send_workers=send_workers,
+            adjust=adjusted(DECIDES_IN_STEP),
+        ),
         TradeOptions(strategies=(StrategyChoice("market-maker"),)),
         TradeConfig(strategies={"market-maker": {}}, trade=trade or {}, risk=risk or {}),
         [client.markets.get_market(TICKER)],

@@ -37,7 +37,7 @@ from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.keys import load_private_key
 from tests.conftest import SimHarness
-from tests.runner.fakes import adjusted
+from tests.runner.fakes import DECIDES_IN_STEP, adjusted
 from tests.runner.sim_rig import feed_ready
 from tests.runner.simproc import Book, client_for, log_events
 from tests.waiting import PATIENCE_S, poll_until
@@ -175,7 +175,7 @@ def quoting(
     store = Store.open(tmp_path / "state.db", clock=clock)
     log = EntryLog(clock, path=log_path, stderr=None)
     config = TradeConfig(strategies={"market-maker": {}}, risk={"stale_after_s": stale_after_s})
-    settings = {"stop_deadline_s": stop_deadline_s, "batch_wait_s": 1e9}
+    settings = {"stop_deadline_s": stop_deadline_s, "batch_wait_s": 1e9, **DECIDES_IN_STEP}
     loop = build_loop(
         LoopInputs(client, store, feed, clock, log, adjust=adjusted(settings)),
         TradeOptions(strategies=(StrategyChoice("market-maker"),), order_group=group),

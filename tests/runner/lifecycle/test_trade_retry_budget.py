@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.runner.lifecycle.session import CLIENT_RETRY_BUDGET_S
+from kalshi_cli.client.retry import DEFAULT_RETRY_BUDGET_S, retry_budget
+from kalshi_cli.runner.loop.settings import CLIENT_RETRY_BUDGET_S
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import CredentialsError, ServerError
 
@@ -50,7 +51,7 @@ def test_the_default_factory_passes_the_budget_to_the_client(tmp_path: Path) -> 
     short = AppContext(environ=environ).client(retry_budget_s=CLIENT_RETRY_BUDGET_S)
     default = AppContext(environ=environ).client()
     assert short.connection._retry.max_seconds == CLIENT_RETRY_BUDGET_S
-    assert default.connection._retry.max_seconds == 20.0
+    assert default.connection._retry.max_seconds == DEFAULT_RETRY_BUDGET_S == 20.0
 
 
 def test_a_budget_cannot_change_once_the_client_is_built(tmp_path: Path) -> None:
@@ -95,3 +96,20 @@ def test_the_loops_client_gives_up_within_its_budget_the_default_one_later() -> 
         api_base=BASE, clock=clock, transport=_slow_503s(clock, started), max_attempts=100
     )
     assert _time_to_give_up(clock, default, started) > CLIENT_RETRY_BUDGET_S + 1.0
+
+
+def test_the_starts_block_gives_its_calls_the_default_budget_and_no_call_after_it() -> None:
+    """The start's reads run in `retry_budget(DEFAULT_RETRY_BUDGET_S)`; the loop's calls after
+    it retry within the budget the client was built with."""
+    clock, started = ManualClock(0.0), list[float]()
+    short = KalshiClient(
+        api_base=BASE,
+        clock=clock,
+        transport=_slow_503s(clock, started),
+        max_attempts=100,
+        max_retry_seconds=CLIENT_RETRY_BUDGET_S,
+    )
+    with retry_budget(DEFAULT_RETRY_BUDGET_S):
+        assert _time_to_give_up(clock, short, started) > CLIENT_RETRY_BUDGET_S + 1.0
+    began = clock.monotonic()
+    assert _time_to_give_up(clock, short, started) - began <= CLIENT_RETRY_BUDGET_S + 1.0

@@ -1,0 +1,99 @@
+"""The daily circuit breaker a hand order meets (`kalshi order place`, `amend`) is the assistant's
+and the loop's: the account's fills and settlements brought in first, so a loss no loop booked
+counts; today's trip, or today's realized P&L at the limit (which trips it), holds every order
+that adds until the last second of that UTC day; from the first second of the next the breaker's
+REDUCING is lifted, with or without a loop running (docs/risk.md "Daily circuit breaker")."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal as D
+
+import pytest
+
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.risk.engine import CircuitBreaker, RiskLimits
+from kalshi_cli.services.orders.place import OrderService
+from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import ManualClock, day_start, utc_day
+from kalshi_cli.vocabulary.errors import ValidationError
+from kalshi_cli.vocabulary.order_terms import OrderRequest
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
+from tests.conftest import SimHarness
+from tests.prime_tier import another_accounts_order
+
+
+def _buy(ticker: str, count: int = 1, price: str = "0.10") -> OrderRequest:
+    return OrderRequest(ticker, Side.YES, Action.BUY, D(count), D(price))
+
+
+def test_a_days_loss_no_loop_booked_refuses_the_next_hand_order(
+    client: KalshiClient, store: Store, ticker: str, prime: SimHarness
+) -> None:
+    service = OrderService(client, store, limits=RiskLimits(daily_loss_limit=D(1)))
+    # bought at 0.60 and sold at 0.40 by hand: $2.00 lost, past the $1 limit; an order's answer
+    # carries no fill, and no loop, reconcile or `kalshi pnl` brought the sale's in
+    another_accounts_order(prime, ticker, BookSide.ASK, "0.60", 10)
+    service.place(service.prepare(_buy(ticker, 10, "0.60")))
+    another_accounts_order(prime, ticker, BookSide.BID, "0.40", 10)
+    sold = OrderRequest(ticker, Side.YES, Action.SELL, D(10), D("0.40"))
+    service.place(service.prepare(sold))
+    assert len(store.fills.read()) < 2
+
+    with pytest.raises(ValidationError) as refused:
+        service.prepare(_buy(ticker))
+    assert refused.value.code == "CIRCUIT_BREAKER"
+    assert len(store.fills.read()) == 2
+    [trip] = store.trading.risk_trips(rule=CircuitBreaker.RULE)
+    assert trip.day in {utc_day(time.time()), utc_day(time.time() - 60)}
+    assert store.trading.trading_state().state == "REDUCING"
+
+
+def _tripped_on(store: Store, day: str) -> None:
+    """The loop's trip of `day` and its REDUCING, written as the breaker writes them; no loop
+    runs since."""
+    store.trading.record_risk_trip(
+        rule=CircuitBreaker.RULE,
+        code="CIRCUIT_BREAKER",
+        detail=f"realized P&L -$150.00 on {day} reached the daily loss limit of -$100.00",
+        day=day,
+    )
+    store.trading.set_trading_state("REDUCING", reason="tripped", source=CircuitBreaker.RULE)
+
+
+def test_a_trip_holds_a_hand_order_to_the_last_second_of_its_utc_day(
+    client: KalshiClient, store: Store, ticker: str
+) -> None:
+    resting = OrderService(client, store).place(OrderService(client, store).prepare(_buy(ticker)))
+    assert resting.order_id is not None
+    day = utc_day(time.time())
+    _tripped_on(store, day)
+    last_second = ManualClock(day_start(day) + 86_399.0)
+    service = OrderService(client, store, clock=last_second)
+    with pytest.raises(ValidationError) as refused:
+        service.prepare(_buy(ticker))
+    # the breaker's refusal, which says when it ends, not REDUCING's "`kalshi resume` lifts it"
+    assert refused.value.code == "CIRCUIT_BREAKER"
+    assert f"tripped on {day}" in refused.value.message
+    assert "next UTC day" in refused.value.message
+    with pytest.raises(ValidationError) as amend:
+        service.amends.amend(resting.order_id, count=D(3))
+    assert amend.value.code == "CIRCUIT_BREAKER"
+    assert store.trading.trading_state().state == "REDUCING"
+
+
+def test_the_next_utc_day_lifts_the_breakers_reducing_for_a_hand_order(
+    client: KalshiClient, store: Store, ticker: str
+) -> None:
+    day = utc_day(time.time())
+    _tripped_on(store, day)
+    next_day = ManualClock(day_start(day) + 86_400.0)
+    service = OrderService(client, store, clock=next_day)
+    placed = service.place(service.prepare(_buy(ticker)))
+    assert placed.status == "resting"
+    state = store.trading.trading_state()
+    assert (state.state, state.reason) == ("ACTIVE", "new UTC day")
+    resting = service.place(service.prepare(_buy(ticker, 2)))
+    assert resting.order_id is not None
+    # an amend of the day after goes too (its trading state read after the breaker was asked)
+    service.amends.amend(resting.order_id, count=D(4))
