@@ -1077,7 +1077,12 @@ def test_the_kill_switch_aimed_at_a_market_and_an_event_together_is_refused_befo
     with pytest.raises(KalshiError) as refused:
         tools.kill_switch.cancel_all(ticker=T, event="KXOTHER-EVENT")
     assert refused.value.exit_code == 2, refused.value.message
-    assert "at most one" in refused.value.message
+    assert refused.value.message == (
+        "give at most one of a ticker and an event: nothing was halted or cancelled"
+    )
+    assert refused.value.hint == (
+        "a market's orders: the ticker; every market of an event: the event"
+    )
     shown = kalshi(["status", "--json"], tmp_path, environ(sim, tmp_path))
     assert json.loads(shown.stdout)["state"] == "ACTIVE"
     resting = kalshi(["order", "list", "--json"], tmp_path, environ(sim, tmp_path))
