@@ -48,8 +48,12 @@ def test_an_unknown_market_or_event_is_refused_before_anything_is_halted_or_canc
 
     assert result.exit_code == ExitCode.NOT_FOUND, result.output
     [line] = result.stderr.strip().splitlines()
-    named = f"{args[-2].removeprefix('--')} {args[-1]}"
-    assert f"unknown {named}" in line and "nothing was halted or cancelled" in line
+    what = args[-2].removeprefix("--")
+    listing = "markets" if what == "ticker" else "events"
+    assert line.endswith(
+        f"unknown {what} {args[-1]}: nothing was halted or cancelled "
+        f"(`kalshi {listing}` lists them)"
+    ), line
     assert resting_count(client) == seeded
     path = state_path(tmp_path)
     if path.exists():
