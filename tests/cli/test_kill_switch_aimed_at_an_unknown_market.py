@@ -6,6 +6,7 @@ that fails any other way never holds back an emergency cancel."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -91,6 +92,7 @@ def test_a_lookup_that_fails_on_the_way_never_holds_back_the_kill_switch_nor_pro
         "cancel-all",
         flag,
         scope,
+        "--json",
         client=lambda: connect_as(LookupsUnreachable, prime.account),
     )
 
@@ -99,6 +101,7 @@ def test_a_lookup_that_fails_on_the_way_never_holds_back_the_kill_switch_nor_pro
     assert f"could not tell whether {scope} exists" in result.stderr
     assert f"the exchange did not confirm {flag.removeprefix('--')} {scope}" in result.output
     assert "kalshi cancel-all` without --ticker or --event" in result.output
+    assert json.loads(result.stdout)["proven"] is False, result.stdout
     assert resting_count(client) == (0 if scope in (ticker, EVENT) else seeded)
 
 
