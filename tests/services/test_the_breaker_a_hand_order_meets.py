@@ -97,3 +97,25 @@ def test_the_next_utc_day_lifts_the_breakers_reducing_for_a_hand_order(
     assert resting.order_id is not None
     # an amend of the day after goes too (its trading state read after the breaker was asked)
     service.amends.amend(resting.order_id, count=D(4))
+
+
+def test_before_a_resume_a_trip_day_takes_contracts_off_by_decrease_not_by_amend(
+    client: KalshiClient, store: Store, ticker: str
+) -> None:
+    """Until `kalshi resume` the breaker's REDUCING refuses every amend (an amend needs ACTIVE),
+    fewer contracts at the same price too, as the breaker's own refusal; `kalshi order decrease`
+    takes them off. After a resume such an amend goes
+    (tests/services/test_hand_orders_meet_the_days_breaker_trip.py)."""
+    placing = OrderService(client, store)
+    resting = placing.place(placing.prepare(_buy(ticker, 5, "0.20")))
+    assert resting.order_id is not None
+    day = utc_day(time.time())
+    _tripped_on(store, day)
+    service = OrderService(client, store, clock=ManualClock(day_start(day) + 43_200.0))
+    with pytest.raises(ValidationError) as amended:
+        service.amends.amend(resting.order_id, count=D(3))
+    assert amended.value.code == "CIRCUIT_BREAKER"
+    assert "decrease" in (amended.value.hint or "")
+    service.cancels.decrease(resting.order_id, to=D(3))
+    assert client.orders.get_order(resting.order_id).remaining_count == D(3)
+    assert store.trading.trading_state().state == "REDUCING"
