@@ -138,8 +138,8 @@ THRESHOLDS: tuple[Threshold, ...] = (
         "warn",
         None,
         "dollars a shard the config trades on holds: WARNING below (default: "
-        "risk.min_shard_balance, else one order's cost: risk.max_order_cost, else "
-        "risk.max_order_count contracts at $1)",
+        "risk.min_shard_balance, else one order's cost: risk.max_order_count contracts at $1, "
+        "or risk.max_order_cost when less)",
     ),
     _threshold(
         "balance", "crit", "0", "dollars a shard the config trades on holds: CRITICAL at or below"

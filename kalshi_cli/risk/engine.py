@@ -145,14 +145,14 @@ class RiskLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     @property
     def shard_floor(self) -> Decimal:
         """The least a traded shard should hold, one order's cost: `min_shard_balance`, else
-        `max_order_cost`, else the most one order may cost, `max_order_count` contracts at $1.
-        The trade loop enters a shard holding it, and the checks warn below it: one rule, so a
-        shard the loop says it cannot pay from is never OK to them."""
+        the most one order may cost, `max_order_count` contracts at $1 (price and taker fee
+        stay under $1 a contract), or `max_order_cost` when that is less. The trade loop enters
+        a shard holding it, and the checks warn below it: one rule, so a shard the loop says it
+        cannot pay from is never OK to them, and one that pays any order is never held."""
         if self.min_shard_balance is not None:
             return self.min_shard_balance
-        if self.max_order_cost is not None:
-            return self.max_order_cost
-        return Decimal(self.max_order_count)
+        most = Decimal(self.max_order_count)
+        return most if self.max_order_cost is None else min(most, self.max_order_cost)
 
     def __post_init__(self) -> None:
         require(self.max_position_per_market > 0, "max_position_per_market must be positive")

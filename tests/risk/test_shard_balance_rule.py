@@ -113,3 +113,24 @@ def test_the_shards_are_read_from_the_balance_and_the_market() -> None:
     market = decode_answer(Market, b'{"ticker": "KXCRYPTO-A", "exchange_index": 2}')
     assert market.exchange_index == 2
     assert decode_answer(Market, b'{"ticker": "KXCRYPTO-A"}').exchange_index is None
+
+
+def test_a_loop_on_a_subaccount_is_told_the_move_of_its_own_money_after_a_balance_read_again() -> (
+    None
+):
+    """The loop's shard records are built again at each balance read of its watch: they stay
+    the loop's subaccount's, so a refusal still names a move of that subaccount's money."""
+    from kalshi_cli.services.pretrade.loop import LoopReads, shard_records
+
+    balances = {0: D("100.00"), 2: D("1.50")}
+    reads = LoopReads(
+        shard_of={T: 2}, shards=shard_records(balances, {T: 2}, subaccount=4), subaccount=4
+    )
+    reads.balances_read(balances, sent_at=None)
+    verdict = ShardBalanceRule().check(
+        buy(), RiskContext(0.0, TradingState.ACTIVE, PositionView(T), shard=reads.shards[2])
+    )
+    assert not verdict.allowed
+    assert verdict.detail.endswith(
+        "`kalshi shard move 2.50 --from 0 --to 2 --subaccount 4` would cover it"
+    )

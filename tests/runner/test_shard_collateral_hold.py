@@ -121,13 +121,19 @@ class OnTwoShards:
     market (`sent`), and the log's entries of a kind (`entries`)."""
 
     def __init__(
-        self, tmp_path: Path, shards: Shards, *, poll_s: float, alerts: Alerts | None = None
+        self,
+        tmp_path: Path,
+        shards: Shards,
+        *,
+        poll_s: float,
+        alerts: Alerts | None = None,
+        risk: dict[str, str] | None = None,
     ) -> None:
         self.log = tmp_path / "log.jsonl"
         self.rig = make_rig(
             tmp_path / "s.db",
             log_path=self.log,
-            risk={"stop_loss_share": "0", "max_order_cost": "5"},
+            risk={"stop_loss_share": "0", "max_order_cost": "5", **(risk or {})},
             alerts=alerts,
             settings={"shard_poll_s": poll_s},
         )
@@ -198,6 +204,28 @@ def test_a_refusal_for_collateral_holds_its_shard_alone_until_a_balance_read_cov
     assert sent(on_two) == before + 1  # entered again
     assert not [e for e in events("trading_state") if e.get("state") == "SAFE_MODE"]
     rig.loop.log.close()
+
+
+def test_a_shard_holding_the_most_one_order_may_cost_is_entered_again_whatever_max_order_cost(
+    tmp_path: Path, shards: Shards
+) -> None:
+    """One order costs at most `max_order_count` contracts at $1: with 10 of them a shard holding
+    $50 pays any order, and is entered again once a read shows it, though `max_order_cost` ($500)
+    is set above what an order can cost."""
+    loop = OnTwoShards(
+        tmp_path, shards, poll_s=5.0, risk={"max_order_cost": "500", "max_order_count": "10"}
+    )
+    loop.buy(loop.on_two)
+    assert loop.sent(loop.on_two) == 1  # refused for collateral: held
+    shards.refusing = False  # still $50 on shard 2: whatever was resting there is gone
+    for _ in range(12):
+        loop.rig.step(1.0)
+    (covered,) = loop.entries("shard_balance_covered")
+    assert covered["shard"] == 2 and D(covered["holds"]) == D("50")
+    before = loop.sent(loop.on_two)
+    loop.buy(loop.on_two)
+    assert loop.sent(loop.on_two) == before + 1  # entered again
+    loop.rig.loop.log.close()
 
 
 def test_the_shards_are_read_again_when_their_poll_time_comes_and_not_before(

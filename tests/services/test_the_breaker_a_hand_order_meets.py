@@ -13,10 +13,13 @@ import pytest
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.risk.engine import CircuitBreaker, RiskLimits
+from kalshi_cli.risk.state import halt
 from kalshi_cli.services.orders.place import OrderService
+from kalshi_cli.services.reconcile import CATCH_UP_CURSOR
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock, day_start, utc_day
-from kalshi_cli.vocabulary.errors import ValidationError
+from kalshi_cli.vocabulary.errors import TradingHaltedError, ValidationError
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.conftest import SimHarness
@@ -97,3 +100,40 @@ def test_the_next_utc_day_lifts_the_breakers_reducing_for_a_hand_order(
     assert resting.order_id is not None
     # an amend of the day after goes too (its trading state read after the breaker was asked)
     service.amends.amend(resting.order_id, count=D(4))
+
+
+def test_before_a_resume_a_trip_day_takes_contracts_off_by_decrease_not_by_amend(
+    client: KalshiClient, store: Store, ticker: str
+) -> None:
+    """Until `kalshi resume` the breaker's REDUCING refuses every amend (an amend needs ACTIVE),
+    fewer contracts at the same price too, as the breaker's own refusal; `kalshi order decrease`
+    takes them off. After a resume such an amend goes
+    (tests/services/test_hand_orders_meet_the_days_breaker_trip.py)."""
+    placing = OrderService(client, store)
+    resting = placing.place(placing.prepare(_buy(ticker, 5, "0.20")))
+    assert resting.order_id is not None
+    day = utc_day(time.time())
+    _tripped_on(store, day)
+    service = OrderService(client, store, clock=ManualClock(day_start(day) + 43_200.0))
+    with pytest.raises(ValidationError) as amended:
+        service.amends.amend(resting.order_id, count=D(3))
+    assert amended.value.code == "CIRCUIT_BREAKER"
+    assert "decrease" in (amended.value.hint or "")
+    service.cancels.decrease(resting.order_id, to=D(3))
+    assert client.orders.get_order(resting.order_id).remaining_count == D(3)
+    assert store.trading.trading_state().state == "REDUCING"
+
+
+def test_a_halt_on_a_trip_day_refuses_a_hand_order_as_halted_asking_the_exchange_nothing(
+    client: KalshiClient, store: Store, ticker: str
+) -> None:
+    """HALTED (the kill switch) is stricter than the breaker: its refusal, exit 13 and "`kalshi
+    resume` lifts it", comes first, with no fill read of the breaker's on the way."""
+    day = utc_day(time.time())
+    _tripped_on(store, day)
+    halt(store.trading, reason="kill switch", source="cancel-all")
+    service = OrderService(client, store, clock=ManualClock(day_start(day) + 43_200.0))
+    with pytest.raises(TradingHaltedError) as refused:
+        service.prepare(_buy(ticker))
+    assert refused.value.exit_code == ExitCode.HALTED
+    assert store.entries.get_kv(CATCH_UP_CURSOR) is None  # the breaker's fills never read
