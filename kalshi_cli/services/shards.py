@@ -41,6 +41,7 @@ from kalshi_cli.vocabulary.units import ZERO, fmt_money
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
+    from kalshi_cli.store.records import HeartbeatRecord
     from kalshi_cli.store.transfer_intents import TransferIntentRepository
 
 T = TypeVar("T")
@@ -79,13 +80,9 @@ def loop_money_not_graded(state: Path, graded: int | None) -> str | None:
     names another subaccount, whose money pays for the loop's orders (None: nothing to say, or
     no state file, or one that cannot be read: the checks of the state file say why). The grade
     stays the primary's: loops on two subaccounts share a state file and its heartbeat row."""
-    from kalshi_cli.store import Store
-
     if graded is not None:
         return None
-    beat = None
-    with suppress(StoreError):  # opened, but a page of it unreadable
-        beat = Store.read(state, lambda store: store.entries.loop_heartbeat())
+    beat = _loop_beat(state)
     number = None if beat is None else beat.loop_subaccount
     if not number:
         return None
@@ -93,6 +90,26 @@ def loop_money_not_graded(state: Path, graded: int | None) -> str | None:
         f"the trade loop's last heartbeat names subaccount {number}, whose money is not graded "
         f"here: add `--subaccount {number}`"
     )
+
+
+def _loop_beat(state: Path) -> HeartbeatRecord | None:
+    """The trade loop's last heartbeat in the state file at `state` (None: none, no state file,
+    or one that cannot be read: the checks of the state file say why)."""
+    from kalshi_cli.store import Store
+
+    with suppress(StoreError):  # opened, but a page of it unreadable
+        return Store.read(state, lambda store: store.entries.loop_heartbeat())
+    return None
+
+
+def loop_shards_short(state: Path, now: float) -> list[int]:
+    """The shards a live trade loop (its heartbeat in the state file at `state` younger than
+    `LIVE_BEAT_S` at `now`, unix seconds) holds short of money: its orders there denied or
+    refused for the shard's balance, whatever shards the config's markets are on."""
+    beat = _loop_beat(state)
+    if beat is None or not beat.live(now):
+        return []
+    return (beat.shards_held or {}).get("short", [])
 
 
 def shard_lines(
