@@ -315,6 +315,33 @@ class TransferRefused(ValidationError):
     """The exchange cannot move the money now (transfers paused on a shard): nothing sent."""
 
 
+def refuse_unknown_places(
+    client: KalshiClient, subaccounts: Iterable[int], shards: Iterable[int]
+) -> dict[int, ShardStatus]:
+    """Before a transfer (`kalshi shard move`, `kalshi subaccount transfer`) is sent: each of
+    `subaccounts` is one the account has (`require_subaccount`: exit 6, as every command naming
+    one refuses it) and each of `shards` one the exchange lists (a usage error, exit 2); an
+    exchange whose status says it is not active and lists no shard (its answer to a 5xx) is
+    refused (exit 9), never called one without the shard. Returns each listed shard's status."""
+    for number in dict.fromkeys(subaccounts):
+        client.subaccounts.require_subaccount(number)
+    status = client.exchange.get_exchange_status()
+    if not status.shards and not status.exchange_active:
+        # a status listing no shard says nothing of shards but 0: an exchange down (its 5xx
+        # answer in the status's shape) names no shard it lacks
+        raise TransferRefused(
+            "the exchange is not active now (exchange_active is false); nothing was sent",
+            code="exchange_inactive",
+            hint="`kalshi exchange status` shows when it is again",
+        )
+    listed = {s.exchange_index: s for s in status.per_shard()}
+    for index in shards:
+        if index not in listed:
+            known = ", ".join(str(i) for i in sorted(listed))
+            raise UsageError(f"the exchange has no shard {index} (it lists {known})")
+    return listed
+
+
 class MoneyMover:
     """Sends one transfer and follows it to its end (see the module docstring). `clock` paces
     the waits; `wait_s` bounds the wait for `complete`, `lookup_s` the search of the history
@@ -436,21 +463,7 @@ class MoneyMover:
         return settled
 
     def _refuse_unmovable(self, move: Move) -> None:
-        self._client.subaccounts.require_subaccount(move.subaccount)
-        status = self._client.exchange.get_exchange_status()
-        if not status.shards and not status.exchange_active:
-            # a status listing no shard says nothing of shards but 0: an exchange down (its
-            # 5xx answer in the status's shape) names no shard it lacks
-            raise TransferRefused(
-                "the exchange is not active now (exchange_active is false); nothing was sent",
-                code="exchange_inactive",
-                hint="`kalshi exchange status` shows when it is again",
-            )
-        shards = {s.exchange_index: s for s in status.per_shard()}
-        for index in (move.source, move.target):
-            if index not in shards:
-                listed = ", ".join(str(i) for i in sorted(shards))
-                raise UsageError(f"the exchange has no shard {index} (it lists {listed})")
+        shards = refuse_unknown_places(self._client, (move.subaccount,), (move.source, move.target))
         for index in (move.source, move.target):
             if not shards[index].intra_exchange_transfers_active:
                 raise TransferRefused(
