@@ -92,6 +92,21 @@ def test_a_person_sees_funds_and_checks_a_shard(sim: SimHarness, tmp_path: Path)
     assert (transfer["transfer_id"], transfer["amount"]) == (moved["transfer_id"], "100.00")
 
 
+def test_a_move_of_a_tenth_of_a_cent_moves_it(sim: SimHarness, tmp_path: Path) -> None:
+    """The transfer's amount is in centi-cents (openapi.yaml): `kalshi shard move 0.001` moves
+    $0.001, as a person asked; the simulator refused it as "not whole cents" (exit 9)."""
+    me = Person(sim.new_account(balance_cents=100_000), tmp_path)
+    moved = me.run("shard", "move", "0.001", "--from", "0", "--to", "2", "--json")
+    assert moved.exit_code == 0, moved.output
+    assert json.loads(moved.stdout)["status"] == "complete"
+    assert {k: Decimal(v) for k, v in _shards(me.json("balance")).items()} == {
+        0: Decimal("999.999"),
+        2: Decimal("0.001"),
+    }
+    [transfer] = me.json("shard", "transfers")["transfers"]
+    assert Decimal(transfer["amount"]) == Decimal("0.001")
+
+
 def test_a_transfer_whose_answer_is_lost_moves_the_money_once(
     sim: SimHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
