@@ -415,7 +415,7 @@ def test_a_shard_the_running_loop_holds_short_warns_though_the_configs_shards_ar
     assert shards["status"] == "warn", shards
     assert shards["detail"].startswith(
         "the trade loop holds shard 3 short (its orders there are denied or refused for the "
-        "shard's balance; no new order there until it is funded: `kalshi shard move`) | "
+        "shard's balance until it is funded: `kalshi shard move`) | "
     ), shards
     with Store.open(state) as store:
         store.entries.heartbeat(source="trade", detail={"shards_held": {"short": [], "paused": []}})

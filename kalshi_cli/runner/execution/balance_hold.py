@@ -53,6 +53,12 @@ INSUFFICIENT_BALANCE = "insufficient_balance"  # the exchange's error code (REFE
 EXCHANGE_UNAVAILABLE = "exchange_unavailable"  # a write to a paused shard (or exchange): a 503
 SHARD_SHORT = "shard_balance_short"  # the log entry and the alert kind
 ACCOUNT = -1  # the key of a market whose shard is not known: the account as a whole
+REFUSED, DENIED = "refused for collateral", "denied before sending for lack of balance"
+# what the loop does on a short shard, by how it was found short
+AFTER = {
+    REFUSED: "no new order there",
+    DENIED: "an order there costing more than it holds is denied",
+}
 
 
 def move_line(
@@ -220,7 +226,7 @@ class BalanceHold:
             return
         if balances.get(shard, ZERO) < self._order_cost and shard not in self.short_now():
             self.denied_on.add(shard)
-            self._tell_short(shard, "denied before sending for lack of balance")
+            self._tell_short(shard, DENIED)
 
     def short_now(self) -> set[int]:
         """The shards short of money now: refused for collateral (held) or denied for it."""
@@ -231,7 +237,7 @@ class BalanceHold:
             told = shard in self.denied_on
             self.short.add(shard)
             if not told:
-                self._tell_short(shard, "refused for collateral")
+                self._tell_short(shard, REFUSED)
 
     def _hold_account(self) -> None:
         if self._until is None:
@@ -252,7 +258,7 @@ class BalanceHold:
             SHARD_SHORT,
             str(shard),
             f"orders {why} on shard {shard}: it holds {fmt_money(holds)}; "
-            f"no new order there until it is funded: {_quoted(move)}",
+            f"{AFTER[why]} until it is funded: {_quoted(move)}",
             {"shard": str(shard), "holds": str(holds), "move": move},
         )
 

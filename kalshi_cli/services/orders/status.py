@@ -117,8 +117,8 @@ LAG_KEYS = (
 
 # why the trade loop holds a shard short, as `kalshi status` and the checks say it
 SHORT_WHY = (
-    "its orders there are denied or refused for the shard's balance; no new order there until "
-    "it is funded: `kalshi shard move`"
+    "its orders there are denied or refused for the shard's balance until it is funded: "
+    "`kalshi shard move`"
 )
 
 
