@@ -41,6 +41,7 @@ from kalshi_cli.runner.execution.unknown_orders import UnknownOrders
 from kalshi_cli.runner.loop.event_groups import EventGroup, EventGroups, find_events
 from kalshi_cli.runner.loop.gate import MarketGate
 from kalshi_cli.runner.loop.heartbeat import Heartbeat, RunFigures
+from kalshi_cli.runner.loop.held_markets import HeldMarkets
 from kalshi_cli.runner.loop.lifecycle_watch import LifecycleWatch, follow_held_untraded
 from kalshi_cli.runner.loop.lineup import Lineup, Member
 from kalshi_cli.runner.loop.loop_components import Acts, Books, TickComponents
@@ -124,8 +125,8 @@ def assemble_loop(
     `groups`: ticker -> its mutually exclusive event's selected markets (`find_events`);
     `account`: what the loop's pre-trade account read at the start (`loop_reads`);
     `elsewhere`: what the account holds in their markets the loop does not trade
-    (`held_elsewhere`); `joining`: how a loop asked for a series or an event reads the markets
-    of it that open while it runs (runner/loop/new_markets.py; None: its markets are fixed)."""
+    (`held_elsewhere`); `joining`: how the loop reads the markets it takes on while it runs
+    (runner/loop/new_markets.py; None: a paper run, which takes on none)."""
     client, feed, clock, log = inputs.client, inputs.feed, inputs.clock, inputs.log
     store, alerts = inputs.store, inputs.alerts
     tuning = Tuning(settings=settings, lineup=lineup)
@@ -290,21 +291,16 @@ def assemble_loop(
         event_limits=executor.event_limits,
         hedged=legs.whole.hedged,
     )
-    # a loop asked for a series or an event: the markets of it that open while it runs
-    new_markets = None if joining is None else NewMarkets(join, dispatch, tuning, executor, store)
-    lifecycle = LifecycleWatch(
-        client=client,
-        feed=feed,
-        portfolio=portfolio,
-        clock=clock,
-        fills=executor.fills,
-        guard=guard,
-        dispatch=dispatch,
-        log=log,
-        closed=gate.closed,
-        settled=reads.settled,
-        new_markets=new_markets,
-    )
+    # a loop asked for a series or an event: the markets of it that open while it runs; every
+    # loop: the markets it holds and does not trade, taken on for their exits
+    lists = joining is not None and joining.lists
+    new_markets = NewMarkets(join, dispatch, tuning, executor, store) if lists else None
+    held = HeldMarkets(join=join, dispatch=dispatch, tuning=tuning, executor=executor, store=store,
+                       risk=risk)  # fmt: skip
+    lifecycle = LifecycleWatch(client=client, feed=feed, portfolio=portfolio, clock=clock,
+                               fills=executor.fills, guard=guard, dispatch=dispatch, log=log,
+                               closed=gate.closed, settled=reads.settled, new_markets=new_markets,
+                               held=held)  # fmt: skip
     watch = LoopWatch(
         client=client,
         portfolio=portfolio,

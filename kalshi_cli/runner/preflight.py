@@ -247,11 +247,11 @@ def resting_unmanaged(store: Store, loop: TradeLoop, log: EntryLog, assistant: s
     return lines
 
 
-def held_unguarded(loop: TradeLoop, log: EntryLog) -> list[str]:
-    """The start-up line (and event, `held_unguarded`) naming each position held in a market
+def held_exits_only(loop: TradeLoop, log: EntryLog) -> list[str]:
+    """The start-up line (and event, `held_exits_only`) naming each position held in a market
     this run does not trade (`held_untraded`: closed before the start, or left out of the
-    selection): the stop-loss runs in the markets the loop visits, so it does not watch them
-    (docs/risk.md "Stop-loss floor"). Their settlement is booked all the same."""
+    selection): the loop takes such a market on for its exits alone, its stop-loss and nothing a
+    strategy decides (runner/loop/held_markets.py; docs/risk.md "Stop-loss floor")."""
     from kalshi_cli.runner.loop.lifecycle_watch import held_untraded
 
     markets = loop.portfolio.pnl.markets
@@ -262,12 +262,11 @@ def held_unguarded(loop: TradeLoop, log: EntryLog) -> list[str]:
     if not held:
         return []
     n, where = len(held), ", ".join(held)
-    log.emit("held_unguarded", {"positions": where})
+    log.emit("held_exits_only", {"positions": where})
     return [
-        f"not guarded     {n} position{'' if n == 1 else 's'} held in "
-        f"{'a market' if n == 1 else 'markets'} this run does not trade, not guarded by its "
-        f"stop-loss: {where} (`kalshi positions` shows them; close them by hand, or trade "
-        "them with --markets)"
+        f"exits only      {n} position{'' if n == 1 else 's'} held in "
+        f"{'a market' if n == 1 else 'markets'} this run does not trade: {where} (guarded by "
+        "its stop-loss alone, no strategy trades there; `kalshi positions` shows them)"
     ]
 
 

@@ -1055,9 +1055,13 @@ def test_the_kill_switch_aimed_at_an_unknown_market_is_refused_before_anything_i
 ) -> None:
     """As `kalshi cancel-all --ticker` refuses a typo one digit short (exit 6), so does the
     assistant's `cancel_all`: the account is not halted, and the market meant is untouched."""
-    with pytest.raises(KalshiError) as refused:
-        tools.kill_switch.cancel_all(ticker=T[:-1])
-    assert refused.value.exit_code == 6 and f"unknown ticker {T[:-1]}" in refused.value.message
+    said = refused(
+        partial(tools.kill_switch.cancel_all, ticker=T[:-1]), "NOT_FOUND UNKNOWN_TICKER:"
+    )
+    assert said == (
+        f"NOT_FOUND UNKNOWN_TICKER: unknown ticker {T[:-1]}: nothing was halted or cancelled "
+        "(`kalshi markets` lists them)"
+    )
     shown = kalshi(["status", "--json"], tmp_path, environ(sim, tmp_path))
     assert json.loads(shown.stdout)["state"] == "ACTIVE"
 
@@ -1077,7 +1081,12 @@ def test_the_kill_switch_aimed_at_a_market_and_an_event_together_is_refused_befo
     with pytest.raises(KalshiError) as refused:
         tools.kill_switch.cancel_all(ticker=T, event="KXOTHER-EVENT")
     assert refused.value.exit_code == 2, refused.value.message
-    assert "at most one" in refused.value.message
+    assert refused.value.message == (
+        "give at most one of a ticker and an event: nothing was halted or cancelled"
+    )
+    assert refused.value.hint == (
+        "a market's orders: the ticker; every market of an event: the event"
+    )
     shown = kalshi(["status", "--json"], tmp_path, environ(sim, tmp_path))
     assert json.loads(shown.stdout)["state"] == "ACTIVE"
     resting = kalshi(["order", "list", "--json"], tmp_path, environ(sim, tmp_path))

@@ -6,6 +6,7 @@ that fails any other way never holds back an emergency cancel."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -48,8 +49,12 @@ def test_an_unknown_market_or_event_is_refused_before_anything_is_halted_or_canc
 
     assert result.exit_code == ExitCode.NOT_FOUND, result.output
     [line] = result.stderr.strip().splitlines()
-    named = f"{args[-2].removeprefix('--')} {args[-1]}"
-    assert f"unknown {named}" in line and "nothing was halted or cancelled" in line
+    what = args[-2].removeprefix("--")
+    listing = "markets" if what == "ticker" else "events"
+    assert line.endswith(
+        f"unknown {what} {args[-1]}: nothing was halted or cancelled "
+        f"(`kalshi {listing}` lists them)"
+    ), line
     assert resting_count(client) == seeded
     path = state_path(tmp_path)
     if path.exists():
@@ -87,6 +92,7 @@ def test_a_lookup_that_fails_on_the_way_never_holds_back_the_kill_switch_nor_pro
         "cancel-all",
         flag,
         scope,
+        "--json",
         client=lambda: connect_as(LookupsUnreachable, prime.account),
     )
 
@@ -95,6 +101,7 @@ def test_a_lookup_that_fails_on_the_way_never_holds_back_the_kill_switch_nor_pro
     assert f"could not tell whether {scope} exists" in result.stderr
     assert f"the exchange did not confirm {flag.removeprefix('--')} {scope}" in result.output
     assert "kalshi cancel-all` without --ticker or --event" in result.output
+    assert json.loads(result.stdout)["proven"] is False, result.stdout
     assert resting_count(client) == (0 if scope in (ticker, EVENT) else seeded)
 
 

@@ -49,6 +49,12 @@ def test_a_rerun_finds_the_orders_whose_answer_was_lost_and_records_them(
     assert first.exit_code == ExitCode.OUTCOME_UNKNOWN, first.output
     lost = _unknown_ids(tmp_path)
     assert len(lost) == 2
+    # each row's state file record says why it is in doubt, as its line of the report does
+    with Store.open(state_path(tmp_path)) as store:
+        why = {i.client_order_id: i.error for i in store.orders.intents(status=["unknown"])}
+    for row in json.loads(first.stdout)["batch"]["rows"]:
+        assert why[row["client_order_id"]], row
+        assert row["note"].startswith(f"{why[row['client_order_id']]}; "), (row, why)
     wait_until(lambda: creates(prime) >= 2, "the held batch to land")
 
     again = kalshi("order", "batch", "--file", str(path), "--json")

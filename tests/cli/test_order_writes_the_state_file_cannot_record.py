@@ -24,11 +24,19 @@ from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import Order
-from tests.cli.test_order_batch import creates, ladder
+from kalshi_cli.vocabulary.units import BookSide
+from tests.cli.test_order_batch import HEADER, creates, ladder
 from tests.cli.test_order_cli import place_args
 from tests.conftest import SimHarness
 from tests.fakes import StateFailsAfterWrite, Swapped
-from tests.prime_tier import Kalshi, connect_as, make_markets, state_path
+from tests.prime_tier import (
+    Kalshi,
+    another_accounts_order,
+    connect,
+    connect_as,
+    make_markets,
+    state_path,
+)
 
 
 class LockAfterTheAnswer:
@@ -267,6 +275,84 @@ def test_a_batch_row_found_after_a_lost_answer_that_the_state_file_cannot_record
     _reconciled_the_file_sends_the_two_never_sent_once(kalshi, client, path)
 
 
+class LockedOnceLost(LostThenLocked):
+    """As `LostThenLocked`, but the state file's write lock is taken as soon as the second
+    request's answer is lost, before its rows can be marked unknown."""
+
+    def batch_create_orders(
+        self, orders: list[CreateOrder], *, subaccount: int | None = None
+    ) -> list[BatchItem]:
+        try:
+            return super().batch_create_orders(orders, subaccount=subaccount)
+        finally:
+            if self.requests == 2:
+                self.take()
+
+
+class LoneLost(NamedTuple):
+    area: type[LostThenLocked]
+    status: str  # the row's
+    said: str  # what its note says of the order
+
+
+LONE_LOST = [
+    LoneLost(LostThenLocked, "resting", "WAS PLACED"),
+    LoneLost(LockedOnceLost, "unknown", "MAY HAVE BEEN PLACED"),
+]
+
+
+@pytest.mark.parametrize("case", LONE_LOST, ids=["found", "never marked unknown"])
+def test_a_batch_whose_one_lost_row_the_state_file_cannot_record_exits_21(
+    prime: SimHarness,
+    kalshi: Kalshi,
+    locked: LockAfterTheAnswer,
+    tmp_path: Path,
+    case: LoneLost,
+) -> None:
+    """Three rows, two a request: the last alone in the second request, which takes one of
+    its two contracts from an offer and rests the other; its answer lost, and the state file
+    locked once the lookup found the order, or before the row could be marked unknown. That row
+    alone is one the state file could not take, and the batch still exits 21: never 0 (the row
+    found reads resting) nor 10 (the row unknown). A row found shows what the exchange holds:
+    its order id, one contract filled and one resting."""
+    m0, m1 = make_markets(prime, 2)
+    another_accounts_order(prime, m0, BookSide.ASK, "0.40", 1)
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        f"{HEADER}{m0},yes,buy,1,0.10,gtc,,\n{m1},yes,buy,1,0.11,gtc,,\n{m0},yes,buy,2,0.40,gtc,,\n"
+    )
+
+    def lost_then_locked() -> Swapped[LostThenLocked]:
+        swapped = connect_as(case.area, prime.account)
+        swapped.area.harness, swapped.area.take = prime, locked.take
+        return swapped
+
+    batch = kalshi("order", "batch", "--file", str(path), "--json", client=lost_then_locked)
+
+    assert batch.exit_code == ExitCode.STATE_WRITE_FAILED, batch.output
+    rows = json.loads(batch.stdout)["batch"]["rows"]
+    assert [(r["line"], r["status"]) for r in rows] == [
+        (2, "resting"),
+        (3, "resting"),
+        (4, case.status),
+    ]
+    last = rows[2]
+    assert last["note"].startswith(f"order {last['client_order_id']} {case.said} ("), last
+    with connect(prime.account) as client:
+        [order] = [
+            o for o in client.orders.iter_orders() if o.client_order_id == last["client_order_id"]
+        ]
+    assert (order.fill_count, order.remaining_count) == (D(1), D(1))
+    if case.status == "resting":
+        assert (last["order_id"], last["filled"], last["remaining"]) == (
+            order.order_id,
+            "1.00",
+            "1.00",
+        )
+    else:
+        assert last["order_id"] is None
+
+
 class LockedAfterTheSecondAnswer(OrdersApi):
     """Two orders a request; once the exchange has answered the second request, the state
     file's write lock is taken by another process (`take`) before the answer is booked."""
@@ -312,6 +398,9 @@ def test_batch_rows_answered_that_the_state_file_cannot_record_are_reported_plac
     rows = json.loads(batch.stdout)["batch"]["rows"]
     assert [(r["line"], r["status"]) for r in rows[:4]] == [(n, "resting") for n in range(2, 6)]
     assert [(r["line"], r["status"]) for r in rows[4:]] == [(6, "not_sent"), (7, "not_sent")]
+    assert {r["note"] for r in rows[4:]} == {
+        "the state file could not record the rows before it: run the file again"
+    }
     placed = {o.client_order_id: o.order_id for o in client.orders.iter_orders()}
     assert [r["order_id"] for r in rows[:4]] == [placed[r["client_order_id"]] for r in rows[:4]]
     for row in rows[2:4]:

@@ -240,7 +240,8 @@ def test_an_order_call_waiting_for_a_worker_when_the_api_error_guard_sets_safe_m
     """Both markets' orders are recorded while trading is ACTIVE; the only worker is held in
     the network with the first market's call, and the second market's waits in line. A failed
     call then puts trading into SAFE_MODE (`risk.max_consecutive_errors` 1), and the worker is
-    freed at once or after a tick has read the state. Either way the waiting call is not made:
+    freed at once (no tick reads the state before both calls are booked: the guard's word alone
+    holds the waiting one) or after a tick has read it. Either way the waiting call is not made:
     its orders never reach the exchange, and each intent is booked as never sent, naming
     SAFE_MODE. On the old code the worker took it and placed them after SAFE_MODE."""
     tickers = ["KXOFFPATH-SIM-G1", "KXOFFPATH-SIM-G2"]
@@ -262,6 +263,11 @@ def test_an_order_call_waiting_for_a_worker_when_the_api_error_guard_sets_safe_m
                 assert not guard.safe_mode_tripped and r.loop.gate.state == "SAFE_MODE"
         finally:
             gate.open.set()
+        if not read_by_a_tick:
+            # no tick until both calls are answered and booked: only the guard's word holds
+            # the waiting one back, the trading state last read being ACTIVE
+            assert r.loop.dispatch.settle(SystemClock(), 60)
+            assert r.loop.gate.state == "ACTIVE"
         assert poll_until(
             lambda: r.loop.dispatch.in_flight == 0, between=lambda: _ticking(r), within_s=60
         )
@@ -272,9 +278,54 @@ def test_an_order_call_waiting_for_a_worker_when_the_api_error_guard_sets_safe_m
         assert list(r.client.orders.iter_orders(ticker=withdrawn)) == []
         never = [i for i in r.store.orders.intents() if i.ticker == withdrawn]
         assert len(never) == 2 and {i.status for i in never} == {"rejected"}
-        assert all("never sent" in str(i.error) and "SAFE_MODE" in str(i.error) for i in never)
+        said = (
+            "trading is SAFE_MODE"
+            if read_by_a_tick
+            else "trading went into SAFE_MODE (the API error guard)"
+        )
+        assert [i.error for i in never] == [f"never sent: {said} before the request was sent"] * 2
         dropped = [e for e in r.events("intent_dropped") if e["ticker"] == withdrawn]
         assert len(dropped) == 2 and all("SAFE_MODE" in str(e["reason"]) for e in dropped)
+
+
+def test_an_order_call_waiting_for_a_worker_once_trading_is_halted_never_leaves(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Both markets' orders are recorded while trading is ACTIVE; the only worker is held in
+    the network with the first market's call, and the second market's waits in line. Another
+    process halts trading (the kill switch), and a tick reads it. The waiting call is not made
+    once the worker is freed: its orders never reach the exchange, and each intent is booked as
+    never sent, naming HALTED."""
+    tickers = ["KXOFFPATH-SIM-H1", "KXOFFPATH-SIM-H2"]
+    gate = Gate()
+    gate.holds = lambda request: request.method == "POST"
+    with rig(
+        sim, tmp_path, tickers, strategy="market-maker", params={}, batch_wait_s=0.0,
+        transport=gate, send_workers=1,
+    ) as r:  # fmt: skip
+        try:
+            r.loop.tick(r.feed.drain_messages(), full=True)
+            assert gate.held.wait(30)
+            assert {i.ticker for i in r.store.orders.intents()} == set(tickers)
+            r.store.trading.set_trading_state("HALTED", reason="kill switch", source="cancel-all")
+            assert poll_until(
+                lambda: r.loop.gate.state == "HALTED", between=lambda: _ticking(r), within_s=60
+            )
+        finally:
+            gate.open.set()
+        assert poll_until(
+            lambda: r.loop.dispatch.in_flight == 0, between=lambda: _ticking(r), within_s=60
+        )
+        posts = [body for at, method, _, body in gate.log if at == "start" and method == "POST"]
+        assert len(posts) == 1, "only the call the worker had taken before the halt went out"
+        [sent] = {t for t in tickers if t.encode() in posts[0]}
+        [withdrawn] = set(tickers) - {sent}
+        assert list(r.client.orders.iter_orders(ticker=withdrawn)) == []
+        never = [i for i in r.store.orders.intents() if i.ticker == withdrawn]
+        assert len(never) == 2 and {i.status for i in never} == {"rejected"}
+        assert [i.error for i in never] == [
+            "never sent: trading is HALTED before the request was sent"
+        ] * 2
 
 
 def test_an_order_call_no_worker_took_while_the_stop_waited_is_not_taken_for_one_that_may_land(

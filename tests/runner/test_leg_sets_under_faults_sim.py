@@ -30,7 +30,7 @@ from kalshi_cli.runner.loop.stop_proof import SetsLeftBroken
 from kalshi_cli.services.killswitch.switch import KillSwitch
 from kalshi_cli.services.reconcile import reconcile
 from kalshi_cli.store import Store
-from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.clock import SystemClock, parse_iso
 from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
@@ -930,16 +930,19 @@ def test_a_stop_whose_sale_back_backs_off_past_its_share_still_sells_back_the_ne
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("send_workers", [0, 1], ids=["on-the-path", "with-a-worker"])
 def test_a_set_given_up_during_the_run_is_sold_back_again_on_a_clock(
-    sim: SimHarness, tmp_path: Path
+    sim: SimHarness, tmp_path: Path, send_workers: int
 ) -> None:
     """A fills (NO 5), B's market is paused so B is refused, and nobody bids for A's NO: the
     sale back is given up, the set left broken, and the line says when it is tried again (5 s,
     the first wait). Bids come back: within the run, with no stop, the sale back is tried again
-    through the same path and the set ends flat. On the old code the set stayed broken, A held
-    unhedged, until the stop or the next start."""
+    through the same path (its answer booked on the tick it comes back, with a send worker)
+    and the set ends flat, its markets free again. On the old code the set stayed broken, A
+    held unhedged, until the stop or the next start."""
     # no stop-loss: it would sell A's NO by itself once bids are back
-    with _set_rig(sim, tmp_path, {}, risk={"stop_loss_share": "0"}) as (r, _):
+    risk = {"stop_loss_share": "0"}
+    with _set_rig(sim, tmp_path, {}, risk=risk, send_workers=send_workers) as (r, _):
         r.books[A].set("ask", None)  # NO's bids are YES asks: nobody buys A's NO back
         assert poll_until(lambda: r.loop.legs.sale_back.price(A, Side.NO, Decimal(5)) is None)
         sim.set_status(B, "paused")
@@ -947,7 +950,7 @@ def test_a_set_given_up_during_the_run_is_sold_back_again_on_a_clock(
         first = _until_done(r)
         assert first["status"] == "broken", first
         (failed,) = r.events("group_unwind_failed")
-        assert failed["ticker"] == A, failed
+        assert (failed["set"], failed["ticker"]) == (first["set"], A), failed
         assert "nobody bids" in str(failed["reason"]), failed
         assert "tried again in 5 s" in str(failed["reason"]), failed
         # while it is left broken, `kalshi check orders` pages with the set named
@@ -960,10 +963,18 @@ def test_a_set_given_up_during_the_run_is_sold_back_again_on_a_clock(
         )
         again = _done(r)[1]
         assert again["status"] == "flat", again
+        assert _amounts(first["held"]) == {f"{A} no": 5, f"{B} no": 0, f"{C} no": 0}, first
+        assert _amounts(again["held"]) == {f"{t} no": 0 for t in TICKERS}, again
+        assert poll_until(
+            lambda: not any(r.loop.dispatch.busy(t) for t in TICKERS),
+            between=lambda: _ticking(r),
+            within_s=60,
+        ), "the set's markets were left held"
         assert _held(r) == dict.fromkeys(TICKERS, Decimal(0))
         assert r.store.leg_sets.unfinished(0) == []
         assert _orders_check(r).status is CheckStatus.OK
         assert r.loop.stop.shutdown(cancel_resting=True).broken_sets == ()
+        assert len(_done(r)) == 2, "the stop ended again a set that had ended"
         _never_twice(r)
 
 
@@ -976,11 +987,11 @@ def _orders_check(r: Rig) -> CheckResult:
 def test_a_set_given_up_again_waits_twice_as_long_each_time_up_to_the_longest(
     sim: SimHarness, tmp_path: Path
 ) -> None:
-    """As above with nobody bidding for A's NO all along, and waits of 0.5 s doubling to 1 s:
-    each try gives the sale back up again, its line saying the next wait (0.5, then 1, then 1:
+    """As above with nobody bidding for A's NO all along, and waits of 0.5 s doubling to 1.5 s:
+    each try gives the sale back up again, its line saying the next wait (0.5, then 1, then 1.5:
     never longer than the longest), each try begun with a `group_broken` line, and nothing is
     sold."""
-    risk, again = {"stop_loss_share": "0"}, {"set_again_s": (0.5, 1.0)}
+    risk, again = {"stop_loss_share": "0"}, {"set_again_s": (0.5, 1.5)}
     with _set_rig(sim, tmp_path, {}, risk=risk, settings=again) as (r, _):
         r.books[A].set("ask", None)
         assert poll_until(lambda: r.loop.legs.sale_back.price(A, Side.NO, Decimal(5)) is None)
@@ -994,10 +1005,14 @@ def test_a_set_given_up_again_waits_twice_as_long_each_time_up_to_the_longest(
         failed = r.events("group_unwind_failed")[:3]
         assert [e["ticker"] for e in failed] == [A, A, A], failed
         waits = [str(e["reason"]).split("tried again in ")[1].split(" s ")[0] for e in failed]
-        assert waits == ["0.5", "1", "1"], failed
+        assert waits == ["0.5", "1", "1.5"], failed
         tried = "during the run, tried again"
         tries = [e for e in r.events("group_broken") if tried in str(e["reason"])]
         assert len(tries) >= 2, tries
+        # each try comes no sooner than the wait its give-up said
+        for gave_up, wait, next_try in zip(failed, waits, tries[:2], strict=False):
+            waited = parse_iso(str(next_try["ts"])) - parse_iso(str(gave_up["ts"]))
+            assert waited.total_seconds() >= float(wait) - 0.01, (gave_up, next_try)
         assert [g for g in r.events("group_leg") if g["action"] == "sell"] == []
         assert _held(r)[A] == 5
 

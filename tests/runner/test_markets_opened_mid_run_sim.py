@@ -325,8 +325,10 @@ def test_only_a_live_loop_asked_for_a_series_or_an_event_takes_on_new_markets(
                            paper=paper)  # fmt: skip
     feed = _Feed()
     reads = join_reads(options, lineup, object(), feed, None)  # type: ignore[arg-type]
-    assert (reads is not None) is takes_on
+    assert (reads is not None and reads.lists) is takes_on
     assert feed.hears_new is takes_on
+    # every live loop reads the markets it holds and does not trade, for their exits
+    assert (reads is None) is paper
 
 
 class _GroupCreatesCounted(httpx.HTTPTransport):

@@ -284,6 +284,9 @@ class FillSync:
         # (`release_held`), so it is booked as its strategy's
         self.awaiting_answer: Callable[[str], bool] = awaiting_answer
         self.held: dict[str, Fill] = {}
+        # the markets the loop does not trade where a read listed a fill of the account's, until
+        # they are taken on (runner/loop/held_markets.py)
+        self.outside: set[str] = set()
         # what the account holds in the markets of the loop's events it does not trade: the
         # fills a read lists there have their event read again on the read's worker
         self._elsewhere = elsewhere
@@ -393,11 +396,11 @@ class FillSync:
             self.due.set()
             return 0 if wait else self._take(self._unheld([]))
         self._passed(fills)
-        listed = [
-            f
-            for f in fills
-            if f.ticker in self._portfolio.markets and self._ours(f) and not self._known(f)
-        ]
+        markets = self._portfolio.markets
+        listed = [f for f in fills if f.ticker in markets and self._ours(f) and not self._known(f)]
+        # a fill of the account's in a market the loop does not trade (a buy by hand): that
+        # market is taken on for its exits, which books its fills (runner/loop/held_markets.py)
+        self.outside.update(f.ticker for f in fills if f.ticker not in markets and self._ours(f))
         new = self._take(self._hold_back(listed) if wait else self._unheld(listed))
         # every fill made before the read was sent is applied now, but in a market with a
         # fill held back

@@ -46,7 +46,7 @@ from kalshi_cli.runner.preflight import (
     StartStop,
     check_start,
     check_subaccount,
-    held_unguarded,
+    held_exits_only,
     key_subaccount,
     reconcile,
     resting_unmanaged,
@@ -391,7 +391,7 @@ def _run_loop(
     group ended as part of the stop (not after `--once`)."""
     options, config = start.options, start.config
     print_lines(resting_unmanaged(start.store, loop, start.log, config.agent_strategy), start.out)
-    print_lines(held_unguarded(loop, start.log), start.out)
+    print_lines(held_exits_only(loop, start.log), start.out)
     stopping.enter_context(
         signals(
             start.stop,

@@ -13,7 +13,7 @@ result makes due, and the log.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from kalshi_cli.feed.channels import NEW_MARKET_EVENTS
 from kalshi_cli.feed.messages import Lifecycle
@@ -29,7 +29,7 @@ from kalshi_cli.vocabulary.models import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable, Sequence
 
     from kalshi_cli.feed.book import FeedMessage
     from kalshi_cli.runner.books.entry_log import EntryLog
@@ -48,6 +48,24 @@ LIFECYCLE_CHANNEL = "market_lifecycle_v2"  # what a GAP message of that channel 
 MARKETS_PER_READ = 100  # tickers per `GET /markets?tickers=` (the query stays a short URL)
 # how long after a failed read of the markets' state it is made again if no gap comes first
 REREAD_RETRY_S = 5.0
+
+
+class TakesOn(Protocol):
+    """Markets taken on after a tick's events (runner/loop/held_markets.py `HeldMarkets`), one
+    refused while it did not trade tried again once it does (`reopened`)."""
+
+    def due(self) -> None: ...
+
+    def reopened(self, ticker: str) -> None: ...
+
+
+def read_markets(listing: Callable[..., Iterable[Market]], tickers: Sequence[str]) -> list[Market]:
+    """The markets of `tickers` as `listing` (`GET /markets?tickers=`) gives them,
+    `MARKETS_PER_READ` a request."""
+    found: list[Market] = []
+    for i in range(0, len(tickers), MARKETS_PER_READ):
+        found.extend(listing(tickers=tickers[i : i + MARKETS_PER_READ]))
+    return found
 
 
 def held_untraded(portfolio: Portfolio) -> list[str]:
@@ -82,12 +100,14 @@ class LifecycleWatch:
         closed: set[str],
         settled: Callable[[str, str], None],
         new_markets: NewMarkets | None = None,
+        held: TakesOn | None = None,
     ) -> None:
         """`settled`: told each market's result ("yes" or "no") as it is known, so the
         event's worst case rules out what it ended (services/pretrade/loop.py
         `LoopReads.settled`); `new_markets`: told of a market listed or opened that the loop
         does not trade, for a loop asked for a series or an event (runner/loop/new_markets.py;
-        None: its markets are fixed)."""
+        None: its markets are fixed); `held`: the markets the account holds that the loop does
+        not trade, taken on for their exits (runner/loop/held_markets.py)."""
         self._client = client  # the markets are read again through it
         self._feed, self._portfolio, self._clock = feed, portfolio, clock
         self._fills, self._guard, self._dispatch = fills, guard, dispatch
@@ -95,6 +115,7 @@ class LifecycleWatch:
         self._closed = closed  # written here as markets close; the market pass reads it
         self._settled = settled
         self._new_markets = new_markets
+        self._held = held
         self._ended: set[str] = set()  # of those, the ones closed for good
         # a lifecycle gap: the markets' state read again (`_reread_markets`)
         self._reread_due = False  # a gap asked for a read not made yet
@@ -139,12 +160,14 @@ class LifecycleWatch:
     def after_events(self) -> None:
         """After a tick's events: the first grant seen, and the read a gap asked for made (what
         it finds is newer than the messages before the gap); the listing of new markets, if
-        due."""
+        due; the markets held and not traded taken on."""
         self._first_grant()
         self._reread_markets()
         if self._new_markets is not None:
             self._new_markets.ended.sweep()
             self._new_markets.due()
+        if self._held is not None:
+            self._held.due()
 
     def _apply_lifecycle(
         self,
@@ -164,6 +187,8 @@ class LifecycleWatch:
             self._fills.settlements.result_known(ticker)
             self._fills.due.set()
         if not traded:
+            if kind == LIFECYCLE_RESUMES and self._held is not None:
+                self._held.reopened(ticker)  # a market held and paused trades again
             return
         if kind in ENDED_EVENTS:
             self._ended.add(ticker)
@@ -210,10 +235,7 @@ class LifecycleWatch:
             return
 
         def read() -> list[Market]:
-            found: list[Market] = []
-            for i in range(0, len(tickers), MARKETS_PER_READ):
-                found.extend(listing(tickers=tickers[i : i + MARKETS_PER_READ]))
-            return found
+            return read_markets(listing, tickers)
 
         self._reread_out = True
         self._told.clear()

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING
 from kalshi_cli.runner.books.portfolio import give_assigned
 from kalshi_cli.runner.execution.dispatch import Urgency
 from kalshi_cli.runner.loop.ended_markets import EndedMarkets
-from kalshi_cli.runner.loop.new_markets import Seen
 from kalshi_cli.runner.loop.orders_read_again import record_foreign
 from kalshi_cli.services.pretrade.books import book_resting
 from kalshi_cli.store.errors import StoreError, is_state_failure
@@ -58,9 +57,9 @@ class NewMarkets:
         self.ended = EndedMarkets(
             join, executor, dispatch, store, join.reads.client.subaccount or 0
         )
-        self._fills, self._hold = executor.fills, executor.balance_hold
-        self._store = store  # the strategies `--assign` gave each market's contracts to
+        self._take_on = TakeOn(join, executor, store, tuning)
         guard = executor.guard
+        self._reads = join.reads
         self._selection, self._client = join.reads.selection, join.reads.client
         self._join, self._portfolio = join, join.portfolio
         self._dispatch, self._guard = dispatch, guard
@@ -81,8 +80,7 @@ class NewMarkets:
         for in a listing at once."""
         if ticker in self._portfolio.markets or ticker in self._refused:
             return
-        prefix = self._selection.series or self._selection.event
-        if prefix and ticker.startswith(f"{prefix}-"):
+        if self._reads.selects(ticker):
             self._told.setdefault(ticker, event_type)
             self._next = -math.inf
 
@@ -94,7 +92,7 @@ class NewMarkets:
         self._out = True
         self._next = now + self._poll_s()
         told, self._told = self._told, {}
-        seen = Seen(dict(self._portfolio.markets), dict(self._portfolio.fees))
+        seen = self._join.seen()
         skip = set(seen.markets) | self._refused
         selection, client, join, pace_s = self._selection, self._client, self._join, self._poll_s()
 
@@ -109,16 +107,42 @@ class NewMarkets:
         found = self._guard.read(answer, "new_markets_read_failed")
         if found is None:
             return
-        # one listing is out at a time, and nothing else adds markets: none found is traded yet
+        # one listing is out at a time: none it found was refused by an earlier one
         self._refused.update(
             p.market.ticker for p in found.markets if p.refused is not None and not p.again
         )
+        self._take_on.take(found)
+
+    def _unmade(self) -> None:
+        self._out = False
+        self._next = -math.inf  # never made: a later tick makes it
+
+
+class TakeOn:
+    """The markets one read found put in the loop's books (`MarketJoin.join`), with what the
+    start does and says of its markets past the books: the orders resting there placed
+    elsewhere recorded first, then what the account holds and rests there counted by the
+    loop's view, given to the strategy `--assign` named for it, and its shard's lines. For the
+    markets a listing found and those the account holds (runner/loop/held_markets.py)."""
+
+    def __init__(self, join: MarketJoin, executor: LoopExecutor, store: Store, tuning: Tuning):
+        assert join.reads is not None
+        self._join, self._portfolio = join, join.portfolio
+        self._client = join.reads.client
+        self._fills, self._hold = executor.fills, executor.balance_hold
+        self._store = store  # the strategies `--assign` gave each market's contracts to
+        self._clock, self._log = join.clock, join.log
+        self._tuning = tuning
+
+    def take(self, found: Found) -> list[Prepared]:
+        """The markets `found` taken on (those refused said, and left out); the ones joined."""
         # the orders placed elsewhere recorded before a market joins: one the state file cannot
-        # record refuses it (a later listing tries it again)
+        # record refuses it (a later read tries it again)
         recorded = tuple(self._recorded(p, found.read_at) for p in found.markets)
         joined = self._join.join(replace(found, markets=recorded))
         for prepared in joined:
             self._taken_on(prepared, found.read_at)
+        return joined
 
     def _recorded(self, prepared: Prepared, asked: float) -> Prepared:
         """A market found, with its resting orders placed elsewhere recorded in the state file,
@@ -156,7 +180,3 @@ class NewMarkets:
         lines = self._hold.lines(traded, [ticker])
         if lines:
             self._log.emit("shards_at_join", {"ticker": ticker, "lines": lines})
-
-    def _unmade(self) -> None:
-        self._out = False
-        self._next = -math.inf  # never made: a later tick makes it

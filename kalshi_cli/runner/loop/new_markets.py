@@ -21,7 +21,9 @@ one placed elsewhere recorded as the start's reconcile records it, and read agai
 has joined: runner/loop/new_market_listing.py) is the loop's view's to count from then on, as the
 start's reconcile and rebuild make it for its markets, and no longer counted as held elsewhere
 (`FillSync.joined`). A market that fails a check is logged (`market_refused`) and not traded, and
-the loop goes on.
+the loop goes on. A market the account holds and the loop does not trade is taken on the same
+way for its exits alone (`HELD`: runner/loop/held_markets.py): not in the schedule, which follows
+its book instead, nor in a strategy's event group.
 
 `MarketJoin` is given more than six collaborators because a market taken on goes into every book
 the start put its markets in: the portfolio, the pre-trade account, the event groups, the
@@ -61,6 +63,9 @@ if TYPE_CHECKING:
     from kalshi_cli.vocabulary.models import FeeModel, Fill, Market, Order
 
 LISTED = "listed"  # why a market the paced listing found was taken on
+# why a market was taken on for its exits alone: the account holds contracts there and the loop
+# does not trade it (runner/loop/held_markets.py)
+HELD = "held"
 
 
 def add_terms(
@@ -79,16 +84,25 @@ def add_terms(
 
 @dataclass(frozen=True)
 class JoinReads:
-    """What a loop that takes on new markets reads them by: its `selection` (a series or an
-    event), the `client` it reads the exchange through (each market's event read afresh: one read
-    at the start is read again with the new market in it), `held` (the markets the account holds
-    under an event's ticker, for the limit on an event's loss; None: no limit asks for the
-    events) and `groups` (a strategy `uses_events`: the mutually exclusive event's markets)."""
+    """What a loop that takes on markets reads them by: its `selection`, the `client` it reads
+    the exchange through (each market's event read afresh: one read at the start is read again
+    with the new market in it), `held` (the markets the account holds under an event's ticker,
+    for the limit on an event's loss; None: no limit asks for the events), `groups` (a strategy
+    `uses_events`: the mutually exclusive event's markets) and `lists` (the selection is a
+    series or an event whose markets that open are listed; else only the markets the account
+    holds are taken on, for their exits)."""
 
     selection: Selection
     client: Any
     held: Callable[[str], Iterable[str]] | None = None
     groups: bool = False
+    lists: bool = True
+
+    def selects(self, ticker: str) -> bool:
+        """A market of the selection the listing takes on when it opens (a ticker begins with
+        its event's, which begins with its series')."""
+        prefix = self.selection.series or self.selection.event
+        return self.lists and bool(prefix) and ticker.startswith(f"{prefix}-")
 
 
 def join_reads(
@@ -98,20 +112,23 @@ def join_reads(
     feed: MarketFeed,
     holdings: AccountHoldings | None,
 ) -> JoinReads | None:
-    """How a loop asked for a series or an event reads the markets of it that open while it
-    runs, as its build read those of its start (`holdings`: what the account holds, when a
-    limit on an event's loss asks for the events; None: none asks); None for markets named by
-    hand (`--markets`), every open market, a paper run or a feed that cannot take on markets
-    (`GrowingFeed`). The feed passes on every market's `created` and `activated` message from
-    now on."""
-    selection = options.selection
-    if selection.tickers or not (selection.series or selection.event):
+    """How a loop reads the markets it takes on while it runs, as its build read those of its
+    start (`holdings`: what the account holds, when a limit on an event's loss asks for the
+    events; None: none asks): those the account holds that it does not trade, and, for a loop
+    asked for a series or an event on a feed that can take on markets (`GrowingFeed`), the
+    markets of it that open (`lists`; the feed passes on every market's `created` and
+    `activated` message from now on). None for a paper run: its venue's markets are all it
+    knows."""
+    if options.paper:
         return None
-    if options.paper or not isinstance(feed, GrowingFeed):
-        return None  # a paper venue, a replay: the markets of the start are all it knows
-    feed.hear_new_markets()
+    selection = options.selection
+    lists = not selection.tickers and bool(selection.series or selection.event)
+    lists = lists and isinstance(feed, GrowingFeed)
+    if lists:
+        assert isinstance(feed, GrowingFeed)
+        feed.hear_new_markets()
     held = None if holdings is None else (lambda e: holdings.event_views(e).keys())
-    return JoinReads(selection, client, held, lineup.any("uses_events"))
+    return JoinReads(selection, client, held, lineup.any("uses_events"), lists)
 
 
 @dataclass(frozen=True)
@@ -145,10 +162,12 @@ class Found:
 
 @dataclass(frozen=True)
 class Seen:
-    """The loop's markets and their fees, copied on the deciding thread for a worker's reads."""
+    """The loop's markets and their fees, and those of them taken on for their exits alone,
+    copied on the deciding thread for a worker's reads."""
 
     markets: Mapping[str, Market]
     fees: Mapping[str, FeeModel]
+    exits_only: frozenset[str] = frozenset()
 
 
 class MarketJoin:
@@ -195,6 +214,14 @@ class MarketJoin:
         self._creates = None if make_group is None else ShardGroupCreates(make_group, clock)
         self._orders = orders
         self._orders_again = orders_again
+        # the markets taken on for their exits alone (`HELD`): in the loop's books, in no
+        # strategy's turn (not in the schedule, which follows their books: `follow`)
+        self.exits_only: set[str] = set()
+
+    def seen(self) -> Seen:
+        """The loop's markets and fees as the deciding thread sees them now."""
+        portfolio = self.portfolio
+        return Seen(dict(portfolio.markets), dict(portfolio.fees), frozenset(self.exits_only))
 
     def prepare(
         self, markets: list[Market], told: Mapping[str, str], seen: Seen, pace_s: float
@@ -214,6 +241,8 @@ class MarketJoin:
         for prepared in found:
             if prepared.refused is None:
                 new.setdefault(prepared.market.event_ticker, []).append(prepared.market)
+        # a market taken on for its exits is in no strategy's group: none reads or legs there
+        exits = seen.exits_only | {p.market.ticker for p in found if p.why == HELD}
         fee_of = {**seen.fees, **{p.market.ticker: p.fees for p in found if p.fees}}.get
         events: dict[str, EventTerms] = {}
         groups: dict[str, EventGroup] = {}
@@ -222,8 +251,8 @@ class MarketJoin:
             together += added
             if self.reads.held is not None:
                 events.update(load_events(reader, together, fee_of, self.reads.held))
-            if self.reads.groups:
-                groups.update(find_events(reader, together))
+            if self.reads.groups and any(m.ticker not in exits for m in added):
+                groups.update(find_events(reader, [m for m in together if m.ticker not in exits]))
         return Found(tuple(found), events, groups, made, read_at)
 
     def _grouped(
@@ -323,6 +352,8 @@ class MarketJoin:
             )
             return False
         portfolio = self.portfolio
+        if prepared.why == HELD and ticker in portfolio.markets:
+            return False  # taken on meanwhile by a listing, to trade
         portfolio.markets[ticker] = market
         portfolio.fees[ticker] = prepared.fees
         if prepared.fee_changes:
@@ -330,7 +361,12 @@ class MarketJoin:
             portfolio.fee_changes.sort(key=lambda c: (c.at, c.ticker))
         self._join_account(market)
         add_terms(self.terms, self.index_markets, [market])
-        self.schedule.add(ticker, self.clock.monotonic())
+        if prepared.why == HELD:
+            self.exits_only.add(ticker)
+            self.schedule.follow(ticker)
+        else:  # one held and listed since, to trade: its strategies' turns begin
+            self.exits_only.discard(ticker)
+            self.schedule.add(ticker, self.clock.monotonic())
         if isinstance(self.feed, GrowingFeed):
             self.feed.add_markets([ticker])
         if self._orders_again is not None:

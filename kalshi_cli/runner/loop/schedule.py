@@ -84,6 +84,9 @@ class MarketSchedule:
         self._parked: dict[str, tuple[float | None, bool]] = {}
         # markets at rest: the sweep passes them over until something wakes them
         self._resting: set[str] = set()
+        # markets followed for their exits alone (`follow`): never handed out; ticker -> a
+        # book change not yet seen by their stop-loss
+        self._followed: dict[str, bool] = {}
 
     @property
     def pending(self) -> bool:
@@ -105,6 +108,8 @@ class MarketSchedule:
                     parked_at[ticker] = (now if at is None else at, parked[1])
             elif ticker in visited:
                 news.setdefault(ticker, now if at is None else at)
+            elif ticker in self._followed:
+                self._followed[ticker] = True
         if self._resting:
             for ticker in changes:
                 self.wake(ticker)
@@ -143,7 +148,25 @@ class MarketSchedule:
         if ticker in self.news or ticker in self._sweep:
             return True
         parked = self._parked.get(ticker)
-        return False if parked is not None and parked[0] is not None else None
+        if parked is not None:
+            return False if parked[0] is not None else None
+        # a market followed for its exits: its book change, for its stop-loss alone
+        return False if self._followed and self._followed.get(ticker) else None
+
+    def follow(self, ticker: str) -> None:
+        """A market held and not traded (runner/loop/held_markets.py): never handed out, its book
+        changes kept for its stop-loss (`held_news`, `exited`), the first one due now."""
+        if ticker not in self.visited:
+            self._followed[ticker] = True
+
+    def follows(self, ticker: str) -> bool:
+        """The market is followed for its exits alone (`follow`)."""
+        return ticker in self._followed
+
+    def exited(self, ticker: str) -> None:
+        """A followed market's stop-loss saw its book as it is now."""
+        if self._followed and ticker in self._followed:
+            self._followed[ticker] = False
 
     def unpark(self, ticker: str) -> None:
         """The answer is booked: the market's news (kept, or arrived meanwhile) waits its turn
@@ -211,6 +234,7 @@ class MarketSchedule:
     def add(self, ticker: str, now: float) -> None:
         """A market the loop takes on while it runs (runner/loop/new_markets.py): its first turn
         comes as news does, and it is in every sweep from now on."""
+        self._followed.pop(ticker, None)  # held, then taken on to trade
         if ticker not in self.visited:
             self._order.append(ticker)
             self.visited[ticker] = now
@@ -227,6 +251,7 @@ class MarketSchedule:
         self._sweep.pop(ticker, None)
         self._parked.pop(ticker, None)
         self._resting.discard(ticker)
+        self._followed.pop(ticker, None)
         self.visited.pop(ticker, None)
         self._order = [t for t in self._order if t != ticker]
 

@@ -140,7 +140,9 @@ class MarketTurns:
     def _serve_held(self, *, exits_only: bool, paused: bool) -> None:
         """Each held position whose book changed or that is due in the sweep gets its whole turn
         (its stop-loss alone when `exits_only`); each whose position view changed or whose
-        stop-loss waits for its retry gets its stop-loss."""
+        stop-loss waits for its retry gets its stop-loss. A market held and not traded, taken on
+        for its exits (runner/loop/held_markets.py), gets its stop-loss alone on each of
+        those and on a book change (`MarketSchedule.follow`)."""
         schedule = self.schedule
         dispatch = self._dispatch
         portfolio = self._portfolio
@@ -155,14 +157,17 @@ class MarketTurns:
                 and not stop_waiting(ticker)  # a close that did not fill: its retry
             ):
                 continue
-            has_turn = news is True
+            has_turn = news is True  # never for a market followed for its exits alone
             # a market busy with a fill read alone is parked: no turn, its stop-loss still
-            if ticker not in schedule.visited or dispatch.busy(ticker, exits=True):
+            if ticker not in schedule.visited and not schedule.follows(ticker):
+                continue  # held, not (yet) taken on (runner/loop/held_markets.py)
+            if dispatch.busy(ticker, exits=True):
                 continue
             if has_turn and not exits_only:
                 self._visit(ticker, paused)
             else:
                 self._market_pass.exit(ticker)
+                schedule.exited(ticker)
                 seen[ticker] = views(ticker)
 
     def _held(self) -> dict[str, None]:

@@ -221,6 +221,25 @@ def test_a_parked_hold_without_workers_keeps_its_markets_from_their_turns_across
     assert dispatch.busy("B", exits=True)
 
 
+def test_a_calls_stop_loss_waits_for_its_answer_unless_the_call_is_sent_not_to_hold_it() -> None:
+    """A market with a call out is busy until its answer is booked, and its stop-loss waits
+    for that answer too; a call sent with `exits_wait=False` (a fill read, which brings only
+    what the loop counts already) keeps the market busy but never holds its stop-loss."""
+    dispatch = Dispatch(workers=1)
+    release = threading.Event()
+    try:
+        dispatch.send(("A",), lambda: release.wait(30), lambda _: None)
+        dispatch.send(("B",), lambda: release.wait(30), lambda _: None, exits_wait=False)
+        assert dispatch.busy("A") and dispatch.busy("A", exits=True)
+        assert dispatch.busy("B") and not dispatch.busy("B", exits=True)
+        release.set()
+        assert dispatch.settle(SystemClock(), 30)
+        assert not any(dispatch.busy(m, exits=e) for m in "AB" for e in (False, True))
+    finally:
+        release.set()
+        dispatch.close()
+
+
 def test_settle_gives_up_at_its_deadline_with_the_call_still_out() -> None:
     dispatch = Dispatch(workers=1)
     release = threading.Event()
@@ -366,6 +385,7 @@ def test_a_placing_call_no_worker_took_before_the_stop_is_not_made() -> None:
         assert dispatch.settle(SystemClock(), 30)
         assert made == ["held", "cancel"]
         assert isinstance(answers["order"].error, RequestWithdrawn)
+        assert str(answers["order"].error) == "the loop was stopping before the request was sent"
         assert answers["cancel"].get() == "cancel"
         assert dispatch.in_flight == 0 and not dispatch.busy("B")
     finally:

@@ -1,6 +1,6 @@
-"""A position held at the start in a market the loop does not trade is not watched by the
-stop-loss (it runs in the markets the loop visits, docs/risk.md "Stop-loss floor"): the start
-says so in one line naming each such position, on the terminal and in the log."""
+"""A position held at the start in a market the loop does not trade is guarded by its stop-loss
+alone, no strategy trading there (docs/risk.md "Stop-loss floor"): the start says so in one line
+naming each such position, on the terminal and in the log."""
 
 from __future__ import annotations
 
@@ -52,9 +52,9 @@ def test_a_position_held_outside_the_selection_is_named_at_the_start(
         other.close()
     told = " ".join(out.getvalue().split())
     assert (
-        "1 position held in a market this run does not trade, not guarded by its stop-loss: "
-        f"{held} yes 10" in told
+        f"1 position held in a market this run does not trade: {held} yes 10 (guarded by its "
+        "stop-loss alone, no strategy trades there" in told
     ), told
-    [event] = [e for e in log_events(tmp_path / "trade.log") if e["event"] == "held_unguarded"]
+    [event] = [e for e in log_events(tmp_path / "trade.log") if e["event"] == "held_exits_only"]
     assert event["positions"] == f"{held} yes 10"
     assert traded not in event["positions"]

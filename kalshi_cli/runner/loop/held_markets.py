@@ -1,0 +1,131 @@
+"""The markets the account holds contracts in that the loop does not trade, taken on for their
+exits alone, so that the stop-loss guards every position the loop's subaccount holds.
+docs/risk.md "Stop-loss floor".
+
+Which: at the start, each held outside the loop's markets (`held_untraded`: closed before the
+start, or left out of the selection; not one of a series or event the loop lists, which it
+takes on to trade when it opens: runner/loop/new_market_listing.py); while it runs, each
+where a fill read lists a fill of the account's (a buy by hand, another loop's:
+`FillSync.outside`). They are read (`GET /markets?tickers=`) and prepared off the deciding
+path as a market that opens is (`MarketJoin.prepare`: open, its fees, its shard, its event, its
+fills and resting orders), then put in the loop's books (`TakeOn`, which books what the account
+holds there, and logs `market_added` with `why: held` once) marked `HELD`: no strategy's turn is
+ever made there (the schedule does not hand the market out, nor does it join a strategy's event
+group); the schedule follows its book, and each tick's step over the held positions
+(runner/loop/turns.py) runs its stop-loss on a book change, a new position view or a close
+waiting for its retry, through the one risk and send path. Its lifecycle is the loop's other
+markets': a close ends its exits. One refused (not open, fees that cannot be priced) is said
+(`market_refused`) and tried again only when its lifecycle says it trades again (`reopened`:
+paused at the start, then activated); its result is followed all the same
+(runner/loop/lifecycle_watch.py `follow_held_untraded`).
+
+A loop that holds nothing outside its markets asks nothing here beyond two empty sets a tick;
+one whose stop-loss is off (`risk.stop_loss_share: 0`) takes none on while it is.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from kalshi_cli.runner.execution.dispatch import Urgency
+from kalshi_cli.runner.loop.lifecycle_watch import REREAD_RETRY_S, held_untraded, read_markets
+from kalshi_cli.runner.loop.new_market_listing import TakeOn
+from kalshi_cli.runner.loop.new_markets import HELD
+
+if TYPE_CHECKING:
+    from kalshi_cli.risk.engine import RiskEngine
+    from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
+    from kalshi_cli.runner.execution.execution import LoopExecutor
+    from kalshi_cli.runner.loop.new_markets import Found, MarketJoin
+    from kalshi_cli.runner.loop.shared import Tuning
+    from kalshi_cli.store import Store
+
+
+class HeldMarkets:
+    """The held markets waiting to be taken on, and the one read of them out at a time (not
+    during the API error guard's backoff; a failed one made again `REREAD_RETRY_S` later)."""
+
+    def __init__(
+        self,
+        *,
+        join: MarketJoin,
+        dispatch: Dispatch,
+        tuning: Tuning,
+        executor: LoopExecutor,
+        store: Store,
+        risk: RiskEngine,
+    ) -> None:
+        """`join`: the books a market is put in (None `reads`: a paper run, whose venue holds
+        nothing outside its markets, takes none on); the read goes through `dispatch`, counted
+        by the `executor`'s API error guard; `store`: where the orders resting there placed
+        elsewhere are recorded (`TakeOn`); `risk`: whose stop-loss guards them (off,
+        `risk.stop_loss_share: 0`: none is taken on while it is)."""
+        self._take_on = None if join.reads is None else TakeOn(join, executor, store, tuning)
+        self._join, self._portfolio = join, join.portfolio
+        self._outside = executor.fills.outside
+        self._dispatch, self._guard = dispatch, executor.guard
+        self._tuning = tuning
+        self._risk = risk
+        self._waiting: set[str] = set(held_untraded(join.portfolio))
+        self._refused: set[str] = set()  # said once, tried again once it trades (`reopened`)
+        self._out = False
+        self._next = -math.inf  # not before (monotonic): a failed read's retry
+
+    def reopened(self, ticker: str) -> None:
+        """A market held and not traded trades again (its lifecycle's `activated`): one refused
+        while it did not (paused at the start) is tried again."""
+        if ticker in self._refused:
+            self._refused.discard(ticker)
+            self._waiting.add(ticker)
+
+    def due(self) -> None:
+        """After a tick's events: the held markets not taken on yet read, if any waits."""
+        outside = self._outside
+        if outside:
+            self._waiting.update(outside)
+            outside.clear()
+        if not self._waiting or self._out or self._guard.backing_off or self._take_on is None:
+            return
+        join = self._join
+        if not self._risk.limits.stop_loss_share or join.clock.monotonic() < self._next:
+            return  # no stop-loss to guard them: they wait (nothing is read)
+        assert join.reads is not None  # a join that reads (`_take_on`)
+        markets, refused, selects = self._portfolio.markets, self._refused, join.reads.selects
+        # one of the selection a listing takes on to trade, when it opens
+        tickers = sorted(
+            t for t in self._waiting if t not in markets and t not in refused and not selects(t)
+        )
+        self._waiting.clear()
+        if not tickers:
+            return
+        listing = join.reads.client.markets.iter_markets
+        seen, pace_s = join.seen(), self._tuning.settings.new_markets_poll_s
+
+        def read() -> Found:
+            found = read_markets(listing, tickers)
+            return join.prepare(found, dict.fromkeys(tickers, HELD), seen, pace_s)
+
+        def booked(answer: CallAnswer[Found]) -> None:
+            self._out = False
+            found = self._guard.read(answer, "held_markets_read_failed")
+            if found is None:
+                self._waiting.update(tickers)
+                self._next = join.clock.monotonic() + REREAD_RETRY_S
+                return
+            for prepared in found.markets:
+                if prepared.refused is None:
+                    continue
+                if prepared.again:
+                    self._waiting.add(prepared.market.ticker)
+                else:
+                    refused.add(prepared.market.ticker)
+            assert self._take_on is not None
+            self._take_on.take(found)
+
+        def unmade() -> None:  # never made (the loop is stopping): a later tick makes it
+            self._out = False
+            self._waiting.update(tickers)
+
+        self._out = True
+        self._dispatch.send((), read, booked, Urgency.AGAIN, unmade=unmade)

@@ -1,0 +1,177 @@
+"""A position the loop's account holds in a market the loop does not trade is guarded by the
+stop-loss all the same: the market is taken on for its exits alone (its book followed, the
+stop-loss and its closes through the one risk and send path, no strategy's call there), whether
+it was held at the start or bought by hand while the loop runs; it ends with the market as the
+loop's other markets do. docs/risk.md "Stop-loss floor"."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from msgspec.structs import replace as struct_replace
+
+from kalshi_cli.services.reconcile import reconcile
+from kalshi_cli.sim.core.exchange import Exchange
+from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.owners import STOP_LOSS
+from kalshi_cli.vocabulary.units import BookSide, TimeInForce
+from tests.runner.fakes import (
+    START,
+    FakeClient,
+    Rig,
+    make_rig,
+    new_exchange,
+    place_on_desk,
+    swap_decide,
+    trader,
+)
+from tests.runner.simproc import log_events
+
+HELD = "KXHIGHNY-SIM-D1-T60"  # quiet scenario: YES bid 0.452 x 50, YES ask 0.469 x 50
+TRADED = "KXFEDDECISION-SIM-DEC-H0"  # quiet scenario: YES bid 0.60, YES ask 0.62
+# the floor above the mark once 10 YES are bought at the ask: 0.452 x 10 < 0.99 x 4.69
+RISK = {"stop_loss_share": "0.99"}
+
+
+def _loop(
+    tmp_path: Path, *, held_at_start: bool, then: Callable[[Exchange], object] = lambda _: None
+) -> tuple[Rig, Path]:
+    """A loop trading TRADED alone on an account that holds 10 YES of HELD bought at 0.469
+    before it starts (`held_at_start`, booked by the start's reconcile), or holds nothing;
+    `then`: what the exchange does after the buy, before the start."""
+    clock = ManualClock(START)
+    exchange = new_exchange("quiet", clock)
+    me = trader(exchange)
+    if held_at_start:
+        place_on_desk(
+            exchange, me, HELD, BookSide.BID, "0.469", "10", time_in_force=TimeInForce.IOC
+        )
+    then(exchange)
+    if held_at_start:
+        with Store.open(tmp_path / "s.db", clock=clock) as store:
+            reconcile(FakeClient(exchange, me, clock=clock), store, clock=clock, read_lag_s=0.0)
+    log = tmp_path / "trade.log"
+    rig = make_rig(
+        tmp_path / "s.db",
+        exchange=exchange,
+        clock=clock,
+        account_id=me,
+        risk=RISK,
+        tickers=[TRADED],
+        log_path=log,
+        read_lag_s=0.0,
+    )
+    return rig, log
+
+
+def _steps_until(rig: Rig, done: Any, what: str, *, steps: int = 40) -> None:
+    for _ in range(steps):
+        rig.step(0.5)
+        if done():
+            return
+    raise AssertionError(f"{what}: not within {steps} steps")
+
+
+def _held_at_exchange(rig: Rig) -> Decimal:
+    return sum(
+        (
+            p.position
+            for p in rig.exchange.accounts.positions(rig.client.account_id)
+            if p.ticker == HELD
+        ),
+        Decimal(0),
+    )
+
+
+def _closed_by_the_stop_loss(rig: Rig, log: Path) -> None:
+    _steps_until(rig, lambda: _held_at_exchange(rig) == 0, "the held position closed")
+    sent = [r for r in rig.client.requests if r.ticker == HELD]
+    assert sent, "no order was sent in the held market"
+    # its exits alone: every order there is a reduce-only IOC sell of the stop-loss's
+    assert all(r.reduce_only and r.time_in_force is TimeInForce.IOC for r in sent), sent
+    intents = rig.store.orders.intents(strategy=STOP_LOSS)
+    assert {i.ticker for i in intents} == {HELD}
+    stops = [e for e in log_events(log) if e["event"] == "stop_loss"]
+    assert [e["ticker"] for e in stops] == [HELD]
+    assert rig.loop.portfolio.position(HELD) == 0
+
+
+def test_a_position_held_at_the_start_outside_the_selection_is_closed_by_the_stop_loss_alone(
+    tmp_path: Path,
+) -> None:
+    rig, log = _loop(tmp_path, held_at_start=True)
+    assert rig.loop.portfolio.position(HELD) == 10
+    called: list[str] = []
+    decide = rig.loop.reloads.lineup.members[0].strategy.decide_fn
+
+    def counted(snapshot: Any, view: Any, params: Any) -> Any:
+        called.append(snapshot.ticker)
+        return decide(snapshot, view, params)
+
+    swap_decide(rig.loop, counted)
+    _closed_by_the_stop_loss(rig, log)
+    # visited for its exits alone: no strategy is called there
+    assert TRADED in called
+    assert HELD not in called
+    [added] = [e for e in log_events(log) if e["event"] == "market_added"]
+    assert (added["ticker"], added["why"]) == (HELD, "held")
+
+
+def test_a_position_bought_by_hand_during_the_run_outside_the_selection_is_booked_and_closed(
+    tmp_path: Path,
+) -> None:
+    rig, log = _loop(tmp_path, held_at_start=False)
+    rig.step(0.5)
+    assert not [e for e in log_events(log) if e["event"] == "market_added"]
+    rig.hand_buy_yes(HELD, "0.469", "10")
+    _closed_by_the_stop_loss(rig, log)
+    # booked once: the buy and the close, each applied once, and the market taken on once
+    assert sorted(f.count for f in rig.store.fills.iter_fills() if f.ticker == HELD) == [10, 10]
+    added = [e for e in log_events(log) if e["event"] == "market_added"]
+    assert [(e["ticker"], e["why"]) for e in added] == [(HELD, "held")]
+
+
+def test_a_held_market_that_closes_ends_its_exits_as_the_loops_markets_do(tmp_path: Path) -> None:
+    rig, log = _loop(tmp_path, held_at_start=True)
+    rig.loop.questions.risk.limits = struct_replace(
+        rig.loop.questions.risk.limits, stop_loss_share=Decimal("0.1")
+    )  # no stop-loss due while the market is taken on
+    _steps_until(
+        rig,
+        lambda: any(e["event"] == "market_added" for e in log_events(log)),
+        "the held market taken on",
+    )
+    rig.exchange.settlement.set_market_status(HELD, "closed")
+    _steps_until(
+        rig,
+        lambda: any(e["event"] == "market_closed" and e["ticker"] == HELD for e in log_events(log)),
+        "the held market closed",
+    )
+    rig.loop.questions.risk.limits = struct_replace(
+        rig.loop.questions.risk.limits, stop_loss_share=Decimal("0.99")
+    )
+    for _ in range(6):
+        rig.step(0.5)
+    assert [r for r in rig.client.requests if r.ticker == HELD] == []
+    assert rig.loop.portfolio.position(HELD) == 10
+
+
+def test_a_held_market_paused_at_the_start_is_guarded_once_it_trades_again(
+    tmp_path: Path,
+) -> None:
+    rig, log = _loop(
+        tmp_path,
+        held_at_start=True,
+        then=lambda exchange: exchange.settlement.set_market_status(HELD, "paused"),
+    )
+    for _ in range(4):
+        rig.step(0.5)
+    [refused] = [e for e in log_events(log) if e["event"] == "market_refused"]
+    assert refused["ticker"] == HELD
+    assert [r for r in rig.client.requests if r.ticker == HELD] == []
+    rig.exchange.settlement.set_market_status(HELD, "open")
+    _closed_by_the_stop_loss(rig, log)
