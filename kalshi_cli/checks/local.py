@@ -21,7 +21,7 @@ from kalshi_cli.alerts.router import SCOPE_SEPARATOR
 from kalshi_cli.checks import CheckResult, CheckStatus, PerfDatum, status_scope
 from kalshi_cli.checks.thresholds import Thresholds
 from kalshi_cli.services.loop_strategies import stopped_strategies
-from kalshi_cli.services.orders.status import breaker_holds
+from kalshi_cli.services.orders.status import breaker_holds, loop_short_text
 from kalshi_cli.store import Store
 from kalshi_cli.store.entries import FEED_HEARD_KEY
 from kalshi_cli.store.records import IN_FLIGHT_S, PENDING, UNKNOWN, IntentRecord
@@ -136,6 +136,12 @@ def check_heartbeat(view: LocalView, th: Thresholds) -> CheckResult:
         # (docs/risk.md): alive is no comfort, graded as the loop's own `safe_mode` alert is
         status = CheckStatus.CRITICAL
         summary = f"trading stopped: nothing is sent until `kalshi resume`; {summary}"
+    short = (beat.shards_held or {}).get("short")
+    if short and status is not CheckStatus.CRITICAL:
+        # every new order there is denied or refused for the shard's balance while the others
+        # trade: the loop's own `shard_balance_short` alert names the move that funds it
+        status = CheckStatus.WARNING
+        summary = f"{loop_short_text(short)}; {summary}"
     stopped = stopped_strategies(beat.detail)
     if stopped and status is not CheckStatus.CRITICAL:
         # the loop trades on without them (runbooks/16-strategy-stopped.md)

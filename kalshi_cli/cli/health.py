@@ -180,17 +180,21 @@ def check_shards(target: HealthTarget) -> tuple[Status, str]:
     """Each shard's status and balance beside the markets the config trades there: a shard
     they live on that holds nothing fails (no order there can be paid, as `kalshi check balance`
     is CRITICAL); one holding less than `risk.min_shard_balance`, not trading, or whose money
-    the balance does not tell (`check balance`: UNKNOWN), warns."""
+    the balance does not tell (`check balance`: UNKNOWN), or a running trade loop holds short of
+    money (its heartbeat: its orders there denied or refused for it), warns."""
     from kalshi_cli.runner.config import load_selection
+    from kalshi_cli.services.orders.status import loop_short_text
     from kalshi_cli.services.pretrade.settings import load_risk_limits
     from kalshi_cli.services.shards import (
         describe_line,
         loop_money_not_graded,
+        loop_shards_short,
         paused_shards,
         shard_lines,
         short_shards,
         untold_shards,
     )
+    from kalshi_cli.vocabulary.clock import SystemClock
 
     client = target.client()
     if not client.authenticated or target.credentials_error is not None:
@@ -210,9 +214,11 @@ def check_shards(target: HealthTarget) -> tuple[Status, str]:
     short = short_shards(lines, floor)
     paused = paused_shards(lines)
     untold = untold_shards(lines)
-    if not short and not paused and not untold:
+    held = loop_shards_short(target.settings.state, SystemClock().wall())
+    if not short and not paused and not untold and not held:
         return Status.OK, shown
-    problems = [
+    problems = [loop_short_text(held)] if held else []
+    problems += [
         f"what shard {line.exchange_index} holds is not told (the balance gives no split by shard)"
         for line in untold
     ]

@@ -2,7 +2,9 @@
 1-63).
 
 A transfer moves whole cents and carries a `client_transfer_id` (a new UUID unless given) the
-exchange uses to do it once: the id is printed, and a rerun with it never moves money twice.
+exchange uses to do it once: the id is printed, and a rerun with it never moves money twice. A
+subaccount the account does not have, or a shard the exchange does not list, is refused before it
+is sent, by the rule `kalshi shard move` follows (`refuse_unknown_places`).
 """
 
 from __future__ import annotations
@@ -123,6 +125,7 @@ def transfer_command(
     """
     from kalshi_cli.cli._services import confirm_on_prod
     from kalshi_cli.cli.orders import parse_cents
+    from kalshi_cli.services.shards import refuse_unknown_places
 
     cents = parse_cents(amount.strip().removeprefix("$"), "--amount")  # the $ a person may write
     if source == target:
@@ -131,12 +134,14 @@ def transfer_command(
     app, out = begin(env, as_json=as_json)
     shown_amount = fmt_money(Decimal(cents) / 100)
     on_shard = shard or 0  # the exchange's default when the request names none
+    client = app.client(auth=True)
+    refuse_unknown_places(client, (source, target), (on_shard,))
     confirm_on_prod(
         app,
         f"transfer {shown_amount} from subaccount {source} to {target} on shard {on_shard}",
         yes=yes,
     )
-    app.client(auth=True).subaccounts.transfer_between_subaccounts(
+    client.subaccounts.transfer_between_subaccounts(
         from_subaccount=source,
         to_subaccount=target,
         amount_cents=cents,

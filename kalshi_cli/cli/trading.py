@@ -363,12 +363,14 @@ def lag_text(lag: dict[str, Any]) -> str:
 
 
 def shards_text(held: dict[str, list[int]]) -> str:
-    """The shards the loop holds as a person reads it: `short 2 (fund it: kalshi shard move);
-    paused 3`, or `none held`."""
+    """The shards the loop holds as a person reads it: `short 2 (why: SHORT_WHY); paused 3`,
+    or `none held`."""
+    from kalshi_cli.services.orders.status import SHORT_WHY
+
     parts = []
     if held["short"]:
         shown = ", ".join(map(str, held["short"]))
-        parts.append(f"short {shown} (no new order there until funded: `kalshi shard move`)")
+        parts.append(f"short {shown} ({SHORT_WHY})")
     if held["paused"]:
         parts.append(f"paused {', '.join(map(str, held['paused']))} (its trading is paused)")
     return "; ".join(parts) or "none held"

@@ -41,6 +41,7 @@ from kalshi_cli.vocabulary.units import ZERO, fmt_money
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
+    from kalshi_cli.store.records import HeartbeatRecord
     from kalshi_cli.store.transfer_intents import TransferIntentRepository
 
 T = TypeVar("T")
@@ -79,13 +80,9 @@ def loop_money_not_graded(state: Path, graded: int | None) -> str | None:
     names another subaccount, whose money pays for the loop's orders (None: nothing to say, or
     no state file, or one that cannot be read: the checks of the state file say why). The grade
     stays the primary's: loops on two subaccounts share a state file and its heartbeat row."""
-    from kalshi_cli.store import Store
-
     if graded is not None:
         return None
-    beat = None
-    with suppress(StoreError):  # opened, but a page of it unreadable
-        beat = Store.read(state, lambda store: store.entries.loop_heartbeat())
+    beat = _loop_beat(state)
     number = None if beat is None else beat.loop_subaccount
     if not number:
         return None
@@ -93,6 +90,26 @@ def loop_money_not_graded(state: Path, graded: int | None) -> str | None:
         f"the trade loop's last heartbeat names subaccount {number}, whose money is not graded "
         f"here: add `--subaccount {number}`"
     )
+
+
+def _loop_beat(state: Path) -> HeartbeatRecord | None:
+    """The trade loop's last heartbeat in the state file at `state` (None: none, no state file,
+    or one that cannot be read: the checks of the state file say why)."""
+    from kalshi_cli.store import Store
+
+    with suppress(StoreError):  # opened, but a page of it unreadable
+        return Store.read(state, lambda store: store.entries.loop_heartbeat())
+    return None
+
+
+def loop_shards_short(state: Path, now: float) -> list[int]:
+    """The shards a live trade loop (its heartbeat in the state file at `state` younger than
+    `LIVE_BEAT_S` at `now`, unix seconds) holds short of money: its orders there denied or
+    refused for the shard's balance, whatever shards the config's markets are on."""
+    beat = _loop_beat(state)
+    if beat is None or not beat.live(now):
+        return []
+    return (beat.shards_held or {}).get("short", [])
 
 
 def shard_lines(
@@ -298,6 +315,33 @@ class TransferRefused(ValidationError):
     """The exchange cannot move the money now (transfers paused on a shard): nothing sent."""
 
 
+def refuse_unknown_places(
+    client: KalshiClient, subaccounts: Iterable[int], shards: Iterable[int]
+) -> dict[int, ShardStatus]:
+    """Before a transfer (`kalshi shard move`, `kalshi subaccount transfer`) is sent: each of
+    `subaccounts` is one the account has (`require_subaccount`: exit 6, as every command naming
+    one refuses it) and each of `shards` one the exchange lists (a usage error, exit 2); an
+    exchange whose status says it is not active and lists no shard (its answer to a 5xx) is
+    refused (exit 9), never called one without the shard. Returns each listed shard's status."""
+    for number in dict.fromkeys(subaccounts):
+        client.subaccounts.require_subaccount(number)
+    status = client.exchange.get_exchange_status()
+    if not status.shards and not status.exchange_active:
+        # a status listing no shard says nothing of shards but 0: an exchange down (its 5xx
+        # answer in the status's shape) names no shard it lacks
+        raise TransferRefused(
+            "the exchange is not active now (exchange_active is false); nothing was sent",
+            code="exchange_inactive",
+            hint="`kalshi exchange status` shows when it is again",
+        )
+    listed = {s.exchange_index: s for s in status.per_shard()}
+    for index in shards:
+        if index not in listed:
+            known = ", ".join(str(i) for i in sorted(listed))
+            raise UsageError(f"the exchange has no shard {index} (it lists {known})")
+    return listed
+
+
 class MoneyMover:
     """Sends one transfer and follows it to its end (see the module docstring). `clock` paces
     the waits; `wait_s` bounds the wait for `complete`, `lookup_s` the search of the history
@@ -419,21 +463,7 @@ class MoneyMover:
         return settled
 
     def _refuse_unmovable(self, move: Move) -> None:
-        self._client.subaccounts.require_subaccount(move.subaccount)
-        status = self._client.exchange.get_exchange_status()
-        if not status.shards and not status.exchange_active:
-            # a status listing no shard says nothing of shards but 0: an exchange down (its
-            # 5xx answer in the status's shape) names no shard it lacks
-            raise TransferRefused(
-                "the exchange is not active now (exchange_active is false); nothing was sent",
-                code="exchange_inactive",
-                hint="`kalshi exchange status` shows when it is again",
-            )
-        shards = {s.exchange_index: s for s in status.per_shard()}
-        for index in (move.source, move.target):
-            if index not in shards:
-                listed = ", ".join(str(i) for i in sorted(shards))
-                raise UsageError(f"the exchange has no shard {index} (it lists {listed})")
+        shards = refuse_unknown_places(self._client, (move.subaccount,), (move.source, move.target))
         for index in (move.source, move.target):
             if not shards[index].intra_exchange_transfers_active:
                 raise TransferRefused(

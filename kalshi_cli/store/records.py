@@ -314,6 +314,20 @@ class HeartbeatRecord:
         number = self.detail.get("subaccount") if self.source == "trade" else None
         return number if isinstance(number, int) and not isinstance(number, bool) else None
 
+    @property
+    def shards_held(self) -> dict[str, list[int]] | None:
+        """The exchange shards the trade loop of this beat holds: short of money (`short`: its
+        orders there denied or refused for the shard's balance, until a read shows it funded)
+        and paused (`paused`), each a sorted list of `exchange_index` (None: not a loop's beat,
+        or it does not say)."""
+        held = self.detail.get("shards_held") if self.source == "trade" else None
+        if not isinstance(held, dict):
+            return None
+        return {
+            key: sorted(n for n in held.get(key) or () if isinstance(n, int))
+            for key in ("short", "paused")
+        }
+
     def shown_state(self, stored: str, now: float) -> str:  # unix seconds
         """The trading state to show a person: the state file's (`stored`), or PAUSED when it
         is ACTIVE and this is a live trade loop's beat saying it is paused (no new orders,

@@ -81,3 +81,31 @@ def test_a_dead_receiver_is_reported_and_the_verdict_stands(tmp_path: Path) -> N
     assert done.returncode == 2
     assert done.stdout.startswith("KALSHI HEARTBEAT CRITICAL")
     assert "failed after 1 attempt" in done.stderr
+
+
+def test_a_shard_the_loop_holds_short_is_posted_once_and_cleared_once_funded(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """A live loop whose heartbeat names a shard short of money (its orders there denied or
+    refused for the shard's balance) is WARNING, never OK: posted once, cleared once the
+    loop's heartbeat no longer holds it."""
+    (tmp_path / "config.yaml").write_text(receiver.alerts_config())
+    state = tmp_path / "state" / "sim" / "embedded" / "state.db"
+    with Store.open(state) as store:
+        store.entries.heartbeat(
+            source="trade", detail={"shards_held": {"short": [3], "paused": []}}
+        )
+    first, second = run_check(tmp_path, "heartbeat"), run_check(tmp_path, "all")
+    assert first.returncode == 1, first.stdout
+    assert first.stdout.startswith("KALSHI HEARTBEAT WARNING - the trade loop holds shard 3 short")
+    assert "heartbeat WARNING" in second.stdout, second.stdout  # `all` grades it too
+    assert [p["status"] for p in receiver.posts if p["fingerprint"] == "check:heartbeat"] == [
+        "firing"
+    ]
+    with Store.open(state) as store:
+        store.entries.heartbeat(source="trade", detail={"shards_held": {"short": [], "paused": []}})
+    assert run_check(tmp_path, "heartbeat").returncode == 0
+    assert [p["status"] for p in receiver.posts if p["fingerprint"] == "check:heartbeat"] == [
+        "firing",
+        "resolved",
+    ]

@@ -379,3 +379,45 @@ def test_a_traded_shard_whose_money_is_not_told_warns(tmp_path: Path) -> None:
     assert shards["detail"].startswith(
         "what shard 2 holds is not told (the balance gives no split by shard)"
     ), shards
+
+
+def test_a_shard_the_running_loop_holds_short_warns_though_the_configs_shards_are_funded(
+    tmp_path: Path,
+) -> None:
+    """The config's markets are on a funded shard; a running `kalshi trade --tickers` trades a
+    market of shard 3, which holds nothing, and denies every order there: its heartbeat names
+    shard 3 short, and the shards line says so (a warning), never all well; once the loop's
+    heartbeat no longer holds it, the line passes."""
+    from kalshi_cli.store import Store
+
+    key = key_file(tmp_path, 0o600)
+    state = tmp_path / "state.db"
+    (tmp_path / "config.yaml").write_text("trade:\n  markets: [KXNBA-A]\n", encoding="utf-8")
+    environ = {
+        "KALSHI_API_KEY_ID": "key-id-123456",
+        "KALSHI_PRIVATE_KEY_PATH": str(key),
+        "KALSHI_STATE": str(state),
+    }
+    client = FakeClient(
+        market_rows=[market("KXNBA-A", exchange_index=0), market("KXGOLD-A", exchange_index=3)],
+        balance_dollars="1000.0000",
+        balance_breakdown=[
+            {"exchange_index": 0, "balance": "1000.0000"},
+            {"exchange_index": 3, "balance": "0.0000"},
+        ],
+        exchange_status=_exchange_status(0, 3),
+    )
+    with Store.open(state) as store:
+        held = {"short": [3], "paused": []}
+        store.entries.heartbeat(source="trade", detail={"shards_held": held})
+    result = run(["health-check", "--json"], client=client, home=tmp_path, environ=environ)
+    shards = checks(result.stdout)["shards"]
+    assert shards["status"] == "warn", shards
+    assert shards["detail"].startswith(
+        "the trade loop holds shard 3 short (its orders there are denied or refused for the "
+        "shard's balance until it is funded: `kalshi shard move`) | "
+    ), shards
+    with Store.open(state) as store:
+        store.entries.heartbeat(source="trade", detail={"shards_held": {"short": [], "paused": []}})
+    result = run(["health-check", "--json"], client=client, home=tmp_path, environ=environ)
+    assert checks(result.stdout)["shards"]["status"] == "ok", result.stdout

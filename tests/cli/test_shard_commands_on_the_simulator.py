@@ -92,6 +92,21 @@ def test_a_person_sees_funds_and_checks_a_shard(sim: SimHarness, tmp_path: Path)
     assert (transfer["transfer_id"], transfer["amount"]) == (moved["transfer_id"], "100.00")
 
 
+def test_a_move_of_a_tenth_of_a_cent_moves_it(sim: SimHarness, tmp_path: Path) -> None:
+    """The transfer's amount is in centi-cents (openapi.yaml): `kalshi shard move 0.001` moves
+    $0.001, as a person asked; the simulator refused it as "not whole cents" (exit 9)."""
+    me = Person(sim.new_account(balance_cents=100_000), tmp_path)
+    moved = me.run("shard", "move", "0.001", "--from", "0", "--to", "2", "--json")
+    assert moved.exit_code == 0, moved.output
+    assert json.loads(moved.stdout)["status"] == "complete"
+    assert {k: Decimal(v) for k, v in _shards(me.json("balance")).items()} == {
+        0: Decimal("999.999"),
+        2: Decimal("0.001"),
+    }
+    [transfer] = me.json("shard", "transfers")["transfers"]
+    assert Decimal(transfer["amount"]) == Decimal("0.001")
+
+
 def test_a_transfer_whose_answer_is_lost_moves_the_money_once(
     sim: SimHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -199,6 +214,36 @@ def test_a_move_of_a_subaccount_the_account_does_not_have_is_refused_before_it_i
     assert me.json("shard", "transfers")["transfers"] == []
 
 
+@pytest.mark.parametrize("side", ["--from", "--to"])
+def test_a_subaccount_transfer_naming_a_subaccount_the_account_does_not_have_is_refused_unsent(
+    sim: SimHarness, tmp_path: Path, side: str
+) -> None:
+    """By the rule `kalshi shard move` follows: a subaccount the account does not have is
+    refused (exit 6) before anything is sent; it went out and the exchange refused it (exit 9)."""
+    me = Person(sim.new_account(balance_cents=100_000), tmp_path)
+    other = "--to" if side == "--from" else "--from"
+    refused = me.run("subaccount", "transfer", side, "7", other, "0", "--amount", "1.00")
+    assert refused.exit_code == ExitCode.NOT_FOUND, refused.output
+    assert "has no subaccount 7" in refused.stderr
+    assert _shards(me.json("balance")) == {0: "1000.00", 2: "0.00"}
+
+
+def test_a_subaccount_transfer_on_a_shard_the_exchange_does_not_list_is_refused_unsent(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """As `kalshi shard move` refuses a shard the exchange does not list (exit 2, a usage
+    error), so does a transfer between subaccounts on it, nothing sent."""
+    me = Person(sim.new_account(balance_cents=100_000), tmp_path)
+    assert me.json("subaccount", "create")["subaccount"] == 1
+    args = ("--from", "0", "--to", "1", "--amount", "1.00", "--exchange-index", "5")
+    refused = me.run("subaccount", "transfer", *args)
+    assert refused.exit_code == 2, refused.output
+    assert "the exchange has no shard 5 (it lists 0, 2)" in refused.stderr
+    moved = me.run("shard", "move", "1", "--from", "0", "--to", "5")
+    assert moved.exit_code == 2 and "the exchange has no shard 5 (it lists 0, 2)" in moved.stderr
+    assert _shards(me.json("balance")) == {0: "1000.00", 2: "0.00"}
+
+
 def test_the_target_allocation_is_set_shown_and_cleared(sim: SimHarness, tmp_path: Path) -> None:
     me = Person(sim.new_account(balance_cents=100_000), tmp_path)
     made = me.json("shard", "allocate", "0=40", "2=60", "--reserve", "max")
@@ -234,10 +279,10 @@ def test_a_subaccount_transfer_on_a_shard_moves_that_shards_money_alone(
     assert _shards(me.json("balance")) == {0: "900.00", 2: "60.00"}
     assert _shards(me.json("balance", "--subaccount", "1")) == {0: "0.00", 2: "40.00"}
 
-    # a shard the exchange does not run: refused, nothing moved
+    # a shard the exchange does not run: refused before it is sent, nothing moved
     refused = me.run(*args, "--exchange-index", "1")
-    assert refused.exit_code == ExitCode.REJECTED, refused.output
-    assert "exchange_index 1 does not exist" in " ".join(refused.output.split())
+    assert refused.exit_code == 2, refused.output
+    assert "the exchange has no shard 1 (it lists 0, 2)" in " ".join(refused.output.split())
     assert _shards(me.json("balance")) == {0: "900.00", 2: "60.00"}
     assert _shards(me.json("balance", "--subaccount", "1")) == {0: "0.00", 2: "40.00"}
 

@@ -213,6 +213,56 @@ def test_a_shard_paused_alone_withdraws_its_quotes_and_the_other_shard_trades(
     _no_safe_mode(log)
 
 
+@pytest.mark.slow
+def test_a_shard_holding_nothing_whose_orders_the_loop_denies_is_named_and_warned_until_funded(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The loop denies every order on a shard holding nothing before the exchange could refuse
+    one: `kalshi status` names the shard short, `kalshi check heartbeat` warns and
+    `health-check` says so, until a `kalshi shard move` funds it."""
+    sim.create_market(ON_0)
+    sim.create_market(ON_3, exchange_index=3)
+    trader = sim.new_account(balance_cents=10_000_000)  # all on shard 0
+    counterparty = sim.new_account(balance_cents=10_000_000)
+    _kalshi(counterparty, tmp_path / "other", "shard", "move", "50000", "--from", "0", "--to", "3")
+    other = client_for(counterparty)
+    for ticker in (ON_0, ON_3):
+        Book(other, ticker).quote("0.40", "0.60")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.yaml").write_text(f"trade:\n  shard_poll_s: 1\n  markets: {ON_0}\n")
+    log = tmp_path / "trade.log"
+    state = str(tmp_path / "state.db")
+    command = trade_command("market-maker", f"{ON_0},{ON_3}", log, "--duration", "240")
+    environ = {**account_env(trader), "KALSHI_STATE": state}
+
+    def held() -> Any:
+        return _kalshi(trader, home, "status", KALSHI_STATE=state).get("loop_shards")
+
+    with trade_process(command, trade_env(trader, home, tmp_path / "state.db")) as proc:
+        wait_until(lambda: (held() or {}).get("short") == [3], "the loop naming shard 3 short")
+        denied = [e for e in _events(log, "risk_denied") if e["ticker"] == ON_3]
+        assert denied and denied[0]["code"] == "SHARD_BALANCE", denied
+        assert not [e for e in _events(log, *SENDS) if e["ticker"] == ON_3]
+        beat = check(home, "heartbeat", "--no-alert", environ=environ)
+        assert beat.exit_code == WARNING, beat.output
+        assert "the trade loop holds shard 3 short" in beat.output
+        health = CliRunner().invoke(
+            app,
+            ["health-check", "--json"],
+            obj=AppContext(environ={"KALSHI_HOME": str(home), **environ}),
+        )
+        (line,) = [c for c in json.loads(health.stdout)["checks"] if c["name"] == "shards"]
+        assert line["status"] == "warn", line  # the config's market is on a funded shard
+        assert line["detail"].startswith("the trade loop holds shard 3 short"), line
+        _kalshi(trader, home, "shard", "move", "500", "--from", "0", "--to", "3")
+        wait_until(lambda: held() == {"short": [], "paused": []}, "shard 3 funded, not held")
+        assert check(home, "heartbeat", "--no-alert", environ=environ).exit_code == 0
+        _no_safe_mode(log)
+        err = stop(proc)
+    assert proc.returncode == 0, err
+
+
 ON_2 = "KXTWO-26JAN01-A"
 
 

@@ -80,6 +80,32 @@ def test_a_series_loop_trades_a_market_of_its_series_that_opens_after_its_start(
         assert ELSEWHERE not in r.loop.portfolio.markets
 
 
+def test_a_market_joining_on_a_shard_the_loop_trades_leaves_its_shard_records_as_read(
+    sim: SimHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pre-trade account's balance records are built again at a join only for a shard no
+    market of the loop was on: a market joining shard 0, where the loop trades, builds none."""
+    with rig(sim, tmp_path, [FIRST], strategy="market-maker", params={},
+             selection=Selection(series=SERIES),
+             settings={"new_markets_poll_s": 3600.0}) as r:  # fmt: skip
+        _ticks_until(r, lambda: _placed(r, FIRST), "the loop quoting its first market")
+        reads = r.loop.executor._account.reads
+        assert reads.shard_of[FIRST] == 0 and 0 in reads.shards
+        rebuilt: list[object] = []
+        balances_read = reads.balances_read
+
+        def counted(balances: Any, sent_at: float | None) -> None:
+            if sent_at is None:  # a join's, not a balance read's
+                rebuilt.append(balances)
+            balances_read(balances, sent_at)
+
+        monkeypatch.setattr(reads, "balances_read", counted)
+        _open_with_a_book(sim, LATER)
+        _ticks_until(r, lambda: _placed(r, LATER), f"an order of the loop's in {LATER}")
+        assert reads.shard_of[LATER] == 0
+        assert rebuilt == []
+
+
 def test_a_market_listed_before_its_open_time_is_taken_on_when_it_opens_not_before(
     sim: SimHarness, tmp_path: Path
 ) -> None:

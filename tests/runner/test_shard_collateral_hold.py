@@ -467,3 +467,58 @@ def test_the_loops_own_orders_since_a_balance_read_spend_their_shards_balance(
     buy(on_two)
     assert sent(on_two) == 2
     rig.loop.log.close()
+
+
+def test_a_shard_whose_orders_are_denied_for_its_balance_is_said_short_and_warned_until_funded(
+    tmp_path: Path, shards: Shards
+) -> None:
+    """A shard holding less than one order's cost, whose orders the loop's own risk check
+    denies (`SHARD_BALANCE`) before the exchange could refuse any: it is short as a refusal for
+    collateral makes it (logged and alerted once), `kalshi status` names it, and the heartbeat
+    check warns, until a balance read shows it funded."""
+    from kalshi_cli.checks import CheckStatus
+    from kalshi_cli.checks.local import LocalView, check_heartbeat
+    from kalshi_cli.checks.thresholds import resolve
+    from kalshi_cli.store import Store
+
+    shards.two_holds, shards.refusing = D("0"), False
+    alerts = Alerts()
+    loop = OnTwoShards(tmp_path, shards, poll_s=5.0, alerts=alerts)
+    rig, on_two, events = loop.rig, loop.on_two, loop.entries
+    for _ in range(3):
+        loop.buy(on_two)
+    assert loop.sent(on_two) == 0  # denied before sending
+    assert [e["code"] for e in events("risk_denied")] == ["SHARD_BALANCE"]
+    assert [e["shard"] for e in events("shard_balance_short")] == [2]
+    assert [a[:2] for a in alerts.posted if a[0] == "shard_balance_short"] == [
+        ("shard_balance_short", "2")
+    ]
+
+    def heartbeat_check() -> tuple[CheckStatus, str]:
+        rig.loop.heartbeat.beat()
+        store = Store.open_readonly(tmp_path / "s.db")
+        assert store is not None
+        with store:
+            result = check_heartbeat(LocalView(store, store.path, rig.clock.wall()), resolve(None))
+        return result.status, result.summary
+
+    status, summary = heartbeat_check()
+    assert status is CheckStatus.WARNING
+    assert "shard 2" in summary and "kalshi shard move" in summary, summary
+    held = trading_status(tmp_path / "s.db", now=rig.clock.wall()).details()["loop_shards"]
+    assert held == {"short": [2], "paused": []}
+
+    shards.two_holds = D("500")  # funded: the next balance read enters the shard again
+    for _ in range(12):
+        rig.step(1.0)
+    assert [e["shard"] for e in events("shard_balance_covered")] == [2]
+    assert [r[:2] for r in alerts.resolved if r[0] == "shard_balance_short"] == [
+        ("shard_balance_short", "2")
+    ]
+    assert heartbeat_check()[0] is CheckStatus.OK
+    held = trading_status(tmp_path / "s.db", now=rig.clock.wall()).details()["loop_shards"]
+    assert held == {"short": [], "paused": []}
+    before = loop.sent(on_two)
+    loop.buy(on_two)
+    assert loop.sent(on_two) == before + 1
+    rig.loop.log.close()

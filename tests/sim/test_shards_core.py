@@ -5,6 +5,8 @@ steps, pending until due, journaled."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -60,7 +62,7 @@ def test_an_order_is_checked_on_its_markets_shard_alone() -> None:
         destination_subaccount=0,
         source_shard=0,
         destination_shard=2,
-        amount_cents=5_00,
+        amount_centicents=5_0000,
     )
     ex.shard_transfers.run_due(ex.reference.now())
     bid(ex, me, ON_2, "0.40", "10")  # $4.00 held on shard 2 (no maker fee to reserve)
@@ -100,7 +102,7 @@ def transfer(ex: Exchange, who: str, **route: int) -> str:
         "destination_subaccount": 0,
         "source_shard": 0,
         "destination_shard": 2,
-        "amount_cents": 10_00,
+        "amount_centicents": 10_0000,
     }
     fields.update(route)
     return ex.shard_transfers.start(who, **fields).transfer_id
@@ -159,7 +161,7 @@ def test_a_transfer_the_source_cannot_cover_is_refused() -> None:
     assert refused.value.code == "insufficient_balance"
     assert ex.shard_transfers.transfers(me) == []
     with pytest.raises(ExchangeError, match="exchange_index 3 does not exist"):
-        transfer(ex, me, amount_cents=1_00, destination_shard=3)
+        transfer(ex, me, amount_centicents=1_0000, destination_shard=3)
 
 
 def test_shards_and_transfers_come_back_through_the_journal_and_a_snapshot(
@@ -174,7 +176,7 @@ def test_shards_and_transfers_come_back_through_the_journal_and_a_snapshot(
     transfer(ex, me, destination_subaccount=one, destination_shard=0)
     ex.shard_transfers.run_due(ex.reference.now() + 5)
     bid(ex, me, ON_2, "0.30", "10")
-    transfer(ex, me, amount_cents=7_00)  # still pending
+    transfer(ex, me, amount_centicents=7_0000)  # still pending
     expected = (
         dict(ex.accounts.acct(me).cash),
         dict(ex.accounts.states[me].held_on),
@@ -255,3 +257,75 @@ def test_an_allocation_and_its_rebalance_come_back_through_the_journal(tmp_path:
     assert again.shard_transfers.allocation(me).allocations == [(0, 40), (2, 60)]
     assert again.shard_transfers.allocation(me).reservation == "max"
     again.close()
+
+
+def test_a_transfer_journaled_in_whole_cents_comes_back_in_centi_cents(tmp_path: Path) -> None:
+    """A journal written before transfers kept the spec's unit (centi-cents) holds
+    `amount_cents`: it replays as the same money, and a pending one moves it when due."""
+    journal = tmp_path / "exchange.journal"
+    ex = exchange(journal)
+    me = ex.accounts.create_account(key_id="me", public_key_pem="", cash_cents=100_00).account_id
+    ex.shard_transfers.delay_s = 5
+    transfer(ex, me, amount_centicents=7_0000)
+    ex.close()
+    lines = journal.read_text().splitlines()
+
+    def in_cents(line: str) -> str:
+        rec = json.loads(line)
+        if rec.get("op") != "shard_transfer":
+            return line
+        rec["amount_cents"] = rec.pop("amount_centicents") // 100
+        return json.dumps(rec)
+
+    old = [in_cents(line) for line in lines]
+    assert old != lines
+    journal.write_text("\n".join(old) + "\n")
+    again = exchange(journal)
+    [listed] = again.shard_transfers.transfers(me)
+    assert listed.amount_centicents == 7_0000
+    again.shard_transfers.run_due(again.reference.now() + 60)
+    assert dict(again.accounts.acct(me).cash) == {0: D("93"), 2: D("7")}
+    again.close()
+
+
+def test_a_cross_shard_transfer_moves_centi_cents() -> None:
+    ex = exchange()
+    me = ex.accounts.create_account(key_id="me", public_key_pem="", cash_cents=100_00).account_id
+    transfer(ex, me, amount_centicents=10)  # $0.001
+    ex.shard_transfers.run_due(ex.reference.now() + 60)
+    assert dict(ex.accounts.acct(me).cash) == {0: D("99.999"), 2: D("0.001")}
+
+
+@dataclasses.dataclass
+class SimShardTransfer:
+    """A transfer as a snapshot written before centi-cents holds it (its name is the one a
+    snapshot gives it)."""
+
+    transfer_id: str
+    user: str
+    source_subaccount: int
+    destination_subaccount: int
+    source_shard: int
+    destination_shard: int
+    amount_cents: int
+    created_ts: float
+    due_ts: float
+    status: str = "pending"
+    steps_done: int = 0
+    failed_step: int = 0
+
+
+def test_a_transfer_in_a_snapshot_of_whole_cents_comes_back_in_centi_cents(
+    tmp_path: Path,
+) -> None:
+    from kalshi_cli.sim.core import shard_transfers
+    from kalshi_cli.sim.core.journal import read_snapshot, write_snapshot
+
+    journal = tmp_path / "exchange.journal"
+    old = SimShardTransfer("t1", "me", 0, 0, 0, 2, 7_00, 1.0, 6.0)
+    write_snapshot(journal, {"generation": 1, "state": {"t": old}}, [SimShardTransfer])
+    read = read_snapshot(journal, [shard_transfers.SimShardTransfer])
+    assert read is not None
+    made = read["state"]["t"]
+    assert isinstance(made, shard_transfers.SimShardTransfer)
+    assert (made.amount_centicents, made.amount, made.due_ts) == (7_0000, D("7"), 6.0)

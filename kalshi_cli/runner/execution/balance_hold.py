@@ -10,7 +10,12 @@ and holds every adding order of that shard's markets, trading the others, until 
 (`balances_read`, the watch's, every `trade.schedule_poll_s`) shows the shard holding one
 order's cost (`risk.shard_floor`). A market whose shard the loop does not know is held as the
 account was before shards: until a fill or a cancel changes the account, or `BALANCE_RETRY_S`.
-Reducing orders are never held for balance.
+Reducing orders are never held for balance. An order the loop's own risk check denies for its
+shard's balance (`SHARD_BALANCE`: `denied`) on a shard whose last read holds less than one order's
+cost is that shard's shortfall found before the exchange could refuse it: it is said, alerted and
+covered as a refusal is, and `kalshi status` and the heartbeat check name it (`short_now`), but
+nothing more is held: the risk check judges each order against what the shard holds, so one that
+fits still goes (a shard holding one order's cost, denied one larger order, is not said short).
 
 A shard whose `trading_active` is false (`statuses_read`) holds every order of its markets, an
 exit too: the exchange would refuse each; the watch withdraws the loop's quotes there. An order
@@ -48,6 +53,12 @@ INSUFFICIENT_BALANCE = "insufficient_balance"  # the exchange's error code (REFE
 EXCHANGE_UNAVAILABLE = "exchange_unavailable"  # a write to a paused shard (or exchange): a 503
 SHARD_SHORT = "shard_balance_short"  # the log entry and the alert kind
 ACCOUNT = -1  # the key of a market whose shard is not known: the account as a whole
+REFUSED, DENIED = "refused for collateral", "denied before sending for lack of balance"
+# what the loop does on a short shard, by how it was found short
+AFTER = {
+    REFUSED: "no new order there",
+    DENIED: "an order there costing more than it holds is denied",
+}
 
 
 def move_line(
@@ -141,6 +152,7 @@ class BalanceHold:
         self._until: float | None = None  # the account-wide wait (monotonic); None: none
         self._seen = (0, 0)  # the fills and cancels counted when that refusal came
         self.short: set[int] = set()  # shards refused for collateral, until covered
+        self.denied_on: set[int] = set()  # shards whose orders were denied for it, until covered
         self.paused: set[int] = set()  # shards whose `trading_active` is false
         self._newly: set[int] = set()  # paused since the watch last asked (`take_newly_paused`)
         # the shards paused by an `exchange_unavailable` answer, and when it came (monotonic)
@@ -205,10 +217,27 @@ class BalanceHold:
             self._hold_shard(shard)
         return True
 
+    def denied(self, ticker: str) -> None:
+        """An adding order of `ticker` was denied for its shard's balance (`SHARD_BALANCE`):
+        its shard is held short when its last read holds less than one order's cost."""
+        shard = self.shard_of.get(ticker)
+        balances = self.balances
+        if shard is None or balances is None:
+            return
+        if balances.get(shard, ZERO) < self._order_cost and shard not in self.short_now():
+            self.denied_on.add(shard)
+            self._tell_short(shard, DENIED)
+
+    def short_now(self) -> set[int]:
+        """The shards short of money now: refused for collateral (held) or denied for it."""
+        return self.short | self.denied_on
+
     def _hold_shard(self, shard: int) -> None:
         if shard not in self.short:
+            told = shard in self.denied_on
             self.short.add(shard)
-            self._tell_short(shard)
+            if not told:
+                self._tell_short(shard, REFUSED)
 
     def _hold_account(self) -> None:
         if self._until is None:
@@ -216,19 +245,20 @@ class BalanceHold:
         self._until = self._clock.monotonic() + BALANCE_RETRY_S
         self._seen = (self._counters.fills, self._counters.cancels)
 
-    def _tell_short(self, shard: int) -> None:
+    def _tell_short(self, shard: int, why: str) -> None:
         balances = self.balances or {}
         holds = balances.get(shard, ZERO)
         move = move_line(shard, self._order_cost, balances, self._subaccount)
         markets = sorted(t for t, n in self.shard_of.items() if n == shard)
         self._log.emit(
-            SHARD_SHORT, {"shard": shard, "holds": holds, "move": move, "markets": markets}
+            SHARD_SHORT,
+            {"shard": shard, "holds": holds, "move": move, "markets": markets, "why": why},
         )
         self._alert(
             SHARD_SHORT,
             str(shard),
-            f"orders refused for collateral on shard {shard}: it holds {fmt_money(holds)}; "
-            f"no new order there until it is funded: {_quoted(move)}",
+            f"orders {why} on shard {shard}: it holds {fmt_money(holds)}; "
+            f"{AFTER[why]} until it is funded: {_quoted(move)}",
             {"shard": str(shard), "holds": str(holds), "move": move},
         )
 
@@ -245,10 +275,11 @@ class BalanceHold:
         # its orders are judged against the new read, less the loop's orders sent since
         self._account.balances_read(dict(balances), sent_at)
         floor = self._order_cost
-        for shard in sorted(self.short):
+        for shard in sorted(self.short_now()):
             held = balances.get(shard, ZERO)
             if held >= floor:
                 self.short.discard(shard)
+                self.denied_on.discard(shard)
                 self._log.emit("shard_balance_covered", {"shard": shard, "holds": held})
                 self._resolve(SHARD_SHORT, str(shard), f"shard {shard} holds {fmt_money(held)}")
 

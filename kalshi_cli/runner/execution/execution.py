@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from kalshi_cli.risk.rules import Code
 from kalshi_cli.runner.execution.answers import intent_fields
 from kalshi_cli.services.pretrade.loop import LoopView
 from kalshi_cli.vocabulary.decisions import Intent
@@ -320,6 +321,8 @@ class LoopExecutor:
         denials = self._account.judge(intent, seen)
         if denials:
             self.counters.denied += 1
+            if not intent.reduce_only and any(v.code is Code.SHARD_BALANCE for v in denials):
+                self.balance_hold.denied(intent.ticker)
         return denials
 
     def event_limits(self, strategy: str, ticker: str) -> tuple[EventLimit, ...]:

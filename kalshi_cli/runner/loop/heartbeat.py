@@ -56,11 +56,11 @@ class RunFigures:
     orders_read: OrdersReadAgain | None = None
 
     def shards_held(self) -> dict[str, list[int]]:
-        """The shards the loop holds now: refused for collateral (`short`) and paused."""
+        """The shards the loop holds now: short of money (refused or denied for it) and paused."""
         hold = self.shards
         if hold is None:
             return {"short": [], "paused": []}
-        return {"short": sorted(hold.short), "paused": sorted(hold.paused)}
+        return {"short": sorted(hold.short_now()), "paused": sorted(hold.paused)}
 
     def orders_read_waiting(self) -> dict[str, int | float | None]:
         """How many markets wait for their orders' read (runner/loop/orders_read_again.py),

@@ -386,10 +386,10 @@ class MarketJoin:
         """Its shard, whose balance its orders are held to, in the pre-trade account (the
         balance hold reads the same map of shards)."""
         account = self._account
-        shard = shards_of([market])
-        account.shard_of.update(shard)
+        shard_of = shards_of([market])
+        account.shard_of.update(shard_of)
         balances = account.balances
-        if balances is not None and not shard.keys() <= account.shards.keys():
+        if balances is not None and not set(shard_of.values()) <= account.shards.keys():
             account.balances_read(balances, None)  # a record for a shard no market was on
 
 

@@ -115,15 +115,20 @@ LAG_KEYS = (
 )
 
 
+# why the trade loop holds a shard short, as `kalshi status` and the checks say it
+SHORT_WHY = (
+    "its orders there are denied or refused for the shard's balance until it is funded: "
+    "`kalshi shard move`"
+)
+
+
+def loop_short_text(short: list[int]) -> str:
+    """What the checks say of the shards a live trade loop holds short of money."""
+    return f"the trade loop holds shard {', '.join(map(str, short))} short ({SHORT_WHY})"
+
+
 def _loop_shards(beat: HeartbeatRecord | None) -> dict[str, list[int]] | None:
-    """The shards the loop of that heartbeat holds short or paused (runner/loop/heartbeat.py)."""
-    held = beat.detail.get("shards_held") if beat is not None and beat.source == "trade" else None
-    if not isinstance(held, dict):
-        return None
-    return {
-        key: sorted(n for n in held.get(key) or () if isinstance(n, int))
-        for key in ("short", "paused")
-    }
+    return None if beat is None else beat.shards_held
 
 
 def _loop_lag(beat: HeartbeatRecord | None) -> dict[str, Any] | None:

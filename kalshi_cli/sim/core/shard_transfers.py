@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from kalshi_cli.sim.core.account_state import floor_cents
 from kalshi_cli.sim.core.accounts import Ledger
@@ -44,6 +44,8 @@ from kalshi_cli.sim.core.reference import Reference, check_shard
 from kalshi_cli.sim.core.subaccounts import Subaccounts, require_available
 
 PENDING, COMPLETE = "pending", "complete"
+CENTICENTS_PER_CENT = 100
+CENTICENTS_PER_DOLLAR = 10_000
 DEFAULT_REBALANCE_S = 60.0  # how often a scenario that sets none rebalances
 
 
@@ -55,12 +57,27 @@ class SimShardTransfer:
     destination_subaccount: int
     source_shard: int
     destination_shard: int
-    amount_cents: int
     created_ts: float  # unix seconds
     due_ts: float  # unix seconds: when its steps run
     status: str = PENDING
     steps_done: int = 0
     failed_step: int = 0  # the step (1 to 3) that failed, 0 when none did
+    # the amount in the spec's unit, centi-cents ($0.0001); a snapshot written before kept
+    # whole cents (`amount_cents`, upgraded below)
+    amount_centicents: int = 0
+
+    snapshot_former_slots: ClassVar[tuple[str, ...]] = ("amount_cents",)
+
+    @staticmethod
+    def snapshot_upgrade(read: dict[str, Any]) -> dict[str, Any]:
+        if "amount_cents" in read:
+            read["amount_centicents"] = read.pop("amount_cents") * CENTICENTS_PER_CENT
+        return read
+
+    @property
+    def amount(self) -> Decimal:
+        """In dollars."""
+        return Decimal(self.amount_centicents) / CENTICENTS_PER_DOLLAR
 
 
 @dataclass
@@ -108,22 +125,30 @@ class ShardTransfers:
         destination_subaccount: int,
         source_shard: int,
         destination_shard: int,
-        amount_cents: int,
+        amount_centicents: int,
     ) -> SimShardTransfer:
-        """Make a transfer (checked now: the subaccounts and shards exist, the source has the
-        amount available); one within a shard is a subaccount transfer, made and complete."""
+        """Make a transfer of `amount_centicents` (the spec's unit), checked now: the
+        subaccounts and shards exist, the source has the amount available. One within a shard
+        is a subaccount transfer, made and complete, and moves whole cents, as those do."""
         for number in (source_subaccount, destination_subaccount):
             self._subaccounts.subaccount_ledger(user, number)
         for shard in (source_shard, destination_shard):
             check_shard(self._ref, shard)
-        if amount_cents <= 0:
+        if amount_centicents <= 0:
             raise bad_request("amount must be positive")
         if source_shard == destination_shard:
+            cents, rest = divmod(amount_centicents, CENTICENTS_PER_CENT)
+            if rest:
+                raise bad_request(
+                    "a transfer within a shard is a subaccount transfer, which moves whole "
+                    "cents: amount must be a multiple of 100 centi-cents"
+                )
             return self._within_shard(
-                user, source_subaccount, destination_subaccount, source_shard, amount_cents
+                user, source_subaccount, destination_subaccount, source_shard, cents
             )
         source = self._ledger.acct(ledger_id(user, source_subaccount))
-        require_available(source, source_subaccount, source_shard, amount_cents)
+        amount = Decimal(amount_centicents) / CENTICENTS_PER_DOLLAR
+        require_available(source, source_subaccount, source_shard, amount)
         now = self._ref.log(
             "shard_transfer",
             account_id=user,
@@ -131,7 +156,7 @@ class ShardTransfers:
             destination_subaccount=destination_subaccount,
             source_shard=source_shard,
             destination_shard=destination_shard,
-            amount_cents=amount_cents,
+            amount_centicents=amount_centicents,
         )
         made = SimShardTransfer(
             self._ref.new_id(),
@@ -140,9 +165,9 @@ class ShardTransfers:
             destination_subaccount,
             source_shard,
             destination_shard,
-            amount_cents,
             now,
             now + self.delay_s,
+            amount_centicents=amount_centicents,
         )
         self.book.by_user.setdefault(user, []).append(made)
         self.book.pending.append(made)
@@ -167,13 +192,23 @@ class ShardTransfers:
         self, user: str, transfer_id: str, ts: float, route: tuple[int, int, int]
     ) -> SimShardTransfer:
         source, destination, shard = route
-        amount = next(
+        cents = next(
             t.amount_cents
             for t in self._subaccounts.transfers(user)
             if t.transfer_id == transfer_id
         )
         listed = SimShardTransfer(
-            transfer_id, user, source, destination, shard, shard, amount, ts, ts, COMPLETE, 1
+            transfer_id,
+            user,
+            source,
+            destination,
+            shard,
+            shard,
+            ts,
+            ts,
+            COMPLETE,
+            1,
+            amount_centicents=cents * CENTICENTS_PER_CENT,
         )
         self.book.by_user.setdefault(user, []).append(listed)
         return listed
@@ -203,7 +238,7 @@ class ShardTransfers:
         transfer = next(t for t in self.book.pending if t.transfer_id == transfer_id)
         now = self._ref.log("shard_transfer_run", transfer_id=transfer_id, fail_step=fail_step)
         for number, step in enumerate(self._steps(transfer), start=1):
-            if number == fail_step or not self._move(step, transfer.amount_cents, now):
+            if number == fail_step or not self._move(step, transfer.amount, now):
                 transfer.failed_step = number
                 break
             transfer.steps_done = number
@@ -225,12 +260,12 @@ class ShardTransfers:
             steps.append((primary, t.destination_shard, destination, t.destination_shard))
         return steps
 
-    def _move(self, step: Step, amount_cents: int, now: float) -> bool:
-        """One step at `now`: False (nothing moved) when the amount is no longer available."""
+    def _move(self, step: Step, amount: Decimal, now: float) -> bool:
+        """One step of `amount` dollars at `now`: False (nothing moved) when the amount is no
+        longer available."""
         source, source_shard, target, target_shard = step
-        if floor_cents(self._ledger.acct(source).available(source_shard)) < amount_cents:
+        if self._ledger.acct(source).available(source_shard) < amount:
             return False
-        amount = Decimal(amount_cents) / 100
         self._ledger.acct(source).move(source_shard, -amount, now)
         self._ledger.acct(target).move(target_shard, amount, now)
         return True
@@ -324,7 +359,7 @@ class ShardTransfers:
                 destination_subaccount=int(rec["destination_subaccount"]),
                 source_shard=int(rec["source_shard"]),
                 destination_shard=int(rec["destination_shard"]),
-                amount_cents=int(rec["amount_cents"]),
+                amount_centicents=_centicents(rec),
             )
             return True
         if rec["op"] == "shard_transfer_run":
@@ -345,3 +380,11 @@ class ShardTransfers:
 # the client transfer id of a subaccount transfer made by an intra-exchange transfer within a
 # shard (the subaccount route takes UUIDs only, so none of its own begins so)
 INTRA_PREFIX = "intra-exchange-"
+
+
+def _centicents(rec: dict[str, Any]) -> int:
+    """A journaled transfer's amount in centi-cents: a record written before transfers kept the
+    spec's unit holds whole cents (`amount_cents`)."""
+    if "amount_cents" in rec:
+        return int(rec["amount_cents"]) * CENTICENTS_PER_CENT
+    return int(rec["amount_centicents"])

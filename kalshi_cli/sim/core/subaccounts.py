@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from kalshi_cli.sim.core.account_state import AccountState, floor_cents
+from kalshi_cli.sim.core.account_state import AccountState
 from kalshi_cli.sim.core.accounts import Ledger
 from kalshi_cli.sim.core.records import Account, ExchangeError, bad_request, ledger_id
 from kalshi_cli.sim.core.reference import Reference, check_shard
@@ -32,13 +32,13 @@ SCOPES = (
 )
 
 
-def require_available(source: AccountState, subaccount: int, shard: int, amount_cents: int) -> None:
-    """Refuse (insufficient balance) a move of `amount_cents` out of `subaccount` on `shard`
-    that what the subaccount has available there, in whole cents, does not cover."""
-    available = floor_cents(source.available(shard))
-    if amount_cents > available:
+def require_available(source: AccountState, subaccount: int, shard: int, amount: Decimal) -> None:
+    """Refuse (insufficient balance) a move of `amount` dollars out of `subaccount` on `shard`
+    that what the subaccount has available there ($0.0001 steps) does not cover."""
+    available = source.available(shard)
+    if amount > available:
         raise bad_request(
-            f"subaccount {subaccount} has {available} cents available on exchange_index {shard}",
+            f"subaccount {subaccount} has ${available} available on exchange_index {shard}",
             "insufficient_balance",
         )
 
@@ -160,7 +160,7 @@ class Subaccounts:
         if amount_cents <= 0:
             raise bad_request("amount_cents must be positive")
         check_shard(self._ref, exchange_index)
-        require_available(source, from_subaccount, exchange_index, amount_cents)
+        require_available(source, from_subaccount, exchange_index, Decimal(amount_cents) / 100)
         shard = {"exchange_index": exchange_index} if exchange_index else {}
         now = self._ref.log(
             "transfer",

@@ -7,8 +7,6 @@ docs/simulator.md "Intra-exchange-instance transfers".
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from kalshi_cli.sim.core.records import bad_request
 from kalshi_cli.sim.core.shard_transfers import SimShardTransfer
 from kalshi_cli.sim.server.routing import (
@@ -43,7 +41,7 @@ def _json(t: SimShardTransfer) -> Json:
         "destination": "event_contract",
         "source_exchange_shard": t.source_shard,
         "destination_exchange_shard": t.destination_shard,
-        "amount": fmt_dollars(Decimal(t.amount_cents) / 100),
+        "amount": fmt_dollars(t.amount),
         "status": t.status,
         "created_ts": int(t.created_ts),
     }
@@ -66,8 +64,6 @@ def handle_transfer(state: SimState, ctx: RequestContext) -> tuple[int, Json | N
     to_sub = _int(body, "destination_subaccount", 0, SUBACCOUNT_MAX)
     if source != "event_contract" or destination != "event_contract":
         raise bad_request("the simulator runs the event_contract exchange instance only")
-    if amount % 100:
-        raise bad_request("amount must be whole cents (a multiple of 100 centi-cents)")
     for shard in shards:
         state.shards.check_transfers(shard)
     made = state.exchange.shard_transfers.start(
@@ -76,7 +72,7 @@ def handle_transfer(state: SimState, ctx: RequestContext) -> tuple[int, Json | N
         destination_subaccount=to_sub,
         source_shard=shards[0],
         destination_shard=shards[1],
-        amount_cents=amount // 100,
+        amount_centicents=amount,
     )
     return 200, {"transfer_id": made.transfer_id}
 
