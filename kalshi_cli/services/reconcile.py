@@ -718,13 +718,15 @@ CATCH_UP_OVERLAP_S = 300.0
 
 
 def catch_up(client: ReconcileClient, store: Store, *, now: float) -> int:
-    """What a read command (`positions`, `pnl`) brings in before it computes, quietly: every
-    subaccount's fills since its last catch-up (less `CATCH_UP_OVERLAP_S`), the settlements not
-    yet recorded, and the realized P&L of what was added; returns how many fills and settlements
-    were added. No order row is changed (that is `reconcile`'s). Fills of orders placed here go
-    to their intent and strategy. Each subaccount is read through its own handle
-    (`client.on_subaccount`), so another thread using `client` is never moved to another
-    subaccount."""
+    """What a read command (`positions`, `pnl`) and an order path outside a loop (before the
+    daily circuit breaker) bring in, quietly: every subaccount's fills since its last catch-up
+    (less `CATCH_UP_OVERLAP_S`), the settlements not yet recorded, and the realized P&L of what
+    was added; returns how many fills and settlements were added. No order row is changed (that
+    is `reconcile`'s). Fills of orders placed here go to their intent and strategy. Every
+    subaccount's are listed at once, and the account's subaccounts only when something new must
+    be told apart by them (`_catch_up_fills`, `_catch_up_settlements`). Each subaccount is read
+    through its own handle (`client.on_subaccount`), so another thread using `client` is never
+    moved to another subaccount."""
     cursor = store.entries.get_kv(CATCH_UP_CURSOR)
     since = None if cursor is None else int(float(cursor) - CATCH_UP_OVERLAP_S)  # time
 
