@@ -21,7 +21,7 @@ from kalshi_cli.alerts.router import SCOPE_SEPARATOR
 from kalshi_cli.checks import CheckResult, CheckStatus, PerfDatum, status_scope
 from kalshi_cli.checks.thresholds import Thresholds
 from kalshi_cli.services.loop_strategies import stopped_strategies
-from kalshi_cli.services.orders.status import breaker_holds, loop_short_text
+from kalshi_cli.services.orders.status import breaker_holds, loop_short_text, state_that_holds
 from kalshi_cli.store import Store
 from kalshi_cli.store.entries import FEED_HEARD_KEY
 from kalshi_cli.store.records import IN_FLIGHT_S, PENDING, UNKNOWN, IntentRecord
@@ -111,7 +111,8 @@ def check_heartbeat(view: LocalView, th: Thresholds) -> CheckResult:
     # halted, paused or SAFE_MODE loop still beats), and the state is the state file's now, not
     # the one the beat saw (a `kalshi halt` after the last beat of a stuck loop is HALTED)
     status = grade_ceiling(seconds(age), warn, crit)
-    state = beat.shown_state(view.store.trading.trading_state().state, view.now)
+    row = state_that_holds(view.store, view.store.trading.trading_state(), view.now)
+    state = beat.shown_state(row.state, view.now)
     summary = f"last heartbeat {describe_age(age)} ago, trading state {state}"
     breaker = breaker_holds(view.store, view.now)
     if breaker is not None:

@@ -47,7 +47,7 @@ from kalshi_cli.risk.rules import (
     Verdict,
     stop_loss_mark,
 )
-from kalshi_cli.risk.state import TradingRecords, current_state
+from kalshi_cli.risk.state import StateRow, TradingRecords, current_state
 from kalshi_cli.vocabulary.clock import Backoff, Clock, utc_day
 from kalshi_cli.vocabulary.decisions import Intent, PositionView, require
 from kalshi_cli.vocabulary.decode import Range, decode_config
@@ -274,6 +274,19 @@ def day_trip(records: TripReads[_Trip_co], day: str) -> _Trip_co | None:
     return trips[-1] if trips else None
 
 
+def breakers_day_over(records: TripReads[object], row: StateRow, day: str) -> bool:
+    """Whether `row` (the trading state read) is the daily circuit breaker's own REDUCING and
+    it did not trip on UTC day `day`: its day is over, and on `day` ACTIVE holds. The breaker
+    writes that ACTIVE when next asked (`CircuitBreaker.tripped`: the loop's tick, an order
+    that adds); `kalshi status` reads it so before. A REDUCING another rule or a person set
+    is theirs."""
+    return (
+        row.state == TradingState.REDUCING
+        and row.source == CircuitBreaker.RULE
+        and day_trip(records, day) is None
+    )
+
+
 class CircuitBreaker:
     """Trips when a UTC day's realized P&L reaches -daily_loss_limit; holds that whole day."""
 
@@ -295,7 +308,7 @@ class CircuitBreaker:
         if pnl <= -self._limit:
             self._trip(day, pnl)
             return True
-        self._lift_previous_day(state)
+        self._lift_previous_day(day, state)
         return False
 
     def _trip(self, day: str, pnl: Decimal) -> None:
@@ -318,13 +331,12 @@ class CircuitBreaker:
             {"day": day, "realized_pnl": fmt_exact_dollars(pnl), "detail": detail},
         )
 
-    def _lift_previous_day(self, state: TradingState | None) -> None:
+    def _lift_previous_day(self, day: str, state: TradingState | None) -> None:
         # only its own REDUCING is lifted: a state read just now that is not REDUCING needs
         # no read of the row that says who set it
         if state is not None and state is not TradingState.REDUCING:
             return
-        row = self._records.trading_state()
-        if row.state == TradingState.REDUCING and row.source == self.RULE:
+        if breakers_day_over(self._records, self._records.trading_state(), day):
             self._records.set_trading_state(
                 TradingState.ACTIVE, reason="new UTC day", source=self.RULE
             )

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
+from functools import cache
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 import msgspec
@@ -544,13 +545,14 @@ def sync_fills(
     *,
     since_ts: int | None,
     unnamed: LazySubaccount = None,
+    listed: list[Fill] | None = None,
 ) -> tuple[int, list[str]]:
     """(fills added, order ids the state file had as canceled with fewer contracts filled
     than the exchange's fills show: each row now counts them, and says executed when they
     took all it was for, by the rule every fill of a cancelled row follows, `update_order`).
     A fill naming no subaccount and of no known order is of
-    the one the client lists (`client.subaccount`; else `unnamed`, asked only then)."""
-    from kalshi_cli.client.historical import fills_with_history
+    the one the client lists (`client.subaccount`; else `unnamed`, asked only then).
+    `listed`: the client's fills since `since_ts`, when read already."""
     from kalshi_cli.services.pnl import fill_record_from_api
 
     known_orders = {i.order_id: i for i in store.orders.intents() if i.order_id}
@@ -560,7 +562,8 @@ def sync_fills(
     # The exchange lists newest first; the state file streams fills by (ts, rowid), so they
     # are written oldest first and fills of the same instant keep their true order. Fills older
     # than the historical cutoff are only on the historical tier: both tiers are read.
-    listed = list(fills_with_history(client.portfolio, client.historical, min_ts=since_ts))
+    if listed is None:
+        listed = _fills_since(client, since_ts)
     read_at = store.clock.wall()  # a fill that says no time happened by then
     for fill in reversed(listed):
         intent = known_orders.get(fill.order_id)
@@ -592,6 +595,13 @@ def sync_fills(
     if named and store.fills.correct_subaccounts(named):
         backfill_realized(store)  # computed in the wrong book: each written again
     return added, underfilled
+
+
+def _fills_since(client: ReconcileClient, since_ts: int | None) -> list[Fill]:
+    """The fills the client lists since `since_ts` (every one when None), of both tiers."""
+    from kalshi_cli.client.historical import fills_with_history
+
+    return list(fills_with_history(client.portfolio, client.historical, min_ts=since_ts))
 
 
 def listed_subaccounts(client: ReconcileClient) -> Listed:
@@ -708,28 +718,68 @@ CATCH_UP_OVERLAP_S = 300.0
 
 
 def catch_up(client: ReconcileClient, store: Store, *, now: float) -> int:
-    """What a read command (`positions`, `pnl`) brings in before it computes, quietly: every
-    subaccount's fills since its last catch-up (less `CATCH_UP_OVERLAP_S`), the settlements not
-    yet recorded, and the realized P&L of what was added; returns how many fills and settlements
-    were added. No order row is changed (that is `reconcile`'s). Fills of orders placed here go
-    to their intent and strategy. Each subaccount is read through its own handle
-    (`client.on_subaccount`), so another thread using `client` is never moved to another
-    subaccount."""
+    """What a read command (`positions`, `pnl`) and an order path outside a loop (before the
+    daily circuit breaker) bring in, quietly: every subaccount's fills since its last catch-up
+    (less `CATCH_UP_OVERLAP_S`), the settlements not yet recorded, and the realized P&L of what
+    was added; returns how many fills and settlements were added. No order row is changed (that
+    is `reconcile`'s). Fills of orders placed here go to their intent and strategy. Every
+    subaccount's are listed at once, and the account's subaccounts only when something new must
+    be told apart by them (`_catch_up_fills`, `_catch_up_settlements`). Each subaccount is read
+    through its own handle (`client.on_subaccount`), so another thread using `client` is never
+    moved to another subaccount."""
     cursor = store.entries.get_kv(CATCH_UP_CURSOR)
     since = None if cursor is None else int(float(cursor) - CATCH_UP_OVERLAP_S)  # time
-    # the cursor is the state file's, not a subaccount's: every subaccount's fills are read
-    # even for a command acting on one, or another subaccount's fills older than the overlap
-    # would be passed over for good; each subaccount's listed on its own (`sync_account_fills`)
-    numbers = account_subaccounts(client)
-    fills, _ = sync_account_fills(
-        client.on_subaccount(None), store, since_ts=since, numbers=numbers
-    )
-    # every settlement: the spec promises no order to stop early on, and the client has no
-    # time filter for them (they are few beside fills)
-    settlements = sync_settlements(client, store, subaccounts=numbers)  # listed once
+
+    @cache
+    def numbers() -> list[int]:
+        """The account's subaccounts, listed once, and only when something new needs them."""
+        return account_subaccounts(client)
+
+    fills = _catch_up_fills(client, store, since, numbers)
+    settlements = _catch_up_settlements(client, store, numbers)
     realize_missing(store, fills + settlements)
     store.entries.set_kv(CATCH_UP_CURSOR, repr(now))
     return fills + settlements
+
+
+def _catch_up_fills(
+    client: ReconcileClient, store: Store, since: int | None, numbers: Callable[[], list[int]]
+) -> int:
+    """Every subaccount's fills since `since`, how many were added. The cursor is the state
+    file's, not a subaccount's: every subaccount's fills are read even for a command acting on
+    one, or another subaccount's fills older than the overlap would be passed over for good.
+    One listing naming no subaccount covers every one; it is booked as it is when each fill in
+    it the state file lacks is told apart by it (the fill names its subaccount, or its order is
+    the state file's) or the account has no subaccount but the primary. Else each subaccount
+    is listed on its own (`sync_account_fills`): a fill naming none there would be booked on the
+    primary for good. The account's subaccounts (`numbers`) are asked only then."""
+    everyone = client.on_subaccount(None)
+    listed = _fills_since(everyone, since)
+    unknown = store.fills.unknown([f.fill_id for f in listed if f.subaccount is None])
+    untold = any(
+        f.fill_id in unknown and store.orders.intent_by_order_id(f.order_id) is None for f in listed
+    )
+    if untold and not set(numbers()) <= {0}:
+        added, _ = sync_account_fills(everyone, store, since_ts=since, numbers=numbers())
+    else:
+        added, _ = sync_fills(everyone, store, since_ts=since, listed=listed)
+    return added
+
+
+def _catch_up_settlements(
+    client: ReconcileClient, store: Store, numbers: Callable[[], list[int]]
+) -> int:
+    """The settlements the state file lacks, how many were added: every settlement listed
+    (the spec promises no order to stop early on, and the client has no time filter for them;
+    they are few beside fills). A client on no subaccount lists every subaccount's at once,
+    and only when one of them is not recorded yet (`all_recorded`) are the account's
+    subaccounts (`numbers`) asked and each listed on its own: a Settlement names none."""
+    if client.subaccount is None:
+        listed = client.portfolio.iter_settlements()
+        if store.settlements.all_recorded(s.ticker for s in listed):
+            return 0
+        return sync_settlements(client, store, subaccounts=numbers())
+    return sync_settlements(client, store)
 
 
 def moves_backwards(intent: IntentRecord, order: Order) -> bool:

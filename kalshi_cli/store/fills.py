@@ -36,6 +36,8 @@ _ATTRIBUTE_FILL_SQL = (
     "UPDATE fills SET client_order_id = ?, strategy = ? "
     "WHERE fill_id = ? AND client_order_id IS NULL"
 )
+# fill ids asked of the state file in one statement (SQLite's variables cap, 999 before 3.32)
+_IDS_A_STATEMENT = 500
 _BOOK_SIDE_TEXT: dict[object, str] = {side.value: side.value for side in BookSide}
 
 
@@ -95,6 +97,17 @@ class FillRepository:
     ) -> list[FillRecord]:
         sql, params = _fills_query(since=since, until=None, ticker=ticker, subaccount=subaccount)
         return list(_fill_records(self._db.newest(sql, params, "ts, rowid", limit)))
+
+    def unknown(self, fill_ids: Collection[str]) -> set[str]:
+        """Those of `fill_ids` the state file has no fill of."""
+        ids = list(fill_ids)
+        found: set[str] = set()
+        for at in range(0, len(ids), _IDS_A_STATEMENT):
+            chunk = ids[at : at + _IDS_A_STATEMENT]
+            marks = ", ".join("?" * len(chunk))
+            rows = self._db.rows(f"SELECT fill_id FROM fills WHERE fill_id IN ({marks})", chunk)  # noqa: S608
+            found.update(str(f) for (f,) in rows)
+        return set(ids) - found
 
     def filled(self, order_id: str) -> Decimal:
         """The contracts the stored fills of `order_id` add up to."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from decimal import Decimal
 
 from kalshi_cli.store.connection import Database
@@ -57,6 +59,21 @@ class SettlementRepository:
                 )
                 added += cur.rowcount == 1
         return added
+
+    def all_recorded(self, tickers: Iterable[str]) -> bool:
+        """Whether a listing of every subaccount's settlements naming `tickers` (a market once
+        for each subaccount that held it) holds none the state file lacks: each market has as
+        many rows of a known subaccount as it is listed (the exchange lists one per
+        subaccount, and a market's rows are each of one; a row copied before subaccounts were
+        kept is not counted, so a listing by subaccount replaces it)."""
+        listed = Counter(tickers)
+        if not listed:
+            return True
+        rows = self._db.rows(
+            "SELECT ticker, count(*) FROM settlements WHERE subaccount IS NOT NULL GROUP BY ticker"
+        )
+        recorded = {str(t): int(n) for t, n in rows}
+        return all(recorded.get(t, 0) >= n for t, n in listed.items())
 
     def read(
         self, *, since: float | None = None, until: float | None = None, ticker: str | None = None

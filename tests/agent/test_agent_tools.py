@@ -748,6 +748,11 @@ def test_the_assistant_lifts_only_a_halt_of_its_own(
 
     def set_state(state: str, source: str) -> None:
         with open_store(app) as store:
+            if source == "circuit_breaker":  # its REDUCING comes with the day's trip, one commit
+                day = utc_day(tools.clock.wall())
+                store.trading.record_risk_trip(
+                    rule=source, code="CIRCUIT_BREAKER", detail="the day's loss", day=day
+                )
             store.trading.set_trading_state(state, reason="set outside", source=source)
 
     set_state(state, source)

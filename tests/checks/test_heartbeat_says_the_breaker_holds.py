@@ -43,3 +43,25 @@ def test_the_heartbeat_check_after_resume_says_the_breaker_holds_today(tmp_path:
         store.entries.heartbeat(source="trade", detail={"state": "ACTIVE"})
         tomorrow = check_heartbeat(LocalView(store, store.path, clock.wall()), resolve(None))
         assert "circuit breaker" not in tomorrow.summary
+
+
+def test_the_heartbeat_check_of_the_next_day_reads_the_breakers_reducing_as_over(
+    tmp_path: Path,
+) -> None:
+    """The breaker's REDUCING of a day before, which no tick or order lifted (the loop stopped
+    after its last beat): the check of the next day says the state that holds, ACTIVE, as
+    `kalshi status` does."""
+    clock = ManualClock(START + 3_600)
+    with Store.open(tmp_path / "state.db", clock=clock) as store:
+        store.trading.record_risk_trip(
+            rule="circuit_breaker",
+            code="CIRCUIT_BREAKER",
+            detail="realized P&L -$150.00 on 2026-01-01 reached the daily loss limit of -$100.00",
+            day=utc_day(clock.wall()),
+        )
+        store.trading.set_trading_state("REDUCING", reason="tripped", source="circuit_breaker")
+        clock.advance(DAY_S)
+        store.entries.heartbeat(source="trade", detail={"state": "REDUCING"})
+        clock.advance(1)
+        result = check_heartbeat(LocalView(store, store.path, clock.wall()), resolve(None))
+        assert "trading state ACTIVE" in result.summary, result.summary

@@ -78,3 +78,39 @@ def test_resume_says_the_breaker_holds_today(tmp_path: Path) -> None:
     assert lines[0] == "trading state: ACTIVE"
     [said] = [line for line in lines if line.startswith("circuit breaker: ")]
     assert "reached the daily loss limit" in said and "no new orders until the next UTC day" in said
+
+
+def test_status_on_the_next_utc_day_reads_what_holds_with_no_order_or_loop_since(
+    tmp_path: Path,
+) -> None:
+    """The breaker's REDUCING of a day before, which no loop tick or order has lifted yet:
+    `kalshi status` of the next day says ACTIVE, as the next order finds it, not REDUCING
+    (which would say `kalshi resume` lifts it); on the trip's own day it reads REDUCING."""
+    path = tmp_path / "state.db"
+    with Store.open(path, clock=ManualClock(START + 3_600)) as store:
+        store.trading.record_risk_trip(
+            rule=CircuitBreaker.RULE,
+            code="CIRCUIT_BREAKER",
+            detail="realized P&L -$150.00 on 2026-01-01 reached the daily loss limit of -$100.00",
+            day=utc_day(START),
+        )
+        store.trading.set_trading_state("REDUCING", reason="tripped", source=CircuitBreaker.RULE)
+    last_second = trading_status(path, now=START + DAY_S - 1)
+    assert (last_second.state, last_second.source) == ("REDUCING", CircuitBreaker.RULE)
+    assert "circuit_breaker" in last_second.details()
+    next_day = trading_status(path, now=START + DAY_S)
+    assert (next_day.state, next_day.source) == ("ACTIVE", CircuitBreaker.RULE)
+    assert "2026-01-01" in next_day.reason and "over" in next_day.reason, next_day.reason
+    assert "circuit_breaker" not in next_day.details()
+    with Store.open(path) as store:  # status wrote nothing: the next order or tick lifts it
+        assert store.trading.trading_state().state == "REDUCING"
+
+
+def test_status_keeps_a_reducing_the_breaker_did_not_set_on_the_next_day(tmp_path: Path) -> None:
+    """Only the breaker's own REDUCING ends with its day: one a person or another rule set
+    reads REDUCING on the next day too."""
+    path = tmp_path / "state.db"
+    with Store.open(path, clock=ManualClock(START + 3_600)) as store:
+        store.trading.set_trading_state("REDUCING", reason="by hand", source="kalshi reduce")
+    status = trading_status(path, now=START + DAY_S)
+    assert (status.state, status.reason) == ("REDUCING", "by hand")

@@ -151,6 +151,23 @@ def breaker_holds(store: Store, now: float) -> str | None:
     return f"{trip.detail}; no new orders until the next UTC day (only reducing orders go out)"
 
 
+def state_that_holds(store: Store, row: TradingStateRecord, now: float) -> TradingStateRecord:
+    """The trading state `row` as it holds at `now` (unix seconds): the daily circuit breaker's
+    REDUCING of a day that is over (`breakers_day_over`) reads ACTIVE, which the breaker
+    writes when next asked (the loop's tick, an order that adds); nothing is written here."""
+    from dataclasses import replace
+
+    from kalshi_cli.risk.engine import breakers_day_over
+    from kalshi_cli.vocabulary.clock import utc_day
+    from kalshi_cli.vocabulary.trading_state import TradingState
+
+    if not breakers_day_over(store.trading, row, utc_day(now)):
+        return row
+    tripped = utc_day(row.at)
+    reason = f"the daily circuit breaker's REDUCING of {tripped} is over (a new UTC day)"
+    return replace(row, state=TradingState.ACTIVE.value, reason=reason)
+
+
 def guard_tripped_under(store: Store, row: TradingStateRecord) -> str | None:
     """What the API error guard's last trip says when it tripped while a person's stop (`row`,
     the state before a resume: HALTED) held: the trip is recorded, but SAFE_MODE is not written
@@ -205,6 +222,7 @@ def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:
         broken = tuple(store.leg_sets.not_ended())
         breaker = breaker_holds(store, wall)
         guard = guard_tripped_under(store, row)
+        row = state_that_holds(store, row, wall)
     shown = (
         row.state
         if loop_beat is None

@@ -1,0 +1,112 @@
+"""The catch-up a hand order makes before the daily circuit breaker (and `kalshi positions`'s)
+lists every subaccount's fills and settlements at once, and lists the account's subaccounts, to
+read each on its own, only when something new there must be told apart by them
+(docs/pnl.md "Read commands catch up first"): a hand order with nothing new since the last look
+asks no subaccount listing, and a settlement of another subaccount is still booked there."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.subaccounts import SubaccountBalance
+from kalshi_cli.services.orders.place import OrderService
+from kalshi_cli.services.reconcile import catch_up
+from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import ManualClock, utc_day
+from kalshi_cli.vocabulary.models import Settlement, decode_answer
+from kalshi_cli.vocabulary.order_terms import OrderRequest
+from kalshi_cli.vocabulary.units import Action, Side
+from tests.conftest import SimHarness
+from tests.prime_tier import connect
+from tests.runner.fakes import START, FakeClient, new_exchange, trader
+
+SUBACCOUNTS = "/portfolio/subaccounts/balances"
+
+
+class _Paths(httpx.HTTPTransport):
+    """The paths of the requests made through it, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paths: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.paths.append(request.url.path)
+        return super().handle_request(request)
+
+
+def test_a_hand_order_with_nothing_new_since_the_last_look_lists_no_subaccounts(
+    prime: SimHarness, store: Store, ticker: str
+) -> None:
+    seen = _Paths()
+    client: KalshiClient
+    with connect(prime.account, transport=seen) as client:
+        service = OrderService(client, store)
+        buy = OrderRequest(ticker, Side.YES, Action.BUY, D(1), D("0.10"))
+        service.place(service.prepare(buy))
+        seen.paths.clear()
+        service.place(service.prepare(buy))
+    asked = [p.removeprefix("/trade-api/v2") for p in seen.paths]
+    assert "/portfolio/fills" in asked and "/portfolio/settlements" in asked, asked
+    assert SUBACCOUNTS not in asked, asked
+
+
+def _settled_on_one(ticker: str) -> Settlement:
+    """10 YES bought for $6.00 that settled NO at 00:10 on the day of START: $6.00 lost."""
+    return decode_answer(
+        Settlement,
+        {
+            "ticker": ticker,
+            "event_ticker": "KXEVENT",
+            "market_result": "no",
+            "yes_count_fp": "10.00",
+            "yes_total_cost_dollars": "6.0000",
+            "no_count_fp": "0.00",
+            "no_total_cost_dollars": "0.0000",
+            "revenue": 0,
+            "fee_cost": "0.0000",
+            "settled_time": "2026-01-01T00:10:00Z",
+        },
+    )
+
+
+class _SettledOnOne(FakeClient):
+    """An account with subaccounts 0 and 1, a market settled on 1 alone (a listing on no
+    subaccount covers both: the spec's default), counting its subaccount listings."""
+
+    settled: Settlement | None = None
+    listings: list[int]  # one item a listing, shared by every handle (`on_subaccount`)
+
+    def iter_settlements(self, **kwargs: Any) -> Any:
+        number = kwargs.get("subaccount", self.subaccount)
+        return iter([self.settled] if self.settled and number in (None, 1) else [])
+
+    def subaccount_balances(self) -> list[SubaccountBalance]:
+        self.listings.append(1)
+        return [SubaccountBalance(n, D(0), 0) for n in (0, 1)]
+
+
+def test_a_settlement_of_another_subaccount_is_booked_there_and_then_lists_no_subaccounts(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock(START + 3_600)
+    exchange = new_exchange(clock=clock)
+    ticker = next(iter(exchange.reference.markets))
+    client = _SettledOnOne(exchange, trader(exchange), clock=clock)
+    client.listings = []
+    with Store.open(tmp_path / "s.db", clock=clock) as store:
+        catch_up(client, store, now=clock.wall())
+        assert client.listings == []  # nothing to tell apart
+        client.settled = _settled_on_one(ticker)
+        catch_up(client, store, now=clock.wall())
+        assert [(s.ticker, s.subaccount) for s in store.settlements.read()] == [(ticker, 1)]
+        assert store.trading.daily_realized_pnl(utc_day(START)) == D("-6")
+        asked = len(client.listings)
+        assert asked >= 1
+        catch_up(client, store, now=clock.wall())
+        assert len(client.listings) == asked  # recorded: no subaccount asked again
