@@ -14,7 +14,7 @@ from kalshi_cli.client.retry import DEFAULT_RETRY_BUDGET_S, retry_budget
 from kalshi_cli.runner.loop.settings import CLIENT_RETRY_BUDGET_S
 from kalshi_cli.runner.preflight import StartStop, StoppedWhileStarting, reconcile
 from kalshi_cli.services.orders.place import OrderService
-from kalshi_cli.store import Store
+from kalshi_cli.store import IntentRecord, Store
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import load_private_key
@@ -30,6 +30,21 @@ def test_a_stop_during_the_settling_wait_ends_it_and_cancels_the_runs_quotes(
 ) -> None:
     (ticker,) = make_markets(prime, 1)
     service = OrderService(client, store)
+    # another strategy's quote, first in the state file: not the run's, left alone
+    theirs = OrderRequest(ticker, Side.YES, Action.BUY, D(1), D("0.10"), strategy="other")
+    other = service.place(service.prepare(theirs)).order_id
+    # the same strategy's quote on another subaccount: that subaccount's run's, left alone
+    store.orders.record_intent(
+        IntentRecord(
+            client_order_id="spike-elsewhere", ticker=ticker, book_side=BookSide.BID,
+            price=D("0.15"), count=D(1), side=Side.YES, action=Action.BUY, strategy="spike",
+            subaccount=3,
+        )
+    )  # fmt: skip
+    store.orders.mark_sent(
+        "spike-elsewhere", order_id="ord-elsewhere", status="resting", fill_count=D(0),
+        remaining_count=D(1),
+    )  # fmt: skip
     ids = []
     for price in ("0.20", "0.21"):
         request = OrderRequest(ticker, Side.YES, Action.BUY, D(2), D(price), strategy="spike")
@@ -59,10 +74,16 @@ def test_a_stop_during_the_settling_wait_ends_it_and_cancels_the_runs_quotes(
         )
 
     assert waits and waits[0] > 10, "the start waited for the amend in doubt"
-    assert "stopped while the start waited" in stopped.value.message
-    assert "2 resting order(s) of its strategies cancelled" in stopped.value.message
+    assert stopped.value.message == (
+        "stopped while the start waited for orders of unknown outcome to settle; no loop ran; "
+        "2 resting order(s) of its strategies cancelled"
+    )
+    assert stopped.value.hint == (
+        "run `kalshi reconcile` (or start again) to settle the orders of unknown outcome"
+    )
     assert stopped.value.exit_code == ExitCode.OUTCOME_UNKNOWN
     assert [client.orders.get_order(i).status for i in ids] == ["canceled", "canceled"]
+    assert other is not None and client.orders.get_order(other).status == "resting"
 
 
 def test_the_cancels_of_a_stop_during_the_start_retry_within_the_loops_budget(
