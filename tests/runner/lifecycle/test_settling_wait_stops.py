@@ -94,9 +94,12 @@ def test_the_cancels_of_a_stop_during_the_start_retry_within_the_loops_budget(
     within the loop's budget, as the loop's own stop does."""
     (ticker,) = make_markets(prime, 1)
     service = OrderService(client, store)
-    request = OrderRequest(ticker, Side.YES, Action.BUY, D(2), D("0.20"), strategy="spike")
-    placed = service.place(service.prepare(request))
-    assert placed.order_id is not None
+    ids = []
+    for price in ("0.20", "0.21"):
+        request = OrderRequest(ticker, Side.YES, Action.BUY, D(2), D(price), strategy="spike")
+        placed = service.place(service.prepare(request))
+        assert placed.order_id is not None
+        ids.append(placed.order_id)
     service.amends.record(
         placed.order_id, ticker=ticker, book_side=BookSide.BID, yes_price=D("0.22"), rest=D(2),
         post_only=None,
@@ -120,5 +123,8 @@ def test_the_cancels_of_a_stop_during_the_start_retry_within_the_loops_budget(
             waiting=lambda _orders, _wait_s: stop.set(),
             stop=StartStop(stop, frozenset({"spike"})),
         )
-    assert "0 resting order(s) of its strategies cancelled, 1 not" in stopped.value.message
-    assert transport.unanswered == 1, "the cancel was not tried again past the loop's budget"
+    # each cancel that failed named, one after the other
+    assert "0 resting order(s) of its strategies cancelled, 2 not: " in stopped.value.message
+    first, second = stopped.value.message.split(", 2 not: ")[1].split("; ")
+    assert (first.split(":")[0], second.split(":")[0]) == tuple(ids)
+    assert transport.unanswered == 2, "a cancel was not tried again past the loop's budget"
