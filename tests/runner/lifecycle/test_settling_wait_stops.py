@@ -101,7 +101,7 @@ def test_the_cancels_of_a_stop_during_the_start_retry_within_the_loops_budget(
         assert placed.order_id is not None
         ids.append(placed.order_id)
     service.amends.record(
-        placed.order_id, ticker=ticker, book_side=BookSide.BID, yes_price=D("0.22"), rest=D(2),
+        ids[-1], ticker=ticker, book_side=BookSide.BID, yes_price=D("0.22"), rest=D(2),
         post_only=None,
     )  # fmt: skip
     stop = threading.Event()
