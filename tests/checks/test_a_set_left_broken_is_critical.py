@@ -80,11 +80,29 @@ def test_a_set_left_broken_is_critical_named_and_alerted_until_it_ends(
     line = format_nagios(result)
     assert "1 set(s) of legs left broken" in line
     assert f"set set-1 (arbitrage, broken, subaccount 0): {A} yes 5 of 5, {B} yes 0 of 5" in line
-    assert "'broken_sets'=1" in line
+    assert "'broken_sets'=1;;1;0" in line  # CRITICAL at one set, never below none
     assert dispatch(result, router, alerts).outcome is Outcome.SENT
     assert channel.sent[-1].runbook == "runbooks/07-unknown-orders.md"
 
     store.leg_sets.mark("set-1", "flat")  # sold back since
     cleared = check_orders(view, DEFAULTS)
     assert cleared.status is CheckStatus.OK
+    assert "'broken_sets'=0;;1;0" in format_nagios(cleared)
     assert dispatch(cleared, router, alerts).outcome is Outcome.RESOLVED
+
+
+def test_each_set_left_broken_is_named_apart(store: Store, clock: ManualClock) -> None:
+    _set_with_one_leg_filled(store)
+    store.leg_sets.mark("set-1", "broken")
+    legs = [SetLeg(A, Side.NO, Decimal("0.30"), Decimal(2)),
+            SetLeg(B, Side.NO, Decimal("0.60"), Decimal(2))]  # fmt: skip
+    store.leg_sets.begin("set-2", "arbitrage", legs, 0)
+    store.leg_sets.mark("set-2", "broken")
+    result = check_orders(LocalView(store, Path("state.db"), clock.wall()), DEFAULTS)
+    assert result.status is CheckStatus.CRITICAL
+    assert result.summary == (
+        "2 set(s) of legs left broken, a leg held without the others: "
+        f"set set-1 (arbitrage, broken, subaccount 0): {A} yes 5 of 5, {B} yes 0 of 5; "
+        f"set set-2 (arbitrage, broken, subaccount 0): {A} no 0 of 2, {B} no 0 of 2"
+    )
+    assert "'broken_sets'=2;;1;0" in format_nagios(result)

@@ -277,7 +277,11 @@ def place(store: Store, n: int, outcome: str) -> None:
 
 
 def test_orders_ok_without_state_file_or_orders(store: Store, clock: ManualClock) -> None:
-    assert check_orders(view(None, clock), DEFAULTS).status is CheckStatus.OK
+    no_file = check_orders(view(None, clock), DEFAULTS)
+    assert no_file.status is CheckStatus.OK
+    # under the check's own name, which its alert is kept by (`check:orders`): it clears one
+    assert no_file.name == "orders"
+    assert format_nagios(no_file).startswith("KALSHI ORDERS OK - no orders recorded")
     assert check_orders(view(store, clock), DEFAULTS).status is CheckStatus.OK
 
 
@@ -287,6 +291,7 @@ def test_an_unknown_order_is_critical(store: Store, clock: ManualClock) -> None:
     assert result.status is CheckStatus.CRITICAL
     assert "UNKNOWN" in result.summary
     assert perf(result, "unknown") == 1
+    assert "'unknown'=1;;1;0" in format_nagios(result)  # CRITICAL at one, never below none
 
 
 def _unknown_once_it_could_have_landed(store: Store, clock: ManualClock) -> None:
@@ -341,6 +346,7 @@ def test_an_old_resting_order_is_a_warning(store: Store, clock: ManualClock) -> 
     result = check_orders(view(store, clock), DEFAULTS)
     assert result.status is CheckStatus.WARNING
     assert "1 resting order(s) older than" in result.summary
+    assert "'resting'=1;;;0 'stale_resting'=1;0;;0" in format_nagios(result)
 
 
 @pytest.mark.parametrize(

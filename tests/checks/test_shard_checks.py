@@ -129,6 +129,35 @@ def test_check_balance_of_a_subaccount_the_account_does_not_have_grades_nothing(
     assert result.summary.startswith("the account has no subaccount 5 (")
 
 
+@pytest.mark.parametrize(
+    ("risk", "floor"),
+    [
+        ({"min_shard_balance": "20", "max_order_cost": "5"}, "$20.00"),
+        ({"max_order_cost": "15"}, "$15.00"),
+        ({"max_order_count": "12"}, "$12.00"),
+    ],
+)
+def test_a_shards_floor_is_one_orders_cost_by_the_risk_sections_first_limit_set(
+    key: rsa.RSAPrivateKey, tmp_path: Path, risk: dict[str, str], floor: str
+) -> None:
+    """The floor `check balance` grades a traded shard by is the one the trade loop enters a
+    shard with: `min_shard_balance` when set (over `max_order_cost`), else `max_order_cost`,
+    else `max_order_count` contracts at $1. Shard 2 holds $10, under each."""
+    exchange = ShardExchange({(0, 0): D("1000"), (0, 2): D("10")})
+    client = client_of(exchange, key, ManualClock())
+    inputs = CheckInputs(
+        tmp_path / "state.db",
+        resolve({}),
+        risk_section=risk,
+        client=lambda: client,
+        clock=ManualClock(),
+        traded=lambda _client: MARKETS,
+    )
+    (result,) = run_named("balance", inputs)
+    assert result.status is CheckStatus.WARNING, result.summary
+    assert f"shard 2 holds $10.00, less than {floor}" in result.summary
+
+
 def test_check_exchange_names_the_paused_shard(key: rsa.RSAPrivateKey) -> None:
     exchange = ShardExchange({(0, 0): D("1"), (0, 2): D("1")}, trading_active={2: False})
     client = client_of(exchange, key, ManualClock())

@@ -8,7 +8,13 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 from kalshi_cli.risk.engine import RiskLimits, limit_rules
-from kalshi_cli.risk.rules import Code, RiskContext, ShardBalanceRule, ShardBalances
+from kalshi_cli.risk.rules import (
+    Code,
+    RiskContext,
+    ShardBalanceRule,
+    ShardBalances,
+    shard_move,
+)
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.models import Balance, Market, decode_answer
 from kalshi_cli.vocabulary.trading_state import TradingState
@@ -53,6 +59,19 @@ def test_no_shard_that_could_cover_it_says_so() -> None:
     verdict = ShardBalanceRule().check(buy(), ctx({0: "1.00", 1: "2.00", 2: "1.00"}))
     assert not verdict.allowed
     assert "no other shard holds $3.00: fund shard 2" in verdict.detail
+
+
+def test_the_move_comes_from_the_shard_holding_the_most_and_may_take_all_it_holds() -> None:
+    """The richest other shard covers the shortfall, whatever its number; one holding exactly
+    what is short covers it; with no other shard there is no move to name."""
+    refused = ShardBalanceRule().check(buy(), ctx({0: "100.00", 2: "1.50", 3: "3.00"}))
+    assert "`kalshi shard move 2.50 --from 0 --to 2` would cover it" in refused.detail
+    exactly = ShardBalanceRule().check(buy(), ctx({0: "2.50", 2: "1.50"}))
+    assert "`kalshi shard move 2.50 --from 0 --to 2` would cover it" in exactly.detail
+    assert shard_move(2, D("2.50"), {0: D("100")}, 4) == (
+        "kalshi shard move 2.50 --from 0 --to 2 --subaccount 4"
+    )
+    assert shard_move(2, D("2.50"), {2: D("100")}, None) is None
 
 
 def test_a_sale_needs_the_side_it_opens_and_an_exit_needs_nothing() -> None:

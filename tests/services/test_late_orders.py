@@ -17,6 +17,7 @@ import pytest
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.services.orders.place import OrderService
+from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S, landing_wait_s
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
 from kalshi_cli.vocabulary.errors import AmendOutcomeUnknown, OrderOutcomeUnknown
@@ -173,7 +174,11 @@ def test_an_intent_not_listed_stays_unknown_until_it_can_no_longer_land(
         assert report.not_on_exchange == ["x"]
         intent = store.orders.get_intent("x")
         assert intent is not None and intent.status == "rejected"
-        assert intent.error is not None and intent.error.startswith("not on the exchange")
+        assert intent.error == (
+            f"not on the exchange {landing_wait_s(DEFAULT_READ_LAG_S):g}s after an unknown "
+            "outcome, past the "
+            "signature window; never placed"
+        )
 
 
 def _amends(prime: SimHarness) -> int:

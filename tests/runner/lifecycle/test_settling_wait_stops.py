@@ -14,7 +14,7 @@ from kalshi_cli.client.retry import DEFAULT_RETRY_BUDGET_S, retry_budget
 from kalshi_cli.runner.loop.settings import CLIENT_RETRY_BUDGET_S
 from kalshi_cli.runner.preflight import StartStop, StoppedWhileStarting, reconcile
 from kalshi_cli.services.orders.place import OrderService
-from kalshi_cli.store import Store
+from kalshi_cli.store import IntentRecord, Store
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import load_private_key
@@ -30,6 +30,21 @@ def test_a_stop_during_the_settling_wait_ends_it_and_cancels_the_runs_quotes(
 ) -> None:
     (ticker,) = make_markets(prime, 1)
     service = OrderService(client, store)
+    # another strategy's quote, first in the state file: not the run's, left alone
+    theirs = OrderRequest(ticker, Side.YES, Action.BUY, D(1), D("0.10"), strategy="other")
+    other = service.place(service.prepare(theirs)).order_id
+    # the same strategy's quote on another subaccount: that subaccount's run's, left alone
+    store.orders.record_intent(
+        IntentRecord(
+            client_order_id="spike-elsewhere", ticker=ticker, book_side=BookSide.BID,
+            price=D("0.15"), count=D(1), side=Side.YES, action=Action.BUY, strategy="spike",
+            subaccount=3,
+        )
+    )  # fmt: skip
+    store.orders.mark_sent(
+        "spike-elsewhere", order_id="ord-elsewhere", status="resting", fill_count=D(0),
+        remaining_count=D(1),
+    )  # fmt: skip
     ids = []
     for price in ("0.20", "0.21"):
         request = OrderRequest(ticker, Side.YES, Action.BUY, D(2), D(price), strategy="spike")
@@ -59,10 +74,16 @@ def test_a_stop_during_the_settling_wait_ends_it_and_cancels_the_runs_quotes(
         )
 
     assert waits and waits[0] > 10, "the start waited for the amend in doubt"
-    assert "stopped while the start waited" in stopped.value.message
-    assert "2 resting order(s) of its strategies cancelled" in stopped.value.message
+    assert stopped.value.message == (
+        "stopped while the start waited for orders of unknown outcome to settle; no loop ran; "
+        "2 resting order(s) of its strategies cancelled"
+    )
+    assert stopped.value.hint == (
+        "run `kalshi reconcile` (or start again) to settle the orders of unknown outcome"
+    )
     assert stopped.value.exit_code == ExitCode.OUTCOME_UNKNOWN
     assert [client.orders.get_order(i).status for i in ids] == ["canceled", "canceled"]
+    assert other is not None and client.orders.get_order(other).status == "resting"
 
 
 def test_the_cancels_of_a_stop_during_the_start_retry_within_the_loops_budget(
@@ -73,11 +94,14 @@ def test_the_cancels_of_a_stop_during_the_start_retry_within_the_loops_budget(
     within the loop's budget, as the loop's own stop does."""
     (ticker,) = make_markets(prime, 1)
     service = OrderService(client, store)
-    request = OrderRequest(ticker, Side.YES, Action.BUY, D(2), D("0.20"), strategy="spike")
-    placed = service.place(service.prepare(request))
-    assert placed.order_id is not None
+    ids = []
+    for price in ("0.20", "0.21"):
+        request = OrderRequest(ticker, Side.YES, Action.BUY, D(2), D(price), strategy="spike")
+        placed = service.place(service.prepare(request))
+        assert placed.order_id is not None
+        ids.append(placed.order_id)
     service.amends.record(
-        placed.order_id, ticker=ticker, book_side=BookSide.BID, yes_price=D("0.22"), rest=D(2),
+        ids[-1], ticker=ticker, book_side=BookSide.BID, yes_price=D("0.22"), rest=D(2),
         post_only=None,
     )  # fmt: skip
     stop = threading.Event()
@@ -99,5 +123,8 @@ def test_the_cancels_of_a_stop_during_the_start_retry_within_the_loops_budget(
             waiting=lambda _orders, _wait_s: stop.set(),
             stop=StartStop(stop, frozenset({"spike"})),
         )
-    assert "0 resting order(s) of its strategies cancelled, 1 not" in stopped.value.message
-    assert transport.unanswered == 1, "the cancel was not tried again past the loop's budget"
+    # each cancel that failed named, one after the other
+    assert "0 resting order(s) of its strategies cancelled, 2 not: " in stopped.value.message
+    first, second = stopped.value.message.split(", 2 not: ")[1].split("; ")
+    assert (first.split(":")[0], second.split(":")[0]) == tuple(ids)
+    assert transport.unanswered == 2, "a cancel was not tried again past the loop's budget"
