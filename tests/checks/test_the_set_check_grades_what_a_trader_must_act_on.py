@@ -17,11 +17,12 @@ import pytest
 from kalshi_cli.checks import CheckStatus, format_nagios
 from kalshi_cli.checks.local import LocalView, check_orders
 from kalshi_cli.checks.thresholds import resolve
-from kalshi_cli.store import Store
+from kalshi_cli.store import IntentRecord, Store
 from kalshi_cli.store import migrations as m
 from kalshi_cli.store.leg_sets import set_tag
-from kalshi_cli.store.records import LIVE_BEAT_S, SettlementRecord
+from kalshi_cli.store.records import IN_FLIGHT_S, LIVE_BEAT_S, SettlementRecord
 from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.store.leg_set_orders import A, B, set_of_no_legs
 
 DEFAULTS = resolve(None)
@@ -153,3 +154,23 @@ def test_a_set_from_before_legs_were_held_to_settlement_reads_as_none_held(
         (record,) = store.leg_sets.unfinished(0)
         assert record.settling == frozenset()
         assert _orders(store, clock)[0] is CheckStatus.CRITICAL
+
+
+def test_a_leg_of_unknown_outcome_is_graded_once_as_an_unknown_order(
+    store: Store, clock: ManualClock
+) -> None:
+    """A killed loop's set whose A filled and whose B order was written and never answered: B
+    may hold anything, so the set's A is not called unhedged; B's order is graded, by the
+    unknown orders' rule, once a request can no longer be in flight."""
+    set_of_no_legs(store, "s1", no_price="0.45", filled=(A,), subaccount=0, ended="open")
+    store.orders.record_intent(
+        IntentRecord(
+            client_order_id="leg-s1-B", ticker=B, book_side=BookSide.ASK, price=Decimal("0.55"),
+            count=Decimal(5), side=Side.NO, action=Action.BUY, reason=f"a {set_tag('s1')}",
+        )
+    )  # fmt: skip
+    clock.advance(IN_FLIGHT_S)
+    status, line = _orders(store, clock)
+    assert status is CheckStatus.CRITICAL, line
+    assert "1 order(s) in UNKNOWN state" in line
+    assert "left broken" not in line
