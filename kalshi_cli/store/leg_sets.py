@@ -80,10 +80,11 @@ class BrokenSet:
 
     def unhedged(self) -> list[int]:
         """The legs known to hold beyond the whole sets whose market has not settled: what the
-        set leaves unhedged. A leg whose order is of unknown outcome is not counted here: the
-        order is (`kalshi check orders`' unknown orders, `kalshi reconcile`)."""
-        known = [held for *_, held in self.legs if held is not None]
-        sets = min(known, default=ZERO)
+        set leaves unhedged. A leg whose order is of unknown outcome may hold nothing, so the set
+        is sure of no whole set; that leg is not counted here, its order is (`kalshi check
+        orders`' unknown orders, `kalshi reconcile`)."""
+        helds = [held for *_, held in self.legs]
+        sets = ZERO if None in helds else min(h for h in helds if h is not None)
         return [
             i
             for i, (*_, held) in enumerate(self.legs)

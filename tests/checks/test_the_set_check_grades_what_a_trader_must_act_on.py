@@ -19,7 +19,7 @@ from kalshi_cli.checks.local import LocalView, check_orders
 from kalshi_cli.checks.thresholds import resolve
 from kalshi_cli.store import IntentRecord, Store
 from kalshi_cli.store import migrations as m
-from kalshi_cli.store.leg_sets import set_tag
+from kalshi_cli.store.leg_sets import SetLeg, set_tag
 from kalshi_cli.store.records import IN_FLIGHT_S, LIVE_BEAT_S, SettlementRecord
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
@@ -156,12 +156,12 @@ def test_a_set_from_before_legs_were_held_to_settlement_reads_as_none_held(
         assert _orders(store, clock)[0] is CheckStatus.CRITICAL
 
 
-def test_a_leg_of_unknown_outcome_is_graded_once_as_an_unknown_order(
+def test_a_leg_of_unknown_outcome_leaves_the_others_unhedged_and_is_graded_as_an_order(
     store: Store, clock: ManualClock
 ) -> None:
     """A killed loop's set whose A filled and whose B order was written and never answered: B
-    may hold anything, so the set's A is not called unhedged; B's order is graded, by the
-    unknown orders' rule, once a request can no longer be in flight."""
+    may hold nothing, so A is unhedged (named with the set); B's order is graded by the unknown
+    orders' rule, once a request can no longer be in flight, not as a leg of the set."""
     set_of_no_legs(store, "s1", no_price="0.45", filled=(A,), subaccount=0, ended="open")
     store.orders.record_intent(
         IntentRecord(
@@ -169,8 +169,39 @@ def test_a_leg_of_unknown_outcome_is_graded_once_as_an_unknown_order(
             count=Decimal(5), side=Side.NO, action=Action.BUY, reason=f"a {set_tag('s1')}",
         )
     )  # fmt: skip
-    clock.advance(IN_FLIGHT_S)
     status, line = _orders(store, clock)
     assert status is CheckStatus.CRITICAL, line
+    assert f"{A} no 5 of 5, {B} no unknown of 5" in line
+    assert "UNKNOWN state" not in line
+    clock.advance(IN_FLIGHT_S)
+    status, line = _orders(store, clock)
     assert "1 order(s) in UNKNOWN state" in line
-    assert "left broken" not in line
+    assert "1 set(s) of legs left broken" in line
+
+
+def test_legs_held_to_settlement_beside_one_of_unknown_outcome_are_said(
+    store: Store, clock: ManualClock
+) -> None:
+    """A and B held to their settlement, the set's third leg's order of unknown outcome: the
+    set is sure of no whole set, so A and B are beyond it, held by design: said."""
+    C = "KXLEGS-26JAN01-C"
+    store.leg_sets.begin(
+        "s2", "arbitrage", [SetLeg(t, Side.NO, Decimal("0.45"), Decimal(5)) for t in (A, B, C)], 0
+    )
+    for ticker in (A, B, C):
+        store.orders.record_intent(
+            IntentRecord(
+                client_order_id=f"s2-{ticker}", ticker=ticker, book_side=BookSide.ASK,
+                price=Decimal("0.55"), count=Decimal(5), side=Side.NO, action=Action.BUY,
+                reason=f"a {set_tag('s2')}",
+            )
+        )  # fmt: skip
+        if ticker != C:
+            store.orders.mark_sent(
+                f"s2-{ticker}", order_id=f"o-{ticker}", status="executed",
+                fill_count=Decimal(5), remaining_count=Decimal(0),
+            )  # fmt: skip
+    store.leg_sets.mark("s2", "broken", settling=[0, 1])
+    status, line = _orders(store, clock)
+    assert status is CheckStatus.OK, line
+    assert "1 set(s) of legs holding a leg to its settlement: set s2" in line

@@ -69,10 +69,11 @@ def _nothing_sent_into_a(r: Rig) -> None:
     assert r.events("order_rejected") == []
 
 
-def _recorded_as_held_to_settlement(r: Rig) -> None:
-    """The set's row says A (its first leg) is held to its settlement, so `kalshi check orders`
-    says the set and does not call it a leg to sell by hand (CRITICAL): A cannot be sold."""
-    assert [s.settling for s in r.store.leg_sets.unfinished(0)] == [frozenset({0})]
+def _recorded_as_held_to_settlement(r: Rig, legs: frozenset[int] = frozenset({0})) -> None:
+    """The set's row says its `legs` (A, its first, by default) are held to their settlement,
+    so `kalshi check orders` says the set and does not call them legs to sell by hand
+    (CRITICAL): the loop does not mean to sell them, and A's market takes no sale."""
+    assert [s.settling for s in r.store.leg_sets.unfinished(0)] == [legs]
     view = LocalView(r.store, Path("state.db"), time.time())
     result = check_orders(view, resolve(None))
     assert result.status is CheckStatus.OK, result.summary
