@@ -75,9 +75,12 @@ def test_a_leg_given_up_beside_one_held_to_settlement_is_critical(
     held to its settlement (nobody bid) is still an unhedged position to act on."""
     set_of_no_legs(store, "s1", no_price="0.45", filled=(A,), subaccount=0, ended="open")
     store.leg_sets.mark("s1", "broken", settling=[1])
+    set_of_no_legs(store, "s2", no_price="0.45", filled=(A,), subaccount=0, ended="open")
+    store.leg_sets.mark("s2", "broken", settling=[0])
     status, line = _orders(store, clock)
     assert status is CheckStatus.CRITICAL, line
-    assert "1 set(s) of legs left broken" in line
+    assert "1 set(s) of legs left broken, a leg held without the others: set s1 " in line
+    assert "1 set(s) of legs holding a leg to its settlement: set s2 " in line  # said beside
 
 
 def test_a_set_whose_unhedged_leg_settled_is_done(store: Store, clock: ManualClock) -> None:
