@@ -12,7 +12,7 @@ milliseconds as Decimals.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import NamedTuple
@@ -225,8 +225,9 @@ def check_feed(view: LocalView, th: Thresholds) -> CheckResult:
 
 
 def check_orders(view: LocalView, th: Thresholds) -> CheckResult:
-    """Orders of unknown outcome and sets of legs left broken (CRITICAL), old resting orders
-    (WARNING) and the share of recent orders rejected, each graded by a step of its own."""
+    """Orders of unknown outcome and sets of legs leaving a leg unhedged (CRITICAL), old resting
+    orders (WARNING) and the share of recent orders rejected, each graded by a step of its own;
+    the sets holding a leg to its settlement by design are said, not graded."""
     warn, crit = th.need("orders", "warn"), th.need("orders", "crit")
     if view.store is None:
         return CheckResult(
@@ -237,7 +238,7 @@ def check_orders(view: LocalView, th: Thresholds) -> CheckResult:
     window = float(th.need("orders", "window_s"))
     decided = _decided(view.store, since=view.now - window)
     rejected, rate, rejections = _rejections(decided, th, window)
-    broken, unhedged = _sets_left_broken(view.store)
+    broken, unhedged, settling = _sets_left_broken(view.store, view.now)
     findings = [p for p in (doubt, unhedged, old, rejections) if p is not None]
     perf = [
         PerfDatum("unknown", unknown, None, unknown_crit, 0),
@@ -252,8 +253,14 @@ def check_orders(view: LocalView, th: Thresholds) -> CheckResult:
             f"no UNKNOWN orders, {len(resting)} resting, "
             f"{rejected} of {len(decided)} rejected in the last {describe_age(window)}"
         )
-        return CheckResult("orders", CheckStatus.OK, summary, perf)
-    return graded("orders", findings, perf)
+        return CheckResult("orders", CheckStatus.OK, _and(summary, settling), perf)
+    result = graded("orders", findings, perf)
+    return replace(result, summary=_and(result.summary, settling))
+
+
+def _and(summary: str, said: str) -> str:
+    """`summary`, and what is said beside it, not graded."""
+    return f"{summary}; {said}" if said else summary
 
 
 def _unknown_orders(
@@ -277,17 +284,37 @@ def _unknown_orders(
     return unknown, unknown_crit, finding
 
 
-def _sets_left_broken(store: Store) -> tuple[int, Finding | None]:
-    """The sets of legs left broken (a leg held without the others: a sale back found no bid,
-    filled short or was refused) and the finding on them: an unhedged position, CRITICAL until
-    the set is whole or flat, each named leg by leg. The loop that left one sells it back again
-    on its clock (runner/execution/leg_sets.py), a loop started on its markets as it starts."""
-    broken = [s for s in store.leg_sets.not_ended() if s.status == "broken"]
+def _sets_left_broken(store: Store, now: float) -> tuple[int, Finding | None, str]:
+    """The sets of legs that leave a leg unhedged for a trader to act on, the finding on them,
+    and what is said of the rest. A leg held beyond the whole sets whose market has not settled
+    (store/leg_sets.py `BrokenSet.unhedged`) is one to act on in a set left broken (its sale back
+    found no bid, filled short or was refused), or left `open` with no trade loop alive on its
+    subaccount to send its next leg or sell it back (a loop killed between legs): CRITICAL,
+    each named leg by leg. A set whose unhedged legs the loop holds to their settlement by
+    design (runner/execution/leg_sets.py: the market no longer trades, or a sale back is sure to
+    lose against holding) is said, not graded; one whose unhedged legs all settled is done."""
+    beat = store.entries.loop_heartbeat()
+    alive = None if beat is None or not beat.live(now) else beat.loop_subaccount or 0
+    broken: list[str] = []
+    held: list[str] = []
+    for s in store.leg_sets.not_ended():
+        unhedged = s.unhedged()
+        if not unhedged or (s.status == "open" and s.subaccount == alive):
+            continue  # nothing unhedged, or a live loop on its way with it
+        if s.status == "open":
+            broken.append(f"{s.text()} (no trade loop alive on subaccount {s.subaccount})")
+        elif set(unhedged) <= s.settling:
+            held.append(s.text())
+        else:
+            broken.append(s.text())
+    said = ""
+    if held:
+        said = f"{len(held)} set(s) of legs holding a leg to its settlement: {'; '.join(held)}"
     if not broken:
-        return 0, None
-    named = "; ".join(s.text() for s in broken)
-    text = f"{len(broken)} set(s) of legs left broken, a leg held without the others: {named}"
-    return len(broken), Finding(CheckStatus.CRITICAL, "sets left broken", text)
+        return 0, None, said
+    text = f"{len(broken)} set(s) of legs left broken, a leg held without the others: "
+    finding = Finding(CheckStatus.CRITICAL, "sets left broken", text + "; ".join(broken))
+    return len(broken), finding, said
 
 
 def _old_resting(

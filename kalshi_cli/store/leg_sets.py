@@ -1,7 +1,8 @@
 """The sets of legs the trade loop opened (table `leg_sets`): each written before its first leg goes
-and marked as it ends (`whole`, `flat`) or is left `broken`. What a leg holds is not a column: it is
-read from the orders the set sent, each naming the set in its reason (`(set ID)`), so a kill between
-an answer and a write of the set loses nothing (runner/execution/leg_sets.py).
+and marked as it ends (`whole`, `flat`) or is left `broken`, with the legs it holds to their
+settlement (column `settling`: legs the loop does not mean to sell back). What a leg holds is not a
+column: it is read from the orders the set sent, each naming the set in its reason (`(set ID)`), so
+a kill between an answer and a write of the set loses nothing (runner/execution/leg_sets.py).
 
 A set is its loop's subaccount's (column `subaccount`): a state file shared by loops on several
 subaccounts holds each one's sets, and every reader that acts on sets (a start's unwinding, the
@@ -12,7 +13,7 @@ subaccount's, each named."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -24,7 +25,7 @@ from kalshi_cli.vocabulary.units import ZERO, Action, Side
 
 # a set not ended yet: on its way (`open`), or one a sale back could not flatten (`broken`)
 UNFINISHED = ("open", "broken")
-_COLUMNS = "set_id, strategy, status, legs, note, created_at, updated_at, subaccount"
+_COLUMNS = "set_id, strategy, status, legs, note, created_at, updated_at, subaccount, settling"
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class LegSetRecord:
     created_at: float
     updated_at: float
     subaccount: int
+    # the legs (by index) held to their settlement when the set was last marked
+    settling: frozenset[int] = frozenset()
 
 
 def set_tag(set_id: str) -> str:
@@ -64,13 +67,29 @@ def set_of(reason: str) -> str | None:
 class BrokenSet:
     """A set of legs not ended whole or flat, as the state file holds it: each leg's market,
     side, count asked and what the set holds of it (None: unknown, an order of the leg's is of
-    unknown outcome)."""
+    unknown outcome); the legs (by index) the loop holds to their settlement, and those whose
+    market's settlement on the set's subaccount is recorded."""
 
     set_id: str
     strategy: str | None
     status: str
     subaccount: int
     legs: tuple[tuple[str, str, Decimal, Decimal | None], ...]  # ticker, side, count, held
+    settling: frozenset[int] = frozenset()
+    settled: frozenset[int] = frozenset()
+
+    def unhedged(self) -> list[int]:
+        """The legs known to hold beyond the whole sets whose market has not settled: what the
+        set leaves unhedged. A leg whose order is of unknown outcome may hold nothing, so the set
+        is sure of no whole set; that leg is not counted here, its order is (`kalshi check
+        orders`' unknown orders, `kalshi reconcile`)."""
+        helds = [held for *_, held in self.legs]
+        sets = ZERO if None in helds else min(h for h in helds if h is not None)
+        return [
+            i
+            for i, (*_, held) in enumerate(self.legs)
+            if held is not None and held > sets and i not in self.settled
+        ]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -135,11 +154,15 @@ class LegSetRepository:
             (set_id, strategy, text, now, now, subaccount),
         )
 
-    def mark(self, set_id: str, status: str, note: str = "") -> None:
-        """The set ended (`whole`, `flat`) or was left `broken`, and what it holds (`note`)."""
+    def mark(
+        self, set_id: str, status: str, note: str = "", settling: Collection[int] = ()
+    ) -> None:
+        """The set ended (`whole`, `flat`) or was left `broken`, what it holds (`note`) and the
+        legs (by index) it holds to their settlement (`settling`)."""
         self._db.write(
-            "UPDATE leg_sets SET status = ?, note = ?, updated_at = ? WHERE set_id = ?",
-            (status, note, self._db.clock.wall(), set_id),
+            "UPDATE leg_sets SET status = ?, note = ?, settling = ?, updated_at = ? "
+            "WHERE set_id = ?",
+            (status, note, json.dumps(sorted(settling)), self._db.clock.wall(), set_id),
         )
 
     def unfinished(self, subaccount: int) -> list[LegSetRecord]:
@@ -159,6 +182,7 @@ class LegSetRepository:
                 created_at=float(r[5]),
                 updated_at=float(r[6]),
                 subaccount=int(r[7]),
+                settling=frozenset(int(i) for i in json.loads(r[8])),
             )
             for r in rows
         ]
@@ -241,7 +265,16 @@ class LegSetRepository:
     def not_ended(self) -> list[BrokenSet]:
         """Every subaccount's sets neither whole nor flat, each with its subaccount and what its
         legs hold (`held`; None where an order of the leg is of unknown outcome: `in_doubt`), as
-        `kalshi cancel-all` and `kalshi status` name them."""
+        `kalshi cancel-all` and `kalshi status` name them, and `kalshi check orders` grades
+        them (`settling`, and the legs whose market's settlement is recorded for the set's
+        subaccount or, copied before subaccounts were kept, for none)."""
+        records = self._records("status IN (?, ?)", UNFINISHED)
+        if not records:
+            return []
+        settled = {
+            (str(t), s)
+            for t, s in self._db.rows("SELECT DISTINCT ticker, subaccount FROM settlements", ())
+        }
         return [
             BrokenSet(
                 r.set_id,
@@ -252,8 +285,14 @@ class LegSetRepository:
                     (g.ticker, g.side.value, g.count, None if doubt else held)
                     for g, held, doubt in zip(r.legs, self.held(r), self.in_doubt(r), strict=True)
                 ),
+                r.settling,
+                frozenset(
+                    i
+                    for i, g in enumerate(r.legs)
+                    if {(g.ticker, r.subaccount), (g.ticker, None)} & settled
+                ),
             )
-            for r in self._records("status IN (?, ?)", UNFINISHED)
+            for r in records
         ]
 
 

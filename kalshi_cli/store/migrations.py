@@ -472,6 +472,16 @@ LEG_SET_SUBACCOUNT = Migration(
     ),
 )
 
+# -- 0016_leg_set_settling: the legs of a set the loop holds to their settlement -----------------
+# A set left broken because a leg is held to its settlement by design (its market no longer
+# trades, or a sale back is sure to lose against holding it: runner/execution/leg_sets.py) says
+# which, as a JSON list of leg indexes, so `kalshi check orders` does not call it a leg to sell
+# by hand. A set written before holds none.
+LEG_SET_SETTLING = Migration(
+    "0016_leg_set_settling",
+    ("ALTER TABLE leg_sets ADD COLUMN settling TEXT NOT NULL DEFAULT '[]'",),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     INITIAL,
     FILL_INTEGER_UNITS,
@@ -488,6 +498,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     LEG_SETS,
     TRANSFER_INTENTS,
     LEG_SET_SUBACCOUNT,
+    LEG_SET_SETTLING,
 )
 
 

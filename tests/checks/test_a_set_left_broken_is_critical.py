@@ -71,7 +71,8 @@ def test_a_set_left_broken_is_critical_named_and_alerted_until_it_ends(
     view = LocalView(store, Path("state.db"), clock.wall())
 
     _set_with_one_leg_filled(store)
-    # on its way (the loop is sending its legs): not yet a problem
+    # on its way (a live loop on its subaccount is sending its legs): not yet a problem
+    store.entries.heartbeat(source="trade", detail={"subaccount": 0})
     assert check_orders(view, DEFAULTS).status is CheckStatus.OK
     store.leg_sets.mark("set-1", "broken")
     result = check_orders(view, DEFAULTS)

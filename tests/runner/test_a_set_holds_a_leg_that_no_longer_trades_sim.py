@@ -9,12 +9,16 @@ it pays: tests/runner/test_a_set_sells_no_leg_sure_to_pay_more_sim.py."""
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from kalshi_cli.checks import CheckStatus
+from kalshi_cli.checks.local import LocalView, check_orders
+from kalshi_cli.checks.thresholds import resolve
 from kalshi_cli.runner.lifecycle.session import _summary
 from kalshi_cli.runner.loop.stop_proof import SetsLeftBroken
 from kalshi_cli.services.reconcile import reconcile
@@ -65,6 +69,17 @@ def _nothing_sent_into_a(r: Rig) -> None:
     assert r.events("order_rejected") == []
 
 
+def _recorded_as_held_to_settlement(r: Rig, legs: frozenset[int] = frozenset({0})) -> None:
+    """The set's row says its `legs` (A, its first, by default) are held to their settlement,
+    so `kalshi check orders` says the set and does not call them legs to sell by hand
+    (CRITICAL): the loop does not mean to sell them, and A's market takes no sale."""
+    assert [s.settling for s in r.store.leg_sets.unfinished(0)] == [legs]
+    view = LocalView(r.store, Path("state.db"), time.time())
+    result = check_orders(view, resolve(None))
+    assert result.status is CheckStatus.OK, result.summary
+    assert "1 set(s) of legs holding a leg to its settlement" in result.summary
+
+
 def test_a_market_closed_at_the_start_is_closed_to_the_loop_before_its_first_tick(
     sim: SimHarness, tmp_path: Path
 ) -> None:
@@ -97,6 +112,7 @@ def test_a_leg_in_a_closed_market_is_held_to_settlement_and_the_set_ends_when_it
         assert _sales(again) == [(B, 5, 5)]
         _nothing_sent_into_a(again)
         assert _held(again) == {A: 5, B: 0, C: 0}
+        _recorded_as_held_to_settlement(again)
 
         sim.settle(A, "no")
         assert poll_until(
@@ -128,3 +144,4 @@ def test_a_stop_before_the_closed_leg_settles_leaves_the_set_broken_and_sells_no
         assert raised.value.exit_code == ExitCode.NOT_PROVEN
         _nothing_sent_into_a(again)
         assert [s.status for s in again.store.leg_sets.unfinished(0)] == ["broken"]
+        _recorded_as_held_to_settlement(again)

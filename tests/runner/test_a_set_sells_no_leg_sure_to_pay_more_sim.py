@@ -29,6 +29,9 @@ from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 from tests.conftest import SimHarness
 from tests.runner.sim_rig import rig
 from tests.runner.simproc import Book, client_for
+from tests.runner.test_a_set_holds_a_leg_that_no_longer_trades_sim import (
+    _recorded_as_held_to_settlement,
+)
 from tests.runner.test_calls_off_the_deciding_path_sim import Gate
 from tests.runner.test_leg_sets_under_faults_sim import (
     FaultsAtLeg,
@@ -114,6 +117,7 @@ def test_a_leg_sure_to_pay_a_dollar_is_held_not_sold_into_the_bids(
         assert f"{A} determined yes" in str(kept["reason"]), kept
         positions = {p.ticker: -p.position for p in again.client.portfolio.get_positions()}
         assert (positions.get(A), positions.get(B)) == (Decimal(5), Decimal(5))
+        _recorded_as_held_to_settlement(again, frozenset({0, 1}))
         _never_twice(again)
 
 

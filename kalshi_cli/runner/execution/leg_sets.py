@@ -27,7 +27,8 @@ another, by reducing IOC sells at the price that sells it all into the bids now.
 - a leg in a market that no longer trades (closed, determined or settled: the loop's `closed`)
   is never sold back: it is held to its settlement (`group_held_to_settlement`), the legs that
   still trade are unwound, and the set stays broken until the settlement takes the leg, then
-  ends as a set with a leg settled since does;
+  ends as a set with a leg settled since does; its row names the legs so held (`settling`), which
+  `kalshi check orders` says and does not grade;
 - a sale back goes only when it is not sure to lose against holding: a leg sure to be paid more
   at settlement than the bids bring after the fee (runner/execution/leg_worth.py: in a mutually
   exclusive event, a NO once another market is determined YES) is held to its settlement as a
@@ -442,7 +443,7 @@ class LegSets:
             "group_done",
             {"set": s.set_id, "status": status, "sets": s.sets, "held": s.held_text()},
         )
-        self._store.leg_sets.mark(s.set_id, status, _note(s))
+        self._store.leg_sets.mark(s.set_id, status, _note(s), s.settling)
         if status != "broken":
             self._open.pop(s.set_id, None)
         elif s.given_up:
@@ -522,7 +523,7 @@ class LegSets:
             s.given_up.clear()
             self._sell_back_now(s, abandon)
             status = s.status() if s.sending is None else "broken"
-            self._store.leg_sets.mark(s.set_id, status, _note(s))
+            self._store.leg_sets.mark(s.set_id, status, _note(s), s.settling)
             self._log.emit(
                 "group_done" if status != "broken" else "group_left_broken",
                 {"set": s.set_id, "status": status, "sets": s.sets, "held": s.held_text()},
