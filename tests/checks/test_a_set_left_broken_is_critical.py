@@ -38,26 +38,29 @@ def store(tmp_path: Path, clock: ManualClock) -> Iterator[Store]:
         yield s
 
 
-def _set_with_one_leg_filled(store: Store) -> None:
-    """A set of two legs of 5 whose first filled 5 and whose second never went."""
-    legs = [SetLeg(A, Side.YES, Decimal("0.40"), Decimal(5)),
-            SetLeg(B, Side.YES, Decimal("0.50"), Decimal(5))]  # fmt: skip
-    store.leg_sets.begin("set-1", "arbitrage", legs, 0)
+def _set_with_one_leg_filled(
+    store: Store, set_id: str = "set-1", side: Side = Side.YES, count: int = 5
+) -> None:
+    """A set of two legs of `count` whose first filled whole and whose second never went."""
+    price_a, price_b = (Decimal("0.40"), Decimal("0.50")) if side is Side.YES else (
+        Decimal("0.30"), Decimal("0.60"))  # fmt: skip
+    legs = [SetLeg(A, side, price_a, Decimal(count)), SetLeg(B, side, price_b, Decimal(count))]
+    store.leg_sets.begin(set_id, "arbitrage", legs, 0)
     store.orders.record_intent(
         IntentRecord(
-            client_order_id="leg-1",
+            client_order_id=f"{set_id}-leg",
             ticker=A,
-            book_side=BookSide.BID,
-            price=Decimal("0.40"),
-            count=Decimal(5),
-            side=Side.YES,
+            book_side=BookSide.BID if side is Side.YES else BookSide.ASK,
+            price=price_a,
+            count=Decimal(count),
+            side=side,
             action=Action.BUY,
             strategy="arbitrage",
-            reason=f"arbitrage {set_tag('set-1')}",
+            reason=f"arbitrage {set_tag(set_id)}",
         )
     )
     store.orders.mark_sent(
-        "leg-1", order_id="ord-1", status="executed", fill_count=Decimal(5),
+        f"{set_id}-leg", order_id=f"{set_id}-ord", status="executed", fill_count=Decimal(count),
         remaining_count=Decimal(0),
     )  # fmt: skip
 
@@ -95,15 +98,13 @@ def test_a_set_left_broken_is_critical_named_and_alerted_until_it_ends(
 def test_each_set_left_broken_is_named_apart(store: Store, clock: ManualClock) -> None:
     _set_with_one_leg_filled(store)
     store.leg_sets.mark("set-1", "broken")
-    legs = [SetLeg(A, Side.NO, Decimal("0.30"), Decimal(2)),
-            SetLeg(B, Side.NO, Decimal("0.60"), Decimal(2))]  # fmt: skip
-    store.leg_sets.begin("set-2", "arbitrage", legs, 0)
+    _set_with_one_leg_filled(store, "set-2", Side.NO, 2)
     store.leg_sets.mark("set-2", "broken")
     result = check_orders(LocalView(store, Path("state.db"), clock.wall()), DEFAULTS)
     assert result.status is CheckStatus.CRITICAL
     assert result.summary == (
         "2 set(s) of legs left broken, a leg held without the others: "
         f"set set-1 (arbitrage, broken, subaccount 0): {A} yes 5 of 5, {B} yes 0 of 5; "
-        f"set set-2 (arbitrage, broken, subaccount 0): {A} no 0 of 2, {B} no 0 of 2"
+        f"set set-2 (arbitrage, broken, subaccount 0): {A} no 2 of 2, {B} no 0 of 2"
     )
     assert "'broken_sets'=2;;1;0" in format_nagios(result)
