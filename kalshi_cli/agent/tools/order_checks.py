@@ -105,8 +105,8 @@ class OrderChecks:
 
     def prepare(self, arguments: Mapping[str, Any]) -> CheckedOrder:
         """The checks of an order, each as the code that owns it asks it: the daily circuit
-        breaker with the fills brought in, the order service's (and its market reads), the account's
-        risk limits, then the day's budget."""
+        breaker with the fills brought in, the order service's (and its market reads), the
+        account's risk limits, then the day's budget."""
         from kalshi_cli.services.orders.limits import most_cost
         from kalshi_cli.vocabulary.decisions import Intent
         from kalshi_cli.vocabulary.order_terms import order_request, owned_client_order_id

@@ -368,8 +368,8 @@ class OrderAmends:
         new count can grow the order, so it needs trading to be ACTIVE, and on a day the daily
         circuit breaker holds only an amend that adds nothing goes: fewer contracts at the same
         price, or an earlier expiry (a later one, or none, keeps the order at risk longer).
-        The breaker reads the account's fills only for an amend that adds (`adds`): one that
-        only takes risk away never waits on or fails by that read. `reads`: what was read for
+        The breaker reads the account's fills only for an amend that adds (`_adds_risk`): one
+        that only takes risk away never waits on or fails by that read. `reads`: what was read for
         it already (the breaker's answer)."""
         if expiration_time is not None and (
             expiration_time < 0 or 0 < expiration_time <= self._context.now()

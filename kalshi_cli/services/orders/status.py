@@ -154,7 +154,8 @@ def breaker_trip_text(store: Store, now: float) -> str | None:
 def state_that_holds(store: Store, row: TradingStateRecord, now: float) -> TradingStateRecord:
     """The trading state `row` as it holds at `now` (unix seconds): the daily circuit breaker's
     REDUCING of a day that is over (`breakers_day_over`) reads ACTIVE, which the breaker
-    writes when next asked (the loop's tick, an order that adds); nothing is written here."""
+    writes when next asked (the loop's tick, an order that adds, an amend); nothing is written
+    here."""
     from dataclasses import replace
 
     from kalshi_cli.risk.engine import breakers_day_over
