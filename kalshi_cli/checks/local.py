@@ -21,7 +21,7 @@ from kalshi_cli.alerts.router import SCOPE_SEPARATOR
 from kalshi_cli.checks import CheckResult, CheckStatus, PerfDatum, status_scope
 from kalshi_cli.checks.thresholds import Thresholds
 from kalshi_cli.services.loop_strategies import stopped_strategies
-from kalshi_cli.services.orders.status import breaker_holds, loop_short_text, state_that_holds
+from kalshi_cli.services.orders.status import breaker_trip_text, loop_short_text, state_that_holds
 from kalshi_cli.store import Store
 from kalshi_cli.store.entries import FEED_HEARD_KEY
 from kalshi_cli.store.records import IN_FLIGHT_S, PENDING, UNKNOWN, IntentRecord
@@ -114,7 +114,7 @@ def check_heartbeat(view: LocalView, th: Thresholds) -> CheckResult:
     row = state_that_holds(view.store, view.store.trading.trading_state(), view.now)
     state = beat.shown_state(row.state, view.now)
     summary = f"last heartbeat {describe_age(age)} ago, trading state {state}"
-    breaker = breaker_holds(view.store, view.now)
+    breaker = breaker_trip_text(view.store, view.now)
     if breaker is not None:
         # the trip, not the state, refuses new orders for the rest of the day: said, not graded
         # (the loop's own `circuit_breaker` alert tells the trip), as `kalshi status` says it

@@ -102,17 +102,14 @@ def _size(count: str | None, target_cost: str | None) -> tuple[Decimal | None, D
 
 
 def _trading_allowed(app: AppContext, what: str) -> None:
-    """The daily circuit breaker and the state file's trading state, as `kalshi order place`
-    asks them of an order that adds (an RFQ or a quote is never reduce-only): the breaker's
-    day refuses (exit 9), HALTED, SAFE_MODE and REDUCING too (exit 13)."""
+    """The gates `kalshi order place` asks of an order that adds (an RFQ or a quote is never
+    reduce-only), by their one rule (`PreTradeChecks.check_may_send`): the daily circuit
+    breaker's day refuses (exit 9), HALTED, SAFE_MODE and REDUCING too (exit 13)."""
     from kalshi_cli.cli._services import open_store, order_service
-    from kalshi_cli.services.orders.context import check_trading_state
     from kalshi_cli.services.pretrade.account import MarketReads
 
     with open_store(app) as store:
-        order_service(app, store).checks.check_breaker(MarketReads())
-        state = store.trading.trading_state()
-    check_trading_state(state.state, state.reason, reduce_only=False, what=what)
+        order_service(app, store).checks.check_may_send(MarketReads(), reduce_only=False, what=what)
 
 
 def _asked_and_still_allowed(app: AppContext, question: str, *, yes: bool, what: str) -> None:

@@ -285,14 +285,14 @@ def resume_command(
             f"stopped: {why}" if why else "it was not stopped at its last heartbeat",
         )
         return
-    from kalshi_cli.services.orders.status import breaker_holds, guard_tripped_under
+    from kalshi_cli.services.orders.status import breaker_trip_text, guard_tripped_under
     from kalshi_cli.vocabulary.clock import SystemClock
 
     with open_store(app, for_the_account=False) as store:  # a paper session is resumed too
         guard = guard_tripped_under(store, store.trading.trading_state())
         before = resume(store.trading)
         row = store.trading.trading_state()
-        breaker = breaker_holds(store, SystemClock().wall())
+        breaker = breaker_trip_text(store, SystemClock().wall())
     if not as_json:
         out.note(f"lifted {before}")
     said = {"api_error_guard": guard, "circuit_breaker": breaker}

@@ -104,9 +104,9 @@ class OrderChecks:
             )
 
     def prepare(self, arguments: Mapping[str, Any]) -> CheckedOrder:
-        """The checks of an order, each as the code that owns it asks it: the fills brought in,
-        the daily circuit breaker, the order service's (and its market reads), the account's
-        risk limits, then the day's budget."""
+        """The checks of an order, each as the code that owns it asks it: the daily circuit
+        breaker with the fills brought in, the order service's (and its market reads), the
+        account's risk limits, then the day's budget."""
         from kalshi_cli.services.orders.limits import most_cost
         from kalshi_cli.vocabulary.decisions import Intent
         from kalshi_cli.vocabulary.order_terms import order_request, owned_client_order_id
@@ -173,21 +173,20 @@ class OrderChecks:
     @contextmanager
     def _judging(self) -> Iterator[tuple[Store, OrderService, MarketReads]]:
         """The state file, the order service and the reads an order or an amend is judged with,
-        under the exchange's lock: the daily circuit breaker asked first, on the assistant's
-        day, by the pre-trade account's one rule (`PreTradeAccount.breaker_holds`, which the
-        order service's checks then read again from `reads`: an order, or an amend that adds,
-        refused with CIRCUIT_BREAKER for the rest of the UTC day it holds, even after a `kalshi
-        resume`), which brings the account's fills and settlements into the state file before
-        anything reads them (the breaker's P&L, the assistant's own part of a position, what
-        its orders spent today), as `kalshi reconcile`'s fill step and `kalshi positions` bring
-        them in: an order's answer carries no fill."""
+        under the exchange's lock, on the assistant's day (`MarketReads.at`): the order
+        service's checks ask the daily circuit breaker first, by the pre-trade account's one
+        rule (`PreTradeAccount.breaker_day`: an order, or an amend that adds, refused with
+        CIRCUIT_BREAKER for the rest of the UTC day it holds, even after a `kalshi resume`),
+        which for such an order brings the account's fills and settlements into the state file
+        before anything reads them (the breaker's P&L, the assistant's own part of a position,
+        what its orders spent today), as `kalshi reconcile`'s fill step and `kalshi positions`
+        bring them in: an order's answer carries no fill. An amend that only takes contracts off
+        reads no fills: it never waits on, nor fails by, that read."""
         from kalshi_cli.services.pretrade.account import MarketReads
 
         with self.exchange, self.access.open_store() as store:
             service = self.access.order_service(store)
-            reads = MarketReads()
-            service.checks.account.breaker_holds(reads, self.clock.wall())
-            yield store, service, reads
+            yield store, service, MarketReads(at=self.clock.wall())
 
     def fees(self, store: Store, *tickers: str) -> dict[str, FeeModel]:
         """The fees in effect of the markets `tickers` and of those where the assistant's

@@ -17,6 +17,7 @@ from kalshi_cli.services.orders.context import recording_allowed
 from kalshi_cli.services.pretrade.account import MarketReads, breaker_refusal
 from kalshi_cli.services.reconcile import AMEND_READ, amend_settled_by
 from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING
+from kalshi_cli.vocabulary.clock import parse_iso
 from kalshi_cli.vocabulary.documents import traders_terms
 from kalshi_cli.vocabulary.errors import (
     AmendOutcomeUnknown,
@@ -147,6 +148,25 @@ def _terms(order: Order) -> str:
     if order.status != RESTING:
         return order.status
     return f"{RESTING}, {fmt_count(order.remaining_count)} at YES {fmt_dollars(order.yes_price)}"
+
+
+def _adds_risk(
+    order: Order, yes_price: Decimal, growth: Decimal, expiration_time: int | None
+) -> bool:
+    """Whether an amend of resting `order` to `yes_price`, `growth` more contracts and
+    `expiration_time` (None keeps it, 0 removes it) adds risk, which the daily circuit breaker
+    refuses on its day (docs/risk.md "no order that is not reduce-only passes"): more
+    contracts, a new price (a buy moved up may cross the book and open a position at once), or
+    a later expiry, or none (the order rests at risk longer). Fewer contracts at the same price,
+    or an earlier expiry, only take risk away."""
+    if growth > 0 or yes_price != order.yes_price:
+        return True
+    if expiration_time is None:
+        return False
+    if order.expiration_time is None:
+        return False  # it rested without end: any expiry shortens it; 0 changes nothing
+    ends = parse_iso(order.expiration_time).timestamp()
+    return expiration_time == 0 or expiration_time > ends
 
 
 @dataclass(frozen=True)
@@ -346,8 +366,11 @@ class OrderAmends:
         """Every local check of an amend, sending nothing: validated against the market's grid
         and the clock, and the limits a new order meets. A new price can cross the book and a
         new count can grow the order, so it needs trading to be ACTIVE, and on a day the daily
-        circuit breaker holds only fewer contracts at the same price go (a decrease). `reads`:
-        what was read for it already (the breaker's answer)."""
+        circuit breaker holds only an amend that adds nothing goes: fewer contracts at the same
+        price, or an earlier expiry (a later one, or none, keeps the order at risk longer).
+        The breaker reads the account's fills only for an amend that adds (`_adds_risk`): one
+        that only takes risk away never waits on or fails by that read. `reads`: what was read for
+        it already (the breaker's answer)."""
         if expiration_time is not None and (
             expiration_time < 0 or 0 < expiration_time <= self._context.now()
         ):
@@ -356,9 +379,11 @@ class OrderAmends:
                 code="EXPIRY_IN_THE_PAST",
                 hint="give a future time, or 0 to remove the expiry",
             )
-        # the breaker first: its REDUCING of a day before is lifted before the state is read,
-        # and its REDUCING of the day (no amend goes) is refused as its own, saying when it ends
-        holds = self._checks.breaker_day(reads or MarketReads())
+        # the breaker first, of the state file alone: its REDUCING of a day before is lifted
+        # before the state is read, and its REDUCING of the day (no amend goes) is refused as its
+        # own, saying when it ends; the fills it reads are asked below, of an amend that adds
+        reads = reads or MarketReads()
+        holds = self._checks.account.breaker_day(reads, adds=False)
         state = self._context.store.trading.trading_state().state
         if holds is not None and state == TradingState.REDUCING:
             raise breaker_refusal(holds)
@@ -383,8 +408,8 @@ class OrderAmends:
             )
         # the same limits as a new order: a higher price or a bigger count commits more money
         growth = total - order.fill_count - order.remaining_count
-        if holds is not None and (growth > 0 or yes_price != order.yes_price):
-            raise breaker_refusal(holds)
+        if _adds_risk(order, yes_price, growth, expiration_time):
+            self._checks.check_breaker(reads)
         # counted where the order rests: another subaccount than the client's holds other
         # positions and orders, and a limit over the client's would pass what one there refuses
         checks = self._checks if subaccount is None else self._checks.on_subaccount(subaccount)

@@ -83,24 +83,28 @@ class PreTradeChecks:
         exchange (`AccountHoldings.account_views`)."""
         return self.account.holdings.account_views(ticker)
 
-    def breaker_day(self, reads: MarketReads) -> str | None:
-        """The day the daily circuit breaker holds every order that adds, or None
-        (`PreTradeAccount.breaker_holds`, asked once for the orders `reads` prepares), asked
-        before the trading state is read, so its REDUCING of a day before is lifted by then;
-        not asked under HALTED or SAFE_MODE, which refuse before anything is asked of the
-        exchange."""
-        state = self._context.store.trading.trading_state().state
-        if not state_named(state).allows(reduce_only=True):
-            return None
-        return self.account.breaker_holds(reads)
-
     def check_breaker(self, reads: MarketReads) -> None:
         """An order that adds is refused (CIRCUIT_BREAKER) on a day the daily circuit breaker
-        holds (`breaker_day`): the refusal says when it ends, where REDUCING's would say that
-        `kalshi resume` lifts it."""
-        day = self.breaker_day(reads)
+        holds (`PreTradeAccount.breaker_day`, the account's fills brought in first, asked once
+        for the orders `reads` prepares): the refusal says when it ends, where REDUCING's would
+        say that `kalshi resume` lifts it. Asked before the trading state is read, so its
+        REDUCING of a day before is lifted by then; not asked under HALTED or SAFE_MODE, which
+        refuse before anything is asked of the exchange."""
+        state = self._context.store.trading.trading_state().state
+        if not state_named(state).allows(reduce_only=True):
+            return
+        day = self.account.breaker_day(reads)
         if day is not None:
             raise breaker_refusal(day)
+
+    def check_may_send(self, reads: MarketReads, *, reduce_only: bool, what: str) -> None:
+        """The gates a new order passes before anything of its market is read, in their one
+        order: the daily circuit breaker for an order that adds (`check_breaker`; never for a
+        reduce-only order, which it cannot refuse), then the trading state (HALTED, SAFE_MODE,
+        and REDUCING for an order that adds: exit 13, `what` saying what is not done)."""
+        if not reduce_only:
+            self.check_breaker(reads)
+        self._context.check_trading(reduce_only=reduce_only, what=what)
 
     def check_subaccount(self, reads: MarketReads) -> None:
         """`--subaccount N` names one the account has (0 always is), or the exchange refuses

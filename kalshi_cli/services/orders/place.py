@@ -199,9 +199,7 @@ class OrderService:
                 code="DUPLICATE_CLIENT_ORDER_ID",
                 hint="every order needs a fresh one; leave --client-order-id out for a UUID",
             )
-        if not request.reduce_only:
-            self.checks.check_breaker(reads)
-        self.context.check_trading(reduce_only=request.reduce_only, what="no new orders")
+        self.checks.check_may_send(reads, reduce_only=request.reduce_only, what="no new orders")
         self.checks.check_subaccount(reads)
         market = reads.get(
             "market", request.ticker, lambda: open_market(self.client, request.ticker)

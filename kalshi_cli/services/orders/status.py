@@ -137,7 +137,7 @@ def _loop_lag(beat: HeartbeatRecord | None) -> dict[str, Any] | None:
     return {key: beat.detail.get(key) for key in LAG_KEYS}
 
 
-def breaker_holds(store: Store, now: float) -> str | None:
+def breaker_trip_text(store: Store, now: float) -> str | None:
     """What the daily circuit breaker's trip of the UTC day of `now` (unix seconds) says, with
     what it holds, or None when it has not tripped that day: the trip, not the trading state,
     refuses every new order for the rest of the day, so `kalshi resume`'s ACTIVE does not lift
@@ -154,7 +154,8 @@ def breaker_holds(store: Store, now: float) -> str | None:
 def state_that_holds(store: Store, row: TradingStateRecord, now: float) -> TradingStateRecord:
     """The trading state `row` as it holds at `now` (unix seconds): the daily circuit breaker's
     REDUCING of a day that is over (`breakers_day_over`) reads ACTIVE, which the breaker
-    writes when next asked (the loop's tick, an order that adds); nothing is written here."""
+    writes when next asked (the loop's tick, an order that adds, an amend); nothing is written
+    here."""
     from dataclasses import replace
 
     from kalshi_cli.risk.engine import breakers_day_over
@@ -220,7 +221,7 @@ def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:
         unknown = [i.client_order_id for i in open_orders if i.status in ("pending", "unknown")]
         unknown += dict.fromkeys(i.client_order_id for i, _ in store.orders.amends_in_doubt())
         broken = tuple(store.leg_sets.not_ended())
-        breaker = breaker_holds(store, wall)
+        breaker = breaker_trip_text(store, wall)
         guard = guard_tripped_under(store, row)
         row = state_that_holds(store, row, wall)
     shown = (

@@ -11,7 +11,8 @@ runs the rules the path asks for in the one loop over rules
 (agent/tools/order_checks.py) come through it; the trade loop through its own account over the
 same rules (services/pretrade/loop.py `LoopAccount`), whose reads come from the loop's books.
 Those paths ask the daily circuit breaker here too, before the trading state
-(`PreTradeAccount.breaker_holds`): the loop's breaker, over the account's fills brought in first.
+(`PreTradeAccount.breaker_day`): the loop's breaker, over the account's fills brought in first
+for an order it can refuse (one that adds) and never for one that only takes risk away.
 """
 
 from __future__ import annotations
@@ -52,12 +53,12 @@ __all__ = ["MarketReads", "OrderView", "PreTradeAccount", "breaker_refusal", "sh
 
 def breaker_refusal(day: str) -> ValidationError:
     """An order path's refusal of an order that adds on `day`, a day the daily circuit breaker
-    holds (`PreTradeAccount.breaker_holds`): what ends it, and what still goes."""
+    holds (`PreTradeAccount.breaker_day`): what ends it, and what still goes."""
     return ValidationError(
         f"the daily circuit breaker tripped on {day}: no new orders or amends until the next "
         "UTC day",
         code="CIRCUIT_BREAKER",
-        hint="`kalshi status` shows why; cancels and decreases still go",
+        hint="`kalshi status` shows why; cancels and `kalshi order decrease` still go",
     )
 
 
@@ -100,7 +101,10 @@ class MarketReads:
     naming two markets reads two markets, not 100,000. A refusal is kept as well, so every row
     naming an unknown ticker is refused without asking again."""
 
-    def __init__(self) -> None:
+    def __init__(self, at: float | None = None) -> None:
+        """`at`: the time the orders are judged at, whose UTC day the daily circuit breaker
+        asks (None: the account's clock; the assistant's is its own)."""
+        self.at = at
         self._answers: dict[tuple[str, str], Any] = {}
         # what the buys prepared so far may cost at most, spent from the one balance read
         self.spent = ZERO
@@ -212,26 +216,30 @@ class PreTradeAccount:
 
     # ------------------------------------------------------------------ the rules, judged
 
-    def breaker_holds(self, reads: MarketReads, now: float | None = None) -> str | None:
-        """The UTC day (of `now`, else the account's clock) on which the daily circuit breaker
-        (`risk.daily_loss_limit`) holds every order that adds, or None, asked once for the
-        orders `reads` prepares: the breaker the loop asks (`CircuitBreaker.tripped`), over
-        the account's fills and settlements brought into the state file first (an order's
-        answer carries none, so with no loop running a loss is there only once something brings
-        it in): the day's trip, or the day's realized P&L at the limit, which trips it (its
-        row, REDUCING, a `circuit_breaker` entry). It holds whatever the trading state reads
-        (after `kalshi resume`, ACTIVE); when it does not, its own REDUCING of a day before is
-        lifted, so the state read after it is the day's. Every order path outside a loop asks
-        it before the trading state."""
+    def breaker_day(self, reads: MarketReads, *, adds: bool = True) -> str | None:
+        """The UTC day (of `reads.at`, else the account's clock) on which the daily circuit
+        breaker (`risk.daily_loss_limit`) holds every order that adds, or None, asked once for
+        the orders `reads` prepares: the breaker the loop asks (`CircuitBreaker.tripped`): the
+        day's trip, or the day's realized P&L at the limit, which trips it (its row, REDUCING,
+        a `circuit_breaker` entry). It holds whatever the trading state reads (after `kalshi
+        resume`, ACTIVE); when it does not, its own REDUCING of a day before is lifted, so the
+        state read after it is the day's. Every order path outside a loop asks it before the
+        trading state. For an order that adds (`adds`), the one it can refuse, the account's
+        fills and settlements are brought into the state file first (an order's answer carries
+        none, so with no loop running a loss is there only once something brings it in); for
+        one that does not (an amend to fewer contracts, whose REDUCING of the day still refuses
+        it) the state file alone is read: a change that only takes risk away never waits on, nor
+        fails by, the exchange's fills."""
 
         def ask() -> str | None:
-            at = self._now() if now is None else now
-            self._bring_in(at)
+            at = self._now() if reads.at is None else reads.at
+            if adds:
+                self._bring_in(at)
             day = utc_day(at)
             trips = CircuitBreaker(self._store.trading, self.limits.daily_loss_limit, log_entry)
             return day if trips.tripped(day) else None
 
-        return reads.get("breaker", "", ask)
+        return reads.get("breaker" if adds else "breaker, state file", "", ask)
 
     def judge(
         self,
