@@ -11,9 +11,11 @@ path as a market that opens is (`MarketJoin.prepare`: open, its fees, its shard,
 fills and resting orders), then put in the loop's books (`TakeOn`, which books what the account
 holds there, and logs `market_added` with `why: held` once) marked `HELD`: no strategy's turn is
 ever made there (the schedule does not hand the market out, nor does it join a strategy's event
-group); the schedule follows its book, and each tick's step over the held positions
-(runner/loop/turns.py) runs its stop-loss on a book change, a new position view or a close
-waiting for its retry, through the one risk and send path. Its lifecycle is the loop's other
+group), so an earlier run's quote of the loop's strategies resting there is withdrawn once it
+is taken on (`NO_STRATEGY_THERE`; the stop would cancel it) and `--assign` gives nobody its
+contracts there (`TakeOn`); the schedule follows its book, and each tick's step over the held
+positions (runner/loop/turns.py) runs its stop-loss on a book change, a new position view or a
+close waiting for its retry, through the one risk and send path. Its lifecycle is the loop's other
 markets': a close ends its exits. One refused (not open, fees that cannot be priced) is said
 (`market_refused`) and tried again only when its lifecycle says it trades again (`reopened`:
 paused at the start, then activated); its result is followed all the same
@@ -33,10 +35,14 @@ from kalshi_cli.runner.loop.lifecycle_watch import REREAD_RETRY_S, held_untraded
 from kalshi_cli.runner.loop.new_market_listing import TakeOn
 from kalshi_cli.runner.loop.new_markets import HELD
 
+# why the loop's strategies' orders resting in a market taken on for its exits are withdrawn
+NO_STRATEGY_THERE = "held, no strategy trades there"
+
 if TYPE_CHECKING:
     from kalshi_cli.risk.engine import RiskEngine
     from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
     from kalshi_cli.runner.execution.execution import LoopExecutor
+    from kalshi_cli.runner.execution.own_orders import OwnOrders
     from kalshi_cli.runner.loop.new_markets import Found, MarketJoin
     from kalshi_cli.runner.loop.shared import Tuning
     from kalshi_cli.store import Store
@@ -55,18 +61,22 @@ class HeldMarkets:
         executor: LoopExecutor,
         store: Store,
         risk: RiskEngine,
+        own: OwnOrders,
     ) -> None:
         """`join`: the books a market is put in (None `reads`: a paper run, whose venue holds
         nothing outside its markets, takes none on); the read goes through `dispatch`, counted
         by the `executor`'s API error guard; `store`: where the orders resting there placed
         elsewhere are recorded (`TakeOn`); `risk`: whose stop-loss guards them (off,
-        `risk.stop_loss_share: 0`: none is taken on while it is)."""
+        `risk.stop_loss_share: 0`: none is taken on while it is); `own`: the loop's orders,
+        those of its strategies resting there (an earlier run's quotes) withdrawn once it is
+        taken on, no strategy acting there."""
         self._take_on = None if join.reads is None else TakeOn(join, executor, store, tuning)
         self._join, self._portfolio = join, join.portfolio
         self._outside = executor.fills.outside
         self._dispatch, self._guard = dispatch, executor.guard
         self._tuning = tuning
         self._risk = risk
+        self._own = own
         self._waiting: set[str] = set(held_untraded(join.portfolio))
         self._refused: set[str] = set()  # said once, tried again once it trades (`reopened`)
         self._out = False
@@ -121,7 +131,9 @@ class HeldMarkets:
                 else:
                     refused.add(prepared.market.ticker)
             assert self._take_on is not None
-            self._take_on.take(found)
+            joined = {p.market.ticker for p in self._take_on.take(found)}
+            if joined:  # no strategy acts there: nobody would manage its quotes
+                self._own.withdraw_all(NO_STRATEGY_THERE, lambda o: o.ticker in joined)
 
         def unmade() -> None:  # never made (the loop is stopping): a later tick makes it
             self._out = False
