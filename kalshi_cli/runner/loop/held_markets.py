@@ -79,6 +79,8 @@ class HeldMarkets:
         self._own = own
         self._waiting: set[str] = set(held_untraded(join.portfolio))
         self._refused: set[str] = set()  # said once, tried again once it trades (`reopened`)
+        # ticker -> when (monotonic) one refused for what may pass is tried again (`_not_taken`)
+        self._later: dict[str, float] = {}
         self._out = False
         self._next = -math.inf  # not before (monotonic): a failed read's retry
 
@@ -95,16 +97,19 @@ class HeldMarkets:
         if outside:
             self._waiting.update(outside)
             outside.clear()
+        if self._later:
+            self._due_again()
         if not self._waiting or self._out or self._guard.backing_off or self._take_on is None:
             return
         join = self._join
         if not self._risk.limits.stop_loss_share or join.clock.monotonic() < self._next:
             return  # no stop-loss to guard them: they wait (nothing is read)
         assert join.reads is not None  # a join that reads (`_take_on`)
-        markets, refused, selects = self._portfolio.markets, self._refused, join.reads.selects
+        markets, selects = self._portfolio.markets, join.reads.selects
+        later = self._refused | self._later.keys()
         # one of the selection a listing takes on to trade, when it opens
         tickers = sorted(
-            t for t in self._waiting if t not in markets and t not in refused and not selects(t)
+            t for t in self._waiting if t not in markets and t not in later and not selects(t)
         )
         self._waiting.clear()
         if not tickers:
@@ -123,15 +128,9 @@ class HeldMarkets:
                 self._waiting.update(tickers)
                 self._next = join.clock.monotonic() + REREAD_RETRY_S
                 return
-            for prepared in found.markets:
-                if prepared.refused is None:
-                    continue
-                if prepared.again:
-                    self._waiting.add(prepared.market.ticker)
-                else:
-                    refused.add(prepared.market.ticker)
             assert self._take_on is not None
             joined = {p.market.ticker for p in self._take_on.take(found)}
+            self._not_taken(found, joined, pace_s)
             if joined:  # no strategy acts there: nobody would manage its quotes
                 self._own.withdraw_all(NO_STRATEGY_THERE, lambda o: o.ticker in joined)
 
@@ -141,3 +140,27 @@ class HeldMarkets:
 
         self._out = True
         self._dispatch.send((), read, booked, Urgency.AGAIN, unmade=unmade)
+
+    def _due_again(self) -> None:
+        """The markets refused for what may pass whose time to be tried again has come."""
+        now = self._join.clock.monotonic()
+        for ticker, at in list(self._later.items()):
+            if now >= at:
+                del self._later[ticker]
+                self._waiting.add(ticker)
+
+    def _not_taken(self, found: Found, joined: set[str], pace_s: float) -> None:
+        """The markets a read found and did not take on: one refused while it does not trade
+        (not open, fees that cannot be priced) tried again once it does (`reopened`); one
+        refused for what may pass (its shard's group not made, which is made again no sooner
+        than `pace_s` on; the state file) tried again `pace_s` on, not read again every tick."""
+        again_at = self._join.clock.monotonic() + pace_s
+        markets = self._portfolio.markets
+        for prepared in found.markets:
+            ticker = prepared.market.ticker
+            if ticker in joined or ticker in markets:  # in the books: a listing took it on
+                continue
+            if prepared.refused is not None and not prepared.again:
+                self._refused.add(ticker)
+            else:
+                self._later[ticker] = again_at
