@@ -7,6 +7,7 @@ default). docs/risk.md "Stop-loss floor"."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from kalshi_cli.vocabulary.units import BookSide, TimeInForce
@@ -94,12 +95,22 @@ def test_a_held_market_refused_for_its_shards_group_is_taken_on_a_listing_interv
     transport = _GroupCreatesCounted(sim, lose=False)
     with rig(sim, tmp_path, [TRADED], strategy="market-maker", params={},
              risk={"stop_loss_share": "0.99"}, order_group=True, transport=transport,
-             settings={"fill_poll_s": 0.2, "new_markets_poll_s": 0.5}) as r:  # fmt: skip
+             settings={"fill_poll_s": 0.2, "new_markets_poll_s": 5.0}) as r:  # fmt: skip
         _open_with_a_book(sim, on_shard_4, shard=4)
         _fund_shard(r, 4)
         transport.armed = True
         Book(r.client, on_shard_4).order(BookSide.BID, "0.60", "10", TimeInForce.IOC)
         _ticks_until(r, lambda: r.events("market_refused"), f"{on_shard_4} refused")
+        # a later fill, in the loop's market, seconds on: the fill reads, which list the
+        # newest fill again and again, no longer list the buy (which would bring the market
+        # back on their own): only the retry a listing interval on reads it again
+        refused_at = time.monotonic()
+        _ticks_until(r, lambda: time.monotonic() - refused_at > 3.0, "3 s of ticks")
+        Book(r.client, TRADED).order(BookSide.BID, "0.60", "1", TimeInForce.IOC)
+        _ticks_until(
+            r, lambda: any(f.ticker == TRADED for f in r.store.fills.iter_fills()),
+            "the later fill read",
+        )  # fmt: skip
         transport.armed = False  # the exchange makes groups again
         _ticks_until(r, lambda: r.events("market_added"), f"{on_shard_4} taken on")
         (added,) = r.events("market_added")

@@ -24,6 +24,7 @@ from tests.runner.fakes import (
     START,
     FakeClient,
     Rig,
+    another_trader_places,
     make_rig,
     new_exchange,
     place_on_desk,
@@ -55,6 +56,9 @@ def _loop(
             exchange, me, HELD, BookSide.BID, "0.469", "10", time_in_force=TimeInForce.IOC
         )
     then(exchange, me)
+    # the buy older than the loop's first fill read reaches back (a minute before its start):
+    # the market is known held from the start's books alone, never from a fill read
+    clock.advance(120)
     if held_at_start:
         with Store.open(tmp_path / "s.db", clock=clock) as store:
             reconcile(FakeClient(exchange, me, clock=clock), store, clock=clock, read_lag_s=0.0)
@@ -230,3 +234,49 @@ def test_a_held_market_assigned_to_a_strategy_gives_it_nothing_where_no_strategy
     )
     assert not [e for e in log_events(log) if e["event"] == "position_assigned"]
     assert set(rig.loop.portfolio.owners.parts(HELD)) <= {0}
+
+
+def test_a_held_markets_book_change_brings_its_stop_loss_with_no_change_of_the_position(
+    tmp_path: Path,
+) -> None:
+    rig, log = _loop(tmp_path, held_at_start=True)
+    # the floor (0.95 x 4.69 = 4.4555) under the mark (0.452 x 10): no stop-loss yet
+    rig.loop.questions.risk.limits = struct_replace(
+        rig.loop.questions.risk.limits, stop_loss_share=Decimal("0.95")
+    )
+    _steps_until(
+        rig,
+        lambda: any(e["event"] == "market_added" for e in log_events(log)),
+        "the held market taken on",
+    )
+    for _ in range(4):
+        rig.step(0.5)
+    assert not [r for r in rig.client.requests if r.ticker == HELD]
+    # another trader takes the bid and bids lower: the book alone puts the mark under the floor
+    another_trader_places(rig.exchange, HELD, BookSide.ASK, Decimal("0.452"), Decimal(50))
+    another_trader_places(
+        rig.exchange, HELD, BookSide.BID, Decimal("0.40"), Decimal(50),
+        time_in_force=TimeInForce.GTC,
+    )  # fmt: skip
+    _steps_until(
+        rig,
+        lambda: [r for r in rig.client.requests if r.ticker == HELD],
+        "the stop-loss on the held market's book change",
+        steps=4,
+    )
+    [sold] = [r for r in rig.client.requests if r.ticker == HELD]
+    assert sold.reduce_only and sold.price == Decimal("0.40"), sold
+
+
+def test_a_held_market_is_not_read_while_the_api_error_guard_backs_off(tmp_path: Path) -> None:
+    rig, log = _loop(tmp_path, held_at_start=True)
+    guard = rig.loop.executor.guard
+    guard.backoff_until = rig.clock.monotonic() + 10.0  # as an outage's errors set it
+    for _ in range(8):
+        rig.step(0.5)
+        assert not [e for e in log_events(log) if e["event"] == "market_added"]
+    _steps_until(
+        rig,
+        lambda: any(e["event"] == "market_added" for e in log_events(log)),
+        "the held market taken on once the backoff is over",
+    )

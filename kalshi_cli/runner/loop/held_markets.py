@@ -21,8 +21,9 @@ markets': a close ends its exits. One refused (not open, fees that cannot be pri
 paused at the start, then activated); its result is followed all the same
 (runner/loop/lifecycle_watch.py `follow_held_untraded`).
 
-A loop that holds nothing outside its markets asks nothing here beyond two empty sets a tick;
-one whose stop-loss is off (`risk.stop_loss_share: 0`) takes none on while it is.
+A loop that holds nothing outside its markets asks nothing here beyond three empty
+collections a tick; one whose stop-loss is off (`risk.stop_loss_share: 0`) takes none on while
+it is.
 """
 
 from __future__ import annotations
