@@ -296,7 +296,7 @@ def assemble_loop(
     lists = joining is not None and joining.lists
     new_markets = NewMarkets(join, dispatch, tuning, executor, store) if lists else None
     held = HeldMarkets(join=join, dispatch=dispatch, tuning=tuning, executor=executor, store=store,
-                       risk=risk)  # fmt: skip
+                       risk=risk, own=own)  # fmt: skip
     lifecycle = LifecycleWatch(client=client, feed=feed, portfolio=portfolio, clock=clock,
                                fills=executor.fills, guard=guard, dispatch=dispatch, log=log,
                                closed=gate.closed, settled=reads.settled, new_markets=new_markets,

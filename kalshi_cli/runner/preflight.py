@@ -220,7 +220,8 @@ def rebuild(
 def resting_unmanaged(store: Store, loop: TradeLoop, log: EntryLog, assistant: str) -> list[str]:
     """The start-up lines (and events) for an earlier run's quotes that nobody manages: those of
     the loop's strategies resting in markets this run does not trade (`resting_elsewhere`: the
-    stop names them as not proven gone, runner/loop/stop.py), and those of a strategy this
+    stop names them as not proven gone, runner/loop/stop.py, but in a market taken on for its
+    exits, which withdraws them: runner/loop/held_markets.py), and those of a strategy this
     run does not run, in any market (`resting_not_run`: not the loop's to cancel, so its stop
     leaves them). A person's orders and the assistant's (`assistant`) have managers of their
     own."""

@@ -7,12 +7,18 @@ default). docs/risk.md "Stop-loss floor"."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.conftest import SimHarness
 from tests.runner.sim_rig import Rig, rig
 from tests.runner.simproc import Book, client_for
+from tests.runner.test_markets_opened_mid_run_sim import (
+    _fund_shard,
+    _GroupCreatesCounted,
+    _open_with_a_book,
+)
 from tests.waiting import wait_until
 
 TRADED, HELD = "KXHELDSUB-SIM-A", "KXHELDSUB-SIM-B"
@@ -55,3 +61,57 @@ def test_a_buy_by_hand_outside_the_selection_is_closed_by_the_stop_loss_on_its_s
             assert r.client.portfolio.get_positions(ticker=HELD) == []
     finally:
         maker.close()
+
+
+def test_a_held_market_refused_for_its_shards_group_is_not_read_again_every_tick(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    # a loop in order groups, its market on shard 0; a buy by hand in a market on shard 3,
+    # where the session has no group and the exchange refuses its create: the market is
+    # refused, and tried again when a create there may be (a listing interval, an hour here),
+    # not read again (and said again) on every tick meanwhile
+    on_shard_3 = "KXHELDSHARD-SIM-A"  # an event of its own: shard 3's
+    transport = _GroupCreatesCounted(sim, lose=False)
+    with rig(sim, tmp_path, [TRADED], strategy="market-maker", params={},
+             risk={"stop_loss_share": "0.99"}, order_group=True, transport=transport,
+             settings={"fill_poll_s": 0.2, "new_markets_poll_s": 3600.0}) as r:  # fmt: skip
+        _open_with_a_book(sim, on_shard_3, shard=3)
+        _fund_shard(r, 3)
+        transport.armed = True
+        Book(r.client, on_shard_3).order(BookSide.BID, "0.60", "10", TimeInForce.IOC)
+        _ticks_until(r, lambda: r.events("market_refused"), f"{on_shard_3} refused")
+        creates = transport.sent  # the client's retries of the one create included
+        for _ in range(20):
+            r.loop.tick(r.feed.drain_messages())
+        refused = [e for e in r.events("market_refused") if e["ticker"] == on_shard_3]
+        assert len(refused) == 1, refused
+        assert transport.sent == creates
+
+
+def test_a_held_market_refused_for_its_shards_group_is_taken_on_a_listing_interval_later(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    on_shard_4 = "KXHELDLATER-SIM-A"  # an event of its own: shard 4's
+    transport = _GroupCreatesCounted(sim, lose=False)
+    with rig(sim, tmp_path, [TRADED], strategy="market-maker", params={},
+             risk={"stop_loss_share": "0.99"}, order_group=True, transport=transport,
+             settings={"fill_poll_s": 0.2, "new_markets_poll_s": 5.0}) as r:  # fmt: skip
+        _open_with_a_book(sim, on_shard_4, shard=4)
+        _fund_shard(r, 4)
+        transport.armed = True
+        Book(r.client, on_shard_4).order(BookSide.BID, "0.60", "10", TimeInForce.IOC)
+        _ticks_until(r, lambda: r.events("market_refused"), f"{on_shard_4} refused")
+        # a later fill, in the loop's market, seconds on: the fill reads, which list the
+        # newest fill again and again, no longer list the buy (which would bring the market
+        # back on their own): only the retry a listing interval on reads it again
+        refused_at = time.monotonic()
+        _ticks_until(r, lambda: time.monotonic() - refused_at > 3.0, "3 s of ticks")
+        Book(r.client, TRADED).order(BookSide.BID, "0.60", "1", TimeInForce.IOC)
+        _ticks_until(
+            r, lambda: any(f.ticker == TRADED for f in r.store.fills.iter_fills()),
+            "the later fill read",
+        )  # fmt: skip
+        transport.armed = False  # the exchange makes groups again
+        _ticks_until(r, lambda: r.events("market_added"), f"{on_shard_4} taken on")
+        (added,) = r.events("market_added")
+        assert (added["ticker"], added["why"], added["shard"]) == (on_shard_4, "held", 4), added

@@ -17,12 +17,14 @@ from kalshi_cli.services.reconcile import reconcile
 from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.order_terms import owned_client_order_id
 from kalshi_cli.vocabulary.owners import STOP_LOSS
 from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.runner.fakes import (
     START,
     FakeClient,
     Rig,
+    another_trader_places,
     make_rig,
     new_exchange,
     place_on_desk,
@@ -38,11 +40,14 @@ RISK = {"stop_loss_share": "0.99"}
 
 
 def _loop(
-    tmp_path: Path, *, held_at_start: bool, then: Callable[[Exchange], object] = lambda _: None
+    tmp_path: Path,
+    *,
+    held_at_start: bool,
+    then: Callable[[Exchange, str], object] = lambda *_: None,
 ) -> tuple[Rig, Path]:
     """A loop trading TRADED alone on an account that holds 10 YES of HELD bought at 0.469
     before it starts (`held_at_start`, booked by the start's reconcile), or holds nothing;
-    `then`: what the exchange does after the buy, before the start."""
+    `then`: what the exchange does (with the account's id) after the buy, before the start."""
     clock = ManualClock(START)
     exchange = new_exchange("quiet", clock)
     me = trader(exchange)
@@ -50,7 +55,10 @@ def _loop(
         place_on_desk(
             exchange, me, HELD, BookSide.BID, "0.469", "10", time_in_force=TimeInForce.IOC
         )
-    then(exchange)
+    then(exchange, me)
+    # the buy older than the loop's first fill read reaches back (a minute before its start):
+    # the market is known held from the start's books alone, never from a fill read
+    clock.advance(120)
     if held_at_start:
         with Store.open(tmp_path / "s.db", clock=clock) as store:
             reconcile(FakeClient(exchange, me, clock=clock), store, clock=clock, read_lag_s=0.0)
@@ -166,7 +174,7 @@ def test_a_held_market_paused_at_the_start_is_guarded_once_it_trades_again(
     rig, log = _loop(
         tmp_path,
         held_at_start=True,
-        then=lambda exchange: exchange.settlement.set_market_status(HELD, "paused"),
+        then=lambda exchange, _: exchange.settlement.set_market_status(HELD, "paused"),
     )
     for _ in range(4):
         rig.step(0.5)
@@ -175,3 +183,100 @@ def test_a_held_market_paused_at_the_start_is_guarded_once_it_trades_again(
     assert [r for r in rig.client.requests if r.ticker == HELD] == []
     rig.exchange.settlement.set_market_status(HELD, "open")
     _closed_by_the_stop_loss(rig, log)
+
+
+def _resting(rig: Rig, ticker: str) -> list[str]:
+    return [o.order_id for o in rig.client.iter_orders(ticker=ticker, status="resting")]
+
+
+def test_an_earlier_runs_quote_in_a_held_market_is_withdrawn_once_the_market_is_taken_on(
+    tmp_path: Path,
+) -> None:
+    # an earlier run of the loop's strategy left a bid resting in HELD, where the account holds
+    # 10 YES; this run does not trade HELD: once it is taken on for its exits, no strategy
+    # would manage that quote there
+    def quoted(exchange: Exchange, me: str) -> None:
+        place_on_desk(
+            exchange, me, HELD, BookSide.BID, "0.30", "5",
+            client_order_id=owned_client_order_id("spike"),
+        )  # fmt: skip
+
+    rig, log = _loop(tmp_path, held_at_start=True, then=quoted)
+    [quote] = _resting(rig, HELD)
+    rig.loop.questions.risk.limits = struct_replace(
+        rig.loop.questions.risk.limits, stop_loss_share=Decimal("0.1")
+    )  # no stop-loss due: the quote is the only order of the loop's there
+    _steps_until(
+        rig,
+        lambda: any(e["event"] == "market_added" for e in log_events(log)),
+        "the held market taken on",
+    )
+    # withdrawn at once, long before a silent feed's staleness would withdraw it
+    _steps_until(rig, lambda: not _resting(rig, HELD), "the earlier run's quote withdrawn", steps=2)
+    summary = rig.loop.stop.shutdown(cancel_resting=True)
+    assert summary.not_proven == ()
+    assert [r for r in rig.client.requests if r.ticker == HELD] == []
+    assert rig.store.orders.intent_by_order_id(quote).status == "canceled"
+
+
+def test_a_held_market_assigned_to_a_strategy_gives_it_nothing_where_no_strategy_acts(
+    tmp_path: Path,
+) -> None:
+    # an earlier `--assign spike:HELD` kept in the state file: this run does not trade HELD, so
+    # spike is never asked there; the contracts stay nobody's (its budget, `kalshi status` and
+    # the P&L by strategy do not count them as spike's), the stop-loss guarding them all
+    rig, log = _loop(tmp_path, held_at_start=True)
+    rig.store.trading.set_assignments({HELD: "spike"})
+    _steps_until(
+        rig,
+        lambda: any(e["event"] == "market_added" for e in log_events(log)),
+        "the held market taken on",
+    )
+    assert not [e for e in log_events(log) if e["event"] == "position_assigned"]
+    assert set(rig.loop.portfolio.owners.parts(HELD)) <= {0}
+
+
+def test_a_held_markets_book_change_brings_its_stop_loss_with_no_change_of_the_position(
+    tmp_path: Path,
+) -> None:
+    rig, log = _loop(tmp_path, held_at_start=True)
+    # the floor (0.95 x 4.69 = 4.4555) under the mark (0.452 x 10): no stop-loss yet
+    rig.loop.questions.risk.limits = struct_replace(
+        rig.loop.questions.risk.limits, stop_loss_share=Decimal("0.95")
+    )
+    _steps_until(
+        rig,
+        lambda: any(e["event"] == "market_added" for e in log_events(log)),
+        "the held market taken on",
+    )
+    for _ in range(4):
+        rig.step(0.5)
+    assert not [r for r in rig.client.requests if r.ticker == HELD]
+    # another trader takes the bid and bids lower: the book alone puts the mark under the floor
+    another_trader_places(rig.exchange, HELD, BookSide.ASK, Decimal("0.452"), Decimal(50))
+    another_trader_places(
+        rig.exchange, HELD, BookSide.BID, Decimal("0.40"), Decimal(50),
+        time_in_force=TimeInForce.GTC,
+    )  # fmt: skip
+    _steps_until(
+        rig,
+        lambda: [r for r in rig.client.requests if r.ticker == HELD],
+        "the stop-loss on the held market's book change",
+        steps=4,
+    )
+    [sold] = [r for r in rig.client.requests if r.ticker == HELD]
+    assert sold.reduce_only and sold.price == Decimal("0.40"), sold
+
+
+def test_a_held_market_is_not_read_while_the_api_error_guard_backs_off(tmp_path: Path) -> None:
+    rig, log = _loop(tmp_path, held_at_start=True)
+    guard = rig.loop.executor.guard
+    guard.backoff_until = rig.clock.monotonic() + 10.0  # as an outage's errors set it
+    for _ in range(8):
+        rig.step(0.5)
+        assert not [e for e in log_events(log) if e["event"] == "market_added"]
+    _steps_until(
+        rig,
+        lambda: any(e["event"] == "market_added" for e in log_events(log)),
+        "the held market taken on once the backoff is over",
+    )

@@ -11,16 +11,19 @@ path as a market that opens is (`MarketJoin.prepare`: open, its fees, its shard,
 fills and resting orders), then put in the loop's books (`TakeOn`, which books what the account
 holds there, and logs `market_added` with `why: held` once) marked `HELD`: no strategy's turn is
 ever made there (the schedule does not hand the market out, nor does it join a strategy's event
-group); the schedule follows its book, and each tick's step over the held positions
-(runner/loop/turns.py) runs its stop-loss on a book change, a new position view or a close
-waiting for its retry, through the one risk and send path. Its lifecycle is the loop's other
+group), so an earlier run's quote of the loop's strategies resting there is withdrawn once it
+is taken on (`NO_STRATEGY_THERE`; the stop would cancel it) and `--assign` gives nobody its
+contracts there (`TakeOn`); the schedule follows its book, and each tick's step over the held
+positions (runner/loop/turns.py) runs its stop-loss on a book change, a new position view or a
+close waiting for its retry, through the one risk and send path. Its lifecycle is the loop's other
 markets': a close ends its exits. One refused (not open, fees that cannot be priced) is said
 (`market_refused`) and tried again only when its lifecycle says it trades again (`reopened`:
 paused at the start, then activated); its result is followed all the same
 (runner/loop/lifecycle_watch.py `follow_held_untraded`).
 
-A loop that holds nothing outside its markets asks nothing here beyond two empty sets a tick;
-one whose stop-loss is off (`risk.stop_loss_share: 0`) takes none on while it is.
+A loop that holds nothing outside its markets asks nothing here beyond three empty
+collections a tick; one whose stop-loss is off (`risk.stop_loss_share: 0`) takes none on while
+it is.
 """
 
 from __future__ import annotations
@@ -33,10 +36,14 @@ from kalshi_cli.runner.loop.lifecycle_watch import REREAD_RETRY_S, held_untraded
 from kalshi_cli.runner.loop.new_market_listing import TakeOn
 from kalshi_cli.runner.loop.new_markets import HELD
 
+# why the loop's strategies' orders resting in a market taken on for its exits are withdrawn
+NO_STRATEGY_THERE = "held, no strategy trades there"
+
 if TYPE_CHECKING:
     from kalshi_cli.risk.engine import RiskEngine
     from kalshi_cli.runner.execution.dispatch import CallAnswer, Dispatch
     from kalshi_cli.runner.execution.execution import LoopExecutor
+    from kalshi_cli.runner.execution.own_orders import OwnOrders
     from kalshi_cli.runner.loop.new_markets import Found, MarketJoin
     from kalshi_cli.runner.loop.shared import Tuning
     from kalshi_cli.store import Store
@@ -55,20 +62,26 @@ class HeldMarkets:
         executor: LoopExecutor,
         store: Store,
         risk: RiskEngine,
+        own: OwnOrders,
     ) -> None:
         """`join`: the books a market is put in (None `reads`: a paper run, whose venue holds
         nothing outside its markets, takes none on); the read goes through `dispatch`, counted
         by the `executor`'s API error guard; `store`: where the orders resting there placed
         elsewhere are recorded (`TakeOn`); `risk`: whose stop-loss guards them (off,
-        `risk.stop_loss_share: 0`: none is taken on while it is)."""
+        `risk.stop_loss_share: 0`: none is taken on while it is); `own`: the loop's orders,
+        those of its strategies resting there (an earlier run's quotes) withdrawn once it is
+        taken on, no strategy acting there."""
         self._take_on = None if join.reads is None else TakeOn(join, executor, store, tuning)
         self._join, self._portfolio = join, join.portfolio
         self._outside = executor.fills.outside
         self._dispatch, self._guard = dispatch, executor.guard
         self._tuning = tuning
         self._risk = risk
+        self._own = own
         self._waiting: set[str] = set(held_untraded(join.portfolio))
         self._refused: set[str] = set()  # said once, tried again once it trades (`reopened`)
+        # ticker -> when (monotonic) one refused for what may pass is tried again (`_not_taken`)
+        self._later: dict[str, float] = {}
         self._out = False
         self._next = -math.inf  # not before (monotonic): a failed read's retry
 
@@ -85,16 +98,19 @@ class HeldMarkets:
         if outside:
             self._waiting.update(outside)
             outside.clear()
+        if self._later:
+            self._due_again()
         if not self._waiting or self._out or self._guard.backing_off or self._take_on is None:
             return
         join = self._join
         if not self._risk.limits.stop_loss_share or join.clock.monotonic() < self._next:
             return  # no stop-loss to guard them: they wait (nothing is read)
         assert join.reads is not None  # a join that reads (`_take_on`)
-        markets, refused, selects = self._portfolio.markets, self._refused, join.reads.selects
+        markets, selects = self._portfolio.markets, join.reads.selects
+        later = self._refused | self._later.keys()
         # one of the selection a listing takes on to trade, when it opens
         tickers = sorted(
-            t for t in self._waiting if t not in markets and t not in refused and not selects(t)
+            t for t in self._waiting if t not in markets and t not in later and not selects(t)
         )
         self._waiting.clear()
         if not tickers:
@@ -113,15 +129,11 @@ class HeldMarkets:
                 self._waiting.update(tickers)
                 self._next = join.clock.monotonic() + REREAD_RETRY_S
                 return
-            for prepared in found.markets:
-                if prepared.refused is None:
-                    continue
-                if prepared.again:
-                    self._waiting.add(prepared.market.ticker)
-                else:
-                    refused.add(prepared.market.ticker)
             assert self._take_on is not None
-            self._take_on.take(found)
+            joined = {p.market.ticker for p in self._take_on.take(found)}
+            self._not_taken(found, joined, pace_s)
+            if joined:  # no strategy acts there: nobody would manage its quotes
+                self._own.withdraw_all(NO_STRATEGY_THERE, lambda o: o.ticker in joined)
 
         def unmade() -> None:  # never made (the loop is stopping): a later tick makes it
             self._out = False
@@ -129,3 +141,27 @@ class HeldMarkets:
 
         self._out = True
         self._dispatch.send((), read, booked, Urgency.AGAIN, unmade=unmade)
+
+    def _due_again(self) -> None:
+        """The markets refused for what may pass whose time to be tried again has come."""
+        now = self._join.clock.monotonic()
+        for ticker, at in list(self._later.items()):
+            if now >= at:
+                del self._later[ticker]
+                self._waiting.add(ticker)
+
+    def _not_taken(self, found: Found, joined: set[str], pace_s: float) -> None:
+        """The markets a read found and did not take on: one refused while it does not trade
+        (not open, fees that cannot be priced) tried again once it does (`reopened`); one
+        refused for what may pass (its shard's group not made, which is made again no sooner
+        than `pace_s` on; the state file) tried again `pace_s` on, not read again every tick."""
+        again_at = self._join.clock.monotonic() + pace_s
+        markets = self._portfolio.markets
+        for prepared in found.markets:
+            ticker = prepared.market.ticker
+            if ticker in joined or ticker in markets:  # in the books: a listing took it on
+                continue
+            if prepared.refused is not None and not prepared.again:
+                self._refused.add(ticker)
+            else:
+                self._later[ticker] = again_at

@@ -169,13 +169,15 @@ class TakeOn:
         taken on (its fills and resting orders, listed at `read_at`): what the account holds
         and rests there counted by the loop's view (`FillSync.joined`; the orders placed
         elsewhere, recorded before it joined, booked as the start's rebuild books them),
-        given to the strategy `--assign` named for it, and its shard's lines."""
+        given to the strategy `--assign` named for it (not in a market taken on for its exits
+        alone, where no strategy acts: they stay nobody's), and its shard's lines."""
         ticker = prepared.market.ticker
         book_resting(self._store, self._portfolio, self._client.subaccount or 0, ticker)
         self._fills.joined(ticker, prepared.fills, read_at)
-        now = self._clock.wall()
-        assigned, names = self._store.trading.assignments(), self._tuning.lineup.names
-        give_assigned(self._portfolio, assigned, names, now, self._log, tickers=[ticker])
+        if ticker not in self._join.exits_only:  # no strategy acts where it exits alone
+            assigned, names = self._store.trading.assignments(), self._tuning.lineup.names
+            now = self._clock.wall()
+            give_assigned(self._portfolio, assigned, names, now, self._log, tickers=[ticker])
         traded = self._tuning.lineup.traded({ticker: self._join.terms[ticker]})
         lines = self._hold.lines(traded, [ticker])
         if lines:
