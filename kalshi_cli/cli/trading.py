@@ -430,10 +430,17 @@ def status_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
         out.note(
             f"{len(status.unknown_orders)} order(s) of unknown outcome: run `kalshi reconcile`"
         )
-    if status.sets_not_ended and not as_json:
+    held = [s for s in status.sets_not_ended if s.held_to_settlement()]
+    unwound = len(status.sets_not_ended) - len(held)
+    if unwound and not as_json:
         out.note(
-            f"{len(status.sets_not_ended)} set(s) of legs not ended: a `kalshi trade` on their "
-            "markets and subaccount unwinds them as it starts"
+            f"{unwound} set(s) of legs not ended: a `kalshi trade` on their markets and "
+            "subaccount unwinds them as it starts"
+        )
+    if held and not as_json:
+        out.note(
+            f"{len(held)} set(s) of legs holding a leg to its settlement by design: each ends "
+            "as its market settles, nothing to do"
         )
 
 
