@@ -166,7 +166,13 @@ def render_kill_report(out: Output, report: KillReport, *, scope: str) -> None:
             "it; trading stays HALTED until `kalshi resume`"
         )
     for broken in report.broken_sets:
-        out.line(f"broken set of legs (no cancel evens it out): {broken.text()}")
+        if broken.held_to_settlement():
+            out.line(
+                f"set of legs held to its settlement (it ends as its market settles): "
+                f"{broken.text()}"
+            )
+        else:
+            out.line(f"broken set of legs (no cancel evens it out): {broken.text()}")
     if report.proven:
         out.line(f"PROVEN: no resting order left ({scope}; {report.rounds} listing(s))")
         return
