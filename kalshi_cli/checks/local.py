@@ -291,8 +291,8 @@ def _sets_left_broken(store: Store, now: float) -> tuple[int, Finding | None, st
     found no bid, filled short or was refused), or left `open` with no trade loop alive on its
     subaccount to send its next leg or sell it back (a loop killed between legs): CRITICAL,
     each named leg by leg. A set whose unhedged legs the loop holds to their settlement by
-    design (runner/execution/leg_sets.py: the market no longer trades, or a sale back is sure to
-    lose against holding) is said, not graded; one whose unhedged legs all settled is done."""
+    design (store/leg_sets.py `BrokenSet.held_to_settlement`) is said, not graded; one whose
+    unhedged legs all settled is done."""
     beat = store.entries.loop_heartbeat()
     alive = None if beat is None or not beat.live(now) else beat.loop_subaccount or 0
     broken: list[str] = []
@@ -301,10 +301,10 @@ def _sets_left_broken(store: Store, now: float) -> tuple[int, Finding | None, st
         unhedged = s.unhedged()
         if not unhedged or (s.status == "open" and s.subaccount == alive):
             continue  # nothing unhedged, or a live loop on its way with it
-        if s.status == "open":
-            broken.append(f"{s.text()} (no trade loop alive on subaccount {s.subaccount})")
-        elif set(unhedged) <= s.settling:
+        if s.held_to_settlement():
             held.append(s.text())
+        elif s.status == "open":
+            broken.append(f"{s.text()} (no trade loop alive on subaccount {s.subaccount})")
         else:
             broken.append(s.text())
     said = ""

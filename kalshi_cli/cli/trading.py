@@ -166,7 +166,13 @@ def render_kill_report(out: Output, report: KillReport, *, scope: str) -> None:
             "it; trading stays HALTED until `kalshi resume`"
         )
     for broken in report.broken_sets:
-        out.line(f"broken set of legs (no cancel evens it out): {broken.text()}")
+        if broken.held_to_settlement():
+            out.line(
+                f"set of legs held to its settlement (it ends as its market settles): "
+                f"{broken.text()}"
+            )
+        else:
+            out.line(f"broken set of legs (no cancel evens it out): {broken.text()}")
     if report.proven:
         out.line(f"PROVEN: no resting order left ({scope}; {report.rounds} listing(s))")
         return
@@ -426,15 +432,30 @@ def status_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
     render_state(out, status.state, status.reason, status.source, status.at, extra=details)
     for line in () if as_json else status_lines(status, details):
         out.line(line)
-    if status.unknown_orders and not as_json:
-        out.note(
+    for note in () if as_json else _status_notes(status):
+        out.note(note)
+
+
+def _status_notes(status: TradingStatus) -> list[str]:
+    """What `kalshi status` asks of the trader on stderr: the orders of unknown outcome, the
+    sets of legs a start unwinds, and those held to their settlement by design (nothing to do)."""
+    notes = []
+    if status.unknown_orders:
+        notes.append(
             f"{len(status.unknown_orders)} order(s) of unknown outcome: run `kalshi reconcile`"
         )
-    if status.sets_not_ended and not as_json:
-        out.note(
-            f"{len(status.sets_not_ended)} set(s) of legs not ended: a `kalshi trade` on their "
-            "markets and subaccount unwinds them as it starts"
+    held = [s for s in status.sets_not_ended if s.held_to_settlement()]
+    if unwound := len(status.sets_not_ended) - len(held):
+        notes.append(
+            f"{unwound} set(s) of legs not ended: a `kalshi trade` on their markets and "
+            "subaccount unwinds them as it starts"
         )
+    if held:
+        notes.append(
+            f"{len(held)} set(s) of legs holding a leg to its settlement by design: each ends "
+            "as its market settles, nothing to do"
+        )
+    return notes
 
 
 # ------------------------------------------------------------------------------------ reconcile

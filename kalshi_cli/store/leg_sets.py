@@ -52,6 +52,16 @@ class LegSetRecord:
     settling: frozenset[int] = frozenset()
 
 
+def held_to_settlement(status: str, unhedged: Collection[int], settling: Collection[int]) -> bool:
+    """The one rule of a set held to its settlement by design, not broken: it leaves a leg
+    unhedged, and every leg it so leaves the loop holds to its settlement (`settling`: the market
+    no longer trades, or a sale back is sure to lose against holding). A set left `open` never is
+    (its row was never marked). `kalshi check orders`, `kalshi status`, `kalshi cancel-all` and
+    the trade loop's stop say such a set as held, and ask nothing of the trader for it (the stop
+    does not exit NOT_PROVEN for it)."""
+    return status != "open" and bool(unhedged) and set(unhedged) <= set(settling)
+
+
 def set_tag(set_id: str) -> str:
     """What the reason of every order of a set ends with."""
     return f"(set {set_id})"
@@ -91,11 +101,17 @@ class BrokenSet:
             if held is not None and held > sets and i not in self.settled
         ]
 
+    def held_to_settlement(self) -> bool:
+        """Whether the set is held to its settlement by design, not broken
+        (`held_to_settlement`), as its row says."""
+        return held_to_settlement(self.status, self.unhedged(), self.settling)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "set_id": self.set_id,
             "strategy": self.strategy,
             "status": self.status,
+            "held_to_settlement": self.held_to_settlement(),
             "subaccount": self.subaccount,
             "legs": [
                 {"ticker": t, "side": side, "count": str(count), "held": _held(held)}
@@ -107,8 +123,9 @@ class BrokenSet:
         held = ", ".join(
             f"{t} {side} {_held(held)} of {count}" for t, side, count, held in self.legs
         )
+        status = "held to settlement" if self.held_to_settlement() else self.status
         return (
-            f"set {self.set_id} ({self.strategy or 'unknown'}, {self.status}, "
+            f"set {self.set_id} ({self.strategy or 'unknown'}, {status}, "
             f"subaccount {self.subaccount}): {held}"
         )
 

@@ -51,3 +51,27 @@ def test_status_names_each_sets_strategy_and_what_each_leg_asked(tmp_path: Path)
     assert (found["s1"]["strategy"], found["s2"]["strategy"]) == ("arbitrage", None)
     assert [(g["count"], g["held"]) for g in found["s1"]["legs"]] == [("5", "5"), ("5", "0")]
     assert [g["count"] for g in found["s2"]["legs"]] == ["3", "3"]
+
+
+def test_status_says_a_set_held_to_its_settlement_is_held_not_broken(tmp_path: Path) -> None:
+    """A's NO 5 held to its settlement by design (its market closed) is said as held, and its
+    note asks nothing of the trader; a set whose unhedged leg is not the one held to settlement
+    (B held so, A left beyond the whole sets) is still broken and counted to unwind."""
+    path = tmp_path / "state.db"
+    with Store.open(path) as store:
+        set_of_no_legs(store, "s1", no_price="0.60", filled=(A,), subaccount=1, ended="broken")
+        store.leg_sets.mark("s1", "broken", settling=[0])
+        set_of_no_legs(store, "s2", no_price="0.60", filled=(A,), subaccount=1, ended="broken")
+        store.leg_sets.mark("s2", "broken", settling=[1])
+    done = kalshi(tmp_path, "--state", str(path), "status")
+    assert done.exit_code == 0, done.output
+    lines = done.stdout.splitlines()
+    held = f"  set s1 (arbitrage, held to settlement, subaccount 1): {A} no 5 of 5, {B} no 0 of 5"
+    assert held in lines
+    assert f"  set s2 (arbitrage, broken, subaccount 1): {A} no 5 of 5, {B} no 0 of 5" in lines
+    assert "1 set(s) of legs not ended" in done.stderr
+    assert "1 set(s) of legs holding a leg to its settlement by design" in done.stderr
+    answer = kalshi(tmp_path, "--state", str(path), "status", "--json")
+    assert answer.exit_code == 0, answer.output
+    found = {s["set_id"]: s for s in json.loads(answer.stdout)["sets_not_ended"]}
+    assert (found["s1"]["held_to_settlement"], found["s2"]["held_to_settlement"]) == (True, False)

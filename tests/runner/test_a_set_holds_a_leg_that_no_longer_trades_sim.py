@@ -1,11 +1,11 @@
 """A set of legs found at start with a leg in a market that no longer trades (closed, its
 result determined or still to come) never sells into it: the leg is held to its settlement
 (`group_held_to_settlement`, naming it), the legs still trading are unwound as any broken set's,
-and the set stays broken, said at the stop (exit 11), until the market settles; then it ends
-by the rule of a leg settled since (flat here). `closed` is the state here, where trading has
-ended and no result is known; the loop treats a closed, determined or settled market alike
-(runner/loop/gate.py `closed`). A determined market, whose result makes another leg sure of what
-it pays: tests/runner/test_a_set_sells_no_leg_sure_to_pay_more_sim.py."""
+and the set stays held to its settlement, said so at the stop (no exit 11), until the market
+settles; then it ends by the rule of a leg settled since (flat here). `closed` is the state
+here, where trading has ended and no result is known; the loop treats a closed, determined or
+settled market alike (runner/loop/gate.py `closed`). A determined market, whose result makes
+another leg sure of what it pays: tests/runner/test_a_set_sells_no_leg_sure_to_pay_more_sim.py."""
 
 from __future__ import annotations
 
@@ -20,10 +20,8 @@ from kalshi_cli.checks import CheckStatus
 from kalshi_cli.checks.local import LocalView, check_orders
 from kalshi_cli.checks.thresholds import resolve
 from kalshi_cli.runner.lifecycle.session import _summary
-from kalshi_cli.runner.loop.stop_proof import SetsLeftBroken
 from kalshi_cli.services.reconcile import reconcile
 from kalshi_cli.store import Store
-from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.conftest import SimHarness
 from tests.runner.sim_rig import Rig, rig
 from tests.runner.simproc import client_for
@@ -127,21 +125,22 @@ def test_a_leg_in_a_closed_market_is_held_to_settlement_and_the_set_ends_when_it
 
 
 @pytest.mark.slow
-def test_a_stop_before_the_closed_leg_settles_leaves_the_set_broken_and_sells_nothing_there(
+def test_a_stop_before_the_closed_leg_settles_leaves_the_set_held_and_sells_nothing_there(
     sim: SimHarness, tmp_path: Path
 ) -> None:
-    """Stopped before A settles: the stop sends nothing into A, leaves the set broken naming NO
-    5 held in A, and the exit is 11, never 0."""
+    """Stopped before A settles: the stop sends nothing into A and leaves the set held to its
+    settlement naming NO 5 held in A, by design: said as held, not broken, and the stop is not
+    NOT_PROVEN for it (exit 11 is for a leg a trader must act on)."""
     account = _killed_before_c_then_a_closed(sim, tmp_path)
     with rig(sim, tmp_path, TICKERS, strategy="arbitrage", params={}, trader=account) as again:
         assert _until_done(again)["status"] == "broken"
         summary = again.loop.stop.shutdown(cancel_resting=True)
-        (left,) = again.events("group_left_broken")
-        assert summary.broken_sets == (left["set"],)
+        assert again.events("group_left_broken") == []
+        (left,) = again.events("group_left_held")
+        assert (summary.broken_sets, summary.sets_held) == ((), (left["set"],))
         assert _amounts(left["held"]) == HELD_IN_A
-        with pytest.raises(SetsLeftBroken) as raised:
-            _summary(summary, None)
-        assert raised.value.exit_code == ExitCode.NOT_PROVEN
+        assert _summary(summary, None) is summary
+        assert any(line.startswith("HELD SETS") for line in summary.lines())
         _nothing_sent_into_a(again)
         assert [s.status for s in again.store.leg_sets.unfinished(0)] == ["broken"]
         _recorded_as_held_to_settlement(again)

@@ -729,6 +729,7 @@ def test_the_reports_json_document_has_the_documented_keys(store: Store) -> None
         "communications_left": [],
         "orders": [{"order_id": "main-1", "client_order_id": None, "strategy": None}],
         "broken_sets": [],
+        "sets_held_to_settlement": [],
     }
 
 

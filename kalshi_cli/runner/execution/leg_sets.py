@@ -23,12 +23,14 @@ another, by reducing IOC sells at the price that sells it all into the bids now.
   within it (`RiskEngine.split`), each asked of the risk engine, the next once one fills in full;
 - a stopping loop unwinds each set not ended within its stop deadline (`finish_at_stop`), a set
   found at start and not unwound yet too; a set left broken makes the exit NOT_PROVEN
-  (runner/loop/stop_proof.py `SetsLeftBroken`);
+  (runner/loop/stop_proof.py `SetsLeftBroken`), one held to its settlement by design does not
+  (store/leg_sets.py `held_to_settlement`: said `group_left_held`);
 - a leg in a market that no longer trades (closed, determined or settled: the loop's `closed`)
   is never sold back: it is held to its settlement (`group_held_to_settlement`), the legs that
   still trade are unwound, and the set stays broken until the settlement takes the leg, then
   ends as a set with a leg settled since does; its row names the legs so held (`settling`), which
-  `kalshi check orders` says and does not grade;
+  `kalshi check orders` says and does not grade, and `kalshi status` and `kalshi cancel-all` say
+  as held;
 - a sale back goes only when it is not sure to lose against holding: a leg sure to be paid more
   at settlement than the bids bring after the fee (runner/execution/leg_worth.py: in a mutually
   exclusive event, a NO once another market is determined YES) is held to its settlement as a
@@ -67,7 +69,7 @@ from kalshi_cli.runner.execution.open_sets import (
 )
 from kalshi_cli.runner.execution.whole_sets import WholeSets
 from kalshi_cli.runner.ports import book_data_at
-from kalshi_cli.store.leg_sets import SetLeg, set_tag
+from kalshi_cli.store.leg_sets import SetLeg, held_to_settlement, set_tag
 from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.units import ZERO, Action, TimeInForce
 
@@ -507,12 +509,15 @@ class LegSets:
 
     # ---------------------------------------------------------------- the stop
 
-    def finish_at_stop(self, abandon: threading.Event | None = None) -> list[str]:
+    def finish_at_stop(self, abandon: threading.Event | None = None) -> tuple[list[str], list[str]]:
         """At the stop, under its deadline, once the dispatch takes no more calls: each set not
         ended has its legs of unknown outcome settled (within a share of the deadline), then what
         it holds beyond its whole sets sold back on this thread. The ids of the sets left broken
-        (each logged `group_left_broken`: the exit is then NOT_PROVEN)."""
+        (each logged `group_left_broken`: the exit is then NOT_PROVEN), and of those left held
+        to their settlement by design (store/leg_sets.py `held_to_settlement`; each logged
+        `group_left_held`, not broken: they end as their markets settle)."""
         left: list[str] = []
+        held: list[str] = []
         self._finishing = True
         # a set found at start and not unwound yet (its books were not fresh) is unwound too
         found, self._found = self._found, []
@@ -524,16 +529,18 @@ class LegSets:
             self._sell_back_now(s, abandon)
             status = s.status() if s.sending is None else "broken"
             self._store.leg_sets.mark(s.set_id, status, _note(s), s.settling)
+            kept = s.sending is None and held_to_settlement(status, s.unhedged(), s.settling)
+            event = "group_done" if status != "broken" else "group_left_broken"
             self._log.emit(
-                "group_done" if status != "broken" else "group_left_broken",
+                "group_left_held" if kept else event,
                 {"set": s.set_id, "status": status, "sets": s.sets, "held": s.held_text()},
             )
             if status == "broken":
-                left.append(s.set_id)
+                (held if kept else left).append(s.set_id)
             else:
                 self._open.pop(s.set_id, None)
             s.free()
-        return left
+        return left, held
 
     def _settle_out(self, s: OpenSet, abandon: threading.Event | None) -> None:
         """The set's order out (its answer not booked when the dispatch closed, or lost) looked

@@ -139,6 +139,11 @@ class OpenSet:
     def held_text(self) -> dict[str, Decimal]:
         return {f"{g.ticker} {g.side.value}": h for g, h in zip(self.legs, self.held, strict=True)}
 
+    def unhedged(self) -> list[int]:
+        """The legs holding beyond the whole sets."""
+        sets = self.sets
+        return [i for i, h in enumerate(self.held) if h > sets]
+
     def status(self) -> str:
         sets = self.sets
         if any(h != sets for h in self.held):

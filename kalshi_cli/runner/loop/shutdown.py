@@ -76,6 +76,7 @@ class LoopStop:
         self.not_proven: tuple[str, ...] = ()
         # the sets of legs its last stop left broken (runner/execution/leg_sets.py)
         self.broken_sets: tuple[str, ...] = ()
+        self.sets_held: tuple[str, ...] = ()
         self.unlisted = ""  # why no listing proved the stop ("": one did)
         # the stop's one deadline (`trade.stop_deadline_s`), from its start: what ends the
         # session's order group after it runs under what is left (None: no stop yet)
@@ -141,7 +142,8 @@ class LoopStop:
             # session's order group is triggered it refuses the sales back too. A set left broken
             # is not proven either
             if not self.settings.dry_run:
-                self.broken_sets = tuple(self.legs.finish_at_stop(abandon))
+                broken, held = self.legs.finish_at_stop(abandon)
+                self.broken_sets, self.sets_held = tuple(broken), tuple(held)
             if cancel_resting and not self.settings.dry_run:
                 proof = withdraw_at_stop(self, deadline, abandon)
                 self.not_proven, abandoned = proof.left, proof.abandoned
@@ -168,6 +170,7 @@ class LoopStop:
             not_proven=self.not_proven,
             unlisted=self.unlisted,
             broken_sets=self.broken_sets,
+            sets_held=self.sets_held,
         )
         self.log.emit("stopped", summary.to_json())
         self.failed = failed

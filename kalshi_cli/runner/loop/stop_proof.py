@@ -28,9 +28,10 @@ class StopNotProven(KalshiError):
 
 class SetsLeftBroken(KalshiError):
     """`kalshi trade` stopped with a set of legs neither whole nor flat (exit 11): a leg of
-    unknown outcome not settled within the stop's deadline, a sale back that found no bid or
-    filled short, or a leg held to the settlement of a market that no longer trades
-    (runner/execution/leg_sets.py). The next start finds each and unwinds it."""
+    unknown outcome not settled within the stop's deadline, or a sale back that found no bid,
+    filled short or was refused (runner/execution/leg_sets.py). The next start finds each and
+    unwinds it. A set whose every unhedged leg is held to its settlement by design is not one
+    (store/leg_sets.py `held_to_settlement`)."""
 
     exit_code = ExitCode.NOT_PROVEN
 

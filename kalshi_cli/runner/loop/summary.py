@@ -55,6 +55,9 @@ class Summary:
     # the sets of legs the stop left broken, neither whole nor flat (runner/execution/
     # leg_sets.py); not proven either
     broken_sets: tuple[str, ...] = ()
+    # the sets of legs the stop left held to their settlement by design: said, not broken
+    # (store/leg_sets.py `held_to_settlement`); they end as their markets settle
+    sets_held: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         unrealized = self.unrealized_pnl
@@ -77,6 +80,7 @@ class Summary:
             "not_proven": list(self.not_proven),
             "unlisted": self.unlisted,
             "broken_sets": list(self.broken_sets),
+            "sets_held_to_settlement": list(self.sets_held),
         }
 
     def lines(self) -> list[str]:
@@ -118,6 +122,15 @@ class Summary:
                     "flat: " + ", ".join(self.broken_sets)
                 ]
                 if self.broken_sets
+                else []
+            ),
+            *(
+                [
+                    f"HELD SETS       {len(self.sets_held)} set(s) of legs held to their "
+                    "settlement by design, each ending as its market settles: "
+                    + ", ".join(self.sets_held)
+                ]
+                if self.sets_held
                 else []
             ),
         ]

@@ -55,7 +55,8 @@ class KillReport:
     # known, as for an order this state file never recorded)
     owners: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     # the sets of legs the state file holds neither whole nor flat (`sets_not_ended`): no cancel
-    # evens them out, so each is named with what its legs hold
+    # evens them out, so each is named with what its legs hold; those held to their settlement
+    # by design (`BrokenSet.held_to_settlement`) are said apart, as held
     broken_sets: list[BrokenSet] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -83,7 +84,10 @@ class KillReport:
                 for order_id in dict.fromkeys([*self.cancelled, *self.left])
                 for coid, strategy in [self.owners.get(order_id, (None, None))]
             ],
-            "broken_sets": [b.to_json() for b in self.broken_sets],
+            "broken_sets": [b.to_json() for b in self.broken_sets if not b.held_to_settlement()],
+            "sets_held_to_settlement": [
+                b.to_json() for b in self.broken_sets if b.held_to_settlement()
+            ],
         }
 
     def owner_text(self, order_id: str) -> str:
