@@ -24,6 +24,11 @@ paused at the start, then activated); its result is followed all the same
 A loop that holds nothing outside its markets asks nothing here beyond three empty
 collections a tick; one whose stop-loss is off (`risk.stop_loss_share: 0`) takes none on while
 it is.
+
+`HeldMarkets` is given more than six collaborators because it both takes a market on (what a
+market that opens needs: the join, the dispatch its read goes through, the executor's guard and
+fills, the state file, the tuning) and hands it to the stop-loss alone (the risk engine whose
+stop-loss is asked, the loop's own orders whose quotes there are withdrawn).
 """
 
 from __future__ import annotations
