@@ -522,3 +522,53 @@ def test_a_shard_whose_orders_are_denied_for_its_balance_is_said_short_and_warne
     loop.buy(on_two)
     assert loop.sent(on_two) == before + 1
     rig.loop.log.close()
+
+
+def test_a_shard_whose_last_read_holds_one_orders_cost_is_not_said_short_when_an_order_is_denied(
+    tmp_path: Path, shards: Shards
+) -> None:
+    """Shard 2 read holding exactly one order's cost ($0.75, `min_shard_balance`): a bid of
+    $0.50 goes and a second is denied for what is left ($0.25), the loop's own order having
+    spent it, not for want of money at the read: the shard is not said short, and orders that
+    fit still go."""
+    shards.refusing = False
+    shards.two_holds = D("0.75")
+    alerts = Alerts()
+    loop = OnTwoShards(
+        tmp_path, shards, poll_s=5.0, alerts=alerts, risk={"min_shard_balance": "0.75"}
+    )
+    loop.buy(loop.on_two)
+    loop.buy(loop.on_two)
+    assert loop.sent(loop.on_two) == 1
+    assert [e["code"] for e in loop.entries("risk_denied")] == ["SHARD_BALANCE"]
+    assert loop.entries("shard_balance_short") == []
+    assert [a for a in alerts.posted if a[0] == "shard_balance_short"] == []
+    loop.rig.loop.heartbeat.beat()
+    held = trading_status(tmp_path / "s.db", now=loop.rig.clock.wall()).details()["loop_shards"]
+    assert held == {"short": [], "paused": []}
+    loop.rig.loop.log.close()
+
+
+def test_a_shard_said_short_for_a_denial_is_not_said_short_again_when_the_exchange_refuses(
+    tmp_path: Path, shards: Shards
+) -> None:
+    """Shard 2 holds $0.75, under one order's cost ($5): a $1 bid is denied before sending and
+    the shard said short (logged and alerted once); a $0.50 bid that fits is still sent, and the
+    exchange's refusal for collateral holds the shard without saying it short a second time."""
+    shards.two_holds = D("0.75")
+    alerts = Alerts()
+    loop = OnTwoShards(tmp_path, shards, poll_s=5.0, alerts=alerts)
+    large = Intent(loop.on_two, Side.YES, Action.BUY, D("0.05"), D("20"), D("0.99"), "t", "spike")
+    loop.executor.execute(large, last_data_at=loop.rig.clock.wall())
+    loop.rig.step(0.1)
+    assert loop.sent(loop.on_two) == 0
+    assert [e["code"] for e in loop.entries("risk_denied")] == ["SHARD_BALANCE"]
+    loop.buy(loop.on_two)
+    assert loop.sent(loop.on_two) == 1  # fits: sent, and refused for collateral
+    loop.buy(loop.on_two)
+    assert loop.sent(loop.on_two) == 1  # held now
+    assert [e["shard"] for e in loop.entries("shard_balance_short")] == [2]
+    assert [a[:2] for a in alerts.posted if a[0] == "shard_balance_short"] == [
+        ("shard_balance_short", "2")
+    ]
+    loop.rig.loop.log.close()
