@@ -39,6 +39,7 @@ class Shards:
         self.refusing = True
         self.balance_reads = 0
         self.down: Exception | None = None  # what a balance read raises, if anything
+        self.two_listed = True  # whether the balance's breakdown lists shard 2 at all
 
 
 @pytest.fixture
@@ -62,7 +63,7 @@ def shards(monkeypatch: pytest.MonkeyPatch) -> Shards:
         breakdown = [
             {"exchange_index": 0, "balance": str(total - told.two_holds)},
             {"exchange_index": 2, "balance": str(told.two_holds)},
-        ]
+        ][: 2 if told.two_listed else 1]
         return decode_answer(
             Balance, {"balance_dollars": str(total), "balance_breakdown": breakdown}
         )
@@ -571,4 +572,24 @@ def test_a_shard_said_short_for_a_denial_is_not_said_short_again_when_the_exchan
     assert [a[:2] for a in alerts.posted if a[0] == "shard_balance_short"] == [
         ("shard_balance_short", "2")
     ]
+    loop.rig.loop.log.close()
+
+
+def test_a_shard_the_balance_does_not_list_is_said_short_holding_nothing_when_an_order_is_denied(
+    tmp_path: Path, shards: Shards
+) -> None:
+    """The balance's breakdown lists shard 0 alone: the loop's order on shard 2 is denied for
+    its balance, and shard 2 is said short holding $0 (a shard the breakdown leaves out holds
+    nothing), the loop trading on."""
+    shards.refusing, shards.two_holds, shards.two_listed = False, D("0"), False
+    alerts = Alerts()
+    loop = OnTwoShards(tmp_path, shards, poll_s=5.0, alerts=alerts)
+    loop.buy(loop.on_two)
+    assert loop.sent(loop.on_two) == 0
+    assert [e["code"] for e in loop.entries("risk_denied")] == ["SHARD_BALANCE"]
+    (short,) = loop.entries("shard_balance_short")
+    assert short["shard"] == 2 and D(short["holds"]) == D("0")
+    before = loop.sent(loop.on_zero)
+    loop.buy(loop.on_zero)
+    assert loop.sent(loop.on_zero) == before + 1
     loop.rig.loop.log.close()
