@@ -26,3 +26,17 @@ def test_the_heartbeat_check_names_each_shard_the_loop_holds_short(tmp_path: Pat
         "the trade loop holds shard 2, 3 short (its orders there are denied or refused for the "
         "shard's balance until it is funded: `kalshi shard move`); "
     ), result.summary
+
+
+def test_a_loop_in_safe_mode_holding_a_shard_short_stays_critical(tmp_path: Path) -> None:
+    """SAFE_MODE sends nothing until `kalshi resume`: a shard held short beside it never softens
+    the check to a warning."""
+    clock = ManualClock(START)
+    with Store.open(tmp_path / "state.db", clock=clock) as store:
+        store.trading.set_trading_state("SAFE_MODE", reason="api errors", source="api_error_guard")
+        held = {"short": [2], "paused": []}
+        store.entries.heartbeat(source="trade", detail={"shards_held": held})
+        clock.advance(1)
+        result = check_heartbeat(LocalView(store, store.path, clock.wall()), resolve(None))
+    assert result.status is CheckStatus.CRITICAL
+    assert result.summary.startswith("trading stopped: nothing is sent until `kalshi resume`; ")
