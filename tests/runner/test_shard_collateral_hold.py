@@ -39,6 +39,7 @@ class Shards:
         self.refusing = True
         self.balance_reads = 0
         self.down: Exception | None = None  # what a balance read raises, if anything
+        self.two_listed = True  # whether the balance's breakdown lists shard 2 at all
 
 
 @pytest.fixture
@@ -62,7 +63,7 @@ def shards(monkeypatch: pytest.MonkeyPatch) -> Shards:
         breakdown = [
             {"exchange_index": 0, "balance": str(total - told.two_holds)},
             {"exchange_index": 2, "balance": str(told.two_holds)},
-        ]
+        ][: 2 if told.two_listed else 1]
         return decode_answer(
             Balance, {"balance_dollars": str(total), "balance_breakdown": breakdown}
         )
@@ -522,3 +523,73 @@ def test_a_shard_whose_orders_are_denied_for_its_balance_is_said_short_and_warne
     loop.buy(on_two)
     assert loop.sent(on_two) == before + 1
     rig.loop.log.close()
+
+
+def test_a_shard_whose_last_read_holds_one_orders_cost_is_not_said_short_when_an_order_is_denied(
+    tmp_path: Path, shards: Shards
+) -> None:
+    """Shard 2 read holding exactly one order's cost ($0.75, `min_shard_balance`): a bid of
+    $0.50 goes and a second is denied for what is left ($0.25), the loop's own order having
+    spent it, not for want of money at the read: the shard is not said short, and orders that
+    fit still go."""
+    shards.refusing = False
+    shards.two_holds = D("0.75")
+    alerts = Alerts()
+    loop = OnTwoShards(
+        tmp_path, shards, poll_s=5.0, alerts=alerts, risk={"min_shard_balance": "0.75"}
+    )
+    loop.buy(loop.on_two)
+    loop.buy(loop.on_two)
+    assert loop.sent(loop.on_two) == 1
+    assert [e["code"] for e in loop.entries("risk_denied")] == ["SHARD_BALANCE"]
+    assert loop.entries("shard_balance_short") == []
+    assert [a for a in alerts.posted if a[0] == "shard_balance_short"] == []
+    loop.rig.loop.heartbeat.beat()
+    held = trading_status(tmp_path / "s.db", now=loop.rig.clock.wall()).details()["loop_shards"]
+    assert held == {"short": [], "paused": []}
+    loop.rig.loop.log.close()
+
+
+def test_a_shard_said_short_for_a_denial_is_not_said_short_again_when_the_exchange_refuses(
+    tmp_path: Path, shards: Shards
+) -> None:
+    """Shard 2 holds $0.75, under one order's cost ($5): a $1 bid is denied before sending and
+    the shard said short (logged and alerted once); a $0.50 bid that fits is still sent, and the
+    exchange's refusal for collateral holds the shard without saying it short a second time."""
+    shards.two_holds = D("0.75")
+    alerts = Alerts()
+    loop = OnTwoShards(tmp_path, shards, poll_s=5.0, alerts=alerts)
+    large = Intent(loop.on_two, Side.YES, Action.BUY, D("0.05"), D("20"), D("0.99"), "t", "spike")
+    loop.executor.execute(large, last_data_at=loop.rig.clock.wall())
+    loop.rig.step(0.1)
+    assert loop.sent(loop.on_two) == 0
+    assert [e["code"] for e in loop.entries("risk_denied")] == ["SHARD_BALANCE"]
+    loop.buy(loop.on_two)
+    assert loop.sent(loop.on_two) == 1  # fits: sent, and refused for collateral
+    loop.buy(loop.on_two)
+    assert loop.sent(loop.on_two) == 1  # held now
+    assert [e["shard"] for e in loop.entries("shard_balance_short")] == [2]
+    assert [a[:2] for a in alerts.posted if a[0] == "shard_balance_short"] == [
+        ("shard_balance_short", "2")
+    ]
+    loop.rig.loop.log.close()
+
+
+def test_a_shard_the_balance_does_not_list_is_said_short_holding_nothing_when_an_order_is_denied(
+    tmp_path: Path, shards: Shards
+) -> None:
+    """The balance's breakdown lists shard 0 alone: the loop's order on shard 2 is denied for
+    its balance, and shard 2 is said short holding $0 (a shard the breakdown leaves out holds
+    nothing), the loop trading on."""
+    shards.refusing, shards.two_holds, shards.two_listed = False, D("0"), False
+    alerts = Alerts()
+    loop = OnTwoShards(tmp_path, shards, poll_s=5.0, alerts=alerts)
+    loop.buy(loop.on_two)
+    assert loop.sent(loop.on_two) == 0
+    assert [e["code"] for e in loop.entries("risk_denied")] == ["SHARD_BALANCE"]
+    (short,) = loop.entries("shard_balance_short")
+    assert short["shard"] == 2 and D(short["holds"]) == D("0")
+    before = loop.sent(loop.on_zero)
+    loop.buy(loop.on_zero)
+    assert loop.sent(loop.on_zero) == before + 1
+    loop.rig.loop.log.close()

@@ -160,7 +160,11 @@ def test_a_move_while_the_exchange_answers_its_status_down_is_refused_not_called
     with pytest.raises(TransferRefused) as raised:
         _mover(exchange, key).move(Move(D("1"), 0, 2))
     assert raised.value.exit_code == ExitCode.REJECTED
-    assert "the exchange is not active now" in raised.value.one_line()
+    assert (raised.value.code, raised.value.message, raised.value.hint) == (
+        "exchange_inactive",
+        "the exchange is not active now (exchange_active is false); nothing was sent",
+        "`kalshi exchange status` shows when it is again",
+    )
     assert exchange.posts == []
 
 

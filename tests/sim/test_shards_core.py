@@ -329,3 +329,31 @@ def test_a_transfer_in_a_snapshot_of_whole_cents_comes_back_in_centi_cents(
     made = read["state"]["t"]
     assert isinstance(made, shard_transfers.SimShardTransfer)
     assert (made.amount_centicents, made.amount, made.due_ts) == (7_0000, D("7"), 6.0)
+
+
+def test_a_transfer_of_nothing_is_refused_and_one_of_a_single_centi_cent_moves_it() -> None:
+    ex = exchange()
+    me = ex.accounts.create_account(key_id="me", public_key_pem="", cash_cents=100_00).account_id
+    with pytest.raises(ExchangeError) as refused:
+        transfer(ex, me, amount_centicents=0)
+    assert (refused.value.code, refused.value.message) == (
+        "invalid_parameters",
+        "amount must be positive",
+    )
+    assert ex.shard_transfers.transfers(me) == []
+    transfer(ex, me, amount_centicents=1)  # $0.0001
+    ex.shard_transfers.run_due(ex.reference.now() + 60)
+    assert dict(ex.accounts.acct(me).cash) == {0: D("99.9999"), 2: D("0.0001")}
+
+
+def test_a_transfer_within_a_shard_of_part_of_a_cent_is_refused_in_its_words() -> None:
+    ex = exchange()
+    me = ex.accounts.create_account(key_id="me", public_key_pem="", cash_cents=100_00).account_id
+    with pytest.raises(ExchangeError) as refused:
+        transfer(ex, me, amount_centicents=150, destination_shard=0)
+    assert (refused.value.code, refused.value.message) == (
+        "invalid_parameters",
+        "a transfer within a shard is a subaccount transfer, which moves whole cents: amount "
+        "must be a multiple of 100 centi-cents",
+    )
+    assert ex.shard_transfers.transfers(me) == []

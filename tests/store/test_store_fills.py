@@ -216,3 +216,18 @@ def test_realized_pnl_can_be_filled_in_later(store: Store) -> None:
     assert store.fills.set_fill_realized_pnl("f1", D("0.33")) is True
     assert store.fills.set_fill_realized_pnl("missing", D("1")) is False
     assert store.trading.daily_realized_pnl("2024-03-10") == D("0.33")
+
+
+def test_the_fills_a_listing_names_that_the_state_file_lacks_are_told_past_one_statements_ids(
+    store: Store,
+) -> None:
+    """`unknown` answers the ids of a listing the state file has no fill of, those it has left
+    out, over more ids than one statement takes (the catch-up asks it of a whole listing)."""
+    held = [f"f{n}" for n in range(0, 1200, 2)]  # every other id, past two statements' worth
+    for fill_id in held:
+        fill = FillRecord(fill_id, "o", None, "A", BookSide.ASK, D("0.5"), D("1"), D(0), True, 5)
+        assert store.fills.record_fill(fill)
+    asked = [f"f{n}" for n in range(1200)]
+    assert store.fills.unknown(asked) == {f"f{n}" for n in range(1, 1200, 2)}
+    assert store.fills.unknown(["f0", "f2"]) == set()
+    assert store.fills.unknown([]) == set()
