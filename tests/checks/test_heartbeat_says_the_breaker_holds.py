@@ -18,16 +18,21 @@ START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 DAY_S = 86_400.0
 
 
+def _breaker_trips(store: Store, clock: ManualClock) -> None:
+    """The breaker's trip of the day, written as the breaker writes it: its row and REDUCING."""
+    store.trading.record_risk_trip(
+        rule="circuit_breaker",
+        code="CIRCUIT_BREAKER",
+        detail="realized P&L -$150.00 on 2026-01-01 reached the daily loss limit of -$100.00",
+        day=utc_day(clock.wall()),
+    )
+    store.trading.set_trading_state("REDUCING", reason="tripped", source="circuit_breaker")
+
+
 def test_the_heartbeat_check_after_resume_says_the_breaker_holds_today(tmp_path: Path) -> None:
     clock = ManualClock(START + 3_600)
     with Store.open(tmp_path / "state.db", clock=clock) as store:
-        store.trading.record_risk_trip(
-            rule="circuit_breaker",
-            code="CIRCUIT_BREAKER",
-            detail="realized P&L -$150.00 on 2026-01-01 reached the daily loss limit of -$100.00",
-            day=utc_day(clock.wall()),
-        )
-        store.trading.set_trading_state("REDUCING", reason="tripped", source="circuit_breaker")
+        _breaker_trips(store, clock)
         resume(store.trading)
         store.entries.heartbeat(source="trade", detail={"state": "ACTIVE"})
         clock.advance(1)
@@ -53,13 +58,7 @@ def test_the_heartbeat_check_of_the_next_day_reads_the_breakers_reducing_as_over
     `kalshi status` does."""
     clock = ManualClock(START + 3_600)
     with Store.open(tmp_path / "state.db", clock=clock) as store:
-        store.trading.record_risk_trip(
-            rule="circuit_breaker",
-            code="CIRCUIT_BREAKER",
-            detail="realized P&L -$150.00 on 2026-01-01 reached the daily loss limit of -$100.00",
-            day=utc_day(clock.wall()),
-        )
-        store.trading.set_trading_state("REDUCING", reason="tripped", source="circuit_breaker")
+        _breaker_trips(store, clock)
         clock.advance(DAY_S)
         store.entries.heartbeat(source="trade", detail={"state": "REDUCING"})
         clock.advance(1)

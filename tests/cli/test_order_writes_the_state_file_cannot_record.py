@@ -191,6 +191,19 @@ class LostThenLocked(OrdersApi):
         return found
 
 
+def _lost_then_locked(
+    area: type[LostThenLocked], prime: SimHarness, locked: LockAfterTheAnswer
+) -> Callable[[], Swapped[LostThenLocked]]:
+    """A client whose order answers are lost, the state file locked once a lost one is found."""
+
+    def connect() -> Swapped[LostThenLocked]:
+        swapped = connect_as(area, prime.account)
+        swapped.area.harness, swapped.area.take = prime, locked.take
+        return swapped
+
+    return connect
+
+
 def test_an_order_found_after_a_lost_answer_that_the_state_file_cannot_record_is_placed(
     prime: SimHarness, client: KalshiClient, kalshi: Kalshi, locked: LockAfterTheAnswer
 ) -> None:
@@ -237,12 +250,10 @@ def test_a_batch_row_found_after_a_lost_answer_that_the_state_file_cannot_record
     path = tmp_path / "orders.csv"
     path.write_text(ladder(make_markets(prime, 2), 6))
 
-    def lost_then_locked() -> Swapped[LostThenLocked]:
-        swapped = connect_as(LostThenLocked, prime.account)
-        swapped.area.harness, swapped.area.take = prime, locked.take
-        return swapped
-
-    batch = kalshi("order", "batch", "--file", str(path), "--json", client=lost_then_locked)
+    batch = kalshi(
+        "order", "batch", "--file", str(path), "--json",
+        client=_lost_then_locked(LostThenLocked, prime, locked),
+    )  # fmt: skip
 
     assert batch.exit_code == ExitCode.STATE_WRITE_FAILED, batch.output
     rows = json.loads(batch.stdout)["batch"]["rows"]
@@ -322,12 +333,10 @@ def test_a_batch_whose_one_lost_row_the_state_file_cannot_record_exits_21(
         f"{HEADER}{m0},yes,buy,1,0.10,gtc,,\n{m1},yes,buy,1,0.11,gtc,,\n{m0},yes,buy,2,0.40,gtc,,\n"
     )
 
-    def lost_then_locked() -> Swapped[LostThenLocked]:
-        swapped = connect_as(case.area, prime.account)
-        swapped.area.harness, swapped.area.take = prime, locked.take
-        return swapped
-
-    batch = kalshi("order", "batch", "--file", str(path), "--json", client=lost_then_locked)
+    batch = kalshi(
+        "order", "batch", "--file", str(path), "--json",
+        client=_lost_then_locked(case.area, prime, locked),
+    )  # fmt: skip
 
     assert batch.exit_code == ExitCode.STATE_WRITE_FAILED, batch.output
     rows = json.loads(batch.stdout)["batch"]["rows"]
