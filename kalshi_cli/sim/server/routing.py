@@ -600,8 +600,9 @@ def field_req(body: Json, name: str) -> str:
     return value
 
 
-def field_bool(body: Json, name: str) -> bool:
-    value = body.get(name, False)
+def field_bool(body: Json, name: str, *, required: bool = False) -> bool:
+    """`body[name]`, False when absent or null unless `required`."""
+    value = _given(body, name, required)
     if value is None:
         return False
     if not isinstance(value, bool):
