@@ -577,7 +577,7 @@ def _decode_fields(body: Json, struct: str, where: str) -> None:
             )
 
 
-def _given(body: Json, name: str, required: bool) -> Any:
+def field_given(body: Json, name: str, required: bool = True) -> Any:
     """`body[name]`, None when absent or null; refused as missing when `required`."""
     value = body.get(name)
     if value is None and required:
@@ -586,7 +586,7 @@ def _given(body: Json, name: str, required: bool) -> Any:
 
 
 def field_str(body: Json, name: str, *, required: bool = True) -> str | None:
-    value = _given(body, name, required)
+    value = field_given(body, name, required)
     if value is None:
         return None
     if not isinstance(value, str):
@@ -602,7 +602,7 @@ def field_req(body: Json, name: str) -> str:
 
 def field_bool(body: Json, name: str, *, required: bool = False) -> bool:
     """`body[name]`, False when absent or null unless `required`."""
-    value = _given(body, name, required)
+    value = field_given(body, name, required)
     if value is None:
         return False
     if not isinstance(value, bool):
@@ -619,7 +619,7 @@ DOLLARS_TEXT = re.compile(r"\d+\.\d{2,4}")
 def field_decimal(
     body: Json, name: str, pattern: re.Pattern[str], code: str, *, required: bool = True
 ) -> Decimal | None:
-    value = _given(body, name, required)
+    value = field_given(body, name, required)
     if value is None:
         return None
     if not isinstance(value, str):
