@@ -585,13 +585,18 @@ def field_given(body: Json, name: str, required: bool = True) -> Any:
     return value
 
 
-def field_str(body: Json, name: str, *, required: bool = True) -> str | None:
+def _field_of(body: Json, name: str, kind: type[T], what: str, required: bool) -> T | None:
+    """`field_given`, refused unless of its JSON type `kind` (`what` in the refusal)."""
     value = field_given(body, name, required)
     if value is None:
         return None
-    if not isinstance(value, str):
-        raise bad_request(f"{name} must be a string")
+    if not isinstance(value, kind):
+        raise bad_request(f"{name} must be {what}")
     return value
+
+
+def field_str(body: Json, name: str, *, required: bool = True) -> str | None:
+    return _field_of(body, name, str, "a string", required)
 
 
 def field_req(body: Json, name: str) -> str:
@@ -602,12 +607,7 @@ def field_req(body: Json, name: str) -> str:
 
 def field_bool(body: Json, name: str, *, required: bool = False) -> bool:
     """`body[name]`, False when absent or null unless `required`."""
-    value = field_given(body, name, required)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise bad_request(f"{name} must be a boolean")
-    return value
+    return _field_of(body, name, bool, "a boolean", required) is True
 
 
 # The spec's request precision: FixedPointCount "accepts 0-2 decimal places",
