@@ -110,7 +110,8 @@ def _size(obj: Any) -> int:
 
 def decode_held(root: Path, held: tuple[tuple[str, bytes], ...], budget: int) -> HeldRecords | None:
     """The records of the segments `held`, decoded once for every run that replays them; None
-    when they would take more than `budget` bytes (the reading stops there)."""
+    when they would take more than `budget` bytes (the reading stops there), or when the
+    reading counted a skip not item by item, so that where it fell among them is not known."""
     skipped = _Marking()
     records: list[Record] = []
     append = records.append
@@ -125,6 +126,8 @@ def decode_held(root: Path, held: tuple[tuple[str, bytes], ...], budget: int) ->
             if nbytes > budget:
                 return None
     skips = tuple(sorted(skipped.marks.items()))
+    if sum((counts for _, counts in skips), Counter()) != Counter(dict(skipped)):
+        return None  # a count not taken by item (`update`): where it fell is not known
     return HeldRecords(records, skips, nbytes)
 
 
@@ -215,7 +218,7 @@ def open_dataset(path: str, expected: str = "") -> DataSet:
         decoded = decode_held(root, blobs, budget)
         if decoded is not None:
             _STATS["decodes"][str(root)] += 1
-        _HELD[root] = DataSet(root, current, None if decoded else blobs, decoded)
+        _HELD[root] = DataSet(root, current, blobs if decoded is None else None, decoded)
         return _HELD[root]
 
 

@@ -127,6 +127,26 @@ def test_a_data_set_whose_records_are_over_the_budget_is_held_compressed(
     assert reports == [from_disk(s) for s in specs]
 
 
+def test_a_reading_whose_skips_cannot_be_placed_among_the_records_is_not_held_decoded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A count the reading takes other than item by item (`Counter.update` on an empty counter
+    skips `__setitem__`) cannot be replayed where it fell: the segments are held instead, and
+    every run counts it as one reading the files does."""
+    data = record(tmp_path / "d")
+
+    def counted_whole(root: Path, skipped: Counter[str], **kwargs: Any) -> Iterator[Record]:
+        skipped.update({"odd": 1})
+        return iter_records(root, skipped, **kwargs)
+
+    monkeypatch.setattr(dataset, "iter_records", counted_whole)
+    assert open_dataset(str(data)).decoded is None
+    s = spec(data, "0.6")
+    report = json.loads(json.dumps(run_backtest(s), default=str))
+    assert report["data"]["skipped"]["odd"] == 1
+    assert report == from_disk(s)
+
+
 def test_what_held_records_are_said_to_take_is_what_they_take(tmp_path: Path) -> None:
     """The budget is kept against a measure of the records taken on a sample: within a tenth
     of what `tracemalloc` counts the decoded records holding."""
