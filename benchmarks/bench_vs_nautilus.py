@@ -27,6 +27,9 @@ from unittest import mock
 from bench_backtest import ensure_data
 
 from kalshi_cli.backtest import BacktestSpec, run_backtest
+from kalshi_cli.backtest.dataset import open_dataset
+from kalshi_cli.backtest.engine import execute
+from kalshi_cli.backtest.report import build_report
 from kalshi_cli.data.manifest import read_manifest
 from kalshi_cli.data.replay import iter_records
 from kalshi_cli.feed.messages import DeltaMessage, SnapshotMessage
@@ -46,11 +49,19 @@ WIDE_RISK = (
 
 
 def run_ours(
-    data: Path, strategy: str, end_ns: int | None = None, *, loop: bool = True
+    data: Path,
+    strategy: str,
+    end_ns: int | None = None,
+    *,
+    loop: bool = True,
+    held: bool = True,
 ) -> dict[str, Any]:
-    """One backtest of ours, its CPU time; `loop=False` replaces the trade loop's tick with
-    nothing, leaving the replay (reading, decoding, the books, the venue's upkeep) and the
-    driver: the floor under anything the loop does."""
+    """One backtest of ours, its CPU time. `held`: over the records decoded beforehand (not
+    counted) by a sweep worker's own `open_dataset`, as nautilus runs over its deltas built
+    beforehand, the run itself `run_backtest` as a worker runs it; False: from the recording's
+    files, decoding included. `loop=False` replaces the trade loop's tick with nothing, leaving
+    the replay (the books, the venue's upkeep) and the driver: the floor under anything the
+    loop does."""
     spec = BacktestSpec(
         data=str(data),
         strategy=str(OURS[strategy]),
@@ -59,11 +70,13 @@ def run_ours(
         trade=(("tick_interval_s", 3600),),
         end_ns=end_ns,
     )
+    if held and open_dataset(spec.data).decoded is None:
+        sys.exit(f"the data set's records do not fit KALSHI_DATA_CACHE_MB: {data}")
     with contextlib.ExitStack() as stack:
         if not loop:
             stack.enter_context(mock.patch.object(TradeLoop, "tick", lambda *a, **k: None))
         began = time.process_time()
-        report = run_backtest(spec)
+        report = run_backtest(spec) if held else from_files(spec)
         cpu = time.process_time() - began
     totals = report["totals"]
     return {
@@ -73,6 +86,16 @@ def run_ours(
         "actions": totals["orders"] + totals["cancels"] + totals.get("amends", 0),
         "fills": totals["fills"],
     }
+
+
+def from_files(spec: BacktestSpec) -> dict[str, Any]:
+    """A run reading and decoding the recording's files as it goes, as a single `kalshi
+    backtest` does."""
+    run = execute(spec)
+    try:
+        return build_report(run)
+    finally:
+        run.store.close()
 
 
 def ms_per_action(join: dict[str, Any], book_only: dict[str, Any]) -> float:
@@ -245,7 +268,7 @@ def run_nautilus(instruments: list[Any], deltas: list[Any], strategy: str) -> di
 def nautilus_from_disk(instruments: list[Any], deltas: list[Any], strategy: str) -> float:
     """Nautilus end to end from disk, as ours is counted: its deltas written once to its own
     catalog (Parquet, not counted), then read back, the engine built and run (counted), in
-    CPU seconds. Ours reads and decodes its own recording inside `run_backtest`; this is
+    CPU seconds. Ours reads and decodes its own recording as it goes (`from_files`); this is
     nautilus's reading of its own format, so both figures start from a file."""
     import shutil
 
@@ -262,18 +285,20 @@ def nautilus_from_disk(instruments: list[Any], deltas: list[Any], strategy: str)
         shutil.rmtree(where, ignore_errors=True)
 
 
-# a child that imports kalshi_cli from the tree given first and runs one of `run_ours`
+# a child that imports kalshi_cli from the tree given first and runs one of `run_ours` from the
+# recording's files (a tree may hold no decoded records), so both trees decode as they go
 RUN_CHILD = (
     "import json, sys; sys.path[0:0] = sys.argv[1:3]; import kalshi_cli; "
     "from pathlib import Path; from bench_vs_nautilus import run_ours; "
-    "r = run_ours(Path(sys.argv[3]), sys.argv[4]); r['tree'] = kalshi_cli.__file__; "
-    "print(json.dumps(r))"
+    "r = run_ours(Path(sys.argv[3]), sys.argv[4], held=False); "
+    "r['tree'] = kalshi_cli.__file__; print(json.dumps(r))"
 )
 
 
 def compare(other: Path, data: Path, nautilus: dict[str, dict[str, Any]], rounds: int) -> None:
-    """Ours from two source trees, each run a fresh process, the trees interleaved round by
-    round; the medians beside nautilus's figures from this process."""
+    """Ours from two source trees, each run a fresh process reading the recording's files, the
+    trees interleaved round by round; the medians beside nautilus's figures from this process
+    (over its deltas built beforehand)."""
     this = HERE.parent
     trees = {f"before ({other})": other.resolve(), "after (this tree)": this}
     got: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -369,16 +394,20 @@ def main() -> None:
     for strategy in ("book only", "join"):
         ours, theirs = rows[("ours", strategy)], rows[("nautilus", strategy)]
         ratio = (theirs["events"] / theirs["cpu"]) / (ours["events"] / ours["cpu"])
-        print(f"{strategy}: nautilus {ratio:.2f}x ours, book events per CPU-second")
+        print(
+            f"{strategy}, in memory (ours over records decoded beforehand, nautilus over deltas "
+            f"built beforehand): ours {1 / ratio:.2f}x nautilus's book events per CPU-second "
+            f"(nautilus {ratio:.2f}x ours)"
+        )
     for strategy in ("book only", "join"):
-        ours = rows[("ours", strategy)]
+        ours = run_ours(data, strategy, held=False)
         whole = nautilus_from_disk(instruments, deltas, strategy)
         print(
             f"{strategy}, both from disk (nautilus reading its Parquet catalog, building its "
-            f"engine and running it): nautilus {whole:.2f} CPU-s, ours {ours['cpu']:.2f}: "
-            f"nautilus {ours['cpu'] / whole:.2f}x ours"
+            f"engine and running it; ours reading and decoding its recording): nautilus "
+            f"{whole:.2f} CPU-s, ours {ours['cpu']:.2f}: nautilus {ours['cpu'] / whole:.2f}x ours"
         )
-    floor = run_ours(data, "book only", loop=False)
+    floor = run_ours(data, "book only", loop=False)  # over the held records
     theirs = rows[("nautilus", "book only")]
     print(
         f"ours with no loop tick (the replay and the venue's book upkeep alone): "

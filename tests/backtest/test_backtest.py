@@ -425,8 +425,8 @@ def test_a_segment_gone_or_cut_short_since_the_manifest_is_named_in_the_report(
     assert report["data"]["skipped"] == {"missing_segment": 1}  # type: ignore[index]
     skipped = [line for line in render_text(report) if line.startswith("skipped")]
     assert skipped == ["skipped reading the data: 1 missing_segment (docs/data.md says why)"]
-    held = open_dataset(str(gone))  # as a sweep's worker reads it, from memory
-    assert held.held is not None
+    held = open_dataset(str(gone))  # as a sweep's worker reads it, its records decoded
+    assert held.decoded is not None
     artifacts = execute(BacktestSpec(data=str(gone), strategy="spike"), source=held)
     assert artifacts.skipped == {"missing_segment": 1}
     # a run that ends inside the first segment never reached where the second one was
@@ -437,6 +437,7 @@ def test_a_segment_gone_or_cut_short_since_the_manifest_is_named_in_the_report(
     )
     _, report = run(early, tmp_path / "early-run")
     assert report["data"]["skipped"] == {}  # type: ignore[index]
+    assert execute(early, source=held).skipped == {}  # nor does one of the held records
 
     short = tmp_path / "short"
     second = _recorded_in_two_runs(spike_data, short)

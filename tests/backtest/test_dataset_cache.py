@@ -1,10 +1,14 @@
-"""A process opens a data set by its path once for all its runs (kalshi_cli/backtest/dataset.py):
-the reports equal runs read from disk, a data set that is not the one the sweep saw is refused,
-and one over the memory budget is read by every run, and refused if it changed while read."""
+"""A process opens a data set by its path once for all its runs (kalshi_cli/backtest/dataset.py),
+its records decoded once: the reports equal runs read from disk to the cent, what the reading
+skipped included, a data set that is not the one the sweep saw is refused, one whose records
+would take more than the memory budget is held as its compressed segments, and one whose segments
+would is read by every run, and refused if it changed while read."""
 
 from __future__ import annotations
 
+import gc
 import json
+import tracemalloc
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
@@ -18,6 +22,7 @@ from kalshi_cli.backtest.dataset import (
     CACHE_ENV,
     DataSetChanged,
     dataset_stats,
+    decode_held,
     fingerprint,
     open_dataset,
 )
@@ -26,7 +31,7 @@ from kalshi_cli.backtest.report import build_report
 from kalshi_cli.data.manifest import read_manifest
 from kalshi_cli.data.replay import Record, iter_records
 from kalshi_cli.data.scenario_recording import record_scenario
-from kalshi_cli.data.segments import SegmentWriter, frame_line
+from kalshi_cli.data.segments import SegmentWriter, frame_line, segment_paths
 from kalshi_cli.vocabulary.errors import ConfigError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 
@@ -49,19 +54,115 @@ def from_disk(s: BacktestSpec) -> object:
     return json.loads(json.dumps(build_report(execute(s)), default=str))
 
 
-def reads(data: Path) -> tuple[int, int]:
+def reads(data: Path) -> tuple[int, int, int]:
+    """The data set's reads of its files, decodings held, and opens in this process."""
     stats = dataset_stats()
     key = str(data.absolute())
-    return stats["disk_reads"].get(key, 0), stats["opens"].get(key, 0)
+    return tuple(stats[k].get(key, 0) for k in ("disk_reads", "decodes", "opens"))
 
 
-def test_a_process_reads_a_data_set_once_for_all_its_runs(tmp_path: Path) -> None:
+def test_a_process_reads_and_decodes_a_data_set_once_for_all_its_runs(tmp_path: Path) -> None:
     data = record(tmp_path / "d")
     specs = [spec(data, fair) for fair in ("0.55", "0.6", "0.7")]
     reports = [json.loads(json.dumps(run_backtest(s), default=str)) for s in specs]
-    assert reads(data) == (1, 3)  # three runs, the files read once
+    assert reads(data) == (1, 1, 3)  # three runs, the files read and decoded once
     assert reports == [from_disk(s) for s in specs]  # every figure as read from the files
     assert len({r["totals"]["net"] for r in reports}) == 3  # three different runs
+    assert dataset_stats()["held_mb"][str(data.absolute())] > 0
+
+
+def test_held_records_count_what_the_reading_skipped_where_a_run_reading_the_files_does(
+    tmp_path: Path,
+) -> None:
+    """Lines that cannot be read, after the recording and among later trades: a run that stops
+    before some of them (`end_ns`) counts only those before, a whole run all of them, as each
+    counts reading the files."""
+    data = record(tmp_path / "d")
+    last_ns = max(s["last_ns"] for s in (read_manifest(data) or {})["segments"].values())
+    writer = SegmentWriter(data, fsync=False)
+    seq = 0
+    for n in range(1, 7):
+        ns = last_ns + n * 10**9
+        if n in (1, 5):
+            writer.write(ns, b'{"recv_ns": %d, "nothing": 1}\n' % ns)  # no frame: malformed
+            continue
+        seq += 1
+        trade = {
+            "type": "trade",
+            "sid": 99,
+            "seq": seq,
+            "msg": {
+                "market_ticker": LAL,
+                "yes_price_dollars": "0.5000",
+                "count_fp": "1.00",
+                "taker_outcome_side": "no",
+            },
+        }
+        writer.write(ns, frame_line(ns, json.dumps(trade).encode()))
+    writer.close()
+    # the reading holds a record back until the next is read: a run ending before the trade
+    # at 3 s reads up to the trade at 4 s, one ending before the one at 4 s up to the one at 6 s
+    bounds = (None, last_ns + 2 * 10**9 + 1, last_ns + 3 * 10**9 + 1)
+    specs = [replace(spec(data, "0.6"), end_ns=end) for end in bounds]
+    reports = [json.loads(json.dumps(run_backtest(s), default=str)) for s in specs]
+    assert reads(data)[1] == 1
+    assert [r["data"]["skipped"].get("malformed") for r in reports] == [2, 1, 2]
+    assert reports == [from_disk(s) for s in specs]
+
+
+def test_a_data_set_whose_records_are_over_the_budget_is_held_compressed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A data set whose compressed segments fit the budget but whose decoded records would not
+    is held as its segments, each run decoding them as it goes: the same reports."""
+    data = record_scenario("default", tmp_path / "d", seconds=600)  # every market: 5,000 records
+    blobs = tuple((p.name, p.read_bytes()) for p in segment_paths(data))
+    assert sum(len(b) for _, b in blobs) < 2**20 < decode_held(data, blobs, 2**30).nbytes  # type: ignore[union-attr]
+    monkeypatch.setenv(CACHE_ENV, "1")
+    specs = [spec(data, fair) for fair in ("0.55", "0.6")]
+    reports = [json.loads(json.dumps(run_backtest(s), default=str)) for s in specs]
+    assert reads(data) == (1, 0, 2)  # the files read once, nothing decoded to be held
+    assert str(data.absolute()) not in dataset_stats()["held_mb"]
+    assert open_dataset(str(data)).decoded is None
+    assert reports == [from_disk(s) for s in specs]
+
+
+def test_a_reading_whose_skips_cannot_be_placed_among_the_records_is_not_held_decoded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A count the reading takes other than item by item (`Counter.update` on an empty counter
+    skips `__setitem__`) cannot be replayed where it fell: the segments are held instead, and
+    every run counts it as one reading the files does."""
+    data = record(tmp_path / "d")
+
+    def counted_whole(root: Path, skipped: Counter[str], **kwargs: Any) -> Iterator[Record]:
+        skipped.update({"odd": 1})
+        return iter_records(root, skipped, **kwargs)
+
+    monkeypatch.setattr(dataset, "iter_records", counted_whole)
+    assert open_dataset(str(data)).decoded is None
+    s = spec(data, "0.6")
+    report = json.loads(json.dumps(run_backtest(s), default=str))
+    assert report["data"]["skipped"]["odd"] == 1
+    assert report == from_disk(s)
+
+
+def test_what_held_records_are_said_to_take_is_what_they_take(tmp_path: Path) -> None:
+    """The budget is kept against a measure of the records taken on a sample: within a tenth
+    of what `tracemalloc` counts the decoded records holding."""
+    data = record_scenario("default", tmp_path / "d", seconds=600)
+    blobs = tuple((p.name, p.read_bytes()) for p in segment_paths(data))
+    decode_held(data, blobs, 2**30)  # what is imported or cached on first use is not counted
+    gc.collect()
+    tracemalloc.start()
+    try:
+        held = decode_held(data, blobs, 2**30)
+        gc.collect()
+        taken = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert held is not None
+    assert abs(held.nbytes - taken) < taken / 10, (held.nbytes, taken)
 
 
 def test_a_data_set_that_is_not_the_one_the_sweep_saw_is_refused(tmp_path: Path) -> None:
@@ -85,7 +186,7 @@ def test_a_data_set_over_the_memory_budget_is_read_by_every_run(
     monkeypatch.setenv(CACHE_ENV, "0")
     specs = [spec(data, fair) for fair in ("0.55", "0.6")]
     reports = [json.loads(json.dumps(run_backtest(s), default=str)) for s in specs]
-    assert reads(data) == (2, 2)
+    assert reads(data) == (2, 0, 2)
     assert reports == [from_disk(s) for s in specs]
 
 

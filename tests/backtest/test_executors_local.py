@@ -46,10 +46,11 @@ def test_local_workers_read_the_data_set_once_each_and_match_a_run_in_this_proce
     reports = [report for _, report, _ in results]
     assert reports == [json.loads(json.dumps(run_backtest(s), default=str)) for s in pinned]
     assert len({r["totals"]["net"] for r in reports}) > 3
-    # two processes served six runs, each reading the data set's files once
+    # two processes served six runs, each reading the data set's files and decoding them once
     key = str(data.absolute())
     assert len(stats) == 2 and len({s["pid"] for s in stats}) == 2
     assert sorted(s["disk_reads"].get(key, 0) for s in stats) == [1, 1]
+    assert sorted(s["decodes"].get(key, 0) for s in stats) == [1, 1]
     assert sum(s["opens"][key] for s in stats) == 6
     assert progress[-1] == (6, 6) and [d for d, _ in progress] == [1, 2, 3, 4, 5, 6]
 
