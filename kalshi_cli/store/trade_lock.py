@@ -42,16 +42,19 @@ def identity_lock_name(identity: tuple[int, int]) -> str:
     return f"state-{device}-{inode}.lock"
 
 
-def user_lock_dir() -> Path:
+def user_lock_dir(*, create: bool = True) -> Path:
     """A directory only this user writes, shared by every `kalshi` process of the user on this
-    machine whatever its KALSHI_HOME."""
+    machine whatever its KALSHI_HOME. `create=False`: only looked in, not made."""
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     path = (
         Path(runtime) / "kalshi"
         if runtime
         else Path(tempfile.gettempdir()) / f"kalshi-{os.getuid()}"
     )
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if create:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    elif not path.exists():
+        return path  # nothing there to be another user's
     if path.stat().st_uid != os.getuid():
         raise KalshiError(
             f"{path} belongs to another user; refusing to keep the trade lock there",
@@ -60,24 +63,27 @@ def user_lock_dir() -> Path:
     return path
 
 
-def home_lock_dir() -> Path:
+def home_lock_dir(*, create: bool = True) -> Path:
     """The lock directory under the user's home from the password database (not `$HOME`),
-    the same for every process of the user whatever its environment or /tmp."""
+    the same for every process of the user whatever its environment or /tmp. `create=False`:
+    only named, not made."""
     home = Path(pwd.getpwuid(os.getuid()).pw_dir)
     path = home / ".local" / "state" / "kalshi" / "locks"
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if create:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path
 
 
-def user_lock_dirs(lock_dir: Path | None = None) -> list[Path]:
+def user_lock_dirs(lock_dir: Path | None = None, *, create: bool = True) -> list[Path]:
     """Where a lock of the user's (an account's, a state file's identity) is kept: `lock_dir`
     alone when given; otherwise the runtime directory and, when it is another, the one under
-    the home, so two processes of the user with different environments still meet."""
+    the home, so two processes of the user with different environments still meet.
+    `create=False`: for a command that only looks (`loop_holder`), which makes no directory."""
     if lock_dir is not None:
         return [lock_dir]
-    dirs = [user_lock_dir()]
+    dirs = [user_lock_dir(create=create)]
     try:
-        shared = home_lock_dir()
+        shared = home_lock_dir(create=create)
     except (OSError, KeyError):
         # a home that cannot be written, or a uid with no password-database entry (a
         # container's bare `--user 12345`): the first directory stands alone
@@ -94,7 +100,7 @@ def loop_holder(state_path: Path, lock_dir: Path | None = None) -> dict[str, Any
     if found is not None or identity is None:
         return found
     with contextlib.suppress(OSError, KalshiError, KeyError):
-        for directory in user_lock_dirs(lock_dir):
+        for directory in user_lock_dirs(lock_dir, create=False):
             found = _held(directory / identity_lock_name(identity))
             if found is not None:
                 return found
