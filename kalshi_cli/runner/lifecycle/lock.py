@@ -51,10 +51,12 @@ class TradeLock:
         self._identities: set[tuple[int, int]] = set()
 
     def holds_state(self, identity: tuple[int, int] | None) -> None:
-        """The state file the loop opened (`Store.identity`), locked by its identity (a file
-        made by the open had none to lock at the start): LoopAlreadyRunning when a loop on
-        another name of it (a hard link) got there first. Noted in every lock, best effort:
-        `kalshi halt` at the path tells another file there by it (`unseen_by_its_loop`)."""
+        """The state file the loop is about to write (`Store.open`'s `claim`: a file the open
+        makes is claimed before it is linked at its name, so no other name reaches it
+        unlocked), locked by its identity: LoopAlreadyRunning, before the loop writes to it,
+        when a loop on another name of it (a hard link) got there first. Noted in every lock,
+        best effort: `kalshi halt` at the path tells another file there by it
+        (`unseen_by_its_loop`)."""
         self._holder["state_file"] = identity
         self._lock_identity(identity)
         for handle in self._handles:

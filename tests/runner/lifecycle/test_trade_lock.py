@@ -214,3 +214,61 @@ def test_a_state_file_made_after_the_lock_is_locked_by_its_identity_once_opened(
             pytest.raises(LoopAlreadyRunning),
         ):
             late.holds_state(file_identity(other))
+
+
+def test_the_loop_that_makes_its_state_file_holds_it_before_it_has_a_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loop that makes its state file locks the file's identity before the file is linked at
+    its name: a loop on a hard link made the moment the name appears is refused at its lock,
+    before it opens the file."""
+    state = tmp_path / "a" / "state.db"
+    linked = tmp_path / "b" / "state.db"
+    linked.parent.mkdir()
+    link = os.link
+    second: list[str] = []
+
+    def link_and_start_a_second_loop(source: Path, target: Path) -> None:
+        link(source, target)
+        if Path(target) == state:
+            link(state, linked)
+            try:
+                acquire(linked, account=None, now=NOW, lock_dir=tmp_path).release()
+                second.append("started")
+            except LoopAlreadyRunning:
+                second.append("refused")
+
+    monkeypatch.setattr(os, "link", link_and_start_a_second_loop)
+    with acquire(state, account=None, now=NOW, lock_dir=tmp_path) as first:
+        Store.open(state, claim=first.holds_state).close()
+    assert second == ["refused"]
+
+
+def test_a_loop_whose_state_file_appears_under_its_name_after_its_lock_never_opens_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loop locked before its file existed, whose name then became a hard link of a file
+    another loop holds, is refused before it connects to the file: it migrates and writes
+    nothing in the other loop's file."""
+    from kalshi_cli.store.connection import connect
+
+    state = tmp_path / "a" / "state.db"
+    state.parent.mkdir()
+    Store.open(state).close()
+    linked = tmp_path / "b" / "state.db"
+    linked.parent.mkdir()
+    connected: list[Path] = []
+
+    def noted(path: Path, mode: str) -> object:
+        connected.append(Path(path))
+        return connect(path, mode)
+
+    monkeypatch.setattr("kalshi_cli.store.store.connect", noted)
+    with (
+        acquire(state, account=None, now=NOW, lock_dir=tmp_path),
+        acquire(linked, account=None, now=NOW, lock_dir=tmp_path) as second,
+    ):
+        os.link(state, linked)
+        with pytest.raises(LoopAlreadyRunning):
+            Store.open(linked, claim=second.holds_state).close()
+    assert connected == []
