@@ -7,10 +7,26 @@ A state file is one file however it is named, so its loop is found by the file, 
 the lock beside it is named from its real path (symlinks, `..` and a relative path followed),
 and a second lock is keyed by the file's identity (device and inode, `file_identity`) in the
 user's lock directories, which two hard links of one file share. The identity lock can be taken
-only once the file exists; an inode is reused only once no process has the file open, so a loop
+only once the file exists (a file the loop makes is locked before it is linked at its name,
+`Store.open`'s `claim`); an inode is reused only once no process has the file open, so a loop
 holding the identity lock of its file keeps that number its own. The lock files are never
 deleted: a deleted lock file splits the lock. docs/trade-loop.md "One loop per state file and
 account".
+
+So an identity lock file is left for every state file ever traded, dry runs and paper sessions
+included (they write to their file too). That is kept, not thinned:
+- Taken only while the file has more than one link (`st_nlink > 1`), it would miss the link
+  made after the start: the first loop, on a file of one link, holds no identity lock, and a
+  loop started on the new link takes it unopposed. Looking at the count again while trading
+  finds the link only after the second loop has begun quoting: two loops, the very thing the
+  lock refuses.
+- Deleted on release, it has the unlink race: a loop that opened the file just before it was
+  deleted locks a file no name leads to, while the next opens a new one under the name, and
+  both run. Safe only if every taker locks, then checks the name still leads to what it locked,
+  and tries again; a killed loop leaves its file anyway.
+- What it costs: one file of a few hundred bytes per state file (per device and inode: a number
+  used again takes the same file back), in the runtime directory (emptied at logout or reboot)
+  and under the home.
 """
 
 from __future__ import annotations

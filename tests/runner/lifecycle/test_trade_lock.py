@@ -272,3 +272,22 @@ def test_a_loop_whose_state_file_appears_under_its_name_after_its_lock_never_ope
         with pytest.raises(LoopAlreadyRunning):
             Store.open(linked, claim=second.holds_state).close()
     assert connected == []
+
+
+def test_a_loop_on_a_file_of_one_link_refuses_a_loop_on_a_link_made_after_its_start(
+    tmp_path: Path,
+) -> None:
+    """The identity lock is taken whatever the file's count of links: a loop started while its
+    state file had one name still refuses a loop on a hard link made afterwards (a lock taken
+    only for a file of several links would not)."""
+    state = tmp_path / "a" / "state.db"
+    state.parent.mkdir()
+    Store.open(state).close()
+    assert state.stat().st_nlink == 1
+    linked = tmp_path / "b" / "state.db"
+    linked.parent.mkdir()
+    with acquire(state, account=None, now=NOW, lock_dir=tmp_path):
+        os.link(state, linked)
+        with pytest.raises(LoopAlreadyRunning) as info:
+            acquire(linked, account=None, now=NOW, lock_dir=tmp_path)
+        assert f"holds the state file {linked}" in info.value.message
