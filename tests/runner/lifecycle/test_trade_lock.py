@@ -190,9 +190,9 @@ def test_one_state_file_under_two_hard_links_is_refused(tmp_path: Path) -> None:
 def test_a_state_file_made_after_the_lock_is_locked_by_its_identity_once_opened(
     tmp_path: Path,
 ) -> None:
-    """A loop locks its state file before the file exists; once it has opened it (as
-    `run_trade` notes it), a loop started on a hard link of it is refused, and a loop that got
-    to the identity first has the opener refused."""
+    """A loop locks its state file before the file exists; once it holds the file's identity
+    (`holds_state`), a loop started on a hard link of it is refused, and a loop that got to the
+    identity first has the later holder refused."""
     state = tmp_path / "a" / "state.db"
     linked = tmp_path / "b" / "state.db"
     linked.parent.mkdir()
