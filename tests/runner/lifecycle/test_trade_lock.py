@@ -7,6 +7,7 @@ kill switch keep working while the loop runs; a SIGKILLed loop leaves no lock be
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -291,3 +292,32 @@ def test_a_loop_on_a_file_of_one_link_refuses_a_loop_on_a_link_made_after_its_st
         with pytest.raises(LoopAlreadyRunning) as info:
             acquire(linked, account=None, now=NOW, lock_dir=tmp_path)
         assert f"holds the state file {linked}" in info.value.message
+
+
+def test_a_loop_whose_new_state_file_lost_the_race_for_its_name_keeps_no_lock_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loop making its state file claims the new file before linking it at its name; when
+    another process made a file there first, the loop opens that one, and the lock of the file
+    it threw away is let go: that number, free again, is another file's to come."""
+    state = tmp_path / "a" / "state.db"
+    theirs = tmp_path / "theirs.db"
+    Store.open(theirs).close()
+    link = os.link
+    drafts: list[tuple[int, int]] = []
+
+    def another_process_first(source: Path, target: Path) -> None:
+        if Path(target) == state and not drafts:
+            drafts.append((os.stat(source).st_dev, os.stat(source).st_ino))
+            link(theirs, state)
+        link(source, target)
+
+    monkeypatch.setattr(os, "link", another_process_first)
+    with acquire(state, account=None, now=NOW, lock_dir=tmp_path) as first:
+        with Store.open(state, claim=first.holds_state) as opened:
+            assert opened.identity == file_identity(theirs)
+        [draft] = drafts
+        with (tmp_path / f"state-{draft[0]}-{draft[1]}.lock").open("a") as left:
+            fcntl.flock(left.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody holds it
+        with pytest.raises(LoopAlreadyRunning):
+            acquire(theirs, account=None, now=NOW, lock_dir=tmp_path)
