@@ -5,6 +5,8 @@ HOME from outside a test fails the run."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,8 +14,8 @@ import pytest
 from kalshi_cli.backtest.command import default_studies_dir
 from kalshi_cli.backtest.sweep import default_cache_dir
 from kalshi_cli.config import Dirs
-from kalshi_cli.store.trade_lock import user_lock_dir
-from tests.home_guard import KEPT
+from kalshi_cli.store.trade_lock import home_lock_dir, user_lock_dir
+from tests.home_guard import KEPT, REAL_LOCK_DIR
 
 
 def test_every_default_place_the_product_writes_is_in_the_tests_own_directory(
@@ -61,3 +63,53 @@ def test_a_write_into_home_outside_any_test_fails_the_run(pytester: pytest.Pytes
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(["*written outside a test's own directories*", "*.cache/kalshi*"])
     assert "config.yaml" not in result.stdout.str()
+
+
+def test_the_trade_lock_under_the_password_home_is_not_in_the_real_home(
+    pytestconfig: pytest.Config,
+) -> None:
+    """The lock directory under the home the password database names, which no environment
+    variable moves, is the run's own: in this process and in a `kalshi` a test starts."""
+    real = pytestconfig.stash[REAL_LOCK_DIR]
+    started = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from kalshi_cli.store.trade_lock import home_lock_dir; "
+            "print(home_lock_dir(create=False))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    here = home_lock_dir(create=False)
+    assert here != real
+    assert Path(started.stdout.strip()) == here
+
+
+def test_a_lock_left_in_the_real_homes_lock_directory_fails_the_run(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest('pytest_plugins = ["tests.home_guard"]')
+    pytester.makepyfile(
+        """
+        import pytest
+        from kalshi_cli.runner.lifecycle.lock import acquire
+        from tests.home_guard import REAL_LOCK_DIR
+
+        def test_takes_the_lock_in_the_real_home(request, tmp_path):
+            # the real home's lock directory, as a leak would reach it, stands in a directory
+            # of the test's
+            real = tmp_path / "locks"
+            real.mkdir()
+            request.config.stash[REAL_LOCK_DIR] = real
+            acquire(
+                tmp_path / "s.db", account="key@https://x.invalid", now=0.0, lock_dir=real
+            ).release()
+        """
+    )
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        ["*trade locks left in the real home's lock directory*", "*trade-*.lock"]
+    )

@@ -199,13 +199,17 @@ class Transaction:
 _UNCHANGED = nullcontext()
 
 
-def create_state_file(path: Path, clock: Clock) -> list[str]:
+def create_state_file(
+    path: Path, clock: Clock, claim: Callable[[tuple[int, int]], None] | None = None
+) -> list[str]:
     """Make a new state file at `path`, which did not exist; return the migrations applied to it
     (none when another process made it first).
 
     It is built under a temporary name beside `path` and hard-linked into place, which fails if a
     file appeared there meanwhile: `path` only ever holds a whole state file, and of two processes
-    creating it at once, one wins and the other opens the winner's file."""
+    creating it at once, one wins and the other opens the winner's file. `claim` is given the new
+    file's identity (`file_identity`) before anything is written to it or it has a name anyone
+    else knows; raising refuses the file, which is not made."""
     import tempfile  # here, not at the top: a read-only open (a cron check) never needs it
 
     try:
@@ -215,9 +219,14 @@ def create_state_file(path: Path, clock: Clock) -> list[str]:
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
     except OSError as exc:
         raise _unwritable(path, exc) from exc
-    os.close(fd)
     draft = Path(name)
     try:
+        try:
+            if claim is not None:
+                made = os.fstat(fd)
+                claim((made.st_dev, made.st_ino))
+        finally:
+            os.close(fd)
         conn = connect(draft, "rw")
         try:
             # a draft no other process opens: built as a scratch file, no commit synced on its

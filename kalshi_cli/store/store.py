@@ -113,6 +113,7 @@ class Store:
         exclusive: bool = False,
         migrate: bool = True,
         cache_kib: int = CACHE_KIB,
+        claim: Callable[[tuple[int, int]], None] | None = None,
     ) -> Store:
         """Open (and with `create`, create) the state file and apply pending migrations.
 
@@ -130,16 +131,23 @@ class Store:
         whole.
 
         `cache_kib`: the most of the file's pages the connection keeps in memory (a trade loop's
-        is LOOP_CACHE_KIB)."""
+        is LOOP_CACHE_KIB).
+
+        `claim`: given the identity (`file_identity`) of the file before this process writes to
+        it (a new file's before it is linked at its name) or connects to it; raising refuses
+        the open (a trade loop's lock on the file under every name, runner/lifecycle/lock.py)."""
         path = Path(path).expanduser()
         clock = clock or SystemClock()
         if not state_file_at(path):
             if not create:
                 raise missing_error(path)
-            migrated = create_state_file(path, clock)
+            migrated = create_state_file(path, clock, claim)
         else:
             migrated = []
         check_is_state_file(path)
+        identity = file_identity(path)
+        if claim is not None and identity is not None:
+            claim(identity)  # the file another process made first, or the one there already
         conn = connect(path, "rw")
         with _closed_unless_opened(conn, path):
             check_schema(conn, path)  # before WAL mode is set, which writes the header

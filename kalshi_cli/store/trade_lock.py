@@ -7,10 +7,26 @@ A state file is one file however it is named, so its loop is found by the file, 
 the lock beside it is named from its real path (symlinks, `..` and a relative path followed),
 and a second lock is keyed by the file's identity (device and inode, `file_identity`) in the
 user's lock directories, which two hard links of one file share. The identity lock can be taken
-only once the file exists; an inode is reused only once no process has the file open, so a loop
+only once the file exists (a file the loop makes is locked before it is linked at its name,
+`Store.open`'s `claim`); an inode is reused only once no process has the file open, so a loop
 holding the identity lock of its file keeps that number its own. The lock files are never
 deleted: a deleted lock file splits the lock. docs/trade-loop.md "One loop per state file and
 account".
+
+So an identity lock file is left for every state file ever traded, dry runs and paper sessions
+included (they write to their file too). That is kept, not thinned:
+- Taken only while the file has more than one link (`st_nlink > 1`), it would miss the link
+  made after the start: the first loop, on a file of one link, holds no identity lock, and a
+  loop started on the new link takes it unopposed. Looking at the count again while trading
+  finds the link only after the second loop has begun quoting: two loops, the very thing the
+  lock refuses.
+- Deleted on release, it has the unlink race: a loop that opened the file just before it was
+  deleted locks a file no name leads to, while the next opens a new one under the name, and
+  both run. Safe only if every taker locks, then checks the name still leads to what it locked,
+  and tries again; a killed loop leaves its file anyway.
+- What it costs: one file of a few hundred bytes per state file (per device and inode: a number
+  used again takes the same file back), in the runtime directory (emptied at logout or reboot)
+  and under the home.
 """
 
 from __future__ import annotations
@@ -42,16 +58,19 @@ def identity_lock_name(identity: tuple[int, int]) -> str:
     return f"state-{device}-{inode}.lock"
 
 
-def user_lock_dir() -> Path:
+def user_lock_dir(*, create: bool = True) -> Path:
     """A directory only this user writes, shared by every `kalshi` process of the user on this
-    machine whatever its KALSHI_HOME."""
+    machine whatever its KALSHI_HOME. `create=False`: only looked in, not made."""
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     path = (
         Path(runtime) / "kalshi"
         if runtime
         else Path(tempfile.gettempdir()) / f"kalshi-{os.getuid()}"
     )
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if create:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    elif not path.exists():
+        return path  # nothing there to be another user's
     if path.stat().st_uid != os.getuid():
         raise KalshiError(
             f"{path} belongs to another user; refusing to keep the trade lock there",
@@ -60,24 +79,27 @@ def user_lock_dir() -> Path:
     return path
 
 
-def home_lock_dir() -> Path:
+def home_lock_dir(*, create: bool = True) -> Path:
     """The lock directory under the user's home from the password database (not `$HOME`),
-    the same for every process of the user whatever its environment or /tmp."""
+    the same for every process of the user whatever its environment or /tmp. `create=False`:
+    only named, not made."""
     home = Path(pwd.getpwuid(os.getuid()).pw_dir)
     path = home / ".local" / "state" / "kalshi" / "locks"
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if create:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path
 
 
-def user_lock_dirs(lock_dir: Path | None = None) -> list[Path]:
+def user_lock_dirs(lock_dir: Path | None = None, *, create: bool = True) -> list[Path]:
     """Where a lock of the user's (an account's, a state file's identity) is kept: `lock_dir`
     alone when given; otherwise the runtime directory and, when it is another, the one under
-    the home, so two processes of the user with different environments still meet."""
+    the home, so two processes of the user with different environments still meet.
+    `create=False`: for a command that only looks (`loop_holder`), which makes no directory."""
     if lock_dir is not None:
         return [lock_dir]
-    dirs = [user_lock_dir()]
+    dirs = [user_lock_dir(create=create)]
     try:
-        shared = home_lock_dir()
+        shared = home_lock_dir(create=create)
     except (OSError, KeyError):
         # a home that cannot be written, or a uid with no password-database entry (a
         # container's bare `--user 12345`): the first directory stands alone
@@ -94,7 +116,7 @@ def loop_holder(state_path: Path, lock_dir: Path | None = None) -> dict[str, Any
     if found is not None or identity is None:
         return found
     with contextlib.suppress(OSError, KalshiError, KeyError):
-        for directory in user_lock_dirs(lock_dir):
+        for directory in user_lock_dirs(lock_dir, create=False):
             found = _held(directory / identity_lock_name(identity))
             if found is not None:
                 return found

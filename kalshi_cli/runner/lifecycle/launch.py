@@ -61,6 +61,8 @@ def run_trade(
     ):
 
         def opened(store: Store) -> None:
+            # the file as its path names it once open: the one claimed unless it was replaced
+            # in between, which is then refused or locked too
             lock.holds_state(store.identity)
             if bind is not None:
                 bind(store)
@@ -86,6 +88,7 @@ def run_trade(
                 bind=opened,
                 reload=reload,
                 tier=tier,
+                claim=lock.holds_state,
             )
         except StoreError as exc:
             # the loop itself turns a failure while it trades into StateFileFailed; one here

@@ -48,15 +48,26 @@ class TradeLock:
         self._handles: list[TextIO] = []
         self._holder = holder
         self._lock_dir = lock_dir
-        self._identities: set[tuple[int, int]] = set()
+        # the identity locks held, each in every lock directory that took it
+        self._identities: dict[tuple[int, int], list[TextIO]] = {}
 
     def holds_state(self, identity: tuple[int, int] | None) -> None:
-        """The state file the loop opened (`Store.identity`), locked by its identity (a file
-        made by the open had none to lock at the start): LoopAlreadyRunning when a loop on
-        another name of it (a hard link) got there first. Noted in every lock, best effort:
-        `kalshi halt` at the path tells another file there by it (`unseen_by_its_loop`)."""
+        """The state file the loop is about to write (`Store.open`'s `claim`: a file the open
+        makes is claimed before it is linked at its name, so no other name reaches it
+        unlocked), locked by its identity: LoopAlreadyRunning, before the loop writes to it,
+        when a loop on another name of it (a hard link) got there first. Noted in every lock,
+        best effort: `kalshi halt` at the path tells another file there by it
+        (`unseen_by_its_loop`). The identity locks of any file claimed before (a new file that
+        another process's beat to the name, a file replaced at the path since the start) are
+        let go: the loop writes this one alone, and a number no longer in use is another
+        file's to come."""
         self._holder["state_file"] = identity
         self._lock_identity(identity)
+        if identity is not None:
+            for other in [held for held in self._identities if held != identity]:
+                for handle in self._identities.pop(other):
+                    self._handles.remove(handle)
+                    handle.close()
         for handle in self._handles:
             with contextlib.suppress(OSError):
                 _write_holder(handle, self._holder)
@@ -65,6 +76,7 @@ class TradeLock:
         for handle in self._handles:
             handle.close()  # closing the last descriptor drops the flock
         self._handles.clear()
+        self._identities.clear()
 
     def __enter__(self) -> TradeLock:
         return self
@@ -80,21 +92,21 @@ class TradeLock:
     def _lock_identity(self, identity: tuple[int, int] | None) -> None:
         if identity is None or identity in self._identities:
             return
-        self._take_user_wide(
+        self._identities[identity] = self._take_user_wide(
             identity_lock_name(identity), f"the state file {self._holder['state']}"
         )
-        self._identities.add(identity)
 
-    def _take_user_wide(self, name: str, what: str) -> None:
+    def _take_user_wide(self, name: str, what: str) -> list[TextIO]:
         """The lock `name` in each of the user's lock directories: the first must be taken; one
         under the home is best effort (one that cannot be written leaves the first alone)."""
         first, *others = user_lock_dirs(self._lock_dir)
-        self._take(first / name, what)
+        taken = [self._take(first / name, what)]
         for directory in others:
             with contextlib.suppress(OSError):
-                self._take(directory / name, what)
+                taken.append(self._take(directory / name, what))
+        return taken
 
-    def _take(self, path: Path, what: str) -> None:
+    def _take(self, path: Path, what: str) -> TextIO:
         handle = path.open("a+", encoding="utf-8")
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -122,6 +134,7 @@ class TradeLock:
                 "then start again",
             ) from exc
         self._handles.append(handle)
+        return handle
 
 
 def acquire(

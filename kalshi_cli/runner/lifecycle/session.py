@@ -111,12 +111,14 @@ def trade(
     bind: Callable[[Store], None] | None = None,
     reload: threading.Event | None = None,
     tier: TierSetting | None = None,
+    claim: Callable[[tuple[int, int]], None] | None = None,
 ) -> Summary:
     """`kalshi trade`: the start-up checks (preflight), the loop put together (assemble), its run,
     then the final summary. `telemetry` (the `--metrics-port` figures) is shown the risk events
     and the feed; `read_lag_s` (the `read_lag` setting) is passed to every order service the loop
     builds; `tier` (the `tier` setting, Basic by default) is what the client paces by when the
-    config names it or the exchange does not say the account's own."""
+    config names it or the exchange does not say the account's own; `claim` is given the state
+    file's identity before the loop writes to it (`Store.open`), `bind` the store once open."""
     from kalshi_cli.vocabulary.clock import SystemClock
 
     clock = clock or SystemClock()
@@ -128,7 +130,7 @@ def trade(
         env, options, config, selection, log_path, restriction=restriction, pacing=pacing
     )
     print_lines(banner, out)
-    store = _open_store(state_path, clock, config, bind)
+    store = _open_store(state_path, clock, config, bind, claim)
     log = _event_log(clock, log_path, console, config)
     alerts = TradeAlerts.from_config(config.alerts, state_path, paper=options.paper)
     start = _Start(
@@ -211,13 +213,17 @@ class _Start:
 
 
 def _open_store(
-    state_path: Path, clock: Clock, config: TradeConfig, bind: Callable[[Store], None] | None
+    state_path: Path,
+    clock: Clock,
+    config: TradeConfig,
+    bind: Callable[[Store], None] | None,
+    claim: Callable[[tuple[int, int]], None] | None = None,
 ) -> Store:
     from kalshi_cli.store import Store
     from kalshi_cli.store.connection import LOOP_CACHE_KIB
 
     # the state file outgrows any cache in a long run
-    store = Store.open(state_path, clock=clock, cache_kib=LOOP_CACHE_KIB)
+    store = Store.open(state_path, clock=clock, cache_kib=LOOP_CACHE_KIB, claim=claim)
     store.intent_durability = config.settings.state_durability
     if bind is not None:
         try:

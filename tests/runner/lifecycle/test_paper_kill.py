@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import threading
 import time
 from pathlib import Path
+
+import pytest
 
 from kalshi_cli.runner.lifecycle.lock import acquire
 from kalshi_cli.services.paper_kill import (
@@ -23,6 +26,25 @@ from kalshi_cli.store.records import RESTING
 from kalshi_cli.store.trade_lock import loop_holder
 from kalshi_cli.vocabulary.clock import SystemClock
 from tests.runner.paper_rig import paper_rig
+
+
+def test_looking_for_the_loop_of_a_state_file_makes_no_lock_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`kalshi halt` and `cancel-all` only look for a loop: no lock directory of the user's
+    (the runtime one, the one under the password database's home) is made by the look."""
+    home = tmp_path / "home"
+    run = tmp_path / "run"
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run))
+    entry = pwd.getpwuid(os.getuid())
+    monkeypatch.setattr(
+        pwd, "getpwuid", lambda uid: pwd.struct_passwd((*entry[:5], str(home), *entry[6:]))
+    )
+    state = tmp_path / "state.db"
+    Store.open(state).close()
+    assert loop_holder(state) is None
+    assert not run.exists()
+    assert not home.exists()
 
 
 def test_the_paper_kill_finds_the_loop_under_every_name_of_its_state_file(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ kill switch keep working while the loop runs; a SIGKILLed loop leaves no lock be
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -190,9 +191,9 @@ def test_one_state_file_under_two_hard_links_is_refused(tmp_path: Path) -> None:
 def test_a_state_file_made_after_the_lock_is_locked_by_its_identity_once_opened(
     tmp_path: Path,
 ) -> None:
-    """A loop locks its state file before the file exists; once it has opened it (as
-    `run_trade` notes it), a loop started on a hard link of it is refused, and a loop that got
-    to the identity first has the opener refused."""
+    """A loop locks its state file before the file exists; once it holds the file's identity
+    (`holds_state`), a loop started on a hard link of it is refused, and a loop that got to the
+    identity first has the later holder refused."""
     state = tmp_path / "a" / "state.db"
     linked = tmp_path / "b" / "state.db"
     linked.parent.mkdir()
@@ -214,3 +215,109 @@ def test_a_state_file_made_after_the_lock_is_locked_by_its_identity_once_opened(
             pytest.raises(LoopAlreadyRunning),
         ):
             late.holds_state(file_identity(other))
+
+
+def test_the_loop_that_makes_its_state_file_holds_it_before_it_has_a_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loop that makes its state file locks the file's identity before the file is linked at
+    its name: a loop on a hard link made the moment the name appears is refused at its lock,
+    before it opens the file."""
+    state = tmp_path / "a" / "state.db"
+    linked = tmp_path / "b" / "state.db"
+    linked.parent.mkdir()
+    link = os.link
+    second: list[str] = []
+
+    def link_and_start_a_second_loop(source: Path, target: Path) -> None:
+        link(source, target)
+        if Path(target) == state:
+            link(state, linked)
+            try:
+                acquire(linked, account=None, now=NOW, lock_dir=tmp_path).release()
+                second.append("started")
+            except LoopAlreadyRunning:
+                second.append("refused")
+
+    monkeypatch.setattr(os, "link", link_and_start_a_second_loop)
+    with acquire(state, account=None, now=NOW, lock_dir=tmp_path) as first:
+        Store.open(state, claim=first.holds_state).close()
+    assert second == ["refused"]
+
+
+def test_a_loop_whose_state_file_appears_under_its_name_after_its_lock_never_opens_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loop locked before its file existed, whose name then became a hard link of a file
+    another loop holds, is refused before it connects to the file: it migrates and writes
+    nothing in the other loop's file."""
+    from kalshi_cli.store.connection import connect
+
+    state = tmp_path / "a" / "state.db"
+    state.parent.mkdir()
+    Store.open(state).close()
+    linked = tmp_path / "b" / "state.db"
+    linked.parent.mkdir()
+    connected: list[Path] = []
+
+    def noted(path: Path, mode: str) -> object:
+        connected.append(Path(path))
+        return connect(path, mode)
+
+    monkeypatch.setattr("kalshi_cli.store.store.connect", noted)
+    with (
+        acquire(state, account=None, now=NOW, lock_dir=tmp_path),
+        acquire(linked, account=None, now=NOW, lock_dir=tmp_path) as second,
+    ):
+        os.link(state, linked)
+        with pytest.raises(LoopAlreadyRunning):
+            Store.open(linked, claim=second.holds_state).close()
+    assert connected == []
+
+
+def test_a_loop_on_a_file_of_one_link_refuses_a_loop_on_a_link_made_after_its_start(
+    tmp_path: Path,
+) -> None:
+    """The identity lock is taken whatever the file's count of links: a loop started while its
+    state file had one name still refuses a loop on a hard link made afterwards (a lock taken
+    only for a file of several links would not)."""
+    state = tmp_path / "a" / "state.db"
+    state.parent.mkdir()
+    Store.open(state).close()
+    assert state.stat().st_nlink == 1
+    linked = tmp_path / "b" / "state.db"
+    linked.parent.mkdir()
+    with acquire(state, account=None, now=NOW, lock_dir=tmp_path):
+        os.link(state, linked)
+        with pytest.raises(LoopAlreadyRunning) as info:
+            acquire(linked, account=None, now=NOW, lock_dir=tmp_path)
+        assert f"holds the state file {linked}" in info.value.message
+
+
+def test_a_loop_whose_new_state_file_lost_the_race_for_its_name_keeps_no_lock_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loop making its state file claims the new file before linking it at its name; when
+    another process made a file there first, the loop opens that one, and the lock of the file
+    it threw away is let go: that number, free again, is another file's to come."""
+    state = tmp_path / "a" / "state.db"
+    theirs = tmp_path / "theirs.db"
+    Store.open(theirs).close()
+    link = os.link
+    drafts: list[tuple[int, int]] = []
+
+    def another_process_first(source: Path, target: Path) -> None:
+        if Path(target) == state and not drafts:
+            drafts.append((os.stat(source).st_dev, os.stat(source).st_ino))
+            link(theirs, state)
+        link(source, target)
+
+    monkeypatch.setattr(os, "link", another_process_first)
+    with acquire(state, account=None, now=NOW, lock_dir=tmp_path) as first:
+        with Store.open(state, claim=first.holds_state) as opened:
+            assert opened.identity == file_identity(theirs)
+        [draft] = drafts
+        with (tmp_path / f"state-{draft[0]}-{draft[1]}.lock").open("a") as left:
+            fcntl.flock(left.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody holds it
+        with pytest.raises(LoopAlreadyRunning):
+            acquire(theirs, account=None, now=NOW, lock_dir=tmp_path)
