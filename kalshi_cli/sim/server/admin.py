@@ -42,6 +42,8 @@ from kalshi_cli.sim.server.routing import (
     API_PREFIX,
     WS_PATH,
     SimState,
+    field_bool,
+    field_of,
     field_str,
     flat_error_response,
     found,
@@ -122,17 +124,14 @@ async def _json_object(request: Request, *, optional: bool = False) -> Json:
 
 
 def _str(body: Json, name: str, default: str | None = None) -> str:
-    value = body.get(name, default)
-    if not isinstance(value, str) or not value:
-        raise bad_request(f"{name} must be a non-empty string")
-    return value
-
-
-def _text(body: Json, name: str) -> str:
-    """An optional string field, "" when absent."""
-    value = body.get(name, "")
-    if not isinstance(value, str):
-        raise bad_request(f"{name} must be a string")
+    """A non-empty string field (`field_str`); `default` when absent or null, refused as missing
+    without one."""
+    value = field_str(body, name, required=default is None)
+    if value is None:
+        assert default is not None  # field_str refuses a missing required field
+        return default
+    if not value:
+        raise bad_request(f"{name} must not be empty")
     return value
 
 
@@ -166,8 +165,11 @@ def _shard(body: Json, event: SimEvent | None) -> int:
 
 
 def _int(body: Json, name: str, default: int) -> int:
-    value = body.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    """A non-negative integer field (`field_of`); `default` when absent or null."""
+    value = field_of(body, name, int, "a non-negative integer", required=False)
+    if value is None:
+        return default
+    if value < 0:
         raise bad_request(f"{name} must be a non-negative integer")
     return value
 
@@ -230,15 +232,12 @@ async def handle_create_market(state: SimState, request: Request) -> Response:
     waiver = body.get("fee_waiver_expiration_time")
     if waiver is not None:
         waiver = float(_seconds(waiver, "fee_waiver_expiration_time"))
-    mutually_exclusive = body.get("mutually_exclusive", False)
-    if not isinstance(mutually_exclusive, bool):
-        raise bad_request("mutually_exclusive must be a boolean")
     event = SimEvent(  # checks the pair before anything is added
         event_ticker=event_ticker,
         series_ticker=series_ticker,
         title=title,
-        mutually_exclusive=mutually_exclusive,
-        collateral_return_type=_text(body, "collateral_return_type"),
+        mutually_exclusive=field_bool(body, "mutually_exclusive"),
+        collateral_return_type=field_str(body, "collateral_return_type", required=False) or "",
         exchange_index=shard,
     )
     strike_type, floor_strike, cap_strike = _strike(body)
@@ -302,7 +301,7 @@ STRIKE_TYPES = (
 def _strike(body: Json) -> tuple[str, Decimal | None, Decimal | None]:
     """A market's `strike_type` (the spec's enum, or "" for none) and its `floor_strike` and
     `cap_strike` (JSON numbers, as the spec's Market has them)."""
-    strike_type = _text(body, "strike_type")
+    strike_type = field_str(body, "strike_type", required=False) or ""
     if strike_type and strike_type not in STRIKE_TYPES:
         raise bad_request(f"strike_type must be one of {STRIKE_TYPES}")
     bounds = []
@@ -509,12 +508,10 @@ async def handle_set_shard(state: SimState, request: Request) -> Response:
     one left out stays as it is). Answers the shard's status as GET /exchange/status has it."""
     body = await _json_object(request)
     index = _path_int(request, "index")
-    switches: dict[str, bool | None] = {}
-    for name in ("trading_active", "intra_exchange_transfers_active"):
-        value = body.get(name)
-        if value is not None and not isinstance(value, bool):
-            raise bad_request(f"{name} must be a boolean")
-        switches[name] = value
+    switches = {
+        name: field_of(body, name, bool, "a boolean", required=False)
+        for name in ("trading_active", "intra_exchange_transfers_active")
+    }
     state.shards.set(
         state.exchange,
         index,
