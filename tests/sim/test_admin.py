@@ -111,7 +111,8 @@ def test_the_admin_api_refuses_non_loopback_clients(tmp_path: Path) -> None:
 def test_a_markets_fields_are_refused_by_name_and_null_reads_as_left_out(sim: SimHarness) -> None:
     """The admin API reads a body's fields by the simulator's one rule of typed fields: a
     field left out or null is missing (or takes its default), one of another JSON type is
-    refused naming what it must be (true is no integer), an empty name is refused."""
+    refused naming what it must be (true is no integer, nor unix seconds), an empty name is
+    refused."""
     base = {"ticker": "KXADF-26-A", "event_ticker": "KXADF-26", "series_ticker": "KXADF"}
 
     def refused(body: dict[str, Any], path: str = "/markets") -> tuple[int, str, str]:
@@ -133,6 +134,13 @@ def test_a_markets_fields_are_refused_by_name_and_null_reads_as_left_out(sim: Si
     )  # fmt: skip
     assert refused({"trading_active": 1}, "/shards/0") == (
         400, "invalid_parameters", "trading_active must be a boolean"
+    )  # fmt: skip
+    maintenance = "/exchange/maintenance"
+    assert refused({"end_ts": 5}, maintenance) == (
+        400, "missing_parameters", "start_ts is required"
+    )  # fmt: skip
+    assert refused({"start_ts": True, "end_ts": 5}, maintenance) == (
+        400, "invalid_parameters", "start_ts must be unix seconds"
     )  # fmt: skip
     made = sim.create_market(
         base["ticker"],

@@ -229,9 +229,7 @@ async def handle_create_market(state: SimState, request: Request) -> Response:
     if existing_event is not None and existing_event.series_ticker != series_ticker:
         raise bad_request(f"event {event_ticker} belongs to series {existing_event.series_ticker}")
     shard = _shard(body, existing_event)
-    waiver = body.get("fee_waiver_expiration_time")
-    if waiver is not None:
-        waiver = float(_seconds(waiver, "fee_waiver_expiration_time"))
+    waiver = field_of(body, "fee_waiver_expiration_time", int, "unix seconds", required=False)
     event = SimEvent(  # checks the pair before anything is added
         event_ticker=event_ticker,
         series_ticker=series_ticker,
@@ -262,7 +260,7 @@ async def handle_create_market(state: SimState, request: Request) -> Response:
         rules_primary=str(body.get("rules_primary", "")),
         rules_secondary=str(body.get("rules_secondary", "")),
         settlement_floor=floor,
-        fee_waiver_expiration_time=waiver,
+        fee_waiver_expiration_time=None if waiver is None else float(waiver),  # unix seconds
         strike_type=strike_type,
         floor_strike=floor_strike,
         cap_strike=cap_strike,
@@ -279,7 +277,7 @@ async def handle_schedule_fee_change(state: SimState, request: Request) -> Respo
     body = await _json_object(request)
     fee_type = _str(body, "fee_type")
     multiplier = _multiplier(body.get("fee_multiplier"))
-    scheduled = _seconds(body.get("scheduled_ts"), "scheduled_ts")
+    scheduled = _seconds(body, "scheduled_ts")
     change = state.exchange.schedule_fee_change(
         str(request.path_params["ticker"]), fee_type, multiplier, float(scheduled)
     )
@@ -341,9 +339,10 @@ def _optional_multiplier(body: Json, name: str) -> str | None:
     return None if value is None else _multiplier(value, name)
 
 
-def _seconds(value: object, name: str) -> int:  # unix seconds
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise bad_request(f"{name} must be unix seconds")
+def _seconds(body: Json, name: str) -> int:
+    """A required field of unix seconds (`field_of`: an integer)."""
+    value = field_of(body, name, int, "unix seconds", required=True)
+    assert value is not None  # field_of refuses a missing required field
     return value
 
 
@@ -354,7 +353,7 @@ async def handle_schedule_event_fee_change(state: SimState, request: Request) ->
     body = await _json_object(request)
     fee_type = field_str(body, "fee_type_override", required=False)
     multiplier = _optional_multiplier(body, "fee_multiplier_override")
-    scheduled = _seconds(body.get("scheduled_ts"), "scheduled_ts")
+    scheduled = _seconds(body, "scheduled_ts")
     change = state.exchange.schedule_event_fee_change(
         str(request.path_params["ticker"]), fee_type, multiplier, float(scheduled)
     )
@@ -366,8 +365,8 @@ async def handle_add_maintenance(state: SimState, request: Request) -> Response:
     During it trading pauses (sim/server/schedule.py); answers the schedule as GET
     /exchange/schedule does."""
     body = await _json_object(request)
-    start = _seconds(body.get("start_ts"), "start_ts")
-    end = _seconds(body.get("end_ts"), "end_ts")
+    start = _seconds(body, "start_ts")
+    end = _seconds(body, "end_ts")
     state.schedule.add(float(start), float(end))  # unix seconds
     state.before_change()
     state.schedule.on_tick(state.clock.wall())  # a window already begun pauses at once
@@ -384,7 +383,7 @@ async def handle_add_forecast(state: SimState, request: Request) -> Response:
     ticker = str(request.path_params["ticker"])
     found(state.exchange.reference.events.get(ticker), f"event {ticker}")
     body = await _json_object(request)
-    ts, raw = _seconds(body.get("ts"), "ts"), body.get("percentiles")
+    ts, raw = _seconds(body, "ts"), body.get("percentiles")
     if not isinstance(raw, dict) or not raw:
         raise bad_request("percentiles must be a non-empty object")
     values: dict[int, Decimal] = {}
