@@ -150,8 +150,13 @@ def test_a_markets_fields_are_refused_by_name_and_null_reads_as_left_out(sim: Si
         collateral_return_type=None,
         strike_type=None,
         close_time=None,
+        rules_primary=None,
     )
     assert made["yes_sub_title"] == "x"
+    assert made["rules_primary"] == ""  # no rules, not the text "None"
+    assert refused({**base, "ticker": "KXADF-26-B", "title": "x", "rules_secondary": 7}) == (
+        400, "invalid_parameters", "rules_secondary must be a string"
+    )  # fmt: skip
     assert "strike_type" not in made  # none: omitted, as the spec's omitempty has it
     assert made["close_time"] > made["open_time"]  # the default lifetime
     event = sim.http.get(sim.account.api_base + "/events/KXADF-26").json()["event"]

@@ -257,8 +257,8 @@ async def handle_create_market(state: SimState, request: Request) -> Response:
         latest_expiration_time=float(close_time),  # unix seconds
         created_time=now,
         updated_time=now,
-        rules_primary=str(body.get("rules_primary", "")),
-        rules_secondary=str(body.get("rules_secondary", "")),
+        rules_primary=field_str(body, "rules_primary", required=False) or "",
+        rules_secondary=field_str(body, "rules_secondary", required=False) or "",
         settlement_floor=floor,
         fee_waiver_expiration_time=None if waiver is None else float(waiver),  # unix seconds
         strike_type=strike_type,
