@@ -37,9 +37,10 @@ if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.services.positions import PositionRow
     from kalshi_cli.store import Store
-    from kalshi_cli.store.records import AlertLogRecord
+    from kalshi_cli.store.records import AlertLogRecord, IntentRecord
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.models import Level, Order, Orderbook
+    from kalshi_cli.vocabulary.units import Action, BookSide, Side
 
 LOG_TAIL_BYTES = 256 * 1024
 RECENT_FILLS = 12
@@ -377,8 +378,9 @@ def _fills(store: Store) -> Iterable[FillLine]:
     from kalshi_cli.services.metrics import fill_slippage
 
     for fill in reversed(store.fills.read(limit=RECENT_FILLS)):  # newest first
-        intent = store.orders.get_intent(fill.client_order_id) if fill.client_order_id else None
-        side, action, price = traders_terms(fill.book_side, fill.yes_price, intent)
+        intent, (side, action, price) = _in_traders_terms(
+            store, fill.client_order_id, fill.book_side, fill.yes_price
+        )
         yield FillLine(
             at=fill.ts,
             ticker=fill.ticker,
@@ -635,9 +637,9 @@ def _order_line(
 ) -> OrderLine:
     """In the trader's words (`traders_terms`: the side its intent named, else its outcome side).
     `listed`: the subaccount of an order that names none (the one the listing was of)."""
-    coid = order.client_order_id
-    intent = store.orders.get_intent(coid) if store is not None and coid else None
-    side, action, price = traders_terms(order.book_side, order.yes_price, intent)
+    intent, (side, action, price) = _in_traders_terms(
+        store, order.client_order_id, order.book_side, order.yes_price
+    )
     return OrderLine(
         order_id=order.order_id,
         ticker=order.ticker,
@@ -650,6 +652,18 @@ def _order_line(
         queue_ahead=queue_ahead,
         subaccount=order.subaccount if order.subaccount is not None else listed,
     )
+
+
+def _in_traders_terms(
+    store: Store | None, client_order_id: str | None, book_side: BookSide, yes_price: Decimal
+) -> tuple[IntentRecord | None, tuple[Side, Action, Decimal]]:
+    """The state file's record of an order, looked up by its client order id (None: placed
+    elsewhere, or no state file), and the order's or its fill's (book side, YES price) in the
+    trader's words by it (`traders_terms`): a fill line and an order line name one side."""
+    intent = (
+        store.orders.get_intent(client_order_id) if store is not None and client_order_id else None
+    )
+    return intent, traders_terms(book_side, yes_price, intent)
 
 
 def _feed_lines(feed: DashboardFeed | None, tickers: Sequence[str]) -> Iterable[FeedLine]:

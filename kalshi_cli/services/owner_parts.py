@@ -30,6 +30,7 @@ from kalshi_cli.services.pnl import (
     merge_settlements,
     move,
     settle_holding,
+    settle_record,
     yes_paid,
 )
 from kalshi_cli.strategy_api import FLAT, Holding, PositionView, RestingOrder
@@ -661,13 +662,7 @@ class PositionBook:
 
     def book_settlement(self, record: SettlementRecord) -> None:
         """A settlement as the state file keeps it."""
-        self.settle(
-            record.ticker,
-            record.result,
-            ts=record.settled_at,
-            fee=record.fee,
-            yes_value=record.yes_value,
-        )
+        settle_record(self.settle, record)
 
     def mark(self, ticker: str, ts: float) -> Mark | None:
         """`ticker`'s booking as it stands, its next fill at `ts` (None while an order there is

@@ -257,6 +257,30 @@ def yes_paid(result: str, yes_value: Decimal | None) -> Decimal | None:
     return {"yes": ONE, "no": ZERO}.get(result)
 
 
+R_co = TypeVar("R_co", covariant=True)
+
+
+class Settles(Protocol[R_co]):
+    """What books a settlement by its terms: `PnlEngine.apply_settlement`, `PositionBook.settle`
+    (services/owner_parts.py), the loop's `Portfolio.apply_settlement`."""
+
+    def __call__(
+        self, ticker: str, result: str, *, ts: float, fee: Decimal, yes_value: Decimal | None
+    ) -> R_co: ...
+
+
+def settle_record(settle: Settles[R_co], record: SettlementRecord) -> R_co:
+    """A settlement as the state file keeps it, booked by `settle`: the one reading of a record's
+    terms (its market, result, time and fee, and what a YES contract paid, `yes_value`)."""
+    return settle(
+        record.ticker,
+        record.result,
+        ts=record.settled_at,
+        fee=record.fee,
+        yes_value=record.yes_value,
+    )
+
+
 # ------------------------------------------------------------------- settlement merge
 
 
@@ -429,9 +453,7 @@ class PnlEngine:
         return Realization(ts, ticker, gross, fee, None, is_settlement=True)
 
     def settle(self, s: SettlementRecord) -> Realization:
-        return self.apply_settlement(
-            s.ticker, s.result, ts=s.settled_at, fee=s.fee, yes_value=s.yes_value
-        )
+        return settle_record(self.apply_settlement, s)
 
     def fill(self, f: FillRecord) -> Realization:
         return self.apply_fill(

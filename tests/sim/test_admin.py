@@ -106,3 +106,58 @@ def test_the_admin_api_refuses_non_loopback_clients(tmp_path: Path) -> None:
     finally:
         release(prepared)
     assert (response.status_code, response.json()["code"]) == (403, "forbidden")
+
+
+def test_a_markets_fields_are_refused_by_name_and_null_reads_as_left_out(sim: SimHarness) -> None:
+    """The admin API reads a body's fields by the simulator's one rule of typed fields: a
+    field left out or null is missing (or takes its default), one of another JSON type is
+    refused naming what it must be (true is no integer, nor unix seconds), an empty name is
+    refused."""
+    base = {"ticker": "KXADF-26-A", "event_ticker": "KXADF-26", "series_ticker": "KXADF"}
+
+    def refused(body: dict[str, Any], path: str = "/markets") -> tuple[int, str, str]:
+        answer = sim.http.post(sim.admin_url + path, json=body)
+        return answer.status_code, answer.json()["code"], answer.json()["message"]
+
+    assert refused(base) == (400, "missing_parameters", "title is required")
+    assert refused({**base, "title": None}) == (400, "missing_parameters", "title is required")
+    assert refused({**base, "title": 7}) == (400, "invalid_parameters", "title must be a string")
+    assert refused({**base, "title": ""}) == (400, "invalid_parameters", "title must not be empty")
+    assert refused({**base, "title": "x", "close_time": True}) == (
+        400, "invalid_parameters", "close_time must be a non-negative integer"
+    )  # fmt: skip
+    assert refused({**base, "title": "x", "close_time": -1}) == (
+        400, "invalid_parameters", "close_time must be a non-negative integer"
+    )  # fmt: skip
+    assert refused({**base, "title": "x", "mutually_exclusive": "yes"}) == (
+        400, "invalid_parameters", "mutually_exclusive must be a boolean"
+    )  # fmt: skip
+    assert refused({"trading_active": 1}, "/shards/0") == (
+        400, "invalid_parameters", "trading_active must be a boolean"
+    )  # fmt: skip
+    maintenance = "/exchange/maintenance"
+    assert refused({"end_ts": 5}, maintenance) == (
+        400, "missing_parameters", "start_ts is required"
+    )  # fmt: skip
+    assert refused({"start_ts": True, "end_ts": 5}, maintenance) == (
+        400, "invalid_parameters", "start_ts must be unix seconds"
+    )  # fmt: skip
+    made = sim.create_market(
+        base["ticker"],
+        title="x",
+        yes_sub_title=None,  # the title, as when left out
+        mutually_exclusive=None,
+        collateral_return_type=None,
+        strike_type=None,
+        close_time=None,
+        rules_primary=None,
+    )
+    assert made["yes_sub_title"] == "x"
+    assert made["rules_primary"] == ""  # no rules, not the text "None"
+    assert refused({**base, "ticker": "KXADF-26-B", "title": "x", "rules_secondary": 7}) == (
+        400, "invalid_parameters", "rules_secondary must be a string"
+    )  # fmt: skip
+    assert "strike_type" not in made  # none: omitted, as the spec's omitempty has it
+    assert made["close_time"] > made["open_time"]  # the default lifetime
+    event = sim.http.get(sim.account.api_base + "/events/KXADF-26").json()["event"]
+    assert (event["mutually_exclusive"], event["collateral_return_type"]) == (False, "")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.books.fees import FeeChange
 from kalshi_cli.services.owner_parts import PositionBook, fill_of
-from kalshi_cli.services.pnl import MarketPnl, Realization
+from kalshi_cli.services.pnl import MarketPnl, Realization, settle_record
 from kalshi_cli.services.pretrade.books import OpenOrder
 from kalshi_cli.strategy_api import PositionView
 from kalshi_cli.strategy_api.window import MidSeries, MidWindow
@@ -160,13 +160,7 @@ class Portfolio:
     def book_settlement(self, record: SettlementRecord) -> None:
         """A settlement as the state file keeps it (`apply_settlement`): the start's rebuild
         and the running loop's reads book it alike."""
-        self.apply_settlement(
-            record.ticker,
-            record.result,
-            ts=record.settled_at,
-            fee=record.fee,
-            yes_value=record.yes_value,
-        )
+        settle_record(self.apply_settlement, record)
 
     def open_positions(self) -> list[MarketPnl]:
         return [m for m in self.pnl.markets.values() if m.position != 0]

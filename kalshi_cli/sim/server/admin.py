@@ -42,6 +42,8 @@ from kalshi_cli.sim.server.routing import (
     API_PREFIX,
     WS_PATH,
     SimState,
+    field_bool,
+    field_of,
     field_str,
     flat_error_response,
     found,
@@ -122,17 +124,14 @@ async def _json_object(request: Request, *, optional: bool = False) -> Json:
 
 
 def _str(body: Json, name: str, default: str | None = None) -> str:
-    value = body.get(name, default)
-    if not isinstance(value, str) or not value:
-        raise bad_request(f"{name} must be a non-empty string")
-    return value
-
-
-def _text(body: Json, name: str) -> str:
-    """An optional string field, "" when absent."""
-    value = body.get(name, "")
-    if not isinstance(value, str):
-        raise bad_request(f"{name} must be a string")
+    """A non-empty string field (`field_str`); `default` when absent or null, refused as missing
+    without one."""
+    value = field_str(body, name, required=default is None)
+    if value is None:
+        assert default is not None  # field_str refuses a missing required field
+        return default
+    if not value:
+        raise bad_request(f"{name} must not be empty")
     return value
 
 
@@ -166,8 +165,11 @@ def _shard(body: Json, event: SimEvent | None) -> int:
 
 
 def _int(body: Json, name: str, default: int) -> int:
-    value = body.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    """A non-negative integer field (`field_of`); `default` when absent or null."""
+    value = field_of(body, name, int, "a non-negative integer", required=False)
+    if value is None:
+        return default
+    if value < 0:
         raise bad_request(f"{name} must be a non-negative integer")
     return value
 
@@ -227,18 +229,13 @@ async def handle_create_market(state: SimState, request: Request) -> Response:
     if existing_event is not None and existing_event.series_ticker != series_ticker:
         raise bad_request(f"event {event_ticker} belongs to series {existing_event.series_ticker}")
     shard = _shard(body, existing_event)
-    waiver = body.get("fee_waiver_expiration_time")
-    if waiver is not None:
-        waiver = float(_seconds(waiver, "fee_waiver_expiration_time"))
-    mutually_exclusive = body.get("mutually_exclusive", False)
-    if not isinstance(mutually_exclusive, bool):
-        raise bad_request("mutually_exclusive must be a boolean")
+    waiver = field_of(body, "fee_waiver_expiration_time", int, "unix seconds", required=False)
     event = SimEvent(  # checks the pair before anything is added
         event_ticker=event_ticker,
         series_ticker=series_ticker,
         title=title,
-        mutually_exclusive=mutually_exclusive,
-        collateral_return_type=_text(body, "collateral_return_type"),
+        mutually_exclusive=field_bool(body, "mutually_exclusive"),
+        collateral_return_type=field_str(body, "collateral_return_type", required=False) or "",
         exchange_index=shard,
     )
     strike_type, floor_strike, cap_strike = _strike(body)
@@ -260,10 +257,10 @@ async def handle_create_market(state: SimState, request: Request) -> Response:
         latest_expiration_time=float(close_time),  # unix seconds
         created_time=now,
         updated_time=now,
-        rules_primary=str(body.get("rules_primary", "")),
-        rules_secondary=str(body.get("rules_secondary", "")),
+        rules_primary=field_str(body, "rules_primary", required=False) or "",
+        rules_secondary=field_str(body, "rules_secondary", required=False) or "",
         settlement_floor=floor,
-        fee_waiver_expiration_time=waiver,
+        fee_waiver_expiration_time=None if waiver is None else float(waiver),  # unix seconds
         strike_type=strike_type,
         floor_strike=floor_strike,
         cap_strike=cap_strike,
@@ -280,7 +277,7 @@ async def handle_schedule_fee_change(state: SimState, request: Request) -> Respo
     body = await _json_object(request)
     fee_type = _str(body, "fee_type")
     multiplier = _multiplier(body.get("fee_multiplier"))
-    scheduled = _seconds(body.get("scheduled_ts"), "scheduled_ts")
+    scheduled = _seconds(body, "scheduled_ts")
     change = state.exchange.schedule_fee_change(
         str(request.path_params["ticker"]), fee_type, multiplier, float(scheduled)
     )
@@ -302,7 +299,7 @@ STRIKE_TYPES = (
 def _strike(body: Json) -> tuple[str, Decimal | None, Decimal | None]:
     """A market's `strike_type` (the spec's enum, or "" for none) and its `floor_strike` and
     `cap_strike` (JSON numbers, as the spec's Market has them)."""
-    strike_type = _text(body, "strike_type")
+    strike_type = field_str(body, "strike_type", required=False) or ""
     if strike_type and strike_type not in STRIKE_TYPES:
         raise bad_request(f"strike_type must be one of {STRIKE_TYPES}")
     bounds = []
@@ -342,9 +339,10 @@ def _optional_multiplier(body: Json, name: str) -> str | None:
     return None if value is None else _multiplier(value, name)
 
 
-def _seconds(value: object, name: str) -> int:  # unix seconds
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise bad_request(f"{name} must be unix seconds")
+def _seconds(body: Json, name: str) -> int:
+    """A required field of unix seconds (`field_of`: an integer)."""
+    value = field_of(body, name, int, "unix seconds", required=True)
+    assert value is not None  # field_of refuses a missing required field
     return value
 
 
@@ -355,7 +353,7 @@ async def handle_schedule_event_fee_change(state: SimState, request: Request) ->
     body = await _json_object(request)
     fee_type = field_str(body, "fee_type_override", required=False)
     multiplier = _optional_multiplier(body, "fee_multiplier_override")
-    scheduled = _seconds(body.get("scheduled_ts"), "scheduled_ts")
+    scheduled = _seconds(body, "scheduled_ts")
     change = state.exchange.schedule_event_fee_change(
         str(request.path_params["ticker"]), fee_type, multiplier, float(scheduled)
     )
@@ -367,8 +365,8 @@ async def handle_add_maintenance(state: SimState, request: Request) -> Response:
     During it trading pauses (sim/server/schedule.py); answers the schedule as GET
     /exchange/schedule does."""
     body = await _json_object(request)
-    start = _seconds(body.get("start_ts"), "start_ts")
-    end = _seconds(body.get("end_ts"), "end_ts")
+    start = _seconds(body, "start_ts")
+    end = _seconds(body, "end_ts")
     state.schedule.add(float(start), float(end))  # unix seconds
     state.before_change()
     state.schedule.on_tick(state.clock.wall())  # a window already begun pauses at once
@@ -385,7 +383,7 @@ async def handle_add_forecast(state: SimState, request: Request) -> Response:
     ticker = str(request.path_params["ticker"])
     found(state.exchange.reference.events.get(ticker), f"event {ticker}")
     body = await _json_object(request)
-    ts, raw = _seconds(body.get("ts"), "ts"), body.get("percentiles")
+    ts, raw = _seconds(body, "ts"), body.get("percentiles")
     if not isinstance(raw, dict) or not raw:
         raise bad_request("percentiles must be a non-empty object")
     values: dict[int, Decimal] = {}
@@ -509,12 +507,10 @@ async def handle_set_shard(state: SimState, request: Request) -> Response:
     one left out stays as it is). Answers the shard's status as GET /exchange/status has it."""
     body = await _json_object(request)
     index = _path_int(request, "index")
-    switches: dict[str, bool | None] = {}
-    for name in ("trading_active", "intra_exchange_transfers_active"):
-        value = body.get(name)
-        if value is not None and not isinstance(value, bool):
-            raise bad_request(f"{name} must be a boolean")
-        switches[name] = value
+    switches = {
+        name: field_of(body, name, bool, "a boolean", required=False)
+        for name in ("trading_active", "intra_exchange_transfers_active")
+    }
     state.shards.set(
         state.exchange,
         index,

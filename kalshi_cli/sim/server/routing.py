@@ -585,18 +585,19 @@ def field_given(body: Json, name: str, required: bool = True) -> Any:
     return value
 
 
-def _field_of(body: Json, name: str, kind: type[T], what: str, required: bool) -> T | None:
-    """`field_given`, refused unless of its JSON type `kind` (`what` in the refusal)."""
+def field_of(body: Json, name: str, kind: type[T], what: str, required: bool) -> T | None:
+    """`field_given`, refused unless of its JSON type `kind` (`what` in the refusal): JSON's
+    true and false are no number, though Python's bool is an int."""
     value = field_given(body, name, required)
     if value is None:
         return None
-    if not isinstance(value, kind):
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise bad_request(f"{name} must be {what}")
     return value
 
 
 def field_str(body: Json, name: str, *, required: bool = True) -> str | None:
-    return _field_of(body, name, str, "a string", required)
+    return field_of(body, name, str, "a string", required)
 
 
 def field_req(body: Json, name: str) -> str:
@@ -607,7 +608,7 @@ def field_req(body: Json, name: str) -> str:
 
 def field_bool(body: Json, name: str, *, required: bool = False) -> bool:
     """`body[name]`, False when absent or null unless `required`."""
-    return _field_of(body, name, bool, "a boolean", required) is True
+    return field_of(body, name, bool, "a boolean", required) is True
 
 
 # The spec's request precision: FixedPointCount "accepts 0-2 decimal places",
