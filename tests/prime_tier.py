@@ -84,6 +84,25 @@ def connect(account: AccountInfo, **kwargs: Any) -> KalshiClient:
     )
 
 
+class RequestsSeen(httpx.HTTPTransport):
+    """A client's transport that keeps the path of each request made through it, in order,
+    without the `/trade-api/v2` prefix (`paths`), and the query of each (`queries`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paths: list[str] = []
+        self.queries: list[dict[str, str]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.paths.append(request.url.path.removeprefix("/trade-api/v2"))
+        self.queries.append(dict(request.url.params))
+        return super().handle_request(request)
+
+    def clear(self) -> None:
+        self.paths.clear()
+        self.queries.clear()
+
+
 def another_accounts_order(
     harness: SimHarness, ticker: str, book_side: BookSide, price: str, count: int
 ) -> None:

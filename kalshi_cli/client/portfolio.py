@@ -175,12 +175,18 @@ class PortfolioApi(Area):
         return fill_listing(self._conn, "/portfolio/fills", params, limit)
 
     def iter_settlements(
-        self, *, ticker: str | None = None, limit: int | None = None, subaccount: int | None = None
+        self,
+        *,
+        ticker: str | None = None,
+        min_ts: int | None = None,
+        limit: int | None = None,
+        subaccount: int | None = None,
     ) -> Iterator[Settlement]:
         """The settlements of `subaccount` (the client's own when None; every subaccount's when
-        that is None too, the spec's default). The Settlement names no subaccount: list one
-        subaccount at a time to know whose each is."""
-        params: Params = {"ticker": ticker, "subaccount": subaccount}
+        that is None too, the spec's default), settled at or after `min_ts` (unix seconds) when
+        given. The Settlement names no subaccount: list one subaccount at a time to know whose
+        each is."""
+        params: Params = {"ticker": ticker, "min_ts": min_ts, "subaccount": subaccount}
         return self._conn.listing(
             "/portfolio/settlements",
             "settlements",

@@ -83,7 +83,7 @@ class FillReads(Protocol):
     ) -> Iterator[Fill]: ...
 
     def iter_settlements(
-        self, *, ticker: str | None = ..., subaccount: int | None = ...
+        self, *, ticker: str | None = ..., min_ts: int | None = ..., subaccount: int | None = ...
     ) -> Iterator[Settlement]: ...
 
 
@@ -688,13 +688,18 @@ def backfill_realized(store: Store) -> int:
 
 
 def sync_settlements(
-    client: ReconcileClient, store: Store, *, subaccounts: list[int] | None = None
+    client: ReconcileClient,
+    store: Store,
+    *,
+    subaccounts: list[int] | None = None,
+    since_ts: int | None = None,
 ) -> int:
     """Copy the settlements the state file lacks, listed once per subaccount the account has
     (the client's own only, when it acts on one): the exchange lists a settlement for each
     subaccount that held the market, and the Settlement names none, so each is recorded with
     the subaccount its listing was made for. All are written at once (Store.record_settlements).
-    `subaccounts`: the account's, when the caller has just listed them."""
+    `subaccounts`: the account's, when the caller has just listed them; `since_ts`: only those
+    settled since then (unix seconds; None: every one)."""
     from kalshi_cli.services.pnl import settlement_record_from_api
 
     if client.subaccount is not None:
@@ -706,22 +711,23 @@ def sync_settlements(
     records = [
         settlement_record_from_api(settlement, number)
         for number in numbers
-        for settlement in client.portfolio.iter_settlements(subaccount=number)
+        for settlement in client.portfolio.iter_settlements(subaccount=number, min_ts=since_ts)
     ]
     return store.settlements.record_settlements(records)
 
 
-# `catch_up`'s cursor (kv), and how far back of it each catch-up reads again: a fill the
-# exchange lists late (reads lag writes) or stamps by a clock a little off ours is still found
+# `catch_up`'s cursor (kv), and how far back of it each catch-up reads again: a fill or a
+# settlement the exchange lists late (reads lag writes) or stamps by a clock a little off ours is
+# still found
 CATCH_UP_CURSOR = "fills_caught_up_at"
 CATCH_UP_OVERLAP_S = 300.0
 
 
 def catch_up(client: ReconcileClient, store: Store, *, now: float) -> int:
     """What a read command (`positions`, `pnl`) and an order path outside a loop (before the
-    daily circuit breaker) bring in, quietly: every subaccount's fills since its last catch-up
-    (less `CATCH_UP_OVERLAP_S`), the settlements not yet recorded, and the realized P&L of what
-    was added; returns how many fills and settlements were added. No order row is changed (that
+    daily circuit breaker) bring in, quietly: every subaccount's fills and settlements since its
+    last catch-up (less `CATCH_UP_OVERLAP_S`; every one the first time), and the realized P&L of
+    what was added; returns how many fills and settlements were added. No order row is changed (that
     is `reconcile`'s). Fills of orders placed here go to their intent and strategy. Every
     subaccount's are listed at once, and the account's subaccounts only when something new must
     be told apart by them (`_catch_up_fills`, `_catch_up_settlements`). Each subaccount is read
@@ -736,7 +742,7 @@ def catch_up(client: ReconcileClient, store: Store, *, now: float) -> int:
         return account_subaccounts(client)
 
     fills = _catch_up_fills(client, store, since, numbers)
-    settlements = _catch_up_settlements(client, store, numbers)
+    settlements = _catch_up_settlements(client, store, since, numbers)
     realize_missing(store, fills + settlements)
     store.entries.set_kv(CATCH_UP_CURSOR, repr(now))
     return fills + settlements
@@ -767,19 +773,19 @@ def _catch_up_fills(
 
 
 def _catch_up_settlements(
-    client: ReconcileClient, store: Store, numbers: Callable[[], list[int]]
+    client: ReconcileClient, store: Store, since: int | None, numbers: Callable[[], list[int]]
 ) -> int:
-    """The settlements the state file lacks, how many were added: every settlement listed
-    (the spec promises no order to stop early on, and the client has no time filter for them;
-    they are few beside fills). A client on no subaccount lists every subaccount's at once,
-    and only when one of them is not recorded yet (`all_recorded`) are the account's
-    subaccounts (`numbers`) asked and each listed on its own: a Settlement names none."""
+    """The settlements settled since `since` (`min_ts`, by their `settled_time`; every one when
+    None) that the state file lacks, how many were added. A client on no subaccount lists every
+    subaccount's at once, and only when one of them is not recorded yet (`all_recorded`) are the
+    account's subaccounts (`numbers`) asked and each listed on its own: a Settlement names
+    none."""
     if client.subaccount is None:
-        listed = client.portfolio.iter_settlements()
+        listed = client.portfolio.iter_settlements(min_ts=since)
         if store.settlements.all_recorded(s.ticker for s in listed):
             return 0
-        return sync_settlements(client, store, subaccounts=numbers())
-    return sync_settlements(client, store)
+        return sync_settlements(client, store, subaccounts=numbers(), since_ts=since)
+    return sync_settlements(client, store, since_ts=since)
 
 
 def moves_backwards(intent: IntentRecord, order: Order) -> bool:

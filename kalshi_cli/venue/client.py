@@ -337,12 +337,22 @@ class VenuePortfolio(_Area):
         yield from map(answers.fill, islice(chosen, limit))
 
     def iter_settlements(
-        self, *, ticker: str | None = None, limit: int | None = None, subaccount: int | None = None
+        self,
+        *,
+        ticker: str | None = None,
+        min_ts: int | None = None,
+        limit: int | None = None,
+        subaccount: int | None = None,
     ) -> Iterator[Settlement]:
         listed = self._c.newest_first(
             self._c.core.accounts.settlements, lambda s: s.settled_time, subaccount
         )
-        chosen = (s for s in listed if ticker is None or s.ticker == ticker)
+        chosen = (
+            s
+            for s in listed
+            if (ticker is None or s.ticker == ticker)
+            and (min_ts is None or s.settled_time >= min_ts)
+        )
         yield from map(answers.settlement, islice(chosen, limit))
 
 

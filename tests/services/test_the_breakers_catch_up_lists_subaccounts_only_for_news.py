@@ -10,8 +10,6 @@ from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.subaccounts import SubaccountBalance
 from kalshi_cli.services.orders.place import OrderService
@@ -22,36 +20,24 @@ from kalshi_cli.vocabulary.models import Settlement, decode_answer
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from kalshi_cli.vocabulary.units import Action, Side
 from tests.conftest import SimHarness
-from tests.prime_tier import connect
+from tests.prime_tier import RequestsSeen, connect
 from tests.runner.fakes import START, FakeClient, new_exchange, trader
 
 SUBACCOUNTS = "/portfolio/subaccounts/balances"
 
 
-class _Paths(httpx.HTTPTransport):
-    """The paths of the requests made through it, in order."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.paths: list[str] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.paths.append(request.url.path)
-        return super().handle_request(request)
-
-
 def test_a_hand_order_with_nothing_new_since_the_last_look_lists_no_subaccounts(
     prime: SimHarness, store: Store, ticker: str
 ) -> None:
-    seen = _Paths()
+    seen = RequestsSeen()
     client: KalshiClient
     with connect(prime.account, transport=seen) as client:
         service = OrderService(client, store)
         buy = OrderRequest(ticker, Side.YES, Action.BUY, D(1), D("0.10"))
         service.place(service.prepare(buy))
-        seen.paths.clear()
+        seen.clear()
         service.place(service.prepare(buy))
-    asked = [p.removeprefix("/trade-api/v2") for p in seen.paths]
+    asked = seen.paths
     assert "/portfolio/fills" in asked and "/portfolio/settlements" in asked, asked
     assert SUBACCOUNTS not in asked, asked
 

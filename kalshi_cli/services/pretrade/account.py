@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from kalshi_cli.risk.engine import CircuitBreaker, judge, log_entry
+from kalshi_cli.risk.engine import CircuitBreaker, day_trip, judge, log_entry
 from kalshi_cli.risk.rules import ShardBalances, opening_cost, shard_cost
 from kalshi_cli.services.pretrade.context import risk_context
 from kalshi_cli.services.pretrade.events import EventReader
@@ -225,7 +225,8 @@ class PreTradeAccount:
         resume`, ACTIVE); when it does not, its own REDUCING of a day before is lifted, so the
         state read after it is the day's. Every order path outside a loop asks it before the
         trading state. For an order that adds (`adds`), the one it can refuse, the account's
-        fills and settlements are brought into the state file first (an order's answer carries
+        fills and settlements are brought into the state file first, unless the state file
+        holds the day tripped already (an order's answer carries
         none, so with no loop running a loss is there only once something brings it in); for
         one that does not (an amend to fewer contracts, whose REDUCING of the day still refuses
         it) the state file alone is read: a change that only takes risk away never waits on, nor
@@ -233,9 +234,10 @@ class PreTradeAccount:
 
         def ask() -> str | None:
             at = self._now() if reads.at is None else reads.at
-            if adds:
-                self._bring_in(at)
             day = utc_day(at)
+            # a day the state file holds tripped already refuses with no read of the exchange
+            if adds and day_trip(self._store.trading, day) is None:
+                self._bring_in(at)
             trips = CircuitBreaker(self._store.trading, self.limits.daily_loss_limit, log_entry)
             return day if trips.tripped(day) else None
 

@@ -1,0 +1,84 @@
+"""What the daily circuit breaker of a hand order that adds reads of the exchange
+(docs/pnl.md "Read commands catch up first", docs/risk.md "Daily circuit breaker"): after the
+first look, the fills and the settlements since the last one (less the overlap) alone, so a
+settlement made by hand since still trips it; and on a day the state file holds tripped
+already, nothing: the order is refused before the catch-up."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal as D
+
+import pytest
+
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.risk.engine import CircuitBreaker, RiskLimits
+from kalshi_cli.services.orders.place import OrderService
+from kalshi_cli.services.reconcile import CATCH_UP_CURSOR, CATCH_UP_OVERLAP_S
+from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import ManualClock, utc_day
+from kalshi_cli.vocabulary.errors import ValidationError
+from kalshi_cli.vocabulary.order_terms import OrderRequest
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
+from tests.conftest import SimHarness
+from tests.prime_tier import RequestsSeen, another_accounts_order, connect, make_markets
+
+SETTLEMENTS = "/portfolio/settlements"
+
+
+def _buy(ticker: str, count: int = 1, price: str = "0.10") -> OrderRequest:
+    return OrderRequest(ticker, Side.YES, Action.BUY, D(count), D(price))
+
+
+def test_after_the_first_look_the_settlements_are_listed_since_the_last_one(
+    prime: SimHarness, store: Store, ticker: str
+) -> None:
+    seen = RequestsSeen()
+    with connect(prime.account, transport=seen) as client:
+        service = OrderService(client, store)
+        service.place(service.prepare(_buy(ticker)))
+        first = [q for p, q in zip(seen.paths, seen.queries, strict=True) if p == SETTLEMENTS]
+        cursor = float(store.entries.get_kv(CATCH_UP_CURSOR) or "nan")
+        seen.clear()
+        service.place(service.prepare(_buy(ticker)))
+    # a state file with no cursor reads every settlement once
+    assert [q.get("min_ts") for q in first] == [None]
+    since = [q.get("min_ts") for p, q in zip(seen.paths, seen.queries, strict=True)]
+    assert since[seen.paths.index(SETTLEMENTS)] == str(int(cursor - CATCH_UP_OVERLAP_S))
+
+
+def test_a_settlement_lost_by_hand_after_the_last_look_trips_the_breaker(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    service = OrderService(client, store, limits=RiskLimits(daily_loss_limit=D(1)))
+    held, other = make_markets(prime, 2)
+    # 10 YES bought at 0.60 by hand, then the market settles NO: $6.00 lost, past the $1 limit
+    another_accounts_order(prime, held, BookSide.ASK, "0.60", 10)
+    service.place(service.prepare(_buy(held, 10, "0.60")))
+    service.place(service.prepare(_buy(other)))  # the last look, before the settlement
+    prime.settle(held, "no")
+    with pytest.raises(ValidationError) as refused:
+        service.prepare(_buy(other))
+    assert refused.value.code == "CIRCUIT_BREAKER"
+    assert [s.ticker for s in store.settlements.read()] == [held]
+
+
+def test_a_day_the_state_file_holds_tripped_refuses_an_order_that_adds_with_no_read(
+    prime: SimHarness, store: Store, ticker: str
+) -> None:
+    clock = ManualClock(time.time())
+    day = utc_day(clock.wall())
+    store.trading.record_risk_trip(
+        rule=CircuitBreaker.RULE,
+        code="CIRCUIT_BREAKER",
+        detail=f"realized P&L -$150.00 on {day} reached the daily loss limit of -$100.00",
+        day=day,
+    )
+    seen = RequestsSeen()
+    with connect(prime.account, transport=seen) as client:
+        service = OrderService(client, store, clock=clock)
+        with pytest.raises(ValidationError) as refused:
+            service.prepare(_buy(ticker))
+    assert refused.value.code == "CIRCUIT_BREAKER"
+    assert seen.paths == []
+    assert store.entries.get_kv(CATCH_UP_CURSOR) is None  # no catch-up made
