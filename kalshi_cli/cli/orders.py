@@ -209,7 +209,7 @@ def place_command(
         service = order_service(app, store)
         # asked before the checks (a dry run never asks): the limits read as the answer finds them
         confirm_on_prod(app, request.summary, yes=yes or dry_run)
-        prepared = service.prepare(request)
+        prepared = service.prepare(request, dry_run=dry_run)
         if dry_run:
             render_dry_run(app, prepared, out)
             return

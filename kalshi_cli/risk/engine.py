@@ -305,11 +305,22 @@ class CircuitBreaker:
             self._tripped_days.add(day)
             return True
         pnl = self._records.daily_realized_pnl(day)
-        if pnl <= -self._limit:
+        if self._reached(pnl):
             self._trip(day, pnl)
             return True
         self._lift_previous_day(day, state)
         return False
+
+    def holds(self, day: str) -> bool:
+        """Whether the breaker holds `day` (its trip, or the day's realized P&L at the limit)
+        as `tripped` answers, with nothing written: no trip recorded, no REDUCING lifted (a
+        dry run's question)."""
+        if day in self._tripped_days or day_trip(self._records, day) is not None:
+            return True
+        return self._reached(self._records.daily_realized_pnl(day))
+
+    def _reached(self, pnl: Decimal) -> bool:
+        return pnl <= -self._limit
 
     def _trip(self, day: str, pnl: Decimal) -> None:
         detail = (

@@ -344,15 +344,16 @@ def with_ids(
 
 
 def prepare_batch(
-    service: OrderService, path: Path, rows: list[BatchRow]
+    service: OrderService, path: Path, rows: list[BatchRow], *, dry_run: bool = False
 ) -> tuple[list[RowOutcome], list[tuple[BatchRow, PreparedOrder]]]:
     """Steps 3 and 4: rows already recorded (skipped), and the others prepared; raises
-    `BatchFileError` naming every row the exchange's terms refuse."""
+    `BatchFileError` naming every row the exchange's terms refuse. `dry_run`: none is to be
+    sent (`MarketReads.dry_run`)."""
     skipped: list[RowOutcome] = []
     prepared: list[tuple[BatchRow, PreparedOrder]] = []
     problems: list[str] = []
     legs_alone = 0  # the rows refused by the event-loss limit: legs that may fill alone
-    reads = MarketReads()  # each market read once, however many rows name it
+    reads = MarketReads(dry_run=dry_run)  # each market read once, however many rows name it
     for row in rows:
         coid = row.request.client_order_id
         assert coid is not None
@@ -658,7 +659,7 @@ def place_batch(
     notes = {} if dry_run else _settle_earlier(service, rows, say)
     if notes:  # an attempt proven never placed: its row's next attempt is the one to send
         rows = with_ids(read, the_id, spent=spent)
-    skipped, prepared = prepare_batch(service, path, rows)
+    skipped, prepared = prepare_batch(service, path, rows, dry_run=dry_run)
     if dry_run:
         report.rows = skipped + [
             RowOutcome(row.line, row.request, _coid(row), "not_sent", note=_dry_note(row.request))

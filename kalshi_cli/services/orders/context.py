@@ -135,7 +135,12 @@ class OrderContext:
         return order_subaccount(self.client)
 
     def check_trading(self, *, reduce_only: bool, what: str) -> None:
-        state = self.store.trading.trading_state()
+        """The trading state as it holds now (`state_that_holds`: the daily circuit breaker's
+        REDUCING of a day that is over reads ACTIVE, which an order that adds has written by
+        now and a dry run, writing nothing, has not) refuses the order unless it allows it."""
+        from kalshi_cli.services.orders.status import state_that_holds
+
+        state = state_that_holds(self.store, self.store.trading.trading_state(), self.now())
         check_trading_state(state.state, state.reason, reduce_only=reduce_only, what=what)
 
     def local(self, order_id: str) -> IntentRecord | None:

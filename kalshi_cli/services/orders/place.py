@@ -184,13 +184,16 @@ class OrderService:
         self.amends = OrderAmends(self.context, self.checks)
         self.cancels = OrderCancels(self.context, self.amends)
 
-    def prepare(self, request: OrderRequest, *, reads: MarketReads | None = None) -> PreparedOrder:
+    def prepare(
+        self, request: OrderRequest, *, reads: MarketReads | None = None, dry_run: bool = False
+    ) -> PreparedOrder:
         """Every local check; raises ValidationError / TradingHaltedError, sends nothing.
         `reads`: the market reads of orders prepared before this one (a batch's rows), asked
-        again of the exchange only for a market none of them named."""
+        again of the exchange only for a market none of them named. `dry_run`: the order is
+        not to be sent (`MarketReads.dry_run`: the state file is not written)."""
         from kalshi_cli.client.requests import CreateOrder
 
-        reads = reads or MarketReads()
+        reads = reads or MarketReads(dry_run=dry_run)
 
         check_terms(request, now=self.context.now())
         if request.client_order_id and self.store.orders.get_intent(request.client_order_id):

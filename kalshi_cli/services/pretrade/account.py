@@ -101,10 +101,13 @@ class MarketReads:
     naming two markets reads two markets, not 100,000. A refusal is kept as well, so every row
     naming an unknown ticker is refused without asking again."""
 
-    def __init__(self, at: float | None = None) -> None:
+    def __init__(self, at: float | None = None, *, dry_run: bool = False) -> None:
         """`at`: the time the orders are judged at, whose UTC day the daily circuit breaker
-        asks (None: the account's clock; the assistant's is its own)."""
+        asks (None: the account's clock; the assistant's is its own). `dry_run`: the orders
+        are judged and not sent, so the breaker reads the state file as it is, bringing
+        nothing in and writing nothing (`PreTradeAccount.breaker_day`)."""
         self.at = at
+        self.dry_run = dry_run
         self._answers: dict[tuple[str, str], Any] = {}
         # what the buys prepared so far may cost at most, spent from the one balance read
         self.spent = ZERO
@@ -225,20 +228,23 @@ class PreTradeAccount:
         resume`, ACTIVE); when it does not, its own REDUCING of a day before is lifted, so the
         state read after it is the day's. Every order path outside a loop asks it before the
         trading state. For an order that adds (`adds`), the one it can refuse, the account's
-        fills and settlements are brought into the state file first, unless the state file
-        holds the day tripped already (an order's answer carries
-        none, so with no loop running a loss is there only once something brings it in); for
-        one that does not (an amend to fewer contracts, whose REDUCING of the day still refuses
-        it) the state file alone is read: a change that only takes risk away never waits on, nor
-        fails by, the exchange's fills."""
+        fills and settlements are brought into the state file first (an order's answer carries
+        none, so with no loop running a loss is there only once something brings it in), unless
+        the state file holds the day tripped already; for one that does not (an amend to fewer
+        contracts, whose REDUCING of the day still refuses it) the state file alone is read: a
+        change that only takes risk away never waits on, nor fails by, the exchange's fills. A
+        dry run (`reads.dry_run`) reads the state file as it is and writes nothing
+        (`CircuitBreaker.holds`: a trip its P&L reaches is not recorded, no REDUCING lifted)."""
 
         def ask() -> str | None:
             at = self._now() if reads.at is None else reads.at
             day = utc_day(at)
+            trips = CircuitBreaker(self._store.trading, self.limits.daily_loss_limit, log_entry)
+            if reads.dry_run:
+                return day if trips.holds(day) else None
             # a day the state file holds tripped already refuses with no read of the exchange
             if adds and day_trip(self._store.trading, day) is None:
                 self._bring_in(at)
-            trips = CircuitBreaker(self._store.trading, self.limits.daily_loss_limit, log_entry)
             return day if trips.tripped(day) else None
 
         return reads.get("breaker" if adds else "breaker, state file", "", ask)
