@@ -178,6 +178,11 @@ def test_a_result_in_the_millisecond_of_the_last_fill_settles_what_that_fill_bou
     )
     assert settlement.settled_time == "2026-01-01T00:00:00.002Z"
     assert settlement.revenue == 5  # the venue paid the five contracts $1 each
+    # listed since the second it settled in (`min_ts`, as the exchange lists them), not after
+    settled_s = 1767225600  # 2026-01-01T00:00:00Z
+    listed_since = run.venue.client.portfolio.iter_settlements
+    assert [s.ticker for s in listed_since(min_ts=settled_s)] == [settlement.ticker]
+    assert list(listed_since(min_ts=settled_s + 1)) == []
 
 
 def test_a_market_trades_nothing_from_its_close_time_on() -> None:
