@@ -723,69 +723,107 @@ CATCH_UP_CURSOR = "fills_caught_up_at"
 CATCH_UP_OVERLAP_S = 300.0
 
 
-def catch_up(client: ReconcileClient, store: Store, *, now: float) -> int:
+@dataclass(frozen=True)
+class CatchUpListings:
+    """A catch-up's first listings (`list_catch_up`), read apart from its booking so that they
+    may go out beside other reads: every subaccount's fills since `since` (both tiers), and
+    the settlements since then of a client on no subaccount (None: a client on one lists its
+    own as the catch-up books them)."""
+
+    since: int | None
+    fills: list[Fill]
+    settlements: list[Settlement] | None
+
+
+def catch_up_since(store: Store) -> int | None:
+    """Since when a catch-up lists (unix seconds): its cursor less `CATCH_UP_OVERLAP_S`; None,
+    everything, for a state file that has none."""
+    cursor = store.entries.get_kv(CATCH_UP_CURSOR)
+    return None if cursor is None else int(float(cursor) - CATCH_UP_OVERLAP_S)
+
+
+def list_catch_up(client: ReconcileClient, since: int | None) -> CatchUpListings:
+    """The listings every catch-up reads first, since `since` (`catch_up_since`): reads of the
+    exchange alone, nothing of the state file, so another thread may make them."""
+    fills = _fills_since(client.on_subaccount(None), since)
+    settlements = None
+    if client.subaccount is None:
+        settlements = list(client.portfolio.iter_settlements(min_ts=since))
+    return CatchUpListings(since, fills, settlements)
+
+
+def catch_up(
+    client: ReconcileClient, store: Store, *, now: float, listed: CatchUpListings | None = None
+) -> int:
     """What a read command (`positions`, `pnl`) and an order path outside a loop (before the
     daily circuit breaker) bring in, quietly: every subaccount's fills and settlements since its
     last catch-up (less `CATCH_UP_OVERLAP_S`; every one the first time), and the realized P&L of
-    what was added; returns how many fills and settlements were added. No order row is changed (that
-    is `reconcile`'s). Fills of orders placed here go to their intent and strategy. Every
-    subaccount's are listed at once, and the account's subaccounts only when something new must
-    be told apart by them (`_catch_up_fills`, `_catch_up_settlements`). Each subaccount is read
-    through its own handle (`client.on_subaccount`), so another thread using `client` is never
-    moved to another subaccount."""
-    cursor = store.entries.get_kv(CATCH_UP_CURSOR)
-    since = None if cursor is None else int(float(cursor) - CATCH_UP_OVERLAP_S)  # time
+    what was added; returns how many fills and settlements were added. No order row is changed
+    (that is `reconcile`'s). Fills of orders placed here go to their intent and strategy. Every
+    subaccount's are listed at once (`listed`: those listings, read from `catch_up_since` when
+    the catch-up began at `now`; None: read now), and the account's subaccounts only when
+    something new must be told apart by them (`_catch_up_fills`, `_catch_up_settlements`). Each
+    subaccount is read through its own handle (`client.on_subaccount`), so another thread using
+    `client` is never moved to another subaccount."""
+    if listed is None:
+        listed = list_catch_up(client, catch_up_since(store))
 
     @cache
     def numbers() -> list[int]:
         """The account's subaccounts, listed once, and only when something new needs them."""
         return account_subaccounts(client)
 
-    fills = _catch_up_fills(client, store, since, numbers)
-    settlements = _catch_up_settlements(client, store, since, numbers)
+    fills = _catch_up_fills(client, store, listed, numbers)
+    settlements = _catch_up_settlements(client, store, listed, numbers)
     realize_missing(store, fills + settlements)
     store.entries.set_kv(CATCH_UP_CURSOR, repr(now))
     return fills + settlements
 
 
 def _catch_up_fills(
-    client: ReconcileClient, store: Store, since: int | None, numbers: Callable[[], list[int]]
+    client: ReconcileClient,
+    store: Store,
+    listed: CatchUpListings,
+    numbers: Callable[[], list[int]],
 ) -> int:
-    """Every subaccount's fills since `since`, how many were added. The cursor is the state
-    file's, not a subaccount's: every subaccount's fills are read even for a command acting on
-    one, or another subaccount's fills older than the overlap would be passed over for good.
-    One listing naming no subaccount covers every one; it is booked as it is when each fill in
-    it the state file lacks is told apart by it (the fill names its subaccount, or its order is
-    the state file's) or the account has no subaccount but the primary. Else each subaccount
-    is listed on its own (`sync_account_fills`): a fill naming none there would be booked on the
-    primary for good. The account's subaccounts (`numbers`) are asked only then."""
+    """Every subaccount's fills since `listed.since` (`listed.fills`), how many were added. The
+    cursor is the state file's, not a subaccount's: every subaccount's fills are read even for a
+    command acting on one, or another subaccount's fills older than the overlap would be passed
+    over for good. One listing naming no subaccount covers every one; it is booked as it is when
+    each fill in it the state file lacks is told apart by it (the fill names its subaccount, or
+    its order is the state file's) or the account has no subaccount but the primary. Else each
+    subaccount is listed on its own (`sync_account_fills`): a fill naming none there would be
+    booked on the primary for good. The account's subaccounts (`numbers`) are asked only then."""
     everyone = client.on_subaccount(None)
-    listed = _fills_since(everyone, since)
-    unknown = store.fills.unknown([f.fill_id for f in listed if f.subaccount is None])
+    since, fills = listed.since, listed.fills
+    unknown = store.fills.unknown([f.fill_id for f in fills if f.subaccount is None])
     untold = any(
-        f.fill_id in unknown and store.orders.intent_by_order_id(f.order_id) is None for f in listed
+        f.fill_id in unknown and store.orders.intent_by_order_id(f.order_id) is None for f in fills
     )
     if untold and not set(numbers()) <= {0}:
         added, _ = sync_account_fills(everyone, store, since_ts=since, numbers=numbers())
     else:
-        added, _ = sync_fills(everyone, store, since_ts=since, listed=listed)
+        added, _ = sync_fills(everyone, store, since_ts=since, listed=fills)
     return added
 
 
 def _catch_up_settlements(
-    client: ReconcileClient, store: Store, since: int | None, numbers: Callable[[], list[int]]
+    client: ReconcileClient,
+    store: Store,
+    listed: CatchUpListings,
+    numbers: Callable[[], list[int]],
 ) -> int:
-    """The settlements settled since `since` (`min_ts`, by their `settled_time`; every one when
-    None) that the state file lacks, how many were added. A client on no subaccount lists every
-    subaccount's at once, and only when one of them is not recorded yet (`all_recorded`) are the
-    account's subaccounts (`numbers`) asked and each listed on its own: a Settlement names
-    none."""
-    if client.subaccount is None:
-        listed = client.portfolio.iter_settlements(min_ts=since)
-        if store.settlements.all_recorded(s.ticker for s in listed):
-            return 0
-        return sync_settlements(client, store, subaccounts=numbers(), since_ts=since)
-    return sync_settlements(client, store, since_ts=since)
+    """The settlements settled since `listed.since` (`min_ts`, by their `settled_time`; every
+    one when None) that the state file lacks, how many were added. A client on no subaccount
+    lists every subaccount's at once (`listed.settlements`), and only when one of them is not
+    recorded yet (`all_recorded`) are the account's subaccounts (`numbers`) asked and each listed
+    on its own: a Settlement names none."""
+    since = listed.since
+    if listed.settlements is None:
+        return sync_settlements(client, store, since_ts=since)
+    if store.settlements.all_recorded(s.ticker for s in listed.settlements):
+        return 0
+    return sync_settlements(client, store, subaccounts=numbers(), since_ts=since)
 
 
 def moves_backwards(intent: IntentRecord, order: Order) -> bool:

@@ -2,13 +2,16 @@
 (docs/pnl.md "Read commands catch up first", docs/risk.md "Daily circuit breaker"): after the
 first look, the fills and the settlements since the last one (less the overlap) alone, so a
 settlement made by hand since still trips it; and on a day the state file holds tripped
-already, nothing: the order is refused before the catch-up."""
+already, nothing: the order is refused before the catch-up. The catch-up's listings go out
+beside the order's own reads (its market, position, balance), not before them."""
 
 from __future__ import annotations
 
+import threading
 import time
 from decimal import Decimal as D
 
+import httpx
 import pytest
 
 from kalshi_cli.client import KalshiClient
@@ -82,3 +85,37 @@ def test_a_day_the_state_file_holds_tripped_refuses_an_order_that_adds_with_no_r
     assert refused.value.code == "CIRCUIT_BREAKER"
     assert seen.paths == []
     assert store.entries.get_kv(CATCH_UP_CURSOR) is None  # no catch-up made
+
+
+class _FillsWaitForTheMarket(RequestsSeen):
+    """Holds each fills listing until the order's market is asked for (5 s at most), noting
+    whether it was by then."""
+
+    def __init__(self, ticker: str) -> None:
+        super().__init__()
+        self.market = f"/trade-api/v2/markets/{ticker}"
+        self.market_asked = threading.Event()
+        self.met: list[bool] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == self.market:
+            self.market_asked.set()
+        elif request.url.path.endswith("/portfolio/fills"):
+            self.met.append(self.market_asked.wait(5.0))
+        return super().handle_request(request)
+
+
+def test_the_catch_up_goes_out_beside_the_orders_market_read_and_is_booked(
+    prime: SimHarness, store: Store, ticker: str
+) -> None:
+    seen = _FillsWaitForTheMarket(ticker)
+    with connect(prime.account, transport=seen) as client:
+        service = OrderService(client, store)
+        service.place(service.prepare(_buy(ticker)))
+        seen.market_asked.clear()
+        seen.met.clear()
+        before = store.entries.get_kv(CATCH_UP_CURSOR)
+        placed = service.place(service.prepare(_buy(ticker)))
+    assert seen.met == [True]  # the market was asked while the fills listing was out
+    assert placed.order_id is not None
+    assert store.entries.get_kv(CATCH_UP_CURSOR) != before  # booked: the cursor moved

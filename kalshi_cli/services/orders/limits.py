@@ -6,6 +6,7 @@ prepared together, read once (`MarketReads`)."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING
@@ -21,7 +22,7 @@ from kalshi_cli.services.pretrade.account import (
     PreTradeAccount,
     breaker_refusal,
 )
-from kalshi_cli.services.reconcile import catch_up
+from kalshi_cli.services.reconcile import catch_up, catch_up_since, list_catch_up
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.models import FeeModel, FeeModelError, Market
@@ -37,6 +38,8 @@ from kalshi_cli.vocabulary.units import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
     from kalshi_cli.risk.engine import RiskLimits
     from kalshi_cli.risk.rules import Rule
     from kalshi_cli.services.orders.context import OrderContext
@@ -60,6 +63,7 @@ class PreTradeChecks:
             now=context.now,
             fees=self._fees,
             bring_in=partial(_bring_in, context),
+            read_ahead=partial(_read_ahead, context),
         )
 
     @property
@@ -90,21 +94,47 @@ class PreTradeChecks:
         say that `kalshi resume` lifts it. Asked before the trading state is read, so its
         REDUCING of a day before is lifted by then; not asked under HALTED or SAFE_MODE, which
         refuse before anything is asked of the exchange."""
-        state = self._context.store.trading.trading_state().state
-        if not state_named(state).allows(reduce_only=True):
+        if not self._breaker_asked():
             return
         day = self.account.breaker_day(reads)
         if day is not None:
             raise breaker_refusal(day)
 
+    def _breaker_asked(self) -> bool:
+        """Whether the trading state leaves the breaker to be asked: not HALTED or SAFE_MODE,
+        which refuse every order that adds before anything is asked of the exchange."""
+        state = self._context.store.trading.trading_state().state
+        return state_named(state).allows(reduce_only=True)
+
     def check_may_send(self, reads: MarketReads, *, reduce_only: bool, what: str) -> None:
-        """The gates a new order passes before anything of its market is read, in their one
-        order: the daily circuit breaker for an order that adds (`check_breaker`; never for a
-        reduce-only order, which it cannot refuse), then the trading state (HALTED, SAFE_MODE,
-        and REDUCING for an order that adds: exit 13, `what` saying what is not done)."""
-        if not reduce_only:
+        """The gates a new order passes (`may_send`), with nothing of its market read."""
+        with self.may_send(reads, reduce_only=reduce_only, what=what):
+            pass
+
+    @contextmanager
+    def may_send(self, reads: MarketReads, *, reduce_only: bool, what: str) -> Iterator[None]:
+        """The gates a new order passes, around the reads of its market (the body), in their
+        one order: the daily circuit breaker of the state file alone for an order that adds
+        (never for a reduce-only order, which it cannot refuse; not under HALTED or SAFE_MODE,
+        stricter, which refuse before anything is asked of the exchange), then the trading
+        state as it holds (HALTED, SAFE_MODE, and REDUCING for an order that adds: exit 13,
+        `what` saying what is not done); then, for an order that adds, the breaker's catch-up
+        begun (`PreTradeAccount.read_ahead`) while the body reads, and the breaker asked over
+        it when the body ends (`check_breaker`), its refusal before any of the body's."""
+        if reduce_only:
+            self._context.check_trading(reduce_only=True, what=what)
+            yield
+            return
+        if self._breaker_asked():
+            held = self.account.breaker_day(reads, adds=False)
+            if held is not None:
+                raise breaker_refusal(held)
+        self._context.check_trading(reduce_only=False, what=what)
+        self.account.read_ahead(reads)
+        try:
+            yield
+        finally:
             self.check_breaker(reads)
-        self._context.check_trading(reduce_only=reduce_only, what=what)
 
     def check_subaccount(self, reads: MarketReads) -> None:
         """`--subaccount N` names one the account has (0 always is), or the exchange refuses
@@ -258,6 +288,26 @@ def _bring_in(context: OrderContext, now: float) -> None:
     """The account's fills and settlements since the last look, into the state file (as
     `kalshi positions` brings them in): what the daily circuit breaker counts."""
     catch_up(context.client, context.store, now=now)
+
+
+def _read_ahead(context: OrderContext, now: float) -> Callable[[], object]:
+    """`_bring_in` begun at `now`: its listings (`list_catch_up`, reads of the exchange alone)
+    sent on a thread of their own, over the one client (which the trade loop's workers share
+    too); returns what waits for them and books them in the state file, on the caller's thread
+    (the state file's connection is that thread's)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    since = catch_up_since(context.store)
+    pool = ThreadPoolExecutor(1, thread_name_prefix="breaker-catch-up")
+    try:
+        listing = pool.submit(list_catch_up, context.client, since)
+    finally:
+        pool.shutdown(wait=False)  # the thread ends with its one listing
+
+    def book() -> int:
+        return catch_up(context.client, context.store, now=now, listed=listing.result())
+
+    return book
 
 
 def _resting_cost(view: PositionView, order_id: str) -> Decimal:

@@ -202,30 +202,31 @@ class OrderService:
                 code="DUPLICATE_CLIENT_ORDER_ID",
                 hint="every order needs a fresh one; leave --client-order-id out for a UUID",
             )
-        self.checks.check_may_send(reads, reduce_only=request.reduce_only, what="no new orders")
-        self.checks.check_subaccount(reads)
-        market = reads.get(
-            "market", request.ticker, lambda: open_market(self.client, request.ticker)
-        )
-        # from here on the market the exchange named: a ticker it found in another spelling
-        # than the one typed is checked, limited and sent as that market's
-        request = replace(request, ticker=market.ticker)
-        check_price(market, request.price)
-        check_whole_count(market.ticker, market.whole_contracts, request.count)
-        book = to_book(request.side, request.action, request.price)
-        price = added_price(request.action, request.price)
-        cost = request.count * price
-        exposure_after = self.checks.check_limits(
-            request.ticker,
-            book.book_side,
-            request.count,
-            book.yes_price,
-            reads,
-            reduce_only=request.reduce_only,
-            time_in_force=request.time_in_force,
-        )
-        # last: it spends the balance
-        self.checks.check_balance(request, market, book.book_side, price, reads)
+        # the breaker's catch-up goes out beside the market's reads, and is judged first
+        with self.checks.may_send(reads, reduce_only=request.reduce_only, what="no new orders"):
+            self.checks.check_subaccount(reads)
+            market = reads.get(
+                "market", request.ticker, lambda: open_market(self.client, request.ticker)
+            )
+            # from here on the market the exchange named: a ticker it found in another spelling
+            # than the one typed is checked, limited and sent as that market's
+            request = replace(request, ticker=market.ticker)
+            check_price(market, request.price)
+            check_whole_count(market.ticker, market.whole_contracts, request.count)
+            book = to_book(request.side, request.action, request.price)
+            price = added_price(request.action, request.price)
+            cost = request.count * price
+            exposure_after = self.checks.check_limits(
+                request.ticker,
+                book.book_side,
+                request.count,
+                book.yes_price,
+                reads,
+                reduce_only=request.reduce_only,
+                time_in_force=request.time_in_force,
+            )
+            # last: it spends the balance
+            self.checks.check_balance(request, market, book.book_side, price, reads)
         create_kwargs: dict[str, Any] = {
             "ticker": market.ticker,
             "book_side": book.book_side,

@@ -108,6 +108,9 @@ class MarketReads:
         nothing in and writing nothing (`PreTradeAccount.breaker_day`)."""
         self.at = at
         self.dry_run = dry_run
+        # the breaker's catch-up, its listings on their way (`PreTradeAccount.read_ahead`):
+        # the time it began and what books it once they are in
+        self.ahead: tuple[float, Callable[[], object]] | None = None
         self._answers: dict[tuple[str, str], Any] = {}
         # what the buys prepared so far may cost at most, spent from the one balance read
         self.spent = ZERO
@@ -115,6 +118,10 @@ class MarketReads:
         self.shard_spent: dict[int, Decimal] = {}
         # each market's view with the orders prepared so far resting in it
         self.added: dict[str, PositionView] = {}
+
+    def answered(self, kind: str, key: str) -> bool:
+        """Whether `get(kind, key, ...)` has its answer (or refusal) already."""
+        return (kind, key) in self._answers
 
     def get(self, kind: str, key: str, read: Callable[[], _T]) -> _T:
         at = (kind, key)
@@ -144,9 +151,12 @@ class PreTradeAccount:
         now: Callable[[], float],
         fees: Callable[[Market], FeeModel | None],
         bring_in: Callable[[float], object],
+        read_ahead: Callable[[float], Callable[[], object]] | None = None,
     ) -> None:
         """`bring_in`: the account's fills and settlements since the last look brought into
-        the state file at a time (`reconcile.catch_up` over `client`)."""
+        the state file at a time (`reconcile.catch_up` over `client`); `read_ahead`: the same
+        begun at a time, its listings sent on a thread of their own, returning what books them
+        once they are in (None: `bring_in` alone)."""
         self.client = client
         self._store = store
         self.limits = limits
@@ -154,6 +164,7 @@ class PreTradeAccount:
         self._now = now
         self._fees = fees
         self._bring_in = bring_in
+        self._read_ahead = read_ahead
 
     def held_to(self, limits: RiskLimits) -> PreTradeAccount:
         """This account held to `limits` (the config's, as its reader reads them)."""
@@ -165,7 +176,13 @@ class PreTradeAccount:
 
     def _like(self, client: HoldingsClient, limits: RiskLimits) -> PreTradeAccount:
         return PreTradeAccount(
-            client, self._store, limits, now=self._now, fees=self._fees, bring_in=self._bring_in
+            client,
+            self._store,
+            limits,
+            now=self._now,
+            fees=self._fees,
+            bring_in=self._bring_in,
+            read_ahead=self._read_ahead,
         )
 
     # ------------------------------------------------------------------ reads, once per batch
@@ -237,17 +254,38 @@ class PreTradeAccount:
         (`CircuitBreaker.holds`: a trip its P&L reaches is not recorded, no REDUCING lifted)."""
 
         def ask() -> str | None:
-            at = self._now() if reads.at is None else reads.at
+            at = self._at(reads) if reads.ahead is None else reads.ahead[0]
             day = utc_day(at)
             trips = CircuitBreaker(self._store.trading, self.limits.daily_loss_limit, log_entry)
             if reads.dry_run:
                 return day if trips.holds(day) else None
-            # a day the state file holds tripped already refuses with no read of the exchange
-            if adds and day_trip(self._store.trading, day) is None:
+            # begun (`read_ahead`): booked; a day the state file holds tripped already refuses
+            # with no read of the exchange
+            if adds and reads.ahead is not None:
+                reads.ahead[1]()
+            elif adds and day_trip(self._store.trading, day) is None:
                 self._bring_in(at)
             return day if trips.tripped(day) else None
 
         return reads.get("breaker" if adds else "breaker, state file", "", ask)
+
+    def read_ahead(self, reads: MarketReads) -> None:
+        """Begin the catch-up `breaker_day` makes for an order that adds, its listings on a
+        thread of their own, so they go out beside the order's own reads (its market, its
+        position, the balance) rather than before them; `breaker_day` books them and judges.
+        Nothing begun for a dry run, for orders `reads` has the breaker's answer for, or on a
+        day the state file holds tripped (it refuses with no read)."""
+        if self._read_ahead is None or reads.dry_run or reads.ahead is not None:
+            return
+        if reads.answered("breaker", ""):
+            return
+        at = self._at(reads)
+        if day_trip(self._store.trading, utc_day(at)) is None:
+            reads.ahead = (at, self._read_ahead(at))
+
+    def _at(self, reads: MarketReads) -> float:
+        """The time the orders `reads` prepares are judged at."""
+        return self._now() if reads.at is None else reads.at
 
     def judge(
         self,
