@@ -743,13 +743,26 @@ def catch_up_since(store: Store) -> int | None:
 
 
 def list_catch_up(client: ReconcileClient, since: int | None) -> CatchUpListings:
-    """The listings every catch-up reads first, since `since` (`catch_up_since`): reads of the
-    exchange alone, nothing of the state file, so another thread may make them."""
-    fills = _fills_since(client.on_subaccount(None), since)
-    settlements = None
-    if client.subaccount is None:
-        settlements = list(client.portfolio.iter_settlements(min_ts=since))
-    return CatchUpListings(since, fills, settlements)
+    """The listings every catch-up reads first, since `since` (`catch_up_since`), one after the
+    other: `catch_up_fills_listed`, `catch_up_settlements_listed`."""
+    fills = catch_up_fills_listed(client, since)
+    return CatchUpListings(since, fills, catch_up_settlements_listed(client, since))
+
+
+def catch_up_fills_listed(client: ReconcileClient, since: int | None) -> list[Fill]:
+    """Every subaccount's fills since `since`, of both tiers: a read of the exchange alone,
+    nothing of the state file, so another thread may make it."""
+    return _fills_since(client.on_subaccount(None), since)
+
+
+def catch_up_settlements_listed(
+    client: ReconcileClient, since: int | None
+) -> list[Settlement] | None:
+    """Every subaccount's settlements since `since` for a client on no subaccount (None: one on
+    a subaccount lists its own as the catch-up books them): a read of the exchange alone."""
+    if client.subaccount is not None:
+        return None
+    return list(client.portfolio.iter_settlements(min_ts=since))
 
 
 def catch_up(

@@ -22,7 +22,13 @@ from kalshi_cli.services.pretrade.account import (
     PreTradeAccount,
     breaker_refusal,
 )
-from kalshi_cli.services.reconcile import catch_up, catch_up_since, list_catch_up
+from kalshi_cli.services.reconcile import (
+    CatchUpListings,
+    catch_up,
+    catch_up_fills_listed,
+    catch_up_settlements_listed,
+    catch_up_since,
+)
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.models import FeeModel, FeeModelError, Market
@@ -291,21 +297,23 @@ def _bring_in(context: OrderContext, now: float) -> None:
 
 
 def _read_ahead(context: OrderContext, now: float) -> Callable[[], object]:
-    """`_bring_in` begun at `now`: its listings (`list_catch_up`, reads of the exchange alone)
-    sent on a thread of their own, over the one client (which the trade loop's workers share
-    too); returns what waits for them and books them in the state file, on the caller's thread
-    (the state file's connection is that thread's)."""
+    """`_bring_in` begun at `now`: its two listings (the fills, the settlements: reads of the
+    exchange alone) sent at once, each on a thread of its own, over the one client (which the
+    trade loop's workers share too); returns what waits for them and books them in the state
+    file, on the caller's thread (the state file's connection is that thread's)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    since = catch_up_since(context.store)
-    pool = ThreadPoolExecutor(1, thread_name_prefix="breaker-catch-up")
+    client, since = context.client, catch_up_since(context.store)
+    pool = ThreadPoolExecutor(2, thread_name_prefix="breaker-catch-up")
     try:
-        listing = pool.submit(list_catch_up, context.client, since)
+        fills = pool.submit(catch_up_fills_listed, client, since)
+        settlements = pool.submit(catch_up_settlements_listed, client, since)
     finally:
-        pool.shutdown(wait=False)  # the thread ends with its one listing
+        pool.shutdown(wait=False)  # each thread ends with its one listing
 
     def book() -> int:
-        return catch_up(context.client, context.store, now=now, listed=listing.result())
+        listed = CatchUpListings(since, fills.result(), settlements.result())
+        return catch_up(client, context.store, now=now, listed=listed)
 
     return book
 
