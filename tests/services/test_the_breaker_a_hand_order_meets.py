@@ -78,7 +78,11 @@ def test_a_trip_holds_a_hand_order_to_the_last_second_of_its_utc_day(
     # the breaker's refusal, which says when it ends, not REDUCING's "`kalshi resume` lifts it"
     assert refused.value.code == "CIRCUIT_BREAKER"
     assert f"tripped on {day}" in refused.value.message
-    assert "next UTC day" in refused.value.message
+    # when it lifts, to the second, and what still goes
+    lifts = utc_day(day_start(day) + 86_400.0)
+    assert f"until {lifts} 00:00 UTC (the next UTC day)" in refused.value.message
+    hint = refused.value.hint or ""
+    assert "cancels, `kalshi order decrease` and reduce-only orders still go" in hint
     with pytest.raises(ValidationError) as amend:
         service.amends.amend(resting.order_id, count=D(3))
     assert amend.value.code == "CIRCUIT_BREAKER"

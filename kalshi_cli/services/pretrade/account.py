@@ -28,7 +28,7 @@ from kalshi_cli.services.pretrade.context import risk_context
 from kalshi_cli.services.pretrade.events import EventReader
 from kalshi_cli.services.pretrade.holdings import AccountHoldings, HoldingsClient
 from kalshi_cli.services.pretrade.settings import event_limited
-from kalshi_cli.vocabulary.clock import utc_day
+from kalshi_cli.vocabulary.clock import day_start, utc_day
 from kalshi_cli.vocabulary.decisions import PositionView
 from kalshi_cli.vocabulary.errors import NotFoundError, ValidationError
 from kalshi_cli.vocabulary.trading_state import TradingState
@@ -53,12 +53,15 @@ __all__ = ["MarketReads", "OrderView", "PreTradeAccount", "breaker_refusal", "sh
 
 def breaker_refusal(day: str) -> ValidationError:
     """An order path's refusal of an order that adds on `day`, a day the daily circuit breaker
-    holds (`PreTradeAccount.breaker_day`): what ends it, and what still goes."""
+    holds (`PreTradeAccount.breaker_day`): when it ends (the first second of the next UTC day),
+    and what still goes (what takes risk away)."""
+    lifts = utc_day(day_start(day) + 86_400.0)
     return ValidationError(
-        f"the daily circuit breaker tripped on {day}: no new orders or amends until the next "
-        "UTC day",
+        f"the daily circuit breaker tripped on {day}: no new orders or amends until {lifts} "
+        "00:00 UTC (the next UTC day)",
         code="CIRCUIT_BREAKER",
-        hint="`kalshi status` shows why; cancels and `kalshi order decrease` still go",
+        hint="`kalshi status` shows why; cancels, `kalshi order decrease` and reduce-only orders "
+        "still go (after `kalshi resume`, an amend to fewer contracts or an earlier expiry too)",
     )
 
 
