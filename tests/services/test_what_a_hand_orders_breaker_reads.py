@@ -119,3 +119,21 @@ def test_the_catch_up_goes_out_beside_the_orders_market_read_and_is_booked(
     assert seen.met == [True]  # the market was asked while the fills listing was out
     assert placed.order_id is not None
     assert store.entries.get_kv(CATCH_UP_CURSOR) != before  # booked: the cursor moved
+
+
+def test_a_loss_the_catch_up_finds_refuses_as_the_breaker_before_the_orders_own_limit(
+    prime: SimHarness, client: KalshiClient, store: Store, ticker: str
+) -> None:
+    service = OrderService(client, store, limits=RiskLimits(daily_loss_limit=D(1)))
+    # bought at 0.60 and sold at 0.40 by hand: $2.00 lost, past the $1 limit, not booked yet
+    another_accounts_order(prime, ticker, BookSide.ASK, "0.60", 10)
+    service.place(service.prepare(_buy(ticker, 10, "0.60")))
+    another_accounts_order(prime, ticker, BookSide.BID, "0.40", 10)
+    sold = OrderRequest(ticker, Side.YES, Action.SELL, D(10), D("0.40"))
+    service.place(service.prepare(sold))
+    # an order its own limit refuses too (more than `max_order_count`, 50), read as the
+    # catch-up's listings are out: the breaker's refusal comes first, as when it was asked first
+    with pytest.raises(ValidationError) as refused:
+        service.prepare(_buy(ticker, 60))
+    assert refused.value.code == "CIRCUIT_BREAKER"
+    assert store.trading.risk_trips(rule=CircuitBreaker.RULE)

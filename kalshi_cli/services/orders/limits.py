@@ -139,8 +139,10 @@ class PreTradeChecks:
         self.account.read_ahead(reads)
         try:
             yield
-        finally:
-            self.check_breaker(reads)
+        except Exception:
+            self.check_breaker(reads)  # its refusal before the body's
+            raise
+        self.check_breaker(reads)
 
     def check_subaccount(self, reads: MarketReads) -> None:
         """`--subaccount N` names one the account has (0 always is), or the exchange refuses
