@@ -1,7 +1,7 @@
-"""`kalshi order place --dry-run` judges the order against the state file as it is: no catch-up
-of the account's fills and settlements (read and written only for an order that goes out), no
-breaker trip or lift written; a trip the state file holds today still refuses it, and the
-breaker's REDUCING of a day that is over does not (docs/orders.md "Dry run")."""
+"""`kalshi order place --dry-run` (and `order batch --dry-run`) judges the order against the
+state file as it is: no catch-up of the account's fills and settlements (read and written only
+for an order that goes out), no breaker trip or lift written; a trip the state file holds today
+still refuses it, and the breaker's REDUCING of a day that is over does not (docs/orders.md)."""
 
 from __future__ import annotations
 
@@ -36,19 +36,40 @@ def _trip(store: Store, day: str) -> None:
     store.trading.set_trading_state("REDUCING", reason="tripped", source=CircuitBreaker.RULE)
 
 
-def test_a_dry_run_copies_no_fill_and_moves_no_cursor(
-    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
-) -> None:
+def _a_fill_not_brought_in(prime: SimHarness) -> str:
+    """The one market, where the account has a fill no command has brought into the state
+    file (what a catch-up would copy)."""
     (ticker,) = make_markets(prime, 1)
-    # a fill of the account that no command has brought into the state file
     another_accounts_order(prime, ticker, BookSide.ASK, "0.60", 1)
     with connect(prime.account) as client:
         client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.60"), D(1)))
-    result = kalshi(*DRY_RUN)
-    assert result.exit_code == 0, result.output
+    return ticker
+
+
+def _nothing_brought_in(tmp_path: Path) -> None:
     with Store.open(state_path(tmp_path)) as store:
         assert store.fills.read() == []
         assert store.entries.get_kv(CATCH_UP_CURSOR) is None
+
+
+def test_a_dry_run_copies_no_fill_and_moves_no_cursor(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    _a_fill_not_brought_in(prime)
+    result = kalshi(*DRY_RUN)
+    assert result.exit_code == 0, result.output
+    _nothing_brought_in(tmp_path)
+
+
+def test_a_batch_dry_run_copies_no_fill_and_moves_no_cursor(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    ticker = _a_fill_not_brought_in(prime)
+    path = tmp_path / "orders.csv"
+    path.write_text(f"ticker,side,action,count,price\n{ticker},yes,buy,1,0.10\n")
+    result = kalshi("order", "batch", "--file", str(path), "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    _nothing_brought_in(tmp_path)
 
 
 def test_a_dry_run_on_a_day_the_breaker_tripped_is_refused(
