@@ -6,54 +6,89 @@ asks no subaccount listing, and a settlement of another subaccount is still book
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import httpx
 
 from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.client.subaccounts import SubaccountBalance
 from kalshi_cli.services.orders.place import OrderService
-from kalshi_cli.services.reconcile import catch_up
+from kalshi_cli.services.reconcile import CATCH_UP_OVERLAP_S, catch_up
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock, utc_day
 from kalshi_cli.vocabulary.models import Settlement, decode_answer
 from kalshi_cli.vocabulary.order_terms import OrderRequest
-from kalshi_cli.vocabulary.units import Action, Side
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.conftest import SimHarness
-from tests.prime_tier import connect
+from tests.prime_tier import another_accounts_order, connect
 from tests.runner.fakes import START, FakeClient, new_exchange, trader
 
 SUBACCOUNTS = "/portfolio/subaccounts/balances"
 
 
-class _Paths(httpx.HTTPTransport):
-    """The paths of the requests made through it, in order."""
+class _Requests(httpx.HTTPTransport):
+    """Each request made through it, its path (less the API's prefix) and query, in order."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.paths: list[str] = []
+        self.made: list[tuple[str, dict[str, str]]] = []
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.paths.append(request.url.path)
+        path = request.url.path.removeprefix("/trade-api/v2")
+        self.made.append((path, dict(request.url.params)))
         return super().handle_request(request)
 
 
 def test_a_hand_order_with_nothing_new_since_the_last_look_lists_no_subaccounts(
     prime: SimHarness, store: Store, ticker: str
 ) -> None:
-    seen = _Paths()
+    seen = _Requests()
     client: KalshiClient
     with connect(prime.account, transport=seen) as client:
         service = OrderService(client, store)
         buy = OrderRequest(ticker, Side.YES, Action.BUY, D(1), D("0.10"))
         service.place(service.prepare(buy))
-        seen.paths.clear()
+        seen.made.clear()
         service.place(service.prepare(buy))
-    asked = [p.removeprefix("/trade-api/v2") for p in seen.paths]
+    asked = [path for path, _ in seen.made]
     assert "/portfolio/fills" in asked and "/portfolio/settlements" in asked, asked
     assert SUBACCOUNTS not in asked, asked
+
+
+def test_each_catch_up_reads_the_fills_once_and_the_next_only_since_the_last_less_its_overlap(
+    prime: SimHarness, store: Store, ticker: str
+) -> None:
+    """A fill of an order placed elsewhere (which names its subaccount, as the exchange names it
+    to a direct member): the first catch-up lists every fill once, of both tiers, and asks no
+    subaccount; the next, with nothing new, lists the live fills from `CATCH_UP_OVERLAP_S` back
+    of the first and no more: the archive, older than that, is not read again."""
+    requests = _Requests()
+    with connect(prime.account, transport=requests) as client:
+        another_accounts_order(prime, ticker, BookSide.ASK, "0.60", 2)
+        client.orders.create_order(CreateOrder(ticker, BookSide.BID, D("0.60"), D(2)))
+        first = time.time()
+        requests.made.clear()
+        catch_up(client, store, now=first)
+        assert [f.ticker for f in store.fills.read()] == [ticker]
+        assert [path for path, _ in requests.made] == [
+            "/portfolio/fills",
+            "/historical/cutoff",
+            "/historical/fills",
+            "/portfolio/settlements",
+        ]
+        requests.made.clear()
+        catch_up(client, store, now=first + 60)
+    since = str(int(first - CATCH_UP_OVERLAP_S))
+    assert requests.made == [
+        ("/portfolio/fills", {"min_ts": since, "limit": ANY}),
+        ("/historical/cutoff", {}),
+        ("/portfolio/settlements", {"limit": ANY}),
+    ]
 
 
 def _settled_on_one(ticker: str) -> Settlement:
