@@ -2,7 +2,10 @@
 lists every subaccount's fills and settlements at once, and lists the account's subaccounts, to
 read each on its own, only when something new there must be told apart by them
 (docs/pnl.md "Read commands catch up first"): a hand order with nothing new since the last look
-asks no subaccount listing, and a settlement of another subaccount is still booked there."""
+asks no subaccount listing, and a settlement of another subaccount is still booked there. Each
+catch-up's requests are counted: the fills listed once, the next catch-up from its cursor (the
+last catch-up's time less `CATCH_UP_OVERLAP_S`), the subaccounts asked at most once, and only for
+a new fill naming none of an order placed elsewhere or a settlement not yet recorded."""
 
 from __future__ import annotations
 
