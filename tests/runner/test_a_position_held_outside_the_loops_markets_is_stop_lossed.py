@@ -13,10 +13,12 @@ from typing import Any
 
 from msgspec.structs import replace as struct_replace
 
+from kalshi_cli.runner.loop.lifecycle_watch import REREAD_RETRY_S
 from kalshi_cli.services.reconcile import reconcile
 from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.order_terms import owned_client_order_id
 from kalshi_cli.vocabulary.owners import STOP_LOSS
 from kalshi_cli.vocabulary.units import BookSide, TimeInForce
@@ -44,6 +46,7 @@ def _loop(
     *,
     held_at_start: bool,
     then: Callable[[Exchange, str], object] = lambda *_: None,
+    risk: dict[str, str] = RISK,
 ) -> tuple[Rig, Path]:
     """A loop trading TRADED alone on an account that holds 10 YES of HELD bought at 0.469
     before it starts (`held_at_start`, booked by the start's reconcile), or holds nothing;
@@ -68,7 +71,7 @@ def _loop(
         exchange=exchange,
         clock=clock,
         account_id=me,
-        risk=RISK,
+        risk=risk,
         tickers=[TRADED],
         log_path=log,
         read_lag_s=0.0,
@@ -213,6 +216,10 @@ def test_an_earlier_runs_quote_in_a_held_market_is_withdrawn_once_the_market_is_
     )
     # withdrawn at once, long before a silent feed's staleness would withdraw it
     _steps_until(rig, lambda: not _resting(rig, HELD), "the earlier run's quote withdrawn", steps=2)
+    cancelled = [e for e in log_events(log) if e["event"] == "order_cancelled"]
+    assert [(e["order_id"], e["reason"]) for e in cancelled] == [
+        (quote, "held, no strategy trades there")
+    ]
     summary = rig.loop.stop.shutdown(cancel_resting=True)
     assert summary.not_proven == ()
     assert [r for r in rig.client.requests if r.ticker == HELD] == []
@@ -279,4 +286,54 @@ def test_a_held_market_is_not_read_while_the_api_error_guard_backs_off(tmp_path:
         rig,
         lambda: any(e["event"] == "market_added" for e in log_events(log)),
         "the held market taken on once the backoff is over",
+    )
+
+
+class _HeldReads:
+    """The times (the rig's clock) of the reads of HELD's market the loop makes, each failing
+    (the exchange's 503) while `fail`."""
+
+    def __init__(self, rig: Rig, *, fail: bool) -> None:
+        self.made: list[float] = []
+        self.fail = fail
+        self._rig, self._listing = rig, rig.client.iter_markets
+        rig.client.iter_markets = self._read  # type: ignore[method-assign]
+
+    def _read(self, **filters: Any) -> Any:
+        if filters.get("tickers") == [HELD]:
+            self.made.append(self._rig.clock.monotonic())
+            if self.fail:
+                raise ServerError("request failed: HTTP 503", status=503)
+        return self._listing(**filters)
+
+
+def test_a_held_market_is_not_read_nor_taken_on_while_the_stop_loss_is_off(
+    tmp_path: Path,
+) -> None:
+    rig, log = _loop(tmp_path, held_at_start=True, risk={"stop_loss_share": "0"})
+    reads = _HeldReads(rig, fail=False)
+    for _ in range(12):
+        rig.step(0.5)
+    assert reads.made == []
+    assert not [e for e in log_events(log) if e["event"] == "market_added"]
+
+
+def test_a_failed_read_of_a_held_market_is_said_and_made_again_after_its_wait_not_each_tick(
+    tmp_path: Path,
+) -> None:
+    rig, log = _loop(tmp_path, held_at_start=True)
+    reads = _HeldReads(rig, fail=True)
+    _steps_until(rig, lambda: len(reads.made) == 2, "the failed read made again")
+    # made again `REREAD_RETRY_S` after the failure, not on each tick meanwhile
+    assert REREAD_RETRY_S <= reads.made[1] - reads.made[0] <= REREAD_RETRY_S + 1.0, reads.made
+    failed = [e for e in log_events(log) if e["event"] == "held_markets_read_failed"]
+    assert [e["error"] for e in failed][:1] == [
+        ServerError("request failed: HTTP 503", status=503).one_line()
+    ]
+    assert not [e for e in log_events(log) if e["event"] == "market_added"]
+    reads.fail = False
+    _steps_until(
+        rig,
+        lambda: any(e["event"] == "market_added" for e in log_events(log)),
+        "the held market taken on once its read answers",
     )
