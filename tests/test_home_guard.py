@@ -12,7 +12,7 @@ import pytest
 from kalshi_cli.backtest.command import default_studies_dir
 from kalshi_cli.backtest.sweep import default_cache_dir
 from kalshi_cli.config import Dirs
-from kalshi_cli.runner.lifecycle.lock import user_lock_dir
+from kalshi_cli.store.trade_lock import user_lock_dir
 from tests.home_guard import KEPT
 
 

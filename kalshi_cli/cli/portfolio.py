@@ -339,34 +339,17 @@ def settlements_command(
 
     Example: kalshi settlements --limit 20 --format markdown
     """
-    from kalshi_cli.vocabulary.documents import money_text
-    from kalshi_cli.vocabulary.units import fmt_count, fmt_dollars
-
     app, out = begin(env, subaccount, as_json=as_json, fmt=fmt)
     settlements = list(app.client(auth=True).portfolio.iter_settlements(ticker=ticker, limit=limit))
-    rows = [
-        {
-            "time": s.settled_time,
-            "ticker": s.ticker,
-            "result": s.market_result,
-            "yes_count": fmt_count(s.yes_count),
-            "no_count": fmt_count(s.no_count),
-            "revenue": money_text(s.revenue),
-            "fee": fmt_dollars(s.fee),
-        }
-        for s in settlements
-    ]
-    document = {
-        "settlements": [settlement_json(s) for s in settlements],
-        "count": len(settlements),
-    }
-    out.table(SETTLEMENT_COLUMNS, rows, document=document)
+    rows = [settlement_json(s) for s in settlements]
+    out.table(SETTLEMENT_COLUMNS, rows, document={"settlements": rows, "count": len(rows)})
 
 
+# a row is its document (`settlement_json`): a table reads only its columns' keys
 SETTLEMENT_COLUMNS = (
-    Column("time", "settled"),
+    Column("settled_time", "settled"),
     Column("ticker", "ticker", identifier=True),
-    Column("result", "result"),
+    Column("market_result", "result"),
     Column("yes_count", "YES", numeric=True),
     Column("no_count", "NO", numeric=True),
     Column("revenue", "revenue", numeric=True, money=True),

@@ -4,14 +4,14 @@ exchange.
 A paper loop's orders rest in its process's memory, so another process (the dashboard's `k`) asks
 through the paper state file: `request` writes a kill request and HALTED; the loop `answer`s on its
 next full pass by running `killswitch.KillSwitch` on its own venue client and writes the report
-back; `kill_paper_loop` waits for it. With no process holding the file's trade lock, no paper order
-can rest: proven without asking. docs/dashboard.md "A paper loop".
+back; `kill_paper_loop` waits for it. With no process holding the file's trade lock under any of
+its names (store/trade_lock.py `loop_holder`), no paper order can rest: proven without asking.
+docs/dashboard.md "A paper loop".
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import threading
 import time
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from kalshi_cli.services.killswitch.switch import DEFAULT_DEADLINE_S, KillSwitch
 from kalshi_cli.store.records import PENDING, RESTING, UNKNOWN
+from kalshi_cli.store.trade_lock import loop_holder
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.units import ZERO, fmt_count
 
@@ -38,32 +39,6 @@ _T = TypeVar("_T")
 REQUEST_KEY = "paper_kill.request"
 ANSWER_KEY = "paper_kill.answer"
 POLL_S = 0.05
-
-
-def trade_lock_path(state_path: Path) -> Path:
-    """The lock every `kalshi trade` holds on its state file (runner/lifecycle/lock.py
-    `state_lock_path`; a test pins that the two agree)."""
-    return state_path.with_name(state_path.name + ".trade.lock")
-
-
-def loop_holder(state_path: Path) -> dict[str, Any] | None:
-    """What the trade loop holding this state file's lock wrote of itself (`TradeLock`), or
-    None when no loop holds it: no lock file, or one a shared lock can be taken on."""
-    path = trade_lock_path(state_path)
-    try:
-        handle = path.open("r", encoding="utf-8")
-    except OSError:  # none there, or no directory to hold one: no loop holds it
-        return None
-    with handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            with contextlib.suppress(ValueError):
-                holder = json.loads(handle.read())
-                return holder if isinstance(holder, dict) else {}
-            return {}  # still starting: nothing written yet
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-        return None
 
 
 def unseen_by_its_loop(state_path: Path) -> str | None:

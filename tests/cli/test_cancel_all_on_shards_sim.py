@@ -12,16 +12,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.client.requests import CreateOrder
+from kalshi_cli.services.killswitch.cancel import CANCEL_ALL_SHARE
 from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.vocabulary.units import BookSide, TimeInForce
 from tests.checks.test_check_cli import account_env
 from tests.conftest import SimHarness
+from tests.prime_tier import kalshi_as
 from tests.runner.simproc import client_for
 
 MARKETS = {0: "KXZERO-26JAN01-A", 2: "KXBTC-26JAN01-A", 3: "KXTEN-26JAN01-A"}
@@ -134,3 +137,41 @@ def test_order_decrease_reaches_its_orders_shard(
     result = _kalshi(trader, tmp_path, "order", "decrease", order_id, "--to", "0")
     assert result.exit_code == 0, result.output
     assert _resting_by_market(trader, tmp_path)[ticker] == 1
+
+
+class CancelAllAnswers500(httpx.BaseTransport):
+    """The simulator over loopback, but the exchange's cancel-all (one request for every shard)
+    is answered 500 each time, as a shard's engine that fails it would make it."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.HTTPTransport()
+        self.refused = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "DELETE" and request.url.path.endswith("/portfolio/events/orders"):
+            self.refused += 1
+            body = {"error": {"code": "internal_error", "message": "shard 2 timed out"}}
+            return httpx.Response(500, json=body)
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_a_cancel_all_failing_on_the_exchange_still_leaves_no_order_on_any_shard(
+    trader: AccountInfo, tmp_path: Path
+) -> None:
+    """The exchange's cancel-all answered 500 again and again: after its share of the deadline
+    the kill switch cancels order by order, each on its market's shard, proves it and exits 0.
+    It retried the cancel-all to the deadline and exited 11 with every order resting."""
+    failing = CancelAllAnswers500()
+    kalshi = kalshi_as(trader, tmp_path / "kill", tier=None, transport=failing)
+    deadline = 8.0
+    result = kalshi("cancel-all", "--deadline", str(deadline), "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["proven"] is True
+    assert document["cancelled_count"] == 2 * len(MARKETS)
+    assert failing.refused > 1
+    assert f"cancel-all failed for {CANCEL_ALL_SHARE * deadline:g}s" in result.stderr
+    assert _resting_by_market(trader, tmp_path) == {}

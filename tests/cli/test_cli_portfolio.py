@@ -263,6 +263,11 @@ def test_settlements(tmp_path: Path) -> None:
     assert settlement["no_total_cost"] == "1.6500"
     markdown = run(["settlements", "-f", "markdown"], client=client, home=tmp_path)
     assert markdown.stdout.splitlines()[0].startswith("| settled")
+    csv = run(["settlements", "-f", "csv"], client=client, home=tmp_path)
+    assert csv.stdout.splitlines() == [
+        "settled,ticker,result,YES,NO,revenue,fee",
+        "2026-02-01T00:00:00Z,KXA-1,no,0.00,3.00,3.00,0.0000",
+    ]
 
 
 def test_portfolio_commands_need_credentials(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from msgspec.structs import replace as struct_replace
 
 from kalshi_cli.runner.loop.lifecycle_watch import REREAD_RETRY_S
@@ -46,11 +47,13 @@ def _loop(
     *,
     held_at_start: bool,
     then: Callable[[Exchange, str], object] = lambda *_: None,
+    settings: dict[str, Any] | None = None,
     risk: dict[str, str] = RISK,
 ) -> tuple[Rig, Path]:
     """A loop trading TRADED alone on an account that holds 10 YES of HELD bought at 0.469
     before it starts (`held_at_start`, booked by the start's reconcile), or holds nothing;
-    `then`: what the exchange does (with the account's id) after the buy, before the start."""
+    `then`: what the exchange does (with the account's id) after the buy, before the start;
+    `settings`: the loop's settings past the config's; `risk`: its risk section."""
     clock = ManualClock(START)
     exchange = new_exchange("quiet", clock)
     me = trader(exchange)
@@ -75,6 +78,7 @@ def _loop(
         tickers=[TRADED],
         log_path=log,
         read_lag_s=0.0,
+        settings=settings,
     )
     return rig, log
 
@@ -186,6 +190,37 @@ def test_a_held_market_paused_at_the_start_is_guarded_once_it_trades_again(
     assert [r for r in rig.client.requests if r.ticker == HELD] == []
     rig.exchange.settlement.set_market_status(HELD, "open")
     _closed_by_the_stop_loss(rig, log)
+
+
+def test_a_held_market_refused_for_its_fees_is_tried_again_a_listing_interval_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A held market whose fees cannot be priced (its series listed with a fee type of unknown
+    rates) is refused, not read again every tick, and taken on a listing interval later once
+    they can: its position is guarded then."""
+    from tests.runner import fakes
+
+    unpriced = {"KXHIGHNY"}  # HELD's series
+
+    class UnpricedSeries(FakeClient):
+        def get_series(self, series_ticker: str) -> dict[str, Any]:
+            answer = super().get_series(series_ticker)
+            return {**answer, "fee_type": "flat"} if series_ticker in unpriced else answer
+
+    monkeypatch.setattr(fakes, "FakeClient", UnpricedSeries)
+    rig, log = _loop(tmp_path, held_at_start=True, settings={"new_markets_poll_s": 5.0})
+
+    def refused() -> list[dict[str, Any]]:
+        return [e for e in log_events(log) if e["event"] == "market_refused"]
+
+    _steps_until(rig, refused, "the held market refused for its fees")
+    assert refused()[0]["ticker"] == HELD and "flat" in str(refused()[0]["refused"])
+    for _ in range(8):  # 4 s, within the listing interval: not read again
+        rig.step(0.5)
+    assert len(refused()) == 1
+    unpriced.clear()  # its fees can be priced again
+    _closed_by_the_stop_loss(rig, log)
+    assert len(refused()) == 1
 
 
 def _resting(rig: Rig, ticker: str) -> list[str]:

@@ -6,6 +6,8 @@ docs/trade-loop.md "Markets that open while the loop runs"."""
 
 from __future__ import annotations
 
+import json
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -422,3 +424,50 @@ def test_a_market_refused_for_a_refused_group_create_is_taken_on_at_a_later_list
         (added, *_) = _ticks_until(r, lambda: r.events("market_added"), f"{LATER} taken on")
         assert added["ticker"] == LATER and added["shard"] == 3, added
         assert r.group is not None and 3 in r.group.by_shard
+
+
+class _SeriesFeesUnknown(httpx.HTTPTransport):
+    """The real transport; while `armed`, the series is answered with the `flat` fee type, one
+    the spec lists whose rates are not published: its markets' fees cannot be priced."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        answer = super().handle_request(request)
+        if not (self.armed and request.url.path.endswith(f"/series/{SERIES}")):
+            return answer
+        body = json.loads(answer.read())
+        body["series"]["fee_type"] = "flat"
+        return httpx.Response(answer.status_code, json=body)
+
+
+def test_a_market_refused_for_its_fees_is_taken_on_at_a_later_listing(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """A new market whose fees cannot be priced is refused, listed again no more often than
+    the listing interval (not every tick), and taken on once they can."""
+    transport = _SeriesFeesUnknown()
+    with rig(sim, tmp_path, [FIRST], strategy="market-maker", params={},
+             selection=Selection(series=SERIES), transport=transport,
+             settings={"new_markets_poll_s": 1.0}) as r:  # fmt: skip
+        _ticks_until(r, lambda: _placed(r, FIRST), "the loop quoting its first market")
+        transport.armed = True
+        _open_with_a_book(sim, LATER)
+        (refused, *_) = _ticks_until(r, lambda: r.events("market_refused"), f"{LATER} refused")
+        assert refused["ticker"] == LATER and "flat" in str(refused["refused"]), refused
+        ticks, began = 0, time.monotonic()
+
+        def three_seconds() -> bool:
+            nonlocal ticks
+            ticks += 1
+            return time.monotonic() - began >= 3.0
+
+        _ticks_until(r, three_seconds, "three seconds of ticks")
+        # a listing a second, and one at once for each lifecycle message of the market
+        assert len(r.events("market_refused")) <= 1 + 3 + 2 < ticks
+        transport.armed = False  # its fees can be priced
+        (added, *_) = _ticks_until(r, lambda: r.events("market_added"), f"{LATER} taken on")
+        assert added["ticker"] == LATER, added
+        _ticks_until(r, lambda: _placed(r, LATER), f"the loop quoting {LATER}")

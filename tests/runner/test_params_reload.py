@@ -15,6 +15,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 
+from tests.runner.simproc import Book, client_for
 from tests.waiting import wait_until
 
 if TYPE_CHECKING:
@@ -53,19 +54,30 @@ def _stderr(log: Path) -> str:
 
 
 def _start(
-    sim: SimHarness, tmp_path: Path, stderr: IO[str]
+    sim: SimHarness,
+    tmp_path: Path,
+    stderr: IO[str],
+    params_text: str = GOOD,
+    *,
+    listed: bool = False,
+    config_more: str = "",
 ) -> tuple[subprocess.Popen[str], Path, Path]:
-    sim.create_market(T)
+    """A dry-run loop of the example strategy file with --params (`params_text`) on T (listed
+    here unless `listed` already), its params file and log; its config file is
+    `home/config.yaml` under `tmp_path`, the simulator's section and `config_more`."""
+    if not listed:
+        sim.create_market(T)
     account = sim.account
     home = tmp_path / "home"
-    home.mkdir()
+    home.mkdir(exist_ok=True)
     (home / "config.yaml").write_text(
         "env: sim\nsim:\n"
         f"  api_base: {account.api_base}\n  ws_url: {account.ws_url}\n"
         f"  api_key_id: {account.key_id}\n  private_key_path: {account.private_key_path}\n"
+        + config_more
     )
     params, log = tmp_path / "fv.yaml", tmp_path / "loop.log"
-    params.write_text(GOOD)
+    params.write_text(params_text)
     args = ["trade", "--strategy", str(EXAMPLE), "--params", str(params), "--markets", T]
     proc = subprocess.Popen(
         [sys.executable, "-m", "kalshi_cli", *args, "--dry-run", "--duration", "300",
@@ -178,3 +190,52 @@ def test_status_names_the_strategy_file_a_loop_runs(loop: Any, tmp_path: Path) -
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["loop_strategy"] == f"fair-value ({EXAMPLE})"
     assert proc.poll() is None
+
+
+@pytest.mark.slow
+def test_a_reload_reads_the_params_file_alone_the_risk_limits_stay_until_a_restart(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """SIGHUP reads the params file again, never the config file: a `risk:` limit written there
+    before the reload leaves the running loop's limits as it started with them (its next order
+    is not denied by it); a restart reads it (the same order denied)."""
+    sim.create_market(T)
+    maker = client_for(sim.new_account(balance_cents=10_000_000))
+    Book(maker, T).quote("0.49", "0.51")  # YES ask 0.51, NO ask 0.51
+    buy_yes = GOOD.replace("0.55", "0.70")  # YES worth 0.70: buy YES at 0.51
+    buy_no = GOOD.replace("0.55", "0.30")  # NO worth 0.70: buy NO at 0.51
+    config, tighter = tmp_path / "home" / "config.yaml", "risk:\n  max_order_count: 2\n"
+
+    def would_buy(side: str) -> Callable[[dict[str, Any]], bool]:
+        return lambda e: e["event"] == "dry_run_order" and e["side"] == side
+
+    try:
+        with (tmp_path / "loop.stderr").open("w") as stderr:
+            proc, params, log = _start(sim, tmp_path, stderr, buy_yes, listed=True)
+            try:
+                _wait_for(log, would_buy("yes"), proc=proc)
+                config.write_text(config.read_text() + tighter)
+                reloaded = _reload(proc, params, log, buy_no)
+                assert (reloaded["event"], reloaded["changed"]) == (
+                    "params_reloaded",
+                    {"fair": "0.3"},
+                )
+                after = _events(log).index(reloaded)
+                # 5 contracts, over the 2 the file now says: the started limit (50) still runs
+                order = _wait_for(log, would_buy("no"), after=after, proc=proc)
+                assert order["count"] == "5", order
+                assert not [e for e in _events(log)[after:] if e["event"] == "risk_denied"]
+            finally:
+                _stop(proc)
+        log.rename(tmp_path / "first.log")
+        with (tmp_path / "loop.stderr").open("w") as stderr:
+            proc, params, log = _start(
+                sim, tmp_path, stderr, buy_no, listed=True, config_more=tighter
+            )
+            try:
+                denied = _wait_for(log, lambda e: e["event"] == "risk_denied", proc=proc)
+                assert (denied["code"], denied["side"]) == ("MAX_ORDER_SIZE", "no"), denied
+            finally:
+                _stop(proc)
+    finally:
+        maker.close()

@@ -944,7 +944,14 @@ def test_a_4xx_stops_at_once_and_the_exchange_counts_as_reached(store: Store) ->
 
 
 def test_transport_errors_to_the_deadline_mean_unreachable(store: Store) -> None:
-    exchange = FlakyExchange(*(TransportError("no answer") for _ in range(1000)))
+    class NoAnswer(FlakyExchange):
+        """Answers no request at all, its listings included."""
+
+        def iter_orders(self, **filters: object) -> Iterator[Order]:
+            self.listings += 1
+            raise TransportError("no answer")
+
+    exchange = NoAnswer(*(TransportError("no answer") for _ in range(1000)))
 
     report = KillSwitch(exchange, store, ManualClock(), deadline_s=5).run()
 

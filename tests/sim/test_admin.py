@@ -42,6 +42,18 @@ def test_created_markets_have_defaults_and_an_empty_book(sim: SimHarness) -> Non
     assert again.status_code == 409
     missing = httpx.post(sim.admin_url + "/markets", json={"ticker": "KXADM-26-B"})
     assert missing.status_code == 400
+    mistyped = httpx.post(
+        sim.admin_url + "/markets",
+        json={
+            "ticker": "KXADM2-26-A",
+            "event_ticker": "KXADM2-26",
+            "series_ticker": "KXADM2",
+            "title": "x",
+            "fee_type": 1,
+        },
+    )
+    assert mistyped.status_code == 400
+    assert "fee_type must be a string" in mistyped.text
 
 
 def test_settle_pays_the_winners_and_status_changes(sim: SimHarness) -> None:

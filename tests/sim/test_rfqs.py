@@ -178,6 +178,23 @@ def test_rfq_rules_one_open_per_market_ids_are_uuids_and_delete_closes(sim: SimH
     assert len(mine["rfqs"]) == 1 and mine["cursor"]
 
 
+def test_an_rfq_and_a_quote_without_rest_remainder_are_refused_as_missing(
+    sim: SimHarness,
+) -> None:
+    sim.create_market(T)
+    me, maker = sim.account, sim.new_account()
+    rfq_id = create_rfq(sim, me)
+    for who, path, body in (
+        (me, RFQS, {"market_ticker": T, "contracts_fp": "10", "rest_remainder": None}),
+        (maker, QUOTES, {"rfq_id": rfq_id, "yes_bid": "0.40", "no_bid": "0.55"}),
+    ):
+        refused = sim.signed(who, "POST", path, json=body)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"]["code"] == "missing_parameters"
+        assert refused.json()["error"]["message"] == "rest_remainder is required"
+    assert ok(sim.signed(maker, "GET", QUOTES, params={"rfq_id": rfq_id}))["quotes"] == []
+
+
 def test_a_target_cost_rfq_sizes_each_side_of_a_quote(sim: SimHarness) -> None:
     sim.create_market(T)
     requester, maker = sim.account, sim.new_account()

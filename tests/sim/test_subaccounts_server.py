@@ -111,6 +111,10 @@ def test_a_transfer_moves_cash_once_per_client_transfer_id(adv: SimHarness) -> N
     )
     # an amount sent as a string, deliberately: the wire refuses it
     assert flat_code(transfer(adv, me, "1")) == (400, "bad_request")  # type: ignore[arg-type]
+    # an amount sent as null is missing
+    missing = transfer(adv, me, None)  # type: ignore[arg-type]
+    assert nested_code(missing) == (400, "missing_parameters")
+    assert missing.json()["error"]["message"] == "amount_cents is required"
     assert balances(adv, me) == {0: "975.0000", 1: "25.0000"}
 
 

@@ -343,17 +343,13 @@ class Amends:
             return
         amend, order = kept
         sent_at = answer.sent_at
-        try:
-            shown = answer.get()
-        except NotFoundError:
+        if isinstance(answer.error, NotFoundError):  # the guard hears nothing of it
             self._portfolio.update_order(order_id, remaining=ZERO, status="canceled")
             return self._settle(order_id, lost, "gone")
-        except KalshiError as exc:
-            if guarded:
-                self._guard.failed(exc, sent_at)
+        try:
+            shown = self._guard.heard(answer, guarded=guarded)
+        except KalshiError:
             return
-        if guarded:
-            self._guard.ok(sent_at)
         self._orders.record_found(shown)
         shown = self._as_booked(shown)
         if shown.fill_count > 0:

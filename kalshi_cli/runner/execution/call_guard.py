@@ -84,19 +84,30 @@ class CallGuard:
         if verdict.safe_mode:
             self.safe_mode_tripped = True
 
-    def read(self, answer: CallAnswer[T], failed: str) -> T | None:
-        """A read's answer told to the guard as of when the read was sent: its value; or None
-        when the exchange refused it or did not answer (a `KalshiError`), which counts as every
-        failed call does and is logged as `failed` with the error's one line. For a read whose
-        value is never None, whose failure keeps what was last read in force."""
+    def heard(self, answer: CallAnswer[T], *, guarded: bool = True) -> T:
+        """A call's answer told to the guard as of when the call was sent (`ok`, or `failed`
+        and its `KalshiError` raised again): its value. `guarded=False` (a lookup made during
+        the backoff): the guard is told nothing."""
         try:
             value = answer.get()
         except KalshiError as exc:
-            self.failed(exc, answer.sent_at)
+            if guarded:
+                self.failed(exc, answer.sent_at)
+            raise
+        if guarded:
+            self.ok(answer.sent_at)
+        return value
+
+    def read(self, answer: CallAnswer[T], failed: str) -> T | None:
+        """A read's answer `heard`: its value; or None when the exchange refused it or did not
+        answer (a `KalshiError`), which counts as every failed call does and is logged as
+        `failed` with the error's one line. For a read whose value is never None, whose failure
+        keeps what was last read in force."""
+        try:
+            return self.heard(answer)
+        except KalshiError as exc:
             self._log.emit(failed, {"error": exc.one_line()})
             return None
-        self.ok(answer.sent_at)
-        return value
 
     def lift(self) -> None:
         """`kalshi resume`: new orders and fill reads may go out again at once."""

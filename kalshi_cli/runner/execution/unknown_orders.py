@@ -323,13 +323,9 @@ class UnknownOrders:
             if lost is None:
                 continue  # settled meanwhile (a stop's lookups, a fill read)
             try:
-                order = found.get()
-            except KalshiError as exc:
-                if guarded:
-                    self._guard.failed(exc, sent_at)
+                order = self._guard.heard(found, guarded=guarded)
+            except KalshiError:
                 return
-            if guarded:
-                self._guard.ok(sent_at)
             filled: Decimal | None
             if order is None:
                 # judged by when the lookup was sent: it shows the exchange as it was then,

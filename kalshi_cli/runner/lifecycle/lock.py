@@ -1,8 +1,10 @@
 """One trade loop per state file and per account: OS `flock` locks held for the life of the loop,
 because two loops on one state file or one account both quote and each counts only its own
 orders against the position limit. The OS drops the locks however the process ends, so there is
-no stale lock to clean up, and the lock files are never deleted. A subaccount shares its
-account's lock. See docs/trade-loop.md "One loop per state file and account".
+no stale lock to clean up, and the lock files are never deleted. A state file is locked by its
+real path and, once it exists, by its identity (store/trade_lock.py: every name of one file
+meets one lock). A subaccount shares its account's lock. See docs/trade-loop.md "One loop per
+state file and account".
 """
 
 from __future__ import annotations
@@ -12,15 +14,15 @@ import fcntl
 import hashlib
 import json
 import os
-import pwd
 import socket
-import tempfile
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
 from kalshi_cli.runner.loop.state_fault import StateFileFailed
+from kalshi_cli.store.connection import file_identity
 from kalshi_cli.store.errors import StateFileUnwritable
+from kalshi_cli.store.trade_lock import identity_lock_name, state_lock_path, user_lock_dirs
 from kalshi_cli.vocabulary.clock import iso_utc
 from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
@@ -32,53 +34,29 @@ class LoopAlreadyRunning(KalshiError):
     exit_code = ExitCode.ALREADY_RUNNING
 
 
-def state_lock_path(state_path: Path) -> Path:
-    return state_path.with_name(state_path.name + ".trade.lock")
-
-
-def account_lock_path(account: str, lock_dir: Path | None = None) -> Path:
-    digest = hashlib.sha256(account.encode()).hexdigest()[:32]
-    return (lock_dir or user_lock_dir()) / f"trade-{digest}.lock"
-
-
-def user_lock_dir() -> Path:
-    """A directory only this user writes, shared by every `kalshi` process of the user on this
-    machine whatever its KALSHI_HOME."""
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    path = (
-        Path(runtime) / "kalshi"
-        if runtime
-        else Path(tempfile.gettempdir()) / f"kalshi-{os.getuid()}"
-    )
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if path.stat().st_uid != os.getuid():
-        raise KalshiError(
-            f"{path} belongs to another user; refusing to keep the trade lock there",
-            hint="set XDG_RUNTIME_DIR to a directory of your own",
-        )
-    return path
-
-
-def home_lock_dir() -> Path:
-    """The lock directory under the user's home from the password database (not `$HOME`),
-    the same for every process of the user whatever its environment or /tmp."""
-    home = Path(pwd.getpwuid(os.getuid()).pw_dir)
-    path = home / ".local" / "state" / "kalshi" / "locks"
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return path
+def account_lock_name(account: str) -> str:
+    """The account's lock, in each of the user's lock directories (`user_lock_dirs`)."""
+    return f"trade-{hashlib.sha256(account.encode()).hexdigest()[:32]}.lock"
 
 
 class TradeLock:
     """The locks of one running loop; released by `release()`, `with`, or the process ending."""
 
-    def __init__(self) -> None:
+    def __init__(self, holder: dict[str, Any], lock_dir: Path | None = None) -> None:
+        """`holder`: what the loop writes of itself in each lock; `lock_dir`: where the user's
+        locks are kept (None: `user_lock_dirs`)."""
         self._handles: list[TextIO] = []
-        self._holder: dict[str, Any] = {}
+        self._holder = holder
+        self._lock_dir = lock_dir
+        self._identities: set[tuple[int, int]] = set()
 
     def holds_state(self, identity: tuple[int, int] | None) -> None:
-        """Note the state file the loop opened (`Store.identity`) in its locks, best effort:
+        """The state file the loop opened (`Store.identity`), locked by its identity (a file
+        made by the open had none to lock at the start): LoopAlreadyRunning when a loop on
+        another name of it (a hard link) got there first. Noted in every lock, best effort:
         `kalshi halt` at the path tells another file there by it (`unseen_by_its_loop`)."""
         self._holder["state_file"] = identity
+        self._lock_identity(identity)
         for handle in self._handles:
             with contextlib.suppress(OSError):
                 _write_holder(handle, self._holder)
@@ -99,7 +77,24 @@ class TradeLock:
     ) -> None:
         self.release()
 
-    def _take(self, path: Path, what: str, holder: dict[str, Any]) -> None:
+    def _lock_identity(self, identity: tuple[int, int] | None) -> None:
+        if identity is None or identity in self._identities:
+            return
+        self._take_user_wide(
+            identity_lock_name(identity), f"the state file {self._holder['state']}"
+        )
+        self._identities.add(identity)
+
+    def _take_user_wide(self, name: str, what: str) -> None:
+        """The lock `name` in each of the user's lock directories: the first must be taken; one
+        under the home is best effort (one that cannot be written leaves the first alone)."""
+        first, *others = user_lock_dirs(self._lock_dir)
+        self._take(first / name, what)
+        for directory in others:
+            with contextlib.suppress(OSError):
+                self._take(directory / name, what)
+
+    def _take(self, path: Path, what: str) -> None:
         handle = path.open("a+", encoding="utf-8")
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -116,9 +111,8 @@ class TradeLock:
         except BaseException:
             handle.close()
             raise
-        self._holder = holder
         try:
-            _write_holder(handle, holder)
+            _write_holder(handle, self._holder)
         except OSError as exc:  # the state file's disk is full or failed: no loop can run
             with contextlib.suppress(OSError):  # the line it could not write: closed anyway
                 handle.close()
@@ -150,11 +144,11 @@ def acquire(
         "account": account.split("@", 1)[0] if account else None,
         **({"subaccount": subaccount} if subaccount is not None else {}),
     }
-    lock = TradeLock()
+    lock = TradeLock(holder, lock_dir)
     try:
         try:
             state_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # as Store.open
-            lock._take(state_lock_path(state_path), f"the state file {state_path}", holder)
+            lock._take(state_lock_path(state_path), f"the state file {state_path}")
         except OSError as exc:
             # the lock lives beside the state file: a directory that takes neither is the
             # state file's fault of the machine, before anything is traded
@@ -163,19 +157,10 @@ def acquire(
                 f"({exc.strerror or exc}); nothing was traded",
                 hint="make the directory writable by this user, or choose another --state",
             ) from exc
+        lock._lock_identity(file_identity(state_path))  # none yet: `holds_state` locks it
         if account is not None:
             key_id, _, endpoint = account.partition("@")
-            what = f"the account {key_id} on {endpoint}"
-            lock._take(account_lock_path(account, lock_dir), what, holder)
-            if lock_dir is None:
-                try:
-                    shared = home_lock_dir()
-                    if shared != user_lock_dir():
-                        lock._take(account_lock_path(account, shared), what, holder)
-                except (OSError, KeyError):
-                    # a home that cannot be written, or a uid with no password-database entry
-                    # (a container's bare `--user 12345`): the first lock stands alone
-                    pass
+            lock._take_user_wide(account_lock_name(account), f"the account {key_id} on {endpoint}")
     except BaseException:
         lock.release()
         raise

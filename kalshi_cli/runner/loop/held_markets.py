@@ -16,10 +16,12 @@ is taken on (`NO_STRATEGY_THERE`; the stop would cancel it) and `--assign` gives
 contracts there (`TakeOn`); the schedule follows its book, and each tick's step over the held
 positions (runner/loop/turns.py) runs its stop-loss on a book change, a new position view or a
 close waiting for its retry, through the one risk and send path. Its lifecycle is the loop's other
-markets': a close ends its exits. One refused (not open, fees that cannot be priced) is said
-(`market_refused`) and tried again only when its lifecycle says it trades again (`reopened`:
-paused at the start, then activated); its result is followed all the same
-(runner/loop/lifecycle_watch.py `follow_held_untraded`).
+markets': a close ends its exits. One refused is said (`market_refused`): one not open is tried
+again only when its lifecycle says it trades again (`reopened`: paused at the start, then
+activated), its result followed all the same (runner/loop/lifecycle_watch.py
+`follow_held_untraded`); one refused for what may pass (`Prepared.again`: fees that cannot be
+priced, its shard's group not made, the state file) a listing interval later, by the rule a
+listing of new markets follows.
 
 A loop that holds nothing outside its markets asks nothing here beyond three empty
 collections a tick; one whose stop-loss is off (`risk.stop_loss_share: 0`) takes none on while
@@ -157,9 +159,10 @@ class HeldMarkets:
 
     def _not_taken(self, found: Found, joined: set[str], pace_s: float) -> None:
         """The markets a read found and did not take on: one refused while it does not trade
-        (not open, fees that cannot be priced) tried again once it does (`reopened`); one
-        refused for what may pass (its shard's group not made, which is made again no sooner
-        than `pace_s` on; the state file) tried again `pace_s` on, not read again every tick."""
+        (not open) tried again once it does (`reopened`); one refused for what may pass
+        (`again`: fees that cannot be priced, its shard's group not made, which is made again no
+        sooner than `pace_s` on; the state file) tried again `pace_s` on, not read again every
+        tick."""
         again_at = self._join.clock.monotonic() + pace_s
         markets = self._portfolio.markets
         for prepared in found.markets:

@@ -134,7 +134,9 @@ def join_reads(
 @dataclass(frozen=True)
 class Prepared:
     """A new market with its fees and the account's fills and resting orders there (read off the
-    deciding path), or why it is refused (`again`: a later listing tries it again)."""
+    deciding path), or why it is refused (`again`: for what may pass, its fees that cannot be
+    priced, its shard's group not made, the state file; a later listing tries it again, and a
+    held market's read a listing interval later: runner/loop/held_markets.py)."""
 
     market: Market
     why: str
@@ -322,7 +324,9 @@ class MarketJoin:
         try:
             fees, changes = load_fees(fee_reads, [prepared.market], now=now)
         except FeeModelError as exc:
-            return replace(prepared, refused=str(exc))
+            # the series' or event's fees as read now (a fee type of unknown rates, a field
+            # missing): a later listing reads them again
+            return replace(prepared, refused=str(exc), again=True)
         return replace(prepared, fees=fees[prepared.market.ticker], fee_changes=tuple(changes))
 
     def join(self, found: Found) -> list[Prepared]:

@@ -39,6 +39,7 @@ from kalshi_cli.runner.execution.give_up import (
 from kalshi_cli.runner.execution.order_group import trigger_each
 from kalshi_cli.runner.loop.stop_proof import StopProof
 from kalshi_cli.runner.ports import own_book
+from kalshi_cli.services.killswitch.order_groups import GROUP_STEP_SHARE
 from kalshi_cli.store.errors import is_state_failure
 from kalshi_cli.store.records import FINISHED_STATUSES, RESTING
 from kalshi_cli.vocabulary.clock import Backoff, Deadline
@@ -161,8 +162,12 @@ def _withdraw(loop: StoppingLoop, abandon: threading.Event | None, shows_all_fro
     own = loop.own.resting()
     answers = loop.executor.answers
     groups = answers.order_groups
+    # the triggers within their share, as the kill switch's: a group service that does not
+    # answer must leave time to cancel what they did not withdraw
+    share_s = GROUP_STEP_SHARE * loop.settings.stop_deadline_s
     try:
-        untriggered = trigger_each(loop.trigger_group, groups, loop.log, len(own), abandon)
+        with Deadline.within(loop.clock, share_s):
+            untriggered = trigger_each(loop.trigger_group, groups, loop.log, len(own), abandon)
     except GivenUp:
         return False  # it may yet be triggered: nothing is taken as refused
     done = set(groups.values()) - untriggered

@@ -14,7 +14,14 @@ import msgspec
 
 from kalshi_cli.services.killswitch.pull import DeadlinePassed
 from kalshi_cli.vocabulary.clock import Deadline, parse_iso
-from kalshi_cli.vocabulary.errors import MAY_PASS, ApiError, AuthError, ForbiddenError, KalshiError
+from kalshi_cli.vocabulary.errors import (
+    MAY_PASS,
+    ApiError,
+    AuthError,
+    ForbiddenError,
+    KalshiError,
+    NotSentPastDeadline,
+)
 from kalshi_cli.vocabulary.units import ZERO
 
 if TYPE_CHECKING:
@@ -27,6 +34,10 @@ if TYPE_CHECKING:
 # The share of the deadline the listing before the exchange's cancel-all may spend (it only
 # names what the cancel-all took), so a slow listing never holds the cancel-all back.
 LIST_FIRST_SHARE = 0.05
+# The share of the deadline the exchange's cancel-all is tried again in. It is one request for
+# every shard: failing past this share (a 5xx, no answer), the rounds cancel order by order,
+# each cancel routed to its market's shard, rather than leave every order resting to the end.
+CANCEL_ALL_SHARE = 0.25
 
 
 @dataclass
@@ -52,18 +63,37 @@ class KillCancels:
             self.list_resting(run, min(run.deadline, step.at))
             listed = True
         refused: list[ApiError] = []
+        failed: list[KalshiError] = []
 
         def cancel_all() -> None:
             try:
                 self.client.orders.cancel_all_orders()
-            except MAY_PASS:
+            except NotSentPastDeadline:
+                raise  # its share was spent before it went out: no failure of the exchange's
+            except MAY_PASS as exc:
+                failed.append(exc)
                 raise  # retried
             except ApiError as exc:
                 if isinstance(exc, AuthError) and not isinstance(exc, ForbiddenError):
+                    failed.append(exc)
                     raise  # a refused key: every other call would be refused too
                 refused.append(exc)
 
-        self.tries.call(cancel_all, run.deadline, run.report)
+        share = CANCEL_ALL_SHARE * self.deadline_s
+        try:
+            with Deadline.within(self.clock, share) as step:
+                self.tries.call(cancel_all, min(run.deadline, step.at), run.report)
+        except DeadlinePassed:
+            if not self._order_by_order_after(failed, run):
+                raise
+            run.say(f"the exchange's cancel-all failed for {share:g}s: cancelling order by order")
+            from kalshi_cli.client.retry import may_have_acted  # the client: not for `config show`
+
+            if any(map(may_have_acted, failed)):  # an answer lost: it may have gone through
+                run.report.exchange_cancel_all = True
+                run.report.uncounted = not listed
+                self._sent(run)
+            return
         if refused:
             # refused for this call (a key that may cancel only its own subaccount's orders):
             # the rounds below cancel what rests order by order, and prove it
@@ -74,6 +104,14 @@ class KillCancels:
         run.report.uncounted = not listed  # what rested before it is not known
         self._sent(run)
         run.say(f"exchange cancel-all sent ({len(run.listed)} resting before)")
+
+    def _order_by_order_after(self, failed: list[KalshiError], run: Pull) -> bool:
+        """Whether the rounds may still cancel order by order once the cancel-all's share is
+        spent: not when the run's deadline is, nor after a refused key, nor once no connection
+        has reached the exchange for long enough to give the run up (`Tries.call`)."""
+        if self.clock.monotonic() >= run.deadline or self.tries.given_up_unreachable():
+            return False
+        return not failed or isinstance(failed[-1], MAY_PASS)
 
     def cancel_known(self, run: Pull) -> None:
         """Step 3 without the exchange's cancel-all (a filter, or a cancel-all refused): the

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.clock import Clock
 
-# The share of the deadline step 2's triggers may spend, so a service that does not answer
-# never holds back the cancels that come after it.
+# The share of the deadline step 2's triggers may spend (and the trade loop's stop's, of its
+# own), so a service that does not answer never holds back the cancels that come after it.
 GROUP_STEP_SHARE = 0.2
 
 

@@ -228,6 +228,12 @@ class Tries:
             attempt += 1
             self.pause(attempt, deadline)
 
+    def given_up_unreachable(self) -> bool:
+        """No connection has reached the exchange for `UNREACHABLE_GIVE_UP_S`: the run is
+        given up on (`call`)."""
+        since = self._unreachable_since
+        return since is not None and self.clock.monotonic() - since >= UNREACHABLE_GIVE_UP_S
+
     def pause(self, attempt: int, deadline: float) -> None:  # monotonic
         """Back off before trying again; past the deadline, stop."""
         delay = _BACKOFF.next_delay(attempt, Deadline(self.clock, deadline), self.rng)

@@ -577,7 +577,7 @@ def _decode_fields(body: Json, struct: str, where: str) -> None:
             )
 
 
-def _given(body: Json, name: str, required: bool) -> Any:
+def field_given(body: Json, name: str, required: bool = True) -> Any:
     """`body[name]`, None when absent or null; refused as missing when `required`."""
     value = body.get(name)
     if value is None and required:
@@ -585,13 +585,18 @@ def _given(body: Json, name: str, required: bool) -> Any:
     return value
 
 
-def field_str(body: Json, name: str, *, required: bool = True) -> str | None:
-    value = _given(body, name, required)
+def _field_of(body: Json, name: str, kind: type[T], what: str, required: bool) -> T | None:
+    """`field_given`, refused unless of its JSON type `kind` (`what` in the refusal)."""
+    value = field_given(body, name, required)
     if value is None:
         return None
-    if not isinstance(value, str):
-        raise bad_request(f"{name} must be a string")
+    if not isinstance(value, kind):
+        raise bad_request(f"{name} must be {what}")
     return value
+
+
+def field_str(body: Json, name: str, *, required: bool = True) -> str | None:
+    return _field_of(body, name, str, "a string", required)
 
 
 def field_req(body: Json, name: str) -> str:
@@ -600,13 +605,9 @@ def field_req(body: Json, name: str) -> str:
     return value
 
 
-def field_bool(body: Json, name: str) -> bool:
-    value = body.get(name, False)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise bad_request(f"{name} must be a boolean")
-    return value
+def field_bool(body: Json, name: str, *, required: bool = False) -> bool:
+    """`body[name]`, False when absent or null unless `required`."""
+    return _field_of(body, name, bool, "a boolean", required) is True
 
 
 # The spec's request precision: FixedPointCount "accepts 0-2 decimal places",
@@ -618,7 +619,7 @@ DOLLARS_TEXT = re.compile(r"\d+\.\d{2,4}")
 def field_decimal(
     body: Json, name: str, pattern: re.Pattern[str], code: str, *, required: bool = True
 ) -> Decimal | None:
-    value = _given(body, name, required)
+    value = field_given(body, name, required)
     if value is None:
         return None
     if not isinstance(value, str):

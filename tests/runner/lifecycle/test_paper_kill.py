@@ -5,27 +5,40 @@ its venue with the kill switch's own code, and nothing reaches the exchange."""
 from __future__ import annotations
 
 import json
+import os
 import threading
+import time
 from pathlib import Path
 
-from kalshi_cli.runner.lifecycle.lock import state_lock_path
+from kalshi_cli.runner.lifecycle.lock import acquire
 from kalshi_cli.services.paper_kill import (
     ANSWER_KEY,
     REQUEST_KEY,
     PaperKillReport,
     kill_paper_loop,
     request,
-    trade_lock_path,
 )
 from kalshi_cli.store import Store
 from kalshi_cli.store.records import RESTING
+from kalshi_cli.store.trade_lock import loop_holder
 from kalshi_cli.vocabulary.clock import SystemClock
 from tests.runner.paper_rig import paper_rig
 
 
-def test_the_lock_the_paper_kill_looks_for_is_the_trade_loops(tmp_path: Path) -> None:
-    state = tmp_path / "state.paper-sim.db"
-    assert trade_lock_path(state) == state_lock_path(state)
+def test_the_paper_kill_finds_the_loop_under_every_name_of_its_state_file(tmp_path: Path) -> None:
+    """The loop holding a state file is found under the name it was started with, a symlink
+    to the file and a hard link of it: a kill asked under any of them is not PROVEN unasked."""
+    state = tmp_path / "loop" / "state.paper-sim.db"
+    with acquire(state, account=None, now=time.time(), lock_dir=tmp_path) as lock:
+        with Store.open(state) as opened:
+            lock.holds_state(opened.identity)
+        (tmp_path / "link.db").symlink_to(state)
+        os.link(state, tmp_path / "hard.db")
+        for name in (state, tmp_path / "link.db", tmp_path / "hard.db"):
+            holder = loop_holder(name, tmp_path)
+            assert holder is not None and holder["pid"] == os.getpid(), name
+    for name in (state, tmp_path / "link.db", tmp_path / "hard.db"):
+        assert loop_holder(name, tmp_path) is None, name
 
 
 def test_a_kill_request_cancels_every_order_of_the_running_paper_loops_venue(

@@ -34,7 +34,8 @@ from kalshi_cli.runner.execution.order_group import open_session_group
 from kalshi_cli.runner.loop.trade_loop import TradeLoop
 from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.store import Store
-from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.clock import Deadline, SystemClock
+from kalshi_cli.vocabulary.errors import CutShortByDeadline
 from kalshi_cli.vocabulary.keys import load_private_key
 from tests.conftest import SimHarness
 from tests.runner.fakes import DECIDES_IN_STEP, adjusted
@@ -250,3 +251,32 @@ def test_a_stop_against_an_exchange_answering_a_byte_a_second_ends_in_its_deadli
         [event] = [e for e in log_events(rig.log) if e["event"] == "stop_not_proven"]
         left = event["left_resting"]
         assert isinstance(left, list) and set(left) == placed
+
+
+def test_a_group_trigger_that_never_answers_leaves_the_stop_time_to_cancel_and_prove(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The order-group service does not answer: each trigger is held until the deadline it runs
+    under cuts it, as the client cuts a request. The triggers get a share of the stop's
+    deadline (`GROUP_STEP_SHARE`), as the kill switch's do, and the batch cancels and the proof
+    go out after them. Before, the one trigger spent the whole withdrawal: no cancel went out,
+    and the stop ended NOT PROVEN with every quote resting."""
+    with quoting(sim, tmp_path, group=True) as rig:
+        asked: list[float] = []
+
+        def never_answered(order_group_id: str, *, exchange_index: int | None = None) -> None:
+            asked.append(time.monotonic())
+            cut = Deadline.current()
+            assert cut is not None  # every call of the stop runs under a deadline
+            time.sleep(max(0.0, cut.remaining()))
+            raise CutShortByDeadline(f"PUT order group {order_group_id} trigger: no answer")
+
+        rig.loop.stop.trigger_group = never_answered
+        started = time.monotonic()
+        summary = rig.loop.stop.shutdown(cancel_resting=True)
+        assert resting_on_the_exchange(sim, rig) == 0
+        assert summary.not_proven == ()
+        assert len(asked) == 1
+        events = [e["event"] for e in log_events(rig.log)]
+        assert "stop_group_trigger_failed" in events and "stop_proven" in events
+        assert time.monotonic() - started < STOP_DEADLINE_S + MARGIN_S

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.runner.lifecycle.lock import LoopAlreadyRunning, acquire, state_lock_path
+from kalshi_cli.runner.lifecycle.lock import LoopAlreadyRunning, acquire
+from kalshi_cli.store import Store
 from kalshi_cli.store.connection import file_identity
+from kalshi_cli.store.trade_lock import state_lock_path
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.conftest import SimHarness
 from tests.runner.simproc import (
@@ -139,3 +141,76 @@ def test_two_trade_processes_one_runs_and_a_sigkill_leaves_no_lock(
     )
     assert again.returncode == 0, again.stderr[-2000:]
     assert any(e["event"] == "started" for e in log_events(tmp_path / "4.log"))
+
+
+@pytest.mark.parametrize("how", ["a symlink", "a path through ..", "a relative path"])
+def test_one_state_file_named_another_way_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """The lock follows the name to the file: a second loop on the same state file, named
+    through a symlink, `..` or a relative path, takes the same lock and is refused."""
+    state = tmp_path / "real" / "state.db"
+    (tmp_path / "elsewhere").mkdir()
+    if how == "a symlink":
+        other = tmp_path / "elsewhere" / "link.db"
+        other.symlink_to(state)  # made before the file is: it names the file to come
+    elif how == "a path through ..":
+        other = tmp_path / "elsewhere" / ".." / "real" / "state.db"
+    else:
+        monkeypatch.chdir(tmp_path / "elsewhere")
+        other = Path("..") / "real" / "state.db"
+    with acquire(state, account=None, now=NOW, lock_dir=tmp_path):
+        with pytest.raises(LoopAlreadyRunning) as info:
+            acquire(other, account=None, now=NOW, lock_dir=tmp_path)
+        assert f"pid {os.getpid()}" in info.value.message
+    with (
+        acquire(other, account=None, now=NOW, lock_dir=tmp_path),
+        pytest.raises(LoopAlreadyRunning),
+    ):
+        acquire(state, account=None, now=NOW, lock_dir=tmp_path)
+
+
+def test_one_state_file_under_two_hard_links_is_refused(tmp_path: Path) -> None:
+    """Two names of one file (one inode) are one state file: the lock is taken on the file's
+    identity too, in the user's lock directory, so the second name is refused."""
+    state = tmp_path / "a" / "state.db"
+    state.parent.mkdir()
+    Store.open(state).close()
+    linked = tmp_path / "b" / "state.db"
+    linked.parent.mkdir()
+    os.link(state, linked)
+    with acquire(state, account=None, now=NOW, lock_dir=tmp_path):
+        with pytest.raises(LoopAlreadyRunning) as info:
+            acquire(linked, account=None, now=NOW, lock_dir=tmp_path)
+        assert f"pid {os.getpid()}" in info.value.message
+        assert f"holds the state file {linked}" in info.value.message
+    acquire(linked, account=None, now=NOW, lock_dir=tmp_path).release()
+
+
+def test_a_state_file_made_after_the_lock_is_locked_by_its_identity_once_opened(
+    tmp_path: Path,
+) -> None:
+    """A loop locks its state file before the file exists; once it has opened it (as
+    `run_trade` notes it), a loop started on a hard link of it is refused, and a loop that got
+    to the identity first has the opener refused."""
+    state = tmp_path / "a" / "state.db"
+    linked = tmp_path / "b" / "state.db"
+    linked.parent.mkdir()
+    with acquire(state, account=None, now=NOW, lock_dir=tmp_path) as first:
+        with Store.open(state) as opened:
+            first.holds_state(opened.identity)
+        os.link(state, linked)
+        with pytest.raises(LoopAlreadyRunning):
+            acquire(linked, account=None, now=NOW, lock_dir=tmp_path)
+
+    other = tmp_path / "c" / "state.db"
+    with acquire(other, account=None, now=NOW, lock_dir=tmp_path) as late:
+        Store.open(other).close()
+        again = tmp_path / "d" / "state.db"
+        again.parent.mkdir()
+        os.link(other, again)
+        with (
+            acquire(again, account=None, now=NOW, lock_dir=tmp_path),
+            pytest.raises(LoopAlreadyRunning),
+        ):
+            late.holds_state(file_identity(other))

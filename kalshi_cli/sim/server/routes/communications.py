@@ -224,8 +224,7 @@ def handle_create_rfq(state: SimState, ctx: RequestContext) -> tuple[int, Json |
     body: Json = ctx.body
     subaccount = _subaccount(state, ctx)
     ticker = field_req(body, "market_ticker")
-    if body.get("rest_remainder") is None:
-        raise bad_request("rest_remainder is required", "missing_parameters")
+    rest_remainder = field_bool(body, "rest_remainder", required=True)
     whole = body.get("contracts")
     fp = parse_count(body, "contracts_fp", required=False)
     if whole is not None and fp is not None and Decimal(whole) != fp:
@@ -242,7 +241,7 @@ def handle_create_rfq(state: SimState, ctx: RequestContext) -> tuple[int, Json |
         market_ticker=ticker,
         contracts=contracts,
         target_cost=target,
-        rest_remainder=field_bool(body, "rest_remainder"),
+        rest_remainder=rest_remainder,
         replace_existing=field_bool(body, "replace_existing"),
         obscure_creator_id=field_bool(body, "obscure_creator_id"),
         target_cost_excludes_fees=field_bool(body, "target_cost_excludes_fees"),
@@ -295,14 +294,13 @@ def handle_create_quote(state: SimState, ctx: RequestContext) -> tuple[int, Json
     body: Json = ctx.body
     subaccount = _subaccount(state, ctx)
     rfq_id = field_req(body, "rfq_id")
-    if body.get("rest_remainder") is None:
-        raise bad_request("rest_remainder is required", "missing_parameters")
+    rest_remainder = field_bool(body, "rest_remainder", required=True)
     quote = comms(state).create_quote(
         ctx.account_id,
         rfq_id=rfq_id,
         yes_bid=_price(body, "yes_bid"),
         no_bid=_price(body, "no_bid"),
-        rest_remainder=field_bool(body, "rest_remainder"),
+        rest_remainder=rest_remainder,
         post_only=field_bool(body, "post_only"),
         subaccount=subaccount,
     )
@@ -365,20 +363,26 @@ def handle_confirm_quote(state: SimState, ctx: RequestContext) -> tuple[int, Jso
 _RFQ_QUOTE = "/communications/rfqs/{rfq_id}/quotes/{quote_id}"
 _QUOTE = "/communications/quotes/{quote_id}"
 
+# one quote's read and changes, served alike under its RFQ and on its own path (the spec has
+# both: GetRFQQuote and GetQuote, AcceptRFQQuote and AcceptQuote, ...)
+_ON_A_QUOTE = (
+    ("GET", "", handle_get_quote),
+    ("DELETE", "", handle_delete_quote),
+    ("PUT", "/accept", handle_accept_quote),
+    ("PUT", "/confirm", handle_confirm_quote),
+)
+
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/communications/id", handle_communications_id),
     Endpoint("GET", "/communications/rfqs", handle_list_rfqs),
     Endpoint("POST", "/communications/rfqs", handle_create_rfq),
     Endpoint("GET", "/communications/rfqs/{rfq_id}", handle_get_rfq),
     Endpoint("DELETE", "/communications/rfqs/{rfq_id}", handle_delete_rfq),
-    Endpoint("GET", _RFQ_QUOTE, handle_get_quote),
-    Endpoint("DELETE", _RFQ_QUOTE, handle_delete_quote),
-    Endpoint("PUT", _RFQ_QUOTE + "/accept", handle_accept_quote),
-    Endpoint("PUT", _RFQ_QUOTE + "/confirm", handle_confirm_quote),
     Endpoint("GET", "/communications/quotes", handle_list_quotes),
     Endpoint("POST", "/communications/quotes", handle_create_quote),
-    Endpoint("GET", _QUOTE, handle_get_quote),
-    Endpoint("DELETE", _QUOTE, handle_delete_quote),
-    Endpoint("PUT", _QUOTE + "/accept", handle_accept_quote),
-    Endpoint("PUT", _QUOTE + "/confirm", handle_confirm_quote),
+    *(
+        Endpoint(method, path + tail, handle)
+        for path in (_RFQ_QUOTE, _QUOTE)
+        for method, tail, handle in _ON_A_QUOTE
+    ),
 )

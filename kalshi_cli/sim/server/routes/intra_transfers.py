@@ -14,6 +14,7 @@ from kalshi_cli.sim.server.routing import (
     Json,
     RequestContext,
     SimState,
+    field_given,
     found,
     paginate,
     query_int,
@@ -49,10 +50,7 @@ def _json(t: SimShardTransfer) -> Json:
 
 def handle_transfer(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     body = ctx.body
-    for name in ("source", "destination", "amount"):
-        if body.get(name) is None:
-            raise bad_request(f"{name} is required", "missing_parameters")
-    source, destination = body["source"], body["destination"]
+    source, destination, _ = (field_given(body, n) for n in ("source", "destination", "amount"))
     for name, value in (("source", source), ("destination", destination)):
         if value not in INSTANCES:
             raise bad_request(f"{name} must be one of {', '.join(INSTANCES)}")

@@ -20,6 +20,7 @@ from kalshi_cli.sim.server.routing import (
     RequestContext,
     SimState,
     field_bool,
+    field_given,
     field_req,
     paginate,
     query_int,
@@ -121,11 +122,10 @@ def handle_transfer(state: SimState, ctx: RequestContext) -> tuple[int, Json | N
         uuid.UUID(client_transfer_id)
     except ValueError:
         raise bad_request("client_transfer_id must be a UUID") from None
-    numbers = {}
-    for name in ("from_subaccount", "to_subaccount", "amount_cents"):
-        if body.get(name) is None:
-            raise bad_request(f"{name} is required", "missing_parameters")
-        numbers[name] = body[name]
+    numbers = {
+        name: field_given(body, name)
+        for name in ("from_subaccount", "to_subaccount", "amount_cents")
+    }
     source = _number(numbers["from_subaccount"], "from_subaccount")
     target = _number(numbers["to_subaccount"], "to_subaccount")
     assert source is not None and target is not None
