@@ -6,6 +6,7 @@ loop's other markets do. docs/risk.md "Stop-loss floor"."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -49,6 +50,7 @@ def _loop(
     then: Callable[[Exchange, str], object] = lambda *_: None,
     settings: dict[str, Any] | None = None,
     risk: dict[str, str] = RISK,
+    send_workers: int = 0,
 ) -> tuple[Rig, Path]:
     """A loop trading TRADED alone on an account that holds 10 YES of HELD bought at 0.469
     before it starts (`held_at_start`, booked by the start's reconcile), or holds nothing;
@@ -79,6 +81,7 @@ def _loop(
         log_path=log,
         read_lag_s=0.0,
         settings=settings,
+        send_workers=send_workers,
     )
     return rig, log
 
@@ -372,3 +375,37 @@ def test_a_failed_read_of_a_held_market_is_said_and_made_again_after_its_wait_no
         lambda: any(e["event"] == "market_added" for e in log_events(log)),
         "the held market taken on once its read answers",
     )
+
+
+def test_a_held_markets_read_is_one_at_a_time_and_a_market_found_meanwhile_is_read_next(
+    tmp_path: Path,
+) -> None:
+    """The read of a held market is out on a send worker, slow to answer; a buy by hand in
+    another market meanwhile is read once that read is booked, not beside it."""
+    other = "KXFEDDECISION-SIM-DEC-C25"  # quiet scenario: YES ask 0.35
+    rig, log = _loop(tmp_path, held_at_start=True, send_workers=2)
+    answer = threading.Event()
+    made: list[list[str]] = []
+    listing = rig.client.iter_markets
+
+    def read(**filters: Any) -> Any:
+        tickers = filters.get("tickers")
+        if tickers is not None and set(tickers) & {HELD, other}:
+            made.append(list(tickers))
+            answer.wait(10.0)
+        return listing(**filters)
+
+    rig.client.iter_markets = read  # type: ignore[method-assign]
+    _steps_until(rig, lambda: made == [[HELD]], "the held market's read out")
+    rig.hand_buy_yes(other, "0.35", "5")
+    _steps_until(rig, lambda: rig.loop.executor.fills.outside or made != [[HELD]], "the buy read")
+    for _ in range(6):
+        rig.step(0.5)
+    assert made == [[HELD]]
+    answer.set()
+    _steps_until(
+        rig,
+        lambda: len([e for e in log_events(log) if e["event"] == "market_added"]) == 2,
+        "both taken on",
+    )
+    assert made == [[HELD], [other]]
